@@ -1,0 +1,101 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Every target builds in the Swift 6 language mode with strict concurrency and `any` spelled out.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "calltrace",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "calltrace-bench", targets: ["calltrace-bench"]),
+        .executable(name: "calltrace-protogen", targets: ["calltrace-protogen"]),
+        .library(name: "CallTraceRPC", targets: ["CallTraceRPC"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries from Debian (libssl-dev, libsqlite3-dev), found through pkg-config.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // The OpenSSL macros Swift cannot import, and the TLS callbacks, as plain C functions.
+        .target(name: "CCallTraceShims", dependencies: ["COpenSSL"]),
+
+        // Messages and method tables generated from proto/ (`make proto`); never edited by hand.
+        .target(
+            name: "CallTraceProto",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: swiftSettings
+        ),
+        // Mutually authenticated TLS over TCP sockets with the system OpenSSL.
+        .target(
+            name: "CallTraceTLS",
+            dependencies: ["COpenSSL", "CCallTraceShims"],
+            swiftSettings: swiftSettings
+        ),
+        // Certificate authority and SPIFFE certificates for a deployment (and for tests).
+        .target(
+            name: "CallTracePKI",
+            dependencies: ["COpenSSL", "CCallTraceShims"],
+            swiftSettings: swiftSettings
+        ),
+        // ctrpc/1: frames, status, metadata, deadlines, server and client.
+        .target(
+            name: "CallTraceRPC",
+            dependencies: [
+                "CallTraceTLS", "CallTraceProto",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Generates the method tables (Sources/CallTraceProto/Methods.swift) from protoc's descriptor set.
+        .executableTarget(
+            name: "calltrace-protogen",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: swiftSettings
+        ),
+        // Benchmarks, side by side with a C floor measured in the same run.
+        .executableTarget(
+            name: "calltrace-bench",
+            dependencies: [
+                "CallTraceRPC", "CallTraceTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The C floor for `calltrace-bench rpc`: plain OpenSSL mutual-TLS echo, no framing library.
+        .executableTarget(name: "ctrpc-floor", dependencies: ["COpenSSL"], path: "Sources/ctrpc-floor"),
+
+        // Shared test support: temporary PKI, the echo service, ports, process helpers.
+        .target(
+            name: "CallTraceTestSupport",
+            dependencies: ["CallTraceRPC", "CallTracePKI", "CallTraceProto"],
+            path: "Tests/CallTraceTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CallTraceRPCTests",
+            dependencies: ["CallTraceRPC", "CallTraceTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CallTraceTLSTests",
+            dependencies: ["CallTraceTLS", "CallTraceRPC", "CallTraceTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CallTraceProtoTests",
+            dependencies: ["CallTraceProto", "CallTraceRPC", "CallTraceTestSupport",
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,35 @@
+#ifndef CALLTRACE_SHIMS_H
+#define CALLTRACE_SHIMS_H
+
+#include <stddef.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+/// The ALPN protocol id of ctrpc/1.
+#define CTSHIM_ALPN "ctrpc/1"
+
+/// TLS 1.2 minimum, AEAD-only TLS 1.2 suites, no compression, no renegotiation, partial writes
+/// with a moving write buffer, and no session tickets. Returns 1 on success.
+int ctshim_ctx_harden(SSL_CTX *ctx);
+
+/// Server side: a client hello without ALPN, or without "ctrpc/1" in it, fails the handshake
+/// with a no_application_protocol alert.
+void ctshim_ctx_require_alpn_server(SSL_CTX *ctx);
+
+/// Client side: offer "ctrpc/1" as the only ALPN protocol. Returns 1 on success.
+int ctshim_ctx_offer_alpn_client(SSL_CTX *ctx);
+
+/// 1 when the connection negotiated "ctrpc/1".
+int ctshim_ssl_alpn_is_ctrpc(const SSL *ssl);
+
+/// Copies the first `spiffe://` URI subject alternative name of `cert` into `out` (NUL
+/// terminated). Returns its length, or -1 when the certificate has none or it does not fit.
+int ctshim_x509_spiffe_id(X509 *cert, char *out, size_t capacity);
+
+/// A fresh P-256 key, or NULL.
+EVP_PKEY *ctshim_ec_p256_keygen(void);
+
+/// The extra chain certificates loaded with our certificate (SSL_CTX_get0_chain_certs is a macro).
+STACK_OF(X509) *ctshim_ctx_get0_chain_certs(SSL_CTX *ctx);
+
+#endif

@@ -1,0 +1,174 @@
+import CallTraceProto
+import CallTraceTLS
+import Foundation
+import Synchronization
+
+/// The client's view of one connection: calls in flight by id, their deadlines, and the
+/// server's settings.
+final class ClientConnection: FrameConnectionDelegate, @unchecked Sendable {
+    let connection: FrameConnection
+    let serverSettings: Calltrace_Rpc_V1_Settings
+    let localWindowBytes: Int
+
+    private struct State {
+        var nextCallID: UInt64 = 1
+        var calls: [UInt64: ClientCall] = [:]
+        var deadlines: [(at: ContinuousClock.Instant, callID: UInt64)] = []
+        /// Set by goaway or close: no new calls.
+        var unusable = false
+    }
+    private let state = Mutex(State())
+    private let onClose: @Sendable (ClientConnection) -> Void
+
+    init(connection: FrameConnection, serverSettings: Calltrace_Rpc_V1_Settings, localWindowBytes: Int,
+         onClose: @escaping @Sendable (ClientConnection) -> Void) {
+        self.connection = connection
+        self.serverSettings = serverSettings
+        self.localWindowBytes = localWindowBytes
+        self.onClose = onClose
+    }
+
+    var isUsable: Bool { state.withLock { !$0.unusable } }
+
+    /// Registers a new call; nil when the connection takes no new calls.
+    func register(deadline: ContinuousClock.Instant?, make: (UInt64) -> ClientCall) -> ClientCall? {
+        let call = state.withLock { state -> ClientCall? in
+            guard !state.unusable else { return nil }
+            let id = state.nextCallID
+            state.nextCallID += 1
+            let call = make(id)
+            state.calls[id] = call
+            if let deadline {
+                let index = state.deadlines.firstIndex { $0.at > deadline } ?? state.deadlines.endIndex
+                state.deadlines.insert((deadline, id), at: index)
+            }
+            return call
+        }
+        if let deadline, call != nil { connection.wakeUp(at: deadline) }
+        return call
+    }
+
+    func remove(_ callID: UInt64) {
+        _ = state.withLock { $0.calls.removeValue(forKey: callID) }
+    }
+
+    // MARK: FrameConnectionDelegate (I/O thread)
+
+    func connection(_ connection: FrameConnection, received frame: Calltrace_Rpc_V1_Frame) -> RPCError? {
+        if frame.callID == 0 {
+            if frame.goaway { state.withLock { $0.unusable = true } }
+            if frame.hasStatus {
+                // The server ends the whole connection, e.g. after a frame it could not accept.
+                failAll(RPCError(status: frame.status))
+            }
+            return nil
+        }
+        guard let call = state.withLock({ $0.calls[frame.callID] }) else { return nil }
+        if frame.windowUpdateBytes > 0 { call.window.grant(Int(frame.windowUpdateBytes)) }
+        if case .message(let message)? = frame.payload {
+            if call.inbox.push(message) == .overflow {
+                return RPCError(.resourceExhausted, "server sent beyond the flow-control window")
+            }
+        }
+        if frame.hasStatus {
+            remove(frame.callID)
+            call.finish(status: RPCError(status: frame.status))
+        }
+        return nil
+    }
+
+    func connectionTick(_ connection: FrameConnection, now: ContinuousClock.Instant) {
+        let (expired, next) = state.withLock { state -> ([ClientCall], ContinuousClock.Instant?) in
+            var expired: [ClientCall] = []
+            while let first = state.deadlines.first, first.at <= now {
+                state.deadlines.removeFirst()
+                if let call = state.calls.removeValue(forKey: first.callID) { expired.append(call) }
+            }
+            return (expired, state.deadlines.first?.at)
+        }
+        for call in expired {
+            call.sendCancel()
+            call.finish(status: RPCError(.deadlineExceeded, "deadline exceeded"))
+        }
+        if let next { connection.wakeUp(at: next) }
+    }
+
+    func connectionClosed(_ connection: FrameConnection, error: RPCError?) {
+        failAll(error ?? RPCError(.unavailable, "connection closed"))
+        onClose(self)
+    }
+
+    private func failAll(_ error: RPCError) {
+        let calls = state.withLock { state -> [ClientCall] in
+            state.unusable = true
+            defer { state.calls.removeAll() }
+            return Array(state.calls.values)
+        }
+        // The call may have run on the server, so only idempotent methods get retried.
+        let failure = error.code == .ok ? RPCError(.unavailable, "connection closed") : error
+        for call in calls { call.finish(status: failure) }
+    }
+}
+
+/// One call from the client's side: responses arrive in `inbox`, the final status ends it.
+final class ClientCall: Sendable {
+    let id: UInt64
+    let inbox: MessageInbox
+    let window: SendWindow
+    private unowned let owner: ClientConnection
+    private let status = Mutex<RPCError?>(nil)
+
+    init(id: UInt64, owner: ClientConnection) {
+        self.id = id
+        self.owner = owner
+        self.window = SendWindow(initialBytes: Int(owner.serverSettings.initialWindowBytes))
+        self.inbox = MessageInbox(windowBytes: owner.localWindowBytes,
+                                  maxMessageBytes: owner.connection.maxFrameBytes) { [unowned owner] bytes in
+            var frame = Calltrace_Rpc_V1_Frame()
+            frame.callID = id
+            frame.windowUpdateBytes = UInt32(clamping: bytes)
+            owner.connection.send(frame)
+        }
+    }
+
+    /// The final status, once it arrived.
+    var finalStatus: RPCError? { status.withLock { $0 } }
+
+    /// Records the final status: messages already received stay readable, then the inbox
+    /// ends cleanly on OK or with the error otherwise.
+    func finish(status final: RPCError) {
+        let first = status.withLock { current -> Bool in
+            guard current == nil else { return false }
+            current = final
+            return true
+        }
+        guard first else { return }
+        if final.code == .ok {
+            inbox.finish()
+            window.fail(RPCError(.failedPrecondition, "call already ended"))
+        } else {
+            inbox.finish(final)
+            window.fail(final)
+        }
+    }
+
+    func send(_ frame: Calltrace_Rpc_V1_Frame) throws {
+        guard owner.connection.send(frame) else { throw RPCError(.unavailable, "connection closed") }
+    }
+
+    /// Tells the server to stop working on this call.
+    func sendCancel() {
+        var frame = Calltrace_Rpc_V1_Frame()
+        frame.callID = id
+        frame.cancel = true
+        owner.connection.send(frame)
+    }
+
+    /// The caller gave up (task cancelled): tell the server and end the call locally.
+    func cancel() {
+        guard finalStatus == nil else { return }
+        owner.remove(id)
+        sendCancel()
+        finish(status: RPCError(.cancelled, "call cancelled by the caller"))
+    }
+}

@@ -1,0 +1,335 @@
+import CallTraceProto
+import CallTraceTLS
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a `FrameConnection` reports, on its I/O thread. Implementations must not block.
+protocol FrameConnectionDelegate: AnyObject, Sendable {
+    /// A frame arrived. Return an error to close the connection after telling the peer.
+    func connection(_ connection: FrameConnection, received frame: Calltrace_Rpc_V1_Frame) -> RPCError?
+    /// Called about once a second, and when a deadline registered with `wakeUp(at:)` is due.
+    func connectionTick(_ connection: FrameConnection, now: ContinuousClock.Instant)
+    /// The connection is closed; called exactly once, last.
+    func connectionClosed(_ connection: FrameConnection, error: RPCError?)
+}
+
+/// One ctrpc/1 connection: a TLS stream, a frame decoder, and one I/O thread.
+///
+/// The I/O thread owns reading: it polls the socket and a wake-up eventfd, decodes frames and
+/// hands them to the delegate. Writers call `send` from any thread; while nothing is queued
+/// the frame is written at once on the caller's thread (no thread hop), otherwise it joins
+/// the queue that the I/O thread flushes when the socket is writable. Frames are never
+/// interleaved. Memory is bounded by the per-call flow-control windows above this layer.
+final class FrameConnection: @unchecked Sendable {
+    let stream: TLSStream
+    let maxFrameBytes: Int
+    /// A self-pipe: writing a byte to `wakeWriteFD` wakes the I/O thread's `poll`.
+    private let wakeFD: Int32
+    private let wakeWriteFD: Int32
+    private var decoder: FrameDecoder
+    private weak var delegate: (any FrameConnectionDelegate)?
+
+    private struct Outbound {
+        var pending: [UInt8] = []
+        var offset = 0
+        var closing = false
+        var closeError: RPCError?
+        var nextWake: ContinuousClock.Instant?
+        var hasPending: Bool { offset < pending.count }
+    }
+    private let outbound = Mutex(Outbound())
+
+    init(stream: TLSStream, maxFrameBytes: Int) {
+        self.stream = stream
+        self.maxFrameBytes = maxFrameBytes
+        self.decoder = FrameDecoder(maxFrameBytes: maxFrameBytes)
+        var fds: [Int32] = [-1, -1]
+        if pipe(&fds) != 0 { fatalError("cannot create a pipe: out of file descriptors") }
+        for fd in fds {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        }
+        self.wakeFD = fds[0]
+        self.wakeWriteFD = fds[1]
+    }
+
+    deinit {
+        Glibc.close(wakeFD)
+        Glibc.close(wakeWriteFD)
+    }
+
+    // MARK: Opening
+
+    /// Sends our settings and waits for the peer's, before the I/O thread starts. On TLS 1.3
+    /// this is where a client learns that the server refused its certificate.
+    func exchangeSettings(_ local: Calltrace_Rpc_V1_Settings, deadline: ContinuousClock.Instant) throws -> Calltrace_Rpc_V1_Settings {
+        var frame = Calltrace_Rpc_V1_Frame()
+        frame.settings = local
+        let bytes = frame.encodedWithLengthPrefix()
+        var written = 0
+        while written < bytes.count {
+            let result = try bytes.withUnsafeBytes { try stream.write(UnsafeRawBufferPointer(rebasing: $0[written...])) }
+            switch result {
+            case .wrote(let n): written += n
+            case .wouldBlock:
+                guard wait(events: POLLOUT | POLLIN, until: deadline) else { throw TLSError(.handshake, "peer sent no settings in time") }
+            }
+        }
+        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        while true {
+            do {
+                if let first = try decoder.next() {
+                    guard first.callID == 0, first.hasSettings else {
+                        throw TLSError(.handshake, "peer did not open with settings")
+                    }
+                    return first.settings
+                }
+            } catch let failure as FrameDecoder.Failure {
+                throw TLSError(.handshake, "peer sent a bad first frame: \(failure)")
+            }
+            let result = try buffer.withUnsafeMutableBytes { try stream.read(into: $0) }
+            switch result {
+            case .bytes(let n): buffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+            case .closed: throw TLSError(.handshake, "peer closed the connection during settings")
+            case .wouldBlock:
+                guard wait(events: POLLIN, until: deadline) else { throw TLSError(.handshake, "peer sent no settings in time") }
+            }
+        }
+    }
+
+    private func wait(events: Int32, until deadline: ContinuousClock.Instant) -> Bool {
+        let remaining = ContinuousClock.now.duration(to: deadline)
+        guard remaining > .zero else { return false }
+        var pfd = pollfd(fd: stream.fileDescriptor, events: Int16(events), revents: 0)
+        return poll(&pfd, 1, Int32(clamping: remaining.components.seconds * 1000 + 1)) > 0
+    }
+
+    /// Starts the I/O thread. The delegate is held weakly; its owner keeps both alive.
+    func start(delegate: any FrameConnectionDelegate, name: String) {
+        self.delegate = delegate
+        let thread = Thread { [self] in self.runLoop() }
+        thread.name = name
+        thread.stackSize = 512 * 1024
+        thread.start()
+    }
+
+    // MARK: Writing
+
+    /// Queues `frame` for the peer, writing it at once when nothing is queued before it.
+    /// Returns false when the connection is closing.
+    @discardableResult
+    func send(_ frame: Calltrace_Rpc_V1_Frame) -> Bool {
+        let bytes = frame.encodedWithLengthPrefix()
+        var failure: RPCError?
+        var wakeIOThread = false
+        let accepted = outbound.withLock { out -> Bool in
+            guard !out.closing else { return false }
+            if out.hasPending {
+                out.pending.append(contentsOf: bytes)
+                return true
+            }
+            var written = 0
+            do {
+                writing: while written < bytes.count {
+                    let result = try bytes.withUnsafeBytes { try stream.write(UnsafeRawBufferPointer(rebasing: $0[written...])) }
+                    switch result {
+                    case .wrote(let n): written += n
+                    case .wouldBlock: break writing
+                    }
+                }
+            } catch {
+                failure = RPCError(.unavailable, "connection to \(stream.peerAddress) broke")
+                out.closing = true
+                out.closeError = failure
+                wakeIOThread = true
+                return false
+            }
+            if written < bytes.count {
+                out.pending.removeAll(keepingCapacity: true)
+                out.offset = 0
+                out.pending.append(contentsOf: bytes[written...])
+                wakeIOThread = true
+            }
+            return true
+        }
+        if wakeIOThread { wake() }
+        return accepted && failure == nil
+    }
+
+    /// Closes the connection: queued frames get a short chance to go out, then the socket shuts.
+    func close(error: RPCError? = nil) {
+        outbound.withLock { out in
+            if !out.closing {
+                out.closing = true
+                out.closeError = error
+            }
+        }
+        wake()
+    }
+
+    /// Asks the I/O thread to call `connectionTick` at `instant` (or earlier).
+    func wakeUp(at instant: ContinuousClock.Instant) {
+        let needsWake = outbound.withLock { out -> Bool in
+            if let planned = out.nextWake, planned <= instant { return false }
+            out.nextWake = instant
+            return true
+        }
+        if needsWake { wake() }
+    }
+
+    var isClosing: Bool { outbound.withLock { $0.closing } }
+
+    private func wake() {
+        var one: UInt8 = 1
+        _ = Glibc.write(wakeWriteFD, &one, 1)  // a full pipe already means "wake up"
+    }
+
+    /// Writes queued bytes until done or the socket is full. Returns false if the stream broke.
+    private func flush() -> Bool {
+        outbound.withLock { out in
+            do {
+                while out.hasPending {
+                    let offset = out.offset
+                    let result = try out.pending.withUnsafeBytes { try stream.write(UnsafeRawBufferPointer(rebasing: $0[offset...])) }
+                    switch result {
+                    case .wrote(let n): out.offset += n
+                    case .wouldBlock: return true
+                    }
+                }
+                out.pending.removeAll(keepingCapacity: out.pending.capacity <= 1 << 20)
+                out.offset = 0
+                return true
+            } catch {
+                return false
+            }
+        }
+    }
+
+    // MARK: The I/O thread
+
+    private func runLoop() {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var closeError: RPCError?
+        var nextTick = ContinuousClock.now + .seconds(1)
+        loop: while true {
+            // Frames already decoded during the settings exchange are delivered first.
+            if let error = deliverFrames() {
+                closeError = error
+                break loop
+            }
+            let (closing, requested, hasPending, plannedWake) = outbound.withLock { out in
+                (out.closing, out.closeError, out.hasPending, out.nextWake)
+            }
+            if closing {
+                closeError = requested
+                break loop
+            }
+            let now = ContinuousClock.now
+            let wakeAt = min(nextTick, plannedWake ?? nextTick)
+            let timeoutMS = max(0, Int32(clamping: now.duration(to: wakeAt).components.seconds * 1000
+                                          + now.duration(to: wakeAt).components.attoseconds / 1_000_000_000_000_000 + 1))
+            var fds = [
+                pollfd(fd: stream.fileDescriptor, events: Int16(POLLIN | (hasPending ? POLLOUT : 0)), revents: 0),
+                pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0),
+            ]
+            let ready = poll(&fds, 2, timeoutMS)
+            if ready < 0 && errno != EINTR { closeError = RPCError(.unavailable, "poll failed"); break loop }
+            if fds[1].revents != 0 {
+                var drain = [UInt8](repeating: 0, count: 64)
+                while Glibc.read(wakeFD, &drain, drain.count) > 0 {}
+            }
+            if !flush() {
+                closeError = RPCError(.unavailable, "connection to \(stream.peerAddress) broke")
+                break loop
+            }
+            if fds[0].revents != 0 {
+                // Read a bounded amount per turn so queued writes and timers are not starved.
+                for _ in 0..<16 {
+                    let result: TLSStream.ReadResult
+                    do {
+                        result = try buffer.withUnsafeMutableBytes { try stream.read(into: $0) }
+                    } catch {
+                        closeError = RPCError(.unavailable, "connection to \(stream.peerAddress) broke")
+                        break loop
+                    }
+                    switch result {
+                    case .bytes(let n):
+                        buffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+                        if let error = deliverFrames() {
+                            closeError = error
+                            break loop
+                        }
+                        continue
+                    case .wouldBlock:
+                        break
+                    case .closed:
+                        closeError = RPCError(.unavailable, "peer \(stream.peerAddress) closed the connection")
+                        break loop
+                    }
+                    break
+                }
+                if !flush() {
+                    closeError = RPCError(.unavailable, "connection to \(stream.peerAddress) broke")
+                    break loop
+                }
+            }
+            let after = ContinuousClock.now
+            let timerDue = outbound.withLock { out -> Bool in
+                guard let planned = out.nextWake, planned <= after else { return false }
+                out.nextWake = nil
+                return true
+            }
+            if timerDue || after >= nextTick {
+                nextTick = after + .seconds(1)
+                delegate?.connectionTick(self, now: after)
+            }
+        }
+        outbound.withLock { $0.closing = true }
+        // Give frames already queued (a final status, a goaway) a bounded chance to leave.
+        let flushDeadline = ContinuousClock.now + .milliseconds(500)
+        while outbound.withLock({ $0.hasPending }) && ContinuousClock.now < flushDeadline {
+            guard flush() else { break }
+            if outbound.withLock({ $0.hasPending }) { _ = wait(events: POLLOUT, until: flushDeadline) }
+        }
+        stream.shutdown()
+        delegate?.connectionClosed(self, error: closeError)
+    }
+
+    /// Hands every complete frame to the delegate; an error means "tell the peer and close".
+    private func deliverFrames() -> RPCError? {
+        while true {
+            let frame: Calltrace_Rpc_V1_Frame?
+            do {
+                frame = try decoder.next()
+            } catch .tooLarge(let length, let limit) {
+                return failConnection(RPCError(.resourceExhausted, "frame of \(length) bytes exceeds the limit of \(limit) bytes"))
+            } catch {
+                return failConnection(RPCError(.invalidArgument, "malformed frame"))
+            }
+            guard let frame else { return nil }
+            if let error = delegate?.connection(self, received: frame) {
+                return failConnection(error)
+            }
+        }
+    }
+
+    /// Tells the peer why the connection ends (a connection-level status and goaway).
+    private func failConnection(_ error: RPCError) -> RPCError {
+        var frame = Calltrace_Rpc_V1_Frame()
+        frame.goaway = true
+        frame.status = error.wireStatus
+        let bytes = frame.encodedWithLengthPrefix()
+        outbound.withLock { out in
+            if !out.hasPending {
+                out.pending.removeAll(keepingCapacity: true)
+                out.offset = 0
+            }
+            out.pending.append(contentsOf: bytes)
+        }
+        return error
+    }
+}

@@ -1,0 +1,207 @@
+import CallTraceProto
+import CallTraceTLS
+import Foundation
+import Synchronization
+
+/// The server's view of one client connection: the calls in flight on it, their deadlines,
+/// and the checks a new call passes before its request is decoded.
+final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
+    let connection: FrameConnection
+    let peer: PeerIdentity
+    private let core: ServerCore
+    private let peerSettings: Calltrace_Rpc_V1_Settings
+
+    private struct State {
+        var calls: [UInt64: ServerCallIO] = [:]
+        var deadlines: [(at: ContinuousClock.Instant, callID: UInt64)] = []
+        var draining = false
+        var lastActivity = ContinuousClock.now
+    }
+    private let state = Mutex(State())
+
+    init(connection: FrameConnection, peer: PeerIdentity, peerSettings: Calltrace_Rpc_V1_Settings, core: ServerCore) {
+        self.connection = connection
+        self.peer = peer
+        self.peerSettings = peerSettings
+        self.core = core
+    }
+
+    var activeCalls: Int { state.withLock { $0.calls.count } }
+
+    // MARK: Frames from the client (I/O thread)
+
+    func connection(_ connection: FrameConnection, received frame: Calltrace_Rpc_V1_Frame) -> RPCError? {
+        if frame.callID == 0 { return nil }  // settings repeats, pings: nothing to do
+        if frame.hasHeader { return open(frame) }
+        guard let call = state.withLock({ $0.calls[frame.callID] }) else {
+            return nil  // a call that ended or was refused; late frames are dropped
+        }
+        if frame.cancel {
+            call.abandon(RPCError(.cancelled, "cancelled by the caller"))
+            return nil
+        }
+        if frame.windowUpdateBytes > 0 { call.window.grant(Int(frame.windowUpdateBytes)) }
+        if case .message(let message)? = frame.payload {
+            if call.inbox.push(message) == .overflow {
+                return RPCError(.resourceExhausted, "call \(frame.callID) sent beyond its flow-control window")
+            }
+        }
+        if frame.endStream { call.inbox.finish() }
+        return nil
+    }
+
+    private func open(_ frame: Calltrace_Rpc_V1_Frame) -> RPCError? {
+        let core = self.core, peer = self.peer
+        let header = frame.header
+        let callID = frame.callID
+        let refusal: RPCError? = state.withLock { state in
+            state.lastActivity = .now
+            if state.calls[callID] != nil { return RPCError(.invalidArgument, "call id \(callID) is already in use") }
+            return nil
+        }
+        if let refusal { return refusal }  // a protocol violation: the connection closes
+
+        func refuse(_ error: RPCError) -> RPCError? {
+            refuseCall(callID, method: header.method, error)
+            return nil
+        }
+
+        guard let route = core.router.routes[header.method] else {
+            return refuse(RPCError(.unimplemented, "unknown method \(header.method)"))
+        }
+        guard route.policy.allows(peer) else {
+            return refuse(RPCError(.permissionDenied, "\(peer) may not call \(header.method)"))
+        }
+        guard route.info.kind != .bidirectionalStreaming else {
+            return refuse(RPCError(.unimplemented, "bidirectional streaming is not supported"))
+        }
+        let metadata: Metadata
+        do {
+            metadata = try Metadata(wire: header.metadata)
+        } catch {
+            return refuse(RPCError.from(error))
+        }
+        let now = ContinuousClock.now
+        let deadline = header.timeoutMs > 0 ? now + .milliseconds(Int64(clamping: header.timeoutMs)) : nil
+        let context = ServerContext(method: route.info, peer: peer, metadata: metadata, deadline: deadline, callID: callID,
+                                    peerAddress: connection.stream.peerAddress, tlsVersion: connection.stream.protocolVersion)
+        let call = ServerCallIO(context: context, owner: self, windowBytes: core.limits.initialWindowBytes,
+                                peerWindowBytes: Int(peerSettings.initialWindowBytes), maxFrameBytes: core.limits.maxFrameBytes)
+        let admitted: RPCError? = state.withLock { state in
+            if state.draining { return RPCError(.unavailable, "server is shutting down") }
+            if state.calls.count >= core.limits.maxConcurrentCallsPerConnection {
+                return RPCError(.resourceExhausted, "too many concurrent calls on this connection (limit \(core.limits.maxConcurrentCallsPerConnection))")
+            }
+            state.calls[callID] = call
+            if let deadline {
+                let index = state.deadlines.firstIndex { $0.at > deadline } ?? state.deadlines.endIndex
+                state.deadlines.insert((deadline, callID), at: index)
+            }
+            return nil
+        }
+        if let admitted { return refuse(admitted) }
+        if let deadline { connection.wakeUp(at: deadline) }
+
+        if case .message(let message)? = frame.payload { _ = call.inbox.push(message) }
+        if frame.endStream { call.inbox.finish() }
+
+        call.attach(Task {
+            await ServerContext.$current.withValue(context) {
+                do {
+                    try await route.run(call)
+                } catch {
+                    let status = RPCError.from(error)
+                    if status.code == .internal, !(error is RPCError) {
+                        core.log.error("handler failed", metadata: ["method": "\(route.info.fullName)", "peer": "\(peer)",
+                                                                   "error_type": "\(type(of: error))"])
+                    }
+                    call.complete(status: status)
+                }
+            }
+        })
+        return nil
+    }
+
+    /// Answers a call that is not admitted with its status, without decoding its request.
+    private func refuseCall(_ callID: UInt64, method: String, _ error: RPCError) {
+        var reply = Calltrace_Rpc_V1_Frame()
+        reply.callID = callID
+        reply.status = error.wireStatus
+        connection.send(reply)
+        core.record(method: method, peer: peer, code: error.code, duration: .zero)
+    }
+
+    // MARK: Calls ending
+
+    func callEnded(_ call: ServerCallIO, code: StatusCode) {
+        let closeNow = state.withLock { state -> Bool in
+            state.calls[call.context.callID] = nil
+            state.lastActivity = .now
+            return state.draining && state.calls.isEmpty
+        }
+        core.record(method: call.context.method.fullName, peer: peer, code: code,
+                    duration: call.startedAt.duration(to: .now))
+        if closeNow { connection.close() }
+    }
+
+    func grantWindow(callID: UInt64, bytes: Int) {
+        var frame = Calltrace_Rpc_V1_Frame()
+        frame.callID = callID
+        frame.windowUpdateBytes = UInt32(clamping: bytes)
+        connection.send(frame)
+    }
+
+    // MARK: Time (I/O thread)
+
+    func connectionTick(_ connection: FrameConnection, now: ContinuousClock.Instant) {
+        let (expired, idle, nextDeadline) = state.withLock { state -> ([ServerCallIO], Bool, ContinuousClock.Instant?) in
+            var expired: [ServerCallIO] = []
+            while let first = state.deadlines.first, first.at <= now {
+                state.deadlines.removeFirst()
+                if let call = state.calls[first.callID] { expired.append(call) }
+            }
+            let idle = state.calls.isEmpty && state.lastActivity.duration(to: now) > core.limits.idleTimeout
+            return (expired, idle, state.deadlines.first?.at)
+        }
+        for call in expired { call.terminate(RPCError(.deadlineExceeded, "deadline exceeded")) }
+        if let nextDeadline { connection.wakeUp(at: nextDeadline) }
+        if idle {
+            sendGoaway()
+            connection.close()
+        }
+    }
+
+    // MARK: Draining and closing
+
+    /// No new calls; close once the calls in flight are done.
+    func drain() {
+        let closeNow = state.withLock { state -> Bool in
+            state.draining = true
+            return state.calls.isEmpty
+        }
+        sendGoaway()
+        if closeNow { connection.close() }
+    }
+
+    /// Ends every call still running with `error`, then closes.
+    func terminate(_ error: RPCError) {
+        let calls = state.withLock { Array($0.calls.values) }
+        for call in calls { call.terminate(error) }
+        connection.close()
+    }
+
+    private func sendGoaway() {
+        var frame = Calltrace_Rpc_V1_Frame()
+        frame.goaway = true
+        connection.send(frame)
+    }
+
+    func connectionClosed(_ connection: FrameConnection, error: RPCError?) {
+        let calls = state.withLock { state -> [ServerCallIO] in
+            defer { state.calls.removeAll() }
+            return Array(state.calls.values)
+        }
+        for call in calls { call.abandon(RPCError(.cancelled, "connection closed")) }
+        core.connectionClosed(self)
+    }
+}

@@ -1,0 +1,384 @@
+public import CallTraceProto
+public import CallTraceTLS
+import Foundation
+public import SwiftProtobuf
+import Synchronization
+
+/// A client of one ctrpc/1 server: one multiplexed connection, opened on first use and
+/// reopened with backoff after it breaks. Safe to share between many concurrent callers.
+public final class RPCClient: Sendable {
+    /// Where the server is and who it must prove to be.
+    public struct Target: Sendable, Hashable {
+        public var host: String
+        public var port: Int
+        /// The SPIFFE id the server's certificate must carry, e.g. `spiffe://example.test/service/identity`.
+        public var identity: String
+
+        public init(host: String, port: Int, identity: String) {
+            self.host = host
+            self.port = port
+            self.identity = identity
+        }
+    }
+
+    /// Client settings. Every default is stated.
+    public struct Configuration: Sendable {
+        /// Our certificate, key and the deployment CA.
+        public var credentials: TLSCredentials
+        /// TCP connect plus TLS handshake plus settings exchange. Default 5 s.
+        public var connectTimeout: Duration = .seconds(5)
+        /// First wait after a failed connection attempt. Default 100 ms.
+        public var initialBackoff: Duration = .milliseconds(100)
+        /// Longest wait between attempts. Default 5 s.
+        public var maxBackoff: Duration = .seconds(5)
+        /// Largest frame we accept from the server. Default 4 MiB.
+        public var maxFrameBytes = 4 << 20
+        /// Response bytes the server may send ahead per call. Default 1 MiB.
+        public var initialWindowBytes = 1 << 20
+        /// Attempts for an idempotent call that fails with UNAVAILABLE, the first included,
+        /// all within the call's timeout. Default 4.
+        public var maxAttempts = 4
+
+        public init(credentials: TLSCredentials) {
+            self.credentials = credentials
+        }
+    }
+
+    public let target: Target
+    let configuration: Configuration
+    private let tls: TLSContext
+
+    private enum ConnectionState {
+        case idle
+        /// `lastDelay` is the backoff before this attempt (zero for a first attempt).
+        case connecting([CheckedContinuation<ClientConnection, any Error>], lastDelay: Duration)
+        case ready(ClientConnection)
+        /// The last attempt failed; the next may start at `retryAt`.
+        case backingOff(retryAt: ContinuousClock.Instant, delay: Duration, error: RPCError)
+        case closed
+    }
+    private let state = Mutex(ConnectionState.idle)
+
+    /// - Throws: `TLSError(.configuration)` when our TLS material is unusable.
+    public init(target: Target, configuration: Configuration) throws {
+        self.target = target
+        self.configuration = configuration
+        self.tls = try TLSContext(role: .client, credentials: configuration.credentials)
+    }
+
+    /// Closes the connection; calls in flight fail with UNAVAILABLE, later calls too.
+    public func close() {
+        let current = state.withLock { state -> ConnectionState in
+            defer { state = .closed }
+            return state
+        }
+        switch current {
+        case .ready(let connection): connection.connection.close()
+        case .connecting(let waiters, _):
+            for waiter in waiters { waiter.resume(throwing: RPCError(.unavailable, "client closed")) }
+        default: break
+        }
+    }
+
+    deinit { close() }
+
+    // MARK: Calls
+
+    /// Calls a unary method. Idempotent methods are retried on UNAVAILABLE within the timeout.
+    public func unary<Request, Response>(
+        _ method: MethodDescriptor<Request, Response>, _ request: Request, options: CallOptions = CallOptions()
+    ) async throws -> Response {
+        let payload = try encode(request)
+        let deadline = options.effectiveDeadline()
+        var attempt = 1
+        var backoff = configuration.initialBackoff
+        while true {
+            do {
+                let call = try await start(method.info, deadline: deadline, metadata: options.metadata,
+                                           firstMessage: payload, endStream: true)
+                return try await call.withCancellation { try await self.singleResponse(call) }
+            } catch let error as RPCError where error.code == .unavailable && method.info.isIdempotent
+                        && attempt < configuration.maxAttempts {
+                let pause = Self.jittered(backoff)
+                if let deadline, ContinuousClock.now + pause >= deadline { throw error }
+                try await Task.sleep(for: pause)
+                attempt += 1
+                backoff = min(backoff * 2, configuration.maxBackoff)
+            }
+        }
+    }
+
+    /// Calls a server-streaming method; `handle` reads the responses as they arrive.
+    public func serverStreaming<Request, Response, Result: Sendable>(
+        _ method: MethodDescriptor<Request, Response>, _ request: Request, options: CallOptions = CallOptions(),
+        handle: (ResponseStream<Response>) async throws -> Result
+    ) async throws -> Result {
+        let call = try await start(method.info, deadline: options.effectiveDeadline(), metadata: options.metadata,
+                                   firstMessage: try encode(request), endStream: true)
+        return try await call.withCancellation {
+            let result = try await handle(ResponseStream(call: call))
+            // Drain to the final status so a failure after the last message is not lost.
+            while try await call.inbox.next() != nil {}
+            return result
+        }
+    }
+
+    /// Calls a client-streaming method; `send` writes the requests, then the response is awaited.
+    public func clientStreaming<Request, Response>(
+        _ method: MethodDescriptor<Request, Response>, options: CallOptions = CallOptions(),
+        send: (RequestWriter<Request>) async throws -> Void
+    ) async throws -> Response {
+        let call = try await start(method.info, deadline: options.effectiveDeadline(), metadata: options.metadata,
+                                   firstMessage: nil, endStream: false)
+        return try await call.withCancellation {
+            do {
+                try await send(RequestWriter(call: call))
+                var end = Calltrace_Rpc_V1_Frame()
+                end.callID = call.id
+                end.endStream = true
+                try call.send(end)
+            } catch {
+                // A status from the server (e.g. PERMISSION_DENIED) explains more than our send failure.
+                if let status = call.finalStatus, status.code != .ok { throw status }
+                call.cancel()
+                throw error
+            }
+            return try await self.singleResponse(call)
+        }
+    }
+
+    // MARK: Internals
+
+    private func encode<M: SwiftProtobuf.Message>(_ message: M) throws -> Data {
+        do { return try message.serializedBytes() } catch {
+            throw RPCError(.invalidArgument, "request cannot be serialised")
+        }
+    }
+
+    private func singleResponse<Response: SwiftProtobuf.Message>(_ call: ClientCall) async throws -> Response {
+        guard let data = try await call.inbox.next() else {
+            throw RPCError(.internal, "server ended the call without a response")
+        }
+        while try await call.inbox.next() != nil {}
+        do {
+            return try Response(serializedBytes: data)
+        } catch {
+            throw RPCError(.internal, "response is not a valid \(Response.protoMessageName)")
+        }
+    }
+
+    /// Opens a call: header, and for unary and server-streaming calls the request, in one frame.
+    private func start(_ method: MethodInfo, deadline: ContinuousClock.Instant?, metadata: Metadata,
+                       firstMessage: Data?, endStream: Bool) async throws -> ClientCall {
+        try Task.checkCancellation()
+        if let deadline, deadline <= .now { throw RPCError(.deadlineExceeded, "deadline exceeded before the call started") }
+        let connection = try await connection(deadline: deadline)
+        guard let call = connection.register(deadline: deadline, make: { ClientCall(id: $0, owner: connection) }) else {
+            throw RPCError(.unavailable, "connection is closing")
+        }
+        var frame = Calltrace_Rpc_V1_Frame()
+        frame.callID = call.id
+        frame.header.method = method.fullName
+        frame.header.metadata = metadata.wire
+        if let deadline {
+            let remaining = ContinuousClock.now.duration(to: deadline)
+            frame.header.timeoutMs = UInt64(max(1, remaining.components.seconds * 1000
+                                                + remaining.components.attoseconds / 1_000_000_000_000_000))
+        }
+        if let firstMessage {
+            try await call.window.acquire(firstMessage.count)
+            frame.message = firstMessage
+        }
+        frame.endStream = endStream
+        do {
+            try call.send(frame)
+        } catch {
+            connection.remove(call.id)
+            throw error
+        }
+        return call
+    }
+
+    /// The ready connection, opening one if needed (one attempt at a time, callers share it).
+    private func connection(deadline: ContinuousClock.Instant?) async throws -> ClientConnection {
+        while true {
+            enum Next { case use(ClientConnection), wait(Duration, RPCError), connect, join }
+            let next = try state.withLock { state -> Next in
+                switch state {
+                case .ready(let connection):
+                    if connection.isUsable { return .use(connection) }
+                    state = .idle
+                    return .connect
+                case .connecting: return .join
+                case .idle: return .connect
+                case .backingOff(let retryAt, _, let error):
+                    let now = ContinuousClock.now
+                    return retryAt <= now ? .connect : .wait(now.duration(to: retryAt), error)
+                case .closed: throw RPCError(.unavailable, "client closed")
+                }
+            }
+            switch next {
+            case .use(let connection): return connection
+            case .wait(let pause, let error):
+                if let deadline, ContinuousClock.now + pause >= deadline { throw error }
+                try await Task.sleep(for: pause)
+            case .connect, .join:
+                return try await withCheckedThrowingContinuation { continuation in
+                    let startAttempt = state.withLock { state -> Bool in
+                        switch state {
+                        case .connecting(var waiters, let lastDelay):
+                            waiters.append(continuation)
+                            state = .connecting(waiters, lastDelay: lastDelay)
+                            return false
+                        case .ready(let connection) where connection.isUsable:
+                            continuation.resume(returning: connection)
+                            return false
+                        case .closed:
+                            continuation.resume(throwing: RPCError(.unavailable, "client closed"))
+                            return false
+                        case .backingOff(_, let delay, _):
+                            state = .connecting([continuation], lastDelay: delay)
+                            return true
+                        default:
+                            state = .connecting([continuation], lastDelay: .zero)
+                            return true
+                        }
+                    }
+                    if startAttempt { connectOnThread() }
+                }
+            }
+        }
+    }
+
+    /// Handshakes block, so they run on a thread of their own.
+    private func connectOnThread() {
+        let thread = Thread { [self] in
+            let result: Result<ClientConnection, RPCError>
+            do {
+                result = .success(try self.openConnection())
+            } catch let error as TLSError {
+                result = .failure(RPCError(.unavailable, "cannot reach \(target.host):\(target.port): \(error.message)"))
+            } catch {
+                result = .failure(RPCError.from(error))
+            }
+            let waiters = state.withLock { state -> [CheckedContinuation<ClientConnection, any Error>] in
+                guard case .connecting(let waiters, let previous) = state else { return [] }
+                switch result {
+                case .success(let connection):
+                    state = .ready(connection)
+                case .failure(let error):
+                    let delay = previous == .zero ? configuration.initialBackoff : min(previous * 2, configuration.maxBackoff)
+                    state = .backingOff(retryAt: .now + Self.jittered(delay), delay: delay, error: error)
+                }
+                return waiters
+            }
+            if waiters.isEmpty, case .success(let connection) = result, case .closed = state.withLock({ $0 }) {
+                connection.connection.close()
+            }
+            for waiter in waiters { waiter.resume(with: result.mapError { $0 as any Error }) }
+        }
+        thread.name = "ctrpc-connect"
+        thread.start()
+    }
+
+    private func openConnection() throws -> ClientConnection {
+        let deadline = ContinuousClock.now + configuration.connectTimeout
+        let stream = try TLSStream.connect(host: target.host, port: target.port, context: tls, timeout: configuration.connectTimeout)
+        guard stream.peerIdentity == target.identity else {
+            stream.shutdown()
+            throw TLSError(.handshake, "server identity \(stream.peerIdentity) is not the expected \(target.identity)")
+        }
+        let frames = FrameConnection(stream: stream, maxFrameBytes: configuration.maxFrameBytes)
+        var settings = Calltrace_Rpc_V1_Settings()
+        settings.maxFrameBytes = UInt32(configuration.maxFrameBytes)
+        settings.initialWindowBytes = UInt32(configuration.initialWindowBytes)
+        let serverSettings: Calltrace_Rpc_V1_Settings
+        do {
+            serverSettings = try frames.exchangeSettings(settings, deadline: deadline)
+        } catch {
+            stream.shutdown()
+            throw error
+        }
+        let connection = ClientConnection(connection: frames, serverSettings: serverSettings,
+                                          localWindowBytes: configuration.initialWindowBytes) { [weak self] closed in
+            self?.state.withLock { state in
+                if case .ready(let current) = state, current === closed { state = .idle }
+            }
+        }
+        frames.start(delegate: connection, name: "ctrpc-client")
+        return connection
+    }
+
+    private static func jittered(_ delay: Duration) -> Duration {
+        delay * Double.random(in: 0.8...1.2)
+    }
+}
+
+/// Per-call options.
+public struct CallOptions: Sendable {
+    /// How long the caller waits; nil waits indefinitely, unless the call is made from a
+    /// handler whose own deadline is earlier (deadlines are inherited). Default nil.
+    public var timeout: Duration?
+    /// Application metadata sent with the call. Default empty.
+    public var metadata: Metadata
+
+    public init(timeout: Duration? = nil, metadata: Metadata = Metadata()) {
+        self.timeout = timeout
+        self.metadata = metadata
+    }
+
+    /// The earlier of our own timeout and the deadline of the call being served, if any.
+    func effectiveDeadline() -> ContinuousClock.Instant? {
+        let own = timeout.map { ContinuousClock.now + $0 }
+        let inherited = ServerContext.current?.deadline
+        switch (own, inherited) {
+        case (let own?, let inherited?): return min(own, inherited)
+        case (let own?, nil): return own
+        case (nil, let inherited?): return inherited
+        case (nil, nil): return nil
+        }
+    }
+}
+
+/// The responses of a server-streaming call.
+public struct ResponseStream<Response: SwiftProtobuf.Message>: AsyncSequence, Sendable {
+    let call: ClientCall
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let call: ClientCall
+        public mutating func next() async throws -> Response? {
+            guard let data = try await call.inbox.next() else { return nil }
+            do {
+                return try Response(serializedBytes: data)
+            } catch {
+                throw RPCError(.internal, "response is not a valid \(Response.protoMessageName)")
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(call: call) }
+}
+
+/// Writes the requests of a client-streaming call, waiting when the server's window is full.
+public struct RequestWriter<Request: SwiftProtobuf.Message>: Sendable {
+    let call: ClientCall
+
+    public func send(_ request: Request) async throws {
+        let data: Data
+        do { data = try request.serializedBytes() } catch {
+            throw RPCError(.invalidArgument, "request cannot be serialised")
+        }
+        try await call.window.acquire(data.count)
+        var frame = Calltrace_Rpc_V1_Frame()
+        frame.callID = call.id
+        frame.message = data
+        try call.send(frame)
+    }
+}
+
+extension ClientCall {
+    /// Runs `body`; if the calling task is cancelled meanwhile, the server is told to stop.
+    func withCancellation<T>(_ body: () async throws -> T) async throws -> T {
+        try await withTaskCancellationHandler(operation: body, onCancel: { self.cancel() })
+    }
+}

@@ -1,0 +1,59 @@
+import CallTraceProto
+import Foundation
+
+/// The one error type on the wire: a canonical code, a message safe to show the caller, and
+/// optional structured details.
+///
+/// - Important: messages travel to the peer and into logs. Never put a secret, token, phone
+///   number or transcript text in one. Anything a handler throws that is not an `RPCError`
+///   reaches the caller as `internal` with a fixed message.
+public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A structured detail, in google.protobuf.Any's shape.
+    public struct Detail: Sendable, Hashable {
+        public var typeURL: String
+        public var value: Data
+        public init(typeURL: String, value: Data) {
+            self.typeURL = typeURL
+            self.value = value
+        }
+    }
+
+    public var code: StatusCode
+    public var message: String
+    public var details: [Detail]
+
+    public init(_ code: StatusCode, _ message: String, details: [Detail] = []) {
+        self.code = code
+        self.message = message
+        self.details = details
+    }
+
+    public var description: String { "\(code): \(message)" }
+}
+
+extension RPCError {
+    init(status: Calltrace_Rpc_V1_Status) {
+        self.init(StatusCode(wireValue: status.code), status.message,
+                  details: status.details.map { Detail(typeURL: $0.typeURL, value: $0.value) })
+    }
+
+    var wireStatus: Calltrace_Rpc_V1_Status {
+        var status = Calltrace_Rpc_V1_Status()
+        status.code = code.rawValue
+        status.message = message
+        status.details = details.map {
+            var detail = Calltrace_Rpc_V1_ErrorDetail()
+            detail.typeURL = $0.typeURL
+            detail.value = $0.value
+            return detail
+        }
+        return status
+    }
+
+    /// What the caller sees for an error that is not an `RPCError`.
+    static func from(_ error: any Error) -> RPCError {
+        if let error = error as? RPCError { return error }
+        if error is CancellationError { return RPCError(.cancelled, "call cancelled") }
+        return RPCError(.internal, "internal error")
+    }
+}

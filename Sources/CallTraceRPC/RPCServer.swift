@@ -1,0 +1,210 @@
+public import CallTraceTLS
+import CallTraceProto
+import Foundation
+public import Logging
+import Synchronization
+
+/// A ctrpc/1 server: mutual TLS on one TCP port, a router of methods, health and info.
+///
+/// Threads: one accepts connections; each connection gets one I/O thread that performs its
+/// handshake and then reads its frames. Handlers run as Swift tasks on the cooperative pool
+/// and must not block it (database work belongs on its own threads).
+public final class RPCServer: Sendable {
+    /// Everything a server is configured with. Every default is stated.
+    public struct Configuration: Sendable {
+        /// Listen host. Default `127.0.0.1`.
+        public var host = "127.0.0.1"
+        /// Listen port; 0 picks a free one (see `RPCServer.port`). Default 0.
+        public var port = 0
+        /// Our certificate, key and the deployment CA.
+        public var credentials: TLSCredentials
+        /// What `GetServerInfo` reports.
+        public var info: ServerInfo
+        public var limits = Limits.defaults
+
+        public init(credentials: TLSCredentials, info: ServerInfo) {
+            self.credentials = credentials
+            self.info = info
+        }
+    }
+
+    /// Who this server is, for `GetServerInfo`.
+    public struct ServerInfo: Sendable {
+        /// The service's short name, e.g. `identity`.
+        public var serviceName: String
+        /// The software version.
+        public var version: String
+        /// The database schema version (0 without a database).
+        public var schemaVersion: UInt32
+
+        public init(serviceName: String, version: String, schemaVersion: UInt32 = 0) {
+            self.serviceName = serviceName
+            self.version = version
+            self.schemaVersion = schemaVersion
+        }
+    }
+
+    /// Resource limits.
+    public struct Limits: Sendable {
+        /// Largest frame accepted. Default 4 MiB.
+        public var maxFrameBytes = 4 << 20
+        /// Message bytes a caller may send ahead on each call before we grant more. Default 1 MiB.
+        public var initialWindowBytes = 1 << 20
+        /// Open connections; more are closed at once. Default 1024.
+        public var maxConnections = 1024
+        /// Calls in flight per connection; more are refused with RESOURCE_EXHAUSTED. Default 256.
+        public var maxConcurrentCallsPerConnection = 256
+        /// Time for a client to complete TLS and send its settings. Default 10 s.
+        public var handshakeTimeout: Duration = .seconds(10)
+        /// A connection with no calls for this long is closed. Default 5 min.
+        public var idleTimeout: Duration = .seconds(300)
+
+        public static var defaults: Limits { Limits() }
+    }
+
+    let core: ServerCore
+    private let listener: TCPListener
+    private let tls: TLSContext
+
+    /// The port the server listens on.
+    public var port: Int { listener.port }
+    /// Our own identity, from our certificate.
+    public var identity: String { tls.identity }
+
+    /// Loads TLS material, binds the port and starts serving `services`.
+    ///
+    /// - Throws: `TLSError` naming the bad file, key mismatch, wrong CA or busy port.
+    public init(configuration: Configuration, services: [any RPCService], logger: Logger = Logger(label: "calltrace.rpc")) throws {
+        let tls = try TLSContext(role: .server, credentials: configuration.credentials)
+        guard let own = PeerIdentity(uri: tls.identity) else {
+            throw TLSError(.configuration, "certificate identity \(tls.identity) is not spiffe://<trust-domain>/<kind>/<name>")
+        }
+        var router = RPCRouter()
+        let core = ServerCore(trustDomain: own.trustDomain, limits: configuration.limits, info: configuration.info, log: logger)
+        OpsService(core: core).register(with: &router)
+        for service in services { service.register(with: &router) }
+        core.router = router
+        self.listener = try TCPListener(host: configuration.host, port: configuration.port)
+        self.tls = tls
+        self.core = core
+        let thread = Thread { [listener, tls, core] in Self.acceptLoop(listener: listener, tls: tls, core: core) }
+        thread.name = "ctrpc-accept"
+        thread.start()
+        logger.info("listening", metadata: ["address": "\(configuration.host):\(listener.port)", "identity": "\(tls.identity)"])
+    }
+
+    /// Health: SERVING or NOT_SERVING for every name. Servers start SERVING.
+    public func setServing(_ serving: Bool) { core.serving.store(serving, ordering: .releasing) }
+
+    public var isServing: Bool { core.serving.load(ordering: .acquiring) }
+
+    /// Graceful stop: stop accepting, report NOT_SERVING, let calls in flight finish for up to
+    /// `gracePeriod`, then end the rest with UNAVAILABLE and close every connection.
+    public func shutdown(gracePeriod: Duration = .seconds(10)) async {
+        setServing(false)
+        listener.shutdown()
+        for connection in core.allConnections() { connection.drain() }
+        let deadline = ContinuousClock.now + gracePeriod
+        while !core.allConnections().isEmpty && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        for connection in core.allConnections() { connection.terminate(RPCError(.unavailable, "server shut down")) }
+        while !core.allConnections().isEmpty && ContinuousClock.now < deadline + .seconds(2) {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    private static func acceptLoop(listener: TCPListener, tls: TLSContext, core: ServerCore) {
+        while let (fd, address) = listener.accept() {
+            guard core.reserveConnectionSlot() else {
+                Glibc.close(fd)
+                core.log.warning("connection refused: too many connections", metadata: ["peer_address": "\(address)"])
+                continue
+            }
+            let thread = Thread { Self.serve(fd: fd, address: address, tls: tls, core: core) }
+            thread.name = "ctrpc-conn"
+            thread.stackSize = 512 * 1024
+            thread.start()
+        }
+    }
+
+    /// Handshake on this connection's own thread, then hand over to its I/O loop.
+    private static func serve(fd: Int32, address: String, tls: TLSContext, core: ServerCore) {
+        let deadline = ContinuousClock.now + core.limits.handshakeTimeout
+        do {
+            let stream = try TLSStream.accept(fd: fd, peerAddress: address, context: tls, timeout: core.limits.handshakeTimeout)
+            guard let peer = PeerIdentity(uri: stream.peerIdentity), peer.trustDomain == core.trustDomain else {
+                stream.shutdown()
+                throw TLSError(.handshake, "peer identity \(stream.peerIdentity) is not in trust domain \(core.trustDomain)")
+            }
+            let frames = FrameConnection(stream: stream, maxFrameBytes: core.limits.maxFrameBytes)
+            var settings = Calltrace_Rpc_V1_Settings()
+            settings.maxFrameBytes = UInt32(core.limits.maxFrameBytes)
+            settings.initialWindowBytes = UInt32(core.limits.initialWindowBytes)
+            settings.maxConcurrentCalls = UInt32(core.limits.maxConcurrentCallsPerConnection)
+            let peerSettings = try frames.exchangeSettings(settings, deadline: deadline)
+            let connection = ServerConnection(connection: frames, peer: peer, peerSettings: peerSettings, core: core)
+            core.add(connection)
+            frames.start(delegate: connection, name: "ctrpc-conn")
+        } catch {
+            core.releaseConnectionSlot()
+            core.log.notice("connection refused", metadata: ["peer_address": "\(address)", "reason": "\(error)"])
+        }
+    }
+}
+
+/// State shared by the accept thread, the connections and the ops service.
+final class ServerCore: @unchecked Sendable {
+    let trustDomain: String
+    let limits: RPCServer.Limits
+    let info: RPCServer.ServerInfo
+    let log: Logger
+    let startedAt = ContinuousClock.now
+    let serving = Atomic<Bool>(true)
+    /// Set once before the first connection is accepted, read-only afterwards.
+    var router = RPCRouter()
+
+    private struct Connections {
+        var reserved = 0
+        var open: [ObjectIdentifier: ServerConnection] = [:]
+    }
+    private let connections = Mutex(Connections())
+
+    init(trustDomain: String, limits: RPCServer.Limits, info: RPCServer.ServerInfo, log: Logger) {
+        self.trustDomain = trustDomain
+        self.limits = limits
+        self.info = info
+        self.log = log
+    }
+
+    func reserveConnectionSlot() -> Bool {
+        connections.withLock { state in
+            guard state.reserved < limits.maxConnections else { return false }
+            state.reserved += 1
+            return true
+        }
+    }
+
+    func releaseConnectionSlot() { connections.withLock { $0.reserved -= 1 } }
+
+    func add(_ connection: ServerConnection) {
+        connections.withLock { $0.open[ObjectIdentifier(connection)] = connection }
+    }
+
+    func connectionClosed(_ connection: ServerConnection) {
+        connections.withLock { state in
+            if state.open.removeValue(forKey: ObjectIdentifier(connection)) != nil { state.reserved -= 1 }
+        }
+    }
+
+    func allConnections() -> [ServerConnection] { connections.withLock { Array($0.open.values) } }
+
+    /// One finished or refused call, for the log.
+    func record(method: String, peer: PeerIdentity, code: StatusCode, duration: Duration) {
+        let level: Logger.Level = code == .ok ? .debug : .info
+        log.log(level: level, "call", metadata: [
+            "method": "\(method)", "peer": "\(peer)", "status": "\(code)",
+            "duration_us": "\(duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000)",
+        ])
+    }
+}

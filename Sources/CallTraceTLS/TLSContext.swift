@@ -1,0 +1,123 @@
+import COpenSSL
+import CCallTraceShims
+import Foundation
+
+/// Where a party's TLS material lives: its certificate chain, its private key, and the
+/// deployment's CA that every peer must chain to.
+public struct TLSCredentials: Sendable, Hashable {
+    /// PEM certificate chain, leaf first.
+    public var certificateChainPath: String
+    /// PEM private key matching the leaf certificate.
+    public var privateKeyPath: String
+    /// PEM certificate(s) of the deployment's CA; the only trust anchors.
+    public var trustRootsPath: String
+
+    public init(certificateChainPath: String, privateKeyPath: String, trustRootsPath: String) {
+        self.certificateChainPath = certificateChainPath
+        self.privateKeyPath = privateKeyPath
+        self.trustRootsPath = trustRootsPath
+    }
+}
+
+/// An immutable, configured `SSL_CTX` for one side of ctrpc/1: TLS 1.2 minimum (1.3 preferred),
+/// AEAD suites only, ALPN `ctrpc/1` required, and a peer certificate required and verified
+/// against the deployment CA only.
+public final class TLSContext: @unchecked Sendable {
+    public enum Role: Sendable { case server, client }
+
+    let raw: OpaquePointer
+    public let role: Role
+    /// The SPIFFE id in our own certificate, e.g. `spiffe://example.test/service/media`.
+    public let identity: String
+
+    /// Loads and checks `credentials`.
+    ///
+    /// - Throws: `TLSError(.configuration)` naming the file or the mismatch, e.g. a key that does
+    ///   not belong to the certificate, or a certificate that the CA did not sign.
+    public init(role: Role, credentials: TLSCredentials) throws {
+        for (what, path) in [("certificate", credentials.certificateChainPath),
+                             ("private key", credentials.privateKeyPath),
+                             ("CA certificate", credentials.trustRootsPath)] {
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw TLSError(.configuration, "\(what) file \(path) is missing or unreadable")
+            }
+        }
+        guard let ctx = SSL_CTX_new(role == .server ? TLS_server_method() : TLS_client_method()) else {
+            throw TLSError.openSSL(.configuration, "cannot create a TLS context")
+        }
+        do {
+            try Self.configure(ctx, role: role, credentials: credentials)
+            self.identity = try Self.verifyOwnCertificate(ctx, credentials: credentials)
+        } catch {
+            SSL_CTX_free(ctx)
+            throw error
+        }
+        self.raw = ctx
+        self.role = role
+    }
+
+    deinit { SSL_CTX_free(raw) }
+
+    private static func configure(_ ctx: OpaquePointer, role: Role, credentials: TLSCredentials) throws {
+        guard ctshim_ctx_harden(ctx) == 1 else {
+            throw TLSError.openSSL(.configuration, "cannot restrict protocol versions and cipher suites")
+        }
+        guard SSL_CTX_use_certificate_chain_file(ctx, credentials.certificateChainPath) == 1 else {
+            throw TLSError.openSSL(.configuration, "certificate \(credentials.certificateChainPath) cannot be loaded")
+        }
+        guard SSL_CTX_use_PrivateKey_file(ctx, credentials.privateKeyPath, SSL_FILETYPE_PEM) == 1 else {
+            throw TLSError.openSSL(.configuration, "private key \(credentials.privateKeyPath) cannot be loaded")
+        }
+        guard SSL_CTX_check_private_key(ctx) == 1 else {
+            _ = drainOpenSSLErrors()
+            throw TLSError(.configuration,
+                           "private key \(credentials.privateKeyPath) does not match certificate \(credentials.certificateChainPath)")
+        }
+        guard SSL_CTX_load_verify_file(ctx, credentials.trustRootsPath) == 1 else {
+            throw TLSError.openSSL(.configuration, "CA certificate \(credentials.trustRootsPath) cannot be loaded")
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
+        switch role {
+        case .server:
+            ctshim_ctx_require_alpn_server(ctx)
+        case .client:
+            guard ctshim_ctx_offer_alpn_client(ctx) == 1 else {
+                throw TLSError.openSSL(.configuration, "cannot set ALPN")
+            }
+        }
+    }
+
+    /// Our certificate must chain to the configured CA and carry a SPIFFE id.
+    private static func verifyOwnCertificate(_ ctx: OpaquePointer, credentials: TLSCredentials) throws -> String {
+        guard let leaf = SSL_CTX_get0_certificate(ctx) else {
+            throw TLSError(.configuration, "certificate \(credentials.certificateChainPath) has no leaf certificate")
+        }
+        guard let store = SSL_CTX_get_cert_store(ctx), let storeContext = X509_STORE_CTX_new() else {
+            throw TLSError.openSSL(.configuration, "cannot create a verification context")
+        }
+        defer { X509_STORE_CTX_free(storeContext) }
+        var chain: OpaquePointer? = nil
+        chain = ctshim_ctx_get0_chain_certs(ctx)
+        guard X509_STORE_CTX_init(storeContext, store, leaf, chain) == 1 else {
+            throw TLSError.openSSL(.configuration, "cannot create a verification context")
+        }
+        if X509_verify_cert(storeContext) != 1 {
+            let reason = String(cString: X509_verify_cert_error_string(Int(X509_STORE_CTX_get_error(storeContext))))
+            _ = drainOpenSSLErrors()
+            throw TLSError(.configuration,
+                           "certificate \(credentials.certificateChainPath) is not valid under CA \(credentials.trustRootsPath): \(reason)")
+        }
+        guard let identity = spiffeID(of: leaf) else {
+            throw TLSError(.configuration, "certificate \(credentials.certificateChainPath) has no spiffe:// URI SAN")
+        }
+        return identity
+    }
+}
+
+/// The first `spiffe://` URI SAN of `certificate`.
+func spiffeID(of certificate: OpaquePointer) -> String? {
+    var buffer = [CChar](repeating: 0, count: 2049)
+    let length = ctshim_x509_spiffe_id(certificate, &buffer, buffer.count)
+    guard length > 0 else { return nil }
+    return String(decoding: buffer[0..<Int(length)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}

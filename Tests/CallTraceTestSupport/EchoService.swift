@@ -1,0 +1,86 @@
+public import CallTraceProto
+public import CallTraceRPC
+import Foundation
+import Synchronization
+
+/// `calltrace.testing.v1.EchoService`, for protocol tests and benchmarks. It records what it
+/// observed (cancellations, deadlines) so tests can assert on the server's side of a call.
+public final class EchoService: RPCService {
+    /// What the service saw, by request tag.
+    public struct Observations: Sendable {
+        public var cancelledTags: Set<String> = []
+        public var completedTags: Set<String> = []
+        public var recordCounts: [String: UInt64] = [:]
+    }
+
+    private let observed = Mutex(Observations())
+    public let allow: PeerPolicy
+
+    public init(allow: PeerPolicy = .anyPeer) {
+        self.allow = allow
+    }
+
+    public var observations: Observations { observed.withLock { $0 } }
+
+    public func register(with router: inout RPCRouter) {
+        router.unary(Calltrace_Testing_V1_EchoService.echo, allow: allow) { [self] request, context in
+            if request.delayMs > 0 {
+                do {
+                    try await Task.sleep(for: .milliseconds(Int(request.delayMs)))
+                } catch {
+                    observed.withLock { _ = $0.cancelledTags.insert(request.tag) }
+                    throw error
+                }
+            }
+            if request.failWithCode != 0 {
+                throw RPCError(StatusCode(wireValue: request.failWithCode), "failing as asked")
+            }
+            var response = Calltrace_Testing_V1_EchoResponse()
+            response.payload = request.payload
+            response.callerIdentity = context.peer.uri
+            response.echoedMetadata = context.metadata["x-echo"] ?? ""
+            if let remaining = context.timeRemaining {
+                response.deadlineRemainingMs = UInt64(max(0, remaining.components.seconds * 1000
+                                                         + remaining.components.attoseconds / 1_000_000_000_000_000))
+            }
+            if !request.tag.isEmpty { observed.withLock { _ = $0.completedTags.insert(request.tag) } }
+            return response
+        }
+        router.clientStreaming(Calltrace_Testing_V1_EchoService.upload, allow: allow) { requests, _ in
+            var response = Calltrace_Testing_V1_UploadResponse()
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for try await request in requests {
+                response.receivedMessages += 1
+                response.receivedBytes += UInt64(request.chunk.count)
+                hash = fnv1a(request.chunk, seed: hash)
+            }
+            response.checksum = hash
+            return response
+        }
+        router.serverStreaming(Calltrace_Testing_V1_EchoService.download, allow: allow) { request, writer, _ in
+            var chunk = Calltrace_Testing_V1_DownloadResponse()
+            chunk.chunk = Data((0..<Int(request.chunkSizeBytes)).map { UInt8(truncatingIfNeeded: $0) })
+            for _ in 0..<request.chunkCount {
+                try await writer.send(chunk)
+            }
+        }
+        router.unary(Calltrace_Testing_V1_EchoService.record, allow: allow) { [self] request, _ in
+            var response = Calltrace_Testing_V1_RecordResponse()
+            response.timesSeen = observed.withLock { state in
+                state.recordCounts[request.tag, default: 0] += 1
+                return state.recordCounts[request.tag]!
+            }
+            return response
+        }
+    }
+}
+
+/// FNV-1a 64 over `data`, continuing from `seed`.
+public func fnv1a(_ data: Data, seed: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
+    var hash = seed
+    for byte in data {
+        hash ^= UInt64(byte)
+        hash = hash &* 0x0000_0100_0000_01B3
+    }
+    return hash
+}

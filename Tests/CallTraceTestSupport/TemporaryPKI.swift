@@ -1,0 +1,46 @@
+import CallTracePKI
+public import CallTraceTLS
+public import Foundation
+
+/// A throw-away deployment PKI in a temporary folder: a CA, certificates for any identity,
+/// and the bad certificates that handshake tests need. Removed when released.
+public final class TemporaryPKI: @unchecked Sendable {
+    public static let trustDomain = "calltrace.test"
+    public let directory: URL
+    public let ca: CertificateAuthority
+    public let caPath: String
+
+    public init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("calltrace-pki-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        ca = try CertificateAuthority.create(trustDomain: Self.trustDomain)
+        caPath = try ca.write(to: directory).certificate
+    }
+
+    deinit { try? FileManager.default.removeItem(at: directory) }
+
+    /// `spiffe://calltrace.test/<kind>/<name>`
+    public static func identity(_ kind: String, _ name: String) -> String { "spiffe://\(trustDomain)/\(kind)/\(name)" }
+
+    /// Credentials for `identity`, signed by this CA.
+    public func credentials(for identity: String, notBefore: Duration = .seconds(-3600),
+                            notAfter: Duration = .seconds(86400)) throws -> TLSCredentials {
+        let issued = try ca.issue(identity: identity, notBefore: notBefore, notAfter: notAfter)
+        let files = try issued.write(to: directory, name: UUID().uuidString)
+        return TLSCredentials(certificateChainPath: files.certificate, privateKeyPath: files.key, trustRootsPath: caPath)
+    }
+
+    /// Credentials signed by an unrelated CA of the same trust domain name, trusting only that CA.
+    public func foreignCredentials(for identity: String) throws -> TLSCredentials {
+        let other = try CertificateAuthority.create(trustDomain: Self.trustDomain)
+        let otherCA = try other.write(to: directory, name: "foreign-ca-\(UUID().uuidString)").certificate
+        let files = try other.issue(identity: identity).write(to: directory, name: UUID().uuidString)
+        return TLSCredentials(certificateChainPath: files.certificate, privateKeyPath: files.key, trustRootsPath: otherCA)
+    }
+
+    /// A certificate without a SPIFFE id, signed by this CA.
+    public func credentialsWithoutIdentity() throws -> TLSCredentials {
+        let files = try ca.issue(identity: nil).write(to: directory, name: UUID().uuidString)
+        return TLSCredentials(certificateChainPath: files.certificate, privateKeyPath: files.key, trustRootsPath: caPath)
+    }
+}
