@@ -77,7 +77,8 @@ let package = Package(
         // Shared test support: temporary PKI, the echo service, ports, process helpers.
         .target(
             name: "CallTraceTestSupport",
-            dependencies: ["CallTraceRPC", "CallTracePKI", "CallTraceProto"],
+            dependencies: ["CallTraceRPC", "CallTracePKI", "CallTraceProto", "CallTraceTLS", "COpenSSL",
+                           .product(name: "Logging", package: "swift-log")],
             path: "Tests/CallTraceTestSupport",
             swiftSettings: swiftSettings
         ),

@@ -191,6 +191,7 @@ public final class RPCClient: Sendable {
         }
         frame.endStream = endStream
         do {
+            try call.checkSize(of: frame)
             try call.send(frame)
         } catch {
             connection.remove(call.id)
@@ -372,6 +373,7 @@ public struct RequestWriter<Request: SwiftProtobuf.Message>: Sendable {
         var frame = Calltrace_Rpc_V1_Frame()
         frame.callID = call.id
         frame.message = data
+        try call.checkSize(of: frame)
         try call.send(frame)
     }
 }

@@ -114,6 +114,13 @@ public final class RPCServer: Sendable {
         }
     }
 
+    /// Immediate stop: no drain. Calls in flight end with UNAVAILABLE; connections close.
+    public func stop() {
+        setServing(false)
+        listener.shutdown()
+        for connection in core.allConnections() { connection.terminate(RPCError(.unavailable, "server stopped")) }
+    }
+
     private static func acceptLoop(listener: TCPListener, tls: TLSContext, core: ServerCore) {
         while let (fd, address) = listener.accept() {
             guard core.reserveConnectionSlot() else {

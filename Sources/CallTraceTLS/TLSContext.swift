@@ -35,6 +35,7 @@ public final class TLSContext: @unchecked Sendable {
     /// - Throws: `TLSError(.configuration)` naming the file or the mismatch, e.g. a key that does
     ///   not belong to the certificate, or a certificate that the CA did not sign.
     public init(role: Role, credentials: TLSCredentials) throws {
+        _ = ignoreSIGPIPE
         for (what, path) in [("certificate", credentials.certificateChainPath),
                              ("private key", credentials.privateKeyPath),
                              ("CA certificate", credentials.trustRootsPath)] {
@@ -66,7 +67,12 @@ public final class TLSContext: @unchecked Sendable {
             throw TLSError.openSSL(.configuration, "certificate \(credentials.certificateChainPath) cannot be loaded")
         }
         guard SSL_CTX_use_PrivateKey_file(ctx, credentials.privateKeyPath, SSL_FILETYPE_PEM) == 1 else {
-            throw TLSError.openSSL(.configuration, "private key \(credentials.privateKeyPath) cannot be loaded")
+            let reasons = drainOpenSSLErrors()
+            if reasons.contains(where: { $0.contains("mismatch") }) {
+                throw TLSError(.configuration,
+                               "private key \(credentials.privateKeyPath) does not match certificate \(credentials.certificateChainPath)")
+            }
+            throw TLSError(.configuration, "private key \(credentials.privateKeyPath) cannot be loaded: \(reasons.joined(separator: "; "))")
         }
         guard SSL_CTX_check_private_key(ctx) == 1 else {
             _ = drainOpenSSLErrors()
@@ -113,6 +119,10 @@ public final class TLSContext: @unchecked Sendable {
         return identity
     }
 }
+
+/// OpenSSL writes to sockets with write(2): a peer that closed would raise SIGPIPE and kill the
+/// process. Ignored once, process-wide, before the first TLS context exists.
+private let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
 /// The first `spiffe://` URI SAN of `certificate`.
 func spiffeID(of certificate: OpaquePointer) -> String? {

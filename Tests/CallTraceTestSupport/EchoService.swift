@@ -11,6 +11,8 @@ public final class EchoService: RPCService {
         public var cancelledTags: Set<String> = []
         public var completedTags: Set<String> = []
         public var recordCounts: [String: UInt64] = [:]
+        /// Download chunks handed to the writer and accepted, by tag.
+        public var chunksSent: [String: Int] = [:]
     }
 
     private let observed = Mutex(Observations())
@@ -57,11 +59,12 @@ public final class EchoService: RPCService {
             response.checksum = hash
             return response
         }
-        router.serverStreaming(Calltrace_Testing_V1_EchoService.download, allow: allow) { request, writer, _ in
+        router.serverStreaming(Calltrace_Testing_V1_EchoService.download, allow: allow) { [self] request, writer, _ in
             var chunk = Calltrace_Testing_V1_DownloadResponse()
             chunk.chunk = Data((0..<Int(request.chunkSizeBytes)).map { UInt8(truncatingIfNeeded: $0) })
             for _ in 0..<request.chunkCount {
                 try await writer.send(chunk)
+                if !request.tag.isEmpty { observed.withLock { $0.chunksSent[request.tag, default: 0] += 1 } }
             }
         }
         router.unary(Calltrace_Testing_V1_EchoService.record, allow: allow) { [self] request, _ in

@@ -22,6 +22,8 @@ public final class EchoFixture: @unchecked Sendable {
         server = try RPCServer(configuration: configuration, services: [echo], logger: logger)
     }
 
+    deinit { server.stop() }
+
     /// A client presenting `identity` (default: a gateway).
     public func client(identity: String = TemporaryPKI.identity("gateway", "web"),
                        expecting serverIdentity: String = EchoFixture.serverIdentity,

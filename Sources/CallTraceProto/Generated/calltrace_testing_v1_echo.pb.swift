@@ -107,6 +107,9 @@ public nonisolated struct Calltrace_Testing_V1_DownloadRequest: Sendable {
 
   public var chunkCount: UInt32 = 0
 
+  /// The service counts the chunks it has sent under this tag (backpressure tests).
+  public var tag: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -314,7 +317,7 @@ nonisolated extension Calltrace_Testing_V1_UploadResponse: SwiftProtobuf.Message
 
 nonisolated extension Calltrace_Testing_V1_DownloadRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DownloadRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}chunk_size_bytes\0\u{3}chunk_count\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}chunk_size_bytes\0\u{3}chunk_count\0\u{1}tag\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -324,6 +327,7 @@ nonisolated extension Calltrace_Testing_V1_DownloadRequest: SwiftProtobuf.Messag
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.chunkSizeBytes) }()
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.chunkCount) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.tag) }()
       default: break
       }
     }
@@ -336,12 +340,16 @@ nonisolated extension Calltrace_Testing_V1_DownloadRequest: SwiftProtobuf.Messag
     if self.chunkCount != 0 {
       try visitor.visitSingularUInt32Field(value: self.chunkCount, fieldNumber: 2)
     }
+    if !self.tag.isEmpty {
+      try visitor.visitSingularStringField(value: self.tag, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Calltrace_Testing_V1_DownloadRequest, rhs: Calltrace_Testing_V1_DownloadRequest) -> Bool {
     if lhs.chunkSizeBytes != rhs.chunkSizeBytes {return false}
     if lhs.chunkCount != rhs.chunkCount {return false}
+    if lhs.tag != rhs.tag {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -152,6 +152,16 @@ final class ClientCall: Sendable {
         }
     }
 
+    /// Refuses, before sending, a frame larger than the server accepts.
+    func checkSize(of frame: Calltrace_Rpc_V1_Frame) throws {
+        let limit = Int(owner.serverSettings.maxFrameBytes)
+        // Header and metadata are small: only a message near the limit is measured exactly.
+        guard limit > 0, case .message(let message)? = frame.payload, message.count > limit / 2,
+              let size = try? frame.serializedBytes() as [UInt8], size.count > limit else { return }
+        owner.remove(id)
+        throw RPCError(.resourceExhausted, "message of \(size.count) bytes exceeds the server's frame limit of \(limit) bytes")
+    }
+
     func send(_ frame: Calltrace_Rpc_V1_Frame) throws {
         guard owner.connection.send(frame) else { throw RPCError(.unavailable, "connection closed") }
     }

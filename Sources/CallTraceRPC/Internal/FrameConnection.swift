@@ -31,7 +31,8 @@ final class FrameConnection: @unchecked Sendable {
     private let wakeFD: Int32
     private let wakeWriteFD: Int32
     private var decoder: FrameDecoder
-    private weak var delegate: (any FrameConnectionDelegate)?
+    /// Held strongly while the I/O thread runs (calls in flight live in it), released at close.
+    private var delegate: (any FrameConnectionDelegate)?
 
     private struct Outbound {
         var pending: [UInt8] = []
@@ -108,7 +109,7 @@ final class FrameConnection: @unchecked Sendable {
         return poll(&pfd, 1, Int32(clamping: remaining.components.seconds * 1000 + 1)) > 0
     }
 
-    /// Starts the I/O thread. The delegate is held weakly; its owner keeps both alive.
+    /// Starts the I/O thread, which keeps `delegate` alive until the connection has closed.
     func start(delegate: any FrameConnectionDelegate, name: String) {
         self.delegate = delegate
         let thread = Thread { [self] in self.runLoop() }
@@ -297,6 +298,7 @@ final class FrameConnection: @unchecked Sendable {
         }
         stream.shutdown()
         delegate?.connectionClosed(self, error: closeError)
+        delegate = nil
     }
 
     /// Hands every complete frame to the delegate; an error means "tell the peer and close".

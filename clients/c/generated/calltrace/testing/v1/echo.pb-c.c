@@ -623,7 +623,7 @@ const ProtobufCMessageDescriptor calltrace__testing__v1__upload_response__descri
   (ProtobufCMessageInit) calltrace__testing__v1__upload_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__testing__v1__download_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor calltrace__testing__v1__download_request__field_descriptors[3] =
 {
   {
     "chunk_size_bytes",
@@ -649,15 +649,28 @@ static const ProtobufCFieldDescriptor calltrace__testing__v1__download_request__
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "tag",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Testing__V1__DownloadRequest, tag),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__testing__v1__download_request__field_indices_by_name[] = {
   1,   /* field[1] = chunk_count */
   0,   /* field[0] = chunk_size_bytes */
+  2,   /* field[2] = tag */
 };
 static const ProtobufCIntRange calltrace__testing__v1__download_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor calltrace__testing__v1__download_request__descriptor =
 {
@@ -667,7 +680,7 @@ const ProtobufCMessageDescriptor calltrace__testing__v1__download_request__descr
   "Calltrace__Testing__V1__DownloadRequest",
   "calltrace.testing.v1",
   sizeof(Calltrace__Testing__V1__DownloadRequest),
-  2,
+  3,
   calltrace__testing__v1__download_request__field_descriptors,
   calltrace__testing__v1__download_request__field_indices_by_name,
   1,  calltrace__testing__v1__download_request__number_ranges,

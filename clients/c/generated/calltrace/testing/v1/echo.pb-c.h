@@ -104,10 +104,14 @@ struct  Calltrace__Testing__V1__DownloadRequest
   ProtobufCMessage base;
   uint32_t chunk_size_bytes;
   uint32_t chunk_count;
+  /*
+   * The service counts the chunks it has sent under this tag (backpressure tests).
+   */
+  char *tag;
 };
 #define CALLTRACE__TESTING__V1__DOWNLOAD_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__testing__v1__download_request__descriptor) \
-    , 0, 0 }
+    , 0, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Calltrace__Testing__V1__DownloadResponse

@@ -1,0 +1,183 @@
+import CallTraceProto
+import CallTraceRPC
+import CallTraceTestSupport
+import Foundation
+import Testing
+
+/// Bad input gets a clear status or a closed connection, and the server goes on serving.
+@Suite("Bad input: clear errors, and the server keeps serving")
+struct BadInputTests {
+    func rawClient(_ fixture: EchoFixture) throws -> RawTLSClient {
+        let client = try RawTLSClient(certificate: try fixture.pki.credentials(for: TemporaryPKI.identity("gateway", "web")),
+                                      caPath: fixture.pki.caPath)
+        _ = try client.connect(port: fixture.server.port)
+        try client.sendSettings()
+        return client
+    }
+
+    func expectStillServing(_ fixture: EchoFixture) async throws {
+        let client = try fixture.client()
+        var request = Calltrace_Testing_V1_EchoRequest()
+        request.payload = Data("still here".utf8)
+        let response = try await client.unary(Calltrace_Testing_V1_EchoService.echo, request, options: .init(timeout: .seconds(5)))
+        #expect(response.payload == Data("still here".utf8))
+    }
+
+    @Test("A length prefix of 0xFFFFFFFF: RESOURCE_EXHAUSTED, then the connection closes")
+    func hugeLength() async throws {
+        let fixture = try EchoFixture()
+        let client = try rawClient(fixture)
+        try client.write([0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3])
+        let frame = try #require(try client.readFrame())
+        #expect(frame.callID == 0)
+        #expect(frame.goaway)
+        #expect(frame.status.code == StatusCode.resourceExhausted.rawValue)
+        #expect(frame.status.message.contains("exceeds the limit of 4194304 bytes"))
+        #expect(try client.readFrame() == nil)
+        try await expectStillServing(fixture)
+    }
+
+    @Test("Garbage bytes that are not a frame: INVALID_ARGUMENT, then the connection closes")
+    func garbage() async throws {
+        let fixture = try EchoFixture()
+        let client = try rawClient(fixture)
+        try client.write([0, 0, 0, 6, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
+        let frame = try #require(try client.readFrame())
+        #expect(frame.status.code == StatusCode.invalidArgument.rawValue)
+        #expect(frame.status.message == "malformed frame")
+        #expect(try client.readFrame() == nil)
+        try await expectStillServing(fixture)
+    }
+
+    @Test("A truncated frame followed by a close leaves the server serving")
+    func truncated() async throws {
+        let fixture = try EchoFixture()
+        do {
+            let client = try rawClient(fixture)
+            try client.write([0, 0, 1, 0, 8, 1, 18])  // announces 256 bytes, sends 3
+        }
+        try await expectStillServing(fixture)
+    }
+
+    @Test("A request payload that is not the method's message: INVALID_ARGUMENT for that call only")
+    func malformedPayload() async throws {
+        let fixture = try EchoFixture()
+        let client = try rawClient(fixture)
+        var frame = Calltrace_Rpc_V1_Frame()
+        frame.callID = 7
+        frame.header.method = Calltrace_Testing_V1_EchoService.echo.fullName
+        frame.message = Data([0xFF, 0xFF, 0xFF])
+        frame.endStream = true
+        try client.send(frame)
+        let reply = try #require(try client.readFrame())
+        #expect(reply.callID == 7)
+        #expect(reply.status.code == StatusCode.invalidArgument.rawValue)
+        #expect(reply.status.message == "request is not a valid calltrace.testing.v1.EchoRequest")
+        // The same connection still serves a good call.
+        var good = Calltrace_Rpc_V1_Frame()
+        good.callID = 8
+        good.header.method = Calltrace_Ops_V1_HealthService.check.fullName
+        good.message = Data()
+        good.endStream = true
+        try client.send(good)
+        let answer = try #require(try client.readFrame())
+        #expect(answer.callID == 8)
+        #expect(answer.status.code == 0)
+        #expect(try Calltrace_Ops_V1_CheckResponse(serializedBytes: answer.message).status == .serving)
+    }
+
+    @Test("Reserved or malformed metadata keys: INVALID_ARGUMENT")
+    func badMetadata() async throws {
+        let fixture = try EchoFixture()
+        let client = try rawClient(fixture)
+        var frame = Calltrace_Rpc_V1_Frame()
+        frame.callID = 3
+        frame.header.method = Calltrace_Ops_V1_HealthService.check.fullName
+        var entry = Calltrace_Rpc_V1_MetadataEntry()
+        entry.key = "ctrpc-client-address"
+        entry.value = Data("10.0.0.1".utf8)
+        frame.header.metadata = [entry]
+        frame.message = Data()
+        frame.endStream = true
+        try client.send(frame)
+        let reply = try #require(try client.readFrame())
+        #expect(reply.status.code == StatusCode.invalidArgument.rawValue)
+        #expect(reply.status.message.contains("reserved"))
+        try await expectStillServing(fixture)
+    }
+
+    @Test("An unknown method: UNIMPLEMENTED")
+    func unknownMethod() async throws {
+        let fixture = try EchoFixture()
+        let client = try fixture.client()
+        let missing = MethodDescriptor<Calltrace_Testing_V1_EchoRequest, Calltrace_Testing_V1_EchoResponse>(
+            service: "calltrace.testing.v1.EchoService", name: "Vanish", kind: .unary, isIdempotent: false)
+        let error = await #expect(throws: RPCError.self) { try await client.unary(missing, .init()) }
+        #expect(error?.code == .unimplemented)
+        #expect(error?.message == "unknown method /calltrace.testing.v1.EchoService/Vanish")
+        try await expectStillServing(fixture)
+    }
+
+    @Test("A peer not allowed for a method: PERMISSION_DENIED, before its request is decoded")
+    func peerNotAllowed() async throws {
+        let fixture = try EchoFixture(allow: .services)
+        let gateway = try fixture.client()
+        let denied = await #expect(throws: RPCError.self) {
+            try await gateway.unary(Calltrace_Testing_V1_EchoService.echo, .init())
+        }
+        #expect(denied?.code == .permissionDenied)
+        #expect(denied?.message == "spiffe://calltrace.test/gateway/web may not call /calltrace.testing.v1.EchoService/Echo")
+
+        // The check comes before decoding: a garbage payload from that peer still gets PERMISSION_DENIED.
+        let raw = try rawClient(fixture)
+        var frame = Calltrace_Rpc_V1_Frame()
+        frame.callID = 1
+        frame.header.method = Calltrace_Testing_V1_EchoService.echo.fullName
+        frame.message = Data([0xFF, 0xFF])
+        frame.endStream = true
+        try raw.send(frame)
+        #expect(try raw.readFrame()?.status.code == StatusCode.permissionDenied.rawValue)
+
+        let service = try fixture.client(identity: TemporaryPKI.identity("service", "transcript"))
+        let allowed = try await service.unary(Calltrace_Testing_V1_EchoService.echo, .init())
+        #expect(allowed.callerIdentity == "spiffe://calltrace.test/service/transcript")
+    }
+
+    @Test("A message larger than the server's frame limit is refused by the client before sending")
+    func oversizedMessage() async throws {
+        let fixture = try EchoFixture()
+        let client = try fixture.client()
+        var request = Calltrace_Testing_V1_EchoRequest()
+        request.payload = Data(count: 5 << 20)
+        let error = await #expect(throws: RPCError.self) {
+            try await client.unary(Calltrace_Testing_V1_EchoService.echo, request)
+        }
+        #expect(error?.code == .resourceExhausted)
+        try await expectStillServing(fixture)
+    }
+
+    @Test("Too many concurrent calls on one connection: RESOURCE_EXHAUSTED for the extra call")
+    func concurrencyLimit() async throws {
+        var limits = RPCServer.Limits.defaults
+        limits.maxConcurrentCallsPerConnection = 2
+        let fixture = try EchoFixture(limits: limits)
+        let client = try fixture.client()
+        let codes = try await withThrowingTaskGroup(of: StatusCode.self) { group in
+            for _ in 0..<3 {
+                group.addTask {
+                    var request = Calltrace_Testing_V1_EchoRequest()
+                    request.delayMs = 300
+                    do {
+                        _ = try await client.unary(Calltrace_Testing_V1_EchoService.echo, request)
+                        return .ok
+                    } catch let error as RPCError {
+                        return error.code
+                    }
+                }
+            }
+            return try await group.reduce(into: [StatusCode]()) { $0.append($1) }
+        }
+        #expect(codes.filter { $0 == .ok }.count == 2)
+        #expect(codes.filter { $0 == .resourceExhausted }.count == 1)
+    }
+}

@@ -1,0 +1,98 @@
+import CallTraceProto
+import CallTraceRPC
+import CallTraceTestSupport
+import Foundation
+import Logging
+import Testing
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return condition()
+}
+
+@Suite("Deadlines and cancellation")
+struct DeadlineAndCancellationTests {
+    @Test("The server sees the caller's deadline")
+    func serverSeesDeadline() async throws {
+        let fixture = try EchoFixture()
+        let client = try fixture.client()
+        let response = try await client.unary(Calltrace_Testing_V1_EchoService.echo, .init(), options: .init(timeout: .seconds(2)))
+        #expect(response.deadlineRemainingMs > 1000)
+        #expect(response.deadlineRemainingMs <= 2000)
+        let none = try await client.unary(Calltrace_Testing_V1_EchoService.echo, .init())
+        #expect(none.deadlineRemainingMs == 0)
+    }
+
+    @Test("A call past its deadline ends DEADLINE_EXCEEDED and the handler is cancelled")
+    func deadlineExceeded() async throws {
+        let fixture = try EchoFixture()
+        let client = try fixture.client()
+        var request = Calltrace_Testing_V1_EchoRequest()
+        request.delayMs = 5000
+        request.tag = "slow"
+        let started = ContinuousClock.now
+        let error = await #expect(throws: RPCError.self) {
+            try await client.unary(Calltrace_Testing_V1_EchoService.echo, request, options: .init(timeout: .milliseconds(200)))
+        }
+        #expect(error?.code == .deadlineExceeded)
+        #expect(started.duration(to: .now) < .seconds(3))
+        #expect(await eventually { fixture.echo.observations.cancelledTags.contains("slow") })
+        #expect(!fixture.echo.observations.completedTags.contains("slow"))
+    }
+
+    @Test("Cancelling the calling task stops the handler's work on the server")
+    func cancellation() async throws {
+        let fixture = try EchoFixture()
+        let client = try fixture.client()
+        let call = Task {
+            var request = Calltrace_Testing_V1_EchoRequest()
+            request.delayMs = 10_000
+            request.tag = "abandoned"
+            return try await client.unary(Calltrace_Testing_V1_EchoService.echo, request)
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        call.cancel()
+        let result = await call.result
+        #expect(throws: (any Error).self) { try result.get() }
+        #expect(await eventually { fixture.echo.observations.cancelledTags.contains("abandoned") })
+        // The connection is still good for the next call.
+        #expect(try await client.unary(Calltrace_Ops_V1_HealthService.check, .init()).status == .serving)
+    }
+
+    @Test("A nested call inherits the deadline of the call being served")
+    func nestedDeadline() async throws {
+        let backend = try EchoFixture()
+        let backendClient = try backend.client(identity: TemporaryPKI.identity("service", "relay"))
+        let relay = RelayService(next: backendClient)
+        var configuration = RPCServer.Configuration(
+            credentials: try backend.pki.credentials(for: TemporaryPKI.identity("service", "relay")),
+            info: .init(serviceName: "relay", version: "test"))
+        configuration.port = 0
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let front = try RPCServer(configuration: configuration, services: [relay], logger: logger)
+        defer { front.stop() }
+        let client = try RPCClient(
+            target: .init(host: "127.0.0.1", port: front.port, identity: TemporaryPKI.identity("service", "relay")),
+            configuration: .init(credentials: try backend.pki.credentials(for: TemporaryPKI.identity("gateway", "web"))))
+        let response = try await client.unary(Calltrace_Testing_V1_EchoService.echo, .init(), options: .init(timeout: .milliseconds(1500)))
+        // The backend saw a deadline, and no later than the caller's.
+        #expect(response.deadlineRemainingMs > 0)
+        #expect(response.deadlineRemainingMs <= 1500)
+    }
+}
+
+/// Answers Echo by calling Echo on another server, with no timeout of its own.
+struct RelayService: RPCService {
+    let next: RPCClient
+    func register(with router: inout RPCRouter) {
+        router.unary(Calltrace_Testing_V1_EchoService.echo, allow: .anyPeer) { request, _ in
+            try await next.unary(Calltrace_Testing_V1_EchoService.echo, request)
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import CallTraceProto
+import CallTraceRPC
+import CallTraceTestSupport
+import Foundation
+import Logging
+import Testing
+
+@Suite("Drain, restart, reconnect and retries")
+struct LifecycleTests {
+    func startServer(_ pki: TemporaryPKI, port: Int = 0, echo: EchoService = EchoService()) throws -> RPCServer {
+        var configuration = RPCServer.Configuration(credentials: try pki.credentials(for: EchoFixture.serverIdentity),
+                                                    info: .init(serviceName: "media", version: "test"))
+        configuration.port = port
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return try RPCServer(configuration: configuration, services: [echo], logger: logger)
+    }
+
+    func client(_ pki: TemporaryPKI, port: Int) throws -> RPCClient {
+        var configuration = RPCClient.Configuration(credentials: try pki.credentials(for: TemporaryPKI.identity("gateway", "web")))
+        configuration.initialBackoff = .milliseconds(50)
+        configuration.maxBackoff = .milliseconds(200)
+        configuration.maxAttempts = 40
+        return try RPCClient(target: .init(host: "127.0.0.1", port: port, identity: EchoFixture.serverIdentity),
+                             configuration: configuration)
+    }
+
+    @Test("Graceful drain: NOT_SERVING, in-flight calls finish, new calls are refused, then it closes")
+    func drain() async throws {
+        let pki = try TemporaryPKI()
+        let server = try startServer(pki)
+        let client = try client(pki, port: server.port)
+        _ = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init())
+        let slow = Task {
+            var request = Calltrace_Testing_V1_EchoRequest()
+            request.delayMs = 600
+            request.payload = Data("finished".utf8)
+            return try await client.unary(Calltrace_Testing_V1_EchoService.echo, request)
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        let shutdown = Task { await server.shutdown(gracePeriod: .seconds(5)) }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(!server.isServing)
+        let late = await #expect(throws: RPCError.self) {
+            try await client.unary(Calltrace_Testing_V1_EchoService.record, .init(), options: .init(timeout: .milliseconds(300)))
+        }
+        #expect(late?.code == .unavailable || late?.code == .deadlineExceeded)
+        #expect(try await slow.value.payload == Data("finished".utf8))
+        await shutdown.value
+        #expect(throws: (any Error).self) { _ = try RawTLSClient.plainTCP(port: server.port) }
+    }
+
+    @Test("A client reconnects after the server restarts on the same port")
+    func reconnect() async throws {
+        let pki = try TemporaryPKI()
+        let first = try startServer(pki)
+        let port = first.port
+        let client = try client(pki, port: port)
+        #expect(try await client.unary(Calltrace_Ops_V1_HealthService.check, .init()).status == .serving)
+        await first.shutdown(gracePeriod: .seconds(1))
+        let second = try startServer(pki, port: port)
+        defer { second.stop() }
+        let info = try await client.unary(Calltrace_Ops_V1_ServerInfoService.getServerInfo, .init(), options: .init(timeout: .seconds(5)))
+        #expect(info.uptimeSeconds < 5)
+        #expect(info.serviceName == "media")
+    }
+
+    @Test("Idempotent methods are retried on UNAVAILABLE within the timeout; others are not")
+    func retries() async throws {
+        let pki = try TemporaryPKI()
+        let probe = try startServer(pki)
+        let port = probe.port
+        probe.stop()
+        try await Task.sleep(for: .milliseconds(50))
+        let client = try client(pki, port: port)
+
+        // Nothing listens: a non-idempotent call fails at once, even if the server comes up soon.
+        let started = ContinuousClock.now
+        let error = await #expect(throws: RPCError.self) {
+            try await client.unary(Calltrace_Testing_V1_EchoService.record, .init(), options: .init(timeout: .seconds(5)))
+        }
+        #expect(error?.code == .unavailable)
+        #expect(started.duration(to: .now) < .seconds(2))
+
+        // An idempotent call made while the server is down succeeds once it comes up.
+        let restart = Task {
+            try await Task.sleep(for: .milliseconds(400))
+            return try startServer(pki, port: port)
+        }
+        let response = try await client.unary(Calltrace_Testing_V1_EchoService.echo, .init(), options: .init(timeout: .seconds(5)))
+        #expect(response.callerIdentity == "spiffe://calltrace.test/gateway/web")
+        try await restart.value.stop()
+    }
+}

@@ -1,0 +1,135 @@
+import CallTraceProto
+import CallTraceRPC
+import CallTraceTLS
+import CallTraceTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// P15: TLS on every connection, mutual authentication against the deployment CA only.
+@Suite("P15: the server refuses every connection that is not mutual TLS with ctrpc/1 under our CA")
+struct HandshakeRefusalTests {
+    /// After each refusal the server must still serve a well-behaved client.
+    func expectStillServing(_ fixture: EchoFixture) async throws {
+        let client = try fixture.client()
+        let health = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: .seconds(5)))
+        #expect(health.status == .serving)
+    }
+
+    @Test("A well-behaved raw client completes the handshake and receives the server's settings")
+    func goodClientGetsSettings() async throws {
+        let fixture = try EchoFixture()
+        let client = try RawTLSClient(certificate: try fixture.pki.credentials(for: TemporaryPKI.identity("gateway", "web")),
+                                      caPath: fixture.pki.caPath)
+        let settings = try client.connect(port: fixture.server.port)
+        #expect(settings.hasSettings)
+        #expect(settings.settings.maxFrameBytes == 4 << 20)
+    }
+
+    @Test("Plain TCP is closed without an answer")
+    func plainTCP() async throws {
+        let fixture = try EchoFixture()
+        let fd = try RawTLSClient.plainTCP(port: fixture.server.port)
+        defer { close(fd) }
+        let request = Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        _ = write(fd, request, request.count)
+        var reply = [UInt8](repeating: 0, count: 4096)
+        var received: [UInt8] = []
+        while case let n = read(fd, &reply, reply.count), n > 0 { received += reply[0..<n] }
+        // Whatever came back (at most a TLS alert record, type 21) carries no HTTP or ctrpc data.
+        #expect(received.isEmpty || received[0] == 21)
+        try await expectStillServing(fixture)
+    }
+
+    @Test("Refused at the handshake", arguments: [
+        "no client certificate", "certificate from another CA", "expired certificate",
+        "not-yet-valid certificate", "no ALPN", "another ALPN", "certificate without a SPIFFE id",
+    ])
+    func refused(_ case: String) async throws {
+        let fixture = try EchoFixture()
+        let pki = fixture.pki
+        let gateway = TemporaryPKI.identity("gateway", "web")
+        let client: RawTLSClient
+        switch `case` {
+        case "no client certificate":
+            client = try RawTLSClient(certificate: nil, caPath: pki.caPath)
+        case "certificate from another CA":
+            let foreign = try pki.foreignCredentials(for: gateway)
+            client = try RawTLSClient(certificate: foreign, caPath: pki.caPath)
+        case "expired certificate":
+            client = try RawTLSClient(certificate: try pki.credentials(for: gateway, notBefore: .seconds(-7200), notAfter: .seconds(-60)),
+                                      caPath: pki.caPath)
+        case "not-yet-valid certificate":
+            client = try RawTLSClient(certificate: try pki.credentials(for: gateway, notBefore: .seconds(3600), notAfter: .seconds(7200)),
+                                      caPath: pki.caPath)
+        case "no ALPN":
+            client = try RawTLSClient(certificate: try pki.credentials(for: gateway), caPath: pki.caPath, alpn: .none)
+        case "another ALPN":
+            client = try RawTLSClient(certificate: try pki.credentials(for: gateway), caPath: pki.caPath, alpn: .other("h2"))
+        default:
+            client = try RawTLSClient(certificate: try pki.credentialsWithoutIdentity(), caPath: pki.caPath)
+        }
+        #expect(throws: (any Error).self, "\(`case`) must not reach the settings frame") {
+            _ = try client.connect(port: fixture.server.port)
+        }
+        try await expectStillServing(fixture)
+    }
+
+    @Test("The client refuses a server that presents another identity than expected")
+    func clientRefusesWrongServerIdentity() async throws {
+        let fixture = try EchoFixture()
+        let client = try fixture.client(expecting: TemporaryPKI.identity("service", "identity"))
+        let error = await #expect(throws: RPCError.self) {
+            try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: .seconds(2)))
+        }
+        #expect(error?.code == .unavailable)
+        #expect(error?.message.contains("is not the expected spiffe://calltrace.test/service/identity") == true)
+    }
+
+    @Test("The client refuses a server whose certificate another CA signed")
+    func clientRefusesForeignServer() async throws {
+        let fixture = try EchoFixture()
+        let foreign = try fixture.pki.foreignCredentials(for: TemporaryPKI.identity("gateway", "web"))
+        // The client trusts only the foreign CA, so the real server's certificate is unknown to it.
+        let client = try RPCClient(target: .init(host: "127.0.0.1", port: fixture.server.port, identity: EchoFixture.serverIdentity),
+                                   configuration: .init(credentials: foreign))
+        let error = await #expect(throws: RPCError.self) {
+            try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: .seconds(2)))
+        }
+        #expect(error?.code == .unavailable)
+    }
+}
+
+@Suite("TLS material is checked when a context is made")
+struct TLSContextTests {
+    @Test("Missing files, a key of another certificate, a certificate of another CA, an expired certificate")
+    func badMaterial() throws {
+        let pki = try TemporaryPKI()
+        let good = try pki.credentials(for: TemporaryPKI.identity("service", "media"))
+        let other = try pki.credentials(for: TemporaryPKI.identity("service", "media"))
+        let foreign = try pki.foreignCredentials(for: TemporaryPKI.identity("service", "media"))
+        let expired = try pki.credentials(for: TemporaryPKI.identity("service", "media"), notBefore: .seconds(-7200), notAfter: .seconds(-60))
+
+        var missing = good
+        missing.privateKeyPath = pki.directory.appendingPathComponent("nope.key").path
+        var mismatched = good
+        mismatched.privateKeyPath = other.privateKeyPath
+        var wrongCA = foreign
+        wrongCA.trustRootsPath = pki.caPath
+        let cases: [(TLSCredentials, String)] = [
+            (missing, "is missing or unreadable"),
+            (mismatched, "does not match certificate"),
+            (wrongCA, "is not valid under CA"),
+            (expired, "certificate has expired"),
+        ]
+        for (credentials, expected) in cases {
+            let error = #expect(throws: TLSError.self) { _ = try TLSContext(role: .server, credentials: credentials) }
+            #expect(error?.kind == .configuration)
+            #expect(error?.message.contains(expected) == true, "\(error?.message ?? "") should say \(expected)")
+        }
+        #expect(try TLSContext(role: .server, credentials: good).identity == "spiffe://calltrace.test/service/media")
+    }
+}
