@@ -1,0 +1,69 @@
+import CallTraceProto
+import CallTraceTestSupport
+import Foundation
+import SwiftProtobuf
+import Testing
+
+/// The method tables compiled into the code must be exactly the `service` blocks of proto/.
+@Suite("Method tables match proto/")
+struct MethodTableTests {
+    @Test("Every method in proto/ is in the generated table with its kind and idempotency, nothing else; RPC types and enums follow the style")
+    func tablesMatchSchema() async throws {
+        let protoRoot = repositoryRoot.appendingPathComponent("proto")
+        let files = try FileManager.default.subpathsOfDirectory(atPath: protoRoot.path).filter { $0.hasSuffix(".proto") }.sorted()
+        #expect(!files.isEmpty)
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("descriptors-\(UUID().uuidString).pb")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let protoc = try await run("/usr/bin/protoc", ["-I", protoRoot.path, "--descriptor_set_out=\(output.path)"] + files)
+        try #require(protoc.status == 0, "protoc failed: \(protoc.stderr)")
+        let set = try Google_Protobuf_FileDescriptorSet(serializedBytes: try Data(contentsOf: output))
+
+        var fromSchema: [String: MethodInfo] = [:]
+        for file in set.file {
+            for service in file.service {
+                for method in service.method {
+                    let kind: MethodKind = switch (method.clientStreaming, method.serverStreaming) {
+                    case (false, false): .unary
+                    case (true, false): .clientStreaming
+                    case (false, true): .serverStreaming
+                    case (true, true): .bidirectionalStreaming
+                    }
+                    let level = method.options.idempotencyLevel
+                    let info = MethodInfo(service: "\(file.package).\(service.name)", name: method.name, kind: kind,
+                                          isIdempotent: level == .idempotent || level == .noSideEffects)
+                    fromSchema[info.fullName] = info
+                    // House style: each RPC has its own <Rpc>Request / <Rpc>Response.
+                    #expect(method.inputType == ".\(file.package).\(method.name)Request", "\(info.fullName) request type")
+                    #expect(method.outputType == ".\(file.package).\(method.name)Response", "\(info.fullName) response type")
+                }
+            }
+            for enumeration in file.enumType {
+                #expect(enumeration.value.first?.number == 0)
+                #expect(enumeration.value.first?.name.hasSuffix("_UNSPECIFIED") == true, "\(enumeration.name) zero value")
+            }
+        }
+        var compiled: [String: MethodInfo] = [:]
+        for service in ProtoServices.all {
+            for method in service.methods { compiled[method.fullName] = method }
+        }
+        #expect(compiled == fromSchema)
+        #expect(compiled["/calltrace.ops.v1.HealthService/Check"]?.isIdempotent == true)
+        #expect(compiled["/calltrace.testing.v1.EchoService/Upload"]?.kind == .clientStreaming)
+    }
+
+    @Test("Every proto lives at proto/calltrace/<svc>/v1 with package calltrace.<svc>.v1, no proto3 optional, services end in Service")
+    func protoStyle() async throws {
+        let protoRoot = repositoryRoot.appendingPathComponent("proto")
+        let files = try FileManager.default.subpathsOfDirectory(atPath: protoRoot.path).filter { $0.hasSuffix(".proto") }
+        for file in files {
+            let text = try String(contentsOf: protoRoot.appendingPathComponent(file), encoding: .utf8)
+            let parts = file.split(separator: "/")
+            #expect(parts.count == 4 && parts[0] == "calltrace" && parts[2] == "v1", "\(file) is not proto/calltrace/<svc>/v1/")
+            #expect(text.contains("package calltrace.\(parts[1]).v1;"), "\(file) has the wrong package")
+            #expect(!text.contains("optional "), "\(file) uses proto3 optional, which protoc-c 1.4.1 rejects")
+        }
+        for service in ProtoServices.all {
+            #expect(service.name.hasSuffix("Service"))
+        }
+    }
+}

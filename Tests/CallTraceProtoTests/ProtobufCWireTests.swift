@@ -1,0 +1,57 @@
+import CallTraceProto
+import CallTraceRPC
+import CallTraceTestSupport
+import Foundation
+import Testing
+
+/// The C gateway client (protoc-c + libprotobuf-c + OpenSSL) speaks ctrpc/1 with the Swift server.
+@Suite("Wire compatibility with protobuf-c")
+struct ProtobufCWireTests {
+    /// Compiles clients/c/ctrpc_health_check.c with the system compiler into a temporary folder.
+    static func buildCClient() async throws -> String {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("ctrpc_health_check-\(UUID().uuidString)").path
+        let c = repositoryRoot.appendingPathComponent("clients/c").path
+        let result = try await run("/usr/bin/cc", [
+            "-O2", "-Wall", "-Wno-missing-braces", "-Werror", "-o", output, "-I\(c)/generated",
+            "\(c)/ctrpc_health_check.c", "\(c)/generated/calltrace/rpc/v1/frame.pb-c.c",
+            "\(c)/generated/calltrace/ops/v1/ops.pb-c.c", "-lprotobuf-c", "-lssl", "-lcrypto",
+        ])
+        try #require(result.status == 0, "cc failed: \(result.stderr)")
+        return output
+    }
+
+    @Test("A C client calls HealthService/Check over mutual TLS and gets SERVING, then NOT_SERVING")
+    func cClientHealthCheck() async throws {
+        let client = try await Self.buildCClient()
+        defer { try? FileManager.default.removeItem(atPath: client) }
+        let fixture = try EchoFixture()
+        let credentials = try fixture.pki.credentials(for: TemporaryPKI.identity("gateway", "telephony"))
+        let arguments = ["127.0.0.1", "\(fixture.server.port)", credentials.certificateChainPath, credentials.privateKeyPath,
+                         credentials.trustRootsPath, EchoFixture.serverIdentity]
+
+        let serving = try await run(client, arguments)
+        #expect(serving.status == 0, "\(serving.stderr)")
+        #expect(serving.stdout == "SERVING\n")
+
+        let named = try await run(client, arguments + [Calltrace_Testing_V1_EchoService.name])
+        #expect(named.stdout == "SERVING\n")
+
+        fixture.server.setServing(false)
+        let notServing = try await run(client, arguments)
+        #expect(notServing.status == 1)
+        #expect(notServing.stdout == "NOT_SERVING\n")
+    }
+
+    @Test("The C client refuses a server with another identity")
+    func cClientChecksIdentity() async throws {
+        let client = try await Self.buildCClient()
+        defer { try? FileManager.default.removeItem(atPath: client) }
+        let fixture = try EchoFixture()
+        let credentials = try fixture.pki.credentials(for: TemporaryPKI.identity("gateway", "telephony"))
+        let result = try await run(client, ["127.0.0.1", "\(fixture.server.port)", credentials.certificateChainPath,
+                                            credentials.privateKeyPath, credentials.trustRootsPath,
+                                            TemporaryPKI.identity("service", "identity")])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("server identity is not the expected one"))
+    }
+}
