@@ -19,6 +19,8 @@ int ctshim_ctx_harden(SSL_CTX *ctx) {
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(ctx, 0);
+    /* Read whole records (and what follows) in one read(2) instead of header, then body. */
+    SSL_CTX_set_read_ahead(ctx, 1);
     return 1;
 }
 

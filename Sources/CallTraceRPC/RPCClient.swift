@@ -219,7 +219,8 @@ public final class RPCClient: Sendable {
                 }
             }
             switch next {
-            case .use(let connection): return connection
+            case .use(let connection):
+                return connection
             case .wait(let pause, let error):
                 if let deadline, ContinuousClock.now + pause >= deadline { throw error }
                 try await Task.sleep(for: pause)
@@ -370,11 +371,7 @@ public struct RequestWriter<Request: SwiftProtobuf.Message>: Sendable {
             throw RPCError(.invalidArgument, "request cannot be serialised")
         }
         try await call.window.acquire(data.count)
-        var frame = Calltrace_Rpc_V1_Frame()
-        frame.callID = call.id
-        frame.message = data
-        try call.checkSize(of: frame)
-        try call.send(frame)
+        try call.sendMessage(data)
     }
 }
 
@@ -384,3 +381,4 @@ extension ClientCall {
         try await withTaskCancellationHandler(operation: body, onCancel: { self.cancel() })
     }
 }
+

@@ -142,9 +142,10 @@ public final class TLSStream: @unchecked Sendable {
         }
     }
 
-    /// True when OpenSSL holds decrypted bytes that `read` returns without touching the socket.
+    /// True when OpenSSL holds bytes (decrypted, or read ahead) that `read` can use without
+    /// the socket becoming readable again.
     public var hasBufferedInput: Bool {
-        sslLock.withLock { _ in SSL_pending(ssl) > 0 }
+        sslLock.withLock { _ in SSL_has_pending(ssl) == 1 }
     }
 
     /// Writes as much of `bytes` as the socket takes now, without waiting.

@@ -32,6 +32,9 @@ struct DeadlineAndCancellationTests {
     func deadlineExceeded() async throws {
         let fixture = try EchoFixture()
         let client = try fixture.client()
+        // Connect first: under load a handshake alone can outlast a 200 ms deadline, and then
+        // the call rightly never reaches the server.
+        _ = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init())
         var request = Calltrace_Testing_V1_EchoRequest()
         request.delayMs = 5000
         request.tag = "slow"
@@ -49,6 +52,7 @@ struct DeadlineAndCancellationTests {
     func cancellation() async throws {
         let fixture = try EchoFixture()
         let client = try fixture.client()
+        _ = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init())
         let call = Task {
             var request = Calltrace_Testing_V1_EchoRequest()
             request.delayMs = 10_000

@@ -17,9 +17,12 @@ public final class EchoService: RPCService {
 
     private let observed = Mutex(Observations())
     public let allow: PeerPolicy
+    /// Whether Upload checksums what it receives (tests) or only counts it (benchmarks).
+    public let checksumsUploads: Bool
 
-    public init(allow: PeerPolicy = .anyPeer) {
+    public init(allow: PeerPolicy = .anyPeer, checksumsUploads: Bool = true) {
         self.allow = allow
+        self.checksumsUploads = checksumsUploads
     }
 
     public var observations: Observations { observed.withLock { $0 } }
@@ -48,13 +51,14 @@ public final class EchoService: RPCService {
             if !request.tag.isEmpty { observed.withLock { _ = $0.completedTags.insert(request.tag) } }
             return response
         }
+        let checksums = checksumsUploads
         router.clientStreaming(Calltrace_Testing_V1_EchoService.upload, allow: allow) { requests, _ in
             var response = Calltrace_Testing_V1_UploadResponse()
             var hash: UInt64 = 0xcbf2_9ce4_8422_2325
             for try await request in requests {
                 response.receivedMessages += 1
                 response.receivedBytes += UInt64(request.chunk.count)
-                hash = fnv1a(request.chunk, seed: hash)
+                if checksums { hash = fnv1a(request.chunk, seed: hash) }
             }
             response.checksum = hash
             return response

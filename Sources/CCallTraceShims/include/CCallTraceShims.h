@@ -9,7 +9,7 @@
 #define CTSHIM_ALPN "ctrpc/1"
 
 /// TLS 1.2 minimum, AEAD-only TLS 1.2 suites, no compression, no renegotiation, partial writes
-/// with a moving write buffer, and no session tickets. Returns 1 on success.
+/// with a moving write buffer, no session tickets, read-ahead. Returns 1 on success.
 int ctshim_ctx_harden(SSL_CTX *ctx);
 
 /// Server side: a client hello without ALPN, or without "ctrpc/1" in it, fails the handshake

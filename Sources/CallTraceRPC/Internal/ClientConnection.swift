@@ -158,8 +158,19 @@ final class ClientCall: Sendable {
         // Header and metadata are small: only a message near the limit is measured exactly.
         guard limit > 0, case .message(let message)? = frame.payload, message.count > limit / 2,
               let size = try? frame.serializedBytes() as [UInt8], size.count > limit else { return }
+        throw frameTooLarge(size.count, limit: limit)
+    }
+
+    private func frameTooLarge(_ size: Int, limit: Int) -> RPCError {
         owner.remove(id)
-        throw RPCError(.resourceExhausted, "message of \(size.count) bytes exceeds the server's frame limit of \(limit) bytes")
+        return RPCError(.resourceExhausted, "message of \(size) bytes exceeds the server's frame limit of \(limit) bytes")
+    }
+
+    /// Sends one streamed request message.
+    func sendMessage(_ message: Data) throws {
+        let limit = Int(owner.serverSettings.maxFrameBytes)
+        if limit > 0 && message.count + 32 > limit { throw frameTooLarge(message.count + 32, limit: limit) }
+        guard owner.connection.sendMessage(callID: id, message) else { throw RPCError(.unavailable, "connection closed") }
     }
 
     func send(_ frame: Calltrace_Rpc_V1_Frame) throws {

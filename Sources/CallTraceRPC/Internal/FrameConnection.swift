@@ -19,11 +19,14 @@ protocol FrameConnectionDelegate: AnyObject, Sendable {
 
 /// One ctrpc/1 connection: a TLS stream, a frame decoder, and one I/O thread.
 ///
-/// The I/O thread owns reading: it polls the socket and a wake-up eventfd, decodes frames and
-/// hands them to the delegate. Writers call `send` from any thread; while nothing is queued
-/// the frame is written at once on the caller's thread (no thread hop), otherwise it joins
-/// the queue that the I/O thread flushes when the socket is writable. Frames are never
-/// interleaved. Memory is bounded by the per-call flow-control windows above this layer.
+/// The I/O thread owns reading: it polls the socket and a wake-up pipe, decodes frames and
+/// hands them to the delegate. It is also a task executor: the server runs a connection's
+/// handlers on it, so a request is read, handled and answered without a thread hop.
+///
+/// Writers call `send` from any thread. On the I/O thread a frame joins the outbound queue,
+/// which is flushed once per loop turn (many answers, one write). Elsewhere, while nothing is
+/// queued, the frame is written at once on the caller's thread; otherwise it joins the queue.
+/// Frames are never interleaved. Memory is bounded by the per-call flow-control windows above.
 final class FrameConnection: @unchecked Sendable {
     let stream: TLSStream
     let maxFrameBytes: Int
@@ -43,6 +46,13 @@ final class FrameConnection: @unchecked Sendable {
         var hasPending: Bool { offset < pending.count }
     }
     private let outbound = Mutex(Outbound())
+
+    /// Jobs of tasks that prefer this connection's executor, run by the I/O thread between reads.
+    private let jobs = Mutex<[UnownedJob]>([])
+    /// The I/O thread, once started.
+    private let ioThread = Mutex<pthread_t?>(nil)
+    /// Runs tasks on this connection's I/O thread (see `ConnectionExecutor`).
+    let executor = ConnectionExecutor()
 
     init(stream: TLSStream, maxFrameBytes: Int) {
         self.stream = stream
@@ -112,6 +122,7 @@ final class FrameConnection: @unchecked Sendable {
     /// Starts the I/O thread, which keeps `delegate` alive until the connection has closed.
     func start(delegate: any FrameConnectionDelegate, name: String) {
         self.delegate = delegate
+        executor.attach(self)
         let thread = Thread { [self] in self.runLoop() }
         thread.name = name
         thread.stackSize = 512 * 1024
@@ -124,12 +135,27 @@ final class FrameConnection: @unchecked Sendable {
     /// Returns false when the connection is closing.
     @discardableResult
     func send(_ frame: Calltrace_Rpc_V1_Frame) -> Bool {
-        let bytes = frame.encodedWithLengthPrefix()
+        send(encoded: frame.encodedWithLengthPrefix())
+    }
+
+    /// Queues one message of a call (the streaming hot path).
+    @discardableResult
+    func sendMessage(callID: UInt64, _ payload: Data) -> Bool {
+        send(encoded: encodeMessageFrame(callID: callID, payload: payload))
+    }
+
+    /// Queues bytes that are exactly one length-prefixed frame.
+    private func send(encoded bytes: [UInt8]) -> Bool {
         var failure: RPCError?
         var wakeIOThread = false
+        let onIOThread = isIOThread
         let accepted = outbound.withLock { out -> Bool in
             guard !out.closing else { return false }
-            if out.hasPending {
+            if onIOThread && !out.hasPending {
+                out.pending.removeAll(keepingCapacity: true)
+                out.offset = 0
+            }
+            if out.hasPending || onIOThread {
                 out.pending.append(contentsOf: bytes)
                 return true
             }
@@ -210,10 +236,40 @@ final class FrameConnection: @unchecked Sendable {
         }
     }
 
+    private var isIOThread: Bool {
+        guard let thread = ioThread.withLock({ $0 }) else { return false }
+        return pthread_equal(thread, pthread_self()) != 0
+    }
+
+    /// Queues a job for the I/O thread, waking it when called from elsewhere.
+    func enqueue(_ job: UnownedJob) {
+        let wasEmpty = jobs.withLock { queue -> Bool in
+            queue.append(job)
+            return queue.count == 1
+        }
+        if wasEmpty && !isIOThread { wake() }
+    }
+
+    /// Runs queued jobs; jobs they enqueue run in the same turn, up to a bound that keeps
+    /// reading and timers going. Returns true if jobs remain.
+    private func runJobs() -> Bool {
+        for _ in 0..<64 {
+            let batch = jobs.withLock { queue -> [UnownedJob] in
+                defer { queue.removeAll(keepingCapacity: true) }
+                return queue
+            }
+            if batch.isEmpty { return false }
+            for job in batch { job.runSynchronously(on: executor.asUnownedTaskExecutor()) }
+        }
+        return jobs.withLock { !$0.isEmpty }
+    }
+
     // MARK: The I/O thread
 
     private func runLoop() {
+        ioThread.withLock { $0 = pthread_self() }
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var jobsPending = false
         var closeError: RPCError?
         var nextTick = ContinuousClock.now + .seconds(1)
         loop: while true {
@@ -229,9 +285,14 @@ final class FrameConnection: @unchecked Sendable {
                 closeError = requested
                 break loop
             }
+            // With read-ahead, OpenSSL may already hold records (e.g. read together with the
+            // peer's settings) that the socket will never announce again.
+            let buffered = stream.hasBufferedInput
+            // Jobs queued on this thread outside `runJobs` (by a tick, by frames delivered above).
+            jobsPending = jobsPending || jobs.withLock { !$0.isEmpty }
             let now = ContinuousClock.now
             let wakeAt = min(nextTick, plannedWake ?? nextTick)
-            let timeoutMS = max(0, Int32(clamping: now.duration(to: wakeAt).components.seconds * 1000
+            let timeoutMS = jobsPending || buffered ? 0 : max(0, Int32(clamping: now.duration(to: wakeAt).components.seconds * 1000
                                           + now.duration(to: wakeAt).components.attoseconds / 1_000_000_000_000_000 + 1))
             var fds = [
                 pollfd(fd: stream.fileDescriptor, events: Int16(POLLIN | (hasPending ? POLLOUT : 0)), revents: 0),
@@ -247,7 +308,7 @@ final class FrameConnection: @unchecked Sendable {
                 closeError = RPCError(.unavailable, "connection to \(stream.peerAddress) broke")
                 break loop
             }
-            if fds[0].revents != 0 {
+            if fds[0].revents != 0 || buffered {
                 // Read a bounded amount per turn so queued writes and timers are not starved.
                 for _ in 0..<16 {
                     let result: TLSStream.ReadResult
@@ -264,7 +325,8 @@ final class FrameConnection: @unchecked Sendable {
                             closeError = error
                             break loop
                         }
-                        continue
+                        // Read again only if OpenSSL holds more; otherwise poll says when.
+                        if stream.hasBufferedInput { continue }
                     case .wouldBlock:
                         break
                     case .closed:
@@ -273,10 +335,11 @@ final class FrameConnection: @unchecked Sendable {
                     }
                     break
                 }
-                if !flush() {
-                    closeError = RPCError(.unavailable, "connection to \(stream.peerAddress) broke")
-                    break loop
-                }
+            }
+            jobsPending = runJobs()
+            if !flush() {
+                closeError = RPCError(.unavailable, "connection to \(stream.peerAddress) broke")
+                break loop
             }
             let after = ContinuousClock.now
             let timerDue = outbound.withLock { out -> Bool in
@@ -299,6 +362,10 @@ final class FrameConnection: @unchecked Sendable {
         stream.shutdown()
         delegate?.connectionClosed(self, error: closeError)
         delegate = nil
+        // Tasks bound to this executor still need a thread to finish on (they see cancellation).
+        ioThread.withLock { $0 = nil }
+        executor.detach()
+        while runJobs() {}
     }
 
     /// Hands every complete frame to the delegate; an error means "tell the peer and close".
@@ -333,5 +400,27 @@ final class FrameConnection: @unchecked Sendable {
             out.pending.append(contentsOf: bytes)
         }
         return error
+    }
+}
+
+/// Runs tasks on a connection's I/O thread while it runs; after the connection closes, on the
+/// global concurrent executor, so late tasks still finish.
+final class ConnectionExecutor: TaskExecutor, @unchecked Sendable {
+    /// Strong while the I/O thread runs; cleared by `detach` when it ends.
+    private let connection = Mutex<FrameConnection?>(nil)
+
+    func attach(_ connection: FrameConnection) { self.connection.withLock { $0 = connection } }
+
+    /// After this returns no job reaches the connection's queue any more.
+    func detach() { connection.withLock { $0 = nil } }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let unowned = UnownedJob(job)
+        let queued = connection.withLock { connection -> Bool in
+            guard let connection else { return false }
+            connection.enqueue(unowned)
+            return true
+        }
+        if !queued { globalConcurrentExecutor.enqueue(unowned) }
     }
 }

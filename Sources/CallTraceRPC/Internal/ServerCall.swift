@@ -58,10 +58,9 @@ final class ServerCallIO: Sendable {
     func send(_ message: Data) async throws {
         try await window.acquire(message.count)
         guard !isCompleted else { throw RPCError(.cancelled, "call ended") }
-        var frame = Calltrace_Rpc_V1_Frame()
-        frame.callID = context.callID
-        frame.message = message
-        guard owner.connection.send(frame) else { throw RPCError(.unavailable, "connection closed") }
+        guard owner.connection.sendMessage(callID: context.callID, message) else {
+            throw RPCError(.unavailable, "connection closed")
+        }
     }
 
     /// Ends the call with OK, carrying the unary response if there is one.

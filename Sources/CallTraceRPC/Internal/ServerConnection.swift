@@ -105,7 +105,8 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         if case .message(let message)? = frame.payload { _ = call.inbox.push(message) }
         if frame.endStream { call.inbox.finish() }
 
-        call.attach(Task {
+        // The handler runs on this connection's I/O thread: read, handle, answer, no hop.
+        call.attach(Task(executorPreference: connection.executor) {
             await ServerContext.$current.withValue(context) {
                 do {
                     try await route.run(call)

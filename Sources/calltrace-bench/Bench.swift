@@ -1,0 +1,152 @@
+// calltrace-bench: performance figures, always side by side with a baseline measured in the same run.
+import ArgumentParser
+import CallTraceProto
+import CallTraceRPC
+import CallTraceTestSupport
+import Foundation
+import Logging
+
+@main
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "calltrace-bench",
+        abstract: "CallTrace benchmarks, each beside a floor measured in the same run.",
+        subcommands: [RPCBench.self])
+}
+
+/// ctrpc/1 against a plain C OpenSSL echo (ctrpc-floor), alternating each round, because loopback
+/// latency on small VMs is bimodal and only ratios from one run compare.
+struct RPCBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rpc", abstract: "Unary latency, calls/s and streaming throughput vs the C floor.")
+
+    @Option(help: "Path to the ctrpc-floor executable (swift build -c release --product ctrpc-floor).")
+    var floor: String = ".build/release/ctrpc-floor"
+    @Option(help: "Rounds; each runs the floor and ctrpc once per measurement.")
+    var rounds = 3
+    @Option(help: "Round trips per latency measurement.")
+    var count = 20_000
+    @Option(help: "Seconds per calls/s measurement.")
+    var seconds = 2.0
+    @Option(help: "MiB per streaming measurement.")
+    var streamMib = 256
+
+    func run() async throws {
+        let pki = try TemporaryPKI()
+        let serverIdentity = TemporaryPKI.identity("service", "media")
+        let serverCredentials = try pki.credentials(for: serverIdentity)
+        var logger = Logger(label: "bench")
+        logger.logLevel = .error
+        let server = try RPCServer(
+            configuration: .init(credentials: serverCredentials, info: .init(serviceName: "bench", version: "bench")),
+            services: [EchoService(checksumsUploads: false)], logger: logger)
+        defer { server.stop() }
+        let client = try RPCClient(target: .init(host: "127.0.0.1", port: server.port, identity: serverIdentity),
+                                   configuration: .init(credentials: try pki.credentials(for: TemporaryPKI.identity("gateway", "bench"))))
+        let floorArguments = [serverCredentials.certificateChainPath, serverCredentials.privateKeyPath, serverCredentials.trustRootsPath]
+
+        print("calltrace-bench rpc: \(rounds) rounds, ctrpc/1 (Swift) vs ctrpc-floor (C, plain OpenSSL mTLS echo), alternating")
+        print("host: \(ProcessInfo.processInfo.activeProcessorCount) CPUs; unary payload 100 B; stream chunks 64 KiB")
+        var rows: [String: [(ours: Double, floor: Double)]] = [:]
+        for round in 1...rounds {
+            let floorLatency = try await runFloor(floorArguments + ["latency", "\(count)"])
+            let ourLatency = try await latency(client)
+            rows["unary p50 µs", default: []].append((ourLatency.p50, floorLatency[0]))
+            rows["unary p99 µs", default: []].append((ourLatency.p99, floorLatency[1]))
+            for callers in [1, 16] {
+                let floorRate = try await runFloor(floorArguments + ["throughput", "\(callers)", "\(seconds)"])[0]
+                let ourRate = try await throughput(client, callers: callers)
+                rows["calls/s, \(callers) caller\(callers == 1 ? "" : "s")", default: []].append((ourRate, floorRate))
+            }
+            let floorStream = try await runFloor(floorArguments + ["stream", "\(streamMib)"])[0]
+            let ourStream = try await stream(client)
+            rows["stream MB/s", default: []].append((ourStream, floorStream))
+            print("round \(round) done")
+        }
+        print("")
+        print("metric".padding(toLength: 22, withPad: " ", startingAt: 0)
+              + "ctrpc (median)".leftPad(16) + "C floor (median)".leftPad(18) + "ratio".leftPad(9) + "  target")
+        let order = ["unary p50 µs", "unary p99 µs", "calls/s, 1 caller", "calls/s, 16 callers", "stream MB/s"]
+        let targets = ["unary p50 µs": "≤ 1.5x floor", "calls/s, 16 callers": "≥ 0.6x floor", "stream MB/s": "≥ 0.5x floor"]
+        for name in order {
+            guard let samples = rows[name] else { continue }
+            let ours = median(samples.map(\.ours)), floor = median(samples.map(\.floor))
+            // Ratio per round, then the median: each round's pair shares the machine's state.
+            let ratio = median(samples.map { $0.ours / $0.floor })
+            print(name.padding(toLength: 22, withPad: " ", startingAt: 0)
+                  + String(format: "%.1f", ours).leftPad(16) + String(format: "%.1f", floor).leftPad(18)
+                  + String(format: "%.2fx", ratio).leftPad(9) + "  " + (targets[name] ?? ""))
+        }
+    }
+
+    private func latency(_ client: RPCClient) async throws -> (p50: Double, p99: Double) {
+        var request = Calltrace_Testing_V1_EchoRequest()
+        request.payload = Data(repeating: 7, count: 100)
+        for _ in 0..<(count / 10) { _ = try await client.unary(Calltrace_Testing_V1_EchoService.echo, request) }
+        var samples: [Double] = []
+        samples.reserveCapacity(count)
+        let clock = ContinuousClock()
+        for _ in 0..<count {
+            let start = clock.now
+            _ = try await client.unary(Calltrace_Testing_V1_EchoService.echo, request)
+            samples.append(start.duration(to: clock.now).microseconds)
+        }
+        samples.sort()
+        return (samples[count / 2], samples[Int(Double(count) * 0.99)])
+    }
+
+    private func throughput(_ client: RPCClient, callers: Int) async throws -> Double {
+        let request = Calltrace_Testing_V1_EchoRequest.with { $0.payload = Data(repeating: 7, count: 100) }
+        let start = ContinuousClock.now
+        let end = start + .milliseconds(Int(seconds * 1000))
+        let total = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<callers {
+                group.addTask {
+                    var calls = 0
+                    while ContinuousClock.now < end {
+                        _ = try await client.unary(Calltrace_Testing_V1_EchoService.echo, request)
+                        calls += 1
+                    }
+                    return calls
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        return Double(total) / start.duration(to: .now).seconds
+    }
+
+    private func stream(_ client: RPCClient) async throws -> Double {
+        var chunk = Calltrace_Testing_V1_UploadRequest()
+        chunk.chunk = Data(repeating: 1, count: 64 * 1024)
+        let chunks = streamMib * 16
+        let start = ContinuousClock.now
+        let response = try await client.clientStreaming(Calltrace_Testing_V1_EchoService.upload) { writer in
+            for _ in 0..<chunks { try await writer.send(chunk) }
+        }
+        let elapsed = start.duration(to: .now).seconds
+        guard response.receivedBytes == UInt64(chunks * 64 * 1024) else {
+            throw ValidationError("server received \(response.receivedBytes) bytes")
+        }
+        return Double(streamMib) * 1_048_576 / 1e6 / elapsed
+    }
+
+    private func runFloor(_ arguments: [String]) async throws -> [Double] {
+        let result = try await CallTraceTestSupport.run(floor, arguments)
+        guard result.status == 0 else { throw ValidationError("ctrpc-floor failed: \(result.stderr)") }
+        return result.stdout.split(separator: " ").dropFirst().compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+}
+
+private func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+    var microseconds: Double { seconds * 1e6 }
+}
+
+extension String {
+    func leftPad(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
