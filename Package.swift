@@ -45,6 +45,10 @@ let package = Package(
             dependencies: ["COpenSSL", "CCallTraceShims"],
             swiftSettings: swiftSettings
         ),
+        // Each service's own SQLite database: migrations, typed access, backup.
+        .target(name: "CallTraceStorage", dependencies: ["CSQLite"], swiftSettings: swiftSettings),
+        // Encryption at rest (P4): master key, per-organisation keys, sealed fields, blind index.
+        .target(name: "CallTraceKeys", dependencies: ["COpenSSL", "CallTraceStorage"], swiftSettings: swiftSettings),
         // ctrpc/1: frames, status, metadata, deadlines, server and client.
         .target(
             name: "CallTraceRPC",
@@ -90,6 +94,11 @@ let package = Package(
         .testTarget(
             name: "CallTraceTLSTests",
             dependencies: ["CallTraceTLS", "CallTraceRPC", "CallTraceTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CallTraceKeysTests",
+            dependencies: ["CallTraceKeys", "CallTraceStorage", "CallTraceTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,162 @@
+import CallTraceStorage
+import Foundation
+import Synchronization
+
+/// The per-organisation keys of one service, stored only wrapped under its master key.
+///
+/// Each organisation gets a data key (AES-256-GCM, seals its fields and audio) and an index key
+/// (HMAC-SHA256, its blind index). Deleting an organisation's row (`shred`) makes everything
+/// sealed for it unreadable; see `shred` for backups.
+public final class KeyRing: Sendable {
+    /// The table every service's first migration creates.
+    public static let schema = """
+        CREATE TABLE org_keys (
+            org_id TEXT PRIMARY KEY,
+            wrapped_data_key BLOB NOT NULL,
+            wrapped_index_key BLOB NOT NULL,
+            created_at_unix_ms INTEGER NOT NULL
+        );
+        """
+
+    struct OrgKeys: Sendable {
+        let data: Data
+        let index: Data
+    }
+
+    private let database: Database
+    private let master: Mutex<MasterKey>
+    private let cache = Mutex<[String: OrgKeys]>([:])
+
+    public init(database: Database, masterKey: MasterKey) {
+        self.database = database
+        self.master = Mutex(masterKey)
+    }
+
+    /// The organisation's keys, created on first use. Runs on the database thread.
+    func keys(for org: String, in connection: Connection, create: Bool) throws -> OrgKeys {
+        if let cached = cache.withLock({ $0[org] }) { return cached }
+        let master = self.master.withLock { $0 }
+        if let row = try connection.query("SELECT wrapped_data_key, wrapped_index_key FROM org_keys WHERE org_id = ?", org).first,
+           let wrappedData = row.blob("wrapped_data_key"), let wrappedIndex = row.blob("wrapped_index_key") {
+            let keys = OrgKeys(
+                data: try AESGCM.open(wrappedData, key: master.bytes, associatedData: Self.wrapAAD(org, "data"), what: "data key of \(org)"),
+                index: try AESGCM.open(wrappedIndex, key: master.bytes, associatedData: Self.wrapAAD(org, "index"), what: "index key of \(org)"))
+            cache.withLock { $0[org] = keys }
+            return keys
+        }
+        guard create else { throw KeyError(.noKey, "organisation \(org) has no keys (destroyed or never created)") }
+        let keys = OrgKeys(data: try AESGCM.randomKey(), index: try AESGCM.randomKey())
+        try connection.execute(
+            "INSERT INTO org_keys (org_id, wrapped_data_key, wrapped_index_key, created_at_unix_ms) VALUES (?, ?, ?, ?)",
+            org, try AESGCM.seal(keys.data, key: master.bytes, associatedData: Self.wrapAAD(org, "data")),
+            try AESGCM.seal(keys.index, key: master.bytes, associatedData: Self.wrapAAD(org, "index")),
+            Int64(Date().timeIntervalSince1970 * 1000))
+        cache.withLock { $0[org] = keys }
+        return keys
+    }
+
+    private static func wrapAAD(_ org: String, _ purpose: String) -> Data { Data("calltrace/org-key/\(purpose)/\(org)".utf8) }
+
+    // MARK: Fields
+
+    /// Seals `plaintext` for one cell: the ciphertext opens only for this org, table, column and row.
+    public func seal(_ plaintext: Data, org: String, table: String, column: String, row: String,
+                     in connection: Connection) throws -> Data {
+        try AESGCM.seal(plaintext, key: keys(for: org, in: connection, create: true).data,
+                        associatedData: Self.fieldAAD(org, table, column, row))
+    }
+
+    /// Opens a sealed cell. Throws `KeyError(.tampered)` loudly for a ciphertext that was
+    /// altered or copied from another cell or organisation; never returns empty data instead.
+    public func open(_ sealed: Data, org: String, table: String, column: String, row: String,
+                     in connection: Connection) throws -> Data {
+        try AESGCM.open(sealed, key: keys(for: org, in: connection, create: false).data,
+                        associatedData: Self.fieldAAD(org, table, column, row), what: "\(table).\(column) of row \(row)")
+    }
+
+    private static func fieldAAD(_ org: String, _ table: String, _ column: String, _ row: String) -> Data {
+        Data("calltrace/field/\(org.count):\(org)/\(table)/\(column)/\(row.count):\(row)".utf8)
+    }
+
+    // MARK: Blind index
+
+    /// A keyed, per-organisation blind index of a phone number: HMAC-SHA256 of its E.164 form,
+    /// so equal numbers can be found without decrypting any row.
+    public func blindIndex(phoneNumber: String, org: String, in connection: Connection) throws -> Data {
+        guard let e164 = PhoneNumber.e164(phoneNumber) else {
+            throw KeyError(.crypto, "not a phone number")
+        }
+        return AESGCM.hmacSHA256(key: try keys(for: org, in: connection, create: true).index, message: Data("e164:\(e164)".utf8))
+    }
+
+    // MARK: Chunked blobs (audio)
+
+    /// Seals audio in independently authenticated chunks. Each chunk's associated data binds the
+    /// org, the blob, its index and whether it is the last, so a chunk cannot be dropped,
+    /// reordered, duplicated or taken from another recording without detection.
+    public func sealChunk(_ chunk: Data, org: String, blob: String, index: Int, isLast: Bool, in connection: Connection) throws -> Data {
+        try AESGCM.seal(chunk, key: keys(for: org, in: connection, create: true).data,
+                        associatedData: Self.chunkAAD(org, blob, index, isLast))
+    }
+
+    /// Opens the chunks of one blob in order, refusing a truncated, reordered or spliced sequence.
+    public func openChunks(_ chunks: [Data], org: String, blob: String, in connection: Connection) throws -> Data {
+        let key = try keys(for: org, in: connection, create: false).data
+        var out = Data()
+        for (index, sealed) in chunks.enumerated() {
+            let isLast = index == chunks.count - 1
+            out.append(try AESGCM.open(sealed, key: key, associatedData: Self.chunkAAD(org, blob, index, isLast),
+                                       what: "chunk \(index) of blob \(blob)"))
+        }
+        if chunks.isEmpty { throw KeyError(.tampered, "blob \(blob) has no chunks") }
+        return out
+    }
+
+    private static func chunkAAD(_ org: String, _ blob: String, _ index: Int, _ isLast: Bool) -> Data {
+        Data("calltrace/chunk/\(org.count):\(org)/\(blob.count):\(blob)/\(index)/\(isLast ? "last" : "more")".utf8)
+    }
+
+    // MARK: Lifecycle
+
+    /// Crypto-shredding: destroys the organisation's keys. Everything sealed for it in this
+    /// database becomes unreadable at once. An older backup still holds the key wrapped under
+    /// the master key of its day; it becomes unreadable when that master key is retired
+    /// (`rotate-master-key`, then destroy the old key file), which is the documented procedure.
+    public func shred(org: String, in connection: Connection) throws {
+        try connection.execute("DELETE FROM org_keys WHERE org_id = ?", org)
+        cache.withLock { $0[org] = nil }
+    }
+
+    /// Re-wraps every organisation key under `newKey`, in one transaction; data is untouched.
+    public func rotateMasterKey(to newKey: MasterKey, in connection: Connection) throws -> Int {
+        let old = master.withLock { $0 }
+        let rows = try connection.query("SELECT org_id, wrapped_data_key, wrapped_index_key FROM org_keys")
+        try connection.transaction {
+            for row in rows {
+                guard let org = row.text("org_id"), let data = row.blob("wrapped_data_key"),
+                      let index = row.blob("wrapped_index_key") else { continue }
+                let dataKey = try AESGCM.open(data, key: old.bytes, associatedData: Self.wrapAAD(org, "data"), what: "data key of \(org)")
+                let indexKey = try AESGCM.open(index, key: old.bytes, associatedData: Self.wrapAAD(org, "index"), what: "index key of \(org)")
+                try connection.execute("UPDATE org_keys SET wrapped_data_key = ?, wrapped_index_key = ? WHERE org_id = ?",
+                                       try AESGCM.seal(dataKey, key: newKey.bytes, associatedData: Self.wrapAAD(org, "data")),
+                                       try AESGCM.seal(indexKey, key: newKey.bytes, associatedData: Self.wrapAAD(org, "index")), org)
+            }
+        }
+        master.withLock { $0 = newKey }
+        return rows.count
+    }
+}
+
+/// UK-first phone number normalisation to E.164.
+public enum PhoneNumber {
+    /// `+441182304651` for "0118 230 4651", "+44 (0)118 230 4651", "00441182304651"; nil if not a number.
+    public static func e164(_ raw: String) -> String? {
+        var digits = raw.filter { $0.isNumber || $0 == "+" }
+        digits = digits.replacingOccurrences(of: "(0)", with: "")
+        if raw.contains("(0)") { digits = raw.replacingOccurrences(of: "(0)", with: "").filter { $0.isNumber || $0 == "+" } }
+        if digits.hasPrefix("00") { digits = "+" + digits.dropFirst(2) }
+        if digits.hasPrefix("0") { digits = "+44" + digits.dropFirst() }
+        guard digits.hasPrefix("+"), digits.dropFirst().allSatisfy(\.isNumber), (8...15).contains(digits.count - 1) else { return nil }
+        return digits
+    }
+}

@@ -1,0 +1,241 @@
+import CSQLite
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A schema change, applied once, in order, by version number.
+public struct Migration: Sendable {
+    public let version: Int
+    public let sql: String
+    public init(version: Int, _ sql: String) {
+        self.version = version
+        self.sql = sql
+    }
+}
+
+/// A service's own SQLite database.
+///
+/// - WAL journal, foreign keys on, busy timeout 5 s, `synchronous = FULL` (a committed change,
+///   an audit event or a deletion, survives power loss; WAL keeps commits cheap enough).
+/// - One process at a time: an exclusive `flock` on `<path>.lock`.
+/// - Every statement runs on the database's own serial thread: callers `await`, and Swift's
+///   cooperative pool never blocks in `sqlite3_step`.
+public final class Database: @unchecked Sendable {
+    public let path: String
+    private let handle: OpaquePointer
+    private let lockFD: Int32
+    private let queue: DispatchQueue
+    /// The schema version after migrations.
+    public private(set) var schemaVersion: Int = 0
+
+    /// Opens (creating if needed) and migrates the database.
+    ///
+    /// - Throws: `StorageError` when another process holds the database, when the file was
+    ///   written by a newer schema version than `migrations` know, or when SQLite fails.
+    public init(path: String, migrations: [Migration]) throws {
+        self.path = path
+        let lockPath = path + ".lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StorageError("cannot open lock file \(lockPath): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw StorageError("database \(path) is already opened by another instance of this service")
+        }
+        var db: OpaquePointer?
+        let rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nil)
+        guard rc == SQLITE_OK, let db else {
+            let reason = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite3_close(db)
+            close(fd)
+            throw StorageError("cannot open database \(path): \(reason)")
+        }
+        self.handle = db
+        self.lockFD = fd
+        self.queue = DispatchQueue(label: "calltrace.database")
+        do {
+            try Self.exec(db, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;", path: path)
+            schemaVersion = try Self.migrate(db, path: path, migrations: migrations)
+        } catch {
+            sqlite3_close_v2(db)
+            close(fd)
+            throw error
+        }
+    }
+
+    deinit {
+        sqlite3_close_v2(handle)
+        close(lockFD)
+    }
+
+    // MARK: Access
+
+    /// Runs `body` on the database thread inside one transaction (committed if it returns,
+    /// rolled back if it throws).
+    public func write<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        try await run { connection in try connection.transaction { try body(connection) } }
+    }
+
+    /// Runs `body` on the database thread, without a transaction of its own.
+    public func read<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        try await run(body)
+    }
+
+    /// Runs `body` on the database thread, blocking the caller (start-up and commands only).
+    public func sync<T>(_ body: (Connection) throws -> T) throws -> T {
+        try queue.sync { try body(Connection(handle: handle, path: path)) }
+    }
+
+    private func run<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        let handle = UncheckedHandle(raw: handle)
+        let path = self.path
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(with: Result { try body(Connection(handle: handle.raw, path: path)) })
+            }
+        }
+    }
+
+    /// Copies the live database to `destination` with SQLite's online backup API; the service
+    /// keeps serving meanwhile. The copy is a consistent snapshot.
+    public func backup(to destination: String) throws {
+        try queue.sync {
+            var target: OpaquePointer?
+            guard sqlite3_open(destination, &target) == SQLITE_OK, let target else {
+                sqlite3_close(target)
+                throw StorageError("cannot create backup file \(destination)")
+            }
+            defer { sqlite3_close(target) }
+            guard let backup = sqlite3_backup_init(target, "main", handle, "main") else {
+                throw StorageError("cannot start backup: \(String(cString: sqlite3_errmsg(target)))")
+            }
+            let rc = sqlite3_backup_step(backup, -1)
+            sqlite3_backup_finish(backup)
+            guard rc == SQLITE_DONE else { throw StorageError("backup to \(destination) failed: \(String(cString: sqlite3_errstr(rc)))") }
+        }
+    }
+
+    // MARK: Schema
+
+    private static func migrate(_ db: OpaquePointer, path: String, migrations: [Migration]) throws -> Int {
+        let latest = migrations.map(\.version).max() ?? 0
+        let current = try Connection(handle: db, path: path).query("PRAGMA user_version").first?.int("user_version").map(Int.init) ?? 0
+        if current > latest {
+            throw StorageError("database \(path) was written by a newer schema version (\(current)); this build knows up to \(latest)")
+        }
+        let pending = migrations.filter { $0.version > current }.sorted { $0.version < $1.version }
+        guard !pending.isEmpty else { return current }
+        try Connection(handle: db, path: path).transaction {
+            for migration in pending { try exec(db, migration.sql, path: path) }
+            try exec(db, "PRAGMA user_version = \(latest)", path: path)
+        }
+        return latest
+    }
+
+    static func exec(_ db: OpaquePointer, _ sql: String, path: String) throws {
+        var error: UnsafeMutablePointer<CChar>?
+        guard sqlite3_exec(db, sql, nil, nil, &error) == SQLITE_OK else {
+            let reason = error.map { String(cString: $0) } ?? "unknown error"
+            sqlite3_free(error)
+            throw StorageError("database \(path): \(reason)")
+        }
+    }
+}
+
+private struct UncheckedHandle: @unchecked Sendable { let raw: OpaquePointer }
+
+/// Statements on the database thread. Obtain one through `Database.read` / `write`.
+public struct Connection {
+    let handle: OpaquePointer
+    let path: String
+
+    /// Runs a statement that returns no rows; returns the number of rows changed.
+    @discardableResult
+    public func execute(_ sql: String, _ bindings: any SQLiteBindable...) throws -> Int {
+        try withStatement(sql, bindings) { statement in
+            let rc = sqlite3_step(statement)
+            guard rc == SQLITE_DONE || rc == SQLITE_ROW else { throw failure("step", rc) }
+            return Int(sqlite3_changes(handle))
+        }
+    }
+
+    /// Runs a query and returns every row.
+    public func query(_ sql: String, _ bindings: any SQLiteBindable...) throws -> [Row] {
+        try query(sql, bindings: bindings)
+    }
+
+    public func query(_ sql: String, bindings: [any SQLiteBindable]) throws -> [Row] {
+        try withStatement(sql, bindings) { statement in
+            let count = Int(sqlite3_column_count(statement))
+            var columns: [String: Int] = [:]
+            for index in 0..<count { columns[String(cString: sqlite3_column_name(statement, Int32(index)))] = index }
+            var rows: [Row] = []
+            while true {
+                let rc = sqlite3_step(statement)
+                if rc == SQLITE_DONE { break }
+                guard rc == SQLITE_ROW else { throw failure("step", rc) }
+                var values: [SQLiteValue] = []
+                values.reserveCapacity(count)
+                for index in 0..<Int32(count) {
+                    switch sqlite3_column_type(statement, index) {
+                    case SQLITE_INTEGER: values.append(.integer(sqlite3_column_int64(statement, index)))
+                    case SQLITE_FLOAT: values.append(.real(sqlite3_column_double(statement, index)))
+                    case SQLITE_TEXT: values.append(.text(String(cString: sqlite3_column_text(statement, index))))
+                    case SQLITE_BLOB:
+                        let size = Int(sqlite3_column_bytes(statement, index))
+                        values.append(.blob(size == 0 ? Data() : Data(bytes: sqlite3_column_blob(statement, index), count: size)))
+                    default: values.append(.null)
+                    }
+                }
+                rows.append(Row(columns: columns, values: values))
+            }
+            return rows
+        }
+    }
+
+    /// The rowid of the last insert on this connection.
+    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+
+    /// Runs `body` in a transaction (`BEGIN IMMEDIATE`), or as part of the enclosing one.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        if sqlite3_get_autocommit(handle) == 0 { return try body() }
+        try Database.exec(handle, "BEGIN IMMEDIATE", path: path)
+        do {
+            let result = try body()
+            try Database.exec(handle, "COMMIT", path: path)
+            return result
+        } catch {
+            try? Database.exec(handle, "ROLLBACK", path: path)
+            throw error
+        }
+    }
+
+    private func withStatement<T>(_ sql: String, _ bindings: [any SQLiteBindable], _ body: (OpaquePointer) throws -> T) throws -> T {
+        var statement: OpaquePointer?
+        let rc = sqlite3_prepare_v2(handle, sql, -1, &statement, nil)
+        guard rc == SQLITE_OK, let statement else { throw failure("prepare", rc) }
+        defer { sqlite3_finalize(statement) }
+        for (offset, binding) in bindings.enumerated() {
+            let index = Int32(offset + 1)
+            let rc: Int32
+            switch binding.sqliteValue {
+            case .integer(let value): rc = sqlite3_bind_int64(statement, index, value)
+            case .real(let value): rc = sqlite3_bind_double(statement, index, value)
+            case .text(let value): rc = sqlite3_bind_text(statement, index, value, -1, SQLITE_TRANSIENT)
+            case .blob(let value):
+                rc = value.withUnsafeBytes { sqlite3_bind_blob(statement, index, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
+            case .null: rc = sqlite3_bind_null(statement, index)
+            }
+            guard rc == SQLITE_OK else { throw failure("bind", rc) }
+        }
+        return try body(statement)
+    }
+
+    private func failure(_ stage: String, _ rc: Int32) -> StorageError {
+        StorageError("database \(path): \(stage) failed: \(String(cString: sqlite3_errmsg(handle)))")
+    }
+}
+
+/// `SQLITE_TRANSIENT` is a macro of a cast; this is its value.
+private let SQLITE_TRANSIENT = unsafeBitCast(-1, to: sqlite3_destructor_type.self)

@@ -1,0 +1,211 @@
+import CallTraceKeys
+import CallTraceStorage
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A temporary folder with a master key and a database holding sealed rows.
+final class Vault: @unchecked Sendable {
+    let directory: URL
+    let masterKeyPath: String
+    var database: Database!
+    var keys: KeyRing!
+
+    static let migrations = [Migration(version: 1, KeyRing.schema + """
+        CREATE TABLE notes (id TEXT PRIMARY KEY, org_id TEXT NOT NULL, body BLOB NOT NULL, caller_index BLOB);
+        CREATE TABLE chunks (blob_id TEXT NOT NULL, idx INTEGER NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY (blob_id, idx));
+        """)]
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("calltrace-vault-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        masterKeyPath = directory.appendingPathComponent("master.key").path
+        try MasterKey.generate(path: masterKeyPath)
+        try open()
+    }
+
+    var databasePath: String { directory.appendingPathComponent("service.sqlite").path }
+
+    func open(path: String? = nil, masterKey: String? = nil) throws {
+        keys = nil
+        database = nil
+        database = try Database(path: path ?? databasePath, migrations: Self.migrations)
+        keys = KeyRing(database: database, masterKey: try MasterKey.load(path: masterKey ?? masterKeyPath))
+    }
+
+    deinit { try? FileManager.default.removeItem(at: directory) }
+
+    func addNote(_ id: String, org: String, body: String) async throws {
+        let keys = self.keys!
+        try await database.write { db in
+            let sealed = try keys.seal(Data(body.utf8), org: org, table: "notes", column: "body", row: id, in: db)
+            try db.execute("INSERT INTO notes (id, org_id, body) VALUES (?, ?, ?)", id, org, sealed)
+        }
+    }
+
+    func readNote(_ id: String) async throws -> String {
+        let keys = self.keys!
+        return try await database.read { db in
+            guard let row = try db.query("SELECT org_id, body FROM notes WHERE id = ?", id).first,
+                  let org = row.text("org_id"), let body = row.blob("body") else { throw StorageError("no note \(id)") }
+            return String(decoding: try keys.open(body, org: org, table: "notes", column: "body", row: id, in: db), as: UTF8.self)
+        }
+    }
+}
+
+@Suite("P4: encryption at rest")
+struct EncryptionAtRestTests {
+    @Test("Sealed fields are not stored in clear and read back")
+    func roundTrip() async throws {
+        let vault = try Vault()
+        try await vault.addNote("n1", org: "org-a", body: "caller asked about a will")
+        #expect(try await vault.readNote("n1") == "caller asked about a will")
+        let raw = try Data(contentsOf: URL(fileURLWithPath: vault.databasePath))
+            + ((try? Data(contentsOf: URL(fileURLWithPath: vault.databasePath + "-wal"))) ?? Data())
+        #expect(raw.range(of: Data("asked about a will".utf8)) == nil)
+    }
+
+    @Test("Swapping two rows' ciphertexts, or moving one to another org, fails loudly")
+    func tampering() async throws {
+        let vault = try Vault()
+        try await vault.addNote("n1", org: "org-a", body: "first")
+        try await vault.addNote("n2", org: "org-a", body: "second")
+        try await vault.addNote("n3", org: "org-b", body: "third")
+        try await vault.database.write { db in
+            let one = try db.query("SELECT body FROM notes WHERE id = 'n1'")[0].blob("body")!
+            let two = try db.query("SELECT body FROM notes WHERE id = 'n2'")[0].blob("body")!
+            try db.execute("UPDATE notes SET body = ? WHERE id = 'n1'", two)
+            try db.execute("UPDATE notes SET body = ? WHERE id = 'n2'", one)
+            let three = try db.query("SELECT body FROM notes WHERE id = 'n3'")[0].blob("body")!
+            try db.execute("INSERT INTO notes (id, org_id, body) VALUES ('n4', 'org-a', ?)", three)
+        }
+        for id in ["n1", "n2", "n4"] {
+            let error = await #expect(throws: KeyError.self) { _ = try await vault.readNote(id) }
+            #expect(error?.kind == .tampered)
+        }
+        #expect(try await vault.readNote("n3") == "third")
+    }
+
+    @Test("Audio chunks: truncation, reordering and splicing are detected")
+    func chunks() async throws {
+        let vault = try Vault()
+        let keys = vault.keys!
+        let parts = (0..<4).map { Data(repeating: UInt8($0), count: 1000) }
+        let sealedA = try await vault.database.write { db in
+            try parts.enumerated().map { try keys.sealChunk($1, org: "org-a", blob: "rec-1", index: $0, isLast: $0 == 3, in: db) }
+        }
+        let sealedB = try await vault.database.write { db in
+            try parts.enumerated().map { try keys.sealChunk($1, org: "org-a", blob: "rec-2", index: $0, isLast: $0 == 3, in: db) }
+        }
+        let whole = try await vault.database.read { db in try keys.openChunks(sealedA, org: "org-a", blob: "rec-1", in: db) }
+        #expect(whole == parts.reduce(Data(), +))
+        let variants: [(String, [Data])] = [
+            ("truncated", Array(sealedA.dropLast())),
+            ("reordered", [sealedA[1], sealedA[0], sealedA[2], sealedA[3]]),
+            ("spliced from another recording", [sealedA[0], sealedB[1], sealedA[2], sealedA[3]]),
+            ("chunk dropped", [sealedA[0], sealedA[2], sealedA[3]]),
+        ]
+        for (name, chunks) in variants {
+            let error = await #expect(throws: KeyError.self, "\(name)") {
+                _ = try await vault.database.read { db in try keys.openChunks(chunks, org: "org-a", blob: "rec-1", in: db) }
+            }
+            #expect(error?.kind == .tampered)
+        }
+    }
+
+    @Test("Blind index: the same number in any format matches; another org's index differs")
+    func blindIndex() async throws {
+        let vault = try Vault()
+        let keys = vault.keys!
+        let (a1, a2, b1) = try await vault.database.write { db in
+            (try keys.blindIndex(phoneNumber: "0118 230 4651", org: "org-a", in: db),
+             try keys.blindIndex(phoneNumber: "+44 118 230 4651", org: "org-a", in: db),
+             try keys.blindIndex(phoneNumber: "0118 230 4651", org: "org-b", in: db))
+        }
+        #expect(a1 == a2)
+        #expect(a1 != b1)
+        #expect(a1.count == 32)
+    }
+
+    @Test("Master-key rotation keeps data readable; the old key no longer opens the keys")
+    func rotation() async throws {
+        let vault = try Vault()
+        try await vault.addNote("n1", org: "org-a", body: "before rotation")
+        let newPath = vault.directory.appendingPathComponent("master-2.key").path
+        try MasterKey.generate(path: newPath)
+        let newKey = try MasterKey.load(path: newPath)
+        do {
+            let keys = vault.keys!
+            let count = try await vault.database.write { db in try keys.rotateMasterKey(to: newKey, in: db) }
+            #expect(count == 1)
+        }
+        // Reopened with the new key, the data reads; with the old key, the keys do not open.
+        try vault.open(masterKey: newPath)
+        #expect(try await vault.readNote("n1") == "before rotation")
+        try vault.open(masterKey: vault.masterKeyPath)
+        let error = await #expect(throws: KeyError.self) { _ = try await vault.readNote("n1") }
+        #expect(error?.kind == .tampered)
+    }
+
+    @Test("Crypto-shredding an org makes its data unreadable; another org's stays readable")
+    func shredding() async throws {
+        let vault = try Vault()
+        try await vault.addNote("a1", org: "org-a", body: "org a's call")
+        try await vault.addNote("b1", org: "org-b", body: "org b's call")
+        let keys = vault.keys!
+        try await vault.database.write { db in try keys.shred(org: "org-a", in: db) }
+        let error = await #expect(throws: KeyError.self) { _ = try await vault.readNote("a1") }
+        #expect(error?.kind == .noKey)
+        #expect(try await vault.readNote("b1") == "org b's call")
+    }
+
+    @Test("Backup, then restore into a new file: identical data")
+    func backupRestore() async throws {
+        let vault = try Vault()
+        for index in 0..<50 { try await vault.addNote("n\(index)", org: index % 2 == 0 ? "org-a" : "org-b", body: "note \(index)") }
+        let backup = vault.directory.appendingPathComponent("backup.sqlite").path
+        try vault.database.backup(to: backup)
+        let restored = vault.directory.appendingPathComponent("restored.sqlite").path
+        try FileManager.default.copyItem(atPath: backup, toPath: restored)
+        try vault.open(path: restored)
+        for index in 0..<50 { #expect(try await vault.readNote("n\(index)") == "note \(index)") }
+    }
+}
+
+@Suite("Storage and key files refuse bad set-ups")
+struct StorageRefusalTests {
+    @Test("A second instance on the same database is refused")
+    func secondInstance() throws {
+        let vault = try Vault()
+        let error = #expect(throws: StorageError.self) { _ = try Database(path: vault.databasePath, migrations: Vault.migrations) }
+        #expect(error?.message.contains("already opened by another instance") == true)
+    }
+
+    @Test("A database written by a newer schema version is refused")
+    func newerSchema() throws {
+        let vault = try Vault()
+        try vault.database.sync { try $0.execute("PRAGMA user_version = 99") }
+        vault.keys = nil
+        vault.database = nil
+        let error = #expect(throws: StorageError.self) { _ = try Database(path: vault.databasePath, migrations: Vault.migrations) }
+        #expect(error?.message.contains("newer schema version (99)") == true)
+    }
+
+    @Test("Master key files: wrong size or readable by others are refused")
+    func masterKeyFiles() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("calltrace-mk-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let short = directory.appendingPathComponent("short.key").path
+        FileManager.default.createFile(atPath: short, contents: Data(count: 31), attributes: [.posixPermissions: 0o600])
+        let open = directory.appendingPathComponent("open.key").path
+        FileManager.default.createFile(atPath: open, contents: Data(count: 32), attributes: [.posixPermissions: 0o644])
+        let shortError = #expect(throws: KeyError.self) { _ = try MasterKey.load(path: short) }
+        #expect(shortError?.message.contains("must be exactly 32 bytes, found 31") == true)
+        let openError = #expect(throws: KeyError.self) { _ = try MasterKey.load(path: open) }
+        #expect(openError?.message.contains("accessible by group or others (mode 644)") == true)
+    }
+}
