@@ -1,4 +1,5 @@
 # CallTrace — every set-up and check an engineer or CI needs.
+#   make run     the four services on localhost (development PKI and keys under var/dev)
 #   make test    install what is missing, build, run the whole suite
 #   make proto   regenerate Swift, C and method tables from proto/ (commit the result)
 #   make bench   release build, then `calltrace-bench rpc`
@@ -9,7 +10,7 @@ PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 PROTOC_GEN_SWIFT := .build-protoc-gen-swift/release/protoc-gen-swift
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: deps build test check-crypto-deps proto bench clean
+.PHONY: deps build run test check-crypto-deps proto bench clean
 
 ## Install the Debian packages the project needs (only those missing).
 deps:
@@ -29,6 +30,9 @@ check-crypto-deps: deps
 	if echo "$$graph" | grep -Eiq '"(identity|name)" *: *"(swift-nio-ssl|swift-crypto|boringssl|swift-certificates|swift-tls|cryptoswift|jwt-kit)"'; then \
 	  echo "error: a second TLS/crypto library is in the dependency graph; CallTrace uses the system OpenSSL only"; exit 1; \
 	fi; echo "crypto dependencies: system OpenSSL only"
+
+run: deps
+	bash scripts/dev-run.sh
 
 test: deps check-crypto-deps
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)

@@ -60,6 +60,30 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // What every service executable shares: configuration, start-up checks, drain, logs, commands.
+        .target(
+            name: "CallTraceServiceHost",
+            dependencies: ["CallTraceRPC", "CallTraceStorage", "CallTraceKeys", "CallTraceTLS",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        // The four services, each an executable an operator runs alone (services/<name>/).
+        .executableTarget(name: "calltrace-identity", dependencies: ["CallTraceServiceHost"], path: "services/identity",
+                          exclude: ["README.md", "config.example.json", "calltrace-identity.service"], swiftSettings: swiftSettings),
+        .executableTarget(name: "calltrace-media", dependencies: ["CallTraceServiceHost"], path: "services/media",
+                          exclude: ["README.md", "config.example.json", "calltrace-media.service"], swiftSettings: swiftSettings),
+        .executableTarget(name: "calltrace-transcript", dependencies: ["CallTraceServiceHost"], path: "services/transcript",
+                          exclude: ["README.md", "config.example.json", "calltrace-transcript.service"], swiftSettings: swiftSettings),
+        .executableTarget(name: "calltrace-compliance", dependencies: ["CallTraceServiceHost"], path: "services/compliance",
+                          exclude: ["README.md", "config.example.json", "calltrace-compliance.service"], swiftSettings: swiftSettings),
+        // Operators' command line: PKI, health.
+        .executableTarget(
+            name: "calltrace",
+            dependencies: ["CallTraceRPC", "CallTracePKI", "CallTraceProto", "CallTraceTLS",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
         // Generates the method tables (Sources/CallTraceProto/Methods.swift) from protoc's descriptor set.
         .executableTarget(
             name: "calltrace-protogen",
@@ -99,6 +123,11 @@ let package = Package(
         .testTarget(
             name: "CallTraceKeysTests",
             dependencies: ["CallTraceKeys", "CallTraceStorage", "CallTraceTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CallTraceServiceHostTests",
+            dependencies: ["CallTraceServiceHost", "CallTraceRPC", "CallTraceKeys", "CallTraceStorage", "CallTraceTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

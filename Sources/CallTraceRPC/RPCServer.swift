@@ -74,13 +74,19 @@ public final class RPCServer: Sendable {
     /// Loads TLS material, binds the port and starts serving `services`.
     ///
     /// - Throws: `TLSError` naming the bad file, key mismatch, wrong CA or busy port.
-    public init(configuration: Configuration, services: [any RPCService], logger: Logger = Logger(label: "calltrace.rpc")) throws {
+    ///
+    /// - Parameter serving: false for a server that is still starting (migrating its database):
+    ///   health answers NOT_SERVING and application methods UNAVAILABLE until `setServing(true)`.
+    public init(configuration: Configuration, services: [any RPCService], serving: Bool = true,
+                logger: Logger = Logger(label: "calltrace.rpc")) throws {
         let tls = try TLSContext(role: .server, credentials: configuration.credentials)
         guard let own = PeerIdentity(uri: tls.identity) else {
             throw TLSError(.configuration, "certificate identity \(tls.identity) is not spiffe://<trust-domain>/<kind>/<name>")
         }
         var router = RPCRouter()
         let core = ServerCore(trustDomain: own.trustDomain, limits: configuration.limits, info: configuration.info, log: logger)
+        core.serving.store(serving, ordering: .relaxed)
+        core.started.store(serving, ordering: .relaxed)
         OpsService(core: core).register(with: &router)
         for service in services { service.register(with: &router) }
         core.router = router
@@ -93,8 +99,20 @@ public final class RPCServer: Sendable {
         logger.info("listening", metadata: ["address": "\(configuration.host):\(listener.port)", "identity": "\(tls.identity)"])
     }
 
+    /// Adds services to a server created with `serving: false`, before `setServing(true)`:
+    /// a service host binds its port first and builds its services after migrating.
+    public func install(_ services: [any RPCService]) {
+        precondition(!core.started.load(ordering: .acquiring), "install services before the server starts serving")
+        var router = core.router
+        for service in services { service.register(with: &router) }
+        core.router = router
+    }
+
     /// Health: SERVING or NOT_SERVING for every name. Servers start SERVING.
-    public func setServing(_ serving: Bool) { core.serving.store(serving, ordering: .releasing) }
+    public func setServing(_ serving: Bool) {
+        if serving { core.started.store(true, ordering: .releasing) }
+        core.serving.store(serving, ordering: .releasing)
+    }
 
     public var isServing: Bool { core.serving.load(ordering: .acquiring) }
 
@@ -168,8 +186,14 @@ final class ServerCore: @unchecked Sendable {
     let log: Logger
     let startedAt = ContinuousClock.now
     let serving = Atomic<Bool>(true)
-    /// Set once before the first connection is accepted, read-only afterwards.
-    var router = RPCRouter()
+    /// False until the server first reports SERVING: application calls are refused meanwhile.
+    let started = Atomic<Bool>(true)
+    private let routes = Mutex(RPCRouter())
+    /// The method table; replaced only by `RPCServer.install` while the server is starting.
+    var router: RPCRouter {
+        get { routes.withLock { $0 } }
+        set { routes.withLock { $0 = newValue } }
+    }
 
     private struct Connections {
         var reserved = 0

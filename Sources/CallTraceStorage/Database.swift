@@ -34,7 +34,13 @@ public final class Database: @unchecked Sendable {
     ///
     /// - Throws: `StorageError` when another process holds the database, when the file was
     ///   written by a newer schema version than `migrations` know, or when SQLite fails.
-    public init(path: String, migrations: [Migration]) throws {
+    public convenience init(path: String, migrations: [Migration]) throws {
+        try self.init(path: path)
+        try migrate(migrations)
+    }
+
+    /// Opens (creating if needed) without migrating; see `checkSchema` and `migrate`.
+    public init(path: String) throws {
         self.path = path
         let lockPath = path + ".lock"
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
@@ -56,7 +62,7 @@ public final class Database: @unchecked Sendable {
         self.queue = DispatchQueue(label: "calltrace.database")
         do {
             try Self.exec(db, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;", path: path)
-            schemaVersion = try Self.migrate(db, path: path, migrations: migrations)
+            schemaVersion = try Connection(handle: db, path: path).query("PRAGMA user_version").first?.int("user_version").map(Int.init) ?? 0
         } catch {
             sqlite3_close_v2(db)
             close(fd)
@@ -100,23 +106,50 @@ public final class Database: @unchecked Sendable {
     /// Copies the live database to `destination` with SQLite's online backup API; the service
     /// keeps serving meanwhile. The copy is a consistent snapshot.
     public func backup(to destination: String) throws {
-        try queue.sync {
-            var target: OpaquePointer?
-            guard sqlite3_open(destination, &target) == SQLITE_OK, let target else {
-                sqlite3_close(target)
-                throw StorageError("cannot create backup file \(destination)")
-            }
-            defer { sqlite3_close(target) }
-            guard let backup = sqlite3_backup_init(target, "main", handle, "main") else {
-                throw StorageError("cannot start backup: \(String(cString: sqlite3_errmsg(target)))")
-            }
-            let rc = sqlite3_backup_step(backup, -1)
-            sqlite3_backup_finish(backup)
-            guard rc == SQLITE_DONE else { throw StorageError("backup to \(destination) failed: \(String(cString: sqlite3_errstr(rc)))") }
+        try queue.sync { try Self.copy(from: handle, to: destination) }
+    }
+
+    private static func copy(from source: OpaquePointer, to destination: String) throws {
+        var target: OpaquePointer?
+        guard sqlite3_open(destination, &target) == SQLITE_OK, let target else {
+            sqlite3_close(target)
+            throw StorageError("cannot create backup file \(destination)")
         }
+        defer { sqlite3_close(target) }
+        guard let backup = sqlite3_backup_init(target, "main", source, "main") else {
+            throw StorageError("cannot start backup: \(String(cString: sqlite3_errmsg(target)))")
+        }
+        let rc = sqlite3_backup_step(backup, -1)
+        sqlite3_backup_finish(backup)
+        guard rc == SQLITE_DONE else { throw StorageError("backup to \(destination) failed: \(String(cString: sqlite3_errstr(rc)))") }
+    }
+
+    /// Backs up the database at `path` from another process (the running service keeps its
+    /// lock): opened read-only, copied with the online backup API.
+    public static func onlineBackup(of path: String, to destination: String) throws {
+        guard FileManager.default.fileExists(atPath: path) else { throw StorageError("database \(path) does not exist") }
+        var source: OpaquePointer?
+        guard sqlite3_open_v2(path, &source, SQLITE_OPEN_READONLY, nil) == SQLITE_OK, let source else {
+            sqlite3_close(source)
+            throw StorageError("cannot open database \(path) for backup")
+        }
+        defer { sqlite3_close(source) }
+        try copy(from: source, to: destination)
     }
 
     // MARK: Schema
+
+    /// Refuses a database written by a newer schema than `latest`.
+    public func checkSchema(knownUpTo latest: Int) throws {
+        if schemaVersion > latest {
+            throw StorageError("database \(path) was written by a newer schema version (\(schemaVersion)); this build knows up to \(latest)")
+        }
+    }
+
+    /// Applies the migrations newer than the database, all in one transaction.
+    public func migrate(_ migrations: [Migration]) throws {
+        schemaVersion = try queue.sync { try Self.migrate(handle, path: path, migrations: migrations) }
+    }
 
     private static func migrate(_ db: OpaquePointer, path: String, migrations: [Migration]) throws -> Int {
         let latest = migrations.map(\.version).max() ?? 0

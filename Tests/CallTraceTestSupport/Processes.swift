@@ -42,3 +42,42 @@ public func run(_ executable: String, _ arguments: [String], environment: [Strin
         thread.start()
     }
 }
+
+/// The folder holding the built executables (beside the test bundle).
+public let productsDirectory: URL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+
+/// A running executable with captured output, for tests that start real services.
+public final class RunningProcess: @unchecked Sendable {
+    public let process = Process()
+    private let stderrPipe = Pipe()
+    private let stdoutPipe = Pipe()
+
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+        process.executableURL = productsDirectory.appendingPathComponent(executable)
+        process.arguments = arguments
+        var inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CALLTRACE_") }
+        inherited.merge(environment) { $1 }
+        process.environment = inherited
+        process.standardError = stderrPipe
+        process.standardOutput = stdoutPipe
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    /// Sends `signal` (default SIGTERM).
+    public func signal(_ number: Int32 = SIGTERM) { kill(process.processIdentifier, number) }
+
+    /// Waits for the exit, off the cooperative pool; nil if it did not exit in time.
+    public func waitForExit(timeout: Duration = .seconds(15)) async -> (status: Int32, stderr: String)? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        guard !process.isRunning else { return nil }
+        let errors = stderrPipe.fileHandleForReading.readDataToEndOfFile()
+        return (process.terminationStatus, String(decoding: errors, as: UTF8.self))
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+
+/// One service's settings: from a JSON file, then `CALLTRACE_*` environment variables, then
+/// command-line flags, each overriding the one before. Every key and default is listed in the
+/// service's README (`services/<name>/README.md`).
+public struct ServiceConfiguration: Sendable, Equatable {
+    /// `host:port` to listen on. Default `127.0.0.1:<the service's default port>`.
+    public var listen: String
+    /// PEM certificate chain carrying `spiffe://<trust-domain>/service/<name>`. Required.
+    public var certificate: String?
+    /// PEM private key of that certificate. Required.
+    public var privateKey: String?
+    /// PEM certificate of the deployment CA. Required.
+    public var ca: String?
+    /// The service's SQLite database. Default `<name>.sqlite` in the working directory.
+    public var database: String
+    /// A 32-byte key file, mode 0600. Required.
+    public var masterKey: String?
+    /// Other services this one calls: name → `host:port` (their identity is
+    /// `spiffe://<trust-domain>/service/<name>`). Default none.
+    public var peers: [String: String]
+    /// `text` or `json`. Default `text`.
+    public var logFormat: String
+    /// `trace`, `debug`, `info`, `notice`, `warning`, `error`. Default `info`.
+    public var logLevel: String
+    /// Seconds calls in flight may take to finish after SIGTERM. Default 10.
+    public var drainSeconds: Int
+
+    public static func defaults(service: String, port: Int) -> ServiceConfiguration {
+        ServiceConfiguration(listen: "127.0.0.1:\(port)", certificate: nil, privateKey: nil, ca: nil,
+                             database: "\(service).sqlite", masterKey: nil, peers: [:], logFormat: "text",
+                             logLevel: "info", drainSeconds: 10)
+    }
+
+    /// The file keys, each with its environment variable.
+    static let keys: [(file: String, environment: String)] = [
+        ("listen", "CALLTRACE_LISTEN"), ("certificate", "CALLTRACE_CERTIFICATE"),
+        ("private_key", "CALLTRACE_PRIVATE_KEY"), ("ca", "CALLTRACE_CA"), ("database", "CALLTRACE_DATABASE"),
+        ("master_key", "CALLTRACE_MASTER_KEY"), ("log_format", "CALLTRACE_LOG_FORMAT"),
+        ("log_level", "CALLTRACE_LOG_LEVEL"), ("drain_seconds", "CALLTRACE_DRAIN_SECONDS"),
+    ]
+
+    /// Applies a JSON config file. Unknown keys are refused (a typo must not pass silently).
+    mutating func apply(file path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigurationError("config file \(path) cannot be read")
+        }
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw ConfigurationError("config file \(path) is not a JSON object")
+        }
+        let known = Set(Self.keys.map(\.file) + ["peers"])
+        if let unknown = object.keys.filter({ !known.contains($0) }).sorted().first {
+            throw ConfigurationError("config file \(path): unknown key \"\(unknown)\"")
+        }
+        for (key, value) in object {
+            if key == "peers" {
+                guard let peers = value as? [String: String] else {
+                    throw ConfigurationError("config file \(path): peers must map service names to \"host:port\"")
+                }
+                self.peers = peers
+            } else if key == "drain_seconds" {
+                guard let seconds = value as? Int else { throw ConfigurationError("config file \(path): drain_seconds must be a number") }
+                drainSeconds = seconds
+            } else {
+                guard let text = value as? String else { throw ConfigurationError("config file \(path): \(key) must be a string") }
+                try set(key, text)
+            }
+        }
+    }
+
+    /// Applies `CALLTRACE_*` variables, including `CALLTRACE_PEER_<NAME>=host:port`.
+    mutating func apply(environment: [String: String]) throws {
+        for (file, variable) in Self.keys {
+            if let value = environment[variable] { try set(file, value) }
+        }
+        for (variable, value) in environment where variable.hasPrefix("CALLTRACE_PEER_") {
+            peers[variable.dropFirst("CALLTRACE_PEER_".count).lowercased()] = value
+        }
+    }
+
+    mutating func set(_ key: String, _ value: String) throws {
+        switch key {
+        case "listen": listen = value
+        case "certificate": certificate = value
+        case "private_key": privateKey = value
+        case "ca": ca = value
+        case "database": database = value
+        case "master_key": masterKey = value
+        case "log_format":
+            guard ["text", "json"].contains(value) else { throw ConfigurationError("log_format must be text or json, not \(value)") }
+            logFormat = value
+        case "log_level": logLevel = value
+        case "drain_seconds":
+            guard let seconds = Int(value), seconds >= 0 else { throw ConfigurationError("drain_seconds must be a whole number of seconds") }
+            drainSeconds = seconds
+        default: throw ConfigurationError("unknown setting \(key)")
+        }
+    }
+
+    /// Checks what must be present and well-formed.
+    func validated() throws -> (host: String, port: Int) {
+        for (name, value) in [("certificate", certificate), ("private_key", privateKey), ("ca", ca), ("master_key", masterKey)] where value == nil {
+            throw ConfigurationError("\(name) is not configured (config key \(name), or CALLTRACE_\(name.uppercased()))")
+        }
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ConfigurationError("listen must be host:port, not \(listen)")
+        }
+        for (name, address) in peers where address.split(separator: ":").count != 2 {
+            throw ConfigurationError("peer \(name) must be host:port, not \(address)")
+        }
+        return (String(listen[..<colon]), port)
+    }
+}
+
+/// A configuration problem, reported as one line.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

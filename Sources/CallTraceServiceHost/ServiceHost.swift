@@ -1,0 +1,233 @@
+public import ArgumentParser
+public import CallTraceKeys
+public import CallTraceRPC
+public import CallTraceStorage
+import CallTraceTLS
+import Foundation
+public import Logging
+
+/// What a CallTrace service tells the host: its name, its schema, its RPC handlers.
+public protocol CallTraceService: Sendable {
+    /// The short name, e.g. `identity`; also the last part of its SPIFFE id.
+    static var name: String { get }
+    /// The port it listens on by default.
+    static var defaultPort: Int { get }
+    /// Its database schema, in order.
+    static var migrations: [Migration] { get }
+    /// Builds the service over its opened database and keys.
+    init(context: ServiceContext) throws
+    /// Its RPC services (health and info come with the host).
+    var rpcServices: [any RPCService] { get }
+}
+
+/// What the host gives a service.
+public struct ServiceContext: Sendable {
+    public let database: Database
+    public let keys: KeyRing
+    public let configuration: ServiceConfiguration
+    public let logger: Logger
+}
+
+/// The software version every service reports.
+public let callTraceVersion = "0.1.0"
+
+/// The host process of one service: `serve` (default), `backup`, `rotate-master-key`.
+public enum ServiceHost {
+    /// Runs the command line of `Service`. Never returns normally.
+    public static func main<Service: CallTraceService>(_ service: Service.Type) async {
+        await ServiceCommand<Service>.main()
+    }
+}
+
+/// Exit codes: 0 after a clean stop, 1 when start-up is refused (one line on stderr says why).
+struct ServiceCommand<Service: CallTraceService>: AsyncParsableCommand {
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(
+            commandName: "calltrace-\(Service.name)",
+            abstract: "The CallTrace \(Service.name) service.",
+            discussion: "Settings come from --config FILE (JSON), then CALLTRACE_* environment variables, then flags. See services/\(Service.name)/README.md.",
+            version: callTraceVersion,
+            subcommands: [Serve<Service>.self, Backup<Service>.self, RotateMasterKey<Service>.self],
+            defaultSubcommand: Serve<Service>.self)
+    }
+}
+
+/// Flags shared by every subcommand.
+struct SettingsOptions: ParsableArguments {
+    @Option(help: "JSON configuration file.") var config: String?
+    @Option(help: "host:port to listen on.") var listen: String?
+    @Option(help: "PEM certificate chain.") var certificate: String?
+    @Option(name: .customLong("private-key"), help: "PEM private key.") var privateKey: String?
+    @Option(help: "PEM certificate of the deployment CA.") var ca: String?
+    @Option(help: "SQLite database file.") var database: String?
+    @Option(name: .customLong("master-key"), help: "32-byte master key file (mode 0600).") var masterKey: String?
+    @Option(name: .customLong("log-format"), help: "text or json.") var logFormat: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel: String?
+
+    func resolve(service: String, port: Int) throws -> ServiceConfiguration {
+        var configuration = ServiceConfiguration.defaults(service: service, port: port)
+        if let config { try configuration.apply(file: config) }
+        try configuration.apply(environment: ProcessInfo.processInfo.environment)
+        let flags: [(String, String?)] = [("listen", listen), ("certificate", certificate), ("private_key", privateKey),
+                                          ("ca", ca), ("database", database), ("master_key", masterKey),
+                                          ("log_format", logFormat), ("log_level", logLevel)]
+        for case let (key, value?) in flags { try configuration.set(key, value) }
+        return configuration
+    }
+}
+
+/// Prints one line naming the problem and exits 1.
+func refuse(_ service: String, _ problem: Any) -> Never {
+    FileHandle.standardError.write(Data("calltrace-\(service): cannot start: \(problem)\n".utf8))
+    exit(1)
+}
+
+func makeLogger(service: String, configuration: ServiceConfiguration) -> Logger {
+    let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+    var logger = Logger(label: "calltrace.\(service)") { label in
+        configuration.logFormat == "json" ? JSONLogHandler(service: service) as any LogHandler : StreamLogHandler.standardError(label: label)
+    }
+    logger.logLevel = level
+    return logger
+}
+
+struct Serve<Service: CallTraceService>: AsyncParsableCommand {
+    static var configuration: CommandConfiguration { CommandConfiguration(commandName: "serve", abstract: "Run the service (default).") }
+    @OptionGroup var settings: SettingsOptions
+
+    func run() async throws {
+        let name = Service.name
+        let configuration: ServiceConfiguration
+        let address: (host: String, port: Int)
+        do {
+            configuration = try settings.resolve(service: name, port: Service.defaultPort)
+            address = try configuration.validated()
+        } catch {
+            refuse(name, error)
+        }
+        let logger = makeLogger(service: name, configuration: configuration)
+        let credentials = TLSCredentials(certificateChainPath: configuration.certificate!, privateKeyPath: configuration.privateKey!,
+                                         trustRootsPath: configuration.ca!)
+        // Each check names its problem in one line: key file, TLS material, database, port.
+        let masterKey: MasterKey
+        let database: Database
+        do {
+            masterKey = try MasterKey.load(path: configuration.masterKey!)
+            _ = try TLSContext(role: .server, credentials: credentials)
+            database = try Database(path: configuration.database)
+            try database.checkSchema(knownUpTo: Service.migrations.map(\.version).max() ?? 0)
+        } catch {
+            refuse(name, error)
+        }
+        let keys = KeyRing(database: database, masterKey: masterKey)
+        let context = ServiceContext(database: database, keys: keys, configuration: configuration, logger: logger)
+        let server: RPCServer
+        do {
+            var serverConfiguration = RPCServer.Configuration(
+                credentials: credentials,
+                info: .init(serviceName: name, version: callTraceVersion,
+                            schemaVersion: UInt32(Service.migrations.map(\.version).max() ?? 0)))
+            serverConfiguration.host = address.host
+            serverConfiguration.port = address.port
+            // The port opens first, answering NOT_SERVING while the schema migrates.
+            server = try RPCServer(configuration: serverConfiguration, services: [], serving: false, logger: logger)
+        } catch {
+            refuse(name, error)
+        }
+        do {
+            try database.migrate(Service.migrations)
+            let service = try Service(context: context)
+            server.install(service.rpcServices)
+        } catch {
+            server.stop()
+            refuse(name, error)
+        }
+        server.setServing(true)
+        logger.notice("serving", metadata: ["address": "\(address.host):\(server.port)", "identity": "\(server.identity)",
+                                            "schema_version": "\(database.schemaVersion)"])
+        let signal = await StopSignal.wait()
+        logger.notice("stopping", metadata: ["signal": "\(signal)", "drain_seconds": "\(configuration.drainSeconds)"])
+        await server.shutdown(gracePeriod: .seconds(configuration.drainSeconds))
+        logger.notice("stopped")
+        withExtendedLifetime(database) {}
+    }
+}
+
+/// Waits for SIGTERM or SIGINT.
+enum StopSignal {
+    static func wait() async -> String {
+        await withCheckedContinuation { continuation in
+            let once = OnceFlag()
+            var sources: [any DispatchSourceSignal] = []
+            for (number, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+                source.setEventHandler {
+                    if once.claim() { continuation.resume(returning: name) }
+                }
+                source.resume()
+                sources.append(source)
+            }
+            Keep.sources = sources
+        }
+    }
+
+    /// Signal sources must outlive the wait.
+    enum Keep { nonisolated(unsafe) static var sources: [any DispatchSourceSignal] = [] }
+}
+
+final class OnceFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false
+    func claim() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if done { return false }
+        done = true
+        return true
+    }
+}
+
+struct Backup<Service: CallTraceService>: AsyncParsableCommand {
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(commandName: "backup",
+                             abstract: "Copy the database to FILE with SQLite's online backup, while the service runs.")
+    }
+    @OptionGroup var settings: SettingsOptions
+    @Option(help: "The backup file to write.") var to: String
+
+    func run() async throws {
+        do {
+            let configuration = try settings.resolve(service: Service.name, port: Service.defaultPort)
+            try Database.onlineBackup(of: configuration.database, to: to)
+            print("backed up \(configuration.database) to \(to)")
+        } catch {
+            FileHandle.standardError.write(Data("calltrace-\(Service.name): backup failed: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct RotateMasterKey<Service: CallTraceService>: AsyncParsableCommand {
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(commandName: "rotate-master-key",
+                             abstract: "Re-wrap every organisation key under a new master key (service stopped).")
+    }
+    @OptionGroup var settings: SettingsOptions
+    @Option(name: .customLong("new-key"), help: "The new 32-byte key file (mode 0600).") var newKey: String
+
+    func run() async throws {
+        do {
+            let configuration = try settings.resolve(service: Service.name, port: Service.defaultPort)
+            _ = try configuration.validated()
+            let database = try Database(path: configuration.database, migrations: Service.migrations)
+            let keys = KeyRing(database: database, masterKey: try MasterKey.load(path: configuration.masterKey!))
+            let replacement = try MasterKey.load(path: newKey)
+            let count = try await database.write { db in try keys.rotateMasterKey(to: replacement, in: db) }
+            print("re-wrapped \(count) organisation key(s); now point master_key at \(newKey) and destroy the old key file")
+        } catch {
+            FileHandle.standardError.write(Data("calltrace-\(Service.name): rotation failed: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}

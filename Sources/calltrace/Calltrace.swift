@@ -1,0 +1,124 @@
+// calltrace: the operators' command line.
+import ArgumentParser
+import CallTracePKI
+import CallTraceProto
+import CallTraceRPC
+import CallTraceTLS
+import Foundation
+
+@main
+struct Calltrace: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "calltrace", abstract: "Operate a CallTrace deployment.",
+        subcommands: [PKI.self, Health.self])
+}
+
+/// The four services and their default ports.
+let services: [(name: String, port: Int)] = [("identity", 7101), ("media", 7102), ("transcript", 7103), ("compliance", 7104)]
+
+struct PKI: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The deployment's certificate authority and certificates.", subcommands: [Init.self, Issue.self])
+
+    struct Init: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a CA, certificates for the four services, one gateway and one operator. Keys are written 0600.")
+        @Option(name: .customLong("trust-domain"), help: "e.g. calltrace.example") var trustDomain: String
+        @Option(help: "Folder to write into (created; must not hold a CA already).") var out: String
+        @Option(help: "Name of the gateway certificate.") var gateway = "web"
+        @Option(help: "Name of the operator certificate.") var `operator` = "admin"
+
+        func run() throws {
+            let directory = URL(fileURLWithPath: out)
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            guard !FileManager.default.fileExists(atPath: directory.appendingPathComponent("ca.key").path) else {
+                throw ValidationError("\(out) already holds a CA (ca.key); refusing to overwrite it")
+            }
+            let ca = try CertificateAuthority.create(trustDomain: trustDomain)
+            try ca.write(to: directory)
+            var issued: [String] = []
+            for service in services {
+                try ca.issue(identity: "spiffe://\(trustDomain)/service/\(service.name)").write(to: directory, name: service.name)
+                issued.append(service.name)
+            }
+            try ca.issue(identity: "spiffe://\(trustDomain)/gateway/\(gateway)").write(to: directory, name: "gateway-\(gateway)")
+            try ca.issue(identity: "spiffe://\(trustDomain)/operator/\(`operator`)").write(to: directory, name: "operator-\(`operator`)")
+            print("CA for spiffe://\(trustDomain) in \(out): ca.crt, ca.key (keep it offline)")
+            print("issued: \((issued + ["gateway-\(gateway)", "operator-\(`operator`)"]).joined(separator: ", "))")
+        }
+    }
+
+    struct Issue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Issue one more certificate from an existing CA.")
+        @Option(help: "Folder holding ca.crt and ca.key; the new files are written there.") var pki: String
+        @Option(help: "service, gateway or operator.") var kind: String
+        @Option(help: "Name, e.g. crm.") var name: String
+        @Option(help: "Validity in days.") var days = 365
+
+        func run() throws {
+            guard ["service", "gateway", "operator"].contains(kind) else { throw ValidationError("kind must be service, gateway or operator") }
+            let directory = URL(fileURLWithPath: pki)
+            let ca = try CertificateAuthority.load(certificatePath: directory.appendingPathComponent("ca.crt").path,
+                                                   keyPath: directory.appendingPathComponent("ca.key").path)
+            let fileName = kind == "service" ? name : "\(kind)-\(name)"
+            let identity = "spiffe://\(ca.trustDomain)/\(kind)/\(name)"
+            try ca.issue(identity: identity, notAfter: .seconds(days * 86400)).write(to: directory, name: fileName)
+            print("issued \(identity): \(fileName).crt, \(fileName).key")
+        }
+    }
+}
+
+struct Health: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check services over mutual TLS: SERVING or NOT_SERVING, version, uptime. Exit 1 unless all serve.")
+    @Option(help: "Folder with ca.crt and the caller's certificate.") var pki: String
+    @Option(name: .customLong("as"), help: "Certificate base name to present, e.g. operator-admin.") var caller = "operator-admin"
+    @Flag(help: "Check all four services on their default ports (or --host).") var all = false
+    @Option(help: "One service's name (with --target, or its default port).") var service: String?
+    @Option(help: "host:port of that service.") var target: String?
+    @Option(help: "Host of the services for --all.") var host = "127.0.0.1"
+    @Option(name: .customLong("timeout-ms"), help: "Per-check timeout.") var timeoutMS = 3000
+
+    func run() async throws {
+        let directory = URL(fileURLWithPath: pki)
+        let credentials = TLSCredentials(certificateChainPath: directory.appendingPathComponent("\(caller).crt").path,
+                                         privateKeyPath: directory.appendingPathComponent("\(caller).key").path,
+                                         trustRootsPath: directory.appendingPathComponent("ca.crt").path)
+        let own = try TLSContext(role: .client, credentials: credentials).identity
+        guard let trustDomain = PeerIdentity(uri: own)?.trustDomain else { throw ValidationError("\(caller).crt has no SPIFFE id") }
+        var checks: [(name: String, host: String, port: Int)] = []
+        if all {
+            checks = services.map { ($0.name, host, $0.port) }
+        } else if let service {
+            if let target, let colon = target.lastIndex(of: ":"), let port = Int(target[target.index(after: colon)...]) {
+                checks = [(service, String(target[..<colon]), port)]
+            } else if let known = services.first(where: { $0.name == service }) {
+                checks = [(service, host, known.port)]
+            } else {
+                throw ValidationError("give --target host:port for \(service)")
+            }
+        } else {
+            throw ValidationError("give --all or --service NAME")
+        }
+        var allServing = true
+        for check in checks {
+            let client = try RPCClient(
+                target: .init(host: check.host, port: check.port, identity: "spiffe://\(trustDomain)/service/\(check.name)"),
+                configuration: .init(credentials: credentials))
+            defer { client.close() }
+            let options = CallOptions(timeout: .milliseconds(timeoutMS))
+            let line = "\(check.name.padding(toLength: 11, withPad: " ", startingAt: 0)) \(check.host):\(check.port)"
+            do {
+                let health = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: options)
+                let info = try await client.unary(Calltrace_Ops_V1_ServerInfoService.getServerInfo, .init(), options: options)
+                let status = health.status == .serving ? "SERVING" : "NOT_SERVING"
+                allServing = allServing && health.status == .serving
+                print("\(line)  \(status)  version \(info.version)  schema \(info.schemaVersion)  uptime \(info.uptimeSeconds)s")
+            } catch {
+                allServing = false
+                print("\(line)  UNREACHABLE  \(error)")
+            }
+        }
+        if !allServing { throw ExitCode(1) }
+    }
+}

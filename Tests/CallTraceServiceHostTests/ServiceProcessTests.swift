@@ -1,0 +1,195 @@
+import CallTraceKeys
+import CallTraceProto
+import CallTraceRPC
+import CallTraceStorage
+import CallTraceTestSupport
+import Foundation
+import Testing
+
+/// Files for one service process: PKI, master key, database path, a free port.
+final class ServiceSetup: @unchecked Sendable {
+    let pki: TemporaryPKI
+    let service: String
+    let credentials: CallTraceTLS_Credentials
+    let masterKey: String
+    let database: String
+    let port: Int
+
+    init(service: String = "identity") throws {
+        pki = try TemporaryPKI()
+        self.service = service
+        let tls = try pki.credentials(for: TemporaryPKI.identity("service", service))
+        credentials = CallTraceTLS_Credentials(certificate: tls.certificateChainPath, key: tls.privateKeyPath, ca: tls.trustRootsPath)
+        masterKey = pki.directory.appendingPathComponent("\(service).key").path
+        try MasterKey.generate(path: masterKey)
+        database = pki.directory.appendingPathComponent("\(service).sqlite").path
+        port = try freePort()
+    }
+
+    var flags: [String] {
+        ["--certificate", credentials.certificate, "--private-key", credentials.key, "--ca", credentials.ca,
+         "--master-key", masterKey, "--database", database, "--listen", "127.0.0.1:\(port)"]
+    }
+
+    func start(_ flags: [String]? = nil, environment: [String: String] = [:]) throws -> RunningProcess {
+        try RunningProcess("calltrace-\(service)", flags ?? self.flags, environment: environment)
+    }
+
+    func client() throws -> RPCClient {
+        try RPCClient(target: .init(host: "127.0.0.1", port: port, identity: TemporaryPKI.identity("service", service)),
+                      configuration: .init(credentials: try pki.credentials(for: TemporaryPKI.identity("operator", "ops"))))
+    }
+
+    /// Waits until the service answers SERVING.
+    func waitUntilServing(_ client: RPCClient) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if let health = try? await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: .seconds(1))),
+               health.status == .serving { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw RPCError(.unavailable, "service did not become SERVING")
+    }
+}
+
+struct CallTraceTLS_Credentials { let certificate, key, ca: String }
+
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+@Suite("Service executables: start-up refusals, health, SIGTERM")
+struct ServiceProcessTests {
+    @Test("A well-configured service serves health and info, then stops with exit 0 on SIGTERM", arguments: ["identity", "media", "transcript", "compliance"])
+    func servesAndStops(service: String) async throws {
+        let setup = try ServiceSetup(service: service)
+        let process = try setup.start(setup.flags + ["--log-format", "json"])
+        let client = try setup.client()
+        try await setup.waitUntilServing(client)
+        let info = try await client.unary(Calltrace_Ops_V1_ServerInfoService.getServerInfo, .init())
+        #expect(info.serviceName == service)
+        #expect(info.schemaVersion == 1)
+        #expect(info.callerIdentity == "spiffe://calltrace.test/operator/ops")
+        process.signal(SIGTERM)
+        let exit = try #require(await process.waitForExit())
+        #expect(exit.status == 0)
+        #expect(exit.stderr.contains("\"msg\":\"stopped\""))
+        // The database closed cleanly: another instance can open it now.
+        _ = try Database(path: setup.database)
+    }
+
+    @Test("Refuses to start, with one line naming the problem", arguments: [
+        "master key not configured", "certificate missing", "key of another certificate", "certificate of another CA",
+        "master key of 31 bytes", "master key readable by others", "database of a newer schema", "unknown config key",
+        "malformed listen address",
+    ])
+    func refusals(_ case: String) async throws {
+        let setup = try ServiceSetup()
+        var flags = setup.flags
+        func replace(_ flag: String, with value: String) {
+            let index = flags.firstIndex(of: flag)!
+            flags[index + 1] = value
+        }
+        let expected: String
+        switch `case` {
+        case "master key not configured":
+            let index = flags.firstIndex(of: "--master-key")!
+            flags.removeSubrange(index...(index + 1))
+            expected = "master_key is not configured"
+        case "certificate missing":
+            replace("--certificate", with: setup.pki.directory.appendingPathComponent("missing.crt").path)
+            expected = "is missing or unreadable"
+        case "key of another certificate":
+            replace("--private-key", with: try setup.pki.credentials(for: TemporaryPKI.identity("service", "identity")).privateKeyPath)
+            expected = "does not match certificate"
+        case "certificate of another CA":
+            let foreign = try setup.pki.foreignCredentials(for: TemporaryPKI.identity("service", "identity"))
+            replace("--certificate", with: foreign.certificateChainPath)
+            replace("--private-key", with: foreign.privateKeyPath)
+            expected = "is not valid under CA"
+        case "master key of 31 bytes":
+            let path = setup.pki.directory.appendingPathComponent("short.key").path
+            FileManager.default.createFile(atPath: path, contents: Data(count: 31), attributes: [.posixPermissions: 0o600])
+            replace("--master-key", with: path)
+            expected = "must be exactly 32 bytes, found 31"
+        case "master key readable by others":
+            chmod(setup.masterKey, 0o644)
+            expected = "accessible by group or others"
+        case "database of a newer schema":
+            let database = try Database(path: setup.database)
+            try database.sync { try $0.execute("PRAGMA user_version = 7") }
+            expected = "newer schema version (7)"
+        case "unknown config key":
+            let config = setup.pki.directory.appendingPathComponent("config.json").path
+            try Data(#"{"listen": "127.0.0.1:1", "master_kee": "x"}"#.utf8).write(to: URL(fileURLWithPath: config))
+            flags += ["--config", config]
+            expected = #"unknown key "master_kee""#
+        default:
+            replace("--listen", with: "localhost")
+            expected = "listen must be host:port"
+        }
+        let exit = try #require(await setup.start(flags).waitForExit())
+        #expect(exit.status == 1)
+        let lines = exit.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "\(exit.stderr)")
+        #expect(exit.stderr.hasPrefix("calltrace-identity: cannot start: "))
+        #expect(exit.stderr.contains(expected), "\(exit.stderr)")
+    }
+
+    @Test("Refuses a port already in use, and a database another instance holds")
+    func busyPortAndDatabase() async throws {
+        let setup = try ServiceSetup()
+        let first = try setup.start()
+        try await setup.waitUntilServing(try setup.client())
+
+        let samePort = try #require(await setup.start(setup.flags.map { $0 == setup.database ? setup.database + "-other" : $0 }).waitForExit())
+        #expect(samePort.status == 1)
+        #expect(samePort.stderr.contains("127.0.0.1:\(setup.port) is already in use"))
+
+        let otherPort = try freePort()
+        let sameDatabase = try #require(await setup.start(setup.flags.map { $0 == "127.0.0.1:\(setup.port)" ? "127.0.0.1:\(otherPort)" : $0 }).waitForExit())
+        #expect(sameDatabase.status == 1)
+        #expect(sameDatabase.stderr.contains("already opened by another instance"))
+
+        first.signal(SIGTERM)
+        #expect(await first.waitForExit()?.status == 0)
+    }
+
+    @Test("Configuration precedence: file, then environment, then flags")
+    func precedence() async throws {
+        let setup = try ServiceSetup()
+        let config = setup.pki.directory.appendingPathComponent("config.json").path
+        let fileOnly: [String: Any] = ["listen": "127.0.0.1:1", "certificate": setup.credentials.certificate,
+                                       "private_key": setup.credentials.key, "ca": setup.credentials.ca,
+                                       "master_key": setup.masterKey, "database": setup.database]
+        try JSONSerialization.data(withJSONObject: fileOnly).write(to: URL(fileURLWithPath: config))
+        // The file says port 1, the environment says another, and the flag wins over both.
+        let process = try setup.start(["--config", config, "--listen", "127.0.0.1:\(setup.port)"],
+                                      environment: ["CALLTRACE_LISTEN": "127.0.0.1:2"])
+        try await setup.waitUntilServing(try setup.client())
+        process.signal(SIGTERM)
+        #expect(await process.waitForExit()?.status == 0)
+    }
+
+    @Test("Online backup from another process while the service runs")
+    func onlineBackup() async throws {
+        let setup = try ServiceSetup()
+        let process = try setup.start()
+        try await setup.waitUntilServing(try setup.client())
+        let target = setup.pki.directory.appendingPathComponent("backup.sqlite").path
+        let backup = try #require(await RunningProcess("calltrace-identity", ["backup", "--database", setup.database, "--to", target]).waitForExit())
+        #expect(backup.status == 0, "\(backup.stderr)")
+        let copy = try Database(path: target)
+        #expect(copy.schemaVersion == 1)
+        process.signal(SIGTERM)
+        #expect(await process.waitForExit()?.status == 0)
+    }
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# `make run`: the four services on localhost, each with its own database and keys under var/dev.
+# First run creates a development PKI and master keys; Ctrl-C stops all four cleanly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+swift build --product calltrace-identity --product calltrace-media --product calltrace-transcript \
+  --product calltrace-compliance --product calltrace >/dev/null 2>&1 || swift build
+bin=$(swift build --show-bin-path)
+dev=var/dev
+mkdir -p "$dev/keys"
+chmod 700 "$dev" "$dev/keys"
+if [ ! -f "$dev/pki/ca.key" ]; then
+  "$bin/calltrace" pki init --trust-domain calltrace.dev --out "$dev/pki"
+fi
+
+declare -A port=([identity]=7101 [media]=7102 [transcript]=7103 [compliance]=7104)
+pids=()
+stop() {
+  echo
+  echo "stopping (SIGTERM: drain, close databases)..."
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  echo "stopped"
+  exit 0
+}
+trap stop INT TERM
+
+for s in identity media transcript compliance; do
+  key="$dev/keys/$s.key"
+  if [ ! -f "$key" ]; then (umask 077; head -c 32 /dev/urandom > "$key"); fi
+  "$bin/calltrace-$s" serve \
+    --certificate "$dev/pki/$s.crt" --private-key "$dev/pki/$s.key" --ca "$dev/pki/ca.crt" \
+    --master-key "$key" --database "$dev/$s.sqlite" --listen "127.0.0.1:${port[$s]}" \
+    >>"$dev/$s.log" 2>&1 &
+  pids+=($!)
+done
+
+for _ in $(seq 1 100); do
+  if "$bin/calltrace" health --all --pki "$dev/pki" >/dev/null 2>&1; then break; fi
+  sleep 0.2
+done
+"$bin/calltrace" health --all --pki "$dev/pki" || { echo "a service did not start; see $dev/*.log"; stop; }
+echo
+for s in identity media transcript compliance; do
+  echo "  $s  listening on 127.0.0.1:${port[$s]}  database $dev/$s.sqlite  log $dev/$s.log"
+done
+echo
+echo "try:  $bin/calltrace health --all --pki $dev/pki"
+echo "Ctrl-C stops all four."
+wait
