@@ -24,8 +24,12 @@ public protocol CallTraceService: Sendable {
 public struct ServiceContext: Sendable {
     public let database: Database
     public let keys: KeyRing
+    /// Record audit events here, in the same transaction as the action.
+    public let outbox: AuditOutbox
     public let configuration: ServiceConfiguration
     public let logger: Logger
+    /// Clients of the configured peers, by service name, presenting this service's certificate.
+    public let peers: [String: RPCClient]
 }
 
 /// The software version every service reports.
@@ -120,7 +124,23 @@ struct Serve<Service: CallTraceService>: AsyncParsableCommand {
             refuse(name, error)
         }
         let keys = KeyRing(database: database, masterKey: masterKey)
-        let context = ServiceContext(database: database, keys: keys, configuration: configuration, logger: logger)
+        let outbox = AuditOutbox(database: database, service: name)
+        var peers: [String: RPCClient] = [:]
+        do {
+            guard let trustDomain = PeerIdentity(uri: try TLSContext(role: .client, credentials: credentials).identity)?.trustDomain else {
+                throw ConfigurationError("certificate \(credentials.certificateChainPath) has no spiffe://<trust-domain>/service/\(name) id")
+            }
+            for (peer, address) in configuration.peers {
+                let parts = address.split(separator: ":")
+                peers[peer] = try RPCClient(
+                    target: .init(host: String(parts[0]), port: Int(parts[1]) ?? 0, identity: "spiffe://\(trustDomain)/service/\(peer)"),
+                    configuration: .init(credentials: credentials))
+            }
+        } catch {
+            refuse(name, error)
+        }
+        let context = ServiceContext(database: database, keys: keys, outbox: outbox, configuration: configuration,
+                                     logger: logger, peers: peers)
         let server: RPCServer
         do {
             var serverConfiguration = RPCServer.Configuration(
@@ -143,11 +163,17 @@ struct Serve<Service: CallTraceService>: AsyncParsableCommand {
             refuse(name, error)
         }
         server.setServing(true)
+        if let compliance = peers["compliance"] {
+            outbox.startForwarding(to: compliance, logger: logger)
+        } else if name != "compliance" {
+            logger.warning("no compliance peer configured: audit events wait in the outbox")
+        }
         logger.notice("serving", metadata: ["address": "\(address.host):\(server.port)", "identity": "\(server.identity)",
                                             "schema_version": "\(database.schemaVersion)"])
         let signal = await StopSignal.wait()
         logger.notice("stopping", metadata: ["signal": "\(signal)", "drain_seconds": "\(configuration.drainSeconds)"])
         await server.shutdown(gracePeriod: .seconds(configuration.drainSeconds))
+        outbox.stopForwarding()
         logger.notice("stopped")
         withExtendedLifetime(database) {}
     }

@@ -6,12 +6,16 @@ import CallTraceStorage
 struct ComplianceService: CallTraceService {
     static let name = "compliance"
     static let defaultPort = 7104
-    static let migrations = [Migration(version: 1, SharedSchema.v1)]
+    static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, AuditTrail.schema)]
 
-    init(context: ServiceContext) {}
+    let auditTrail: AuditTrail
 
-    /// Domain RPCs arrive with their issues; health and info are always served.
-    var rpcServices: [any RPCService] { [] }
+    init(context: ServiceContext) {
+        auditTrail = AuditTrail(database: context.database)
+    }
+
+    /// More domain RPCs arrive with compliance's issues; health and info are always served.
+    var rpcServices: [any RPCService] { [auditTrail] }
 }
 
 await ServiceHost.main(ComplianceService.self)

@@ -1,0 +1,92 @@
+import CallTraceProto
+import CallTraceRPC
+import CallTraceServiceHost
+import CallTraceStorage
+import CallTraceTestSupport
+import Foundation
+import Testing
+
+@Suite("P15: the audit outbox delivers every event to compliance exactly once")
+struct AuditOutboxTests {
+    /// A sender's database: the shared tables, opened like a service would.
+    func senderDatabase(_ path: String) throws -> Database {
+        try Database(path: path, migrations: [Migration(version: 1, SharedSchema.v1)])
+    }
+
+    @Test("Events written while compliance is down wait, survive a sender restart, and arrive once")
+    func deliveredExactlyOnce() async throws {
+        let compliance = try ServiceSetup(service: "compliance")
+        let senderPath = compliance.pki.directory.appendingPathComponent("media.sqlite").path
+        let mediaClient = try RPCClient(
+            target: .init(host: "127.0.0.1", port: compliance.port, identity: TemporaryPKI.identity("service", "compliance")),
+            configuration: .init(credentials: try compliance.pki.credentials(for: TemporaryPKI.identity("service", "media"))))
+
+        // 1. Five events recorded with compliance down; a sixth rolled back with its action.
+        var stored: [Data] = []
+        do {
+            let database = try senderDatabase(senderPath)
+            let outbox = AuditOutbox(database: database, service: "media")
+            try await database.write { db in
+                for index in 0..<5 {
+                    try outbox.record(AuditRecord(org: "org-a", actor: "user:u1", action: "recording.played",
+                                                  resource: "recording:r\(index)", outcome: "success"), in: db)
+                }
+            }
+            await #expect(throws: StorageError.self) {
+                try await database.write { db in
+                    try outbox.record(AuditRecord(org: "org-a", actor: "user:u1", action: "recording.deleted",
+                                                  resource: "recording:r9", outcome: "success"), in: db)
+                    throw StorageError("the action failed")
+                }
+            }
+            let error = await #expect(throws: RPCError.self) { try await outbox.forwardOnce(mediaClient) }
+            #expect(error?.code == .unavailable)
+            #expect(try await outbox.pendingCount() == 5)
+            stored = try await database.read { db in try db.query("SELECT event FROM audit_outbox").compactMap { $0.blob("event") } }
+        }
+
+        // 2. The sender restarts: the events are still there. Compliance comes up; they are delivered.
+        let database = try senderDatabase(senderPath)
+        let outbox = AuditOutbox(database: database, service: "media")
+        #expect(try await outbox.pendingCount() == 5)
+        let process = try compliance.start()
+        outbox.startForwarding(to: mediaClient, logger: .init(label: "test"), idlePoll: .milliseconds(100))
+        let deadline = ContinuousClock.now + .seconds(20)
+        while try await outbox.pendingCount() > 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(try await outbox.pendingCount() == 0)
+        outbox.stopForwarding()
+
+        // 3. A redelivery (as after a lost acknowledgement) is acknowledged and not stored twice.
+        var again = Calltrace_Compliance_V1_AppendAuditEventsRequest()
+        again.events = try stored.map { try Calltrace_Compliance_V1_AuditEvent(serializedBytes: $0) }
+        let response = try await mediaClient.unary(Calltrace_Compliance_V1_AuditService.appendAuditEvents, again)
+        #expect(response.acknowledgedKeys.count == 5)
+
+        // 4. A service cannot forge another's events; a gateway cannot append at all.
+        var forged = Calltrace_Compliance_V1_AppendAuditEventsRequest()
+        var event = again.events[0]
+        event.idempotencyKey = "identity:forged"
+        event.sourceService = "identity"
+        forged.events = [event]
+        let forgery = await #expect(throws: RPCError.self) {
+            try await mediaClient.unary(Calltrace_Compliance_V1_AuditService.appendAuditEvents, forged)
+        }
+        #expect(forgery?.code == .permissionDenied)
+        let gateway = try RPCClient(
+            target: .init(host: "127.0.0.1", port: compliance.port, identity: TemporaryPKI.identity("service", "compliance")),
+            configuration: .init(credentials: try compliance.pki.credentials(for: TemporaryPKI.identity("gateway", "web"))))
+        let refused = await #expect(throws: RPCError.self) {
+            try await gateway.unary(Calltrace_Compliance_V1_AuditService.appendAuditEvents, again)
+        }
+        #expect(refused?.code == .permissionDenied)
+
+        // 5. Compliance stopped cleanly holds each event exactly once.
+        process.signal(SIGTERM)
+        #expect(await process.waitForExit()?.status == 0)
+        let trail = try Database(path: compliance.database)
+        let rows = try trail.sync { try $0.query("SELECT idempotency_key, source_service FROM audit_events ORDER BY seq") }
+        #expect(rows.count == 5)
+        #expect(Set(rows.compactMap { $0.text("idempotency_key") }) == Set(again.events.map(\.idempotencyKey)))
+        #expect(rows.allSatisfy { $0.text("source_service") == "media" })
+    }
+}
