@@ -1,6 +1,6 @@
 import CallTraceProto
 
-/// `calltrace.ops.v1` on every server: health (gRPC semantics) and server info.
+/// `calltrace.ops.v1` on every server: health (gRPC semantics), server info, metrics.
 struct OpsService: RPCService {
     let core: ServerCore
 
@@ -23,6 +23,14 @@ struct OpsService: RPCService {
             response.callerIdentity = context.peer.uri
             response.protocol = "ctrpc/1"
             response.tlsVersion = context.tlsVersion
+            return response
+        }
+        // Operators and services only: call volumes are operational metadata, not for gateways.
+        router.unary(Calltrace_Ops_V1_MetricsService.getMetrics, allow: .operators | .services) { _, _ in
+            var response = Calltrace_Ops_V1_GetMetricsResponse()
+            response.serviceName = core.info.serviceName
+            response.bucketUpperBoundsSeconds = CallMetrics.bounds
+            response.methods = core.metrics.snapshot()
             return response
         }
     }

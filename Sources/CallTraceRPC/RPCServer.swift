@@ -185,6 +185,7 @@ final class ServerCore: @unchecked Sendable {
     let info: RPCServer.ServerInfo
     let log: Logger
     let startedAt = ContinuousClock.now
+    let metrics = CallMetrics()
     let serving = Atomic<Bool>(true)
     /// False until the server first reports SERVING: application calls are refused meanwhile.
     let started = Atomic<Bool>(true)
@@ -232,6 +233,7 @@ final class ServerCore: @unchecked Sendable {
 
     /// One finished or refused call, for the log.
     func record(method: String, peer: PeerIdentity, code: StatusCode, duration: Duration) {
+        metrics.record(method: method, code: code, duration: duration)
         let level: Logger.Level = code == .ok ? .debug : .info
         log.log(level: level, "call", metadata: [
             "method": "\(method)", "peer": "\(peer)", "status": "\(code)",

@@ -10,7 +10,7 @@ import Foundation
 struct Calltrace: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "calltrace", abstract: "Operate a CallTrace deployment.",
-        subcommands: [PKI.self, Health.self])
+        subcommands: [PKI.self, Health.self, Metrics.self])
 }
 
 /// The four services and their default ports.
@@ -68,18 +68,20 @@ struct PKI: AsyncParsableCommand {
     }
 }
 
-struct Health: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Check services over mutual TLS: SERVING or NOT_SERVING, version, uptime. Exit 1 unless all serve.")
+/// Which services to reach and which certificate to present.
+struct ConnectionOptions: ParsableArguments {
     @Option(help: "Folder with ca.crt and the caller's certificate.") var pki: String
     @Option(name: .customLong("as"), help: "Certificate base name to present, e.g. operator-admin.") var caller = "operator-admin"
-    @Flag(help: "Check all four services on their default ports (or --host).") var all = false
+    @Flag(help: "All four services on their default ports (or --host).") var all = false
     @Option(help: "One service's name (with --target, or its default port).") var service: String?
     @Option(help: "host:port of that service.") var target: String?
     @Option(help: "Host of the services for --all.") var host = "127.0.0.1"
-    @Option(name: .customLong("timeout-ms"), help: "Per-check timeout.") var timeoutMS = 3000
+    @Option(name: .customLong("timeout-ms"), help: "Per-call timeout.") var timeoutMS = 3000
 
-    func run() async throws {
+    var options: CallOptions { CallOptions(timeout: .milliseconds(timeoutMS)) }
+
+    /// A client per selected service, each expecting that service's identity.
+    func clients() throws -> [(name: String, address: String, client: RPCClient)] {
         let directory = URL(fileURLWithPath: pki)
         let credentials = TLSCredentials(certificateChainPath: directory.appendingPathComponent("\(caller).crt").path,
                                          privateKeyPath: directory.appendingPathComponent("\(caller).key").path,
@@ -100,17 +102,27 @@ struct Health: AsyncParsableCommand {
         } else {
             throw ValidationError("give --all or --service NAME")
         }
-        var allServing = true
-        for check in checks {
-            let client = try RPCClient(
+        return try checks.map { check in
+            (check.name, "\(check.host):\(check.port)", try RPCClient(
                 target: .init(host: check.host, port: check.port, identity: "spiffe://\(trustDomain)/service/\(check.name)"),
-                configuration: .init(credentials: credentials))
+                configuration: .init(credentials: credentials)))
+        }
+    }
+}
+
+struct Health: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check services over mutual TLS: SERVING or NOT_SERVING, version, uptime. Exit 1 unless all serve.")
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() async throws {
+        var allServing = true
+        for (name, address, client) in try connection.clients() {
             defer { client.close() }
-            let options = CallOptions(timeout: .milliseconds(timeoutMS))
-            let line = "\(check.name.padding(toLength: 11, withPad: " ", startingAt: 0)) \(check.host):\(check.port)"
+            let line = "\(name.padding(toLength: 11, withPad: " ", startingAt: 0)) \(address)"
             do {
-                let health = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: options)
-                let info = try await client.unary(Calltrace_Ops_V1_ServerInfoService.getServerInfo, .init(), options: options)
+                let health = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: connection.options)
+                let info = try await client.unary(Calltrace_Ops_V1_ServerInfoService.getServerInfo, .init(), options: connection.options)
                 let status = health.status == .serving ? "SERVING" : "NOT_SERVING"
                 allServing = allServing && health.status == .serving
                 print("\(line)  \(status)  version \(info.version)  schema \(info.schemaVersion)  uptime \(info.uptimeSeconds)s")
@@ -120,5 +132,37 @@ struct Health: AsyncParsableCommand {
             }
         }
         if !allServing { throw ExitCode(1) }
+    }
+}
+
+struct Metrics: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Per-method call metrics of services, in Prometheus text format.")
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() async throws {
+        var families: [String: [String]] = ["calls": [], "buckets": []]
+        for (name, _, client) in try connection.clients() {
+            defer { client.close() }
+            let metrics = try await client.unary(Calltrace_Ops_V1_MetricsService.getMetrics, .init(), options: connection.options)
+            for method in metrics.methods {
+                let labels = "service=\"\(name)\",method=\"\(method.method)\""
+                for status in method.statuses {
+                    families["calls"]!.append("ctrpc_server_calls_total{\(labels),code=\"\(status.code)\"} \(status.count)")
+                }
+                let bounds = metrics.bucketUpperBoundsSeconds.map { String($0) } + ["+Inf"]
+                for (bound, count) in zip(bounds, method.cumulativeBucketCounts) {
+                    families["buckets"]!.append("ctrpc_server_call_duration_seconds_bucket{\(labels),le=\"\(bound)\"} \(count)")
+                }
+                families["buckets"]!.append("ctrpc_server_call_duration_seconds_sum{\(labels)} \(method.durationSumSeconds)")
+                families["buckets"]!.append("ctrpc_server_call_duration_seconds_count{\(labels)} \(method.calls)")
+            }
+        }
+        print("# HELP ctrpc_server_calls_total Calls finished, by method and status code.")
+        print("# TYPE ctrpc_server_calls_total counter")
+        families["calls"]!.forEach { print($0) }
+        print("# HELP ctrpc_server_call_duration_seconds Call latency.")
+        print("# TYPE ctrpc_server_call_duration_seconds histogram")
+        families["buckets"]!.forEach { print($0) }
     }
 }

@@ -39,6 +39,18 @@ public enum Calltrace_Ops_V1_ServerInfoService {
     public static let methods: [MethodInfo] = [getServerInfo.info]
 }
 
+/// `calltrace.ops.v1.MetricsService`
+public enum Calltrace_Ops_V1_MetricsService {
+    public static let name = "calltrace.ops.v1.MetricsService"
+
+    /// `/calltrace.ops.v1.MetricsService/GetMetrics`
+    public static let getMetrics = MethodDescriptor<Calltrace_Ops_V1_GetMetricsRequest, Calltrace_Ops_V1_GetMetricsResponse>(
+        service: name, name: "GetMetrics", kind: .unary, isIdempotent: true)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [getMetrics.info]
+}
+
 // MARK: calltrace/testing/v1/echo.proto
 
 /// `calltrace.testing.v1.EchoService`
@@ -71,6 +83,7 @@ public enum ProtoServices {
         (Calltrace_Compliance_V1_AuditService.name, Calltrace_Compliance_V1_AuditService.methods),
         (Calltrace_Ops_V1_HealthService.name, Calltrace_Ops_V1_HealthService.methods),
         (Calltrace_Ops_V1_ServerInfoService.name, Calltrace_Ops_V1_ServerInfoService.methods),
+        (Calltrace_Ops_V1_MetricsService.name, Calltrace_Ops_V1_MetricsService.methods),
         (Calltrace_Testing_V1_EchoService.name, Calltrace_Testing_V1_EchoService.methods),
     ]
 }

@@ -127,6 +127,71 @@ public nonisolated struct Calltrace_Ops_V1_GetServerInfoResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Calltrace_Ops_V1_GetMetricsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Ops_V1_GetMetricsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var serviceName: String = String()
+
+  public var methods: [Calltrace_Ops_V1_MethodMetrics] = []
+
+  /// Upper bounds of the latency buckets, shared by every method; +Inf is implied last.
+  public var bucketUpperBoundsSeconds: [Double] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Ops_V1_MethodMetrics: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "/calltrace.ops.v1.HealthService/Check"
+  public var method: String = String()
+
+  public var calls: UInt64 = 0
+
+  /// Calls by final status code (OK included).
+  public var statuses: [Calltrace_Ops_V1_StatusCount] = []
+
+  /// Cumulative counts per bucket of `bucket_upper_bounds_seconds`, then +Inf (= calls).
+  public var cumulativeBucketCounts: [UInt64] = []
+
+  public var durationSumSeconds: Double = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Ops_V1_StatusCount: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The canonical name, e.g. "PERMISSION_DENIED".
+  public var code: String = String()
+
+  public var count: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "calltrace.ops.v1"
@@ -269,6 +334,150 @@ nonisolated extension Calltrace_Ops_V1_GetServerInfoResponse: SwiftProtobuf.Mess
     if lhs.callerIdentity != rhs.callerIdentity {return false}
     if lhs.`protocol` != rhs.`protocol` {return false}
     if lhs.tlsVersion != rhs.tlsVersion {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Ops_V1_GetMetricsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetMetricsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Ops_V1_GetMetricsRequest, rhs: Calltrace_Ops_V1_GetMetricsRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Ops_V1_GetMetricsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetMetricsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}service_name\0\u{1}methods\0\u{3}bucket_upper_bounds_seconds\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.serviceName) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.methods) }()
+      case 3: try { try decoder.decodeRepeatedDoubleField(value: &self.bucketUpperBoundsSeconds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.serviceName.isEmpty {
+      try visitor.visitSingularStringField(value: self.serviceName, fieldNumber: 1)
+    }
+    if !self.methods.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.methods, fieldNumber: 2)
+    }
+    if !self.bucketUpperBoundsSeconds.isEmpty {
+      try visitor.visitPackedDoubleField(value: self.bucketUpperBoundsSeconds, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Ops_V1_GetMetricsResponse, rhs: Calltrace_Ops_V1_GetMetricsResponse) -> Bool {
+    if lhs.serviceName != rhs.serviceName {return false}
+    if lhs.methods != rhs.methods {return false}
+    if lhs.bucketUpperBoundsSeconds != rhs.bucketUpperBoundsSeconds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Ops_V1_MethodMetrics: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MethodMetrics"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}method\0\u{1}calls\0\u{1}statuses\0\u{3}cumulative_bucket_counts\0\u{3}duration_sum_seconds\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.method) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.calls) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.statuses) }()
+      case 4: try { try decoder.decodeRepeatedUInt64Field(value: &self.cumulativeBucketCounts) }()
+      case 5: try { try decoder.decodeSingularDoubleField(value: &self.durationSumSeconds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.method.isEmpty {
+      try visitor.visitSingularStringField(value: self.method, fieldNumber: 1)
+    }
+    if self.calls != 0 {
+      try visitor.visitSingularUInt64Field(value: self.calls, fieldNumber: 2)
+    }
+    if !self.statuses.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.statuses, fieldNumber: 3)
+    }
+    if !self.cumulativeBucketCounts.isEmpty {
+      try visitor.visitPackedUInt64Field(value: self.cumulativeBucketCounts, fieldNumber: 4)
+    }
+    if self.durationSumSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.durationSumSeconds, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Ops_V1_MethodMetrics, rhs: Calltrace_Ops_V1_MethodMetrics) -> Bool {
+    if lhs.method != rhs.method {return false}
+    if lhs.calls != rhs.calls {return false}
+    if lhs.statuses != rhs.statuses {return false}
+    if lhs.cumulativeBucketCounts != rhs.cumulativeBucketCounts {return false}
+    if lhs.durationSumSeconds != rhs.durationSumSeconds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Ops_V1_StatusCount: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StatusCount"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.code) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.count) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.code.isEmpty {
+      try visitor.visitSingularStringField(value: self.code, fieldNumber: 1)
+    }
+    if self.count != 0 {
+      try visitor.visitSingularUInt64Field(value: self.count, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Ops_V1_StatusCount, rhs: Calltrace_Ops_V1_StatusCount) -> Bool {
+    if lhs.code != rhs.code {return false}
+    if lhs.count != rhs.count {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -72,8 +72,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         guard route.policy.allows(peer) else {
             return refuse(RPCError(.permissionDenied, "\(peer) may not call \(header.method)"))
         }
-        guard core.started.load(ordering: .acquiring) || route.info.service == "calltrace.ops.v1.HealthService"
-                || route.info.service == "calltrace.ops.v1.ServerInfoService" else {
+        guard core.started.load(ordering: .acquiring) || route.info.service.hasPrefix("calltrace.ops.v1.") else {
             return refuse(RPCError(.unavailable, "server is starting"))
         }
         guard route.info.kind != .bidirectionalStreaming else {

@@ -187,6 +187,186 @@ void   calltrace__ops__v1__get_server_info_response__free_unpacked
   assert(message->base.descriptor == &calltrace__ops__v1__get_server_info_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__ops__v1__get_metrics_request__init
+                     (Calltrace__Ops__V1__GetMetricsRequest         *message)
+{
+  static const Calltrace__Ops__V1__GetMetricsRequest init_value = CALLTRACE__OPS__V1__GET_METRICS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__ops__v1__get_metrics_request__get_packed_size
+                     (const Calltrace__Ops__V1__GetMetricsRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__ops__v1__get_metrics_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__ops__v1__get_metrics_request__pack
+                     (const Calltrace__Ops__V1__GetMetricsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__ops__v1__get_metrics_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__ops__v1__get_metrics_request__pack_to_buffer
+                     (const Calltrace__Ops__V1__GetMetricsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__ops__v1__get_metrics_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Ops__V1__GetMetricsRequest *
+       calltrace__ops__v1__get_metrics_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Ops__V1__GetMetricsRequest *)
+     protobuf_c_message_unpack (&calltrace__ops__v1__get_metrics_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__ops__v1__get_metrics_request__free_unpacked
+                     (Calltrace__Ops__V1__GetMetricsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__ops__v1__get_metrics_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__ops__v1__get_metrics_response__init
+                     (Calltrace__Ops__V1__GetMetricsResponse         *message)
+{
+  static const Calltrace__Ops__V1__GetMetricsResponse init_value = CALLTRACE__OPS__V1__GET_METRICS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__ops__v1__get_metrics_response__get_packed_size
+                     (const Calltrace__Ops__V1__GetMetricsResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__ops__v1__get_metrics_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__ops__v1__get_metrics_response__pack
+                     (const Calltrace__Ops__V1__GetMetricsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__ops__v1__get_metrics_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__ops__v1__get_metrics_response__pack_to_buffer
+                     (const Calltrace__Ops__V1__GetMetricsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__ops__v1__get_metrics_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Ops__V1__GetMetricsResponse *
+       calltrace__ops__v1__get_metrics_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Ops__V1__GetMetricsResponse *)
+     protobuf_c_message_unpack (&calltrace__ops__v1__get_metrics_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__ops__v1__get_metrics_response__free_unpacked
+                     (Calltrace__Ops__V1__GetMetricsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__ops__v1__get_metrics_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__ops__v1__method_metrics__init
+                     (Calltrace__Ops__V1__MethodMetrics         *message)
+{
+  static const Calltrace__Ops__V1__MethodMetrics init_value = CALLTRACE__OPS__V1__METHOD_METRICS__INIT;
+  *message = init_value;
+}
+size_t calltrace__ops__v1__method_metrics__get_packed_size
+                     (const Calltrace__Ops__V1__MethodMetrics *message)
+{
+  assert(message->base.descriptor == &calltrace__ops__v1__method_metrics__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__ops__v1__method_metrics__pack
+                     (const Calltrace__Ops__V1__MethodMetrics *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__ops__v1__method_metrics__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__ops__v1__method_metrics__pack_to_buffer
+                     (const Calltrace__Ops__V1__MethodMetrics *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__ops__v1__method_metrics__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Ops__V1__MethodMetrics *
+       calltrace__ops__v1__method_metrics__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Ops__V1__MethodMetrics *)
+     protobuf_c_message_unpack (&calltrace__ops__v1__method_metrics__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__ops__v1__method_metrics__free_unpacked
+                     (Calltrace__Ops__V1__MethodMetrics *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__ops__v1__method_metrics__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__ops__v1__status_count__init
+                     (Calltrace__Ops__V1__StatusCount         *message)
+{
+  static const Calltrace__Ops__V1__StatusCount init_value = CALLTRACE__OPS__V1__STATUS_COUNT__INIT;
+  *message = init_value;
+}
+size_t calltrace__ops__v1__status_count__get_packed_size
+                     (const Calltrace__Ops__V1__StatusCount *message)
+{
+  assert(message->base.descriptor == &calltrace__ops__v1__status_count__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__ops__v1__status_count__pack
+                     (const Calltrace__Ops__V1__StatusCount *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__ops__v1__status_count__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__ops__v1__status_count__pack_to_buffer
+                     (const Calltrace__Ops__V1__StatusCount *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__ops__v1__status_count__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Ops__V1__StatusCount *
+       calltrace__ops__v1__status_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Ops__V1__StatusCount *)
+     protobuf_c_message_unpack (&calltrace__ops__v1__status_count__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__ops__v1__status_count__free_unpacked
+                     (Calltrace__Ops__V1__StatusCount *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__ops__v1__status_count__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor calltrace__ops__v1__check_request__field_descriptors[1] =
 {
   {
@@ -397,6 +577,229 @@ const ProtobufCMessageDescriptor calltrace__ops__v1__get_server_info_response__d
   (ProtobufCMessageInit) calltrace__ops__v1__get_server_info_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+#define calltrace__ops__v1__get_metrics_request__field_descriptors NULL
+#define calltrace__ops__v1__get_metrics_request__field_indices_by_name NULL
+#define calltrace__ops__v1__get_metrics_request__number_ranges NULL
+const ProtobufCMessageDescriptor calltrace__ops__v1__get_metrics_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.ops.v1.GetMetricsRequest",
+  "GetMetricsRequest",
+  "Calltrace__Ops__V1__GetMetricsRequest",
+  "calltrace.ops.v1",
+  sizeof(Calltrace__Ops__V1__GetMetricsRequest),
+  0,
+  calltrace__ops__v1__get_metrics_request__field_descriptors,
+  calltrace__ops__v1__get_metrics_request__field_indices_by_name,
+  0,  calltrace__ops__v1__get_metrics_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__ops__v1__get_metrics_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__ops__v1__get_metrics_response__field_descriptors[3] =
+{
+  {
+    "service_name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Ops__V1__GetMetricsResponse, service_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "methods",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Ops__V1__GetMetricsResponse, n_methods),
+    offsetof(Calltrace__Ops__V1__GetMetricsResponse, methods),
+    &calltrace__ops__v1__method_metrics__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bucket_upper_bounds_seconds",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Calltrace__Ops__V1__GetMetricsResponse, n_bucket_upper_bounds_seconds),
+    offsetof(Calltrace__Ops__V1__GetMetricsResponse, bucket_upper_bounds_seconds),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__ops__v1__get_metrics_response__field_indices_by_name[] = {
+  2,   /* field[2] = bucket_upper_bounds_seconds */
+  1,   /* field[1] = methods */
+  0,   /* field[0] = service_name */
+};
+static const ProtobufCIntRange calltrace__ops__v1__get_metrics_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__ops__v1__get_metrics_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.ops.v1.GetMetricsResponse",
+  "GetMetricsResponse",
+  "Calltrace__Ops__V1__GetMetricsResponse",
+  "calltrace.ops.v1",
+  sizeof(Calltrace__Ops__V1__GetMetricsResponse),
+  3,
+  calltrace__ops__v1__get_metrics_response__field_descriptors,
+  calltrace__ops__v1__get_metrics_response__field_indices_by_name,
+  1,  calltrace__ops__v1__get_metrics_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__ops__v1__get_metrics_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__ops__v1__method_metrics__field_descriptors[5] =
+{
+  {
+    "method",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Ops__V1__MethodMetrics, method),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "calls",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Ops__V1__MethodMetrics, calls),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "statuses",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Ops__V1__MethodMetrics, n_statuses),
+    offsetof(Calltrace__Ops__V1__MethodMetrics, statuses),
+    &calltrace__ops__v1__status_count__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "cumulative_bucket_counts",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_UINT64,
+    offsetof(Calltrace__Ops__V1__MethodMetrics, n_cumulative_bucket_counts),
+    offsetof(Calltrace__Ops__V1__MethodMetrics, cumulative_bucket_counts),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "duration_sum_seconds",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Ops__V1__MethodMetrics, duration_sum_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__ops__v1__method_metrics__field_indices_by_name[] = {
+  1,   /* field[1] = calls */
+  3,   /* field[3] = cumulative_bucket_counts */
+  4,   /* field[4] = duration_sum_seconds */
+  0,   /* field[0] = method */
+  2,   /* field[2] = statuses */
+};
+static const ProtobufCIntRange calltrace__ops__v1__method_metrics__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor calltrace__ops__v1__method_metrics__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.ops.v1.MethodMetrics",
+  "MethodMetrics",
+  "Calltrace__Ops__V1__MethodMetrics",
+  "calltrace.ops.v1",
+  sizeof(Calltrace__Ops__V1__MethodMetrics),
+  5,
+  calltrace__ops__v1__method_metrics__field_descriptors,
+  calltrace__ops__v1__method_metrics__field_indices_by_name,
+  1,  calltrace__ops__v1__method_metrics__number_ranges,
+  (ProtobufCMessageInit) calltrace__ops__v1__method_metrics__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__ops__v1__status_count__field_descriptors[2] =
+{
+  {
+    "code",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Ops__V1__StatusCount, code),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "count",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Ops__V1__StatusCount, count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__ops__v1__status_count__field_indices_by_name[] = {
+  0,   /* field[0] = code */
+  1,   /* field[1] = count */
+};
+static const ProtobufCIntRange calltrace__ops__v1__status_count__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__ops__v1__status_count__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.ops.v1.StatusCount",
+  "StatusCount",
+  "Calltrace__Ops__V1__StatusCount",
+  "calltrace.ops.v1",
+  sizeof(Calltrace__Ops__V1__StatusCount),
+  2,
+  calltrace__ops__v1__status_count__field_descriptors,
+  calltrace__ops__v1__status_count__field_indices_by_name,
+  1,  calltrace__ops__v1__status_count__number_ranges,
+  (ProtobufCMessageInit) calltrace__ops__v1__status_count__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue calltrace__ops__v1__serving_status__enum_values_by_number[3] =
 {
   { "SERVING_STATUS_UNSPECIFIED", "CALLTRACE__OPS__V1__SERVING_STATUS__SERVING_STATUS_UNSPECIFIED", 0 },
@@ -491,5 +894,38 @@ void calltrace__ops__v1__server_info_service__init (Calltrace__Ops__V1__ServerIn
 {
   protobuf_c_service_generated_init (&service->base,
                                      &calltrace__ops__v1__server_info_service__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}
+static const ProtobufCMethodDescriptor calltrace__ops__v1__metrics_service__method_descriptors[1] =
+{
+  { "GetMetrics", &calltrace__ops__v1__get_metrics_request__descriptor, &calltrace__ops__v1__get_metrics_response__descriptor },
+};
+const unsigned calltrace__ops__v1__metrics_service__method_indices_by_name[] = {
+  0         /* GetMetrics */
+};
+const ProtobufCServiceDescriptor calltrace__ops__v1__metrics_service__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "calltrace.ops.v1.MetricsService",
+  "MetricsService",
+  "Calltrace__Ops__V1__MetricsService",
+  "calltrace.ops.v1",
+  1,
+  calltrace__ops__v1__metrics_service__method_descriptors,
+  calltrace__ops__v1__metrics_service__method_indices_by_name
+};
+void calltrace__ops__v1__metrics_service__get_metrics(ProtobufCService *service,
+                                                      const Calltrace__Ops__V1__GetMetricsRequest *input,
+                                                      Calltrace__Ops__V1__GetMetricsResponse_Closure closure,
+                                                      void *closure_data)
+{
+  assert(service->descriptor == &calltrace__ops__v1__metrics_service__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__ops__v1__metrics_service__init (Calltrace__Ops__V1__MetricsService_Service *service,
+                                                Calltrace__Ops__V1__MetricsService_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &calltrace__ops__v1__metrics_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }

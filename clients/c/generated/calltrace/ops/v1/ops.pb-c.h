@@ -19,6 +19,10 @@ typedef struct Calltrace__Ops__V1__CheckRequest Calltrace__Ops__V1__CheckRequest
 typedef struct Calltrace__Ops__V1__CheckResponse Calltrace__Ops__V1__CheckResponse;
 typedef struct Calltrace__Ops__V1__GetServerInfoRequest Calltrace__Ops__V1__GetServerInfoRequest;
 typedef struct Calltrace__Ops__V1__GetServerInfoResponse Calltrace__Ops__V1__GetServerInfoResponse;
+typedef struct Calltrace__Ops__V1__GetMetricsRequest Calltrace__Ops__V1__GetMetricsRequest;
+typedef struct Calltrace__Ops__V1__GetMetricsResponse Calltrace__Ops__V1__GetMetricsResponse;
+typedef struct Calltrace__Ops__V1__MethodMetrics Calltrace__Ops__V1__MethodMetrics;
+typedef struct Calltrace__Ops__V1__StatusCount Calltrace__Ops__V1__StatusCount;
 
 
 /* --- enums --- */
@@ -102,6 +106,71 @@ struct  Calltrace__Ops__V1__GetServerInfoResponse
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
+struct  Calltrace__Ops__V1__GetMetricsRequest
+{
+  ProtobufCMessage base;
+};
+#define CALLTRACE__OPS__V1__GET_METRICS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__ops__v1__get_metrics_request__descriptor) \
+     }
+
+
+struct  Calltrace__Ops__V1__GetMetricsResponse
+{
+  ProtobufCMessage base;
+  char *service_name;
+  size_t n_methods;
+  Calltrace__Ops__V1__MethodMetrics **methods;
+  /*
+   * Upper bounds of the latency buckets, shared by every method; +Inf is implied last.
+   */
+  size_t n_bucket_upper_bounds_seconds;
+  double *bucket_upper_bounds_seconds;
+};
+#define CALLTRACE__OPS__V1__GET_METRICS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__ops__v1__get_metrics_response__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL }
+
+
+struct  Calltrace__Ops__V1__MethodMetrics
+{
+  ProtobufCMessage base;
+  /*
+   * "/calltrace.ops.v1.HealthService/Check"
+   */
+  char *method;
+  uint64_t calls;
+  /*
+   * Calls by final status code (OK included).
+   */
+  size_t n_statuses;
+  Calltrace__Ops__V1__StatusCount **statuses;
+  /*
+   * Cumulative counts per bucket of `bucket_upper_bounds_seconds`, then +Inf (= calls).
+   */
+  size_t n_cumulative_bucket_counts;
+  uint64_t *cumulative_bucket_counts;
+  double duration_sum_seconds;
+};
+#define CALLTRACE__OPS__V1__METHOD_METRICS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__ops__v1__method_metrics__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0,NULL, 0,NULL, 0 }
+
+
+struct  Calltrace__Ops__V1__StatusCount
+{
+  ProtobufCMessage base;
+  /*
+   * The canonical name, e.g. "PERMISSION_DENIED".
+   */
+  char *code;
+  uint64_t count;
+};
+#define CALLTRACE__OPS__V1__STATUS_COUNT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__ops__v1__status_count__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
 /* Calltrace__Ops__V1__CheckRequest methods */
 void   calltrace__ops__v1__check_request__init
                      (Calltrace__Ops__V1__CheckRequest         *message);
@@ -178,6 +247,82 @@ Calltrace__Ops__V1__GetServerInfoResponse *
 void   calltrace__ops__v1__get_server_info_response__free_unpacked
                      (Calltrace__Ops__V1__GetServerInfoResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Ops__V1__GetMetricsRequest methods */
+void   calltrace__ops__v1__get_metrics_request__init
+                     (Calltrace__Ops__V1__GetMetricsRequest         *message);
+size_t calltrace__ops__v1__get_metrics_request__get_packed_size
+                     (const Calltrace__Ops__V1__GetMetricsRequest   *message);
+size_t calltrace__ops__v1__get_metrics_request__pack
+                     (const Calltrace__Ops__V1__GetMetricsRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__ops__v1__get_metrics_request__pack_to_buffer
+                     (const Calltrace__Ops__V1__GetMetricsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Ops__V1__GetMetricsRequest *
+       calltrace__ops__v1__get_metrics_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__ops__v1__get_metrics_request__free_unpacked
+                     (Calltrace__Ops__V1__GetMetricsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Ops__V1__GetMetricsResponse methods */
+void   calltrace__ops__v1__get_metrics_response__init
+                     (Calltrace__Ops__V1__GetMetricsResponse         *message);
+size_t calltrace__ops__v1__get_metrics_response__get_packed_size
+                     (const Calltrace__Ops__V1__GetMetricsResponse   *message);
+size_t calltrace__ops__v1__get_metrics_response__pack
+                     (const Calltrace__Ops__V1__GetMetricsResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__ops__v1__get_metrics_response__pack_to_buffer
+                     (const Calltrace__Ops__V1__GetMetricsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Ops__V1__GetMetricsResponse *
+       calltrace__ops__v1__get_metrics_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__ops__v1__get_metrics_response__free_unpacked
+                     (Calltrace__Ops__V1__GetMetricsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Ops__V1__MethodMetrics methods */
+void   calltrace__ops__v1__method_metrics__init
+                     (Calltrace__Ops__V1__MethodMetrics         *message);
+size_t calltrace__ops__v1__method_metrics__get_packed_size
+                     (const Calltrace__Ops__V1__MethodMetrics   *message);
+size_t calltrace__ops__v1__method_metrics__pack
+                     (const Calltrace__Ops__V1__MethodMetrics   *message,
+                      uint8_t             *out);
+size_t calltrace__ops__v1__method_metrics__pack_to_buffer
+                     (const Calltrace__Ops__V1__MethodMetrics   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Ops__V1__MethodMetrics *
+       calltrace__ops__v1__method_metrics__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__ops__v1__method_metrics__free_unpacked
+                     (Calltrace__Ops__V1__MethodMetrics *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Ops__V1__StatusCount methods */
+void   calltrace__ops__v1__status_count__init
+                     (Calltrace__Ops__V1__StatusCount         *message);
+size_t calltrace__ops__v1__status_count__get_packed_size
+                     (const Calltrace__Ops__V1__StatusCount   *message);
+size_t calltrace__ops__v1__status_count__pack
+                     (const Calltrace__Ops__V1__StatusCount   *message,
+                      uint8_t             *out);
+size_t calltrace__ops__v1__status_count__pack_to_buffer
+                     (const Calltrace__Ops__V1__StatusCount   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Ops__V1__StatusCount *
+       calltrace__ops__v1__status_count__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__ops__v1__status_count__free_unpacked
+                     (Calltrace__Ops__V1__StatusCount *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Calltrace__Ops__V1__CheckRequest_Closure)
@@ -191,6 +336,18 @@ typedef void (*Calltrace__Ops__V1__GetServerInfoRequest_Closure)
                   void *closure_data);
 typedef void (*Calltrace__Ops__V1__GetServerInfoResponse_Closure)
                  (const Calltrace__Ops__V1__GetServerInfoResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Ops__V1__GetMetricsRequest_Closure)
+                 (const Calltrace__Ops__V1__GetMetricsRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Ops__V1__GetMetricsResponse_Closure)
+                 (const Calltrace__Ops__V1__GetMetricsResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Ops__V1__MethodMetrics_Closure)
+                 (const Calltrace__Ops__V1__MethodMetrics *message,
+                  void *closure_data);
+typedef void (*Calltrace__Ops__V1__StatusCount_Closure)
+                 (const Calltrace__Ops__V1__StatusCount *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -237,6 +394,27 @@ void calltrace__ops__v1__server_info_service__get_server_info(ProtobufCService *
                                                               const Calltrace__Ops__V1__GetServerInfoRequest *input,
                                                               Calltrace__Ops__V1__GetServerInfoResponse_Closure closure,
                                                               void *closure_data);
+typedef struct Calltrace__Ops__V1__MetricsService_Service Calltrace__Ops__V1__MetricsService_Service;
+struct Calltrace__Ops__V1__MetricsService_Service
+{
+  ProtobufCService base;
+  void (*get_metrics)(Calltrace__Ops__V1__MetricsService_Service *service,
+                      const Calltrace__Ops__V1__GetMetricsRequest *input,
+                      Calltrace__Ops__V1__GetMetricsResponse_Closure closure,
+                      void *closure_data);
+};
+typedef void (*Calltrace__Ops__V1__MetricsService_ServiceDestroy)(Calltrace__Ops__V1__MetricsService_Service *);
+void calltrace__ops__v1__metrics_service__init (Calltrace__Ops__V1__MetricsService_Service *service,
+                                                Calltrace__Ops__V1__MetricsService_ServiceDestroy destroy);
+#define CALLTRACE__OPS__V1__METRICS_SERVICE__BASE_INIT \
+    { &calltrace__ops__v1__metrics_service__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define CALLTRACE__OPS__V1__METRICS_SERVICE__INIT(function_prefix__) \
+    { CALLTRACE__OPS__V1__METRICS_SERVICE__BASE_INIT,\
+      function_prefix__ ## get_metrics  }
+void calltrace__ops__v1__metrics_service__get_metrics(ProtobufCService *service,
+                                                      const Calltrace__Ops__V1__GetMetricsRequest *input,
+                                                      Calltrace__Ops__V1__GetMetricsResponse_Closure closure,
+                                                      void *closure_data);
 
 /* --- descriptors --- */
 
@@ -245,8 +423,13 @@ extern const ProtobufCMessageDescriptor calltrace__ops__v1__check_request__descr
 extern const ProtobufCMessageDescriptor calltrace__ops__v1__check_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__ops__v1__get_server_info_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__ops__v1__get_server_info_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__ops__v1__get_metrics_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__ops__v1__get_metrics_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__ops__v1__method_metrics__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__ops__v1__status_count__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__ops__v1__health_service__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__ops__v1__server_info_service__descriptor;
+extern const ProtobufCServiceDescriptor calltrace__ops__v1__metrics_service__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -1,0 +1,33 @@
+import CallTraceProto
+import CallTraceRPC
+import CallTraceTestSupport
+import Foundation
+import Testing
+
+@Suite("Per-method metrics")
+struct MetricsTests {
+    @Test("Calls, status codes and latency buckets per method; operators may read them, gateways may not")
+    func metrics() async throws {
+        let fixture = try EchoFixture()
+        let gateway = try fixture.client()
+        for _ in 0..<3 { _ = try await gateway.unary(Calltrace_Testing_V1_EchoService.echo, .init()) }
+        var failing = Calltrace_Testing_V1_EchoRequest()
+        failing.failWithCode = StatusCode.notFound.rawValue
+        _ = try? await gateway.unary(Calltrace_Testing_V1_EchoService.echo, failing)
+
+        let denied = await #expect(throws: RPCError.self) { try await gateway.unary(Calltrace_Ops_V1_MetricsService.getMetrics, .init()) }
+        #expect(denied?.code == .permissionDenied)
+
+        let operatorClient = try fixture.client(identity: TemporaryPKI.identity("operator", "ops"))
+        let metrics = try await operatorClient.unary(Calltrace_Ops_V1_MetricsService.getMetrics, .init())
+        let echo = try #require(metrics.methods.first { $0.method == Calltrace_Testing_V1_EchoService.echo.fullName })
+        #expect(echo.calls == 4)
+        #expect(echo.statuses.first { $0.code == "OK" }?.count == 3)
+        #expect(echo.statuses.first { $0.code == "NOT_FOUND" }?.count == 1)
+        #expect(echo.cumulativeBucketCounts.count == metrics.bucketUpperBoundsSeconds.count + 1)
+        #expect(echo.cumulativeBucketCounts.last == 4)
+        #expect(echo.durationSumSeconds > 0)
+        let getMetrics = metrics.methods.first { $0.method == Calltrace_Ops_V1_MetricsService.getMetrics.fullName }
+        #expect(getMetrics?.statuses.first { $0.code == "PERMISSION_DENIED" }?.count == 1)
+    }
+}

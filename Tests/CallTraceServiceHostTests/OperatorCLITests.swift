@@ -1,0 +1,63 @@
+import CallTraceTestSupport
+import Foundation
+import Testing
+
+@Suite("Operators' CLI against a real service")
+struct OperatorCLITests {
+    @Test("pki init writes keys 0600; health and metrics reach a service started on those certificates; logs hold no secrets")
+    func pkiHealthMetrics() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("calltrace-cli-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let pki = directory.appendingPathComponent("pki").path
+        let initialised = try #require(await RunningProcess("calltrace", ["pki", "init", "--trust-domain", "calltrace.cli", "--out", pki]).waitForExit())
+        #expect(initialised.status == 0, "\(initialised.stderr)")
+        for name in ["ca", "identity", "media", "transcript", "compliance", "gateway-web", "operator-admin"] {
+            let attributes = try FileManager.default.attributesOfItem(atPath: "\(pki)/\(name).key")
+            #expect((attributes[.posixPermissions] as? Int) == 0o600, "\(name).key")
+            #expect(FileManager.default.fileExists(atPath: "\(pki)/\(name).crt"))
+        }
+        let again = try #require(await RunningProcess("calltrace", ["pki", "init", "--trust-domain", "calltrace.cli", "--out", pki]).waitForExit())
+        #expect(again.status != 0)
+        let issued = try #require(await RunningProcess("calltrace", ["pki", "issue", "--pki", pki, "--kind", "gateway", "--name", "crm"]).waitForExit())
+        #expect(issued.status == 0)
+        #expect(FileManager.default.fileExists(atPath: "\(pki)/gateway-crm.crt"))
+
+        let masterKey = directory.appendingPathComponent("identity.key").path
+        FileManager.default.createFile(atPath: masterKey, contents: Data((0..<32).map { UInt8($0) }), attributes: [.posixPermissions: 0o600])
+        let port = try freePort()
+        let service = try RunningProcess("calltrace-identity", [
+            "--certificate", "\(pki)/identity.crt", "--private-key", "\(pki)/identity.key", "--ca", "\(pki)/ca.crt",
+            "--master-key", masterKey, "--database", directory.appendingPathComponent("identity.sqlite").path,
+            "--listen", "127.0.0.1:\(port)", "--log-format", "json", "--log-level", "debug",
+        ])
+        let target = ["--pki", pki, "--service", "identity", "--target", "127.0.0.1:\(port)"]
+        var health: ProcessResult?
+        for _ in 0..<100 {
+            let result = try await run(productsDirectory.appendingPathComponent("calltrace").path, ["health"] + target)
+            if result.status == 0 { health = result; break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let serving = try #require(health)
+        #expect(serving.stdout.contains("identity"))
+        #expect(serving.stdout.contains("SERVING  version 0.1.0  schema 1"))
+
+        let metrics = try await run(productsDirectory.appendingPathComponent("calltrace").path, ["metrics"] + target)
+        #expect(metrics.status == 0, "\(metrics.stderr)")
+        #expect(metrics.stdout.contains("# TYPE ctrpc_server_calls_total counter"))
+        #expect(metrics.stdout.contains(#"ctrpc_server_calls_total{service="identity",method="/calltrace.ops.v1.HealthService/Check",code="OK"}"#))
+        #expect(metrics.stdout.contains(#"le="+Inf"}"#))
+
+        // A gateway's certificate may check health but not read metrics.
+        let asGateway = try await run(productsDirectory.appendingPathComponent("calltrace").path, ["metrics", "--as", "gateway-web"] + target)
+        #expect(asGateway.status != 0)
+
+        service.signal(SIGTERM)
+        let exit = try #require(await service.waitForExit())
+        #expect(exit.status == 0)
+        // Debug-level JSON logs name methods and peers, never key material.
+        #expect(exit.stderr.contains("\"method\":\"/calltrace.ops.v1.HealthService/Check\""))
+        let keyHex = (0..<32).map { String(format: "%02x", $0) }.joined()
+        #expect(!exit.stderr.contains(keyHex))
+        #expect(!exit.stderr.contains("BEGIN PRIVATE KEY"))
+    }
+}
