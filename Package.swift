@@ -127,7 +127,8 @@ let package = Package(
         ),
         .testTarget(
             name: "CallTraceServiceHostTests",
-            dependencies: ["CallTraceServiceHost", "CallTraceRPC", "CallTraceKeys", "CallTraceStorage", "CallTraceTestSupport"],
+            dependencies: ["CallTraceServiceHost", "CallTraceRPC", "CallTraceKeys", "CallTraceStorage", "CallTraceTLS",
+                           "CallTraceTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -2,6 +2,7 @@ import CallTraceKeys
 import CallTraceProto
 import CallTraceRPC
 import CallTraceStorage
+import CallTraceTLS
 import CallTraceTestSupport
 import Foundation
 import Testing
@@ -10,7 +11,7 @@ import Testing
 final class ServiceSetup: @unchecked Sendable {
     let pki: TemporaryPKI
     let service: String
-    let credentials: CallTraceTLS_Credentials
+    let credentials: TLSCredentials
     let masterKey: String
     let database: String
     let port: Int
@@ -18,8 +19,7 @@ final class ServiceSetup: @unchecked Sendable {
     init(service: String = "identity") throws {
         pki = try TemporaryPKI()
         self.service = service
-        let tls = try pki.credentials(for: TemporaryPKI.identity("service", service))
-        credentials = CallTraceTLS_Credentials(certificate: tls.certificateChainPath, key: tls.privateKeyPath, ca: tls.trustRootsPath)
+        credentials = try pki.credentials(for: TemporaryPKI.identity("service", service))
         masterKey = pki.directory.appendingPathComponent("\(service).key").path
         try MasterKey.generate(path: masterKey)
         database = pki.directory.appendingPathComponent("\(service).sqlite").path
@@ -27,7 +27,8 @@ final class ServiceSetup: @unchecked Sendable {
     }
 
     var flags: [String] {
-        ["--certificate", credentials.certificate, "--private-key", credentials.key, "--ca", credentials.ca,
+        ["--certificate", credentials.certificateChainPath, "--private-key", credentials.privateKeyPath,
+         "--ca", credentials.trustRootsPath,
          "--master-key", masterKey, "--database", database, "--listen", "127.0.0.1:\(port)"]
     }
 
@@ -50,20 +51,6 @@ final class ServiceSetup: @unchecked Sendable {
         }
         throw RPCError(.unavailable, "service did not become SERVING")
     }
-}
-
-struct CallTraceTLS_Credentials { let certificate, key, ca: String }
-
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 @Suite("Service executables: start-up refusals, health, SIGTERM")
@@ -167,8 +154,8 @@ struct ServiceProcessTests {
     func precedence() async throws {
         let setup = try ServiceSetup()
         let config = setup.pki.directory.appendingPathComponent("config.json").path
-        let fileOnly: [String: Any] = ["listen": "127.0.0.1:1", "certificate": setup.credentials.certificate,
-                                       "private_key": setup.credentials.key, "ca": setup.credentials.ca,
+        let fileOnly: [String: Any] = ["listen": "127.0.0.1:1", "certificate": setup.credentials.certificateChainPath,
+                                       "private_key": setup.credentials.privateKeyPath, "ca": setup.credentials.trustRootsPath,
                                        "master_key": setup.masterKey, "database": setup.database]
         try JSONSerialization.data(withJSONObject: fileOnly).write(to: URL(fileURLWithPath: config))
         // The file says port 1, the environment says another, and the flag wins over both.
