@@ -49,8 +49,13 @@ struct RPCBench: AsyncParsableCommand {
         print("host: \(ProcessInfo.processInfo.activeProcessorCount) CPUs; unary payload 100 B; stream chunks 64 KiB")
         var rows: [String: [(ours: Double, floor: Double)]] = [:]
         for round in 1...rounds {
+            let floorCPU = CPUTime.children()
             let floorLatency = try await runFloor(floorArguments + ["latency", "\(count)"])
+            let floorCPUPerCall = (CPUTime.children() - floorCPU) / Double(count + count / 10)
+            let ourCPU = CPUTime.current()
             let ourLatency = try await latency(client)
+            let ourCPUPerCall = (CPUTime.current() - ourCPU) / Double(count + count / 10)
+            rows["CPU µs per unary call", default: []].append((ourCPUPerCall, floorCPUPerCall))
             rows["unary p50 µs", default: []].append((ourLatency.p50, floorLatency[0]))
             rows["unary p99 µs", default: []].append((ourLatency.p99, floorLatency[1]))
             for callers in [1, 16] {
@@ -66,7 +71,7 @@ struct RPCBench: AsyncParsableCommand {
         print("")
         print("metric".padding(toLength: 22, withPad: " ", startingAt: 0)
               + "ctrpc (median)".leftPad(16) + "C floor (median)".leftPad(18) + "ratio".leftPad(9) + "  target")
-        let order = ["unary p50 µs", "unary p99 µs", "calls/s, 1 caller", "calls/s, 16 callers", "stream MB/s"]
+        let order = ["unary p50 µs", "unary p99 µs", "CPU µs per unary call", "calls/s, 1 caller", "calls/s, 16 callers", "stream MB/s"]
         let targets = ["unary p50 µs": "≤ 1.5x floor", "calls/s, 16 callers": "≥ 0.6x floor", "stream MB/s": "≥ 0.5x floor"]
         for name in order {
             guard let samples = rows[name] else { continue }
@@ -134,6 +139,17 @@ struct RPCBench: AsyncParsableCommand {
         let result = try await CallTraceTestSupport.run(floor, arguments)
         guard result.status == 0 else { throw ValidationError("ctrpc-floor failed: \(result.stderr)") }
         return result.stdout.split(separator: " ").dropFirst().compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+}
+
+/// User plus system CPU time, in microseconds, of this process or of its finished children.
+enum CPUTime {
+    static func current() -> Double { usage(RUSAGE_SELF) }
+    static func children() -> Double { usage(RUSAGE_CHILDREN) }
+    private static func usage(_ who: __rusage_who) -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(who.rawValue), &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e6 + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
     }
 }
 
