@@ -160,6 +160,7 @@ struct Serve<Service: CallTraceService>: AsyncParsableCommand {
             server.install(service.rpcServices)
         } catch {
             server.stop()
+            database.close()
             refuse(name, error)
         }
         server.setServing(true)
@@ -174,8 +175,8 @@ struct Serve<Service: CallTraceService>: AsyncParsableCommand {
         logger.notice("stopping", metadata: ["signal": "\(signal)", "drain_seconds": "\(configuration.drainSeconds)"])
         await server.shutdown(gracePeriod: .seconds(configuration.drainSeconds))
         outbox.stopForwarding()
+        database.close()
         logger.notice("stopped")
-        withExtendedLifetime(database) {}
     }
 }
 

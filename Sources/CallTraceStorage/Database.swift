@@ -46,7 +46,7 @@ public final class Database: @unchecked Sendable {
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StorageError("cannot open lock file \(lockPath): \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
+            Glibc.close(fd)
             throw StorageError("database \(path) is already opened by another instance of this service")
         }
         var db: OpaquePointer?
@@ -54,7 +54,7 @@ public final class Database: @unchecked Sendable {
         guard rc == SQLITE_OK, let db else {
             let reason = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
             sqlite3_close(db)
-            close(fd)
+            Glibc.close(fd)
             throw StorageError("cannot open database \(path): \(reason)")
         }
         self.handle = db
@@ -65,14 +65,28 @@ public final class Database: @unchecked Sendable {
             schemaVersion = try Connection(handle: db, path: path).query("PRAGMA user_version").first?.int("user_version").map(Int.init) ?? 0
         } catch {
             sqlite3_close_v2(db)
-            close(fd)
+            Glibc.close(fd)
             throw error
         }
     }
 
-    deinit {
+    private var isClosed = false
+
+    /// The last reference may be released on the database's own queue (by a finished block),
+    /// so `deinit` must not `sync` onto it; nothing else can use the handle by then.
+    deinit { closeNow() }
+
+    /// Closes the database and releases the single-instance lock. Later calls fail.
+    /// Waits for statements already queued to finish.
+    public func close() {
+        queue.sync { closeNow() }
+    }
+
+    private func closeNow() {
+        guard !isClosed else { return }
+        isClosed = true
         sqlite3_close_v2(handle)
-        close(lockFD)
+        Glibc.close(lockFD)
     }
 
     // MARK: Access
@@ -90,14 +104,18 @@ public final class Database: @unchecked Sendable {
 
     /// Runs `body` on the database thread, blocking the caller (start-up and commands only).
     public func sync<T>(_ body: (Connection) throws -> T) throws -> T {
-        try queue.sync { try body(Connection(handle: handle, path: path)) }
+        try queue.sync {
+            guard !isClosed else { throw StorageError("database \(path) is closed") }
+            return try body(Connection(handle: handle, path: path))
+        }
     }
 
     private func run<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
         let handle = UncheckedHandle(raw: handle)
         let path = self.path
         return try await withCheckedThrowingContinuation { continuation in
-            queue.async {
+            queue.async { [self] in
+                guard !isClosed else { return continuation.resume(throwing: StorageError("database \(path) is closed")) }
                 continuation.resume(with: Result { try body(Connection(handle: handle.raw, path: path)) })
             }
         }

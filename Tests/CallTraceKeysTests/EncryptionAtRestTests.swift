@@ -30,6 +30,7 @@ final class Vault: @unchecked Sendable {
     var databasePath: String { directory.appendingPathComponent("service.sqlite").path }
 
     func open(path: String? = nil, masterKey: String? = nil) throws {
+        database?.close()
         keys = nil
         database = nil
         database = try Database(path: path ?? databasePath, migrations: Self.migrations)
@@ -188,8 +189,7 @@ struct StorageRefusalTests {
     func newerSchema() throws {
         let vault = try Vault()
         try vault.database.sync { try $0.execute("PRAGMA user_version = 99") }
-        vault.keys = nil
-        vault.database = nil
+        vault.database.close()
         let error = #expect(throws: StorageError.self) { _ = try Database(path: vault.databasePath, migrations: Vault.migrations) }
         #expect(error?.message.contains("newer schema version (99)") == true)
     }

@@ -43,6 +43,7 @@ struct AuditOutboxTests {
             #expect(error?.code == .unavailable)
             #expect(try await outbox.pendingCount() == 5)
             stored = try await database.read { db in try db.query("SELECT event FROM audit_outbox").compactMap { $0.blob("event") } }
+            database.close()  // the sender stops
         }
 
         // 2. The sender restarts: the events are still there. Compliance comes up; they are delivered.
@@ -88,5 +89,57 @@ struct AuditOutboxTests {
         #expect(rows.count == 5)
         #expect(Set(rows.compactMap { $0.text("idempotency_key") }) == Set(again.events.map(\.idempotencyKey)))
         #expect(rows.allSatisfy { $0.text("source_service") == "media" })
+    }
+}
+
+@Suite("SIGTERM drains a service process")
+struct DrainProcessTests {
+    @Test("SIGTERM during a slow call: the call completes, then the process exits 0")
+    func sigtermDuringSlowCall() async throws {
+        let compliance = try ServiceSetup(service: "compliance")
+        let process = try compliance.start(compliance.flags + ["--log-format", "json"])
+        try await compliance.waitUntilServing(try compliance.client())
+        // A slow call: tens of thousands of events, each stored with synchronous = FULL. Encoded
+        // beforehand and sent on a raw connection, so it is surely in flight when SIGTERM lands.
+        var request = Calltrace_Compliance_V1_AppendAuditEventsRequest()
+        request.events = (0..<30_000).map { index in
+            var event = Calltrace_Compliance_V1_AuditEvent()
+            event.idempotencyKey = "media:drain-\(index)"
+            event.orgID = "org-a"
+            event.action = "recording.played"
+            event.sourceService = "media"
+            return event
+        }
+        var frame = Calltrace_Rpc_V1_Frame()
+        frame.callID = 1
+        frame.header.method = Calltrace_Compliance_V1_AuditService.appendAuditEvents.fullName
+        frame.message = try request.serializedBytes()
+        frame.endStream = true
+        let raw = try RawTLSClient(certificate: try compliance.pki.credentials(for: TemporaryPKI.identity("service", "media")),
+                                   caPath: compliance.pki.caPath)
+        _ = try raw.connect(port: compliance.port)
+        try raw.sendSettings()
+        try raw.send(frame)
+        try await Task.sleep(for: .milliseconds(300))
+        let signalledAt = ContinuousClock.now
+        process.signal(SIGTERM)
+        // Window updates for call 1 may come first; the call ends with its status frame.
+        let (reply, answeredAt) = try await onThread {
+            while let frame = try raw.readFrame() {
+                if frame.callID == 1 && frame.hasStatus { return (Optional(frame), ContinuousClock.now) }
+            }
+            return (nil, ContinuousClock.now)
+        }
+        let answer = try #require(reply)
+        #expect(answer.status.code == 0, "\(answer.status.message)")
+        #expect(try Calltrace_Compliance_V1_AppendAuditEventsResponse(serializedBytes: answer.message).acknowledgedKeys.count == 30_000)
+        #expect(signalledAt < answeredAt)
+        let exit = try #require(await process.waitForExit(timeout: .seconds(30)))
+        #expect(exit.status == 0)
+        #expect(exit.stderr.contains("\"signal\":\"SIGTERM\""))
+        // The stop came after the call: the log says "stopping" before "stopped", and every event is stored.
+        #expect(exit.stderr.range(of: "\"msg\":\"stopping\"")!.lowerBound < exit.stderr.range(of: "\"msg\":\"stopped\"")!.lowerBound)
+        let trail = try Database(path: compliance.database)
+        #expect(try trail.sync { try $0.query("SELECT count(*) AS n FROM audit_events")[0].int("n") } == 30_000)
     }
 }
