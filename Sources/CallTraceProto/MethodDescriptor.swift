@@ -22,15 +22,16 @@ public struct MethodInfo: Sendable, Hashable {
     /// True for methods declared `NO_SIDE_EFFECTS` or `IDEMPOTENT`: the client may retry them.
     public let isIdempotent: Bool
 
+    /// The wire name, `/calltrace.ops.v1.HealthService/Check` (built once: it is on every call's path).
+    public let fullName: String
+
     public init(service: String, name: String, kind: MethodKind, isIdempotent: Bool) {
         self.service = service
         self.name = name
         self.kind = kind
         self.isIdempotent = isIdempotent
+        self.fullName = "/\(service)/\(name)"
     }
-
-    /// The wire name, `/calltrace.ops.v1.HealthService/Check`.
-    public var fullName: String { "/\(service)/\(name)" }
 }
 
 /// A method with its request and response types. Generated from proto/ into `Methods.swift`.
