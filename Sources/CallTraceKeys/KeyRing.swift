@@ -2,14 +2,18 @@ import CallTraceStorage
 import Foundation
 import Synchronization
 
-/// The per-organisation keys of one service, stored only wrapped under its master key.
+/// The per-organisation keys of one service, stored only wrapped under its master key, in a
+/// key store of their own — a separate SQLite file that data backups never contain.
 ///
 /// Each organisation gets a data key (AES-256-GCM, seals its fields and audio) and an index key
-/// (HMAC-SHA256, its blind index). Deleting an organisation's row (`shred`) makes everything
-/// sealed for it unreadable; see `shred` for backups.
+/// (HMAC-SHA256, its blind index). `shred` deletes an organisation's keys from the key store;
+/// since a data backup holds no keys, restoring any older data backup leaves that
+/// organisation's data unreadable while every other organisation's reads as before.
 public final class KeyRing: Sendable {
-    /// The table every service's first migration creates.
-    public static let schema = """
+    /// The key store's schema.
+    public static let migrations = [Migration(version: 1, schema)]
+
+    static let schema = """
         CREATE TABLE org_keys (
             org_id TEXT PRIMARY KEY,
             wrapped_data_key BLOB NOT NULL,
@@ -23,17 +27,24 @@ public final class KeyRing: Sendable {
         let index: Data
     }
 
-    private let database: Database
+    private let store: Database
     private let master: Mutex<MasterKey>
     private let cache = Mutex<[String: OrgKeys]>([:])
 
-    public init(database: Database, masterKey: MasterKey) {
-        self.database = database
+    /// - Parameter keyStore: the key store, opened with `KeyRing.migrations`; never the data database.
+    public init(keyStore: Database, masterKey: MasterKey) {
+        self.store = keyStore
         self.master = Mutex(masterKey)
     }
 
-    /// The organisation's keys, created on first use. Runs on the database thread.
-    func keys(for org: String, in connection: Connection, create: Bool) throws -> OrgKeys {
+    /// The organisation's keys, created on first use (committed to the key store before any
+    /// data is sealed under them).
+    func keys(for org: String, create: Bool) throws -> OrgKeys {
+        if let cached = cache.withLock({ $0[org] }) { return cached }
+        return try store.sync { connection in try keys(for: org, create: create, in: connection) }
+    }
+
+    private func keys(for org: String, create: Bool, in connection: Connection) throws -> OrgKeys {
         if let cached = cache.withLock({ $0[org] }) { return cached }
         let master = self.master.withLock { $0 }
         if let row = try connection.query("SELECT wrapped_data_key, wrapped_index_key FROM org_keys WHERE org_id = ?", org).first,
@@ -60,17 +71,15 @@ public final class KeyRing: Sendable {
     // MARK: Fields
 
     /// Seals `plaintext` for one cell: the ciphertext opens only for this org, table, column and row.
-    public func seal(_ plaintext: Data, org: String, table: String, column: String, row: String,
-                     in connection: Connection) throws -> Data {
-        try AESGCM.seal(plaintext, key: keys(for: org, in: connection, create: true).data,
+    public func seal(_ plaintext: Data, org: String, table: String, column: String, row: String) throws -> Data {
+        try AESGCM.seal(plaintext, key: keys(for: org, create: true).data,
                         associatedData: Self.fieldAAD(org, table, column, row))
     }
 
     /// Opens a sealed cell. Throws `KeyError(.tampered)` loudly for a ciphertext that was
     /// altered or copied from another cell or organisation; never returns empty data instead.
-    public func open(_ sealed: Data, org: String, table: String, column: String, row: String,
-                     in connection: Connection) throws -> Data {
-        try AESGCM.open(sealed, key: keys(for: org, in: connection, create: false).data,
+    public func open(_ sealed: Data, org: String, table: String, column: String, row: String) throws -> Data {
+        try AESGCM.open(sealed, key: keys(for: org, create: false).data,
                         associatedData: Self.fieldAAD(org, table, column, row), what: "\(table).\(column) of row \(row)")
     }
 
@@ -82,11 +91,11 @@ public final class KeyRing: Sendable {
 
     /// A keyed, per-organisation blind index of a phone number: HMAC-SHA256 of its E.164 form,
     /// so equal numbers can be found without decrypting any row.
-    public func blindIndex(phoneNumber: String, org: String, in connection: Connection) throws -> Data {
+    public func blindIndex(phoneNumber: String, org: String) throws -> Data {
         guard let e164 = PhoneNumber.e164(phoneNumber) else {
             throw KeyError(.crypto, "not a phone number")
         }
-        return AESGCM.hmacSHA256(key: try keys(for: org, in: connection, create: true).index, message: Data("e164:\(e164)".utf8))
+        return AESGCM.hmacSHA256(key: try keys(for: org, create: true).index, message: Data("e164:\(e164)".utf8))
     }
 
     // MARK: Chunked blobs (audio)
@@ -94,14 +103,14 @@ public final class KeyRing: Sendable {
     /// Seals audio in independently authenticated chunks. Each chunk's associated data binds the
     /// org, the blob, its index and whether it is the last, so a chunk cannot be dropped,
     /// reordered, duplicated or taken from another recording without detection.
-    public func sealChunk(_ chunk: Data, org: String, blob: String, index: Int, isLast: Bool, in connection: Connection) throws -> Data {
-        try AESGCM.seal(chunk, key: keys(for: org, in: connection, create: true).data,
+    public func sealChunk(_ chunk: Data, org: String, blob: String, index: Int, isLast: Bool) throws -> Data {
+        try AESGCM.seal(chunk, key: keys(for: org, create: true).data,
                         associatedData: Self.chunkAAD(org, blob, index, isLast))
     }
 
     /// Opens the chunks of one blob in order, refusing a truncated, reordered or spliced sequence.
-    public func openChunks(_ chunks: [Data], org: String, blob: String, in connection: Connection) throws -> Data {
-        let key = try keys(for: org, in: connection, create: false).data
+    public func openChunks(_ chunks: [Data], org: String, blob: String) throws -> Data {
+        let key = try keys(for: org, create: false).data
         var out = Data()
         for (index, sealed) in chunks.enumerated() {
             let isLast = index == chunks.count - 1
@@ -118,20 +127,22 @@ public final class KeyRing: Sendable {
 
     // MARK: Lifecycle
 
-    /// Crypto-shredding: destroys the organisation's keys. Everything sealed for it in this
-    /// database becomes unreadable at once. An older backup still holds the key wrapped under
-    /// the master key of its day; it becomes unreadable when that master key is retired
-    /// (`rotate-master-key`, then destroy the old key file), which is the documented procedure.
-    public func shred(org: String, in connection: Connection) throws {
-        try connection.execute("DELETE FROM org_keys WHERE org_id = ?", org)
+    /// Crypto-shredding: destroys the organisation's keys. Everything sealed for it becomes
+    /// unreadable at once, and stays so in every data backup (they hold no keys). Only a
+    /// key-store backup taken before the shred could bring it back: keep those on a short
+    /// retention, as the service README says.
+    public func shred(org: String) throws {
+        try store.sync { connection in
+            _ = try connection.execute("DELETE FROM org_keys WHERE org_id = ?", org)
+        }
         cache.withLock { $0[org] = nil }
     }
 
     /// Re-wraps every organisation key under `newKey`, in one transaction; data is untouched.
-    public func rotateMasterKey(to newKey: MasterKey, in connection: Connection) throws -> Int {
+    public func rotateMasterKey(to newKey: MasterKey) throws -> Int {
         let old = master.withLock { $0 }
-        let rows = try connection.query("SELECT org_id, wrapped_data_key, wrapped_index_key FROM org_keys")
-        try connection.transaction {
+        let count = try store.sync { connection in try connection.transaction {
+            let rows = try connection.query("SELECT org_id, wrapped_data_key, wrapped_index_key FROM org_keys")
             for row in rows {
                 guard let org = row.text("org_id"), let data = row.blob("wrapped_data_key"),
                       let index = row.blob("wrapped_index_key") else { continue }
@@ -141,9 +152,10 @@ public final class KeyRing: Sendable {
                                        try AESGCM.seal(dataKey, key: newKey.bytes, associatedData: Self.wrapAAD(org, "data")),
                                        try AESGCM.seal(indexKey, key: newKey.bytes, associatedData: Self.wrapAAD(org, "index")), org)
             }
-        }
+            return rows.count
+        } }
         master.withLock { $0 = newKey }
-        return rows.count
+        return count
     }
 }
 

@@ -14,6 +14,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var ca: String?
     /// The service's SQLite database. Default `<name>.sqlite` in the working directory.
     public var database: String
+    /// The key store: wrapped per-organisation keys, a separate SQLite file that data backups
+    /// never contain. Default: the database path with `.keys` before its extension.
+    public var keyStore: String?
     /// A 32-byte key file, mode 0600. Required.
     public var masterKey: String?
     /// Other services this one calls: name → `host:port` (their identity is
@@ -28,14 +31,14 @@ public struct ServiceConfiguration: Sendable, Equatable {
 
     public static func defaults(service: String, port: Int) -> ServiceConfiguration {
         ServiceConfiguration(listen: "127.0.0.1:\(port)", certificate: nil, privateKey: nil, ca: nil,
-                             database: "\(service).sqlite", masterKey: nil, peers: [:], logFormat: "text",
+                             database: "\(service).sqlite", keyStore: nil, masterKey: nil, peers: [:], logFormat: "text",
                              logLevel: "info", drainSeconds: 10)
     }
 
     /// The file keys, each with its environment variable.
     static let keys: [(file: String, environment: String)] = [
         ("listen", "CALLTRACE_LISTEN"), ("certificate", "CALLTRACE_CERTIFICATE"),
-        ("private_key", "CALLTRACE_PRIVATE_KEY"), ("ca", "CALLTRACE_CA"), ("database", "CALLTRACE_DATABASE"),
+        ("private_key", "CALLTRACE_PRIVATE_KEY"), ("ca", "CALLTRACE_CA"), ("database", "CALLTRACE_DATABASE"), ("key_store", "CALLTRACE_KEY_STORE"),
         ("master_key", "CALLTRACE_MASTER_KEY"), ("log_format", "CALLTRACE_LOG_FORMAT"),
         ("log_level", "CALLTRACE_LOG_LEVEL"), ("drain_seconds", "CALLTRACE_DRAIN_SECONDS"),
     ]
@@ -85,6 +88,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         case "private_key": privateKey = value
         case "ca": ca = value
         case "database": database = value
+        case "key_store": keyStore = value
         case "master_key": masterKey = value
         case "log_format":
             guard ["text", "json"].contains(value) else { throw ConfigurationError("log_format must be text or json, not \(value)") }
@@ -95,6 +99,14 @@ public struct ServiceConfiguration: Sendable, Equatable {
             drainSeconds = seconds
         default: throw ConfigurationError("unknown setting \(key)")
         }
+    }
+
+    /// The key store's path: configured, or derived from the database's.
+    public var keyStorePath: String {
+        if let keyStore { return keyStore }
+        let url = URL(fileURLWithPath: database)
+        let ext = url.pathExtension
+        return ext.isEmpty ? database + ".keys" : url.deletingPathExtension().path + ".keys." + ext
     }
 
     /// Checks what must be present and well-formed.

@@ -64,6 +64,7 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("private-key"), help: "PEM private key.") var privateKey: String?
     @Option(help: "PEM certificate of the deployment CA.") var ca: String?
     @Option(help: "SQLite database file.") var database: String?
+    @Option(name: .customLong("key-store"), help: "Key store file (default: beside the database).") var keyStore: String?
     @Option(name: .customLong("master-key"), help: "32-byte master key file (mode 0600).") var masterKey: String?
     @Option(name: .customLong("log-format"), help: "text or json.") var logFormat: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel: String?
@@ -73,7 +74,7 @@ struct SettingsOptions: ParsableArguments {
         if let config { try configuration.apply(file: config) }
         try configuration.apply(environment: ProcessInfo.processInfo.environment)
         let flags: [(String, String?)] = [("listen", listen), ("certificate", certificate), ("private_key", privateKey),
-                                          ("ca", ca), ("database", database), ("master_key", masterKey),
+                                          ("ca", ca), ("database", database), ("key_store", keyStore), ("master_key", masterKey),
                                           ("log_format", logFormat), ("log_level", logLevel)]
         for case let (key, value?) in flags { try configuration.set(key, value) }
         return configuration
@@ -115,15 +116,17 @@ struct Serve<Service: CallTraceService>: AsyncParsableCommand {
         // Each check names its problem in one line: key file, TLS material, database, port.
         let masterKey: MasterKey
         let database: Database
+        let keyStore: Database
         do {
             masterKey = try MasterKey.load(path: configuration.masterKey!)
             _ = try TLSContext(role: .server, credentials: credentials)
             database = try Database(path: configuration.database)
             try database.checkSchema(knownUpTo: Service.migrations.map(\.version).max() ?? 0)
+            keyStore = try Database(path: configuration.keyStorePath, migrations: KeyRing.migrations)
         } catch {
             refuse(name, error)
         }
-        let keys = KeyRing(database: database, masterKey: masterKey)
+        let keys = KeyRing(keyStore: keyStore, masterKey: masterKey)
         let outbox = AuditOutbox(database: database, service: name)
         var peers: [String: RPCClient] = [:]
         do {
@@ -161,6 +164,7 @@ struct Serve<Service: CallTraceService>: AsyncParsableCommand {
         } catch {
             server.stop()
             database.close()
+            keyStore.close()
             refuse(name, error)
         }
         server.setServing(true)
@@ -176,6 +180,7 @@ struct Serve<Service: CallTraceService>: AsyncParsableCommand {
         await server.shutdown(gracePeriod: .seconds(configuration.drainSeconds))
         outbox.stopForwarding()
         database.close()
+        keyStore.close()
         logger.notice("stopped")
     }
 }
@@ -222,12 +227,15 @@ struct Backup<Service: CallTraceService>: AsyncParsableCommand {
     }
     @OptionGroup var settings: SettingsOptions
     @Option(help: "The backup file to write.") var to: String
+    @Flag(name: .customLong("keys"), help: "Back up the key store instead of the database (keep such backups apart and short-lived).")
+    var keys = false
 
     func run() async throws {
         do {
             let configuration = try settings.resolve(service: Service.name, port: Service.defaultPort)
-            try Database.onlineBackup(of: configuration.database, to: to)
-            print("backed up \(configuration.database) to \(to)")
+            let source = keys ? configuration.keyStorePath : configuration.database
+            try Database.onlineBackup(of: source, to: to)
+            print("backed up \(source) to \(to)")
         } catch {
             FileHandle.standardError.write(Data("calltrace-\(Service.name): backup failed: \(error)\n".utf8))
             throw ExitCode(1)
@@ -247,10 +255,11 @@ struct RotateMasterKey<Service: CallTraceService>: AsyncParsableCommand {
         do {
             let configuration = try settings.resolve(service: Service.name, port: Service.defaultPort)
             _ = try configuration.validated()
-            let database = try Database(path: configuration.database, migrations: Service.migrations)
-            let keys = KeyRing(database: database, masterKey: try MasterKey.load(path: configuration.masterKey!))
+            let keyStore = try Database(path: configuration.keyStorePath, migrations: KeyRing.migrations)
+            defer { keyStore.close() }
+            let keys = KeyRing(keyStore: keyStore, masterKey: try MasterKey.load(path: configuration.masterKey!))
             let replacement = try MasterKey.load(path: newKey)
-            let count = try await database.write { db in try keys.rotateMasterKey(to: replacement, in: db) }
+            let count = try keys.rotateMasterKey(to: replacement)
             print("re-wrapped \(count) organisation key(s); now point master_key at \(newKey) and destroy the old key file")
         } catch {
             FileHandle.standardError.write(Data("calltrace-\(Service.name): rotation failed: \(error)\n".utf8))

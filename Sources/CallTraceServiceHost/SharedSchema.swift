@@ -1,9 +1,8 @@
-import CallTraceKeys
-
-/// Tables every service has, created by its first migration.
+/// Tables every service's database has, created by its first migration. (Organisation keys
+/// live in the service's separate key store, never in this database.)
 public enum SharedSchema {
-    /// Organisation keys (wrapped) and the audit outbox.
-    public static let v1 = KeyRing.schema + """
+    /// The audit outbox.
+    public static let v1 = """
         CREATE TABLE audit_outbox (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             idempotency_key TEXT NOT NULL UNIQUE,

@@ -12,9 +12,10 @@ final class Vault: @unchecked Sendable {
     let directory: URL
     let masterKeyPath: String
     var database: Database!
+    var keyStore: Database!
     var keys: KeyRing!
 
-    static let migrations = [Migration(version: 1, KeyRing.schema + """
+    static let migrations = [Migration(version: 1, """
         CREATE TABLE notes (id TEXT PRIMARY KEY, org_id TEXT NOT NULL, body BLOB NOT NULL, caller_index BLOB);
         CREATE TABLE chunks (blob_id TEXT NOT NULL, idx INTEGER NOT NULL, sealed BLOB NOT NULL, PRIMARY KEY (blob_id, idx));
         """)]
@@ -28,13 +29,15 @@ final class Vault: @unchecked Sendable {
     }
 
     var databasePath: String { directory.appendingPathComponent("service.sqlite").path }
+    var keyStorePath: String { directory.appendingPathComponent("service.keys.sqlite").path }
 
     func open(path: String? = nil, masterKey: String? = nil) throws {
         database?.close()
+        keyStore?.close()
         keys = nil
-        database = nil
         database = try Database(path: path ?? databasePath, migrations: Self.migrations)
-        keys = KeyRing(database: database, masterKey: try MasterKey.load(path: masterKey ?? masterKeyPath))
+        keyStore = try Database(path: keyStorePath, migrations: KeyRing.migrations)
+        keys = KeyRing(keyStore: keyStore, masterKey: try MasterKey.load(path: masterKey ?? masterKeyPath))
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }
@@ -42,7 +45,7 @@ final class Vault: @unchecked Sendable {
     func addNote(_ id: String, org: String, body: String) async throws {
         let keys = self.keys!
         try await database.write { db in
-            let sealed = try keys.seal(Data(body.utf8), org: org, table: "notes", column: "body", row: id, in: db)
+            let sealed = try keys.seal(Data(body.utf8), org: org, table: "notes", column: "body", row: id)
             try db.execute("INSERT INTO notes (id, org_id, body) VALUES (?, ?, ?)", id, org, sealed)
         }
     }
@@ -52,7 +55,7 @@ final class Vault: @unchecked Sendable {
         return try await database.read { db in
             guard let row = try db.query("SELECT org_id, body FROM notes WHERE id = ?", id).first,
                   let org = row.text("org_id"), let body = row.blob("body") else { throw StorageError("no note \(id)") }
-            return String(decoding: try keys.open(body, org: org, table: "notes", column: "body", row: id, in: db), as: UTF8.self)
+            return String(decoding: try keys.open(body, org: org, table: "notes", column: "body", row: id), as: UTF8.self)
         }
     }
 }
@@ -95,13 +98,9 @@ struct EncryptionAtRestTests {
         let vault = try Vault()
         let keys = vault.keys!
         let parts = (0..<4).map { Data(repeating: UInt8($0), count: 1000) }
-        let sealedA = try await vault.database.write { db in
-            try parts.enumerated().map { try keys.sealChunk($1, org: "org-a", blob: "rec-1", index: $0, isLast: $0 == 3, in: db) }
-        }
-        let sealedB = try await vault.database.write { db in
-            try parts.enumerated().map { try keys.sealChunk($1, org: "org-a", blob: "rec-2", index: $0, isLast: $0 == 3, in: db) }
-        }
-        let whole = try await vault.database.read { db in try keys.openChunks(sealedA, org: "org-a", blob: "rec-1", in: db) }
+        let sealedA = try parts.enumerated().map { try keys.sealChunk($1, org: "org-a", blob: "rec-1", index: $0, isLast: $0 == 3) }
+        let sealedB = try parts.enumerated().map { try keys.sealChunk($1, org: "org-a", blob: "rec-2", index: $0, isLast: $0 == 3) }
+        let whole = try keys.openChunks(sealedA, org: "org-a", blob: "rec-1")
         #expect(whole == parts.reduce(Data(), +))
         let variants: [(String, [Data])] = [
             ("truncated", Array(sealedA.dropLast())),
@@ -110,8 +109,8 @@ struct EncryptionAtRestTests {
             ("chunk dropped", [sealedA[0], sealedA[2], sealedA[3]]),
         ]
         for (name, chunks) in variants {
-            let error = await #expect(throws: KeyError.self, "\(name)") {
-                _ = try await vault.database.read { db in try keys.openChunks(chunks, org: "org-a", blob: "rec-1", in: db) }
+            let error = #expect(throws: KeyError.self, "\(name)") {
+                _ = try keys.openChunks(chunks, org: "org-a", blob: "rec-1")
             }
             #expect(error?.kind == .tampered)
         }
@@ -121,11 +120,9 @@ struct EncryptionAtRestTests {
     func blindIndex() async throws {
         let vault = try Vault()
         let keys = vault.keys!
-        let (a1, a2, b1) = try await vault.database.write { db in
-            (try keys.blindIndex(phoneNumber: "0118 230 4651", org: "org-a", in: db),
-             try keys.blindIndex(phoneNumber: "+44 118 230 4651", org: "org-a", in: db),
-             try keys.blindIndex(phoneNumber: "0118 230 4651", org: "org-b", in: db))
-        }
+        let a1 = try keys.blindIndex(phoneNumber: "0118 230 4651", org: "org-a")
+        let a2 = try keys.blindIndex(phoneNumber: "+44 118 230 4651", org: "org-a")
+        let b1 = try keys.blindIndex(phoneNumber: "0118 230 4651", org: "org-b")
         #expect(a1 == a2)
         #expect(a1 != b1)
         #expect(a1.count == 32)
@@ -140,7 +137,7 @@ struct EncryptionAtRestTests {
         let newKey = try MasterKey.load(path: newPath)
         do {
             let keys = vault.keys!
-            let count = try await vault.database.write { db in try keys.rotateMasterKey(to: newKey, in: db) }
+            let count = try keys.rotateMasterKey(to: newKey)
             #expect(count == 1)
         }
         // Reopened with the new key, the data reads; with the old key, the keys do not open.
@@ -156,11 +153,28 @@ struct EncryptionAtRestTests {
         let vault = try Vault()
         try await vault.addNote("a1", org: "org-a", body: "org a's call")
         try await vault.addNote("b1", org: "org-b", body: "org b's call")
-        let keys = vault.keys!
-        try await vault.database.write { db in try keys.shred(org: "org-a", in: db) }
+        try vault.keys.shred(org: "org-a")
         let error = await #expect(throws: KeyError.self) { _ = try await vault.readNote("a1") }
         #expect(error?.kind == .noKey)
         #expect(try await vault.readNote("b1") == "org b's call")
+    }
+
+    @Test("Crypto-shredding reaches older backups: restored, the org's data stays unreadable, the other org's reads")
+    func shreddingReachesBackups() async throws {
+        let vault = try Vault()
+        try await vault.addNote("a1", org: "org-a", body: "org a's call")
+        try await vault.addNote("b1", org: "org-b", body: "org b's call")
+        let backup = vault.directory.appendingPathComponent("before-shred.sqlite").path
+        try vault.database.backup(to: backup)
+        try vault.keys.shred(org: "org-a")
+        // Restore the backup taken before the shred, with the service's current key store.
+        try vault.open(path: backup)
+        let error = await #expect(throws: KeyError.self) { _ = try await vault.readNote("a1") }
+        #expect(error?.kind == .noKey)
+        #expect(try await vault.readNote("b1") == "org b's call")
+        // The backup itself holds no key material at all.
+        let tables = try vault.database.sync { try $0.query("SELECT name FROM sqlite_master WHERE type = 'table'") }
+        #expect(!tables.contains { $0.text("name") == "org_keys" })
     }
 
     @Test("Backup, then restore into a new file: identical data")

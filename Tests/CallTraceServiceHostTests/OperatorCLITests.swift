@@ -56,6 +56,8 @@ struct OperatorCLITests {
         #expect(exit.status == 0)
         // Debug-level JSON logs name methods and peers, never key material.
         #expect(exit.stderr.contains("\"method\":\"/calltrace.ops.v1.HealthService/Check\""))
+        #expect(exit.stderr.contains("\"call_id\":\"1\""))
+        #expect(exit.stderr.contains("\"duration_us\":"))
         let keyHex = (0..<32).map { String(format: "%02x", $0) }.joined()
         #expect(!exit.stderr.contains(keyHex))
         #expect(!exit.stderr.contains("BEGIN PRIVATE KEY"))

@@ -132,7 +132,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         reply.callID = callID
         reply.status = error.wireStatus
         connection.send(reply)
-        core.record(method: method, peer: peer, code: error.code, duration: .zero)
+        core.record(method: method, peer: peer, callID: callID, code: error.code, duration: .zero)
     }
 
     // MARK: Calls ending
@@ -143,7 +143,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
             state.lastActivity = .now
             return state.draining && state.calls.isEmpty
         }
-        core.record(method: call.context.method.fullName, peer: peer, code: code,
+        core.record(method: call.context.method.fullName, peer: peer, callID: call.context.callID, code: code,
                     duration: call.startedAt.duration(to: .now))
         if closeNow { connection.close() }
     }
