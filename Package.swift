@@ -112,7 +112,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CallTraceRPCTests",
-            dependencies: ["CallTraceRPC", "CallTraceTestSupport"],
+            dependencies: ["CallTraceRPC", "CallTraceTLS", "CallTraceTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -51,7 +51,7 @@ public final class RPCClient: Sendable {
     private enum ConnectionState {
         case idle
         /// `lastDelay` is the backoff before this attempt (zero for a first attempt).
-        case connecting([CheckedContinuation<ClientConnection, any Error>], lastDelay: Duration)
+        case connecting([Waiter], lastDelay: Duration)
         case ready(ClientConnection)
         /// The last attempt failed; the next may start at `retryAt`.
         case backingOff(retryAt: ContinuousClock.Instant, delay: Duration, error: RPCError)
@@ -75,7 +75,7 @@ public final class RPCClient: Sendable {
         switch current {
         case .ready(let connection): connection.connection.close()
         case .connecting(let waiters, _):
-            for waiter in waiters { waiter.resume(throwing: RPCError(.unavailable, "client closed")) }
+            for waiter in waiters { waiter.resume(with: .failure(RPCError(.unavailable, "client closed"))) }
         default: break
         }
     }
@@ -225,31 +225,87 @@ public final class RPCClient: Sendable {
                 if let deadline, ContinuousClock.now + pause >= deadline { throw error }
                 try await Task.sleep(for: pause)
             case .connect, .join:
-                return try await withCheckedThrowingContinuation { continuation in
-                    let startAttempt = state.withLock { state -> Bool in
-                        switch state {
-                        case .connecting(var waiters, let lastDelay):
-                            waiters.append(continuation)
-                            state = .connecting(waiters, lastDelay: lastDelay)
-                            return false
-                        case .ready(let connection) where connection.isUsable:
-                            continuation.resume(returning: connection)
-                            return false
-                        case .closed:
-                            continuation.resume(throwing: RPCError(.unavailable, "client closed"))
-                            return false
-                        case .backingOff(_, let delay, _):
-                            state = .connecting([continuation], lastDelay: delay)
-                            return true
-                        default:
-                            state = .connecting([continuation], lastDelay: .zero)
-                            return true
-                        }
-                    }
-                    if startAttempt { connectOnThread() }
-                }
+                return try await waitForConnection(deadline: deadline)
             }
         }
+    }
+
+    /// Joins (or starts) the connection attempt; gives up at the call's own deadline, leaving
+    /// the attempt running for later calls.
+    private func waitForConnection(deadline: ContinuousClock.Instant?) async throws -> ClientConnection {
+        let waiter = Waiter()
+        let timer = deadline.map { deadline in
+            Task { [weak self] in
+                try await Task.sleep(until: deadline)
+                self?.abandon(waiter, RPCError(.deadlineExceeded, "deadline exceeded while connecting"))
+            }
+        }
+        defer { timer?.cancel() }
+        return try await withCheckedThrowingContinuation { continuation in
+            waiter.install(continuation)
+            let startAttempt = state.withLock { state -> Bool in
+                switch state {
+                case .connecting(var waiters, let lastDelay):
+                    waiters.append(waiter)
+                    state = .connecting(waiters, lastDelay: lastDelay)
+                    return false
+                case .ready(let connection) where connection.isUsable:
+                    waiter.resume(with: .success(connection))
+                    return false
+                case .closed:
+                    waiter.resume(with: .failure(RPCError(.unavailable, "client closed")))
+                    return false
+                case .backingOff(_, let delay, _):
+                    state = .connecting([waiter], lastDelay: delay)
+                    return true
+                default:
+                    state = .connecting([waiter], lastDelay: .zero)
+                    return true
+                }
+            }
+            if startAttempt { connectOnThread() }
+        }
+    }
+
+    /// A caller waiting for the connection attempt; resumed exactly once, even if the result
+    /// (e.g. its deadline) comes before its continuation is installed.
+    final class Waiter: @unchecked Sendable {
+        private var continuation: CheckedContinuation<ClientConnection, any Error>?
+        private var early: Result<ClientConnection, RPCError>?
+        private var done = false
+        private let lock = NSLock()
+
+        func install(_ continuation: CheckedContinuation<ClientConnection, any Error>) {
+            lock.lock()
+            if let early {
+                lock.unlock()
+                continuation.resume(with: early.mapError { $0 as any Error })
+            } else {
+                self.continuation = continuation
+                lock.unlock()
+            }
+        }
+
+        func resume(with result: Result<ClientConnection, RPCError>) {
+            lock.lock()
+            guard !done else { return lock.unlock() }
+            done = true
+            guard let continuation else {
+                early = result
+                return lock.unlock()
+            }
+            lock.unlock()
+            continuation.resume(with: result.mapError { $0 as any Error })
+        }
+    }
+
+    private func abandon(_ waiter: Waiter, _ error: RPCError) {
+        state.withLock { state in
+            if case .connecting(let waiters, let lastDelay) = state {
+                state = .connecting(waiters.filter { $0 !== waiter }, lastDelay: lastDelay)
+            }
+        }
+        waiter.resume(with: .failure(error))
     }
 
     /// Handshakes block, so they run on a thread of their own.
@@ -263,7 +319,7 @@ public final class RPCClient: Sendable {
             } catch {
                 result = .failure(RPCError.from(error))
             }
-            let waiters = state.withLock { state -> [CheckedContinuation<ClientConnection, any Error>] in
+            let waiters = state.withLock { state -> [Waiter] in
                 guard case .connecting(let waiters, let previous) = state else { return [] }
                 switch result {
                 case .success(let connection):
@@ -277,7 +333,7 @@ public final class RPCClient: Sendable {
             if waiters.isEmpty, case .success(let connection) = result, case .closed = state.withLock({ $0 }) {
                 connection.connection.close()
             }
-            for waiter in waiters { waiter.resume(with: result.mapError { $0 as any Error }) }
+            for waiter in waiters { waiter.resume(with: result) }
         }
         thread.name = "ctrpc-connect"
         thread.start()

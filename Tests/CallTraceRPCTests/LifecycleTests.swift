@@ -1,5 +1,6 @@
 import CallTraceProto
 import CallTraceRPC
+import CallTraceTLS
 import CallTraceTestSupport
 import Foundation
 import Logging
@@ -90,5 +91,26 @@ struct LifecycleTests {
         let response = try await client.unary(Calltrace_Testing_V1_EchoService.echo, .init(), options: .init(timeout: .seconds(5)))
         #expect(response.callerIdentity == "spiffe://calltrace.test/gateway/web")
         try await restart.value.stop()
+    }
+}
+
+@Suite("Client deadlines cover connecting")
+struct ConnectDeadlineTests {
+    @Test("A call whose server never completes the handshake fails at its own deadline, not the connect timeout")
+    func deadlineWhileConnecting() async throws {
+        let pki = try TemporaryPKI()
+        // Accepts TCP, never speaks TLS.
+        let silent = try CallTraceTLS.TCPListener(host: "127.0.0.1", port: 0)
+        Thread { _ = silent.accept() }.start()  // blocking accept, off the cooperative pool
+        defer { silent.shutdown() }
+        let client = try RPCClient(target: .init(host: "127.0.0.1", port: silent.port, identity: EchoFixture.serverIdentity),
+                                   configuration: .init(credentials: try pki.credentials(for: TemporaryPKI.identity("gateway", "web"))))
+        let started = ContinuousClock.now
+        let error = await #expect(throws: RPCError.self) {
+            try await client.unary(Calltrace_Testing_V1_EchoService.echo, .init(), options: .init(timeout: .milliseconds(300)))
+        }
+        let waited = started.duration(to: .now)
+        #expect(error?.code == .deadlineExceeded)
+        #expect(waited < .seconds(3), "waited \(waited), the connect timeout is 5 s")
     }
 }
