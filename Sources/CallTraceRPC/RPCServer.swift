@@ -232,12 +232,16 @@ final class ServerCore: @unchecked Sendable {
     func allConnections() -> [ServerConnection] { connections.withLock { Array($0.open.values) } }
 
     /// One finished or refused call, for the log.
-    func record(method: String, peer: PeerIdentity, callID: UInt64, code: StatusCode, duration: Duration) {
+    func record(method: String, peer: PeerIdentity, callID: UInt64, org: String? = nil, code: StatusCode, duration: Duration) {
         metrics.record(method: method, code: code, duration: duration)
         let level: Logger.Level = code == .ok ? .debug : .info
-        log.log(level: level, "call", metadata: [
-            "method": "\(method)", "peer": "\(peer)", "call_id": "\(callID)", "status": "\(code)",
-            "duration_us": "\(duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000)",
-        ])
+        log.log(level: level, "call", metadata: {
+            var metadata: Logger.Metadata = [
+                "method": "\(method)", "peer": "\(peer)", "call_id": "\(callID)", "status": "\(code)",
+                "duration_us": "\(duration.components.seconds * 1_000_000 + duration.components.attoseconds / 1_000_000_000_000)",
+            ]
+            if let org { metadata["org"] = "\(org)" }
+            return metadata
+        }())
     }
 }

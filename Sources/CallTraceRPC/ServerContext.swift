@@ -1,4 +1,5 @@
 public import CallTraceProto
+import Synchronization
 
 /// What a handler knows about its call: who is calling, with which metadata, until when.
 public struct ServerContext: Sendable {
@@ -14,6 +15,12 @@ public struct ServerContext: Sendable {
     public let peerAddress: String
     /// The negotiated TLS version, e.g. `TLSv1.3`.
     public let tlsVersion: String
+    /// Ids to add to this call's log line; see `annotate(org:)`.
+    let annotations = CallAnnotations()
+
+    /// Names the organisation this call acts on, for the call's log line and metrics labels.
+    /// Ids only: never a phone number, a name, a token or any content.
+    public func annotate(org: String) { annotations.set(org: org) }
 
     /// Time left until the deadline (negative once passed); nil without a deadline.
     public var timeRemaining: Duration? {
@@ -22,4 +29,11 @@ public struct ServerContext: Sendable {
 
     /// The context of the call the current task serves, if any.
     @TaskLocal public static var current: ServerContext?
+}
+
+/// What a handler adds to its call's log line.
+final class CallAnnotations: Sendable {
+    private let org = Mutex<String?>(nil)
+    func set(org value: String) { org.withLock { $0 = value } }
+    var orgID: String? { org.withLock { $0 } }
 }

@@ -31,3 +31,29 @@ struct MetricsTests {
         #expect(getMetrics?.statuses.first { $0.code == "PERMISSION_DENIED" }?.count == 1)
     }
 }
+
+@Suite("Call logs")
+struct CallLogTests {
+    @Test("Each call's log line has method, peer, call id, org, status and duration — and no metadata values or payload")
+    func callLogLine() async throws {
+        let log = CapturedLog()
+        let fixture = try EchoFixture(log: log)
+        let client = try fixture.client()
+        var metadata = Metadata()
+        try metadata.add("x-org", "org_42")
+        try metadata.add("authorization", "Bearer secret-token-value")
+        var request = Calltrace_Testing_V1_EchoRequest()
+        request.payload = Data("+441182304651 said something confidential".utf8)
+        _ = try await client.unary(Calltrace_Testing_V1_EchoService.echo, request, options: .init(metadata: metadata))
+        var failing = Calltrace_Testing_V1_EchoRequest()
+        failing.failWithCode = StatusCode.permissionDenied.rawValue
+        _ = try? await client.unary(Calltrace_Testing_V1_EchoService.echo, failing)
+        let text = log.text
+        #expect(text.contains("call call_id=1 duration_us="))
+        #expect(text.contains("method=/calltrace.testing.v1.EchoService/Echo org=org_42 peer=spiffe://calltrace.test/gateway/web status=OK"))
+        #expect(text.contains("status=PERMISSION_DENIED"))
+        #expect(!text.contains("secret-token-value"))
+        #expect(!text.contains("441182304651"))
+        #expect(!text.contains("confidential"))
+    }
+}

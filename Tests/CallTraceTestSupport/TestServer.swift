@@ -10,7 +10,7 @@ public final class EchoFixture: @unchecked Sendable {
     public let server: RPCServer
     public static let serverIdentity = TemporaryPKI.identity("service", "media")
 
-    public init(allow: PeerPolicy = .anyPeer, limits: RPCServer.Limits = .defaults) throws {
+    public init(allow: PeerPolicy = .anyPeer, limits: RPCServer.Limits = .defaults, log: CapturedLog? = nil) throws {
         pki = try TemporaryPKI()
         echo = EchoService(allow: allow)
         var configuration = RPCServer.Configuration(
@@ -19,7 +19,7 @@ public final class EchoFixture: @unchecked Sendable {
         configuration.limits = limits
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        server = try RPCServer(configuration: configuration, services: [echo], logger: logger)
+        server = try RPCServer(configuration: configuration, services: [echo], logger: log?.logger() ?? logger)
     }
 
     deinit { server.stop() }
@@ -30,5 +30,46 @@ public final class EchoFixture: @unchecked Sendable {
                        port: Int? = nil) throws -> RPCClient {
         try RPCClient(target: .init(host: "127.0.0.1", port: port ?? server.port, identity: serverIdentity),
                       configuration: .init(credentials: try pki.credentials(for: identity)))
+    }
+}
+
+/// A log handler that keeps every line, for tests that read what a server logged.
+public final class CapturedLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+
+    public init() {}
+
+    public var text: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return lines.joined(separator: "\n")
+    }
+
+    func append(_ line: String) {
+        lock.lock()
+        lines.append(line)
+        lock.unlock()
+    }
+
+    /// A logger at `level` writing into this capture.
+    public func logger(level: Logger.Level = .debug) -> Logger {
+        var logger = Logger(label: "captured") { _ in Handler(sink: self) }
+        logger.logLevel = level
+        return logger
+    }
+
+    struct Handler: LogHandler {
+        let sink: CapturedLog
+        var logLevel: Logger.Level = .trace
+        var metadata: Logger.Metadata = [:]
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            let fields = (event.metadata ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            sink.append("\(event.level) \(event.message) \(fields)")
+        }
     }
 }

@@ -143,7 +143,8 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
             state.lastActivity = .now
             return state.draining && state.calls.isEmpty
         }
-        core.record(method: call.context.method.fullName, peer: peer, callID: call.context.callID, code: code,
+        core.record(method: call.context.method.fullName, peer: peer, callID: call.context.callID,
+                    org: call.context.annotations.orgID, code: code,
                     duration: call.startedAt.duration(to: .now))
         if closeNow { connection.close() }
     }
