@@ -205,7 +205,7 @@ struct StorageRefusalTests {
         try vault.database.sync { try $0.execute("PRAGMA user_version = 99") }
         vault.database.close()
         let error = #expect(throws: StorageError.self) { _ = try Database(path: vault.databasePath, migrations: Vault.migrations) }
-        #expect(error?.message.contains("newer schema version (99)") == true)
+        #expect(error?.message.contains("newer schema version (99)") == true, "\(error?.message ?? "no error")")
     }
 
     @Test("Master key files: wrong size or readable by others are refused")
