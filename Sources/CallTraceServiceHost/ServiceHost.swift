@@ -254,10 +254,12 @@ struct RotateMasterKey<Service: CallTraceService>: AsyncParsableCommand {
     func run() async throws {
         do {
             let configuration = try settings.resolve(service: Service.name, port: Service.defaultPort)
-            _ = try configuration.validated()
+            guard let masterKeyPath = configuration.masterKey else {
+                throw ConfigurationError("master_key is not configured (config key master_key, or CALLTRACE_MASTER_KEY)")
+            }
             let keyStore = try Database(path: configuration.keyStorePath, migrations: KeyRing.migrations)
             defer { keyStore.close() }
-            let keys = KeyRing(keyStore: keyStore, masterKey: try MasterKey.load(path: configuration.masterKey!))
+            let keys = KeyRing(keyStore: keyStore, masterKey: try MasterKey.load(path: masterKeyPath))
             let replacement = try MasterKey.load(path: newKey)
             let count = try keys.rotateMasterKey(to: replacement)
             print("re-wrapped \(count) organisation key(s); now point master_key at \(newKey) and destroy the old key file")

@@ -180,3 +180,33 @@ struct ServiceProcessTests {
         #expect(await process.waitForExit()?.status == 0)
     }
 }
+
+@Suite("Master-key rotation command")
+struct RotationCommandTests {
+    @Test("rotate-master-key re-wraps the key store: the new key opens sealed data, the old key no longer does")
+    func rotate() async throws {
+        let setup = try ServiceSetup()
+        let keyStorePath = setup.pki.directory.appendingPathComponent("identity.keys.sqlite").path
+        let sealed: Data
+        do {
+            let store = try Database(path: keyStorePath, migrations: KeyRing.migrations)
+            let keys = KeyRing(keyStore: store, masterKey: try MasterKey.load(path: setup.masterKey))
+            sealed = try keys.seal(Data("a transcript line".utf8), org: "org-a", table: "t", column: "c", row: "1")
+            store.close()
+        }
+        let newKey = setup.pki.directory.appendingPathComponent("identity-new.key").path
+        try MasterKey.generate(path: newKey)
+        let rotated = try #require(await RunningProcess("calltrace-identity", [
+            "rotate-master-key", "--database", setup.database, "--master-key", setup.masterKey, "--new-key", newKey,
+        ]).waitForExit())
+        #expect(rotated.status == 0, "\(rotated.stderr)")
+
+        let store = try Database(path: keyStorePath, migrations: KeyRing.migrations)
+        defer { store.close() }
+        let withNew = KeyRing(keyStore: store, masterKey: try MasterKey.load(path: newKey))
+        #expect(try withNew.open(sealed, org: "org-a", table: "t", column: "c", row: "1") == Data("a transcript line".utf8))
+        let withOld = KeyRing(keyStore: store, masterKey: try MasterKey.load(path: setup.masterKey))
+        let error = #expect(throws: KeyError.self) { _ = try withOld.open(sealed, org: "org-a", table: "t", column: "c", row: "1") }
+        #expect(error?.kind == .tampered)
+    }
+}
