@@ -83,7 +83,7 @@ struct HandshakeRefusalTests {
         let fixture = try EchoFixture()
         let client = try fixture.client(expecting: TemporaryPKI.identity("service", "identity"))
         let error = await #expect(throws: RPCError.self) {
-            try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: .seconds(2)))
+            try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: .seconds(15)))
         }
         #expect(error?.code == .unavailable)
         #expect(error?.message.contains("is not the expected spiffe://calltrace.test/service/identity") == true)
@@ -97,7 +97,7 @@ struct HandshakeRefusalTests {
         let client = try RPCClient(target: .init(host: "127.0.0.1", port: fixture.server.port, identity: EchoFixture.serverIdentity),
                                    configuration: .init(credentials: foreign))
         let error = await #expect(throws: RPCError.self) {
-            try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: .seconds(2)))
+            try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: .seconds(15)))
         }
         #expect(error?.code == .unavailable)
     }
