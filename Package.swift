@@ -69,7 +69,8 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // The four services, each an executable an operator runs alone (services/<name>/).
-        .executableTarget(name: "calltrace-identity", dependencies: ["CallTraceServiceHost"], path: "services/identity",
+        .executableTarget(name: "calltrace-identity", dependencies: ["CallTraceServiceHost", "CallTraceKeys", "CallTraceProto"],
+                          path: "services/identity",
                           exclude: ["README.md", "config.example.json", "calltrace-identity.service"], swiftSettings: swiftSettings),
         .executableTarget(name: "calltrace-media", dependencies: ["CallTraceServiceHost"], path: "services/media",
                           exclude: ["README.md", "config.example.json", "calltrace-media.service"], swiftSettings: swiftSettings),
@@ -105,7 +106,7 @@ let package = Package(
         // Shared test support: temporary PKI, the echo service, ports, process helpers.
         .target(
             name: "CallTraceTestSupport",
-            dependencies: ["CallTraceRPC", "CallTracePKI", "CallTraceProto", "CallTraceTLS", "COpenSSL",
+            dependencies: ["CallTraceRPC", "CallTracePKI", "CallTraceProto", "CallTraceTLS", "CallTraceKeys", "COpenSSL",
                            .product(name: "Logging", package: "swift-log")],
             path: "Tests/CallTraceTestSupport",
             swiftSettings: swiftSettings
@@ -129,6 +130,12 @@ let package = Package(
             name: "CallTraceServiceHostTests",
             dependencies: ["CallTraceServiceHost", "CallTraceRPC", "CallTraceKeys", "CallTraceStorage", "CallTraceTLS",
                            "CallTraceTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IdentityServiceTests",
+            dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceTestSupport"],
+            path: "Tests/IdentityServiceTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(

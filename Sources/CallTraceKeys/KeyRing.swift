@@ -95,7 +95,12 @@ public final class KeyRing: Sendable {
         guard let e164 = PhoneNumber.e164(phoneNumber) else {
             throw KeyError(.crypto, "not a phone number")
         }
-        return AESGCM.hmacSHA256(key: try keys(for: org, create: true).index, message: Data("e164:\(e164)".utf8))
+        return try blindIndex(e164, kind: "e164", org: org)
+    }
+
+    /// A blind index of any exact value (e.g. a lower-cased e-mail), separated by `kind`.
+    public func blindIndex(_ value: String, kind: String, org: String) throws -> Data {
+        AESGCM.hmacSHA256(key: try keys(for: org, create: true).index, message: Data("\(kind):\(value)".utf8))
     }
 
     // MARK: Chunked blobs (audio)

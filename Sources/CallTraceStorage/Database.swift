@@ -45,7 +45,15 @@ public final class Database: @unchecked Sendable {
         let lockPath = path + ".lock"
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StorageError("cannot open lock file \(lockPath): \(String(cString: strerror(errno)))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        // A process being spawned holds copies of our descriptors until its exec closes them
+        // (O_CLOEXEC), so a lock just released can look held for an instant; another instance
+        // holds it for good. Retry briefly before refusing.
+        var locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+        for _ in 0..<50 where !locked {
+            usleep(5_000)
+            locked = flock(fd, LOCK_EX | LOCK_NB) == 0
+        }
+        guard locked else {
             Glibc.close(fd)
             throw StorageError("database \(path) is already opened by another instance of this service")
         }

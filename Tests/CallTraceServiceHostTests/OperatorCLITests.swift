@@ -39,7 +39,7 @@ struct OperatorCLITests {
         }
         let serving = try #require(health)
         #expect(serving.stdout.contains("identity"))
-        #expect(serving.stdout.contains("SERVING  version 0.1.0  schema 1"))
+        #expect(serving.stdout.contains("SERVING  version 0.1.0  schema \(schemaVersions["identity"]!)"))
 
         let metrics = try await run(productsDirectory.appendingPathComponent("calltrace").path, ["metrics"] + target)
         #expect(metrics.status == 0, "\(metrics.stderr)")

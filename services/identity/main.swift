@@ -6,12 +6,15 @@ import CallTraceStorage
 struct IdentityService: CallTraceService {
     static let name = "identity"
     static let defaultPort = 7101
-    static let migrations = [Migration(version: 1, SharedSchema.v1)]
+    static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, IdentityStore.schema)]
 
-    init(context: ServiceContext) {}
+    let identity: IdentityRPC
 
-    /// Domain RPCs arrive with their issues; health and info are always served.
-    var rpcServices: [any RPCService] { [] }
+    init(context: ServiceContext) {
+        identity = IdentityRPC(store: IdentityStore(database: context.database, keys: context.keys, outbox: context.outbox))
+    }
+
+    var rpcServices: [any RPCService] { [identity] }
 }
 
 await ServiceHost.main(IdentityService.self)

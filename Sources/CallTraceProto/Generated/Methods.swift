@@ -13,6 +13,40 @@ public enum Calltrace_Compliance_V1_AuditService {
     public static let methods: [MethodInfo] = [appendAuditEvents.info]
 }
 
+// MARK: calltrace/identity/v1/identity.proto
+
+/// `calltrace.identity.v1.IdentityService`
+public enum Calltrace_Identity_V1_IdentityService {
+    public static let name = "calltrace.identity.v1.IdentityService"
+
+    /// `/calltrace.identity.v1.IdentityService/CreateOrganization`
+    public static let createOrganization = MethodDescriptor<Calltrace_Identity_V1_CreateOrganizationRequest, Calltrace_Identity_V1_CreateOrganizationResponse>(
+        service: name, name: "CreateOrganization", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.identity.v1.IdentityService/InviteUser`
+    public static let inviteUser = MethodDescriptor<Calltrace_Identity_V1_InviteUserRequest, Calltrace_Identity_V1_InviteUserResponse>(
+        service: name, name: "InviteUser", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.identity.v1.IdentityService/RedeemInvitation`
+    public static let redeemInvitation = MethodDescriptor<Calltrace_Identity_V1_RedeemInvitationRequest, Calltrace_Identity_V1_RedeemInvitationResponse>(
+        service: name, name: "RedeemInvitation", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.identity.v1.IdentityService/Login`
+    public static let login = MethodDescriptor<Calltrace_Identity_V1_LoginRequest, Calltrace_Identity_V1_LoginResponse>(
+        service: name, name: "Login", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.identity.v1.IdentityService/Logout`
+    public static let logout = MethodDescriptor<Calltrace_Identity_V1_LogoutRequest, Calltrace_Identity_V1_LogoutResponse>(
+        service: name, name: "Logout", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.identity.v1.IdentityService/Authorize`
+    public static let authorize = MethodDescriptor<Calltrace_Identity_V1_AuthorizeRequest, Calltrace_Identity_V1_AuthorizeResponse>(
+        service: name, name: "Authorize", kind: .unary, isIdempotent: true)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, login.info, logout.info, authorize.info]
+}
+
 // MARK: calltrace/ops/v1/ops.proto
 
 /// `calltrace.ops.v1.HealthService`
@@ -81,6 +115,7 @@ public enum Calltrace_Testing_V1_EchoService {
 public enum ProtoServices {
     public static let all: [(name: String, methods: [MethodInfo])] = [
         (Calltrace_Compliance_V1_AuditService.name, Calltrace_Compliance_V1_AuditService.methods),
+        (Calltrace_Identity_V1_IdentityService.name, Calltrace_Identity_V1_IdentityService.methods),
         (Calltrace_Ops_V1_HealthService.name, Calltrace_Ops_V1_HealthService.methods),
         (Calltrace_Ops_V1_ServerInfoService.name, Calltrace_Ops_V1_ServerInfoService.methods),
         (Calltrace_Ops_V1_MetricsService.name, Calltrace_Ops_V1_MetricsService.methods),

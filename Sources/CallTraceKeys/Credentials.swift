@@ -1,0 +1,81 @@
+import COpenSSL
+import Foundation
+
+/// Password hashing with scrypt (system OpenSSL).
+///
+/// Cost: N = 2^15, r = 8, p = 1 (32 MiB, tens of milliseconds per hash on one core), a 16-byte
+/// random salt per password, a 32-byte output. Stored as `scrypt$15$8$1$<salt b64>$<hash b64>`,
+/// so the cost can be raised later without invalidating stored hashes.
+public enum PasswordHasher {
+    static let logN = 15, r = 8, p = 1
+
+    /// Why a password is refused; the message never repeats the password.
+    public static func weakness(of password: String) -> String? {
+        if password.count < 12 { return "a password needs at least 12 characters" }
+        if Set(password).count < 4 { return "a password needs more than a few different characters" }
+        let lowered = password.lowercased()
+        if commonPasswords.contains(where: { lowered.contains($0) }) { return "that password is too common" }
+        return nil
+    }
+
+    /// A few of the most common passwords and their stems; a password containing one is refused.
+    static let commonPasswords = ["password", "passw0rd", "123456", "qwerty", "letmein", "welcome", "iloveyou",
+                                  "admin", "abc123", "monkey", "dragon", "football", "baseball", "sunshine",
+                                  "princess", "calltrace", "solicitor"]
+
+    public static func hash(_ password: String) throws -> String {
+        var salt = [UInt8](repeating: 0, count: 16)
+        guard RAND_bytes(&salt, 16) == 1 else { throw KeyError(.crypto, "no randomness for a salt") }
+        let derived = try scrypt(password, salt: salt, logN: logN, r: r, p: p)
+        return "scrypt$\(logN)$\(r)$\(p)$\(Data(salt).base64EncodedString())$\(derived.base64EncodedString())"
+    }
+
+    /// Checks `password` against a stored hash in constant time. A malformed hash never matches.
+    public static func verify(_ password: String, against stored: String) -> Bool {
+        let parts = stored.split(separator: "$")
+        guard parts.count == 6, parts[0] == "scrypt", let logN = Int(parts[1]), let r = Int(parts[2]), let p = Int(parts[3]),
+              let salt = Data(base64Encoded: String(parts[4])), let expected = Data(base64Encoded: String(parts[5])),
+              let derived = try? scrypt(password, salt: [UInt8](salt), logN: logN, r: r, p: p)
+        else { return false }
+        return derived.count == expected.count && CRYPTO_memcmp([UInt8](derived), [UInt8](expected), derived.count) == 0
+    }
+
+    /// Spends the time of one verification, for logins of unknown accounts.
+    public static func verifyDummy(_ password: String) {
+        _ = try? scrypt(password, salt: [UInt8](repeating: 0, count: 16), logN: logN, r: r, p: p)
+    }
+
+    private static func scrypt(_ password: String, salt: [UInt8], logN: Int, r: Int, p: Int) throws -> Data {
+        guard (10...20).contains(logN), (1...32).contains(r), (1...16).contains(p) else { throw KeyError(.crypto, "bad scrypt parameters") }
+        var out = [UInt8](repeating: 0, count: 32)
+        let bytes = Array(password.utf8)
+        let ok = bytes.withUnsafeBufferPointer { pass in
+            EVP_PBE_scrypt(pass.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, pass.count,
+                           salt, salt.count, UInt64(1) << UInt64(logN), UInt64(r), UInt64(p), 64 << 20, &out, out.count)
+        }
+        guard ok == 1 else {
+            _ = ERR_get_error()
+            throw KeyError(.crypto, "scrypt failed")
+        }
+        return Data(out)
+    }
+}
+
+/// Opaque bearer secrets (session tokens, invitations): 256 random bits, base64url, stored only
+/// as their SHA-256.
+public enum OpaqueToken {
+    public static func generate() throws -> String {
+        var bytes = [UInt8](repeating: 0, count: 32)
+        guard RAND_bytes(&bytes, 32) == 1 else { throw KeyError(.crypto, "no randomness for a token") }
+        return Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    /// What is stored and looked up.
+    public static func storageHash(_ token: String) -> Data {
+        var digest = [UInt8](repeating: 0, count: 32)
+        let bytes = Array(token.utf8)
+        _ = EVP_Digest(bytes, bytes.count, &digest, nil, EVP_sha256(), nil)
+        return Data(digest)
+    }
+}

@@ -1,0 +1,52 @@
+public import CallTraceKeys
+public import CallTraceRPC
+public import CallTraceTLS
+import CallTraceProto
+import Foundation
+
+/// Files for one service process: PKI, master key, database path, a free port.
+public final class ServiceSetup: @unchecked Sendable {
+    public let pki: TemporaryPKI
+    public let service: String
+    public let credentials: TLSCredentials
+    public let masterKey: String
+    public let database: String
+    public let port: Int
+
+    public init(service: String = "identity") throws {
+        pki = try TemporaryPKI()
+        self.service = service
+        credentials = try pki.credentials(for: TemporaryPKI.identity("service", service))
+        masterKey = pki.directory.appendingPathComponent("\(service).key").path
+        try MasterKey.generate(path: masterKey)
+        database = pki.directory.appendingPathComponent("\(service).sqlite").path
+        port = try freePort()
+    }
+
+    public var flags: [String] {
+        ["--certificate", credentials.certificateChainPath, "--private-key", credentials.privateKeyPath,
+         "--ca", credentials.trustRootsPath,
+         "--master-key", masterKey, "--database", database, "--listen", "127.0.0.1:\(port)"]
+    }
+
+    public func start(_ flags: [String]? = nil, environment: [String: String] = [:]) throws -> RunningProcess {
+        try RunningProcess("calltrace-\(service)", flags ?? self.flags, environment: environment)
+    }
+
+    public func client(identity: String = TemporaryPKI.identity("operator", "ops")) throws -> RPCClient {
+        try RPCClient(target: .init(host: "127.0.0.1", port: port, identity: TemporaryPKI.identity("service", service)),
+                      configuration: .init(credentials: try pki.credentials(for: identity)))
+    }
+
+    /// Waits until the service answers SERVING.
+    public func waitUntilServing(_ client: RPCClient) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            if let health = try? await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: .seconds(1))),
+               health.status == .serving { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw RPCError(.unavailable, "service did not become SERVING")
+    }
+}
+

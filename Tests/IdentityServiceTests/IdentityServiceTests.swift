@@ -1,0 +1,209 @@
+import CallTraceProto
+import CallTraceRPC
+import CallTraceTestSupport
+import Foundation
+import Testing
+
+/// One identity process, and clients for an operator, a gateway and a service.
+final class IdentityDeployment: @unchecked Sendable {
+    typealias Identity = Calltrace_Identity_V1_IdentityService
+    let setup: ServiceSetup
+    let process: RunningProcess
+    let operatorClient: RPCClient
+    let gateway: RPCClient
+    let media: RPCClient
+
+    init() async throws {
+        setup = try ServiceSetup(service: "identity")
+        process = try setup.start(setup.flags + ["--log-format", "json", "--log-level", "debug"])
+        operatorClient = try setup.client(identity: TemporaryPKI.identity("operator", "ops"))
+        gateway = try setup.client(identity: TemporaryPKI.identity("gateway", "web"))
+        media = try setup.client(identity: TemporaryPKI.identity("service", "media"))
+        try await setup.waitUntilServing(operatorClient)
+    }
+
+    /// A new organisation with an active admin; returns the org and the admin's token.
+    func organisationWithAdmin(email: String = "Head.Of.Intake@Firm.example") async throws -> (org: String, adminToken: String) {
+        let created = try await operatorClient.unary(Identity.createOrganization, .with {
+            $0.name = "Smith & Co Solicitors"
+            $0.firstAdminEmail = email
+            $0.firstAdminDisplayName = "Alex Smith"
+        })
+        _ = try await gateway.unary(Identity.redeemInvitation, .with {
+            $0.invitationToken = created.invitationToken
+            $0.password = "correct horse battery staple"
+        })
+        let login = try await gateway.unary(Identity.login, .with {
+            $0.orgID = created.orgID
+            $0.email = email.lowercased()
+            $0.password = "correct horse battery staple"
+        })
+        return (created.orgID, login.token)
+    }
+
+    func invite(_ role: Calltrace_Identity_V1_Role, in org: String, adminToken: String, email: String) async throws -> String {
+        var metadata = Metadata()
+        try metadata.add("authorization", "Bearer \(adminToken)")
+        let invited = try await gateway.unary(Identity.inviteUser, .with {
+            $0.orgID = org
+            $0.email = email
+            $0.displayName = "Sam Jones"
+            $0.role = role
+        }, options: .init(metadata: metadata))
+        _ = try await gateway.unary(Identity.redeemInvitation, .with {
+            $0.invitationToken = invited.invitationToken
+            $0.password = "a long and unusual passphrase"
+        })
+        return try await gateway.unary(Identity.login, .with {
+            $0.orgID = org
+            $0.email = email
+            $0.password = "a long and unusual passphrase"
+        }).token
+    }
+
+    func authorize(_ token: String, org: String, _ permission: Calltrace_Identity_V1_Permission,
+                   via client: RPCClient? = nil) async throws -> Calltrace_Identity_V1_Principal {
+        try await (client ?? media).unary(Identity.authorize, .with {
+            $0.token = token
+            $0.orgID = org
+            $0.permission = permission
+        }).principal
+    }
+
+    func stop() async -> String {
+        process.signal(SIGTERM)
+        return await process.waitForExit()?.stderr ?? ""
+    }
+}
+
+func code(_ body: () async throws -> Void) async -> StatusCode? {
+    do {
+        try await body()
+        return .ok
+    } catch let error as RPCError {
+        return error.code
+    } catch {
+        return nil
+    }
+}
+
+@Suite("P6/P15: identity — organisations, named users, login, authorisation for other services")
+struct IdentityServiceTests {
+    typealias Identity = Calltrace_Identity_V1_IdentityService
+
+    @Test("Onboarding: operator creates an org, the first admin redeems, logs in, and is authorised for users.manage")
+    func onboarding() async throws {
+        let deployment = try await IdentityDeployment()
+        let (org, token) = try await deployment.organisationWithAdmin()
+        let principal = try await deployment.authorize(token, org: org, .usersManage)
+        #expect(principal.orgID == org)
+        #expect(principal.role == .admin)
+        #expect(!principal.userID.isEmpty)
+        let logs = await deployment.stop()
+        // Passwords and tokens never reach the logs; e-mails neither.
+        #expect(!logs.contains("correct horse battery staple"))
+        #expect(!logs.contains(token))
+        #expect(!logs.lowercased().contains("head.of.intake"))
+        #expect(logs.contains("\"org\":\"\(org)\""))
+    }
+
+    @Test("P6: roles decide permissions — an analyst reads reports but not transcripts or audio")
+    func roles() async throws {
+        let deployment = try await IdentityDeployment()
+        let (org, admin) = try await deployment.organisationWithAdmin()
+        let analyst = try await deployment.invite(.analyst, in: org, adminToken: admin, email: "analyst@firm.example")
+        let member = try await deployment.invite(.member, in: org, adminToken: admin, email: "member@firm.example")
+        #expect(try await deployment.authorize(analyst, org: org, .reportsRead).role == .analyst)
+        #expect(await code { _ = try await deployment.authorize(analyst, org: org, .transcriptsRead) } == .permissionDenied)
+        #expect(await code { _ = try await deployment.authorize(analyst, org: org, .recordingsPlay) } == .permissionDenied)
+        #expect(try await deployment.authorize(member, org: org, .transcriptsRead).role == .member)
+        #expect(await code { _ = try await deployment.authorize(member, org: org, .usersManage) } == .permissionDenied)
+        // A member may not invite users.
+        var metadata = Metadata()
+        try metadata.add("authorization", "Bearer \(member)")
+        #expect(await code {
+            _ = try await deployment.gateway.unary(Identity.inviteUser, .with {
+                $0.orgID = org
+                $0.email = "someone@firm.example"
+                $0.role = .member
+            }, options: .init(metadata: metadata))
+        } == .permissionDenied)
+        _ = await deployment.stop()
+    }
+
+    @Test("P6: no client can see another client's calls — a token of org A is refused for org B")
+    func organisationScoped() async throws {
+        let deployment = try await IdentityDeployment()
+        let (orgA, adminA) = try await deployment.organisationWithAdmin(email: "a@firm-a.example")
+        let (orgB, _) = try await deployment.organisationWithAdmin(email: "b@firm-b.example")
+        #expect(try await deployment.authorize(adminA, org: orgA, .transcriptsRead).orgID == orgA)
+        #expect(await code { _ = try await deployment.authorize(adminA, org: orgB, .transcriptsRead) } == .permissionDenied)
+        _ = await deployment.stop()
+    }
+
+    @Test("Refusals: no token, a bogus token, a logged-out token; Authorize from a non-service; operator-only onboarding")
+    func refusals() async throws {
+        let deployment = try await IdentityDeployment()
+        let (org, admin) = try await deployment.organisationWithAdmin()
+        #expect(await code { _ = try await deployment.authorize("", org: org, .reportsRead) } == .unauthenticated)
+        #expect(await code { _ = try await deployment.authorize("not-a-real-token", org: org, .reportsRead) } == .unauthenticated)
+        #expect(await code { _ = try await deployment.authorize(admin, org: org, .reportsRead, via: deployment.gateway) } == .permissionDenied)
+        #expect(await code {
+            _ = try await deployment.gateway.unary(Identity.createOrganization, .with { $0.name = "x"; $0.firstAdminEmail = "x@y.example" })
+        } == .permissionDenied)
+        #expect(await code {
+            _ = try await deployment.gateway.unary(Identity.inviteUser, .with { $0.orgID = org; $0.email = "n@firm.example"; $0.role = .member })
+        } == .unauthenticated)
+        var metadata = Metadata()
+        try metadata.add("authorization", "Bearer \(admin)")
+        _ = try await deployment.gateway.unary(Identity.logout, .init(), options: .init(metadata: metadata))
+        #expect(await code { _ = try await deployment.authorize(admin, org: org, .reportsRead) } == .unauthenticated)
+        _ = await deployment.stop()
+    }
+
+    @Test("Login: a wrong password and an unknown e-mail get the same answer")
+    func loginIndistinguishable() async throws {
+        let deployment = try await IdentityDeployment()
+        let (org, _) = try await deployment.organisationWithAdmin(email: "admin@firm.example")
+        func failure(_ email: String, _ password: String) async -> RPCError? {
+            do {
+                _ = try await deployment.gateway.unary(Identity.login, .with { $0.orgID = org; $0.email = email; $0.password = password })
+                return nil
+            } catch { return error as? RPCError }
+        }
+        let wrongPassword = await failure("admin@firm.example", "not the right passphrase")
+        let unknownEmail = await failure("nobody@firm.example", "not the right passphrase")
+        #expect(wrongPassword != nil)
+        #expect(wrongPassword == unknownEmail)
+        #expect(wrongPassword?.code == .unauthenticated)
+        _ = await deployment.stop()
+    }
+
+    @Test("Invitations are single use, and weak passwords are refused without using them up")
+    func invitations() async throws {
+        let deployment = try await IdentityDeployment()
+        let created = try await deployment.operatorClient.unary(Identity.createOrganization, .with {
+            $0.name = "Jones Law"
+            $0.firstAdminEmail = "owner@jones.example"
+        })
+        for weak in ["short", "password12345", "aaaaaaaaaaaaaaaa"] {
+            #expect(await code {
+                _ = try await deployment.gateway.unary(Identity.redeemInvitation, .with {
+                    $0.invitationToken = created.invitationToken
+                    $0.password = weak
+                })
+            } == .invalidArgument, "\(weak)")
+        }
+        _ = try await deployment.gateway.unary(Identity.redeemInvitation, .with {
+            $0.invitationToken = created.invitationToken
+            $0.password = "an acceptable passphrase"
+        })
+        #expect(await code {
+            _ = try await deployment.gateway.unary(Identity.redeemInvitation, .with {
+                $0.invitationToken = created.invitationToken
+                $0.password = "another acceptable passphrase"
+            })
+        } == .notFound)
+        _ = await deployment.stop()
+    }
+}

@@ -1,0 +1,70 @@
+import CallTraceProto
+import CallTraceRPC
+
+/// `calltrace.identity.v1.IdentityService`: who may call what, and the checks of each call.
+struct IdentityRPC: RPCService {
+    let store: IdentityStore
+
+    func register(with router: inout RPCRouter) {
+        let store = self.store
+        typealias Service = Calltrace_Identity_V1_IdentityService
+
+        router.unary(Service.createOrganization, allow: .operators) { request, context in
+            let created = try await store.createOrganization(name: request.name, adminEmail: request.firstAdminEmail,
+                                                             adminName: request.firstAdminDisplayName,
+                                                             by: "operator:\(context.peer.name)")
+            context.annotate(org: created.org)
+            return .with {
+                $0.orgID = created.org
+                $0.invitationToken = created.invitation
+                $0.invitationExpiresAtUnixMs = created.expires
+            }
+        }
+
+        router.unary(Service.inviteUser, allow: .gateways) { request, context in
+            context.annotate(org: request.orgID)
+            let admin = try await store.authorize(token: try bearerToken(context), org: request.orgID, permission: .usersManage)
+            let invited = try await store.inviteUser(org: request.orgID, email: request.email, name: request.displayName,
+                                                     role: request.role, by: "user:\(admin.userID)")
+            return .with {
+                $0.userID = invited.user
+                $0.invitationToken = invited.invitation
+                $0.invitationExpiresAtUnixMs = invited.expires
+            }
+        }
+
+        router.unary(Service.redeemInvitation, allow: .gateways) { request, context in
+            let redeemed = try await store.redeem(invitation: request.invitationToken, password: request.password)
+            context.annotate(org: redeemed.org)
+            return .with {
+                $0.orgID = redeemed.org
+                $0.userID = redeemed.user
+            }
+        }
+
+        router.unary(Service.login, allow: .gateways) { request, context in
+            context.annotate(org: request.orgID)
+            return try await store.login(org: request.orgID, email: request.email, password: request.password)
+        }
+
+        router.unary(Service.logout, allow: .gateways) { _, context in
+            try await store.logout(token: try bearerToken(context))
+            return .init()
+        }
+
+        router.unary(Service.authorize, allow: .services) { request, context in
+            context.annotate(org: request.orgID)
+            guard request.permission != .unspecified else { throw RPCError(.invalidArgument, "name a permission") }
+            let principal = try await store.authorize(token: request.token, org: request.orgID, permission: request.permission)
+            return .with { $0.principal = principal }
+        }
+    }
+}
+
+/// The user's token from `authorization: Bearer <token>`.
+func bearerToken(_ context: ServerContext) throws -> String {
+    guard let header = context.metadata["authorization"], header.hasPrefix("Bearer "), header.count > 7 else {
+        throw RPCError(.unauthenticated, "this call needs a user's bearer token")
+    }
+    return String(header.dropFirst(7))
+}

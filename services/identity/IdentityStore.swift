@@ -1,0 +1,225 @@
+import CallTraceKeys
+import CallTraceProto
+import CallTraceRPC
+import CallTraceServiceHost
+import CallTraceStorage
+import Foundation
+
+/// Organisations, named users, invitations and sessions, in identity's own database. E-mails and
+/// names are sealed per organisation; an e-mail is found through its blind index.
+struct IdentityStore: Sendable {
+    static let schema = """
+        CREATE TABLE organizations (
+            id TEXT PRIMARY KEY,
+            name BLOB NOT NULL,
+            status TEXT NOT NULL DEFAULT 'active',
+            created_at_unix_ms INTEGER NOT NULL
+        );
+        CREATE TABLE users (
+            id TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL REFERENCES organizations(id),
+            email BLOB NOT NULL,
+            email_index BLOB NOT NULL,
+            display_name BLOB NOT NULL,
+            role INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'invited',
+            password_hash TEXT,
+            created_at_unix_ms INTEGER NOT NULL,
+            UNIQUE (org_id, email_index)
+        );
+        CREATE TABLE invitations (
+            token_hash BLOB PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users(id),
+            expires_at_unix_ms INTEGER NOT NULL,
+            redeemed_at_unix_ms INTEGER
+        );
+        CREATE TABLE sessions (
+            token_hash BLOB PRIMARY KEY,
+            user_id TEXT NOT NULL REFERENCES users(id),
+            org_id TEXT NOT NULL,
+            last_used_at_unix_ms INTEGER NOT NULL,
+            expires_at_unix_ms INTEGER NOT NULL
+        );
+        """
+
+    /// Invitations last 72 hours; sessions end after 30 idle minutes or 12 hours in all.
+    static let invitationLifetimeMS: Int64 = 72 * 3_600_000
+    static let sessionIdleMS: Int64 = 30 * 60_000
+    static let sessionLifetimeMS: Int64 = 12 * 3_600_000
+
+    let database: Database
+    let keys: KeyRing
+    let outbox: AuditOutbox
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    static func newID(_ prefix: String) -> String { "\(prefix)_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))" }
+
+    static func normalisedEmail(_ raw: String) throws -> String {
+        let email = raw.trimmingCharacters(in: .whitespaces).lowercased()
+        let parts = email.split(separator: "@")
+        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), email.count <= 254 else {
+            throw RPCError(.invalidArgument, "not an e-mail address")
+        }
+        return email
+    }
+
+    // MARK: Organisations and invitations
+
+    func createOrganization(name: String, adminEmail: String, adminName: String, by actor: String)
+        async throws -> (org: String, invitation: String, expires: Int64) {
+        guard !name.isEmpty, name.count <= 200 else { throw RPCError(.invalidArgument, "an organisation needs a name") }
+        let org = Self.newID("org")
+        let sealedName = try keys.seal(Data(name.utf8), org: org, table: "organizations", column: "name", row: org)
+        let (user, invitation, expires) = try await database.write { [self] db in
+            try db.execute("INSERT INTO organizations (id, name, created_at_unix_ms) VALUES (?, ?, ?)", org, sealedName, Self.now())
+            let invited = try invite(org: org, email: adminEmail, name: adminName, role: .admin, in: db)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "organization.created", resource: "organization:\(org)",
+                                          outcome: "success"), in: db)
+            return invited
+        }
+        _ = user
+        return (org, invitation, expires)
+    }
+
+    func inviteUser(org: String, email: String, name: String, role: Calltrace_Identity_V1_Role, by actor: String)
+        async throws -> (user: String, invitation: String, expires: Int64) {
+        guard role != .unspecified, RoleTable.permissions(of: role).count > 0 else {
+            throw RPCError(.invalidArgument, "a user needs a role")
+        }
+        return try await database.write { [self] db in
+            guard try db.query("SELECT 1 FROM organizations WHERE id = ? AND status = 'active'", org).first != nil else {
+                throw RPCError(.notFound, "organisation \(org) not found")
+            }
+            return try invite(org: org, email: email, name: name, role: role, in: db, actor: actor)
+        }
+    }
+
+    /// A user in state `invited` and a single-use invitation; only the token's hash is stored.
+    private func invite(org: String, email: String, name: String, role: Calltrace_Identity_V1_Role,
+                        in db: Connection, actor: String? = nil) throws -> (user: String, invitation: String, expires: Int64) {
+        let email = try Self.normalisedEmail(email)
+        let index = try keys.blindIndex(email, kind: "email", org: org)
+        guard try db.query("SELECT 1 FROM users WHERE org_id = ? AND email_index = ?", org, index).first == nil else {
+            throw RPCError(.alreadyExists, "that e-mail already belongs to a user of the organisation")
+        }
+        let user = Self.newID("usr")
+        try db.execute(
+            "INSERT INTO users (id, org_id, email, email_index, display_name, role, created_at_unix_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            user, org, try keys.seal(Data(email.utf8), org: org, table: "users", column: "email", row: user), index,
+            try keys.seal(Data(name.utf8), org: org, table: "users", column: "display_name", row: user), role.rawValue, Self.now())
+        let token = try OpaqueToken.generate()
+        let expires = Self.now() + Self.invitationLifetimeMS
+        try db.execute("INSERT INTO invitations (token_hash, user_id, expires_at_unix_ms) VALUES (?, ?, ?)",
+                       OpaqueToken.storageHash(token), user, expires)
+        try outbox.record(AuditRecord(org: org, actor: actor ?? "system", action: "invitation.issued", resource: "user:\(user)",
+                                      outcome: "success"), in: db)
+        return (user, token, expires)
+    }
+
+    func redeem(invitation token: String, password: String) async throws -> (org: String, user: String) {
+        if let weakness = PasswordHasher.weakness(of: password) { throw RPCError(.invalidArgument, weakness) }
+        let hash = try PasswordHasher.hash(password)
+        return try await database.write { [self] db in
+            let now = Self.now()
+            guard let row = try db.query("""
+                SELECT i.user_id, u.org_id FROM invitations i JOIN users u ON u.id = i.user_id
+                WHERE i.token_hash = ? AND i.redeemed_at_unix_ms IS NULL AND i.expires_at_unix_ms > ?
+                """, OpaqueToken.storageHash(token), now).first,
+                  let user = row.text("user_id"), let org = row.text("org_id")
+            else { throw RPCError(.notFound, "invitation not found, used or expired") }
+            try db.execute("UPDATE invitations SET redeemed_at_unix_ms = ? WHERE token_hash = ?", now, OpaqueToken.storageHash(token))
+            try db.execute("UPDATE users SET password_hash = ?, status = 'active' WHERE id = ?", hash, user)
+            try outbox.record(AuditRecord(org: org, actor: "user:\(user)", action: "invitation.redeemed", resource: "user:\(user)",
+                                          outcome: "success"), in: db)
+            return (org, user)
+        }
+    }
+
+    // MARK: Sessions
+
+    /// One answer for an unknown e-mail and a wrong password, after the same work.
+    func login(org: String, email: String, password: String) async throws -> Calltrace_Identity_V1_LoginResponse {
+        let refused = RPCError(.unauthenticated, "invalid e-mail or password")
+        guard let email = try? Self.normalisedEmail(email), let index = try? keys.blindIndex(email, kind: "email", org: org) else {
+            PasswordHasher.verifyDummy(password)
+            throw refused
+        }
+        let row = try await database.read { db in
+            try db.query("""
+                SELECT u.id, u.role, u.password_hash FROM users u JOIN organizations o ON o.id = u.org_id
+                WHERE u.org_id = ? AND u.email_index = ? AND u.status = 'active' AND o.status = 'active'
+                """, org, index).first
+        }
+        guard let row, let user = row.text("id"), let stored = row.text("password_hash") else {
+            PasswordHasher.verifyDummy(password)
+            try await audit(org: org, actor: "unknown", action: "login.failed", resource: "organization:\(org)", outcome: "denied")
+            throw refused
+        }
+        guard PasswordHasher.verify(password, against: stored) else {
+            try await audit(org: org, actor: "user:\(user)", action: "login.failed", resource: "user:\(user)", outcome: "denied")
+            throw refused
+        }
+        let token = try OpaqueToken.generate()
+        let now = Self.now()
+        let expires = now + Self.sessionLifetimeMS
+        try await database.write { [self] db in
+            try db.execute("INSERT INTO sessions (token_hash, user_id, org_id, last_used_at_unix_ms, expires_at_unix_ms) VALUES (?, ?, ?, ?, ?)",
+                           OpaqueToken.storageHash(token), user, org, now, expires)
+            try outbox.record(AuditRecord(org: org, actor: "user:\(user)", action: "login.succeeded", resource: "user:\(user)",
+                                          outcome: "success"), in: db)
+        }
+        var response = Calltrace_Identity_V1_LoginResponse()
+        response.token = token
+        response.expiresAtUnixMs = expires
+        response.userID = user
+        response.role = Calltrace_Identity_V1_Role(rawValue: Int(row.int("role") ?? 0)) ?? .unspecified
+        return response
+    }
+
+    func logout(token: String) async throws {
+        try await database.write { [self] db in
+            guard let row = try db.query("SELECT user_id, org_id FROM sessions WHERE token_hash = ?", OpaqueToken.storageHash(token)).first,
+                  let user = row.text("user_id"), let org = row.text("org_id")
+            else { throw RPCError(.unauthenticated, "no valid session") }
+            try db.execute("DELETE FROM sessions WHERE token_hash = ?", OpaqueToken.storageHash(token))
+            try outbox.record(AuditRecord(org: org, actor: "user:\(user)", action: "session.ended", resource: "user:\(user)",
+                                          outcome: "success"), in: db)
+        }
+    }
+
+    /// The principal behind `token`, allowed `permission` in `org`; else UNAUTHENTICATED (no
+    /// valid session) or PERMISSION_DENIED (another organisation, or a role without it).
+    func authorize(token: String, org: String, permission: Calltrace_Identity_V1_Permission) async throws -> Calltrace_Identity_V1_Principal {
+        let now = Self.now()
+        let row = try await database.write { db -> Row? in
+            guard let row = try db.query("""
+                SELECT s.user_id, s.org_id, s.last_used_at_unix_ms, s.expires_at_unix_ms, u.role, u.status, o.status AS org_status
+                FROM sessions s JOIN users u ON u.id = s.user_id JOIN organizations o ON o.id = s.org_id
+                WHERE s.token_hash = ?
+                """, OpaqueToken.storageHash(token)).first else { return nil }
+            try db.execute("UPDATE sessions SET last_used_at_unix_ms = ? WHERE token_hash = ?", now, OpaqueToken.storageHash(token))
+            return row
+        }
+        guard let row, let user = row.text("user_id"), let sessionOrg = row.text("org_id"),
+              (row.int("expires_at_unix_ms") ?? 0) > now,
+              now - (row.int("last_used_at_unix_ms") ?? 0) < Self.sessionIdleMS,
+              row.text("status") == "active", row.text("org_status") == "active"
+        else { throw RPCError(.unauthenticated, "no valid session") }
+        guard sessionOrg == org else { throw RPCError(.permissionDenied, "the session does not belong to organisation \(org)") }
+        let role = Calltrace_Identity_V1_Role(rawValue: Int(row.int("role") ?? 0)) ?? .unspecified
+        guard RoleTable.permissions(of: role).contains(permission) else {
+            throw RPCError(.permissionDenied, "role \(role) lacks \(permission)")
+        }
+        var principal = Calltrace_Identity_V1_Principal()
+        principal.orgID = org
+        principal.userID = user
+        principal.role = role
+        return principal
+    }
+
+    private func audit(org: String, actor: String, action: String, resource: String, outcome: String) async throws {
+        try await database.write { [outbox] db in
+            try outbox.record(AuditRecord(org: org, actor: actor, action: action, resource: resource, outcome: outcome), in: db)
+        }
+    }
+}
