@@ -134,7 +134,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IdentityServiceTests",
-            dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceTestSupport"],
+            dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceServiceHost", "CallTraceTestSupport"],
             path: "Tests/IdentityServiceTests",
             swiftSettings: swiftSettings
         ),

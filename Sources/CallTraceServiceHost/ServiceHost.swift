@@ -30,6 +30,8 @@ public struct ServiceContext: Sendable {
     public let logger: Logger
     /// Clients of the configured peers, by service name, presenting this service's certificate.
     public let peers: [String: RPCClient]
+    /// Asks identity about users' tokens (with a short allow cache); nil without an identity peer.
+    public let authorizer: IdentityAuthorizer?
 }
 
 /// The software version every service reports.
@@ -143,7 +145,7 @@ struct Serve<Service: CallTraceService>: AsyncParsableCommand {
             refuse(name, error)
         }
         let context = ServiceContext(database: database, keys: keys, outbox: outbox, configuration: configuration,
-                                     logger: logger, peers: peers)
+                                     logger: logger, peers: peers, authorizer: peers["identity"].map { IdentityAuthorizer(identity: $0) })
         let server: RPCServer
         do {
             var serverConfiguration = RPCServer.Configuration(

@@ -44,7 +44,16 @@ struct IdentityRPC: RPCService {
 
         router.unary(Service.login, allow: .gateways) { request, context in
             context.annotate(org: request.orgID)
-            return try await store.login(org: request.orgID, email: request.email, password: request.password)
+            // Only gateways reach this method, so the client address they pass is trusted.
+            return try await store.login(org: request.orgID, email: request.email, password: request.password,
+                                         clientAddress: context.metadata["x-client-address"])
+        }
+
+        router.unary(Service.removeUser, allow: .gateways) { request, context in
+            context.annotate(org: request.orgID)
+            let admin = try await store.authorize(token: try bearerToken(context), org: request.orgID, permission: .usersManage)
+            try await store.removeUser(request.userID, org: request.orgID, by: "user:\(admin.userID)")
+            return .init()
         }
 
         router.unary(Service.logout, allow: .gateways) { _, context in

@@ -33,6 +33,11 @@ struct IdentityStore: Sendable {
             expires_at_unix_ms INTEGER NOT NULL,
             redeemed_at_unix_ms INTEGER
         );
+        CREATE TABLE login_failures (
+            subject BLOB PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            window_started_at_unix_ms INTEGER NOT NULL
+        );
         CREATE TABLE sessions (
             token_hash BLOB PRIMARY KEY,
             user_id TEXT NOT NULL REFERENCES users(id),
@@ -46,6 +51,10 @@ struct IdentityStore: Sendable {
     static let invitationLifetimeMS: Int64 = 72 * 3_600_000
     static let sessionIdleMS: Int64 = 30 * 60_000
     static let sessionLifetimeMS: Int64 = 12 * 3_600_000
+    /// Lockout: 5 failed logins per account, or 20 per client address, within 15 minutes.
+    static let failureWindowMS: Int64 = 15 * 60_000
+    static let accountFailureLimit = 5
+    static let addressFailureLimit = 20
 
     let database: Database
     let keys: KeyRing
@@ -138,11 +147,18 @@ struct IdentityStore: Sendable {
     // MARK: Sessions
 
     /// One answer for an unknown e-mail and a wrong password, after the same work.
-    func login(org: String, email: String, password: String) async throws -> Calltrace_Identity_V1_LoginResponse {
+    func login(org: String, email: String, password: String, clientAddress: String?) async throws -> Calltrace_Identity_V1_LoginResponse {
         let refused = RPCError(.unauthenticated, "invalid e-mail or password")
         guard let email = try? Self.normalisedEmail(email), let index = try? keys.blindIndex(email, kind: "email", org: org) else {
             PasswordHasher.verifyDummy(password)
             throw refused
+        }
+        // Counted per account (known or not, so lockout reveals nothing) and per client address.
+        let subjects = [(Data("account:".utf8) + index, Self.accountFailureLimit)]
+            + (clientAddress.map { [(OpaqueToken.storageHash("address:\(org):\($0)"), Self.addressFailureLimit)] } ?? [])
+        if try await isLockedOut(subjects) {
+            try await audit(org: org, actor: "unknown", action: "login.locked_out", resource: "organization:\(org)", outcome: "denied")
+            throw RPCError(.resourceExhausted, "too many failed logins; try again later")
         }
         let row = try await database.read { db in
             try db.query("""
@@ -152,12 +168,17 @@ struct IdentityStore: Sendable {
         }
         guard let row, let user = row.text("id"), let stored = row.text("password_hash") else {
             PasswordHasher.verifyDummy(password)
+            try await recordFailure(subjects)
             try await audit(org: org, actor: "unknown", action: "login.failed", resource: "organization:\(org)", outcome: "denied")
             throw refused
         }
         guard PasswordHasher.verify(password, against: stored) else {
+            try await recordFailure(subjects)
             try await audit(org: org, actor: "user:\(user)", action: "login.failed", resource: "user:\(user)", outcome: "denied")
             throw refused
+        }
+        try await database.write { db in
+            try db.execute("DELETE FROM login_failures WHERE subject = ?", subjects[0].0)
         }
         let token = try OpaqueToken.generate()
         let now = Self.now()
@@ -174,6 +195,43 @@ struct IdentityStore: Sendable {
         response.userID = user
         response.role = Calltrace_Identity_V1_Role(rawValue: Int(row.int("role") ?? 0)) ?? .unspecified
         return response
+    }
+
+    private func isLockedOut(_ subjects: [(Data, Int)]) async throws -> Bool {
+        let since = Self.now() - Self.failureWindowMS
+        return try await database.read { db in
+            try subjects.contains { subject, limit in
+                guard let row = try db.query("SELECT failures, window_started_at_unix_ms FROM login_failures WHERE subject = ?", subject).first
+                else { return false }
+                return (row.int("window_started_at_unix_ms") ?? 0) > since && Int(row.int("failures") ?? 0) >= limit
+            }
+        }
+    }
+
+    private func recordFailure(_ subjects: [(Data, Int)]) async throws {
+        let now = Self.now()
+        let since = now - Self.failureWindowMS
+        try await database.write { db in
+            for (subject, _) in subjects {
+                try db.execute("""
+                    INSERT INTO login_failures (subject, failures, window_started_at_unix_ms) VALUES (?, 1, ?)
+                    ON CONFLICT(subject) DO UPDATE SET
+                        failures = CASE WHEN window_started_at_unix_ms > ? THEN failures + 1 ELSE 1 END,
+                        window_started_at_unix_ms = CASE WHEN window_started_at_unix_ms > ? THEN window_started_at_unix_ms ELSE ? END
+                    """, subject, now, since, since, now)
+            }
+        }
+    }
+
+    /// Removes a user of `org`; their sessions end at once.
+    func removeUser(_ user: String, org: String, by actor: String) async throws {
+        try await database.write { [self] db in
+            let changed = try db.execute("UPDATE users SET status = 'removed' WHERE id = ? AND org_id = ? AND status != 'removed'", user, org)
+            guard changed == 1 else { throw RPCError(.notFound, "user \(user) not found in organisation \(org)") }
+            try db.execute("DELETE FROM sessions WHERE user_id = ?", user)
+            try db.execute("DELETE FROM invitations WHERE user_id = ?", user)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "user.removed", resource: "user:\(user)", outcome: "success"), in: db)
+        }
     }
 
     func logout(token: String) async throws {

@@ -39,12 +39,16 @@ public enum Calltrace_Identity_V1_IdentityService {
     public static let logout = MethodDescriptor<Calltrace_Identity_V1_LogoutRequest, Calltrace_Identity_V1_LogoutResponse>(
         service: name, name: "Logout", kind: .unary, isIdempotent: false)
 
+    /// `/calltrace.identity.v1.IdentityService/RemoveUser`
+    public static let removeUser = MethodDescriptor<Calltrace_Identity_V1_RemoveUserRequest, Calltrace_Identity_V1_RemoveUserResponse>(
+        service: name, name: "RemoveUser", kind: .unary, isIdempotent: false)
+
     /// `/calltrace.identity.v1.IdentityService/Authorize`
     public static let authorize = MethodDescriptor<Calltrace_Identity_V1_AuthorizeRequest, Calltrace_Identity_V1_AuthorizeResponse>(
         service: name, name: "Authorize", kind: .unary, isIdempotent: true)
 
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, login.info, logout.info, authorize.info]
+    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, login.info, logout.info, removeUser.info, authorize.info]
 }
 
 // MARK: calltrace/ops/v1/ops.proto

@@ -457,6 +457,96 @@ void   calltrace__identity__v1__logout_response__free_unpacked
   assert(message->base.descriptor == &calltrace__identity__v1__logout_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__identity__v1__remove_user_request__init
+                     (Calltrace__Identity__V1__RemoveUserRequest         *message)
+{
+  static const Calltrace__Identity__V1__RemoveUserRequest init_value = CALLTRACE__IDENTITY__V1__REMOVE_USER_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__remove_user_request__get_packed_size
+                     (const Calltrace__Identity__V1__RemoveUserRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__remove_user_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__remove_user_request__pack
+                     (const Calltrace__Identity__V1__RemoveUserRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__remove_user_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__remove_user_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__RemoveUserRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__remove_user_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__RemoveUserRequest *
+       calltrace__identity__v1__remove_user_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__RemoveUserRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__remove_user_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__remove_user_request__free_unpacked
+                     (Calltrace__Identity__V1__RemoveUserRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__remove_user_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__remove_user_response__init
+                     (Calltrace__Identity__V1__RemoveUserResponse         *message)
+{
+  static const Calltrace__Identity__V1__RemoveUserResponse init_value = CALLTRACE__IDENTITY__V1__REMOVE_USER_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__remove_user_response__get_packed_size
+                     (const Calltrace__Identity__V1__RemoveUserResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__remove_user_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__remove_user_response__pack
+                     (const Calltrace__Identity__V1__RemoveUserResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__remove_user_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__remove_user_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__RemoveUserResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__remove_user_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__RemoveUserResponse *
+       calltrace__identity__v1__remove_user_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__RemoveUserResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__remove_user_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__remove_user_response__free_unpacked
+                     (Calltrace__Identity__V1__RemoveUserResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__remove_user_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__identity__v1__authorize_request__init
                      (Calltrace__Identity__V1__AuthorizeRequest         *message)
 {
@@ -1140,6 +1230,75 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__logout_response__descr
   (ProtobufCMessageInit) calltrace__identity__v1__logout_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor calltrace__identity__v1__remove_user_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__RemoveUserRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "user_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__RemoveUserRequest, user_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__remove_user_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = user_id */
+};
+static const ProtobufCIntRange calltrace__identity__v1__remove_user_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__remove_user_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.RemoveUserRequest",
+  "RemoveUserRequest",
+  "Calltrace__Identity__V1__RemoveUserRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__RemoveUserRequest),
+  2,
+  calltrace__identity__v1__remove_user_request__field_descriptors,
+  calltrace__identity__v1__remove_user_request__field_indices_by_name,
+  1,  calltrace__identity__v1__remove_user_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__remove_user_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define calltrace__identity__v1__remove_user_response__field_descriptors NULL
+#define calltrace__identity__v1__remove_user_response__field_indices_by_name NULL
+#define calltrace__identity__v1__remove_user_response__number_ranges NULL
+const ProtobufCMessageDescriptor calltrace__identity__v1__remove_user_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.RemoveUserResponse",
+  "RemoveUserResponse",
+  "Calltrace__Identity__V1__RemoveUserResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__RemoveUserResponse),
+  0,
+  calltrace__identity__v1__remove_user_response__field_descriptors,
+  calltrace__identity__v1__remove_user_response__field_indices_by_name,
+  0,  calltrace__identity__v1__remove_user_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__remove_user_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor calltrace__identity__v1__authorize_request__field_descriptors[3] =
 {
   {
@@ -1388,22 +1547,24 @@ const ProtobufCEnumDescriptor calltrace__identity__v1__permission__descriptor =
   calltrace__identity__v1__permission__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[6] =
+static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[7] =
 {
   { "CreateOrganization", &calltrace__identity__v1__create_organization_request__descriptor, &calltrace__identity__v1__create_organization_response__descriptor },
   { "InviteUser", &calltrace__identity__v1__invite_user_request__descriptor, &calltrace__identity__v1__invite_user_response__descriptor },
   { "RedeemInvitation", &calltrace__identity__v1__redeem_invitation_request__descriptor, &calltrace__identity__v1__redeem_invitation_response__descriptor },
   { "Login", &calltrace__identity__v1__login_request__descriptor, &calltrace__identity__v1__login_response__descriptor },
   { "Logout", &calltrace__identity__v1__logout_request__descriptor, &calltrace__identity__v1__logout_response__descriptor },
+  { "RemoveUser", &calltrace__identity__v1__remove_user_request__descriptor, &calltrace__identity__v1__remove_user_response__descriptor },
   { "Authorize", &calltrace__identity__v1__authorize_request__descriptor, &calltrace__identity__v1__authorize_response__descriptor },
 };
 const unsigned calltrace__identity__v1__identity_service__method_indices_by_name[] = {
-  5,        /* Authorize */
+  6,        /* Authorize */
   0,        /* CreateOrganization */
   1,        /* InviteUser */
   3,        /* Login */
   4,        /* Logout */
-  2         /* RedeemInvitation */
+  2,        /* RedeemInvitation */
+  5         /* RemoveUser */
 };
 const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__descriptor =
 {
@@ -1412,7 +1573,7 @@ const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__desc
   "IdentityService",
   "Calltrace__Identity__V1__IdentityService",
   "calltrace.identity.v1",
-  6,
+  7,
   calltrace__identity__v1__identity_service__method_descriptors,
   calltrace__identity__v1__identity_service__method_indices_by_name
 };
@@ -1456,13 +1617,21 @@ void calltrace__identity__v1__identity_service__logout(ProtobufCService *service
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
   service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void calltrace__identity__v1__identity_service__remove_user(ProtobufCService *service,
+                                                            const Calltrace__Identity__V1__RemoveUserRequest *input,
+                                                            Calltrace__Identity__V1__RemoveUserResponse_Closure closure,
+                                                            void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void calltrace__identity__v1__identity_service__authorize(ProtobufCService *service,
                                                           const Calltrace__Identity__V1__AuthorizeRequest *input,
                                                           Calltrace__Identity__V1__AuthorizeResponse_Closure closure,
                                                           void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__IdentityService_Service *service,
                                                       Calltrace__Identity__V1__IdentityService_ServiceDestroy destroy)

@@ -25,6 +25,8 @@ typedef struct Calltrace__Identity__V1__LoginRequest Calltrace__Identity__V1__Lo
 typedef struct Calltrace__Identity__V1__LoginResponse Calltrace__Identity__V1__LoginResponse;
 typedef struct Calltrace__Identity__V1__LogoutRequest Calltrace__Identity__V1__LogoutRequest;
 typedef struct Calltrace__Identity__V1__LogoutResponse Calltrace__Identity__V1__LogoutResponse;
+typedef struct Calltrace__Identity__V1__RemoveUserRequest Calltrace__Identity__V1__RemoveUserRequest;
+typedef struct Calltrace__Identity__V1__RemoveUserResponse Calltrace__Identity__V1__RemoveUserResponse;
 typedef struct Calltrace__Identity__V1__AuthorizeRequest Calltrace__Identity__V1__AuthorizeRequest;
 typedef struct Calltrace__Identity__V1__AuthorizeResponse Calltrace__Identity__V1__AuthorizeResponse;
 typedef struct Calltrace__Identity__V1__Principal Calltrace__Identity__V1__Principal;
@@ -230,6 +232,26 @@ struct  Calltrace__Identity__V1__LogoutResponse
 };
 #define CALLTRACE__IDENTITY__V1__LOGOUT_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__logout_response__descriptor) \
+     }
+
+
+struct  Calltrace__Identity__V1__RemoveUserRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *user_id;
+};
+#define CALLTRACE__IDENTITY__V1__REMOVE_USER_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__remove_user_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Identity__V1__RemoveUserResponse
+{
+  ProtobufCMessage base;
+};
+#define CALLTRACE__IDENTITY__V1__REMOVE_USER_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__remove_user_response__descriptor) \
      }
 
 
@@ -460,6 +482,44 @@ Calltrace__Identity__V1__LogoutResponse *
 void   calltrace__identity__v1__logout_response__free_unpacked
                      (Calltrace__Identity__V1__LogoutResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__RemoveUserRequest methods */
+void   calltrace__identity__v1__remove_user_request__init
+                     (Calltrace__Identity__V1__RemoveUserRequest         *message);
+size_t calltrace__identity__v1__remove_user_request__get_packed_size
+                     (const Calltrace__Identity__V1__RemoveUserRequest   *message);
+size_t calltrace__identity__v1__remove_user_request__pack
+                     (const Calltrace__Identity__V1__RemoveUserRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__remove_user_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__RemoveUserRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__RemoveUserRequest *
+       calltrace__identity__v1__remove_user_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__remove_user_request__free_unpacked
+                     (Calltrace__Identity__V1__RemoveUserRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__RemoveUserResponse methods */
+void   calltrace__identity__v1__remove_user_response__init
+                     (Calltrace__Identity__V1__RemoveUserResponse         *message);
+size_t calltrace__identity__v1__remove_user_response__get_packed_size
+                     (const Calltrace__Identity__V1__RemoveUserResponse   *message);
+size_t calltrace__identity__v1__remove_user_response__pack
+                     (const Calltrace__Identity__V1__RemoveUserResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__remove_user_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__RemoveUserResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__RemoveUserResponse *
+       calltrace__identity__v1__remove_user_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__remove_user_response__free_unpacked
+                     (Calltrace__Identity__V1__RemoveUserResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Calltrace__Identity__V1__AuthorizeRequest methods */
 void   calltrace__identity__v1__authorize_request__init
                      (Calltrace__Identity__V1__AuthorizeRequest         *message);
@@ -549,6 +609,12 @@ typedef void (*Calltrace__Identity__V1__LogoutRequest_Closure)
 typedef void (*Calltrace__Identity__V1__LogoutResponse_Closure)
                  (const Calltrace__Identity__V1__LogoutResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Identity__V1__RemoveUserRequest_Closure)
+                 (const Calltrace__Identity__V1__RemoveUserRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__RemoveUserResponse_Closure)
+                 (const Calltrace__Identity__V1__RemoveUserResponse *message,
+                  void *closure_data);
 typedef void (*Calltrace__Identity__V1__AuthorizeRequest_Closure)
                  (const Calltrace__Identity__V1__AuthorizeRequest *message,
                   void *closure_data);
@@ -585,6 +651,10 @@ struct Calltrace__Identity__V1__IdentityService_Service
                  const Calltrace__Identity__V1__LogoutRequest *input,
                  Calltrace__Identity__V1__LogoutResponse_Closure closure,
                  void *closure_data);
+  void (*remove_user)(Calltrace__Identity__V1__IdentityService_Service *service,
+                      const Calltrace__Identity__V1__RemoveUserRequest *input,
+                      Calltrace__Identity__V1__RemoveUserResponse_Closure closure,
+                      void *closure_data);
   void (*authorize)(Calltrace__Identity__V1__IdentityService_Service *service,
                     const Calltrace__Identity__V1__AuthorizeRequest *input,
                     Calltrace__Identity__V1__AuthorizeResponse_Closure closure,
@@ -602,6 +672,7 @@ void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__I
       function_prefix__ ## redeem_invitation,\
       function_prefix__ ## login,\
       function_prefix__ ## logout,\
+      function_prefix__ ## remove_user,\
       function_prefix__ ## authorize  }
 void calltrace__identity__v1__identity_service__create_organization(ProtobufCService *service,
                                                                     const Calltrace__Identity__V1__CreateOrganizationRequest *input,
@@ -623,6 +694,10 @@ void calltrace__identity__v1__identity_service__logout(ProtobufCService *service
                                                        const Calltrace__Identity__V1__LogoutRequest *input,
                                                        Calltrace__Identity__V1__LogoutResponse_Closure closure,
                                                        void *closure_data);
+void calltrace__identity__v1__identity_service__remove_user(ProtobufCService *service,
+                                                            const Calltrace__Identity__V1__RemoveUserRequest *input,
+                                                            Calltrace__Identity__V1__RemoveUserResponse_Closure closure,
+                                                            void *closure_data);
 void calltrace__identity__v1__identity_service__authorize(ProtobufCService *service,
                                                           const Calltrace__Identity__V1__AuthorizeRequest *input,
                                                           Calltrace__Identity__V1__AuthorizeResponse_Closure closure,
@@ -642,6 +717,8 @@ extern const ProtobufCMessageDescriptor calltrace__identity__v1__login_request__
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__login_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__logout_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__logout_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__remove_user_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__remove_user_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__principal__descriptor;

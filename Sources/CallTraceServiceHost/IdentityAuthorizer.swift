@@ -1,0 +1,72 @@
+public import CallTraceProto
+public import CallTraceRPC
+import CallTraceKeys
+import Foundation
+import Synchronization
+
+/// How every service asks identity "may this caller do this, in this organisation?".
+///
+/// Allows are cached briefly (default 5 s, at most `capacity` entries), so a removed user or an
+/// ended session loses access everywhere within that time. Denials are never cached: the next
+/// call asks again. The cache is keyed by the token's SHA-256, never the token itself.
+public final class IdentityAuthorizer: Sendable {
+    public struct Configuration: Sendable {
+        /// How long an allow is reused. Default 5 s.
+        public var allowTTL: Duration = .seconds(5)
+        /// Cached allows at most; the oldest half is dropped when full. Default 10 000.
+        public var capacity = 10_000
+        /// Per-request timeout when no caller deadline applies. Default 2 s.
+        public var timeout: Duration = .seconds(2)
+        public init() {}
+    }
+
+    private struct Key: Hashable {
+        let tokenHash: Data
+        let org: String
+        let permission: Int
+    }
+    private struct Entry {
+        let principal: Calltrace_Identity_V1_Principal
+        let expires: ContinuousClock.Instant
+    }
+
+    private let identity: RPCClient
+    private let configuration: Configuration
+    private let cache = Mutex<[Key: Entry]>([:])
+
+    public init(identity: RPCClient, configuration: Configuration = Configuration()) {
+        self.identity = identity
+        self.configuration = configuration
+    }
+
+    /// The principal, or the error identity gave (UNAUTHENTICATED, PERMISSION_DENIED, …).
+    public func authorize(token: String, org: String, permission: Calltrace_Identity_V1_Permission) async throws
+        -> Calltrace_Identity_V1_Principal {
+        let key = Key(tokenHash: OpaqueToken.storageHash(token), org: org, permission: permission.rawValue)
+        let now = ContinuousClock.now
+        if let hit = cache.withLock({ $0[key] }), hit.expires > now { return hit.principal }
+        var request = Calltrace_Identity_V1_AuthorizeRequest()
+        request.token = token
+        request.orgID = org
+        request.permission = permission
+        let principal: Calltrace_Identity_V1_Principal
+        do {
+            principal = try await identity.unary(Calltrace_Identity_V1_IdentityService.authorize, request,
+                                                 options: .init(timeout: configuration.timeout)).principal
+        } catch {
+            cache.withLock { $0[key] = nil }
+            throw error
+        }
+        let capacity = configuration.capacity
+        let entry = Entry(principal: principal, expires: now + configuration.allowTTL)
+        cache.withLock { cache in
+            if cache.count >= capacity {
+                let live = cache.filter { $0.value.expires > now }
+                cache = live.count >= capacity ? Dictionary(uniqueKeysWithValues: live.sorted { $0.value.expires > $1.value.expires }
+                    .prefix(capacity / 2).map { ($0.key, $0.value) }) : live
+            }
+            cache[key] = entry
+        }
+        return principal
+    }
+}
