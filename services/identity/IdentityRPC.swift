@@ -56,6 +56,33 @@ struct IdentityRPC: RPCService {
             return .init()
         }
 
+        router.unary(Service.createSupportGrant, allow: .gateways) { request, context in
+            context.annotate(org: request.orgID)
+            let admin = try await store.authorize(token: try bearerToken(context), org: request.orgID, permission: .grantsManage)
+            let grant = try await store.createGrant(org: request.orgID, permissions: request.permissions,
+                                                    seconds: request.durationSeconds, reason: request.reason, by: "user:\(admin.userID)")
+            return .with {
+                $0.grantID = grant.id
+                $0.expiresAtUnixMs = grant.expires
+            }
+        }
+
+        router.unary(Service.revokeSupportGrant, allow: .gateways) { request, context in
+            context.annotate(org: request.orgID)
+            let admin = try await store.authorize(token: try bearerToken(context), org: request.orgID, permission: .grantsManage)
+            try await store.revokeGrant(request.grantID, org: request.orgID, by: "user:\(admin.userID)")
+            return .init()
+        }
+
+        router.unary(Service.authorizeOperator, allow: .services) { request, context in
+            context.annotate(org: request.orgID)
+            guard !request.operatorName.isEmpty, request.permission != .unspecified else {
+                throw RPCError(.invalidArgument, "name the operator and a permission")
+            }
+            let principal = try await store.authorizeOperator(request.operatorName, org: request.orgID, permission: request.permission)
+            return .with { $0.principal = principal }
+        }
+
         router.unary(Service.logout, allow: .gateways) { _, context in
             try await store.logout(token: try bearerToken(context))
             return .init()

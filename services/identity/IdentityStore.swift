@@ -33,6 +33,16 @@ struct IdentityStore: Sendable {
             expires_at_unix_ms INTEGER NOT NULL,
             redeemed_at_unix_ms INTEGER
         );
+        CREATE TABLE support_grants (
+            id TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL REFERENCES organizations(id),
+            permissions TEXT NOT NULL,
+            reason BLOB NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at_unix_ms INTEGER NOT NULL,
+            expires_at_unix_ms INTEGER NOT NULL,
+            revoked_at_unix_ms INTEGER
+        );
         CREATE TABLE login_failures (
             subject BLOB PRIMARY KEY,
             failures INTEGER NOT NULL,
@@ -221,6 +231,72 @@ struct IdentityStore: Sendable {
                     """, subject, now, since, since, now)
             }
         }
+    }
+
+    // MARK: Support grants (P8)
+
+    /// Grants last at most 14 days.
+    static let maxGrantSeconds: UInt32 = 14 * 86_400
+
+    func createGrant(org: String, permissions: [Calltrace_Identity_V1_Permission], seconds: UInt32, reason: String,
+                     by actor: String) async throws -> (id: String, expires: Int64) {
+        let permissions = Set(permissions.filter { $0 != .unspecified })
+        guard !permissions.isEmpty else { throw RPCError(.invalidArgument, "a grant names at least one permission") }
+        guard (1...Self.maxGrantSeconds).contains(seconds) else {
+            throw RPCError(.invalidArgument, "a grant lasts from 1 second to 14 days")
+        }
+        guard !reason.isEmpty else { throw RPCError(.invalidArgument, "a grant needs a reason or ticket reference") }
+        let id = Self.newID("grt")
+        let now = Self.now()
+        let expires = now + Int64(seconds) * 1000
+        let sealedReason = try keys.seal(Data(reason.utf8), org: org, table: "support_grants", column: "reason", row: id)
+        try await database.write { [self] db in
+            try db.execute("""
+                INSERT INTO support_grants (id, org_id, permissions, reason, created_by, created_at_unix_ms, expires_at_unix_ms)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """, id, org, permissions.map { String($0.rawValue) }.sorted().joined(separator: ","), sealedReason, actor, now, expires)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "support_grant.created", resource: "grant:\(id)",
+                                          outcome: "success"), in: db)
+        }
+        return (id, expires)
+    }
+
+    func revokeGrant(_ id: String, org: String, by actor: String) async throws {
+        try await database.write { [self] db in
+            let changed = try db.execute("UPDATE support_grants SET revoked_at_unix_ms = ? WHERE id = ? AND org_id = ? AND revoked_at_unix_ms IS NULL",
+                                         Self.now(), id, org)
+            guard changed == 1 else { throw RPCError(.notFound, "grant \(id) not found or already revoked") }
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "support_grant.revoked", resource: "grant:\(id)",
+                                          outcome: "success"), in: db)
+        }
+    }
+
+    /// An operator may act only under an active grant naming the permission; audited either way.
+    func authorizeOperator(_ name: String, org: String, permission: Calltrace_Identity_V1_Permission) async throws
+        -> Calltrace_Identity_V1_Principal {
+        let now = Self.now()
+        // The audit event commits whether or not access is allowed; the refusal comes after.
+        let grantID = try await database.write { [self] db -> String? in
+            let grants = try db.query("""
+                SELECT id, permissions, expires_at_unix_ms FROM support_grants
+                WHERE org_id = ? AND revoked_at_unix_ms IS NULL AND expires_at_unix_ms > ? ORDER BY expires_at_unix_ms DESC
+                """, org, now)
+            let grant = grants.first { row in
+                (row.text("permissions") ?? "").split(separator: ",").contains(Substring(String(permission.rawValue)))
+            }
+            let resource = grant.flatMap { $0.text("id") }.map { "grant:\($0)" } ?? "organization:\(org)"
+            try outbox.record(AuditRecord(org: org, actor: "operator:\(name)", action: "operator.access.\(permission)",
+                                          resource: resource, outcome: grant == nil ? "denied" : "success"), in: db)
+            return grant?.text("id")
+        }
+        guard let grantID else {
+            throw RPCError(.permissionDenied, "no active support grant lets operators use \(permission) in \(org)")
+        }
+        var principal = Calltrace_Identity_V1_Principal()
+        principal.orgID = org
+        principal.operatorName = name
+        principal.supportGrantID = grantID
+        return principal
     }
 
     /// Removes a user of `org`; their sessions end at once.

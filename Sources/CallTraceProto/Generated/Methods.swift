@@ -43,12 +43,24 @@ public enum Calltrace_Identity_V1_IdentityService {
     public static let removeUser = MethodDescriptor<Calltrace_Identity_V1_RemoveUserRequest, Calltrace_Identity_V1_RemoveUserResponse>(
         service: name, name: "RemoveUser", kind: .unary, isIdempotent: false)
 
+    /// `/calltrace.identity.v1.IdentityService/CreateSupportGrant`
+    public static let createSupportGrant = MethodDescriptor<Calltrace_Identity_V1_CreateSupportGrantRequest, Calltrace_Identity_V1_CreateSupportGrantResponse>(
+        service: name, name: "CreateSupportGrant", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.identity.v1.IdentityService/RevokeSupportGrant`
+    public static let revokeSupportGrant = MethodDescriptor<Calltrace_Identity_V1_RevokeSupportGrantRequest, Calltrace_Identity_V1_RevokeSupportGrantResponse>(
+        service: name, name: "RevokeSupportGrant", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.identity.v1.IdentityService/AuthorizeOperator`
+    public static let authorizeOperator = MethodDescriptor<Calltrace_Identity_V1_AuthorizeOperatorRequest, Calltrace_Identity_V1_AuthorizeOperatorResponse>(
+        service: name, name: "AuthorizeOperator", kind: .unary, isIdempotent: true)
+
     /// `/calltrace.identity.v1.IdentityService/Authorize`
     public static let authorize = MethodDescriptor<Calltrace_Identity_V1_AuthorizeRequest, Calltrace_Identity_V1_AuthorizeResponse>(
         service: name, name: "Authorize", kind: .unary, isIdempotent: true)
 
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, login.info, logout.info, removeUser.info, authorize.info]
+    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, login.info, logout.info, removeUser.info, createSupportGrant.info, revokeSupportGrant.info, authorizeOperator.info, authorize.info]
 }
 
 // MARK: calltrace/ops/v1/ops.proto

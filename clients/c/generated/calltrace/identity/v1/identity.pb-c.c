@@ -547,6 +547,276 @@ void   calltrace__identity__v1__remove_user_response__free_unpacked
   assert(message->base.descriptor == &calltrace__identity__v1__remove_user_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__identity__v1__create_support_grant_request__init
+                     (Calltrace__Identity__V1__CreateSupportGrantRequest         *message)
+{
+  static const Calltrace__Identity__V1__CreateSupportGrantRequest init_value = CALLTRACE__IDENTITY__V1__CREATE_SUPPORT_GRANT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__create_support_grant_request__get_packed_size
+                     (const Calltrace__Identity__V1__CreateSupportGrantRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__create_support_grant_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__create_support_grant_request__pack
+                     (const Calltrace__Identity__V1__CreateSupportGrantRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__create_support_grant_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__create_support_grant_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__CreateSupportGrantRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__create_support_grant_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__CreateSupportGrantRequest *
+       calltrace__identity__v1__create_support_grant_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__CreateSupportGrantRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__create_support_grant_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__create_support_grant_request__free_unpacked
+                     (Calltrace__Identity__V1__CreateSupportGrantRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__create_support_grant_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__create_support_grant_response__init
+                     (Calltrace__Identity__V1__CreateSupportGrantResponse         *message)
+{
+  static const Calltrace__Identity__V1__CreateSupportGrantResponse init_value = CALLTRACE__IDENTITY__V1__CREATE_SUPPORT_GRANT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__create_support_grant_response__get_packed_size
+                     (const Calltrace__Identity__V1__CreateSupportGrantResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__create_support_grant_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__create_support_grant_response__pack
+                     (const Calltrace__Identity__V1__CreateSupportGrantResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__create_support_grant_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__create_support_grant_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__CreateSupportGrantResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__create_support_grant_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__CreateSupportGrantResponse *
+       calltrace__identity__v1__create_support_grant_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__CreateSupportGrantResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__create_support_grant_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__create_support_grant_response__free_unpacked
+                     (Calltrace__Identity__V1__CreateSupportGrantResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__create_support_grant_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__revoke_support_grant_request__init
+                     (Calltrace__Identity__V1__RevokeSupportGrantRequest         *message)
+{
+  static const Calltrace__Identity__V1__RevokeSupportGrantRequest init_value = CALLTRACE__IDENTITY__V1__REVOKE_SUPPORT_GRANT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__revoke_support_grant_request__get_packed_size
+                     (const Calltrace__Identity__V1__RevokeSupportGrantRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_support_grant_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__revoke_support_grant_request__pack
+                     (const Calltrace__Identity__V1__RevokeSupportGrantRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_support_grant_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__revoke_support_grant_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__RevokeSupportGrantRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_support_grant_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__RevokeSupportGrantRequest *
+       calltrace__identity__v1__revoke_support_grant_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__RevokeSupportGrantRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__revoke_support_grant_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__revoke_support_grant_request__free_unpacked
+                     (Calltrace__Identity__V1__RevokeSupportGrantRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_support_grant_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__revoke_support_grant_response__init
+                     (Calltrace__Identity__V1__RevokeSupportGrantResponse         *message)
+{
+  static const Calltrace__Identity__V1__RevokeSupportGrantResponse init_value = CALLTRACE__IDENTITY__V1__REVOKE_SUPPORT_GRANT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__revoke_support_grant_response__get_packed_size
+                     (const Calltrace__Identity__V1__RevokeSupportGrantResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_support_grant_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__revoke_support_grant_response__pack
+                     (const Calltrace__Identity__V1__RevokeSupportGrantResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_support_grant_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__revoke_support_grant_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__RevokeSupportGrantResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_support_grant_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__RevokeSupportGrantResponse *
+       calltrace__identity__v1__revoke_support_grant_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__RevokeSupportGrantResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__revoke_support_grant_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__revoke_support_grant_response__free_unpacked
+                     (Calltrace__Identity__V1__RevokeSupportGrantResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_support_grant_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__authorize_operator_request__init
+                     (Calltrace__Identity__V1__AuthorizeOperatorRequest         *message)
+{
+  static const Calltrace__Identity__V1__AuthorizeOperatorRequest init_value = CALLTRACE__IDENTITY__V1__AUTHORIZE_OPERATOR_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__authorize_operator_request__get_packed_size
+                     (const Calltrace__Identity__V1__AuthorizeOperatorRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__authorize_operator_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__authorize_operator_request__pack
+                     (const Calltrace__Identity__V1__AuthorizeOperatorRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__authorize_operator_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__authorize_operator_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__AuthorizeOperatorRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__authorize_operator_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__AuthorizeOperatorRequest *
+       calltrace__identity__v1__authorize_operator_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__AuthorizeOperatorRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__authorize_operator_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__authorize_operator_request__free_unpacked
+                     (Calltrace__Identity__V1__AuthorizeOperatorRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__authorize_operator_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__authorize_operator_response__init
+                     (Calltrace__Identity__V1__AuthorizeOperatorResponse         *message)
+{
+  static const Calltrace__Identity__V1__AuthorizeOperatorResponse init_value = CALLTRACE__IDENTITY__V1__AUTHORIZE_OPERATOR_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__authorize_operator_response__get_packed_size
+                     (const Calltrace__Identity__V1__AuthorizeOperatorResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__authorize_operator_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__authorize_operator_response__pack
+                     (const Calltrace__Identity__V1__AuthorizeOperatorResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__authorize_operator_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__authorize_operator_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__AuthorizeOperatorResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__authorize_operator_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__AuthorizeOperatorResponse *
+       calltrace__identity__v1__authorize_operator_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__AuthorizeOperatorResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__authorize_operator_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__authorize_operator_response__free_unpacked
+                     (Calltrace__Identity__V1__AuthorizeOperatorResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__authorize_operator_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__identity__v1__authorize_request__init
                      (Calltrace__Identity__V1__AuthorizeRequest         *message)
 {
@@ -1299,6 +1569,305 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__remove_user_response__
   (ProtobufCMessageInit) calltrace__identity__v1__remove_user_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor calltrace__identity__v1__create_support_grant_request__field_descriptors[4] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__CreateSupportGrantRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "permissions",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Calltrace__Identity__V1__CreateSupportGrantRequest, n_permissions),
+    offsetof(Calltrace__Identity__V1__CreateSupportGrantRequest, permissions),
+    &calltrace__identity__v1__permission__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "duration_seconds",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__CreateSupportGrantRequest, duration_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__CreateSupportGrantRequest, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__create_support_grant_request__field_indices_by_name[] = {
+  2,   /* field[2] = duration_seconds */
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = permissions */
+  3,   /* field[3] = reason */
+};
+static const ProtobufCIntRange calltrace__identity__v1__create_support_grant_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__create_support_grant_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.CreateSupportGrantRequest",
+  "CreateSupportGrantRequest",
+  "Calltrace__Identity__V1__CreateSupportGrantRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__CreateSupportGrantRequest),
+  4,
+  calltrace__identity__v1__create_support_grant_request__field_descriptors,
+  calltrace__identity__v1__create_support_grant_request__field_indices_by_name,
+  1,  calltrace__identity__v1__create_support_grant_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__create_support_grant_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__create_support_grant_response__field_descriptors[2] =
+{
+  {
+    "grant_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__CreateSupportGrantResponse, grant_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_at_unix_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__CreateSupportGrantResponse, expires_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__create_support_grant_response__field_indices_by_name[] = {
+  1,   /* field[1] = expires_at_unix_ms */
+  0,   /* field[0] = grant_id */
+};
+static const ProtobufCIntRange calltrace__identity__v1__create_support_grant_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__create_support_grant_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.CreateSupportGrantResponse",
+  "CreateSupportGrantResponse",
+  "Calltrace__Identity__V1__CreateSupportGrantResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__CreateSupportGrantResponse),
+  2,
+  calltrace__identity__v1__create_support_grant_response__field_descriptors,
+  calltrace__identity__v1__create_support_grant_response__field_indices_by_name,
+  1,  calltrace__identity__v1__create_support_grant_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__create_support_grant_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__revoke_support_grant_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__RevokeSupportGrantRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "grant_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__RevokeSupportGrantRequest, grant_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__revoke_support_grant_request__field_indices_by_name[] = {
+  1,   /* field[1] = grant_id */
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__identity__v1__revoke_support_grant_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__revoke_support_grant_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.RevokeSupportGrantRequest",
+  "RevokeSupportGrantRequest",
+  "Calltrace__Identity__V1__RevokeSupportGrantRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__RevokeSupportGrantRequest),
+  2,
+  calltrace__identity__v1__revoke_support_grant_request__field_descriptors,
+  calltrace__identity__v1__revoke_support_grant_request__field_indices_by_name,
+  1,  calltrace__identity__v1__revoke_support_grant_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__revoke_support_grant_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define calltrace__identity__v1__revoke_support_grant_response__field_descriptors NULL
+#define calltrace__identity__v1__revoke_support_grant_response__field_indices_by_name NULL
+#define calltrace__identity__v1__revoke_support_grant_response__number_ranges NULL
+const ProtobufCMessageDescriptor calltrace__identity__v1__revoke_support_grant_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.RevokeSupportGrantResponse",
+  "RevokeSupportGrantResponse",
+  "Calltrace__Identity__V1__RevokeSupportGrantResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__RevokeSupportGrantResponse),
+  0,
+  calltrace__identity__v1__revoke_support_grant_response__field_descriptors,
+  calltrace__identity__v1__revoke_support_grant_response__field_indices_by_name,
+  0,  calltrace__identity__v1__revoke_support_grant_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__revoke_support_grant_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__authorize_operator_request__field_descriptors[3] =
+{
+  {
+    "operator_name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__AuthorizeOperatorRequest, operator_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "org_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__AuthorizeOperatorRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "permission",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__AuthorizeOperatorRequest, permission),
+    &calltrace__identity__v1__permission__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__authorize_operator_request__field_indices_by_name[] = {
+  0,   /* field[0] = operator_name */
+  1,   /* field[1] = org_id */
+  2,   /* field[2] = permission */
+};
+static const ProtobufCIntRange calltrace__identity__v1__authorize_operator_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_operator_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.AuthorizeOperatorRequest",
+  "AuthorizeOperatorRequest",
+  "Calltrace__Identity__V1__AuthorizeOperatorRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__AuthorizeOperatorRequest),
+  3,
+  calltrace__identity__v1__authorize_operator_request__field_descriptors,
+  calltrace__identity__v1__authorize_operator_request__field_indices_by_name,
+  1,  calltrace__identity__v1__authorize_operator_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__authorize_operator_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__authorize_operator_response__field_descriptors[1] =
+{
+  {
+    "principal",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__AuthorizeOperatorResponse, principal),
+    &calltrace__identity__v1__principal__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__authorize_operator_response__field_indices_by_name[] = {
+  0,   /* field[0] = principal */
+};
+static const ProtobufCIntRange calltrace__identity__v1__authorize_operator_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_operator_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.AuthorizeOperatorResponse",
+  "AuthorizeOperatorResponse",
+  "Calltrace__Identity__V1__AuthorizeOperatorResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__AuthorizeOperatorResponse),
+  1,
+  calltrace__identity__v1__authorize_operator_response__field_descriptors,
+  calltrace__identity__v1__authorize_operator_response__field_indices_by_name,
+  1,  calltrace__identity__v1__authorize_operator_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__authorize_operator_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor calltrace__identity__v1__authorize_request__field_descriptors[3] =
 {
   {
@@ -1401,7 +1970,7 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_response__de
   (ProtobufCMessageInit) calltrace__identity__v1__authorize_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__identity__v1__principal__field_descriptors[3] =
+static const ProtobufCFieldDescriptor calltrace__identity__v1__principal__field_descriptors[5] =
 {
   {
     "org_id",
@@ -1439,16 +2008,42 @@ static const ProtobufCFieldDescriptor calltrace__identity__v1__principal__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "operator_name",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__Principal, operator_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "support_grant_id",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__Principal, support_grant_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__identity__v1__principal__field_indices_by_name[] = {
+  3,   /* field[3] = operator_name */
   0,   /* field[0] = org_id */
   2,   /* field[2] = role */
+  4,   /* field[4] = support_grant_id */
   1,   /* field[1] = user_id */
 };
 static const ProtobufCIntRange calltrace__identity__v1__principal__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor calltrace__identity__v1__principal__descriptor =
 {
@@ -1458,7 +2053,7 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__principal__descriptor 
   "Calltrace__Identity__V1__Principal",
   "calltrace.identity.v1",
   sizeof(Calltrace__Identity__V1__Principal),
-  3,
+  5,
   calltrace__identity__v1__principal__field_descriptors,
   calltrace__identity__v1__principal__field_indices_by_name,
   1,  calltrace__identity__v1__principal__number_ranges,
@@ -1547,7 +2142,7 @@ const ProtobufCEnumDescriptor calltrace__identity__v1__permission__descriptor =
   calltrace__identity__v1__permission__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[7] =
+static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[10] =
 {
   { "CreateOrganization", &calltrace__identity__v1__create_organization_request__descriptor, &calltrace__identity__v1__create_organization_response__descriptor },
   { "InviteUser", &calltrace__identity__v1__invite_user_request__descriptor, &calltrace__identity__v1__invite_user_response__descriptor },
@@ -1555,16 +2150,22 @@ static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service
   { "Login", &calltrace__identity__v1__login_request__descriptor, &calltrace__identity__v1__login_response__descriptor },
   { "Logout", &calltrace__identity__v1__logout_request__descriptor, &calltrace__identity__v1__logout_response__descriptor },
   { "RemoveUser", &calltrace__identity__v1__remove_user_request__descriptor, &calltrace__identity__v1__remove_user_response__descriptor },
+  { "CreateSupportGrant", &calltrace__identity__v1__create_support_grant_request__descriptor, &calltrace__identity__v1__create_support_grant_response__descriptor },
+  { "RevokeSupportGrant", &calltrace__identity__v1__revoke_support_grant_request__descriptor, &calltrace__identity__v1__revoke_support_grant_response__descriptor },
+  { "AuthorizeOperator", &calltrace__identity__v1__authorize_operator_request__descriptor, &calltrace__identity__v1__authorize_operator_response__descriptor },
   { "Authorize", &calltrace__identity__v1__authorize_request__descriptor, &calltrace__identity__v1__authorize_response__descriptor },
 };
 const unsigned calltrace__identity__v1__identity_service__method_indices_by_name[] = {
-  6,        /* Authorize */
+  9,        /* Authorize */
+  8,        /* AuthorizeOperator */
   0,        /* CreateOrganization */
+  6,        /* CreateSupportGrant */
   1,        /* InviteUser */
   3,        /* Login */
   4,        /* Logout */
   2,        /* RedeemInvitation */
-  5         /* RemoveUser */
+  5,        /* RemoveUser */
+  7         /* RevokeSupportGrant */
 };
 const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__descriptor =
 {
@@ -1573,7 +2174,7 @@ const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__desc
   "IdentityService",
   "Calltrace__Identity__V1__IdentityService",
   "calltrace.identity.v1",
-  7,
+  10,
   calltrace__identity__v1__identity_service__method_descriptors,
   calltrace__identity__v1__identity_service__method_indices_by_name
 };
@@ -1625,13 +2226,37 @@ void calltrace__identity__v1__identity_service__remove_user(ProtobufCService *se
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
   service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void calltrace__identity__v1__identity_service__create_support_grant(ProtobufCService *service,
+                                                                     const Calltrace__Identity__V1__CreateSupportGrantRequest *input,
+                                                                     Calltrace__Identity__V1__CreateSupportGrantResponse_Closure closure,
+                                                                     void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__identity__v1__identity_service__revoke_support_grant(ProtobufCService *service,
+                                                                     const Calltrace__Identity__V1__RevokeSupportGrantRequest *input,
+                                                                     Calltrace__Identity__V1__RevokeSupportGrantResponse_Closure closure,
+                                                                     void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__identity__v1__identity_service__authorize_operator(ProtobufCService *service,
+                                                                   const Calltrace__Identity__V1__AuthorizeOperatorRequest *input,
+                                                                   Calltrace__Identity__V1__AuthorizeOperatorResponse_Closure closure,
+                                                                   void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void calltrace__identity__v1__identity_service__authorize(ProtobufCService *service,
                                                           const Calltrace__Identity__V1__AuthorizeRequest *input,
                                                           Calltrace__Identity__V1__AuthorizeResponse_Closure closure,
                                                           void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__IdentityService_Service *service,
                                                       Calltrace__Identity__V1__IdentityService_ServiceDestroy destroy)

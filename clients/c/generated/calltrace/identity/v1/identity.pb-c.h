@@ -27,6 +27,12 @@ typedef struct Calltrace__Identity__V1__LogoutRequest Calltrace__Identity__V1__L
 typedef struct Calltrace__Identity__V1__LogoutResponse Calltrace__Identity__V1__LogoutResponse;
 typedef struct Calltrace__Identity__V1__RemoveUserRequest Calltrace__Identity__V1__RemoveUserRequest;
 typedef struct Calltrace__Identity__V1__RemoveUserResponse Calltrace__Identity__V1__RemoveUserResponse;
+typedef struct Calltrace__Identity__V1__CreateSupportGrantRequest Calltrace__Identity__V1__CreateSupportGrantRequest;
+typedef struct Calltrace__Identity__V1__CreateSupportGrantResponse Calltrace__Identity__V1__CreateSupportGrantResponse;
+typedef struct Calltrace__Identity__V1__RevokeSupportGrantRequest Calltrace__Identity__V1__RevokeSupportGrantRequest;
+typedef struct Calltrace__Identity__V1__RevokeSupportGrantResponse Calltrace__Identity__V1__RevokeSupportGrantResponse;
+typedef struct Calltrace__Identity__V1__AuthorizeOperatorRequest Calltrace__Identity__V1__AuthorizeOperatorRequest;
+typedef struct Calltrace__Identity__V1__AuthorizeOperatorResponse Calltrace__Identity__V1__AuthorizeOperatorResponse;
 typedef struct Calltrace__Identity__V1__AuthorizeRequest Calltrace__Identity__V1__AuthorizeRequest;
 typedef struct Calltrace__Identity__V1__AuthorizeResponse Calltrace__Identity__V1__AuthorizeResponse;
 typedef struct Calltrace__Identity__V1__Principal Calltrace__Identity__V1__Principal;
@@ -255,6 +261,82 @@ struct  Calltrace__Identity__V1__RemoveUserResponse
      }
 
 
+struct  Calltrace__Identity__V1__CreateSupportGrantRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  size_t n_permissions;
+  Calltrace__Identity__V1__Permission *permissions;
+  /*
+   * At most 14 days.
+   */
+  uint32_t duration_seconds;
+  /*
+   * A reason or ticket reference, shown to the organisation.
+   */
+  char *reason;
+};
+#define CALLTRACE__IDENTITY__V1__CREATE_SUPPORT_GRANT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__create_support_grant_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Identity__V1__CreateSupportGrantResponse
+{
+  ProtobufCMessage base;
+  char *grant_id;
+  int64_t expires_at_unix_ms;
+};
+#define CALLTRACE__IDENTITY__V1__CREATE_SUPPORT_GRANT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__create_support_grant_response__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Calltrace__Identity__V1__RevokeSupportGrantRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *grant_id;
+};
+#define CALLTRACE__IDENTITY__V1__REVOKE_SUPPORT_GRANT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__revoke_support_grant_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Identity__V1__RevokeSupportGrantResponse
+{
+  ProtobufCMessage base;
+};
+#define CALLTRACE__IDENTITY__V1__REVOKE_SUPPORT_GRANT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__revoke_support_grant_response__descriptor) \
+     }
+
+
+struct  Calltrace__Identity__V1__AuthorizeOperatorRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The operator's name, from the SPIFFE id of its certificate (".../operator/<name>").
+   */
+  char *operator_name;
+  char *org_id;
+  Calltrace__Identity__V1__Permission permission;
+};
+#define CALLTRACE__IDENTITY__V1__AUTHORIZE_OPERATOR_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__authorize_operator_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_UNSPECIFIED }
+
+
+struct  Calltrace__Identity__V1__AuthorizeOperatorResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Identity__V1__Principal *principal;
+};
+#define CALLTRACE__IDENTITY__V1__AUTHORIZE_OPERATOR_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__authorize_operator_response__descriptor) \
+    , NULL }
+
+
 struct  Calltrace__Identity__V1__AuthorizeRequest
 {
   ProtobufCMessage base;
@@ -284,12 +366,20 @@ struct  Calltrace__Identity__V1__Principal
 {
   ProtobufCMessage base;
   char *org_id;
+  /*
+   * Set for a named user.
+   */
   char *user_id;
   Calltrace__Identity__V1__Role role;
+  /*
+   * Set for an operator acting under a support grant.
+   */
+  char *operator_name;
+  char *support_grant_id;
 };
 #define CALLTRACE__IDENTITY__V1__PRINCIPAL__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__principal__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__IDENTITY__V1__ROLE__ROLE_UNSPECIFIED }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__IDENTITY__V1__ROLE__ROLE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /* Calltrace__Identity__V1__CreateOrganizationRequest methods */
@@ -520,6 +610,120 @@ Calltrace__Identity__V1__RemoveUserResponse *
 void   calltrace__identity__v1__remove_user_response__free_unpacked
                      (Calltrace__Identity__V1__RemoveUserResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__CreateSupportGrantRequest methods */
+void   calltrace__identity__v1__create_support_grant_request__init
+                     (Calltrace__Identity__V1__CreateSupportGrantRequest         *message);
+size_t calltrace__identity__v1__create_support_grant_request__get_packed_size
+                     (const Calltrace__Identity__V1__CreateSupportGrantRequest   *message);
+size_t calltrace__identity__v1__create_support_grant_request__pack
+                     (const Calltrace__Identity__V1__CreateSupportGrantRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__create_support_grant_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__CreateSupportGrantRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__CreateSupportGrantRequest *
+       calltrace__identity__v1__create_support_grant_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__create_support_grant_request__free_unpacked
+                     (Calltrace__Identity__V1__CreateSupportGrantRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__CreateSupportGrantResponse methods */
+void   calltrace__identity__v1__create_support_grant_response__init
+                     (Calltrace__Identity__V1__CreateSupportGrantResponse         *message);
+size_t calltrace__identity__v1__create_support_grant_response__get_packed_size
+                     (const Calltrace__Identity__V1__CreateSupportGrantResponse   *message);
+size_t calltrace__identity__v1__create_support_grant_response__pack
+                     (const Calltrace__Identity__V1__CreateSupportGrantResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__create_support_grant_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__CreateSupportGrantResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__CreateSupportGrantResponse *
+       calltrace__identity__v1__create_support_grant_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__create_support_grant_response__free_unpacked
+                     (Calltrace__Identity__V1__CreateSupportGrantResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__RevokeSupportGrantRequest methods */
+void   calltrace__identity__v1__revoke_support_grant_request__init
+                     (Calltrace__Identity__V1__RevokeSupportGrantRequest         *message);
+size_t calltrace__identity__v1__revoke_support_grant_request__get_packed_size
+                     (const Calltrace__Identity__V1__RevokeSupportGrantRequest   *message);
+size_t calltrace__identity__v1__revoke_support_grant_request__pack
+                     (const Calltrace__Identity__V1__RevokeSupportGrantRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__revoke_support_grant_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__RevokeSupportGrantRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__RevokeSupportGrantRequest *
+       calltrace__identity__v1__revoke_support_grant_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__revoke_support_grant_request__free_unpacked
+                     (Calltrace__Identity__V1__RevokeSupportGrantRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__RevokeSupportGrantResponse methods */
+void   calltrace__identity__v1__revoke_support_grant_response__init
+                     (Calltrace__Identity__V1__RevokeSupportGrantResponse         *message);
+size_t calltrace__identity__v1__revoke_support_grant_response__get_packed_size
+                     (const Calltrace__Identity__V1__RevokeSupportGrantResponse   *message);
+size_t calltrace__identity__v1__revoke_support_grant_response__pack
+                     (const Calltrace__Identity__V1__RevokeSupportGrantResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__revoke_support_grant_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__RevokeSupportGrantResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__RevokeSupportGrantResponse *
+       calltrace__identity__v1__revoke_support_grant_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__revoke_support_grant_response__free_unpacked
+                     (Calltrace__Identity__V1__RevokeSupportGrantResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__AuthorizeOperatorRequest methods */
+void   calltrace__identity__v1__authorize_operator_request__init
+                     (Calltrace__Identity__V1__AuthorizeOperatorRequest         *message);
+size_t calltrace__identity__v1__authorize_operator_request__get_packed_size
+                     (const Calltrace__Identity__V1__AuthorizeOperatorRequest   *message);
+size_t calltrace__identity__v1__authorize_operator_request__pack
+                     (const Calltrace__Identity__V1__AuthorizeOperatorRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__authorize_operator_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__AuthorizeOperatorRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__AuthorizeOperatorRequest *
+       calltrace__identity__v1__authorize_operator_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__authorize_operator_request__free_unpacked
+                     (Calltrace__Identity__V1__AuthorizeOperatorRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__AuthorizeOperatorResponse methods */
+void   calltrace__identity__v1__authorize_operator_response__init
+                     (Calltrace__Identity__V1__AuthorizeOperatorResponse         *message);
+size_t calltrace__identity__v1__authorize_operator_response__get_packed_size
+                     (const Calltrace__Identity__V1__AuthorizeOperatorResponse   *message);
+size_t calltrace__identity__v1__authorize_operator_response__pack
+                     (const Calltrace__Identity__V1__AuthorizeOperatorResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__authorize_operator_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__AuthorizeOperatorResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__AuthorizeOperatorResponse *
+       calltrace__identity__v1__authorize_operator_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__authorize_operator_response__free_unpacked
+                     (Calltrace__Identity__V1__AuthorizeOperatorResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Calltrace__Identity__V1__AuthorizeRequest methods */
 void   calltrace__identity__v1__authorize_request__init
                      (Calltrace__Identity__V1__AuthorizeRequest         *message);
@@ -615,6 +819,24 @@ typedef void (*Calltrace__Identity__V1__RemoveUserRequest_Closure)
 typedef void (*Calltrace__Identity__V1__RemoveUserResponse_Closure)
                  (const Calltrace__Identity__V1__RemoveUserResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Identity__V1__CreateSupportGrantRequest_Closure)
+                 (const Calltrace__Identity__V1__CreateSupportGrantRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__CreateSupportGrantResponse_Closure)
+                 (const Calltrace__Identity__V1__CreateSupportGrantResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__RevokeSupportGrantRequest_Closure)
+                 (const Calltrace__Identity__V1__RevokeSupportGrantRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__RevokeSupportGrantResponse_Closure)
+                 (const Calltrace__Identity__V1__RevokeSupportGrantResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__AuthorizeOperatorRequest_Closure)
+                 (const Calltrace__Identity__V1__AuthorizeOperatorRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__AuthorizeOperatorResponse_Closure)
+                 (const Calltrace__Identity__V1__AuthorizeOperatorResponse *message,
+                  void *closure_data);
 typedef void (*Calltrace__Identity__V1__AuthorizeRequest_Closure)
                  (const Calltrace__Identity__V1__AuthorizeRequest *message,
                   void *closure_data);
@@ -655,6 +877,18 @@ struct Calltrace__Identity__V1__IdentityService_Service
                       const Calltrace__Identity__V1__RemoveUserRequest *input,
                       Calltrace__Identity__V1__RemoveUserResponse_Closure closure,
                       void *closure_data);
+  void (*create_support_grant)(Calltrace__Identity__V1__IdentityService_Service *service,
+                               const Calltrace__Identity__V1__CreateSupportGrantRequest *input,
+                               Calltrace__Identity__V1__CreateSupportGrantResponse_Closure closure,
+                               void *closure_data);
+  void (*revoke_support_grant)(Calltrace__Identity__V1__IdentityService_Service *service,
+                               const Calltrace__Identity__V1__RevokeSupportGrantRequest *input,
+                               Calltrace__Identity__V1__RevokeSupportGrantResponse_Closure closure,
+                               void *closure_data);
+  void (*authorize_operator)(Calltrace__Identity__V1__IdentityService_Service *service,
+                             const Calltrace__Identity__V1__AuthorizeOperatorRequest *input,
+                             Calltrace__Identity__V1__AuthorizeOperatorResponse_Closure closure,
+                             void *closure_data);
   void (*authorize)(Calltrace__Identity__V1__IdentityService_Service *service,
                     const Calltrace__Identity__V1__AuthorizeRequest *input,
                     Calltrace__Identity__V1__AuthorizeResponse_Closure closure,
@@ -673,6 +907,9 @@ void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__I
       function_prefix__ ## login,\
       function_prefix__ ## logout,\
       function_prefix__ ## remove_user,\
+      function_prefix__ ## create_support_grant,\
+      function_prefix__ ## revoke_support_grant,\
+      function_prefix__ ## authorize_operator,\
       function_prefix__ ## authorize  }
 void calltrace__identity__v1__identity_service__create_organization(ProtobufCService *service,
                                                                     const Calltrace__Identity__V1__CreateOrganizationRequest *input,
@@ -698,6 +935,18 @@ void calltrace__identity__v1__identity_service__remove_user(ProtobufCService *se
                                                             const Calltrace__Identity__V1__RemoveUserRequest *input,
                                                             Calltrace__Identity__V1__RemoveUserResponse_Closure closure,
                                                             void *closure_data);
+void calltrace__identity__v1__identity_service__create_support_grant(ProtobufCService *service,
+                                                                     const Calltrace__Identity__V1__CreateSupportGrantRequest *input,
+                                                                     Calltrace__Identity__V1__CreateSupportGrantResponse_Closure closure,
+                                                                     void *closure_data);
+void calltrace__identity__v1__identity_service__revoke_support_grant(ProtobufCService *service,
+                                                                     const Calltrace__Identity__V1__RevokeSupportGrantRequest *input,
+                                                                     Calltrace__Identity__V1__RevokeSupportGrantResponse_Closure closure,
+                                                                     void *closure_data);
+void calltrace__identity__v1__identity_service__authorize_operator(ProtobufCService *service,
+                                                                   const Calltrace__Identity__V1__AuthorizeOperatorRequest *input,
+                                                                   Calltrace__Identity__V1__AuthorizeOperatorResponse_Closure closure,
+                                                                   void *closure_data);
 void calltrace__identity__v1__identity_service__authorize(ProtobufCService *service,
                                                           const Calltrace__Identity__V1__AuthorizeRequest *input,
                                                           Calltrace__Identity__V1__AuthorizeResponse_Closure closure,
@@ -719,6 +968,12 @@ extern const ProtobufCMessageDescriptor calltrace__identity__v1__logout_request_
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__logout_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__remove_user_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__remove_user_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__create_support_grant_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__create_support_grant_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__revoke_support_grant_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__revoke_support_grant_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_operator_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_operator_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__principal__descriptor;
