@@ -22,6 +22,15 @@ public struct ServerContext: Sendable {
     /// Ids only: never a phone number, a name, a token or any content.
     public func annotate(org: String) { annotations.set(org: org) }
 
+    /// The metadata key in which a gateway names the end user's network address.
+    public static let clientAddressKey = "x-client-address"
+
+    /// The end user's address as a gateway reported it; nil when the caller is not a gateway,
+    /// so no other peer can spoof it.
+    public var clientAddress: String? {
+        peer.kind == .gateway ? metadata[Self.clientAddressKey] : nil
+    }
+
     /// Time left until the deadline (negative once passed); nil without a deadline.
     public var timeRemaining: Duration? {
         deadline.map { ContinuousClock.now.duration(to: $0) }

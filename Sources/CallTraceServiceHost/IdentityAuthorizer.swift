@@ -24,6 +24,7 @@ public final class IdentityAuthorizer: Sendable {
         let tokenHash: Data
         let org: String
         let permission: Int
+        let clientAddress: String
     }
     private struct Entry {
         let principal: Calltrace_Identity_V1_Principal
@@ -40,15 +41,20 @@ public final class IdentityAuthorizer: Sendable {
     }
 
     /// The principal, or the error identity gave (UNAUTHENTICATED, PERMISSION_DENIED, …).
-    public func authorize(token: String, org: String, permission: Calltrace_Identity_V1_Permission) async throws
-        -> Calltrace_Identity_V1_Principal {
-        let key = Key(tokenHash: OpaqueToken.storageHash(token), org: org, permission: permission.rawValue)
+    ///
+    /// - Parameter clientAddress: the end user's address from the gateway's call
+    ///   (`ServerContext.clientAddress`), for organisations that restrict addresses.
+    public func authorize(token: String, org: String, permission: Calltrace_Identity_V1_Permission,
+                          clientAddress: String? = nil) async throws -> Calltrace_Identity_V1_Principal {
+        let key = Key(tokenHash: OpaqueToken.storageHash(token), org: org, permission: permission.rawValue,
+                      clientAddress: clientAddress ?? "")
         let now = ContinuousClock.now
         if let hit = cache.withLock({ $0[key] }), hit.expires > now { return hit.principal }
         var request = Calltrace_Identity_V1_AuthorizeRequest()
         request.token = token
         request.orgID = org
         request.permission = permission
+        request.clientAddress = clientAddress ?? ""
         let principal: Calltrace_Identity_V1_Principal
         do {
             principal = try await identity.unary(Calltrace_Identity_V1_IdentityService.authorize, request,

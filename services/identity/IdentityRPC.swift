@@ -9,6 +9,14 @@ struct IdentityRPC: RPCService {
         let store = self.store
         typealias Service = Calltrace_Identity_V1_IdentityService
 
+        /// The calling user, allowed `permission` in `org`, from an address the org accepts.
+        @Sendable func user(_ context: ServerContext, org: String, _ permission: Calltrace_Identity_V1_Permission) async throws
+            -> Calltrace_Identity_V1_Principal {
+            let principal = try await store.authorize(token: try bearerToken(context), org: org, permission: permission)
+            try await store.checkClientAddress(context.clientAddress, org: org)
+            return principal
+        }
+
         router.unary(Service.createOrganization, allow: .operators) { request, context in
             let created = try await store.createOrganization(name: request.name, adminEmail: request.firstAdminEmail,
                                                              adminName: request.firstAdminDisplayName,
@@ -23,7 +31,7 @@ struct IdentityRPC: RPCService {
 
         router.unary(Service.inviteUser, allow: .gateways) { request, context in
             context.annotate(org: request.orgID)
-            let admin = try await store.authorize(token: try bearerToken(context), org: request.orgID, permission: .usersManage)
+            let admin = try await user(context, org: request.orgID, .usersManage)
             let invited = try await store.inviteUser(org: request.orgID, email: request.email, name: request.displayName,
                                                      role: request.role, by: "user:\(admin.userID)")
             return .with {
@@ -46,19 +54,19 @@ struct IdentityRPC: RPCService {
             context.annotate(org: request.orgID)
             // Only gateways reach this method, so the client address they pass is trusted.
             return try await store.login(org: request.orgID, email: request.email, password: request.password,
-                                         clientAddress: context.metadata["x-client-address"])
+                                         clientAddress: context.clientAddress)
         }
 
         router.unary(Service.removeUser, allow: .gateways) { request, context in
             context.annotate(org: request.orgID)
-            let admin = try await store.authorize(token: try bearerToken(context), org: request.orgID, permission: .usersManage)
+            let admin = try await user(context, org: request.orgID, .usersManage)
             try await store.removeUser(request.userID, org: request.orgID, by: "user:\(admin.userID)")
             return .init()
         }
 
         router.unary(Service.createSupportGrant, allow: .gateways) { request, context in
             context.annotate(org: request.orgID)
-            let admin = try await store.authorize(token: try bearerToken(context), org: request.orgID, permission: .grantsManage)
+            let admin = try await user(context, org: request.orgID, .grantsManage)
             let grant = try await store.createGrant(org: request.orgID, permissions: request.permissions,
                                                     seconds: request.durationSeconds, reason: request.reason, by: "user:\(admin.userID)")
             return .with {
@@ -69,7 +77,7 @@ struct IdentityRPC: RPCService {
 
         router.unary(Service.revokeSupportGrant, allow: .gateways) { request, context in
             context.annotate(org: request.orgID)
-            let admin = try await store.authorize(token: try bearerToken(context), org: request.orgID, permission: .grantsManage)
+            let admin = try await user(context, org: request.orgID, .grantsManage)
             try await store.revokeGrant(request.grantID, org: request.orgID, by: "user:\(admin.userID)")
             return .init()
         }
@@ -83,6 +91,13 @@ struct IdentityRPC: RPCService {
             return .with { $0.principal = principal }
         }
 
+        router.unary(Service.setSecurityPolicy, allow: .gateways) { request, context in
+            context.annotate(org: request.orgID)
+            let admin = try await user(context, org: request.orgID, .settingsManage)
+            try await store.setAllowedRanges(request.allowedClientRanges, org: request.orgID, by: "user:\(admin.userID)")
+            return .init()
+        }
+
         router.unary(Service.logout, allow: .gateways) { _, context in
             try await store.logout(token: try bearerToken(context))
             return .init()
@@ -92,6 +107,7 @@ struct IdentityRPC: RPCService {
             context.annotate(org: request.orgID)
             guard request.permission != .unspecified else { throw RPCError(.invalidArgument, "name a permission") }
             let principal = try await store.authorize(token: request.token, org: request.orgID, permission: request.permission)
+            try await store.checkClientAddress(request.clientAddress.isEmpty ? nil : request.clientAddress, org: request.orgID)
             return .with { $0.principal = principal }
         }
     }

@@ -13,6 +13,7 @@ struct IdentityStore: Sendable {
             id TEXT PRIMARY KEY,
             name BLOB NOT NULL,
             status TEXT NOT NULL DEFAULT 'active',
+            allowed_client_ranges TEXT NOT NULL DEFAULT '',
             created_at_unix_ms INTEGER NOT NULL
         );
         CREATE TABLE users (
@@ -166,6 +167,7 @@ struct IdentityStore: Sendable {
         // Counted per account (known or not, so lockout reveals nothing) and per client address.
         let subjects = [(Data("account:".utf8) + index, Self.accountFailureLimit)]
             + (clientAddress.map { [(OpaqueToken.storageHash("address:\(org):\($0)"), Self.addressFailureLimit)] } ?? [])
+        try await checkClientAddress(clientAddress, org: org)
         if try await isLockedOut(subjects) {
             try await audit(org: org, actor: "unknown", action: "login.locked_out", resource: "organization:\(org)", outcome: "denied")
             throw RPCError(.resourceExhausted, "too many failed logins; try again later")
@@ -230,6 +232,32 @@ struct IdentityStore: Sendable {
                         window_started_at_unix_ms = CASE WHEN window_started_at_unix_ms > ? THEN window_started_at_unix_ms ELSE ? END
                     """, subject, now, since, since, now)
             }
+        }
+    }
+
+    // MARK: Security policy
+
+    func setAllowedRanges(_ ranges: [String], org: String, by actor: String) async throws {
+        for range in ranges where AddressRange(range) == nil {
+            throw RPCError(.invalidArgument, "\(range) is not a CIDR range")
+        }
+        try await database.write { [self] db in
+            let changed = try db.execute("UPDATE organizations SET allowed_client_ranges = ? WHERE id = ?", ranges.joined(separator: " "), org)
+            guard changed == 1 else { throw RPCError(.notFound, "organisation \(org) not found") }
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "security_policy.changed", resource: "organization:\(org)",
+                                          outcome: "success"), in: db)
+        }
+    }
+
+    /// Refuses an address outside the organisation's allow-list (or none, when it has one).
+    func checkClientAddress(_ address: String?, org: String) async throws {
+        let text = try await database.read { db in
+            try db.query("SELECT allowed_client_ranges FROM organizations WHERE id = ?", org).first?.text("allowed_client_ranges") ?? ""
+        }
+        let ranges = text.split(separator: " ").compactMap { AddressRange(String($0)) }
+        guard !ranges.isEmpty else { return }
+        guard let address, ranges.contains(where: { $0.contains(address) }) else {
+            throw RPCError(.permissionDenied, "the organisation does not allow access from this network address")
         }
     }
 

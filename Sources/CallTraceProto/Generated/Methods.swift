@@ -55,12 +55,16 @@ public enum Calltrace_Identity_V1_IdentityService {
     public static let authorizeOperator = MethodDescriptor<Calltrace_Identity_V1_AuthorizeOperatorRequest, Calltrace_Identity_V1_AuthorizeOperatorResponse>(
         service: name, name: "AuthorizeOperator", kind: .unary, isIdempotent: true)
 
+    /// `/calltrace.identity.v1.IdentityService/SetSecurityPolicy`
+    public static let setSecurityPolicy = MethodDescriptor<Calltrace_Identity_V1_SetSecurityPolicyRequest, Calltrace_Identity_V1_SetSecurityPolicyResponse>(
+        service: name, name: "SetSecurityPolicy", kind: .unary, isIdempotent: false)
+
     /// `/calltrace.identity.v1.IdentityService/Authorize`
     public static let authorize = MethodDescriptor<Calltrace_Identity_V1_AuthorizeRequest, Calltrace_Identity_V1_AuthorizeResponse>(
         service: name, name: "Authorize", kind: .unary, isIdempotent: true)
 
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, login.info, logout.info, removeUser.info, createSupportGrant.info, revokeSupportGrant.info, authorizeOperator.info, authorize.info]
+    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, login.info, logout.info, removeUser.info, createSupportGrant.info, revokeSupportGrant.info, authorizeOperator.info, setSecurityPolicy.info, authorize.info]
 }
 
 // MARK: calltrace/ops/v1/ops.proto

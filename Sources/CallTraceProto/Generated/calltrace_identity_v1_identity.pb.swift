@@ -447,6 +447,32 @@ public nonisolated struct Calltrace_Identity_V1_AuthorizeOperatorResponse: Senda
   fileprivate var _principal: Calltrace_Identity_V1_Principal? = nil
 }
 
+public nonisolated struct Calltrace_Identity_V1_SetSecurityPolicyRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  /// CIDR ranges ("198.51.100.0/24", "2001:db8::/32") that user logins and token use must come
+  /// from; empty allows any address.
+  public var allowedClientRanges: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Identity_V1_SetSecurityPolicyResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Calltrace_Identity_V1_AuthorizeRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -457,6 +483,10 @@ public nonisolated struct Calltrace_Identity_V1_AuthorizeRequest: Sendable {
   public var orgID: String = String()
 
   public var permission: Calltrace_Identity_V1_Permission = .unspecified
+
+  /// The end user's address, as the calling service received it from a gateway
+  /// (ServerContext.clientAddress); needed when the organisation restricts addresses.
+  public var clientAddress: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1139,9 +1169,63 @@ nonisolated extension Calltrace_Identity_V1_AuthorizeOperatorResponse: SwiftProt
   }
 }
 
+nonisolated extension Calltrace_Identity_V1_SetSecurityPolicyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetSecurityPolicyRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}allowed_client_ranges\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.allowedClientRanges) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if !self.allowedClientRanges.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.allowedClientRanges, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Identity_V1_SetSecurityPolicyRequest, rhs: Calltrace_Identity_V1_SetSecurityPolicyRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.allowedClientRanges != rhs.allowedClientRanges {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Identity_V1_SetSecurityPolicyResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetSecurityPolicyResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Identity_V1_SetSecurityPolicyResponse, rhs: Calltrace_Identity_V1_SetSecurityPolicyResponse) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Calltrace_Identity_V1_AuthorizeRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AuthorizeRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}token\0\u{3}org_id\0\u{1}permission\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}token\0\u{3}org_id\0\u{1}permission\0\u{3}client_address\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1152,6 +1236,7 @@ nonisolated extension Calltrace_Identity_V1_AuthorizeRequest: SwiftProtobuf.Mess
       case 1: try { try decoder.decodeSingularStringField(value: &self.token) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
       case 3: try { try decoder.decodeSingularEnumField(value: &self.permission) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.clientAddress) }()
       default: break
       }
     }
@@ -1167,6 +1252,9 @@ nonisolated extension Calltrace_Identity_V1_AuthorizeRequest: SwiftProtobuf.Mess
     if self.permission != .unspecified {
       try visitor.visitSingularEnumField(value: self.permission, fieldNumber: 3)
     }
+    if !self.clientAddress.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientAddress, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1174,6 +1262,7 @@ nonisolated extension Calltrace_Identity_V1_AuthorizeRequest: SwiftProtobuf.Mess
     if lhs.token != rhs.token {return false}
     if lhs.orgID != rhs.orgID {return false}
     if lhs.permission != rhs.permission {return false}
+    if lhs.clientAddress != rhs.clientAddress {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -817,6 +817,96 @@ void   calltrace__identity__v1__authorize_operator_response__free_unpacked
   assert(message->base.descriptor == &calltrace__identity__v1__authorize_operator_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__identity__v1__set_security_policy_request__init
+                     (Calltrace__Identity__V1__SetSecurityPolicyRequest         *message)
+{
+  static const Calltrace__Identity__V1__SetSecurityPolicyRequest init_value = CALLTRACE__IDENTITY__V1__SET_SECURITY_POLICY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__set_security_policy_request__get_packed_size
+                     (const Calltrace__Identity__V1__SetSecurityPolicyRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__set_security_policy_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__set_security_policy_request__pack
+                     (const Calltrace__Identity__V1__SetSecurityPolicyRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__set_security_policy_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__set_security_policy_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__SetSecurityPolicyRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__set_security_policy_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__SetSecurityPolicyRequest *
+       calltrace__identity__v1__set_security_policy_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__SetSecurityPolicyRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__set_security_policy_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__set_security_policy_request__free_unpacked
+                     (Calltrace__Identity__V1__SetSecurityPolicyRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__set_security_policy_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__set_security_policy_response__init
+                     (Calltrace__Identity__V1__SetSecurityPolicyResponse         *message)
+{
+  static const Calltrace__Identity__V1__SetSecurityPolicyResponse init_value = CALLTRACE__IDENTITY__V1__SET_SECURITY_POLICY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__set_security_policy_response__get_packed_size
+                     (const Calltrace__Identity__V1__SetSecurityPolicyResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__set_security_policy_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__set_security_policy_response__pack
+                     (const Calltrace__Identity__V1__SetSecurityPolicyResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__set_security_policy_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__set_security_policy_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__SetSecurityPolicyResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__set_security_policy_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__SetSecurityPolicyResponse *
+       calltrace__identity__v1__set_security_policy_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__SetSecurityPolicyResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__set_security_policy_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__set_security_policy_response__free_unpacked
+                     (Calltrace__Identity__V1__SetSecurityPolicyResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__set_security_policy_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__identity__v1__authorize_request__init
                      (Calltrace__Identity__V1__AuthorizeRequest         *message)
 {
@@ -1868,7 +1958,76 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_operator_res
   (ProtobufCMessageInit) calltrace__identity__v1__authorize_operator_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__identity__v1__authorize_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor calltrace__identity__v1__set_security_policy_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__SetSecurityPolicyRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "allowed_client_ranges",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Calltrace__Identity__V1__SetSecurityPolicyRequest, n_allowed_client_ranges),
+    offsetof(Calltrace__Identity__V1__SetSecurityPolicyRequest, allowed_client_ranges),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__set_security_policy_request__field_indices_by_name[] = {
+  1,   /* field[1] = allowed_client_ranges */
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__identity__v1__set_security_policy_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__set_security_policy_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.SetSecurityPolicyRequest",
+  "SetSecurityPolicyRequest",
+  "Calltrace__Identity__V1__SetSecurityPolicyRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__SetSecurityPolicyRequest),
+  2,
+  calltrace__identity__v1__set_security_policy_request__field_descriptors,
+  calltrace__identity__v1__set_security_policy_request__field_indices_by_name,
+  1,  calltrace__identity__v1__set_security_policy_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__set_security_policy_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define calltrace__identity__v1__set_security_policy_response__field_descriptors NULL
+#define calltrace__identity__v1__set_security_policy_response__field_indices_by_name NULL
+#define calltrace__identity__v1__set_security_policy_response__number_ranges NULL
+const ProtobufCMessageDescriptor calltrace__identity__v1__set_security_policy_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.SetSecurityPolicyResponse",
+  "SetSecurityPolicyResponse",
+  "Calltrace__Identity__V1__SetSecurityPolicyResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__SetSecurityPolicyResponse),
+  0,
+  calltrace__identity__v1__set_security_policy_response__field_descriptors,
+  calltrace__identity__v1__set_security_policy_response__field_indices_by_name,
+  0,  calltrace__identity__v1__set_security_policy_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__set_security_policy_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__authorize_request__field_descriptors[4] =
 {
   {
     "token",
@@ -1906,8 +2065,21 @@ static const ProtobufCFieldDescriptor calltrace__identity__v1__authorize_request
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "client_address",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__AuthorizeRequest, client_address),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__identity__v1__authorize_request__field_indices_by_name[] = {
+  3,   /* field[3] = client_address */
   1,   /* field[1] = org_id */
   2,   /* field[2] = permission */
   0,   /* field[0] = token */
@@ -1915,7 +2087,7 @@ static const unsigned calltrace__identity__v1__authorize_request__field_indices_
 static const ProtobufCIntRange calltrace__identity__v1__authorize_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_request__descriptor =
 {
@@ -1925,7 +2097,7 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_request__des
   "Calltrace__Identity__V1__AuthorizeRequest",
   "calltrace.identity.v1",
   sizeof(Calltrace__Identity__V1__AuthorizeRequest),
-  3,
+  4,
   calltrace__identity__v1__authorize_request__field_descriptors,
   calltrace__identity__v1__authorize_request__field_indices_by_name,
   1,  calltrace__identity__v1__authorize_request__number_ranges,
@@ -2142,7 +2314,7 @@ const ProtobufCEnumDescriptor calltrace__identity__v1__permission__descriptor =
   calltrace__identity__v1__permission__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[10] =
+static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[11] =
 {
   { "CreateOrganization", &calltrace__identity__v1__create_organization_request__descriptor, &calltrace__identity__v1__create_organization_response__descriptor },
   { "InviteUser", &calltrace__identity__v1__invite_user_request__descriptor, &calltrace__identity__v1__invite_user_response__descriptor },
@@ -2153,10 +2325,11 @@ static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service
   { "CreateSupportGrant", &calltrace__identity__v1__create_support_grant_request__descriptor, &calltrace__identity__v1__create_support_grant_response__descriptor },
   { "RevokeSupportGrant", &calltrace__identity__v1__revoke_support_grant_request__descriptor, &calltrace__identity__v1__revoke_support_grant_response__descriptor },
   { "AuthorizeOperator", &calltrace__identity__v1__authorize_operator_request__descriptor, &calltrace__identity__v1__authorize_operator_response__descriptor },
+  { "SetSecurityPolicy", &calltrace__identity__v1__set_security_policy_request__descriptor, &calltrace__identity__v1__set_security_policy_response__descriptor },
   { "Authorize", &calltrace__identity__v1__authorize_request__descriptor, &calltrace__identity__v1__authorize_response__descriptor },
 };
 const unsigned calltrace__identity__v1__identity_service__method_indices_by_name[] = {
-  9,        /* Authorize */
+  10,        /* Authorize */
   8,        /* AuthorizeOperator */
   0,        /* CreateOrganization */
   6,        /* CreateSupportGrant */
@@ -2165,7 +2338,8 @@ const unsigned calltrace__identity__v1__identity_service__method_indices_by_name
   4,        /* Logout */
   2,        /* RedeemInvitation */
   5,        /* RemoveUser */
-  7         /* RevokeSupportGrant */
+  7,        /* RevokeSupportGrant */
+  9         /* SetSecurityPolicy */
 };
 const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__descriptor =
 {
@@ -2174,7 +2348,7 @@ const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__desc
   "IdentityService",
   "Calltrace__Identity__V1__IdentityService",
   "calltrace.identity.v1",
-  10,
+  11,
   calltrace__identity__v1__identity_service__method_descriptors,
   calltrace__identity__v1__identity_service__method_indices_by_name
 };
@@ -2250,13 +2424,21 @@ void calltrace__identity__v1__identity_service__authorize_operator(ProtobufCServ
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
   service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void calltrace__identity__v1__identity_service__set_security_policy(ProtobufCService *service,
+                                                                    const Calltrace__Identity__V1__SetSecurityPolicyRequest *input,
+                                                                    Calltrace__Identity__V1__SetSecurityPolicyResponse_Closure closure,
+                                                                    void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void calltrace__identity__v1__identity_service__authorize(ProtobufCService *service,
                                                           const Calltrace__Identity__V1__AuthorizeRequest *input,
                                                           Calltrace__Identity__V1__AuthorizeResponse_Closure closure,
                                                           void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__IdentityService_Service *service,
                                                       Calltrace__Identity__V1__IdentityService_ServiceDestroy destroy)

@@ -33,6 +33,8 @@ typedef struct Calltrace__Identity__V1__RevokeSupportGrantRequest Calltrace__Ide
 typedef struct Calltrace__Identity__V1__RevokeSupportGrantResponse Calltrace__Identity__V1__RevokeSupportGrantResponse;
 typedef struct Calltrace__Identity__V1__AuthorizeOperatorRequest Calltrace__Identity__V1__AuthorizeOperatorRequest;
 typedef struct Calltrace__Identity__V1__AuthorizeOperatorResponse Calltrace__Identity__V1__AuthorizeOperatorResponse;
+typedef struct Calltrace__Identity__V1__SetSecurityPolicyRequest Calltrace__Identity__V1__SetSecurityPolicyRequest;
+typedef struct Calltrace__Identity__V1__SetSecurityPolicyResponse Calltrace__Identity__V1__SetSecurityPolicyResponse;
 typedef struct Calltrace__Identity__V1__AuthorizeRequest Calltrace__Identity__V1__AuthorizeRequest;
 typedef struct Calltrace__Identity__V1__AuthorizeResponse Calltrace__Identity__V1__AuthorizeResponse;
 typedef struct Calltrace__Identity__V1__Principal Calltrace__Identity__V1__Principal;
@@ -337,16 +339,46 @@ struct  Calltrace__Identity__V1__AuthorizeOperatorResponse
     , NULL }
 
 
+struct  Calltrace__Identity__V1__SetSecurityPolicyRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  /*
+   * CIDR ranges ("198.51.100.0/24", "2001:db8::/32") that user logins and token use must come
+   * from; empty allows any address.
+   */
+  size_t n_allowed_client_ranges;
+  char **allowed_client_ranges;
+};
+#define CALLTRACE__IDENTITY__V1__SET_SECURITY_POLICY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__set_security_policy_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL }
+
+
+struct  Calltrace__Identity__V1__SetSecurityPolicyResponse
+{
+  ProtobufCMessage base;
+};
+#define CALLTRACE__IDENTITY__V1__SET_SECURITY_POLICY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__set_security_policy_response__descriptor) \
+     }
+
+
 struct  Calltrace__Identity__V1__AuthorizeRequest
 {
   ProtobufCMessage base;
   char *token;
   char *org_id;
   Calltrace__Identity__V1__Permission permission;
+  /*
+   * The end user's address, as the calling service received it from a gateway
+   * (ServerContext.clientAddress); needed when the organisation restricts addresses.
+   */
+  char *client_address;
 };
 #define CALLTRACE__IDENTITY__V1__AUTHORIZE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__authorize_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_UNSPECIFIED }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_UNSPECIFIED, (char *)protobuf_c_empty_string }
 
 
 struct  Calltrace__Identity__V1__AuthorizeResponse
@@ -724,6 +756,44 @@ Calltrace__Identity__V1__AuthorizeOperatorResponse *
 void   calltrace__identity__v1__authorize_operator_response__free_unpacked
                      (Calltrace__Identity__V1__AuthorizeOperatorResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__SetSecurityPolicyRequest methods */
+void   calltrace__identity__v1__set_security_policy_request__init
+                     (Calltrace__Identity__V1__SetSecurityPolicyRequest         *message);
+size_t calltrace__identity__v1__set_security_policy_request__get_packed_size
+                     (const Calltrace__Identity__V1__SetSecurityPolicyRequest   *message);
+size_t calltrace__identity__v1__set_security_policy_request__pack
+                     (const Calltrace__Identity__V1__SetSecurityPolicyRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__set_security_policy_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__SetSecurityPolicyRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__SetSecurityPolicyRequest *
+       calltrace__identity__v1__set_security_policy_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__set_security_policy_request__free_unpacked
+                     (Calltrace__Identity__V1__SetSecurityPolicyRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__SetSecurityPolicyResponse methods */
+void   calltrace__identity__v1__set_security_policy_response__init
+                     (Calltrace__Identity__V1__SetSecurityPolicyResponse         *message);
+size_t calltrace__identity__v1__set_security_policy_response__get_packed_size
+                     (const Calltrace__Identity__V1__SetSecurityPolicyResponse   *message);
+size_t calltrace__identity__v1__set_security_policy_response__pack
+                     (const Calltrace__Identity__V1__SetSecurityPolicyResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__set_security_policy_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__SetSecurityPolicyResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__SetSecurityPolicyResponse *
+       calltrace__identity__v1__set_security_policy_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__set_security_policy_response__free_unpacked
+                     (Calltrace__Identity__V1__SetSecurityPolicyResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Calltrace__Identity__V1__AuthorizeRequest methods */
 void   calltrace__identity__v1__authorize_request__init
                      (Calltrace__Identity__V1__AuthorizeRequest         *message);
@@ -837,6 +907,12 @@ typedef void (*Calltrace__Identity__V1__AuthorizeOperatorRequest_Closure)
 typedef void (*Calltrace__Identity__V1__AuthorizeOperatorResponse_Closure)
                  (const Calltrace__Identity__V1__AuthorizeOperatorResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Identity__V1__SetSecurityPolicyRequest_Closure)
+                 (const Calltrace__Identity__V1__SetSecurityPolicyRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__SetSecurityPolicyResponse_Closure)
+                 (const Calltrace__Identity__V1__SetSecurityPolicyResponse *message,
+                  void *closure_data);
 typedef void (*Calltrace__Identity__V1__AuthorizeRequest_Closure)
                  (const Calltrace__Identity__V1__AuthorizeRequest *message,
                   void *closure_data);
@@ -889,6 +965,10 @@ struct Calltrace__Identity__V1__IdentityService_Service
                              const Calltrace__Identity__V1__AuthorizeOperatorRequest *input,
                              Calltrace__Identity__V1__AuthorizeOperatorResponse_Closure closure,
                              void *closure_data);
+  void (*set_security_policy)(Calltrace__Identity__V1__IdentityService_Service *service,
+                              const Calltrace__Identity__V1__SetSecurityPolicyRequest *input,
+                              Calltrace__Identity__V1__SetSecurityPolicyResponse_Closure closure,
+                              void *closure_data);
   void (*authorize)(Calltrace__Identity__V1__IdentityService_Service *service,
                     const Calltrace__Identity__V1__AuthorizeRequest *input,
                     Calltrace__Identity__V1__AuthorizeResponse_Closure closure,
@@ -910,6 +990,7 @@ void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__I
       function_prefix__ ## create_support_grant,\
       function_prefix__ ## revoke_support_grant,\
       function_prefix__ ## authorize_operator,\
+      function_prefix__ ## set_security_policy,\
       function_prefix__ ## authorize  }
 void calltrace__identity__v1__identity_service__create_organization(ProtobufCService *service,
                                                                     const Calltrace__Identity__V1__CreateOrganizationRequest *input,
@@ -947,6 +1028,10 @@ void calltrace__identity__v1__identity_service__authorize_operator(ProtobufCServ
                                                                    const Calltrace__Identity__V1__AuthorizeOperatorRequest *input,
                                                                    Calltrace__Identity__V1__AuthorizeOperatorResponse_Closure closure,
                                                                    void *closure_data);
+void calltrace__identity__v1__identity_service__set_security_policy(ProtobufCService *service,
+                                                                    const Calltrace__Identity__V1__SetSecurityPolicyRequest *input,
+                                                                    Calltrace__Identity__V1__SetSecurityPolicyResponse_Closure closure,
+                                                                    void *closure_data);
 void calltrace__identity__v1__identity_service__authorize(ProtobufCService *service,
                                                           const Calltrace__Identity__V1__AuthorizeRequest *input,
                                                           Calltrace__Identity__V1__AuthorizeResponse_Closure closure,
@@ -974,6 +1059,8 @@ extern const ProtobufCMessageDescriptor calltrace__identity__v1__revoke_support_
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__revoke_support_grant_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_operator_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_operator_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__set_security_policy_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__set_security_policy_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__principal__descriptor;
