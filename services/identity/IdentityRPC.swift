@@ -94,7 +94,36 @@ struct IdentityRPC: RPCService {
         router.unary(Service.setSecurityPolicy, allow: .gateways) { request, context in
             context.annotate(org: request.orgID)
             let admin = try await user(context, org: request.orgID, .settingsManage)
-            try await store.setAllowedRanges(request.allowedClientRanges, org: request.orgID, by: "user:\(admin.userID)")
+            try await store.setPolicy(ranges: request.allowedClientRanges, idleSeconds: request.sessionIdleSeconds,
+                                      maxSeconds: request.sessionMaxSeconds, org: request.orgID, by: "user:\(admin.userID)")
+            return .init()
+        }
+
+        router.unary(Service.suspendUser, allow: .gateways) { request, context in
+            context.annotate(org: request.orgID)
+            let admin = try await user(context, org: request.orgID, .usersManage)
+            try await store.suspendUser(request.userID, org: request.orgID, by: "user:\(admin.userID)")
+            return .init()
+        }
+
+        router.unary(Service.changeUserRole, allow: .gateways) { request, context in
+            context.annotate(org: request.orgID)
+            let admin = try await user(context, org: request.orgID, .usersManage)
+            try await store.changeRole(request.userID, org: request.orgID, to: request.role, by: "user:\(admin.userID)")
+            return .init()
+        }
+
+        router.unary(Service.revokeUserSessions, allow: .gateways) { request, context in
+            context.annotate(org: request.orgID)
+            let admin = try await user(context, org: request.orgID, .usersManage)
+            let ended = try await store.revokeSessions(request.userID, org: request.orgID, by: "user:\(admin.userID)")
+            return .with { $0.sessionsEnded = UInt32(ended) }
+        }
+
+        router.unary(Service.suspendOrganization, allow: .operators) { request, context in
+            context.annotate(org: request.orgID)
+            guard !request.reason.isEmpty else { throw RPCError(.invalidArgument, "give a reason") }
+            try await store.suspendOrganization(request.orgID, by: "operator:\(context.peer.name)")
             return .init()
         }
 

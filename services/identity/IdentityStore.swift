@@ -14,6 +14,8 @@ struct IdentityStore: Sendable {
             name BLOB NOT NULL,
             status TEXT NOT NULL DEFAULT 'active',
             allowed_client_ranges TEXT NOT NULL DEFAULT '',
+            session_idle_seconds INTEGER NOT NULL DEFAULT 1800,
+            session_max_seconds INTEGER NOT NULL DEFAULT 43200,
             created_at_unix_ms INTEGER NOT NULL
         );
         CREATE TABLE users (
@@ -58,10 +60,10 @@ struct IdentityStore: Sendable {
         );
         """
 
-    /// Invitations last 72 hours; sessions end after 30 idle minutes or 12 hours in all.
+    /// Invitations last 72 hours. Sessions end after the org's idle time (default 30 minutes)
+    /// or its maximum (default 12 hours), whichever comes first.
     static let invitationLifetimeMS: Int64 = 72 * 3_600_000
-    static let sessionIdleMS: Int64 = 30 * 60_000
-    static let sessionLifetimeMS: Int64 = 12 * 3_600_000
+    static let defaultIdleSeconds = 1800, defaultMaxSeconds = 43_200
     /// Lockout: 5 failed logins per account, or 20 per client address, within 15 minutes.
     static let failureWindowMS: Int64 = 15 * 60_000
     static let accountFailureLimit = 5
@@ -174,7 +176,7 @@ struct IdentityStore: Sendable {
         }
         let row = try await database.read { db in
             try db.query("""
-                SELECT u.id, u.role, u.password_hash FROM users u JOIN organizations o ON o.id = u.org_id
+                SELECT u.id, u.role, u.password_hash, o.session_max_seconds FROM users u JOIN organizations o ON o.id = u.org_id
                 WHERE u.org_id = ? AND u.email_index = ? AND u.status = 'active' AND o.status = 'active'
                 """, org, index).first
         }
@@ -194,7 +196,7 @@ struct IdentityStore: Sendable {
         }
         let token = try OpaqueToken.generate()
         let now = Self.now()
-        let expires = now + Self.sessionLifetimeMS
+        let expires = now + (row.int("session_max_seconds") ?? Int64(Self.defaultMaxSeconds)) * 1000
         try await database.write { [self] db in
             try db.execute("INSERT INTO sessions (token_hash, user_id, org_id, last_used_at_unix_ms, expires_at_unix_ms) VALUES (?, ?, ?, ?, ?)",
                            OpaqueToken.storageHash(token), user, org, now, expires)
@@ -237,12 +239,19 @@ struct IdentityStore: Sendable {
 
     // MARK: Security policy
 
-    func setAllowedRanges(_ ranges: [String], org: String, by actor: String) async throws {
+    func setPolicy(ranges: [String], idleSeconds: UInt32, maxSeconds: UInt32, org: String, by actor: String) async throws {
         for range in ranges where AddressRange(range) == nil {
             throw RPCError(.invalidArgument, "\(range) is not a CIDR range")
         }
+        let idle = idleSeconds == 0 ? Self.defaultIdleSeconds : Int(idleSeconds)
+        let maximum = maxSeconds == 0 ? Self.defaultMaxSeconds : Int(maxSeconds)
+        guard idle <= 86_400, maximum <= 30 * 86_400 else {
+            throw RPCError(.invalidArgument, "sessions last at most a day idle and 30 days in all")
+        }
         try await database.write { [self] db in
-            let changed = try db.execute("UPDATE organizations SET allowed_client_ranges = ? WHERE id = ?", ranges.joined(separator: " "), org)
+            let changed = try db.execute(
+                "UPDATE organizations SET allowed_client_ranges = ?, session_idle_seconds = ?, session_max_seconds = ? WHERE id = ?",
+                ranges.joined(separator: " "), idle, maximum, org)
             guard changed == 1 else { throw RPCError(.notFound, "organisation \(org) not found") }
             try outbox.record(AuditRecord(org: org, actor: actor, action: "security_policy.changed", resource: "organization:\(org)",
                                           outcome: "success"), in: db)
@@ -327,6 +336,48 @@ struct IdentityStore: Sendable {
         return principal
     }
 
+    // MARK: User and organisation lifecycle
+
+    func suspendUser(_ user: String, org: String, by actor: String) async throws {
+        try await changeUser(user, org: org, set: "status = 'suspended'", endSessions: true, action: "user.suspended", by: actor)
+    }
+
+    func changeRole(_ user: String, org: String, to role: Calltrace_Identity_V1_Role, by actor: String) async throws {
+        guard role != .unspecified, !RoleTable.permissions(of: role).isEmpty else { throw RPCError(.invalidArgument, "name a role") }
+        try await changeUser(user, org: org, set: "role = \(role.rawValue)", endSessions: false, action: "user.role_changed", by: actor)
+    }
+
+    func revokeSessions(_ user: String, org: String, by actor: String) async throws -> Int {
+        try await database.write { [self] db in
+            guard try db.query("SELECT 1 FROM users WHERE id = ? AND org_id = ?", user, org).first != nil else {
+                throw RPCError(.notFound, "user \(user) not found in organisation \(org)")
+            }
+            let ended = try db.execute("DELETE FROM sessions WHERE user_id = ?", user)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "sessions.revoked", resource: "user:\(user)", outcome: "success"), in: db)
+            return ended
+        }
+    }
+
+    func suspendOrganization(_ org: String, by actor: String) async throws {
+        try await database.write { [self] db in
+            let changed = try db.execute("UPDATE organizations SET status = 'suspended' WHERE id = ? AND status = 'active'", org)
+            guard changed == 1 else { throw RPCError(.notFound, "active organisation \(org) not found") }
+            try db.execute("DELETE FROM sessions WHERE org_id = ?", org)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "organization.suspended", resource: "organization:\(org)",
+                                          outcome: "success"), in: db)
+        }
+    }
+
+    /// `set` is a fixed SQL fragment chosen by the callers above, never input.
+    private func changeUser(_ user: String, org: String, set: String, endSessions: Bool, action: String, by actor: String) async throws {
+        try await database.write { [self] db in
+            let changed = try db.execute("UPDATE users SET \(set) WHERE id = ? AND org_id = ? AND status != 'removed'", user, org)
+            guard changed == 1 else { throw RPCError(.notFound, "user \(user) not found in organisation \(org)") }
+            if endSessions { try db.execute("DELETE FROM sessions WHERE user_id = ?", user) }
+            try outbox.record(AuditRecord(org: org, actor: actor, action: action, resource: "user:\(user)", outcome: "success"), in: db)
+        }
+    }
+
     /// Removes a user of `org`; their sessions end at once.
     func removeUser(_ user: String, org: String, by actor: String) async throws {
         try await database.write { [self] db in
@@ -355,16 +406,20 @@ struct IdentityStore: Sendable {
         let now = Self.now()
         let row = try await database.write { db -> Row? in
             guard let row = try db.query("""
-                SELECT s.user_id, s.org_id, s.last_used_at_unix_ms, s.expires_at_unix_ms, u.role, u.status, o.status AS org_status
+                SELECT s.user_id, s.org_id, s.last_used_at_unix_ms, s.expires_at_unix_ms, u.role, u.status, o.status AS org_status,
+                       o.session_idle_seconds
                 FROM sessions s JOIN users u ON u.id = s.user_id JOIN organizations o ON o.id = s.org_id
                 WHERE s.token_hash = ?
                 """, OpaqueToken.storageHash(token)).first else { return nil }
-            try db.execute("UPDATE sessions SET last_used_at_unix_ms = ? WHERE token_hash = ?", now, OpaqueToken.storageHash(token))
+            let idleLimit = (row.int("session_idle_seconds") ?? Int64(Self.defaultIdleSeconds)) * 1000
+            if now - (row.int("last_used_at_unix_ms") ?? 0) < idleLimit {
+                try db.execute("UPDATE sessions SET last_used_at_unix_ms = ? WHERE token_hash = ?", now, OpaqueToken.storageHash(token))
+            }
             return row
         }
         guard let row, let user = row.text("user_id"), let sessionOrg = row.text("org_id"),
               (row.int("expires_at_unix_ms") ?? 0) > now,
-              now - (row.int("last_used_at_unix_ms") ?? 0) < Self.sessionIdleMS,
+              now - (row.int("last_used_at_unix_ms") ?? 0) < (row.int("session_idle_seconds") ?? Int64(Self.defaultIdleSeconds)) * 1000,
               row.text("status") == "active", row.text("org_status") == "active"
         else { throw RPCError(.unauthenticated, "no valid session") }
         guard sessionOrg == org else { throw RPCError(.permissionDenied, "the session does not belong to organisation \(org)") }

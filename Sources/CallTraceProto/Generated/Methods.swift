@@ -55,6 +55,22 @@ public enum Calltrace_Identity_V1_IdentityService {
     public static let authorizeOperator = MethodDescriptor<Calltrace_Identity_V1_AuthorizeOperatorRequest, Calltrace_Identity_V1_AuthorizeOperatorResponse>(
         service: name, name: "AuthorizeOperator", kind: .unary, isIdempotent: true)
 
+    /// `/calltrace.identity.v1.IdentityService/SuspendUser`
+    public static let suspendUser = MethodDescriptor<Calltrace_Identity_V1_SuspendUserRequest, Calltrace_Identity_V1_SuspendUserResponse>(
+        service: name, name: "SuspendUser", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.identity.v1.IdentityService/ChangeUserRole`
+    public static let changeUserRole = MethodDescriptor<Calltrace_Identity_V1_ChangeUserRoleRequest, Calltrace_Identity_V1_ChangeUserRoleResponse>(
+        service: name, name: "ChangeUserRole", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.identity.v1.IdentityService/RevokeUserSessions`
+    public static let revokeUserSessions = MethodDescriptor<Calltrace_Identity_V1_RevokeUserSessionsRequest, Calltrace_Identity_V1_RevokeUserSessionsResponse>(
+        service: name, name: "RevokeUserSessions", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.identity.v1.IdentityService/SuspendOrganization`
+    public static let suspendOrganization = MethodDescriptor<Calltrace_Identity_V1_SuspendOrganizationRequest, Calltrace_Identity_V1_SuspendOrganizationResponse>(
+        service: name, name: "SuspendOrganization", kind: .unary, isIdempotent: false)
+
     /// `/calltrace.identity.v1.IdentityService/SetSecurityPolicy`
     public static let setSecurityPolicy = MethodDescriptor<Calltrace_Identity_V1_SetSecurityPolicyRequest, Calltrace_Identity_V1_SetSecurityPolicyResponse>(
         service: name, name: "SetSecurityPolicy", kind: .unary, isIdempotent: false)
@@ -64,7 +80,7 @@ public enum Calltrace_Identity_V1_IdentityService {
         service: name, name: "Authorize", kind: .unary, isIdempotent: true)
 
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, login.info, logout.info, removeUser.info, createSupportGrant.info, revokeSupportGrant.info, authorizeOperator.info, setSecurityPolicy.info, authorize.info]
+    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, login.info, logout.info, removeUser.info, createSupportGrant.info, revokeSupportGrant.info, authorizeOperator.info, suspendUser.info, changeUserRole.info, revokeUserSessions.info, suspendOrganization.info, setSecurityPolicy.info, authorize.info]
 }
 
 // MARK: calltrace/ops/v1/ops.proto

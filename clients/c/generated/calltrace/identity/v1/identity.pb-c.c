@@ -817,6 +817,366 @@ void   calltrace__identity__v1__authorize_operator_response__free_unpacked
   assert(message->base.descriptor == &calltrace__identity__v1__authorize_operator_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__identity__v1__suspend_user_request__init
+                     (Calltrace__Identity__V1__SuspendUserRequest         *message)
+{
+  static const Calltrace__Identity__V1__SuspendUserRequest init_value = CALLTRACE__IDENTITY__V1__SUSPEND_USER_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__suspend_user_request__get_packed_size
+                     (const Calltrace__Identity__V1__SuspendUserRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__suspend_user_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__suspend_user_request__pack
+                     (const Calltrace__Identity__V1__SuspendUserRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__suspend_user_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__suspend_user_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__SuspendUserRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__suspend_user_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__SuspendUserRequest *
+       calltrace__identity__v1__suspend_user_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__SuspendUserRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__suspend_user_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__suspend_user_request__free_unpacked
+                     (Calltrace__Identity__V1__SuspendUserRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__suspend_user_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__suspend_user_response__init
+                     (Calltrace__Identity__V1__SuspendUserResponse         *message)
+{
+  static const Calltrace__Identity__V1__SuspendUserResponse init_value = CALLTRACE__IDENTITY__V1__SUSPEND_USER_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__suspend_user_response__get_packed_size
+                     (const Calltrace__Identity__V1__SuspendUserResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__suspend_user_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__suspend_user_response__pack
+                     (const Calltrace__Identity__V1__SuspendUserResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__suspend_user_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__suspend_user_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__SuspendUserResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__suspend_user_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__SuspendUserResponse *
+       calltrace__identity__v1__suspend_user_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__SuspendUserResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__suspend_user_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__suspend_user_response__free_unpacked
+                     (Calltrace__Identity__V1__SuspendUserResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__suspend_user_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__change_user_role_request__init
+                     (Calltrace__Identity__V1__ChangeUserRoleRequest         *message)
+{
+  static const Calltrace__Identity__V1__ChangeUserRoleRequest init_value = CALLTRACE__IDENTITY__V1__CHANGE_USER_ROLE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__change_user_role_request__get_packed_size
+                     (const Calltrace__Identity__V1__ChangeUserRoleRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__change_user_role_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__change_user_role_request__pack
+                     (const Calltrace__Identity__V1__ChangeUserRoleRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__change_user_role_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__change_user_role_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__ChangeUserRoleRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__change_user_role_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__ChangeUserRoleRequest *
+       calltrace__identity__v1__change_user_role_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__ChangeUserRoleRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__change_user_role_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__change_user_role_request__free_unpacked
+                     (Calltrace__Identity__V1__ChangeUserRoleRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__change_user_role_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__change_user_role_response__init
+                     (Calltrace__Identity__V1__ChangeUserRoleResponse         *message)
+{
+  static const Calltrace__Identity__V1__ChangeUserRoleResponse init_value = CALLTRACE__IDENTITY__V1__CHANGE_USER_ROLE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__change_user_role_response__get_packed_size
+                     (const Calltrace__Identity__V1__ChangeUserRoleResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__change_user_role_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__change_user_role_response__pack
+                     (const Calltrace__Identity__V1__ChangeUserRoleResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__change_user_role_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__change_user_role_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__ChangeUserRoleResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__change_user_role_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__ChangeUserRoleResponse *
+       calltrace__identity__v1__change_user_role_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__ChangeUserRoleResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__change_user_role_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__change_user_role_response__free_unpacked
+                     (Calltrace__Identity__V1__ChangeUserRoleResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__change_user_role_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__revoke_user_sessions_request__init
+                     (Calltrace__Identity__V1__RevokeUserSessionsRequest         *message)
+{
+  static const Calltrace__Identity__V1__RevokeUserSessionsRequest init_value = CALLTRACE__IDENTITY__V1__REVOKE_USER_SESSIONS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__revoke_user_sessions_request__get_packed_size
+                     (const Calltrace__Identity__V1__RevokeUserSessionsRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_user_sessions_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__revoke_user_sessions_request__pack
+                     (const Calltrace__Identity__V1__RevokeUserSessionsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_user_sessions_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__revoke_user_sessions_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__RevokeUserSessionsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_user_sessions_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__RevokeUserSessionsRequest *
+       calltrace__identity__v1__revoke_user_sessions_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__RevokeUserSessionsRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__revoke_user_sessions_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__revoke_user_sessions_request__free_unpacked
+                     (Calltrace__Identity__V1__RevokeUserSessionsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_user_sessions_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__revoke_user_sessions_response__init
+                     (Calltrace__Identity__V1__RevokeUserSessionsResponse         *message)
+{
+  static const Calltrace__Identity__V1__RevokeUserSessionsResponse init_value = CALLTRACE__IDENTITY__V1__REVOKE_USER_SESSIONS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__revoke_user_sessions_response__get_packed_size
+                     (const Calltrace__Identity__V1__RevokeUserSessionsResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_user_sessions_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__revoke_user_sessions_response__pack
+                     (const Calltrace__Identity__V1__RevokeUserSessionsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_user_sessions_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__revoke_user_sessions_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__RevokeUserSessionsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_user_sessions_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__RevokeUserSessionsResponse *
+       calltrace__identity__v1__revoke_user_sessions_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__RevokeUserSessionsResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__revoke_user_sessions_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__revoke_user_sessions_response__free_unpacked
+                     (Calltrace__Identity__V1__RevokeUserSessionsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_user_sessions_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__suspend_organization_request__init
+                     (Calltrace__Identity__V1__SuspendOrganizationRequest         *message)
+{
+  static const Calltrace__Identity__V1__SuspendOrganizationRequest init_value = CALLTRACE__IDENTITY__V1__SUSPEND_ORGANIZATION_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__suspend_organization_request__get_packed_size
+                     (const Calltrace__Identity__V1__SuspendOrganizationRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__suspend_organization_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__suspend_organization_request__pack
+                     (const Calltrace__Identity__V1__SuspendOrganizationRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__suspend_organization_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__suspend_organization_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__SuspendOrganizationRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__suspend_organization_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__SuspendOrganizationRequest *
+       calltrace__identity__v1__suspend_organization_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__SuspendOrganizationRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__suspend_organization_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__suspend_organization_request__free_unpacked
+                     (Calltrace__Identity__V1__SuspendOrganizationRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__suspend_organization_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__suspend_organization_response__init
+                     (Calltrace__Identity__V1__SuspendOrganizationResponse         *message)
+{
+  static const Calltrace__Identity__V1__SuspendOrganizationResponse init_value = CALLTRACE__IDENTITY__V1__SUSPEND_ORGANIZATION_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__suspend_organization_response__get_packed_size
+                     (const Calltrace__Identity__V1__SuspendOrganizationResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__suspend_organization_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__suspend_organization_response__pack
+                     (const Calltrace__Identity__V1__SuspendOrganizationResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__suspend_organization_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__suspend_organization_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__SuspendOrganizationResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__suspend_organization_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__SuspendOrganizationResponse *
+       calltrace__identity__v1__suspend_organization_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__SuspendOrganizationResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__suspend_organization_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__suspend_organization_response__free_unpacked
+                     (Calltrace__Identity__V1__SuspendOrganizationResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__suspend_organization_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__identity__v1__set_security_policy_request__init
                      (Calltrace__Identity__V1__SetSecurityPolicyRequest         *message)
 {
@@ -1958,7 +2318,316 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_operator_res
   (ProtobufCMessageInit) calltrace__identity__v1__authorize_operator_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__identity__v1__set_security_policy_request__field_descriptors[2] =
+static const ProtobufCFieldDescriptor calltrace__identity__v1__suspend_user_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__SuspendUserRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "user_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__SuspendUserRequest, user_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__suspend_user_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = user_id */
+};
+static const ProtobufCIntRange calltrace__identity__v1__suspend_user_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__suspend_user_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.SuspendUserRequest",
+  "SuspendUserRequest",
+  "Calltrace__Identity__V1__SuspendUserRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__SuspendUserRequest),
+  2,
+  calltrace__identity__v1__suspend_user_request__field_descriptors,
+  calltrace__identity__v1__suspend_user_request__field_indices_by_name,
+  1,  calltrace__identity__v1__suspend_user_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__suspend_user_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define calltrace__identity__v1__suspend_user_response__field_descriptors NULL
+#define calltrace__identity__v1__suspend_user_response__field_indices_by_name NULL
+#define calltrace__identity__v1__suspend_user_response__number_ranges NULL
+const ProtobufCMessageDescriptor calltrace__identity__v1__suspend_user_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.SuspendUserResponse",
+  "SuspendUserResponse",
+  "Calltrace__Identity__V1__SuspendUserResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__SuspendUserResponse),
+  0,
+  calltrace__identity__v1__suspend_user_response__field_descriptors,
+  calltrace__identity__v1__suspend_user_response__field_indices_by_name,
+  0,  calltrace__identity__v1__suspend_user_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__suspend_user_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__change_user_role_request__field_descriptors[3] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ChangeUserRoleRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "user_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ChangeUserRoleRequest, user_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "role",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ChangeUserRoleRequest, role),
+    &calltrace__identity__v1__role__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__change_user_role_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  2,   /* field[2] = role */
+  1,   /* field[1] = user_id */
+};
+static const ProtobufCIntRange calltrace__identity__v1__change_user_role_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__change_user_role_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.ChangeUserRoleRequest",
+  "ChangeUserRoleRequest",
+  "Calltrace__Identity__V1__ChangeUserRoleRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__ChangeUserRoleRequest),
+  3,
+  calltrace__identity__v1__change_user_role_request__field_descriptors,
+  calltrace__identity__v1__change_user_role_request__field_indices_by_name,
+  1,  calltrace__identity__v1__change_user_role_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__change_user_role_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define calltrace__identity__v1__change_user_role_response__field_descriptors NULL
+#define calltrace__identity__v1__change_user_role_response__field_indices_by_name NULL
+#define calltrace__identity__v1__change_user_role_response__number_ranges NULL
+const ProtobufCMessageDescriptor calltrace__identity__v1__change_user_role_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.ChangeUserRoleResponse",
+  "ChangeUserRoleResponse",
+  "Calltrace__Identity__V1__ChangeUserRoleResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__ChangeUserRoleResponse),
+  0,
+  calltrace__identity__v1__change_user_role_response__field_descriptors,
+  calltrace__identity__v1__change_user_role_response__field_indices_by_name,
+  0,  calltrace__identity__v1__change_user_role_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__change_user_role_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__revoke_user_sessions_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__RevokeUserSessionsRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "user_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__RevokeUserSessionsRequest, user_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__revoke_user_sessions_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = user_id */
+};
+static const ProtobufCIntRange calltrace__identity__v1__revoke_user_sessions_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__revoke_user_sessions_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.RevokeUserSessionsRequest",
+  "RevokeUserSessionsRequest",
+  "Calltrace__Identity__V1__RevokeUserSessionsRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__RevokeUserSessionsRequest),
+  2,
+  calltrace__identity__v1__revoke_user_sessions_request__field_descriptors,
+  calltrace__identity__v1__revoke_user_sessions_request__field_indices_by_name,
+  1,  calltrace__identity__v1__revoke_user_sessions_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__revoke_user_sessions_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__revoke_user_sessions_response__field_descriptors[1] =
+{
+  {
+    "sessions_ended",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__RevokeUserSessionsResponse, sessions_ended),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__revoke_user_sessions_response__field_indices_by_name[] = {
+  0,   /* field[0] = sessions_ended */
+};
+static const ProtobufCIntRange calltrace__identity__v1__revoke_user_sessions_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__revoke_user_sessions_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.RevokeUserSessionsResponse",
+  "RevokeUserSessionsResponse",
+  "Calltrace__Identity__V1__RevokeUserSessionsResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__RevokeUserSessionsResponse),
+  1,
+  calltrace__identity__v1__revoke_user_sessions_response__field_descriptors,
+  calltrace__identity__v1__revoke_user_sessions_response__field_indices_by_name,
+  1,  calltrace__identity__v1__revoke_user_sessions_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__revoke_user_sessions_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__suspend_organization_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__SuspendOrganizationRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__SuspendOrganizationRequest, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__suspend_organization_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = reason */
+};
+static const ProtobufCIntRange calltrace__identity__v1__suspend_organization_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__suspend_organization_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.SuspendOrganizationRequest",
+  "SuspendOrganizationRequest",
+  "Calltrace__Identity__V1__SuspendOrganizationRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__SuspendOrganizationRequest),
+  2,
+  calltrace__identity__v1__suspend_organization_request__field_descriptors,
+  calltrace__identity__v1__suspend_organization_request__field_indices_by_name,
+  1,  calltrace__identity__v1__suspend_organization_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__suspend_organization_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define calltrace__identity__v1__suspend_organization_response__field_descriptors NULL
+#define calltrace__identity__v1__suspend_organization_response__field_indices_by_name NULL
+#define calltrace__identity__v1__suspend_organization_response__number_ranges NULL
+const ProtobufCMessageDescriptor calltrace__identity__v1__suspend_organization_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.SuspendOrganizationResponse",
+  "SuspendOrganizationResponse",
+  "Calltrace__Identity__V1__SuspendOrganizationResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__SuspendOrganizationResponse),
+  0,
+  calltrace__identity__v1__suspend_organization_response__field_descriptors,
+  calltrace__identity__v1__suspend_organization_response__field_indices_by_name,
+  0,  calltrace__identity__v1__suspend_organization_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__suspend_organization_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__set_security_policy_request__field_descriptors[4] =
 {
   {
     "org_id",
@@ -1984,15 +2653,41 @@ static const ProtobufCFieldDescriptor calltrace__identity__v1__set_security_poli
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "session_idle_seconds",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__SetSecurityPolicyRequest, session_idle_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "session_max_seconds",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__SetSecurityPolicyRequest, session_max_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__identity__v1__set_security_policy_request__field_indices_by_name[] = {
   1,   /* field[1] = allowed_client_ranges */
   0,   /* field[0] = org_id */
+  2,   /* field[2] = session_idle_seconds */
+  3,   /* field[3] = session_max_seconds */
 };
 static const ProtobufCIntRange calltrace__identity__v1__set_security_policy_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor calltrace__identity__v1__set_security_policy_request__descriptor =
 {
@@ -2002,7 +2697,7 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__set_security_policy_re
   "Calltrace__Identity__V1__SetSecurityPolicyRequest",
   "calltrace.identity.v1",
   sizeof(Calltrace__Identity__V1__SetSecurityPolicyRequest),
-  2,
+  4,
   calltrace__identity__v1__set_security_policy_request__field_descriptors,
   calltrace__identity__v1__set_security_policy_request__field_indices_by_name,
   1,  calltrace__identity__v1__set_security_policy_request__number_ranges,
@@ -2314,7 +3009,7 @@ const ProtobufCEnumDescriptor calltrace__identity__v1__permission__descriptor =
   calltrace__identity__v1__permission__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[11] =
+static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[15] =
 {
   { "CreateOrganization", &calltrace__identity__v1__create_organization_request__descriptor, &calltrace__identity__v1__create_organization_response__descriptor },
   { "InviteUser", &calltrace__identity__v1__invite_user_request__descriptor, &calltrace__identity__v1__invite_user_response__descriptor },
@@ -2325,12 +3020,17 @@ static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service
   { "CreateSupportGrant", &calltrace__identity__v1__create_support_grant_request__descriptor, &calltrace__identity__v1__create_support_grant_response__descriptor },
   { "RevokeSupportGrant", &calltrace__identity__v1__revoke_support_grant_request__descriptor, &calltrace__identity__v1__revoke_support_grant_response__descriptor },
   { "AuthorizeOperator", &calltrace__identity__v1__authorize_operator_request__descriptor, &calltrace__identity__v1__authorize_operator_response__descriptor },
+  { "SuspendUser", &calltrace__identity__v1__suspend_user_request__descriptor, &calltrace__identity__v1__suspend_user_response__descriptor },
+  { "ChangeUserRole", &calltrace__identity__v1__change_user_role_request__descriptor, &calltrace__identity__v1__change_user_role_response__descriptor },
+  { "RevokeUserSessions", &calltrace__identity__v1__revoke_user_sessions_request__descriptor, &calltrace__identity__v1__revoke_user_sessions_response__descriptor },
+  { "SuspendOrganization", &calltrace__identity__v1__suspend_organization_request__descriptor, &calltrace__identity__v1__suspend_organization_response__descriptor },
   { "SetSecurityPolicy", &calltrace__identity__v1__set_security_policy_request__descriptor, &calltrace__identity__v1__set_security_policy_response__descriptor },
   { "Authorize", &calltrace__identity__v1__authorize_request__descriptor, &calltrace__identity__v1__authorize_response__descriptor },
 };
 const unsigned calltrace__identity__v1__identity_service__method_indices_by_name[] = {
-  10,        /* Authorize */
+  14,        /* Authorize */
   8,        /* AuthorizeOperator */
+  10,        /* ChangeUserRole */
   0,        /* CreateOrganization */
   6,        /* CreateSupportGrant */
   1,        /* InviteUser */
@@ -2339,7 +3039,10 @@ const unsigned calltrace__identity__v1__identity_service__method_indices_by_name
   2,        /* RedeemInvitation */
   5,        /* RemoveUser */
   7,        /* RevokeSupportGrant */
-  9         /* SetSecurityPolicy */
+  11,        /* RevokeUserSessions */
+  13,        /* SetSecurityPolicy */
+  12,        /* SuspendOrganization */
+  9         /* SuspendUser */
 };
 const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__descriptor =
 {
@@ -2348,7 +3051,7 @@ const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__desc
   "IdentityService",
   "Calltrace__Identity__V1__IdentityService",
   "calltrace.identity.v1",
-  11,
+  15,
   calltrace__identity__v1__identity_service__method_descriptors,
   calltrace__identity__v1__identity_service__method_indices_by_name
 };
@@ -2424,13 +3127,45 @@ void calltrace__identity__v1__identity_service__authorize_operator(ProtobufCServ
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
   service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void calltrace__identity__v1__identity_service__suspend_user(ProtobufCService *service,
+                                                             const Calltrace__Identity__V1__SuspendUserRequest *input,
+                                                             Calltrace__Identity__V1__SuspendUserResponse_Closure closure,
+                                                             void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__identity__v1__identity_service__change_user_role(ProtobufCService *service,
+                                                                 const Calltrace__Identity__V1__ChangeUserRoleRequest *input,
+                                                                 Calltrace__Identity__V1__ChangeUserRoleResponse_Closure closure,
+                                                                 void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__identity__v1__identity_service__revoke_user_sessions(ProtobufCService *service,
+                                                                     const Calltrace__Identity__V1__RevokeUserSessionsRequest *input,
+                                                                     Calltrace__Identity__V1__RevokeUserSessionsResponse_Closure closure,
+                                                                     void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__identity__v1__identity_service__suspend_organization(ProtobufCService *service,
+                                                                     const Calltrace__Identity__V1__SuspendOrganizationRequest *input,
+                                                                     Calltrace__Identity__V1__SuspendOrganizationResponse_Closure closure,
+                                                                     void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void calltrace__identity__v1__identity_service__set_security_policy(ProtobufCService *service,
                                                                     const Calltrace__Identity__V1__SetSecurityPolicyRequest *input,
                                                                     Calltrace__Identity__V1__SetSecurityPolicyResponse_Closure closure,
                                                                     void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__authorize(ProtobufCService *service,
                                                           const Calltrace__Identity__V1__AuthorizeRequest *input,
@@ -2438,7 +3173,7 @@ void calltrace__identity__v1__identity_service__authorize(ProtobufCService *serv
                                                           void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__IdentityService_Service *service,
                                                       Calltrace__Identity__V1__IdentityService_ServiceDestroy destroy)

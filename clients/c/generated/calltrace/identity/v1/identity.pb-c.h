@@ -33,6 +33,14 @@ typedef struct Calltrace__Identity__V1__RevokeSupportGrantRequest Calltrace__Ide
 typedef struct Calltrace__Identity__V1__RevokeSupportGrantResponse Calltrace__Identity__V1__RevokeSupportGrantResponse;
 typedef struct Calltrace__Identity__V1__AuthorizeOperatorRequest Calltrace__Identity__V1__AuthorizeOperatorRequest;
 typedef struct Calltrace__Identity__V1__AuthorizeOperatorResponse Calltrace__Identity__V1__AuthorizeOperatorResponse;
+typedef struct Calltrace__Identity__V1__SuspendUserRequest Calltrace__Identity__V1__SuspendUserRequest;
+typedef struct Calltrace__Identity__V1__SuspendUserResponse Calltrace__Identity__V1__SuspendUserResponse;
+typedef struct Calltrace__Identity__V1__ChangeUserRoleRequest Calltrace__Identity__V1__ChangeUserRoleRequest;
+typedef struct Calltrace__Identity__V1__ChangeUserRoleResponse Calltrace__Identity__V1__ChangeUserRoleResponse;
+typedef struct Calltrace__Identity__V1__RevokeUserSessionsRequest Calltrace__Identity__V1__RevokeUserSessionsRequest;
+typedef struct Calltrace__Identity__V1__RevokeUserSessionsResponse Calltrace__Identity__V1__RevokeUserSessionsResponse;
+typedef struct Calltrace__Identity__V1__SuspendOrganizationRequest Calltrace__Identity__V1__SuspendOrganizationRequest;
+typedef struct Calltrace__Identity__V1__SuspendOrganizationResponse Calltrace__Identity__V1__SuspendOrganizationResponse;
 typedef struct Calltrace__Identity__V1__SetSecurityPolicyRequest Calltrace__Identity__V1__SetSecurityPolicyRequest;
 typedef struct Calltrace__Identity__V1__SetSecurityPolicyResponse Calltrace__Identity__V1__SetSecurityPolicyResponse;
 typedef struct Calltrace__Identity__V1__AuthorizeRequest Calltrace__Identity__V1__AuthorizeRequest;
@@ -339,6 +347,88 @@ struct  Calltrace__Identity__V1__AuthorizeOperatorResponse
     , NULL }
 
 
+struct  Calltrace__Identity__V1__SuspendUserRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *user_id;
+};
+#define CALLTRACE__IDENTITY__V1__SUSPEND_USER_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__suspend_user_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Identity__V1__SuspendUserResponse
+{
+  ProtobufCMessage base;
+};
+#define CALLTRACE__IDENTITY__V1__SUSPEND_USER_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__suspend_user_response__descriptor) \
+     }
+
+
+struct  Calltrace__Identity__V1__ChangeUserRoleRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *user_id;
+  Calltrace__Identity__V1__Role role;
+};
+#define CALLTRACE__IDENTITY__V1__CHANGE_USER_ROLE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__change_user_role_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__IDENTITY__V1__ROLE__ROLE_UNSPECIFIED }
+
+
+struct  Calltrace__Identity__V1__ChangeUserRoleResponse
+{
+  ProtobufCMessage base;
+};
+#define CALLTRACE__IDENTITY__V1__CHANGE_USER_ROLE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__change_user_role_response__descriptor) \
+     }
+
+
+struct  Calltrace__Identity__V1__RevokeUserSessionsRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *user_id;
+};
+#define CALLTRACE__IDENTITY__V1__REVOKE_USER_SESSIONS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__revoke_user_sessions_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Identity__V1__RevokeUserSessionsResponse
+{
+  ProtobufCMessage base;
+  uint32_t sessions_ended;
+};
+#define CALLTRACE__IDENTITY__V1__REVOKE_USER_SESSIONS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__revoke_user_sessions_response__descriptor) \
+    , 0 }
+
+
+struct  Calltrace__Identity__V1__SuspendOrganizationRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *reason;
+};
+#define CALLTRACE__IDENTITY__V1__SUSPEND_ORGANIZATION_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__suspend_organization_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Identity__V1__SuspendOrganizationResponse
+{
+  ProtobufCMessage base;
+};
+#define CALLTRACE__IDENTITY__V1__SUSPEND_ORGANIZATION_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__suspend_organization_response__descriptor) \
+     }
+
+
 struct  Calltrace__Identity__V1__SetSecurityPolicyRequest
 {
   ProtobufCMessage base;
@@ -349,10 +439,18 @@ struct  Calltrace__Identity__V1__SetSecurityPolicyRequest
    */
   size_t n_allowed_client_ranges;
   char **allowed_client_ranges;
+  /*
+   * A session ends after this long unused; 0 keeps the default, 1800 (30 minutes).
+   */
+  uint32_t session_idle_seconds;
+  /*
+   * A session ends this long after login; 0 keeps the default, 43200 (12 hours).
+   */
+  uint32_t session_max_seconds;
 };
 #define CALLTRACE__IDENTITY__V1__SET_SECURITY_POLICY_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__set_security_policy_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL }
+    , (char *)protobuf_c_empty_string, 0,NULL, 0, 0 }
 
 
 struct  Calltrace__Identity__V1__SetSecurityPolicyResponse
@@ -756,6 +854,158 @@ Calltrace__Identity__V1__AuthorizeOperatorResponse *
 void   calltrace__identity__v1__authorize_operator_response__free_unpacked
                      (Calltrace__Identity__V1__AuthorizeOperatorResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__SuspendUserRequest methods */
+void   calltrace__identity__v1__suspend_user_request__init
+                     (Calltrace__Identity__V1__SuspendUserRequest         *message);
+size_t calltrace__identity__v1__suspend_user_request__get_packed_size
+                     (const Calltrace__Identity__V1__SuspendUserRequest   *message);
+size_t calltrace__identity__v1__suspend_user_request__pack
+                     (const Calltrace__Identity__V1__SuspendUserRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__suspend_user_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__SuspendUserRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__SuspendUserRequest *
+       calltrace__identity__v1__suspend_user_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__suspend_user_request__free_unpacked
+                     (Calltrace__Identity__V1__SuspendUserRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__SuspendUserResponse methods */
+void   calltrace__identity__v1__suspend_user_response__init
+                     (Calltrace__Identity__V1__SuspendUserResponse         *message);
+size_t calltrace__identity__v1__suspend_user_response__get_packed_size
+                     (const Calltrace__Identity__V1__SuspendUserResponse   *message);
+size_t calltrace__identity__v1__suspend_user_response__pack
+                     (const Calltrace__Identity__V1__SuspendUserResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__suspend_user_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__SuspendUserResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__SuspendUserResponse *
+       calltrace__identity__v1__suspend_user_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__suspend_user_response__free_unpacked
+                     (Calltrace__Identity__V1__SuspendUserResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__ChangeUserRoleRequest methods */
+void   calltrace__identity__v1__change_user_role_request__init
+                     (Calltrace__Identity__V1__ChangeUserRoleRequest         *message);
+size_t calltrace__identity__v1__change_user_role_request__get_packed_size
+                     (const Calltrace__Identity__V1__ChangeUserRoleRequest   *message);
+size_t calltrace__identity__v1__change_user_role_request__pack
+                     (const Calltrace__Identity__V1__ChangeUserRoleRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__change_user_role_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__ChangeUserRoleRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__ChangeUserRoleRequest *
+       calltrace__identity__v1__change_user_role_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__change_user_role_request__free_unpacked
+                     (Calltrace__Identity__V1__ChangeUserRoleRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__ChangeUserRoleResponse methods */
+void   calltrace__identity__v1__change_user_role_response__init
+                     (Calltrace__Identity__V1__ChangeUserRoleResponse         *message);
+size_t calltrace__identity__v1__change_user_role_response__get_packed_size
+                     (const Calltrace__Identity__V1__ChangeUserRoleResponse   *message);
+size_t calltrace__identity__v1__change_user_role_response__pack
+                     (const Calltrace__Identity__V1__ChangeUserRoleResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__change_user_role_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__ChangeUserRoleResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__ChangeUserRoleResponse *
+       calltrace__identity__v1__change_user_role_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__change_user_role_response__free_unpacked
+                     (Calltrace__Identity__V1__ChangeUserRoleResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__RevokeUserSessionsRequest methods */
+void   calltrace__identity__v1__revoke_user_sessions_request__init
+                     (Calltrace__Identity__V1__RevokeUserSessionsRequest         *message);
+size_t calltrace__identity__v1__revoke_user_sessions_request__get_packed_size
+                     (const Calltrace__Identity__V1__RevokeUserSessionsRequest   *message);
+size_t calltrace__identity__v1__revoke_user_sessions_request__pack
+                     (const Calltrace__Identity__V1__RevokeUserSessionsRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__revoke_user_sessions_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__RevokeUserSessionsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__RevokeUserSessionsRequest *
+       calltrace__identity__v1__revoke_user_sessions_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__revoke_user_sessions_request__free_unpacked
+                     (Calltrace__Identity__V1__RevokeUserSessionsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__RevokeUserSessionsResponse methods */
+void   calltrace__identity__v1__revoke_user_sessions_response__init
+                     (Calltrace__Identity__V1__RevokeUserSessionsResponse         *message);
+size_t calltrace__identity__v1__revoke_user_sessions_response__get_packed_size
+                     (const Calltrace__Identity__V1__RevokeUserSessionsResponse   *message);
+size_t calltrace__identity__v1__revoke_user_sessions_response__pack
+                     (const Calltrace__Identity__V1__RevokeUserSessionsResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__revoke_user_sessions_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__RevokeUserSessionsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__RevokeUserSessionsResponse *
+       calltrace__identity__v1__revoke_user_sessions_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__revoke_user_sessions_response__free_unpacked
+                     (Calltrace__Identity__V1__RevokeUserSessionsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__SuspendOrganizationRequest methods */
+void   calltrace__identity__v1__suspend_organization_request__init
+                     (Calltrace__Identity__V1__SuspendOrganizationRequest         *message);
+size_t calltrace__identity__v1__suspend_organization_request__get_packed_size
+                     (const Calltrace__Identity__V1__SuspendOrganizationRequest   *message);
+size_t calltrace__identity__v1__suspend_organization_request__pack
+                     (const Calltrace__Identity__V1__SuspendOrganizationRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__suspend_organization_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__SuspendOrganizationRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__SuspendOrganizationRequest *
+       calltrace__identity__v1__suspend_organization_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__suspend_organization_request__free_unpacked
+                     (Calltrace__Identity__V1__SuspendOrganizationRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__SuspendOrganizationResponse methods */
+void   calltrace__identity__v1__suspend_organization_response__init
+                     (Calltrace__Identity__V1__SuspendOrganizationResponse         *message);
+size_t calltrace__identity__v1__suspend_organization_response__get_packed_size
+                     (const Calltrace__Identity__V1__SuspendOrganizationResponse   *message);
+size_t calltrace__identity__v1__suspend_organization_response__pack
+                     (const Calltrace__Identity__V1__SuspendOrganizationResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__suspend_organization_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__SuspendOrganizationResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__SuspendOrganizationResponse *
+       calltrace__identity__v1__suspend_organization_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__suspend_organization_response__free_unpacked
+                     (Calltrace__Identity__V1__SuspendOrganizationResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Calltrace__Identity__V1__SetSecurityPolicyRequest methods */
 void   calltrace__identity__v1__set_security_policy_request__init
                      (Calltrace__Identity__V1__SetSecurityPolicyRequest         *message);
@@ -907,6 +1157,30 @@ typedef void (*Calltrace__Identity__V1__AuthorizeOperatorRequest_Closure)
 typedef void (*Calltrace__Identity__V1__AuthorizeOperatorResponse_Closure)
                  (const Calltrace__Identity__V1__AuthorizeOperatorResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Identity__V1__SuspendUserRequest_Closure)
+                 (const Calltrace__Identity__V1__SuspendUserRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__SuspendUserResponse_Closure)
+                 (const Calltrace__Identity__V1__SuspendUserResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__ChangeUserRoleRequest_Closure)
+                 (const Calltrace__Identity__V1__ChangeUserRoleRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__ChangeUserRoleResponse_Closure)
+                 (const Calltrace__Identity__V1__ChangeUserRoleResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__RevokeUserSessionsRequest_Closure)
+                 (const Calltrace__Identity__V1__RevokeUserSessionsRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__RevokeUserSessionsResponse_Closure)
+                 (const Calltrace__Identity__V1__RevokeUserSessionsResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__SuspendOrganizationRequest_Closure)
+                 (const Calltrace__Identity__V1__SuspendOrganizationRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__SuspendOrganizationResponse_Closure)
+                 (const Calltrace__Identity__V1__SuspendOrganizationResponse *message,
+                  void *closure_data);
 typedef void (*Calltrace__Identity__V1__SetSecurityPolicyRequest_Closure)
                  (const Calltrace__Identity__V1__SetSecurityPolicyRequest *message,
                   void *closure_data);
@@ -965,6 +1239,22 @@ struct Calltrace__Identity__V1__IdentityService_Service
                              const Calltrace__Identity__V1__AuthorizeOperatorRequest *input,
                              Calltrace__Identity__V1__AuthorizeOperatorResponse_Closure closure,
                              void *closure_data);
+  void (*suspend_user)(Calltrace__Identity__V1__IdentityService_Service *service,
+                       const Calltrace__Identity__V1__SuspendUserRequest *input,
+                       Calltrace__Identity__V1__SuspendUserResponse_Closure closure,
+                       void *closure_data);
+  void (*change_user_role)(Calltrace__Identity__V1__IdentityService_Service *service,
+                           const Calltrace__Identity__V1__ChangeUserRoleRequest *input,
+                           Calltrace__Identity__V1__ChangeUserRoleResponse_Closure closure,
+                           void *closure_data);
+  void (*revoke_user_sessions)(Calltrace__Identity__V1__IdentityService_Service *service,
+                               const Calltrace__Identity__V1__RevokeUserSessionsRequest *input,
+                               Calltrace__Identity__V1__RevokeUserSessionsResponse_Closure closure,
+                               void *closure_data);
+  void (*suspend_organization)(Calltrace__Identity__V1__IdentityService_Service *service,
+                               const Calltrace__Identity__V1__SuspendOrganizationRequest *input,
+                               Calltrace__Identity__V1__SuspendOrganizationResponse_Closure closure,
+                               void *closure_data);
   void (*set_security_policy)(Calltrace__Identity__V1__IdentityService_Service *service,
                               const Calltrace__Identity__V1__SetSecurityPolicyRequest *input,
                               Calltrace__Identity__V1__SetSecurityPolicyResponse_Closure closure,
@@ -990,6 +1280,10 @@ void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__I
       function_prefix__ ## create_support_grant,\
       function_prefix__ ## revoke_support_grant,\
       function_prefix__ ## authorize_operator,\
+      function_prefix__ ## suspend_user,\
+      function_prefix__ ## change_user_role,\
+      function_prefix__ ## revoke_user_sessions,\
+      function_prefix__ ## suspend_organization,\
       function_prefix__ ## set_security_policy,\
       function_prefix__ ## authorize  }
 void calltrace__identity__v1__identity_service__create_organization(ProtobufCService *service,
@@ -1028,6 +1322,22 @@ void calltrace__identity__v1__identity_service__authorize_operator(ProtobufCServ
                                                                    const Calltrace__Identity__V1__AuthorizeOperatorRequest *input,
                                                                    Calltrace__Identity__V1__AuthorizeOperatorResponse_Closure closure,
                                                                    void *closure_data);
+void calltrace__identity__v1__identity_service__suspend_user(ProtobufCService *service,
+                                                             const Calltrace__Identity__V1__SuspendUserRequest *input,
+                                                             Calltrace__Identity__V1__SuspendUserResponse_Closure closure,
+                                                             void *closure_data);
+void calltrace__identity__v1__identity_service__change_user_role(ProtobufCService *service,
+                                                                 const Calltrace__Identity__V1__ChangeUserRoleRequest *input,
+                                                                 Calltrace__Identity__V1__ChangeUserRoleResponse_Closure closure,
+                                                                 void *closure_data);
+void calltrace__identity__v1__identity_service__revoke_user_sessions(ProtobufCService *service,
+                                                                     const Calltrace__Identity__V1__RevokeUserSessionsRequest *input,
+                                                                     Calltrace__Identity__V1__RevokeUserSessionsResponse_Closure closure,
+                                                                     void *closure_data);
+void calltrace__identity__v1__identity_service__suspend_organization(ProtobufCService *service,
+                                                                     const Calltrace__Identity__V1__SuspendOrganizationRequest *input,
+                                                                     Calltrace__Identity__V1__SuspendOrganizationResponse_Closure closure,
+                                                                     void *closure_data);
 void calltrace__identity__v1__identity_service__set_security_policy(ProtobufCService *service,
                                                                     const Calltrace__Identity__V1__SetSecurityPolicyRequest *input,
                                                                     Calltrace__Identity__V1__SetSecurityPolicyResponse_Closure closure,
@@ -1059,6 +1369,14 @@ extern const ProtobufCMessageDescriptor calltrace__identity__v1__revoke_support_
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__revoke_support_grant_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_operator_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_operator_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__suspend_user_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__suspend_user_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__change_user_role_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__change_user_role_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__revoke_user_sessions_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__revoke_user_sessions_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__suspend_organization_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__suspend_organization_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__set_security_policy_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__set_security_policy_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_request__descriptor;

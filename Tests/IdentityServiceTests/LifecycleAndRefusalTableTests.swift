@@ -1,0 +1,93 @@
+import CallTraceProto
+import CallTraceRPC
+import CallTraceTestSupport
+import Foundation
+import Testing
+
+@Suite("Identity: user and organisation lifecycle, and every user RPC's refusals")
+struct LifecycleAndRefusalTableTests {
+    typealias Identity = Calltrace_Identity_V1_IdentityService
+
+    @Test("Suspending a user, changing a role, revoking sessions and suspending the org take effect at once")
+    func lifecycle() async throws {
+        let deployment = try await IdentityDeployment()
+        let (org, admin) = try await deployment.organisationWithAdmin()
+        var adminCall = Metadata()
+        try adminCall.add("authorization", "Bearer \(admin)")
+        let member = try await deployment.invite(.member, in: org, adminToken: admin, email: "m@firm.example")
+        let memberID = try await deployment.authorize(member, org: org, .transcriptsRead).userID
+
+        _ = try await deployment.gateway.unary(Identity.changeUserRole, .with { $0.orgID = org; $0.userID = memberID; $0.role = .analyst },
+                                               options: .init(metadata: adminCall))
+        #expect(await code { _ = try await deployment.authorize(member, org: org, .transcriptsRead) } == .permissionDenied)
+        #expect(try await deployment.authorize(member, org: org, .reportsRead).role == .analyst)
+
+        let revoked = try await deployment.gateway.unary(Identity.revokeUserSessions, .with { $0.orgID = org; $0.userID = memberID },
+                                                         options: .init(metadata: adminCall))
+        #expect(revoked.sessionsEnded == 1)
+        #expect(await code { _ = try await deployment.authorize(member, org: org, .reportsRead) } == .unauthenticated)
+
+        let second = try await deployment.invite(.member, in: org, adminToken: admin, email: "s@firm.example")
+        let secondID = try await deployment.authorize(second, org: org, .reportsRead).userID
+        _ = try await deployment.gateway.unary(Identity.suspendUser, .with { $0.orgID = org; $0.userID = secondID },
+                                               options: .init(metadata: adminCall))
+        #expect(await code { _ = try await deployment.authorize(second, org: org, .reportsRead) } == .unauthenticated)
+        #expect(await code {
+            _ = try await deployment.gateway.unary(Identity.login, .with {
+                $0.orgID = org; $0.email = "s@firm.example"; $0.password = "a long and unusual passphrase"
+            })
+        } == .unauthenticated)
+
+        _ = try await deployment.operatorClient.unary(Identity.suspendOrganization, .with { $0.orgID = org; $0.reason = "unpaid" })
+        #expect(await code { _ = try await deployment.authorize(admin, org: org, .reportsRead) } == .unauthenticated)
+        _ = await deployment.stop()
+    }
+
+    @Test("Every user-authenticated RPC refuses no token, an expired token, another org's token and too weak a role")
+    func refusalTable() async throws {
+        let deployment = try await IdentityDeployment()
+        let (org, admin) = try await deployment.organisationWithAdmin(email: "admin@a.example")
+        let (_, otherOrgAdmin) = try await deployment.organisationWithAdmin(email: "admin@b.example")
+        var adminCall = Metadata()
+        try adminCall.add("authorization", "Bearer \(admin)")
+        // An expired token: sessions of this org last one second while it is issued.
+        _ = try await deployment.gateway.unary(Identity.setSecurityPolicy, .with { $0.orgID = org; $0.sessionMaxSeconds = 1 },
+                                               options: .init(metadata: adminCall))
+        let expiring = try await deployment.gateway.unary(Identity.login, .with {
+            $0.orgID = org; $0.email = "admin@a.example"; $0.password = "correct horse battery staple"
+        }).token
+        _ = try await deployment.gateway.unary(Identity.setSecurityPolicy, .with { $0.orgID = org },
+                                               options: .init(metadata: adminCall))
+        let member = try await deployment.invite(.member, in: org, adminToken: admin, email: "member@a.example")
+        let memberID = try await deployment.authorize(member, org: org, .reportsRead).userID
+        try await Task.sleep(for: .milliseconds(1100))
+
+        let gateway = deployment.gateway
+        let calls: [(String, @Sendable (CallOptions) async throws -> Void)] = [
+            ("InviteUser", { o in _ = try await gateway.unary(Identity.inviteUser, .with { $0.orgID = org; $0.email = "x@a.example"; $0.role = .member }, options: o) }),
+            ("RemoveUser", { o in _ = try await gateway.unary(Identity.removeUser, .with { $0.orgID = org; $0.userID = memberID }, options: o) }),
+            ("SuspendUser", { o in _ = try await gateway.unary(Identity.suspendUser, .with { $0.orgID = org; $0.userID = memberID }, options: o) }),
+            ("ChangeUserRole", { o in _ = try await gateway.unary(Identity.changeUserRole, .with { $0.orgID = org; $0.userID = memberID; $0.role = .admin }, options: o) }),
+            ("RevokeUserSessions", { o in _ = try await gateway.unary(Identity.revokeUserSessions, .with { $0.orgID = org; $0.userID = memberID }, options: o) }),
+            ("CreateSupportGrant", { o in _ = try await gateway.unary(Identity.createSupportGrant, .with { $0.orgID = org; $0.permissions = [.reportsRead]; $0.durationSeconds = 60; $0.reason = "t" }, options: o) }),
+            ("RevokeSupportGrant", { o in _ = try await gateway.unary(Identity.revokeSupportGrant, .with { $0.orgID = org; $0.grantID = "grt_none" }, options: o) }),
+            ("SetSecurityPolicy", { o in _ = try await gateway.unary(Identity.setSecurityPolicy, .with { $0.orgID = org }, options: o) }),
+        ]
+        func options(_ token: String?) -> CallOptions {
+            var metadata = Metadata()
+            if let token { try? metadata.add("authorization", "Bearer \(token)") }
+            return CallOptions(metadata: metadata)
+        }
+        for (name, call) in calls {
+            #expect(await code { try await call(options(nil)) } == .unauthenticated, "\(name): no token")
+            #expect(await code { try await call(options(expiring)) } == .unauthenticated, "\(name): expired token")
+            #expect(await code { try await call(options(otherOrgAdmin)) } == .permissionDenied, "\(name): another org's token")
+            #expect(await code { try await call(options(member)) } == .permissionDenied, "\(name): member role")
+        }
+        // The happy path of each, with the admin's token.
+        #expect(await code { try await calls[0].1(options(admin)) } == .ok)
+        #expect(await code { try await calls[3].1(options(admin)) } == .ok)
+        #expect(await code { try await calls[7].1(options(admin)) } == .ok)
+        _ = await deployment.stop()
+    }
+}
