@@ -134,7 +134,8 @@ let package = Package(
         ),
         .testTarget(
             name: "IdentityServiceTests",
-            dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceServiceHost", "CallTraceTestSupport"],
+            dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceServiceHost", "CallTraceKeys", "CallTraceStorage",
+                           "CallTraceTestSupport"],
             path: "Tests/IdentityServiceTests",
             swiftSettings: swiftSettings
         ),

@@ -79,3 +79,64 @@ public enum OpaqueToken {
         return Data(digest)
     }
 }
+
+/// Time-based one-time passwords (RFC 6238): HMAC-SHA1, 30-second steps, 6 digits.
+public enum TOTP {
+    public static let step: Int64 = 30
+
+    /// A new 20-byte secret.
+    public static func newSecret() throws -> Data {
+        var bytes = [UInt8](repeating: 0, count: 20)
+        guard RAND_bytes(&bytes, 20) == 1 else { throw KeyError(.crypto, "no randomness for a secret") }
+        return Data(bytes)
+    }
+
+    /// The code for `unixTime` (RFC 6238 with RFC 4226's dynamic truncation).
+    public static func code(secret: Data, unixTime: Int64, digits: Int = 6) -> String {
+        var counter = UInt64(unixTime / step).bigEndian
+        let message = withUnsafeBytes(of: &counter) { Data($0) }
+        var digest = [UInt8](repeating: 0, count: 20)
+        var length: UInt32 = 0
+        secret.withUnsafeBytes { key in
+            message.withUnsafeBytes { bytes in
+                _ = HMAC(EVP_sha1(), key.baseAddress, Int32(key.count), bytes.bindMemory(to: UInt8.self).baseAddress,
+                         bytes.count, &digest, &length)
+            }
+        }
+        let offset = Int(digest[19] & 0x0F)
+        let value = (UInt32(digest[offset] & 0x7F) << 24) | (UInt32(digest[offset + 1]) << 16)
+            | (UInt32(digest[offset + 2]) << 8) | UInt32(digest[offset + 3])
+        var modulus: UInt32 = 1
+        for _ in 0..<digits { modulus *= 10 }
+        let text = String(value % modulus)
+        return String(repeating: "0", count: digits - text.count) + text
+    }
+
+    /// Accepts the code of this step or an adjacent one (clock drift), in constant time per code.
+    public static func verify(_ code: String, secret: Data, unixTime: Int64) -> Bool {
+        guard code.count == 6, code.allSatisfy(\.isNumber) else { return false }
+        var matched = false
+        for drift in [-step, 0, step] {
+            let expected = Array(self.code(secret: secret, unixTime: unixTime + drift).utf8)
+            let given = Array(code.utf8)
+            if CRYPTO_memcmp(expected, given, 6) == 0 { matched = true }
+        }
+        return matched
+    }
+
+    /// RFC 4648 base32 without padding, as authenticator apps expect.
+    public static func base32(_ data: Data) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+        var output = "", buffer = 0, bits = 0
+        for byte in data {
+            buffer = (buffer << 8) | Int(byte)
+            bits += 8
+            while bits >= 5 {
+                output.append(alphabet[(buffer >> (bits - 5)) & 31])
+                bits -= 5
+            }
+        }
+        if bits > 0 { output.append(alphabet[(buffer << (5 - bits)) & 31]) }
+        return output
+    }
+}

@@ -1,3 +1,4 @@
+import CallTraceKeys
 import CallTraceProto
 import CallTraceRPC
 
@@ -54,7 +55,7 @@ struct IdentityRPC: RPCService {
             context.annotate(org: request.orgID)
             // Only gateways reach this method, so the client address they pass is trusted.
             return try await store.login(org: request.orgID, email: request.email, password: request.password,
-                                         clientAddress: context.clientAddress)
+                                         totpCode: request.totpCode, clientAddress: context.clientAddress)
         }
 
         router.unary(Service.removeUser, allow: .gateways) { request, context in
@@ -95,7 +96,27 @@ struct IdentityRPC: RPCService {
             context.annotate(org: request.orgID)
             let admin = try await user(context, org: request.orgID, .settingsManage)
             try await store.setPolicy(ranges: request.allowedClientRanges, idleSeconds: request.sessionIdleSeconds,
-                                      maxSeconds: request.sessionMaxSeconds, org: request.orgID, by: "user:\(admin.userID)")
+                                      maxSeconds: request.sessionMaxSeconds, requireTwoFactor: request.requireTwoFactor,
+                                      org: request.orgID, by: "user:\(admin.userID)")
+            return .init()
+        }
+
+        router.unary(Service.enrollTotp, allow: .gateways) { request, context in
+            context.annotate(org: request.orgID)
+            let me = try await store.authorize(token: try bearerToken(context), org: request.orgID, permission: nil)
+            try await store.checkClientAddress(context.clientAddress, org: request.orgID)
+            let secret = TOTP.base32(try await store.enrollTotp(user: me.userID, org: request.orgID))
+            return .with {
+                $0.secretBase32 = secret
+                $0.otpauthUri = "otpauth://totp/CallTrace:\(me.userID)?secret=\(secret)&issuer=CallTrace&algorithm=SHA1&digits=6&period=30"
+            }
+        }
+
+        router.unary(Service.confirmTotp, allow: .gateways) { request, context in
+            context.annotate(org: request.orgID)
+            let me = try await store.authorize(token: try bearerToken(context), org: request.orgID, permission: nil)
+            try await store.checkClientAddress(context.clientAddress, org: request.orgID)
+            try await store.confirmTotp(user: me.userID, org: request.orgID, code: request.code)
             return .init()
         }
 

@@ -16,6 +16,7 @@ struct IdentityStore: Sendable {
             allowed_client_ranges TEXT NOT NULL DEFAULT '',
             session_idle_seconds INTEGER NOT NULL DEFAULT 1800,
             session_max_seconds INTEGER NOT NULL DEFAULT 43200,
+            require_two_factor INTEGER NOT NULL DEFAULT 0,
             created_at_unix_ms INTEGER NOT NULL
         );
         CREATE TABLE users (
@@ -27,6 +28,8 @@ struct IdentityStore: Sendable {
             role INTEGER NOT NULL,
             status TEXT NOT NULL DEFAULT 'invited',
             password_hash TEXT,
+            totp_secret BLOB,
+            totp_confirmed INTEGER NOT NULL DEFAULT 0,
             created_at_unix_ms INTEGER NOT NULL,
             UNIQUE (org_id, email_index)
         );
@@ -160,8 +163,9 @@ struct IdentityStore: Sendable {
     // MARK: Sessions
 
     /// One answer for an unknown e-mail and a wrong password, after the same work.
-    func login(org: String, email: String, password: String, clientAddress: String?) async throws -> Calltrace_Identity_V1_LoginResponse {
-        let refused = RPCError(.unauthenticated, "invalid e-mail or password")
+    func login(org: String, email: String, password: String, totpCode: String, clientAddress: String?) async throws
+        -> Calltrace_Identity_V1_LoginResponse {
+        let refused = RPCError(.unauthenticated, "invalid e-mail, password or code")
         guard let email = try? Self.normalisedEmail(email), let index = try? keys.blindIndex(email, kind: "email", org: org) else {
             PasswordHasher.verifyDummy(password)
             throw refused
@@ -176,7 +180,8 @@ struct IdentityStore: Sendable {
         }
         let row = try await database.read { db in
             try db.query("""
-                SELECT u.id, u.role, u.password_hash, o.session_max_seconds FROM users u JOIN organizations o ON o.id = u.org_id
+                SELECT u.id, u.role, u.password_hash, u.totp_secret, u.totp_confirmed, o.session_max_seconds
+                FROM users u JOIN organizations o ON o.id = u.org_id
                 WHERE u.org_id = ? AND u.email_index = ? AND u.status = 'active' AND o.status = 'active'
                 """, org, index).first
         }
@@ -186,7 +191,7 @@ struct IdentityStore: Sendable {
             try await audit(org: org, actor: "unknown", action: "login.failed", resource: "organization:\(org)", outcome: "denied")
             throw refused
         }
-        guard PasswordHasher.verify(password, against: stored) else {
+        guard PasswordHasher.verify(password, against: stored), try secondFactorHolds(row, user: user, org: org, code: totpCode) else {
             try await recordFailure(subjects)
             try await audit(org: org, actor: "user:\(user)", action: "login.failed", resource: "user:\(user)", outcome: "denied")
             throw refused
@@ -209,6 +214,43 @@ struct IdentityStore: Sendable {
         response.userID = user
         response.role = Calltrace_Identity_V1_Role(rawValue: Int(row.int("role") ?? 0)) ?? .unspecified
         return response
+    }
+
+    /// True without confirmed two-factor; otherwise the code must match.
+    private func secondFactorHolds(_ row: Row, user: String, org: String, code: String) throws -> Bool {
+        guard row.int("totp_confirmed") == 1 else { return true }
+        guard let sealed = row.blob("totp_secret") else { return false }
+        let secret = try keys.open(sealed, org: org, table: "users", column: "totp_secret", row: user)
+        return TOTP.verify(code, secret: secret, unixTime: Self.now() / 1000)
+    }
+
+    // MARK: Two-factor
+
+    func enrollTotp(user: String, org: String) async throws -> Data {
+        let secret = try TOTP.newSecret()
+        let sealed = try keys.seal(secret, org: org, table: "users", column: "totp_secret", row: user)
+        try await database.write { [self] db in
+            let changed = try db.execute("UPDATE users SET totp_secret = ? WHERE id = ? AND org_id = ? AND totp_confirmed = 0", sealed, user, org)
+            guard changed == 1 else { throw RPCError(.failedPrecondition, "two-factor is already confirmed") }
+            try outbox.record(AuditRecord(org: org, actor: "user:\(user)", action: "two_factor.enrolment_started", resource: "user:\(user)",
+                                          outcome: "success"), in: db)
+        }
+        return secret
+    }
+
+    func confirmTotp(user: String, org: String, code: String) async throws {
+        try await database.write { [self] db in
+            guard let row = try db.query("SELECT totp_secret FROM users WHERE id = ? AND org_id = ? AND totp_confirmed = 0", user, org).first,
+                  let sealed = row.blob("totp_secret")
+            else { throw RPCError(.failedPrecondition, "start enrolment first") }
+            let secret = try keys.open(sealed, org: org, table: "users", column: "totp_secret", row: user)
+            guard TOTP.verify(code, secret: secret, unixTime: Self.now() / 1000) else {
+                throw RPCError(.invalidArgument, "that code does not match")
+            }
+            try db.execute("UPDATE users SET totp_confirmed = 1 WHERE id = ?", user)
+            try outbox.record(AuditRecord(org: org, actor: "user:\(user)", action: "two_factor.confirmed", resource: "user:\(user)",
+                                          outcome: "success"), in: db)
+        }
     }
 
     private func isLockedOut(_ subjects: [(Data, Int)]) async throws -> Bool {
@@ -239,7 +281,8 @@ struct IdentityStore: Sendable {
 
     // MARK: Security policy
 
-    func setPolicy(ranges: [String], idleSeconds: UInt32, maxSeconds: UInt32, org: String, by actor: String) async throws {
+    func setPolicy(ranges: [String], idleSeconds: UInt32, maxSeconds: UInt32, requireTwoFactor: Bool, org: String,
+                   by actor: String) async throws {
         for range in ranges where AddressRange(range) == nil {
             throw RPCError(.invalidArgument, "\(range) is not a CIDR range")
         }
@@ -250,8 +293,8 @@ struct IdentityStore: Sendable {
         }
         try await database.write { [self] db in
             let changed = try db.execute(
-                "UPDATE organizations SET allowed_client_ranges = ?, session_idle_seconds = ?, session_max_seconds = ? WHERE id = ?",
-                ranges.joined(separator: " "), idle, maximum, org)
+                "UPDATE organizations SET allowed_client_ranges = ?, session_idle_seconds = ?, session_max_seconds = ?, require_two_factor = ? WHERE id = ?",
+                ranges.joined(separator: " "), idle, maximum, requireTwoFactor, org)
             guard changed == 1 else { throw RPCError(.notFound, "organisation \(org) not found") }
             try outbox.record(AuditRecord(org: org, actor: actor, action: "security_policy.changed", resource: "organization:\(org)",
                                           outcome: "success"), in: db)
@@ -402,12 +445,14 @@ struct IdentityStore: Sendable {
 
     /// The principal behind `token`, allowed `permission` in `org`; else UNAUTHENTICATED (no
     /// valid session) or PERMISSION_DENIED (another organisation, or a role without it).
-    func authorize(token: String, org: String, permission: Calltrace_Identity_V1_Permission) async throws -> Calltrace_Identity_V1_Principal {
+    /// - Parameter permission: nil only checks the session (e.g. to enrol in two-factor), skipping
+    ///   the role and the org's two-factor requirement.
+    func authorize(token: String, org: String, permission: Calltrace_Identity_V1_Permission?) async throws -> Calltrace_Identity_V1_Principal {
         let now = Self.now()
         let row = try await database.write { db -> Row? in
             guard let row = try db.query("""
                 SELECT s.user_id, s.org_id, s.last_used_at_unix_ms, s.expires_at_unix_ms, u.role, u.status, o.status AS org_status,
-                       o.session_idle_seconds
+                       o.session_idle_seconds, o.require_two_factor, u.totp_confirmed
                 FROM sessions s JOIN users u ON u.id = s.user_id JOIN organizations o ON o.id = s.org_id
                 WHERE s.token_hash = ?
                 """, OpaqueToken.storageHash(token)).first else { return nil }
@@ -424,8 +469,13 @@ struct IdentityStore: Sendable {
         else { throw RPCError(.unauthenticated, "no valid session") }
         guard sessionOrg == org else { throw RPCError(.permissionDenied, "the session does not belong to organisation \(org)") }
         let role = Calltrace_Identity_V1_Role(rawValue: Int(row.int("role") ?? 0)) ?? .unspecified
-        guard RoleTable.permissions(of: role).contains(permission) else {
-            throw RPCError(.permissionDenied, "role \(role) lacks \(permission)")
+        if let permission {
+            guard row.int("require_two_factor") != 1 || row.int("totp_confirmed") == 1 else {
+                throw RPCError(.permissionDenied, "the organisation requires two-factor; enrol first")
+            }
+            guard RoleTable.permissions(of: role).contains(permission) else {
+                throw RPCError(.permissionDenied, "role \(role) lacks \(permission)")
+            }
         }
         var principal = Calltrace_Identity_V1_Principal()
         principal.orgID = org

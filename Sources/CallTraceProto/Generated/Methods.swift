@@ -55,6 +55,14 @@ public enum Calltrace_Identity_V1_IdentityService {
     public static let authorizeOperator = MethodDescriptor<Calltrace_Identity_V1_AuthorizeOperatorRequest, Calltrace_Identity_V1_AuthorizeOperatorResponse>(
         service: name, name: "AuthorizeOperator", kind: .unary, isIdempotent: true)
 
+    /// `/calltrace.identity.v1.IdentityService/EnrollTotp`
+    public static let enrollTotp = MethodDescriptor<Calltrace_Identity_V1_EnrollTotpRequest, Calltrace_Identity_V1_EnrollTotpResponse>(
+        service: name, name: "EnrollTotp", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.identity.v1.IdentityService/ConfirmTotp`
+    public static let confirmTotp = MethodDescriptor<Calltrace_Identity_V1_ConfirmTotpRequest, Calltrace_Identity_V1_ConfirmTotpResponse>(
+        service: name, name: "ConfirmTotp", kind: .unary, isIdempotent: false)
+
     /// `/calltrace.identity.v1.IdentityService/SuspendUser`
     public static let suspendUser = MethodDescriptor<Calltrace_Identity_V1_SuspendUserRequest, Calltrace_Identity_V1_SuspendUserResponse>(
         service: name, name: "SuspendUser", kind: .unary, isIdempotent: false)
@@ -80,7 +88,7 @@ public enum Calltrace_Identity_V1_IdentityService {
         service: name, name: "Authorize", kind: .unary, isIdempotent: true)
 
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, login.info, logout.info, removeUser.info, createSupportGrant.info, revokeSupportGrant.info, authorizeOperator.info, suspendUser.info, changeUserRole.info, revokeUserSessions.info, suspendOrganization.info, setSecurityPolicy.info, authorize.info]
+    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, login.info, logout.info, removeUser.info, createSupportGrant.info, revokeSupportGrant.info, authorizeOperator.info, enrollTotp.info, confirmTotp.info, suspendUser.info, changeUserRole.info, revokeUserSessions.info, suspendOrganization.info, setSecurityPolicy.info, authorize.info]
 }
 
 // MARK: calltrace/ops/v1/ops.proto

@@ -283,6 +283,60 @@ public nonisolated struct Calltrace_Identity_V1_LoginRequest: Sendable {
 
   public var password: String = String()
 
+  /// The current TOTP code, for users who confirmed two-factor.
+  public var totpCode: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Identity_V1_EnrollTotpRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Identity_V1_EnrollTotpResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Base32, for manual entry; the same secret is in the URI. Shown once.
+  public var secretBase32: String = String()
+
+  public var otpauthUri: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Identity_V1_ConfirmTotpRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var code: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Identity_V1_ConfirmTotpResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -563,6 +617,9 @@ public nonisolated struct Calltrace_Identity_V1_SetSecurityPolicyRequest: Sendab
 
   /// A session ends this long after login; 0 keeps the default, 43200 (12 hours).
   public var sessionMaxSeconds: UInt32 = 0
+
+  /// Users without confirmed two-factor may then only enrol: every permission is refused.
+  public var requireTwoFactor: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -892,7 +949,7 @@ nonisolated extension Calltrace_Identity_V1_RedeemInvitationResponse: SwiftProto
 
 nonisolated extension Calltrace_Identity_V1_LoginRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LoginRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{1}email\0\u{1}password\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{1}email\0\u{1}password\0\u{3}totp_code\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -903,6 +960,7 @@ nonisolated extension Calltrace_Identity_V1_LoginRequest: SwiftProtobuf.Message,
       case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.email) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.password) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.totpCode) }()
       default: break
       }
     }
@@ -918,6 +976,9 @@ nonisolated extension Calltrace_Identity_V1_LoginRequest: SwiftProtobuf.Message,
     if !self.password.isEmpty {
       try visitor.visitSingularStringField(value: self.password, fieldNumber: 3)
     }
+    if !self.totpCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.totpCode, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -925,6 +986,126 @@ nonisolated extension Calltrace_Identity_V1_LoginRequest: SwiftProtobuf.Message,
     if lhs.orgID != rhs.orgID {return false}
     if lhs.email != rhs.email {return false}
     if lhs.password != rhs.password {return false}
+    if lhs.totpCode != rhs.totpCode {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Identity_V1_EnrollTotpRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".EnrollTotpRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Identity_V1_EnrollTotpRequest, rhs: Calltrace_Identity_V1_EnrollTotpRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Identity_V1_EnrollTotpResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".EnrollTotpResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}secret_base32\0\u{3}otpauth_uri\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.secretBase32) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.otpauthUri) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.secretBase32.isEmpty {
+      try visitor.visitSingularStringField(value: self.secretBase32, fieldNumber: 1)
+    }
+    if !self.otpauthUri.isEmpty {
+      try visitor.visitSingularStringField(value: self.otpauthUri, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Identity_V1_EnrollTotpResponse, rhs: Calltrace_Identity_V1_EnrollTotpResponse) -> Bool {
+    if lhs.secretBase32 != rhs.secretBase32 {return false}
+    if lhs.otpauthUri != rhs.otpauthUri {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Identity_V1_ConfirmTotpRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ConfirmTotpRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{1}code\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.code) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if !self.code.isEmpty {
+      try visitor.visitSingularStringField(value: self.code, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Identity_V1_ConfirmTotpRequest, rhs: Calltrace_Identity_V1_ConfirmTotpRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.code != rhs.code {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Identity_V1_ConfirmTotpResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ConfirmTotpResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Identity_V1_ConfirmTotpResponse, rhs: Calltrace_Identity_V1_ConfirmTotpResponse) -> Bool {
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1509,7 +1690,7 @@ nonisolated extension Calltrace_Identity_V1_SuspendOrganizationResponse: SwiftPr
 
 nonisolated extension Calltrace_Identity_V1_SetSecurityPolicyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SetSecurityPolicyRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}allowed_client_ranges\0\u{3}session_idle_seconds\0\u{3}session_max_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}allowed_client_ranges\0\u{3}session_idle_seconds\0\u{3}session_max_seconds\0\u{3}require_two_factor\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1521,6 +1702,7 @@ nonisolated extension Calltrace_Identity_V1_SetSecurityPolicyRequest: SwiftProto
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.allowedClientRanges) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.sessionIdleSeconds) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.sessionMaxSeconds) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.requireTwoFactor) }()
       default: break
       }
     }
@@ -1539,6 +1721,9 @@ nonisolated extension Calltrace_Identity_V1_SetSecurityPolicyRequest: SwiftProto
     if self.sessionMaxSeconds != 0 {
       try visitor.visitSingularUInt32Field(value: self.sessionMaxSeconds, fieldNumber: 4)
     }
+    if self.requireTwoFactor != false {
+      try visitor.visitSingularBoolField(value: self.requireTwoFactor, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1547,6 +1732,7 @@ nonisolated extension Calltrace_Identity_V1_SetSecurityPolicyRequest: SwiftProto
     if lhs.allowedClientRanges != rhs.allowedClientRanges {return false}
     if lhs.sessionIdleSeconds != rhs.sessionIdleSeconds {return false}
     if lhs.sessionMaxSeconds != rhs.sessionMaxSeconds {return false}
+    if lhs.requireTwoFactor != rhs.requireTwoFactor {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -322,6 +322,186 @@ void   calltrace__identity__v1__login_request__free_unpacked
   assert(message->base.descriptor == &calltrace__identity__v1__login_request__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__identity__v1__enroll_totp_request__init
+                     (Calltrace__Identity__V1__EnrollTotpRequest         *message)
+{
+  static const Calltrace__Identity__V1__EnrollTotpRequest init_value = CALLTRACE__IDENTITY__V1__ENROLL_TOTP_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__enroll_totp_request__get_packed_size
+                     (const Calltrace__Identity__V1__EnrollTotpRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__enroll_totp_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__enroll_totp_request__pack
+                     (const Calltrace__Identity__V1__EnrollTotpRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__enroll_totp_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__enroll_totp_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__EnrollTotpRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__enroll_totp_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__EnrollTotpRequest *
+       calltrace__identity__v1__enroll_totp_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__EnrollTotpRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__enroll_totp_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__enroll_totp_request__free_unpacked
+                     (Calltrace__Identity__V1__EnrollTotpRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__enroll_totp_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__enroll_totp_response__init
+                     (Calltrace__Identity__V1__EnrollTotpResponse         *message)
+{
+  static const Calltrace__Identity__V1__EnrollTotpResponse init_value = CALLTRACE__IDENTITY__V1__ENROLL_TOTP_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__enroll_totp_response__get_packed_size
+                     (const Calltrace__Identity__V1__EnrollTotpResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__enroll_totp_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__enroll_totp_response__pack
+                     (const Calltrace__Identity__V1__EnrollTotpResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__enroll_totp_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__enroll_totp_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__EnrollTotpResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__enroll_totp_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__EnrollTotpResponse *
+       calltrace__identity__v1__enroll_totp_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__EnrollTotpResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__enroll_totp_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__enroll_totp_response__free_unpacked
+                     (Calltrace__Identity__V1__EnrollTotpResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__enroll_totp_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__confirm_totp_request__init
+                     (Calltrace__Identity__V1__ConfirmTotpRequest         *message)
+{
+  static const Calltrace__Identity__V1__ConfirmTotpRequest init_value = CALLTRACE__IDENTITY__V1__CONFIRM_TOTP_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__confirm_totp_request__get_packed_size
+                     (const Calltrace__Identity__V1__ConfirmTotpRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__confirm_totp_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__confirm_totp_request__pack
+                     (const Calltrace__Identity__V1__ConfirmTotpRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__confirm_totp_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__confirm_totp_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__ConfirmTotpRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__confirm_totp_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__ConfirmTotpRequest *
+       calltrace__identity__v1__confirm_totp_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__ConfirmTotpRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__confirm_totp_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__confirm_totp_request__free_unpacked
+                     (Calltrace__Identity__V1__ConfirmTotpRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__confirm_totp_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__confirm_totp_response__init
+                     (Calltrace__Identity__V1__ConfirmTotpResponse         *message)
+{
+  static const Calltrace__Identity__V1__ConfirmTotpResponse init_value = CALLTRACE__IDENTITY__V1__CONFIRM_TOTP_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__confirm_totp_response__get_packed_size
+                     (const Calltrace__Identity__V1__ConfirmTotpResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__confirm_totp_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__confirm_totp_response__pack
+                     (const Calltrace__Identity__V1__ConfirmTotpResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__confirm_totp_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__confirm_totp_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__ConfirmTotpResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__confirm_totp_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__ConfirmTotpResponse *
+       calltrace__identity__v1__confirm_totp_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__ConfirmTotpResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__confirm_totp_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__confirm_totp_response__free_unpacked
+                     (Calltrace__Identity__V1__ConfirmTotpResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__confirm_totp_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__identity__v1__login_response__init
                      (Calltrace__Identity__V1__LoginResponse         *message)
 {
@@ -1773,7 +1953,7 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__redeem_invitation_resp
   (ProtobufCMessageInit) calltrace__identity__v1__redeem_invitation_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__identity__v1__login_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor calltrace__identity__v1__login_request__field_descriptors[4] =
 {
   {
     "org_id",
@@ -1811,16 +1991,29 @@ static const ProtobufCFieldDescriptor calltrace__identity__v1__login_request__fi
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "totp_code",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__LoginRequest, totp_code),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__identity__v1__login_request__field_indices_by_name[] = {
   1,   /* field[1] = email */
   0,   /* field[0] = org_id */
   2,   /* field[2] = password */
+  3,   /* field[3] = totp_code */
 };
 static const ProtobufCIntRange calltrace__identity__v1__login_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor calltrace__identity__v1__login_request__descriptor =
 {
@@ -1830,11 +2023,169 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__login_request__descrip
   "Calltrace__Identity__V1__LoginRequest",
   "calltrace.identity.v1",
   sizeof(Calltrace__Identity__V1__LoginRequest),
-  3,
+  4,
   calltrace__identity__v1__login_request__field_descriptors,
   calltrace__identity__v1__login_request__field_indices_by_name,
   1,  calltrace__identity__v1__login_request__number_ranges,
   (ProtobufCMessageInit) calltrace__identity__v1__login_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__enroll_totp_request__field_descriptors[1] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__EnrollTotpRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__enroll_totp_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__identity__v1__enroll_totp_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__enroll_totp_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.EnrollTotpRequest",
+  "EnrollTotpRequest",
+  "Calltrace__Identity__V1__EnrollTotpRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__EnrollTotpRequest),
+  1,
+  calltrace__identity__v1__enroll_totp_request__field_descriptors,
+  calltrace__identity__v1__enroll_totp_request__field_indices_by_name,
+  1,  calltrace__identity__v1__enroll_totp_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__enroll_totp_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__enroll_totp_response__field_descriptors[2] =
+{
+  {
+    "secret_base32",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__EnrollTotpResponse, secret_base32),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "otpauth_uri",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__EnrollTotpResponse, otpauth_uri),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__enroll_totp_response__field_indices_by_name[] = {
+  1,   /* field[1] = otpauth_uri */
+  0,   /* field[0] = secret_base32 */
+};
+static const ProtobufCIntRange calltrace__identity__v1__enroll_totp_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__enroll_totp_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.EnrollTotpResponse",
+  "EnrollTotpResponse",
+  "Calltrace__Identity__V1__EnrollTotpResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__EnrollTotpResponse),
+  2,
+  calltrace__identity__v1__enroll_totp_response__field_descriptors,
+  calltrace__identity__v1__enroll_totp_response__field_indices_by_name,
+  1,  calltrace__identity__v1__enroll_totp_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__enroll_totp_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__confirm_totp_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ConfirmTotpRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "code",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ConfirmTotpRequest, code),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__confirm_totp_request__field_indices_by_name[] = {
+  1,   /* field[1] = code */
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__identity__v1__confirm_totp_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__confirm_totp_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.ConfirmTotpRequest",
+  "ConfirmTotpRequest",
+  "Calltrace__Identity__V1__ConfirmTotpRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__ConfirmTotpRequest),
+  2,
+  calltrace__identity__v1__confirm_totp_request__field_descriptors,
+  calltrace__identity__v1__confirm_totp_request__field_indices_by_name,
+  1,  calltrace__identity__v1__confirm_totp_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__confirm_totp_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define calltrace__identity__v1__confirm_totp_response__field_descriptors NULL
+#define calltrace__identity__v1__confirm_totp_response__field_indices_by_name NULL
+#define calltrace__identity__v1__confirm_totp_response__number_ranges NULL
+const ProtobufCMessageDescriptor calltrace__identity__v1__confirm_totp_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.ConfirmTotpResponse",
+  "ConfirmTotpResponse",
+  "Calltrace__Identity__V1__ConfirmTotpResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__ConfirmTotpResponse),
+  0,
+  calltrace__identity__v1__confirm_totp_response__field_descriptors,
+  calltrace__identity__v1__confirm_totp_response__field_indices_by_name,
+  0,  calltrace__identity__v1__confirm_totp_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__confirm_totp_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor calltrace__identity__v1__login_response__field_descriptors[4] =
@@ -2627,7 +2978,7 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__suspend_organization_r
   (ProtobufCMessageInit) calltrace__identity__v1__suspend_organization_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__identity__v1__set_security_policy_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor calltrace__identity__v1__set_security_policy_request__field_descriptors[5] =
 {
   {
     "org_id",
@@ -2677,17 +3028,30 @@ static const ProtobufCFieldDescriptor calltrace__identity__v1__set_security_poli
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "require_two_factor",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__SetSecurityPolicyRequest, require_two_factor),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__identity__v1__set_security_policy_request__field_indices_by_name[] = {
   1,   /* field[1] = allowed_client_ranges */
   0,   /* field[0] = org_id */
+  4,   /* field[4] = require_two_factor */
   2,   /* field[2] = session_idle_seconds */
   3,   /* field[3] = session_max_seconds */
 };
 static const ProtobufCIntRange calltrace__identity__v1__set_security_policy_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor calltrace__identity__v1__set_security_policy_request__descriptor =
 {
@@ -2697,7 +3061,7 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__set_security_policy_re
   "Calltrace__Identity__V1__SetSecurityPolicyRequest",
   "calltrace.identity.v1",
   sizeof(Calltrace__Identity__V1__SetSecurityPolicyRequest),
-  4,
+  5,
   calltrace__identity__v1__set_security_policy_request__field_descriptors,
   calltrace__identity__v1__set_security_policy_request__field_indices_by_name,
   1,  calltrace__identity__v1__set_security_policy_request__number_ranges,
@@ -3009,7 +3373,7 @@ const ProtobufCEnumDescriptor calltrace__identity__v1__permission__descriptor =
   calltrace__identity__v1__permission__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[15] =
+static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[17] =
 {
   { "CreateOrganization", &calltrace__identity__v1__create_organization_request__descriptor, &calltrace__identity__v1__create_organization_response__descriptor },
   { "InviteUser", &calltrace__identity__v1__invite_user_request__descriptor, &calltrace__identity__v1__invite_user_response__descriptor },
@@ -3020,6 +3384,8 @@ static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service
   { "CreateSupportGrant", &calltrace__identity__v1__create_support_grant_request__descriptor, &calltrace__identity__v1__create_support_grant_response__descriptor },
   { "RevokeSupportGrant", &calltrace__identity__v1__revoke_support_grant_request__descriptor, &calltrace__identity__v1__revoke_support_grant_response__descriptor },
   { "AuthorizeOperator", &calltrace__identity__v1__authorize_operator_request__descriptor, &calltrace__identity__v1__authorize_operator_response__descriptor },
+  { "EnrollTotp", &calltrace__identity__v1__enroll_totp_request__descriptor, &calltrace__identity__v1__enroll_totp_response__descriptor },
+  { "ConfirmTotp", &calltrace__identity__v1__confirm_totp_request__descriptor, &calltrace__identity__v1__confirm_totp_response__descriptor },
   { "SuspendUser", &calltrace__identity__v1__suspend_user_request__descriptor, &calltrace__identity__v1__suspend_user_response__descriptor },
   { "ChangeUserRole", &calltrace__identity__v1__change_user_role_request__descriptor, &calltrace__identity__v1__change_user_role_response__descriptor },
   { "RevokeUserSessions", &calltrace__identity__v1__revoke_user_sessions_request__descriptor, &calltrace__identity__v1__revoke_user_sessions_response__descriptor },
@@ -3028,21 +3394,23 @@ static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service
   { "Authorize", &calltrace__identity__v1__authorize_request__descriptor, &calltrace__identity__v1__authorize_response__descriptor },
 };
 const unsigned calltrace__identity__v1__identity_service__method_indices_by_name[] = {
-  14,        /* Authorize */
+  16,        /* Authorize */
   8,        /* AuthorizeOperator */
-  10,        /* ChangeUserRole */
+  12,        /* ChangeUserRole */
+  10,        /* ConfirmTotp */
   0,        /* CreateOrganization */
   6,        /* CreateSupportGrant */
+  9,        /* EnrollTotp */
   1,        /* InviteUser */
   3,        /* Login */
   4,        /* Logout */
   2,        /* RedeemInvitation */
   5,        /* RemoveUser */
   7,        /* RevokeSupportGrant */
-  11,        /* RevokeUserSessions */
-  13,        /* SetSecurityPolicy */
-  12,        /* SuspendOrganization */
-  9         /* SuspendUser */
+  13,        /* RevokeUserSessions */
+  15,        /* SetSecurityPolicy */
+  14,        /* SuspendOrganization */
+  11         /* SuspendUser */
 };
 const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__descriptor =
 {
@@ -3051,7 +3419,7 @@ const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__desc
   "IdentityService",
   "Calltrace__Identity__V1__IdentityService",
   "calltrace.identity.v1",
-  15,
+  17,
   calltrace__identity__v1__identity_service__method_descriptors,
   calltrace__identity__v1__identity_service__method_indices_by_name
 };
@@ -3127,13 +3495,29 @@ void calltrace__identity__v1__identity_service__authorize_operator(ProtobufCServ
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
   service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void calltrace__identity__v1__identity_service__enroll_totp(ProtobufCService *service,
+                                                            const Calltrace__Identity__V1__EnrollTotpRequest *input,
+                                                            Calltrace__Identity__V1__EnrollTotpResponse_Closure closure,
+                                                            void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__identity__v1__identity_service__confirm_totp(ProtobufCService *service,
+                                                             const Calltrace__Identity__V1__ConfirmTotpRequest *input,
+                                                             Calltrace__Identity__V1__ConfirmTotpResponse_Closure closure,
+                                                             void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void calltrace__identity__v1__identity_service__suspend_user(ProtobufCService *service,
                                                              const Calltrace__Identity__V1__SuspendUserRequest *input,
                                                              Calltrace__Identity__V1__SuspendUserResponse_Closure closure,
                                                              void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__change_user_role(ProtobufCService *service,
                                                                  const Calltrace__Identity__V1__ChangeUserRoleRequest *input,
@@ -3141,7 +3525,7 @@ void calltrace__identity__v1__identity_service__change_user_role(ProtobufCServic
                                                                  void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__revoke_user_sessions(ProtobufCService *service,
                                                                      const Calltrace__Identity__V1__RevokeUserSessionsRequest *input,
@@ -3149,7 +3533,7 @@ void calltrace__identity__v1__identity_service__revoke_user_sessions(ProtobufCSe
                                                                      void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__suspend_organization(ProtobufCService *service,
                                                                      const Calltrace__Identity__V1__SuspendOrganizationRequest *input,
@@ -3157,7 +3541,7 @@ void calltrace__identity__v1__identity_service__suspend_organization(ProtobufCSe
                                                                      void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__set_security_policy(ProtobufCService *service,
                                                                     const Calltrace__Identity__V1__SetSecurityPolicyRequest *input,
@@ -3165,7 +3549,7 @@ void calltrace__identity__v1__identity_service__set_security_policy(ProtobufCSer
                                                                     void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__authorize(ProtobufCService *service,
                                                           const Calltrace__Identity__V1__AuthorizeRequest *input,
@@ -3173,7 +3557,7 @@ void calltrace__identity__v1__identity_service__authorize(ProtobufCService *serv
                                                           void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__IdentityService_Service *service,
                                                       Calltrace__Identity__V1__IdentityService_ServiceDestroy destroy)

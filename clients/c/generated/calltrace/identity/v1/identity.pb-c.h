@@ -22,6 +22,10 @@ typedef struct Calltrace__Identity__V1__InviteUserResponse Calltrace__Identity__
 typedef struct Calltrace__Identity__V1__RedeemInvitationRequest Calltrace__Identity__V1__RedeemInvitationRequest;
 typedef struct Calltrace__Identity__V1__RedeemInvitationResponse Calltrace__Identity__V1__RedeemInvitationResponse;
 typedef struct Calltrace__Identity__V1__LoginRequest Calltrace__Identity__V1__LoginRequest;
+typedef struct Calltrace__Identity__V1__EnrollTotpRequest Calltrace__Identity__V1__EnrollTotpRequest;
+typedef struct Calltrace__Identity__V1__EnrollTotpResponse Calltrace__Identity__V1__EnrollTotpResponse;
+typedef struct Calltrace__Identity__V1__ConfirmTotpRequest Calltrace__Identity__V1__ConfirmTotpRequest;
+typedef struct Calltrace__Identity__V1__ConfirmTotpResponse Calltrace__Identity__V1__ConfirmTotpResponse;
 typedef struct Calltrace__Identity__V1__LoginResponse Calltrace__Identity__V1__LoginResponse;
 typedef struct Calltrace__Identity__V1__LogoutRequest Calltrace__Identity__V1__LogoutRequest;
 typedef struct Calltrace__Identity__V1__LogoutResponse Calltrace__Identity__V1__LogoutResponse;
@@ -211,10 +215,58 @@ struct  Calltrace__Identity__V1__LoginRequest
   char *org_id;
   char *email;
   char *password;
+  /*
+   * The current TOTP code, for users who confirmed two-factor.
+   */
+  char *totp_code;
 };
 #define CALLTRACE__IDENTITY__V1__LOGIN_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__login_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Identity__V1__EnrollTotpRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+};
+#define CALLTRACE__IDENTITY__V1__ENROLL_TOTP_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__enroll_totp_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Identity__V1__EnrollTotpResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Base32, for manual entry; the same secret is in the URI. Shown once.
+   */
+  char *secret_base32;
+  char *otpauth_uri;
+};
+#define CALLTRACE__IDENTITY__V1__ENROLL_TOTP_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__enroll_totp_response__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Identity__V1__ConfirmTotpRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *code;
+};
+#define CALLTRACE__IDENTITY__V1__CONFIRM_TOTP_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__confirm_totp_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Identity__V1__ConfirmTotpResponse
+{
+  ProtobufCMessage base;
+};
+#define CALLTRACE__IDENTITY__V1__CONFIRM_TOTP_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__confirm_totp_response__descriptor) \
+     }
 
 
 struct  Calltrace__Identity__V1__LoginResponse
@@ -447,10 +499,14 @@ struct  Calltrace__Identity__V1__SetSecurityPolicyRequest
    * A session ends this long after login; 0 keeps the default, 43200 (12 hours).
    */
   uint32_t session_max_seconds;
+  /*
+   * Users without confirmed two-factor may then only enrol: every permission is refused.
+   */
+  protobuf_c_boolean require_two_factor;
 };
 #define CALLTRACE__IDENTITY__V1__SET_SECURITY_POLICY_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__set_security_policy_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0 }
 
 
 struct  Calltrace__Identity__V1__SetSecurityPolicyResponse
@@ -644,6 +700,82 @@ Calltrace__Identity__V1__LoginRequest *
                       const uint8_t       *data);
 void   calltrace__identity__v1__login_request__free_unpacked
                      (Calltrace__Identity__V1__LoginRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__EnrollTotpRequest methods */
+void   calltrace__identity__v1__enroll_totp_request__init
+                     (Calltrace__Identity__V1__EnrollTotpRequest         *message);
+size_t calltrace__identity__v1__enroll_totp_request__get_packed_size
+                     (const Calltrace__Identity__V1__EnrollTotpRequest   *message);
+size_t calltrace__identity__v1__enroll_totp_request__pack
+                     (const Calltrace__Identity__V1__EnrollTotpRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__enroll_totp_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__EnrollTotpRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__EnrollTotpRequest *
+       calltrace__identity__v1__enroll_totp_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__enroll_totp_request__free_unpacked
+                     (Calltrace__Identity__V1__EnrollTotpRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__EnrollTotpResponse methods */
+void   calltrace__identity__v1__enroll_totp_response__init
+                     (Calltrace__Identity__V1__EnrollTotpResponse         *message);
+size_t calltrace__identity__v1__enroll_totp_response__get_packed_size
+                     (const Calltrace__Identity__V1__EnrollTotpResponse   *message);
+size_t calltrace__identity__v1__enroll_totp_response__pack
+                     (const Calltrace__Identity__V1__EnrollTotpResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__enroll_totp_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__EnrollTotpResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__EnrollTotpResponse *
+       calltrace__identity__v1__enroll_totp_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__enroll_totp_response__free_unpacked
+                     (Calltrace__Identity__V1__EnrollTotpResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__ConfirmTotpRequest methods */
+void   calltrace__identity__v1__confirm_totp_request__init
+                     (Calltrace__Identity__V1__ConfirmTotpRequest         *message);
+size_t calltrace__identity__v1__confirm_totp_request__get_packed_size
+                     (const Calltrace__Identity__V1__ConfirmTotpRequest   *message);
+size_t calltrace__identity__v1__confirm_totp_request__pack
+                     (const Calltrace__Identity__V1__ConfirmTotpRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__confirm_totp_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__ConfirmTotpRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__ConfirmTotpRequest *
+       calltrace__identity__v1__confirm_totp_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__confirm_totp_request__free_unpacked
+                     (Calltrace__Identity__V1__ConfirmTotpRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__ConfirmTotpResponse methods */
+void   calltrace__identity__v1__confirm_totp_response__init
+                     (Calltrace__Identity__V1__ConfirmTotpResponse         *message);
+size_t calltrace__identity__v1__confirm_totp_response__get_packed_size
+                     (const Calltrace__Identity__V1__ConfirmTotpResponse   *message);
+size_t calltrace__identity__v1__confirm_totp_response__pack
+                     (const Calltrace__Identity__V1__ConfirmTotpResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__confirm_totp_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__ConfirmTotpResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__ConfirmTotpResponse *
+       calltrace__identity__v1__confirm_totp_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__confirm_totp_response__free_unpacked
+                     (Calltrace__Identity__V1__ConfirmTotpResponse *message,
                       ProtobufCAllocator *allocator);
 /* Calltrace__Identity__V1__LoginResponse methods */
 void   calltrace__identity__v1__login_response__init
@@ -1124,6 +1256,18 @@ typedef void (*Calltrace__Identity__V1__RedeemInvitationResponse_Closure)
 typedef void (*Calltrace__Identity__V1__LoginRequest_Closure)
                  (const Calltrace__Identity__V1__LoginRequest *message,
                   void *closure_data);
+typedef void (*Calltrace__Identity__V1__EnrollTotpRequest_Closure)
+                 (const Calltrace__Identity__V1__EnrollTotpRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__EnrollTotpResponse_Closure)
+                 (const Calltrace__Identity__V1__EnrollTotpResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__ConfirmTotpRequest_Closure)
+                 (const Calltrace__Identity__V1__ConfirmTotpRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__ConfirmTotpResponse_Closure)
+                 (const Calltrace__Identity__V1__ConfirmTotpResponse *message,
+                  void *closure_data);
 typedef void (*Calltrace__Identity__V1__LoginResponse_Closure)
                  (const Calltrace__Identity__V1__LoginResponse *message,
                   void *closure_data);
@@ -1239,6 +1383,14 @@ struct Calltrace__Identity__V1__IdentityService_Service
                              const Calltrace__Identity__V1__AuthorizeOperatorRequest *input,
                              Calltrace__Identity__V1__AuthorizeOperatorResponse_Closure closure,
                              void *closure_data);
+  void (*enroll_totp)(Calltrace__Identity__V1__IdentityService_Service *service,
+                      const Calltrace__Identity__V1__EnrollTotpRequest *input,
+                      Calltrace__Identity__V1__EnrollTotpResponse_Closure closure,
+                      void *closure_data);
+  void (*confirm_totp)(Calltrace__Identity__V1__IdentityService_Service *service,
+                       const Calltrace__Identity__V1__ConfirmTotpRequest *input,
+                       Calltrace__Identity__V1__ConfirmTotpResponse_Closure closure,
+                       void *closure_data);
   void (*suspend_user)(Calltrace__Identity__V1__IdentityService_Service *service,
                        const Calltrace__Identity__V1__SuspendUserRequest *input,
                        Calltrace__Identity__V1__SuspendUserResponse_Closure closure,
@@ -1280,6 +1432,8 @@ void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__I
       function_prefix__ ## create_support_grant,\
       function_prefix__ ## revoke_support_grant,\
       function_prefix__ ## authorize_operator,\
+      function_prefix__ ## enroll_totp,\
+      function_prefix__ ## confirm_totp,\
       function_prefix__ ## suspend_user,\
       function_prefix__ ## change_user_role,\
       function_prefix__ ## revoke_user_sessions,\
@@ -1322,6 +1476,14 @@ void calltrace__identity__v1__identity_service__authorize_operator(ProtobufCServ
                                                                    const Calltrace__Identity__V1__AuthorizeOperatorRequest *input,
                                                                    Calltrace__Identity__V1__AuthorizeOperatorResponse_Closure closure,
                                                                    void *closure_data);
+void calltrace__identity__v1__identity_service__enroll_totp(ProtobufCService *service,
+                                                            const Calltrace__Identity__V1__EnrollTotpRequest *input,
+                                                            Calltrace__Identity__V1__EnrollTotpResponse_Closure closure,
+                                                            void *closure_data);
+void calltrace__identity__v1__identity_service__confirm_totp(ProtobufCService *service,
+                                                             const Calltrace__Identity__V1__ConfirmTotpRequest *input,
+                                                             Calltrace__Identity__V1__ConfirmTotpResponse_Closure closure,
+                                                             void *closure_data);
 void calltrace__identity__v1__identity_service__suspend_user(ProtobufCService *service,
                                                              const Calltrace__Identity__V1__SuspendUserRequest *input,
                                                              Calltrace__Identity__V1__SuspendUserResponse_Closure closure,
@@ -1358,6 +1520,10 @@ extern const ProtobufCMessageDescriptor calltrace__identity__v1__invite_user_res
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__redeem_invitation_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__redeem_invitation_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__login_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__enroll_totp_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__enroll_totp_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__confirm_totp_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__confirm_totp_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__login_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__logout_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__logout_response__descriptor;

@@ -1,0 +1,38 @@
+import CallTraceKeys
+import Foundation
+import Testing
+
+@Suite("Credentials: scrypt passwords, TOTP")
+struct CredentialTests {
+    @Test("TOTP matches RFC 6238's SHA-1 test vectors (8 digits)", arguments: [
+        (Int64(59), "94287082"), (1_111_111_109, "07081804"), (1_111_111_111, "14050471"),
+        (1_234_567_890, "89005924"), (2_000_000_000, "69279037"), (20_000_000_000, "65353130"),
+    ])
+    func rfc6238(time: Int64, expected: String) {
+        let secret = Data("12345678901234567890".utf8)
+        #expect(TOTP.code(secret: secret, unixTime: time, digits: 8) == expected)
+    }
+
+    @Test("TOTP accepts the current and adjacent steps only; base32 as authenticator apps expect")
+    func totpWindow() {
+        let secret = Data("12345678901234567890".utf8)
+        let now: Int64 = 1_234_567_890
+        #expect(TOTP.verify(TOTP.code(secret: secret, unixTime: now), secret: secret, unixTime: now))
+        #expect(TOTP.verify(TOTP.code(secret: secret, unixTime: now - 30), secret: secret, unixTime: now))
+        #expect(!TOTP.verify(TOTP.code(secret: secret, unixTime: now - 90), secret: secret, unixTime: now))
+        #expect(!TOTP.verify("12345", secret: secret, unixTime: now))
+        #expect(TOTP.base32(Data("12345678901234567890".utf8)) == "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")
+    }
+
+    @Test("scrypt: verifies the right password, refuses others and malformed hashes; weak passwords named")
+    func passwords() throws {
+        let stored = try PasswordHasher.hash("correct horse battery staple")
+        #expect(stored.hasPrefix("scrypt$15$8$1$"))
+        #expect(PasswordHasher.verify("correct horse battery staple", against: stored))
+        #expect(!PasswordHasher.verify("correct horse battery stapler", against: stored))
+        #expect(!PasswordHasher.verify("anything", against: "scrypt$15$8$1$bad"))
+        #expect(PasswordHasher.weakness(of: "short") != nil)
+        #expect(PasswordHasher.weakness(of: "MyPassword2024!") != nil)
+        #expect(PasswordHasher.weakness(of: "correct horse battery staple") == nil)
+    }
+}

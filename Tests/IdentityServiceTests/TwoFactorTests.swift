@@ -1,0 +1,82 @@
+import CallTraceKeys
+import CallTraceProto
+import CallTraceRPC
+import CallTraceTestSupport
+import Foundation
+import Testing
+
+@Suite("Identity: optional TOTP two-factor, which an organisation can require")
+struct TwoFactorTests {
+    typealias Identity = Calltrace_Identity_V1_IdentityService
+
+    static func base32Decode(_ text: String) -> Data {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+        var buffer = 0, bits = 0, out = Data()
+        for character in text {
+            guard let value = alphabet.firstIndex(of: character) else { continue }
+            buffer = (buffer << 5) | value
+            bits += 5
+            if bits >= 8 {
+                out.append(UInt8((buffer >> (bits - 8)) & 0xFF))
+                bits -= 8
+            }
+        }
+        return out
+    }
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+
+    @Test("Enrol, confirm with a current code; then a login needs the code; secrets never reach the logs")
+    func enrolAndLogin() async throws {
+        let deployment = try await IdentityDeployment()
+        let (org, admin) = try await deployment.organisationWithAdmin(email: "admin@firm.example")
+        var call = Metadata()
+        try call.add("authorization", "Bearer \(admin)")
+        let enrolled = try await deployment.gateway.unary(Identity.enrollTotp, .with { $0.orgID = org }, options: .init(metadata: call))
+        #expect(enrolled.otpauthUri.hasPrefix("otpauth://totp/CallTrace:"))
+        let secret = Self.base32Decode(enrolled.secretBase32)
+        #expect(secret.count == 20)
+        #expect(await code {
+            _ = try await deployment.gateway.unary(Identity.confirmTotp, .with { $0.orgID = org; $0.code = "000000" }, options: .init(metadata: call))
+        } == .invalidArgument)
+        _ = try await deployment.gateway.unary(Identity.confirmTotp, .with {
+            $0.orgID = org
+            $0.code = TOTP.code(secret: secret, unixTime: Self.now())
+        }, options: .init(metadata: call))
+
+        func login(code totp: String) async -> StatusCode? {
+            await code {
+                _ = try await deployment.gateway.unary(Identity.login, .with {
+                    $0.orgID = org; $0.email = "admin@firm.example"; $0.password = "correct horse battery staple"; $0.totpCode = totp
+                })
+            }
+        }
+        #expect(await login(code: "") == .unauthenticated)
+        #expect(await login(code: "123456") == .unauthenticated)
+        #expect(await login(code: TOTP.code(secret: secret, unixTime: Self.now())) == .ok)
+        let logs = await deployment.stop()
+        #expect(!logs.contains(enrolled.secretBase32))
+    }
+
+    @Test("When the org requires two-factor, an unenrolled user's session can only enrol; after enrolling it works")
+    func required() async throws {
+        let deployment = try await IdentityDeployment()
+        let (org, admin) = try await deployment.organisationWithAdmin(email: "admin@firm.example")
+        let member = try await deployment.invite(.member, in: org, adminToken: admin, email: "member@firm.example")
+        var adminCall = Metadata()
+        try adminCall.add("authorization", "Bearer \(admin)")
+        _ = try await deployment.gateway.unary(Identity.setSecurityPolicy, .with { $0.orgID = org; $0.requireTwoFactor = true },
+                                               options: .init(metadata: adminCall))
+        #expect(await code { _ = try await deployment.authorize(member, org: org, .reportsRead) } == .permissionDenied)
+
+        var memberCall = Metadata()
+        try memberCall.add("authorization", "Bearer \(member)")
+        let enrolled = try await deployment.gateway.unary(Identity.enrollTotp, .with { $0.orgID = org }, options: .init(metadata: memberCall))
+        _ = try await deployment.gateway.unary(Identity.confirmTotp, .with {
+            $0.orgID = org
+            $0.code = TOTP.code(secret: Self.base32Decode(enrolled.secretBase32), unixTime: Self.now())
+        }, options: .init(metadata: memberCall))
+        #expect(try await deployment.authorize(member, org: org, .reportsRead).role == .member)
+        _ = await deployment.stop()
+    }
+}
