@@ -43,12 +43,27 @@ struct IdentityRPC: RPCService {
         }
 
         router.unary(Service.redeemInvitation, allow: .gateways) { request, context in
-            let redeemed = try await store.redeem(invitation: request.invitationToken, password: request.password)
+            let redeemed = try await store.redeem(.invitation, token: request.invitationToken, password: request.password)
             context.annotate(org: redeemed.org)
             return .with {
                 $0.orgID = redeemed.org
                 $0.userID = redeemed.user
             }
+        }
+
+        router.unary(Service.requestPasswordReset, allow: .gateways) { request, context in
+            context.annotate(org: request.orgID)
+            guard let reset = try await store.requestReset(org: request.orgID, email: request.email) else { return .init() }
+            return .with {
+                $0.resetToken = reset.token
+                $0.expiresAtUnixMs = reset.expires
+            }
+        }
+
+        router.unary(Service.resetPassword, allow: .gateways) { request, context in
+            let reset = try await store.redeem(.reset, token: request.resetToken, password: request.password)
+            context.annotate(org: reset.org)
+            return .init()
         }
 
         router.unary(Service.login, allow: .gateways) { request, context in

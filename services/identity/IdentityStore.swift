@@ -36,6 +36,7 @@ struct IdentityStore: Sendable {
         CREATE TABLE invitations (
             token_hash BLOB PRIMARY KEY,
             user_id TEXT NOT NULL REFERENCES users(id),
+            purpose TEXT NOT NULL DEFAULT 'invitation',
             expires_at_unix_ms INTEGER NOT NULL,
             redeemed_at_unix_ms INTEGER
         );
@@ -66,6 +67,7 @@ struct IdentityStore: Sendable {
     /// Invitations last 72 hours. Sessions end after the org's idle time (default 30 minutes)
     /// or its maximum (default 12 hours), whichever comes first.
     static let invitationLifetimeMS: Int64 = 72 * 3_600_000
+    static let resetLifetimeMS: Int64 = 3_600_000
     static let defaultIdleSeconds = 1800, defaultMaxSeconds = 43_200
     /// Lockout: 5 failed logins per account, or 20 per client address, within 15 minutes.
     static let failureWindowMS: Int64 = 15 * 60_000
@@ -141,22 +143,44 @@ struct IdentityStore: Sendable {
         return (user, token, expires)
     }
 
-    func redeem(invitation token: String, password: String) async throws -> (org: String, user: String) {
+    /// Sets a password with a single-use token: an invitation (activates the user) or a reset
+    /// (the user must be active; every session ends).
+    func redeem(_ purpose: TokenPurpose, token: String, password: String) async throws -> (org: String, user: String) {
         if let weakness = PasswordHasher.weakness(of: password) { throw RPCError(.invalidArgument, weakness) }
         let hash = try PasswordHasher.hash(password)
         return try await database.write { [self] db in
             let now = Self.now()
             guard let row = try db.query("""
-                SELECT i.user_id, u.org_id FROM invitations i JOIN users u ON u.id = i.user_id
-                WHERE i.token_hash = ? AND i.redeemed_at_unix_ms IS NULL AND i.expires_at_unix_ms > ?
-                """, OpaqueToken.storageHash(token), now).first,
-                  let user = row.text("user_id"), let org = row.text("org_id")
-            else { throw RPCError(.notFound, "invitation not found, used or expired") }
+                SELECT i.user_id, u.org_id, u.status FROM invitations i JOIN users u ON u.id = i.user_id
+                WHERE i.token_hash = ? AND i.purpose = ? AND i.redeemed_at_unix_ms IS NULL AND i.expires_at_unix_ms > ?
+                """, OpaqueToken.storageHash(token), purpose.rawValue, now).first,
+                  let user = row.text("user_id"), let org = row.text("org_id"),
+                  purpose == .invitation || row.text("status") == "active"
+            else { throw RPCError(.notFound, "\(purpose.rawValue) not found, used or expired") }
             try db.execute("UPDATE invitations SET redeemed_at_unix_ms = ? WHERE token_hash = ?", now, OpaqueToken.storageHash(token))
             try db.execute("UPDATE users SET password_hash = ?, status = 'active' WHERE id = ?", hash, user)
-            try outbox.record(AuditRecord(org: org, actor: "user:\(user)", action: "invitation.redeemed", resource: "user:\(user)",
+            if purpose == .reset { try db.execute("DELETE FROM sessions WHERE user_id = ?", user) }
+            try outbox.record(AuditRecord(org: org, actor: "user:\(user)", action: "\(purpose.rawValue).redeemed", resource: "user:\(user)",
                                           outcome: "success"), in: db)
             return (org, user)
+        }
+    }
+
+    enum TokenPurpose: String { case invitation, reset = "password_reset" }
+
+    /// A reset token for an active user with that e-mail, or nil.
+    func requestReset(org: String, email: String) async throws -> (token: String, expires: Int64)? {
+        guard let email = try? Self.normalisedEmail(email), let index = try? keys.blindIndex(email, kind: "email", org: org) else { return nil }
+        return try await database.write { [self] db in
+            guard let user = try db.query("SELECT id FROM users WHERE org_id = ? AND email_index = ? AND status = 'active'", org, index)
+                .first?.text("id") else { return nil }
+            let token = try OpaqueToken.generate()
+            let expires = Self.now() + Self.resetLifetimeMS
+            try db.execute("INSERT INTO invitations (token_hash, user_id, purpose, expires_at_unix_ms) VALUES (?, ?, ?, ?)",
+                           OpaqueToken.storageHash(token), user, TokenPurpose.reset.rawValue, expires)
+            try outbox.record(AuditRecord(org: org, actor: "user:\(user)", action: "password_reset.issued", resource: "user:\(user)",
+                                          outcome: "success"), in: db)
+            return (token, expires)
         }
     }
 

@@ -31,6 +31,14 @@ public enum Calltrace_Identity_V1_IdentityService {
     public static let redeemInvitation = MethodDescriptor<Calltrace_Identity_V1_RedeemInvitationRequest, Calltrace_Identity_V1_RedeemInvitationResponse>(
         service: name, name: "RedeemInvitation", kind: .unary, isIdempotent: false)
 
+    /// `/calltrace.identity.v1.IdentityService/RequestPasswordReset`
+    public static let requestPasswordReset = MethodDescriptor<Calltrace_Identity_V1_RequestPasswordResetRequest, Calltrace_Identity_V1_RequestPasswordResetResponse>(
+        service: name, name: "RequestPasswordReset", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.identity.v1.IdentityService/ResetPassword`
+    public static let resetPassword = MethodDescriptor<Calltrace_Identity_V1_ResetPasswordRequest, Calltrace_Identity_V1_ResetPasswordResponse>(
+        service: name, name: "ResetPassword", kind: .unary, isIdempotent: false)
+
     /// `/calltrace.identity.v1.IdentityService/Login`
     public static let login = MethodDescriptor<Calltrace_Identity_V1_LoginRequest, Calltrace_Identity_V1_LoginResponse>(
         service: name, name: "Login", kind: .unary, isIdempotent: false)
@@ -88,7 +96,7 @@ public enum Calltrace_Identity_V1_IdentityService {
         service: name, name: "Authorize", kind: .unary, isIdempotent: true)
 
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, login.info, logout.info, removeUser.info, createSupportGrant.info, revokeSupportGrant.info, authorizeOperator.info, enrollTotp.info, confirmTotp.info, suspendUser.info, changeUserRole.info, revokeUserSessions.info, suspendOrganization.info, setSecurityPolicy.info, authorize.info]
+    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, requestPasswordReset.info, resetPassword.info, login.info, logout.info, removeUser.info, createSupportGrant.info, revokeSupportGrant.info, authorizeOperator.info, enrollTotp.info, confirmTotp.info, suspendUser.info, changeUserRole.info, revokeUserSessions.info, suspendOrganization.info, setSecurityPolicy.info, authorize.info]
 }
 
 // MARK: calltrace/ops/v1/ops.proto

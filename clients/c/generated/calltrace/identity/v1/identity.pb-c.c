@@ -277,6 +277,186 @@ void   calltrace__identity__v1__redeem_invitation_response__free_unpacked
   assert(message->base.descriptor == &calltrace__identity__v1__redeem_invitation_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__identity__v1__request_password_reset_request__init
+                     (Calltrace__Identity__V1__RequestPasswordResetRequest         *message)
+{
+  static const Calltrace__Identity__V1__RequestPasswordResetRequest init_value = CALLTRACE__IDENTITY__V1__REQUEST_PASSWORD_RESET_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__request_password_reset_request__get_packed_size
+                     (const Calltrace__Identity__V1__RequestPasswordResetRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__request_password_reset_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__request_password_reset_request__pack
+                     (const Calltrace__Identity__V1__RequestPasswordResetRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__request_password_reset_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__request_password_reset_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__RequestPasswordResetRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__request_password_reset_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__RequestPasswordResetRequest *
+       calltrace__identity__v1__request_password_reset_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__RequestPasswordResetRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__request_password_reset_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__request_password_reset_request__free_unpacked
+                     (Calltrace__Identity__V1__RequestPasswordResetRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__request_password_reset_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__request_password_reset_response__init
+                     (Calltrace__Identity__V1__RequestPasswordResetResponse         *message)
+{
+  static const Calltrace__Identity__V1__RequestPasswordResetResponse init_value = CALLTRACE__IDENTITY__V1__REQUEST_PASSWORD_RESET_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__request_password_reset_response__get_packed_size
+                     (const Calltrace__Identity__V1__RequestPasswordResetResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__request_password_reset_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__request_password_reset_response__pack
+                     (const Calltrace__Identity__V1__RequestPasswordResetResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__request_password_reset_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__request_password_reset_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__RequestPasswordResetResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__request_password_reset_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__RequestPasswordResetResponse *
+       calltrace__identity__v1__request_password_reset_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__RequestPasswordResetResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__request_password_reset_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__request_password_reset_response__free_unpacked
+                     (Calltrace__Identity__V1__RequestPasswordResetResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__request_password_reset_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__reset_password_request__init
+                     (Calltrace__Identity__V1__ResetPasswordRequest         *message)
+{
+  static const Calltrace__Identity__V1__ResetPasswordRequest init_value = CALLTRACE__IDENTITY__V1__RESET_PASSWORD_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__reset_password_request__get_packed_size
+                     (const Calltrace__Identity__V1__ResetPasswordRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__reset_password_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__reset_password_request__pack
+                     (const Calltrace__Identity__V1__ResetPasswordRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__reset_password_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__reset_password_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__ResetPasswordRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__reset_password_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__ResetPasswordRequest *
+       calltrace__identity__v1__reset_password_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__ResetPasswordRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__reset_password_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__reset_password_request__free_unpacked
+                     (Calltrace__Identity__V1__ResetPasswordRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__reset_password_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__reset_password_response__init
+                     (Calltrace__Identity__V1__ResetPasswordResponse         *message)
+{
+  static const Calltrace__Identity__V1__ResetPasswordResponse init_value = CALLTRACE__IDENTITY__V1__RESET_PASSWORD_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__reset_password_response__get_packed_size
+                     (const Calltrace__Identity__V1__ResetPasswordResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__reset_password_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__reset_password_response__pack
+                     (const Calltrace__Identity__V1__ResetPasswordResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__reset_password_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__reset_password_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__ResetPasswordResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__reset_password_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__ResetPasswordResponse *
+       calltrace__identity__v1__reset_password_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__ResetPasswordResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__reset_password_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__reset_password_response__free_unpacked
+                     (Calltrace__Identity__V1__ResetPasswordResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__reset_password_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__identity__v1__login_request__init
                      (Calltrace__Identity__V1__LoginRequest         *message)
 {
@@ -1953,6 +2133,177 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__redeem_invitation_resp
   (ProtobufCMessageInit) calltrace__identity__v1__redeem_invitation_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor calltrace__identity__v1__request_password_reset_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__RequestPasswordResetRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "email",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__RequestPasswordResetRequest, email),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__request_password_reset_request__field_indices_by_name[] = {
+  1,   /* field[1] = email */
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__identity__v1__request_password_reset_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__request_password_reset_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.RequestPasswordResetRequest",
+  "RequestPasswordResetRequest",
+  "Calltrace__Identity__V1__RequestPasswordResetRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__RequestPasswordResetRequest),
+  2,
+  calltrace__identity__v1__request_password_reset_request__field_descriptors,
+  calltrace__identity__v1__request_password_reset_request__field_indices_by_name,
+  1,  calltrace__identity__v1__request_password_reset_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__request_password_reset_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__request_password_reset_response__field_descriptors[2] =
+{
+  {
+    "reset_token",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__RequestPasswordResetResponse, reset_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_at_unix_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__RequestPasswordResetResponse, expires_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__request_password_reset_response__field_indices_by_name[] = {
+  1,   /* field[1] = expires_at_unix_ms */
+  0,   /* field[0] = reset_token */
+};
+static const ProtobufCIntRange calltrace__identity__v1__request_password_reset_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__request_password_reset_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.RequestPasswordResetResponse",
+  "RequestPasswordResetResponse",
+  "Calltrace__Identity__V1__RequestPasswordResetResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__RequestPasswordResetResponse),
+  2,
+  calltrace__identity__v1__request_password_reset_response__field_descriptors,
+  calltrace__identity__v1__request_password_reset_response__field_indices_by_name,
+  1,  calltrace__identity__v1__request_password_reset_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__request_password_reset_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__reset_password_request__field_descriptors[2] =
+{
+  {
+    "reset_token",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ResetPasswordRequest, reset_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "password",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ResetPasswordRequest, password),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__reset_password_request__field_indices_by_name[] = {
+  1,   /* field[1] = password */
+  0,   /* field[0] = reset_token */
+};
+static const ProtobufCIntRange calltrace__identity__v1__reset_password_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__reset_password_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.ResetPasswordRequest",
+  "ResetPasswordRequest",
+  "Calltrace__Identity__V1__ResetPasswordRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__ResetPasswordRequest),
+  2,
+  calltrace__identity__v1__reset_password_request__field_descriptors,
+  calltrace__identity__v1__reset_password_request__field_indices_by_name,
+  1,  calltrace__identity__v1__reset_password_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__reset_password_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define calltrace__identity__v1__reset_password_response__field_descriptors NULL
+#define calltrace__identity__v1__reset_password_response__field_indices_by_name NULL
+#define calltrace__identity__v1__reset_password_response__number_ranges NULL
+const ProtobufCMessageDescriptor calltrace__identity__v1__reset_password_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.ResetPasswordResponse",
+  "ResetPasswordResponse",
+  "Calltrace__Identity__V1__ResetPasswordResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__ResetPasswordResponse),
+  0,
+  calltrace__identity__v1__reset_password_response__field_descriptors,
+  calltrace__identity__v1__reset_password_response__field_indices_by_name,
+  0,  calltrace__identity__v1__reset_password_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__reset_password_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor calltrace__identity__v1__login_request__field_descriptors[4] =
 {
   {
@@ -3373,11 +3724,13 @@ const ProtobufCEnumDescriptor calltrace__identity__v1__permission__descriptor =
   calltrace__identity__v1__permission__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[17] =
+static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[19] =
 {
   { "CreateOrganization", &calltrace__identity__v1__create_organization_request__descriptor, &calltrace__identity__v1__create_organization_response__descriptor },
   { "InviteUser", &calltrace__identity__v1__invite_user_request__descriptor, &calltrace__identity__v1__invite_user_response__descriptor },
   { "RedeemInvitation", &calltrace__identity__v1__redeem_invitation_request__descriptor, &calltrace__identity__v1__redeem_invitation_response__descriptor },
+  { "RequestPasswordReset", &calltrace__identity__v1__request_password_reset_request__descriptor, &calltrace__identity__v1__request_password_reset_response__descriptor },
+  { "ResetPassword", &calltrace__identity__v1__reset_password_request__descriptor, &calltrace__identity__v1__reset_password_response__descriptor },
   { "Login", &calltrace__identity__v1__login_request__descriptor, &calltrace__identity__v1__login_response__descriptor },
   { "Logout", &calltrace__identity__v1__logout_request__descriptor, &calltrace__identity__v1__logout_response__descriptor },
   { "RemoveUser", &calltrace__identity__v1__remove_user_request__descriptor, &calltrace__identity__v1__remove_user_response__descriptor },
@@ -3394,23 +3747,25 @@ static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service
   { "Authorize", &calltrace__identity__v1__authorize_request__descriptor, &calltrace__identity__v1__authorize_response__descriptor },
 };
 const unsigned calltrace__identity__v1__identity_service__method_indices_by_name[] = {
-  16,        /* Authorize */
-  8,        /* AuthorizeOperator */
-  12,        /* ChangeUserRole */
-  10,        /* ConfirmTotp */
+  18,        /* Authorize */
+  10,        /* AuthorizeOperator */
+  14,        /* ChangeUserRole */
+  12,        /* ConfirmTotp */
   0,        /* CreateOrganization */
-  6,        /* CreateSupportGrant */
-  9,        /* EnrollTotp */
+  8,        /* CreateSupportGrant */
+  11,        /* EnrollTotp */
   1,        /* InviteUser */
-  3,        /* Login */
-  4,        /* Logout */
+  5,        /* Login */
+  6,        /* Logout */
   2,        /* RedeemInvitation */
-  5,        /* RemoveUser */
-  7,        /* RevokeSupportGrant */
-  13,        /* RevokeUserSessions */
-  15,        /* SetSecurityPolicy */
-  14,        /* SuspendOrganization */
-  11         /* SuspendUser */
+  7,        /* RemoveUser */
+  3,        /* RequestPasswordReset */
+  4,        /* ResetPassword */
+  9,        /* RevokeSupportGrant */
+  15,        /* RevokeUserSessions */
+  17,        /* SetSecurityPolicy */
+  16,        /* SuspendOrganization */
+  13         /* SuspendUser */
 };
 const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__descriptor =
 {
@@ -3419,7 +3774,7 @@ const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__desc
   "IdentityService",
   "Calltrace__Identity__V1__IdentityService",
   "calltrace.identity.v1",
-  17,
+  19,
   calltrace__identity__v1__identity_service__method_descriptors,
   calltrace__identity__v1__identity_service__method_indices_by_name
 };
@@ -3447,13 +3802,29 @@ void calltrace__identity__v1__identity_service__redeem_invitation(ProtobufCServi
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
   service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void calltrace__identity__v1__identity_service__request_password_reset(ProtobufCService *service,
+                                                                       const Calltrace__Identity__V1__RequestPasswordResetRequest *input,
+                                                                       Calltrace__Identity__V1__RequestPasswordResetResponse_Closure closure,
+                                                                       void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__identity__v1__identity_service__reset_password(ProtobufCService *service,
+                                                               const Calltrace__Identity__V1__ResetPasswordRequest *input,
+                                                               Calltrace__Identity__V1__ResetPasswordResponse_Closure closure,
+                                                               void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void calltrace__identity__v1__identity_service__login(ProtobufCService *service,
                                                       const Calltrace__Identity__V1__LoginRequest *input,
                                                       Calltrace__Identity__V1__LoginResponse_Closure closure,
                                                       void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__logout(ProtobufCService *service,
                                                        const Calltrace__Identity__V1__LogoutRequest *input,
@@ -3461,7 +3832,7 @@ void calltrace__identity__v1__identity_service__logout(ProtobufCService *service
                                                        void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__remove_user(ProtobufCService *service,
                                                             const Calltrace__Identity__V1__RemoveUserRequest *input,
@@ -3469,7 +3840,7 @@ void calltrace__identity__v1__identity_service__remove_user(ProtobufCService *se
                                                             void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__create_support_grant(ProtobufCService *service,
                                                                      const Calltrace__Identity__V1__CreateSupportGrantRequest *input,
@@ -3477,7 +3848,7 @@ void calltrace__identity__v1__identity_service__create_support_grant(ProtobufCSe
                                                                      void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__revoke_support_grant(ProtobufCService *service,
                                                                      const Calltrace__Identity__V1__RevokeSupportGrantRequest *input,
@@ -3485,7 +3856,7 @@ void calltrace__identity__v1__identity_service__revoke_support_grant(ProtobufCSe
                                                                      void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__authorize_operator(ProtobufCService *service,
                                                                    const Calltrace__Identity__V1__AuthorizeOperatorRequest *input,
@@ -3493,7 +3864,7 @@ void calltrace__identity__v1__identity_service__authorize_operator(ProtobufCServ
                                                                    void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__enroll_totp(ProtobufCService *service,
                                                             const Calltrace__Identity__V1__EnrollTotpRequest *input,
@@ -3501,7 +3872,7 @@ void calltrace__identity__v1__identity_service__enroll_totp(ProtobufCService *se
                                                             void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__confirm_totp(ProtobufCService *service,
                                                              const Calltrace__Identity__V1__ConfirmTotpRequest *input,
@@ -3509,7 +3880,7 @@ void calltrace__identity__v1__identity_service__confirm_totp(ProtobufCService *s
                                                              void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__suspend_user(ProtobufCService *service,
                                                              const Calltrace__Identity__V1__SuspendUserRequest *input,
@@ -3517,7 +3888,7 @@ void calltrace__identity__v1__identity_service__suspend_user(ProtobufCService *s
                                                              void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__change_user_role(ProtobufCService *service,
                                                                  const Calltrace__Identity__V1__ChangeUserRoleRequest *input,
@@ -3525,7 +3896,7 @@ void calltrace__identity__v1__identity_service__change_user_role(ProtobufCServic
                                                                  void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__revoke_user_sessions(ProtobufCService *service,
                                                                      const Calltrace__Identity__V1__RevokeUserSessionsRequest *input,
@@ -3533,7 +3904,7 @@ void calltrace__identity__v1__identity_service__revoke_user_sessions(ProtobufCSe
                                                                      void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__suspend_organization(ProtobufCService *service,
                                                                      const Calltrace__Identity__V1__SuspendOrganizationRequest *input,
@@ -3541,7 +3912,7 @@ void calltrace__identity__v1__identity_service__suspend_organization(ProtobufCSe
                                                                      void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__set_security_policy(ProtobufCService *service,
                                                                     const Calltrace__Identity__V1__SetSecurityPolicyRequest *input,
@@ -3549,7 +3920,7 @@ void calltrace__identity__v1__identity_service__set_security_policy(ProtobufCSer
                                                                     void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__authorize(ProtobufCService *service,
                                                           const Calltrace__Identity__V1__AuthorizeRequest *input,
@@ -3557,7 +3928,7 @@ void calltrace__identity__v1__identity_service__authorize(ProtobufCService *serv
                                                           void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 18, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__IdentityService_Service *service,
                                                       Calltrace__Identity__V1__IdentityService_ServiceDestroy destroy)

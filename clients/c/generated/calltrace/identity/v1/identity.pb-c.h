@@ -21,6 +21,10 @@ typedef struct Calltrace__Identity__V1__InviteUserRequest Calltrace__Identity__V
 typedef struct Calltrace__Identity__V1__InviteUserResponse Calltrace__Identity__V1__InviteUserResponse;
 typedef struct Calltrace__Identity__V1__RedeemInvitationRequest Calltrace__Identity__V1__RedeemInvitationRequest;
 typedef struct Calltrace__Identity__V1__RedeemInvitationResponse Calltrace__Identity__V1__RedeemInvitationResponse;
+typedef struct Calltrace__Identity__V1__RequestPasswordResetRequest Calltrace__Identity__V1__RequestPasswordResetRequest;
+typedef struct Calltrace__Identity__V1__RequestPasswordResetResponse Calltrace__Identity__V1__RequestPasswordResetResponse;
+typedef struct Calltrace__Identity__V1__ResetPasswordRequest Calltrace__Identity__V1__ResetPasswordRequest;
+typedef struct Calltrace__Identity__V1__ResetPasswordResponse Calltrace__Identity__V1__ResetPasswordResponse;
 typedef struct Calltrace__Identity__V1__LoginRequest Calltrace__Identity__V1__LoginRequest;
 typedef struct Calltrace__Identity__V1__EnrollTotpRequest Calltrace__Identity__V1__EnrollTotpRequest;
 typedef struct Calltrace__Identity__V1__EnrollTotpResponse Calltrace__Identity__V1__EnrollTotpResponse;
@@ -207,6 +211,48 @@ struct  Calltrace__Identity__V1__RedeemInvitationResponse
 #define CALLTRACE__IDENTITY__V1__REDEEM_INVITATION_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__redeem_invitation_response__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Identity__V1__RequestPasswordResetRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *email;
+};
+#define CALLTRACE__IDENTITY__V1__REQUEST_PASSWORD_RESET_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__request_password_reset_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Identity__V1__RequestPasswordResetResponse
+{
+  ProtobufCMessage base;
+  char *reset_token;
+  int64_t expires_at_unix_ms;
+};
+#define CALLTRACE__IDENTITY__V1__REQUEST_PASSWORD_RESET_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__request_password_reset_response__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Calltrace__Identity__V1__ResetPasswordRequest
+{
+  ProtobufCMessage base;
+  char *reset_token;
+  char *password;
+};
+#define CALLTRACE__IDENTITY__V1__RESET_PASSWORD_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__reset_password_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Identity__V1__ResetPasswordResponse
+{
+  ProtobufCMessage base;
+};
+#define CALLTRACE__IDENTITY__V1__RESET_PASSWORD_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__reset_password_response__descriptor) \
+     }
 
 
 struct  Calltrace__Identity__V1__LoginRequest
@@ -681,6 +727,82 @@ Calltrace__Identity__V1__RedeemInvitationResponse *
                       const uint8_t       *data);
 void   calltrace__identity__v1__redeem_invitation_response__free_unpacked
                      (Calltrace__Identity__V1__RedeemInvitationResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__RequestPasswordResetRequest methods */
+void   calltrace__identity__v1__request_password_reset_request__init
+                     (Calltrace__Identity__V1__RequestPasswordResetRequest         *message);
+size_t calltrace__identity__v1__request_password_reset_request__get_packed_size
+                     (const Calltrace__Identity__V1__RequestPasswordResetRequest   *message);
+size_t calltrace__identity__v1__request_password_reset_request__pack
+                     (const Calltrace__Identity__V1__RequestPasswordResetRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__request_password_reset_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__RequestPasswordResetRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__RequestPasswordResetRequest *
+       calltrace__identity__v1__request_password_reset_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__request_password_reset_request__free_unpacked
+                     (Calltrace__Identity__V1__RequestPasswordResetRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__RequestPasswordResetResponse methods */
+void   calltrace__identity__v1__request_password_reset_response__init
+                     (Calltrace__Identity__V1__RequestPasswordResetResponse         *message);
+size_t calltrace__identity__v1__request_password_reset_response__get_packed_size
+                     (const Calltrace__Identity__V1__RequestPasswordResetResponse   *message);
+size_t calltrace__identity__v1__request_password_reset_response__pack
+                     (const Calltrace__Identity__V1__RequestPasswordResetResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__request_password_reset_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__RequestPasswordResetResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__RequestPasswordResetResponse *
+       calltrace__identity__v1__request_password_reset_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__request_password_reset_response__free_unpacked
+                     (Calltrace__Identity__V1__RequestPasswordResetResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__ResetPasswordRequest methods */
+void   calltrace__identity__v1__reset_password_request__init
+                     (Calltrace__Identity__V1__ResetPasswordRequest         *message);
+size_t calltrace__identity__v1__reset_password_request__get_packed_size
+                     (const Calltrace__Identity__V1__ResetPasswordRequest   *message);
+size_t calltrace__identity__v1__reset_password_request__pack
+                     (const Calltrace__Identity__V1__ResetPasswordRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__reset_password_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__ResetPasswordRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__ResetPasswordRequest *
+       calltrace__identity__v1__reset_password_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__reset_password_request__free_unpacked
+                     (Calltrace__Identity__V1__ResetPasswordRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__ResetPasswordResponse methods */
+void   calltrace__identity__v1__reset_password_response__init
+                     (Calltrace__Identity__V1__ResetPasswordResponse         *message);
+size_t calltrace__identity__v1__reset_password_response__get_packed_size
+                     (const Calltrace__Identity__V1__ResetPasswordResponse   *message);
+size_t calltrace__identity__v1__reset_password_response__pack
+                     (const Calltrace__Identity__V1__ResetPasswordResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__reset_password_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__ResetPasswordResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__ResetPasswordResponse *
+       calltrace__identity__v1__reset_password_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__reset_password_response__free_unpacked
+                     (Calltrace__Identity__V1__ResetPasswordResponse *message,
                       ProtobufCAllocator *allocator);
 /* Calltrace__Identity__V1__LoginRequest methods */
 void   calltrace__identity__v1__login_request__init
@@ -1253,6 +1375,18 @@ typedef void (*Calltrace__Identity__V1__RedeemInvitationRequest_Closure)
 typedef void (*Calltrace__Identity__V1__RedeemInvitationResponse_Closure)
                  (const Calltrace__Identity__V1__RedeemInvitationResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Identity__V1__RequestPasswordResetRequest_Closure)
+                 (const Calltrace__Identity__V1__RequestPasswordResetRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__RequestPasswordResetResponse_Closure)
+                 (const Calltrace__Identity__V1__RequestPasswordResetResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__ResetPasswordRequest_Closure)
+                 (const Calltrace__Identity__V1__ResetPasswordRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__ResetPasswordResponse_Closure)
+                 (const Calltrace__Identity__V1__ResetPasswordResponse *message,
+                  void *closure_data);
 typedef void (*Calltrace__Identity__V1__LoginRequest_Closure)
                  (const Calltrace__Identity__V1__LoginRequest *message,
                   void *closure_data);
@@ -1359,6 +1493,14 @@ struct Calltrace__Identity__V1__IdentityService_Service
                             const Calltrace__Identity__V1__RedeemInvitationRequest *input,
                             Calltrace__Identity__V1__RedeemInvitationResponse_Closure closure,
                             void *closure_data);
+  void (*request_password_reset)(Calltrace__Identity__V1__IdentityService_Service *service,
+                                 const Calltrace__Identity__V1__RequestPasswordResetRequest *input,
+                                 Calltrace__Identity__V1__RequestPasswordResetResponse_Closure closure,
+                                 void *closure_data);
+  void (*reset_password)(Calltrace__Identity__V1__IdentityService_Service *service,
+                         const Calltrace__Identity__V1__ResetPasswordRequest *input,
+                         Calltrace__Identity__V1__ResetPasswordResponse_Closure closure,
+                         void *closure_data);
   void (*login)(Calltrace__Identity__V1__IdentityService_Service *service,
                 const Calltrace__Identity__V1__LoginRequest *input,
                 Calltrace__Identity__V1__LoginResponse_Closure closure,
@@ -1426,6 +1568,8 @@ void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__I
       function_prefix__ ## create_organization,\
       function_prefix__ ## invite_user,\
       function_prefix__ ## redeem_invitation,\
+      function_prefix__ ## request_password_reset,\
+      function_prefix__ ## reset_password,\
       function_prefix__ ## login,\
       function_prefix__ ## logout,\
       function_prefix__ ## remove_user,\
@@ -1452,6 +1596,14 @@ void calltrace__identity__v1__identity_service__redeem_invitation(ProtobufCServi
                                                                   const Calltrace__Identity__V1__RedeemInvitationRequest *input,
                                                                   Calltrace__Identity__V1__RedeemInvitationResponse_Closure closure,
                                                                   void *closure_data);
+void calltrace__identity__v1__identity_service__request_password_reset(ProtobufCService *service,
+                                                                       const Calltrace__Identity__V1__RequestPasswordResetRequest *input,
+                                                                       Calltrace__Identity__V1__RequestPasswordResetResponse_Closure closure,
+                                                                       void *closure_data);
+void calltrace__identity__v1__identity_service__reset_password(ProtobufCService *service,
+                                                               const Calltrace__Identity__V1__ResetPasswordRequest *input,
+                                                               Calltrace__Identity__V1__ResetPasswordResponse_Closure closure,
+                                                               void *closure_data);
 void calltrace__identity__v1__identity_service__login(ProtobufCService *service,
                                                       const Calltrace__Identity__V1__LoginRequest *input,
                                                       Calltrace__Identity__V1__LoginResponse_Closure closure,
@@ -1519,6 +1671,10 @@ extern const ProtobufCMessageDescriptor calltrace__identity__v1__invite_user_req
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__invite_user_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__redeem_invitation_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__redeem_invitation_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__request_password_reset_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__request_password_reset_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__reset_password_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__reset_password_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__login_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__enroll_totp_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__enroll_totp_response__descriptor;
