@@ -57,4 +57,18 @@ struct UnaryCallTests {
         #expect(response.echoedMetadata == "metadata travels")
         #expect(response.callerIdentity == "spiffe://calltrace.test/gateway/web")
     }
+
+    @Test("Only a gateway can name the end user's client address; from any other peer it is ignored")
+    func clientAddressFromGatewaysOnly() async throws {
+        let fixture = try EchoFixture()
+        var metadata = Metadata()
+        try metadata.add(ServerContext.clientAddressKey, "198.51.100.7")
+        let fromGateway = try await fixture.client().unary(Calltrace_Testing_V1_EchoService.echo, .init(), options: .init(metadata: metadata))
+        #expect(fromGateway.clientAddress == "198.51.100.7")
+        for identity in [TemporaryPKI.identity("service", "media"), TemporaryPKI.identity("operator", "ops")] {
+            let other = try await fixture.client(identity: identity).unary(Calltrace_Testing_V1_EchoService.echo, .init(),
+                                                                           options: .init(metadata: metadata))
+            #expect(other.clientAddress.isEmpty, "\(identity)")
+        }
+    }
 }

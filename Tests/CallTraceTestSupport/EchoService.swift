@@ -45,6 +45,7 @@ public final class EchoService: RPCService {
             response.callerIdentity = context.peer.uri
             response.echoedMetadata = context.metadata["x-echo"] ?? ""
             if let org = context.metadata["x-org"] { context.annotate(org: org) }
+            response.clientAddress = context.clientAddress ?? ""
             if let remaining = context.timeRemaining {
                 response.deadlineRemainingMs = UInt64(max(0, remaining.components.seconds * 1000
                                                          + remaining.components.attoseconds / 1_000_000_000_000_000))

@@ -91,5 +91,6 @@ struct SupportGrantTests {
         #expect(operatorEvents.filter { $0.outcome == "success" }.allSatisfy { $0.resource.hasPrefix("grant:") })
         #expect(events.contains { $0.action == "support_grant.created" })
         #expect(events.contains { $0.action == "support_grant.revoked" })
+        #expect(events.filter { $0.action == "support_grant.expired" }.count == 1)
     }
 }

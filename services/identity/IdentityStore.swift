@@ -48,7 +48,8 @@ struct IdentityStore: Sendable {
             created_by TEXT NOT NULL,
             created_at_unix_ms INTEGER NOT NULL,
             expires_at_unix_ms INTEGER NOT NULL,
-            revoked_at_unix_ms INTEGER
+            revoked_at_unix_ms INTEGER,
+            expiry_recorded INTEGER NOT NULL DEFAULT 0
         );
         CREATE TABLE login_failures (
             subject BLOB PRIMARY KEY,
@@ -387,6 +388,15 @@ struct IdentityStore: Sendable {
                 """, org, now)
             let grant = grants.first { row in
                 (row.text("permissions") ?? "").split(separator: ",").contains(Substring(String(permission.rawValue)))
+            }
+            // Grants that ran out become an audit event of their own, once.
+            for expired in try db.query("""
+                SELECT id FROM support_grants
+                WHERE org_id = ? AND revoked_at_unix_ms IS NULL AND expires_at_unix_ms <= ? AND expiry_recorded = 0
+                """, org, now).compactMap({ $0.text("id") }) {
+                try db.execute("UPDATE support_grants SET expiry_recorded = 1 WHERE id = ?", expired)
+                try outbox.record(AuditRecord(org: org, actor: "system", action: "support_grant.expired", resource: "grant:\(expired)",
+                                              outcome: "success"), in: db)
             }
             let resource = grant.flatMap { $0.text("id") }.map { "grant:\($0)" } ?? "organization:\(org)"
             try outbox.record(AuditRecord(org: org, actor: "operator:\(name)", action: "operator.access.\(permission)",

@@ -64,6 +64,9 @@ public nonisolated struct Calltrace_Testing_V1_EchoResponse: Sendable {
   /// The value of the request metadata key "x-echo", if any.
   public var echoedMetadata: String = String()
 
+  /// ServerContext.clientAddress as the handler saw it (set only for gateway callers).
+  public var clientAddress: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -202,7 +205,7 @@ nonisolated extension Calltrace_Testing_V1_EchoRequest: SwiftProtobuf.Message, S
 
 nonisolated extension Calltrace_Testing_V1_EchoResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".EchoResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}payload\0\u{3}deadline_remaining_ms\0\u{3}caller_identity\0\u{3}echoed_metadata\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}payload\0\u{3}deadline_remaining_ms\0\u{3}caller_identity\0\u{3}echoed_metadata\0\u{3}client_address\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -214,6 +217,7 @@ nonisolated extension Calltrace_Testing_V1_EchoResponse: SwiftProtobuf.Message, 
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.deadlineRemainingMs) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.callerIdentity) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.echoedMetadata) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.clientAddress) }()
       default: break
       }
     }
@@ -232,6 +236,9 @@ nonisolated extension Calltrace_Testing_V1_EchoResponse: SwiftProtobuf.Message, 
     if !self.echoedMetadata.isEmpty {
       try visitor.visitSingularStringField(value: self.echoedMetadata, fieldNumber: 4)
     }
+    if !self.clientAddress.isEmpty {
+      try visitor.visitSingularStringField(value: self.clientAddress, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -240,6 +247,7 @@ nonisolated extension Calltrace_Testing_V1_EchoResponse: SwiftProtobuf.Message, 
     if lhs.deadlineRemainingMs != rhs.deadlineRemainingMs {return false}
     if lhs.callerIdentity != rhs.callerIdentity {return false}
     if lhs.echoedMetadata != rhs.echoedMetadata {return false}
+    if lhs.clientAddress != rhs.clientAddress {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

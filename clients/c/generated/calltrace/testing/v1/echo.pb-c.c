@@ -444,7 +444,7 @@ const ProtobufCMessageDescriptor calltrace__testing__v1__echo_request__descripto
   (ProtobufCMessageInit) calltrace__testing__v1__echo_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__testing__v1__echo_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor calltrace__testing__v1__echo_response__field_descriptors[5] =
 {
   {
     "payload",
@@ -494,9 +494,22 @@ static const ProtobufCFieldDescriptor calltrace__testing__v1__echo_response__fie
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "client_address",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Testing__V1__EchoResponse, client_address),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__testing__v1__echo_response__field_indices_by_name[] = {
   2,   /* field[2] = caller_identity */
+  4,   /* field[4] = client_address */
   1,   /* field[1] = deadline_remaining_ms */
   3,   /* field[3] = echoed_metadata */
   0,   /* field[0] = payload */
@@ -504,7 +517,7 @@ static const unsigned calltrace__testing__v1__echo_response__field_indices_by_na
 static const ProtobufCIntRange calltrace__testing__v1__echo_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor calltrace__testing__v1__echo_response__descriptor =
 {
@@ -514,7 +527,7 @@ const ProtobufCMessageDescriptor calltrace__testing__v1__echo_response__descript
   "Calltrace__Testing__V1__EchoResponse",
   "calltrace.testing.v1",
   sizeof(Calltrace__Testing__V1__EchoResponse),
-  4,
+  5,
   calltrace__testing__v1__echo_response__field_descriptors,
   calltrace__testing__v1__echo_response__field_indices_by_name,
   1,  calltrace__testing__v1__echo_response__number_ranges,

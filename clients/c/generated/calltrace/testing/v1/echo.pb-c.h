@@ -68,10 +68,14 @@ struct  Calltrace__Testing__V1__EchoResponse
    * The value of the request metadata key "x-echo", if any.
    */
   char *echoed_metadata;
+  /*
+   * ServerContext.clientAddress as the handler saw it (set only for gateway callers).
+   */
+  char *client_address;
 };
 #define CALLTRACE__TESTING__V1__ECHO_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__testing__v1__echo_response__descriptor) \
-    , {0,NULL}, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , {0,NULL}, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Calltrace__Testing__V1__UploadRequest
