@@ -40,6 +40,21 @@ struct LifecycleAndRefusalTableTests {
 
         _ = try await deployment.operatorClient.unary(Identity.suspendOrganization, .with { $0.orgID = org; $0.reason = "unpaid" })
         #expect(await code { _ = try await deployment.authorize(admin, org: org, .reportsRead) } == .unauthenticated)
+
+        // Offboarding ends with compliance marking the org offboarded; nobody else may.
+        let (leaving, leavingAdmin) = try await deployment.organisationWithAdmin(email: "admin@leaving.example")
+        #expect(await code {
+            _ = try await deployment.media.unary(Identity.markOrganizationOffboarded, .with { $0.orgID = leaving })
+        } == .permissionDenied)
+        let compliance = try deployment.setup.client(identity: TemporaryPKI.identity("service", "compliance"))
+        _ = try await compliance.unary(Identity.markOrganizationOffboarded, .with { $0.orgID = leaving })
+        _ = try await compliance.unary(Identity.markOrganizationOffboarded, .with { $0.orgID = leaving })  // idempotent
+        #expect(await code { _ = try await deployment.authorize(leavingAdmin, org: leaving, .reportsRead) } == .unauthenticated)
+        #expect(await code {
+            _ = try await deployment.gateway.unary(Identity.login, .with {
+                $0.orgID = leaving; $0.email = "admin@leaving.example"; $0.password = "correct horse battery staple"
+            })
+        } == .unauthenticated)
         _ = await deployment.stop()
     }
 
@@ -84,6 +99,21 @@ struct LifecycleAndRefusalTableTests {
             #expect(await code { try await call(options(otherOrgAdmin)) } == .permissionDenied, "\(name): another org's token")
             #expect(await code { try await call(options(member)) } == .permissionDenied, "\(name): member role")
         }
+        // Token-only RPCs (no role needed): no token, an expired one, another org's.
+        let selfService: [(String, @Sendable (CallOptions) async throws -> Void)] = [
+            ("EnrollTotp", { o in _ = try await gateway.unary(Identity.enrollTotp, .with { $0.orgID = org }, options: o) }),
+            ("ConfirmTotp", { o in _ = try await gateway.unary(Identity.confirmTotp, .with { $0.orgID = org; $0.code = "000000" }, options: o) }),
+        ]
+        for (name, call) in selfService {
+            #expect(await code { try await call(options(nil)) } == .unauthenticated, "\(name): no token")
+            #expect(await code { try await call(options(expiring)) } == .unauthenticated, "\(name): expired token")
+            #expect(await code { try await call(options(otherOrgAdmin)) } == .permissionDenied, "\(name): another org's token")
+        }
+        #expect(await code { _ = try await gateway.unary(Identity.logout, .init(), options: options(nil)) } == .unauthenticated)
+        #expect(await code { _ = try await gateway.unary(Identity.logout, .init(), options: options(expiring)) } == .ok,
+                "logging out an expired session is harmless")
+        #expect(await code { _ = try await deployment.authorize(expiring, org: org, .reportsRead) } == .unauthenticated)
+
         // The happy path of each, with the admin's token.
         #expect(await code { try await calls[0].1(options(admin)) } == .ok)
         #expect(await code { try await calls[3].1(options(admin)) } == .ok)

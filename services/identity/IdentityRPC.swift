@@ -163,6 +163,12 @@ struct IdentityRPC: RPCService {
             return .init()
         }
 
+        router.unary(Service.markOrganizationOffboarded, allow: .service("compliance")) { request, context in
+            context.annotate(org: request.orgID)
+            try await store.markOffboarded(request.orgID, by: "service:\(context.peer.name)")
+            return .init()
+        }
+
         router.unary(Service.logout, allow: .gateways) { _, context in
             try await store.logout(token: try bearerToken(context))
             return .init()

@@ -445,6 +445,20 @@ struct IdentityStore: Sendable {
         }
     }
 
+    /// Idempotent: an organisation already offboarded stays so.
+    func markOffboarded(_ org: String, by actor: String) async throws {
+        try await database.write { [self] db in
+            guard let status = try db.query("SELECT status FROM organizations WHERE id = ?", org).first?.text("status") else {
+                throw RPCError(.notFound, "organisation \(org) not found")
+            }
+            guard status != "offboarded" else { return }
+            try db.execute("UPDATE organizations SET status = 'offboarded' WHERE id = ?", org)
+            try db.execute("DELETE FROM sessions WHERE org_id = ?", org)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "organization.offboarded", resource: "organization:\(org)",
+                                          outcome: "success"), in: db)
+        }
+    }
+
     /// `set` is a fixed SQL fragment chosen by the callers above, never input.
     private func changeUser(_ user: String, org: String, set: String, endSessions: Bool, action: String, by actor: String) async throws {
         try await database.write { [self] db in

@@ -87,6 +87,10 @@ public enum Calltrace_Identity_V1_IdentityService {
     public static let suspendOrganization = MethodDescriptor<Calltrace_Identity_V1_SuspendOrganizationRequest, Calltrace_Identity_V1_SuspendOrganizationResponse>(
         service: name, name: "SuspendOrganization", kind: .unary, isIdempotent: false)
 
+    /// `/calltrace.identity.v1.IdentityService/MarkOrganizationOffboarded`
+    public static let markOrganizationOffboarded = MethodDescriptor<Calltrace_Identity_V1_MarkOrganizationOffboardedRequest, Calltrace_Identity_V1_MarkOrganizationOffboardedResponse>(
+        service: name, name: "MarkOrganizationOffboarded", kind: .unary, isIdempotent: true)
+
     /// `/calltrace.identity.v1.IdentityService/SetSecurityPolicy`
     public static let setSecurityPolicy = MethodDescriptor<Calltrace_Identity_V1_SetSecurityPolicyRequest, Calltrace_Identity_V1_SetSecurityPolicyResponse>(
         service: name, name: "SetSecurityPolicy", kind: .unary, isIdempotent: false)
@@ -96,7 +100,7 @@ public enum Calltrace_Identity_V1_IdentityService {
         service: name, name: "Authorize", kind: .unary, isIdempotent: true)
 
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, requestPasswordReset.info, resetPassword.info, login.info, logout.info, removeUser.info, createSupportGrant.info, revokeSupportGrant.info, authorizeOperator.info, enrollTotp.info, confirmTotp.info, suspendUser.info, changeUserRole.info, revokeUserSessions.info, suspendOrganization.info, setSecurityPolicy.info, authorize.info]
+    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, requestPasswordReset.info, resetPassword.info, login.info, logout.info, removeUser.info, createSupportGrant.info, revokeSupportGrant.info, authorizeOperator.info, enrollTotp.info, confirmTotp.info, suspendUser.info, changeUserRole.info, revokeUserSessions.info, suspendOrganization.info, markOrganizationOffboarded.info, setSecurityPolicy.info, authorize.info]
 }
 
 // MARK: calltrace/ops/v1/ops.proto

@@ -1537,6 +1537,96 @@ void   calltrace__identity__v1__suspend_organization_response__free_unpacked
   assert(message->base.descriptor == &calltrace__identity__v1__suspend_organization_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__identity__v1__mark_organization_offboarded_request__init
+                     (Calltrace__Identity__V1__MarkOrganizationOffboardedRequest         *message)
+{
+  static const Calltrace__Identity__V1__MarkOrganizationOffboardedRequest init_value = CALLTRACE__IDENTITY__V1__MARK_ORGANIZATION_OFFBOARDED_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__mark_organization_offboarded_request__get_packed_size
+                     (const Calltrace__Identity__V1__MarkOrganizationOffboardedRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__mark_organization_offboarded_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__mark_organization_offboarded_request__pack
+                     (const Calltrace__Identity__V1__MarkOrganizationOffboardedRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__mark_organization_offboarded_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__mark_organization_offboarded_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__MarkOrganizationOffboardedRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__mark_organization_offboarded_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__MarkOrganizationOffboardedRequest *
+       calltrace__identity__v1__mark_organization_offboarded_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__MarkOrganizationOffboardedRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__mark_organization_offboarded_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__mark_organization_offboarded_request__free_unpacked
+                     (Calltrace__Identity__V1__MarkOrganizationOffboardedRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__mark_organization_offboarded_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__mark_organization_offboarded_response__init
+                     (Calltrace__Identity__V1__MarkOrganizationOffboardedResponse         *message)
+{
+  static const Calltrace__Identity__V1__MarkOrganizationOffboardedResponse init_value = CALLTRACE__IDENTITY__V1__MARK_ORGANIZATION_OFFBOARDED_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__mark_organization_offboarded_response__get_packed_size
+                     (const Calltrace__Identity__V1__MarkOrganizationOffboardedResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__mark_organization_offboarded_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__mark_organization_offboarded_response__pack
+                     (const Calltrace__Identity__V1__MarkOrganizationOffboardedResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__mark_organization_offboarded_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__mark_organization_offboarded_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__MarkOrganizationOffboardedResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__mark_organization_offboarded_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__MarkOrganizationOffboardedResponse *
+       calltrace__identity__v1__mark_organization_offboarded_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__MarkOrganizationOffboardedResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__mark_organization_offboarded_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__mark_organization_offboarded_response__free_unpacked
+                     (Calltrace__Identity__V1__MarkOrganizationOffboardedResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__mark_organization_offboarded_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__identity__v1__set_security_policy_request__init
                      (Calltrace__Identity__V1__SetSecurityPolicyRequest         *message)
 {
@@ -3329,6 +3419,62 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__suspend_organization_r
   (ProtobufCMessageInit) calltrace__identity__v1__suspend_organization_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor calltrace__identity__v1__mark_organization_offboarded_request__field_descriptors[1] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__MarkOrganizationOffboardedRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__mark_organization_offboarded_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__identity__v1__mark_organization_offboarded_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__mark_organization_offboarded_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.MarkOrganizationOffboardedRequest",
+  "MarkOrganizationOffboardedRequest",
+  "Calltrace__Identity__V1__MarkOrganizationOffboardedRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__MarkOrganizationOffboardedRequest),
+  1,
+  calltrace__identity__v1__mark_organization_offboarded_request__field_descriptors,
+  calltrace__identity__v1__mark_organization_offboarded_request__field_indices_by_name,
+  1,  calltrace__identity__v1__mark_organization_offboarded_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__mark_organization_offboarded_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define calltrace__identity__v1__mark_organization_offboarded_response__field_descriptors NULL
+#define calltrace__identity__v1__mark_organization_offboarded_response__field_indices_by_name NULL
+#define calltrace__identity__v1__mark_organization_offboarded_response__number_ranges NULL
+const ProtobufCMessageDescriptor calltrace__identity__v1__mark_organization_offboarded_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.MarkOrganizationOffboardedResponse",
+  "MarkOrganizationOffboardedResponse",
+  "Calltrace__Identity__V1__MarkOrganizationOffboardedResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__MarkOrganizationOffboardedResponse),
+  0,
+  calltrace__identity__v1__mark_organization_offboarded_response__field_descriptors,
+  calltrace__identity__v1__mark_organization_offboarded_response__field_indices_by_name,
+  0,  calltrace__identity__v1__mark_organization_offboarded_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__mark_organization_offboarded_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor calltrace__identity__v1__set_security_policy_request__field_descriptors[5] =
 {
   {
@@ -3724,7 +3870,7 @@ const ProtobufCEnumDescriptor calltrace__identity__v1__permission__descriptor =
   calltrace__identity__v1__permission__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[19] =
+static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[20] =
 {
   { "CreateOrganization", &calltrace__identity__v1__create_organization_request__descriptor, &calltrace__identity__v1__create_organization_response__descriptor },
   { "InviteUser", &calltrace__identity__v1__invite_user_request__descriptor, &calltrace__identity__v1__invite_user_response__descriptor },
@@ -3743,11 +3889,12 @@ static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service
   { "ChangeUserRole", &calltrace__identity__v1__change_user_role_request__descriptor, &calltrace__identity__v1__change_user_role_response__descriptor },
   { "RevokeUserSessions", &calltrace__identity__v1__revoke_user_sessions_request__descriptor, &calltrace__identity__v1__revoke_user_sessions_response__descriptor },
   { "SuspendOrganization", &calltrace__identity__v1__suspend_organization_request__descriptor, &calltrace__identity__v1__suspend_organization_response__descriptor },
+  { "MarkOrganizationOffboarded", &calltrace__identity__v1__mark_organization_offboarded_request__descriptor, &calltrace__identity__v1__mark_organization_offboarded_response__descriptor },
   { "SetSecurityPolicy", &calltrace__identity__v1__set_security_policy_request__descriptor, &calltrace__identity__v1__set_security_policy_response__descriptor },
   { "Authorize", &calltrace__identity__v1__authorize_request__descriptor, &calltrace__identity__v1__authorize_response__descriptor },
 };
 const unsigned calltrace__identity__v1__identity_service__method_indices_by_name[] = {
-  18,        /* Authorize */
+  19,        /* Authorize */
   10,        /* AuthorizeOperator */
   14,        /* ChangeUserRole */
   12,        /* ConfirmTotp */
@@ -3757,13 +3904,14 @@ const unsigned calltrace__identity__v1__identity_service__method_indices_by_name
   1,        /* InviteUser */
   5,        /* Login */
   6,        /* Logout */
+  17,        /* MarkOrganizationOffboarded */
   2,        /* RedeemInvitation */
   7,        /* RemoveUser */
   3,        /* RequestPasswordReset */
   4,        /* ResetPassword */
   9,        /* RevokeSupportGrant */
   15,        /* RevokeUserSessions */
-  17,        /* SetSecurityPolicy */
+  18,        /* SetSecurityPolicy */
   16,        /* SuspendOrganization */
   13         /* SuspendUser */
 };
@@ -3774,7 +3922,7 @@ const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__desc
   "IdentityService",
   "Calltrace__Identity__V1__IdentityService",
   "calltrace.identity.v1",
-  19,
+  20,
   calltrace__identity__v1__identity_service__method_descriptors,
   calltrace__identity__v1__identity_service__method_indices_by_name
 };
@@ -3914,13 +4062,21 @@ void calltrace__identity__v1__identity_service__suspend_organization(ProtobufCSe
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
   service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void calltrace__identity__v1__identity_service__mark_organization_offboarded(ProtobufCService *service,
+                                                                             const Calltrace__Identity__V1__MarkOrganizationOffboardedRequest *input,
+                                                                             Calltrace__Identity__V1__MarkOrganizationOffboardedResponse_Closure closure,
+                                                                             void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void calltrace__identity__v1__identity_service__set_security_policy(ProtobufCService *service,
                                                                     const Calltrace__Identity__V1__SetSecurityPolicyRequest *input,
                                                                     Calltrace__Identity__V1__SetSecurityPolicyResponse_Closure closure,
                                                                     void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 18, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__authorize(ProtobufCService *service,
                                                           const Calltrace__Identity__V1__AuthorizeRequest *input,
@@ -3928,7 +4084,7 @@ void calltrace__identity__v1__identity_service__authorize(ProtobufCService *serv
                                                           void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 18, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 19, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__IdentityService_Service *service,
                                                       Calltrace__Identity__V1__IdentityService_ServiceDestroy destroy)

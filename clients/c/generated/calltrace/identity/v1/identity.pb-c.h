@@ -49,6 +49,8 @@ typedef struct Calltrace__Identity__V1__RevokeUserSessionsRequest Calltrace__Ide
 typedef struct Calltrace__Identity__V1__RevokeUserSessionsResponse Calltrace__Identity__V1__RevokeUserSessionsResponse;
 typedef struct Calltrace__Identity__V1__SuspendOrganizationRequest Calltrace__Identity__V1__SuspendOrganizationRequest;
 typedef struct Calltrace__Identity__V1__SuspendOrganizationResponse Calltrace__Identity__V1__SuspendOrganizationResponse;
+typedef struct Calltrace__Identity__V1__MarkOrganizationOffboardedRequest Calltrace__Identity__V1__MarkOrganizationOffboardedRequest;
+typedef struct Calltrace__Identity__V1__MarkOrganizationOffboardedResponse Calltrace__Identity__V1__MarkOrganizationOffboardedResponse;
 typedef struct Calltrace__Identity__V1__SetSecurityPolicyRequest Calltrace__Identity__V1__SetSecurityPolicyRequest;
 typedef struct Calltrace__Identity__V1__SetSecurityPolicyResponse Calltrace__Identity__V1__SetSecurityPolicyResponse;
 typedef struct Calltrace__Identity__V1__AuthorizeRequest Calltrace__Identity__V1__AuthorizeRequest;
@@ -524,6 +526,25 @@ struct  Calltrace__Identity__V1__SuspendOrganizationResponse
 };
 #define CALLTRACE__IDENTITY__V1__SUSPEND_ORGANIZATION_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__suspend_organization_response__descriptor) \
+     }
+
+
+struct  Calltrace__Identity__V1__MarkOrganizationOffboardedRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+};
+#define CALLTRACE__IDENTITY__V1__MARK_ORGANIZATION_OFFBOARDED_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__mark_organization_offboarded_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Identity__V1__MarkOrganizationOffboardedResponse
+{
+  ProtobufCMessage base;
+};
+#define CALLTRACE__IDENTITY__V1__MARK_ORGANIZATION_OFFBOARDED_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__mark_organization_offboarded_response__descriptor) \
      }
 
 
@@ -1260,6 +1281,44 @@ Calltrace__Identity__V1__SuspendOrganizationResponse *
 void   calltrace__identity__v1__suspend_organization_response__free_unpacked
                      (Calltrace__Identity__V1__SuspendOrganizationResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__MarkOrganizationOffboardedRequest methods */
+void   calltrace__identity__v1__mark_organization_offboarded_request__init
+                     (Calltrace__Identity__V1__MarkOrganizationOffboardedRequest         *message);
+size_t calltrace__identity__v1__mark_organization_offboarded_request__get_packed_size
+                     (const Calltrace__Identity__V1__MarkOrganizationOffboardedRequest   *message);
+size_t calltrace__identity__v1__mark_organization_offboarded_request__pack
+                     (const Calltrace__Identity__V1__MarkOrganizationOffboardedRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__mark_organization_offboarded_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__MarkOrganizationOffboardedRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__MarkOrganizationOffboardedRequest *
+       calltrace__identity__v1__mark_organization_offboarded_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__mark_organization_offboarded_request__free_unpacked
+                     (Calltrace__Identity__V1__MarkOrganizationOffboardedRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__MarkOrganizationOffboardedResponse methods */
+void   calltrace__identity__v1__mark_organization_offboarded_response__init
+                     (Calltrace__Identity__V1__MarkOrganizationOffboardedResponse         *message);
+size_t calltrace__identity__v1__mark_organization_offboarded_response__get_packed_size
+                     (const Calltrace__Identity__V1__MarkOrganizationOffboardedResponse   *message);
+size_t calltrace__identity__v1__mark_organization_offboarded_response__pack
+                     (const Calltrace__Identity__V1__MarkOrganizationOffboardedResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__mark_organization_offboarded_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__MarkOrganizationOffboardedResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__MarkOrganizationOffboardedResponse *
+       calltrace__identity__v1__mark_organization_offboarded_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__mark_organization_offboarded_response__free_unpacked
+                     (Calltrace__Identity__V1__MarkOrganizationOffboardedResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Calltrace__Identity__V1__SetSecurityPolicyRequest methods */
 void   calltrace__identity__v1__set_security_policy_request__init
                      (Calltrace__Identity__V1__SetSecurityPolicyRequest         *message);
@@ -1459,6 +1518,12 @@ typedef void (*Calltrace__Identity__V1__SuspendOrganizationRequest_Closure)
 typedef void (*Calltrace__Identity__V1__SuspendOrganizationResponse_Closure)
                  (const Calltrace__Identity__V1__SuspendOrganizationResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Identity__V1__MarkOrganizationOffboardedRequest_Closure)
+                 (const Calltrace__Identity__V1__MarkOrganizationOffboardedRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__MarkOrganizationOffboardedResponse_Closure)
+                 (const Calltrace__Identity__V1__MarkOrganizationOffboardedResponse *message,
+                  void *closure_data);
 typedef void (*Calltrace__Identity__V1__SetSecurityPolicyRequest_Closure)
                  (const Calltrace__Identity__V1__SetSecurityPolicyRequest *message,
                   void *closure_data);
@@ -1549,6 +1614,10 @@ struct Calltrace__Identity__V1__IdentityService_Service
                                const Calltrace__Identity__V1__SuspendOrganizationRequest *input,
                                Calltrace__Identity__V1__SuspendOrganizationResponse_Closure closure,
                                void *closure_data);
+  void (*mark_organization_offboarded)(Calltrace__Identity__V1__IdentityService_Service *service,
+                                       const Calltrace__Identity__V1__MarkOrganizationOffboardedRequest *input,
+                                       Calltrace__Identity__V1__MarkOrganizationOffboardedResponse_Closure closure,
+                                       void *closure_data);
   void (*set_security_policy)(Calltrace__Identity__V1__IdentityService_Service *service,
                               const Calltrace__Identity__V1__SetSecurityPolicyRequest *input,
                               Calltrace__Identity__V1__SetSecurityPolicyResponse_Closure closure,
@@ -1582,6 +1651,7 @@ void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__I
       function_prefix__ ## change_user_role,\
       function_prefix__ ## revoke_user_sessions,\
       function_prefix__ ## suspend_organization,\
+      function_prefix__ ## mark_organization_offboarded,\
       function_prefix__ ## set_security_policy,\
       function_prefix__ ## authorize  }
 void calltrace__identity__v1__identity_service__create_organization(ProtobufCService *service,
@@ -1652,6 +1722,10 @@ void calltrace__identity__v1__identity_service__suspend_organization(ProtobufCSe
                                                                      const Calltrace__Identity__V1__SuspendOrganizationRequest *input,
                                                                      Calltrace__Identity__V1__SuspendOrganizationResponse_Closure closure,
                                                                      void *closure_data);
+void calltrace__identity__v1__identity_service__mark_organization_offboarded(ProtobufCService *service,
+                                                                             const Calltrace__Identity__V1__MarkOrganizationOffboardedRequest *input,
+                                                                             Calltrace__Identity__V1__MarkOrganizationOffboardedResponse_Closure closure,
+                                                                             void *closure_data);
 void calltrace__identity__v1__identity_service__set_security_policy(ProtobufCService *service,
                                                                     const Calltrace__Identity__V1__SetSecurityPolicyRequest *input,
                                                                     Calltrace__Identity__V1__SetSecurityPolicyResponse_Closure closure,
@@ -1699,6 +1773,8 @@ extern const ProtobufCMessageDescriptor calltrace__identity__v1__revoke_user_ses
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__revoke_user_sessions_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__suspend_organization_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__suspend_organization_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__mark_organization_offboarded_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__mark_organization_offboarded_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__set_security_policy_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__set_security_policy_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_request__descriptor;
