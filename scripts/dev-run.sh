@@ -29,6 +29,8 @@ trap stop INT TERM
 for s in identity media transcript compliance; do
   key="$dev/keys/$s.key"
   if [ ! -f "$key" ]; then (umask 077; head -c 32 /dev/urandom > "$key"); fi
+  # Every service forwards its audit events to compliance and asks identity about users' tokens.
+  CALLTRACE_PEER_COMPLIANCE=127.0.0.1:${port[compliance]} CALLTRACE_PEER_IDENTITY=127.0.0.1:${port[identity]} \
   "$bin/calltrace-$s" serve \
     --certificate "$dev/pki/$s.crt" --private-key "$dev/pki/$s.key" --ca "$dev/pki/ca.crt" \
     --master-key "$key" --database "$dev/$s.sqlite" --listen "127.0.0.1:${port[$s]}" \
