@@ -105,6 +105,13 @@ struct IdentityServiceTests {
         #expect(!logs.contains(token))
         #expect(!logs.lowercased().contains("head.of.intake"))
         #expect(logs.contains("\"org\":\"\(org)\""))
+        // P4: the database file holds e-mails, names and the organisation's name only sealed.
+        let files = [deployment.setup.database, deployment.setup.database + "-wal"]
+        let bytes = files.compactMap { FileManager.default.contents(atPath: $0) }.reduce(Data(), +)
+        #expect(!bytes.isEmpty)
+        for clear in ["head.of.intake@firm.example", "Alex Smith", "Smith & Co Solicitors"] {
+            #expect(bytes.range(of: Data(clear.utf8)) == nil, "\(clear) stored in clear")
+        }
     }
 
     @Test("P6: roles decide permissions — an analyst reads reports but not transcripts or audio")
