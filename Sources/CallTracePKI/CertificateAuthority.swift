@@ -170,7 +170,8 @@ public final class CertificateAuthority: @unchecked Sendable {
         var buffer = [CChar](repeating: 0, count: 512)
         let length = ctshim_x509_spiffe_id(certificate, &buffer, buffer.count)
         guard length > 9 else { return nil }
-        let domain = String(cString: buffer).dropFirst("spiffe://".count)
+        let uri = String(decoding: buffer[0..<Int(length)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let domain = uri.dropFirst("spiffe://".count)
         return domain.contains("/") ? nil : String(domain)
     }
 }

@@ -94,6 +94,9 @@ public final class TCPListener: @unchecked Sendable {
             }
         }
         guard rc == 0 else { return "unknown" }
-        return "\(String(cString: host)):\(String(cString: service))"
+        func text(_ chars: [CChar]) -> String {
+            String(decoding: chars.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        return "\(text(host)):\(text(service))"
     }
 }

@@ -98,14 +98,13 @@ struct IdentityStore: Sendable {
         guard !name.isEmpty, name.count <= 200 else { throw RPCError(.invalidArgument, "an organisation needs a name") }
         let org = Self.newID("org")
         let sealedName = try keys.seal(Data(name.utf8), org: org, table: "organizations", column: "name", row: org)
-        let (user, invitation, expires) = try await database.write { [self] db in
+        let (_, invitation, expires) = try await database.write { [self] db in
             try db.execute("INSERT INTO organizations (id, name, created_at_unix_ms) VALUES (?, ?, ?)", org, sealedName, Self.now())
             let invited = try invite(org: org, email: adminEmail, name: adminName, role: .admin, in: db)
             try outbox.record(AuditRecord(org: org, actor: actor, action: "organization.created", resource: "organization:\(org)",
                                           outcome: "success"), in: db)
             return invited
         }
-        _ = user
         return (org, invitation, expires)
     }
 
@@ -222,7 +221,7 @@ struct IdentityStore: Sendable {
             throw refused
         }
         try await database.write { db in
-            try db.execute("DELETE FROM login_failures WHERE subject = ?", subjects[0].0)
+            _ = try db.execute("DELETE FROM login_failures WHERE subject = ?", subjects[0].0)
         }
         let token = try OpaqueToken.generate()
         let now = Self.now()
