@@ -1,4 +1,4 @@
-public import CallTraceProto
+import CallTraceProto
 public import CallTraceRPC
 import Foundation
 import Synchronization

@@ -1,4 +1,4 @@
-public import CallTraceKeys
+import CallTraceKeys
 public import CallTraceRPC
 public import CallTraceTLS
 import CallTraceProto

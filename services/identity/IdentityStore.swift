@@ -459,24 +459,22 @@ struct IdentityStore: Sendable {
     }
 
     /// `set` is a fixed SQL fragment chosen by the callers above, never input.
-    private func changeUser(_ user: String, org: String, set: String, endSessions: Bool, action: String, by actor: String) async throws {
+    /// - Parameter endTokens: also void the user's outstanding invitation and reset tokens.
+    private func changeUser(_ user: String, org: String, set: String, endSessions: Bool, endTokens: Bool = false,
+                            action: String, by actor: String) async throws {
         try await database.write { [self] db in
             let changed = try db.execute("UPDATE users SET \(set) WHERE id = ? AND org_id = ? AND status != 'removed'", user, org)
             guard changed == 1 else { throw RPCError(.notFound, "user \(user) not found in organisation \(org)") }
             if endSessions { try db.execute("DELETE FROM sessions WHERE user_id = ?", user) }
+            if endTokens { try db.execute("DELETE FROM invitations WHERE user_id = ?", user) }
             try outbox.record(AuditRecord(org: org, actor: actor, action: action, resource: "user:\(user)", outcome: "success"), in: db)
         }
     }
 
     /// Removes a user of `org`; their sessions end at once.
     func removeUser(_ user: String, org: String, by actor: String) async throws {
-        try await database.write { [self] db in
-            let changed = try db.execute("UPDATE users SET status = 'removed' WHERE id = ? AND org_id = ? AND status != 'removed'", user, org)
-            guard changed == 1 else { throw RPCError(.notFound, "user \(user) not found in organisation \(org)") }
-            try db.execute("DELETE FROM sessions WHERE user_id = ?", user)
-            try db.execute("DELETE FROM invitations WHERE user_id = ?", user)
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "user.removed", resource: "user:\(user)", outcome: "success"), in: db)
-        }
+        try await changeUser(user, org: org, set: "status = 'removed'", endSessions: true, endTokens: true,
+                             action: "user.removed", by: actor)
     }
 
     func logout(token: String) async throws {

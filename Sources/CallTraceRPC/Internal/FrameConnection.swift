@@ -291,9 +291,9 @@ final class FrameConnection: @unchecked Sendable {
             // Jobs queued on this thread outside `runJobs` (by a tick, by frames delivered above).
             jobsPending = jobsPending || jobs.withLock { !$0.isEmpty }
             let now = ContinuousClock.now
-            let wakeAt = min(nextTick, plannedWake ?? nextTick)
-            let timeoutMS = jobsPending || buffered ? 0 : max(0, Int32(clamping: now.duration(to: wakeAt).components.seconds * 1000
-                                          + now.duration(to: wakeAt).components.attoseconds / 1_000_000_000_000_000 + 1))
+            let untilWake = now.duration(to: min(nextTick, plannedWake ?? nextTick)).components
+            let timeoutMS = jobsPending || buffered
+                ? 0 : max(0, Int32(clamping: untilWake.seconds * 1000 + untilWake.attoseconds / 1_000_000_000_000_000 + 1))
             var fds = [
                 pollfd(fd: stream.fileDescriptor, events: Int16(POLLIN | (hasPending ? POLLOUT : 0)), revents: 0),
                 pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0),
