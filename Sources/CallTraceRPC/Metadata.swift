@@ -1,4 +1,3 @@
-import CallTraceProto
 import Foundation
 
 /// Call metadata: ordered key/value pairs sent with a call's header.
@@ -69,23 +68,14 @@ public struct Metadata: Sendable, Hashable, Sequence {
 
 extension Metadata {
     /// Reads metadata received from a peer, refusing malformed keys and values.
-    init(wire: [Calltrace_Rpc_V1_MetadataEntry]) throws {
-        for entry in wire {
+    init(validating received: [Entry]) throws {
+        for entry in received {
             try Self.validate(key: entry.key, reservedAllowed: false)
             if !entry.key.hasSuffix("-bin"),
                !entry.value.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) {
                 throw RPCError(.invalidArgument, "metadata value for \(entry.key) is not printable ASCII")
             }
-            entries.append(Entry(key: entry.key, value: entry.value))
         }
-    }
-
-    var wire: [Calltrace_Rpc_V1_MetadataEntry] {
-        entries.map {
-            var entry = Calltrace_Rpc_V1_MetadataEntry()
-            entry.key = $0.key
-            entry.value = $0.value
-            return entry
-        }
+        entries = received
     }
 }

@@ -13,11 +13,14 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
     public let trustDomain: String
     public let kind: Kind
     public let name: String
+    /// `spiffe://<trust-domain>/<kind>/<name>`, built once: handlers and log lines read it per call.
+    public let uri: String
 
     public init(trustDomain: String, kind: Kind, name: String) {
         self.trustDomain = trustDomain
         self.kind = kind
         self.name = name
+        self.uri = "spiffe://\(trustDomain)/\(kind.rawValue)/\(name)"
     }
 
     /// Parses `spiffe://example.test/service/media`; nil for anything else.
@@ -31,7 +34,6 @@ public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
         self.init(trustDomain: String(parts[0]), kind: kind, name: String(parts[2]))
     }
 
-    public var uri: String { "spiffe://\(trustDomain)/\(kind.rawValue)/\(name)" }
     public var description: String { uri }
 }
 

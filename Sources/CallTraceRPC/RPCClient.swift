@@ -133,8 +133,7 @@ public final class RPCClient: Sendable {
         return try await call.withCancellation {
             do {
                 try await send(RequestWriter(call: call))
-                var end = Calltrace_Rpc_V1_Frame()
-                end.callID = call.id
+                var end = WireFrame(callID: call.id)
                 end.endStream = true
                 try call.send(end)
             } catch {
@@ -176,15 +175,14 @@ public final class RPCClient: Sendable {
         guard let call = connection.register(deadline: deadline, make: { ClientCall(id: $0, owner: connection) }) else {
             throw RPCError(.unavailable, "connection is closing")
         }
-        var frame = Calltrace_Rpc_V1_Frame()
-        frame.callID = call.id
-        frame.header.method = method.fullName
-        frame.header.metadata = metadata.wire
+        var header = WireFrame.Header(method: method.fullName, metadata: metadata.entries)
         if let deadline {
             let remaining = ContinuousClock.now.duration(to: deadline)
-            frame.header.timeoutMs = UInt64(max(1, remaining.components.seconds * 1000
-                                                + remaining.components.attoseconds / 1_000_000_000_000_000))
+            header.timeoutMs = UInt64(max(1, remaining.components.seconds * 1000
+                                          + remaining.components.attoseconds / 1_000_000_000_000_000))
         }
+        var frame = WireFrame(callID: call.id)
+        frame.header = header
         if let firstMessage {
             try await call.window.acquire(firstMessage.count)
             frame.message = firstMessage
@@ -347,10 +345,10 @@ public final class RPCClient: Sendable {
             throw TLSError(.handshake, "server identity \(stream.peerIdentity) is not the expected \(target.identity)")
         }
         let frames = FrameConnection(stream: stream, maxFrameBytes: configuration.maxFrameBytes)
-        var settings = Calltrace_Rpc_V1_Settings()
+        var settings = WireFrame.Settings()
         settings.maxFrameBytes = UInt32(configuration.maxFrameBytes)
         settings.initialWindowBytes = UInt32(configuration.initialWindowBytes)
-        let serverSettings: Calltrace_Rpc_V1_Settings
+        let serverSettings: WireFrame.Settings
         do {
             serverSettings = try frames.exchangeSettings(settings, deadline: deadline)
         } catch {

@@ -1,4 +1,3 @@
-import CallTraceProto
 import Foundation
 
 /// The one error type on the wire: a canonical code, a message safe to show the caller, and
@@ -32,24 +31,6 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
 }
 
 extension RPCError {
-    init(status: Calltrace_Rpc_V1_Status) {
-        self.init(StatusCode(wireValue: status.code), status.message,
-                  details: status.details.map { Detail(typeURL: $0.typeURL, value: $0.value) })
-    }
-
-    var wireStatus: Calltrace_Rpc_V1_Status {
-        var status = Calltrace_Rpc_V1_Status()
-        status.code = code.rawValue
-        status.message = message
-        status.details = details.map {
-            var detail = Calltrace_Rpc_V1_ErrorDetail()
-            detail.typeURL = $0.typeURL
-            detail.value = $0.value
-            return detail
-        }
-        return status
-    }
-
     /// What the caller sees for an error that is not an `RPCError`.
     static func from(_ error: any Error) -> RPCError {
         if let error = error as? RPCError { return error }

@@ -163,7 +163,7 @@ public final class RPCServer: Sendable {
                 throw TLSError(.handshake, "peer identity \(stream.peerIdentity) is not in trust domain \(core.trustDomain)")
             }
             let frames = FrameConnection(stream: stream, maxFrameBytes: core.limits.maxFrameBytes)
-            var settings = Calltrace_Rpc_V1_Settings()
+            var settings = WireFrame.Settings()
             settings.maxFrameBytes = UInt32(core.limits.maxFrameBytes)
             settings.initialWindowBytes = UInt32(core.limits.initialWindowBytes)
             settings.maxConcurrentCalls = UInt32(core.limits.maxConcurrentCallsPerConnection)

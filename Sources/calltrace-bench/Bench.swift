@@ -30,6 +30,8 @@ struct RPCBench: AsyncParsableCommand {
     var seconds = 2.0
     @Option(help: "MiB per streaming measurement.")
     var streamMib = 256
+    @Flag(help: "Only the unary latency measurement of ctrpc, no floor (for profiling with perf).")
+    var latencyOnly = false
 
     func run() async throws {
         let pki = try TemporaryPKI()
@@ -45,6 +47,13 @@ struct RPCBench: AsyncParsableCommand {
                                    configuration: .init(credentials: try pki.credentials(for: TemporaryPKI.identity("gateway", "bench"))))
         let floorArguments = [serverCredentials.certificateChainPath, serverCredentials.privateKeyPath, serverCredentials.trustRootsPath]
 
+        if latencyOnly {
+            let cpu = CPUTime.current()
+            let figures = try await latency(client)
+            let cpuPerCall = (CPUTime.current() - cpu) / Double(count + count / 10)
+            print(String(format: "ctrpc unary p50 %.1f µs, p99 %.1f µs, CPU %.1f µs per call", figures.p50, figures.p99, cpuPerCall))
+            return
+        }
         print("calltrace-bench rpc: \(rounds) rounds, ctrpc/1 (Swift) vs ctrpc-floor (C, plain OpenSSL mTLS echo), alternating")
         print("host: \(ProcessInfo.processInfo.activeProcessorCount) CPUs; unary payload 100 B; stream chunks 64 KiB")
         var rows: [String: [(ours: Double, floor: Double)]] = [:]

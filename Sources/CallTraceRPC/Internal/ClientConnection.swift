@@ -7,7 +7,7 @@ import Synchronization
 /// server's settings.
 final class ClientConnection: FrameConnectionDelegate, @unchecked Sendable {
     let connection: FrameConnection
-    let serverSettings: Calltrace_Rpc_V1_Settings
+    let serverSettings: WireFrame.Settings
     let localWindowBytes: Int
 
     private struct State {
@@ -20,7 +20,7 @@ final class ClientConnection: FrameConnectionDelegate, @unchecked Sendable {
     private let state = Mutex(State())
     private let onClose: @Sendable (ClientConnection) -> Void
 
-    init(connection: FrameConnection, serverSettings: Calltrace_Rpc_V1_Settings, localWindowBytes: Int,
+    init(connection: FrameConnection, serverSettings: WireFrame.Settings, localWindowBytes: Int,
          onClose: @escaping @Sendable (ClientConnection) -> Void) {
         self.connection = connection
         self.serverSettings = serverSettings
@@ -54,25 +54,25 @@ final class ClientConnection: FrameConnectionDelegate, @unchecked Sendable {
 
     // MARK: FrameConnectionDelegate (I/O thread)
 
-    func connection(_ connection: FrameConnection, received frame: Calltrace_Rpc_V1_Frame) -> RPCError? {
+    func connection(_ connection: FrameConnection, received frame: WireFrame) -> RPCError? {
         if frame.callID == 0 {
             if frame.goaway { state.withLock { $0.unusable = true } }
-            if frame.hasStatus {
+            if let status = frame.status {
                 // The server ends the whole connection, e.g. after a frame it could not accept.
-                failAll(RPCError(status: frame.status))
+                failAll(status)
             }
             return nil
         }
         guard let call = state.withLock({ $0.calls[frame.callID] }) else { return nil }
         if frame.windowUpdateBytes > 0 { call.window.grant(Int(frame.windowUpdateBytes)) }
-        if case .message(let message)? = frame.payload {
+        if let message = frame.message {
             if call.inbox.push(message) == .overflow {
                 return RPCError(.resourceExhausted, "server sent beyond the flow-control window")
             }
         }
-        if frame.hasStatus {
+        if let status = frame.status {
             remove(frame.callID)
-            call.finish(status: RPCError(status: frame.status))
+            call.finish(status: status)
         }
         return nil
     }
@@ -124,8 +124,7 @@ final class ClientCall: Sendable {
         self.window = SendWindow(initialBytes: Int(owner.serverSettings.initialWindowBytes))
         self.inbox = MessageInbox(windowBytes: owner.localWindowBytes,
                                   maxMessageBytes: owner.connection.maxFrameBytes) { [unowned owner] bytes in
-            var frame = Calltrace_Rpc_V1_Frame()
-            frame.callID = id
+            var frame = WireFrame(callID: id)
             frame.windowUpdateBytes = UInt32(clamping: bytes)
             owner.connection.send(frame)
         }
@@ -153,12 +152,12 @@ final class ClientCall: Sendable {
     }
 
     /// Refuses, before sending, a frame larger than the server accepts.
-    func checkSize(of frame: Calltrace_Rpc_V1_Frame) throws {
+    func checkSize(of frame: WireFrame) throws {
         let limit = Int(owner.serverSettings.maxFrameBytes)
         // Header and metadata are small: only a message near the limit is measured exactly.
-        guard limit > 0, case .message(let message)? = frame.payload, message.count > limit / 2,
-              let size = try? frame.serializedBytes() as [UInt8], size.count > limit else { return }
-        throw frameTooLarge(size.count, limit: limit)
+        guard limit > 0, let message = frame.message, message.count > limit / 2 else { return }
+        let size = frame.encodedWithLengthPrefix().count - 4
+        if size > limit { throw frameTooLarge(size, limit: limit) }
     }
 
     private func frameTooLarge(_ size: Int, limit: Int) -> RPCError {
@@ -170,17 +169,18 @@ final class ClientCall: Sendable {
     func sendMessage(_ message: Data) throws {
         let limit = Int(owner.serverSettings.maxFrameBytes)
         if limit > 0 && message.count + 32 > limit { throw frameTooLarge(message.count + 32, limit: limit) }
-        guard owner.connection.sendMessage(callID: id, message) else { throw RPCError(.unavailable, "connection closed") }
+        var frame = WireFrame(callID: id)
+        frame.message = message
+        try send(frame)
     }
 
-    func send(_ frame: Calltrace_Rpc_V1_Frame) throws {
+    func send(_ frame: WireFrame) throws {
         guard owner.connection.send(frame) else { throw RPCError(.unavailable, "connection closed") }
     }
 
     /// Tells the server to stop working on this call.
     func sendCancel() {
-        var frame = Calltrace_Rpc_V1_Frame()
-        frame.callID = id
+        var frame = WireFrame(callID: id)
         frame.cancel = true
         owner.connection.send(frame)
     }

@@ -1,6 +1,363 @@
-import CallTraceProto
 import Foundation
-import SwiftProtobuf
+
+/// `calltrace.rpc.v1.Frame` (proto/calltrace/rpc/v1/frame.proto) as the connection layer
+/// handles it, with a hand-written protobuf codec.
+///
+/// Every call crosses this codec four times. swift-protobuf's general machinery (a heap-backed
+/// message, a size pass, a copy to add the length prefix) cost as much per call as the rest of
+/// the RPC layer, so the envelope is encoded and decoded here instead; the messages inside stay
+/// swift-protobuf's. The generated `Calltrace_Rpc_V1_Frame` remains the reference: a test checks
+/// that both codecs agree, byte for byte, on random frames.
+///
+/// Decoding follows proto3: unknown fields are skipped, the last value of a scalar wins, a
+/// sub-message field that appears twice is merged, and, as in swift-protobuf, a known field with
+/// an unexpected wire type is skipped like an unknown one. `Status.trailers` is skipped too.
+struct WireFrame: Equatable {
+    struct Header: Equatable {
+        var method = ""
+        var metadata: [Metadata.Entry] = []
+        var timeoutMs: UInt64 = 0
+    }
+
+    struct Settings: Equatable {
+        var maxFrameBytes: UInt32 = 0
+        var initialWindowBytes: UInt32 = 0
+        var maxConcurrentCalls: UInt32 = 0
+    }
+
+    var callID: UInt64 = 0
+    var header: Header?
+    /// The `payload.message` oneof case: present (possibly empty) or absent.
+    var message: Data?
+    var endStream = false
+    var status: RPCError?
+    var cancel = false
+    var windowUpdateBytes: UInt32 = 0
+    var settings: Settings?
+    var goaway = false
+
+    init(callID: UInt64 = 0) {
+        self.callID = callID
+    }
+}
+
+// MARK: Encoding
+
+extension WireFrame {
+    /// The frame with its 4-byte big-endian length prefix: one allocation, fields in number
+    /// order, default values omitted, exactly as swift-protobuf writes them.
+    func encodedWithLengthPrefix() -> [UInt8] {
+        let headerSize = header.map(Self.size(of:))
+        let statusSize = status.map(Self.size(of:))
+        let settingsSize = settings.map(Self.size(of:))
+        var size = 0
+        if callID != 0 { size += 1 + varintSize(callID) }
+        if let headerSize { size += lengthDelimitedSize(headerSize) }
+        if let message { size += lengthDelimitedSize(message.count) }
+        if endStream { size += 2 }
+        if let statusSize { size += lengthDelimitedSize(statusSize) }
+        if cancel { size += 2 }
+        if windowUpdateBytes != 0 { size += 1 + varintSize(UInt64(windowUpdateBytes)) }
+        if let settingsSize { size += lengthDelimitedSize(settingsSize) }
+        if goaway { size += 2 }
+
+        return [UInt8](unsafeUninitializedCapacity: 4 + size) { buffer, count in
+            var out = WireWriter(UnsafeMutableRawBufferPointer(buffer))
+            out.bigEndian32(UInt32(size))
+            out.varintField(1, callID)
+            if let header, let headerSize {
+                out.key(2, .lengthDelimited)
+                out.varint(UInt64(headerSize))
+                out.string(1, header.method)
+                for entry in header.metadata {
+                    out.key(2, .lengthDelimited)
+                    out.varint(UInt64(Self.size(of: entry)))
+                    out.string(1, entry.key)
+                    out.bytes(2, entry.value)
+                }
+                out.varintField(3, header.timeoutMs)
+            }
+            if let message { out.bytes(3, message, always: true) }
+            out.varintField(4, endStream ? 1 : 0)
+            if let status, let statusSize {
+                out.key(5, .lengthDelimited)
+                out.varint(UInt64(statusSize))
+                out.varintField(1, UInt64(status.code.rawValue))
+                out.string(2, status.message)
+                for detail in status.details {
+                    out.key(3, .lengthDelimited)
+                    out.varint(UInt64(Self.size(of: detail)))
+                    out.string(1, detail.typeURL)
+                    out.bytes(2, detail.value)
+                }
+            }
+            out.varintField(6, cancel ? 1 : 0)
+            out.varintField(7, UInt64(windowUpdateBytes))
+            if let settings, let settingsSize {
+                out.key(8, .lengthDelimited)
+                out.varint(UInt64(settingsSize))
+                out.varintField(1, UInt64(settings.maxFrameBytes))
+                out.varintField(2, UInt64(settings.initialWindowBytes))
+                out.varintField(3, UInt64(settings.maxConcurrentCalls))
+            }
+            out.varintField(9, goaway ? 1 : 0)
+            precondition(out.index == 4 + size, "frame size mismatch")
+            count = out.index
+        }
+    }
+
+    private static func size(of header: Header) -> Int {
+        var size = stringFieldSize(header.method)
+        for entry in header.metadata { size += lengthDelimitedSize(self.size(of: entry)) }
+        return size + varintFieldSize(header.timeoutMs)
+    }
+
+    private static func size(of entry: Metadata.Entry) -> Int {
+        stringFieldSize(entry.key) + bytesFieldSize(entry.value.count)
+    }
+
+    private static func size(of status: RPCError) -> Int {
+        var size = varintFieldSize(UInt64(status.code.rawValue)) + stringFieldSize(status.message)
+        for detail in status.details { size += lengthDelimitedSize(self.size(of: detail)) }
+        return size
+    }
+
+    private static func size(of detail: RPCError.Detail) -> Int {
+        stringFieldSize(detail.typeURL) + bytesFieldSize(detail.value.count)
+    }
+
+    private static func size(of settings: Settings) -> Int {
+        varintFieldSize(UInt64(settings.maxFrameBytes)) + varintFieldSize(UInt64(settings.initialWindowBytes))
+            + varintFieldSize(UInt64(settings.maxConcurrentCalls))
+    }
+}
+
+/// Field sizes for field numbers below 16 (a one-byte key), which is all a Frame has.
+private func varintSize(_ value: UInt64) -> Int { value == 0 ? 1 : (64 - value.leadingZeroBitCount + 6) / 7 }
+private func lengthDelimitedSize(_ length: Int) -> Int { 1 + varintSize(UInt64(length)) + length }
+private func varintFieldSize(_ value: UInt64) -> Int { value == 0 ? 0 : 1 + varintSize(value) }
+private func bytesFieldSize(_ length: Int) -> Int { length == 0 ? 0 : lengthDelimitedSize(length) }
+private func stringFieldSize(_ string: String) -> Int { bytesFieldSize(string.utf8.count) }
+
+private enum WireType: UInt64 {
+    case varint = 0, fixed64 = 1, lengthDelimited = 2, startGroup = 3, endGroup = 4, fixed32 = 5
+}
+
+/// Writes into a buffer sized exactly beforehand.
+private struct WireWriter {
+    let buffer: UnsafeMutableRawBufferPointer
+    var index = 0
+
+    init(_ buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
+
+    mutating func byte(_ value: UInt8) {
+        buffer[index] = value
+        index += 1
+    }
+
+    mutating func bigEndian32(_ value: UInt32) {
+        for shift in stride(from: 24, through: 0, by: -8) { byte(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
+    }
+
+    mutating func varint(_ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            byte(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        byte(UInt8(value))
+    }
+
+    mutating func key(_ field: UInt64, _ type: WireType) { varint(field << 3 | type.rawValue) }
+
+    mutating func varintField(_ field: UInt64, _ value: UInt64) {
+        guard value != 0 else { return }
+        key(field, .varint)
+        varint(value)
+    }
+
+    mutating func raw(_ field: UInt64, _ bytes: UnsafeRawBufferPointer, always: Bool) {
+        guard always || bytes.count > 0 else { return }
+        key(field, .lengthDelimited)
+        varint(UInt64(bytes.count))
+        if let base = bytes.baseAddress, bytes.count > 0 {
+            (buffer.baseAddress! + index).copyMemory(from: base, byteCount: bytes.count)
+            index += bytes.count
+        }
+    }
+
+    mutating func bytes(_ field: UInt64, _ data: Data, always: Bool = false) {
+        data.withUnsafeBytes { raw(field, $0, always: always) }
+    }
+
+    mutating func string(_ field: UInt64, _ string: String) {
+        var string = string
+        string.withUTF8 { raw(field, UnsafeRawBufferPointer($0), always: false) }
+    }
+}
+
+// MARK: Decoding
+
+extension WireFrame {
+    struct Malformed: Error {}
+
+    /// Decodes one frame body (without its length prefix).
+    init(decoding bytes: UnsafeRawBufferPointer) throws(Malformed) {
+        var reader = WireReader(bytes)
+        while let (field, type) = try reader.nextKey() {
+            switch (field, type) {
+            case (1, .varint): callID = try reader.varint()
+            case (2, .lengthDelimited):
+                var header = self.header ?? Header()
+                try header.merge(try reader.lengthDelimited())
+                self.header = header
+            case (3, .lengthDelimited): message = Data(try reader.lengthDelimited())
+            case (4, .varint): endStream = try reader.varint() != 0
+            case (5, .lengthDelimited):
+                var status = self.status ?? RPCError(.ok, "")
+                try status.merge(try reader.lengthDelimited())
+                self.status = status
+            case (6, .varint): cancel = try reader.varint() != 0
+            case (7, .varint): windowUpdateBytes = UInt32(truncatingIfNeeded: try reader.varint())
+            case (8, .lengthDelimited):
+                var settings = self.settings ?? Settings()
+                try settings.merge(try reader.lengthDelimited())
+                self.settings = settings
+            case (9, .varint): goaway = try reader.varint() != 0
+            default: try reader.skip(type)
+            }
+        }
+    }
+}
+
+extension WireFrame.Header {
+    fileprivate mutating func merge(_ bytes: UnsafeRawBufferPointer) throws(WireFrame.Malformed) {
+        var reader = WireReader(bytes)
+        while let (field, type) = try reader.nextKey() {
+            switch (field, type) {
+            case (1, .lengthDelimited): method = try reader.string()
+            case (2, .lengthDelimited):
+                var entry = WireReader(try reader.lengthDelimited())
+                var key = "", value = Data()
+                while let (field, type) = try entry.nextKey() {
+                    switch (field, type) {
+                    case (1, .lengthDelimited): key = try entry.string()
+                    case (2, .lengthDelimited): value = Data(try entry.lengthDelimited())
+                    default: try entry.skip(type)
+                    }
+                }
+                metadata.append(Metadata.Entry(key: key, value: value))
+            case (3, .varint): timeoutMs = try reader.varint()
+            default: try reader.skip(type)
+            }
+        }
+    }
+}
+
+extension RPCError {
+    fileprivate mutating func merge(_ bytes: UnsafeRawBufferPointer) throws(WireFrame.Malformed) {
+        var reader = WireReader(bytes)
+        while let (field, type) = try reader.nextKey() {
+            switch (field, type) {
+            case (1, .varint): code = StatusCode(wireValue: UInt32(truncatingIfNeeded: try reader.varint()))
+            case (2, .lengthDelimited): message = try reader.string()
+            case (3, .lengthDelimited):
+                var entry = WireReader(try reader.lengthDelimited())
+                var detail = Detail(typeURL: "", value: Data())
+                while let (field, type) = try entry.nextKey() {
+                    switch (field, type) {
+                    case (1, .lengthDelimited): detail.typeURL = try entry.string()
+                    case (2, .lengthDelimited): detail.value = Data(try entry.lengthDelimited())
+                    default: try entry.skip(type)
+                    }
+                }
+                details.append(detail)
+            default: try reader.skip(type)  // trailers (4) included: none are sent today
+            }
+        }
+    }
+}
+
+extension WireFrame.Settings {
+    fileprivate mutating func merge(_ bytes: UnsafeRawBufferPointer) throws(WireFrame.Malformed) {
+        var reader = WireReader(bytes)
+        while let (field, type) = try reader.nextKey() {
+            switch (field, type) {
+            case (1, .varint): maxFrameBytes = UInt32(truncatingIfNeeded: try reader.varint())
+            case (2, .varint): initialWindowBytes = UInt32(truncatingIfNeeded: try reader.varint())
+            case (3, .varint): maxConcurrentCalls = UInt32(truncatingIfNeeded: try reader.varint())
+            default: try reader.skip(type)
+            }
+        }
+    }
+}
+
+/// Reads protobuf wire format from a buffer, refusing anything truncated or malformed.
+private struct WireReader {
+    let bytes: UnsafeRawBufferPointer
+    var index = 0
+
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    mutating func varint() throws(WireFrame.Malformed) -> UInt64 {
+        var value: UInt64 = 0
+        for shift in stride(from: UInt64(0), to: 70, by: 7) {
+            guard index < bytes.count else { throw WireFrame.Malformed() }
+            let byte = bytes[index]
+            index += 1
+            value |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return value }
+        }
+        throw WireFrame.Malformed()  // more than ten bytes
+    }
+
+    /// The next field's number and wire type; nil at the end.
+    mutating func nextKey() throws(WireFrame.Malformed) -> (UInt64, WireType)? {
+        guard index < bytes.count else { return nil }
+        let key = try varint()
+        guard key >> 3 > 0, key >> 3 <= 0x1FFF_FFFF, let type = WireType(rawValue: key & 7) else {
+            throw WireFrame.Malformed()
+        }
+        return (key >> 3, type)
+    }
+
+    mutating func lengthDelimited() throws(WireFrame.Malformed) -> UnsafeRawBufferPointer {
+        let length = try varint()
+        guard length <= UInt64(bytes.count - index) else { throw WireFrame.Malformed() }
+        defer { index += Int(length) }
+        return UnsafeRawBufferPointer(rebasing: bytes[index..<index + Int(length)])
+    }
+
+    mutating func string() throws(WireFrame.Malformed) -> String {
+        let raw = try lengthDelimited()
+        guard let string = String(validating: raw, as: UTF8.self) else { throw WireFrame.Malformed() }
+        return string
+    }
+
+    /// Skips an unknown field's value, groups included.
+    mutating func skip(_ type: WireType) throws(WireFrame.Malformed) {
+        switch type {
+        case .varint: _ = try varint()
+        case .fixed64: try advance(8)
+        case .fixed32: try advance(4)
+        case .lengthDelimited: _ = try lengthDelimited()
+        case .startGroup:
+            while true {
+                guard let (_, inner) = try nextKey() else { throw WireFrame.Malformed() }
+                if inner == .endGroup { return }
+                try skip(inner)
+            }
+        case .endGroup: throw WireFrame.Malformed()
+        }
+    }
+
+    private mutating func advance(_ count: Int) throws(WireFrame.Malformed) {
+        guard bytes.count - index >= count else { throw WireFrame.Malformed() }
+        index += count
+    }
+}
+
+// MARK: Framing
 
 /// Splits a byte stream into ctrpc/1 frames.
 ///
@@ -45,7 +402,7 @@ struct FrameDecoder {
     }
 
     /// The next complete frame, or nil when more bytes are needed.
-    mutating func next() throws(Failure) -> Calltrace_Rpc_V1_Frame? {
+    mutating func next() throws(Failure) -> WireFrame? {
         while true {
             switch state {
             case .waitingForHeader:
@@ -67,8 +424,8 @@ struct FrameDecoder {
                 readIndex += length
                 state = .waitingForHeader
                 do {
-                    return try buffer.withUnsafeBytes { raw in
-                        try Calltrace_Rpc_V1_Frame(serializedBytes: UnsafeRawBufferPointer(rebasing: raw[start..<start + length]))
+                    return try buffer.withUnsafeBytes { raw throws(WireFrame.Malformed) in
+                        try WireFrame(decoding: UnsafeRawBufferPointer(rebasing: raw[start..<start + length]))
                     }
                 } catch {
                     throw .malformed
@@ -76,62 +433,4 @@ struct FrameDecoder {
             }
         }
     }
-}
-
-extension Calltrace_Rpc_V1_Frame {
-    /// The frame with its 4-byte length prefix, ready for one write.
-    func encodedWithLengthPrefix() -> [UInt8] {
-        // Serialising a message with only known fields cannot fail.
-        let body: [UInt8] = (try? serializedBytes()) ?? []
-        let length = UInt32(body.count).bigEndian
-        return [UInt8](unsafeUninitializedCapacity: body.count + 4) { out, count in
-            let raw = UnsafeMutableRawBufferPointer(out)
-            withUnsafeBytes(of: length) { raw.copyMemory(from: $0) }
-            body.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: raw[4...]).copyMemory(from: $0) }
-            count = body.count + 4
-        }
-    }
-}
-
-/// The hot path's frame, `call_id` plus one message, encoded without building a `Frame`:
-/// one allocation and one copy of the payload. Byte-identical to swift-protobuf's encoding of
-/// `Frame { call_id, message }` (fields in number order), which a test checks.
-///
-///     [length: 4 bytes BE] [0x08 varint(call_id)] [0x1A varint(payload.count) payload]
-func encodeMessageFrame(callID: UInt64, payload: Data) -> [UInt8] {
-    let idSize = callID == 0 ? 0 : 1 + varintSize(callID)
-    let bodySize = idSize + 1 + varintSize(UInt64(payload.count)) + payload.count
-    return [UInt8](unsafeUninitializedCapacity: 4 + bodySize) { out, count in
-        var index = 0
-        func put(_ byte: UInt8) {
-            out[index] = byte
-            index += 1
-        }
-        func putVarint(_ value: UInt64) {
-            var value = value
-            while value >= 0x80 {
-                put(UInt8(truncatingIfNeeded: value) | 0x80)
-                value >>= 7
-            }
-            put(UInt8(value))
-        }
-        let length = UInt32(bodySize)
-        put(UInt8(length >> 24)); put(UInt8(length >> 16 & 0xFF)); put(UInt8(length >> 8 & 0xFF)); put(UInt8(length & 0xFF))
-        if callID != 0 {
-            put(0x08)
-            putVarint(callID)
-        }
-        put(0x1A)
-        putVarint(UInt64(payload.count))
-        payload.withUnsafeBytes { source in
-            if let base = source.baseAddress, source.count > 0 {
-                UnsafeMutableRawPointer(out.baseAddress! + index).copyMemory(from: base, byteCount: source.count)
-            }
-        }
-        count = 4 + bodySize
-    }
-}
-
-private func varintSize(_ value: UInt64) -> Int {
-    value == 0 ? 1 : (64 - value.leadingZeroBitCount + 6) / 7
 }

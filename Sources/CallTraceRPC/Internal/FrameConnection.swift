@@ -1,4 +1,3 @@
-import CallTraceProto
 import CallTraceTLS
 import Foundation
 import Synchronization
@@ -10,7 +9,7 @@ import Glibc
 /// What a `FrameConnection` reports, on its I/O thread. Implementations must not block.
 protocol FrameConnectionDelegate: AnyObject, Sendable {
     /// A frame arrived. Return an error to close the connection after telling the peer.
-    func connection(_ connection: FrameConnection, received frame: Calltrace_Rpc_V1_Frame) -> RPCError?
+    func connection(_ connection: FrameConnection, received frame: WireFrame) -> RPCError?
     /// Called about once a second, and when a deadline registered with `wakeUp(at:)` is due.
     func connectionTick(_ connection: FrameConnection, now: ContinuousClock.Instant)
     /// The connection is closed; called exactly once, last.
@@ -77,8 +76,8 @@ final class FrameConnection: @unchecked Sendable {
 
     /// Sends our settings and waits for the peer's, before the I/O thread starts. On TLS 1.3
     /// this is where a client learns that the server refused its certificate.
-    func exchangeSettings(_ local: Calltrace_Rpc_V1_Settings, deadline: ContinuousClock.Instant) throws -> Calltrace_Rpc_V1_Settings {
-        var frame = Calltrace_Rpc_V1_Frame()
+    func exchangeSettings(_ local: WireFrame.Settings, deadline: ContinuousClock.Instant) throws -> WireFrame.Settings {
+        var frame = WireFrame()
         frame.settings = local
         let bytes = frame.encodedWithLengthPrefix()
         var written = 0
@@ -94,10 +93,10 @@ final class FrameConnection: @unchecked Sendable {
         while true {
             do {
                 if let first = try decoder.next() {
-                    guard first.callID == 0, first.hasSettings else {
+                    guard first.callID == 0, let settings = first.settings else {
                         throw TLSError(.handshake, "peer did not open with settings")
                     }
-                    return first.settings
+                    return settings
                 }
             } catch let failure as FrameDecoder.Failure {
                 throw TLSError(.handshake, "peer sent a bad first frame: \(failure)")
@@ -134,14 +133,8 @@ final class FrameConnection: @unchecked Sendable {
     /// Queues `frame` for the peer, writing it at once when nothing is queued before it.
     /// Returns false when the connection is closing.
     @discardableResult
-    func send(_ frame: Calltrace_Rpc_V1_Frame) -> Bool {
+    func send(_ frame: WireFrame) -> Bool {
         send(encoded: frame.encodedWithLengthPrefix())
-    }
-
-    /// Queues one message of a call (the streaming hot path).
-    @discardableResult
-    func sendMessage(callID: UInt64, _ payload: Data) -> Bool {
-        send(encoded: encodeMessageFrame(callID: callID, payload: payload))
     }
 
     /// Queues bytes that are exactly one length-prefixed frame.
@@ -371,7 +364,7 @@ final class FrameConnection: @unchecked Sendable {
     /// Hands every complete frame to the delegate; an error means "tell the peer and close".
     private func deliverFrames() -> RPCError? {
         while true {
-            let frame: Calltrace_Rpc_V1_Frame?
+            let frame: WireFrame?
             do {
                 frame = try decoder.next()
             } catch .tooLarge(let length, let limit) {
@@ -388,9 +381,9 @@ final class FrameConnection: @unchecked Sendable {
 
     /// Tells the peer why the connection ends (a connection-level status and goaway).
     private func failConnection(_ error: RPCError) -> RPCError {
-        var frame = Calltrace_Rpc_V1_Frame()
+        var frame = WireFrame()
         frame.goaway = true
-        frame.status = error.wireStatus
+        frame.status = error
         let bytes = frame.encodedWithLengthPrefix()
         outbound.withLock { out in
             if !out.hasPending {

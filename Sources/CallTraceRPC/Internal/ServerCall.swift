@@ -58,7 +58,9 @@ final class ServerCallIO: Sendable {
     func send(_ message: Data) async throws {
         try await window.acquire(message.count)
         guard !isCompleted else { throw RPCError(.cancelled, "call ended") }
-        guard owner.connection.sendMessage(callID: context.callID, message) else {
+        var frame = WireFrame(callID: context.callID)
+        frame.message = message
+        guard owner.connection.send(frame) else {
             throw RPCError(.unavailable, "connection closed")
         }
     }
@@ -74,10 +76,9 @@ final class ServerCallIO: Sendable {
         guard completed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
             return false
         }
-        var frame = Calltrace_Rpc_V1_Frame()
-        frame.callID = context.callID
-        if let response { frame.message = response }
-        frame.status = (error ?? RPCError(.ok, "")).wireStatus
+        var frame = WireFrame(callID: context.callID)
+        frame.message = response
+        frame.status = error ?? RPCError(.ok, "")
         owner.connection.send(frame)
         let failure = error ?? RPCError(.cancelled, "call ended")
         window.fail(failure)

@@ -9,7 +9,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
     let connection: FrameConnection
     let peer: PeerIdentity
     private let core: ServerCore
-    private let peerSettings: Calltrace_Rpc_V1_Settings
+    private let peerSettings: WireFrame.Settings
 
     private struct State {
         var calls: [UInt64: ServerCallIO] = [:]
@@ -19,7 +19,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
     }
     private let state = Mutex(State())
 
-    init(connection: FrameConnection, peer: PeerIdentity, peerSettings: Calltrace_Rpc_V1_Settings, core: ServerCore) {
+    init(connection: FrameConnection, peer: PeerIdentity, peerSettings: WireFrame.Settings, core: ServerCore) {
         self.connection = connection
         self.peer = peer
         self.peerSettings = peerSettings
@@ -30,9 +30,9 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
 
     // MARK: Frames from the client (I/O thread)
 
-    func connection(_ connection: FrameConnection, received frame: Calltrace_Rpc_V1_Frame) -> RPCError? {
+    func connection(_ connection: FrameConnection, received frame: WireFrame) -> RPCError? {
         if frame.callID == 0 { return nil }  // settings repeats, pings: nothing to do
-        if frame.hasHeader { return open(frame) }
+        if let header = frame.header { return open(frame, header) }
         guard let call = state.withLock({ $0.calls[frame.callID] }) else {
             return nil  // a call that ended or was refused; late frames are dropped
         }
@@ -41,7 +41,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
             return nil
         }
         if frame.windowUpdateBytes > 0 { call.window.grant(Int(frame.windowUpdateBytes)) }
-        if case .message(let message)? = frame.payload {
+        if let message = frame.message {
             if call.inbox.push(message) == .overflow {
                 return RPCError(.resourceExhausted, "call \(frame.callID) sent beyond its flow-control window")
             }
@@ -50,9 +50,8 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         return nil
     }
 
-    private func open(_ frame: Calltrace_Rpc_V1_Frame) -> RPCError? {
+    private func open(_ frame: WireFrame, _ header: WireFrame.Header) -> RPCError? {
         let core = self.core, peer = self.peer
-        let header = frame.header
         let callID = frame.callID
         let refusal: RPCError? = state.withLock { state in
             state.lastActivity = .now
@@ -80,7 +79,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         }
         let metadata: Metadata
         do {
-            metadata = try Metadata(wire: header.metadata)
+            metadata = try Metadata(validating: header.metadata)
         } catch {
             return refuse(RPCError.from(error))
         }
@@ -105,7 +104,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         if let admitted { return refuse(admitted) }
         if let deadline { connection.wakeUp(at: deadline) }
 
-        if case .message(let message)? = frame.payload { _ = call.inbox.push(message) }
+        if let message = frame.message { _ = call.inbox.push(message) }
         if frame.endStream { call.inbox.finish() }
 
         // The handler runs on this connection's I/O thread: read, handle, answer, no hop.
@@ -128,9 +127,8 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
 
     /// Answers a call that is not admitted with its status, without decoding its request.
     private func refuseCall(_ callID: UInt64, method: String, _ error: RPCError) {
-        var reply = Calltrace_Rpc_V1_Frame()
-        reply.callID = callID
-        reply.status = error.wireStatus
+        var reply = WireFrame(callID: callID)
+        reply.status = error
         connection.send(reply)
         core.record(method: method, peer: peer, callID: callID, code: error.code, duration: .zero)
     }
@@ -150,8 +148,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
     }
 
     func grantWindow(callID: UInt64, bytes: Int) {
-        var frame = Calltrace_Rpc_V1_Frame()
-        frame.callID = callID
+        var frame = WireFrame(callID: callID)
         frame.windowUpdateBytes = UInt32(clamping: bytes)
         connection.send(frame)
     }
@@ -196,7 +193,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
     }
 
     private func sendGoaway() {
-        var frame = Calltrace_Rpc_V1_Frame()
+        var frame = WireFrame()
         frame.goaway = true
         connection.send(frame)
     }
