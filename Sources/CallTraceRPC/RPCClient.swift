@@ -172,7 +172,10 @@ public final class RPCClient: Sendable {
         try Task.checkCancellation()
         if let deadline, deadline <= .now { throw RPCError(.deadlineExceeded, "deadline exceeded before the call started") }
         let connection = try await connection(deadline: deadline)
-        guard let call = connection.register(deadline: deadline, make: { ClientCall(id: $0, owner: connection) }) else {
+        let streamsRequests = firstMessage == nil
+        guard let call = connection.register(deadline: deadline, make: {
+            ClientCall(id: $0, owner: connection, streamsRequests: streamsRequests)
+        }) else {
             throw RPCError(.unavailable, "connection is closing")
         }
         var header = WireFrame.Header(method: method.fullName, metadata: metadata.entries)
@@ -183,10 +186,7 @@ public final class RPCClient: Sendable {
         }
         var frame = WireFrame(callID: call.id)
         frame.header = header
-        if let firstMessage {
-            try await call.window.acquire(firstMessage.count)
-            frame.message = firstMessage
-        }
+        frame.message = firstMessage
         frame.endStream = endStream
         do {
             try call.checkSize(of: frame)
@@ -424,7 +424,7 @@ public struct RequestWriter<Request: SwiftProtobuf.Message>: Sendable {
         do { data = try request.serializedBytes() } catch {
             throw RPCError(.invalidArgument, "request cannot be serialised")
         }
-        try await call.window.acquire(data.count)
+        try await call.window?.acquire(data.count)
         try call.sendMessage(data)
     }
 }

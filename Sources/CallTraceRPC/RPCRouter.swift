@@ -30,7 +30,7 @@ public struct RPCRouter: Sendable {
     ) {
         precondition(method.info.kind == .unary, "\(method.fullName) is not unary")
         add(method.info, policy) { io in
-            let request: Request = try io.decode(try await io.singleRequest())
+            let request: Request = try io.decode(io.singleRequest)
             let response = try await handler(request, io.context)
             io.finish(response: try io.encode(response))
         }
@@ -43,7 +43,7 @@ public struct RPCRouter: Sendable {
     ) {
         precondition(method.info.kind == .serverStreaming, "\(method.fullName) is not server-streaming")
         add(method.info, policy) { io in
-            let request: Request = try io.decode(try await io.singleRequest())
+            let request: Request = try io.decode(io.singleRequest)
             try await handler(request, ResponseWriter(io: io), io.context)
             io.finish(response: nil)
         }
@@ -75,7 +75,7 @@ public struct RequestStream<Request: SwiftProtobuf.Message>: AsyncSequence, Send
     public struct AsyncIterator: AsyncIteratorProtocol {
         let io: ServerCallIO
         public mutating func next() async throws -> Request? {
-            guard let data = try await io.inbox.next() else { return nil }
+            guard let data = try await io.requests.next() else { return nil }
             return try io.decode(data)
         }
     }

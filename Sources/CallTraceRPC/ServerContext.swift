@@ -2,7 +2,8 @@ public import CallTraceProto
 import Synchronization
 
 /// What a handler knows about its call: who is calling, with which metadata, until when.
-public struct ServerContext: Sendable {
+/// (A class: it travels with the call and in a task-local, so it is shared, not copied.)
+public final class ServerContext: Sendable {
     public let method: MethodInfo
     /// The caller's verified identity.
     public let peer: PeerIdentity
@@ -17,6 +18,17 @@ public struct ServerContext: Sendable {
     public let tlsVersion: String
     /// Ids to add to this call's log line; see `annotate(org:)`.
     let annotations = CallAnnotations()
+
+    init(method: MethodInfo, peer: PeerIdentity, metadata: Metadata, deadline: ContinuousClock.Instant?, callID: UInt64,
+         peerAddress: String, tlsVersion: String) {
+        self.method = method
+        self.peer = peer
+        self.metadata = metadata
+        self.deadline = deadline
+        self.callID = callID
+        self.peerAddress = peerAddress
+        self.tlsVersion = tlsVersion
+    }
 
     /// Names the organisation this call acts on, for the call's log line and metrics labels.
     /// Ids only: never a phone number, a name, a token or any content.

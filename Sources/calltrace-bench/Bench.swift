@@ -48,10 +48,11 @@ struct RPCBench: AsyncParsableCommand {
         let floorArguments = [serverCredentials.certificateChainPath, serverCredentials.privateKeyPath, serverCredentials.trustRootsPath]
 
         if latencyOnly {
-            let cpu = CPUTime.current()
+            let cpu = CPUTime.current(), user = CPUTime.current(userOnly: true)
             let figures = try await latency(client)
-            let cpuPerCall = (CPUTime.current() - cpu) / Double(count + count / 10)
-            print(String(format: "ctrpc unary p50 %.1f µs, p99 %.1f µs, CPU %.1f µs per call", figures.p50, figures.p99, cpuPerCall))
+            let calls = Double(count + count / 10)
+            print(String(format: "ctrpc unary p50 %.1f µs, p99 %.1f µs; per call: CPU %.1f µs, of which user %.1f µs",
+                         figures.p50, figures.p99, (CPUTime.current() - cpu) / calls, (CPUTime.current(userOnly: true) - user) / calls))
             return
         }
         print("calltrace-bench rpc: \(rounds) rounds, ctrpc/1 (Swift) vs ctrpc-floor (C, plain OpenSSL mTLS echo), alternating")
@@ -153,12 +154,13 @@ struct RPCBench: AsyncParsableCommand {
 
 /// User plus system CPU time, in microseconds, of this process or of its finished children.
 enum CPUTime {
-    static func current() -> Double { usage(RUSAGE_SELF) }
-    static func children() -> Double { usage(RUSAGE_CHILDREN) }
-    private static func usage(_ who: __rusage_who) -> Double {
+    static func current(userOnly: Bool = false) -> Double { usage(RUSAGE_SELF, userOnly: userOnly) }
+    static func children() -> Double { usage(RUSAGE_CHILDREN, userOnly: false) }
+    private static func usage(_ who: __rusage_who, userOnly: Bool) -> Double {
         var usage = rusage()
         getrusage(__rusage_who_t(who.rawValue), &usage)
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e6 + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
+        let user = Double(usage.ru_utime.tv_sec) * 1e6 + Double(usage.ru_utime.tv_usec)
+        return userOnly ? user : user + Double(usage.ru_stime.tv_sec) * 1e6 + Double(usage.ru_stime.tv_usec)
     }
 }
 

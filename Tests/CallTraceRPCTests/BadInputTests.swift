@@ -86,6 +86,43 @@ struct BadInputTests {
         #expect(try Calltrace_Ops_V1_CheckResponse(serializedBytes: answer.message).status == .serving)
     }
 
+    @Test("A unary call without its request in the opening frame, or with a second request: INVALID_ARGUMENT")
+    func unaryRequestOutsideTheOpeningFrame() async throws {
+        let fixture = try EchoFixture()
+        let client = try rawClient(fixture)
+        var noRequest = Calltrace_Rpc_V1_Frame()
+        noRequest.callID = 3
+        noRequest.header.method = Calltrace_Testing_V1_EchoService.echo.fullName
+        try client.send(noRequest)
+        var noEnd = noRequest
+        noEnd.callID = 5
+        noEnd.message = Data()
+        try client.send(noEnd)
+        for id in [UInt64(3), 5] {
+            let reply = try #require(try client.readFrame())
+            #expect(reply.callID == id)
+            #expect(reply.status.code == StatusCode.invalidArgument.rawValue)
+            #expect(reply.status.message.hasSuffix("takes one request, in the opening frame with end_stream"))
+        }
+
+        // A second request on a unary call still running (its handler sleeps) ends that call.
+        var slow = Calltrace_Rpc_V1_Frame()
+        slow.callID = 9
+        slow.header.method = Calltrace_Testing_V1_EchoService.echo.fullName
+        slow.message = try Calltrace_Testing_V1_EchoRequest.with { $0.delayMs = 2_000 }.serializedBytes()
+        slow.endStream = true
+        try client.send(slow)
+        var extra = Calltrace_Rpc_V1_Frame()
+        extra.callID = 9
+        extra.message = Data()
+        try client.send(extra)
+        let reply = try #require(try client.readFrame())
+        #expect(reply.callID == 9)
+        #expect(reply.status.code == StatusCode.invalidArgument.rawValue)
+        #expect(reply.status.message == "/calltrace.testing.v1.EchoService/Echo takes one request, in the opening frame")
+        try await expectStillServing(fixture)
+    }
+
     @Test("Reserved or malformed metadata keys: INVALID_ARGUMENT")
     func badMetadata() async throws {
         let fixture = try EchoFixture()

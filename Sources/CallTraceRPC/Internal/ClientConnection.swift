@@ -64,17 +64,17 @@ final class ClientConnection: FrameConnectionDelegate, @unchecked Sendable {
             return nil
         }
         guard let call = state.withLock({ $0.calls[frame.callID] }) else { return nil }
-        if frame.windowUpdateBytes > 0 { call.window.grant(Int(frame.windowUpdateBytes)) }
-        if let message = frame.message {
-            if call.inbox.push(message) == .overflow {
-                return RPCError(.resourceExhausted, "server sent beyond the flow-control window")
-            }
-        }
+        if frame.windowUpdateBytes > 0 { call.window?.grant(Int(frame.windowUpdateBytes)) }
+        let pushed: MessageInbox.Push
         if let status = frame.status {
             remove(frame.callID)
-            call.finish(status: status)
+            pushed = call.finish(status: status, last: frame.message)
+        } else if let message = frame.message {
+            pushed = call.inbox.push(message)
+        } else {
+            pushed = .accepted
         }
-        return nil
+        return pushed == .overflow ? RPCError(.resourceExhausted, "server sent beyond the flow-control window") : nil
     }
 
     func connectionTick(_ connection: FrameConnection, now: ContinuousClock.Instant) {
@@ -114,14 +114,16 @@ final class ClientConnection: FrameConnectionDelegate, @unchecked Sendable {
 final class ClientCall: Sendable {
     let id: UInt64
     let inbox: MessageInbox
-    let window: SendWindow
+    /// The server's window for our requests, for client-streaming calls. (A single request
+    /// always fits, since a fresh window is positive.)
+    let window: SendWindow?
     private unowned let owner: ClientConnection
     private let status = Mutex<RPCError?>(nil)
 
-    init(id: UInt64, owner: ClientConnection) {
+    init(id: UInt64, owner: ClientConnection, streamsRequests: Bool) {
         self.id = id
         self.owner = owner
-        self.window = SendWindow(initialBytes: Int(owner.serverSettings.initialWindowBytes))
+        self.window = streamsRequests ? SendWindow(initialBytes: Int(owner.serverSettings.initialWindowBytes)) : nil
         self.inbox = MessageInbox(windowBytes: owner.localWindowBytes,
                                   maxMessageBytes: owner.connection.maxFrameBytes) { [unowned owner] bytes in
             var frame = WireFrame(callID: id)
@@ -133,21 +135,22 @@ final class ClientCall: Sendable {
     /// The final status, once it arrived.
     var finalStatus: RPCError? { status.withLock { $0 } }
 
-    /// Records the final status: messages already received stay readable, then the inbox
-    /// ends cleanly on OK or with the error otherwise.
-    func finish(status final: RPCError) {
+    /// Records the final status: messages already received, and `last`, stay readable, then
+    /// the inbox ends cleanly on OK or with the error otherwise.
+    @discardableResult
+    func finish(status final: RPCError, last: Data? = nil) -> MessageInbox.Push {
         let first = status.withLock { current -> Bool in
             guard current == nil else { return false }
             current = final
             return true
         }
-        guard first else { return }
+        guard first else { return .finished }
         if final.code == .ok {
-            inbox.finish()
-            window.fail(RPCError(.failedPrecondition, "call already ended"))
+            window?.fail(RPCError(.failedPrecondition, "call already ended"))
+            return inbox.finish(last: last)
         } else {
-            inbox.finish(final)
-            window.fail(final)
+            window?.fail(final)
+            return inbox.finish(final)
         }
     }
 

@@ -112,19 +112,38 @@ final class MessageInbox: Sendable {
         return result
     }
 
-    /// No more messages: `nil` for a clean end of stream, else the call's failure.
-    func finish(_ failure: RPCError? = nil) {
-        let waiter = state.withLock { state -> CheckedContinuation<Data?, any Error>? in
-            guard state.end == nil else { return nil }
+    /// No more messages: `nil` for a clean end of stream, else the call's failure. On a clean
+    /// end, `last` is the stream's final message (a unary response arrives with its status):
+    /// one step, so a waiting consumer is resumed once for both.
+    @discardableResult
+    func finish(_ failure: RPCError? = nil, last: Data? = nil) -> Push {
+        let (result, waiter, handOver) = state.withLock { state -> (Push, CheckedContinuation<Data?, any Error>?, Data??) in
+            guard state.end == nil else { return (.finished, nil, nil) }
             state.end = failure.map { .failure($0) } ?? .success(())
+            var result = Push.accepted
             if failure != nil {
                 state.messages.removeAll()
                 state.head = 0
+            } else if let last {
+                if state.waiter != nil {
+                    state.consumedSinceUpdate += last.count
+                    defer { state.waiter = nil }
+                    return (.accepted, state.waiter, .some(last))
+                }
+                if state.bufferedBytes + last.count <= limitBytes {
+                    state.messages.append(last)
+                    state.bufferedBytes += last.count
+                } else {
+                    result = .overflow
+                }
             }
             defer { state.waiter = nil }
-            return state.waiter
+            return (result, state.waiter, failure == nil ? .some(nil) : nil)
         }
-        if let failure { waiter?.resume(throwing: failure) } else { waiter?.resume(returning: nil) }
+        if let waiter {
+            if let failure { waiter.resume(throwing: failure) } else { waiter.resume(returning: handOver ?? nil) }
+        }
+        return result
     }
 
     /// The next message, or nil at the end of the stream. One consumer at a time.

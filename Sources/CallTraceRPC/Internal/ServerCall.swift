@@ -3,25 +3,34 @@ import Foundation
 import SwiftProtobuf
 import Synchronization
 
-/// One call on the server: its inbound messages, its outbound window, its handler task, and
-/// the guarantee that exactly one final status is sent.
+/// One call on the server: its request or request stream, its outbound window, its handler
+/// task, and the guarantee that exactly one final status is sent.
 final class ServerCallIO: Sendable {
     let context: ServerContext
-    let inbox: MessageInbox
-    let window: SendWindow
+    /// The one request of a unary or server-streaming call, which the opening frame carries.
+    private let request: Data?
+    /// The requests of a client-streaming call.
+    private let inbox: MessageInbox?
+    /// The client's window for a server-streaming call's responses. (A unary response always
+    /// goes out with the status.)
+    let window: SendWindow?
     private unowned let owner: ServerConnection
     private let completed = Atomic<Bool>(false)
     private let task = Mutex<Task<Void, Never>?>(nil)
     let startedAt = ContinuousClock.now
 
-    init(context: ServerContext, owner: ServerConnection, windowBytes: Int, peerWindowBytes: Int, maxFrameBytes: Int) {
+    init(context: ServerContext, request: Data?, owner: ServerConnection, windowBytes: Int, peerWindowBytes: Int, maxFrameBytes: Int) {
         self.context = context
+        self.request = request
         self.owner = owner
-        self.window = SendWindow(initialBytes: peerWindowBytes)
+        let kind = context.method.kind
+        self.window = kind == .serverStreaming ? SendWindow(initialBytes: peerWindowBytes) : nil
         let callID = context.callID
-        self.inbox = MessageInbox(windowBytes: windowBytes, maxMessageBytes: maxFrameBytes) { [unowned owner] bytes in
-            owner.grantWindow(callID: callID, bytes: bytes)
-        }
+        self.inbox = kind == .clientStreaming
+            ? MessageInbox(windowBytes: windowBytes, maxMessageBytes: maxFrameBytes) { [unowned owner] bytes in
+                owner.grantWindow(callID: callID, bytes: bytes)
+            }
+            : nil
     }
 
     var isCompleted: Bool { completed.load(ordering: .acquiring) }
@@ -31,12 +40,29 @@ final class ServerCallIO: Sendable {
     }
 
     /// The one request of a unary or server-streaming call.
-    func singleRequest() async throws -> Data {
-        guard let request = try await inbox.next() else {
-            throw RPCError(.invalidArgument, "call ended without a request message")
-        }
+    var singleRequest: Data {
+        guard let request else { preconditionFailure("\(context.method.fullName) has a request stream") }
         return request
     }
+
+    /// The requests of a client-streaming call.
+    var requests: MessageInbox {
+        guard let inbox else { preconditionFailure("\(context.method.fullName) has a single request") }
+        return inbox
+    }
+
+    /// A request message after the opening frame (client-streaming calls only). Returns false
+    /// if the peer overran its window.
+    func receive(_ message: Data) -> Bool {
+        guard let inbox else {
+            terminate(RPCError(.invalidArgument, "\(context.method.fullName) takes one request, in the opening frame"))
+            return true
+        }
+        return inbox.push(message) != .overflow
+    }
+
+    /// The client sent its last request (client-streaming calls).
+    func endOfRequests() { inbox?.finish() }
 
     func decode<M: SwiftProtobuf.Message>(_ data: Data) throws -> M {
         do {
@@ -56,7 +82,7 @@ final class ServerCallIO: Sendable {
 
     /// Sends one streamed response, waiting for window.
     func send(_ message: Data) async throws {
-        try await window.acquire(message.count)
+        try await window?.acquire(message.count)
         guard !isCompleted else { throw RPCError(.cancelled, "call ended") }
         var frame = WireFrame(callID: context.callID)
         frame.message = message
@@ -80,9 +106,11 @@ final class ServerCallIO: Sendable {
         frame.message = response
         frame.status = error ?? RPCError(.ok, "")
         owner.connection.send(frame)
-        let failure = error ?? RPCError(.cancelled, "call ended")
-        window.fail(failure)
-        inbox.finish(failure)
+        if window != nil || inbox != nil {
+            let failure = error ?? RPCError(.cancelled, "call ended")
+            window?.fail(failure)
+            inbox?.finish(failure)
+        }
         owner.callEnded(self, code: error?.code ?? .ok)
         return true
     }
@@ -92,8 +120,8 @@ final class ServerCallIO: Sendable {
         guard completed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
             return
         }
-        window.fail(reason)
-        inbox.finish(reason)
+        window?.fail(reason)
+        inbox?.finish(reason)
         task.withLock { $0?.cancel() }
         owner.callEnded(self, code: reason.code)
     }

@@ -40,13 +40,11 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
             call.abandon(RPCError(.cancelled, "cancelled by the caller"))
             return nil
         }
-        if frame.windowUpdateBytes > 0 { call.window.grant(Int(frame.windowUpdateBytes)) }
-        if let message = frame.message {
-            if call.inbox.push(message) == .overflow {
-                return RPCError(.resourceExhausted, "call \(frame.callID) sent beyond its flow-control window")
-            }
+        if frame.windowUpdateBytes > 0 { call.window?.grant(Int(frame.windowUpdateBytes)) }
+        if let message = frame.message, !call.receive(message) {
+            return RPCError(.resourceExhausted, "call \(frame.callID) sent beyond its flow-control window")
         }
-        if frame.endStream { call.inbox.finish() }
+        if frame.endStream { call.endOfRequests() }
         return nil
     }
 
@@ -77,6 +75,15 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         guard route.info.kind != .bidirectionalStreaming else {
             return refuse(RPCError(.unimplemented, "bidirectional streaming is not supported"))
         }
+        let request: Data?
+        if route.info.kind == .clientStreaming {
+            request = nil
+        } else {
+            guard let message = frame.message, frame.endStream else {
+                return refuse(RPCError(.invalidArgument, "\(header.method) takes one request, in the opening frame with end_stream"))
+            }
+            request = message
+        }
         let metadata: Metadata
         do {
             metadata = try Metadata(validating: header.metadata)
@@ -87,7 +94,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         let deadline = header.timeoutMs > 0 ? now + .milliseconds(Int64(clamping: header.timeoutMs)) : nil
         let context = ServerContext(method: route.info, peer: peer, metadata: metadata, deadline: deadline, callID: callID,
                                     peerAddress: connection.stream.peerAddress, tlsVersion: connection.stream.protocolVersion)
-        let call = ServerCallIO(context: context, owner: self, windowBytes: core.limits.initialWindowBytes,
+        let call = ServerCallIO(context: context, request: request, owner: self, windowBytes: core.limits.initialWindowBytes,
                                 peerWindowBytes: Int(peerSettings.initialWindowBytes), maxFrameBytes: core.limits.maxFrameBytes)
         let admitted: RPCError? = state.withLock { state in
             if state.draining { return RPCError(.unavailable, "server is shutting down") }
@@ -104,11 +111,14 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         if let admitted { return refuse(admitted) }
         if let deadline { connection.wakeUp(at: deadline) }
 
-        if let message = frame.message { _ = call.inbox.push(message) }
-        if frame.endStream { call.inbox.finish() }
+        if request == nil {
+            if let message = frame.message { _ = call.receive(message) }
+            if frame.endStream { call.endOfRequests() }
+        }
 
-        // The handler runs on this connection's I/O thread: read, handle, answer, no hop.
-        call.attach(Task(executorPreference: connection.executor) {
+        // The handler starts at once, on this connection's I/O thread, and resumes there after
+        // any suspension: read, handle, answer, with no thread hop.
+        call.attach(Task.immediate(executorPreference: connection.executor) {
             await ServerContext.$current.withValue(context) {
                 do {
                     try await route.run(call)
