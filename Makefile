@@ -2,7 +2,7 @@
 #   make run     the four services on localhost (development PKI and keys under var/dev)
 #   make test    install what is missing, build, run the whole suite
 #   make proto   regenerate Swift, C and method tables from proto/ (commit the result)
-#   make bench   release build, then `calltrace-bench rpc`
+#   make bench   release build (Swift runtime linked in, as deployed), then `calltrace-bench rpc`
 
 SHELL := /bin/bash
 APT_PACKAGES := libssl-dev libsqlite3-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc
@@ -39,9 +39,9 @@ test: deps check-crypto-deps
 	swift test --skip-build --parallel --num-workers 2 $(SWIFT_BUILD_FLAGS)
 
 bench: deps
-	swift build -c release --product calltrace-bench
-	swift build -c release --product ctrpc-floor
-	.build/release/calltrace-bench rpc --floor .build/release/ctrpc-floor
+	swift build -c release --static-swift-stdlib --product calltrace-bench
+	swift build -c release --static-swift-stdlib --product ctrpc-floor
+	.build/release/calltrace-bench rpc --rounds 5 --floor .build/release/ctrpc-floor
 
 $(PROTOC_GEN_SWIFT):
 	swift package resolve

@@ -16,8 +16,8 @@ public final class ServerContext: Sendable {
     public let peerAddress: String
     /// The negotiated TLS version, e.g. `TLSv1.3`.
     public let tlsVersion: String
-    /// Ids to add to this call's log line; see `annotate(org:)`.
-    let annotations = CallAnnotations()
+    /// The organisation id for this call's log line; see `annotate(org:)`.
+    private let org = Mutex<String?>(nil)
 
     init(method: MethodInfo, peer: PeerIdentity, metadata: Metadata, deadline: ContinuousClock.Instant?, callID: UInt64,
          peerAddress: String, tlsVersion: String) {
@@ -32,7 +32,10 @@ public final class ServerContext: Sendable {
 
     /// Names the organisation this call acts on, for the call's log line and metrics labels.
     /// Ids only: never a phone number, a name, a token or any content.
-    public func annotate(org: String) { annotations.set(org: org) }
+    public func annotate(org id: String) { org.withLock { $0 = id } }
+
+    /// The organisation a handler named with `annotate(org:)`, if any.
+    var annotatedOrg: String? { org.withLock { $0 } }
 
     /// The metadata key in which a gateway names the end user's network address.
     public static let clientAddressKey = "x-client-address"
@@ -50,11 +53,4 @@ public final class ServerContext: Sendable {
 
     /// The context of the call the current task serves, if any.
     @TaskLocal public static var current: ServerContext?
-}
-
-/// What a handler adds to its call's log line.
-final class CallAnnotations: Sendable {
-    private let org = Mutex<String?>(nil)
-    func set(org value: String) { org.withLock { $0 = value } }
-    var orgID: String? { org.withLock { $0 } }
 }

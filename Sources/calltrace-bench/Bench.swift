@@ -41,7 +41,7 @@ struct RPCBench: AsyncParsableCommand {
         logger.logLevel = .error
         let server = try RPCServer(
             configuration: .init(credentials: serverCredentials, info: .init(serviceName: "bench", version: "bench")),
-            services: [EchoService(checksumsUploads: false)], logger: logger)
+            services: [EchoService(mode: .benchmark)], logger: logger)
         defer { server.stop() }
         let client = try RPCClient(target: .init(host: "127.0.0.1", port: server.port, identity: serverIdentity),
                                    configuration: .init(credentials: try pki.credentials(for: TemporaryPKI.identity("gateway", "bench"))))

@@ -8,10 +8,12 @@ import Testing
 
 @Suite("Drain, restart, reconnect and retries")
 struct LifecycleTests {
-    func startServer(_ pki: TemporaryPKI, port: Int = 0, echo: EchoService = EchoService()) throws -> RPCServer {
+    func startServer(_ pki: TemporaryPKI, port: Int = 0, echo: EchoService = EchoService(),
+                     maxFrameBytes: Int = 4 << 20) throws -> RPCServer {
         var configuration = RPCServer.Configuration(credentials: try pki.credentials(for: EchoFixture.serverIdentity),
                                                     info: .init(serviceName: "media", version: "test"))
         configuration.port = port
+        configuration.limits.maxFrameBytes = maxFrameBytes
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         return try RPCServer(configuration: configuration, services: [echo], logger: logger)
@@ -49,6 +51,36 @@ struct LifecycleTests {
         #expect(try await slow.value.payload == Data("finished".utf8))
         await shutdown.value
         #expect(throws: (any Error).self) { _ = try RawTLSClient.plainTCP(port: server.port) }
+    }
+
+    @Test("Drain: a large last response reaches a client that reads it slowly")
+    func drainDeliversALargeLastResponse() async throws {
+        let pki = try TemporaryPKI()
+        let server = try startServer(pki, maxFrameBytes: 32 << 20)
+        let raw = try RawTLSClient(certificate: try pki.credentials(for: TemporaryPKI.identity("gateway", "web")), caPath: pki.caPath)
+        _ = try raw.connect(port: server.port)
+        try raw.sendSettings()
+        // 12 MiB answered at once, far more than the sockets buffer, then the server drains.
+        var frame = Calltrace_Rpc_V1_Frame()
+        frame.callID = 1
+        frame.header.method = Calltrace_Testing_V1_EchoService.echo.fullName
+        frame.message = try Calltrace_Testing_V1_EchoRequest.with { $0.payload = Data(repeating: 9, count: 12 << 20) }.serializedBytes()
+        frame.endStream = true
+        try raw.send(frame)
+        try await Task.sleep(for: .milliseconds(200))
+        let shutdown = Task { await server.shutdown(gracePeriod: .seconds(5)) }
+        // The client reads in sips for about two seconds: slow, but never stalled for long.
+        try await Task.sleep(for: .milliseconds(50))
+        let reply = try await onThread { () throws -> Calltrace_Rpc_V1_Frame? in
+            while let frame = try raw.readFrame(sipBytes: 16 * 1024, pause: .milliseconds(2)) {
+                if frame.callID == 1 { return frame }
+            }
+            return nil
+        }
+        let answer = try #require(reply, "the response was cut off")
+        #expect(answer.status.code == 0)
+        #expect(try Calltrace_Testing_V1_EchoResponse(serializedBytes: answer.message).payload.count == 12 << 20)
+        await shutdown.value
     }
 
     @Test("A client reconnects after the server restarts on the same port")

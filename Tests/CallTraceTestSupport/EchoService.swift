@@ -15,19 +15,29 @@ public final class EchoService: RPCService {
         public var chunksSent: [String: Int] = [:]
     }
 
+    /// What the service does besides answering.
+    public enum Mode: Sendable {
+        /// Echo reports what the handler saw (identity, metadata, deadline, client address),
+        /// Upload checksums what it receives: for tests.
+        case testing
+        /// Echo returns the payload only and Upload only counts, the work `ctrpc-floor`'s echo
+        /// does: for benchmarks against it.
+        case benchmark
+    }
+
     private let observed = Mutex(Observations())
     public let allow: PeerPolicy
-    /// Whether Upload checksums what it receives (tests) or only counts it (benchmarks).
-    public let checksumsUploads: Bool
+    public let mode: Mode
 
-    public init(allow: PeerPolicy = .anyPeer, checksumsUploads: Bool = true) {
+    public init(allow: PeerPolicy = .anyPeer, mode: Mode = .testing) {
         self.allow = allow
-        self.checksumsUploads = checksumsUploads
+        self.mode = mode
     }
 
     public var observations: Observations { observed.withLock { $0 } }
 
     public func register(with router: inout RPCRouter) {
+        let reportsContext = mode == .testing
         router.unary(Calltrace_Testing_V1_EchoService.echo, allow: allow) { [self] request, context in
             if request.delayMs > 0 {
                 do {
@@ -42,6 +52,7 @@ public final class EchoService: RPCService {
             }
             var response = Calltrace_Testing_V1_EchoResponse()
             response.payload = request.payload
+            guard reportsContext else { return response }
             response.callerIdentity = context.peer.uri
             response.echoedMetadata = context.metadata["x-echo"] ?? ""
             if let org = context.metadata["x-org"] { context.annotate(org: org) }
@@ -53,7 +64,7 @@ public final class EchoService: RPCService {
             if !request.tag.isEmpty { observed.withLock { _ = $0.completedTags.insert(request.tag) } }
             return response
         }
-        let checksums = checksumsUploads
+        let checksums = mode == .testing
         router.clientStreaming(Calltrace_Testing_V1_EchoService.upload, allow: allow) { requests, _ in
             var response = Calltrace_Testing_V1_UploadResponse()
             var hash: UInt64 = 0xcbf2_9ce4_8422_2325

@@ -95,8 +95,9 @@ public final class RawTLSClient: @unchecked Sendable {
         try send(frame)
     }
 
-    /// The next frame, or nil when the server closed the connection.
-    public func readFrame() throws -> Calltrace_Rpc_V1_Frame? {
+    /// The next frame, or nil when the server closed the connection. A slow reader reads at
+    /// most `sipBytes` at a time and sleeps `pause` before each read.
+    public func readFrame(sipBytes: Int = 65536, pause: Duration = .zero) throws -> Calltrace_Rpc_V1_Frame? {
         while true {
             if buffer.count >= 4 {
                 let length = Int(buffer[0]) << 24 | Int(buffer[1]) << 16 | Int(buffer[2]) << 8 | Int(buffer[3])
@@ -106,7 +107,8 @@ public final class RawTLSClient: @unchecked Sendable {
                     return frame
                 }
             }
-            var chunk = [UInt8](repeating: 0, count: 65536)
+            if pause > .zero { Thread.sleep(forTimeInterval: Double(pause.components.attoseconds) / 1e18 + Double(pause.components.seconds)) }
+            var chunk = [UInt8](repeating: 0, count: sipBytes)
             let n = SSL_read(ssl, &chunk, Int32(chunk.count))
             if n <= 0 {
                 if SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN || buffer.isEmpty && ERR_peek_error() == 0 { return nil }

@@ -8,9 +8,17 @@ final class CallMetrics: Sendable {
 
     private struct Method {
         var calls: UInt64 = 0
-        var byCode: [StatusCode: UInt64] = [:]
+        /// Indexed by the status code's wire value.
+        var byCode = [UInt64](repeating: 0, count: StatusCode.allCases.count)
         var buckets = [UInt64](repeating: 0, count: CallMetrics.bounds.count)
         var sum: Double = 0
+
+        mutating func record(code: StatusCode, seconds: Double, bucket: Int?) {
+            calls += 1
+            byCode[Int(code.rawValue)] += 1
+            sum += seconds
+            if let bucket { buckets[bucket] += 1 }
+        }
     }
     private let methods = Mutex<[String: Method]>([:])
 
@@ -18,10 +26,7 @@ final class CallMetrics: Sendable {
         let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
         let bucket = Self.bounds.firstIndex { seconds <= $0 }
         methods.withLock { all in
-            all[method, default: Method()].calls += 1
-            all[method]!.byCode[code, default: 0] += 1
-            all[method]!.sum += seconds
-            if let bucket { all[method]!.buckets[bucket] += 1 }
+            all[method, default: Method()].record(code: code, seconds: seconds, bucket: bucket)
         }
     }
 
@@ -31,10 +36,10 @@ final class CallMetrics: Sendable {
                 var metrics = Calltrace_Ops_V1_MethodMetrics()
                 metrics.method = name
                 metrics.calls = method.calls
-                metrics.statuses = method.byCode.sorted { $0.key.rawValue < $1.key.rawValue }.map {
+                metrics.statuses = StatusCode.allCases.filter { method.byCode[Int($0.rawValue)] > 0 }.map { code in
                     var count = Calltrace_Ops_V1_StatusCount()
-                    count.code = $0.key.description
-                    count.count = $0.value
+                    count.code = code.description
+                    count.count = method.byCode[Int(code.rawValue)]
                     return count
                 }
                 var running: UInt64 = 0

@@ -1,6 +1,9 @@
 import Foundation
 import Synchronization
 
+// The waiters below are `UnsafeContinuation`s: each is taken out of its state under the lock
+// and resumed exactly once, and the checked kind costs an allocation on every call.
+
 /// The sender's side of one call direction's window: how many more message bytes the peer
 /// will buffer for us. A message may be sent while the window is positive (it may go
 /// negative by one message); otherwise the sender waits for the peer's window update.
@@ -8,7 +11,7 @@ final class SendWindow: Sendable {
     private struct State {
         var available: Int
         var failure: RPCError?
-        var waiter: CheckedContinuation<Void, any Error>?
+        var waiter: UnsafeContinuation<Void, any Error>?
     }
     private let state: Mutex<State>
 
@@ -26,7 +29,7 @@ final class SendWindow: Sendable {
                 return true
             }
             if ready { return }
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
                 let resumeNow = state.withLock { state -> Result<Void, any Error>? in
                     if let failure = state.failure { return .failure(failure) }
                     if state.available > 0 { return .success(()) }
@@ -40,7 +43,7 @@ final class SendWindow: Sendable {
 
     /// The peer granted `bytes` more.
     func grant(_ bytes: Int) {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+        let waiter = state.withLock { state -> UnsafeContinuation<Void, any Error>? in
             state.available += bytes
             defer { state.waiter = nil }
             return state.available > 0 ? state.waiter : nil
@@ -50,7 +53,7 @@ final class SendWindow: Sendable {
 
     /// The call ended: a waiting sender fails with `error`.
     func fail(_ error: RPCError) {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+        let waiter = state.withLock { state -> UnsafeContinuation<Void, any Error>? in
             if state.failure == nil { state.failure = error }
             defer { state.waiter = nil }
             return state.waiter
@@ -77,7 +80,7 @@ final class MessageInbox: Sendable {
         var consumedSinceUpdate = 0
         /// nil while open; `.success` after end of stream, `.failure` when the call failed.
         var end: Result<Void, RPCError>?
-        var waiter: CheckedContinuation<Data?, any Error>?
+        var waiter: UnsafeContinuation<Data?, any Error>?
     }
     private let state = Mutex(State())
     private let windowBytes: Int
@@ -93,7 +96,7 @@ final class MessageInbox: Sendable {
 
     /// Adds a message from the peer (I/O thread).
     func push(_ message: Data) -> Push {
-        let (result, waiter) = state.withLock { state -> (Push, CheckedContinuation<Data?, any Error>?) in
+        let (result, waiter) = state.withLock { state -> (Push, UnsafeContinuation<Data?, any Error>?) in
             guard state.end == nil else { return (.finished, nil) }
             if let waiter = state.waiter {
                 state.waiter = nil
@@ -117,7 +120,7 @@ final class MessageInbox: Sendable {
     /// one step, so a waiting consumer is resumed once for both.
     @discardableResult
     func finish(_ failure: RPCError? = nil, last: Data? = nil) -> Push {
-        let (result, waiter, handOver) = state.withLock { state -> (Push, CheckedContinuation<Data?, any Error>?, Data??) in
+        let (result, waiter, handOver) = state.withLock { state -> (Push, UnsafeContinuation<Data?, any Error>?, Data??) in
             guard state.end == nil else { return (.finished, nil, nil) }
             state.end = failure.map { .failure($0) } ?? .success(())
             var result = Push.accepted
@@ -155,7 +158,7 @@ final class MessageInbox: Sendable {
             grantIfDue()
             return immediate
         }
-        let message = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Data?, any Error>) in
+        let message = try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Data?, any Error>) in
             let resolved = state.withLock { state -> Result<Data?, any Error>? in
                 do {
                     if let ready = try Self.take(&state) { return .success(ready) }

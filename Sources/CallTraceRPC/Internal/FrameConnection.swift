@@ -48,8 +48,8 @@ final class FrameConnection: @unchecked Sendable {
 
     /// Jobs of tasks that prefer this connection's executor, run by the I/O thread between reads.
     private let jobs = Mutex<[UnownedJob]>([])
-    /// The I/O thread, once started.
-    private let ioThread = Mutex<pthread_t?>(nil)
+    /// The I/O thread while it runs (0 otherwise); read on every send.
+    private let ioThread = Atomic<UInt>(0)
     /// Runs tasks on this connection's I/O thread (see `ConnectionExecutor`).
     let executor = ConnectionExecutor()
 
@@ -230,8 +230,8 @@ final class FrameConnection: @unchecked Sendable {
     }
 
     private var isIOThread: Bool {
-        guard let thread = ioThread.withLock({ $0 }) else { return false }
-        return pthread_equal(thread, pthread_self()) != 0
+        let thread = ioThread.load(ordering: .acquiring)
+        return thread != 0 && pthread_equal(thread, pthread_self()) != 0
     }
 
     /// Queues a job for the I/O thread, waking it when called from elsewhere.
@@ -260,7 +260,7 @@ final class FrameConnection: @unchecked Sendable {
     // MARK: The I/O thread
 
     private func runLoop() {
-        ioThread.withLock { $0 = pthread_self() }
+        ioThread.store(pthread_self(), ordering: .releasing)
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         var jobsPending = false
         var closeError: RPCError?
@@ -330,10 +330,6 @@ final class FrameConnection: @unchecked Sendable {
                 }
             }
             jobsPending = runJobs()
-            if !flush() {
-                closeError = RPCError(.unavailable, "connection to \(stream.peerAddress) broke")
-                break loop
-            }
             let after = ContinuousClock.now
             let timerDue = outbound.withLock { out -> Bool in
                 guard let planned = out.nextWake, planned <= after else { return false }
@@ -344,19 +340,31 @@ final class FrameConnection: @unchecked Sendable {
                 nextTick = after + .seconds(1)
                 delegate?.connectionTick(self, now: after)
             }
+            // Write last: little runs between this write and `poll`, so a peer woken by it
+            // on this CPU does not wait behind us.
+            if !flush() {
+                closeError = RPCError(.unavailable, "connection to \(stream.peerAddress) broke")
+                break loop
+            }
         }
         outbound.withLock { $0.closing = true }
-        // Give frames already queued (a final status, a goaway) a bounded chance to leave.
-        let flushDeadline = ContinuousClock.now + .milliseconds(500)
-        while outbound.withLock({ $0.hasPending }) && ContinuousClock.now < flushDeadline {
+        // Frames already queued (a last large response, a final status, a goaway) leave while
+        // the peer keeps reading: up to 10 s in all, cut after 500 ms without progress.
+        let giveUp = ContinuousClock.now + .seconds(10)
+        var stallDeadline = ContinuousClock.now + .milliseconds(500)
+        var remaining = outbound.withLock { $0.pending.count - $0.offset }
+        while remaining > 0 && ContinuousClock.now < min(giveUp, stallDeadline) {
             guard flush() else { break }
-            if outbound.withLock({ $0.hasPending }) { _ = wait(events: POLLOUT, until: flushDeadline) }
+            let left = outbound.withLock { $0.pending.count - $0.offset }
+            if left < remaining { stallDeadline = ContinuousClock.now + .milliseconds(500) }
+            remaining = left
+            if remaining > 0 { _ = wait(events: POLLOUT, until: min(giveUp, stallDeadline)) }
         }
         stream.shutdown()
         delegate?.connectionClosed(self, error: closeError)
         delegate = nil
         // Tasks bound to this executor still need a thread to finish on (they see cancellation).
-        ioThread.withLock { $0 = nil }
+        ioThread.store(0, ordering: .releasing)
         executor.detach()
         while runJobs() {}
     }

@@ -51,14 +51,14 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
     private func open(_ frame: WireFrame, _ header: WireFrame.Header) -> RPCError? {
         let core = self.core, peer = self.peer
         let callID = frame.callID
-        let refusal: RPCError? = state.withLock { state in
-            state.lastActivity = .now
-            if state.calls[callID] != nil { return RPCError(.invalidArgument, "call id \(callID) is already in use") }
-            return nil
-        }
-        if let refusal { return refusal }  // a protocol violation: the connection closes
-
+        /// Answers the call with `error`, unless its id is in flight: reusing one is a protocol
+        /// violation, and the connection closes.
         func refuse(_ error: RPCError) -> RPCError? {
+            let inUse = state.withLock { state -> Bool in
+                state.lastActivity = .now
+                return state.calls[callID] != nil
+            }
+            if inUse { return Self.callIDInUse(callID) }
             refuseCall(callID, method: header.method, error)
             return nil
         }
@@ -96,19 +96,26 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
                                     peerAddress: connection.stream.peerAddress, tlsVersion: connection.stream.protocolVersion)
         let call = ServerCallIO(context: context, request: request, owner: self, windowBytes: core.limits.initialWindowBytes,
                                 peerWindowBytes: Int(peerSettings.initialWindowBytes), maxFrameBytes: core.limits.maxFrameBytes)
-        let admitted: RPCError? = state.withLock { state in
-            if state.draining { return RPCError(.unavailable, "server is shutting down") }
+        enum Admission { case admitted, refused(RPCError), violation(RPCError) }
+        let admission = state.withLock { state -> Admission in
+            state.lastActivity = now
+            if state.calls[callID] != nil { return .violation(Self.callIDInUse(callID)) }
+            if state.draining { return .refused(RPCError(.unavailable, "server is shutting down")) }
             if state.calls.count >= core.limits.maxConcurrentCallsPerConnection {
-                return RPCError(.resourceExhausted, "too many concurrent calls on this connection (limit \(core.limits.maxConcurrentCallsPerConnection))")
+                return .refused(RPCError(.resourceExhausted, "too many concurrent calls on this connection (limit \(core.limits.maxConcurrentCallsPerConnection))"))
             }
             state.calls[callID] = call
             if let deadline {
                 let index = state.deadlines.firstIndex { $0.at > deadline } ?? state.deadlines.endIndex
                 state.deadlines.insert((deadline, callID), at: index)
             }
-            return nil
+            return .admitted
         }
-        if let admitted { return refuse(admitted) }
+        switch admission {
+        case .admitted: break
+        case .refused(let error): return refuse(error)
+        case .violation(let error): return error
+        }
         if let deadline { connection.wakeUp(at: deadline) }
 
         if request == nil {
@@ -135,6 +142,10 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         return nil
     }
 
+    private static func callIDInUse(_ callID: UInt64) -> RPCError {
+        RPCError(.invalidArgument, "call id \(callID) is already in use")
+    }
+
     /// Answers a call that is not admitted with its status, without decoding its request.
     private func refuseCall(_ callID: UInt64, method: String, _ error: RPCError) {
         var reply = WireFrame(callID: callID)
@@ -152,7 +163,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
             return state.draining && state.calls.isEmpty
         }
         core.record(method: call.context.method.fullName, peer: peer, callID: call.context.callID,
-                    org: call.context.annotations.orgID, code: code,
+                    org: call.context.annotatedOrg, code: code,
                     duration: call.startedAt.duration(to: .now))
         if closeNow { connection.close() }
     }
