@@ -330,6 +330,8 @@ private struct WireReader {
 
     mutating func string() throws(WireFrame.Malformed) -> String {
         let raw = try lengthDelimited()
+        // Method names and metadata keys are ASCII, which needs no validating decoder.
+        if !raw.contains(where: { $0 >= 0x80 }) { return String(decoding: raw, as: UTF8.self) }
         guard let string = String(validating: raw, as: UTF8.self) else { throw WireFrame.Malformed() }
         return string
     }
