@@ -97,7 +97,8 @@ struct DrainProcessTests {
     @Test("SIGTERM during a slow call: the call completes, then the process exits 0")
     func sigtermDuringSlowCall() async throws {
         let compliance = try ServiceSetup(service: "compliance")
-        let process = try compliance.start(compliance.flags + ["--log-format", "json"])
+        // A generous grace: a loaded test run can make the slow call below take many seconds.
+        let process = try compliance.start(compliance.flags + ["--log-format", "json"], environment: ["CALLTRACE_DRAIN_SECONDS": "60"])
         try await compliance.waitUntilServing(try compliance.client())
         // A slow call: tens of thousands of events, each stored with synchronous = FULL. Encoded
         // beforehand and sent on a raw connection, so it is surely in flight when SIGTERM lands.
@@ -118,6 +119,8 @@ struct DrainProcessTests {
         let raw = try RawTLSClient(certificate: try compliance.pki.credentials(for: TemporaryPKI.identity("service", "media")),
                                    caPath: compliance.pki.caPath)
         _ = try raw.connect(port: compliance.port)
+        // Under a loaded test run the 30,000 inserts can take longer than the default 5 s.
+        raw.setReceiveTimeout(.seconds(60))
         try raw.sendSettings()
         try raw.send(frame)
         try await Task.sleep(for: .milliseconds(300))

@@ -75,6 +75,12 @@ public final class RawTLSClient: @unchecked Sendable {
         return settings
     }
 
+    /// How long a read waits for the server before `readFrame` throws. Default 5 s.
+    public func setReceiveTimeout(_ timeout: Duration) {
+        var value = timeval(tv_sec: Int(timeout.components.seconds), tv_usec: Int(timeout.components.attoseconds / 1_000_000_000_000))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     /// Writes raw bytes on the TLS connection.
     public func write(_ bytes: [UInt8]) throws {
         guard SSL_write(ssl, bytes, Int32(bytes.count)) == Int32(bytes.count) else { throw refused("write") }
@@ -111,7 +117,13 @@ public final class RawTLSClient: @unchecked Sendable {
             var chunk = [UInt8](repeating: 0, count: sipBytes)
             let n = SSL_read(ssl, &chunk, Int32(chunk.count))
             if n <= 0 {
-                if SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN || buffer.isEmpty && ERR_peek_error() == 0 { return nil }
+                let error = SSL_get_error(ssl, n), number = errno
+                if error == SSL_ERROR_SYSCALL && number == EINTR { continue }
+                // The socket's receive timeout (see `setReceiveTimeout`) is not a close.
+                if error == SSL_ERROR_WANT_READ || error == SSL_ERROR_SYSCALL && (number == EAGAIN || number == EWOULDBLOCK) {
+                    throw Refused(reason: "read timed out")
+                }
+                if error == SSL_ERROR_ZERO_RETURN || buffer.isEmpty && ERR_peek_error() == 0 { return nil }
                 throw refused("read")
             }
             buffer.append(contentsOf: chunk[0..<Int(n)])
