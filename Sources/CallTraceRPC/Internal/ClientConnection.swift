@@ -14,10 +14,11 @@ final class ClientConnection: FrameConnectionDelegate, @unchecked Sendable {
         var nextCallID: UInt64 = 1
         var calls: [UInt64: ClientCall] = [:]
         var deadlines: [(at: ContinuousClock.Instant, callID: UInt64)] = []
-        /// Set by goaway or close: no new calls.
-        var unusable = false
     }
     private let state = Mutex(State())
+    /// Set by goaway or close: no new calls. Set and checked under `state`'s lock when calls
+    /// are added or failed; read without it by callers choosing a connection.
+    private let unusable = Atomic<Bool>(false)
     private let onClose: @Sendable (ClientConnection) -> Void
 
     init(connection: FrameConnection, serverSettings: WireFrame.Settings, localWindowBytes: Int,
@@ -28,12 +29,12 @@ final class ClientConnection: FrameConnectionDelegate, @unchecked Sendable {
         self.onClose = onClose
     }
 
-    var isUsable: Bool { state.withLock { !$0.unusable } }
+    var isUsable: Bool { !unusable.load(ordering: .acquiring) }
 
     /// Registers a new call; nil when the connection takes no new calls.
     func register(deadline: ContinuousClock.Instant?, make: (UInt64) -> ClientCall) -> ClientCall? {
         let call = state.withLock { state -> ClientCall? in
-            guard !state.unusable else { return nil }
+            guard !unusable.load(ordering: .acquiring) else { return nil }
             let id = state.nextCallID
             state.nextCallID += 1
             let call = make(id)
@@ -56,7 +57,7 @@ final class ClientConnection: FrameConnectionDelegate, @unchecked Sendable {
 
     func connection(_ connection: FrameConnection, received frame: WireFrame) -> RPCError? {
         if frame.callID == 0 {
-            if frame.goaway { state.withLock { $0.unusable = true } }
+            if frame.goaway { unusable.store(true, ordering: .releasing) }
             if let status = frame.status {
                 // The server ends the whole connection, e.g. after a frame it could not accept.
                 failAll(status)
@@ -100,7 +101,7 @@ final class ClientConnection: FrameConnectionDelegate, @unchecked Sendable {
 
     private func failAll(_ error: RPCError) {
         let calls = state.withLock { state -> [ClientCall] in
-            state.unusable = true
+            unusable.store(true, ordering: .releasing)
             defer { state.calls.removeAll() }
             return Array(state.calls.values)
         }

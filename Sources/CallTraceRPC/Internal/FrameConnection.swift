@@ -262,6 +262,7 @@ final class FrameConnection: @unchecked Sendable {
     private func runLoop() {
         ioThread.store(pthread_self(), ordering: .releasing)
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var fds = [pollfd](repeating: pollfd(), count: 2)
         var jobsPending = false
         var closeError: RPCError?
         var nextTick = ContinuousClock.now + .seconds(1)
@@ -287,10 +288,8 @@ final class FrameConnection: @unchecked Sendable {
             let untilWake = now.duration(to: min(nextTick, plannedWake ?? nextTick)).components
             let timeoutMS = jobsPending || buffered
                 ? 0 : max(0, Int32(clamping: untilWake.seconds * 1000 + untilWake.attoseconds / 1_000_000_000_000_000 + 1))
-            var fds = [
-                pollfd(fd: stream.fileDescriptor, events: Int16(POLLIN | (hasPending ? POLLOUT : 0)), revents: 0),
-                pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0),
-            ]
+            fds[0] = pollfd(fd: stream.fileDescriptor, events: Int16(POLLIN | (hasPending ? POLLOUT : 0)), revents: 0)
+            fds[1] = pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
             let ready = poll(&fds, 2, timeoutMS)
             if ready < 0 && errno != EINTR { closeError = RPCError(.unavailable, "poll failed"); break loop }
             if fds[1].revents != 0 {
