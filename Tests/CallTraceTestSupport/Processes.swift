@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 
 /// The repository root, found from this file's location.
 public let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
@@ -82,22 +83,32 @@ public final class RunningProcess: @unchecked Sendable {
     }
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago (the kernel picked it).
+/// A TCP port on 127.0.0.1 that was free a moment ago, for a service process to listen on.
+///
+/// It is chosen below Linux's ephemeral range (32768–60999), where the kernel never hands out
+/// ports by itself: a port the kernel picked could be taken, before the service binds it, as
+/// the source port of any connection a parallel test opens. Ports are not reused within a run.
 public func freePort() throws -> Int {
+    for _ in 0..<200 {
+        let port = Int.random(in: 20_000..<32_000)
+        guard handedOutPorts.withLock({ $0.insert(port).inserted }) else { continue }
+        if canBind(port) { return port }
+    }
+    throw CocoaError(.fileWriteUnknown)
+}
+
+private let handedOutPorts = Mutex<Set<Int>>([])
+
+private func canBind(_ port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    let bound = withUnsafePointer(to: &address) {
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    return withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard bound == 0 else { throw CocoaError(.fileWriteUnknown) }
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
+    } == 0
 }
 
 /// Runs blocking `work` on a thread of its own, off the cooperative pool.
