@@ -123,6 +123,32 @@ struct BadInputTests {
         try await expectStillServing(fixture)
     }
 
+    @Test("Reusing the id of a call in flight closes the connection, whether the new call would be admitted or refused",
+          arguments: [Calltrace_Testing_V1_EchoService.echo.fullName, "/calltrace.testing.v1.EchoService/NoSuchMethod"])
+    func reusedCallID(secondMethod: String) async throws {
+        let fixture = try EchoFixture()
+        let client = try rawClient(fixture)
+        var slow = Calltrace_Rpc_V1_Frame()
+        slow.callID = 9
+        slow.header.method = Calltrace_Testing_V1_EchoService.echo.fullName
+        slow.message = try Calltrace_Testing_V1_EchoRequest.with { $0.delayMs = 2_000 }.serializedBytes()
+        slow.endStream = true
+        try client.send(slow)
+        var again = Calltrace_Rpc_V1_Frame()
+        again.callID = 9
+        again.header.method = secondMethod
+        again.message = Data()
+        again.endStream = true
+        try client.send(again)
+        let frame = try #require(try client.readFrame())
+        #expect(frame.callID == 0)
+        #expect(frame.goaway)
+        #expect(frame.status.code == StatusCode.invalidArgument.rawValue)
+        #expect(frame.status.message == "call id 9 is already in use")
+        #expect(try client.readFrame() == nil)
+        try await expectStillServing(fixture)
+    }
+
     @Test("Reserved or malformed metadata keys: INVALID_ARGUMENT")
     func badMetadata() async throws {
         let fixture = try EchoFixture()
