@@ -244,3 +244,58 @@ struct BadInputTests {
         #expect(codes.filter { $0 == .resourceExhausted }.count == 1)
     }
 }
+
+@Suite("Server limits on silent and idle connections")
+struct ConnectionLimitTests {
+    @Test("A connection without calls is closed after the idle timeout, with a goaway; one with a call in flight is not")
+    func idleTimeout() async throws {
+        var limits = RPCServer.Limits.defaults
+        limits.idleTimeout = .milliseconds(300)
+        let fixture = try EchoFixture(limits: limits)
+        let credentials = try fixture.pki.credentials(for: TemporaryPKI.identity("gateway", "web"))
+
+        let idle = try RawTLSClient(certificate: credentials, caPath: fixture.pki.caPath)
+        _ = try idle.connect(port: fixture.server.port)
+        try idle.sendSettings()
+        let busy = try RawTLSClient(certificate: credentials, caPath: fixture.pki.caPath)
+        _ = try busy.connect(port: fixture.server.port)
+        try busy.sendSettings()
+        var slow = Calltrace_Rpc_V1_Frame()
+        slow.callID = 1
+        slow.header.method = Calltrace_Testing_V1_EchoService.echo.fullName
+        slow.message = try Calltrace_Testing_V1_EchoRequest.with { $0.delayMs = 2_500; $0.payload = Data("late".utf8) }.serializedBytes()
+        slow.endStream = true
+        try busy.send(slow)
+
+        // The idle connection: a goaway, then the close (the server checks about once a second).
+        let started = ContinuousClock.now
+        let goaway = try #require(try await onThread { try idle.readFrame() })
+        #expect(goaway.callID == 0 && goaway.goaway && !goaway.hasStatus)
+        #expect(try await onThread { try idle.readFrame() } == nil)
+        #expect(started.duration(to: .now) < .seconds(4))
+
+        // The busy one outlived the idle timeout many times over, and its call completes.
+        let answer = try #require(try await onThread { try busy.readFrame() })
+        #expect(answer.callID == 1 && answer.status.code == 0)
+        #expect(try Calltrace_Testing_V1_EchoResponse(serializedBytes: answer.message).payload == Data("late".utf8))
+    }
+
+    @Test("A TCP connection that never starts TLS is dropped after the handshake timeout")
+    func handshakeTimeout() async throws {
+        var limits = RPCServer.Limits.defaults
+        limits.handshakeTimeout = .milliseconds(300)
+        let fixture = try EchoFixture(limits: limits)
+        let fd = try RawTLSClient.plainTCP(port: fixture.server.port)  // reads give up after 5 s
+        defer { close(fd) }
+        let started = ContinuousClock.now
+        let received = try await onThread { () -> Int in
+            var byte: UInt8 = 0
+            return recv(fd, &byte, 1, 0)
+        }
+        #expect(received == 0, "the server should have closed the connection")
+        #expect(started.duration(to: .now) < .seconds(3))
+        // Still serving.
+        let client = try fixture.client()
+        _ = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: .seconds(5)))
+    }
+}
