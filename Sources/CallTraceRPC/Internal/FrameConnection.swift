@@ -339,8 +339,7 @@ final class FrameConnection: @unchecked Sendable {
                 nextTick = after + .seconds(1)
                 delegate?.connectionTick(self, now: after)
             }
-            // Write last: little runs between this write and `poll`, so a peer woken by it
-            // on this CPU does not wait behind us.
+            // Write last in the turn, after jobs and timers, so what they queued goes out too.
             if !flush() {
                 closeError = RPCError(.unavailable, "connection to \(stream.peerAddress) broke")
                 break loop
