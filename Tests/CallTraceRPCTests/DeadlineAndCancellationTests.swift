@@ -5,16 +5,6 @@ import Foundation
 import Logging
 import Testing
 
-/// Polls `condition` until it holds or `timeout` passes.
-func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    return condition()
-}
-
 @Suite("Deadlines and cancellation")
 struct DeadlineAndCancellationTests {
     @Test("The server sees the caller's deadline")
@@ -22,10 +12,10 @@ struct DeadlineAndCancellationTests {
         let fixture = try EchoFixture()
         let client = try fixture.client()
         _ = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init())  // connect first
-        let response = try await client.unary(Calltrace_Testing_V1_EchoService.echo, .init(), options: .init(timeout: .seconds(5)))
+        let response = try await client.unary(Calltrace_Testing_V1_EchoService.echo, .init(), options: .init(timeout: .seconds(30)))
         // What is left depends on load; that it is there, and not beyond the caller's, is the point.
         #expect(response.deadlineRemainingMs > 0)
-        #expect(response.deadlineRemainingMs <= 5000)
+        #expect(response.deadlineRemainingMs <= 30_000)
         let none = try await client.unary(Calltrace_Testing_V1_EchoService.echo, .init())
         #expect(none.deadlineRemainingMs == 0)
     }
@@ -40,12 +30,11 @@ struct DeadlineAndCancellationTests {
         var request = Calltrace_Testing_V1_EchoRequest()
         request.delayMs = 5000
         request.tag = "slow"
-        let started = ContinuousClock.now
         let error = await #expect(throws: RPCError.self) {
             try await client.unary(Calltrace_Testing_V1_EchoService.echo, request, options: .init(timeout: .milliseconds(200)))
         }
+        // Not the handler's 5 s answer: the deadline ended the call, and the handler was stopped.
         #expect(error?.code == .deadlineExceeded)
-        #expect(started.duration(to: .now) < .seconds(3))
         #expect(await eventually { fixture.echo.observations.cancelledTags.contains("slow") })
         #expect(!fixture.echo.observations.completedTags.contains("slow"))
     }
@@ -61,7 +50,7 @@ struct DeadlineAndCancellationTests {
             request.tag = "abandoned"
             return try await client.unary(Calltrace_Testing_V1_EchoService.echo, request)
         }
-        try await Task.sleep(for: .milliseconds(200))
+        #expect(await eventually { fixture.echo.observations.startedTags.contains("abandoned") })
         call.cancel()
         let result = await call.result
         #expect(throws: (any Error).self) { try result.get() }
@@ -89,10 +78,10 @@ struct DeadlineAndCancellationTests {
         // Connect both hops first, so the timed call measures the call, not two handshakes.
         let untimed = try await client.unary(Calltrace_Testing_V1_EchoService.echo, .init())
         #expect(untimed.deadlineRemainingMs == 0)
-        let response = try await client.unary(Calltrace_Testing_V1_EchoService.echo, .init(), options: .init(timeout: .seconds(5)))
+        let response = try await client.unary(Calltrace_Testing_V1_EchoService.echo, .init(), options: .init(timeout: .seconds(30)))
         // The backend saw a deadline although the relay set none, and no later than the caller's.
         #expect(response.deadlineRemainingMs > 0)
-        #expect(response.deadlineRemainingMs <= 5000)
+        #expect(response.deadlineRemainingMs <= 30_000)
     }
 }
 

@@ -2,6 +2,7 @@ import CallTraceProto
 @testable import CallTraceRPC
 import Foundation
 import SwiftProtobuf
+import CallTraceTestSupport
 import Testing
 
 /// The hand-written envelope codec against swift-protobuf's generated `Calltrace_Rpc_V1_Frame`,
@@ -64,6 +65,53 @@ struct FrameCodecTests {
     func refusesMalformed(body: [UInt8]) {
         #expect(throws: WireFrame.Malformed.self) { try body.withUnsafeBytes { try WireFrame(decoding: $0) } }
         #expect(throws: (any Error).self) { try Calltrace_Rpc_V1_Frame(serializedBytes: body) }
+    }
+
+    @Test("Groups: an end-group must close the group it ends; nesting deeper than 100 is refused without recursion")
+    func groupsAreBoundedAndMatched() throws {
+        // field 15 opened, field 14 closed: swift-protobuf refuses it too.
+        let mismatched: [UInt8] = [0x7B, 0x08, 0x01, 0x74]
+        #expect(throws: WireFrame.Malformed.self) { try mismatched.withUnsafeBytes { try WireFrame(decoding: $0) } }
+        #expect(throws: (any Error).self) { try Calltrace_Rpc_V1_Frame(serializedBytes: mismatched) }
+
+        func nested(_ depth: Int) -> [UInt8] {
+            [UInt8](repeating: 0x7B, count: depth) + [0x08, 0x01] + [UInt8](repeating: 0x7C, count: depth)
+        }
+        let allowed = try nested(WireReader.maxGroupDepth).withUnsafeBytes { try WireFrame(decoding: $0) }
+        #expect(allowed == WireFrame())
+        #expect(throws: WireFrame.Malformed.self) {
+            try nested(WireReader.maxGroupDepth + 1).withUnsafeBytes { try WireFrame(decoding: $0) }
+        }
+        // The review's crash: ~60 KB of start-groups in one frame once overflowed the connection
+        // thread's stack. It is refused at depth 101, here and inside a header and a settings frame.
+        let flood = [UInt8](repeating: 0x7B, count: 60_000)
+        #expect(throws: WireFrame.Malformed.self) { try flood.withUnsafeBytes { try WireFrame(decoding: $0) } }
+        for field: UInt8 in [0x12, 0x42] {  // header (2) and settings (8), length-delimited
+            let inner = [UInt8](repeating: 0x7B, count: 60_000)
+            var body: [UInt8] = [field]
+            var length = UInt64(inner.count)
+            while length >= 0x80 { body.append(UInt8(truncatingIfNeeded: length) | 0x80); length >>= 7 }
+            body.append(UInt8(length))
+            body += inner
+            #expect(throws: WireFrame.Malformed.self) { try body.withUnsafeBytes { try WireFrame(decoding: $0) } }
+        }
+    }
+
+    @Test("A frame of nested groups from a peer closes that connection only; the server keeps serving")
+    func groupFloodOverTheWire() async throws {
+        let fixture = try EchoFixture()
+        let raw = try RawTLSClient(certificate: try fixture.pki.credentials(for: TemporaryPKI.identity("gateway", "web")),
+                                   caPath: fixture.pki.caPath)
+        _ = try raw.connect(port: fixture.server.port)
+        try raw.sendSettings()
+        let body = [UInt8](repeating: 0x7B, count: 60_000)
+        let length = UInt32(body.count)
+        try raw.write([UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)] + body)
+        let goaway = try await onThread { try raw.readFrame() }
+        #expect(goaway?.goaway == true)
+        #expect(goaway?.status.code == StatusCode.invalidArgument.rawValue)
+        let reply = try await fixture.client().unary(Calltrace_Testing_V1_EchoService.echo, .with { $0.payload = Data("still here".utf8) })
+        #expect(reply.payload == Data("still here".utf8))
     }
 
     @Test("The decoder waits for whole frames, across any split of the bytes")

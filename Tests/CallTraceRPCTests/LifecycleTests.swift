@@ -31,19 +31,20 @@ struct LifecycleTests {
     @Test("Graceful drain: NOT_SERVING, in-flight calls finish, new calls are refused, then it closes")
     func drain() async throws {
         let pki = try TemporaryPKI()
-        let server = try startServer(pki)
+        let echo = EchoService()
+        let server = try startServer(pki, echo: echo)
         let client = try client(pki, port: server.port)
         _ = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init())
         let slow = Task {
             var request = Calltrace_Testing_V1_EchoRequest()
             request.delayMs = 600
+            request.tag = "in-flight"
             request.payload = Data("finished".utf8)
             return try await client.unary(Calltrace_Testing_V1_EchoService.echo, request)
         }
-        try await Task.sleep(for: .milliseconds(100))
-        let shutdown = Task { await server.shutdown(gracePeriod: .seconds(5)) }
-        try await Task.sleep(for: .milliseconds(100))
-        #expect(!server.isServing)
+        #expect(await eventually { echo.observations.startedTags.contains("in-flight") })
+        let shutdown = Task { await server.shutdown(gracePeriod: .seconds(30)) }
+        #expect(await eventually { !server.isServing })
         let late = await #expect(throws: RPCError.self) {
             try await client.unary(Calltrace_Testing_V1_EchoService.record, .init(), options: .init(timeout: .milliseconds(300)))
         }
@@ -56,7 +57,8 @@ struct LifecycleTests {
     @Test("Drain: a large last response reaches a client that reads it slowly")
     func drainDeliversALargeLastResponse() async throws {
         let pki = try TemporaryPKI()
-        let server = try startServer(pki, maxFrameBytes: 32 << 20)
+        let echo = EchoService()
+        let server = try startServer(pki, echo: echo, maxFrameBytes: 32 << 20)
         let raw = try RawTLSClient(certificate: try pki.credentials(for: TemporaryPKI.identity("gateway", "web")), caPath: pki.caPath)
         _ = try raw.connect(port: server.port)
         try raw.sendSettings()
@@ -64,11 +66,14 @@ struct LifecycleTests {
         var frame = Calltrace_Rpc_V1_Frame()
         frame.callID = 1
         frame.header.method = Calltrace_Testing_V1_EchoService.echo.fullName
-        frame.message = try Calltrace_Testing_V1_EchoRequest.with { $0.payload = Data(repeating: 9, count: 12 << 20) }.serializedBytes()
+        frame.message = try Calltrace_Testing_V1_EchoRequest.with {
+            $0.payload = Data(repeating: 9, count: 12 << 20)
+            $0.tag = "large"
+        }.serializedBytes()
         frame.endStream = true
         try raw.send(frame)
-        try await Task.sleep(for: .milliseconds(200))
-        let shutdown = Task { await server.shutdown(gracePeriod: .seconds(5)) }
+        #expect(await eventually { echo.observations.startedTags.contains("large") })
+        let shutdown = Task { await server.shutdown(gracePeriod: .seconds(30)) }
         // The client reads in sips for about two seconds: slow, but never stalled for long.
         try await Task.sleep(for: .milliseconds(50))
         let reply = try await onThread { () throws -> Calltrace_Rpc_V1_Frame? in
@@ -93,8 +98,8 @@ struct LifecycleTests {
         await first.shutdown(gracePeriod: .seconds(1))
         let second = try startServer(pki, port: port)
         defer { second.stop() }
-        let info = try await client.unary(Calltrace_Ops_V1_ServerInfoService.getServerInfo, .init(), options: .init(timeout: .seconds(5)))
-        #expect(info.uptimeSeconds < 5)
+        let info = try await client.unary(Calltrace_Ops_V1_ServerInfoService.getServerInfo, .init(), options: .init(timeout: .seconds(30)))
+        #expect(info.uptimeSeconds < 30)
         #expect(info.serviceName == "media")
     }
 
@@ -107,20 +112,21 @@ struct LifecycleTests {
         try await Task.sleep(for: .milliseconds(50))
         let client = try client(pki, port: port)
 
-        // Nothing listens: a non-idempotent call fails at once, even if the server comes up soon.
+        // Nothing listens: a non-idempotent call fails at once. (Retried, its 40 attempts with
+        // 50–200 ms pauses would take about 8 s.)
         let started = ContinuousClock.now
         let error = await #expect(throws: RPCError.self) {
-            try await client.unary(Calltrace_Testing_V1_EchoService.record, .init(), options: .init(timeout: .seconds(5)))
+            try await client.unary(Calltrace_Testing_V1_EchoService.record, .init(), options: .init(timeout: .seconds(60)))
         }
         #expect(error?.code == .unavailable)
-        #expect(started.duration(to: .now) < .seconds(2))
+        #expect(started.duration(to: .now) < .seconds(4))
 
         // An idempotent call made while the server is down succeeds once it comes up.
         let restart = Task {
             try await Task.sleep(for: .milliseconds(400))
             return try startServer(pki, port: port)
         }
-        let response = try await client.unary(Calltrace_Testing_V1_EchoService.echo, .init(), options: .init(timeout: .seconds(5)))
+        let response = try await client.unary(Calltrace_Testing_V1_EchoService.echo, .init(), options: .init(timeout: .seconds(60)))
         #expect(response.callerIdentity == "spiffe://calltrace.test/gateway/web")
         try await restart.value.stop()
     }
@@ -135,14 +141,15 @@ struct ConnectDeadlineTests {
         let silent = try CallTraceTLS.TCPListener(host: "127.0.0.1", port: 0)
         Thread { _ = silent.accept() }.start()  // blocking accept, off the cooperative pool
         defer { silent.shutdown() }
+        // A connect timeout far beyond the call's deadline: had the call waited for it, it would
+        // end UNAVAILABLE ("timed out"), not DEADLINE_EXCEEDED.
+        var configuration = RPCClient.Configuration(credentials: try pki.credentials(for: TemporaryPKI.identity("gateway", "web")))
+        configuration.connectTimeout = .seconds(120)
         let client = try RPCClient(target: .init(host: "127.0.0.1", port: silent.port, identity: EchoFixture.serverIdentity),
-                                   configuration: .init(credentials: try pki.credentials(for: TemporaryPKI.identity("gateway", "web"))))
-        let started = ContinuousClock.now
+                                   configuration: configuration)
         let error = await #expect(throws: RPCError.self) {
             try await client.unary(Calltrace_Testing_V1_EchoService.echo, .init(), options: .init(timeout: .milliseconds(300)))
         }
-        let waited = started.duration(to: .now)
-        #expect(error?.code == .deadlineExceeded)
-        #expect(waited < .seconds(3), "waited \(waited), the connect timeout is 5 s")
+        #expect(error?.code == .deadlineExceeded, "\(String(describing: error))")
     }
 }

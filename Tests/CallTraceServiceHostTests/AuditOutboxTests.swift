@@ -98,7 +98,8 @@ struct DrainProcessTests {
     func sigtermDuringSlowCall() async throws {
         let compliance = try ServiceSetup(service: "compliance")
         // A generous grace: a loaded test run can make the slow call below take many seconds.
-        let process = try compliance.start(compliance.flags + ["--log-format", "json"], environment: ["CALLTRACE_DRAIN_SECONDS": "60"])
+        let process = try compliance.start(compliance.flags + ["--log-format", "json", "--log-level", "trace"],
+                                           environment: ["CALLTRACE_DRAIN_SECONDS": "60"])
         try await compliance.waitUntilServing(try compliance.client())
         // A slow call: tens of thousands of events, each stored with synchronous = FULL. Encoded
         // beforehand and sent on a raw connection, so it is surely in flight when SIGTERM lands.
@@ -123,7 +124,8 @@ struct DrainProcessTests {
         raw.setReceiveTimeout(.seconds(60))
         try raw.sendSettings()
         try raw.send(frame)
-        try await Task.sleep(for: .milliseconds(300))
+        // The signal must land while the call is in flight: wait for the server to say it started.
+        #expect(await process.waitForOutput(containing: #""method":"\#(frame.header.method)","msg":"call started""#))
         let signalledAt = ContinuousClock.now
         process.signal(SIGTERM)
         // Window updates for call 1 may come first; the call ends with its status frame.

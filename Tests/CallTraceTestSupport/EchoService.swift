@@ -8,6 +8,8 @@ import Synchronization
 public final class EchoService: RPCService {
     /// What the service saw, by request tag.
     public struct Observations: Sendable {
+        /// Calls whose handler started (tests wait for this instead of sleeping).
+        public var startedTags: Set<String> = []
         public var cancelledTags: Set<String> = []
         public var completedTags: Set<String> = []
         public var recordCounts: [String: UInt64] = [:]
@@ -39,6 +41,7 @@ public final class EchoService: RPCService {
     public func register(with router: inout RPCRouter) {
         let reportsContext = mode == .testing
         router.unary(Calltrace_Testing_V1_EchoService.echo, allow: allow) { [self] request, context in
+            if reportsContext && !request.tag.isEmpty { observed.withLock { _ = $0.startedTags.insert(request.tag) } }
             if request.delayMs > 0 {
                 do {
                     try await Task.sleep(for: .milliseconds(Int(request.delayMs)))

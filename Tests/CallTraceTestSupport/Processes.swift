@@ -48,10 +48,22 @@ public func run(_ executable: String, _ arguments: [String], environment: [Strin
 public let productsDirectory: URL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
 
 /// A running executable with captured output, for tests that start real services.
+///
+/// Its standard output and error are read as they come, on threads of their own, so a chatty
+/// service never blocks on a full pipe, and a test can wait for a line (`waitForOutput`) instead
+/// of sleeping. The process is killed when this object is released.
 public final class RunningProcess: @unchecked Sendable {
     public let process = Process()
-    private let stderrPipe = Pipe()
-    private let stdoutPipe = Pipe()
+    private struct Captured {
+        var stdout = Data()
+        var stderr = Data()
+        var openStreams = 2
+    }
+    /// Shared with the reader threads, which must not keep this object (and its child) alive.
+    private final class Output: Sendable {
+        let state = Mutex(Captured())
+    }
+    private let output = Output()
 
     public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
         process.executableURL = productsDirectory.appendingPathComponent(executable)
@@ -59,9 +71,29 @@ public final class RunningProcess: @unchecked Sendable {
         var inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CALLTRACE_") }
         inherited.merge(environment) { $1 }
         process.environment = inherited
+        let stdoutPipe = Pipe(), stderrPipe = Pipe()
         process.standardError = stderrPipe
         process.standardOutput = stdoutPipe
+        process.standardInput = FileHandle.nullDevice
         try process.run()
+        for (pipe, isError) in [(stdoutPipe, false), (stderrPipe, true)] {
+            let reader = pipe.fileHandleForReading
+            Thread { [output] in
+                while true {
+                    let chunk = reader.availableData
+                    output.state.withLock { state in
+                        if chunk.isEmpty {
+                            state.openStreams -= 1
+                        } else if isError {
+                            state.stderr.append(chunk)
+                        } else {
+                            state.stdout.append(chunk)
+                        }
+                    }
+                    if chunk.isEmpty { return }
+                }
+            }.start()
+        }
     }
 
     deinit {
@@ -71,15 +103,29 @@ public final class RunningProcess: @unchecked Sendable {
     /// Sends `signal` (default SIGTERM).
     public func signal(_ number: Int32 = SIGTERM) { kill(process.processIdentifier, number) }
 
+    /// What the process wrote to standard error so far.
+    public var stderr: String { output.state.withLock { String(decoding: $0.stderr, as: UTF8.self) } }
+
+    /// What the process wrote to standard output so far.
+    public var stdout: String { output.state.withLock { String(decoding: $0.stdout, as: UTF8.self) } }
+
+    /// Waits until standard error contains `text`; false if the process exits or `timeout` passes first.
+    public func waitForOutput(containing text: String, timeout: Duration = .seconds(60)) async -> Bool {
+        await eventually(timeout: timeout) { [self] in
+            let (found, closed) = output.state.withLock { state in
+                (String(decoding: state.stderr, as: UTF8.self).contains(text), state.openStreams == 0)
+            }
+            return found || closed
+        } && stderr.contains(text)
+    }
+
     /// Waits for the exit, off the cooperative pool; nil if it did not exit in time.
-    public func waitForExit(timeout: Duration = .seconds(15)) async -> (status: Int32, stderr: String)? {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
+    public func waitForExit(timeout: Duration = .seconds(60)) async -> (status: Int32, stderr: String)? {
+        let exited = await eventually(timeout: timeout) { [self] in
+            !process.isRunning && output.state.withLock { $0.openStreams == 0 }
         }
-        guard !process.isRunning else { return nil }
-        let errors = stderrPipe.fileHandleForReading.readDataToEndOfFile()
-        return (process.terminationStatus, String(decoding: errors, as: UTF8.self))
+        guard exited else { return nil }
+        return (process.terminationStatus, stderr)
     }
 }
 
@@ -116,4 +162,16 @@ public func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) as
     try await withCheckedThrowingContinuation { continuation in
         Thread { continuation.resume(with: Result { try work() }) }.start()
     }
+}
+
+/// Waits until `condition` holds, checking it every 10 ms, for at most `timeout` (generous: a
+/// loaded machine may be slow; a condition that holds returns at once). Tests wait for an
+/// observable event this way instead of sleeping for a guessed time.
+public func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return try await condition()
 }

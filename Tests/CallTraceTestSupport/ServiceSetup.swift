@@ -40,9 +40,9 @@ public final class ServiceSetup: @unchecked Sendable {
 
     /// Waits until the service answers SERVING.
     public func waitUntilServing(_ client: RPCClient) async throws {
-        let deadline = ContinuousClock.now + .seconds(20)
+        let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
-            if let health = try? await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: .seconds(1))),
+            if let health = try? await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: .seconds(5))),
                health.status == .serving { return }
             try await Task.sleep(for: .milliseconds(50))
         }

@@ -139,7 +139,7 @@ private func varintFieldSize(_ value: UInt64) -> Int { value == 0 ? 0 : 1 + vari
 private func bytesFieldSize(_ length: Int) -> Int { length == 0 ? 0 : lengthDelimitedSize(length) }
 private func stringFieldSize(_ string: String) -> Int { bytesFieldSize(string.utf8.count) }
 
-private enum WireType: UInt64 {
+enum WireType: UInt64 {
     case varint = 0, fixed64 = 1, lengthDelimited = 2, startGroup = 3, endGroup = 4, fixed32 = 5
 }
 
@@ -224,7 +224,7 @@ extension WireFrame {
                 try settings.merge(try reader.lengthDelimited())
                 self.settings = settings
             case (9, .varint): goaway = try reader.varint() != 0
-            default: try reader.skip(type)
+            default: try reader.skip(field: field, type)
             }
         }
     }
@@ -243,12 +243,12 @@ extension WireFrame.Header {
                     switch (field, type) {
                     case (1, .lengthDelimited): key = try entry.string()
                     case (2, .lengthDelimited): value = Data(try entry.lengthDelimited())
-                    default: try entry.skip(type)
+                    default: try entry.skip(field: field, type)
                     }
                 }
                 metadata.append(Metadata.Entry(key: key, value: value))
             case (3, .varint): timeoutMs = try reader.varint()
-            default: try reader.skip(type)
+            default: try reader.skip(field: field, type)
             }
         }
     }
@@ -268,11 +268,11 @@ extension RPCError {
                     switch (field, type) {
                     case (1, .lengthDelimited): detail.typeURL = try entry.string()
                     case (2, .lengthDelimited): detail.value = Data(try entry.lengthDelimited())
-                    default: try entry.skip(type)
+                    default: try entry.skip(field: field, type)
                     }
                 }
                 details.append(detail)
-            default: try reader.skip(type)  // trailers (4) included: none are sent today
+            default: try reader.skip(field: field, type)  // trailers (4) included: none are sent today
             }
         }
     }
@@ -286,14 +286,14 @@ extension WireFrame.Settings {
             case (1, .varint): maxFrameBytes = UInt32(truncatingIfNeeded: try reader.varint())
             case (2, .varint): initialWindowBytes = UInt32(truncatingIfNeeded: try reader.varint())
             case (3, .varint): maxConcurrentCalls = UInt32(truncatingIfNeeded: try reader.varint())
-            default: try reader.skip(type)
+            default: try reader.skip(field: field, type)
             }
         }
     }
 }
 
 /// Reads protobuf wire format from a buffer, refusing anything truncated or malformed.
-private struct WireReader {
+struct WireReader {
     let bytes: UnsafeRawBufferPointer
     var index = 0
 
@@ -336,20 +336,40 @@ private struct WireReader {
         return string
     }
 
+    /// Groups nest at most this deep, as in swift-protobuf (its default recursion limit).
+    static let maxGroupDepth = 100
+
     /// Skips an unknown field's value, groups included.
-    mutating func skip(_ type: WireType) throws(WireFrame.Malformed) {
+    ///
+    /// Groups are skipped iteratively with an explicit stack of open field numbers: a peer's
+    /// nesting can never grow this thread's stack, deeper than `maxGroupDepth` is refused, and
+    /// every end-group must name the field of the group it closes.
+    mutating func skip(field: UInt64, _ type: WireType) throws(WireFrame.Malformed) {
+        guard type == .startGroup else { return try skipScalar(type) }
+        var open: [UInt64] = [field]
+        while let innermost = open.last {
+            guard let (inner, innerType) = try nextKey() else { throw WireFrame.Malformed() }  // unterminated
+            switch innerType {
+            case .endGroup:
+                guard inner == innermost else { throw WireFrame.Malformed() }
+                open.removeLast()
+            case .startGroup:
+                guard open.count < Self.maxGroupDepth else { throw WireFrame.Malformed() }
+                open.append(inner)
+            default:
+                try skipScalar(innerType)
+            }
+        }
+    }
+
+    /// Skips a value that is not a group.
+    private mutating func skipScalar(_ type: WireType) throws(WireFrame.Malformed) {
         switch type {
         case .varint: _ = try varint()
         case .fixed64: try advance(8)
         case .fixed32: try advance(4)
         case .lengthDelimited: _ = try lengthDelimited()
-        case .startGroup:
-            while true {
-                guard let (_, inner) = try nextKey() else { throw WireFrame.Malformed() }
-                if inner == .endGroup { return }
-                try skip(inner)
-            }
-        case .endGroup: throw WireFrame.Malformed()
+        case .startGroup, .endGroup: throw WireFrame.Malformed()  // groups are handled by `skip(field:_:)`
         }
     }
 

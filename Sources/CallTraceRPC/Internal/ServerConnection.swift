@@ -117,6 +117,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         case .violation(let error): return error
         }
         if let deadline { connection.wakeUp(at: deadline) }
+        core.log.trace("call started", metadata: ["method": "\(header.method)", "peer": "\(peer)", "call_id": "\(callID)"])
 
         if request == nil {
             if let message = frame.message { _ = call.receive(message) }
