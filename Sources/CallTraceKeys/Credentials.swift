@@ -114,12 +114,19 @@ public enum TOTP {
 
     /// Accepts the code of this step or an adjacent one (clock drift), in constant time per code.
     public static func verify(_ code: String, secret: Data, unixTime: Int64) -> Bool {
-        guard code.count == 6, code.allSatisfy(\.isNumber) else { return false }
-        var matched = false
+        acceptedStep(code, secret: secret, unixTime: unixTime) != nil
+    }
+
+    /// The time step (`unixTime / 30`) whose code `code` is — this step or an adjacent one —
+    /// or nil. Callers store the last step they accepted and refuse any step not after it, so a
+    /// code works once (RFC 6238 §5.2).
+    public static func acceptedStep(_ code: String, secret: Data, unixTime: Int64) -> Int64? {
+        guard code.utf8.count == 6, code.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        var matched: Int64?
+        let given = Array(code.utf8)
         for drift in [-step, 0, step] {
             let expected = Array(self.code(secret: secret, unixTime: unixTime + drift).utf8)
-            let given = Array(code.utf8)
-            if CRYPTO_memcmp(expected, given, 6) == 0 { matched = true }
+            if CRYPTO_memcmp(expected, given, 6) == 0 { matched = (unixTime + drift) / step }
         }
         return matched
     }

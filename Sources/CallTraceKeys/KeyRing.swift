@@ -6,12 +6,16 @@ import Synchronization
 /// key store of their own — a separate SQLite file that data backups never contain.
 ///
 /// Each organisation gets a data key (AES-256-GCM, seals its fields and audio) and an index key
-/// (HMAC-SHA256, its blind index). `shred` deletes an organisation's keys from the key store;
-/// since a data backup holds no keys, restoring any older data backup leaves that
-/// organisation's data unreadable while every other organisation's reads as before.
+/// (HMAC-SHA256, its blind index). Keys exist only once a service creates them for an
+/// organisation it knows (`createKeys(for:)`: identity when the organisation is created, other
+/// services on its first authorised write); sealing, opening and indexing never create keys, so
+/// a made-up organisation id cannot grow the key store. `shred` deletes an organisation's keys
+/// and tombstones it, so it never gets keys again; since a data backup holds no keys, restoring
+/// any older data backup leaves that organisation's data unreadable while every other
+/// organisation's reads as before.
 public final class KeyRing: Sendable {
     /// The key store's schema.
-    public static let migrations = [Migration(version: 1, schema)]
+    public static let migrations = [Migration(version: 1, schema), Migration(version: 2, tombstones)]
 
     static let schema = """
         CREATE TABLE org_keys (
@@ -19,6 +23,13 @@ public final class KeyRing: Sendable {
             wrapped_data_key BLOB NOT NULL,
             wrapped_index_key BLOB NOT NULL,
             created_at_unix_ms INTEGER NOT NULL
+        );
+        """
+
+    static let tombstones = """
+        CREATE TABLE shredded_orgs (
+            org_id TEXT PRIMARY KEY,
+            shredded_at_unix_ms INTEGER NOT NULL
         );
         """
 
@@ -37,11 +48,28 @@ public final class KeyRing: Sendable {
         self.master = Mutex(masterKey)
     }
 
-    /// The organisation's keys, created on first use (committed to the key store before any
-    /// data is sealed under them).
+    /// Creates the organisation's keys if it has none yet (committed to the key store before any
+    /// data is sealed under them). Call it only for an organisation the service knows exists.
+    ///
+    /// - Throws: `KeyError(.noKey)` for an organisation that was shredded: it never gets keys again.
+    public func createKeys(for org: String) throws {
+        _ = try keys(for: org, create: true)
+    }
+
+    /// True when the organisation has keys (it was created here and not shredded).
+    public func hasKeys(for org: String) throws -> Bool {
+        do {
+            _ = try keys(for: org, create: false)
+            return true
+        } catch let error as KeyError where error.kind == .noKey {
+            return false
+        }
+    }
+
+    /// The organisation's keys; created only when `create` is set.
     func keys(for org: String, create: Bool) throws -> OrgKeys {
         if let cached = cache.withLock({ $0[org] }) { return cached }
-        return try store.sync { connection in try keys(for: org, create: create, in: connection) }
+        return try store.sync { connection in try connection.transaction { try keys(for: org, create: create, in: connection) } }
     }
 
     private func keys(for org: String, create: Bool, in connection: Connection) throws -> OrgKeys {
@@ -56,6 +84,9 @@ public final class KeyRing: Sendable {
             return keys
         }
         guard create else { throw KeyError(.noKey, "organisation \(org) has no keys (destroyed or never created)") }
+        guard try connection.query("SELECT 1 FROM shredded_orgs WHERE org_id = ?", org).isEmpty else {
+            throw KeyError(.noKey, "organisation \(org) was shredded; it never gets keys again")
+        }
         let keys = OrgKeys(data: try AESGCM.randomKey(), index: try AESGCM.randomKey())
         try connection.execute(
             "INSERT INTO org_keys (org_id, wrapped_data_key, wrapped_index_key, created_at_unix_ms) VALUES (?, ?, ?, ?)",
@@ -72,7 +103,7 @@ public final class KeyRing: Sendable {
 
     /// Seals `plaintext` for one cell: the ciphertext opens only for this org, table, column and row.
     public func seal(_ plaintext: Data, org: String, table: String, column: String, row: String) throws -> Data {
-        try AESGCM.seal(plaintext, key: keys(for: org, create: true).data,
+        try AESGCM.seal(plaintext, key: keys(for: org, create: false).data,
                         associatedData: Self.fieldAAD(org, table, column, row))
     }
 
@@ -100,7 +131,7 @@ public final class KeyRing: Sendable {
 
     /// A blind index of any exact value (e.g. a lower-cased e-mail), separated by `kind`.
     public func blindIndex(_ value: String, kind: String, org: String) throws -> Data {
-        AESGCM.hmacSHA256(key: try keys(for: org, create: true).index, message: Data("\(kind):\(value)".utf8))
+        AESGCM.hmacSHA256(key: try keys(for: org, create: false).index, message: Data("\(kind):\(value)".utf8))
     }
 
     // MARK: Chunked blobs (audio)
@@ -109,7 +140,7 @@ public final class KeyRing: Sendable {
     /// org, the blob, its index and whether it is the last, so a chunk cannot be dropped,
     /// reordered, duplicated or taken from another recording without detection.
     public func sealChunk(_ chunk: Data, org: String, blob: String, index: Int, isLast: Bool) throws -> Data {
-        try AESGCM.seal(chunk, key: keys(for: org, create: true).data,
+        try AESGCM.seal(chunk, key: keys(for: org, create: false).data,
                         associatedData: Self.chunkAAD(org, blob, index, isLast))
     }
 
@@ -132,13 +163,25 @@ public final class KeyRing: Sendable {
 
     // MARK: Lifecycle
 
-    /// Crypto-shredding: destroys the organisation's keys. Everything sealed for it becomes
-    /// unreadable at once, and stays so in every data backup (they hold no keys). Only a
-    /// key-store backup taken before the shred could bring it back: keep those on a short
-    /// retention, as the service README says.
+    /// Crypto-shredding: destroys the organisation's keys and tombstones it. Everything sealed
+    /// for it becomes unreadable at once, and stays so in every data backup (they hold no keys).
+    ///
+    /// The wrapped keys are overwritten in the key-store file (`secure_delete`) and the
+    /// write-ahead log is checkpointed and truncated, so no copy stays in the live files. Only a
+    /// key-store backup taken before the shred could bring them back: keep those on a short
+    /// retention, and rotate the master key after a shred (`rotate-master-key`), so no older
+    /// copy of the key store can be opened.
     public func shred(org: String) throws {
         try store.sync { connection in
-            _ = try connection.execute("DELETE FROM org_keys WHERE org_id = ?", org)
+            try connection.execute("PRAGMA secure_delete = ON")
+            try connection.transaction {
+                try connection.execute("DELETE FROM org_keys WHERE org_id = ?", org)
+                if try connection.query("SELECT 1 FROM shredded_orgs WHERE org_id = ?", org).isEmpty {
+                    try connection.execute("INSERT INTO shredded_orgs (org_id, shredded_at_unix_ms) VALUES (?, ?)",
+                                           org, Int64(Date().timeIntervalSince1970 * 1000))
+                }
+            }
+            _ = try connection.query("PRAGMA wal_checkpoint(TRUNCATE)")
         }
         cache.withLock { $0[org] = nil }
     }

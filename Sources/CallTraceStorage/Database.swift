@@ -212,6 +212,11 @@ public struct Connection {
     /// Runs a statement that returns no rows; returns the number of rows changed.
     @discardableResult
     public func execute(_ sql: String, _ bindings: any SQLiteBindable...) throws -> Int {
+        try execute(sql, bindings: bindings)
+    }
+
+    @discardableResult
+    public func execute(_ sql: String, bindings: [any SQLiteBindable]) throws -> Int {
         try withStatement(sql, bindings) { statement in
             let rc = sqlite3_step(statement)
             guard rc == SQLITE_DONE || rc == SQLITE_ROW else { throw failure("step", rc) }
@@ -240,7 +245,10 @@ public struct Connection {
                     switch sqlite3_column_type(statement, index) {
                     case SQLITE_INTEGER: values.append(.integer(sqlite3_column_int64(statement, index)))
                     case SQLITE_FLOAT: values.append(.real(sqlite3_column_double(statement, index)))
-                    case SQLITE_TEXT: values.append(.text(String(cString: sqlite3_column_text(statement, index))))
+                    case SQLITE_TEXT:
+                        let size = Int(sqlite3_column_bytes(statement, index))
+                        let text = sqlite3_column_text(statement, index).map { String(decoding: UnsafeBufferPointer(start: $0, count: size), as: UTF8.self) }
+                        values.append(.text(text ?? ""))
                     case SQLITE_BLOB:
                         let size = Int(sqlite3_column_bytes(statement, index))
                         values.append(.blob(size == 0 ? Data() : Data(bytes: sqlite3_column_blob(statement, index), count: size)))
@@ -281,7 +289,13 @@ public struct Connection {
             switch binding.sqliteValue {
             case .integer(let value): rc = sqlite3_bind_int64(statement, index, value)
             case .real(let value): rc = sqlite3_bind_double(statement, index, value)
-            case .text(let value): rc = sqlite3_bind_text(statement, index, value, -1, SQLITE_TRANSIENT)
+            case .text(let value):
+                // With its byte length: a string with an embedded NUL is bound whole, never cut short.
+                // (An empty array may have no base address, which SQLite would bind as NULL.)
+                let bytes = value.isEmpty ? [0] : Array(value.utf8)
+                rc = bytes.withUnsafeBufferPointer { buffer in
+                    buffer.withMemoryRebound(to: CChar.self) { sqlite3_bind_text(statement, index, $0.baseAddress, Int32(value.utf8.count), SQLITE_TRANSIENT) }
+                }
             case .blob(let value):
                 rc = value.withUnsafeBytes { sqlite3_bind_blob(statement, index, $0.baseAddress, Int32($0.count), SQLITE_TRANSIENT) }
             case .null: rc = sqlite3_bind_null(statement, index)

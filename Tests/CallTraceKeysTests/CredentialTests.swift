@@ -16,11 +16,19 @@ struct CredentialTests {
     @Test("TOTP accepts the current and adjacent steps only; base32 as authenticator apps expect")
     func totpWindow() {
         let secret = Data("12345678901234567890".utf8)
-        let now: Int64 = 1_234_567_890
-        #expect(TOTP.verify(TOTP.code(secret: secret, unixTime: now), secret: secret, unixTime: now))
-        #expect(TOTP.verify(TOTP.code(secret: secret, unixTime: now - 30), secret: secret, unixTime: now))
-        #expect(!TOTP.verify(TOTP.code(secret: secret, unixTime: now - 90), secret: secret, unixTime: now))
+        let now: Int64 = 1_234_567_890  // step 41152263
+        func step(ofCodeAt time: Int64) -> Int64? {
+            TOTP.acceptedStep(TOTP.code(secret: secret, unixTime: time), secret: secret, unixTime: now)
+        }
+        #expect(step(ofCodeAt: now) == now / 30)
+        #expect(step(ofCodeAt: now - 30) == now / 30 - 1)
+        #expect(step(ofCodeAt: now + 30) == now / 30 + 1)
+        #expect(step(ofCodeAt: now - 60) == nil)
+        #expect(step(ofCodeAt: now + 60) == nil)
+        #expect(step(ofCodeAt: now - 90) == nil)
+        #expect(TOTP.verify(TOTP.code(secret: secret, unixTime: now + 30), secret: secret, unixTime: now))
         #expect(!TOTP.verify("12345", secret: secret, unixTime: now))
+        #expect(!TOTP.verify("１２３４５６", secret: secret, unixTime: now))  // non-ASCII digits
         #expect(TOTP.base32(Data("12345678901234567890".utf8)) == "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")
     }
 

@@ -44,6 +44,7 @@ final class Vault: @unchecked Sendable {
 
     func addNote(_ id: String, org: String, body: String) async throws {
         let keys = self.keys!
+        try keys.createKeys(for: org)
         try await database.write { db in
             let sealed = try keys.seal(Data(body.utf8), org: org, table: "notes", column: "body", row: id)
             try db.execute("INSERT INTO notes (id, org_id, body) VALUES (?, ?, ?)", id, org, sealed)
@@ -97,6 +98,7 @@ struct EncryptionAtRestTests {
     func chunks() async throws {
         let vault = try Vault()
         let keys = vault.keys!
+        try keys.createKeys(for: "org-a")
         let parts = (0..<4).map { Data(repeating: UInt8($0), count: 1000) }
         let sealedA = try parts.enumerated().map { try keys.sealChunk($1, org: "org-a", blob: "rec-1", index: $0, isLast: $0 == 3) }
         let sealedB = try parts.enumerated().map { try keys.sealChunk($1, org: "org-a", blob: "rec-2", index: $0, isLast: $0 == 3) }
@@ -120,6 +122,8 @@ struct EncryptionAtRestTests {
     func blindIndex() async throws {
         let vault = try Vault()
         let keys = vault.keys!
+        try keys.createKeys(for: "org-a")
+        try keys.createKeys(for: "org-b")
         let a1 = try keys.blindIndex(phoneNumber: "0118 230 4651", org: "org-a")
         let a2 = try keys.blindIndex(phoneNumber: "+44 118 230 4651", org: "org-a")
         let b1 = try keys.blindIndex(phoneNumber: "0118 230 4651", org: "org-b")
@@ -153,10 +157,34 @@ struct EncryptionAtRestTests {
         let vault = try Vault()
         try await vault.addNote("a1", org: "org-a", body: "org a's call")
         try await vault.addNote("b1", org: "org-b", body: "org b's call")
+        let wrapped = try #require(try vault.keyStore.sync {
+            try $0.query("SELECT wrapped_data_key FROM org_keys WHERE org_id = 'org-a'").first?.blob("wrapped_data_key")
+        })
         try vault.keys.shred(org: "org-a")
         let error = await #expect(throws: KeyError.self) { _ = try await vault.readNote("a1") }
         #expect(error?.kind == .noKey)
         #expect(try await vault.readNote("b1") == "org b's call")
+        // Tombstoned: the organisation never gets keys again, so nothing new is sealed for it.
+        let again = #expect(throws: KeyError.self) { try vault.keys.createKeys(for: "org-a") }
+        #expect(again?.kind == .noKey)
+        // The wrapped key is gone from the key store's files, WAL included (secure_delete, checkpoint).
+        let files = [vault.keyStorePath, vault.keyStorePath + "-wal"]
+        let bytes = files.compactMap { FileManager.default.contents(atPath: $0) }.reduce(Data(), +)
+        #expect(!bytes.isEmpty)
+        #expect(bytes.range(of: wrapped) == nil, "the shredded organisation's wrapped key is still in the key store's files")
+    }
+
+    @Test("Keys are never created by sealing, opening or indexing: a made-up organisation gets none")
+    func noKeysForUnknownOrganisations() throws {
+        let vault = try Vault()
+        let keys = vault.keys!
+        for attempt in 0..<3 {
+            let error = #expect(throws: KeyError.self) { _ = try keys.blindIndex("someone@example.com", kind: "email", org: "org-made-up-\(attempt)") }
+            #expect(error?.kind == .noKey)
+            #expect(throws: KeyError.self) { _ = try keys.seal(Data("x".utf8), org: "org-made-up-\(attempt)", table: "t", column: "c", row: "1") }
+        }
+        #expect(try !keys.hasKeys(for: "org-made-up-0"))
+        #expect(try vault.keyStore.sync { try $0.query("SELECT count(*) AS n FROM org_keys")[0].int("n") } == 0)
     }
 
     @Test("Crypto-shredding reaches older backups: restored, the org's data stays unreadable, the other org's reads")

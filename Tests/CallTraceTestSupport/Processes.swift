@@ -109,14 +109,19 @@ public final class RunningProcess: @unchecked Sendable {
     /// What the process wrote to standard output so far.
     public var stdout: String { output.state.withLock { String(decoding: $0.stdout, as: UTF8.self) } }
 
-    /// Waits until standard error contains `text`; false if the process exits or `timeout` passes first.
-    public func waitForOutput(containing text: String, timeout: Duration = .seconds(60)) async -> Bool {
-        await eventually(timeout: timeout) { [self] in
-            let (found, closed) = output.state.withLock { state in
-                (String(decoding: state.stderr, as: UTF8.self).contains(text), state.openStreams == 0)
+    /// Waits until standard error contains `text` (at least `count` times); false if the process
+    /// exits or `timeout` passes first.
+    public func waitForOutput(containing text: String, count: Int = 1, timeout: Duration = .seconds(60)) async -> Bool {
+        func found() -> (Bool, closed: Bool) {
+            output.state.withLock { state in
+                (String(decoding: state.stderr, as: UTF8.self).components(separatedBy: text).count - 1 >= count, state.openStreams == 0)
             }
-            return found || closed
-        } && stderr.contains(text)
+        }
+        _ = await eventually(timeout: timeout) {
+            let (seen, closed) = found()
+            return seen || closed
+        }
+        return found().0
     }
 
     /// Waits for the exit, off the cooperative pool; nil if it did not exit in time.

@@ -15,7 +15,7 @@ final class IdentityDeployment: @unchecked Sendable {
 
     init() async throws {
         setup = try ServiceSetup(service: "identity")
-        process = try setup.start(setup.flags + ["--log-format", "json", "--log-level", "debug"])
+        process = try setup.start(setup.flags + ["--log-format", "json", "--log-level", "trace"])
         operatorClient = try setup.client(identity: TemporaryPKI.identity("operator", "ops"))
         gateway = try setup.client(identity: TemporaryPKI.identity("gateway", "web"))
         media = try setup.client(identity: TemporaryPKI.identity("service", "media"))

@@ -61,21 +61,28 @@ struct LifecycleAndRefusalTableTests {
     @Test("Every user-authenticated RPC refuses no token, an expired token, another org's token and too weak a role")
     func refusalTable() async throws {
         let deployment = try await IdentityDeployment()
-        let (org, admin) = try await deployment.organisationWithAdmin(email: "admin@a.example")
+        let (org, firstAdmin) = try await deployment.organisationWithAdmin(email: "admin@a.example")
         let (_, otherOrgAdmin) = try await deployment.organisationWithAdmin(email: "admin@b.example")
-        var adminCall = Metadata()
-        try adminCall.add("authorization", "Bearer \(admin)")
-        // An expired token: sessions of this org last one second while it is issued.
-        _ = try await deployment.gateway.unary(Identity.setSecurityPolicy, .with { $0.orgID = org; $0.sessionMaxSeconds = 1 },
-                                               options: .init(metadata: adminCall))
-        let expiring = try await deployment.gateway.unary(Identity.login, .with {
-            $0.orgID = org; $0.email = "admin@a.example"; $0.password = "correct horse battery staple"
-        }).token
-        _ = try await deployment.gateway.unary(Identity.setSecurityPolicy, .with { $0.orgID = org },
-                                               options: .init(metadata: adminCall))
+        func login() async throws -> String {
+            try await deployment.gateway.unary(Identity.login, .with {
+                $0.orgID = org; $0.email = "admin@a.example"; $0.password = "correct horse battery staple"
+            }).token
+        }
+        func policy(maxSeconds: UInt32, as token: String) async throws {
+            var call = Metadata()
+            try call.add("authorization", "Bearer \(token)")
+            _ = try await deployment.gateway.unary(Identity.setSecurityPolicy, .with { $0.orgID = org; $0.sessionMaxSeconds = maxSeconds },
+                                                   options: .init(metadata: call))
+        }
+        // An expired token: the org's sessions last two seconds (shortening reaches live sessions
+        // too), one is issued and outlived; then a fresh admin session restores the default.
+        try await policy(maxSeconds: 2, as: firstAdmin)
+        let expiring = try await login()
+        try await Task.sleep(for: .milliseconds(2100))
+        try await policy(maxSeconds: 0, as: try await login())
+        let admin = try await login()  // a session issued under the restored default
         let member = try await deployment.invite(.member, in: org, adminToken: admin, email: "member@a.example")
         let memberID = try await deployment.authorize(member, org: org, .reportsRead).userID
-        try await Task.sleep(for: .milliseconds(1100))
 
         let gateway = deployment.gateway
         let calls: [(String, @Sendable (CallOptions) async throws -> Void)] = [

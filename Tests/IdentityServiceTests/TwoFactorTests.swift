@@ -53,7 +53,11 @@ struct TwoFactorTests {
         }
         #expect(await login(code: "") == .unauthenticated)
         #expect(await login(code: "123456") == .unauthenticated)
-        #expect(await login(code: TOTP.code(secret: secret, unixTime: Self.now())) == .ok)
+        // The confirming code's step is used; the next step's code (within the drift window) works
+        // once, and a replay of it is refused.
+        let next = TOTP.code(secret: secret, unixTime: Self.now() + 30)
+        #expect(await login(code: next) == .ok)
+        #expect(await login(code: next) == .unauthenticated, "a two-factor code was accepted twice")
         let logs = await deployment.stop()
         #expect(!logs.contains(enrolled.secretBase32))
     }

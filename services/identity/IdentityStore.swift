@@ -65,6 +65,13 @@ struct IdentityStore: Sendable {
         );
         """
 
+    /// Replay protection for two-factor codes, and a session's start (so that shortening an
+    /// organisation's maximum session reaches sessions already open).
+    static let schemaV3 = """
+        ALTER TABLE users ADD COLUMN totp_last_step INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sessions ADD COLUMN created_at_unix_ms INTEGER NOT NULL DEFAULT 0;
+        """
+
     /// Invitations last 72 hours. Sessions end after the org's idle time (default 30 minutes)
     /// or its maximum (default 12 hours), whichever comes first.
     static let invitationLifetimeMS: Int64 = 72 * 3_600_000
@@ -97,6 +104,7 @@ struct IdentityStore: Sendable {
         async throws -> (org: String, invitation: String, expires: Int64) {
         guard !name.isEmpty, name.count <= 200 else { throw RPCError(.invalidArgument, "an organisation needs a name") }
         let org = Self.newID("org")
+        try keys.createKeys(for: org)
         let sealedName = try keys.seal(Data(name.utf8), org: org, table: "organizations", column: "name", row: org)
         let (_, invitation, expires) = try await database.write { [self] db in
             try db.execute("INSERT INTO organizations (id, name, created_at_unix_ms) VALUES (?, ?, ?)", org, sealedName, Self.now())
@@ -143,21 +151,25 @@ struct IdentityStore: Sendable {
         return (user, token, expires)
     }
 
-    /// Sets a password with a single-use token: an invitation (activates the user) or a reset
-    /// (the user must be active; every session ends).
+    /// Sets a password with a single-use token: an invitation (the user must still be invited:
+    /// a suspended or removed invitee gets nothing) or a reset (the user must be active; every
+    /// session ends). Either way every other outstanding token of the same kind is voided.
     func redeem(_ purpose: TokenPurpose, token: String, password: String) async throws -> (org: String, user: String) {
         if let weakness = PasswordHasher.weakness(of: password) { throw RPCError(.invalidArgument, weakness) }
-        let hash = try PasswordHasher.hash(password)
+        let hash = try await BlockingPool.shared.run { try PasswordHasher.hash(password) }
         return try await database.write { [self] db in
             let now = Self.now()
+            let requiredStatus = purpose == .invitation ? "invited" : "active"
             guard let row = try db.query("""
-                SELECT i.user_id, u.org_id, u.status FROM invitations i JOIN users u ON u.id = i.user_id
+                SELECT i.user_id, u.org_id FROM invitations i JOIN users u ON u.id = i.user_id
+                JOIN organizations o ON o.id = u.org_id
                 WHERE i.token_hash = ? AND i.purpose = ? AND i.redeemed_at_unix_ms IS NULL AND i.expires_at_unix_ms > ?
-                """, OpaqueToken.storageHash(token), purpose.rawValue, now).first,
-                  let user = row.text("user_id"), let org = row.text("org_id"),
-                  purpose == .invitation || row.text("status") == "active"
+                  AND u.status = ? AND o.status = 'active'
+                """, OpaqueToken.storageHash(token), purpose.rawValue, now, requiredStatus).first,
+                  let user = row.text("user_id"), let org = row.text("org_id")
             else { throw RPCError(.notFound, "\(purpose.rawValue) not found, used or expired") }
-            try db.execute("UPDATE invitations SET redeemed_at_unix_ms = ? WHERE token_hash = ?", now, OpaqueToken.storageHash(token))
+            try db.execute("UPDATE invitations SET redeemed_at_unix_ms = ? WHERE user_id = ? AND purpose = ? AND redeemed_at_unix_ms IS NULL",
+                           now, user, purpose.rawValue)
             try db.execute("UPDATE users SET password_hash = ?, status = 'active' WHERE id = ?", hash, user)
             if purpose == .reset { try db.execute("DELETE FROM sessions WHERE user_id = ?", user) }
             try outbox.record(AuditRecord(org: org, actor: "user:\(user)", action: "\(purpose.rawValue).redeemed", resource: "user:\(user)",
@@ -187,48 +199,64 @@ struct IdentityStore: Sendable {
     // MARK: Sessions
 
     /// One answer for an unknown e-mail and a wrong password, after the same work.
+    ///
+    /// Each attempt is counted before the password is checked, in one transaction with the
+    /// lockout check, so concurrent attempts cannot slip past the limit while an earlier one is
+    /// still being verified; a success clears the account's count and gives back the address's.
     func login(org: String, email: String, password: String, totpCode: String, clientAddress: String?) async throws
         -> Calltrace_Identity_V1_LoginResponse {
         let refused = RPCError(.unauthenticated, "invalid e-mail, password or code")
+        // An unknown organisation has no keys (and gets none): the same answer, after the same work.
         guard let email = try? Self.normalisedEmail(email), let index = try? keys.blindIndex(email, kind: "email", org: org) else {
-            PasswordHasher.verifyDummy(password)
+            _ = try await BlockingPool.shared.run { PasswordHasher.verifyDummy(password) }
             throw refused
         }
         // Counted per account (known or not, so lockout reveals nothing) and per client address.
-        let subjects = [(Data("account:".utf8) + index, Self.accountFailureLimit)]
-            + (clientAddress.map { [(OpaqueToken.storageHash("address:\(org):\($0)"), Self.addressFailureLimit)] } ?? [])
+        let account = LoginAttempts.Subject(key: Data("account:".utf8) + index, limit: Self.accountFailureLimit)
+        let address = try clientAddress.map { clientAddress in
+            guard let bucket = LoginAttempts.bucket(of: clientAddress) else {
+                throw RPCError(.invalidArgument, "the client address must be an IPv4 or IPv6 address")
+            }
+            return LoginAttempts.Subject(key: OpaqueToken.storageHash("address:\(org):\(bucket)"), limit: Self.addressFailureLimit)
+        }
         try await checkClientAddress(clientAddress, org: org)
-        if try await isLockedOut(subjects) {
+        let subjects = [account] + (address.map { [$0] } ?? [])
+        let now = Self.now()
+        guard try await database.write({ db in try LoginAttempts.reserve(subjects, now: now, window: Self.failureWindowMS, in: db) }) else {
             try await audit(org: org, actor: "unknown", action: "login.locked_out", resource: "organization:\(org)", outcome: "denied")
             throw RPCError(.resourceExhausted, "too many failed logins; try again later")
         }
         let row = try await database.read { db in
             try db.query("""
-                SELECT u.id, u.role, u.password_hash, u.totp_secret, u.totp_confirmed, o.session_max_seconds
+                SELECT u.id, u.role, u.password_hash, u.totp_secret, u.totp_confirmed, u.totp_last_step, o.session_max_seconds
                 FROM users u JOIN organizations o ON o.id = u.org_id
                 WHERE u.org_id = ? AND u.email_index = ? AND u.status = 'active' AND o.status = 'active'
                 """, org, index).first
         }
         guard let row, let user = row.text("id"), let stored = row.text("password_hash") else {
-            PasswordHasher.verifyDummy(password)
-            try await recordFailure(subjects)
+            _ = try await BlockingPool.shared.run { PasswordHasher.verifyDummy(password) }
             try await audit(org: org, actor: "unknown", action: "login.failed", resource: "organization:\(org)", outcome: "denied")
             throw refused
         }
-        guard PasswordHasher.verify(password, against: stored), try secondFactorHolds(row, user: user, org: org, code: totpCode) else {
-            try await recordFailure(subjects)
+        let passwordHolds = try await BlockingPool.shared.run { PasswordHasher.verify(password, against: stored) }
+        let totpStep = try secondFactorStep(row, user: user, org: org, code: totpCode)
+        guard passwordHolds, totpStep != nil else {
             try await audit(org: org, actor: "user:\(user)", action: "login.failed", resource: "user:\(user)", outcome: "denied")
             throw refused
         }
-        try await database.write { db in
-            _ = try db.execute("DELETE FROM login_failures WHERE subject = ?", subjects[0].0)
-        }
         let token = try OpaqueToken.generate()
-        let now = Self.now()
         let expires = now + (row.int("session_max_seconds") ?? Int64(Self.defaultMaxSeconds)) * 1000
         try await database.write { [self] db in
-            try db.execute("INSERT INTO sessions (token_hash, user_id, org_id, last_used_at_unix_ms, expires_at_unix_ms) VALUES (?, ?, ?, ?, ?)",
-                           OpaqueToken.storageHash(token), user, org, now, expires)
+            // A two-factor code is good once: the step must come after the last one accepted.
+            if let step = totpStep, step > 0 {
+                let fresh = try db.execute("UPDATE users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?", step, user, step)
+                guard fresh == 1 else { throw refused }
+            }
+            try LoginAttempts.succeeded(account: account, address: address, in: db)
+            try db.execute("""
+                INSERT INTO sessions (token_hash, user_id, org_id, last_used_at_unix_ms, expires_at_unix_ms, created_at_unix_ms)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """, OpaqueToken.storageHash(token), user, org, now, expires, now)
             try outbox.record(AuditRecord(org: org, actor: "user:\(user)", action: "login.succeeded", resource: "user:\(user)",
                                           outcome: "success"), in: db)
         }
@@ -240,12 +268,15 @@ struct IdentityStore: Sendable {
         return response
     }
 
-    /// True without confirmed two-factor; otherwise the code must match.
-    private func secondFactorHolds(_ row: Row, user: String, org: String, code: String) throws -> Bool {
-        guard row.int("totp_confirmed") == 1 else { return true }
-        guard let sealed = row.blob("totp_secret") else { return false }
+    /// The accepted two-factor step: 0 for a user without confirmed two-factor, nil when the code
+    /// does not match or was already used.
+    private func secondFactorStep(_ row: Row, user: String, org: String, code: String) throws -> Int64? {
+        guard row.int("totp_confirmed") == 1 else { return 0 }
+        guard let sealed = row.blob("totp_secret") else { return nil }
         let secret = try keys.open(sealed, org: org, table: "users", column: "totp_secret", row: user)
-        return TOTP.verify(code, secret: secret, unixTime: Self.now() / 1000)
+        guard let step = TOTP.acceptedStep(code, secret: secret, unixTime: Self.now() / 1000),
+              step > (row.int("totp_last_step") ?? 0) else { return nil }
+        return step
     }
 
     // MARK: Two-factor
@@ -264,42 +295,18 @@ struct IdentityStore: Sendable {
 
     func confirmTotp(user: String, org: String, code: String) async throws {
         try await database.write { [self] db in
-            guard let row = try db.query("SELECT totp_secret FROM users WHERE id = ? AND org_id = ? AND totp_confirmed = 0", user, org).first,
+            guard let row = try db.query("SELECT totp_secret, totp_last_step FROM users WHERE id = ? AND org_id = ? AND totp_confirmed = 0",
+                                         user, org).first,
                   let sealed = row.blob("totp_secret")
             else { throw RPCError(.failedPrecondition, "start enrolment first") }
             let secret = try keys.open(sealed, org: org, table: "users", column: "totp_secret", row: user)
-            guard TOTP.verify(code, secret: secret, unixTime: Self.now() / 1000) else {
+            guard let step = TOTP.acceptedStep(code, secret: secret, unixTime: Self.now() / 1000),
+                  step > (row.int("totp_last_step") ?? 0) else {
                 throw RPCError(.invalidArgument, "that code does not match")
             }
-            try db.execute("UPDATE users SET totp_confirmed = 1 WHERE id = ?", user)
+            try db.execute("UPDATE users SET totp_confirmed = 1, totp_last_step = ? WHERE id = ?", step, user)
             try outbox.record(AuditRecord(org: org, actor: "user:\(user)", action: "two_factor.confirmed", resource: "user:\(user)",
                                           outcome: "success"), in: db)
-        }
-    }
-
-    private func isLockedOut(_ subjects: [(Data, Int)]) async throws -> Bool {
-        let since = Self.now() - Self.failureWindowMS
-        return try await database.read { db in
-            try subjects.contains { subject, limit in
-                guard let row = try db.query("SELECT failures, window_started_at_unix_ms FROM login_failures WHERE subject = ?", subject).first
-                else { return false }
-                return (row.int("window_started_at_unix_ms") ?? 0) > since && Int(row.int("failures") ?? 0) >= limit
-            }
-        }
-    }
-
-    private func recordFailure(_ subjects: [(Data, Int)]) async throws {
-        let now = Self.now()
-        let since = now - Self.failureWindowMS
-        try await database.write { db in
-            for (subject, _) in subjects {
-                try db.execute("""
-                    INSERT INTO login_failures (subject, failures, window_started_at_unix_ms) VALUES (?, 1, ?)
-                    ON CONFLICT(subject) DO UPDATE SET
-                        failures = CASE WHEN window_started_at_unix_ms > ? THEN failures + 1 ELSE 1 END,
-                        window_started_at_unix_ms = CASE WHEN window_started_at_unix_ms > ? THEN window_started_at_unix_ms ELSE ? END
-                    """, subject, now, since, since, now)
-            }
         }
     }
 
@@ -403,7 +410,7 @@ struct IdentityStore: Sendable {
             return grant?.text("id")
         }
         guard let grantID else {
-            throw RPCError(.permissionDenied, "no active support grant lets operators use \(permission) in \(org)")
+            throw RPCError(.permissionDenied, "no active support grant lets operators use \(RoleTable.name(of: permission)) in \(org)")
         }
         var principal = Calltrace_Identity_V1_Principal()
         principal.orgID = org
@@ -415,7 +422,8 @@ struct IdentityStore: Sendable {
     // MARK: User and organisation lifecycle
 
     func suspendUser(_ user: String, org: String, by actor: String) async throws {
-        try await changeUser(user, org: org, set: "status = 'suspended'", endSessions: true, action: "user.suspended", by: actor)
+        try await changeUser(user, org: org, set: "status = 'suspended'", endSessions: true, endTokens: true,
+                             action: "user.suspended", by: actor)
     }
 
     func changeRole(_ user: String, org: String, to role: Calltrace_Identity_V1_Role, by actor: String) async throws {
@@ -460,11 +468,19 @@ struct IdentityStore: Sendable {
 
     /// `set` is a fixed SQL fragment chosen by the callers above, never input.
     /// - Parameter endTokens: also void the user's outstanding invitation and reset tokens.
-    private func changeUser(_ user: String, org: String, set: String, endSessions: Bool, endTokens: Bool = false,
+    private func changeUser(_ user: String, org: String, set: String, _ values: [Data] = [], endSessions: Bool, endTokens: Bool = false,
                             action: String, by actor: String) async throws {
         try await database.write { [self] db in
-            let changed = try db.execute("UPDATE users SET \(set) WHERE id = ? AND org_id = ? AND status != 'removed'", user, org)
+            let changed = try db.execute("UPDATE users SET \(set) WHERE id = ? AND org_id = ? AND status != 'removed'",
+                                         bindings: values + [user, org])
             guard changed == 1 else { throw RPCError(.notFound, "user \(user) not found in organisation \(org)") }
+            // An organisation always keeps an active admin: the last one cannot be removed,
+            // suspended or demoted (the change rolls back).
+            let admins = try db.query("SELECT count(*) AS n FROM users WHERE org_id = ? AND role = ? AND status = 'active'",
+                                      org, Calltrace_Identity_V1_Role.admin.rawValue)[0].int("n") ?? 0
+            guard admins > 0 else {
+                throw RPCError(.failedPrecondition, "the organisation's last active admin cannot be removed, suspended or demoted")
+            }
             if endSessions { try db.execute("DELETE FROM sessions WHERE user_id = ?", user) }
             if endTokens { try db.execute("DELETE FROM invitations WHERE user_id = ?", user) }
             try outbox.record(AuditRecord(org: org, actor: actor, action: action, resource: "user:\(user)", outcome: "success"), in: db)
@@ -473,7 +489,9 @@ struct IdentityStore: Sendable {
 
     /// Removes a user of `org`; their sessions end at once.
     func removeUser(_ user: String, org: String, by actor: String) async throws {
-        try await changeUser(user, org: org, set: "status = 'removed'", endSessions: true, endTokens: true,
+        // The e-mail's index is replaced by one naming the removed user, so the address can be invited again.
+        try await changeUser(user, org: org, set: "status = 'removed', email_index = ?", [Data("removed:\(user)".utf8)],
+                             endSessions: true, endTokens: true,
                              action: "user.removed", by: actor)
     }
 
@@ -494,21 +512,21 @@ struct IdentityStore: Sendable {
     ///   the role and the org's two-factor requirement.
     func authorize(token: String, org: String, permission: Calltrace_Identity_V1_Permission?) async throws -> Calltrace_Identity_V1_Principal {
         let now = Self.now()
-        let row = try await database.write { db -> Row? in
-            guard let row = try db.query("""
-                SELECT s.user_id, s.org_id, s.last_used_at_unix_ms, s.expires_at_unix_ms, u.role, u.status, o.status AS org_status,
-                       o.session_idle_seconds, o.require_two_factor, u.totp_confirmed
+        let tokenHash = OpaqueToken.storageHash(token)
+        let row = try await database.read { db in
+            try db.query("""
+                SELECT s.user_id, s.org_id, s.last_used_at_unix_ms, s.expires_at_unix_ms, s.created_at_unix_ms, u.role, u.status,
+                       o.status AS org_status, o.session_idle_seconds, o.session_max_seconds, o.require_two_factor, u.totp_confirmed
                 FROM sessions s JOIN users u ON u.id = s.user_id JOIN organizations o ON o.id = s.org_id
                 WHERE s.token_hash = ?
-                """, OpaqueToken.storageHash(token)).first else { return nil }
-            let idleLimit = (row.int("session_idle_seconds") ?? Int64(Self.defaultIdleSeconds)) * 1000
-            if now - (row.int("last_used_at_unix_ms") ?? 0) < idleLimit {
-                try db.execute("UPDATE sessions SET last_used_at_unix_ms = ? WHERE token_hash = ?", now, OpaqueToken.storageHash(token))
-            }
-            return row
+                """, tokenHash).first
         }
+        // A session ends at its own expiry, or earlier when the organisation shortened its
+        // maximum since the login, or after the organisation's idle time.
         guard let row, let user = row.text("user_id"), let sessionOrg = row.text("org_id"),
-              (row.int("expires_at_unix_ms") ?? 0) > now,
+              let expires = row.int("expires_at_unix_ms"), expires > now,
+              (row.int("created_at_unix_ms") ?? 0) == 0
+                || (row.int("created_at_unix_ms") ?? 0) + (row.int("session_max_seconds") ?? Int64(Self.defaultMaxSeconds)) * 1000 > now,
               now - (row.int("last_used_at_unix_ms") ?? 0) < (row.int("session_idle_seconds") ?? Int64(Self.defaultIdleSeconds)) * 1000,
               row.text("status") == "active", row.text("org_status") == "active"
         else { throw RPCError(.unauthenticated, "no valid session") }
@@ -519,8 +537,13 @@ struct IdentityStore: Sendable {
                 throw RPCError(.permissionDenied, "the organisation requires two-factor; enrol first")
             }
             guard RoleTable.permissions(of: role).contains(permission) else {
-                throw RPCError(.permissionDenied, "role \(role) lacks \(permission)")
+                throw RPCError(.permissionDenied, "role \(role) lacks \(RoleTable.name(of: permission))")
             }
+        }
+        // Only an allowed call keeps the session alive; a refused one does not refresh it.
+        try await database.write { db in
+            _ = try db.execute("UPDATE sessions SET last_used_at_unix_ms = ? WHERE token_hash = ? AND last_used_at_unix_ms < ?",
+                               now, tokenHash, now)
         }
         var principal = Calltrace_Identity_V1_Principal()
         principal.orgID = org

@@ -14,4 +14,14 @@ enum RoleTable {
             return []
         }
     }
+
+    /// The permission's documented dotted name, e.g. `users.manage` (the comment beside each
+    /// value in identity.proto), for error messages.
+    static func name(of permission: Calltrace_Identity_V1_Permission) -> String {
+        var name = ""
+        for character in "\(permission)" {
+            if character.isUppercase { name += "." + character.lowercased() } else { name.append(character) }
+        }
+        return name
+    }
 }

@@ -6,7 +6,8 @@ import CallTraceStorage
 struct IdentityService: CallTraceService {
     static let name = "identity"
     static let defaultPort = 7101
-    static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, IdentityStore.schema)]
+    static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, IdentityStore.schema),
+                             Migration(version: 3, IdentityStore.schemaV3)]
 
     let identity: IdentityRPC
 

@@ -1,0 +1,204 @@
+import CallTraceKeys
+import CallTraceProto
+import CallTraceRPC
+import CallTraceStorage
+import CallTraceTestSupport
+import Foundation
+import Testing
+
+/// What the outside security review found in identity, each with the case that reproduced it.
+@Suite("Identity hardening: the review's findings")
+struct IdentityHardeningTests {
+    typealias Identity = Calltrace_Identity_V1_IdentityService
+
+    func bearer(_ token: String) throws -> CallOptions {
+        var metadata = Metadata()
+        try metadata.add("authorization", "Bearer \(token)")
+        return CallOptions(metadata: metadata)
+    }
+
+    @Test("A suspended or removed invitee cannot redeem the invitation")
+    func suspendedInvitee() async throws {
+        let deployment = try await IdentityDeployment()
+        let (org, admin) = try await deployment.organisationWithAdmin()
+        for action in ["suspend", "remove"] {
+            let invited = try await deployment.gateway.unary(Identity.inviteUser, .with {
+                $0.orgID = org; $0.email = "\(action)@firm.example"; $0.displayName = "Pat"; $0.role = .member
+            }, options: try bearer(admin))
+            if action == "suspend" {
+                _ = try await deployment.gateway.unary(Identity.suspendUser, .with { $0.orgID = org; $0.userID = invited.userID },
+                                                       options: try bearer(admin))
+            } else {
+                _ = try await deployment.gateway.unary(Identity.removeUser, .with { $0.orgID = org; $0.userID = invited.userID },
+                                                       options: try bearer(admin))
+            }
+            #expect(await code {
+                _ = try await deployment.gateway.unary(Identity.redeemInvitation, .with {
+                    $0.invitationToken = invited.invitationToken; $0.password = "a long and unusual passphrase"
+                })
+            } == .notFound, "\(action)ed invitee redeemed the invitation")
+            #expect(await code {
+                _ = try await deployment.gateway.unary(Identity.login, .with {
+                    $0.orgID = org; $0.email = "\(action)@firm.example"; $0.password = "a long and unusual passphrase"
+                })
+            } == .unauthenticated)
+        }
+        // A removed user's address can be invited again.
+        let again = try await deployment.gateway.unary(Identity.inviteUser, .with {
+            $0.orgID = org; $0.email = "remove@firm.example"; $0.displayName = "Pat"; $0.role = .member
+        }, options: try bearer(admin))
+        #expect(!again.userID.isEmpty)
+        _ = await deployment.stop()
+    }
+
+    @Test("Forty concurrent logins cannot slip past the lockout: at most five are checked, the right password among the rest is refused",
+          arguments: [false, true])
+    func concurrentLockout(fromOneAddress: Bool) async throws {
+        let deployment = try await IdentityDeployment()
+        let (org, _) = try await deployment.organisationWithAdmin(email: "admin@firm.example")
+        var metadata = Metadata()
+        if fromOneAddress { try metadata.add("x-client-address", "203.0.113.9") }
+        let options = CallOptions(metadata: metadata)
+        // Per address the limit is 20: spread over 40 made-up accounts from one address.
+        let statuses = await withTaskGroup(of: StatusCode?.self) { group in
+            for index in 0..<40 {
+                group.addTask {
+                    await code {
+                        _ = try await deployment.gateway.unary(Identity.login, .with {
+                            $0.orgID = org
+                            $0.email = fromOneAddress ? "user\(index)@firm.example" : "admin@firm.example"
+                            $0.password = index == 39 ? "correct horse battery staple" : "wrong passphrase \(index)"
+                        }, options: options)
+                    }
+                }
+            }
+            return await group.reduce(into: [StatusCode?]()) { $0.append($1) }
+        }
+        let limit = fromOneAddress ? 20 : 5
+        let checked = statuses.filter { $0 != .resourceExhausted }.count
+        #expect(checked <= limit, "\(checked) attempts were checked, the limit is \(limit)")
+        #expect(statuses.filter { $0 == .resourceExhausted }.count >= 40 - limit)
+        if !fromOneAddress {
+            // The right password, after the flood, is refused too.
+            #expect(await code {
+                _ = try await deployment.gateway.unary(Identity.login, .with {
+                    $0.orgID = org; $0.email = "admin@firm.example"; $0.password = "correct horse battery staple"
+                })
+            } == .resourceExhausted)
+        }
+        _ = await deployment.stop()
+    }
+
+    @Test("A successful login gives its address back the attempt: an office's good logins never lock it out")
+    func goodLoginsDoNotLockAnAddress() async throws {
+        let deployment = try await IdentityDeployment()
+        let (org, _) = try await deployment.organisationWithAdmin(email: "admin@firm.example")
+        var options = CallOptions()
+        try options.metadata.add("x-client-address", "2001:db8:1:2::7")
+        for _ in 0..<25 {
+            _ = try await deployment.gateway.unary(Identity.login, .with {
+                $0.orgID = org; $0.email = "admin@firm.example"; $0.password = "correct horse battery staple"
+            }, options: options)
+        }
+        // Another address of the same /64 shares the bucket; a non-IP address is refused.
+        var neighbour = CallOptions()
+        try neighbour.metadata.add("x-client-address", "2001:db8:1:2::8")
+        #expect(await code {
+            _ = try await deployment.gateway.unary(Identity.login, .with {
+                $0.orgID = org; $0.email = "admin@firm.example"; $0.password = "correct horse battery staple"
+            }, options: neighbour)
+        } == .ok)
+        var bogus = CallOptions()
+        try bogus.metadata.add("x-client-address", "not-an-address")
+        #expect(await code {
+            _ = try await deployment.gateway.unary(Identity.login, .with {
+                $0.orgID = org; $0.email = "admin@firm.example"; $0.password = "correct horse battery staple"
+            }, options: bogus)
+        } == .invalidArgument)
+        _ = await deployment.stop()
+    }
+
+    @Test("On one connection, a Health call sent while eight logins are in flight answers before the first login")
+    func healthDuringLogins() async throws {
+        let deployment = try await IdentityDeployment()
+        let (org, _) = try await deployment.organisationWithAdmin(email: "admin@firm.example")
+        let order = OrderLog()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<8 {
+                group.addTask {
+                    _ = await code {
+                        _ = try await deployment.gateway.unary(Identity.login, .with {
+                            $0.orgID = org; $0.email = "person\(index)@firm.example"; $0.password = "wrong passphrase here"
+                        })
+                    }
+                    order.append("login")
+                }
+            }
+            // All eight are in flight on the server before Health is sent.
+            #expect(await deployment.process.waitForOutput(containing: #""method":"/calltrace.identity.v1.IdentityService/Login","msg":"call started""#,
+                                                           count: 8))
+            group.addTask {
+                _ = try await deployment.gateway.unary(Calltrace_Ops_V1_HealthService.check, .init())
+                order.append("health")
+            }
+            try await group.waitForAll()
+        }
+        #expect(order.entries.first == "health", "\(order.entries)")
+        _ = await deployment.stop()
+    }
+
+    @Test("The organisation's last active admin cannot remove, suspend or demote themselves")
+    func lastAdmin() async throws {
+        let deployment = try await IdentityDeployment()
+        let (org, admin) = try await deployment.organisationWithAdmin()
+        let me = try await deployment.authorize(admin, org: org, .usersManage).userID
+        #expect(await code {
+            _ = try await deployment.gateway.unary(Identity.changeUserRole, .with { $0.orgID = org; $0.userID = me; $0.role = .member },
+                                                   options: try bearer(admin))
+        } == .failedPrecondition)
+        #expect(await code {
+            _ = try await deployment.gateway.unary(Identity.removeUser, .with { $0.orgID = org; $0.userID = me }, options: try bearer(admin))
+        } == .failedPrecondition)
+        #expect(await code {
+            _ = try await deployment.gateway.unary(Identity.suspendUser, .with { $0.orgID = org; $0.userID = me }, options: try bearer(admin))
+        } == .failedPrecondition)
+        // Still an admin, still in.
+        #expect(try await deployment.authorize(admin, org: org, .usersManage).role == .admin)
+        _ = await deployment.stop()
+    }
+
+    @Test("Logins and resets naming organisations that do not exist create no keys")
+    func noKeysForMadeUpOrganisations() async throws {
+        let deployment = try await IdentityDeployment()
+        _ = try await deployment.organisationWithAdmin()
+        for index in 0..<5 {
+            #expect(await code {
+                _ = try await deployment.gateway.unary(Identity.login, .with {
+                    $0.orgID = "org_made_up_\(index)"; $0.email = "x@firm.example"; $0.password = "some passphrase here"
+                })
+            } == .unauthenticated)
+            _ = try await deployment.gateway.unary(Identity.requestPasswordReset, .with {
+                $0.orgID = String(repeating: "z", count: 1000 + index); $0.email = "x@firm.example"
+            })
+        }
+        _ = await deployment.stop()
+        let keyStore = try Database(path: deployment.setup.database.replacingOccurrences(of: ".sqlite", with: ".keys.sqlite"))
+        #expect(try keyStore.sync { try $0.query("SELECT count(*) AS n FROM org_keys")[0].int("n") } == 1)
+    }
+}
+
+/// The order in which concurrent things finished.
+final class OrderLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [String] = []
+    func append(_ entry: String) {
+        lock.lock()
+        list.append(entry)
+        lock.unlock()
+    }
+    var entries: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return list
+    }
+}
