@@ -67,8 +67,18 @@ public struct Metadata: Sendable, Hashable, Sequence {
 }
 
 extension Metadata {
-    /// Reads metadata received from a peer, refusing malformed keys and values.
+    /// At most this many entries in a call's header.
+    public static let maxEntries = 64
+    /// At most this many bytes of keys and values in a call's header.
+    public static let maxBytes = 16 * 1024
+
+    /// Reads metadata received from a peer, refusing malformed keys and values, and more than
+    /// `maxEntries` entries or `maxBytes` bytes.
     init(validating received: [Entry]) throws {
+        guard received.count <= Self.maxEntries,
+              received.reduce(0, { $0 + $1.key.utf8.count + $1.value.count }) <= Self.maxBytes else {
+            throw RPCError(.resourceExhausted, "call metadata exceeds \(Self.maxEntries) entries or \(Self.maxBytes) bytes")
+        }
         for entry in received {
             try Self.validate(key: entry.key, reservedAllowed: false)
             if !entry.key.hasSuffix("-bin"),

@@ -176,7 +176,7 @@ public final class RPCClient: Sendable {
         guard let call = connection.register(deadline: deadline, make: {
             ClientCall(id: $0, owner: connection, streamsRequests: streamsRequests)
         }) else {
-            throw RPCError(.unavailable, "connection is closing")
+            throw connection.closingStatus ?? RPCError(.unavailable, "connection is closing")
         }
         var header = WireFrame.Header(method: method.fullName, metadata: metadata.entries)
         if let deadline {
@@ -344,7 +344,7 @@ public final class RPCClient: Sendable {
             stream.shutdown()
             throw TLSError(.handshake, "server identity \(stream.peerIdentity) is not the expected \(target.identity)")
         }
-        let frames = FrameConnection(stream: stream, maxFrameBytes: configuration.maxFrameBytes)
+        let frames = try FrameConnection(stream: stream, maxFrameBytes: configuration.maxFrameBytes)
         var settings = WireFrame.Settings()
         settings.maxFrameBytes = UInt32(configuration.maxFrameBytes)
         settings.initialWindowBytes = UInt32(configuration.initialWindowBytes)

@@ -50,14 +50,35 @@ public final class RPCServer: Sendable {
         public var maxFrameBytes = 4 << 20
         /// Message bytes a caller may send ahead on each call before we grant more. Default 1 MiB.
         public var initialWindowBytes = 1 << 20
-        /// Open connections; more are closed at once. Default 1024.
+        /// Established (authenticated) connections; more are refused with a RESOURCE_EXHAUSTED
+        /// goaway. Default 1024, and never more than the process's descriptor limit allows
+        /// (three descriptors each; see `RPCServer.effectiveMaxConnections`).
         public var maxConnections = 1024
+        /// Established connections of one peer identity; more are refused like the above. Default 128.
+        public var maxConnectionsPerPeer = 128
+        /// Operator connections admitted beyond `maxConnections`, so `calltrace health` still
+        /// answers on a full server. Default 8.
+        public var reservedOperatorConnections = 8
+        /// Connections still in their TLS handshake or settings exchange, in all; past it the
+        /// oldest is cut. Default 64.
+        public var maxPendingHandshakes = 64
+        /// The same, from one source address. Default 16.
+        public var maxPendingHandshakesPerAddress = 16
         /// Calls in flight per connection; more are refused with RESOURCE_EXHAUSTED. Default 256.
         public var maxConcurrentCallsPerConnection = 256
-        /// Time for a client to complete TLS and send its settings. Default 10 s.
-        public var handshakeTimeout: Duration = .seconds(10)
+        /// Request bytes the calls in flight on one connection may hold: each unary or
+        /// server-streaming call its request, each client-streaming call its window. A call
+        /// past it is refused with RESOURCE_EXHAUSTED. Default 64 MiB.
+        public var maxRequestBytesPerConnection = 64 << 20
+        /// Bytes queued for a peer that does not read, past which the connection stops reading
+        /// its requests until they drain. Default 16 MiB.
+        public var maxOutboundBytesPerConnection = 16 << 20
+        /// Time for a client to complete TLS and send its settings. Default 5 s.
+        public var handshakeTimeout: Duration = .seconds(5)
         /// A connection with no calls for this long is closed. Default 5 min.
         public var idleTimeout: Duration = .seconds(300)
+        /// The longest deadline a call may ask for; a larger `timeout_ms` counts as this. Default 1 h.
+        public var maxCallTimeout: Duration = .seconds(3600)
 
         public static var defaults: Limits { Limits() }
     }
@@ -70,6 +91,8 @@ public final class RPCServer: Sendable {
     public var port: Int { listener.port }
     /// Our own identity, from our certificate.
     public var identity: String { tls.identity }
+    /// `Limits.maxConnections`, lowered to what the process's descriptor limit can serve.
+    public var effectiveMaxConnections: Int { core.maxConnections }
 
     /// Loads TLS material, binds the port and starts serving `services`.
     ///
@@ -85,6 +108,11 @@ public final class RPCServer: Sendable {
         }
         var router = RPCRouter()
         let core = ServerCore(trustDomain: own.trustDomain, limits: configuration.limits, info: configuration.info, log: logger)
+        if core.maxConnections < configuration.limits.maxConnections {
+            logger.warning("connections limited by the descriptor limit", metadata: [
+                "max_connections": "\(core.maxConnections)", "configured": "\(configuration.limits.maxConnections)",
+                "hint": "raise LimitNOFILE (systemd) or ulimit -n"])
+        }
         core.serving.store(serving, ordering: .relaxed)
         core.started.store(serving, ordering: .relaxed)
         OpsService(core: core).register(with: &router)
@@ -141,12 +169,12 @@ public final class RPCServer: Sendable {
 
     private static func acceptLoop(listener: TCPListener, tls: TLSContext, core: ServerCore) {
         while let (fd, address) = listener.accept() {
-            guard core.reserveConnectionSlot() else {
+            guard let ticket = core.handshakes.admit(fd: fd, address: HandshakeGate.host(of: address)) else {
                 Glibc.close(fd)
-                core.log.warning("connection refused: too many connections", metadata: ["peer_address": "\(address)"])
+                core.log.warning("connection refused: out of descriptors", metadata: ["peer_address": "\(address)"])
                 continue
             }
-            let thread = Thread { Self.serve(fd: fd, address: address, tls: tls, core: core) }
+            let thread = Thread { Self.serve(fd: fd, address: address, ticket: ticket, tls: tls, core: core) }
             thread.name = "ctrpc-conn"
             thread.stackSize = 512 * 1024
             thread.start()
@@ -154,25 +182,31 @@ public final class RPCServer: Sendable {
     }
 
     /// Handshake on this connection's own thread, then hand over to its I/O loop.
-    private static func serve(fd: Int32, address: String, tls: TLSContext, core: ServerCore) {
+    private static func serve(fd: Int32, address: String, ticket: UInt64, tls: TLSContext, core: ServerCore) {
         let deadline = ContinuousClock.now + core.limits.handshakeTimeout
         do {
+            // Whatever happens, the connection leaves the handshake budget when this returns.
+            defer { core.handshakes.finish(ticket) }
             let stream = try TLSStream.accept(fd: fd, peerAddress: address, context: tls, timeout: core.limits.handshakeTimeout)
             guard let peer = PeerIdentity(uri: stream.peerIdentity), peer.trustDomain == core.trustDomain else {
                 stream.shutdown()
                 throw TLSError(.handshake, "peer identity \(stream.peerIdentity) is not in trust domain \(core.trustDomain)")
             }
-            let frames = FrameConnection(stream: stream, maxFrameBytes: core.limits.maxFrameBytes)
+            let frames = try FrameConnection(stream: stream, maxFrameBytes: core.limits.maxFrameBytes,
+                                             maxOutboundBytes: core.limits.maxOutboundBytesPerConnection)
             var settings = WireFrame.Settings()
             settings.maxFrameBytes = UInt32(core.limits.maxFrameBytes)
             settings.initialWindowBytes = UInt32(core.limits.initialWindowBytes)
             settings.maxConcurrentCalls = UInt32(core.limits.maxConcurrentCallsPerConnection)
             let peerSettings = try frames.exchangeSettings(settings, deadline: deadline)
             let connection = ServerConnection(connection: frames, peer: peer, peerSettings: peerSettings, core: core)
-            core.add(connection)
+            if let refusal = core.add(connection) {
+                core.log.notice("connection refused", metadata: ["peer": "\(peer)", "peer_address": "\(address)", "reason": "\(refusal.message)"])
+                frames.refuse(refusal)
+                return
+            }
             frames.start(delegate: connection, name: "ctrpc-conn")
         } catch {
-            core.releaseConnectionSlot()
             core.log.notice("connection refused", metadata: ["peer_address": "\(address)", "reason": "\(error)"])
         }
     }
@@ -197,35 +231,57 @@ final class ServerCore: @unchecked Sendable {
     }
 
     private struct Connections {
-        var reserved = 0
         var open: [ObjectIdentifier: ServerConnection] = [:]
+        var perPeer: [PeerIdentity: Int] = [:]
+        var operators = 0
     }
     private let connections = Mutex(Connections())
+    /// Connections still in their handshake.
+    let handshakes: HandshakeGate
+    /// `limits.maxConnections`, lowered to what the descriptor limit can serve.
+    let maxConnections: Int
 
     init(trustDomain: String, limits: RPCServer.Limits, info: RPCServer.ServerInfo, log: Logger) {
         self.trustDomain = trustDomain
         self.limits = limits
         self.info = info
         self.log = log
+        self.handshakes = HandshakeGate(limit: limits.maxPendingHandshakes, perAddressLimit: limits.maxPendingHandshakesPerAddress)
+        // Each established connection holds three descriptors (socket, wake-up pipe), each
+        // pending handshake two; some are kept for databases, logs and outgoing connections.
+        let descriptors = DescriptorLimit.raiseToHard()
+        let affordable = (descriptors - 128 - 2 * limits.maxPendingHandshakes - 3 * limits.reservedOperatorConnections) / 3
+        self.maxConnections = max(1, min(limits.maxConnections, affordable))
     }
 
-    func reserveConnectionSlot() -> Bool {
+    /// Admits an established connection, or says why not: the server is full, or this peer has
+    /// too many connections. Operators keep a few connections beyond the total.
+    func add(_ connection: ServerConnection) -> RPCError? {
         connections.withLock { state in
-            guard state.reserved < limits.maxConnections else { return false }
-            state.reserved += 1
-            return true
+            let peer = connection.peer
+            let isOperator = peer.kind == .operator
+            let full = isOperator ? state.open.count >= maxConnections + limits.reservedOperatorConnections
+                                  : state.open.count - state.operators >= maxConnections
+            guard !full else {
+                return RPCError(.resourceExhausted, "too many connections (limit \(maxConnections))")
+            }
+            guard state.perPeer[peer, default: 0] < limits.maxConnectionsPerPeer else {
+                return RPCError(.resourceExhausted, "too many connections from \(peer) (limit \(limits.maxConnectionsPerPeer))")
+            }
+            state.open[ObjectIdentifier(connection)] = connection
+            state.perPeer[peer, default: 0] += 1
+            if isOperator { state.operators += 1 }
+            return nil
         }
-    }
-
-    func releaseConnectionSlot() { connections.withLock { $0.reserved -= 1 } }
-
-    func add(_ connection: ServerConnection) {
-        connections.withLock { $0.open[ObjectIdentifier(connection)] = connection }
     }
 
     func connectionClosed(_ connection: ServerConnection) {
         connections.withLock { state in
-            if state.open.removeValue(forKey: ObjectIdentifier(connection)) != nil { state.reserved -= 1 }
+            if state.open.removeValue(forKey: ObjectIdentifier(connection)) != nil {
+                if connection.peer.kind == .operator { state.operators -= 1 }
+                state.perPeer[connection.peer, default: 1] -= 1
+                if state.perPeer[connection.peer] == 0 { state.perPeer[connection.peer] = nil }
+            }
         }
     }
 
@@ -244,4 +300,23 @@ final class ServerCore: @unchecked Sendable {
             return metadata
         }())
     }
+}
+
+/// The process's limit on open descriptors (`RLIMIT_NOFILE`).
+enum DescriptorLimit {
+    /// Raises the soft limit to the hard one (at most 1,048,576), once per process, and returns
+    /// the soft limit in force.
+    static func raiseToHard() -> Int { raised }
+
+    private static let raised: Int = {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        let wanted = min(limit.rlim_max, 1 << 20)
+        if limit.rlim_cur < wanted {
+            var raised = limit
+            raised.rlim_cur = wanted
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        return Int(clamping: limit.rlim_cur)
+    }()
 }

@@ -169,15 +169,25 @@ struct BadInputTests {
         try await expectStillServing(fixture)
     }
 
-    @Test("An unknown method: UNIMPLEMENTED")
+    @Test("Unknown methods: UNIMPLEMENTED, the name never echoed, logged or kept in metrics (counted under one label)")
     func unknownMethod() async throws {
-        let fixture = try EchoFixture()
+        let log = CapturedLog()
+        let fixture = try EchoFixture(log: log)
         let client = try fixture.client()
-        let missing = MethodDescriptor<Calltrace_Testing_V1_EchoRequest, Calltrace_Testing_V1_EchoResponse>(
-            service: "calltrace.testing.v1.EchoService", name: "Vanish", kind: .unary, isIdempotent: false)
-        let error = await #expect(throws: RPCError.self) { try await client.unary(missing, .init()) }
-        #expect(error?.code == .unimplemented)
-        #expect(error?.message == "unknown method /calltrace.testing.v1.EchoService/Vanish")
+        let huge = String(repeating: "x", count: 1 << 20)
+        for name in ["Vanish", huge] {
+            let missing = MethodDescriptor<Calltrace_Testing_V1_EchoRequest, Calltrace_Testing_V1_EchoResponse>(
+                service: "calltrace.testing.v1.EchoService", name: name, kind: .unary, isIdempotent: false)
+            let error = await #expect(throws: RPCError.self) { try await client.unary(missing, .init()) }
+            #expect(error?.code == .unimplemented)
+            #expect(error?.message == "unknown method")
+        }
+        let operatorClient = try fixture.client(identity: TemporaryPKI.identity("operator", "ops"))
+        let metrics = try await operatorClient.unary(Calltrace_Ops_V1_MetricsService.getMetrics, .init())
+        #expect(metrics.methods.first { $0.method == "<unknown>" }?.calls == 2)
+        #expect(!metrics.methods.contains { $0.method.contains("Vanish") || $0.method.count > 256 })
+        #expect(!log.text.contains("Vanish"))
+        #expect(!log.text.contains(String(repeating: "x", count: 300)))
         try await expectStillServing(fixture)
     }
 

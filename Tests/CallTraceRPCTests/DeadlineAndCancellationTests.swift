@@ -94,3 +94,92 @@ struct RelayService: RPCService {
         }
     }
 }
+
+/// Answers Echo after a wait that ignores cancellation (as a database statement or a call to
+/// another service would), so only the server's own deadline and cancel handling can end it.
+/// With `blocking`, the handler blocks its thread instead (a handler that should not, but might).
+final class StubbornService: RPCService {
+    let waitMs: Int
+    let blocking: Bool
+    init(waitMs: Int, blocking: Bool = false) {
+        self.waitMs = waitMs
+        self.blocking = blocking
+    }
+
+    func register(with router: inout RPCRouter) {
+        router.unary(Calltrace_Testing_V1_EchoService.echo, allow: .anyPeer) { [self] request, _ in
+            if blocking {
+                usleep(UInt32(waitMs) * 1000)
+            } else {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(waitMs)) { continuation.resume() }
+                }
+            }
+            return .with { $0.payload = request.payload }
+        }
+    }
+}
+
+@Suite("Deadlines and cancellation hold while a handler is busy")
+struct BusyHandlerDeadlineTests {
+    func server(_ pki: TemporaryPKI, _ service: StubbornService) throws -> RPCServer {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        return try RPCServer(configuration: .init(credentials: try pki.credentials(for: EchoFixture.serverIdentity),
+                                                  info: .init(serviceName: "media", version: "test")),
+                             services: [service], logger: logger)
+    }
+
+    func raw(_ pki: TemporaryPKI, port: Int) throws -> RawTLSClient {
+        let client = try RawTLSClient(certificate: try pki.credentials(for: TemporaryPKI.identity("gateway", "web")), caPath: pki.caPath)
+        _ = try client.connect(port: port)
+        client.setReceiveTimeout(.seconds(60))
+        try client.sendSettings()
+        return client
+    }
+
+    func echo(_ id: UInt64, timeoutMs: UInt64 = 0, payload: String = "") throws -> Calltrace_Rpc_V1_Frame {
+        var frame = Calltrace_Rpc_V1_Frame()
+        frame.callID = id
+        frame.header.method = Calltrace_Testing_V1_EchoService.echo.fullName
+        frame.header.timeoutMs = timeoutMs
+        frame.message = try Calltrace_Testing_V1_EchoRequest.with { $0.payload = Data(payload.utf8) }.serializedBytes()
+        frame.endStream = true
+        return frame
+    }
+
+    @Test("A handler still running at the caller's deadline: the caller gets DEADLINE_EXCEEDED, never the late answer",
+          arguments: [false, true])
+    func deadlineWhileBusy(blocking: Bool) async throws {
+        let pki = try TemporaryPKI()
+        let service = StubbornService(waitMs: blocking ? 30 : 1_500, blocking: blocking)
+        let server = try server(pki, service)
+        defer { server.stop() }
+        let client = try raw(pki, port: server.port)
+        for id in UInt64(1)...20 { try client.send(try echo(id * 2 + 1, timeoutMs: 5)) }
+        var statuses: [UInt64: UInt32] = [:]
+        while statuses.count < 20 {
+            let frame = try #require(try await onThread { try client.readFrame() })
+            if frame.hasStatus { statuses[frame.callID] = frame.status.code }
+        }
+        #expect(statuses.values.allSatisfy { $0 == StatusCode.deadlineExceeded.rawValue }, "\(statuses)")
+    }
+
+    @Test("A call cancelled while its handler is busy gets no answer at all")
+    func cancelWhileBusy() async throws {
+        let pki = try TemporaryPKI()
+        let service = StubbornService(waitMs: 500)
+        let server = try server(pki, service)
+        defer { server.stop() }
+        let client = try raw(pki, port: server.port)
+        try client.send(try echo(1, payload: "cancelled"))
+        var cancel = Calltrace_Rpc_V1_Frame()
+        cancel.callID = 1
+        cancel.cancel = true
+        try client.send(cancel)
+        try client.send(try echo(3, payload: "answered"))  // its answer comes after call 1's would have
+        let frame = try #require(try await onThread { try client.readFrame() })
+        #expect(frame.callID == 3)
+        #expect(try Calltrace_Testing_V1_EchoResponse(serializedBytes: frame.message).payload == Data("answered".utf8))
+    }
+}

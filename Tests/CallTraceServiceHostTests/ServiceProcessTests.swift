@@ -107,6 +107,25 @@ struct ServiceProcessTests {
         #expect(await first.waitForExit()?.status == 0)
     }
 
+    @Test("A flood of idle TCP connections at a low descriptor limit: the service stays up and a legitimate call succeeds")
+    func descriptorFlood() async throws {
+        let setup = try ServiceSetup(service: "compliance")
+        let process = try setup.start(setup.flags + ["--log-format", "json"], descriptorLimit: 400)
+        let client = try setup.client()
+        try await setup.waitUntilServing(client)
+        var flood: [Int32] = []
+        defer { for fd in flood { close(fd) } }
+        for _ in 0..<1_000 { flood.append(try RawTLSClient.plainTCP(port: setup.port)) }
+        let fresh = try setup.client(identity: TemporaryPKI.identity("gateway", "web"))
+        let health = try await fresh.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: .seconds(60)))
+        #expect(health.status == .serving)
+        #expect(process.process.isRunning)
+        // It sized its connection limit from the descriptor limit, and said so.
+        #expect(process.stderr.contains("connections limited by the descriptor limit"))
+        process.signal(SIGTERM)
+        #expect(await process.waitForExit()?.status == 0)
+    }
+
     @Test("Configuration precedence: file, then environment, then flags")
     func precedence() async throws {
         let setup = try ServiceSetup()

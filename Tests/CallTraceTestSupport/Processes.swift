@@ -65,9 +65,18 @@ public final class RunningProcess: @unchecked Sendable {
     }
     private let output = Output()
 
-    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
-        process.executableURL = productsDirectory.appendingPathComponent(executable)
-        process.arguments = arguments
+    /// - Parameter descriptorLimit: run the executable under `ulimit -n` of this many descriptors.
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                descriptorLimit: Int? = nil) throws {
+        let path = productsDirectory.appendingPathComponent(executable).path
+        if let descriptorLimit {
+            // The shell sets the limit and replaces itself with the executable (same process id).
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\"", path] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: path)
+            process.arguments = arguments
+        }
         var inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CALLTRACE_") }
         inherited.merge(environment) { $1 }
         process.environment = inherited

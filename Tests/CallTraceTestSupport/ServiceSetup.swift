@@ -29,8 +29,8 @@ public final class ServiceSetup: @unchecked Sendable {
          "--master-key", masterKey, "--database", database, "--listen", "127.0.0.1:\(port)"]
     }
 
-    public func start(_ flags: [String]? = nil, environment: [String: String] = [:]) throws -> RunningProcess {
-        try RunningProcess("calltrace-\(service)", flags ?? self.flags, environment: environment)
+    public func start(_ flags: [String]? = nil, environment: [String: String] = [:], descriptorLimit: Int? = nil) throws -> RunningProcess {
+        try RunningProcess("calltrace-\(service)", flags ?? self.flags, environment: environment, descriptorLimit: descriptorLimit)
     }
 
     public func client(identity: String = TemporaryPKI.identity("operator", "ops")) throws -> RPCClient {

@@ -13,12 +13,14 @@ final class ClientConnection: FrameConnectionDelegate, @unchecked Sendable {
     private struct State {
         var nextCallID: UInt64 = 1
         var calls: [UInt64: ClientCall] = [:]
-        var deadlines: [(at: ContinuousClock.Instant, callID: UInt64)] = []
+        var deadlines = DeadlineQueue()
     }
     private let state = Mutex(State())
     /// Set by goaway or close: no new calls. Set and checked under `state`'s lock when calls
     /// are added or failed; read without it by callers choosing a connection.
     private let unusable = Atomic<Bool>(false)
+    /// Why the server ended the connection, when it said (a goaway with a status).
+    private let refusal = Mutex<RPCError?>(nil)
     private let onClose: @Sendable (ClientConnection) -> Void
 
     init(connection: FrameConnection, serverSettings: WireFrame.Settings, localWindowBytes: Int,
@@ -31,6 +33,10 @@ final class ClientConnection: FrameConnectionDelegate, @unchecked Sendable {
 
     var isUsable: Bool { !unusable.load(ordering: .acquiring) }
 
+    /// The status the server closed the connection with, if it gave one (e.g. RESOURCE_EXHAUSTED
+    /// from a full server).
+    var closingStatus: RPCError? { refusal.withLock { $0 } }
+
     /// Registers a new call; nil when the connection takes no new calls.
     func register(deadline: ContinuousClock.Instant?, make: (UInt64) -> ClientCall) -> ClientCall? {
         let call = state.withLock { state -> ClientCall? in
@@ -39,10 +45,7 @@ final class ClientConnection: FrameConnectionDelegate, @unchecked Sendable {
             state.nextCallID += 1
             let call = make(id)
             state.calls[id] = call
-            if let deadline {
-                let index = state.deadlines.firstIndex { $0.at > deadline } ?? state.deadlines.endIndex
-                state.deadlines.insert((deadline, id), at: index)
-            }
+            if let deadline { state.deadlines.insert(id, at: deadline) }
             return call
         }
         if let deadline, call != nil { connection.wakeUp(at: deadline) }
@@ -50,7 +53,10 @@ final class ClientConnection: FrameConnectionDelegate, @unchecked Sendable {
     }
 
     func remove(_ callID: UInt64) {
-        _ = state.withLock { $0.calls.removeValue(forKey: callID) }
+        state.withLock { state in
+            state.calls[callID] = nil
+            state.deadlines.remove(callID)
+        }
     }
 
     // MARK: FrameConnectionDelegate (I/O thread)
@@ -59,6 +65,7 @@ final class ClientConnection: FrameConnectionDelegate, @unchecked Sendable {
         if frame.callID == 0 {
             if frame.goaway { unusable.store(true, ordering: .releasing) }
             if let status = frame.status {
+                refusal.withLock { $0 = status }
                 // The server ends the whole connection, e.g. after a frame it could not accept.
                 failAll(status)
             }
@@ -80,12 +87,8 @@ final class ClientConnection: FrameConnectionDelegate, @unchecked Sendable {
 
     func connectionTick(_ connection: FrameConnection, now: ContinuousClock.Instant) {
         let (expired, next) = state.withLock { state -> ([ClientCall], ContinuousClock.Instant?) in
-            var expired: [ClientCall] = []
-            while let first = state.deadlines.first, first.at <= now {
-                state.deadlines.removeFirst()
-                if let call = state.calls.removeValue(forKey: first.callID) { expired.append(call) }
-            }
-            return (expired, state.deadlines.first?.at)
+            let expired = state.deadlines.popExpired(now: now).compactMap { state.calls.removeValue(forKey: $0) }
+            return (expired, state.deadlines.next())
         }
         for call in expired {
             call.sendCancel()

@@ -29,6 +29,9 @@ protocol FrameConnectionDelegate: AnyObject, Sendable {
 final class FrameConnection: @unchecked Sendable {
     let stream: TLSStream
     let maxFrameBytes: Int
+    /// Past this many queued outbound bytes the I/O thread stops reading until they drain, so a
+    /// peer that sends requests but never reads the answers cannot grow our memory.
+    let maxOutboundBytes: Int
     /// A self-pipe: writing a byte to `wakeWriteFD` wakes the I/O thread's `poll`.
     private let wakeFD: Int32
     private let wakeWriteFD: Int32
@@ -43,6 +46,7 @@ final class FrameConnection: @unchecked Sendable {
         var closeError: RPCError?
         var nextWake: ContinuousClock.Instant?
         var hasPending: Bool { offset < pending.count }
+        var pendingBytes: Int { pending.count - offset }
     }
     private let outbound = Mutex(Outbound())
 
@@ -53,12 +57,17 @@ final class FrameConnection: @unchecked Sendable {
     /// Runs tasks on this connection's I/O thread (see `ConnectionExecutor`).
     let executor = ConnectionExecutor()
 
-    init(stream: TLSStream, maxFrameBytes: Int) {
+    /// - Throws: `TLSError(.socket)` when the process is out of descriptors for the wake-up
+    ///   pipe: a connection error, never a crash.
+    init(stream: TLSStream, maxFrameBytes: Int, maxOutboundBytes: Int = 16 << 20) throws {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else {
+            throw TLSError(.socket, "cannot create a wake-up pipe for the connection: \(String(cString: strerror(errno)))")
+        }
         self.stream = stream
         self.maxFrameBytes = maxFrameBytes
+        self.maxOutboundBytes = maxOutboundBytes
         self.decoder = FrameDecoder(maxFrameBytes: maxFrameBytes)
-        var fds: [Int32] = [-1, -1]
-        if pipe(&fds) != 0 { fatalError("cannot create a pipe: out of file descriptors") }
         for fd in fds {
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
@@ -126,6 +135,20 @@ final class FrameConnection: @unchecked Sendable {
         thread.name = name
         thread.stackSize = 512 * 1024
         thread.start()
+    }
+
+    /// Refuses a connection whose I/O thread never started (a full server): one goaway frame
+    /// carrying `error`, given a moment to leave, then the socket shuts.
+    func refuse(_ error: RPCError) {
+        var frame = WireFrame()
+        frame.goaway = true
+        frame.status = error
+        send(frame)
+        let giveUp = ContinuousClock.now + .milliseconds(500)
+        while outbound.withLock({ $0.hasPending }) && flush() && ContinuousClock.now < giveUp {
+            _ = wait(events: POLLOUT, until: giveUp)
+        }
+        stream.shutdown()
     }
 
     // MARK: Writing
@@ -272,23 +295,26 @@ final class FrameConnection: @unchecked Sendable {
                 closeError = error
                 break loop
             }
-            let (closing, requested, hasPending, plannedWake) = outbound.withLock { out in
-                (out.closing, out.closeError, out.hasPending, out.nextWake)
+            let (closing, requested, pendingBytes, plannedWake) = outbound.withLock { out in
+                (out.closing, out.closeError, out.pendingBytes, out.nextWake)
             }
+            let hasPending = pendingBytes > 0
+            // Backpressure: while too much waits for the peer, read nothing more from it.
+            let reading = pendingBytes <= maxOutboundBytes
             if closing {
                 closeError = requested
                 break loop
             }
             // With read-ahead, OpenSSL may already hold records (e.g. read together with the
             // peer's settings) that the socket will never announce again.
-            let buffered = stream.hasBufferedInput
+            let buffered = reading && stream.hasBufferedInput
             // Jobs queued on this thread outside `runJobs` (by a tick, by frames delivered above).
             jobsPending = jobsPending || jobs.withLock { !$0.isEmpty }
             let now = ContinuousClock.now
             let untilWake = now.duration(to: min(nextTick, plannedWake ?? nextTick)).components
             let timeoutMS = jobsPending || buffered
                 ? 0 : max(0, Int32(clamping: untilWake.seconds * 1000 + untilWake.attoseconds / 1_000_000_000_000_000 + 1))
-            fds[0] = pollfd(fd: stream.fileDescriptor, events: Int16(POLLIN | (hasPending ? POLLOUT : 0)), revents: 0)
+            fds[0] = pollfd(fd: stream.fileDescriptor, events: Int16((reading ? POLLIN : 0) | (hasPending ? POLLOUT : 0)), revents: 0)
             fds[1] = pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
             let ready = poll(&fds, 2, timeoutMS)
             if ready < 0 && errno != EINTR { closeError = RPCError(.unavailable, "poll failed"); break loop }
@@ -300,7 +326,7 @@ final class FrameConnection: @unchecked Sendable {
                 closeError = RPCError(.unavailable, "connection to \(stream.peerAddress) broke")
                 break loop
             }
-            if fds[0].revents != 0 || buffered {
+            if reading && (fds[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 || buffered) {
                 // Read a bounded amount per turn so queued writes and timers are not starved.
                 for _ in 0..<16 {
                     let result: TLSStream.ReadResult

@@ -15,6 +15,9 @@ final class ServerCallIO: Sendable {
     /// goes out with the status.)
     let window: SendWindow?
     private unowned let owner: ServerConnection
+    /// What this call counts against its connection's request budget: its request, or the
+    /// window a request stream may fill.
+    let requestBytes: Int
     private let completed = Atomic<Bool>(false)
     private let task = Mutex<Task<Void, Never>?>(nil)
     let startedAt = ContinuousClock.now
@@ -23,6 +26,7 @@ final class ServerCallIO: Sendable {
         self.context = context
         self.request = request
         self.owner = owner
+        self.requestBytes = request?.count ?? windowBytes
         let kind = context.method.kind
         self.window = kind == .serverStreaming ? SendWindow(initialBytes: peerWindowBytes) : nil
         let callID = context.callID
@@ -97,10 +101,19 @@ final class ServerCallIO: Sendable {
     }
 
     /// Ends the call with `error`, unless it ended already. Returns true if this call ended it.
+    ///
+    /// An answer that comes after the caller's deadline is never sent: the caller gets
+    /// DEADLINE_EXCEEDED, even when the handler kept its thread busy past the deadline, so the
+    /// connection's timer could not end the call in time.
     @discardableResult
     func complete(status error: RPCError?, response: Data? = nil) -> Bool {
         guard completed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
             return false
+        }
+        var error = error, response = response
+        if let deadline = context.deadline, error?.code != .deadlineExceeded, ContinuousClock.now >= deadline {
+            error = RPCError(.deadlineExceeded, "deadline exceeded")
+            response = nil
         }
         var frame = WireFrame(callID: context.callID)
         frame.message = response

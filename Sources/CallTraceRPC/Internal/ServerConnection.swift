@@ -13,9 +13,11 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
 
     private struct State {
         var calls: [UInt64: ServerCallIO] = [:]
-        var deadlines: [(at: ContinuousClock.Instant, callID: UInt64)] = []
+        var deadlines = DeadlineQueue()
         var draining = false
         var lastActivity = ContinuousClock.now
+        /// Request bytes the calls in flight hold or may buffer (see `Limits.maxRequestBytesPerConnection`).
+        var heldRequestBytes = 0
     }
     private let state = Mutex(State())
 
@@ -53,18 +55,20 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         let callID = frame.callID
         /// Answers the call with `error`, unless its id is in flight: reusing one is a protocol
         /// violation, and the connection closes.
-        func refuse(_ error: RPCError) -> RPCError? {
+        func refuse(_ error: RPCError, known: Bool = true) -> RPCError? {
             let inUse = state.withLock { state -> Bool in
                 state.lastActivity = .now
                 return state.calls[callID] != nil
             }
             if inUse { return Self.callIDInUse(callID) }
-            refuseCall(callID, method: header.method, error)
+            refuseCall(callID, method: known ? header.method : Self.unknownMethod, error)
             return nil
         }
 
-        guard let route = core.router.routes[header.method] else {
-            return refuse(RPCError(.unimplemented, "unknown method \(header.method)"))
+        // A name the router does not know is never stored, logged or echoed: any peer could
+        // otherwise fill metrics and logs with names of its choosing.
+        guard header.method.utf8.count <= Self.maxMethodNameBytes, let route = core.router.routes[header.method] else {
+            return refuse(RPCError(.unimplemented, "unknown method"), known: false)
         }
         guard route.policy.allows(peer) else {
             return refuse(RPCError(.permissionDenied, "\(peer) may not call \(header.method)"))
@@ -91,7 +95,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
             return refuse(RPCError.from(error))
         }
         let now = ContinuousClock.now
-        let deadline = header.timeoutMs > 0 ? now + .milliseconds(Int64(clamping: header.timeoutMs)) : nil
+        let deadline = header.timeoutMs > 0 ? now + min(.milliseconds(Int64(clamping: header.timeoutMs)), core.limits.maxCallTimeout) : nil
         let context = ServerContext(method: route.info, peer: peer, metadata: metadata, deadline: deadline, callID: callID,
                                     peerAddress: connection.stream.peerAddress, tlsVersion: connection.stream.protocolVersion)
         let call = ServerCallIO(context: context, request: request, owner: self, windowBytes: core.limits.initialWindowBytes,
@@ -104,11 +108,12 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
             if state.calls.count >= core.limits.maxConcurrentCallsPerConnection {
                 return .refused(RPCError(.resourceExhausted, "too many concurrent calls on this connection (limit \(core.limits.maxConcurrentCallsPerConnection))"))
             }
-            state.calls[callID] = call
-            if let deadline {
-                let index = state.deadlines.firstIndex { $0.at > deadline } ?? state.deadlines.endIndex
-                state.deadlines.insert((deadline, callID), at: index)
+            if state.heldRequestBytes + call.requestBytes > core.limits.maxRequestBytesPerConnection {
+                return .refused(RPCError(.resourceExhausted, "the calls in flight on this connection hold too many request bytes (limit \(core.limits.maxRequestBytesPerConnection))"))
             }
+            state.heldRequestBytes += call.requestBytes
+            state.calls[callID] = call
+            if let deadline { state.deadlines.insert(callID, at: deadline) }
             return .admitted
         }
         switch admission {
@@ -143,6 +148,11 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         return nil
     }
 
+    /// How unknown methods are counted and logged, all under one name.
+    static let unknownMethod = "<unknown>"
+    /// Longer method names are not looked up.
+    static let maxMethodNameBytes = 256
+
     private static func callIDInUse(_ callID: UInt64) -> RPCError {
         RPCError(.invalidArgument, "call id \(callID) is already in use")
     }
@@ -159,7 +169,8 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
 
     func callEnded(_ call: ServerCallIO, code: StatusCode) {
         let closeNow = state.withLock { state -> Bool in
-            state.calls[call.context.callID] = nil
+            if state.calls.removeValue(forKey: call.context.callID) != nil { state.heldRequestBytes -= call.requestBytes }
+            state.deadlines.remove(call.context.callID)
             state.lastActivity = .now
             return state.draining && state.calls.isEmpty
         }
@@ -179,13 +190,9 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
 
     func connectionTick(_ connection: FrameConnection, now: ContinuousClock.Instant) {
         let (expired, idle, nextDeadline) = state.withLock { state -> ([ServerCallIO], Bool, ContinuousClock.Instant?) in
-            var expired: [ServerCallIO] = []
-            while let first = state.deadlines.first, first.at <= now {
-                state.deadlines.removeFirst()
-                if let call = state.calls[first.callID] { expired.append(call) }
-            }
+            let expired = state.deadlines.popExpired(now: now).compactMap { state.calls[$0] }
             let idle = state.calls.isEmpty && state.lastActivity.duration(to: now) > core.limits.idleTimeout
-            return (expired, idle, state.deadlines.first?.at)
+            return (expired, idle, state.deadlines.next())
         }
         for call in expired { call.terminate(RPCError(.deadlineExceeded, "deadline exceeded")) }
         if let nextDeadline { connection.wakeUp(at: nextDeadline) }

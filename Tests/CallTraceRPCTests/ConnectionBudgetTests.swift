@@ -1,0 +1,66 @@
+import CallTraceProto
+import CallTraceRPC
+import CallTraceTestSupport
+import Foundation
+import Testing
+
+@Suite("Connection budgets: pending handshakes, connections per peer and in all")
+struct ConnectionBudgetTests {
+    func health(_ client: RPCClient) async -> StatusCode? {
+        do {
+            _ = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: .seconds(30)))
+            return .ok
+        } catch let error as RPCError {
+            return error.code
+        } catch {
+            return nil
+        }
+    }
+
+    @Test("Past the per-peer cap a connection is refused with RESOURCE_EXHAUSTED; other peers and operators still get in")
+    func perPeerAndTotalCaps() async throws {
+        var limits = RPCServer.Limits.defaults
+        limits.maxConnectionsPerPeer = 2
+        limits.maxConnections = 4
+        limits.reservedOperatorConnections = 1
+        let fixture = try EchoFixture(limits: limits)
+        // Each RPCClient holds one connection.
+        let web = try (0..<3).map { _ in try fixture.client(identity: TemporaryPKI.identity("gateway", "web")) }
+        #expect(await health(web[0]) == .ok)
+        #expect(await health(web[1]) == .ok)
+        #expect(await health(web[2]) == .resourceExhausted)
+        let crm = try (0..<3).map { _ in try fixture.client(identity: TemporaryPKI.identity("gateway", "crm")) }
+        #expect(await health(crm[0]) == .ok)
+        #expect(await health(crm[1]) == .ok)
+        // Four established: the server is full for everyone but an operator.
+        let telephony = try fixture.client(identity: TemporaryPKI.identity("gateway", "telephony"))
+        #expect(await health(telephony) == .resourceExhausted)
+        let ops = try fixture.client(identity: TemporaryPKI.identity("operator", "ops"))
+        #expect(await health(ops) == .ok)
+        // A connection that closes frees its place.
+        web[0].close()
+        #expect(await eventually { await health(telephony) == .ok })
+    }
+
+    @Test("A flood of idle TCP connections: the oldest pending ones are cut, a legitimate call still gets through")
+    func idleFlood() async throws {
+        var limits = RPCServer.Limits.defaults
+        limits.maxPendingHandshakes = 32
+        limits.maxPendingHandshakesPerAddress = 8
+        let fixture = try EchoFixture(limits: limits)
+        var flood: [Int32] = []
+        defer { for fd in flood { close(fd) } }
+        for _ in 0..<300 { flood.append(try RawTLSClient.plainTCP(port: fixture.server.port)) }
+        let client = try fixture.client()
+        #expect(await health(client) == .ok)
+        // Most of the flood was cut: reading from the oldest connections finds them closed.
+        let oldest = Array(flood.prefix(100))
+        let closed = try await onThread { () -> Int in
+            oldest.filter { fd in
+                var byte: UInt8 = 0
+                return recv(fd, &byte, 1, 0) == 0
+            }.count
+        }
+        #expect(closed == 100)
+    }
+}
