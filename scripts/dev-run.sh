@@ -8,8 +8,8 @@ swift build --product calltrace-identity --product calltrace-media --product cal
   --product calltrace-compliance --product calltrace >/dev/null 2>&1 || swift build
 bin=$(swift build --show-bin-path)
 dev=var/dev
-mkdir -p "$dev/keys"
-chmod 700 "$dev" "$dev/keys"
+mkdir -p "$dev/keys" "$dev/mail"
+chmod 700 "$dev" "$dev/keys" "$dev/mail"
 if [ ! -f "$dev/pki/ca.key" ]; then
   "$bin/calltrace" pki init --trust-domain calltrace.dev --out "$dev/pki"
 fi
@@ -31,9 +31,11 @@ for s in identity media transcript compliance; do
   if [ ! -f "$key" ]; then (umask 077; head -c 32 /dev/urandom > "$key"); fi
   # Every service forwards its audit events to compliance and asks identity about users' tokens.
   CALLTRACE_PEER_COMPLIANCE=127.0.0.1:${port[compliance]} CALLTRACE_PEER_IDENTITY=127.0.0.1:${port[identity]} \
+  # Identity delivers invitation and reset tokens as files in var/dev/mail (a development mailbox).
+  extra=(); if [ "$s" = identity ]; then extra=(--mail-outbox "$dev/mail"); fi
   "$bin/calltrace-$s" serve \
     --certificate "$dev/pki/$s.crt" --private-key "$dev/pki/$s.key" --ca "$dev/pki/ca.crt" \
-    --master-key "$key" --database "$dev/$s.sqlite" --listen "127.0.0.1:${port[$s]}" \
+    --master-key "$key" --database "$dev/$s.sqlite" --listen "127.0.0.1:${port[$s]}" "${extra[@]}" \
     >>"$dev/$s.log" 2>&1 &
   pids+=($!)
 done
@@ -49,5 +51,6 @@ for s in identity media transcript compliance; do
 done
 echo
 echo "try:  $bin/calltrace health --all --pki $dev/pki"
+echo "invitations and password resets arrive as files in $dev/mail"
 echo "Ctrl-C stops all four."
 wait

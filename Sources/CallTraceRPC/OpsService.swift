@@ -31,6 +31,9 @@ struct OpsService: RPCService {
             response.serviceName = core.info.serviceName
             response.bucketUpperBoundsSeconds = CallMetrics.bounds
             response.methods = core.metrics.snapshot()
+            if let provider = core.gauges.withLock({ $0 }) {
+                response.gauges = await provider().map { gauge in .with { $0.name = gauge.name; $0.value = gauge.value } }
+            }
             return response
         }
     }

@@ -61,6 +61,11 @@ public struct PeerPolicy: Sendable, Hashable {
     /// Exactly the named gateway.
     public static func gateway(_ name: String) -> PeerPolicy { PeerPolicy(rules: [.exact(.gateway, name)], allowsAll: false) }
 
+    /// Exactly the named gateways; none for an empty list.
+    public static func gateways(named names: [String]) -> PeerPolicy {
+        PeerPolicy(rules: Set(names.map { .exact(.gateway, $0) }), allowsAll: false)
+    }
+
     /// Peers allowed by either policy.
     public func union(_ other: PeerPolicy) -> PeerPolicy {
         PeerPolicy(rules: rules.union(other.rules), allowsAll: allowsAll || other.allowsAll)

@@ -21,6 +21,9 @@ public final class RPCServer: Sendable {
         /// What `GetServerInfo` reports.
         public var info: ServerInfo
         public var limits = Limits.defaults
+        /// The gateways (by name: `spiffe://<domain>/gateway/<name>`) whose `x-client-address`
+        /// is believed: the web backend that sees end users' addresses. Default `["web"]`.
+        public var clientAddressGateways: Set<String> = ["web"]
 
         public init(credentials: TLSCredentials, info: ServerInfo) {
             self.credentials = credentials
@@ -107,7 +110,8 @@ public final class RPCServer: Sendable {
             throw TLSError(.configuration, "certificate identity \(tls.identity) is not spiffe://<trust-domain>/<kind>/<name>")
         }
         var router = RPCRouter()
-        let core = ServerCore(trustDomain: own.trustDomain, limits: configuration.limits, info: configuration.info, log: logger)
+        let core = ServerCore(trustDomain: own.trustDomain, limits: configuration.limits, info: configuration.info, log: logger,
+                              clientAddressGateways: configuration.clientAddressGateways)
         if core.maxConnections < configuration.limits.maxConnections {
             logger.warning("connections limited by the descriptor limit", metadata: [
                 "max_connections": "\(core.maxConnections)", "configured": "\(configuration.limits.maxConnections)",
@@ -143,6 +147,12 @@ public final class RPCServer: Sendable {
     }
 
     public var isServing: Bool { core.serving.load(ordering: .acquiring) }
+
+    /// Values `GetMetrics` reports beside the call metrics (e.g. the audit outbox's backlog and
+    /// dead letters), asked for on each request.
+    public func reportGauges(_ provider: @escaping @Sendable () async -> [(name: String, value: Double)]) {
+        core.gauges.withLock { $0 = provider }
+    }
 
     /// Graceful stop: stop accepting, report NOT_SERVING, let calls in flight finish for up to
     /// `gracePeriod`, then end the rest with UNAVAILABLE and close every connection.
@@ -220,6 +230,7 @@ final class ServerCore: @unchecked Sendable {
     let log: Logger
     let startedAt = ContinuousClock.now
     let metrics = CallMetrics()
+    let gauges = Mutex<(@Sendable () async -> [(name: String, value: Double)])?>(nil)
     let serving = Atomic<Bool>(true)
     /// False until the server first reports SERVING: application calls are refused meanwhile.
     let started = Atomic<Bool>(true)
@@ -241,7 +252,12 @@ final class ServerCore: @unchecked Sendable {
     /// `limits.maxConnections`, lowered to what the descriptor limit can serve.
     let maxConnections: Int
 
-    init(trustDomain: String, limits: RPCServer.Limits, info: RPCServer.ServerInfo, log: Logger) {
+    /// Gateways whose `x-client-address` is believed.
+    let clientAddressGateways: Set<String>
+
+    init(trustDomain: String, limits: RPCServer.Limits, info: RPCServer.ServerInfo, log: Logger,
+         clientAddressGateways: Set<String> = ["web"]) {
+        self.clientAddressGateways = clientAddressGateways
         self.trustDomain = trustDomain
         self.limits = limits
         self.info = info

@@ -18,9 +18,12 @@ public final class ServerContext: Sendable {
     public let tlsVersion: String
     /// The organisation id for this call's log line; see `annotate(org:)`.
     private let org = Mutex<String?>(nil)
+    /// Whether this peer may name the end user's address (see `clientAddress`).
+    private let trustsClientAddress: Bool
 
     init(method: MethodInfo, peer: PeerIdentity, metadata: Metadata, deadline: ContinuousClock.Instant?, callID: UInt64,
-         peerAddress: String, tlsVersion: String) {
+         peerAddress: String, tlsVersion: String, trustsClientAddress: Bool) {
+        self.trustsClientAddress = trustsClientAddress
         self.method = method
         self.peer = peer
         self.metadata = metadata
@@ -40,10 +43,12 @@ public final class ServerContext: Sendable {
     /// The metadata key in which a gateway names the end user's network address.
     public static let clientAddressKey = "x-client-address"
 
-    /// The end user's address as a gateway reported it; nil when the caller is not a gateway,
-    /// so no other peer can spoof it.
+    /// The end user's address as a gateway reported it; nil unless the caller is one of the
+    /// gateways the server trusts for it (`RPCServer.Configuration.clientAddressGateways`, by
+    /// default only `web`), so no other peer — a telephony gateway, a CRM integration, a
+    /// service — can spoof it.
     public var clientAddress: String? {
-        peer.kind == .gateway ? metadata[Self.clientAddressKey] : nil
+        trustsClientAddress ? metadata[Self.clientAddressKey] : nil
     }
 
     /// Time left until the deadline (negative once passed); nil without a deadline.

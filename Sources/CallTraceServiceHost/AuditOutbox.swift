@@ -32,17 +32,29 @@ public final class AuditOutbox: Sendable {
     private let database: Database
     private let service: String
     private let batchSize: Int
+    private let batchBytes: Int
     private let wake = Mutex<CheckedContinuation<Void, Never>?>(nil)
     private let forwarder = Mutex<Task<Void, Never>?>(nil)
 
-    public init(database: Database, service: String, batchSize: Int = 200) {
+    /// - Parameters:
+    ///   - batchSize: events per `AppendAuditEvents` call at most. Default 200.
+    ///   - batchBytes: encoded bytes per call at most (an event larger than this goes alone).
+    ///     Default 256 KiB.
+    public init(database: Database, service: String, batchSize: Int = 200, batchBytes: Int = 256 << 10) {
         self.database = database
         self.service = service
         self.batchSize = batchSize
+        self.batchBytes = batchBytes
     }
 
     /// Records `record` inside the caller's transaction (`Database.write`).
+    ///
+    /// - Throws: `StorageError` for an event compliance would refuse (a malformed organisation
+    ///   id, an empty or oversized field), so the action fails instead of poisoning the trail.
     public func record(_ record: AuditRecord, in connection: Connection) throws {
+        guard OrganizationID.isValid(record.org), !record.action.isEmpty,
+              [record.actor, record.action, record.resource, record.outcome].allSatisfy({ $0.utf8.count <= AuditEventRules.maxFieldBytes })
+        else { throw StorageError("audit event \(record.action.prefix(64)) is malformed; not recorded") }
         var event = Calltrace_Compliance_V1_AuditEvent()
         event.idempotencyKey = "\(service):\(UUID().uuidString.lowercased())"
         event.orgID = record.org
@@ -61,6 +73,27 @@ public final class AuditOutbox: Sendable {
     /// Events not yet acknowledged.
     public func pendingCount() async throws -> Int {
         try await database.read { db in Int(try db.query("SELECT count(*) AS n FROM audit_outbox")[0].int("n") ?? 0) }
+    }
+
+    /// Events compliance refused, kept in the dead-letter table.
+    public func deadLetterCount() async throws -> Int {
+        try await database.read { db in Int(try db.query("SELECT count(*) AS n FROM audit_dead_letters")[0].int("n") ?? 0) }
+    }
+
+    /// The dead letters, oldest first: key and reason (for operators).
+    public func deadLetters() async throws -> [(key: String, reason: String)] {
+        try await database.read { db in
+            try db.query("SELECT idempotency_key, reason FROM audit_dead_letters ORDER BY rejected_at_unix_ms, idempotency_key")
+                .map { ($0.text("idempotency_key") ?? "", $0.text("reason") ?? "") }
+        }
+    }
+
+    /// The outbox's gauges for `GetMetrics`.
+    public func gauges() async -> [(name: String, value: Double)] {
+        var gauges: [(name: String, value: Double)] = []
+        if let pending = try? await pendingCount() { gauges.append(("audit_outbox_pending", Double(pending))) }
+        if let dead = try? await deadLetterCount() { gauges.append(("audit_dead_letters", Double(dead))) }
+        return gauges
     }
 
     /// Starts forwarding to compliance through `client`; retries with backoff until acknowledged.
@@ -88,26 +121,48 @@ public final class AuditOutbox: Sendable {
         wakeForwarder()
     }
 
-    /// Sends one batch; returns how many events compliance acknowledged.
+    /// Sends one batch (at most `batchSize` events and `batchBytes` bytes); returns how many
+    /// events compliance answered for. Acknowledged events leave the outbox; rejected ones move to
+    /// the dead-letter table with compliance's reason, so one bad event never blocks the others.
     @discardableResult
     public func forwardOnce(_ client: RPCClient) async throws -> Int {
-        let limit = batchSize
+        let limit = batchSize, byteLimit = batchBytes
         let rows = try await database.read { db in
-            try db.query("SELECT idempotency_key, event FROM audit_outbox ORDER BY id LIMIT ?", limit)
+            var taken: [Row] = []
+            var bytes = 0
+            for row in try db.query("SELECT idempotency_key, event FROM audit_outbox ORDER BY id LIMIT ?", limit) {
+                let size = row.blob("event")?.count ?? 0
+                if !taken.isEmpty && bytes + size > byteLimit { break }
+                taken.append(row)
+                bytes += size
+            }
+            return taken
         }
         guard !rows.isEmpty else { return 0 }
         var request = Calltrace_Compliance_V1_AppendAuditEventsRequest()
-        request.events = try rows.compactMap { row in
-            guard let data = row.blob("event") else { return nil }
-            return try Calltrace_Compliance_V1_AuditEvent(serializedBytes: data)
+        var stored: [String: Data] = [:]
+        for row in rows {
+            guard let key = row.text("idempotency_key"), let data = row.blob("event") else { continue }
+            stored[key] = data
+            request.events.append(try Calltrace_Compliance_V1_AuditEvent(serializedBytes: data))
         }
         let response = try await client.unary(Calltrace_Compliance_V1_AuditService.appendAuditEvents, request,
                                               options: .init(timeout: .seconds(10)))
         let acknowledged = response.acknowledgedKeys
+        let sent = stored
+        let rejected = response.rejected.filter { sent[$0.idempotencyKey] != nil }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
         try await database.write { db in
             for key in acknowledged { try db.execute("DELETE FROM audit_outbox WHERE idempotency_key = ?", key) }
+            for refusal in rejected {
+                try db.execute("DELETE FROM audit_outbox WHERE idempotency_key = ?", refusal.idempotencyKey)
+                if try db.query("SELECT 1 FROM audit_dead_letters WHERE idempotency_key = ?", refusal.idempotencyKey).isEmpty {
+                    try db.execute("INSERT INTO audit_dead_letters (idempotency_key, event, reason, rejected_at_unix_ms) VALUES (?, ?, ?, ?)",
+                                   refusal.idempotencyKey, sent[refusal.idempotencyKey]!, String(refusal.reason.prefix(500)), now)
+                }
+            }
         }
-        return acknowledged.count
+        return acknowledged.count + rejected.count
     }
 
     private func waitForWork(upTo timeout: Duration) async {
@@ -133,5 +188,27 @@ public final class AuditOutbox: Sendable {
             slot?.resume()
             slot = nil
         }
+    }
+}
+
+/// What compliance accepts in an audit event; senders check the same before recording.
+public enum AuditEventRules {
+    /// Longest actor, action, resource or outcome, in bytes.
+    public static let maxFieldBytes = 256
+    /// Longest idempotency key, in bytes.
+    public static let maxKeyBytes = 128
+
+    /// Why compliance refuses `event` from `service`, or nil when it is acceptable.
+    public static func problem(with event: Calltrace_Compliance_V1_AuditEvent, from service: String) -> String? {
+        guard event.sourceService == service else { return "a service may append only its own events" }
+        guard (1...maxKeyBytes).contains(event.idempotencyKey.utf8.count), event.idempotencyKey.hasPrefix("\(service):") else {
+            return "idempotency_key must start with \"\(service):\" and be at most \(maxKeyBytes) bytes"
+        }
+        guard OrganizationID.isValid(event.orgID) else { return "org_id is not a valid organisation id" }
+        guard !event.action.isEmpty else { return "an audit event needs an action" }
+        guard [event.actor, event.action, event.resource, event.outcome].allSatisfy({ $0.utf8.count <= maxFieldBytes }) else {
+            return "actor, action, resource and outcome are at most \(maxFieldBytes) bytes each"
+        }
+        return nil
     }
 }

@@ -1,3 +1,4 @@
+import CallTraceRPC
 import Foundation
 
 /// One service's settings: from a JSON file, then `CALLTRACE_*` environment variables, then
@@ -28,6 +29,13 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var logLevel: String
     /// Seconds calls in flight may take to finish after SIGTERM. Default 10.
     public var drainSeconds: Int
+    /// The gateways (names, as in `spiffe://<domain>/gateway/<name>`) that may make credential
+    /// calls (login, invitation, password reset) and whose `x-client-address` is believed: the
+    /// web backend. Default `["web"]`.
+    public var credentialGateways: [String] = ["web"]
+    /// Identity only: the folder where invitation and reset tokens are delivered as files (a
+    /// development mailbox). Required by identity; other services ignore it. Default none.
+    public var mailOutbox: String?
 
     public static func defaults(service: String, port: Int) -> ServiceConfiguration {
         ServiceConfiguration(listen: "127.0.0.1:\(port)", certificate: nil, privateKey: nil, ca: nil,
@@ -41,7 +49,11 @@ public struct ServiceConfiguration: Sendable, Equatable {
         ("private_key", "CALLTRACE_PRIVATE_KEY"), ("ca", "CALLTRACE_CA"), ("database", "CALLTRACE_DATABASE"), ("key_store", "CALLTRACE_KEY_STORE"),
         ("master_key", "CALLTRACE_MASTER_KEY"), ("log_format", "CALLTRACE_LOG_FORMAT"),
         ("log_level", "CALLTRACE_LOG_LEVEL"), ("drain_seconds", "CALLTRACE_DRAIN_SECONDS"),
+        ("credential_gateways", "CALLTRACE_CREDENTIAL_GATEWAYS"), ("mail_outbox", "CALLTRACE_MAIL_OUTBOX"),
     ]
+
+    /// The levels `log_level` accepts.
+    static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
     /// Applies a JSON config file. Unknown keys are refused (a typo must not pass silently).
     mutating func apply(file path: String) throws {
@@ -62,8 +74,15 @@ public struct ServiceConfiguration: Sendable, Equatable {
                 }
                 self.peers = peers
             } else if key == "drain_seconds" {
-                guard let seconds = value as? Int else { throw ConfigurationError("config file \(path): drain_seconds must be a number") }
-                drainSeconds = seconds
+                guard let seconds = value as? Int else {
+                    throw ConfigurationError("config file \(path): drain_seconds must be a whole number of seconds from 0 to 3600")
+                }
+                try set(key, String(seconds))
+            } else if key == "credential_gateways" {
+                guard let names = value as? [String] else {
+                    throw ConfigurationError("config file \(path): credential_gateways must be a list of gateway names")
+                }
+                try set(key, names.joined(separator: ","))
             } else {
                 guard let text = value as? String else { throw ConfigurationError("config file \(path): \(key) must be a string") }
                 try set(key, text)
@@ -93,10 +112,23 @@ public struct ServiceConfiguration: Sendable, Equatable {
         case "log_format":
             guard ["text", "json"].contains(value) else { throw ConfigurationError("log_format must be text or json, not \(value)") }
             logFormat = value
-        case "log_level": logLevel = value
+        case "log_level":
+            guard Self.logLevels.contains(value) else {
+                throw ConfigurationError("log_level must be one of \(Self.logLevels.joined(separator: ", ")), not \(value)")
+            }
+            logLevel = value
         case "drain_seconds":
-            guard let seconds = Int(value), seconds >= 0 else { throw ConfigurationError("drain_seconds must be a whole number of seconds") }
+            guard let seconds = Int(value), (0...3600).contains(seconds) else {
+                throw ConfigurationError("drain_seconds must be a whole number of seconds from 0 to 3600, not \(value)")
+            }
             drainSeconds = seconds
+        case "credential_gateways":
+            let names = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard names.allSatisfy({ PeerIdentity(uri: "spiffe://x/gateway/\($0)") != nil }) else {
+                throw ConfigurationError("credential_gateways must name gateways (a-z 0-9 - . _), not \(value)")
+            }
+            credentialGateways = names
+        case "mail_outbox": mailOutbox = value
         default: throw ConfigurationError("unknown setting \(key)")
         }
     }

@@ -70,6 +70,10 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("master-key"), help: "32-byte master key file (mode 0600).") var masterKey: String?
     @Option(name: .customLong("log-format"), help: "text or json.") var logFormat: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel: String?
+    @Option(name: .customLong("credential-gateways"), help: "Gateways allowed credential calls and to name client addresses (comma-separated; default web).")
+    var credentialGateways: String?
+    @Option(name: .customLong("mail-outbox"), help: "Identity: folder where invitation and reset tokens are delivered as files.")
+    var mailOutbox: String?
 
     func resolve(service: String, port: Int) throws -> ServiceConfiguration {
         var configuration = ServiceConfiguration.defaults(service: service, port: port)
@@ -77,7 +81,8 @@ struct SettingsOptions: ParsableArguments {
         try configuration.apply(environment: ProcessInfo.processInfo.environment)
         let flags: [(String, String?)] = [("listen", listen), ("certificate", certificate), ("private_key", privateKey),
                                           ("ca", ca), ("database", database), ("key_store", keyStore), ("master_key", masterKey),
-                                          ("log_format", logFormat), ("log_level", logLevel)]
+                                          ("log_format", logFormat), ("log_level", logLevel),
+                                          ("credential_gateways", credentialGateways), ("mail_outbox", mailOutbox)]
         for case let (key, value?) in flags { try configuration.set(key, value) }
         return configuration
     }
@@ -154,6 +159,7 @@ struct Serve<Service: CallTraceService>: AsyncParsableCommand {
                             schemaVersion: UInt32(Service.migrations.map(\.version).max() ?? 0)))
             serverConfiguration.host = address.host
             serverConfiguration.port = address.port
+            serverConfiguration.clientAddressGateways = Set(configuration.credentialGateways)
             // The port opens first, answering NOT_SERVING while the schema migrates.
             server = try RPCServer(configuration: serverConfiguration, services: [], serving: false, logger: logger)
         } catch {
@@ -169,6 +175,7 @@ struct Serve<Service: CallTraceService>: AsyncParsableCommand {
             keyStore.close()
             refuse(name, error)
         }
+        server.reportGauges { await outbox.gauges() }
         server.setServing(true)
         if let compliance = peers["compliance"] {
             outbox.startForwarding(to: compliance, logger: logger)

@@ -13,3 +13,16 @@ public enum SharedSchema {
         );
         """
 }
+
+extension SharedSchema {
+    /// Audit events compliance refused (malformed, or a different event under a used key): kept
+    /// for operators to see (`audit_dead_letters` gauge), never resent.
+    public static let v2 = """
+        CREATE TABLE audit_dead_letters (
+            idempotency_key TEXT PRIMARY KEY,
+            event BLOB NOT NULL,
+            reason TEXT NOT NULL,
+            rejected_at_unix_ms INTEGER NOT NULL
+        );
+        """
+}

@@ -142,6 +142,7 @@ struct Metrics: AsyncParsableCommand {
 
     func run() async throws {
         var families: [String: [String]] = ["calls": [], "buckets": []]
+        var gauges: [String: [String]] = [:]
         for (name, _, client) in try connection.clients() {
             defer { client.close() }
             let metrics = try await client.unary(Calltrace_Ops_V1_MetricsService.getMetrics, .init(), options: connection.options)
@@ -157,6 +158,9 @@ struct Metrics: AsyncParsableCommand {
                 families["buckets"]!.append("ctrpc_server_call_duration_seconds_sum{\(labels)} \(method.durationSumSeconds)")
                 families["buckets"]!.append("ctrpc_server_call_duration_seconds_count{\(labels)} \(method.calls)")
             }
+            for gauge in metrics.gauges {
+                gauges["calltrace_\(gauge.name)", default: []].append("calltrace_\(gauge.name){service=\"\(name)\"} \(gauge.value)")
+            }
         }
         print("# HELP ctrpc_server_calls_total Calls finished, by method and status code.")
         print("# TYPE ctrpc_server_calls_total counter")
@@ -164,5 +168,9 @@ struct Metrics: AsyncParsableCommand {
         print("# HELP ctrpc_server_call_duration_seconds Call latency.")
         print("# TYPE ctrpc_server_call_duration_seconds histogram")
         families["buckets"]!.forEach { print($0) }
+        for (family, lines) in gauges.sorted(by: { $0.key < $1.key }) {
+            print("# TYPE \(family) gauge")
+            lines.forEach { print($0) }
+        }
     }
 }

@@ -10,7 +10,7 @@ import Testing
 struct AuditOutboxTests {
     /// A sender's database: the shared tables, opened like a service would.
     func senderDatabase(_ path: String) throws -> Database {
-        try Database(path: path, migrations: [Migration(version: 1, SharedSchema.v1)])
+        try Database(path: path, migrations: [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2)])
     }
 
     @Test("Events written while compliance is down wait, survive a sender restart, and arrive once")
@@ -63,16 +63,22 @@ struct AuditOutboxTests {
         let response = try await mediaClient.unary(Calltrace_Compliance_V1_AuditService.appendAuditEvents, again)
         #expect(response.acknowledgedKeys.count == 5)
 
-        // 4. A service cannot forge another's events; a gateway cannot append at all.
+        // 4. A service cannot forge another's events, nor replace a stored event under its key;
+        //    each such event is rejected with its reason, and a good one beside it is stored.
         var forged = Calltrace_Compliance_V1_AppendAuditEventsRequest()
         var event = again.events[0]
         event.idempotencyKey = "identity:forged"
         event.sourceService = "identity"
-        forged.events = [event]
-        let forgery = await #expect(throws: RPCError.self) {
-            try await mediaClient.unary(Calltrace_Compliance_V1_AuditService.appendAuditEvents, forged)
-        }
-        #expect(forgery?.code == .permissionDenied)
+        var replaced = again.events[1]
+        replaced.action = "recording.deleted"
+        var good = again.events[0]
+        good.idempotencyKey = "media:beside-the-bad-ones"
+        forged.events = [event, replaced, good]
+        let verdict = try await mediaClient.unary(Calltrace_Compliance_V1_AuditService.appendAuditEvents, forged)
+        #expect(verdict.acknowledgedKeys == ["media:beside-the-bad-ones"])
+        #expect(verdict.rejected.map(\.idempotencyKey) == ["identity:forged", replaced.idempotencyKey])
+        #expect(verdict.rejected.first?.reason == "a service may append only its own events")
+        #expect(verdict.rejected.last?.reason == "a different event was already stored under this idempotency_key")
         let gateway = try RPCClient(
             target: .init(host: "127.0.0.1", port: compliance.port, identity: TemporaryPKI.identity("service", "compliance")),
             configuration: .init(credentials: try compliance.pki.credentials(for: TemporaryPKI.identity("gateway", "web"))))
@@ -86,9 +92,57 @@ struct AuditOutboxTests {
         #expect(await process.waitForExit()?.status == 0)
         let trail = try Database(path: compliance.database)
         let rows = try trail.sync { try $0.query("SELECT idempotency_key, source_service FROM audit_events ORDER BY seq") }
-        #expect(rows.count == 5)
-        #expect(Set(rows.compactMap { $0.text("idempotency_key") }) == Set(again.events.map(\.idempotencyKey)))
+        #expect(rows.count == 6)
+        #expect(Set(rows.compactMap { $0.text("idempotency_key") }) == Set(again.events.map(\.idempotencyKey) + ["media:beside-the-bad-ones"]))
         #expect(rows.allSatisfy { $0.text("source_service") == "media" })
+    }
+}
+
+@Suite("P15: one bad audit event never stops the others")
+struct AuditPoisonTests {
+    @Test("A poison event goes to the dead-letter table with compliance's reason; every later event, big batches included, is delivered")
+    func poisonAndOversizedBatches() async throws {
+        let compliance = try ServiceSetup(service: "compliance")
+        let process = try compliance.start()
+        let client = try RPCClient(
+            target: .init(host: "127.0.0.1", port: compliance.port, identity: TemporaryPKI.identity("service", "compliance")),
+            configuration: .init(credentials: try compliance.pki.credentials(for: TemporaryPKI.identity("service", "media"))))
+        try await compliance.waitUntilServing(client)
+        let database = try Database(path: compliance.pki.directory.appendingPathComponent("media.sqlite").path,
+                                    migrations: [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2)])
+        // Small batches by bytes: 300 events of ~200 bytes need several calls.
+        let outbox = AuditOutbox(database: database, service: "media", batchSize: 200, batchBytes: 8 << 10)
+        // The outbox itself refuses to record a malformed event (the action fails instead)…
+        await #expect(throws: StorageError.self) {
+            try await database.write { db in
+                try outbox.record(AuditRecord(org: String(repeating: "x", count: 2 << 20), actor: "user:u", action: "login.failed",
+                                              resource: "r", outcome: "denied"), in: db)
+            }
+        }
+        // …and one that reached the outbox anyway (an older build wrote it) is dead-lettered, not resent forever.
+        try await database.write { db in
+            var poison = Calltrace_Compliance_V1_AuditEvent()
+            poison.idempotencyKey = "media:poison"
+            poison.orgID = ""
+            poison.action = "recording.played"
+            poison.sourceService = "media"
+            try db.execute("INSERT INTO audit_outbox (idempotency_key, org_id, event, created_at_unix_ms) VALUES (?, ?, ?, ?)",
+                           poison.idempotencyKey, "", try poison.serializedBytes() as Data, 0)
+            for index in 0..<300 {
+                try outbox.record(AuditRecord(org: "org-a", actor: "user:u1", action: "recording.played",
+                                              resource: "recording:r\(index)", outcome: "success"), in: db)
+            }
+        }
+        while try await outbox.forwardOnce(client) > 0 {}
+        #expect(try await outbox.pendingCount() == 0)
+        #expect(try await outbox.deadLetters().map(\.key) == ["media:poison"])
+        #expect(try await outbox.deadLetters().first?.reason == "org_id is not a valid organisation id")
+        let gauges = await outbox.gauges()
+        #expect(gauges.first { $0.name == "audit_dead_letters" }?.value == 1)
+        process.signal(SIGTERM)
+        #expect(await process.waitForExit()?.status == 0)
+        let trail = try Database(path: compliance.database)
+        #expect(try trail.sync { try $0.query("SELECT count(*) AS n FROM audit_events")[0].int("n") } == 300)
     }
 }
 

@@ -25,7 +25,10 @@ struct OperatorCLITests {
         let masterKey = directory.appendingPathComponent("identity.key").path
         FileManager.default.createFile(atPath: masterKey, contents: Data((0..<32).map { UInt8($0) }), attributes: [.posixPermissions: 0o600])
         let port = try freePort()
+        let mail = directory.appendingPathComponent("mail").path
+        try FileManager.default.createDirectory(atPath: mail, withIntermediateDirectories: true)
         let service = try RunningProcess("calltrace-identity", [
+            "--mail-outbox", mail,
             "--certificate", "\(pki)/identity.crt", "--private-key", "\(pki)/identity.key", "--ca", "\(pki)/ca.crt",
             "--master-key", masterKey, "--database", directory.appendingPathComponent("identity.sqlite").path,
             "--listen", "127.0.0.1:\(port)", "--log-format", "json", "--log-level", "debug",

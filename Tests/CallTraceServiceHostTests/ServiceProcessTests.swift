@@ -8,7 +8,7 @@ import Foundation
 import Testing
 
 /// The schema version each service's migrations reach today.
-let schemaVersions: [String: UInt32] = ["identity": 3, "media": 1, "transcript": 1, "compliance": 2]
+let schemaVersions: [String: UInt32] = ["identity": 4, "media": 2, "transcript": 2, "compliance": 3]
 
 @Suite("Service executables: start-up refusals, health, SIGTERM")
 struct ServiceProcessTests {
@@ -132,7 +132,7 @@ struct ServiceProcessTests {
         let config = setup.pki.directory.appendingPathComponent("config.json").path
         let fileOnly: [String: Any] = ["listen": "127.0.0.1:1", "certificate": setup.credentials.certificateChainPath,
                                        "private_key": setup.credentials.privateKeyPath, "ca": setup.credentials.trustRootsPath,
-                                       "master_key": setup.masterKey, "database": setup.database]
+                                       "master_key": setup.masterKey, "database": setup.database, "mail_outbox": setup.mailbox]
         try JSONSerialization.data(withJSONObject: fileOnly).write(to: URL(fileURLWithPath: config))
         // The file says port 1, the environment says another, and the flag wins over both.
         let process = try setup.start(["--config", config, "--listen", "127.0.0.1:\(setup.port)"],

@@ -12,6 +12,8 @@ public final class ServiceSetup: @unchecked Sendable {
     public let masterKey: String
     public let database: String
     public let port: Int
+    /// Identity's mail outbox (`--mail-outbox`): invitation and reset tokens arrive here as files.
+    public let mailbox: String
 
     public init(service: String = "identity") throws {
         pki = try TemporaryPKI()
@@ -21,12 +23,28 @@ public final class ServiceSetup: @unchecked Sendable {
         try MasterKey.generate(path: masterKey)
         database = pki.directory.appendingPathComponent("\(service).sqlite").path
         port = try freePort()
+        mailbox = pki.directory.appendingPathComponent("mail").path
+        try FileManager.default.createDirectory(atPath: mailbox, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
     }
 
     public var flags: [String] {
         ["--certificate", credentials.certificateChainPath, "--private-key", credentials.privateKeyPath,
          "--ca", credentials.trustRootsPath,
          "--master-key", masterKey, "--database", database, "--listen", "127.0.0.1:\(port)"]
+            + (service == "identity" ? ["--mail-outbox", mailbox] : [])
+    }
+
+    /// The newest token identity delivered to `email` (`invitation` or `password_reset`), if any.
+    public func deliveredToken(to email: String, kind: String = "invitation") throws -> String? {
+        let names = try FileManager.default.contentsOfDirectory(atPath: mailbox).sorted()
+        var newest: String?
+        for name in names {
+            let data = try Data(contentsOf: URL(fileURLWithPath: mailbox).appendingPathComponent(name))
+            guard let message = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  message["email"] as? String == email, message["kind"] as? String == kind else { continue }
+            newest = message["token"] as? String
+        }
+        return newest
     }
 
     public func start(_ flags: [String]? = nil, environment: [String: String] = [:], descriptorLimit: Int? = nil) throws -> RunningProcess {

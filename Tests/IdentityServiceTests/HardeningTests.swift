@@ -25,6 +25,7 @@ struct IdentityHardeningTests {
             let invited = try await deployment.gateway.unary(Identity.inviteUser, .with {
                 $0.orgID = org; $0.email = "\(action)@firm.example"; $0.displayName = "Pat"; $0.role = .member
             }, options: try bearer(admin))
+            let invitation = try deployment.delivered(to: "\(action)@firm.example")
             if action == "suspend" {
                 _ = try await deployment.gateway.unary(Identity.suspendUser, .with { $0.orgID = org; $0.userID = invited.userID },
                                                        options: try bearer(admin))
@@ -34,7 +35,7 @@ struct IdentityHardeningTests {
             }
             #expect(await code {
                 _ = try await deployment.gateway.unary(Identity.redeemInvitation, .with {
-                    $0.invitationToken = invited.invitationToken; $0.password = "a long and unusual passphrase"
+                    $0.invitationToken = invitation; $0.password = "a long and unusual passphrase"
                 })
             } == .notFound, "\(action)ed invitee redeemed the invitation")
             #expect(await code {
@@ -147,6 +148,78 @@ struct IdentityHardeningTests {
         _ = await deployment.stop()
     }
 
+    @Test("Only the credential gateway (web) may log in, redeem or reset; tokens reach only the user's mailbox, never a caller")
+    func credentialGatewaysOnly() async throws {
+        let deployment = try await IdentityDeployment()
+        let (org, admin) = try await deployment.organisationWithAdmin(email: "admin@firm.example")
+        let telephony = try deployment.setup.client(identity: TemporaryPKI.identity("gateway", "telephony"))
+        let crm = try deployment.setup.client(identity: TemporaryPKI.identity("gateway", "crm"))
+        for gateway in [telephony, crm] {
+            #expect(await code {
+                _ = try await gateway.unary(Identity.login, .with { $0.orgID = org; $0.email = "admin@firm.example"; $0.password = "correct horse battery staple" })
+            } == .permissionDenied)
+            #expect(await code {
+                _ = try await gateway.unary(Identity.requestPasswordReset, .with { $0.orgID = org; $0.email = "admin@firm.example" })
+            } == .permissionDenied)
+            #expect(await code {
+                _ = try await gateway.unary(Identity.resetPassword, .with { $0.resetToken = "x"; $0.password = "a brand new passphrase" })
+            } == .permissionDenied)
+            #expect(await code {
+                _ = try await gateway.unary(Identity.redeemInvitation, .with { $0.invitationToken = "x"; $0.password = "a brand new passphrase" })
+            } == .permissionDenied)
+        }
+        // The operator who creates an organisation learns its id, not its admin's invitation:
+        // the answer has no token field at all, and the token went to the admin's mailbox.
+        let created = try await deployment.operatorClient.unary(Identity.createOrganization, .with {
+            $0.name = "Other Firm LLP"; $0.firstAdminEmail = "boss@other.example"
+        })
+        let invitation = try deployment.delivered(to: "boss@other.example")
+        #expect(try !(created.serializedBytes() as Data).contains(Data(invitation.utf8)))
+        let mail = try FileManager.default.contentsOfDirectory(atPath: deployment.setup.mailbox)
+        #expect(!mail.isEmpty)
+        for name in mail {
+            let mode = try FileManager.default.attributesOfItem(atPath: deployment.setup.mailbox + "/" + name)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(name)")
+        }
+        // Only the credential gateway's x-client-address is believed: with an allow-list in place,
+        // a CRM integration cannot name an allowed address on a user's behalf.
+        _ = try await deployment.gateway.unary(Identity.setSecurityPolicy, .with {
+            $0.orgID = org; $0.allowedClientRanges = ["198.51.100.0/24"]
+        }, options: try bearer(admin))
+        var spoofed = try bearer(admin)
+        try spoofed.metadata.add("x-client-address", "198.51.100.7")
+        #expect(await code {
+            _ = try await crm.unary(Identity.inviteUser, .with { $0.orgID = org; $0.email = "n@firm.example"; $0.role = .member }, options: spoofed)
+        } == .permissionDenied)
+        #expect(await code {
+            _ = try await deployment.gateway.unary(Identity.inviteUser, .with { $0.orgID = org; $0.email = "n@firm.example"; $0.role = .member },
+                                                   options: spoofed)
+        } == .ok)
+        _ = await deployment.stop()
+    }
+
+    @Test("An admin resets a user's two-factor (audited); the user's sessions end and they enrol again")
+    func resetTwoFactor() async throws {
+        let deployment = try await IdentityDeployment()
+        let (org, admin) = try await deployment.organisationWithAdmin()
+        let member = try await deployment.invite(.member, in: org, adminToken: admin, email: "member@firm.example")
+        let memberID = try await deployment.authorize(member, org: org, .reportsRead).userID
+        _ = try await deployment.gateway.unary(Identity.enrollTotp, .with { $0.orgID = org; $0.password = "a long and unusual passphrase" },
+                                               options: try bearer(member))
+        #expect(await code {
+            _ = try await deployment.gateway.unary(Identity.resetTwoFactor, .with { $0.orgID = org; $0.userID = memberID }, options: try bearer(member))
+        } == .permissionDenied)
+        _ = try await deployment.gateway.unary(Identity.resetTwoFactor, .with { $0.orgID = org; $0.userID = memberID }, options: try bearer(admin))
+        #expect(await code { _ = try await deployment.authorize(member, org: org, .reportsRead) } == .unauthenticated)
+        _ = await deployment.stop()
+        let database = try Database(path: deployment.setup.database)
+        let actions = try database.sync { db in
+            try db.query("SELECT event FROM audit_outbox").compactMap { $0.blob("event") }
+                .map { try Calltrace_Compliance_V1_AuditEvent(serializedBytes: $0) }
+        }
+        #expect(actions.contains { $0.action == "two_factor.reset" && $0.resource == "user:\(memberID)" })
+    }
+
     @Test("The organisation's last active admin cannot remove, suspend or demote themselves")
     func lastAdmin() async throws {
         let deployment = try await IdentityDeployment()
@@ -177,9 +250,13 @@ struct IdentityHardeningTests {
                     $0.orgID = "org_made_up_\(index)"; $0.email = "x@firm.example"; $0.password = "some passphrase here"
                 })
             } == .unauthenticated)
-            _ = try await deployment.gateway.unary(Identity.requestPasswordReset, .with {
-                $0.orgID = String(repeating: "z", count: 1000 + index); $0.email = "x@firm.example"
-            })
+            _ = try await deployment.gateway.unary(Identity.requestPasswordReset, .with { $0.orgID = "org_made_up_\(index)"; $0.email = "x@firm.example" })
+            // A malformed id (empty, 2 KiB, upper case) is refused before anything happens.
+            for malformed in ["", String(repeating: "z", count: 2048), "ORG_X"] {
+                #expect(await code {
+                    _ = try await deployment.gateway.unary(Identity.login, .with { $0.orgID = malformed; $0.email = "x@firm.example"; $0.password = "p" })
+                } == .invalidArgument)
+            }
         }
         _ = await deployment.stop()
         let keyStore = try Database(path: deployment.setup.database.replacingOccurrences(of: ".sqlite", with: ".keys.sqlite"))

@@ -29,8 +29,9 @@ final class IdentityDeployment: @unchecked Sendable {
             $0.firstAdminEmail = email
             $0.firstAdminDisplayName = "Alex Smith"
         })
+        let invitation = try delivered(to: email.lowercased())
         _ = try await gateway.unary(Identity.redeemInvitation, .with {
-            $0.invitationToken = created.invitationToken
+            $0.invitationToken = invitation
             $0.password = "correct horse battery staple"
         })
         let login = try await gateway.unary(Identity.login, .with {
@@ -50,8 +51,10 @@ final class IdentityDeployment: @unchecked Sendable {
             $0.displayName = "Sam Jones"
             $0.role = role
         }, options: .init(metadata: metadata))
+        #expect(!invited.userID.isEmpty)
+        let invitation = try delivered(to: email)
         _ = try await gateway.unary(Identity.redeemInvitation, .with {
-            $0.invitationToken = invited.invitationToken
+            $0.invitationToken = invitation
             $0.password = "a long and unusual passphrase"
         })
         return try await gateway.unary(Identity.login, .with {
@@ -59,6 +62,14 @@ final class IdentityDeployment: @unchecked Sendable {
             $0.email = email
             $0.password = "a long and unusual passphrase"
         }).token
+    }
+
+    /// The token identity delivered to `email` (its mail outbox), or a test failure.
+    func delivered(to email: String, kind: String = "invitation") throws -> String {
+        guard let token = try setup.deliveredToken(to: email, kind: kind) else {
+            throw RPCError(.notFound, "no \(kind) was delivered to \(email)")
+        }
+        return token
     }
 
     func authorize(_ token: String, org: String, _ permission: Calltrace_Identity_V1_Permission,
@@ -193,21 +204,23 @@ struct IdentityServiceTests {
             $0.name = "Jones Law"
             $0.firstAdminEmail = "owner@jones.example"
         })
+        #expect(!created.orgID.isEmpty)
+        let invitation = try deployment.delivered(to: "owner@jones.example")
         for weak in ["short", "password12345", "aaaaaaaaaaaaaaaa"] {
             #expect(await code {
                 _ = try await deployment.gateway.unary(Identity.redeemInvitation, .with {
-                    $0.invitationToken = created.invitationToken
+                    $0.invitationToken = invitation
                     $0.password = weak
                 })
             } == .invalidArgument, "\(weak)")
         }
         _ = try await deployment.gateway.unary(Identity.redeemInvitation, .with {
-            $0.invitationToken = created.invitationToken
+            $0.invitationToken = invitation
             $0.password = "an acceptable passphrase"
         })
         #expect(await code {
             _ = try await deployment.gateway.unary(Identity.redeemInvitation, .with {
-                $0.invitationToken = created.invitationToken
+                $0.invitationToken = invitation
                 $0.password = "another acceptable passphrase"
             })
         } == .notFound)

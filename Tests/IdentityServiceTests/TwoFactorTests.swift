@@ -32,7 +32,14 @@ struct TwoFactorTests {
         let (org, admin) = try await deployment.organisationWithAdmin(email: "admin@firm.example")
         var call = Metadata()
         try call.add("authorization", "Bearer \(admin)")
-        let enrolled = try await deployment.gateway.unary(Identity.enrollTotp, .with { $0.orgID = org }, options: .init(metadata: call))
+        // Enrolling needs the password again: a stolen session alone cannot bind an authenticator.
+        #expect(await code {
+            _ = try await deployment.gateway.unary(Identity.enrollTotp, .with { $0.orgID = org; $0.password = "a guess at the password" },
+                                                   options: .init(metadata: call))
+        } == .permissionDenied)
+        let enrolled = try await deployment.gateway.unary(Identity.enrollTotp, .with {
+            $0.orgID = org; $0.password = "correct horse battery staple"
+        }, options: .init(metadata: call))
         #expect(enrolled.otpauthUri.hasPrefix("otpauth://totp/CallTrace:"))
         let secret = Self.base32Decode(enrolled.secretBase32)
         #expect(secret.count == 20)
@@ -75,7 +82,9 @@ struct TwoFactorTests {
 
         var memberCall = Metadata()
         try memberCall.add("authorization", "Bearer \(member)")
-        let enrolled = try await deployment.gateway.unary(Identity.enrollTotp, .with { $0.orgID = org }, options: .init(metadata: memberCall))
+        let enrolled = try await deployment.gateway.unary(Identity.enrollTotp, .with {
+            $0.orgID = org; $0.password = "a long and unusual passphrase"
+        }, options: .init(metadata: memberCall))
         _ = try await deployment.gateway.unary(Identity.confirmTotp, .with {
             $0.orgID = org
             $0.code = TOTP.code(secret: Self.base32Decode(enrolled.secretBase32), unixTime: Self.now())

@@ -1,5 +1,6 @@
 import CallTraceProto
 import CallTraceRPC
+import CallTraceServiceHost
 import CallTraceStorage
 import Foundation
 
@@ -22,27 +23,47 @@ struct AuditTrail: RPCService {
 
     func register(with router: inout RPCRouter) {
         router.unary(Calltrace_Compliance_V1_AuditService.appendAuditEvents, allow: .services) { request, context in
-            for event in request.events {
-                guard !event.idempotencyKey.isEmpty, !event.orgID.isEmpty, !event.action.isEmpty else {
-                    throw RPCError(.invalidArgument, "an audit event needs idempotency_key, org_id and action")
-                }
-                // A service may only forward its own events.
-                guard event.sourceService == context.peer.name else {
-                    throw RPCError(.permissionDenied, "\(context.peer) may not append events of service \(event.sourceService)")
-                }
-            }
-            let events = request.events
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
-            try await database.write { db in
-                for event in events {
-                    try db.execute(
-                        "INSERT OR IGNORE INTO audit_events (idempotency_key, org_id, source_service, event, received_at_unix_ms) VALUES (?, ?, ?, ?, ?)",
-                        event.idempotencyKey, event.orgID, event.sourceService, try event.serializedBytes() as Data, now)
-                }
-            }
-            var response = Calltrace_Compliance_V1_AppendAuditEventsResponse()
-            response.acknowledgedKeys = events.map(\.idempotencyKey)
-            return response
+            try await append(request.events, from: context.peer.name)
         }
+    }
+
+    /// Judges each event on its own: stored (or already stored identically) → acknowledged;
+    /// malformed, another service's, or a different event under a used key → rejected with the
+    /// reason. One bad event never holds back the others.
+    func append(_ events: [Calltrace_Compliance_V1_AuditEvent], from service: String) async throws
+        -> Calltrace_Compliance_V1_AppendAuditEventsResponse {
+        var response = Calltrace_Compliance_V1_AppendAuditEventsResponse()
+        var acceptable: [(Calltrace_Compliance_V1_AuditEvent, Data)] = []
+        for event in events {
+            if let problem = AuditEventRules.problem(with: event, from: service) {
+                response.rejected.append(.with {
+                    $0.idempotencyKey = String(event.idempotencyKey.prefix(AuditEventRules.maxKeyBytes))
+                    $0.reason = problem
+                })
+            } else {
+                acceptable.append((event, try event.serializedBytes()))
+            }
+        }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let candidates = acceptable
+        let verdicts = try await database.write { db -> [(String, String?)] in
+            try candidates.map { event, bytes in
+                if let existing = try db.query("SELECT event FROM audit_events WHERE idempotency_key = ?", event.idempotencyKey).first {
+                    return (event.idempotencyKey, existing.blob("event") == bytes ? nil : "a different event was already stored under this idempotency_key")
+                }
+                try db.execute(
+                    "INSERT INTO audit_events (idempotency_key, org_id, source_service, event, received_at_unix_ms) VALUES (?, ?, ?, ?, ?)",
+                    event.idempotencyKey, event.orgID, event.sourceService, bytes, now)
+                return (event.idempotencyKey, nil)
+            }
+        }
+        for (key, problem) in verdicts {
+            if let problem {
+                response.rejected.append(.with { $0.idempotencyKey = key; $0.reason = problem })
+            } else {
+                response.acknowledgedKeys.append(key)
+            }
+        }
+        return response
     }
 }

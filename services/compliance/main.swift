@@ -6,7 +6,8 @@ import CallTraceStorage
 struct ComplianceService: CallTraceService {
     static let name = "compliance"
     static let defaultPort = 7104
-    static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, AuditTrail.schema)]
+    static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, AuditTrail.schema),
+                             Migration(version: 3, SharedSchema.v2)]
 
     let auditTrail: AuditTrail
 

@@ -1,18 +1,24 @@
 import CallTraceKeys
 import CallTraceProto
 import CallTraceRPC
+import CallTraceServiceHost
 
 /// `calltrace.identity.v1.IdentityService`: who may call what, and the checks of each call.
 struct IdentityRPC: RPCService {
     let store: IdentityStore
+    /// The gateways allowed credential calls (login, invitations, resets): the web backend.
+    let credentialGateways: [String]
 
     func register(with router: inout RPCRouter) {
         let store = self.store
         typealias Service = Calltrace_Identity_V1_IdentityService
+        // A telephony gateway or a CRM integration never handles users' credentials.
+        let credentials = PeerPolicy.gateways(named: credentialGateways)
 
         /// The calling user, allowed `permission` in `org`, from an address the org accepts.
         @Sendable func user(_ context: ServerContext, org: String, _ permission: Calltrace_Identity_V1_Permission) async throws
             -> Calltrace_Identity_V1_Principal {
+            try OrganizationID.validate(org)
             let principal = try await store.authorize(token: try bearerToken(context), org: org, permission: permission)
             try await store.checkClientAddress(context.clientAddress, org: org)
             return principal
@@ -25,7 +31,6 @@ struct IdentityRPC: RPCService {
             context.annotate(org: created.org)
             return .with {
                 $0.orgID = created.org
-                $0.invitationToken = created.invitation
                 $0.invitationExpiresAtUnixMs = created.expires
             }
         }
@@ -37,12 +42,11 @@ struct IdentityRPC: RPCService {
                                                      role: request.role, by: "user:\(admin.userID)")
             return .with {
                 $0.userID = invited.user
-                $0.invitationToken = invited.invitation
                 $0.invitationExpiresAtUnixMs = invited.expires
             }
         }
 
-        router.unary(Service.redeemInvitation, allow: .gateways) { request, context in
+        router.unary(Service.redeemInvitation, allow: credentials) { request, context in
             let redeemed = try await store.redeem(.invitation, token: request.invitationToken, password: request.password)
             context.annotate(org: redeemed.org)
             return .with {
@@ -51,24 +55,23 @@ struct IdentityRPC: RPCService {
             }
         }
 
-        router.unary(Service.requestPasswordReset, allow: .gateways) { request, context in
+        router.unary(Service.requestPasswordReset, allow: credentials) { request, context in
+            try OrganizationID.validate(request.orgID)
             context.annotate(org: request.orgID)
-            guard let reset = try await store.requestReset(org: request.orgID, email: request.email) else { return .init() }
-            return .with {
-                $0.resetToken = reset.token
-                $0.expiresAtUnixMs = reset.expires
-            }
+            try await store.requestReset(org: request.orgID, email: request.email)
+            return .init()
         }
 
-        router.unary(Service.resetPassword, allow: .gateways) { request, context in
+        router.unary(Service.resetPassword, allow: credentials) { request, context in
             let reset = try await store.redeem(.reset, token: request.resetToken, password: request.password)
             context.annotate(org: reset.org)
             return .init()
         }
 
-        router.unary(Service.login, allow: .gateways) { request, context in
+        router.unary(Service.login, allow: credentials) { request, context in
+            try OrganizationID.validate(request.orgID)
             context.annotate(org: request.orgID)
-            // Only gateways reach this method, so the client address they pass is trusted.
+            // Only credential gateways reach this method, and their client address is trusted.
             return try await store.login(org: request.orgID, email: request.email, password: request.password,
                                          totpCode: request.totpCode, clientAddress: context.clientAddress)
         }
@@ -99,6 +102,7 @@ struct IdentityRPC: RPCService {
         }
 
         router.unary(Service.authorizeOperator, allow: .services) { request, context in
+            try OrganizationID.validate(request.orgID)
             context.annotate(org: request.orgID)
             guard !request.operatorName.isEmpty, request.permission != .unspecified else {
                 throw RPCError(.invalidArgument, "name the operator and a permission")
@@ -117,17 +121,26 @@ struct IdentityRPC: RPCService {
         }
 
         router.unary(Service.enrollTotp, allow: .gateways) { request, context in
+            try OrganizationID.validate(request.orgID)
             context.annotate(org: request.orgID)
             let me = try await store.authorize(token: try bearerToken(context), org: request.orgID, permission: nil)
             try await store.checkClientAddress(context.clientAddress, org: request.orgID)
-            let secret = TOTP.base32(try await store.enrollTotp(user: me.userID, org: request.orgID))
+            let secret = TOTP.base32(try await store.enrollTotp(user: me.userID, org: request.orgID, password: request.password))
             return .with {
                 $0.secretBase32 = secret
                 $0.otpauthUri = "otpauth://totp/CallTrace:\(me.userID)?secret=\(secret)&issuer=CallTrace&algorithm=SHA1&digits=6&period=30"
             }
         }
 
+        router.unary(Service.resetTwoFactor, allow: .gateways) { request, context in
+            context.annotate(org: request.orgID)
+            let admin = try await user(context, org: request.orgID, .usersManage)
+            try await store.resetTwoFactor(request.userID, org: request.orgID, by: "user:\(admin.userID)")
+            return .init()
+        }
+
         router.unary(Service.confirmTotp, allow: .gateways) { request, context in
+            try OrganizationID.validate(request.orgID)
             context.annotate(org: request.orgID)
             let me = try await store.authorize(token: try bearerToken(context), org: request.orgID, permission: nil)
             try await store.checkClientAddress(context.clientAddress, org: request.orgID)
@@ -157,6 +170,7 @@ struct IdentityRPC: RPCService {
         }
 
         router.unary(Service.suspendOrganization, allow: .operators) { request, context in
+            try OrganizationID.validate(request.orgID)
             context.annotate(org: request.orgID)
             guard !request.reason.isEmpty else { throw RPCError(.invalidArgument, "give a reason") }
             try await store.suspendOrganization(request.orgID, by: "operator:\(context.peer.name)")
@@ -164,6 +178,7 @@ struct IdentityRPC: RPCService {
         }
 
         router.unary(Service.markOrganizationOffboarded, allow: .service("compliance")) { request, context in
+            try OrganizationID.validate(request.orgID)
             context.annotate(org: request.orgID)
             try await store.markOffboarded(request.orgID, by: "service:\(context.peer.name)")
             return .init()
@@ -175,6 +190,7 @@ struct IdentityRPC: RPCService {
         }
 
         router.unary(Service.authorize, allow: .services) { request, context in
+            try OrganizationID.validate(request.orgID)
             context.annotate(org: request.orgID)
             guard request.permission != .unspecified else { throw RPCError(.invalidArgument, "name a permission") }
             let principal = try await store.authorize(token: request.token, org: request.orgID, permission: request.permission)

@@ -85,6 +85,8 @@ struct IdentityStore: Sendable {
     let database: Database
     let keys: KeyRing
     let outbox: AuditOutbox
+    /// Where invitation and reset tokens go: to the user, never back to the caller.
+    let delivery: any TokenDelivery
 
     static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
     static func newID(_ prefix: String) -> String { "\(prefix)_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))" }
@@ -100,24 +102,25 @@ struct IdentityStore: Sendable {
 
     // MARK: Organisations and invitations
 
+    /// A new organisation with its keys, and the first admin's invitation, delivered to them.
     func createOrganization(name: String, adminEmail: String, adminName: String, by actor: String)
-        async throws -> (org: String, invitation: String, expires: Int64) {
+        async throws -> (org: String, expires: Int64) {
         guard !name.isEmpty, name.count <= 200 else { throw RPCError(.invalidArgument, "an organisation needs a name") }
         let org = Self.newID("org")
         try keys.createKeys(for: org)
         let sealedName = try keys.seal(Data(name.utf8), org: org, table: "organizations", column: "name", row: org)
-        let (_, invitation, expires) = try await database.write { [self] db in
+        let (_, expires) = try await database.write { [self] db in
             try db.execute("INSERT INTO organizations (id, name, created_at_unix_ms) VALUES (?, ?, ?)", org, sealedName, Self.now())
             let invited = try invite(org: org, email: adminEmail, name: adminName, role: .admin, in: db)
             try outbox.record(AuditRecord(org: org, actor: actor, action: "organization.created", resource: "organization:\(org)",
                                           outcome: "success"), in: db)
             return invited
         }
-        return (org, invitation, expires)
+        return (org, expires)
     }
 
     func inviteUser(org: String, email: String, name: String, role: Calltrace_Identity_V1_Role, by actor: String)
-        async throws -> (user: String, invitation: String, expires: Int64) {
+        async throws -> (user: String, expires: Int64) {
         guard role != .unspecified, RoleTable.permissions(of: role).count > 0 else {
             throw RPCError(.invalidArgument, "a user needs a role")
         }
@@ -129,9 +132,10 @@ struct IdentityStore: Sendable {
         }
     }
 
-    /// A user in state `invited` and a single-use invitation; only the token's hash is stored.
+    /// A user in state `invited` and a single-use invitation; only the token's hash is stored,
+    /// and the token itself goes to the user through `delivery`, in the same transaction.
     private func invite(org: String, email: String, name: String, role: Calltrace_Identity_V1_Role,
-                        in db: Connection, actor: String? = nil) throws -> (user: String, invitation: String, expires: Int64) {
+                        in db: Connection, actor: String? = nil) throws -> (user: String, expires: Int64) {
         let email = try Self.normalisedEmail(email)
         let index = try keys.blindIndex(email, kind: "email", org: org)
         guard try db.query("SELECT 1 FROM users WHERE org_id = ? AND email_index = ?", org, index).first == nil else {
@@ -148,7 +152,8 @@ struct IdentityStore: Sendable {
                        OpaqueToken.storageHash(token), user, expires)
         try outbox.record(AuditRecord(org: org, actor: actor ?? "system", action: "invitation.issued", resource: "user:\(user)",
                                       outcome: "success"), in: db)
-        return (user, token, expires)
+        try delivery.deliver(TokenMessage(kind: .invitation, orgID: org, userID: user, email: email, token: token, expiresAtUnixMs: expires))
+        return (user, expires)
     }
 
     /// Sets a password with a single-use token: an invitation (the user must still be invited:
@@ -180,19 +185,20 @@ struct IdentityStore: Sendable {
 
     enum TokenPurpose: String { case invitation, reset = "password_reset" }
 
-    /// A reset token for an active user with that e-mail, or nil.
-    func requestReset(org: String, email: String) async throws -> (token: String, expires: Int64)? {
-        guard let email = try? Self.normalisedEmail(email), let index = try? keys.blindIndex(email, kind: "email", org: org) else { return nil }
-        return try await database.write { [self] db in
+    /// Delivers a reset token to an active user with that e-mail; does nothing otherwise (the
+    /// caller cannot tell which).
+    func requestReset(org: String, email: String) async throws {
+        guard let email = try? Self.normalisedEmail(email), let index = try? keys.blindIndex(email, kind: "email", org: org) else { return }
+        try await database.write { [self] db in
             guard let user = try db.query("SELECT id FROM users WHERE org_id = ? AND email_index = ? AND status = 'active'", org, index)
-                .first?.text("id") else { return nil }
+                .first?.text("id") else { return }
             let token = try OpaqueToken.generate()
             let expires = Self.now() + Self.resetLifetimeMS
             try db.execute("INSERT INTO invitations (token_hash, user_id, purpose, expires_at_unix_ms) VALUES (?, ?, ?, ?)",
                            OpaqueToken.storageHash(token), user, TokenPurpose.reset.rawValue, expires)
             try outbox.record(AuditRecord(org: org, actor: "user:\(user)", action: "password_reset.issued", resource: "user:\(user)",
                                           outcome: "success"), in: db)
-            return (token, expires)
+            try delivery.deliver(TokenMessage(kind: .passwordReset, orgID: org, userID: user, email: email, token: token, expiresAtUnixMs: expires))
         }
     }
 
@@ -281,7 +287,14 @@ struct IdentityStore: Sendable {
 
     // MARK: Two-factor
 
-    func enrollTotp(user: String, org: String) async throws -> Data {
+    /// A new secret for a user who proved their password again (a stolen session alone cannot
+    /// bind an attacker's authenticator).
+    func enrollTotp(user: String, org: String, password: String) async throws -> Data {
+        let stored = try await database.read { db in
+            try db.query("SELECT password_hash FROM users WHERE id = ? AND org_id = ? AND status = 'active'", user, org).first?.text("password_hash")
+        }
+        let holds = try await BlockingPool.shared.run { stored.map { PasswordHasher.verify(password, against: $0) } ?? false }
+        guard holds else { throw RPCError(.permissionDenied, "enrolling two-factor needs the user's current password") }
         let secret = try TOTP.newSecret()
         let sealed = try keys.seal(secret, org: org, table: "users", column: "totp_secret", row: user)
         try await database.write { [self] db in
@@ -291,6 +304,12 @@ struct IdentityStore: Sendable {
                                           outcome: "success"), in: db)
         }
         return secret
+    }
+
+    /// Clears a user's two-factor (a lost phone): they enrol again. Audited.
+    func resetTwoFactor(_ user: String, org: String, by actor: String) async throws {
+        try await changeUser(user, org: org, set: "totp_secret = NULL, totp_confirmed = 0", endSessions: true,
+                             action: "two_factor.reset", by: actor)
     }
 
     func confirmTotp(user: String, org: String, code: String) async throws {

@@ -6,7 +6,7 @@ import CallTraceStorage
 struct MediaService: CallTraceService {
     static let name = "media"
     static let defaultPort = 7102
-    static let migrations = [Migration(version: 1, SharedSchema.v1)]
+    static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2)]
 
     init(context: ServiceContext) {}
 

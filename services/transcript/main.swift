@@ -6,7 +6,7 @@ import CallTraceStorage
 struct TranscriptService: CallTraceService {
     static let name = "transcript"
     static let defaultPort = 7103
-    static let migrations = [Migration(version: 1, SharedSchema.v1)]
+    static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2)]
 
     init(context: ServiceContext) {}
 

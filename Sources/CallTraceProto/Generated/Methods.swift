@@ -67,6 +67,10 @@ public enum Calltrace_Identity_V1_IdentityService {
     public static let enrollTotp = MethodDescriptor<Calltrace_Identity_V1_EnrollTotpRequest, Calltrace_Identity_V1_EnrollTotpResponse>(
         service: name, name: "EnrollTotp", kind: .unary, isIdempotent: false)
 
+    /// `/calltrace.identity.v1.IdentityService/ResetTwoFactor`
+    public static let resetTwoFactor = MethodDescriptor<Calltrace_Identity_V1_ResetTwoFactorRequest, Calltrace_Identity_V1_ResetTwoFactorResponse>(
+        service: name, name: "ResetTwoFactor", kind: .unary, isIdempotent: false)
+
     /// `/calltrace.identity.v1.IdentityService/ConfirmTotp`
     public static let confirmTotp = MethodDescriptor<Calltrace_Identity_V1_ConfirmTotpRequest, Calltrace_Identity_V1_ConfirmTotpResponse>(
         service: name, name: "ConfirmTotp", kind: .unary, isIdempotent: false)
@@ -100,7 +104,7 @@ public enum Calltrace_Identity_V1_IdentityService {
         service: name, name: "Authorize", kind: .unary, isIdempotent: true)
 
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, requestPasswordReset.info, resetPassword.info, login.info, logout.info, removeUser.info, createSupportGrant.info, revokeSupportGrant.info, authorizeOperator.info, enrollTotp.info, confirmTotp.info, suspendUser.info, changeUserRole.info, revokeUserSessions.info, suspendOrganization.info, markOrganizationOffboarded.info, setSecurityPolicy.info, authorize.info]
+    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, requestPasswordReset.info, resetPassword.info, login.info, logout.info, removeUser.info, createSupportGrant.info, revokeSupportGrant.info, authorizeOperator.info, enrollTotp.info, resetTwoFactor.info, confirmTotp.info, suspendUser.info, changeUserRole.info, revokeUserSessions.info, suspendOrganization.info, markOrganizationOffboarded.info, setSecurityPolicy.info, authorize.info]
 }
 
 // MARK: calltrace/ops/v1/ops.proto

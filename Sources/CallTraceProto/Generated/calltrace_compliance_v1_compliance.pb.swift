@@ -77,6 +77,24 @@ public nonisolated struct Calltrace_Compliance_V1_AppendAuditEventsResponse: Sen
   /// Every key of the request that is now stored (newly or before).
   public var acknowledgedKeys: [String] = []
 
+  /// The events refused, each with the reason; never stored, never to be resent.
+  public var rejected: [Calltrace_Compliance_V1_RejectedAuditEvent] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_RejectedAuditEvent: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var idempotencyKey: String = String()
+
+  /// Why, e.g. "org_id is not a valid organisation id".
+  public var reason: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -183,7 +201,7 @@ nonisolated extension Calltrace_Compliance_V1_AppendAuditEventsRequest: SwiftPro
 
 nonisolated extension Calltrace_Compliance_V1_AppendAuditEventsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AppendAuditEventsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}acknowledged_keys\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}acknowledged_keys\0\u{1}rejected\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -192,6 +210,7 @@ nonisolated extension Calltrace_Compliance_V1_AppendAuditEventsResponse: SwiftPr
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedStringField(value: &self.acknowledgedKeys) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.rejected) }()
       default: break
       }
     }
@@ -201,11 +220,50 @@ nonisolated extension Calltrace_Compliance_V1_AppendAuditEventsResponse: SwiftPr
     if !self.acknowledgedKeys.isEmpty {
       try visitor.visitRepeatedStringField(value: self.acknowledgedKeys, fieldNumber: 1)
     }
+    if !self.rejected.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.rejected, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Calltrace_Compliance_V1_AppendAuditEventsResponse, rhs: Calltrace_Compliance_V1_AppendAuditEventsResponse) -> Bool {
     if lhs.acknowledgedKeys != rhs.acknowledgedKeys {return false}
+    if lhs.rejected != rhs.rejected {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_RejectedAuditEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RejectedAuditEvent"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}idempotency_key\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.idempotencyKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 1)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_RejectedAuditEvent, rhs: Calltrace_Compliance_V1_RejectedAuditEvent) -> Bool {
+    if lhs.idempotencyKey != rhs.idempotencyKey {return false}
+    if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -199,9 +199,6 @@ public nonisolated struct Calltrace_Identity_V1_CreateOrganizationResponse: Send
 
   public var orgID: String = String()
 
-  /// Deliver to the first admin; shown once, stored only as a hash.
-  public var invitationToken: String = String()
-
   public var invitationExpiresAtUnixMs: Int64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -233,8 +230,6 @@ public nonisolated struct Calltrace_Identity_V1_InviteUserResponse: Sendable {
   // methods supported on all messages.
 
   public var userID: String = String()
-
-  public var invitationToken: String = String()
 
   public var invitationExpiresAtUnixMs: Int64 = 0
 
@@ -286,14 +281,11 @@ public nonisolated struct Calltrace_Identity_V1_RequestPasswordResetRequest: Sen
   public init() {}
 }
 
+/// Empty, whether or not the e-mail belongs to an active user.
 public nonisolated struct Calltrace_Identity_V1_RequestPasswordResetResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
-
-  public var resetToken: String = String()
-
-  public var expiresAtUnixMs: Int64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -350,6 +342,9 @@ public nonisolated struct Calltrace_Identity_V1_EnrollTotpRequest: Sendable {
 
   public var orgID: String = String()
 
+  /// The caller's current password: a stolen session alone cannot bind an attacker's app.
+  public var password: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -385,6 +380,30 @@ public nonisolated struct Calltrace_Identity_V1_ConfirmTotpRequest: Sendable {
 }
 
 public nonisolated struct Calltrace_Identity_V1_ConfirmTotpResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Identity_V1_ResetTwoFactorRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var userID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Identity_V1_ResetTwoFactorResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -828,7 +847,7 @@ nonisolated extension Calltrace_Identity_V1_CreateOrganizationRequest: SwiftProt
 
 nonisolated extension Calltrace_Identity_V1_CreateOrganizationResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateOrganizationResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}invitation_token\0\u{3}invitation_expires_at_unix_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{4}\u{2}invitation_expires_at_unix_ms\0\u{b}invitation_token\0\u{c}\u{2}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -837,7 +856,6 @@ nonisolated extension Calltrace_Identity_V1_CreateOrganizationResponse: SwiftPro
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.invitationToken) }()
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.invitationExpiresAtUnixMs) }()
       default: break
       }
@@ -848,9 +866,6 @@ nonisolated extension Calltrace_Identity_V1_CreateOrganizationResponse: SwiftPro
     if !self.orgID.isEmpty {
       try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
     }
-    if !self.invitationToken.isEmpty {
-      try visitor.visitSingularStringField(value: self.invitationToken, fieldNumber: 2)
-    }
     if self.invitationExpiresAtUnixMs != 0 {
       try visitor.visitSingularInt64Field(value: self.invitationExpiresAtUnixMs, fieldNumber: 3)
     }
@@ -859,7 +874,6 @@ nonisolated extension Calltrace_Identity_V1_CreateOrganizationResponse: SwiftPro
 
   public static func ==(lhs: Calltrace_Identity_V1_CreateOrganizationResponse, rhs: Calltrace_Identity_V1_CreateOrganizationResponse) -> Bool {
     if lhs.orgID != rhs.orgID {return false}
-    if lhs.invitationToken != rhs.invitationToken {return false}
     if lhs.invitationExpiresAtUnixMs != rhs.invitationExpiresAtUnixMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
@@ -913,7 +927,7 @@ nonisolated extension Calltrace_Identity_V1_InviteUserRequest: SwiftProtobuf.Mes
 
 nonisolated extension Calltrace_Identity_V1_InviteUserResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".InviteUserResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}invitation_token\0\u{3}invitation_expires_at_unix_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{4}\u{2}invitation_expires_at_unix_ms\0\u{b}invitation_token\0\u{c}\u{2}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -922,7 +936,6 @@ nonisolated extension Calltrace_Identity_V1_InviteUserResponse: SwiftProtobuf.Me
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.userID) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.invitationToken) }()
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.invitationExpiresAtUnixMs) }()
       default: break
       }
@@ -933,9 +946,6 @@ nonisolated extension Calltrace_Identity_V1_InviteUserResponse: SwiftProtobuf.Me
     if !self.userID.isEmpty {
       try visitor.visitSingularStringField(value: self.userID, fieldNumber: 1)
     }
-    if !self.invitationToken.isEmpty {
-      try visitor.visitSingularStringField(value: self.invitationToken, fieldNumber: 2)
-    }
     if self.invitationExpiresAtUnixMs != 0 {
       try visitor.visitSingularInt64Field(value: self.invitationExpiresAtUnixMs, fieldNumber: 3)
     }
@@ -944,7 +954,6 @@ nonisolated extension Calltrace_Identity_V1_InviteUserResponse: SwiftProtobuf.Me
 
   public static func ==(lhs: Calltrace_Identity_V1_InviteUserResponse, rhs: Calltrace_Identity_V1_InviteUserResponse) -> Bool {
     if lhs.userID != rhs.userID {return false}
-    if lhs.invitationToken != rhs.invitationToken {return false}
     if lhs.invitationExpiresAtUnixMs != rhs.invitationExpiresAtUnixMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
@@ -1058,34 +1067,18 @@ nonisolated extension Calltrace_Identity_V1_RequestPasswordResetRequest: SwiftPr
 
 nonisolated extension Calltrace_Identity_V1_RequestPasswordResetResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RequestPasswordResetResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}reset_token\0\u{3}expires_at_unix_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{b}reset_token\0\u{b}expires_at_unix_ms\0\u{c}\u{1}\u{1}\u{c}\u{2}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.resetToken) }()
-      case 2: try { try decoder.decodeSingularInt64Field(value: &self.expiresAtUnixMs) }()
-      default: break
-      }
-    }
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    if !self.resetToken.isEmpty {
-      try visitor.visitSingularStringField(value: self.resetToken, fieldNumber: 1)
-    }
-    if self.expiresAtUnixMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.expiresAtUnixMs, fieldNumber: 2)
-    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Calltrace_Identity_V1_RequestPasswordResetResponse, rhs: Calltrace_Identity_V1_RequestPasswordResetResponse) -> Bool {
-    if lhs.resetToken != rhs.resetToken {return false}
-    if lhs.expiresAtUnixMs != rhs.expiresAtUnixMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1192,7 +1185,7 @@ nonisolated extension Calltrace_Identity_V1_LoginRequest: SwiftProtobuf.Message,
 
 nonisolated extension Calltrace_Identity_V1_EnrollTotpRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".EnrollTotpRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{1}password\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1201,6 +1194,7 @@ nonisolated extension Calltrace_Identity_V1_EnrollTotpRequest: SwiftProtobuf.Mes
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.password) }()
       default: break
       }
     }
@@ -1210,11 +1204,15 @@ nonisolated extension Calltrace_Identity_V1_EnrollTotpRequest: SwiftProtobuf.Mes
     if !self.orgID.isEmpty {
       try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
     }
+    if !self.password.isEmpty {
+      try visitor.visitSingularStringField(value: self.password, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Calltrace_Identity_V1_EnrollTotpRequest, rhs: Calltrace_Identity_V1_EnrollTotpRequest) -> Bool {
     if lhs.orgID != rhs.orgID {return false}
+    if lhs.password != rhs.password {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1304,6 +1302,60 @@ nonisolated extension Calltrace_Identity_V1_ConfirmTotpResponse: SwiftProtobuf.M
   }
 
   public static func ==(lhs: Calltrace_Identity_V1_ConfirmTotpResponse, rhs: Calltrace_Identity_V1_ConfirmTotpResponse) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Identity_V1_ResetTwoFactorRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ResetTwoFactorRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}user_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.userID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if !self.userID.isEmpty {
+      try visitor.visitSingularStringField(value: self.userID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Identity_V1_ResetTwoFactorRequest, rhs: Calltrace_Identity_V1_ResetTwoFactorRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.userID != rhs.userID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Identity_V1_ResetTwoFactorResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ResetTwoFactorResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Identity_V1_ResetTwoFactorResponse, rhs: Calltrace_Identity_V1_ResetTwoFactorResponse) -> Bool {
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

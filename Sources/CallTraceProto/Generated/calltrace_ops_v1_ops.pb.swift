@@ -149,6 +149,24 @@ public nonisolated struct Calltrace_Ops_V1_GetMetricsResponse: Sendable {
   /// Upper bounds of the latency buckets, shared by every method; +Inf is implied last.
   public var bucketUpperBoundsSeconds: [Double] = []
 
+  /// Current values the service reports, e.g. "audit_outbox_pending", "audit_dead_letters".
+  public var gauges: [Calltrace_Ops_V1_Gauge] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Ops_V1_Gauge: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// snake_case, e.g. "audit_dead_letters".
+  public var name: String = String()
+
+  public var value: Double = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -360,7 +378,7 @@ nonisolated extension Calltrace_Ops_V1_GetMetricsRequest: SwiftProtobuf.Message,
 
 nonisolated extension Calltrace_Ops_V1_GetMetricsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetMetricsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}service_name\0\u{1}methods\0\u{3}bucket_upper_bounds_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}service_name\0\u{1}methods\0\u{3}bucket_upper_bounds_seconds\0\u{1}gauges\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -371,6 +389,7 @@ nonisolated extension Calltrace_Ops_V1_GetMetricsResponse: SwiftProtobuf.Message
       case 1: try { try decoder.decodeSingularStringField(value: &self.serviceName) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.methods) }()
       case 3: try { try decoder.decodeRepeatedDoubleField(value: &self.bucketUpperBoundsSeconds) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.gauges) }()
       default: break
       }
     }
@@ -386,6 +405,9 @@ nonisolated extension Calltrace_Ops_V1_GetMetricsResponse: SwiftProtobuf.Message
     if !self.bucketUpperBoundsSeconds.isEmpty {
       try visitor.visitPackedDoubleField(value: self.bucketUpperBoundsSeconds, fieldNumber: 3)
     }
+    if !self.gauges.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.gauges, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -393,6 +415,42 @@ nonisolated extension Calltrace_Ops_V1_GetMetricsResponse: SwiftProtobuf.Message
     if lhs.serviceName != rhs.serviceName {return false}
     if lhs.methods != rhs.methods {return false}
     if lhs.bucketUpperBoundsSeconds != rhs.bucketUpperBoundsSeconds {return false}
+    if lhs.gauges != rhs.gauges {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Ops_V1_Gauge: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Gauge"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}value\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.value) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.value.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.value, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Ops_V1_Gauge, rhs: Calltrace_Ops_V1_Gauge) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.value != rhs.value {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

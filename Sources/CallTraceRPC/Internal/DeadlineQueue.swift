@@ -24,10 +24,7 @@ struct DeadlineQueue {
     /// The call ended: its deadline no longer matters.
     mutating func remove(_ callID: UInt64) {
         guard live.removeValue(forKey: callID) != nil else { return }
-        if heap.count > 2 * live.count + 64 {
-            heap = live.map { ($0.value, $0.key) }
-            for index in stride(from: heap.count / 2 - 1, through: 0, by: -1) { siftDown(index) }
-        }
+        compactIfStale()
     }
 
     /// Removes and returns the calls whose deadline is at or before `now`.
@@ -40,7 +37,15 @@ struct DeadlineQueue {
                 expired.append(top.callID)
             }
         }
+        compactIfStale()
         return expired
+    }
+
+    /// Rebuilds the heap from the live deadlines once stale entries outnumber them.
+    private mutating func compactIfStale() {
+        guard heap.count > 2 * live.count + 64 else { return }
+        heap = live.map { ($0.value, $0.key) }
+        for index in stride(from: heap.count / 2 - 1, through: 0, by: -1) { siftDown(index) }
     }
 
     /// The earliest deadline of a call still in flight.

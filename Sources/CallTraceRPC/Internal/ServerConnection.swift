@@ -21,9 +21,13 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
     }
     private let state = Mutex(State())
 
+    /// Whether this peer's `x-client-address` is believed (a trusted gateway).
+    private let trustsClientAddress: Bool
+
     init(connection: FrameConnection, peer: PeerIdentity, peerSettings: WireFrame.Settings, core: ServerCore) {
         self.connection = connection
         self.peer = peer
+        self.trustsClientAddress = peer.kind == .gateway && core.clientAddressGateways.contains(peer.name)
         self.peerSettings = peerSettings
         self.core = core
     }
@@ -97,7 +101,8 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         let now = ContinuousClock.now
         let deadline = header.timeoutMs > 0 ? now + min(.milliseconds(Int64(clamping: header.timeoutMs)), core.limits.maxCallTimeout) : nil
         let context = ServerContext(method: route.info, peer: peer, metadata: metadata, deadline: deadline, callID: callID,
-                                    peerAddress: connection.stream.peerAddress, tlsVersion: connection.stream.protocolVersion)
+                                    peerAddress: connection.stream.peerAddress, tlsVersion: connection.stream.protocolVersion,
+                                    trustsClientAddress: trustsClientAddress)
         let call = ServerCallIO(context: context, request: request, owner: self, windowBytes: core.limits.initialWindowBytes,
                                 peerWindowBytes: Int(peerSettings.initialWindowBytes), maxFrameBytes: core.limits.maxFrameBytes)
         enum Admission { case admitted, refused(RPCError), violation(RPCError) }

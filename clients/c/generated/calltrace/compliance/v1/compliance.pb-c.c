@@ -142,6 +142,51 @@ void   calltrace__compliance__v1__append_audit_events_response__free_unpacked
   assert(message->base.descriptor == &calltrace__compliance__v1__append_audit_events_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__compliance__v1__rejected_audit_event__init
+                     (Calltrace__Compliance__V1__RejectedAuditEvent         *message)
+{
+  static const Calltrace__Compliance__V1__RejectedAuditEvent init_value = CALLTRACE__COMPLIANCE__V1__REJECTED_AUDIT_EVENT__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__rejected_audit_event__get_packed_size
+                     (const Calltrace__Compliance__V1__RejectedAuditEvent *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__rejected_audit_event__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__rejected_audit_event__pack
+                     (const Calltrace__Compliance__V1__RejectedAuditEvent *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__rejected_audit_event__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__rejected_audit_event__pack_to_buffer
+                     (const Calltrace__Compliance__V1__RejectedAuditEvent *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__rejected_audit_event__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__RejectedAuditEvent *
+       calltrace__compliance__v1__rejected_audit_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__RejectedAuditEvent *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__rejected_audit_event__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__rejected_audit_event__free_unpacked
+                     (Calltrace__Compliance__V1__RejectedAuditEvent *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__rejected_audit_event__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor calltrace__compliance__v1__audit_event__field_descriptors[8] =
 {
   {
@@ -309,7 +354,7 @@ const ProtobufCMessageDescriptor calltrace__compliance__v1__append_audit_events_
   (ProtobufCMessageInit) calltrace__compliance__v1__append_audit_events_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__compliance__v1__append_audit_events_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__append_audit_events_response__field_descriptors[2] =
 {
   {
     "acknowledged_keys",
@@ -323,14 +368,27 @@ static const ProtobufCFieldDescriptor calltrace__compliance__v1__append_audit_ev
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "rejected",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Compliance__V1__AppendAuditEventsResponse, n_rejected),
+    offsetof(Calltrace__Compliance__V1__AppendAuditEventsResponse, rejected),
+    &calltrace__compliance__v1__rejected_audit_event__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__compliance__v1__append_audit_events_response__field_indices_by_name[] = {
   0,   /* field[0] = acknowledged_keys */
+  1,   /* field[1] = rejected */
 };
 static const ProtobufCIntRange calltrace__compliance__v1__append_audit_events_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor calltrace__compliance__v1__append_audit_events_response__descriptor =
 {
@@ -340,11 +398,62 @@ const ProtobufCMessageDescriptor calltrace__compliance__v1__append_audit_events_
   "Calltrace__Compliance__V1__AppendAuditEventsResponse",
   "calltrace.compliance.v1",
   sizeof(Calltrace__Compliance__V1__AppendAuditEventsResponse),
-  1,
+  2,
   calltrace__compliance__v1__append_audit_events_response__field_descriptors,
   calltrace__compliance__v1__append_audit_events_response__field_indices_by_name,
   1,  calltrace__compliance__v1__append_audit_events_response__number_ranges,
   (ProtobufCMessageInit) calltrace__compliance__v1__append_audit_events_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__rejected_audit_event__field_descriptors[2] =
+{
+  {
+    "idempotency_key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RejectedAuditEvent, idempotency_key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RejectedAuditEvent, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__rejected_audit_event__field_indices_by_name[] = {
+  0,   /* field[0] = idempotency_key */
+  1,   /* field[1] = reason */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__rejected_audit_event__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__rejected_audit_event__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.RejectedAuditEvent",
+  "RejectedAuditEvent",
+  "Calltrace__Compliance__V1__RejectedAuditEvent",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__RejectedAuditEvent),
+  2,
+  calltrace__compliance__v1__rejected_audit_event__field_descriptors,
+  calltrace__compliance__v1__rejected_audit_event__field_indices_by_name,
+  1,  calltrace__compliance__v1__rejected_audit_event__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__rejected_audit_event__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCMethodDescriptor calltrace__compliance__v1__audit_service__method_descriptors[1] =

@@ -18,6 +18,7 @@ PROTOBUF_C__BEGIN_DECLS
 typedef struct Calltrace__Compliance__V1__AuditEvent Calltrace__Compliance__V1__AuditEvent;
 typedef struct Calltrace__Compliance__V1__AppendAuditEventsRequest Calltrace__Compliance__V1__AppendAuditEventsRequest;
 typedef struct Calltrace__Compliance__V1__AppendAuditEventsResponse Calltrace__Compliance__V1__AppendAuditEventsResponse;
+typedef struct Calltrace__Compliance__V1__RejectedAuditEvent Calltrace__Compliance__V1__RejectedAuditEvent;
 
 
 /* --- enums --- */
@@ -83,10 +84,29 @@ struct  Calltrace__Compliance__V1__AppendAuditEventsResponse
    */
   size_t n_acknowledged_keys;
   char **acknowledged_keys;
+  /*
+   * The events refused, each with the reason; never stored, never to be resent.
+   */
+  size_t n_rejected;
+  Calltrace__Compliance__V1__RejectedAuditEvent **rejected;
 };
 #define CALLTRACE__COMPLIANCE__V1__APPEND_AUDIT_EVENTS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__append_audit_events_response__descriptor) \
-    , 0,NULL }
+    , 0,NULL, 0,NULL }
+
+
+struct  Calltrace__Compliance__V1__RejectedAuditEvent
+{
+  ProtobufCMessage base;
+  char *idempotency_key;
+  /*
+   * Why, e.g. "org_id is not a valid organisation id".
+   */
+  char *reason;
+};
+#define CALLTRACE__COMPLIANCE__V1__REJECTED_AUDIT_EVENT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__rejected_audit_event__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /* Calltrace__Compliance__V1__AuditEvent methods */
@@ -146,6 +166,25 @@ Calltrace__Compliance__V1__AppendAuditEventsResponse *
 void   calltrace__compliance__v1__append_audit_events_response__free_unpacked
                      (Calltrace__Compliance__V1__AppendAuditEventsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__RejectedAuditEvent methods */
+void   calltrace__compliance__v1__rejected_audit_event__init
+                     (Calltrace__Compliance__V1__RejectedAuditEvent         *message);
+size_t calltrace__compliance__v1__rejected_audit_event__get_packed_size
+                     (const Calltrace__Compliance__V1__RejectedAuditEvent   *message);
+size_t calltrace__compliance__v1__rejected_audit_event__pack
+                     (const Calltrace__Compliance__V1__RejectedAuditEvent   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__rejected_audit_event__pack_to_buffer
+                     (const Calltrace__Compliance__V1__RejectedAuditEvent   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__RejectedAuditEvent *
+       calltrace__compliance__v1__rejected_audit_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__rejected_audit_event__free_unpacked
+                     (Calltrace__Compliance__V1__RejectedAuditEvent *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Calltrace__Compliance__V1__AuditEvent_Closure)
@@ -156,6 +195,9 @@ typedef void (*Calltrace__Compliance__V1__AppendAuditEventsRequest_Closure)
                   void *closure_data);
 typedef void (*Calltrace__Compliance__V1__AppendAuditEventsResponse_Closure)
                  (const Calltrace__Compliance__V1__AppendAuditEventsResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__RejectedAuditEvent_Closure)
+                 (const Calltrace__Compliance__V1__RejectedAuditEvent *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -187,6 +229,7 @@ void calltrace__compliance__v1__audit_service__append_audit_events(ProtobufCServ
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__audit_event__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__append_audit_events_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__append_audit_events_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__rejected_audit_event__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__compliance__v1__audit_service__descriptor;
 
 PROTOBUF_C__END_DECLS

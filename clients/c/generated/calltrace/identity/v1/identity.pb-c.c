@@ -682,6 +682,96 @@ void   calltrace__identity__v1__confirm_totp_response__free_unpacked
   assert(message->base.descriptor == &calltrace__identity__v1__confirm_totp_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__identity__v1__reset_two_factor_request__init
+                     (Calltrace__Identity__V1__ResetTwoFactorRequest         *message)
+{
+  static const Calltrace__Identity__V1__ResetTwoFactorRequest init_value = CALLTRACE__IDENTITY__V1__RESET_TWO_FACTOR_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__reset_two_factor_request__get_packed_size
+                     (const Calltrace__Identity__V1__ResetTwoFactorRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__reset_two_factor_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__reset_two_factor_request__pack
+                     (const Calltrace__Identity__V1__ResetTwoFactorRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__reset_two_factor_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__reset_two_factor_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__ResetTwoFactorRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__reset_two_factor_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__ResetTwoFactorRequest *
+       calltrace__identity__v1__reset_two_factor_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__ResetTwoFactorRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__reset_two_factor_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__reset_two_factor_request__free_unpacked
+                     (Calltrace__Identity__V1__ResetTwoFactorRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__reset_two_factor_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__reset_two_factor_response__init
+                     (Calltrace__Identity__V1__ResetTwoFactorResponse         *message)
+{
+  static const Calltrace__Identity__V1__ResetTwoFactorResponse init_value = CALLTRACE__IDENTITY__V1__RESET_TWO_FACTOR_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__reset_two_factor_response__get_packed_size
+                     (const Calltrace__Identity__V1__ResetTwoFactorResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__reset_two_factor_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__reset_two_factor_response__pack
+                     (const Calltrace__Identity__V1__ResetTwoFactorResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__reset_two_factor_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__reset_two_factor_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__ResetTwoFactorResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__reset_two_factor_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__ResetTwoFactorResponse *
+       calltrace__identity__v1__reset_two_factor_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__ResetTwoFactorResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__reset_two_factor_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__reset_two_factor_response__free_unpacked
+                     (Calltrace__Identity__V1__ResetTwoFactorResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__reset_two_factor_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__identity__v1__login_response__init
                      (Calltrace__Identity__V1__LoginResponse         *message)
 {
@@ -1916,7 +2006,7 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__create_organization_re
   (ProtobufCMessageInit) calltrace__identity__v1__create_organization_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__identity__v1__create_organization_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor calltrace__identity__v1__create_organization_response__field_descriptors[2] =
 {
   {
     "org_id",
@@ -1925,18 +2015,6 @@ static const ProtobufCFieldDescriptor calltrace__identity__v1__create_organizati
     PROTOBUF_C_TYPE_STRING,
     0,   /* quantifier_offset */
     offsetof(Calltrace__Identity__V1__CreateOrganizationResponse, org_id),
-    NULL,
-    &protobuf_c_empty_string,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "invitation_token",
-    2,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Calltrace__Identity__V1__CreateOrganizationResponse, invitation_token),
     NULL,
     &protobuf_c_empty_string,
     0,             /* flags */
@@ -1956,14 +2034,14 @@ static const ProtobufCFieldDescriptor calltrace__identity__v1__create_organizati
   },
 };
 static const unsigned calltrace__identity__v1__create_organization_response__field_indices_by_name[] = {
-  2,   /* field[2] = invitation_expires_at_unix_ms */
-  1,   /* field[1] = invitation_token */
+  1,   /* field[1] = invitation_expires_at_unix_ms */
   0,   /* field[0] = org_id */
 };
-static const ProtobufCIntRange calltrace__identity__v1__create_organization_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange calltrace__identity__v1__create_organization_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 3, 1 },
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor calltrace__identity__v1__create_organization_response__descriptor =
 {
@@ -1973,10 +2051,10 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__create_organization_re
   "Calltrace__Identity__V1__CreateOrganizationResponse",
   "calltrace.identity.v1",
   sizeof(Calltrace__Identity__V1__CreateOrganizationResponse),
-  3,
+  2,
   calltrace__identity__v1__create_organization_response__field_descriptors,
   calltrace__identity__v1__create_organization_response__field_indices_by_name,
-  1,  calltrace__identity__v1__create_organization_response__number_ranges,
+  2,  calltrace__identity__v1__create_organization_response__number_ranges,
   (ProtobufCMessageInit) calltrace__identity__v1__create_organization_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2057,7 +2135,7 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__invite_user_request__d
   (ProtobufCMessageInit) calltrace__identity__v1__invite_user_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__identity__v1__invite_user_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor calltrace__identity__v1__invite_user_response__field_descriptors[2] =
 {
   {
     "user_id",
@@ -2066,18 +2144,6 @@ static const ProtobufCFieldDescriptor calltrace__identity__v1__invite_user_respo
     PROTOBUF_C_TYPE_STRING,
     0,   /* quantifier_offset */
     offsetof(Calltrace__Identity__V1__InviteUserResponse, user_id),
-    NULL,
-    &protobuf_c_empty_string,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "invitation_token",
-    2,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Calltrace__Identity__V1__InviteUserResponse, invitation_token),
     NULL,
     &protobuf_c_empty_string,
     0,             /* flags */
@@ -2097,14 +2163,14 @@ static const ProtobufCFieldDescriptor calltrace__identity__v1__invite_user_respo
   },
 };
 static const unsigned calltrace__identity__v1__invite_user_response__field_indices_by_name[] = {
-  2,   /* field[2] = invitation_expires_at_unix_ms */
-  1,   /* field[1] = invitation_token */
+  1,   /* field[1] = invitation_expires_at_unix_ms */
   0,   /* field[0] = user_id */
 };
-static const ProtobufCIntRange calltrace__identity__v1__invite_user_response__number_ranges[1 + 1] =
+static const ProtobufCIntRange calltrace__identity__v1__invite_user_response__number_ranges[2 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 3, 1 },
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor calltrace__identity__v1__invite_user_response__descriptor =
 {
@@ -2114,10 +2180,10 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__invite_user_response__
   "Calltrace__Identity__V1__InviteUserResponse",
   "calltrace.identity.v1",
   sizeof(Calltrace__Identity__V1__InviteUserResponse),
-  3,
+  2,
   calltrace__identity__v1__invite_user_response__field_descriptors,
   calltrace__identity__v1__invite_user_response__field_indices_by_name,
-  1,  calltrace__identity__v1__invite_user_response__number_ranges,
+  2,  calltrace__identity__v1__invite_user_response__number_ranges,
   (ProtobufCMessageInit) calltrace__identity__v1__invite_user_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2274,42 +2340,9 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__request_password_reset
   (ProtobufCMessageInit) calltrace__identity__v1__request_password_reset_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__identity__v1__request_password_reset_response__field_descriptors[2] =
-{
-  {
-    "reset_token",
-    1,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Calltrace__Identity__V1__RequestPasswordResetResponse, reset_token),
-    NULL,
-    &protobuf_c_empty_string,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-  {
-    "expires_at_unix_ms",
-    2,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_INT64,
-    0,   /* quantifier_offset */
-    offsetof(Calltrace__Identity__V1__RequestPasswordResetResponse, expires_at_unix_ms),
-    NULL,
-    NULL,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
-};
-static const unsigned calltrace__identity__v1__request_password_reset_response__field_indices_by_name[] = {
-  1,   /* field[1] = expires_at_unix_ms */
-  0,   /* field[0] = reset_token */
-};
-static const ProtobufCIntRange calltrace__identity__v1__request_password_reset_response__number_ranges[1 + 1] =
-{
-  { 1, 0 },
-  { 0, 2 }
-};
+#define calltrace__identity__v1__request_password_reset_response__field_descriptors NULL
+#define calltrace__identity__v1__request_password_reset_response__field_indices_by_name NULL
+#define calltrace__identity__v1__request_password_reset_response__number_ranges NULL
 const ProtobufCMessageDescriptor calltrace__identity__v1__request_password_reset_response__descriptor =
 {
   PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
@@ -2318,10 +2351,10 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__request_password_reset
   "Calltrace__Identity__V1__RequestPasswordResetResponse",
   "calltrace.identity.v1",
   sizeof(Calltrace__Identity__V1__RequestPasswordResetResponse),
-  2,
+  0,
   calltrace__identity__v1__request_password_reset_response__field_descriptors,
   calltrace__identity__v1__request_password_reset_response__field_indices_by_name,
-  1,  calltrace__identity__v1__request_password_reset_response__number_ranges,
+  0,  calltrace__identity__v1__request_password_reset_response__number_ranges,
   (ProtobufCMessageInit) calltrace__identity__v1__request_password_reset_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -2471,7 +2504,7 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__login_request__descrip
   (ProtobufCMessageInit) calltrace__identity__v1__login_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__identity__v1__enroll_totp_request__field_descriptors[1] =
+static const ProtobufCFieldDescriptor calltrace__identity__v1__enroll_totp_request__field_descriptors[2] =
 {
   {
     "org_id",
@@ -2485,14 +2518,27 @@ static const ProtobufCFieldDescriptor calltrace__identity__v1__enroll_totp_reque
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "password",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__EnrollTotpRequest, password),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__identity__v1__enroll_totp_request__field_indices_by_name[] = {
   0,   /* field[0] = org_id */
+  1,   /* field[1] = password */
 };
 static const ProtobufCIntRange calltrace__identity__v1__enroll_totp_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor calltrace__identity__v1__enroll_totp_request__descriptor =
 {
@@ -2502,7 +2548,7 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__enroll_totp_request__d
   "Calltrace__Identity__V1__EnrollTotpRequest",
   "calltrace.identity.v1",
   sizeof(Calltrace__Identity__V1__EnrollTotpRequest),
-  1,
+  2,
   calltrace__identity__v1__enroll_totp_request__field_descriptors,
   calltrace__identity__v1__enroll_totp_request__field_indices_by_name,
   1,  calltrace__identity__v1__enroll_totp_request__number_ranges,
@@ -2627,6 +2673,75 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__confirm_totp_response_
   calltrace__identity__v1__confirm_totp_response__field_indices_by_name,
   0,  calltrace__identity__v1__confirm_totp_response__number_ranges,
   (ProtobufCMessageInit) calltrace__identity__v1__confirm_totp_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__reset_two_factor_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ResetTwoFactorRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "user_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ResetTwoFactorRequest, user_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__reset_two_factor_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = user_id */
+};
+static const ProtobufCIntRange calltrace__identity__v1__reset_two_factor_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__reset_two_factor_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.ResetTwoFactorRequest",
+  "ResetTwoFactorRequest",
+  "Calltrace__Identity__V1__ResetTwoFactorRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__ResetTwoFactorRequest),
+  2,
+  calltrace__identity__v1__reset_two_factor_request__field_descriptors,
+  calltrace__identity__v1__reset_two_factor_request__field_indices_by_name,
+  1,  calltrace__identity__v1__reset_two_factor_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__reset_two_factor_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define calltrace__identity__v1__reset_two_factor_response__field_descriptors NULL
+#define calltrace__identity__v1__reset_two_factor_response__field_indices_by_name NULL
+#define calltrace__identity__v1__reset_two_factor_response__number_ranges NULL
+const ProtobufCMessageDescriptor calltrace__identity__v1__reset_two_factor_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.ResetTwoFactorResponse",
+  "ResetTwoFactorResponse",
+  "Calltrace__Identity__V1__ResetTwoFactorResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__ResetTwoFactorResponse),
+  0,
+  calltrace__identity__v1__reset_two_factor_response__field_descriptors,
+  calltrace__identity__v1__reset_two_factor_response__field_indices_by_name,
+  0,  calltrace__identity__v1__reset_two_factor_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__reset_two_factor_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor calltrace__identity__v1__login_response__field_descriptors[4] =
@@ -3870,7 +3985,7 @@ const ProtobufCEnumDescriptor calltrace__identity__v1__permission__descriptor =
   calltrace__identity__v1__permission__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[20] =
+static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[21] =
 {
   { "CreateOrganization", &calltrace__identity__v1__create_organization_request__descriptor, &calltrace__identity__v1__create_organization_response__descriptor },
   { "InviteUser", &calltrace__identity__v1__invite_user_request__descriptor, &calltrace__identity__v1__invite_user_response__descriptor },
@@ -3884,6 +3999,7 @@ static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service
   { "RevokeSupportGrant", &calltrace__identity__v1__revoke_support_grant_request__descriptor, &calltrace__identity__v1__revoke_support_grant_response__descriptor },
   { "AuthorizeOperator", &calltrace__identity__v1__authorize_operator_request__descriptor, &calltrace__identity__v1__authorize_operator_response__descriptor },
   { "EnrollTotp", &calltrace__identity__v1__enroll_totp_request__descriptor, &calltrace__identity__v1__enroll_totp_response__descriptor },
+  { "ResetTwoFactor", &calltrace__identity__v1__reset_two_factor_request__descriptor, &calltrace__identity__v1__reset_two_factor_response__descriptor },
   { "ConfirmTotp", &calltrace__identity__v1__confirm_totp_request__descriptor, &calltrace__identity__v1__confirm_totp_response__descriptor },
   { "SuspendUser", &calltrace__identity__v1__suspend_user_request__descriptor, &calltrace__identity__v1__suspend_user_response__descriptor },
   { "ChangeUserRole", &calltrace__identity__v1__change_user_role_request__descriptor, &calltrace__identity__v1__change_user_role_response__descriptor },
@@ -3894,26 +4010,27 @@ static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service
   { "Authorize", &calltrace__identity__v1__authorize_request__descriptor, &calltrace__identity__v1__authorize_response__descriptor },
 };
 const unsigned calltrace__identity__v1__identity_service__method_indices_by_name[] = {
-  19,        /* Authorize */
+  20,        /* Authorize */
   10,        /* AuthorizeOperator */
-  14,        /* ChangeUserRole */
-  12,        /* ConfirmTotp */
+  15,        /* ChangeUserRole */
+  13,        /* ConfirmTotp */
   0,        /* CreateOrganization */
   8,        /* CreateSupportGrant */
   11,        /* EnrollTotp */
   1,        /* InviteUser */
   5,        /* Login */
   6,        /* Logout */
-  17,        /* MarkOrganizationOffboarded */
+  18,        /* MarkOrganizationOffboarded */
   2,        /* RedeemInvitation */
   7,        /* RemoveUser */
   3,        /* RequestPasswordReset */
   4,        /* ResetPassword */
+  12,        /* ResetTwoFactor */
   9,        /* RevokeSupportGrant */
-  15,        /* RevokeUserSessions */
-  18,        /* SetSecurityPolicy */
-  16,        /* SuspendOrganization */
-  13         /* SuspendUser */
+  16,        /* RevokeUserSessions */
+  19,        /* SetSecurityPolicy */
+  17,        /* SuspendOrganization */
+  14         /* SuspendUser */
 };
 const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__descriptor =
 {
@@ -3922,7 +4039,7 @@ const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__desc
   "IdentityService",
   "Calltrace__Identity__V1__IdentityService",
   "calltrace.identity.v1",
-  20,
+  21,
   calltrace__identity__v1__identity_service__method_descriptors,
   calltrace__identity__v1__identity_service__method_indices_by_name
 };
@@ -4022,13 +4139,21 @@ void calltrace__identity__v1__identity_service__enroll_totp(ProtobufCService *se
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
   service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void calltrace__identity__v1__identity_service__reset_two_factor(ProtobufCService *service,
+                                                                 const Calltrace__Identity__V1__ResetTwoFactorRequest *input,
+                                                                 Calltrace__Identity__V1__ResetTwoFactorResponse_Closure closure,
+                                                                 void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void calltrace__identity__v1__identity_service__confirm_totp(ProtobufCService *service,
                                                              const Calltrace__Identity__V1__ConfirmTotpRequest *input,
                                                              Calltrace__Identity__V1__ConfirmTotpResponse_Closure closure,
                                                              void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__suspend_user(ProtobufCService *service,
                                                              const Calltrace__Identity__V1__SuspendUserRequest *input,
@@ -4036,7 +4161,7 @@ void calltrace__identity__v1__identity_service__suspend_user(ProtobufCService *s
                                                              void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__change_user_role(ProtobufCService *service,
                                                                  const Calltrace__Identity__V1__ChangeUserRoleRequest *input,
@@ -4044,7 +4169,7 @@ void calltrace__identity__v1__identity_service__change_user_role(ProtobufCServic
                                                                  void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__revoke_user_sessions(ProtobufCService *service,
                                                                      const Calltrace__Identity__V1__RevokeUserSessionsRequest *input,
@@ -4052,7 +4177,7 @@ void calltrace__identity__v1__identity_service__revoke_user_sessions(ProtobufCSe
                                                                      void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__suspend_organization(ProtobufCService *service,
                                                                      const Calltrace__Identity__V1__SuspendOrganizationRequest *input,
@@ -4060,7 +4185,7 @@ void calltrace__identity__v1__identity_service__suspend_organization(ProtobufCSe
                                                                      void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 16, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__mark_organization_offboarded(ProtobufCService *service,
                                                                              const Calltrace__Identity__V1__MarkOrganizationOffboardedRequest *input,
@@ -4068,7 +4193,7 @@ void calltrace__identity__v1__identity_service__mark_organization_offboarded(Pro
                                                                              void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 17, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 18, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__set_security_policy(ProtobufCService *service,
                                                                     const Calltrace__Identity__V1__SetSecurityPolicyRequest *input,
@@ -4076,7 +4201,7 @@ void calltrace__identity__v1__identity_service__set_security_policy(ProtobufCSer
                                                                     void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 18, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 19, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__authorize(ProtobufCService *service,
                                                           const Calltrace__Identity__V1__AuthorizeRequest *input,
@@ -4084,7 +4209,7 @@ void calltrace__identity__v1__identity_service__authorize(ProtobufCService *serv
                                                           void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 19, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 20, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__IdentityService_Service *service,
                                                       Calltrace__Identity__V1__IdentityService_ServiceDestroy destroy)

@@ -30,6 +30,8 @@ typedef struct Calltrace__Identity__V1__EnrollTotpRequest Calltrace__Identity__V
 typedef struct Calltrace__Identity__V1__EnrollTotpResponse Calltrace__Identity__V1__EnrollTotpResponse;
 typedef struct Calltrace__Identity__V1__ConfirmTotpRequest Calltrace__Identity__V1__ConfirmTotpRequest;
 typedef struct Calltrace__Identity__V1__ConfirmTotpResponse Calltrace__Identity__V1__ConfirmTotpResponse;
+typedef struct Calltrace__Identity__V1__ResetTwoFactorRequest Calltrace__Identity__V1__ResetTwoFactorRequest;
+typedef struct Calltrace__Identity__V1__ResetTwoFactorResponse Calltrace__Identity__V1__ResetTwoFactorResponse;
 typedef struct Calltrace__Identity__V1__LoginResponse Calltrace__Identity__V1__LoginResponse;
 typedef struct Calltrace__Identity__V1__LogoutRequest Calltrace__Identity__V1__LogoutRequest;
 typedef struct Calltrace__Identity__V1__LogoutResponse Calltrace__Identity__V1__LogoutResponse;
@@ -154,15 +156,11 @@ struct  Calltrace__Identity__V1__CreateOrganizationResponse
 {
   ProtobufCMessage base;
   char *org_id;
-  /*
-   * Deliver to the first admin; shown once, stored only as a hash.
-   */
-  char *invitation_token;
   int64_t invitation_expires_at_unix_ms;
 };
 #define CALLTRACE__IDENTITY__V1__CREATE_ORGANIZATION_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__create_organization_response__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Calltrace__Identity__V1__InviteUserRequest
@@ -182,12 +180,11 @@ struct  Calltrace__Identity__V1__InviteUserResponse
 {
   ProtobufCMessage base;
   char *user_id;
-  char *invitation_token;
   int64_t invitation_expires_at_unix_ms;
 };
 #define CALLTRACE__IDENTITY__V1__INVITE_USER_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__invite_user_response__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Calltrace__Identity__V1__RedeemInvitationRequest
@@ -226,15 +223,16 @@ struct  Calltrace__Identity__V1__RequestPasswordResetRequest
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
+/*
+ * Empty, whether or not the e-mail belongs to an active user.
+ */
 struct  Calltrace__Identity__V1__RequestPasswordResetResponse
 {
   ProtobufCMessage base;
-  char *reset_token;
-  int64_t expires_at_unix_ms;
 };
 #define CALLTRACE__IDENTITY__V1__REQUEST_PASSWORD_RESET_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__request_password_reset_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0 }
+     }
 
 
 struct  Calltrace__Identity__V1__ResetPasswordRequest
@@ -277,10 +275,14 @@ struct  Calltrace__Identity__V1__EnrollTotpRequest
 {
   ProtobufCMessage base;
   char *org_id;
+  /*
+   * The caller's current password: a stolen session alone cannot bind an attacker's app.
+   */
+  char *password;
 };
 #define CALLTRACE__IDENTITY__V1__ENROLL_TOTP_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__enroll_totp_request__descriptor) \
-    , (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Calltrace__Identity__V1__EnrollTotpResponse
@@ -314,6 +316,26 @@ struct  Calltrace__Identity__V1__ConfirmTotpResponse
 };
 #define CALLTRACE__IDENTITY__V1__CONFIRM_TOTP_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__confirm_totp_response__descriptor) \
+     }
+
+
+struct  Calltrace__Identity__V1__ResetTwoFactorRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *user_id;
+};
+#define CALLTRACE__IDENTITY__V1__RESET_TWO_FACTOR_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__reset_two_factor_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Identity__V1__ResetTwoFactorResponse
+{
+  ProtobufCMessage base;
+};
+#define CALLTRACE__IDENTITY__V1__RESET_TWO_FACTOR_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__reset_two_factor_response__descriptor) \
      }
 
 
@@ -920,6 +942,44 @@ Calltrace__Identity__V1__ConfirmTotpResponse *
 void   calltrace__identity__v1__confirm_totp_response__free_unpacked
                      (Calltrace__Identity__V1__ConfirmTotpResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__ResetTwoFactorRequest methods */
+void   calltrace__identity__v1__reset_two_factor_request__init
+                     (Calltrace__Identity__V1__ResetTwoFactorRequest         *message);
+size_t calltrace__identity__v1__reset_two_factor_request__get_packed_size
+                     (const Calltrace__Identity__V1__ResetTwoFactorRequest   *message);
+size_t calltrace__identity__v1__reset_two_factor_request__pack
+                     (const Calltrace__Identity__V1__ResetTwoFactorRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__reset_two_factor_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__ResetTwoFactorRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__ResetTwoFactorRequest *
+       calltrace__identity__v1__reset_two_factor_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__reset_two_factor_request__free_unpacked
+                     (Calltrace__Identity__V1__ResetTwoFactorRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__ResetTwoFactorResponse methods */
+void   calltrace__identity__v1__reset_two_factor_response__init
+                     (Calltrace__Identity__V1__ResetTwoFactorResponse         *message);
+size_t calltrace__identity__v1__reset_two_factor_response__get_packed_size
+                     (const Calltrace__Identity__V1__ResetTwoFactorResponse   *message);
+size_t calltrace__identity__v1__reset_two_factor_response__pack
+                     (const Calltrace__Identity__V1__ResetTwoFactorResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__reset_two_factor_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__ResetTwoFactorResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__ResetTwoFactorResponse *
+       calltrace__identity__v1__reset_two_factor_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__reset_two_factor_response__free_unpacked
+                     (Calltrace__Identity__V1__ResetTwoFactorResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Calltrace__Identity__V1__LoginResponse methods */
 void   calltrace__identity__v1__login_response__init
                      (Calltrace__Identity__V1__LoginResponse         *message);
@@ -1461,6 +1521,12 @@ typedef void (*Calltrace__Identity__V1__ConfirmTotpRequest_Closure)
 typedef void (*Calltrace__Identity__V1__ConfirmTotpResponse_Closure)
                  (const Calltrace__Identity__V1__ConfirmTotpResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Identity__V1__ResetTwoFactorRequest_Closure)
+                 (const Calltrace__Identity__V1__ResetTwoFactorRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__ResetTwoFactorResponse_Closure)
+                 (const Calltrace__Identity__V1__ResetTwoFactorResponse *message,
+                  void *closure_data);
 typedef void (*Calltrace__Identity__V1__LoginResponse_Closure)
                  (const Calltrace__Identity__V1__LoginResponse *message,
                   void *closure_data);
@@ -1594,6 +1660,10 @@ struct Calltrace__Identity__V1__IdentityService_Service
                       const Calltrace__Identity__V1__EnrollTotpRequest *input,
                       Calltrace__Identity__V1__EnrollTotpResponse_Closure closure,
                       void *closure_data);
+  void (*reset_two_factor)(Calltrace__Identity__V1__IdentityService_Service *service,
+                           const Calltrace__Identity__V1__ResetTwoFactorRequest *input,
+                           Calltrace__Identity__V1__ResetTwoFactorResponse_Closure closure,
+                           void *closure_data);
   void (*confirm_totp)(Calltrace__Identity__V1__IdentityService_Service *service,
                        const Calltrace__Identity__V1__ConfirmTotpRequest *input,
                        Calltrace__Identity__V1__ConfirmTotpResponse_Closure closure,
@@ -1646,6 +1716,7 @@ void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__I
       function_prefix__ ## revoke_support_grant,\
       function_prefix__ ## authorize_operator,\
       function_prefix__ ## enroll_totp,\
+      function_prefix__ ## reset_two_factor,\
       function_prefix__ ## confirm_totp,\
       function_prefix__ ## suspend_user,\
       function_prefix__ ## change_user_role,\
@@ -1702,6 +1773,10 @@ void calltrace__identity__v1__identity_service__enroll_totp(ProtobufCService *se
                                                             const Calltrace__Identity__V1__EnrollTotpRequest *input,
                                                             Calltrace__Identity__V1__EnrollTotpResponse_Closure closure,
                                                             void *closure_data);
+void calltrace__identity__v1__identity_service__reset_two_factor(ProtobufCService *service,
+                                                                 const Calltrace__Identity__V1__ResetTwoFactorRequest *input,
+                                                                 Calltrace__Identity__V1__ResetTwoFactorResponse_Closure closure,
+                                                                 void *closure_data);
 void calltrace__identity__v1__identity_service__confirm_totp(ProtobufCService *service,
                                                              const Calltrace__Identity__V1__ConfirmTotpRequest *input,
                                                              Calltrace__Identity__V1__ConfirmTotpResponse_Closure closure,
@@ -1754,6 +1829,8 @@ extern const ProtobufCMessageDescriptor calltrace__identity__v1__enroll_totp_req
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__enroll_totp_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__confirm_totp_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__confirm_totp_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__reset_two_factor_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__reset_two_factor_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__login_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__logout_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__logout_response__descriptor;

@@ -277,6 +277,51 @@ void   calltrace__ops__v1__get_metrics_response__free_unpacked
   assert(message->base.descriptor == &calltrace__ops__v1__get_metrics_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__ops__v1__gauge__init
+                     (Calltrace__Ops__V1__Gauge         *message)
+{
+  static const Calltrace__Ops__V1__Gauge init_value = CALLTRACE__OPS__V1__GAUGE__INIT;
+  *message = init_value;
+}
+size_t calltrace__ops__v1__gauge__get_packed_size
+                     (const Calltrace__Ops__V1__Gauge *message)
+{
+  assert(message->base.descriptor == &calltrace__ops__v1__gauge__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__ops__v1__gauge__pack
+                     (const Calltrace__Ops__V1__Gauge *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__ops__v1__gauge__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__ops__v1__gauge__pack_to_buffer
+                     (const Calltrace__Ops__V1__Gauge *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__ops__v1__gauge__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Ops__V1__Gauge *
+       calltrace__ops__v1__gauge__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Ops__V1__Gauge *)
+     protobuf_c_message_unpack (&calltrace__ops__v1__gauge__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__ops__v1__gauge__free_unpacked
+                     (Calltrace__Ops__V1__Gauge *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__ops__v1__gauge__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__ops__v1__method_metrics__init
                      (Calltrace__Ops__V1__MethodMetrics         *message)
 {
@@ -595,7 +640,7 @@ const ProtobufCMessageDescriptor calltrace__ops__v1__get_metrics_request__descri
   (ProtobufCMessageInit) calltrace__ops__v1__get_metrics_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__ops__v1__get_metrics_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor calltrace__ops__v1__get_metrics_response__field_descriptors[4] =
 {
   {
     "service_name",
@@ -633,16 +678,29 @@ static const ProtobufCFieldDescriptor calltrace__ops__v1__get_metrics_response__
     0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "gauges",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Ops__V1__GetMetricsResponse, n_gauges),
+    offsetof(Calltrace__Ops__V1__GetMetricsResponse, gauges),
+    &calltrace__ops__v1__gauge__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__ops__v1__get_metrics_response__field_indices_by_name[] = {
   2,   /* field[2] = bucket_upper_bounds_seconds */
+  3,   /* field[3] = gauges */
   1,   /* field[1] = methods */
   0,   /* field[0] = service_name */
 };
 static const ProtobufCIntRange calltrace__ops__v1__get_metrics_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor calltrace__ops__v1__get_metrics_response__descriptor =
 {
@@ -652,11 +710,62 @@ const ProtobufCMessageDescriptor calltrace__ops__v1__get_metrics_response__descr
   "Calltrace__Ops__V1__GetMetricsResponse",
   "calltrace.ops.v1",
   sizeof(Calltrace__Ops__V1__GetMetricsResponse),
-  3,
+  4,
   calltrace__ops__v1__get_metrics_response__field_descriptors,
   calltrace__ops__v1__get_metrics_response__field_indices_by_name,
   1,  calltrace__ops__v1__get_metrics_response__number_ranges,
   (ProtobufCMessageInit) calltrace__ops__v1__get_metrics_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__ops__v1__gauge__field_descriptors[2] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Ops__V1__Gauge, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Ops__V1__Gauge, value),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__ops__v1__gauge__field_indices_by_name[] = {
+  0,   /* field[0] = name */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange calltrace__ops__v1__gauge__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__ops__v1__gauge__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.ops.v1.Gauge",
+  "Gauge",
+  "Calltrace__Ops__V1__Gauge",
+  "calltrace.ops.v1",
+  sizeof(Calltrace__Ops__V1__Gauge),
+  2,
+  calltrace__ops__v1__gauge__field_descriptors,
+  calltrace__ops__v1__gauge__field_indices_by_name,
+  1,  calltrace__ops__v1__gauge__number_ranges,
+  (ProtobufCMessageInit) calltrace__ops__v1__gauge__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor calltrace__ops__v1__method_metrics__field_descriptors[5] =

@@ -21,6 +21,7 @@ typedef struct Calltrace__Ops__V1__GetServerInfoRequest Calltrace__Ops__V1__GetS
 typedef struct Calltrace__Ops__V1__GetServerInfoResponse Calltrace__Ops__V1__GetServerInfoResponse;
 typedef struct Calltrace__Ops__V1__GetMetricsRequest Calltrace__Ops__V1__GetMetricsRequest;
 typedef struct Calltrace__Ops__V1__GetMetricsResponse Calltrace__Ops__V1__GetMetricsResponse;
+typedef struct Calltrace__Ops__V1__Gauge Calltrace__Ops__V1__Gauge;
 typedef struct Calltrace__Ops__V1__MethodMetrics Calltrace__Ops__V1__MethodMetrics;
 typedef struct Calltrace__Ops__V1__StatusCount Calltrace__Ops__V1__StatusCount;
 
@@ -126,10 +127,29 @@ struct  Calltrace__Ops__V1__GetMetricsResponse
    */
   size_t n_bucket_upper_bounds_seconds;
   double *bucket_upper_bounds_seconds;
+  /*
+   * Current values the service reports, e.g. "audit_outbox_pending", "audit_dead_letters".
+   */
+  size_t n_gauges;
+  Calltrace__Ops__V1__Gauge **gauges;
 };
 #define CALLTRACE__OPS__V1__GET_METRICS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__ops__v1__get_metrics_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL }
+    , (char *)protobuf_c_empty_string, 0,NULL, 0,NULL, 0,NULL }
+
+
+struct  Calltrace__Ops__V1__Gauge
+{
+  ProtobufCMessage base;
+  /*
+   * snake_case, e.g. "audit_dead_letters".
+   */
+  char *name;
+  double value;
+};
+#define CALLTRACE__OPS__V1__GAUGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__ops__v1__gauge__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Calltrace__Ops__V1__MethodMetrics
@@ -285,6 +305,25 @@ Calltrace__Ops__V1__GetMetricsResponse *
 void   calltrace__ops__v1__get_metrics_response__free_unpacked
                      (Calltrace__Ops__V1__GetMetricsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Ops__V1__Gauge methods */
+void   calltrace__ops__v1__gauge__init
+                     (Calltrace__Ops__V1__Gauge         *message);
+size_t calltrace__ops__v1__gauge__get_packed_size
+                     (const Calltrace__Ops__V1__Gauge   *message);
+size_t calltrace__ops__v1__gauge__pack
+                     (const Calltrace__Ops__V1__Gauge   *message,
+                      uint8_t             *out);
+size_t calltrace__ops__v1__gauge__pack_to_buffer
+                     (const Calltrace__Ops__V1__Gauge   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Ops__V1__Gauge *
+       calltrace__ops__v1__gauge__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__ops__v1__gauge__free_unpacked
+                     (Calltrace__Ops__V1__Gauge *message,
+                      ProtobufCAllocator *allocator);
 /* Calltrace__Ops__V1__MethodMetrics methods */
 void   calltrace__ops__v1__method_metrics__init
                      (Calltrace__Ops__V1__MethodMetrics         *message);
@@ -342,6 +381,9 @@ typedef void (*Calltrace__Ops__V1__GetMetricsRequest_Closure)
                   void *closure_data);
 typedef void (*Calltrace__Ops__V1__GetMetricsResponse_Closure)
                  (const Calltrace__Ops__V1__GetMetricsResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Ops__V1__Gauge_Closure)
+                 (const Calltrace__Ops__V1__Gauge *message,
                   void *closure_data);
 typedef void (*Calltrace__Ops__V1__MethodMetrics_Closure)
                  (const Calltrace__Ops__V1__MethodMetrics *message,
@@ -425,6 +467,7 @@ extern const ProtobufCMessageDescriptor calltrace__ops__v1__get_server_info_requ
 extern const ProtobufCMessageDescriptor calltrace__ops__v1__get_server_info_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__ops__v1__get_metrics_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__ops__v1__get_metrics_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__ops__v1__gauge__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__ops__v1__method_metrics__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__ops__v1__status_count__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__ops__v1__health_service__descriptor;
