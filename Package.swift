@@ -68,15 +68,24 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
-        // The four services, each an executable an operator runs alone (services/<name>/).
-        .executableTarget(name: "calltrace-identity", dependencies: ["CallTraceServiceHost", "CallTraceKeys", "CallTraceProto"],
-                          path: "services/identity",
+        // Each service's domain: its rules, its SQL, its RPC handlers and its `CallTraceService`,
+        // importable by tests (which run it in process) and by its thin executable.
+        .target(name: "IdentityDomain", dependencies: ["CallTraceServiceHost", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage"],
+                swiftSettings: swiftSettings),
+        .target(name: "MediaDomain", dependencies: ["CallTraceServiceHost", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage"],
+                swiftSettings: swiftSettings),
+        .target(name: "TranscriptDomain", dependencies: ["CallTraceServiceHost", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage"],
+                swiftSettings: swiftSettings),
+        .target(name: "ComplianceDomain", dependencies: ["CallTraceServiceHost", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage"],
+                swiftSettings: swiftSettings),
+        // The four services, each an executable an operator runs alone (services/<name>/): wiring only.
+        .executableTarget(name: "calltrace-identity", dependencies: ["CallTraceServiceHost", "IdentityDomain"], path: "services/identity",
                           exclude: ["README.md", "config.example.json", "calltrace-identity.service"], swiftSettings: swiftSettings),
-        .executableTarget(name: "calltrace-media", dependencies: ["CallTraceServiceHost"], path: "services/media",
+        .executableTarget(name: "calltrace-media", dependencies: ["CallTraceServiceHost", "MediaDomain"], path: "services/media",
                           exclude: ["README.md", "config.example.json", "calltrace-media.service"], swiftSettings: swiftSettings),
-        .executableTarget(name: "calltrace-transcript", dependencies: ["CallTraceServiceHost"], path: "services/transcript",
+        .executableTarget(name: "calltrace-transcript", dependencies: ["CallTraceServiceHost", "TranscriptDomain"], path: "services/transcript",
                           exclude: ["README.md", "config.example.json", "calltrace-transcript.service"], swiftSettings: swiftSettings),
-        .executableTarget(name: "calltrace-compliance", dependencies: ["CallTraceServiceHost"], path: "services/compliance",
+        .executableTarget(name: "calltrace-compliance", dependencies: ["CallTraceServiceHost", "ComplianceDomain"], path: "services/compliance",
                           exclude: ["README.md", "config.example.json", "calltrace-compliance.service"], swiftSettings: swiftSettings),
         // Operators' command line: PKI, health.
         .executableTarget(
@@ -106,7 +115,7 @@ let package = Package(
         // Shared test support: temporary PKI, the echo service, ports, process helpers.
         .target(
             name: "CallTraceTestSupport",
-            dependencies: ["CallTraceRPC", "CallTracePKI", "CallTraceProto", "CallTraceTLS", "CallTraceKeys", "COpenSSL",
+            dependencies: ["CallTraceRPC", "CallTracePKI", "CallTraceProto", "CallTraceTLS", "CallTraceKeys", "CallTraceServiceHost", "COpenSSL",
                            .product(name: "Logging", package: "swift-log")],
             path: "Tests/CallTraceTestSupport",
             swiftSettings: swiftSettings
@@ -135,7 +144,7 @@ let package = Package(
         .testTarget(
             name: "IdentityServiceTests",
             dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceServiceHost", "CallTraceKeys", "CallTraceStorage",
-                           "CallTraceTestSupport"],
+                           "CallTraceTestSupport", "IdentityDomain"],
             path: "Tests/IdentityServiceTests",
             swiftSettings: swiftSettings
         ),

@@ -17,6 +17,8 @@ public final class IdentityAuthorizer: Sendable {
         public var capacity = 10_000
         /// Per-request timeout when no caller deadline applies. Default 2 s.
         public var timeout: Duration = .seconds(2)
+        /// The clock the TTL is measured on. Default the system clock.
+        public var clock: any WallClock = SystemClock()
         public init() {}
     }
 
@@ -28,7 +30,8 @@ public final class IdentityAuthorizer: Sendable {
     }
     private struct Entry {
         let principal: Calltrace_Identity_V1_Principal
-        let expires: ContinuousClock.Instant
+        /// Unix milliseconds, on `Configuration.clock`.
+        let expires: Int64
     }
 
     private let identity: RPCClient
@@ -48,7 +51,7 @@ public final class IdentityAuthorizer: Sendable {
                           clientAddress: String? = nil) async throws -> Calltrace_Identity_V1_Principal {
         let key = Key(tokenHash: OpaqueToken.storageHash(token), org: org, permission: permission.rawValue,
                       clientAddress: clientAddress ?? "")
-        let now = ContinuousClock.now
+        let now = configuration.clock.nowUnixMs
         if let hit = cache.withLock({ $0[key] }), hit.expires > now { return hit.principal }
         var request = Calltrace_Identity_V1_AuthorizeRequest()
         request.token = token
@@ -64,7 +67,8 @@ public final class IdentityAuthorizer: Sendable {
             throw error
         }
         let capacity = configuration.capacity
-        let entry = Entry(principal: principal, expires: now + configuration.allowTTL)
+        let ttl = configuration.allowTTL.components
+        let entry = Entry(principal: principal, expires: now + ttl.seconds * 1000 + ttl.attoseconds / 1_000_000_000_000_000)
         cache.withLock { cache in
             if cache.count >= capacity {
                 let live = cache.filter { $0.value.expires > now }

@@ -32,6 +32,8 @@ public struct ServiceContext: Sendable {
     public let peers: [String: RPCClient]
     /// Asks identity about users' tokens (with a short allow cache); nil without an identity peer.
     public let authorizer: IdentityAuthorizer?
+    /// The time the service's rules read (the system clock; a `TestClock` in tests).
+    public let clock: any WallClock
 }
 
 /// The software version every service reports.
@@ -110,49 +112,80 @@ struct Serve<Service: CallTraceService>: AsyncParsableCommand {
     func run() async throws {
         let name = Service.name
         let configuration: ServiceConfiguration
-        let address: (host: String, port: Int)
         do {
             configuration = try settings.resolve(service: name, port: Service.defaultPort)
-            address = try configuration.validated()
         } catch {
             refuse(name, error)
         }
         let logger = makeLogger(service: name, configuration: configuration)
-        let credentials = TLSCredentials(certificateChainPath: configuration.certificate!, privateKeyPath: configuration.privateKey!,
-                                         trustRootsPath: configuration.ca!)
-        // Each check names its problem in one line: key file, TLS material, database, port.
-        let masterKey: MasterKey
-        let database: Database
-        let keyStore: Database
+        let instance: ServiceInstance
         do {
-            masterKey = try MasterKey.load(path: configuration.masterKey!)
-            _ = try TLSContext(role: .server, credentials: credentials)
-            database = try Database(path: configuration.database)
-            try database.checkSchema(knownUpTo: Service.migrations.map(\.version).max() ?? 0)
-            keyStore = try Database(path: configuration.keyStorePath, migrations: KeyRing.migrations)
+            instance = try await ServiceInstance.start(Service.self, configuration: configuration, logger: logger)
         } catch {
             refuse(name, error)
         }
+        let signal = await StopSignal.wait()
+        logger.notice("stopping", metadata: ["signal": "\(signal)", "drain_seconds": "\(configuration.drainSeconds)"])
+        await instance.stop(gracePeriod: .seconds(configuration.drainSeconds))
+        logger.notice("stopped")
+    }
+}
+
+/// One running service: its server, database, key store and audit forwarding. A process runs
+/// one (`calltrace-<name> serve`); tests start any number in process, on port 0, with a
+/// `TestClock`, and reach them over real mutual TLS.
+public final class ServiceInstance: Sendable {
+    public let server: RPCServer
+    public let database: Database
+    public let keyStore: Database
+    public let outbox: AuditOutbox
+    /// The port it listens on.
+    public var port: Int { server.port }
+
+    private init(server: RPCServer, database: Database, keyStore: Database, outbox: AuditOutbox) {
+        self.server = server
+        self.database = database
+        self.keyStore = keyStore
+        self.outbox = outbox
+    }
+
+    /// Checks the configuration and the files it names, binds the port (answering NOT_SERVING
+    /// while the schema migrates), builds the service and starts serving.
+    ///
+    /// - Throws: an error naming the one problem found first: a missing or malformed setting,
+    ///   the master key, the TLS material, the database (in use, newer schema), the port.
+    public static func start<Service: CallTraceService>(_ service: Service.Type, configuration: ServiceConfiguration,
+                                                        logger: Logger, clock: any WallClock = SystemClock()) async throws -> ServiceInstance {
+        let name = Service.name
+        let address = try configuration.validated()
+        let credentials = TLSCredentials(certificateChainPath: configuration.certificate!, privateKeyPath: configuration.privateKey!,
+                                         trustRootsPath: configuration.ca!)
+        // Each check names its problem in one line: key file, TLS material, database, port.
+        let masterKey = try MasterKey.load(path: configuration.masterKey!)
+        _ = try TLSContext(role: .server, credentials: credentials)
+        let database = try Database(path: configuration.database)
+        let keyStore: Database
+        do {
+            try database.checkSchema(knownUpTo: Service.migrations.map(\.version).max() ?? 0)
+            keyStore = try Database(path: configuration.keyStorePath, migrations: KeyRing.migrations)
+        } catch {
+            database.close()
+            throw error
+        }
         let keys = KeyRing(keyStore: keyStore, masterKey: masterKey)
         let outbox = AuditOutbox(database: database, service: name)
-        var peers: [String: RPCClient] = [:]
+        let server: RPCServer
+        let peers: [String: RPCClient]
         do {
             guard let trustDomain = PeerIdentity(uri: try TLSContext(role: .client, credentials: credentials).identity)?.trustDomain else {
                 throw ConfigurationError("certificate \(credentials.certificateChainPath) has no spiffe://<trust-domain>/service/\(name) id")
             }
-            for (peer, address) in configuration.peers {
+            peers = try Dictionary(uniqueKeysWithValues: configuration.peers.map { peer, address in
                 let parts = address.split(separator: ":")
-                peers[peer] = try RPCClient(
+                return (peer, try RPCClient(
                     target: .init(host: String(parts[0]), port: Int(parts[1]) ?? 0, identity: "spiffe://\(trustDomain)/service/\(peer)"),
-                    configuration: .init(credentials: credentials))
-            }
-        } catch {
-            refuse(name, error)
-        }
-        let context = ServiceContext(database: database, keys: keys, outbox: outbox, configuration: configuration,
-                                     logger: logger, peers: peers, authorizer: peers["identity"].map { IdentityAuthorizer(identity: $0) })
-        let server: RPCServer
-        do {
+                    configuration: .init(credentials: credentials)))
+            })
             var serverConfiguration = RPCServer.Configuration(
                 credentials: credentials,
                 info: .init(serviceName: name, version: callTraceVersion,
@@ -163,8 +196,13 @@ struct Serve<Service: CallTraceService>: AsyncParsableCommand {
             // The port opens first, answering NOT_SERVING while the schema migrates.
             server = try RPCServer(configuration: serverConfiguration, services: [], serving: false, logger: logger)
         } catch {
-            refuse(name, error)
+            database.close()
+            keyStore.close()
+            throw error
         }
+        let context = ServiceContext(database: database, keys: keys, outbox: outbox, configuration: configuration,
+                                     logger: logger, peers: peers, authorizer: peers["identity"].map { IdentityAuthorizer(identity: $0) },
+                                     clock: clock)
         do {
             try database.migrate(Service.migrations)
             let service = try Service(context: context)
@@ -173,7 +211,7 @@ struct Serve<Service: CallTraceService>: AsyncParsableCommand {
             server.stop()
             database.close()
             keyStore.close()
-            refuse(name, error)
+            throw error
         }
         server.reportGauges { await outbox.gauges() }
         server.setServing(true)
@@ -184,13 +222,16 @@ struct Serve<Service: CallTraceService>: AsyncParsableCommand {
         }
         logger.notice("serving", metadata: ["address": "\(address.host):\(server.port)", "identity": "\(server.identity)",
                                             "schema_version": "\(database.schemaVersion)"])
-        let signal = await StopSignal.wait()
-        logger.notice("stopping", metadata: ["signal": "\(signal)", "drain_seconds": "\(configuration.drainSeconds)"])
-        await server.shutdown(gracePeriod: .seconds(configuration.drainSeconds))
+        return ServiceInstance(server: server, database: database, keyStore: keyStore, outbox: outbox)
+    }
+
+    /// Drains: NOT_SERVING, calls in flight finish within `gracePeriod`; then audit forwarding
+    /// stops and the databases close.
+    public func stop(gracePeriod: Duration) async {
+        await server.shutdown(gracePeriod: gracePeriod)
         outbox.stopForwarding()
         database.close()
         keyStore.close()
-        logger.notice("stopped")
     }
 }
 

@@ -152,8 +152,8 @@ struct IdentityHardeningTests {
     func credentialGatewaysOnly() async throws {
         let deployment = try await IdentityDeployment()
         let (org, admin) = try await deployment.organisationWithAdmin(email: "admin@firm.example")
-        let telephony = try deployment.setup.client(identity: TemporaryPKI.identity("gateway", "telephony"))
-        let crm = try deployment.setup.client(identity: TemporaryPKI.identity("gateway", "crm"))
+        let telephony = try deployment.client(TemporaryPKI.identity("gateway", "telephony"))
+        let crm = try deployment.client(TemporaryPKI.identity("gateway", "crm"))
         for gateway in [telephony, crm] {
             #expect(await code {
                 _ = try await gateway.unary(Identity.login, .with { $0.orgID = org; $0.email = "admin@firm.example"; $0.password = "correct horse battery staple" })

@@ -1,25 +1,58 @@
 import CallTraceProto
 import CallTraceRPC
+import CallTraceServiceHost
 import CallTraceTestSupport
 import Foundation
+import IdentityDomain
 import Testing
 
-/// One identity process, and clients for an operator, a gateway and a service.
+/// Identity — as a process, or in this test process with a `TestClock` — and clients for an
+/// operator, the web gateway and a service.
 final class IdentityDeployment: @unchecked Sendable {
     typealias Identity = Calltrace_Identity_V1_IdentityService
+    enum Mode { case process, inProcess }
     let setup: ServiceSetup
-    let process: RunningProcess
+    private let running: RunningProcess?
+    private let inProcess: InProcessService?
     let operatorClient: RPCClient
     let gateway: RPCClient
     let media: RPCClient
 
-    init() async throws {
-        setup = try ServiceSetup(service: "identity")
-        process = try setup.start(setup.flags + ["--log-format", "json", "--log-level", "trace"])
-        operatorClient = try setup.client(identity: TemporaryPKI.identity("operator", "ops"))
-        gateway = try setup.client(identity: TemporaryPKI.identity("gateway", "web"))
-        media = try setup.client(identity: TemporaryPKI.identity("service", "media"))
+    /// The running process (process mode only).
+    var process: RunningProcess { running! }
+    /// The clock identity's rules read (in-process mode only): move it instead of sleeping.
+    var clock: TestClock { inProcess!.clock }
+
+    init(_ mode: Mode = .process) async throws {
+        switch mode {
+        case .process:
+            setup = try ServiceSetup(service: "identity")
+            running = try setup.start(setup.flags + ["--log-format", "json", "--log-level", "trace"])
+            inProcess = nil
+        case .inProcess:
+            let service = try await InProcessService.start(IdentityService.self)
+            setup = service.setup
+            running = nil
+            inProcess = service
+        }
+        port = inProcess?.instance.port ?? setup.port
+        operatorClient = try Self.client(TemporaryPKI.identity("operator", "ops"), setup: setup, port: port)
+        gateway = try Self.client(TemporaryPKI.identity("gateway", "web"), setup: setup, port: port)
+        media = try Self.client(TemporaryPKI.identity("service", "media"), setup: setup, port: port)
         try await setup.waitUntilServing(operatorClient)
+    }
+
+    /// The port identity listens on.
+    let port: Int
+
+    /// Another client of identity, presenting `identity`.
+    func client(_ identity: String) throws -> RPCClient {
+        try Self.client(identity, setup: setup, port: port)
+    }
+
+    private static func client(_ identity: String, setup: ServiceSetup, port: Int) throws -> RPCClient {
+        try RPCClient(target: .init(host: "127.0.0.1", port: port, identity: TemporaryPKI.identity("service", "identity")),
+                      configuration: .init(credentials: try setup.pki.credentials(for: identity)))
     }
 
     /// A new organisation with an active admin; returns the org and the admin's token.
@@ -81,7 +114,12 @@ final class IdentityDeployment: @unchecked Sendable {
         }).principal
     }
 
+    /// Stops identity; returns what it logged.
     func stop() async -> String {
+        if let inProcess {
+            await inProcess.stop()
+            return inProcess.log.text
+        }
         process.signal(SIGTERM)
         return await process.waitForExit()?.stderr ?? ""
     }

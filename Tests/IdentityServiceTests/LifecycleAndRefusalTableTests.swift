@@ -46,7 +46,7 @@ struct LifecycleAndRefusalTableTests {
         #expect(await code {
             _ = try await deployment.media.unary(Identity.markOrganizationOffboarded, .with { $0.orgID = leaving })
         } == .permissionDenied)
-        let compliance = try deployment.setup.client(identity: TemporaryPKI.identity("service", "compliance"))
+        let compliance = try deployment.client(TemporaryPKI.identity("service", "compliance"))
         _ = try await compliance.unary(Identity.markOrganizationOffboarded, .with { $0.orgID = leaving })
         _ = try await compliance.unary(Identity.markOrganizationOffboarded, .with { $0.orgID = leaving })  // idempotent
         #expect(await code { _ = try await deployment.authorize(leavingAdmin, org: leaving, .reportsRead) } == .unauthenticated)
@@ -60,29 +60,22 @@ struct LifecycleAndRefusalTableTests {
 
     @Test("Every user-authenticated RPC refuses no token, an expired token, another org's token and too weak a role")
     func refusalTable() async throws {
-        let deployment = try await IdentityDeployment()
-        let (org, firstAdmin) = try await deployment.organisationWithAdmin(email: "admin@a.example")
-        let (_, otherOrgAdmin) = try await deployment.organisationWithAdmin(email: "admin@b.example")
+        let deployment = try await IdentityDeployment(.inProcess)
+        let (org, _) = try await deployment.organisationWithAdmin(email: "admin@a.example")
         func login() async throws -> String {
             try await deployment.gateway.unary(Identity.login, .with {
                 $0.orgID = org; $0.email = "admin@a.example"; $0.password = "correct horse battery staple"
             }).token
         }
-        func policy(maxSeconds: UInt32, as token: String) async throws {
-            var call = Metadata()
-            try call.add("authorization", "Bearer \(token)")
-            _ = try await deployment.gateway.unary(Identity.setSecurityPolicy, .with { $0.orgID = org; $0.sessionMaxSeconds = maxSeconds },
-                                                   options: .init(metadata: call))
-        }
-        // An expired token: the org's sessions last two seconds (shortening reaches live sessions
-        // too), one is issued and outlived; then a fresh admin session restores the default.
-        try await policy(maxSeconds: 2, as: firstAdmin)
+        // An expired token: issued, then outlived. Sessions last at most 12 hours; identity's
+        // clock moves 11 h 59 min, the other sessions start, then 2 minutes more.
         let expiring = try await login()
-        try await Task.sleep(for: .milliseconds(2100))
-        try await policy(maxSeconds: 0, as: try await login())
-        let admin = try await login()  // a session issued under the restored default
+        deployment.clock.advance(by: .seconds(12 * 3600 - 60))
+        let (_, otherOrgAdmin) = try await deployment.organisationWithAdmin(email: "admin@b.example")
+        let admin = try await login()
         let member = try await deployment.invite(.member, in: org, adminToken: admin, email: "member@a.example")
         let memberID = try await deployment.authorize(member, org: org, .reportsRead).userID
+        deployment.clock.advance(by: .seconds(120))
 
         let gateway = deployment.gateway
         let calls: [(String, @Sendable (CallOptions) async throws -> Void)] = [

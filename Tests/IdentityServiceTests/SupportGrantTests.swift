@@ -11,7 +11,7 @@ struct SupportGrantTests {
 
     @Test("No grant: refused. Active grant: allowed for its permissions only. Revoked or expired: refused again. All audited.")
     func grants() async throws {
-        let deployment = try await IdentityDeployment()
+        let deployment = try await IdentityDeployment(.inProcess)
         let (org, admin) = try await deployment.organisationWithAdmin()
         var adminCall = Metadata()
         try adminCall.add("authorization", "Bearer \(admin)")
@@ -54,7 +54,7 @@ struct SupportGrantTests {
             $0.reason = "ticket SUP-1043"
         }, options: .init(metadata: adminCall))
         #expect(await operatorAccess(.transcriptsRead) == .ok)
-        try await Task.sleep(for: .milliseconds(1200))
+        deployment.clock.advance(by: .seconds(1))
         #expect(await operatorAccess(.transcriptsRead) == .permissionDenied)
 
         // Bounds and who may grant.

@@ -1,17 +1,5 @@
-// calltrace-transcript: the transcript service. Owns call records (tracking number, marketing source, caller number, direction, times, outcome, matter reference), tracking numbers, transcripts, AI summaries and classifications, processing objections (DESIGN.md §3).
-import CallTraceRPC
+// calltrace-transcript: the transcript service as a process (its code: Sources/TranscriptDomain).
 import CallTraceServiceHost
-import CallTraceStorage
-
-struct TranscriptService: CallTraceService {
-    static let name = "transcript"
-    static let defaultPort = 7103
-    static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2)]
-
-    init(context: ServiceContext) {}
-
-    /// Domain RPCs arrive with their issues; health and info are always served.
-    var rpcServices: [any RPCService] { [] }
-}
+import TranscriptDomain
 
 await ServiceHost.main(TranscriptService.self)

@@ -87,8 +87,10 @@ struct IdentityStore: Sendable {
     let outbox: AuditOutbox
     /// Where invitation and reset tokens go: to the user, never back to the caller.
     let delivery: any TokenDelivery
+    /// Every expiry here reads this clock (tests move it instead of sleeping).
+    let clock: any WallClock
 
-    static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+    func now() -> Int64 { clock.nowUnixMs }
     static func newID(_ prefix: String) -> String { "\(prefix)_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))" }
 
     static func normalisedEmail(_ raw: String) throws -> String {
@@ -110,7 +112,7 @@ struct IdentityStore: Sendable {
         try keys.createKeys(for: org)
         let sealedName = try keys.seal(Data(name.utf8), org: org, table: "organizations", column: "name", row: org)
         let (_, expires) = try await database.write { [self] db in
-            try db.execute("INSERT INTO organizations (id, name, created_at_unix_ms) VALUES (?, ?, ?)", org, sealedName, Self.now())
+            try db.execute("INSERT INTO organizations (id, name, created_at_unix_ms) VALUES (?, ?, ?)", org, sealedName, now())
             let invited = try invite(org: org, email: adminEmail, name: adminName, role: .admin, in: db)
             try outbox.record(AuditRecord(org: org, actor: actor, action: "organization.created", resource: "organization:\(org)",
                                           outcome: "success"), in: db)
@@ -145,9 +147,9 @@ struct IdentityStore: Sendable {
         try db.execute(
             "INSERT INTO users (id, org_id, email, email_index, display_name, role, created_at_unix_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
             user, org, try keys.seal(Data(email.utf8), org: org, table: "users", column: "email", row: user), index,
-            try keys.seal(Data(name.utf8), org: org, table: "users", column: "display_name", row: user), role.rawValue, Self.now())
+            try keys.seal(Data(name.utf8), org: org, table: "users", column: "display_name", row: user), role.rawValue, now())
         let token = try OpaqueToken.generate()
-        let expires = Self.now() + Self.invitationLifetimeMS
+        let expires = now() + Self.invitationLifetimeMS
         try db.execute("INSERT INTO invitations (token_hash, user_id, expires_at_unix_ms) VALUES (?, ?, ?)",
                        OpaqueToken.storageHash(token), user, expires)
         try outbox.record(AuditRecord(org: org, actor: actor ?? "system", action: "invitation.issued", resource: "user:\(user)",
@@ -163,7 +165,7 @@ struct IdentityStore: Sendable {
         if let weakness = PasswordHasher.weakness(of: password) { throw RPCError(.invalidArgument, weakness) }
         let hash = try await BlockingPool.shared.run { try PasswordHasher.hash(password) }
         return try await database.write { [self] db in
-            let now = Self.now()
+            let now = self.now()
             let requiredStatus = purpose == .invitation ? "invited" : "active"
             guard let row = try db.query("""
                 SELECT i.user_id, u.org_id FROM invitations i JOIN users u ON u.id = i.user_id
@@ -193,7 +195,7 @@ struct IdentityStore: Sendable {
             guard let user = try db.query("SELECT id FROM users WHERE org_id = ? AND email_index = ? AND status = 'active'", org, index)
                 .first?.text("id") else { return }
             let token = try OpaqueToken.generate()
-            let expires = Self.now() + Self.resetLifetimeMS
+            let expires = now() + Self.resetLifetimeMS
             try db.execute("INSERT INTO invitations (token_hash, user_id, purpose, expires_at_unix_ms) VALUES (?, ?, ?, ?)",
                            OpaqueToken.storageHash(token), user, TokenPurpose.reset.rawValue, expires)
             try outbox.record(AuditRecord(org: org, actor: "user:\(user)", action: "password_reset.issued", resource: "user:\(user)",
@@ -227,7 +229,7 @@ struct IdentityStore: Sendable {
         }
         try await checkClientAddress(clientAddress, org: org)
         let subjects = [account] + (address.map { [$0] } ?? [])
-        let now = Self.now()
+        let now = self.now()
         guard try await database.write({ db in try LoginAttempts.reserve(subjects, now: now, window: Self.failureWindowMS, in: db) }) else {
             try await audit(org: org, actor: "unknown", action: "login.locked_out", resource: "organization:\(org)", outcome: "denied")
             throw RPCError(.resourceExhausted, "too many failed logins; try again later")
@@ -280,7 +282,7 @@ struct IdentityStore: Sendable {
         guard row.int("totp_confirmed") == 1 else { return 0 }
         guard let sealed = row.blob("totp_secret") else { return nil }
         let secret = try keys.open(sealed, org: org, table: "users", column: "totp_secret", row: user)
-        guard let step = TOTP.acceptedStep(code, secret: secret, unixTime: Self.now() / 1000),
+        guard let step = TOTP.acceptedStep(code, secret: secret, unixTime: now() / 1000),
               step > (row.int("totp_last_step") ?? 0) else { return nil }
         return step
     }
@@ -319,7 +321,7 @@ struct IdentityStore: Sendable {
                   let sealed = row.blob("totp_secret")
             else { throw RPCError(.failedPrecondition, "start enrolment first") }
             let secret = try keys.open(sealed, org: org, table: "users", column: "totp_secret", row: user)
-            guard let step = TOTP.acceptedStep(code, secret: secret, unixTime: Self.now() / 1000),
+            guard let step = TOTP.acceptedStep(code, secret: secret, unixTime: now() / 1000),
                   step > (row.int("totp_last_step") ?? 0) else {
                 throw RPCError(.invalidArgument, "that code does not match")
             }
@@ -377,7 +379,7 @@ struct IdentityStore: Sendable {
         }
         guard !reason.isEmpty else { throw RPCError(.invalidArgument, "a grant needs a reason or ticket reference") }
         let id = Self.newID("grt")
-        let now = Self.now()
+        let now = self.now()
         let expires = now + Int64(seconds) * 1000
         let sealedReason = try keys.seal(Data(reason.utf8), org: org, table: "support_grants", column: "reason", row: id)
         try await database.write { [self] db in
@@ -394,7 +396,7 @@ struct IdentityStore: Sendable {
     func revokeGrant(_ id: String, org: String, by actor: String) async throws {
         try await database.write { [self] db in
             let changed = try db.execute("UPDATE support_grants SET revoked_at_unix_ms = ? WHERE id = ? AND org_id = ? AND revoked_at_unix_ms IS NULL",
-                                         Self.now(), id, org)
+                                         now(), id, org)
             guard changed == 1 else { throw RPCError(.notFound, "grant \(id) not found or already revoked") }
             try outbox.record(AuditRecord(org: org, actor: actor, action: "support_grant.revoked", resource: "grant:\(id)",
                                           outcome: "success"), in: db)
@@ -404,7 +406,7 @@ struct IdentityStore: Sendable {
     /// An operator may act only under an active grant naming the permission; audited either way.
     func authorizeOperator(_ name: String, org: String, permission: Calltrace_Identity_V1_Permission) async throws
         -> Calltrace_Identity_V1_Principal {
-        let now = Self.now()
+        let now = self.now()
         // The audit event commits whether or not access is allowed; the refusal comes after.
         let grantID = try await database.write { [self] db -> String? in
             let grants = try db.query("""
@@ -530,7 +532,7 @@ struct IdentityStore: Sendable {
     /// - Parameter permission: nil only checks the session (e.g. to enrol in two-factor), skipping
     ///   the role and the org's two-factor requirement.
     func authorize(token: String, org: String, permission: Calltrace_Identity_V1_Permission?) async throws -> Calltrace_Identity_V1_Principal {
-        let now = Self.now()
+        let now = self.now()
         let tokenHash = OpaqueToken.storageHash(token)
         let row = try await database.read { db in
             try db.query("""

@@ -1,0 +1,34 @@
+import Foundation
+import Synchronization
+
+/// The time a service's rules read: expiries of sessions, invitations, resets, support grants,
+/// share links, retention and deadlines. Domain code takes one instead of calling `Date()`, so a
+/// test moves time forward instead of sleeping.
+public protocol WallClock: Sendable {
+    /// Milliseconds since 1970-01-01 UTC.
+    var nowUnixMs: Int64 { get }
+}
+
+/// The system's real-time clock.
+public struct SystemClock: WallClock {
+    public init() {}
+    public var nowUnixMs: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+}
+
+/// A clock that stands still until a test moves it.
+public final class TestClock: WallClock {
+    private let now: Mutex<Int64>
+
+    /// Starts at `unixMs` (default: the real time now).
+    public init(unixMs: Int64 = SystemClock().nowUnixMs) {
+        now = Mutex(unixMs)
+    }
+
+    public var nowUnixMs: Int64 { now.withLock { $0 } }
+
+    /// Moves time forward by `duration`.
+    public func advance(by duration: Duration) {
+        let ms = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        now.withLock { $0 += ms }
+    }
+}

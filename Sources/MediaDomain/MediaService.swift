@@ -1,0 +1,16 @@
+public import CallTraceRPC
+public import CallTraceServiceHost
+public import CallTraceStorage
+
+/// The media service: recordings: encrypted audio, their metadata (org, call id, format, size, duration,
+/// checksum), share links. Media never sees callers' phone numbers (DESIGN.md §3). Its RPCs
+/// arrive with media's issue; health, info and metrics are served already.
+public struct MediaService: CallTraceService {
+    public static let name = "media"
+    public static let defaultPort = 7102
+    public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2)]
+
+    public init(context: ServiceContext) {}
+
+    public var rpcServices: [any RPCService] { [] }
+}

@@ -1,0 +1,53 @@
+public import CallTraceRPC
+public import CallTraceServiceHost
+import Foundation
+import Logging
+
+/// A service started inside the test process, on a port of its own (port 0), with a temporary
+/// PKI, master key, database and mail outbox (`ServiceSetup`), a `TestClock` its rules read,
+/// and a log captured in memory. Reached over real mutual TLS like a process, but it starts in
+/// milliseconds and time moves only when the test moves it.
+public final class InProcessService: @unchecked Sendable {
+    public let setup: ServiceSetup
+    public let instance: ServiceInstance
+    public let clock: TestClock
+    public let log: CapturedLog
+    public let name: String
+
+    private init(setup: ServiceSetup, instance: ServiceInstance, clock: TestClock, log: CapturedLog, name: String) {
+        self.setup = setup
+        self.instance = instance
+        self.clock = clock
+        self.log = log
+        self.name = name
+    }
+
+    /// Starts `service`; `peers` maps other services' names to their ports.
+    public static func start<Service: CallTraceService>(_ service: Service.Type, clock: TestClock = TestClock(),
+                                                        peers: [String: Int] = [:],
+                                                        adjust: (inout ServiceConfiguration) -> Void = { _ in }) async throws -> InProcessService {
+        let setup = try ServiceSetup(service: Service.name)
+        var configuration = ServiceConfiguration.defaults(service: Service.name, port: 0)
+        configuration.certificate = setup.credentials.certificateChainPath
+        configuration.privateKey = setup.credentials.privateKeyPath
+        configuration.ca = setup.credentials.trustRootsPath
+        configuration.masterKey = setup.masterKey
+        configuration.database = setup.database
+        configuration.mailOutbox = setup.mailbox
+        configuration.peers = peers.mapValues { "127.0.0.1:\($0)" }
+        adjust(&configuration)
+        let log = CapturedLog()
+        let instance = try await ServiceInstance.start(service, configuration: configuration, logger: log.logger(level: .debug), clock: clock)
+        return InProcessService(setup: setup, instance: instance, clock: clock, log: log, name: Service.name)
+    }
+
+    /// A client presenting `identity` (default: the `web` gateway), expecting this service.
+    public func client(identity: String = TemporaryPKI.identity("gateway", "web")) throws -> RPCClient {
+        try RPCClient(target: .init(host: "127.0.0.1", port: instance.port, identity: TemporaryPKI.identity("service", name)),
+                      configuration: .init(credentials: try setup.pki.credentials(for: identity)))
+    }
+
+    public func stop() async {
+        await instance.stop(gracePeriod: .seconds(5))
+    }
+}
