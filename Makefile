@@ -59,6 +59,9 @@ proto: deps $(PROTOC_GEN_SWIFT)
 	swift build --product calltrace-protogen
 	protoc -I proto --descriptor_set_out=/dev/stdout $(PROTO_FILES) \
 	  | .build/debug/calltrace-protogen > Sources/CallTraceProto/Generated/Methods.swift
+	mkdir -p Sources/CallTraceAPI/Generated
+	protoc -I proto --include_source_info --descriptor_set_out=/dev/stdout $(PROTO_FILES) \
+	  | .build/debug/calltrace-protogen --services > Sources/CallTraceAPI/Generated/Services.swift
 
 clean:
 	rm -rf .build .build-protoc-gen-swift clients/c/build

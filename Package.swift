@@ -14,6 +14,8 @@ let package = Package(
         .executable(name: "calltrace-bench", targets: ["calltrace-bench"]),
         .executable(name: "calltrace-protogen", targets: ["calltrace-protogen"]),
         .library(name: "CallTraceRPC", targets: ["CallTraceRPC"]),
+        // What a Swift gateway or backend imports: the typed clients of all four services.
+        .library(name: "CallTraceAPI", targets: ["CallTraceAPI", "CallTraceRPC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
@@ -60,23 +62,31 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Typed clients and handler protocols for every proto service (`make proto`): services
+        // implement the handlers, and call each other (and the CLI calls them) through the clients.
+        .target(
+            name: "CallTraceAPI",
+            dependencies: ["CallTraceRPC", "CallTraceProto"],
+            swiftSettings: swiftSettings
+        ),
+
         // What every service executable shares: configuration, start-up checks, drain, logs, commands.
         .target(
             name: "CallTraceServiceHost",
-            dependencies: ["CallTraceRPC", "CallTraceStorage", "CallTraceKeys", "CallTraceTLS",
+            dependencies: ["CallTraceRPC", "CallTraceAPI", "CallTraceStorage", "CallTraceKeys", "CallTraceTLS",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         // Each service's domain: its rules, its SQL, its RPC handlers and its `CallTraceService`,
         // importable by tests (which run it in process) and by its thin executable.
-        .target(name: "IdentityDomain", dependencies: ["CallTraceServiceHost", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage"],
+        .target(name: "IdentityDomain", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage"],
                 swiftSettings: swiftSettings),
-        .target(name: "MediaDomain", dependencies: ["CallTraceServiceHost", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage"],
+        .target(name: "MediaDomain", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage"],
                 swiftSettings: swiftSettings),
-        .target(name: "TranscriptDomain", dependencies: ["CallTraceServiceHost", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage"],
+        .target(name: "TranscriptDomain", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage"],
                 swiftSettings: swiftSettings),
-        .target(name: "ComplianceDomain", dependencies: ["CallTraceServiceHost", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage"],
+        .target(name: "ComplianceDomain", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage"],
                 swiftSettings: swiftSettings),
         // The four services, each an executable an operator runs alone (services/<name>/): wiring only.
         .executableTarget(name: "calltrace-identity", dependencies: ["CallTraceServiceHost", "IdentityDomain"], path: "services/identity",
@@ -90,7 +100,7 @@ let package = Package(
         // Operators' command line: PKI, health.
         .executableTarget(
             name: "calltrace",
-            dependencies: ["CallTraceRPC", "CallTracePKI", "CallTraceProto", "CallTraceTLS",
+            dependencies: ["CallTraceRPC", "CallTraceAPI", "CallTracePKI", "CallTraceProto", "CallTraceTLS",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),

@@ -1,3 +1,4 @@
+import CallTraceAPI
 import CallTraceProto
 public import CallTraceRPC
 public import CallTraceStorage
@@ -146,8 +147,7 @@ public final class AuditOutbox: Sendable {
             stored[key] = data
             request.events.append(try Calltrace_Compliance_V1_AuditEvent(serializedBytes: data))
         }
-        let response = try await client.unary(Calltrace_Compliance_V1_AuditService.appendAuditEvents, request,
-                                              options: .init(timeout: .seconds(10)))
+        let response = try await Calltrace_Compliance_V1_AuditServiceClient(client).appendAuditEvents(request, options: .init(timeout: .seconds(10)))
         let acknowledged = response.acknowledgedKeys
         let sent = stored
         let rejected = response.rejected.filter { sent[$0.idempotencyKey] != nil }

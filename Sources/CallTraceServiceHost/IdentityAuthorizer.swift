@@ -1,5 +1,6 @@
 public import CallTraceProto
 public import CallTraceRPC
+import CallTraceAPI
 import CallTraceKeys
 import Foundation
 import Synchronization
@@ -34,12 +35,12 @@ public final class IdentityAuthorizer: Sendable {
         let expires: Int64
     }
 
-    private let identity: RPCClient
+    private let identity: Calltrace_Identity_V1_IdentityServiceClient
     private let configuration: Configuration
     private let cache = Mutex<[Key: Entry]>([:])
 
     public init(identity: RPCClient, configuration: Configuration = Configuration()) {
-        self.identity = identity
+        self.identity = Calltrace_Identity_V1_IdentityServiceClient(identity)
         self.configuration = configuration
     }
 
@@ -60,8 +61,7 @@ public final class IdentityAuthorizer: Sendable {
         request.clientAddress = clientAddress ?? ""
         let principal: Calltrace_Identity_V1_Principal
         do {
-            principal = try await identity.unary(Calltrace_Identity_V1_IdentityService.authorize, request,
-                                                 options: .init(timeout: configuration.timeout)).principal
+            principal = try await identity.authorize(request, options: .init(timeout: configuration.timeout)).principal
         } catch {
             cache.withLock { $0[key] = nil }
             throw error
@@ -78,5 +78,21 @@ public final class IdentityAuthorizer: Sendable {
             cache[key] = entry
         }
         return principal
+    }
+}
+
+extension IdentityAuthorizer: Authorizing {
+    public func authorizeUser(token: String, org: String, permission: Calltrace_Identity_V1_Permission,
+                              clientAddress: String?) async throws -> Principal {
+        Principal(try await authorize(token: token, org: org, permission: permission, clientAddress: clientAddress))
+    }
+
+    /// Never cached: identity audits every operator access, allowed or denied.
+    public func authorizeOperator(name: String, org: String, permission: Calltrace_Identity_V1_Permission) async throws -> Principal {
+        var request = Calltrace_Identity_V1_AuthorizeOperatorRequest()
+        request.operatorName = name
+        request.orgID = org
+        request.permission = permission
+        return Principal(try await identity.authorizeOperator(request, options: .init(timeout: configuration.timeout)).principal)
     }
 }

@@ -1,3 +1,4 @@
+import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
@@ -6,7 +7,7 @@ import Foundation
 
 /// Receives the audit events every service forwards from its outbox (P15) and stores each
 /// idempotency key once. The per-organisation hash chain arrives with compliance's own issue.
-struct AuditTrail: RPCService {
+struct AuditTrail: Calltrace_Compliance_V1_AuditServiceHandler {
     static let schema = """
         CREATE TABLE audit_events (
             seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -20,11 +21,12 @@ struct AuditTrail: RPCService {
         """
 
     let database: Database
+    /// Services only; each may append only its own events.
+    let policies = Calltrace_Compliance_V1_AuditServicePolicies(appendAuditEvents: .services)
 
-    func register(with router: inout RPCRouter) {
-        router.unary(Calltrace_Compliance_V1_AuditService.appendAuditEvents, allow: .services) { request, context in
-            try await append(request.events, from: context.peer.name)
-        }
+    func appendAuditEvents(_ request: Calltrace_Compliance_V1_AppendAuditEventsRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_AppendAuditEventsResponse {
+        try await append(request.events, from: context.peer.name)
     }
 
     /// Judges each event on its own: stored (or already stored identically) → acknowledged;

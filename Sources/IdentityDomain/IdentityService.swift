@@ -11,14 +11,14 @@ public struct IdentityService: CallTraceService {
     public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, IdentityStore.schema),
                                     Migration(version: 3, IdentityStore.schemaV3), Migration(version: 4, SharedSchema.v2)]
 
-    let identity: IdentityRPC
+    let identity: IdentityHandler
 
     public init(context: ServiceContext) throws {
         guard let outbox = context.configuration.mailOutbox else {
             throw ConfigurationError("mail_outbox is not configured: identity delivers invitation and reset tokens there (config key mail_outbox, or CALLTRACE_MAIL_OUTBOX)")
         }
         let delivery = try FileOutboxDelivery.checked(folder: outbox)
-        identity = IdentityRPC(store: IdentityStore(database: context.database, keys: context.keys, outbox: context.outbox,
+        identity = IdentityHandler(store: IdentityStore(database: context.database, keys: context.keys, outbox: context.outbox,
                                                     delivery: delivery, clock: context.clock),
                                credentialGateways: context.configuration.credentialGateways)
     }

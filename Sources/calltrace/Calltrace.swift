@@ -1,6 +1,7 @@
 // calltrace: the operators' command line.
 import ArgumentParser
 import CallTracePKI
+import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
 import CallTraceTLS
@@ -121,8 +122,8 @@ struct Health: AsyncParsableCommand {
             defer { client.close() }
             let line = "\(name.padding(toLength: 11, withPad: " ", startingAt: 0)) \(address)"
             do {
-                let health = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: connection.options)
-                let info = try await client.unary(Calltrace_Ops_V1_ServerInfoService.getServerInfo, .init(), options: connection.options)
+                let health = try await Calltrace_Ops_V1_HealthServiceClient(client).check(.init(), options: connection.options)
+                let info = try await Calltrace_Ops_V1_ServerInfoServiceClient(client).getServerInfo(.init(), options: connection.options)
                 let status = health.status == .serving ? "SERVING" : "NOT_SERVING"
                 allServing = allServing && health.status == .serving
                 print("\(line)  \(status)  version \(info.version)  schema \(info.schemaVersion)  uptime \(info.uptimeSeconds)s")
@@ -145,7 +146,7 @@ struct Metrics: AsyncParsableCommand {
         var gauges: [String: [String]] = [:]
         for (name, _, client) in try connection.clients() {
             defer { client.close() }
-            let metrics = try await client.unary(Calltrace_Ops_V1_MetricsService.getMetrics, .init(), options: connection.options)
+            let metrics = try await Calltrace_Ops_V1_MetricsServiceClient(client).getMetrics(.init(), options: connection.options)
             for method in metrics.methods {
                 let labels = "service=\"\(name)\",method=\"\(method.method)\""
                 for status in method.statuses {

@@ -67,3 +67,22 @@ struct MethodTableTests {
         }
     }
 }
+
+@Suite("Typed clients and handler protocols match proto/")
+struct GeneratedServicesTests {
+    @Test("Sources/CallTraceAPI/Generated/Services.swift is what calltrace-protogen --services makes of proto/ today")
+    func servicesAreCurrent() async throws {
+        let protoRoot = repositoryRoot.appendingPathComponent("proto")
+        let files = try FileManager.default.subpathsOfDirectory(atPath: protoRoot.path).filter { $0.hasSuffix(".proto") }.sorted()
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("descriptors-\(UUID().uuidString).pb")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let protoc = try await run("/usr/bin/protoc", ["-I", protoRoot.path, "--include_source_info", "--descriptor_set_out=\(output.path)"]
+                                   + files.map { protoRoot.appendingPathComponent($0).path.replacingOccurrences(of: protoRoot.path + "/", with: "") })
+        try #require(protoc.status == 0, "protoc failed: \(protoc.stderr)")
+        let generated = try await run(productsDirectory.appendingPathComponent("calltrace-protogen").path, ["--services"],
+                                      input: try Data(contentsOf: output))
+        try #require(generated.status == 0, "\(generated.stderr)")
+        let committed = try String(contentsOf: repositoryRoot.appendingPathComponent("Sources/CallTraceAPI/Generated/Services.swift"), encoding: .utf8)
+        #expect(generated.stdout == committed, "run `make proto` and commit the result")
+    }
+}

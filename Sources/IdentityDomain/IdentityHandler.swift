@@ -1,0 +1,236 @@
+import CallTraceAPI
+import CallTraceKeys
+import CallTraceProto
+import CallTraceRPC
+import CallTraceServiceHost
+
+/// `calltrace.identity.v1.IdentityService`: who may call each RPC, and the thin step from each
+/// request to `IdentityStore`'s rules.
+struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
+    typealias Permission = Calltrace_Identity_V1_Permission
+    let store: IdentityStore
+    let policies: Calltrace_Identity_V1_IdentityServicePolicies
+
+    /// - Parameter credentialGateways: the gateways allowed credential calls (login, invitations,
+    ///   resets): the web backend. A telephony gateway or a CRM integration never handles them.
+    init(store: IdentityStore, credentialGateways: [String]) {
+        self.store = store
+        let credentials = PeerPolicy.gateways(named: credentialGateways)
+        policies = .init(
+            createOrganization: .operators, inviteUser: .gateways, redeemInvitation: credentials, requestPasswordReset: credentials,
+            resetPassword: credentials, login: credentials, logout: .gateways, removeUser: .gateways, createSupportGrant: .gateways,
+            revokeSupportGrant: .gateways, authorizeOperator: .services, enrollTotp: .gateways, resetTwoFactor: .gateways,
+            confirmTotp: .gateways, suspendUser: .gateways, changeUserRole: .gateways, revokeUserSessions: .gateways,
+            suspendOrganization: .operators, markOrganizationOffboarded: .service("compliance"), setSecurityPolicy: .gateways,
+            authorize: .services)
+    }
+
+    /// The calling user, allowed `permission` in `org` (the service host's route check, answered here).
+    private func user(_ context: ServerContext, in org: String, may permission: Permission) async throws -> Principal {
+        try await context.principal(in: org, may: permission, via: store)
+    }
+
+    /// The calling user of a self-service call (no permission needed, e.g. enrolling two-factor).
+    private func me(_ context: ServerContext, in org: String) async throws -> String {
+        try OrganizationID.validate(org)
+        context.annotate(org: org)
+        let me = try await store.authorize(token: try context.bearerToken(), org: org, permission: nil)
+        try await store.checkClientAddress(context.clientAddress, org: org)
+        return me.userID
+    }
+
+    // MARK: Organisations and users
+
+    func createOrganization(_ request: Calltrace_Identity_V1_CreateOrganizationRequest, context: ServerContext) async throws
+        -> Calltrace_Identity_V1_CreateOrganizationResponse {
+        let created = try await store.createOrganization(name: request.name, adminEmail: request.firstAdminEmail,
+                                                         adminName: request.firstAdminDisplayName, by: "operator:\(context.peer.name)")
+        context.annotate(org: created.org)
+        return .with {
+            $0.orgID = created.org
+            $0.invitationExpiresAtUnixMs = created.expires
+        }
+    }
+
+    func inviteUser(_ request: Calltrace_Identity_V1_InviteUserRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_InviteUserResponse {
+        let admin = try await user(context, in: request.orgID, may: .usersManage)
+        let invited = try await store.inviteUser(org: request.orgID, email: request.email, name: request.displayName,
+                                                 role: request.role, by: admin.actor)
+        return .with {
+            $0.userID = invited.user
+            $0.invitationExpiresAtUnixMs = invited.expires
+        }
+    }
+
+    func removeUser(_ request: Calltrace_Identity_V1_RemoveUserRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_RemoveUserResponse {
+        let admin = try await user(context, in: request.orgID, may: .usersManage)
+        try await store.removeUser(request.userID, org: request.orgID, by: admin.actor)
+        return .init()
+    }
+
+    func suspendUser(_ request: Calltrace_Identity_V1_SuspendUserRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_SuspendUserResponse {
+        let admin = try await user(context, in: request.orgID, may: .usersManage)
+        try await store.suspendUser(request.userID, org: request.orgID, by: admin.actor)
+        return .init()
+    }
+
+    func changeUserRole(_ request: Calltrace_Identity_V1_ChangeUserRoleRequest, context: ServerContext) async throws
+        -> Calltrace_Identity_V1_ChangeUserRoleResponse {
+        let admin = try await user(context, in: request.orgID, may: .usersManage)
+        try await store.changeRole(request.userID, org: request.orgID, to: request.role, by: admin.actor)
+        return .init()
+    }
+
+    func revokeUserSessions(_ request: Calltrace_Identity_V1_RevokeUserSessionsRequest, context: ServerContext) async throws
+        -> Calltrace_Identity_V1_RevokeUserSessionsResponse {
+        let admin = try await user(context, in: request.orgID, may: .usersManage)
+        let ended = try await store.revokeSessions(request.userID, org: request.orgID, by: admin.actor)
+        return .with { $0.sessionsEnded = UInt32(ended) }
+    }
+
+    func suspendOrganization(_ request: Calltrace_Identity_V1_SuspendOrganizationRequest, context: ServerContext) async throws
+        -> Calltrace_Identity_V1_SuspendOrganizationResponse {
+        try OrganizationID.validate(request.orgID)
+        context.annotate(org: request.orgID)
+        guard !request.reason.isEmpty else { throw RPCError(.invalidArgument, "give a reason") }
+        try await store.suspendOrganization(request.orgID, by: "operator:\(context.peer.name)")
+        return .init()
+    }
+
+    func markOrganizationOffboarded(_ request: Calltrace_Identity_V1_MarkOrganizationOffboardedRequest, context: ServerContext) async throws
+        -> Calltrace_Identity_V1_MarkOrganizationOffboardedResponse {
+        try OrganizationID.validate(request.orgID)
+        context.annotate(org: request.orgID)
+        try await store.markOffboarded(request.orgID, by: "service:\(context.peer.name)")
+        return .init()
+    }
+
+    func setSecurityPolicy(_ request: Calltrace_Identity_V1_SetSecurityPolicyRequest, context: ServerContext) async throws
+        -> Calltrace_Identity_V1_SetSecurityPolicyResponse {
+        let admin = try await user(context, in: request.orgID, may: .settingsManage)
+        try await store.setPolicy(ranges: request.allowedClientRanges, idleSeconds: request.sessionIdleSeconds,
+                                  maxSeconds: request.sessionMaxSeconds, requireTwoFactor: request.requireTwoFactor,
+                                  org: request.orgID, by: admin.actor)
+        return .init()
+    }
+
+    // MARK: Credentials (credential gateways only)
+
+    func redeemInvitation(_ request: Calltrace_Identity_V1_RedeemInvitationRequest, context: ServerContext) async throws
+        -> Calltrace_Identity_V1_RedeemInvitationResponse {
+        let redeemed = try await store.redeem(.invitation, token: request.invitationToken, password: request.password)
+        context.annotate(org: redeemed.org)
+        return .with {
+            $0.orgID = redeemed.org
+            $0.userID = redeemed.user
+        }
+    }
+
+    func requestPasswordReset(_ request: Calltrace_Identity_V1_RequestPasswordResetRequest, context: ServerContext) async throws
+        -> Calltrace_Identity_V1_RequestPasswordResetResponse {
+        try OrganizationID.validate(request.orgID)
+        context.annotate(org: request.orgID)
+        try await store.requestReset(org: request.orgID, email: request.email)
+        return .init()
+    }
+
+    func resetPassword(_ request: Calltrace_Identity_V1_ResetPasswordRequest, context: ServerContext) async throws
+        -> Calltrace_Identity_V1_ResetPasswordResponse {
+        let reset = try await store.redeem(.reset, token: request.resetToken, password: request.password)
+        context.annotate(org: reset.org)
+        return .init()
+    }
+
+    func login(_ request: Calltrace_Identity_V1_LoginRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_LoginResponse {
+        try OrganizationID.validate(request.orgID)
+        context.annotate(org: request.orgID)
+        // Only credential gateways reach this method, and their client address is believed.
+        return try await store.login(org: request.orgID, email: request.email, password: request.password,
+                                     totpCode: request.totpCode, clientAddress: context.clientAddress)
+    }
+
+    func logout(_ request: Calltrace_Identity_V1_LogoutRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_LogoutResponse {
+        try await store.logout(token: try context.bearerToken())
+        return .init()
+    }
+
+    // MARK: Two-factor
+
+    func enrollTotp(_ request: Calltrace_Identity_V1_EnrollTotpRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_EnrollTotpResponse {
+        let me = try await me(context, in: request.orgID)
+        let secret = TOTP.base32(try await store.enrollTotp(user: me, org: request.orgID, password: request.password))
+        return .with {
+            $0.secretBase32 = secret
+            $0.otpauthUri = "otpauth://totp/CallTrace:\(me)?secret=\(secret)&issuer=CallTrace&algorithm=SHA1&digits=6&period=30"
+        }
+    }
+
+    func confirmTotp(_ request: Calltrace_Identity_V1_ConfirmTotpRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ConfirmTotpResponse {
+        let me = try await me(context, in: request.orgID)
+        try await store.confirmTotp(user: me, org: request.orgID, code: request.code)
+        return .init()
+    }
+
+    func resetTwoFactor(_ request: Calltrace_Identity_V1_ResetTwoFactorRequest, context: ServerContext) async throws
+        -> Calltrace_Identity_V1_ResetTwoFactorResponse {
+        let admin = try await user(context, in: request.orgID, may: .usersManage)
+        try await store.resetTwoFactor(request.userID, org: request.orgID, by: admin.actor)
+        return .init()
+    }
+
+    // MARK: Support grants (P8)
+
+    func createSupportGrant(_ request: Calltrace_Identity_V1_CreateSupportGrantRequest, context: ServerContext) async throws
+        -> Calltrace_Identity_V1_CreateSupportGrantResponse {
+        let admin = try await user(context, in: request.orgID, may: .grantsManage)
+        let grant = try await store.createGrant(org: request.orgID, permissions: request.permissions,
+                                                seconds: request.durationSeconds, reason: request.reason, by: admin.actor)
+        return .with {
+            $0.grantID = grant.id
+            $0.expiresAtUnixMs = grant.expires
+        }
+    }
+
+    func revokeSupportGrant(_ request: Calltrace_Identity_V1_RevokeSupportGrantRequest, context: ServerContext) async throws
+        -> Calltrace_Identity_V1_RevokeSupportGrantResponse {
+        let admin = try await user(context, in: request.orgID, may: .grantsManage)
+        try await store.revokeGrant(request.grantID, org: request.orgID, by: admin.actor)
+        return .init()
+    }
+
+    // MARK: For other services
+
+    func authorize(_ request: Calltrace_Identity_V1_AuthorizeRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_AuthorizeResponse {
+        try OrganizationID.validate(request.orgID)
+        context.annotate(org: request.orgID)
+        guard request.permission != .unspecified else { throw RPCError(.invalidArgument, "name a permission") }
+        let principal = try await store.authorize(token: request.token, org: request.orgID, permission: request.permission)
+        try await store.checkClientAddress(request.clientAddress.isEmpty ? nil : request.clientAddress, org: request.orgID)
+        return .with { $0.principal = principal }
+    }
+
+    func authorizeOperator(_ request: Calltrace_Identity_V1_AuthorizeOperatorRequest, context: ServerContext) async throws
+        -> Calltrace_Identity_V1_AuthorizeOperatorResponse {
+        try OrganizationID.validate(request.orgID)
+        context.annotate(org: request.orgID)
+        guard !request.operatorName.isEmpty, request.permission != .unspecified else {
+            throw RPCError(.invalidArgument, "name the operator and a permission")
+        }
+        let principal = try await store.authorizeOperator(request.operatorName, org: request.orgID, permission: request.permission)
+        return .with { $0.principal = principal }
+    }
+}
+
+/// Identity answers the route check for its own user-facing RPCs, without a round trip.
+extension IdentityStore: Authorizing {
+    func authorizeUser(token: String, org: String, permission: Calltrace_Identity_V1_Permission,
+                       clientAddress: String?) async throws -> Principal {
+        let principal = try await authorize(token: token, org: org, permission: permission)
+        try await checkClientAddress(clientAddress, org: org)
+        return Principal(principal)
+    }
+
+    func authorizeOperator(name: String, org: String, permission: Calltrace_Identity_V1_Permission) async throws -> Principal {
+        Principal(try await authorizeOperator(name, org: org, permission: permission))
+    }
+}
