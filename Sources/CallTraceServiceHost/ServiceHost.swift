@@ -14,6 +14,9 @@ public protocol CallTraceService: Sendable {
     static var defaultPort: Int { get }
     /// Its database schema, in order.
     static var migrations: [Migration] { get }
+    /// The other services it cannot work without, with what it needs each for: it refuses to
+    /// start when one is not configured, instead of failing every call later.
+    static var requiredPeers: [String: String] { get }
     /// Builds the service over its opened database and keys.
     init(context: ServiceContext) throws
     /// Its RPC services (health and info come with the host).
@@ -158,6 +161,9 @@ public final class ServiceInstance: Sendable {
                                                         logger: Logger, clock: any WallClock = SystemClock()) async throws -> ServiceInstance {
         let name = Service.name
         let address = try configuration.validated()
+        for (peer, purpose) in Service.requiredPeers.sorted(by: { $0.key < $1.key }) where configuration.peers[peer] == nil {
+            throw ConfigurationError("peer \(peer) is not configured; \(name) needs it \(purpose) (config key peers.\(peer), or CALLTRACE_PEER_\(peer.uppercased())=host:port)")
+        }
         let credentials = TLSCredentials(certificateChainPath: configuration.certificate!, privateKeyPath: configuration.privateKey!,
                                          trustRootsPath: configuration.ca!)
         // Each check names its problem in one line: key file, TLS material, database, port.
@@ -217,8 +223,6 @@ public final class ServiceInstance: Sendable {
         server.setServing(true)
         if let compliance = peers["compliance"] {
             outbox.startForwarding(to: compliance, logger: logger)
-        } else if name != "compliance" {
-            logger.warning("no compliance peer configured: audit events wait in the outbox")
         }
         logger.notice("serving", metadata: ["address": "\(address.host):\(server.port)", "identity": "\(server.identity)",
                                             "schema_version": "\(database.schemaVersion)"])

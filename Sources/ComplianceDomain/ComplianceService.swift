@@ -9,6 +9,8 @@ public import CallTraceStorage
 public struct ComplianceService: CallTraceService {
     public static let name = "compliance"
     public static let defaultPort = 7104
+    /// Its own audit events are appended locally; it calls no other service yet.
+    public static let requiredPeers: [String: String] = [:]
     public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, AuditTrail.schema),
                                     Migration(version: 3, SharedSchema.v2)]
 

@@ -8,6 +8,7 @@ public import CallTraceStorage
 public struct IdentityService: CallTraceService {
     public static let name = "identity"
     public static let defaultPort = 7101
+    public static let requiredPeers: [String: String] = ["compliance": "to forward its audit events"]
     public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, IdentityStore.schema),
                                     Migration(version: 3, IdentityStore.schemaV3), Migration(version: 4, SharedSchema.v2)]
 

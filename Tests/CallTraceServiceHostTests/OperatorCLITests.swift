@@ -32,7 +32,7 @@ struct OperatorCLITests {
             "--certificate", "\(pki)/identity.crt", "--private-key", "\(pki)/identity.key", "--ca", "\(pki)/ca.crt",
             "--master-key", masterKey, "--database", directory.appendingPathComponent("identity.sqlite").path,
             "--listen", "127.0.0.1:\(port)", "--log-format", "json", "--log-level", "debug",
-        ])
+        ], environment: ["CALLTRACE_PEER_COMPLIANCE": "127.0.0.1:\(ServiceSetup.nothingListens)"])
         let target = ["--pki", pki, "--service", "identity", "--target", "127.0.0.1:\(port)"]
         var health: ProcessResult?
         for _ in 0..<100 {

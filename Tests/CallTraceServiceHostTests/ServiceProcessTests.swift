@@ -33,7 +33,7 @@ struct ServiceProcessTests {
     @Test("Refuses to start, with one line naming the problem", arguments: [
         "master key not configured", "certificate missing", "key of another certificate", "certificate of another CA",
         "master key of 31 bytes", "master key readable by others", "database of a newer schema", "unknown config key",
-        "malformed listen address",
+        "malformed listen address", "required peer not configured", "unknown log level", "negative drain",
     ])
     func refusals(_ case: String) async throws {
         let setup = try ServiceSetup()
@@ -76,11 +76,24 @@ struct ServiceProcessTests {
             try Data(#"{"listen": "127.0.0.1:1", "master_kee": "x"}"#.utf8).write(to: URL(fileURLWithPath: config))
             flags += ["--config", config]
             expected = #"unknown key "master_kee""#
+        case "required peer not configured":
+            expected = "peer compliance is not configured; identity needs it to forward its audit events"
+        case "unknown log level":
+            flags += ["--log-level", "verbose"]
+            expected = "log_level must be one of trace, debug, info, notice, warning, error, critical, not verbose"
+        case "negative drain":
+            let config = setup.pki.directory.appendingPathComponent("config.json").path
+            try Data(#"{"drain_seconds": -5}"#.utf8).write(to: URL(fileURLWithPath: config))
+            flags += ["--config", config]
+            expected = "drain_seconds must be a whole number of seconds from 0 to 3600, not -5"
         default:
             replace("--listen", with: "localhost")
             expected = "listen must be host:port"
         }
-        let exit = try #require(await setup.start(flags).waitForExit())
+        let process = `case` == "required peer not configured"
+            ? try RunningProcess("calltrace-identity", flags)
+            : try setup.start(flags)
+        let exit = try #require(await process.waitForExit())
         #expect(exit.status == 1)
         let lines = exit.stderr.split(separator: "\n")
         #expect(lines.count == 1, "\(exit.stderr)")

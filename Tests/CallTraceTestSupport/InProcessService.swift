@@ -35,6 +35,9 @@ public final class InProcessService: @unchecked Sendable {
         configuration.database = setup.database
         configuration.mailOutbox = setup.mailbox
         configuration.peers = peers.mapValues { "127.0.0.1:\($0)" }
+        for peer in Service.requiredPeers.keys where configuration.peers[peer] == nil {
+            configuration.peers[peer] = "127.0.0.1:\(ServiceSetup.nothingListens)"
+        }
         adjust(&configuration)
         let log = CapturedLog()
         let instance = try await ServiceInstance.start(service, configuration: configuration, logger: log.logger(level: .debug), clock: clock)

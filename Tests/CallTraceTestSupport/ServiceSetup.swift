@@ -47,9 +47,19 @@ public final class ServiceSetup: @unchecked Sendable {
         return newest
     }
 
+    /// Starts the service's process. Peers it requires but the test does not name point at a
+    /// port where nothing listens (audit events then wait in its outbox).
     public func start(_ flags: [String]? = nil, environment: [String: String] = [:], descriptorLimit: Int? = nil) throws -> RunningProcess {
-        try RunningProcess("calltrace-\(service)", flags ?? self.flags, environment: environment, descriptorLimit: descriptorLimit)
+        var environment = environment
+        for peer in ["identity", "compliance"] where peer != service {
+            let variable = "CALLTRACE_PEER_\(peer.uppercased())"
+            if environment[variable] == nil { environment[variable] = "127.0.0.1:\(Self.nothingListens)" }
+        }
+        return try RunningProcess("calltrace-\(service)", flags ?? self.flags, environment: environment, descriptorLimit: descriptorLimit)
     }
+
+    /// A port nothing listens on (reserved for TCP port multiplexing, unused).
+    public static let nothingListens = 1
 
     public func client(identity: String = TemporaryPKI.identity("operator", "ops")) throws -> RPCClient {
         try RPCClient(target: .init(host: "127.0.0.1", port: port, identity: TemporaryPKI.identity("service", service)),
