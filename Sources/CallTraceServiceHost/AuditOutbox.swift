@@ -25,27 +25,48 @@ public struct AuditRecord: Sendable {
 }
 
 /// A service's audit outbox: events are written to its own database in the same transaction as
-/// the action they describe, then forwarded to compliance's `AppendAuditEvents` until
-/// acknowledged. Delivery is at least once; compliance stores each idempotency key once, so the
-/// trail holds every event exactly once. Events wait safely while compliance is unreachable,
-/// and survive restarts of the sender.
+/// the action they describe, together with the durable job that forwards them (`audit.forward`,
+/// one coalescing job on the service's `JobQueue`), which sends them to compliance's
+/// `AppendAuditEvents` until each is acknowledged or rejected. Delivery is at least once;
+/// compliance stores each idempotency key once, so the trail holds every event exactly once.
+/// Events wait safely while compliance is unreachable (the job retries with backoff, without
+/// limit), and survive restarts of the sender.
 public final class AuditOutbox: Sendable {
+    /// The job kind that forwards the outbox.
+    public static let forwardJob = "audit.forward"
+
     private let database: Database
     private let service: String
+    private let jobs: JobQueue
     private let batchSize: Int
     private let batchBytes: Int
-    private let wake = Mutex<CheckedContinuation<Void, Never>?>(nil)
-    private let forwarder = Mutex<Task<Void, Never>?>(nil)
 
     /// - Parameters:
     ///   - batchSize: events per `AppendAuditEvents` call at most. Default 200.
     ///   - batchBytes: encoded bytes per call at most (an event larger than this goes alone).
     ///     Default 256 KiB.
-    public init(database: Database, service: String, batchSize: Int = 200, batchBytes: Int = 256 << 10) {
+    public init(database: Database, service: String, jobs: JobQueue, batchSize: Int = 200, batchBytes: Int = 256 << 10) {
         self.database = database
         self.service = service
+        self.jobs = jobs
         self.batchSize = batchSize
         self.batchBytes = batchBytes
+    }
+
+    /// Forwards to compliance through `client`: registers the `audit.forward` job's handler.
+    public func forward(to client: RPCClient) {
+        jobs.register(Forwarder(outbox: self, client: client), maxAttempts: Int.max)
+    }
+
+    /// The job that empties the outbox, a batch per run.
+    private struct Forwarder: JobHandler {
+        let outbox: AuditOutbox
+        let client: RPCClient
+        var kind: String { AuditOutbox.forwardJob }
+
+        func run(_ job: Job) async throws -> JobOutcome {
+            try await outbox.forwardOnce(client) > 0 ? .again : .done
+        }
     }
 
     /// Records `record` inside the caller's transaction (`Database.write`).
@@ -63,12 +84,12 @@ public final class AuditOutbox: Sendable {
         event.action = record.action
         event.resource = record.resource
         event.outcome = record.outcome
-        event.occurredAtUnixMs = Int64(Date().timeIntervalSince1970 * 1000)
+        event.occurredAtUnixMs = jobs.clock.nowUnixMs
         event.sourceService = service
         try connection.execute(
             "INSERT INTO audit_outbox (idempotency_key, org_id, event, created_at_unix_ms) VALUES (?, ?, ?, ?)",
             event.idempotencyKey, event.orgID, try event.serializedBytes() as Data, event.occurredAtUnixMs)
-        wakeForwarder()
+        try jobs.enqueue(kind: Self.forwardJob, idempotencyKey: Self.forwardJob, in: connection)
     }
 
     /// Events not yet acknowledged.
@@ -95,31 +116,6 @@ public final class AuditOutbox: Sendable {
         if let pending = try? await pendingCount() { gauges.append(("audit_outbox_pending", Double(pending))) }
         if let dead = try? await deadLetterCount() { gauges.append(("audit_dead_letters", Double(dead))) }
         return gauges
-    }
-
-    /// Starts forwarding to compliance through `client`; retries with backoff until acknowledged.
-    public func startForwarding(to client: RPCClient, logger: Logger, idlePoll: Duration = .seconds(2)) {
-        let task = Task { [self] in
-            var backoff: Duration = .milliseconds(100)
-            while !Task.isCancelled {
-                do {
-                    let sent = try await forwardOnce(client)
-                    backoff = .milliseconds(100)
-                    if sent == 0 { await waitForWork(upTo: idlePoll) }
-                } catch {
-                    logger.debug("audit forwarding deferred", metadata: ["reason": "\(error)"])
-                    try? await Task.sleep(for: backoff)
-                    backoff = min(backoff * 2, .seconds(10))
-                }
-            }
-        }
-        forwarder.withLock { $0 = task }
-    }
-
-    /// Stops forwarding (events stay in the outbox).
-    public func stopForwarding() {
-        forwarder.withLock { $0?.cancel() }
-        wakeForwarder()
     }
 
     /// Sends one batch (at most `batchSize` events and `batchBytes` bytes); returns how many
@@ -151,7 +147,7 @@ public final class AuditOutbox: Sendable {
         let acknowledged = response.acknowledgedKeys
         let sent = stored
         let rejected = response.rejected.filter { sent[$0.idempotencyKey] != nil }
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = jobs.clock.nowUnixMs
         try await database.write { db in
             for key in acknowledged { try db.execute("DELETE FROM audit_outbox WHERE idempotency_key = ?", key) }
             for refusal in rejected {
@@ -163,31 +159,6 @@ public final class AuditOutbox: Sendable {
             }
         }
         return acknowledged.count + rejected.count
-    }
-
-    private func waitForWork(upTo timeout: Duration) async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { [self] in
-                await withCheckedContinuation { continuation in
-                    let previous = wake.withLock { slot -> CheckedContinuation<Void, Never>? in
-                        defer { slot = continuation }
-                        return slot
-                    }
-                    previous?.resume()
-                }
-            }
-            group.addTask { try? await Task.sleep(for: timeout) }
-            await group.next()
-            wakeForwarder()
-            group.cancelAll()
-        }
-    }
-
-    private func wakeForwarder() {
-        wake.withLock { slot in
-            slot?.resume()
-            slot = nil
-        }
     }
 }
 

@@ -29,6 +29,9 @@ public struct ServiceContext: Sendable {
     public let keys: KeyRing
     /// Record audit events here, in the same transaction as the action.
     public let outbox: AuditOutbox
+    /// Durable work: enqueue in the same transaction as the action that needs it; register a
+    /// handler per kind, and schedules, while the service is built.
+    public let jobs: JobQueue
     public let configuration: ServiceConfiguration
     public let logger: Logger
     /// Clients of the configured peers, by service name, presenting this service's certificate.
@@ -58,7 +61,7 @@ struct ServiceCommand<Service: CallTraceService>: AsyncParsableCommand {
             abstract: "The CallTrace \(Service.name) service.",
             discussion: "Settings come from --config FILE (JSON), then CALLTRACE_* environment variables, then flags. See services/\(Service.name)/README.md.",
             version: callTraceVersion,
-            subcommands: [Serve<Service>.self, Backup<Service>.self, RotateMasterKey<Service>.self],
+            subcommands: [Serve<Service>.self, Backup<Service>.self, RotateMasterKey<Service>.self, ListJobs<Service>.self],
             defaultSubcommand: Serve<Service>.self)
     }
 }
@@ -142,14 +145,16 @@ public final class ServiceInstance: Sendable {
     public let database: Database
     public let keyStore: Database
     public let outbox: AuditOutbox
+    public let jobs: JobQueue
     /// The port it listens on.
     public var port: Int { server.port }
 
-    private init(server: RPCServer, database: Database, keyStore: Database, outbox: AuditOutbox) {
+    private init(server: RPCServer, database: Database, keyStore: Database, outbox: AuditOutbox, jobs: JobQueue) {
         self.server = server
         self.database = database
         self.keyStore = keyStore
         self.outbox = outbox
+        self.jobs = jobs
     }
 
     /// Checks the configuration and the files it names, binds the port (answering NOT_SERVING
@@ -179,7 +184,8 @@ public final class ServiceInstance: Sendable {
             throw error
         }
         let keys = KeyRing(keyStore: keyStore, masterKey: masterKey)
-        let outbox = AuditOutbox(database: database, service: name)
+        let jobs = JobQueue(database: database, clock: clock)
+        let outbox = AuditOutbox(database: database, service: name, jobs: jobs)
         let server: RPCServer
         let peers: [String: RPCClient]
         do {
@@ -206,7 +212,7 @@ public final class ServiceInstance: Sendable {
             keyStore.close()
             throw error
         }
-        let context = ServiceContext(database: database, keys: keys, outbox: outbox, configuration: configuration,
+        let context = ServiceContext(database: database, keys: keys, outbox: outbox, jobs: jobs, configuration: configuration,
                                      logger: logger, peers: peers, authorizer: peers["identity"].map { IdentityAuthorizer(identity: $0) },
                                      clock: clock)
         do {
@@ -219,21 +225,20 @@ public final class ServiceInstance: Sendable {
             keyStore.close()
             throw error
         }
-        server.reportGauges { await outbox.gauges() }
+        if let compliance = peers["compliance"] { outbox.forward(to: compliance) }
+        server.reportGauges { await outbox.gauges() + jobs.gauges() }
         server.setServing(true)
-        if let compliance = peers["compliance"] {
-            outbox.startForwarding(to: compliance, logger: logger)
-        }
+        jobs.start(logger: logger)
         logger.notice("serving", metadata: ["address": "\(address.host):\(server.port)", "identity": "\(server.identity)",
                                             "schema_version": "\(database.schemaVersion)"])
-        return ServiceInstance(server: server, database: database, keyStore: keyStore, outbox: outbox)
+        return ServiceInstance(server: server, database: database, keyStore: keyStore, outbox: outbox, jobs: jobs)
     }
 
-    /// Drains: NOT_SERVING, calls in flight finish within `gracePeriod`; then audit forwarding
-    /// stops and the databases close.
+    /// Drains: NOT_SERVING, calls in flight finish within `gracePeriod`; then the job worker
+    /// stops after the job it is running, and the databases close.
     public func stop(gracePeriod: Duration) async {
         await server.shutdown(gracePeriod: gracePeriod)
-        outbox.stopForwarding()
+        await jobs.stop()
         database.close()
         keyStore.close()
     }
@@ -292,6 +297,43 @@ struct Backup<Service: CallTraceService>: AsyncParsableCommand {
             print("backed up \(source) to \(to)")
         } catch {
             FileHandle.standardError.write(Data("calltrace-\(Service.name): backup failed: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct ListJobs<Service: CallTraceService>: AsyncParsableCommand {
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(commandName: "jobs",
+                             abstract: "List the service's durable jobs (dead ones by default), read-only, while it runs.")
+    }
+    @OptionGroup var settings: SettingsOptions
+    @Option(help: "ready, running, dead or all.") var state = "dead"
+    @Flag(help: "One JSON object per line.") var json = false
+
+    func run() async throws {
+        do {
+            guard ["ready", "running", "dead", "all"].contains(state) else { throw ValidationError("--state must be ready, running, dead or all") }
+            let configuration = try settings.resolve(service: Service.name, port: Service.defaultPort)
+            let filter = state == "all" ? "" : "WHERE state = ?"
+            let rows = try Database.query(readOnly: configuration.database, """
+                SELECT id, kind, state, attempts, last_error, run_at_unix_ms FROM jobs \(filter) ORDER BY created_at_unix_ms
+                """, bindings: state == "all" ? [] : [state])
+            for row in rows {
+                let fields: [String: Any] = ["id": row.text("id") ?? "", "kind": row.text("kind") ?? "", "state": row.text("state") ?? "",
+                                             "attempts": row.int("attempts") ?? 0, "last_error": row.text("last_error") ?? "",
+                                             "run_at_unix_ms": row.int("run_at_unix_ms") ?? 0]
+                if json {
+                    print(String(decoding: try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]), as: UTF8.self))
+                } else {
+                    print("\(fields["id"]!)  \(fields["kind"]!)  \(fields["state"]!)  attempts \(fields["attempts"]!)  \(fields["last_error"]!)")
+                }
+            }
+            if rows.isEmpty && !json { print("no \(state == "all" ? "" : state + " ")jobs") }
+        } catch let error as ValidationError {
+            throw error
+        } catch {
+            FileHandle.standardError.write(Data("calltrace-\(Service.name): jobs: \(error)\n".utf8))
             throw ExitCode(1)
         }
     }

@@ -26,3 +26,27 @@ extension SharedSchema {
         );
         """
 }
+
+extension SharedSchema {
+    /// Durable jobs and their schedules (`JobQueue`).
+    public static let v3 = """
+        CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            payload BLOB NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            rerun INTEGER NOT NULL DEFAULT 0,
+            run_at_unix_ms INTEGER NOT NULL,
+            last_error TEXT,
+            created_at_unix_ms INTEGER NOT NULL,
+            updated_at_unix_ms INTEGER NOT NULL
+        );
+        CREATE INDEX jobs_due ON jobs (state, run_at_unix_ms);
+        CREATE TABLE job_schedules (
+            name TEXT PRIMARY KEY,
+            next_run_at_unix_ms INTEGER NOT NULL
+        );
+        """
+}

@@ -163,6 +163,20 @@ public final class Database: @unchecked Sendable {
         try copy(from: source, to: destination)
     }
 
+    /// Runs one query on the database at `path` opened read-only, from another process while
+    /// the service runs (operators' commands): no lock taken, nothing written.
+    public static func query(readOnly path: String, _ sql: String, bindings: [any SQLiteBindable] = []) throws -> [Row] {
+        guard FileManager.default.fileExists(atPath: path) else { throw StorageError("database \(path) does not exist") }
+        var handle: OpaquePointer?
+        guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READONLY, nil) == SQLITE_OK, let handle else {
+            sqlite3_close(handle)
+            throw StorageError("cannot open database \(path) read-only")
+        }
+        defer { sqlite3_close(handle) }
+        _ = sqlite3_busy_timeout(handle, 5000)
+        return try Connection(handle: handle, path: path).query(sql, bindings: bindings)
+    }
+
     // MARK: Schema
 
     /// Refuses a database written by a newer schema than `latest`.

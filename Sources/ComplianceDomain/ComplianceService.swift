@@ -12,7 +12,7 @@ public struct ComplianceService: CallTraceService {
     /// Its own audit events are appended locally; it calls no other service yet.
     public static let requiredPeers: [String: String] = [:]
     public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, AuditTrail.schema),
-                                    Migration(version: 3, SharedSchema.v2)]
+                                    Migration(version: 3, SharedSchema.v2), Migration(version: 4, SharedSchema.v3)]
 
     let auditTrail: AuditTrail
 

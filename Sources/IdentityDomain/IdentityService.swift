@@ -10,7 +10,8 @@ public struct IdentityService: CallTraceService {
     public static let defaultPort = 7101
     public static let requiredPeers: [String: String] = ["compliance": "to forward its audit events"]
     public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, IdentityStore.schema),
-                                    Migration(version: 3, IdentityStore.schemaV3), Migration(version: 4, SharedSchema.v2)]
+                                    Migration(version: 3, IdentityStore.schemaV3), Migration(version: 4, SharedSchema.v2),
+                                    Migration(version: 5, SharedSchema.v3)]
 
     let identity: IdentityHandler
 

@@ -9,7 +9,8 @@ public struct MediaService: CallTraceService {
     public static let name = "media"
     public static let defaultPort = 7102
     public static let requiredPeers: [String: String] = ["identity": "to authorise users and operators", "compliance": "to forward its audit events"]
-    public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2)]
+    public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2),
+                                    Migration(version: 3, SharedSchema.v3)]
 
     public init(context: ServiceContext) {}
 

@@ -10,7 +10,7 @@ import Testing
 struct AuditOutboxTests {
     /// A sender's database: the shared tables, opened like a service would.
     func senderDatabase(_ path: String) throws -> Database {
-        try Database(path: path, migrations: [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2)])
+        try Database(path: path, migrations: [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2), Migration(version: 3, SharedSchema.v3)])
     }
 
     @Test("Events written while compliance is down wait, survive a sender restart, and arrive once")
@@ -22,10 +22,14 @@ struct AuditOutboxTests {
             configuration: .init(credentials: try compliance.pki.credentials(for: TemporaryPKI.identity("service", "media"))))
 
         // 1. Five events recorded with compliance down; a sixth rolled back with its action.
+        //    The forwarding job fails, and waits its backoff on the sender's clock.
+        let clock = TestClock()
         var stored: [Data] = []
         do {
             let database = try senderDatabase(senderPath)
-            let outbox = AuditOutbox(database: database, service: "media")
+            let jobs = JobQueue(database: database, clock: clock)
+            let outbox = AuditOutbox(database: database, service: "media", jobs: jobs)
+            outbox.forward(to: mediaClient)
             try await database.write { db in
                 for index in 0..<5 {
                     try outbox.record(AuditRecord(org: "org-a", actor: "user:u1", action: "recording.played",
@@ -39,23 +43,29 @@ struct AuditOutboxTests {
                     throw StorageError("the action failed")
                 }
             }
-            let error = await #expect(throws: RPCError.self) { try await outbox.forwardOnce(mediaClient) }
-            #expect(error?.code == .unavailable)
+            #expect(await jobs.runDue() == 1)
+            let job = try #require(try await jobs.list().first)
+            #expect(job.kind == AuditOutbox.forwardJob && job.state == "ready" && job.attempts == 1)
+            #expect(job.lastError?.contains("UNAVAILABLE") == true)
+            #expect(await jobs.runDue() == 0, "the retry waits for its backoff")
             #expect(try await outbox.pendingCount() == 5)
             stored = try await database.read { db in try db.query("SELECT event FROM audit_outbox").compactMap { $0.blob("event") } }
             database.close()  // the sender stops
         }
 
-        // 2. The sender restarts: the events are still there. Compliance comes up; they are delivered.
+        // 2. The sender restarts: the events and their job are still there. Compliance comes up;
+        //    once the backoff has passed, they are delivered and the job is done.
         let database = try senderDatabase(senderPath)
-        let outbox = AuditOutbox(database: database, service: "media")
+        let jobs = JobQueue(database: database, clock: clock)
+        let outbox = AuditOutbox(database: database, service: "media", jobs: jobs)
+        outbox.forward(to: mediaClient)
         #expect(try await outbox.pendingCount() == 5)
         let process = try compliance.start()
-        outbox.startForwarding(to: mediaClient, logger: .init(label: "test"), idlePoll: .milliseconds(100))
-        let deadline = ContinuousClock.now + .seconds(20)
-        while try await outbox.pendingCount() > 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        try await compliance.waitUntilServing(try compliance.client())
+        clock.advance(by: .seconds(2))
+        #expect(await jobs.runDue() >= 1)
         #expect(try await outbox.pendingCount() == 0)
-        outbox.stopForwarding()
+        #expect(try await jobs.list().isEmpty)
 
         // 3. A redelivery (as after a lost acknowledgement) is acknowledged and not stored twice.
         var again = Calltrace_Compliance_V1_AppendAuditEventsRequest()
@@ -109,9 +119,10 @@ struct AuditPoisonTests {
             configuration: .init(credentials: try compliance.pki.credentials(for: TemporaryPKI.identity("service", "media"))))
         try await compliance.waitUntilServing(client)
         let database = try Database(path: compliance.pki.directory.appendingPathComponent("media.sqlite").path,
-                                    migrations: [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2)])
+                                    migrations: [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2), Migration(version: 3, SharedSchema.v3)])
         // Small batches by bytes: 300 events of ~200 bytes need several calls.
-        let outbox = AuditOutbox(database: database, service: "media", batchSize: 200, batchBytes: 8 << 10)
+        let outbox = AuditOutbox(database: database, service: "media", jobs: JobQueue(database: database, clock: SystemClock()),
+                                 batchSize: 200, batchBytes: 8 << 10)
         // The outbox itself refuses to record a malformed event (the action fails instead)…
         await #expect(throws: StorageError.self) {
             try await database.write { db in

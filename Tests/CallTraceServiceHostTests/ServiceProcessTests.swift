@@ -1,6 +1,7 @@
 import CallTraceKeys
 import CallTraceProto
 import CallTraceRPC
+import CallTraceServiceHost
 import CallTraceStorage
 import CallTraceTLS
 import CallTraceTestSupport
@@ -8,7 +9,7 @@ import Foundation
 import Testing
 
 /// The schema version each service's migrations reach today.
-let schemaVersions: [String: UInt32] = ["identity": 4, "media": 2, "transcript": 2, "compliance": 3]
+let schemaVersions: [String: UInt32] = ["identity": 5, "media": 3, "transcript": 3, "compliance": 4]
 
 @Suite("Service executables: start-up refusals, health, SIGTERM")
 struct ServiceProcessTests {
@@ -137,6 +138,27 @@ struct ServiceProcessTests {
         #expect(process.stderr.contains("connections limited by the descriptor limit"))
         process.signal(SIGTERM)
         #expect(await process.waitForExit()?.status == 0)
+    }
+
+    @Test("Operators list a service's dead jobs with their reasons, read-only, from another process")
+    func listDeadJobs() async throws {
+        let setup = try ServiceSetup(service: "media")
+        do {
+            let database = try Database(path: setup.database, migrations: [Migration(version: 1, SharedSchema.v1),
+                                                                           Migration(version: 2, SharedSchema.v2), Migration(version: 3, SharedSchema.v3)])
+            let jobs = JobQueue(database: database, clock: TestClock())
+            jobs.register(ScriptedHandler(kind: "transcription.notify", permanent: true))
+            try await database.write { db in _ = try jobs.enqueue(kind: "transcription.notify", idempotencyKey: "rec_1", in: db) }
+            _ = await jobs.runDue()
+            database.close()
+        }
+        let output = try await run(productsDirectory.appendingPathComponent("calltrace-media").path, ["jobs", "--database", setup.database, "--json"])
+        #expect(output.status == 0, "\(output.stderr)")
+        let line = try #require(output.stdout.split(separator: "\n").first)
+        let job = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(job["kind"] as? String == "transcription.notify")
+        #expect(job["state"] as? String == "dead")
+        #expect(job["last_error"] as? String == "the payload can never be processed")
     }
 
     @Test("Configuration precedence: file, then environment, then flags")

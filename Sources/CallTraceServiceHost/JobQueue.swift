@@ -1,0 +1,363 @@
+public import CallTraceStorage
+import Foundation
+public import Logging
+import Synchronization
+
+/// One unit of durable work, as a handler receives it.
+public struct Job: Sendable {
+    /// Chosen by the service when it was enqueued.
+    public let id: String
+    public let kind: String
+    /// Unique per job; carried to whoever the handler calls, so a retried delivery is applied once.
+    public let idempotencyKey: String
+    public let payload: Data
+    /// Earlier attempts that failed (0 on the first run).
+    public let attempts: Int
+}
+
+/// What a handler says when it returns.
+public enum JobOutcome: Sendable {
+    /// Done: the job leaves the queue.
+    case done
+    /// More of the same work is waiting: run the job again at once.
+    case again
+}
+
+/// A failure that retrying cannot mend (a malformed payload, a refusal that will not change):
+/// the job is dead-lettered at once with this reason.
+public struct PermanentJobFailure: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ reason: String) { description = reason }
+}
+
+/// Runs the jobs of one kind.
+public protocol JobHandler: Sendable {
+    /// The kind this handler runs, e.g. `audit.forward`, `transcription.request`.
+    var kind: String { get }
+    /// Runs one job. Throwing retries it later with backoff (or dead-letters it: see
+    /// `PermanentJobFailure` and `JobQueue.Configuration.maxAttempts`).
+    func run(_ job: Job) async throws -> JobOutcome
+}
+
+/// The durable work of one service, in its own database: a job is enqueued in the same
+/// transaction as the action that needs it, so the action and its follow-up commit together or
+/// not at all; workers lease due jobs, retry failures with exponential backoff and jitter,
+/// record attempts and the last error, and dead-letter a job after `maxAttempts`. Jobs survive
+/// restarts (a job that was running when the process died runs again), and workers stop cleanly
+/// on drain. Recurring work (`every:` or `daily(at:)`) is enqueued on the same queue.
+///
+///     enqueue ──▶ ready ──lease──▶ running ──done──▶ (deleted)
+///                   ▲                 │
+///                   └──backoff────────┤ failure, attempts < max
+///                                     └──▶ dead (listed for operators, counted in metrics)
+///
+/// SQL stays in the subset SQLite and PostgreSQL share; times are UTC milliseconds from the
+/// injected clock, so tests drive the queue with `runDue()` and a `TestClock`, never sleeping.
+public final class JobQueue: Sendable {
+    /// Every default is stated.
+    public struct Configuration: Sendable {
+        /// Attempts before a job is dead-lettered; a handler kind may ask for more (see
+        /// `register(_:maxAttempts:)`). Default 10.
+        public var maxAttempts = 10
+        /// Wait after the first failure; it doubles per attempt, ±20% jitter. Default 1 s.
+        public var initialBackoff: Duration = .seconds(1)
+        /// Longest wait between attempts. Default 10 min.
+        public var maxBackoff: Duration = .seconds(600)
+        /// How often idle workers look for due jobs (an enqueue wakes them at once). Default 1 s.
+        public var idlePoll: Duration = .seconds(1)
+        public init() {}
+    }
+
+    /// A job as operators see it (`list`).
+    public struct Status: Sendable, Equatable {
+        public let id: String
+        public let kind: String
+        public let state: String
+        public let attempts: Int
+        public let lastError: String?
+        public let runAtUnixMs: Int64
+    }
+
+    struct Schedule: Sendable {
+        enum Rule: Sendable {
+            case every(Int64)
+            case daily(hour: Int, minute: Int, timeZone: TimeZone)
+        }
+        let name: String
+        let kind: String
+        let payload: Data
+        let rule: Rule
+    }
+
+    private struct Registry {
+        var handlers: [String: (handler: any JobHandler, maxAttempts: Int)] = [:]
+        var schedules: [Schedule] = []
+    }
+
+    public let database: Database
+    /// The time jobs are due by (and audit events are stamped with).
+    public let clock: any WallClock
+    private let configuration: Configuration
+    private let registry = Mutex(Registry())
+    private let worker = Mutex<Task<Void, Never>?>(nil)
+    private let wake = Mutex<CheckedContinuation<Void, Never>?>(nil)
+
+    public init(database: Database, clock: any WallClock, configuration: Configuration = Configuration()) {
+        self.database = database
+        self.clock = clock
+        self.configuration = configuration
+    }
+
+    // MARK: Setting up
+
+    /// Runs jobs of `handler.kind` with `handler`; `maxAttempts` overrides the default (use
+    /// `Int.max` for work that must wait out any outage, such as audit forwarding).
+    public func register(_ handler: any JobHandler, maxAttempts: Int? = nil) {
+        registry.withLock { $0.handlers[handler.kind] = (handler, maxAttempts ?? configuration.maxAttempts) }
+    }
+
+    /// Enqueues a job of `kind` every `interval`, the first one `interval` after the queue first sees the schedule.
+    public func schedule(_ name: String, every interval: Duration, kind: String, payload: Data = Data()) {
+        let ms = interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000
+        registry.withLock { $0.schedules.append(Schedule(name: name, kind: kind, payload: payload, rule: .every(max(1, ms)))) }
+    }
+
+    /// Enqueues a job of `kind` every day at `hour:minute` in `timeZone` (e.g. Europe/London,
+    /// which follows the clocks changing).
+    public func schedule(_ name: String, dailyAt hour: Int, _ minute: Int, in timeZone: TimeZone, kind: String, payload: Data = Data()) {
+        registry.withLock {
+            $0.schedules.append(Schedule(name: name, kind: kind, payload: payload, rule: .daily(hour: hour, minute: minute, timeZone: timeZone)))
+        }
+    }
+
+    // MARK: Enqueueing
+
+    /// Enqueues a job inside the caller's transaction (`Database.write`), due at `runAt` (default
+    /// now). Idempotent by `idempotencyKey`: a key already queued (or dead) returns the existing
+    /// job's id and adds nothing — except that a job *running* under that key is marked to run
+    /// once more when it finishes, so work added while it ran is never left behind (this is how
+    /// one coalescing job, such as audit forwarding, serves many enqueues).
+    @discardableResult
+    public func enqueue(kind: String, idempotencyKey: String, payload: Data = Data(), runAt: Int64? = nil,
+                        in db: Connection) throws -> String {
+        if let existing = try db.query("SELECT id, state FROM jobs WHERE idempotency_key = ?", idempotencyKey).first,
+           let id = existing.text("id") {
+            if existing.text("state") == "running" { try db.execute("UPDATE jobs SET rerun = 1 WHERE id = ?", id) }
+            return id
+        }
+        let now = clock.nowUnixMs
+        let id = "job_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        try db.execute("""
+            INSERT INTO jobs (id, kind, idempotency_key, payload, state, attempts, run_at_unix_ms, created_at_unix_ms, updated_at_unix_ms)
+            VALUES (?, ?, ?, ?, 'ready', 0, ?, ?, ?)
+            """, id, kind, idempotencyKey, payload, runAt ?? now, now, now)
+        wakeWorker()
+        return id
+    }
+
+    // MARK: Running
+
+    /// Starts the worker: due jobs run one at a time, in order of due time. Jobs left running
+    /// by a process that died are made ready again first.
+    public func start(logger: Logger) {
+        let task = Task { [self] in
+            do {
+                try await database.write { db in _ = try db.execute("UPDATE jobs SET state = 'ready' WHERE state = 'running'") }
+            } catch {
+                logger.error("jobs: cannot recover running jobs", metadata: ["reason": "\(error)"])
+            }
+            while !Task.isCancelled {
+                let ran = await runDue(logger: logger)
+                if ran == 0 { await waitForWork() }
+            }
+        }
+        worker.withLock { $0 = task }
+    }
+
+    /// Stops the worker after the job it is running (jobs stay queued).
+    public func stop() async {
+        let task = worker.withLock { task -> Task<Void, Never>? in
+            defer { task = nil }
+            return task
+        }
+        task?.cancel()
+        wakeWorker()
+        await task?.value
+    }
+
+    /// Enqueues due scheduled work, then runs every job due now, one by one; returns how many
+    /// ran. Tests call it directly, with a `TestClock`, instead of waiting for the worker.
+    @discardableResult
+    public func runDue(logger: Logger = Logger(label: "calltrace.jobs")) async -> Int {
+        do { try await enqueueScheduled() } catch {
+            logger.error("jobs: cannot enqueue scheduled work", metadata: ["reason": "\(error)"])
+        }
+        var ran = 0
+        while !Task.isCancelled, let job = try? await lease() {
+            ran += 1
+            await execute(job, logger: logger)
+        }
+        return ran
+    }
+
+    /// Leases the job due first: marks it running.
+    private func lease() async throws -> Job? {
+        let now = clock.nowUnixMs
+        let kinds = registry.withLock { Array($0.handlers.keys) }
+        guard !kinds.isEmpty else { return nil }
+        return try await database.write { db -> Job? in
+            let marks = kinds.map { _ in "?" }.joined(separator: ", ")
+            guard let row = try db.query("""
+                SELECT id, kind, idempotency_key, payload, attempts FROM jobs
+                WHERE state = 'ready' AND run_at_unix_ms <= ? AND kind IN (\(marks))
+                ORDER BY run_at_unix_ms, created_at_unix_ms LIMIT 1
+                """, bindings: [now] + kinds).first,
+                  let id = row.text("id"), let kind = row.text("kind"), let key = row.text("idempotency_key")
+            else { return nil }
+            try db.execute("UPDATE jobs SET state = 'running', rerun = 0, updated_at_unix_ms = ? WHERE id = ?", now, id)
+            return Job(id: id, kind: kind, idempotencyKey: key, payload: row.blob("payload") ?? Data(), attempts: Int(row.int("attempts") ?? 0))
+        }
+    }
+
+    private func execute(_ job: Job, logger: Logger) async {
+        guard let (handler, maxAttempts) = registry.withLock({ $0.handlers[job.kind] }) else { return }
+        let outcome: Result<JobOutcome, any Error>
+        do {
+            outcome = .success(try await handler.run(job))
+        } catch {
+            outcome = .failure(error)
+        }
+        let now = clock.nowUnixMs
+        do {
+            try await database.write { [configuration] db in
+                switch outcome {
+                case .success(.done):
+                    // Enqueued again while it ran: once more, at once.
+                    if try db.execute("UPDATE jobs SET state = 'ready', rerun = 0, attempts = 0, last_error = NULL, run_at_unix_ms = ? WHERE id = ? AND rerun = 1",
+                                      now, job.id) == 0 {
+                        try db.execute("DELETE FROM jobs WHERE id = ?", job.id)
+                    }
+                case .success(.again):
+                    try db.execute("UPDATE jobs SET state = 'ready', attempts = 0, last_error = NULL, run_at_unix_ms = ?, updated_at_unix_ms = ? WHERE id = ?",
+                                   now, now, job.id)
+                case .failure(let error):
+                    let attempts = job.attempts + 1
+                    let reason = String("\(error)".prefix(500))
+                    if error is PermanentJobFailure || attempts >= maxAttempts {
+                        try db.execute("UPDATE jobs SET state = 'dead', attempts = ?, last_error = ?, updated_at_unix_ms = ? WHERE id = ?",
+                                       attempts, reason, now, job.id)
+                    } else {
+                        let delay = Self.backoff(attempt: attempts, configuration: configuration)
+                        try db.execute("""
+                            UPDATE jobs SET state = 'ready', attempts = ?, last_error = ?, run_at_unix_ms = ?, updated_at_unix_ms = ? WHERE id = ?
+                            """, attempts, reason, now + delay, now, job.id)
+                    }
+                }
+            }
+        } catch {
+            logger.error("jobs: cannot record a job's outcome", metadata: ["job": "\(job.id)", "kind": "\(job.kind)", "reason": "\(error)"])
+        }
+        if case .failure(let error) = outcome {
+            logger.notice("job failed", metadata: ["job": "\(job.id)", "kind": "\(job.kind)", "attempt": "\(job.attempts + 1)",
+                                                   "error_type": "\(type(of: error))"])
+        }
+    }
+
+    /// Milliseconds to wait after the `attempt`-th failure: doubling from the initial backoff up
+    /// to the maximum, ±20% jitter.
+    static func backoff(attempt: Int, configuration: Configuration) -> Int64 {
+        func ms(_ duration: Duration) -> Double {
+            Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+        }
+        let raw = min(ms(configuration.initialBackoff) * pow(2, Double(min(attempt - 1, 40))), ms(configuration.maxBackoff))
+        return Int64(raw * Double.random(in: 0.8...1.2))
+    }
+
+    // MARK: Schedules
+
+    private func enqueueScheduled() async throws {
+        let schedules = registry.withLock { $0.schedules }
+        guard !schedules.isEmpty else { return }
+        let now = clock.nowUnixMs
+        try await database.write { [self] db in
+            for schedule in schedules {
+                guard let next = try db.query("SELECT next_run_at_unix_ms FROM job_schedules WHERE name = ?", schedule.name).first?
+                    .int("next_run_at_unix_ms") else {
+                    try db.execute("INSERT INTO job_schedules (name, next_run_at_unix_ms) VALUES (?, ?)",
+                                   schedule.name, Self.nextRun(after: now, schedule.rule))
+                    continue
+                }
+                guard next <= now else { continue }
+                try enqueue(kind: schedule.kind, idempotencyKey: "schedule:\(schedule.name):\(next)", payload: schedule.payload, in: db)
+                try db.execute("UPDATE job_schedules SET next_run_at_unix_ms = ? WHERE name = ?", Self.nextRun(after: now, schedule.rule), schedule.name)
+            }
+        }
+    }
+
+    /// The first run strictly after `now` (UTC ms).
+    static func nextRun(after now: Int64, _ rule: Schedule.Rule) -> Int64 {
+        switch rule {
+        case .every(let interval):
+            return now + interval
+        case .daily(let hour, let minute, let timeZone):
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = timeZone
+            let date = Date(timeIntervalSince1970: Double(now) / 1000)
+            let next = calendar.nextDate(after: date, matching: DateComponents(hour: hour, minute: minute, second: 0),
+                                         matchingPolicy: .nextTime) ?? date.addingTimeInterval(86_400)
+            return Int64(next.timeIntervalSince1970 * 1000)
+        }
+    }
+
+    // MARK: For operators
+
+    /// Jobs in `state` (`ready`, `running`, `dead`; all when nil), oldest first.
+    public func list(state: String? = nil, limit: Int = 100) async throws -> [Status] {
+        try await database.read { db in
+            let rows = try state.map {
+                try db.query("SELECT id, kind, state, attempts, last_error, run_at_unix_ms FROM jobs WHERE state = ? ORDER BY created_at_unix_ms LIMIT ?", $0, limit)
+            } ?? db.query("SELECT id, kind, state, attempts, last_error, run_at_unix_ms FROM jobs ORDER BY created_at_unix_ms LIMIT ?", limit)
+            return rows.map {
+                Status(id: $0.text("id") ?? "", kind: $0.text("kind") ?? "", state: $0.text("state") ?? "",
+                       attempts: Int($0.int("attempts") ?? 0), lastError: $0.text("last_error"), runAtUnixMs: $0.int("run_at_unix_ms") ?? 0)
+            }
+        }
+    }
+
+    /// Gauges for `GetMetrics`: jobs waiting and dead.
+    public func gauges() async -> [(name: String, value: Double)] {
+        guard let rows = try? await database.read({ db in
+            try db.query("SELECT state, count(*) AS n FROM jobs GROUP BY state")
+        }) else { return [] }
+        let counts = Dictionary(uniqueKeysWithValues: rows.map { ($0.text("state") ?? "", Double($0.int("n") ?? 0)) })
+        return [("jobs_ready", counts["ready", default: 0] + counts["running", default: 0]), ("jobs_dead", counts["dead", default: 0])]
+    }
+
+    // MARK: Waking
+
+    private func waitForWork() async {
+        let poll = configuration.idlePoll
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [self] in
+                await withCheckedContinuation { continuation in
+                    let previous = wake.withLock { slot -> CheckedContinuation<Void, Never>? in
+                        defer { slot = continuation }
+                        return slot
+                    }
+                    previous?.resume()
+                }
+            }
+            group.addTask { try? await Task.sleep(for: poll) }
+            await group.next()
+            wakeWorker()
+            group.cancelAll()
+        }
+    }
+
+    private func wakeWorker() {
+        wake.withLock { slot in
+            slot?.resume()
+            slot = nil
+        }
+    }
+}
