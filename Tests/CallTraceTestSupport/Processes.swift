@@ -69,6 +69,8 @@ public final class RunningProcess: @unchecked Sendable {
     public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
                 descriptorLimit: Int? = nil) throws {
         let path = productsDirectory.appendingPathComponent(executable).path
+        // Foundation starts each child as the leader of a process group of its own, so the
+        // group can be stopped as a whole (`deinit`).
         if let descriptorLimit {
             // The shell sets the limit and replaces itself with the executable (same process id).
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
@@ -105,11 +107,12 @@ public final class RunningProcess: @unchecked Sendable {
         }
     }
 
+    /// Kills the whole group when the test lets go of it — a failed test included.
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if process.isRunning { kill(-process.processIdentifier, SIGKILL) }
     }
 
-    /// Sends `signal` (default SIGTERM).
+    /// Sends `signal` (default SIGTERM) to the process.
     public func signal(_ number: Int32 = SIGTERM) { kill(process.processIdentifier, number) }
 
     /// What the process wrote to standard error so far.
