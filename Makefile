@@ -3,6 +3,7 @@
 #   make test    install what is missing, build, run the whole suite
 #   make proto   regenerate Swift, C and method tables from proto/ (commit the result)
 #   make bench   release build (Swift runtime linked in, as deployed), then `calltrace-bench rpc`
+#   make fuzz    libFuzzer on the frame codec and swift-protobuf's decoding, 10 minutes each
 
 SHELL := /bin/bash
 APT_PACKAGES := libssl-dev libsqlite3-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc
@@ -10,7 +11,7 @@ PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 PROTOC_GEN_SWIFT := .build-protoc-gen-swift/release/protoc-gen-swift
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: deps build run test check-crypto-deps proto bench clean
+.PHONY: deps build run test check-crypto-deps proto bench clean fuzz fuzz-smoke fuzzers
 
 ## Install the Debian packages the project needs (only those missing).
 deps:
@@ -37,6 +38,47 @@ run: deps
 test: deps check-crypto-deps
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
 	swift test --skip-build --parallel --num-workers 2 $(SWIFT_BUILD_FLAGS)
+	$(MAKE) --no-print-directory fuzz-smoke
+
+## libFuzzer harnesses (Tests/Fuzz), built with swiftc apart from the package: the envelope codec
+## compiled with its harness, and swift-protobuf compiled instrumented for the message harness.
+FUZZ_DIR := .build/fuzz
+RPC_CODEC := Sources/CallTraceRPC/Internal/FrameCodec.swift Sources/CallTraceRPC/RPCError.swift \
+  Sources/CallTraceRPC/StatusCode.swift Sources/CallTraceRPC/Metadata.swift
+FUZZ_FLAGS := -O -parse-as-library -sanitize=fuzzer,address
+
+$(FUZZ_DIR)/frame-fuzzer: Tests/Fuzz/FrameFuzzer.swift $(RPC_CODEC)
+	mkdir -p $(FUZZ_DIR)
+	swiftc $(FUZZ_FLAGS) -module-name FrameFuzzer $^ -o $@
+
+$(FUZZ_DIR)/libSwiftProtobuf.a:
+	swift package resolve
+	mkdir -p $(FUZZ_DIR)
+	swiftc -O -parse-as-library -sanitize=fuzzer,address \
+	  -module-name SwiftProtobuf -package-name SwiftProtobuf -emit-module -emit-module-path $(FUZZ_DIR)/SwiftProtobuf.swiftmodule \
+	  -emit-library -static -o $@ .build/checkouts/swift-protobuf/Sources/SwiftProtobuf/*.swift
+
+$(FUZZ_DIR)/message-fuzzer: Tests/Fuzz/MessageFuzzer.swift $(FUZZ_DIR)/libSwiftProtobuf.a
+	swiftc $(FUZZ_FLAGS) -module-name MessageFuzzer -I $(FUZZ_DIR) -L $(FUZZ_DIR) -lSwiftProtobuf \
+	  Tests/Fuzz/MessageFuzzer.swift Sources/CallTraceProto/Generated/calltrace_*.pb.swift -o $@
+
+fuzzers: $(FUZZ_DIR)/frame-fuzzer $(FUZZ_DIR)/message-fuzzer
+
+## A short run of each harness over the corpus in the repo (part of `make test`).
+fuzz-smoke: fuzzers
+	mkdir -p $(FUZZ_DIR)/corpus-frame $(FUZZ_DIR)/corpus-messages
+	set -o pipefail; $(FUZZ_DIR)/frame-fuzzer -max_total_time=20 -max_len=70000 -print_final_stats=1 \
+	  $(FUZZ_DIR)/corpus-frame Tests/Fuzz/corpus/frame 2>&1 | grep -E '^(Done|stat::|==|SUMMARY|ERROR)'
+	set -o pipefail; $(FUZZ_DIR)/message-fuzzer -max_total_time=20 -max_len=70000 -print_final_stats=1 \
+	  $(FUZZ_DIR)/corpus-messages Tests/Fuzz/corpus/messages 2>&1 | grep -E '^(Done|stat::|==|SUMMARY|ERROR)'
+	@echo "fuzz smoke: both decoders survived"
+
+## Ten minutes per harness; new inputs collect under .build/fuzz/corpus-*, crashes in the
+## working folder (crash-*): add a crash to Tests/Fuzz/corpus once fixed.
+fuzz: fuzzers
+	mkdir -p $(FUZZ_DIR)/corpus-frame $(FUZZ_DIR)/corpus-messages
+	$(FUZZ_DIR)/frame-fuzzer -max_total_time=600 -max_len=70000 $(FUZZ_DIR)/corpus-frame Tests/Fuzz/corpus/frame
+	$(FUZZ_DIR)/message-fuzzer -max_total_time=600 -max_len=70000 $(FUZZ_DIR)/corpus-messages Tests/Fuzz/corpus/messages
 
 bench: deps
 	swift build -c release --static-swift-stdlib --product calltrace-bench
