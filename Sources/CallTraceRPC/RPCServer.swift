@@ -6,9 +6,10 @@ import Synchronization
 
 /// A ctrpc/1 server: mutual TLS on one TCP port, a router of methods, health and info.
 ///
-/// Threads: one accepts connections; each connection gets one I/O thread that performs its
-/// handshake and then reads its frames. Handlers run as Swift tasks on the cooperative pool
-/// and must not block it (database work belongs on its own threads).
+/// Threads: one accepts connections; each connection gets one thread that performs its
+/// handshake and then becomes its I/O thread, reading its frames. Handlers start on that I/O
+/// thread (it is their task executor) and must not block it: database statements run on the
+/// database's own queue, CPU-heavy or blocking work elsewhere (the service host's BlockingPool).
 public final class RPCServer: Sendable {
     /// Everything a server is configured with. Every default is stated.
     public struct Configuration: Sendable {

@@ -8,7 +8,10 @@
  *   ctrpc_health_check HOST PORT CERT KEY CA EXPECTED_SPIFFE_ID [SERVICE]
  *
  * Prints SERVING or NOT_SERVING and exits 0 if SERVING, 1 if NOT_SERVING, 2 on any error.
- * Build: see `make c-client` (cc ... -lprotobuf-c -lssl -lcrypto).
+ * Build (as Tests/CallTraceProtoTests/ProtobufCWireTests.swift does):
+ *   cc -Wall -Wextra -I clients/c/generated clients/c/ctrpc_health_check.c \
+ *      clients/c/generated/calltrace/rpc/v1/frame.pb-c.c clients/c/generated/calltrace/ops/v1/ops.pb-c.c \
+ *      -lprotobuf-c -lssl -lcrypto -o ctrpc_health_check
  */
 #include <arpa/inet.h>
 #include <netdb.h>
