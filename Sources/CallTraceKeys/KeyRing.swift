@@ -115,7 +115,8 @@ public final class KeyRing: Sendable {
     }
 
     private static func fieldAAD(_ org: String, _ table: String, _ column: String, _ row: String) -> Data {
-        Data("calltrace/field/\(org.count):\(org)/\(table)/\(column)/\(row.count):\(row)".utf8)
+        // Lengths count UTF-8 bytes, so no two (org, row) pairs can spell the same string.
+        Data("calltrace/field/\(org.utf8.count):\(org)/\(table)/\(column)/\(row.utf8.count):\(row)".utf8)
     }
 
     // MARK: Blind index
@@ -158,7 +159,7 @@ public final class KeyRing: Sendable {
     }
 
     private static func chunkAAD(_ org: String, _ blob: String, _ index: Int, _ isLast: Bool) -> Data {
-        Data("calltrace/chunk/\(org.count):\(org)/\(blob.count):\(blob)/\(index)/\(isLast ? "last" : "more")".utf8)
+        Data("calltrace/chunk/\(org.utf8.count):\(org)/\(blob.utf8.count):\(blob)/\(index)/\(isLast ? "last" : "more")".utf8)
     }
 
     // MARK: Lifecycle

@@ -14,25 +14,38 @@ public struct MasterKey: Sendable {
     /// - Throws: `KeyError(.masterKey)` if the file is missing, not exactly 32 bytes, or
     ///   readable or writable by group or others.
     public static func load(path: String) throws -> MasterKey {
+        // Opened once, never through a symbolic link; every check is made on the open descriptor,
+        // so the file cannot be swapped between the check and the read.
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            let reason = errno == ELOOP ? "is a symbolic link; point master_key at the key file itself" : String(cString: strerror(errno))
+            throw KeyError(.masterKey, "master key file \(path) cannot be read: \(reason)")
+        }
+        defer { close(fd) }
         var info = stat()
-        guard stat(path, &info) == 0 else { throw KeyError(.masterKey, "master key file \(path) cannot be read: \(String(cString: strerror(errno)))") }
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            throw KeyError(.masterKey, "master key file \(path) is not a regular file")
+        }
         let mode = info.st_mode & 0o777
         guard mode & 0o077 == 0 else {
             throw KeyError(.masterKey, "master key file \(path) is accessible by group or others (mode \(String(mode, radix: 8))); run chmod 600 \(path)")
         }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw KeyError(.masterKey, "master key file \(path) cannot be read")
+        guard info.st_uid == geteuid() else {
+            throw KeyError(.masterKey, "master key file \(path) belongs to another user (uid \(info.st_uid)); the service's own user must own it")
         }
-        guard data.count == 32 else {
-            throw KeyError(.masterKey, "master key file \(path) must be exactly 32 bytes, found \(data.count)")
+        var bytes = [UInt8](repeating: 0, count: 33)
+        let count = read(fd, &bytes, 33)
+        defer { for index in bytes.indices { bytes[index] = 0 } }
+        guard count == 32 else {
+            throw KeyError(.masterKey, "master key file \(path) must be exactly 32 bytes, found \(max(count, 0) == 33 ? Int(info.st_size) : max(count, 0))")
         }
-        return MasterKey(bytes: data)
+        return MasterKey(bytes: Data(bytes[0..<32]))
     }
 
     /// Writes a new random master key to `path` with mode 0600 (refuses to overwrite).
     public static func generate(path: String) throws {
         let key = try AESGCM.randomKey()
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw KeyError(.masterKey, "cannot create master key file \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         let written = key.withUnsafeBytes { write(fd, $0.baseAddress, 32) }

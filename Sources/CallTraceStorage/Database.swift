@@ -57,6 +57,12 @@ public final class Database: @unchecked Sendable {
             Glibc.close(fd)
             throw StorageError("database \(path) is already opened by another instance of this service")
         }
+        // A new database file is created 0600 whatever the umask (SQLite gives its -wal and -shm
+        // files the database file's mode), and never through a symbolic link.
+        if !FileManager.default.fileExists(atPath: path) {
+            let created = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            if created >= 0 { Glibc.close(created) }
+        }
         var db: OpaquePointer?
         let rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nil)
         guard rc == SQLITE_OK, let db else {
@@ -136,6 +142,12 @@ public final class Database: @unchecked Sendable {
     }
 
     private static func copy(from source: OpaquePointer, to destination: String) throws {
+        // The backup file is new, 0600, and never a symbolic link: an existing file is not overwritten.
+        let created = open(destination, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard created >= 0 else {
+            throw StorageError("cannot create backup file \(destination): \(String(cString: strerror(errno)))")
+        }
+        Glibc.close(created)
         var target: OpaquePointer?
         guard sqlite3_open(destination, &target) == SQLITE_OK, let target else {
             sqlite3_close(target)

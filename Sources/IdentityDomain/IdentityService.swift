@@ -20,10 +20,24 @@ public struct IdentityService: CallTraceService {
             throw ConfigurationError("mail_outbox is not configured: identity delivers invitation and reset tokens there (config key mail_outbox, or CALLTRACE_MAIL_OUTBOX)")
         }
         let delivery = try FileOutboxDelivery.checked(folder: outbox)
-        identity = IdentityHandler(store: IdentityStore(database: context.database, keys: context.keys, outbox: context.outbox,
-                                                    delivery: delivery, clock: context.clock),
-                               credentialGateways: context.configuration.credentialGateways)
+        let store = IdentityStore(database: context.database, keys: context.keys, outbox: context.outbox,
+                                  delivery: delivery, clock: context.clock)
+        identity = IdentityHandler(store: store, credentialGateways: context.configuration.credentialGateways)
+        context.jobs.register(Housekeeping(store: store))
+        context.jobs.schedule(Housekeeping.kind, every: .seconds(3600), kind: Housekeeping.kind)
     }
 
     public var rpcServices: [any RPCService] { [identity] }
+}
+
+/// Hourly: expired sessions, stale failed-login counts and used or expired tokens are deleted.
+struct Housekeeping: JobHandler {
+    static let kind = "identity.purge"
+    let store: IdentityStore
+    var kind: String { Self.kind }
+
+    func run(_ job: Job) async throws -> JobOutcome {
+        _ = try await store.purgeExpired()
+        return .done
+    }
 }

@@ -518,9 +518,10 @@ struct IdentityStore: Sendable {
 
     func logout(token: String) async throws {
         try await database.write { [self] db in
+            // Idempotent: a session already ended, expired or purged is logged out already.
             guard let row = try db.query("SELECT user_id, org_id FROM sessions WHERE token_hash = ?", OpaqueToken.storageHash(token)).first,
                   let user = row.text("user_id"), let org = row.text("org_id")
-            else { throw RPCError(.unauthenticated, "no valid session") }
+            else { return }
             try db.execute("DELETE FROM sessions WHERE token_hash = ?", OpaqueToken.storageHash(token))
             try outbox.record(AuditRecord(org: org, actor: "user:\(user)", action: "session.ended", resource: "user:\(user)",
                                           outcome: "success"), in: db)
@@ -571,6 +572,20 @@ struct IdentityStore: Sendable {
         principal.userID = user
         principal.role = role
         return principal
+    }
+
+    // MARK: Housekeeping
+
+    /// Deletes what can no longer be used: sessions past their maximum or idle beyond the longest
+    /// idle time any organisation may set (a day), failed-login counts outside their window, and
+    /// invitation and reset tokens used or expired. Returns the rows removed.
+    func purgeExpired() async throws -> Int {
+        let now = self.now()
+        return try await database.write { db in
+            try db.execute("DELETE FROM sessions WHERE expires_at_unix_ms <= ? OR last_used_at_unix_ms <= ?", now, now - 86_400_000)
+                + db.execute("DELETE FROM login_failures WHERE window_started_at_unix_ms <= ?", now - Self.failureWindowMS)
+                + db.execute("DELETE FROM invitations WHERE redeemed_at_unix_ms IS NOT NULL OR expires_at_unix_ms <= ?", now)
+        }
     }
 
     private func audit(org: String, actor: String, action: String, resource: String, outcome: String) async throws {

@@ -35,6 +35,7 @@ struct ServiceProcessTests {
         "master key not configured", "certificate missing", "key of another certificate", "certificate of another CA",
         "master key of 31 bytes", "master key readable by others", "database of a newer schema", "unknown config key",
         "malformed listen address", "required peer not configured", "unknown log level", "negative drain",
+        "master key through a symbolic link",
     ])
     func refusals(_ case: String) async throws {
         let setup = try ServiceSetup()
@@ -77,6 +78,11 @@ struct ServiceProcessTests {
             try Data(#"{"listen": "127.0.0.1:1", "master_kee": "x"}"#.utf8).write(to: URL(fileURLWithPath: config))
             flags += ["--config", config]
             expected = #"unknown key "master_kee""#
+        case "master key through a symbolic link":
+            let link = setup.pki.directory.appendingPathComponent("linked.key").path
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: setup.masterKey)
+            replace("--master-key", with: link)
+            expected = "is a symbolic link"
         case "required peer not configured":
             expected = "peer compliance is not configured; identity needs it to forward its audit events"
         case "unknown log level":
@@ -185,6 +191,14 @@ struct ServiceProcessTests {
         let target = setup.pki.directory.appendingPathComponent("backup.sqlite").path
         let backup = try #require(await RunningProcess("calltrace-identity", ["backup", "--database", setup.database, "--to", target]).waitForExit())
         #expect(backup.status == 0, "\(backup.stderr)")
+        // Whatever the umask, the database and its backup are readable by their owner only; an
+        // existing file is never overwritten.
+        for file in [setup.database, target] {
+            #expect(try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int == 0o600, "\(file)")
+        }
+        let again = try #require(await RunningProcess("calltrace-identity", ["backup", "--database", setup.database, "--to", target]).waitForExit())
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("File exists"))
         let copy = try Database(path: target)
         #expect(copy.schemaVersion == schemaVersions["identity"].map(Int.init))
         process.signal(SIGTERM)

@@ -264,6 +264,32 @@ struct IdentityHardeningTests {
     }
 }
 
+@Suite("Identity housekeeping")
+struct IdentityHousekeepingTests {
+    typealias Identity = Calltrace_Identity_V1_IdentityService
+
+    @Test("An hourly job deletes expired sessions, stale failed-login counts and used or expired tokens")
+    func purge() async throws {
+        let deployment = try await IdentityDeployment(.inProcess)
+        let (org, _) = try await deployment.organisationWithAdmin(email: "admin@firm.example")
+        _ = try await deployment.gateway.unary(Identity.requestPasswordReset, .with { $0.orgID = org; $0.email = "admin@firm.example" })
+        _ = await code {
+            _ = try await deployment.gateway.unary(Identity.login, .with { $0.orgID = org; $0.email = "admin@firm.example"; $0.password = "wrong passphrase here" })
+        }
+        func count(_ table: String) async throws -> Int64 {
+            try await deployment.database.read { try $0.query("SELECT count(*) AS n FROM \(table)")[0].int("n") ?? 0 }
+        }
+        #expect(try await count("sessions") == 1)
+        #expect(try await count("login_failures") >= 1)
+        #expect(try await count("invitations") == 2)  // the redeemed invitation, the reset token
+        deployment.clock.advance(by: .seconds(13 * 3600))
+        #expect(await eventually { (try? await count("sessions")) == 0 })
+        #expect(try await count("login_failures") == 0)
+        #expect(try await count("invitations") == 0)
+        _ = await deployment.stop()
+    }
+}
+
 /// The order in which concurrent things finished.
 final class OrderLog: @unchecked Sendable {
     private let lock = NSLock()

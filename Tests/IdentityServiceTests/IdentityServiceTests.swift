@@ -1,6 +1,7 @@
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
+import CallTraceStorage
 import CallTraceTestSupport
 import Foundation
 import IdentityDomain
@@ -22,6 +23,8 @@ final class IdentityDeployment: @unchecked Sendable {
     var process: RunningProcess { running! }
     /// The clock identity's rules read (in-process mode only): move it instead of sleeping.
     var clock: TestClock { inProcess!.clock }
+    /// Identity's database (in-process mode only).
+    var database: Database { inProcess!.instance.database }
 
     init(_ mode: Mode = .process) async throws {
         switch mode {

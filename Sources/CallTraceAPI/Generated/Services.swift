@@ -138,7 +138,8 @@ public protocol Calltrace_Identity_V1_IdentityServiceHandler: RPCService {
     /// names in metadata "x-client-address", for a while (RESOURCE_EXHAUSTED).
     func login(_ request: Calltrace_Identity_V1_LoginRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_LoginResponse
 
-    /// Gateways: ends the session of the caller's token.
+    /// Gateways: ends the session of the caller's token. Idempotent: a session already ended,
+    /// expired or purged answers OK too; only a call without a token is refused.
     func logout(_ request: Calltrace_Identity_V1_LogoutRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_LogoutResponse
 
     /// Gateways, for a user with users.manage: removes a user; their sessions end at once.
@@ -265,7 +266,8 @@ public struct Calltrace_Identity_V1_IdentityServiceClient: Sendable {
         try await rpc.unary(Calltrace_Identity_V1_IdentityService.login, request, options: options)
     }
 
-    /// Gateways: ends the session of the caller's token.
+    /// Gateways: ends the session of the caller's token. Idempotent: a session already ended,
+    /// expired or purged answers OK too; only a call without a token is refused.
     public func logout(_ request: Calltrace_Identity_V1_LogoutRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_LogoutResponse {
         try await rpc.unary(Calltrace_Identity_V1_IdentityService.logout, request, options: options)
     }
