@@ -148,7 +148,7 @@ let package = Package(
         .testTarget(
             name: "CallTraceServiceHostTests",
             dependencies: ["CallTraceServiceHost", "CallTraceRPC", "CallTraceKeys", "CallTraceStorage", "CallTraceTLS",
-                           "CallTraceTestSupport"],
+                           "CallTraceTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

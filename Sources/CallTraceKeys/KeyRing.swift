@@ -210,14 +210,39 @@ public final class KeyRing: Sendable {
 
 /// UK-first phone number normalisation to E.164.
 public enum PhoneNumber {
-    /// `+441182304651` for "0118 230 4651", "+44 (0)118 230 4651", "00441182304651"; nil if not a number.
+    /// `+441182304651` for "0118 230 4651", "+44 (0)118 230 4651", "+44 0118 230 4651",
+    /// "00441182304651", "0118 230 4651 ext. 12" (extensions are dropped: they reach the same
+    /// line); nil if not a number. Only ASCII digits count: "٠١١٨…" (other scripts' digits) is
+    /// refused, not read as a different number.
     public static func e164(_ raw: String) -> String? {
-        var digits = raw.filter { $0.isNumber || $0 == "+" }
-        digits = digits.replacingOccurrences(of: "(0)", with: "")
-        if raw.contains("(0)") { digits = raw.replacingOccurrences(of: "(0)", with: "").filter { $0.isNumber || $0 == "+" } }
-        if digits.hasPrefix("00") { digits = "+" + digits.dropFirst(2) }
-        if digits.hasPrefix("0") { digits = "+44" + digits.dropFirst() }
-        guard digits.hasPrefix("+"), digits.dropFirst().allSatisfy(\.isNumber), (8...15).contains(digits.count - 1) else { return nil }
-        return digits
+        // An extension ("ext", "x", "#") ends the number.
+        var number = Substring(raw.lowercased())
+        for marker in ["ext", "x", "#"] {
+            if let range = number.range(of: marker) { number = number[..<range.lowerBound] }
+        }
+        // Separators people write; anything else (letters, other scripts' digits) is refused.
+        var digits = ""
+        var plus = false
+        for character in number.unicodeScalars {
+            switch character {
+            case "0"..."9": digits.unicodeScalars.append(character)
+            case "+" where digits.isEmpty && !plus: plus = true
+            case " ", "-", ".", "(", ")", "\u{00A0}", "/": continue
+            default: return nil
+            }
+        }
+        if !plus && digits.hasPrefix("00") {
+            digits.removeFirst(2)
+            plus = true
+        }
+        if plus {
+            // "+44 (0)118…" and "+44 0118…": the trunk 0 after the UK country code goes.
+            if digits.hasPrefix("440") { digits = "44" + digits.dropFirst(3) }
+        } else {
+            guard digits.hasPrefix("0") else { return nil }
+            digits = "44" + digits.dropFirst()
+        }
+        guard (8...15).contains(digits.count), !digits.hasPrefix("0") else { return nil }
+        return "+" + digits
     }
 }

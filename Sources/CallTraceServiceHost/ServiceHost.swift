@@ -105,7 +105,7 @@ func refuse(_ service: String, _ problem: Any) -> Never {
 func makeLogger(service: String, configuration: ServiceConfiguration) -> Logger {
     let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
     var logger = Logger(label: "calltrace.\(service)") { label in
-        configuration.logFormat == "json" ? JSONLogHandler(service: service) as any LogHandler : StreamLogHandler.standardError(label: label)
+        configuration.logFormat == "json" ? JSONLogHandler(service: service) as any LogHandler : TextLogHandler(service: service)
     }
     logger.logLevel = level
     return logger

@@ -94,6 +94,21 @@ struct EncryptionAtRestTests {
         #expect(try await vault.readNote("n3") == "third")
     }
 
+    @Test("E.164: the common UK ways of writing one number agree; extensions dropped; other scripts' digits and junk refused",
+          arguments: [
+            ("0118 230 4651", "+441182304651"), ("+44 118 230 4651", "+441182304651"), ("+44 (0)118 230 4651", "+441182304651"),
+            ("+44 0118 230 4651", "+441182304651"), ("00441182304651", "+441182304651"), ("(0118) 230-4651", "+441182304651"),
+            ("0118 230 4651 ext. 12", "+441182304651"), ("0118 230 4651 x12", "+441182304651"), ("+1 415 555 0100", "+14155550100"),
+          ])
+    func e164(raw: String, expected: String) {
+        #expect(PhoneNumber.e164(raw) == expected)
+    }
+
+    @Test("E.164 refuses what is not a phone number", arguments: ["", "hello", "٠١١٨ ٢٣٠ ٤٦٥١", "0118 230 4651abc", "12345", "+44 +118"])
+    func e164Refusals(raw: String) {
+        #expect(PhoneNumber.e164(raw) == nil)
+    }
+
     @Test("Audio chunks: truncation, reordering and splicing are detected")
     func chunks() async throws {
         let vault = try Vault()

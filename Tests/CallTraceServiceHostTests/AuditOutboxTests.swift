@@ -4,6 +4,8 @@ import CallTraceServiceHost
 import CallTraceStorage
 import CallTraceTestSupport
 import Foundation
+import Logging
+import Synchronization
 import Testing
 
 @Suite("P15: the audit outbox delivers every event to compliance exactly once")
@@ -211,5 +213,25 @@ struct DrainProcessTests {
         #expect(exit.stderr.range(of: "\"msg\":\"stopping\"")!.lowerBound < exit.stderr.range(of: "\"msg\":\"stopped\"")!.lowerBound)
         let trail = try Database(path: compliance.database)
         #expect(try trail.sync { try $0.query("SELECT count(*) AS n FROM audit_events")[0].int("n") } == 30_000)
+    }
+}
+
+@Suite("Logs")
+struct LogTests {
+    func line(message: String, metadata: [String: String]) -> String {
+        let captured = Mutex("")
+        var logger = Logger(label: "test") { _ in TextLogHandler(service: "test") { line in captured.withLock { $0 += line } } }
+        logger.logLevel = .info
+        logger.info("\(message)", metadata: metadata.mapValues { .string($0) })
+        return captured.withLock { $0 }
+    }
+
+    @Test("Text logs escape control characters: a value cannot forge a line or drive the terminal")
+    func escapesControlCharacters() {
+        let forged = line(message: "call", metadata: ["method": "/x\nfake 2026 error identity: forged\u{1B}[2J"])
+        #expect(forged.contains(#"method=/x\nfake 2026 error identity: forged\u{1B}[2J"#))
+        #expect(forged.filter { $0 == "\n" }.count == 1)
+        #expect(line(message: "a\tb", metadata: [:]).contains(#"a\tb"#))
+        #expect(line(message: "plain é", metadata: [:]).hasSuffix("plain é\n"))
     }
 }
