@@ -6,7 +6,7 @@
 #   make fuzz    libFuzzer on the frame codec and swift-protobuf's decoding, 10 minutes each
 
 SHELL := /bin/bash
-APT_PACKAGES := libssl-dev libsqlite3-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc
+APT_PACKAGES := libssl-dev openssl libsqlite3-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 PROTOC_GEN_SWIFT := .build-protoc-gen-swift/release/protoc-gen-swift
 SWIFT_BUILD_FLAGS ?=
@@ -47,9 +47,12 @@ RPC_CODEC := Sources/CallTraceRPC/Internal/FrameCodec.swift Sources/CallTraceRPC
   Sources/CallTraceRPC/StatusCode.swift Sources/CallTraceRPC/Metadata.swift
 FUZZ_FLAGS := -O -parse-as-library -sanitize=fuzzer,address
 
+# (ld.gold warns about every AddressSanitizer helper symbol; those lines are dropped.)
+QUIET_LINK := 2>&1 | { grep -v 'Cannot export local symbol' || true; }
+
 $(FUZZ_DIR)/frame-fuzzer: Tests/Fuzz/FrameFuzzer.swift $(RPC_CODEC)
 	mkdir -p $(FUZZ_DIR)
-	swiftc $(FUZZ_FLAGS) -module-name FrameFuzzer $^ -o $@
+	set -o pipefail; swiftc $(FUZZ_FLAGS) -module-name FrameFuzzer $^ -o $@ $(QUIET_LINK)
 
 $(FUZZ_DIR)/libSwiftProtobuf.a:
 	swift package resolve
@@ -59,8 +62,8 @@ $(FUZZ_DIR)/libSwiftProtobuf.a:
 	  -emit-library -static -o $@ .build/checkouts/swift-protobuf/Sources/SwiftProtobuf/*.swift
 
 $(FUZZ_DIR)/message-fuzzer: Tests/Fuzz/MessageFuzzer.swift $(FUZZ_DIR)/libSwiftProtobuf.a
-	swiftc $(FUZZ_FLAGS) -module-name MessageFuzzer -I $(FUZZ_DIR) -L $(FUZZ_DIR) -lSwiftProtobuf \
-	  Tests/Fuzz/MessageFuzzer.swift Sources/CallTraceProto/Generated/calltrace_*.pb.swift -o $@
+	set -o pipefail; swiftc $(FUZZ_FLAGS) -module-name MessageFuzzer -I $(FUZZ_DIR) -L $(FUZZ_DIR) -lSwiftProtobuf \
+	  Tests/Fuzz/MessageFuzzer.swift Sources/CallTraceProto/Generated/calltrace_*.pb.swift -o $@ $(QUIET_LINK)
 
 fuzzers: $(FUZZ_DIR)/frame-fuzzer $(FUZZ_DIR)/message-fuzzer
 

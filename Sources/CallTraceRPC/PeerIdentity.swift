@@ -66,6 +66,11 @@ public struct PeerPolicy: Sendable, Hashable {
         PeerPolicy(rules: Set(names.map { .exact(.gateway, $0) }), allowsAll: false)
     }
 
+    /// Exactly the named operators; none for an empty list.
+    public static func operators(named names: [String]) -> PeerPolicy {
+        PeerPolicy(rules: Set(names.map { .exact(.operator, $0) }), allowsAll: false)
+    }
+
     /// Peers allowed by either policy.
     public func union(_ other: PeerPolicy) -> PeerPolicy {
         PeerPolicy(rules: rules.union(other.rules), allowsAll: allowsAll || other.allowsAll)

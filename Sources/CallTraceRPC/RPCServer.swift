@@ -81,6 +81,9 @@ public final class RPCServer: Sendable {
         public var handshakeTimeout: Duration = .seconds(5)
         /// A connection with no calls for this long is closed. Default 5 min.
         public var idleTimeout: Duration = .seconds(300)
+        /// A connection older than this gets a goaway and closes once its calls are done, so a
+        /// revoked or expired certificate, or a rotated CA, takes effect within it. Default 1 h.
+        public var maxConnectionAge: Duration = .seconds(3600)
         /// The longest deadline a call may ask for; a larger `timeout_ms` counts as this. Default 1 h.
         public var maxCallTimeout: Duration = .seconds(3600)
 

@@ -36,6 +36,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// Identity only: the folder where invitation and reset tokens are delivered as files (a
     /// development mailbox). Required by identity; other services ignore it. Default none.
     public var mailOutbox: String?
+    /// Identity only: the operators (names, as in `spiffe://<domain>/operator/<name>`) who may
+    /// create and suspend organisations; empty lets every operator certificate do so. Default empty.
+    public var adminOperators: [String] = []
 
     public static func defaults(service: String, port: Int) -> ServiceConfiguration {
         ServiceConfiguration(listen: "127.0.0.1:\(port)", certificate: nil, privateKey: nil, ca: nil,
@@ -50,6 +53,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         ("master_key", "CALLTRACE_MASTER_KEY"), ("log_format", "CALLTRACE_LOG_FORMAT"),
         ("log_level", "CALLTRACE_LOG_LEVEL"), ("drain_seconds", "CALLTRACE_DRAIN_SECONDS"),
         ("credential_gateways", "CALLTRACE_CREDENTIAL_GATEWAYS"), ("mail_outbox", "CALLTRACE_MAIL_OUTBOX"),
+        ("admin_operators", "CALLTRACE_ADMIN_OPERATORS"),
     ]
 
     /// The levels `log_level` accepts.
@@ -78,9 +82,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
                     throw ConfigurationError("config file \(path): drain_seconds must be a whole number of seconds from 0 to 3600")
                 }
                 try set(key, String(seconds))
-            } else if key == "credential_gateways" {
+            } else if key == "credential_gateways" || key == "admin_operators" {
                 guard let names = value as? [String] else {
-                    throw ConfigurationError("config file \(path): credential_gateways must be a list of gateway names")
+                    throw ConfigurationError("config file \(path): \(key) must be a list of names")
                 }
                 try set(key, names.joined(separator: ","))
             } else {
@@ -129,6 +133,12 @@ public struct ServiceConfiguration: Sendable, Equatable {
             }
             credentialGateways = names
         case "mail_outbox": mailOutbox = value
+        case "admin_operators":
+            let names = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard names.allSatisfy({ PeerIdentity(uri: "spiffe://x/operator/\($0)") != nil }) else {
+                throw ConfigurationError("admin_operators must name operators (a-z 0-9 - . _), not \(value)")
+            }
+            adminOperators = names
         default: throw ConfigurationError("unknown setting \(key)")
         }
     }

@@ -11,17 +11,20 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
     let store: IdentityStore
     let policies: Calltrace_Identity_V1_IdentityServicePolicies
 
-    /// - Parameter credentialGateways: the gateways allowed credential calls (login, invitations,
-    ///   resets): the web backend. A telephony gateway or a CRM integration never handles them.
-    init(store: IdentityStore, credentialGateways: [String]) {
+    /// - Parameters:
+    ///   - credentialGateways: the gateways allowed credential calls (login, invitations,
+    ///     resets): the web backend. A telephony gateway or a CRM integration never handles them.
+    ///   - adminOperators: the operators who may create and suspend organisations; empty for all.
+    init(store: IdentityStore, credentialGateways: [String], adminOperators: [String]) {
         self.store = store
         let credentials = PeerPolicy.gateways(named: credentialGateways)
+        let admins = adminOperators.isEmpty ? PeerPolicy.operators : PeerPolicy.operators(named: adminOperators)
         policies = .init(
-            createOrganization: .operators, inviteUser: .gateways, redeemInvitation: credentials, requestPasswordReset: credentials,
+            createOrganization: admins, inviteUser: .gateways, redeemInvitation: credentials, requestPasswordReset: credentials,
             resetPassword: credentials, login: credentials, logout: .gateways, removeUser: .gateways, createSupportGrant: .gateways,
             revokeSupportGrant: .gateways, authorizeOperator: .services, enrollTotp: .gateways, resetTwoFactor: .gateways,
             confirmTotp: .gateways, suspendUser: .gateways, changeUserRole: .gateways, revokeUserSessions: .gateways,
-            suspendOrganization: .operators, markOrganizationOffboarded: .service("compliance"), setSecurityPolicy: .gateways,
+            suspendOrganization: admins, markOrganizationOffboarded: .service("compliance"), setSecurityPolicy: .gateways,
             authorize: .services)
     }
 

@@ -22,7 +22,8 @@ public struct IdentityService: CallTraceService {
         let delivery = try FileOutboxDelivery.checked(folder: outbox)
         let store = IdentityStore(database: context.database, keys: context.keys, outbox: context.outbox,
                                   delivery: delivery, clock: context.clock)
-        identity = IdentityHandler(store: store, credentialGateways: context.configuration.credentialGateways)
+        identity = IdentityHandler(store: store, credentialGateways: context.configuration.credentialGateways,
+                                   adminOperators: context.configuration.adminOperators)
         context.jobs.register(Housekeeping(store: store))
         context.jobs.schedule(Housekeeping.kind, every: .seconds(3600), kind: Housekeeping.kind)
     }

@@ -42,8 +42,10 @@ struct PKI: AsyncParsableCommand {
                 try ca.issue(identity: "spiffe://\(trustDomain)/service/\(service.name)").write(to: directory, name: service.name)
                 issued.append(service.name)
             }
-            try ca.issue(identity: "spiffe://\(trustDomain)/gateway/\(gateway)").write(to: directory, name: "gateway-\(gateway)")
-            try ca.issue(identity: "spiffe://\(trustDomain)/operator/\(`operator`)").write(to: directory, name: "operator-\(`operator`)")
+            try ca.issue(identity: "spiffe://\(trustDomain)/gateway/\(gateway)", notAfter: .seconds(Issue.defaultDays("gateway") * 86400))
+                .write(to: directory, name: "gateway-\(gateway)")
+            try ca.issue(identity: "spiffe://\(trustDomain)/operator/\(`operator`)", notAfter: .seconds(Issue.defaultDays("operator") * 86400))
+                .write(to: directory, name: "operator-\(`operator`)")
             print("CA for spiffe://\(trustDomain) in \(out): ca.crt, ca.key (keep it offline)")
             print("issued: \((issued + ["gateway-\(gateway)", "operator-\(`operator`)"]).joined(separator: ", "))")
         }
@@ -53,18 +55,32 @@ struct PKI: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Issue one more certificate from an existing CA.")
         @Option(help: "Folder holding ca.crt and ca.key; the new files are written there.") var pki: String
         @Option(help: "service, gateway or operator.") var kind: String
-        @Option(help: "Name, e.g. crm.") var name: String
-        @Option(help: "Validity in days.") var days = 365
+        @Option(help: "Name, e.g. crm: lowercase letters, digits, '-', '.', '_'.") var name: String
+        @Option(help: "Validity in days (default: services 365, gateways 90, operators 30).") var days: Int?
+
+        /// Short lives for the certificates people and integrations hold: a lost one soon expires.
+        static func defaultDays(_ kind: String) -> Int {
+            switch kind {
+            case "operator": return 30
+            case "gateway": return 90
+            default: return 365
+            }
+        }
 
         func run() throws {
             guard ["service", "gateway", "operator"].contains(kind) else { throw ValidationError("kind must be service, gateway or operator") }
+            guard PeerIdentity(uri: "spiffe://calltrace.invalid/\(kind)/\(name)") != nil else {
+                throw ValidationError("name must be lowercase letters, digits, '-', '.' or '_', not \(name)")
+            }
+            let days = self.days ?? Self.defaultDays(kind)
+            guard (1...3650).contains(days) else { throw ValidationError("days must be from 1 to 3650") }
             let directory = URL(fileURLWithPath: pki)
             let ca = try CertificateAuthority.load(certificatePath: directory.appendingPathComponent("ca.crt").path,
                                                    keyPath: directory.appendingPathComponent("ca.key").path)
             let fileName = kind == "service" ? name : "\(kind)-\(name)"
             let identity = "spiffe://\(ca.trustDomain)/\(kind)/\(name)"
             try ca.issue(identity: identity, notAfter: .seconds(days * 86400)).write(to: directory, name: fileName)
-            print("issued \(identity): \(fileName).crt, \(fileName).key")
+            print("issued \(identity), valid \(days) days: \(fileName).crt, \(fileName).key")
         }
     }
 }

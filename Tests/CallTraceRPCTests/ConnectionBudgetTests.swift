@@ -63,4 +63,32 @@ struct ConnectionBudgetTests {
         }
         #expect(closed == 100)
     }
+
+    @Test("A connection past its maximum age gets a goaway and closes once its call is done; the client reconnects")
+    func maximumAge() async throws {
+        var limits = RPCServer.Limits.defaults
+        limits.maxConnectionAge = .milliseconds(300)
+        let fixture = try EchoFixture(limits: limits)
+        let raw = try RawTLSClient(certificate: try fixture.pki.credentials(for: TemporaryPKI.identity("gateway", "web")), caPath: fixture.pki.caPath)
+        _ = try raw.connect(port: fixture.server.port)
+        raw.setReceiveTimeout(.seconds(60))
+        try raw.sendSettings()
+        var slow = Calltrace_Rpc_V1_Frame()
+        slow.callID = 1
+        slow.header.method = Calltrace_Testing_V1_EchoService.echo.fullName
+        slow.message = try Calltrace_Testing_V1_EchoRequest.with { $0.delayMs = 1_000; $0.payload = Data("finished".utf8) }.serializedBytes()
+        slow.endStream = true
+        try raw.send(slow)
+        let frames = try await onThread { () -> [Calltrace_Rpc_V1_Frame] in
+            var frames: [Calltrace_Rpc_V1_Frame] = []
+            while let frame = try raw.readFrame() { frames.append(frame) }
+            return frames
+        }
+        // The goaway first, then the call's answer, then the close.
+        #expect(frames.first?.goaway == true)
+        #expect(frames.last?.callID == 1 && frames.last?.status.code == 0)
+        // A client simply opens a new connection for its next call.
+        let client = try fixture.client()
+        #expect(await health(client) == .ok)
+    }
 }

@@ -21,6 +21,15 @@ struct OperatorCLITests {
         let issued = try #require(await RunningProcess("calltrace", ["pki", "issue", "--pki", pki, "--kind", "gateway", "--name", "crm"]).waitForExit())
         #expect(issued.status == 0)
         #expect(FileManager.default.fileExists(atPath: "\(pki)/gateway-crm.crt"))
+        // Gateways' and operators' certificates live 90 and 30 days unless told otherwise.
+        for (file, days) in [("gateway-crm", 90), ("operator-admin", 30), ("media", 365)] {
+            let end = try await run("/usr/bin/openssl", ["x509", "-noout", "-checkend", "\((days - 1) * 86400)", "-in", "\(pki)/\(file).crt"])
+            let after = try await run("/usr/bin/openssl", ["x509", "-noout", "-checkend", "\((days + 1) * 86400)", "-in", "\(pki)/\(file).crt"])
+            #expect(end.status == 0 && after.status == 1, "\(file) should expire in \(days) days")
+        }
+        let badName = try #require(await RunningProcess("calltrace", ["pki", "issue", "--pki", pki, "--kind", "gateway", "--name", "CRM/evil"]).waitForExit())
+        #expect(badName.status != 0)
+        #expect(badName.stderr.contains("name must be lowercase letters"))
 
         let masterKey = directory.appendingPathComponent("identity.key").path
         FileManager.default.createFile(atPath: masterKey, contents: Data((0..<32).map { UInt8($0) }), attributes: [.posixPermissions: 0o600])

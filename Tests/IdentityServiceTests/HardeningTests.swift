@@ -4,6 +4,7 @@ import CallTraceRPC
 import CallTraceStorage
 import CallTraceTestSupport
 import Foundation
+import IdentityDomain
 import Testing
 
 /// What the outside security review found in identity, each with the case that reproduced it.
@@ -261,6 +262,20 @@ struct IdentityHardeningTests {
         _ = await deployment.stop()
         let keyStore = try Database(path: deployment.setup.database.replacingOccurrences(of: ".sqlite", with: ".keys.sqlite"))
         #expect(try keyStore.sync { try $0.query("SELECT count(*) AS n FROM org_keys")[0].int("n") } == 1)
+    }
+}
+
+@Suite("Identity: who may administer organisations")
+struct AdminOperatorTests {
+    @Test("With admin_operators set, only the named operators create or suspend organisations")
+    func onlyNamedOperators() async throws {
+        let identity = try await InProcessService.start(IdentityService.self) { $0.adminOperators = ["alice"] }
+        let request = Calltrace_Identity_V1_CreateOrganizationRequest.with { $0.name = "Firm"; $0.firstAdminEmail = "a@firm.example" }
+        let ops = try identity.client(identity: TemporaryPKI.identity("operator", "ops"))
+        #expect(await code { _ = try await ops.unary(Calltrace_Identity_V1_IdentityService.createOrganization, request) } == .permissionDenied)
+        let alice = try identity.client(identity: TemporaryPKI.identity("operator", "alice"))
+        #expect(await code { _ = try await alice.unary(Calltrace_Identity_V1_IdentityService.createOrganization, request) } == .ok)
+        await identity.stop()
     }
 }
 

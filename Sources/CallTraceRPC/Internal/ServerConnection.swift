@@ -23,6 +23,8 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
 
     /// Whether this peer's `x-client-address` is believed (a trusted gateway).
     private let trustsClientAddress: Bool
+    /// When the connection was established (for `Limits.maxConnectionAge`).
+    private let establishedAt = ContinuousClock.now
 
     init(connection: FrameConnection, peer: PeerIdentity, peerSettings: WireFrame.Settings, core: ServerCore) {
         self.connection = connection
@@ -194,11 +196,15 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
     // MARK: Time (I/O thread)
 
     func connectionTick(_ connection: FrameConnection, now: ContinuousClock.Instant) {
-        let (expired, idle, nextDeadline) = state.withLock { state -> ([ServerCallIO], Bool, ContinuousClock.Instant?) in
+        let (expired, idle, nextDeadline, tooOld) = state.withLock { state -> ([ServerCallIO], Bool, ContinuousClock.Instant?, Bool) in
             let expired = state.deadlines.popExpired(now: now).compactMap { state.calls[$0] }
             let idle = state.calls.isEmpty && state.lastActivity.duration(to: now) > core.limits.idleTimeout
-            return (expired, idle, state.deadlines.next())
+            let tooOld = !state.draining && establishedAt.duration(to: now) > core.limits.maxConnectionAge
+            return (expired, idle, state.deadlines.next(), tooOld)
         }
+        // Old enough: no new calls; it closes when the calls in flight are done (the client
+        // reconnects, and its certificate is checked again).
+        if tooOld { drain() }
         for call in expired { call.terminate(RPCError(.deadlineExceeded, "deadline exceeded")) }
         if let nextDeadline { connection.wakeUp(at: nextDeadline) }
         if idle {
