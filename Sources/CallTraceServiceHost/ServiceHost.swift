@@ -189,9 +189,12 @@ public final class ServiceInstance: Sendable {
         let server: RPCServer
         let peers: [String: RPCClient]
         do {
-            guard let trustDomain = PeerIdentity(uri: try TLSContext(role: .client, credentials: credentials).identity)?.trustDomain else {
-                throw ConfigurationError("certificate \(credentials.certificateChainPath) has no spiffe://<trust-domain>/service/\(name) id")
+            let own = try TLSContext(role: .client, credentials: credentials).identity
+            // The certificate must name this very service: media never starts as identity, nor a gateway.
+            guard let identity = PeerIdentity(uri: own), identity.kind == .service, identity.name == name else {
+                throw ConfigurationError("certificate \(credentials.certificateChainPath) is for \(own), not spiffe://<trust-domain>/service/\(name)")
             }
+            let trustDomain = identity.trustDomain
             peers = try Dictionary(uniqueKeysWithValues: configuration.peers.map { peer, address in
                 let parts = address.split(separator: ":")
                 return (peer, try RPCClient(

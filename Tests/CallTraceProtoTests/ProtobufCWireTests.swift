@@ -54,4 +54,18 @@ struct ProtobufCWireTests {
         #expect(result.status == 2)
         #expect(result.stderr.contains("server identity is not the expected one"))
     }
+
+    @Test("A server that refuses the C client's certificate: the client exits 2 with an error, not by SIGPIPE")
+    func cClientRefusedCertificate() async throws {
+        let client = try await Self.buildCClient()
+        defer { try? FileManager.default.removeItem(atPath: client) }
+        let fixture = try EchoFixture()
+        // Trusted by the client (our CA for the server), but from another CA for the server.
+        let foreign = try fixture.pki.foreignCredentials(for: TemporaryPKI.identity("gateway", "telephony"))
+        for _ in 0..<5 {  // the refusal can land at any point of the first exchange
+            let result = try await run(client, ["127.0.0.1", "\(fixture.server.port)", foreign.certificateChainPath, foreign.privateKeyPath,
+                                                fixture.pki.caPath, EchoFixture.serverIdentity])
+            #expect(result.status == 2, "exit \(result.status): \(result.stderr)")
+        }
+    }
 }

@@ -35,7 +35,7 @@ struct ServiceProcessTests {
         "master key not configured", "certificate missing", "key of another certificate", "certificate of another CA",
         "master key of 31 bytes", "master key readable by others", "database of a newer schema", "unknown config key",
         "malformed listen address", "required peer not configured", "unknown log level", "negative drain",
-        "master key through a symbolic link",
+        "master key through a symbolic link", "certificate of another service", "certificate of a gateway",
     ])
     func refusals(_ case: String) async throws {
         let setup = try ServiceSetup()
@@ -83,6 +83,12 @@ struct ServiceProcessTests {
             try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: setup.masterKey)
             replace("--master-key", with: link)
             expected = "is a symbolic link"
+        case "certificate of another service", "certificate of a gateway":
+            let other = try setup.pki.credentials(for: `case` == "certificate of a gateway"
+                                                  ? TemporaryPKI.identity("gateway", "web") : TemporaryPKI.identity("service", "media"))
+            replace("--certificate", with: other.certificateChainPath)
+            replace("--private-key", with: other.privateKeyPath)
+            expected = "not spiffe://<trust-domain>/service/identity"
         case "required peer not configured":
             expected = "peer compliance is not configured; identity needs it to forward its audit events"
         case "unknown log level":
