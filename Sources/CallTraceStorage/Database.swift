@@ -165,19 +165,11 @@ public final class Database: @unchecked Sendable {
     /// Backs up the database at `path` from another process (the running service keeps its
     /// lock): opened read-only, copied with the online backup API.
     public static func onlineBackup(of path: String, to destination: String) throws {
-        guard FileManager.default.fileExists(atPath: path) else { throw StorageError("database \(path) does not exist") }
-        var source: OpaquePointer?
-        guard sqlite3_open_v2(path, &source, SQLITE_OPEN_READONLY, nil) == SQLITE_OK, let source else {
-            sqlite3_close(source)
-            throw StorageError("cannot open database \(path) for backup")
-        }
-        defer { sqlite3_close(source) }
-        try copy(from: source, to: destination)
+        try withReadOnly(path) { source in try copy(from: source, to: destination) }
     }
 
-    /// Runs one query on the database at `path` opened read-only, from another process while
-    /// the service runs (operators' commands): no lock taken, nothing written.
-    public static func query(readOnly path: String, _ sql: String, bindings: [any SQLiteBindable] = []) throws -> [Row] {
+    /// Opens the database at `path` read-only for `body` (another process may hold it).
+    private static func withReadOnly<T>(_ path: String, _ body: (OpaquePointer) throws -> T) throws -> T {
         guard FileManager.default.fileExists(atPath: path) else { throw StorageError("database \(path) does not exist") }
         var handle: OpaquePointer?
         guard sqlite3_open_v2(path, &handle, SQLITE_OPEN_READONLY, nil) == SQLITE_OK, let handle else {
@@ -186,7 +178,13 @@ public final class Database: @unchecked Sendable {
         }
         defer { sqlite3_close(handle) }
         _ = sqlite3_busy_timeout(handle, 5000)
-        return try Connection(handle: handle, path: path).query(sql, bindings: bindings)
+        return try body(handle)
+    }
+
+    /// Runs one query on the database at `path` opened read-only, from another process while
+    /// the service runs (operators' commands): no lock taken, nothing written.
+    public static func query(readOnly path: String, _ sql: String, bindings: [any SQLiteBindable] = []) throws -> [Row] {
+        try withReadOnly(path) { try Connection(handle: $0, path: path).query(sql, bindings: bindings) }
     }
 
     // MARK: Schema

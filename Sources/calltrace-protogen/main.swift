@@ -35,6 +35,16 @@ func swiftType(_ protoType: String, package: String) -> String {
 
 func lowerFirst(_ name: String) -> String { name.prefix(1).lowercased() + name.dropFirst() }
 
+/// `MethodKind`'s case name for a method: which sides stream.
+func kind(of method: Google_Protobuf_MethodDescriptorProto) -> String {
+    switch (method.clientStreaming, method.serverStreaming) {
+    case (false, false): return "unary"
+    case (true, false): return "clientStreaming"
+    case (false, true): return "serverStreaming"
+    case (true, true): return "bidirectionalStreaming"
+    }
+}
+
 /// One method as the generators see it.
 struct Method {
     let name: String
@@ -78,14 +88,7 @@ func servicesFile(_ set: Google_Protobuf_FileDescriptorSet) -> String {
             let qualified = "\(file.package).\(service.name)"
             let table = swiftPrefix(package: file.package) + service.name
             let methods = service.method.enumerated().map { index, method -> Method in
-                let kind: String
-                switch (method.clientStreaming, method.serverStreaming) {
-                case (false, false): kind = "unary"
-                case (true, false): kind = "clientStreaming"
-                case (false, true): kind = "serverStreaming"
-                case (true, true): kind = "bidirectionalStreaming"
-                }
-                return Method(name: method.name, property: lowerFirst(method.name), kind: kind,
+                Method(name: method.name, property: lowerFirst(method.name), kind: kind(of: method),
                               request: swiftType(method.inputType, package: file.package),
                               response: swiftType(method.outputType, package: file.package),
                               comment: docComment(file, path: [6, Int32(serviceIndex), 2, Int32(index)], indent: "    "))
@@ -172,13 +175,7 @@ for file in set.file.sorted(by: { $0.name < $1.name }) where !file.service.isEmp
         out += "    public static let name = \"\(qualified)\"\n"
         var names: [String] = []
         for method in service.method {
-            let kind: String
-            switch (method.clientStreaming, method.serverStreaming) {
-            case (false, false): kind = "unary"
-            case (true, false): kind = "clientStreaming"
-            case (false, true): kind = "serverStreaming"
-            case (true, true): kind = "bidirectionalStreaming"
-            }
+            let kind = kind(of: method)
             let level = method.options.idempotencyLevel
             let idempotent = level == .noSideEffects || level == .idempotent
             let request = swiftType(method.inputType, package: file.package)
