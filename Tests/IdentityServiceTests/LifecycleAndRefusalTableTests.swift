@@ -78,26 +78,32 @@ struct LifecycleAndRefusalTableTests {
         deployment.clock.advance(by: .seconds(120))
 
         let gateway = deployment.gateway
-        let calls: [(String, @Sendable (CallOptions) async throws -> Void)] = [
-            ("InviteUser", { o in _ = try await gateway.unary(Identity.inviteUser, .with { $0.orgID = org; $0.email = "x@a.example"; $0.role = .member }, options: o) }),
-            ("RemoveUser", { o in _ = try await gateway.unary(Identity.removeUser, .with { $0.orgID = org; $0.userID = memberID }, options: o) }),
-            ("SuspendUser", { o in _ = try await gateway.unary(Identity.suspendUser, .with { $0.orgID = org; $0.userID = memberID }, options: o) }),
-            ("ChangeUserRole", { o in _ = try await gateway.unary(Identity.changeUserRole, .with { $0.orgID = org; $0.userID = memberID; $0.role = .admin }, options: o) }),
-            ("RevokeUserSessions", { o in _ = try await gateway.unary(Identity.revokeUserSessions, .with { $0.orgID = org; $0.userID = memberID }, options: o) }),
-            ("CreateSupportGrant", { o in _ = try await gateway.unary(Identity.createSupportGrant, .with { $0.orgID = org; $0.permissions = [.reportsRead]; $0.durationSeconds = 60; $0.reason = "t" }, options: o) }),
-            ("RevokeSupportGrant", { o in _ = try await gateway.unary(Identity.revokeSupportGrant, .with { $0.orgID = org; $0.grantID = "grt_none" }, options: o) }),
-            ("SetSecurityPolicy", { o in _ = try await gateway.unary(Identity.setSecurityPolicy, .with { $0.orgID = org }, options: o) }),
+        // Each call, made by `c` (the web gateway unless a refusal needs another peer).
+        let calls: [(String, @Sendable (RPCClient, CallOptions) async throws -> Void)] = [
+            ("InviteUser", { c, o in _ = try await c.unary(Identity.inviteUser, .with { $0.orgID = org; $0.email = "x@a.example"; $0.role = .member }, options: o) }),
+            ("RemoveUser", { c, o in _ = try await c.unary(Identity.removeUser, .with { $0.orgID = org; $0.userID = memberID }, options: o) }),
+            ("SuspendUser", { c, o in _ = try await c.unary(Identity.suspendUser, .with { $0.orgID = org; $0.userID = memberID }, options: o) }),
+            ("ChangeUserRole", { c, o in _ = try await c.unary(Identity.changeUserRole, .with { $0.orgID = org; $0.userID = memberID; $0.role = .admin }, options: o) }),
+            ("RevokeUserSessions", { c, o in _ = try await c.unary(Identity.revokeUserSessions, .with { $0.orgID = org; $0.userID = memberID }, options: o) }),
+            ("CreateSupportGrant", { c, o in _ = try await c.unary(Identity.createSupportGrant, .with { $0.orgID = org; $0.permissions = [.reportsRead]; $0.durationSeconds = 60; $0.reason = "t" }, options: o) }),
+            ("RevokeSupportGrant", { c, o in _ = try await c.unary(Identity.revokeSupportGrant, .with { $0.orgID = org; $0.grantID = "grt_none" }, options: o) }),
+            ("SetSecurityPolicy", { c, o in _ = try await c.unary(Identity.setSecurityPolicy, .with { $0.orgID = org }, options: o) }),
+            ("ResetTwoFactor", { c, o in _ = try await c.unary(Identity.resetTwoFactor, .with { $0.orgID = org; $0.userID = memberID }, options: o) }),
         ]
         func options(_ token: String?) -> CallOptions {
             var metadata = Metadata()
             if let token { try? metadata.add("authorization", "Bearer \(token)") }
             return CallOptions(metadata: metadata)
         }
+        let wrongService = deployment.media  // a service's certificate, where a gateway is expected
         for (name, call) in calls {
-            #expect(await code { try await call(options(nil)) } == .unauthenticated, "\(name): no token")
-            #expect(await code { try await call(options(expiring)) } == .unauthenticated, "\(name): expired token")
-            #expect(await code { try await call(options(otherOrgAdmin)) } == .permissionDenied, "\(name): another org's token")
-            #expect(await code { try await call(options(member)) } == .permissionDenied, "\(name): member role")
+            #expect(await code { try await call(gateway, options(nil)) } == .unauthenticated, "\(name): no token")
+            #expect(await code { try await call(gateway, options(expiring)) } == .unauthenticated, "\(name): expired token")
+            #expect(await code { try await call(gateway, options(otherOrgAdmin)) } == .permissionDenied, "\(name): another org's token")
+            #expect(await code { try await call(gateway, options(member)) } == .permissionDenied, "\(name): member role")
+            // Operators administer users only through the firm's own admins: no grant reaches these.
+            #expect(await code { try await call(deployment.operatorClient, options(admin)) } == .permissionDenied, "\(name): operator")
+            #expect(await code { try await call(wrongService, options(admin)) } == .permissionDenied, "\(name): a service's certificate")
         }
         // Token-only RPCs (no role needed): no token, an expired one, another org's.
         let selfService: [(String, @Sendable (CallOptions) async throws -> Void)] = [
@@ -115,9 +121,9 @@ struct LifecycleAndRefusalTableTests {
         #expect(await code { _ = try await deployment.authorize(expiring, org: org, .reportsRead) } == .unauthenticated)
 
         // The happy path of each, with the admin's token.
-        #expect(await code { try await calls[0].1(options(admin)) } == .ok)
-        #expect(await code { try await calls[3].1(options(admin)) } == .ok)
-        #expect(await code { try await calls[7].1(options(admin)) } == .ok)
+        #expect(await code { try await calls[0].1(gateway, options(admin)) } == .ok)
+        #expect(await code { try await calls[3].1(gateway, options(admin)) } == .ok)
+        #expect(await code { try await calls[7].1(gateway, options(admin)) } == .ok)
         _ = await deployment.stop()
     }
 }
