@@ -73,12 +73,7 @@ struct ConnectionBudgetTests {
         _ = try raw.connect(port: fixture.server.port)
         raw.setReceiveTimeout(.seconds(60))
         try raw.sendSettings()
-        var slow = Calltrace_Rpc_V1_Frame()
-        slow.callID = 1
-        slow.header.method = Calltrace_Testing_V1_EchoService.echo.fullName
-        slow.message = try Calltrace_Testing_V1_EchoRequest.with { $0.delayMs = 1_000; $0.payload = Data("finished".utf8) }.serializedBytes()
-        slow.endStream = true
-        try raw.send(slow)
+        try raw.send(try .echoCall(1, delayMs: 1_000, payload: "finished"))
         let frames = try await onThread { () -> [Calltrace_Rpc_V1_Frame] in
             var frames: [Calltrace_Rpc_V1_Frame] = []
             while let frame = try raw.readFrame() { frames.append(frame) }

@@ -138,16 +138,6 @@ struct BusyHandlerDeadlineTests {
         return client
     }
 
-    func echo(_ id: UInt64, timeoutMs: UInt64 = 0, payload: String = "") throws -> Calltrace_Rpc_V1_Frame {
-        var frame = Calltrace_Rpc_V1_Frame()
-        frame.callID = id
-        frame.header.method = Calltrace_Testing_V1_EchoService.echo.fullName
-        frame.header.timeoutMs = timeoutMs
-        frame.message = try Calltrace_Testing_V1_EchoRequest.with { $0.payload = Data(payload.utf8) }.serializedBytes()
-        frame.endStream = true
-        return frame
-    }
-
     @Test("A handler still running at the caller's deadline: the caller gets DEADLINE_EXCEEDED, never the late answer",
           arguments: [false, true])
     func deadlineWhileBusy(blocking: Bool) async throws {
@@ -156,7 +146,7 @@ struct BusyHandlerDeadlineTests {
         let server = try server(pki, service)
         defer { server.stop() }
         let client = try raw(pki, port: server.port)
-        for id in UInt64(1)...20 { try client.send(try echo(id * 2 + 1, timeoutMs: 5)) }
+        for id in UInt64(1)...20 { try client.send(try .echoCall(id * 2 + 1, timeoutMs: 5)) }
         var statuses: [UInt64: UInt32] = [:]
         while statuses.count < 20 {
             let frame = try #require(try await onThread { try client.readFrame() })
@@ -172,12 +162,12 @@ struct BusyHandlerDeadlineTests {
         let server = try server(pki, service)
         defer { server.stop() }
         let client = try raw(pki, port: server.port)
-        try client.send(try echo(1, payload: "cancelled"))
+        try client.send(try .echoCall(1, payload: "cancelled"))
         var cancel = Calltrace_Rpc_V1_Frame()
         cancel.callID = 1
         cancel.cancel = true
         try client.send(cancel)
-        try client.send(try echo(3, payload: "answered"))  // its answer comes after call 1's would have
+        try client.send(try .echoCall(3, payload: "answered"))  // its answer comes after call 1's would have
         let frame = try #require(try await onThread { try client.readFrame() })
         #expect(frame.callID == 3)
         #expect(try Calltrace_Testing_V1_EchoResponse(serializedBytes: frame.message).payload == Data("answered".utf8))
