@@ -210,10 +210,12 @@ enum PEMFile {
         return key
     }
 
-    /// Writes `contents` atomically with `mode`, never readable by others in between.
+    /// Writes `contents` atomically with `mode`, never readable by others in between, and never
+    /// through a symbolic link planted at the temporary name (created exclusively).
     static func write(_ contents: String, to path: String, mode: mode_t) throws {
         let temporary = path + ".tmp-\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
         guard fd >= 0 else { throw PKIError("cannot write \(path): \(String(cString: strerror(errno)))") }
         let bytes = Array(contents.utf8)
         let written = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
