@@ -160,10 +160,14 @@ public final class RPCServer: Sendable {
 
     /// Graceful stop: stop accepting, report NOT_SERVING, let calls in flight finish for up to
     /// `gracePeriod`, then end the rest with UNAVAILABLE and close every connection.
+    ///
+    /// By the time health reports NOT_SERVING, every connection has its goaway: no call is
+    /// admitted after (a connection still in its handshake is refused when it completes).
     public func shutdown(gracePeriod: Duration = .seconds(10)) async {
-        setServing(false)
+        core.stopping.store(true, ordering: .sequentiallyConsistent)
         listener.shutdown()
         for connection in core.allConnections() { connection.drain() }
+        setServing(false)
         let deadline = ContinuousClock.now + gracePeriod
         while !core.allConnections().isEmpty && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
@@ -176,6 +180,7 @@ public final class RPCServer: Sendable {
 
     /// Immediate stop: no drain. Calls in flight end with UNAVAILABLE; connections close.
     public func stop() {
+        core.stopping.store(true, ordering: .sequentiallyConsistent)
         setServing(false)
         listener.shutdown()
         for connection in core.allConnections() { connection.terminate(RPCError(.unavailable, "server stopped")) }
@@ -236,6 +241,8 @@ final class ServerCore: @unchecked Sendable {
     let metrics = CallMetrics()
     let gauges = Mutex<(@Sendable () async -> [(name: String, value: Double)])?>(nil)
     let serving = Atomic<Bool>(true)
+    /// Set when the server starts to stop: connections that finish their handshake after it are refused.
+    let stopping = Atomic<Bool>(false)
     /// False until the server first reports SERVING: application calls are refused meanwhile.
     let started = Atomic<Bool>(true)
     private let routes = Mutex(RPCRouter())
@@ -278,6 +285,7 @@ final class ServerCore: @unchecked Sendable {
     /// too many connections. Operators keep a few connections beyond the total.
     func add(_ connection: ServerConnection) -> RPCError? {
         connections.withLock { state in
+            guard !stopping.load(ordering: .sequentiallyConsistent) else { return RPCError(.unavailable, "server is shutting down") }
             let peer = connection.peer
             let isOperator = peer.kind == .operator
             let full = isOperator ? state.open.count >= maxConnections + limits.reservedOperatorConnections
