@@ -3,8 +3,6 @@ import CallTraceProto
 public import CallTraceRPC
 public import CallTraceStorage
 import Foundation
-public import Logging
-import Synchronization
 
 /// What happened, for the audit trail. Never put secrets, tokens, phone numbers or transcript
 /// text in any field.

@@ -67,8 +67,7 @@ public final class IdentityAuthorizer: Sendable {
             throw error
         }
         let capacity = configuration.capacity
-        let ttl = configuration.allowTTL.components
-        let entry = Entry(principal: principal, expires: now + ttl.seconds * 1000 + ttl.attoseconds / 1_000_000_000_000_000)
+        let entry = Entry(principal: principal, expires: now + configuration.allowTTL.wholeMilliseconds)
         cache.withLock { cache in
             if cache.count >= capacity {
                 let live = cache.filter { $0.value.expires > now }

@@ -118,8 +118,7 @@ public final class JobQueue: Sendable {
 
     /// Enqueues a job of `kind` every `interval`, the first one `interval` after the queue first sees the schedule.
     public func schedule(_ name: String, every interval: Duration, kind: String, payload: Data = Data()) {
-        let ms = interval.components.seconds * 1000 + interval.components.attoseconds / 1_000_000_000_000_000
-        registry.withLock { $0.schedules.append(Schedule(name: name, kind: kind, payload: payload, rule: .every(max(1, ms)))) }
+        registry.withLock { $0.schedules.append(Schedule(name: name, kind: kind, payload: payload, rule: .every(max(1, interval.wholeMilliseconds)))) }
     }
 
     /// Enqueues a job of `kind` every day at `hour:minute` in `timeZone` (e.g. Europe/London,
@@ -266,10 +265,8 @@ public final class JobQueue: Sendable {
     /// Milliseconds to wait after the `attempt`-th failure: doubling from the initial backoff up
     /// to the maximum, ±20% jitter.
     static func backoff(attempt: Int, configuration: Configuration) -> Int64 {
-        func ms(_ duration: Duration) -> Double {
-            Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
-        }
-        let raw = min(ms(configuration.initialBackoff) * pow(2, Double(min(attempt - 1, 40))), ms(configuration.maxBackoff))
+        let initial = Double(configuration.initialBackoff.wholeMilliseconds), maximum = Double(configuration.maxBackoff.wholeMilliseconds)
+        let raw = min(initial * pow(2, Double(min(attempt - 1, 40))), maximum)
         return Int64(raw * Double.random(in: 0.8...1.2))
     }
 

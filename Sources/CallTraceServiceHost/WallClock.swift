@@ -28,7 +28,13 @@ public final class TestClock: WallClock {
 
     /// Moves time forward by `duration`.
     public func advance(by duration: Duration) {
-        let ms = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-        now.withLock { $0 += ms }
+        now.withLock { $0 += duration.wholeMilliseconds }
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds (rounded toward zero): what `WallClock` times are counted in.
+    var wholeMilliseconds: Int64 {
+        components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }

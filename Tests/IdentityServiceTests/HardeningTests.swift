@@ -12,11 +12,7 @@ import Testing
 struct IdentityHardeningTests {
     typealias Identity = Calltrace_Identity_V1_IdentityService
 
-    func bearer(_ token: String) throws -> CallOptions {
-        var metadata = Metadata()
-        try metadata.add("authorization", "Bearer \(token)")
-        return CallOptions(metadata: metadata)
-    }
+    func bearer(_ token: String) throws -> CallOptions { try IdentityDeployment.bearer(token) }
 
     @Test("A suspended or removed invitee cannot redeem the invitation")
     func suspendedInvitee() async throws {

@@ -48,6 +48,13 @@ final class IdentityDeployment: @unchecked Sendable {
     /// The port identity listens on.
     let port: Int
 
+    /// Call options carrying a user's bearer token.
+    static func bearer(_ token: String) throws -> CallOptions {
+        var metadata = Metadata()
+        try metadata.add("authorization", "Bearer \(token)")
+        return CallOptions(metadata: metadata)
+    }
+
     /// Another client of identity, presenting `identity`.
     func client(_ identity: String) throws -> RPCClient {
         try Self.client(identity, setup: setup, port: port)

@@ -91,9 +91,7 @@ struct LifecycleAndRefusalTableTests {
             ("ResetTwoFactor", { c, o in _ = try await c.unary(Identity.resetTwoFactor, .with { $0.orgID = org; $0.userID = memberID }, options: o) }),
         ]
         func options(_ token: String?) -> CallOptions {
-            var metadata = Metadata()
-            if let token { try? metadata.add("authorization", "Bearer \(token)") }
-            return CallOptions(metadata: metadata)
+            token.flatMap { try? IdentityDeployment.bearer($0) } ?? CallOptions()
         }
         let wrongService = deployment.media  // a service's certificate, where a gateway is expected
         for (name, call) in calls {

@@ -62,9 +62,6 @@ final class HandshakeGate: Sendable {
         }
     }
 
-    /// Connections pending now.
-    var count: Int { state.withLock { $0.pending.count } }
-
     /// Cuts an evicted connection: its handshake thread wakes, fails and cleans up.
     private static func cut(_ pending: Pending) {
         _ = Glibc.shutdown(pending.cutter, Int32(SHUT_RDWR))
