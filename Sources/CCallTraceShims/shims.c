@@ -65,12 +65,14 @@ int ctshim_ssl_alpn_is_ctrpc(const SSL *ssl) {
 }
 
 int ctshim_x509_spiffe_id(X509 *cert, char *out, size_t capacity) {
+    /* An X.509 SVID carries exactly one URI SAN: a certificate naming two identities names none. */
     GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
     if (names == NULL) return -1;
-    int result = -1;
+    int result = -1, uris = 0;
     for (int i = 0; i < sk_GENERAL_NAME_num(names); i++) {
         const GENERAL_NAME *name = sk_GENERAL_NAME_value(names, i);
         if (name->type != GEN_URI) continue;
+        if (++uris > 1) { result = -1; break; }
         const unsigned char *data = ASN1_STRING_get0_data(name->d.uniformResourceIdentifier);
         int len = ASN1_STRING_length(name->d.uniformResourceIdentifier);
         if (len < 9 || memcmp(data, "spiffe://", 9) != 0) continue;
@@ -78,7 +80,6 @@ int ctshim_x509_spiffe_id(X509 *cert, char *out, size_t capacity) {
         memcpy(out, data, (size_t)len);
         out[len] = 0;
         result = len;
-        break;
     }
     GENERAL_NAMES_free(names);
     return result;

@@ -105,9 +105,11 @@ public final class CertificateAuthority: @unchecked Sendable {
     ///   - identity: the SPIFFE id, e.g. `spiffe://example.test/service/media`. Nil issues a
     ///     certificate with no SPIFFE id (for tests of its refusal).
     ///   - notBefore / notAfter: validity offsets from now. Defaults: one hour ago / one year.
+    ///   - extraURIs: more URI SANs after the identity (only for tests: peers refuse a
+    ///     certificate with more than one).
     public func issue(identity: String?, commonName: String? = nil,
                       notBefore: Duration = .seconds(-3600),
-                      notAfter: Duration = .seconds(365 * 86400)) throws -> IssuedCertificate {
+                      notAfter: Duration = .seconds(365 * 86400), extraURIs: [String] = []) throws -> IssuedCertificate {
         guard let leafKey = ctshim_ec_p256_keygen() else { throw PKIError("cannot generate a key") }
         defer { EVP_PKEY_free(leafKey) }
         var extensions: [(Int32, String)] = [
@@ -121,7 +123,8 @@ public final class CertificateAuthority: @unchecked Sendable {
             guard identity.hasPrefix("spiffe://\(trustDomain)/") else {
                 throw PKIError("identity \(identity) is not in trust domain \(trustDomain)")
             }
-            extensions.append((NID_subject_alt_name, "URI:\(identity),DNS:localhost,IP:127.0.0.1"))
+            let uris = ([identity] + extraURIs).map { "URI:\($0)" }.joined(separator: ",")
+            extensions.append((NID_subject_alt_name, "\(uris),DNS:localhost,IP:127.0.0.1"))
         }
         let leaf = try Self.buildCertificate(subjectKey: leafKey, commonName: commonName ?? identity ?? "no identity",
                                              issuer: certificate, issuerKey: key,

@@ -114,7 +114,7 @@ public final class TLSContext: @unchecked Sendable {
                            "certificate \(credentials.certificateChainPath) is not valid under CA \(credentials.trustRootsPath): \(reason)")
         }
         guard let identity = spiffeID(of: leaf) else {
-            throw TLSError(.configuration, "certificate \(credentials.certificateChainPath) has no spiffe:// URI SAN")
+            throw TLSError(.configuration, "certificate \(credentials.certificateChainPath) must carry exactly one URI SAN, a spiffe:// id")
         }
         return identity
     }
@@ -124,7 +124,7 @@ public final class TLSContext: @unchecked Sendable {
 /// process. Ignored once, process-wide, before the first TLS context exists.
 private let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
 
-/// The first `spiffe://` URI SAN of `certificate`.
+/// The one `spiffe://` URI SAN of `certificate`; nil when it has none or more than one URI SAN.
 func spiffeID(of certificate: OpaquePointer) -> String? {
     var buffer = [CChar](repeating: 0, count: 2049)
     let length = ctshim_x509_spiffe_id(certificate, &buffer, buffer.count)

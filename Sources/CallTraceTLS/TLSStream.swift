@@ -118,7 +118,7 @@ public final class TLSStream: @unchecked Sendable {
             throw TLSError(.handshake, "TLS handshake with \(peerAddress) failed: ALPN ctrpc/1 not negotiated")
         }
         guard let identity = spiffeID(of: peer) else {
-            throw TLSError(.handshake, "TLS handshake with \(peerAddress) failed: peer certificate has no spiffe:// URI SAN")
+            throw TLSError(.handshake, "TLS handshake with \(peerAddress) failed: peer certificate does not carry exactly one URI SAN, a spiffe:// id")
         }
         owned = true
         return TLSStream(fd: fd, ssl: ssl, peerIdentity: identity, peerAddress: peerAddress)

@@ -119,8 +119,19 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
 
     // MARK: Credentials (credential gateways only)
 
+    /// The address of the person behind a credential call. The web backend always knows it, and
+    /// lockout counts by it and the organisation's allow-list checks it, so a call without it
+    /// is refused rather than let past both.
+    private func endUserAddress(_ context: ServerContext) throws -> String {
+        guard let address = context.clientAddress, !address.isEmpty else {
+            throw RPCError(.invalidArgument, "a credential call names the end user's address in \(ServerContext.clientAddressKey)")
+        }
+        return address
+    }
+
     func redeemInvitation(_ request: Calltrace_Identity_V1_RedeemInvitationRequest, context: ServerContext) async throws
         -> Calltrace_Identity_V1_RedeemInvitationResponse {
+        _ = try endUserAddress(context)
         let redeemed = try await store.redeem(.invitation, token: request.invitationToken, password: request.password)
         context.annotate(org: redeemed.org)
         return .with {
@@ -131,6 +142,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
 
     func requestPasswordReset(_ request: Calltrace_Identity_V1_RequestPasswordResetRequest, context: ServerContext) async throws
         -> Calltrace_Identity_V1_RequestPasswordResetResponse {
+        _ = try endUserAddress(context)
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
         try await store.requestReset(org: request.orgID, email: request.email)
@@ -139,17 +151,19 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
 
     func resetPassword(_ request: Calltrace_Identity_V1_ResetPasswordRequest, context: ServerContext) async throws
         -> Calltrace_Identity_V1_ResetPasswordResponse {
+        _ = try endUserAddress(context)
         let reset = try await store.redeem(.reset, token: request.resetToken, password: request.password)
         context.annotate(org: reset.org)
         return .init()
     }
 
     func login(_ request: Calltrace_Identity_V1_LoginRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_LoginResponse {
+        let address = try endUserAddress(context)
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
         // Only credential gateways reach this method, and their client address is believed.
         return try await store.login(org: request.orgID, email: request.email, password: request.password,
-                                     totpCode: request.totpCode, clientAddress: context.clientAddress)
+                                     totpCode: request.totpCode, clientAddress: address)
     }
 
     func logout(_ request: Calltrace_Identity_V1_LogoutRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_LogoutResponse {

@@ -211,7 +211,7 @@ struct IdentityStore: Sendable {
     /// Each attempt is counted before the password is checked, in one transaction with the
     /// lockout check, so concurrent attempts cannot slip past the limit while an earlier one is
     /// still being verified; a success clears the account's count and gives back the address's.
-    func login(org: String, email: String, password: String, totpCode: String, clientAddress: String?) async throws
+    func login(org: String, email: String, password: String, totpCode: String, clientAddress: String) async throws
         -> Calltrace_Identity_V1_LoginResponse {
         let refused = RPCError(.unauthenticated, "invalid e-mail, password or code")
         // An unknown organisation has no keys (and gets none): the same answer, after the same work.
@@ -221,14 +221,12 @@ struct IdentityStore: Sendable {
         }
         // Counted per account (known or not, so lockout reveals nothing) and per client address.
         let account = LoginAttempts.Subject(key: Data("account:".utf8) + index, limit: Self.accountFailureLimit)
-        let address = try clientAddress.map { clientAddress in
-            guard let bucket = LoginAttempts.bucket(of: clientAddress) else {
-                throw RPCError(.invalidArgument, "the client address must be an IPv4 or IPv6 address")
-            }
-            return LoginAttempts.Subject(key: OpaqueToken.storageHash("address:\(org):\(bucket)"), limit: Self.addressFailureLimit)
+        guard let bucket = LoginAttempts.bucket(of: clientAddress) else {
+            throw RPCError(.invalidArgument, "the client address must be an IPv4 or IPv6 address")
         }
+        let address = LoginAttempts.Subject(key: OpaqueToken.storageHash("address:\(org):\(bucket)"), limit: Self.addressFailureLimit)
         try await checkClientAddress(clientAddress, org: org)
-        let subjects = [account] + (address.map { [$0] } ?? [])
+        let subjects = [account, address]
         let now = self.now()
         guard try await database.write({ db in try LoginAttempts.reserve(subjects, now: now, window: Self.failureWindowMS, in: db) }) else {
             try await audit(org: org, actor: "unknown", action: "login.locked_out", resource: "organization:\(org)", outcome: "denied")

@@ -41,11 +41,9 @@ enum LoginAttempts {
     }
 
     /// After a successful login: the account starts afresh; the address gets its attempt back.
-    static func succeeded(account: Subject, address: Subject?, in db: Connection) throws {
+    static func succeeded(account: Subject, address: Subject, in db: Connection) throws {
         try db.execute("DELETE FROM login_failures WHERE subject = ?", account.key)
-        if let address {
-            try db.execute("UPDATE login_failures SET failures = failures - 1 WHERE subject = ? AND failures > 0", address.key)
-        }
+        try db.execute("UPDATE login_failures SET failures = failures - 1 WHERE subject = ? AND failures > 0", address.key)
     }
 
     /// The lockout bucket of a client address: an IPv4 address as it is, an IPv6 address by its

@@ -47,6 +47,7 @@ struct HandshakeRefusalTests {
     @Test("Refused at the handshake", arguments: [
         "no client certificate", "certificate from another CA", "expired certificate",
         "not-yet-valid certificate", "no ALPN", "another ALPN", "certificate without a SPIFFE id",
+        "certificate with two SPIFFE ids", "SPIFFE id beside another URI",
     ])
     func refused(_ case: String) async throws {
         let fixture = try EchoFixture()
@@ -69,6 +70,12 @@ struct HandshakeRefusalTests {
             client = try RawTLSClient(certificate: try pki.credentials(for: gateway), caPath: pki.caPath, alpn: .none)
         case "another ALPN":
             client = try RawTLSClient(certificate: try pki.credentials(for: gateway), caPath: pki.caPath, alpn: .other("h2"))
+        case "certificate with two SPIFFE ids":
+            client = try RawTLSClient(certificate: try pki.credentials(for: gateway, extraURIs: [TemporaryPKI.identity("service", "media")]),
+                                      caPath: pki.caPath)
+        case "SPIFFE id beside another URI":
+            client = try RawTLSClient(certificate: try pki.credentials(for: gateway, extraURIs: ["https://firm.example/"]),
+                                      caPath: pki.caPath)
         default:
             client = try RawTLSClient(certificate: try pki.credentialsWithoutIdentity(), caPath: pki.caPath)
         }

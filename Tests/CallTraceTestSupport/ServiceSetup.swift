@@ -78,3 +78,13 @@ public final class ServiceSetup: @unchecked Sendable {
     }
 }
 
+
+extension CallOptions {
+    /// A credential call as the web backend makes it, naming the person's address (a
+    /// documentation address, RFC 5737).
+    public static var endUser: CallOptions {
+        var metadata = Metadata()
+        try! metadata.add(ServerContext.clientAddressKey, "192.0.2.10")
+        return CallOptions(metadata: metadata)
+    }
+}

@@ -24,8 +24,8 @@ public final class TemporaryPKI: @unchecked Sendable {
 
     /// Credentials for `identity`, signed by this CA.
     public func credentials(for identity: String, notBefore: Duration = .seconds(-3600),
-                            notAfter: Duration = .seconds(86400)) throws -> TLSCredentials {
-        let issued = try ca.issue(identity: identity, notBefore: notBefore, notAfter: notAfter)
+                            notAfter: Duration = .seconds(86400), extraURIs: [String] = []) throws -> TLSCredentials {
+        let issued = try ca.issue(identity: identity, notBefore: notBefore, notAfter: notAfter, extraURIs: extraURIs)
         let files = try issued.write(to: directory, name: UUID().uuidString)
         return TLSCredentials(certificateChainPath: files.certificate, privateKeyPath: files.key, trustRootsPath: caPath)
     }

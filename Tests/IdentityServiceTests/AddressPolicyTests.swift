@@ -32,7 +32,7 @@ struct AddressPolicyTests {
         #expect(await login(from: "198.51.100.42") == .ok)
         #expect(await login(from: "2001:db8:1::5") == .ok)
         #expect(await login(from: "203.0.113.9") == .permissionDenied)
-        #expect(await login(from: nil) == .permissionDenied)
+        #expect(await login(from: nil) == .invalidArgument)
         // A service cannot log users in, so it cannot claim an address either.
         #expect(await login(from: "198.51.100.42", via: deployment.media) == .permissionDenied)
 

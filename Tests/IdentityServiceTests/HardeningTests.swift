@@ -33,12 +33,12 @@ struct IdentityHardeningTests {
             #expect(await code {
                 _ = try await deployment.gateway.unary(Identity.redeemInvitation, .with {
                     $0.invitationToken = invitation; $0.password = "a long and unusual passphrase"
-                })
+                }, options: .endUser)
             } == .notFound, "\(action)ed invitee redeemed the invitation")
             #expect(await code {
                 _ = try await deployment.gateway.unary(Identity.login, .with {
                     $0.orgID = org; $0.email = "\(action)@firm.example"; $0.password = "a long and unusual passphrase"
-                })
+                }, options: .endUser)
             } == .unauthenticated)
         }
         // A removed user's address can be invited again.
@@ -54,14 +54,18 @@ struct IdentityHardeningTests {
     func concurrentLockout(fromOneAddress: Bool) async throws {
         let deployment = try await IdentityDeployment()
         let (org, _) = try await deployment.organisationWithAdmin(email: "admin@firm.example")
-        var metadata = Metadata()
-        if fromOneAddress { try metadata.add("x-client-address", "203.0.113.9") }
-        let options = CallOptions(metadata: metadata)
-        // Per address the limit is 20: spread over 40 made-up accounts from one address.
+        // Per address the limit is 20: spread over 40 made-up accounts from one address. Per
+        // account it is 5: one account from 40 addresses.
+        func options(_ index: Int) throws -> CallOptions {
+            var metadata = Metadata()
+            try metadata.add("x-client-address", fromOneAddress ? "203.0.113.9" : "198.51.100.\(index)")
+            return CallOptions(metadata: metadata)
+        }
         let statuses = await withTaskGroup(of: StatusCode?.self) { group in
             for index in 0..<40 {
                 group.addTask {
                     await code {
+                        let options = try options(index)
                         _ = try await deployment.gateway.unary(Identity.login, .with {
                             $0.orgID = org
                             $0.email = fromOneAddress ? "user\(index)@firm.example" : "admin@firm.example"
@@ -81,7 +85,7 @@ struct IdentityHardeningTests {
             #expect(await code {
                 _ = try await deployment.gateway.unary(Identity.login, .with {
                     $0.orgID = org; $0.email = "admin@firm.example"; $0.password = "correct horse battery staple"
-                })
+                }, options: .endUser)
             } == .resourceExhausted)
         }
         _ = await deployment.stop()
@@ -127,7 +131,7 @@ struct IdentityHardeningTests {
                     _ = await code {
                         _ = try await deployment.gateway.unary(Identity.login, .with {
                             $0.orgID = org; $0.email = "person\(index)@firm.example"; $0.password = "wrong passphrase here"
-                        })
+                        }, options: .endUser)
                     }
                     order.append("login")
                 }
@@ -153,16 +157,16 @@ struct IdentityHardeningTests {
         let crm = try deployment.client(TemporaryPKI.identity("gateway", "crm"))
         for gateway in [telephony, crm] {
             #expect(await code {
-                _ = try await gateway.unary(Identity.login, .with { $0.orgID = org; $0.email = "admin@firm.example"; $0.password = "correct horse battery staple" })
+                _ = try await gateway.unary(Identity.login, .with { $0.orgID = org; $0.email = "admin@firm.example"; $0.password = "correct horse battery staple" }, options: .endUser)
             } == .permissionDenied)
             #expect(await code {
-                _ = try await gateway.unary(Identity.requestPasswordReset, .with { $0.orgID = org; $0.email = "admin@firm.example" })
+                _ = try await gateway.unary(Identity.requestPasswordReset, .with { $0.orgID = org; $0.email = "admin@firm.example" }, options: .endUser)
             } == .permissionDenied)
             #expect(await code {
-                _ = try await gateway.unary(Identity.resetPassword, .with { $0.resetToken = "x"; $0.password = "a brand new passphrase" })
+                _ = try await gateway.unary(Identity.resetPassword, .with { $0.resetToken = "x"; $0.password = "a brand new passphrase" }, options: .endUser)
             } == .permissionDenied)
             #expect(await code {
-                _ = try await gateway.unary(Identity.redeemInvitation, .with { $0.invitationToken = "x"; $0.password = "a brand new passphrase" })
+                _ = try await gateway.unary(Identity.redeemInvitation, .with { $0.invitationToken = "x"; $0.password = "a brand new passphrase" }, options: .endUser)
             } == .permissionDenied)
         }
         // The operator who creates an organisation learns its id, not its admin's invitation:
@@ -191,6 +195,31 @@ struct IdentityHardeningTests {
         #expect(await code {
             _ = try await deployment.gateway.unary(Identity.inviteUser, .with { $0.orgID = org; $0.email = "n@firm.example"; $0.role = .member },
                                                    options: spoofed)
+        } == .ok)
+        _ = await deployment.stop()
+    }
+
+    @Test("A credential call that does not name the end user's address is refused, and counts nothing")
+    func credentialCallsNeedAnAddress() async throws {
+        let deployment = try await IdentityDeployment()
+        let (org, _) = try await deployment.organisationWithAdmin(email: "admin@firm.example")
+        let noAddress = CallOptions()
+        #expect(await code {
+            _ = try await deployment.gateway.unary(Identity.login, .with { $0.orgID = org; $0.email = "admin@firm.example"; $0.password = "correct horse battery staple" }, options: noAddress)
+        } == .invalidArgument)
+        #expect(await code {
+            _ = try await deployment.gateway.unary(Identity.requestPasswordReset, .with { $0.orgID = org; $0.email = "admin@firm.example" }, options: noAddress)
+        } == .invalidArgument)
+        #expect(await code {
+            _ = try await deployment.gateway.unary(Identity.resetPassword, .with { $0.resetToken = "x"; $0.password = "a brand new passphrase" }, options: noAddress)
+        } == .invalidArgument)
+        #expect(await code {
+            _ = try await deployment.gateway.unary(Identity.redeemInvitation, .with { $0.invitationToken = "x"; $0.password = "a brand new passphrase" }, options: noAddress)
+        } == .invalidArgument)
+        #expect(try deployment.setup.deliveredToken(to: "admin@firm.example", kind: "password_reset") == nil)
+        // The same login naming the address goes through.
+        #expect(await code {
+            _ = try await deployment.gateway.unary(Identity.login, .with { $0.orgID = org; $0.email = "admin@firm.example"; $0.password = "correct horse battery staple" }, options: .endUser)
         } == .ok)
         _ = await deployment.stop()
     }
@@ -245,13 +274,13 @@ struct IdentityHardeningTests {
             #expect(await code {
                 _ = try await deployment.gateway.unary(Identity.login, .with {
                     $0.orgID = "org_made_up_\(index)"; $0.email = "x@firm.example"; $0.password = "some passphrase here"
-                })
+                }, options: .endUser)
             } == .unauthenticated)
-            _ = try await deployment.gateway.unary(Identity.requestPasswordReset, .with { $0.orgID = "org_made_up_\(index)"; $0.email = "x@firm.example" })
+            _ = try await deployment.gateway.unary(Identity.requestPasswordReset, .with { $0.orgID = "org_made_up_\(index)"; $0.email = "x@firm.example" }, options: .endUser)
             // A malformed id (empty, 2 KiB, upper case) is refused before anything happens.
             for malformed in ["", String(repeating: "z", count: 2048), "ORG_X"] {
                 #expect(await code {
-                    _ = try await deployment.gateway.unary(Identity.login, .with { $0.orgID = malformed; $0.email = "x@firm.example"; $0.password = "p" })
+                    _ = try await deployment.gateway.unary(Identity.login, .with { $0.orgID = malformed; $0.email = "x@firm.example"; $0.password = "p" }, options: .endUser)
                 } == .invalidArgument)
             }
         }
@@ -283,9 +312,9 @@ struct IdentityHousekeepingTests {
     func purge() async throws {
         let deployment = try await IdentityDeployment(.inProcess)
         let (org, _) = try await deployment.organisationWithAdmin(email: "admin@firm.example")
-        _ = try await deployment.gateway.unary(Identity.requestPasswordReset, .with { $0.orgID = org; $0.email = "admin@firm.example" })
+        _ = try await deployment.gateway.unary(Identity.requestPasswordReset, .with { $0.orgID = org; $0.email = "admin@firm.example" }, options: .endUser)
         _ = await code {
-            _ = try await deployment.gateway.unary(Identity.login, .with { $0.orgID = org; $0.email = "admin@firm.example"; $0.password = "wrong passphrase here" })
+            _ = try await deployment.gateway.unary(Identity.login, .with { $0.orgID = org; $0.email = "admin@firm.example"; $0.password = "wrong passphrase here" }, options: .endUser)
         }
         func count(_ table: String) async throws -> Int64 {
             try await deployment.database.read { try $0.query("SELECT count(*) AS n FROM \(table)")[0].int("n") ?? 0 }

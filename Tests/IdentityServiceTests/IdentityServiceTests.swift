@@ -76,12 +76,12 @@ final class IdentityDeployment: @unchecked Sendable {
         _ = try await gateway.unary(Identity.redeemInvitation, .with {
             $0.invitationToken = invitation
             $0.password = "correct horse battery staple"
-        })
+        }, options: .endUser)
         let login = try await gateway.unary(Identity.login, .with {
             $0.orgID = created.orgID
             $0.email = email.lowercased()
             $0.password = "correct horse battery staple"
-        })
+        }, options: .endUser)
         return (created.orgID, login.token)
     }
 
@@ -99,12 +99,12 @@ final class IdentityDeployment: @unchecked Sendable {
         _ = try await gateway.unary(Identity.redeemInvitation, .with {
             $0.invitationToken = invitation
             $0.password = "a long and unusual passphrase"
-        })
+        }, options: .endUser)
         return try await gateway.unary(Identity.login, .with {
             $0.orgID = org
             $0.email = email
             $0.password = "a long and unusual passphrase"
-        }).token
+        }, options: .endUser).token
     }
 
     /// The token identity delivered to `email` (its mail outbox), or a test failure.
@@ -233,7 +233,7 @@ struct IdentityServiceTests {
         let (org, _) = try await deployment.organisationWithAdmin(email: "admin@firm.example")
         func failure(_ email: String, _ password: String) async -> RPCError? {
             do {
-                _ = try await deployment.gateway.unary(Identity.login, .with { $0.orgID = org; $0.email = email; $0.password = password })
+                _ = try await deployment.gateway.unary(Identity.login, .with { $0.orgID = org; $0.email = email; $0.password = password }, options: .endUser)
                 return nil
             } catch { return error as? RPCError }
         }
@@ -259,18 +259,18 @@ struct IdentityServiceTests {
                 _ = try await deployment.gateway.unary(Identity.redeemInvitation, .with {
                     $0.invitationToken = invitation
                     $0.password = weak
-                })
+                }, options: .endUser)
             } == .invalidArgument, "\(weak)")
         }
         _ = try await deployment.gateway.unary(Identity.redeemInvitation, .with {
             $0.invitationToken = invitation
             $0.password = "an acceptable passphrase"
-        })
+        }, options: .endUser)
         #expect(await code {
             _ = try await deployment.gateway.unary(Identity.redeemInvitation, .with {
                 $0.invitationToken = invitation
                 $0.password = "another acceptable passphrase"
-            })
+            }, options: .endUser)
         } == .notFound)
         _ = await deployment.stop()
     }

@@ -35,7 +35,7 @@ struct LifecycleAndRefusalTableTests {
         #expect(await code {
             _ = try await deployment.gateway.unary(Identity.login, .with {
                 $0.orgID = org; $0.email = "s@firm.example"; $0.password = "a long and unusual passphrase"
-            })
+            }, options: .endUser)
         } == .unauthenticated)
 
         _ = try await deployment.operatorClient.unary(Identity.suspendOrganization, .with { $0.orgID = org; $0.reason = "unpaid" })
@@ -53,7 +53,7 @@ struct LifecycleAndRefusalTableTests {
         #expect(await code {
             _ = try await deployment.gateway.unary(Identity.login, .with {
                 $0.orgID = leaving; $0.email = "admin@leaving.example"; $0.password = "correct horse battery staple"
-            })
+            }, options: .endUser)
         } == .unauthenticated)
         _ = await deployment.stop()
     }
@@ -65,7 +65,7 @@ struct LifecycleAndRefusalTableTests {
         func login() async throws -> String {
             try await deployment.gateway.unary(Identity.login, .with {
                 $0.orgID = org; $0.email = "admin@a.example"; $0.password = "correct horse battery staple"
-            }).token
+            }, options: .endUser).token
         }
         // An expired token: issued, then outlived. Sessions last at most 12 hours; identity's
         // clock moves 11 h 59 min, the other sessions start, then 2 minutes more.

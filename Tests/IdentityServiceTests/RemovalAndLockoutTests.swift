@@ -53,7 +53,7 @@ struct RemovalAndLockoutTests {
         let (org, _) = try await deployment.organisationWithAdmin(email: "admin@firm.example")
         func login(_ email: String, _ password: String) async -> StatusCode? {
             await code {
-                _ = try await deployment.gateway.unary(Identity.login, .with { $0.orgID = org; $0.email = email; $0.password = password })
+                _ = try await deployment.gateway.unary(Identity.login, .with { $0.orgID = org; $0.email = email; $0.password = password }, options: .endUser)
             }
         }
         for _ in 0..<5 { #expect(await login("admin@firm.example", "wrong passphrase here") == .unauthenticated) }

@@ -55,7 +55,7 @@ struct TwoFactorTests {
             await code {
                 _ = try await deployment.gateway.unary(Identity.login, .with {
                     $0.orgID = org; $0.email = "admin@firm.example"; $0.password = "correct horse battery staple"; $0.totpCode = totp
-                })
+                }, options: .endUser)
             }
         }
         #expect(await login(code: "") == .unauthenticated)

@@ -22,8 +22,9 @@ int ctshim_ctx_offer_alpn_client(SSL_CTX *ctx);
 /// 1 when the connection negotiated "ctrpc/1".
 int ctshim_ssl_alpn_is_ctrpc(const SSL *ssl);
 
-/// Copies the first `spiffe://` URI subject alternative name of `cert` into `out` (NUL
-/// terminated). Returns its length, or -1 when the certificate has none or it does not fit.
+/// Copies the `spiffe://` URI subject alternative name of `cert` into `out` (NUL terminated).
+/// Returns its length, or -1 when the certificate has none, has more than one URI SAN (an SVID
+/// names exactly one identity), or it does not fit.
 int ctshim_x509_spiffe_id(X509 *cert, char *out, size_t capacity);
 
 /// A fresh P-256 key, or NULL.
