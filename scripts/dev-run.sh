@@ -26,11 +26,12 @@ stop() {
 }
 trap stop INT TERM
 
+# Every service forwards its audit events to compliance and asks identity about users' tokens.
+export CALLTRACE_PEER_COMPLIANCE=127.0.0.1:${port[compliance]} CALLTRACE_PEER_IDENTITY=127.0.0.1:${port[identity]}
 for s in identity media transcript compliance; do
+  # The master key and (beside it, by default) the key store live in var/dev/keys, apart from the data.
   key="$dev/keys/$s.key"
   if [ ! -f "$key" ]; then (umask 077; head -c 32 /dev/urandom > "$key"); fi
-  # Every service forwards its audit events to compliance and asks identity about users' tokens.
-  CALLTRACE_PEER_COMPLIANCE=127.0.0.1:${port[compliance]} CALLTRACE_PEER_IDENTITY=127.0.0.1:${port[identity]} \
   # Identity delivers invitation and reset tokens as files in var/dev/mail (a development mailbox).
   extra=(); if [ "$s" = identity ]; then extra=(--mail-outbox "$dev/mail"); fi
   "$bin/calltrace-$s" serve \

@@ -16,7 +16,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// The service's SQLite database. Default `<name>.sqlite` in the working directory.
     public var database: String
     /// The key store: wrapped per-organisation keys, a separate SQLite file that data backups
-    /// never contain. Default: the database path with `.keys` before its extension.
+    /// never contain. Default: beside the master key, named after the database with `.keys`
+    /// before its extension (`/etc/calltrace/keys/identity.keys.sqlite`), so that a copy of the
+    /// data directory never holds the keys a crypto-shred destroys.
     public var keyStore: String?
     /// A 32-byte key file, mode 0600. Required.
     public var masterKey: String?
@@ -143,12 +145,23 @@ public struct ServiceConfiguration: Sendable, Equatable {
         }
     }
 
-    /// The key store's path: configured, or derived from the database's.
+    /// The key store's path: configured, or beside the master key, named after the database.
     public var keyStorePath: String {
         if let keyStore { return keyStore }
-        let url = URL(fileURLWithPath: database)
-        let ext = url.pathExtension
-        return ext.isEmpty ? database + ".keys" : url.deletingPathExtension().path + ".keys." + ext
+        let name = URL(fileURLWithPath: database).lastPathComponent
+        let ext = (name as NSString).pathExtension
+        let file = ext.isEmpty ? name + ".keys" : (name as NSString).deletingPathExtension + ".keys." + ext
+        let folder = masterKey.map { ($0 as NSString).deletingLastPathComponent } ?? ""
+        return folder.isEmpty ? file : folder + "/" + file
+    }
+
+    /// Whether the key store sits in the database's folder, where a copy of the data directory
+    /// (a backup, a snapshot) would take the keys along and a shred could be undone.
+    public var keyStoreBesideDatabase: Bool {
+        func folder(_ path: String) -> String {
+            URL(fileURLWithPath: (path as NSString).deletingLastPathComponent).standardizedFileURL.path
+        }
+        return folder(keyStorePath) == folder(database)
     }
 
     /// Checks what must be present and well-formed.

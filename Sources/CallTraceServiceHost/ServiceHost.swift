@@ -74,7 +74,7 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("private-key"), help: "PEM private key.") var privateKey: String?
     @Option(help: "PEM certificate of the deployment CA.") var ca: String?
     @Option(help: "SQLite database file.") var database: String?
-    @Option(name: .customLong("key-store"), help: "Key store file (default: beside the database).") var keyStore: String?
+    @Option(name: .customLong("key-store"), help: "Key store file (default: beside the master key, named after the database).") var keyStore: String?
     @Option(name: .customLong("master-key"), help: "32-byte master key file (mode 0600).") var masterKey: String?
     @Option(name: .customLong("log-format"), help: "text or json.") var logFormat: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel: String?
@@ -232,6 +232,10 @@ public final class ServiceInstance: Sendable {
         server.reportGauges { await outbox.gauges() + jobs.gauges() }
         server.setServing(true)
         jobs.start(logger: logger)
+        if configuration.keyStoreBesideDatabase {
+            logger.warning("the key store is in the database's folder: a copy of that folder holds the keys a shred destroys; set key_store elsewhere",
+                           metadata: ["key_store": "\(configuration.keyStorePath)"])
+        }
         logger.notice("serving", metadata: ["address": "\(address.host):\(server.port)", "identity": "\(server.identity)",
                                             "schema_version": "\(database.schemaVersion)"])
         return ServiceInstance(server: server, database: database, keyStore: keyStore, outbox: outbox, jobs: jobs)

@@ -217,7 +217,7 @@ struct RotationCommandTests {
     @Test("rotate-master-key re-wraps the key store: the new key opens sealed data, the old key no longer does")
     func rotate() async throws {
         let setup = try ServiceSetup()
-        let keyStorePath = setup.pki.directory.appendingPathComponent("identity.keys.sqlite").path
+        let keyStorePath = setup.keyStore
         let sealed: Data
         do {
             let store = try Database(path: keyStorePath, migrations: KeyRing.migrations)

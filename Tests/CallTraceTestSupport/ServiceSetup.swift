@@ -11,6 +11,9 @@ public final class ServiceSetup: @unchecked Sendable {
     public let credentials: TLSCredentials
     public let masterKey: String
     public let database: String
+    /// Where the service keeps its key store by default: beside the master key, in a folder of
+    /// its own, apart from the database's.
+    public var keyStore: String { (masterKey as NSString).deletingLastPathComponent + "/\(service).keys.sqlite" }
     public let port: Int
     /// Identity's mail outbox (`--mail-outbox`): invitation and reset tokens arrive here as files.
     public let mailbox: String
@@ -19,9 +22,14 @@ public final class ServiceSetup: @unchecked Sendable {
         pki = try TemporaryPKI()
         self.service = service
         credentials = try pki.credentials(for: TemporaryPKI.identity("service", service))
-        masterKey = pki.directory.appendingPathComponent("\(service).key").path
+        // As in a deployment: secrets in one folder, data in another.
+        let secrets = pki.directory.appendingPathComponent("keys"), data = pki.directory.appendingPathComponent("data")
+        for folder in [secrets, data] {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        masterKey = secrets.appendingPathComponent("\(service).master-key").path
         try MasterKey.generate(path: masterKey)
-        database = pki.directory.appendingPathComponent("\(service).sqlite").path
+        database = data.appendingPathComponent("\(service).sqlite").path
         port = try freePort()
         mailbox = pki.directory.appendingPathComponent("mail").path
         try FileManager.default.createDirectory(atPath: mailbox, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])

@@ -285,13 +285,29 @@ struct IdentityHardeningTests {
             }
         }
         _ = await deployment.stop()
-        let keyStore = try Database(path: deployment.setup.database.replacingOccurrences(of: ".sqlite", with: ".keys.sqlite"))
+        let keyStore = try Database(path: deployment.setup.keyStore)
         #expect(try keyStore.sync { try $0.query("SELECT count(*) AS n FROM org_keys")[0].int("n") } == 1)
     }
 }
 
 @Suite("Identity: who may administer organisations")
 struct AdminOperatorTests {
+    @Test("The key store defaults to the master key's folder, apart from the data; beside the database it is warned about")
+    func keyStoreOutsideTheDataFolder() async throws {
+        let identity = try await InProcessService.start(IdentityService.self)
+        await identity.stop()
+        #expect(FileManager.default.fileExists(atPath: identity.setup.keyStore))
+        let dataFolder = (identity.setup.database as NSString).deletingLastPathComponent
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dataFolder).allSatisfy { !$0.contains("keys") })
+        #expect(!identity.log.text.contains("key store is in the database's folder"))
+
+        let careless = try await InProcessService.start(IdentityService.self) {
+            $0.keyStore = ($0.database as NSString).deletingLastPathComponent + "/identity.keys.sqlite"
+        }
+        await careless.stop()
+        #expect(careless.log.text.contains("warning the key store is in the database's folder"))
+    }
+
     @Test("With admin_operators set, only the named operators create or suspend organisations")
     func onlyNamedOperators() async throws {
         let identity = try await InProcessService.start(IdentityService.self) { $0.adminOperators = ["alice"] }
