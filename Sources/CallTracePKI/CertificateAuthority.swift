@@ -30,8 +30,8 @@ public struct IssuedCertificate: Sendable {
 /// P-256 keys, SHA-256 signatures.
 public final class CertificateAuthority: @unchecked Sendable {
     public let trustDomain: String
-    private let key: OpaquePointer
-    private let certificate: OpaquePointer
+    let key: OpaquePointer
+    let certificate: OpaquePointer
 
     private init(trustDomain: String, key: OpaquePointer, certificate: OpaquePointer) {
         self.trustDomain = trustDomain

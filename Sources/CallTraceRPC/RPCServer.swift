@@ -92,12 +92,12 @@ public final class RPCServer: Sendable {
 
     let core: ServerCore
     private let listener: TCPListener
-    private let tls: TLSContext
+    private let credentials: TLSCredentials
 
     /// The port the server listens on.
     public var port: Int { listener.port }
     /// Our own identity, from our certificate.
-    public var identity: String { tls.identity }
+    public var identity: String { core.tls.withLock { $0.identity } }
     /// `Limits.maxConnections`, lowered to what the process's descriptor limit can serve.
     public var effectiveMaxConnections: Int { core.maxConnections }
 
@@ -114,7 +114,7 @@ public final class RPCServer: Sendable {
             throw TLSError(.configuration, "certificate identity \(tls.identity) is not spiffe://<trust-domain>/<kind>/<name>")
         }
         var router = RPCRouter()
-        let core = ServerCore(trustDomain: own.trustDomain, limits: configuration.limits, info: configuration.info, log: logger,
+        let core = ServerCore(tls: tls, trustDomain: own.trustDomain, limits: configuration.limits, info: configuration.info, log: logger,
                               clientAddressGateways: configuration.clientAddressGateways)
         if core.maxConnections < configuration.limits.maxConnections {
             logger.warning("connections limited by the descriptor limit", metadata: [
@@ -127,12 +127,28 @@ public final class RPCServer: Sendable {
         for service in services { service.register(with: &router) }
         core.router = router
         self.listener = try TCPListener(host: configuration.host, port: configuration.port)
-        self.tls = tls
+        self.credentials = configuration.credentials
         self.core = core
-        let thread = Thread { [listener, tls, core] in Self.acceptLoop(listener: listener, tls: tls, core: core) }
+        let thread = Thread { [listener, core] in Self.acceptLoop(listener: listener, core: core) }
         thread.name = "ctrpc-accept"
         thread.start()
         logger.info("listening", metadata: ["address": "\(configuration.host):\(listener.port)", "identity": "\(tls.identity)"])
+    }
+
+    /// Reads the TLS material again — certificate, key, CA and revocation list — for the
+    /// connections accepted from now on (SIGHUP in a service): a renewed certificate or a new
+    /// CRL takes effect without a restart. Connections already open keep theirs until they
+    /// reach `Limits.maxConnectionAge`.
+    ///
+    /// - Throws: `TLSError` when the material does not load or names another identity; the
+    ///   server keeps serving with what it had.
+    public func reloadCredentials() throws {
+        let fresh = try TLSContext(role: .server, credentials: credentials)
+        let current = identity
+        guard fresh.identity == current else {
+            throw TLSError(.configuration, "the reloaded certificate names \(fresh.identity), not \(current)")
+        }
+        core.tls.withLock { $0 = fresh }
     }
 
     /// Adds services to a server created with `serving: false`, before `setServing(true)`:
@@ -186,13 +202,14 @@ public final class RPCServer: Sendable {
         for connection in core.allConnections() { connection.terminate(RPCError(.unavailable, "server stopped")) }
     }
 
-    private static func acceptLoop(listener: TCPListener, tls: TLSContext, core: ServerCore) {
+    private static func acceptLoop(listener: TCPListener, core: ServerCore) {
         while let (fd, address) = listener.accept() {
             guard let ticket = core.handshakes.admit(fd: fd, address: HandshakeGate.host(of: address)) else {
                 Glibc.close(fd)
                 core.log.warning("connection refused: out of descriptors", metadata: ["peer_address": "\(address)"])
                 continue
             }
+            let tls = core.tls.withLock { $0 }
             let thread = Thread { Self.serve(fd: fd, address: address, ticket: ticket, tls: tls, core: core) }
             thread.name = "ctrpc-conn"
             thread.stackSize = 512 * 1024
@@ -234,6 +251,8 @@ public final class RPCServer: Sendable {
 /// State shared by the accept thread, the connections and the ops service.
 final class ServerCore: @unchecked Sendable {
     let trustDomain: String
+    /// The TLS context new connections handshake with (replaced by `reloadCredentials`).
+    let tls: Mutex<TLSContext>
     let limits: RPCServer.Limits
     let info: RPCServer.ServerInfo
     let log: Logger
@@ -266,8 +285,9 @@ final class ServerCore: @unchecked Sendable {
     /// Gateways whose `x-client-address` is believed.
     let clientAddressGateways: Set<String>
 
-    init(trustDomain: String, limits: RPCServer.Limits, info: RPCServer.ServerInfo, log: Logger,
+    init(tls: TLSContext, trustDomain: String, limits: RPCServer.Limits, info: RPCServer.ServerInfo, log: Logger,
          clientAddressGateways: Set<String> = ["web"]) {
+        self.tls = Mutex(tls)
         self.clientAddressGateways = clientAddressGateways
         self.trustDomain = trustDomain
         self.limits = limits

@@ -1,4 +1,5 @@
 import CallTraceRPC
+public import CallTraceTLS
 import Foundation
 
 /// One service's settings: from a JSON file, then `CALLTRACE_*` environment variables, then
@@ -13,6 +14,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var privateKey: String?
     /// PEM certificate of the deployment CA. Required.
     public var ca: String?
+    /// PEM revocation list signed by that CA (`calltrace pki revoke`): peers whose certificate
+    /// it names are refused. Re-read on SIGHUP. Default none.
+    public var crl: String?
     /// The service's SQLite database. Default `<name>.sqlite` in the working directory.
     public var database: String
     /// The key store: wrapped per-organisation keys, a separate SQLite file that data backups
@@ -51,7 +55,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// The file keys, each with its environment variable.
     static let keys: [(file: String, environment: String)] = [
         ("listen", "CALLTRACE_LISTEN"), ("certificate", "CALLTRACE_CERTIFICATE"),
-        ("private_key", "CALLTRACE_PRIVATE_KEY"), ("ca", "CALLTRACE_CA"), ("database", "CALLTRACE_DATABASE"), ("key_store", "CALLTRACE_KEY_STORE"),
+        ("private_key", "CALLTRACE_PRIVATE_KEY"), ("ca", "CALLTRACE_CA"), ("crl", "CALLTRACE_CRL"), ("database", "CALLTRACE_DATABASE"), ("key_store", "CALLTRACE_KEY_STORE"),
         ("master_key", "CALLTRACE_MASTER_KEY"), ("log_format", "CALLTRACE_LOG_FORMAT"),
         ("log_level", "CALLTRACE_LOG_LEVEL"), ("drain_seconds", "CALLTRACE_DRAIN_SECONDS"),
         ("credential_gateways", "CALLTRACE_CREDENTIAL_GATEWAYS"), ("mail_outbox", "CALLTRACE_MAIL_OUTBOX"),
@@ -112,6 +116,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         case "certificate": certificate = value
         case "private_key": privateKey = value
         case "ca": ca = value
+        case "crl": crl = value
         case "database": database = value
         case "key_store": keyStore = value
         case "master_key": masterKey = value
@@ -143,6 +148,12 @@ public struct ServiceConfiguration: Sendable, Equatable {
             adminOperators = names
         default: throw ConfigurationError("unknown setting \(key)")
         }
+    }
+
+    /// The TLS material the service presents and checks peers with.
+    public var credentials: TLSCredentials? {
+        guard let certificate, let privateKey, let ca else { return nil }
+        return TLSCredentials(certificateChainPath: certificate, privateKeyPath: privateKey, trustRootsPath: ca, revocationListPath: crl)
     }
 
     /// The key store's path: configured, or beside the master key, named after the database.

@@ -73,6 +73,7 @@ struct SettingsOptions: ParsableArguments {
     @Option(help: "PEM certificate chain.") var certificate: String?
     @Option(name: .customLong("private-key"), help: "PEM private key.") var privateKey: String?
     @Option(help: "PEM certificate of the deployment CA.") var ca: String?
+    @Option(help: "PEM revocation list signed by the CA (re-read on SIGHUP).") var crl: String?
     @Option(help: "SQLite database file.") var database: String?
     @Option(name: .customLong("key-store"), help: "Key store file (default: beside the master key, named after the database).") var keyStore: String?
     @Option(name: .customLong("master-key"), help: "32-byte master key file (mode 0600).") var masterKey: String?
@@ -88,7 +89,7 @@ struct SettingsOptions: ParsableArguments {
         if let config { try configuration.apply(file: config) }
         try configuration.apply(environment: ProcessInfo.processInfo.environment)
         let flags: [(String, String?)] = [("listen", listen), ("certificate", certificate), ("private_key", privateKey),
-                                          ("ca", ca), ("database", database), ("key_store", keyStore), ("master_key", masterKey),
+                                          ("ca", ca), ("crl", crl), ("database", database), ("key_store", keyStore), ("master_key", masterKey),
                                           ("log_format", logFormat), ("log_level", logLevel),
                                           ("credential_gateways", credentialGateways), ("mail_outbox", mailOutbox)]
         for case let (key, value?) in flags { try configuration.set(key, value) }
@@ -130,7 +131,17 @@ struct Serve<Service: CallTraceService>: AsyncParsableCommand {
         } catch {
             refuse(name, error)
         }
+        let reload = ReloadSignal.handle {
+            // A renewed certificate or a new revocation list, for the connections accepted from now on.
+            do {
+                try instance.server.reloadCredentials()
+                logger.notice("TLS material reloaded", metadata: ["revocation_list": "\(configuration.crl ?? "none")"])
+            } catch {
+                logger.error("TLS material not reloaded; serving with the previous", metadata: ["error": "\(error)"])
+            }
+        }
         let signal = await StopSignal.wait()
+        reload.cancel()
         logger.notice("stopping", metadata: ["signal": "\(signal)", "drain_seconds": "\(configuration.drainSeconds)"])
         await instance.stop(gracePeriod: .seconds(configuration.drainSeconds))
         logger.notice("stopped")
@@ -169,8 +180,7 @@ public final class ServiceInstance: Sendable {
         for (peer, purpose) in Service.requiredPeers.sorted(by: { $0.key < $1.key }) where configuration.peers[peer] == nil {
             throw ConfigurationError("peer \(peer) is not configured; \(name) needs it \(purpose) (config key peers.\(peer), or CALLTRACE_PEER_\(peer.uppercased())=host:port)")
         }
-        let credentials = TLSCredentials(certificateChainPath: configuration.certificate!, privateKeyPath: configuration.privateKey!,
-                                         trustRootsPath: configuration.ca!)
+        let credentials = configuration.credentials!
         // Each check names its problem in one line: key file, TLS material, database, port.
         let masterKey = try MasterKey.load(path: configuration.masterKey!)
         _ = try TLSContext(role: .server, credentials: credentials)
@@ -272,6 +282,17 @@ enum StopSignal {
 
     /// Signal sources must outlive the wait.
     enum Keep { nonisolated(unsafe) static var sources: [any DispatchSourceSignal] = [] }
+}
+
+/// Runs `action` on each SIGHUP, the usual "read your files again" (systemd's `reload`).
+enum ReloadSignal {
+    static func handle(_ action: @escaping @Sendable () -> Void) -> any DispatchSourceSignal {
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler(handler: action)
+        source.resume()
+        return source
+    }
 }
 
 final class OnceFlag: @unchecked Sendable {

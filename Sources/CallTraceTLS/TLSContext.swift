@@ -11,11 +11,16 @@ public struct TLSCredentials: Sendable, Hashable {
     public var privateKeyPath: String
     /// PEM certificate(s) of the deployment's CA; the only trust anchors.
     public var trustRootsPath: String
+    /// PEM certificate revocation list signed by that CA (`calltrace pki revoke`). When set, every
+    /// peer's certificate is checked against it, and a missing, foreign or expired list is a
+    /// configuration error: revocation fails closed.
+    public var revocationListPath: String?
 
-    public init(certificateChainPath: String, privateKeyPath: String, trustRootsPath: String) {
+    public init(certificateChainPath: String, privateKeyPath: String, trustRootsPath: String, revocationListPath: String? = nil) {
         self.certificateChainPath = certificateChainPath
         self.privateKeyPath = privateKeyPath
         self.trustRootsPath = trustRootsPath
+        self.revocationListPath = revocationListPath
     }
 }
 
@@ -38,7 +43,8 @@ public final class TLSContext: @unchecked Sendable {
         _ = ignoreSIGPIPE
         for (what, path) in [("certificate", credentials.certificateChainPath),
                              ("private key", credentials.privateKeyPath),
-                             ("CA certificate", credentials.trustRootsPath)] {
+                             ("CA certificate", credentials.trustRootsPath)]
+            + (credentials.revocationListPath.map { [("revocation list", $0)] } ?? []) {
             guard FileManager.default.isReadableFile(atPath: path) else {
                 throw TLSError(.configuration, "\(what) file \(path) is missing or unreadable")
             }
@@ -82,6 +88,7 @@ public final class TLSContext: @unchecked Sendable {
         guard SSL_CTX_load_verify_file(ctx, credentials.trustRootsPath) == 1 else {
             throw TLSError.openSSL(.configuration, "CA certificate \(credentials.trustRootsPath) cannot be loaded")
         }
+        if let path = credentials.revocationListPath { try loadRevocationList(path, into: ctx) }
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
         switch role {
         case .server:
@@ -91,6 +98,21 @@ public final class TLSContext: @unchecked Sendable {
                 throw TLSError.openSSL(.configuration, "cannot set ALPN")
             }
         }
+    }
+
+    /// Adds the CRL to the context's store and checks every leaf against it. Its signature,
+    /// issuer and dates are checked with our own certificate just after, by `X509_verify_cert`.
+    private static func loadRevocationList(_ path: String, into ctx: OpaquePointer) throws {
+        guard let bio = BIO_new_file(path, "r") else { throw TLSError.openSSL(.configuration, "revocation list \(path) cannot be opened") }
+        defer { BIO_free(bio) }
+        guard let crl = PEM_read_bio_X509_CRL(bio, nil, nil, nil) else {
+            throw TLSError.openSSL(.configuration, "revocation list \(path) is not a PEM X.509 CRL")
+        }
+        defer { X509_CRL_free(crl) }
+        guard let store = SSL_CTX_get_cert_store(ctx), X509_STORE_add_crl(store, crl) == 1 else {
+            throw TLSError.openSSL(.configuration, "revocation list \(path) cannot be loaded")
+        }
+        X509_STORE_set_flags(store, UInt(X509_V_FLAG_CRL_CHECK))
     }
 
     /// Our certificate must chain to the configured CA and carry a SPIFFE id.
@@ -110,8 +132,9 @@ public final class TLSContext: @unchecked Sendable {
         if X509_verify_cert(storeContext) != 1 {
             let reason = String(cString: X509_verify_cert_error_string(Int(X509_STORE_CTX_get_error(storeContext))))
             _ = drainOpenSSLErrors()
+            let list = credentials.revocationListPath.map { " and revocation list \($0)" } ?? ""
             throw TLSError(.configuration,
-                           "certificate \(credentials.certificateChainPath) is not valid under CA \(credentials.trustRootsPath): \(reason)")
+                           "certificate \(credentials.certificateChainPath) is not valid under CA \(credentials.trustRootsPath)\(list): \(reason)")
         }
         guard let identity = spiffeID(of: leaf) else {
             throw TLSError(.configuration, "certificate \(credentials.certificateChainPath) must carry exactly one URI SAN, a spiffe:// id")

@@ -19,7 +19,8 @@ let services: [(name: String, port: Int)] = [("identity", 7101), ("media", 7102)
 
 struct PKI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The deployment's certificate authority and certificates.", subcommands: [Init.self, Issue.self])
+        abstract: "The deployment's certificate authority and certificates.",
+        subcommands: [Init.self, Issue.self, Revoke.self, RevocationList.self])
 
     struct Init: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -81,6 +82,84 @@ struct PKI: AsyncParsableCommand {
             let identity = "spiffe://\(ca.trustDomain)/\(kind)/\(name)"
             try ca.issue(identity: identity, notAfter: .seconds(days * 86400)).write(to: directory, name: fileName)
             print("issued \(identity), valid \(days) days: \(fileName).crt, \(fileName).key")
+        }
+    }
+}
+
+extension PKI {
+    /// The CA of a PKI folder and the revocation list beside it.
+    struct CAOptions: ParsableArguments {
+        @Option(help: "Folder holding ca.crt and ca.key; the revocation list is crl.pem there.") var pki: String
+        @Option(help: "Days until the list must be re-signed (1-365). Services refuse every peer once it expires.") var days = 30
+
+        var crlPath: String { URL(fileURLWithPath: pki).appendingPathComponent("crl.pem").path }
+
+        func authority() throws -> CertificateAuthority {
+            let directory = URL(fileURLWithPath: pki)
+            return try CertificateAuthority.load(certificatePath: directory.appendingPathComponent("ca.crt").path,
+                                                 keyPath: directory.appendingPathComponent("ca.key").path)
+        }
+
+        func validate() throws {
+            guard (1...365).contains(days) else { throw ValidationError("days must be from 1 to 365") }
+        }
+
+        /// Signs the list with `revoked`, valid `days` from now.
+        func write(_ revoked: [RevokedCertificate], by ca: CertificateAuthority) throws {
+            try ca.writeRevocationList(revoked, validDays: days, to: crlPath)
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke certificates: add them to the CA's revocation list (crl.pem) and re-sign it.",
+            discussion: """
+                Services configured with `crl` refuse the revoked certificates on new connections once \
+                they re-read it (SIGHUP, `systemctl reload`); open connections end within their maximum age (1 h).
+                """)
+        @OptionGroup var ca: CAOptions
+        @Argument(help: "Certificate files (.crt) to revoke.") var certificates: [String]
+
+        func run() throws {
+            guard !certificates.isEmpty else { throw ValidationError("name at least one certificate file") }
+            let authority = try ca.authority()
+            var revoked = try authority.revokedCertificates(inListAt: ca.crlPath).revoked
+            for path in certificates {
+                let serial = try authority.serialNumber(ofCertificateAt: path)
+                if revoked.contains(where: { $0.serial == serial }) {
+                    print("\(path): serial \(serial) was already revoked")
+                } else {
+                    revoked.append(RevokedCertificate(serial: serial, revokedAt: Date()))
+                    print("\(path): serial \(serial) revoked")
+                }
+            }
+            try ca.write(revoked, by: authority)
+            print("\(ca.crlPath): \(revoked.count) revoked, valid \(ca.days) days; reload the services (SIGHUP) to apply it")
+        }
+    }
+
+    struct RevocationList: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "crl",
+            abstract: "Re-sign the revocation list with a fresh expiry (creating an empty one if none) and list what it revokes.")
+        @OptionGroup var ca: CAOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let authority = try ca.authority()
+            let revoked = try authority.revokedCertificates(inListAt: ca.crlPath).revoked
+            try ca.write(revoked, by: authority)
+            let nextUpdate = try authority.revokedCertificates(inListAt: ca.crlPath).nextUpdate
+            if json {
+                struct Listing: Encodable { let path: String; let nextUpdate: Date?; let revoked: [RevokedCertificate] }
+                let encoder = JSONEncoder()
+                encoder.dateEncodingStrategy = .iso8601
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(Listing(path: ca.crlPath, nextUpdate: nextUpdate, revoked: revoked)), as: UTF8.self))
+            } else {
+                print("\(ca.crlPath): valid until \(nextUpdate.map { ISO8601DateFormatter().string(from: $0) } ?? "?")")
+                for entry in revoked { print("  serial \(entry.serial)  revoked \(ISO8601DateFormatter().string(from: entry.revokedAt))") }
+            }
         }
     }
 }

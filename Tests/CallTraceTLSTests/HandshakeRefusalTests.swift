@@ -96,6 +96,36 @@ struct HandshakeRefusalTests {
         #expect(error?.message.contains("is not the expected spiffe://calltrace.test/service/identity") == true)
     }
 
+    @Test("Revocation: a listed certificate is refused; a server re-reading its list refuses the newly revoked and keeps the rest")
+    func revocation() async throws {
+        let pki = try TemporaryPKI()
+        let crm = try pki.credentials(for: TemporaryPKI.identity("gateway", "crm"))
+        let web = try pki.credentials(for: TemporaryPKI.identity("gateway", "web"))
+        let list = pki.directory.appendingPathComponent("crl.pem").path
+        try pki.revocationList(revoking: [], at: list)
+        var credentials = try pki.credentials(for: EchoFixture.serverIdentity)
+        credentials.revocationListPath = list
+        let server = try RPCServer(configuration: .init(credentials: credentials, info: .init(serviceName: "media", version: "test")),
+                                   services: [EchoService()])
+        defer { server.stop() }
+        func admitted(_ credentials: TLSCredentials) -> Bool {
+            (try? RawTLSClient(certificate: credentials, caPath: pki.caPath).connect(port: server.port).hasSettings) == true
+        }
+        #expect(admitted(crm) && admitted(web))
+
+        try pki.revocationList(revoking: [crm], at: list)
+        #expect(admitted(crm), "the list is read when the server is told to, not on every handshake")
+        try server.reloadCredentials()
+        #expect(!admitted(crm))
+        #expect(admitted(web))
+
+        // A damaged list is not taken: the server keeps the one it had, and keeps serving.
+        try Data("not a list".utf8).write(to: URL(fileURLWithPath: list))
+        #expect(throws: TLSError.self) { try server.reloadCredentials() }
+        #expect(!admitted(crm))
+        #expect(admitted(web))
+    }
+
     @Test("The client refuses a server whose certificate another CA signed")
     func clientRefusesForeignServer() async throws {
         let fixture = try EchoFixture()
@@ -138,5 +168,30 @@ struct TLSContextTests {
             #expect(error?.message.contains(expected) == true, "\(error?.message ?? "") should say \(expected)")
         }
         #expect(try TLSContext(role: .server, credentials: good).identity == "spiffe://calltrace.test/service/media")
+    }
+
+    @Test("A revocation list that is expired, another CA's, damaged, or revokes our own certificate refuses the context")
+    func badRevocationList() throws {
+        let pki = try TemporaryPKI()
+        let good = try pki.credentials(for: TemporaryPKI.identity("service", "media"))
+        let foreignPKI = try TemporaryPKI()
+        let damaged = pki.directory.appendingPathComponent("damaged.pem").path
+        try Data("-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n".utf8).write(to: URL(fileURLWithPath: damaged))
+        let cases: [(String, String)] = [
+            (try pki.revocationList(revoking: [], validDays: 30, issuedAt: Date(timeIntervalSinceNow: -40 * 86_400)), "CRL has expired"),
+            (try foreignPKI.revocationList(revoking: []), "CRL signature failure"),
+            (damaged, "is not a PEM X.509 CRL"),
+            (try pki.revocationList(revoking: [good]), "certificate revoked"),
+            (pki.directory.appendingPathComponent("absent.pem").path, "revocation list file"),
+        ]
+        for (list, expected) in cases {
+            var credentials = good
+            credentials.revocationListPath = list
+            let error = #expect(throws: TLSError.self) { _ = try TLSContext(role: .server, credentials: credentials) }
+            #expect(error?.message.contains(expected) == true, "\(error?.message ?? "") should say \(expected)")
+        }
+        var current = good
+        current.revocationListPath = try pki.revocationList(revoking: [try pki.credentials(for: TemporaryPKI.identity("gateway", "crm"))])
+        #expect(try TLSContext(role: .server, credentials: current).identity == "spiffe://calltrace.test/service/media")
     }
 }

@@ -38,6 +38,17 @@ public final class TemporaryPKI: @unchecked Sendable {
         return TLSCredentials(certificateChainPath: files.certificate, privateKeyPath: files.key, trustRootsPath: otherCA)
     }
 
+    /// A revocation list of this CA naming `revoked`, issued at `issuedAt` for `validDays`,
+    /// written to `path` (default: a new file).
+    @discardableResult
+    public func revocationList(revoking revoked: [TLSCredentials], validDays: Int = 30, issuedAt: Date = Date(),
+                               at path: String? = nil) throws -> String {
+        let path = path ?? directory.appendingPathComponent("crl-\(UUID().uuidString).pem").path
+        let entries = try revoked.map { RevokedCertificate(serial: try ca.serialNumber(ofCertificateAt: $0.certificateChainPath), revokedAt: issuedAt) }
+        try ca.writeRevocationList(entries, validDays: validDays, to: path, issuedAt: issuedAt)
+        return path
+    }
+
     /// A certificate without a SPIFFE id, signed by this CA.
     public func credentialsWithoutIdentity() throws -> TLSCredentials {
         let files = try ca.issue(identity: nil).write(to: directory, name: UUID().uuidString)
