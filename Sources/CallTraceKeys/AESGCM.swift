@@ -31,8 +31,16 @@ enum AESGCM {
     static let version: UInt8 = 1
     static let overhead = 1 + 12 + 16
 
-    static func seal(_ plaintext: Data, key: Data, associatedData: Data) throws -> Data {
-        precondition(key.count == 32)
+    static func seal(_ plaintext: Data, key: SecretKey, associatedData: Data) throws -> Data {
+        try plaintext.withUnsafeBytes { try seal($0, key: key, associatedData: associatedData) }
+    }
+
+    /// Wraps `secret` under `key` (an organisation key under the master key).
+    static func seal(key secret: SecretKey, under key: SecretKey, associatedData: Data) throws -> Data {
+        try secret.withUnsafeBytes { try seal($0, key: key, associatedData: associatedData) }
+    }
+
+    private static func seal(_ plaintext: UnsafeRawBufferPointer, key: SecretKey, associatedData: Data) throws -> Data {
         var nonce = [UInt8](repeating: 0, count: 12)
         guard RAND_bytes(&nonce, 12) == 1 else { throw KeyError(.crypto, "no randomness for a nonce") }
         guard let ctx = EVP_CIPHER_CTX_new() else { throw KeyError(.crypto, "cannot create a cipher context") }
@@ -51,10 +59,8 @@ enum AESGCM {
             guard aadOK else { return false }
             var written: Int32 = 0
             if !plaintext.isEmpty {
-                let updated = plaintext.withUnsafeBytes {
-                    EVP_EncryptUpdate(ctx, &output, &written, $0.bindMemory(to: UInt8.self).baseAddress, Int32($0.count)) == 1
-                }
-                guard updated else { return false }
+                guard EVP_EncryptUpdate(ctx, &output, &written, plaintext.bindMemory(to: UInt8.self).baseAddress, Int32(plaintext.count)) == 1
+                else { return false }
             }
             var final: Int32 = 0
             guard output.withUnsafeMutableBufferPointer({ EVP_EncryptFinal_ex(ctx, $0.baseAddress! + Int(written), &final) }) == 1,
@@ -71,10 +77,26 @@ enum AESGCM {
         return sealed
     }
 
-    static func open(_ sealed: Data, key: Data, associatedData: Data, what: @autoclosure () -> String) throws -> Data {
-        precondition(key.count == 32)
+    static func open(_ sealed: Data, key: SecretKey, associatedData: Data, what: @autoclosure () -> String) throws -> Data {
+        guard sealed.count >= overhead else { throw KeyError(.tampered, "\(what()) is not a valid sealed value") }
+        var output = Data(count: sealed.count - overhead)
+        try output.withUnsafeMutableBytes { try open(sealed, key: key, associatedData: associatedData, into: $0, what: what()) }
+        return output
+    }
+
+    /// Unwraps a key sealed by `seal(key:under:associatedData:)`, straight into a `SecretKey`.
+    static func openKey(_ sealed: Data, under key: SecretKey, associatedData: Data, what: @autoclosure () -> String) throws -> SecretKey {
+        guard sealed.count == overhead + SecretKey.count else { throw KeyError(.tampered, "\(what()) is not a valid sealed key") }
+        let secret = SecretKey()
+        try secret.withUnsafeMutableBytes { try open(sealed, key: key, associatedData: associatedData, into: $0, what: what()) }
+        return secret
+    }
+
+    /// Decrypts into `output` (exactly the plaintext's size); on failure `output` is wiped.
+    private static func open(_ sealed: Data, key: SecretKey, associatedData: Data, into output: UnsafeMutableRawBufferPointer,
+                             what: @autoclosure () -> String) throws {
         let bytes = [UInt8](sealed)
-        guard bytes.count >= overhead, bytes[0] == version else {
+        guard bytes.count >= overhead, bytes[0] == version, output.count == bytes.count - overhead else {
             throw KeyError(.tampered, "\(what()) is not a valid sealed value")
         }
         let nonce = Array(bytes[1..<13])
@@ -82,7 +104,7 @@ enum AESGCM {
         var tag = Array(bytes[(bytes.count - 16)...])
         guard let ctx = EVP_CIPHER_CTX_new() else { throw KeyError(.crypto, "cannot create a cipher context") }
         defer { EVP_CIPHER_CTX_free(ctx) }
-        var output = [UInt8](repeating: 0, count: ciphertext.count + 16)
+        let out = output.bindMemory(to: UInt8.self).baseAddress
         var written: Int32 = 0
         var unused: Int32 = 0
         let ok = key.withUnsafeBytes { keyBytes -> Bool in
@@ -95,24 +117,22 @@ enum AESGCM {
             }
             guard aadOK else { return false }
             if !ciphertext.isEmpty {
-                guard EVP_DecryptUpdate(ctx, &output, &written, ciphertext, Int32(ciphertext.count)) == 1 else { return false }
+                guard EVP_DecryptUpdate(ctx, out, &written, ciphertext, Int32(ciphertext.count)) == 1 else { return false }
             }
             guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, &tag) == 1 else { return false }
+            // GCM's final step only checks the tag: it writes nothing.
             var final: Int32 = 0
-            return output.withUnsafeMutableBufferPointer { EVP_DecryptFinal_ex(ctx, $0.baseAddress! + Int(written), &final) } == 1
+            var none: UInt8 = 0
+            return EVP_DecryptFinal_ex(ctx, &none, &final) == 1
         }
         _ = ERR_get_error()
-        guard ok else { throw KeyError(.tampered, "\(what()) failed authentication (tampered, moved, or sealed under another key)") }
-        return Data(output[0..<Int(written)])
+        guard ok else {
+            if let base = output.baseAddress { OPENSSL_cleanse(base, output.count) }
+            throw KeyError(.tampered, "\(what()) failed authentication (tampered, moved, or sealed under another key)")
+        }
     }
 
-    static func randomKey() throws -> Data {
-        var key = [UInt8](repeating: 0, count: 32)
-        guard RAND_bytes(&key, 32) == 1 else { throw KeyError(.crypto, "no randomness for a key") }
-        return Data(key)
-    }
-
-    static func hmacSHA256(key: Data, message: Data) -> Data {
+    static func hmacSHA256(key: SecretKey, message: Data) -> Data {
         var digest = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
         key.withUnsafeBytes { keyBytes in

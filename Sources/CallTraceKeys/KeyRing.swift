@@ -34,8 +34,8 @@ public final class KeyRing: Sendable {
         """
 
     struct OrgKeys: Sendable {
-        let data: Data
-        let index: Data
+        let data: SecretKey
+        let index: SecretKey
     }
 
     private let store: Database
@@ -78,8 +78,8 @@ public final class KeyRing: Sendable {
         if let row = try connection.query("SELECT wrapped_data_key, wrapped_index_key FROM org_keys WHERE org_id = ?", org).first,
            let wrappedData = row.blob("wrapped_data_key"), let wrappedIndex = row.blob("wrapped_index_key") {
             let keys = OrgKeys(
-                data: try AESGCM.open(wrappedData, key: master.bytes, associatedData: Self.wrapAAD(org, "data"), what: "data key of \(org)"),
-                index: try AESGCM.open(wrappedIndex, key: master.bytes, associatedData: Self.wrapAAD(org, "index"), what: "index key of \(org)"))
+                data: try AESGCM.openKey(wrappedData, under: master.key, associatedData: Self.wrapAAD(org, "data"), what: "data key of \(org)"),
+                index: try AESGCM.openKey(wrappedIndex, under: master.key, associatedData: Self.wrapAAD(org, "index"), what: "index key of \(org)"))
             cache.withLock { $0[org] = keys }
             return keys
         }
@@ -87,11 +87,11 @@ public final class KeyRing: Sendable {
         guard try connection.query("SELECT 1 FROM shredded_orgs WHERE org_id = ?", org).isEmpty else {
             throw KeyError(.noKey, "organisation \(org) was shredded; it never gets keys again")
         }
-        let keys = OrgKeys(data: try AESGCM.randomKey(), index: try AESGCM.randomKey())
+        let keys = OrgKeys(data: try SecretKey.random(), index: try SecretKey.random())
         try connection.execute(
             "INSERT INTO org_keys (org_id, wrapped_data_key, wrapped_index_key, created_at_unix_ms) VALUES (?, ?, ?, ?)",
-            org, try AESGCM.seal(keys.data, key: master.bytes, associatedData: Self.wrapAAD(org, "data")),
-            try AESGCM.seal(keys.index, key: master.bytes, associatedData: Self.wrapAAD(org, "index")),
+            org, try AESGCM.seal(key: keys.data, under: master.key, associatedData: Self.wrapAAD(org, "data")),
+            try AESGCM.seal(key: keys.index, under: master.key, associatedData: Self.wrapAAD(org, "index")),
             Int64(Date().timeIntervalSince1970 * 1000))
         cache.withLock { $0[org] = keys }
         return keys
@@ -195,11 +195,11 @@ public final class KeyRing: Sendable {
             for row in rows {
                 guard let org = row.text("org_id"), let data = row.blob("wrapped_data_key"),
                       let index = row.blob("wrapped_index_key") else { continue }
-                let dataKey = try AESGCM.open(data, key: old.bytes, associatedData: Self.wrapAAD(org, "data"), what: "data key of \(org)")
-                let indexKey = try AESGCM.open(index, key: old.bytes, associatedData: Self.wrapAAD(org, "index"), what: "index key of \(org)")
+                let dataKey = try AESGCM.openKey(data, under: old.key, associatedData: Self.wrapAAD(org, "data"), what: "data key of \(org)")
+                let indexKey = try AESGCM.openKey(index, under: old.key, associatedData: Self.wrapAAD(org, "index"), what: "index key of \(org)")
                 try connection.execute("UPDATE org_keys SET wrapped_data_key = ?, wrapped_index_key = ? WHERE org_id = ?",
-                                       try AESGCM.seal(dataKey, key: newKey.bytes, associatedData: Self.wrapAAD(org, "data")),
-                                       try AESGCM.seal(indexKey, key: newKey.bytes, associatedData: Self.wrapAAD(org, "index")), org)
+                                       try AESGCM.seal(key: dataKey, under: newKey.key, associatedData: Self.wrapAAD(org, "data")),
+                                       try AESGCM.seal(key: indexKey, under: newKey.key, associatedData: Self.wrapAAD(org, "index")), org)
             }
             return rows.count
         } }

@@ -7,7 +7,8 @@ import Glibc
 /// A service's master key: a 32-byte file, readable by its owner only, given by the operator.
 /// It only wraps the per-organisation data keys; it never seals data itself.
 public struct MasterKey: Sendable {
-    let bytes: Data
+    /// Wiped from memory when the last copy of this value is dropped (after a rotation).
+    let key: SecretKey
 
     /// Loads and checks the file.
     ///
@@ -33,22 +34,24 @@ public struct MasterKey: Sendable {
         guard info.st_uid == geteuid() else {
             throw KeyError(.masterKey, "master key file \(path) belongs to another user (uid \(info.st_uid)); the service's own user must own it")
         }
-        var bytes = [UInt8](repeating: 0, count: 33)
-        let count = read(fd, &bytes, 33)
-        defer { for index in bytes.indices { bytes[index] = 0 } }
-        guard count == 32 else {
-            throw KeyError(.masterKey, "master key file \(path) must be exactly 32 bytes, found \(max(count, 0) == 33 ? Int(info.st_size) : max(count, 0))")
+        // Read straight into the key's own memory; one byte more shows a file that is too long.
+        let key = SecretKey()
+        let count = key.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        var extra: UInt8 = 0
+        let more = count == 32 ? read(fd, &extra, 1) : 0
+        guard count == 32, more == 0 else {
+            throw KeyError(.masterKey, "master key file \(path) must be exactly 32 bytes, found \(more > 0 ? Int(info.st_size) : max(count, 0))")
         }
-        return MasterKey(bytes: Data(bytes[0..<32]))
+        return MasterKey(key: key)
     }
 
     /// Writes a new random master key to `path` with mode 0600 (refuses to overwrite).
     public static func generate(path: String) throws {
-        let key = try AESGCM.randomKey()
+        let key = try SecretKey.random()
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw KeyError(.masterKey, "cannot create master key file \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        let written = key.withUnsafeBytes { write(fd, $0.baseAddress, 32) }
+        let written = key.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         guard written == 32 else { throw KeyError(.masterKey, "cannot write master key file \(path)") }
     }
 }

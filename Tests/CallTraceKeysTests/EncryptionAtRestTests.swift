@@ -1,4 +1,4 @@
-import CallTraceKeys
+@testable import CallTraceKeys
 import CallTraceStorage
 import Foundation
 import Testing
@@ -264,5 +264,27 @@ struct StorageRefusalTests {
         #expect(shortError?.message.contains("must be exactly 32 bytes, found 31") == true)
         let openError = #expect(throws: KeyError.self) { _ = try MasterKey.load(path: open) }
         #expect(openError?.message.contains("accessible by group or others (mode 644)") == true)
+        let long = directory.appendingPathComponent("long.key").path
+        FileManager.default.createFile(atPath: long, contents: Data(count: 40), attributes: [.posixPermissions: 0o600])
+        let longError = #expect(throws: KeyError.self) { _ = try MasterKey.load(path: long) }
+        #expect(longError?.message.contains("must be exactly 32 bytes, found 40") == true)
+        // Exactly 32 bytes load, straight into the key's own memory.
+        let good = directory.appendingPathComponent("good.key").path
+        FileManager.default.createFile(atPath: good, contents: Data((1...32).map { UInt8($0) }), attributes: [.posixPermissions: 0o600])
+        #expect(try MasterKey.load(path: good).key.withUnsafeBytes { Array($0) } == (1...32).map { UInt8($0) })
+    }
+
+    @Test("Keys live in memory of their own and are wiped before it is freed; a wrapped key unwraps into it")
+    func keysAreWiped() throws {
+        let key = try SecretKey.random()
+        #expect(key.withUnsafeBytes { $0.contains { $0 != 0 } })
+        let master = try SecretKey.random()
+        let wrapped = try AESGCM.seal(key: key, under: master, associatedData: Data("aad".utf8))
+        let unwrapped = try AESGCM.openKey(wrapped, under: master, associatedData: Data("aad".utf8), what: "key")
+        #expect(unwrapped.withUnsafeBytes { Array($0) } == key.withUnsafeBytes { Array($0) })
+        #expect(throws: KeyError.self) { _ = try AESGCM.openKey(wrapped, under: master, associatedData: Data("other".utf8), what: "key") }
+        // What deinit does before it frees the memory.
+        key.wipe()
+        #expect(key.withUnsafeBytes { $0.allSatisfy { $0 == 0 } })
     }
 }
