@@ -6,7 +6,7 @@
 #   make fuzz    libFuzzer on the frame codec and swift-protobuf's decoding, 10 minutes each
 
 SHELL := /bin/bash
-APT_PACKAGES := libssl-dev openssl libsqlite3-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc
+APT_PACKAGES := libssl-dev openssl libsqlite3-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 PROTOC_GEN_SWIFT := .build-protoc-gen-swift/release/protoc-gen-swift
 SWIFT_BUILD_FLAGS ?=

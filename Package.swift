@@ -26,6 +26,8 @@ let package = Package(
         // System libraries from Debian (libssl-dev, libsqlite3-dev), found through pkg-config.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // Outgoing SMTP (and HTTPS) through Debian's libcurl, itself built on the system OpenSSL.
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // The OpenSSL macros Swift cannot import, and the TLS callbacks, as plain C functions.
         .target(name: "CCallTraceShims", dependencies: ["COpenSSL"]),
 
@@ -51,6 +53,8 @@ let package = Package(
         .target(name: "CallTraceStorage", dependencies: ["CSQLite"], swiftSettings: swiftSettings),
         // Encryption at rest (P4): master key, per-organisation keys, sealed fields, blind index.
         .target(name: "CallTraceKeys", dependencies: ["COpenSSL", "CallTraceStorage"], swiftSettings: swiftSettings),
+        // Talking to the world outside the deployment: e-mail over SMTP with TLS, through libcurl.
+        .target(name: "CallTraceOutbound", dependencies: ["CCurl"], swiftSettings: swiftSettings),
         // ctrpc/1: frames, status, metadata, deadlines, server and client.
         .target(
             name: "CallTraceRPC",
@@ -80,7 +84,8 @@ let package = Package(
         ),
         // Each service's domain: its rules, its SQL, its RPC handlers and its `CallTraceService`,
         // importable by tests (which run it in process) and by its thin executable.
-        .target(name: "IdentityDomain", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage"],
+        .target(name: "IdentityDomain", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceOutbound", "CallTraceProto",
+                                                 "CallTraceRPC", "CallTraceStorage"],
                 swiftSettings: swiftSettings),
         .target(name: "MediaDomain", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage"],
                 swiftSettings: swiftSettings),

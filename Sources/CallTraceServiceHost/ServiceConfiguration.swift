@@ -42,6 +42,19 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// Identity only: the folder where invitation and reset tokens are delivered as files (a
     /// development mailbox). Required by identity; other services ignore it. Default none.
     public var mailOutbox: String?
+    /// Identity only: e-mail delivery of invitation and reset tokens, instead of `mail_outbox`:
+    /// `smtps://host:465` (implicit TLS) or `smtp://host:587` (STARTTLS, required). Default none.
+    public var smtpURL: String?
+    /// Identity only: the sender address of those e-mails. Required with `smtp_url`.
+    public var smtpFrom: String?
+    /// Identity only: PEM CA certificates for the mail server; default the system's.
+    public var smtpCA: String?
+    /// Identity only: a file (mode 0600) holding the mail server's user name on its first line
+    /// and password on its second. Default none (no login).
+    public var smtpCredentials: String?
+    /// Identity only: the web backend's base URL the e-mailed links point at
+    /// (`<base>/accept-invitation?token=…`, `<base>/reset-password?token=…`). Required with `smtp_url`.
+    public var mailLinkBase: String?
     /// Identity only: the operators (names, as in `spiffe://<domain>/operator/<name>`) who may
     /// create and suspend organisations; empty lets every operator certificate do so. Default empty.
     public var adminOperators: [String] = []
@@ -59,7 +72,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
         ("master_key", "CALLTRACE_MASTER_KEY"), ("log_format", "CALLTRACE_LOG_FORMAT"),
         ("log_level", "CALLTRACE_LOG_LEVEL"), ("drain_seconds", "CALLTRACE_DRAIN_SECONDS"),
         ("credential_gateways", "CALLTRACE_CREDENTIAL_GATEWAYS"), ("mail_outbox", "CALLTRACE_MAIL_OUTBOX"),
-        ("admin_operators", "CALLTRACE_ADMIN_OPERATORS"),
+        ("admin_operators", "CALLTRACE_ADMIN_OPERATORS"), ("smtp_url", "CALLTRACE_SMTP_URL"), ("smtp_from", "CALLTRACE_SMTP_FROM"),
+        ("smtp_ca", "CALLTRACE_SMTP_CA"), ("smtp_credentials", "CALLTRACE_SMTP_CREDENTIALS"), ("mail_link_base", "CALLTRACE_MAIL_LINK_BASE"),
     ]
 
     /// The levels `log_level` accepts.
@@ -140,6 +154,17 @@ public struct ServiceConfiguration: Sendable, Equatable {
             }
             credentialGateways = names
         case "mail_outbox": mailOutbox = value
+        case "smtp_url":
+            guard value.hasPrefix("smtps://") || value.hasPrefix("smtp://") else {
+                throw ConfigurationError("smtp_url must start with smtps:// (implicit TLS) or smtp:// (STARTTLS), not \(value)")
+            }
+            smtpURL = value
+        case "smtp_from": smtpFrom = value
+        case "smtp_ca": smtpCA = value
+        case "smtp_credentials": smtpCredentials = value
+        case "mail_link_base":
+            guard value.hasPrefix("https://") else { throw ConfigurationError("mail_link_base must be an https:// URL, not \(value)") }
+            mailLinkBase = value
         case "admin_operators":
             let names = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             guard names.allSatisfy({ PeerIdentity(uri: "spiffe://x/operator/\($0)") != nil }) else {

@@ -83,6 +83,13 @@ struct SettingsOptions: ParsableArguments {
     var credentialGateways: String?
     @Option(name: .customLong("mail-outbox"), help: "Identity: folder where invitation and reset tokens are delivered as files.")
     var mailOutbox: String?
+    @Option(name: .customLong("smtp-url"), help: "Identity: e-mail tokens through smtps://host:465 or smtp://host:587 (STARTTLS).")
+    var smtpURL: String?
+    @Option(name: .customLong("smtp-from"), help: "Identity: sender address of those e-mails.") var smtpFrom: String?
+    @Option(name: .customLong("smtp-ca"), help: "Identity: PEM CA certificates for the mail server.") var smtpCA: String?
+    @Option(name: .customLong("smtp-credentials"), help: "Identity: file (0600) with the mail login: user, then password, one per line.")
+    var smtpCredentials: String?
+    @Option(name: .customLong("mail-link-base"), help: "Identity: https:// base of the links in e-mails.") var mailLinkBase: String?
 
     func resolve(service: String, port: Int) throws -> ServiceConfiguration {
         var configuration = ServiceConfiguration.defaults(service: service, port: port)
@@ -91,7 +98,9 @@ struct SettingsOptions: ParsableArguments {
         let flags: [(String, String?)] = [("listen", listen), ("certificate", certificate), ("private_key", privateKey),
                                           ("ca", ca), ("crl", crl), ("database", database), ("key_store", keyStore), ("master_key", masterKey),
                                           ("log_format", logFormat), ("log_level", logLevel),
-                                          ("credential_gateways", credentialGateways), ("mail_outbox", mailOutbox)]
+                                          ("credential_gateways", credentialGateways), ("mail_outbox", mailOutbox),
+                                          ("smtp_url", smtpURL), ("smtp_from", smtpFrom), ("smtp_ca", smtpCA),
+                                          ("smtp_credentials", smtpCredentials), ("mail_link_base", mailLinkBase)]
         for case let (key, value?) in flags { try configuration.set(key, value) }
         return configuration
     }

@@ -1,6 +1,7 @@
 public import CallTraceRPC
 public import CallTraceServiceHost
 public import CallTraceStorage
+import CallTraceOutbound
 
 /// The identity service: organisations, named users, credentials, sessions and tokens, roles,
 /// support grants, service and gateway principals (DESIGN.md §3). `services/identity/main.swift`
@@ -16,10 +17,7 @@ public struct IdentityService: CallTraceService {
     let identity: IdentityHandler
 
     public init(context: ServiceContext) throws {
-        guard let outbox = context.configuration.mailOutbox else {
-            throw ConfigurationError("mail_outbox is not configured: identity delivers invitation and reset tokens there (config key mail_outbox, or CALLTRACE_MAIL_OUTBOX)")
-        }
-        let delivery = try FileOutboxDelivery.checked(folder: outbox)
+        let delivery = try Self.delivery(context)
         let store = IdentityStore(database: context.database, keys: context.keys, outbox: context.outbox,
                                   delivery: delivery, clock: context.clock)
         identity = IdentityHandler(store: store, credentialGateways: context.configuration.credentialGateways,
@@ -29,6 +27,33 @@ public struct IdentityService: CallTraceService {
     }
 
     public var rpcServices: [any RPCService] { [identity] }
+
+    /// E-mail over SMTP with TLS (`smtp_url`) in production, a file outbox (`mail_outbox`) in
+    /// development: exactly one of them.
+    static func delivery(_ context: ServiceContext) throws -> any TokenDelivery {
+        let configuration = context.configuration
+        switch (configuration.smtpURL, configuration.mailOutbox) {
+        case (nil, nil):
+            throw ConfigurationError("identity delivers invitation and reset tokens by e-mail (smtp_url) or, in development, to a folder (mail_outbox): configure one")
+        case (.some, .some):
+            throw ConfigurationError("smtp_url and mail_outbox are both configured: tokens go one way; remove one")
+        case (nil, let folder?):
+            return try FileOutboxDelivery.checked(folder: folder)
+        case (let url?, nil):
+            guard let from = configuration.smtpFrom else { throw ConfigurationError("smtp_url needs smtp_from, the sender address") }
+            guard let linkBase = configuration.mailLinkBase else {
+                throw ConfigurationError("smtp_url needs mail_link_base, the https:// base of the web pages the e-mailed links open")
+            }
+            var settings = SMTPSettings(url: url, from: from, caFile: configuration.smtpCA)
+            if let path = configuration.smtpCredentials {
+                (settings.username, settings.password) = try SMTPSettings.credentials(from: path)
+            }
+            let mail = MailDelivery(settings: try settings.validated(), linkBase: linkBase, jobs: context.jobs, keys: context.keys,
+                                    clock: context.clock)
+            context.jobs.register(mail, maxAttempts: 20)
+            return mail
+        }
+    }
 }
 
 /// Hourly: expired sessions, stale failed-login counts and used or expired tokens are deleted.

@@ -1,4 +1,5 @@
 import CallTraceKeys
+import CallTraceOutbound
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
@@ -96,7 +97,7 @@ struct IdentityStore: Sendable {
     static func normalisedEmail(_ raw: String) throws -> String {
         let email = raw.trimmingCharacters(in: .whitespaces).lowercased()
         let parts = email.split(separator: "@")
-        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), email.count <= 254 else {
+        guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), MailAddress.isPlain(email) else {
             throw RPCError(.invalidArgument, "not an e-mail address")
         }
         return email
@@ -154,7 +155,8 @@ struct IdentityStore: Sendable {
                        OpaqueToken.storageHash(token), user, expires)
         try outbox.record(AuditRecord(org: org, actor: actor ?? "system", action: "invitation.issued", resource: "user:\(user)",
                                       outcome: "success"), in: db)
-        try delivery.deliver(TokenMessage(kind: .invitation, orgID: org, userID: user, email: email, token: token, expiresAtUnixMs: expires))
+        try delivery.deliver(TokenMessage(kind: .invitation, orgID: org, userID: user, email: email, token: token, expiresAtUnixMs: expires),
+                             in: db)
         return (user, expires)
     }
 
@@ -200,7 +202,8 @@ struct IdentityStore: Sendable {
                            OpaqueToken.storageHash(token), user, TokenPurpose.reset.rawValue, expires)
             try outbox.record(AuditRecord(org: org, actor: "user:\(user)", action: "password_reset.issued", resource: "user:\(user)",
                                           outcome: "success"), in: db)
-            try delivery.deliver(TokenMessage(kind: .passwordReset, orgID: org, userID: user, email: email, token: token, expiresAtUnixMs: expires))
+            try delivery.deliver(TokenMessage(kind: .passwordReset, orgID: org, userID: user, email: email, token: token,
+                                              expiresAtUnixMs: expires), in: db)
         }
     }
 

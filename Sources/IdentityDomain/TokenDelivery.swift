@@ -1,3 +1,7 @@
+import CallTraceKeys
+import CallTraceOutbound
+import CallTraceServiceHost
+import CallTraceStorage
 import Foundation
 
 #if canImport(Glibc)
@@ -18,10 +22,10 @@ struct TokenMessage: Sendable, Codable, Equatable {
 
 /// How identity hands a token to its user.
 ///
-/// `deliver` runs inside the database transaction that creates the token, so a token is either
-/// stored (as its hash) and handed over, or neither: it must be quick and local.
+/// `deliver` runs inside the database transaction that creates the token (`db`), so a token is
+/// either stored (as its hash) and handed over, or neither: it must be quick and local.
 protocol TokenDelivery: Sendable {
-    func deliver(_ message: TokenMessage) throws
+    func deliver(_ message: TokenMessage, in db: Connection) throws
 }
 
 /// Development and test delivery (`mail_outbox`): each message is one JSON file, mode 0600,
@@ -30,7 +34,7 @@ protocol TokenDelivery: Sendable {
 struct FileOutboxDelivery: TokenDelivery {
     let folder: String
 
-    func deliver(_ message: TokenMessage) throws {
+    func deliver(_ message: TokenMessage, in db: Connection) throws {
         let name = "\(message.expiresAtUnixMs)-\(message.kind.rawValue)-\(message.userID)-\(UUID().uuidString.prefix(8)).json"
         let path = (folder as NSString).appendingPathComponent(name)
         let encoder = JSONEncoder()
@@ -57,4 +61,75 @@ struct FileOutboxDelivery: TokenDelivery {
 struct DeliveryError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Production delivery: e-mail over SMTP with TLS (`smtp_url`), through libcurl.
+///
+/// In the token's transaction a durable job is enqueued whose payload — the message, token
+/// included — is sealed under the organisation's key and bound to the job, so the token is never
+/// in the database in clear. The job worker sends it off the I/O threads, retrying with backoff
+/// while the mail server is away; a token that expired meanwhile is not sent. The job row, and
+/// with it the sealed token, is deleted once sent.
+struct MailDelivery: TokenDelivery, JobHandler {
+    static let kind = "identity.mail"
+    let settings: SMTPSettings
+    /// Where the links in the e-mails point: the web backend's pages for accepting an
+    /// invitation and resetting a password (`mail_link_base`).
+    let linkBase: String
+    let jobs: JobQueue
+    let keys: KeyRing
+    let clock: any WallClock
+    var kind: String { Self.kind }
+
+    private struct Envelope: Codable { let org: String; let sealed: Data }
+
+    func deliver(_ message: TokenMessage, in db: Connection) throws {
+        let key = "mail:\(message.kind.rawValue):\(message.userID):\(UUID().uuidString.lowercased())"
+        let sealed = try keys.seal(try JSONEncoder().encode(message), org: message.orgID, table: "jobs", column: "payload", row: key)
+        try jobs.enqueue(kind: Self.kind, idempotencyKey: key, payload: try JSONEncoder().encode(Envelope(org: message.orgID, sealed: sealed)),
+                         in: db)
+    }
+
+    func run(_ job: Job) async throws -> JobOutcome {
+        let message: TokenMessage
+        do {
+            let envelope = try JSONDecoder().decode(Envelope.self, from: job.payload)
+            let opened = try keys.open(envelope.sealed, org: envelope.org, table: "jobs", column: "payload", row: job.idempotencyKey)
+            message = try JSONDecoder().decode(TokenMessage.self, from: opened)
+        } catch {
+            throw PermanentJobFailure("the message cannot be opened (its organisation's keys are gone, or it was altered)")
+        }
+        guard message.expiresAtUnixMs > clock.nowUnixMs else { return .done }  // too late to be of use
+        let mail = compose(message)
+        let settings = self.settings
+        try await BlockingPool.shared.run { try SMTPClient.send(mail, settings: settings) }
+        return .done
+    }
+
+    func compose(_ message: TokenMessage) -> MailMessage {
+        let expiry = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(message.expiresAtUnixMs) / 1000))
+        let base = linkBase.hasSuffix("/") ? String(linkBase.dropLast()) : linkBase
+        switch message.kind {
+        case .invitation:
+            return MailMessage(to: message.email, subject: "Your CallTrace invitation", body: """
+                You have been invited to your firm's CallTrace account.
+
+                Choose your password here (the link works once, until \(expiry) UTC):
+
+                \(base)/accept-invitation?token=\(message.token)
+
+                If you were not expecting this, ignore this e-mail.
+                """)
+        case .passwordReset:
+            return MailMessage(to: message.email, subject: "Reset your CallTrace password", body: """
+                Someone asked to reset the password of your CallTrace account.
+
+                Choose a new password here (the link works once, until \(expiry) UTC):
+
+                \(base)/reset-password?token=\(message.token)
+
+                If it was not you, ignore this e-mail: your password stays as it is.
+                """)
+        }
+    }
 }
