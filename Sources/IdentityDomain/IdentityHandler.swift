@@ -5,18 +5,18 @@ import CallTraceRPC
 import CallTraceServiceHost
 
 /// `calltrace.identity.v1.IdentityService`: who may call each RPC, and the thin step from each
-/// request to `IdentityStore`'s rules.
+/// request to `IdentityRules`.
 struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
     typealias Permission = Calltrace_Identity_V1_Permission
-    let store: IdentityStore
+    let rules: IdentityRules
     let policies: Calltrace_Identity_V1_IdentityServicePolicies
 
     /// - Parameters:
     ///   - credentialGateways: the gateways allowed credential calls (login, invitations,
     ///     resets): the web backend. A telephony gateway or a CRM integration never handles them.
     ///   - adminOperators: the operators who may create and suspend organisations; empty for all.
-    init(store: IdentityStore, credentialGateways: [String], adminOperators: [String]) {
-        self.store = store
+    init(rules: IdentityRules, credentialGateways: [String], adminOperators: [String]) {
+        self.rules = rules
         let credentials = PeerPolicy.gateways(named: credentialGateways)
         let admins = adminOperators.isEmpty ? PeerPolicy.operators : PeerPolicy.operators(named: adminOperators)
         policies = .init(
@@ -30,15 +30,15 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
 
     /// The calling user, allowed `permission` in `org` (the service host's route check, answered here).
     private func user(_ context: ServerContext, in org: String, may permission: Permission) async throws -> Principal {
-        try await context.principal(in: org, may: permission, via: store)
+        try await context.principal(in: org, may: permission, via: rules)
     }
 
     /// The calling user of a self-service call (no permission needed, e.g. enrolling two-factor).
     private func me(_ context: ServerContext, in org: String) async throws -> String {
         try OrganizationID.validate(org)
         context.annotate(org: org)
-        let me = try await store.authorize(token: try context.bearerToken(), org: org, permission: nil)
-        try await store.checkClientAddress(context.clientAddress, org: org)
+        let me = try await rules.authorize(token: try context.bearerToken(), org: org, permission: nil)
+        try await rules.checkClientAddress(context.clientAddress, org: org)
         return me.userID
     }
 
@@ -46,7 +46,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
 
     func createOrganization(_ request: Calltrace_Identity_V1_CreateOrganizationRequest, context: ServerContext) async throws
         -> Calltrace_Identity_V1_CreateOrganizationResponse {
-        let created = try await store.createOrganization(name: request.name, adminEmail: request.firstAdminEmail,
+        let created = try await rules.createOrganization(name: request.name, adminEmail: request.firstAdminEmail,
                                                          adminName: request.firstAdminDisplayName, by: "operator:\(context.peer.name)")
         context.annotate(org: created.org)
         return .with {
@@ -57,7 +57,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
 
     func inviteUser(_ request: Calltrace_Identity_V1_InviteUserRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_InviteUserResponse {
         let admin = try await user(context, in: request.orgID, may: .usersManage)
-        let invited = try await store.inviteUser(org: request.orgID, email: request.email, name: request.displayName,
+        let invited = try await rules.inviteUser(org: request.orgID, email: request.email, name: request.displayName,
                                                  role: request.role, by: admin.actor)
         return .with {
             $0.userID = invited.user
@@ -67,27 +67,27 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
 
     func removeUser(_ request: Calltrace_Identity_V1_RemoveUserRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_RemoveUserResponse {
         let admin = try await user(context, in: request.orgID, may: .usersManage)
-        try await store.removeUser(request.userID, org: request.orgID, by: admin.actor)
+        try await rules.removeUser(request.userID, org: request.orgID, by: admin.actor)
         return .init()
     }
 
     func suspendUser(_ request: Calltrace_Identity_V1_SuspendUserRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_SuspendUserResponse {
         let admin = try await user(context, in: request.orgID, may: .usersManage)
-        try await store.suspendUser(request.userID, org: request.orgID, by: admin.actor)
+        try await rules.suspendUser(request.userID, org: request.orgID, by: admin.actor)
         return .init()
     }
 
     func changeUserRole(_ request: Calltrace_Identity_V1_ChangeUserRoleRequest, context: ServerContext) async throws
         -> Calltrace_Identity_V1_ChangeUserRoleResponse {
         let admin = try await user(context, in: request.orgID, may: .usersManage)
-        try await store.changeRole(request.userID, org: request.orgID, to: request.role, by: admin.actor)
+        try await rules.changeRole(request.userID, org: request.orgID, to: request.role, by: admin.actor)
         return .init()
     }
 
     func revokeUserSessions(_ request: Calltrace_Identity_V1_RevokeUserSessionsRequest, context: ServerContext) async throws
         -> Calltrace_Identity_V1_RevokeUserSessionsResponse {
         let admin = try await user(context, in: request.orgID, may: .usersManage)
-        let ended = try await store.revokeSessions(request.userID, org: request.orgID, by: admin.actor)
+        let ended = try await rules.revokeSessions(request.userID, org: request.orgID, by: admin.actor)
         return .with { $0.sessionsEnded = UInt32(ended) }
     }
 
@@ -96,7 +96,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
         guard !request.reason.isEmpty else { throw RPCError(.invalidArgument, "give a reason") }
-        try await store.suspendOrganization(request.orgID, by: "operator:\(context.peer.name)")
+        try await rules.suspendOrganization(request.orgID, by: "operator:\(context.peer.name)")
         return .init()
     }
 
@@ -104,14 +104,14 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         -> Calltrace_Identity_V1_MarkOrganizationOffboardedResponse {
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
-        try await store.markOffboarded(request.orgID, by: "service:\(context.peer.name)")
+        try await rules.markOffboarded(request.orgID, by: "service:\(context.peer.name)")
         return .init()
     }
 
     func setSecurityPolicy(_ request: Calltrace_Identity_V1_SetSecurityPolicyRequest, context: ServerContext) async throws
         -> Calltrace_Identity_V1_SetSecurityPolicyResponse {
         let admin = try await user(context, in: request.orgID, may: .settingsManage)
-        try await store.setPolicy(ranges: request.allowedClientRanges, idleSeconds: request.sessionIdleSeconds,
+        try await rules.setPolicy(ranges: request.allowedClientRanges, idleSeconds: request.sessionIdleSeconds,
                                   maxSeconds: request.sessionMaxSeconds, requireTwoFactor: request.requireTwoFactor,
                                   org: request.orgID, by: admin.actor)
         return .init()
@@ -132,7 +132,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
     func redeemInvitation(_ request: Calltrace_Identity_V1_RedeemInvitationRequest, context: ServerContext) async throws
         -> Calltrace_Identity_V1_RedeemInvitationResponse {
         _ = try endUserAddress(context)
-        let redeemed = try await store.redeem(.invitation, token: request.invitationToken, password: request.password)
+        let redeemed = try await rules.redeem(.invitation, token: request.invitationToken, password: request.password)
         context.annotate(org: redeemed.org)
         return .with {
             $0.orgID = redeemed.org
@@ -145,14 +145,14 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         _ = try endUserAddress(context)
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
-        try await store.requestReset(org: request.orgID, email: request.email)
+        try await rules.requestReset(org: request.orgID, email: request.email)
         return .init()
     }
 
     func resetPassword(_ request: Calltrace_Identity_V1_ResetPasswordRequest, context: ServerContext) async throws
         -> Calltrace_Identity_V1_ResetPasswordResponse {
         _ = try endUserAddress(context)
-        let reset = try await store.redeem(.reset, token: request.resetToken, password: request.password)
+        let reset = try await rules.redeem(.reset, token: request.resetToken, password: request.password)
         context.annotate(org: reset.org)
         return .init()
     }
@@ -162,12 +162,12 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
         // Only credential gateways reach this method, and their client address is believed.
-        return try await store.login(org: request.orgID, email: request.email, password: request.password,
+        return try await rules.login(org: request.orgID, email: request.email, password: request.password,
                                      totpCode: request.totpCode, clientAddress: address)
     }
 
     func logout(_ request: Calltrace_Identity_V1_LogoutRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_LogoutResponse {
-        try await store.logout(token: try context.bearerToken())
+        try await rules.logout(token: try context.bearerToken())
         return .init()
     }
 
@@ -175,7 +175,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
 
     func enrollTotp(_ request: Calltrace_Identity_V1_EnrollTotpRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_EnrollTotpResponse {
         let me = try await me(context, in: request.orgID)
-        let secret = TOTP.base32(try await store.enrollTotp(user: me, org: request.orgID, password: request.password))
+        let secret = TOTP.base32(try await rules.enrollTotp(user: me, org: request.orgID, password: request.password))
         return .with {
             $0.secretBase32 = secret
             $0.otpauthUri = "otpauth://totp/CallTrace:\(me)?secret=\(secret)&issuer=CallTrace&algorithm=SHA1&digits=6&period=30"
@@ -184,14 +184,14 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
 
     func confirmTotp(_ request: Calltrace_Identity_V1_ConfirmTotpRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ConfirmTotpResponse {
         let me = try await me(context, in: request.orgID)
-        try await store.confirmTotp(user: me, org: request.orgID, code: request.code)
+        try await rules.confirmTotp(user: me, org: request.orgID, code: request.code)
         return .init()
     }
 
     func resetTwoFactor(_ request: Calltrace_Identity_V1_ResetTwoFactorRequest, context: ServerContext) async throws
         -> Calltrace_Identity_V1_ResetTwoFactorResponse {
         let admin = try await user(context, in: request.orgID, may: .usersManage)
-        try await store.resetTwoFactor(request.userID, org: request.orgID, by: admin.actor)
+        try await rules.resetTwoFactor(request.userID, org: request.orgID, by: admin.actor)
         return .init()
     }
 
@@ -200,7 +200,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
     func createSupportGrant(_ request: Calltrace_Identity_V1_CreateSupportGrantRequest, context: ServerContext) async throws
         -> Calltrace_Identity_V1_CreateSupportGrantResponse {
         let admin = try await user(context, in: request.orgID, may: .grantsManage)
-        let grant = try await store.createGrant(org: request.orgID, permissions: request.permissions,
+        let grant = try await rules.createGrant(org: request.orgID, permissions: request.permissions,
                                                 seconds: request.durationSeconds, reason: request.reason, by: admin.actor)
         return .with {
             $0.grantID = grant.id
@@ -211,7 +211,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
     func revokeSupportGrant(_ request: Calltrace_Identity_V1_RevokeSupportGrantRequest, context: ServerContext) async throws
         -> Calltrace_Identity_V1_RevokeSupportGrantResponse {
         let admin = try await user(context, in: request.orgID, may: .grantsManage)
-        try await store.revokeGrant(request.grantID, org: request.orgID, by: admin.actor)
+        try await rules.revokeGrant(request.grantID, org: request.orgID, by: admin.actor)
         return .init()
     }
 
@@ -221,8 +221,8 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
         guard request.permission != .unspecified else { throw RPCError(.invalidArgument, "name a permission") }
-        let principal = try await store.authorize(token: request.token, org: request.orgID, permission: request.permission)
-        try await store.checkClientAddress(request.clientAddress.isEmpty ? nil : request.clientAddress, org: request.orgID)
+        let principal = try await rules.authorize(token: request.token, org: request.orgID, permission: request.permission)
+        try await rules.checkClientAddress(request.clientAddress.isEmpty ? nil : request.clientAddress, org: request.orgID)
         return .with { $0.principal = principal }
     }
 
@@ -233,13 +233,13 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         guard !request.operatorName.isEmpty, request.permission != .unspecified else {
             throw RPCError(.invalidArgument, "name the operator and a permission")
         }
-        let principal = try await store.authorizeOperator(request.operatorName, org: request.orgID, permission: request.permission)
+        let principal = try await rules.authorizeOperator(request.operatorName, org: request.orgID, permission: request.permission)
         return .with { $0.principal = principal }
     }
 }
 
 /// Identity answers the route check for its own user-facing RPCs, without a round trip.
-extension IdentityStore: Authorizing {
+extension IdentityRules: Authorizing {
     func authorizeUser(token: String, org: String, permission: Calltrace_Identity_V1_Permission,
                        clientAddress: String?) async throws -> Principal {
         let principal = try await authorize(token: token, org: org, permission: permission)

@@ -10,19 +10,19 @@ public struct IdentityService: CallTraceService {
     public static let name = "identity"
     public static let defaultPort = 7101
     public static let requiredPeers: [String: String] = ["compliance": "to forward its audit events"]
-    public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, IdentityStore.schema),
-                                    Migration(version: 3, IdentityStore.schemaV3), Migration(version: 4, SharedSchema.v2),
+    public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SQLiteIdentityRepository.schema),
+                                    Migration(version: 3, SQLiteIdentityRepository.schemaV3), Migration(version: 4, SharedSchema.v2),
                                     Migration(version: 5, SharedSchema.v3)]
 
     let identity: IdentityHandler
 
     public init(context: ServiceContext) throws {
         let delivery = try Self.delivery(context)
-        let store = IdentityStore(database: context.database, keys: context.keys, outbox: context.outbox,
-                                  delivery: delivery, clock: context.clock)
-        identity = IdentityHandler(store: store, credentialGateways: context.configuration.credentialGateways,
+        let rules = IdentityRules(repository: SQLiteIdentityRepository(database: context.database), keys: context.keys,
+                                  outbox: context.outbox, delivery: delivery, clock: context.clock)
+        identity = IdentityHandler(rules: rules, credentialGateways: context.configuration.credentialGateways,
                                    adminOperators: context.configuration.adminOperators)
-        context.jobs.register(Housekeeping(store: store))
+        context.jobs.register(Housekeeping(rules: rules))
         context.jobs.schedule(Housekeeping.kind, every: .seconds(3600), kind: Housekeeping.kind)
     }
 
@@ -59,11 +59,11 @@ public struct IdentityService: CallTraceService {
 /// Hourly: expired sessions, stale failed-login counts and used or expired tokens are deleted.
 struct Housekeeping: JobHandler {
     static let kind = "identity.purge"
-    let store: IdentityStore
+    let rules: IdentityRules
     var kind: String { Self.kind }
 
     func run(_ job: Job) async throws -> JobOutcome {
-        _ = try await store.purgeExpired()
+        _ = try await rules.purgeExpired()
         return .done
     }
 }

@@ -1,0 +1,150 @@
+import CallTraceStorage
+import Foundation
+
+/// Identity's storage, behind a protocol: the rules (`IdentityRules`) decide, a repository only
+/// reads and writes. Each `read` or `write` is one transaction; everything its body does commits
+/// together or not at all — audit records and jobs included, which the service host writes
+/// through `connection`.
+///
+/// The SQLite implementation (`SQLiteIdentityRepository`) keeps to SQL that PostgreSQL also
+/// accepts — ids chosen by the service, times as integer UTC milliseconds, no SQLite-only
+/// functions or upserts — so a PostgreSQL repository can be added without touching the rules.
+protocol IdentityRepository: Sendable {
+    func read<T: Sendable>(_ body: @escaping @Sendable (any IdentityTransaction) throws -> T) async throws -> T
+    func write<T: Sendable>(_ body: @escaping @Sendable (any IdentityTransaction) throws -> T) async throws -> T
+}
+
+/// The statements identity runs, inside one transaction. Sealed columns arrive sealed: a
+/// repository never sees an e-mail, a name or a secret in clear, nor a token (only its hash).
+protocol IdentityTransaction {
+    /// For the service host's own tables in the same transaction (audit outbox, jobs).
+    var connection: Connection { get }
+
+    // Organisations
+    func insertOrganization(id: String, sealedName: Data, at now: Int64) throws
+    func organizationStatus(_ org: String) throws -> String?
+    /// Moves `org` to `status` when it is in one of `from` (any state when `from` is nil);
+    /// false when it is not there or not in such a state.
+    func setOrganizationStatus(_ org: String, to status: String, from: [String]?) throws -> Bool
+    func allowedClientRanges(of org: String) throws -> String?
+    func setSecurityPolicy(_ org: String, ranges: String, idleSeconds: Int, maxSeconds: Int, requireTwoFactor: Bool) throws -> Bool
+
+    // Users
+    func userExists(org: String, emailIndex: Data) throws -> Bool
+    func userExists(_ user: String, org: String) throws -> Bool
+    func insertUser(_ user: NewUser) throws
+    func activeUser(org: String, emailIndex: Data) throws -> String?
+    func loginCandidate(org: String, emailIndex: Data) throws -> LoginCandidate?
+    func passwordHash(ofActiveUser user: String, org: String) throws -> String?
+    func activate(_ user: String, passwordHash: String) throws
+    /// Applies `change` to a user of `org` who is not removed; false when there is none.
+    func change(_ user: String, org: String, _ change: UserChange) throws -> Bool
+    func activeAdminCount(org: String) throws -> Int
+
+    // Two-factor
+    /// Records `step` as the last two-factor step used, if it comes after it; false otherwise.
+    func acceptTwoFactorStep(_ step: Int64, user: String) throws -> Bool
+    /// Stores a new secret for a user not yet confirmed; false when confirmed already.
+    func setUnconfirmedTwoFactorSecret(_ sealed: Data, user: String, org: String) throws -> Bool
+    func unconfirmedTwoFactor(user: String, org: String) throws -> (sealedSecret: Data, lastStep: Int64)?
+    func confirmTwoFactor(user: String, step: Int64) throws
+
+    // Invitation and reset tokens (by hash)
+    func insertToken(hash: Data, user: String, purpose: String, expiresAt: Int64) throws
+    /// The user and org of a token of `purpose` that is unused, unexpired, whose user is in
+    /// `userStatus` and whose organisation is active.
+    func redeemableToken(hash: Data, purpose: String, userStatus: String, now: Int64) throws -> (user: String, org: String)?
+    func markTokensUsed(user: String, purpose: String, at now: Int64) throws
+    func deleteTokens(user: String) throws
+
+    // Sessions
+    func insertSession(tokenHash: Data, user: String, org: String, at now: Int64, expiresAt: Int64) throws
+    func session(tokenHash: Data) throws -> SessionRecord?
+    func touchSession(tokenHash: Data, at now: Int64) throws
+    func deleteSession(tokenHash: Data) throws
+    @discardableResult func deleteSessions(user: String) throws -> Int
+    func deleteSessions(org: String) throws
+
+    // Lockout
+    /// Counts one failed-login attempt for every subject and returns true; or, when any
+    /// subject already reached its limit within the window, counts nothing and returns false.
+    func reserveLoginAttempts(_ subjects: [LoginAttempts.Subject], now: Int64, window: Int64) throws -> Bool
+    /// After a successful login: the account starts afresh; the address gets its attempt back.
+    func loginSucceeded(account: LoginAttempts.Subject, address: LoginAttempts.Subject) throws
+
+    // Support grants
+    func insertGrant(_ grant: NewGrant) throws
+    func revokeGrant(_ id: String, org: String, at now: Int64) throws -> Bool
+    func activeGrants(org: String, now: Int64) throws -> [ActiveGrant]
+    /// Grants that ran out and whose expiry is not yet recorded; marks them recorded.
+    func takeNewlyExpiredGrants(org: String, now: Int64) throws -> [String]
+
+    // Housekeeping
+    /// Deletes sessions past their maximum or idle since `idleBefore`, failed-login counts
+    /// whose window started before `failuresBefore`, and tokens used or expired.
+    func purge(now: Int64, idleBefore: Int64, failuresBefore: Int64) throws -> Int
+}
+
+/// A user as first stored: invited, sealed e-mail and name, the e-mail's blind index.
+struct NewUser {
+    let id: String
+    let org: String
+    let sealedEmail: Data
+    let emailIndex: Data
+    let sealedName: Data
+    let role: Int
+    let createdAt: Int64
+}
+
+/// What a login needs of an active user of an active organisation.
+struct LoginCandidate: Sendable {
+    let user: String
+    let role: Int
+    let passwordHash: String?
+    let sealedTwoFactorSecret: Data?
+    let twoFactorConfirmed: Bool
+    let lastTwoFactorStep: Int64
+    let sessionMaxSeconds: Int64
+}
+
+/// A session with its user's and organisation's state.
+struct SessionRecord: Sendable {
+    let user: String
+    let org: String
+    let lastUsedAt: Int64
+    let expiresAt: Int64
+    /// 0 for a session older than the column.
+    let createdAt: Int64
+    let role: Int
+    let userStatus: String
+    let orgStatus: String
+    let idleSeconds: Int64
+    let maxSeconds: Int64
+    let requireTwoFactor: Bool
+    let twoFactorConfirmed: Bool
+}
+
+/// The changes an admin makes to a user.
+enum UserChange {
+    case suspend
+    case role(Int)
+    case resetTwoFactor
+    /// Removed; the e-mail's index is replaced by `freedIndex` so the address can be invited again.
+    case remove(freedIndex: Data)
+}
+
+struct NewGrant {
+    let id: String
+    let org: String
+    let permissions: [Int]
+    let sealedReason: Data
+    let createdBy: String
+    let createdAt: Int64
+    let expiresAt: Int64
+}
+
+struct ActiveGrant: Sendable {
+    let id: String
+    let permissions: [Int]
+    let expiresAt: Int64
+}
