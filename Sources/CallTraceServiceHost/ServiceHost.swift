@@ -270,11 +270,26 @@ public final class ServiceInstance: Sendable {
     }
 }
 
-/// Waits for SIGTERM or SIGINT.
+/// Waits for SIGTERM or SIGINT — or, with `CALLTRACE_LIFELINE=stdin`, for standard input to
+/// close: a supervisor (a test harness, a development script) that holds the other end takes
+/// the service with it when it dies, however it dies.
 enum StopSignal {
     static func wait() async -> String {
         await withCheckedContinuation { continuation in
             let once = OnceFlag()
+            if ProcessInfo.processInfo.environment["CALLTRACE_LIFELINE"] == "stdin" {
+                let watcher = Thread {
+                    var buffer = [UInt8](repeating: 0, count: 64)
+                    while true {
+                        let n = read(STDIN_FILENO, &buffer, buffer.count)
+                        if n > 0 || (n < 0 && errno == EINTR) { continue }
+                        break
+                    }
+                    if once.claim() { continuation.resume(returning: "lifeline closed") }
+                }
+                watcher.name = "calltrace-lifeline"
+                watcher.start()
+            }
             var sources: [any DispatchSourceSignal] = []
             for (number, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
                 signal(number, SIG_IGN)

@@ -31,6 +31,18 @@ struct ServiceProcessTests {
         _ = try Database(path: setup.database)
     }
 
+    @Test("A service started by a test stops by itself when the test process's end of its lifeline closes")
+    func lifeline() async throws {
+        let setup = try ServiceSetup(service: "media")
+        let process = try setup.start(setup.flags + ["--log-format", "json"])
+        try await setup.waitUntilServing(try setup.client())
+        process.cutLifeline()  // what the death of the test process does
+        let exit = try #require(await process.waitForExit())
+        #expect(exit.status == 0)
+        #expect(exit.stderr.contains(#""signal":"lifeline closed""#))
+        #expect(exit.stderr.contains("\"msg\":\"stopped\""))
+    }
+
     @Test("Refuses to start, with one line naming the problem", arguments: [
         "master key not configured", "certificate missing", "key of another certificate", "certificate of another CA",
         "master key of 31 bytes", "master key readable by others", "database of a newer schema", "unknown config key",

@@ -64,6 +64,9 @@ public final class RunningProcess: @unchecked Sendable {
         let state = Mutex(Captured())
     }
     private let output = Output()
+    /// The write end of the child's standard input. The child (with `CALLTRACE_LIFELINE=stdin`)
+    /// stops when it closes — when this test process dies, however it dies.
+    private let lifeline = Pipe()
 
     /// - Parameter descriptorLimit: run the executable under `ulimit -n` of this many descriptors.
     public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
@@ -80,13 +83,15 @@ public final class RunningProcess: @unchecked Sendable {
             process.arguments = arguments
         }
         var inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CALLTRACE_") }
+        inherited["CALLTRACE_LIFELINE"] = "stdin"
         inherited.merge(environment) { $1 }
         process.environment = inherited
         let stdoutPipe = Pipe(), stderrPipe = Pipe()
         process.standardError = stderrPipe
         process.standardOutput = stdoutPipe
-        process.standardInput = FileHandle.nullDevice
+        process.standardInput = lifeline
         try process.run()
+        try? lifeline.fileHandleForReading.close()
         for (pipe, isError) in [(stdoutPipe, false), (stderrPipe, true)] {
             let reader = pipe.fileHandleForReading
             Thread { [output] in
@@ -111,6 +116,9 @@ public final class RunningProcess: @unchecked Sendable {
     deinit {
         if process.isRunning { kill(-process.processIdentifier, SIGKILL) }
     }
+
+    /// Closes the child's lifeline, as the death of this test process would.
+    public func cutLifeline() { try? lifeline.fileHandleForWriting.close() }
 
     /// Sends `signal` (default SIGTERM) to the process.
     public func signal(_ number: Int32 = SIGTERM) { kill(process.processIdentifier, number) }
