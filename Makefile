@@ -70,9 +70,9 @@ fuzzers: $(FUZZ_DIR)/frame-fuzzer $(FUZZ_DIR)/message-fuzzer
 ## A short run of each harness over the corpus in the repo (part of `make test`).
 fuzz-smoke: fuzzers
 	mkdir -p $(FUZZ_DIR)/corpus-frame $(FUZZ_DIR)/corpus-messages
-	set -o pipefail; $(FUZZ_DIR)/frame-fuzzer -max_total_time=20 -max_len=70000 -print_final_stats=1 \
+	set -o pipefail; $(FUZZ_DIR)/frame-fuzzer -max_total_time=10 -max_len=70000 -print_final_stats=1 \
 	  $(FUZZ_DIR)/corpus-frame Tests/Fuzz/corpus/frame 2>&1 | grep -E '^(Done|stat::|==|SUMMARY|ERROR)'
-	set -o pipefail; $(FUZZ_DIR)/message-fuzzer -max_total_time=20 -max_len=70000 -print_final_stats=1 \
+	set -o pipefail; $(FUZZ_DIR)/message-fuzzer -max_total_time=10 -max_len=70000 -print_final_stats=1 \
 	  $(FUZZ_DIR)/corpus-messages Tests/Fuzz/corpus/messages 2>&1 | grep -E '^(Done|stat::|==|SUMMARY|ERROR)'
 	@echo "fuzz smoke: both decoders survived"
 

@@ -3,11 +3,24 @@ import Foundation
 
 /// Password hashing with scrypt (system OpenSSL).
 ///
-/// Cost: N = 2^15, r = 8, p = 1 (32 MiB, tens of milliseconds per hash on one core), a 16-byte
+/// Cost: N = 2^15, r = 8, p = 1 (32 MiB, about 0.2 s of one core per hash here), a 16-byte
 /// random salt per password, a 32-byte output. Stored as `scrypt$15$8$1$<salt b64>$<hash b64>`,
-/// so the cost can be raised later without invalidating stored hashes.
-public enum PasswordHasher {
-    static let logN = 15, r = 8, p = 1
+/// so the cost can be raised later without invalidating stored hashes: a hash is always
+/// verified at the cost it was made with.
+public struct PasswordHasher: Sendable {
+    /// log2 of N for new hashes and for the dummy check of unknown accounts.
+    public let logN: Int
+    static let r = 8, p = 1
+
+    /// What every deployment uses.
+    public static let standard = PasswordHasher(logN: 15)
+
+    /// - Parameter logN: 15 in every deployment. In-process tests use 10 (1/32 of the work, the
+    ///   same code), as test suites of web frameworks use a cheap hasher; it is not a setting.
+    public init(logN: Int) {
+        precondition((10...20).contains(logN), "scrypt's log2 N is from 10 to 20")
+        self.logN = logN
+    }
 
     /// Why a password is refused; the message never repeats the password.
     public static func weakness(of password: String) -> String? {
@@ -23,10 +36,11 @@ public enum PasswordHasher {
                                   "admin", "abc123", "monkey", "dragon", "football", "baseball", "sunshine",
                                   "princess", "calltrace", "solicitor"]
 
-    public static func hash(_ password: String) throws -> String {
+    public func hash(_ password: String) throws -> String {
         var salt = [UInt8](repeating: 0, count: 16)
         guard RAND_bytes(&salt, 16) == 1 else { throw KeyError(.crypto, "no randomness for a salt") }
-        let derived = try scrypt(password, salt: salt, logN: logN, r: r, p: p)
+        let (r, p) = (Self.r, Self.p)
+        let derived = try Self.scrypt(password, salt: salt, logN: logN, r: r, p: p)
         return "scrypt$\(logN)$\(r)$\(p)$\(Data(salt).base64EncodedString())$\(derived.base64EncodedString())"
     }
 
@@ -41,8 +55,8 @@ public enum PasswordHasher {
     }
 
     /// Spends the time of one verification, for logins of unknown accounts.
-    public static func verifyDummy(_ password: String) {
-        _ = try? scrypt(password, salt: [UInt8](repeating: 0, count: 16), logN: logN, r: r, p: p)
+    public func verifyDummy(_ password: String) {
+        _ = try? Self.scrypt(password, salt: [UInt8](repeating: 0, count: 16), logN: logN, r: Self.r, p: Self.p)
     }
 
     private static func scrypt(_ password: String, salt: [UInt8], logN: Int, r: Int, p: Int) throws -> Data {

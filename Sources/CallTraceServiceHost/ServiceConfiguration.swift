@@ -55,6 +55,10 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// Identity only: the web backend's base URL the e-mailed links point at
     /// (`<base>/accept-invitation?token=…`, `<base>/reset-password?token=…`). Required with `smtp_url`.
     public var mailLinkBase: String?
+    /// Identity only: log2 of scrypt's N for new password hashes. Not a setting (no file key,
+    /// variable or flag): every deployment hashes at 15; only in-process tests lower it (10) to
+    /// keep the suite fast, running the same code.
+    public var passwordHashLogN = 15
     /// Identity only: the operators (names, as in `spiffe://<domain>/operator/<name>`) who may
     /// create and suspend organisations; empty lets every operator certificate do so. Default empty.
     public var adminOperators: [String] = []

@@ -29,6 +29,8 @@ struct IdentityRules: Sendable {
     let delivery: any TokenDelivery
     /// Every expiry here reads this clock (tests move it instead of sleeping).
     let clock: any WallClock
+    /// scrypt at the deployment's cost (`PasswordHasher.standard`).
+    var hasher = PasswordHasher.standard
 
     func now() -> Int64 { clock.nowUnixMs }
     static func newID(_ prefix: String) -> String { "\(prefix)_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))" }
@@ -116,7 +118,8 @@ struct IdentityRules: Sendable {
     /// session ends). Either way every other outstanding token of the same kind is voided.
     func redeem(_ purpose: TokenPurpose, token: String, password: String) async throws -> (org: String, user: String) {
         if let weakness = PasswordHasher.weakness(of: password) { throw RPCError(.invalidArgument, weakness) }
-        let hash = try await BlockingPool.shared.run { try PasswordHasher.hash(password) }
+        let hasher = self.hasher
+        let hash = try await BlockingPool.shared.run { try hasher.hash(password) }
         let now = self.now()
         return try await repository.write { [self] tx in
             guard let (user, org) = try tx.redeemableToken(hash: OpaqueToken.storageHash(token), purpose: purpose.rawValue,
@@ -159,7 +162,7 @@ struct IdentityRules: Sendable {
         let refused = RPCError(.unauthenticated, "invalid e-mail, password or code")
         // An unknown organisation has no keys (and gets none): the same answer, after the same work.
         guard let email = try? Self.normalisedEmail(email), let index = try? keys.blindIndex(email, kind: "email", org: org) else {
-            _ = try await BlockingPool.shared.run { PasswordHasher.verifyDummy(password) }
+            _ = try await BlockingPool.shared.run { hasher.verifyDummy(password) }
             throw refused
         }
         // Counted per account (known or not, so lockout reveals nothing) and per client address.
@@ -176,7 +179,7 @@ struct IdentityRules: Sendable {
         }
         guard let candidate = try await repository.read({ tx in try tx.loginCandidate(org: org, emailIndex: index) }),
               let stored = candidate.passwordHash else {
-            _ = try await BlockingPool.shared.run { PasswordHasher.verifyDummy(password) }
+            _ = try await BlockingPool.shared.run { hasher.verifyDummy(password) }
             try await audit(org: org, actor: "unknown", action: "login.failed", resource: "organization:\(org)", outcome: "denied")
             throw refused
         }

@@ -1,6 +1,7 @@
 public import CallTraceRPC
 public import CallTraceServiceHost
 public import CallTraceStorage
+import CallTraceKeys
 import CallTraceOutbound
 
 /// The identity service: organisations, named users, credentials, sessions and tokens, roles,
@@ -19,7 +20,8 @@ public struct IdentityService: CallTraceService {
     public init(context: ServiceContext) throws {
         let delivery = try Self.delivery(context)
         let rules = IdentityRules(repository: SQLiteIdentityRepository(database: context.database), keys: context.keys,
-                                  outbox: context.outbox, delivery: delivery, clock: context.clock)
+                                  outbox: context.outbox, delivery: delivery, clock: context.clock,
+                                  hasher: PasswordHasher(logN: context.configuration.passwordHashLogN))
         identity = IdentityHandler(rules: rules, credentialGateways: context.configuration.credentialGateways,
                                    adminOperators: context.configuration.adminOperators)
         context.jobs.register(Housekeeping(rules: rules))

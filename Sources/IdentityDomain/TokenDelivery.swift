@@ -3,6 +3,7 @@ import CallTraceOutbound
 import CallTraceServiceHost
 import CallTraceStorage
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -33,9 +34,12 @@ protocol TokenDelivery: Sendable {
 /// at `var/dev/mail`). The folder must exist; identity refuses to start otherwise.
 struct FileOutboxDelivery: TokenDelivery {
     let folder: String
+    private static let sequence = Atomic<Int>(0)
 
     func deliver(_ message: TokenMessage, in db: Connection) throws {
-        let name = "\(message.expiresAtUnixMs)-\(message.kind.rawValue)-\(message.userID)-\(UUID().uuidString.prefix(8)).json"
+        // Names sort in the order of delivery: the wall-clock microsecond, then a counter.
+        let order = String(format: "%017lld-%06d", Int64(Date().timeIntervalSince1970 * 1_000_000), Self.sequence.add(1, ordering: .relaxed).newValue % 1_000_000)
+        let name = "\(order)-\(message.kind.rawValue)-\(message.userID)-\(UUID().uuidString.prefix(8)).json"
         let path = (folder as NSString).appendingPathComponent(name)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -35,6 +35,8 @@ public final class InProcessService: @unchecked Sendable {
         configuration.database = setup.database
         configuration.mailOutbox = setup.mailbox
         configuration.peers = peers.mapValues { "127.0.0.1:\($0)" }
+        // The same scrypt at 1/32 of the work: the suite stays fast (process tests keep the real cost).
+        configuration.passwordHashLogN = 10
         for peer in Service.requiredPeers.keys where configuration.peers[peer] == nil {
             configuration.peers[peer] = "127.0.0.1:\(ServiceSetup.nothingListens)"
         }

@@ -122,7 +122,8 @@ struct IdentityHardeningTests {
 
     @Test("On one connection, a Health call sent while eight logins are in flight answers before the first login")
     func healthDuringLogins() async throws {
-        let deployment = try await IdentityDeployment()
+        // A process, at the real scrypt cost: what is measured is scrypt leaving the I/O thread.
+        let deployment = try await IdentityDeployment(.process)
         let (org, _) = try await deployment.organisationWithAdmin(email: "admin@firm.example")
         let order = OrderLog()
         try await withThrowingTaskGroup(of: Void.self) { group in

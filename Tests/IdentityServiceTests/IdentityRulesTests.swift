@@ -34,7 +34,8 @@ final class RulesFixture: @unchecked Sendable {
         let jobs = JobQueue(database: database, clock: clock)
         rules = IdentityRules(repository: SQLiteIdentityRepository(database: database),
                               keys: KeyRing(keyStore: keyStore, masterKey: try MasterKey.load(path: masterKey)),
-                              outbox: AuditOutbox(database: database, service: "identity", jobs: jobs), delivery: mailbox, clock: clock)
+                              outbox: AuditOutbox(database: database, service: "identity", jobs: jobs), delivery: mailbox, clock: clock,
+                              hasher: PasswordHasher(logN: 10))
     }
 
     deinit {

@@ -26,7 +26,7 @@ final class IdentityDeployment: @unchecked Sendable {
     /// Identity's database (in-process mode only).
     var database: Database { inProcess!.instance.database }
 
-    init(_ mode: Mode = .process) async throws {
+    init(_ mode: Mode = .inProcess) async throws {
         switch mode {
         case .process:
             setup = try ServiceSetup(service: "identity")
@@ -152,7 +152,8 @@ struct IdentityServiceTests {
 
     @Test("Onboarding: operator creates an org, the first admin redeems, logs in, and is authorised for users.manage")
     func onboarding() async throws {
-        let deployment = try await IdentityDeployment()
+        // A process logging JSON at trace level: everything it writes is checked for secrets.
+        let deployment = try await IdentityDeployment(.process)
         let (org, token) = try await deployment.organisationWithAdmin()
         let principal = try await deployment.authorize(token, org: org, .usersManage)
         #expect(principal.orgID == org)

@@ -24,7 +24,6 @@ struct TwoFactorTests {
         return out
     }
 
-    static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
 
     @Test("Enrol, confirm with a current code; then a login needs the code; secrets never reach the logs")
     func enrolAndLogin() async throws {
@@ -48,7 +47,7 @@ struct TwoFactorTests {
         } == .invalidArgument)
         _ = try await deployment.gateway.unary(Identity.confirmTotp, .with {
             $0.orgID = org
-            $0.code = TOTP.code(secret: secret, unixTime: Self.now())
+            $0.code = TOTP.code(secret: secret, unixTime: deployment.clock.nowUnixMs / 1000)
         }, options: .init(metadata: call))
 
         func login(code totp: String) async -> StatusCode? {
@@ -62,7 +61,7 @@ struct TwoFactorTests {
         #expect(await login(code: "123456") == .unauthenticated)
         // The confirming code's step is used; the next step's code (within the drift window) works
         // once, and a replay of it is refused.
-        let next = TOTP.code(secret: secret, unixTime: Self.now() + 30)
+        let next = TOTP.code(secret: secret, unixTime: deployment.clock.nowUnixMs / 1000 + 30)
         #expect(await login(code: next) == .ok)
         #expect(await login(code: next) == .unauthenticated, "a two-factor code was accepted twice")
         let logs = await deployment.stop()
@@ -87,7 +86,7 @@ struct TwoFactorTests {
         }, options: .init(metadata: memberCall))
         _ = try await deployment.gateway.unary(Identity.confirmTotp, .with {
             $0.orgID = org
-            $0.code = TOTP.code(secret: Self.base32Decode(enrolled.secretBase32), unixTime: Self.now())
+            $0.code = TOTP.code(secret: Self.base32Decode(enrolled.secretBase32), unixTime: deployment.clock.nowUnixMs / 1000)
         }, options: .init(metadata: memberCall))
         #expect(try await deployment.authorize(member, org: org, .reportsRead).role == .member)
         _ = await deployment.stop()
