@@ -56,17 +56,6 @@ final class RulesFixture: @unchecked Sendable {
     }
 }
 
-func refusal(_ body: () async throws -> Void) async -> StatusCode? {
-    do {
-        try await body()
-        return .ok
-    } catch let error as RPCError {
-        return error.code
-    } catch {
-        return nil
-    }
-}
-
 @Suite("Identity rules, without sockets: expiries by the test clock")
 struct IdentityRulesTests {
     @Test("An invitation is good for 72 hours of the clock, and once")
@@ -75,13 +64,13 @@ struct IdentityRulesTests {
         _ = try await fixture.rules.createOrganization(name: "Late LLP", adminEmail: "late@rules.example", adminName: "", by: "operator:ops")
         let token = try #require(fixture.mailbox.last(.invitation))
         fixture.clock.advance(by: .seconds(72 * 3600))
-        #expect(await refusal { _ = try await fixture.rules.redeem(.invitation, token: token, password: "correct horse battery staple") } == .notFound)
+        #expect(await code { _ = try await fixture.rules.redeem(.invitation, token: token, password: "correct horse battery staple") } == .notFound)
 
         _ = try await fixture.rules.createOrganization(name: "Prompt LLP", adminEmail: "prompt@rules.example", adminName: "", by: "operator:ops")
         let prompt = try #require(fixture.mailbox.last(.invitation))
         fixture.clock.advance(by: .seconds(72 * 3600 - 1))
-        #expect(await refusal { _ = try await fixture.rules.redeem(.invitation, token: prompt, password: "correct horse battery staple") } == .ok)
-        #expect(await refusal { _ = try await fixture.rules.redeem(.invitation, token: prompt, password: "another good passphrase") } == .notFound)
+        #expect(await code { _ = try await fixture.rules.redeem(.invitation, token: prompt, password: "correct horse battery staple") } == .ok)
+        #expect(await code { _ = try await fixture.rules.redeem(.invitation, token: prompt, password: "another good passphrase") } == .notFound)
     }
 
     @Test("A session ends after the organisation's idle time, each allowed call renewing it, and at its maximum")
@@ -91,20 +80,20 @@ struct IdentityRulesTests {
         let token = try await fixture.login(org)
         for _ in 0..<3 {
             fixture.clock.advance(by: .seconds(29 * 60))
-            #expect(await refusal { _ = try await fixture.rules.authorize(token: token, org: org, permission: .usersManage) } == .ok)
+            #expect(await code { _ = try await fixture.rules.authorize(token: token, org: org, permission: .usersManage) } == .ok)
         }
         fixture.clock.advance(by: .seconds(30 * 60))
-        #expect(await refusal { _ = try await fixture.rules.authorize(token: token, org: org, permission: .usersManage) } == .unauthenticated)
+        #expect(await code { _ = try await fixture.rules.authorize(token: token, org: org, permission: .usersManage) } == .unauthenticated)
 
         // A one-hour maximum ends a busy session after an hour, however often it is used.
         try await fixture.rules.setPolicy(ranges: [], idleSeconds: 0, maxSeconds: 3600, requireTwoFactor: false, org: org, by: "user:admin")
         let busy = try await fixture.login(org)
         for _ in 0..<5 {
             fixture.clock.advance(by: .seconds(11 * 60))
-            #expect(await refusal { _ = try await fixture.rules.authorize(token: busy, org: org, permission: .reportsRead) } == .ok)
+            #expect(await code { _ = try await fixture.rules.authorize(token: busy, org: org, permission: .reportsRead) } == .ok)
         }
         fixture.clock.advance(by: .seconds(6 * 60))
-        #expect(await refusal { _ = try await fixture.rules.authorize(token: busy, org: org, permission: .reportsRead) } == .unauthenticated)
+        #expect(await code { _ = try await fixture.rules.authorize(token: busy, org: org, permission: .reportsRead) } == .unauthenticated)
     }
 
     @Test("Five wrong passwords lock the account for the 15-minute window of the clock; then it opens")
@@ -112,12 +101,12 @@ struct IdentityRulesTests {
         let fixture = try RulesFixture()
         let org = try await fixture.organisation()
         for attempt in 0..<5 {
-            #expect(await refusal { _ = try await fixture.login(org, password: "wrong passphrase \(attempt)", from: "198.51.100.\(attempt)") }
+            #expect(await code { _ = try await fixture.login(org, password: "wrong passphrase \(attempt)", from: "198.51.100.\(attempt)") }
                     == .unauthenticated)
         }
-        #expect(await refusal { _ = try await fixture.login(org, from: "198.51.100.9") } == .resourceExhausted)
+        #expect(await code { _ = try await fixture.login(org, from: "198.51.100.9") } == .resourceExhausted)
         fixture.clock.advance(by: .seconds(15 * 60 + 1))
-        #expect(await refusal { _ = try await fixture.login(org, from: "198.51.100.9") } == .ok)
+        #expect(await code { _ = try await fixture.login(org, from: "198.51.100.9") } == .ok)
     }
 
     @Test("A reset token lasts an hour of the clock; redeeming it ends every session and voids the other tokens")
@@ -130,13 +119,13 @@ struct IdentityRulesTests {
         try await fixture.rules.requestReset(org: org, email: "Admin@Rules.example")
         let second = try #require(fixture.mailbox.last(.passwordReset))
         fixture.clock.advance(by: .seconds(3599))
-        #expect(await refusal { _ = try await fixture.rules.redeem(.reset, token: second, password: "a brand new passphrase") } == .ok)
-        #expect(await refusal { _ = try await fixture.rules.redeem(.reset, token: first, password: "a brand new passphrase") } == .notFound)
-        #expect(await refusal { _ = try await fixture.rules.authorize(token: session, org: org, permission: .reportsRead) } == .unauthenticated)
+        #expect(await code { _ = try await fixture.rules.redeem(.reset, token: second, password: "a brand new passphrase") } == .ok)
+        #expect(await code { _ = try await fixture.rules.redeem(.reset, token: first, password: "a brand new passphrase") } == .notFound)
+        #expect(await code { _ = try await fixture.rules.authorize(token: session, org: org, permission: .reportsRead) } == .unauthenticated)
 
         try await fixture.rules.requestReset(org: org, email: "admin@rules.example")
         let late = try #require(fixture.mailbox.last(.passwordReset))
         fixture.clock.advance(by: .seconds(3600))
-        #expect(await refusal { _ = try await fixture.rules.redeem(.reset, token: late, password: "yet another passphrase") } == .notFound)
+        #expect(await code { _ = try await fixture.rules.redeem(.reset, token: late, password: "yet another passphrase") } == .notFound)
     }
 }
