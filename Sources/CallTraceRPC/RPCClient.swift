@@ -97,7 +97,7 @@ public final class RPCClient: Sendable {
                 let call = try await start(method.info, deadline: deadline, metadata: options.metadata,
                                            firstMessage: payload, endStream: true)
                 return try await call.withCancellation { try await self.singleResponse(call) }
-            } catch let error as RPCError where error.code == .unavailable && method.info.isIdempotent
+            } catch let error as RPCError where error.code == .unavailable && error.isTransient && method.info.isIdempotent
                         && attempt < configuration.maxAttempts {
                 let pause = Self.jittered(backoff)
                 if let deadline, ContinuousClock.now + pause >= deadline { throw error }
@@ -313,7 +313,10 @@ public final class RPCClient: Sendable {
             do {
                 result = .success(try self.openConnection())
             } catch let error as TLSError {
-                result = .failure(RPCError(.unavailable, "cannot reach \(target.host):\(target.port): \(error.message)"))
+                var failure = RPCError(.unavailable, "cannot reach \(target.host):\(target.port): \(error.message)")
+                // A refused certificate or identity is not a passing outage: calls are not retried on it.
+                failure.isTransient = error.kind != .peerRefused
+                result = .failure(failure)
             } catch {
                 result = .failure(RPCError.from(error))
             }
@@ -342,7 +345,7 @@ public final class RPCClient: Sendable {
         let stream = try TLSStream.connect(host: target.host, port: target.port, context: tls, timeout: configuration.connectTimeout)
         guard stream.peerIdentity == target.identity else {
             stream.shutdown()
-            throw TLSError(.handshake, "server identity \(stream.peerIdentity) is not the expected \(target.identity)")
+            throw TLSError(.peerRefused, "server identity \(stream.peerIdentity) is not the expected \(target.identity)")
         }
         let frames = try FrameConnection(stream: stream, maxFrameBytes: configuration.maxFrameBytes)
         var settings = WireFrame.Settings()

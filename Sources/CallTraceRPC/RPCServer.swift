@@ -226,7 +226,7 @@ public final class RPCServer: Sendable {
             let stream = try TLSStream.accept(fd: fd, peerAddress: address, context: tls, timeout: core.limits.handshakeTimeout)
             guard let peer = PeerIdentity(uri: stream.peerIdentity), peer.trustDomain == core.trustDomain else {
                 stream.shutdown()
-                throw TLSError(.handshake, "peer identity \(stream.peerIdentity) is not in trust domain \(core.trustDomain)")
+                throw TLSError(.peerRefused, "peer identity \(stream.peerIdentity) is not in trust domain \(core.trustDomain)")
             }
             let frames = try FrameConnection(stream: stream, maxFrameBytes: core.limits.maxFrameBytes,
                                              maxOutboundBytes: core.limits.maxOutboundBytesPerConnection)

@@ -9,8 +9,12 @@ public struct TLSError: Error, CustomStringConvertible, Sendable {
         case configuration
         /// TCP could not connect or accept.
         case socket
-        /// The TLS handshake failed or timed out, or the peer's identity was refused.
+        /// The TLS handshake failed or timed out.
         case handshake
+        /// The peer's certificate was refused: not signed by our CA, revoked, expired, without
+        /// exactly one SPIFFE id, or naming another identity than expected. Trying again will
+        /// not change it.
+        case peerRefused
         /// The connection broke after the handshake.
         case io
     }

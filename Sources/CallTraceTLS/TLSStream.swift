@@ -102,7 +102,7 @@ public final class TLSStream: @unchecked Sendable {
                 let verify = SSL_get_verify_result(ssl)
                 if verify != X509_V_OK {
                     _ = drainOpenSSLErrors()
-                    throw TLSError(.handshake, "TLS handshake with \(peerAddress) failed: peer certificate refused: \(String(cString: X509_verify_cert_error_string(verify)))")
+                    throw TLSError(.peerRefused, "TLS handshake with \(peerAddress) failed: peer certificate refused: \(String(cString: X509_verify_cert_error_string(verify)))")
                 }
                 throw TLSError.openSSL(.handshake, "TLS handshake with \(peerAddress) failed")
             }
@@ -118,7 +118,7 @@ public final class TLSStream: @unchecked Sendable {
             throw TLSError(.handshake, "TLS handshake with \(peerAddress) failed: ALPN ctrpc/1 not negotiated")
         }
         guard let identity = spiffeID(of: peer) else {
-            throw TLSError(.handshake, "TLS handshake with \(peerAddress) failed: peer certificate does not carry exactly one URI SAN, a spiffe:// id")
+            throw TLSError(.peerRefused, "TLS handshake with \(peerAddress) failed: peer certificate does not carry exactly one URI SAN, a spiffe:// id")
         }
         owned = true
         return TLSStream(fd: fd, ssl: ssl, peerIdentity: identity, peerAddress: peerAddress)
