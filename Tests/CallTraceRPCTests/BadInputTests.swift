@@ -105,11 +105,11 @@ struct BadInputTests {
             #expect(reply.status.message.hasSuffix("takes one request, in the opening frame with end_stream"))
         }
 
-        // A second request on a unary call still running (its handler sleeps) ends that call.
+        // A second request on a unary call still running (its handler is held) ends that call.
         var slow = Calltrace_Rpc_V1_Frame()
         slow.callID = 9
         slow.header.method = Calltrace_Testing_V1_EchoService.echo.fullName
-        slow.message = try Calltrace_Testing_V1_EchoRequest.with { $0.delayMs = 2_000 }.serializedBytes()
+        slow.message = try Calltrace_Testing_V1_EchoRequest.with { $0.tag = "hold:second-request" }.serializedBytes()
         slow.endStream = true
         try client.send(slow)
         var extra = Calltrace_Rpc_V1_Frame()
@@ -120,6 +120,7 @@ struct BadInputTests {
         #expect(reply.callID == 9)
         #expect(reply.status.code == StatusCode.invalidArgument.rawValue)
         #expect(reply.status.message == "/calltrace.testing.v1.EchoService/Echo takes one request, in the opening frame")
+        fixture.echo.release("hold:second-request")
         try await expectStillServing(fixture)
     }
 
@@ -131,9 +132,10 @@ struct BadInputTests {
         var slow = Calltrace_Rpc_V1_Frame()
         slow.callID = 9
         slow.header.method = Calltrace_Testing_V1_EchoService.echo.fullName
-        slow.message = try Calltrace_Testing_V1_EchoRequest.with { $0.delayMs = 2_000 }.serializedBytes()
+        slow.message = try Calltrace_Testing_V1_EchoRequest.with { $0.tag = "hold:reused" }.serializedBytes()
         slow.endStream = true
         try client.send(slow)
+        defer { fixture.echo.release("hold:reused") }
         var again = Calltrace_Rpc_V1_Frame()
         again.callID = 9
         again.header.method = secondMethod
@@ -235,11 +237,13 @@ struct BadInputTests {
         limits.maxConcurrentCallsPerConnection = 2
         let fixture = try EchoFixture(limits: limits)
         let client = try fixture.client()
+        // Three calls held in their handlers: the two admitted stay in flight until released, so
+        // the third meets the limit whatever the machine's speed.
         let codes = try await withThrowingTaskGroup(of: StatusCode.self) { group in
-            for _ in 0..<3 {
+            for index in 0..<3 {
                 group.addTask {
                     var request = Calltrace_Testing_V1_EchoRequest()
-                    request.delayMs = 300
+                    request.tag = "hold:\(index)"
                     do {
                         _ = try await client.unary(Calltrace_Testing_V1_EchoService.echo, request)
                         return .ok
@@ -248,8 +252,12 @@ struct BadInputTests {
                     }
                 }
             }
-            return try await group.reduce(into: [StatusCode]()) { $0.append($1) }
+            var codes = [try await group.next()!]
+            for index in 0..<3 { fixture.echo.release("hold:\(index)") }
+            for try await code in group { codes.append(code) }
+            return codes
         }
+        #expect(codes.first == .resourceExhausted, "the first call to finish is the one refused")
         #expect(codes.filter { $0 == .ok }.count == 2)
         #expect(codes.filter { $0 == .resourceExhausted }.count == 1)
     }

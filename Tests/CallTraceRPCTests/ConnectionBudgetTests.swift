@@ -73,15 +73,18 @@ struct ConnectionBudgetTests {
         _ = try raw.connect(port: fixture.server.port)
         raw.setReceiveTimeout(.seconds(60))
         try raw.sendSettings()
-        try raw.send(try .echoCall(1, delayMs: 1_000, payload: "finished"))
-        let frames = try await onThread { () -> [Calltrace_Rpc_V1_Frame] in
+        // The call is held until the goaway has arrived: the order does not depend on timing.
+        try raw.send(try .echoCall(1, payload: "finished", tag: "hold:age"))
+        let first = try await onThread { try raw.readFrame() }
+        #expect(first?.goaway == true, "the goaway comes while the call is in flight")
+        fixture.echo.release("hold:age")
+        let rest = try await onThread { () -> [Calltrace_Rpc_V1_Frame] in
             var frames: [Calltrace_Rpc_V1_Frame] = []
             while let frame = try raw.readFrame() { frames.append(frame) }
             return frames
         }
-        // The goaway first, then the call's answer, then the close.
-        #expect(frames.first?.goaway == true)
-        #expect(frames.last?.callID == 1 && frames.last?.status.code == 0)
+        // Then the call's answer, then the close.
+        #expect(rest.last?.callID == 1 && rest.last?.status.code == 0)
         // A client simply opens a new connection for its next call.
         let client = try fixture.client()
         #expect(await health(client) == .ok)

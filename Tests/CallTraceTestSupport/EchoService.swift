@@ -38,10 +38,34 @@ public final class EchoService: RPCService {
 
     public var observations: Observations { observed.withLock { $0 } }
 
+    /// Calls tagged `hold:…` wait until the test releases their tag: a call in flight for exactly
+    /// as long as the test needs, without guessing a delay.
+    private let holds = Mutex<(released: Set<String>, waiting: [String: CheckedContinuation<Void, Never>])>(([], [:]))
+
+    public func release(_ tag: String) {
+        let waiter = holds.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.released.insert(tag)
+            return state.waiting.removeValue(forKey: tag)
+        }
+        waiter?.resume()
+    }
+
+    private func held(_ tag: String) async {
+        await withCheckedContinuation { continuation in
+            let free = holds.withLock { state -> Bool in
+                if state.released.contains(tag) { return true }
+                state.waiting[tag] = continuation
+                return false
+            }
+            if free { continuation.resume() }
+        }
+    }
+
     public func register(with router: inout RPCRouter) {
         let reportsContext = mode == .testing
         router.unary(Calltrace_Testing_V1_EchoService.echo, allow: allow) { [self] request, context in
             if reportsContext && !request.tag.isEmpty { observed.withLock { _ = $0.startedTags.insert(request.tag) } }
+            if request.tag.hasPrefix("hold:") { await held(request.tag) }
             if request.delayMs > 0 {
                 do {
                     try await Task.sleep(for: .milliseconds(Int(request.delayMs)))

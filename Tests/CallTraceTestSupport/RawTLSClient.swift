@@ -141,7 +141,8 @@ public final class RawTLSClient: @unchecked Sendable {
 
 extension Calltrace_Rpc_V1_Frame {
     /// The opening frame of a unary Echo call (request in the frame, end of stream), for raw clients.
-    public static func echoCall(_ callID: UInt64, delayMs: UInt32 = 0, timeoutMs: UInt64 = 0, payload: String = "") throws -> Self {
+    public static func echoCall(_ callID: UInt64, delayMs: UInt32 = 0, timeoutMs: UInt64 = 0, payload: String = "",
+                                tag: String = "") throws -> Self {
         var frame = Self()
         frame.callID = callID
         frame.header.method = Calltrace_Testing_V1_EchoService.echo.fullName
@@ -149,6 +150,7 @@ extension Calltrace_Rpc_V1_Frame {
         frame.message = try Calltrace_Testing_V1_EchoRequest.with {
             $0.delayMs = delayMs
             $0.payload = Data(payload.utf8)
+            $0.tag = tag
         }.serializedBytes()
         frame.endStream = true
         return frame
