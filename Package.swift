@@ -164,6 +164,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "MediaServiceTests",
+            dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceAPI", "CallTraceServiceHost", "CallTraceKeys", "CallTraceStorage",
+                           "CallTraceTestSupport", "IdentityDomain", "MediaDomain"],
+            path: "Tests/MediaServiceTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "CallTraceProtoTests",
             dependencies: ["CallTraceProto", "CallTraceRPC", "CallTraceTestSupport",
                            .product(name: "SwiftProtobuf", package: "swift-protobuf")],

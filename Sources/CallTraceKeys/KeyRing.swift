@@ -15,7 +15,7 @@ import Synchronization
 /// organisation's reads as before.
 public final class KeyRing: Sendable {
     /// The key store's schema.
-    public static let migrations = [Migration(version: 1, schema), Migration(version: 2, tombstones)]
+    public static let migrations = [Migration(version: 1, schema), Migration(version: 2, tombstones), Migration(version: 3, objectKeys)]
 
     static let schema = """
         CREATE TABLE org_keys (
@@ -30,6 +30,19 @@ public final class KeyRing: Sendable {
         CREATE TABLE shredded_orgs (
             org_id TEXT PRIMARY KEY,
             shredded_at_unix_ms INTEGER NOT NULL
+        );
+        """
+
+    /// A key of its own per stored object (a recording), wrapped under the organisation's data
+    /// key: deleting the row destroys that object in every backup of its file, and shredding
+    /// the organisation destroys all of them at once.
+    static let objectKeys = """
+        CREATE TABLE object_keys (
+            org_id TEXT NOT NULL,
+            object_id TEXT NOT NULL,
+            wrapped_key BLOB NOT NULL,
+            created_at_unix_ms INTEGER NOT NULL,
+            PRIMARY KEY (org_id, object_id)
         );
         """
 
@@ -135,27 +148,72 @@ public final class KeyRing: Sendable {
         AESGCM.hmacSHA256(key: try keys(for: org, create: false).index, message: Data("\(kind):\(value)".utf8))
     }
 
-    // MARK: Chunked blobs (audio)
+    // MARK: Object keys and chunked blobs (audio)
 
-    /// Seals audio in independently authenticated chunks. Each chunk's associated data binds the
-    /// org, the blob, its index and whether it is the last, so a chunk cannot be dropped,
-    /// reordered, duplicated or taken from another recording without detection.
-    public func sealChunk(_ chunk: Data, org: String, blob: String, index: Int, isLast: Bool) throws -> Data {
-        try AESGCM.seal(chunk, key: keys(for: org, create: false).data,
-                        associatedData: Self.chunkAAD(org, blob, index, isLast))
+    /// A new key for `object` of `org`, stored wrapped under the organisation's data key before
+    /// it is returned (so nothing is ever sealed under a key that is not kept).
+    ///
+    /// - Throws: `KeyError(.noKey)` when the organisation has no keys.
+    public func createObjectKey(org: String, object: String) throws -> ObjectKey {
+        let orgKey = try keys(for: org, create: false).data
+        let key = try SecretKey.random()
+        let wrapped = try AESGCM.seal(key: key, under: orgKey, associatedData: Self.objectAAD(org, object))
+        try store.sync { connection in
+            try connection.execute("INSERT INTO object_keys (org_id, object_id, wrapped_key, created_at_unix_ms) VALUES (?, ?, ?, ?)",
+                                   org, object, wrapped, Int64(Date().timeIntervalSince1970 * 1000))
+        }
+        return ObjectKey(key: key, org: org, object: object)
     }
 
-    /// Opens the chunks of one blob in order, refusing a truncated, reordered or spliced sequence.
-    public func openChunks(_ chunks: [Data], org: String, blob: String) throws -> Data {
-        let key = try keys(for: org, create: false).data
-        var out = Data()
-        for (index, sealed) in chunks.enumerated() {
-            let isLast = index == chunks.count - 1
-            out.append(try AESGCM.open(sealed, key: key, associatedData: Self.chunkAAD(org, blob, index, isLast),
-                                       what: "chunk \(index) of blob \(blob)"))
+    /// The key of `object`; `KeyError(.noKey)` once it (or its organisation's key) is destroyed.
+    public func objectKey(org: String, object: String) throws -> ObjectKey {
+        let orgKey = try keys(for: org, create: false).data
+        guard let wrapped = try store.sync({ connection in
+            try connection.query("SELECT wrapped_key FROM object_keys WHERE org_id = ? AND object_id = ?", org, object).first?.blob("wrapped_key")
+        }) else { throw KeyError(.noKey, "object \(object) of \(org) has no key (destroyed or never created)") }
+        let key = try AESGCM.openKey(wrapped, under: orgKey, associatedData: Self.objectAAD(org, object), what: "key of object \(object)")
+        return ObjectKey(key: key, org: org, object: object)
+    }
+
+    /// Destroys the key of `object`: overwritten in the key-store file and checkpointed out of
+    /// its log, so whatever was sealed under it is unreadable in every copy. Nothing to destroy
+    /// is not an error.
+    public func destroyObjectKey(org: String, object: String) throws {
+        try store.sync { connection in
+            try connection.execute("PRAGMA secure_delete = ON")
+            try connection.execute("DELETE FROM object_keys WHERE org_id = ? AND object_id = ?", org, object)
+            _ = try connection.query("PRAGMA wal_checkpoint(TRUNCATE)")
         }
-        if chunks.isEmpty { throw KeyError(.tampered, "blob \(blob) has no chunks") }
-        return out
+    }
+
+    /// Every object that has a key, for start-up sweeps (a key whose object was never stored).
+    public func objectKeyIDs() throws -> [(org: String, object: String)] {
+        try store.sync { connection in
+            try connection.query("SELECT org_id, object_id FROM object_keys").compactMap { row in
+                guard let org = row.text("org_id"), let object = row.text("object_id") else { return nil }
+                return (org, object)
+            }
+        }
+    }
+
+    /// Seals one chunk of an object. Its associated data binds the org, the object, the chunk's
+    /// index and whether it is the last, so a chunk cannot be dropped, reordered, duplicated or
+    /// taken from another object (or organisation) without detection.
+    public func sealChunk(_ chunk: Data, with key: ObjectKey, index: Int, isLast: Bool) throws -> Data {
+        try AESGCM.seal(chunk, key: key.key, associatedData: Self.chunkAAD(key.org, key.object, index, isLast))
+    }
+
+    /// Opens chunk `index` of the object.
+    public func openChunk(_ sealed: Data, with key: ObjectKey, index: Int, isLast: Bool) throws -> Data {
+        try AESGCM.open(sealed, key: key.key, associatedData: Self.chunkAAD(key.org, key.object, index, isLast),
+                        what: "chunk \(index) of \(key.object)")
+    }
+
+    /// The bytes a sealed chunk of `plaintext` bytes takes.
+    public static func sealedSize(ofChunk plaintext: Int) -> Int { plaintext + AESGCM.overhead }
+
+    private static func objectAAD(_ org: String, _ object: String) -> Data {
+        Data("calltrace/object-key/\(org.utf8.count):\(org)/\(object.utf8.count):\(object)".utf8)
     }
 
     private static func chunkAAD(_ org: String, _ blob: String, _ index: Int, _ isLast: Bool) -> Data {
@@ -177,6 +235,7 @@ public final class KeyRing: Sendable {
             try connection.execute("PRAGMA secure_delete = ON")
             try connection.transaction {
                 try connection.execute("DELETE FROM org_keys WHERE org_id = ?", org)
+                try connection.execute("DELETE FROM object_keys WHERE org_id = ?", org)
                 if try connection.query("SELECT 1 FROM shredded_orgs WHERE org_id = ?", org).isEmpty {
                     try connection.execute("INSERT INTO shredded_orgs (org_id, shredded_at_unix_ms) VALUES (?, ?)",
                                            org, Int64(Date().timeIntervalSince1970 * 1000))
@@ -245,4 +304,11 @@ public enum PhoneNumber {
         guard (8...15).contains(digits.count), !digits.hasPrefix("0") else { return nil }
         return "+" + digits
     }
+}
+
+/// The key of one stored object, held in wiped-on-release memory.
+public struct ObjectKey: Sendable {
+    let key: SecretKey
+    public let org: String
+    public let object: String
 }

@@ -59,6 +59,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// variable or flag): every deployment hashes at 15; only in-process tests lower it (10) to
     /// keep the suite fast, running the same code.
     public var passwordHashLogN = 15
+    /// Media only: the folder of the sealed recording files. Default `recordings/` beside the database.
+    public var blobStore: String?
     /// Identity only: the operators (names, as in `spiffe://<domain>/operator/<name>`) who may
     /// create and suspend organisations; empty lets every operator certificate do so. Default empty.
     public var adminOperators: [String] = []
@@ -78,6 +80,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         ("credential_gateways", "CALLTRACE_CREDENTIAL_GATEWAYS"), ("mail_outbox", "CALLTRACE_MAIL_OUTBOX"),
         ("admin_operators", "CALLTRACE_ADMIN_OPERATORS"), ("smtp_url", "CALLTRACE_SMTP_URL"), ("smtp_from", "CALLTRACE_SMTP_FROM"),
         ("smtp_ca", "CALLTRACE_SMTP_CA"), ("smtp_credentials", "CALLTRACE_SMTP_CREDENTIALS"), ("mail_link_base", "CALLTRACE_MAIL_LINK_BASE"),
+        ("blob_store", "CALLTRACE_BLOB_STORE"),
     ]
 
     /// The levels `log_level` accepts.
@@ -163,6 +166,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
                 throw ConfigurationError("smtp_url must start with smtps:// (implicit TLS) or smtp:// (STARTTLS), not \(value)")
             }
             smtpURL = value
+        case "blob_store": blobStore = value
         case "smtp_from": smtpFrom = value
         case "smtp_ca": smtpCA = value
         case "smtp_credentials": smtpCredentials = value

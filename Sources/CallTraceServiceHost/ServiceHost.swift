@@ -90,6 +90,8 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("smtp-credentials"), help: "Identity: file (0600) with the mail login: user, then password, one per line.")
     var smtpCredentials: String?
     @Option(name: .customLong("mail-link-base"), help: "Identity: https:// base of the links in e-mails.") var mailLinkBase: String?
+    @Option(name: .customLong("blob-store"), help: "Media: folder of the sealed recording files (default recordings/ beside the database).")
+    var blobStore: String?
 
     func resolve(service: String, port: Int) throws -> ServiceConfiguration {
         var configuration = ServiceConfiguration.defaults(service: service, port: port)
@@ -100,7 +102,8 @@ struct SettingsOptions: ParsableArguments {
                                           ("log_format", logFormat), ("log_level", logLevel),
                                           ("credential_gateways", credentialGateways), ("mail_outbox", mailOutbox),
                                           ("smtp_url", smtpURL), ("smtp_from", smtpFrom), ("smtp_ca", smtpCA),
-                                          ("smtp_credentials", smtpCredentials), ("mail_link_base", mailLinkBase)]
+                                          ("smtp_credentials", smtpCredentials), ("mail_link_base", mailLinkBase),
+                                          ("blob_store", blobStore)]
         for case let (key, value?) in flags { try configuration.set(key, value) }
         return configuration
     }

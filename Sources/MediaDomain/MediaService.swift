@@ -1,18 +1,36 @@
 public import CallTraceRPC
 public import CallTraceServiceHost
 public import CallTraceStorage
+import Foundation
 
-/// The media service: recordings: encrypted audio, their metadata (org, call id, format, size, duration,
-/// checksum), share links. Media never sees callers' phone numbers (DESIGN.md §3). Its RPCs
-/// arrive with media's issue; health, info and metrics are served already.
+/// The media service: recordings — encrypted audio and its metadata (org, call id, format, size,
+/// duration, checksum). Media never sees callers' phone numbers (DESIGN.md §3).
+/// `services/media/main.swift` runs it as a process; tests run it in process.
 public struct MediaService: CallTraceService {
     public static let name = "media"
     public static let defaultPort = 7102
     public static let requiredPeers: [String: String] = ["identity": "to authorise users and operators", "compliance": "to forward its audit events"]
     public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2),
-                                    Migration(version: 3, SharedSchema.v3)]
+                                    Migration(version: 3, SharedSchema.v3), Migration(version: 4, SQLiteRecordingRepository.schema)]
 
-    public init(context: ServiceContext) {}
+    let recordings: RecordingHandler
 
-    public var rpcServices: [any RPCService] { [] }
+    public init(context: ServiceContext) throws {
+        guard let authorizer = context.authorizer else { throw ConfigurationError("media needs its identity peer") }
+        let folder = context.configuration.blobStore ?? Self.defaultBlobFolder(database: context.configuration.database)
+        let rules = RecordingRules(repository: SQLiteRecordingRepository(database: context.database), blobs: try FileBlobStore(folder: folder),
+                                   keys: context.keys, outbox: context.outbox, jobs: context.jobs, clock: context.clock)
+        // What an interrupted upload or deletion left behind goes before the first call.
+        let swept = try rules.sweep()
+        if swept > 0 { context.logger.notice("start-up sweep removed unfinished recordings", metadata: ["removed": "\(swept)"]) }
+        recordings = RecordingHandler(rules: rules, authorizer: authorizer)
+    }
+
+    public var rpcServices: [any RPCService] { [recordings] }
+
+    /// `recordings/` beside the database.
+    static func defaultBlobFolder(database: String) -> String {
+        (database as NSString).deletingLastPathComponent.isEmpty
+            ? "recordings" : (database as NSString).deletingLastPathComponent + "/recordings"
+    }
 }

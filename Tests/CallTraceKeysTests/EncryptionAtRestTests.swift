@@ -109,16 +109,24 @@ struct EncryptionAtRestTests {
         #expect(PhoneNumber.e164(raw) == nil)
     }
 
-    @Test("Audio chunks: truncation, reordering and splicing are detected")
+    @Test("Audio chunks under each recording's own key: truncation, reordering and splicing are detected; a destroyed key opens nothing")
     func chunks() async throws {
         let vault = try Vault()
         let keys = vault.keys!
         try keys.createKeys(for: "org-a")
+        let keyA = try keys.createObjectKey(org: "org-a", object: "rec-1")
+        let keyB = try keys.createObjectKey(org: "org-a", object: "rec-2")
         let parts = (0..<4).map { Data(repeating: UInt8($0), count: 1000) }
-        let sealedA = try parts.enumerated().map { try keys.sealChunk($1, org: "org-a", blob: "rec-1", index: $0, isLast: $0 == 3) }
-        let sealedB = try parts.enumerated().map { try keys.sealChunk($1, org: "org-a", blob: "rec-2", index: $0, isLast: $0 == 3) }
-        let whole = try keys.openChunks(sealedA, org: "org-a", blob: "rec-1")
-        #expect(whole == parts.reduce(Data(), +))
+        let sealedA = try parts.enumerated().map { try keys.sealChunk($1, with: keyA, index: $0, isLast: $0 == 3) }
+        let sealedB = try parts.enumerated().map { try keys.sealChunk($1, with: keyB, index: $0, isLast: $0 == 3) }
+        /// Opens `chunks` as the whole of rec-1, in order.
+        func open(_ chunks: [Data]) throws -> Data {
+            let key = try keys.objectKey(org: "org-a", object: "rec-1")
+            return try chunks.enumerated().reduce(into: Data()) { whole, item in
+                whole += try keys.openChunk(item.element, with: key, index: item.offset, isLast: item.offset == chunks.count - 1)
+            }
+        }
+        #expect(try open(sealedA) == parts.reduce(Data(), +))
         let variants: [(String, [Data])] = [
             ("truncated", Array(sealedA.dropLast())),
             ("reordered", [sealedA[1], sealedA[0], sealedA[2], sealedA[3]]),
@@ -126,11 +134,15 @@ struct EncryptionAtRestTests {
             ("chunk dropped", [sealedA[0], sealedA[2], sealedA[3]]),
         ]
         for (name, chunks) in variants {
-            let error = #expect(throws: KeyError.self, "\(name)") {
-                _ = try keys.openChunks(chunks, org: "org-a", blob: "rec-1")
-            }
+            let error = #expect(throws: KeyError.self, "\(name)") { _ = try open(chunks) }
             #expect(error?.kind == .tampered)
         }
+        try keys.destroyObjectKey(org: "org-a", object: "rec-1")
+        #expect(throws: KeyError.self) { _ = try open(sealedA) }
+        #expect(try keys.objectKeyIDs().map(\.object) == ["rec-2"])
+        // Shredding the organisation takes every object key with it.
+        try keys.shred(org: "org-a")
+        #expect(try keys.objectKeyIDs().isEmpty)
     }
 
     @Test("Blind index: the same number in any format matches; another org's index differs")

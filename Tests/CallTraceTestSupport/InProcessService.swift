@@ -23,10 +23,11 @@ public final class InProcessService: @unchecked Sendable {
     }
 
     /// Starts `service`; `peers` maps other services' names to their ports.
+    /// - Parameter pki: share one deployment PKI between services that call each other.
     public static func start<Service: CallTraceService>(_ service: Service.Type, clock: TestClock = TestClock(),
-                                                        peers: [String: Int] = [:],
+                                                        peers: [String: Int] = [:], pki: TemporaryPKI? = nil,
                                                         adjust: (inout ServiceConfiguration) -> Void = { _ in }) async throws -> InProcessService {
-        let setup = try ServiceSetup(service: Service.name)
+        let setup = try ServiceSetup(service: Service.name, pki: pki)
         var configuration = ServiceConfiguration.defaults(service: Service.name, port: 0)
         configuration.certificate = setup.credentials.certificateChainPath
         configuration.privateKey = setup.credentials.privateKeyPath

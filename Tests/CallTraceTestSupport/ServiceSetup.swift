@@ -18,8 +18,10 @@ public final class ServiceSetup: @unchecked Sendable {
     /// Identity's mail outbox (`--mail-outbox`): invitation and reset tokens arrive here as files.
     public let mailbox: String
 
-    public init(service: String = "identity") throws {
-        pki = try TemporaryPKI()
+    /// - Parameter pki: the deployment's PKI, shared by services that talk to each other
+    ///   (default: a new one of its own).
+    public init(service: String = "identity", pki shared: TemporaryPKI? = nil) throws {
+        pki = try shared ?? TemporaryPKI()
         self.service = service
         credentials = try pki.credentials(for: TemporaryPKI.identity("service", service))
         // As in a deployment: secrets in one folder, data in another.

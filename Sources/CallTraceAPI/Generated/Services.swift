@@ -350,6 +350,105 @@ public struct Calltrace_Identity_V1_IdentityServiceClient: Sendable {
     }
 }
 
+// MARK: calltrace.media.v1.RecordingService
+
+/// Which peers may call each method of `calltrace.media.v1.RecordingService`.
+public struct Calltrace_Media_V1_RecordingServicePolicies: Sendable {
+    public var uploadRecording: PeerPolicy
+    public var getRecording: PeerPolicy
+    public var listRecordings: PeerPolicy
+    public var playRecording: PeerPolicy
+    public var deleteRecording: PeerPolicy
+
+    public init(uploadRecording: PeerPolicy, getRecording: PeerPolicy, listRecordings: PeerPolicy, playRecording: PeerPolicy, deleteRecording: PeerPolicy) {
+        self.uploadRecording = uploadRecording
+        self.getRecording = getRecording
+        self.listRecordings = listRecordings
+        self.playRecording = playRecording
+        self.deleteRecording = deleteRecording
+    }
+}
+
+/// The server side of `calltrace.media.v1.RecordingService`: implement every method, name who may call each in
+/// `policies`, and hand the value to the server (it registers itself).
+public protocol Calltrace_Media_V1_RecordingServiceHandler: RPCService {
+    var policies: Calltrace_Media_V1_RecordingServicePolicies { get }
+
+    /// From gateways (the telephony edge): the first message is the header, every later one a
+    /// chunk of the file. The SHA-256 of the whole file is checked against the header's; a
+    /// mismatch, a WAV header that contradicts the declared format, or a stream that ends early
+    /// stores nothing and says why.
+    func uploadRecording(_ requests: RequestStream<Calltrace_Media_V1_UploadRecordingRequest>, context: ServerContext) async throws -> Calltrace_Media_V1_UploadRecordingResponse
+
+    /// A recording's metadata, never its audio.
+    func getRecording(_ request: Calltrace_Media_V1_GetRecordingRequest, context: ServerContext) async throws -> Calltrace_Media_V1_GetRecordingResponse
+
+    /// Recordings of an organisation, newest first, by call or by creation time; paged.
+    func listRecordings(_ request: Calltrace_Media_V1_ListRecordingsRequest, context: ServerContext) async throws -> Calltrace_Media_V1_ListRecordingsResponse
+
+    /// The audio, or a byte range of it, as stored (the original file). For users with
+    /// recordings.play, operators under a grant, and the transcript and compliance services.
+    /// Every playback is an audit event naming who, which recording, the range and the reason.
+    func playRecording(_ request: Calltrace_Media_V1_PlayRecordingRequest, responses: ResponseWriter<Calltrace_Media_V1_PlayRecordingResponse>, context: ServerContext) async throws
+
+    /// Instant and final: the row, the file and the recording's own key are destroyed; later
+    /// reads answer NOT_FOUND, and so does deleting it again.
+    func deleteRecording(_ request: Calltrace_Media_V1_DeleteRecordingRequest, context: ServerContext) async throws -> Calltrace_Media_V1_DeleteRecordingResponse
+}
+
+extension Calltrace_Media_V1_RecordingServiceHandler {
+    public func register(with router: inout RPCRouter) {
+        let policies = self.policies
+        router.clientStreaming(Calltrace_Media_V1_RecordingService.uploadRecording, allow: policies.uploadRecording) { try await self.uploadRecording($0, context: $1) }
+        router.unary(Calltrace_Media_V1_RecordingService.getRecording, allow: policies.getRecording) { try await self.getRecording($0, context: $1) }
+        router.unary(Calltrace_Media_V1_RecordingService.listRecordings, allow: policies.listRecordings) { try await self.listRecordings($0, context: $1) }
+        router.serverStreaming(Calltrace_Media_V1_RecordingService.playRecording, allow: policies.playRecording) { try await self.playRecording($0, responses: $1, context: $2) }
+        router.unary(Calltrace_Media_V1_RecordingService.deleteRecording, allow: policies.deleteRecording) { try await self.deleteRecording($0, context: $1) }
+    }
+}
+
+/// A typed client of `calltrace.media.v1.RecordingService` over one `RPCClient` (its connection, retries and deadlines).
+public struct Calltrace_Media_V1_RecordingServiceClient: Sendable {
+    public let rpc: RPCClient
+
+    public init(_ rpc: RPCClient) {
+        self.rpc = rpc
+    }
+
+    /// From gateways (the telephony edge): the first message is the header, every later one a
+    /// chunk of the file. The SHA-256 of the whole file is checked against the header's; a
+    /// mismatch, a WAV header that contradicts the declared format, or a stream that ends early
+    /// stores nothing and says why.
+    public func uploadRecording(options: CallOptions = CallOptions(),
+        send: (RequestWriter<Calltrace_Media_V1_UploadRecordingRequest>) async throws -> Void) async throws -> Calltrace_Media_V1_UploadRecordingResponse {
+        try await rpc.clientStreaming(Calltrace_Media_V1_RecordingService.uploadRecording, options: options, send: send)
+    }
+
+    /// A recording's metadata, never its audio.
+    public func getRecording(_ request: Calltrace_Media_V1_GetRecordingRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Media_V1_GetRecordingResponse {
+        try await rpc.unary(Calltrace_Media_V1_RecordingService.getRecording, request, options: options)
+    }
+
+    /// Recordings of an organisation, newest first, by call or by creation time; paged.
+    public func listRecordings(_ request: Calltrace_Media_V1_ListRecordingsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Media_V1_ListRecordingsResponse {
+        try await rpc.unary(Calltrace_Media_V1_RecordingService.listRecordings, request, options: options)
+    }
+
+    /// The audio, or a byte range of it, as stored (the original file). For users with
+    /// recordings.play, operators under a grant, and the transcript and compliance services.
+    /// Every playback is an audit event naming who, which recording, the range and the reason.
+    public func playRecording<Result: Sendable>(_ request: Calltrace_Media_V1_PlayRecordingRequest, options: CallOptions = CallOptions(),
+        handle: (ResponseStream<Calltrace_Media_V1_PlayRecordingResponse>) async throws -> Result) async throws -> Result {
+        try await rpc.serverStreaming(Calltrace_Media_V1_RecordingService.playRecording, request, options: options, handle: handle)
+    }
+
+    /// Instant and final: the row, the file and the recording's own key are destroyed; later
+    /// reads answer NOT_FOUND, and so does deleting it again.
+    public func deleteRecording(_ request: Calltrace_Media_V1_DeleteRecordingRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Media_V1_DeleteRecordingResponse {
+        try await rpc.unary(Calltrace_Media_V1_RecordingService.deleteRecording, request, options: options)
+    }
+}
+
 // MARK: calltrace.ops.v1.HealthService
 
 /// Which peers may call each method of `calltrace.ops.v1.HealthService`.

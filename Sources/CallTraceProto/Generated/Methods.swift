@@ -107,6 +107,36 @@ public enum Calltrace_Identity_V1_IdentityService {
     public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, requestPasswordReset.info, resetPassword.info, login.info, logout.info, removeUser.info, createSupportGrant.info, revokeSupportGrant.info, authorizeOperator.info, enrollTotp.info, resetTwoFactor.info, confirmTotp.info, suspendUser.info, changeUserRole.info, revokeUserSessions.info, suspendOrganization.info, markOrganizationOffboarded.info, setSecurityPolicy.info, authorize.info]
 }
 
+// MARK: calltrace/media/v1/media.proto
+
+/// `calltrace.media.v1.RecordingService`
+public enum Calltrace_Media_V1_RecordingService {
+    public static let name = "calltrace.media.v1.RecordingService"
+
+    /// `/calltrace.media.v1.RecordingService/UploadRecording`
+    public static let uploadRecording = MethodDescriptor<Calltrace_Media_V1_UploadRecordingRequest, Calltrace_Media_V1_UploadRecordingResponse>(
+        service: name, name: "UploadRecording", kind: .clientStreaming, isIdempotent: false)
+
+    /// `/calltrace.media.v1.RecordingService/GetRecording`
+    public static let getRecording = MethodDescriptor<Calltrace_Media_V1_GetRecordingRequest, Calltrace_Media_V1_GetRecordingResponse>(
+        service: name, name: "GetRecording", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.media.v1.RecordingService/ListRecordings`
+    public static let listRecordings = MethodDescriptor<Calltrace_Media_V1_ListRecordingsRequest, Calltrace_Media_V1_ListRecordingsResponse>(
+        service: name, name: "ListRecordings", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.media.v1.RecordingService/PlayRecording`
+    public static let playRecording = MethodDescriptor<Calltrace_Media_V1_PlayRecordingRequest, Calltrace_Media_V1_PlayRecordingResponse>(
+        service: name, name: "PlayRecording", kind: .serverStreaming, isIdempotent: false)
+
+    /// `/calltrace.media.v1.RecordingService/DeleteRecording`
+    public static let deleteRecording = MethodDescriptor<Calltrace_Media_V1_DeleteRecordingRequest, Calltrace_Media_V1_DeleteRecordingResponse>(
+        service: name, name: "DeleteRecording", kind: .unary, isIdempotent: false)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [uploadRecording.info, getRecording.info, listRecordings.info, playRecording.info, deleteRecording.info]
+}
+
 // MARK: calltrace/ops/v1/ops.proto
 
 /// `calltrace.ops.v1.HealthService`
@@ -176,6 +206,7 @@ public enum ProtoServices {
     public static let all: [(name: String, methods: [MethodInfo])] = [
         (Calltrace_Compliance_V1_AuditService.name, Calltrace_Compliance_V1_AuditService.methods),
         (Calltrace_Identity_V1_IdentityService.name, Calltrace_Identity_V1_IdentityService.methods),
+        (Calltrace_Media_V1_RecordingService.name, Calltrace_Media_V1_RecordingService.methods),
         (Calltrace_Ops_V1_HealthService.name, Calltrace_Ops_V1_HealthService.methods),
         (Calltrace_Ops_V1_ServerInfoService.name, Calltrace_Ops_V1_ServerInfoService.methods),
         (Calltrace_Ops_V1_MetricsService.name, Calltrace_Ops_V1_MetricsService.methods),

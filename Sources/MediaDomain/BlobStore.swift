@@ -1,0 +1,156 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where recordings' sealed bytes live. The local filesystem is the default (`FileBlobStore`);
+/// an S3-compatible object store can implement the same protocol without touching the rules.
+///
+/// A blob is written through a `BlobWriter` and is invisible until committed; a writer that is
+/// abandoned (or a process that dies mid-write) leaves only a leftover that
+/// `removeLeftovers()` deletes at start-up.
+public protocol BlobStore: Sendable {
+    func create(_ name: String) throws -> any BlobWriter
+    /// `length` bytes from `offset` of a committed blob.
+    func read(_ name: String, offset: Int64, length: Int) throws -> Data
+    /// Removes a committed blob; one that is not there is not an error.
+    func delete(_ name: String) throws
+    /// The names of committed blobs.
+    func names() throws -> [String]
+    /// Deletes what uncommitted writers left behind; returns how many.
+    func removeLeftovers() throws -> Int
+}
+
+public protocol BlobWriter: AnyObject, Sendable {
+    func append(_ data: Data) throws
+    /// Makes the blob durable and visible, in that order: data synced, then renamed into place,
+    /// then the folder synced.
+    func commit() throws
+    /// Forgets the blob (an upload refused or interrupted).
+    func abandon()
+}
+
+/// A blob-store failure: names the blob and the reason, never contents.
+public struct BlobError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Blobs as files in one folder (mode 0700, files 0600): `<name>` when committed,
+/// `<name>.partial` while written.
+public struct FileBlobStore: BlobStore {
+    public let folder: String
+    static let partialSuffix = ".partial"
+
+    /// Creates the folder if needed.
+    public init(folder: String) throws {
+        self.folder = folder
+        var isFolder: ObjCBool = false
+        if !FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } else if !isFolder.boolValue {
+            throw BlobError("blob_store \(folder) is not a folder")
+        }
+        guard access(folder, W_OK) == 0 else { throw BlobError("blob_store \(folder) is not writable") }
+    }
+
+    private func path(_ name: String) throws -> String {
+        guard !name.isEmpty, name.utf8.count <= 128, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else {
+            throw BlobError("blob name is not a plain identifier")
+        }
+        return folder + "/" + name
+    }
+
+    public func create(_ name: String) throws -> any BlobWriter {
+        let final = try path(name)
+        let partial = final + Self.partialSuffix
+        let fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw BlobError("cannot create blob \(name): \(String(cString: strerror(errno)))") }
+        return FileBlobWriter(fd: fd, partial: partial, final: final, folder: folder)
+    }
+
+    public func read(_ name: String, offset: Int64, length: Int) throws -> Data {
+        let fd = open(try path(name), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw BlobError("blob \(name) cannot be opened: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var data = Data(count: length)
+        var done = 0
+        while done < length {
+            let n = data.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, length - done, off_t(offset) + off_t(done)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw BlobError("blob \(name) is shorter than expected (truncated)") }
+            done += n
+        }
+        return data
+    }
+
+    public func delete(_ name: String) throws {
+        guard unlink(try path(name)) == 0 || errno == ENOENT else {
+            throw BlobError("blob \(name) cannot be deleted: \(String(cString: strerror(errno)))")
+        }
+        syncFolder(folder)
+    }
+
+    public func names() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: folder).filter { !$0.hasSuffix(Self.partialSuffix) }
+    }
+
+    public func removeLeftovers() throws -> Int {
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(Self.partialSuffix) }
+        for name in leftovers { unlink(folder + "/" + name) }
+        if !leftovers.isEmpty { syncFolder(folder) }
+        return leftovers.count
+    }
+}
+
+private func syncFolder(_ folder: String) {
+    let fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard fd >= 0 else { return }
+    _ = fsync(fd)
+    close(fd)
+}
+
+/// Used by one upload at a time.
+final class FileBlobWriter: BlobWriter, @unchecked Sendable {
+    private var fd: Int32
+    private let partial: String
+    private let final: String
+    private let folder: String
+
+    init(fd: Int32, partial: String, final: String, folder: String) {
+        self.fd = fd
+        self.partial = partial
+        self.final = final
+        self.folder = folder
+    }
+
+    deinit { abandon() }
+
+    func append(_ data: Data) throws {
+        var done = 0
+        while done < data.count {
+            let n = data.withUnsafeBytes { write(fd, $0.baseAddress! + done, data.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw BlobError("cannot write blob: \(String(cString: strerror(errno)))") }
+            done += n
+        }
+    }
+
+    func commit() throws {
+        guard fd >= 0 else { throw BlobError("blob already closed") }
+        guard fsync(fd) == 0 else { throw BlobError("cannot sync blob: \(String(cString: strerror(errno)))") }
+        close(fd)
+        fd = -1
+        guard rename(partial, final) == 0 else { throw BlobError("cannot commit blob: \(String(cString: strerror(errno)))") }
+        syncFolder(folder)
+    }
+
+    func abandon() {
+        if fd >= 0 {
+            close(fd)
+            fd = -1
+            unlink(partial)
+        }
+    }
+}

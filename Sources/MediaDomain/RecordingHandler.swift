@@ -1,0 +1,98 @@
+import CallTraceAPI
+import CallTraceProto
+import CallTraceRPC
+import CallTraceServiceHost
+import Foundation
+
+/// `calltrace.media.v1.RecordingService`: who may call each RPC, and the thin step from each
+/// request to `RecordingRules`.
+struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
+    typealias Permission = Calltrace_Identity_V1_Permission
+    let rules: RecordingRules
+    let authorizer: any Authorizing
+    /// Gateways upload; users (through gateways) and operators read, play and delete; transcript
+    /// (to transcribe) and compliance (exports) also play, as themselves.
+    let policies = Calltrace_Media_V1_RecordingServicePolicies(
+        uploadRecording: .gateways, getRecording: .gateways | .operators, listRecordings: .gateways | .operators,
+        playRecording: .gateways | .operators | .service("transcript") | .service("compliance"),
+        deleteRecording: .gateways | .operators)
+
+    func uploadRecording(_ requests: RequestStream<Calltrace_Media_V1_UploadRecordingRequest>, context: ServerContext) async throws
+        -> Calltrace_Media_V1_UploadRecordingResponse {
+        var iterator = requests.makeAsyncIterator()
+        guard let first = try await iterator.next(), case .header(let header)? = first.part else {
+            throw RPCError(.invalidArgument, "an upload starts with its header")
+        }
+        context.annotate(org: header.orgID)
+        let row = try await rules.upload(header, by: "gateway:\(context.peer.name)") {
+            guard let message = try await iterator.next() else { return nil }
+            guard case .chunk(let chunk)? = message.part else { throw RPCError(.invalidArgument, "after the header, an upload sends only chunks") }
+            return chunk
+        }
+        return .with { $0.recording = Self.recording(row) }
+    }
+
+    func getRecording(_ request: Calltrace_Media_V1_GetRecordingRequest, context: ServerContext) async throws
+        -> Calltrace_Media_V1_GetRecordingResponse {
+        _ = try await context.principal(in: request.orgID, may: .reportsRead, via: authorizer)
+        let row = try await rules.recording(request.recordingID, org: request.orgID)
+        return .with { $0.recording = Self.recording(row) }
+    }
+
+    func listRecordings(_ request: Calltrace_Media_V1_ListRecordingsRequest, context: ServerContext) async throws
+        -> Calltrace_Media_V1_ListRecordingsResponse {
+        _ = try await context.principal(in: request.orgID, may: .reportsRead, via: authorizer)
+        let page = try await rules.list(org: request.orgID, callID: request.callID.isEmpty ? nil : request.callID,
+                                        from: request.createdFromUnixMs == 0 ? nil : request.createdFromUnixMs,
+                                        before: request.createdBeforeUnixMs == 0 ? nil : request.createdBeforeUnixMs,
+                                        pageSize: Int(request.pageSize), pageToken: request.pageToken)
+        return .with {
+            $0.recordings = page.rows.map(Self.recording)
+            $0.nextPageToken = page.next
+        }
+    }
+
+    func playRecording(_ request: Calltrace_Media_V1_PlayRecordingRequest, responses: ResponseWriter<Calltrace_Media_V1_PlayRecordingResponse>,
+                       context: ServerContext) async throws {
+        let actor: String
+        if context.peer.kind == .service {
+            // Transcript and compliance play as themselves (the policy admits no other service).
+            try OrganizationID.validate(request.orgID)
+            context.annotate(org: request.orgID)
+            actor = "service:\(context.peer.name)"
+        } else {
+            actor = try await context.principal(in: request.orgID, may: .recordingsPlay, via: authorizer).actor
+        }
+        var first = true
+        try await rules.play(request.recordingID, org: request.orgID, offset: request.offset, length: request.length, by: actor) { row, offset, data in
+            try await responses.send(.with {
+                if first { $0.recording = Self.recording(row) }
+                $0.offset = offset
+                $0.data = data
+            })
+            first = false
+        }
+    }
+
+    func deleteRecording(_ request: Calltrace_Media_V1_DeleteRecordingRequest, context: ServerContext) async throws
+        -> Calltrace_Media_V1_DeleteRecordingResponse {
+        let who = try await context.principal(in: request.orgID, may: .recordsDelete, via: authorizer)
+        try await rules.delete(request.recordingID, org: request.orgID, by: who.actor)
+        return .init()
+    }
+
+    static func recording(_ row: RecordingRow) -> Calltrace_Media_V1_Recording {
+        .with {
+            $0.recordingID = row.id
+            $0.orgID = row.org
+            $0.callID = row.callID
+            $0.format = Calltrace_Media_V1_AudioFormat(rawValue: row.format) ?? .unspecified
+            $0.sampleRateHz = row.sampleRate
+            $0.channels = row.channels
+            $0.durationMs = row.durationMs
+            $0.sizeBytes = row.sizeBytes
+            $0.sha256 = row.sha256
+            $0.createdAtUnixMs = row.createdAt
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import CallTraceStorage
+import Foundation
+
+/// A stored recording's row: what it is, never its audio.
+struct RecordingRow: Sendable, Equatable {
+    let id: String
+    let org: String
+    let callID: String
+    let format: Int
+    let sampleRate: UInt32
+    let channels: UInt32
+    let durationMs: UInt64
+    let sizeBytes: UInt64
+    let sha256: Data
+    /// Plaintext bytes per sealed chunk of its blob.
+    let chunkBytes: Int
+    let createdAt: Int64
+}
+
+/// Media's storage, behind a protocol: the rules decide, a repository reads and writes. Each
+/// `read`/`write` is one transaction, with the host's outbox and jobs through `connection`.
+/// The SQLite implementation keeps to SQL that PostgreSQL also accepts.
+protocol RecordingRepository: Sendable {
+    func read<T: Sendable>(_ body: @escaping @Sendable (any RecordingTransaction) throws -> T) async throws -> T
+    func write<T: Sendable>(_ body: @escaping @Sendable (any RecordingTransaction) throws -> T) async throws -> T
+    /// Every recording id, for the start-up sweep.
+    func allRecordingIDs() throws -> Set<String>
+}
+
+protocol RecordingTransaction {
+    var connection: Connection { get }
+    func insert(_ recording: RecordingRow) throws
+    func recording(_ id: String, org: String) throws -> RecordingRow?
+    /// Newest first; `after` is the (created_at, id) of the previous page's last row.
+    func recordings(org: String, callID: String?, from: Int64?, before: Int64?, after: (Int64, String)?, limit: Int) throws -> [RecordingRow]
+    func delete(_ id: String, org: String) throws -> Bool
+}
+
+struct SQLiteRecordingRepository: RecordingRepository {
+    static let schema = """
+        CREATE TABLE recordings (
+            id TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL,
+            call_id TEXT NOT NULL,
+            format INTEGER NOT NULL,
+            sample_rate_hz INTEGER NOT NULL,
+            channels INTEGER NOT NULL,
+            duration_ms INTEGER NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            sha256 BLOB NOT NULL,
+            chunk_bytes INTEGER NOT NULL,
+            created_at_unix_ms INTEGER NOT NULL
+        );
+        CREATE INDEX recordings_by_org_time ON recordings (org_id, created_at_unix_ms, id);
+        CREATE INDEX recordings_by_call ON recordings (org_id, call_id);
+        """
+
+    let database: Database
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (any RecordingTransaction) throws -> T) async throws -> T {
+        try await database.read { try body(Transaction(connection: $0)) }
+    }
+
+    func write<T: Sendable>(_ body: @escaping @Sendable (any RecordingTransaction) throws -> T) async throws -> T {
+        try await database.write { try body(Transaction(connection: $0)) }
+    }
+
+    func allRecordingIDs() throws -> Set<String> {
+        try database.sync { Set(try $0.query("SELECT id FROM recordings").compactMap { $0.text("id") }) }
+    }
+
+    struct Transaction: RecordingTransaction {
+        let connection: Connection
+        static let columns = "id, org_id, call_id, format, sample_rate_hz, channels, duration_ms, size_bytes, sha256, chunk_bytes, created_at_unix_ms"
+
+        func insert(_ r: RecordingRow) throws {
+            try connection.execute("INSERT INTO recordings (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   r.id, r.org, r.callID, r.format, Int64(r.sampleRate), Int64(r.channels), Int64(r.durationMs),
+                                   Int64(r.sizeBytes), r.sha256, r.chunkBytes, r.createdAt)
+        }
+
+        func recording(_ id: String, org: String) throws -> RecordingRow? {
+            try connection.query("SELECT \(Self.columns) FROM recordings WHERE id = ? AND org_id = ?", id, org).first.flatMap(Self.row)
+        }
+
+        func recordings(org: String, callID: String?, from: Int64?, before: Int64?, after: (Int64, String)?, limit: Int) throws -> [RecordingRow] {
+            var conditions = ["org_id = ?"]
+            var values: [any SQLiteBindable] = [org]
+            if let callID { conditions.append("call_id = ?"); values.append(callID) }
+            if let from { conditions.append("created_at_unix_ms >= ?"); values.append(from) }
+            if let before { conditions.append("created_at_unix_ms < ?"); values.append(before) }
+            if let (time, id) = after {
+                conditions.append("(created_at_unix_ms < ? OR (created_at_unix_ms = ? AND id < ?))")
+                values += [time, time, id]
+            }
+            return try connection.query("""
+                SELECT \(Self.columns) FROM recordings WHERE \(conditions.joined(separator: " AND "))
+                ORDER BY created_at_unix_ms DESC, id DESC LIMIT \(limit)
+                """, bindings: values).compactMap(Self.row)
+        }
+
+        func delete(_ id: String, org: String) throws -> Bool {
+            try connection.execute("DELETE FROM recordings WHERE id = ? AND org_id = ?", id, org) == 1
+        }
+
+        static func row(_ row: Row) -> RecordingRow? {
+            guard let id = row.text("id"), let org = row.text("org_id"), let call = row.text("call_id"), let sha = row.blob("sha256") else { return nil }
+            return RecordingRow(id: id, org: org, callID: call, format: Int(row.int("format") ?? 0),
+                                sampleRate: UInt32(row.int("sample_rate_hz") ?? 0), channels: UInt32(row.int("channels") ?? 0),
+                                durationMs: UInt64(row.int("duration_ms") ?? 0), sizeBytes: UInt64(row.int("size_bytes") ?? 0),
+                                sha256: sha, chunkBytes: Int(row.int("chunk_bytes") ?? 0), createdAt: row.int("created_at_unix_ms") ?? 0)
+        }
+    }
+}

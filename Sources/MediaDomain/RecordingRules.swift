@@ -1,0 +1,278 @@
+import CallTraceKeys
+import CallTraceProto
+import CallTraceRPC
+import CallTraceServiceHost
+import Foundation
+
+/// Media's rules for recordings: how audio is received, sealed, stored, played and destroyed.
+///
+/// A recording is sealed in chunks of `chunkBytes` under a key of its own (`KeyRing` object
+/// key, wrapped by the organisation's key in the key store), each chunk authenticated with the
+/// recording's id, its index and whether it is the last. Storing follows one order — sealed
+/// chunks to an uncommitted blob, the checksum checked, the blob synced and renamed into place,
+/// then the row, the audit record and the job for transcript in one transaction — so a crash at
+/// any point leaves a complete recording or nothing that the start-up sweep does not remove.
+struct RecordingRules: Sendable {
+    /// Plaintext bytes per sealed chunk: a byte range is served by opening only the chunks it covers.
+    static let chunkBytes = 64 << 10
+    /// The largest recording accepted (a day of two-channel 16-bit 8 kHz audio is 2.8 GB; calls are shorter).
+    static let maxRecordingBytes: UInt64 = 2 << 30
+    /// The job that tells transcript a recording is stored (transcript's issue registers its runner;
+    /// until then the jobs wait, undelivered and safe).
+    static let storedJob = "media.recording_stored"
+
+    let repository: any RecordingRepository
+    let blobs: any BlobStore
+    let keys: KeyRing
+    let outbox: AuditOutbox
+    let jobs: JobQueue
+    let clock: any WallClock
+
+    static func newID() -> String { "rec_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "") }
+
+    /// A call id as the gateway names it: 1–128 of `A-Z a-z 0-9 - _ . :`.
+    static func validateCallID(_ id: String) throws {
+        guard (1...128).contains(id.utf8.count), id.utf8.allSatisfy({ byte in
+            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || [0x2D, 0x5F, 0x2E, 0x3A].contains(byte)
+        }) else { throw RPCError(.invalidArgument, "call_id must be 1 to 128 of A-Z a-z 0-9 - _ . :") }
+    }
+
+    // MARK: Upload
+
+    /// Receives a file: `next` yields its pieces in order and nil at its end (it throws when the
+    /// stream breaks). Nothing is stored unless the whole file arrived and its SHA-256 matches.
+    func upload(_ header: Calltrace_Media_V1_RecordingHeader, by actor: String,
+                next: () async throws -> Data?) async throws -> RecordingRow {
+        try OrganizationID.validate(header.orgID)
+        try Self.validateCallID(header.callID)
+        let declared = try DeclaredAudio(header)
+        guard header.sha256.count == 32 else { throw RPCError(.invalidArgument, "sha256 must be the 32-byte SHA-256 of the file") }
+        let org = header.orgID
+        let id = Self.newID()
+        // The organisation's keys come with its first recording; the recording's own key is kept
+        // before anything is sealed under it.
+        try keys.createKeys(for: org)
+        let key = try keys.createObjectKey(org: org, object: id)
+        let writer = try blobs.create(id)
+        var stored = false
+        defer {
+            if !stored {
+                writer.abandon()
+                try? keys.destroyObjectKey(org: org, object: id)
+            }
+        }
+        let sealer = ChunkSealer(keys: keys, key: key, writer: writer)
+        let digest = try SHA256Stream()
+        var size: UInt64 = 0
+        var prefix = Data()
+        while let piece = try await next() {
+            guard !piece.isEmpty else { continue }
+            size += UInt64(piece.count)
+            guard size <= Self.maxRecordingBytes else {
+                throw RPCError(.invalidArgument, "a recording holds at most \(Self.maxRecordingBytes >> 20) MiB; nothing was stored")
+            }
+            if declared.isWAV && prefix.count < DeclaredAudio.wavPrefixBytes {
+                prefix += piece.prefix(DeclaredAudio.wavPrefixBytes - prefix.count)
+                if prefix.count >= DeclaredAudio.wavPrefixBytes { try declared.check(wavPrefix: prefix) }
+            }
+            try await BlockingPool.shared.run {
+                digest.update(piece)
+                try sealer.add(piece)
+            }
+        }
+        guard size > 0 else { throw RPCError(.invalidArgument, "the upload ended before any audio arrived; nothing was stored") }
+        if declared.isWAV && prefix.count < DeclaredAudio.wavPrefixBytes { try declared.check(wavPrefix: prefix) }
+        guard digest.finish() == header.sha256 else {
+            throw RPCError(.invalidArgument, "the file's SHA-256 does not match the header's (corrupted or incomplete); nothing was stored")
+        }
+        try await BlockingPool.shared.run {
+            try sealer.finish()
+            try writer.commit()
+        }
+        let row = RecordingRow(id: id, org: org, callID: header.callID, format: header.format.rawValue, sampleRate: header.sampleRateHz,
+                               channels: header.channels, durationMs: header.durationMs, sizeBytes: size, sha256: header.sha256,
+                               chunkBytes: Self.chunkBytes, createdAt: clock.nowUnixMs)
+        do {
+            try await repository.write { [outbox, jobs] tx in
+                try tx.insert(row)
+                try jobs.enqueue(kind: Self.storedJob, idempotencyKey: "\(Self.storedJob):\(id)", payload: Data("\(org)\n\(id)".utf8),
+                                 in: tx.connection)
+                try outbox.record(AuditRecord(org: org, actor: actor, action: "recording.stored", resource: "recording:\(id)",
+                                              outcome: "success"), in: tx.connection)
+            }
+        } catch {
+            try? blobs.delete(id)
+            throw error
+        }
+        stored = true
+        return row
+    }
+
+    // MARK: Reading
+
+    func recording(_ id: String, org: String) async throws -> RecordingRow {
+        try OrganizationID.validate(org)
+        guard let row = try await repository.read({ tx in try tx.recording(id, org: org) }) else {
+            throw RPCError(.notFound, "recording \(id.prefix(64)) not found in organisation \(org)")
+        }
+        return row
+    }
+
+    /// A page of recordings, newest first, and the token of the next page (empty at the end).
+    func list(org: String, callID: String?, from: Int64?, before: Int64?, pageSize: Int, pageToken: String) async throws
+        -> (rows: [RecordingRow], next: String) {
+        if let callID { try Self.validateCallID(callID) }
+        let limit = pageSize == 0 ? 100 : min(pageSize, 500)
+        var after: (Int64, String)?
+        if !pageToken.isEmpty {
+            let parts = pageToken.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, let time = Int64(parts[0]) else { throw RPCError(.invalidArgument, "page_token is not one this service issued") }
+            after = (time, String(parts[1]))
+        }
+        let bound = after
+        let rows = try await repository.read { tx in
+            try tx.recordings(org: org, callID: callID, from: from, before: before, after: bound, limit: limit + 1)
+        }
+        let page = Array(rows.prefix(limit))
+        let next = rows.count > limit ? page.last.map { "\($0.createdAt):\($0.id)" } ?? "" : ""
+        return (page, next)
+    }
+
+    /// Plays `length` bytes from `offset` (0: to the end) of a recording: the playback is audited
+    /// first, then `send` receives the bytes in order, in pieces of at most `pieceBytes`.
+    func play(_ id: String, org: String, offset: UInt64, length: UInt64, by actor: String,
+              pieceBytes: Int = 1 << 20, send: (RecordingRow, UInt64, Data) async throws -> Void) async throws {
+        let row = try await recording(id, org: org)
+        guard offset < row.sizeBytes else {
+            throw RPCError(.outOfRange, "offset \(offset) is past the end of the recording (\(row.sizeBytes) bytes)")
+        }
+        let end = length == 0 ? row.sizeBytes : offset + length
+        guard end <= row.sizeBytes, end > offset else {
+            throw RPCError(.outOfRange, "bytes \(offset)..<\(end) are not within the recording (\(row.sizeBytes) bytes)")
+        }
+        try await repository.write { [outbox] tx in
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "recording.played",
+                                          resource: "recording:\(id)#bytes=\(offset)-\(end - 1)", outcome: "success"), in: tx.connection)
+        }
+        let key: ObjectKey
+        do {
+            key = try keys.objectKey(org: org, object: id)
+        } catch {
+            throw RPCError(.notFound, "recording \(id) not found in organisation \(org)")
+        }
+        let reader = ChunkReader(keys: keys, blobs: blobs, key: key, row: row)
+        var position = offset
+        while position < end {
+            let upTo = min(end, position + UInt64(pieceBytes))
+            let from = position
+            let data = try await BlockingPool.shared.run { try reader.bytes(from: from, to: upTo) }
+            try await send(row, from, data)
+            position = upTo
+        }
+    }
+
+    // MARK: Deletion
+
+    /// Instant and final: the row goes (and with it every read), then the recording's key, then
+    /// its file. A crash between these steps leaves a key or file without a row, which the
+    /// start-up sweep destroys.
+    func delete(_ id: String, org: String, by actor: String) async throws {
+        try OrganizationID.validate(org)
+        let deleted = try await repository.write { [outbox] tx -> Bool in
+            guard try tx.delete(id, org: org) else { return false }
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "recording.deleted", resource: "recording:\(id)",
+                                          outcome: "success"), in: tx.connection)
+            return true
+        }
+        guard deleted else { throw RPCError(.notFound, "recording \(id.prefix(64)) not found in organisation \(org)") }
+        try keys.destroyObjectKey(org: org, object: id)
+        try blobs.delete(id)
+    }
+
+    // MARK: Start-up sweep
+
+    /// Removes what an interrupted upload or deletion left: unfinished blobs, blobs and keys
+    /// without a row. Returns how many things were removed.
+    func sweep() throws -> Int {
+        let rows = try repository.allRecordingIDs()
+        var removed = try blobs.removeLeftovers()
+        for name in try blobs.names() where !rows.contains(name) {
+            try blobs.delete(name)
+            removed += 1
+        }
+        for (org, object) in try keys.objectKeyIDs() where !rows.contains(object) {
+            try keys.destroyObjectKey(org: org, object: object)
+            removed += 1
+        }
+        return removed
+    }
+}
+
+/// Seals a file into chunks of `RecordingRules.chunkBytes` as it arrives. A chunk is sealed
+/// once the next byte arrives (or the file ends), so the last one is known to be last.
+final class ChunkSealer: @unchecked Sendable {
+    private let keys: KeyRing
+    private let key: ObjectKey
+    private let writer: any BlobWriter
+    private var pending = Data()
+    private var index = 0
+
+    init(keys: KeyRing, key: ObjectKey, writer: any BlobWriter) {
+        self.keys = keys
+        self.key = key
+        self.writer = writer
+        pending.reserveCapacity(RecordingRules.chunkBytes)
+    }
+
+    func add(_ piece: Data) throws {
+        var rest = piece[...]
+        while !rest.isEmpty {
+            if pending.count == RecordingRules.chunkBytes { try seal(isLast: false) }
+            let take = rest.prefix(RecordingRules.chunkBytes - pending.count)
+            pending += take
+            rest = rest.dropFirst(take.count)
+        }
+    }
+
+    func finish() throws { try seal(isLast: true) }
+
+    private func seal(isLast: Bool) throws {
+        try writer.append(try keys.sealChunk(pending, with: key, index: index, isLast: isLast))
+        index += 1
+        pending.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Reads plaintext byte ranges of a sealed recording, opening only the chunks they cover.
+struct ChunkReader: Sendable {
+    let keys: KeyRing
+    let blobs: any BlobStore
+    let key: ObjectKey
+    let row: RecordingRow
+
+    func bytes(from start: UInt64, to end: UInt64) throws -> Data {
+        let chunk = UInt64(row.chunkBytes)
+        let sealedChunk = UInt64(KeyRing.sealedSize(ofChunk: row.chunkBytes))
+        let lastIndex = Int((row.sizeBytes - 1) / chunk)
+        var out = Data()
+        out.reserveCapacity(Int(end - start))
+        var index = Int(start / chunk)
+        while UInt64(index) * chunk < end {
+            let plainStart = UInt64(index) * chunk
+            let plainCount = min(chunk, row.sizeBytes - plainStart)
+            let plain: Data
+            do {
+                let sealed = try blobs.read(row.id, offset: Int64(UInt64(index) * sealedChunk),
+                                            length: KeyRing.sealedSize(ofChunk: Int(plainCount)))
+                plain = try keys.openChunk(sealed, with: key, index: index, isLast: index == lastIndex)
+            } catch {
+                throw RPCError(.dataLoss, "recording \(row.id) is damaged (chunk \(index) is missing or failed authentication); nothing altered is played")
+            }
+            let from = Int(max(start, plainStart) - plainStart)
+            let to = Int(min(end, plainStart + plainCount) - plainStart)
+            out += plain[from..<to]
+            index += 1
+        }
+        return out
+    }
+}

@@ -1,0 +1,155 @@
+import CallTraceAPI
+import CallTraceKeys
+import CallTraceProto
+import CallTraceRPC
+import CallTraceServiceHost
+import CallTraceStorage
+import CallTraceTestSupport
+import Foundation
+import IdentityDomain
+import MediaDomain
+import Testing
+
+typealias Media = Calltrace_Media_V1_RecordingServiceClient
+
+/// Identity and media in this test process, one deployment PKI, real mutual TLS; clients for the
+/// web gateway, an operator and services.
+final class MediaDeployment: @unchecked Sendable {
+    let pki = try! TemporaryPKI()
+    let identity: InProcessService
+    let media: InProcessService
+    /// The web gateway, to media and to identity.
+    let gateway: Media
+    let identityGateway: RPCClient
+
+    init() async throws {
+        identity = try await InProcessService.start(IdentityService.self, pki: pki)
+        media = try await InProcessService.start(MediaService.self, peers: ["identity": identity.instance.port], pki: pki)
+        gateway = Media(try media.client())
+        identityGateway = try identity.client()
+    }
+
+    /// Media as `identity` (a gateway, an operator or a service) sees it.
+    func media(as identity: String) throws -> Media { Media(try media.client(identity: identity)) }
+
+    /// Where media keeps its sealed files.
+    var blobFolder: String { (media.setup.database as NSString).deletingLastPathComponent + "/recordings" }
+
+    func stop() async {
+        await media.stop()
+        await identity.stop()
+    }
+
+    /// A new organisation and its admin's session token.
+    func organisation(_ name: String = "Smith & Co Solicitors") async throws -> (org: String, admin: String) {
+        let email = "admin-\(UUID().uuidString.prefix(8).lowercased())@firm.example"
+        let created = try await identity.client(identity: TemporaryPKI.identity("operator", "ops"))
+            .unary(Calltrace_Identity_V1_IdentityService.createOrganization, .with { $0.name = name; $0.firstAdminEmail = email })
+        return (created.orgID, try await activate(email: email, org: created.orgID))
+    }
+
+    /// A user of `org` in `role`, invited by its admin; their session token.
+    func user(_ role: Calltrace_Identity_V1_Role, in org: String, admin: String) async throws -> String {
+        let email = "\(role)-\(UUID().uuidString.prefix(8).lowercased())@firm.example"
+        _ = try await identityGateway.unary(Calltrace_Identity_V1_IdentityService.inviteUser, .with {
+            $0.orgID = org; $0.email = email; $0.role = role
+        }, options: try bearer(admin))
+        return try await activate(email: email, org: org)
+    }
+
+    private func activate(email: String, org: String) async throws -> String {
+        let invitation = try #require(try identity.setup.deliveredToken(to: email))
+        _ = try await identityGateway.unary(Calltrace_Identity_V1_IdentityService.redeemInvitation, .with {
+            $0.invitationToken = invitation; $0.password = "correct horse battery staple"
+        }, options: .endUser)
+        return try await identityGateway.unary(Calltrace_Identity_V1_IdentityService.login, .with {
+            $0.orgID = org; $0.email = email; $0.password = "correct horse battery staple"
+        }, options: .endUser).token
+    }
+
+    /// The recordings whose own key is in media's key store.
+    func keyedRecordings() throws -> [String] {
+        try media.instance.keyStore.sync { db in try db.query("SELECT object_id FROM object_keys").compactMap { $0.text("object_id") } }
+    }
+
+    /// Media's audit outbox: (action, resource) of every event recorded so far.
+    func auditEvents() throws -> [(action: String, resource: String)] {
+        try media.instance.database.sync { db in
+            try db.query("SELECT event FROM audit_outbox ORDER BY id").map { row in
+                let event = try Calltrace_Compliance_V1_AuditEvent(serializedBytes: row.blob("event") ?? Data())
+                return (event.action, event.resource)
+            }
+        }
+    }
+}
+
+/// Call options carrying a user's bearer token.
+func bearer(_ token: String) throws -> CallOptions {
+    var metadata = Metadata()
+    try metadata.add("authorization", "Bearer \(token)")
+    return CallOptions(metadata: metadata)
+}
+
+/// The status a call ends with (`.ok` when it succeeds).
+func status(_ body: () async throws -> Void) async -> StatusCode? {
+    do {
+        try await body()
+        return .ok
+    } catch let error as RPCError {
+        return error.code
+    } catch {
+        return nil
+    }
+}
+
+/// A mono 16-bit PCM WAV file of `samples` samples at `rate` Hz: a ramp, so every byte differs
+/// from its neighbours.
+func wavFile(samples: Int, rate: UInt32 = 8000, channels: UInt16 = 1, encoding: UInt16 = 1, bits: UInt16 = 16) -> Data {
+    var data = Data()
+    func le32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) } }
+    func le16(_ value: UInt16) { withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) } }
+    let bytesPerSample = Int(bits / 8) * Int(channels)
+    let body = samples * bytesPerSample
+    data.append(contentsOf: "RIFF".utf8); le32(UInt32(36 + body)); data.append(contentsOf: "WAVE".utf8)
+    data.append(contentsOf: "fmt ".utf8); le32(16); le16(encoding); le16(channels); le32(rate)
+    le32(rate * UInt32(bytesPerSample)); le16(UInt16(bytesPerSample)); le16(bits)
+    data.append(contentsOf: "data".utf8); le32(UInt32(body))
+    data.append(contentsOf: (0..<body).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 8) })
+    return data
+}
+
+func sha256(_ data: Data) -> Data {
+    let digest = try! SHA256Stream()
+    digest.update(data)
+    return digest.finish()
+}
+
+extension Media {
+    /// Uploads `file` in pieces of `piece` bytes for `call`, declaring `format` (and the file's own SHA-256 unless `declaredSHA` is given).
+    func upload(_ file: Data, org: String, call: String = "call-1", format: Calltrace_Media_V1_AudioFormat = .wavPcm16,
+                declaredSHA: Data? = nil, piece: Int = 100_000, options: CallOptions = CallOptions()) async throws -> Calltrace_Media_V1_Recording {
+        try await uploadRecording(options: options) { writer in
+            try await writer.send(.with {
+                $0.header = .with {
+                    $0.orgID = org; $0.callID = call; $0.format = format; $0.sampleRateHz = 8000; $0.channels = 1
+                    $0.durationMs = 0; $0.sha256 = declaredSHA ?? sha256(file)
+                }
+            })
+            var offset = 0
+            while offset < file.count {
+                let end = min(file.count, offset + piece)
+                try await writer.send(.with { $0.chunk = file.subdata(in: offset..<end) })
+                offset = end
+            }
+        }.recording
+    }
+
+    /// Plays bytes `offset..<offset+length` (length 0: to the end) and returns them whole.
+    func play(_ id: String, org: String, offset: UInt64 = 0, length: UInt64 = 0, options: CallOptions) async throws -> Data {
+        try await playRecording(.with { $0.orgID = org; $0.recordingID = id; $0.offset = offset; $0.length = length }, options: options) { stream in
+            var out = Data()
+            for try await message in stream { out += message.data }
+            return out
+        }
+    }
+}
