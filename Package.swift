@@ -131,6 +131,7 @@ let package = Package(
         .target(
             name: "CallTraceTestSupport",
             dependencies: ["CallTraceRPC", "CallTracePKI", "CallTraceProto", "CallTraceTLS", "CallTraceKeys", "CallTraceServiceHost", "COpenSSL",
+                           "CCallTraceShims",
                            .product(name: "Logging", package: "swift-log")],
             path: "Tests/CallTraceTestSupport",
             swiftSettings: swiftSettings

@@ -1,6 +1,10 @@
+#define _GNU_SOURCE
 #include "CCallTraceShims.h"
 
 #include <string.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <unistd.h>
 #include <openssl/evp.h>
 #include <openssl/ec.h>
 #include <openssl/x509v3.h>
@@ -94,4 +98,12 @@ STACK_OF(X509) *ctshim_ctx_get0_chain_certs(SSL_CTX *ctx) {
     STACK_OF(X509) *chain = NULL;
     SSL_CTX_get0_chain_certs(ctx, &chain);
     return chain;
+}
+
+int ctshim_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
+}
+
+int ctshim_spawn_close_from(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
 }

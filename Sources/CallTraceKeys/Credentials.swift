@@ -161,3 +161,18 @@ public enum TOTP {
         return output
     }
 }
+
+/// Random bytes and comparisons that do not leak where two secrets differ.
+public enum SecretBytes {
+    /// `count` bytes from OpenSSL's generator.
+    public static func random(_ count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        guard RAND_bytes(&bytes, Int32(count)) == 1 else { throw KeyError(.crypto, "no randomness") }
+        return bytes
+    }
+
+    /// Equal length and equal bytes, in time that depends only on the length.
+    public static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.count == b.count && CRYPTO_memcmp(a, b, a.count) == 0
+    }
+}

@@ -12,13 +12,16 @@ public struct AuditRecord: Sendable {
     public var action: String
     public var resource: String
     public var outcome: String
+    /// Context, e.g. a playback's byte range and reason (at most `AuditEventRules.maxDetailBytes`).
+    public var detail: String
 
-    public init(org: String, actor: String, action: String, resource: String, outcome: String) {
+    public init(org: String, actor: String, action: String, resource: String, outcome: String, detail: String = "") {
         self.org = org
         self.actor = actor
         self.action = action
         self.resource = resource
         self.outcome = outcome
+        self.detail = detail
     }
 }
 
@@ -73,7 +76,8 @@ public final class AuditOutbox: Sendable {
     ///   id, an empty or oversized field), so the action fails instead of poisoning the trail.
     public func record(_ record: AuditRecord, in connection: Connection) throws {
         guard OrganizationID.isValid(record.org), !record.action.isEmpty,
-              [record.actor, record.action, record.resource, record.outcome].allSatisfy({ $0.utf8.count <= AuditEventRules.maxFieldBytes })
+              [record.actor, record.action, record.resource, record.outcome].allSatisfy({ $0.utf8.count <= AuditEventRules.maxFieldBytes }),
+              record.detail.utf8.count <= AuditEventRules.maxDetailBytes
         else { throw StorageError("audit event \(record.action.prefix(64)) is malformed; not recorded") }
         var event = Calltrace_Compliance_V1_AuditEvent()
         event.idempotencyKey = "\(service):\(UUID().uuidString.lowercased())"
@@ -82,6 +86,7 @@ public final class AuditOutbox: Sendable {
         event.action = record.action
         event.resource = record.resource
         event.outcome = record.outcome
+        event.detail = record.detail
         event.occurredAtUnixMs = jobs.clock.nowUnixMs
         event.sourceService = service
         try connection.execute(
@@ -164,6 +169,7 @@ public final class AuditOutbox: Sendable {
 public enum AuditEventRules {
     /// Longest actor, action, resource or outcome, in bytes.
     public static let maxFieldBytes = 256
+    public static let maxDetailBytes = 1024
     /// Longest idempotency key, in bytes.
     public static let maxKeyBytes = 128
 
@@ -178,6 +184,7 @@ public enum AuditEventRules {
         guard [event.actor, event.action, event.resource, event.outcome].allSatisfy({ $0.utf8.count <= maxFieldBytes }) else {
             return "actor, action, resource and outcome are at most \(maxFieldBytes) bytes each"
         }
+        guard event.detail.utf8.count <= maxDetailBytes else { return "detail is at most \(maxDetailBytes) bytes" }
         return nil
     }
 }

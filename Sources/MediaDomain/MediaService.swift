@@ -11,9 +11,11 @@ public struct MediaService: CallTraceService {
     public static let defaultPort = 7102
     public static let requiredPeers: [String: String] = ["identity": "to authorise users and operators", "compliance": "to forward its audit events"]
     public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2),
-                                    Migration(version: 3, SharedSchema.v3), Migration(version: 4, SQLiteRecordingRepository.schema)]
+                                    Migration(version: 3, SharedSchema.v3), Migration(version: 4, SQLiteRecordingRepository.schema),
+                                    Migration(version: 5, SQLiteRecordingRepository.shareLinks)]
 
     let recordings: RecordingHandler
+    let shareLinks: ShareLinkHandler
 
     public init(context: ServiceContext) throws {
         guard let authorizer = context.authorizer else { throw ConfigurationError("media needs its identity peer") }
@@ -24,9 +26,10 @@ public struct MediaService: CallTraceService {
         let swept = try rules.sweep()
         if swept > 0 { context.logger.notice("start-up sweep removed unfinished recordings", metadata: ["removed": "\(swept)"]) }
         recordings = RecordingHandler(rules: rules, authorizer: authorizer)
+        shareLinks = ShareLinkHandler(rules: ShareLinkRules(recordings: rules), authorizer: authorizer)
     }
 
-    public var rpcServices: [any RPCService] { [recordings] }
+    public var rpcServices: [any RPCService] { [recordings, shareLinks] }
 
     /// `recordings/` beside the database.
     static func defaultBlobFolder(database: String) -> String {

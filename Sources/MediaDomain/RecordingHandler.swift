@@ -64,7 +64,8 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
             actor = try await context.principal(in: request.orgID, may: .recordingsPlay, via: authorizer).actor
         }
         var first = true
-        try await rules.play(request.recordingID, org: request.orgID, offset: request.offset, length: request.length, by: actor) { row, offset, data in
+        try await rules.play(request.recordingID, org: request.orgID, offset: request.offset, length: request.length,
+                             reason: request.reason, by: actor) { row, offset, data in
             try await responses.send(.with {
                 if first { $0.recording = Self.recording(row) }
                 $0.offset = offset

@@ -34,6 +34,28 @@ protocol RecordingTransaction {
     /// Newest first; `after` is the (created_at, id) of the previous page's last row.
     func recordings(org: String, callID: String?, from: Int64?, before: Int64?, after: (Int64, String)?, limit: Int) throws -> [RecordingRow]
     func delete(_ id: String, org: String) throws -> Bool
+
+    // Share links
+    func insert(_ link: ShareLinkRow) throws
+    func shareLink(secretHash: Data) throws -> ShareLinkRow?
+    func shareLinks(org: String, recording: String?) throws -> [ShareLinkRow]
+    func revokeShareLink(_ id: String, org: String, at now: Int64) throws -> Bool
+    func countOpen(_ id: String) throws
+    func deleteShareLinks(recording: String, org: String) throws
+}
+
+/// A share link's row: the secret half of its token only as a hash, the note sealed.
+struct ShareLinkRow: Sendable {
+    let id: String
+    let secretHash: Data
+    let org: String
+    let recording: String
+    let expiresAt: Int64
+    let sealedNote: Data
+    let createdBy: String
+    let createdAt: Int64
+    let revokedAt: Int64?
+    let opens: Int
 }
 
 struct SQLiteRecordingRepository: RecordingRepository {
@@ -53,6 +75,22 @@ struct SQLiteRecordingRepository: RecordingRepository {
         );
         CREATE INDEX recordings_by_org_time ON recordings (org_id, created_at_unix_ms, id);
         CREATE INDEX recordings_by_call ON recordings (org_id, call_id);
+        """
+
+    static let shareLinks = """
+        CREATE TABLE share_links (
+            id TEXT PRIMARY KEY,
+            secret_hash BLOB NOT NULL UNIQUE,
+            org_id TEXT NOT NULL,
+            recording_id TEXT NOT NULL,
+            expires_at_unix_ms INTEGER NOT NULL,
+            note BLOB NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at_unix_ms INTEGER NOT NULL,
+            revoked_at_unix_ms INTEGER,
+            opens INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX share_links_by_recording ON share_links (org_id, recording_id);
         """
 
     let database: Database
@@ -101,6 +139,47 @@ struct SQLiteRecordingRepository: RecordingRepository {
 
         func delete(_ id: String, org: String) throws -> Bool {
             try connection.execute("DELETE FROM recordings WHERE id = ? AND org_id = ?", id, org) == 1
+        }
+
+        static let linkColumns = "id, secret_hash, org_id, recording_id, expires_at_unix_ms, note, created_by, created_at_unix_ms, revoked_at_unix_ms, opens"
+
+        func insert(_ link: ShareLinkRow) throws {
+            try connection.execute("INSERT INTO share_links (\(Self.linkColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, 0)",
+                                   link.id, link.secretHash, link.org, link.recording, link.expiresAt, link.sealedNote, link.createdBy, link.createdAt)
+        }
+
+        func shareLink(secretHash: Data) throws -> ShareLinkRow? {
+            try connection.query("SELECT \(Self.linkColumns) FROM share_links WHERE secret_hash = ?", secretHash).first.flatMap(Self.link)
+        }
+
+        func shareLinks(org: String, recording: String?) throws -> [ShareLinkRow] {
+            if let recording {
+                return try connection.query("SELECT \(Self.linkColumns) FROM share_links WHERE org_id = ? AND recording_id = ? ORDER BY created_at_unix_ms DESC",
+                                            org, recording).compactMap(Self.link)
+            }
+            return try connection.query("SELECT \(Self.linkColumns) FROM share_links WHERE org_id = ? ORDER BY created_at_unix_ms DESC LIMIT 1000", org)
+                .compactMap(Self.link)
+        }
+
+        func revokeShareLink(_ id: String, org: String, at now: Int64) throws -> Bool {
+            try connection.execute("UPDATE share_links SET revoked_at_unix_ms = ? WHERE id = ? AND org_id = ? AND revoked_at_unix_ms IS NULL",
+                                   now, id, org) == 1
+        }
+
+        func countOpen(_ id: String) throws {
+            try connection.execute("UPDATE share_links SET opens = opens + 1 WHERE id = ?", id)
+        }
+
+        func deleteShareLinks(recording: String, org: String) throws {
+            try connection.execute("DELETE FROM share_links WHERE recording_id = ? AND org_id = ?", recording, org)
+        }
+
+        static func link(_ row: Row) -> ShareLinkRow? {
+            guard let id = row.text("id"), let hash = row.blob("secret_hash"), let org = row.text("org_id"), let recording = row.text("recording_id"),
+                  let note = row.blob("note") else { return nil }
+            return ShareLinkRow(id: id, secretHash: hash, org: org, recording: recording, expiresAt: row.int("expires_at_unix_ms") ?? 0,
+                                sealedNote: note, createdBy: row.text("created_by") ?? "", createdAt: row.int("created_at_unix_ms") ?? 0,
+                                revokedAt: row.int("revoked_at_unix_ms"), opens: Int(row.int("opens") ?? 0))
         }
 
         static func row(_ row: Row) -> RecordingRow? {

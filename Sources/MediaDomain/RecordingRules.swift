@@ -140,8 +140,13 @@ struct RecordingRules: Sendable {
 
     /// Plays `length` bytes from `offset` (0: to the end) of a recording: the playback is audited
     /// first, then `send` receives the bytes in order, in pieces of at most `pieceBytes`.
-    func play(_ id: String, org: String, offset: UInt64, length: UInt64, by actor: String,
+    ///
+    /// - Parameter reason: why (at most 200 characters), kept in the audit event.
+    func play(_ id: String, org: String, offset: UInt64, length: UInt64, reason: String = "", by actor: String,
               pieceBytes: Int = 1 << 20, send: (RecordingRow, UInt64, Data) async throws -> Void) async throws {
+        guard reason.count <= 200, !reason.contains(where: { $0.isNewline }) else {
+            throw RPCError(.invalidArgument, "a reason is one line of at most 200 characters")
+        }
         let row = try await recording(id, org: org)
         guard offset < row.sizeBytes else {
             throw RPCError(.outOfRange, "offset \(offset) is past the end of the recording (\(row.sizeBytes) bytes)")
@@ -151,8 +156,9 @@ struct RecordingRules: Sendable {
             throw RPCError(.outOfRange, "bytes \(offset)..<\(end) are not within the recording (\(row.sizeBytes) bytes)")
         }
         try await repository.write { [outbox] tx in
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "recording.played",
-                                          resource: "recording:\(id)#bytes=\(offset)-\(end - 1)", outcome: "success"), in: tx.connection)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "recording.played", resource: "recording:\(id)", outcome: "success",
+                                          detail: "bytes=\(offset)-\(end - 1)" + (reason.isEmpty ? "" : "; reason: \(reason)")),
+                              in: tx.connection)
         }
         let key: ObjectKey
         do {
@@ -180,6 +186,7 @@ struct RecordingRules: Sendable {
         try OrganizationID.validate(org)
         let deleted = try await repository.write { [outbox] tx -> Bool in
             guard try tx.delete(id, org: org) else { return false }
+            try tx.deleteShareLinks(recording: id, org: org)  // its links die with it
             try outbox.record(AuditRecord(org: org, actor: actor, action: "recording.deleted", resource: "recording:\(id)",
                                           outcome: "success"), in: tx.connection)
             return true

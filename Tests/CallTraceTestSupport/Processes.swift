@@ -1,3 +1,4 @@
+import CCallTraceShims
 public import Foundation
 import Synchronization
 
@@ -12,36 +13,15 @@ public struct ProcessResult: Sendable {
     public let stderr: String
 }
 
-/// Runs `executable` with `arguments` to completion, off the cooperative pool.
+/// Runs `executable` with `arguments` to completion (its standard input: `input`, then end of file).
 public func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                 input: Data? = nil) async throws -> ProcessResult {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread {
-            do {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: executable)
-                process.arguments = arguments
-                if let environment { process.environment = environment }
-                let out = Pipe(), err = Pipe()
-                process.standardOutput = out
-                process.standardError = err
-                let stdin = Pipe()
-                process.standardInput = stdin
-                try process.run()
-                if let input { stdin.fileHandleForWriting.write(input) }
-                try? stdin.fileHandleForWriting.close()
-                let outData = out.fileHandleForReading.readDataToEndOfFile()
-                let errData = err.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                continuation.resume(returning: ProcessResult(status: process.terminationStatus,
-                                                             stdout: String(decoding: outData, as: UTF8.self),
-                                                             stderr: String(decoding: errData, as: UTF8.self)))
-            } catch {
-                continuation.resume(throwing: error)
-            }
-        }
-        thread.start()
+    let process = try RunningProcess(path: executable, arguments, environment: environment ?? ProcessInfo.processInfo.environment,
+                                     input: input ?? Data())
+    guard let exit = await process.waitForExit(timeout: .seconds(300)) else {
+        throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "\(executable) did not exit"])
     }
+    return ProcessResult(status: exit.status, stdout: process.stdout, stderr: exit.stderr)
 }
 
 /// The folder holding the built executables (beside the test bundle).
@@ -49,79 +29,152 @@ public let productsDirectory: URL = URL(fileURLWithPath: CommandLine.arguments[0
 
 /// A running executable with captured output, for tests that start real services.
 ///
+/// Started with `posix_spawn` itself, not Foundation's `Process`: on Linux, `Process.run()`
+/// reads past a buffer while listing `/proc/self/fd` and crashes the test process now and then
+/// (swift-corelibs-foundation#5472; it crashed one run in five of this suite under load).
+///
 /// Its standard output and error are read as they come, on threads of their own, so a chatty
 /// service never blocks on a full pipe, and a test can wait for a line (`waitForOutput`) instead
-/// of sleeping. The process is killed when this object is released.
+/// of sleeping. It runs as the leader of a process group of its own, holding only its standard
+/// descriptors (every other one is closed in the child), and is killed with its group when this
+/// object is released. Its standard input is a lifeline: with `CALLTRACE_LIFELINE=stdin` a
+/// service stops when it closes — when this test process dies, however it dies.
 public final class RunningProcess: @unchecked Sendable {
-    public let process = Process()
+    public let pid: pid_t
     private struct Captured {
         var stdout = Data()
         var stderr = Data()
         var openStreams = 2
+        var exitStatus: Int32?
     }
-    /// Shared with the reader threads, which must not keep this object (and its child) alive.
+    /// Shared with the reader and reaper threads, which must not keep this object (and its child) alive.
     private final class Output: Sendable {
         let state = Mutex(Captured())
     }
     private let output = Output()
-    /// The write end of the child's standard input. The child (with `CALLTRACE_LIFELINE=stdin`)
-    /// stops when it closes — when this test process dies, however it dies.
-    private let lifeline = Pipe()
+    /// The write end of the child's standard input.
+    private let lifeline: Int32
 
+    /// Starts `executable` from the products folder, with this process's environment (minus any
+    /// `CALLTRACE_*` setting) and `environment` on top.
     /// - Parameter descriptorLimit: run the executable under `ulimit -n` of this many descriptors.
-    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
-                descriptorLimit: Int? = nil) throws {
+    public convenience init(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                            descriptorLimit: Int? = nil) throws {
         let path = productsDirectory.appendingPathComponent(executable).path
-        // Foundation starts each child as the leader of a process group of its own, so the
-        // group can be stopped as a whole (`deinit`).
-        if let descriptorLimit {
-            // The shell sets the limit and replaces itself with the executable (same process id).
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\"", path] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: path)
-            process.arguments = arguments
-        }
         var inherited = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("CALLTRACE_") }
         inherited["CALLTRACE_LIFELINE"] = "stdin"
         inherited.merge(environment) { $1 }
-        process.environment = inherited
-        let stdoutPipe = Pipe(), stderrPipe = Pipe()
-        process.standardError = stderrPipe
-        process.standardOutput = stdoutPipe
-        process.standardInput = lifeline
-        try process.run()
-        try? lifeline.fileHandleForReading.close()
-        for (pipe, isError) in [(stdoutPipe, false), (stderrPipe, true)] {
-            let reader = pipe.fileHandleForReading
+        if let descriptorLimit {
+            // The shell sets the limit and replaces itself with the executable (same process id).
+            try self.init(path: "/bin/sh", ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\"", path] + arguments,
+                          environment: inherited, input: nil)
+        } else {
+            try self.init(path: path, arguments, environment: inherited, input: nil)
+        }
+    }
+
+    /// - Parameter input: written to standard input, which is then closed; nil keeps it open
+    ///   (the lifeline) until `cutLifeline()` or release.
+    init(path: String, _ arguments: [String], environment: [String: String], input: Data?) throws {
+        func pipePair() throws -> (read: Int32, write: Int32) {
+            var fds: [Int32] = [0, 0]
+            guard ctshim_pipe_cloexec(&fds) == 0 else { throw CocoaError(.fileWriteUnknown) }
+            return (fds[0], fds[1])
+        }
+        let stdin = try pipePair(), stdout = try pipePair(), stderr = try pipePair()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, stdin.read, 0)
+        posix_spawn_file_actions_adddup2(&actions, stdout.write, 1)
+        posix_spawn_file_actions_adddup2(&actions, stderr.write, 2)
+        ctshim_spawn_close_from(&actions, 3)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // A group of its own; the signals this test process ignores (SIGPIPE) or blocks, reset.
+        var defaults = sigset_t(), mask = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD] { sigaddset(&defaults, signal) }
+        sigemptyset(&mask)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setsigmask(&attributes, &mask)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var spawnedPID: pid_t = 0
+        let spawned = posix_spawn(&spawnedPID, path, &actions, &attributes, argv, envp)
+        let pid = spawnedPID
+        for fd in [stdin.read, stdout.write, stderr.write] { close(fd) }
+        guard spawned == 0 else {
+            for fd in [stdin.write, stdout.read, stderr.read] { close(fd) }
+            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "cannot start \(path): \(String(cString: strerror(spawned)))"])
+        }
+        self.pid = pid
+        lifeline = stdin.write
+        for (fd, isError) in [(stdout.read, false), (stderr.read, true)] {
             Thread { [output] in
+                var buffer = [UInt8](repeating: 0, count: 65_536)
                 while true {
-                    let chunk = reader.availableData
+                    let n = read(fd, &buffer, buffer.count)
+                    if n < 0 && errno == EINTR { continue }
                     output.state.withLock { state in
-                        if chunk.isEmpty {
+                        if n <= 0 {
                             state.openStreams -= 1
                         } else if isError {
-                            state.stderr.append(chunk)
+                            state.stderr.append(contentsOf: buffer[0..<n])
                         } else {
-                            state.stdout.append(chunk)
+                            state.stdout.append(contentsOf: buffer[0..<n])
                         }
                     }
-                    if chunk.isEmpty { return }
+                    if n <= 0 { close(fd); return }
                 }
             }.start()
+        }
+        Thread { [output] in
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            // Exit code, or 128 + the signal that ended it (as a shell reports it).
+            let code = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+            output.state.withLock { $0.exitStatus = code }
+        }.start()
+        if let input {
+            input.withUnsafeBytes { bytes in
+                var done = 0
+                while done < bytes.count {
+                    let n = write(stdin.write, bytes.baseAddress! + done, bytes.count - done)
+                    if n <= 0 { break }
+                    done += n
+                }
+            }
+            cutLifeline()
         }
     }
 
     /// Kills the whole group when the test lets go of it — a failed test included.
     deinit {
-        if process.isRunning { kill(-process.processIdentifier, SIGKILL) }
+        if isRunning { kill(-pid, SIGKILL) }
+        cutLifeline()
     }
 
+    /// Whether it has not exited yet.
+    public var isRunning: Bool { output.state.withLock { $0.exitStatus == nil } }
+
     /// Closes the child's lifeline, as the death of this test process would.
-    public func cutLifeline() { try? lifeline.fileHandleForWriting.close() }
+    public func cutLifeline() {
+        output.state.withLock { _ in
+            if lifelineOpen {
+                close(lifeline)
+                lifelineOpen = false
+            }
+        }
+    }
+    private var lifelineOpen = true
 
     /// Sends `signal` (default SIGTERM) to the process.
-    public func signal(_ number: Int32 = SIGTERM) { kill(process.processIdentifier, number) }
+    public func signal(_ number: Int32 = SIGTERM) { kill(pid, number) }
 
     /// What the process wrote to standard error so far.
     public var stderr: String { output.state.withLock { String(decoding: $0.stderr, as: UTF8.self) } }
@@ -144,13 +197,13 @@ public final class RunningProcess: @unchecked Sendable {
         return found().0
     }
 
-    /// Waits for the exit, off the cooperative pool; nil if it did not exit in time.
+    /// Waits for the exit and the end of its output; nil if it did not exit in time.
     public func waitForExit(timeout: Duration = .seconds(60)) async -> (status: Int32, stderr: String)? {
-        let exited = await eventually(timeout: timeout) { [self] in
-            !process.isRunning && output.state.withLock { $0.openStreams == 0 }
+        let exited = await eventually(timeout: timeout) { [output] in
+            output.state.withLock { $0.exitStatus != nil && $0.openStreams == 0 }
         }
-        guard exited else { return nil }
-        return (process.terminationStatus, stderr)
+        guard exited, let status = output.state.withLock({ $0.exitStatus }) else { return nil }
+        return (status, stderr)
     }
 }
 

@@ -72,12 +72,12 @@ final class MediaDeployment: @unchecked Sendable {
         try media.instance.keyStore.sync { db in try db.query("SELECT object_id FROM object_keys").compactMap { $0.text("object_id") } }
     }
 
-    /// Media's audit outbox: (action, resource) of every event recorded so far.
-    func auditEvents() throws -> [(action: String, resource: String)] {
+    /// Media's audit outbox: (action, resource, detail) of every event recorded so far.
+    func auditEvents() throws -> [(action: String, resource: String, detail: String)] {
         try media.instance.database.sync { db in
             try db.query("SELECT event FROM audit_outbox ORDER BY id").map { row in
                 let event = try Calltrace_Compliance_V1_AuditEvent(serializedBytes: row.blob("event") ?? Data())
-                return (event.action, event.resource)
+                return (event.action, event.resource, event.detail)
             }
         }
     }
@@ -145,8 +145,9 @@ extension Media {
     }
 
     /// Plays bytes `offset..<offset+length` (length 0: to the end) and returns them whole.
-    func play(_ id: String, org: String, offset: UInt64 = 0, length: UInt64 = 0, options: CallOptions) async throws -> Data {
-        try await playRecording(.with { $0.orgID = org; $0.recordingID = id; $0.offset = offset; $0.length = length }, options: options) { stream in
+    func play(_ id: String, org: String, offset: UInt64 = 0, length: UInt64 = 0, reason: String = "", options: CallOptions) async throws -> Data {
+        try await playRecording(.with { $0.orgID = org; $0.recordingID = id; $0.offset = offset; $0.length = length; $0.reason = reason },
+                                options: options) { stream in
             var out = Data()
             for try await message in stream { out += message.data }
             return out

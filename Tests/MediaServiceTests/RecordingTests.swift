@@ -24,7 +24,8 @@ struct RecordingTests {
 
         #expect(try await deployment.gateway.play(stored.recordingID, org: org, options: asAdmin) == file)
         // A range across a chunk boundary (chunks are 64 KiB).
-        let range = try await deployment.gateway.play(stored.recordingID, org: org, offset: 65_000, length: 3_000, options: asAdmin)
+        let range = try await deployment.gateway.play(stored.recordingID, org: org, offset: 65_000, length: 3_000,
+                                                      reason: "complaint review", options: asAdmin)
         #expect(range == file.subdata(in: 65_000..<68_000))
 
         // At rest: no run of the audio appears in the sealed file.
@@ -42,7 +43,8 @@ struct RecordingTests {
 
         let events = try deployment.auditEvents()
         #expect(events.map(\.action) == ["recording.stored", "recording.played", "recording.played", "recording.deleted"])
-        #expect(events[2].resource == "recording:\(stored.recordingID)#bytes=65000-67999")
+        #expect(events[1].resource == "recording:\(stored.recordingID)" && events[1].detail == "bytes=0-\(file.count - 1)")
+        #expect(events[2].detail == "bytes=65000-67999; reason: complaint review")
         await deployment.stop()
     }
 

@@ -2,6 +2,7 @@
 #define CALLTRACE_SHIMS_H
 
 #include <stddef.h>
+#include <spawn.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -32,5 +33,11 @@ EVP_PKEY *ctshim_ec_p256_keygen(void);
 
 /// The extra chain certificates loaded with our certificate (SSL_CTX_get0_chain_certs is a macro).
 STACK_OF(X509) *ctshim_ctx_get0_chain_certs(SSL_CTX *ctx);
+
+/// A pipe whose both ends close on exec (pipe2 with O_CLOEXEC). Returns 0 on success.
+int ctshim_pipe_cloexec(int fds[2]);
+
+/// Adds "close every descriptor from `from` up" to a posix_spawn file-action list (glibc 2.34+).
+int ctshim_spawn_close_from(posix_spawn_file_actions_t *actions, int from);
 
 #endif

@@ -449,6 +449,85 @@ public struct Calltrace_Media_V1_RecordingServiceClient: Sendable {
     }
 }
 
+// MARK: calltrace.media.v1.ShareLinkService
+
+/// Which peers may call each method of `calltrace.media.v1.ShareLinkService`.
+public struct Calltrace_Media_V1_ShareLinkServicePolicies: Sendable {
+    public var createShareLink: PeerPolicy
+    public var openShareLink: PeerPolicy
+    public var revokeShareLink: PeerPolicy
+    public var listShareLinks: PeerPolicy
+
+    public init(createShareLink: PeerPolicy, openShareLink: PeerPolicy, revokeShareLink: PeerPolicy, listShareLinks: PeerPolicy) {
+        self.createShareLink = createShareLink
+        self.openShareLink = openShareLink
+        self.revokeShareLink = revokeShareLink
+        self.listShareLinks = listShareLinks
+    }
+}
+
+/// The server side of `calltrace.media.v1.ShareLinkService`: implement every method, name who may call each in
+/// `policies`, and hand the value to the server (it registers itself).
+public protocol Calltrace_Media_V1_ShareLinkServiceHandler: RPCService {
+    var policies: Calltrace_Media_V1_ShareLinkServicePolicies { get }
+
+    /// A new link. Its token is returned once and never stored: keep it in the CRM.
+    func createShareLink(_ request: Calltrace_Media_V1_CreateShareLinkRequest, context: ServerContext) async throws -> Calltrace_Media_V1_CreateShareLinkResponse
+
+    /// For the gateway that serves the CRM's URL: streams the recording the token opens, as
+    /// PlayRecording does. An expired, revoked, altered or unknown token, or one whose recording
+    /// was deleted, gets the same NOT_FOUND. Every open is audited with the link and the client
+    /// address the gateway names.
+    func openShareLink(_ request: Calltrace_Media_V1_OpenShareLinkRequest, responses: ResponseWriter<Calltrace_Media_V1_OpenShareLinkResponse>, context: ServerContext) async throws
+
+    func revokeShareLink(_ request: Calltrace_Media_V1_RevokeShareLinkRequest, context: ServerContext) async throws -> Calltrace_Media_V1_RevokeShareLinkResponse
+
+    /// The organisation's links (or one recording's), newest first, with how often each was opened.
+    func listShareLinks(_ request: Calltrace_Media_V1_ListShareLinksRequest, context: ServerContext) async throws -> Calltrace_Media_V1_ListShareLinksResponse
+}
+
+extension Calltrace_Media_V1_ShareLinkServiceHandler {
+    public func register(with router: inout RPCRouter) {
+        let policies = self.policies
+        router.unary(Calltrace_Media_V1_ShareLinkService.createShareLink, allow: policies.createShareLink) { try await self.createShareLink($0, context: $1) }
+        router.serverStreaming(Calltrace_Media_V1_ShareLinkService.openShareLink, allow: policies.openShareLink) { try await self.openShareLink($0, responses: $1, context: $2) }
+        router.unary(Calltrace_Media_V1_ShareLinkService.revokeShareLink, allow: policies.revokeShareLink) { try await self.revokeShareLink($0, context: $1) }
+        router.unary(Calltrace_Media_V1_ShareLinkService.listShareLinks, allow: policies.listShareLinks) { try await self.listShareLinks($0, context: $1) }
+    }
+}
+
+/// A typed client of `calltrace.media.v1.ShareLinkService` over one `RPCClient` (its connection, retries and deadlines).
+public struct Calltrace_Media_V1_ShareLinkServiceClient: Sendable {
+    public let rpc: RPCClient
+
+    public init(_ rpc: RPCClient) {
+        self.rpc = rpc
+    }
+
+    /// A new link. Its token is returned once and never stored: keep it in the CRM.
+    public func createShareLink(_ request: Calltrace_Media_V1_CreateShareLinkRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Media_V1_CreateShareLinkResponse {
+        try await rpc.unary(Calltrace_Media_V1_ShareLinkService.createShareLink, request, options: options)
+    }
+
+    /// For the gateway that serves the CRM's URL: streams the recording the token opens, as
+    /// PlayRecording does. An expired, revoked, altered or unknown token, or one whose recording
+    /// was deleted, gets the same NOT_FOUND. Every open is audited with the link and the client
+    /// address the gateway names.
+    public func openShareLink<Result: Sendable>(_ request: Calltrace_Media_V1_OpenShareLinkRequest, options: CallOptions = CallOptions(),
+        handle: (ResponseStream<Calltrace_Media_V1_OpenShareLinkResponse>) async throws -> Result) async throws -> Result {
+        try await rpc.serverStreaming(Calltrace_Media_V1_ShareLinkService.openShareLink, request, options: options, handle: handle)
+    }
+
+    public func revokeShareLink(_ request: Calltrace_Media_V1_RevokeShareLinkRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Media_V1_RevokeShareLinkResponse {
+        try await rpc.unary(Calltrace_Media_V1_ShareLinkService.revokeShareLink, request, options: options)
+    }
+
+    /// The organisation's links (or one recording's), newest first, with how often each was opened.
+    public func listShareLinks(_ request: Calltrace_Media_V1_ListShareLinksRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Media_V1_ListShareLinksResponse {
+        try await rpc.unary(Calltrace_Media_V1_ShareLinkService.listShareLinks, request, options: options)
+    }
+}
+
 // MARK: calltrace.ops.v1.HealthService
 
 /// Which peers may call each method of `calltrace.ops.v1.HealthService`.

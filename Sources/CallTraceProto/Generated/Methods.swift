@@ -137,6 +137,30 @@ public enum Calltrace_Media_V1_RecordingService {
     public static let methods: [MethodInfo] = [uploadRecording.info, getRecording.info, listRecordings.info, playRecording.info, deleteRecording.info]
 }
 
+/// `calltrace.media.v1.ShareLinkService`
+public enum Calltrace_Media_V1_ShareLinkService {
+    public static let name = "calltrace.media.v1.ShareLinkService"
+
+    /// `/calltrace.media.v1.ShareLinkService/CreateShareLink`
+    public static let createShareLink = MethodDescriptor<Calltrace_Media_V1_CreateShareLinkRequest, Calltrace_Media_V1_CreateShareLinkResponse>(
+        service: name, name: "CreateShareLink", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.media.v1.ShareLinkService/OpenShareLink`
+    public static let openShareLink = MethodDescriptor<Calltrace_Media_V1_OpenShareLinkRequest, Calltrace_Media_V1_OpenShareLinkResponse>(
+        service: name, name: "OpenShareLink", kind: .serverStreaming, isIdempotent: false)
+
+    /// `/calltrace.media.v1.ShareLinkService/RevokeShareLink`
+    public static let revokeShareLink = MethodDescriptor<Calltrace_Media_V1_RevokeShareLinkRequest, Calltrace_Media_V1_RevokeShareLinkResponse>(
+        service: name, name: "RevokeShareLink", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.media.v1.ShareLinkService/ListShareLinks`
+    public static let listShareLinks = MethodDescriptor<Calltrace_Media_V1_ListShareLinksRequest, Calltrace_Media_V1_ListShareLinksResponse>(
+        service: name, name: "ListShareLinks", kind: .unary, isIdempotent: true)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [createShareLink.info, openShareLink.info, revokeShareLink.info, listShareLinks.info]
+}
+
 // MARK: calltrace/ops/v1/ops.proto
 
 /// `calltrace.ops.v1.HealthService`
@@ -207,6 +231,7 @@ public enum ProtoServices {
         (Calltrace_Compliance_V1_AuditService.name, Calltrace_Compliance_V1_AuditService.methods),
         (Calltrace_Identity_V1_IdentityService.name, Calltrace_Identity_V1_IdentityService.methods),
         (Calltrace_Media_V1_RecordingService.name, Calltrace_Media_V1_RecordingService.methods),
+        (Calltrace_Media_V1_ShareLinkService.name, Calltrace_Media_V1_ShareLinkService.methods),
         (Calltrace_Ops_V1_HealthService.name, Calltrace_Ops_V1_HealthService.methods),
         (Calltrace_Ops_V1_ServerInfoService.name, Calltrace_Ops_V1_ServerInfoService.methods),
         (Calltrace_Ops_V1_MetricsService.name, Calltrace_Ops_V1_MetricsService.methods),

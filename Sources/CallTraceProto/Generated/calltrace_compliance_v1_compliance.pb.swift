@@ -52,6 +52,10 @@ public nonisolated struct Calltrace_Compliance_V1_AuditEvent: Sendable {
   /// The service that recorded it.
   public var sourceService: String = String()
 
+  /// Context, when the action has some: a playback's byte range and reason, the client address
+  /// a share link was opened from. At most 1024 bytes; the same rules as every other field.
+  public var detail: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -106,7 +110,7 @@ fileprivate nonisolated let _protobuf_package = "calltrace.compliance.v1"
 
 nonisolated extension Calltrace_Compliance_V1_AuditEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AuditEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}idempotency_key\0\u{3}org_id\0\u{1}actor\0\u{1}action\0\u{1}resource\0\u{1}outcome\0\u{3}occurred_at_unix_ms\0\u{3}source_service\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}idempotency_key\0\u{3}org_id\0\u{1}actor\0\u{1}action\0\u{1}resource\0\u{1}outcome\0\u{3}occurred_at_unix_ms\0\u{3}source_service\0\u{1}detail\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -122,6 +126,7 @@ nonisolated extension Calltrace_Compliance_V1_AuditEvent: SwiftProtobuf.Message,
       case 6: try { try decoder.decodeSingularStringField(value: &self.outcome) }()
       case 7: try { try decoder.decodeSingularInt64Field(value: &self.occurredAtUnixMs) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.sourceService) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.detail) }()
       default: break
       }
     }
@@ -152,6 +157,9 @@ nonisolated extension Calltrace_Compliance_V1_AuditEvent: SwiftProtobuf.Message,
     if !self.sourceService.isEmpty {
       try visitor.visitSingularStringField(value: self.sourceService, fieldNumber: 8)
     }
+    if !self.detail.isEmpty {
+      try visitor.visitSingularStringField(value: self.detail, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -164,6 +172,7 @@ nonisolated extension Calltrace_Compliance_V1_AuditEvent: SwiftProtobuf.Message,
     if lhs.outcome != rhs.outcome {return false}
     if lhs.occurredAtUnixMs != rhs.occurredAtUnixMs {return false}
     if lhs.sourceService != rhs.sourceService {return false}
+    if lhs.detail != rhs.detail {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -187,7 +187,7 @@ void   calltrace__compliance__v1__rejected_audit_event__free_unpacked
   assert(message->base.descriptor == &calltrace__compliance__v1__rejected_audit_event__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor calltrace__compliance__v1__audit_event__field_descriptors[8] =
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__audit_event__field_descriptors[9] =
 {
   {
     "idempotency_key",
@@ -285,10 +285,23 @@ static const ProtobufCFieldDescriptor calltrace__compliance__v1__audit_event__fi
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "detail",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__AuditEvent, detail),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__compliance__v1__audit_event__field_indices_by_name[] = {
   3,   /* field[3] = action */
   2,   /* field[2] = actor */
+  8,   /* field[8] = detail */
   0,   /* field[0] = idempotency_key */
   6,   /* field[6] = occurred_at_unix_ms */
   1,   /* field[1] = org_id */
@@ -299,7 +312,7 @@ static const unsigned calltrace__compliance__v1__audit_event__field_indices_by_n
 static const ProtobufCIntRange calltrace__compliance__v1__audit_event__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor calltrace__compliance__v1__audit_event__descriptor =
 {
@@ -309,7 +322,7 @@ const ProtobufCMessageDescriptor calltrace__compliance__v1__audit_event__descrip
   "Calltrace__Compliance__V1__AuditEvent",
   "calltrace.compliance.v1",
   sizeof(Calltrace__Compliance__V1__AuditEvent),
-  8,
+  9,
   calltrace__compliance__v1__audit_event__field_descriptors,
   calltrace__compliance__v1__audit_event__field_indices_by_name,
   1,  calltrace__compliance__v1__audit_event__number_ranges,

@@ -59,10 +59,15 @@ struct  Calltrace__Compliance__V1__AuditEvent
    * The service that recorded it.
    */
   char *source_service;
+  /*
+   * Context, when the action has some: a playback's byte range and reason, the client address
+   * a share link was opened from. At most 1024 bytes; the same rules as every other field.
+   */
+  char *detail;
 };
 #define CALLTRACE__COMPLIANCE__V1__AUDIT_EVENT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__audit_event__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Calltrace__Compliance__V1__AppendAuditEventsRequest

@@ -547,6 +547,411 @@ void   calltrace__media__v1__delete_recording_response__free_unpacked
   assert(message->base.descriptor == &calltrace__media__v1__delete_recording_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__media__v1__share_link__init
+                     (Calltrace__Media__V1__ShareLink         *message)
+{
+  static const Calltrace__Media__V1__ShareLink init_value = CALLTRACE__MEDIA__V1__SHARE_LINK__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__share_link__get_packed_size
+                     (const Calltrace__Media__V1__ShareLink *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__share_link__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__share_link__pack
+                     (const Calltrace__Media__V1__ShareLink *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__share_link__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__share_link__pack_to_buffer
+                     (const Calltrace__Media__V1__ShareLink *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__share_link__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__ShareLink *
+       calltrace__media__v1__share_link__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__ShareLink *)
+     protobuf_c_message_unpack (&calltrace__media__v1__share_link__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__share_link__free_unpacked
+                     (Calltrace__Media__V1__ShareLink *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__share_link__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__media__v1__create_share_link_request__init
+                     (Calltrace__Media__V1__CreateShareLinkRequest         *message)
+{
+  static const Calltrace__Media__V1__CreateShareLinkRequest init_value = CALLTRACE__MEDIA__V1__CREATE_SHARE_LINK_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__create_share_link_request__get_packed_size
+                     (const Calltrace__Media__V1__CreateShareLinkRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__create_share_link_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__create_share_link_request__pack
+                     (const Calltrace__Media__V1__CreateShareLinkRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__create_share_link_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__create_share_link_request__pack_to_buffer
+                     (const Calltrace__Media__V1__CreateShareLinkRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__create_share_link_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__CreateShareLinkRequest *
+       calltrace__media__v1__create_share_link_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__CreateShareLinkRequest *)
+     protobuf_c_message_unpack (&calltrace__media__v1__create_share_link_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__create_share_link_request__free_unpacked
+                     (Calltrace__Media__V1__CreateShareLinkRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__create_share_link_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__media__v1__create_share_link_response__init
+                     (Calltrace__Media__V1__CreateShareLinkResponse         *message)
+{
+  static const Calltrace__Media__V1__CreateShareLinkResponse init_value = CALLTRACE__MEDIA__V1__CREATE_SHARE_LINK_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__create_share_link_response__get_packed_size
+                     (const Calltrace__Media__V1__CreateShareLinkResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__create_share_link_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__create_share_link_response__pack
+                     (const Calltrace__Media__V1__CreateShareLinkResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__create_share_link_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__create_share_link_response__pack_to_buffer
+                     (const Calltrace__Media__V1__CreateShareLinkResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__create_share_link_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__CreateShareLinkResponse *
+       calltrace__media__v1__create_share_link_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__CreateShareLinkResponse *)
+     protobuf_c_message_unpack (&calltrace__media__v1__create_share_link_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__create_share_link_response__free_unpacked
+                     (Calltrace__Media__V1__CreateShareLinkResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__create_share_link_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__media__v1__open_share_link_request__init
+                     (Calltrace__Media__V1__OpenShareLinkRequest         *message)
+{
+  static const Calltrace__Media__V1__OpenShareLinkRequest init_value = CALLTRACE__MEDIA__V1__OPEN_SHARE_LINK_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__open_share_link_request__get_packed_size
+                     (const Calltrace__Media__V1__OpenShareLinkRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__open_share_link_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__open_share_link_request__pack
+                     (const Calltrace__Media__V1__OpenShareLinkRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__open_share_link_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__open_share_link_request__pack_to_buffer
+                     (const Calltrace__Media__V1__OpenShareLinkRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__open_share_link_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__OpenShareLinkRequest *
+       calltrace__media__v1__open_share_link_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__OpenShareLinkRequest *)
+     protobuf_c_message_unpack (&calltrace__media__v1__open_share_link_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__open_share_link_request__free_unpacked
+                     (Calltrace__Media__V1__OpenShareLinkRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__open_share_link_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__media__v1__open_share_link_response__init
+                     (Calltrace__Media__V1__OpenShareLinkResponse         *message)
+{
+  static const Calltrace__Media__V1__OpenShareLinkResponse init_value = CALLTRACE__MEDIA__V1__OPEN_SHARE_LINK_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__open_share_link_response__get_packed_size
+                     (const Calltrace__Media__V1__OpenShareLinkResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__open_share_link_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__open_share_link_response__pack
+                     (const Calltrace__Media__V1__OpenShareLinkResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__open_share_link_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__open_share_link_response__pack_to_buffer
+                     (const Calltrace__Media__V1__OpenShareLinkResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__open_share_link_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__OpenShareLinkResponse *
+       calltrace__media__v1__open_share_link_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__OpenShareLinkResponse *)
+     protobuf_c_message_unpack (&calltrace__media__v1__open_share_link_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__open_share_link_response__free_unpacked
+                     (Calltrace__Media__V1__OpenShareLinkResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__open_share_link_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__media__v1__revoke_share_link_request__init
+                     (Calltrace__Media__V1__RevokeShareLinkRequest         *message)
+{
+  static const Calltrace__Media__V1__RevokeShareLinkRequest init_value = CALLTRACE__MEDIA__V1__REVOKE_SHARE_LINK_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__revoke_share_link_request__get_packed_size
+                     (const Calltrace__Media__V1__RevokeShareLinkRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__revoke_share_link_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__revoke_share_link_request__pack
+                     (const Calltrace__Media__V1__RevokeShareLinkRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__revoke_share_link_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__revoke_share_link_request__pack_to_buffer
+                     (const Calltrace__Media__V1__RevokeShareLinkRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__revoke_share_link_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__RevokeShareLinkRequest *
+       calltrace__media__v1__revoke_share_link_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__RevokeShareLinkRequest *)
+     protobuf_c_message_unpack (&calltrace__media__v1__revoke_share_link_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__revoke_share_link_request__free_unpacked
+                     (Calltrace__Media__V1__RevokeShareLinkRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__revoke_share_link_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__media__v1__revoke_share_link_response__init
+                     (Calltrace__Media__V1__RevokeShareLinkResponse         *message)
+{
+  static const Calltrace__Media__V1__RevokeShareLinkResponse init_value = CALLTRACE__MEDIA__V1__REVOKE_SHARE_LINK_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__revoke_share_link_response__get_packed_size
+                     (const Calltrace__Media__V1__RevokeShareLinkResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__revoke_share_link_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__revoke_share_link_response__pack
+                     (const Calltrace__Media__V1__RevokeShareLinkResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__revoke_share_link_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__revoke_share_link_response__pack_to_buffer
+                     (const Calltrace__Media__V1__RevokeShareLinkResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__revoke_share_link_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__RevokeShareLinkResponse *
+       calltrace__media__v1__revoke_share_link_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__RevokeShareLinkResponse *)
+     protobuf_c_message_unpack (&calltrace__media__v1__revoke_share_link_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__revoke_share_link_response__free_unpacked
+                     (Calltrace__Media__V1__RevokeShareLinkResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__revoke_share_link_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__media__v1__list_share_links_request__init
+                     (Calltrace__Media__V1__ListShareLinksRequest         *message)
+{
+  static const Calltrace__Media__V1__ListShareLinksRequest init_value = CALLTRACE__MEDIA__V1__LIST_SHARE_LINKS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__list_share_links_request__get_packed_size
+                     (const Calltrace__Media__V1__ListShareLinksRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__list_share_links_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__list_share_links_request__pack
+                     (const Calltrace__Media__V1__ListShareLinksRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__list_share_links_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__list_share_links_request__pack_to_buffer
+                     (const Calltrace__Media__V1__ListShareLinksRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__list_share_links_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__ListShareLinksRequest *
+       calltrace__media__v1__list_share_links_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__ListShareLinksRequest *)
+     protobuf_c_message_unpack (&calltrace__media__v1__list_share_links_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__list_share_links_request__free_unpacked
+                     (Calltrace__Media__V1__ListShareLinksRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__list_share_links_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__media__v1__list_share_links_response__init
+                     (Calltrace__Media__V1__ListShareLinksResponse         *message)
+{
+  static const Calltrace__Media__V1__ListShareLinksResponse init_value = CALLTRACE__MEDIA__V1__LIST_SHARE_LINKS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__list_share_links_response__get_packed_size
+                     (const Calltrace__Media__V1__ListShareLinksResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__list_share_links_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__list_share_links_response__pack
+                     (const Calltrace__Media__V1__ListShareLinksResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__list_share_links_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__list_share_links_response__pack_to_buffer
+                     (const Calltrace__Media__V1__ListShareLinksResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__list_share_links_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__ListShareLinksResponse *
+       calltrace__media__v1__list_share_links_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__ListShareLinksResponse *)
+     protobuf_c_message_unpack (&calltrace__media__v1__list_share_links_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__list_share_links_response__free_unpacked
+                     (Calltrace__Media__V1__ListShareLinksResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__list_share_links_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor calltrace__media__v1__recording__field_descriptors[10] =
 {
   {
@@ -1373,6 +1778,562 @@ const ProtobufCMessageDescriptor calltrace__media__v1__delete_recording_response
   (ProtobufCMessageInit) calltrace__media__v1__delete_recording_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor calltrace__media__v1__share_link__field_descriptors[9] =
+{
+  {
+    "link_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__ShareLink, link_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "org_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__ShareLink, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "recording_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__ShareLink, recording_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_at_unix_ms",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__ShareLink, expires_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "note",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__ShareLink, note),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_by",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__ShareLink, created_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_at_unix_ms",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__ShareLink, created_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "revoked_at_unix_ms",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__ShareLink, revoked_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "opens",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__ShareLink, opens),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__share_link__field_indices_by_name[] = {
+  6,   /* field[6] = created_at_unix_ms */
+  5,   /* field[5] = created_by */
+  3,   /* field[3] = expires_at_unix_ms */
+  0,   /* field[0] = link_id */
+  4,   /* field[4] = note */
+  8,   /* field[8] = opens */
+  1,   /* field[1] = org_id */
+  2,   /* field[2] = recording_id */
+  7,   /* field[7] = revoked_at_unix_ms */
+};
+static const ProtobufCIntRange calltrace__media__v1__share_link__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__share_link__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.ShareLink",
+  "ShareLink",
+  "Calltrace__Media__V1__ShareLink",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__ShareLink),
+  9,
+  calltrace__media__v1__share_link__field_descriptors,
+  calltrace__media__v1__share_link__field_indices_by_name,
+  1,  calltrace__media__v1__share_link__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__share_link__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__media__v1__create_share_link_request__field_descriptors[4] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__CreateShareLinkRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "recording_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__CreateShareLinkRequest, recording_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ttl_seconds",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__CreateShareLinkRequest, ttl_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "note",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__CreateShareLinkRequest, note),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__create_share_link_request__field_indices_by_name[] = {
+  3,   /* field[3] = note */
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = recording_id */
+  2,   /* field[2] = ttl_seconds */
+};
+static const ProtobufCIntRange calltrace__media__v1__create_share_link_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__create_share_link_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.CreateShareLinkRequest",
+  "CreateShareLinkRequest",
+  "Calltrace__Media__V1__CreateShareLinkRequest",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__CreateShareLinkRequest),
+  4,
+  calltrace__media__v1__create_share_link_request__field_descriptors,
+  calltrace__media__v1__create_share_link_request__field_indices_by_name,
+  1,  calltrace__media__v1__create_share_link_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__create_share_link_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__media__v1__create_share_link_response__field_descriptors[2] =
+{
+  {
+    "link",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__CreateShareLinkResponse, link),
+    &calltrace__media__v1__share_link__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "token",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__CreateShareLinkResponse, token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__create_share_link_response__field_indices_by_name[] = {
+  0,   /* field[0] = link */
+  1,   /* field[1] = token */
+};
+static const ProtobufCIntRange calltrace__media__v1__create_share_link_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__create_share_link_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.CreateShareLinkResponse",
+  "CreateShareLinkResponse",
+  "Calltrace__Media__V1__CreateShareLinkResponse",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__CreateShareLinkResponse),
+  2,
+  calltrace__media__v1__create_share_link_response__field_descriptors,
+  calltrace__media__v1__create_share_link_response__field_indices_by_name,
+  1,  calltrace__media__v1__create_share_link_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__create_share_link_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__media__v1__open_share_link_request__field_descriptors[3] =
+{
+  {
+    "token",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__OpenShareLinkRequest, token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "offset",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__OpenShareLinkRequest, offset),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "length",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__OpenShareLinkRequest, length),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__open_share_link_request__field_indices_by_name[] = {
+  2,   /* field[2] = length */
+  1,   /* field[1] = offset */
+  0,   /* field[0] = token */
+};
+static const ProtobufCIntRange calltrace__media__v1__open_share_link_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__open_share_link_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.OpenShareLinkRequest",
+  "OpenShareLinkRequest",
+  "Calltrace__Media__V1__OpenShareLinkRequest",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__OpenShareLinkRequest),
+  3,
+  calltrace__media__v1__open_share_link_request__field_descriptors,
+  calltrace__media__v1__open_share_link_request__field_indices_by_name,
+  1,  calltrace__media__v1__open_share_link_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__open_share_link_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__media__v1__open_share_link_response__field_descriptors[3] =
+{
+  {
+    "recording",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__OpenShareLinkResponse, recording),
+    &calltrace__media__v1__recording__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "offset",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__OpenShareLinkResponse, offset),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "data",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__OpenShareLinkResponse, data),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__open_share_link_response__field_indices_by_name[] = {
+  2,   /* field[2] = data */
+  1,   /* field[1] = offset */
+  0,   /* field[0] = recording */
+};
+static const ProtobufCIntRange calltrace__media__v1__open_share_link_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__open_share_link_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.OpenShareLinkResponse",
+  "OpenShareLinkResponse",
+  "Calltrace__Media__V1__OpenShareLinkResponse",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__OpenShareLinkResponse),
+  3,
+  calltrace__media__v1__open_share_link_response__field_descriptors,
+  calltrace__media__v1__open_share_link_response__field_indices_by_name,
+  1,  calltrace__media__v1__open_share_link_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__open_share_link_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__media__v1__revoke_share_link_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__RevokeShareLinkRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "link_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__RevokeShareLinkRequest, link_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__revoke_share_link_request__field_indices_by_name[] = {
+  1,   /* field[1] = link_id */
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__media__v1__revoke_share_link_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__revoke_share_link_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.RevokeShareLinkRequest",
+  "RevokeShareLinkRequest",
+  "Calltrace__Media__V1__RevokeShareLinkRequest",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__RevokeShareLinkRequest),
+  2,
+  calltrace__media__v1__revoke_share_link_request__field_descriptors,
+  calltrace__media__v1__revoke_share_link_request__field_indices_by_name,
+  1,  calltrace__media__v1__revoke_share_link_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__revoke_share_link_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define calltrace__media__v1__revoke_share_link_response__field_descriptors NULL
+#define calltrace__media__v1__revoke_share_link_response__field_indices_by_name NULL
+#define calltrace__media__v1__revoke_share_link_response__number_ranges NULL
+const ProtobufCMessageDescriptor calltrace__media__v1__revoke_share_link_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.RevokeShareLinkResponse",
+  "RevokeShareLinkResponse",
+  "Calltrace__Media__V1__RevokeShareLinkResponse",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__RevokeShareLinkResponse),
+  0,
+  calltrace__media__v1__revoke_share_link_response__field_descriptors,
+  calltrace__media__v1__revoke_share_link_response__field_indices_by_name,
+  0,  calltrace__media__v1__revoke_share_link_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__revoke_share_link_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__media__v1__list_share_links_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__ListShareLinksRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "recording_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__ListShareLinksRequest, recording_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__list_share_links_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = recording_id */
+};
+static const ProtobufCIntRange calltrace__media__v1__list_share_links_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__list_share_links_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.ListShareLinksRequest",
+  "ListShareLinksRequest",
+  "Calltrace__Media__V1__ListShareLinksRequest",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__ListShareLinksRequest),
+  2,
+  calltrace__media__v1__list_share_links_request__field_descriptors,
+  calltrace__media__v1__list_share_links_request__field_indices_by_name,
+  1,  calltrace__media__v1__list_share_links_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__list_share_links_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__media__v1__list_share_links_response__field_descriptors[1] =
+{
+  {
+    "links",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Media__V1__ListShareLinksResponse, n_links),
+    offsetof(Calltrace__Media__V1__ListShareLinksResponse, links),
+    &calltrace__media__v1__share_link__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__list_share_links_response__field_indices_by_name[] = {
+  0,   /* field[0] = links */
+};
+static const ProtobufCIntRange calltrace__media__v1__list_share_links_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__list_share_links_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.ListShareLinksResponse",
+  "ListShareLinksResponse",
+  "Calltrace__Media__V1__ListShareLinksResponse",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__ListShareLinksResponse),
+  1,
+  calltrace__media__v1__list_share_links_response__field_descriptors,
+  calltrace__media__v1__list_share_links_response__field_indices_by_name,
+  1,  calltrace__media__v1__list_share_links_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__list_share_links_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue calltrace__media__v1__audio_format__enum_values_by_number[6] =
 {
   { "AUDIO_FORMAT_UNSPECIFIED", "CALLTRACE__MEDIA__V1__AUDIO_FORMAT__AUDIO_FORMAT_UNSPECIFIED", 0 },
@@ -1480,5 +2441,68 @@ void calltrace__media__v1__recording_service__init (Calltrace__Media__V1__Record
 {
   protobuf_c_service_generated_init (&service->base,
                                      &calltrace__media__v1__recording_service__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}
+static const ProtobufCMethodDescriptor calltrace__media__v1__share_link_service__method_descriptors[4] =
+{
+  { "CreateShareLink", &calltrace__media__v1__create_share_link_request__descriptor, &calltrace__media__v1__create_share_link_response__descriptor },
+  { "OpenShareLink", &calltrace__media__v1__open_share_link_request__descriptor, &calltrace__media__v1__open_share_link_response__descriptor },
+  { "RevokeShareLink", &calltrace__media__v1__revoke_share_link_request__descriptor, &calltrace__media__v1__revoke_share_link_response__descriptor },
+  { "ListShareLinks", &calltrace__media__v1__list_share_links_request__descriptor, &calltrace__media__v1__list_share_links_response__descriptor },
+};
+const unsigned calltrace__media__v1__share_link_service__method_indices_by_name[] = {
+  0,        /* CreateShareLink */
+  3,        /* ListShareLinks */
+  1,        /* OpenShareLink */
+  2         /* RevokeShareLink */
+};
+const ProtobufCServiceDescriptor calltrace__media__v1__share_link_service__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.ShareLinkService",
+  "ShareLinkService",
+  "Calltrace__Media__V1__ShareLinkService",
+  "calltrace.media.v1",
+  4,
+  calltrace__media__v1__share_link_service__method_descriptors,
+  calltrace__media__v1__share_link_service__method_indices_by_name
+};
+void calltrace__media__v1__share_link_service__create_share_link(ProtobufCService *service,
+                                                                 const Calltrace__Media__V1__CreateShareLinkRequest *input,
+                                                                 Calltrace__Media__V1__CreateShareLinkResponse_Closure closure,
+                                                                 void *closure_data)
+{
+  assert(service->descriptor == &calltrace__media__v1__share_link_service__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__media__v1__share_link_service__open_share_link(ProtobufCService *service,
+                                                               const Calltrace__Media__V1__OpenShareLinkRequest *input,
+                                                               Calltrace__Media__V1__OpenShareLinkResponse_Closure closure,
+                                                               void *closure_data)
+{
+  assert(service->descriptor == &calltrace__media__v1__share_link_service__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__media__v1__share_link_service__revoke_share_link(ProtobufCService *service,
+                                                                 const Calltrace__Media__V1__RevokeShareLinkRequest *input,
+                                                                 Calltrace__Media__V1__RevokeShareLinkResponse_Closure closure,
+                                                                 void *closure_data)
+{
+  assert(service->descriptor == &calltrace__media__v1__share_link_service__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__media__v1__share_link_service__list_share_links(ProtobufCService *service,
+                                                                const Calltrace__Media__V1__ListShareLinksRequest *input,
+                                                                Calltrace__Media__V1__ListShareLinksResponse_Closure closure,
+                                                                void *closure_data)
+{
+  assert(service->descriptor == &calltrace__media__v1__share_link_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__media__v1__share_link_service__init (Calltrace__Media__V1__ShareLinkService_Service *service,
+                                                     Calltrace__Media__V1__ShareLinkService_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &calltrace__media__v1__share_link_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }

@@ -27,6 +27,15 @@ typedef struct Calltrace__Media__V1__PlayRecordingRequest Calltrace__Media__V1__
 typedef struct Calltrace__Media__V1__PlayRecordingResponse Calltrace__Media__V1__PlayRecordingResponse;
 typedef struct Calltrace__Media__V1__DeleteRecordingRequest Calltrace__Media__V1__DeleteRecordingRequest;
 typedef struct Calltrace__Media__V1__DeleteRecordingResponse Calltrace__Media__V1__DeleteRecordingResponse;
+typedef struct Calltrace__Media__V1__ShareLink Calltrace__Media__V1__ShareLink;
+typedef struct Calltrace__Media__V1__CreateShareLinkRequest Calltrace__Media__V1__CreateShareLinkRequest;
+typedef struct Calltrace__Media__V1__CreateShareLinkResponse Calltrace__Media__V1__CreateShareLinkResponse;
+typedef struct Calltrace__Media__V1__OpenShareLinkRequest Calltrace__Media__V1__OpenShareLinkRequest;
+typedef struct Calltrace__Media__V1__OpenShareLinkResponse Calltrace__Media__V1__OpenShareLinkResponse;
+typedef struct Calltrace__Media__V1__RevokeShareLinkRequest Calltrace__Media__V1__RevokeShareLinkRequest;
+typedef struct Calltrace__Media__V1__RevokeShareLinkResponse Calltrace__Media__V1__RevokeShareLinkResponse;
+typedef struct Calltrace__Media__V1__ListShareLinksRequest Calltrace__Media__V1__ListShareLinksRequest;
+typedef struct Calltrace__Media__V1__ListShareLinksResponse Calltrace__Media__V1__ListShareLinksResponse;
 
 
 /* --- enums --- */
@@ -273,6 +282,138 @@ struct  Calltrace__Media__V1__DeleteRecordingResponse
      }
 
 
+struct  Calltrace__Media__V1__ShareLink
+{
+  ProtobufCMessage base;
+  char *link_id;
+  char *org_id;
+  char *recording_id;
+  int64_t expires_at_unix_ms;
+  char *note;
+  /*
+   * "user:<id>" or "operator:<name>".
+   */
+  char *created_by;
+  int64_t created_at_unix_ms;
+  /*
+   * 0 while not revoked.
+   */
+  int64_t revoked_at_unix_ms;
+  uint32_t opens;
+};
+#define CALLTRACE__MEDIA__V1__SHARE_LINK__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__share_link__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0 }
+
+
+struct  Calltrace__Media__V1__CreateShareLinkRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *recording_id;
+  /*
+   * From 1 second to 30 days.
+   */
+  uint32_t ttl_seconds;
+  /*
+   * Why it was shared (e.g. a matter reference); at most 500 characters, sealed at rest.
+   */
+  char *note;
+};
+#define CALLTRACE__MEDIA__V1__CREATE_SHARE_LINK_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__create_share_link_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Media__V1__CreateShareLinkResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Media__V1__ShareLink *link;
+  /*
+   * 64 characters of base64url: the link's secret and its signature.
+   */
+  char *token;
+};
+#define CALLTRACE__MEDIA__V1__CREATE_SHARE_LINK_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__create_share_link_response__descriptor) \
+    , NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Media__V1__OpenShareLinkRequest
+{
+  ProtobufCMessage base;
+  char *token;
+  uint64_t offset;
+  /*
+   * 0 for all from `offset` to the end.
+   */
+  uint64_t length;
+};
+#define CALLTRACE__MEDIA__V1__OPEN_SHARE_LINK_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__open_share_link_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0 }
+
+
+/*
+ * As PlayRecordingResponse: the first message carries the recording, every message data.
+ */
+struct  Calltrace__Media__V1__OpenShareLinkResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Media__V1__Recording *recording;
+  uint64_t offset;
+  ProtobufCBinaryData data;
+};
+#define CALLTRACE__MEDIA__V1__OPEN_SHARE_LINK_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__open_share_link_response__descriptor) \
+    , NULL, 0, {0,NULL} }
+
+
+struct  Calltrace__Media__V1__RevokeShareLinkRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *link_id;
+};
+#define CALLTRACE__MEDIA__V1__REVOKE_SHARE_LINK_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__revoke_share_link_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Media__V1__RevokeShareLinkResponse
+{
+  ProtobufCMessage base;
+};
+#define CALLTRACE__MEDIA__V1__REVOKE_SHARE_LINK_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__revoke_share_link_response__descriptor) \
+     }
+
+
+struct  Calltrace__Media__V1__ListShareLinksRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  /*
+   * Only this recording's links, when set.
+   */
+  char *recording_id;
+};
+#define CALLTRACE__MEDIA__V1__LIST_SHARE_LINKS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__list_share_links_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Media__V1__ListShareLinksResponse
+{
+  ProtobufCMessage base;
+  size_t n_links;
+  Calltrace__Media__V1__ShareLink **links;
+};
+#define CALLTRACE__MEDIA__V1__LIST_SHARE_LINKS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__list_share_links_response__descriptor) \
+    , 0,NULL }
+
+
 /* Calltrace__Media__V1__Recording methods */
 void   calltrace__media__v1__recording__init
                      (Calltrace__Media__V1__Recording         *message);
@@ -501,6 +642,177 @@ Calltrace__Media__V1__DeleteRecordingResponse *
 void   calltrace__media__v1__delete_recording_response__free_unpacked
                      (Calltrace__Media__V1__DeleteRecordingResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__ShareLink methods */
+void   calltrace__media__v1__share_link__init
+                     (Calltrace__Media__V1__ShareLink         *message);
+size_t calltrace__media__v1__share_link__get_packed_size
+                     (const Calltrace__Media__V1__ShareLink   *message);
+size_t calltrace__media__v1__share_link__pack
+                     (const Calltrace__Media__V1__ShareLink   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__share_link__pack_to_buffer
+                     (const Calltrace__Media__V1__ShareLink   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__ShareLink *
+       calltrace__media__v1__share_link__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__share_link__free_unpacked
+                     (Calltrace__Media__V1__ShareLink *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__CreateShareLinkRequest methods */
+void   calltrace__media__v1__create_share_link_request__init
+                     (Calltrace__Media__V1__CreateShareLinkRequest         *message);
+size_t calltrace__media__v1__create_share_link_request__get_packed_size
+                     (const Calltrace__Media__V1__CreateShareLinkRequest   *message);
+size_t calltrace__media__v1__create_share_link_request__pack
+                     (const Calltrace__Media__V1__CreateShareLinkRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__create_share_link_request__pack_to_buffer
+                     (const Calltrace__Media__V1__CreateShareLinkRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__CreateShareLinkRequest *
+       calltrace__media__v1__create_share_link_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__create_share_link_request__free_unpacked
+                     (Calltrace__Media__V1__CreateShareLinkRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__CreateShareLinkResponse methods */
+void   calltrace__media__v1__create_share_link_response__init
+                     (Calltrace__Media__V1__CreateShareLinkResponse         *message);
+size_t calltrace__media__v1__create_share_link_response__get_packed_size
+                     (const Calltrace__Media__V1__CreateShareLinkResponse   *message);
+size_t calltrace__media__v1__create_share_link_response__pack
+                     (const Calltrace__Media__V1__CreateShareLinkResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__create_share_link_response__pack_to_buffer
+                     (const Calltrace__Media__V1__CreateShareLinkResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__CreateShareLinkResponse *
+       calltrace__media__v1__create_share_link_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__create_share_link_response__free_unpacked
+                     (Calltrace__Media__V1__CreateShareLinkResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__OpenShareLinkRequest methods */
+void   calltrace__media__v1__open_share_link_request__init
+                     (Calltrace__Media__V1__OpenShareLinkRequest         *message);
+size_t calltrace__media__v1__open_share_link_request__get_packed_size
+                     (const Calltrace__Media__V1__OpenShareLinkRequest   *message);
+size_t calltrace__media__v1__open_share_link_request__pack
+                     (const Calltrace__Media__V1__OpenShareLinkRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__open_share_link_request__pack_to_buffer
+                     (const Calltrace__Media__V1__OpenShareLinkRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__OpenShareLinkRequest *
+       calltrace__media__v1__open_share_link_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__open_share_link_request__free_unpacked
+                     (Calltrace__Media__V1__OpenShareLinkRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__OpenShareLinkResponse methods */
+void   calltrace__media__v1__open_share_link_response__init
+                     (Calltrace__Media__V1__OpenShareLinkResponse         *message);
+size_t calltrace__media__v1__open_share_link_response__get_packed_size
+                     (const Calltrace__Media__V1__OpenShareLinkResponse   *message);
+size_t calltrace__media__v1__open_share_link_response__pack
+                     (const Calltrace__Media__V1__OpenShareLinkResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__open_share_link_response__pack_to_buffer
+                     (const Calltrace__Media__V1__OpenShareLinkResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__OpenShareLinkResponse *
+       calltrace__media__v1__open_share_link_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__open_share_link_response__free_unpacked
+                     (Calltrace__Media__V1__OpenShareLinkResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__RevokeShareLinkRequest methods */
+void   calltrace__media__v1__revoke_share_link_request__init
+                     (Calltrace__Media__V1__RevokeShareLinkRequest         *message);
+size_t calltrace__media__v1__revoke_share_link_request__get_packed_size
+                     (const Calltrace__Media__V1__RevokeShareLinkRequest   *message);
+size_t calltrace__media__v1__revoke_share_link_request__pack
+                     (const Calltrace__Media__V1__RevokeShareLinkRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__revoke_share_link_request__pack_to_buffer
+                     (const Calltrace__Media__V1__RevokeShareLinkRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__RevokeShareLinkRequest *
+       calltrace__media__v1__revoke_share_link_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__revoke_share_link_request__free_unpacked
+                     (Calltrace__Media__V1__RevokeShareLinkRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__RevokeShareLinkResponse methods */
+void   calltrace__media__v1__revoke_share_link_response__init
+                     (Calltrace__Media__V1__RevokeShareLinkResponse         *message);
+size_t calltrace__media__v1__revoke_share_link_response__get_packed_size
+                     (const Calltrace__Media__V1__RevokeShareLinkResponse   *message);
+size_t calltrace__media__v1__revoke_share_link_response__pack
+                     (const Calltrace__Media__V1__RevokeShareLinkResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__revoke_share_link_response__pack_to_buffer
+                     (const Calltrace__Media__V1__RevokeShareLinkResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__RevokeShareLinkResponse *
+       calltrace__media__v1__revoke_share_link_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__revoke_share_link_response__free_unpacked
+                     (Calltrace__Media__V1__RevokeShareLinkResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__ListShareLinksRequest methods */
+void   calltrace__media__v1__list_share_links_request__init
+                     (Calltrace__Media__V1__ListShareLinksRequest         *message);
+size_t calltrace__media__v1__list_share_links_request__get_packed_size
+                     (const Calltrace__Media__V1__ListShareLinksRequest   *message);
+size_t calltrace__media__v1__list_share_links_request__pack
+                     (const Calltrace__Media__V1__ListShareLinksRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__list_share_links_request__pack_to_buffer
+                     (const Calltrace__Media__V1__ListShareLinksRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__ListShareLinksRequest *
+       calltrace__media__v1__list_share_links_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__list_share_links_request__free_unpacked
+                     (Calltrace__Media__V1__ListShareLinksRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__ListShareLinksResponse methods */
+void   calltrace__media__v1__list_share_links_response__init
+                     (Calltrace__Media__V1__ListShareLinksResponse         *message);
+size_t calltrace__media__v1__list_share_links_response__get_packed_size
+                     (const Calltrace__Media__V1__ListShareLinksResponse   *message);
+size_t calltrace__media__v1__list_share_links_response__pack
+                     (const Calltrace__Media__V1__ListShareLinksResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__list_share_links_response__pack_to_buffer
+                     (const Calltrace__Media__V1__ListShareLinksResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__ListShareLinksResponse *
+       calltrace__media__v1__list_share_links_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__list_share_links_response__free_unpacked
+                     (Calltrace__Media__V1__ListShareLinksResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Calltrace__Media__V1__Recording_Closure)
@@ -538,6 +850,33 @@ typedef void (*Calltrace__Media__V1__DeleteRecordingRequest_Closure)
                   void *closure_data);
 typedef void (*Calltrace__Media__V1__DeleteRecordingResponse_Closure)
                  (const Calltrace__Media__V1__DeleteRecordingResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__ShareLink_Closure)
+                 (const Calltrace__Media__V1__ShareLink *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__CreateShareLinkRequest_Closure)
+                 (const Calltrace__Media__V1__CreateShareLinkRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__CreateShareLinkResponse_Closure)
+                 (const Calltrace__Media__V1__CreateShareLinkResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__OpenShareLinkRequest_Closure)
+                 (const Calltrace__Media__V1__OpenShareLinkRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__OpenShareLinkResponse_Closure)
+                 (const Calltrace__Media__V1__OpenShareLinkResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__RevokeShareLinkRequest_Closure)
+                 (const Calltrace__Media__V1__RevokeShareLinkRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__RevokeShareLinkResponse_Closure)
+                 (const Calltrace__Media__V1__RevokeShareLinkResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__ListShareLinksRequest_Closure)
+                 (const Calltrace__Media__V1__ListShareLinksRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__ListShareLinksResponse_Closure)
+                 (const Calltrace__Media__V1__ListShareLinksResponse *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -599,6 +938,54 @@ void calltrace__media__v1__recording_service__delete_recording(ProtobufCService 
                                                                const Calltrace__Media__V1__DeleteRecordingRequest *input,
                                                                Calltrace__Media__V1__DeleteRecordingResponse_Closure closure,
                                                                void *closure_data);
+typedef struct Calltrace__Media__V1__ShareLinkService_Service Calltrace__Media__V1__ShareLinkService_Service;
+struct Calltrace__Media__V1__ShareLinkService_Service
+{
+  ProtobufCService base;
+  void (*create_share_link)(Calltrace__Media__V1__ShareLinkService_Service *service,
+                            const Calltrace__Media__V1__CreateShareLinkRequest *input,
+                            Calltrace__Media__V1__CreateShareLinkResponse_Closure closure,
+                            void *closure_data);
+  void (*open_share_link)(Calltrace__Media__V1__ShareLinkService_Service *service,
+                          const Calltrace__Media__V1__OpenShareLinkRequest *input,
+                          Calltrace__Media__V1__OpenShareLinkResponse_Closure closure,
+                          void *closure_data);
+  void (*revoke_share_link)(Calltrace__Media__V1__ShareLinkService_Service *service,
+                            const Calltrace__Media__V1__RevokeShareLinkRequest *input,
+                            Calltrace__Media__V1__RevokeShareLinkResponse_Closure closure,
+                            void *closure_data);
+  void (*list_share_links)(Calltrace__Media__V1__ShareLinkService_Service *service,
+                           const Calltrace__Media__V1__ListShareLinksRequest *input,
+                           Calltrace__Media__V1__ListShareLinksResponse_Closure closure,
+                           void *closure_data);
+};
+typedef void (*Calltrace__Media__V1__ShareLinkService_ServiceDestroy)(Calltrace__Media__V1__ShareLinkService_Service *);
+void calltrace__media__v1__share_link_service__init (Calltrace__Media__V1__ShareLinkService_Service *service,
+                                                     Calltrace__Media__V1__ShareLinkService_ServiceDestroy destroy);
+#define CALLTRACE__MEDIA__V1__SHARE_LINK_SERVICE__BASE_INIT \
+    { &calltrace__media__v1__share_link_service__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define CALLTRACE__MEDIA__V1__SHARE_LINK_SERVICE__INIT(function_prefix__) \
+    { CALLTRACE__MEDIA__V1__SHARE_LINK_SERVICE__BASE_INIT,\
+      function_prefix__ ## create_share_link,\
+      function_prefix__ ## open_share_link,\
+      function_prefix__ ## revoke_share_link,\
+      function_prefix__ ## list_share_links  }
+void calltrace__media__v1__share_link_service__create_share_link(ProtobufCService *service,
+                                                                 const Calltrace__Media__V1__CreateShareLinkRequest *input,
+                                                                 Calltrace__Media__V1__CreateShareLinkResponse_Closure closure,
+                                                                 void *closure_data);
+void calltrace__media__v1__share_link_service__open_share_link(ProtobufCService *service,
+                                                               const Calltrace__Media__V1__OpenShareLinkRequest *input,
+                                                               Calltrace__Media__V1__OpenShareLinkResponse_Closure closure,
+                                                               void *closure_data);
+void calltrace__media__v1__share_link_service__revoke_share_link(ProtobufCService *service,
+                                                                 const Calltrace__Media__V1__RevokeShareLinkRequest *input,
+                                                                 Calltrace__Media__V1__RevokeShareLinkResponse_Closure closure,
+                                                                 void *closure_data);
+void calltrace__media__v1__share_link_service__list_share_links(ProtobufCService *service,
+                                                                const Calltrace__Media__V1__ListShareLinksRequest *input,
+                                                                Calltrace__Media__V1__ListShareLinksResponse_Closure closure,
+                                                                void *closure_data);
 
 /* --- descriptors --- */
 
@@ -615,7 +1002,17 @@ extern const ProtobufCMessageDescriptor calltrace__media__v1__play_recording_req
 extern const ProtobufCMessageDescriptor calltrace__media__v1__play_recording_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__delete_recording_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__delete_recording_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__share_link__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__create_share_link_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__create_share_link_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__open_share_link_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__open_share_link_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__revoke_share_link_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__revoke_share_link_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__list_share_links_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__list_share_links_response__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__media__v1__recording_service__descriptor;
+extern const ProtobufCServiceDescriptor calltrace__media__v1__share_link_service__descriptor;
 
 PROTOBUF_C__END_DECLS
 

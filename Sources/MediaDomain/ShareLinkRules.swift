@@ -1,0 +1,116 @@
+import CallTraceKeys
+import CallTraceRPC
+import CallTraceServiceHost
+import Foundation
+
+/// Share links (P7): a link to one recording that a firm pastes into its CRM — signed,
+/// unguessable, expiring and revocable.
+///
+/// The token is base64url of a random 128-bit secret and an HMAC-SHA256 over (secret, org,
+/// recording, expiry) under the organisation's own key (its index key, separated by purpose).
+/// Only a SHA-256 of the secret is stored, so the database alone opens nothing. An expired,
+/// revoked, altered or unknown link, or one whose recording was deleted, all get the same
+/// answer after the same work.
+struct ShareLinkRules: Sendable {
+    /// The longest a link may live: 30 days.
+    static let maxTTLSeconds: UInt32 = 30 * 86_400
+    static let refusal = RPCError(.notFound, "this link is not valid: expired, revoked or unknown")
+
+    let recordings: RecordingRules
+    var repository: any RecordingRepository { recordings.repository }
+    var keys: KeyRing { recordings.keys }
+    var clock: any WallClock { recordings.clock }
+
+    struct Created: Sendable {
+        let link: ShareLinkRow
+        let token: String
+    }
+
+    func create(recording id: String, org: String, ttlSeconds: UInt32, note: String, by actor: String) async throws -> Created {
+        guard (1...Self.maxTTLSeconds).contains(ttlSeconds) else {
+            throw RPCError(.invalidArgument, "a link lives from 1 second to 30 days (ttl_seconds)")
+        }
+        guard note.count <= 500 else { throw RPCError(.invalidArgument, "a note is at most 500 characters") }
+        _ = try await recordings.recording(id, org: org)
+        let secret = try SecretBytes.random(16)
+        let now = clock.nowUnixMs
+        let expires = now + Int64(ttlSeconds) * 1000
+        let linkID = "lnk_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let link = ShareLinkRow(id: linkID, secretHash: OpaqueToken.storageHash(Self.hex(secret)), org: org, recording: id, expiresAt: expires,
+                                sealedNote: try keys.seal(Data(note.utf8), org: org, table: "share_links", column: "note", row: linkID),
+                                createdBy: actor, createdAt: now, revokedAt: nil, opens: 0)
+        let signature = try signature(secret: secret, org: org, recording: id, expires: expires)
+        try await repository.write { [outbox = recordings.outbox] tx in
+            try tx.insert(link)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "share_link.created", resource: "share_link:\(linkID)", outcome: "success",
+                                          detail: "recording=\(id); expires=\(expires)"), in: tx.connection)
+        }
+        return Created(link: link, token: Self.base64url(Data(secret) + signature))
+    }
+
+    /// The recording a token opens, with the link; the open is counted and audited.
+    func open(token: String, clientAddress: String?, by actor: String) async throws -> (link: ShareLinkRow, recording: RecordingRow) {
+        // One answer, after the same work, for every way a link can be bad.
+        guard let raw = Self.decode(token), raw.count == 48 else {
+            _ = OpaqueToken.storageHash(token)
+            throw Self.refusal
+        }
+        let secret = [UInt8](raw.prefix(16)), presented = [UInt8](raw.suffix(32))
+        let hash = OpaqueToken.storageHash(Self.hex(secret))
+        let now = clock.nowUnixMs
+        let found = try await repository.read { tx -> (ShareLinkRow, RecordingRow?)? in
+            guard let link = try tx.shareLink(secretHash: hash) else { return nil }
+            return (link, try tx.recording(link.recording, org: link.org))
+        }
+        guard let (link, recording) = found,
+              let expected = try? signature(secret: secret, org: link.org, recording: link.recording, expires: link.expiresAt),
+              SecretBytes.equal(presented, [UInt8](expected)),
+              link.revokedAt == nil, link.expiresAt > now, let recording
+        else { throw Self.refusal }
+        try await repository.write { [outbox = recordings.outbox] tx in
+            try tx.countOpen(link.id)
+            try outbox.record(AuditRecord(org: link.org, actor: actor, action: "share_link.opened", resource: "share_link:\(link.id)",
+                                          outcome: "success", detail: "recording=\(link.recording); client=\(clientAddress ?? "unknown")"),
+                              in: tx.connection)
+        }
+        return (link, recording)
+    }
+
+    func revoke(_ linkID: String, org: String, by actor: String) async throws {
+        try OrganizationID.validate(org)
+        let now = clock.nowUnixMs
+        try await repository.write { [outbox = recordings.outbox] tx in
+            guard try tx.revokeShareLink(linkID, org: org, at: now) else {
+                throw RPCError(.notFound, "share link \(linkID.prefix(64)) not found or already revoked")
+            }
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "share_link.revoked", resource: "share_link:\(linkID)",
+                                          outcome: "success"), in: tx.connection)
+        }
+    }
+
+    /// The organisation's links (of one recording, when named), newest first, notes opened.
+    func list(org: String, recording: String?) async throws -> [(link: ShareLinkRow, note: String)] {
+        try OrganizationID.validate(org)
+        let links = try await repository.read { tx in try tx.shareLinks(org: org, recording: recording) }
+        return try links.map { link in
+            (link, String(decoding: try keys.open(link.sealedNote, org: org, table: "share_links", column: "note", row: link.id), as: UTF8.self))
+        }
+    }
+
+    private func signature(secret: [UInt8], org: String, recording: String, expires: Int64) throws -> Data {
+        try keys.blindIndex("\(Self.hex(secret)):\(org):\(recording):\(expires)", kind: "share-link", org: org)
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+    static func base64url(_ data: Data) -> String {
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decode(_ token: String) -> Data? {
+        guard token.utf8.count == 64, token.utf8.allSatisfy({ $0 < 0x80 }) else { return nil }
+        let base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        return Data(base64Encoded: base64)
+    }
+}

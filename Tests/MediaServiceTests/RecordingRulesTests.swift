@@ -1,0 +1,95 @@
+import CallTraceKeys
+import CallTraceProto
+import CallTraceServiceHost
+import CallTraceStorage
+import Foundation
+@testable import MediaDomain
+import Testing
+
+/// Media's rules over real files in a temporary folder, without sockets.
+final class MediaRulesFixture: @unchecked Sendable {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("calltrace-media-\(UUID().uuidString)")
+    let database: Database
+    let keyStore: Database
+    let keys: KeyRing
+    let blobs: FileBlobStore
+    let rules: RecordingRules
+
+    init() throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        database = try Database(path: directory.appendingPathComponent("media.sqlite").path, migrations: MediaService.migrations)
+        keyStore = try Database(path: directory.appendingPathComponent("media.keys.sqlite").path, migrations: KeyRing.migrations)
+        let masterKey = directory.appendingPathComponent("media.master-key").path
+        try MasterKey.generate(path: masterKey)
+        keys = KeyRing(keyStore: keyStore, masterKey: try MasterKey.load(path: masterKey))
+        blobs = try FileBlobStore(folder: directory.appendingPathComponent("recordings").path)
+        let clock = TestClock()
+        let jobs = JobQueue(database: database, clock: clock)
+        rules = RecordingRules(repository: SQLiteRecordingRepository(database: database), blobs: blobs, keys: keys,
+                               outbox: AuditOutbox(database: database, service: "media", jobs: jobs), jobs: jobs, clock: clock)
+    }
+
+    deinit {
+        database.close()
+        keyStore.close()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    func upload(_ file: Data, org: String) async throws -> RecordingRow {
+        let header = Calltrace_Media_V1_RecordingHeader.with {
+            $0.orgID = org; $0.callID = "call"; $0.format = .wavPcm16; $0.sampleRateHz = 8000; $0.channels = 1; $0.sha256 = sha256(file)
+        }
+        var pieces = [file]
+        return try await rules.upload(header, by: "gateway:test") { pieces.isEmpty ? nil : pieces.removeFirst() }
+    }
+}
+
+@Suite("Media rules: the start-up sweep and the chunk layout")
+struct RecordingRulesTests {
+    @Test("The sweep removes unfinished files, files without a row and keys without a row, and nothing else")
+    func sweep() async throws {
+        let fixture = try MediaRulesFixture()
+        let file = wavFile(samples: 40_000)
+        let kept = try await fixture.upload(file, org: "org-a")
+        // What a process killed mid-upload or mid-delete leaves behind.
+        let unfinished = try fixture.blobs.create("rec_unfinished")
+        try unfinished.append(Data(repeating: 1, count: 1000))
+        let orphan = try fixture.blobs.create("rec_orphan")
+        try orphan.append(Data(repeating: 2, count: 1000))
+        try orphan.commit()
+        _ = try fixture.keys.createObjectKey(org: "org-a", object: "rec_keyonly")
+
+        #expect(try fixture.rules.sweep() == 3)
+        #expect(try fixture.blobs.names() == [kept.id])
+        #expect(try fixture.keys.objectKeyIDs().map(\.object) == [kept.id])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fixture.blobs.folder) == [kept.id])
+        var played = Data()
+        try await fixture.rules.play(kept.id, org: "org-a", offset: 0, length: 0, by: "user:test") { _, _, data in played += data }
+        #expect(played == file)
+        #expect(try fixture.rules.sweep() == 0)
+        _ = unfinished
+    }
+
+    @Test("Files are chunked exactly: sizes around the chunk boundary play back whole and by any range")
+    func chunkBoundaries() async throws {
+        let fixture = try MediaRulesFixture()
+        let chunk = RecordingRules.chunkBytes
+        for size in [45, chunk - 1, chunk, chunk + 1, 2 * chunk, 3 * chunk + 17] {
+            var file = wavFile(samples: 0)
+            file += Data((0..<(size - min(size, file.count))).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+            let row = try await fixture.upload(file, org: "org-b")
+            #expect(row.sizeBytes == UInt64(file.count))
+            let sealed = try FileManager.default.attributesOfItem(atPath: fixture.blobs.folder + "/" + row.id)[.size] as? Int
+            let chunks = (file.count + chunk - 1) / chunk
+            #expect(sealed == file.count + chunks * KeyRing.sealedSize(ofChunk: 0))
+            for (offset, length) in [(0, 0), (file.count - 1, 1), (max(0, chunk - 3), min(6, file.count - max(0, chunk - 3)))] where offset < file.count {
+                var played = Data()
+                try await fixture.rules.play(row.id, org: "org-b", offset: UInt64(offset), length: UInt64(length), by: "user:test") { _, _, data in
+                    played += data
+                }
+                let end = length == 0 ? file.count : offset + length
+                #expect(played == file.subdata(in: offset..<end), "size \(size), range \(offset)+\(length)")
+            }
+        }
+    }
+}

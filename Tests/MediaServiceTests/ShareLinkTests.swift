@@ -1,0 +1,91 @@
+import CallTraceAPI
+import CallTraceProto
+import CallTraceRPC
+import CallTraceTestSupport
+import Foundation
+import Testing
+
+typealias ShareLinks = Calltrace_Media_V1_ShareLinkServiceClient
+
+@Suite("P7: share links — signed, unguessable, expiring, revocable")
+struct ShareLinkTests {
+    @Test("A link opens its recording for the gateway, counted and audited; revoked, expired, altered, unknown and deleted-recording links all get NOT_FOUND")
+    func lifecycle() async throws {
+        let deployment = try await MediaDeployment()
+        let (org, admin) = try await deployment.organisation()
+        let file = wavFile(samples: 30_000)
+        let recording = try await deployment.gateway.upload(file, org: org).recordingID
+        let links = ShareLinks(try deployment.media.client())
+        let asAdmin = try bearer(admin)
+        func open(_ token: String) async throws -> Data {
+            try await links.openShareLink(.with { $0.token = token }, options: .endUser) { stream in
+                var out = Data()
+                for try await message in stream { out += message.data }
+                return out
+            }
+        }
+        func create(ttl: UInt32, note: String = "") async throws -> Calltrace_Media_V1_CreateShareLinkResponse {
+            try await links.createShareLink(.with { $0.orgID = org; $0.recordingID = recording; $0.ttlSeconds = ttl; $0.note = note }, options: asAdmin)
+        }
+
+        let created = try await create(ttl: 3600, note: "matter M-123")
+        #expect(created.token.count == 64)
+        #expect(try await open(created.token) == file)
+        let listed = try await links.listShareLinks(.with { $0.orgID = org; $0.recordingID = recording }, options: asAdmin)
+        #expect(listed.links.map(\.opens) == [1])
+        #expect(listed.links.first?.note == "matter M-123")
+        let events = try deployment.auditEvents()
+        #expect(events.contains { $0.action == "share_link.created" && $0.resource == "share_link:\(created.link.linkID)" })
+        #expect(events.contains { $0.action == "share_link.opened" && $0.detail.contains("client=192.0.2.10") })
+        // Only a hash of the secret is stored: the database holds no token.
+        let database = try Data(contentsOf: URL(fileURLWithPath: deployment.media.setup.database + "-wal"))
+        #expect(database.range(of: Data(created.token.utf8)) == nil)
+
+        var altered = Array(created.token)
+        altered[40] = altered[40] == "A" ? "B" : "A"
+        let bad = [String(altered), String(repeating: "A", count: 64), "short", ""]
+        for token in bad {
+            #expect(await status { _ = try await open(token) } == .notFound, "\(token)")
+        }
+
+        _ = try await links.revokeShareLink(.with { $0.orgID = org; $0.linkID = created.link.linkID }, options: asAdmin)
+        #expect(await status { _ = try await open(created.token) } == .notFound)
+
+        let brief = try await create(ttl: 60)
+        deployment.media.clock.advance(by: .seconds(61))
+        #expect(await status { _ = try await open(brief.token) } == .notFound)
+
+        let last = try await create(ttl: 600)
+        #expect(try await open(last.token) == file)
+        _ = try await deployment.gateway.deleteRecording(.with { $0.orgID = org; $0.recordingID = recording }, options: asAdmin)
+        #expect(await status { _ = try await open(last.token) } == .notFound)
+        await deployment.stop()
+    }
+
+    @Test("Creating, listing and revoking need links.share in the recording's organisation; lifetimes are 1 s to 30 days")
+    func refusals() async throws {
+        let deployment = try await MediaDeployment()
+        let (org, admin) = try await deployment.organisation()
+        let (_, otherAdmin) = try await deployment.organisation("Other LLP")
+        let analyst = try await deployment.user(.analyst, in: org, admin: admin)
+        let recording = try await deployment.gateway.upload(wavFile(samples: 100), org: org).recordingID
+        let links = ShareLinks(try deployment.media.client())
+        func create(_ options: CallOptions, ttl: UInt32 = 60) async -> StatusCode? {
+            await status { _ = try await links.createShareLink(.with { $0.orgID = org; $0.recordingID = recording; $0.ttlSeconds = ttl }, options: options) }
+        }
+        #expect(await create(CallOptions()) == .unauthenticated)
+        #expect(await create(try bearer(analyst)) == .permissionDenied)
+        #expect(await create(try bearer(otherAdmin)) == .permissionDenied)
+        #expect(await create(try bearer(admin), ttl: 0) == .invalidArgument)
+        #expect(await create(try bearer(admin), ttl: 30 * 86_400 + 1) == .invalidArgument)
+        #expect(await status { _ = try await links.listShareLinks(.with { $0.orgID = org }, options: try bearer(otherAdmin)) } == .permissionDenied)
+        // Opening is for gateways only: an operator, or a service, cannot.
+        let asOperator = ShareLinks(try deployment.media.client(identity: TemporaryPKI.identity("operator", "ops")))
+        #expect(await status {
+            _ = try await asOperator.openShareLink(.with { $0.token = String(repeating: "A", count: 64) }) { stream in
+                for try await _ in stream {}
+            }
+        } == .permissionDenied)
+        await deployment.stop()
+    }
+}
