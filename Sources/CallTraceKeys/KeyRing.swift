@@ -179,9 +179,19 @@ public final class KeyRing: Sendable {
     /// its log, so whatever was sealed under it is unreadable in every copy. Nothing to destroy
     /// is not an error.
     public func destroyObjectKey(org: String, object: String) throws {
+        try destroyObjectKeys(org: org, objects: [object])
+    }
+
+    /// `destroyObjectKey` for many objects at once, in one transaction and one checkpoint.
+    public func destroyObjectKeys(org: String, objects: [String]) throws {
+        guard !objects.isEmpty else { return }
         try store.sync { connection in
             try connection.execute("PRAGMA secure_delete = ON")
-            try connection.execute("DELETE FROM object_keys WHERE org_id = ? AND object_id = ?", org, object)
+            try connection.transaction {
+                for object in objects {
+                    try connection.execute("DELETE FROM object_keys WHERE org_id = ? AND object_id = ?", org, object)
+                }
+            }
             _ = try connection.query("PRAGMA wal_checkpoint(TRUNCATE)")
         }
     }

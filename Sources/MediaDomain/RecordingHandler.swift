@@ -15,7 +15,8 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
     let policies = Calltrace_Media_V1_RecordingServicePolicies(
         uploadRecording: .gateways, getRecording: .gateways | .operators, listRecordings: .gateways | .operators,
         playRecording: .gateways | .operators | .service("transcript") | .service("compliance"),
-        deleteRecording: .gateways | .operators)
+        deleteRecording: .gateways | .operators, purgeRecordings: .service("compliance"), purgeOrganisation: .service("compliance"),
+        exportRecording: .service("compliance"))
 
     func uploadRecording(_ requests: RequestStream<Calltrace_Media_V1_UploadRecordingRequest>, context: ServerContext) async throws
         -> Calltrace_Media_V1_UploadRecordingResponse {
@@ -80,6 +81,45 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
         let who = try await context.principal(in: request.orgID, may: .recordsDelete, via: authorizer)
         try await rules.delete(request.recordingID, org: request.orgID, by: who.actor)
         return .init()
+    }
+
+    // MARK: For compliance
+
+    func purgeRecordings(_ request: Calltrace_Media_V1_PurgeRecordingsRequest, context: ServerContext) async throws
+        -> Calltrace_Media_V1_PurgeRecordingsResponse {
+        context.annotate(org: request.orgID)
+        let purged = try await rules.purge(org: request.orgID, createdBefore: request.createdBeforeUnixMs, limit: Int(request.maxCount),
+                                           by: "service:\(context.peer.name)")
+        return .with {
+            $0.purged = UInt32(purged.purged)
+            $0.purgedBytes = purged.bytes
+            $0.more = purged.more
+        }
+    }
+
+    func purgeOrganisation(_ request: Calltrace_Media_V1_PurgeOrganisationRequest, context: ServerContext) async throws
+        -> Calltrace_Media_V1_PurgeOrganisationResponse {
+        context.annotate(org: request.orgID)
+        let purged = try await rules.purgeOrganisation(request.orgID, by: "service:\(context.peer.name)")
+        return .with {
+            $0.recordingsPurged = UInt32(purged.recordings)
+            $0.shareLinksPurged = UInt32(purged.shareLinks)
+        }
+    }
+
+    func exportRecording(_ request: Calltrace_Media_V1_ExportRecordingRequest, responses: ResponseWriter<Calltrace_Media_V1_ExportRecordingResponse>,
+                         context: ServerContext) async throws {
+        context.annotate(org: request.orgID)
+        var first = true
+        try await rules.play(request.recordingID, org: request.orgID, offset: 0, length: 0, by: "service:\(context.peer.name)",
+                             action: "recording.exported") { row, offset, data in
+            try await responses.send(.with {
+                if first { $0.recording = Self.recording(row) }
+                $0.offset = offset
+                $0.data = data
+            })
+            first = false
+        }
     }
 
     static func recording(_ row: RecordingRow) -> Calltrace_Media_V1_Recording {

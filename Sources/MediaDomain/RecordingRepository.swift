@@ -42,6 +42,11 @@ protocol RecordingTransaction {
     func revokeShareLink(_ id: String, org: String, at now: Int64) throws -> Bool
     func countOpen(_ id: String) throws
     func deleteShareLinks(recording: String, org: String) throws
+
+    // An organisation's end
+    func recordingIDs(org: String) throws -> [String]
+    /// Deletes every recording and share link of `org`; returns how many of each.
+    func deleteAll(org: String) throws -> (recordings: Int, shareLinks: Int)
 }
 
 /// A share link's row: the secret half of its token only as a hash, the note sealed.
@@ -172,6 +177,15 @@ struct SQLiteRecordingRepository: RecordingRepository {
 
         func deleteShareLinks(recording: String, org: String) throws {
             try connection.execute("DELETE FROM share_links WHERE recording_id = ? AND org_id = ?", recording, org)
+        }
+
+        func recordingIDs(org: String) throws -> [String] {
+            try connection.query("SELECT id FROM recordings WHERE org_id = ?", org).compactMap { $0.text("id") }
+        }
+
+        func deleteAll(org: String) throws -> (recordings: Int, shareLinks: Int) {
+            let links = try connection.execute("DELETE FROM share_links WHERE org_id = ?", org)
+            return (try connection.execute("DELETE FROM recordings WHERE org_id = ?", org), links)
         }
 
         static func link(_ row: Row) -> ShareLinkRow? {

@@ -51,8 +51,13 @@ struct RecordingRules: Sendable {
         let id = Self.newID()
         // The organisation's keys come with its first recording; the recording's own key is kept
         // before anything is sealed under it.
-        try keys.createKeys(for: org)
-        let key = try keys.createObjectKey(org: org, object: id)
+        let key: ObjectKey
+        do {
+            try keys.createKeys(for: org)
+            key = try keys.createObjectKey(org: org, object: id)
+        } catch let error as KeyError where error.kind == .noKey {
+            throw RPCError(.failedPrecondition, "organisation \(org) was purged: it takes no recordings")
+        }
         let writer = try blobs.create(id)
         var stored = false
         defer {
@@ -142,7 +147,9 @@ struct RecordingRules: Sendable {
     /// first, then `send` receives the bytes in order, in pieces of at most `pieceBytes`.
     ///
     /// - Parameter reason: why (at most 200 characters), kept in the audit event.
+    /// - Parameter action: the audit action (`recording.exported` for compliance's exports).
     func play(_ id: String, org: String, offset: UInt64, length: UInt64, reason: String = "", by actor: String,
+              action: String = "recording.played",
               pieceBytes: Int = 1 << 20, send: (RecordingRow, UInt64, Data) async throws -> Void) async throws {
         guard reason.count <= 200, !reason.contains(where: { $0.isNewline }) else {
             throw RPCError(.invalidArgument, "a reason is one line of at most 200 characters")
@@ -156,7 +163,7 @@ struct RecordingRules: Sendable {
             throw RPCError(.outOfRange, "bytes \(offset)..<\(end) are not within the recording (\(row.sizeBytes) bytes)")
         }
         try await repository.write { [outbox] tx in
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "recording.played", resource: "recording:\(id)", outcome: "success",
+            try outbox.record(AuditRecord(org: org, actor: actor, action: action, resource: "recording:\(id)", outcome: "success",
                                           detail: "bytes=\(offset)-\(end - 1)" + (reason.isEmpty ? "" : "; reason: \(reason)")),
                               in: tx.connection)
         }
@@ -194,6 +201,50 @@ struct RecordingRules: Sendable {
         guard deleted else { throw RPCError(.notFound, "recording \(id.prefix(64)) not found in organisation \(org)") }
         try keys.destroyObjectKey(org: org, object: id)
         try blobs.delete(id)
+    }
+
+    // MARK: Retention and offboarding (for compliance)
+
+    /// Destroys up to `limit` (0: 500, at most 500) recordings of `org` created before `cutoff`:
+    /// rows and share links in one transaction with one audit record, then their keys, then
+    /// their files. Returns how many, their bytes, and whether more remain before the cutoff.
+    func purge(org: String, createdBefore cutoff: Int64, limit: Int, by actor: String) async throws -> (purged: Int, bytes: UInt64, more: Bool) {
+        try OrganizationID.validate(org)
+        guard cutoff > 0 else { throw RPCError(.invalidArgument, "name the cutoff (created_before_unix_ms)") }
+        let limit = limit == 0 ? 500 : min(limit, 500)
+        let (batch, more) = try await repository.write { [outbox] tx -> ([RecordingRow], Bool) in
+            let found = try tx.recordings(org: org, callID: nil, from: nil, before: cutoff, after: nil, limit: limit + 1)
+            let batch = Array(found.prefix(limit))
+            for row in batch {
+                _ = try tx.delete(row.id, org: org)
+                try tx.deleteShareLinks(recording: row.id, org: org)
+            }
+            if !batch.isEmpty {
+                try outbox.record(AuditRecord(org: org, actor: actor, action: "recordings.purged", resource: "organization:\(org)",
+                                              outcome: "success", detail: "count=\(batch.count); created_before=\(cutoff)"), in: tx.connection)
+            }
+            return (batch, found.count > limit)
+        }
+        try keys.destroyObjectKeys(org: org, objects: batch.map(\.id))
+        for row in batch { try blobs.delete(row.id) }
+        return (batch.count, batch.reduce(0) { $0 + $1.sizeBytes }, more)
+    }
+
+    /// Offboarding: every recording, share link, file and key of `org` destroyed, and the
+    /// organisation's key shredded (tombstoned: it never gets keys here again). Idempotent.
+    func purgeOrganisation(_ org: String, by actor: String) async throws -> (recordings: Int, shareLinks: Int) {
+        try OrganizationID.validate(org)
+        let (ids, counts) = try await repository.write { [outbox] tx -> ([String], (recordings: Int, shareLinks: Int)) in
+            let ids = try tx.recordingIDs(org: org)
+            let counts = try tx.deleteAll(org: org)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "organization.purged", resource: "organization:\(org)",
+                                          outcome: "success", detail: "recordings=\(counts.recordings); share_links=\(counts.shareLinks)"),
+                              in: tx.connection)
+            return (ids, counts)
+        }
+        try keys.shred(org: org)
+        for id in ids { try blobs.delete(id) }
+        return counts
     }
 
     // MARK: Start-up sweep

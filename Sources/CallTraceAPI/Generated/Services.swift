@@ -359,13 +359,19 @@ public struct Calltrace_Media_V1_RecordingServicePolicies: Sendable {
     public var listRecordings: PeerPolicy
     public var playRecording: PeerPolicy
     public var deleteRecording: PeerPolicy
+    public var purgeRecordings: PeerPolicy
+    public var purgeOrganisation: PeerPolicy
+    public var exportRecording: PeerPolicy
 
-    public init(uploadRecording: PeerPolicy, getRecording: PeerPolicy, listRecordings: PeerPolicy, playRecording: PeerPolicy, deleteRecording: PeerPolicy) {
+    public init(uploadRecording: PeerPolicy, getRecording: PeerPolicy, listRecordings: PeerPolicy, playRecording: PeerPolicy, deleteRecording: PeerPolicy, purgeRecordings: PeerPolicy, purgeOrganisation: PeerPolicy, exportRecording: PeerPolicy) {
         self.uploadRecording = uploadRecording
         self.getRecording = getRecording
         self.listRecordings = listRecordings
         self.playRecording = playRecording
         self.deleteRecording = deleteRecording
+        self.purgeRecordings = purgeRecordings
+        self.purgeOrganisation = purgeOrganisation
+        self.exportRecording = exportRecording
     }
 }
 
@@ -394,6 +400,20 @@ public protocol Calltrace_Media_V1_RecordingServiceHandler: RPCService {
     /// Instant and final: the row, the file and the recording's own key are destroyed; later
     /// reads answer NOT_FOUND, and so does deleting it again.
     func deleteRecording(_ request: Calltrace_Media_V1_DeleteRecordingRequest, context: ServerContext) async throws -> Calltrace_Media_V1_DeleteRecordingResponse
+
+    /// For the compliance service (retention, P9): destroys up to `max_count` (default and at most
+    /// 500) of the organisation's recordings created before the cutoff — rows, keys and files —
+    /// and says whether more remain. Run again until `more` is false. Idempotent.
+    func purgeRecordings(_ request: Calltrace_Media_V1_PurgeRecordingsRequest, context: ServerContext) async throws -> Calltrace_Media_V1_PurgeRecordingsResponse
+
+    /// For the compliance service (offboarding, P11/P14): every recording, file, share link and
+    /// key of the organisation destroyed; the organisation's key is shredded and it never gets
+    /// keys here again, so any backup of its files stays unreadable. Idempotent.
+    func purgeOrganisation(_ request: Calltrace_Media_V1_PurgeOrganisationRequest, context: ServerContext) async throws -> Calltrace_Media_V1_PurgeOrganisationResponse
+
+    /// For the compliance service (subject-access bundles, offboarding, matter export): the
+    /// recording in its original format, with its metadata in the first message. Audited.
+    func exportRecording(_ request: Calltrace_Media_V1_ExportRecordingRequest, responses: ResponseWriter<Calltrace_Media_V1_ExportRecordingResponse>, context: ServerContext) async throws
 }
 
 extension Calltrace_Media_V1_RecordingServiceHandler {
@@ -404,6 +424,9 @@ extension Calltrace_Media_V1_RecordingServiceHandler {
         router.unary(Calltrace_Media_V1_RecordingService.listRecordings, allow: policies.listRecordings) { try await self.listRecordings($0, context: $1) }
         router.serverStreaming(Calltrace_Media_V1_RecordingService.playRecording, allow: policies.playRecording) { try await self.playRecording($0, responses: $1, context: $2) }
         router.unary(Calltrace_Media_V1_RecordingService.deleteRecording, allow: policies.deleteRecording) { try await self.deleteRecording($0, context: $1) }
+        router.unary(Calltrace_Media_V1_RecordingService.purgeRecordings, allow: policies.purgeRecordings) { try await self.purgeRecordings($0, context: $1) }
+        router.unary(Calltrace_Media_V1_RecordingService.purgeOrganisation, allow: policies.purgeOrganisation) { try await self.purgeOrganisation($0, context: $1) }
+        router.serverStreaming(Calltrace_Media_V1_RecordingService.exportRecording, allow: policies.exportRecording) { try await self.exportRecording($0, responses: $1, context: $2) }
     }
 }
 
@@ -446,6 +469,27 @@ public struct Calltrace_Media_V1_RecordingServiceClient: Sendable {
     /// reads answer NOT_FOUND, and so does deleting it again.
     public func deleteRecording(_ request: Calltrace_Media_V1_DeleteRecordingRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Media_V1_DeleteRecordingResponse {
         try await rpc.unary(Calltrace_Media_V1_RecordingService.deleteRecording, request, options: options)
+    }
+
+    /// For the compliance service (retention, P9): destroys up to `max_count` (default and at most
+    /// 500) of the organisation's recordings created before the cutoff — rows, keys and files —
+    /// and says whether more remain. Run again until `more` is false. Idempotent.
+    public func purgeRecordings(_ request: Calltrace_Media_V1_PurgeRecordingsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Media_V1_PurgeRecordingsResponse {
+        try await rpc.unary(Calltrace_Media_V1_RecordingService.purgeRecordings, request, options: options)
+    }
+
+    /// For the compliance service (offboarding, P11/P14): every recording, file, share link and
+    /// key of the organisation destroyed; the organisation's key is shredded and it never gets
+    /// keys here again, so any backup of its files stays unreadable. Idempotent.
+    public func purgeOrganisation(_ request: Calltrace_Media_V1_PurgeOrganisationRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Media_V1_PurgeOrganisationResponse {
+        try await rpc.unary(Calltrace_Media_V1_RecordingService.purgeOrganisation, request, options: options)
+    }
+
+    /// For the compliance service (subject-access bundles, offboarding, matter export): the
+    /// recording in its original format, with its metadata in the first message. Audited.
+    public func exportRecording<Result: Sendable>(_ request: Calltrace_Media_V1_ExportRecordingRequest, options: CallOptions = CallOptions(),
+        handle: (ResponseStream<Calltrace_Media_V1_ExportRecordingResponse>) async throws -> Result) async throws -> Result {
+        try await rpc.serverStreaming(Calltrace_Media_V1_RecordingService.exportRecording, request, options: options, handle: handle)
     }
 }
 

@@ -133,8 +133,20 @@ public enum Calltrace_Media_V1_RecordingService {
     public static let deleteRecording = MethodDescriptor<Calltrace_Media_V1_DeleteRecordingRequest, Calltrace_Media_V1_DeleteRecordingResponse>(
         service: name, name: "DeleteRecording", kind: .unary, isIdempotent: false)
 
+    /// `/calltrace.media.v1.RecordingService/PurgeRecordings`
+    public static let purgeRecordings = MethodDescriptor<Calltrace_Media_V1_PurgeRecordingsRequest, Calltrace_Media_V1_PurgeRecordingsResponse>(
+        service: name, name: "PurgeRecordings", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.media.v1.RecordingService/PurgeOrganisation`
+    public static let purgeOrganisation = MethodDescriptor<Calltrace_Media_V1_PurgeOrganisationRequest, Calltrace_Media_V1_PurgeOrganisationResponse>(
+        service: name, name: "PurgeOrganisation", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.media.v1.RecordingService/ExportRecording`
+    public static let exportRecording = MethodDescriptor<Calltrace_Media_V1_ExportRecordingRequest, Calltrace_Media_V1_ExportRecordingResponse>(
+        service: name, name: "ExportRecording", kind: .serverStreaming, isIdempotent: false)
+
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [uploadRecording.info, getRecording.info, listRecordings.info, playRecording.info, deleteRecording.info]
+    public static let methods: [MethodInfo] = [uploadRecording.info, getRecording.info, listRecordings.info, playRecording.info, deleteRecording.info, purgeRecordings.info, purgeOrganisation.info, exportRecording.info]
 }
 
 /// `calltrace.media.v1.ShareLinkService`

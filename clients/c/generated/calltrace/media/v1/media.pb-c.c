@@ -547,6 +547,276 @@ void   calltrace__media__v1__delete_recording_response__free_unpacked
   assert(message->base.descriptor == &calltrace__media__v1__delete_recording_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__media__v1__purge_recordings_request__init
+                     (Calltrace__Media__V1__PurgeRecordingsRequest         *message)
+{
+  static const Calltrace__Media__V1__PurgeRecordingsRequest init_value = CALLTRACE__MEDIA__V1__PURGE_RECORDINGS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__purge_recordings_request__get_packed_size
+                     (const Calltrace__Media__V1__PurgeRecordingsRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__purge_recordings_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__purge_recordings_request__pack
+                     (const Calltrace__Media__V1__PurgeRecordingsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__purge_recordings_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__purge_recordings_request__pack_to_buffer
+                     (const Calltrace__Media__V1__PurgeRecordingsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__purge_recordings_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__PurgeRecordingsRequest *
+       calltrace__media__v1__purge_recordings_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__PurgeRecordingsRequest *)
+     protobuf_c_message_unpack (&calltrace__media__v1__purge_recordings_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__purge_recordings_request__free_unpacked
+                     (Calltrace__Media__V1__PurgeRecordingsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__purge_recordings_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__media__v1__purge_recordings_response__init
+                     (Calltrace__Media__V1__PurgeRecordingsResponse         *message)
+{
+  static const Calltrace__Media__V1__PurgeRecordingsResponse init_value = CALLTRACE__MEDIA__V1__PURGE_RECORDINGS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__purge_recordings_response__get_packed_size
+                     (const Calltrace__Media__V1__PurgeRecordingsResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__purge_recordings_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__purge_recordings_response__pack
+                     (const Calltrace__Media__V1__PurgeRecordingsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__purge_recordings_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__purge_recordings_response__pack_to_buffer
+                     (const Calltrace__Media__V1__PurgeRecordingsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__purge_recordings_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__PurgeRecordingsResponse *
+       calltrace__media__v1__purge_recordings_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__PurgeRecordingsResponse *)
+     protobuf_c_message_unpack (&calltrace__media__v1__purge_recordings_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__purge_recordings_response__free_unpacked
+                     (Calltrace__Media__V1__PurgeRecordingsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__purge_recordings_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__media__v1__purge_organisation_request__init
+                     (Calltrace__Media__V1__PurgeOrganisationRequest         *message)
+{
+  static const Calltrace__Media__V1__PurgeOrganisationRequest init_value = CALLTRACE__MEDIA__V1__PURGE_ORGANISATION_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__purge_organisation_request__get_packed_size
+                     (const Calltrace__Media__V1__PurgeOrganisationRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__purge_organisation_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__purge_organisation_request__pack
+                     (const Calltrace__Media__V1__PurgeOrganisationRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__purge_organisation_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__purge_organisation_request__pack_to_buffer
+                     (const Calltrace__Media__V1__PurgeOrganisationRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__purge_organisation_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__PurgeOrganisationRequest *
+       calltrace__media__v1__purge_organisation_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__PurgeOrganisationRequest *)
+     protobuf_c_message_unpack (&calltrace__media__v1__purge_organisation_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__purge_organisation_request__free_unpacked
+                     (Calltrace__Media__V1__PurgeOrganisationRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__purge_organisation_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__media__v1__purge_organisation_response__init
+                     (Calltrace__Media__V1__PurgeOrganisationResponse         *message)
+{
+  static const Calltrace__Media__V1__PurgeOrganisationResponse init_value = CALLTRACE__MEDIA__V1__PURGE_ORGANISATION_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__purge_organisation_response__get_packed_size
+                     (const Calltrace__Media__V1__PurgeOrganisationResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__purge_organisation_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__purge_organisation_response__pack
+                     (const Calltrace__Media__V1__PurgeOrganisationResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__purge_organisation_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__purge_organisation_response__pack_to_buffer
+                     (const Calltrace__Media__V1__PurgeOrganisationResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__purge_organisation_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__PurgeOrganisationResponse *
+       calltrace__media__v1__purge_organisation_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__PurgeOrganisationResponse *)
+     protobuf_c_message_unpack (&calltrace__media__v1__purge_organisation_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__purge_organisation_response__free_unpacked
+                     (Calltrace__Media__V1__PurgeOrganisationResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__purge_organisation_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__media__v1__export_recording_request__init
+                     (Calltrace__Media__V1__ExportRecordingRequest         *message)
+{
+  static const Calltrace__Media__V1__ExportRecordingRequest init_value = CALLTRACE__MEDIA__V1__EXPORT_RECORDING_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__export_recording_request__get_packed_size
+                     (const Calltrace__Media__V1__ExportRecordingRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__export_recording_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__export_recording_request__pack
+                     (const Calltrace__Media__V1__ExportRecordingRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__export_recording_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__export_recording_request__pack_to_buffer
+                     (const Calltrace__Media__V1__ExportRecordingRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__export_recording_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__ExportRecordingRequest *
+       calltrace__media__v1__export_recording_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__ExportRecordingRequest *)
+     protobuf_c_message_unpack (&calltrace__media__v1__export_recording_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__export_recording_request__free_unpacked
+                     (Calltrace__Media__V1__ExportRecordingRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__export_recording_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__media__v1__export_recording_response__init
+                     (Calltrace__Media__V1__ExportRecordingResponse         *message)
+{
+  static const Calltrace__Media__V1__ExportRecordingResponse init_value = CALLTRACE__MEDIA__V1__EXPORT_RECORDING_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__export_recording_response__get_packed_size
+                     (const Calltrace__Media__V1__ExportRecordingResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__export_recording_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__export_recording_response__pack
+                     (const Calltrace__Media__V1__ExportRecordingResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__export_recording_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__export_recording_response__pack_to_buffer
+                     (const Calltrace__Media__V1__ExportRecordingResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__export_recording_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__ExportRecordingResponse *
+       calltrace__media__v1__export_recording_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__ExportRecordingResponse *)
+     protobuf_c_message_unpack (&calltrace__media__v1__export_recording_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__export_recording_response__free_unpacked
+                     (Calltrace__Media__V1__ExportRecordingResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__export_recording_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__media__v1__share_link__init
                      (Calltrace__Media__V1__ShareLink         *message)
 {
@@ -1778,6 +2048,338 @@ const ProtobufCMessageDescriptor calltrace__media__v1__delete_recording_response
   (ProtobufCMessageInit) calltrace__media__v1__delete_recording_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor calltrace__media__v1__purge_recordings_request__field_descriptors[3] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__PurgeRecordingsRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_before_unix_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__PurgeRecordingsRequest, created_before_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_count",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__PurgeRecordingsRequest, max_count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__purge_recordings_request__field_indices_by_name[] = {
+  1,   /* field[1] = created_before_unix_ms */
+  2,   /* field[2] = max_count */
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__media__v1__purge_recordings_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__purge_recordings_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.PurgeRecordingsRequest",
+  "PurgeRecordingsRequest",
+  "Calltrace__Media__V1__PurgeRecordingsRequest",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__PurgeRecordingsRequest),
+  3,
+  calltrace__media__v1__purge_recordings_request__field_descriptors,
+  calltrace__media__v1__purge_recordings_request__field_indices_by_name,
+  1,  calltrace__media__v1__purge_recordings_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__purge_recordings_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__media__v1__purge_recordings_response__field_descriptors[3] =
+{
+  {
+    "purged",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__PurgeRecordingsResponse, purged),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "purged_bytes",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__PurgeRecordingsResponse, purged_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "more",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__PurgeRecordingsResponse, more),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__purge_recordings_response__field_indices_by_name[] = {
+  2,   /* field[2] = more */
+  0,   /* field[0] = purged */
+  1,   /* field[1] = purged_bytes */
+};
+static const ProtobufCIntRange calltrace__media__v1__purge_recordings_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__purge_recordings_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.PurgeRecordingsResponse",
+  "PurgeRecordingsResponse",
+  "Calltrace__Media__V1__PurgeRecordingsResponse",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__PurgeRecordingsResponse),
+  3,
+  calltrace__media__v1__purge_recordings_response__field_descriptors,
+  calltrace__media__v1__purge_recordings_response__field_indices_by_name,
+  1,  calltrace__media__v1__purge_recordings_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__purge_recordings_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__media__v1__purge_organisation_request__field_descriptors[1] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__PurgeOrganisationRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__purge_organisation_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__media__v1__purge_organisation_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__purge_organisation_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.PurgeOrganisationRequest",
+  "PurgeOrganisationRequest",
+  "Calltrace__Media__V1__PurgeOrganisationRequest",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__PurgeOrganisationRequest),
+  1,
+  calltrace__media__v1__purge_organisation_request__field_descriptors,
+  calltrace__media__v1__purge_organisation_request__field_indices_by_name,
+  1,  calltrace__media__v1__purge_organisation_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__purge_organisation_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__media__v1__purge_organisation_response__field_descriptors[2] =
+{
+  {
+    "recordings_purged",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__PurgeOrganisationResponse, recordings_purged),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "share_links_purged",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__PurgeOrganisationResponse, share_links_purged),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__purge_organisation_response__field_indices_by_name[] = {
+  0,   /* field[0] = recordings_purged */
+  1,   /* field[1] = share_links_purged */
+};
+static const ProtobufCIntRange calltrace__media__v1__purge_organisation_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__purge_organisation_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.PurgeOrganisationResponse",
+  "PurgeOrganisationResponse",
+  "Calltrace__Media__V1__PurgeOrganisationResponse",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__PurgeOrganisationResponse),
+  2,
+  calltrace__media__v1__purge_organisation_response__field_descriptors,
+  calltrace__media__v1__purge_organisation_response__field_indices_by_name,
+  1,  calltrace__media__v1__purge_organisation_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__purge_organisation_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__media__v1__export_recording_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__ExportRecordingRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "recording_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__ExportRecordingRequest, recording_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__export_recording_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = recording_id */
+};
+static const ProtobufCIntRange calltrace__media__v1__export_recording_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__export_recording_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.ExportRecordingRequest",
+  "ExportRecordingRequest",
+  "Calltrace__Media__V1__ExportRecordingRequest",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__ExportRecordingRequest),
+  2,
+  calltrace__media__v1__export_recording_request__field_descriptors,
+  calltrace__media__v1__export_recording_request__field_indices_by_name,
+  1,  calltrace__media__v1__export_recording_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__export_recording_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__media__v1__export_recording_response__field_descriptors[3] =
+{
+  {
+    "recording",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__ExportRecordingResponse, recording),
+    &calltrace__media__v1__recording__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "offset",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__ExportRecordingResponse, offset),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "data",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__ExportRecordingResponse, data),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__export_recording_response__field_indices_by_name[] = {
+  2,   /* field[2] = data */
+  1,   /* field[1] = offset */
+  0,   /* field[0] = recording */
+};
+static const ProtobufCIntRange calltrace__media__v1__export_recording_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__export_recording_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.ExportRecordingResponse",
+  "ExportRecordingResponse",
+  "Calltrace__Media__V1__ExportRecordingResponse",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__ExportRecordingResponse),
+  3,
+  calltrace__media__v1__export_recording_response__field_descriptors,
+  calltrace__media__v1__export_recording_response__field_indices_by_name,
+  1,  calltrace__media__v1__export_recording_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__export_recording_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor calltrace__media__v1__share_link__field_descriptors[9] =
 {
   {
@@ -2370,19 +2972,25 @@ const ProtobufCEnumDescriptor calltrace__media__v1__audio_format__descriptor =
   calltrace__media__v1__audio_format__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor calltrace__media__v1__recording_service__method_descriptors[5] =
+static const ProtobufCMethodDescriptor calltrace__media__v1__recording_service__method_descriptors[8] =
 {
   { "UploadRecording", &calltrace__media__v1__upload_recording_request__descriptor, &calltrace__media__v1__upload_recording_response__descriptor },
   { "GetRecording", &calltrace__media__v1__get_recording_request__descriptor, &calltrace__media__v1__get_recording_response__descriptor },
   { "ListRecordings", &calltrace__media__v1__list_recordings_request__descriptor, &calltrace__media__v1__list_recordings_response__descriptor },
   { "PlayRecording", &calltrace__media__v1__play_recording_request__descriptor, &calltrace__media__v1__play_recording_response__descriptor },
   { "DeleteRecording", &calltrace__media__v1__delete_recording_request__descriptor, &calltrace__media__v1__delete_recording_response__descriptor },
+  { "PurgeRecordings", &calltrace__media__v1__purge_recordings_request__descriptor, &calltrace__media__v1__purge_recordings_response__descriptor },
+  { "PurgeOrganisation", &calltrace__media__v1__purge_organisation_request__descriptor, &calltrace__media__v1__purge_organisation_response__descriptor },
+  { "ExportRecording", &calltrace__media__v1__export_recording_request__descriptor, &calltrace__media__v1__export_recording_response__descriptor },
 };
 const unsigned calltrace__media__v1__recording_service__method_indices_by_name[] = {
   4,        /* DeleteRecording */
+  7,        /* ExportRecording */
   1,        /* GetRecording */
   2,        /* ListRecordings */
   3,        /* PlayRecording */
+  6,        /* PurgeOrganisation */
+  5,        /* PurgeRecordings */
   0         /* UploadRecording */
 };
 const ProtobufCServiceDescriptor calltrace__media__v1__recording_service__descriptor =
@@ -2392,7 +3000,7 @@ const ProtobufCServiceDescriptor calltrace__media__v1__recording_service__descri
   "RecordingService",
   "Calltrace__Media__V1__RecordingService",
   "calltrace.media.v1",
-  5,
+  8,
   calltrace__media__v1__recording_service__method_descriptors,
   calltrace__media__v1__recording_service__method_indices_by_name
 };
@@ -2435,6 +3043,30 @@ void calltrace__media__v1__recording_service__delete_recording(ProtobufCService 
 {
   assert(service->descriptor == &calltrace__media__v1__recording_service__descriptor);
   service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__media__v1__recording_service__purge_recordings(ProtobufCService *service,
+                                                               const Calltrace__Media__V1__PurgeRecordingsRequest *input,
+                                                               Calltrace__Media__V1__PurgeRecordingsResponse_Closure closure,
+                                                               void *closure_data)
+{
+  assert(service->descriptor == &calltrace__media__v1__recording_service__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__media__v1__recording_service__purge_organisation(ProtobufCService *service,
+                                                                 const Calltrace__Media__V1__PurgeOrganisationRequest *input,
+                                                                 Calltrace__Media__V1__PurgeOrganisationResponse_Closure closure,
+                                                                 void *closure_data)
+{
+  assert(service->descriptor == &calltrace__media__v1__recording_service__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__media__v1__recording_service__export_recording(ProtobufCService *service,
+                                                               const Calltrace__Media__V1__ExportRecordingRequest *input,
+                                                               Calltrace__Media__V1__ExportRecordingResponse_Closure closure,
+                                                               void *closure_data)
+{
+  assert(service->descriptor == &calltrace__media__v1__recording_service__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__media__v1__recording_service__init (Calltrace__Media__V1__RecordingService_Service *service,
                                                     Calltrace__Media__V1__RecordingService_ServiceDestroy destroy)

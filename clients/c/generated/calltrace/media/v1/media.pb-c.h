@@ -27,6 +27,12 @@ typedef struct Calltrace__Media__V1__PlayRecordingRequest Calltrace__Media__V1__
 typedef struct Calltrace__Media__V1__PlayRecordingResponse Calltrace__Media__V1__PlayRecordingResponse;
 typedef struct Calltrace__Media__V1__DeleteRecordingRequest Calltrace__Media__V1__DeleteRecordingRequest;
 typedef struct Calltrace__Media__V1__DeleteRecordingResponse Calltrace__Media__V1__DeleteRecordingResponse;
+typedef struct Calltrace__Media__V1__PurgeRecordingsRequest Calltrace__Media__V1__PurgeRecordingsRequest;
+typedef struct Calltrace__Media__V1__PurgeRecordingsResponse Calltrace__Media__V1__PurgeRecordingsResponse;
+typedef struct Calltrace__Media__V1__PurgeOrganisationRequest Calltrace__Media__V1__PurgeOrganisationRequest;
+typedef struct Calltrace__Media__V1__PurgeOrganisationResponse Calltrace__Media__V1__PurgeOrganisationResponse;
+typedef struct Calltrace__Media__V1__ExportRecordingRequest Calltrace__Media__V1__ExportRecordingRequest;
+typedef struct Calltrace__Media__V1__ExportRecordingResponse Calltrace__Media__V1__ExportRecordingResponse;
 typedef struct Calltrace__Media__V1__ShareLink Calltrace__Media__V1__ShareLink;
 typedef struct Calltrace__Media__V1__CreateShareLinkRequest Calltrace__Media__V1__CreateShareLinkRequest;
 typedef struct Calltrace__Media__V1__CreateShareLinkResponse Calltrace__Media__V1__CreateShareLinkResponse;
@@ -280,6 +286,86 @@ struct  Calltrace__Media__V1__DeleteRecordingResponse
 #define CALLTRACE__MEDIA__V1__DELETE_RECORDING_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__delete_recording_response__descriptor) \
      }
+
+
+struct  Calltrace__Media__V1__PurgeRecordingsRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  /*
+   * Recordings created strictly before this time are purged.
+   */
+  int64_t created_before_unix_ms;
+  /*
+   * At most this many in this call; 0 for 500 (the most).
+   */
+  uint32_t max_count;
+};
+#define CALLTRACE__MEDIA__V1__PURGE_RECORDINGS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__purge_recordings_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0 }
+
+
+struct  Calltrace__Media__V1__PurgeRecordingsResponse
+{
+  ProtobufCMessage base;
+  uint32_t purged;
+  uint64_t purged_bytes;
+  /*
+   * True when more recordings before the cutoff remain: call again.
+   */
+  protobuf_c_boolean more;
+};
+#define CALLTRACE__MEDIA__V1__PURGE_RECORDINGS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__purge_recordings_response__descriptor) \
+    , 0, 0, 0 }
+
+
+struct  Calltrace__Media__V1__PurgeOrganisationRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+};
+#define CALLTRACE__MEDIA__V1__PURGE_ORGANISATION_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__purge_organisation_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Media__V1__PurgeOrganisationResponse
+{
+  ProtobufCMessage base;
+  uint32_t recordings_purged;
+  uint32_t share_links_purged;
+};
+#define CALLTRACE__MEDIA__V1__PURGE_ORGANISATION_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__purge_organisation_response__descriptor) \
+    , 0, 0 }
+
+
+struct  Calltrace__Media__V1__ExportRecordingRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *recording_id;
+};
+#define CALLTRACE__MEDIA__V1__EXPORT_RECORDING_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__export_recording_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+/*
+ * The first message carries the recording's metadata; every message carries data, in order.
+ */
+struct  Calltrace__Media__V1__ExportRecordingResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Media__V1__Recording *recording;
+  uint64_t offset;
+  ProtobufCBinaryData data;
+};
+#define CALLTRACE__MEDIA__V1__EXPORT_RECORDING_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__export_recording_response__descriptor) \
+    , NULL, 0, {0,NULL} }
 
 
 struct  Calltrace__Media__V1__ShareLink
@@ -642,6 +728,120 @@ Calltrace__Media__V1__DeleteRecordingResponse *
 void   calltrace__media__v1__delete_recording_response__free_unpacked
                      (Calltrace__Media__V1__DeleteRecordingResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__PurgeRecordingsRequest methods */
+void   calltrace__media__v1__purge_recordings_request__init
+                     (Calltrace__Media__V1__PurgeRecordingsRequest         *message);
+size_t calltrace__media__v1__purge_recordings_request__get_packed_size
+                     (const Calltrace__Media__V1__PurgeRecordingsRequest   *message);
+size_t calltrace__media__v1__purge_recordings_request__pack
+                     (const Calltrace__Media__V1__PurgeRecordingsRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__purge_recordings_request__pack_to_buffer
+                     (const Calltrace__Media__V1__PurgeRecordingsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__PurgeRecordingsRequest *
+       calltrace__media__v1__purge_recordings_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__purge_recordings_request__free_unpacked
+                     (Calltrace__Media__V1__PurgeRecordingsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__PurgeRecordingsResponse methods */
+void   calltrace__media__v1__purge_recordings_response__init
+                     (Calltrace__Media__V1__PurgeRecordingsResponse         *message);
+size_t calltrace__media__v1__purge_recordings_response__get_packed_size
+                     (const Calltrace__Media__V1__PurgeRecordingsResponse   *message);
+size_t calltrace__media__v1__purge_recordings_response__pack
+                     (const Calltrace__Media__V1__PurgeRecordingsResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__purge_recordings_response__pack_to_buffer
+                     (const Calltrace__Media__V1__PurgeRecordingsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__PurgeRecordingsResponse *
+       calltrace__media__v1__purge_recordings_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__purge_recordings_response__free_unpacked
+                     (Calltrace__Media__V1__PurgeRecordingsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__PurgeOrganisationRequest methods */
+void   calltrace__media__v1__purge_organisation_request__init
+                     (Calltrace__Media__V1__PurgeOrganisationRequest         *message);
+size_t calltrace__media__v1__purge_organisation_request__get_packed_size
+                     (const Calltrace__Media__V1__PurgeOrganisationRequest   *message);
+size_t calltrace__media__v1__purge_organisation_request__pack
+                     (const Calltrace__Media__V1__PurgeOrganisationRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__purge_organisation_request__pack_to_buffer
+                     (const Calltrace__Media__V1__PurgeOrganisationRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__PurgeOrganisationRequest *
+       calltrace__media__v1__purge_organisation_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__purge_organisation_request__free_unpacked
+                     (Calltrace__Media__V1__PurgeOrganisationRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__PurgeOrganisationResponse methods */
+void   calltrace__media__v1__purge_organisation_response__init
+                     (Calltrace__Media__V1__PurgeOrganisationResponse         *message);
+size_t calltrace__media__v1__purge_organisation_response__get_packed_size
+                     (const Calltrace__Media__V1__PurgeOrganisationResponse   *message);
+size_t calltrace__media__v1__purge_organisation_response__pack
+                     (const Calltrace__Media__V1__PurgeOrganisationResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__purge_organisation_response__pack_to_buffer
+                     (const Calltrace__Media__V1__PurgeOrganisationResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__PurgeOrganisationResponse *
+       calltrace__media__v1__purge_organisation_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__purge_organisation_response__free_unpacked
+                     (Calltrace__Media__V1__PurgeOrganisationResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__ExportRecordingRequest methods */
+void   calltrace__media__v1__export_recording_request__init
+                     (Calltrace__Media__V1__ExportRecordingRequest         *message);
+size_t calltrace__media__v1__export_recording_request__get_packed_size
+                     (const Calltrace__Media__V1__ExportRecordingRequest   *message);
+size_t calltrace__media__v1__export_recording_request__pack
+                     (const Calltrace__Media__V1__ExportRecordingRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__export_recording_request__pack_to_buffer
+                     (const Calltrace__Media__V1__ExportRecordingRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__ExportRecordingRequest *
+       calltrace__media__v1__export_recording_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__export_recording_request__free_unpacked
+                     (Calltrace__Media__V1__ExportRecordingRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__ExportRecordingResponse methods */
+void   calltrace__media__v1__export_recording_response__init
+                     (Calltrace__Media__V1__ExportRecordingResponse         *message);
+size_t calltrace__media__v1__export_recording_response__get_packed_size
+                     (const Calltrace__Media__V1__ExportRecordingResponse   *message);
+size_t calltrace__media__v1__export_recording_response__pack
+                     (const Calltrace__Media__V1__ExportRecordingResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__export_recording_response__pack_to_buffer
+                     (const Calltrace__Media__V1__ExportRecordingResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__ExportRecordingResponse *
+       calltrace__media__v1__export_recording_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__export_recording_response__free_unpacked
+                     (Calltrace__Media__V1__ExportRecordingResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Calltrace__Media__V1__ShareLink methods */
 void   calltrace__media__v1__share_link__init
                      (Calltrace__Media__V1__ShareLink         *message);
@@ -851,6 +1051,24 @@ typedef void (*Calltrace__Media__V1__DeleteRecordingRequest_Closure)
 typedef void (*Calltrace__Media__V1__DeleteRecordingResponse_Closure)
                  (const Calltrace__Media__V1__DeleteRecordingResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Media__V1__PurgeRecordingsRequest_Closure)
+                 (const Calltrace__Media__V1__PurgeRecordingsRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__PurgeRecordingsResponse_Closure)
+                 (const Calltrace__Media__V1__PurgeRecordingsResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__PurgeOrganisationRequest_Closure)
+                 (const Calltrace__Media__V1__PurgeOrganisationRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__PurgeOrganisationResponse_Closure)
+                 (const Calltrace__Media__V1__PurgeOrganisationResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__ExportRecordingRequest_Closure)
+                 (const Calltrace__Media__V1__ExportRecordingRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__ExportRecordingResponse_Closure)
+                 (const Calltrace__Media__V1__ExportRecordingResponse *message,
+                  void *closure_data);
 typedef void (*Calltrace__Media__V1__ShareLink_Closure)
                  (const Calltrace__Media__V1__ShareLink *message,
                   void *closure_data);
@@ -905,6 +1123,18 @@ struct Calltrace__Media__V1__RecordingService_Service
                            const Calltrace__Media__V1__DeleteRecordingRequest *input,
                            Calltrace__Media__V1__DeleteRecordingResponse_Closure closure,
                            void *closure_data);
+  void (*purge_recordings)(Calltrace__Media__V1__RecordingService_Service *service,
+                           const Calltrace__Media__V1__PurgeRecordingsRequest *input,
+                           Calltrace__Media__V1__PurgeRecordingsResponse_Closure closure,
+                           void *closure_data);
+  void (*purge_organisation)(Calltrace__Media__V1__RecordingService_Service *service,
+                             const Calltrace__Media__V1__PurgeOrganisationRequest *input,
+                             Calltrace__Media__V1__PurgeOrganisationResponse_Closure closure,
+                             void *closure_data);
+  void (*export_recording)(Calltrace__Media__V1__RecordingService_Service *service,
+                           const Calltrace__Media__V1__ExportRecordingRequest *input,
+                           Calltrace__Media__V1__ExportRecordingResponse_Closure closure,
+                           void *closure_data);
 };
 typedef void (*Calltrace__Media__V1__RecordingService_ServiceDestroy)(Calltrace__Media__V1__RecordingService_Service *);
 void calltrace__media__v1__recording_service__init (Calltrace__Media__V1__RecordingService_Service *service,
@@ -917,7 +1147,10 @@ void calltrace__media__v1__recording_service__init (Calltrace__Media__V1__Record
       function_prefix__ ## get_recording,\
       function_prefix__ ## list_recordings,\
       function_prefix__ ## play_recording,\
-      function_prefix__ ## delete_recording  }
+      function_prefix__ ## delete_recording,\
+      function_prefix__ ## purge_recordings,\
+      function_prefix__ ## purge_organisation,\
+      function_prefix__ ## export_recording  }
 void calltrace__media__v1__recording_service__upload_recording(ProtobufCService *service,
                                                                const Calltrace__Media__V1__UploadRecordingRequest *input,
                                                                Calltrace__Media__V1__UploadRecordingResponse_Closure closure,
@@ -937,6 +1170,18 @@ void calltrace__media__v1__recording_service__play_recording(ProtobufCService *s
 void calltrace__media__v1__recording_service__delete_recording(ProtobufCService *service,
                                                                const Calltrace__Media__V1__DeleteRecordingRequest *input,
                                                                Calltrace__Media__V1__DeleteRecordingResponse_Closure closure,
+                                                               void *closure_data);
+void calltrace__media__v1__recording_service__purge_recordings(ProtobufCService *service,
+                                                               const Calltrace__Media__V1__PurgeRecordingsRequest *input,
+                                                               Calltrace__Media__V1__PurgeRecordingsResponse_Closure closure,
+                                                               void *closure_data);
+void calltrace__media__v1__recording_service__purge_organisation(ProtobufCService *service,
+                                                                 const Calltrace__Media__V1__PurgeOrganisationRequest *input,
+                                                                 Calltrace__Media__V1__PurgeOrganisationResponse_Closure closure,
+                                                                 void *closure_data);
+void calltrace__media__v1__recording_service__export_recording(ProtobufCService *service,
+                                                               const Calltrace__Media__V1__ExportRecordingRequest *input,
+                                                               Calltrace__Media__V1__ExportRecordingResponse_Closure closure,
                                                                void *closure_data);
 typedef struct Calltrace__Media__V1__ShareLinkService_Service Calltrace__Media__V1__ShareLinkService_Service;
 struct Calltrace__Media__V1__ShareLinkService_Service
@@ -1002,6 +1247,12 @@ extern const ProtobufCMessageDescriptor calltrace__media__v1__play_recording_req
 extern const ProtobufCMessageDescriptor calltrace__media__v1__play_recording_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__delete_recording_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__delete_recording_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__purge_recordings_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__purge_recordings_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__purge_organisation_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__purge_organisation_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__export_recording_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__export_recording_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__share_link__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__create_share_link_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__create_share_link_response__descriptor;

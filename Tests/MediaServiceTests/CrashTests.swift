@@ -1,0 +1,56 @@
+import CallTraceAPI
+import CallTraceKeys
+import CallTraceProto
+import CallTraceRPC
+import CallTraceStorage
+import CallTraceTestSupport
+import Foundation
+import Synchronization
+import Testing
+
+@Suite("Media killed with SIGKILL: a complete recording or nothing")
+struct CrashTests {
+    @Test("kill -9 in the middle of an upload leaves nothing after restart; a recording stored before the kill plays whole")
+    func killDuringUpload() async throws {
+        let setup = try ServiceSetup(service: "media")
+        let blobs = (setup.database as NSString).deletingLastPathComponent + "/recordings"
+        var process = try setup.start(setup.flags + ["--log-format", "json"])
+        try await setup.waitUntilServing(try setup.client())
+        let gateway = Media(try setup.client(identity: TemporaryPKI.identity("gateway", "telephony")))
+        let transcript = Media(try setup.client(identity: TemporaryPKI.identity("service", "transcript")))
+        let file = wavFile(samples: 200_000)
+        let stored = try await gateway.upload(file, org: "org-crash", call: "before")
+
+        // An upload that stops half way, held open until the process is gone.
+        let held = Task {
+            try await gateway.uploadRecording { writer in
+                try await writer.send(.with { $0.header = .with { $0.orgID = "org-crash"; $0.callID = "during"; $0.format = .wavPcm16
+                    $0.sampleRateHz = 8000; $0.channels = 1; $0.sha256 = sha256(file) } })
+                try await writer.send(.with { $0.chunk = file.prefix(200_000) })
+                try await Task.sleep(for: .seconds(600))  // never finishes: cancelled below
+            }
+        }
+        #expect(await eventually {
+            ((try? FileManager.default.contentsOfDirectory(atPath: blobs)) ?? []).contains { $0.hasSuffix(".partial") }
+        }, "the upload reached the disk")
+        process.signal(SIGKILL)
+        #expect(await process.waitForExit()?.status == 128 + SIGKILL)
+        held.cancel()
+        _ = await held.result
+
+        process = try setup.start(setup.flags + ["--log-format", "json"])
+        try await setup.waitUntilServing(try setup.client())
+        #expect(await process.waitForOutput(containing: "start-up sweep removed unfinished recordings"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: blobs) == [stored.recordingID])
+        #expect(try await transcript.play(stored.recordingID, org: "org-crash", options: CallOptions()) == file)
+        process.signal(SIGTERM)
+        #expect(await process.waitForExit()?.status == 0)
+        // After a clean stop the stores can be read here: one row, one key, for the complete recording.
+        let database = try Database(path: setup.database)
+        #expect(try database.sync { try $0.query("SELECT id FROM recordings").compactMap { $0.text("id") } } == [stored.recordingID])
+        database.close()
+        let keyStore = try Database(path: setup.keyStore)
+        #expect(try keyStore.sync { try $0.query("SELECT object_id FROM object_keys").compactMap { $0.text("object_id") } } == [stored.recordingID])
+        keyStore.close()
+    }
+}
