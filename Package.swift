@@ -105,8 +105,9 @@ let package = Package(
         // Operators' command line: PKI, health.
         .executableTarget(
             name: "calltrace",
-            dependencies: ["CallTraceRPC", "CallTraceAPI", "CallTracePKI", "CallTraceProto", "CallTraceTLS",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["CallTraceRPC", "CallTraceAPI", "CallTraceKeys", "CallTracePKI", "CallTraceProto", "CallTraceTLS",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: swiftSettings
         ),
         // Generates the method tables (Sources/CallTraceProto/Methods.swift) from protoc's descriptor set.

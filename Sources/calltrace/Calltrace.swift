@@ -11,7 +11,7 @@ import Foundation
 struct Calltrace: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "calltrace", abstract: "Operate a CallTrace deployment.",
-        subcommands: [PKI.self, Health.self, Metrics.self])
+        subcommands: [PKI.self, Health.self, Metrics.self, Recordings.self])
 }
 
 /// The four services and their default ports.

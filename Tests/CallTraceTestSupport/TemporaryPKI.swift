@@ -30,6 +30,13 @@ public final class TemporaryPKI: @unchecked Sendable {
         return TLSCredentials(certificateChainPath: files.certificate, privateKeyPath: files.key, trustRootsPath: caPath)
     }
 
+    /// Credentials for `identity` written as `<name>.crt` and `<name>.key` in this folder (as
+    /// `calltrace pki init` names them, for the CLI's `--pki` and `--as`).
+    public func credentials(for identity: String, named name: String) throws -> TLSCredentials {
+        let files = try ca.issue(identity: identity).write(to: directory, name: name)
+        return TLSCredentials(certificateChainPath: files.certificate, privateKeyPath: files.key, trustRootsPath: caPath)
+    }
+
     /// Credentials signed by an unrelated CA of the same trust domain name, trusting only that CA.
     public func foreignCredentials(for identity: String) throws -> TLSCredentials {
         let other = try CertificateAuthority.create(trustDomain: Self.trustDomain)

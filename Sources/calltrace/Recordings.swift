@@ -1,0 +1,392 @@
+import ArgumentParser
+import CallTraceAPI
+import CallTraceKeys
+import CallTraceProto
+import CallTraceRPC
+import CallTraceTLS
+import Foundation
+import SwiftProtobuf
+
+/// `calltrace recordings …`: the media service's RPCs from the command line, as a gateway (or
+/// an operator) presenting its certificate, on behalf of a user when `--token` is given.
+struct Recordings: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Upload, list, play, share and delete recordings (the media service).",
+        discussion: """
+            Calls go to media as the certificate named by --as (a gateway by default); calls on
+            behalf of a user carry their session token (--token, or CALLTRACE_TOKEN). Output is
+            readable by default, JSON with --json. Exit status: 0 done, 1 failed, 3 not found,
+            4 not allowed (no, expired or refused token; too weak a role), 5 media unreachable.
+            Progress bars appear on a terminal only.
+            """,
+        subcommands: [Upload.self, Play.self, List.self, Show.self, Delete.self, Share.self, OpenLink.self, RevokeLink.self, Links.self])
+
+    /// Where media is, who we are, for whom.
+    struct Options: ParsableArguments {
+        @Option(help: "Folder with ca.crt and the caller's certificate.") var pki: String
+        @Option(name: .customLong("as"), help: "Certificate base name to present.") var caller = "gateway-web"
+        @Option(help: "host:port of media.") var target = "127.0.0.1:7102"
+        @Option(help: "A user's session token (default: $CALLTRACE_TOKEN).") var token: String?
+        @Option(name: .customLong("client-address"), help: "The end user's address, when the organisation restricts addresses.")
+        var clientAddress: String?
+        @Option(name: .customLong("timeout-ms"), help: "Per-call timeout (uploads and playback: per call, whole).") var timeoutMS = 600_000
+        @Flag(help: "Print JSON.") var json = false
+
+        func client() throws -> RPCClient {
+            let directory = URL(fileURLWithPath: pki)
+            let credentials = TLSCredentials(certificateChainPath: directory.appendingPathComponent("\(caller).crt").path,
+                                             privateKeyPath: directory.appendingPathComponent("\(caller).key").path,
+                                             trustRootsPath: directory.appendingPathComponent("ca.crt").path)
+            let own = try TLSContext(role: .client, credentials: credentials).identity
+            guard let trustDomain = PeerIdentity(uri: own)?.trustDomain else { throw ValidationError("\(caller).crt has no SPIFFE id") }
+            guard let colon = target.lastIndex(of: ":"), let port = Int(target[target.index(after: colon)...]) else {
+                throw ValidationError("--target must be host:port")
+            }
+            return try RPCClient(target: .init(host: String(target[..<colon]), port: port, identity: "spiffe://\(trustDomain)/service/media"),
+                                 configuration: .init(credentials: credentials))
+        }
+
+        var callOptions: CallOptions {
+            get throws {
+                var metadata = Metadata()
+                if let token = token ?? ProcessInfo.processInfo.environment["CALLTRACE_TOKEN"] {
+                    try metadata.add("authorization", "Bearer \(token)")
+                }
+                if let clientAddress { try metadata.add(ServerContext.clientAddressKey, clientAddress) }
+                return CallOptions(timeout: .milliseconds(timeoutMS), metadata: metadata)
+            }
+        }
+
+        /// Runs `body` with a client; an RPC failure becomes one line on stderr and its exit status.
+        func run<T>(_ body: (RPCClient) async throws -> T) async throws -> T {
+            let client = try client()
+            defer { client.close() }
+            do {
+                return try await body(client)
+            } catch let error as RPCError {
+                FileHandle.standardError.write(Data("calltrace: \(error.code): \(error.message)\n".utf8))
+                switch error.code {
+                case .notFound: throw ExitCode(3)
+                case .unauthenticated, .permissionDenied: throw ExitCode(4)
+                case .unavailable, .deadlineExceeded: throw ExitCode(5)
+                default: throw ExitCode(1)
+                }
+            }
+        }
+
+        func print(_ message: some SwiftProtobuf.Message, readable: () -> String) throws {
+            Swift.print(json ? try message.jsonString() : readable())
+        }
+    }
+
+    static func describe(_ recording: Calltrace_Media_V1_Recording) -> String {
+        let created = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(recording.createdAtUnixMs) / 1000))
+        let format = [Calltrace_Media_V1_AudioFormat.wavPcm16: "wav-pcm16", .wavMulaw: "wav-mulaw", .wavAlaw: "wav-alaw", .mp3: "mp3",
+                      .opus: "opus"][recording.format] ?? "unknown"
+        return "\(recording.recordingID)  call \(recording.callID)  \(format)  \(recording.channels)ch \(recording.sampleRateHz) Hz  "
+            + "\(recording.sizeBytes) bytes  \(created)  sha256 \(recording.sha256.map { String(format: "%02x", $0) }.joined())"
+    }
+
+    struct Upload: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Upload an audio file (its SHA-256 is computed and checked end to end).")
+        @OptionGroup var options: Options
+        @Argument(help: "The audio file.") var file: String
+        @Option(help: "Organisation id.") var org: String
+        @Option(help: "The gateway's call id.") var call: String
+        @Option(help: "wav-pcm16, wav-mulaw, wav-alaw, mp3 or opus (WAV: read from the file when not given).") var format: String?
+        @Option(name: .customLong("sample-rate"), help: "Hz (WAV: read from the file).") var sampleRate: UInt32?
+        @Option(help: "1 or 2 (WAV: read from the file).") var channels: UInt32?
+        @Option(name: .customLong("duration-ms"), help: "If known.") var durationMS: UInt64 = 0
+
+        func run() async throws {
+            guard let handle = FileHandle(forReadingAtPath: file) else { throw ValidationError("\(file) cannot be read") }
+            defer { try? handle.close() }
+            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+            let wav = WAVInfo(try handle.read(upToCount: 4096) ?? Data())
+            try handle.seek(toOffset: 0)
+            let format = try Self.format(self.format, wav: wav)
+            let digest = try SHA256Stream()
+            while let block = try handle.read(upToCount: 1 << 20), !block.isEmpty { digest.update(block) }
+            let sha = digest.finish()
+            try handle.seek(toOffset: 0)
+            let header = Calltrace_Media_V1_RecordingHeader.with {
+                $0.orgID = org; $0.callID = call; $0.format = format
+                $0.sampleRateHz = sampleRate ?? wav?.sampleRate ?? 0; $0.channels = channels ?? wav?.channels ?? 1
+                $0.durationMs = durationMS; $0.sha256 = sha
+            }
+            let progress = Progress(total: size, label: "upload")
+            let response = try await options.run { client in
+                try await Calltrace_Media_V1_RecordingServiceClient(client).uploadRecording(options: try options.callOptions) { writer in
+                    try await writer.send(.with { $0.header = header })
+                    while let block = try handle.read(upToCount: 1 << 20), !block.isEmpty {
+                        try await writer.send(.with { $0.chunk = block })
+                        progress.advance(by: block.count)
+                    }
+                }
+            }
+            progress.finish()
+            try options.print(response) { "stored " + Recordings.describe(response.recording) }
+        }
+
+        static func format(_ name: String?, wav: WAVInfo?) throws -> Calltrace_Media_V1_AudioFormat {
+            switch name {
+            case "wav-pcm16": return .wavPcm16
+            case "wav-mulaw": return .wavMulaw
+            case "wav-alaw": return .wavAlaw
+            case "mp3": return .mp3
+            case "opus": return .opus
+            case nil:
+                guard let format = wav?.format else { throw ValidationError("name the --format (the file is not a WAV file this tool can read)") }
+                return format
+            default: throw ValidationError("--format must be wav-pcm16, wav-mulaw, wav-alaw, mp3 or opus")
+            }
+        }
+    }
+
+    struct Play: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Save a recording (or a byte range of it) to a file. Audited, with --reason.")
+        @OptionGroup var options: Options
+        @Argument(help: "Recording id.") var recording: String
+        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Where to write the audio.") var out: String
+        @Option(help: "First byte.") var offset: UInt64 = 0
+        @Option(help: "Bytes (0: to the end).") var length: UInt64 = 0
+        @Option(help: "Why (kept in the audit trail).") var reason = ""
+
+        func run() async throws {
+            let request = Calltrace_Media_V1_PlayRecordingRequest.with {
+                $0.orgID = org; $0.recordingID = recording; $0.offset = offset; $0.length = length; $0.reason = reason
+            }
+            let written = try await Recordings.save(to: out) { sink in
+                try await options.run { client in
+                    try await Calltrace_Media_V1_RecordingServiceClient(client).playRecording(request, options: try options.callOptions) { stream in
+                        for try await message in stream { try sink(message.hasRecording ? message.recording : nil, message.data) }
+                    }
+                }
+            }
+            Swift.print(options.json ? #"{"out":"\#(out)","bytes":\#(written)}"# : "wrote \(written) bytes to \(out)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List an organisation's recordings, newest first (metadata only).")
+        @OptionGroup var options: Options
+        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Only this call's.") var call: String?
+        @Option(name: .customLong("page-size"), help: "Per page (at most 500).") var pageSize: UInt32 = 100
+        @Option(name: .customLong("page-token"), help: "From a previous page.") var pageToken = ""
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Media_V1_RecordingServiceClient(client).listRecordings(.with {
+                    $0.orgID = org; $0.callID = call ?? ""; $0.pageSize = pageSize; $0.pageToken = pageToken
+                }, options: try options.callOptions)
+            }
+            try options.print(response) {
+                (response.recordings.map(Recordings.describe) + (response.nextPageToken.isEmpty ? [] : ["more: --page-token \(response.nextPageToken)"]))
+                    .joined(separator: "\n")
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One recording's metadata.")
+        @OptionGroup var options: Options
+        @Argument(help: "Recording id.") var recording: String
+        @Option(help: "Organisation id.") var org: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Media_V1_RecordingServiceClient(client).getRecording(.with { $0.orgID = org; $0.recordingID = recording },
+                                                                                        options: try options.callOptions)
+            }
+            try options.print(response) { Recordings.describe(response.recording) }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a recording at once and for good (audited).")
+        @OptionGroup var options: Options
+        @Argument(help: "Recording id.") var recording: String
+        @Option(help: "Organisation id.") var org: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Media_V1_RecordingServiceClient(client).deleteRecording(.with { $0.orgID = org; $0.recordingID = recording },
+                                                                                           options: try options.callOptions)
+            }
+            try options.print(response) { "deleted \(recording)" }
+        }
+    }
+
+    struct Share: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a share link to a recording; prints its token (shown once).")
+        @OptionGroup var options: Options
+        @Argument(help: "Recording id.") var recording: String
+        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Seconds the link lives (at most 30 days).") var ttl: UInt32 = 86_400
+        @Option(help: "Why it was shared (sealed at rest).") var note = ""
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Media_V1_ShareLinkServiceClient(client).createShareLink(.with {
+                    $0.orgID = org; $0.recordingID = recording; $0.ttlSeconds = ttl; $0.note = note
+                }, options: try options.callOptions)
+            }
+            try options.print(response) { "link \(response.link.linkID) until \(Recordings.time(response.link.expiresAtUnixMs))\ntoken \(response.token)" }
+        }
+    }
+
+    struct OpenLink: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "open-link", abstract: "Save the recording a share-link token opens (as the gateway serving the link).")
+        @OptionGroup var options: Options
+        @Argument(help: "The link's token.") var token: String
+        @Option(help: "Where to write the audio.") var out: String
+
+        func run() async throws {
+            let written = try await Recordings.save(to: out) { sink in
+                try await options.run { client in
+                    try await Calltrace_Media_V1_ShareLinkServiceClient(client).openShareLink(.with { $0.token = token },
+                                                                                             options: try options.callOptions) { stream in
+                        for try await message in stream { try sink(message.hasRecording ? message.recording : nil, message.data) }
+                    }
+                }
+            }
+            Swift.print(options.json ? #"{"out":"\#(out)","bytes":\#(written)}"# : "wrote \(written) bytes to \(out)")
+        }
+    }
+
+    struct RevokeLink: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "revoke-link", abstract: "Revoke a share link at once.")
+        @OptionGroup var options: Options
+        @Argument(help: "Link id (lnk_…).") var link: String
+        @Option(help: "Organisation id.") var org: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Media_V1_ShareLinkServiceClient(client).revokeShareLink(.with { $0.orgID = org; $0.linkID = link },
+                                                                                           options: try options.callOptions)
+            }
+            try options.print(response) { "revoked \(link)" }
+        }
+    }
+
+    struct Links: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List share links, with how often each was opened.")
+        @OptionGroup var options: Options
+        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Only this recording's.") var recording: String?
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Media_V1_ShareLinkServiceClient(client).listShareLinks(.with {
+                    $0.orgID = org; $0.recordingID = recording ?? ""
+                }, options: try options.callOptions)
+            }
+            try options.print(response) {
+                response.links.map { link in
+                    "\(link.linkID)  recording \(link.recordingID)  until \(Recordings.time(link.expiresAtUnixMs))  opens \(link.opens)"
+                        + (link.revokedAtUnixMs != 0 ? "  revoked" : "") + (link.note.isEmpty ? "" : "  \(link.note)")
+                }.joined(separator: "\n")
+            }
+        }
+    }
+
+    static func time(_ unixMs: Int64) -> String { ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(unixMs) / 1000)) }
+
+    /// Writes streamed audio to `path` through a temporary file (renamed into place when whole),
+    /// with a progress bar on a terminal; returns the bytes written.
+    static func save(to path: String, _ body: ((Calltrace_Media_V1_Recording?, Data) throws -> Void) async throws -> Void) async throws -> Int {
+        let temporary = path + ".part"
+        guard FileManager.default.createFile(atPath: temporary, contents: nil), let handle = FileHandle(forWritingAtPath: temporary) else {
+            throw ValidationError("\(path) cannot be written")
+        }
+        var written = 0
+        var progress: Progress?
+        do {
+            try await body { recording, data in
+                if let recording { progress = Progress(total: Int(recording.sizeBytes), label: "play") }
+                try handle.write(contentsOf: data)
+                written += data.count
+                progress?.advance(by: data.count)
+            }
+            try handle.synchronize()
+            try handle.close()
+            progress?.finish()
+            _ = try? FileManager.default.removeItem(atPath: path)
+            try FileManager.default.moveItem(atPath: temporary, toPath: path)
+        } catch {
+            try? handle.close()
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw error
+        }
+        return written
+    }
+}
+
+/// A WAV file's format, rate and channels, from its first bytes; nil for anything else.
+struct WAVInfo {
+    let format: Calltrace_Media_V1_AudioFormat
+    let sampleRate: UInt32
+    let channels: UInt32
+
+    init?(_ prefix: Data) {
+        let bytes = [UInt8](prefix)
+        func le32(_ at: Int) -> UInt32 { UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24 }
+        func le16(_ at: Int) -> UInt16 { UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 }
+        guard bytes.count >= 12, bytes[0..<4].elementsEqual("RIFF".utf8), bytes[8..<12].elementsEqual("WAVE".utf8) else { return nil }
+        var at = 12
+        while at + 8 <= bytes.count {
+            let size = Int(le32(at + 4))
+            if bytes[at..<(at + 4)].elementsEqual("fmt ".utf8), at + 24 <= bytes.count {
+                switch (le16(at + 8), le16(at + 22)) {
+                case (1, 16): format = .wavPcm16
+                case (7, 8): format = .wavMulaw
+                case (6, 8): format = .wavAlaw
+                default: return nil
+                }
+                channels = UInt32(le16(at + 10))
+                sampleRate = le32(at + 12)
+                return
+            }
+            at += 8 + size + (size & 1)
+        }
+        return nil
+    }
+}
+
+/// A progress bar on standard error, when it is a terminal: bytes, percentage and rate.
+final class Progress {
+    private let total: Int
+    private let label: String
+    private let enabled = isatty(STDERR_FILENO) == 1
+    private var done = 0
+    private let started = ContinuousClock.now
+    private var lastDrawn = ContinuousClock.now - .seconds(1)
+
+    init(total: Int, label: String) {
+        self.total = max(total, 1)
+        self.label = label
+    }
+
+    func advance(by bytes: Int) {
+        done += bytes
+        guard enabled, lastDrawn.duration(to: .now) > .milliseconds(100) else { return }
+        lastDrawn = .now
+        draw()
+    }
+
+    func finish() {
+        guard enabled else { return }
+        draw()
+        FileHandle.standardError.write(Data("\n".utf8))
+    }
+
+    private func draw() {
+        let fraction = min(1, Double(done) / Double(total))
+        let seconds = max(0.001, Double(started.duration(to: .now).components.attoseconds) / 1e18 + Double(started.duration(to: .now).components.seconds))
+        let bar = String(repeating: "#", count: Int(fraction * 30)) + String(repeating: ".", count: 30 - Int(fraction * 30))
+        let line = String(format: "\r%@ [%@] %3.0f%%  %.1f MB/s", label, bar, fraction * 100, Double(done) / seconds / 1e6)
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+}
