@@ -65,3 +65,53 @@ struct DeclaredAudio: Sendable {
         throw RPCError(.invalidArgument, "the WAV file has no fmt chunk in its first \(Self.wavPrefixBytes) bytes")
     }
 }
+
+/// Where a WAV file's samples are, to mute time ranges of it.
+struct WAVLayout {
+    let dataStart: UInt64
+    let dataEnd: UInt64
+    let blockAlign: UInt64
+    let sampleRate: UInt64
+
+    /// The byte that is silence in each WAV encoding: PCM16's zero is 0x00 0x00; G.711's zero
+    /// level is 0xFF (μ-law) and 0xD5 (A-law). Nil for formats stored as given.
+    static func silence(of format: Int) -> UInt8? {
+        switch Calltrace_Media_V1_AudioFormat(rawValue: format) {
+        case .wavPcm16: 0x00
+        case .wavMulaw: 0xFF
+        case .wavAlaw: 0xD5
+        default: nil
+        }
+    }
+
+    /// From the file's first bytes; `fileSize` is the whole file's.
+    init(_ prefix: Data, size fileSize: UInt64) throws {
+        let bytes = [UInt8](prefix)
+        func le32(_ at: Int) -> UInt32 { UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24 }
+        func le16(_ at: Int) -> UInt16 { UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 }
+        var at = 12, blockAlign: UInt64?, sampleRate: UInt64?
+        while at + 8 <= bytes.count, bytes.count >= 12 {
+            let size = Int(le32(at + 4))
+            if bytes[at..<(at + 4)].elementsEqual("fmt ".utf8), at + 24 <= bytes.count {
+                sampleRate = UInt64(le32(at + 12))
+                blockAlign = UInt64(le16(at + 20))
+            } else if bytes[at..<(at + 4)].elementsEqual("data".utf8), let blockAlign, let sampleRate, blockAlign > 0, sampleRate > 0 {
+                self.blockAlign = blockAlign
+                self.sampleRate = sampleRate
+                dataStart = UInt64(at + 8)
+                dataEnd = max(dataStart, min(dataStart + UInt64(size), fileSize))
+                return
+            }
+            at += 8 + size + (size & 1)
+        }
+        throw RPCError(.failedPrecondition, "the WAV file's fmt and data chunks were not found in its first bytes; it cannot be redacted")
+    }
+
+    /// The bytes of samples in [start, end) milliseconds, within the data; nil when none.
+    func bytes(of range: (start: UInt64, end: UInt64)) -> Range<UInt64>? {
+        let first = dataStart + range.start * sampleRate / 1000 * blockAlign
+        let last = dataStart + (range.end * sampleRate + 999) / 1000 * blockAlign
+        let from = min(first, dataEnd), to = min(last, dataEnd)
+        return from < to ? from..<to : nil
+    }
+}

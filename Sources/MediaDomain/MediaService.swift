@@ -12,7 +12,8 @@ public struct MediaService: CallTraceService {
     public static let requiredPeers: [String: String] = ["identity": "to authorise users and operators", "compliance": "to forward its audit events"]
     public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2),
                                     Migration(version: 3, SharedSchema.v3), Migration(version: 4, SQLiteRecordingRepository.schema),
-                                    Migration(version: 5, SQLiteRecordingRepository.shareLinks)]
+                                    Migration(version: 5, SQLiteRecordingRepository.shareLinks),
+                                    Migration(version: 6, SQLiteRecordingRepository.blobVersions)]
 
     let recordings: RecordingHandler
     let shareLinks: ShareLinkHandler

@@ -15,6 +15,9 @@ struct RecordingRow: Sendable, Equatable {
     /// Plaintext bytes per sealed chunk of its blob.
     let chunkBytes: Int
     let createdAt: Int64
+    /// The name of its sealed file and of its key: the recording's id, until a redaction
+    /// replaces both with a new version's.
+    let blobID: String
 }
 
 /// Media's storage, behind a protocol: the rules decide, a repository reads and writes. Each
@@ -23,8 +26,8 @@ struct RecordingRow: Sendable, Equatable {
 protocol RecordingRepository: Sendable {
     func read<T: Sendable>(_ body: @escaping @Sendable (any RecordingTransaction) throws -> T) async throws -> T
     func write<T: Sendable>(_ body: @escaping @Sendable (any RecordingTransaction) throws -> T) async throws -> T
-    /// Every recording id, for the start-up sweep.
-    func allRecordingIDs() throws -> Set<String>
+    /// The blob (and key) name of every recording, for the start-up sweep.
+    func allBlobIDs() throws -> Set<String>
 }
 
 protocol RecordingTransaction {
@@ -34,6 +37,8 @@ protocol RecordingTransaction {
     /// Newest first; `after` is the (created_at, id) of the previous page's last row.
     func recordings(org: String, callID: String?, from: Int64?, before: Int64?, after: (Int64, String)?, limit: Int) throws -> [RecordingRow]
     func delete(_ id: String, org: String) throws -> Bool
+    /// Points the recording at a new version of its file (a redaction); false when it is gone.
+    func replaceBlob(of id: String, org: String, with blobID: String, sha256: Data, sizeBytes: UInt64) throws -> Bool
 
     // Share links
     func insert(_ link: ShareLinkRow) throws
@@ -44,7 +49,8 @@ protocol RecordingTransaction {
     func deleteShareLinks(recording: String, org: String) throws
 
     // An organisation's end
-    func recordingIDs(org: String) throws -> [String]
+    /// The blob (and key) names of the organisation's recordings.
+    func blobIDs(org: String) throws -> [String]
     /// Deletes every recording and share link of `org`; returns how many of each.
     func deleteAll(org: String) throws -> (recordings: Int, shareLinks: Int)
 }
@@ -108,18 +114,22 @@ struct SQLiteRecordingRepository: RecordingRepository {
         try await database.write { try body(Transaction(connection: $0)) }
     }
 
-    func allRecordingIDs() throws -> Set<String> {
-        try database.sync { Set(try $0.query("SELECT id FROM recordings").compactMap { $0.text("id") }) }
+    func allBlobIDs() throws -> Set<String> {
+        try database.sync { Set(try $0.query("SELECT id, blob_id FROM recordings").compactMap(Transaction.blobID)) }
     }
+
+    /// A version of its own for each recording's file (redaction writes a new one).
+    static let blobVersions = "ALTER TABLE recordings ADD COLUMN blob_id TEXT NOT NULL DEFAULT '';"
+
 
     struct Transaction: RecordingTransaction {
         let connection: Connection
-        static let columns = "id, org_id, call_id, format, sample_rate_hz, channels, duration_ms, size_bytes, sha256, chunk_bytes, created_at_unix_ms"
+        static let columns = "id, org_id, call_id, format, sample_rate_hz, channels, duration_ms, size_bytes, sha256, chunk_bytes, created_at_unix_ms, blob_id"
 
         func insert(_ r: RecordingRow) throws {
-            try connection.execute("INSERT INTO recordings (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            try connection.execute("INSERT INTO recordings (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                    r.id, r.org, r.callID, r.format, Int64(r.sampleRate), Int64(r.channels), Int64(r.durationMs),
-                                   Int64(r.sizeBytes), r.sha256, r.chunkBytes, r.createdAt)
+                                   Int64(r.sizeBytes), r.sha256, r.chunkBytes, r.createdAt, r.blobID)
         }
 
         func recording(_ id: String, org: String) throws -> RecordingRow? {
@@ -179,8 +189,20 @@ struct SQLiteRecordingRepository: RecordingRepository {
             try connection.execute("DELETE FROM share_links WHERE recording_id = ? AND org_id = ?", recording, org)
         }
 
-        func recordingIDs(org: String) throws -> [String] {
-            try connection.query("SELECT id FROM recordings WHERE org_id = ?", org).compactMap { $0.text("id") }
+        func blobIDs(org: String) throws -> [String] {
+            try connection.query("SELECT id, blob_id FROM recordings WHERE org_id = ?", org).compactMap(Self.blobID)
+        }
+
+        func replaceBlob(of id: String, org: String, with blobID: String, sha256: Data, sizeBytes: UInt64) throws -> Bool {
+            try connection.execute("UPDATE recordings SET blob_id = ?, sha256 = ?, size_bytes = ? WHERE id = ? AND org_id = ?",
+                                   blobID, sha256, Int64(sizeBytes), id, org) == 1
+        }
+
+        /// Rows written before blob versions name their file after the recording.
+        static func blobID(_ row: Row) -> String? {
+            guard let id = row.text("id") else { return nil }
+            let blob = row.text("blob_id") ?? ""
+            return blob.isEmpty ? id : blob
         }
 
         func deleteAll(org: String) throws -> (recordings: Int, shareLinks: Int) {
@@ -201,7 +223,8 @@ struct SQLiteRecordingRepository: RecordingRepository {
             return RecordingRow(id: id, org: org, callID: call, format: Int(row.int("format") ?? 0),
                                 sampleRate: UInt32(row.int("sample_rate_hz") ?? 0), channels: UInt32(row.int("channels") ?? 0),
                                 durationMs: UInt64(row.int("duration_ms") ?? 0), sizeBytes: UInt64(row.int("size_bytes") ?? 0),
-                                sha256: sha, chunkBytes: Int(row.int("chunk_bytes") ?? 0), createdAt: row.int("created_at_unix_ms") ?? 0)
+                                sha256: sha, chunkBytes: Int(row.int("chunk_bytes") ?? 0), createdAt: row.int("created_at_unix_ms") ?? 0,
+                                blobID: Self.blobID(row) ?? id)
         }
     }
 }

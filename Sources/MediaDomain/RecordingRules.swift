@@ -96,7 +96,7 @@ struct RecordingRules: Sendable {
         }
         let row = RecordingRow(id: id, org: org, callID: header.callID, format: header.format.rawValue, sampleRate: header.sampleRateHz,
                                channels: header.channels, durationMs: header.durationMs, sizeBytes: size, sha256: header.sha256,
-                               chunkBytes: Self.chunkBytes, createdAt: clock.nowUnixMs)
+                               chunkBytes: Self.chunkBytes, createdAt: clock.nowUnixMs, blobID: id)
         do {
             try await repository.write { [outbox, jobs] tx in
                 try tx.insert(row)
@@ -169,7 +169,7 @@ struct RecordingRules: Sendable {
         }
         let key: ObjectKey
         do {
-            key = try keys.objectKey(org: org, object: id)
+            key = try keys.objectKey(org: org, object: row.blobID)
         } catch {
             throw RPCError(.notFound, "recording \(id) not found in organisation \(org)")
         }
@@ -191,16 +191,89 @@ struct RecordingRules: Sendable {
     /// start-up sweep destroys.
     func delete(_ id: String, org: String, by actor: String) async throws {
         try OrganizationID.validate(org)
-        let deleted = try await repository.write { [outbox] tx -> Bool in
-            guard try tx.delete(id, org: org) else { return false }
+        let deleted = try await repository.write { [outbox] tx -> String? in
+            guard let row = try tx.recording(id, org: org), try tx.delete(id, org: org) else { return nil }
             try tx.deleteShareLinks(recording: id, org: org)  // its links die with it
             try outbox.record(AuditRecord(org: org, actor: actor, action: "recording.deleted", resource: "recording:\(id)",
                                           outcome: "success"), in: tx.connection)
+            return row.blobID
+        }
+        guard let blobID = deleted else { throw RPCError(.notFound, "recording \(id.prefix(64)) not found in organisation \(org)") }
+        try keys.destroyObjectKey(org: org, object: blobID)
+        try blobs.delete(blobID)
+    }
+
+    // MARK: Redaction (P16)
+
+    /// Mutes `ranges` (milliseconds, [start, end)) of a WAV recording with digital silence,
+    /// every other byte unchanged: a new version is sealed under a new key and committed before
+    /// the row points at it; then the old version's key and file are destroyed.
+    /// Returns the new row and how many bytes were muted.
+    func redact(_ id: String, org: String, ranges: [(start: UInt64, end: UInt64)], reason: String, by actor: String) async throws
+        -> (row: RecordingRow, muted: UInt64) {
+        guard (1...1000).contains(ranges.count), ranges.allSatisfy({ $0.start < $0.end && $0.end <= 7 * 86_400_000 }) else {
+            throw RPCError(.invalidArgument, "name 1 to 1000 ranges, each ending after it starts and within 7 days of audio")
+        }
+        guard reason.count <= 200, !reason.contains(where: { $0.isNewline }) else {
+            throw RPCError(.invalidArgument, "a reason is one line of at most 200 characters")
+        }
+        let row = try await recording(id, org: org)
+        guard let silence = WAVLayout.silence(of: row.format) else {
+            throw RPCError(.failedPrecondition, "only WAV recordings can be redacted: MP3 and Opus are stored as given")
+        }
+        let oldKey: ObjectKey
+        do { oldKey = try keys.objectKey(org: org, object: row.blobID) } catch {
+            throw RPCError(.notFound, "recording \(id) not found in organisation \(org)")
+        }
+        let reader = ChunkReader(keys: keys, blobs: blobs, key: oldKey, row: row)
+        let layout = try WAVLayout(try await BlockingPool.shared.run { try reader.bytes(from: 0, to: min(UInt64(DeclaredAudio.wavPrefixBytes), row.sizeBytes)) },
+                                   size: row.sizeBytes)
+        let mutes = ranges.compactMap { layout.bytes(of: $0) }
+        let newBlob = "\(id)-r\(UUID().uuidString.prefix(8).lowercased())"
+        let newKey = try keys.createObjectKey(org: org, object: newBlob)
+        let writer = try blobs.create(newBlob)
+        var committed = false
+        defer {
+            if !committed {
+                writer.abandon()
+                try? blobs.delete(newBlob)
+                try? keys.destroyObjectKey(org: org, object: newBlob)
+            }
+        }
+        let (sha, muted) = try await BlockingPool.shared.run { () -> (Data, UInt64) in
+            let sealer = ChunkSealer(keys: keys, key: newKey, writer: writer)
+            let digest = try SHA256Stream()
+            var muted: UInt64 = 0
+            var start: UInt64 = 0
+            while start < row.sizeBytes {
+                let end = min(row.sizeBytes, start + UInt64(row.chunkBytes))
+                var plain = try reader.bytes(from: start, to: end)
+                for range in mutes where range.lowerBound < end && range.upperBound > start {
+                    let from = Int(max(range.lowerBound, start) - start), to = Int(min(range.upperBound, end) - start)
+                    plain.replaceSubrange(from..<to, with: repeatElement(silence, count: to - from))
+                    muted += UInt64(to - from)
+                }
+                digest.update(plain)
+                try sealer.add(plain)
+                start = end
+            }
+            try sealer.finish()
+            try writer.commit()
+            return (digest.finish(), muted)
+        }
+        let summary = ranges.map { "\($0.start)-\($0.end)ms" }.joined(separator: ",")
+        let replaced = try await repository.write { [outbox] tx -> Bool in
+            guard try tx.replaceBlob(of: id, org: org, with: newBlob, sha256: sha, sizeBytes: row.sizeBytes) else { return false }
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "recording.redacted", resource: "recording:\(id)", outcome: "success",
+                                          detail: String("ranges=\(summary)".prefix(900)) + (reason.isEmpty ? "" : "; reason: \(reason)")),
+                              in: tx.connection)
             return true
         }
-        guard deleted else { throw RPCError(.notFound, "recording \(id.prefix(64)) not found in organisation \(org)") }
-        try keys.destroyObjectKey(org: org, object: id)
-        try blobs.delete(id)
+        guard replaced else { throw RPCError(.notFound, "recording \(id) was deleted meanwhile") }
+        committed = true
+        try keys.destroyObjectKey(org: org, object: row.blobID)
+        try blobs.delete(row.blobID)
+        return (try await recording(id, org: org), muted)
     }
 
     // MARK: Retention and offboarding (for compliance)
@@ -225,8 +298,8 @@ struct RecordingRules: Sendable {
             }
             return (batch, found.count > limit)
         }
-        try keys.destroyObjectKeys(org: org, objects: batch.map(\.id))
-        for row in batch { try blobs.delete(row.id) }
+        try keys.destroyObjectKeys(org: org, objects: batch.map(\.blobID))
+        for row in batch { try blobs.delete(row.blobID) }
         return (batch.count, batch.reduce(0) { $0 + $1.sizeBytes }, more)
     }
 
@@ -235,7 +308,7 @@ struct RecordingRules: Sendable {
     func purgeOrganisation(_ org: String, by actor: String) async throws -> (recordings: Int, shareLinks: Int) {
         try OrganizationID.validate(org)
         let (ids, counts) = try await repository.write { [outbox] tx -> ([String], (recordings: Int, shareLinks: Int)) in
-            let ids = try tx.recordingIDs(org: org)
+            let ids = try tx.blobIDs(org: org)
             let counts = try tx.deleteAll(org: org)
             try outbox.record(AuditRecord(org: org, actor: actor, action: "organization.purged", resource: "organization:\(org)",
                                           outcome: "success", detail: "recordings=\(counts.recordings); share_links=\(counts.shareLinks)"),
@@ -252,7 +325,7 @@ struct RecordingRules: Sendable {
     /// Removes what an interrupted upload or deletion left: unfinished blobs, blobs and keys
     /// without a row. Returns how many things were removed.
     func sweep() throws -> Int {
-        let rows = try repository.allRecordingIDs()
+        let rows = try repository.allBlobIDs()
         var removed = try blobs.removeLeftovers()
         for name in try blobs.names() where !rows.contains(name) {
             try blobs.delete(name)
@@ -320,7 +393,7 @@ struct ChunkReader: Sendable {
             let plainCount = min(chunk, row.sizeBytes - plainStart)
             let plain: Data
             do {
-                let sealed = try blobs.read(row.id, offset: Int64(UInt64(index) * sealedChunk),
+                let sealed = try blobs.read(row.blobID, offset: Int64(UInt64(index) * sealedChunk),
                                             length: KeyRing.sealedSize(ofChunk: Int(plainCount)))
                 plain = try keys.openChunk(sealed, with: key, index: index, isLast: index == lastIndex)
             } catch {

@@ -359,16 +359,18 @@ public struct Calltrace_Media_V1_RecordingServicePolicies: Sendable {
     public var listRecordings: PeerPolicy
     public var playRecording: PeerPolicy
     public var deleteRecording: PeerPolicy
+    public var redactRecording: PeerPolicy
     public var purgeRecordings: PeerPolicy
     public var purgeOrganisation: PeerPolicy
     public var exportRecording: PeerPolicy
 
-    public init(uploadRecording: PeerPolicy, getRecording: PeerPolicy, listRecordings: PeerPolicy, playRecording: PeerPolicy, deleteRecording: PeerPolicy, purgeRecordings: PeerPolicy, purgeOrganisation: PeerPolicy, exportRecording: PeerPolicy) {
+    public init(uploadRecording: PeerPolicy, getRecording: PeerPolicy, listRecordings: PeerPolicy, playRecording: PeerPolicy, deleteRecording: PeerPolicy, redactRecording: PeerPolicy, purgeRecordings: PeerPolicy, purgeOrganisation: PeerPolicy, exportRecording: PeerPolicy) {
         self.uploadRecording = uploadRecording
         self.getRecording = getRecording
         self.listRecordings = listRecordings
         self.playRecording = playRecording
         self.deleteRecording = deleteRecording
+        self.redactRecording = redactRecording
         self.purgeRecordings = purgeRecordings
         self.purgeOrganisation = purgeOrganisation
         self.exportRecording = exportRecording
@@ -401,6 +403,12 @@ public protocol Calltrace_Media_V1_RecordingServiceHandler: RPCService {
     /// reads answer NOT_FOUND, and so does deleting it again.
     func deleteRecording(_ request: Calltrace_Media_V1_DeleteRecordingRequest, context: ServerContext) async throws -> Calltrace_Media_V1_DeleteRecordingResponse
 
+    /// Replaces `ranges` with digital silence in a WAV recording (PCM16: 0, μ-law: 0xFF, A-law:
+    /// 0xD5), every other byte unchanged, as a new sealed version under a new key; the old
+    /// version's key and file are destroyed (P16). For the transcript service (card or bank
+    /// details heard) and users with records.delete. MP3 and Opus: FAILED_PRECONDITION.
+    func redactRecording(_ request: Calltrace_Media_V1_RedactRecordingRequest, context: ServerContext) async throws -> Calltrace_Media_V1_RedactRecordingResponse
+
     /// For the compliance service (retention, P9): destroys up to `max_count` (default and at most
     /// 500) of the organisation's recordings created before the cutoff — rows, keys and files —
     /// and says whether more remain. Run again until `more` is false. Idempotent.
@@ -424,6 +432,7 @@ extension Calltrace_Media_V1_RecordingServiceHandler {
         router.unary(Calltrace_Media_V1_RecordingService.listRecordings, allow: policies.listRecordings) { try await self.listRecordings($0, context: $1) }
         router.serverStreaming(Calltrace_Media_V1_RecordingService.playRecording, allow: policies.playRecording) { try await self.playRecording($0, responses: $1, context: $2) }
         router.unary(Calltrace_Media_V1_RecordingService.deleteRecording, allow: policies.deleteRecording) { try await self.deleteRecording($0, context: $1) }
+        router.unary(Calltrace_Media_V1_RecordingService.redactRecording, allow: policies.redactRecording) { try await self.redactRecording($0, context: $1) }
         router.unary(Calltrace_Media_V1_RecordingService.purgeRecordings, allow: policies.purgeRecordings) { try await self.purgeRecordings($0, context: $1) }
         router.unary(Calltrace_Media_V1_RecordingService.purgeOrganisation, allow: policies.purgeOrganisation) { try await self.purgeOrganisation($0, context: $1) }
         router.serverStreaming(Calltrace_Media_V1_RecordingService.exportRecording, allow: policies.exportRecording) { try await self.exportRecording($0, responses: $1, context: $2) }
@@ -469,6 +478,14 @@ public struct Calltrace_Media_V1_RecordingServiceClient: Sendable {
     /// reads answer NOT_FOUND, and so does deleting it again.
     public func deleteRecording(_ request: Calltrace_Media_V1_DeleteRecordingRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Media_V1_DeleteRecordingResponse {
         try await rpc.unary(Calltrace_Media_V1_RecordingService.deleteRecording, request, options: options)
+    }
+
+    /// Replaces `ranges` with digital silence in a WAV recording (PCM16: 0, μ-law: 0xFF, A-law:
+    /// 0xD5), every other byte unchanged, as a new sealed version under a new key; the old
+    /// version's key and file are destroyed (P16). For the transcript service (card or bank
+    /// details heard) and users with records.delete. MP3 and Opus: FAILED_PRECONDITION.
+    public func redactRecording(_ request: Calltrace_Media_V1_RedactRecordingRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Media_V1_RedactRecordingResponse {
+        try await rpc.unary(Calltrace_Media_V1_RecordingService.redactRecording, request, options: options)
     }
 
     /// For the compliance service (retention, P9): destroys up to `max_count` (default and at most

@@ -133,6 +133,10 @@ public enum Calltrace_Media_V1_RecordingService {
     public static let deleteRecording = MethodDescriptor<Calltrace_Media_V1_DeleteRecordingRequest, Calltrace_Media_V1_DeleteRecordingResponse>(
         service: name, name: "DeleteRecording", kind: .unary, isIdempotent: false)
 
+    /// `/calltrace.media.v1.RecordingService/RedactRecording`
+    public static let redactRecording = MethodDescriptor<Calltrace_Media_V1_RedactRecordingRequest, Calltrace_Media_V1_RedactRecordingResponse>(
+        service: name, name: "RedactRecording", kind: .unary, isIdempotent: false)
+
     /// `/calltrace.media.v1.RecordingService/PurgeRecordings`
     public static let purgeRecordings = MethodDescriptor<Calltrace_Media_V1_PurgeRecordingsRequest, Calltrace_Media_V1_PurgeRecordingsResponse>(
         service: name, name: "PurgeRecordings", kind: .unary, isIdempotent: true)
@@ -146,7 +150,7 @@ public enum Calltrace_Media_V1_RecordingService {
         service: name, name: "ExportRecording", kind: .serverStreaming, isIdempotent: false)
 
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [uploadRecording.info, getRecording.info, listRecordings.info, playRecording.info, deleteRecording.info, purgeRecordings.info, purgeOrganisation.info, exportRecording.info]
+    public static let methods: [MethodInfo] = [uploadRecording.info, getRecording.info, listRecordings.info, playRecording.info, deleteRecording.info, redactRecording.info, purgeRecordings.info, purgeOrganisation.info, exportRecording.info]
 }
 
 /// `calltrace.media.v1.ShareLinkService`

@@ -547,6 +547,141 @@ void   calltrace__media__v1__delete_recording_response__free_unpacked
   assert(message->base.descriptor == &calltrace__media__v1__delete_recording_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__media__v1__time_range__init
+                     (Calltrace__Media__V1__TimeRange         *message)
+{
+  static const Calltrace__Media__V1__TimeRange init_value = CALLTRACE__MEDIA__V1__TIME_RANGE__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__time_range__get_packed_size
+                     (const Calltrace__Media__V1__TimeRange *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__time_range__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__time_range__pack
+                     (const Calltrace__Media__V1__TimeRange *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__time_range__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__time_range__pack_to_buffer
+                     (const Calltrace__Media__V1__TimeRange *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__time_range__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__TimeRange *
+       calltrace__media__v1__time_range__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__TimeRange *)
+     protobuf_c_message_unpack (&calltrace__media__v1__time_range__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__time_range__free_unpacked
+                     (Calltrace__Media__V1__TimeRange *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__time_range__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__media__v1__redact_recording_request__init
+                     (Calltrace__Media__V1__RedactRecordingRequest         *message)
+{
+  static const Calltrace__Media__V1__RedactRecordingRequest init_value = CALLTRACE__MEDIA__V1__REDACT_RECORDING_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__redact_recording_request__get_packed_size
+                     (const Calltrace__Media__V1__RedactRecordingRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__redact_recording_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__redact_recording_request__pack
+                     (const Calltrace__Media__V1__RedactRecordingRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__redact_recording_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__redact_recording_request__pack_to_buffer
+                     (const Calltrace__Media__V1__RedactRecordingRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__redact_recording_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__RedactRecordingRequest *
+       calltrace__media__v1__redact_recording_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__RedactRecordingRequest *)
+     protobuf_c_message_unpack (&calltrace__media__v1__redact_recording_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__redact_recording_request__free_unpacked
+                     (Calltrace__Media__V1__RedactRecordingRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__redact_recording_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__media__v1__redact_recording_response__init
+                     (Calltrace__Media__V1__RedactRecordingResponse         *message)
+{
+  static const Calltrace__Media__V1__RedactRecordingResponse init_value = CALLTRACE__MEDIA__V1__REDACT_RECORDING_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__redact_recording_response__get_packed_size
+                     (const Calltrace__Media__V1__RedactRecordingResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__redact_recording_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__redact_recording_response__pack
+                     (const Calltrace__Media__V1__RedactRecordingResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__redact_recording_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__redact_recording_response__pack_to_buffer
+                     (const Calltrace__Media__V1__RedactRecordingResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__redact_recording_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__RedactRecordingResponse *
+       calltrace__media__v1__redact_recording_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__RedactRecordingResponse *)
+     protobuf_c_message_unpack (&calltrace__media__v1__redact_recording_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__redact_recording_response__free_unpacked
+                     (Calltrace__Media__V1__RedactRecordingResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__redact_recording_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__media__v1__purge_recordings_request__init
                      (Calltrace__Media__V1__PurgeRecordingsRequest         *message)
 {
@@ -2048,6 +2183,185 @@ const ProtobufCMessageDescriptor calltrace__media__v1__delete_recording_response
   (ProtobufCMessageInit) calltrace__media__v1__delete_recording_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor calltrace__media__v1__time_range__field_descriptors[2] =
+{
+  {
+    "start_ms",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__TimeRange, start_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "end_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__TimeRange, end_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__time_range__field_indices_by_name[] = {
+  1,   /* field[1] = end_ms */
+  0,   /* field[0] = start_ms */
+};
+static const ProtobufCIntRange calltrace__media__v1__time_range__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__time_range__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.TimeRange",
+  "TimeRange",
+  "Calltrace__Media__V1__TimeRange",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__TimeRange),
+  2,
+  calltrace__media__v1__time_range__field_descriptors,
+  calltrace__media__v1__time_range__field_indices_by_name,
+  1,  calltrace__media__v1__time_range__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__time_range__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__media__v1__redact_recording_request__field_descriptors[4] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__RedactRecordingRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "recording_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__RedactRecordingRequest, recording_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ranges",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Media__V1__RedactRecordingRequest, n_ranges),
+    offsetof(Calltrace__Media__V1__RedactRecordingRequest, ranges),
+    &calltrace__media__v1__time_range__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__RedactRecordingRequest, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__redact_recording_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  2,   /* field[2] = ranges */
+  3,   /* field[3] = reason */
+  1,   /* field[1] = recording_id */
+};
+static const ProtobufCIntRange calltrace__media__v1__redact_recording_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__redact_recording_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.RedactRecordingRequest",
+  "RedactRecordingRequest",
+  "Calltrace__Media__V1__RedactRecordingRequest",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__RedactRecordingRequest),
+  4,
+  calltrace__media__v1__redact_recording_request__field_descriptors,
+  calltrace__media__v1__redact_recording_request__field_indices_by_name,
+  1,  calltrace__media__v1__redact_recording_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__redact_recording_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__media__v1__redact_recording_response__field_descriptors[2] =
+{
+  {
+    "recording",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__RedactRecordingResponse, recording),
+    &calltrace__media__v1__recording__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "muted_bytes",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__RedactRecordingResponse, muted_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__redact_recording_response__field_indices_by_name[] = {
+  1,   /* field[1] = muted_bytes */
+  0,   /* field[0] = recording */
+};
+static const ProtobufCIntRange calltrace__media__v1__redact_recording_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__redact_recording_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.RedactRecordingResponse",
+  "RedactRecordingResponse",
+  "Calltrace__Media__V1__RedactRecordingResponse",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__RedactRecordingResponse),
+  2,
+  calltrace__media__v1__redact_recording_response__field_descriptors,
+  calltrace__media__v1__redact_recording_response__field_indices_by_name,
+  1,  calltrace__media__v1__redact_recording_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__redact_recording_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor calltrace__media__v1__purge_recordings_request__field_descriptors[3] =
 {
   {
@@ -2972,25 +3286,27 @@ const ProtobufCEnumDescriptor calltrace__media__v1__audio_format__descriptor =
   calltrace__media__v1__audio_format__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor calltrace__media__v1__recording_service__method_descriptors[8] =
+static const ProtobufCMethodDescriptor calltrace__media__v1__recording_service__method_descriptors[9] =
 {
   { "UploadRecording", &calltrace__media__v1__upload_recording_request__descriptor, &calltrace__media__v1__upload_recording_response__descriptor },
   { "GetRecording", &calltrace__media__v1__get_recording_request__descriptor, &calltrace__media__v1__get_recording_response__descriptor },
   { "ListRecordings", &calltrace__media__v1__list_recordings_request__descriptor, &calltrace__media__v1__list_recordings_response__descriptor },
   { "PlayRecording", &calltrace__media__v1__play_recording_request__descriptor, &calltrace__media__v1__play_recording_response__descriptor },
   { "DeleteRecording", &calltrace__media__v1__delete_recording_request__descriptor, &calltrace__media__v1__delete_recording_response__descriptor },
+  { "RedactRecording", &calltrace__media__v1__redact_recording_request__descriptor, &calltrace__media__v1__redact_recording_response__descriptor },
   { "PurgeRecordings", &calltrace__media__v1__purge_recordings_request__descriptor, &calltrace__media__v1__purge_recordings_response__descriptor },
   { "PurgeOrganisation", &calltrace__media__v1__purge_organisation_request__descriptor, &calltrace__media__v1__purge_organisation_response__descriptor },
   { "ExportRecording", &calltrace__media__v1__export_recording_request__descriptor, &calltrace__media__v1__export_recording_response__descriptor },
 };
 const unsigned calltrace__media__v1__recording_service__method_indices_by_name[] = {
   4,        /* DeleteRecording */
-  7,        /* ExportRecording */
+  8,        /* ExportRecording */
   1,        /* GetRecording */
   2,        /* ListRecordings */
   3,        /* PlayRecording */
-  6,        /* PurgeOrganisation */
-  5,        /* PurgeRecordings */
+  7,        /* PurgeOrganisation */
+  6,        /* PurgeRecordings */
+  5,        /* RedactRecording */
   0         /* UploadRecording */
 };
 const ProtobufCServiceDescriptor calltrace__media__v1__recording_service__descriptor =
@@ -3000,7 +3316,7 @@ const ProtobufCServiceDescriptor calltrace__media__v1__recording_service__descri
   "RecordingService",
   "Calltrace__Media__V1__RecordingService",
   "calltrace.media.v1",
-  8,
+  9,
   calltrace__media__v1__recording_service__method_descriptors,
   calltrace__media__v1__recording_service__method_indices_by_name
 };
@@ -3044,13 +3360,21 @@ void calltrace__media__v1__recording_service__delete_recording(ProtobufCService 
   assert(service->descriptor == &calltrace__media__v1__recording_service__descriptor);
   service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void calltrace__media__v1__recording_service__redact_recording(ProtobufCService *service,
+                                                               const Calltrace__Media__V1__RedactRecordingRequest *input,
+                                                               Calltrace__Media__V1__RedactRecordingResponse_Closure closure,
+                                                               void *closure_data)
+{
+  assert(service->descriptor == &calltrace__media__v1__recording_service__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void calltrace__media__v1__recording_service__purge_recordings(ProtobufCService *service,
                                                                const Calltrace__Media__V1__PurgeRecordingsRequest *input,
                                                                Calltrace__Media__V1__PurgeRecordingsResponse_Closure closure,
                                                                void *closure_data)
 {
   assert(service->descriptor == &calltrace__media__v1__recording_service__descriptor);
-  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__media__v1__recording_service__purge_organisation(ProtobufCService *service,
                                                                  const Calltrace__Media__V1__PurgeOrganisationRequest *input,
@@ -3058,7 +3382,7 @@ void calltrace__media__v1__recording_service__purge_organisation(ProtobufCServic
                                                                  void *closure_data)
 {
   assert(service->descriptor == &calltrace__media__v1__recording_service__descriptor);
-  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__media__v1__recording_service__export_recording(ProtobufCService *service,
                                                                const Calltrace__Media__V1__ExportRecordingRequest *input,
@@ -3066,7 +3390,7 @@ void calltrace__media__v1__recording_service__export_recording(ProtobufCService 
                                                                void *closure_data)
 {
   assert(service->descriptor == &calltrace__media__v1__recording_service__descriptor);
-  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__media__v1__recording_service__init (Calltrace__Media__V1__RecordingService_Service *service,
                                                     Calltrace__Media__V1__RecordingService_ServiceDestroy destroy)

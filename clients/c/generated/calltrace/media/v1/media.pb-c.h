@@ -27,6 +27,9 @@ typedef struct Calltrace__Media__V1__PlayRecordingRequest Calltrace__Media__V1__
 typedef struct Calltrace__Media__V1__PlayRecordingResponse Calltrace__Media__V1__PlayRecordingResponse;
 typedef struct Calltrace__Media__V1__DeleteRecordingRequest Calltrace__Media__V1__DeleteRecordingRequest;
 typedef struct Calltrace__Media__V1__DeleteRecordingResponse Calltrace__Media__V1__DeleteRecordingResponse;
+typedef struct Calltrace__Media__V1__TimeRange Calltrace__Media__V1__TimeRange;
+typedef struct Calltrace__Media__V1__RedactRecordingRequest Calltrace__Media__V1__RedactRecordingRequest;
+typedef struct Calltrace__Media__V1__RedactRecordingResponse Calltrace__Media__V1__RedactRecordingResponse;
 typedef struct Calltrace__Media__V1__PurgeRecordingsRequest Calltrace__Media__V1__PurgeRecordingsRequest;
 typedef struct Calltrace__Media__V1__PurgeRecordingsResponse Calltrace__Media__V1__PurgeRecordingsResponse;
 typedef struct Calltrace__Media__V1__PurgeOrganisationRequest Calltrace__Media__V1__PurgeOrganisationRequest;
@@ -286,6 +289,54 @@ struct  Calltrace__Media__V1__DeleteRecordingResponse
 #define CALLTRACE__MEDIA__V1__DELETE_RECORDING_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__delete_recording_response__descriptor) \
      }
+
+
+/*
+ * Milliseconds from the start of the audio: [start_ms, end_ms).
+ */
+struct  Calltrace__Media__V1__TimeRange
+{
+  ProtobufCMessage base;
+  uint64_t start_ms;
+  uint64_t end_ms;
+};
+#define CALLTRACE__MEDIA__V1__TIME_RANGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__time_range__descriptor) \
+    , 0, 0 }
+
+
+struct  Calltrace__Media__V1__RedactRecordingRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *recording_id;
+  /*
+   * 1 to 1000 ranges.
+   */
+  size_t n_ranges;
+  Calltrace__Media__V1__TimeRange **ranges;
+  /*
+   * Why (e.g. "card number"); kept in the audit event. At most 200 characters.
+   */
+  char *reason;
+};
+#define CALLTRACE__MEDIA__V1__REDACT_RECORDING_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__redact_recording_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Media__V1__RedactRecordingResponse
+{
+  ProtobufCMessage base;
+  /*
+   * With its new size and SHA-256.
+   */
+  Calltrace__Media__V1__Recording *recording;
+  uint64_t muted_bytes;
+};
+#define CALLTRACE__MEDIA__V1__REDACT_RECORDING_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__redact_recording_response__descriptor) \
+    , NULL, 0 }
 
 
 struct  Calltrace__Media__V1__PurgeRecordingsRequest
@@ -728,6 +779,63 @@ Calltrace__Media__V1__DeleteRecordingResponse *
 void   calltrace__media__v1__delete_recording_response__free_unpacked
                      (Calltrace__Media__V1__DeleteRecordingResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__TimeRange methods */
+void   calltrace__media__v1__time_range__init
+                     (Calltrace__Media__V1__TimeRange         *message);
+size_t calltrace__media__v1__time_range__get_packed_size
+                     (const Calltrace__Media__V1__TimeRange   *message);
+size_t calltrace__media__v1__time_range__pack
+                     (const Calltrace__Media__V1__TimeRange   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__time_range__pack_to_buffer
+                     (const Calltrace__Media__V1__TimeRange   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__TimeRange *
+       calltrace__media__v1__time_range__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__time_range__free_unpacked
+                     (Calltrace__Media__V1__TimeRange *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__RedactRecordingRequest methods */
+void   calltrace__media__v1__redact_recording_request__init
+                     (Calltrace__Media__V1__RedactRecordingRequest         *message);
+size_t calltrace__media__v1__redact_recording_request__get_packed_size
+                     (const Calltrace__Media__V1__RedactRecordingRequest   *message);
+size_t calltrace__media__v1__redact_recording_request__pack
+                     (const Calltrace__Media__V1__RedactRecordingRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__redact_recording_request__pack_to_buffer
+                     (const Calltrace__Media__V1__RedactRecordingRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__RedactRecordingRequest *
+       calltrace__media__v1__redact_recording_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__redact_recording_request__free_unpacked
+                     (Calltrace__Media__V1__RedactRecordingRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__RedactRecordingResponse methods */
+void   calltrace__media__v1__redact_recording_response__init
+                     (Calltrace__Media__V1__RedactRecordingResponse         *message);
+size_t calltrace__media__v1__redact_recording_response__get_packed_size
+                     (const Calltrace__Media__V1__RedactRecordingResponse   *message);
+size_t calltrace__media__v1__redact_recording_response__pack
+                     (const Calltrace__Media__V1__RedactRecordingResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__redact_recording_response__pack_to_buffer
+                     (const Calltrace__Media__V1__RedactRecordingResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__RedactRecordingResponse *
+       calltrace__media__v1__redact_recording_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__redact_recording_response__free_unpacked
+                     (Calltrace__Media__V1__RedactRecordingResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Calltrace__Media__V1__PurgeRecordingsRequest methods */
 void   calltrace__media__v1__purge_recordings_request__init
                      (Calltrace__Media__V1__PurgeRecordingsRequest         *message);
@@ -1051,6 +1159,15 @@ typedef void (*Calltrace__Media__V1__DeleteRecordingRequest_Closure)
 typedef void (*Calltrace__Media__V1__DeleteRecordingResponse_Closure)
                  (const Calltrace__Media__V1__DeleteRecordingResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Media__V1__TimeRange_Closure)
+                 (const Calltrace__Media__V1__TimeRange *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__RedactRecordingRequest_Closure)
+                 (const Calltrace__Media__V1__RedactRecordingRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__RedactRecordingResponse_Closure)
+                 (const Calltrace__Media__V1__RedactRecordingResponse *message,
+                  void *closure_data);
 typedef void (*Calltrace__Media__V1__PurgeRecordingsRequest_Closure)
                  (const Calltrace__Media__V1__PurgeRecordingsRequest *message,
                   void *closure_data);
@@ -1123,6 +1240,10 @@ struct Calltrace__Media__V1__RecordingService_Service
                            const Calltrace__Media__V1__DeleteRecordingRequest *input,
                            Calltrace__Media__V1__DeleteRecordingResponse_Closure closure,
                            void *closure_data);
+  void (*redact_recording)(Calltrace__Media__V1__RecordingService_Service *service,
+                           const Calltrace__Media__V1__RedactRecordingRequest *input,
+                           Calltrace__Media__V1__RedactRecordingResponse_Closure closure,
+                           void *closure_data);
   void (*purge_recordings)(Calltrace__Media__V1__RecordingService_Service *service,
                            const Calltrace__Media__V1__PurgeRecordingsRequest *input,
                            Calltrace__Media__V1__PurgeRecordingsResponse_Closure closure,
@@ -1148,6 +1269,7 @@ void calltrace__media__v1__recording_service__init (Calltrace__Media__V1__Record
       function_prefix__ ## list_recordings,\
       function_prefix__ ## play_recording,\
       function_prefix__ ## delete_recording,\
+      function_prefix__ ## redact_recording,\
       function_prefix__ ## purge_recordings,\
       function_prefix__ ## purge_organisation,\
       function_prefix__ ## export_recording  }
@@ -1170,6 +1292,10 @@ void calltrace__media__v1__recording_service__play_recording(ProtobufCService *s
 void calltrace__media__v1__recording_service__delete_recording(ProtobufCService *service,
                                                                const Calltrace__Media__V1__DeleteRecordingRequest *input,
                                                                Calltrace__Media__V1__DeleteRecordingResponse_Closure closure,
+                                                               void *closure_data);
+void calltrace__media__v1__recording_service__redact_recording(ProtobufCService *service,
+                                                               const Calltrace__Media__V1__RedactRecordingRequest *input,
+                                                               Calltrace__Media__V1__RedactRecordingResponse_Closure closure,
                                                                void *closure_data);
 void calltrace__media__v1__recording_service__purge_recordings(ProtobufCService *service,
                                                                const Calltrace__Media__V1__PurgeRecordingsRequest *input,
@@ -1247,6 +1373,9 @@ extern const ProtobufCMessageDescriptor calltrace__media__v1__play_recording_req
 extern const ProtobufCMessageDescriptor calltrace__media__v1__play_recording_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__delete_recording_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__delete_recording_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__time_range__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__redact_recording_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__redact_recording_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__purge_recordings_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__purge_recordings_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__purge_organisation_request__descriptor;
