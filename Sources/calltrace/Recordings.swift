@@ -19,7 +19,7 @@ struct Recordings: AsyncParsableCommand {
             4 not allowed (no, expired or refused token; too weak a role), 5 media unreachable.
             Progress bars appear on a terminal only.
             """,
-        subcommands: [Upload.self, Play.self, List.self, Show.self, Delete.self, Share.self, OpenLink.self, RevokeLink.self, Links.self])
+        subcommands: [Upload.self, Play.self, List.self, Show.self, Delete.self, Redact.self, Share.self, OpenLink.self, RevokeLink.self, Links.self])
 
     /// Where media is, who we are, for whom.
     struct Options: ParsableArguments {
@@ -216,6 +216,32 @@ struct Recordings: AsyncParsableCommand {
                                                                                            options: try options.callOptions)
             }
             try options.print(response) { "deleted \(recording)" }
+        }
+    }
+
+    struct Redact: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Mute time ranges of a WAV recording with digital silence (a new sealed version; the old one is destroyed).")
+        @OptionGroup var options: Options
+        @Argument(help: "Recording id.") var recording: String
+        @Option(help: "Organisation id.") var org: String
+        @Option(name: .customLong("range"), help: "START-END in milliseconds, e.g. 61200-64800; repeat for more.") var ranges: [String]
+        @Option(help: "Why (kept in the audit trail).") var reason = ""
+
+        func run() async throws {
+            let parsed = try ranges.map { text -> Calltrace_Media_V1_TimeRange in
+                let parts = text.split(separator: "-")
+                guard parts.count == 2, let start = UInt64(parts[0]), let end = UInt64(parts[1]), start < end else {
+                    throw ValidationError("--range must be START-END in milliseconds, not \(text)")
+                }
+                return .with { $0.startMs = start; $0.endMs = end }
+            }
+            let response = try await options.run { client in
+                try await Calltrace_Media_V1_RecordingServiceClient(client).redactRecording(.with {
+                    $0.orgID = org; $0.recordingID = recording; $0.ranges = parsed; $0.reason = reason
+                }, options: try options.callOptions)
+            }
+            try options.print(response) { "muted \(response.mutedBytes) bytes; now " + Recordings.describe(response.recording) }
         }
     }
 

@@ -40,12 +40,16 @@ struct RecordingCLITests {
         #expect(played.status == 0, "\(played.stderr)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == file)
 
+        let redacted = try await recordings(["redact", id, "--org", org, "--range", "100-200", "--range", "1000-1010", "--reason", "card"])
+        #expect(redacted.status == 0 && redacted.stdout.contains("muted \((100 + 10) * 16) bytes"), "\(redacted.stdout) \(redacted.stderr)")
+        #expect(try await recordings(["redact", id, "--org", org, "--range", "200-100"]).status != 0)
         let shared = try await recordings(["share", id, "--org", org, "--ttl", "600", "--note", "matter M-9", "--json"])
         let token = try #require(try json(shared)["token"] as? String)
         let linkID = try #require((try json(shared)["link"] as? [String: Any])?["linkId"] as? String)
         let viaLink = work.appendingPathComponent("link.wav").path
         #expect(try await recordings(["open-link", token, "--out", viaLink], token: false).status == 0)
-        #expect(try Data(contentsOf: URL(fileURLWithPath: viaLink)) == file)
+        let afterRedaction = try Data(contentsOf: URL(fileURLWithPath: viaLink))
+        #expect(afterRedaction.count == file.count && afterRedaction.subdata(in: (44 + 1600)..<(44 + 3200)).allSatisfy { $0 == 0 })
         let links = try await recordings(["links", "--org", org])
         #expect(links.stdout.contains("\(linkID)") && links.stdout.contains("opens 1") && links.stdout.contains("matter M-9"))
         #expect(try await recordings(["revoke-link", linkID, "--org", org]).status == 0)
