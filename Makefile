@@ -11,7 +11,7 @@ PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 PROTOC_GEN_SWIFT := .build-protoc-gen-swift/release/protoc-gen-swift
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: deps build run test check-crypto-deps proto bench clean fuzz fuzz-smoke fuzzers
+.PHONY: deps build run test check-crypto-deps proto bench bench-media clean fuzz fuzz-smoke fuzzers
 
 ## Install the Debian packages the project needs (only those missing).
 deps:
@@ -87,6 +87,13 @@ bench: deps
 	swift build -c release --static-swift-stdlib --product calltrace-bench
 	swift build -c release --static-swift-stdlib --product ctrpc-floor
 	.build/release/calltrace-bench rpc --rounds 5 --floor .build/release/ctrpc-floor
+
+## The media service (a process) uploading and playing a 256 MiB recording, beside the C floor.
+bench-media: deps
+	swift build -c release --static-swift-stdlib --product calltrace-bench
+	swift build -c release --static-swift-stdlib --product ctrpc-floor
+	swift build -c release --static-swift-stdlib --product calltrace-media
+	.build/release/calltrace-bench media --rounds 3 --floor .build/release/ctrpc-floor
 
 $(PROTOC_GEN_SWIFT):
 	swift package resolve

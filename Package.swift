@@ -120,7 +120,7 @@ let package = Package(
         .executableTarget(
             name: "calltrace-bench",
             dependencies: [
-                "CallTraceRPC", "CallTraceTestSupport",
+                "CallTraceRPC", "CallTraceAPI", "CallTraceKeys", "CallTraceTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -1,5 +1,7 @@
 // calltrace-bench: performance figures, always side by side with a baseline measured in the same run.
 import ArgumentParser
+import CallTraceAPI
+import CallTraceKeys
 import CallTraceProto
 import CallTraceRPC
 import CallTraceTestSupport
@@ -11,7 +13,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "calltrace-bench",
         abstract: "CallTrace benchmarks, each beside a floor measured in the same run.",
-        subcommands: [RPCBench.self])
+        subcommands: [RPCBench.self, MediaBench.self])
 }
 
 /// ctrpc/1 against a plain C OpenSSL echo (ctrpc-floor), alternating each round, because loopback
@@ -164,7 +166,7 @@ enum CPUTime {
     }
 }
 
-private func median(_ values: [Double]) -> Double {
+func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
@@ -176,4 +178,101 @@ extension Duration {
 
 extension String {
     func leftPad(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
+
+/// The media service as a process, against the C floor's bulk mutual-TLS throughput: a
+/// recording uploaded (TLS + SHA-256 + sealing + fsync) and played back (opening + TLS), with
+/// the service's peak resident memory during each.
+struct MediaBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "media", abstract: "Upload and playback MB/s of one large recording vs the C floor's bulk TLS; the service's RSS growth.")
+
+    @Option(help: "Path to the ctrpc-floor executable.") var floor: String = ".build/release/ctrpc-floor"
+    @Option(help: "Rounds.") var rounds = 3
+    @Option(help: "MiB per recording.") var mib = 256
+
+    func run() async throws {
+        let setup = try ServiceSetup(service: "media")
+        let process = try setup.start(setup.flags + ["--log-level", "error"])
+        try await setup.waitUntilServing(try setup.client())
+        let gateway = Calltrace_Media_V1_RecordingServiceClient(try setup.client(identity: TemporaryPKI.identity("gateway", "bench")))
+        let transcript = Calltrace_Media_V1_RecordingServiceClient(try setup.client(identity: TemporaryPKI.identity("service", "transcript")))
+        let serverCredentials = try setup.pki.credentials(for: TemporaryPKI.identity("service", "media"))
+        let floorArguments = [serverCredentials.certificateChainPath, serverCredentials.privateKeyPath, serverCredentials.trustRootsPath]
+        // One MiB of audio-like bytes, sent `mib` times; its SHA-256 computed once up front.
+        let block = Data((0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) })
+        let digest = try SHA256Stream()
+        for _ in 0..<mib { digest.update(block) }
+        let sha = digest.finish()
+        print("calltrace-bench media: \(rounds) rounds, a \(mib) MiB recording, media as a process vs ctrpc-floor bulk TLS (C)")
+        var rows: [String: [(ours: Double, floor: Double)]] = [:]
+        var growth: [String: [Double]] = [:]
+        for round in 1...rounds {
+            let floorRate = try await runFloor(floorArguments + ["stream", "\(mib)"])[0]
+            let before = try Memory.of(process.pid)
+            try Memory.resetPeak(process.pid)
+            let started = ContinuousClock.now
+            let stored = try await gateway.uploadRecording(options: .init(timeout: .seconds(600))) { writer in
+                try await writer.send(.with { $0.header = .with {
+                    $0.orgID = "org-bench"; $0.callID = "bench-\(round)"; $0.format = .mp3; $0.channels = 1; $0.sha256 = sha
+                } })
+                for _ in 0..<mib { try await writer.send(.with { $0.chunk = block }) }
+            }.recording
+            let uploadRate = Double(mib << 20) / 1e6 / started.duration(to: .now).seconds
+            growth["upload", default: []].append(Double(try Memory.of(process.pid).peak - before.current) / 1_048_576)
+            rows["upload MB/s", default: []].append((uploadRate, floorRate))
+
+            let idle = try Memory.of(process.pid)
+            try Memory.resetPeak(process.pid)
+            let playStarted = ContinuousClock.now
+            let played = try await transcript.playRecording(.with { $0.orgID = "org-bench"; $0.recordingID = stored.recordingID },
+                                                             options: .init(timeout: .seconds(600))) { stream in
+                var bytes = 0
+                for try await message in stream { bytes += message.data.count }
+                return bytes
+            }
+            guard played == mib << 20 else { throw ValidationError("played \(played) bytes of \(mib << 20)") }
+            rows["playback MB/s", default: []].append((Double(mib << 20) / 1e6 / playStarted.duration(to: .now).seconds, floorRate))
+            growth["playback", default: []].append(Double(try Memory.of(process.pid).peak - idle.current) / 1_048_576)
+            print("round \(round) done")
+        }
+        process.signal(SIGTERM)
+        _ = await process.waitForExit()
+        print("")
+        print("metric".padding(toLength: 22, withPad: " ", startingAt: 0) + "media (median)".leftPad(16) + "C floor (median)".leftPad(18)
+              + "ratio".leftPad(9) + "  target")
+        for (name, target) in [("upload MB/s", "≥ 0.4x floor"), ("playback MB/s", "≥ 0.5x floor")] {
+            let samples = rows[name] ?? []
+            print(name.padding(toLength: 22, withPad: " ", startingAt: 0)
+                  + String(format: "%.1f", median(samples.map(\.ours))).leftPad(16) + String(format: "%.1f", median(samples.map(\.floor))).leftPad(18)
+                  + String(format: "%.2fx", median(samples.map { $0.ours / $0.floor })).leftPad(9) + "  " + target)
+        }
+        for name in ["upload", "playback"] {
+            let values = growth[name] ?? []
+            print("RSS growth, \(name)".padding(toLength: 22, withPad: " ", startingAt: 0)
+                  + String(format: "%.1f MiB", values.max() ?? 0).leftPad(16) + "(largest of \(values.count))".leftPad(18) + "".leftPad(9) + "  ≤ 16 MiB")
+        }
+    }
+
+    private func runFloor(_ arguments: [String]) async throws -> [Double] {
+        let result = try await CallTraceTestSupport.run(floor, arguments)
+        guard result.status == 0 else { throw ValidationError("ctrpc-floor failed: \(result.stderr)") }
+        return result.stdout.split(separator: " ").dropFirst().compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+}
+
+/// A process's resident memory from /proc: now, and its peak since the last reset.
+enum Memory {
+    static func of(_ pid: pid_t) throws -> (current: Int, peak: Int) {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        func kilobytes(_ field: String) -> Int {
+            status.split(separator: "\n").first { $0.hasPrefix(field) }.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") } ?? 0
+        }
+        return (kilobytes("VmRSS:") * 1024, kilobytes("VmHWM:") * 1024)
+    }
+
+    /// Resets the peak to the current resident size (`echo 5 > /proc/PID/clear_refs`).
+    static func resetPeak(_ pid: pid_t) throws {
+        try "5".write(toFile: "/proc/\(pid)/clear_refs", atomically: false, encoding: .utf8)
+    }
 }
