@@ -132,7 +132,7 @@ let package = Package(
         .target(
             name: "CallTraceTestSupport",
             dependencies: ["CallTraceRPC", "CallTracePKI", "CallTraceProto", "CallTraceTLS", "CallTraceKeys", "CallTraceServiceHost", "COpenSSL",
-                           "CCallTraceShims",
+                           "CCallTraceShims", "CallTraceStorage",
                            .product(name: "Logging", package: "swift-log")],
             path: "Tests/CallTraceTestSupport",
             swiftSettings: swiftSettings

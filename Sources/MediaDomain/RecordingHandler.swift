@@ -55,25 +55,12 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
 
     func playRecording(_ request: Calltrace_Media_V1_PlayRecordingRequest, responses: ResponseWriter<Calltrace_Media_V1_PlayRecordingResponse>,
                        context: ServerContext) async throws {
-        let actor: String
-        if context.peer.kind == .service {
-            // Transcript and compliance play as themselves (the policy admits no other service).
-            try OrganizationID.validate(request.orgID)
-            context.annotate(org: request.orgID)
-            actor = "service:\(context.peer.name)"
-        } else {
-            actor = try await context.principal(in: request.orgID, may: .recordingsPlay, via: authorizer).actor
-        }
-        var first = true
-        try await rules.play(request.recordingID, org: request.orgID, offset: request.offset, length: request.length,
-                             reason: request.reason, by: actor) { row, offset, data in
-            try await responses.send(.with {
-                if first { $0.recording = Self.recording(row) }
-                $0.offset = offset
-                $0.data = data
-            })
-            first = false
-        }
+        // Transcript and compliance play as themselves (the policy admits no other service).
+        let actor = try await actor(context, in: request.orgID, may: .recordingsPlay)
+        try await rules.play(request.recordingID, org: request.orgID, offset: request.offset, length: request.length, reason: request.reason,
+                             by: actor, send: Self.audio(to: responses) { recording, offset, data in
+            .with { if let recording { $0.recording = recording }; $0.offset = offset; $0.data = data }
+        })
     }
 
     func deleteRecording(_ request: Calltrace_Media_V1_DeleteRecordingRequest, context: ServerContext) async throws
@@ -85,15 +72,8 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
 
     func redactRecording(_ request: Calltrace_Media_V1_RedactRecordingRequest, context: ServerContext) async throws
         -> Calltrace_Media_V1_RedactRecordingResponse {
-        let actor: String
-        if context.peer.kind == .service {
-            // Transcript, when it hears card or bank details (the policy admits no other service).
-            try OrganizationID.validate(request.orgID)
-            context.annotate(org: request.orgID)
-            actor = "service:\(context.peer.name)"
-        } else {
-            actor = try await context.principal(in: request.orgID, may: .recordsDelete, via: authorizer).actor
-        }
+        // Transcript redacts as itself, when it hears card or bank details.
+        let actor = try await actor(context, in: request.orgID, may: .recordsDelete)
         let redacted = try await rules.redact(request.recordingID, org: request.orgID, ranges: request.ranges.map { ($0.startMs, $0.endMs) },
                                               reason: request.reason, by: actor)
         return .with {
@@ -129,14 +109,28 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
     func exportRecording(_ request: Calltrace_Media_V1_ExportRecordingRequest, responses: ResponseWriter<Calltrace_Media_V1_ExportRecordingResponse>,
                          context: ServerContext) async throws {
         context.annotate(org: request.orgID)
-        var first = true
         try await rules.play(request.recordingID, org: request.orgID, offset: 0, length: 0, by: "service:\(context.peer.name)",
-                             action: "recording.exported") { row, offset, data in
-            try await responses.send(.with {
-                if first { $0.recording = Self.recording(row) }
-                $0.offset = offset
-                $0.data = data
-            })
+                             action: "recording.exported", send: Self.audio(to: responses) { recording, offset, data in
+            .with { if let recording { $0.recording = recording }; $0.offset = offset; $0.data = data }
+        })
+    }
+
+    /// The actor of a call a service may make as itself (the method's policy names which) and a
+    /// user or operator only with `permission` in `org`.
+    private func actor(_ context: ServerContext, in org: String, may permission: Permission) async throws -> String {
+        guard context.peer.kind == .service else { return try await context.principal(in: org, may: permission, via: authorizer).actor }
+        try OrganizationID.validate(org)
+        context.annotate(org: org)
+        return "service:\(context.peer.name)"
+    }
+
+    /// Sends audio as it is read: the recording's metadata with the first piece only.
+    static func audio<Response>(to responses: ResponseWriter<Response>,
+                                _ make: @escaping @Sendable (Calltrace_Media_V1_Recording?, UInt64, Data) -> Response)
+        -> (RecordingRow, UInt64, Data) async throws -> Void {
+        var first = true
+        return { row, offset, data in
+            try await responses.send(make(first ? recording(row) : nil, offset, data))
             first = false
         }
     }

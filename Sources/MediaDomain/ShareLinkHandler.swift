@@ -29,16 +29,11 @@ struct ShareLinkHandler: Calltrace_Media_V1_ShareLinkServiceHandler {
         let actor = "gateway:\(context.peer.name)"
         let opened = try await rules.open(token: request.token, clientAddress: context.clientAddress, by: actor)
         context.annotate(org: opened.link.org)
-        var first = true
         try await rules.recordings.play(opened.recording.id, org: opened.link.org, offset: request.offset, length: request.length,
-                                        reason: "share link \(opened.link.id)", by: actor) { row, offset, data in
-            try await responses.send(.with {
-                if first { $0.recording = RecordingHandler.recording(row) }
-                $0.offset = offset
-                $0.data = data
-            })
-            first = false
-        }
+                                        reason: "share link \(opened.link.id)", by: actor,
+                                        send: RecordingHandler.audio(to: responses) { recording, offset, data in
+            .with { if let recording { $0.recording = recording }; $0.offset = offset; $0.data = data }
+        })
     }
 
     func revokeShareLink(_ request: Calltrace_Media_V1_RevokeShareLinkRequest, context: ServerContext) async throws

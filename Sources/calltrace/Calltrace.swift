@@ -164,6 +164,18 @@ extension PKI {
     }
 }
 
+/// The certificate `<caller>.crt`/`.key` and `ca.crt` of a PKI folder (as `pki init` writes
+/// them), and the trust domain the certificate names.
+func callerCredentials(pki: String, caller: String) throws -> (TLSCredentials, trustDomain: String) {
+    let directory = URL(fileURLWithPath: pki)
+    let credentials = TLSCredentials(certificateChainPath: directory.appendingPathComponent("\(caller).crt").path,
+                                     privateKeyPath: directory.appendingPathComponent("\(caller).key").path,
+                                     trustRootsPath: directory.appendingPathComponent("ca.crt").path)
+    let own = try TLSContext(role: .client, credentials: credentials).identity
+    guard let trustDomain = PeerIdentity(uri: own)?.trustDomain else { throw ValidationError("\(caller).crt has no SPIFFE id") }
+    return (credentials, trustDomain)
+}
+
 /// Which services to reach and which certificate to present.
 struct ConnectionOptions: ParsableArguments {
     @Option(help: "Folder with ca.crt and the caller's certificate.") var pki: String
@@ -178,12 +190,7 @@ struct ConnectionOptions: ParsableArguments {
 
     /// A client per selected service, each expecting that service's identity.
     func clients() throws -> [(name: String, address: String, client: RPCClient)] {
-        let directory = URL(fileURLWithPath: pki)
-        let credentials = TLSCredentials(certificateChainPath: directory.appendingPathComponent("\(caller).crt").path,
-                                         privateKeyPath: directory.appendingPathComponent("\(caller).key").path,
-                                         trustRootsPath: directory.appendingPathComponent("ca.crt").path)
-        let own = try TLSContext(role: .client, credentials: credentials).identity
-        guard let trustDomain = PeerIdentity(uri: own)?.trustDomain else { throw ValidationError("\(caller).crt has no SPIFFE id") }
+        let (credentials, trustDomain) = try callerCredentials(pki: pki, caller: caller)
         var checks: [(name: String, host: String, port: Int)] = []
         if all {
             checks = services.map { ($0.name, host, $0.port) }

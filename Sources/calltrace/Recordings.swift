@@ -33,12 +33,7 @@ struct Recordings: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func client() throws -> RPCClient {
-            let directory = URL(fileURLWithPath: pki)
-            let credentials = TLSCredentials(certificateChainPath: directory.appendingPathComponent("\(caller).crt").path,
-                                             privateKeyPath: directory.appendingPathComponent("\(caller).key").path,
-                                             trustRootsPath: directory.appendingPathComponent("ca.crt").path)
-            let own = try TLSContext(role: .client, credentials: credentials).identity
-            guard let trustDomain = PeerIdentity(uri: own)?.trustDomain else { throw ValidationError("\(caller).crt has no SPIFFE id") }
+            let (credentials, trustDomain) = try callerCredentials(pki: pki, caller: caller)
             guard let colon = target.lastIndex(of: ":"), let port = Int(target[target.index(after: colon)...]) else {
                 throw ValidationError("--target must be host:port")
             }

@@ -1,3 +1,4 @@
+public import CallTraceRPC
 import CCallTraceShims
 public import Foundation
 import Synchronization
@@ -252,4 +253,17 @@ public func eventually(timeout: Duration = .seconds(30), _ condition: () async t
         try? await Task.sleep(for: .milliseconds(10))
     }
     return try await condition()
+}
+
+/// The status a call ends with: `.ok` when `body` succeeds, the `RPCError`'s code when it fails,
+/// nil for any other error.
+public func code(_ body: () async throws -> Void) async -> StatusCode? {
+    do {
+        try await body()
+        return .ok
+    } catch let error as RPCError {
+        return error.code
+    } catch {
+        return nil
+    }
 }

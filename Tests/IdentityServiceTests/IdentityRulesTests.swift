@@ -3,6 +3,7 @@ import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
 import CallTraceStorage
+import CallTraceTestSupport
 import Foundation
 @testable import IdentityDomain
 import Synchronization
@@ -18,30 +19,17 @@ final class RulesFixture: @unchecked Sendable {
         func last(_ kind: TokenMessage.Kind) -> String? { messages.withLock { $0.last { $0.kind == kind }?.token } }
     }
 
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("calltrace-rules-\(UUID().uuidString)")
     let clock = TestClock()
     let mailbox = Mailbox()
-    let database: Database
-    let keyStore: Database
+    let stores: TemporaryStores
     let rules: IdentityRules
 
     init() throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        database = try Database(path: directory.appendingPathComponent("identity.sqlite").path, migrations: IdentityService.migrations)
-        keyStore = try Database(path: directory.appendingPathComponent("identity.keys.sqlite").path, migrations: KeyRing.migrations)
-        let masterKey = directory.appendingPathComponent("identity.master-key").path
-        try MasterKey.generate(path: masterKey)
-        let jobs = JobQueue(database: database, clock: clock)
-        rules = IdentityRules(repository: SQLiteIdentityRepository(database: database),
-                              keys: KeyRing(keyStore: keyStore, masterKey: try MasterKey.load(path: masterKey)),
-                              outbox: AuditOutbox(database: database, service: "identity", jobs: jobs), delivery: mailbox, clock: clock,
+        stores = try TemporaryStores(service: "identity", migrations: IdentityService.migrations)
+        let jobs = JobQueue(database: stores.database, clock: clock)
+        rules = IdentityRules(repository: SQLiteIdentityRepository(database: stores.database), keys: stores.keys,
+                              outbox: AuditOutbox(database: stores.database, service: "identity", jobs: jobs), delivery: mailbox, clock: clock,
                               hasher: PasswordHasher(logN: 10))
-    }
-
-    deinit {
-        database.close()
-        keyStore.close()
-        try? FileManager.default.removeItem(at: directory)
     }
 
     /// An organisation whose admin has set a password.

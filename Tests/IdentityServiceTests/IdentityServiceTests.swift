@@ -135,17 +135,6 @@ final class IdentityDeployment: @unchecked Sendable {
     }
 }
 
-func code(_ body: () async throws -> Void) async -> StatusCode? {
-    do {
-        try await body()
-        return .ok
-    } catch let error as RPCError {
-        return error.code
-    } catch {
-        return nil
-    }
-}
-
 @Suite("P6/P15: identity — organisations, named users, login, authorisation for other services")
 struct IdentityServiceTests {
     typealias Identity = Calltrace_Identity_V1_IdentityService

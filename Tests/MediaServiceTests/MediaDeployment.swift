@@ -90,18 +90,6 @@ func bearer(_ token: String) throws -> CallOptions {
     return CallOptions(metadata: metadata)
 }
 
-/// The status a call ends with (`.ok` when it succeeds).
-func status(_ body: () async throws -> Void) async -> StatusCode? {
-    do {
-        try await body()
-        return .ok
-    } catch let error as RPCError {
-        return error.code
-    } catch {
-        return nil
-    }
-}
-
 /// A mono 16-bit PCM WAV file of `samples` samples at `rate` Hz: a ramp, so every byte differs
 /// from its neighbours.
 func wavFile(samples: Int, rate: UInt32 = 8000, channels: UInt16 = 1, encoding: UInt16 = 1, bits: UInt16 = 16) -> Data {

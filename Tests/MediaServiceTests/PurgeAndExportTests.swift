@@ -50,10 +50,10 @@ struct PurgeAndExportTests {
         // Only compliance: not a user through a gateway, not another service.
         let transcript = try deployment.media(as: TemporaryPKI.identity("service", "transcript"))
         for client in [deployment.gateway, transcript] {
-            #expect(await status { _ = try await client.purgeRecordings(.with { $0.orgID = org; $0.createdBeforeUnixMs = cutoff + 10_000_000 },
+            #expect(await code { _ = try await client.purgeRecordings(.with { $0.orgID = org; $0.createdBeforeUnixMs = cutoff + 10_000_000 },
                                                                          options: try bearer(admin)) } == .permissionDenied)
-            #expect(await status { _ = try await client.purgeOrganisation(.with { $0.orgID = org }, options: try bearer(admin)) } == .permissionDenied)
-            #expect(await status {
+            #expect(await code { _ = try await client.purgeOrganisation(.with { $0.orgID = org }, options: try bearer(admin)) } == .permissionDenied)
+            #expect(await code {
                 _ = try await client.exportRecording(.with { $0.orgID = org; $0.recordingID = recent[0] }, options: try bearer(admin)) { stream in
                     for try await _ in stream {}
                 }

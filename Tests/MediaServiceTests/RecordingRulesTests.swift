@@ -2,37 +2,25 @@ import CallTraceKeys
 import CallTraceProto
 import CallTraceServiceHost
 import CallTraceStorage
+import CallTraceTestSupport
 import Foundation
 @testable import MediaDomain
 import Testing
 
 /// Media's rules over real files in a temporary folder, without sockets.
 final class MediaRulesFixture: @unchecked Sendable {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("calltrace-media-\(UUID().uuidString)")
-    let database: Database
-    let keyStore: Database
-    let keys: KeyRing
+    let stores: TemporaryStores
+    var keys: KeyRing { stores.keys }
     let blobs: FileBlobStore
     let rules: RecordingRules
 
     init() throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        database = try Database(path: directory.appendingPathComponent("media.sqlite").path, migrations: MediaService.migrations)
-        keyStore = try Database(path: directory.appendingPathComponent("media.keys.sqlite").path, migrations: KeyRing.migrations)
-        let masterKey = directory.appendingPathComponent("media.master-key").path
-        try MasterKey.generate(path: masterKey)
-        keys = KeyRing(keyStore: keyStore, masterKey: try MasterKey.load(path: masterKey))
-        blobs = try FileBlobStore(folder: directory.appendingPathComponent("recordings").path)
+        stores = try TemporaryStores(service: "media", migrations: MediaService.migrations)
+        blobs = try FileBlobStore(folder: stores.directory.appendingPathComponent("recordings").path)
         let clock = TestClock()
-        let jobs = JobQueue(database: database, clock: clock)
-        rules = RecordingRules(repository: SQLiteRecordingRepository(database: database), blobs: blobs, keys: keys,
-                               outbox: AuditOutbox(database: database, service: "media", jobs: jobs), jobs: jobs, clock: clock)
-    }
-
-    deinit {
-        database.close()
-        keyStore.close()
-        try? FileManager.default.removeItem(at: directory)
+        let jobs = JobQueue(database: stores.database, clock: clock)
+        rules = RecordingRules(repository: SQLiteRecordingRepository(database: stores.database), blobs: blobs, keys: stores.keys,
+                               outbox: AuditOutbox(database: stores.database, service: "media", jobs: jobs), jobs: jobs, clock: clock)
     }
 
     func upload(_ file: Data, org: String) async throws -> RecordingRow {

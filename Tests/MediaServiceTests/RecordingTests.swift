@@ -33,10 +33,10 @@ struct RecordingTests {
         #expect(onDisk.range(of: file.subdata(in: 1_000..<1_064)) == nil)
 
         _ = try await deployment.gateway.deleteRecording(.with { $0.orgID = org; $0.recordingID = stored.recordingID }, options: asAdmin)
-        #expect(await status { _ = try await deployment.gateway.getRecording(.with { $0.orgID = org; $0.recordingID = stored.recordingID }, options: asAdmin) }
+        #expect(await code { _ = try await deployment.gateway.getRecording(.with { $0.orgID = org; $0.recordingID = stored.recordingID }, options: asAdmin) }
                 == .notFound)
-        #expect(await status { _ = try await deployment.gateway.play(stored.recordingID, org: org, options: asAdmin) } == .notFound)
-        #expect(await status { _ = try await deployment.gateway.deleteRecording(.with { $0.orgID = org; $0.recordingID = stored.recordingID }, options: asAdmin) }
+        #expect(await code { _ = try await deployment.gateway.play(stored.recordingID, org: org, options: asAdmin) } == .notFound)
+        #expect(await code { _ = try await deployment.gateway.deleteRecording(.with { $0.orgID = org; $0.recordingID = stored.recordingID }, options: asAdmin) }
                 == .notFound)
         #expect(!FileManager.default.fileExists(atPath: deployment.blobFolder + "/" + stored.recordingID))
         #expect(try !deployment.keyedRecordings().contains(stored.recordingID))
@@ -157,22 +157,22 @@ struct RecordingTests {
             ("delete", { try await $0.deleteRecording(.with { $0.orgID = org; $0.recordingID = id }, options: $1) }),
         ]
         for (name, call) in calls {
-            #expect(await status { try await call(deployment.gateway, CallOptions()) } == .unauthenticated, "\(name) without a token")
-            #expect(await status { try await call(deployment.gateway, try bearer("not-a-session")) } == .unauthenticated, "\(name) with a made-up token")
-            #expect(await status { try await call(deployment.gateway, try bearer(otherAdmin)) } == .permissionDenied, "\(name) with another org's token")
-            #expect(await status { try await call(operatorMedia, CallOptions()) } == .permissionDenied, "\(name) by an operator without a grant")
-            #expect(await status { try await call(identityService, try bearer(admin)) } == .permissionDenied, "\(name) from the wrong service")
+            #expect(await code { try await call(deployment.gateway, CallOptions()) } == .unauthenticated, "\(name) without a token")
+            #expect(await code { try await call(deployment.gateway, try bearer("not-a-session")) } == .unauthenticated, "\(name) with a made-up token")
+            #expect(await code { try await call(deployment.gateway, try bearer(otherAdmin)) } == .permissionDenied, "\(name) with another org's token")
+            #expect(await code { try await call(operatorMedia, CallOptions()) } == .permissionDenied, "\(name) by an operator without a grant")
+            #expect(await code { try await call(identityService, try bearer(admin)) } == .permissionDenied, "\(name) from the wrong service")
         }
         // An analyst reads metadata, never audio, and deletes nothing.
-        #expect(await status { try await calls[0].1(deployment.gateway, try bearer(analyst)) } == .ok)
-        #expect(await status { try await calls[2].1(deployment.gateway, try bearer(analyst)) } == .permissionDenied)
-        #expect(await status { try await calls[3].1(deployment.gateway, try bearer(analyst)) } == .permissionDenied)
+        #expect(await code { try await calls[0].1(deployment.gateway, try bearer(analyst)) } == .ok)
+        #expect(await code { try await calls[2].1(deployment.gateway, try bearer(analyst)) } == .permissionDenied)
+        #expect(await code { try await calls[3].1(deployment.gateway, try bearer(analyst)) } == .permissionDenied)
         // Uploads come from gateways only; transcript may play (to transcribe) as itself.
-        #expect(await status { _ = try await operatorMedia.upload(wavFile(samples: 10), org: org) } == .permissionDenied)
+        #expect(await code { _ = try await operatorMedia.upload(wavFile(samples: 10), org: org) } == .permissionDenied)
         #expect(try await transcript.play(id, org: org, options: CallOptions()).count == wavFile(samples: 1_000).count)
         #expect(try deployment.auditEvents().contains { $0.action == "recording.played" })
         // The recording is still there after all that.
-        #expect(await status { try await calls[0].1(deployment.gateway, try bearer(admin)) } == .ok)
+        #expect(await code { try await calls[0].1(deployment.gateway, try bearer(admin)) } == .ok)
         await deployment.stop()
     }
 }

@@ -67,7 +67,7 @@ struct RedactionTests {
             _ = try await transcript.redactRecording(.with { $0.orgID = org; $0.recordingID = mp3; $0.ranges = [.with { $0.startMs = 0; $0.endMs = 10 }] })
         }
         #expect(refused?.code == .failedPrecondition)
-        #expect(await status {
+        #expect(await code {
             _ = try await deployment.gateway.redactRecording(.with { $0.orgID = org; $0.recordingID = id; $0.ranges = [.with { $0.startMs = 0; $0.endMs = 10 }] },
                                                              options: try bearer(analyst))
         } == .permissionDenied)

@@ -45,20 +45,20 @@ struct ShareLinkTests {
         altered[40] = altered[40] == "A" ? "B" : "A"
         let bad = [String(altered), String(repeating: "A", count: 64), "short", ""]
         for token in bad {
-            #expect(await status { _ = try await open(token) } == .notFound, "\(token)")
+            #expect(await code { _ = try await open(token) } == .notFound, "\(token)")
         }
 
         _ = try await links.revokeShareLink(.with { $0.orgID = org; $0.linkID = created.link.linkID }, options: asAdmin)
-        #expect(await status { _ = try await open(created.token) } == .notFound)
+        #expect(await code { _ = try await open(created.token) } == .notFound)
 
         let brief = try await create(ttl: 60)
         deployment.media.clock.advance(by: .seconds(61))
-        #expect(await status { _ = try await open(brief.token) } == .notFound)
+        #expect(await code { _ = try await open(brief.token) } == .notFound)
 
         let last = try await create(ttl: 600)
         #expect(try await open(last.token) == file)
         _ = try await deployment.gateway.deleteRecording(.with { $0.orgID = org; $0.recordingID = recording }, options: asAdmin)
-        #expect(await status { _ = try await open(last.token) } == .notFound)
+        #expect(await code { _ = try await open(last.token) } == .notFound)
         await deployment.stop()
     }
 
@@ -71,17 +71,17 @@ struct ShareLinkTests {
         let recording = try await deployment.gateway.upload(wavFile(samples: 100), org: org).recordingID
         let links = ShareLinks(try deployment.media.client())
         func create(_ options: CallOptions, ttl: UInt32 = 60) async -> StatusCode? {
-            await status { _ = try await links.createShareLink(.with { $0.orgID = org; $0.recordingID = recording; $0.ttlSeconds = ttl }, options: options) }
+            await code { _ = try await links.createShareLink(.with { $0.orgID = org; $0.recordingID = recording; $0.ttlSeconds = ttl }, options: options) }
         }
         #expect(await create(CallOptions()) == .unauthenticated)
         #expect(await create(try bearer(analyst)) == .permissionDenied)
         #expect(await create(try bearer(otherAdmin)) == .permissionDenied)
         #expect(await create(try bearer(admin), ttl: 0) == .invalidArgument)
         #expect(await create(try bearer(admin), ttl: 30 * 86_400 + 1) == .invalidArgument)
-        #expect(await status { _ = try await links.listShareLinks(.with { $0.orgID = org }, options: try bearer(otherAdmin)) } == .permissionDenied)
+        #expect(await code { _ = try await links.listShareLinks(.with { $0.orgID = org }, options: try bearer(otherAdmin)) } == .permissionDenied)
         // Opening is for gateways only: an operator, or a service, cannot.
         let asOperator = ShareLinks(try deployment.media.client(identity: TemporaryPKI.identity("operator", "ops")))
-        #expect(await status {
+        #expect(await code {
             _ = try await asOperator.openShareLink(.with { $0.token = String(repeating: "A", count: 64) }) { stream in
                 for try await _ in stream {}
             }

@@ -1,0 +1,27 @@
+public import CallTraceKeys
+public import CallTraceStorage
+public import Foundation
+
+/// A service's database and key store in a temporary folder, with a fresh master key: what a
+/// test of a domain's rules needs, without sockets or processes. Removed when released.
+public final class TemporaryStores: @unchecked Sendable {
+    public let directory = FileManager.default.temporaryDirectory.appendingPathComponent("calltrace-stores-\(UUID().uuidString)")
+    public let database: Database
+    public let keyStore: Database
+    public let keys: KeyRing
+
+    public init(service: String, migrations: [Migration]) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        database = try Database(path: directory.appendingPathComponent("\(service).sqlite").path, migrations: migrations)
+        keyStore = try Database(path: directory.appendingPathComponent("\(service).keys.sqlite").path, migrations: KeyRing.migrations)
+        let masterKey = directory.appendingPathComponent("\(service).master-key").path
+        try MasterKey.generate(path: masterKey)
+        keys = KeyRing(keyStore: keyStore, masterKey: try MasterKey.load(path: masterKey))
+    }
+
+    deinit {
+        database.close()
+        keyStore.close()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
