@@ -79,6 +79,16 @@ struct ShareLinkTests {
         #expect(await create(try bearer(admin), ttl: 0) == .invalidArgument)
         #expect(await create(try bearer(admin), ttl: 30 * 86_400 + 1) == .invalidArgument)
         #expect(await code { _ = try await links.listShareLinks(.with { $0.orgID = org }, options: try bearer(otherAdmin)) } == .permissionDenied)
+        let link = try await links.createShareLink(.with { $0.orgID = org; $0.recordingID = recording; $0.ttlSeconds = 60 }, options: try bearer(admin))
+        func revoke(_ options: CallOptions) async -> StatusCode? {
+            await code { _ = try await links.revokeShareLink(.with { $0.orgID = org; $0.linkID = link.link.linkID }, options: options) }
+        }
+        #expect(await revoke(CallOptions()) == .unauthenticated)
+        #expect(await revoke(try bearer(analyst)) == .permissionDenied)
+        #expect(await revoke(try bearer(otherAdmin)) == .permissionDenied)
+        let asService = ShareLinks(try deployment.media.client(identity: TemporaryPKI.identity("service", "identity")))
+        #expect(await code { _ = try await asService.listShareLinks(.with { $0.orgID = org }, options: try bearer(admin)) } == .permissionDenied)
+        #expect(await revoke(try bearer(admin)) == .ok)
         // Opening is for gateways only: an operator, or a service, cannot.
         let asOperator = ShareLinks(try deployment.media.client(identity: TemporaryPKI.identity("operator", "ops")))
         #expect(await code {
