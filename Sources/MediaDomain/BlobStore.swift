@@ -56,7 +56,10 @@ public struct FileBlobStore: BlobStore {
     }
 
     private func path(_ name: String) throws -> String {
-        guard !name.isEmpty, name.utf8.count <= 128, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }) else {
+        // Checked byte by byte: this runs on every read of a playback.
+        guard !name.isEmpty, name.utf8.count <= 128, name.utf8.allSatisfy({ byte in
+            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || byte == 0x5F || byte == 0x2D
+        }) else {
             throw BlobError("blob name is not a plain identifier")
         }
         return folder + "/" + name

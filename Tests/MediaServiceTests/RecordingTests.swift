@@ -137,6 +137,24 @@ struct RecordingTests {
         await deployment.stop()
     }
 
+    @Test("P8: an operator plays a recording only under a support grant naming recordings.play; it does not reach delete")
+    func operatorUnderGrant() async throws {
+        let deployment = try await MediaDeployment()
+        let (org, admin) = try await deployment.organisation()
+        let file = wavFile(samples: 5_000)
+        let id = try await deployment.gateway.upload(file, org: org).recordingID
+        let operatorMedia = try deployment.media(as: TemporaryPKI.identity("operator", "ops"))
+        #expect(await code { _ = try await operatorMedia.play(id, org: org, options: CallOptions()) } == .permissionDenied)
+        _ = try await deployment.identityGateway.unary(Calltrace_Identity_V1_IdentityService.createSupportGrant, .with {
+            $0.orgID = org; $0.permissions = [.recordingsPlay]; $0.durationSeconds = 3600; $0.reason = "ticket SUP-7"
+        }, options: try bearer(admin))
+        #expect(try await operatorMedia.play(id, org: org, reason: "SUP-7 audio fault", options: CallOptions()) == file)
+        #expect(await code { _ = try await operatorMedia.deleteRecording(.with { $0.orgID = org; $0.recordingID = id }) } == .permissionDenied)
+        // Media's own trail records the playback with the operator's reason.
+        #expect(try deployment.auditEvents().contains { $0.action == "recording.played" && $0.detail.contains("SUP-7 audio fault") })
+        await deployment.stop()
+    }
+
     @Test("Every user-facing media RPC refuses no token, another org's token, too weak a role, an operator without a grant and the wrong certificate")
     func refusals() async throws {
         let deployment = try await MediaDeployment()
