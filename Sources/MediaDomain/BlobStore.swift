@@ -1,3 +1,4 @@
+import CCallTraceShims
 import Foundation
 
 #if canImport(Glibc)
@@ -130,6 +131,13 @@ final class FileBlobWriter: BlobWriter, @unchecked Sendable {
 
     deinit { abandon() }
 
+    /// Bytes written, and how far writeback has been started.
+    private var written: Int64 = 0
+    private var flushed: Int64 = 0
+    /// Writeback starts every this many bytes, overlapping the disk with the upload, so the
+    /// fsync at commit waits for little.
+    static let writebackStep: Int64 = 8 << 20
+
     func append(_ data: Data) throws {
         var done = 0
         while done < data.count {
@@ -137,6 +145,11 @@ final class FileBlobWriter: BlobWriter, @unchecked Sendable {
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { throw BlobError("cannot write blob: \(String(cString: strerror(errno)))") }
             done += n
+        }
+        written += Int64(data.count)
+        if written - flushed >= Self.writebackStep {
+            _ = ctshim_start_writeback(fd, flushed, written - flushed)
+            flushed = written
         }
     }
 

@@ -150,7 +150,7 @@ struct RecordingRules: Sendable {
     /// - Parameter action: the audit action (`recording.exported` for compliance's exports).
     func play(_ id: String, org: String, offset: UInt64, length: UInt64, reason: String = "", by actor: String,
               action: String = "recording.played",
-              pieceBytes: Int = 1 << 20, send: (RecordingRow, UInt64, Data) async throws -> Void) async throws {
+              pieceBytes: Int = 256 << 10, send: (RecordingRow, UInt64, Data) async throws -> Void) async throws {
         guard reason.count <= 200, !reason.contains(where: { $0.isNewline }) else {
             throw RPCError(.invalidArgument, "a reason is one line of at most 200 characters")
         }

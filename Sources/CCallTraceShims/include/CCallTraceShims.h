@@ -37,6 +37,10 @@ STACK_OF(X509) *ctshim_ctx_get0_chain_certs(SSL_CTX *ctx);
 /// A pipe whose both ends close on exec (pipe2 with O_CLOEXEC). Returns 0 on success.
 int ctshim_pipe_cloexec(int fds[2]);
 
+/// Starts writing `length` bytes of `fd` from `offset` back to disk without waiting
+/// (sync_file_range with SYNC_FILE_RANGE_WRITE), so a later fsync has little left to do.
+int ctshim_start_writeback(int fd, long long offset, long long length);
+
 /// Adds "close every descriptor from `from` up" to a posix_spawn file-action list (glibc 2.34+).
 int ctshim_spawn_close_from(posix_spawn_file_actions_t *actions, int from);
 
