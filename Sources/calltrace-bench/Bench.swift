@@ -216,9 +216,7 @@ struct MediaBench: AsyncParsableCommand {
                 try await writer.send(.with { $0.header = .with {
                     $0.orgID = "org-bench"; $0.callID = "bench-\(round)"; $0.format = .mp3; $0.channels = 1; $0.sha256 = sha
                 } })
-                // In messages of 256 KiB, as a gateway streams a call: several fit the 1 MiB window.
-                let pieces = stride(from: 0, to: block.count, by: 256 << 10).map { block.subdata(in: $0..<min(block.count, $0 + (256 << 10))) }
-                for _ in 0..<mib { for piece in pieces { try await writer.send(.with { $0.chunk = piece }) } }
+                for _ in 0..<mib { try await writer.send(.with { $0.chunk = block }) }
             }.recording
             let uploadRate = Double(mib << 20) / 1e6 / started.duration(to: .now).seconds
             growth["upload", default: []].append(Double(try Memory.of(process.pid).peak - before.current) / 1_048_576)
