@@ -144,7 +144,8 @@ struct RecordingRules: Sendable {
     }
 
     /// Plays `length` bytes from `offset` (0: to the end) of a recording: the playback is audited
-    /// first, then `send` receives the bytes in order, in pieces of at most `pieceBytes`.
+    /// first, then `send` receives the bytes in order, in pieces of at most `pieceBytes` (256 KiB:
+    /// four fit the 1 MiB flow-control window, so the next is on its way while one is read).
     ///
     /// - Parameter reason: why (at most 200 characters), kept in the audit event.
     /// - Parameter action: the audit action (`recording.exported` for compliance's exports).
