@@ -26,7 +26,8 @@ struct Recordings: AsyncParsableCommand {
         @Option(help: "Folder with ca.crt and the caller's certificate.") var pki: String
         @Option(name: .customLong("as"), help: "Certificate base name to present.") var caller = "gateway-web"
         @Option(help: "host:port of media.") var target = "127.0.0.1:7102"
-        @Option(help: "A user's session token (default: $CALLTRACE_TOKEN).") var token: String?
+        // Tokens are base64url and may begin with '-': taken whole, never as an option.
+        @Option(parsing: .unconditional, help: "A user's session token (default: $CALLTRACE_TOKEN).") var token: String?
         @Option(name: .customLong("client-address"), help: "The end user's address, when the organisation restricts addresses.")
         var clientAddress: String?
         @Option(name: .customLong("timeout-ms"), help: "Per-call timeout (uploads and playback: per call, whole).") var timeoutMS = 600_000
@@ -261,7 +262,8 @@ struct Recordings: AsyncParsableCommand {
     struct OpenLink: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "open-link", abstract: "Save the recording a share-link token opens (as the gateway serving the link).")
         @OptionGroup var options: Options
-        @Argument(help: "The link's token.") var token: String
+        @Option(name: .customLong("link"), parsing: .unconditional, help: "The link's token (taken whole, even when it begins with '-').")
+        var token: String
         @Option(help: "Where to write the audio.") var out: String
 
         func run() async throws {

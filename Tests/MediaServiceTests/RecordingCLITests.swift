@@ -47,18 +47,26 @@ struct RecordingCLITests {
         let token = try #require(try json(shared)["token"] as? String)
         let linkID = try #require((try json(shared)["link"] as? [String: Any])?["linkId"] as? String)
         let viaLink = work.appendingPathComponent("link.wav").path
-        #expect(try await recordings(["open-link", token, "--out", viaLink], token: false).status == 0)
+        let opened = try await recordings(["open-link", "--link", token, "--out", viaLink], token: false)
+        try #require(opened.status == 0 && FileManager.default.fileExists(atPath: viaLink),
+                     "open-link: status \(opened.status), stdout \(opened.stdout), stderr \(opened.stderr)")
         let afterRedaction = try Data(contentsOf: URL(fileURLWithPath: viaLink))
         #expect(afterRedaction.count == file.count && afterRedaction.subdata(in: (44 + 1600)..<(44 + 3200)).allSatisfy { $0 == 0 })
         let links = try await recordings(["links", "--org", org])
         #expect(links.stdout.contains("\(linkID)") && links.stdout.contains("opens 1") && links.stdout.contains("matter M-9"))
         #expect(try await recordings(["revoke-link", linkID, "--org", org]).status == 0)
-        let refusedLink = try await recordings(["open-link", token, "--out", viaLink], token: false)
+        let refusedLink = try await recordings(["open-link", "--link", token, "--out", viaLink], token: false)
         #expect(refusedLink.status == 3 && refusedLink.stderr.contains("NOT_FOUND"))
 
         #expect(try await recordings(["list", "--org", org], token: false).status == 4)
         #expect(try await recordings(["delete", id, "--org", org]).status == 0)
         #expect(try await recordings(["show", id, "--org", org]).status == 3)
+        // A token beginning with '-' (base64url allows it) is a token, not an option: before,
+        // "-h…" printed the help and exited 0 having done nothing.
+        for odd in ["-hAAAA", "--json"] {
+            let refused = try await recordings(["open-link", "--link", odd, "--out", viaLink], token: false)
+            #expect(refused.status == 3, "\(odd): \(refused.status) \(refused.stderr)")
+        }
         let help = try await run(calltrace, ["recordings", "upload", "--help"])
         #expect(help.stdout.contains("--org") && help.stdout.contains("--json"))
         await deployment.stop()
