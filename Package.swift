@@ -90,7 +90,8 @@ let package = Package(
         .target(name: "MediaDomain", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage",
                                               "CCallTraceShims"],
                 swiftSettings: swiftSettings),
-        .target(name: "TranscriptDomain", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage"],
+        .target(name: "TranscriptDomain", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceOutbound", "CallTraceProto",
+                                                   "CallTraceRPC", "CallTraceStorage", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: swiftSettings),
         .target(name: "ComplianceDomain", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage"],
                 swiftSettings: swiftSettings),
@@ -171,6 +172,13 @@ let package = Package(
             dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceAPI", "CallTraceServiceHost", "CallTraceKeys", "CallTraceStorage",
                            "CallTraceTestSupport", "IdentityDomain", "MediaDomain"],
             path: "Tests/MediaServiceTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TranscriptServiceTests",
+            dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceAPI", "CallTraceServiceHost", "CallTraceKeys", "CallTraceStorage",
+                           "CallTraceTestSupport", "IdentityDomain", "MediaDomain", "TranscriptDomain"],
+            path: "Tests/TranscriptServiceTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(

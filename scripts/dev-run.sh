@@ -28,6 +28,7 @@ trap stop INT TERM
 
 # Every service forwards its audit events to compliance and asks identity about users' tokens.
 export CALLTRACE_PEER_COMPLIANCE=127.0.0.1:${port[compliance]} CALLTRACE_PEER_IDENTITY=127.0.0.1:${port[identity]}
+export CALLTRACE_PEER_MEDIA=127.0.0.1:${port[media]} CALLTRACE_PEER_TRANSCRIPT=127.0.0.1:${port[transcript]}
 for s in identity media transcript compliance; do
   # The master key and (beside it, by default) the key store live in var/dev/keys, apart from the data.
   key="$dev/keys/$s.key"

@@ -1,4 +1,5 @@
 import CCurl
+import Glibc
 import Foundation
 
 /// Where and how to send e-mail: a submission server that speaks TLS.
@@ -27,20 +28,9 @@ public struct SMTPSettings: Sendable, Equatable {
     /// The login in `path`: user name on the first line, password on the second. The file must
     /// be a regular file its owner alone can read (mode 0600 or stricter).
     public static func credentials(from path: String) throws -> (username: String, password: String) {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw MailError("smtp_credentials \(path) cannot be read: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size < 4096 else {
-            throw MailError("smtp_credentials \(path) is not a small regular file")
-        }
-        guard info.st_mode & 0o077 == 0 else {
-            throw MailError("smtp_credentials \(path) is accessible by group or others; run chmod 600 \(path)")
-        }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
-        guard read(fd, &bytes, bytes.count) == bytes.count else { throw MailError("smtp_credentials \(path) cannot be read") }
-        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-            .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\r")) }
+        let text: String
+        do { text = try SecretFile.read(path) } catch { throw MailError("smtp_credentials \(error)") }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\r")) }
         guard lines.count >= 2, !lines[0].isEmpty, !lines[1].isEmpty else {
             throw MailError("smtp_credentials \(path) must hold the user name on its first line and the password on its second")
         }
@@ -55,6 +45,30 @@ public struct SMTPSettings: Sendable, Equatable {
         guard MailAddress.isPlain(from) else { throw MailError("smtp_from is not a plain e-mail address") }
         return self
     }
+}
+
+/// A small secret in a file (a password, an API key): a regular file its owner alone can read.
+public enum SecretFile {
+    /// The file's text. Refuses a link, a file group or others can read, or one over 4 KiB;
+    /// the error names the path and what to do, never the contents.
+    public static func read(_ path: String) throws -> String {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw SecretFileError("\(path) cannot be read: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size < 4096 else {
+            throw SecretFileError("\(path) is not a small regular file")
+        }
+        guard info.st_mode & 0o077 == 0 else { throw SecretFileError("\(path) is accessible by group or others; run chmod 600 \(path)") }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        guard Glibc.read(fd, &bytes, bytes.count) == bytes.count else { throw SecretFileError("\(path) cannot be read") }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+public struct SecretFileError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// One plain-text message to one recipient.

@@ -30,6 +30,17 @@ public struct PermanentJobFailure: Error, CustomStringConvertible, Sendable {
     public init(_ reason: String) { description = reason }
 }
 
+/// A failure the far side says when to retry (HTTP 429 or 503 with Retry-After): the job runs
+/// again no sooner than `after`, or its backoff if that is longer.
+public struct RetryLater: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public let after: Duration
+    public init(_ reason: String, after: Duration) {
+        description = reason
+        self.after = after
+    }
+}
+
 /// Runs the jobs of one kind.
 public protocol JobHandler: Sendable {
     /// The kind this handler runs, e.g. `audit.forward`, `transcription.request`.
@@ -99,8 +110,11 @@ public final class JobQueue: Sendable {
     public let clock: any WallClock
     private let configuration: Configuration
     private let registry = Mutex(Registry())
-    private let worker = Mutex<Task<Void, Never>?>(nil)
-    private let wake = Mutex<CheckedContinuation<Void, Never>?>(nil)
+    /// One worker per kind, so a kind whose jobs are slow (forwarding to a peer that is down)
+    /// never holds up another's; nil until `start`.
+    private let workers = Mutex<[String: Task<Void, Never>]?>(nil)
+    private let wakes = Mutex<[String: CheckedContinuation<Void, Never>]>([:])
+    private let workerLogger = Mutex<Logger?>(nil)
 
     public init(database: Database, clock: any WallClock, configuration: Configuration = Configuration()) {
         self.database = database
@@ -114,6 +128,7 @@ public final class JobQueue: Sendable {
     /// `Int.max` for work that must wait out any outage, such as audit forwarding).
     public func register(_ handler: any JobHandler, maxAttempts: Int? = nil) {
         registry.withLock { $0.handlers[handler.kind] = (handler, maxAttempts ?? configuration.maxAttempts) }
+        if let logger = workerLogger.withLock({ $0 }) { startWorker(for: handler.kind, logger: logger) }
     }
 
     /// Enqueues a job of `kind` every `interval`, the first one `interval` after the queue first sees the schedule.
@@ -156,43 +171,58 @@ public final class JobQueue: Sendable {
 
     // MARK: Running
 
-    /// Starts the worker: due jobs run one at a time, in order of due time. Jobs left running
-    /// by a process that died are made ready again first.
+    /// Starts the workers, one per kind: each kind's due jobs run one at a time, in order of due
+    /// time. Jobs left running by a process that died are made ready again first.
     public func start(logger: Logger) {
-        let task = Task { [self] in
-            do {
-                try await database.write { db in _ = try db.execute("UPDATE jobs SET state = 'ready' WHERE state = 'running'") }
-            } catch {
-                logger.error("jobs: cannot recover running jobs", metadata: ["reason": "\(error)"])
-            }
-            while !Task.isCancelled {
-                let ran = await runDue(logger: logger)
-                if ran == 0 { await waitForWork() }
-            }
+        do {
+            try database.sync { db in _ = try db.execute("UPDATE jobs SET state = 'ready' WHERE state = 'running'") }
+        } catch {
+            logger.error("jobs: cannot recover running jobs", metadata: ["reason": "\(error)"])
         }
-        worker.withLock { $0 = task }
+        workerLogger.withLock { $0 = logger }
+        workers.withLock { $0 = $0 ?? [:] }
+        for kind in registry.withLock({ Array($0.handlers.keys) }) { startWorker(for: kind, logger: logger) }
     }
 
-    /// Stops the worker after the job it is running (jobs stay queued).
-    public func stop() async {
-        let task = worker.withLock { task -> Task<Void, Never>? in
-            defer { task = nil }
-            return task
+    private func startWorker(for kind: String, logger: Logger) {
+        workers.withLock { workers in
+            guard workers != nil, workers?[kind] == nil else { return }
+            workers?[kind] = Task { [self] in
+                while !Task.isCancelled {
+                    let ran = await runDue(kinds: [kind], logger: logger)
+                    if ran == 0 { await waitForWork(kind) }
+                }
+            }
         }
-        task?.cancel()
+    }
+
+    /// Stops the workers after the jobs they are running (jobs stay queued).
+    public func stop() async {
+        workerLogger.withLock { $0 = nil }
+        let tasks = workers.withLock { workers -> [Task<Void, Never>] in
+            defer { workers = nil }
+            return Array((workers ?? [:]).values)
+        }
+        for task in tasks { task.cancel() }
         wakeWorker()
-        await task?.value
+        for task in tasks { await task.value }
     }
 
     /// Enqueues due scheduled work, then runs every job due now, one by one; returns how many
     /// ran. Tests call it directly, with a `TestClock`, instead of waiting for the worker.
     @discardableResult
     public func runDue(logger: Logger = Logger(label: "calltrace.jobs")) async -> Int {
+        await runDue(kinds: nil, logger: logger)
+    }
+
+    /// `runDue` for some kinds only (nil: all), as each kind's worker does.
+    @discardableResult
+    public func runDue(kinds: Set<String>?, logger: Logger = Logger(label: "calltrace.jobs")) async -> Int {
         do { try await enqueueScheduled() } catch {
             logger.error("jobs: cannot enqueue scheduled work", metadata: ["reason": "\(error)"])
         }
         var ran = 0
-        while !Task.isCancelled, let job = try? await lease() {
+        while !Task.isCancelled, let job = try? await lease(kinds: kinds) {
             ran += 1
             await execute(job, logger: logger)
         }
@@ -200,9 +230,9 @@ public final class JobQueue: Sendable {
     }
 
     /// Leases the job due first: marks it running.
-    private func lease() async throws -> Job? {
+    private func lease(kinds only: Set<String>?) async throws -> Job? {
         let now = clock.nowUnixMs
-        let kinds = registry.withLock { Array($0.handlers.keys) }
+        let kinds = registry.withLock { Array($0.handlers.keys) }.filter { only?.contains($0) ?? true }
         guard !kinds.isEmpty else { return nil }
         return try await database.write { db -> Job? in
             let marks = kinds.map { _ in "?" }.joined(separator: ", ")
@@ -246,7 +276,8 @@ public final class JobQueue: Sendable {
                         try db.execute("UPDATE jobs SET state = 'dead', attempts = ?, last_error = ?, updated_at_unix_ms = ? WHERE id = ?",
                                        attempts, reason, now, job.id)
                     } else {
-                        let delay = Self.backoff(attempt: attempts, configuration: configuration)
+                        var delay = Self.backoff(attempt: attempts, configuration: configuration)
+                        if let later = error as? RetryLater { delay = max(delay, Int64(later.after.wholeMilliseconds)) }
                         try db.execute("""
                             UPDATE jobs SET state = 'ready', attempts = ?, last_error = ?, run_at_unix_ms = ?, updated_at_unix_ms = ? WHERE id = ?
                             """, attempts, reason, now + delay, now, job.id)
@@ -332,29 +363,30 @@ public final class JobQueue: Sendable {
 
     // MARK: Waking
 
-    private func waitForWork() async {
+    private func waitForWork(_ kind: String) async {
         let poll = configuration.idlePoll
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [self] in
                 await withCheckedContinuation { continuation in
-                    let previous = wake.withLock { slot -> CheckedContinuation<Void, Never>? in
-                        defer { slot = continuation }
-                        return slot
+                    let previous = wakes.withLock { slots -> CheckedContinuation<Void, Never>? in
+                        defer { slots[kind] = continuation }
+                        return slots[kind]
                     }
                     previous?.resume()
                 }
             }
             group.addTask { try? await Task.sleep(for: poll) }
             await group.next()
-            wakeWorker()
+            wakes.withLock { $0.removeValue(forKey: kind) }?.resume()
             group.cancelAll()
         }
     }
 
     private func wakeWorker() {
-        wake.withLock { slot in
-            slot?.resume()
-            slot = nil
+        let waiting = wakes.withLock { slots -> [CheckedContinuation<Void, Never>] in
+            defer { slots = [:] }
+            return Array(slots.values)
         }
+        for continuation in waiting { continuation.resume() }
     }
 }

@@ -64,6 +64,18 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// Identity only: the operators (names, as in `spiffe://<domain>/operator/<name>`) who may
     /// create and suspend organisations; empty lets every operator certificate do so. Default empty.
     public var adminOperators: [String] = []
+    /// Transcript only: Deepgram's API (EU: `https://api.eu.deepgram.com`). Default `https://api.deepgram.com`.
+    public var deepgramURL = "https://api.deepgram.com"
+    /// Transcript only: a 0600 file holding the Deepgram API key; without it the deepgram engine is off.
+    public var deepgramKeyFile: String?
+    /// Transcript only: Anthropic's API. Default `https://api.anthropic.com`.
+    public var anthropicURL = "https://api.anthropic.com"
+    /// Transcript only: a 0600 file holding the Anthropic API key; without it only `local` analysis runs.
+    public var anthropicKeyFile: String?
+    /// Transcript only: the Anthropic model. Default `claude-sonnet-4-5`.
+    public var anthropicModel = "claude-sonnet-4-5"
+    /// Transcript only: PEM CA certificates the sub-processors' HTTPS certificates must chain to; default the system's.
+    public var outboundCA: String?
 
     public static func defaults(service: String, port: Int) -> ServiceConfiguration {
         ServiceConfiguration(listen: "127.0.0.1:\(port)", certificate: nil, privateKey: nil, ca: nil,
@@ -80,7 +92,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
         ("credential_gateways", "CALLTRACE_CREDENTIAL_GATEWAYS"), ("mail_outbox", "CALLTRACE_MAIL_OUTBOX"),
         ("admin_operators", "CALLTRACE_ADMIN_OPERATORS"), ("smtp_url", "CALLTRACE_SMTP_URL"), ("smtp_from", "CALLTRACE_SMTP_FROM"),
         ("smtp_ca", "CALLTRACE_SMTP_CA"), ("smtp_credentials", "CALLTRACE_SMTP_CREDENTIALS"), ("mail_link_base", "CALLTRACE_MAIL_LINK_BASE"),
-        ("blob_store", "CALLTRACE_BLOB_STORE"),
+        ("blob_store", "CALLTRACE_BLOB_STORE"), ("deepgram_url", "CALLTRACE_DEEPGRAM_URL"), ("deepgram_key_file", "CALLTRACE_DEEPGRAM_KEY_FILE"),
+        ("anthropic_url", "CALLTRACE_ANTHROPIC_URL"), ("anthropic_key_file", "CALLTRACE_ANTHROPIC_KEY_FILE"),
+        ("anthropic_model", "CALLTRACE_ANTHROPIC_MODEL"), ("outbound_ca", "CALLTRACE_OUTBOUND_CA"),
     ]
 
     /// The levels `log_level` accepts.
@@ -167,6 +181,17 @@ public struct ServiceConfiguration: Sendable, Equatable {
             }
             smtpURL = value
         case "blob_store": blobStore = value
+        case "deepgram_url", "anthropic_url":
+            guard value.hasPrefix("https://"), URL(string: value)?.host != nil else { throw ConfigurationError("\(key) must be an https:// URL, not \(value)") }
+            if key == "deepgram_url" { deepgramURL = value } else { anthropicURL = value }
+        case "deepgram_key_file": deepgramKeyFile = value
+        case "anthropic_key_file": anthropicKeyFile = value
+        case "anthropic_model":
+            guard !value.isEmpty, value.count <= 100, value.allSatisfy({ $0.isLetter || $0.isNumber || "-._".contains($0) }) else {
+                throw ConfigurationError("anthropic_model must be a model name (letters, digits, - . _), not \(value)")
+            }
+            anthropicModel = value
+        case "outbound_ca": outboundCA = value
         case "smtp_from": smtpFrom = value
         case "smtp_ca": smtpCA = value
         case "smtp_credentials": smtpCredentials = value

@@ -9,7 +9,8 @@ import Foundation
 public struct MediaService: CallTraceService {
     public static let name = "media"
     public static let defaultPort = 7102
-    public static let requiredPeers: [String: String] = ["identity": "to authorise users and operators", "compliance": "to forward its audit events"]
+    public static let requiredPeers: [String: String] = ["identity": "to authorise users and operators", "compliance": "to forward its audit events",
+                                                         "transcript": "to queue each stored recording's transcription"]
     public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2),
                                     Migration(version: 3, SharedSchema.v3), Migration(version: 4, SQLiteRecordingRepository.schema),
                                     Migration(version: 5, SQLiteRecordingRepository.shareLinks),
@@ -26,6 +27,10 @@ public struct MediaService: CallTraceService {
         // What an interrupted upload or deletion left behind goes before the first call.
         let swept = try rules.sweep()
         if swept > 0 { context.logger.notice("start-up sweep removed unfinished recordings", metadata: ["removed": "\(swept)"]) }
+        if let transcript = context.peers["transcript"] {
+            // Waits out any outage of transcript: a recording is never left untranscribed for it.
+            context.jobs.register(RecordingStoredJob(rules: rules, transcript: .init(transcript)), maxAttempts: Int.max)
+        }
         recordings = RecordingHandler(rules: rules, authorizer: authorizer)
         shareLinks = ShareLinkHandler(rules: ShareLinkRules(recordings: rules), authorizer: authorizer)
     }

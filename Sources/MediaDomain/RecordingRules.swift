@@ -1,4 +1,5 @@
 import CallTraceKeys
+import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
@@ -406,5 +407,23 @@ struct ChunkReader: Sendable {
             index += 1
         }
         return out
+    }
+}
+
+/// Tells transcript that a recording is stored (`media.recording_stored`), so it can queue its
+/// transcription. A recording deleted meanwhile needs nothing; any failure is retried.
+struct RecordingStoredJob: JobHandler {
+    let kind = RecordingRules.storedJob
+    let rules: RecordingRules
+    let transcript: Calltrace_Transcript_V1_TranscriptServiceClient
+
+    func run(_ job: Job) async throws -> JobOutcome {
+        let parts = String(decoding: job.payload, as: UTF8.self).split(separator: "\n").map(String.init)
+        guard parts.count == 2 else { throw PermanentJobFailure("a recording_stored job's payload is malformed") }
+        guard let row = try await rules.repository.read({ tx in try tx.recording(parts[1], org: parts[0]) }) else { return .done }
+        _ = try await transcript.recordingStored(.with {
+            $0.orgID = row.org; $0.recordingID = row.id; $0.callID = row.callID; $0.channels = row.channels
+        })
+        return .done
     }
 }

@@ -1,19 +1,66 @@
 public import CallTraceRPC
 public import CallTraceServiceHost
 public import CallTraceStorage
+import CallTraceAPI
+import CallTraceOutbound
 
-/// The transcript service: call records (tracking number, marketing source, caller number, direction, times, outcome,
-/// matter reference), tracking numbers, transcripts, AI summaries and classifications, processing
-/// objections (DESIGN.md §3). Its RPCs arrive with transcript's issue; health, info and metrics
-/// are served already.
+/// The transcript service: call records (tracking number, marketing source, caller number,
+/// direction, times, outcome, matter reference), tracking numbers, transcripts, AI summaries and
+/// classifications, processing objections (DESIGN.md §3). `services/transcript/main.swift` runs
+/// it as a process; tests run it in process.
 public struct TranscriptService: CallTraceService {
     public static let name = "transcript"
     public static let defaultPort = 7103
-    public static let requiredPeers: [String: String] = ["identity": "to authorise users and operators", "compliance": "to forward its audit events"]
+    public static let requiredPeers: [String: String] = ["identity": "to authorise users and operators", "compliance": "to forward its audit events",
+                                                         "media": "to fetch recordings to transcribe and mute card details in them"]
     public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2),
-                                    Migration(version: 3, SharedSchema.v3)]
+                                    Migration(version: 3, SharedSchema.v3), Migration(version: 4, SQLiteCallRepository.schema)]
 
-    public init(context: ServiceContext) {}
+    let handlers: [any RPCService]
 
-    public var rpcServices: [any RPCService] { [] }
+    public init(context: ServiceContext) throws {
+        guard let authorizer = context.authorizer else { throw ConfigurationError("transcript needs its identity peer") }
+        guard let media = context.peers["media"] else { throw ConfigurationError("transcript needs its media peer") }
+        let calls = CallRules(repository: SQLiteCallRepository(database: context.database), keys: context.keys, outbox: context.outbox,
+                              clock: context.clock)
+        let transcripts = TranscriptRules(calls: calls, engines: try Self.engines(context.configuration), jobs: context.jobs)
+        let maxAttempts = 8
+        context.jobs.register(TranscribeJobHandler(rules: transcripts, media: MediaRecordings(client: .init(media)), maxAttempts: maxAttempts),
+                              maxAttempts: maxAttempts)
+        context.jobs.register(AnalyseJobHandler(rules: transcripts), maxAttempts: maxAttempts)
+        handlers = [TrackingNumberHandler(rules: calls, authorizer: authorizer),
+                    CallHandler(rules: calls, transcripts: transcripts, authorizer: authorizer),
+                    TranscriptHandler(rules: transcripts, authorizer: authorizer),
+                    SuppressionHandler(rules: calls, authorizer: authorizer)]
+    }
+
+    public var rpcServices: [any RPCService] { handlers }
+
+    /// The sub-processors this deployment has keys for: Deepgram with `deepgram_key_file`,
+    /// Anthropic with `anthropic_key_file` (0600 files), over HTTPS trusting `outbound_ca` (the
+    /// system's CAs when unset). `local` analysis always.
+    static func engines(_ configuration: ServiceConfiguration) throws -> Engines {
+        let transport = CurlHTTPS(caFile: configuration.outboundCA)
+        var engines = Engines()
+        do {
+            if let file = configuration.deepgramKeyFile {
+                engines.transcription["deepgram"] = DeepgramEngine(endpoint: configuration.deepgramURL, apiKey: try Self.key(file), transport: transport)
+            }
+            if let file = configuration.anthropicKeyFile {
+                engines.analysis["anthropic"] = AnthropicEngine(endpoint: configuration.anthropicURL, apiKey: try Self.key(file),
+                                                                model: configuration.anthropicModel, transport: transport)
+            }
+        } catch let error as SecretFileError {
+            throw ConfigurationError("API key file \(error)")
+        }
+        return engines
+    }
+
+    static func key(_ file: String) throws -> String {
+        let key = try SecretFile.read(file).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !key.isEmpty, !key.contains(where: { $0.isNewline || $0.isWhitespace }) else {
+            throw ConfigurationError("API key file \(file) must hold the key alone, on one line")
+        }
+        return key
+    }
 }

@@ -61,7 +61,7 @@ public final class ServiceSetup: @unchecked Sendable {
     /// port where nothing listens (audit events then wait in its outbox).
     public func start(_ flags: [String]? = nil, environment: [String: String] = [:], descriptorLimit: Int? = nil) throws -> RunningProcess {
         var environment = environment
-        for peer in ["identity", "compliance"] where peer != service {
+        for peer in ["identity", "compliance", "media", "transcript"] where peer != service {
             let variable = "CALLTRACE_PEER_\(peer.uppercased())"
             if environment[variable] == nil { environment[variable] = "127.0.0.1:\(Self.nothingListens)" }
         }

@@ -784,3 +784,408 @@ public struct Calltrace_Testing_V1_EchoServiceClient: Sendable {
     }
 }
 
+// MARK: calltrace.transcript.v1.TrackingNumberService
+
+/// Which peers may call each method of `calltrace.transcript.v1.TrackingNumberService`.
+public struct Calltrace_Transcript_V1_TrackingNumberServicePolicies: Sendable {
+    public var assignTrackingNumber: PeerPolicy
+    public var releaseTrackingNumber: PeerPolicy
+    public var listTrackingNumbers: PeerPolicy
+
+    public init(assignTrackingNumber: PeerPolicy, releaseTrackingNumber: PeerPolicy, listTrackingNumbers: PeerPolicy) {
+        self.assignTrackingNumber = assignTrackingNumber
+        self.releaseTrackingNumber = releaseTrackingNumber
+        self.listTrackingNumbers = listTrackingNumbers
+    }
+}
+
+/// The server side of `calltrace.transcript.v1.TrackingNumberService`: implement every method, name who may call each in
+/// `policies`, and hand the value to the server (it registers itself).
+public protocol Calltrace_Transcript_V1_TrackingNumberServiceHandler: RPCService {
+    var policies: Calltrace_Transcript_V1_TrackingNumberServicePolicies { get }
+
+    /// Points a number at a marketing source from `effective_from` (default: now). A number that
+    /// is already the organisation's moves to the new source; its earlier assignment is kept, so
+    /// older calls keep their source. A number another organisation holds is refused
+    /// (ALREADY_EXISTS) until that organisation releases it.
+    func assignTrackingNumber(_ request: Calltrace_Transcript_V1_AssignTrackingNumberRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_AssignTrackingNumberResponse
+
+    /// Ends the organisation's use of a number; its history stays.
+    func releaseTrackingNumber(_ request: Calltrace_Transcript_V1_ReleaseTrackingNumberRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ReleaseTrackingNumberResponse
+
+    /// The organisation's numbers, current ones first; with `include_history`, every assignment.
+    func listTrackingNumbers(_ request: Calltrace_Transcript_V1_ListTrackingNumbersRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListTrackingNumbersResponse
+}
+
+extension Calltrace_Transcript_V1_TrackingNumberServiceHandler {
+    public func register(with router: inout RPCRouter) {
+        let policies = self.policies
+        router.unary(Calltrace_Transcript_V1_TrackingNumberService.assignTrackingNumber, allow: policies.assignTrackingNumber) { try await self.assignTrackingNumber($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_TrackingNumberService.releaseTrackingNumber, allow: policies.releaseTrackingNumber) { try await self.releaseTrackingNumber($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_TrackingNumberService.listTrackingNumbers, allow: policies.listTrackingNumbers) { try await self.listTrackingNumbers($0, context: $1) }
+    }
+}
+
+/// A typed client of `calltrace.transcript.v1.TrackingNumberService` over one `RPCClient` (its connection, retries and deadlines).
+public struct Calltrace_Transcript_V1_TrackingNumberServiceClient: Sendable {
+    public let rpc: RPCClient
+
+    public init(_ rpc: RPCClient) {
+        self.rpc = rpc
+    }
+
+    /// Points a number at a marketing source from `effective_from` (default: now). A number that
+    /// is already the organisation's moves to the new source; its earlier assignment is kept, so
+    /// older calls keep their source. A number another organisation holds is refused
+    /// (ALREADY_EXISTS) until that organisation releases it.
+    public func assignTrackingNumber(_ request: Calltrace_Transcript_V1_AssignTrackingNumberRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_AssignTrackingNumberResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_TrackingNumberService.assignTrackingNumber, request, options: options)
+    }
+
+    /// Ends the organisation's use of a number; its history stays.
+    public func releaseTrackingNumber(_ request: Calltrace_Transcript_V1_ReleaseTrackingNumberRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_ReleaseTrackingNumberResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_TrackingNumberService.releaseTrackingNumber, request, options: options)
+    }
+
+    /// The organisation's numbers, current ones first; with `include_history`, every assignment.
+    public func listTrackingNumbers(_ request: Calltrace_Transcript_V1_ListTrackingNumbersRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_ListTrackingNumbersResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_TrackingNumberService.listTrackingNumbers, request, options: options)
+    }
+}
+
+// MARK: calltrace.transcript.v1.CallService
+
+/// Which peers may call each method of `calltrace.transcript.v1.CallService`.
+public struct Calltrace_Transcript_V1_CallServicePolicies: Sendable {
+    public var startCall: PeerPolicy
+    public var completeCall: PeerPolicy
+    public var getCall: PeerPolicy
+    public var listCalls: PeerPolicy
+    public var markCallOutcome: PeerPolicy
+    public var attributionReport: PeerPolicy
+    public var findCallsByCaller: PeerPolicy
+    public var deleteCall: PeerPolicy
+    public var purgeCalls: PeerPolicy
+    public var purgeOrganisation: PeerPolicy
+    public var exportCall: PeerPolicy
+
+    public init(startCall: PeerPolicy, completeCall: PeerPolicy, getCall: PeerPolicy, listCalls: PeerPolicy, markCallOutcome: PeerPolicy, attributionReport: PeerPolicy, findCallsByCaller: PeerPolicy, deleteCall: PeerPolicy, purgeCalls: PeerPolicy, purgeOrganisation: PeerPolicy, exportCall: PeerPolicy) {
+        self.startCall = startCall
+        self.completeCall = completeCall
+        self.getCall = getCall
+        self.listCalls = listCalls
+        self.markCallOutcome = markCallOutcome
+        self.attributionReport = attributionReport
+        self.findCallsByCaller = findCallsByCaller
+        self.deleteCall = deleteCall
+        self.purgeCalls = purgeCalls
+        self.purgeOrganisation = purgeOrganisation
+        self.exportCall = exportCall
+    }
+}
+
+/// The server side of `calltrace.transcript.v1.CallService`: implement every method, name who may call each in
+/// `policies`, and hand the value to the server (it registers itself).
+public protocol Calltrace_Transcript_V1_CallServiceHandler: RPCService {
+    var policies: Calltrace_Transcript_V1_CallServicePolicies { get }
+
+    /// Gateways, as themselves: a call arrived on (or left from) a tracking number. The organisation
+    /// and source come from the number's assignment at `started_at`. Says whether to record (no
+    /// for a suppressed caller, or a number no organisation holds: NOT_FOUND) and the notice to
+    /// play. Idempotent by the gateway's call id.
+    func startCall(_ request: Calltrace_Transcript_V1_StartCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_StartCallResponse
+
+    /// Gateways, as themselves: answered and ended times, outcome and recording id. Idempotent.
+    func completeCall(_ request: Calltrace_Transcript_V1_CompleteCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_CompleteCallResponse
+
+    /// reports.read: a call's record. The caller's number is shown in full only to principals
+    /// who also hold transcripts.read; analysts see it masked.
+    func getCall(_ request: Calltrace_Transcript_V1_GetCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetCallResponse
+
+    /// reports.read: the organisation's calls, newest first, over a period; paged.
+    func listCalls(_ request: Calltrace_Transcript_V1_ListCallsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListCallsResponse
+
+    /// calls.mark: the firm's verdict on a call (new enquiry, matter opened, practice area).
+    func markCallOutcome(_ request: Calltrace_Transcript_V1_MarkCallOutcomeRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_MarkCallOutcomeResponse
+
+    /// reports.read: calls, unique callers, answered, missed, new enquiries, matters opened and
+    /// conversion per source, channel and campaign over a period, with first- and last-touch
+    /// attribution of matters across each caller's calls.
+    func attributionReport(_ request: Calltrace_Transcript_V1_AttributionReportRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_AttributionReportResponse
+
+    /// The compliance service (subject requests, P13): a caller's calls through the blind index,
+    /// the number in any common UK format.
+    func findCallsByCaller(_ request: Calltrace_Transcript_V1_FindCallsByCallerRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_FindCallsByCallerResponse
+
+    /// records.delete, or the compliance service: the call record, its transcript and analysis,
+    /// at once and for good. Audited.
+    func deleteCall(_ request: Calltrace_Transcript_V1_DeleteCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_DeleteCallResponse
+
+    /// The compliance service (retention, P9): up to `max_count` (default and at most 500) calls
+    /// started before the cutoff, with their transcripts; `more` says whether to call again.
+    func purgeCalls(_ request: Calltrace_Transcript_V1_PurgeCallsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_PurgeCallsResponse
+
+    /// The compliance service (offboarding, P11/P14): every call, transcript, tracking number and
+    /// suppression of the organisation, and its keys here, destroyed for good.
+    func purgeOrganisation(_ request: Calltrace_Transcript_V1_PurgeOrganisationRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_PurgeOrganisationResponse
+
+    /// The compliance service (subject access, matter export): a call's record, transcript and
+    /// summary as JSON and as plain text. Audited.
+    func exportCall(_ request: Calltrace_Transcript_V1_ExportCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ExportCallResponse
+}
+
+extension Calltrace_Transcript_V1_CallServiceHandler {
+    public func register(with router: inout RPCRouter) {
+        let policies = self.policies
+        router.unary(Calltrace_Transcript_V1_CallService.startCall, allow: policies.startCall) { try await self.startCall($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_CallService.completeCall, allow: policies.completeCall) { try await self.completeCall($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_CallService.getCall, allow: policies.getCall) { try await self.getCall($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_CallService.listCalls, allow: policies.listCalls) { try await self.listCalls($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_CallService.markCallOutcome, allow: policies.markCallOutcome) { try await self.markCallOutcome($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_CallService.attributionReport, allow: policies.attributionReport) { try await self.attributionReport($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_CallService.findCallsByCaller, allow: policies.findCallsByCaller) { try await self.findCallsByCaller($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_CallService.deleteCall, allow: policies.deleteCall) { try await self.deleteCall($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_CallService.purgeCalls, allow: policies.purgeCalls) { try await self.purgeCalls($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_CallService.purgeOrganisation, allow: policies.purgeOrganisation) { try await self.purgeOrganisation($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_CallService.exportCall, allow: policies.exportCall) { try await self.exportCall($0, context: $1) }
+    }
+}
+
+/// A typed client of `calltrace.transcript.v1.CallService` over one `RPCClient` (its connection, retries and deadlines).
+public struct Calltrace_Transcript_V1_CallServiceClient: Sendable {
+    public let rpc: RPCClient
+
+    public init(_ rpc: RPCClient) {
+        self.rpc = rpc
+    }
+
+    /// Gateways, as themselves: a call arrived on (or left from) a tracking number. The organisation
+    /// and source come from the number's assignment at `started_at`. Says whether to record (no
+    /// for a suppressed caller, or a number no organisation holds: NOT_FOUND) and the notice to
+    /// play. Idempotent by the gateway's call id.
+    public func startCall(_ request: Calltrace_Transcript_V1_StartCallRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_StartCallResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_CallService.startCall, request, options: options)
+    }
+
+    /// Gateways, as themselves: answered and ended times, outcome and recording id. Idempotent.
+    public func completeCall(_ request: Calltrace_Transcript_V1_CompleteCallRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_CompleteCallResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_CallService.completeCall, request, options: options)
+    }
+
+    /// reports.read: a call's record. The caller's number is shown in full only to principals
+    /// who also hold transcripts.read; analysts see it masked.
+    public func getCall(_ request: Calltrace_Transcript_V1_GetCallRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_GetCallResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_CallService.getCall, request, options: options)
+    }
+
+    /// reports.read: the organisation's calls, newest first, over a period; paged.
+    public func listCalls(_ request: Calltrace_Transcript_V1_ListCallsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_ListCallsResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_CallService.listCalls, request, options: options)
+    }
+
+    /// calls.mark: the firm's verdict on a call (new enquiry, matter opened, practice area).
+    public func markCallOutcome(_ request: Calltrace_Transcript_V1_MarkCallOutcomeRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_MarkCallOutcomeResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_CallService.markCallOutcome, request, options: options)
+    }
+
+    /// reports.read: calls, unique callers, answered, missed, new enquiries, matters opened and
+    /// conversion per source, channel and campaign over a period, with first- and last-touch
+    /// attribution of matters across each caller's calls.
+    public func attributionReport(_ request: Calltrace_Transcript_V1_AttributionReportRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_AttributionReportResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_CallService.attributionReport, request, options: options)
+    }
+
+    /// The compliance service (subject requests, P13): a caller's calls through the blind index,
+    /// the number in any common UK format.
+    public func findCallsByCaller(_ request: Calltrace_Transcript_V1_FindCallsByCallerRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_FindCallsByCallerResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_CallService.findCallsByCaller, request, options: options)
+    }
+
+    /// records.delete, or the compliance service: the call record, its transcript and analysis,
+    /// at once and for good. Audited.
+    public func deleteCall(_ request: Calltrace_Transcript_V1_DeleteCallRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_DeleteCallResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_CallService.deleteCall, request, options: options)
+    }
+
+    /// The compliance service (retention, P9): up to `max_count` (default and at most 500) calls
+    /// started before the cutoff, with their transcripts; `more` says whether to call again.
+    public func purgeCalls(_ request: Calltrace_Transcript_V1_PurgeCallsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_PurgeCallsResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_CallService.purgeCalls, request, options: options)
+    }
+
+    /// The compliance service (offboarding, P11/P14): every call, transcript, tracking number and
+    /// suppression of the organisation, and its keys here, destroyed for good.
+    public func purgeOrganisation(_ request: Calltrace_Transcript_V1_PurgeOrganisationRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_PurgeOrganisationResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_CallService.purgeOrganisation, request, options: options)
+    }
+
+    /// The compliance service (subject access, matter export): a call's record, transcript and
+    /// summary as JSON and as plain text. Audited.
+    public func exportCall(_ request: Calltrace_Transcript_V1_ExportCallRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_ExportCallResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_CallService.exportCall, request, options: options)
+    }
+}
+
+// MARK: calltrace.transcript.v1.TranscriptService
+
+/// Which peers may call each method of `calltrace.transcript.v1.TranscriptService`.
+public struct Calltrace_Transcript_V1_TranscriptServicePolicies: Sendable {
+    public var getTranscript: PeerPolicy
+    public var submitTranscript: PeerPolicy
+    public var deleteTranscript: PeerPolicy
+    public var recordingStored: PeerPolicy
+    public var setTranscriptionSettings: PeerPolicy
+    public var getTranscriptionSettings: PeerPolicy
+
+    public init(getTranscript: PeerPolicy, submitTranscript: PeerPolicy, deleteTranscript: PeerPolicy, recordingStored: PeerPolicy, setTranscriptionSettings: PeerPolicy, getTranscriptionSettings: PeerPolicy) {
+        self.getTranscript = getTranscript
+        self.submitTranscript = submitTranscript
+        self.deleteTranscript = deleteTranscript
+        self.recordingStored = recordingStored
+        self.setTranscriptionSettings = setTranscriptionSettings
+        self.getTranscriptionSettings = getTranscriptionSettings
+    }
+}
+
+/// The server side of `calltrace.transcript.v1.TranscriptService`: implement every method, name who may call each in
+/// `policies`, and hand the value to the server (it registers itself).
+public protocol Calltrace_Transcript_V1_TranscriptServiceHandler: RPCService {
+    var policies: Calltrace_Transcript_V1_TranscriptServicePolicies { get }
+
+    /// transcripts.read: a call's transcript (redacted: card and bank details never stored) and
+    /// its analysis, or where its transcription stands.
+    func getTranscript(_ request: Calltrace_Transcript_V1_GetTranscriptRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetTranscriptResponse
+
+    /// transcripts.read (a user typing one), or a gateway as itself (the `manual` engine): a
+    /// transcript for a call, replacing any earlier one. It is redacted before it is stored, then
+    /// analysed by a durable job (not for a suppressed caller).
+    func submitTranscript(_ request: Calltrace_Transcript_V1_SubmitTranscriptRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_SubmitTranscriptResponse
+
+    /// records.delete: the transcript and analysis of a call go at once; the call record stays.
+    func deleteTranscript(_ request: Calltrace_Transcript_V1_DeleteTranscriptRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_DeleteTranscriptResponse
+
+    /// The media service, as itself: a recording was stored. Queues its transcription (a durable
+    /// job) unless the organisation has not enabled it or the caller is suppressed. Idempotent.
+    func recordingStored(_ request: Calltrace_Transcript_V1_RecordingStoredRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_RecordingStoredResponse
+
+    /// settings.manage: which engines the organisation uses.
+    func setTranscriptionSettings(_ request: Calltrace_Transcript_V1_SetTranscriptionSettingsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_SetTranscriptionSettingsResponse
+
+    /// settings.manage.
+    func getTranscriptionSettings(_ request: Calltrace_Transcript_V1_GetTranscriptionSettingsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetTranscriptionSettingsResponse
+}
+
+extension Calltrace_Transcript_V1_TranscriptServiceHandler {
+    public func register(with router: inout RPCRouter) {
+        let policies = self.policies
+        router.unary(Calltrace_Transcript_V1_TranscriptService.getTranscript, allow: policies.getTranscript) { try await self.getTranscript($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_TranscriptService.submitTranscript, allow: policies.submitTranscript) { try await self.submitTranscript($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_TranscriptService.deleteTranscript, allow: policies.deleteTranscript) { try await self.deleteTranscript($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_TranscriptService.recordingStored, allow: policies.recordingStored) { try await self.recordingStored($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_TranscriptService.setTranscriptionSettings, allow: policies.setTranscriptionSettings) { try await self.setTranscriptionSettings($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_TranscriptService.getTranscriptionSettings, allow: policies.getTranscriptionSettings) { try await self.getTranscriptionSettings($0, context: $1) }
+    }
+}
+
+/// A typed client of `calltrace.transcript.v1.TranscriptService` over one `RPCClient` (its connection, retries and deadlines).
+public struct Calltrace_Transcript_V1_TranscriptServiceClient: Sendable {
+    public let rpc: RPCClient
+
+    public init(_ rpc: RPCClient) {
+        self.rpc = rpc
+    }
+
+    /// transcripts.read: a call's transcript (redacted: card and bank details never stored) and
+    /// its analysis, or where its transcription stands.
+    public func getTranscript(_ request: Calltrace_Transcript_V1_GetTranscriptRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_GetTranscriptResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_TranscriptService.getTranscript, request, options: options)
+    }
+
+    /// transcripts.read (a user typing one), or a gateway as itself (the `manual` engine): a
+    /// transcript for a call, replacing any earlier one. It is redacted before it is stored, then
+    /// analysed by a durable job (not for a suppressed caller).
+    public func submitTranscript(_ request: Calltrace_Transcript_V1_SubmitTranscriptRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_SubmitTranscriptResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_TranscriptService.submitTranscript, request, options: options)
+    }
+
+    /// records.delete: the transcript and analysis of a call go at once; the call record stays.
+    public func deleteTranscript(_ request: Calltrace_Transcript_V1_DeleteTranscriptRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_DeleteTranscriptResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_TranscriptService.deleteTranscript, request, options: options)
+    }
+
+    /// The media service, as itself: a recording was stored. Queues its transcription (a durable
+    /// job) unless the organisation has not enabled it or the caller is suppressed. Idempotent.
+    public func recordingStored(_ request: Calltrace_Transcript_V1_RecordingStoredRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_RecordingStoredResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_TranscriptService.recordingStored, request, options: options)
+    }
+
+    /// settings.manage: which engines the organisation uses.
+    public func setTranscriptionSettings(_ request: Calltrace_Transcript_V1_SetTranscriptionSettingsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_SetTranscriptionSettingsResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_TranscriptService.setTranscriptionSettings, request, options: options)
+    }
+
+    /// settings.manage.
+    public func getTranscriptionSettings(_ request: Calltrace_Transcript_V1_GetTranscriptionSettingsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_GetTranscriptionSettingsResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_TranscriptService.getTranscriptionSettings, request, options: options)
+    }
+}
+
+// MARK: calltrace.transcript.v1.SuppressionService
+
+/// Which peers may call each method of `calltrace.transcript.v1.SuppressionService`.
+public struct Calltrace_Transcript_V1_SuppressionServicePolicies: Sendable {
+    public var addSuppression: PeerPolicy
+    public var removeSuppression: PeerPolicy
+    public var listSuppressions: PeerPolicy
+
+    public init(addSuppression: PeerPolicy, removeSuppression: PeerPolicy, listSuppressions: PeerPolicy) {
+        self.addSuppression = addSuppression
+        self.removeSuppression = removeSuppression
+        self.listSuppressions = listSuppressions
+    }
+}
+
+/// The server side of `calltrace.transcript.v1.SuppressionService`: implement every method, name who may call each in
+/// `policies`, and hand the value to the server (it registers itself).
+public protocol Calltrace_Transcript_V1_SuppressionServiceHandler: RPCService {
+    var policies: Calltrace_Transcript_V1_SuppressionServicePolicies { get }
+
+    /// Adds a caller (any common UK format). Existing analyses of their calls are deleted.
+    func addSuppression(_ request: Calltrace_Transcript_V1_AddSuppressionRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_AddSuppressionResponse
+
+    func removeSuppression(_ request: Calltrace_Transcript_V1_RemoveSuppressionRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_RemoveSuppressionResponse
+
+    func listSuppressions(_ request: Calltrace_Transcript_V1_ListSuppressionsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListSuppressionsResponse
+}
+
+extension Calltrace_Transcript_V1_SuppressionServiceHandler {
+    public func register(with router: inout RPCRouter) {
+        let policies = self.policies
+        router.unary(Calltrace_Transcript_V1_SuppressionService.addSuppression, allow: policies.addSuppression) { try await self.addSuppression($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_SuppressionService.removeSuppression, allow: policies.removeSuppression) { try await self.removeSuppression($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_SuppressionService.listSuppressions, allow: policies.listSuppressions) { try await self.listSuppressions($0, context: $1) }
+    }
+}
+
+/// A typed client of `calltrace.transcript.v1.SuppressionService` over one `RPCClient` (its connection, retries and deadlines).
+public struct Calltrace_Transcript_V1_SuppressionServiceClient: Sendable {
+    public let rpc: RPCClient
+
+    public init(_ rpc: RPCClient) {
+        self.rpc = rpc
+    }
+
+    /// Adds a caller (any common UK format). Existing analyses of their calls are deleted.
+    public func addSuppression(_ request: Calltrace_Transcript_V1_AddSuppressionRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_AddSuppressionResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_SuppressionService.addSuppression, request, options: options)
+    }
+
+    public func removeSuppression(_ request: Calltrace_Transcript_V1_RemoveSuppressionRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_RemoveSuppressionResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_SuppressionService.removeSuppression, request, options: options)
+    }
+
+    public func listSuppressions(_ request: Calltrace_Transcript_V1_ListSuppressionsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_ListSuppressionsResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_SuppressionService.listSuppressions, request, options: options)
+    }
+}
+

@@ -241,6 +241,132 @@ public enum Calltrace_Testing_V1_EchoService {
     public static let methods: [MethodInfo] = [echo.info, upload.info, download.info, record.info]
 }
 
+// MARK: calltrace/transcript/v1/transcript.proto
+
+/// `calltrace.transcript.v1.TrackingNumberService`
+public enum Calltrace_Transcript_V1_TrackingNumberService {
+    public static let name = "calltrace.transcript.v1.TrackingNumberService"
+
+    /// `/calltrace.transcript.v1.TrackingNumberService/AssignTrackingNumber`
+    public static let assignTrackingNumber = MethodDescriptor<Calltrace_Transcript_V1_AssignTrackingNumberRequest, Calltrace_Transcript_V1_AssignTrackingNumberResponse>(
+        service: name, name: "AssignTrackingNumber", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.transcript.v1.TrackingNumberService/ReleaseTrackingNumber`
+    public static let releaseTrackingNumber = MethodDescriptor<Calltrace_Transcript_V1_ReleaseTrackingNumberRequest, Calltrace_Transcript_V1_ReleaseTrackingNumberResponse>(
+        service: name, name: "ReleaseTrackingNumber", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.transcript.v1.TrackingNumberService/ListTrackingNumbers`
+    public static let listTrackingNumbers = MethodDescriptor<Calltrace_Transcript_V1_ListTrackingNumbersRequest, Calltrace_Transcript_V1_ListTrackingNumbersResponse>(
+        service: name, name: "ListTrackingNumbers", kind: .unary, isIdempotent: true)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [assignTrackingNumber.info, releaseTrackingNumber.info, listTrackingNumbers.info]
+}
+
+/// `calltrace.transcript.v1.CallService`
+public enum Calltrace_Transcript_V1_CallService {
+    public static let name = "calltrace.transcript.v1.CallService"
+
+    /// `/calltrace.transcript.v1.CallService/StartCall`
+    public static let startCall = MethodDescriptor<Calltrace_Transcript_V1_StartCallRequest, Calltrace_Transcript_V1_StartCallResponse>(
+        service: name, name: "StartCall", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.transcript.v1.CallService/CompleteCall`
+    public static let completeCall = MethodDescriptor<Calltrace_Transcript_V1_CompleteCallRequest, Calltrace_Transcript_V1_CompleteCallResponse>(
+        service: name, name: "CompleteCall", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.transcript.v1.CallService/GetCall`
+    public static let getCall = MethodDescriptor<Calltrace_Transcript_V1_GetCallRequest, Calltrace_Transcript_V1_GetCallResponse>(
+        service: name, name: "GetCall", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.transcript.v1.CallService/ListCalls`
+    public static let listCalls = MethodDescriptor<Calltrace_Transcript_V1_ListCallsRequest, Calltrace_Transcript_V1_ListCallsResponse>(
+        service: name, name: "ListCalls", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.transcript.v1.CallService/MarkCallOutcome`
+    public static let markCallOutcome = MethodDescriptor<Calltrace_Transcript_V1_MarkCallOutcomeRequest, Calltrace_Transcript_V1_MarkCallOutcomeResponse>(
+        service: name, name: "MarkCallOutcome", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.transcript.v1.CallService/AttributionReport`
+    public static let attributionReport = MethodDescriptor<Calltrace_Transcript_V1_AttributionReportRequest, Calltrace_Transcript_V1_AttributionReportResponse>(
+        service: name, name: "AttributionReport", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.transcript.v1.CallService/FindCallsByCaller`
+    public static let findCallsByCaller = MethodDescriptor<Calltrace_Transcript_V1_FindCallsByCallerRequest, Calltrace_Transcript_V1_FindCallsByCallerResponse>(
+        service: name, name: "FindCallsByCaller", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.transcript.v1.CallService/DeleteCall`
+    public static let deleteCall = MethodDescriptor<Calltrace_Transcript_V1_DeleteCallRequest, Calltrace_Transcript_V1_DeleteCallResponse>(
+        service: name, name: "DeleteCall", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.transcript.v1.CallService/PurgeCalls`
+    public static let purgeCalls = MethodDescriptor<Calltrace_Transcript_V1_PurgeCallsRequest, Calltrace_Transcript_V1_PurgeCallsResponse>(
+        service: name, name: "PurgeCalls", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.transcript.v1.CallService/PurgeOrganisation`
+    public static let purgeOrganisation = MethodDescriptor<Calltrace_Transcript_V1_PurgeOrganisationRequest, Calltrace_Transcript_V1_PurgeOrganisationResponse>(
+        service: name, name: "PurgeOrganisation", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.transcript.v1.CallService/ExportCall`
+    public static let exportCall = MethodDescriptor<Calltrace_Transcript_V1_ExportCallRequest, Calltrace_Transcript_V1_ExportCallResponse>(
+        service: name, name: "ExportCall", kind: .unary, isIdempotent: true)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [startCall.info, completeCall.info, getCall.info, listCalls.info, markCallOutcome.info, attributionReport.info, findCallsByCaller.info, deleteCall.info, purgeCalls.info, purgeOrganisation.info, exportCall.info]
+}
+
+/// `calltrace.transcript.v1.TranscriptService`
+public enum Calltrace_Transcript_V1_TranscriptService {
+    public static let name = "calltrace.transcript.v1.TranscriptService"
+
+    /// `/calltrace.transcript.v1.TranscriptService/GetTranscript`
+    public static let getTranscript = MethodDescriptor<Calltrace_Transcript_V1_GetTranscriptRequest, Calltrace_Transcript_V1_GetTranscriptResponse>(
+        service: name, name: "GetTranscript", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.transcript.v1.TranscriptService/SubmitTranscript`
+    public static let submitTranscript = MethodDescriptor<Calltrace_Transcript_V1_SubmitTranscriptRequest, Calltrace_Transcript_V1_SubmitTranscriptResponse>(
+        service: name, name: "SubmitTranscript", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.transcript.v1.TranscriptService/DeleteTranscript`
+    public static let deleteTranscript = MethodDescriptor<Calltrace_Transcript_V1_DeleteTranscriptRequest, Calltrace_Transcript_V1_DeleteTranscriptResponse>(
+        service: name, name: "DeleteTranscript", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.transcript.v1.TranscriptService/RecordingStored`
+    public static let recordingStored = MethodDescriptor<Calltrace_Transcript_V1_RecordingStoredRequest, Calltrace_Transcript_V1_RecordingStoredResponse>(
+        service: name, name: "RecordingStored", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.transcript.v1.TranscriptService/SetTranscriptionSettings`
+    public static let setTranscriptionSettings = MethodDescriptor<Calltrace_Transcript_V1_SetTranscriptionSettingsRequest, Calltrace_Transcript_V1_SetTranscriptionSettingsResponse>(
+        service: name, name: "SetTranscriptionSettings", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.transcript.v1.TranscriptService/GetTranscriptionSettings`
+    public static let getTranscriptionSettings = MethodDescriptor<Calltrace_Transcript_V1_GetTranscriptionSettingsRequest, Calltrace_Transcript_V1_GetTranscriptionSettingsResponse>(
+        service: name, name: "GetTranscriptionSettings", kind: .unary, isIdempotent: true)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [getTranscript.info, submitTranscript.info, deleteTranscript.info, recordingStored.info, setTranscriptionSettings.info, getTranscriptionSettings.info]
+}
+
+/// `calltrace.transcript.v1.SuppressionService`
+public enum Calltrace_Transcript_V1_SuppressionService {
+    public static let name = "calltrace.transcript.v1.SuppressionService"
+
+    /// `/calltrace.transcript.v1.SuppressionService/AddSuppression`
+    public static let addSuppression = MethodDescriptor<Calltrace_Transcript_V1_AddSuppressionRequest, Calltrace_Transcript_V1_AddSuppressionResponse>(
+        service: name, name: "AddSuppression", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.transcript.v1.SuppressionService/RemoveSuppression`
+    public static let removeSuppression = MethodDescriptor<Calltrace_Transcript_V1_RemoveSuppressionRequest, Calltrace_Transcript_V1_RemoveSuppressionResponse>(
+        service: name, name: "RemoveSuppression", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.transcript.v1.SuppressionService/ListSuppressions`
+    public static let listSuppressions = MethodDescriptor<Calltrace_Transcript_V1_ListSuppressionsRequest, Calltrace_Transcript_V1_ListSuppressionsResponse>(
+        service: name, name: "ListSuppressions", kind: .unary, isIdempotent: true)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [addSuppression.info, removeSuppression.info, listSuppressions.info]
+}
+
 /// Every service declared under proto/.
 public enum ProtoServices {
     public static let all: [(name: String, methods: [MethodInfo])] = [
@@ -252,5 +378,9 @@ public enum ProtoServices {
         (Calltrace_Ops_V1_ServerInfoService.name, Calltrace_Ops_V1_ServerInfoService.methods),
         (Calltrace_Ops_V1_MetricsService.name, Calltrace_Ops_V1_MetricsService.methods),
         (Calltrace_Testing_V1_EchoService.name, Calltrace_Testing_V1_EchoService.methods),
+        (Calltrace_Transcript_V1_TrackingNumberService.name, Calltrace_Transcript_V1_TrackingNumberService.methods),
+        (Calltrace_Transcript_V1_CallService.name, Calltrace_Transcript_V1_CallService.methods),
+        (Calltrace_Transcript_V1_TranscriptService.name, Calltrace_Transcript_V1_TranscriptService.methods),
+        (Calltrace_Transcript_V1_SuppressionService.name, Calltrace_Transcript_V1_SuppressionService.methods),
     ]
 }

@@ -113,6 +113,9 @@ public nonisolated enum Calltrace_Identity_V1_Permission: SwiftProtobuf.Enum, Sw
 
   /// org.offboard
   case orgOffboard // = 12
+
+  /// calls.mark
+  case callsMark // = 13
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -134,6 +137,7 @@ public nonisolated enum Calltrace_Identity_V1_Permission: SwiftProtobuf.Enum, Sw
     case 10: self = .requestsManage
     case 11: self = .auditRead
     case 12: self = .orgOffboard
+    case 13: self = .callsMark
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -153,6 +157,7 @@ public nonisolated enum Calltrace_Identity_V1_Permission: SwiftProtobuf.Enum, Sw
     case .requestsManage: return 10
     case .auditRead: return 11
     case .orgOffboard: return 12
+    case .callsMark: return 13
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -172,6 +177,7 @@ public nonisolated enum Calltrace_Identity_V1_Permission: SwiftProtobuf.Enum, Sw
     .requestsManage,
     .auditRead,
     .orgOffboard,
+    .callsMark,
   ]
 
 }
@@ -802,7 +808,7 @@ nonisolated extension Calltrace_Identity_V1_Role: SwiftProtobuf._ProtoNameProvid
 }
 
 nonisolated extension Calltrace_Identity_V1_Permission: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PERMISSION_UNSPECIFIED\0\u{1}PERMISSION_RECORDINGS_PLAY\0\u{1}PERMISSION_TRANSCRIPTS_READ\0\u{1}PERMISSION_LINKS_SHARE\0\u{1}PERMISSION_RECORDS_DELETE\0\u{1}PERMISSION_MATTERS_EXPORT\0\u{1}PERMISSION_REPORTS_READ\0\u{1}PERMISSION_SETTINGS_MANAGE\0\u{1}PERMISSION_USERS_MANAGE\0\u{1}PERMISSION_GRANTS_MANAGE\0\u{1}PERMISSION_REQUESTS_MANAGE\0\u{1}PERMISSION_AUDIT_READ\0\u{1}PERMISSION_ORG_OFFBOARD\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PERMISSION_UNSPECIFIED\0\u{1}PERMISSION_RECORDINGS_PLAY\0\u{1}PERMISSION_TRANSCRIPTS_READ\0\u{1}PERMISSION_LINKS_SHARE\0\u{1}PERMISSION_RECORDS_DELETE\0\u{1}PERMISSION_MATTERS_EXPORT\0\u{1}PERMISSION_REPORTS_READ\0\u{1}PERMISSION_SETTINGS_MANAGE\0\u{1}PERMISSION_USERS_MANAGE\0\u{1}PERMISSION_GRANTS_MANAGE\0\u{1}PERMISSION_REQUESTS_MANAGE\0\u{1}PERMISSION_AUDIT_READ\0\u{1}PERMISSION_ORG_OFFBOARD\0\u{1}PERMISSION_CALLS_MARK\0")
 }
 
 nonisolated extension Calltrace_Identity_V1_CreateOrganizationRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

@@ -3935,7 +3935,7 @@ const ProtobufCEnumDescriptor calltrace__identity__v1__role__descriptor =
   calltrace__identity__v1__role__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue calltrace__identity__v1__permission__enum_values_by_number[13] =
+static const ProtobufCEnumValue calltrace__identity__v1__permission__enum_values_by_number[14] =
 {
   { "PERMISSION_UNSPECIFIED", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_UNSPECIFIED", 0 },
   { "PERMISSION_RECORDINGS_PLAY", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_RECORDINGS_PLAY", 1 },
@@ -3950,13 +3950,15 @@ static const ProtobufCEnumValue calltrace__identity__v1__permission__enum_values
   { "PERMISSION_REQUESTS_MANAGE", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_REQUESTS_MANAGE", 10 },
   { "PERMISSION_AUDIT_READ", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_AUDIT_READ", 11 },
   { "PERMISSION_ORG_OFFBOARD", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_ORG_OFFBOARD", 12 },
+  { "PERMISSION_CALLS_MARK", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_CALLS_MARK", 13 },
 };
 static const ProtobufCIntRange calltrace__identity__v1__permission__value_ranges[] = {
-{0, 0},{0, 13}
+{0, 0},{0, 14}
 };
-static const ProtobufCEnumValueIndex calltrace__identity__v1__permission__enum_values_by_name[13] =
+static const ProtobufCEnumValueIndex calltrace__identity__v1__permission__enum_values_by_name[14] =
 {
   { "PERMISSION_AUDIT_READ", 11 },
+  { "PERMISSION_CALLS_MARK", 13 },
   { "PERMISSION_GRANTS_MANAGE", 9 },
   { "PERMISSION_LINKS_SHARE", 3 },
   { "PERMISSION_MATTERS_EXPORT", 5 },
@@ -3977,9 +3979,9 @@ const ProtobufCEnumDescriptor calltrace__identity__v1__permission__descriptor =
   "Permission",
   "Calltrace__Identity__V1__Permission",
   "calltrace.identity.v1",
-  13,
+  14,
   calltrace__identity__v1__permission__enum_values_by_number,
-  13,
+  14,
   calltrace__identity__v1__permission__enum_values_by_name,
   1,
   calltrace__identity__v1__permission__value_ranges,

@@ -134,7 +134,11 @@ typedef enum _Calltrace__Identity__V1__Permission {
   /*
    * org.offboard
    */
-  CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_ORG_OFFBOARD = 12
+  CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_ORG_OFFBOARD = 12,
+  /*
+   * calls.mark
+   */
+  CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_CALLS_MARK = 13
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__IDENTITY__V1__PERMISSION)
 } Calltrace__Identity__V1__Permission;
 

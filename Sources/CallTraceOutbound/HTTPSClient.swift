@@ -1,0 +1,169 @@
+import CCurl
+import Foundation
+
+/// One HTTPS request to a sub-processor's API.
+public struct HTTPSRequest: Sendable {
+    public var url: String
+    public var method = "POST"
+    /// Name and value; never logged (they carry API keys).
+    public var headers: [(String, String)]
+    public var body: Data
+    /// The whole exchange, connection included.
+    public var timeout: Duration
+
+    public init(url: String, headers: [(String, String)], body: Data, timeout: Duration = .seconds(120)) {
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeout = timeout
+    }
+}
+
+public struct HTTPSResponse: Sendable {
+    public let status: Int
+    /// Header names lower-cased.
+    public let headers: [String: String]
+    public let body: Data
+
+    public init(status: Int, headers: [String: String], body: Data) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// A transfer that did not get an answer (no connection, TLS refused, timed out, answer too
+/// large). Its text names the host and curl's reason; never a header or a body.
+public struct HTTPSError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// How adapters reach HTTPS APIs; tests may give adapters another (the real one is `CurlHTTPS`).
+public protocol HTTPSTransport: Sendable {
+    func send(_ request: HTTPSRequest) async throws -> HTTPSResponse
+}
+
+/// HTTPS through Debian's libcurl on the system OpenSSL: https only, TLS 1.2 or later, the
+/// server's certificate and name verified against `caFile` (nil: the system's CAs), answers of
+/// at most `maxResponseBytes`. Transfers run on their own threads, never on an I/O thread.
+public struct CurlHTTPS: HTTPSTransport {
+    public let caFile: String?
+    public let maxResponseBytes: Int
+
+    public init(caFile: String? = nil, maxResponseBytes: Int = 32 << 20) {
+        self.caFile = caFile
+        self.maxResponseBytes = maxResponseBytes
+    }
+
+    public func send(_ request: HTTPSRequest) async throws -> HTTPSResponse {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(with: Result { try perform(request) })
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
+    /// Blocking.
+    public func perform(_ request: HTTPSRequest) throws -> HTTPSResponse {
+        CurlGlobal.ready()
+        let host = URL(string: request.url).flatMap(\.host) ?? "the server"
+        guard request.url.hasPrefix("https://") else { throw HTTPSError("\(host): only https:// URLs are used") }
+        guard let handle = curl_easy_init() else { throw HTTPSError("cannot create an HTTPS transfer") }
+        defer { curl_easy_cleanup(handle) }
+        var list: UnsafeMutablePointer<curl_slist>?
+        // No "Expect: 100-continue" round trip before large bodies.
+        for line in request.headers.map({ "\($0.0): \($0.1)" }) + ["Expect:"] { list = curl_slist_append(list, line) }
+        defer { curl_slist_free_all(list) }
+        let exchange = Exchange(body: request.body, limit: maxResponseBytes)
+        var errorText = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        let outcome: CURLcode = errorText.withUnsafeMutableBufferPointer { errorBuffer in
+            withExtendedLifetime(exchange) {
+                let context = Unmanaged.passUnretained(exchange).toOpaque()
+                var steps: [CURLcode] = [
+                    ct_curl_set_string(handle, CURLOPT_URL, request.url),
+                    ct_curl_set_string(handle, CURLOPT_PROTOCOLS_STR, "https"),
+                    ct_curl_set_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, "https"),
+                    ct_curl_set_string(handle, CURLOPT_CUSTOMREQUEST, request.method),
+                    ct_curl_set_long(handle, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2),
+                    ct_curl_set_long(handle, CURLOPT_SSL_VERIFYPEER, 1),
+                    ct_curl_set_long(handle, CURLOPT_SSL_VERIFYHOST, 2),
+                    ct_curl_set_long(handle, CURLOPT_NOSIGNAL, 1),
+                    ct_curl_set_long(handle, CURLOPT_TIMEOUT_MS, Int(request.timeout.components.seconds * 1000)),
+                    ct_curl_set_list(handle, CURLOPT_HTTPHEADER, list),
+                    ct_curl_set_long(handle, CURLOPT_POST, 1),
+                    ct_curl_set_long(handle, CURLOPT_POSTFIELDSIZE_LARGE, request.body.count),
+                    ct_curl_set_callback(handle, CURLOPT_READFUNCTION, readBody),
+                    ct_curl_set_pointer(handle, CURLOPT_READDATA, context),
+                    ct_curl_set_callback(handle, CURLOPT_WRITEFUNCTION, writeBody),
+                    ct_curl_set_pointer(handle, CURLOPT_WRITEDATA, context),
+                    ct_curl_set_callback(handle, CURLOPT_HEADERFUNCTION, writeHeader),
+                    ct_curl_set_pointer(handle, CURLOPT_HEADERDATA, context),
+                    ct_curl_set_pointer(handle, CURLOPT_ERRORBUFFER, errorBuffer.baseAddress),
+                ]
+                if let caFile { steps.append(ct_curl_set_string(handle, CURLOPT_CAINFO, caFile)) }
+                if let failed = steps.first(where: { $0 != CURLE_OK }) { return failed }
+                return curl_easy_perform(handle)
+            }
+        }
+        guard outcome == CURLE_OK else {
+            if exchange.tooLarge { throw HTTPSError("\(host) answered with more than \(maxResponseBytes >> 20) MiB") }
+            throw HTTPSError("\(host): \(String(cString: curl_easy_strerror(outcome)))")
+        }
+        var status = 0
+        _ = ct_curl_get_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        return HTTPSResponse(status: status, headers: exchange.headers, body: exchange.received)
+    }
+}
+
+/// The body being sent and the answer being received.
+private final class Exchange {
+    let body: Data
+    var offset = 0
+    let limit: Int
+    var received = Data()
+    var headers: [String: String] = [:]
+    var tooLarge = false
+
+    init(body: Data, limit: Int) {
+        self.body = body
+        self.limit = limit
+    }
+}
+
+private func readBody(_ buffer: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?) -> Int {
+    guard let buffer, let context else { return 0 }
+    let exchange = Unmanaged<Exchange>.fromOpaque(context).takeUnretainedValue()
+    let n = min(size * count, exchange.body.count - exchange.offset)
+    guard n > 0 else { return 0 }
+    exchange.body.withUnsafeBytes { source in
+        UnsafeMutableRawPointer(buffer).copyMemory(from: source.baseAddress! + exchange.offset, byteCount: n)
+    }
+    exchange.offset += n
+    return n
+}
+
+private func writeBody(_ buffer: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?) -> Int {
+    guard let buffer, let context else { return 0 }
+    let exchange = Unmanaged<Exchange>.fromOpaque(context).takeUnretainedValue()
+    let n = size * count
+    guard exchange.received.count + n <= exchange.limit else {
+        exchange.tooLarge = true
+        return 0  // curl stops the transfer
+    }
+    exchange.received.append(UnsafeRawPointer(buffer).assumingMemoryBound(to: UInt8.self), count: n)
+    return n
+}
+
+private func writeHeader(_ buffer: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?) -> Int {
+    guard let buffer, let context else { return 0 }
+    let exchange = Unmanaged<Exchange>.fromOpaque(context).takeUnretainedValue()
+    let line = String(decoding: UnsafeRawBufferPointer(start: buffer, count: size * count), as: UTF8.self)
+    if line.hasPrefix("HTTP/") { exchange.headers = [:] }  // a new response (after a 100 or a redirect)
+    if let colon = line.firstIndex(of: ":") {
+        exchange.headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+    return size * count
+}

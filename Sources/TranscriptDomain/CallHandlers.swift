@@ -1,0 +1,209 @@
+import CallTraceAPI
+import CallTraceProto
+import CallTraceRPC
+import CallTraceServiceHost
+import Foundation
+
+/// `calltrace.transcript.v1.TrackingNumberService`: admins manage, reporters list.
+struct TrackingNumberHandler: Calltrace_Transcript_V1_TrackingNumberServiceHandler {
+    let rules: CallRules
+    let authorizer: any Authorizing
+    let policies = Calltrace_Transcript_V1_TrackingNumberServicePolicies(
+        assignTrackingNumber: .gateways | .operators, releaseTrackingNumber: .gateways | .operators, listTrackingNumbers: .gateways | .operators)
+
+    func assignTrackingNumber(_ request: Calltrace_Transcript_V1_AssignTrackingNumberRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_AssignTrackingNumberResponse {
+        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+        let assignment = try await rules.assign(request, by: who.actor)
+        return .with { $0.trackingNumber = Self.proto(assignment) }
+    }
+
+    func releaseTrackingNumber(_ request: Calltrace_Transcript_V1_ReleaseTrackingNumberRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_ReleaseTrackingNumberResponse {
+        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+        try await rules.release(number: request.number, org: request.orgID, by: who.actor)
+        return .init()
+    }
+
+    func listTrackingNumbers(_ request: Calltrace_Transcript_V1_ListTrackingNumbersRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_ListTrackingNumbersResponse {
+        _ = try await context.principal(in: request.orgID, may: .reportsRead, via: authorizer)
+        let numbers = try await rules.trackingNumbers(org: request.orgID, includeHistory: request.includeHistory)
+        return .with { $0.trackingNumbers = numbers.map(Self.proto) }
+    }
+
+    static func proto(_ a: TrackingAssignment) -> Calltrace_Transcript_V1_TrackingNumber {
+        .with {
+            $0.number = a.number; $0.orgID = a.org; $0.source = a.source; $0.channel = .init(rawValue: a.channel) ?? .other
+            $0.campaign = a.campaign; $0.notice = a.notice; $0.effectiveFromUnixMs = a.from; $0.effectiveUntilUnixMs = a.until ?? 0
+        }
+    }
+}
+
+/// `calltrace.transcript.v1.CallService`: gateways write calls as themselves; users read and
+/// mark them through gateways; compliance searches, deletes, purges and exports.
+struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
+    let rules: CallRules
+    let transcripts: TranscriptRules
+    let authorizer: any Authorizing
+    let policies = Calltrace_Transcript_V1_CallServicePolicies(
+        startCall: .gateways, completeCall: .gateways, getCall: .gateways | .operators, listCalls: .gateways | .operators,
+        markCallOutcome: .gateways | .operators, attributionReport: .gateways | .operators, findCallsByCaller: .service("compliance"),
+        deleteCall: .gateways | .operators | .service("compliance"), purgeCalls: .service("compliance"),
+        purgeOrganisation: .service("compliance"), exportCall: .service("compliance"))
+
+    func startCall(_ request: Calltrace_Transcript_V1_StartCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_StartCallResponse {
+        let started = try await rules.start(request, by: "gateway:\(context.peer.name)")
+        context.annotate(org: started.org)
+        return .with { $0.orgID = started.org; $0.record = started.record; $0.notice = started.notice }
+    }
+
+    func completeCall(_ request: Calltrace_Transcript_V1_CompleteCallRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_CompleteCallResponse {
+        try OrganizationID.validate(request.orgID)
+        context.annotate(org: request.orgID)
+        try await rules.complete(request, by: "gateway:\(context.peer.name)")
+        return .init()
+    }
+
+    func getCall(_ request: Calltrace_Transcript_V1_GetCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetCallResponse {
+        _ = try await context.principal(in: request.orgID, may: .reportsRead, via: authorizer)
+        let row = try await rules.call(request.callID, org: request.orgID)
+        let full = await mayReadTranscripts(context, org: request.orgID)
+        let call = try proto(row, withNumber: full)
+        return .with { $0.call = call }
+    }
+
+    func listCalls(_ request: Calltrace_Transcript_V1_ListCallsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListCallsResponse {
+        _ = try await context.principal(in: request.orgID, may: .reportsRead, via: authorizer)
+        let page = try await rules.list(org: request.orgID, from: request.startedFromUnixMs == 0 ? nil : request.startedFromUnixMs,
+                                        before: request.startedBeforeUnixMs == 0 ? nil : request.startedBeforeUnixMs,
+                                        source: request.source.isEmpty ? nil : request.source, pageSize: Int(request.pageSize),
+                                        pageToken: request.pageToken)
+        let full = await mayReadTranscripts(context, org: request.orgID)
+        let calls = try page.rows.map { try proto($0, withNumber: full) }
+        return .with { $0.calls = calls; $0.nextPageToken = page.next }
+    }
+
+    func markCallOutcome(_ request: Calltrace_Transcript_V1_MarkCallOutcomeRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_MarkCallOutcomeResponse {
+        let who = try await context.principal(in: request.orgID, may: .callsMark, via: authorizer)
+        let row = try await rules.mark(request, by: who.actor)
+        let full = await mayReadTranscripts(context, org: request.orgID)
+        let call = try proto(row, withNumber: full)
+        return .with { $0.call = call }
+    }
+
+    func attributionReport(_ request: Calltrace_Transcript_V1_AttributionReportRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_AttributionReportResponse {
+        _ = try await context.principal(in: request.orgID, may: .reportsRead, via: authorizer)
+        let grouping: AttributionGrouping = switch request.groupBy {
+        case .channel: .channel
+        case .campaign: .campaign
+        default: .source
+        }
+        let report = try await rules.attribution(org: request.orgID, from: request.fromUnixMs, before: request.beforeUnixMs, by: grouping)
+        func row(_ line: AttributionReport.Line) -> Calltrace_Transcript_V1_AttributionRow {
+            .with {
+                $0.key = grouping == .channel ? Self.channelName(Int(line.key) ?? 0) : line.key
+                $0.calls = UInt64(line.calls); $0.uniqueCallers = UInt64(line.uniqueCallers); $0.answered = UInt64(line.answered)
+                $0.missed = UInt64(line.missed); $0.newEnquiries = UInt64(line.newEnquiries); $0.mattersOpened = UInt64(line.mattersOpened)
+                $0.conversionRate = line.conversionRate; $0.firstTouchMatters = UInt64(line.firstTouch); $0.lastTouchMatters = UInt64(line.lastTouch)
+            }
+        }
+        return .with { $0.rows = report.lines.map(row); $0.total = row(report.total) }
+    }
+
+    func findCallsByCaller(_ request: Calltrace_Transcript_V1_FindCallsByCallerRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_FindCallsByCallerResponse {
+        try OrganizationID.validate(request.orgID)
+        context.annotate(org: request.orgID)
+        let rows = try await rules.calls(org: request.orgID, callerNumber: request.phoneNumber)
+        var found: [Calltrace_Transcript_V1_CallerCall] = []
+        for row in rows {
+            let reading = try? await transcripts.transcript(org: row.org, callID: row.id)
+            found.append(.with {
+                $0.callID = row.id; $0.recordingID = row.recordingID; $0.startedAtUnixMs = row.startedAt
+                $0.transcribed = reading?.transcript != nil
+            })
+        }
+        return .with { $0.calls = found }
+    }
+
+    func deleteCall(_ request: Calltrace_Transcript_V1_DeleteCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_DeleteCallResponse {
+        let actor: String
+        if context.peer.kind == .service {
+            try OrganizationID.validate(request.orgID)
+            context.annotate(org: request.orgID)
+            actor = "service:\(context.peer.name)"
+        } else {
+            actor = try await context.principal(in: request.orgID, may: .recordsDelete, via: authorizer).actor
+        }
+        try await rules.delete(request.callID, org: request.orgID, by: actor)
+        return .init()
+    }
+
+    func purgeCalls(_ request: Calltrace_Transcript_V1_PurgeCallsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_PurgeCallsResponse {
+        try OrganizationID.validate(request.orgID)
+        context.annotate(org: request.orgID)
+        let purged = try await rules.purge(org: request.orgID, startedBefore: request.startedBeforeUnixMs, limit: Int(request.maxCount),
+                                           by: "service:\(context.peer.name)")
+        return .with { $0.purged = UInt32(purged.purged); $0.more = purged.more }
+    }
+
+    func purgeOrganisation(_ request: Calltrace_Transcript_V1_PurgeOrganisationRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_PurgeOrganisationResponse {
+        try OrganizationID.validate(request.orgID)
+        context.annotate(org: request.orgID)
+        let purged = try await rules.purgeOrganisation(request.orgID, by: "service:\(context.peer.name)")
+        return .with {
+            $0.callsPurged = UInt32(purged.calls); $0.trackingNumbersPurged = UInt32(purged.trackingNumbers)
+            $0.suppressionsPurged = UInt32(purged.suppressions)
+        }
+    }
+
+    func exportCall(_ request: Calltrace_Transcript_V1_ExportCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ExportCallResponse {
+        try OrganizationID.validate(request.orgID)
+        context.annotate(org: request.orgID)
+        let row = try await rules.call(request.callID, org: request.orgID)
+        let reading = try await transcripts.transcript(org: request.orgID, callID: request.callID)
+        let export = try CallExport(call: try proto(row, withNumber: true), reading: reading)
+        try await rules.repository.write { [outbox = rules.outbox] tx in
+            try outbox.record(AuditRecord(org: request.orgID, actor: "service:\(context.peer.name)", action: "call.exported",
+                                          resource: "call:\(request.callID)", outcome: "success"), in: tx.connection)
+        }
+        return .with { $0.json = export.json; $0.text = export.text }
+    }
+
+    // MARK: Helpers
+
+    /// Whether the caller may see numbers in full: users and operators who also hold transcripts.read.
+    private func mayReadTranscripts(_ context: ServerContext, org: String) async -> Bool {
+        (try? await context.principal(in: org, may: .transcriptsRead, via: authorizer)) != nil
+    }
+
+    func proto(_ row: CallRow, withNumber: Bool) throws -> Calltrace_Transcript_V1_Call {
+        let number = try rules.callerNumber(of: row)
+        let reference = withNumber ? try rules.matterReference(of: row) : ""
+        return .with {
+            $0.callID = row.id; $0.orgID = row.org; $0.trackingNumber = row.trackingNumber; $0.source = row.source
+            $0.channel = .init(rawValue: row.channel) ?? .other; $0.campaign = row.campaign
+            if withNumber { $0.callerNumber = number }
+            $0.callerNumberMasked = CallRules.masked(number)
+            $0.direction = .init(rawValue: row.direction) ?? .unspecified; $0.startedAtUnixMs = row.startedAt
+            $0.answeredAtUnixMs = row.answeredAt; $0.endedAtUnixMs = row.endedAt; $0.durationMs = UInt64(max(0, row.durationMs))
+            $0.outcome = .init(rawValue: row.outcome) ?? .unspecified; $0.recordingID = row.recordingID; $0.callbackOf = row.callbackOf
+            $0.recorded = row.recorded; $0.enquiry = .init(rawValue: row.enquiry) ?? .unspecified; $0.matterOpened = row.matterOpened
+            $0.matterReference = reference; $0.practiceArea = .init(rawValue: row.practiceArea) ?? .unspecified
+        }
+    }
+
+    static func channelName(_ raw: Int) -> String {
+        let name = "\(Calltrace_Transcript_V1_Channel(rawValue: raw) ?? .unspecified)"
+        var dashed = ""
+        for character in name {
+            if character.isUppercase { dashed += "-" + character.lowercased() } else { dashed.append(character) }
+        }
+        return dashed
+    }
+}

@@ -1,0 +1,164 @@
+import CallTraceStorage
+import Foundation
+
+/// One assignment of a tracking number to a marketing source, from `from` until `until` (nil
+/// while current).
+struct TrackingAssignment: Sendable, Equatable {
+    let id: String
+    let number: String
+    let org: String
+    let source: String
+    let channel: Int
+    let campaign: String
+    let notice: String
+    let from: Int64
+    let until: Int64?
+}
+
+/// A call record. The caller's number is only ever here sealed (`sealedCaller`) and as its
+/// blind index (`callerIndex`); the matter reference is sealed too.
+struct CallRow: Sendable, Equatable {
+    let id: String
+    let org: String
+    let trackingNumber: String
+    let source: String
+    let channel: Int
+    let campaign: String
+    let sealedCaller: Data
+    let callerIndex: Data
+    let direction: Int
+    let startedAt: Int64
+    var answeredAt: Int64 = 0
+    var endedAt: Int64 = 0
+    var durationMs: Int64 = 0
+    var outcome: Int = 0
+    var recordingID: String = ""
+    let callbackOf: String
+    let recorded: Bool
+    var enquiry: Int = 0
+    var matterOpened = false
+    var sealedMatterReference: Data?
+    var practiceArea: Int = 0
+}
+
+/// A stored transcript: its segments sealed (a serialized `Calltrace_Transcript_V1_Transcript`).
+struct TranscriptRow: Sendable {
+    let org: String
+    let callID: String
+    let engine: String
+    let sealedSegments: Data
+    let redactions: Int
+    let createdAt: Int64
+}
+
+/// Where a call's transcription stands.
+struct TranscriptionRow: Sendable, Equatable {
+    let org: String
+    let callID: String
+    let recordingID: String
+    let state: Int
+    let failureReason: String
+    let updatedAt: Int64
+}
+
+/// An organisation's choice of engines.
+struct SettingsRow: Sendable, Equatable {
+    var enabled = false
+    var engine = "deepgram"
+    var analysisEngine = "local"
+    var model = ""
+    var language = "en-GB"
+}
+
+/// A suppressed caller (an objection): the number sealed, found by its blind index.
+struct SuppressionRow: Sendable {
+    let org: String
+    let callerIndex: Data
+    let sealedNumber: Data
+    let sealedReason: Data
+    let addedAt: Int64
+}
+
+/// What an attribution report's rows stand for.
+enum AttributionGrouping: Sendable {
+    case source, channel, campaign
+}
+
+/// One call's contribution to an attribution report.
+struct AttributionFact: Sendable {
+    let key: String
+    let callerIndex: Data
+    let startedAt: Int64
+    let matterOpened: Bool
+}
+
+/// Counts of one report row, summed in SQL.
+struct AttributionCounts: Sendable {
+    let key: String
+    let calls: Int
+    let uniqueCallers: Int
+    let answered: Int
+    let missed: Int
+    let newEnquiries: Int
+    let mattersOpened: Int
+}
+
+/// Transcript's storage, behind a protocol: the rules decide, a repository reads and writes.
+/// Each `read`/`write` is one transaction, with the host's outbox and jobs through
+/// `connection`. The SQLite implementation keeps to SQL that PostgreSQL also accepts.
+protocol CallRepository: Sendable {
+    func read<T: Sendable>(_ body: @escaping @Sendable (any CallTransaction) throws -> T) async throws -> T
+    func write<T: Sendable>(_ body: @escaping @Sendable (any CallTransaction) throws -> T) async throws -> T
+}
+
+protocol CallTransaction {
+    var connection: Connection { get }
+
+    // Tracking numbers
+    func insert(_ assignment: TrackingAssignment) throws
+    /// The assignment in force for `number` at `time`, whichever organisation holds it.
+    func assignment(of number: String, at time: Int64) throws -> TrackingAssignment?
+    /// The current (open-ended) assignment of `number`, if any.
+    func currentAssignment(of number: String) throws -> TrackingAssignment?
+    func endAssignment(_ id: String, at time: Int64) throws
+    func assignments(org: String, includeHistory: Bool) throws -> [TrackingAssignment]
+
+    // Calls
+    func insert(_ call: CallRow) throws
+    func call(_ id: String, org: String) throws -> CallRow?
+    func update(_ call: CallRow) throws
+    /// Newest first; `after` is the (started_at, id) of the previous page's last row.
+    func calls(org: String, from: Int64?, before: Int64?, source: String?, after: (Int64, String)?, limit: Int) throws -> [CallRow]
+    func calls(org: String, callerIndex: Data) throws -> [CallRow]
+    func deleteCall(_ id: String, org: String) throws -> Bool
+    /// The ids of up to `limit` calls started before `cutoff`.
+    func callIDs(org: String, startedBefore cutoff: Int64, limit: Int) throws -> [String]
+
+    // Reports
+    func attributionCounts(org: String, from: Int64, before: Int64, by grouping: AttributionGrouping) throws -> [AttributionCounts]
+    func uniqueCallers(org: String, from: Int64, before: Int64) throws -> Int
+    /// Every call in the period of each caller who had a matter opened in it, ordered by caller and time.
+    func attributionFacts(org: String, from: Int64, before: Int64, by grouping: AttributionGrouping) throws -> [AttributionFact]
+
+    // Transcripts and analyses
+    func transcript(org: String, callID: String) throws -> TranscriptRow?
+    func put(_ transcript: TranscriptRow) throws
+    func deleteTranscript(org: String, callID: String) throws -> Bool
+    func analysis(org: String, callID: String) throws -> Data?
+    func putAnalysis(_ sealed: Data, org: String, callID: String, at time: Int64) throws
+    func deleteAnalysis(org: String, callID: String) throws -> Bool
+    func transcription(org: String, callID: String) throws -> TranscriptionRow?
+    func put(_ transcription: TranscriptionRow) throws
+    func settings(org: String) throws -> SettingsRow?
+    func put(_ settings: SettingsRow, org: String) throws
+
+    // Suppression
+    func suppression(org: String, callerIndex: Data) throws -> SuppressionRow?
+    func insert(_ suppression: SuppressionRow) throws
+    func deleteSuppression(org: String, callerIndex: Data) throws -> Bool
+    func suppressions(org: String) throws -> [SuppressionRow]
+
+    // An organisation's end
+    /// Deletes everything of `org`; returns (calls, tracking numbers, suppressions).
+    func deleteAll(org: String) throws -> (calls: Int, trackingNumbers: Int, suppressions: Int)
+}

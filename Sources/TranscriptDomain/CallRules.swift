@@ -1,0 +1,342 @@
+import CallTraceKeys
+import CallTraceProto
+import CallTraceRPC
+import CallTraceServiceHost
+import Foundation
+
+/// Transcript's rules for tracking numbers, call records, outcomes, attribution, subject search
+/// and suppression (P2, P13). A caller's number is normalised to E.164, sealed under the
+/// organisation's key and indexed blind; it is never stored, logged or put in an error in clear.
+struct CallRules: Sendable {
+    typealias Proto = Calltrace_Transcript_V1_Call
+    let repository: any CallRepository
+    let keys: KeyRing
+    let outbox: AuditOutbox
+    let clock: any WallClock
+
+    /// What a gateway plays before recording, when a number names no notice of its own.
+    static let standardNotice = "This call is recorded and transcribed to help us deal with your enquiry. Our privacy notice explains how we use your information."
+
+    static func validateCallID(_ id: String) throws {
+        guard (1...128).contains(id.utf8.count), id.utf8.allSatisfy({ byte in
+            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || [0x2D, 0x5F, 0x2E, 0x3A].contains(byte)
+        }) else { throw RPCError(.invalidArgument, "call_id must be 1 to 128 of A-Z a-z 0-9 - _ . :") }
+    }
+
+    /// E.164 of a number in any common format; the error never repeats the number.
+    static func e164(_ raw: String, field: String) throws -> String {
+        guard let number = PhoneNumber.e164(raw) else { throw RPCError(.invalidArgument, "\(field) is not a phone number") }
+        return number
+    }
+
+    /// "+44 7700 ••••23": enough to tell calls apart, not enough to call.
+    static func masked(_ e164: String) -> String {
+        let digits = Array(e164.dropFirst())
+        let country = e164.hasPrefix("+44") ? 2 : 1
+        guard digits.count >= country + 8 else { return "+" + String(repeating: "•", count: digits.count) }
+        let national = digits.dropFirst(country)
+        return "+" + String(digits.prefix(country)) + " " + String(national.prefix(4)) + " "
+            + String(repeating: "•", count: national.count - 6) + String(national.suffix(2))
+    }
+
+    static func text(_ value: String, _ field: String, max: Int, required: Bool = false) throws -> String {
+        let trimmed = value.trimmingCharacters(in: .whitespaces)
+        guard !(required && trimmed.isEmpty) else { throw RPCError(.invalidArgument, "\(field) is required") }
+        guard trimmed.count <= max, !trimmed.contains(where: { $0.isNewline || ($0.asciiValue.map { $0 < 0x20 } ?? false) }) else {
+            throw RPCError(.invalidArgument, "\(field) is one line of at most \(max) characters")
+        }
+        return trimmed
+    }
+
+    // MARK: Tracking numbers
+
+    func assign(_ request: Calltrace_Transcript_V1_AssignTrackingNumberRequest, by actor: String) async throws -> TrackingAssignment {
+        let org = request.orgID
+        let number = try Self.e164(request.number, field: "number")
+        let source = try Self.text(request.source, "source", max: 100, required: true)
+        let campaign = try Self.text(request.campaign, "campaign", max: 100)
+        let notice = try Self.text(request.notice, "notice", max: 500)
+        guard request.channel != .unspecified, Calltrace_Transcript_V1_Channel.allCases.contains(request.channel) else {
+            throw RPCError(.invalidArgument, "channel is required (google-ads, paid-social, organic, directory, referral, print, email or other)")
+        }
+        let now = clock.nowUnixMs
+        let from = request.effectiveFromUnixMs == 0 ? now : request.effectiveFromUnixMs
+        try keys.createKeys(for: org)
+        return try await repository.write { [outbox] tx in
+            if let current = try tx.currentAssignment(of: number) {
+                guard current.org == org else {
+                    throw RPCError(.alreadyExists, "tracking number \(number) belongs to another organisation until it releases it")
+                }
+                guard from > current.from else {
+                    throw RPCError(.failedPrecondition, "effective_from must be after the number's current assignment began")
+                }
+                try tx.endAssignment(current.id, at: from)
+            }
+            let assignment = TrackingAssignment(id: "tn_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""), number: number,
+                                                org: org, source: source, channel: request.channel.rawValue, campaign: campaign, notice: notice,
+                                                from: from, until: nil)
+            try tx.insert(assignment)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "tracking_number.assigned", resource: "tracking_number:\(number)",
+                                          outcome: "success", detail: "source: \(source)"), in: tx.connection)
+            return assignment
+        }
+    }
+
+    func release(number raw: String, org: String, by actor: String) async throws {
+        let number = try Self.e164(raw, field: "number")
+        let now = clock.nowUnixMs
+        try await repository.write { [outbox] tx in
+            guard let current = try tx.currentAssignment(of: number), current.org == org else {
+                throw RPCError(.notFound, "tracking number \(number) is not in use by organisation \(org)")
+            }
+            try tx.endAssignment(current.id, at: max(now, current.from + 1))
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "tracking_number.released", resource: "tracking_number:\(number)",
+                                          outcome: "success"), in: tx.connection)
+        }
+    }
+
+    func trackingNumbers(org: String, includeHistory: Bool) async throws -> [TrackingAssignment] {
+        try await repository.read { tx in try tx.assignments(org: org, includeHistory: includeHistory) }
+    }
+
+    // MARK: Calls
+
+    struct Started: Sendable {
+        let org: String
+        let record: Bool
+        let notice: String
+    }
+
+    /// A call begins: its organisation and source from the tracking number's assignment at the
+    /// time, the caller sealed and indexed, and whether to record (not for a suppressed caller).
+    func start(_ request: Calltrace_Transcript_V1_StartCallRequest, by actor: String) async throws -> Started {
+        try Self.validateCallID(request.callID)
+        if !request.callbackOf.isEmpty { try Self.validateCallID(request.callbackOf) }
+        let tracking = try Self.e164(request.trackingNumber, field: "tracking_number")
+        let caller = try Self.e164(request.callerNumber, field: "caller_number")
+        guard request.direction != .unspecified, Calltrace_Transcript_V1_Direction.allCases.contains(request.direction) else {
+            throw RPCError(.invalidArgument, "direction must be inbound or outbound")
+        }
+        let started = request.startedAtUnixMs == 0 ? clock.nowUnixMs : request.startedAtUnixMs
+        let assignment = try await repository.read { tx in try tx.assignment(of: tracking, at: started) }
+        guard let assignment else { throw RPCError(.notFound, "tracking number \(tracking) is not assigned to any organisation") }
+        let org = assignment.org
+        let index = try keys.blindIndex(caller, kind: "e164", org: org)
+        let sealed = try keys.seal(Data(caller.utf8), org: org, table: "calls", column: "caller_number", row: request.callID)
+        return try await repository.write { [outbox] tx in
+            let suppressed = try tx.suppression(org: org, callerIndex: index) != nil
+            if let existing = try tx.call(request.callID, org: org) {
+                // A retried StartCall: the same answer, nothing written twice.
+                guard existing.callerIndex == index else {
+                    throw RPCError(.alreadyExists, "call \(request.callID) was started with another caller")
+                }
+                return Started(org: org, record: existing.recorded, notice: existing.recorded ? Self.notice(assignment) : "")
+            }
+            if !request.callbackOf.isEmpty, try tx.call(request.callbackOf, org: org) == nil {
+                throw RPCError(.notFound, "callback_of: call \(request.callbackOf) not found in organisation \(org)")
+            }
+            try tx.insert(CallRow(id: request.callID, org: org, trackingNumber: tracking, source: assignment.source, channel: assignment.channel,
+                                  campaign: assignment.campaign, sealedCaller: sealed, callerIndex: index, direction: request.direction.rawValue,
+                                  startedAt: started, callbackOf: request.callbackOf, recorded: !suppressed))
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "call.started", resource: "call:\(request.callID)",
+                                          outcome: "success", detail: suppressed ? "not recorded: caller suppressed" : ""), in: tx.connection)
+            return Started(org: org, record: !suppressed, notice: suppressed ? "" : Self.notice(assignment))
+        }
+    }
+
+    static func notice(_ assignment: TrackingAssignment) -> String { assignment.notice.isEmpty ? standardNotice : assignment.notice }
+
+    func complete(_ request: Calltrace_Transcript_V1_CompleteCallRequest, by actor: String) async throws {
+        try Self.validateCallID(request.callID)
+        if !request.recordingID.isEmpty { try Self.validateCallID(request.recordingID) }
+        guard request.outcome != .unspecified, Calltrace_Transcript_V1_Outcome.allCases.contains(request.outcome) else {
+            throw RPCError(.invalidArgument, "outcome must be answered, missed, voicemail or abandoned")
+        }
+        guard request.endedAtUnixMs == 0 || request.answeredAtUnixMs == 0 || request.endedAtUnixMs >= request.answeredAtUnixMs else {
+            throw RPCError(.invalidArgument, "ended_at is before answered_at")
+        }
+        let org = request.orgID
+        try await repository.write { [outbox] tx in
+            guard var call = try tx.call(request.callID, org: org) else {
+                throw RPCError(.notFound, "call \(request.callID) not found in organisation \(org)")
+            }
+            call.answeredAt = request.answeredAtUnixMs
+            call.endedAt = request.endedAtUnixMs
+            call.durationMs = Int64(clamping: request.durationMs)
+            call.outcome = request.outcome.rawValue
+            if !request.recordingID.isEmpty { call.recordingID = request.recordingID }
+            try tx.update(call)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "call.completed", resource: "call:\(request.callID)",
+                                          outcome: "success"), in: tx.connection)
+        }
+    }
+
+    func call(_ id: String, org: String) async throws -> CallRow {
+        try Self.validateCallID(id)
+        guard let row = try await repository.read({ tx in try tx.call(id, org: org) }) else {
+            throw RPCError(.notFound, "call \(id) not found in organisation \(org)")
+        }
+        return row
+    }
+
+    /// A page of calls, newest first, and the next page's token (empty at the end).
+    func list(org: String, from: Int64?, before: Int64?, source: String?, pageSize: Int, pageToken: String) async throws
+        -> (rows: [CallRow], next: String) {
+        let limit = pageSize == 0 ? 100 : min(pageSize, 500)
+        var after: (Int64, String)?
+        if !pageToken.isEmpty {
+            let parts = pageToken.split(separator: "/", maxSplits: 1)
+            guard parts.count == 2, let time = Int64(parts[0]) else { throw RPCError(.invalidArgument, "page_token is not one this service issued") }
+            after = (time, String(parts[1]))
+        }
+        let bound = after
+        let rows = try await repository.read { tx in try tx.calls(org: org, from: from, before: before, source: source, after: bound, limit: limit + 1) }
+        let page = Array(rows.prefix(limit))
+        return (page, rows.count > limit ? page.last.map { "\($0.startedAt)/\($0.id)" } ?? "" : "")
+    }
+
+    func mark(_ request: Calltrace_Transcript_V1_MarkCallOutcomeRequest, by actor: String) async throws -> CallRow {
+        try Self.validateCallID(request.callID)
+        let reference = try Self.text(request.matterReference, "matter_reference", max: 64)
+        guard reference.isEmpty || request.matterOpened else { throw RPCError(.invalidArgument, "a matter_reference needs matter_opened") }
+        guard Calltrace_Transcript_V1_Enquiry.allCases.contains(request.enquiry),
+              Calltrace_Transcript_V1_PracticeArea.allCases.contains(request.practiceArea) else {
+            throw RPCError(.invalidArgument, "enquiry or practice_area is not a known value")
+        }
+        let org = request.orgID
+        let sealed = reference.isEmpty ? nil
+            : try keys.seal(Data(reference.utf8), org: org, table: "calls", column: "matter_reference", row: request.callID)
+        return try await repository.write { [outbox] tx in
+            guard var call = try tx.call(request.callID, org: org) else {
+                throw RPCError(.notFound, "call \(request.callID) not found in organisation \(org)")
+            }
+            call.enquiry = request.enquiry.rawValue
+            call.matterOpened = request.matterOpened
+            call.sealedMatterReference = sealed
+            call.practiceArea = request.practiceArea.rawValue
+            try tx.update(call)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "call.outcome_marked", resource: "call:\(request.callID)",
+                                          outcome: "success"), in: tx.connection)
+            return call
+        }
+    }
+
+    /// The caller's number in clear, for those allowed to see it.
+    func callerNumber(of call: CallRow) throws -> String {
+        String(decoding: try keys.open(call.sealedCaller, org: call.org, table: "calls", column: "caller_number", row: call.id), as: UTF8.self)
+    }
+
+    func matterReference(of call: CallRow) throws -> String {
+        guard let sealed = call.sealedMatterReference else { return "" }
+        return String(decoding: try keys.open(sealed, org: call.org, table: "calls", column: "matter_reference", row: call.id), as: UTF8.self)
+    }
+
+    // MARK: Attribution (P2)
+
+    func attribution(org: String, from: Int64, before: Int64, by grouping: AttributionGrouping) async throws -> AttributionReport {
+        guard from < before else { throw RPCError(.invalidArgument, "from must be before before (a period of at least a millisecond)") }
+        guard before - from <= 400 * 86_400_000 else { throw RPCError(.invalidArgument, "a report covers at most 400 days") }
+        return try await repository.read { tx in
+            AttributionReport(counts: try tx.attributionCounts(org: org, from: from, before: before, by: grouping),
+                              facts: try tx.attributionFacts(org: org, from: from, before: before, by: grouping),
+                              uniqueCallers: try tx.uniqueCallers(org: org, from: from, before: before))
+        }
+    }
+
+    // MARK: Subject search (P13)
+
+    func calls(org: String, callerNumber raw: String) async throws -> [CallRow] {
+        let number = try Self.e164(raw, field: "phone_number")
+        guard try keys.hasKeys(for: org) else { return [] }
+        let index = try keys.blindIndex(number, kind: "e164", org: org)
+        return try await repository.read { tx in try tx.calls(org: org, callerIndex: index) }
+    }
+
+    // MARK: Deletion (P9, P10, P11)
+
+    func delete(_ id: String, org: String, by actor: String) async throws {
+        try Self.validateCallID(id)
+        try await repository.write { [outbox] tx in
+            guard try tx.deleteCall(id, org: org) else { throw RPCError(.notFound, "call \(id) not found in organisation \(org)") }
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "call.deleted", resource: "call:\(id)", outcome: "success"), in: tx.connection)
+        }
+    }
+
+    func purge(org: String, startedBefore cutoff: Int64, limit: Int, by actor: String) async throws -> (purged: Int, more: Bool) {
+        let limit = limit == 0 ? 500 : min(limit, 500)
+        return try await repository.write { [outbox] tx in
+            let ids = try tx.callIDs(org: org, startedBefore: cutoff, limit: limit + 1)
+            let batch = ids.prefix(limit)
+            for id in batch { _ = try tx.deleteCall(id, org: org) }
+            if !batch.isEmpty {
+                try outbox.record(AuditRecord(org: org, actor: actor, action: "calls.purged", resource: "organisation:\(org)", outcome: "success",
+                                              detail: "calls=\(batch.count); started before \(cutoff)"), in: tx.connection)
+            }
+            return (batch.count, ids.count > limit)
+        }
+    }
+
+    func purgeOrganisation(_ org: String, by actor: String) async throws -> (calls: Int, trackingNumbers: Int, suppressions: Int) {
+        let purged = try await repository.write { [outbox] tx in
+            let purged = try tx.deleteAll(org: org)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "organisation.purged", resource: "organisation:\(org)", outcome: "success",
+                                          detail: "calls=\(purged.calls); tracking_numbers=\(purged.trackingNumbers); suppressions=\(purged.suppressions)"),
+                              in: tx.connection)
+            return purged
+        }
+        // Its key here goes last: any backup of its rows stays sealed for good.
+        try keys.shred(org: org)
+        return purged
+    }
+
+    // MARK: Suppression (P13)
+
+    /// Adds a caller to the organisation's suppression list; their existing analyses are deleted.
+    func suppress(org: String, number raw: String, reason: String, by actor: String) async throws -> Int {
+        let number = try Self.e164(raw, field: "phone_number")
+        let reason = try Self.text(reason, "reason", max: 200)
+        try keys.createKeys(for: org)
+        let index = try keys.blindIndex(number, kind: "e164", org: org)
+        let rowID = index.map { String(format: "%02x", $0) }.joined()
+        let sealedNumber = try keys.seal(Data(number.utf8), org: org, table: "suppressions", column: "caller_number", row: rowID)
+        let sealedReason = try keys.seal(Data(reason.utf8), org: org, table: "suppressions", column: "reason", row: rowID)
+        let now = clock.nowUnixMs
+        return try await repository.write { [outbox] tx in
+            if try tx.suppression(org: org, callerIndex: index) == nil {
+                try tx.insert(SuppressionRow(org: org, callerIndex: index, sealedNumber: sealedNumber, sealedReason: sealedReason, addedAt: now))
+            }
+            var deleted = 0
+            for call in try tx.calls(org: org, callerIndex: index) where try tx.deleteAnalysis(org: org, callID: call.id) { deleted += 1 }
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "caller.suppressed", resource: "suppression:\(rowID.prefix(16))",
+                                          outcome: "success", detail: "analyses deleted: \(deleted)"), in: tx.connection)
+            return deleted
+        }
+    }
+
+    func unsuppress(org: String, number raw: String, by actor: String) async throws {
+        let number = try Self.e164(raw, field: "phone_number")
+        guard try keys.hasKeys(for: org) else { return }
+        let index = try keys.blindIndex(number, kind: "e164", org: org)
+        let rowID = index.map { String(format: "%02x", $0) }.joined()
+        try await repository.write { [outbox] tx in
+            guard try tx.deleteSuppression(org: org, callerIndex: index) else { return }
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "caller.unsuppressed", resource: "suppression:\(rowID.prefix(16))",
+                                          outcome: "success"), in: tx.connection)
+        }
+    }
+
+    func suppressions(org: String) async throws -> [(masked: String, reason: String, addedAt: Int64)] {
+        let rows = try await repository.read { tx in try tx.suppressions(org: org) }
+        return try rows.map { row in
+            let rowID = row.callerIndex.map { String(format: "%02x", $0) }.joined()
+            let number = String(decoding: try keys.open(row.sealedNumber, org: org, table: "suppressions", column: "caller_number", row: rowID), as: UTF8.self)
+            let reason = String(decoding: try keys.open(row.sealedReason, org: org, table: "suppressions", column: "reason", row: rowID), as: UTF8.self)
+            return (Self.masked(number), reason, row.addedAt)
+        }
+    }
+
+    /// Whether the call's caller is on the organisation's suppression list.
+    func isSuppressed(_ call: CallRow) async throws -> Bool {
+        try await repository.read { tx in try tx.suppression(org: call.org, callerIndex: call.callerIndex) != nil }
+    }
+}

@@ -1,0 +1,375 @@
+import CallTraceStorage
+import Foundation
+
+/// Transcript's SQL, all of it, in the subset SQLite and PostgreSQL share: ids chosen by the
+/// service, times as integer UTC milliseconds, no upserts (the rules read, then insert or update,
+/// in one transaction).
+struct SQLiteCallRepository: CallRepository {
+    static let schema = """
+        CREATE TABLE tracking_numbers (
+            id TEXT PRIMARY KEY,
+            number TEXT NOT NULL,
+            org_id TEXT NOT NULL,
+            source TEXT NOT NULL,
+            channel INTEGER NOT NULL,
+            campaign TEXT NOT NULL,
+            notice TEXT NOT NULL,
+            effective_from_unix_ms INTEGER NOT NULL,
+            effective_until_unix_ms INTEGER
+        );
+        CREATE INDEX tracking_numbers_by_number ON tracking_numbers (number, effective_from_unix_ms);
+        CREATE INDEX tracking_numbers_by_org ON tracking_numbers (org_id, number);
+        CREATE TABLE calls (
+            id TEXT NOT NULL,
+            org_id TEXT NOT NULL,
+            tracking_number TEXT NOT NULL,
+            source TEXT NOT NULL,
+            channel INTEGER NOT NULL,
+            campaign TEXT NOT NULL,
+            caller_number BLOB NOT NULL,
+            caller_index BLOB NOT NULL,
+            direction INTEGER NOT NULL,
+            started_at_unix_ms INTEGER NOT NULL,
+            answered_at_unix_ms INTEGER NOT NULL,
+            ended_at_unix_ms INTEGER NOT NULL,
+            duration_ms INTEGER NOT NULL,
+            outcome INTEGER NOT NULL,
+            recording_id TEXT NOT NULL,
+            callback_of TEXT NOT NULL,
+            recorded INTEGER NOT NULL,
+            enquiry INTEGER NOT NULL,
+            matter_opened INTEGER NOT NULL,
+            matter_reference BLOB,
+            practice_area INTEGER NOT NULL,
+            PRIMARY KEY (org_id, id)
+        );
+        CREATE INDEX calls_by_time ON calls (org_id, started_at_unix_ms, source, channel, campaign, caller_index, outcome, enquiry, matter_opened);
+        CREATE INDEX calls_by_caller ON calls (org_id, caller_index, started_at_unix_ms);
+        CREATE TABLE transcripts (
+            org_id TEXT NOT NULL,
+            call_id TEXT NOT NULL,
+            engine TEXT NOT NULL,
+            segments BLOB NOT NULL,
+            redactions INTEGER NOT NULL,
+            created_at_unix_ms INTEGER NOT NULL,
+            PRIMARY KEY (org_id, call_id)
+        );
+        CREATE TABLE analyses (
+            org_id TEXT NOT NULL,
+            call_id TEXT NOT NULL,
+            analysis BLOB NOT NULL,
+            created_at_unix_ms INTEGER NOT NULL,
+            PRIMARY KEY (org_id, call_id)
+        );
+        CREATE TABLE transcriptions (
+            org_id TEXT NOT NULL,
+            call_id TEXT NOT NULL,
+            recording_id TEXT NOT NULL,
+            state INTEGER NOT NULL,
+            failure_reason TEXT NOT NULL,
+            updated_at_unix_ms INTEGER NOT NULL,
+            PRIMARY KEY (org_id, call_id)
+        );
+        CREATE TABLE transcription_settings (
+            org_id TEXT PRIMARY KEY,
+            enabled INTEGER NOT NULL,
+            engine TEXT NOT NULL,
+            analysis_engine TEXT NOT NULL,
+            model TEXT NOT NULL,
+            language TEXT NOT NULL
+        );
+        CREATE TABLE suppressions (
+            org_id TEXT NOT NULL,
+            caller_index BLOB NOT NULL,
+            caller_number BLOB NOT NULL,
+            reason BLOB NOT NULL,
+            added_at_unix_ms INTEGER NOT NULL,
+            PRIMARY KEY (org_id, caller_index)
+        );
+        """
+
+    let database: Database
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (any CallTransaction) throws -> T) async throws -> T {
+        try await database.read { try body(Transaction(connection: $0)) }
+    }
+
+    func write<T: Sendable>(_ body: @escaping @Sendable (any CallTransaction) throws -> T) async throws -> T {
+        try await database.write { try body(Transaction(connection: $0)) }
+    }
+
+    struct Transaction: CallTransaction {
+        let connection: Connection
+
+        // MARK: Tracking numbers
+
+        static let numberColumns = "id, number, org_id, source, channel, campaign, notice, effective_from_unix_ms, effective_until_unix_ms"
+
+        func insert(_ a: TrackingAssignment) throws {
+            try connection.execute("INSERT INTO tracking_numbers (\(Self.numberColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   a.id, a.number, a.org, a.source, a.channel, a.campaign, a.notice, a.from, a.until)
+        }
+
+        func assignment(of number: String, at time: Int64) throws -> TrackingAssignment? {
+            try connection.query("""
+                SELECT \(Self.numberColumns) FROM tracking_numbers WHERE number = ? AND effective_from_unix_ms <= ?
+                AND (effective_until_unix_ms IS NULL OR effective_until_unix_ms > ?)
+                ORDER BY effective_from_unix_ms DESC LIMIT 1
+                """, number, time, time).first.flatMap(Self.assignment)
+        }
+
+        func currentAssignment(of number: String) throws -> TrackingAssignment? {
+            try connection.query("SELECT \(Self.numberColumns) FROM tracking_numbers WHERE number = ? AND effective_until_unix_ms IS NULL",
+                                 number).first.flatMap(Self.assignment)
+        }
+
+        func endAssignment(_ id: String, at time: Int64) throws {
+            try connection.execute("UPDATE tracking_numbers SET effective_until_unix_ms = ? WHERE id = ?", time, id)
+        }
+
+        func assignments(org: String, includeHistory: Bool) throws -> [TrackingAssignment] {
+            try connection.query("""
+                SELECT \(Self.numberColumns) FROM tracking_numbers WHERE org_id = ?\(includeHistory ? "" : " AND effective_until_unix_ms IS NULL")
+                ORDER BY number, effective_from_unix_ms DESC
+                """, org).compactMap(Self.assignment)
+        }
+
+        static func assignment(_ row: Row) -> TrackingAssignment? {
+            guard let id = row.text("id"), let number = row.text("number"), let org = row.text("org_id") else { return nil }
+            return TrackingAssignment(id: id, number: number, org: org, source: row.text("source") ?? "", channel: Int(row.int("channel") ?? 0),
+                                      campaign: row.text("campaign") ?? "", notice: row.text("notice") ?? "",
+                                      from: row.int("effective_from_unix_ms") ?? 0, until: row.int("effective_until_unix_ms"))
+        }
+
+        // MARK: Calls
+
+        static let callColumns = """
+            id, org_id, tracking_number, source, channel, campaign, caller_number, caller_index, direction, started_at_unix_ms,
+            answered_at_unix_ms, ended_at_unix_ms, duration_ms, outcome, recording_id, callback_of, recorded, enquiry, matter_opened,
+            matter_reference, practice_area
+            """
+
+        func insert(_ c: CallRow) throws {
+            try connection.execute("INSERT INTO calls (\(Self.callColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   bindings: [c.id, c.org, c.trackingNumber, c.source, c.channel, c.campaign, c.sealedCaller, c.callerIndex, c.direction,
+                                              c.startedAt, c.answeredAt, c.endedAt, c.durationMs, c.outcome, c.recordingID, c.callbackOf, c.recorded,
+                                              c.enquiry, c.matterOpened, c.sealedMatterReference, c.practiceArea])
+        }
+
+        func call(_ id: String, org: String) throws -> CallRow? {
+            try connection.query("SELECT \(Self.callColumns) FROM calls WHERE id = ? AND org_id = ?", id, org).first.flatMap(Self.call)
+        }
+
+        func update(_ c: CallRow) throws {
+            try connection.execute("""
+                UPDATE calls SET answered_at_unix_ms = ?, ended_at_unix_ms = ?, duration_ms = ?, outcome = ?, recording_id = ?, enquiry = ?,
+                matter_opened = ?, matter_reference = ?, practice_area = ? WHERE id = ? AND org_id = ?
+                """, bindings: [c.answeredAt, c.endedAt, c.durationMs, c.outcome, c.recordingID, c.enquiry, c.matterOpened,
+                                c.sealedMatterReference, c.practiceArea, c.id, c.org])
+        }
+
+        func calls(org: String, from: Int64?, before: Int64?, source: String?, after: (Int64, String)?, limit: Int) throws -> [CallRow] {
+            var conditions = ["org_id = ?"]
+            var values: [any SQLiteBindable] = [org]
+            if let from { conditions.append("started_at_unix_ms >= ?"); values.append(from) }
+            if let before { conditions.append("started_at_unix_ms < ?"); values.append(before) }
+            if let source { conditions.append("source = ?"); values.append(source) }
+            if let (time, id) = after {
+                conditions.append("(started_at_unix_ms < ? OR (started_at_unix_ms = ? AND id < ?))")
+                values += [time, time, id]
+            }
+            return try connection.query("""
+                SELECT \(Self.callColumns) FROM calls WHERE \(conditions.joined(separator: " AND "))
+                ORDER BY started_at_unix_ms DESC, id DESC LIMIT \(limit)
+                """, bindings: values).compactMap(Self.call)
+        }
+
+        func calls(org: String, callerIndex: Data) throws -> [CallRow] {
+            try connection.query("SELECT \(Self.callColumns) FROM calls WHERE org_id = ? AND caller_index = ? ORDER BY started_at_unix_ms",
+                                 org, callerIndex).compactMap(Self.call)
+        }
+
+        func deleteCall(_ id: String, org: String) throws -> Bool {
+            try connection.execute("DELETE FROM transcripts WHERE org_id = ? AND call_id = ?", org, id)
+            try connection.execute("DELETE FROM analyses WHERE org_id = ? AND call_id = ?", org, id)
+            try connection.execute("DELETE FROM transcriptions WHERE org_id = ? AND call_id = ?", org, id)
+            return try connection.execute("DELETE FROM calls WHERE id = ? AND org_id = ?", id, org) == 1
+        }
+
+        func callIDs(org: String, startedBefore cutoff: Int64, limit: Int) throws -> [String] {
+            try connection.query("SELECT id FROM calls WHERE org_id = ? AND started_at_unix_ms < ? ORDER BY started_at_unix_ms LIMIT \(limit)",
+                                 org, cutoff).compactMap { $0.text("id") }
+        }
+
+        static func call(_ row: Row) -> CallRow? {
+            guard let id = row.text("id"), let org = row.text("org_id"), let caller = row.blob("caller_number"),
+                  let index = row.blob("caller_index") else { return nil }
+            return CallRow(id: id, org: org, trackingNumber: row.text("tracking_number") ?? "", source: row.text("source") ?? "",
+                           channel: Int(row.int("channel") ?? 0), campaign: row.text("campaign") ?? "", sealedCaller: caller, callerIndex: index,
+                           direction: Int(row.int("direction") ?? 0), startedAt: row.int("started_at_unix_ms") ?? 0,
+                           answeredAt: row.int("answered_at_unix_ms") ?? 0, endedAt: row.int("ended_at_unix_ms") ?? 0,
+                           durationMs: row.int("duration_ms") ?? 0, outcome: Int(row.int("outcome") ?? 0), recordingID: row.text("recording_id") ?? "",
+                           callbackOf: row.text("callback_of") ?? "", recorded: row.int("recorded") == 1, enquiry: Int(row.int("enquiry") ?? 0),
+                           matterOpened: row.int("matter_opened") == 1, sealedMatterReference: row.blob("matter_reference"),
+                           practiceArea: Int(row.int("practice_area") ?? 0))
+        }
+
+        // MARK: Reports
+
+        static func column(_ grouping: AttributionGrouping) -> String {
+            switch grouping {
+            case .source: return "source"
+            case .channel: return "channel"
+            case .campaign: return "campaign"
+            }
+        }
+
+        func attributionCounts(org: String, from: Int64, before: Int64, by grouping: AttributionGrouping) throws -> [AttributionCounts] {
+            let key = Self.column(grouping)
+            // Outcome 1 is answered, 2 missed; enquiry 1 is a new enquiry (transcript.proto).
+            return try connection.query("""
+                SELECT \(key) AS grouping_key, COUNT(*) AS calls, COUNT(DISTINCT caller_index) AS callers,
+                SUM(CASE WHEN outcome = 1 THEN 1 ELSE 0 END) AS answered, SUM(CASE WHEN outcome = 2 THEN 1 ELSE 0 END) AS missed,
+                SUM(CASE WHEN enquiry = 1 THEN 1 ELSE 0 END) AS enquiries, SUM(matter_opened) AS matters
+                FROM calls WHERE org_id = ? AND started_at_unix_ms >= ? AND started_at_unix_ms < ?
+                GROUP BY \(key) ORDER BY COUNT(*) DESC
+                """, org, from, before).map { row in
+                AttributionCounts(key: Self.key(row["grouping_key"]), calls: Int(row.int("calls") ?? 0), uniqueCallers: Int(row.int("callers") ?? 0),
+                                  answered: Int(row.int("answered") ?? 0), missed: Int(row.int("missed") ?? 0),
+                                  newEnquiries: Int(row.int("enquiries") ?? 0), mattersOpened: Int(row.int("matters") ?? 0))
+            }
+        }
+
+        func uniqueCallers(org: String, from: Int64, before: Int64) throws -> Int {
+            Int(try connection.query("""
+                SELECT COUNT(DISTINCT caller_index) AS callers FROM calls WHERE org_id = ? AND started_at_unix_ms >= ? AND started_at_unix_ms < ?
+                """, org, from, before).first?.int("callers") ?? 0)
+        }
+
+        func attributionFacts(org: String, from: Int64, before: Int64, by grouping: AttributionGrouping) throws -> [AttributionFact] {
+            let key = Self.column(grouping)
+            return try connection.query("""
+                SELECT \(key) AS grouping_key, caller_index, started_at_unix_ms, matter_opened FROM calls
+                WHERE org_id = ? AND started_at_unix_ms >= ? AND started_at_unix_ms < ? AND caller_index IN (
+                    SELECT caller_index FROM calls WHERE org_id = ? AND started_at_unix_ms >= ? AND started_at_unix_ms < ? AND matter_opened = 1)
+                ORDER BY caller_index, started_at_unix_ms, id
+                """, org, from, before, org, from, before).compactMap { row in
+                guard let index = row.blob("caller_index") else { return nil }
+                return AttributionFact(key: Self.key(row["grouping_key"]), callerIndex: index, startedAt: row.int("started_at_unix_ms") ?? 0,
+                                       matterOpened: row.int("matter_opened") == 1)
+            }
+        }
+
+        static func key(_ value: SQLiteValue) -> String {
+            switch value {
+            case .text(let text): return text
+            case .integer(let number): return String(number)
+            default: return ""
+            }
+        }
+
+        // MARK: Transcripts and analyses
+
+        func transcript(org: String, callID: String) throws -> TranscriptRow? {
+            try connection.query("SELECT engine, segments, redactions, created_at_unix_ms FROM transcripts WHERE org_id = ? AND call_id = ?",
+                                 org, callID).first.flatMap { row in
+                guard let segments = row.blob("segments") else { return nil }
+                return TranscriptRow(org: org, callID: callID, engine: row.text("engine") ?? "", sealedSegments: segments,
+                                     redactions: Int(row.int("redactions") ?? 0), createdAt: row.int("created_at_unix_ms") ?? 0)
+            }
+        }
+
+        func put(_ t: TranscriptRow) throws {
+            _ = try deleteTranscript(org: t.org, callID: t.callID)
+            try connection.execute("INSERT INTO transcripts (org_id, call_id, engine, segments, redactions, created_at_unix_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                                   t.org, t.callID, t.engine, t.sealedSegments, t.redactions, t.createdAt)
+        }
+
+        func deleteTranscript(org: String, callID: String) throws -> Bool {
+            try connection.execute("DELETE FROM transcripts WHERE org_id = ? AND call_id = ?", org, callID) == 1
+        }
+
+        func analysis(org: String, callID: String) throws -> Data? {
+            try connection.query("SELECT analysis FROM analyses WHERE org_id = ? AND call_id = ?", org, callID).first?.blob("analysis")
+        }
+
+        func putAnalysis(_ sealed: Data, org: String, callID: String, at time: Int64) throws {
+            _ = try deleteAnalysis(org: org, callID: callID)
+            try connection.execute("INSERT INTO analyses (org_id, call_id, analysis, created_at_unix_ms) VALUES (?, ?, ?, ?)", org, callID, sealed, time)
+        }
+
+        func deleteAnalysis(org: String, callID: String) throws -> Bool {
+            try connection.execute("DELETE FROM analyses WHERE org_id = ? AND call_id = ?", org, callID) == 1
+        }
+
+        func transcription(org: String, callID: String) throws -> TranscriptionRow? {
+            try connection.query("SELECT recording_id, state, failure_reason, updated_at_unix_ms FROM transcriptions WHERE org_id = ? AND call_id = ?",
+                                 org, callID).first.map { row in
+                TranscriptionRow(org: org, callID: callID, recordingID: row.text("recording_id") ?? "", state: Int(row.int("state") ?? 0),
+                                 failureReason: row.text("failure_reason") ?? "", updatedAt: row.int("updated_at_unix_ms") ?? 0)
+            }
+        }
+
+        func put(_ t: TranscriptionRow) throws {
+            try connection.execute("DELETE FROM transcriptions WHERE org_id = ? AND call_id = ?", t.org, t.callID)
+            try connection.execute("""
+                INSERT INTO transcriptions (org_id, call_id, recording_id, state, failure_reason, updated_at_unix_ms) VALUES (?, ?, ?, ?, ?, ?)
+                """, t.org, t.callID, t.recordingID, t.state, t.failureReason, t.updatedAt)
+        }
+
+        func settings(org: String) throws -> SettingsRow? {
+            try connection.query("SELECT enabled, engine, analysis_engine, model, language FROM transcription_settings WHERE org_id = ?", org)
+                .first.map { row in
+                    SettingsRow(enabled: row.int("enabled") == 1, engine: row.text("engine") ?? "", analysisEngine: row.text("analysis_engine") ?? "",
+                                model: row.text("model") ?? "", language: row.text("language") ?? "")
+                }
+        }
+
+        func put(_ s: SettingsRow, org: String) throws {
+            try connection.execute("DELETE FROM transcription_settings WHERE org_id = ?", org)
+            try connection.execute("INSERT INTO transcription_settings (org_id, enabled, engine, analysis_engine, model, language) VALUES (?, ?, ?, ?, ?, ?)",
+                                   org, s.enabled, s.engine, s.analysisEngine, s.model, s.language)
+        }
+
+        // MARK: Suppression
+
+        func suppression(org: String, callerIndex: Data) throws -> SuppressionRow? {
+            try connection.query("SELECT caller_number, reason, added_at_unix_ms FROM suppressions WHERE org_id = ? AND caller_index = ?",
+                                 org, callerIndex).first.flatMap { row in
+                guard let number = row.blob("caller_number") else { return nil }
+                return SuppressionRow(org: org, callerIndex: callerIndex, sealedNumber: number, sealedReason: row.blob("reason") ?? Data(),
+                                      addedAt: row.int("added_at_unix_ms") ?? 0)
+            }
+        }
+
+        func insert(_ s: SuppressionRow) throws {
+            try connection.execute("INSERT INTO suppressions (org_id, caller_index, caller_number, reason, added_at_unix_ms) VALUES (?, ?, ?, ?, ?)",
+                                   s.org, s.callerIndex, s.sealedNumber, s.sealedReason, s.addedAt)
+        }
+
+        func deleteSuppression(org: String, callerIndex: Data) throws -> Bool {
+            try connection.execute("DELETE FROM suppressions WHERE org_id = ? AND caller_index = ?", org, callerIndex) == 1
+        }
+
+        func suppressions(org: String) throws -> [SuppressionRow] {
+            try connection.query("SELECT caller_index, caller_number, reason, added_at_unix_ms FROM suppressions WHERE org_id = ? ORDER BY added_at_unix_ms DESC",
+                                 org).compactMap { row in
+                guard let index = row.blob("caller_index"), let number = row.blob("caller_number") else { return nil }
+                return SuppressionRow(org: org, callerIndex: index, sealedNumber: number, sealedReason: row.blob("reason") ?? Data(),
+                                      addedAt: row.int("added_at_unix_ms") ?? 0)
+            }
+        }
+
+        // MARK: An organisation's end
+
+        func deleteAll(org: String) throws -> (calls: Int, trackingNumbers: Int, suppressions: Int) {
+            for table in ["transcripts", "analyses", "transcriptions", "transcription_settings"] {
+                try connection.execute("DELETE FROM \(table) WHERE org_id = ?", org)
+            }
+            let calls = try connection.execute("DELETE FROM calls WHERE org_id = ?", org)
+            let numbers = try connection.execute("DELETE FROM tracking_numbers WHERE org_id = ?", org)
+            let suppressions = try connection.execute("DELETE FROM suppressions WHERE org_id = ?", org)
+            return (calls, numbers, suppressions)
+        }
+    }
+}

@@ -1,0 +1,185 @@
+import CallTraceAPI
+import CallTraceProto
+import CallTraceRPC
+import CallTraceServiceHost
+import Foundation
+import SwiftProtobuf
+
+/// `calltrace.transcript.v1.TranscriptService`.
+struct TranscriptHandler: Calltrace_Transcript_V1_TranscriptServiceHandler {
+    let rules: TranscriptRules
+    let authorizer: any Authorizing
+    let policies = Calltrace_Transcript_V1_TranscriptServicePolicies(
+        getTranscript: .gateways | .operators, submitTranscript: .gateways | .operators, deleteTranscript: .gateways | .operators,
+        recordingStored: .service("media"), setTranscriptionSettings: .gateways | .operators, getTranscriptionSettings: .gateways | .operators)
+
+    func getTranscript(_ request: Calltrace_Transcript_V1_GetTranscriptRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_GetTranscriptResponse {
+        _ = try await context.principal(in: request.orgID, may: .transcriptsRead, via: authorizer)
+        let reading = try await rules.transcript(org: request.orgID, callID: request.callID)
+        return .with {
+            $0.state = reading.state
+            $0.failureReason = reading.failureReason
+            if let transcript = reading.transcript { $0.transcript = transcript }
+            if let analysis = reading.analysis { $0.analysis = analysis }
+        }
+    }
+
+    func submitTranscript(_ request: Calltrace_Transcript_V1_SubmitTranscriptRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_SubmitTranscriptResponse {
+        // A gateway may submit as itself (its own speech-to-text); with a user's token, as the user.
+        let actor: String
+        if context.peer.kind == .gateway && context.metadata["authorization"] == nil {
+            try OrganizationID.validate(request.orgID)
+            context.annotate(org: request.orgID)
+            actor = "gateway:\(context.peer.name)"
+        } else {
+            actor = try await context.principal(in: request.orgID, may: .transcriptsRead, via: authorizer).actor
+        }
+        let transcript = try await rules.submit(request, by: actor)
+        return .with { $0.transcript = transcript }
+    }
+
+    func deleteTranscript(_ request: Calltrace_Transcript_V1_DeleteTranscriptRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_DeleteTranscriptResponse {
+        let who = try await context.principal(in: request.orgID, may: .recordsDelete, via: authorizer)
+        try await rules.deleteTranscript(org: request.orgID, callID: request.callID, by: who.actor)
+        return .init()
+    }
+
+    func recordingStored(_ request: Calltrace_Transcript_V1_RecordingStoredRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_RecordingStoredResponse {
+        try OrganizationID.validate(request.orgID)
+        context.annotate(org: request.orgID)
+        let queued = try await rules.recordingStored(org: request.orgID, recording: request.recordingID, callID: request.callID,
+                                                     channels: request.channels)
+        return .with { $0.queued = queued }
+    }
+
+    func setTranscriptionSettings(_ request: Calltrace_Transcript_V1_SetTranscriptionSettingsRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_SetTranscriptionSettingsResponse {
+        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+        let row = try await rules.setSettings(request.settings, org: request.orgID, by: who.actor)
+        return .with { $0.settings = Self.proto(row) }
+    }
+
+    func getTranscriptionSettings(_ request: Calltrace_Transcript_V1_GetTranscriptionSettingsRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_GetTranscriptionSettingsResponse {
+        _ = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+        let settings = try await rules.settings(org: request.orgID)
+        return .with { $0.settings = Self.proto(settings) }
+    }
+
+    static func proto(_ row: SettingsRow) -> Calltrace_Transcript_V1_TranscriptionSettings {
+        .with { $0.enabled = row.enabled; $0.engine = row.engine; $0.analysisEngine = row.analysisEngine; $0.model = row.model; $0.language = row.language }
+    }
+}
+
+/// `calltrace.transcript.v1.SuppressionService`: the firm's data-protection staff, or compliance.
+struct SuppressionHandler: Calltrace_Transcript_V1_SuppressionServiceHandler {
+    let rules: CallRules
+    let authorizer: any Authorizing
+    let policies = Calltrace_Transcript_V1_SuppressionServicePolicies(
+        addSuppression: .gateways | .operators | .service("compliance"), removeSuppression: .gateways | .operators | .service("compliance"),
+        listSuppressions: .gateways | .operators | .service("compliance"))
+
+    func addSuppression(_ request: Calltrace_Transcript_V1_AddSuppressionRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_AddSuppressionResponse {
+        let actor = try await actor(context, org: request.orgID)
+        let deleted = try await rules.suppress(org: request.orgID, number: request.phoneNumber, reason: request.reason, by: actor)
+        return .with { $0.analysesDeleted = UInt32(deleted) }
+    }
+
+    func removeSuppression(_ request: Calltrace_Transcript_V1_RemoveSuppressionRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_RemoveSuppressionResponse {
+        try await rules.unsuppress(org: request.orgID, number: request.phoneNumber, by: try await actor(context, org: request.orgID))
+        return .init()
+    }
+
+    func listSuppressions(_ request: Calltrace_Transcript_V1_ListSuppressionsRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_ListSuppressionsResponse {
+        _ = try await actor(context, org: request.orgID)
+        let rows = try await rules.suppressions(org: request.orgID)
+        return .with {
+            $0.suppressions = rows.map { row in .with { $0.numberMasked = row.masked; $0.reason = row.reason; $0.addedAtUnixMs = row.addedAt } }
+        }
+    }
+
+    private func actor(_ context: ServerContext, org: String) async throws -> String {
+        guard context.peer.kind == .service else { return try await context.principal(in: org, may: .requestsManage, via: authorizer).actor }
+        try OrganizationID.validate(org)
+        context.annotate(org: org)
+        return "service:\(context.peer.name)"
+    }
+}
+
+/// Media, as the transcript service reaches it: audio to transcribe, ranges to mute.
+struct MediaRecordings: RecordingAccess {
+    let client: Calltrace_Media_V1_RecordingServiceClient
+    /// The largest recording transcription fetches whole (the engines take the file in one request).
+    static let maxBytes: UInt64 = 512 << 20
+
+    func audio(org: String, recording: String) async throws -> AudioInput {
+        try await client.playRecording(.with { $0.orgID = org; $0.recordingID = recording; $0.reason = "transcription" },
+                                       options: CallOptions(timeout: .seconds(600))) { stream in
+            var data = Data()
+            var format = Calltrace_Media_V1_AudioFormat.unspecified
+            var channels = 1
+            for try await message in stream {
+                if message.hasRecording {
+                    guard message.recording.sizeBytes <= Self.maxBytes else {
+                        throw PermanentJobFailure("recording \(recording) is larger than \(Self.maxBytes >> 20) MiB; it is not transcribed")
+                    }
+                    format = message.recording.format
+                    channels = Int(message.recording.channels)
+                    data.reserveCapacity(Int(message.recording.sizeBytes))
+                }
+                data += message.data
+            }
+            let type: String = switch format {
+            case .mp3: "audio/mpeg"
+            case .opus: "audio/ogg"
+            default: "audio/wav"
+            }
+            return AudioInput(data: data, contentType: type, channels: channels)
+        }
+    }
+
+    func redact(org: String, recording: String, ranges: [(UInt64, UInt64)], reason: String) async throws {
+        _ = try await client.redactRecording(.with {
+            $0.orgID = org; $0.recordingID = recording; $0.reason = reason
+            $0.ranges = ranges.prefix(1000).map { range in .with { $0.startMs = range.0; $0.endMs = range.1 } }
+        })
+    }
+}
+
+/// A call's record, transcript and analysis for export: one JSON document and the same as text.
+struct CallExport {
+    let json: String
+    let text: String
+
+    init(call: Calltrace_Transcript_V1_Call, reading: TranscriptRules.Reading) throws {
+        var options = JSONEncodingOptions()
+        options.preserveProtoFieldNames = true
+        let callJSON = try call.jsonString(options: options)
+        let transcriptJSON = try reading.transcript.map { try $0.jsonString(options: options) } ?? "null"
+        let analysisJSON = try reading.analysis.map { try $0.jsonString(options: options) } ?? "null"
+        json = "{\"call\":\(callJSON),\"transcript\":\(transcriptJSON),\"analysis\":\(analysisJSON)}"
+        let started = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(call.startedAtUnixMs) / 1000))
+        var lines = ["Call \(call.callID)", "Started: \(started)", "Caller: \(call.callerNumber)", "Tracking number: \(call.trackingNumber)",
+                     "Source: \(call.source)\(call.campaign.isEmpty ? "" : " (\(call.campaign))")", "Outcome: \(call.outcome)",
+                     "Duration: \(call.durationMs / 1000) s"]
+        if !call.matterReference.isEmpty { lines.append("Matter: \(call.matterReference)") }
+        if let analysis = reading.analysis {
+            lines += ["", "Summary (\(analysis.engine)): \(analysis.summary)", "Practice area: \(analysis.practiceArea)",
+                      "New enquiry: \(analysis.newEnquiry ? "yes" : "no")", "Urgency: \(analysis.urgency)"]
+        }
+        if let transcript = reading.transcript {
+            lines += ["", "Transcript (\(transcript.engine)):"]
+            lines += transcript.segments.map { "[\(Self.clock($0.startMs))] \($0.speaker): \($0.text)" }
+        }
+        text = lines.joined(separator: "\n") + "\n"
+    }
+
+    static func clock(_ ms: UInt64) -> String { String(format: "%02d:%02d", ms / 60_000, (ms / 1000) % 60) }
+}

@@ -1,0 +1,291 @@
+import CallTraceKeys
+import CallTraceProto
+import CallTraceRPC
+import CallTraceServiceHost
+import Foundation
+
+/// Where transcription gets its audio, and where it sends the time ranges to mute: media,
+/// through its typed client, as the transcript service.
+protocol RecordingAccess: Sendable {
+    func audio(org: String, recording: String) async throws -> AudioInput
+    func redact(org: String, recording: String, ranges: [(UInt64, UInt64)], reason: String) async throws
+}
+
+/// The engines this deployment is configured with (API keys and endpoints are the operator's).
+struct Engines: Sendable {
+    var transcription: [String: any TranscriptionEngine] = [:]
+    var analysis: [String: any AnalysisEngine] = ["local": LocalEngine()]
+}
+
+/// Transcript's rules for transcripts and analyses (P1, P2, P4, P5, P16): an organisation turns
+/// transcription on and picks its engines; each stored recording gets a durable transcription
+/// job, and each transcript an analysis job. Card and bank details are taken out of the text
+/// before it is stored, and the times they were said are muted in the recording. Nothing runs
+/// for a suppressed caller. Transcripts and analyses are sealed under the organisation's key.
+struct TranscriptRules: Sendable {
+    typealias State = Calltrace_Transcript_V1_TranscriptionState
+    static let transcribeJob = "transcript.transcribe"
+    static let analyseJob = "transcript.analyse"
+    static let engineNames = ["deepgram", "manual"]
+
+    let calls: CallRules
+    let engines: Engines
+    let jobs: JobQueue
+    var repository: any CallRepository { calls.repository }
+    var keys: KeyRing { calls.keys }
+    var outbox: AuditOutbox { calls.outbox }
+    var clock: any WallClock { calls.clock }
+
+    // MARK: Settings
+
+    func settings(org: String) async throws -> SettingsRow {
+        try await repository.read { tx in try tx.settings(org: org) } ?? SettingsRow()
+    }
+
+    func setSettings(_ settings: Calltrace_Transcript_V1_TranscriptionSettings, org: String, by actor: String) async throws -> SettingsRow {
+        var row = SettingsRow(enabled: settings.enabled, engine: settings.engine.isEmpty ? "deepgram" : settings.engine,
+                              analysisEngine: settings.analysisEngine.isEmpty ? "local" : settings.analysisEngine,
+                              model: try CallRules.text(settings.model, "model", max: 64),
+                              language: try CallRules.text(settings.language, "language", max: 16))
+        if row.language.isEmpty { row.language = "en-GB" }
+        guard Self.engineNames.contains(row.engine) else { throw RPCError(.invalidArgument, "engine must be deepgram or manual") }
+        guard ["local", "anthropic"].contains(row.analysisEngine) else { throw RPCError(.invalidArgument, "analysis_engine must be local or anthropic") }
+        if row.enabled && row.engine != "manual" && engines.transcription[row.engine] == nil {
+            throw RPCError(.failedPrecondition, "this deployment has no \(row.engine) API key configured; ask its operator")
+        }
+        if engines.analysis[row.analysisEngine] == nil {
+            throw RPCError(.failedPrecondition, "this deployment has no \(row.analysisEngine) API key configured; ask its operator")
+        }
+        let checked = row
+        try await repository.write { [outbox] tx in
+            try tx.put(checked, org: org)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "transcription.settings_changed", resource: "organisation:\(org)",
+                                          outcome: "success",
+                                          detail: "enabled=\(checked.enabled); engine=\(checked.engine); analysis=\(checked.analysisEngine)"),
+                              in: tx.connection)
+        }
+        return checked
+    }
+
+    // MARK: Transcripts
+
+    /// Card and bank details out of every segment: the clean segments, how many details were
+    /// replaced, and the time ranges of the segments that held them (to mute in the audio).
+    static func redacted(_ segments: [Segment]) -> (segments: [Segment], count: Int, ranges: [(UInt64, UInt64)]) {
+        var count = 0
+        var ranges: [(UInt64, UInt64)] = []
+        let clean = segments.map { segment -> Segment in
+            let result = Redactor.redact(segment.text)
+            guard result.count > 0 else { return segment }
+            count += result.count
+            if segment.endMs > segment.startMs { ranges.append((segment.startMs, segment.endMs)) }
+            var redacted = segment
+            redacted.text = result.text
+            return redacted
+        }
+        return (clean, count, ranges)
+    }
+
+    /// Seals and stores a redacted transcript (`redacted(_:)`), replacing any earlier one, and
+    /// queues its analysis.
+    func store(_ redacted: (segments: [Segment], count: Int, ranges: [(UInt64, UInt64)]), org: String, callID: String, engine: String,
+               by actor: String) async throws -> Calltrace_Transcript_V1_Transcript {
+        let clean = redacted.segments
+        let redactions = redacted.count
+        let now = clock.nowUnixMs
+        let transcript = Calltrace_Transcript_V1_Transcript.with {
+            $0.callID = callID; $0.orgID = org; $0.segments = clean; $0.engine = engine; $0.redactions = UInt32(redactions); $0.createdAtUnixMs = now
+        }
+        let sealed = try keys.seal(try transcript.serializedBytes(), org: org, table: "transcripts", column: "segments", row: callID)
+        try await repository.write { [outbox, jobs] tx in
+            guard let call = try tx.call(callID, org: org) else { throw RPCError(.notFound, "call \(callID) not found in organisation \(org)") }
+            guard try tx.suppression(org: org, callerIndex: call.callerIndex) == nil else {
+                throw RPCError(.failedPrecondition, "the caller of call \(callID) objected: their calls are not transcribed")
+            }
+            try tx.put(TranscriptRow(org: org, callID: callID, engine: engine, sealedSegments: sealed, redactions: redactions, createdAt: now))
+            _ = try tx.deleteAnalysis(org: org, callID: callID)
+            try tx.put(TranscriptionRow(org: org, callID: callID, recordingID: call.recordingID, state: State.done.rawValue, failureReason: "",
+                                        updatedAt: now))
+            try jobs.enqueue(kind: Self.analyseJob, idempotencyKey: "\(Self.analyseJob):\(org):\(callID):\(now)",
+                             payload: Data("\(org)\n\(callID)".utf8), in: tx.connection)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "transcript.stored", resource: "call:\(callID)", outcome: "success",
+                                          detail: "engine=\(engine); redactions=\(redactions)"), in: tx.connection)
+        }
+        return transcript
+    }
+
+    /// A user's or gateway's transcript (the `manual` engine).
+    func submit(_ request: Calltrace_Transcript_V1_SubmitTranscriptRequest, by actor: String) async throws -> Calltrace_Transcript_V1_Transcript {
+        try CallRules.validateCallID(request.callID)
+        guard (1...10_000).contains(request.segments.count) else { throw RPCError(.invalidArgument, "a transcript has 1 to 10,000 segments") }
+        guard request.segments.allSatisfy({ $0.text.utf8.count <= 20_000 && $0.speaker.count <= 64 && $0.endMs >= $0.startMs }) else {
+            throw RPCError(.invalidArgument, "a segment's text is at most 20,000 bytes, its speaker 64 characters, and it ends after it starts")
+        }
+        return try await store(Self.redacted(request.segments), org: request.orgID, callID: request.callID, engine: "manual", by: actor)
+    }
+
+    struct Reading: Sendable {
+        var state: State = .unspecified
+        var failureReason = ""
+        var transcript: Calltrace_Transcript_V1_Transcript?
+        var analysis: Calltrace_Transcript_V1_Analysis?
+    }
+
+    func transcript(org: String, callID: String) async throws -> Reading {
+        _ = try await calls.call(callID, org: org)  // NOT_FOUND for another org's or a deleted call
+        let (stored, analysis, progress) = try await repository.read { tx in
+            (try tx.transcript(org: org, callID: callID), try tx.analysis(org: org, callID: callID), try tx.transcription(org: org, callID: callID))
+        }
+        var reading = Reading()
+        if let progress {
+            reading.state = State(rawValue: progress.state) ?? .unspecified
+            reading.failureReason = progress.failureReason
+        }
+        if let stored {
+            let plain = try keys.open(stored.sealedSegments, org: org, table: "transcripts", column: "segments", row: callID)
+            reading.transcript = try Calltrace_Transcript_V1_Transcript(serializedBytes: plain)
+            reading.state = .done
+        }
+        if let analysis {
+            let plain = try keys.open(analysis, org: org, table: "analyses", column: "analysis", row: callID)
+            reading.analysis = try Calltrace_Transcript_V1_Analysis(serializedBytes: plain)
+        }
+        return reading
+    }
+
+    func deleteTranscript(org: String, callID: String, by actor: String) async throws {
+        try CallRules.validateCallID(callID)
+        try await repository.write { [outbox] tx in
+            guard try tx.deleteTranscript(org: org, callID: callID) else {
+                throw RPCError(.notFound, "call \(callID) has no transcript in organisation \(org)")
+            }
+            _ = try tx.deleteAnalysis(org: org, callID: callID)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "transcript.deleted", resource: "call:\(callID)", outcome: "success"),
+                              in: tx.connection)
+        }
+    }
+
+    // MARK: Transcription
+
+    /// Media stored a recording: queue its transcription when the organisation has it on, the
+    /// engine is not `manual`, and the caller has not objected.
+    func recordingStored(org: String, recording: String, callID: String, channels: UInt32) async throws -> Bool {
+        try CallRules.validateCallID(callID)
+        try CallRules.validateCallID(recording)
+        let settings = try await settings(org: org)
+        let now = clock.nowUnixMs
+        return try await repository.write { [jobs] tx in
+            guard var call = try tx.call(callID, org: org) else {
+                // The gateway starts a call before it records it; media retries until it has.
+                throw RPCError(.notFound, "call \(callID) not found in organisation \(org)")
+            }
+            if call.recordingID.isEmpty {
+                call.recordingID = recording
+                try tx.update(call)
+            }
+            let suppressed = try tx.suppression(org: org, callerIndex: call.callerIndex) != nil
+            guard settings.enabled, settings.engine != "manual", !suppressed else { return false }
+            try tx.put(TranscriptionRow(org: org, callID: callID, recordingID: recording, state: State.queued.rawValue, failureReason: "", updatedAt: now))
+            try jobs.enqueue(kind: Self.transcribeJob, idempotencyKey: "\(Self.transcribeJob):\(org):\(recording)",
+                             payload: Data("\(org)\n\(callID)\n\(recording)\n\(channels)".utf8), in: tx.connection)
+            return true
+        }
+    }
+
+    /// The transcription job: audio from media, text from the engine, card details out of both.
+    func transcribe(org: String, callID: String, recording: String, from media: any RecordingAccess) async throws {
+        let settings = try await settings(org: org)
+        guard let call = try await repository.read({ tx in try tx.call(callID, org: org) }) else { return }  // deleted meanwhile
+        guard settings.enabled, !(try await calls.isSuppressed(call)) else {
+            try await setState(.unspecified, reason: "", org: org, callID: callID, recording: recording)
+            return
+        }
+        guard let engine = engines.transcription[settings.engine] else {
+            throw PermanentJobFailure("the \(settings.engine) engine is not configured on this deployment")
+        }
+        let audio = try await media.audio(org: org, recording: recording)
+        let segments = try await engine.transcribe(audio, model: settings.model, language: settings.language)
+        let redacted = Self.redacted(segments)
+        // Mute first: if storing then fails, the retry hears silence where the details were.
+        if !redacted.ranges.isEmpty {
+            try await media.redact(org: org, recording: recording, ranges: redacted.ranges, reason: "card or bank details")
+        }
+        _ = try await store(redacted, org: org, callID: callID, engine: engine.name, by: "service:transcript")
+    }
+
+    /// Records where a transcription stands, for `GetTranscript`.
+    func setState(_ state: State, reason: String, org: String, callID: String, recording: String) async throws {
+        let now = clock.nowUnixMs
+        try await repository.write { tx in
+            guard try tx.call(callID, org: org) != nil else { return }
+            try tx.put(TranscriptionRow(org: org, callID: callID, recordingID: recording, state: state.rawValue, failureReason: reason, updatedAt: now))
+        }
+    }
+
+    // MARK: Analysis
+
+    /// The analysis job: the transcript's text through the organisation's analysis engine.
+    func analyse(org: String, callID: String) async throws {
+        let settings = try await settings(org: org)
+        let reading = try? await transcript(org: org, callID: callID)
+        guard let transcript = reading?.transcript, let call = try await repository.read({ tx in try tx.call(callID, org: org) }) else { return }
+        guard !(try await calls.isSuppressed(call)) else { return }
+        guard let engine = engines.analysis[settings.analysisEngine] else {
+            throw PermanentJobFailure("the \(settings.analysisEngine) analysis engine is not configured on this deployment")
+        }
+        let text = transcript.segments.map { "\($0.speaker): \($0.text)" }.joined(separator: "\n")
+        let result = try await engine.analyse(text)
+        let analysis = Calltrace_Transcript_V1_Analysis.with {
+            $0.practiceArea = Calltrace_Transcript_V1_PracticeArea(rawValue: (CallAnalysis.practiceAreas.firstIndex(of: result.practiceArea) ?? 11) + 1)
+                ?? .other
+            $0.newEnquiry = result.newEnquiry
+            $0.urgency = ["low": .low, "normal": .normal, "high": .high][result.urgency] ?? .normal
+            $0.callbackRequested = result.callbackRequested
+            $0.summary = Redactor.redact(result.summary).text
+            $0.engine = engine.name
+        }
+        let sealed = try keys.seal(try analysis.serializedBytes(), org: org, table: "analyses", column: "analysis", row: callID)
+        let now = clock.nowUnixMs
+        try await repository.write { [outbox] tx in
+            guard try tx.transcript(org: org, callID: callID) != nil else { return }  // deleted meanwhile
+            try tx.putAnalysis(sealed, org: org, callID: callID, at: now)
+            try outbox.record(AuditRecord(org: org, actor: "service:transcript", action: "analysis.stored", resource: "call:\(callID)",
+                                          outcome: "success", detail: "engine=\(engine.name)"), in: tx.connection)
+        }
+    }
+}
+
+/// Runs `transcript.transcribe` jobs; a failure is recorded where `GetTranscript` shows it.
+struct TranscribeJobHandler: JobHandler {
+    let kind = TranscriptRules.transcribeJob
+    let rules: TranscriptRules
+    let media: any RecordingAccess
+    let maxAttempts: Int
+
+    func run(_ job: Job) async throws -> JobOutcome {
+        let parts = String(decoding: job.payload, as: UTF8.self).split(separator: "\n").map(String.init)
+        guard parts.count == 4 else { throw PermanentJobFailure("a transcription job's payload is malformed") }
+        do {
+            try await rules.transcribe(org: parts[0], callID: parts[1], recording: parts[2], from: media)
+            return .done
+        } catch {
+            let final = error is PermanentJobFailure || job.attempts + 1 >= maxAttempts
+            let reason = final ? "\(error)" : "retrying after: \(error)"
+            try? await rules.setState(final ? .failed : .queued, reason: String(reason.prefix(300)), org: parts[0], callID: parts[1], recording: parts[2])
+            throw error
+        }
+    }
+}
+
+/// Runs `transcript.analyse` jobs.
+struct AnalyseJobHandler: JobHandler {
+    let kind = TranscriptRules.analyseJob
+    let rules: TranscriptRules
+
+    func run(_ job: Job) async throws -> JobOutcome {
+        let parts = String(decoding: job.payload, as: UTF8.self).split(separator: "\n").map(String.init)
+        guard parts.count == 2 else { throw PermanentJobFailure("an analysis job's payload is malformed") }
+        try await rules.analyse(org: parts[0], callID: parts[1])
+        return .done
+    }
+}

@@ -1,0 +1,108 @@
+import Testing
+import TranscriptDomain
+
+/// P16 on realistic call transcripts: card and bank details go, what a firm needs stays.
+@Suite("Redaction of card and bank details")
+struct RedactionTests {
+    @Test("Card numbers go: written in groups, run together, spoken digit by digit, with 'double' and 'oh'", arguments: [
+        ("Yes, the card number is 4111 1111 1111 1111 and it's a Visa.", "Yes, the card number is [card number] and it's a Visa."),
+        ("It's 4111-1111-1111-1111.", "It's [card number]."),
+        ("my long number is 5555555555554444 thanks", "my long number is [card number] thanks"),
+        ("Amex, 3782 822463 10005, is that enough?", "Amex, [card number], is that enough?"),
+        ("ok it's four one one one, one one one one, one one one one, one one one one",
+         "ok it's [card number]"),
+        ("five five five five five five five five five five five five four four double four", "[card number]"),
+        ("four oh one two eight eight eight eight eight eight eight eight one eight eight one", "[card number]"),
+    ])
+    func cards(input: String, expected: String) {
+        let result = Redactor.redact(input)
+        #expect(result.text == expected)
+        #expect(result.count >= 1)
+    }
+
+    @Test("Expiry dates and security codes go when the talk is about a card")
+    func expiryAndSecurityCode() {
+        let said = "Card number 4111 1111 1111 1111, expiry 09/27, and the security code on the back is 123."
+        let result = Redactor.redact(said)
+        #expect(result.text == "Card number [card number], expiry [expiry date], and the security code on the back is [security code].")
+        #expect(result.count == 3)
+        let spoken = Redactor.redact("the card expires oh nine two seven and the cvv is four five six")
+        #expect(spoken.text == "the card expires [expiry date] and the cvv is [security code]")
+    }
+
+    @Test("Sort codes and account numbers go")
+    func bankDetails() {
+        let result = Redactor.redact("My sort code is 20-45-67 and the account number is 12345678, it's a Barclays account.")
+        #expect(result.text == "My sort code is [sort code] and the account number is [account number], it's a Barclays account.")
+        let spoken = Redactor.redact("sort code two zero four five six seven, account number one two three four five six seven eight")
+        #expect(spoken.text == "sort code [sort code], account number [account number]")
+    }
+
+    @Test("What a firm needs stays: phone numbers, dates, money, case references, postcodes", arguments: [
+        "You can call me back on 07700 900123 or the landline 0118 496 0000.",
+        "My number's +44 7700 900 123, any time after two.",
+        "The accident was on 12/06/2024 and I went to hospital on the 14th.",
+        "They're offering £1,250.00 but my costs were £3,400.",
+        "The reference on the letter is PI/2024/00123, and the claim number is K12AB345.",
+        "I live at 14 Station Road, Reading RG1 1AA.",
+        "I paid for it on my credit card on 3 March 2025, about £45.",
+        "Ring me on 020 7946 0018 extension 4411, or my mobile 07700 900456.",
+        "We exchanged on 01/02/2025 and completion was 28/02/2025, the price was 325,000 pounds.",
+    ])
+    func falsePositivesStay(input: String) {
+        let result = Redactor.redact(input)
+        #expect(result.text == input)
+        #expect(result.count == 0)
+    }
+
+    @Test("A number that fails the Luhn check is not a card")
+    func luhn() {
+        #expect(Redactor.redact("the order number is 4111 1111 1111 1112").count == 0)
+    }
+}
+
+@Suite("The local analysis engine")
+struct LocalAnalyserTests {
+    @Test("A new personal-injury enquiry asking for a call back, urgent")
+    func personalInjury() throws {
+        let analysis = LocalAnalyser.analyse("""
+            caller: Hi, I need some advice. I was in a car crash on the M4 last week and I've got whiplash.
+            firm: I'm sorry to hear that. Have you spoken to a solicitor before?
+            caller: No, never used one. It's quite urgent, the insurer wants a statement tomorrow. Can you call me back this afternoon?
+            """)
+        #expect(analysis.practiceArea == "personal_injury")
+        #expect(analysis.newEnquiry)
+        #expect(analysis.urgency == "high")
+        #expect(analysis.callbackRequested)
+        #expect(!analysis.summary.isEmpty && analysis.summary.count <= 600)
+        #expect(try CallAnalysis.validated(json: .init(analysis.json.utf8)) == analysis, "the JSON is the one the engines answer with")
+    }
+
+    @Test("An existing client's family matter, not new, not urgent")
+    func existingFamilyClient() {
+        let analysis = LocalAnalyser.analyse("""
+            caller: Hello, it's about my case, the divorce. My solicitor is Jane and I wanted an update on my financial settlement.
+            caller: No rush, whenever she's free.
+            """)
+        #expect(analysis.practiceArea == "family")
+        #expect(!analysis.newEnquiry)
+        #expect(analysis.urgency == "low")
+        #expect(!analysis.callbackRequested)
+    }
+
+    @Test("Deterministic, and 'other' when nothing points anywhere")
+    func deterministic() {
+        let text = "caller: Hello, is that the office on the high street? I think I have the wrong number, sorry about that."
+        #expect(LocalAnalyser.analyse(text) == LocalAnalyser.analyse(text))
+        #expect(LocalAnalyser.analyse(text).practiceArea == "other")
+    }
+
+    @Test("An answer that is not the JSON asked for is refused", arguments: [
+        "{}", "not json", #"{"practice_area":"tax","new_enquiry":true,"urgency":"high","callback_requested":false,"summary":"x"}"#,
+        #"{"practice_area":"family","new_enquiry":true,"urgency":"extreme","callback_requested":false,"summary":"x"}"#,
+        #"{"practice_area":"family","new_enquiry":true,"urgency":"high","callback_requested":false,"summary":"  "}"#,
+    ])
+    func malformed(json: String) {
+        #expect(throws: AnalysisError.self) { try CallAnalysis.validated(json: .init(json.utf8)) }
+    }
+}

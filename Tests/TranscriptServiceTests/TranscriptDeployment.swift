@@ -1,0 +1,224 @@
+import CallTraceAPI
+import CallTraceKeys
+import CallTraceProto
+import CallTraceRPC
+import CallTraceServiceHost
+import CallTraceStorage
+import CallTraceTLS
+import CallTraceTestSupport
+import Foundation
+import IdentityDomain
+import MediaDomain
+import Testing
+import TranscriptDomain
+
+typealias Calls = Calltrace_Transcript_V1_CallServiceClient
+typealias Transcripts = Calltrace_Transcript_V1_TranscriptServiceClient
+typealias TrackingNumbers = Calltrace_Transcript_V1_TrackingNumberServiceClient
+typealias Suppressions = Calltrace_Transcript_V1_SuppressionServiceClient
+typealias Recordings = Calltrace_Media_V1_RecordingServiceClient
+
+/// Identity, media and transcript in this test process, one deployment PKI, real mutual TLS;
+/// media and transcript call each other. Local fake Deepgram and Anthropic HTTPS servers (with
+/// certificates of the same PKI, which transcript trusts through `outbound_ca`) answer as the
+/// providers document.
+final class TranscriptDeployment: @unchecked Sendable {
+    let pki = try! TemporaryPKI()
+    let identity: InProcessService
+    let media: InProcessService
+    let transcript: InProcessService
+    let deepgram: FakeHTTPSServer
+    let anthropic: FakeHTTPSServer
+    let identityGateway: RPCClient
+    let keyFolder: String
+
+    /// `deepgram` and `anthropic` answer every request unless a test says otherwise.
+    init(deepgram answer: @escaping @Sendable (FakeHTTPSServer.Request) -> FakeHTTPSServer.Response = TranscriptDeployment.deepgramAnswer,
+         anthropic analysis: @escaping @Sendable (FakeHTTPSServer.Request) -> FakeHTTPSServer.Response = TranscriptDeployment.anthropicAnswer)
+        async throws {
+        deepgram = try FakeHTTPSServer(credentials: try pki.credentials(for: TemporaryPKI.identity("service", "deepgram")), respond: answer)
+        anthropic = try FakeHTTPSServer(credentials: try pki.credentials(for: TemporaryPKI.identity("service", "anthropic")), respond: analysis)
+        keyFolder = NSTemporaryDirectory() + "calltrace-keys-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: keyFolder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        for (name, key) in [("deepgram", "dg-secret-key"), ("anthropic", "sk-ant-secret-key")] {
+            FileManager.default.createFile(atPath: "\(keyFolder)/\(name).key", contents: Data(key.utf8), attributes: [.posixPermissions: 0o600])
+        }
+        identity = try await InProcessService.start(IdentityService.self, pki: pki)
+        // Media and transcript name each other: transcript starts first, told the port media will take.
+        var started: (InProcessService, InProcessService)?
+        var lastError: (any Error)?
+        for _ in 0..<3 where started == nil {
+            let mediaPort = try Self.freePort()
+            let (deepgramURL, anthropicURL, keys, pki) = (deepgram.url, anthropic.url, keyFolder, pki)
+            let transcript = try await InProcessService.start(TranscriptService.self, peers: ["identity": identity.instance.port, "media": mediaPort],
+                                                              pki: pki) { configuration in
+                configuration.deepgramURL = deepgramURL
+                configuration.deepgramKeyFile = "\(keys)/deepgram.key"
+                configuration.anthropicURL = anthropicURL
+                configuration.anthropicKeyFile = "\(keys)/anthropic.key"
+                configuration.outboundCA = configuration.ca  // the fake providers' certificates come from the deployment's CA
+            }
+            do {
+                let media = try await InProcessService.start(MediaService.self, peers: ["identity": identity.instance.port, "transcript": transcript.instance.port],
+                                                             pki: pki) { $0.listen = "127.0.0.1:\(mediaPort)" }
+                started = (transcript, media)
+            } catch {
+                lastError = error  // the port was taken meanwhile: again, with another
+                await transcript.stop()
+            }
+        }
+        guard let started else { throw lastError ?? ConfigurationError("media did not start") }
+        (transcript, media) = started
+        identityGateway = try identity.client()
+    }
+
+    static func freePort() throws -> Int {
+        let listener = try TCPListener(host: "127.0.0.1", port: 0)
+        defer { listener.shutdown() }
+        return listener.port
+    }
+
+    func stop() async {
+        await media.stop()
+        await transcript.stop()
+        await identity.stop()
+        deepgram.stop()
+        anthropic.stop()
+        try? FileManager.default.removeItem(atPath: keyFolder)
+    }
+
+    // MARK: Clients
+
+    func calls(as who: String = TemporaryPKI.identity("gateway", "web")) throws -> Calls { Calls(try transcript.client(identity: who)) }
+    func transcripts(as who: String = TemporaryPKI.identity("gateway", "web")) throws -> Transcripts { Transcripts(try transcript.client(identity: who)) }
+    func numbers(as who: String = TemporaryPKI.identity("gateway", "web")) throws -> TrackingNumbers { TrackingNumbers(try transcript.client(identity: who)) }
+    func suppressions(as who: String = TemporaryPKI.identity("gateway", "web")) throws -> Suppressions { Suppressions(try transcript.client(identity: who)) }
+    func recordings(as who: String = TemporaryPKI.identity("gateway", "web")) throws -> Recordings { Recordings(try media.client(identity: who)) }
+
+    // MARK: Organisations and users
+
+    func organisation(_ name: String = "Smith & Co Solicitors") async throws -> (org: String, admin: String) {
+        let email = "admin-\(UUID().uuidString.prefix(8).lowercased())@firm.example"
+        let created = try await identity.client(identity: TemporaryPKI.identity("operator", "ops"))
+            .unary(Calltrace_Identity_V1_IdentityService.createOrganization, .with { $0.name = name; $0.firstAdminEmail = email })
+        return (created.orgID, try await activate(email: email, org: created.orgID))
+    }
+
+    func user(_ role: Calltrace_Identity_V1_Role, in org: String, admin: String) async throws -> String {
+        let email = "\(role)-\(UUID().uuidString.prefix(8).lowercased())@firm.example"
+        _ = try await identityGateway.unary(Calltrace_Identity_V1_IdentityService.inviteUser, .with {
+            $0.orgID = org; $0.email = email; $0.role = role
+        }, options: try bearer(admin))
+        return try await activate(email: email, org: org)
+    }
+
+    private func activate(email: String, org: String) async throws -> String {
+        let invitation = try #require(try identity.setup.deliveredToken(to: email))
+        _ = try await identityGateway.unary(Calltrace_Identity_V1_IdentityService.redeemInvitation, .with {
+            $0.invitationToken = invitation; $0.password = "correct horse battery staple"
+        }, options: .endUser)
+        return try await identityGateway.unary(Calltrace_Identity_V1_IdentityService.login, .with {
+            $0.orgID = org; $0.email = email; $0.password = "correct horse battery staple"
+        }, options: .endUser).token
+    }
+
+    /// Assigns `number` to a source in `org` (as its admin).
+    @discardableResult
+    func assign(_ number: String, org: String, admin: String, source: String = "Google Ads – personal injury",
+                channel: Calltrace_Transcript_V1_Channel = .googleAds, campaign: String = "PI spring") async throws -> Calltrace_Transcript_V1_TrackingNumber {
+        try await numbers().assignTrackingNumber(.with {
+            $0.orgID = org; $0.number = number; $0.source = source; $0.channel = channel; $0.campaign = campaign
+        }, options: try bearer(admin)).trackingNumber
+    }
+
+    /// A call from `caller` to `tracking`, started by the gateway.
+    @discardableResult
+    func start(_ callID: String, tracking: String, caller: String, at time: Int64 = 0) async throws -> Calltrace_Transcript_V1_StartCallResponse {
+        try await calls().startCall(.with {
+            $0.callID = callID; $0.trackingNumber = tracking; $0.callerNumber = caller; $0.direction = .inbound; $0.startedAtUnixMs = time
+        })
+    }
+
+    /// Everything transcript has written to its database and logs, as text: for "never in clear" checks.
+    func everythingTranscriptWrote() throws -> String {
+        let database = try Data(contentsOf: URL(fileURLWithPath: transcript.setup.database))
+        let wal = (try? Data(contentsOf: URL(fileURLWithPath: transcript.setup.database + "-wal"))) ?? Data()
+        return String(decoding: database + wal, as: UTF8.self) + transcript.log.text
+    }
+
+    // MARK: The providers' documented answers
+
+    /// Deepgram's `/v1/listen` answer: utterances, per channel for two-channel audio.
+    static let deepgramAnswer: @Sendable (FakeHTTPSServer.Request) -> FakeHTTPSServer.Response = { request in
+        guard request.query["mip_opt_out"] == "true" else {
+            return .json(#"{"err_code":"TEST_FAILURE","err_msg":"the adapter did not opt out of model improvement"}"#, status: 400)
+        }
+        let multichannel = request.query["multichannel"] == "true"
+        return .json(deepgramJSON(utterances: [
+            (0.0, 4.2, 0, "Hello, I need some advice, I was injured in a car crash last week."),
+            (4.5, 7.0, multichannel ? 1 : 0, "I'm sorry to hear that. Can I take a card payment for the initial consultation?"),
+            (7.5, 12.0, 0, "Yes, it's 4111 1111 1111 1111, expiry 09/27, and the security code is 123."),
+            (12.5, 15.0, 0, "Please call me back on 07700 900123 this afternoon, it's urgent."),
+        ], multichannel: multichannel))
+    }
+
+    static func deepgramJSON(utterances: [(Double, Double, Int, String)], multichannel: Bool) -> String {
+        let items = utterances.enumerated().map { index, u in
+            #"{"start":\#(u.0),"end":\#(u.1),"confidence":0.98,"channel":\#(u.2),"transcript":"\#(u.3)","words":[],"speaker":\#(multichannel ? 0 : index % 2),"id":"u\#(index)"}"#
+        }
+        let channels = (multichannel ? [0, 1] : [0]).map { channel in
+            #"{"alternatives":[{"transcript":"\#(utterances.filter { $0.2 == channel }.map(\.3).joined(separator: " "))","confidence":0.98,"words":[]}]}"#
+        }
+        return #"{"metadata":{"request_id":"req-1","duration":15.0,"channels":\#(channels.count)},"results":{"channels":[\#(channels.joined(separator: ","))],"utterances":[\#(items.joined(separator: ","))]}}"#
+    }
+
+    /// Anthropic's `/v1/messages` answer: one text content block holding the JSON asked for.
+    static let anthropicAnswer: @Sendable (FakeHTTPSServer.Request) -> FakeHTTPSServer.Response = { request in
+        guard request.headers["x-api-key"] == "sk-ant-secret-key", request.headers["anthropic-version"] == "2023-06-01" else {
+            return .json(#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#, status: 401)
+        }
+        let analysis = #"{\"practice_area\":\"personal_injury\",\"new_enquiry\":true,\"urgency\":\"high\",\"callback_requested\":true,\"summary\":\"The caller was injured in a car crash last week and wants advice. They asked for a call back this afternoon.\"}"#
+        return .json(#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"\#(analysis)"}],"stop_reason":"end_turn","usage":{"input_tokens":100,"output_tokens":60}}"#)
+    }
+}
+
+func bearer(_ token: String) throws -> CallOptions {
+    var metadata = Metadata()
+    try metadata.add("authorization", "Bearer \(token)")
+    return CallOptions(metadata: metadata)
+}
+
+/// A mono 16-bit PCM WAV file of `seconds` at 8 kHz (a ramp, so muting shows).
+func wavFile(seconds: Int, channels: UInt16 = 1) -> Data {
+    var data = Data()
+    func le32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) } }
+    func le16(_ value: UInt16) { withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) } }
+    let rate: UInt32 = 8000
+    let bytesPerFrame = 2 * Int(channels)
+    let body = seconds * Int(rate) * bytesPerFrame
+    data.append(contentsOf: "RIFF".utf8); le32(UInt32(36 + body)); data.append(contentsOf: "WAVE".utf8)
+    data.append(contentsOf: "fmt ".utf8); le32(16); le16(1); le16(channels); le32(rate)
+    le32(rate * UInt32(bytesPerFrame)); le16(UInt16(bytesPerFrame)); le16(16)
+    data.append(contentsOf: "data".utf8); le32(UInt32(body))
+    data.append(contentsOf: (0..<body).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) })
+    return data
+}
+
+func sha256(_ data: Data) -> Data {
+    let digest = try! SHA256Stream()
+    digest.update(data)
+    return digest.finish()
+}
+
+extension Recordings {
+    func upload(_ file: Data, org: String, call: String, channels: UInt32 = 1) async throws -> Calltrace_Media_V1_Recording {
+        try await uploadRecording { writer in
+            try await writer.send(.with {
+                $0.header = .with {
+                    $0.orgID = org; $0.callID = call; $0.format = .wavPcm16; $0.sampleRateHz = 8000; $0.channels = channels; $0.sha256 = sha256(file)
+                }
+            })
+            try await writer.send(.with { $0.chunk = file })
+        }.recording
+    }
+}
