@@ -7,6 +7,7 @@ import CallTraceStorage
 import CallTraceTLS
 import CallTraceTestSupport
 import Foundation
+import Synchronization
 import IdentityDomain
 import MediaDomain
 import Testing
@@ -31,6 +32,8 @@ final class TranscriptDeployment: @unchecked Sendable {
     let anthropic: FakeHTTPSServer
     let identityGateway: RPCClient
     let keyFolder: String
+    /// Each organisation's first admin's e-mail, to log in again (`login(admin:)`).
+    private let admins = Mutex<[String: String]>([:])
 
     /// `deepgram` and `anthropic` answer every request unless a test says otherwise.
     init(deepgram answer: @escaping @Sendable (FakeHTTPSServer.Request) -> FakeHTTPSServer.Response = TranscriptDeployment.deepgramAnswer,
@@ -101,7 +104,16 @@ final class TranscriptDeployment: @unchecked Sendable {
         let email = "admin-\(UUID().uuidString.prefix(8).lowercased())@firm.example"
         let created = try await identity.client(identity: TemporaryPKI.identity("operator", "ops"))
             .unary(Calltrace_Identity_V1_IdentityService.createOrganization, .with { $0.name = name; $0.firstAdminEmail = email })
+        admins.withLock { $0[created.orgID] = email }
         return (created.orgID, try await activate(email: email, org: created.orgID))
+    }
+
+    /// A new session of `org`'s first admin.
+    func login(adminOf org: String) async throws -> String {
+        let email = try #require(admins.withLock { $0[org] })
+        return try await identityGateway.unary(Calltrace_Identity_V1_IdentityService.login, .with {
+            $0.orgID = org; $0.email = email; $0.password = "correct horse battery staple"
+        }, options: .endUser).token
     }
 
     func user(_ role: Calltrace_Identity_V1_Role, in org: String, admin: String) async throws -> String {
