@@ -104,10 +104,10 @@ let package = Package(
                           exclude: ["README.md", "config.example.json", "calltrace-transcript.service"], swiftSettings: swiftSettings),
         .executableTarget(name: "calltrace-compliance", dependencies: ["CallTraceServiceHost", "ComplianceDomain"], path: "services/compliance",
                           exclude: ["README.md", "config.example.json", "calltrace-compliance.service"], swiftSettings: swiftSettings),
-        // Operators' command line: PKI, health.
+        // The command line: PKI, health, and every user-facing RPC (recordings, calls, transcripts, reports).
         .executableTarget(
             name: "calltrace",
-            dependencies: ["CallTraceRPC", "CallTraceAPI", "CallTraceKeys", "CallTracePKI", "CallTraceProto", "CallTraceTLS",
+            dependencies: ["CallTraceRPC", "CallTraceAPI", "CallTraceKeys", "CallTracePKI", "CallTraceProto", "CallTraceTLS", "TranscriptDomain",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: swiftSettings

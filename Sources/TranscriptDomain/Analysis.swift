@@ -135,7 +135,13 @@ public enum LocalAnalyser {
     /// The two or three sentences that say most: those with the area's words and the caller's
     /// request, in the order they were said; the opening sentence when nothing scores.
     static func summary(_ transcript: String, area: String) -> String {
-        let sentences = transcript.split(whereSeparator: { ".?!\n".contains($0) })
+        // Without the speakers' labels ("caller: …").
+        let spoken = transcript.split(separator: "\n").map { line -> Substring in
+            guard let colon = line.firstIndex(of: ":"), line.distance(from: line.startIndex, to: colon) <= 32,
+                  line[..<colon].allSatisfy({ $0.isLetter || $0.isNumber || $0 == " " }) else { return line }
+            return line[line.index(after: colon)...]
+        }.joined(separator: "\n")
+        let sentences = spoken.split(whereSeparator: { ".?!\n".contains($0) })
             .map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { $0.split(separator: " ").count >= 4 }
         guard !sentences.isEmpty else { return "A short call with no substantive enquiry recorded." }

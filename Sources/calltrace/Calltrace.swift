@@ -11,7 +11,8 @@ import Foundation
 struct Calltrace: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "calltrace", abstract: "Operate a CallTrace deployment.",
-        subcommands: [PKI.self, Health.self, Metrics.self, Recordings.self])
+        subcommands: [PKI.self, Health.self, Metrics.self, Recordings.self, TrackingNumbersCommand.self, CallsCommand.self,
+                      TranscriptsCommand.self, ReportCommand.self, SuppressionCommand.self])
 }
 
 /// The four services and their default ports.

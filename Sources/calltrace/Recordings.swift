@@ -21,59 +21,8 @@ struct Recordings: AsyncParsableCommand {
             """,
         subcommands: [Upload.self, Play.self, List.self, Show.self, Delete.self, Redact.self, Share.self, OpenLink.self, RevokeLink.self, Links.self])
 
-    /// Where media is, who we are, for whom.
-    struct Options: ParsableArguments {
-        @Option(help: "Folder with ca.crt and the caller's certificate.") var pki: String
-        @Option(name: .customLong("as"), help: "Certificate base name to present.") var caller = "gateway-web"
-        @Option(help: "host:port of media.") var target = "127.0.0.1:7102"
-        // Tokens are base64url and may begin with '-': taken whole, never as an option.
-        @Option(parsing: .unconditional, help: "A user's session token (default: $CALLTRACE_TOKEN).") var token: String?
-        @Option(name: .customLong("client-address"), help: "The end user's address, when the organisation restricts addresses.")
-        var clientAddress: String?
-        @Option(name: .customLong("timeout-ms"), help: "Per-call timeout (uploads and playback: per call, whole).") var timeoutMS = 600_000
-        @Flag(help: "Print JSON.") var json = false
-
-        func client() throws -> RPCClient {
-            let (credentials, trustDomain) = try callerCredentials(pki: pki, caller: caller)
-            guard let colon = target.lastIndex(of: ":"), let port = Int(target[target.index(after: colon)...]) else {
-                throw ValidationError("--target must be host:port")
-            }
-            return try RPCClient(target: .init(host: String(target[..<colon]), port: port, identity: "spiffe://\(trustDomain)/service/media"),
-                                 configuration: .init(credentials: credentials))
-        }
-
-        var callOptions: CallOptions {
-            get throws {
-                var metadata = Metadata()
-                if let token = token ?? ProcessInfo.processInfo.environment["CALLTRACE_TOKEN"] {
-                    try metadata.add("authorization", "Bearer \(token)")
-                }
-                if let clientAddress { try metadata.add(ServerContext.clientAddressKey, clientAddress) }
-                return CallOptions(timeout: .milliseconds(timeoutMS), metadata: metadata)
-            }
-        }
-
-        /// Runs `body` with a client; an RPC failure becomes one line on stderr and its exit status.
-        func run<T>(_ body: (RPCClient) async throws -> T) async throws -> T {
-            let client = try client()
-            defer { client.close() }
-            do {
-                return try await body(client)
-            } catch let error as RPCError {
-                FileHandle.standardError.write(Data("calltrace: \(error.code): \(error.message)\n".utf8))
-                switch error.code {
-                case .notFound: throw ExitCode(3)
-                case .unauthenticated, .permissionDenied: throw ExitCode(4)
-                case .unavailable, .deadlineExceeded: throw ExitCode(5)
-                default: throw ExitCode(1)
-                }
-            }
-        }
-
-        func print(_ message: some SwiftProtobuf.Message, readable: () -> String) throws {
-            Swift.print(json ? try message.jsonString() : readable())
-        }
-    }
+    /// Media as the caller reaches it (`--target`, default 127.0.0.1:7102).
+    typealias Options = ServiceCallOptions<MediaTarget>
 
     static func describe(_ recording: Calltrace_Media_V1_Recording) -> String {
         let created = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(recording.createdAtUnixMs) / 1000))

@@ -1,0 +1,78 @@
+import ArgumentParser
+import CallTraceRPC
+import Foundation
+import SwiftProtobuf
+
+/// A service the user-facing commands call: its name (in its SPIFFE id) and default port.
+protocol ServiceTarget {
+    static var name: String { get }
+    static var defaultPort: Int { get }
+}
+
+enum MediaTarget: ServiceTarget {
+    static let name = "media"
+    static let defaultPort = 7102
+}
+
+enum TranscriptTarget: ServiceTarget {
+    static let name = "transcript"
+    static let defaultPort = 7103
+}
+
+/// Where a service is, who we are, for whom: the options every command that calls a service's
+/// RPCs shares. Calls go as the certificate named by --as (a gateway by default), on behalf of
+/// a user when a token is given. Exit status: 0 done, 1 failed, 3 not found, 4 not allowed, 5
+/// unreachable.
+struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
+    @Option(help: "Folder with ca.crt and the caller's certificate.") var pki: String
+    @Option(name: .customLong("as"), help: "Certificate base name to present.") var caller = "gateway-web"
+    @Option(help: "host:port of the \(Target.name) service (default 127.0.0.1:\(Target.defaultPort)).") var target: String?
+    // Tokens are base64url and may begin with '-': taken whole, never as an option.
+    @Option(parsing: .unconditional, help: "A user's session token (default: $CALLTRACE_TOKEN).") var token: String?
+    @Option(name: .customLong("client-address"), help: "The end user's address, when the organisation restricts addresses.")
+    var clientAddress: String?
+    @Option(name: .customLong("timeout-ms"), help: "Per-call timeout (uploads and playback: per call, whole).") var timeoutMS = 600_000
+    @Flag(help: "Print JSON.") var json = false
+
+    func client() throws -> RPCClient {
+        let (credentials, trustDomain) = try callerCredentials(pki: pki, caller: caller)
+        let target = self.target ?? "127.0.0.1:\(Target.defaultPort)"
+        guard let colon = target.lastIndex(of: ":"), let port = Int(target[target.index(after: colon)...]) else {
+            throw ValidationError("--target must be host:port")
+        }
+        return try RPCClient(target: .init(host: String(target[..<colon]), port: port, identity: "spiffe://\(trustDomain)/service/\(Target.name)"),
+                             configuration: .init(credentials: credentials))
+    }
+
+    var callOptions: CallOptions {
+        get throws {
+            var metadata = Metadata()
+            if let token = token ?? ProcessInfo.processInfo.environment["CALLTRACE_TOKEN"] {
+                try metadata.add("authorization", "Bearer \(token)")
+            }
+            if let clientAddress { try metadata.add(ServerContext.clientAddressKey, clientAddress) }
+            return CallOptions(timeout: .milliseconds(timeoutMS), metadata: metadata)
+        }
+    }
+
+    /// Runs `body` with a client; an RPC failure becomes one line on stderr and its exit status.
+    func run<T>(_ body: (RPCClient) async throws -> T) async throws -> T {
+        let client = try client()
+        defer { client.close() }
+        do {
+            return try await body(client)
+        } catch let error as RPCError {
+            FileHandle.standardError.write(Data("calltrace: \(error.code): \(error.message)\n".utf8))
+            switch error.code {
+            case .notFound: throw ExitCode(3)
+            case .unauthenticated, .permissionDenied: throw ExitCode(4)
+            case .unavailable, .deadlineExceeded: throw ExitCode(5)
+            default: throw ExitCode(1)
+            }
+        }
+    }
+
+    func print(_ message: some SwiftProtobuf.Message, readable: () -> String) throws {
+        Swift.print(json ? try message.jsonString() : readable())
+    }
+}

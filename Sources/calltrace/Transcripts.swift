@@ -1,0 +1,457 @@
+import ArgumentParser
+import CallTraceAPI
+import CallTraceProto
+import CallTraceRPC
+import Foundation
+import SwiftProtobuf
+import TranscriptDomain
+
+/// The transcript service from the command line: tracking numbers, calls, transcripts, the
+/// attribution report and the suppression list. Calls go as the certificate named by --as (a
+/// gateway by default) on behalf of the user whose token is given.
+typealias TranscriptOptions = ServiceCallOptions<TranscriptTarget>
+
+/// A day (`2026-11-30`, UTC midnight) or an instant (`2026-11-30T14:00:00Z`) as UTC milliseconds.
+func unixMs(_ text: String, option: String) throws -> Int64 {
+    let day = DateFormatter()
+    day.locale = Locale(identifier: "en_US_POSIX")
+    day.timeZone = TimeZone(identifier: "UTC")
+    day.dateFormat = "yyyy-MM-dd"
+    guard let date = day.date(from: text) ?? ISO8601DateFormatter().date(from: text) else {
+        throw ValidationError("\(option) must be a date (2026-11-30) or an ISO 8601 time (2026-11-30T14:00:00Z)")
+    }
+    return Int64(date.timeIntervalSince1970 * 1000)
+}
+
+func iso(_ ms: Int64) -> String { ms == 0 ? "-" : ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(ms) / 1000)) }
+
+/// `googleAds` → `google-ads`, for enum values printed and parsed on the command line.
+func dashed(_ value: Any) -> String {
+    var out = ""
+    for character in "\(value)" {
+        if character.isUppercase { out += "-" + character.lowercased() } else { out.append(character) }
+    }
+    return out
+}
+
+func parseEnum<E: CaseIterable>(_ text: String, _ type: E.Type, option: String) throws -> E {
+    guard let value = E.allCases.first(where: { dashed($0) == text }) else {
+        throw ValidationError("\(option) must be one of \(E.allCases.map(dashed).filter { $0 != "unspecified" }.joined(separator: ", "))")
+    }
+    return value
+}
+
+struct TrackingNumbersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tracking-numbers", abstract: "Assign, release and list tracking numbers (their marketing sources).",
+        discussion: "Assigning and releasing need settings.manage (admins); listing needs reports.read.",
+        subcommands: [Assign.self, Release.self, List.self])
+
+    static func describe(_ n: Calltrace_Transcript_V1_TrackingNumber) -> String {
+        "\(n.number)  \(n.source)  \(dashed(n.channel))\(n.campaign.isEmpty ? "" : "  campaign \(n.campaign)")  from \(iso(n.effectiveFromUnixMs))"
+            + (n.effectiveUntilUnixMs == 0 ? "" : " until \(iso(n.effectiveUntilUnixMs))")
+    }
+
+    struct Assign: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Point a number at a marketing source (moving it if it is already yours).")
+        @OptionGroup var options: TranscriptOptions
+        @Option(help: "Organisation id.") var org: String
+        @Argument(help: "The number, in any common UK format.") var number: String
+        @Option(help: "The marketing source, e.g. \"Google Ads – personal injury\".") var source: String
+        @Option(help: "google-ads, paid-social, organic, directory, referral, print, email or other.") var channel: String
+        @Option(help: "Campaign (optional).") var campaign = ""
+        @Option(help: "The notice played before recording (default: the standard notice).") var notice = ""
+
+        func run() async throws {
+            let channel = try parseEnum(channel, Calltrace_Transcript_V1_Channel.self, option: "--channel")
+            let response = try await options.run { client in
+                try await Calltrace_Transcript_V1_TrackingNumberServiceClient(client).assignTrackingNumber(.with {
+                    $0.orgID = org; $0.number = number; $0.source = source; $0.channel = channel; $0.campaign = campaign; $0.notice = notice
+                }, options: try options.callOptions)
+            }
+            try options.print(response) { "assigned " + TrackingNumbersCommand.describe(response.trackingNumber) }
+        }
+    }
+
+    struct Release: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "End the organisation's use of a number (its history stays).")
+        @OptionGroup var options: TranscriptOptions
+        @Option(help: "Organisation id.") var org: String
+        @Argument(help: "The number.") var number: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Transcript_V1_TrackingNumberServiceClient(client).releaseTrackingNumber(.with {
+                    $0.orgID = org; $0.number = number
+                }, options: try options.callOptions)
+            }
+            try options.print(response) { "released \(number)" }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The organisation's numbers.")
+        @OptionGroup var options: TranscriptOptions
+        @Option(help: "Organisation id.") var org: String
+        @Flag(help: "Every assignment, not only current ones.") var history = false
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Transcript_V1_TrackingNumberServiceClient(client).listTrackingNumbers(.with {
+                    $0.orgID = org; $0.includeHistory = history
+                }, options: try options.callOptions)
+            }
+            try options.print(response) {
+                response.trackingNumbers.isEmpty ? "no tracking numbers" : response.trackingNumbers.map(TrackingNumbersCommand.describe).joined(separator: "\n")
+            }
+        }
+    }
+}
+
+struct CallsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "calls", abstract: "List, show, mark and delete call records.",
+        discussion: "Reading needs reports.read (numbers in full only with transcripts.read); marking calls.mark; deleting records.delete.",
+        subcommands: [List.self, Show.self, Mark.self, Delete.self])
+
+    static func describe(_ c: Calltrace_Transcript_V1_Call) -> String {
+        var line = "\(c.callID)  \(iso(c.startedAtUnixMs))  \(dashed(c.direction))  from \(c.callerNumber.isEmpty ? c.callerNumberMasked : c.callerNumber)"
+            + "  via \(c.trackingNumber) (\(c.source))  \(dashed(c.outcome))  \(c.durationMs / 1000) s"
+        if c.enquiry != .unspecified { line += "  enquiry: \(dashed(c.enquiry))" }
+        if c.matterOpened { line += "  matter opened\(c.matterReference.isEmpty ? "" : " \(c.matterReference)")" }
+        if !c.recorded { line += "  not recorded (caller objected)" }
+        return line
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Calls, newest first.")
+        @OptionGroup var options: TranscriptOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Started on or after (2026-11-01 or an ISO 8601 time).") var from: String?
+        @Option(help: "Started before.") var before: String?
+        @Option(help: "Only this source.") var source: String?
+        @Option(help: "At most this many per page (500 at most).") var limit: UInt32 = 100
+        @Option(help: "The next page, from a previous answer.") var page: String?
+
+        func run() async throws {
+            let from = try self.from.map { try unixMs($0, option: "--from") } ?? 0
+            let before = try self.before.map { try unixMs($0, option: "--before") } ?? 0
+            let response = try await options.run { client in
+                try await Calltrace_Transcript_V1_CallServiceClient(client).listCalls(.with {
+                    $0.orgID = org; $0.startedFromUnixMs = from; $0.startedBeforeUnixMs = before; $0.source = source ?? ""
+                    $0.pageSize = limit; $0.pageToken = page ?? ""
+                }, options: try options.callOptions)
+            }
+            try options.print(response) {
+                (response.calls.isEmpty ? ["no calls"] : response.calls.map(CallsCommand.describe)).joined(separator: "\n")
+                    + (response.nextPageToken.isEmpty ? "" : "\nmore: --page \(response.nextPageToken)")
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One call's record.")
+        @OptionGroup var options: TranscriptOptions
+        @Option(help: "Organisation id.") var org: String
+        @Argument(help: "The call id.") var call: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Transcript_V1_CallServiceClient(client).getCall(.with { $0.orgID = org; $0.callID = call },
+                                                                                    options: try options.callOptions)
+            }
+            try options.print(response) { CallsCommand.describe(response.call) }
+        }
+    }
+
+    struct Mark: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The firm's verdict: new enquiry or not, matter opened, practice area.")
+        @OptionGroup var options: TranscriptOptions
+        @Option(help: "Organisation id.") var org: String
+        @Argument(help: "The call id.") var call: String
+        @Option(help: "new or not-new.") var enquiry: String?
+        @Option(help: "The matter reference, when a matter was opened.") var matter: String?
+        @Option(name: .customLong("practice-area"), help: "e.g. personal-injury, family, conveyancing, employment.") var practiceArea: String?
+
+        func run() async throws {
+            let enquiry = try self.enquiry.map { try parseEnum($0, Calltrace_Transcript_V1_Enquiry.self, option: "--enquiry") } ?? .unspecified
+            let area = try practiceArea.map { try parseEnum($0, Calltrace_Transcript_V1_PracticeArea.self, option: "--practice-area") } ?? .unspecified
+            let response = try await options.run { client in
+                try await Calltrace_Transcript_V1_CallServiceClient(client).markCallOutcome(.with {
+                    $0.orgID = org; $0.callID = call; $0.enquiry = enquiry; $0.matterOpened = matter != nil; $0.matterReference = matter ?? ""
+                    $0.practiceArea = area
+                }, options: try options.callOptions)
+            }
+            try options.print(response) { "marked " + CallsCommand.describe(response.call) }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a call record with its transcript and analysis, at once and for good.")
+        @OptionGroup var options: TranscriptOptions
+        @Option(help: "Organisation id.") var org: String
+        @Argument(help: "The call id.") var call: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Transcript_V1_CallServiceClient(client).deleteCall(.with { $0.orgID = org; $0.callID = call },
+                                                                                       options: try options.callOptions)
+            }
+            try options.print(response) { "deleted call \(call)" }
+        }
+    }
+}
+
+struct TranscriptsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "transcripts", abstract: "Show, submit and delete transcripts; redact or analyse text locally; transcription settings.",
+        discussion: "`redact` and `analyse --engine local` read standard input and need no service.",
+        subcommands: [Show.self, Submit.self, Delete.self, Redact.self, Analyse.self, Settings.self])
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A call's transcript and analysis (transcripts.read), or where its transcription stands.")
+        @OptionGroup var options: TranscriptOptions
+        @Option(help: "Organisation id.") var org: String
+        @Argument(help: "The call id.") var call: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Transcript_V1_TranscriptServiceClient(client).getTranscript(.with { $0.orgID = org; $0.callID = call },
+                                                                                                options: try options.callOptions)
+            }
+            try options.print(response) {
+                var lines = ["transcription: \(dashed(response.state))\(response.failureReason.isEmpty ? "" : " (\(response.failureReason))")"]
+                if response.hasAnalysis {
+                    let a = response.analysis
+                    lines.append("analysis (\(a.engine)): \(dashed(a.practiceArea)), \(a.newEnquiry ? "new enquiry" : "not new"), urgency \(dashed(a.urgency))"
+                                 + (a.callbackRequested ? ", callback requested" : ""))
+                    lines.append("summary: \(a.summary)")
+                }
+                if response.hasTranscript {
+                    lines.append("transcript (\(response.transcript.engine), \(response.transcript.redactions) redactions):")
+                    lines += response.transcript.segments.map { "[\(minutesSeconds($0.startMs))] \($0.speaker): \($0.text)" }
+                }
+                return lines.joined(separator: "\n")
+            }
+        }
+    }
+
+    struct Submit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Submit a transcript for a call from a file or standard input: one segment per line, \"speaker: text\".",
+            discussion: "It is redacted before it is stored, then analysed. Without --token the gateway submits as itself.")
+        @OptionGroup var options: TranscriptOptions
+        @Option(help: "Organisation id.") var org: String
+        @Argument(help: "The call id.") var call: String
+        @Option(help: "The file (default: standard input).") var file: String?
+
+        func run() async throws {
+            let data = try file.map { try Data(contentsOf: URL(fileURLWithPath: $0)) } ?? FileHandle.standardInput.readDataToEndOfFile()
+            let segments = String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line -> Calltrace_Transcript_V1_Segment? in
+                let text = line.trimmingCharacters(in: .whitespaces)
+                guard !text.isEmpty else { return nil }
+                let parts = text.split(separator: ":", maxSplits: 1)
+                return .with {
+                    if parts.count == 2, parts[0].count <= 32 {
+                        $0.speaker = parts[0].trimmingCharacters(in: .whitespaces); $0.text = parts[1].trimmingCharacters(in: .whitespaces)
+                    } else {
+                        $0.speaker = "unknown"; $0.text = text
+                    }
+                }
+            }
+            let response = try await options.run { client in
+                try await Calltrace_Transcript_V1_TranscriptServiceClient(client).submitTranscript(.with {
+                    $0.orgID = org; $0.callID = call; $0.segments = segments
+                }, options: try options.callOptions)
+            }
+            try options.print(response) { "stored \(response.transcript.segments.count) segments for call \(call) (\(response.transcript.redactions) redactions)" }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a call's transcript and analysis (records.delete); the call record stays.")
+        @OptionGroup var options: TranscriptOptions
+        @Option(help: "Organisation id.") var org: String
+        @Argument(help: "The call id.") var call: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Transcript_V1_TranscriptServiceClient(client).deleteTranscript(.with { $0.orgID = org; $0.callID = call },
+                                                                                                   options: try options.callOptions)
+            }
+            try options.print(response) { "deleted the transcript of call \(call)" }
+        }
+    }
+
+    struct Redact: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print standard input with card numbers, expiry dates, security codes, sort codes and account numbers replaced by markers.",
+            discussion: "The same code that redacts every transcript before it is stored. Nothing leaves this machine.")
+        @Flag(help: "Print JSON: the text and how many details were replaced.") var json = false
+
+        func run() throws {
+            let input = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            let result = Redactor.redact(input)
+            if json {
+                let object: [String: Any] = ["text": result.text, "redactions": result.count]
+                print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+            } else {
+                print(result.text, terminator: result.text.hasSuffix("\n") ? "" : "\n")
+            }
+        }
+    }
+
+    struct Analyse: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Analyse a transcript on standard input and print the analysis JSON (practice area, new enquiry, urgency, callback, summary).",
+            discussion: "The local engine: deterministic, no network. The text is redacted first, as the service does.")
+        @Option(help: "Only local runs here; anthropic runs in the service, with the deployment's key.") var engine = "local"
+
+        func run() throws {
+            guard engine == "local" else { throw ValidationError("--engine: only local runs from the command line") }
+            let input = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            print(LocalAnalyser.analyse(Redactor.redact(input).text).json)
+        }
+    }
+
+    struct Settings: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show or change the organisation's transcription settings (settings.manage).",
+            discussion: "Transcription is off until turned on: nothing goes to a sub-processor before.")
+        @OptionGroup var options: TranscriptOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option(help: "on or off.") var transcription: String?
+        @Option(help: "deepgram or manual.") var engine: String?
+        @Option(name: .customLong("analysis-engine"), help: "local or anthropic.") var analysisEngine: String?
+        @Option(help: "The Deepgram model.") var model: String?
+        @Option(help: "e.g. en-GB.") var language: String?
+
+        func run() async throws {
+            let changes = transcription != nil || engine != nil || analysisEngine != nil || model != nil || language != nil
+            if let transcription, !["on", "off"].contains(transcription) { throw ValidationError("--transcription must be on or off") }
+            let response = try await options.run { client -> Calltrace_Transcript_V1_TranscriptionSettings in
+                let transcripts = Calltrace_Transcript_V1_TranscriptServiceClient(client)
+                var settings = try await transcripts.getTranscriptionSettings(.with { $0.orgID = org }, options: try options.callOptions).settings
+                guard changes else { return settings }
+                if let transcription { settings.enabled = transcription == "on" }
+                if let engine { settings.engine = engine }
+                if let analysisEngine { settings.analysisEngine = analysisEngine }
+                if let model { settings.model = model }
+                if let language { settings.language = language }
+                let chosen = settings
+                return try await transcripts.setTranscriptionSettings(.with { $0.orgID = org; $0.settings = chosen }, options: try options.callOptions).settings
+            }
+            try options.print(response) {
+                "transcription \(response.enabled ? "on" : "off"), engine \(response.engine), analysis \(response.analysisEngine)"
+                    + (response.model.isEmpty ? "" : ", model \(response.model)") + ", language \(response.language)"
+            }
+        }
+    }
+}
+
+/// `mm:ss` of a segment's start.
+func minutesSeconds(_ ms: UInt64) -> String { String(format: "%02d:%02d", ms / 60_000, (ms / 1000) % 60) }
+
+struct ReportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "report", abstract: "Reports (reports.read).",
+                                                    subcommands: [Attribution.self])
+
+    struct Attribution: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Which marketing brings real cases: calls, callers, answered, missed, enquiries, matters and conversion per source, channel or campaign.",
+            discussion: "First touch credits a matter to the caller's first call in the period; last touch to their last call up to the one where it was opened.")
+        @OptionGroup var options: TranscriptOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option(help: "From (2026-01-01 or an ISO 8601 time).") var from: String
+        @Option(help: "Before (exclusive).") var before: String
+        @Option(help: "source, channel or campaign.") var by = "source"
+        @Flag(help: "Print CSV.") var csv = false
+
+        func run() async throws {
+            let from = try unixMs(self.from, option: "--from"), before = try unixMs(self.before, option: "--before")
+            let grouping = try parseEnum(by, Calltrace_Transcript_V1_ReportGrouping.self, option: "--by")
+            let response = try await options.run { client in
+                try await Calltrace_Transcript_V1_CallServiceClient(client).attributionReport(.with {
+                    $0.orgID = org; $0.fromUnixMs = from; $0.beforeUnixMs = before; $0.groupBy = grouping
+                }, options: try options.callOptions)
+            }
+            let columns = ["calls", "callers", "answered", "missed", "enquiries", "matters", "conversion", "first-touch", "last-touch"]
+            func values(_ r: Calltrace_Transcript_V1_AttributionRow) -> [String] {
+                [r.calls, r.uniqueCallers, r.answered, r.missed, r.newEnquiries, r.mattersOpened].map { "\($0)" }
+                    + [String(format: "%.1f%%", r.conversionRate * 100), "\(r.firstTouchMatters)", "\(r.lastTouchMatters)"]
+            }
+            if csv {
+                func quoted(_ field: String) -> String { "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+                print(([by] + columns).joined(separator: ","))
+                for row in response.rows + [response.total] { print(([quoted(row.key)] + values(row)).joined(separator: ",")) }
+                return
+            }
+            try options.print(response) {
+                let table = [[by] + columns] + (response.rows + [response.total]).map { [$0.key] + values($0) }
+                let widths = (0..<table[0].count).map { column in table.map { $0[column].count }.max() ?? 0 }
+                return table.map { row in
+                    row.enumerated().map { index, cell in
+                        index == 0 ? cell.padding(toLength: widths[0], withPad: " ", startingAt: 0)
+                            : String(repeating: " ", count: widths[index] - cell.count) + cell
+                    }.joined(separator: "  ")
+                }.joined(separator: "\n")
+            }
+        }
+    }
+}
+
+struct SuppressionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "suppression", abstract: "Callers who objected (P13): not recorded, transcribed or analysed (requests.manage).",
+        subcommands: [Add.self, Remove.self, List.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a caller; their existing analyses are deleted.")
+        @OptionGroup var options: TranscriptOptions
+        @Option(help: "Organisation id.") var org: String
+        @Argument(help: "The caller's number, any common format.") var number: String
+        @Option(help: "Why, e.g. \"objection received 2026-11-30\".") var reason = ""
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Transcript_V1_SuppressionServiceClient(client).addSuppression(.with {
+                    $0.orgID = org; $0.phoneNumber = number; $0.reason = reason
+                }, options: try options.callOptions)
+            }
+            try options.print(response) { "suppressed; \(response.analysesDeleted) analyses deleted" }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a caller from the list.")
+        @OptionGroup var options: TranscriptOptions
+        @Option(help: "Organisation id.") var org: String
+        @Argument(help: "The caller's number.") var number: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Transcript_V1_SuppressionServiceClient(client).removeSuppression(.with {
+                    $0.orgID = org; $0.phoneNumber = number
+                }, options: try options.callOptions)
+            }
+            try options.print(response) { "removed" }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The list, numbers masked.")
+        @OptionGroup var options: TranscriptOptions
+        @Option(help: "Organisation id.") var org: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Transcript_V1_SuppressionServiceClient(client).listSuppressions(.with { $0.orgID = org },
+                                                                                                     options: try options.callOptions)
+            }
+            try options.print(response) {
+                response.suppressions.isEmpty ? "no suppressed callers"
+                    : response.suppressions.map { "\($0.numberMasked)  since \(iso($0.addedAtUnixMs))  \($0.reason)" }.joined(separator: "\n")
+            }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import CallTraceTestSupport
+import Foundation
+import Testing
+
+@Suite("calltrace tracking-numbers, calls, transcripts, report, suppression: transcript from the command line", .serialized)
+struct TranscriptCLITests {
+    @Test("Every transcript capability from the CLI, readable, --json or --csv, with meaningful exit codes")
+    func commands() async throws {
+        let deployment = try await TranscriptDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation()
+        _ = try deployment.pki.credentials(for: TemporaryPKI.identity("gateway", "web"), named: "gateway-web")
+        let calltrace = productsDirectory.appendingPathComponent("calltrace").path
+        let common = ["--pki", deployment.pki.directory.path, "--target", "127.0.0.1:\(deployment.transcript.instance.port)", "--org", org]
+        var environment = ProcessInfo.processInfo.environment
+        environment["CALLTRACE_TOKEN"] = admin
+        func cli(_ arguments: [String], input: String? = nil) async throws -> ProcessResult {
+            try await run(calltrace, arguments + common, environment: environment, input: input.map { Data($0.utf8) })
+        }
+
+        let assigned = try await cli(["tracking-numbers", "assign", "0118 496 0000", "--source", "Google Ads", "--channel", "google-ads", "--campaign", "PI"])
+        #expect(assigned.status == 0 && assigned.stdout.contains("+441184960000  Google Ads  google-ads  campaign PI"), "\(assigned.stdout) \(assigned.stderr)")
+        #expect(try await cli(["tracking-numbers", "assign", "0118", "--source", "x", "--channel", "tv"]).status != 0, "an unknown channel")
+        #expect(try await cli(["tracking-numbers", "list", "--json"]).stdout.contains("\"number\":\"+441184960000\""))
+
+        let started = deployment.transcript.clock.nowUnixMs
+        try await deployment.start("cli-1", tracking: "01184960000", caller: "07700900123", at: started)
+        let listed = try await cli(["calls", "list"])
+        #expect(listed.status == 0 && listed.stdout.contains("cli-1") && listed.stdout.contains("+447700900123"), "\(listed.stdout)")
+        let marked = try await cli(["calls", "mark", "cli-1", "--enquiry", "new", "--matter", "PI-7", "--practice-area", "personal-injury"])
+        #expect(marked.status == 0 && marked.stdout.contains("matter opened PI-7"), "\(marked.stdout) \(marked.stderr)")
+        #expect(try await cli(["calls", "show", "missing"]).status == 3)
+
+        let submitted = try await cli(["transcripts", "submit", "cli-1"], input: "caller: I slipped at work, my card is 4111 1111 1111 1111\nfirm: Thank you\n")
+        #expect(submitted.status == 0 && submitted.stdout.contains("1 redactions"), "\(submitted.stdout) \(submitted.stderr)")
+        let shown = try await cli(["transcripts", "show", "cli-1"])
+        #expect(shown.stdout.contains("caller: I slipped at work, my card is [card number]"), "\(shown.stdout)")
+        #expect(try await cli(["transcripts", "settings", "--transcription", "on", "--engine", "manual"]).stdout.contains("transcription on, engine manual"))
+
+        let day = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(started) / 1000 - 86_400))
+        let after = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(started) / 1000 + 86_400))
+        let report = try await cli(["report", "attribution", "--from", day, "--before", after])
+        #expect(report.status == 0 && report.stdout.contains("Google Ads") && report.stdout.contains("100.0%"), "\(report.stdout) \(report.stderr)")
+        let csv = try await cli(["report", "attribution", "--from", day, "--before", after, "--csv"])
+        #expect(csv.stdout.hasPrefix("source,calls,callers,answered,missed,enquiries,matters,conversion,first-touch,last-touch\n\"Google Ads\",1,1,0,0,1,1,100.0%,1,1"),
+                "\(csv.stdout)")
+        #expect(try await cli(["report", "attribution", "--from", "yesterday", "--before", after]).status != 0)
+
+        #expect(try await cli(["suppression", "add", "07700 900123", "--reason", "objection"]).stdout.contains("suppressed"))
+        #expect(try await cli(["suppression", "list"]).stdout.contains("+44 7700 ••••23"))
+        #expect(try await cli(["suppression", "remove", "07700 900123"]).status == 0)
+
+        environment["CALLTRACE_TOKEN"] = nil
+        #expect(try await cli(["calls", "list"]).status == 4, "no token: not allowed")
+        // Local commands need no service.
+        let redacted = try await run(calltrace, ["transcripts", "redact"], input: Data("sort code 20-45-67 account 12345678\n".utf8))
+        #expect(redacted.stdout == "sort code [sort code] account [account number]\n")
+        let analysed = try await run(calltrace, ["transcripts", "analyse", "--engine", "local"], input: Data("caller: my landlord is evicting me\n".utf8))
+        #expect(analysed.stdout.contains("\"practice_area\":\"housing_and_landlord_tenant\""))
+    }
+}
