@@ -11,7 +11,7 @@ PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 PROTOC_GEN_SWIFT := .build-protoc-gen-swift/release/protoc-gen-swift
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: deps build run test check-crypto-deps proto bench bench-media clean fuzz fuzz-smoke fuzzers
+.PHONY: deps build run test check-crypto-deps proto bench bench-media bench-transcript clean fuzz fuzz-smoke fuzzers
 
 ## Install the Debian packages the project needs (only those missing).
 deps:
@@ -94,6 +94,11 @@ bench-media: deps
 	swift build -c release --static-swift-stdlib --product ctrpc-floor
 	swift build -c release --static-swift-stdlib --product calltrace-media
 	.build/release/calltrace-bench media --rounds 3 --floor .build/release/ctrpc-floor
+
+## The transcript service with a year of 1M calls: subject search and the attribution report, beside raw SQLite.
+bench-transcript: deps
+	swift build -c release --static-swift-stdlib --product calltrace-bench
+	.build/release/calltrace-bench transcript --calls 1000000
 
 $(PROTOC_GEN_SWIFT):
 	swift package resolve

@@ -122,7 +122,7 @@ let package = Package(
         .executableTarget(
             name: "calltrace-bench",
             dependencies: [
-                "CallTraceRPC", "CallTraceAPI", "CallTraceKeys", "CallTraceTestSupport",
+                "CallTraceRPC", "CallTraceAPI", "CallTraceKeys", "CallTraceStorage", "CallTraceTestSupport", "IdentityDomain", "TranscriptDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -92,6 +92,13 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("mail-link-base"), help: "Identity: https:// base of the links in e-mails.") var mailLinkBase: String?
     @Option(name: .customLong("blob-store"), help: "Media: folder of the sealed recording files (default recordings/ beside the database).")
     var blobStore: String?
+    @Option(name: .customLong("deepgram-url"), help: "Transcript: Deepgram's API (default https://api.deepgram.com).") var deepgramURL: String?
+    @Option(name: .customLong("deepgram-key-file"), help: "Transcript: file (0600) holding the Deepgram API key.") var deepgramKeyFile: String?
+    @Option(name: .customLong("anthropic-url"), help: "Transcript: Anthropic's API (default https://api.anthropic.com).") var anthropicURL: String?
+    @Option(name: .customLong("anthropic-key-file"), help: "Transcript: file (0600) holding the Anthropic API key.") var anthropicKeyFile: String?
+    @Option(name: .customLong("anthropic-model"), help: "Transcript: the Anthropic model (default claude-sonnet-4-5).") var anthropicModel: String?
+    @Option(name: .customLong("outbound-ca"), help: "Transcript: PEM CA certificates the providers' HTTPS must chain to (default: the system's).")
+    var outboundCA: String?
 
     func resolve(service: String, port: Int) throws -> ServiceConfiguration {
         var configuration = ServiceConfiguration.defaults(service: service, port: port)
@@ -103,7 +110,9 @@ struct SettingsOptions: ParsableArguments {
                                           ("credential_gateways", credentialGateways), ("mail_outbox", mailOutbox),
                                           ("smtp_url", smtpURL), ("smtp_from", smtpFrom), ("smtp_ca", smtpCA),
                                           ("smtp_credentials", smtpCredentials), ("mail_link_base", mailLinkBase),
-                                          ("blob_store", blobStore)]
+                                          ("blob_store", blobStore), ("deepgram_url", deepgramURL), ("deepgram_key_file", deepgramKeyFile),
+                                          ("anthropic_url", anthropicURL), ("anthropic_key_file", anthropicKeyFile),
+                                          ("anthropic_model", anthropicModel), ("outbound_ca", outboundCA)]
         for case let (key, value?) in flags { try configuration.set(key, value) }
         return configuration
     }

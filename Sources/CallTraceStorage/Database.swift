@@ -27,6 +27,8 @@ public final class Database: @unchecked Sendable {
     private let handle: OpaquePointer
     private let lockFD: Int32
     private let queue: DispatchQueue
+    /// Prepared statements kept for reuse, used only on `queue`.
+    private let statements = StatementCache()
     /// The schema version after migrations.
     public private(set) var schemaVersion: Int = 0
 
@@ -98,6 +100,7 @@ public final class Database: @unchecked Sendable {
 
     private func closeNow() {
         guard !isClosed else { return }
+        statements.finalizeAll()
         isClosed = true
         sqlite3_close_v2(handle)
         Glibc.close(lockFD)
@@ -120,17 +123,18 @@ public final class Database: @unchecked Sendable {
     public func sync<T>(_ body: (Connection) throws -> T) throws -> T {
         try queue.sync {
             guard !isClosed else { throw StorageError("database \(path) is closed") }
-            return try body(Connection(handle: handle, path: path))
+            return try body(Connection(handle: handle, path: path, statements: statements))
         }
     }
 
     private func run<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
         let handle = UncheckedHandle(raw: handle)
         let path = self.path
+        let statements = self.statements
         return try await withCheckedThrowingContinuation { continuation in
             queue.async { [self] in
                 guard !isClosed else { return continuation.resume(throwing: StorageError("database \(path) is closed")) }
-                continuation.resume(with: Result { try body(Connection(handle: handle.raw, path: path)) })
+                continuation.resume(with: Result { try body(Connection(handle: handle.raw, path: path, statements: statements)) })
             }
         }
     }
@@ -228,10 +232,44 @@ public final class Database: @unchecked Sendable {
 
 private struct UncheckedHandle: @unchecked Sendable { let raw: OpaquePointer }
 
+/// Prepared statements by SQL text, reset after each use and reused: a service runs the same
+/// few hundred statements all day, and preparing one costs as much as running it. Used only on
+/// the database's thread; a statement is taken out while it runs, so a nested use of the same
+/// SQL prepares its own.
+final class StatementCache: @unchecked Sendable {
+    private var statements: [String: OpaquePointer] = [:]
+    static let limit = 256
+
+    func take(_ sql: String) -> OpaquePointer? { statements.removeValue(forKey: sql) }
+
+    func give(back statement: OpaquePointer, for sql: String) {
+        sqlite3_reset(statement)
+        sqlite3_clear_bindings(statement)
+        if statements.count >= Self.limit || statements[sql] != nil {
+            sqlite3_finalize(statement)
+        } else {
+            statements[sql] = statement
+        }
+    }
+
+    func finalizeAll() {
+        for statement in statements.values { sqlite3_finalize(statement) }
+        statements = [:]
+    }
+}
+
+/// The current row of `Connection.scan`.
+public struct ScanCursor {
+    let statement: OpaquePointer
+    /// The integer in column `column` (0-based) of the current row; 0 for NULL.
+    public func int(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
+}
+
 /// Statements on the database thread. Obtain one through `Database.read` / `write`.
 public struct Connection {
     let handle: OpaquePointer
     let path: String
+    var statements: StatementCache? = nil
 
     /// Runs a statement that returns no rows; returns the number of rows changed.
     @discardableResult
@@ -285,6 +323,20 @@ public struct Connection {
         }
     }
 
+    /// Steps through a query's rows without materialising them: `row` reads the current row's
+    /// integer columns by position. For reports that go over many rows.
+    public func scan(_ sql: String, bindings: [any SQLiteBindable], _ row: (ScanCursor) throws -> Void) throws {
+        try withStatement(sql, bindings) { statement in
+            let cursor = ScanCursor(statement: statement)
+            while true {
+                let rc = sqlite3_step(statement)
+                if rc == SQLITE_DONE { return }
+                guard rc == SQLITE_ROW else { throw failure("step", rc) }
+                try row(cursor)
+            }
+        }
+    }
+
     /// The rowid of the last insert on this connection.
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 
@@ -303,10 +355,15 @@ public struct Connection {
     }
 
     private func withStatement<T>(_ sql: String, _ bindings: [any SQLiteBindable], _ body: (OpaquePointer) throws -> T) throws -> T {
-        var statement: OpaquePointer?
-        let rc = sqlite3_prepare_v2(handle, sql, -1, &statement, nil)
-        guard rc == SQLITE_OK, let statement else { throw failure("prepare", rc) }
-        defer { sqlite3_finalize(statement) }
+        var statement = statements?.take(sql)
+        if statement == nil {
+            let rc = sqlite3_prepare_v2(handle, sql, -1, &statement, nil)
+            guard rc == SQLITE_OK, statement != nil else { throw failure("prepare", rc) }
+        }
+        guard let statement else { throw failure("prepare", SQLITE_ERROR) }
+        defer {
+            if let statements { statements.give(back: statement, for: sql) } else { sqlite3_finalize(statement) }
+        }
         for (offset, binding) in bindings.enumerated() {
             let index = Int32(offset + 1)
             let rc: Int32

@@ -3,8 +3,12 @@ import Foundation
 /// Which marketing produces real cases (P2): per source, channel or campaign, the calls and
 /// callers it brought, how many were answered or missed, how many were new enquiries and how
 /// many became matters, and which sources to credit with each matter — the caller's first call
-/// in the period (first touch) and their last call up to the one where the matter was opened
-/// (last touch). Conversion is matters opened over unique callers.
+/// in the period (first touch) and the call on which the matter was opened (last touch).
+/// Conversion is matters opened over unique callers.
+///
+/// Built in one pass over the period's calls in time order (`Builder`), tallied per tracking
+/// number assignment and then merged per key: a year of a busy firm's calls (1M) is one
+/// index scan, never a row per call in memory.
 struct AttributionReport: Sendable {
     struct Line: Sendable, Equatable {
         var key: String
@@ -23,47 +27,92 @@ struct AttributionReport: Sendable {
     let lines: [Line]
     let total: Line
 
-    /// `counts` are summed per key in SQL; `facts` are the calls of callers with a matter, in
-    /// caller then time order; `uniqueCallers` counts each caller of the period once.
-    init(counts: [AttributionCounts], facts: [AttributionFact], uniqueCallers: Int) {
-        var lines = counts.map {
-            Line(key: $0.key, calls: $0.calls, uniqueCallers: $0.uniqueCallers, answered: $0.answered, missed: $0.missed,
-                 newEnquiries: $0.newEnquiries, mattersOpened: $0.mattersOpened)
+    /// Outcome and enquiry values (transcript.proto).
+    static let answered = 1, missed = 2, newEnquiry = 1
+
+    struct Builder {
+        /// Per tracking number assignment.
+        struct Tally {
+            var calls = 0, answered = 0, missed = 0, newEnquiries = 0, matters = 0, firstTouch = 0, lastTouch = 0
+            var callers = Bits()
         }
-        var position = Dictionary(uniqueKeysWithValues: lines.enumerated().map { ($1.key, $0) })
-        func credit(_ key: String, _ field: WritableKeyPath<Line, Int>) {
-            if position[key] == nil {
-                position[key] = lines.count
-                lines.append(Line(key: key))
+        private var tallies: [Int64: Tally] = [:]
+        /// The assignment of each caller's first call in the period (by caller number), 0 when none yet.
+        private var firstCall: [Int64] = []
+
+        mutating func add(_ row: AttributionScanRow) {
+            var tally = tallies[row.assignment] ?? Tally()
+            tallies[row.assignment] = nil  // unique: mutate in place, no copy of its bits
+            tally.calls += 1
+            if row.outcome == AttributionReport.answered { tally.answered += 1 }
+            if row.outcome == AttributionReport.missed { tally.missed += 1 }
+            if row.enquiry == AttributionReport.newEnquiry { tally.newEnquiries += 1 }
+            tally.callers.insert(Int(row.caller))
+            let caller = Int(row.caller)
+            if caller >= firstCall.count { firstCall += [Int64](repeating: 0, count: max(caller + 1 - firstCall.count, firstCall.count)) }
+            if firstCall[caller] == 0 { firstCall[caller] = row.assignment }
+            if row.matterOpened {
+                tally.matters += 1
+                tally.lastTouch += 1
             }
-            lines[position[key]!][keyPath: field] += 1
+            tallies[row.assignment] = tally
+            if row.matterOpened { tallies[firstCall[caller], default: Tally()].firstTouch += 1 }
         }
-        // One caller's calls at a time: first touch is their first call in the period; each
-        // matter credits the last call up to and including the one that opened it.
-        var start = facts.startIndex
-        while start < facts.endIndex {
-            var end = start
-            while end < facts.endIndex && facts[end].callerIndex == facts[start].callerIndex { end += 1 }
-            let calls = facts[start..<end]
-            for matter in calls where matter.matterOpened {
-                credit(calls.first!.key, \.firstTouch)
-                credit(matter.key, \.lastTouch)
+
+        var assignments: Set<Int64> { Set(tallies.keys) }
+
+        /// Merges the tallies by `key` (an assignment's source, channel or campaign), biggest first.
+        func report(key: (Int64) -> String) -> AttributionReport {
+            var merged: [String: (line: Line, callers: Bits)] = [:]
+            var everyone = Bits()
+            for (assignment, tally) in tallies {
+                let name = key(assignment)
+                var entry = merged[name] ?? (Line(key: name), Bits())
+                entry.line.calls += tally.calls
+                entry.line.answered += tally.answered
+                entry.line.missed += tally.missed
+                entry.line.newEnquiries += tally.newEnquiries
+                entry.line.mattersOpened += tally.matters
+                entry.line.firstTouch += tally.firstTouch
+                entry.line.lastTouch += tally.lastTouch
+                entry.callers.formUnion(tally.callers)
+                everyone.formUnion(tally.callers)
+                merged[name] = entry
             }
-            start = end
+            let lines = merged.values.map { entry -> Line in
+                var line = entry.line
+                line.uniqueCallers = entry.callers.count
+                return line
+            }.sorted { $0.calls != $1.calls ? $0.calls > $1.calls : $0.key < $1.key }
+            var total = Line(key: "total", uniqueCallers: everyone.count)
+            for line in lines {
+                total.calls += line.calls
+                total.answered += line.answered
+                total.missed += line.missed
+                total.newEnquiries += line.newEnquiries
+                total.mattersOpened += line.mattersOpened
+                total.firstTouch += line.firstTouch
+                total.lastTouch += line.lastTouch
+            }
+            return AttributionReport(lines: lines, total: total)
         }
-        self.lines = lines
-        // Unique callers over the whole period are not the sum of the rows' (a caller may call
-        // two sources); the total counts each caller once.
-        var total = Line(key: "total", uniqueCallers: uniqueCallers)
-        for line in lines {
-            total.calls += line.calls
-            total.answered += line.answered
-            total.missed += line.missed
-            total.newEnquiries += line.newEnquiries
-            total.mattersOpened += line.mattersOpened
-            total.firstTouch += line.firstTouch
-            total.lastTouch += line.lastTouch
+    }
+
+    /// A set of small non-negative integers (caller numbers) as a bit array.
+    struct Bits: Sendable {
+        private var words: [UInt64] = []
+
+        mutating func insert(_ value: Int) {
+            let word = value >> 6
+            if word >= words.count { words += [UInt64](repeating: 0, count: max(word + 1 - words.count, words.count)) }
+            words[word] |= 1 << UInt64(value & 63)
         }
-        self.total = total
+
+        mutating func formUnion(_ other: Bits) {
+            if other.words.count > words.count { words += [UInt64](repeating: 0, count: other.words.count - words.count) }
+            for (index, word) in other.words.enumerated() { words[index] |= word }
+        }
+
+        var count: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
     }
 }

@@ -118,16 +118,12 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         -> Calltrace_Transcript_V1_FindCallsByCallerResponse {
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
-        let rows = try await rules.calls(org: request.orgID, callerNumber: request.phoneNumber)
-        var found: [Calltrace_Transcript_V1_CallerCall] = []
-        for row in rows {
-            let reading = try? await transcripts.transcript(org: row.org, callID: row.id)
-            found.append(.with {
-                $0.callID = row.id; $0.recordingID = row.recordingID; $0.startedAtUnixMs = row.startedAt
-                $0.transcribed = reading?.transcript != nil
-            })
+        let found = try await rules.calls(org: request.orgID, callerNumber: request.phoneNumber)
+        return .with {
+            $0.calls = found.map { call in
+                .with { $0.callID = call.id; $0.recordingID = call.recordingID; $0.startedAtUnixMs = call.startedAt; $0.transcribed = call.transcribed }
+            }
         }
-        return .with { $0.calls = found }
     }
 
     func deleteCall(_ request: Calltrace_Transcript_V1_DeleteCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_DeleteCallResponse {

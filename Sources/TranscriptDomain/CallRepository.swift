@@ -5,6 +5,8 @@ import Foundation
 /// while current).
 struct TrackingAssignment: Sendable, Equatable {
     let id: String
+    /// A small number of its own, which call rows carry (reports group by it).
+    let no: Int64
     let number: String
     let org: String
     let source: String
@@ -26,6 +28,10 @@ struct CallRow: Sendable, Equatable {
     let campaign: String
     let sealedCaller: Data
     let callerIndex: Data
+    /// The caller's small number within the organisation (reports count callers by it).
+    let callerNo: Int64
+    /// The tracking number assignment the call came in on.
+    let assignmentNo: Int64
     let direction: Int
     let startedAt: Int64
     var answeredAt: Int64 = 0
@@ -39,6 +45,14 @@ struct CallRow: Sendable, Equatable {
     var matterOpened = false
     var sealedMatterReference: Data?
     var practiceArea: Int = 0
+}
+
+/// What a subject search finds of one call.
+struct CallerCall: Sendable {
+    let id: String
+    let recordingID: String
+    let startedAt: Int64
+    let transcribed: Bool
 }
 
 /// A stored transcript: its segments sealed (a serialized `Calltrace_Transcript_V1_Transcript`).
@@ -84,23 +98,13 @@ enum AttributionGrouping: Sendable {
     case source, channel, campaign
 }
 
-/// One call's contribution to an attribution report.
-struct AttributionFact: Sendable {
-    let key: String
-    let callerIndex: Data
-    let startedAt: Int64
+/// One call as an attribution report reads it: small numbers only, in time order.
+struct AttributionScanRow {
+    let assignment: Int64
+    let caller: Int64
+    let outcome: Int
+    let enquiry: Int
     let matterOpened: Bool
-}
-
-/// Counts of one report row, summed in SQL.
-struct AttributionCounts: Sendable {
-    let key: String
-    let calls: Int
-    let uniqueCallers: Int
-    let answered: Int
-    let missed: Int
-    let newEnquiries: Int
-    let mattersOpened: Int
 }
 
 /// Transcript's storage, behind a protocol: the rules decide, a repository reads and writes.
@@ -116,6 +120,9 @@ protocol CallTransaction {
 
     // Tracking numbers
     func insert(_ assignment: TrackingAssignment) throws
+    func nextAssignmentNo() throws -> Int64
+    /// The organisation's assignments among `numbers`, by number.
+    func assignments(org: String, numbers: Set<Int64>) throws -> [Int64: TrackingAssignment]
     /// The assignment in force for `number` at `time`, whichever organisation holds it.
     func assignment(of number: String, at time: Int64) throws -> TrackingAssignment?
     /// The current (open-ended) assignment of `number`, if any.
@@ -130,15 +137,17 @@ protocol CallTransaction {
     /// Newest first; `after` is the (started_at, id) of the previous page's last row.
     func calls(org: String, from: Int64?, before: Int64?, source: String?, after: (Int64, String)?, limit: Int) throws -> [CallRow]
     func calls(org: String, callerIndex: Data) throws -> [CallRow]
+    /// The caller's small number in the organisation, given on first sight.
+    func callerNo(org: String, callerIndex: Data) throws -> Int64
+    /// A caller's calls for a subject request, oldest first, with whether each has a transcript: one indexed query.
+    func callerCalls(org: String, callerIndex: Data) throws -> [CallerCall]
     func deleteCall(_ id: String, org: String) throws -> Bool
     /// The ids of up to `limit` calls started before `cutoff`.
     func callIDs(org: String, startedBefore cutoff: Int64, limit: Int) throws -> [String]
 
     // Reports
-    func attributionCounts(org: String, from: Int64, before: Int64, by grouping: AttributionGrouping) throws -> [AttributionCounts]
-    func uniqueCallers(org: String, from: Int64, before: Int64) throws -> Int
-    /// Every call in the period of each caller who had a matter opened in it, ordered by caller and time.
-    func attributionFacts(org: String, from: Int64, before: Int64, by grouping: AttributionGrouping) throws -> [AttributionFact]
+    /// Every call of the period, in time order, as small numbers.
+    func scanCalls(org: String, from: Int64, before: Int64, _ each: (AttributionScanRow) -> Void) throws
 
     // Transcripts and analyses
     func transcript(org: String, callID: String) throws -> TranscriptRow?

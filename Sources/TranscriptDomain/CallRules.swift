@@ -72,7 +72,8 @@ struct CallRules: Sendable {
                 }
                 try tx.endAssignment(current.id, at: from)
             }
-            let assignment = TrackingAssignment(id: "tn_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""), number: number,
+            let assignment = TrackingAssignment(id: "tn_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""),
+                                                no: try tx.nextAssignmentNo(), number: number,
                                                 org: org, source: source, channel: request.channel.rawValue, campaign: campaign, notice: notice,
                                                 from: from, until: nil)
             try tx.insert(assignment)
@@ -136,7 +137,8 @@ struct CallRules: Sendable {
                 throw RPCError(.notFound, "callback_of: call \(request.callbackOf) not found in organisation \(org)")
             }
             try tx.insert(CallRow(id: request.callID, org: org, trackingNumber: tracking, source: assignment.source, channel: assignment.channel,
-                                  campaign: assignment.campaign, sealedCaller: sealed, callerIndex: index, direction: request.direction.rawValue,
+                                  campaign: assignment.campaign, sealedCaller: sealed, callerIndex: index,
+                                  callerNo: try tx.callerNo(org: org, callerIndex: index), assignmentNo: assignment.no, direction: request.direction.rawValue,
                                   startedAt: started, callbackOf: request.callbackOf, recorded: !suppressed))
             try outbox.record(AuditRecord(org: org, actor: actor, action: "call.started", resource: "call:\(request.callID)",
                                           outcome: "success", detail: suppressed ? "not recorded: caller suppressed" : ""), in: tx.connection)
@@ -237,19 +239,27 @@ struct CallRules: Sendable {
         guard from < before else { throw RPCError(.invalidArgument, "from must be before before (a period of at least a millisecond)") }
         guard before - from <= 400 * 86_400_000 else { throw RPCError(.invalidArgument, "a report covers at most 400 days") }
         return try await repository.read { tx in
-            AttributionReport(counts: try tx.attributionCounts(org: org, from: from, before: before, by: grouping),
-                              facts: try tx.attributionFacts(org: org, from: from, before: before, by: grouping),
-                              uniqueCallers: try tx.uniqueCallers(org: org, from: from, before: before))
+            var builder = AttributionReport.Builder()
+            try tx.scanCalls(org: org, from: from, before: before) { builder.add($0) }
+            let assignments = try tx.assignments(org: org, numbers: builder.assignments)
+            return builder.report { no in
+                guard let assignment = assignments[no] else { return "unknown" }
+                switch grouping {
+                case .source: return assignment.source
+                case .channel: return String(assignment.channel)
+                case .campaign: return assignment.campaign.isEmpty ? "(no campaign)" : assignment.campaign
+                }
+            }
         }
     }
 
     // MARK: Subject search (P13)
 
-    func calls(org: String, callerNumber raw: String) async throws -> [CallRow] {
+    func calls(org: String, callerNumber raw: String) async throws -> [CallerCall] {
         let number = try Self.e164(raw, field: "phone_number")
         guard try keys.hasKeys(for: org) else { return [] }
         let index = try keys.blindIndex(number, kind: "e164", org: org)
-        return try await repository.read { tx in try tx.calls(org: org, callerIndex: index) }
+        return try await repository.read { tx in try tx.callerCalls(org: org, callerIndex: index) }
     }
 
     // MARK: Deletion (P9, P10, P11)

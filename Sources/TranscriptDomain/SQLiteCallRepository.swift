@@ -8,6 +8,7 @@ struct SQLiteCallRepository: CallRepository {
     static let schema = """
         CREATE TABLE tracking_numbers (
             id TEXT PRIMARY KEY,
+            no INTEGER NOT NULL UNIQUE,
             number TEXT NOT NULL,
             org_id TEXT NOT NULL,
             source TEXT NOT NULL,
@@ -28,6 +29,8 @@ struct SQLiteCallRepository: CallRepository {
             campaign TEXT NOT NULL,
             caller_number BLOB NOT NULL,
             caller_index BLOB NOT NULL,
+            caller_no INTEGER NOT NULL,
+            assignment_no INTEGER NOT NULL,
             direction INTEGER NOT NULL,
             started_at_unix_ms INTEGER NOT NULL,
             answered_at_unix_ms INTEGER NOT NULL,
@@ -43,7 +46,14 @@ struct SQLiteCallRepository: CallRepository {
             practice_area INTEGER NOT NULL,
             PRIMARY KEY (org_id, id)
         );
-        CREATE INDEX calls_by_time ON calls (org_id, started_at_unix_ms, source, channel, campaign, caller_index, outcome, enquiry, matter_opened);
+        CREATE INDEX calls_by_time ON calls (org_id, started_at_unix_ms, assignment_no, caller_no, outcome, enquiry, matter_opened);
+        CREATE TABLE callers (
+            org_id TEXT NOT NULL,
+            caller_index BLOB NOT NULL,
+            caller_no INTEGER NOT NULL,
+            PRIMARY KEY (org_id, caller_index)
+        );
+        CREATE UNIQUE INDEX callers_by_no ON callers (org_id, caller_no);
         CREATE INDEX calls_by_caller ON calls (org_id, caller_index, started_at_unix_ms);
         CREATE TABLE transcripts (
             org_id TEXT NOT NULL,
@@ -103,11 +113,23 @@ struct SQLiteCallRepository: CallRepository {
 
         // MARK: Tracking numbers
 
-        static let numberColumns = "id, number, org_id, source, channel, campaign, notice, effective_from_unix_ms, effective_until_unix_ms"
+        static let numberColumns = "id, no, number, org_id, source, channel, campaign, notice, effective_from_unix_ms, effective_until_unix_ms"
 
         func insert(_ a: TrackingAssignment) throws {
-            try connection.execute("INSERT INTO tracking_numbers (\(Self.numberColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                   a.id, a.number, a.org, a.source, a.channel, a.campaign, a.notice, a.from, a.until)
+            try connection.execute("INSERT INTO tracking_numbers (\(Self.numberColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   a.id, a.no, a.number, a.org, a.source, a.channel, a.campaign, a.notice, a.from, a.until)
+        }
+
+        func nextAssignmentNo() throws -> Int64 {
+            (try connection.query("SELECT MAX(no) AS last FROM tracking_numbers").first?.int("last") ?? 0) + 1
+        }
+
+        func assignments(org: String, numbers: Set<Int64>) throws -> [Int64: TrackingAssignment] {
+            var found: [Int64: TrackingAssignment] = [:]
+            for row in try connection.query("SELECT \(Self.numberColumns) FROM tracking_numbers WHERE org_id = ?", org) {
+                if let assignment = Self.assignment(row), numbers.contains(assignment.no) { found[assignment.no] = assignment }
+            }
+            return found
         }
 
         func assignment(of number: String, at time: Int64) throws -> TrackingAssignment? {
@@ -136,7 +158,7 @@ struct SQLiteCallRepository: CallRepository {
 
         static func assignment(_ row: Row) -> TrackingAssignment? {
             guard let id = row.text("id"), let number = row.text("number"), let org = row.text("org_id") else { return nil }
-            return TrackingAssignment(id: id, number: number, org: org, source: row.text("source") ?? "", channel: Int(row.int("channel") ?? 0),
+            return TrackingAssignment(id: id, no: row.int("no") ?? 0, number: number, org: org, source: row.text("source") ?? "", channel: Int(row.int("channel") ?? 0),
                                       campaign: row.text("campaign") ?? "", notice: row.text("notice") ?? "",
                                       from: row.int("effective_from_unix_ms") ?? 0, until: row.int("effective_until_unix_ms"))
         }
@@ -144,14 +166,15 @@ struct SQLiteCallRepository: CallRepository {
         // MARK: Calls
 
         static let callColumns = """
-            id, org_id, tracking_number, source, channel, campaign, caller_number, caller_index, direction, started_at_unix_ms,
+            id, org_id, tracking_number, source, channel, campaign, caller_number, caller_index, caller_no, assignment_no, direction, started_at_unix_ms,
             answered_at_unix_ms, ended_at_unix_ms, duration_ms, outcome, recording_id, callback_of, recorded, enquiry, matter_opened,
             matter_reference, practice_area
             """
 
         func insert(_ c: CallRow) throws {
-            try connection.execute("INSERT INTO calls (\(Self.callColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                   bindings: [c.id, c.org, c.trackingNumber, c.source, c.channel, c.campaign, c.sealedCaller, c.callerIndex, c.direction,
+            try connection.execute("INSERT INTO calls (\(Self.callColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   bindings: [c.id, c.org, c.trackingNumber, c.source, c.channel, c.campaign, c.sealedCaller, c.callerIndex, c.callerNo,
+                                              c.assignmentNo, c.direction,
                                               c.startedAt, c.answeredAt, c.endedAt, c.durationMs, c.outcome, c.recordingID, c.callbackOf, c.recorded,
                                               c.enquiry, c.matterOpened, c.sealedMatterReference, c.practiceArea])
         }
@@ -189,6 +212,26 @@ struct SQLiteCallRepository: CallRepository {
                                  org, callerIndex).compactMap(Self.call)
         }
 
+        func callerCalls(org: String, callerIndex: Data) throws -> [CallerCall] {
+            try connection.query("""
+                SELECT c.id, c.recording_id, c.started_at_unix_ms,
+                       EXISTS (SELECT 1 FROM transcripts t WHERE t.org_id = c.org_id AND t.call_id = c.id) AS transcribed
+                FROM calls c WHERE c.org_id = ? AND c.caller_index = ? ORDER BY c.started_at_unix_ms
+                """, org, callerIndex).compactMap { row in
+                guard let id = row.text("id") else { return nil }
+                return CallerCall(id: id, recordingID: row.text("recording_id") ?? "", startedAt: row.int("started_at_unix_ms") ?? 0,
+                                  transcribed: row.int("transcribed") == 1)
+            }
+        }
+
+        func callerNo(org: String, callerIndex: Data) throws -> Int64 {
+            if let known = try connection.query("SELECT caller_no FROM callers WHERE org_id = ? AND caller_index = ?", org, callerIndex).first?
+                .int("caller_no") { return known }
+            let next = (try connection.query("SELECT MAX(caller_no) AS last FROM callers WHERE org_id = ?", org).first?.int("last") ?? 0) + 1
+            try connection.execute("INSERT INTO callers (org_id, caller_index, caller_no) VALUES (?, ?, ?)", org, callerIndex, next)
+            return next
+        }
+
         func deleteCall(_ id: String, org: String) throws -> Bool {
             try connection.execute("DELETE FROM transcripts WHERE org_id = ? AND call_id = ?", org, id)
             try connection.execute("DELETE FROM analyses WHERE org_id = ? AND call_id = ?", org, id)
@@ -206,6 +249,7 @@ struct SQLiteCallRepository: CallRepository {
                   let index = row.blob("caller_index") else { return nil }
             return CallRow(id: id, org: org, trackingNumber: row.text("tracking_number") ?? "", source: row.text("source") ?? "",
                            channel: Int(row.int("channel") ?? 0), campaign: row.text("campaign") ?? "", sealedCaller: caller, callerIndex: index,
+                           callerNo: row.int("caller_no") ?? 0, assignmentNo: row.int("assignment_no") ?? 0,
                            direction: Int(row.int("direction") ?? 0), startedAt: row.int("started_at_unix_ms") ?? 0,
                            answeredAt: row.int("answered_at_unix_ms") ?? 0, endedAt: row.int("ended_at_unix_ms") ?? 0,
                            durationMs: row.int("duration_ms") ?? 0, outcome: Int(row.int("outcome") ?? 0), recordingID: row.text("recording_id") ?? "",
@@ -216,47 +260,14 @@ struct SQLiteCallRepository: CallRepository {
 
         // MARK: Reports
 
-        static func column(_ grouping: AttributionGrouping) -> String {
-            switch grouping {
-            case .source: return "source"
-            case .channel: return "channel"
-            case .campaign: return "campaign"
-            }
-        }
-
-        func attributionCounts(org: String, from: Int64, before: Int64, by grouping: AttributionGrouping) throws -> [AttributionCounts] {
-            let key = Self.column(grouping)
-            // Outcome 1 is answered, 2 missed; enquiry 1 is a new enquiry (transcript.proto).
-            return try connection.query("""
-                SELECT \(key) AS grouping_key, COUNT(*) AS calls, COUNT(DISTINCT caller_index) AS callers,
-                SUM(CASE WHEN outcome = 1 THEN 1 ELSE 0 END) AS answered, SUM(CASE WHEN outcome = 2 THEN 1 ELSE 0 END) AS missed,
-                SUM(CASE WHEN enquiry = 1 THEN 1 ELSE 0 END) AS enquiries, SUM(matter_opened) AS matters
-                FROM calls WHERE org_id = ? AND started_at_unix_ms >= ? AND started_at_unix_ms < ?
-                GROUP BY \(key) ORDER BY COUNT(*) DESC
-                """, org, from, before).map { row in
-                AttributionCounts(key: Self.key(row["grouping_key"]), calls: Int(row.int("calls") ?? 0), uniqueCallers: Int(row.int("callers") ?? 0),
-                                  answered: Int(row.int("answered") ?? 0), missed: Int(row.int("missed") ?? 0),
-                                  newEnquiries: Int(row.int("enquiries") ?? 0), mattersOpened: Int(row.int("matters") ?? 0))
-            }
-        }
-
-        func uniqueCallers(org: String, from: Int64, before: Int64) throws -> Int {
-            Int(try connection.query("""
-                SELECT COUNT(DISTINCT caller_index) AS callers FROM calls WHERE org_id = ? AND started_at_unix_ms >= ? AND started_at_unix_ms < ?
-                """, org, from, before).first?.int("callers") ?? 0)
-        }
-
-        func attributionFacts(org: String, from: Int64, before: Int64, by grouping: AttributionGrouping) throws -> [AttributionFact] {
-            let key = Self.column(grouping)
-            return try connection.query("""
-                SELECT \(key) AS grouping_key, caller_index, started_at_unix_ms, matter_opened FROM calls
-                WHERE org_id = ? AND started_at_unix_ms >= ? AND started_at_unix_ms < ? AND caller_index IN (
-                    SELECT caller_index FROM calls WHERE org_id = ? AND started_at_unix_ms >= ? AND started_at_unix_ms < ? AND matter_opened = 1)
-                ORDER BY caller_index, started_at_unix_ms, id
-                """, org, from, before, org, from, before).compactMap { row in
-                guard let index = row.blob("caller_index") else { return nil }
-                return AttributionFact(key: Self.key(row["grouping_key"]), callerIndex: index, startedAt: row.int("started_at_unix_ms") ?? 0,
-                                       matterOpened: row.int("matter_opened") == 1)
+        func scanCalls(org: String, from: Int64, before: Int64, _ each: (AttributionScanRow) -> Void) throws {
+            // The covering index calls_by_time answers this in time order without touching the table.
+            try connection.scan("""
+                SELECT assignment_no, caller_no, outcome, enquiry, matter_opened FROM calls
+                WHERE org_id = ? AND started_at_unix_ms >= ? AND started_at_unix_ms < ? ORDER BY started_at_unix_ms
+                """, bindings: [org, from, before]) { row in
+                each(AttributionScanRow(assignment: row.int(0), caller: row.int(1), outcome: Int(row.int(2)), enquiry: Int(row.int(3)),
+                                        matterOpened: row.int(4) == 1))
             }
         }
 
@@ -363,7 +374,7 @@ struct SQLiteCallRepository: CallRepository {
         // MARK: An organisation's end
 
         func deleteAll(org: String) throws -> (calls: Int, trackingNumbers: Int, suppressions: Int) {
-            for table in ["transcripts", "analyses", "transcriptions", "transcription_settings"] {
+            for table in ["transcripts", "analyses", "transcriptions", "transcription_settings", "callers"] {
                 try connection.execute("DELETE FROM \(table) WHERE org_id = ?", org)
             }
             let calls = try connection.execute("DELETE FROM calls WHERE org_id = ?", org)
