@@ -18,8 +18,7 @@ struct RecordingRules: Sendable {
     static let chunkBytes = 64 << 10
     /// The largest recording accepted (a day of two-channel 16-bit 8 kHz audio is 2.8 GB; calls are shorter).
     static let maxRecordingBytes: UInt64 = 2 << 30
-    /// The job that tells transcript a recording is stored (transcript's issue registers its runner;
-    /// until then the jobs wait, undelivered and safe).
+    /// The job that tells transcript a recording is stored (`RecordingStoredJob`).
     static let storedJob = "media.recording_stored"
 
     let repository: any RecordingRepository
@@ -31,13 +30,6 @@ struct RecordingRules: Sendable {
 
     static func newID() -> String { "rec_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "") }
 
-    /// A call id as the gateway names it: 1–128 of `A-Z a-z 0-9 - _ . :`.
-    static func validateCallID(_ id: String) throws {
-        guard (1...128).contains(id.utf8.count), id.utf8.allSatisfy({ byte in
-            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || [0x2D, 0x5F, 0x2E, 0x3A].contains(byte)
-        }) else { throw RPCError(.invalidArgument, "call_id must be 1 to 128 of A-Z a-z 0-9 - _ . :") }
-    }
-
     // MARK: Upload
 
     /// Receives a file: `next` yields its pieces in order and nil at its end (it throws when the
@@ -45,7 +37,7 @@ struct RecordingRules: Sendable {
     func upload(_ header: Calltrace_Media_V1_RecordingHeader, by actor: String,
                 next: () async throws -> Data?) async throws -> RecordingRow {
         try OrganizationID.validate(header.orgID)
-        try Self.validateCallID(header.callID)
+        try CallID.validate(header.callID)
         let declared = try DeclaredAudio(header)
         guard header.sha256.count == 32 else { throw RPCError(.invalidArgument, "sha256 must be the 32-byte SHA-256 of the file") }
         let org = header.orgID
@@ -127,7 +119,7 @@ struct RecordingRules: Sendable {
     /// A page of recordings, newest first, and the token of the next page (empty at the end).
     func list(org: String, callID: String?, from: Int64?, before: Int64?, pageSize: Int, pageToken: String) async throws
         -> (rows: [RecordingRow], next: String) {
-        if let callID { try Self.validateCallID(callID) }
+        if let callID { try CallID.validate(callID) }
         let limit = pageSize == 0 ? 100 : min(pageSize, 500)
         var after: (Int64, String)?
         if !pageToken.isEmpty {

@@ -36,36 +36,49 @@ struct AttributionReport: Sendable {
             var calls = 0, answered = 0, missed = 0, newEnquiries = 0, matters = 0, firstTouch = 0, lastTouch = 0
             var callers = Bits()
         }
-        private var tallies: [Int64: Tally] = [:]
-        /// The assignment of each caller's first call in the period (by caller number), 0 when none yet.
-        private var firstCall: [Int64] = []
+        private var tallies: [Tally] = []
+        /// Where each assignment's tally is in `tallies`.
+        private var slots: [Int64: Int] = [:]
+        private var lastAssignment: Int64 = -1, lastSlot = 0
+        /// The slot of each caller's first call in the period (by caller number), -1 when none yet.
+        private var firstCall: [Int32] = []
 
-        mutating func add(_ row: AttributionScanRow) {
-            var tally = tallies[row.assignment] ?? Tally()
-            tallies[row.assignment] = nil  // unique: mutate in place, no copy of its bits
-            tally.calls += 1
-            if row.outcome == AttributionReport.answered { tally.answered += 1 }
-            if row.outcome == AttributionReport.missed { tally.missed += 1 }
-            if row.enquiry == AttributionReport.newEnquiry { tally.newEnquiries += 1 }
-            tally.callers.insert(Int(row.caller))
-            let caller = Int(row.caller)
-            if caller >= firstCall.count { firstCall += [Int64](repeating: 0, count: max(caller + 1 - firstCall.count, firstCall.count)) }
-            if firstCall[caller] == 0 { firstCall[caller] = row.assignment }
-            if row.matterOpened {
-                tally.matters += 1
-                tally.lastTouch += 1
-            }
-            tallies[row.assignment] = tally
-            if row.matterOpened { tallies[firstCall[caller], default: Tally()].firstTouch += 1 }
+        private mutating func slot(_ assignment: Int64) -> Int {
+            if assignment == lastAssignment { return lastSlot }
+            let slot = slots[assignment] ?? {
+                tallies.append(Tally())
+                slots[assignment] = tallies.count - 1
+                return tallies.count - 1
+            }()
+            (lastAssignment, lastSlot) = (assignment, slot)
+            return slot
         }
 
-        var assignments: Set<Int64> { Set(tallies.keys) }
+        mutating func add(_ row: AttributionScanRow) {
+            let slot = slot(row.assignment)
+            let caller = Int(row.caller)
+            tallies[slot].calls += 1
+            if row.outcome == AttributionReport.answered { tallies[slot].answered += 1 }
+            if row.outcome == AttributionReport.missed { tallies[slot].missed += 1 }
+            if row.enquiry == AttributionReport.newEnquiry { tallies[slot].newEnquiries += 1 }
+            tallies[slot].callers.insert(caller)
+            if caller >= firstCall.count { firstCall += [Int32](repeating: -1, count: max(caller + 1 - firstCall.count, firstCall.count)) }
+            if firstCall[caller] < 0 { firstCall[caller] = Int32(slot) }
+            if row.matterOpened {
+                tallies[slot].matters += 1
+                tallies[slot].lastTouch += 1
+                tallies[Int(firstCall[caller])].firstTouch += 1
+            }
+        }
+
+        var assignments: Set<Int64> { Set(slots.keys) }
 
         /// Merges the tallies by `key` (an assignment's source, channel or campaign), biggest first.
         func report(key: (Int64) -> String) -> AttributionReport {
             var merged: [String: (line: Line, callers: Bits)] = [:]
             var everyone = Bits()
-            for (assignment, tally) in tallies {
+            for (assignment, slot) in slots {
+                let tally = tallies[slot]
                 let name = key(assignment)
                 var entry = merged[name] ?? (Line(key: name), Bits())
                 entry.line.calls += tally.calls

@@ -17,12 +17,6 @@ struct CallRules: Sendable {
     /// What a gateway plays before recording, when a number names no notice of its own.
     static let standardNotice = "This call is recorded and transcribed to help us deal with your enquiry. Our privacy notice explains how we use your information."
 
-    static func validateCallID(_ id: String) throws {
-        guard (1...128).contains(id.utf8.count), id.utf8.allSatisfy({ byte in
-            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || [0x2D, 0x5F, 0x2E, 0x3A].contains(byte)
-        }) else { throw RPCError(.invalidArgument, "call_id must be 1 to 128 of A-Z a-z 0-9 - _ . :") }
-    }
-
     /// E.164 of a number in any common format; the error never repeats the number.
     static func e164(_ raw: String, field: String) throws -> String {
         guard let number = PhoneNumber.e164(raw) else { throw RPCError(.invalidArgument, "\(field) is not a phone number") }
@@ -111,8 +105,8 @@ struct CallRules: Sendable {
     /// A call begins: its organisation and source from the tracking number's assignment at the
     /// time, the caller sealed and indexed, and whether to record (not for a suppressed caller).
     func start(_ request: Calltrace_Transcript_V1_StartCallRequest, by actor: String) async throws -> Started {
-        try Self.validateCallID(request.callID)
-        if !request.callbackOf.isEmpty { try Self.validateCallID(request.callbackOf) }
+        try CallID.validate(request.callID)
+        if !request.callbackOf.isEmpty { try CallID.validate(request.callbackOf, field: "callback_of") }
         let tracking = try Self.e164(request.trackingNumber, field: "tracking_number")
         let caller = try Self.e164(request.callerNumber, field: "caller_number")
         guard request.direction != .unspecified, Calltrace_Transcript_V1_Direction.allCases.contains(request.direction) else {
@@ -149,8 +143,8 @@ struct CallRules: Sendable {
     static func notice(_ assignment: TrackingAssignment) -> String { assignment.notice.isEmpty ? standardNotice : assignment.notice }
 
     func complete(_ request: Calltrace_Transcript_V1_CompleteCallRequest, by actor: String) async throws {
-        try Self.validateCallID(request.callID)
-        if !request.recordingID.isEmpty { try Self.validateCallID(request.recordingID) }
+        try CallID.validate(request.callID)
+        if !request.recordingID.isEmpty { try CallID.validate(request.recordingID, field: "recording_id") }
         guard request.outcome != .unspecified, Calltrace_Transcript_V1_Outcome.allCases.contains(request.outcome) else {
             throw RPCError(.invalidArgument, "outcome must be answered, missed, voicemail or abandoned")
         }
@@ -174,7 +168,7 @@ struct CallRules: Sendable {
     }
 
     func call(_ id: String, org: String) async throws -> CallRow {
-        try Self.validateCallID(id)
+        try CallID.validate(id)
         guard let row = try await repository.read({ tx in try tx.call(id, org: org) }) else {
             throw RPCError(.notFound, "call \(id) not found in organisation \(org)")
         }
@@ -198,7 +192,7 @@ struct CallRules: Sendable {
     }
 
     func mark(_ request: Calltrace_Transcript_V1_MarkCallOutcomeRequest, by actor: String) async throws -> CallRow {
-        try Self.validateCallID(request.callID)
+        try CallID.validate(request.callID)
         let reference = try Self.text(request.matterReference, "matter_reference", max: 64)
         guard reference.isEmpty || request.matterOpened else { throw RPCError(.invalidArgument, "a matter_reference needs matter_opened") }
         guard Calltrace_Transcript_V1_Enquiry.allCases.contains(request.enquiry),
@@ -265,7 +259,7 @@ struct CallRules: Sendable {
     // MARK: Deletion (P9, P10, P11)
 
     func delete(_ id: String, org: String, by actor: String) async throws {
-        try Self.validateCallID(id)
+        try CallID.validate(id)
         try await repository.write { [outbox] tx in
             guard try tx.deleteCall(id, org: org) else { throw RPCError(.notFound, "call \(id) not found in organisation \(org)") }
             try outbox.record(AuditRecord(org: org, actor: actor, action: "call.deleted", resource: "call:\(id)", outcome: "success"), in: tx.connection)

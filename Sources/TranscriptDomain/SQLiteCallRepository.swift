@@ -261,13 +261,15 @@ struct SQLiteCallRepository: CallRepository {
         // MARK: Reports
 
         func scanCalls(org: String, from: Int64, before: Int64, _ each: (AttributionScanRow) -> Void) throws {
-            // The covering index calls_by_time answers this in time order without touching the table.
+            // The covering index calls_by_time answers this in time order without touching the
+            // table; outcome, enquiry and matter come packed in one number (fewer columns to read).
             try connection.scan("""
-                SELECT assignment_no, caller_no, outcome, enquiry, matter_opened FROM calls
+                SELECT assignment_no, caller_no, outcome + 8 * enquiry + 64 * matter_opened FROM calls
                 WHERE org_id = ? AND started_at_unix_ms >= ? AND started_at_unix_ms < ? ORDER BY started_at_unix_ms
                 """, bindings: [org, from, before]) { row in
-                each(AttributionScanRow(assignment: row.int(0), caller: row.int(1), outcome: Int(row.int(2)), enquiry: Int(row.int(3)),
-                                        matterOpened: row.int(4) == 1))
+                let packed = Int(row.int(2))
+                each(AttributionScanRow(assignment: row.int(0), caller: row.int(1), outcome: packed & 7, enquiry: (packed >> 3) & 7,
+                                        matterOpened: packed >> 6 == 1))
             }
         }
 

@@ -116,7 +116,7 @@ struct TranscriptRules: Sendable {
 
     /// A user's or gateway's transcript (the `manual` engine).
     func submit(_ request: Calltrace_Transcript_V1_SubmitTranscriptRequest, by actor: String) async throws -> Calltrace_Transcript_V1_Transcript {
-        try CallRules.validateCallID(request.callID)
+        try CallID.validate(request.callID)
         guard (1...10_000).contains(request.segments.count) else { throw RPCError(.invalidArgument, "a transcript has 1 to 10,000 segments") }
         guard request.segments.allSatisfy({ $0.text.utf8.count <= 20_000 && $0.speaker.count <= 64 && $0.endMs >= $0.startMs }) else {
             throw RPCError(.invalidArgument, "a segment's text is at most 20,000 bytes, its speaker 64 characters, and it ends after it starts")
@@ -154,7 +154,7 @@ struct TranscriptRules: Sendable {
     }
 
     func deleteTranscript(org: String, callID: String, by actor: String) async throws {
-        try CallRules.validateCallID(callID)
+        try CallID.validate(callID)
         try await repository.write { [outbox] tx in
             guard try tx.deleteTranscript(org: org, callID: callID) else {
                 throw RPCError(.notFound, "call \(callID) has no transcript in organisation \(org)")
@@ -170,8 +170,8 @@ struct TranscriptRules: Sendable {
     /// Media stored a recording: queue its transcription when the organisation has it on, the
     /// engine is not `manual`, and the caller has not objected.
     func recordingStored(org: String, recording: String, callID: String, channels: UInt32) async throws -> Bool {
-        try CallRules.validateCallID(callID)
-        try CallRules.validateCallID(recording)
+        try CallID.validate(callID)
+        try CallID.validate(recording, field: "recording_id")
         let settings = try await settings(org: org)
         let now = clock.nowUnixMs
         return try await repository.write { [jobs] tx in

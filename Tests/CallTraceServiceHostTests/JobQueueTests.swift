@@ -131,6 +131,36 @@ struct JobQueueTests {
         reopened.close()
     }
 
+    @Test("Each kind has its own worker: a kind stuck on a slow peer does not hold up another's jobs")
+    func kindsDoNotBlockEachOther() async throws {
+        let (database, _) = try database()
+        let jobs = JobQueue(database: database, clock: TestClock())
+        /// Runs until released.
+        final class Stuck: JobHandler {
+            let kind = "test.stuck"
+            let started = Mutex(false)
+            let release = Mutex<CheckedContinuation<Void, Never>?>(nil)
+            func run(_ job: Job) async throws -> JobOutcome {
+                await withCheckedContinuation { continuation in
+                    release.withLock { $0 = continuation }
+                    started.withLock { $0 = true }
+                }
+                return .done
+            }
+        }
+        let stuck = Stuck(), quick = ScriptedHandler(kind: "test.quick")
+        jobs.register(stuck)
+        jobs.register(quick)
+        jobs.start(logger: .init(label: "test"))
+        try await database.write { db in _ = try jobs.enqueue(kind: "test.stuck", idempotencyKey: "slow", in: db) }
+        #expect(await eventually { stuck.started.withLock { $0 } })
+        try await database.write { db in _ = try jobs.enqueue(kind: "test.quick", idempotencyKey: "fast", in: db) }
+        #expect(await eventually { quick.runs == ["fast"] }, "ran while the other kind's job was still running")
+        stuck.release.withLock { $0?.resume(); $0 = nil }
+        #expect(await eventually { (try? await jobs.list().isEmpty) == true })
+        await jobs.stop()
+    }
+
     @Test("Enqueued again while running: it runs once more, so nothing added meanwhile is left behind")
     func rerunWhenEnqueuedWhileRunning() async throws {
         let (database, _) = try database()

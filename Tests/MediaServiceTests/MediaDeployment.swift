@@ -42,29 +42,13 @@ final class MediaDeployment: @unchecked Sendable {
 
     /// A new organisation and its admin's session token.
     func organisation(_ name: String = "Smith & Co Solicitors") async throws -> (org: String, admin: String) {
-        let email = "admin-\(UUID().uuidString.prefix(8).lowercased())@firm.example"
-        let created = try await identity.client(identity: TemporaryPKI.identity("operator", "ops"))
-            .unary(Calltrace_Identity_V1_IdentityService.createOrganization, .with { $0.name = name; $0.firstAdminEmail = email })
-        return (created.orgID, try await activate(email: email, org: created.orgID))
+        let made = try await identity.newOrganisation(name)
+        return (made.org, made.admin)
     }
 
     /// A user of `org` in `role`, invited by its admin; their session token.
     func user(_ role: Calltrace_Identity_V1_Role, in org: String, admin: String) async throws -> String {
-        let email = "\(role)-\(UUID().uuidString.prefix(8).lowercased())@firm.example"
-        _ = try await identityGateway.unary(Calltrace_Identity_V1_IdentityService.inviteUser, .with {
-            $0.orgID = org; $0.email = email; $0.role = role
-        }, options: try bearer(admin))
-        return try await activate(email: email, org: org)
-    }
-
-    private func activate(email: String, org: String) async throws -> String {
-        let invitation = try #require(try identity.setup.deliveredToken(to: email))
-        _ = try await identityGateway.unary(Calltrace_Identity_V1_IdentityService.redeemInvitation, .with {
-            $0.invitationToken = invitation; $0.password = "correct horse battery staple"
-        }, options: .endUser)
-        return try await identityGateway.unary(Calltrace_Identity_V1_IdentityService.login, .with {
-            $0.orgID = org; $0.email = email; $0.password = "correct horse battery staple"
-        }, options: .endUser).token
+        try await identity.newUser(role, in: org, admin: admin)
     }
 
     /// The recordings whose own key is in media's key store.

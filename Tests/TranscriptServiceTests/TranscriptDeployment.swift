@@ -30,9 +30,8 @@ final class TranscriptDeployment: @unchecked Sendable {
     let transcript: InProcessService
     let deepgram: FakeHTTPSServer
     let anthropic: FakeHTTPSServer
-    let identityGateway: RPCClient
     let keyFolder: String
-    /// Each organisation's first admin's e-mail, to log in again (`login(admin:)`).
+    /// Each organisation's first admin's e-mail, to log in again (`login(adminOf:)`).
     private let admins = Mutex<[String: String]>([:])
 
     /// `deepgram` and `anthropic` answer every request unless a test says otherwise.
@@ -72,7 +71,6 @@ final class TranscriptDeployment: @unchecked Sendable {
         }
         guard let started else { throw lastError ?? ConfigurationError("media did not start") }
         (transcript, media) = started
-        identityGateway = try identity.client()
     }
 
     static func freePort() throws -> Int {
@@ -101,37 +99,18 @@ final class TranscriptDeployment: @unchecked Sendable {
     // MARK: Organisations and users
 
     func organisation(_ name: String = "Smith & Co Solicitors") async throws -> (org: String, admin: String) {
-        let email = "admin-\(UUID().uuidString.prefix(8).lowercased())@firm.example"
-        let created = try await identity.client(identity: TemporaryPKI.identity("operator", "ops"))
-            .unary(Calltrace_Identity_V1_IdentityService.createOrganization, .with { $0.name = name; $0.firstAdminEmail = email })
-        admins.withLock { $0[created.orgID] = email }
-        return (created.orgID, try await activate(email: email, org: created.orgID))
+        let made = try await identity.newOrganisation(name)
+        admins.withLock { $0[made.org] = made.email }
+        return (made.org, made.admin)
     }
 
     /// A new session of `org`'s first admin.
     func login(adminOf org: String) async throws -> String {
-        let email = try #require(admins.withLock { $0[org] })
-        return try await identityGateway.unary(Calltrace_Identity_V1_IdentityService.login, .with {
-            $0.orgID = org; $0.email = email; $0.password = "correct horse battery staple"
-        }, options: .endUser).token
+        try await identity.login(email: try #require(admins.withLock { $0[org] }), org: org)
     }
 
     func user(_ role: Calltrace_Identity_V1_Role, in org: String, admin: String) async throws -> String {
-        let email = "\(role)-\(UUID().uuidString.prefix(8).lowercased())@firm.example"
-        _ = try await identityGateway.unary(Calltrace_Identity_V1_IdentityService.inviteUser, .with {
-            $0.orgID = org; $0.email = email; $0.role = role
-        }, options: try bearer(admin))
-        return try await activate(email: email, org: org)
-    }
-
-    private func activate(email: String, org: String) async throws -> String {
-        let invitation = try #require(try identity.setup.deliveredToken(to: email))
-        _ = try await identityGateway.unary(Calltrace_Identity_V1_IdentityService.redeemInvitation, .with {
-            $0.invitationToken = invitation; $0.password = "correct horse battery staple"
-        }, options: .endUser)
-        return try await identityGateway.unary(Calltrace_Identity_V1_IdentityService.login, .with {
-            $0.orgID = org; $0.email = email; $0.password = "correct horse battery staple"
-        }, options: .endUser).token
+        try await identity.newUser(role, in: org, admin: admin)
     }
 
     /// Assigns `number` to a source in `org` (as its admin).

@@ -4,6 +4,7 @@ import CallTraceServiceHost
 import CallTraceTestSupport
 import Foundation
 import Testing
+import TranscriptDomain
 
 /// A stored recording's way through transcription and analysis: media tells transcript (a
 /// durable job), transcript fetches the audio as itself, Deepgram's adapter posts it to the fake
@@ -202,5 +203,22 @@ struct TranscriptionTests {
         _ = try await deployment.transcripts().deleteTranscript(.with { $0.orgID = org; $0.callID = "call-1" }, options: try bearer(admin))
         let after = try await reading(deployment, org: org, admin: admin)
         #expect(!after.hasTranscript && !after.hasAnalysis)
+    }
+}
+
+@Suite("Transcript: sub-processor keys")
+struct ProviderKeyTests {
+    @Test("An API key file that group or others can read refuses start-up, naming the file and the fix, never the key")
+    func looseKeyFile() async throws {
+        let folder = NSTemporaryDirectory() + "calltrace-loose-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let key = folder + "/deepgram.key"
+        FileManager.default.createFile(atPath: key, contents: Data("dg-very-secret".utf8), attributes: [.posixPermissions: 0o644])
+        let error = await #expect(throws: (any Error).self) {
+            _ = try await InProcessService.start(TranscriptService.self) { $0.deepgramKeyFile = key }
+        }
+        let message = "\(error.map { "\($0)" } ?? "")"
+        #expect(message.contains(key) && message.contains("chmod 600") && !message.contains("dg-very-secret"), "\(message)")
     }
 }

@@ -1,0 +1,43 @@
+public import CallTraceProto
+public import CallTraceRPC
+import Foundation
+import Testing
+
+/// Organisations and users made the way a deployment makes them, through an identity service
+/// started in process: an operator creates the organisation, the invitation arrives in the
+/// development mailbox, the user sets a password and logs in through the web gateway.
+extension InProcessService {
+    /// A new organisation, its first admin's e-mail and session token.
+    public func newOrganisation(_ name: String = "Smith & Co Solicitors") async throws -> (org: String, email: String, admin: String) {
+        let email = "admin-\(UUID().uuidString.prefix(8).lowercased())@firm.example"
+        let created = try await client(identity: TemporaryPKI.identity("operator", "ops"))
+            .unary(Calltrace_Identity_V1_IdentityService.createOrganization, .with { $0.name = name; $0.firstAdminEmail = email })
+        return (created.orgID, email, try await activate(email: email, org: created.orgID))
+    }
+
+    /// A user of `org` in `role`, invited by its admin; their session token.
+    public func newUser(_ role: Calltrace_Identity_V1_Role, in org: String, admin: String) async throws -> String {
+        let email = "\(role)-\(UUID().uuidString.prefix(8).lowercased())@firm.example"
+        var metadata = Metadata()
+        try metadata.add("authorization", "Bearer \(admin)")
+        _ = try await client().unary(Calltrace_Identity_V1_IdentityService.inviteUser, .with {
+            $0.orgID = org; $0.email = email; $0.role = role
+        }, options: CallOptions(metadata: metadata))
+        return try await activate(email: email, org: org)
+    }
+
+    /// A new session of the user with `email`.
+    public func login(email: String, org: String) async throws -> String {
+        try await client().unary(Calltrace_Identity_V1_IdentityService.login, .with {
+            $0.orgID = org; $0.email = email; $0.password = "correct horse battery staple"
+        }, options: .endUser).token
+    }
+
+    private func activate(email: String, org: String) async throws -> String {
+        let invitation = try #require(try setup.deliveredToken(to: email))
+        _ = try await client().unary(Calltrace_Identity_V1_IdentityService.redeemInvitation, .with {
+            $0.invitationToken = invitation; $0.password = "correct horse battery staple"
+        }, options: .endUser)
+        return try await login(email: email, org: org)
+    }
+}
