@@ -93,7 +93,8 @@ let package = Package(
         .target(name: "TranscriptDomain", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceOutbound", "CallTraceProto",
                                                    "CallTraceRPC", "CallTraceStorage", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: swiftSettings),
-        .target(name: "ComplianceDomain", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage"],
+        .target(name: "ComplianceDomain", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage",
+                                                   .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: swiftSettings),
         // The four services, each an executable an operator runs alone (services/<name>/): wiring only.
         .executableTarget(name: "calltrace-identity", dependencies: ["CallTraceServiceHost", "IdentityDomain"], path: "services/identity",
@@ -179,6 +180,13 @@ let package = Package(
             dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceAPI", "CallTraceServiceHost", "CallTraceKeys", "CallTraceStorage",
                            "CallTraceTestSupport", "IdentityDomain", "MediaDomain", "TranscriptDomain"],
             path: "Tests/TranscriptServiceTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ComplianceServiceTests",
+            dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceAPI", "CallTraceServiceHost", "CallTraceStorage",
+                           "CallTraceTestSupport", "IdentityDomain", "ComplianceDomain"],
+            path: "Tests/ComplianceServiceTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -54,19 +54,30 @@ public final class AuditOutbox: Sendable {
         self.batchBytes = batchBytes
     }
 
+    /// How a batch of events reaches the trail: compliance's `AppendAuditEvents`.
+    public typealias Append = @Sendable ([Calltrace_Compliance_V1_AuditEvent]) async throws -> Calltrace_Compliance_V1_AppendAuditEventsResponse
+
     /// Forwards to compliance through `client`: registers the `audit.forward` job's handler.
     public func forward(to client: RPCClient) {
-        jobs.register(Forwarder(outbox: self, client: client), maxAttempts: Int.max)
+        forward { events in
+            try await Calltrace_Compliance_V1_AuditServiceClient(client).appendAuditEvents(.with { $0.events = events },
+                                                                                           options: .init(timeout: .seconds(10)))
+        }
+    }
+
+    /// Forwards through `append` (compliance appends its own events to its trail directly).
+    public func forward(_ append: @escaping Append) {
+        jobs.register(Forwarder(outbox: self, append: append), maxAttempts: Int.max)
     }
 
     /// The job that empties the outbox, a batch per run.
     private struct Forwarder: JobHandler {
         let outbox: AuditOutbox
-        let client: RPCClient
+        let append: Append
         var kind: String { AuditOutbox.forwardJob }
 
         func run(_ job: Job) async throws -> JobOutcome {
-            try await outbox.forwardOnce(client) > 0 ? .again : .done
+            try await outbox.forwardOnce(append) > 0 ? .again : .done
         }
     }
 
@@ -126,6 +137,15 @@ public final class AuditOutbox: Sendable {
     /// the dead-letter table with compliance's reason, so one bad event never blocks the others.
     @discardableResult
     public func forwardOnce(_ client: RPCClient) async throws -> Int {
+        try await forwardOnce { events in
+            try await Calltrace_Compliance_V1_AuditServiceClient(client).appendAuditEvents(.with { $0.events = events },
+                                                                                           options: .init(timeout: .seconds(10)))
+        }
+    }
+
+    /// One batch through `append`.
+    @discardableResult
+    public func forwardOnce(_ append: Append) async throws -> Int {
         let limit = batchSize, byteLimit = batchBytes
         let rows = try await database.read { db in
             var taken: [Row] = []
@@ -139,14 +159,14 @@ public final class AuditOutbox: Sendable {
             return taken
         }
         guard !rows.isEmpty else { return 0 }
-        var request = Calltrace_Compliance_V1_AppendAuditEventsRequest()
+        var events: [Calltrace_Compliance_V1_AuditEvent] = []
         var stored: [String: Data] = [:]
         for row in rows {
             guard let key = row.text("idempotency_key"), let data = row.blob("event") else { continue }
             stored[key] = data
-            request.events.append(try Calltrace_Compliance_V1_AuditEvent(serializedBytes: data))
+            events.append(try Calltrace_Compliance_V1_AuditEvent(serializedBytes: data))
         }
-        let response = try await Calltrace_Compliance_V1_AuditServiceClient(client).appendAuditEvents(request, options: .init(timeout: .seconds(10)))
+        let response = try await append(events)
         let acknowledged = response.acknowledgedKeys
         let sent = stored
         let rejected = response.rejected.filter { sent[$0.idempotencyKey] != nil }

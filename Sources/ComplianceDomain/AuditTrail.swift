@@ -1,41 +1,31 @@
-import CallTraceAPI
+import CallTraceKeys
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
-import CallTraceStorage
 import Foundation
+import SwiftProtobuf
 
-/// Receives the audit events every service forwards from its outbox (P15) and stores each
-/// idempotency key once. The per-organisation hash chain arrives with compliance's own issue.
-struct AuditTrail: Calltrace_Compliance_V1_AuditServiceHandler {
-    static let schema = """
-        CREATE TABLE audit_events (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT,
-            idempotency_key TEXT NOT NULL UNIQUE,
-            org_id TEXT NOT NULL,
-            source_service TEXT NOT NULL,
-            event BLOB NOT NULL,
-            received_at_unix_ms INTEGER NOT NULL
-        );
-        CREATE INDEX audit_events_by_org ON audit_events (org_id, seq);
-        """
+/// The audit trail (P8, P15): every service's events, one hash chain per organisation. Each
+/// event is sealed under the organisation's key (bound to its place in the chain) and linked to
+/// the one before by an HMAC under the organisation's index key, so an event changed, removed or
+/// moved — even by someone who can write the database — breaks every later link, and
+/// `verify` names the first one.
+struct AuditTrail: Sendable {
+    typealias Event = Calltrace_Compliance_V1_AuditEvent
+    let repository: any AuditChainRepository
+    let keys: KeyRing
+    let clock: any WallClock
+    /// The link before an organisation's first event.
+    static let genesis = Data(repeating: 0, count: 32)
 
-    let database: Database
-    /// Services only; each may append only its own events.
-    let policies = Calltrace_Compliance_V1_AuditServicePolicies(appendAuditEvents: .services)
-
-    func appendAuditEvents(_ request: Calltrace_Compliance_V1_AppendAuditEventsRequest, context: ServerContext) async throws
-        -> Calltrace_Compliance_V1_AppendAuditEventsResponse {
-        try await append(request.events, from: context.peer.name)
-    }
+    // MARK: Appending
 
     /// Judges each event on its own: stored (or already stored identically) → acknowledged;
     /// malformed, another service's, or a different event under a used key → rejected with the
     /// reason. One bad event never holds back the others.
-    func append(_ events: [Calltrace_Compliance_V1_AuditEvent], from service: String) async throws
-        -> Calltrace_Compliance_V1_AppendAuditEventsResponse {
+    func append(_ events: [Event], from service: String) async throws -> Calltrace_Compliance_V1_AppendAuditEventsResponse {
         var response = Calltrace_Compliance_V1_AppendAuditEventsResponse()
-        var acceptable: [(Calltrace_Compliance_V1_AuditEvent, Data)] = []
+        var acceptable: [(Event, Data)] = []
         for event in events {
             if let problem = AuditEventRules.problem(with: event, from: service) {
                 response.rejected.append(.with {
@@ -46,18 +36,10 @@ struct AuditTrail: Calltrace_Compliance_V1_AuditServiceHandler {
                 acceptable.append((event, try event.serializedBytes()))
             }
         }
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = clock.nowUnixMs
         let candidates = acceptable
-        let verdicts = try await database.write { db -> [(String, String?)] in
-            try candidates.map { event, bytes in
-                if let existing = try db.query("SELECT event FROM audit_events WHERE idempotency_key = ?", event.idempotencyKey).first {
-                    return (event.idempotencyKey, existing.blob("event") == bytes ? nil : "a different event was already stored under this idempotency_key")
-                }
-                try db.execute(
-                    "INSERT INTO audit_events (idempotency_key, org_id, source_service, event, received_at_unix_ms) VALUES (?, ?, ?, ?, ?)",
-                    event.idempotencyKey, event.orgID, event.sourceService, bytes, now)
-                return (event.idempotencyKey, nil)
-            }
+        let verdicts = try await repository.write { [self] tx in
+            try candidates.map { event, bytes in (event.idempotencyKey, try chain(event, bytes: bytes, receivedAt: now, in: tx)) }
         }
         for (key, problem) in verdicts {
             if let problem {
@@ -67,5 +49,159 @@ struct AuditTrail: Calltrace_Compliance_V1_AuditServiceHandler {
             }
         }
         return response
+    }
+
+    /// Links one event after its organisation's head; nil when stored (now or before), else why not.
+    private func chain(_ event: Event, bytes: Data, receivedAt: Int64, in tx: any AuditChainTransaction) throws -> String? {
+        if let existing = try tx.event(idempotencyKey: event.idempotencyKey) {
+            let stored = try? open(existing)
+            return stored == bytes ? nil : "a different event was already stored under this idempotency_key"
+        }
+        do {
+            try keys.createKeys(for: event.orgID)
+        } catch let error as KeyError where error.kind == .noKey {
+            return "organisation \(event.orgID) was offboarded: its trail is closed"
+        }
+        let head = try tx.head(org: event.orgID)
+        let index = (head?.index ?? 0) + 1
+        let sealed = try keys.seal(bytes, org: event.orgID, table: "audit_chain", column: "event", row: String(index))
+        let link = try Self.link(after: head?.link ?? Self.genesis, index: index, sealed: sealed, org: event.orgID, keys: keys)
+        try tx.insert(ChainRow(org: event.orgID, index: index, idempotencyKey: event.idempotencyKey, sourceService: event.sourceService,
+                               occurredAt: event.occurredAtUnixMs, receivedAt: receivedAt, sealedEvent: sealed, link: link))
+        return nil
+    }
+
+    /// HMAC-SHA256 under the organisation's index key of (previous link, index, SHA-256 of the sealed event).
+    static func link(after previous: Data, index: Int64, sealed: Data, org: String, keys: KeyRing) throws -> Data {
+        let digest = try SHA256Stream()
+        digest.update(sealed)
+        return try keys.blindIndex("\(hex(previous)):\(index):\(hex(digest.finish()))", kind: "audit-chain", org: org)
+    }
+
+    static func hex(_ data: Data) -> String { data.map { String(format: "%02x", $0) }.joined() }
+
+    func open(_ row: ChainRow) throws -> Data {
+        try keys.open(row.sealedEvent, org: row.org, table: "audit_chain", column: "event", row: String(row.index))
+    }
+
+    /// Moves events received before the chain existed into it, in the order they arrived.
+    func importUnchained() throws -> Int {
+        var moved = 0
+        while true {
+            let batch = try repository.sync { tx -> Int in
+                let rows = try tx.unchained(limit: 500)
+                for row in rows {
+                    let event = try Event(serializedBytes: row.event)
+                    _ = try chain(event, bytes: row.event, receivedAt: row.receivedAt, in: tx)
+                    try tx.removeUnchained(seq: row.seq)
+                }
+                return rows.count
+            }
+            moved += batch
+            if batch == 0 { return moved }
+        }
+    }
+
+    // MARK: Reading
+
+    struct Filter: Sendable {
+        var actor = "", action = "", resource = ""
+        var from: Int64 = 0, before: Int64 = 0
+        var operatorsOnly = false
+
+        func admits(_ event: Event) -> Bool {
+            (actor.isEmpty || event.actor == actor) && (action.isEmpty || event.action == action)
+                && (resource.isEmpty || event.resource == resource) && (from == 0 || event.occurredAtUnixMs >= from)
+                && (before == 0 || event.occurredAtUnixMs < before) && (!operatorsOnly || event.actor.hasPrefix("operator:"))
+        }
+    }
+
+    static func chained(_ row: ChainRow, _ event: Event) -> Calltrace_Compliance_V1_ChainedAuditEvent {
+        .with {
+            $0.event = event; $0.chainIndex = UInt64(row.index); $0.link = row.link; $0.receivedAtUnixMs = row.receivedAt
+            $0.operatorAccess = event.actor.hasPrefix("operator:")
+        }
+    }
+
+    /// A page of events, newest first. Events are sealed, so the filter is applied as they are
+    /// opened; one call opens at most `scanLimit` and says where to go on.
+    func list(org: String, filter: Filter, pageSize: Int, pageToken: String, scanLimit: Int = 5000) async throws
+        -> (events: [Calltrace_Compliance_V1_ChainedAuditEvent], next: String) {
+        let limit = pageSize == 0 ? 100 : min(pageSize, 500)
+        var before: Int64?
+        if !pageToken.isEmpty {
+            guard let index = Int64(pageToken), index > 0 else { throw RPCError(.invalidArgument, "page_token is not one this service issued") }
+            before = index
+        }
+        var found: [Calltrace_Compliance_V1_ChainedAuditEvent] = []
+        var scanned = 0
+        while found.count < limit && scanned < scanLimit {
+            let cursor = before
+            let rows = try await repository.read { tx in try tx.newest(org: org, before: cursor, limit: 500) }
+            guard !rows.isEmpty else { return (found, "") }
+            for row in rows {
+                scanned += 1
+                before = row.index
+                let event = try Event(serializedBytes: try open(row))
+                if filter.admits(event) { found.append(Self.chained(row, event)) }
+                if found.count == limit || scanned == scanLimit { break }
+            }
+            if before == 1 { return (found, "") }
+        }
+        return (found, before.map { String($0) } ?? "")
+    }
+
+    struct Verdict: Sendable {
+        var intact = true
+        var checked = 0
+        var firstBroken: Int64 = 0
+        var reason = ""
+        var head = ""
+    }
+
+    /// Walks the chain from its first event.
+    func verify(org: String) async throws -> Verdict {
+        var verdict = Verdict()
+        var previous = Self.genesis
+        var expected: Int64 = 1
+        while true {
+            let after = expected - 1
+            let rows = try await repository.read { tx in try tx.oldest(org: org, after: after, limit: 1000) }
+            if rows.isEmpty { break }
+            for row in rows {
+                func broken(_ reason: String) -> Verdict {
+                    Verdict(intact: false, checked: verdict.checked, firstBroken: expected, reason: reason, head: "")
+                }
+                guard row.index == expected else { return broken("event \(expected) is missing (the next is \(row.index))") }
+                guard (try? open(row)) != nil else { return broken("event \(expected) was altered or moved: it does not open") }
+                let link = try Self.link(after: previous, index: row.index, sealed: row.sealedEvent, org: org, keys: keys)
+                guard link == row.link else { return broken("event \(expected) does not follow event \(expected - 1): the chain was changed here") }
+                verdict.checked += 1
+                previous = row.link
+                expected += 1
+            }
+        }
+        verdict.head = verdict.checked == 0 ? "" : Self.hex(previous)
+        return verdict
+    }
+
+    /// The events of a period, oldest first, as JSON lines, `lines` at a time.
+    func export(org: String, from: Int64, before: Int64, send: (Data) async throws -> Void) async throws {
+        var after: Int64 = 0
+        var options = JSONEncodingOptions()
+        options.preserveProtoFieldNames = true
+        while true {
+            let cursor = after
+            let rows = try await repository.read { tx in try tx.oldest(org: org, after: cursor, limit: 500) }
+            guard let last = rows.last else { return }
+            var chunk = Data()
+            for row in rows {
+                let event = try Event(serializedBytes: try open(row))
+                guard (from == 0 || event.occurredAtUnixMs >= from) && (before == 0 || event.occurredAtUnixMs < before) else { continue }
+                chunk += Data(try Self.chained(row, event).jsonString(options: options).utf8) + Data("\n".utf8)
+            }
+            if !chunk.isEmpty { try await send(chunk) }
+            after = last.index
+        }
     }
 }

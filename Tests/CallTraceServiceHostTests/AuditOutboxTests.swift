@@ -103,7 +103,7 @@ struct AuditOutboxTests {
         process.signal(SIGTERM)
         #expect(await process.waitForExit()?.status == 0)
         let trail = try Database(path: compliance.database)
-        let rows = try trail.sync { try $0.query("SELECT idempotency_key, source_service FROM audit_events ORDER BY seq") }
+        let rows = try trail.sync { try $0.query("SELECT idempotency_key, source_service FROM audit_chain ORDER BY received_at_unix_ms, chain_index") }
         #expect(rows.count == 6)
         #expect(Set(rows.compactMap { $0.text("idempotency_key") }) == Set(again.events.map(\.idempotencyKey) + ["media:beside-the-bad-ones"]))
         #expect(rows.allSatisfy { $0.text("source_service") == "media" })
@@ -155,7 +155,7 @@ struct AuditPoisonTests {
         process.signal(SIGTERM)
         #expect(await process.waitForExit()?.status == 0)
         let trail = try Database(path: compliance.database)
-        #expect(try trail.sync { try $0.query("SELECT count(*) AS n FROM audit_events")[0].int("n") } == 300)
+        #expect(try trail.sync { try $0.query("SELECT count(*) AS n FROM audit_chain")[0].int("n") } == 300)
     }
 }
 
@@ -212,7 +212,7 @@ struct DrainProcessTests {
         // The stop came after the call: the log says "stopping" before "stopped", and every event is stored.
         #expect(exit.stderr.range(of: "\"msg\":\"stopping\"")!.lowerBound < exit.stderr.range(of: "\"msg\":\"stopped\"")!.lowerBound)
         let trail = try Database(path: compliance.database)
-        #expect(try trail.sync { try $0.query("SELECT count(*) AS n FROM audit_events")[0].int("n") } == 30_000)
+        #expect(try trail.sync { try $0.query("SELECT count(*) AS n FROM audit_chain")[0].int("n") } == 30_000)
     }
 }
 

@@ -11,9 +11,15 @@ public import CallTraceRPC
 /// Which peers may call each method of `calltrace.compliance.v1.AuditService`.
 public struct Calltrace_Compliance_V1_AuditServicePolicies: Sendable {
     public var appendAuditEvents: PeerPolicy
+    public var listAuditEvents: PeerPolicy
+    public var verifyAuditChain: PeerPolicy
+    public var exportAuditEvents: PeerPolicy
 
-    public init(appendAuditEvents: PeerPolicy) {
+    public init(appendAuditEvents: PeerPolicy, listAuditEvents: PeerPolicy, verifyAuditChain: PeerPolicy, exportAuditEvents: PeerPolicy) {
         self.appendAuditEvents = appendAuditEvents
+        self.listAuditEvents = listAuditEvents
+        self.verifyAuditChain = verifyAuditChain
+        self.exportAuditEvents = exportAuditEvents
     }
 }
 
@@ -28,12 +34,27 @@ public protocol Calltrace_Compliance_V1_AuditServiceHandler: RPCService {
     /// Idempotent by `idempotency_key`: an event already stored is acknowledged again and not
     /// stored twice. A sender moves rejected events to its dead-letter table and never resends them.
     func appendAuditEvents(_ request: Calltrace_Compliance_V1_AppendAuditEventsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_AppendAuditEventsResponse
+
+    /// audit.read (admins), operators under a grant: the organisation's events, newest first,
+    /// filtered by actor, action, resource and time; paged. Operator accesses are flagged.
+    func listAuditEvents(_ request: Calltrace_Compliance_V1_ListAuditEventsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ListAuditEventsResponse
+
+    /// audit.read: walks the organisation's chain from its first event and names the first broken
+    /// link (an event changed, removed or moved), or answers the head every event leads to.
+    func verifyAuditChain(_ request: Calltrace_Compliance_V1_VerifyAuditChainRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_VerifyAuditChainResponse
+
+    /// audit.read: the organisation's events, oldest first, as JSON lines (one event per line,
+    /// with its chain index and link), in pieces.
+    func exportAuditEvents(_ request: Calltrace_Compliance_V1_ExportAuditEventsRequest, responses: ResponseWriter<Calltrace_Compliance_V1_ExportAuditEventsResponse>, context: ServerContext) async throws
 }
 
 extension Calltrace_Compliance_V1_AuditServiceHandler {
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
         router.unary(Calltrace_Compliance_V1_AuditService.appendAuditEvents, allow: policies.appendAuditEvents) { try await self.appendAuditEvents($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_AuditService.listAuditEvents, allow: policies.listAuditEvents) { try await self.listAuditEvents($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_AuditService.verifyAuditChain, allow: policies.verifyAuditChain) { try await self.verifyAuditChain($0, context: $1) }
+        router.serverStreaming(Calltrace_Compliance_V1_AuditService.exportAuditEvents, allow: policies.exportAuditEvents) { try await self.exportAuditEvents($0, responses: $1, context: $2) }
     }
 }
 
@@ -52,6 +73,25 @@ public struct Calltrace_Compliance_V1_AuditServiceClient: Sendable {
     /// stored twice. A sender moves rejected events to its dead-letter table and never resends them.
     public func appendAuditEvents(_ request: Calltrace_Compliance_V1_AppendAuditEventsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_AppendAuditEventsResponse {
         try await rpc.unary(Calltrace_Compliance_V1_AuditService.appendAuditEvents, request, options: options)
+    }
+
+    /// audit.read (admins), operators under a grant: the organisation's events, newest first,
+    /// filtered by actor, action, resource and time; paged. Operator accesses are flagged.
+    public func listAuditEvents(_ request: Calltrace_Compliance_V1_ListAuditEventsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_ListAuditEventsResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_AuditService.listAuditEvents, request, options: options)
+    }
+
+    /// audit.read: walks the organisation's chain from its first event and names the first broken
+    /// link (an event changed, removed or moved), or answers the head every event leads to.
+    public func verifyAuditChain(_ request: Calltrace_Compliance_V1_VerifyAuditChainRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_VerifyAuditChainResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_AuditService.verifyAuditChain, request, options: options)
+    }
+
+    /// audit.read: the organisation's events, oldest first, as JSON lines (one event per line,
+    /// with its chain index and link), in pieces.
+    public func exportAuditEvents<Result: Sendable>(_ request: Calltrace_Compliance_V1_ExportAuditEventsRequest, options: CallOptions = CallOptions(),
+        handle: (ResponseStream<Calltrace_Compliance_V1_ExportAuditEventsResponse>) async throws -> Result) async throws -> Result {
+        try await rpc.serverStreaming(Calltrace_Compliance_V1_AuditService.exportAuditEvents, request, options: options, handle: handle)
     }
 }
 

@@ -9,8 +9,20 @@ public enum Calltrace_Compliance_V1_AuditService {
     public static let appendAuditEvents = MethodDescriptor<Calltrace_Compliance_V1_AppendAuditEventsRequest, Calltrace_Compliance_V1_AppendAuditEventsResponse>(
         service: name, name: "AppendAuditEvents", kind: .unary, isIdempotent: true)
 
+    /// `/calltrace.compliance.v1.AuditService/ListAuditEvents`
+    public static let listAuditEvents = MethodDescriptor<Calltrace_Compliance_V1_ListAuditEventsRequest, Calltrace_Compliance_V1_ListAuditEventsResponse>(
+        service: name, name: "ListAuditEvents", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.compliance.v1.AuditService/VerifyAuditChain`
+    public static let verifyAuditChain = MethodDescriptor<Calltrace_Compliance_V1_VerifyAuditChainRequest, Calltrace_Compliance_V1_VerifyAuditChainResponse>(
+        service: name, name: "VerifyAuditChain", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.compliance.v1.AuditService/ExportAuditEvents`
+    public static let exportAuditEvents = MethodDescriptor<Calltrace_Compliance_V1_ExportAuditEventsRequest, Calltrace_Compliance_V1_ExportAuditEventsResponse>(
+        service: name, name: "ExportAuditEvents", kind: .serverStreaming, isIdempotent: false)
+
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [appendAuditEvents.info]
+    public static let methods: [MethodInfo] = [appendAuditEvents.info, listAuditEvents.info, verifyAuditChain.info, exportAuditEvents.info]
 }
 
 // MARK: calltrace/identity/v1/identity.proto

@@ -8,9 +8,13 @@
 // For information on using the generated types, please see the documentation:
 //   https://github.com/apple/swift-protobuf/
 
-/// The compliance service. This file grows with compliance's issues; today it receives the
-/// audit events every service forwards from its outbox.
+/// The compliance service: the audit trail (P8, P15). This file grows with compliance's issue.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -98,6 +102,150 @@ public nonisolated struct Calltrace_Compliance_V1_RejectedAuditEvent: Sendable {
 
   /// Why, e.g. "org_id is not a valid organisation id".
   public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// An event as the trail holds it: where it stands in its organisation's chain.
+public nonisolated struct Calltrace_Compliance_V1_ChainedAuditEvent: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var event: Calltrace_Compliance_V1_AuditEvent {
+    get {_event ?? Calltrace_Compliance_V1_AuditEvent()}
+    set {_event = newValue}
+  }
+  /// Returns true if `event` has been explicitly set.
+  public var hasEvent: Bool {self._event != nil}
+  /// Clears the value of `event`. Subsequent reads from it will return its default value.
+  public mutating func clearEvent() {self._event = nil}
+
+  /// 1, 2, 3… per organisation.
+  public var chainIndex: UInt64 = 0
+
+  /// HMAC-SHA256 (the organisation's index key) over the previous link, the index and the sealed
+  /// event: changing, removing or moving any event breaks every later link.
+  public var link: Data = Data()
+
+  /// An operator acting under a support grant (P8).
+  public var operatorAccess: Bool = false
+
+  public var receivedAtUnixMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _event: Calltrace_Compliance_V1_AuditEvent? = nil
+}
+
+public nonisolated struct Calltrace_Compliance_V1_ListAuditEventsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  /// Exact matches, when set.
+  public var actor: String = String()
+
+  public var action: String = String()
+
+  public var resource: String = String()
+
+  /// Occurred at or after / before, when set.
+  public var fromUnixMs: Int64 = 0
+
+  public var beforeUnixMs: Int64 = 0
+
+  /// Only operators' accesses.
+  public var operatorAccessOnly: Bool = false
+
+  /// At most 500; default 100.
+  public var pageSize: UInt32 = 0
+
+  public var pageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_ListAuditEventsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var events: [Calltrace_Compliance_V1_ChainedAuditEvent] = []
+
+  /// Empty on the last page.
+  public var nextPageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_VerifyAuditChainRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_VerifyAuditChainResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var intact: Bool = false
+
+  public var eventsChecked: UInt64 = 0
+
+  /// When not intact: the chain index of the first broken link, and why.
+  public var firstBrokenIndex: UInt64 = 0
+
+  public var reason: String = String()
+
+  /// When intact: the last link (the head), hex.
+  public var head: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_ExportAuditEventsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var fromUnixMs: Int64 = 0
+
+  public var beforeUnixMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_ExportAuditEventsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Whole lines of JSON, each ending with a newline.
+  public var lines: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -273,6 +421,315 @@ nonisolated extension Calltrace_Compliance_V1_RejectedAuditEvent: SwiftProtobuf.
   public static func ==(lhs: Calltrace_Compliance_V1_RejectedAuditEvent, rhs: Calltrace_Compliance_V1_RejectedAuditEvent) -> Bool {
     if lhs.idempotencyKey != rhs.idempotencyKey {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_ChainedAuditEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ChainedAuditEvent"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}event\0\u{3}chain_index\0\u{1}link\0\u{3}operator_access\0\u{3}received_at_unix_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._event) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.chainIndex) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.link) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.operatorAccess) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.receivedAtUnixMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._event {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.chainIndex != 0 {
+      try visitor.visitSingularUInt64Field(value: self.chainIndex, fieldNumber: 2)
+    }
+    if !self.link.isEmpty {
+      try visitor.visitSingularBytesField(value: self.link, fieldNumber: 3)
+    }
+    if self.operatorAccess != false {
+      try visitor.visitSingularBoolField(value: self.operatorAccess, fieldNumber: 4)
+    }
+    if self.receivedAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.receivedAtUnixMs, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_ChainedAuditEvent, rhs: Calltrace_Compliance_V1_ChainedAuditEvent) -> Bool {
+    if lhs._event != rhs._event {return false}
+    if lhs.chainIndex != rhs.chainIndex {return false}
+    if lhs.link != rhs.link {return false}
+    if lhs.operatorAccess != rhs.operatorAccess {return false}
+    if lhs.receivedAtUnixMs != rhs.receivedAtUnixMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_ListAuditEventsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListAuditEventsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{1}actor\0\u{1}action\0\u{1}resource\0\u{3}from_unix_ms\0\u{3}before_unix_ms\0\u{3}operator_access_only\0\u{3}page_size\0\u{3}page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.actor) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.action) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.resource) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.fromUnixMs) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.beforeUnixMs) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.operatorAccessOnly) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.pageSize) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if !self.actor.isEmpty {
+      try visitor.visitSingularStringField(value: self.actor, fieldNumber: 2)
+    }
+    if !self.action.isEmpty {
+      try visitor.visitSingularStringField(value: self.action, fieldNumber: 3)
+    }
+    if !self.resource.isEmpty {
+      try visitor.visitSingularStringField(value: self.resource, fieldNumber: 4)
+    }
+    if self.fromUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.fromUnixMs, fieldNumber: 5)
+    }
+    if self.beforeUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.beforeUnixMs, fieldNumber: 6)
+    }
+    if self.operatorAccessOnly != false {
+      try visitor.visitSingularBoolField(value: self.operatorAccessOnly, fieldNumber: 7)
+    }
+    if self.pageSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pageSize, fieldNumber: 8)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_ListAuditEventsRequest, rhs: Calltrace_Compliance_V1_ListAuditEventsRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.actor != rhs.actor {return false}
+    if lhs.action != rhs.action {return false}
+    if lhs.resource != rhs.resource {return false}
+    if lhs.fromUnixMs != rhs.fromUnixMs {return false}
+    if lhs.beforeUnixMs != rhs.beforeUnixMs {return false}
+    if lhs.operatorAccessOnly != rhs.operatorAccessOnly {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_ListAuditEventsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListAuditEventsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}events\0\u{3}next_page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.events) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.events.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.events, fieldNumber: 1)
+    }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_ListAuditEventsResponse, rhs: Calltrace_Compliance_V1_ListAuditEventsResponse) -> Bool {
+    if lhs.events != rhs.events {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_VerifyAuditChainRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VerifyAuditChainRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_VerifyAuditChainRequest, rhs: Calltrace_Compliance_V1_VerifyAuditChainRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_VerifyAuditChainResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VerifyAuditChainResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}intact\0\u{3}events_checked\0\u{3}first_broken_index\0\u{1}reason\0\u{1}head\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.intact) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.eventsChecked) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.firstBrokenIndex) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.head) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.intact != false {
+      try visitor.visitSingularBoolField(value: self.intact, fieldNumber: 1)
+    }
+    if self.eventsChecked != 0 {
+      try visitor.visitSingularUInt64Field(value: self.eventsChecked, fieldNumber: 2)
+    }
+    if self.firstBrokenIndex != 0 {
+      try visitor.visitSingularUInt64Field(value: self.firstBrokenIndex, fieldNumber: 3)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 4)
+    }
+    if !self.head.isEmpty {
+      try visitor.visitSingularStringField(value: self.head, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_VerifyAuditChainResponse, rhs: Calltrace_Compliance_V1_VerifyAuditChainResponse) -> Bool {
+    if lhs.intact != rhs.intact {return false}
+    if lhs.eventsChecked != rhs.eventsChecked {return false}
+    if lhs.firstBrokenIndex != rhs.firstBrokenIndex {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.head != rhs.head {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_ExportAuditEventsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExportAuditEventsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}from_unix_ms\0\u{3}before_unix_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.fromUnixMs) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.beforeUnixMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if self.fromUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.fromUnixMs, fieldNumber: 2)
+    }
+    if self.beforeUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.beforeUnixMs, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_ExportAuditEventsRequest, rhs: Calltrace_Compliance_V1_ExportAuditEventsRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.fromUnixMs != rhs.fromUnixMs {return false}
+    if lhs.beforeUnixMs != rhs.beforeUnixMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_ExportAuditEventsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExportAuditEventsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lines\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBytesField(value: &self.lines) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.lines.isEmpty {
+      try visitor.visitSingularBytesField(value: self.lines, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_ExportAuditEventsResponse, rhs: Calltrace_Compliance_V1_ExportAuditEventsResponse) -> Bool {
+    if lhs.lines != rhs.lines {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -187,6 +187,321 @@ void   calltrace__compliance__v1__rejected_audit_event__free_unpacked
   assert(message->base.descriptor == &calltrace__compliance__v1__rejected_audit_event__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__compliance__v1__chained_audit_event__init
+                     (Calltrace__Compliance__V1__ChainedAuditEvent         *message)
+{
+  static const Calltrace__Compliance__V1__ChainedAuditEvent init_value = CALLTRACE__COMPLIANCE__V1__CHAINED_AUDIT_EVENT__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__chained_audit_event__get_packed_size
+                     (const Calltrace__Compliance__V1__ChainedAuditEvent *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__chained_audit_event__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__chained_audit_event__pack
+                     (const Calltrace__Compliance__V1__ChainedAuditEvent *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__chained_audit_event__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__chained_audit_event__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ChainedAuditEvent *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__chained_audit_event__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ChainedAuditEvent *
+       calltrace__compliance__v1__chained_audit_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ChainedAuditEvent *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__chained_audit_event__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__chained_audit_event__free_unpacked
+                     (Calltrace__Compliance__V1__ChainedAuditEvent *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__chained_audit_event__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__list_audit_events_request__init
+                     (Calltrace__Compliance__V1__ListAuditEventsRequest         *message)
+{
+  static const Calltrace__Compliance__V1__ListAuditEventsRequest init_value = CALLTRACE__COMPLIANCE__V1__LIST_AUDIT_EVENTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__list_audit_events_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ListAuditEventsRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_audit_events_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__list_audit_events_request__pack
+                     (const Calltrace__Compliance__V1__ListAuditEventsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_audit_events_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__list_audit_events_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListAuditEventsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_audit_events_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ListAuditEventsRequest *
+       calltrace__compliance__v1__list_audit_events_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ListAuditEventsRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__list_audit_events_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__list_audit_events_request__free_unpacked
+                     (Calltrace__Compliance__V1__ListAuditEventsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_audit_events_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__list_audit_events_response__init
+                     (Calltrace__Compliance__V1__ListAuditEventsResponse         *message)
+{
+  static const Calltrace__Compliance__V1__ListAuditEventsResponse init_value = CALLTRACE__COMPLIANCE__V1__LIST_AUDIT_EVENTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__list_audit_events_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ListAuditEventsResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_audit_events_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__list_audit_events_response__pack
+                     (const Calltrace__Compliance__V1__ListAuditEventsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_audit_events_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__list_audit_events_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListAuditEventsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_audit_events_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ListAuditEventsResponse *
+       calltrace__compliance__v1__list_audit_events_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ListAuditEventsResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__list_audit_events_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__list_audit_events_response__free_unpacked
+                     (Calltrace__Compliance__V1__ListAuditEventsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_audit_events_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__verify_audit_chain_request__init
+                     (Calltrace__Compliance__V1__VerifyAuditChainRequest         *message)
+{
+  static const Calltrace__Compliance__V1__VerifyAuditChainRequest init_value = CALLTRACE__COMPLIANCE__V1__VERIFY_AUDIT_CHAIN_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__verify_audit_chain_request__get_packed_size
+                     (const Calltrace__Compliance__V1__VerifyAuditChainRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__verify_audit_chain_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__verify_audit_chain_request__pack
+                     (const Calltrace__Compliance__V1__VerifyAuditChainRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__verify_audit_chain_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__verify_audit_chain_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__VerifyAuditChainRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__verify_audit_chain_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__VerifyAuditChainRequest *
+       calltrace__compliance__v1__verify_audit_chain_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__VerifyAuditChainRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__verify_audit_chain_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__verify_audit_chain_request__free_unpacked
+                     (Calltrace__Compliance__V1__VerifyAuditChainRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__verify_audit_chain_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__verify_audit_chain_response__init
+                     (Calltrace__Compliance__V1__VerifyAuditChainResponse         *message)
+{
+  static const Calltrace__Compliance__V1__VerifyAuditChainResponse init_value = CALLTRACE__COMPLIANCE__V1__VERIFY_AUDIT_CHAIN_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__verify_audit_chain_response__get_packed_size
+                     (const Calltrace__Compliance__V1__VerifyAuditChainResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__verify_audit_chain_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__verify_audit_chain_response__pack
+                     (const Calltrace__Compliance__V1__VerifyAuditChainResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__verify_audit_chain_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__verify_audit_chain_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__VerifyAuditChainResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__verify_audit_chain_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__VerifyAuditChainResponse *
+       calltrace__compliance__v1__verify_audit_chain_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__VerifyAuditChainResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__verify_audit_chain_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__verify_audit_chain_response__free_unpacked
+                     (Calltrace__Compliance__V1__VerifyAuditChainResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__verify_audit_chain_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__export_audit_events_request__init
+                     (Calltrace__Compliance__V1__ExportAuditEventsRequest         *message)
+{
+  static const Calltrace__Compliance__V1__ExportAuditEventsRequest init_value = CALLTRACE__COMPLIANCE__V1__EXPORT_AUDIT_EVENTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__export_audit_events_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ExportAuditEventsRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__export_audit_events_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__export_audit_events_request__pack
+                     (const Calltrace__Compliance__V1__ExportAuditEventsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__export_audit_events_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__export_audit_events_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ExportAuditEventsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__export_audit_events_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ExportAuditEventsRequest *
+       calltrace__compliance__v1__export_audit_events_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ExportAuditEventsRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__export_audit_events_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__export_audit_events_request__free_unpacked
+                     (Calltrace__Compliance__V1__ExportAuditEventsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__export_audit_events_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__export_audit_events_response__init
+                     (Calltrace__Compliance__V1__ExportAuditEventsResponse         *message)
+{
+  static const Calltrace__Compliance__V1__ExportAuditEventsResponse init_value = CALLTRACE__COMPLIANCE__V1__EXPORT_AUDIT_EVENTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__export_audit_events_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ExportAuditEventsResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__export_audit_events_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__export_audit_events_response__pack
+                     (const Calltrace__Compliance__V1__ExportAuditEventsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__export_audit_events_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__export_audit_events_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ExportAuditEventsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__export_audit_events_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ExportAuditEventsResponse *
+       calltrace__compliance__v1__export_audit_events_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ExportAuditEventsResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__export_audit_events_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__export_audit_events_response__free_unpacked
+                     (Calltrace__Compliance__V1__ExportAuditEventsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__export_audit_events_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor calltrace__compliance__v1__audit_event__field_descriptors[9] =
 {
   {
@@ -469,12 +784,531 @@ const ProtobufCMessageDescriptor calltrace__compliance__v1__rejected_audit_event
   (ProtobufCMessageInit) calltrace__compliance__v1__rejected_audit_event__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCMethodDescriptor calltrace__compliance__v1__audit_service__method_descriptors[1] =
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__chained_audit_event__field_descriptors[5] =
+{
+  {
+    "event",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ChainedAuditEvent, event),
+    &calltrace__compliance__v1__audit_event__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "chain_index",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ChainedAuditEvent, chain_index),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "link",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ChainedAuditEvent, link),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "operator_access",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ChainedAuditEvent, operator_access),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "received_at_unix_ms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ChainedAuditEvent, received_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__chained_audit_event__field_indices_by_name[] = {
+  1,   /* field[1] = chain_index */
+  0,   /* field[0] = event */
+  2,   /* field[2] = link */
+  3,   /* field[3] = operator_access */
+  4,   /* field[4] = received_at_unix_ms */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__chained_audit_event__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__chained_audit_event__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ChainedAuditEvent",
+  "ChainedAuditEvent",
+  "Calltrace__Compliance__V1__ChainedAuditEvent",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ChainedAuditEvent),
+  5,
+  calltrace__compliance__v1__chained_audit_event__field_descriptors,
+  calltrace__compliance__v1__chained_audit_event__field_indices_by_name,
+  1,  calltrace__compliance__v1__chained_audit_event__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__chained_audit_event__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__list_audit_events_request__field_descriptors[9] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListAuditEventsRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "actor",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListAuditEventsRequest, actor),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "action",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListAuditEventsRequest, action),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "resource",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListAuditEventsRequest, resource),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "from_unix_ms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListAuditEventsRequest, from_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "before_unix_ms",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListAuditEventsRequest, before_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "operator_access_only",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListAuditEventsRequest, operator_access_only),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page_size",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListAuditEventsRequest, page_size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page_token",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListAuditEventsRequest, page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__list_audit_events_request__field_indices_by_name[] = {
+  2,   /* field[2] = action */
+  1,   /* field[1] = actor */
+  5,   /* field[5] = before_unix_ms */
+  4,   /* field[4] = from_unix_ms */
+  6,   /* field[6] = operator_access_only */
+  0,   /* field[0] = org_id */
+  7,   /* field[7] = page_size */
+  8,   /* field[8] = page_token */
+  3,   /* field[3] = resource */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__list_audit_events_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__list_audit_events_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ListAuditEventsRequest",
+  "ListAuditEventsRequest",
+  "Calltrace__Compliance__V1__ListAuditEventsRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ListAuditEventsRequest),
+  9,
+  calltrace__compliance__v1__list_audit_events_request__field_descriptors,
+  calltrace__compliance__v1__list_audit_events_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__list_audit_events_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__list_audit_events_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__list_audit_events_response__field_descriptors[2] =
+{
+  {
+    "events",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Compliance__V1__ListAuditEventsResponse, n_events),
+    offsetof(Calltrace__Compliance__V1__ListAuditEventsResponse, events),
+    &calltrace__compliance__v1__chained_audit_event__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "next_page_token",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListAuditEventsResponse, next_page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__list_audit_events_response__field_indices_by_name[] = {
+  0,   /* field[0] = events */
+  1,   /* field[1] = next_page_token */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__list_audit_events_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__list_audit_events_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ListAuditEventsResponse",
+  "ListAuditEventsResponse",
+  "Calltrace__Compliance__V1__ListAuditEventsResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ListAuditEventsResponse),
+  2,
+  calltrace__compliance__v1__list_audit_events_response__field_descriptors,
+  calltrace__compliance__v1__list_audit_events_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__list_audit_events_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__list_audit_events_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__verify_audit_chain_request__field_descriptors[1] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__VerifyAuditChainRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__verify_audit_chain_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__verify_audit_chain_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__verify_audit_chain_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.VerifyAuditChainRequest",
+  "VerifyAuditChainRequest",
+  "Calltrace__Compliance__V1__VerifyAuditChainRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__VerifyAuditChainRequest),
+  1,
+  calltrace__compliance__v1__verify_audit_chain_request__field_descriptors,
+  calltrace__compliance__v1__verify_audit_chain_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__verify_audit_chain_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__verify_audit_chain_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__verify_audit_chain_response__field_descriptors[5] =
+{
+  {
+    "intact",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__VerifyAuditChainResponse, intact),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "events_checked",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__VerifyAuditChainResponse, events_checked),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "first_broken_index",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__VerifyAuditChainResponse, first_broken_index),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__VerifyAuditChainResponse, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "head",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__VerifyAuditChainResponse, head),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__verify_audit_chain_response__field_indices_by_name[] = {
+  1,   /* field[1] = events_checked */
+  2,   /* field[2] = first_broken_index */
+  4,   /* field[4] = head */
+  0,   /* field[0] = intact */
+  3,   /* field[3] = reason */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__verify_audit_chain_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__verify_audit_chain_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.VerifyAuditChainResponse",
+  "VerifyAuditChainResponse",
+  "Calltrace__Compliance__V1__VerifyAuditChainResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__VerifyAuditChainResponse),
+  5,
+  calltrace__compliance__v1__verify_audit_chain_response__field_descriptors,
+  calltrace__compliance__v1__verify_audit_chain_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__verify_audit_chain_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__verify_audit_chain_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__export_audit_events_request__field_descriptors[3] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ExportAuditEventsRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "from_unix_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ExportAuditEventsRequest, from_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "before_unix_ms",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ExportAuditEventsRequest, before_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__export_audit_events_request__field_indices_by_name[] = {
+  2,   /* field[2] = before_unix_ms */
+  1,   /* field[1] = from_unix_ms */
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__export_audit_events_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__export_audit_events_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ExportAuditEventsRequest",
+  "ExportAuditEventsRequest",
+  "Calltrace__Compliance__V1__ExportAuditEventsRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ExportAuditEventsRequest),
+  3,
+  calltrace__compliance__v1__export_audit_events_request__field_descriptors,
+  calltrace__compliance__v1__export_audit_events_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__export_audit_events_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__export_audit_events_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__export_audit_events_response__field_descriptors[1] =
+{
+  {
+    "lines",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ExportAuditEventsResponse, lines),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__export_audit_events_response__field_indices_by_name[] = {
+  0,   /* field[0] = lines */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__export_audit_events_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__export_audit_events_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ExportAuditEventsResponse",
+  "ExportAuditEventsResponse",
+  "Calltrace__Compliance__V1__ExportAuditEventsResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ExportAuditEventsResponse),
+  1,
+  calltrace__compliance__v1__export_audit_events_response__field_descriptors,
+  calltrace__compliance__v1__export_audit_events_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__export_audit_events_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__export_audit_events_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCMethodDescriptor calltrace__compliance__v1__audit_service__method_descriptors[4] =
 {
   { "AppendAuditEvents", &calltrace__compliance__v1__append_audit_events_request__descriptor, &calltrace__compliance__v1__append_audit_events_response__descriptor },
+  { "ListAuditEvents", &calltrace__compliance__v1__list_audit_events_request__descriptor, &calltrace__compliance__v1__list_audit_events_response__descriptor },
+  { "VerifyAuditChain", &calltrace__compliance__v1__verify_audit_chain_request__descriptor, &calltrace__compliance__v1__verify_audit_chain_response__descriptor },
+  { "ExportAuditEvents", &calltrace__compliance__v1__export_audit_events_request__descriptor, &calltrace__compliance__v1__export_audit_events_response__descriptor },
 };
 const unsigned calltrace__compliance__v1__audit_service__method_indices_by_name[] = {
-  0         /* AppendAuditEvents */
+  0,        /* AppendAuditEvents */
+  3,        /* ExportAuditEvents */
+  1,        /* ListAuditEvents */
+  2         /* VerifyAuditChain */
 };
 const ProtobufCServiceDescriptor calltrace__compliance__v1__audit_service__descriptor =
 {
@@ -483,7 +1317,7 @@ const ProtobufCServiceDescriptor calltrace__compliance__v1__audit_service__descr
   "AuditService",
   "Calltrace__Compliance__V1__AuditService",
   "calltrace.compliance.v1",
-  1,
+  4,
   calltrace__compliance__v1__audit_service__method_descriptors,
   calltrace__compliance__v1__audit_service__method_indices_by_name
 };
@@ -494,6 +1328,30 @@ void calltrace__compliance__v1__audit_service__append_audit_events(ProtobufCServ
 {
   assert(service->descriptor == &calltrace__compliance__v1__audit_service__descriptor);
   service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__audit_service__list_audit_events(ProtobufCService *service,
+                                                                 const Calltrace__Compliance__V1__ListAuditEventsRequest *input,
+                                                                 Calltrace__Compliance__V1__ListAuditEventsResponse_Closure closure,
+                                                                 void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__audit_service__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__audit_service__verify_audit_chain(ProtobufCService *service,
+                                                                  const Calltrace__Compliance__V1__VerifyAuditChainRequest *input,
+                                                                  Calltrace__Compliance__V1__VerifyAuditChainResponse_Closure closure,
+                                                                  void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__audit_service__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__audit_service__export_audit_events(ProtobufCService *service,
+                                                                   const Calltrace__Compliance__V1__ExportAuditEventsRequest *input,
+                                                                   Calltrace__Compliance__V1__ExportAuditEventsResponse_Closure closure,
+                                                                   void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__audit_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__compliance__v1__audit_service__init (Calltrace__Compliance__V1__AuditService_Service *service,
                                                      Calltrace__Compliance__V1__AuditService_ServiceDestroy destroy)

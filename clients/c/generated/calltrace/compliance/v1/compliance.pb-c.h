@@ -19,6 +19,13 @@ typedef struct Calltrace__Compliance__V1__AuditEvent Calltrace__Compliance__V1__
 typedef struct Calltrace__Compliance__V1__AppendAuditEventsRequest Calltrace__Compliance__V1__AppendAuditEventsRequest;
 typedef struct Calltrace__Compliance__V1__AppendAuditEventsResponse Calltrace__Compliance__V1__AppendAuditEventsResponse;
 typedef struct Calltrace__Compliance__V1__RejectedAuditEvent Calltrace__Compliance__V1__RejectedAuditEvent;
+typedef struct Calltrace__Compliance__V1__ChainedAuditEvent Calltrace__Compliance__V1__ChainedAuditEvent;
+typedef struct Calltrace__Compliance__V1__ListAuditEventsRequest Calltrace__Compliance__V1__ListAuditEventsRequest;
+typedef struct Calltrace__Compliance__V1__ListAuditEventsResponse Calltrace__Compliance__V1__ListAuditEventsResponse;
+typedef struct Calltrace__Compliance__V1__VerifyAuditChainRequest Calltrace__Compliance__V1__VerifyAuditChainRequest;
+typedef struct Calltrace__Compliance__V1__VerifyAuditChainResponse Calltrace__Compliance__V1__VerifyAuditChainResponse;
+typedef struct Calltrace__Compliance__V1__ExportAuditEventsRequest Calltrace__Compliance__V1__ExportAuditEventsRequest;
+typedef struct Calltrace__Compliance__V1__ExportAuditEventsResponse Calltrace__Compliance__V1__ExportAuditEventsResponse;
 
 
 /* --- enums --- */
@@ -114,6 +121,133 @@ struct  Calltrace__Compliance__V1__RejectedAuditEvent
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
+/*
+ * An event as the trail holds it: where it stands in its organisation's chain.
+ */
+struct  Calltrace__Compliance__V1__ChainedAuditEvent
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__AuditEvent *event;
+  /*
+   * 1, 2, 3… per organisation.
+   */
+  uint64_t chain_index;
+  /*
+   * HMAC-SHA256 (the organisation's index key) over the previous link, the index and the sealed
+   * event: changing, removing or moving any event breaks every later link.
+   */
+  ProtobufCBinaryData link;
+  /*
+   * An operator acting under a support grant (P8).
+   */
+  protobuf_c_boolean operator_access;
+  int64_t received_at_unix_ms;
+};
+#define CALLTRACE__COMPLIANCE__V1__CHAINED_AUDIT_EVENT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__chained_audit_event__descriptor) \
+    , NULL, 0, {0,NULL}, 0, 0 }
+
+
+struct  Calltrace__Compliance__V1__ListAuditEventsRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  /*
+   * Exact matches, when set.
+   */
+  char *actor;
+  char *action;
+  char *resource;
+  /*
+   * Occurred at or after / before, when set.
+   */
+  int64_t from_unix_ms;
+  int64_t before_unix_ms;
+  /*
+   * Only operators' accesses.
+   */
+  protobuf_c_boolean operator_access_only;
+  /*
+   * At most 500; default 100.
+   */
+  uint32_t page_size;
+  char *page_token;
+};
+#define CALLTRACE__COMPLIANCE__V1__LIST_AUDIT_EVENTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__list_audit_events_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__ListAuditEventsResponse
+{
+  ProtobufCMessage base;
+  size_t n_events;
+  Calltrace__Compliance__V1__ChainedAuditEvent **events;
+  /*
+   * Empty on the last page.
+   */
+  char *next_page_token;
+};
+#define CALLTRACE__COMPLIANCE__V1__LIST_AUDIT_EVENTS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__list_audit_events_response__descriptor) \
+    , 0,NULL, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__VerifyAuditChainRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+};
+#define CALLTRACE__COMPLIANCE__V1__VERIFY_AUDIT_CHAIN_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__verify_audit_chain_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__VerifyAuditChainResponse
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean intact;
+  uint64_t events_checked;
+  /*
+   * When not intact: the chain index of the first broken link, and why.
+   */
+  uint64_t first_broken_index;
+  char *reason;
+  /*
+   * When intact: the last link (the head), hex.
+   */
+  char *head;
+};
+#define CALLTRACE__COMPLIANCE__V1__VERIFY_AUDIT_CHAIN_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__verify_audit_chain_response__descriptor) \
+    , 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__ExportAuditEventsRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  int64_t from_unix_ms;
+  int64_t before_unix_ms;
+};
+#define CALLTRACE__COMPLIANCE__V1__EXPORT_AUDIT_EVENTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__export_audit_events_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0 }
+
+
+struct  Calltrace__Compliance__V1__ExportAuditEventsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Whole lines of JSON, each ending with a newline.
+   */
+  ProtobufCBinaryData lines;
+};
+#define CALLTRACE__COMPLIANCE__V1__EXPORT_AUDIT_EVENTS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__export_audit_events_response__descriptor) \
+    , {0,NULL} }
+
+
 /* Calltrace__Compliance__V1__AuditEvent methods */
 void   calltrace__compliance__v1__audit_event__init
                      (Calltrace__Compliance__V1__AuditEvent         *message);
@@ -190,6 +324,139 @@ Calltrace__Compliance__V1__RejectedAuditEvent *
 void   calltrace__compliance__v1__rejected_audit_event__free_unpacked
                      (Calltrace__Compliance__V1__RejectedAuditEvent *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ChainedAuditEvent methods */
+void   calltrace__compliance__v1__chained_audit_event__init
+                     (Calltrace__Compliance__V1__ChainedAuditEvent         *message);
+size_t calltrace__compliance__v1__chained_audit_event__get_packed_size
+                     (const Calltrace__Compliance__V1__ChainedAuditEvent   *message);
+size_t calltrace__compliance__v1__chained_audit_event__pack
+                     (const Calltrace__Compliance__V1__ChainedAuditEvent   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__chained_audit_event__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ChainedAuditEvent   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ChainedAuditEvent *
+       calltrace__compliance__v1__chained_audit_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__chained_audit_event__free_unpacked
+                     (Calltrace__Compliance__V1__ChainedAuditEvent *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ListAuditEventsRequest methods */
+void   calltrace__compliance__v1__list_audit_events_request__init
+                     (Calltrace__Compliance__V1__ListAuditEventsRequest         *message);
+size_t calltrace__compliance__v1__list_audit_events_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ListAuditEventsRequest   *message);
+size_t calltrace__compliance__v1__list_audit_events_request__pack
+                     (const Calltrace__Compliance__V1__ListAuditEventsRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__list_audit_events_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListAuditEventsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ListAuditEventsRequest *
+       calltrace__compliance__v1__list_audit_events_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__list_audit_events_request__free_unpacked
+                     (Calltrace__Compliance__V1__ListAuditEventsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ListAuditEventsResponse methods */
+void   calltrace__compliance__v1__list_audit_events_response__init
+                     (Calltrace__Compliance__V1__ListAuditEventsResponse         *message);
+size_t calltrace__compliance__v1__list_audit_events_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ListAuditEventsResponse   *message);
+size_t calltrace__compliance__v1__list_audit_events_response__pack
+                     (const Calltrace__Compliance__V1__ListAuditEventsResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__list_audit_events_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListAuditEventsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ListAuditEventsResponse *
+       calltrace__compliance__v1__list_audit_events_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__list_audit_events_response__free_unpacked
+                     (Calltrace__Compliance__V1__ListAuditEventsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__VerifyAuditChainRequest methods */
+void   calltrace__compliance__v1__verify_audit_chain_request__init
+                     (Calltrace__Compliance__V1__VerifyAuditChainRequest         *message);
+size_t calltrace__compliance__v1__verify_audit_chain_request__get_packed_size
+                     (const Calltrace__Compliance__V1__VerifyAuditChainRequest   *message);
+size_t calltrace__compliance__v1__verify_audit_chain_request__pack
+                     (const Calltrace__Compliance__V1__VerifyAuditChainRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__verify_audit_chain_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__VerifyAuditChainRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__VerifyAuditChainRequest *
+       calltrace__compliance__v1__verify_audit_chain_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__verify_audit_chain_request__free_unpacked
+                     (Calltrace__Compliance__V1__VerifyAuditChainRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__VerifyAuditChainResponse methods */
+void   calltrace__compliance__v1__verify_audit_chain_response__init
+                     (Calltrace__Compliance__V1__VerifyAuditChainResponse         *message);
+size_t calltrace__compliance__v1__verify_audit_chain_response__get_packed_size
+                     (const Calltrace__Compliance__V1__VerifyAuditChainResponse   *message);
+size_t calltrace__compliance__v1__verify_audit_chain_response__pack
+                     (const Calltrace__Compliance__V1__VerifyAuditChainResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__verify_audit_chain_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__VerifyAuditChainResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__VerifyAuditChainResponse *
+       calltrace__compliance__v1__verify_audit_chain_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__verify_audit_chain_response__free_unpacked
+                     (Calltrace__Compliance__V1__VerifyAuditChainResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ExportAuditEventsRequest methods */
+void   calltrace__compliance__v1__export_audit_events_request__init
+                     (Calltrace__Compliance__V1__ExportAuditEventsRequest         *message);
+size_t calltrace__compliance__v1__export_audit_events_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ExportAuditEventsRequest   *message);
+size_t calltrace__compliance__v1__export_audit_events_request__pack
+                     (const Calltrace__Compliance__V1__ExportAuditEventsRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__export_audit_events_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ExportAuditEventsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ExportAuditEventsRequest *
+       calltrace__compliance__v1__export_audit_events_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__export_audit_events_request__free_unpacked
+                     (Calltrace__Compliance__V1__ExportAuditEventsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ExportAuditEventsResponse methods */
+void   calltrace__compliance__v1__export_audit_events_response__init
+                     (Calltrace__Compliance__V1__ExportAuditEventsResponse         *message);
+size_t calltrace__compliance__v1__export_audit_events_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ExportAuditEventsResponse   *message);
+size_t calltrace__compliance__v1__export_audit_events_response__pack
+                     (const Calltrace__Compliance__V1__ExportAuditEventsResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__export_audit_events_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ExportAuditEventsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ExportAuditEventsResponse *
+       calltrace__compliance__v1__export_audit_events_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__export_audit_events_response__free_unpacked
+                     (Calltrace__Compliance__V1__ExportAuditEventsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Calltrace__Compliance__V1__AuditEvent_Closure)
@@ -204,6 +471,27 @@ typedef void (*Calltrace__Compliance__V1__AppendAuditEventsResponse_Closure)
 typedef void (*Calltrace__Compliance__V1__RejectedAuditEvent_Closure)
                  (const Calltrace__Compliance__V1__RejectedAuditEvent *message,
                   void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ChainedAuditEvent_Closure)
+                 (const Calltrace__Compliance__V1__ChainedAuditEvent *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ListAuditEventsRequest_Closure)
+                 (const Calltrace__Compliance__V1__ListAuditEventsRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ListAuditEventsResponse_Closure)
+                 (const Calltrace__Compliance__V1__ListAuditEventsResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__VerifyAuditChainRequest_Closure)
+                 (const Calltrace__Compliance__V1__VerifyAuditChainRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__VerifyAuditChainResponse_Closure)
+                 (const Calltrace__Compliance__V1__VerifyAuditChainResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ExportAuditEventsRequest_Closure)
+                 (const Calltrace__Compliance__V1__ExportAuditEventsRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ExportAuditEventsResponse_Closure)
+                 (const Calltrace__Compliance__V1__ExportAuditEventsResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -215,6 +503,18 @@ struct Calltrace__Compliance__V1__AuditService_Service
                               const Calltrace__Compliance__V1__AppendAuditEventsRequest *input,
                               Calltrace__Compliance__V1__AppendAuditEventsResponse_Closure closure,
                               void *closure_data);
+  void (*list_audit_events)(Calltrace__Compliance__V1__AuditService_Service *service,
+                            const Calltrace__Compliance__V1__ListAuditEventsRequest *input,
+                            Calltrace__Compliance__V1__ListAuditEventsResponse_Closure closure,
+                            void *closure_data);
+  void (*verify_audit_chain)(Calltrace__Compliance__V1__AuditService_Service *service,
+                             const Calltrace__Compliance__V1__VerifyAuditChainRequest *input,
+                             Calltrace__Compliance__V1__VerifyAuditChainResponse_Closure closure,
+                             void *closure_data);
+  void (*export_audit_events)(Calltrace__Compliance__V1__AuditService_Service *service,
+                              const Calltrace__Compliance__V1__ExportAuditEventsRequest *input,
+                              Calltrace__Compliance__V1__ExportAuditEventsResponse_Closure closure,
+                              void *closure_data);
 };
 typedef void (*Calltrace__Compliance__V1__AuditService_ServiceDestroy)(Calltrace__Compliance__V1__AuditService_Service *);
 void calltrace__compliance__v1__audit_service__init (Calltrace__Compliance__V1__AuditService_Service *service,
@@ -223,10 +523,25 @@ void calltrace__compliance__v1__audit_service__init (Calltrace__Compliance__V1__
     { &calltrace__compliance__v1__audit_service__descriptor, protobuf_c_service_invoke_internal, NULL }
 #define CALLTRACE__COMPLIANCE__V1__AUDIT_SERVICE__INIT(function_prefix__) \
     { CALLTRACE__COMPLIANCE__V1__AUDIT_SERVICE__BASE_INIT,\
-      function_prefix__ ## append_audit_events  }
+      function_prefix__ ## append_audit_events,\
+      function_prefix__ ## list_audit_events,\
+      function_prefix__ ## verify_audit_chain,\
+      function_prefix__ ## export_audit_events  }
 void calltrace__compliance__v1__audit_service__append_audit_events(ProtobufCService *service,
                                                                    const Calltrace__Compliance__V1__AppendAuditEventsRequest *input,
                                                                    Calltrace__Compliance__V1__AppendAuditEventsResponse_Closure closure,
+                                                                   void *closure_data);
+void calltrace__compliance__v1__audit_service__list_audit_events(ProtobufCService *service,
+                                                                 const Calltrace__Compliance__V1__ListAuditEventsRequest *input,
+                                                                 Calltrace__Compliance__V1__ListAuditEventsResponse_Closure closure,
+                                                                 void *closure_data);
+void calltrace__compliance__v1__audit_service__verify_audit_chain(ProtobufCService *service,
+                                                                  const Calltrace__Compliance__V1__VerifyAuditChainRequest *input,
+                                                                  Calltrace__Compliance__V1__VerifyAuditChainResponse_Closure closure,
+                                                                  void *closure_data);
+void calltrace__compliance__v1__audit_service__export_audit_events(ProtobufCService *service,
+                                                                   const Calltrace__Compliance__V1__ExportAuditEventsRequest *input,
+                                                                   Calltrace__Compliance__V1__ExportAuditEventsResponse_Closure closure,
                                                                    void *closure_data);
 
 /* --- descriptors --- */
@@ -235,6 +550,13 @@ extern const ProtobufCMessageDescriptor calltrace__compliance__v1__audit_event__
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__append_audit_events_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__append_audit_events_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__rejected_audit_event__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__chained_audit_event__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__list_audit_events_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__list_audit_events_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__verify_audit_chain_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__verify_audit_chain_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__export_audit_events_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__export_audit_events_response__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__compliance__v1__audit_service__descriptor;
 
 PROTOBUF_C__END_DECLS

@@ -1,0 +1,117 @@
+import CallTraceStorage
+import Foundation
+
+/// One event in its organisation's chain: sealed, linked to the one before.
+struct ChainRow: Sendable {
+    let org: String
+    let index: Int64
+    let idempotencyKey: String
+    let sourceService: String
+    let occurredAt: Int64
+    let receivedAt: Int64
+    /// The serialized `AuditEvent`, sealed under the organisation's key for (org, index).
+    let sealedEvent: Data
+    let link: Data
+}
+
+/// The audit trail's storage, behind a protocol (SQL only in the SQLite implementation, in the
+/// subset PostgreSQL shares).
+protocol AuditChainRepository: Sendable {
+    func read<T: Sendable>(_ body: @escaping @Sendable (any AuditChainTransaction) throws -> T) async throws -> T
+    func write<T: Sendable>(_ body: @escaping @Sendable (any AuditChainTransaction) throws -> T) async throws -> T
+    /// Synchronously, at start-up only.
+    func sync<T>(_ body: (any AuditChainTransaction) throws -> T) throws -> T
+}
+
+protocol AuditChainTransaction {
+    func event(idempotencyKey: String) throws -> ChainRow?
+    /// The organisation's last event (its head), if any.
+    func head(org: String) throws -> ChainRow?
+    func insert(_ row: ChainRow) throws
+    /// Up to `limit` events, newest first, with index below `before` (nil: from the head).
+    func newest(org: String, before: Int64?, limit: Int) throws -> [ChainRow]
+    /// Up to `limit` events, oldest first, with index above `after`.
+    func oldest(org: String, after: Int64, limit: Int) throws -> [ChainRow]
+
+    /// Events received before the chain existed (schema 2–4), oldest first, and their removal.
+    func unchained(limit: Int) throws -> [(seq: Int64, event: Data, receivedAt: Int64)]
+    func removeUnchained(seq: Int64) throws
+}
+
+struct SQLiteAuditChainRepository: AuditChainRepository {
+    static let schema = """
+        CREATE TABLE audit_chain (
+            org_id TEXT NOT NULL,
+            chain_index INTEGER NOT NULL,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            source_service TEXT NOT NULL,
+            occurred_at_unix_ms INTEGER NOT NULL,
+            received_at_unix_ms INTEGER NOT NULL,
+            event BLOB NOT NULL,
+            link BLOB NOT NULL,
+            PRIMARY KEY (org_id, chain_index)
+        );
+        """
+
+    let database: Database
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (any AuditChainTransaction) throws -> T) async throws -> T {
+        try await database.read { try body(Transaction(connection: $0)) }
+    }
+
+    func write<T: Sendable>(_ body: @escaping @Sendable (any AuditChainTransaction) throws -> T) async throws -> T {
+        try await database.write { try body(Transaction(connection: $0)) }
+    }
+
+    func sync<T>(_ body: (any AuditChainTransaction) throws -> T) throws -> T {
+        try database.sync { connection in try connection.transaction { try body(Transaction(connection: connection)) } }
+    }
+
+    struct Transaction: AuditChainTransaction {
+        let connection: Connection
+        static let columns = "org_id, chain_index, idempotency_key, source_service, occurred_at_unix_ms, received_at_unix_ms, event, link"
+
+        func event(idempotencyKey: String) throws -> ChainRow? {
+            try connection.query("SELECT \(Self.columns) FROM audit_chain WHERE idempotency_key = ?", idempotencyKey).first.flatMap(Self.row)
+        }
+
+        func head(org: String) throws -> ChainRow? {
+            try connection.query("SELECT \(Self.columns) FROM audit_chain WHERE org_id = ? ORDER BY chain_index DESC LIMIT 1", org).first.flatMap(Self.row)
+        }
+
+        func insert(_ r: ChainRow) throws {
+            try connection.execute("INSERT INTO audit_chain (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                   r.org, r.index, r.idempotencyKey, r.sourceService, r.occurredAt, r.receivedAt, r.sealedEvent, r.link)
+        }
+
+        func newest(org: String, before: Int64?, limit: Int) throws -> [ChainRow] {
+            try connection.query("""
+                SELECT \(Self.columns) FROM audit_chain WHERE org_id = ? AND chain_index < ? ORDER BY chain_index DESC LIMIT \(limit)
+                """, org, before ?? Int64.max).compactMap(Self.row)
+        }
+
+        func oldest(org: String, after: Int64, limit: Int) throws -> [ChainRow] {
+            try connection.query("SELECT \(Self.columns) FROM audit_chain WHERE org_id = ? AND chain_index > ? ORDER BY chain_index LIMIT \(limit)",
+                                 org, after).compactMap(Self.row)
+        }
+
+        func unchained(limit: Int) throws -> [(seq: Int64, event: Data, receivedAt: Int64)] {
+            try connection.query("SELECT seq, event, received_at_unix_ms FROM audit_events ORDER BY seq LIMIT \(limit)").compactMap { row in
+                guard let seq = row.int("seq"), let event = row.blob("event") else { return nil }
+                return (seq, event, row.int("received_at_unix_ms") ?? 0)
+            }
+        }
+
+        func removeUnchained(seq: Int64) throws {
+            try connection.execute("DELETE FROM audit_events WHERE seq = ?", seq)
+        }
+
+        static func row(_ row: Row) -> ChainRow? {
+            guard let org = row.text("org_id"), let index = row.int("chain_index"), let key = row.text("idempotency_key"),
+                  let event = row.blob("event"), let link = row.blob("link") else { return nil }
+            return ChainRow(org: org, index: index, idempotencyKey: key, sourceService: row.text("source_service") ?? "",
+                            occurredAt: row.int("occurred_at_unix_ms") ?? 0, receivedAt: row.int("received_at_unix_ms") ?? 0,
+                            sealedEvent: event, link: link)
+        }
+    }
+}

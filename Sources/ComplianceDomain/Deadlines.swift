@@ -1,0 +1,169 @@
+import Foundation
+
+/// A calendar day, without a time or a time zone.
+public struct Day: Comparable, Hashable, Sendable, CustomStringConvertible {
+    public let year: Int, month: Int, day: Int
+
+    public init(year: Int, month: Int, day: Int) {
+        self.year = year
+        self.month = month
+        self.day = day
+    }
+
+    /// `YYYY-MM-DD`; nil for anything else or a day that does not exist.
+    public init?(_ text: String) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+              let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]),
+              (1...12).contains(month), (1...Day.length(of: month, in: year)).contains(day) else { return nil }
+        self.init(year: year, month: month, day: day)
+    }
+
+    public var description: String { String(format: "%04d-%02d-%02d", year, month, day) }
+
+    public static func < (a: Day, b: Day) -> Bool { (a.year, a.month, a.day) < (b.year, b.month, b.day) }
+
+    static func length(of month: Int, in year: Int) -> Int {
+        switch month {
+        case 2: return year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    /// The corresponding date `months` later, or that month's last day where there is none
+    /// (31 January + 1 month = the last day of February).
+    func adding(months: Int) -> Day {
+        let total = year * 12 + (month - 1) + months
+        let (y, m) = (total / 12, total % 12 + 1)
+        return Day(year: y, month: m, day: min(day, Day.length(of: m, in: y)))
+    }
+
+    /// Days since 1970-01-01 (proleptic Gregorian), for day arithmetic and weekdays.
+    var ordinal: Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    init(ordinal: Int) {
+        let z = ordinal + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        self.init(year: yoe + era * 400 + (m <= 2 ? 1 : 0), month: m, day: d)
+    }
+
+    func adding(days: Int) -> Day { Day(ordinal: ordinal + days) }
+
+    /// Saturday or Sunday (1970-01-01 was a Thursday).
+    var isWeekend: Bool { [2, 3].contains(((ordinal % 7) + 7) % 7) }
+}
+
+/// The three bank-holiday calendars of the UK.
+public enum Nation: String, CaseIterable, Sendable {
+    case englandAndWales = "england-and-wales"
+    case scotland
+    case northernIreland = "northern-ireland"
+}
+
+/// UK bank holidays per nation, as GOV.UK publishes them (https://www.gov.uk/bank-holidays.json,
+/// the same JSON shape); `shipped` is the copy this release carries, and `load(from:)` reads a
+/// newer download.
+public struct BankHolidays: Sendable {
+    public let source: String
+    let days: [Nation: Set<Day>]
+
+    public func isHoliday(_ day: Day, in nation: Nation) -> Bool { days[nation]?.contains(day) ?? false }
+
+    /// The years the calendar covers for `nation`.
+    public func years(of nation: Nation) -> ClosedRange<Int>? {
+        guard let all = days[nation], let first = all.min(), let last = all.max() else { return nil }
+        return first.year...last.year
+    }
+
+    /// GOV.UK's format: `{"england-and-wales": {"events": [{"date": "2026-12-25", …}]}, …}`.
+    public static func parse(_ json: Data, source: String) throws -> BankHolidays {
+        guard let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else {
+            throw DeadlineError("the bank holidays are not GOV.UK's JSON (an object of divisions)")
+        }
+        var days: [Nation: Set<Day>] = [:]
+        for nation in Nation.allCases {
+            guard let division = object[nation.rawValue] as? [String: Any], let events = division["events"] as? [[String: Any]] else {
+                throw DeadlineError("the bank holidays have no \(nation.rawValue) events")
+            }
+            days[nation] = Set(try events.map { event in
+                guard let text = event["date"] as? String, let day = Day(text) else { throw DeadlineError("a bank holiday's date is not YYYY-MM-DD") }
+                return day
+            })
+        }
+        return BankHolidays(source: source, days: days)
+    }
+
+    public static func load(from path: String) throws -> BankHolidays {
+        guard let data = FileManager.default.contents(atPath: path) else { throw DeadlineError("\(path) cannot be read") }
+        return try parse(data, source: path)
+    }
+
+    /// The copy shipped with this release (GOV.UK, 2024–2027; 2027 as announced).
+    public static let shipped: BankHolidays = {
+        func events(_ dates: [String]) -> [[String: String]] { dates.map { ["date": $0] } }
+        let json: [String: Any] = [
+            "england-and-wales": ["division": "england-and-wales", "events": events([
+                "2024-01-01", "2024-03-29", "2024-04-01", "2024-05-06", "2024-05-27", "2024-08-26", "2024-12-25", "2024-12-26",
+                "2025-01-01", "2025-04-18", "2025-04-21", "2025-05-05", "2025-05-26", "2025-08-25", "2025-12-25", "2025-12-26",
+                "2026-01-01", "2026-04-03", "2026-04-06", "2026-05-04", "2026-05-25", "2026-08-31", "2026-12-25", "2026-12-28",
+                "2027-01-01", "2027-03-26", "2027-03-29", "2027-05-03", "2027-05-31", "2027-08-30", "2027-12-27", "2027-12-28",
+            ])],
+            "scotland": ["division": "scotland", "events": events([
+                "2024-01-01", "2024-01-02", "2024-03-29", "2024-05-06", "2024-05-27", "2024-08-05", "2024-12-02", "2024-12-25", "2024-12-26",
+                "2025-01-01", "2025-01-02", "2025-04-18", "2025-05-05", "2025-05-26", "2025-08-04", "2025-12-01", "2025-12-25", "2025-12-26",
+                "2026-01-01", "2026-01-02", "2026-04-03", "2026-05-04", "2026-05-25", "2026-08-03", "2026-11-30", "2026-12-25", "2026-12-28",
+                "2027-01-01", "2027-01-04", "2027-03-26", "2027-05-03", "2027-05-31", "2027-08-02", "2027-11-30", "2027-12-27", "2027-12-28",
+            ])],
+            "northern-ireland": ["division": "northern-ireland", "events": events([
+                "2024-01-01", "2024-03-18", "2024-03-29", "2024-04-01", "2024-05-06", "2024-05-27", "2024-07-12", "2024-08-26", "2024-12-25",
+                "2024-12-26",
+                "2025-01-01", "2025-03-17", "2025-04-18", "2025-04-21", "2025-05-05", "2025-05-26", "2025-07-14", "2025-08-25", "2025-12-25",
+                "2025-12-26",
+                "2026-01-01", "2026-03-17", "2026-04-03", "2026-04-06", "2026-05-04", "2026-05-25", "2026-07-13", "2026-08-31", "2026-12-25",
+                "2026-12-28",
+                "2027-01-01", "2027-03-17", "2027-03-26", "2027-03-29", "2027-05-03", "2027-05-31", "2027-07-12", "2027-08-30", "2027-12-27",
+                "2027-12-28",
+            ])],
+        ]
+        // swiftlint:disable:next force_try — the literal above is well formed; a test parses it.
+        return try! parse(try! JSONSerialization.data(withJSONObject: json), source: "https://www.gov.uk/bank-holidays.json (shipped copy, 2024–2027)")
+    }()
+}
+
+public struct DeadlineError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// When a subject request must be answered, as the ICO describes it: the period starts on the
+/// day of receipt (or the day the identity proof, authority or clarification needed arrives);
+/// the due date is the corresponding calendar date in the next month, or that month's last day
+/// where there is none; an extension (complex or numerous requests) runs to three months from
+/// the same start; days the clock was paused are added; a due date on a weekend or a bank
+/// holiday of the nation moves to the next working day.
+public enum DeadlineEngine {
+    public static func dueDate(received start: Day, nation: Nation, extended: Bool = false, pausedDays: Int = 0,
+                               holidays: BankHolidays = .shipped) throws -> Day {
+        guard pausedDays >= 0 else { throw DeadlineError("paused days cannot be negative") }
+        var due = start.adding(months: extended ? 3 : 1).adding(days: pausedDays)
+        guard let years = holidays.years(of: nation), years.contains(start.year), years.contains(due.year) else {
+            throw DeadlineError("the bank holidays known here (\(holidays.source)) do not cover \(due.year) for \(nation.rawValue); load a newer file")
+        }
+        while due.isWeekend || holidays.isHoliday(due, in: nation) { due = due.adding(days: 1) }
+        return due
+    }
+}
