@@ -108,7 +108,7 @@ let package = Package(
         // The command line: PKI, health, and every user-facing RPC (recordings, calls, transcripts, reports).
         .executableTarget(
             name: "calltrace",
-            dependencies: ["CallTraceRPC", "CallTraceAPI", "CallTraceKeys", "CallTracePKI", "CallTraceProto", "CallTraceTLS", "TranscriptDomain",
+            dependencies: ["CallTraceRPC", "CallTraceAPI", "CallTraceKeys", "CallTracePKI", "CallTraceProto", "CallTraceTLS", "TranscriptDomain", "ComplianceDomain",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: swiftSettings

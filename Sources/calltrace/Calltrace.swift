@@ -12,7 +12,7 @@ struct Calltrace: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "calltrace", abstract: "Operate a CallTrace deployment.",
         subcommands: [PKI.self, Health.self, Metrics.self, Recordings.self, TrackingNumbersCommand.self, CallsCommand.self,
-                      TranscriptsCommand.self, ReportCommand.self, SuppressionCommand.self])
+                      TranscriptsCommand.self, ReportCommand.self, SuppressionCommand.self, AuditCommand.self, ComplianceCommand.self])
 }
 
 /// The four services and their default ports.

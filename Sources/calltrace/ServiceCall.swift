@@ -76,3 +76,8 @@ struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
         Swift.print(json ? try message.jsonString() : readable())
     }
 }
+
+enum ComplianceTarget: ServiceTarget {
+    static let name = "compliance"
+    static let defaultPort = 7104
+}

@@ -1,0 +1,135 @@
+import ArgumentParser
+import CallTraceAPI
+import CallTraceProto
+import CallTraceRPC
+import ComplianceDomain
+import Foundation
+
+/// The compliance service from the command line: the audit trail, and the deadline engine offline.
+typealias ComplianceOptions = ServiceCallOptions<ComplianceTarget>
+
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit", abstract: "The organisation's audit trail: list, verify, export (audit.read).",
+        subcommands: [List.self, Verify.self, Export.self])
+
+    static func describe(_ e: Calltrace_Compliance_V1_ChainedAuditEvent) -> String {
+        "#\(e.chainIndex)  \(iso(e.event.occurredAtUnixMs))  \(e.event.actor)\(e.operatorAccess ? " (operator)" : "")  \(e.event.action)  "
+            + "\(e.event.resource)  \(e.event.outcome)\(e.event.detail.isEmpty ? "" : "  \(e.event.detail)")"
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Events, newest first.")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Only this actor, e.g. operator:ops.") var actor = ""
+        @Option(help: "Only this action, e.g. recording.played.") var action = ""
+        @Option(help: "Only this resource, e.g. recording:rec_…") var resource = ""
+        @Option(help: "From (2026-11-01 or an ISO 8601 time).") var from: String?
+        @Option(help: "Before.") var before: String?
+        @Flag(help: "Only operators' accesses under support grants.") var operators = false
+        @Option(help: "At most this many (500 at most).") var limit: UInt32 = 100
+        @Option(help: "The next page, from a previous answer.") var page: String?
+
+        func run() async throws {
+            let from = try self.from.map { try unixMs($0, option: "--from") } ?? 0
+            let before = try self.before.map { try unixMs($0, option: "--before") } ?? 0
+            let response = try await options.run { client in
+                try await Calltrace_Compliance_V1_AuditServiceClient(client).listAuditEvents(.with {
+                    $0.orgID = org; $0.actor = actor; $0.action = action; $0.resource = resource; $0.fromUnixMs = from; $0.beforeUnixMs = before
+                    $0.operatorAccessOnly = operators; $0.pageSize = limit; $0.pageToken = page ?? ""
+                }, options: try options.callOptions)
+            }
+            try options.print(response) {
+                (response.events.isEmpty ? ["no events"] : response.events.map(AuditCommand.describe)).joined(separator: "\n")
+                    + (response.nextPageToken.isEmpty ? "" : "\nmore: --page \(response.nextPageToken)")
+            }
+        }
+    }
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Walk the chain; exit 1 naming the first broken link.")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Compliance_V1_AuditServiceClient(client).verifyAuditChain(.with { $0.orgID = org }, options: try options.callOptions)
+            }
+            try options.print(response) {
+                response.intact ? "intact: \(response.eventsChecked) events, head \(response.head)"
+                    : "BROKEN at event \(response.firstBrokenIndex) (\(response.eventsChecked) intact before it): \(response.reason)"
+            }
+            if !response.intact { throw ExitCode(1) }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Events, oldest first, as JSON lines (to --out, or standard output).")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option(help: "From.") var from: String?
+        @Option(help: "Before.") var before: String?
+        @Option(help: "File to write (created 0600).") var out: String?
+
+        func run() async throws {
+            let from = try self.from.map { try unixMs($0, option: "--from") } ?? 0
+            let before = try self.before.map { try unixMs($0, option: "--before") } ?? 0
+            let handle: FileHandle
+            if let out {
+                guard FileManager.default.createFile(atPath: out, contents: nil, attributes: [.posixPermissions: 0o600]),
+                      let file = FileHandle(forWritingAtPath: out) else { throw ValidationError("\(out) cannot be written") }
+                handle = file
+            } else {
+                handle = .standardOutput
+            }
+            var count = 0
+            try await options.run { client in
+                try await Calltrace_Compliance_V1_AuditServiceClient(client).exportAuditEvents(.with {
+                    $0.orgID = org; $0.fromUnixMs = from; $0.beforeUnixMs = before
+                }, options: try options.callOptions) { stream in
+                    for try await piece in stream {
+                        try handle.write(contentsOf: piece.lines)
+                        count += piece.lines.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+                    }
+                }
+            }
+            if let out {
+                try handle.close()
+                FileHandle.standardError.write(Data("exported \(count) events to \(out)\n".utf8))
+            }
+        }
+    }
+}
+
+struct ComplianceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compliance", abstract: "Compliance tools that run offline.", subcommands: [DueDate.self])
+
+    struct DueDate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "due-date",
+            abstract: "When a subject request received on a day must be answered (the ICO's rules), as YYYY-MM-DD.",
+            discussion: """
+                The corresponding date next month (or that month's last day), three months with --extended, plus paused days,
+                moved past weekends and the nation's bank holidays. The same engine the compliance service uses.
+                """)
+        @Option(help: "The day the request (or the identity proof or clarification it waited for) arrived, YYYY-MM-DD.") var received: String
+        @Option(help: "england-and-wales, scotland or northern-ireland.") var nation: String
+        @Flag(help: "Extended by two months (complex or numerous requests).") var extended = false
+        @Option(name: .customLong("paused-days"), help: "Days the clock was paused.") var pausedDays = 0
+        @Option(help: "A newer bank-holiday file (GOV.UK's bank-holidays.json).") var holidays: String?
+
+        func run() throws {
+            guard let day = Day(received) else { throw ValidationError("--received must be a date, YYYY-MM-DD") }
+            guard let nation = Nation(rawValue: nation) else { throw ValidationError("--nation must be england-and-wales, scotland or northern-ireland") }
+            let calendar = try holidays.map { try BankHolidays.load(from: $0) } ?? .shipped
+            do {
+                print(try DeadlineEngine.dueDate(received: day, nation: nation, extended: extended, pausedDays: pausedDays, holidays: calendar))
+            } catch let error as DeadlineError {
+                FileHandle.standardError.write(Data("calltrace: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+    }
+}
