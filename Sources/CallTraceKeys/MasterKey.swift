@@ -52,6 +52,9 @@ public struct MasterKey: Sendable {
         guard fd >= 0 else { throw KeyError(.masterKey, "cannot create master key file \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         let written = key.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == 32 else { throw KeyError(.masterKey, "cannot write master key file \(path)") }
+        guard written == 32, fsync(fd) == 0 else {
+            unlink(path)
+            throw KeyError(.masterKey, "cannot write master key file \(path)")
+        }
     }
 }

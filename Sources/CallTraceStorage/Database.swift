@@ -46,7 +46,20 @@ public final class Database: @unchecked Sendable {
         self.path = path
         let lockPath = path + ".lock"
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StorageError("cannot open lock file \(lockPath): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            let reason = errno
+            let folder = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+            var isFolder: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) || !isFolder.boolValue {
+                throw StorageError("the database folder \(folder) does not exist: create it for the service's user "
+                                   + "(install -d -m 700 -o <user> \(folder)) or point `database` elsewhere")
+            }
+            if reason == EACCES {
+                throw StorageError("the database folder \(folder) is not writable by this user: the service creates \((path as NSString).lastPathComponent) "
+                                   + "and its lock, WAL and journal files there")
+            }
+            throw StorageError("cannot open lock file \(lockPath): \(String(cString: strerror(reason)))")
+        }
         // A process being spawned holds copies of our descriptors until its exec closes them
         // (O_CLOEXEC), so a lock just released can look held for an instant; another instance
         // holds it for good. Retry briefly before refusing.

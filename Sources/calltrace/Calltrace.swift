@@ -1,5 +1,6 @@
 // calltrace: the operators' command line.
 import ArgumentParser
+import CallTraceKeys
 import CallTracePKI
 import CallTraceAPI
 import CallTraceProto
@@ -11,7 +12,7 @@ import Foundation
 struct Calltrace: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "calltrace", abstract: "Operate a CallTrace deployment.",
-        subcommands: [PKI.self, Health.self, Metrics.self, Recordings.self, TrackingNumbersCommand.self, CallsCommand.self,
+        subcommands: [PKI.self, Keys.self, Health.self, Metrics.self, Recordings.self, TrackingNumbersCommand.self, CallsCommand.self,
                       TranscriptsCommand.self, ReportCommand.self, SuppressionCommand.self, AuditCommand.self, ComplianceCommand.self])
 }
 
@@ -275,6 +276,27 @@ struct Metrics: AsyncParsableCommand {
         for (family, lines) in gauges.sorted(by: { $0.key < $1.key }) {
             print("# TYPE \(family) gauge")
             lines.forEach { print($0) }
+        }
+    }
+}
+
+struct Keys: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "A service's master key.", subcommands: [Init.self])
+
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a new random 32-byte master key to FILE, created 0600 whatever the umask; never overwrites.",
+            discussion: "Name it after its service, e.g. /etc/calltrace/keys/identity.master-key (not identity.key: that is the TLS key).")
+        @Argument(help: "The key file to create.") var file: String
+
+        func run() throws {
+            do {
+                try MasterKey.generate(path: file)
+            } catch {
+                FileHandle.standardError.write(Data("calltrace: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+            print("wrote a new master key to \(file) (0600); back it up apart from the data, and never beside the key store")
         }
     }
 }

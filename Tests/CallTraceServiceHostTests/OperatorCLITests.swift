@@ -1,9 +1,35 @@
+import CallTraceStorage
 import CallTraceTestSupport
 import Foundation
 import Testing
 
 @Suite("Operators' CLI against a real service")
 struct OperatorCLITests {
+    @Test("keys init writes 32 random bytes 0600 even under umask 022, and never overwrites a key")
+    func keysInit() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("calltrace-keys-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let key = directory.appendingPathComponent("identity.master-key").path
+        let calltrace = productsDirectory.appendingPathComponent("calltrace").path
+        let made = try await run("/bin/sh", ["-c", "umask 022 && exec \"$0\" keys init \"$1\"", calltrace, key])
+        #expect(made.status == 0, "\(made.stderr)")
+        let first = try Data(contentsOf: URL(fileURLWithPath: key))
+        let mode = try FileManager.default.attributesOfItem(atPath: key)[.posixPermissions] as? Int
+        #expect(first.count == 32 && mode == 0o600)
+        let again = try await run(calltrace, ["keys", "init", key])
+        #expect(again.status == 1 && again.stderr.contains(key))
+        let after = try Data(contentsOf: URL(fileURLWithPath: key))
+        #expect(after == first, "the key is untouched")
+    }
+
+    @Test("A missing database folder is named, with what to do, instead of its lock file")
+    func missingDatabaseFolder() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("calltrace-absent-\(UUID().uuidString)").path
+        let error = #expect(throws: StorageError.self) { _ = try Database(path: folder + "/identity.sqlite") }
+        #expect(error?.description.contains("the database folder \(folder) does not exist") == true, "\(String(describing: error))")
+    }
+
     @Test("pki init writes keys 0600; health and metrics reach a service started on those certificates; logs hold no secrets")
     func pkiHealthMetrics() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("calltrace-cli-\(UUID().uuidString)")
