@@ -345,7 +345,7 @@ public final class RPCClient: Sendable {
         let stream = try TLSStream.connect(host: target.host, port: target.port, context: tls, timeout: configuration.connectTimeout)
         guard stream.peerIdentity == target.identity else {
             stream.shutdown()
-            throw TLSError(.peerRefused, "server identity \(stream.peerIdentity) is not the expected \(target.identity)")
+            throw TLSError(.peerRefused, "server identity is \(stream.peerIdentity), expected \(target.identity)")
         }
         let frames = try FrameConnection(stream: stream, maxFrameBytes: configuration.maxFrameBytes)
         var settings = WireFrame.Settings()

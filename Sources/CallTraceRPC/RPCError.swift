@@ -22,7 +22,7 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
     public var details: [Detail]
     /// False for a failure that retrying cannot mend (this client refused the server's
     /// certificate or identity): idempotent calls are not retried on it. Never on the wire.
-    var isTransient = true
+    public internal(set) var isTransient = true
 
     public init(_ code: StatusCode, _ message: String, details: [Detail] = []) {
         self.code = code

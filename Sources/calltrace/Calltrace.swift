@@ -231,6 +231,10 @@ struct Health: AsyncParsableCommand {
                 let status = health.status == .serving ? "SERVING" : "NOT_SERVING"
                 allServing = allServing && health.status == .serving
                 print("\(line)  \(status)  version \(info.version)  schema \(info.schemaVersion)  uptime \(info.uptimeSeconds)s")
+            } catch let error as RPCError where !error.isTransient {
+                // Reached, but not the service asked for (or its certificate was refused): said once, as it is.
+                allServing = false
+                print("\(line)  REFUSED  \(error.message)")
             } catch {
                 allServing = false
                 print("\(line)  UNREACHABLE  \(error)")

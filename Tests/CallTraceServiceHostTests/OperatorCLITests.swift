@@ -78,6 +78,13 @@ struct OperatorCLITests {
         let serving = try #require(health)
         #expect(serving.stdout.contains("identity"))
         #expect(serving.stdout.contains("SERVING  version 0.1.0  schema \(schemaVersions["identity"]!)"))
+        // Another service on that port: said once, with both identities.
+        let wrong = try await run(productsDirectory.appendingPathComponent("calltrace").path,
+                                  ["health", "--pki", pki, "--service", "media", "--target", "127.0.0.1:\(port)"])
+        #expect(wrong.status == 1)
+        #expect(wrong.stdout.split(separator: "\n").count == 1 && wrong.stdout.contains("REFUSED")
+                && wrong.stdout.contains("server identity is spiffe://calltrace.cli/service/identity, expected spiffe://calltrace.cli/service/media"),
+                "\(wrong.stdout)")
 
         let metrics = try await run(productsDirectory.appendingPathComponent("calltrace").path, ["metrics"] + target)
         #expect(metrics.status == 0, "\(metrics.stderr)")
