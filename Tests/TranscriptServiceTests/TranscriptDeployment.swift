@@ -4,7 +4,6 @@ import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
 import CallTraceStorage
-import CallTraceTLS
 import CallTraceTestSupport
 import Foundation
 import Synchronization
@@ -46,11 +45,12 @@ final class TranscriptDeployment: @unchecked Sendable {
             FileManager.default.createFile(atPath: "\(keyFolder)/\(name).key", contents: Data(key.utf8), attributes: [.posixPermissions: 0o600])
         }
         identity = try await InProcessService.start(IdentityService.self, pki: pki)
-        // Media and transcript name each other: transcript starts first, told the port media will take.
+        // Media and transcript name each other: transcript starts first, told the port media will take
+        // (one below the ephemeral range, so no connection of a parallel test takes it meanwhile).
         var started: (InProcessService, InProcessService)?
         var lastError: (any Error)?
         for _ in 0..<3 where started == nil {
-            let mediaPort = try Self.freePort()
+            let mediaPort = try freePort()
             let (deepgramURL, anthropicURL, keys, pki) = (deepgram.url, anthropic.url, keyFolder, pki)
             let transcript = try await InProcessService.start(TranscriptService.self, peers: ["identity": identity.instance.port, "media": mediaPort],
                                                               pki: pki) { configuration in
@@ -71,12 +71,6 @@ final class TranscriptDeployment: @unchecked Sendable {
         }
         guard let started else { throw lastError ?? ConfigurationError("media did not start") }
         (transcript, media) = started
-    }
-
-    static func freePort() throws -> Int {
-        let listener = try TCPListener(host: "127.0.0.1", port: 0)
-        defer { listener.shutdown() }
-        return listener.port
     }
 
     func stop() async {
