@@ -28,3 +28,9 @@ public final class SHA256Stream: @unchecked Sendable {
         return Data(digest)
     }
 }
+
+extension Sequence where Element == UInt8 {
+    /// Lower-case hexadecimal, two digits a byte: for digests, index values and chain links in
+    /// text (row ids, logs, exports).
+    public var hexString: String { map { String(format: "%02x", $0) }.joined() }
+}

@@ -75,10 +75,8 @@ struct AuditTrail: Sendable {
     static func link(after previous: Data, index: Int64, sealed: Data, org: String, keys: KeyRing) throws -> Data {
         let digest = try SHA256Stream()
         digest.update(sealed)
-        return try keys.blindIndex("\(hex(previous)):\(index):\(hex(digest.finish()))", kind: "audit-chain", org: org)
+        return try keys.blindIndex("\(previous.hexString):\(index):\(digest.finish().hexString)", kind: "audit-chain", org: org)
     }
-
-    static func hex(_ data: Data) -> String { data.map { String(format: "%02x", $0) }.joined() }
 
     func open(_ row: ChainRow) throws -> Data {
         try keys.open(row.sealedEvent, org: row.org, table: "audit_chain", column: "event", row: String(row.index))
@@ -181,7 +179,7 @@ struct AuditTrail: Sendable {
                 expected += 1
             }
         }
-        verdict.head = verdict.checked == 0 ? "" : Self.hex(previous)
+        verdict.head = verdict.checked == 0 ? "" : previous.hexString
         return verdict
     }
 

@@ -36,7 +36,7 @@ struct ShareLinkRules: Sendable {
         let now = clock.nowUnixMs
         let expires = now + Int64(ttlSeconds) * 1000
         let linkID = "lnk_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        let link = ShareLinkRow(id: linkID, secretHash: OpaqueToken.storageHash(Self.hex(secret)), org: org, recording: id, expiresAt: expires,
+        let link = ShareLinkRow(id: linkID, secretHash: OpaqueToken.storageHash(secret.hexString), org: org, recording: id, expiresAt: expires,
                                 sealedNote: try keys.seal(Data(note.utf8), org: org, table: "share_links", column: "note", row: linkID),
                                 createdBy: actor, createdAt: now, revokedAt: nil, opens: 0)
         let signature = try signature(secret: secret, org: org, recording: id, expires: expires)
@@ -56,7 +56,7 @@ struct ShareLinkRules: Sendable {
             throw Self.refusal
         }
         let secret = [UInt8](raw.prefix(16)), presented = [UInt8](raw.suffix(32))
-        let hash = OpaqueToken.storageHash(Self.hex(secret))
+        let hash = OpaqueToken.storageHash(secret.hexString)
         let now = clock.nowUnixMs
         let found = try await repository.read { tx -> (ShareLinkRow, RecordingRow?)? in
             guard let link = try tx.shareLink(secretHash: hash) else { return nil }
@@ -98,10 +98,9 @@ struct ShareLinkRules: Sendable {
     }
 
     private func signature(secret: [UInt8], org: String, recording: String, expires: Int64) throws -> Data {
-        try keys.blindIndex("\(Self.hex(secret)):\(org):\(recording):\(expires)", kind: "share-link", org: org)
+        try keys.blindIndex("\(secret.hexString):\(org):\(recording):\(expires)", kind: "share-link", org: org)
     }
 
-    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 
     static func base64url(_ data: Data) -> String {
         data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")

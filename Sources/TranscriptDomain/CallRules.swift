@@ -301,7 +301,7 @@ struct CallRules: Sendable {
         let reason = try Self.text(reason, "reason", max: 200)
         try keys.createKeys(for: org)
         let index = try keys.blindIndex(number, kind: "e164", org: org)
-        let rowID = index.map { String(format: "%02x", $0) }.joined()
+        let rowID = index.hexString
         let sealedNumber = try keys.seal(Data(number.utf8), org: org, table: "suppressions", column: "caller_number", row: rowID)
         let sealedReason = try keys.seal(Data(reason.utf8), org: org, table: "suppressions", column: "reason", row: rowID)
         let now = clock.nowUnixMs
@@ -321,7 +321,7 @@ struct CallRules: Sendable {
         let number = try Self.e164(raw, field: "phone_number")
         guard try keys.hasKeys(for: org) else { return }
         let index = try keys.blindIndex(number, kind: "e164", org: org)
-        let rowID = index.map { String(format: "%02x", $0) }.joined()
+        let rowID = index.hexString
         try await repository.write { [outbox] tx in
             guard try tx.deleteSuppression(org: org, callerIndex: index) else { return }
             try outbox.record(AuditRecord(org: org, actor: actor, action: "caller.unsuppressed", resource: "suppression:\(rowID.prefix(16))",
@@ -332,7 +332,7 @@ struct CallRules: Sendable {
     func suppressions(org: String) async throws -> [(masked: String, reason: String, addedAt: Int64)] {
         let rows = try await repository.read { tx in try tx.suppressions(org: org) }
         return try rows.map { row in
-            let rowID = row.callerIndex.map { String(format: "%02x", $0) }.joined()
+            let rowID = row.callerIndex.hexString
             let number = String(decoding: try keys.open(row.sealedNumber, org: org, table: "suppressions", column: "caller_number", row: rowID), as: UTF8.self)
             let reason = String(decoding: try keys.open(row.sealedReason, org: org, table: "suppressions", column: "reason", row: rowID), as: UTF8.self)
             return (Self.masked(number), reason, row.addedAt)

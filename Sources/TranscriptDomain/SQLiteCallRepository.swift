@@ -273,14 +273,6 @@ struct SQLiteCallRepository: CallRepository {
             }
         }
 
-        static func key(_ value: SQLiteValue) -> String {
-            switch value {
-            case .text(let text): return text
-            case .integer(let number): return String(number)
-            default: return ""
-            }
-        }
-
         // MARK: Transcripts and analyses
 
         func transcript(org: String, callID: String) throws -> TranscriptRow? {

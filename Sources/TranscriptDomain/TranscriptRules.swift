@@ -132,9 +132,11 @@ struct TranscriptRules: Sendable {
     }
 
     func transcript(org: String, callID: String) async throws -> Reading {
-        _ = try await calls.call(callID, org: org)  // NOT_FOUND for another org's or a deleted call
+        try CallID.validate(callID)
         let (stored, analysis, progress) = try await repository.read { tx in
-            (try tx.transcript(org: org, callID: callID), try tx.analysis(org: org, callID: callID), try tx.transcription(org: org, callID: callID))
+            // NOT_FOUND for another organisation's call or a deleted one.
+            guard try tx.call(callID, org: org) != nil else { throw RPCError(.notFound, "call \(callID) not found in organisation \(org)") }
+            return (try tx.transcript(org: org, callID: callID), try tx.analysis(org: org, callID: callID), try tx.transcription(org: org, callID: callID))
         }
         var reading = Reading()
         if let progress {

@@ -29,7 +29,7 @@ struct Recordings: AsyncParsableCommand {
         let format = [Calltrace_Media_V1_AudioFormat.wavPcm16: "wav-pcm16", .wavMulaw: "wav-mulaw", .wavAlaw: "wav-alaw", .mp3: "mp3",
                       .opus: "opus"][recording.format] ?? "unknown"
         return "\(recording.recordingID)  call \(recording.callID)  \(format)  \(recording.channels)ch \(recording.sampleRateHz) Hz  "
-            + "\(recording.sizeBytes) bytes  \(created)  sha256 \(recording.sha256.map { String(format: "%02x", $0) }.joined())"
+            + "\(recording.sizeBytes) bytes  \(created)  sha256 \(recording.sha256.hexString)"
     }
 
     struct Upload: AsyncParsableCommand {
