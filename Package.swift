@@ -185,7 +185,7 @@ let package = Package(
         .testTarget(
             name: "ComplianceServiceTests",
             dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceAPI", "CallTraceServiceHost", "CallTraceStorage",
-                           "CallTraceTestSupport", "IdentityDomain", "ComplianceDomain"],
+                           "CallTraceTestSupport", "CallTraceKeys", "IdentityDomain", "MediaDomain", "TranscriptDomain", "ComplianceDomain"],
             path: "Tests/ComplianceServiceTests",
             swiftSettings: swiftSettings
         ),

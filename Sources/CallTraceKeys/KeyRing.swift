@@ -314,6 +314,16 @@ public enum PhoneNumber {
         guard (8...15).contains(digits.count), !digits.hasPrefix("0") else { return nil }
         return "+" + digits
     }
+
+    /// "+44 7700 ••••23" for an E.164 number: enough to tell numbers apart, not enough to call.
+    public static func masked(_ e164: String) -> String {
+        let digits = Array(e164.dropFirst())
+        let country = e164.hasPrefix("+44") ? 2 : 1
+        guard digits.count >= country + 8 else { return "+" + String(repeating: "•", count: digits.count) }
+        let national = digits.dropFirst(country)
+        return "+" + String(digits.prefix(country)) + " " + String(national.prefix(4)) + " "
+            + String(repeating: "•", count: national.count - 6) + String(national.suffix(2))
+    }
 }
 
 /// The key of one stored object, held in wiped-on-release memory.

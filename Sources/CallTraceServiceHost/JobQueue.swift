@@ -345,11 +345,19 @@ public final class JobQueue: Sendable {
             let rows = try state.map {
                 try db.query("SELECT id, kind, state, attempts, last_error, run_at_unix_ms FROM jobs WHERE state = ? ORDER BY created_at_unix_ms LIMIT ?", $0, limit)
             } ?? db.query("SELECT id, kind, state, attempts, last_error, run_at_unix_ms FROM jobs ORDER BY created_at_unix_ms LIMIT ?", limit)
-            return rows.map {
-                Status(id: $0.text("id") ?? "", kind: $0.text("kind") ?? "", state: $0.text("state") ?? "",
-                       attempts: Int($0.int("attempts") ?? 0), lastError: $0.text("last_error"), runAtUnixMs: $0.int("run_at_unix_ms") ?? 0)
-            }
+            return rows.map(Self.status)
         }
+    }
+
+    /// One job as operators see it, read inside the caller's transaction; nil once it is done
+    /// (done jobs leave the queue).
+    public func status(of id: String, in db: Connection) throws -> Status? {
+        try db.query("SELECT id, kind, state, attempts, last_error, run_at_unix_ms FROM jobs WHERE id = ?", id).first.map(Self.status)
+    }
+
+    private static func status(_ row: Row) -> Status {
+        Status(id: row.text("id") ?? "", kind: row.text("kind") ?? "", state: row.text("state") ?? "",
+               attempts: Int(row.int("attempts") ?? 0), lastError: row.text("last_error"), runAtUnixMs: row.int("run_at_unix_ms") ?? 0)
     }
 
     /// Gauges for `GetMetrics`: jobs waiting and dead.

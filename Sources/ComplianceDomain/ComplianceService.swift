@@ -4,16 +4,20 @@ public import CallTraceStorage
 
 /// The compliance service: the audit trail, retention policies, deletion and purge jobs,
 /// subject-request cases, offboarding cases, notice templates, the sub-processor register and
-/// per-organisation compliance settings (DESIGN.md §3). Today: the audit trail (P8, P15) and the
-/// ICO deadline engine; the rest arrives with compliance's issue.
+/// per-organisation compliance settings (DESIGN.md §3). Built so far: the audit trail (P8,
+/// P15), retention (P9), deletion across services (P10) and subject requests with the ICO
+/// deadline engine (P13).
 public struct ComplianceService: CallTraceService {
     public static let name = "compliance"
     public static let defaultPort = 7104
     /// Its own audit events are appended locally.
-    public static let requiredPeers: [String: String] = ["identity": "to authorise users and operators"]
+    public static let requiredPeers: [String: String] = ["identity": "to authorise users and operators",
+                                                         "media": "to purge and delete recordings (retention, deletion, erasure)",
+                                                         "transcript": "to purge and delete call records and transcripts, find a subject's calls, suppress callers"]
     public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, Self.receivedEvents),
                                     Migration(version: 3, SharedSchema.v2), Migration(version: 4, SharedSchema.v3),
-                                    Migration(version: 5, SQLiteAuditChainRepository.schema)]
+                                    Migration(version: 5, SQLiteAuditChainRepository.schema),
+                                    Migration(version: 6, SQLiteComplianceRepository.schema)]
 
     /// Events as received before the chain existed (schema 2); moved into the chain at start-up.
     static let receivedEvents = """
@@ -28,17 +32,33 @@ public struct ComplianceService: CallTraceService {
         CREATE INDEX audit_events_by_org ON audit_events (org_id, seq);
         """
 
-    let audit: AuditHandler
+    let handlers: [any RPCService]
 
     public init(context: ServiceContext) throws {
         guard let authorizer = context.authorizer else { throw ConfigurationError("compliance needs its identity peer") }
+        guard let media = context.peers["media"], let transcript = context.peers["transcript"] else {
+            throw ConfigurationError("compliance needs its media and transcript peers")
+        }
         let trail = AuditTrail(repository: SQLiteAuditChainRepository(database: context.database), keys: context.keys, clock: context.clock)
         let moved = try trail.importUnchained()
         if moved > 0 { context.logger.notice("audit events moved into the chain", metadata: ["events": "\(moved)"]) }
         // Compliance's own events go straight into its trail.
         context.outbox.forward { events in try await trail.append(events, from: ComplianceService.name) }
-        audit = AuditHandler(trail: trail, authorizer: authorizer)
+        let services = PeerCallData(media: media, transcript: transcript)
+        let repository = SQLiteComplianceRepository(database: context.database)
+        let retention = RetentionRules(repository: repository, jobs: context.jobs, outbox: context.outbox, clock: context.clock)
+        let deletions = DeletionRules(repository: repository, jobs: context.jobs, outbox: context.outbox, clock: context.clock)
+        let requests = SubjectRequestRules(repository: repository, deletions: deletions, keys: context.keys, outbox: context.outbox,
+                                           clock: context.clock, holidays: .shipped)
+        // Both wait out any outage of media or transcript: a deletion or a retention run is never given up.
+        context.jobs.register(RetentionRunJob(rules: retention, services: services), maxAttempts: Int.max)
+        context.jobs.register(RetentionDailyJob(rules: retention))
+        context.jobs.register(DeletionJob(rules: deletions, services: services), maxAttempts: Int.max)
+        context.jobs.schedule("retention", dailyAt: 2, 0, in: Day.london, kind: RetentionRules.dailyKind)
+        handlers = [AuditHandler(trail: trail, authorizer: authorizer), RetentionHandler(rules: retention, authorizer: authorizer),
+                    DeletionHandler(rules: deletions, authorizer: authorizer),
+                    SubjectRequestHandler(rules: requests, services: services, authorizer: authorizer)]
     }
 
-    public var rpcServices: [any RPCService] { [audit] }
+    public var rpcServices: [any RPCService] { handlers }
 }

@@ -63,6 +63,16 @@ public struct Day: Comparable, Hashable, Sendable, CustomStringConvertible {
 
     func adding(days: Int) -> Day { Day(ordinal: ordinal + days) }
 
+    /// The day it is in the UK at `unixMs` (London time, which follows the clocks changing).
+    static func inUK(atUnixMs unixMs: Int64) -> Day {
+        let date = Date(timeIntervalSince1970: Double(unixMs) / 1000)
+        let offset = Int64(Self.london.secondsFromGMT(for: date)) * 1000
+        let local = unixMs + offset
+        return Day(ordinal: Int((local - (local % 86_400_000 + 86_400_000) % 86_400_000) / 86_400_000))
+    }
+
+    static let london = TimeZone(identifier: "Europe/London") ?? TimeZone(secondsFromGMT: 0)!
+
     /// Saturday or Sunday (1970-01-01 was a Thursday).
     var isWeekend: Bool { [2, 3].contains(((ordinal % 7) + 7) % 7) }
 }

@@ -16,7 +16,7 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
         uploadRecording: .gateways, getRecording: .gateways | .operators, listRecordings: .gateways | .operators,
         playRecording: .gateways | .operators | .service("transcript") | .service("compliance"),
         deleteRecording: .gateways | .operators, redactRecording: .gateways | .operators | .service("transcript"),
-        purgeRecordings: .service("compliance"), purgeOrganisation: .service("compliance"), exportRecording: .service("compliance"))
+        purgeRecordings: .service("compliance"), deleteCallRecordings: .service("compliance"), purgeOrganisation: .service("compliance"), exportRecording: .service("compliance"))
 
     func uploadRecording(_ requests: RequestStream<Calltrace_Media_V1_UploadRecordingRequest>, context: ServerContext) async throws
         -> Calltrace_Media_V1_UploadRecordingResponse {
@@ -94,6 +94,13 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
             $0.purgedBytes = purged.bytes
             $0.more = purged.more
         }
+    }
+
+    func deleteCallRecordings(_ request: Calltrace_Media_V1_DeleteCallRecordingsRequest, context: ServerContext) async throws
+        -> Calltrace_Media_V1_DeleteCallRecordingsResponse {
+        context.annotate(org: request.orgID)
+        let deleted = try await rules.deleteCall(request.callID, org: request.orgID, by: "service:\(context.peer.name)")
+        return .with { $0.deleted = UInt32(deleted) }
     }
 
     func purgeOrganisation(_ request: Calltrace_Media_V1_PurgeOrganisationRequest, context: ServerContext) async throws

@@ -197,6 +197,27 @@ struct RecordingRules: Sendable {
         try blobs.delete(blobID)
     }
 
+    /// Every recording of a call destroyed (compliance deleting the call everywhere, P10): rows
+    /// and share links in one transaction with one audit record per recording, then keys, then
+    /// files — the start-up sweep finishes what a crash interrupts. Idempotent: none left, 0.
+    func deleteCall(_ callID: String, org: String, by actor: String) async throws -> Int {
+        try OrganizationID.validate(org)
+        try CallID.validate(callID)
+        let rows = try await repository.write { [outbox] tx -> [RecordingRow] in
+            let rows = try tx.recordings(org: org, callID: callID, from: nil, before: nil, after: nil, limit: 1000)
+            for row in rows {
+                _ = try tx.delete(row.id, org: org)
+                try tx.deleteShareLinks(recording: row.id, org: org)
+                try outbox.record(AuditRecord(org: org, actor: actor, action: "recording.deleted", resource: "recording:\(row.id)",
+                                              outcome: "success", detail: "call \(callID) deleted"), in: tx.connection)
+            }
+            return rows
+        }
+        try keys.destroyObjectKeys(org: org, objects: rows.map(\.blobID))
+        for row in rows { try blobs.delete(row.blobID) }
+        return rows.count
+    }
+
     // MARK: Redaction (P16)
 
     /// Mutes `ranges` (milliseconds, [start, end)) of a WAV recording with digital silence,

@@ -1,4 +1,5 @@
 import CallTraceAPI
+import CallTraceKeys
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
@@ -50,7 +51,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         startCall: .gateways, completeCall: .gateways, getCall: .gateways | .operators, listCalls: .gateways | .operators,
         markCallOutcome: .gateways | .operators, attributionReport: .gateways | .operators, findCallsByCaller: .service("compliance"),
         deleteCall: .gateways | .operators | .service("compliance"), purgeCalls: .service("compliance"),
-        purgeOrganisation: .service("compliance"), exportCall: .service("compliance"))
+        purgeTranscripts: .service("compliance"), purgeOrganisation: .service("compliance"), exportCall: .service("compliance"))
 
     func startCall(_ request: Calltrace_Transcript_V1_StartCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_StartCallResponse {
         let started = try await rules.start(request, by: "gateway:\(context.peer.name)")
@@ -147,6 +148,15 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         return .with { $0.purged = UInt32(purged.purged); $0.more = purged.more }
     }
 
+    func purgeTranscripts(_ request: Calltrace_Transcript_V1_PurgeTranscriptsRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_PurgeTranscriptsResponse {
+        try OrganizationID.validate(request.orgID)
+        context.annotate(org: request.orgID)
+        let purged = try await rules.purgeTranscripts(org: request.orgID, startedBefore: request.startedBeforeUnixMs, limit: Int(request.maxCount),
+                                                      by: "service:\(context.peer.name)")
+        return .with { $0.purged = UInt32(purged.purged); $0.more = purged.more }
+    }
+
     func purgeOrganisation(_ request: Calltrace_Transcript_V1_PurgeOrganisationRequest, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_PurgeOrganisationResponse {
         try OrganizationID.validate(request.orgID)
@@ -185,7 +195,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
             $0.callID = row.id; $0.orgID = row.org; $0.trackingNumber = row.trackingNumber; $0.source = row.source
             $0.channel = .init(rawValue: row.channel) ?? .other; $0.campaign = row.campaign
             if withNumber { $0.callerNumber = number }
-            $0.callerNumberMasked = CallRules.masked(number)
+            $0.callerNumberMasked = PhoneNumber.masked(number)
             $0.direction = .init(rawValue: row.direction) ?? .unspecified; $0.startedAtUnixMs = row.startedAt
             $0.answeredAtUnixMs = row.answeredAt; $0.endedAtUnixMs = row.endedAt; $0.durationMs = UInt64(max(0, row.durationMs))
             $0.outcome = .init(rawValue: row.outcome) ?? .unspecified; $0.recordingID = row.recordingID; $0.callbackOf = row.callbackOf

@@ -144,6 +144,8 @@ protocol CallTransaction {
     func deleteCall(_ id: String, org: String) throws -> Bool
     /// The ids of up to `limit` calls started before `cutoff`.
     func callIDs(org: String, startedBefore cutoff: Int64, limit: Int) throws -> [String]
+    /// Calls started before `cutoff` that still have a transcript or an analysis, oldest first.
+    func transcribedCallIDs(org: String, startedBefore cutoff: Int64, limit: Int) throws -> [String]
 
     // Reports
     /// Every call of the period, in time order, as small numbers.

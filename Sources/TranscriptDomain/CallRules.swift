@@ -23,16 +23,6 @@ struct CallRules: Sendable {
         return number
     }
 
-    /// "+44 7700 ••••23": enough to tell calls apart, not enough to call.
-    static func masked(_ e164: String) -> String {
-        let digits = Array(e164.dropFirst())
-        let country = e164.hasPrefix("+44") ? 2 : 1
-        guard digits.count >= country + 8 else { return "+" + String(repeating: "•", count: digits.count) }
-        let national = digits.dropFirst(country)
-        return "+" + String(digits.prefix(country)) + " " + String(national.prefix(4)) + " "
-            + String(repeating: "•", count: national.count - 6) + String(national.suffix(2))
-    }
-
     static func text(_ value: String, _ field: String, max: Int, required: Bool = false) throws -> String {
         let trimmed = value.trimmingCharacters(in: .whitespaces)
         guard !(required && trimmed.isEmpty) else { throw RPCError(.invalidArgument, "\(field) is required") }
@@ -280,6 +270,26 @@ struct CallRules: Sendable {
         }
     }
 
+    /// Retention of transcripts and summaries (P9): the transcripts and analyses of up to `limit`
+    /// calls started before `cutoff` deleted; the call records stay.
+    func purgeTranscripts(org: String, startedBefore cutoff: Int64, limit: Int, by actor: String) async throws -> (purged: Int, more: Bool) {
+        guard cutoff > 0 else { throw RPCError(.invalidArgument, "name the cutoff (started_before_unix_ms)") }
+        let limit = limit == 0 ? 500 : min(limit, 500)
+        return try await repository.write { [outbox] tx in
+            let ids = try tx.transcribedCallIDs(org: org, startedBefore: cutoff, limit: limit + 1)
+            let batch = ids.prefix(limit)
+            for id in batch {
+                _ = try tx.deleteTranscript(org: org, callID: id)
+                _ = try tx.deleteAnalysis(org: org, callID: id)
+            }
+            if !batch.isEmpty {
+                try outbox.record(AuditRecord(org: org, actor: actor, action: "transcripts.purged", resource: "organisation:\(org)", outcome: "success",
+                                              detail: "calls=\(batch.count); started before \(cutoff)"), in: tx.connection)
+            }
+            return (batch.count, ids.count > limit)
+        }
+    }
+
     func purgeOrganisation(_ org: String, by actor: String) async throws -> (calls: Int, trackingNumbers: Int, suppressions: Int) {
         let purged = try await repository.write { [outbox] tx in
             let purged = try tx.deleteAll(org: org)
@@ -335,7 +345,7 @@ struct CallRules: Sendable {
             let rowID = row.callerIndex.hexString
             let number = String(decoding: try keys.open(row.sealedNumber, org: org, table: "suppressions", column: "caller_number", row: rowID), as: UTF8.self)
             let reason = String(decoding: try keys.open(row.sealedReason, org: org, table: "suppressions", column: "reason", row: rowID), as: UTF8.self)
-            return (Self.masked(number), reason, row.addedAt)
+            return (PhoneNumber.masked(number), reason, row.addedAt)
         }
     }
 

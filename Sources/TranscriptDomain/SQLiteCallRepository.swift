@@ -244,6 +244,15 @@ struct SQLiteCallRepository: CallRepository {
                                  org, cutoff).compactMap { $0.text("id") }
         }
 
+        func transcribedCallIDs(org: String, startedBefore cutoff: Int64, limit: Int) throws -> [String] {
+            try connection.query("""
+                SELECT c.id FROM calls c WHERE c.org_id = ? AND c.started_at_unix_ms < ?
+                  AND (EXISTS (SELECT 1 FROM transcripts t WHERE t.org_id = c.org_id AND t.call_id = c.id)
+                    OR EXISTS (SELECT 1 FROM analyses a WHERE a.org_id = c.org_id AND a.call_id = c.id))
+                ORDER BY c.started_at_unix_ms LIMIT \(limit)
+                """, org, cutoff).compactMap { $0.text("id") }
+        }
+
         static func call(_ row: Row) -> CallRow? {
             guard let id = row.text("id"), let org = row.text("org_id"), let caller = row.blob("caller_number"),
                   let index = row.blob("caller_index") else { return nil }

@@ -13,13 +13,17 @@ public final class InProcessService: @unchecked Sendable {
     public let clock: TestClock
     public let log: CapturedLog
     public let name: String
+    /// Starts the same service again on the same stores (see `restarted()`).
+    private let again: @Sendable (Int) async throws -> InProcessService
 
-    private init(setup: ServiceSetup, instance: ServiceInstance, clock: TestClock, log: CapturedLog, name: String) {
+    private init(setup: ServiceSetup, instance: ServiceInstance, clock: TestClock, log: CapturedLog, name: String,
+                 again: @escaping @Sendable (Int) async throws -> InProcessService) {
         self.setup = setup
         self.instance = instance
         self.clock = clock
         self.log = log
         self.name = name
+        self.again = again
     }
 
     /// Starts `service`; `peers` maps other services' names to their ports.
@@ -42,9 +46,24 @@ public final class InProcessService: @unchecked Sendable {
             configuration.peers[peer] = "127.0.0.1:\(ServiceSetup.nothingListens)"
         }
         adjust(&configuration)
+        return try await start(service, setup: setup, configuration: configuration, clock: clock)
+    }
+
+    private static func start<Service: CallTraceService>(_ service: Service.Type, setup: ServiceSetup, configuration: ServiceConfiguration,
+                                                         clock: TestClock) async throws -> InProcessService {
         let log = CapturedLog()
         let instance = try await ServiceInstance.start(service, configuration: configuration, logger: log.logger(level: .debug), clock: clock)
-        return InProcessService(setup: setup, instance: instance, clock: clock, log: log, name: Service.name)
+        return InProcessService(setup: setup, instance: instance, clock: clock, log: log, name: Service.name) { port in
+            var configuration = configuration
+            configuration.listen = "127.0.0.1:\(port)"
+            return try await start(service, setup: setup, configuration: configuration, clock: clock)
+        }
+    }
+
+    /// After `stop()`: the same service started again on the same port, database, keys and
+    /// clock — what a restart of the process leaves, in milliseconds.
+    public func restarted() async throws -> InProcessService {
+        try await again(instance.port)
     }
 
     /// A client presenting `identity` (default: the `web` gateway), expecting this service.

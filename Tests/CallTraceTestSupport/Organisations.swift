@@ -41,3 +41,10 @@ extension InProcessService {
         return try await login(email: email, org: org)
     }
 }
+
+/// Call options carrying a user's session token, as the web gateway sends it.
+public func bearer(_ token: String) throws -> CallOptions {
+    var metadata = Metadata()
+    try metadata.add("authorization", "Bearer \(token)")
+    return CallOptions(metadata: metadata)
+}

@@ -45,12 +45,6 @@ final class ComplianceDeployment: @unchecked Sendable {
     }
 }
 
-func bearer(_ token: String) throws -> CallOptions {
-    var metadata = Metadata()
-    try metadata.add("authorization", "Bearer \(token)")
-    return CallOptions(metadata: metadata)
-}
-
 @Suite("Compliance: the audit trail as a per-organisation chain", .serialized)
 struct AuditChainTests {
     @Test("Events are chained per organisation, sealed, listed newest first with filters and operator accesses flagged; duplicates are stored once")

@@ -68,12 +68,6 @@ final class MediaDeployment: @unchecked Sendable {
 }
 
 /// Call options carrying a user's bearer token.
-func bearer(_ token: String) throws -> CallOptions {
-    var metadata = Metadata()
-    try metadata.add("authorization", "Bearer \(token)")
-    return CallOptions(metadata: metadata)
-}
-
 /// A mono 16-bit PCM WAV file of `samples` samples at `rate` Hz: a ramp, so every byte differs
 /// from its neighbours.
 func wavFile(samples: Int, rate: UInt32 = 8000, channels: UInt16 = 1, encoding: UInt16 = 1, bits: UInt16 = 16) -> Data {
@@ -90,11 +84,6 @@ func wavFile(samples: Int, rate: UInt32 = 8000, channels: UInt16 = 1, encoding: 
     return data
 }
 
-func sha256(_ data: Data) -> Data {
-    let digest = try! SHA256Stream()
-    digest.update(data)
-    return digest.finish()
-}
 
 extension Media {
     /// Uploads `file` in pieces of `piece` bytes for `call`, declaring `format` (and the file's own SHA-256 unless `declaredSHA` is given).

@@ -95,6 +95,316 @@ public struct Calltrace_Compliance_V1_AuditServiceClient: Sendable {
     }
 }
 
+// MARK: calltrace.compliance.v1.RetentionService
+
+/// Which peers may call each method of `calltrace.compliance.v1.RetentionService`.
+public struct Calltrace_Compliance_V1_RetentionServicePolicies: Sendable {
+    public var getRetentionPolicy: PeerPolicy
+    public var setRetentionPolicy: PeerPolicy
+    public var runRetention: PeerPolicy
+    public var listRetentionRuns: PeerPolicy
+
+    public init(getRetentionPolicy: PeerPolicy, setRetentionPolicy: PeerPolicy, runRetention: PeerPolicy, listRetentionRuns: PeerPolicy) {
+        self.getRetentionPolicy = getRetentionPolicy
+        self.setRetentionPolicy = setRetentionPolicy
+        self.runRetention = runRetention
+        self.listRetentionRuns = listRetentionRuns
+    }
+}
+
+/// The server side of `calltrace.compliance.v1.RetentionService`: implement every method, name who may call each in
+/// `policies`, and hand the value to the server (it registers itself).
+public protocol Calltrace_Compliance_V1_RetentionServiceHandler: RPCService {
+    var policies: Calltrace_Compliance_V1_RetentionServicePolicies { get }
+
+    /// settings.manage: the organisation's policy (all zero — keep while the account is active —
+    /// until one is set).
+    func getRetentionPolicy(_ request: Calltrace_Compliance_V1_GetRetentionPolicyRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetRetentionPolicyResponse
+
+    /// settings.manage: sets the policy. Months from 1 to 240, or 0 to keep while the account is
+    /// active. Recordings and transcripts never outlive the call records they belong to: with
+    /// call records kept N months, recordings and transcripts must be kept 1 to N months.
+    /// Audited. The next run (daily at 02:00 London time, or `RunRetention`) applies it.
+    func setRetentionPolicy(_ request: Calltrace_Compliance_V1_SetRetentionPolicyRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_SetRetentionPolicyResponse
+
+    /// settings.manage: runs the policy now, as a durable job; answers the run, whose receipt
+    /// `ListRetentionRuns` shows when it finishes. A run already waiting is answered again.
+    func runRetention(_ request: Calltrace_Compliance_V1_RunRetentionRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_RunRetentionResponse
+
+    /// settings.manage or audit.read: the organisation's retention receipts, newest first.
+    func listRetentionRuns(_ request: Calltrace_Compliance_V1_ListRetentionRunsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ListRetentionRunsResponse
+}
+
+extension Calltrace_Compliance_V1_RetentionServiceHandler {
+    public func register(with router: inout RPCRouter) {
+        let policies = self.policies
+        router.unary(Calltrace_Compliance_V1_RetentionService.getRetentionPolicy, allow: policies.getRetentionPolicy) { try await self.getRetentionPolicy($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_RetentionService.setRetentionPolicy, allow: policies.setRetentionPolicy) { try await self.setRetentionPolicy($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_RetentionService.runRetention, allow: policies.runRetention) { try await self.runRetention($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_RetentionService.listRetentionRuns, allow: policies.listRetentionRuns) { try await self.listRetentionRuns($0, context: $1) }
+    }
+}
+
+/// A typed client of `calltrace.compliance.v1.RetentionService` over one `RPCClient` (its connection, retries and deadlines).
+public struct Calltrace_Compliance_V1_RetentionServiceClient: Sendable {
+    public let rpc: RPCClient
+
+    public init(_ rpc: RPCClient) {
+        self.rpc = rpc
+    }
+
+    /// settings.manage: the organisation's policy (all zero — keep while the account is active —
+    /// until one is set).
+    public func getRetentionPolicy(_ request: Calltrace_Compliance_V1_GetRetentionPolicyRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_GetRetentionPolicyResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_RetentionService.getRetentionPolicy, request, options: options)
+    }
+
+    /// settings.manage: sets the policy. Months from 1 to 240, or 0 to keep while the account is
+    /// active. Recordings and transcripts never outlive the call records they belong to: with
+    /// call records kept N months, recordings and transcripts must be kept 1 to N months.
+    /// Audited. The next run (daily at 02:00 London time, or `RunRetention`) applies it.
+    public func setRetentionPolicy(_ request: Calltrace_Compliance_V1_SetRetentionPolicyRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_SetRetentionPolicyResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_RetentionService.setRetentionPolicy, request, options: options)
+    }
+
+    /// settings.manage: runs the policy now, as a durable job; answers the run, whose receipt
+    /// `ListRetentionRuns` shows when it finishes. A run already waiting is answered again.
+    public func runRetention(_ request: Calltrace_Compliance_V1_RunRetentionRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_RunRetentionResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_RetentionService.runRetention, request, options: options)
+    }
+
+    /// settings.manage or audit.read: the organisation's retention receipts, newest first.
+    public func listRetentionRuns(_ request: Calltrace_Compliance_V1_ListRetentionRunsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_ListRetentionRunsResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_RetentionService.listRetentionRuns, request, options: options)
+    }
+}
+
+// MARK: calltrace.compliance.v1.DeletionService
+
+/// Which peers may call each method of `calltrace.compliance.v1.DeletionService`.
+public struct Calltrace_Compliance_V1_DeletionServicePolicies: Sendable {
+    public var deleteCall: PeerPolicy
+    public var getDeletion: PeerPolicy
+    public var listDeletions: PeerPolicy
+
+    public init(deleteCall: PeerPolicy, getDeletion: PeerPolicy, listDeletions: PeerPolicy) {
+        self.deleteCall = deleteCall
+        self.getDeletion = getDeletion
+        self.listDeletions = listDeletions
+    }
+}
+
+/// The server side of `calltrace.compliance.v1.DeletionService`: implement every method, name who may call each in
+/// `policies`, and hand the value to the server (it registers itself).
+public protocol Calltrace_Compliance_V1_DeletionServiceHandler: RPCService {
+    var policies: Calltrace_Compliance_V1_DeletionServicePolicies { get }
+
+    /// records.delete: queues the deletion as a durable job, which starts at once and is retried
+    /// until transcript and media both confirm (after restarts of any of the three services).
+    /// Asking again for the same call answers the deletion already queued. Audited.
+    func deleteCall(_ request: Calltrace_Compliance_V1_DeleteCallRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_DeleteCallResponse
+
+    /// records.delete or audit.read: where a deletion stands.
+    func getDeletion(_ request: Calltrace_Compliance_V1_GetDeletionRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetDeletionResponse
+
+    /// records.delete or audit.read: the organisation's deletions, newest first.
+    func listDeletions(_ request: Calltrace_Compliance_V1_ListDeletionsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ListDeletionsResponse
+}
+
+extension Calltrace_Compliance_V1_DeletionServiceHandler {
+    public func register(with router: inout RPCRouter) {
+        let policies = self.policies
+        router.unary(Calltrace_Compliance_V1_DeletionService.deleteCall, allow: policies.deleteCall) { try await self.deleteCall($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_DeletionService.getDeletion, allow: policies.getDeletion) { try await self.getDeletion($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_DeletionService.listDeletions, allow: policies.listDeletions) { try await self.listDeletions($0, context: $1) }
+    }
+}
+
+/// A typed client of `calltrace.compliance.v1.DeletionService` over one `RPCClient` (its connection, retries and deadlines).
+public struct Calltrace_Compliance_V1_DeletionServiceClient: Sendable {
+    public let rpc: RPCClient
+
+    public init(_ rpc: RPCClient) {
+        self.rpc = rpc
+    }
+
+    /// records.delete: queues the deletion as a durable job, which starts at once and is retried
+    /// until transcript and media both confirm (after restarts of any of the three services).
+    /// Asking again for the same call answers the deletion already queued. Audited.
+    public func deleteCall(_ request: Calltrace_Compliance_V1_DeleteCallRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_DeleteCallResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_DeletionService.deleteCall, request, options: options)
+    }
+
+    /// records.delete or audit.read: where a deletion stands.
+    public func getDeletion(_ request: Calltrace_Compliance_V1_GetDeletionRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_GetDeletionResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_DeletionService.getDeletion, request, options: options)
+    }
+
+    /// records.delete or audit.read: the organisation's deletions, newest first.
+    public func listDeletions(_ request: Calltrace_Compliance_V1_ListDeletionsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_ListDeletionsResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_DeletionService.listDeletions, request, options: options)
+    }
+}
+
+// MARK: calltrace.compliance.v1.SubjectRequestService
+
+/// Which peers may call each method of `calltrace.compliance.v1.SubjectRequestService`.
+public struct Calltrace_Compliance_V1_SubjectRequestServicePolicies: Sendable {
+    public var openSubjectRequest: PeerPolicy
+    public var getSubjectRequest: PeerPolicy
+    public var listSubjectRequests: PeerPolicy
+    public var pauseSubjectRequest: PeerPolicy
+    public var resumeSubjectRequest: PeerPolicy
+    public var extendSubjectRequest: PeerPolicy
+    public var recordIdentityCheck: PeerPolicy
+    public var locateSubjectData: PeerPolicy
+    public var eraseSubjectData: PeerPolicy
+    public var objectToProcessing: PeerPolicy
+    public var closeSubjectRequest: PeerPolicy
+
+    public init(openSubjectRequest: PeerPolicy, getSubjectRequest: PeerPolicy, listSubjectRequests: PeerPolicy, pauseSubjectRequest: PeerPolicy, resumeSubjectRequest: PeerPolicy, extendSubjectRequest: PeerPolicy, recordIdentityCheck: PeerPolicy, locateSubjectData: PeerPolicy, eraseSubjectData: PeerPolicy, objectToProcessing: PeerPolicy, closeSubjectRequest: PeerPolicy) {
+        self.openSubjectRequest = openSubjectRequest
+        self.getSubjectRequest = getSubjectRequest
+        self.listSubjectRequests = listSubjectRequests
+        self.pauseSubjectRequest = pauseSubjectRequest
+        self.resumeSubjectRequest = resumeSubjectRequest
+        self.extendSubjectRequest = extendSubjectRequest
+        self.recordIdentityCheck = recordIdentityCheck
+        self.locateSubjectData = locateSubjectData
+        self.eraseSubjectData = eraseSubjectData
+        self.objectToProcessing = objectToProcessing
+        self.closeSubjectRequest = closeSubjectRequest
+    }
+}
+
+/// The server side of `calltrace.compliance.v1.SubjectRequestService`: implement every method, name who may call each in
+/// `policies`, and hand the value to the server (it registers itself).
+public protocol Calltrace_Compliance_V1_SubjectRequestServiceHandler: RPCService {
+    var policies: Calltrace_Compliance_V1_SubjectRequestServicePolicies { get }
+
+    /// A new case: kind, the subject's phone numbers (E.164), the day it was received, the
+    /// nation whose bank holidays count. The due date follows from the deadline engine. Audited.
+    func openSubjectRequest(_ request: Calltrace_Compliance_V1_OpenSubjectRequestRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_OpenSubjectRequestResponse
+
+    func getSubjectRequest(_ request: Calltrace_Compliance_V1_GetSubjectRequestRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetSubjectRequestResponse
+
+    /// Open cases (or all), with overdue and due-soon views.
+    func listSubjectRequests(_ request: Calltrace_Compliance_V1_ListSubjectRequestsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ListSubjectRequestsResponse
+
+    /// Stops the clock while waiting for clarification or proof of identity.
+    func pauseSubjectRequest(_ request: Calltrace_Compliance_V1_PauseSubjectRequestRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_PauseSubjectRequestResponse
+
+    /// Starts the clock again; the days it was stopped are added to the due date.
+    func resumeSubjectRequest(_ request: Calltrace_Compliance_V1_ResumeSubjectRequestRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ResumeSubjectRequestResponse
+
+    /// Extends the deadline to three months from the start (complex or numerous requests), with
+    /// a reason, no later than the first due date.
+    func extendSubjectRequest(_ request: Calltrace_Compliance_V1_ExtendSubjectRequestRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ExtendSubjectRequestResponse
+
+    /// Records the identity check (and a note); a check that passes while the clock is stopped
+    /// for it starts the clock again.
+    func recordIdentityCheck(_ request: Calltrace_Compliance_V1_RecordIdentityCheckRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_RecordIdentityCheckResponse
+
+    /// Finds the subject's calls (transcript's blind-index search) and their recordings.
+    func locateSubjectData(_ request: Calltrace_Compliance_V1_LocateSubjectDataRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_LocateSubjectDataResponse
+
+    /// Erasure: a deletion (see DeletionService) for every call found; the case records the
+    /// erasure as confirmed when all of them are done. Needs a passed identity check.
+    func eraseSubjectData(_ request: Calltrace_Compliance_V1_EraseSubjectDataRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_EraseSubjectDataResponse
+
+    /// Objection: every number goes on transcript's suppression list (never recorded or analysed
+    /// again) and existing analyses are deleted. Needs a passed identity check.
+    func objectToProcessing(_ request: Calltrace_Compliance_V1_ObjectToProcessingRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ObjectToProcessingResponse
+
+    /// Closes the case with its outcome.
+    func closeSubjectRequest(_ request: Calltrace_Compliance_V1_CloseSubjectRequestRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_CloseSubjectRequestResponse
+}
+
+extension Calltrace_Compliance_V1_SubjectRequestServiceHandler {
+    public func register(with router: inout RPCRouter) {
+        let policies = self.policies
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.openSubjectRequest, allow: policies.openSubjectRequest) { try await self.openSubjectRequest($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.getSubjectRequest, allow: policies.getSubjectRequest) { try await self.getSubjectRequest($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.listSubjectRequests, allow: policies.listSubjectRequests) { try await self.listSubjectRequests($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.pauseSubjectRequest, allow: policies.pauseSubjectRequest) { try await self.pauseSubjectRequest($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.resumeSubjectRequest, allow: policies.resumeSubjectRequest) { try await self.resumeSubjectRequest($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.extendSubjectRequest, allow: policies.extendSubjectRequest) { try await self.extendSubjectRequest($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.recordIdentityCheck, allow: policies.recordIdentityCheck) { try await self.recordIdentityCheck($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.locateSubjectData, allow: policies.locateSubjectData) { try await self.locateSubjectData($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.eraseSubjectData, allow: policies.eraseSubjectData) { try await self.eraseSubjectData($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.objectToProcessing, allow: policies.objectToProcessing) { try await self.objectToProcessing($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.closeSubjectRequest, allow: policies.closeSubjectRequest) { try await self.closeSubjectRequest($0, context: $1) }
+    }
+}
+
+/// A typed client of `calltrace.compliance.v1.SubjectRequestService` over one `RPCClient` (its connection, retries and deadlines).
+public struct Calltrace_Compliance_V1_SubjectRequestServiceClient: Sendable {
+    public let rpc: RPCClient
+
+    public init(_ rpc: RPCClient) {
+        self.rpc = rpc
+    }
+
+    /// A new case: kind, the subject's phone numbers (E.164), the day it was received, the
+    /// nation whose bank holidays count. The due date follows from the deadline engine. Audited.
+    public func openSubjectRequest(_ request: Calltrace_Compliance_V1_OpenSubjectRequestRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_OpenSubjectRequestResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_SubjectRequestService.openSubjectRequest, request, options: options)
+    }
+
+    public func getSubjectRequest(_ request: Calltrace_Compliance_V1_GetSubjectRequestRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_GetSubjectRequestResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_SubjectRequestService.getSubjectRequest, request, options: options)
+    }
+
+    /// Open cases (or all), with overdue and due-soon views.
+    public func listSubjectRequests(_ request: Calltrace_Compliance_V1_ListSubjectRequestsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_ListSubjectRequestsResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_SubjectRequestService.listSubjectRequests, request, options: options)
+    }
+
+    /// Stops the clock while waiting for clarification or proof of identity.
+    public func pauseSubjectRequest(_ request: Calltrace_Compliance_V1_PauseSubjectRequestRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_PauseSubjectRequestResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_SubjectRequestService.pauseSubjectRequest, request, options: options)
+    }
+
+    /// Starts the clock again; the days it was stopped are added to the due date.
+    public func resumeSubjectRequest(_ request: Calltrace_Compliance_V1_ResumeSubjectRequestRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_ResumeSubjectRequestResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_SubjectRequestService.resumeSubjectRequest, request, options: options)
+    }
+
+    /// Extends the deadline to three months from the start (complex or numerous requests), with
+    /// a reason, no later than the first due date.
+    public func extendSubjectRequest(_ request: Calltrace_Compliance_V1_ExtendSubjectRequestRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_ExtendSubjectRequestResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_SubjectRequestService.extendSubjectRequest, request, options: options)
+    }
+
+    /// Records the identity check (and a note); a check that passes while the clock is stopped
+    /// for it starts the clock again.
+    public func recordIdentityCheck(_ request: Calltrace_Compliance_V1_RecordIdentityCheckRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_RecordIdentityCheckResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_SubjectRequestService.recordIdentityCheck, request, options: options)
+    }
+
+    /// Finds the subject's calls (transcript's blind-index search) and their recordings.
+    public func locateSubjectData(_ request: Calltrace_Compliance_V1_LocateSubjectDataRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_LocateSubjectDataResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_SubjectRequestService.locateSubjectData, request, options: options)
+    }
+
+    /// Erasure: a deletion (see DeletionService) for every call found; the case records the
+    /// erasure as confirmed when all of them are done. Needs a passed identity check.
+    public func eraseSubjectData(_ request: Calltrace_Compliance_V1_EraseSubjectDataRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_EraseSubjectDataResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_SubjectRequestService.eraseSubjectData, request, options: options)
+    }
+
+    /// Objection: every number goes on transcript's suppression list (never recorded or analysed
+    /// again) and existing analyses are deleted. Needs a passed identity check.
+    public func objectToProcessing(_ request: Calltrace_Compliance_V1_ObjectToProcessingRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_ObjectToProcessingResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_SubjectRequestService.objectToProcessing, request, options: options)
+    }
+
+    /// Closes the case with its outcome.
+    public func closeSubjectRequest(_ request: Calltrace_Compliance_V1_CloseSubjectRequestRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_CloseSubjectRequestResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_SubjectRequestService.closeSubjectRequest, request, options: options)
+    }
+}
+
 // MARK: calltrace.identity.v1.IdentityService
 
 /// Which peers may call each method of `calltrace.identity.v1.IdentityService`.
@@ -401,10 +711,11 @@ public struct Calltrace_Media_V1_RecordingServicePolicies: Sendable {
     public var deleteRecording: PeerPolicy
     public var redactRecording: PeerPolicy
     public var purgeRecordings: PeerPolicy
+    public var deleteCallRecordings: PeerPolicy
     public var purgeOrganisation: PeerPolicy
     public var exportRecording: PeerPolicy
 
-    public init(uploadRecording: PeerPolicy, getRecording: PeerPolicy, listRecordings: PeerPolicy, playRecording: PeerPolicy, deleteRecording: PeerPolicy, redactRecording: PeerPolicy, purgeRecordings: PeerPolicy, purgeOrganisation: PeerPolicy, exportRecording: PeerPolicy) {
+    public init(uploadRecording: PeerPolicy, getRecording: PeerPolicy, listRecordings: PeerPolicy, playRecording: PeerPolicy, deleteRecording: PeerPolicy, redactRecording: PeerPolicy, purgeRecordings: PeerPolicy, deleteCallRecordings: PeerPolicy, purgeOrganisation: PeerPolicy, exportRecording: PeerPolicy) {
         self.uploadRecording = uploadRecording
         self.getRecording = getRecording
         self.listRecordings = listRecordings
@@ -412,6 +723,7 @@ public struct Calltrace_Media_V1_RecordingServicePolicies: Sendable {
         self.deleteRecording = deleteRecording
         self.redactRecording = redactRecording
         self.purgeRecordings = purgeRecordings
+        self.deleteCallRecordings = deleteCallRecordings
         self.purgeOrganisation = purgeOrganisation
         self.exportRecording = exportRecording
     }
@@ -454,6 +766,11 @@ public protocol Calltrace_Media_V1_RecordingServiceHandler: RPCService {
     /// and says whether more remain. Run again until `more` is false. Idempotent.
     func purgeRecordings(_ request: Calltrace_Media_V1_PurgeRecordingsRequest, context: ServerContext) async throws -> Calltrace_Media_V1_PurgeRecordingsResponse
 
+    /// For the compliance service (a call deleted across services, P10; subject erasure, P13):
+    /// every recording of the call — rows, share links, keys and files — destroyed. Idempotent:
+    /// a call with no recordings (left) answers deleted = 0.
+    func deleteCallRecordings(_ request: Calltrace_Media_V1_DeleteCallRecordingsRequest, context: ServerContext) async throws -> Calltrace_Media_V1_DeleteCallRecordingsResponse
+
     /// For the compliance service (offboarding, P11/P14): every recording, file, share link and
     /// key of the organisation destroyed; the organisation's key is shredded and it never gets
     /// keys here again, so any backup of its files stays unreadable. Idempotent.
@@ -474,6 +791,7 @@ extension Calltrace_Media_V1_RecordingServiceHandler {
         router.unary(Calltrace_Media_V1_RecordingService.deleteRecording, allow: policies.deleteRecording) { try await self.deleteRecording($0, context: $1) }
         router.unary(Calltrace_Media_V1_RecordingService.redactRecording, allow: policies.redactRecording) { try await self.redactRecording($0, context: $1) }
         router.unary(Calltrace_Media_V1_RecordingService.purgeRecordings, allow: policies.purgeRecordings) { try await self.purgeRecordings($0, context: $1) }
+        router.unary(Calltrace_Media_V1_RecordingService.deleteCallRecordings, allow: policies.deleteCallRecordings) { try await self.deleteCallRecordings($0, context: $1) }
         router.unary(Calltrace_Media_V1_RecordingService.purgeOrganisation, allow: policies.purgeOrganisation) { try await self.purgeOrganisation($0, context: $1) }
         router.serverStreaming(Calltrace_Media_V1_RecordingService.exportRecording, allow: policies.exportRecording) { try await self.exportRecording($0, responses: $1, context: $2) }
     }
@@ -533,6 +851,13 @@ public struct Calltrace_Media_V1_RecordingServiceClient: Sendable {
     /// and says whether more remain. Run again until `more` is false. Idempotent.
     public func purgeRecordings(_ request: Calltrace_Media_V1_PurgeRecordingsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Media_V1_PurgeRecordingsResponse {
         try await rpc.unary(Calltrace_Media_V1_RecordingService.purgeRecordings, request, options: options)
+    }
+
+    /// For the compliance service (a call deleted across services, P10; subject erasure, P13):
+    /// every recording of the call — rows, share links, keys and files — destroyed. Idempotent:
+    /// a call with no recordings (left) answers deleted = 0.
+    public func deleteCallRecordings(_ request: Calltrace_Media_V1_DeleteCallRecordingsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Media_V1_DeleteCallRecordingsResponse {
+        try await rpc.unary(Calltrace_Media_V1_RecordingService.deleteCallRecordings, request, options: options)
     }
 
     /// For the compliance service (offboarding, P11/P14): every recording, file, share link and
@@ -906,10 +1231,11 @@ public struct Calltrace_Transcript_V1_CallServicePolicies: Sendable {
     public var findCallsByCaller: PeerPolicy
     public var deleteCall: PeerPolicy
     public var purgeCalls: PeerPolicy
+    public var purgeTranscripts: PeerPolicy
     public var purgeOrganisation: PeerPolicy
     public var exportCall: PeerPolicy
 
-    public init(startCall: PeerPolicy, completeCall: PeerPolicy, getCall: PeerPolicy, listCalls: PeerPolicy, markCallOutcome: PeerPolicy, attributionReport: PeerPolicy, findCallsByCaller: PeerPolicy, deleteCall: PeerPolicy, purgeCalls: PeerPolicy, purgeOrganisation: PeerPolicy, exportCall: PeerPolicy) {
+    public init(startCall: PeerPolicy, completeCall: PeerPolicy, getCall: PeerPolicy, listCalls: PeerPolicy, markCallOutcome: PeerPolicy, attributionReport: PeerPolicy, findCallsByCaller: PeerPolicy, deleteCall: PeerPolicy, purgeCalls: PeerPolicy, purgeTranscripts: PeerPolicy, purgeOrganisation: PeerPolicy, exportCall: PeerPolicy) {
         self.startCall = startCall
         self.completeCall = completeCall
         self.getCall = getCall
@@ -919,6 +1245,7 @@ public struct Calltrace_Transcript_V1_CallServicePolicies: Sendable {
         self.findCallsByCaller = findCallsByCaller
         self.deleteCall = deleteCall
         self.purgeCalls = purgeCalls
+        self.purgeTranscripts = purgeTranscripts
         self.purgeOrganisation = purgeOrganisation
         self.exportCall = exportCall
     }
@@ -965,6 +1292,11 @@ public protocol Calltrace_Transcript_V1_CallServiceHandler: RPCService {
     /// started before the cutoff, with their transcripts; `more` says whether to call again.
     func purgeCalls(_ request: Calltrace_Transcript_V1_PurgeCallsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_PurgeCallsResponse
 
+    /// The compliance service (retention of transcripts and summaries, P9): the transcripts and
+    /// analyses of up to `max_count` (default and at most 500) calls started before the cutoff;
+    /// the call records stay. `more` says whether to call again. Idempotent.
+    func purgeTranscripts(_ request: Calltrace_Transcript_V1_PurgeTranscriptsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_PurgeTranscriptsResponse
+
     /// The compliance service (offboarding, P11/P14): every call, transcript, tracking number and
     /// suppression of the organisation, and its keys here, destroyed for good.
     func purgeOrganisation(_ request: Calltrace_Transcript_V1_PurgeOrganisationRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_PurgeOrganisationResponse
@@ -986,6 +1318,7 @@ extension Calltrace_Transcript_V1_CallServiceHandler {
         router.unary(Calltrace_Transcript_V1_CallService.findCallsByCaller, allow: policies.findCallsByCaller) { try await self.findCallsByCaller($0, context: $1) }
         router.unary(Calltrace_Transcript_V1_CallService.deleteCall, allow: policies.deleteCall) { try await self.deleteCall($0, context: $1) }
         router.unary(Calltrace_Transcript_V1_CallService.purgeCalls, allow: policies.purgeCalls) { try await self.purgeCalls($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_CallService.purgeTranscripts, allow: policies.purgeTranscripts) { try await self.purgeTranscripts($0, context: $1) }
         router.unary(Calltrace_Transcript_V1_CallService.purgeOrganisation, allow: policies.purgeOrganisation) { try await self.purgeOrganisation($0, context: $1) }
         router.unary(Calltrace_Transcript_V1_CallService.exportCall, allow: policies.exportCall) { try await self.exportCall($0, context: $1) }
     }
@@ -1051,6 +1384,13 @@ public struct Calltrace_Transcript_V1_CallServiceClient: Sendable {
     /// started before the cutoff, with their transcripts; `more` says whether to call again.
     public func purgeCalls(_ request: Calltrace_Transcript_V1_PurgeCallsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_PurgeCallsResponse {
         try await rpc.unary(Calltrace_Transcript_V1_CallService.purgeCalls, request, options: options)
+    }
+
+    /// The compliance service (retention of transcripts and summaries, P9): the transcripts and
+    /// analyses of up to `max_count` (default and at most 500) calls started before the cutoff;
+    /// the call records stay. `more` says whether to call again. Idempotent.
+    public func purgeTranscripts(_ request: Calltrace_Transcript_V1_PurgeTranscriptsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_PurgeTranscriptsResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_CallService.purgeTranscripts, request, options: options)
     }
 
     /// The compliance service (offboarding, P11/P14): every call, transcript, tracking number and

@@ -25,6 +25,102 @@ public enum Calltrace_Compliance_V1_AuditService {
     public static let methods: [MethodInfo] = [appendAuditEvents.info, listAuditEvents.info, verifyAuditChain.info, exportAuditEvents.info]
 }
 
+/// `calltrace.compliance.v1.RetentionService`
+public enum Calltrace_Compliance_V1_RetentionService {
+    public static let name = "calltrace.compliance.v1.RetentionService"
+
+    /// `/calltrace.compliance.v1.RetentionService/GetRetentionPolicy`
+    public static let getRetentionPolicy = MethodDescriptor<Calltrace_Compliance_V1_GetRetentionPolicyRequest, Calltrace_Compliance_V1_GetRetentionPolicyResponse>(
+        service: name, name: "GetRetentionPolicy", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.compliance.v1.RetentionService/SetRetentionPolicy`
+    public static let setRetentionPolicy = MethodDescriptor<Calltrace_Compliance_V1_SetRetentionPolicyRequest, Calltrace_Compliance_V1_SetRetentionPolicyResponse>(
+        service: name, name: "SetRetentionPolicy", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.compliance.v1.RetentionService/RunRetention`
+    public static let runRetention = MethodDescriptor<Calltrace_Compliance_V1_RunRetentionRequest, Calltrace_Compliance_V1_RunRetentionResponse>(
+        service: name, name: "RunRetention", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.compliance.v1.RetentionService/ListRetentionRuns`
+    public static let listRetentionRuns = MethodDescriptor<Calltrace_Compliance_V1_ListRetentionRunsRequest, Calltrace_Compliance_V1_ListRetentionRunsResponse>(
+        service: name, name: "ListRetentionRuns", kind: .unary, isIdempotent: true)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [getRetentionPolicy.info, setRetentionPolicy.info, runRetention.info, listRetentionRuns.info]
+}
+
+/// `calltrace.compliance.v1.DeletionService`
+public enum Calltrace_Compliance_V1_DeletionService {
+    public static let name = "calltrace.compliance.v1.DeletionService"
+
+    /// `/calltrace.compliance.v1.DeletionService/DeleteCall`
+    public static let deleteCall = MethodDescriptor<Calltrace_Compliance_V1_DeleteCallRequest, Calltrace_Compliance_V1_DeleteCallResponse>(
+        service: name, name: "DeleteCall", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.compliance.v1.DeletionService/GetDeletion`
+    public static let getDeletion = MethodDescriptor<Calltrace_Compliance_V1_GetDeletionRequest, Calltrace_Compliance_V1_GetDeletionResponse>(
+        service: name, name: "GetDeletion", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.compliance.v1.DeletionService/ListDeletions`
+    public static let listDeletions = MethodDescriptor<Calltrace_Compliance_V1_ListDeletionsRequest, Calltrace_Compliance_V1_ListDeletionsResponse>(
+        service: name, name: "ListDeletions", kind: .unary, isIdempotent: true)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [deleteCall.info, getDeletion.info, listDeletions.info]
+}
+
+/// `calltrace.compliance.v1.SubjectRequestService`
+public enum Calltrace_Compliance_V1_SubjectRequestService {
+    public static let name = "calltrace.compliance.v1.SubjectRequestService"
+
+    /// `/calltrace.compliance.v1.SubjectRequestService/OpenSubjectRequest`
+    public static let openSubjectRequest = MethodDescriptor<Calltrace_Compliance_V1_OpenSubjectRequestRequest, Calltrace_Compliance_V1_OpenSubjectRequestResponse>(
+        service: name, name: "OpenSubjectRequest", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.compliance.v1.SubjectRequestService/GetSubjectRequest`
+    public static let getSubjectRequest = MethodDescriptor<Calltrace_Compliance_V1_GetSubjectRequestRequest, Calltrace_Compliance_V1_GetSubjectRequestResponse>(
+        service: name, name: "GetSubjectRequest", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.compliance.v1.SubjectRequestService/ListSubjectRequests`
+    public static let listSubjectRequests = MethodDescriptor<Calltrace_Compliance_V1_ListSubjectRequestsRequest, Calltrace_Compliance_V1_ListSubjectRequestsResponse>(
+        service: name, name: "ListSubjectRequests", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.compliance.v1.SubjectRequestService/PauseSubjectRequest`
+    public static let pauseSubjectRequest = MethodDescriptor<Calltrace_Compliance_V1_PauseSubjectRequestRequest, Calltrace_Compliance_V1_PauseSubjectRequestResponse>(
+        service: name, name: "PauseSubjectRequest", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.compliance.v1.SubjectRequestService/ResumeSubjectRequest`
+    public static let resumeSubjectRequest = MethodDescriptor<Calltrace_Compliance_V1_ResumeSubjectRequestRequest, Calltrace_Compliance_V1_ResumeSubjectRequestResponse>(
+        service: name, name: "ResumeSubjectRequest", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.compliance.v1.SubjectRequestService/ExtendSubjectRequest`
+    public static let extendSubjectRequest = MethodDescriptor<Calltrace_Compliance_V1_ExtendSubjectRequestRequest, Calltrace_Compliance_V1_ExtendSubjectRequestResponse>(
+        service: name, name: "ExtendSubjectRequest", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.compliance.v1.SubjectRequestService/RecordIdentityCheck`
+    public static let recordIdentityCheck = MethodDescriptor<Calltrace_Compliance_V1_RecordIdentityCheckRequest, Calltrace_Compliance_V1_RecordIdentityCheckResponse>(
+        service: name, name: "RecordIdentityCheck", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.compliance.v1.SubjectRequestService/LocateSubjectData`
+    public static let locateSubjectData = MethodDescriptor<Calltrace_Compliance_V1_LocateSubjectDataRequest, Calltrace_Compliance_V1_LocateSubjectDataResponse>(
+        service: name, name: "LocateSubjectData", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.compliance.v1.SubjectRequestService/EraseSubjectData`
+    public static let eraseSubjectData = MethodDescriptor<Calltrace_Compliance_V1_EraseSubjectDataRequest, Calltrace_Compliance_V1_EraseSubjectDataResponse>(
+        service: name, name: "EraseSubjectData", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.compliance.v1.SubjectRequestService/ObjectToProcessing`
+    public static let objectToProcessing = MethodDescriptor<Calltrace_Compliance_V1_ObjectToProcessingRequest, Calltrace_Compliance_V1_ObjectToProcessingResponse>(
+        service: name, name: "ObjectToProcessing", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.compliance.v1.SubjectRequestService/CloseSubjectRequest`
+    public static let closeSubjectRequest = MethodDescriptor<Calltrace_Compliance_V1_CloseSubjectRequestRequest, Calltrace_Compliance_V1_CloseSubjectRequestResponse>(
+        service: name, name: "CloseSubjectRequest", kind: .unary, isIdempotent: false)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [openSubjectRequest.info, getSubjectRequest.info, listSubjectRequests.info, pauseSubjectRequest.info, resumeSubjectRequest.info, extendSubjectRequest.info, recordIdentityCheck.info, locateSubjectData.info, eraseSubjectData.info, objectToProcessing.info, closeSubjectRequest.info]
+}
+
 // MARK: calltrace/identity/v1/identity.proto
 
 /// `calltrace.identity.v1.IdentityService`
@@ -153,6 +249,10 @@ public enum Calltrace_Media_V1_RecordingService {
     public static let purgeRecordings = MethodDescriptor<Calltrace_Media_V1_PurgeRecordingsRequest, Calltrace_Media_V1_PurgeRecordingsResponse>(
         service: name, name: "PurgeRecordings", kind: .unary, isIdempotent: true)
 
+    /// `/calltrace.media.v1.RecordingService/DeleteCallRecordings`
+    public static let deleteCallRecordings = MethodDescriptor<Calltrace_Media_V1_DeleteCallRecordingsRequest, Calltrace_Media_V1_DeleteCallRecordingsResponse>(
+        service: name, name: "DeleteCallRecordings", kind: .unary, isIdempotent: true)
+
     /// `/calltrace.media.v1.RecordingService/PurgeOrganisation`
     public static let purgeOrganisation = MethodDescriptor<Calltrace_Media_V1_PurgeOrganisationRequest, Calltrace_Media_V1_PurgeOrganisationResponse>(
         service: name, name: "PurgeOrganisation", kind: .unary, isIdempotent: true)
@@ -162,7 +262,7 @@ public enum Calltrace_Media_V1_RecordingService {
         service: name, name: "ExportRecording", kind: .serverStreaming, isIdempotent: false)
 
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [uploadRecording.info, getRecording.info, listRecordings.info, playRecording.info, deleteRecording.info, redactRecording.info, purgeRecordings.info, purgeOrganisation.info, exportRecording.info]
+    public static let methods: [MethodInfo] = [uploadRecording.info, getRecording.info, listRecordings.info, playRecording.info, deleteRecording.info, redactRecording.info, purgeRecordings.info, deleteCallRecordings.info, purgeOrganisation.info, exportRecording.info]
 }
 
 /// `calltrace.media.v1.ShareLinkService`
@@ -315,6 +415,10 @@ public enum Calltrace_Transcript_V1_CallService {
     public static let purgeCalls = MethodDescriptor<Calltrace_Transcript_V1_PurgeCallsRequest, Calltrace_Transcript_V1_PurgeCallsResponse>(
         service: name, name: "PurgeCalls", kind: .unary, isIdempotent: true)
 
+    /// `/calltrace.transcript.v1.CallService/PurgeTranscripts`
+    public static let purgeTranscripts = MethodDescriptor<Calltrace_Transcript_V1_PurgeTranscriptsRequest, Calltrace_Transcript_V1_PurgeTranscriptsResponse>(
+        service: name, name: "PurgeTranscripts", kind: .unary, isIdempotent: true)
+
     /// `/calltrace.transcript.v1.CallService/PurgeOrganisation`
     public static let purgeOrganisation = MethodDescriptor<Calltrace_Transcript_V1_PurgeOrganisationRequest, Calltrace_Transcript_V1_PurgeOrganisationResponse>(
         service: name, name: "PurgeOrganisation", kind: .unary, isIdempotent: true)
@@ -324,7 +428,7 @@ public enum Calltrace_Transcript_V1_CallService {
         service: name, name: "ExportCall", kind: .unary, isIdempotent: true)
 
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [startCall.info, completeCall.info, getCall.info, listCalls.info, markCallOutcome.info, attributionReport.info, findCallsByCaller.info, deleteCall.info, purgeCalls.info, purgeOrganisation.info, exportCall.info]
+    public static let methods: [MethodInfo] = [startCall.info, completeCall.info, getCall.info, listCalls.info, markCallOutcome.info, attributionReport.info, findCallsByCaller.info, deleteCall.info, purgeCalls.info, purgeTranscripts.info, purgeOrganisation.info, exportCall.info]
 }
 
 /// `calltrace.transcript.v1.TranscriptService`
@@ -383,6 +487,9 @@ public enum Calltrace_Transcript_V1_SuppressionService {
 public enum ProtoServices {
     public static let all: [(name: String, methods: [MethodInfo])] = [
         (Calltrace_Compliance_V1_AuditService.name, Calltrace_Compliance_V1_AuditService.methods),
+        (Calltrace_Compliance_V1_RetentionService.name, Calltrace_Compliance_V1_RetentionService.methods),
+        (Calltrace_Compliance_V1_DeletionService.name, Calltrace_Compliance_V1_DeletionService.methods),
+        (Calltrace_Compliance_V1_SubjectRequestService.name, Calltrace_Compliance_V1_SubjectRequestService.methods),
         (Calltrace_Identity_V1_IdentityService.name, Calltrace_Identity_V1_IdentityService.methods),
         (Calltrace_Media_V1_RecordingService.name, Calltrace_Media_V1_RecordingService.methods),
         (Calltrace_Media_V1_ShareLinkService.name, Calltrace_Media_V1_ShareLinkService.methods),

@@ -1047,6 +1047,37 @@ public nonisolated struct Calltrace_Transcript_V1_PurgeCallsResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Calltrace_Transcript_V1_PurgeTranscriptsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var startedBeforeUnixMs: Int64 = 0
+
+  public var maxCount: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Transcript_V1_PurgeTranscriptsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Calls whose transcript or analysis was deleted.
+  public var purged: UInt32 = 0
+
+  public var more: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Calltrace_Transcript_V1_PurgeOrganisationRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -2848,6 +2879,81 @@ nonisolated extension Calltrace_Transcript_V1_PurgeCallsResponse: SwiftProtobuf.
   }
 
   public static func ==(lhs: Calltrace_Transcript_V1_PurgeCallsResponse, rhs: Calltrace_Transcript_V1_PurgeCallsResponse) -> Bool {
+    if lhs.purged != rhs.purged {return false}
+    if lhs.more != rhs.more {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Transcript_V1_PurgeTranscriptsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PurgeTranscriptsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}started_before_unix_ms\0\u{3}max_count\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.startedBeforeUnixMs) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.maxCount) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if self.startedBeforeUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.startedBeforeUnixMs, fieldNumber: 2)
+    }
+    if self.maxCount != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxCount, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Transcript_V1_PurgeTranscriptsRequest, rhs: Calltrace_Transcript_V1_PurgeTranscriptsRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.startedBeforeUnixMs != rhs.startedBeforeUnixMs {return false}
+    if lhs.maxCount != rhs.maxCount {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Transcript_V1_PurgeTranscriptsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PurgeTranscriptsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}purged\0\u{1}more\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.purged) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.more) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.purged != 0 {
+      try visitor.visitSingularUInt32Field(value: self.purged, fieldNumber: 1)
+    }
+    if self.more != false {
+      try visitor.visitSingularBoolField(value: self.more, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Transcript_V1_PurgeTranscriptsResponse, rhs: Calltrace_Transcript_V1_PurgeTranscriptsResponse) -> Bool {
     if lhs.purged != rhs.purged {return false}
     if lhs.more != rhs.more {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}

@@ -502,6 +502,1851 @@ void   calltrace__compliance__v1__export_audit_events_response__free_unpacked
   assert(message->base.descriptor == &calltrace__compliance__v1__export_audit_events_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__compliance__v1__retention_policy__init
+                     (Calltrace__Compliance__V1__RetentionPolicy         *message)
+{
+  static const Calltrace__Compliance__V1__RetentionPolicy init_value = CALLTRACE__COMPLIANCE__V1__RETENTION_POLICY__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__retention_policy__get_packed_size
+                     (const Calltrace__Compliance__V1__RetentionPolicy *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__retention_policy__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__retention_policy__pack
+                     (const Calltrace__Compliance__V1__RetentionPolicy *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__retention_policy__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__retention_policy__pack_to_buffer
+                     (const Calltrace__Compliance__V1__RetentionPolicy *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__retention_policy__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__RetentionPolicy *
+       calltrace__compliance__v1__retention_policy__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__RetentionPolicy *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__retention_policy__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__retention_policy__free_unpacked
+                     (Calltrace__Compliance__V1__RetentionPolicy *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__retention_policy__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__retention_run__init
+                     (Calltrace__Compliance__V1__RetentionRun         *message)
+{
+  static const Calltrace__Compliance__V1__RetentionRun init_value = CALLTRACE__COMPLIANCE__V1__RETENTION_RUN__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__retention_run__get_packed_size
+                     (const Calltrace__Compliance__V1__RetentionRun *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__retention_run__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__retention_run__pack
+                     (const Calltrace__Compliance__V1__RetentionRun *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__retention_run__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__retention_run__pack_to_buffer
+                     (const Calltrace__Compliance__V1__RetentionRun *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__retention_run__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__RetentionRun *
+       calltrace__compliance__v1__retention_run__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__RetentionRun *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__retention_run__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__retention_run__free_unpacked
+                     (Calltrace__Compliance__V1__RetentionRun *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__retention_run__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_retention_policy_request__init
+                     (Calltrace__Compliance__V1__GetRetentionPolicyRequest         *message)
+{
+  static const Calltrace__Compliance__V1__GetRetentionPolicyRequest init_value = CALLTRACE__COMPLIANCE__V1__GET_RETENTION_POLICY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_retention_policy_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetRetentionPolicyRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_retention_policy_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_retention_policy_request__pack
+                     (const Calltrace__Compliance__V1__GetRetentionPolicyRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_retention_policy_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_retention_policy_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetRetentionPolicyRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_retention_policy_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetRetentionPolicyRequest *
+       calltrace__compliance__v1__get_retention_policy_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetRetentionPolicyRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_retention_policy_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_retention_policy_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetRetentionPolicyRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_retention_policy_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_retention_policy_response__init
+                     (Calltrace__Compliance__V1__GetRetentionPolicyResponse         *message)
+{
+  static const Calltrace__Compliance__V1__GetRetentionPolicyResponse init_value = CALLTRACE__COMPLIANCE__V1__GET_RETENTION_POLICY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_retention_policy_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetRetentionPolicyResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_retention_policy_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_retention_policy_response__pack
+                     (const Calltrace__Compliance__V1__GetRetentionPolicyResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_retention_policy_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_retention_policy_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetRetentionPolicyResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_retention_policy_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetRetentionPolicyResponse *
+       calltrace__compliance__v1__get_retention_policy_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetRetentionPolicyResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_retention_policy_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_retention_policy_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetRetentionPolicyResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_retention_policy_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__set_retention_policy_request__init
+                     (Calltrace__Compliance__V1__SetRetentionPolicyRequest         *message)
+{
+  static const Calltrace__Compliance__V1__SetRetentionPolicyRequest init_value = CALLTRACE__COMPLIANCE__V1__SET_RETENTION_POLICY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__set_retention_policy_request__get_packed_size
+                     (const Calltrace__Compliance__V1__SetRetentionPolicyRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__set_retention_policy_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__set_retention_policy_request__pack
+                     (const Calltrace__Compliance__V1__SetRetentionPolicyRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__set_retention_policy_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__set_retention_policy_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__SetRetentionPolicyRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__set_retention_policy_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__SetRetentionPolicyRequest *
+       calltrace__compliance__v1__set_retention_policy_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__SetRetentionPolicyRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__set_retention_policy_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__set_retention_policy_request__free_unpacked
+                     (Calltrace__Compliance__V1__SetRetentionPolicyRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__set_retention_policy_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__set_retention_policy_response__init
+                     (Calltrace__Compliance__V1__SetRetentionPolicyResponse         *message)
+{
+  static const Calltrace__Compliance__V1__SetRetentionPolicyResponse init_value = CALLTRACE__COMPLIANCE__V1__SET_RETENTION_POLICY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__set_retention_policy_response__get_packed_size
+                     (const Calltrace__Compliance__V1__SetRetentionPolicyResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__set_retention_policy_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__set_retention_policy_response__pack
+                     (const Calltrace__Compliance__V1__SetRetentionPolicyResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__set_retention_policy_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__set_retention_policy_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__SetRetentionPolicyResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__set_retention_policy_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__SetRetentionPolicyResponse *
+       calltrace__compliance__v1__set_retention_policy_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__SetRetentionPolicyResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__set_retention_policy_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__set_retention_policy_response__free_unpacked
+                     (Calltrace__Compliance__V1__SetRetentionPolicyResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__set_retention_policy_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__run_retention_request__init
+                     (Calltrace__Compliance__V1__RunRetentionRequest         *message)
+{
+  static const Calltrace__Compliance__V1__RunRetentionRequest init_value = CALLTRACE__COMPLIANCE__V1__RUN_RETENTION_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__run_retention_request__get_packed_size
+                     (const Calltrace__Compliance__V1__RunRetentionRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__run_retention_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__run_retention_request__pack
+                     (const Calltrace__Compliance__V1__RunRetentionRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__run_retention_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__run_retention_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__RunRetentionRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__run_retention_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__RunRetentionRequest *
+       calltrace__compliance__v1__run_retention_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__RunRetentionRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__run_retention_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__run_retention_request__free_unpacked
+                     (Calltrace__Compliance__V1__RunRetentionRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__run_retention_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__run_retention_response__init
+                     (Calltrace__Compliance__V1__RunRetentionResponse         *message)
+{
+  static const Calltrace__Compliance__V1__RunRetentionResponse init_value = CALLTRACE__COMPLIANCE__V1__RUN_RETENTION_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__run_retention_response__get_packed_size
+                     (const Calltrace__Compliance__V1__RunRetentionResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__run_retention_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__run_retention_response__pack
+                     (const Calltrace__Compliance__V1__RunRetentionResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__run_retention_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__run_retention_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__RunRetentionResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__run_retention_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__RunRetentionResponse *
+       calltrace__compliance__v1__run_retention_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__RunRetentionResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__run_retention_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__run_retention_response__free_unpacked
+                     (Calltrace__Compliance__V1__RunRetentionResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__run_retention_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__list_retention_runs_request__init
+                     (Calltrace__Compliance__V1__ListRetentionRunsRequest         *message)
+{
+  static const Calltrace__Compliance__V1__ListRetentionRunsRequest init_value = CALLTRACE__COMPLIANCE__V1__LIST_RETENTION_RUNS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__list_retention_runs_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ListRetentionRunsRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_retention_runs_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__list_retention_runs_request__pack
+                     (const Calltrace__Compliance__V1__ListRetentionRunsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_retention_runs_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__list_retention_runs_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListRetentionRunsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_retention_runs_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ListRetentionRunsRequest *
+       calltrace__compliance__v1__list_retention_runs_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ListRetentionRunsRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__list_retention_runs_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__list_retention_runs_request__free_unpacked
+                     (Calltrace__Compliance__V1__ListRetentionRunsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_retention_runs_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__list_retention_runs_response__init
+                     (Calltrace__Compliance__V1__ListRetentionRunsResponse         *message)
+{
+  static const Calltrace__Compliance__V1__ListRetentionRunsResponse init_value = CALLTRACE__COMPLIANCE__V1__LIST_RETENTION_RUNS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__list_retention_runs_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ListRetentionRunsResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_retention_runs_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__list_retention_runs_response__pack
+                     (const Calltrace__Compliance__V1__ListRetentionRunsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_retention_runs_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__list_retention_runs_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListRetentionRunsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_retention_runs_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ListRetentionRunsResponse *
+       calltrace__compliance__v1__list_retention_runs_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ListRetentionRunsResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__list_retention_runs_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__list_retention_runs_response__free_unpacked
+                     (Calltrace__Compliance__V1__ListRetentionRunsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_retention_runs_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__deletion__init
+                     (Calltrace__Compliance__V1__Deletion         *message)
+{
+  static const Calltrace__Compliance__V1__Deletion init_value = CALLTRACE__COMPLIANCE__V1__DELETION__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__deletion__get_packed_size
+                     (const Calltrace__Compliance__V1__Deletion *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__deletion__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__deletion__pack
+                     (const Calltrace__Compliance__V1__Deletion *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__deletion__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__deletion__pack_to_buffer
+                     (const Calltrace__Compliance__V1__Deletion *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__deletion__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__Deletion *
+       calltrace__compliance__v1__deletion__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__Deletion *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__deletion__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__deletion__free_unpacked
+                     (Calltrace__Compliance__V1__Deletion *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__deletion__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__delete_call_request__init
+                     (Calltrace__Compliance__V1__DeleteCallRequest         *message)
+{
+  static const Calltrace__Compliance__V1__DeleteCallRequest init_value = CALLTRACE__COMPLIANCE__V1__DELETE_CALL_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__delete_call_request__get_packed_size
+                     (const Calltrace__Compliance__V1__DeleteCallRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__delete_call_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__delete_call_request__pack
+                     (const Calltrace__Compliance__V1__DeleteCallRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__delete_call_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__delete_call_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__DeleteCallRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__delete_call_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__DeleteCallRequest *
+       calltrace__compliance__v1__delete_call_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__DeleteCallRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__delete_call_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__delete_call_request__free_unpacked
+                     (Calltrace__Compliance__V1__DeleteCallRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__delete_call_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__delete_call_response__init
+                     (Calltrace__Compliance__V1__DeleteCallResponse         *message)
+{
+  static const Calltrace__Compliance__V1__DeleteCallResponse init_value = CALLTRACE__COMPLIANCE__V1__DELETE_CALL_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__delete_call_response__get_packed_size
+                     (const Calltrace__Compliance__V1__DeleteCallResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__delete_call_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__delete_call_response__pack
+                     (const Calltrace__Compliance__V1__DeleteCallResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__delete_call_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__delete_call_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__DeleteCallResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__delete_call_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__DeleteCallResponse *
+       calltrace__compliance__v1__delete_call_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__DeleteCallResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__delete_call_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__delete_call_response__free_unpacked
+                     (Calltrace__Compliance__V1__DeleteCallResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__delete_call_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_deletion_request__init
+                     (Calltrace__Compliance__V1__GetDeletionRequest         *message)
+{
+  static const Calltrace__Compliance__V1__GetDeletionRequest init_value = CALLTRACE__COMPLIANCE__V1__GET_DELETION_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_deletion_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetDeletionRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_deletion_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_deletion_request__pack
+                     (const Calltrace__Compliance__V1__GetDeletionRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_deletion_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_deletion_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetDeletionRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_deletion_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetDeletionRequest *
+       calltrace__compliance__v1__get_deletion_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetDeletionRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_deletion_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_deletion_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetDeletionRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_deletion_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_deletion_response__init
+                     (Calltrace__Compliance__V1__GetDeletionResponse         *message)
+{
+  static const Calltrace__Compliance__V1__GetDeletionResponse init_value = CALLTRACE__COMPLIANCE__V1__GET_DELETION_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_deletion_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetDeletionResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_deletion_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_deletion_response__pack
+                     (const Calltrace__Compliance__V1__GetDeletionResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_deletion_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_deletion_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetDeletionResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_deletion_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetDeletionResponse *
+       calltrace__compliance__v1__get_deletion_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetDeletionResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_deletion_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_deletion_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetDeletionResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_deletion_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__list_deletions_request__init
+                     (Calltrace__Compliance__V1__ListDeletionsRequest         *message)
+{
+  static const Calltrace__Compliance__V1__ListDeletionsRequest init_value = CALLTRACE__COMPLIANCE__V1__LIST_DELETIONS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__list_deletions_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ListDeletionsRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_deletions_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__list_deletions_request__pack
+                     (const Calltrace__Compliance__V1__ListDeletionsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_deletions_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__list_deletions_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListDeletionsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_deletions_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ListDeletionsRequest *
+       calltrace__compliance__v1__list_deletions_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ListDeletionsRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__list_deletions_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__list_deletions_request__free_unpacked
+                     (Calltrace__Compliance__V1__ListDeletionsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_deletions_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__list_deletions_response__init
+                     (Calltrace__Compliance__V1__ListDeletionsResponse         *message)
+{
+  static const Calltrace__Compliance__V1__ListDeletionsResponse init_value = CALLTRACE__COMPLIANCE__V1__LIST_DELETIONS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__list_deletions_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ListDeletionsResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_deletions_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__list_deletions_response__pack
+                     (const Calltrace__Compliance__V1__ListDeletionsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_deletions_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__list_deletions_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListDeletionsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_deletions_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ListDeletionsResponse *
+       calltrace__compliance__v1__list_deletions_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ListDeletionsResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__list_deletions_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__list_deletions_response__free_unpacked
+                     (Calltrace__Compliance__V1__ListDeletionsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_deletions_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__subject_request__init
+                     (Calltrace__Compliance__V1__SubjectRequest         *message)
+{
+  static const Calltrace__Compliance__V1__SubjectRequest init_value = CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__subject_request__get_packed_size
+                     (const Calltrace__Compliance__V1__SubjectRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__subject_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__subject_request__pack
+                     (const Calltrace__Compliance__V1__SubjectRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__subject_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__subject_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__SubjectRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__subject_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__SubjectRequest *
+       calltrace__compliance__v1__subject_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__SubjectRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__subject_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__subject_request__free_unpacked
+                     (Calltrace__Compliance__V1__SubjectRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__subject_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__open_subject_request_request__init
+                     (Calltrace__Compliance__V1__OpenSubjectRequestRequest         *message)
+{
+  static const Calltrace__Compliance__V1__OpenSubjectRequestRequest init_value = CALLTRACE__COMPLIANCE__V1__OPEN_SUBJECT_REQUEST_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__open_subject_request_request__get_packed_size
+                     (const Calltrace__Compliance__V1__OpenSubjectRequestRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__open_subject_request_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__open_subject_request_request__pack
+                     (const Calltrace__Compliance__V1__OpenSubjectRequestRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__open_subject_request_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__open_subject_request_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__OpenSubjectRequestRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__open_subject_request_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__OpenSubjectRequestRequest *
+       calltrace__compliance__v1__open_subject_request_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__OpenSubjectRequestRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__open_subject_request_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__open_subject_request_request__free_unpacked
+                     (Calltrace__Compliance__V1__OpenSubjectRequestRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__open_subject_request_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__open_subject_request_response__init
+                     (Calltrace__Compliance__V1__OpenSubjectRequestResponse         *message)
+{
+  static const Calltrace__Compliance__V1__OpenSubjectRequestResponse init_value = CALLTRACE__COMPLIANCE__V1__OPEN_SUBJECT_REQUEST_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__open_subject_request_response__get_packed_size
+                     (const Calltrace__Compliance__V1__OpenSubjectRequestResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__open_subject_request_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__open_subject_request_response__pack
+                     (const Calltrace__Compliance__V1__OpenSubjectRequestResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__open_subject_request_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__open_subject_request_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__OpenSubjectRequestResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__open_subject_request_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__OpenSubjectRequestResponse *
+       calltrace__compliance__v1__open_subject_request_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__OpenSubjectRequestResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__open_subject_request_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__open_subject_request_response__free_unpacked
+                     (Calltrace__Compliance__V1__OpenSubjectRequestResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__open_subject_request_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_subject_request_request__init
+                     (Calltrace__Compliance__V1__GetSubjectRequestRequest         *message)
+{
+  static const Calltrace__Compliance__V1__GetSubjectRequestRequest init_value = CALLTRACE__COMPLIANCE__V1__GET_SUBJECT_REQUEST_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_subject_request_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetSubjectRequestRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_subject_request_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_subject_request_request__pack
+                     (const Calltrace__Compliance__V1__GetSubjectRequestRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_subject_request_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_subject_request_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetSubjectRequestRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_subject_request_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetSubjectRequestRequest *
+       calltrace__compliance__v1__get_subject_request_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetSubjectRequestRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_subject_request_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_subject_request_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetSubjectRequestRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_subject_request_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_subject_request_response__init
+                     (Calltrace__Compliance__V1__GetSubjectRequestResponse         *message)
+{
+  static const Calltrace__Compliance__V1__GetSubjectRequestResponse init_value = CALLTRACE__COMPLIANCE__V1__GET_SUBJECT_REQUEST_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_subject_request_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetSubjectRequestResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_subject_request_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_subject_request_response__pack
+                     (const Calltrace__Compliance__V1__GetSubjectRequestResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_subject_request_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_subject_request_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetSubjectRequestResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_subject_request_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetSubjectRequestResponse *
+       calltrace__compliance__v1__get_subject_request_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetSubjectRequestResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_subject_request_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_subject_request_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetSubjectRequestResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_subject_request_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__list_subject_requests_request__init
+                     (Calltrace__Compliance__V1__ListSubjectRequestsRequest         *message)
+{
+  static const Calltrace__Compliance__V1__ListSubjectRequestsRequest init_value = CALLTRACE__COMPLIANCE__V1__LIST_SUBJECT_REQUESTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__list_subject_requests_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ListSubjectRequestsRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_subject_requests_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__list_subject_requests_request__pack
+                     (const Calltrace__Compliance__V1__ListSubjectRequestsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_subject_requests_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__list_subject_requests_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListSubjectRequestsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_subject_requests_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ListSubjectRequestsRequest *
+       calltrace__compliance__v1__list_subject_requests_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ListSubjectRequestsRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__list_subject_requests_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__list_subject_requests_request__free_unpacked
+                     (Calltrace__Compliance__V1__ListSubjectRequestsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_subject_requests_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__list_subject_requests_response__init
+                     (Calltrace__Compliance__V1__ListSubjectRequestsResponse         *message)
+{
+  static const Calltrace__Compliance__V1__ListSubjectRequestsResponse init_value = CALLTRACE__COMPLIANCE__V1__LIST_SUBJECT_REQUESTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__list_subject_requests_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ListSubjectRequestsResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_subject_requests_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__list_subject_requests_response__pack
+                     (const Calltrace__Compliance__V1__ListSubjectRequestsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_subject_requests_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__list_subject_requests_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListSubjectRequestsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_subject_requests_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ListSubjectRequestsResponse *
+       calltrace__compliance__v1__list_subject_requests_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ListSubjectRequestsResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__list_subject_requests_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__list_subject_requests_response__free_unpacked
+                     (Calltrace__Compliance__V1__ListSubjectRequestsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_subject_requests_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__pause_subject_request_request__init
+                     (Calltrace__Compliance__V1__PauseSubjectRequestRequest         *message)
+{
+  static const Calltrace__Compliance__V1__PauseSubjectRequestRequest init_value = CALLTRACE__COMPLIANCE__V1__PAUSE_SUBJECT_REQUEST_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__pause_subject_request_request__get_packed_size
+                     (const Calltrace__Compliance__V1__PauseSubjectRequestRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__pause_subject_request_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__pause_subject_request_request__pack
+                     (const Calltrace__Compliance__V1__PauseSubjectRequestRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__pause_subject_request_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__pause_subject_request_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__PauseSubjectRequestRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__pause_subject_request_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__PauseSubjectRequestRequest *
+       calltrace__compliance__v1__pause_subject_request_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__PauseSubjectRequestRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__pause_subject_request_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__pause_subject_request_request__free_unpacked
+                     (Calltrace__Compliance__V1__PauseSubjectRequestRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__pause_subject_request_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__pause_subject_request_response__init
+                     (Calltrace__Compliance__V1__PauseSubjectRequestResponse         *message)
+{
+  static const Calltrace__Compliance__V1__PauseSubjectRequestResponse init_value = CALLTRACE__COMPLIANCE__V1__PAUSE_SUBJECT_REQUEST_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__pause_subject_request_response__get_packed_size
+                     (const Calltrace__Compliance__V1__PauseSubjectRequestResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__pause_subject_request_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__pause_subject_request_response__pack
+                     (const Calltrace__Compliance__V1__PauseSubjectRequestResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__pause_subject_request_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__pause_subject_request_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__PauseSubjectRequestResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__pause_subject_request_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__PauseSubjectRequestResponse *
+       calltrace__compliance__v1__pause_subject_request_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__PauseSubjectRequestResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__pause_subject_request_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__pause_subject_request_response__free_unpacked
+                     (Calltrace__Compliance__V1__PauseSubjectRequestResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__pause_subject_request_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__resume_subject_request_request__init
+                     (Calltrace__Compliance__V1__ResumeSubjectRequestRequest         *message)
+{
+  static const Calltrace__Compliance__V1__ResumeSubjectRequestRequest init_value = CALLTRACE__COMPLIANCE__V1__RESUME_SUBJECT_REQUEST_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__resume_subject_request_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ResumeSubjectRequestRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__resume_subject_request_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__resume_subject_request_request__pack
+                     (const Calltrace__Compliance__V1__ResumeSubjectRequestRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__resume_subject_request_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__resume_subject_request_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ResumeSubjectRequestRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__resume_subject_request_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ResumeSubjectRequestRequest *
+       calltrace__compliance__v1__resume_subject_request_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ResumeSubjectRequestRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__resume_subject_request_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__resume_subject_request_request__free_unpacked
+                     (Calltrace__Compliance__V1__ResumeSubjectRequestRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__resume_subject_request_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__resume_subject_request_response__init
+                     (Calltrace__Compliance__V1__ResumeSubjectRequestResponse         *message)
+{
+  static const Calltrace__Compliance__V1__ResumeSubjectRequestResponse init_value = CALLTRACE__COMPLIANCE__V1__RESUME_SUBJECT_REQUEST_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__resume_subject_request_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ResumeSubjectRequestResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__resume_subject_request_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__resume_subject_request_response__pack
+                     (const Calltrace__Compliance__V1__ResumeSubjectRequestResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__resume_subject_request_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__resume_subject_request_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ResumeSubjectRequestResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__resume_subject_request_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ResumeSubjectRequestResponse *
+       calltrace__compliance__v1__resume_subject_request_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ResumeSubjectRequestResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__resume_subject_request_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__resume_subject_request_response__free_unpacked
+                     (Calltrace__Compliance__V1__ResumeSubjectRequestResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__resume_subject_request_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__extend_subject_request_request__init
+                     (Calltrace__Compliance__V1__ExtendSubjectRequestRequest         *message)
+{
+  static const Calltrace__Compliance__V1__ExtendSubjectRequestRequest init_value = CALLTRACE__COMPLIANCE__V1__EXTEND_SUBJECT_REQUEST_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__extend_subject_request_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ExtendSubjectRequestRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__extend_subject_request_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__extend_subject_request_request__pack
+                     (const Calltrace__Compliance__V1__ExtendSubjectRequestRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__extend_subject_request_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__extend_subject_request_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ExtendSubjectRequestRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__extend_subject_request_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ExtendSubjectRequestRequest *
+       calltrace__compliance__v1__extend_subject_request_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ExtendSubjectRequestRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__extend_subject_request_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__extend_subject_request_request__free_unpacked
+                     (Calltrace__Compliance__V1__ExtendSubjectRequestRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__extend_subject_request_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__extend_subject_request_response__init
+                     (Calltrace__Compliance__V1__ExtendSubjectRequestResponse         *message)
+{
+  static const Calltrace__Compliance__V1__ExtendSubjectRequestResponse init_value = CALLTRACE__COMPLIANCE__V1__EXTEND_SUBJECT_REQUEST_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__extend_subject_request_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ExtendSubjectRequestResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__extend_subject_request_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__extend_subject_request_response__pack
+                     (const Calltrace__Compliance__V1__ExtendSubjectRequestResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__extend_subject_request_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__extend_subject_request_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ExtendSubjectRequestResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__extend_subject_request_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ExtendSubjectRequestResponse *
+       calltrace__compliance__v1__extend_subject_request_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ExtendSubjectRequestResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__extend_subject_request_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__extend_subject_request_response__free_unpacked
+                     (Calltrace__Compliance__V1__ExtendSubjectRequestResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__extend_subject_request_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__record_identity_check_request__init
+                     (Calltrace__Compliance__V1__RecordIdentityCheckRequest         *message)
+{
+  static const Calltrace__Compliance__V1__RecordIdentityCheckRequest init_value = CALLTRACE__COMPLIANCE__V1__RECORD_IDENTITY_CHECK_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__record_identity_check_request__get_packed_size
+                     (const Calltrace__Compliance__V1__RecordIdentityCheckRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__record_identity_check_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__record_identity_check_request__pack
+                     (const Calltrace__Compliance__V1__RecordIdentityCheckRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__record_identity_check_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__record_identity_check_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__RecordIdentityCheckRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__record_identity_check_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__RecordIdentityCheckRequest *
+       calltrace__compliance__v1__record_identity_check_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__RecordIdentityCheckRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__record_identity_check_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__record_identity_check_request__free_unpacked
+                     (Calltrace__Compliance__V1__RecordIdentityCheckRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__record_identity_check_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__record_identity_check_response__init
+                     (Calltrace__Compliance__V1__RecordIdentityCheckResponse         *message)
+{
+  static const Calltrace__Compliance__V1__RecordIdentityCheckResponse init_value = CALLTRACE__COMPLIANCE__V1__RECORD_IDENTITY_CHECK_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__record_identity_check_response__get_packed_size
+                     (const Calltrace__Compliance__V1__RecordIdentityCheckResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__record_identity_check_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__record_identity_check_response__pack
+                     (const Calltrace__Compliance__V1__RecordIdentityCheckResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__record_identity_check_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__record_identity_check_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__RecordIdentityCheckResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__record_identity_check_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__RecordIdentityCheckResponse *
+       calltrace__compliance__v1__record_identity_check_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__RecordIdentityCheckResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__record_identity_check_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__record_identity_check_response__free_unpacked
+                     (Calltrace__Compliance__V1__RecordIdentityCheckResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__record_identity_check_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__locate_subject_data_request__init
+                     (Calltrace__Compliance__V1__LocateSubjectDataRequest         *message)
+{
+  static const Calltrace__Compliance__V1__LocateSubjectDataRequest init_value = CALLTRACE__COMPLIANCE__V1__LOCATE_SUBJECT_DATA_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__locate_subject_data_request__get_packed_size
+                     (const Calltrace__Compliance__V1__LocateSubjectDataRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__locate_subject_data_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__locate_subject_data_request__pack
+                     (const Calltrace__Compliance__V1__LocateSubjectDataRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__locate_subject_data_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__locate_subject_data_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__LocateSubjectDataRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__locate_subject_data_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__LocateSubjectDataRequest *
+       calltrace__compliance__v1__locate_subject_data_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__LocateSubjectDataRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__locate_subject_data_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__locate_subject_data_request__free_unpacked
+                     (Calltrace__Compliance__V1__LocateSubjectDataRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__locate_subject_data_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__located_call__init
+                     (Calltrace__Compliance__V1__LocatedCall         *message)
+{
+  static const Calltrace__Compliance__V1__LocatedCall init_value = CALLTRACE__COMPLIANCE__V1__LOCATED_CALL__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__located_call__get_packed_size
+                     (const Calltrace__Compliance__V1__LocatedCall *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__located_call__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__located_call__pack
+                     (const Calltrace__Compliance__V1__LocatedCall *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__located_call__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__located_call__pack_to_buffer
+                     (const Calltrace__Compliance__V1__LocatedCall *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__located_call__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__LocatedCall *
+       calltrace__compliance__v1__located_call__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__LocatedCall *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__located_call__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__located_call__free_unpacked
+                     (Calltrace__Compliance__V1__LocatedCall *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__located_call__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__locate_subject_data_response__init
+                     (Calltrace__Compliance__V1__LocateSubjectDataResponse         *message)
+{
+  static const Calltrace__Compliance__V1__LocateSubjectDataResponse init_value = CALLTRACE__COMPLIANCE__V1__LOCATE_SUBJECT_DATA_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__locate_subject_data_response__get_packed_size
+                     (const Calltrace__Compliance__V1__LocateSubjectDataResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__locate_subject_data_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__locate_subject_data_response__pack
+                     (const Calltrace__Compliance__V1__LocateSubjectDataResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__locate_subject_data_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__locate_subject_data_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__LocateSubjectDataResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__locate_subject_data_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__LocateSubjectDataResponse *
+       calltrace__compliance__v1__locate_subject_data_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__LocateSubjectDataResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__locate_subject_data_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__locate_subject_data_response__free_unpacked
+                     (Calltrace__Compliance__V1__LocateSubjectDataResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__locate_subject_data_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__erase_subject_data_request__init
+                     (Calltrace__Compliance__V1__EraseSubjectDataRequest         *message)
+{
+  static const Calltrace__Compliance__V1__EraseSubjectDataRequest init_value = CALLTRACE__COMPLIANCE__V1__ERASE_SUBJECT_DATA_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__erase_subject_data_request__get_packed_size
+                     (const Calltrace__Compliance__V1__EraseSubjectDataRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__erase_subject_data_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__erase_subject_data_request__pack
+                     (const Calltrace__Compliance__V1__EraseSubjectDataRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__erase_subject_data_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__erase_subject_data_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__EraseSubjectDataRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__erase_subject_data_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__EraseSubjectDataRequest *
+       calltrace__compliance__v1__erase_subject_data_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__EraseSubjectDataRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__erase_subject_data_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__erase_subject_data_request__free_unpacked
+                     (Calltrace__Compliance__V1__EraseSubjectDataRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__erase_subject_data_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__erase_subject_data_response__init
+                     (Calltrace__Compliance__V1__EraseSubjectDataResponse         *message)
+{
+  static const Calltrace__Compliance__V1__EraseSubjectDataResponse init_value = CALLTRACE__COMPLIANCE__V1__ERASE_SUBJECT_DATA_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__erase_subject_data_response__get_packed_size
+                     (const Calltrace__Compliance__V1__EraseSubjectDataResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__erase_subject_data_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__erase_subject_data_response__pack
+                     (const Calltrace__Compliance__V1__EraseSubjectDataResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__erase_subject_data_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__erase_subject_data_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__EraseSubjectDataResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__erase_subject_data_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__EraseSubjectDataResponse *
+       calltrace__compliance__v1__erase_subject_data_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__EraseSubjectDataResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__erase_subject_data_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__erase_subject_data_response__free_unpacked
+                     (Calltrace__Compliance__V1__EraseSubjectDataResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__erase_subject_data_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__object_to_processing_request__init
+                     (Calltrace__Compliance__V1__ObjectToProcessingRequest         *message)
+{
+  static const Calltrace__Compliance__V1__ObjectToProcessingRequest init_value = CALLTRACE__COMPLIANCE__V1__OBJECT_TO_PROCESSING_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__object_to_processing_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ObjectToProcessingRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__object_to_processing_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__object_to_processing_request__pack
+                     (const Calltrace__Compliance__V1__ObjectToProcessingRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__object_to_processing_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__object_to_processing_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ObjectToProcessingRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__object_to_processing_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ObjectToProcessingRequest *
+       calltrace__compliance__v1__object_to_processing_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ObjectToProcessingRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__object_to_processing_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__object_to_processing_request__free_unpacked
+                     (Calltrace__Compliance__V1__ObjectToProcessingRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__object_to_processing_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__object_to_processing_response__init
+                     (Calltrace__Compliance__V1__ObjectToProcessingResponse         *message)
+{
+  static const Calltrace__Compliance__V1__ObjectToProcessingResponse init_value = CALLTRACE__COMPLIANCE__V1__OBJECT_TO_PROCESSING_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__object_to_processing_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ObjectToProcessingResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__object_to_processing_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__object_to_processing_response__pack
+                     (const Calltrace__Compliance__V1__ObjectToProcessingResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__object_to_processing_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__object_to_processing_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ObjectToProcessingResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__object_to_processing_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ObjectToProcessingResponse *
+       calltrace__compliance__v1__object_to_processing_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ObjectToProcessingResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__object_to_processing_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__object_to_processing_response__free_unpacked
+                     (Calltrace__Compliance__V1__ObjectToProcessingResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__object_to_processing_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__close_subject_request_request__init
+                     (Calltrace__Compliance__V1__CloseSubjectRequestRequest         *message)
+{
+  static const Calltrace__Compliance__V1__CloseSubjectRequestRequest init_value = CALLTRACE__COMPLIANCE__V1__CLOSE_SUBJECT_REQUEST_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__close_subject_request_request__get_packed_size
+                     (const Calltrace__Compliance__V1__CloseSubjectRequestRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__close_subject_request_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__close_subject_request_request__pack
+                     (const Calltrace__Compliance__V1__CloseSubjectRequestRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__close_subject_request_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__close_subject_request_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__CloseSubjectRequestRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__close_subject_request_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__CloseSubjectRequestRequest *
+       calltrace__compliance__v1__close_subject_request_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__CloseSubjectRequestRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__close_subject_request_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__close_subject_request_request__free_unpacked
+                     (Calltrace__Compliance__V1__CloseSubjectRequestRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__close_subject_request_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__close_subject_request_response__init
+                     (Calltrace__Compliance__V1__CloseSubjectRequestResponse         *message)
+{
+  static const Calltrace__Compliance__V1__CloseSubjectRequestResponse init_value = CALLTRACE__COMPLIANCE__V1__CLOSE_SUBJECT_REQUEST_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__close_subject_request_response__get_packed_size
+                     (const Calltrace__Compliance__V1__CloseSubjectRequestResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__close_subject_request_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__close_subject_request_response__pack
+                     (const Calltrace__Compliance__V1__CloseSubjectRequestResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__close_subject_request_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__close_subject_request_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__CloseSubjectRequestResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__close_subject_request_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__CloseSubjectRequestResponse *
+       calltrace__compliance__v1__close_subject_request_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__CloseSubjectRequestResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__close_subject_request_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__close_subject_request_response__free_unpacked
+                     (Calltrace__Compliance__V1__CloseSubjectRequestResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__close_subject_request_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor calltrace__compliance__v1__audit_event__field_descriptors[9] =
 {
   {
@@ -1297,6 +3142,2831 @@ const ProtobufCMessageDescriptor calltrace__compliance__v1__export_audit_events_
   (ProtobufCMessageInit) calltrace__compliance__v1__export_audit_events_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__retention_policy__field_descriptors[5] =
+{
+  {
+    "recordings_months",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RetentionPolicy, recordings_months),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "transcripts_months",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RetentionPolicy, transcripts_months),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "call_records_months",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RetentionPolicy, call_records_months),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "updated_at_unix_ms",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RetentionPolicy, updated_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "updated_by",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RetentionPolicy, updated_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__retention_policy__field_indices_by_name[] = {
+  2,   /* field[2] = call_records_months */
+  0,   /* field[0] = recordings_months */
+  1,   /* field[1] = transcripts_months */
+  3,   /* field[3] = updated_at_unix_ms */
+  4,   /* field[4] = updated_by */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__retention_policy__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__retention_policy__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.RetentionPolicy",
+  "RetentionPolicy",
+  "Calltrace__Compliance__V1__RetentionPolicy",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__RetentionPolicy),
+  5,
+  calltrace__compliance__v1__retention_policy__field_descriptors,
+  calltrace__compliance__v1__retention_policy__field_indices_by_name,
+  1,  calltrace__compliance__v1__retention_policy__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__retention_policy__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__retention_run__field_descriptors[14] =
+{
+  {
+    "run_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RetentionRun, run_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "org_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RetentionRun, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "state",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RetentionRun, state),
+    &calltrace__compliance__v1__retention_run_state__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "requested_by",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RetentionRun, requested_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "started_at_unix_ms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RetentionRun, started_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "finished_at_unix_ms",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RetentionRun, finished_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "recordings_before_unix_ms",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RetentionRun, recordings_before_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "transcripts_before_unix_ms",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RetentionRun, transcripts_before_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "call_records_before_unix_ms",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RetentionRun, call_records_before_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "recordings_purged",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RetentionRun, recordings_purged),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "recording_bytes_purged",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RetentionRun, recording_bytes_purged),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "transcripts_purged",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RetentionRun, transcripts_purged),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "call_records_purged",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RetentionRun, call_records_purged),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_error",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RetentionRun, last_error),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__retention_run__field_indices_by_name[] = {
+  8,   /* field[8] = call_records_before_unix_ms */
+  12,   /* field[12] = call_records_purged */
+  5,   /* field[5] = finished_at_unix_ms */
+  13,   /* field[13] = last_error */
+  1,   /* field[1] = org_id */
+  10,   /* field[10] = recording_bytes_purged */
+  6,   /* field[6] = recordings_before_unix_ms */
+  9,   /* field[9] = recordings_purged */
+  3,   /* field[3] = requested_by */
+  0,   /* field[0] = run_id */
+  4,   /* field[4] = started_at_unix_ms */
+  2,   /* field[2] = state */
+  7,   /* field[7] = transcripts_before_unix_ms */
+  11,   /* field[11] = transcripts_purged */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__retention_run__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 14 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__retention_run__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.RetentionRun",
+  "RetentionRun",
+  "Calltrace__Compliance__V1__RetentionRun",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__RetentionRun),
+  14,
+  calltrace__compliance__v1__retention_run__field_descriptors,
+  calltrace__compliance__v1__retention_run__field_indices_by_name,
+  1,  calltrace__compliance__v1__retention_run__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__retention_run__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_retention_policy_request__field_descriptors[1] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetRetentionPolicyRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_retention_policy_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_retention_policy_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_retention_policy_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetRetentionPolicyRequest",
+  "GetRetentionPolicyRequest",
+  "Calltrace__Compliance__V1__GetRetentionPolicyRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetRetentionPolicyRequest),
+  1,
+  calltrace__compliance__v1__get_retention_policy_request__field_descriptors,
+  calltrace__compliance__v1__get_retention_policy_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_retention_policy_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_retention_policy_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_retention_policy_response__field_descriptors[1] =
+{
+  {
+    "policy",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetRetentionPolicyResponse, policy),
+    &calltrace__compliance__v1__retention_policy__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_retention_policy_response__field_indices_by_name[] = {
+  0,   /* field[0] = policy */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_retention_policy_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_retention_policy_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetRetentionPolicyResponse",
+  "GetRetentionPolicyResponse",
+  "Calltrace__Compliance__V1__GetRetentionPolicyResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetRetentionPolicyResponse),
+  1,
+  calltrace__compliance__v1__get_retention_policy_response__field_descriptors,
+  calltrace__compliance__v1__get_retention_policy_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_retention_policy_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_retention_policy_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__set_retention_policy_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SetRetentionPolicyRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "policy",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SetRetentionPolicyRequest, policy),
+    &calltrace__compliance__v1__retention_policy__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__set_retention_policy_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = policy */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__set_retention_policy_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__set_retention_policy_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.SetRetentionPolicyRequest",
+  "SetRetentionPolicyRequest",
+  "Calltrace__Compliance__V1__SetRetentionPolicyRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__SetRetentionPolicyRequest),
+  2,
+  calltrace__compliance__v1__set_retention_policy_request__field_descriptors,
+  calltrace__compliance__v1__set_retention_policy_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__set_retention_policy_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__set_retention_policy_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__set_retention_policy_response__field_descriptors[1] =
+{
+  {
+    "policy",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SetRetentionPolicyResponse, policy),
+    &calltrace__compliance__v1__retention_policy__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__set_retention_policy_response__field_indices_by_name[] = {
+  0,   /* field[0] = policy */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__set_retention_policy_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__set_retention_policy_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.SetRetentionPolicyResponse",
+  "SetRetentionPolicyResponse",
+  "Calltrace__Compliance__V1__SetRetentionPolicyResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__SetRetentionPolicyResponse),
+  1,
+  calltrace__compliance__v1__set_retention_policy_response__field_descriptors,
+  calltrace__compliance__v1__set_retention_policy_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__set_retention_policy_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__set_retention_policy_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__run_retention_request__field_descriptors[1] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RunRetentionRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__run_retention_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__run_retention_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__run_retention_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.RunRetentionRequest",
+  "RunRetentionRequest",
+  "Calltrace__Compliance__V1__RunRetentionRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__RunRetentionRequest),
+  1,
+  calltrace__compliance__v1__run_retention_request__field_descriptors,
+  calltrace__compliance__v1__run_retention_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__run_retention_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__run_retention_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__run_retention_response__field_descriptors[1] =
+{
+  {
+    "run",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RunRetentionResponse, run),
+    &calltrace__compliance__v1__retention_run__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__run_retention_response__field_indices_by_name[] = {
+  0,   /* field[0] = run */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__run_retention_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__run_retention_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.RunRetentionResponse",
+  "RunRetentionResponse",
+  "Calltrace__Compliance__V1__RunRetentionResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__RunRetentionResponse),
+  1,
+  calltrace__compliance__v1__run_retention_response__field_descriptors,
+  calltrace__compliance__v1__run_retention_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__run_retention_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__run_retention_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__list_retention_runs_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListRetentionRunsRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "limit",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListRetentionRunsRequest, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__list_retention_runs_request__field_indices_by_name[] = {
+  1,   /* field[1] = limit */
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__list_retention_runs_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__list_retention_runs_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ListRetentionRunsRequest",
+  "ListRetentionRunsRequest",
+  "Calltrace__Compliance__V1__ListRetentionRunsRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ListRetentionRunsRequest),
+  2,
+  calltrace__compliance__v1__list_retention_runs_request__field_descriptors,
+  calltrace__compliance__v1__list_retention_runs_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__list_retention_runs_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__list_retention_runs_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__list_retention_runs_response__field_descriptors[1] =
+{
+  {
+    "runs",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Compliance__V1__ListRetentionRunsResponse, n_runs),
+    offsetof(Calltrace__Compliance__V1__ListRetentionRunsResponse, runs),
+    &calltrace__compliance__v1__retention_run__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__list_retention_runs_response__field_indices_by_name[] = {
+  0,   /* field[0] = runs */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__list_retention_runs_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__list_retention_runs_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ListRetentionRunsResponse",
+  "ListRetentionRunsResponse",
+  "Calltrace__Compliance__V1__ListRetentionRunsResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ListRetentionRunsResponse),
+  1,
+  calltrace__compliance__v1__list_retention_runs_response__field_descriptors,
+  calltrace__compliance__v1__list_retention_runs_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__list_retention_runs_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__list_retention_runs_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__deletion__field_descriptors[14] =
+{
+  {
+    "deletion_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Deletion, deletion_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "org_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Deletion, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "call_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Deletion, call_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "state",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Deletion, state),
+    &calltrace__compliance__v1__deletion_state__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Deletion, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "requested_by",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Deletion, requested_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "requested_at_unix_ms",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Deletion, requested_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "transcript_confirmed_at_unix_ms",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Deletion, transcript_confirmed_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "media_confirmed_at_unix_ms",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Deletion, media_confirmed_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "recordings_deleted",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Deletion, recordings_deleted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "finished_at_unix_ms",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Deletion, finished_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "request_id",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Deletion, request_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "attempts",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Deletion, attempts),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_error",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Deletion, last_error),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__deletion__field_indices_by_name[] = {
+  12,   /* field[12] = attempts */
+  2,   /* field[2] = call_id */
+  0,   /* field[0] = deletion_id */
+  10,   /* field[10] = finished_at_unix_ms */
+  13,   /* field[13] = last_error */
+  8,   /* field[8] = media_confirmed_at_unix_ms */
+  1,   /* field[1] = org_id */
+  4,   /* field[4] = reason */
+  9,   /* field[9] = recordings_deleted */
+  11,   /* field[11] = request_id */
+  6,   /* field[6] = requested_at_unix_ms */
+  5,   /* field[5] = requested_by */
+  3,   /* field[3] = state */
+  7,   /* field[7] = transcript_confirmed_at_unix_ms */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__deletion__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 14 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__deletion__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.Deletion",
+  "Deletion",
+  "Calltrace__Compliance__V1__Deletion",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__Deletion),
+  14,
+  calltrace__compliance__v1__deletion__field_descriptors,
+  calltrace__compliance__v1__deletion__field_indices_by_name,
+  1,  calltrace__compliance__v1__deletion__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__deletion__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__delete_call_request__field_descriptors[3] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__DeleteCallRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "call_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__DeleteCallRequest, call_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__DeleteCallRequest, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__delete_call_request__field_indices_by_name[] = {
+  1,   /* field[1] = call_id */
+  0,   /* field[0] = org_id */
+  2,   /* field[2] = reason */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__delete_call_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__delete_call_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.DeleteCallRequest",
+  "DeleteCallRequest",
+  "Calltrace__Compliance__V1__DeleteCallRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__DeleteCallRequest),
+  3,
+  calltrace__compliance__v1__delete_call_request__field_descriptors,
+  calltrace__compliance__v1__delete_call_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__delete_call_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__delete_call_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__delete_call_response__field_descriptors[1] =
+{
+  {
+    "deletion",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__DeleteCallResponse, deletion),
+    &calltrace__compliance__v1__deletion__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__delete_call_response__field_indices_by_name[] = {
+  0,   /* field[0] = deletion */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__delete_call_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__delete_call_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.DeleteCallResponse",
+  "DeleteCallResponse",
+  "Calltrace__Compliance__V1__DeleteCallResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__DeleteCallResponse),
+  1,
+  calltrace__compliance__v1__delete_call_response__field_descriptors,
+  calltrace__compliance__v1__delete_call_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__delete_call_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__delete_call_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_deletion_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetDeletionRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "deletion_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetDeletionRequest, deletion_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_deletion_request__field_indices_by_name[] = {
+  1,   /* field[1] = deletion_id */
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_deletion_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_deletion_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetDeletionRequest",
+  "GetDeletionRequest",
+  "Calltrace__Compliance__V1__GetDeletionRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetDeletionRequest),
+  2,
+  calltrace__compliance__v1__get_deletion_request__field_descriptors,
+  calltrace__compliance__v1__get_deletion_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_deletion_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_deletion_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_deletion_response__field_descriptors[1] =
+{
+  {
+    "deletion",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetDeletionResponse, deletion),
+    &calltrace__compliance__v1__deletion__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_deletion_response__field_indices_by_name[] = {
+  0,   /* field[0] = deletion */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_deletion_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_deletion_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetDeletionResponse",
+  "GetDeletionResponse",
+  "Calltrace__Compliance__V1__GetDeletionResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetDeletionResponse),
+  1,
+  calltrace__compliance__v1__get_deletion_response__field_descriptors,
+  calltrace__compliance__v1__get_deletion_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_deletion_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_deletion_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__list_deletions_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListDeletionsRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "limit",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListDeletionsRequest, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__list_deletions_request__field_indices_by_name[] = {
+  1,   /* field[1] = limit */
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__list_deletions_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__list_deletions_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ListDeletionsRequest",
+  "ListDeletionsRequest",
+  "Calltrace__Compliance__V1__ListDeletionsRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ListDeletionsRequest),
+  2,
+  calltrace__compliance__v1__list_deletions_request__field_descriptors,
+  calltrace__compliance__v1__list_deletions_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__list_deletions_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__list_deletions_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__list_deletions_response__field_descriptors[1] =
+{
+  {
+    "deletions",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Compliance__V1__ListDeletionsResponse, n_deletions),
+    offsetof(Calltrace__Compliance__V1__ListDeletionsResponse, deletions),
+    &calltrace__compliance__v1__deletion__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__list_deletions_response__field_indices_by_name[] = {
+  0,   /* field[0] = deletions */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__list_deletions_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__list_deletions_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ListDeletionsResponse",
+  "ListDeletionsResponse",
+  "Calltrace__Compliance__V1__ListDeletionsResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ListDeletionsResponse),
+  1,
+  calltrace__compliance__v1__list_deletions_response__field_descriptors,
+  calltrace__compliance__v1__list_deletions_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__list_deletions_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__list_deletions_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__subject_request__field_descriptors[24] =
+{
+  {
+    "request_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, request_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "org_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kind",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, kind),
+    &calltrace__compliance__v1__subject_request_kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "phone_numbers_masked",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, n_phone_numbers_masked),
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, phone_numbers_masked),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "received_on",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, received_on),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "nation",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, nation),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "identity_check",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, identity_check),
+    &calltrace__compliance__v1__identity_check__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "notes",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, notes),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "state",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, state),
+    &calltrace__compliance__v1__subject_request_state__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "due_on",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, due_on),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "extended",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, extended),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "extension_reason",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, extension_reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "paused_days",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, paused_days),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "paused_since",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, paused_since),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "pause_reason",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, pause_reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "overdue",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, overdue),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "deletion_ids",
+    17,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, n_deletion_ids),
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, deletion_ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "deletions_done",
+    18,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, deletions_done),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "erasure_confirmed_at_unix_ms",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, erasure_confirmed_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "objection_applied_at_unix_ms",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, objection_applied_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "outcome",
+    21,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, outcome),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "closed_at_unix_ms",
+    22,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, closed_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "opened_by",
+    23,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, opened_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "opened_at_unix_ms",
+    24,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, opened_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__subject_request__field_indices_by_name[] = {
+  21,   /* field[21] = closed_at_unix_ms */
+  16,   /* field[16] = deletion_ids */
+  17,   /* field[17] = deletions_done */
+  9,   /* field[9] = due_on */
+  18,   /* field[18] = erasure_confirmed_at_unix_ms */
+  10,   /* field[10] = extended */
+  11,   /* field[11] = extension_reason */
+  6,   /* field[6] = identity_check */
+  2,   /* field[2] = kind */
+  5,   /* field[5] = nation */
+  7,   /* field[7] = notes */
+  19,   /* field[19] = objection_applied_at_unix_ms */
+  23,   /* field[23] = opened_at_unix_ms */
+  22,   /* field[22] = opened_by */
+  1,   /* field[1] = org_id */
+  20,   /* field[20] = outcome */
+  15,   /* field[15] = overdue */
+  14,   /* field[14] = pause_reason */
+  12,   /* field[12] = paused_days */
+  13,   /* field[13] = paused_since */
+  3,   /* field[3] = phone_numbers_masked */
+  4,   /* field[4] = received_on */
+  0,   /* field[0] = request_id */
+  8,   /* field[8] = state */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__subject_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 24 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__subject_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.SubjectRequest",
+  "SubjectRequest",
+  "Calltrace__Compliance__V1__SubjectRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__SubjectRequest),
+  24,
+  calltrace__compliance__v1__subject_request__field_descriptors,
+  calltrace__compliance__v1__subject_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__subject_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__subject_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__open_subject_request_request__field_descriptors[6] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__OpenSubjectRequestRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kind",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__OpenSubjectRequestRequest, kind),
+    &calltrace__compliance__v1__subject_request_kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "phone_numbers",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Calltrace__Compliance__V1__OpenSubjectRequestRequest, n_phone_numbers),
+    offsetof(Calltrace__Compliance__V1__OpenSubjectRequestRequest, phone_numbers),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "received_on",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__OpenSubjectRequestRequest, received_on),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "nation",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__OpenSubjectRequestRequest, nation),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "notes",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__OpenSubjectRequestRequest, notes),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__open_subject_request_request__field_indices_by_name[] = {
+  1,   /* field[1] = kind */
+  4,   /* field[4] = nation */
+  5,   /* field[5] = notes */
+  0,   /* field[0] = org_id */
+  2,   /* field[2] = phone_numbers */
+  3,   /* field[3] = received_on */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__open_subject_request_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__open_subject_request_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.OpenSubjectRequestRequest",
+  "OpenSubjectRequestRequest",
+  "Calltrace__Compliance__V1__OpenSubjectRequestRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__OpenSubjectRequestRequest),
+  6,
+  calltrace__compliance__v1__open_subject_request_request__field_descriptors,
+  calltrace__compliance__v1__open_subject_request_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__open_subject_request_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__open_subject_request_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__open_subject_request_response__field_descriptors[1] =
+{
+  {
+    "request",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__OpenSubjectRequestResponse, request),
+    &calltrace__compliance__v1__subject_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__open_subject_request_response__field_indices_by_name[] = {
+  0,   /* field[0] = request */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__open_subject_request_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__open_subject_request_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.OpenSubjectRequestResponse",
+  "OpenSubjectRequestResponse",
+  "Calltrace__Compliance__V1__OpenSubjectRequestResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__OpenSubjectRequestResponse),
+  1,
+  calltrace__compliance__v1__open_subject_request_response__field_descriptors,
+  calltrace__compliance__v1__open_subject_request_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__open_subject_request_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__open_subject_request_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_subject_request_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetSubjectRequestRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "request_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetSubjectRequestRequest, request_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_subject_request_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = request_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_subject_request_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_subject_request_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetSubjectRequestRequest",
+  "GetSubjectRequestRequest",
+  "Calltrace__Compliance__V1__GetSubjectRequestRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetSubjectRequestRequest),
+  2,
+  calltrace__compliance__v1__get_subject_request_request__field_descriptors,
+  calltrace__compliance__v1__get_subject_request_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_subject_request_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_subject_request_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_subject_request_response__field_descriptors[1] =
+{
+  {
+    "request",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetSubjectRequestResponse, request),
+    &calltrace__compliance__v1__subject_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_subject_request_response__field_indices_by_name[] = {
+  0,   /* field[0] = request */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_subject_request_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_subject_request_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetSubjectRequestResponse",
+  "GetSubjectRequestResponse",
+  "Calltrace__Compliance__V1__GetSubjectRequestResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetSubjectRequestResponse),
+  1,
+  calltrace__compliance__v1__get_subject_request_response__field_descriptors,
+  calltrace__compliance__v1__get_subject_request_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_subject_request_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_subject_request_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__list_subject_requests_request__field_descriptors[3] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListSubjectRequestsRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "view",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListSubjectRequestsRequest, view),
+    &calltrace__compliance__v1__subject_request_view__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "due_within_days",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListSubjectRequestsRequest, due_within_days),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__list_subject_requests_request__field_indices_by_name[] = {
+  2,   /* field[2] = due_within_days */
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = view */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__list_subject_requests_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__list_subject_requests_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ListSubjectRequestsRequest",
+  "ListSubjectRequestsRequest",
+  "Calltrace__Compliance__V1__ListSubjectRequestsRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ListSubjectRequestsRequest),
+  3,
+  calltrace__compliance__v1__list_subject_requests_request__field_descriptors,
+  calltrace__compliance__v1__list_subject_requests_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__list_subject_requests_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__list_subject_requests_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__list_subject_requests_response__field_descriptors[1] =
+{
+  {
+    "requests",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Compliance__V1__ListSubjectRequestsResponse, n_requests),
+    offsetof(Calltrace__Compliance__V1__ListSubjectRequestsResponse, requests),
+    &calltrace__compliance__v1__subject_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__list_subject_requests_response__field_indices_by_name[] = {
+  0,   /* field[0] = requests */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__list_subject_requests_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__list_subject_requests_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ListSubjectRequestsResponse",
+  "ListSubjectRequestsResponse",
+  "Calltrace__Compliance__V1__ListSubjectRequestsResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ListSubjectRequestsResponse),
+  1,
+  calltrace__compliance__v1__list_subject_requests_response__field_descriptors,
+  calltrace__compliance__v1__list_subject_requests_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__list_subject_requests_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__list_subject_requests_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__pause_subject_request_request__field_descriptors[3] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__PauseSubjectRequestRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "request_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__PauseSubjectRequestRequest, request_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__PauseSubjectRequestRequest, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__pause_subject_request_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  2,   /* field[2] = reason */
+  1,   /* field[1] = request_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__pause_subject_request_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__pause_subject_request_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.PauseSubjectRequestRequest",
+  "PauseSubjectRequestRequest",
+  "Calltrace__Compliance__V1__PauseSubjectRequestRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__PauseSubjectRequestRequest),
+  3,
+  calltrace__compliance__v1__pause_subject_request_request__field_descriptors,
+  calltrace__compliance__v1__pause_subject_request_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__pause_subject_request_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__pause_subject_request_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__pause_subject_request_response__field_descriptors[1] =
+{
+  {
+    "request",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__PauseSubjectRequestResponse, request),
+    &calltrace__compliance__v1__subject_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__pause_subject_request_response__field_indices_by_name[] = {
+  0,   /* field[0] = request */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__pause_subject_request_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__pause_subject_request_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.PauseSubjectRequestResponse",
+  "PauseSubjectRequestResponse",
+  "Calltrace__Compliance__V1__PauseSubjectRequestResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__PauseSubjectRequestResponse),
+  1,
+  calltrace__compliance__v1__pause_subject_request_response__field_descriptors,
+  calltrace__compliance__v1__pause_subject_request_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__pause_subject_request_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__pause_subject_request_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__resume_subject_request_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ResumeSubjectRequestRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "request_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ResumeSubjectRequestRequest, request_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__resume_subject_request_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = request_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__resume_subject_request_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__resume_subject_request_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ResumeSubjectRequestRequest",
+  "ResumeSubjectRequestRequest",
+  "Calltrace__Compliance__V1__ResumeSubjectRequestRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ResumeSubjectRequestRequest),
+  2,
+  calltrace__compliance__v1__resume_subject_request_request__field_descriptors,
+  calltrace__compliance__v1__resume_subject_request_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__resume_subject_request_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__resume_subject_request_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__resume_subject_request_response__field_descriptors[1] =
+{
+  {
+    "request",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ResumeSubjectRequestResponse, request),
+    &calltrace__compliance__v1__subject_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__resume_subject_request_response__field_indices_by_name[] = {
+  0,   /* field[0] = request */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__resume_subject_request_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__resume_subject_request_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ResumeSubjectRequestResponse",
+  "ResumeSubjectRequestResponse",
+  "Calltrace__Compliance__V1__ResumeSubjectRequestResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ResumeSubjectRequestResponse),
+  1,
+  calltrace__compliance__v1__resume_subject_request_response__field_descriptors,
+  calltrace__compliance__v1__resume_subject_request_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__resume_subject_request_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__resume_subject_request_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__extend_subject_request_request__field_descriptors[3] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ExtendSubjectRequestRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "request_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ExtendSubjectRequestRequest, request_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ExtendSubjectRequestRequest, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__extend_subject_request_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  2,   /* field[2] = reason */
+  1,   /* field[1] = request_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__extend_subject_request_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__extend_subject_request_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ExtendSubjectRequestRequest",
+  "ExtendSubjectRequestRequest",
+  "Calltrace__Compliance__V1__ExtendSubjectRequestRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ExtendSubjectRequestRequest),
+  3,
+  calltrace__compliance__v1__extend_subject_request_request__field_descriptors,
+  calltrace__compliance__v1__extend_subject_request_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__extend_subject_request_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__extend_subject_request_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__extend_subject_request_response__field_descriptors[1] =
+{
+  {
+    "request",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ExtendSubjectRequestResponse, request),
+    &calltrace__compliance__v1__subject_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__extend_subject_request_response__field_indices_by_name[] = {
+  0,   /* field[0] = request */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__extend_subject_request_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__extend_subject_request_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ExtendSubjectRequestResponse",
+  "ExtendSubjectRequestResponse",
+  "Calltrace__Compliance__V1__ExtendSubjectRequestResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ExtendSubjectRequestResponse),
+  1,
+  calltrace__compliance__v1__extend_subject_request_response__field_descriptors,
+  calltrace__compliance__v1__extend_subject_request_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__extend_subject_request_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__extend_subject_request_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__record_identity_check_request__field_descriptors[3] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RecordIdentityCheckRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "request_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RecordIdentityCheckRequest, request_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "result",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RecordIdentityCheckRequest, result),
+    &calltrace__compliance__v1__identity_check__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__record_identity_check_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = request_id */
+  2,   /* field[2] = result */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__record_identity_check_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__record_identity_check_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.RecordIdentityCheckRequest",
+  "RecordIdentityCheckRequest",
+  "Calltrace__Compliance__V1__RecordIdentityCheckRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__RecordIdentityCheckRequest),
+  3,
+  calltrace__compliance__v1__record_identity_check_request__field_descriptors,
+  calltrace__compliance__v1__record_identity_check_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__record_identity_check_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__record_identity_check_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__record_identity_check_response__field_descriptors[1] =
+{
+  {
+    "request",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__RecordIdentityCheckResponse, request),
+    &calltrace__compliance__v1__subject_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__record_identity_check_response__field_indices_by_name[] = {
+  0,   /* field[0] = request */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__record_identity_check_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__record_identity_check_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.RecordIdentityCheckResponse",
+  "RecordIdentityCheckResponse",
+  "Calltrace__Compliance__V1__RecordIdentityCheckResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__RecordIdentityCheckResponse),
+  1,
+  calltrace__compliance__v1__record_identity_check_response__field_descriptors,
+  calltrace__compliance__v1__record_identity_check_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__record_identity_check_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__record_identity_check_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__locate_subject_data_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__LocateSubjectDataRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "request_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__LocateSubjectDataRequest, request_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__locate_subject_data_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = request_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__locate_subject_data_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__locate_subject_data_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.LocateSubjectDataRequest",
+  "LocateSubjectDataRequest",
+  "Calltrace__Compliance__V1__LocateSubjectDataRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__LocateSubjectDataRequest),
+  2,
+  calltrace__compliance__v1__locate_subject_data_request__field_descriptors,
+  calltrace__compliance__v1__locate_subject_data_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__locate_subject_data_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__locate_subject_data_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__located_call__field_descriptors[4] =
+{
+  {
+    "call_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__LocatedCall, call_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "recording_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__LocatedCall, recording_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "started_at_unix_ms",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__LocatedCall, started_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "transcribed",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__LocatedCall, transcribed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__located_call__field_indices_by_name[] = {
+  0,   /* field[0] = call_id */
+  1,   /* field[1] = recording_id */
+  2,   /* field[2] = started_at_unix_ms */
+  3,   /* field[3] = transcribed */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__located_call__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__located_call__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.LocatedCall",
+  "LocatedCall",
+  "Calltrace__Compliance__V1__LocatedCall",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__LocatedCall),
+  4,
+  calltrace__compliance__v1__located_call__field_descriptors,
+  calltrace__compliance__v1__located_call__field_indices_by_name,
+  1,  calltrace__compliance__v1__located_call__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__located_call__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__locate_subject_data_response__field_descriptors[1] =
+{
+  {
+    "calls",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Compliance__V1__LocateSubjectDataResponse, n_calls),
+    offsetof(Calltrace__Compliance__V1__LocateSubjectDataResponse, calls),
+    &calltrace__compliance__v1__located_call__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__locate_subject_data_response__field_indices_by_name[] = {
+  0,   /* field[0] = calls */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__locate_subject_data_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__locate_subject_data_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.LocateSubjectDataResponse",
+  "LocateSubjectDataResponse",
+  "Calltrace__Compliance__V1__LocateSubjectDataResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__LocateSubjectDataResponse),
+  1,
+  calltrace__compliance__v1__locate_subject_data_response__field_descriptors,
+  calltrace__compliance__v1__locate_subject_data_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__locate_subject_data_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__locate_subject_data_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__erase_subject_data_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__EraseSubjectDataRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "request_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__EraseSubjectDataRequest, request_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__erase_subject_data_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = request_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__erase_subject_data_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__erase_subject_data_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.EraseSubjectDataRequest",
+  "EraseSubjectDataRequest",
+  "Calltrace__Compliance__V1__EraseSubjectDataRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__EraseSubjectDataRequest),
+  2,
+  calltrace__compliance__v1__erase_subject_data_request__field_descriptors,
+  calltrace__compliance__v1__erase_subject_data_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__erase_subject_data_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__erase_subject_data_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__erase_subject_data_response__field_descriptors[1] =
+{
+  {
+    "request",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__EraseSubjectDataResponse, request),
+    &calltrace__compliance__v1__subject_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__erase_subject_data_response__field_indices_by_name[] = {
+  0,   /* field[0] = request */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__erase_subject_data_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__erase_subject_data_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.EraseSubjectDataResponse",
+  "EraseSubjectDataResponse",
+  "Calltrace__Compliance__V1__EraseSubjectDataResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__EraseSubjectDataResponse),
+  1,
+  calltrace__compliance__v1__erase_subject_data_response__field_descriptors,
+  calltrace__compliance__v1__erase_subject_data_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__erase_subject_data_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__erase_subject_data_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__object_to_processing_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ObjectToProcessingRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "request_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ObjectToProcessingRequest, request_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__object_to_processing_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = request_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__object_to_processing_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__object_to_processing_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ObjectToProcessingRequest",
+  "ObjectToProcessingRequest",
+  "Calltrace__Compliance__V1__ObjectToProcessingRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ObjectToProcessingRequest),
+  2,
+  calltrace__compliance__v1__object_to_processing_request__field_descriptors,
+  calltrace__compliance__v1__object_to_processing_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__object_to_processing_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__object_to_processing_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__object_to_processing_response__field_descriptors[2] =
+{
+  {
+    "request",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ObjectToProcessingResponse, request),
+    &calltrace__compliance__v1__subject_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "analyses_deleted",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ObjectToProcessingResponse, analyses_deleted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__object_to_processing_response__field_indices_by_name[] = {
+  1,   /* field[1] = analyses_deleted */
+  0,   /* field[0] = request */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__object_to_processing_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__object_to_processing_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ObjectToProcessingResponse",
+  "ObjectToProcessingResponse",
+  "Calltrace__Compliance__V1__ObjectToProcessingResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ObjectToProcessingResponse),
+  2,
+  calltrace__compliance__v1__object_to_processing_response__field_descriptors,
+  calltrace__compliance__v1__object_to_processing_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__object_to_processing_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__object_to_processing_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__close_subject_request_request__field_descriptors[3] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__CloseSubjectRequestRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "request_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__CloseSubjectRequestRequest, request_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "outcome",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__CloseSubjectRequestRequest, outcome),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__close_subject_request_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  2,   /* field[2] = outcome */
+  1,   /* field[1] = request_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__close_subject_request_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__close_subject_request_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.CloseSubjectRequestRequest",
+  "CloseSubjectRequestRequest",
+  "Calltrace__Compliance__V1__CloseSubjectRequestRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__CloseSubjectRequestRequest),
+  3,
+  calltrace__compliance__v1__close_subject_request_request__field_descriptors,
+  calltrace__compliance__v1__close_subject_request_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__close_subject_request_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__close_subject_request_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__close_subject_request_response__field_descriptors[1] =
+{
+  {
+    "request",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__CloseSubjectRequestResponse, request),
+    &calltrace__compliance__v1__subject_request__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__close_subject_request_response__field_indices_by_name[] = {
+  0,   /* field[0] = request */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__close_subject_request_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__close_subject_request_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.CloseSubjectRequestResponse",
+  "CloseSubjectRequestResponse",
+  "Calltrace__Compliance__V1__CloseSubjectRequestResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__CloseSubjectRequestResponse),
+  1,
+  calltrace__compliance__v1__close_subject_request_response__field_descriptors,
+  calltrace__compliance__v1__close_subject_request_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__close_subject_request_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__close_subject_request_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue calltrace__compliance__v1__retention_run_state__enum_values_by_number[3] =
+{
+  { "RETENTION_RUN_STATE_UNSPECIFIED", "CALLTRACE__COMPLIANCE__V1__RETENTION_RUN_STATE__RETENTION_RUN_STATE_UNSPECIFIED", 0 },
+  { "RETENTION_RUN_STATE_RUNNING", "CALLTRACE__COMPLIANCE__V1__RETENTION_RUN_STATE__RETENTION_RUN_STATE_RUNNING", 1 },
+  { "RETENTION_RUN_STATE_FINISHED", "CALLTRACE__COMPLIANCE__V1__RETENTION_RUN_STATE__RETENTION_RUN_STATE_FINISHED", 2 },
+};
+static const ProtobufCIntRange calltrace__compliance__v1__retention_run_state__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex calltrace__compliance__v1__retention_run_state__enum_values_by_name[3] =
+{
+  { "RETENTION_RUN_STATE_FINISHED", 2 },
+  { "RETENTION_RUN_STATE_RUNNING", 1 },
+  { "RETENTION_RUN_STATE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor calltrace__compliance__v1__retention_run_state__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.RetentionRunState",
+  "RetentionRunState",
+  "Calltrace__Compliance__V1__RetentionRunState",
+  "calltrace.compliance.v1",
+  3,
+  calltrace__compliance__v1__retention_run_state__enum_values_by_number,
+  3,
+  calltrace__compliance__v1__retention_run_state__enum_values_by_name,
+  1,
+  calltrace__compliance__v1__retention_run_state__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue calltrace__compliance__v1__deletion_state__enum_values_by_number[3] =
+{
+  { "DELETION_STATE_UNSPECIFIED", "CALLTRACE__COMPLIANCE__V1__DELETION_STATE__DELETION_STATE_UNSPECIFIED", 0 },
+  { "DELETION_STATE_PENDING", "CALLTRACE__COMPLIANCE__V1__DELETION_STATE__DELETION_STATE_PENDING", 1 },
+  { "DELETION_STATE_DONE", "CALLTRACE__COMPLIANCE__V1__DELETION_STATE__DELETION_STATE_DONE", 2 },
+};
+static const ProtobufCIntRange calltrace__compliance__v1__deletion_state__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex calltrace__compliance__v1__deletion_state__enum_values_by_name[3] =
+{
+  { "DELETION_STATE_DONE", 2 },
+  { "DELETION_STATE_PENDING", 1 },
+  { "DELETION_STATE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor calltrace__compliance__v1__deletion_state__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.DeletionState",
+  "DeletionState",
+  "Calltrace__Compliance__V1__DeletionState",
+  "calltrace.compliance.v1",
+  3,
+  calltrace__compliance__v1__deletion_state__enum_values_by_number,
+  3,
+  calltrace__compliance__v1__deletion_state__enum_values_by_name,
+  1,
+  calltrace__compliance__v1__deletion_state__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue calltrace__compliance__v1__subject_request_kind__enum_values_by_number[4] =
+{
+  { "SUBJECT_REQUEST_KIND_UNSPECIFIED", "CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_UNSPECIFIED", 0 },
+  { "SUBJECT_REQUEST_KIND_ACCESS", "CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_ACCESS", 1 },
+  { "SUBJECT_REQUEST_KIND_ERASURE", "CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_ERASURE", 2 },
+  { "SUBJECT_REQUEST_KIND_OBJECTION", "CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_OBJECTION", 3 },
+};
+static const ProtobufCIntRange calltrace__compliance__v1__subject_request_kind__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex calltrace__compliance__v1__subject_request_kind__enum_values_by_name[4] =
+{
+  { "SUBJECT_REQUEST_KIND_ACCESS", 1 },
+  { "SUBJECT_REQUEST_KIND_ERASURE", 2 },
+  { "SUBJECT_REQUEST_KIND_OBJECTION", 3 },
+  { "SUBJECT_REQUEST_KIND_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor calltrace__compliance__v1__subject_request_kind__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.SubjectRequestKind",
+  "SubjectRequestKind",
+  "Calltrace__Compliance__V1__SubjectRequestKind",
+  "calltrace.compliance.v1",
+  4,
+  calltrace__compliance__v1__subject_request_kind__enum_values_by_number,
+  4,
+  calltrace__compliance__v1__subject_request_kind__enum_values_by_name,
+  1,
+  calltrace__compliance__v1__subject_request_kind__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue calltrace__compliance__v1__identity_check__enum_values_by_number[4] =
+{
+  { "IDENTITY_CHECK_UNSPECIFIED", "CALLTRACE__COMPLIANCE__V1__IDENTITY_CHECK__IDENTITY_CHECK_UNSPECIFIED", 0 },
+  { "IDENTITY_CHECK_PENDING", "CALLTRACE__COMPLIANCE__V1__IDENTITY_CHECK__IDENTITY_CHECK_PENDING", 1 },
+  { "IDENTITY_CHECK_PASSED", "CALLTRACE__COMPLIANCE__V1__IDENTITY_CHECK__IDENTITY_CHECK_PASSED", 2 },
+  { "IDENTITY_CHECK_FAILED", "CALLTRACE__COMPLIANCE__V1__IDENTITY_CHECK__IDENTITY_CHECK_FAILED", 3 },
+};
+static const ProtobufCIntRange calltrace__compliance__v1__identity_check__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex calltrace__compliance__v1__identity_check__enum_values_by_name[4] =
+{
+  { "IDENTITY_CHECK_FAILED", 3 },
+  { "IDENTITY_CHECK_PASSED", 2 },
+  { "IDENTITY_CHECK_PENDING", 1 },
+  { "IDENTITY_CHECK_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor calltrace__compliance__v1__identity_check__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.IdentityCheck",
+  "IdentityCheck",
+  "Calltrace__Compliance__V1__IdentityCheck",
+  "calltrace.compliance.v1",
+  4,
+  calltrace__compliance__v1__identity_check__enum_values_by_number,
+  4,
+  calltrace__compliance__v1__identity_check__enum_values_by_name,
+  1,
+  calltrace__compliance__v1__identity_check__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue calltrace__compliance__v1__subject_request_state__enum_values_by_number[4] =
+{
+  { "SUBJECT_REQUEST_STATE_UNSPECIFIED", "CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_STATE__SUBJECT_REQUEST_STATE_UNSPECIFIED", 0 },
+  { "SUBJECT_REQUEST_STATE_OPEN", "CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_STATE__SUBJECT_REQUEST_STATE_OPEN", 1 },
+  { "SUBJECT_REQUEST_STATE_PAUSED", "CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_STATE__SUBJECT_REQUEST_STATE_PAUSED", 2 },
+  { "SUBJECT_REQUEST_STATE_CLOSED", "CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_STATE__SUBJECT_REQUEST_STATE_CLOSED", 3 },
+};
+static const ProtobufCIntRange calltrace__compliance__v1__subject_request_state__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex calltrace__compliance__v1__subject_request_state__enum_values_by_name[4] =
+{
+  { "SUBJECT_REQUEST_STATE_CLOSED", 3 },
+  { "SUBJECT_REQUEST_STATE_OPEN", 1 },
+  { "SUBJECT_REQUEST_STATE_PAUSED", 2 },
+  { "SUBJECT_REQUEST_STATE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor calltrace__compliance__v1__subject_request_state__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.SubjectRequestState",
+  "SubjectRequestState",
+  "Calltrace__Compliance__V1__SubjectRequestState",
+  "calltrace.compliance.v1",
+  4,
+  calltrace__compliance__v1__subject_request_state__enum_values_by_number,
+  4,
+  calltrace__compliance__v1__subject_request_state__enum_values_by_name,
+  1,
+  calltrace__compliance__v1__subject_request_state__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue calltrace__compliance__v1__subject_request_view__enum_values_by_number[4] =
+{
+  { "SUBJECT_REQUEST_VIEW_UNSPECIFIED", "CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_VIEW__SUBJECT_REQUEST_VIEW_UNSPECIFIED", 0 },
+  { "SUBJECT_REQUEST_VIEW_ALL", "CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_VIEW__SUBJECT_REQUEST_VIEW_ALL", 1 },
+  { "SUBJECT_REQUEST_VIEW_OVERDUE", "CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_VIEW__SUBJECT_REQUEST_VIEW_OVERDUE", 2 },
+  { "SUBJECT_REQUEST_VIEW_DUE_SOON", "CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_VIEW__SUBJECT_REQUEST_VIEW_DUE_SOON", 3 },
+};
+static const ProtobufCIntRange calltrace__compliance__v1__subject_request_view__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex calltrace__compliance__v1__subject_request_view__enum_values_by_name[4] =
+{
+  { "SUBJECT_REQUEST_VIEW_ALL", 1 },
+  { "SUBJECT_REQUEST_VIEW_DUE_SOON", 3 },
+  { "SUBJECT_REQUEST_VIEW_OVERDUE", 2 },
+  { "SUBJECT_REQUEST_VIEW_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor calltrace__compliance__v1__subject_request_view__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.SubjectRequestView",
+  "SubjectRequestView",
+  "Calltrace__Compliance__V1__SubjectRequestView",
+  "calltrace.compliance.v1",
+  4,
+  calltrace__compliance__v1__subject_request_view__enum_values_by_number,
+  4,
+  calltrace__compliance__v1__subject_request_view__enum_values_by_name,
+  1,
+  calltrace__compliance__v1__subject_request_view__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
 static const ProtobufCMethodDescriptor calltrace__compliance__v1__audit_service__method_descriptors[4] =
 {
   { "AppendAuditEvents", &calltrace__compliance__v1__append_audit_events_request__descriptor, &calltrace__compliance__v1__append_audit_events_response__descriptor },
@@ -1358,5 +6028,254 @@ void calltrace__compliance__v1__audit_service__init (Calltrace__Compliance__V1__
 {
   protobuf_c_service_generated_init (&service->base,
                                      &calltrace__compliance__v1__audit_service__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}
+static const ProtobufCMethodDescriptor calltrace__compliance__v1__retention_service__method_descriptors[4] =
+{
+  { "GetRetentionPolicy", &calltrace__compliance__v1__get_retention_policy_request__descriptor, &calltrace__compliance__v1__get_retention_policy_response__descriptor },
+  { "SetRetentionPolicy", &calltrace__compliance__v1__set_retention_policy_request__descriptor, &calltrace__compliance__v1__set_retention_policy_response__descriptor },
+  { "RunRetention", &calltrace__compliance__v1__run_retention_request__descriptor, &calltrace__compliance__v1__run_retention_response__descriptor },
+  { "ListRetentionRuns", &calltrace__compliance__v1__list_retention_runs_request__descriptor, &calltrace__compliance__v1__list_retention_runs_response__descriptor },
+};
+const unsigned calltrace__compliance__v1__retention_service__method_indices_by_name[] = {
+  0,        /* GetRetentionPolicy */
+  3,        /* ListRetentionRuns */
+  2,        /* RunRetention */
+  1         /* SetRetentionPolicy */
+};
+const ProtobufCServiceDescriptor calltrace__compliance__v1__retention_service__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.RetentionService",
+  "RetentionService",
+  "Calltrace__Compliance__V1__RetentionService",
+  "calltrace.compliance.v1",
+  4,
+  calltrace__compliance__v1__retention_service__method_descriptors,
+  calltrace__compliance__v1__retention_service__method_indices_by_name
+};
+void calltrace__compliance__v1__retention_service__get_retention_policy(ProtobufCService *service,
+                                                                        const Calltrace__Compliance__V1__GetRetentionPolicyRequest *input,
+                                                                        Calltrace__Compliance__V1__GetRetentionPolicyResponse_Closure closure,
+                                                                        void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__retention_service__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__retention_service__set_retention_policy(ProtobufCService *service,
+                                                                        const Calltrace__Compliance__V1__SetRetentionPolicyRequest *input,
+                                                                        Calltrace__Compliance__V1__SetRetentionPolicyResponse_Closure closure,
+                                                                        void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__retention_service__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__retention_service__run_retention(ProtobufCService *service,
+                                                                 const Calltrace__Compliance__V1__RunRetentionRequest *input,
+                                                                 Calltrace__Compliance__V1__RunRetentionResponse_Closure closure,
+                                                                 void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__retention_service__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__retention_service__list_retention_runs(ProtobufCService *service,
+                                                                       const Calltrace__Compliance__V1__ListRetentionRunsRequest *input,
+                                                                       Calltrace__Compliance__V1__ListRetentionRunsResponse_Closure closure,
+                                                                       void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__retention_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__retention_service__init (Calltrace__Compliance__V1__RetentionService_Service *service,
+                                                         Calltrace__Compliance__V1__RetentionService_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &calltrace__compliance__v1__retention_service__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}
+static const ProtobufCMethodDescriptor calltrace__compliance__v1__deletion_service__method_descriptors[3] =
+{
+  { "DeleteCall", &calltrace__compliance__v1__delete_call_request__descriptor, &calltrace__compliance__v1__delete_call_response__descriptor },
+  { "GetDeletion", &calltrace__compliance__v1__get_deletion_request__descriptor, &calltrace__compliance__v1__get_deletion_response__descriptor },
+  { "ListDeletions", &calltrace__compliance__v1__list_deletions_request__descriptor, &calltrace__compliance__v1__list_deletions_response__descriptor },
+};
+const unsigned calltrace__compliance__v1__deletion_service__method_indices_by_name[] = {
+  0,        /* DeleteCall */
+  1,        /* GetDeletion */
+  2         /* ListDeletions */
+};
+const ProtobufCServiceDescriptor calltrace__compliance__v1__deletion_service__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.DeletionService",
+  "DeletionService",
+  "Calltrace__Compliance__V1__DeletionService",
+  "calltrace.compliance.v1",
+  3,
+  calltrace__compliance__v1__deletion_service__method_descriptors,
+  calltrace__compliance__v1__deletion_service__method_indices_by_name
+};
+void calltrace__compliance__v1__deletion_service__delete_call(ProtobufCService *service,
+                                                              const Calltrace__Compliance__V1__DeleteCallRequest *input,
+                                                              Calltrace__Compliance__V1__DeleteCallResponse_Closure closure,
+                                                              void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__deletion_service__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__deletion_service__get_deletion(ProtobufCService *service,
+                                                               const Calltrace__Compliance__V1__GetDeletionRequest *input,
+                                                               Calltrace__Compliance__V1__GetDeletionResponse_Closure closure,
+                                                               void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__deletion_service__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__deletion_service__list_deletions(ProtobufCService *service,
+                                                                 const Calltrace__Compliance__V1__ListDeletionsRequest *input,
+                                                                 Calltrace__Compliance__V1__ListDeletionsResponse_Closure closure,
+                                                                 void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__deletion_service__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__deletion_service__init (Calltrace__Compliance__V1__DeletionService_Service *service,
+                                                        Calltrace__Compliance__V1__DeletionService_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &calltrace__compliance__v1__deletion_service__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}
+static const ProtobufCMethodDescriptor calltrace__compliance__v1__subject_request_service__method_descriptors[11] =
+{
+  { "OpenSubjectRequest", &calltrace__compliance__v1__open_subject_request_request__descriptor, &calltrace__compliance__v1__open_subject_request_response__descriptor },
+  { "GetSubjectRequest", &calltrace__compliance__v1__get_subject_request_request__descriptor, &calltrace__compliance__v1__get_subject_request_response__descriptor },
+  { "ListSubjectRequests", &calltrace__compliance__v1__list_subject_requests_request__descriptor, &calltrace__compliance__v1__list_subject_requests_response__descriptor },
+  { "PauseSubjectRequest", &calltrace__compliance__v1__pause_subject_request_request__descriptor, &calltrace__compliance__v1__pause_subject_request_response__descriptor },
+  { "ResumeSubjectRequest", &calltrace__compliance__v1__resume_subject_request_request__descriptor, &calltrace__compliance__v1__resume_subject_request_response__descriptor },
+  { "ExtendSubjectRequest", &calltrace__compliance__v1__extend_subject_request_request__descriptor, &calltrace__compliance__v1__extend_subject_request_response__descriptor },
+  { "RecordIdentityCheck", &calltrace__compliance__v1__record_identity_check_request__descriptor, &calltrace__compliance__v1__record_identity_check_response__descriptor },
+  { "LocateSubjectData", &calltrace__compliance__v1__locate_subject_data_request__descriptor, &calltrace__compliance__v1__locate_subject_data_response__descriptor },
+  { "EraseSubjectData", &calltrace__compliance__v1__erase_subject_data_request__descriptor, &calltrace__compliance__v1__erase_subject_data_response__descriptor },
+  { "ObjectToProcessing", &calltrace__compliance__v1__object_to_processing_request__descriptor, &calltrace__compliance__v1__object_to_processing_response__descriptor },
+  { "CloseSubjectRequest", &calltrace__compliance__v1__close_subject_request_request__descriptor, &calltrace__compliance__v1__close_subject_request_response__descriptor },
+};
+const unsigned calltrace__compliance__v1__subject_request_service__method_indices_by_name[] = {
+  10,        /* CloseSubjectRequest */
+  8,        /* EraseSubjectData */
+  5,        /* ExtendSubjectRequest */
+  1,        /* GetSubjectRequest */
+  2,        /* ListSubjectRequests */
+  7,        /* LocateSubjectData */
+  9,        /* ObjectToProcessing */
+  0,        /* OpenSubjectRequest */
+  3,        /* PauseSubjectRequest */
+  6,        /* RecordIdentityCheck */
+  4         /* ResumeSubjectRequest */
+};
+const ProtobufCServiceDescriptor calltrace__compliance__v1__subject_request_service__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.SubjectRequestService",
+  "SubjectRequestService",
+  "Calltrace__Compliance__V1__SubjectRequestService",
+  "calltrace.compliance.v1",
+  11,
+  calltrace__compliance__v1__subject_request_service__method_descriptors,
+  calltrace__compliance__v1__subject_request_service__method_indices_by_name
+};
+void calltrace__compliance__v1__subject_request_service__open_subject_request(ProtobufCService *service,
+                                                                              const Calltrace__Compliance__V1__OpenSubjectRequestRequest *input,
+                                                                              Calltrace__Compliance__V1__OpenSubjectRequestResponse_Closure closure,
+                                                                              void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__subject_request_service__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__subject_request_service__get_subject_request(ProtobufCService *service,
+                                                                             const Calltrace__Compliance__V1__GetSubjectRequestRequest *input,
+                                                                             Calltrace__Compliance__V1__GetSubjectRequestResponse_Closure closure,
+                                                                             void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__subject_request_service__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__subject_request_service__list_subject_requests(ProtobufCService *service,
+                                                                               const Calltrace__Compliance__V1__ListSubjectRequestsRequest *input,
+                                                                               Calltrace__Compliance__V1__ListSubjectRequestsResponse_Closure closure,
+                                                                               void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__subject_request_service__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__subject_request_service__pause_subject_request(ProtobufCService *service,
+                                                                               const Calltrace__Compliance__V1__PauseSubjectRequestRequest *input,
+                                                                               Calltrace__Compliance__V1__PauseSubjectRequestResponse_Closure closure,
+                                                                               void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__subject_request_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__subject_request_service__resume_subject_request(ProtobufCService *service,
+                                                                                const Calltrace__Compliance__V1__ResumeSubjectRequestRequest *input,
+                                                                                Calltrace__Compliance__V1__ResumeSubjectRequestResponse_Closure closure,
+                                                                                void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__subject_request_service__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__subject_request_service__extend_subject_request(ProtobufCService *service,
+                                                                                const Calltrace__Compliance__V1__ExtendSubjectRequestRequest *input,
+                                                                                Calltrace__Compliance__V1__ExtendSubjectRequestResponse_Closure closure,
+                                                                                void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__subject_request_service__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__subject_request_service__record_identity_check(ProtobufCService *service,
+                                                                               const Calltrace__Compliance__V1__RecordIdentityCheckRequest *input,
+                                                                               Calltrace__Compliance__V1__RecordIdentityCheckResponse_Closure closure,
+                                                                               void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__subject_request_service__descriptor);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__subject_request_service__locate_subject_data(ProtobufCService *service,
+                                                                             const Calltrace__Compliance__V1__LocateSubjectDataRequest *input,
+                                                                             Calltrace__Compliance__V1__LocateSubjectDataResponse_Closure closure,
+                                                                             void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__subject_request_service__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__subject_request_service__erase_subject_data(ProtobufCService *service,
+                                                                            const Calltrace__Compliance__V1__EraseSubjectDataRequest *input,
+                                                                            Calltrace__Compliance__V1__EraseSubjectDataResponse_Closure closure,
+                                                                            void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__subject_request_service__descriptor);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__subject_request_service__object_to_processing(ProtobufCService *service,
+                                                                              const Calltrace__Compliance__V1__ObjectToProcessingRequest *input,
+                                                                              Calltrace__Compliance__V1__ObjectToProcessingResponse_Closure closure,
+                                                                              void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__subject_request_service__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__subject_request_service__close_subject_request(ProtobufCService *service,
+                                                                               const Calltrace__Compliance__V1__CloseSubjectRequestRequest *input,
+                                                                               Calltrace__Compliance__V1__CloseSubjectRequestResponse_Closure closure,
+                                                                               void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__subject_request_service__descriptor);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__subject_request_service__init (Calltrace__Compliance__V1__SubjectRequestService_Service *service,
+                                                               Calltrace__Compliance__V1__SubjectRequestService_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &calltrace__compliance__v1__subject_request_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }

@@ -26,10 +26,112 @@ typedef struct Calltrace__Compliance__V1__VerifyAuditChainRequest Calltrace__Com
 typedef struct Calltrace__Compliance__V1__VerifyAuditChainResponse Calltrace__Compliance__V1__VerifyAuditChainResponse;
 typedef struct Calltrace__Compliance__V1__ExportAuditEventsRequest Calltrace__Compliance__V1__ExportAuditEventsRequest;
 typedef struct Calltrace__Compliance__V1__ExportAuditEventsResponse Calltrace__Compliance__V1__ExportAuditEventsResponse;
+typedef struct Calltrace__Compliance__V1__RetentionPolicy Calltrace__Compliance__V1__RetentionPolicy;
+typedef struct Calltrace__Compliance__V1__RetentionRun Calltrace__Compliance__V1__RetentionRun;
+typedef struct Calltrace__Compliance__V1__GetRetentionPolicyRequest Calltrace__Compliance__V1__GetRetentionPolicyRequest;
+typedef struct Calltrace__Compliance__V1__GetRetentionPolicyResponse Calltrace__Compliance__V1__GetRetentionPolicyResponse;
+typedef struct Calltrace__Compliance__V1__SetRetentionPolicyRequest Calltrace__Compliance__V1__SetRetentionPolicyRequest;
+typedef struct Calltrace__Compliance__V1__SetRetentionPolicyResponse Calltrace__Compliance__V1__SetRetentionPolicyResponse;
+typedef struct Calltrace__Compliance__V1__RunRetentionRequest Calltrace__Compliance__V1__RunRetentionRequest;
+typedef struct Calltrace__Compliance__V1__RunRetentionResponse Calltrace__Compliance__V1__RunRetentionResponse;
+typedef struct Calltrace__Compliance__V1__ListRetentionRunsRequest Calltrace__Compliance__V1__ListRetentionRunsRequest;
+typedef struct Calltrace__Compliance__V1__ListRetentionRunsResponse Calltrace__Compliance__V1__ListRetentionRunsResponse;
+typedef struct Calltrace__Compliance__V1__Deletion Calltrace__Compliance__V1__Deletion;
+typedef struct Calltrace__Compliance__V1__DeleteCallRequest Calltrace__Compliance__V1__DeleteCallRequest;
+typedef struct Calltrace__Compliance__V1__DeleteCallResponse Calltrace__Compliance__V1__DeleteCallResponse;
+typedef struct Calltrace__Compliance__V1__GetDeletionRequest Calltrace__Compliance__V1__GetDeletionRequest;
+typedef struct Calltrace__Compliance__V1__GetDeletionResponse Calltrace__Compliance__V1__GetDeletionResponse;
+typedef struct Calltrace__Compliance__V1__ListDeletionsRequest Calltrace__Compliance__V1__ListDeletionsRequest;
+typedef struct Calltrace__Compliance__V1__ListDeletionsResponse Calltrace__Compliance__V1__ListDeletionsResponse;
+typedef struct Calltrace__Compliance__V1__SubjectRequest Calltrace__Compliance__V1__SubjectRequest;
+typedef struct Calltrace__Compliance__V1__OpenSubjectRequestRequest Calltrace__Compliance__V1__OpenSubjectRequestRequest;
+typedef struct Calltrace__Compliance__V1__OpenSubjectRequestResponse Calltrace__Compliance__V1__OpenSubjectRequestResponse;
+typedef struct Calltrace__Compliance__V1__GetSubjectRequestRequest Calltrace__Compliance__V1__GetSubjectRequestRequest;
+typedef struct Calltrace__Compliance__V1__GetSubjectRequestResponse Calltrace__Compliance__V1__GetSubjectRequestResponse;
+typedef struct Calltrace__Compliance__V1__ListSubjectRequestsRequest Calltrace__Compliance__V1__ListSubjectRequestsRequest;
+typedef struct Calltrace__Compliance__V1__ListSubjectRequestsResponse Calltrace__Compliance__V1__ListSubjectRequestsResponse;
+typedef struct Calltrace__Compliance__V1__PauseSubjectRequestRequest Calltrace__Compliance__V1__PauseSubjectRequestRequest;
+typedef struct Calltrace__Compliance__V1__PauseSubjectRequestResponse Calltrace__Compliance__V1__PauseSubjectRequestResponse;
+typedef struct Calltrace__Compliance__V1__ResumeSubjectRequestRequest Calltrace__Compliance__V1__ResumeSubjectRequestRequest;
+typedef struct Calltrace__Compliance__V1__ResumeSubjectRequestResponse Calltrace__Compliance__V1__ResumeSubjectRequestResponse;
+typedef struct Calltrace__Compliance__V1__ExtendSubjectRequestRequest Calltrace__Compliance__V1__ExtendSubjectRequestRequest;
+typedef struct Calltrace__Compliance__V1__ExtendSubjectRequestResponse Calltrace__Compliance__V1__ExtendSubjectRequestResponse;
+typedef struct Calltrace__Compliance__V1__RecordIdentityCheckRequest Calltrace__Compliance__V1__RecordIdentityCheckRequest;
+typedef struct Calltrace__Compliance__V1__RecordIdentityCheckResponse Calltrace__Compliance__V1__RecordIdentityCheckResponse;
+typedef struct Calltrace__Compliance__V1__LocateSubjectDataRequest Calltrace__Compliance__V1__LocateSubjectDataRequest;
+typedef struct Calltrace__Compliance__V1__LocatedCall Calltrace__Compliance__V1__LocatedCall;
+typedef struct Calltrace__Compliance__V1__LocateSubjectDataResponse Calltrace__Compliance__V1__LocateSubjectDataResponse;
+typedef struct Calltrace__Compliance__V1__EraseSubjectDataRequest Calltrace__Compliance__V1__EraseSubjectDataRequest;
+typedef struct Calltrace__Compliance__V1__EraseSubjectDataResponse Calltrace__Compliance__V1__EraseSubjectDataResponse;
+typedef struct Calltrace__Compliance__V1__ObjectToProcessingRequest Calltrace__Compliance__V1__ObjectToProcessingRequest;
+typedef struct Calltrace__Compliance__V1__ObjectToProcessingResponse Calltrace__Compliance__V1__ObjectToProcessingResponse;
+typedef struct Calltrace__Compliance__V1__CloseSubjectRequestRequest Calltrace__Compliance__V1__CloseSubjectRequestRequest;
+typedef struct Calltrace__Compliance__V1__CloseSubjectRequestResponse Calltrace__Compliance__V1__CloseSubjectRequestResponse;
 
 
 /* --- enums --- */
 
+typedef enum _Calltrace__Compliance__V1__RetentionRunState {
+  CALLTRACE__COMPLIANCE__V1__RETENTION_RUN_STATE__RETENTION_RUN_STATE_UNSPECIFIED = 0,
+  /*
+   * queued or under way; retried until media and transcript answer
+   */
+  CALLTRACE__COMPLIANCE__V1__RETENTION_RUN_STATE__RETENTION_RUN_STATE_RUNNING = 1,
+  CALLTRACE__COMPLIANCE__V1__RETENTION_RUN_STATE__RETENTION_RUN_STATE_FINISHED = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__COMPLIANCE__V1__RETENTION_RUN_STATE)
+} Calltrace__Compliance__V1__RetentionRunState;
+typedef enum _Calltrace__Compliance__V1__DeletionState {
+  CALLTRACE__COMPLIANCE__V1__DELETION_STATE__DELETION_STATE_UNSPECIFIED = 0,
+  /*
+   * waiting for transcript, media or both to confirm
+   */
+  CALLTRACE__COMPLIANCE__V1__DELETION_STATE__DELETION_STATE_PENDING = 1,
+  /*
+   * both confirmed
+   */
+  CALLTRACE__COMPLIANCE__V1__DELETION_STATE__DELETION_STATE_DONE = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__COMPLIANCE__V1__DELETION_STATE)
+} Calltrace__Compliance__V1__DeletionState;
+typedef enum _Calltrace__Compliance__V1__SubjectRequestKind {
+  CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_UNSPECIFIED = 0,
+  CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_ACCESS = 1,
+  CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_ERASURE = 2,
+  CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_OBJECTION = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_KIND)
+} Calltrace__Compliance__V1__SubjectRequestKind;
+typedef enum _Calltrace__Compliance__V1__IdentityCheck {
+  CALLTRACE__COMPLIANCE__V1__IDENTITY_CHECK__IDENTITY_CHECK_UNSPECIFIED = 0,
+  CALLTRACE__COMPLIANCE__V1__IDENTITY_CHECK__IDENTITY_CHECK_PENDING = 1,
+  CALLTRACE__COMPLIANCE__V1__IDENTITY_CHECK__IDENTITY_CHECK_PASSED = 2,
+  CALLTRACE__COMPLIANCE__V1__IDENTITY_CHECK__IDENTITY_CHECK_FAILED = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__COMPLIANCE__V1__IDENTITY_CHECK)
+} Calltrace__Compliance__V1__IdentityCheck;
+typedef enum _Calltrace__Compliance__V1__SubjectRequestState {
+  CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_STATE__SUBJECT_REQUEST_STATE_UNSPECIFIED = 0,
+  CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_STATE__SUBJECT_REQUEST_STATE_OPEN = 1,
+  /*
+   * the clock is stopped
+   */
+  CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_STATE__SUBJECT_REQUEST_STATE_PAUSED = 2,
+  CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_STATE__SUBJECT_REQUEST_STATE_CLOSED = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_STATE)
+} Calltrace__Compliance__V1__SubjectRequestState;
+typedef enum _Calltrace__Compliance__V1__SubjectRequestView {
+  /*
+   * open and paused cases
+   */
+  CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_VIEW__SUBJECT_REQUEST_VIEW_UNSPECIFIED = 0,
+  CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_VIEW__SUBJECT_REQUEST_VIEW_ALL = 1,
+  /*
+   * open or paused, due date passed
+   */
+  CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_VIEW__SUBJECT_REQUEST_VIEW_OVERDUE = 2,
+  /*
+   * open or paused, due within `due_within_days`
+   */
+  CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_VIEW__SUBJECT_REQUEST_VIEW_DUE_SOON = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_VIEW)
+} Calltrace__Compliance__V1__SubjectRequestView;
 
 /* --- messages --- */
 
@@ -248,6 +350,590 @@ struct  Calltrace__Compliance__V1__ExportAuditEventsResponse
     , {0,NULL} }
 
 
+struct  Calltrace__Compliance__V1__RetentionPolicy
+{
+  ProtobufCMessage base;
+  /*
+   * Months; 0 keeps the data while the account is active.
+   */
+  uint32_t recordings_months;
+  uint32_t transcripts_months;
+  uint32_t call_records_months;
+  /*
+   * Set by the service.
+   */
+  int64_t updated_at_unix_ms;
+  char *updated_by;
+};
+#define CALLTRACE__COMPLIANCE__V1__RETENTION_POLICY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__retention_policy__descriptor) \
+    , 0, 0, 0, 0, (char *)protobuf_c_empty_string }
+
+
+/*
+ * A retention receipt: what one run removed, and the cutoffs it used.
+ */
+struct  Calltrace__Compliance__V1__RetentionRun
+{
+  ProtobufCMessage base;
+  char *run_id;
+  char *org_id;
+  Calltrace__Compliance__V1__RetentionRunState state;
+  /*
+   * "schedule", or the principal who asked ("user:<id>", "operator:<name>").
+   */
+  char *requested_by;
+  int64_t started_at_unix_ms;
+  int64_t finished_at_unix_ms;
+  /*
+   * Data created (recordings) or started (calls) before these times is removed; 0: kept.
+   */
+  int64_t recordings_before_unix_ms;
+  int64_t transcripts_before_unix_ms;
+  int64_t call_records_before_unix_ms;
+  uint32_t recordings_purged;
+  uint64_t recording_bytes_purged;
+  uint32_t transcripts_purged;
+  uint32_t call_records_purged;
+  /*
+   * Why the last attempt failed, while it is retried (never secrets or numbers).
+   */
+  char *last_error;
+};
+#define CALLTRACE__COMPLIANCE__V1__RETENTION_RUN__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__retention_run__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__COMPLIANCE__V1__RETENTION_RUN_STATE__RETENTION_RUN_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__GetRetentionPolicyRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_RETENTION_POLICY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_retention_policy_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__GetRetentionPolicyResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__RetentionPolicy *policy;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_RETENTION_POLICY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_retention_policy_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__SetRetentionPolicyRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  /*
+   * updated_at and updated_by are ignored.
+   */
+  Calltrace__Compliance__V1__RetentionPolicy *policy;
+};
+#define CALLTRACE__COMPLIANCE__V1__SET_RETENTION_POLICY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__set_retention_policy_request__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL }
+
+
+struct  Calltrace__Compliance__V1__SetRetentionPolicyResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__RetentionPolicy *policy;
+};
+#define CALLTRACE__COMPLIANCE__V1__SET_RETENTION_POLICY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__set_retention_policy_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__RunRetentionRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+};
+#define CALLTRACE__COMPLIANCE__V1__RUN_RETENTION_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__run_retention_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__RunRetentionResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__RetentionRun *run;
+};
+#define CALLTRACE__COMPLIANCE__V1__RUN_RETENTION_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__run_retention_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__ListRetentionRunsRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  /*
+   * At most 100; default 20.
+   */
+  uint32_t limit;
+};
+#define CALLTRACE__COMPLIANCE__V1__LIST_RETENTION_RUNS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__list_retention_runs_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Calltrace__Compliance__V1__ListRetentionRunsResponse
+{
+  ProtobufCMessage base;
+  size_t n_runs;
+  Calltrace__Compliance__V1__RetentionRun **runs;
+};
+#define CALLTRACE__COMPLIANCE__V1__LIST_RETENTION_RUNS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__list_retention_runs_response__descriptor) \
+    , 0,NULL }
+
+
+struct  Calltrace__Compliance__V1__Deletion
+{
+  ProtobufCMessage base;
+  char *deletion_id;
+  char *org_id;
+  char *call_id;
+  Calltrace__Compliance__V1__DeletionState state;
+  char *reason;
+  char *requested_by;
+  int64_t requested_at_unix_ms;
+  /*
+   * 0 until each service has confirmed.
+   */
+  int64_t transcript_confirmed_at_unix_ms;
+  int64_t media_confirmed_at_unix_ms;
+  uint32_t recordings_deleted;
+  int64_t finished_at_unix_ms;
+  /*
+   * The subject request that asked for it, if one did.
+   */
+  char *request_id;
+  /*
+   * While pending: attempts so far and why the last one failed.
+   */
+  uint32_t attempts;
+  char *last_error;
+};
+#define CALLTRACE__COMPLIANCE__V1__DELETION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__deletion__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__COMPLIANCE__V1__DELETION_STATE__DELETION_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__DeleteCallRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *call_id;
+  /*
+   * Why, kept in the audit trail; one line, at most 200 characters.
+   */
+  char *reason;
+};
+#define CALLTRACE__COMPLIANCE__V1__DELETE_CALL_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__delete_call_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__DeleteCallResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__Deletion *deletion;
+};
+#define CALLTRACE__COMPLIANCE__V1__DELETE_CALL_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__delete_call_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__GetDeletionRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *deletion_id;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_DELETION_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_deletion_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__GetDeletionResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__Deletion *deletion;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_DELETION_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_deletion_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__ListDeletionsRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  /*
+   * At most 500; default 100.
+   */
+  uint32_t limit;
+};
+#define CALLTRACE__COMPLIANCE__V1__LIST_DELETIONS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__list_deletions_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Calltrace__Compliance__V1__ListDeletionsResponse
+{
+  ProtobufCMessage base;
+  size_t n_deletions;
+  Calltrace__Compliance__V1__Deletion **deletions;
+};
+#define CALLTRACE__COMPLIANCE__V1__LIST_DELETIONS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__list_deletions_response__descriptor) \
+    , 0,NULL }
+
+
+struct  Calltrace__Compliance__V1__SubjectRequest
+{
+  ProtobufCMessage base;
+  char *request_id;
+  char *org_id;
+  Calltrace__Compliance__V1__SubjectRequestKind kind;
+  /*
+   * Masked (e.g. +44770****123); the full numbers are sealed at rest and used only to search.
+   */
+  size_t n_phone_numbers_masked;
+  char **phone_numbers_masked;
+  /*
+   * YYYY-MM-DD.
+   */
+  char *received_on;
+  /*
+   * england-and-wales, scotland or northern-ireland.
+   */
+  char *nation;
+  Calltrace__Compliance__V1__IdentityCheck identity_check;
+  char *notes;
+  Calltrace__Compliance__V1__SubjectRequestState state;
+  /*
+   * YYYY-MM-DD, from the deadline engine.
+   */
+  char *due_on;
+  protobuf_c_boolean extended;
+  char *extension_reason;
+  uint32_t paused_days;
+  /*
+   * While paused: since when (YYYY-MM-DD) and why.
+   */
+  char *paused_since;
+  char *pause_reason;
+  protobuf_c_boolean overdue;
+  /*
+   * Erasure: the deletions asked for, how many are done, and when all were.
+   */
+  size_t n_deletion_ids;
+  char **deletion_ids;
+  uint32_t deletions_done;
+  int64_t erasure_confirmed_at_unix_ms;
+  /*
+   * Objection: when the numbers went on the suppression list.
+   */
+  int64_t objection_applied_at_unix_ms;
+  char *outcome;
+  int64_t closed_at_unix_ms;
+  char *opened_by;
+  int64_t opened_at_unix_ms;
+};
+#define CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__subject_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_UNSPECIFIED, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__COMPLIANCE__V1__IDENTITY_CHECK__IDENTITY_CHECK_UNSPECIFIED, (char *)protobuf_c_empty_string, CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_STATE__SUBJECT_REQUEST_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Calltrace__Compliance__V1__OpenSubjectRequestRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  Calltrace__Compliance__V1__SubjectRequestKind kind;
+  /*
+   * 1 to 10 numbers.
+   */
+  size_t n_phone_numbers;
+  char **phone_numbers;
+  /*
+   * YYYY-MM-DD; not in the future.
+   */
+  char *received_on;
+  char *nation;
+  /*
+   * One paragraph, at most 2000 characters; sealed at rest.
+   */
+  char *notes;
+};
+#define CALLTRACE__COMPLIANCE__V1__OPEN_SUBJECT_REQUEST_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__open_subject_request_request__descriptor) \
+    , (char *)protobuf_c_empty_string, CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_UNSPECIFIED, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__OpenSubjectRequestResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__SubjectRequest *request;
+};
+#define CALLTRACE__COMPLIANCE__V1__OPEN_SUBJECT_REQUEST_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__open_subject_request_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__GetSubjectRequestRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *request_id;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_SUBJECT_REQUEST_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_subject_request_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__GetSubjectRequestResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__SubjectRequest *request;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_SUBJECT_REQUEST_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_subject_request_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__ListSubjectRequestsRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  Calltrace__Compliance__V1__SubjectRequestView view;
+  /*
+   * For DUE_SOON: default 7.
+   */
+  uint32_t due_within_days;
+};
+#define CALLTRACE__COMPLIANCE__V1__LIST_SUBJECT_REQUESTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__list_subject_requests_request__descriptor) \
+    , (char *)protobuf_c_empty_string, CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_VIEW__SUBJECT_REQUEST_VIEW_UNSPECIFIED, 0 }
+
+
+struct  Calltrace__Compliance__V1__ListSubjectRequestsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Soonest due first.
+   */
+  size_t n_requests;
+  Calltrace__Compliance__V1__SubjectRequest **requests;
+};
+#define CALLTRACE__COMPLIANCE__V1__LIST_SUBJECT_REQUESTS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__list_subject_requests_response__descriptor) \
+    , 0,NULL }
+
+
+struct  Calltrace__Compliance__V1__PauseSubjectRequestRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *request_id;
+  /*
+   * e.g. "awaiting proof of identity"; one line, at most 200 characters.
+   */
+  char *reason;
+};
+#define CALLTRACE__COMPLIANCE__V1__PAUSE_SUBJECT_REQUEST_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__pause_subject_request_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__PauseSubjectRequestResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__SubjectRequest *request;
+};
+#define CALLTRACE__COMPLIANCE__V1__PAUSE_SUBJECT_REQUEST_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__pause_subject_request_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__ResumeSubjectRequestRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *request_id;
+};
+#define CALLTRACE__COMPLIANCE__V1__RESUME_SUBJECT_REQUEST_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__resume_subject_request_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__ResumeSubjectRequestResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__SubjectRequest *request;
+};
+#define CALLTRACE__COMPLIANCE__V1__RESUME_SUBJECT_REQUEST_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__resume_subject_request_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__ExtendSubjectRequestRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *request_id;
+  /*
+   * Required; one line, at most 200 characters.
+   */
+  char *reason;
+};
+#define CALLTRACE__COMPLIANCE__V1__EXTEND_SUBJECT_REQUEST_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__extend_subject_request_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__ExtendSubjectRequestResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__SubjectRequest *request;
+};
+#define CALLTRACE__COMPLIANCE__V1__EXTEND_SUBJECT_REQUEST_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__extend_subject_request_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__RecordIdentityCheckRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *request_id;
+  Calltrace__Compliance__V1__IdentityCheck result;
+};
+#define CALLTRACE__COMPLIANCE__V1__RECORD_IDENTITY_CHECK_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__record_identity_check_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__COMPLIANCE__V1__IDENTITY_CHECK__IDENTITY_CHECK_UNSPECIFIED }
+
+
+struct  Calltrace__Compliance__V1__RecordIdentityCheckResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__SubjectRequest *request;
+};
+#define CALLTRACE__COMPLIANCE__V1__RECORD_IDENTITY_CHECK_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__record_identity_check_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__LocateSubjectDataRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *request_id;
+};
+#define CALLTRACE__COMPLIANCE__V1__LOCATE_SUBJECT_DATA_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__locate_subject_data_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__LocatedCall
+{
+  ProtobufCMessage base;
+  char *call_id;
+  char *recording_id;
+  int64_t started_at_unix_ms;
+  protobuf_c_boolean transcribed;
+};
+#define CALLTRACE__COMPLIANCE__V1__LOCATED_CALL__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__located_call__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+
+
+struct  Calltrace__Compliance__V1__LocateSubjectDataResponse
+{
+  ProtobufCMessage base;
+  size_t n_calls;
+  Calltrace__Compliance__V1__LocatedCall **calls;
+};
+#define CALLTRACE__COMPLIANCE__V1__LOCATE_SUBJECT_DATA_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__locate_subject_data_response__descriptor) \
+    , 0,NULL }
+
+
+struct  Calltrace__Compliance__V1__EraseSubjectDataRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *request_id;
+};
+#define CALLTRACE__COMPLIANCE__V1__ERASE_SUBJECT_DATA_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__erase_subject_data_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__EraseSubjectDataResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__SubjectRequest *request;
+};
+#define CALLTRACE__COMPLIANCE__V1__ERASE_SUBJECT_DATA_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__erase_subject_data_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__ObjectToProcessingRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *request_id;
+};
+#define CALLTRACE__COMPLIANCE__V1__OBJECT_TO_PROCESSING_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__object_to_processing_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__ObjectToProcessingResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__SubjectRequest *request;
+  uint32_t analyses_deleted;
+};
+#define CALLTRACE__COMPLIANCE__V1__OBJECT_TO_PROCESSING_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__object_to_processing_response__descriptor) \
+    , NULL, 0 }
+
+
+struct  Calltrace__Compliance__V1__CloseSubjectRequestRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *request_id;
+  /*
+   * Required; one paragraph, at most 2000 characters (e.g. "bundle sent 2026-12-10").
+   */
+  char *outcome;
+};
+#define CALLTRACE__COMPLIANCE__V1__CLOSE_SUBJECT_REQUEST_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__close_subject_request_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__CloseSubjectRequestResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__SubjectRequest *request;
+};
+#define CALLTRACE__COMPLIANCE__V1__CLOSE_SUBJECT_REQUEST_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__close_subject_request_response__descriptor) \
+    , NULL }
+
+
 /* Calltrace__Compliance__V1__AuditEvent methods */
 void   calltrace__compliance__v1__audit_event__init
                      (Calltrace__Compliance__V1__AuditEvent         *message);
@@ -457,6 +1143,785 @@ Calltrace__Compliance__V1__ExportAuditEventsResponse *
 void   calltrace__compliance__v1__export_audit_events_response__free_unpacked
                      (Calltrace__Compliance__V1__ExportAuditEventsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__RetentionPolicy methods */
+void   calltrace__compliance__v1__retention_policy__init
+                     (Calltrace__Compliance__V1__RetentionPolicy         *message);
+size_t calltrace__compliance__v1__retention_policy__get_packed_size
+                     (const Calltrace__Compliance__V1__RetentionPolicy   *message);
+size_t calltrace__compliance__v1__retention_policy__pack
+                     (const Calltrace__Compliance__V1__RetentionPolicy   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__retention_policy__pack_to_buffer
+                     (const Calltrace__Compliance__V1__RetentionPolicy   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__RetentionPolicy *
+       calltrace__compliance__v1__retention_policy__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__retention_policy__free_unpacked
+                     (Calltrace__Compliance__V1__RetentionPolicy *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__RetentionRun methods */
+void   calltrace__compliance__v1__retention_run__init
+                     (Calltrace__Compliance__V1__RetentionRun         *message);
+size_t calltrace__compliance__v1__retention_run__get_packed_size
+                     (const Calltrace__Compliance__V1__RetentionRun   *message);
+size_t calltrace__compliance__v1__retention_run__pack
+                     (const Calltrace__Compliance__V1__RetentionRun   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__retention_run__pack_to_buffer
+                     (const Calltrace__Compliance__V1__RetentionRun   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__RetentionRun *
+       calltrace__compliance__v1__retention_run__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__retention_run__free_unpacked
+                     (Calltrace__Compliance__V1__RetentionRun *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetRetentionPolicyRequest methods */
+void   calltrace__compliance__v1__get_retention_policy_request__init
+                     (Calltrace__Compliance__V1__GetRetentionPolicyRequest         *message);
+size_t calltrace__compliance__v1__get_retention_policy_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetRetentionPolicyRequest   *message);
+size_t calltrace__compliance__v1__get_retention_policy_request__pack
+                     (const Calltrace__Compliance__V1__GetRetentionPolicyRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_retention_policy_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetRetentionPolicyRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetRetentionPolicyRequest *
+       calltrace__compliance__v1__get_retention_policy_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_retention_policy_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetRetentionPolicyRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetRetentionPolicyResponse methods */
+void   calltrace__compliance__v1__get_retention_policy_response__init
+                     (Calltrace__Compliance__V1__GetRetentionPolicyResponse         *message);
+size_t calltrace__compliance__v1__get_retention_policy_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetRetentionPolicyResponse   *message);
+size_t calltrace__compliance__v1__get_retention_policy_response__pack
+                     (const Calltrace__Compliance__V1__GetRetentionPolicyResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_retention_policy_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetRetentionPolicyResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetRetentionPolicyResponse *
+       calltrace__compliance__v1__get_retention_policy_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_retention_policy_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetRetentionPolicyResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__SetRetentionPolicyRequest methods */
+void   calltrace__compliance__v1__set_retention_policy_request__init
+                     (Calltrace__Compliance__V1__SetRetentionPolicyRequest         *message);
+size_t calltrace__compliance__v1__set_retention_policy_request__get_packed_size
+                     (const Calltrace__Compliance__V1__SetRetentionPolicyRequest   *message);
+size_t calltrace__compliance__v1__set_retention_policy_request__pack
+                     (const Calltrace__Compliance__V1__SetRetentionPolicyRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__set_retention_policy_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__SetRetentionPolicyRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__SetRetentionPolicyRequest *
+       calltrace__compliance__v1__set_retention_policy_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__set_retention_policy_request__free_unpacked
+                     (Calltrace__Compliance__V1__SetRetentionPolicyRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__SetRetentionPolicyResponse methods */
+void   calltrace__compliance__v1__set_retention_policy_response__init
+                     (Calltrace__Compliance__V1__SetRetentionPolicyResponse         *message);
+size_t calltrace__compliance__v1__set_retention_policy_response__get_packed_size
+                     (const Calltrace__Compliance__V1__SetRetentionPolicyResponse   *message);
+size_t calltrace__compliance__v1__set_retention_policy_response__pack
+                     (const Calltrace__Compliance__V1__SetRetentionPolicyResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__set_retention_policy_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__SetRetentionPolicyResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__SetRetentionPolicyResponse *
+       calltrace__compliance__v1__set_retention_policy_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__set_retention_policy_response__free_unpacked
+                     (Calltrace__Compliance__V1__SetRetentionPolicyResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__RunRetentionRequest methods */
+void   calltrace__compliance__v1__run_retention_request__init
+                     (Calltrace__Compliance__V1__RunRetentionRequest         *message);
+size_t calltrace__compliance__v1__run_retention_request__get_packed_size
+                     (const Calltrace__Compliance__V1__RunRetentionRequest   *message);
+size_t calltrace__compliance__v1__run_retention_request__pack
+                     (const Calltrace__Compliance__V1__RunRetentionRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__run_retention_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__RunRetentionRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__RunRetentionRequest *
+       calltrace__compliance__v1__run_retention_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__run_retention_request__free_unpacked
+                     (Calltrace__Compliance__V1__RunRetentionRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__RunRetentionResponse methods */
+void   calltrace__compliance__v1__run_retention_response__init
+                     (Calltrace__Compliance__V1__RunRetentionResponse         *message);
+size_t calltrace__compliance__v1__run_retention_response__get_packed_size
+                     (const Calltrace__Compliance__V1__RunRetentionResponse   *message);
+size_t calltrace__compliance__v1__run_retention_response__pack
+                     (const Calltrace__Compliance__V1__RunRetentionResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__run_retention_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__RunRetentionResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__RunRetentionResponse *
+       calltrace__compliance__v1__run_retention_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__run_retention_response__free_unpacked
+                     (Calltrace__Compliance__V1__RunRetentionResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ListRetentionRunsRequest methods */
+void   calltrace__compliance__v1__list_retention_runs_request__init
+                     (Calltrace__Compliance__V1__ListRetentionRunsRequest         *message);
+size_t calltrace__compliance__v1__list_retention_runs_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ListRetentionRunsRequest   *message);
+size_t calltrace__compliance__v1__list_retention_runs_request__pack
+                     (const Calltrace__Compliance__V1__ListRetentionRunsRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__list_retention_runs_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListRetentionRunsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ListRetentionRunsRequest *
+       calltrace__compliance__v1__list_retention_runs_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__list_retention_runs_request__free_unpacked
+                     (Calltrace__Compliance__V1__ListRetentionRunsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ListRetentionRunsResponse methods */
+void   calltrace__compliance__v1__list_retention_runs_response__init
+                     (Calltrace__Compliance__V1__ListRetentionRunsResponse         *message);
+size_t calltrace__compliance__v1__list_retention_runs_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ListRetentionRunsResponse   *message);
+size_t calltrace__compliance__v1__list_retention_runs_response__pack
+                     (const Calltrace__Compliance__V1__ListRetentionRunsResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__list_retention_runs_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListRetentionRunsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ListRetentionRunsResponse *
+       calltrace__compliance__v1__list_retention_runs_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__list_retention_runs_response__free_unpacked
+                     (Calltrace__Compliance__V1__ListRetentionRunsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__Deletion methods */
+void   calltrace__compliance__v1__deletion__init
+                     (Calltrace__Compliance__V1__Deletion         *message);
+size_t calltrace__compliance__v1__deletion__get_packed_size
+                     (const Calltrace__Compliance__V1__Deletion   *message);
+size_t calltrace__compliance__v1__deletion__pack
+                     (const Calltrace__Compliance__V1__Deletion   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__deletion__pack_to_buffer
+                     (const Calltrace__Compliance__V1__Deletion   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__Deletion *
+       calltrace__compliance__v1__deletion__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__deletion__free_unpacked
+                     (Calltrace__Compliance__V1__Deletion *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__DeleteCallRequest methods */
+void   calltrace__compliance__v1__delete_call_request__init
+                     (Calltrace__Compliance__V1__DeleteCallRequest         *message);
+size_t calltrace__compliance__v1__delete_call_request__get_packed_size
+                     (const Calltrace__Compliance__V1__DeleteCallRequest   *message);
+size_t calltrace__compliance__v1__delete_call_request__pack
+                     (const Calltrace__Compliance__V1__DeleteCallRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__delete_call_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__DeleteCallRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__DeleteCallRequest *
+       calltrace__compliance__v1__delete_call_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__delete_call_request__free_unpacked
+                     (Calltrace__Compliance__V1__DeleteCallRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__DeleteCallResponse methods */
+void   calltrace__compliance__v1__delete_call_response__init
+                     (Calltrace__Compliance__V1__DeleteCallResponse         *message);
+size_t calltrace__compliance__v1__delete_call_response__get_packed_size
+                     (const Calltrace__Compliance__V1__DeleteCallResponse   *message);
+size_t calltrace__compliance__v1__delete_call_response__pack
+                     (const Calltrace__Compliance__V1__DeleteCallResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__delete_call_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__DeleteCallResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__DeleteCallResponse *
+       calltrace__compliance__v1__delete_call_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__delete_call_response__free_unpacked
+                     (Calltrace__Compliance__V1__DeleteCallResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetDeletionRequest methods */
+void   calltrace__compliance__v1__get_deletion_request__init
+                     (Calltrace__Compliance__V1__GetDeletionRequest         *message);
+size_t calltrace__compliance__v1__get_deletion_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetDeletionRequest   *message);
+size_t calltrace__compliance__v1__get_deletion_request__pack
+                     (const Calltrace__Compliance__V1__GetDeletionRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_deletion_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetDeletionRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetDeletionRequest *
+       calltrace__compliance__v1__get_deletion_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_deletion_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetDeletionRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetDeletionResponse methods */
+void   calltrace__compliance__v1__get_deletion_response__init
+                     (Calltrace__Compliance__V1__GetDeletionResponse         *message);
+size_t calltrace__compliance__v1__get_deletion_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetDeletionResponse   *message);
+size_t calltrace__compliance__v1__get_deletion_response__pack
+                     (const Calltrace__Compliance__V1__GetDeletionResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_deletion_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetDeletionResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetDeletionResponse *
+       calltrace__compliance__v1__get_deletion_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_deletion_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetDeletionResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ListDeletionsRequest methods */
+void   calltrace__compliance__v1__list_deletions_request__init
+                     (Calltrace__Compliance__V1__ListDeletionsRequest         *message);
+size_t calltrace__compliance__v1__list_deletions_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ListDeletionsRequest   *message);
+size_t calltrace__compliance__v1__list_deletions_request__pack
+                     (const Calltrace__Compliance__V1__ListDeletionsRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__list_deletions_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListDeletionsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ListDeletionsRequest *
+       calltrace__compliance__v1__list_deletions_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__list_deletions_request__free_unpacked
+                     (Calltrace__Compliance__V1__ListDeletionsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ListDeletionsResponse methods */
+void   calltrace__compliance__v1__list_deletions_response__init
+                     (Calltrace__Compliance__V1__ListDeletionsResponse         *message);
+size_t calltrace__compliance__v1__list_deletions_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ListDeletionsResponse   *message);
+size_t calltrace__compliance__v1__list_deletions_response__pack
+                     (const Calltrace__Compliance__V1__ListDeletionsResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__list_deletions_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListDeletionsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ListDeletionsResponse *
+       calltrace__compliance__v1__list_deletions_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__list_deletions_response__free_unpacked
+                     (Calltrace__Compliance__V1__ListDeletionsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__SubjectRequest methods */
+void   calltrace__compliance__v1__subject_request__init
+                     (Calltrace__Compliance__V1__SubjectRequest         *message);
+size_t calltrace__compliance__v1__subject_request__get_packed_size
+                     (const Calltrace__Compliance__V1__SubjectRequest   *message);
+size_t calltrace__compliance__v1__subject_request__pack
+                     (const Calltrace__Compliance__V1__SubjectRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__subject_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__SubjectRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__SubjectRequest *
+       calltrace__compliance__v1__subject_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__subject_request__free_unpacked
+                     (Calltrace__Compliance__V1__SubjectRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__OpenSubjectRequestRequest methods */
+void   calltrace__compliance__v1__open_subject_request_request__init
+                     (Calltrace__Compliance__V1__OpenSubjectRequestRequest         *message);
+size_t calltrace__compliance__v1__open_subject_request_request__get_packed_size
+                     (const Calltrace__Compliance__V1__OpenSubjectRequestRequest   *message);
+size_t calltrace__compliance__v1__open_subject_request_request__pack
+                     (const Calltrace__Compliance__V1__OpenSubjectRequestRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__open_subject_request_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__OpenSubjectRequestRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__OpenSubjectRequestRequest *
+       calltrace__compliance__v1__open_subject_request_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__open_subject_request_request__free_unpacked
+                     (Calltrace__Compliance__V1__OpenSubjectRequestRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__OpenSubjectRequestResponse methods */
+void   calltrace__compliance__v1__open_subject_request_response__init
+                     (Calltrace__Compliance__V1__OpenSubjectRequestResponse         *message);
+size_t calltrace__compliance__v1__open_subject_request_response__get_packed_size
+                     (const Calltrace__Compliance__V1__OpenSubjectRequestResponse   *message);
+size_t calltrace__compliance__v1__open_subject_request_response__pack
+                     (const Calltrace__Compliance__V1__OpenSubjectRequestResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__open_subject_request_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__OpenSubjectRequestResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__OpenSubjectRequestResponse *
+       calltrace__compliance__v1__open_subject_request_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__open_subject_request_response__free_unpacked
+                     (Calltrace__Compliance__V1__OpenSubjectRequestResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetSubjectRequestRequest methods */
+void   calltrace__compliance__v1__get_subject_request_request__init
+                     (Calltrace__Compliance__V1__GetSubjectRequestRequest         *message);
+size_t calltrace__compliance__v1__get_subject_request_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetSubjectRequestRequest   *message);
+size_t calltrace__compliance__v1__get_subject_request_request__pack
+                     (const Calltrace__Compliance__V1__GetSubjectRequestRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_subject_request_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetSubjectRequestRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetSubjectRequestRequest *
+       calltrace__compliance__v1__get_subject_request_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_subject_request_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetSubjectRequestRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetSubjectRequestResponse methods */
+void   calltrace__compliance__v1__get_subject_request_response__init
+                     (Calltrace__Compliance__V1__GetSubjectRequestResponse         *message);
+size_t calltrace__compliance__v1__get_subject_request_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetSubjectRequestResponse   *message);
+size_t calltrace__compliance__v1__get_subject_request_response__pack
+                     (const Calltrace__Compliance__V1__GetSubjectRequestResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_subject_request_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetSubjectRequestResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetSubjectRequestResponse *
+       calltrace__compliance__v1__get_subject_request_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_subject_request_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetSubjectRequestResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ListSubjectRequestsRequest methods */
+void   calltrace__compliance__v1__list_subject_requests_request__init
+                     (Calltrace__Compliance__V1__ListSubjectRequestsRequest         *message);
+size_t calltrace__compliance__v1__list_subject_requests_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ListSubjectRequestsRequest   *message);
+size_t calltrace__compliance__v1__list_subject_requests_request__pack
+                     (const Calltrace__Compliance__V1__ListSubjectRequestsRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__list_subject_requests_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListSubjectRequestsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ListSubjectRequestsRequest *
+       calltrace__compliance__v1__list_subject_requests_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__list_subject_requests_request__free_unpacked
+                     (Calltrace__Compliance__V1__ListSubjectRequestsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ListSubjectRequestsResponse methods */
+void   calltrace__compliance__v1__list_subject_requests_response__init
+                     (Calltrace__Compliance__V1__ListSubjectRequestsResponse         *message);
+size_t calltrace__compliance__v1__list_subject_requests_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ListSubjectRequestsResponse   *message);
+size_t calltrace__compliance__v1__list_subject_requests_response__pack
+                     (const Calltrace__Compliance__V1__ListSubjectRequestsResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__list_subject_requests_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListSubjectRequestsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ListSubjectRequestsResponse *
+       calltrace__compliance__v1__list_subject_requests_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__list_subject_requests_response__free_unpacked
+                     (Calltrace__Compliance__V1__ListSubjectRequestsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__PauseSubjectRequestRequest methods */
+void   calltrace__compliance__v1__pause_subject_request_request__init
+                     (Calltrace__Compliance__V1__PauseSubjectRequestRequest         *message);
+size_t calltrace__compliance__v1__pause_subject_request_request__get_packed_size
+                     (const Calltrace__Compliance__V1__PauseSubjectRequestRequest   *message);
+size_t calltrace__compliance__v1__pause_subject_request_request__pack
+                     (const Calltrace__Compliance__V1__PauseSubjectRequestRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__pause_subject_request_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__PauseSubjectRequestRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__PauseSubjectRequestRequest *
+       calltrace__compliance__v1__pause_subject_request_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__pause_subject_request_request__free_unpacked
+                     (Calltrace__Compliance__V1__PauseSubjectRequestRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__PauseSubjectRequestResponse methods */
+void   calltrace__compliance__v1__pause_subject_request_response__init
+                     (Calltrace__Compliance__V1__PauseSubjectRequestResponse         *message);
+size_t calltrace__compliance__v1__pause_subject_request_response__get_packed_size
+                     (const Calltrace__Compliance__V1__PauseSubjectRequestResponse   *message);
+size_t calltrace__compliance__v1__pause_subject_request_response__pack
+                     (const Calltrace__Compliance__V1__PauseSubjectRequestResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__pause_subject_request_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__PauseSubjectRequestResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__PauseSubjectRequestResponse *
+       calltrace__compliance__v1__pause_subject_request_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__pause_subject_request_response__free_unpacked
+                     (Calltrace__Compliance__V1__PauseSubjectRequestResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ResumeSubjectRequestRequest methods */
+void   calltrace__compliance__v1__resume_subject_request_request__init
+                     (Calltrace__Compliance__V1__ResumeSubjectRequestRequest         *message);
+size_t calltrace__compliance__v1__resume_subject_request_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ResumeSubjectRequestRequest   *message);
+size_t calltrace__compliance__v1__resume_subject_request_request__pack
+                     (const Calltrace__Compliance__V1__ResumeSubjectRequestRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__resume_subject_request_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ResumeSubjectRequestRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ResumeSubjectRequestRequest *
+       calltrace__compliance__v1__resume_subject_request_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__resume_subject_request_request__free_unpacked
+                     (Calltrace__Compliance__V1__ResumeSubjectRequestRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ResumeSubjectRequestResponse methods */
+void   calltrace__compliance__v1__resume_subject_request_response__init
+                     (Calltrace__Compliance__V1__ResumeSubjectRequestResponse         *message);
+size_t calltrace__compliance__v1__resume_subject_request_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ResumeSubjectRequestResponse   *message);
+size_t calltrace__compliance__v1__resume_subject_request_response__pack
+                     (const Calltrace__Compliance__V1__ResumeSubjectRequestResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__resume_subject_request_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ResumeSubjectRequestResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ResumeSubjectRequestResponse *
+       calltrace__compliance__v1__resume_subject_request_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__resume_subject_request_response__free_unpacked
+                     (Calltrace__Compliance__V1__ResumeSubjectRequestResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ExtendSubjectRequestRequest methods */
+void   calltrace__compliance__v1__extend_subject_request_request__init
+                     (Calltrace__Compliance__V1__ExtendSubjectRequestRequest         *message);
+size_t calltrace__compliance__v1__extend_subject_request_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ExtendSubjectRequestRequest   *message);
+size_t calltrace__compliance__v1__extend_subject_request_request__pack
+                     (const Calltrace__Compliance__V1__ExtendSubjectRequestRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__extend_subject_request_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ExtendSubjectRequestRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ExtendSubjectRequestRequest *
+       calltrace__compliance__v1__extend_subject_request_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__extend_subject_request_request__free_unpacked
+                     (Calltrace__Compliance__V1__ExtendSubjectRequestRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ExtendSubjectRequestResponse methods */
+void   calltrace__compliance__v1__extend_subject_request_response__init
+                     (Calltrace__Compliance__V1__ExtendSubjectRequestResponse         *message);
+size_t calltrace__compliance__v1__extend_subject_request_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ExtendSubjectRequestResponse   *message);
+size_t calltrace__compliance__v1__extend_subject_request_response__pack
+                     (const Calltrace__Compliance__V1__ExtendSubjectRequestResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__extend_subject_request_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ExtendSubjectRequestResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ExtendSubjectRequestResponse *
+       calltrace__compliance__v1__extend_subject_request_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__extend_subject_request_response__free_unpacked
+                     (Calltrace__Compliance__V1__ExtendSubjectRequestResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__RecordIdentityCheckRequest methods */
+void   calltrace__compliance__v1__record_identity_check_request__init
+                     (Calltrace__Compliance__V1__RecordIdentityCheckRequest         *message);
+size_t calltrace__compliance__v1__record_identity_check_request__get_packed_size
+                     (const Calltrace__Compliance__V1__RecordIdentityCheckRequest   *message);
+size_t calltrace__compliance__v1__record_identity_check_request__pack
+                     (const Calltrace__Compliance__V1__RecordIdentityCheckRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__record_identity_check_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__RecordIdentityCheckRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__RecordIdentityCheckRequest *
+       calltrace__compliance__v1__record_identity_check_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__record_identity_check_request__free_unpacked
+                     (Calltrace__Compliance__V1__RecordIdentityCheckRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__RecordIdentityCheckResponse methods */
+void   calltrace__compliance__v1__record_identity_check_response__init
+                     (Calltrace__Compliance__V1__RecordIdentityCheckResponse         *message);
+size_t calltrace__compliance__v1__record_identity_check_response__get_packed_size
+                     (const Calltrace__Compliance__V1__RecordIdentityCheckResponse   *message);
+size_t calltrace__compliance__v1__record_identity_check_response__pack
+                     (const Calltrace__Compliance__V1__RecordIdentityCheckResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__record_identity_check_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__RecordIdentityCheckResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__RecordIdentityCheckResponse *
+       calltrace__compliance__v1__record_identity_check_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__record_identity_check_response__free_unpacked
+                     (Calltrace__Compliance__V1__RecordIdentityCheckResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__LocateSubjectDataRequest methods */
+void   calltrace__compliance__v1__locate_subject_data_request__init
+                     (Calltrace__Compliance__V1__LocateSubjectDataRequest         *message);
+size_t calltrace__compliance__v1__locate_subject_data_request__get_packed_size
+                     (const Calltrace__Compliance__V1__LocateSubjectDataRequest   *message);
+size_t calltrace__compliance__v1__locate_subject_data_request__pack
+                     (const Calltrace__Compliance__V1__LocateSubjectDataRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__locate_subject_data_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__LocateSubjectDataRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__LocateSubjectDataRequest *
+       calltrace__compliance__v1__locate_subject_data_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__locate_subject_data_request__free_unpacked
+                     (Calltrace__Compliance__V1__LocateSubjectDataRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__LocatedCall methods */
+void   calltrace__compliance__v1__located_call__init
+                     (Calltrace__Compliance__V1__LocatedCall         *message);
+size_t calltrace__compliance__v1__located_call__get_packed_size
+                     (const Calltrace__Compliance__V1__LocatedCall   *message);
+size_t calltrace__compliance__v1__located_call__pack
+                     (const Calltrace__Compliance__V1__LocatedCall   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__located_call__pack_to_buffer
+                     (const Calltrace__Compliance__V1__LocatedCall   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__LocatedCall *
+       calltrace__compliance__v1__located_call__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__located_call__free_unpacked
+                     (Calltrace__Compliance__V1__LocatedCall *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__LocateSubjectDataResponse methods */
+void   calltrace__compliance__v1__locate_subject_data_response__init
+                     (Calltrace__Compliance__V1__LocateSubjectDataResponse         *message);
+size_t calltrace__compliance__v1__locate_subject_data_response__get_packed_size
+                     (const Calltrace__Compliance__V1__LocateSubjectDataResponse   *message);
+size_t calltrace__compliance__v1__locate_subject_data_response__pack
+                     (const Calltrace__Compliance__V1__LocateSubjectDataResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__locate_subject_data_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__LocateSubjectDataResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__LocateSubjectDataResponse *
+       calltrace__compliance__v1__locate_subject_data_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__locate_subject_data_response__free_unpacked
+                     (Calltrace__Compliance__V1__LocateSubjectDataResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__EraseSubjectDataRequest methods */
+void   calltrace__compliance__v1__erase_subject_data_request__init
+                     (Calltrace__Compliance__V1__EraseSubjectDataRequest         *message);
+size_t calltrace__compliance__v1__erase_subject_data_request__get_packed_size
+                     (const Calltrace__Compliance__V1__EraseSubjectDataRequest   *message);
+size_t calltrace__compliance__v1__erase_subject_data_request__pack
+                     (const Calltrace__Compliance__V1__EraseSubjectDataRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__erase_subject_data_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__EraseSubjectDataRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__EraseSubjectDataRequest *
+       calltrace__compliance__v1__erase_subject_data_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__erase_subject_data_request__free_unpacked
+                     (Calltrace__Compliance__V1__EraseSubjectDataRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__EraseSubjectDataResponse methods */
+void   calltrace__compliance__v1__erase_subject_data_response__init
+                     (Calltrace__Compliance__V1__EraseSubjectDataResponse         *message);
+size_t calltrace__compliance__v1__erase_subject_data_response__get_packed_size
+                     (const Calltrace__Compliance__V1__EraseSubjectDataResponse   *message);
+size_t calltrace__compliance__v1__erase_subject_data_response__pack
+                     (const Calltrace__Compliance__V1__EraseSubjectDataResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__erase_subject_data_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__EraseSubjectDataResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__EraseSubjectDataResponse *
+       calltrace__compliance__v1__erase_subject_data_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__erase_subject_data_response__free_unpacked
+                     (Calltrace__Compliance__V1__EraseSubjectDataResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ObjectToProcessingRequest methods */
+void   calltrace__compliance__v1__object_to_processing_request__init
+                     (Calltrace__Compliance__V1__ObjectToProcessingRequest         *message);
+size_t calltrace__compliance__v1__object_to_processing_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ObjectToProcessingRequest   *message);
+size_t calltrace__compliance__v1__object_to_processing_request__pack
+                     (const Calltrace__Compliance__V1__ObjectToProcessingRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__object_to_processing_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ObjectToProcessingRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ObjectToProcessingRequest *
+       calltrace__compliance__v1__object_to_processing_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__object_to_processing_request__free_unpacked
+                     (Calltrace__Compliance__V1__ObjectToProcessingRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ObjectToProcessingResponse methods */
+void   calltrace__compliance__v1__object_to_processing_response__init
+                     (Calltrace__Compliance__V1__ObjectToProcessingResponse         *message);
+size_t calltrace__compliance__v1__object_to_processing_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ObjectToProcessingResponse   *message);
+size_t calltrace__compliance__v1__object_to_processing_response__pack
+                     (const Calltrace__Compliance__V1__ObjectToProcessingResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__object_to_processing_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ObjectToProcessingResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ObjectToProcessingResponse *
+       calltrace__compliance__v1__object_to_processing_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__object_to_processing_response__free_unpacked
+                     (Calltrace__Compliance__V1__ObjectToProcessingResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__CloseSubjectRequestRequest methods */
+void   calltrace__compliance__v1__close_subject_request_request__init
+                     (Calltrace__Compliance__V1__CloseSubjectRequestRequest         *message);
+size_t calltrace__compliance__v1__close_subject_request_request__get_packed_size
+                     (const Calltrace__Compliance__V1__CloseSubjectRequestRequest   *message);
+size_t calltrace__compliance__v1__close_subject_request_request__pack
+                     (const Calltrace__Compliance__V1__CloseSubjectRequestRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__close_subject_request_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__CloseSubjectRequestRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__CloseSubjectRequestRequest *
+       calltrace__compliance__v1__close_subject_request_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__close_subject_request_request__free_unpacked
+                     (Calltrace__Compliance__V1__CloseSubjectRequestRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__CloseSubjectRequestResponse methods */
+void   calltrace__compliance__v1__close_subject_request_response__init
+                     (Calltrace__Compliance__V1__CloseSubjectRequestResponse         *message);
+size_t calltrace__compliance__v1__close_subject_request_response__get_packed_size
+                     (const Calltrace__Compliance__V1__CloseSubjectRequestResponse   *message);
+size_t calltrace__compliance__v1__close_subject_request_response__pack
+                     (const Calltrace__Compliance__V1__CloseSubjectRequestResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__close_subject_request_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__CloseSubjectRequestResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__CloseSubjectRequestResponse *
+       calltrace__compliance__v1__close_subject_request_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__close_subject_request_response__free_unpacked
+                     (Calltrace__Compliance__V1__CloseSubjectRequestResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Calltrace__Compliance__V1__AuditEvent_Closure)
@@ -491,6 +1956,129 @@ typedef void (*Calltrace__Compliance__V1__ExportAuditEventsRequest_Closure)
                   void *closure_data);
 typedef void (*Calltrace__Compliance__V1__ExportAuditEventsResponse_Closure)
                  (const Calltrace__Compliance__V1__ExportAuditEventsResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__RetentionPolicy_Closure)
+                 (const Calltrace__Compliance__V1__RetentionPolicy *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__RetentionRun_Closure)
+                 (const Calltrace__Compliance__V1__RetentionRun *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetRetentionPolicyRequest_Closure)
+                 (const Calltrace__Compliance__V1__GetRetentionPolicyRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetRetentionPolicyResponse_Closure)
+                 (const Calltrace__Compliance__V1__GetRetentionPolicyResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__SetRetentionPolicyRequest_Closure)
+                 (const Calltrace__Compliance__V1__SetRetentionPolicyRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__SetRetentionPolicyResponse_Closure)
+                 (const Calltrace__Compliance__V1__SetRetentionPolicyResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__RunRetentionRequest_Closure)
+                 (const Calltrace__Compliance__V1__RunRetentionRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__RunRetentionResponse_Closure)
+                 (const Calltrace__Compliance__V1__RunRetentionResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ListRetentionRunsRequest_Closure)
+                 (const Calltrace__Compliance__V1__ListRetentionRunsRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ListRetentionRunsResponse_Closure)
+                 (const Calltrace__Compliance__V1__ListRetentionRunsResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__Deletion_Closure)
+                 (const Calltrace__Compliance__V1__Deletion *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__DeleteCallRequest_Closure)
+                 (const Calltrace__Compliance__V1__DeleteCallRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__DeleteCallResponse_Closure)
+                 (const Calltrace__Compliance__V1__DeleteCallResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetDeletionRequest_Closure)
+                 (const Calltrace__Compliance__V1__GetDeletionRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetDeletionResponse_Closure)
+                 (const Calltrace__Compliance__V1__GetDeletionResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ListDeletionsRequest_Closure)
+                 (const Calltrace__Compliance__V1__ListDeletionsRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ListDeletionsResponse_Closure)
+                 (const Calltrace__Compliance__V1__ListDeletionsResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__SubjectRequest_Closure)
+                 (const Calltrace__Compliance__V1__SubjectRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__OpenSubjectRequestRequest_Closure)
+                 (const Calltrace__Compliance__V1__OpenSubjectRequestRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__OpenSubjectRequestResponse_Closure)
+                 (const Calltrace__Compliance__V1__OpenSubjectRequestResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetSubjectRequestRequest_Closure)
+                 (const Calltrace__Compliance__V1__GetSubjectRequestRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetSubjectRequestResponse_Closure)
+                 (const Calltrace__Compliance__V1__GetSubjectRequestResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ListSubjectRequestsRequest_Closure)
+                 (const Calltrace__Compliance__V1__ListSubjectRequestsRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ListSubjectRequestsResponse_Closure)
+                 (const Calltrace__Compliance__V1__ListSubjectRequestsResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__PauseSubjectRequestRequest_Closure)
+                 (const Calltrace__Compliance__V1__PauseSubjectRequestRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__PauseSubjectRequestResponse_Closure)
+                 (const Calltrace__Compliance__V1__PauseSubjectRequestResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ResumeSubjectRequestRequest_Closure)
+                 (const Calltrace__Compliance__V1__ResumeSubjectRequestRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ResumeSubjectRequestResponse_Closure)
+                 (const Calltrace__Compliance__V1__ResumeSubjectRequestResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ExtendSubjectRequestRequest_Closure)
+                 (const Calltrace__Compliance__V1__ExtendSubjectRequestRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ExtendSubjectRequestResponse_Closure)
+                 (const Calltrace__Compliance__V1__ExtendSubjectRequestResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__RecordIdentityCheckRequest_Closure)
+                 (const Calltrace__Compliance__V1__RecordIdentityCheckRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__RecordIdentityCheckResponse_Closure)
+                 (const Calltrace__Compliance__V1__RecordIdentityCheckResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__LocateSubjectDataRequest_Closure)
+                 (const Calltrace__Compliance__V1__LocateSubjectDataRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__LocatedCall_Closure)
+                 (const Calltrace__Compliance__V1__LocatedCall *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__LocateSubjectDataResponse_Closure)
+                 (const Calltrace__Compliance__V1__LocateSubjectDataResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__EraseSubjectDataRequest_Closure)
+                 (const Calltrace__Compliance__V1__EraseSubjectDataRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__EraseSubjectDataResponse_Closure)
+                 (const Calltrace__Compliance__V1__EraseSubjectDataResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ObjectToProcessingRequest_Closure)
+                 (const Calltrace__Compliance__V1__ObjectToProcessingRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ObjectToProcessingResponse_Closure)
+                 (const Calltrace__Compliance__V1__ObjectToProcessingResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__CloseSubjectRequestRequest_Closure)
+                 (const Calltrace__Compliance__V1__CloseSubjectRequestRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__CloseSubjectRequestResponse_Closure)
+                 (const Calltrace__Compliance__V1__CloseSubjectRequestResponse *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -543,9 +2131,213 @@ void calltrace__compliance__v1__audit_service__export_audit_events(ProtobufCServ
                                                                    const Calltrace__Compliance__V1__ExportAuditEventsRequest *input,
                                                                    Calltrace__Compliance__V1__ExportAuditEventsResponse_Closure closure,
                                                                    void *closure_data);
+typedef struct Calltrace__Compliance__V1__RetentionService_Service Calltrace__Compliance__V1__RetentionService_Service;
+struct Calltrace__Compliance__V1__RetentionService_Service
+{
+  ProtobufCService base;
+  void (*get_retention_policy)(Calltrace__Compliance__V1__RetentionService_Service *service,
+                               const Calltrace__Compliance__V1__GetRetentionPolicyRequest *input,
+                               Calltrace__Compliance__V1__GetRetentionPolicyResponse_Closure closure,
+                               void *closure_data);
+  void (*set_retention_policy)(Calltrace__Compliance__V1__RetentionService_Service *service,
+                               const Calltrace__Compliance__V1__SetRetentionPolicyRequest *input,
+                               Calltrace__Compliance__V1__SetRetentionPolicyResponse_Closure closure,
+                               void *closure_data);
+  void (*run_retention)(Calltrace__Compliance__V1__RetentionService_Service *service,
+                        const Calltrace__Compliance__V1__RunRetentionRequest *input,
+                        Calltrace__Compliance__V1__RunRetentionResponse_Closure closure,
+                        void *closure_data);
+  void (*list_retention_runs)(Calltrace__Compliance__V1__RetentionService_Service *service,
+                              const Calltrace__Compliance__V1__ListRetentionRunsRequest *input,
+                              Calltrace__Compliance__V1__ListRetentionRunsResponse_Closure closure,
+                              void *closure_data);
+};
+typedef void (*Calltrace__Compliance__V1__RetentionService_ServiceDestroy)(Calltrace__Compliance__V1__RetentionService_Service *);
+void calltrace__compliance__v1__retention_service__init (Calltrace__Compliance__V1__RetentionService_Service *service,
+                                                         Calltrace__Compliance__V1__RetentionService_ServiceDestroy destroy);
+#define CALLTRACE__COMPLIANCE__V1__RETENTION_SERVICE__BASE_INIT \
+    { &calltrace__compliance__v1__retention_service__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define CALLTRACE__COMPLIANCE__V1__RETENTION_SERVICE__INIT(function_prefix__) \
+    { CALLTRACE__COMPLIANCE__V1__RETENTION_SERVICE__BASE_INIT,\
+      function_prefix__ ## get_retention_policy,\
+      function_prefix__ ## set_retention_policy,\
+      function_prefix__ ## run_retention,\
+      function_prefix__ ## list_retention_runs  }
+void calltrace__compliance__v1__retention_service__get_retention_policy(ProtobufCService *service,
+                                                                        const Calltrace__Compliance__V1__GetRetentionPolicyRequest *input,
+                                                                        Calltrace__Compliance__V1__GetRetentionPolicyResponse_Closure closure,
+                                                                        void *closure_data);
+void calltrace__compliance__v1__retention_service__set_retention_policy(ProtobufCService *service,
+                                                                        const Calltrace__Compliance__V1__SetRetentionPolicyRequest *input,
+                                                                        Calltrace__Compliance__V1__SetRetentionPolicyResponse_Closure closure,
+                                                                        void *closure_data);
+void calltrace__compliance__v1__retention_service__run_retention(ProtobufCService *service,
+                                                                 const Calltrace__Compliance__V1__RunRetentionRequest *input,
+                                                                 Calltrace__Compliance__V1__RunRetentionResponse_Closure closure,
+                                                                 void *closure_data);
+void calltrace__compliance__v1__retention_service__list_retention_runs(ProtobufCService *service,
+                                                                       const Calltrace__Compliance__V1__ListRetentionRunsRequest *input,
+                                                                       Calltrace__Compliance__V1__ListRetentionRunsResponse_Closure closure,
+                                                                       void *closure_data);
+typedef struct Calltrace__Compliance__V1__DeletionService_Service Calltrace__Compliance__V1__DeletionService_Service;
+struct Calltrace__Compliance__V1__DeletionService_Service
+{
+  ProtobufCService base;
+  void (*delete_call)(Calltrace__Compliance__V1__DeletionService_Service *service,
+                      const Calltrace__Compliance__V1__DeleteCallRequest *input,
+                      Calltrace__Compliance__V1__DeleteCallResponse_Closure closure,
+                      void *closure_data);
+  void (*get_deletion)(Calltrace__Compliance__V1__DeletionService_Service *service,
+                       const Calltrace__Compliance__V1__GetDeletionRequest *input,
+                       Calltrace__Compliance__V1__GetDeletionResponse_Closure closure,
+                       void *closure_data);
+  void (*list_deletions)(Calltrace__Compliance__V1__DeletionService_Service *service,
+                         const Calltrace__Compliance__V1__ListDeletionsRequest *input,
+                         Calltrace__Compliance__V1__ListDeletionsResponse_Closure closure,
+                         void *closure_data);
+};
+typedef void (*Calltrace__Compliance__V1__DeletionService_ServiceDestroy)(Calltrace__Compliance__V1__DeletionService_Service *);
+void calltrace__compliance__v1__deletion_service__init (Calltrace__Compliance__V1__DeletionService_Service *service,
+                                                        Calltrace__Compliance__V1__DeletionService_ServiceDestroy destroy);
+#define CALLTRACE__COMPLIANCE__V1__DELETION_SERVICE__BASE_INIT \
+    { &calltrace__compliance__v1__deletion_service__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define CALLTRACE__COMPLIANCE__V1__DELETION_SERVICE__INIT(function_prefix__) \
+    { CALLTRACE__COMPLIANCE__V1__DELETION_SERVICE__BASE_INIT,\
+      function_prefix__ ## delete_call,\
+      function_prefix__ ## get_deletion,\
+      function_prefix__ ## list_deletions  }
+void calltrace__compliance__v1__deletion_service__delete_call(ProtobufCService *service,
+                                                              const Calltrace__Compliance__V1__DeleteCallRequest *input,
+                                                              Calltrace__Compliance__V1__DeleteCallResponse_Closure closure,
+                                                              void *closure_data);
+void calltrace__compliance__v1__deletion_service__get_deletion(ProtobufCService *service,
+                                                               const Calltrace__Compliance__V1__GetDeletionRequest *input,
+                                                               Calltrace__Compliance__V1__GetDeletionResponse_Closure closure,
+                                                               void *closure_data);
+void calltrace__compliance__v1__deletion_service__list_deletions(ProtobufCService *service,
+                                                                 const Calltrace__Compliance__V1__ListDeletionsRequest *input,
+                                                                 Calltrace__Compliance__V1__ListDeletionsResponse_Closure closure,
+                                                                 void *closure_data);
+typedef struct Calltrace__Compliance__V1__SubjectRequestService_Service Calltrace__Compliance__V1__SubjectRequestService_Service;
+struct Calltrace__Compliance__V1__SubjectRequestService_Service
+{
+  ProtobufCService base;
+  void (*open_subject_request)(Calltrace__Compliance__V1__SubjectRequestService_Service *service,
+                               const Calltrace__Compliance__V1__OpenSubjectRequestRequest *input,
+                               Calltrace__Compliance__V1__OpenSubjectRequestResponse_Closure closure,
+                               void *closure_data);
+  void (*get_subject_request)(Calltrace__Compliance__V1__SubjectRequestService_Service *service,
+                              const Calltrace__Compliance__V1__GetSubjectRequestRequest *input,
+                              Calltrace__Compliance__V1__GetSubjectRequestResponse_Closure closure,
+                              void *closure_data);
+  void (*list_subject_requests)(Calltrace__Compliance__V1__SubjectRequestService_Service *service,
+                                const Calltrace__Compliance__V1__ListSubjectRequestsRequest *input,
+                                Calltrace__Compliance__V1__ListSubjectRequestsResponse_Closure closure,
+                                void *closure_data);
+  void (*pause_subject_request)(Calltrace__Compliance__V1__SubjectRequestService_Service *service,
+                                const Calltrace__Compliance__V1__PauseSubjectRequestRequest *input,
+                                Calltrace__Compliance__V1__PauseSubjectRequestResponse_Closure closure,
+                                void *closure_data);
+  void (*resume_subject_request)(Calltrace__Compliance__V1__SubjectRequestService_Service *service,
+                                 const Calltrace__Compliance__V1__ResumeSubjectRequestRequest *input,
+                                 Calltrace__Compliance__V1__ResumeSubjectRequestResponse_Closure closure,
+                                 void *closure_data);
+  void (*extend_subject_request)(Calltrace__Compliance__V1__SubjectRequestService_Service *service,
+                                 const Calltrace__Compliance__V1__ExtendSubjectRequestRequest *input,
+                                 Calltrace__Compliance__V1__ExtendSubjectRequestResponse_Closure closure,
+                                 void *closure_data);
+  void (*record_identity_check)(Calltrace__Compliance__V1__SubjectRequestService_Service *service,
+                                const Calltrace__Compliance__V1__RecordIdentityCheckRequest *input,
+                                Calltrace__Compliance__V1__RecordIdentityCheckResponse_Closure closure,
+                                void *closure_data);
+  void (*locate_subject_data)(Calltrace__Compliance__V1__SubjectRequestService_Service *service,
+                              const Calltrace__Compliance__V1__LocateSubjectDataRequest *input,
+                              Calltrace__Compliance__V1__LocateSubjectDataResponse_Closure closure,
+                              void *closure_data);
+  void (*erase_subject_data)(Calltrace__Compliance__V1__SubjectRequestService_Service *service,
+                             const Calltrace__Compliance__V1__EraseSubjectDataRequest *input,
+                             Calltrace__Compliance__V1__EraseSubjectDataResponse_Closure closure,
+                             void *closure_data);
+  void (*object_to_processing)(Calltrace__Compliance__V1__SubjectRequestService_Service *service,
+                               const Calltrace__Compliance__V1__ObjectToProcessingRequest *input,
+                               Calltrace__Compliance__V1__ObjectToProcessingResponse_Closure closure,
+                               void *closure_data);
+  void (*close_subject_request)(Calltrace__Compliance__V1__SubjectRequestService_Service *service,
+                                const Calltrace__Compliance__V1__CloseSubjectRequestRequest *input,
+                                Calltrace__Compliance__V1__CloseSubjectRequestResponse_Closure closure,
+                                void *closure_data);
+};
+typedef void (*Calltrace__Compliance__V1__SubjectRequestService_ServiceDestroy)(Calltrace__Compliance__V1__SubjectRequestService_Service *);
+void calltrace__compliance__v1__subject_request_service__init (Calltrace__Compliance__V1__SubjectRequestService_Service *service,
+                                                               Calltrace__Compliance__V1__SubjectRequestService_ServiceDestroy destroy);
+#define CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_SERVICE__BASE_INIT \
+    { &calltrace__compliance__v1__subject_request_service__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_SERVICE__INIT(function_prefix__) \
+    { CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_SERVICE__BASE_INIT,\
+      function_prefix__ ## open_subject_request,\
+      function_prefix__ ## get_subject_request,\
+      function_prefix__ ## list_subject_requests,\
+      function_prefix__ ## pause_subject_request,\
+      function_prefix__ ## resume_subject_request,\
+      function_prefix__ ## extend_subject_request,\
+      function_prefix__ ## record_identity_check,\
+      function_prefix__ ## locate_subject_data,\
+      function_prefix__ ## erase_subject_data,\
+      function_prefix__ ## object_to_processing,\
+      function_prefix__ ## close_subject_request  }
+void calltrace__compliance__v1__subject_request_service__open_subject_request(ProtobufCService *service,
+                                                                              const Calltrace__Compliance__V1__OpenSubjectRequestRequest *input,
+                                                                              Calltrace__Compliance__V1__OpenSubjectRequestResponse_Closure closure,
+                                                                              void *closure_data);
+void calltrace__compliance__v1__subject_request_service__get_subject_request(ProtobufCService *service,
+                                                                             const Calltrace__Compliance__V1__GetSubjectRequestRequest *input,
+                                                                             Calltrace__Compliance__V1__GetSubjectRequestResponse_Closure closure,
+                                                                             void *closure_data);
+void calltrace__compliance__v1__subject_request_service__list_subject_requests(ProtobufCService *service,
+                                                                               const Calltrace__Compliance__V1__ListSubjectRequestsRequest *input,
+                                                                               Calltrace__Compliance__V1__ListSubjectRequestsResponse_Closure closure,
+                                                                               void *closure_data);
+void calltrace__compliance__v1__subject_request_service__pause_subject_request(ProtobufCService *service,
+                                                                               const Calltrace__Compliance__V1__PauseSubjectRequestRequest *input,
+                                                                               Calltrace__Compliance__V1__PauseSubjectRequestResponse_Closure closure,
+                                                                               void *closure_data);
+void calltrace__compliance__v1__subject_request_service__resume_subject_request(ProtobufCService *service,
+                                                                                const Calltrace__Compliance__V1__ResumeSubjectRequestRequest *input,
+                                                                                Calltrace__Compliance__V1__ResumeSubjectRequestResponse_Closure closure,
+                                                                                void *closure_data);
+void calltrace__compliance__v1__subject_request_service__extend_subject_request(ProtobufCService *service,
+                                                                                const Calltrace__Compliance__V1__ExtendSubjectRequestRequest *input,
+                                                                                Calltrace__Compliance__V1__ExtendSubjectRequestResponse_Closure closure,
+                                                                                void *closure_data);
+void calltrace__compliance__v1__subject_request_service__record_identity_check(ProtobufCService *service,
+                                                                               const Calltrace__Compliance__V1__RecordIdentityCheckRequest *input,
+                                                                               Calltrace__Compliance__V1__RecordIdentityCheckResponse_Closure closure,
+                                                                               void *closure_data);
+void calltrace__compliance__v1__subject_request_service__locate_subject_data(ProtobufCService *service,
+                                                                             const Calltrace__Compliance__V1__LocateSubjectDataRequest *input,
+                                                                             Calltrace__Compliance__V1__LocateSubjectDataResponse_Closure closure,
+                                                                             void *closure_data);
+void calltrace__compliance__v1__subject_request_service__erase_subject_data(ProtobufCService *service,
+                                                                            const Calltrace__Compliance__V1__EraseSubjectDataRequest *input,
+                                                                            Calltrace__Compliance__V1__EraseSubjectDataResponse_Closure closure,
+                                                                            void *closure_data);
+void calltrace__compliance__v1__subject_request_service__object_to_processing(ProtobufCService *service,
+                                                                              const Calltrace__Compliance__V1__ObjectToProcessingRequest *input,
+                                                                              Calltrace__Compliance__V1__ObjectToProcessingResponse_Closure closure,
+                                                                              void *closure_data);
+void calltrace__compliance__v1__subject_request_service__close_subject_request(ProtobufCService *service,
+                                                                               const Calltrace__Compliance__V1__CloseSubjectRequestRequest *input,
+                                                                               Calltrace__Compliance__V1__CloseSubjectRequestResponse_Closure closure,
+                                                                               void *closure_data);
 
 /* --- descriptors --- */
 
+extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__retention_run_state__descriptor;
+extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__deletion_state__descriptor;
+extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__subject_request_kind__descriptor;
+extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__identity_check__descriptor;
+extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__subject_request_state__descriptor;
+extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__subject_request_view__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__audit_event__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__append_audit_events_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__append_audit_events_response__descriptor;
@@ -557,7 +2349,51 @@ extern const ProtobufCMessageDescriptor calltrace__compliance__v1__verify_audit_
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__verify_audit_chain_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__export_audit_events_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__export_audit_events_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__retention_policy__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__retention_run__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_retention_policy_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_retention_policy_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__set_retention_policy_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__set_retention_policy_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__run_retention_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__run_retention_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__list_retention_runs_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__list_retention_runs_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__deletion__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__delete_call_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__delete_call_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_deletion_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_deletion_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__list_deletions_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__list_deletions_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__subject_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__open_subject_request_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__open_subject_request_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_subject_request_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_subject_request_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__list_subject_requests_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__list_subject_requests_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__pause_subject_request_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__pause_subject_request_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__resume_subject_request_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__resume_subject_request_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__extend_subject_request_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__extend_subject_request_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__record_identity_check_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__record_identity_check_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__locate_subject_data_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__located_call__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__locate_subject_data_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__erase_subject_data_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__erase_subject_data_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__object_to_processing_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__object_to_processing_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__close_subject_request_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__close_subject_request_response__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__compliance__v1__audit_service__descriptor;
+extern const ProtobufCServiceDescriptor calltrace__compliance__v1__retention_service__descriptor;
+extern const ProtobufCServiceDescriptor calltrace__compliance__v1__deletion_service__descriptor;
+extern const ProtobufCServiceDescriptor calltrace__compliance__v1__subject_request_service__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -772,6 +772,96 @@ void   calltrace__media__v1__purge_recordings_response__free_unpacked
   assert(message->base.descriptor == &calltrace__media__v1__purge_recordings_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__media__v1__delete_call_recordings_request__init
+                     (Calltrace__Media__V1__DeleteCallRecordingsRequest         *message)
+{
+  static const Calltrace__Media__V1__DeleteCallRecordingsRequest init_value = CALLTRACE__MEDIA__V1__DELETE_CALL_RECORDINGS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__delete_call_recordings_request__get_packed_size
+                     (const Calltrace__Media__V1__DeleteCallRecordingsRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__delete_call_recordings_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__delete_call_recordings_request__pack
+                     (const Calltrace__Media__V1__DeleteCallRecordingsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__delete_call_recordings_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__delete_call_recordings_request__pack_to_buffer
+                     (const Calltrace__Media__V1__DeleteCallRecordingsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__delete_call_recordings_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__DeleteCallRecordingsRequest *
+       calltrace__media__v1__delete_call_recordings_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__DeleteCallRecordingsRequest *)
+     protobuf_c_message_unpack (&calltrace__media__v1__delete_call_recordings_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__delete_call_recordings_request__free_unpacked
+                     (Calltrace__Media__V1__DeleteCallRecordingsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__delete_call_recordings_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__media__v1__delete_call_recordings_response__init
+                     (Calltrace__Media__V1__DeleteCallRecordingsResponse         *message)
+{
+  static const Calltrace__Media__V1__DeleteCallRecordingsResponse init_value = CALLTRACE__MEDIA__V1__DELETE_CALL_RECORDINGS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__delete_call_recordings_response__get_packed_size
+                     (const Calltrace__Media__V1__DeleteCallRecordingsResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__delete_call_recordings_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__delete_call_recordings_response__pack
+                     (const Calltrace__Media__V1__DeleteCallRecordingsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__delete_call_recordings_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__delete_call_recordings_response__pack_to_buffer
+                     (const Calltrace__Media__V1__DeleteCallRecordingsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__delete_call_recordings_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__DeleteCallRecordingsResponse *
+       calltrace__media__v1__delete_call_recordings_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__DeleteCallRecordingsResponse *)
+     protobuf_c_message_unpack (&calltrace__media__v1__delete_call_recordings_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__delete_call_recordings_response__free_unpacked
+                     (Calltrace__Media__V1__DeleteCallRecordingsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__delete_call_recordings_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__media__v1__purge_organisation_request__init
                      (Calltrace__Media__V1__PurgeOrganisationRequest         *message)
 {
@@ -2490,6 +2580,95 @@ const ProtobufCMessageDescriptor calltrace__media__v1__purge_recordings_response
   (ProtobufCMessageInit) calltrace__media__v1__purge_recordings_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor calltrace__media__v1__delete_call_recordings_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__DeleteCallRecordingsRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "call_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__DeleteCallRecordingsRequest, call_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__delete_call_recordings_request__field_indices_by_name[] = {
+  1,   /* field[1] = call_id */
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__media__v1__delete_call_recordings_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__delete_call_recordings_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.DeleteCallRecordingsRequest",
+  "DeleteCallRecordingsRequest",
+  "Calltrace__Media__V1__DeleteCallRecordingsRequest",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__DeleteCallRecordingsRequest),
+  2,
+  calltrace__media__v1__delete_call_recordings_request__field_descriptors,
+  calltrace__media__v1__delete_call_recordings_request__field_indices_by_name,
+  1,  calltrace__media__v1__delete_call_recordings_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__delete_call_recordings_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__media__v1__delete_call_recordings_response__field_descriptors[1] =
+{
+  {
+    "deleted",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__DeleteCallRecordingsResponse, deleted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__delete_call_recordings_response__field_indices_by_name[] = {
+  0,   /* field[0] = deleted */
+};
+static const ProtobufCIntRange calltrace__media__v1__delete_call_recordings_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__delete_call_recordings_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.DeleteCallRecordingsResponse",
+  "DeleteCallRecordingsResponse",
+  "Calltrace__Media__V1__DeleteCallRecordingsResponse",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__DeleteCallRecordingsResponse),
+  1,
+  calltrace__media__v1__delete_call_recordings_response__field_descriptors,
+  calltrace__media__v1__delete_call_recordings_response__field_indices_by_name,
+  1,  calltrace__media__v1__delete_call_recordings_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__delete_call_recordings_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor calltrace__media__v1__purge_organisation_request__field_descriptors[1] =
 {
   {
@@ -3286,7 +3465,7 @@ const ProtobufCEnumDescriptor calltrace__media__v1__audio_format__descriptor =
   calltrace__media__v1__audio_format__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor calltrace__media__v1__recording_service__method_descriptors[9] =
+static const ProtobufCMethodDescriptor calltrace__media__v1__recording_service__method_descriptors[10] =
 {
   { "UploadRecording", &calltrace__media__v1__upload_recording_request__descriptor, &calltrace__media__v1__upload_recording_response__descriptor },
   { "GetRecording", &calltrace__media__v1__get_recording_request__descriptor, &calltrace__media__v1__get_recording_response__descriptor },
@@ -3295,16 +3474,18 @@ static const ProtobufCMethodDescriptor calltrace__media__v1__recording_service__
   { "DeleteRecording", &calltrace__media__v1__delete_recording_request__descriptor, &calltrace__media__v1__delete_recording_response__descriptor },
   { "RedactRecording", &calltrace__media__v1__redact_recording_request__descriptor, &calltrace__media__v1__redact_recording_response__descriptor },
   { "PurgeRecordings", &calltrace__media__v1__purge_recordings_request__descriptor, &calltrace__media__v1__purge_recordings_response__descriptor },
+  { "DeleteCallRecordings", &calltrace__media__v1__delete_call_recordings_request__descriptor, &calltrace__media__v1__delete_call_recordings_response__descriptor },
   { "PurgeOrganisation", &calltrace__media__v1__purge_organisation_request__descriptor, &calltrace__media__v1__purge_organisation_response__descriptor },
   { "ExportRecording", &calltrace__media__v1__export_recording_request__descriptor, &calltrace__media__v1__export_recording_response__descriptor },
 };
 const unsigned calltrace__media__v1__recording_service__method_indices_by_name[] = {
+  7,        /* DeleteCallRecordings */
   4,        /* DeleteRecording */
-  8,        /* ExportRecording */
+  9,        /* ExportRecording */
   1,        /* GetRecording */
   2,        /* ListRecordings */
   3,        /* PlayRecording */
-  7,        /* PurgeOrganisation */
+  8,        /* PurgeOrganisation */
   6,        /* PurgeRecordings */
   5,        /* RedactRecording */
   0         /* UploadRecording */
@@ -3316,7 +3497,7 @@ const ProtobufCServiceDescriptor calltrace__media__v1__recording_service__descri
   "RecordingService",
   "Calltrace__Media__V1__RecordingService",
   "calltrace.media.v1",
-  9,
+  10,
   calltrace__media__v1__recording_service__method_descriptors,
   calltrace__media__v1__recording_service__method_indices_by_name
 };
@@ -3376,13 +3557,21 @@ void calltrace__media__v1__recording_service__purge_recordings(ProtobufCService 
   assert(service->descriptor == &calltrace__media__v1__recording_service__descriptor);
   service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void calltrace__media__v1__recording_service__delete_call_recordings(ProtobufCService *service,
+                                                                     const Calltrace__Media__V1__DeleteCallRecordingsRequest *input,
+                                                                     Calltrace__Media__V1__DeleteCallRecordingsResponse_Closure closure,
+                                                                     void *closure_data)
+{
+  assert(service->descriptor == &calltrace__media__v1__recording_service__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void calltrace__media__v1__recording_service__purge_organisation(ProtobufCService *service,
                                                                  const Calltrace__Media__V1__PurgeOrganisationRequest *input,
                                                                  Calltrace__Media__V1__PurgeOrganisationResponse_Closure closure,
                                                                  void *closure_data)
 {
   assert(service->descriptor == &calltrace__media__v1__recording_service__descriptor);
-  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__media__v1__recording_service__export_recording(ProtobufCService *service,
                                                                const Calltrace__Media__V1__ExportRecordingRequest *input,
@@ -3390,7 +3579,7 @@ void calltrace__media__v1__recording_service__export_recording(ProtobufCService 
                                                                void *closure_data)
 {
   assert(service->descriptor == &calltrace__media__v1__recording_service__descriptor);
-  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__media__v1__recording_service__init (Calltrace__Media__V1__RecordingService_Service *service,
                                                     Calltrace__Media__V1__RecordingService_ServiceDestroy destroy)

@@ -32,6 +32,8 @@ typedef struct Calltrace__Media__V1__RedactRecordingRequest Calltrace__Media__V1
 typedef struct Calltrace__Media__V1__RedactRecordingResponse Calltrace__Media__V1__RedactRecordingResponse;
 typedef struct Calltrace__Media__V1__PurgeRecordingsRequest Calltrace__Media__V1__PurgeRecordingsRequest;
 typedef struct Calltrace__Media__V1__PurgeRecordingsResponse Calltrace__Media__V1__PurgeRecordingsResponse;
+typedef struct Calltrace__Media__V1__DeleteCallRecordingsRequest Calltrace__Media__V1__DeleteCallRecordingsRequest;
+typedef struct Calltrace__Media__V1__DeleteCallRecordingsResponse Calltrace__Media__V1__DeleteCallRecordingsResponse;
 typedef struct Calltrace__Media__V1__PurgeOrganisationRequest Calltrace__Media__V1__PurgeOrganisationRequest;
 typedef struct Calltrace__Media__V1__PurgeOrganisationResponse Calltrace__Media__V1__PurgeOrganisationResponse;
 typedef struct Calltrace__Media__V1__ExportRecordingRequest Calltrace__Media__V1__ExportRecordingRequest;
@@ -370,6 +372,27 @@ struct  Calltrace__Media__V1__PurgeRecordingsResponse
 #define CALLTRACE__MEDIA__V1__PURGE_RECORDINGS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__purge_recordings_response__descriptor) \
     , 0, 0, 0 }
+
+
+struct  Calltrace__Media__V1__DeleteCallRecordingsRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *call_id;
+};
+#define CALLTRACE__MEDIA__V1__DELETE_CALL_RECORDINGS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__delete_call_recordings_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Media__V1__DeleteCallRecordingsResponse
+{
+  ProtobufCMessage base;
+  uint32_t deleted;
+};
+#define CALLTRACE__MEDIA__V1__DELETE_CALL_RECORDINGS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__delete_call_recordings_response__descriptor) \
+    , 0 }
 
 
 struct  Calltrace__Media__V1__PurgeOrganisationRequest
@@ -874,6 +897,44 @@ Calltrace__Media__V1__PurgeRecordingsResponse *
 void   calltrace__media__v1__purge_recordings_response__free_unpacked
                      (Calltrace__Media__V1__PurgeRecordingsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__DeleteCallRecordingsRequest methods */
+void   calltrace__media__v1__delete_call_recordings_request__init
+                     (Calltrace__Media__V1__DeleteCallRecordingsRequest         *message);
+size_t calltrace__media__v1__delete_call_recordings_request__get_packed_size
+                     (const Calltrace__Media__V1__DeleteCallRecordingsRequest   *message);
+size_t calltrace__media__v1__delete_call_recordings_request__pack
+                     (const Calltrace__Media__V1__DeleteCallRecordingsRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__delete_call_recordings_request__pack_to_buffer
+                     (const Calltrace__Media__V1__DeleteCallRecordingsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__DeleteCallRecordingsRequest *
+       calltrace__media__v1__delete_call_recordings_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__delete_call_recordings_request__free_unpacked
+                     (Calltrace__Media__V1__DeleteCallRecordingsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__DeleteCallRecordingsResponse methods */
+void   calltrace__media__v1__delete_call_recordings_response__init
+                     (Calltrace__Media__V1__DeleteCallRecordingsResponse         *message);
+size_t calltrace__media__v1__delete_call_recordings_response__get_packed_size
+                     (const Calltrace__Media__V1__DeleteCallRecordingsResponse   *message);
+size_t calltrace__media__v1__delete_call_recordings_response__pack
+                     (const Calltrace__Media__V1__DeleteCallRecordingsResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__delete_call_recordings_response__pack_to_buffer
+                     (const Calltrace__Media__V1__DeleteCallRecordingsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__DeleteCallRecordingsResponse *
+       calltrace__media__v1__delete_call_recordings_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__delete_call_recordings_response__free_unpacked
+                     (Calltrace__Media__V1__DeleteCallRecordingsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Calltrace__Media__V1__PurgeOrganisationRequest methods */
 void   calltrace__media__v1__purge_organisation_request__init
                      (Calltrace__Media__V1__PurgeOrganisationRequest         *message);
@@ -1174,6 +1235,12 @@ typedef void (*Calltrace__Media__V1__PurgeRecordingsRequest_Closure)
 typedef void (*Calltrace__Media__V1__PurgeRecordingsResponse_Closure)
                  (const Calltrace__Media__V1__PurgeRecordingsResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Media__V1__DeleteCallRecordingsRequest_Closure)
+                 (const Calltrace__Media__V1__DeleteCallRecordingsRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__DeleteCallRecordingsResponse_Closure)
+                 (const Calltrace__Media__V1__DeleteCallRecordingsResponse *message,
+                  void *closure_data);
 typedef void (*Calltrace__Media__V1__PurgeOrganisationRequest_Closure)
                  (const Calltrace__Media__V1__PurgeOrganisationRequest *message,
                   void *closure_data);
@@ -1248,6 +1315,10 @@ struct Calltrace__Media__V1__RecordingService_Service
                            const Calltrace__Media__V1__PurgeRecordingsRequest *input,
                            Calltrace__Media__V1__PurgeRecordingsResponse_Closure closure,
                            void *closure_data);
+  void (*delete_call_recordings)(Calltrace__Media__V1__RecordingService_Service *service,
+                                 const Calltrace__Media__V1__DeleteCallRecordingsRequest *input,
+                                 Calltrace__Media__V1__DeleteCallRecordingsResponse_Closure closure,
+                                 void *closure_data);
   void (*purge_organisation)(Calltrace__Media__V1__RecordingService_Service *service,
                              const Calltrace__Media__V1__PurgeOrganisationRequest *input,
                              Calltrace__Media__V1__PurgeOrganisationResponse_Closure closure,
@@ -1271,6 +1342,7 @@ void calltrace__media__v1__recording_service__init (Calltrace__Media__V1__Record
       function_prefix__ ## delete_recording,\
       function_prefix__ ## redact_recording,\
       function_prefix__ ## purge_recordings,\
+      function_prefix__ ## delete_call_recordings,\
       function_prefix__ ## purge_organisation,\
       function_prefix__ ## export_recording  }
 void calltrace__media__v1__recording_service__upload_recording(ProtobufCService *service,
@@ -1301,6 +1373,10 @@ void calltrace__media__v1__recording_service__purge_recordings(ProtobufCService 
                                                                const Calltrace__Media__V1__PurgeRecordingsRequest *input,
                                                                Calltrace__Media__V1__PurgeRecordingsResponse_Closure closure,
                                                                void *closure_data);
+void calltrace__media__v1__recording_service__delete_call_recordings(ProtobufCService *service,
+                                                                     const Calltrace__Media__V1__DeleteCallRecordingsRequest *input,
+                                                                     Calltrace__Media__V1__DeleteCallRecordingsResponse_Closure closure,
+                                                                     void *closure_data);
 void calltrace__media__v1__recording_service__purge_organisation(ProtobufCService *service,
                                                                  const Calltrace__Media__V1__PurgeOrganisationRequest *input,
                                                                  Calltrace__Media__V1__PurgeOrganisationResponse_Closure closure,
@@ -1378,6 +1454,8 @@ extern const ProtobufCMessageDescriptor calltrace__media__v1__redact_recording_r
 extern const ProtobufCMessageDescriptor calltrace__media__v1__redact_recording_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__purge_recordings_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__purge_recordings_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__delete_call_recordings_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__delete_call_recordings_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__purge_organisation_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__purge_organisation_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__export_recording_request__descriptor;

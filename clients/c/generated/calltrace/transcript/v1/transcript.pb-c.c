@@ -1267,6 +1267,96 @@ void   calltrace__transcript__v1__purge_calls_response__free_unpacked
   assert(message->base.descriptor == &calltrace__transcript__v1__purge_calls_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__transcript__v1__purge_transcripts_request__init
+                     (Calltrace__Transcript__V1__PurgeTranscriptsRequest         *message)
+{
+  static const Calltrace__Transcript__V1__PurgeTranscriptsRequest init_value = CALLTRACE__TRANSCRIPT__V1__PURGE_TRANSCRIPTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__purge_transcripts_request__get_packed_size
+                     (const Calltrace__Transcript__V1__PurgeTranscriptsRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__purge_transcripts_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__purge_transcripts_request__pack
+                     (const Calltrace__Transcript__V1__PurgeTranscriptsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__purge_transcripts_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__purge_transcripts_request__pack_to_buffer
+                     (const Calltrace__Transcript__V1__PurgeTranscriptsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__purge_transcripts_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__PurgeTranscriptsRequest *
+       calltrace__transcript__v1__purge_transcripts_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__PurgeTranscriptsRequest *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__purge_transcripts_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__purge_transcripts_request__free_unpacked
+                     (Calltrace__Transcript__V1__PurgeTranscriptsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__purge_transcripts_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__transcript__v1__purge_transcripts_response__init
+                     (Calltrace__Transcript__V1__PurgeTranscriptsResponse         *message)
+{
+  static const Calltrace__Transcript__V1__PurgeTranscriptsResponse init_value = CALLTRACE__TRANSCRIPT__V1__PURGE_TRANSCRIPTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__purge_transcripts_response__get_packed_size
+                     (const Calltrace__Transcript__V1__PurgeTranscriptsResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__purge_transcripts_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__purge_transcripts_response__pack
+                     (const Calltrace__Transcript__V1__PurgeTranscriptsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__purge_transcripts_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__purge_transcripts_response__pack_to_buffer
+                     (const Calltrace__Transcript__V1__PurgeTranscriptsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__purge_transcripts_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__PurgeTranscriptsResponse *
+       calltrace__transcript__v1__purge_transcripts_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__PurgeTranscriptsResponse *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__purge_transcripts_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__purge_transcripts_response__free_unpacked
+                     (Calltrace__Transcript__V1__PurgeTranscriptsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__purge_transcripts_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__transcript__v1__purge_organisation_request__init
                      (Calltrace__Transcript__V1__PurgeOrganisationRequest         *message)
 {
@@ -4539,6 +4629,121 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__purge_calls_response
   (ProtobufCMessageInit) calltrace__transcript__v1__purge_calls_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__purge_transcripts_request__field_descriptors[3] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__PurgeTranscriptsRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "started_before_unix_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__PurgeTranscriptsRequest, started_before_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_count",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__PurgeTranscriptsRequest, max_count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__transcript__v1__purge_transcripts_request__field_indices_by_name[] = {
+  2,   /* field[2] = max_count */
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = started_before_unix_ms */
+};
+static const ProtobufCIntRange calltrace__transcript__v1__purge_transcripts_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__transcript__v1__purge_transcripts_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.PurgeTranscriptsRequest",
+  "PurgeTranscriptsRequest",
+  "Calltrace__Transcript__V1__PurgeTranscriptsRequest",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__PurgeTranscriptsRequest),
+  3,
+  calltrace__transcript__v1__purge_transcripts_request__field_descriptors,
+  calltrace__transcript__v1__purge_transcripts_request__field_indices_by_name,
+  1,  calltrace__transcript__v1__purge_transcripts_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__purge_transcripts_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__purge_transcripts_response__field_descriptors[2] =
+{
+  {
+    "purged",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__PurgeTranscriptsResponse, purged),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "more",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__PurgeTranscriptsResponse, more),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__transcript__v1__purge_transcripts_response__field_indices_by_name[] = {
+  1,   /* field[1] = more */
+  0,   /* field[0] = purged */
+};
+static const ProtobufCIntRange calltrace__transcript__v1__purge_transcripts_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__transcript__v1__purge_transcripts_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.PurgeTranscriptsResponse",
+  "PurgeTranscriptsResponse",
+  "Calltrace__Transcript__V1__PurgeTranscriptsResponse",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__PurgeTranscriptsResponse),
+  2,
+  calltrace__transcript__v1__purge_transcripts_response__field_descriptors,
+  calltrace__transcript__v1__purge_transcripts_response__field_indices_by_name,
+  1,  calltrace__transcript__v1__purge_transcripts_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__purge_transcripts_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor calltrace__transcript__v1__purge_organisation_request__field_descriptors[1] =
 {
   {
@@ -6354,7 +6559,7 @@ void calltrace__transcript__v1__tracking_number_service__init (Calltrace__Transc
                                      &calltrace__transcript__v1__tracking_number_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }
-static const ProtobufCMethodDescriptor calltrace__transcript__v1__call_service__method_descriptors[11] =
+static const ProtobufCMethodDescriptor calltrace__transcript__v1__call_service__method_descriptors[12] =
 {
   { "StartCall", &calltrace__transcript__v1__start_call_request__descriptor, &calltrace__transcript__v1__start_call_response__descriptor },
   { "CompleteCall", &calltrace__transcript__v1__complete_call_request__descriptor, &calltrace__transcript__v1__complete_call_response__descriptor },
@@ -6365,6 +6570,7 @@ static const ProtobufCMethodDescriptor calltrace__transcript__v1__call_service__
   { "FindCallsByCaller", &calltrace__transcript__v1__find_calls_by_caller_request__descriptor, &calltrace__transcript__v1__find_calls_by_caller_response__descriptor },
   { "DeleteCall", &calltrace__transcript__v1__delete_call_request__descriptor, &calltrace__transcript__v1__delete_call_response__descriptor },
   { "PurgeCalls", &calltrace__transcript__v1__purge_calls_request__descriptor, &calltrace__transcript__v1__purge_calls_response__descriptor },
+  { "PurgeTranscripts", &calltrace__transcript__v1__purge_transcripts_request__descriptor, &calltrace__transcript__v1__purge_transcripts_response__descriptor },
   { "PurgeOrganisation", &calltrace__transcript__v1__purge_organisation_request__descriptor, &calltrace__transcript__v1__purge_organisation_response__descriptor },
   { "ExportCall", &calltrace__transcript__v1__export_call_request__descriptor, &calltrace__transcript__v1__export_call_response__descriptor },
 };
@@ -6372,13 +6578,14 @@ const unsigned calltrace__transcript__v1__call_service__method_indices_by_name[]
   5,        /* AttributionReport */
   1,        /* CompleteCall */
   7,        /* DeleteCall */
-  10,        /* ExportCall */
+  11,        /* ExportCall */
   6,        /* FindCallsByCaller */
   2,        /* GetCall */
   3,        /* ListCalls */
   4,        /* MarkCallOutcome */
   8,        /* PurgeCalls */
-  9,        /* PurgeOrganisation */
+  10,        /* PurgeOrganisation */
+  9,        /* PurgeTranscripts */
   0         /* StartCall */
 };
 const ProtobufCServiceDescriptor calltrace__transcript__v1__call_service__descriptor =
@@ -6388,7 +6595,7 @@ const ProtobufCServiceDescriptor calltrace__transcript__v1__call_service__descri
   "CallService",
   "Calltrace__Transcript__V1__CallService",
   "calltrace.transcript.v1",
-  11,
+  12,
   calltrace__transcript__v1__call_service__method_descriptors,
   calltrace__transcript__v1__call_service__method_indices_by_name
 };
@@ -6464,13 +6671,21 @@ void calltrace__transcript__v1__call_service__purge_calls(ProtobufCService *serv
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
   service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void calltrace__transcript__v1__call_service__purge_transcripts(ProtobufCService *service,
+                                                                const Calltrace__Transcript__V1__PurgeTranscriptsRequest *input,
+                                                                Calltrace__Transcript__V1__PurgeTranscriptsResponse_Closure closure,
+                                                                void *closure_data)
+{
+  assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void calltrace__transcript__v1__call_service__purge_organisation(ProtobufCService *service,
                                                                  const Calltrace__Transcript__V1__PurgeOrganisationRequest *input,
                                                                  Calltrace__Transcript__V1__PurgeOrganisationResponse_Closure closure,
                                                                  void *closure_data)
 {
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__transcript__v1__call_service__export_call(ProtobufCService *service,
                                                           const Calltrace__Transcript__V1__ExportCallRequest *input,
@@ -6478,7 +6693,7 @@ void calltrace__transcript__v1__call_service__export_call(ProtobufCService *serv
                                                           void *closure_data)
 {
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
-  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__transcript__v1__call_service__init (Calltrace__Transcript__V1__CallService_Service *service,
                                                     Calltrace__Transcript__V1__CallService_ServiceDestroy destroy)

@@ -43,6 +43,8 @@ typedef struct Calltrace__Transcript__V1__DeleteCallRequest Calltrace__Transcrip
 typedef struct Calltrace__Transcript__V1__DeleteCallResponse Calltrace__Transcript__V1__DeleteCallResponse;
 typedef struct Calltrace__Transcript__V1__PurgeCallsRequest Calltrace__Transcript__V1__PurgeCallsRequest;
 typedef struct Calltrace__Transcript__V1__PurgeCallsResponse Calltrace__Transcript__V1__PurgeCallsResponse;
+typedef struct Calltrace__Transcript__V1__PurgeTranscriptsRequest Calltrace__Transcript__V1__PurgeTranscriptsRequest;
+typedef struct Calltrace__Transcript__V1__PurgeTranscriptsResponse Calltrace__Transcript__V1__PurgeTranscriptsResponse;
 typedef struct Calltrace__Transcript__V1__PurgeOrganisationRequest Calltrace__Transcript__V1__PurgeOrganisationRequest;
 typedef struct Calltrace__Transcript__V1__PurgeOrganisationResponse Calltrace__Transcript__V1__PurgeOrganisationResponse;
 typedef struct Calltrace__Transcript__V1__ExportCallRequest Calltrace__Transcript__V1__ExportCallRequest;
@@ -610,6 +612,32 @@ struct  Calltrace__Transcript__V1__PurgeCallsResponse
 };
 #define CALLTRACE__TRANSCRIPT__V1__PURGE_CALLS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__purge_calls_response__descriptor) \
+    , 0, 0 }
+
+
+struct  Calltrace__Transcript__V1__PurgeTranscriptsRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  int64_t started_before_unix_ms;
+  uint32_t max_count;
+};
+#define CALLTRACE__TRANSCRIPT__V1__PURGE_TRANSCRIPTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__purge_transcripts_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0 }
+
+
+struct  Calltrace__Transcript__V1__PurgeTranscriptsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Calls whose transcript or analysis was deleted.
+   */
+  uint32_t purged;
+  protobuf_c_boolean more;
+};
+#define CALLTRACE__TRANSCRIPT__V1__PURGE_TRANSCRIPTS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__purge_transcripts_response__descriptor) \
     , 0, 0 }
 
 
@@ -1511,6 +1539,44 @@ Calltrace__Transcript__V1__PurgeCallsResponse *
 void   calltrace__transcript__v1__purge_calls_response__free_unpacked
                      (Calltrace__Transcript__V1__PurgeCallsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__PurgeTranscriptsRequest methods */
+void   calltrace__transcript__v1__purge_transcripts_request__init
+                     (Calltrace__Transcript__V1__PurgeTranscriptsRequest         *message);
+size_t calltrace__transcript__v1__purge_transcripts_request__get_packed_size
+                     (const Calltrace__Transcript__V1__PurgeTranscriptsRequest   *message);
+size_t calltrace__transcript__v1__purge_transcripts_request__pack
+                     (const Calltrace__Transcript__V1__PurgeTranscriptsRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__purge_transcripts_request__pack_to_buffer
+                     (const Calltrace__Transcript__V1__PurgeTranscriptsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__PurgeTranscriptsRequest *
+       calltrace__transcript__v1__purge_transcripts_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__purge_transcripts_request__free_unpacked
+                     (Calltrace__Transcript__V1__PurgeTranscriptsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__PurgeTranscriptsResponse methods */
+void   calltrace__transcript__v1__purge_transcripts_response__init
+                     (Calltrace__Transcript__V1__PurgeTranscriptsResponse         *message);
+size_t calltrace__transcript__v1__purge_transcripts_response__get_packed_size
+                     (const Calltrace__Transcript__V1__PurgeTranscriptsResponse   *message);
+size_t calltrace__transcript__v1__purge_transcripts_response__pack
+                     (const Calltrace__Transcript__V1__PurgeTranscriptsResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__purge_transcripts_response__pack_to_buffer
+                     (const Calltrace__Transcript__V1__PurgeTranscriptsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__PurgeTranscriptsResponse *
+       calltrace__transcript__v1__purge_transcripts_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__purge_transcripts_response__free_unpacked
+                     (Calltrace__Transcript__V1__PurgeTranscriptsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Calltrace__Transcript__V1__PurgeOrganisationRequest methods */
 void   calltrace__transcript__v1__purge_organisation_request__init
                      (Calltrace__Transcript__V1__PurgeOrganisationRequest         *message);
@@ -2110,6 +2176,12 @@ typedef void (*Calltrace__Transcript__V1__PurgeCallsRequest_Closure)
 typedef void (*Calltrace__Transcript__V1__PurgeCallsResponse_Closure)
                  (const Calltrace__Transcript__V1__PurgeCallsResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Transcript__V1__PurgeTranscriptsRequest_Closure)
+                 (const Calltrace__Transcript__V1__PurgeTranscriptsRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Transcript__V1__PurgeTranscriptsResponse_Closure)
+                 (const Calltrace__Transcript__V1__PurgeTranscriptsResponse *message,
+                  void *closure_data);
 typedef void (*Calltrace__Transcript__V1__PurgeOrganisationRequest_Closure)
                  (const Calltrace__Transcript__V1__PurgeOrganisationRequest *message,
                   void *closure_data);
@@ -2273,6 +2345,10 @@ struct Calltrace__Transcript__V1__CallService_Service
                       const Calltrace__Transcript__V1__PurgeCallsRequest *input,
                       Calltrace__Transcript__V1__PurgeCallsResponse_Closure closure,
                       void *closure_data);
+  void (*purge_transcripts)(Calltrace__Transcript__V1__CallService_Service *service,
+                            const Calltrace__Transcript__V1__PurgeTranscriptsRequest *input,
+                            Calltrace__Transcript__V1__PurgeTranscriptsResponse_Closure closure,
+                            void *closure_data);
   void (*purge_organisation)(Calltrace__Transcript__V1__CallService_Service *service,
                              const Calltrace__Transcript__V1__PurgeOrganisationRequest *input,
                              Calltrace__Transcript__V1__PurgeOrganisationResponse_Closure closure,
@@ -2298,6 +2374,7 @@ void calltrace__transcript__v1__call_service__init (Calltrace__Transcript__V1__C
       function_prefix__ ## find_calls_by_caller,\
       function_prefix__ ## delete_call,\
       function_prefix__ ## purge_calls,\
+      function_prefix__ ## purge_transcripts,\
       function_prefix__ ## purge_organisation,\
       function_prefix__ ## export_call  }
 void calltrace__transcript__v1__call_service__start_call(ProtobufCService *service,
@@ -2336,6 +2413,10 @@ void calltrace__transcript__v1__call_service__purge_calls(ProtobufCService *serv
                                                           const Calltrace__Transcript__V1__PurgeCallsRequest *input,
                                                           Calltrace__Transcript__V1__PurgeCallsResponse_Closure closure,
                                                           void *closure_data);
+void calltrace__transcript__v1__call_service__purge_transcripts(ProtobufCService *service,
+                                                                const Calltrace__Transcript__V1__PurgeTranscriptsRequest *input,
+                                                                Calltrace__Transcript__V1__PurgeTranscriptsResponse_Closure closure,
+                                                                void *closure_data);
 void calltrace__transcript__v1__call_service__purge_organisation(ProtobufCService *service,
                                                                  const Calltrace__Transcript__V1__PurgeOrganisationRequest *input,
                                                                  Calltrace__Transcript__V1__PurgeOrganisationResponse_Closure closure,
@@ -2488,6 +2569,8 @@ extern const ProtobufCMessageDescriptor calltrace__transcript__v1__delete_call_r
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__delete_call_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__purge_calls_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__purge_calls_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__purge_transcripts_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__purge_transcripts_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__purge_organisation_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__purge_organisation_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__export_call_request__descriptor;

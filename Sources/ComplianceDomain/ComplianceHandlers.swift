@@ -1,0 +1,227 @@
+import CallTraceAPI
+import CallTraceKeys
+import CallTraceProto
+import CallTraceRPC
+import CallTraceServiceHost
+import Foundation
+
+/// `calltrace.compliance.v1.RetentionService`: settings.manage.
+struct RetentionHandler: Calltrace_Compliance_V1_RetentionServiceHandler {
+    let rules: RetentionRules
+    let authorizer: any Authorizing
+    let policies = Calltrace_Compliance_V1_RetentionServicePolicies(
+        getRetentionPolicy: .gateways | .operators, setRetentionPolicy: .gateways | .operators, runRetention: .gateways | .operators,
+        listRetentionRuns: .gateways | .operators)
+
+    func getRetentionPolicy(_ request: Calltrace_Compliance_V1_GetRetentionPolicyRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_GetRetentionPolicyResponse {
+        _ = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+        let policy = try await rules.policy(org: request.orgID)
+        return .with { $0.policy = Self.proto(policy) }
+    }
+
+    func setRetentionPolicy(_ request: Calltrace_Compliance_V1_SetRetentionPolicyRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_SetRetentionPolicyResponse {
+        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+        let p = request.policy
+        let policy = try await rules.setPolicy(RetentionPolicyRow(recordingsMonths: Int(p.recordingsMonths), transcriptsMonths: Int(p.transcriptsMonths),
+                                                                  callRecordsMonths: Int(p.callRecordsMonths)),
+                                               org: request.orgID, by: who.actor)
+        return .with { $0.policy = Self.proto(policy) }
+    }
+
+    func runRetention(_ request: Calltrace_Compliance_V1_RunRetentionRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_RunRetentionResponse {
+        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+        let run = try await rules.run(org: request.orgID, by: who.actor)
+        return .with { $0.run = Self.proto(run, job: nil) }
+    }
+
+    func listRetentionRuns(_ request: Calltrace_Compliance_V1_ListRetentionRunsRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_ListRetentionRunsResponse {
+        _ = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+        let runs = try await rules.runs(org: request.orgID, limit: Int(request.limit))
+        return .with { $0.runs = runs.map { Self.proto($0.run, job: $0.job) } }
+    }
+
+    static func proto(_ p: RetentionPolicyRow) -> Calltrace_Compliance_V1_RetentionPolicy {
+        .with {
+            $0.recordingsMonths = UInt32(p.recordingsMonths); $0.transcriptsMonths = UInt32(p.transcriptsMonths)
+            $0.callRecordsMonths = UInt32(p.callRecordsMonths); $0.updatedAtUnixMs = p.updatedAt; $0.updatedBy = p.updatedBy
+        }
+    }
+
+    static func proto(_ run: RetentionRunRow, job: JobQueue.Status?) -> Calltrace_Compliance_V1_RetentionRun {
+        .with {
+            $0.runID = run.id; $0.orgID = run.org; $0.state = run.finishedAt == 0 ? .running : .finished; $0.requestedBy = run.requestedBy
+            $0.startedAtUnixMs = run.startedAt; $0.finishedAtUnixMs = run.finishedAt
+            $0.recordingsBeforeUnixMs = run.recordingsBefore; $0.transcriptsBeforeUnixMs = run.transcriptsBefore
+            $0.callRecordsBeforeUnixMs = run.callRecordsBefore
+            $0.recordingsPurged = UInt32(run.recordingsPurged); $0.recordingBytesPurged = run.recordingBytesPurged
+            $0.transcriptsPurged = UInt32(run.transcriptsPurged); $0.callRecordsPurged = UInt32(run.callRecordsPurged)
+            $0.lastError = job?.lastError ?? ""
+        }
+    }
+}
+
+/// `calltrace.compliance.v1.DeletionService`: records.delete.
+struct DeletionHandler: Calltrace_Compliance_V1_DeletionServiceHandler {
+    let rules: DeletionRules
+    let authorizer: any Authorizing
+    let policies = Calltrace_Compliance_V1_DeletionServicePolicies(
+        deleteCall: .gateways | .operators, getDeletion: .gateways | .operators, listDeletions: .gateways | .operators)
+
+    func deleteCall(_ request: Calltrace_Compliance_V1_DeleteCallRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_DeleteCallResponse {
+        let who = try await context.principal(in: request.orgID, may: .recordsDelete, via: authorizer)
+        let row = try await rules.delete(request.callID, org: request.orgID, reason: request.reason, by: who.actor)
+        return .with { $0.deletion = Self.proto(row, job: nil) }
+    }
+
+    func getDeletion(_ request: Calltrace_Compliance_V1_GetDeletionRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_GetDeletionResponse {
+        _ = try await context.principal(in: request.orgID, may: .recordsDelete, via: authorizer)
+        let found = try await rules.deletion(request.deletionID, org: request.orgID)
+        return .with { $0.deletion = Self.proto(found.row, job: found.job) }
+    }
+
+    func listDeletions(_ request: Calltrace_Compliance_V1_ListDeletionsRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_ListDeletionsResponse {
+        _ = try await context.principal(in: request.orgID, may: .recordsDelete, via: authorizer)
+        let rows = try await rules.deletions(org: request.orgID, limit: Int(request.limit))
+        return .with { $0.deletions = rows.map { Self.proto($0.row, job: $0.job) } }
+    }
+
+    static func proto(_ row: DeletionRow, job: JobQueue.Status?) -> Calltrace_Compliance_V1_Deletion {
+        .with {
+            $0.deletionID = row.id; $0.orgID = row.org; $0.callID = row.callID; $0.state = row.finishedAt == 0 ? .pending : .done
+            $0.reason = row.reason; $0.requestedBy = row.requestedBy; $0.requestedAtUnixMs = row.requestedAt
+            $0.transcriptConfirmedAtUnixMs = row.transcriptConfirmedAt; $0.mediaConfirmedAtUnixMs = row.mediaConfirmedAt
+            $0.recordingsDeleted = UInt32(row.recordingsDeleted); $0.finishedAtUnixMs = row.finishedAt; $0.requestID = row.requestID
+            $0.attempts = UInt32(job?.attempts ?? 0); $0.lastError = job?.lastError ?? ""
+        }
+    }
+}
+
+/// `calltrace.compliance.v1.SubjectRequestService`: requests.manage throughout.
+struct SubjectRequestHandler: Calltrace_Compliance_V1_SubjectRequestServiceHandler {
+    let rules: SubjectRequestRules
+    let services: any CallDataServices
+    let authorizer: any Authorizing
+    let policies = Calltrace_Compliance_V1_SubjectRequestServicePolicies(
+        openSubjectRequest: .gateways | .operators, getSubjectRequest: .gateways | .operators, listSubjectRequests: .gateways | .operators,
+        pauseSubjectRequest: .gateways | .operators, resumeSubjectRequest: .gateways | .operators, extendSubjectRequest: .gateways | .operators,
+        recordIdentityCheck: .gateways | .operators, locateSubjectData: .gateways | .operators, eraseSubjectData: .gateways | .operators,
+        objectToProcessing: .gateways | .operators, closeSubjectRequest: .gateways | .operators)
+
+    private func actor(_ org: String, _ context: ServerContext) async throws -> String {
+        try await context.principal(in: org, may: .requestsManage, via: authorizer).actor
+    }
+
+    func openSubjectRequest(_ request: Calltrace_Compliance_V1_OpenSubjectRequestRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_OpenSubjectRequestResponse {
+        let row = try await rules.open(request, by: try await actor(request.orgID, context))
+        let message = try await proto(row)
+        return .with { $0.request = message }
+    }
+
+    func getSubjectRequest(_ request: Calltrace_Compliance_V1_GetSubjectRequestRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_GetSubjectRequestResponse {
+        _ = try await actor(request.orgID, context)
+        let row = try await rules.request(request.requestID, org: request.orgID)
+        let message = try await proto(row)
+        return .with { $0.request = message }
+    }
+
+    func listSubjectRequests(_ request: Calltrace_Compliance_V1_ListSubjectRequestsRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_ListSubjectRequestsResponse {
+        _ = try await actor(request.orgID, context)
+        let view: SubjectRequestRules.View = switch request.view {
+        case .all: .all
+        case .overdue: .overdue
+        case .dueSoon: .dueWithin(request.dueWithinDays == 0 ? 7 : Int(min(request.dueWithinDays, 366)))
+        default: .open
+        }
+        var answer = Calltrace_Compliance_V1_ListSubjectRequestsResponse()
+        for (row, _) in try await rules.list(org: request.orgID, view: view) { answer.requests.append(try await proto(row)) }
+        return answer
+    }
+
+    func pauseSubjectRequest(_ request: Calltrace_Compliance_V1_PauseSubjectRequestRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_PauseSubjectRequestResponse {
+        let row = try await rules.pause(request.requestID, org: request.orgID, reason: request.reason, by: try await actor(request.orgID, context))
+        let message = try await proto(row)
+        return .with { $0.request = message }
+    }
+
+    func resumeSubjectRequest(_ request: Calltrace_Compliance_V1_ResumeSubjectRequestRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_ResumeSubjectRequestResponse {
+        let row = try await rules.resume(request.requestID, org: request.orgID, by: try await actor(request.orgID, context))
+        let message = try await proto(row)
+        return .with { $0.request = message }
+    }
+
+    func extendSubjectRequest(_ request: Calltrace_Compliance_V1_ExtendSubjectRequestRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_ExtendSubjectRequestResponse {
+        let row = try await rules.extend(request.requestID, org: request.orgID, reason: request.reason, by: try await actor(request.orgID, context))
+        let message = try await proto(row)
+        return .with { $0.request = message }
+    }
+
+    func recordIdentityCheck(_ request: Calltrace_Compliance_V1_RecordIdentityCheckRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_RecordIdentityCheckResponse {
+        let row = try await rules.recordIdentityCheck(request.requestID, org: request.orgID, result: request.result,
+                                                      by: try await actor(request.orgID, context))
+        let message = try await proto(row)
+        return .with { $0.request = message }
+    }
+
+    func locateSubjectData(_ request: Calltrace_Compliance_V1_LocateSubjectDataRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_LocateSubjectDataResponse {
+        let calls = try await rules.locate(request.requestID, org: request.orgID, services: services, by: try await actor(request.orgID, context))
+        return .with {
+            $0.calls = calls.map { call in
+                .with { $0.callID = call.callID; $0.recordingID = call.recordingID; $0.startedAtUnixMs = call.startedAtUnixMs; $0.transcribed = call.transcribed }
+            }
+        }
+    }
+
+    func eraseSubjectData(_ request: Calltrace_Compliance_V1_EraseSubjectDataRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_EraseSubjectDataResponse {
+        let row = try await rules.erase(request.requestID, org: request.orgID, services: services, by: try await actor(request.orgID, context))
+        let message = try await proto(row)
+        return .with { $0.request = message }
+    }
+
+    func objectToProcessing(_ request: Calltrace_Compliance_V1_ObjectToProcessingRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_ObjectToProcessingResponse {
+        let done = try await rules.object(request.requestID, org: request.orgID, services: services, by: try await actor(request.orgID, context))
+        let message = try await proto(done.row)
+        return .with { $0.request = message; $0.analysesDeleted = UInt32(done.analyses) }
+    }
+
+    func closeSubjectRequest(_ request: Calltrace_Compliance_V1_CloseSubjectRequestRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_CloseSubjectRequestResponse {
+        let row = try await rules.close(request.requestID, org: request.orgID, outcome: request.outcome, by: try await actor(request.orgID, context))
+        let message = try await proto(row)
+        return .with { $0.request = message }
+    }
+
+    func proto(_ row: SubjectRequestRow) async throws -> Calltrace_Compliance_V1_SubjectRequest {
+        let progress = try await rules.deletionProgress(row.id)
+        let due = try rules.dueDate(row)
+        return .with {
+            $0.requestID = row.id; $0.orgID = row.org; $0.kind = .init(rawValue: row.kind) ?? .unspecified
+            $0.phoneNumbersMasked = row.details.phoneNumbers.map(PhoneNumber.masked)
+            $0.receivedOn = row.receivedOn.description; $0.nation = row.nation.rawValue
+            $0.identityCheck = .init(rawValue: row.identityCheck) ?? .unspecified; $0.notes = row.details.notes
+            $0.state = .init(rawValue: row.state) ?? .unspecified; $0.dueOn = due.description; $0.extended = row.extended
+            $0.extensionReason = row.details.extensionReason; $0.pausedDays = UInt32(row.pausedDays)
+            $0.pausedSince = row.pausedSince?.description ?? ""; $0.pauseReason = row.details.pauseReason
+            $0.overdue = row.closedAt == 0 && due < rules.today
+            $0.deletionIds = progress.ids; $0.deletionsDone = UInt32(progress.done); $0.erasureConfirmedAtUnixMs = row.erasureConfirmedAt
+            $0.objectionAppliedAtUnixMs = row.objectionAppliedAt; $0.outcome = row.details.outcome; $0.closedAtUnixMs = row.closedAt
+            $0.openedBy = row.openedBy; $0.openedAtUnixMs = row.openedAt
+        }
+    }
+}

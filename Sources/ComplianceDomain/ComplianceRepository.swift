@@ -1,0 +1,383 @@
+import CallTraceStorage
+import Foundation
+
+/// An organisation's retention policy: months per kind of data, 0 to keep while active.
+struct RetentionPolicyRow: Sendable, Equatable {
+    var recordingsMonths: Int
+    var transcriptsMonths: Int
+    var callRecordsMonths: Int
+    var updatedAt: Int64 = 0
+    var updatedBy: String = ""
+
+    static let keepAll = RetentionPolicyRow(recordingsMonths: 0, transcriptsMonths: 0, callRecordsMonths: 0)
+    var keepsAll: Bool { recordingsMonths == 0 && transcriptsMonths == 0 && callRecordsMonths == 0 }
+}
+
+/// One retention run and its receipt. `phase` is where the run stands: recordings, then
+/// transcripts, then call records, then finished.
+struct RetentionRunRow: Sendable {
+    enum Phase: Int, Sendable { case recordings = 0, transcripts, callRecords, finished }
+    let id: String
+    let org: String
+    var phase: Phase
+    let requestedBy: String
+    let startedAt: Int64
+    var finishedAt: Int64 = 0
+    /// 0: that kind is kept.
+    let recordingsBefore: Int64
+    let transcriptsBefore: Int64
+    let callRecordsBefore: Int64
+    var recordingsPurged = 0
+    var recordingBytesPurged: UInt64 = 0
+    var transcriptsPurged = 0
+    var callRecordsPurged = 0
+    var jobID = ""
+}
+
+/// A call deleted across services (P10): what each service has confirmed.
+struct DeletionRow: Sendable {
+    let id: String
+    let org: String
+    let callID: String
+    let requestID: String
+    let reason: String
+    let requestedBy: String
+    let requestedAt: Int64
+    var transcriptConfirmedAt: Int64 = 0
+    var mediaConfirmedAt: Int64 = 0
+    var recordingsDeleted = 0
+    var finishedAt: Int64 = 0
+    var jobID = ""
+}
+
+/// A data-subject request (P13). Everything a person wrote (numbers, notes, reasons, outcome)
+/// is in `details`, sealed under the organisation's key; the columns are what the deadline
+/// engine and the lists need.
+struct SubjectRequestRow: Sendable {
+    struct Details: Codable, Sendable, Equatable {
+        var phoneNumbers: [String]
+        var notes: String = ""
+        var pauseReason: String = ""
+        var extensionReason: String = ""
+        var outcome: String = ""
+    }
+    let id: String
+    let org: String
+    let kind: Int
+    let receivedOn: Day
+    let nation: Nation
+    var identityCheck: Int
+    var state: Int
+    var extended = false
+    var pausedDays = 0
+    var pausedSince: Day?
+    var erasureStartedAt: Int64 = 0
+    var erasureConfirmedAt: Int64 = 0
+    var objectionAppliedAt: Int64 = 0
+    var closedAt: Int64 = 0
+    let openedBy: String
+    let openedAt: Int64
+    var details: Details
+}
+
+/// Compliance's own records (retention, deletions, subject requests), behind a protocol: SQL
+/// only in the SQLite implementation, in the subset PostgreSQL shares.
+protocol ComplianceRepository: Sendable {
+    func read<T: Sendable>(_ body: @escaping @Sendable (any ComplianceTransaction) throws -> T) async throws -> T
+    func write<T: Sendable>(_ body: @escaping @Sendable (any ComplianceTransaction) throws -> T) async throws -> T
+}
+
+protocol ComplianceTransaction {
+    /// For enqueueing jobs and recording audit events in the same transaction.
+    var connection: Connection { get }
+
+    func retentionPolicy(org: String) throws -> RetentionPolicyRow?
+    func put(_ policy: RetentionPolicyRow, org: String) throws
+    /// Organisations whose policy removes something.
+    func orgsWithRetention() throws -> [String]
+    func insert(_ run: RetentionRunRow) throws
+    func update(_ run: RetentionRunRow) throws
+    func retentionRun(_ id: String) throws -> RetentionRunRow?
+    /// The organisation's unfinished run, if one is queued or under way.
+    func unfinishedRetentionRun(org: String) throws -> RetentionRunRow?
+    func retentionRuns(org: String, limit: Int) throws -> [RetentionRunRow]
+
+    func insert(_ deletion: DeletionRow) throws
+    func update(_ deletion: DeletionRow) throws
+    func deletion(_ id: String) throws -> DeletionRow?
+    func deletion(org: String, callID: String) throws -> DeletionRow?
+    func deletions(org: String, limit: Int) throws -> [DeletionRow]
+    func deletions(request: String) throws -> [DeletionRow]
+
+    /// `details` sealed by the caller.
+    func insert(_ request: SubjectRequestRow, sealedDetails: Data) throws
+    func update(_ request: SubjectRequestRow, sealedDetails: Data) throws
+    func subjectRequest(_ id: String, org: String) throws -> (row: SubjectRequestRow, sealedDetails: Data)?
+    func subjectRequests(org: String, includeClosed: Bool) throws -> [(row: SubjectRequestRow, sealedDetails: Data)]
+}
+
+struct SQLiteComplianceRepository: ComplianceRepository {
+    static let schema = """
+        CREATE TABLE retention_policies (
+            org_id TEXT PRIMARY KEY,
+            recordings_months INTEGER NOT NULL,
+            transcripts_months INTEGER NOT NULL,
+            call_records_months INTEGER NOT NULL,
+            updated_at_unix_ms INTEGER NOT NULL,
+            updated_by TEXT NOT NULL
+        );
+        CREATE TABLE retention_runs (
+            id TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL,
+            phase INTEGER NOT NULL,
+            requested_by TEXT NOT NULL,
+            started_at_unix_ms INTEGER NOT NULL,
+            finished_at_unix_ms INTEGER NOT NULL,
+            recordings_before_unix_ms INTEGER NOT NULL,
+            transcripts_before_unix_ms INTEGER NOT NULL,
+            call_records_before_unix_ms INTEGER NOT NULL,
+            recordings_purged INTEGER NOT NULL,
+            recording_bytes_purged INTEGER NOT NULL,
+            transcripts_purged INTEGER NOT NULL,
+            call_records_purged INTEGER NOT NULL,
+            job_id TEXT NOT NULL
+        );
+        CREATE INDEX retention_runs_by_org ON retention_runs (org_id, started_at_unix_ms);
+        CREATE TABLE deletions (
+            id TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL,
+            call_id TEXT NOT NULL,
+            request_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            requested_at_unix_ms INTEGER NOT NULL,
+            transcript_confirmed_at_unix_ms INTEGER NOT NULL,
+            media_confirmed_at_unix_ms INTEGER NOT NULL,
+            recordings_deleted INTEGER NOT NULL,
+            finished_at_unix_ms INTEGER NOT NULL,
+            job_id TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX deletions_by_call ON deletions (org_id, call_id);
+        CREATE INDEX deletions_by_request ON deletions (request_id);
+        CREATE TABLE subject_requests (
+            id TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL,
+            kind INTEGER NOT NULL,
+            received_on TEXT NOT NULL,
+            nation TEXT NOT NULL,
+            identity_check INTEGER NOT NULL,
+            state INTEGER NOT NULL,
+            extended INTEGER NOT NULL,
+            paused_days INTEGER NOT NULL,
+            paused_since TEXT NOT NULL,
+            erasure_started_at_unix_ms INTEGER NOT NULL,
+            erasure_confirmed_at_unix_ms INTEGER NOT NULL,
+            objection_applied_at_unix_ms INTEGER NOT NULL,
+            closed_at_unix_ms INTEGER NOT NULL,
+            opened_by TEXT NOT NULL,
+            opened_at_unix_ms INTEGER NOT NULL,
+            details BLOB NOT NULL
+        );
+        CREATE INDEX subject_requests_by_org ON subject_requests (org_id, closed_at_unix_ms);
+        """
+
+    let database: Database
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (any ComplianceTransaction) throws -> T) async throws -> T {
+        try await database.read { try body(Transaction(connection: $0)) }
+    }
+
+    func write<T: Sendable>(_ body: @escaping @Sendable (any ComplianceTransaction) throws -> T) async throws -> T {
+        try await database.write { try body(Transaction(connection: $0)) }
+    }
+
+    struct Transaction: ComplianceTransaction {
+        let connection: Connection
+
+        // MARK: Retention
+
+        func retentionPolicy(org: String) throws -> RetentionPolicyRow? {
+            try connection.query("""
+                SELECT recordings_months, transcripts_months, call_records_months, updated_at_unix_ms, updated_by
+                FROM retention_policies WHERE org_id = ?
+                """, org).first.map { row in
+                RetentionPolicyRow(recordingsMonths: Int(row.int("recordings_months") ?? 0), transcriptsMonths: Int(row.int("transcripts_months") ?? 0),
+                                   callRecordsMonths: Int(row.int("call_records_months") ?? 0), updatedAt: row.int("updated_at_unix_ms") ?? 0,
+                                   updatedBy: row.text("updated_by") ?? "")
+            }
+        }
+
+        func put(_ policy: RetentionPolicyRow, org: String) throws {
+            try connection.execute("DELETE FROM retention_policies WHERE org_id = ?", org)
+            try connection.execute("""
+                INSERT INTO retention_policies (org_id, recordings_months, transcripts_months, call_records_months, updated_at_unix_ms, updated_by)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """, org, Int64(policy.recordingsMonths), Int64(policy.transcriptsMonths), Int64(policy.callRecordsMonths), policy.updatedAt,
+                policy.updatedBy)
+        }
+
+        func orgsWithRetention() throws -> [String] {
+            try connection.query("""
+                SELECT org_id FROM retention_policies
+                WHERE recordings_months > 0 OR transcripts_months > 0 OR call_records_months > 0 ORDER BY org_id
+                """).compactMap { $0.text("org_id") }
+        }
+
+        func insert(_ run: RetentionRunRow) throws {
+            try connection.execute("""
+                INSERT INTO retention_runs (id, org_id, phase, requested_by, started_at_unix_ms, finished_at_unix_ms, recordings_before_unix_ms,
+                    transcripts_before_unix_ms, call_records_before_unix_ms, recordings_purged, recording_bytes_purged, transcripts_purged,
+                    call_records_purged, job_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, run.id, run.org, Int64(run.phase.rawValue), run.requestedBy, run.startedAt, run.finishedAt, run.recordingsBefore,
+                run.transcriptsBefore, run.callRecordsBefore, Int64(run.recordingsPurged), Int64(run.recordingBytesPurged),
+                Int64(run.transcriptsPurged), Int64(run.callRecordsPurged), run.jobID)
+        }
+
+        func update(_ run: RetentionRunRow) throws {
+            try connection.execute("""
+                UPDATE retention_runs SET phase = ?, finished_at_unix_ms = ?, recordings_purged = ?, recording_bytes_purged = ?,
+                    transcripts_purged = ?, call_records_purged = ?, job_id = ?
+                WHERE id = ?
+                """, Int64(run.phase.rawValue), run.finishedAt, Int64(run.recordingsPurged), Int64(run.recordingBytesPurged),
+                Int64(run.transcriptsPurged), Int64(run.callRecordsPurged), run.jobID, run.id)
+        }
+
+        static let runColumns = """
+            id, org_id, phase, requested_by, started_at_unix_ms, finished_at_unix_ms, recordings_before_unix_ms, transcripts_before_unix_ms,
+            call_records_before_unix_ms, recordings_purged, recording_bytes_purged, transcripts_purged, call_records_purged, job_id
+            """
+
+        func retentionRun(_ id: String) throws -> RetentionRunRow? {
+            try connection.query("SELECT \(Self.runColumns) FROM retention_runs WHERE id = ?", id).first.flatMap(Self.run)
+        }
+
+        func unfinishedRetentionRun(org: String) throws -> RetentionRunRow? {
+            try connection.query("SELECT \(Self.runColumns) FROM retention_runs WHERE org_id = ? AND finished_at_unix_ms = 0", org)
+                .first.flatMap(Self.run)
+        }
+
+        func retentionRuns(org: String, limit: Int) throws -> [RetentionRunRow] {
+            try connection.query("SELECT \(Self.runColumns) FROM retention_runs WHERE org_id = ? ORDER BY started_at_unix_ms DESC, id LIMIT \(limit)",
+                                 org).compactMap(Self.run)
+        }
+
+        static func run(_ row: Row) -> RetentionRunRow? {
+            guard let id = row.text("id"), let org = row.text("org_id"),
+                  let phase = RetentionRunRow.Phase(rawValue: Int(row.int("phase") ?? -1)) else { return nil }
+            return RetentionRunRow(id: id, org: org, phase: phase, requestedBy: row.text("requested_by") ?? "",
+                                   startedAt: row.int("started_at_unix_ms") ?? 0, finishedAt: row.int("finished_at_unix_ms") ?? 0,
+                                   recordingsBefore: row.int("recordings_before_unix_ms") ?? 0,
+                                   transcriptsBefore: row.int("transcripts_before_unix_ms") ?? 0,
+                                   callRecordsBefore: row.int("call_records_before_unix_ms") ?? 0,
+                                   recordingsPurged: Int(row.int("recordings_purged") ?? 0),
+                                   recordingBytesPurged: UInt64(row.int("recording_bytes_purged") ?? 0),
+                                   transcriptsPurged: Int(row.int("transcripts_purged") ?? 0),
+                                   callRecordsPurged: Int(row.int("call_records_purged") ?? 0), jobID: row.text("job_id") ?? "")
+        }
+
+        // MARK: Deletions
+
+        func insert(_ d: DeletionRow) throws {
+            try connection.execute("""
+                INSERT INTO deletions (id, org_id, call_id, request_id, reason, requested_by, requested_at_unix_ms, transcript_confirmed_at_unix_ms,
+                    media_confirmed_at_unix_ms, recordings_deleted, finished_at_unix_ms, job_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, d.id, d.org, d.callID, d.requestID, d.reason, d.requestedBy, d.requestedAt, d.transcriptConfirmedAt, d.mediaConfirmedAt,
+                Int64(d.recordingsDeleted), d.finishedAt, d.jobID)
+        }
+
+        func update(_ d: DeletionRow) throws {
+            try connection.execute("""
+                UPDATE deletions SET transcript_confirmed_at_unix_ms = ?, media_confirmed_at_unix_ms = ?, recordings_deleted = ?,
+                    finished_at_unix_ms = ?, job_id = ?
+                WHERE id = ?
+                """, d.transcriptConfirmedAt, d.mediaConfirmedAt, Int64(d.recordingsDeleted), d.finishedAt, d.jobID, d.id)
+        }
+
+        static let deletionColumns = """
+            id, org_id, call_id, request_id, reason, requested_by, requested_at_unix_ms, transcript_confirmed_at_unix_ms,
+            media_confirmed_at_unix_ms, recordings_deleted, finished_at_unix_ms, job_id
+            """
+
+        func deletion(_ id: String) throws -> DeletionRow? {
+            try connection.query("SELECT \(Self.deletionColumns) FROM deletions WHERE id = ?", id).first.flatMap(Self.deletion)
+        }
+
+        func deletion(org: String, callID: String) throws -> DeletionRow? {
+            try connection.query("SELECT \(Self.deletionColumns) FROM deletions WHERE org_id = ? AND call_id = ?", org, callID)
+                .first.flatMap(Self.deletion)
+        }
+
+        func deletions(org: String, limit: Int) throws -> [DeletionRow] {
+            try connection.query("SELECT \(Self.deletionColumns) FROM deletions WHERE org_id = ? ORDER BY requested_at_unix_ms DESC, id LIMIT \(limit)",
+                                 org).compactMap(Self.deletion)
+        }
+
+        func deletions(request: String) throws -> [DeletionRow] {
+            try connection.query("SELECT \(Self.deletionColumns) FROM deletions WHERE request_id = ? ORDER BY call_id", request)
+                .compactMap(Self.deletion)
+        }
+
+        static func deletion(_ row: Row) -> DeletionRow? {
+            guard let id = row.text("id"), let org = row.text("org_id"), let call = row.text("call_id") else { return nil }
+            return DeletionRow(id: id, org: org, callID: call, requestID: row.text("request_id") ?? "", reason: row.text("reason") ?? "",
+                               requestedBy: row.text("requested_by") ?? "", requestedAt: row.int("requested_at_unix_ms") ?? 0,
+                               transcriptConfirmedAt: row.int("transcript_confirmed_at_unix_ms") ?? 0,
+                               mediaConfirmedAt: row.int("media_confirmed_at_unix_ms") ?? 0,
+                               recordingsDeleted: Int(row.int("recordings_deleted") ?? 0), finishedAt: row.int("finished_at_unix_ms") ?? 0,
+                               jobID: row.text("job_id") ?? "")
+        }
+
+        // MARK: Subject requests
+
+        func insert(_ r: SubjectRequestRow, sealedDetails: Data) throws {
+            try connection.execute("""
+                INSERT INTO subject_requests (id, org_id, kind, received_on, nation, identity_check, state, extended, paused_days, paused_since,
+                    erasure_started_at_unix_ms, erasure_confirmed_at_unix_ms, objection_applied_at_unix_ms, closed_at_unix_ms, opened_by,
+                    opened_at_unix_ms, details)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, r.id, r.org, Int64(r.kind), r.receivedOn.description, r.nation.rawValue, Int64(r.identityCheck), Int64(r.state),
+                Int64(r.extended ? 1 : 0), Int64(r.pausedDays), r.pausedSince?.description ?? "", r.erasureStartedAt, r.erasureConfirmedAt,
+                r.objectionAppliedAt, r.closedAt, r.openedBy, r.openedAt, sealedDetails)
+        }
+
+        func update(_ r: SubjectRequestRow, sealedDetails: Data) throws {
+            try connection.execute("""
+                UPDATE subject_requests SET identity_check = ?, state = ?, extended = ?, paused_days = ?, paused_since = ?,
+                    erasure_started_at_unix_ms = ?, erasure_confirmed_at_unix_ms = ?, objection_applied_at_unix_ms = ?, closed_at_unix_ms = ?,
+                    details = ?
+                WHERE id = ? AND org_id = ?
+                """, Int64(r.identityCheck), Int64(r.state), Int64(r.extended ? 1 : 0), Int64(r.pausedDays), r.pausedSince?.description ?? "",
+                r.erasureStartedAt, r.erasureConfirmedAt, r.objectionAppliedAt, r.closedAt, sealedDetails, r.id, r.org)
+        }
+
+        static let requestColumns = """
+            id, org_id, kind, received_on, nation, identity_check, state, extended, paused_days, paused_since, erasure_started_at_unix_ms,
+            erasure_confirmed_at_unix_ms, objection_applied_at_unix_ms, closed_at_unix_ms, opened_by, opened_at_unix_ms, details
+            """
+
+        func subjectRequest(_ id: String, org: String) throws -> (row: SubjectRequestRow, sealedDetails: Data)? {
+            try connection.query("SELECT \(Self.requestColumns) FROM subject_requests WHERE id = ? AND org_id = ?", id, org).first.flatMap(Self.request)
+        }
+
+        func subjectRequests(org: String, includeClosed: Bool) throws -> [(row: SubjectRequestRow, sealedDetails: Data)] {
+            let open = includeClosed ? "" : " AND closed_at_unix_ms = 0"
+            return try connection.query("SELECT \(Self.requestColumns) FROM subject_requests WHERE org_id = ?\(open) ORDER BY opened_at_unix_ms, id",
+                                        org).compactMap(Self.request)
+        }
+
+        static func request(_ row: Row) -> (row: SubjectRequestRow, sealedDetails: Data)? {
+            guard let id = row.text("id"), let org = row.text("org_id"), let received = row.text("received_on").flatMap(Day.init),
+                  let nation = row.text("nation").flatMap(Nation.init(rawValue:)), let details = row.blob("details") else { return nil }
+            let request = SubjectRequestRow(
+                id: id, org: org, kind: Int(row.int("kind") ?? 0), receivedOn: received, nation: nation,
+                identityCheck: Int(row.int("identity_check") ?? 0), state: Int(row.int("state") ?? 0), extended: row.int("extended") == 1,
+                pausedDays: Int(row.int("paused_days") ?? 0), pausedSince: row.text("paused_since").flatMap(Day.init),
+                erasureStartedAt: row.int("erasure_started_at_unix_ms") ?? 0, erasureConfirmedAt: row.int("erasure_confirmed_at_unix_ms") ?? 0,
+                objectionAppliedAt: row.int("objection_applied_at_unix_ms") ?? 0, closedAt: row.int("closed_at_unix_ms") ?? 0,
+                openedBy: row.text("opened_by") ?? "", openedAt: row.int("opened_at_unix_ms") ?? 0, details: .init(phoneNumbers: []))
+            return (request, details)
+        }
+    }
+}

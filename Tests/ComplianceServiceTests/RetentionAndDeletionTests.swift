@@ -1,0 +1,121 @@
+import CallTraceAPI
+import CallTraceProto
+import CallTraceRPC
+import CallTraceServiceHost
+import CallTraceTestSupport
+import Foundation
+import Testing
+
+@Suite("Compliance: retention (P9) and deletion across services (P10)", .serialized)
+struct RetentionAndDeletionTests {
+    static let day: Int64 = 86_400_000
+
+    @Test("A policy is checked, runs on demand and daily, purges each kind by its own cutoff in its own organisation only, and leaves a receipt and an audit event")
+    func retention() async throws {
+        let deployment = try await CallDataDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation(tracking: "01184960000")
+        let (other, otherAdmin) = try await deployment.organisation("Jones LLP", tracking: "01184960001")
+        let t0 = CallDataDeployment.start, hour: Int64 = 3_600_000
+        // The old call and its recording are from t0; the new ones from 390 days later.
+        let oldRecording = try await deployment.call("old", org: org, tracking: "01184960000", caller: "07700 900123", at: t0 + hour)
+        let otherRecording = try await deployment.call("theirs", org: other, tracking: "01184960001", caller: "07700 900125", at: t0 + hour)
+        deployment.clock.advance(by: .days(390))
+        let newRecording = try await deployment.call("new", org: org, tracking: "01184960000", caller: "07700 900124", at: t0 + 390 * Self.day)
+        let retention = try deployment.retention()
+
+        #expect(try await retention.getRetentionPolicy(.with { $0.orgID = org }, options: try bearer(admin)).policy.callRecordsMonths == 0,
+                "kept while active until a policy is set")
+        for (recordings, transcripts, calls, why) in [(0, 12, 24, "recordings kept for ever while call records go"), (36, 12, 24, "recordings outliving their calls"),
+                                                       (12, 12, 241, "more than 240 months")] {
+            let refused = await code {
+                _ = try await retention.setRetentionPolicy(.with {
+                    $0.orgID = org
+                    $0.policy = .with { $0.recordingsMonths = UInt32(recordings); $0.transcriptsMonths = UInt32(transcripts); $0.callRecordsMonths = UInt32(calls) }
+                }, options: try bearer(admin))
+            }
+            #expect(refused == .invalidArgument, "\(why)")
+        }
+        let set = try await retention.setRetentionPolicy(.with {
+            $0.orgID = org; $0.policy = .with { $0.recordingsMonths = 12; $0.transcriptsMonths = 12; $0.callRecordsMonths = 24 }
+        }, options: try bearer(admin)).policy
+        #expect(set.recordingsMonths == 12 && set.callRecordsMonths == 24 && set.updatedBy.hasPrefix("user:"))
+
+        // 760 days after t0 (25 months): both recordings and both transcripts are past 12 months;
+        // only the old call is past 24 months. (The daily schedule may start a
+        // run at the same moment: asking then answers that run, and the receipts add up the same.)
+        deployment.clock.advance(by: .days(370))
+        let run = try await retention.runRetention(.with { $0.orgID = org }, options: try bearer(admin)).run
+        #expect(run.recordingsBeforeUnixMs > t0 + 390 * Self.day && (t0 + hour..<t0 + 390 * Self.day).contains(run.callRecordsBeforeUnixMs))
+        var receipts: [Calltrace_Compliance_V1_RetentionRun] = []
+        #expect(try await eventually {
+            receipts = try await retention.listRetentionRuns(.with { $0.orgID = org }, options: try bearer(admin)).runs
+            return receipts.contains { $0.runID == run.runID } && receipts.allSatisfy { $0.state == .finished }
+        })
+        let purged = receipts.reduce((0, 0, 0)) { ($0.0 + Int($1.recordingsPurged), $0.1 + Int($1.transcriptsPurged), $0.2 + Int($1.callRecordsPurged)) }
+        #expect(purged == (2, 2, 1), "\(receipts)")
+        #expect(receipts.first { $0.runID == run.runID }?.recordingBytesPurged ?? 0 > 0 || receipts.count > 1)
+        #expect(try await deployment.exists(call: "old", recording: oldRecording, org: org, admin: admin) == (false, false))
+        #expect(try await deployment.exists(call: "new", recording: newRecording, org: org, admin: admin) == (true, false))
+        #expect(try await deployment.hasTranscript("new", org: org, admin: admin) == false, "the call record stays; its transcript goes")
+        #expect(try await deployment.exists(call: "theirs", recording: otherRecording, org: other, admin: otherAdmin) == (true, true),
+                "another organisation's data is untouched")
+        let trail = try await Calltrace_Compliance_V1_AuditServiceClient(try deployment.compliance.client())
+            .listAuditEvents(.with { $0.orgID = org; $0.action = "retention.run" }, options: try bearer(admin)).events
+        #expect(trail.count == receipts.count && trail.contains { $0.event.detail.contains("recordings=2") }, "one audit event per receipt")
+
+        // The daily run: at 02:00 London time, for every organisation whose policy removes something.
+        let later = deployment.clock.nowUnixMs + Self.day
+        deployment.clock.advance(by: .days(1))
+        #expect(try await eventually {
+            try await retention.listRetentionRuns(.with { $0.orgID = org }, options: try bearer(admin)).runs
+                .contains { $0.requestedBy == "schedule" && $0.state == .finished && $0.startedAtUnixMs >= later }
+        }, "the scheduled run happened and finished")
+        #expect(try await retention.listRetentionRuns(.with { $0.orgID = other }, options: try bearer(otherAdmin)).runs.isEmpty,
+                "an organisation without a policy is not run")
+    }
+
+    @Test("DeleteCall removes the call from transcript and its recordings from media; with media down it waits, survives compliance restarting, and finishes when media is back")
+    func deleteCall() async throws {
+        let deployment = try await CallDataDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation(tracking: "01184960000")
+        let t0 = CallDataDeployment.start
+        let first = try await deployment.call("call-1", org: org, tracking: "01184960000", caller: "07700 900123", at: t0 + 60_000)
+        let second = try await deployment.call("call-2", org: org, tracking: "01184960000", caller: "07700 900123", at: t0 + 60_000)
+        let deletions = try deployment.deletions()
+
+        let asked = try await deletions.deleteCall(.with { $0.orgID = org; $0.callID = "call-1"; $0.reason = "client asked" },
+                                                   options: try bearer(admin)).deletion
+        #expect(asked.state == .pending && asked.requestedBy.hasPrefix("user:"))
+        var deletion = asked
+        #expect(try await eventually {
+            deletion = try await deletions.getDeletion(.with { $0.orgID = org; $0.deletionID = asked.deletionID }, options: try bearer(admin)).deletion
+            return deletion.state == .done
+        })
+        #expect(deletion.recordingsDeleted == 1 && deletion.transcriptConfirmedAtUnixMs > 0 && deletion.mediaConfirmedAtUnixMs > 0)
+        #expect(try await deployment.exists(call: "call-1", recording: first, org: org, admin: admin) == (false, false))
+        let again = try await deletions.deleteCall(.with { $0.orgID = org; $0.callID = "call-1" }, options: try bearer(admin)).deletion
+        #expect(again.deletionID == asked.deletionID, "asking again answers the same deletion")
+
+        // Media is down: transcript confirms at once, media's part waits.
+        await deployment.stop("media")
+        let waiting = try await deletions.deleteCall(.with { $0.orgID = org; $0.callID = "call-2" }, options: try bearer(admin)).deletion
+        #expect(try await eventually {
+            let now = try await deletions.getDeletion(.with { $0.orgID = org; $0.deletionID = waiting.deletionID }, options: try bearer(admin)).deletion
+            return now.transcriptConfirmedAtUnixMs > 0 && now.attempts >= 1 && !now.lastError.isEmpty
+        }, "hidden in transcript at once; the failed attempt is visible")
+        // Compliance restarts meanwhile; then media comes back.
+        await deployment.stop("compliance")
+        try await deployment.restart("compliance")
+        try await deployment.restart("media")
+        #expect(try await eventually {
+            deployment.clock.advance(by: .seconds(60))  // past any backoff
+            return try await deployment.deletions().getDeletion(.with { $0.orgID = org; $0.deletionID = waiting.deletionID },
+                                                                options: try bearer(admin)).deletion.state == .done
+        })
+        #expect(try await deployment.exists(call: "call-2", recording: second, org: org, admin: admin) == (false, false))
+        let listed = try await deployment.deletions().listDeletions(.with { $0.orgID = org }, options: try bearer(admin)).deletions
+        #expect(listed.map(\.callID).sorted() == ["call-1", "call-2"] && listed.allSatisfy { $0.state == .done })
+    }
+}
