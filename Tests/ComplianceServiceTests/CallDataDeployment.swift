@@ -107,6 +107,9 @@ final class CallDataDeployment: @unchecked Sendable {
         return (made.org, made.admin)
     }
 
+    /// The e-mail of `org`'s first admin, to log in again.
+    func adminEmail(of org: String) -> String? { admins.withLock { $0[org] } }
+
     func user(_ role: Calltrace_Identity_V1_Role, in org: String, admin: String) async throws -> String {
         try await identity.newUser(role, in: org, admin: admin)
     }
