@@ -13,7 +13,8 @@ struct Calltrace: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "calltrace", abstract: "Operate a CallTrace deployment.",
         subcommands: [PKI.self, Keys.self, Health.self, Metrics.self, Recordings.self, TrackingNumbersCommand.self, CallsCommand.self,
-                      TranscriptsCommand.self, ReportCommand.self, SuppressionCommand.self, AuditCommand.self, ComplianceCommand.self])
+                      TranscriptsCommand.self, ReportCommand.self, SuppressionCommand.self, AuditCommand.self, RetentionCommand.self,
+                      DeletionsCommand.self, RequestsCommand.self, ComplianceCommand.self])
 }
 
 /// The four services and their default ports.

@@ -42,4 +42,53 @@ struct ComplianceCLITests {
         #expect(extended.stdout == "2025-12-08\n", "3 Dec + 3 days = Saturday 6 Dec → Monday 8 Dec")
         #expect(try await run(calltrace, ["compliance", "due-date", "--received", "2025-02-30", "--nation", "scotland"]).status != 0)
     }
+
+    @Test("retention, deletions and requests: set, run --wait, delete-call --wait, a case from open to erasure to close; --json; exit codes")
+    func casesFromTheCommandLine() async throws {
+        let deployment = try await CallDataDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation(tracking: "01184960000")
+        let t0 = CallDataDeployment.start
+        try await deployment.call("call-1", org: org, tracking: "01184960000", caller: "07700 900123", at: t0 + 1000)
+        try await deployment.call("call-2", org: org, tracking: "01184960000", caller: "07700 900456", at: t0 + 2000)
+        _ = try deployment.pki.credentials(for: TemporaryPKI.identity("gateway", "web"), named: "gateway-web")
+        let calltrace = productsDirectory.appendingPathComponent("calltrace").path
+        let common = ["--pki", deployment.pki.directory.path, "--target", "127.0.0.1:\(deployment.compliance.instance.port)", "--org", org]
+        var environment = ProcessInfo.processInfo.environment
+        environment["CALLTRACE_TOKEN"] = admin
+        func cli(_ arguments: [String]) async throws -> ProcessResult { try await run(calltrace, arguments + common, environment: environment) }
+
+        let set = try await cli(["retention", "set", "--recordings", "12", "--transcripts", "12", "--call-records", "24"])
+        #expect(set.status == 0 && set.stdout.contains("call records: 24 months"), "\(set.stdout) \(set.stderr)")
+        let refused = try await cli(["retention", "set", "--recordings", "36", "--transcripts", "12", "--call-records", "24"])
+        #expect(refused.status == 1 && refused.stderr.contains("cannot outlive"), "\(refused.stderr)")
+        let ran = try await cli(["retention", "run", "--wait", "--json"])
+        #expect(ran.status == 0 && ran.stdout.contains("RETENTION_RUN_STATE_FINISHED"), "\(ran.stdout) \(ran.stderr)")
+        #expect(try await cli(["retention", "runs"]).stdout.contains("recordings purged: 0"))
+
+        let deleted = try await cli(["deletions", "delete-call", "--call", "call-2", "--reason", "asked by the client", "--wait"])
+        #expect(deleted.status == 0 && deleted.stdout.contains("done") && deleted.stdout.contains("recordings deleted: 1"), "\(deleted.stdout) \(deleted.stderr)")
+        #expect(try await cli(["deletions", "list"]).stdout.contains("call call-2"))
+        #expect(try await cli(["deletions", "show", "del_nothing"]).status == 3)
+
+        let opened = try await cli(["requests", "open", "--kind", "erasure", "--number", "07700 900123", "--received", "2026-11-02",
+                                    "--nation", "scotland", "--json"])
+        #expect(opened.status == 0, "\(opened.stderr)")
+        let id = try #require(try JSONSerialization.jsonObject(with: Data(opened.stdout.utf8)) as? [String: Any])["requestId"] as? String ?? ""
+        #expect(id.hasPrefix("sar_"))
+        let listed = try await cli(["requests", "list"])
+        #expect(listed.stdout.contains("\(id)  erasure  open  due 2026-12-02") && listed.stdout.contains("+44 7700 ••••23"), "\(listed.stdout)")
+        #expect(!listed.stdout.contains("900123"), "numbers are masked")
+        #expect(try await cli(["requests", "locate", id]).stdout.contains("call-1"))
+        let early = try await cli(["requests", "erase", id])
+        #expect(early.status == 1 && early.stderr.contains("identity check"), "\(early.stderr)")
+        #expect(try await cli(["requests", "identity", id, "--result", "passed"]).status == 0)
+        #expect(try await cli(["requests", "erase", id]).status == 0)
+        #expect(try await eventually { try await cli(["requests", "show", id]).stdout.contains("1 of 1 deletions done, confirmed") })
+        let closed = try await cli(["requests", "close", id, "--outcome", "erased; letter sent"])
+        #expect(closed.status == 0 && closed.stdout.contains("closed"), "\(closed.stdout)")
+        #expect(try await cli(["requests", "list", "--overdue"]).stdout == "no requests\n")
+        environment["CALLTRACE_TOKEN"] = nil
+        #expect(try await cli(["requests", "list"]).status == 4)
+    }
 }

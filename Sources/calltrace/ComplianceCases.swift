@@ -1,0 +1,385 @@
+import ArgumentParser
+import CallTraceAPI
+import CallTraceProto
+import CallTraceRPC
+import Foundation
+
+/// Retention, deletions and subject requests from the command line (the compliance service).
+
+/// Asks `poll` until `done` says so or `timeout` passes (for --wait); the last answer either way.
+func waitFor<T>(timeout: Duration, poll: () async throws -> T, done: (T) -> Bool) async throws -> T {
+    let deadline = ContinuousClock.now + timeout
+    var answer = try await poll()
+    while !done(answer) && ContinuousClock.now < deadline {
+        try await Task.sleep(for: .milliseconds(250))
+        answer = try await poll()
+    }
+    return answer
+}
+
+struct RetentionCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retention", abstract: "How long each kind of data is kept, and the runs that enforce it (settings.manage).",
+        discussion: """
+            Months per kind; 0 keeps the data while the account is active. Recordings and transcripts never outlive the
+            call records they belong to. The policy runs daily at 02:00 London time, or now with `run`.
+            """,
+        subcommands: [Show.self, Set.self, Run.self, Runs.self])
+
+    static func describe(_ p: Calltrace_Compliance_V1_RetentionPolicy) -> String {
+        func months(_ n: UInt32) -> String { n == 0 ? "kept while the account is active" : "\(n) months" }
+        return "recordings: \(months(p.recordingsMonths))\ntranscripts and summaries: \(months(p.transcriptsMonths))\n"
+            + "call records: \(months(p.callRecordsMonths))" + (p.updatedBy.isEmpty ? "" : "\nset by \(p.updatedBy) at \(iso(p.updatedAtUnixMs))")
+    }
+
+    static func describe(_ r: Calltrace_Compliance_V1_RetentionRun) -> String {
+        "\(r.runID)  \(r.state == .finished ? "finished \(iso(r.finishedAtUnixMs))" : "running")  by \(r.requestedBy)  started \(iso(r.startedAtUnixMs))\n"
+            + "  recordings purged: \(r.recordingsPurged) (\(r.recordingBytesPurged) bytes, created before \(iso(r.recordingsBeforeUnixMs)))\n"
+            + "  transcripts purged: \(r.transcriptsPurged) (calls before \(iso(r.transcriptsBeforeUnixMs)))\n"
+            + "  call records purged: \(r.callRecordsPurged) (started before \(iso(r.callRecordsBeforeUnixMs)))"
+            + (r.lastError.isEmpty ? "" : "\n  retrying: \(r.lastError)")
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The organisation's policy.")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Compliance_V1_RetentionServiceClient(client).getRetentionPolicy(.with { $0.orgID = org }, options: try options.callOptions)
+            }
+            try options.print(response) { RetentionCommand.describe(response.policy) }
+        }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set the policy (audited); the next run applies it.")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Months to keep recordings (0: while active).") var recordings: UInt32
+        @Option(help: "Months to keep transcripts and summaries (0: while active).") var transcripts: UInt32
+        @Option(name: .customLong("call-records"), help: "Months to keep call records (0: while active).") var callRecords: UInt32
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Compliance_V1_RetentionServiceClient(client).setRetentionPolicy(.with {
+                    $0.orgID = org
+                    $0.policy = .with { $0.recordingsMonths = recordings; $0.transcriptsMonths = transcripts; $0.callRecordsMonths = callRecords }
+                }, options: try options.callOptions)
+            }
+            try options.print(response) { RetentionCommand.describe(response.policy) }
+        }
+    }
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run the policy now; with --wait, print the receipt when it finishes.")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+        @Flag(help: "Wait for the run to finish (exit 1 if it has not within --wait-seconds).") var wait = false
+        @Option(name: .customLong("wait-seconds")) var waitSeconds = 300
+
+        func run() async throws {
+            var run = try await options.run { client in
+                try await Calltrace_Compliance_V1_RetentionServiceClient(client).runRetention(.with { $0.orgID = org }, options: try options.callOptions).run
+            }
+            if wait {
+                run = try await options.run { client in
+                    let retention = Calltrace_Compliance_V1_RetentionServiceClient(client)
+                    return try await waitFor(timeout: .seconds(waitSeconds)) {
+                        try await retention.listRetentionRuns(.with { $0.orgID = org }, options: try options.callOptions).runs.first { $0.runID == run.runID } ?? run
+                    } done: { $0.state == .finished }
+                }
+            }
+            try options.print(run) { RetentionCommand.describe(run) }
+            if wait && run.state != .finished { throw ExitCode(1) }
+        }
+    }
+
+    struct Runs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Retention receipts, newest first.")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option(help: "At most this many (100 at most).") var limit: UInt32 = 20
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Compliance_V1_RetentionServiceClient(client).listRetentionRuns(.with { $0.orgID = org; $0.limit = limit },
+                                                                                                    options: try options.callOptions)
+            }
+            try options.print(response) { response.runs.isEmpty ? "no runs" : response.runs.map(RetentionCommand.describe).joined(separator: "\n") }
+        }
+    }
+}
+
+struct DeletionsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deletions", abstract: "Delete a call everywhere — record, transcript, analysis, recordings — and follow it (records.delete).",
+        subcommands: [DeleteCall.self, Show.self, List.self])
+
+    static func describe(_ d: Calltrace_Compliance_V1_Deletion) -> String {
+        "\(d.deletionID)  call \(d.callID)  \(d.state == .done ? "done \(iso(d.finishedAtUnixMs))" : "pending")  by \(d.requestedBy) at \(iso(d.requestedAtUnixMs))\n"
+            + "  transcript confirmed: \(iso(d.transcriptConfirmedAtUnixMs))  media confirmed: \(iso(d.mediaConfirmedAtUnixMs))"
+            + "  recordings deleted: \(d.recordingsDeleted)"
+            + (d.requestID.isEmpty ? "" : "\n  for subject request \(d.requestID)")
+            + (d.lastError.isEmpty ? "" : "\n  attempts \(d.attempts), retrying: \(d.lastError)")
+    }
+
+    struct DeleteCall: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "delete-call", abstract: "Delete a call in every service; retried until transcript and media both confirm.")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option(help: "The call id.") var call: String
+        @Option(help: "Why (kept in the audit trail; one line).") var reason = ""
+        @Flag(help: "Wait until both services confirm (exit 1 if they have not within --wait-seconds).") var wait = false
+        @Option(name: .customLong("wait-seconds")) var waitSeconds = 60
+
+        func run() async throws {
+            var deletion = try await options.run { client in
+                try await Calltrace_Compliance_V1_DeletionServiceClient(client).deleteCall(.with {
+                    $0.orgID = org; $0.callID = call; $0.reason = reason
+                }, options: try options.callOptions).deletion
+            }
+            if wait {
+                deletion = try await options.run { client in
+                    let deletions = Calltrace_Compliance_V1_DeletionServiceClient(client)
+                    return try await waitFor(timeout: .seconds(waitSeconds)) {
+                        try await deletions.getDeletion(.with { $0.orgID = org; $0.deletionID = deletion.deletionID }, options: try options.callOptions).deletion
+                    } done: { $0.state == .done }
+                }
+            }
+            try options.print(deletion) { DeletionsCommand.describe(deletion) }
+            if wait && deletion.state != .done { throw ExitCode(1) }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Where a deletion stands.")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+        @Argument(help: "The deletion id (del_…).") var id: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Compliance_V1_DeletionServiceClient(client).getDeletion(.with { $0.orgID = org; $0.deletionID = id },
+                                                                                             options: try options.callOptions)
+            }
+            try options.print(response) { DeletionsCommand.describe(response.deletion) }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The organisation's deletions, newest first.")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option(help: "At most this many (500 at most).") var limit: UInt32 = 100
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Compliance_V1_DeletionServiceClient(client).listDeletions(.with { $0.orgID = org; $0.limit = limit },
+                                                                                              options: try options.callOptions)
+            }
+            try options.print(response) {
+                response.deletions.isEmpty ? "no deletions" : response.deletions.map(DeletionsCommand.describe).joined(separator: "\n")
+            }
+        }
+    }
+}
+
+struct RequestsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "requests", abstract: "Data-subject requests with the ICO deadline (requests.manage).",
+        discussion: """
+            open → (pause / resume while waiting for clarification or proof of identity) → identity --result passed →
+            locate → erase (erasure) or object (objection) → close --outcome. `list --overdue` and `list --due-soon 7` show what
+            needs doing; `extend` (before the first due date) gives three months from the start.
+            """,
+        subcommands: [Open.self, Show.self, List.self, Pause.self, Resume.self, Extend.self, Identity.self, Locate.self, Erase.self,
+                      Object.self, Close.self])
+
+    static func describe(_ r: Calltrace_Compliance_V1_SubjectRequest) -> String {
+        var lines = ["\(r.requestID)  \(dashed(r.kind))  \(dashed(r.state))  due \(r.dueOn)\(r.overdue ? " OVERDUE" : "")"
+                     + "\(r.extended ? " (extended: \(r.extensionReason))" : "")",
+                     "  numbers: \(r.phoneNumbersMasked.joined(separator: ", "))  received \(r.receivedOn) (\(r.nation))  identity: \(dashed(r.identityCheck))"]
+        if r.state == .paused { lines.append("  clock stopped since \(r.pausedSince): \(r.pauseReason)") }
+        if r.pausedDays > 0 { lines.append("  days paused: \(r.pausedDays)") }
+        if !r.deletionIds.isEmpty {
+            lines.append("  erasure: \(r.deletionsDone) of \(r.deletionIds.count) deletions done"
+                         + (r.erasureConfirmedAtUnixMs > 0 ? ", confirmed \(iso(r.erasureConfirmedAtUnixMs))" : ""))
+        } else if r.erasureConfirmedAtUnixMs > 0 {
+            lines.append("  erasure confirmed \(iso(r.erasureConfirmedAtUnixMs)) (no calls found)")
+        }
+        if r.objectionAppliedAtUnixMs > 0 { lines.append("  objection applied \(iso(r.objectionAppliedAtUnixMs))") }
+        if !r.notes.isEmpty { lines.append("  notes: \(r.notes)") }
+        if r.state == .closed { lines.append("  closed \(iso(r.closedAtUnixMs)): \(r.outcome)") }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The options every case command shares: where, who, which organisation and case.
+    struct CaseOptions: ParsableArguments {
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+        @Argument(help: "The request id (sar_…).") var id: String
+    }
+
+    /// Runs `call` on the subject-request client and prints the case it answers.
+    static func change(_ options: ComplianceOptions,
+                       _ call: (Calltrace_Compliance_V1_SubjectRequestServiceClient, CallOptions) async throws -> Calltrace_Compliance_V1_SubjectRequest)
+        async throws {
+        let request = try await options.run { client in try await call(.init(client), try options.callOptions) }
+        try options.print(request) { describe(request) }
+    }
+
+    struct Open: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Open a case; prints it with its due date.")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option(help: "access, erasure or objection.") var kind: String
+        @Option(name: .customLong("number"), help: "The subject's phone number (repeat for more).") var numbers: [String]
+        @Option(help: "The day it was received, YYYY-MM-DD.") var received: String
+        @Option(help: "england-and-wales, scotland or northern-ireland.") var nation: String
+        @Option(help: "Notes (sealed at rest).") var notes = ""
+
+        func run() async throws {
+            let kind = try parseEnum(kind, Calltrace_Compliance_V1_SubjectRequestKind.self, option: "--kind")
+            try await RequestsCommand.change(options) { client, callOptions in
+                try await client.openSubjectRequest(.with {
+                    $0.orgID = org; $0.kind = kind; $0.phoneNumbers = numbers; $0.receivedOn = received; $0.nation = nation; $0.notes = notes
+                }, options: callOptions).request
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A case, its due date and progress.")
+        @OptionGroup var c: CaseOptions
+
+        func run() async throws {
+            try await RequestsCommand.change(c.options) { client, o in
+                try await client.getSubjectRequest(.with { $0.orgID = c.org; $0.requestID = c.id }, options: o).request
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Open cases, soonest due first (or --overdue, --due-soon N, --all).")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+        @Flag(help: "Only cases past their due date.") var overdue = false
+        @Option(name: .customLong("due-soon"), help: "Only cases due within this many days.") var dueSoon: UInt32?
+        @Flag(help: "Closed cases too.") var all = false
+
+        func run() async throws {
+            let view: Calltrace_Compliance_V1_SubjectRequestView = overdue ? .overdue : dueSoon != nil ? .dueSoon : all ? .all : .unspecified
+            let response = try await options.run { client in
+                try await Calltrace_Compliance_V1_SubjectRequestServiceClient(client).listSubjectRequests(.with {
+                    $0.orgID = org; $0.view = view; $0.dueWithinDays = dueSoon ?? 0
+                }, options: try options.callOptions)
+            }
+            try options.print(response) {
+                response.requests.isEmpty ? "no requests" : response.requests.map(RequestsCommand.describe).joined(separator: "\n")
+            }
+        }
+    }
+
+    struct Pause: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop the clock while waiting for clarification or proof of identity.")
+        @OptionGroup var c: CaseOptions
+        @Option(help: "Why, e.g. \"awaiting proof of identity\".") var reason: String
+
+        func run() async throws {
+            try await RequestsCommand.change(c.options) { client, o in
+                try await client.pauseSubjectRequest(.with { $0.orgID = c.org; $0.requestID = c.id; $0.reason = reason }, options: o).request
+            }
+        }
+    }
+
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Start the clock again; the days it was stopped are added.")
+        @OptionGroup var c: CaseOptions
+
+        func run() async throws {
+            try await RequestsCommand.change(c.options) { client, o in
+                try await client.resumeSubjectRequest(.with { $0.orgID = c.org; $0.requestID = c.id }, options: o).request
+            }
+        }
+    }
+
+    struct Extend: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Extend to three months from the start (complex or numerous requests), before the first due date.")
+        @OptionGroup var c: CaseOptions
+        @Option(help: "Why.") var reason: String
+
+        func run() async throws {
+            try await RequestsCommand.change(c.options) { client, o in
+                try await client.extendSubjectRequest(.with { $0.orgID = c.org; $0.requestID = c.id; $0.reason = reason }, options: o).request
+            }
+        }
+    }
+
+    struct Identity: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record the identity check; passing restarts a stopped clock.")
+        @OptionGroup var c: CaseOptions
+        @Option(help: "passed, failed or pending.") var result: String
+
+        func run() async throws {
+            let result = try parseEnum(result, Calltrace_Compliance_V1_IdentityCheck.self, option: "--result")
+            try await RequestsCommand.change(c.options) { client, o in
+                try await client.recordIdentityCheck(.with { $0.orgID = c.org; $0.requestID = c.id; $0.result = result }, options: o).request
+            }
+        }
+    }
+
+    struct Locate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The subject's calls and their recordings.")
+        @OptionGroup var c: CaseOptions
+
+        func run() async throws {
+            let response = try await c.options.run { client in
+                try await Calltrace_Compliance_V1_SubjectRequestServiceClient(client).locateSubjectData(.with {
+                    $0.orgID = c.org; $0.requestID = c.id
+                }, options: try c.options.callOptions)
+            }
+            try c.options.print(response) {
+                response.calls.isEmpty ? "no calls found"
+                    : response.calls.map { "\($0.callID)  \(iso($0.startedAtUnixMs))  recording \($0.recordingID.isEmpty ? "-" : $0.recordingID)"
+                        + ($0.transcribed ? "  transcribed" : "") }.joined(separator: "\n")
+            }
+        }
+    }
+
+    struct Erase: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Erasure: delete every call found, in every service (identity check passed first).")
+        @OptionGroup var c: CaseOptions
+
+        func run() async throws {
+            try await RequestsCommand.change(c.options) { client, o in
+                try await client.eraseSubjectData(.with { $0.orgID = c.org; $0.requestID = c.id }, options: o).request
+            }
+        }
+    }
+
+    struct Object: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Objection: suppress the numbers (never recorded or analysed again); analyses deleted.")
+        @OptionGroup var c: CaseOptions
+
+        func run() async throws {
+            try await RequestsCommand.change(c.options) { client, o in
+                try await client.objectToProcessing(.with { $0.orgID = c.org; $0.requestID = c.id }, options: o).request
+            }
+        }
+    }
+
+    struct Close: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Close the case with its outcome.")
+        @OptionGroup var c: CaseOptions
+        @Option(help: "What was done, e.g. \"bundle sent 2026-12-10\".") var outcome: String
+
+        func run() async throws {
+            try await RequestsCommand.change(c.options) { client, o in
+                try await client.closeSubjectRequest(.with { $0.orgID = c.org; $0.requestID = c.id; $0.outcome = outcome }, options: o).request
+            }
+        }
+    }
+}
