@@ -50,7 +50,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Each service's own SQLite database: migrations, typed access, backup.
-        .target(name: "CallTraceStorage", dependencies: ["CSQLite"], swiftSettings: swiftSettings),
+        .target(name: "CallTraceStorage", dependencies: ["CSQLite", "CCallTraceShims"], swiftSettings: swiftSettings),
         // Encryption at rest (P4): master key, per-organisation keys, sealed fields, blind index.
         .target(name: "CallTraceKeys", dependencies: ["COpenSSL", "CallTraceStorage"], swiftSettings: swiftSettings),
         // Talking to the world outside the deployment: e-mail over SMTP with TLS, through libcurl.

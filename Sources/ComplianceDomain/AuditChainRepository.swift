@@ -33,6 +33,9 @@ protocol AuditChainTransaction {
     /// Up to `limit` events, oldest first, with index above `after`.
     func oldest(org: String, after: Int64, limit: Int) throws -> [ChainRow]
 
+    /// Offboarding: the organisation's whole chain removed; how many events there were.
+    func deleteAll(org: String) throws -> Int
+
     /// Events received before the chain existed (schema 2–4), oldest first, and their removal.
     func unchained(limit: Int) throws -> [(seq: Int64, event: Data, receivedAt: Int64)]
     func removeUnchained(seq: Int64) throws
@@ -82,6 +85,10 @@ struct SQLiteAuditChainRepository: AuditChainRepository {
         func insert(_ r: ChainRow) throws {
             try connection.execute("INSERT INTO audit_chain (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                    r.org, r.index, r.idempotencyKey, r.sourceService, r.occurredAt, r.receivedAt, r.sealedEvent, r.link)
+        }
+
+        func deleteAll(org: String) throws -> Int {
+            try connection.execute("DELETE FROM audit_chain WHERE org_id = ?", org)
         }
 
         func newest(org: String, before: Int64?, limit: Int) throws -> [ChainRow] {

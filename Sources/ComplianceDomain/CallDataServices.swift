@@ -18,6 +18,22 @@ protocol CallDataServices: Sendable {
     func calls(org: String, callerNumber: String) async throws -> [Calltrace_Transcript_V1_CallerCall]
     /// The number goes on the suppression list; answers the analyses deleted.
     func suppress(org: String, number: String, reason: String) async throws -> Int
+
+    // Exports (bundles)
+    /// A page of the organisation's call ids (newest first) and the next page's token ("" at the end).
+    func callPage(org: String, pageToken: String) async throws -> (ids: [String], next: String)
+    /// A call's record, transcript and analysis as JSON and as text; nil when there is no such call.
+    func exportCall(org: String, callID: String) async throws -> (json: String, text: String)?
+    /// A page of the organisation's recordings (of one call when `callID` is given).
+    func recordingPage(org: String, callID: String?, pageToken: String) async throws -> (recordings: [Calltrace_Media_V1_Recording], next: String)
+    /// A recording's bytes in order, as media streams them.
+    func exportRecording(org: String, recordingID: String, _ each: (Data) async throws -> Void) async throws
+
+    // Offboarding
+    func purgeMedia(org: String) async throws -> (recordings: Int, shareLinks: Int)
+    func purgeTranscript(org: String) async throws -> (calls: Int, trackingNumbers: Int, suppressions: Int)
+    /// Identity marks the organisation offboarded (its sessions end; nobody signs in again).
+    func markOffboarded(org: String) async throws
 }
 
 struct PeerCallData: CallDataServices {
@@ -26,10 +42,13 @@ struct PeerCallData: CallDataServices {
     let suppressions: Calltrace_Transcript_V1_SuppressionServiceClient
     let options = CallOptions(timeout: .seconds(30))
 
-    init(media: RPCClient, transcript: RPCClient) {
+    let identity: Calltrace_Identity_V1_IdentityServiceClient
+
+    init(media: RPCClient, transcript: RPCClient, identity: RPCClient) {
         self.media = .init(media)
         calls = .init(transcript)
         suppressions = .init(transcript)
+        self.identity = .init(identity)
     }
 
     func purgeRecordings(org: String, before cutoff: Int64) async throws -> (purged: Int, bytes: UInt64, more: Bool) {
@@ -67,5 +86,45 @@ struct PeerCallData: CallDataServices {
     func suppress(org: String, number: String, reason: String) async throws -> Int {
         Int(try await suppressions.addSuppression(.with { $0.orgID = org; $0.phoneNumber = number; $0.reason = reason }, options: options)
             .analysesDeleted)
+    }
+
+    func callPage(org: String, pageToken: String) async throws -> (ids: [String], next: String) {
+        let page = try await calls.listCalls(.with { $0.orgID = org; $0.pageSize = 500; $0.pageToken = pageToken }, options: options)
+        return (page.calls.map(\.callID), page.nextPageToken)
+    }
+
+    func exportCall(org: String, callID: String) async throws -> (json: String, text: String)? {
+        do {
+            let export = try await calls.exportCall(.with { $0.orgID = org; $0.callID = callID }, options: options)
+            return (export.json, export.text)
+        } catch let error as RPCError where error.code == .notFound {
+            return nil
+        }
+    }
+
+    func recordingPage(org: String, callID: String?, pageToken: String) async throws -> (recordings: [Calltrace_Media_V1_Recording], next: String) {
+        let page = try await media.listRecordings(.with { $0.orgID = org; $0.callID = callID ?? ""; $0.pageSize = 500; $0.pageToken = pageToken },
+                                                  options: options)
+        return (page.recordings, page.nextPageToken)
+    }
+
+    func exportRecording(org: String, recordingID: String, _ each: (Data) async throws -> Void) async throws {
+        try await media.exportRecording(.with { $0.orgID = org; $0.recordingID = recordingID }, options: CallOptions(timeout: .seconds(3600))) { stream in
+            for try await piece in stream { try await each(piece.data) }
+        }
+    }
+
+    func purgeMedia(org: String) async throws -> (recordings: Int, shareLinks: Int) {
+        let purged = try await media.purgeOrganisation(.with { $0.orgID = org }, options: options)
+        return (Int(purged.recordingsPurged), Int(purged.shareLinksPurged))
+    }
+
+    func purgeTranscript(org: String) async throws -> (calls: Int, trackingNumbers: Int, suppressions: Int) {
+        let purged = try await calls.purgeOrganisation(.with { $0.orgID = org }, options: options)
+        return (Int(purged.callsPurged), Int(purged.trackingNumbersPurged), Int(purged.suppressionsPurged))
+    }
+
+    func markOffboarded(org: String) async throws {
+        _ = try await identity.markOrganizationOffboarded(.with { $0.orgID = org }, options: options)
     }
 }

@@ -112,7 +112,7 @@ struct SubjectRequestHandler: Calltrace_Compliance_V1_SubjectRequestServiceHandl
         openSubjectRequest: .gateways | .operators, getSubjectRequest: .gateways | .operators, listSubjectRequests: .gateways | .operators,
         pauseSubjectRequest: .gateways | .operators, resumeSubjectRequest: .gateways | .operators, extendSubjectRequest: .gateways | .operators,
         recordIdentityCheck: .gateways | .operators, locateSubjectData: .gateways | .operators, eraseSubjectData: .gateways | .operators,
-        objectToProcessing: .gateways | .operators, closeSubjectRequest: .gateways | .operators)
+        objectToProcessing: .gateways | .operators, closeSubjectRequest: .gateways | .operators, buildAccessBundle: .gateways | .operators)
 
     private func actor(_ org: String, _ context: ServerContext) async throws -> String {
         try await context.principal(in: org, may: .requestsManage, via: authorizer).actor
@@ -205,6 +205,12 @@ struct SubjectRequestHandler: Calltrace_Compliance_V1_SubjectRequestServiceHandl
         let row = try await rules.close(request.requestID, org: request.orgID, outcome: request.outcome, by: try await actor(request.orgID, context))
         let message = try await proto(row)
         return .with { $0.request = message }
+    }
+
+    func buildAccessBundle(_ request: Calltrace_Compliance_V1_BuildAccessBundleRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_BuildAccessBundleResponse {
+        let bundle = try await rules.buildAccessBundle(request.requestID, org: request.orgID, by: try await actor(request.orgID, context))
+        return .with { $0.bundle = BundleHandler.proto(bundle) }
     }
 
     func proto(_ row: SubjectRequestRow) async throws -> Calltrace_Compliance_V1_SubjectRequest {

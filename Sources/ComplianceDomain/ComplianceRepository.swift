@@ -80,6 +80,50 @@ struct SubjectRequestRow: Sendable {
     var details: Details
 }
 
+/// An exported bundle (subject access, offboarding, matter file): a sealed tar archive.
+struct BundleRow: Sendable {
+    enum Kind: Int, Sendable { case subjectAccess = 1, offboarding, matter }
+    enum State: Int, Sendable { case building = 1, ready, failed, expired }
+    let id: String
+    let org: String
+    let kind: Kind
+    /// The subject request, the call, or the organisation.
+    let subject: String
+    var state: State
+    let requestedBy: String
+    let createdAt: Int64
+    var readyAt: Int64 = 0
+    var expiresAt: Int64 = 0
+    var sizeBytes: UInt64 = 0
+    var sha256 = ""
+    var entries = 0
+    var failure = ""
+    var downloads = 0
+    var jobID = ""
+    /// Matter files: the firm's matter reference, and whether the call is deleted once exported.
+    var matterReference = ""
+    var deleteAfter = false
+}
+
+/// An organisation's offboarding (P11): each step's result is written as it completes, so a
+/// purge resumed after a restart asks only for what is not done.
+struct OffboardingRow: Sendable {
+    let id: String
+    let org: String
+    let exportBundleID: String
+    let startedBy: String
+    let startedAt: Int64
+    var confirmedBy = ""
+    var confirmedAt: Int64 = 0
+    var media: (recordings: Int, shareLinks: Int, at: Int64) = (0, 0, 0)
+    var transcript: (calls: Int, trackingNumbers: Int, suppressions: Int, at: Int64) = (0, 0, 0, 0)
+    var compliance: (auditEvents: Int, head: String, at: Int64) = (0, "", 0)
+    var identityAt: Int64 = 0
+    var completedAt: Int64 = 0
+    var certificate = ""
+    var jobID = ""
+}
+
 /// Compliance's own records (retention, deletions, subject requests), behind a protocol: SQL
 /// only in the SQLite implementation, in the subset PostgreSQL shares.
 protocol ComplianceRepository: Sendable {
@@ -114,6 +158,23 @@ protocol ComplianceTransaction {
     func update(_ request: SubjectRequestRow, sealedDetails: Data) throws
     func subjectRequest(_ id: String, org: String) throws -> (row: SubjectRequestRow, sealedDetails: Data)?
     func subjectRequests(org: String, includeClosed: Bool) throws -> [(row: SubjectRequestRow, sealedDetails: Data)]
+
+    func insert(_ bundle: BundleRow) throws
+    func update(_ bundle: BundleRow) throws
+    func bundle(_ id: String) throws -> BundleRow?
+    /// The newest bundle of `kind` for `subject` that is building or ready.
+    func liveBundle(org: String, kind: BundleRow.Kind, subject: String) throws -> BundleRow?
+    /// Ready bundles whose time is up.
+    func expiredBundles(at now: Int64) throws -> [BundleRow]
+    func bundles(org: String) throws -> [BundleRow]
+
+    func insert(_ offboarding: OffboardingRow) throws
+    func update(_ offboarding: OffboardingRow) throws
+    func offboarding(org: String) throws -> OffboardingRow?
+
+    /// Offboarding: every record compliance keeps for `org` except its offboarding row (the
+    /// audit chain goes through `AuditChainRepository`). Returns how many rows went.
+    func deleteRecords(org: String) throws -> Int
 }
 
 struct SQLiteComplianceRepository: ComplianceRepository {
@@ -179,6 +240,53 @@ struct SQLiteComplianceRepository: ComplianceRepository {
             details BLOB NOT NULL
         );
         CREATE INDEX subject_requests_by_org ON subject_requests (org_id, closed_at_unix_ms);
+        """
+
+    static let bundlesSchema = """
+        CREATE TABLE bundles (
+            id TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL,
+            kind INTEGER NOT NULL,
+            subject TEXT NOT NULL,
+            state INTEGER NOT NULL,
+            requested_by TEXT NOT NULL,
+            created_at_unix_ms INTEGER NOT NULL,
+            ready_at_unix_ms INTEGER NOT NULL,
+            expires_at_unix_ms INTEGER NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            entries INTEGER NOT NULL,
+            failure TEXT NOT NULL,
+            downloads INTEGER NOT NULL,
+            job_id TEXT NOT NULL,
+            matter_reference TEXT NOT NULL,
+            delete_after INTEGER NOT NULL
+        );
+        CREATE INDEX bundles_by_subject ON bundles (org_id, kind, subject);
+        CREATE INDEX bundles_by_expiry ON bundles (state, expires_at_unix_ms);
+        CREATE TABLE offboardings (
+            id TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL UNIQUE,
+            export_bundle_id TEXT NOT NULL,
+            started_by TEXT NOT NULL,
+            started_at_unix_ms INTEGER NOT NULL,
+            confirmed_by TEXT NOT NULL,
+            confirmed_at_unix_ms INTEGER NOT NULL,
+            media_recordings INTEGER NOT NULL,
+            media_share_links INTEGER NOT NULL,
+            media_at_unix_ms INTEGER NOT NULL,
+            transcript_calls INTEGER NOT NULL,
+            transcript_tracking_numbers INTEGER NOT NULL,
+            transcript_suppressions INTEGER NOT NULL,
+            transcript_at_unix_ms INTEGER NOT NULL,
+            compliance_audit_events INTEGER NOT NULL,
+            compliance_audit_head TEXT NOT NULL,
+            compliance_at_unix_ms INTEGER NOT NULL,
+            identity_at_unix_ms INTEGER NOT NULL,
+            completed_at_unix_ms INTEGER NOT NULL,
+            certificate TEXT NOT NULL,
+            job_id TEXT NOT NULL
+        );
         """
 
     let database: Database
@@ -365,6 +473,112 @@ struct SQLiteComplianceRepository: ComplianceRepository {
             let open = includeClosed ? "" : " AND closed_at_unix_ms = 0"
             return try connection.query("SELECT \(Self.requestColumns) FROM subject_requests WHERE org_id = ?\(open) ORDER BY opened_at_unix_ms, id",
                                         org).compactMap(Self.request)
+        }
+
+        // MARK: Bundles
+
+        func insert(_ b: BundleRow) throws {
+            try connection.execute("""
+                INSERT INTO bundles (id, org_id, kind, subject, state, requested_by, created_at_unix_ms, ready_at_unix_ms, expires_at_unix_ms,
+                    size_bytes, sha256, entries, failure, downloads, job_id, matter_reference, delete_after)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, b.id, b.org, Int64(b.kind.rawValue), b.subject, Int64(b.state.rawValue), b.requestedBy, b.createdAt, b.readyAt, b.expiresAt,
+                Int64(b.sizeBytes), b.sha256, Int64(b.entries), b.failure, Int64(b.downloads), b.jobID, b.matterReference, Int64(b.deleteAfter ? 1 : 0))
+        }
+
+        func update(_ b: BundleRow) throws {
+            try connection.execute("""
+                UPDATE bundles SET state = ?, ready_at_unix_ms = ?, expires_at_unix_ms = ?, size_bytes = ?, sha256 = ?, entries = ?, failure = ?,
+                    downloads = ?, job_id = ?
+                WHERE id = ?
+                """, Int64(b.state.rawValue), b.readyAt, b.expiresAt, Int64(b.sizeBytes), b.sha256, Int64(b.entries), b.failure, Int64(b.downloads),
+                b.jobID, b.id)
+        }
+
+        static let bundleColumns = """
+            id, org_id, kind, subject, state, requested_by, created_at_unix_ms, ready_at_unix_ms, expires_at_unix_ms, size_bytes, sha256, entries,
+            failure, downloads, job_id, matter_reference, delete_after
+            """
+
+        func bundle(_ id: String) throws -> BundleRow? {
+            try connection.query("SELECT \(Self.bundleColumns) FROM bundles WHERE id = ?", id).first.flatMap(Self.bundle)
+        }
+
+        func liveBundle(org: String, kind: BundleRow.Kind, subject: String) throws -> BundleRow? {
+            try connection.query("""
+                SELECT \(Self.bundleColumns) FROM bundles WHERE org_id = ? AND kind = ? AND subject = ? AND state IN (1, 2)
+                ORDER BY created_at_unix_ms DESC LIMIT 1
+                """, org, Int64(kind.rawValue), subject).first.flatMap(Self.bundle)
+        }
+
+        func expiredBundles(at now: Int64) throws -> [BundleRow] {
+            try connection.query("SELECT \(Self.bundleColumns) FROM bundles WHERE state = 2 AND expires_at_unix_ms <= ?", now).compactMap(Self.bundle)
+        }
+
+        func bundles(org: String) throws -> [BundleRow] {
+            try connection.query("SELECT \(Self.bundleColumns) FROM bundles WHERE org_id = ?", org).compactMap(Self.bundle)
+        }
+
+        static func bundle(_ row: Row) -> BundleRow? {
+            guard let id = row.text("id"), let org = row.text("org_id"), let kind = BundleRow.Kind(rawValue: Int(row.int("kind") ?? 0)),
+                  let state = BundleRow.State(rawValue: Int(row.int("state") ?? 0)) else { return nil }
+            return BundleRow(id: id, org: org, kind: kind, subject: row.text("subject") ?? "", state: state, requestedBy: row.text("requested_by") ?? "",
+                             createdAt: row.int("created_at_unix_ms") ?? 0, readyAt: row.int("ready_at_unix_ms") ?? 0,
+                             expiresAt: row.int("expires_at_unix_ms") ?? 0, sizeBytes: UInt64(row.int("size_bytes") ?? 0), sha256: row.text("sha256") ?? "",
+                             entries: Int(row.int("entries") ?? 0), failure: row.text("failure") ?? "", downloads: Int(row.int("downloads") ?? 0),
+                             jobID: row.text("job_id") ?? "", matterReference: row.text("matter_reference") ?? "", deleteAfter: row.int("delete_after") == 1)
+        }
+
+        // MARK: Offboarding
+
+        func insert(_ o: OffboardingRow) throws {
+            try connection.execute("""
+                INSERT INTO offboardings (id, org_id, export_bundle_id, started_by, started_at_unix_ms, confirmed_by, confirmed_at_unix_ms,
+                    media_recordings, media_share_links, media_at_unix_ms, transcript_calls, transcript_tracking_numbers, transcript_suppressions,
+                    transcript_at_unix_ms, compliance_audit_events, compliance_audit_head, compliance_at_unix_ms, identity_at_unix_ms,
+                    completed_at_unix_ms, certificate, job_id)
+                VALUES (?, ?, ?, ?, ?, '', 0, 0, 0, 0, 0, 0, 0, 0, 0, '', 0, 0, 0, '', '')
+                """, o.id, o.org, o.exportBundleID, o.startedBy, o.startedAt)
+            try update(o)
+        }
+
+        func update(_ o: OffboardingRow) throws {
+            try connection.execute("""
+                UPDATE offboardings SET confirmed_by = ?, confirmed_at_unix_ms = ?, media_recordings = ?, media_share_links = ?, media_at_unix_ms = ?,
+                    transcript_calls = ?, transcript_tracking_numbers = ?, transcript_suppressions = ?, transcript_at_unix_ms = ?,
+                    compliance_audit_events = ?, compliance_audit_head = ?, compliance_at_unix_ms = ?, identity_at_unix_ms = ?,
+                    completed_at_unix_ms = ?, certificate = ?, job_id = ?
+                WHERE id = ?
+                """, o.confirmedBy, o.confirmedAt, Int64(o.media.recordings), Int64(o.media.shareLinks), o.media.at, Int64(o.transcript.calls),
+                Int64(o.transcript.trackingNumbers), Int64(o.transcript.suppressions), o.transcript.at, Int64(o.compliance.auditEvents),
+                o.compliance.head, o.compliance.at, o.identityAt, o.completedAt, o.certificate, o.jobID, o.id)
+        }
+
+        func offboarding(org: String) throws -> OffboardingRow? {
+            try connection.query("SELECT * FROM offboardings WHERE org_id = ?", org).first.flatMap { row in
+                guard let id = row.text("id"), let org = row.text("org_id") else { return nil }
+                var o = OffboardingRow(id: id, org: org, exportBundleID: row.text("export_bundle_id") ?? "", startedBy: row.text("started_by") ?? "",
+                                       startedAt: row.int("started_at_unix_ms") ?? 0)
+                o.confirmedBy = row.text("confirmed_by") ?? ""
+                o.confirmedAt = row.int("confirmed_at_unix_ms") ?? 0
+                o.media = (Int(row.int("media_recordings") ?? 0), Int(row.int("media_share_links") ?? 0), row.int("media_at_unix_ms") ?? 0)
+                o.transcript = (Int(row.int("transcript_calls") ?? 0), Int(row.int("transcript_tracking_numbers") ?? 0),
+                                Int(row.int("transcript_suppressions") ?? 0), row.int("transcript_at_unix_ms") ?? 0)
+                o.compliance = (Int(row.int("compliance_audit_events") ?? 0), row.text("compliance_audit_head") ?? "", row.int("compliance_at_unix_ms") ?? 0)
+                o.identityAt = row.int("identity_at_unix_ms") ?? 0
+                o.completedAt = row.int("completed_at_unix_ms") ?? 0
+                o.certificate = row.text("certificate") ?? ""
+                o.jobID = row.text("job_id") ?? ""
+                return o
+            }
+        }
+
+        func deleteRecords(org: String) throws -> Int {
+            var deleted = 0
+            for table in ["retention_policies", "retention_runs", "deletions", "subject_requests", "bundles"] {
+                deleted += try connection.execute("DELETE FROM \(table) WHERE org_id = ?", org)
+            }
+            return deleted
         }
 
         static func request(_ row: Row) -> (row: SubjectRequestRow, sealedDetails: Data)? {

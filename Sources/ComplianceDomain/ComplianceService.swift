@@ -1,6 +1,7 @@
 public import CallTraceRPC
 public import CallTraceServiceHost
 public import CallTraceStorage
+import Foundation
 
 /// The compliance service: the audit trail, retention policies, deletion and purge jobs,
 /// subject-request cases, offboarding cases, notice templates, the sub-processor register and
@@ -17,7 +18,8 @@ public struct ComplianceService: CallTraceService {
     public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, Self.receivedEvents),
                                     Migration(version: 3, SharedSchema.v2), Migration(version: 4, SharedSchema.v3),
                                     Migration(version: 5, SQLiteAuditChainRepository.schema),
-                                    Migration(version: 6, SQLiteComplianceRepository.schema)]
+                                    Migration(version: 6, SQLiteComplianceRepository.schema),
+                                    Migration(version: 7, SQLiteComplianceRepository.bundlesSchema)]
 
     /// Events as received before the chain existed (schema 2); moved into the chain at start-up.
     static let receivedEvents = """
@@ -44,20 +46,39 @@ public struct ComplianceService: CallTraceService {
         if moved > 0 { context.logger.notice("audit events moved into the chain", metadata: ["events": "\(moved)"]) }
         // Compliance's own events go straight into its trail.
         context.outbox.forward { events in try await trail.append(events, from: ComplianceService.name) }
-        let services = PeerCallData(media: media, transcript: transcript)
+        guard let identity = context.peers["identity"] else { throw ConfigurationError("compliance needs its identity peer") }
+        let services = PeerCallData(media: media, transcript: transcript, identity: identity)
         let repository = SQLiteComplianceRepository(database: context.database)
         let retention = RetentionRules(repository: repository, jobs: context.jobs, outbox: context.outbox, clock: context.clock)
         let deletions = DeletionRules(repository: repository, jobs: context.jobs, outbox: context.outbox, clock: context.clock)
-        let requests = SubjectRequestRules(repository: repository, deletions: deletions, keys: context.keys, outbox: context.outbox,
+        // Bundles live beside the database, sealed; what a crash left half-written goes at start-up.
+        let folder = URL(fileURLWithPath: context.configuration.database).deletingLastPathComponent().appendingPathComponent("bundles").path
+        let blobs = try FileBlobStore(folder: folder)
+        let leftovers = try blobs.removeLeftovers()
+        if leftovers > 0 { context.logger.notice("start-up sweep removed unfinished bundles", metadata: ["files": "\(leftovers)"]) }
+        let bundles = BundleRules(repository: repository, jobs: context.jobs, outbox: context.outbox, clock: context.clock, keys: context.keys,
+                                  blobs: blobs, deletions: deletions)
+        let requests = SubjectRequestRules(repository: repository, deletions: deletions, bundles: bundles, keys: context.keys, outbox: context.outbox,
                                            clock: context.clock, holidays: .shipped)
+        let offboarding = OffboardingRules(repository: repository, chain: SQLiteAuditChainRepository(database: context.database), bundles: bundles,
+                                           jobs: context.jobs, outbox: context.outbox, clock: context.clock, keys: context.keys,
+                                           signer: try context.keys.signer("deletion-certificates"))
         // Both wait out any outage of media or transcript: a deletion or a retention run is never given up.
         context.jobs.register(RetentionRunJob(rules: retention, services: services), maxAttempts: Int.max)
         context.jobs.register(RetentionDailyJob(rules: retention))
         context.jobs.register(DeletionJob(rules: deletions, services: services), maxAttempts: Int.max)
         context.jobs.schedule("retention", dailyAt: 2, 0, in: Day.london, kind: RetentionRules.dailyKind)
+        context.jobs.register(BundleJob(rules: bundles, contents: BundleContents(services: services, trail: trail, requests: requests)),
+                              maxAttempts: BundleRules.maxAttempts)
+        context.jobs.register(BundleExpiryJob(rules: bundles))
+        context.jobs.schedule("bundle-expiry", every: .seconds(3600), kind: BundleRules.expireKind)
+        context.jobs.register(OffboardingJob(rules: offboarding, services: services), maxAttempts: Int.max)
         handlers = [AuditHandler(trail: trail, authorizer: authorizer), RetentionHandler(rules: retention, authorizer: authorizer),
                     DeletionHandler(rules: deletions, authorizer: authorizer),
-                    SubjectRequestHandler(rules: requests, services: services, authorizer: authorizer)]
+                    SubjectRequestHandler(rules: requests, services: services, authorizer: authorizer),
+                    BundleHandler(rules: bundles, authorizer: authorizer),
+                    MatterHandler(bundles: bundles, repository: repository, authorizer: authorizer),
+                    OffboardingHandler(rules: offboarding, services: services, authorizer: authorizer)]
     }
 
     public var rpcServices: [any RPCService] { handlers }

@@ -16,6 +16,7 @@ struct SubjectRequestRules: Sendable {
 
     let repository: any ComplianceRepository
     let deletions: DeletionRules
+    let bundles: BundleRules
     let keys: KeyRing
     let outbox: AuditOutbox
     let clock: any WallClock
@@ -198,6 +199,18 @@ struct SubjectRequestRules: Sendable {
             row.objectionAppliedAt = now
         }
         return (changed, analyses)
+    }
+
+    /// Access: the subject's bundle, built as a durable job (or the one already building or ready).
+    func buildAccessBundle(_ id: String, org: String, by actor: String) async throws -> BundleRow {
+        let row = try await request(id, org: org)
+        try Self.mayAct(on: row, kind: .access)
+        return try await repository.write { [bundles, outbox] tx in
+            let bundle = try bundles.queue(.subjectAccess, org: org, subject: id, by: actor, in: tx)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "subject_request.bundle_requested", resource: "subject_request:\(id)",
+                                          outcome: "success", detail: "bundle \(bundle.id)"), in: tx.connection)
+            return bundle
+        }
     }
 
     func close(_ id: String, org: String, outcome: String, by actor: String) async throws -> SubjectRequestRow {

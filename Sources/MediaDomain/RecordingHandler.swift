@@ -13,7 +13,7 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
     /// Gateways upload; users (through gateways) and operators read, play and delete; transcript
     /// (to transcribe) and compliance (exports) also play, as themselves.
     let policies = Calltrace_Media_V1_RecordingServicePolicies(
-        uploadRecording: .gateways, getRecording: .gateways | .operators, listRecordings: .gateways | .operators,
+        uploadRecording: .gateways, getRecording: .gateways | .operators, listRecordings: .gateways | .operators | .service("compliance"),
         playRecording: .gateways | .operators | .service("transcript") | .service("compliance"),
         deleteRecording: .gateways | .operators, redactRecording: .gateways | .operators | .service("transcript"),
         purgeRecordings: .service("compliance"), deleteCallRecordings: .service("compliance"), purgeOrganisation: .service("compliance"), exportRecording: .service("compliance"))
@@ -42,7 +42,7 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
 
     func listRecordings(_ request: Calltrace_Media_V1_ListRecordingsRequest, context: ServerContext) async throws
         -> Calltrace_Media_V1_ListRecordingsResponse {
-        _ = try await context.principal(in: request.orgID, may: .reportsRead, via: authorizer)
+        _ = try await actor(context, in: request.orgID, may: .reportsRead)  // compliance lists as itself, for its exports
         let page = try await rules.list(org: request.orgID, callID: request.callID.isEmpty ? nil : request.callID,
                                         from: request.createdFromUnixMs == 0 ? nil : request.createdFromUnixMs,
                                         before: request.createdBeforeUnixMs == 0 ? nil : request.createdBeforeUnixMs,

@@ -3,6 +3,7 @@ import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
+import CallTraceStorage
 import Foundation
 
 /// Media's rules for recordings: how audio is received, sealed, stored, played and destroyed.
@@ -59,7 +60,7 @@ struct RecordingRules: Sendable {
                 try? keys.destroyObjectKey(org: org, object: id)
             }
         }
-        let sealer = ChunkSealer(keys: keys, key: key, writer: writer)
+        let sealer = ChunkSealer(keys: keys, key: key, writer: writer, chunkBytes: RecordingRules.chunkBytes)
         let digest = try SHA256Stream()
         var size: UInt64 = 0
         var prefix = Data()
@@ -256,7 +257,7 @@ struct RecordingRules: Sendable {
             }
         }
         let (sha, muted) = try await BlockingPool.shared.run { () -> (Data, UInt64) in
-            let sealer = ChunkSealer(keys: keys, key: newKey, writer: writer)
+            let sealer = ChunkSealer(keys: keys, key: newKey, writer: writer, chunkBytes: RecordingRules.chunkBytes)
             let digest = try SHA256Stream()
             var muted: UInt64 = 0
             var start: UInt64 = 0
@@ -354,72 +355,22 @@ struct RecordingRules: Sendable {
     }
 }
 
-/// Seals a file into chunks of `RecordingRules.chunkBytes` as it arrives. A chunk is sealed
-/// once the next byte arrives (or the file ends), so the last one is known to be last.
-final class ChunkSealer: @unchecked Sendable {
-    private let keys: KeyRing
-    private let key: ObjectKey
-    private let writer: any BlobWriter
-    private var pending = Data()
-    private var index = 0
-
-    init(keys: KeyRing, key: ObjectKey, writer: any BlobWriter) {
-        self.keys = keys
-        self.key = key
-        self.writer = writer
-        pending.reserveCapacity(RecordingRules.chunkBytes)
-    }
-
-    func add(_ piece: Data) throws {
-        var rest = piece[...]
-        while !rest.isEmpty {
-            if pending.count == RecordingRules.chunkBytes { try seal(isLast: false) }
-            let take = rest.prefix(RecordingRules.chunkBytes - pending.count)
-            pending += take
-            rest = rest.dropFirst(take.count)
-        }
-    }
-
-    func finish() throws { try seal(isLast: true) }
-
-    private func seal(isLast: Bool) throws {
-        try writer.append(try keys.sealChunk(pending, with: key, index: index, isLast: isLast))
-        index += 1
-        pending.removeAll(keepingCapacity: true)
-    }
-}
-
-/// Reads plaintext byte ranges of a sealed recording, opening only the chunks they cover.
+/// Reads plaintext byte ranges of a sealed recording; a damaged chunk is DATA_LOSS, never played.
 struct ChunkReader: Sendable {
-    let keys: KeyRing
-    let blobs: any BlobStore
-    let key: ObjectKey
-    let row: RecordingRow
+    let reader: SealedBlobReader
+    let id: String
+
+    init(keys: KeyRing, blobs: any BlobStore, key: ObjectKey, row: RecordingRow) {
+        reader = SealedBlobReader(keys: keys, blobs: blobs, key: key, blob: row.blobID, chunkBytes: row.chunkBytes, sizeBytes: row.sizeBytes)
+        id = row.id
+    }
 
     func bytes(from start: UInt64, to end: UInt64) throws -> Data {
-        let chunk = UInt64(row.chunkBytes)
-        let sealedChunk = UInt64(KeyRing.sealedSize(ofChunk: row.chunkBytes))
-        let lastIndex = Int((row.sizeBytes - 1) / chunk)
-        var out = Data()
-        out.reserveCapacity(Int(end - start))
-        var index = Int(start / chunk)
-        while UInt64(index) * chunk < end {
-            let plainStart = UInt64(index) * chunk
-            let plainCount = min(chunk, row.sizeBytes - plainStart)
-            let plain: Data
-            do {
-                let sealed = try blobs.read(row.blobID, offset: Int64(UInt64(index) * sealedChunk),
-                                            length: KeyRing.sealedSize(ofChunk: Int(plainCount)))
-                plain = try keys.openChunk(sealed, with: key, index: index, isLast: index == lastIndex)
-            } catch {
-                throw RPCError(.dataLoss, "recording \(row.id) is damaged (chunk \(index) is missing or failed authentication); nothing altered is played")
-            }
-            let from = Int(max(start, plainStart) - plainStart)
-            let to = Int(min(end, plainStart + plainCount) - plainStart)
-            out += plain[from..<to]
-            index += 1
+        do {
+            return try reader.bytes(from: start, to: end)
+        } catch let error as SealedBlobReader.Damaged {
+            throw RPCError(.dataLoss, "recording \(id) is damaged (chunk \(error.chunk) is missing or failed authentication); nothing altered is played")
         }
-        return out
     }
 }
 

@@ -131,7 +131,7 @@ public protocol Calltrace_Compliance_V1_RetentionServiceHandler: RPCService {
     /// `ListRetentionRuns` shows when it finishes. A run already waiting is answered again.
     func runRetention(_ request: Calltrace_Compliance_V1_RunRetentionRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_RunRetentionResponse
 
-    /// settings.manage or audit.read: the organisation's retention receipts, newest first.
+    /// settings.manage: the organisation's retention receipts, newest first.
     func listRetentionRuns(_ request: Calltrace_Compliance_V1_ListRetentionRunsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ListRetentionRunsResponse
 }
 
@@ -173,7 +173,7 @@ public struct Calltrace_Compliance_V1_RetentionServiceClient: Sendable {
         try await rpc.unary(Calltrace_Compliance_V1_RetentionService.runRetention, request, options: options)
     }
 
-    /// settings.manage or audit.read: the organisation's retention receipts, newest first.
+    /// settings.manage: the organisation's retention receipts, newest first.
     public func listRetentionRuns(_ request: Calltrace_Compliance_V1_ListRetentionRunsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_ListRetentionRunsResponse {
         try await rpc.unary(Calltrace_Compliance_V1_RetentionService.listRetentionRuns, request, options: options)
     }
@@ -204,10 +204,10 @@ public protocol Calltrace_Compliance_V1_DeletionServiceHandler: RPCService {
     /// Asking again for the same call answers the deletion already queued. Audited.
     func deleteCall(_ request: Calltrace_Compliance_V1_DeleteCallRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_DeleteCallResponse
 
-    /// records.delete or audit.read: where a deletion stands.
+    /// records.delete: where a deletion stands.
     func getDeletion(_ request: Calltrace_Compliance_V1_GetDeletionRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetDeletionResponse
 
-    /// records.delete or audit.read: the organisation's deletions, newest first.
+    /// records.delete: the organisation's deletions, newest first.
     func listDeletions(_ request: Calltrace_Compliance_V1_ListDeletionsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ListDeletionsResponse
 }
 
@@ -235,12 +235,12 @@ public struct Calltrace_Compliance_V1_DeletionServiceClient: Sendable {
         try await rpc.unary(Calltrace_Compliance_V1_DeletionService.deleteCall, request, options: options)
     }
 
-    /// records.delete or audit.read: where a deletion stands.
+    /// records.delete: where a deletion stands.
     public func getDeletion(_ request: Calltrace_Compliance_V1_GetDeletionRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_GetDeletionResponse {
         try await rpc.unary(Calltrace_Compliance_V1_DeletionService.getDeletion, request, options: options)
     }
 
-    /// records.delete or audit.read: the organisation's deletions, newest first.
+    /// records.delete: the organisation's deletions, newest first.
     public func listDeletions(_ request: Calltrace_Compliance_V1_ListDeletionsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_ListDeletionsResponse {
         try await rpc.unary(Calltrace_Compliance_V1_DeletionService.listDeletions, request, options: options)
     }
@@ -261,8 +261,9 @@ public struct Calltrace_Compliance_V1_SubjectRequestServicePolicies: Sendable {
     public var eraseSubjectData: PeerPolicy
     public var objectToProcessing: PeerPolicy
     public var closeSubjectRequest: PeerPolicy
+    public var buildAccessBundle: PeerPolicy
 
-    public init(openSubjectRequest: PeerPolicy, getSubjectRequest: PeerPolicy, listSubjectRequests: PeerPolicy, pauseSubjectRequest: PeerPolicy, resumeSubjectRequest: PeerPolicy, extendSubjectRequest: PeerPolicy, recordIdentityCheck: PeerPolicy, locateSubjectData: PeerPolicy, eraseSubjectData: PeerPolicy, objectToProcessing: PeerPolicy, closeSubjectRequest: PeerPolicy) {
+    public init(openSubjectRequest: PeerPolicy, getSubjectRequest: PeerPolicy, listSubjectRequests: PeerPolicy, pauseSubjectRequest: PeerPolicy, resumeSubjectRequest: PeerPolicy, extendSubjectRequest: PeerPolicy, recordIdentityCheck: PeerPolicy, locateSubjectData: PeerPolicy, eraseSubjectData: PeerPolicy, objectToProcessing: PeerPolicy, closeSubjectRequest: PeerPolicy, buildAccessBundle: PeerPolicy) {
         self.openSubjectRequest = openSubjectRequest
         self.getSubjectRequest = getSubjectRequest
         self.listSubjectRequests = listSubjectRequests
@@ -274,6 +275,7 @@ public struct Calltrace_Compliance_V1_SubjectRequestServicePolicies: Sendable {
         self.eraseSubjectData = eraseSubjectData
         self.objectToProcessing = objectToProcessing
         self.closeSubjectRequest = closeSubjectRequest
+        self.buildAccessBundle = buildAccessBundle
     }
 }
 
@@ -318,6 +320,12 @@ public protocol Calltrace_Compliance_V1_SubjectRequestServiceHandler: RPCService
 
     /// Closes the case with its outcome.
     func closeSubjectRequest(_ request: Calltrace_Compliance_V1_CloseSubjectRequestRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_CloseSubjectRequestResponse
+
+    /// Access: builds the subject's bundle (every located call's audio, transcript as text and
+    /// JSON, call metadata, and an index document) as a durable job, sealed at rest; fetch it with
+    /// BundleService once ready. Needs a passed identity check. A bundle already building or
+    /// ready for the case is answered again.
+    func buildAccessBundle(_ request: Calltrace_Compliance_V1_BuildAccessBundleRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_BuildAccessBundleResponse
 }
 
 extension Calltrace_Compliance_V1_SubjectRequestServiceHandler {
@@ -334,6 +342,7 @@ extension Calltrace_Compliance_V1_SubjectRequestServiceHandler {
         router.unary(Calltrace_Compliance_V1_SubjectRequestService.eraseSubjectData, allow: policies.eraseSubjectData) { try await self.eraseSubjectData($0, context: $1) }
         router.unary(Calltrace_Compliance_V1_SubjectRequestService.objectToProcessing, allow: policies.objectToProcessing) { try await self.objectToProcessing($0, context: $1) }
         router.unary(Calltrace_Compliance_V1_SubjectRequestService.closeSubjectRequest, allow: policies.closeSubjectRequest) { try await self.closeSubjectRequest($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.buildAccessBundle, allow: policies.buildAccessBundle) { try await self.buildAccessBundle($0, context: $1) }
     }
 }
 
@@ -402,6 +411,196 @@ public struct Calltrace_Compliance_V1_SubjectRequestServiceClient: Sendable {
     /// Closes the case with its outcome.
     public func closeSubjectRequest(_ request: Calltrace_Compliance_V1_CloseSubjectRequestRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_CloseSubjectRequestResponse {
         try await rpc.unary(Calltrace_Compliance_V1_SubjectRequestService.closeSubjectRequest, request, options: options)
+    }
+
+    /// Access: builds the subject's bundle (every located call's audio, transcript as text and
+    /// JSON, call metadata, and an index document) as a durable job, sealed at rest; fetch it with
+    /// BundleService once ready. Needs a passed identity check. A bundle already building or
+    /// ready for the case is answered again.
+    public func buildAccessBundle(_ request: Calltrace_Compliance_V1_BuildAccessBundleRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_BuildAccessBundleResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_SubjectRequestService.buildAccessBundle, request, options: options)
+    }
+}
+
+// MARK: calltrace.compliance.v1.BundleService
+
+/// Which peers may call each method of `calltrace.compliance.v1.BundleService`.
+public struct Calltrace_Compliance_V1_BundleServicePolicies: Sendable {
+    public var getBundle: PeerPolicy
+    public var downloadBundle: PeerPolicy
+
+    public init(getBundle: PeerPolicy, downloadBundle: PeerPolicy) {
+        self.getBundle = getBundle
+        self.downloadBundle = downloadBundle
+    }
+}
+
+/// The server side of `calltrace.compliance.v1.BundleService`: implement every method, name who may call each in
+/// `policies`, and hand the value to the server (it registers itself).
+public protocol Calltrace_Compliance_V1_BundleServiceHandler: RPCService {
+    var policies: Calltrace_Compliance_V1_BundleServicePolicies { get }
+
+    func getBundle(_ request: Calltrace_Compliance_V1_GetBundleRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetBundleResponse
+
+    /// The archive in pieces, the bundle's metadata with the first. FAILED_PRECONDITION while it
+    /// is building, after it failed, and once it expired. Every download is audited.
+    func downloadBundle(_ request: Calltrace_Compliance_V1_DownloadBundleRequest, responses: ResponseWriter<Calltrace_Compliance_V1_DownloadBundleResponse>, context: ServerContext) async throws
+}
+
+extension Calltrace_Compliance_V1_BundleServiceHandler {
+    public func register(with router: inout RPCRouter) {
+        let policies = self.policies
+        router.unary(Calltrace_Compliance_V1_BundleService.getBundle, allow: policies.getBundle) { try await self.getBundle($0, context: $1) }
+        router.serverStreaming(Calltrace_Compliance_V1_BundleService.downloadBundle, allow: policies.downloadBundle) { try await self.downloadBundle($0, responses: $1, context: $2) }
+    }
+}
+
+/// A typed client of `calltrace.compliance.v1.BundleService` over one `RPCClient` (its connection, retries and deadlines).
+public struct Calltrace_Compliance_V1_BundleServiceClient: Sendable {
+    public let rpc: RPCClient
+
+    public init(_ rpc: RPCClient) {
+        self.rpc = rpc
+    }
+
+    public func getBundle(_ request: Calltrace_Compliance_V1_GetBundleRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_GetBundleResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_BundleService.getBundle, request, options: options)
+    }
+
+    /// The archive in pieces, the bundle's metadata with the first. FAILED_PRECONDITION while it
+    /// is building, after it failed, and once it expired. Every download is audited.
+    public func downloadBundle<Result: Sendable>(_ request: Calltrace_Compliance_V1_DownloadBundleRequest, options: CallOptions = CallOptions(),
+        handle: (ResponseStream<Calltrace_Compliance_V1_DownloadBundleResponse>) async throws -> Result) async throws -> Result {
+        try await rpc.serverStreaming(Calltrace_Compliance_V1_BundleService.downloadBundle, request, options: options, handle: handle)
+    }
+}
+
+// MARK: calltrace.compliance.v1.MatterService
+
+/// Which peers may call each method of `calltrace.compliance.v1.MatterService`.
+public struct Calltrace_Compliance_V1_MatterServicePolicies: Sendable {
+    public var exportMatter: PeerPolicy
+
+    public init(exportMatter: PeerPolicy) {
+        self.exportMatter = exportMatter
+    }
+}
+
+/// The server side of `calltrace.compliance.v1.MatterService`: implement every method, name who may call each in
+/// `policies`, and hand the value to the server (it registers itself).
+public protocol Calltrace_Compliance_V1_MatterServiceHandler: RPCService {
+    var policies: Calltrace_Compliance_V1_MatterServicePolicies { get }
+
+    /// matters.export: one call's audio, transcript, summary, metadata and audit excerpt as a
+    /// bundle (see BundleService), with the matter reference in its index. With
+    /// `delete_after_export`, the call is deleted everywhere (as DeletionService.DeleteCall) once
+    /// the bundle is ready. Audited.
+    func exportMatter(_ request: Calltrace_Compliance_V1_ExportMatterRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ExportMatterResponse
+}
+
+extension Calltrace_Compliance_V1_MatterServiceHandler {
+    public func register(with router: inout RPCRouter) {
+        let policies = self.policies
+        router.unary(Calltrace_Compliance_V1_MatterService.exportMatter, allow: policies.exportMatter) { try await self.exportMatter($0, context: $1) }
+    }
+}
+
+/// A typed client of `calltrace.compliance.v1.MatterService` over one `RPCClient` (its connection, retries and deadlines).
+public struct Calltrace_Compliance_V1_MatterServiceClient: Sendable {
+    public let rpc: RPCClient
+
+    public init(_ rpc: RPCClient) {
+        self.rpc = rpc
+    }
+
+    /// matters.export: one call's audio, transcript, summary, metadata and audit excerpt as a
+    /// bundle (see BundleService), with the matter reference in its index. With
+    /// `delete_after_export`, the call is deleted everywhere (as DeletionService.DeleteCall) once
+    /// the bundle is ready. Audited.
+    public func exportMatter(_ request: Calltrace_Compliance_V1_ExportMatterRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_ExportMatterResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_MatterService.exportMatter, request, options: options)
+    }
+}
+
+// MARK: calltrace.compliance.v1.OffboardingService
+
+/// Which peers may call each method of `calltrace.compliance.v1.OffboardingService`.
+public struct Calltrace_Compliance_V1_OffboardingServicePolicies: Sendable {
+    public var startOffboarding: PeerPolicy
+    public var getOffboarding: PeerPolicy
+    public var confirmOffboarding: PeerPolicy
+    public var getSigningKey: PeerPolicy
+
+    public init(startOffboarding: PeerPolicy, getOffboarding: PeerPolicy, confirmOffboarding: PeerPolicy, getSigningKey: PeerPolicy) {
+        self.startOffboarding = startOffboarding
+        self.getOffboarding = getOffboarding
+        self.confirmOffboarding = confirmOffboarding
+        self.getSigningKey = getSigningKey
+    }
+}
+
+/// The server side of `calltrace.compliance.v1.OffboardingService`: implement every method, name who may call each in
+/// `policies`, and hand the value to the server (it registers itself).
+public protocol Calltrace_Compliance_V1_OffboardingServiceHandler: RPCService {
+    var policies: Calltrace_Compliance_V1_OffboardingServicePolicies { get }
+
+    /// org.offboard: starts offboarding with a full export bundle (calls, recordings,
+    /// transcripts, summaries, the audit trail). One offboarding per organisation.
+    func startOffboarding(_ request: Calltrace_Compliance_V1_StartOffboardingRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_StartOffboardingResponse
+
+    /// org.offboard while the organisation exists; afterwards any operator (the record holds
+    /// counts and hashes only, for handing to the firm).
+    func getOffboarding(_ request: Calltrace_Compliance_V1_GetOffboardingRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetOffboardingResponse
+
+    /// org.offboard: the admin confirms, naming the organisation id again, once the export bundle
+    /// is ready. The purge runs now (and as a durable job if anything fails); when it completes
+    /// within this call, the answer carries the certificate.
+    func confirmOffboarding(_ request: Calltrace_Compliance_V1_ConfirmOffboardingRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ConfirmOffboardingResponse
+
+    /// Anyone: the compliance service's certificate-signing public key, to pin when verifying.
+    func getSigningKey(_ request: Calltrace_Compliance_V1_GetSigningKeyRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetSigningKeyResponse
+}
+
+extension Calltrace_Compliance_V1_OffboardingServiceHandler {
+    public func register(with router: inout RPCRouter) {
+        let policies = self.policies
+        router.unary(Calltrace_Compliance_V1_OffboardingService.startOffboarding, allow: policies.startOffboarding) { try await self.startOffboarding($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_OffboardingService.getOffboarding, allow: policies.getOffboarding) { try await self.getOffboarding($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_OffboardingService.confirmOffboarding, allow: policies.confirmOffboarding) { try await self.confirmOffboarding($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_OffboardingService.getSigningKey, allow: policies.getSigningKey) { try await self.getSigningKey($0, context: $1) }
+    }
+}
+
+/// A typed client of `calltrace.compliance.v1.OffboardingService` over one `RPCClient` (its connection, retries and deadlines).
+public struct Calltrace_Compliance_V1_OffboardingServiceClient: Sendable {
+    public let rpc: RPCClient
+
+    public init(_ rpc: RPCClient) {
+        self.rpc = rpc
+    }
+
+    /// org.offboard: starts offboarding with a full export bundle (calls, recordings,
+    /// transcripts, summaries, the audit trail). One offboarding per organisation.
+    public func startOffboarding(_ request: Calltrace_Compliance_V1_StartOffboardingRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_StartOffboardingResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_OffboardingService.startOffboarding, request, options: options)
+    }
+
+    /// org.offboard while the organisation exists; afterwards any operator (the record holds
+    /// counts and hashes only, for handing to the firm).
+    public func getOffboarding(_ request: Calltrace_Compliance_V1_GetOffboardingRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_GetOffboardingResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_OffboardingService.getOffboarding, request, options: options)
+    }
+
+    /// org.offboard: the admin confirms, naming the organisation id again, once the export bundle
+    /// is ready. The purge runs now (and as a durable job if anything fails); when it completes
+    /// within this call, the answer carries the certificate.
+    public func confirmOffboarding(_ request: Calltrace_Compliance_V1_ConfirmOffboardingRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_ConfirmOffboardingResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_OffboardingService.confirmOffboarding, request, options: options)
+    }
+
+    /// Anyone: the compliance service's certificate-signing public key, to pin when verifying.
+    public func getSigningKey(_ request: Calltrace_Compliance_V1_GetSigningKeyRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_GetSigningKeyResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_OffboardingService.getSigningKey, request, options: options)
     }
 }
 
@@ -743,7 +942,8 @@ public protocol Calltrace_Media_V1_RecordingServiceHandler: RPCService {
     /// A recording's metadata, never its audio.
     func getRecording(_ request: Calltrace_Media_V1_GetRecordingRequest, context: ServerContext) async throws -> Calltrace_Media_V1_GetRecordingResponse
 
-    /// Recordings of an organisation, newest first, by call or by creation time; paged.
+    /// reports.read, or the compliance service (for its exports): recordings of an organisation,
+    /// newest first, by call or by creation time; paged.
     func listRecordings(_ request: Calltrace_Media_V1_ListRecordingsRequest, context: ServerContext) async throws -> Calltrace_Media_V1_ListRecordingsResponse
 
     /// The audio, or a byte range of it, as stored (the original file). For users with
@@ -819,7 +1019,8 @@ public struct Calltrace_Media_V1_RecordingServiceClient: Sendable {
         try await rpc.unary(Calltrace_Media_V1_RecordingService.getRecording, request, options: options)
     }
 
-    /// Recordings of an organisation, newest first, by call or by creation time; paged.
+    /// reports.read, or the compliance service (for its exports): recordings of an organisation,
+    /// newest first, by call or by creation time; paged.
     public func listRecordings(_ request: Calltrace_Media_V1_ListRecordingsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Media_V1_ListRecordingsResponse {
         try await rpc.unary(Calltrace_Media_V1_RecordingService.listRecordings, request, options: options)
     }
@@ -1269,7 +1470,8 @@ public protocol Calltrace_Transcript_V1_CallServiceHandler: RPCService {
     /// who also hold transcripts.read; analysts see it masked.
     func getCall(_ request: Calltrace_Transcript_V1_GetCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetCallResponse
 
-    /// reports.read: the organisation's calls, newest first, over a period; paged.
+    /// reports.read, or the compliance service (for its exports, numbers masked): the
+    /// organisation's calls, newest first, over a period; paged.
     func listCalls(_ request: Calltrace_Transcript_V1_ListCallsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListCallsResponse
 
     /// calls.mark: the firm's verdict on a call (new enquiry, matter opened, practice area).
@@ -1351,7 +1553,8 @@ public struct Calltrace_Transcript_V1_CallServiceClient: Sendable {
         try await rpc.unary(Calltrace_Transcript_V1_CallService.getCall, request, options: options)
     }
 
-    /// reports.read: the organisation's calls, newest first, over a period; paged.
+    /// reports.read, or the compliance service (for its exports, numbers masked): the
+    /// organisation's calls, newest first, over a period; paged.
     public func listCalls(_ request: Calltrace_Transcript_V1_ListCallsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_ListCallsResponse {
         try await rpc.unary(Calltrace_Transcript_V1_CallService.listCalls, request, options: options)
     }

@@ -117,8 +117,64 @@ public enum Calltrace_Compliance_V1_SubjectRequestService {
     public static let closeSubjectRequest = MethodDescriptor<Calltrace_Compliance_V1_CloseSubjectRequestRequest, Calltrace_Compliance_V1_CloseSubjectRequestResponse>(
         service: name, name: "CloseSubjectRequest", kind: .unary, isIdempotent: false)
 
+    /// `/calltrace.compliance.v1.SubjectRequestService/BuildAccessBundle`
+    public static let buildAccessBundle = MethodDescriptor<Calltrace_Compliance_V1_BuildAccessBundleRequest, Calltrace_Compliance_V1_BuildAccessBundleResponse>(
+        service: name, name: "BuildAccessBundle", kind: .unary, isIdempotent: false)
+
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [openSubjectRequest.info, getSubjectRequest.info, listSubjectRequests.info, pauseSubjectRequest.info, resumeSubjectRequest.info, extendSubjectRequest.info, recordIdentityCheck.info, locateSubjectData.info, eraseSubjectData.info, objectToProcessing.info, closeSubjectRequest.info]
+    public static let methods: [MethodInfo] = [openSubjectRequest.info, getSubjectRequest.info, listSubjectRequests.info, pauseSubjectRequest.info, resumeSubjectRequest.info, extendSubjectRequest.info, recordIdentityCheck.info, locateSubjectData.info, eraseSubjectData.info, objectToProcessing.info, closeSubjectRequest.info, buildAccessBundle.info]
+}
+
+/// `calltrace.compliance.v1.BundleService`
+public enum Calltrace_Compliance_V1_BundleService {
+    public static let name = "calltrace.compliance.v1.BundleService"
+
+    /// `/calltrace.compliance.v1.BundleService/GetBundle`
+    public static let getBundle = MethodDescriptor<Calltrace_Compliance_V1_GetBundleRequest, Calltrace_Compliance_V1_GetBundleResponse>(
+        service: name, name: "GetBundle", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.compliance.v1.BundleService/DownloadBundle`
+    public static let downloadBundle = MethodDescriptor<Calltrace_Compliance_V1_DownloadBundleRequest, Calltrace_Compliance_V1_DownloadBundleResponse>(
+        service: name, name: "DownloadBundle", kind: .serverStreaming, isIdempotent: false)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [getBundle.info, downloadBundle.info]
+}
+
+/// `calltrace.compliance.v1.MatterService`
+public enum Calltrace_Compliance_V1_MatterService {
+    public static let name = "calltrace.compliance.v1.MatterService"
+
+    /// `/calltrace.compliance.v1.MatterService/ExportMatter`
+    public static let exportMatter = MethodDescriptor<Calltrace_Compliance_V1_ExportMatterRequest, Calltrace_Compliance_V1_ExportMatterResponse>(
+        service: name, name: "ExportMatter", kind: .unary, isIdempotent: false)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [exportMatter.info]
+}
+
+/// `calltrace.compliance.v1.OffboardingService`
+public enum Calltrace_Compliance_V1_OffboardingService {
+    public static let name = "calltrace.compliance.v1.OffboardingService"
+
+    /// `/calltrace.compliance.v1.OffboardingService/StartOffboarding`
+    public static let startOffboarding = MethodDescriptor<Calltrace_Compliance_V1_StartOffboardingRequest, Calltrace_Compliance_V1_StartOffboardingResponse>(
+        service: name, name: "StartOffboarding", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.compliance.v1.OffboardingService/GetOffboarding`
+    public static let getOffboarding = MethodDescriptor<Calltrace_Compliance_V1_GetOffboardingRequest, Calltrace_Compliance_V1_GetOffboardingResponse>(
+        service: name, name: "GetOffboarding", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.compliance.v1.OffboardingService/ConfirmOffboarding`
+    public static let confirmOffboarding = MethodDescriptor<Calltrace_Compliance_V1_ConfirmOffboardingRequest, Calltrace_Compliance_V1_ConfirmOffboardingResponse>(
+        service: name, name: "ConfirmOffboarding", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.compliance.v1.OffboardingService/GetSigningKey`
+    public static let getSigningKey = MethodDescriptor<Calltrace_Compliance_V1_GetSigningKeyRequest, Calltrace_Compliance_V1_GetSigningKeyResponse>(
+        service: name, name: "GetSigningKey", kind: .unary, isIdempotent: true)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [startOffboarding.info, getOffboarding.info, confirmOffboarding.info, getSigningKey.info]
 }
 
 // MARK: calltrace/identity/v1/identity.proto
@@ -490,6 +546,9 @@ public enum ProtoServices {
         (Calltrace_Compliance_V1_RetentionService.name, Calltrace_Compliance_V1_RetentionService.methods),
         (Calltrace_Compliance_V1_DeletionService.name, Calltrace_Compliance_V1_DeletionService.methods),
         (Calltrace_Compliance_V1_SubjectRequestService.name, Calltrace_Compliance_V1_SubjectRequestService.methods),
+        (Calltrace_Compliance_V1_BundleService.name, Calltrace_Compliance_V1_BundleService.methods),
+        (Calltrace_Compliance_V1_MatterService.name, Calltrace_Compliance_V1_MatterService.methods),
+        (Calltrace_Compliance_V1_OffboardingService.name, Calltrace_Compliance_V1_OffboardingService.methods),
         (Calltrace_Identity_V1_IdentityService.name, Calltrace_Identity_V1_IdentityService.methods),
         (Calltrace_Media_V1_RecordingService.name, Calltrace_Media_V1_RecordingService.methods),
         (Calltrace_Media_V1_ShareLinkService.name, Calltrace_Media_V1_ShareLinkService.methods),

@@ -9,7 +9,8 @@
 //   https://github.com/apple/swift-protobuf/
 
 /// The compliance service: the audit trail (P8, P15), retention (P9), deletion across services
-/// (P10) and subject requests (P13).
+/// (P10), subject requests (P13), offboarding with a signed deletion certificate (P11), matter
+/// files (P14), and the bundles they export.
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -106,6 +107,142 @@ public nonisolated enum Calltrace_Compliance_V1_DeletionState: SwiftProtobuf.Enu
     .unspecified,
     .pending,
     .done,
+  ]
+
+}
+
+public nonisolated enum Calltrace_Compliance_V1_BundleKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case subjectAccess // = 1
+  case offboarding // = 2
+  case matter // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .subjectAccess
+    case 2: self = .offboarding
+    case 3: self = .matter
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .subjectAccess: return 1
+    case .offboarding: return 2
+    case .matter: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Calltrace_Compliance_V1_BundleKind] = [
+    .unspecified,
+    .subjectAccess,
+    .offboarding,
+    .matter,
+  ]
+
+}
+
+public nonisolated enum Calltrace_Compliance_V1_BundleState: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case building // = 1
+  case ready // = 2
+  case failed // = 3
+  case expired // = 4
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .building
+    case 2: self = .ready
+    case 3: self = .failed
+    case 4: self = .expired
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .building: return 1
+    case .ready: return 2
+    case .failed: return 3
+    case .expired: return 4
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Calltrace_Compliance_V1_BundleState] = [
+    .unspecified,
+    .building,
+    .ready,
+    .failed,
+    .expired,
+  ]
+
+}
+
+public nonisolated enum Calltrace_Compliance_V1_OffboardingState: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// the export bundle is building
+  case exporting // = 1
+  case awaitingConfirmation // = 2
+  case purging // = 3
+  case completed // = 4
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .exporting
+    case 2: self = .awaitingConfirmation
+    case 3: self = .purging
+    case 4: self = .completed
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .exporting: return 1
+    case .awaitingConfirmation: return 2
+    case .purging: return 3
+    case .completed: return 4
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Calltrace_Compliance_V1_OffboardingState] = [
+    .unspecified,
+    .exporting,
+    .awaitingConfirmation,
+    .purging,
+    .completed,
   ]
 
 }
@@ -854,6 +991,358 @@ public nonisolated struct Calltrace_Compliance_V1_ListDeletionsResponse: Sendabl
   public init() {}
 }
 
+public nonisolated struct Calltrace_Compliance_V1_BuildAccessBundleRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var requestID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_BuildAccessBundleResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var bundle: Calltrace_Compliance_V1_Bundle {
+    get {_bundle ?? Calltrace_Compliance_V1_Bundle()}
+    set {_bundle = newValue}
+  }
+  /// Returns true if `bundle` has been explicitly set.
+  public var hasBundle: Bool {self._bundle != nil}
+  /// Clears the value of `bundle`. Subsequent reads from it will return its default value.
+  public mutating func clearBundle() {self._bundle = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _bundle: Calltrace_Compliance_V1_Bundle? = nil
+}
+
+public nonisolated struct Calltrace_Compliance_V1_Bundle: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var bundleID: String = String()
+
+  public var orgID: String = String()
+
+  public var kind: Calltrace_Compliance_V1_BundleKind = .unspecified
+
+  public var state: Calltrace_Compliance_V1_BundleState = .unspecified
+
+  /// What it is of: the subject request, the call, or the organisation.
+  public var subject: String = String()
+
+  public var createdAtUnixMs: Int64 = 0
+
+  public var readyAtUnixMs: Int64 = 0
+
+  public var expiresAtUnixMs: Int64 = 0
+
+  public var sizeBytes: UInt64 = 0
+
+  /// Of the archive, hex.
+  public var sha256: String = String()
+
+  public var entries: UInt32 = 0
+
+  public var failureReason: String = String()
+
+  public var downloads: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_GetBundleRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var bundleID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_GetBundleResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var bundle: Calltrace_Compliance_V1_Bundle {
+    get {_bundle ?? Calltrace_Compliance_V1_Bundle()}
+    set {_bundle = newValue}
+  }
+  /// Returns true if `bundle` has been explicitly set.
+  public var hasBundle: Bool {self._bundle != nil}
+  /// Clears the value of `bundle`. Subsequent reads from it will return its default value.
+  public mutating func clearBundle() {self._bundle = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _bundle: Calltrace_Compliance_V1_Bundle? = nil
+}
+
+public nonisolated struct Calltrace_Compliance_V1_DownloadBundleRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var bundleID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_DownloadBundleResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// With the first message only.
+  public var bundle: Calltrace_Compliance_V1_Bundle {
+    get {_bundle ?? Calltrace_Compliance_V1_Bundle()}
+    set {_bundle = newValue}
+  }
+  /// Returns true if `bundle` has been explicitly set.
+  public var hasBundle: Bool {self._bundle != nil}
+  /// Clears the value of `bundle`. Subsequent reads from it will return its default value.
+  public mutating func clearBundle() {self._bundle = nil}
+
+  public var offset: UInt64 = 0
+
+  public var data: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _bundle: Calltrace_Compliance_V1_Bundle? = nil
+}
+
+public nonisolated struct Calltrace_Compliance_V1_ExportMatterRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var callID: String = String()
+
+  /// The firm's matter reference; required, one line, at most 64 characters.
+  public var matterReference: String = String()
+
+  public var deleteAfterExport: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_ExportMatterResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var bundle: Calltrace_Compliance_V1_Bundle {
+    get {_bundle ?? Calltrace_Compliance_V1_Bundle()}
+    set {_bundle = newValue}
+  }
+  /// Returns true if `bundle` has been explicitly set.
+  public var hasBundle: Bool {self._bundle != nil}
+  /// Clears the value of `bundle`. Subsequent reads from it will return its default value.
+  public mutating func clearBundle() {self._bundle = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _bundle: Calltrace_Compliance_V1_Bundle? = nil
+}
+
+public nonisolated struct Calltrace_Compliance_V1_Offboarding: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var offboardingID: String = String()
+
+  public var orgID: String = String()
+
+  public var state: Calltrace_Compliance_V1_OffboardingState = .unspecified
+
+  public var exportBundleID: String = String()
+
+  public var startedBy: String = String()
+
+  public var startedAtUnixMs: Int64 = 0
+
+  public var confirmedBy: String = String()
+
+  public var confirmedAtUnixMs: Int64 = 0
+
+  public var completedAtUnixMs: Int64 = 0
+
+  /// When completed: the signed certificate, as `calltrace verify-certificate` reads it.
+  public var certificate: String = String()
+
+  /// While purging: why the last attempt failed.
+  public var lastError: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_StartOffboardingRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_StartOffboardingResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var offboarding: Calltrace_Compliance_V1_Offboarding {
+    get {_offboarding ?? Calltrace_Compliance_V1_Offboarding()}
+    set {_offboarding = newValue}
+  }
+  /// Returns true if `offboarding` has been explicitly set.
+  public var hasOffboarding: Bool {self._offboarding != nil}
+  /// Clears the value of `offboarding`. Subsequent reads from it will return its default value.
+  public mutating func clearOffboarding() {self._offboarding = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _offboarding: Calltrace_Compliance_V1_Offboarding? = nil
+}
+
+public nonisolated struct Calltrace_Compliance_V1_GetOffboardingRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_GetOffboardingResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var offboarding: Calltrace_Compliance_V1_Offboarding {
+    get {_offboarding ?? Calltrace_Compliance_V1_Offboarding()}
+    set {_offboarding = newValue}
+  }
+  /// Returns true if `offboarding` has been explicitly set.
+  public var hasOffboarding: Bool {self._offboarding != nil}
+  /// Clears the value of `offboarding`. Subsequent reads from it will return its default value.
+  public mutating func clearOffboarding() {self._offboarding = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _offboarding: Calltrace_Compliance_V1_Offboarding? = nil
+}
+
+public nonisolated struct Calltrace_Compliance_V1_ConfirmOffboardingRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var offboardingID: String = String()
+
+  /// The organisation id again, typed by the admin.
+  public var confirmOrgID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_ConfirmOffboardingResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var offboarding: Calltrace_Compliance_V1_Offboarding {
+    get {_offboarding ?? Calltrace_Compliance_V1_Offboarding()}
+    set {_offboarding = newValue}
+  }
+  /// Returns true if `offboarding` has been explicitly set.
+  public var hasOffboarding: Bool {self._offboarding != nil}
+  /// Clears the value of `offboarding`. Subsequent reads from it will return its default value.
+  public mutating func clearOffboarding() {self._offboarding = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _offboarding: Calltrace_Compliance_V1_Offboarding? = nil
+}
+
+public nonisolated struct Calltrace_Compliance_V1_GetSigningKeyRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_GetSigningKeyResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Raw Ed25519 public key, base64.
+  public var publicKey: String = String()
+
+  /// The first 16 hex digits of its SHA-256.
+  public var keyID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Calltrace_Compliance_V1_SubjectRequest: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1416,6 +1905,18 @@ nonisolated extension Calltrace_Compliance_V1_RetentionRunState: SwiftProtobuf._
 
 nonisolated extension Calltrace_Compliance_V1_DeletionState: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0DELETION_STATE_UNSPECIFIED\0\u{1}DELETION_STATE_PENDING\0\u{1}DELETION_STATE_DONE\0")
+}
+
+nonisolated extension Calltrace_Compliance_V1_BundleKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0BUNDLE_KIND_UNSPECIFIED\0\u{1}BUNDLE_KIND_SUBJECT_ACCESS\0\u{1}BUNDLE_KIND_OFFBOARDING\0\u{1}BUNDLE_KIND_MATTER\0")
+}
+
+nonisolated extension Calltrace_Compliance_V1_BundleState: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0BUNDLE_STATE_UNSPECIFIED\0\u{1}BUNDLE_STATE_BUILDING\0\u{1}BUNDLE_STATE_READY\0\u{1}BUNDLE_STATE_FAILED\0\u{1}BUNDLE_STATE_EXPIRED\0")
+}
+
+nonisolated extension Calltrace_Compliance_V1_OffboardingState: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0OFFBOARDING_STATE_UNSPECIFIED\0\u{1}OFFBOARDING_STATE_EXPORTING\0\u{1}OFFBOARDING_STATE_AWAITING_CONFIRMATION\0\u{1}OFFBOARDING_STATE_PURGING\0\u{1}OFFBOARDING_STATE_COMPLETED\0")
 }
 
 nonisolated extension Calltrace_Compliance_V1_SubjectRequestKind: SwiftProtobuf._ProtoNameProviding {
@@ -2622,6 +3123,728 @@ nonisolated extension Calltrace_Compliance_V1_ListDeletionsResponse: SwiftProtob
 
   public static func ==(lhs: Calltrace_Compliance_V1_ListDeletionsResponse, rhs: Calltrace_Compliance_V1_ListDeletionsResponse) -> Bool {
     if lhs.deletions != rhs.deletions {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_BuildAccessBundleRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BuildAccessBundleRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}request_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if !self.requestID.isEmpty {
+      try visitor.visitSingularStringField(value: self.requestID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_BuildAccessBundleRequest, rhs: Calltrace_Compliance_V1_BuildAccessBundleRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.requestID != rhs.requestID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_BuildAccessBundleResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BuildAccessBundleResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}bundle\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._bundle) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._bundle {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_BuildAccessBundleResponse, rhs: Calltrace_Compliance_V1_BuildAccessBundleResponse) -> Bool {
+    if lhs._bundle != rhs._bundle {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_Bundle: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Bundle"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}bundle_id\0\u{3}org_id\0\u{1}kind\0\u{1}state\0\u{1}subject\0\u{3}created_at_unix_ms\0\u{3}ready_at_unix_ms\0\u{3}expires_at_unix_ms\0\u{3}size_bytes\0\u{1}sha256\0\u{1}entries\0\u{3}failure_reason\0\u{1}downloads\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.bundleID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 4: try { try decoder.decodeSingularEnumField(value: &self.state) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.subject) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.createdAtUnixMs) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.readyAtUnixMs) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.expiresAtUnixMs) }()
+      case 9: try { try decoder.decodeSingularUInt64Field(value: &self.sizeBytes) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.sha256) }()
+      case 11: try { try decoder.decodeSingularUInt32Field(value: &self.entries) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self.failureReason) }()
+      case 13: try { try decoder.decodeSingularUInt32Field(value: &self.downloads) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.bundleID.isEmpty {
+      try visitor.visitSingularStringField(value: self.bundleID, fieldNumber: 1)
+    }
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 2)
+    }
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 3)
+    }
+    if self.state != .unspecified {
+      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 4)
+    }
+    if !self.subject.isEmpty {
+      try visitor.visitSingularStringField(value: self.subject, fieldNumber: 5)
+    }
+    if self.createdAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.createdAtUnixMs, fieldNumber: 6)
+    }
+    if self.readyAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.readyAtUnixMs, fieldNumber: 7)
+    }
+    if self.expiresAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.expiresAtUnixMs, fieldNumber: 8)
+    }
+    if self.sizeBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sizeBytes, fieldNumber: 9)
+    }
+    if !self.sha256.isEmpty {
+      try visitor.visitSingularStringField(value: self.sha256, fieldNumber: 10)
+    }
+    if self.entries != 0 {
+      try visitor.visitSingularUInt32Field(value: self.entries, fieldNumber: 11)
+    }
+    if !self.failureReason.isEmpty {
+      try visitor.visitSingularStringField(value: self.failureReason, fieldNumber: 12)
+    }
+    if self.downloads != 0 {
+      try visitor.visitSingularUInt32Field(value: self.downloads, fieldNumber: 13)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_Bundle, rhs: Calltrace_Compliance_V1_Bundle) -> Bool {
+    if lhs.bundleID != rhs.bundleID {return false}
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.subject != rhs.subject {return false}
+    if lhs.createdAtUnixMs != rhs.createdAtUnixMs {return false}
+    if lhs.readyAtUnixMs != rhs.readyAtUnixMs {return false}
+    if lhs.expiresAtUnixMs != rhs.expiresAtUnixMs {return false}
+    if lhs.sizeBytes != rhs.sizeBytes {return false}
+    if lhs.sha256 != rhs.sha256 {return false}
+    if lhs.entries != rhs.entries {return false}
+    if lhs.failureReason != rhs.failureReason {return false}
+    if lhs.downloads != rhs.downloads {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_GetBundleRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetBundleRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}bundle_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.bundleID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if !self.bundleID.isEmpty {
+      try visitor.visitSingularStringField(value: self.bundleID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_GetBundleRequest, rhs: Calltrace_Compliance_V1_GetBundleRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.bundleID != rhs.bundleID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_GetBundleResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetBundleResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}bundle\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._bundle) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._bundle {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_GetBundleResponse, rhs: Calltrace_Compliance_V1_GetBundleResponse) -> Bool {
+    if lhs._bundle != rhs._bundle {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_DownloadBundleRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DownloadBundleRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}bundle_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.bundleID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if !self.bundleID.isEmpty {
+      try visitor.visitSingularStringField(value: self.bundleID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_DownloadBundleRequest, rhs: Calltrace_Compliance_V1_DownloadBundleRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.bundleID != rhs.bundleID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_DownloadBundleResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DownloadBundleResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}bundle\0\u{1}offset\0\u{1}data\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._bundle) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.offset) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._bundle {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.offset != 0 {
+      try visitor.visitSingularUInt64Field(value: self.offset, fieldNumber: 2)
+    }
+    if !self.data.isEmpty {
+      try visitor.visitSingularBytesField(value: self.data, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_DownloadBundleResponse, rhs: Calltrace_Compliance_V1_DownloadBundleResponse) -> Bool {
+    if lhs._bundle != rhs._bundle {return false}
+    if lhs.offset != rhs.offset {return false}
+    if lhs.data != rhs.data {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_ExportMatterRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExportMatterRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}call_id\0\u{3}matter_reference\0\u{3}delete_after_export\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.callID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.matterReference) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.deleteAfterExport) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if !self.callID.isEmpty {
+      try visitor.visitSingularStringField(value: self.callID, fieldNumber: 2)
+    }
+    if !self.matterReference.isEmpty {
+      try visitor.visitSingularStringField(value: self.matterReference, fieldNumber: 3)
+    }
+    if self.deleteAfterExport != false {
+      try visitor.visitSingularBoolField(value: self.deleteAfterExport, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_ExportMatterRequest, rhs: Calltrace_Compliance_V1_ExportMatterRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.callID != rhs.callID {return false}
+    if lhs.matterReference != rhs.matterReference {return false}
+    if lhs.deleteAfterExport != rhs.deleteAfterExport {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_ExportMatterResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ExportMatterResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}bundle\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._bundle) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._bundle {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_ExportMatterResponse, rhs: Calltrace_Compliance_V1_ExportMatterResponse) -> Bool {
+    if lhs._bundle != rhs._bundle {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_Offboarding: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Offboarding"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}offboarding_id\0\u{3}org_id\0\u{1}state\0\u{3}export_bundle_id\0\u{3}started_by\0\u{3}started_at_unix_ms\0\u{3}confirmed_by\0\u{3}confirmed_at_unix_ms\0\u{3}completed_at_unix_ms\0\u{1}certificate\0\u{3}last_error\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.offboardingID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.state) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.exportBundleID) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.startedBy) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.startedAtUnixMs) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.confirmedBy) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.confirmedAtUnixMs) }()
+      case 9: try { try decoder.decodeSingularInt64Field(value: &self.completedAtUnixMs) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.certificate) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.lastError) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.offboardingID.isEmpty {
+      try visitor.visitSingularStringField(value: self.offboardingID, fieldNumber: 1)
+    }
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 2)
+    }
+    if self.state != .unspecified {
+      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 3)
+    }
+    if !self.exportBundleID.isEmpty {
+      try visitor.visitSingularStringField(value: self.exportBundleID, fieldNumber: 4)
+    }
+    if !self.startedBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.startedBy, fieldNumber: 5)
+    }
+    if self.startedAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.startedAtUnixMs, fieldNumber: 6)
+    }
+    if !self.confirmedBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.confirmedBy, fieldNumber: 7)
+    }
+    if self.confirmedAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.confirmedAtUnixMs, fieldNumber: 8)
+    }
+    if self.completedAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.completedAtUnixMs, fieldNumber: 9)
+    }
+    if !self.certificate.isEmpty {
+      try visitor.visitSingularStringField(value: self.certificate, fieldNumber: 10)
+    }
+    if !self.lastError.isEmpty {
+      try visitor.visitSingularStringField(value: self.lastError, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_Offboarding, rhs: Calltrace_Compliance_V1_Offboarding) -> Bool {
+    if lhs.offboardingID != rhs.offboardingID {return false}
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.exportBundleID != rhs.exportBundleID {return false}
+    if lhs.startedBy != rhs.startedBy {return false}
+    if lhs.startedAtUnixMs != rhs.startedAtUnixMs {return false}
+    if lhs.confirmedBy != rhs.confirmedBy {return false}
+    if lhs.confirmedAtUnixMs != rhs.confirmedAtUnixMs {return false}
+    if lhs.completedAtUnixMs != rhs.completedAtUnixMs {return false}
+    if lhs.certificate != rhs.certificate {return false}
+    if lhs.lastError != rhs.lastError {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_StartOffboardingRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StartOffboardingRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_StartOffboardingRequest, rhs: Calltrace_Compliance_V1_StartOffboardingRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_StartOffboardingResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StartOffboardingResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offboarding\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._offboarding) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._offboarding {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_StartOffboardingResponse, rhs: Calltrace_Compliance_V1_StartOffboardingResponse) -> Bool {
+    if lhs._offboarding != rhs._offboarding {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_GetOffboardingRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetOffboardingRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_GetOffboardingRequest, rhs: Calltrace_Compliance_V1_GetOffboardingRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_GetOffboardingResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetOffboardingResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offboarding\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._offboarding) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._offboarding {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_GetOffboardingResponse, rhs: Calltrace_Compliance_V1_GetOffboardingResponse) -> Bool {
+    if lhs._offboarding != rhs._offboarding {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_ConfirmOffboardingRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ConfirmOffboardingRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}offboarding_id\0\u{3}confirm_org_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.offboardingID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.confirmOrgID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if !self.offboardingID.isEmpty {
+      try visitor.visitSingularStringField(value: self.offboardingID, fieldNumber: 2)
+    }
+    if !self.confirmOrgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.confirmOrgID, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_ConfirmOffboardingRequest, rhs: Calltrace_Compliance_V1_ConfirmOffboardingRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.offboardingID != rhs.offboardingID {return false}
+    if lhs.confirmOrgID != rhs.confirmOrgID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_ConfirmOffboardingResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ConfirmOffboardingResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}offboarding\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._offboarding) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._offboarding {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_ConfirmOffboardingResponse, rhs: Calltrace_Compliance_V1_ConfirmOffboardingResponse) -> Bool {
+    if lhs._offboarding != rhs._offboarding {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_GetSigningKeyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetSigningKeyRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_GetSigningKeyRequest, rhs: Calltrace_Compliance_V1_GetSigningKeyRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_GetSigningKeyResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetSigningKeyResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}public_key\0\u{3}key_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.publicKey) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.keyID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.publicKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.publicKey, fieldNumber: 1)
+    }
+    if !self.keyID.isEmpty {
+      try visitor.visitSingularStringField(value: self.keyID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_GetSigningKeyResponse, rhs: Calltrace_Compliance_V1_GetSigningKeyResponse) -> Bool {
+    if lhs.publicKey != rhs.publicKey {return false}
+    if lhs.keyID != rhs.keyID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1267,6 +1267,816 @@ void   calltrace__compliance__v1__list_deletions_response__free_unpacked
   assert(message->base.descriptor == &calltrace__compliance__v1__list_deletions_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__compliance__v1__build_access_bundle_request__init
+                     (Calltrace__Compliance__V1__BuildAccessBundleRequest         *message)
+{
+  static const Calltrace__Compliance__V1__BuildAccessBundleRequest init_value = CALLTRACE__COMPLIANCE__V1__BUILD_ACCESS_BUNDLE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__build_access_bundle_request__get_packed_size
+                     (const Calltrace__Compliance__V1__BuildAccessBundleRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__build_access_bundle_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__build_access_bundle_request__pack
+                     (const Calltrace__Compliance__V1__BuildAccessBundleRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__build_access_bundle_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__build_access_bundle_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__BuildAccessBundleRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__build_access_bundle_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__BuildAccessBundleRequest *
+       calltrace__compliance__v1__build_access_bundle_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__BuildAccessBundleRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__build_access_bundle_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__build_access_bundle_request__free_unpacked
+                     (Calltrace__Compliance__V1__BuildAccessBundleRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__build_access_bundle_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__build_access_bundle_response__init
+                     (Calltrace__Compliance__V1__BuildAccessBundleResponse         *message)
+{
+  static const Calltrace__Compliance__V1__BuildAccessBundleResponse init_value = CALLTRACE__COMPLIANCE__V1__BUILD_ACCESS_BUNDLE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__build_access_bundle_response__get_packed_size
+                     (const Calltrace__Compliance__V1__BuildAccessBundleResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__build_access_bundle_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__build_access_bundle_response__pack
+                     (const Calltrace__Compliance__V1__BuildAccessBundleResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__build_access_bundle_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__build_access_bundle_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__BuildAccessBundleResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__build_access_bundle_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__BuildAccessBundleResponse *
+       calltrace__compliance__v1__build_access_bundle_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__BuildAccessBundleResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__build_access_bundle_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__build_access_bundle_response__free_unpacked
+                     (Calltrace__Compliance__V1__BuildAccessBundleResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__build_access_bundle_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__bundle__init
+                     (Calltrace__Compliance__V1__Bundle         *message)
+{
+  static const Calltrace__Compliance__V1__Bundle init_value = CALLTRACE__COMPLIANCE__V1__BUNDLE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__bundle__get_packed_size
+                     (const Calltrace__Compliance__V1__Bundle *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__bundle__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__bundle__pack
+                     (const Calltrace__Compliance__V1__Bundle *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__bundle__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__bundle__pack_to_buffer
+                     (const Calltrace__Compliance__V1__Bundle *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__bundle__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__Bundle *
+       calltrace__compliance__v1__bundle__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__Bundle *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__bundle__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__bundle__free_unpacked
+                     (Calltrace__Compliance__V1__Bundle *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__bundle__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_bundle_request__init
+                     (Calltrace__Compliance__V1__GetBundleRequest         *message)
+{
+  static const Calltrace__Compliance__V1__GetBundleRequest init_value = CALLTRACE__COMPLIANCE__V1__GET_BUNDLE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_bundle_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetBundleRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_bundle_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_bundle_request__pack
+                     (const Calltrace__Compliance__V1__GetBundleRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_bundle_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_bundle_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetBundleRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_bundle_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetBundleRequest *
+       calltrace__compliance__v1__get_bundle_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetBundleRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_bundle_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_bundle_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetBundleRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_bundle_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_bundle_response__init
+                     (Calltrace__Compliance__V1__GetBundleResponse         *message)
+{
+  static const Calltrace__Compliance__V1__GetBundleResponse init_value = CALLTRACE__COMPLIANCE__V1__GET_BUNDLE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_bundle_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetBundleResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_bundle_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_bundle_response__pack
+                     (const Calltrace__Compliance__V1__GetBundleResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_bundle_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_bundle_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetBundleResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_bundle_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetBundleResponse *
+       calltrace__compliance__v1__get_bundle_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetBundleResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_bundle_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_bundle_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetBundleResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_bundle_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__download_bundle_request__init
+                     (Calltrace__Compliance__V1__DownloadBundleRequest         *message)
+{
+  static const Calltrace__Compliance__V1__DownloadBundleRequest init_value = CALLTRACE__COMPLIANCE__V1__DOWNLOAD_BUNDLE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__download_bundle_request__get_packed_size
+                     (const Calltrace__Compliance__V1__DownloadBundleRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__download_bundle_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__download_bundle_request__pack
+                     (const Calltrace__Compliance__V1__DownloadBundleRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__download_bundle_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__download_bundle_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__DownloadBundleRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__download_bundle_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__DownloadBundleRequest *
+       calltrace__compliance__v1__download_bundle_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__DownloadBundleRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__download_bundle_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__download_bundle_request__free_unpacked
+                     (Calltrace__Compliance__V1__DownloadBundleRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__download_bundle_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__download_bundle_response__init
+                     (Calltrace__Compliance__V1__DownloadBundleResponse         *message)
+{
+  static const Calltrace__Compliance__V1__DownloadBundleResponse init_value = CALLTRACE__COMPLIANCE__V1__DOWNLOAD_BUNDLE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__download_bundle_response__get_packed_size
+                     (const Calltrace__Compliance__V1__DownloadBundleResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__download_bundle_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__download_bundle_response__pack
+                     (const Calltrace__Compliance__V1__DownloadBundleResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__download_bundle_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__download_bundle_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__DownloadBundleResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__download_bundle_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__DownloadBundleResponse *
+       calltrace__compliance__v1__download_bundle_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__DownloadBundleResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__download_bundle_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__download_bundle_response__free_unpacked
+                     (Calltrace__Compliance__V1__DownloadBundleResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__download_bundle_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__export_matter_request__init
+                     (Calltrace__Compliance__V1__ExportMatterRequest         *message)
+{
+  static const Calltrace__Compliance__V1__ExportMatterRequest init_value = CALLTRACE__COMPLIANCE__V1__EXPORT_MATTER_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__export_matter_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ExportMatterRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__export_matter_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__export_matter_request__pack
+                     (const Calltrace__Compliance__V1__ExportMatterRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__export_matter_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__export_matter_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ExportMatterRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__export_matter_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ExportMatterRequest *
+       calltrace__compliance__v1__export_matter_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ExportMatterRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__export_matter_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__export_matter_request__free_unpacked
+                     (Calltrace__Compliance__V1__ExportMatterRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__export_matter_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__export_matter_response__init
+                     (Calltrace__Compliance__V1__ExportMatterResponse         *message)
+{
+  static const Calltrace__Compliance__V1__ExportMatterResponse init_value = CALLTRACE__COMPLIANCE__V1__EXPORT_MATTER_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__export_matter_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ExportMatterResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__export_matter_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__export_matter_response__pack
+                     (const Calltrace__Compliance__V1__ExportMatterResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__export_matter_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__export_matter_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ExportMatterResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__export_matter_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ExportMatterResponse *
+       calltrace__compliance__v1__export_matter_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ExportMatterResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__export_matter_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__export_matter_response__free_unpacked
+                     (Calltrace__Compliance__V1__ExportMatterResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__export_matter_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__offboarding__init
+                     (Calltrace__Compliance__V1__Offboarding         *message)
+{
+  static const Calltrace__Compliance__V1__Offboarding init_value = CALLTRACE__COMPLIANCE__V1__OFFBOARDING__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__offboarding__get_packed_size
+                     (const Calltrace__Compliance__V1__Offboarding *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__offboarding__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__offboarding__pack
+                     (const Calltrace__Compliance__V1__Offboarding *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__offboarding__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__offboarding__pack_to_buffer
+                     (const Calltrace__Compliance__V1__Offboarding *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__offboarding__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__Offboarding *
+       calltrace__compliance__v1__offboarding__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__Offboarding *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__offboarding__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__offboarding__free_unpacked
+                     (Calltrace__Compliance__V1__Offboarding *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__offboarding__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__start_offboarding_request__init
+                     (Calltrace__Compliance__V1__StartOffboardingRequest         *message)
+{
+  static const Calltrace__Compliance__V1__StartOffboardingRequest init_value = CALLTRACE__COMPLIANCE__V1__START_OFFBOARDING_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__start_offboarding_request__get_packed_size
+                     (const Calltrace__Compliance__V1__StartOffboardingRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__start_offboarding_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__start_offboarding_request__pack
+                     (const Calltrace__Compliance__V1__StartOffboardingRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__start_offboarding_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__start_offboarding_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__StartOffboardingRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__start_offboarding_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__StartOffboardingRequest *
+       calltrace__compliance__v1__start_offboarding_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__StartOffboardingRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__start_offboarding_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__start_offboarding_request__free_unpacked
+                     (Calltrace__Compliance__V1__StartOffboardingRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__start_offboarding_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__start_offboarding_response__init
+                     (Calltrace__Compliance__V1__StartOffboardingResponse         *message)
+{
+  static const Calltrace__Compliance__V1__StartOffboardingResponse init_value = CALLTRACE__COMPLIANCE__V1__START_OFFBOARDING_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__start_offboarding_response__get_packed_size
+                     (const Calltrace__Compliance__V1__StartOffboardingResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__start_offboarding_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__start_offboarding_response__pack
+                     (const Calltrace__Compliance__V1__StartOffboardingResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__start_offboarding_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__start_offboarding_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__StartOffboardingResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__start_offboarding_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__StartOffboardingResponse *
+       calltrace__compliance__v1__start_offboarding_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__StartOffboardingResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__start_offboarding_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__start_offboarding_response__free_unpacked
+                     (Calltrace__Compliance__V1__StartOffboardingResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__start_offboarding_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_offboarding_request__init
+                     (Calltrace__Compliance__V1__GetOffboardingRequest         *message)
+{
+  static const Calltrace__Compliance__V1__GetOffboardingRequest init_value = CALLTRACE__COMPLIANCE__V1__GET_OFFBOARDING_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_offboarding_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetOffboardingRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_offboarding_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_offboarding_request__pack
+                     (const Calltrace__Compliance__V1__GetOffboardingRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_offboarding_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_offboarding_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetOffboardingRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_offboarding_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetOffboardingRequest *
+       calltrace__compliance__v1__get_offboarding_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetOffboardingRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_offboarding_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_offboarding_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetOffboardingRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_offboarding_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_offboarding_response__init
+                     (Calltrace__Compliance__V1__GetOffboardingResponse         *message)
+{
+  static const Calltrace__Compliance__V1__GetOffboardingResponse init_value = CALLTRACE__COMPLIANCE__V1__GET_OFFBOARDING_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_offboarding_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetOffboardingResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_offboarding_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_offboarding_response__pack
+                     (const Calltrace__Compliance__V1__GetOffboardingResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_offboarding_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_offboarding_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetOffboardingResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_offboarding_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetOffboardingResponse *
+       calltrace__compliance__v1__get_offboarding_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetOffboardingResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_offboarding_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_offboarding_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetOffboardingResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_offboarding_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__confirm_offboarding_request__init
+                     (Calltrace__Compliance__V1__ConfirmOffboardingRequest         *message)
+{
+  static const Calltrace__Compliance__V1__ConfirmOffboardingRequest init_value = CALLTRACE__COMPLIANCE__V1__CONFIRM_OFFBOARDING_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__confirm_offboarding_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ConfirmOffboardingRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__confirm_offboarding_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__confirm_offboarding_request__pack
+                     (const Calltrace__Compliance__V1__ConfirmOffboardingRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__confirm_offboarding_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__confirm_offboarding_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ConfirmOffboardingRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__confirm_offboarding_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ConfirmOffboardingRequest *
+       calltrace__compliance__v1__confirm_offboarding_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ConfirmOffboardingRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__confirm_offboarding_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__confirm_offboarding_request__free_unpacked
+                     (Calltrace__Compliance__V1__ConfirmOffboardingRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__confirm_offboarding_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__confirm_offboarding_response__init
+                     (Calltrace__Compliance__V1__ConfirmOffboardingResponse         *message)
+{
+  static const Calltrace__Compliance__V1__ConfirmOffboardingResponse init_value = CALLTRACE__COMPLIANCE__V1__CONFIRM_OFFBOARDING_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__confirm_offboarding_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ConfirmOffboardingResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__confirm_offboarding_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__confirm_offboarding_response__pack
+                     (const Calltrace__Compliance__V1__ConfirmOffboardingResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__confirm_offboarding_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__confirm_offboarding_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ConfirmOffboardingResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__confirm_offboarding_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ConfirmOffboardingResponse *
+       calltrace__compliance__v1__confirm_offboarding_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ConfirmOffboardingResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__confirm_offboarding_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__confirm_offboarding_response__free_unpacked
+                     (Calltrace__Compliance__V1__ConfirmOffboardingResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__confirm_offboarding_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_signing_key_request__init
+                     (Calltrace__Compliance__V1__GetSigningKeyRequest         *message)
+{
+  static const Calltrace__Compliance__V1__GetSigningKeyRequest init_value = CALLTRACE__COMPLIANCE__V1__GET_SIGNING_KEY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_signing_key_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetSigningKeyRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_signing_key_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_signing_key_request__pack
+                     (const Calltrace__Compliance__V1__GetSigningKeyRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_signing_key_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_signing_key_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetSigningKeyRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_signing_key_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetSigningKeyRequest *
+       calltrace__compliance__v1__get_signing_key_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetSigningKeyRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_signing_key_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_signing_key_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetSigningKeyRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_signing_key_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_signing_key_response__init
+                     (Calltrace__Compliance__V1__GetSigningKeyResponse         *message)
+{
+  static const Calltrace__Compliance__V1__GetSigningKeyResponse init_value = CALLTRACE__COMPLIANCE__V1__GET_SIGNING_KEY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_signing_key_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetSigningKeyResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_signing_key_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_signing_key_response__pack
+                     (const Calltrace__Compliance__V1__GetSigningKeyResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_signing_key_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_signing_key_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetSigningKeyResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_signing_key_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetSigningKeyResponse *
+       calltrace__compliance__v1__get_signing_key_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetSigningKeyResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_signing_key_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_signing_key_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetSigningKeyResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_signing_key_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__compliance__v1__subject_request__init
                      (Calltrace__Compliance__V1__SubjectRequest         *message)
 {
@@ -4256,6 +5066,1099 @@ const ProtobufCMessageDescriptor calltrace__compliance__v1__list_deletions_respo
   (ProtobufCMessageInit) calltrace__compliance__v1__list_deletions_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__build_access_bundle_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__BuildAccessBundleRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "request_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__BuildAccessBundleRequest, request_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__build_access_bundle_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = request_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__build_access_bundle_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__build_access_bundle_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.BuildAccessBundleRequest",
+  "BuildAccessBundleRequest",
+  "Calltrace__Compliance__V1__BuildAccessBundleRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__BuildAccessBundleRequest),
+  2,
+  calltrace__compliance__v1__build_access_bundle_request__field_descriptors,
+  calltrace__compliance__v1__build_access_bundle_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__build_access_bundle_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__build_access_bundle_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__build_access_bundle_response__field_descriptors[1] =
+{
+  {
+    "bundle",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__BuildAccessBundleResponse, bundle),
+    &calltrace__compliance__v1__bundle__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__build_access_bundle_response__field_indices_by_name[] = {
+  0,   /* field[0] = bundle */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__build_access_bundle_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__build_access_bundle_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.BuildAccessBundleResponse",
+  "BuildAccessBundleResponse",
+  "Calltrace__Compliance__V1__BuildAccessBundleResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__BuildAccessBundleResponse),
+  1,
+  calltrace__compliance__v1__build_access_bundle_response__field_descriptors,
+  calltrace__compliance__v1__build_access_bundle_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__build_access_bundle_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__build_access_bundle_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__bundle__field_descriptors[13] =
+{
+  {
+    "bundle_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Bundle, bundle_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "org_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Bundle, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kind",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Bundle, kind),
+    &calltrace__compliance__v1__bundle_kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "state",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Bundle, state),
+    &calltrace__compliance__v1__bundle_state__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "subject",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Bundle, subject),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_at_unix_ms",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Bundle, created_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ready_at_unix_ms",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Bundle, ready_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_at_unix_ms",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Bundle, expires_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "size_bytes",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Bundle, size_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sha256",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Bundle, sha256),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "entries",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Bundle, entries),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "failure_reason",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Bundle, failure_reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "downloads",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Bundle, downloads),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__bundle__field_indices_by_name[] = {
+  0,   /* field[0] = bundle_id */
+  5,   /* field[5] = created_at_unix_ms */
+  12,   /* field[12] = downloads */
+  10,   /* field[10] = entries */
+  7,   /* field[7] = expires_at_unix_ms */
+  11,   /* field[11] = failure_reason */
+  2,   /* field[2] = kind */
+  1,   /* field[1] = org_id */
+  6,   /* field[6] = ready_at_unix_ms */
+  9,   /* field[9] = sha256 */
+  8,   /* field[8] = size_bytes */
+  3,   /* field[3] = state */
+  4,   /* field[4] = subject */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__bundle__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 13 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__bundle__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.Bundle",
+  "Bundle",
+  "Calltrace__Compliance__V1__Bundle",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__Bundle),
+  13,
+  calltrace__compliance__v1__bundle__field_descriptors,
+  calltrace__compliance__v1__bundle__field_indices_by_name,
+  1,  calltrace__compliance__v1__bundle__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__bundle__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_bundle_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetBundleRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bundle_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetBundleRequest, bundle_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_bundle_request__field_indices_by_name[] = {
+  1,   /* field[1] = bundle_id */
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_bundle_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_bundle_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetBundleRequest",
+  "GetBundleRequest",
+  "Calltrace__Compliance__V1__GetBundleRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetBundleRequest),
+  2,
+  calltrace__compliance__v1__get_bundle_request__field_descriptors,
+  calltrace__compliance__v1__get_bundle_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_bundle_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_bundle_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_bundle_response__field_descriptors[1] =
+{
+  {
+    "bundle",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetBundleResponse, bundle),
+    &calltrace__compliance__v1__bundle__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_bundle_response__field_indices_by_name[] = {
+  0,   /* field[0] = bundle */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_bundle_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_bundle_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetBundleResponse",
+  "GetBundleResponse",
+  "Calltrace__Compliance__V1__GetBundleResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetBundleResponse),
+  1,
+  calltrace__compliance__v1__get_bundle_response__field_descriptors,
+  calltrace__compliance__v1__get_bundle_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_bundle_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_bundle_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__download_bundle_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__DownloadBundleRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "bundle_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__DownloadBundleRequest, bundle_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__download_bundle_request__field_indices_by_name[] = {
+  1,   /* field[1] = bundle_id */
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__download_bundle_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__download_bundle_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.DownloadBundleRequest",
+  "DownloadBundleRequest",
+  "Calltrace__Compliance__V1__DownloadBundleRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__DownloadBundleRequest),
+  2,
+  calltrace__compliance__v1__download_bundle_request__field_descriptors,
+  calltrace__compliance__v1__download_bundle_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__download_bundle_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__download_bundle_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__download_bundle_response__field_descriptors[3] =
+{
+  {
+    "bundle",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__DownloadBundleResponse, bundle),
+    &calltrace__compliance__v1__bundle__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "offset",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__DownloadBundleResponse, offset),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "data",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__DownloadBundleResponse, data),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__download_bundle_response__field_indices_by_name[] = {
+  0,   /* field[0] = bundle */
+  2,   /* field[2] = data */
+  1,   /* field[1] = offset */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__download_bundle_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__download_bundle_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.DownloadBundleResponse",
+  "DownloadBundleResponse",
+  "Calltrace__Compliance__V1__DownloadBundleResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__DownloadBundleResponse),
+  3,
+  calltrace__compliance__v1__download_bundle_response__field_descriptors,
+  calltrace__compliance__v1__download_bundle_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__download_bundle_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__download_bundle_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__export_matter_request__field_descriptors[4] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ExportMatterRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "call_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ExportMatterRequest, call_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "matter_reference",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ExportMatterRequest, matter_reference),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "delete_after_export",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ExportMatterRequest, delete_after_export),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__export_matter_request__field_indices_by_name[] = {
+  1,   /* field[1] = call_id */
+  3,   /* field[3] = delete_after_export */
+  2,   /* field[2] = matter_reference */
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__export_matter_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__export_matter_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ExportMatterRequest",
+  "ExportMatterRequest",
+  "Calltrace__Compliance__V1__ExportMatterRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ExportMatterRequest),
+  4,
+  calltrace__compliance__v1__export_matter_request__field_descriptors,
+  calltrace__compliance__v1__export_matter_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__export_matter_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__export_matter_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__export_matter_response__field_descriptors[1] =
+{
+  {
+    "bundle",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ExportMatterResponse, bundle),
+    &calltrace__compliance__v1__bundle__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__export_matter_response__field_indices_by_name[] = {
+  0,   /* field[0] = bundle */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__export_matter_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__export_matter_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ExportMatterResponse",
+  "ExportMatterResponse",
+  "Calltrace__Compliance__V1__ExportMatterResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ExportMatterResponse),
+  1,
+  calltrace__compliance__v1__export_matter_response__field_descriptors,
+  calltrace__compliance__v1__export_matter_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__export_matter_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__export_matter_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__offboarding__field_descriptors[11] =
+{
+  {
+    "offboarding_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Offboarding, offboarding_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "org_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Offboarding, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "state",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Offboarding, state),
+    &calltrace__compliance__v1__offboarding_state__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "export_bundle_id",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Offboarding, export_bundle_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "started_by",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Offboarding, started_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "started_at_unix_ms",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Offboarding, started_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "confirmed_by",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Offboarding, confirmed_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "confirmed_at_unix_ms",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Offboarding, confirmed_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "completed_at_unix_ms",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Offboarding, completed_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "certificate",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Offboarding, certificate),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_error",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__Offboarding, last_error),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__offboarding__field_indices_by_name[] = {
+  9,   /* field[9] = certificate */
+  8,   /* field[8] = completed_at_unix_ms */
+  7,   /* field[7] = confirmed_at_unix_ms */
+  6,   /* field[6] = confirmed_by */
+  3,   /* field[3] = export_bundle_id */
+  10,   /* field[10] = last_error */
+  0,   /* field[0] = offboarding_id */
+  1,   /* field[1] = org_id */
+  5,   /* field[5] = started_at_unix_ms */
+  4,   /* field[4] = started_by */
+  2,   /* field[2] = state */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__offboarding__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 11 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__offboarding__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.Offboarding",
+  "Offboarding",
+  "Calltrace__Compliance__V1__Offboarding",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__Offboarding),
+  11,
+  calltrace__compliance__v1__offboarding__field_descriptors,
+  calltrace__compliance__v1__offboarding__field_indices_by_name,
+  1,  calltrace__compliance__v1__offboarding__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__offboarding__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__start_offboarding_request__field_descriptors[1] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__StartOffboardingRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__start_offboarding_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__start_offboarding_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__start_offboarding_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.StartOffboardingRequest",
+  "StartOffboardingRequest",
+  "Calltrace__Compliance__V1__StartOffboardingRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__StartOffboardingRequest),
+  1,
+  calltrace__compliance__v1__start_offboarding_request__field_descriptors,
+  calltrace__compliance__v1__start_offboarding_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__start_offboarding_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__start_offboarding_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__start_offboarding_response__field_descriptors[1] =
+{
+  {
+    "offboarding",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__StartOffboardingResponse, offboarding),
+    &calltrace__compliance__v1__offboarding__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__start_offboarding_response__field_indices_by_name[] = {
+  0,   /* field[0] = offboarding */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__start_offboarding_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__start_offboarding_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.StartOffboardingResponse",
+  "StartOffboardingResponse",
+  "Calltrace__Compliance__V1__StartOffboardingResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__StartOffboardingResponse),
+  1,
+  calltrace__compliance__v1__start_offboarding_response__field_descriptors,
+  calltrace__compliance__v1__start_offboarding_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__start_offboarding_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__start_offboarding_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_offboarding_request__field_descriptors[1] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetOffboardingRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_offboarding_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_offboarding_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_offboarding_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetOffboardingRequest",
+  "GetOffboardingRequest",
+  "Calltrace__Compliance__V1__GetOffboardingRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetOffboardingRequest),
+  1,
+  calltrace__compliance__v1__get_offboarding_request__field_descriptors,
+  calltrace__compliance__v1__get_offboarding_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_offboarding_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_offboarding_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_offboarding_response__field_descriptors[1] =
+{
+  {
+    "offboarding",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetOffboardingResponse, offboarding),
+    &calltrace__compliance__v1__offboarding__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_offboarding_response__field_indices_by_name[] = {
+  0,   /* field[0] = offboarding */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_offboarding_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_offboarding_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetOffboardingResponse",
+  "GetOffboardingResponse",
+  "Calltrace__Compliance__V1__GetOffboardingResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetOffboardingResponse),
+  1,
+  calltrace__compliance__v1__get_offboarding_response__field_descriptors,
+  calltrace__compliance__v1__get_offboarding_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_offboarding_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_offboarding_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__confirm_offboarding_request__field_descriptors[3] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ConfirmOffboardingRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "offboarding_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ConfirmOffboardingRequest, offboarding_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "confirm_org_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ConfirmOffboardingRequest, confirm_org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__confirm_offboarding_request__field_indices_by_name[] = {
+  2,   /* field[2] = confirm_org_id */
+  1,   /* field[1] = offboarding_id */
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__confirm_offboarding_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__confirm_offboarding_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ConfirmOffboardingRequest",
+  "ConfirmOffboardingRequest",
+  "Calltrace__Compliance__V1__ConfirmOffboardingRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ConfirmOffboardingRequest),
+  3,
+  calltrace__compliance__v1__confirm_offboarding_request__field_descriptors,
+  calltrace__compliance__v1__confirm_offboarding_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__confirm_offboarding_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__confirm_offboarding_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__confirm_offboarding_response__field_descriptors[1] =
+{
+  {
+    "offboarding",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ConfirmOffboardingResponse, offboarding),
+    &calltrace__compliance__v1__offboarding__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__confirm_offboarding_response__field_indices_by_name[] = {
+  0,   /* field[0] = offboarding */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__confirm_offboarding_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__confirm_offboarding_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ConfirmOffboardingResponse",
+  "ConfirmOffboardingResponse",
+  "Calltrace__Compliance__V1__ConfirmOffboardingResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ConfirmOffboardingResponse),
+  1,
+  calltrace__compliance__v1__confirm_offboarding_response__field_descriptors,
+  calltrace__compliance__v1__confirm_offboarding_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__confirm_offboarding_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__confirm_offboarding_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define calltrace__compliance__v1__get_signing_key_request__field_descriptors NULL
+#define calltrace__compliance__v1__get_signing_key_request__field_indices_by_name NULL
+#define calltrace__compliance__v1__get_signing_key_request__number_ranges NULL
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_signing_key_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetSigningKeyRequest",
+  "GetSigningKeyRequest",
+  "Calltrace__Compliance__V1__GetSigningKeyRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetSigningKeyRequest),
+  0,
+  calltrace__compliance__v1__get_signing_key_request__field_descriptors,
+  calltrace__compliance__v1__get_signing_key_request__field_indices_by_name,
+  0,  calltrace__compliance__v1__get_signing_key_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_signing_key_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_signing_key_response__field_descriptors[2] =
+{
+  {
+    "public_key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetSigningKeyResponse, public_key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "key_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetSigningKeyResponse, key_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_signing_key_response__field_indices_by_name[] = {
+  1,   /* field[1] = key_id */
+  0,   /* field[0] = public_key */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_signing_key_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_signing_key_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetSigningKeyResponse",
+  "GetSigningKeyResponse",
+  "Calltrace__Compliance__V1__GetSigningKeyResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetSigningKeyResponse),
+  2,
+  calltrace__compliance__v1__get_signing_key_response__field_descriptors,
+  calltrace__compliance__v1__get_signing_key_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_signing_key_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_signing_key_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor calltrace__compliance__v1__subject_request__field_descriptors[24] =
 {
   {
@@ -5839,6 +7742,106 @@ const ProtobufCEnumDescriptor calltrace__compliance__v1__deletion_state__descrip
   calltrace__compliance__v1__deletion_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
+static const ProtobufCEnumValue calltrace__compliance__v1__bundle_kind__enum_values_by_number[4] =
+{
+  { "BUNDLE_KIND_UNSPECIFIED", "CALLTRACE__COMPLIANCE__V1__BUNDLE_KIND__BUNDLE_KIND_UNSPECIFIED", 0 },
+  { "BUNDLE_KIND_SUBJECT_ACCESS", "CALLTRACE__COMPLIANCE__V1__BUNDLE_KIND__BUNDLE_KIND_SUBJECT_ACCESS", 1 },
+  { "BUNDLE_KIND_OFFBOARDING", "CALLTRACE__COMPLIANCE__V1__BUNDLE_KIND__BUNDLE_KIND_OFFBOARDING", 2 },
+  { "BUNDLE_KIND_MATTER", "CALLTRACE__COMPLIANCE__V1__BUNDLE_KIND__BUNDLE_KIND_MATTER", 3 },
+};
+static const ProtobufCIntRange calltrace__compliance__v1__bundle_kind__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex calltrace__compliance__v1__bundle_kind__enum_values_by_name[4] =
+{
+  { "BUNDLE_KIND_MATTER", 3 },
+  { "BUNDLE_KIND_OFFBOARDING", 2 },
+  { "BUNDLE_KIND_SUBJECT_ACCESS", 1 },
+  { "BUNDLE_KIND_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor calltrace__compliance__v1__bundle_kind__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.BundleKind",
+  "BundleKind",
+  "Calltrace__Compliance__V1__BundleKind",
+  "calltrace.compliance.v1",
+  4,
+  calltrace__compliance__v1__bundle_kind__enum_values_by_number,
+  4,
+  calltrace__compliance__v1__bundle_kind__enum_values_by_name,
+  1,
+  calltrace__compliance__v1__bundle_kind__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue calltrace__compliance__v1__bundle_state__enum_values_by_number[5] =
+{
+  { "BUNDLE_STATE_UNSPECIFIED", "CALLTRACE__COMPLIANCE__V1__BUNDLE_STATE__BUNDLE_STATE_UNSPECIFIED", 0 },
+  { "BUNDLE_STATE_BUILDING", "CALLTRACE__COMPLIANCE__V1__BUNDLE_STATE__BUNDLE_STATE_BUILDING", 1 },
+  { "BUNDLE_STATE_READY", "CALLTRACE__COMPLIANCE__V1__BUNDLE_STATE__BUNDLE_STATE_READY", 2 },
+  { "BUNDLE_STATE_FAILED", "CALLTRACE__COMPLIANCE__V1__BUNDLE_STATE__BUNDLE_STATE_FAILED", 3 },
+  { "BUNDLE_STATE_EXPIRED", "CALLTRACE__COMPLIANCE__V1__BUNDLE_STATE__BUNDLE_STATE_EXPIRED", 4 },
+};
+static const ProtobufCIntRange calltrace__compliance__v1__bundle_state__value_ranges[] = {
+{0, 0},{0, 5}
+};
+static const ProtobufCEnumValueIndex calltrace__compliance__v1__bundle_state__enum_values_by_name[5] =
+{
+  { "BUNDLE_STATE_BUILDING", 1 },
+  { "BUNDLE_STATE_EXPIRED", 4 },
+  { "BUNDLE_STATE_FAILED", 3 },
+  { "BUNDLE_STATE_READY", 2 },
+  { "BUNDLE_STATE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor calltrace__compliance__v1__bundle_state__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.BundleState",
+  "BundleState",
+  "Calltrace__Compliance__V1__BundleState",
+  "calltrace.compliance.v1",
+  5,
+  calltrace__compliance__v1__bundle_state__enum_values_by_number,
+  5,
+  calltrace__compliance__v1__bundle_state__enum_values_by_name,
+  1,
+  calltrace__compliance__v1__bundle_state__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue calltrace__compliance__v1__offboarding_state__enum_values_by_number[5] =
+{
+  { "OFFBOARDING_STATE_UNSPECIFIED", "CALLTRACE__COMPLIANCE__V1__OFFBOARDING_STATE__OFFBOARDING_STATE_UNSPECIFIED", 0 },
+  { "OFFBOARDING_STATE_EXPORTING", "CALLTRACE__COMPLIANCE__V1__OFFBOARDING_STATE__OFFBOARDING_STATE_EXPORTING", 1 },
+  { "OFFBOARDING_STATE_AWAITING_CONFIRMATION", "CALLTRACE__COMPLIANCE__V1__OFFBOARDING_STATE__OFFBOARDING_STATE_AWAITING_CONFIRMATION", 2 },
+  { "OFFBOARDING_STATE_PURGING", "CALLTRACE__COMPLIANCE__V1__OFFBOARDING_STATE__OFFBOARDING_STATE_PURGING", 3 },
+  { "OFFBOARDING_STATE_COMPLETED", "CALLTRACE__COMPLIANCE__V1__OFFBOARDING_STATE__OFFBOARDING_STATE_COMPLETED", 4 },
+};
+static const ProtobufCIntRange calltrace__compliance__v1__offboarding_state__value_ranges[] = {
+{0, 0},{0, 5}
+};
+static const ProtobufCEnumValueIndex calltrace__compliance__v1__offboarding_state__enum_values_by_name[5] =
+{
+  { "OFFBOARDING_STATE_AWAITING_CONFIRMATION", 2 },
+  { "OFFBOARDING_STATE_COMPLETED", 4 },
+  { "OFFBOARDING_STATE_EXPORTING", 1 },
+  { "OFFBOARDING_STATE_PURGING", 3 },
+  { "OFFBOARDING_STATE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor calltrace__compliance__v1__offboarding_state__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.OffboardingState",
+  "OffboardingState",
+  "Calltrace__Compliance__V1__OffboardingState",
+  "calltrace.compliance.v1",
+  5,
+  calltrace__compliance__v1__offboarding_state__enum_values_by_number,
+  5,
+  calltrace__compliance__v1__offboarding_state__enum_values_by_name,
+  1,
+  calltrace__compliance__v1__offboarding_state__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
 static const ProtobufCEnumValue calltrace__compliance__v1__subject_request_kind__enum_values_by_number[4] =
 {
   { "SUBJECT_REQUEST_KIND_UNSPECIFIED", "CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_UNSPECIFIED", 0 },
@@ -6146,7 +8149,7 @@ void calltrace__compliance__v1__deletion_service__init (Calltrace__Compliance__V
                                      &calltrace__compliance__v1__deletion_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }
-static const ProtobufCMethodDescriptor calltrace__compliance__v1__subject_request_service__method_descriptors[11] =
+static const ProtobufCMethodDescriptor calltrace__compliance__v1__subject_request_service__method_descriptors[12] =
 {
   { "OpenSubjectRequest", &calltrace__compliance__v1__open_subject_request_request__descriptor, &calltrace__compliance__v1__open_subject_request_response__descriptor },
   { "GetSubjectRequest", &calltrace__compliance__v1__get_subject_request_request__descriptor, &calltrace__compliance__v1__get_subject_request_response__descriptor },
@@ -6159,8 +8162,10 @@ static const ProtobufCMethodDescriptor calltrace__compliance__v1__subject_reques
   { "EraseSubjectData", &calltrace__compliance__v1__erase_subject_data_request__descriptor, &calltrace__compliance__v1__erase_subject_data_response__descriptor },
   { "ObjectToProcessing", &calltrace__compliance__v1__object_to_processing_request__descriptor, &calltrace__compliance__v1__object_to_processing_response__descriptor },
   { "CloseSubjectRequest", &calltrace__compliance__v1__close_subject_request_request__descriptor, &calltrace__compliance__v1__close_subject_request_response__descriptor },
+  { "BuildAccessBundle", &calltrace__compliance__v1__build_access_bundle_request__descriptor, &calltrace__compliance__v1__build_access_bundle_response__descriptor },
 };
 const unsigned calltrace__compliance__v1__subject_request_service__method_indices_by_name[] = {
+  11,        /* BuildAccessBundle */
   10,        /* CloseSubjectRequest */
   8,        /* EraseSubjectData */
   5,        /* ExtendSubjectRequest */
@@ -6180,7 +8185,7 @@ const ProtobufCServiceDescriptor calltrace__compliance__v1__subject_request_serv
   "SubjectRequestService",
   "Calltrace__Compliance__V1__SubjectRequestService",
   "calltrace.compliance.v1",
-  11,
+  12,
   calltrace__compliance__v1__subject_request_service__method_descriptors,
   calltrace__compliance__v1__subject_request_service__method_indices_by_name
 };
@@ -6272,10 +8277,157 @@ void calltrace__compliance__v1__subject_request_service__close_subject_request(P
   assert(service->descriptor == &calltrace__compliance__v1__subject_request_service__descriptor);
   service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void calltrace__compliance__v1__subject_request_service__build_access_bundle(ProtobufCService *service,
+                                                                             const Calltrace__Compliance__V1__BuildAccessBundleRequest *input,
+                                                                             Calltrace__Compliance__V1__BuildAccessBundleResponse_Closure closure,
+                                                                             void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__subject_request_service__descriptor);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void calltrace__compliance__v1__subject_request_service__init (Calltrace__Compliance__V1__SubjectRequestService_Service *service,
                                                                Calltrace__Compliance__V1__SubjectRequestService_ServiceDestroy destroy)
 {
   protobuf_c_service_generated_init (&service->base,
                                      &calltrace__compliance__v1__subject_request_service__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}
+static const ProtobufCMethodDescriptor calltrace__compliance__v1__bundle_service__method_descriptors[2] =
+{
+  { "GetBundle", &calltrace__compliance__v1__get_bundle_request__descriptor, &calltrace__compliance__v1__get_bundle_response__descriptor },
+  { "DownloadBundle", &calltrace__compliance__v1__download_bundle_request__descriptor, &calltrace__compliance__v1__download_bundle_response__descriptor },
+};
+const unsigned calltrace__compliance__v1__bundle_service__method_indices_by_name[] = {
+  1,        /* DownloadBundle */
+  0         /* GetBundle */
+};
+const ProtobufCServiceDescriptor calltrace__compliance__v1__bundle_service__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.BundleService",
+  "BundleService",
+  "Calltrace__Compliance__V1__BundleService",
+  "calltrace.compliance.v1",
+  2,
+  calltrace__compliance__v1__bundle_service__method_descriptors,
+  calltrace__compliance__v1__bundle_service__method_indices_by_name
+};
+void calltrace__compliance__v1__bundle_service__get_bundle(ProtobufCService *service,
+                                                           const Calltrace__Compliance__V1__GetBundleRequest *input,
+                                                           Calltrace__Compliance__V1__GetBundleResponse_Closure closure,
+                                                           void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__bundle_service__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__bundle_service__download_bundle(ProtobufCService *service,
+                                                                const Calltrace__Compliance__V1__DownloadBundleRequest *input,
+                                                                Calltrace__Compliance__V1__DownloadBundleResponse_Closure closure,
+                                                                void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__bundle_service__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__bundle_service__init (Calltrace__Compliance__V1__BundleService_Service *service,
+                                                      Calltrace__Compliance__V1__BundleService_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &calltrace__compliance__v1__bundle_service__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}
+static const ProtobufCMethodDescriptor calltrace__compliance__v1__matter_service__method_descriptors[1] =
+{
+  { "ExportMatter", &calltrace__compliance__v1__export_matter_request__descriptor, &calltrace__compliance__v1__export_matter_response__descriptor },
+};
+const unsigned calltrace__compliance__v1__matter_service__method_indices_by_name[] = {
+  0         /* ExportMatter */
+};
+const ProtobufCServiceDescriptor calltrace__compliance__v1__matter_service__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.MatterService",
+  "MatterService",
+  "Calltrace__Compliance__V1__MatterService",
+  "calltrace.compliance.v1",
+  1,
+  calltrace__compliance__v1__matter_service__method_descriptors,
+  calltrace__compliance__v1__matter_service__method_indices_by_name
+};
+void calltrace__compliance__v1__matter_service__export_matter(ProtobufCService *service,
+                                                              const Calltrace__Compliance__V1__ExportMatterRequest *input,
+                                                              Calltrace__Compliance__V1__ExportMatterResponse_Closure closure,
+                                                              void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__matter_service__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__matter_service__init (Calltrace__Compliance__V1__MatterService_Service *service,
+                                                      Calltrace__Compliance__V1__MatterService_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &calltrace__compliance__v1__matter_service__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}
+static const ProtobufCMethodDescriptor calltrace__compliance__v1__offboarding_service__method_descriptors[4] =
+{
+  { "StartOffboarding", &calltrace__compliance__v1__start_offboarding_request__descriptor, &calltrace__compliance__v1__start_offboarding_response__descriptor },
+  { "GetOffboarding", &calltrace__compliance__v1__get_offboarding_request__descriptor, &calltrace__compliance__v1__get_offboarding_response__descriptor },
+  { "ConfirmOffboarding", &calltrace__compliance__v1__confirm_offboarding_request__descriptor, &calltrace__compliance__v1__confirm_offboarding_response__descriptor },
+  { "GetSigningKey", &calltrace__compliance__v1__get_signing_key_request__descriptor, &calltrace__compliance__v1__get_signing_key_response__descriptor },
+};
+const unsigned calltrace__compliance__v1__offboarding_service__method_indices_by_name[] = {
+  2,        /* ConfirmOffboarding */
+  1,        /* GetOffboarding */
+  3,        /* GetSigningKey */
+  0         /* StartOffboarding */
+};
+const ProtobufCServiceDescriptor calltrace__compliance__v1__offboarding_service__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.OffboardingService",
+  "OffboardingService",
+  "Calltrace__Compliance__V1__OffboardingService",
+  "calltrace.compliance.v1",
+  4,
+  calltrace__compliance__v1__offboarding_service__method_descriptors,
+  calltrace__compliance__v1__offboarding_service__method_indices_by_name
+};
+void calltrace__compliance__v1__offboarding_service__start_offboarding(ProtobufCService *service,
+                                                                       const Calltrace__Compliance__V1__StartOffboardingRequest *input,
+                                                                       Calltrace__Compliance__V1__StartOffboardingResponse_Closure closure,
+                                                                       void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__offboarding_service__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__offboarding_service__get_offboarding(ProtobufCService *service,
+                                                                     const Calltrace__Compliance__V1__GetOffboardingRequest *input,
+                                                                     Calltrace__Compliance__V1__GetOffboardingResponse_Closure closure,
+                                                                     void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__offboarding_service__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__offboarding_service__confirm_offboarding(ProtobufCService *service,
+                                                                         const Calltrace__Compliance__V1__ConfirmOffboardingRequest *input,
+                                                                         Calltrace__Compliance__V1__ConfirmOffboardingResponse_Closure closure,
+                                                                         void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__offboarding_service__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__offboarding_service__get_signing_key(ProtobufCService *service,
+                                                                     const Calltrace__Compliance__V1__GetSigningKeyRequest *input,
+                                                                     Calltrace__Compliance__V1__GetSigningKeyResponse_Closure closure,
+                                                                     void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__offboarding_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__offboarding_service__init (Calltrace__Compliance__V1__OffboardingService_Service *service,
+                                                           Calltrace__Compliance__V1__OffboardingService_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &calltrace__compliance__v1__offboarding_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }

@@ -43,6 +43,24 @@ typedef struct Calltrace__Compliance__V1__GetDeletionRequest Calltrace__Complian
 typedef struct Calltrace__Compliance__V1__GetDeletionResponse Calltrace__Compliance__V1__GetDeletionResponse;
 typedef struct Calltrace__Compliance__V1__ListDeletionsRequest Calltrace__Compliance__V1__ListDeletionsRequest;
 typedef struct Calltrace__Compliance__V1__ListDeletionsResponse Calltrace__Compliance__V1__ListDeletionsResponse;
+typedef struct Calltrace__Compliance__V1__BuildAccessBundleRequest Calltrace__Compliance__V1__BuildAccessBundleRequest;
+typedef struct Calltrace__Compliance__V1__BuildAccessBundleResponse Calltrace__Compliance__V1__BuildAccessBundleResponse;
+typedef struct Calltrace__Compliance__V1__Bundle Calltrace__Compliance__V1__Bundle;
+typedef struct Calltrace__Compliance__V1__GetBundleRequest Calltrace__Compliance__V1__GetBundleRequest;
+typedef struct Calltrace__Compliance__V1__GetBundleResponse Calltrace__Compliance__V1__GetBundleResponse;
+typedef struct Calltrace__Compliance__V1__DownloadBundleRequest Calltrace__Compliance__V1__DownloadBundleRequest;
+typedef struct Calltrace__Compliance__V1__DownloadBundleResponse Calltrace__Compliance__V1__DownloadBundleResponse;
+typedef struct Calltrace__Compliance__V1__ExportMatterRequest Calltrace__Compliance__V1__ExportMatterRequest;
+typedef struct Calltrace__Compliance__V1__ExportMatterResponse Calltrace__Compliance__V1__ExportMatterResponse;
+typedef struct Calltrace__Compliance__V1__Offboarding Calltrace__Compliance__V1__Offboarding;
+typedef struct Calltrace__Compliance__V1__StartOffboardingRequest Calltrace__Compliance__V1__StartOffboardingRequest;
+typedef struct Calltrace__Compliance__V1__StartOffboardingResponse Calltrace__Compliance__V1__StartOffboardingResponse;
+typedef struct Calltrace__Compliance__V1__GetOffboardingRequest Calltrace__Compliance__V1__GetOffboardingRequest;
+typedef struct Calltrace__Compliance__V1__GetOffboardingResponse Calltrace__Compliance__V1__GetOffboardingResponse;
+typedef struct Calltrace__Compliance__V1__ConfirmOffboardingRequest Calltrace__Compliance__V1__ConfirmOffboardingRequest;
+typedef struct Calltrace__Compliance__V1__ConfirmOffboardingResponse Calltrace__Compliance__V1__ConfirmOffboardingResponse;
+typedef struct Calltrace__Compliance__V1__GetSigningKeyRequest Calltrace__Compliance__V1__GetSigningKeyRequest;
+typedef struct Calltrace__Compliance__V1__GetSigningKeyResponse Calltrace__Compliance__V1__GetSigningKeyResponse;
 typedef struct Calltrace__Compliance__V1__SubjectRequest Calltrace__Compliance__V1__SubjectRequest;
 typedef struct Calltrace__Compliance__V1__OpenSubjectRequestRequest Calltrace__Compliance__V1__OpenSubjectRequestRequest;
 typedef struct Calltrace__Compliance__V1__OpenSubjectRequestResponse Calltrace__Compliance__V1__OpenSubjectRequestResponse;
@@ -92,6 +110,32 @@ typedef enum _Calltrace__Compliance__V1__DeletionState {
   CALLTRACE__COMPLIANCE__V1__DELETION_STATE__DELETION_STATE_DONE = 2
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__COMPLIANCE__V1__DELETION_STATE)
 } Calltrace__Compliance__V1__DeletionState;
+typedef enum _Calltrace__Compliance__V1__BundleKind {
+  CALLTRACE__COMPLIANCE__V1__BUNDLE_KIND__BUNDLE_KIND_UNSPECIFIED = 0,
+  CALLTRACE__COMPLIANCE__V1__BUNDLE_KIND__BUNDLE_KIND_SUBJECT_ACCESS = 1,
+  CALLTRACE__COMPLIANCE__V1__BUNDLE_KIND__BUNDLE_KIND_OFFBOARDING = 2,
+  CALLTRACE__COMPLIANCE__V1__BUNDLE_KIND__BUNDLE_KIND_MATTER = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__COMPLIANCE__V1__BUNDLE_KIND)
+} Calltrace__Compliance__V1__BundleKind;
+typedef enum _Calltrace__Compliance__V1__BundleState {
+  CALLTRACE__COMPLIANCE__V1__BUNDLE_STATE__BUNDLE_STATE_UNSPECIFIED = 0,
+  CALLTRACE__COMPLIANCE__V1__BUNDLE_STATE__BUNDLE_STATE_BUILDING = 1,
+  CALLTRACE__COMPLIANCE__V1__BUNDLE_STATE__BUNDLE_STATE_READY = 2,
+  CALLTRACE__COMPLIANCE__V1__BUNDLE_STATE__BUNDLE_STATE_FAILED = 3,
+  CALLTRACE__COMPLIANCE__V1__BUNDLE_STATE__BUNDLE_STATE_EXPIRED = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__COMPLIANCE__V1__BUNDLE_STATE)
+} Calltrace__Compliance__V1__BundleState;
+typedef enum _Calltrace__Compliance__V1__OffboardingState {
+  CALLTRACE__COMPLIANCE__V1__OFFBOARDING_STATE__OFFBOARDING_STATE_UNSPECIFIED = 0,
+  /*
+   * the export bundle is building
+   */
+  CALLTRACE__COMPLIANCE__V1__OFFBOARDING_STATE__OFFBOARDING_STATE_EXPORTING = 1,
+  CALLTRACE__COMPLIANCE__V1__OFFBOARDING_STATE__OFFBOARDING_STATE_AWAITING_CONFIRMATION = 2,
+  CALLTRACE__COMPLIANCE__V1__OFFBOARDING_STATE__OFFBOARDING_STATE_PURGING = 3,
+  CALLTRACE__COMPLIANCE__V1__OFFBOARDING_STATE__OFFBOARDING_STATE_COMPLETED = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__COMPLIANCE__V1__OFFBOARDING_STATE)
+} Calltrace__Compliance__V1__OffboardingState;
 typedef enum _Calltrace__Compliance__V1__SubjectRequestKind {
   CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_UNSPECIFIED = 0,
   CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_ACCESS = 1,
@@ -595,6 +639,245 @@ struct  Calltrace__Compliance__V1__ListDeletionsResponse
 #define CALLTRACE__COMPLIANCE__V1__LIST_DELETIONS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__list_deletions_response__descriptor) \
     , 0,NULL }
+
+
+struct  Calltrace__Compliance__V1__BuildAccessBundleRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *request_id;
+};
+#define CALLTRACE__COMPLIANCE__V1__BUILD_ACCESS_BUNDLE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__build_access_bundle_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__BuildAccessBundleResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__Bundle *bundle;
+};
+#define CALLTRACE__COMPLIANCE__V1__BUILD_ACCESS_BUNDLE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__build_access_bundle_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__Bundle
+{
+  ProtobufCMessage base;
+  char *bundle_id;
+  char *org_id;
+  Calltrace__Compliance__V1__BundleKind kind;
+  Calltrace__Compliance__V1__BundleState state;
+  /*
+   * What it is of: the subject request, the call, or the organisation.
+   */
+  char *subject;
+  int64_t created_at_unix_ms;
+  int64_t ready_at_unix_ms;
+  int64_t expires_at_unix_ms;
+  uint64_t size_bytes;
+  /*
+   * Of the archive, hex.
+   */
+  char *sha256;
+  uint32_t entries;
+  char *failure_reason;
+  uint32_t downloads;
+};
+#define CALLTRACE__COMPLIANCE__V1__BUNDLE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__bundle__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__COMPLIANCE__V1__BUNDLE_KIND__BUNDLE_KIND_UNSPECIFIED, CALLTRACE__COMPLIANCE__V1__BUNDLE_STATE__BUNDLE_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Calltrace__Compliance__V1__GetBundleRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *bundle_id;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_BUNDLE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_bundle_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__GetBundleResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__Bundle *bundle;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_BUNDLE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_bundle_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__DownloadBundleRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *bundle_id;
+};
+#define CALLTRACE__COMPLIANCE__V1__DOWNLOAD_BUNDLE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__download_bundle_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__DownloadBundleResponse
+{
+  ProtobufCMessage base;
+  /*
+   * With the first message only.
+   */
+  Calltrace__Compliance__V1__Bundle *bundle;
+  uint64_t offset;
+  ProtobufCBinaryData data;
+};
+#define CALLTRACE__COMPLIANCE__V1__DOWNLOAD_BUNDLE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__download_bundle_response__descriptor) \
+    , NULL, 0, {0,NULL} }
+
+
+struct  Calltrace__Compliance__V1__ExportMatterRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *call_id;
+  /*
+   * The firm's matter reference; required, one line, at most 64 characters.
+   */
+  char *matter_reference;
+  protobuf_c_boolean delete_after_export;
+};
+#define CALLTRACE__COMPLIANCE__V1__EXPORT_MATTER_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__export_matter_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Calltrace__Compliance__V1__ExportMatterResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__Bundle *bundle;
+};
+#define CALLTRACE__COMPLIANCE__V1__EXPORT_MATTER_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__export_matter_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__Offboarding
+{
+  ProtobufCMessage base;
+  char *offboarding_id;
+  char *org_id;
+  Calltrace__Compliance__V1__OffboardingState state;
+  char *export_bundle_id;
+  char *started_by;
+  int64_t started_at_unix_ms;
+  char *confirmed_by;
+  int64_t confirmed_at_unix_ms;
+  int64_t completed_at_unix_ms;
+  /*
+   * When completed: the signed certificate, as `calltrace verify-certificate` reads it.
+   */
+  char *certificate;
+  /*
+   * While purging: why the last attempt failed.
+   */
+  char *last_error;
+};
+#define CALLTRACE__COMPLIANCE__V1__OFFBOARDING__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__offboarding__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__COMPLIANCE__V1__OFFBOARDING_STATE__OFFBOARDING_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__StartOffboardingRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+};
+#define CALLTRACE__COMPLIANCE__V1__START_OFFBOARDING_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__start_offboarding_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__StartOffboardingResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__Offboarding *offboarding;
+};
+#define CALLTRACE__COMPLIANCE__V1__START_OFFBOARDING_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__start_offboarding_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__GetOffboardingRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_OFFBOARDING_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_offboarding_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__GetOffboardingResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__Offboarding *offboarding;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_OFFBOARDING_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_offboarding_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__ConfirmOffboardingRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *offboarding_id;
+  /*
+   * The organisation id again, typed by the admin.
+   */
+  char *confirm_org_id;
+};
+#define CALLTRACE__COMPLIANCE__V1__CONFIRM_OFFBOARDING_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__confirm_offboarding_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__ConfirmOffboardingResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__Offboarding *offboarding;
+};
+#define CALLTRACE__COMPLIANCE__V1__CONFIRM_OFFBOARDING_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__confirm_offboarding_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__GetSigningKeyRequest
+{
+  ProtobufCMessage base;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_SIGNING_KEY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_signing_key_request__descriptor) \
+     }
+
+
+struct  Calltrace__Compliance__V1__GetSigningKeyResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Raw Ed25519 public key, base64.
+   */
+  char *public_key;
+  /*
+   * The first 16 hex digits of its SHA-256.
+   */
+  char *key_id;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_SIGNING_KEY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_signing_key_response__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Calltrace__Compliance__V1__SubjectRequest
@@ -1466,6 +1749,348 @@ Calltrace__Compliance__V1__ListDeletionsResponse *
 void   calltrace__compliance__v1__list_deletions_response__free_unpacked
                      (Calltrace__Compliance__V1__ListDeletionsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__BuildAccessBundleRequest methods */
+void   calltrace__compliance__v1__build_access_bundle_request__init
+                     (Calltrace__Compliance__V1__BuildAccessBundleRequest         *message);
+size_t calltrace__compliance__v1__build_access_bundle_request__get_packed_size
+                     (const Calltrace__Compliance__V1__BuildAccessBundleRequest   *message);
+size_t calltrace__compliance__v1__build_access_bundle_request__pack
+                     (const Calltrace__Compliance__V1__BuildAccessBundleRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__build_access_bundle_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__BuildAccessBundleRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__BuildAccessBundleRequest *
+       calltrace__compliance__v1__build_access_bundle_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__build_access_bundle_request__free_unpacked
+                     (Calltrace__Compliance__V1__BuildAccessBundleRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__BuildAccessBundleResponse methods */
+void   calltrace__compliance__v1__build_access_bundle_response__init
+                     (Calltrace__Compliance__V1__BuildAccessBundleResponse         *message);
+size_t calltrace__compliance__v1__build_access_bundle_response__get_packed_size
+                     (const Calltrace__Compliance__V1__BuildAccessBundleResponse   *message);
+size_t calltrace__compliance__v1__build_access_bundle_response__pack
+                     (const Calltrace__Compliance__V1__BuildAccessBundleResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__build_access_bundle_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__BuildAccessBundleResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__BuildAccessBundleResponse *
+       calltrace__compliance__v1__build_access_bundle_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__build_access_bundle_response__free_unpacked
+                     (Calltrace__Compliance__V1__BuildAccessBundleResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__Bundle methods */
+void   calltrace__compliance__v1__bundle__init
+                     (Calltrace__Compliance__V1__Bundle         *message);
+size_t calltrace__compliance__v1__bundle__get_packed_size
+                     (const Calltrace__Compliance__V1__Bundle   *message);
+size_t calltrace__compliance__v1__bundle__pack
+                     (const Calltrace__Compliance__V1__Bundle   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__bundle__pack_to_buffer
+                     (const Calltrace__Compliance__V1__Bundle   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__Bundle *
+       calltrace__compliance__v1__bundle__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__bundle__free_unpacked
+                     (Calltrace__Compliance__V1__Bundle *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetBundleRequest methods */
+void   calltrace__compliance__v1__get_bundle_request__init
+                     (Calltrace__Compliance__V1__GetBundleRequest         *message);
+size_t calltrace__compliance__v1__get_bundle_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetBundleRequest   *message);
+size_t calltrace__compliance__v1__get_bundle_request__pack
+                     (const Calltrace__Compliance__V1__GetBundleRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_bundle_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetBundleRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetBundleRequest *
+       calltrace__compliance__v1__get_bundle_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_bundle_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetBundleRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetBundleResponse methods */
+void   calltrace__compliance__v1__get_bundle_response__init
+                     (Calltrace__Compliance__V1__GetBundleResponse         *message);
+size_t calltrace__compliance__v1__get_bundle_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetBundleResponse   *message);
+size_t calltrace__compliance__v1__get_bundle_response__pack
+                     (const Calltrace__Compliance__V1__GetBundleResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_bundle_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetBundleResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetBundleResponse *
+       calltrace__compliance__v1__get_bundle_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_bundle_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetBundleResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__DownloadBundleRequest methods */
+void   calltrace__compliance__v1__download_bundle_request__init
+                     (Calltrace__Compliance__V1__DownloadBundleRequest         *message);
+size_t calltrace__compliance__v1__download_bundle_request__get_packed_size
+                     (const Calltrace__Compliance__V1__DownloadBundleRequest   *message);
+size_t calltrace__compliance__v1__download_bundle_request__pack
+                     (const Calltrace__Compliance__V1__DownloadBundleRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__download_bundle_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__DownloadBundleRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__DownloadBundleRequest *
+       calltrace__compliance__v1__download_bundle_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__download_bundle_request__free_unpacked
+                     (Calltrace__Compliance__V1__DownloadBundleRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__DownloadBundleResponse methods */
+void   calltrace__compliance__v1__download_bundle_response__init
+                     (Calltrace__Compliance__V1__DownloadBundleResponse         *message);
+size_t calltrace__compliance__v1__download_bundle_response__get_packed_size
+                     (const Calltrace__Compliance__V1__DownloadBundleResponse   *message);
+size_t calltrace__compliance__v1__download_bundle_response__pack
+                     (const Calltrace__Compliance__V1__DownloadBundleResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__download_bundle_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__DownloadBundleResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__DownloadBundleResponse *
+       calltrace__compliance__v1__download_bundle_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__download_bundle_response__free_unpacked
+                     (Calltrace__Compliance__V1__DownloadBundleResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ExportMatterRequest methods */
+void   calltrace__compliance__v1__export_matter_request__init
+                     (Calltrace__Compliance__V1__ExportMatterRequest         *message);
+size_t calltrace__compliance__v1__export_matter_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ExportMatterRequest   *message);
+size_t calltrace__compliance__v1__export_matter_request__pack
+                     (const Calltrace__Compliance__V1__ExportMatterRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__export_matter_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ExportMatterRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ExportMatterRequest *
+       calltrace__compliance__v1__export_matter_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__export_matter_request__free_unpacked
+                     (Calltrace__Compliance__V1__ExportMatterRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ExportMatterResponse methods */
+void   calltrace__compliance__v1__export_matter_response__init
+                     (Calltrace__Compliance__V1__ExportMatterResponse         *message);
+size_t calltrace__compliance__v1__export_matter_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ExportMatterResponse   *message);
+size_t calltrace__compliance__v1__export_matter_response__pack
+                     (const Calltrace__Compliance__V1__ExportMatterResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__export_matter_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ExportMatterResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ExportMatterResponse *
+       calltrace__compliance__v1__export_matter_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__export_matter_response__free_unpacked
+                     (Calltrace__Compliance__V1__ExportMatterResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__Offboarding methods */
+void   calltrace__compliance__v1__offboarding__init
+                     (Calltrace__Compliance__V1__Offboarding         *message);
+size_t calltrace__compliance__v1__offboarding__get_packed_size
+                     (const Calltrace__Compliance__V1__Offboarding   *message);
+size_t calltrace__compliance__v1__offboarding__pack
+                     (const Calltrace__Compliance__V1__Offboarding   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__offboarding__pack_to_buffer
+                     (const Calltrace__Compliance__V1__Offboarding   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__Offboarding *
+       calltrace__compliance__v1__offboarding__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__offboarding__free_unpacked
+                     (Calltrace__Compliance__V1__Offboarding *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__StartOffboardingRequest methods */
+void   calltrace__compliance__v1__start_offboarding_request__init
+                     (Calltrace__Compliance__V1__StartOffboardingRequest         *message);
+size_t calltrace__compliance__v1__start_offboarding_request__get_packed_size
+                     (const Calltrace__Compliance__V1__StartOffboardingRequest   *message);
+size_t calltrace__compliance__v1__start_offboarding_request__pack
+                     (const Calltrace__Compliance__V1__StartOffboardingRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__start_offboarding_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__StartOffboardingRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__StartOffboardingRequest *
+       calltrace__compliance__v1__start_offboarding_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__start_offboarding_request__free_unpacked
+                     (Calltrace__Compliance__V1__StartOffboardingRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__StartOffboardingResponse methods */
+void   calltrace__compliance__v1__start_offboarding_response__init
+                     (Calltrace__Compliance__V1__StartOffboardingResponse         *message);
+size_t calltrace__compliance__v1__start_offboarding_response__get_packed_size
+                     (const Calltrace__Compliance__V1__StartOffboardingResponse   *message);
+size_t calltrace__compliance__v1__start_offboarding_response__pack
+                     (const Calltrace__Compliance__V1__StartOffboardingResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__start_offboarding_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__StartOffboardingResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__StartOffboardingResponse *
+       calltrace__compliance__v1__start_offboarding_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__start_offboarding_response__free_unpacked
+                     (Calltrace__Compliance__V1__StartOffboardingResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetOffboardingRequest methods */
+void   calltrace__compliance__v1__get_offboarding_request__init
+                     (Calltrace__Compliance__V1__GetOffboardingRequest         *message);
+size_t calltrace__compliance__v1__get_offboarding_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetOffboardingRequest   *message);
+size_t calltrace__compliance__v1__get_offboarding_request__pack
+                     (const Calltrace__Compliance__V1__GetOffboardingRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_offboarding_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetOffboardingRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetOffboardingRequest *
+       calltrace__compliance__v1__get_offboarding_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_offboarding_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetOffboardingRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetOffboardingResponse methods */
+void   calltrace__compliance__v1__get_offboarding_response__init
+                     (Calltrace__Compliance__V1__GetOffboardingResponse         *message);
+size_t calltrace__compliance__v1__get_offboarding_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetOffboardingResponse   *message);
+size_t calltrace__compliance__v1__get_offboarding_response__pack
+                     (const Calltrace__Compliance__V1__GetOffboardingResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_offboarding_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetOffboardingResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetOffboardingResponse *
+       calltrace__compliance__v1__get_offboarding_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_offboarding_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetOffboardingResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ConfirmOffboardingRequest methods */
+void   calltrace__compliance__v1__confirm_offboarding_request__init
+                     (Calltrace__Compliance__V1__ConfirmOffboardingRequest         *message);
+size_t calltrace__compliance__v1__confirm_offboarding_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ConfirmOffboardingRequest   *message);
+size_t calltrace__compliance__v1__confirm_offboarding_request__pack
+                     (const Calltrace__Compliance__V1__ConfirmOffboardingRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__confirm_offboarding_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ConfirmOffboardingRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ConfirmOffboardingRequest *
+       calltrace__compliance__v1__confirm_offboarding_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__confirm_offboarding_request__free_unpacked
+                     (Calltrace__Compliance__V1__ConfirmOffboardingRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ConfirmOffboardingResponse methods */
+void   calltrace__compliance__v1__confirm_offboarding_response__init
+                     (Calltrace__Compliance__V1__ConfirmOffboardingResponse         *message);
+size_t calltrace__compliance__v1__confirm_offboarding_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ConfirmOffboardingResponse   *message);
+size_t calltrace__compliance__v1__confirm_offboarding_response__pack
+                     (const Calltrace__Compliance__V1__ConfirmOffboardingResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__confirm_offboarding_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ConfirmOffboardingResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ConfirmOffboardingResponse *
+       calltrace__compliance__v1__confirm_offboarding_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__confirm_offboarding_response__free_unpacked
+                     (Calltrace__Compliance__V1__ConfirmOffboardingResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetSigningKeyRequest methods */
+void   calltrace__compliance__v1__get_signing_key_request__init
+                     (Calltrace__Compliance__V1__GetSigningKeyRequest         *message);
+size_t calltrace__compliance__v1__get_signing_key_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetSigningKeyRequest   *message);
+size_t calltrace__compliance__v1__get_signing_key_request__pack
+                     (const Calltrace__Compliance__V1__GetSigningKeyRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_signing_key_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetSigningKeyRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetSigningKeyRequest *
+       calltrace__compliance__v1__get_signing_key_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_signing_key_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetSigningKeyRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetSigningKeyResponse methods */
+void   calltrace__compliance__v1__get_signing_key_response__init
+                     (Calltrace__Compliance__V1__GetSigningKeyResponse         *message);
+size_t calltrace__compliance__v1__get_signing_key_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetSigningKeyResponse   *message);
+size_t calltrace__compliance__v1__get_signing_key_response__pack
+                     (const Calltrace__Compliance__V1__GetSigningKeyResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_signing_key_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetSigningKeyResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetSigningKeyResponse *
+       calltrace__compliance__v1__get_signing_key_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_signing_key_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetSigningKeyResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Calltrace__Compliance__V1__SubjectRequest methods */
 void   calltrace__compliance__v1__subject_request__init
                      (Calltrace__Compliance__V1__SubjectRequest         *message);
@@ -2008,6 +2633,60 @@ typedef void (*Calltrace__Compliance__V1__ListDeletionsRequest_Closure)
 typedef void (*Calltrace__Compliance__V1__ListDeletionsResponse_Closure)
                  (const Calltrace__Compliance__V1__ListDeletionsResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Compliance__V1__BuildAccessBundleRequest_Closure)
+                 (const Calltrace__Compliance__V1__BuildAccessBundleRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__BuildAccessBundleResponse_Closure)
+                 (const Calltrace__Compliance__V1__BuildAccessBundleResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__Bundle_Closure)
+                 (const Calltrace__Compliance__V1__Bundle *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetBundleRequest_Closure)
+                 (const Calltrace__Compliance__V1__GetBundleRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetBundleResponse_Closure)
+                 (const Calltrace__Compliance__V1__GetBundleResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__DownloadBundleRequest_Closure)
+                 (const Calltrace__Compliance__V1__DownloadBundleRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__DownloadBundleResponse_Closure)
+                 (const Calltrace__Compliance__V1__DownloadBundleResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ExportMatterRequest_Closure)
+                 (const Calltrace__Compliance__V1__ExportMatterRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ExportMatterResponse_Closure)
+                 (const Calltrace__Compliance__V1__ExportMatterResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__Offboarding_Closure)
+                 (const Calltrace__Compliance__V1__Offboarding *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__StartOffboardingRequest_Closure)
+                 (const Calltrace__Compliance__V1__StartOffboardingRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__StartOffboardingResponse_Closure)
+                 (const Calltrace__Compliance__V1__StartOffboardingResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetOffboardingRequest_Closure)
+                 (const Calltrace__Compliance__V1__GetOffboardingRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetOffboardingResponse_Closure)
+                 (const Calltrace__Compliance__V1__GetOffboardingResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ConfirmOffboardingRequest_Closure)
+                 (const Calltrace__Compliance__V1__ConfirmOffboardingRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ConfirmOffboardingResponse_Closure)
+                 (const Calltrace__Compliance__V1__ConfirmOffboardingResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetSigningKeyRequest_Closure)
+                 (const Calltrace__Compliance__V1__GetSigningKeyRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetSigningKeyResponse_Closure)
+                 (const Calltrace__Compliance__V1__GetSigningKeyResponse *message,
+                  void *closure_data);
 typedef void (*Calltrace__Compliance__V1__SubjectRequest_Closure)
                  (const Calltrace__Compliance__V1__SubjectRequest *message,
                   void *closure_data);
@@ -2266,6 +2945,10 @@ struct Calltrace__Compliance__V1__SubjectRequestService_Service
                                 const Calltrace__Compliance__V1__CloseSubjectRequestRequest *input,
                                 Calltrace__Compliance__V1__CloseSubjectRequestResponse_Closure closure,
                                 void *closure_data);
+  void (*build_access_bundle)(Calltrace__Compliance__V1__SubjectRequestService_Service *service,
+                              const Calltrace__Compliance__V1__BuildAccessBundleRequest *input,
+                              Calltrace__Compliance__V1__BuildAccessBundleResponse_Closure closure,
+                              void *closure_data);
 };
 typedef void (*Calltrace__Compliance__V1__SubjectRequestService_ServiceDestroy)(Calltrace__Compliance__V1__SubjectRequestService_Service *);
 void calltrace__compliance__v1__subject_request_service__init (Calltrace__Compliance__V1__SubjectRequestService_Service *service,
@@ -2284,7 +2967,8 @@ void calltrace__compliance__v1__subject_request_service__init (Calltrace__Compli
       function_prefix__ ## locate_subject_data,\
       function_prefix__ ## erase_subject_data,\
       function_prefix__ ## object_to_processing,\
-      function_prefix__ ## close_subject_request  }
+      function_prefix__ ## close_subject_request,\
+      function_prefix__ ## build_access_bundle  }
 void calltrace__compliance__v1__subject_request_service__open_subject_request(ProtobufCService *service,
                                                                               const Calltrace__Compliance__V1__OpenSubjectRequestRequest *input,
                                                                               Calltrace__Compliance__V1__OpenSubjectRequestResponse_Closure closure,
@@ -2329,11 +3013,117 @@ void calltrace__compliance__v1__subject_request_service__close_subject_request(P
                                                                                const Calltrace__Compliance__V1__CloseSubjectRequestRequest *input,
                                                                                Calltrace__Compliance__V1__CloseSubjectRequestResponse_Closure closure,
                                                                                void *closure_data);
+void calltrace__compliance__v1__subject_request_service__build_access_bundle(ProtobufCService *service,
+                                                                             const Calltrace__Compliance__V1__BuildAccessBundleRequest *input,
+                                                                             Calltrace__Compliance__V1__BuildAccessBundleResponse_Closure closure,
+                                                                             void *closure_data);
+typedef struct Calltrace__Compliance__V1__BundleService_Service Calltrace__Compliance__V1__BundleService_Service;
+struct Calltrace__Compliance__V1__BundleService_Service
+{
+  ProtobufCService base;
+  void (*get_bundle)(Calltrace__Compliance__V1__BundleService_Service *service,
+                     const Calltrace__Compliance__V1__GetBundleRequest *input,
+                     Calltrace__Compliance__V1__GetBundleResponse_Closure closure,
+                     void *closure_data);
+  void (*download_bundle)(Calltrace__Compliance__V1__BundleService_Service *service,
+                          const Calltrace__Compliance__V1__DownloadBundleRequest *input,
+                          Calltrace__Compliance__V1__DownloadBundleResponse_Closure closure,
+                          void *closure_data);
+};
+typedef void (*Calltrace__Compliance__V1__BundleService_ServiceDestroy)(Calltrace__Compliance__V1__BundleService_Service *);
+void calltrace__compliance__v1__bundle_service__init (Calltrace__Compliance__V1__BundleService_Service *service,
+                                                      Calltrace__Compliance__V1__BundleService_ServiceDestroy destroy);
+#define CALLTRACE__COMPLIANCE__V1__BUNDLE_SERVICE__BASE_INIT \
+    { &calltrace__compliance__v1__bundle_service__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define CALLTRACE__COMPLIANCE__V1__BUNDLE_SERVICE__INIT(function_prefix__) \
+    { CALLTRACE__COMPLIANCE__V1__BUNDLE_SERVICE__BASE_INIT,\
+      function_prefix__ ## get_bundle,\
+      function_prefix__ ## download_bundle  }
+void calltrace__compliance__v1__bundle_service__get_bundle(ProtobufCService *service,
+                                                           const Calltrace__Compliance__V1__GetBundleRequest *input,
+                                                           Calltrace__Compliance__V1__GetBundleResponse_Closure closure,
+                                                           void *closure_data);
+void calltrace__compliance__v1__bundle_service__download_bundle(ProtobufCService *service,
+                                                                const Calltrace__Compliance__V1__DownloadBundleRequest *input,
+                                                                Calltrace__Compliance__V1__DownloadBundleResponse_Closure closure,
+                                                                void *closure_data);
+typedef struct Calltrace__Compliance__V1__MatterService_Service Calltrace__Compliance__V1__MatterService_Service;
+struct Calltrace__Compliance__V1__MatterService_Service
+{
+  ProtobufCService base;
+  void (*export_matter)(Calltrace__Compliance__V1__MatterService_Service *service,
+                        const Calltrace__Compliance__V1__ExportMatterRequest *input,
+                        Calltrace__Compliance__V1__ExportMatterResponse_Closure closure,
+                        void *closure_data);
+};
+typedef void (*Calltrace__Compliance__V1__MatterService_ServiceDestroy)(Calltrace__Compliance__V1__MatterService_Service *);
+void calltrace__compliance__v1__matter_service__init (Calltrace__Compliance__V1__MatterService_Service *service,
+                                                      Calltrace__Compliance__V1__MatterService_ServiceDestroy destroy);
+#define CALLTRACE__COMPLIANCE__V1__MATTER_SERVICE__BASE_INIT \
+    { &calltrace__compliance__v1__matter_service__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define CALLTRACE__COMPLIANCE__V1__MATTER_SERVICE__INIT(function_prefix__) \
+    { CALLTRACE__COMPLIANCE__V1__MATTER_SERVICE__BASE_INIT,\
+      function_prefix__ ## export_matter  }
+void calltrace__compliance__v1__matter_service__export_matter(ProtobufCService *service,
+                                                              const Calltrace__Compliance__V1__ExportMatterRequest *input,
+                                                              Calltrace__Compliance__V1__ExportMatterResponse_Closure closure,
+                                                              void *closure_data);
+typedef struct Calltrace__Compliance__V1__OffboardingService_Service Calltrace__Compliance__V1__OffboardingService_Service;
+struct Calltrace__Compliance__V1__OffboardingService_Service
+{
+  ProtobufCService base;
+  void (*start_offboarding)(Calltrace__Compliance__V1__OffboardingService_Service *service,
+                            const Calltrace__Compliance__V1__StartOffboardingRequest *input,
+                            Calltrace__Compliance__V1__StartOffboardingResponse_Closure closure,
+                            void *closure_data);
+  void (*get_offboarding)(Calltrace__Compliance__V1__OffboardingService_Service *service,
+                          const Calltrace__Compliance__V1__GetOffboardingRequest *input,
+                          Calltrace__Compliance__V1__GetOffboardingResponse_Closure closure,
+                          void *closure_data);
+  void (*confirm_offboarding)(Calltrace__Compliance__V1__OffboardingService_Service *service,
+                              const Calltrace__Compliance__V1__ConfirmOffboardingRequest *input,
+                              Calltrace__Compliance__V1__ConfirmOffboardingResponse_Closure closure,
+                              void *closure_data);
+  void (*get_signing_key)(Calltrace__Compliance__V1__OffboardingService_Service *service,
+                          const Calltrace__Compliance__V1__GetSigningKeyRequest *input,
+                          Calltrace__Compliance__V1__GetSigningKeyResponse_Closure closure,
+                          void *closure_data);
+};
+typedef void (*Calltrace__Compliance__V1__OffboardingService_ServiceDestroy)(Calltrace__Compliance__V1__OffboardingService_Service *);
+void calltrace__compliance__v1__offboarding_service__init (Calltrace__Compliance__V1__OffboardingService_Service *service,
+                                                           Calltrace__Compliance__V1__OffboardingService_ServiceDestroy destroy);
+#define CALLTRACE__COMPLIANCE__V1__OFFBOARDING_SERVICE__BASE_INIT \
+    { &calltrace__compliance__v1__offboarding_service__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define CALLTRACE__COMPLIANCE__V1__OFFBOARDING_SERVICE__INIT(function_prefix__) \
+    { CALLTRACE__COMPLIANCE__V1__OFFBOARDING_SERVICE__BASE_INIT,\
+      function_prefix__ ## start_offboarding,\
+      function_prefix__ ## get_offboarding,\
+      function_prefix__ ## confirm_offboarding,\
+      function_prefix__ ## get_signing_key  }
+void calltrace__compliance__v1__offboarding_service__start_offboarding(ProtobufCService *service,
+                                                                       const Calltrace__Compliance__V1__StartOffboardingRequest *input,
+                                                                       Calltrace__Compliance__V1__StartOffboardingResponse_Closure closure,
+                                                                       void *closure_data);
+void calltrace__compliance__v1__offboarding_service__get_offboarding(ProtobufCService *service,
+                                                                     const Calltrace__Compliance__V1__GetOffboardingRequest *input,
+                                                                     Calltrace__Compliance__V1__GetOffboardingResponse_Closure closure,
+                                                                     void *closure_data);
+void calltrace__compliance__v1__offboarding_service__confirm_offboarding(ProtobufCService *service,
+                                                                         const Calltrace__Compliance__V1__ConfirmOffboardingRequest *input,
+                                                                         Calltrace__Compliance__V1__ConfirmOffboardingResponse_Closure closure,
+                                                                         void *closure_data);
+void calltrace__compliance__v1__offboarding_service__get_signing_key(ProtobufCService *service,
+                                                                     const Calltrace__Compliance__V1__GetSigningKeyRequest *input,
+                                                                     Calltrace__Compliance__V1__GetSigningKeyResponse_Closure closure,
+                                                                     void *closure_data);
 
 /* --- descriptors --- */
 
 extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__retention_run_state__descriptor;
 extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__deletion_state__descriptor;
+extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__bundle_kind__descriptor;
+extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__bundle_state__descriptor;
+extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__offboarding_state__descriptor;
 extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__subject_request_kind__descriptor;
 extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__identity_check__descriptor;
 extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__subject_request_state__descriptor;
@@ -2366,6 +3156,24 @@ extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_deletion_
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_deletion_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__list_deletions_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__list_deletions_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__build_access_bundle_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__build_access_bundle_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__bundle__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_bundle_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_bundle_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__download_bundle_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__download_bundle_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__export_matter_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__export_matter_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__offboarding__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__start_offboarding_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__start_offboarding_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_offboarding_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_offboarding_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__confirm_offboarding_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__confirm_offboarding_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_signing_key_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_signing_key_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__subject_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__open_subject_request_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__open_subject_request_response__descriptor;
@@ -2394,6 +3202,9 @@ extern const ProtobufCServiceDescriptor calltrace__compliance__v1__audit_service
 extern const ProtobufCServiceDescriptor calltrace__compliance__v1__retention_service__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__compliance__v1__deletion_service__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__compliance__v1__subject_request_service__descriptor;
+extern const ProtobufCServiceDescriptor calltrace__compliance__v1__bundle_service__descriptor;
+extern const ProtobufCServiceDescriptor calltrace__compliance__v1__matter_service__descriptor;
+extern const ProtobufCServiceDescriptor calltrace__compliance__v1__offboarding_service__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -5,7 +5,7 @@ import Foundation
 import Glibc
 #endif
 
-/// Where recordings' sealed bytes live. The local filesystem is the default (`FileBlobStore`);
+/// Where sealed files live (media's recordings, compliance's bundles). The local filesystem is the default (`FileBlobStore`);
 /// an S3-compatible object store can implement the same protocol without touching the rules.
 ///
 /// A blob is written through a `BlobWriter` and is invisible until committed; a writer that is

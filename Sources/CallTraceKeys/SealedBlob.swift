@@ -1,0 +1,91 @@
+public import CallTraceStorage
+public import Foundation
+
+/// Seals a file into independently authenticated chunks of `chunkBytes` under one object key,
+/// as it arrives, into a `BlobWriter`. A chunk is sealed once the next byte arrives (or the
+/// file ends), so the last one is known to be last: a file cut short, or chunks swapped or
+/// moved, fails to open. Media's recordings and compliance's bundles are written this way.
+public final class ChunkSealer: @unchecked Sendable {
+    private let keys: KeyRing
+    private let key: ObjectKey
+    private let writer: any BlobWriter
+    private let chunkBytes: Int
+    private var pending = Data()
+    private var index = 0
+
+    public init(keys: KeyRing, key: ObjectKey, writer: any BlobWriter, chunkBytes: Int) {
+        self.keys = keys
+        self.key = key
+        self.writer = writer
+        self.chunkBytes = chunkBytes
+        pending.reserveCapacity(chunkBytes)
+    }
+
+    public func add(_ piece: Data) throws {
+        var rest = piece[...]
+        while !rest.isEmpty {
+            if pending.count == chunkBytes { try seal(isLast: false) }
+            let take = rest.prefix(chunkBytes - pending.count)
+            pending += take
+            rest = rest.dropFirst(take.count)
+        }
+    }
+
+    /// Seals the last chunk (empty for an empty file).
+    public func finish() throws { try seal(isLast: true) }
+
+    private func seal(isLast: Bool) throws {
+        try writer.append(try keys.sealChunk(pending, with: key, index: index, isLast: isLast))
+        index += 1
+        pending.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Reads plaintext byte ranges of a file sealed by `ChunkSealer`, opening only the chunks they cover.
+public struct SealedBlobReader: Sendable {
+    /// A chunk missing or failing authentication: nothing altered is returned.
+    public struct Damaged: Error, Sendable {
+        public let chunk: Int
+    }
+
+    let keys: KeyRing
+    let blobs: any BlobStore
+    let key: ObjectKey
+    let blob: String
+    let chunkBytes: Int
+    let sizeBytes: UInt64
+
+    public init(keys: KeyRing, blobs: any BlobStore, key: ObjectKey, blob: String, chunkBytes: Int, sizeBytes: UInt64) {
+        self.keys = keys
+        self.blobs = blobs
+        self.key = key
+        self.blob = blob
+        self.chunkBytes = chunkBytes
+        self.sizeBytes = sizeBytes
+    }
+
+    public func bytes(from start: UInt64, to end: UInt64) throws -> Data {
+        let chunk = UInt64(chunkBytes)
+        let sealedChunk = UInt64(KeyRing.sealedSize(ofChunk: chunkBytes))
+        let lastIndex = sizeBytes == 0 ? 0 : Int((sizeBytes - 1) / chunk)
+        var out = Data()
+        out.reserveCapacity(Int(end - start))
+        var index = Int(start / chunk)
+        while UInt64(index) * chunk < end {
+            let plainStart = UInt64(index) * chunk
+            let plainCount = min(chunk, sizeBytes - plainStart)
+            let plain: Data
+            do {
+                let sealed = try blobs.read(blob, offset: Int64(UInt64(index) * sealedChunk), length: KeyRing.sealedSize(ofChunk: Int(plainCount)))
+                plain = try keys.openChunk(sealed, with: key, index: index, isLast: index == lastIndex)
+            } catch {
+                throw Damaged(chunk: index)
+            }
+            let from = Int(max(start, plainStart) - plainStart)
+            let to = Int(min(end, plainStart + plainCount) - plainStart)
+            out += plain[from..<to]
+            index += 1
+        }
+        return out
+    }
+}

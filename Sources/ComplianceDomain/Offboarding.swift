@@ -1,0 +1,302 @@
+import CallTraceAPI
+import CallTraceKeys
+import CallTraceProto
+import CallTraceRPC
+import CallTraceServiceHost
+import CallTraceStorage
+import Foundation
+
+/// Offboarding (P11): a full export first; once the firm's admin confirms, media and transcript
+/// purge the organisation and destroy its keys, compliance removes its records and trail (after
+/// noting the chain's head) and shreds its keys, identity marks it offboarded, and compliance
+/// signs a deletion certificate. Each step's result is written as it completes; the purge runs
+/// in the confirming call and, if anything fails, as a durable job that resumes where it stood.
+struct OffboardingRules: Sendable {
+    static let purgeKind = "offboarding.purge"
+    /// The durable job waits this long before taking over from the confirming call.
+    static let takeOver: Int64 = 5 * 60_000
+
+    let repository: any ComplianceRepository
+    let chain: any AuditChainRepository
+    let bundles: BundleRules
+    let jobs: JobQueue
+    let outbox: AuditOutbox
+    let clock: any WallClock
+    let keys: KeyRing
+    let signer: Ed25519Signer
+
+    func start(org: String, by actor: String) async throws -> OffboardingRow {
+        try OrganizationID.validate(org)
+        let now = clock.nowUnixMs
+        return try await repository.write { [bundles, outbox] tx in
+            if let existing = try tx.offboarding(org: org) { return existing }
+            let bundle = try bundles.queue(.offboarding, org: org, subject: org, by: actor, in: tx)
+            let row = OffboardingRow(id: "off_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""), org: org,
+                                     exportBundleID: bundle.id, startedBy: actor, startedAt: now)
+            try tx.insert(row)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "offboarding.started", resource: "organisation:\(org)", outcome: "success",
+                                          detail: "offboarding \(row.id); export bundle \(bundle.id)"), in: tx.connection)
+            return row
+        }
+    }
+
+    func offboarding(org: String) async throws -> (row: OffboardingRow, bundle: BundleRow?, job: JobQueue.Status?) {
+        try OrganizationID.validate(org)
+        let found = try await repository.read { [jobs] tx -> (OffboardingRow, BundleRow?, JobQueue.Status?)? in
+            guard let row = try tx.offboarding(org: org) else { return nil }
+            return (row, try tx.bundle(row.exportBundleID), row.jobID.isEmpty ? nil : try jobs.status(of: row.jobID, in: tx.connection))
+        }
+        guard let found else { throw RPCError(.notFound, "organisation \(org) is not being offboarded") }
+        return found
+    }
+
+    /// The admin's confirmation: the export must be ready; the purge starts now.
+    func confirm(org: String, id: String, confirmOrg: String, by actor: String, services: any CallDataServices) async throws -> OffboardingRow {
+        guard confirmOrg == org else { throw RPCError(.invalidArgument, "confirm_org_id must repeat the organisation id: \(org)") }
+        let now = clock.nowUnixMs
+        let row = try await repository.write { [jobs, outbox] tx -> OffboardingRow in
+            guard var row = try tx.offboarding(org: org), row.id == id else { throw RPCError(.notFound, "offboarding \(id.prefix(64)) not found") }
+            guard row.confirmedAt == 0 else { return row }
+            guard try tx.bundle(row.exportBundleID)?.state == .ready else {
+                throw RPCError(.failedPrecondition, "the export bundle \(row.exportBundleID) is not ready; fetch it before confirming")
+            }
+            row.confirmedBy = actor
+            row.confirmedAt = now
+            row.jobID = try jobs.enqueue(kind: Self.purgeKind, idempotencyKey: "offboarding:\(row.id)", payload: Data(org.utf8),
+                                         runAt: now + Self.takeOver, in: tx.connection)
+            try tx.update(row)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "offboarding.confirmed", resource: "organisation:\(org)", outcome: "success",
+                                          detail: "offboarding \(row.id)"), in: tx.connection)
+            return row
+        }
+        guard row.completedAt == 0 else { return row }
+        do {
+            return try await purge(org: org, services: services)
+        } catch {
+            return try await offboarding(org: org).row  // the job carries on
+        }
+    }
+
+    /// Every step not done yet, in order; then the certificate.
+    @discardableResult
+    func purge(org: String, services: any CallDataServices) async throws -> OffboardingRow {
+        guard var row = try await repository.read({ tx in try tx.offboarding(org: org) }), row.confirmedAt > 0 else {
+            throw PermanentJobFailure("organisation \(org) has no confirmed offboarding")
+        }
+        if row.media.at == 0 {
+            let purged = try await services.purgeMedia(org: org)
+            row.media = (purged.recordings, purged.shareLinks, clock.nowUnixMs)
+            try await save(row)
+        }
+        if row.transcript.at == 0 {
+            let purged = try await services.purgeTranscript(org: org)
+            row.transcript = (purged.calls, purged.trackingNumbers, purged.suppressions, clock.nowUnixMs)
+            try await save(row)
+        }
+        if row.compliance.at == 0 {
+            try await bundles.removeFiles(org: org)
+            let head = try await chain.read { tx in try tx.head(org: org) }
+            let events = try await chain.write { tx in try tx.deleteAll(org: org) }
+            row.compliance = (events, head?.link.hexString ?? "", clock.nowUnixMs)
+            let done = row
+            try await repository.write { tx in
+                _ = try tx.deleteRecords(org: org)
+                try tx.update(done)
+            }
+            try keys.shred(org: org)  // last: every copy of what it sealed is unreadable from here on
+        }
+        if row.identityAt == 0 {
+            try await services.markOffboarded(org: org)
+            row.identityAt = clock.nowUnixMs
+            try await save(row)
+        }
+        if row.certificate.isEmpty {
+            row.completedAt = clock.nowUnixMs
+            let bundle = try await repository.read { [row] tx in try tx.bundle(row.exportBundleID) }
+            row.certificate = try DeletionCertificate.sign(row, exportSHA256: bundle?.sha256 ?? "", exportBytes: bundle?.sizeBytes ?? 0, with: signer)
+            let finished = row
+            return try await repository.write { tx in
+                // Whoever finishes first (this call or the job) writes the certificate; the other reads it.
+                if let stored = try tx.offboarding(org: org), !stored.certificate.isEmpty { return stored }
+                try tx.update(finished)
+                return finished
+            }
+        }
+        return row
+    }
+
+    private func save(_ row: OffboardingRow) async throws {
+        try await repository.write { tx in try tx.update(row) }
+    }
+}
+
+struct OffboardingJob: JobHandler {
+    let rules: OffboardingRules
+    let services: any CallDataServices
+    var kind: String { OffboardingRules.purgeKind }
+
+    func run(_ job: Job) async throws -> JobOutcome {
+        try await rules.purge(org: String(decoding: job.payload, as: UTF8.self), services: services)
+        return .done
+    }
+}
+
+/// The deletion certificate (P11): a JSON document of what each service purged and when, the
+/// audit chain's head and the export's digest, followed by an Ed25519 signature over every byte
+/// before it. `verify` needs nothing but the text (and, to pin the signer, its public key).
+///
+///     CALLTRACE DELETION CERTIFICATE v1
+///     { …the certificate, JSON… }
+///     -----BEGIN CALLTRACE SIGNATURE-----
+///     ed25519 <key id> <base64 signature>
+///     -----END CALLTRACE SIGNATURE-----
+public enum DeletionCertificate {
+    static let title = "CALLTRACE DELETION CERTIFICATE v1\n"
+    static let begin = "-----BEGIN CALLTRACE SIGNATURE-----\n"
+    static let end = "-----END CALLTRACE SIGNATURE-----\n"
+
+    /// The first 16 hex digits of the public key's SHA-256.
+    public static func keyID(_ publicKey: Data) -> String {
+        let digest = try! SHA256Stream()
+        digest.update(publicKey)
+        return String(digest.finish().hexString.prefix(16))
+    }
+
+    static func sign(_ row: OffboardingRow, exportSHA256: String, exportBytes: UInt64, with signer: Ed25519Signer) throws -> String {
+        let document: [String: Any] = [
+            "certificate_id": row.id, "organisation": row.org,
+            "started": ["at": iso(row.startedAt), "by": row.startedBy],
+            "confirmed": ["at": iso(row.confirmedAt), "by": row.confirmedBy],
+            "completed_at": iso(row.completedAt),
+            "export": ["bundle_id": row.exportBundleID, "sha256": exportSHA256, "bytes": exportBytes],
+            "services": [
+                "media": ["recordings_purged": row.media.recordings, "share_links_purged": row.media.shareLinks, "at": iso(row.media.at),
+                          "keys": "organisation key shredded"],
+                "transcript": ["calls_purged": row.transcript.calls, "tracking_numbers_purged": row.transcript.trackingNumbers,
+                               "suppressions_purged": row.transcript.suppressions, "at": iso(row.transcript.at), "keys": "organisation key shredded"],
+                "compliance": ["audit_events_purged": row.compliance.auditEvents, "audit_chain_head": row.compliance.head, "at": iso(row.compliance.at),
+                               "keys": "organisation key shredded"],
+                "identity": ["offboarded_at": iso(row.identityAt)],
+            ],
+            "signing_key": ["algorithm": "ed25519", "public_key": signer.publicKey.base64EncodedString(), "key_id": keyID(signer.publicKey)],
+        ]
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
+        let body = title + json + "\n"
+        let signature = try signer.sign(Data(body.utf8))
+        return body + begin + "ed25519 \(keyID(signer.publicKey)) \(signature.base64EncodedString())\n" + end
+    }
+
+    public struct Verdict: Sendable {
+        public let valid: Bool
+        /// Why not, or what was checked.
+        public let reason: String
+        public let keyID: String
+        public let organisation: String
+    }
+
+    /// Checks the signature over every byte before it, with the key the certificate names, and
+    /// (when given) that this key is `pinned`.
+    public static func verify(_ text: String, pinned: Data? = nil) -> Verdict {
+        func invalid(_ reason: String, key: String = "", org: String = "") -> Verdict { Verdict(valid: false, reason: reason, keyID: key, organisation: org) }
+        guard text.hasPrefix(title), let split = text.range(of: begin) else { return invalid("not a CallTrace deletion certificate") }
+        let body = String(text[..<split.lowerBound])
+        let tail = text[split.upperBound...]
+        let lines = tail.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count == 3, lines[1] + "\n" == end, lines[2].isEmpty else { return invalid("the signature block is malformed") }
+        let parts = lines[0].split(separator: " ")
+        guard parts.count == 3, parts[0] == "ed25519", let signature = Data(base64Encoded: String(parts[2])) else {
+            return invalid("the signature line is malformed")
+        }
+        guard let json = try? JSONSerialization.jsonObject(with: Data(body.dropFirst(title.count).utf8)) as? [String: Any],
+              let signing = json["signing_key"] as? [String: Any], let keyText = signing["public_key"] as? String,
+              let publicKey = Data(base64Encoded: keyText) else { return invalid("the certificate does not name its signing key") }
+        let org = json["organisation"] as? String ?? ""
+        let id = keyID(publicKey)
+        guard String(parts[1]) == id, signing["key_id"] as? String == id else { return invalid("the key id does not match the key", key: id, org: org) }
+        if let pinned, pinned != publicKey {
+            return invalid("signed by key \(id), not by the pinned key \(keyID(pinned))", key: id, org: org)
+        }
+        guard Ed25519Signer.verify(signature, of: Data(body.utf8), publicKey: publicKey) else {
+            return invalid("the signature does not match: the certificate was altered", key: id, org: org)
+        }
+        return Verdict(valid: true, reason: pinned == nil ? "signature valid (key \(id), named by the certificate: pin it with --public-key)"
+                                                        : "signature valid (key \(id), pinned)", keyID: id, organisation: org)
+    }
+}
+
+/// `calltrace.compliance.v1.OffboardingService`.
+struct OffboardingHandler: Calltrace_Compliance_V1_OffboardingServiceHandler {
+    let rules: OffboardingRules
+    let services: any CallDataServices
+    let authorizer: any Authorizing
+    let policies = Calltrace_Compliance_V1_OffboardingServicePolicies(
+        startOffboarding: .gateways | .operators, getOffboarding: .gateways | .operators, confirmOffboarding: .gateways | .operators,
+        getSigningKey: .gateways | .operators | .services)
+
+    func startOffboarding(_ request: Calltrace_Compliance_V1_StartOffboardingRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_StartOffboardingResponse {
+        let who = try await context.principal(in: request.orgID, may: .orgOffboard, via: authorizer)
+        _ = try await rules.start(org: request.orgID, by: who.actor)
+        let message = try await proto(org: request.orgID)
+        return .with { $0.offboarding = message }
+    }
+
+    func getOffboarding(_ request: Calltrace_Compliance_V1_GetOffboardingRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_GetOffboardingResponse {
+        // Once completed, any operator may fetch the record (counts and digests only) to hand to
+        // the firm, whose users can no longer sign in.
+        try OrganizationID.validate(request.orgID)
+        let completed = (try? await rules.offboarding(org: request.orgID))?.row.completedAt ?? 0 > 0
+        if !(completed && context.peer.kind == .operator) {
+            _ = try await context.principal(in: request.orgID, may: .orgOffboard, via: authorizer)
+        } else {
+            context.annotate(org: request.orgID)
+        }
+        let message = try await proto(org: request.orgID)
+        return .with { $0.offboarding = message }
+    }
+
+    func confirmOffboarding(_ request: Calltrace_Compliance_V1_ConfirmOffboardingRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_ConfirmOffboardingResponse {
+        let who = try await context.principal(in: request.orgID, may: .orgOffboard, via: authorizer)
+        _ = try await rules.confirm(org: request.orgID, id: request.offboardingID, confirmOrg: request.confirmOrgID, by: who.actor, services: services)
+        let message = try await proto(org: request.orgID)
+        return .with { $0.offboarding = message }
+    }
+
+    func getSigningKey(_ request: Calltrace_Compliance_V1_GetSigningKeyRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_GetSigningKeyResponse {
+        .with { $0.publicKey = rules.signer.publicKey.base64EncodedString(); $0.keyID = DeletionCertificate.keyID(rules.signer.publicKey) }
+    }
+
+    func proto(org: String) async throws -> Calltrace_Compliance_V1_Offboarding {
+        let (row, bundle, job) = try await rules.offboarding(org: org)
+        return .with {
+            $0.offboardingID = row.id; $0.orgID = row.org; $0.exportBundleID = row.exportBundleID; $0.startedBy = row.startedBy
+            $0.startedAtUnixMs = row.startedAt; $0.confirmedBy = row.confirmedBy; $0.confirmedAtUnixMs = row.confirmedAt
+            $0.completedAtUnixMs = row.completedAt; $0.certificate = row.certificate; $0.lastError = job?.lastError ?? ""
+            $0.state = row.completedAt > 0 ? .completed : row.confirmedAt > 0 ? .purging : bundle?.state == .ready ? .awaitingConfirmation : .exporting
+        }
+    }
+}
+
+/// `calltrace.compliance.v1.MatterService`: matters.export (and records.delete to delete after).
+struct MatterHandler: Calltrace_Compliance_V1_MatterServiceHandler {
+    let bundles: BundleRules
+    let repository: any ComplianceRepository
+    let authorizer: any Authorizing
+    let policies = Calltrace_Compliance_V1_MatterServicePolicies(exportMatter: .gateways | .operators)
+
+    func exportMatter(_ request: Calltrace_Compliance_V1_ExportMatterRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_ExportMatterResponse {
+        let who = try await context.principal(in: request.orgID, may: .mattersExport, via: authorizer)
+        if request.deleteAfterExport { _ = try await context.principal(in: request.orgID, may: .recordsDelete, via: authorizer) }
+        try CallID.validate(request.callID)
+        let reference = try Text.line(request.matterReference, "matter_reference", max: 64, required: true)
+        let row = try await repository.write { [bundles] tx in
+            try bundles.queue(.matter, org: request.orgID, subject: request.callID, by: who.actor, matterReference: reference,
+                              deleteAfter: request.deleteAfterExport, in: tx)
+        }
+        return .with { $0.bundle = BundleHandler.proto(row) }
+    }
+}
