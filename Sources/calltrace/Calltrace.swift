@@ -14,7 +14,8 @@ struct Calltrace: AsyncParsableCommand {
         commandName: "calltrace", abstract: "Operate a CallTrace deployment.",
         subcommands: [PKI.self, Keys.self, Health.self, Metrics.self, Recordings.self, TrackingNumbersCommand.self, CallsCommand.self,
                       TranscriptsCommand.self, ReportCommand.self, SuppressionCommand.self, AuditCommand.self, RetentionCommand.self,
-                      DeletionsCommand.self, RequestsCommand.self, ComplianceCommand.self])
+                      DeletionsCommand.self, RequestsCommand.self, BundlesCommand.self, MattersCommand.self, OffboardingCommand.self,
+                      VerifyCertificate.self, ComplianceCommand.self])
 }
 
 /// The four services and their default ports.

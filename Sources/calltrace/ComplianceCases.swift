@@ -2,6 +2,8 @@ import ArgumentParser
 import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
+import CallTraceKeys
+import ComplianceDomain
 import Foundation
 
 /// Retention, deletions and subject requests from the command line (the compliance service).
@@ -192,11 +194,11 @@ struct RequestsCommand: AsyncParsableCommand {
         commandName: "requests", abstract: "Data-subject requests with the ICO deadline (requests.manage).",
         discussion: """
             open → (pause / resume while waiting for clarification or proof of identity) → identity --result passed →
-            locate → erase (erasure) or object (objection) → close --outcome. `list --overdue` and `list --due-soon 7` show what
+            locate → bundle (access) / erase (erasure) / object (objection) → close --outcome. `list --overdue` and `list --due-soon 7` show what
             needs doing; `extend` (before the first due date) gives three months from the start.
             """,
-        subcommands: [Open.self, Show.self, List.self, Pause.self, Resume.self, Extend.self, Identity.self, Locate.self, Erase.self,
-                      Object.self, Close.self])
+        subcommands: [Open.self, Show.self, List.self, Pause.self, Resume.self, Extend.self, Identity.self, Locate.self, BuildBundle.self,
+                      Erase.self, Object.self, Close.self])
 
     static func describe(_ r: Calltrace_Compliance_V1_SubjectRequest) -> String {
         var lines = ["\(r.requestID)  \(dashed(r.kind))  \(dashed(r.state))  due \(r.dueOn)\(r.overdue ? " OVERDUE" : "")"
@@ -380,6 +382,215 @@ struct RequestsCommand: AsyncParsableCommand {
             try await RequestsCommand.change(c.options) { client, o in
                 try await client.closeSubjectRequest(.with { $0.orgID = c.org; $0.requestID = c.id; $0.outcome = outcome }, options: o).request
             }
+        }
+    }
+}
+
+extension RequestsCommand {
+    struct BuildBundle: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "bundle", abstract: "Access: build the subject's bundle (audio, transcripts, metadata, index); fetch it with `calltrace bundles download`.")
+        @OptionGroup var c: CaseOptions
+
+        func run() async throws {
+            let response = try await c.options.run { client in
+                try await Calltrace_Compliance_V1_SubjectRequestServiceClient(client).buildAccessBundle(.with {
+                    $0.orgID = c.org; $0.requestID = c.id
+                }, options: try c.options.callOptions)
+            }
+            try c.options.print(response) { BundlesCommand.describe(response.bundle) }
+        }
+    }
+}
+
+struct BundlesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bundles", abstract: "Exported bundles (subject access, offboarding export, matter file): state and download.",
+        discussion: "A bundle is a tar archive; its last entry, index.json, lists every other entry with its size and SHA-256. It expires 7 days after it is ready.",
+        subcommands: [Show.self, Download.self])
+
+    static func describe(_ b: Calltrace_Compliance_V1_Bundle) -> String {
+        "\(b.bundleID)  \(dashed(b.kind))  \(dashed(b.state))  of \(b.subject)"
+            + (b.state == .ready ? "\n  \(b.sizeBytes) bytes, \(b.entries) entries, sha256 \(b.sha256); expires \(iso(b.expiresAtUnixMs)); downloads \(b.downloads)" : "")
+            + (b.failureReason.isEmpty ? "" : "\n  failed: \(b.failureReason)")
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A bundle's state.")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+        @Argument(help: "The bundle id (bun_…).") var id: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Compliance_V1_BundleServiceClient(client).getBundle(.with { $0.orgID = org; $0.bundleID = id }, options: try options.callOptions)
+            }
+            try options.print(response) { BundlesCommand.describe(response.bundle) }
+        }
+    }
+
+    struct Download: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Download a ready bundle to a file (0600), checking its SHA-256; a progress bar on a terminal.")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+        @Argument(help: "The bundle id (bun_…).") var id: String
+        @Option(help: "File to write (e.g. bundle.tar).") var out: String
+
+        func run() async throws {
+            let digest = try SHA256Stream()
+            var bundle = Calltrace_Compliance_V1_Bundle()
+            let written = try await saveStream(to: out, label: "download") { sink in
+                try await options.run { client in
+                    try await Calltrace_Compliance_V1_BundleServiceClient(client).downloadBundle(.with { $0.orgID = org; $0.bundleID = id },
+                                                                                                   options: try options.callOptions) { stream in
+                        for try await piece in stream {
+                            if piece.hasBundle { bundle = piece.bundle }
+                            digest.update(piece.data)
+                            try sink(piece.hasBundle ? Int(piece.bundle.sizeBytes) : nil, piece.data)
+                        }
+                    }
+                }
+            }
+            guard digest.finish().hexString == bundle.sha256, UInt64(written) == bundle.sizeBytes else {
+                try? FileManager.default.removeItem(atPath: out)
+                FileHandle.standardError.write(Data("calltrace: the download does not match the bundle's SHA-256; removed \(out)\n".utf8))
+                throw ExitCode(1)
+            }
+            try options.print(bundle) { "wrote \(out): \(written) bytes, sha256 \(bundle.sha256) (checked)" }
+        }
+    }
+}
+
+struct MattersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "matters", abstract: "Matter files: one call as a bundle for the firm's case system (matters.export).", subcommands: [Export.self])
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Export a call (audio, transcript, summary, metadata, audit excerpt); --delete-after also deletes it everywhere once exported (records.delete).")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option(help: "The call id.") var call: String
+        @Option(help: "The firm's matter reference.") var matter: String
+        @Flag(name: .customLong("delete-after"), help: "Delete the call everywhere once the bundle is ready.") var deleteAfter = false
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Compliance_V1_MatterServiceClient(client).exportMatter(.with {
+                    $0.orgID = org; $0.callID = call; $0.matterReference = matter; $0.deleteAfterExport = deleteAfter
+                }, options: try options.callOptions)
+            }
+            try options.print(response) { BundlesCommand.describe(response.bundle) }
+        }
+    }
+}
+
+struct OffboardingCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "offboarding", abstract: "Offboard an organisation: export, confirm, purge everywhere, signed deletion certificate (org.offboard).",
+        discussion: """
+            start → bundles download (the full export) → confirm --confirm-org <org id> → the certificate (show --certificate-out FILE),
+            which `calltrace verify-certificate FILE --public-key KEY` checks offline; `signing-key` prints the key to pin.
+            """,
+        subcommands: [Start.self, Show.self, Confirm.self, SigningKey.self])
+
+    static func describe(_ o: Calltrace_Compliance_V1_Offboarding) -> String {
+        "\(o.offboardingID)  \(dashed(o.state))  organisation \(o.orgID)\n  export bundle \(o.exportBundleID)  started by \(o.startedBy) at \(iso(o.startedAtUnixMs))"
+            + (o.confirmedAtUnixMs > 0 ? "\n  confirmed by \(o.confirmedBy) at \(iso(o.confirmedAtUnixMs))" : "")
+            + (o.completedAtUnixMs > 0 ? "\n  completed \(iso(o.completedAtUnixMs)); certificate issued" : "")
+            + (o.lastError.isEmpty ? "" : "\n  retrying: \(o.lastError)")
+    }
+
+    static func write(_ o: Calltrace_Compliance_V1_Offboarding, to path: String?) throws {
+        guard let path, !o.certificate.isEmpty else { return }
+        guard FileManager.default.createFile(atPath: path, contents: Data(o.certificate.utf8), attributes: [.posixPermissions: 0o644]) else {
+            throw ValidationError("\(path) cannot be written")
+        }
+        FileHandle.standardError.write(Data("wrote the deletion certificate to \(path)\n".utf8))
+    }
+
+    struct Start: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Start offboarding: the full export bundle is built.")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Compliance_V1_OffboardingServiceClient(client).startOffboarding(.with { $0.orgID = org }, options: try options.callOptions)
+            }
+            try options.print(response) { OffboardingCommand.describe(response.offboarding) }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Where offboarding stands (after completion, operators may read it too).")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option(name: .customLong("certificate-out"), help: "Write the certificate here when there is one.") var certificateOut: String?
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Compliance_V1_OffboardingServiceClient(client).getOffboarding(.with { $0.orgID = org }, options: try options.callOptions)
+            }
+            try OffboardingCommand.write(response.offboarding, to: certificateOut)
+            try options.print(response) { OffboardingCommand.describe(response.offboarding) }
+        }
+    }
+
+    struct Confirm: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Confirm: every service purges the organisation and destroys its keys. Not reversible.")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option(help: "The offboarding id (off_…).") var id: String
+        @Option(name: .customLong("confirm-org"), help: "The organisation id again.") var confirmOrg: String
+        @Option(name: .customLong("certificate-out"), help: "Write the certificate here.") var certificateOut: String?
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Compliance_V1_OffboardingServiceClient(client).confirmOffboarding(.with {
+                    $0.orgID = org; $0.offboardingID = id; $0.confirmOrgID = confirmOrg
+                }, options: try options.callOptions)
+            }
+            try OffboardingCommand.write(response.offboarding, to: certificateOut)
+            try options.print(response) { OffboardingCommand.describe(response.offboarding) }
+        }
+    }
+
+    struct SigningKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "signing-key", abstract: "The compliance service's certificate-signing public key (base64), to publish and pin.")
+        @OptionGroup var options: ComplianceOptions
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Compliance_V1_OffboardingServiceClient(client).getSigningKey(.init(), options: try options.callOptions)
+            }
+            try options.print(response) { "\(response.publicKey)  (key id \(response.keyID))" }
+        }
+    }
+}
+
+struct VerifyCertificate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify-certificate", abstract: "Check a deletion certificate's Ed25519 signature, offline. Exit 0 valid, 1 not.")
+    @Argument(help: "The certificate file.") var file: String
+    @Option(name: .customLong("public-key"), help: "The signing key to require: base64, or a file holding it (from `offboarding signing-key`).")
+    var publicKey: String?
+
+    func run() throws {
+        guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("\(file) cannot be read") }
+        var pinned: Data?
+        if let publicKey {
+            let text = (FileManager.default.contents(atPath: publicKey).map { String(decoding: $0, as: UTF8.self) } ?? publicKey)
+                .split(separator: " ").first.map(String.init)?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            guard let key = Data(base64Encoded: text), key.count == 32 else { throw ValidationError("--public-key is not a base64 Ed25519 public key") }
+            pinned = key
+        }
+        let verdict = DeletionCertificate.verify(String(decoding: data, as: UTF8.self), pinned: pinned)
+        if verdict.valid {
+            print("VALID: deletion certificate of organisation \(verdict.organisation); \(verdict.reason)")
+        } else {
+            print("INVALID: \(verdict.reason)")
+            throw ExitCode(1)
         }
     }
 }

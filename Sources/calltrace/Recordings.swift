@@ -268,16 +268,26 @@ struct Recordings: AsyncParsableCommand {
 
     /// Writes streamed audio to `path` through a temporary file (renamed into place when whole),
     /// with a progress bar on a terminal; returns the bytes written.
-    static func save(to path: String, _ body: ((Calltrace_Media_V1_Recording?, Data) throws -> Void) async throws -> Void) async throws -> Int {
+    static func save(to path: String, _ body: (@escaping (Calltrace_Media_V1_Recording?, Data) throws -> Void) async throws -> Void) async throws -> Int {
+        try await saveStream(to: path, label: "play") { sink in
+            try await body { recording, data in try sink(recording.map { Int($0.sizeBytes) }, data) }
+        }
+    }
+}
+
+/// Writes a stream to `path` through a temporary file created 0600 (renamed into place when
+/// whole), with a progress bar on a terminal once the total is known; returns the bytes written.
+func saveStream(to path: String, label: String, _ body: (@escaping (_ total: Int?, Data) throws -> Void) async throws -> Void) async throws -> Int {
         let temporary = path + ".part"
-        guard FileManager.default.createFile(atPath: temporary, contents: nil), let handle = FileHandle(forWritingAtPath: temporary) else {
+        guard FileManager.default.createFile(atPath: temporary, contents: nil, attributes: [.posixPermissions: 0o600]),
+              let handle = FileHandle(forWritingAtPath: temporary) else {
             throw ValidationError("\(path) cannot be written")
         }
         var written = 0
         var progress: Progress?
         do {
-            try await body { recording, data in
-                if let recording { progress = Progress(total: Int(recording.sizeBytes), label: "play") }
+            try await body { total, data in
+                if let total { progress = Progress(total: total, label: label) }
                 try handle.write(contentsOf: data)
                 written += data.count
                 progress?.advance(by: data.count)
@@ -293,7 +303,6 @@ struct Recordings: AsyncParsableCommand {
             throw error
         }
         return written
-    }
 }
 
 /// A WAV file's format, rate and channels, from its first bytes; nil for anything else.

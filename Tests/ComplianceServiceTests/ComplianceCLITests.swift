@@ -91,4 +91,58 @@ struct ComplianceCLITests {
         environment["CALLTRACE_TOKEN"] = nil
         #expect(try await cli(["requests", "list"]).status == 4)
     }
+
+    @Test("requests bundle, bundles show and download (SHA-256 checked, 0600), matters export, offboarding start/confirm, verify-certificate offline")
+    func bundlesAndOffboardingFromTheCommandLine() async throws {
+        let deployment = try await CallDataDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation(tracking: "01184960000")
+        let recording = try await deployment.call("call-1", org: org, tracking: "01184960000", caller: "07700 900123", at: CallDataDeployment.start + 1000)
+        _ = try deployment.pki.credentials(for: TemporaryPKI.identity("gateway", "web"), named: "gateway-web")
+        let calltrace = productsDirectory.appendingPathComponent("calltrace").path
+        let target = ["--pki", deployment.pki.directory.path, "--target", "127.0.0.1:\(deployment.compliance.instance.port)"]
+        let common = target + ["--org", org]
+        var environment = ProcessInfo.processInfo.environment
+        environment["CALLTRACE_TOKEN"] = admin
+        func cli(_ arguments: [String]) async throws -> ProcessResult { try await run(calltrace, arguments + common, environment: environment) }
+        func json(_ result: ProcessResult) throws -> [String: Any] {
+            try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout) \(result.stderr)")
+        }
+        let folder = deployment.pki.directory.path
+
+        let opened = try json(try await cli(["requests", "open", "--kind", "access", "--number", "07700 900123", "--received", "2026-11-02",
+                                             "--nation", "england-and-wales", "--json"]))
+        let id = opened["requestId"] as? String ?? ""
+        #expect(try await cli(["requests", "identity", id, "--result", "passed"]).status == 0)
+        let bundle = try json(try await cli(["requests", "bundle", id, "--json"]))
+        let bundleID = (bundle["bundle"] as? [String: Any])?["bundleId"] as? String ?? ""
+        #expect(bundleID.hasPrefix("bun_"))
+        #expect(try await eventually { try await cli(["bundles", "show", bundleID]).stdout.contains("ready") })
+        let out = folder + "/access.tar"
+        let downloaded = try await cli(["bundles", "download", bundleID, "--out", out])
+        #expect(downloaded.status == 0 && downloaded.stdout.contains("(checked)"), "\(downloaded.stdout) \(downloaded.stderr)")
+        #expect((try FileManager.default.attributesOfItem(atPath: out)[.posixPermissions] as? Int) == 0o600)
+        #expect(try untar(try Data(contentsOf: URL(fileURLWithPath: out)))["calls/call-1/\(recording).wav"] == wavFile(seconds: 1))
+
+        let matter = try await cli(["matters", "export", "--call", "call-1", "--matter", "PI/2026/0042"])
+        #expect(matter.status == 0 && matter.stdout.contains("matter"), "\(matter.stdout) \(matter.stderr)")
+
+        let started = try json(try await cli(["offboarding", "start", "--json"]))
+        let offboarding = started["offboarding"] as? [String: Any] ?? [:]
+        let offID = offboarding["offboardingId"] as? String ?? "", exportID = offboarding["exportBundleId"] as? String ?? ""
+        #expect(try await eventually { try await cli(["bundles", "show", exportID]).stdout.contains("ready") })
+        let certificate = folder + "/certificate.txt"
+        let confirmed = try await cli(["offboarding", "confirm", "--id", offID, "--confirm-org", org, "--certificate-out", certificate])
+        #expect(confirmed.status == 0 && confirmed.stdout.contains("completed"), "\(confirmed.stdout) \(confirmed.stderr)")
+        let key = try await run(calltrace, ["offboarding", "signing-key"] + target, environment: environment)
+        let keyFile = folder + "/signing.pub"
+        try Data(key.stdout.utf8).write(to: URL(fileURLWithPath: keyFile))
+        let valid = try await run(calltrace, ["verify-certificate", certificate, "--public-key", keyFile])
+        #expect(valid.status == 0 && valid.stdout.contains("VALID: deletion certificate of organisation \(org)"), "\(valid.stdout) \(valid.stderr)")
+        var altered = try Data(contentsOf: URL(fileURLWithPath: certificate))
+        altered[altered.count / 2] ^= 0x01
+        try altered.write(to: URL(fileURLWithPath: certificate))
+        let invalid = try await run(calltrace, ["verify-certificate", certificate, "--public-key", keyFile])
+        #expect(invalid.status == 1 && invalid.stdout.hasPrefix("INVALID"), "\(invalid.stdout)")
+    }
 }
