@@ -76,6 +76,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var anthropicModel = "claude-sonnet-4-5"
     /// Transcript only: PEM CA certificates the sub-processors' HTTPS certificates must chain to; default the system's.
     public var outboundCA: String?
+    /// Compliance only: the operator-maintained sub-processor register (JSON); default the list shipped with the trust page.
+    public var subprocessorsFile: String?
 
     public static func defaults(service: String, port: Int) -> ServiceConfiguration {
         ServiceConfiguration(listen: "127.0.0.1:\(port)", certificate: nil, privateKey: nil, ca: nil,
@@ -95,6 +97,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         ("blob_store", "CALLTRACE_BLOB_STORE"), ("deepgram_url", "CALLTRACE_DEEPGRAM_URL"), ("deepgram_key_file", "CALLTRACE_DEEPGRAM_KEY_FILE"),
         ("anthropic_url", "CALLTRACE_ANTHROPIC_URL"), ("anthropic_key_file", "CALLTRACE_ANTHROPIC_KEY_FILE"),
         ("anthropic_model", "CALLTRACE_ANTHROPIC_MODEL"), ("outbound_ca", "CALLTRACE_OUTBOUND_CA"),
+        ("subprocessors_file", "CALLTRACE_SUBPROCESSORS_FILE"),
     ]
 
     /// The levels `log_level` accepts.
@@ -192,6 +195,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
             }
             anthropicModel = value
         case "outbound_ca": outboundCA = value
+        case "subprocessors_file": subprocessorsFile = value
         case "smtp_from": smtpFrom = value
         case "smtp_ca": smtpCA = value
         case "smtp_credentials": smtpCredentials = value

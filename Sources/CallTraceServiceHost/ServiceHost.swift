@@ -99,6 +99,8 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("anthropic-model"), help: "Transcript: the Anthropic model (default claude-sonnet-4-5).") var anthropicModel: String?
     @Option(name: .customLong("outbound-ca"), help: "Transcript: PEM CA certificates the providers' HTTPS must chain to (default: the system's).")
     var outboundCA: String?
+    @Option(name: .customLong("subprocessors-file"), help: "Compliance: the sub-processor register, JSON (default: the list shipped with the trust page).")
+    var subprocessorsFile: String?
 
     func resolve(service: String, port: Int) throws -> ServiceConfiguration {
         var configuration = ServiceConfiguration.defaults(service: service, port: port)
@@ -112,7 +114,8 @@ struct SettingsOptions: ParsableArguments {
                                           ("smtp_credentials", smtpCredentials), ("mail_link_base", mailLinkBase),
                                           ("blob_store", blobStore), ("deepgram_url", deepgramURL), ("deepgram_key_file", deepgramKeyFile),
                                           ("anthropic_url", anthropicURL), ("anthropic_key_file", anthropicKeyFile),
-                                          ("anthropic_model", anthropicModel), ("outbound_ca", outboundCA)]
+                                          ("anthropic_model", anthropicModel), ("outbound_ca", outboundCA),
+                                          ("subprocessors_file", subprocessorsFile)]
         for case let (key, value?) in flags { try configuration.set(key, value) }
         return configuration
     }

@@ -172,6 +172,12 @@ protocol ComplianceTransaction {
     func update(_ offboarding: OffboardingRow) throws
     func offboarding(org: String) throws -> OffboardingRow?
 
+    func noticeSettings(org: String) throws -> NoticeSettingsRow?
+    func put(_ settings: NoticeSettingsRow, org: String) throws
+    /// The latest acceptance of the processing agreement.
+    func acceptance(org: String) throws -> AgreementAcceptance?
+    func insert(_ acceptance: AgreementAcceptance, org: String) throws
+
     /// Offboarding: every record compliance keeps for `org` except its offboarding row (the
     /// audit chain goes through `AuditChainRepository`). Returns how many rows went.
     func deleteRecords(org: String) throws -> Int
@@ -240,6 +246,22 @@ struct SQLiteComplianceRepository: ComplianceRepository {
             details BLOB NOT NULL
         );
         CREATE INDEX subject_requests_by_org ON subject_requests (org_id, closed_at_unix_ms);
+        """
+
+    static let documentsSchema = """
+        CREATE TABLE notice_settings (
+            org_id TEXT PRIMARY KEY,
+            settings TEXT NOT NULL,
+            updated_at_unix_ms INTEGER NOT NULL
+        );
+        CREATE TABLE agreement_acceptances (
+            org_id TEXT NOT NULL,
+            template_version TEXT NOT NULL,
+            register_version TEXT NOT NULL,
+            accepted_by TEXT NOT NULL,
+            accepted_at_unix_ms INTEGER NOT NULL
+        );
+        CREATE INDEX agreement_acceptances_by_org ON agreement_acceptances (org_id, accepted_at_unix_ms);
         """
 
     static let bundlesSchema = """
@@ -573,9 +595,38 @@ struct SQLiteComplianceRepository: ComplianceRepository {
             }
         }
 
+        // MARK: Notices and agreements
+
+        func noticeSettings(org: String) throws -> NoticeSettingsRow? {
+            try connection.query("SELECT settings FROM notice_settings WHERE org_id = ?", org).first?.text("settings")
+                .flatMap { try? JSONDecoder().decode(NoticeSettingsRow.self, from: Data($0.utf8)) }
+        }
+
+        func put(_ settings: NoticeSettingsRow, org: String) throws {
+            try connection.execute("DELETE FROM notice_settings WHERE org_id = ?", org)
+            try connection.execute("INSERT INTO notice_settings (org_id, settings, updated_at_unix_ms) VALUES (?, ?, ?)", org,
+                                   String(decoding: try JSONEncoder().encode(settings), as: UTF8.self), settings.updatedAt)
+        }
+
+        func acceptance(org: String) throws -> AgreementAcceptance? {
+            try connection.query("""
+                SELECT template_version, register_version, accepted_by, accepted_at_unix_ms FROM agreement_acceptances
+                WHERE org_id = ? ORDER BY accepted_at_unix_ms DESC LIMIT 1
+                """, org).first.map {
+                AgreementAcceptance(templateVersion: $0.text("template_version") ?? "", registerVersion: $0.text("register_version") ?? "",
+                                    acceptedBy: $0.text("accepted_by") ?? "", acceptedAt: $0.int("accepted_at_unix_ms") ?? 0)
+            }
+        }
+
+        func insert(_ a: AgreementAcceptance, org: String) throws {
+            try connection.execute("""
+                INSERT INTO agreement_acceptances (org_id, template_version, register_version, accepted_by, accepted_at_unix_ms) VALUES (?, ?, ?, ?, ?)
+                """, org, a.templateVersion, a.registerVersion, a.acceptedBy, a.acceptedAt)
+        }
+
         func deleteRecords(org: String) throws -> Int {
             var deleted = 0
-            for table in ["retention_policies", "retention_runs", "deletions", "subject_requests", "bundles"] {
+            for table in ["retention_policies", "retention_runs", "deletions", "subject_requests", "bundles", "notice_settings", "agreement_acceptances"] {
                 deleted += try connection.execute("DELETE FROM \(table) WHERE org_id = ?", org)
             }
             return deleted

@@ -6,8 +6,9 @@ import Foundation
 /// The compliance service: the audit trail, retention policies, deletion and purge jobs,
 /// subject-request cases, offboarding cases, notice templates, the sub-processor register and
 /// per-organisation compliance settings (DESIGN.md §3). Built so far: the audit trail (P8,
-/// P15), retention (P9), deletion across services (P10) and subject requests with the ICO
-/// deadline engine (P13).
+/// P15), retention (P9), deletion across services (P10), subject requests with the ICO deadline
+/// engine (P13), bundles, matter files (P14) and offboarding with a signed certificate (P11),
+/// notices (P3), the sub-processor register, records of processing and agreements (P5, P12).
 public struct ComplianceService: CallTraceService {
     public static let name = "compliance"
     public static let defaultPort = 7104
@@ -19,7 +20,8 @@ public struct ComplianceService: CallTraceService {
                                     Migration(version: 3, SharedSchema.v2), Migration(version: 4, SharedSchema.v3),
                                     Migration(version: 5, SQLiteAuditChainRepository.schema),
                                     Migration(version: 6, SQLiteComplianceRepository.schema),
-                                    Migration(version: 7, SQLiteComplianceRepository.bundlesSchema)]
+                                    Migration(version: 7, SQLiteComplianceRepository.bundlesSchema),
+                                    Migration(version: 8, SQLiteComplianceRepository.documentsSchema)]
 
     /// Events as received before the chain existed (schema 2); moved into the chain at start-up.
     static let receivedEvents = """
@@ -73,12 +75,15 @@ public struct ComplianceService: CallTraceService {
         context.jobs.register(BundleExpiryJob(rules: bundles))
         context.jobs.schedule("bundle-expiry", every: .seconds(3600), kind: BundleRules.expireKind)
         context.jobs.register(OffboardingJob(rules: offboarding, services: services), maxAttempts: Int.max)
+        let register = try context.configuration.subprocessorsFile.map(SubProcessorRegister.load) ?? .shipped
+        let documents = DocumentRules(repository: repository, register: register, retention: retention, outbox: context.outbox, clock: context.clock)
         handlers = [AuditHandler(trail: trail, authorizer: authorizer), RetentionHandler(rules: retention, authorizer: authorizer),
                     DeletionHandler(rules: deletions, authorizer: authorizer),
                     SubjectRequestHandler(rules: requests, services: services, authorizer: authorizer),
                     BundleHandler(rules: bundles, authorizer: authorizer),
                     MatterHandler(bundles: bundles, repository: repository, authorizer: authorizer),
-                    OffboardingHandler(rules: offboarding, services: services, authorizer: authorizer)]
+                    OffboardingHandler(rules: offboarding, services: services, authorizer: authorizer),
+                    NoticeHandler(rules: documents, authorizer: authorizer), RegisterHandler(rules: documents, authorizer: authorizer)]
     }
 
     public var rpcServices: [any RPCService] { handlers }

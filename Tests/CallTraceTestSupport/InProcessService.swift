@@ -14,10 +14,10 @@ public final class InProcessService: @unchecked Sendable {
     public let log: CapturedLog
     public let name: String
     /// Starts the same service again on the same stores (see `restarted()`).
-    private let again: @Sendable (Int) async throws -> InProcessService
+    private let again: @Sendable (Int, (inout ServiceConfiguration) -> Void) async throws -> InProcessService
 
     private init(setup: ServiceSetup, instance: ServiceInstance, clock: TestClock, log: CapturedLog, name: String,
-                 again: @escaping @Sendable (Int) async throws -> InProcessService) {
+                 again: @escaping @Sendable (Int, (inout ServiceConfiguration) -> Void) async throws -> InProcessService) {
         self.setup = setup
         self.instance = instance
         self.clock = clock
@@ -53,17 +53,18 @@ public final class InProcessService: @unchecked Sendable {
                                                          clock: TestClock) async throws -> InProcessService {
         let log = CapturedLog()
         let instance = try await ServiceInstance.start(service, configuration: configuration, logger: log.logger(level: .debug), clock: clock)
-        return InProcessService(setup: setup, instance: instance, clock: clock, log: log, name: Service.name) { port in
+        return InProcessService(setup: setup, instance: instance, clock: clock, log: log, name: Service.name) { port, adjust in
             var configuration = configuration
             configuration.listen = "127.0.0.1:\(port)"
+            adjust(&configuration)
             return try await start(service, setup: setup, configuration: configuration, clock: clock)
         }
     }
 
     /// After `stop()`: the same service started again on the same port, database, keys and
-    /// clock — what a restart of the process leaves, in milliseconds.
-    public func restarted() async throws -> InProcessService {
-        try await again(instance.port)
+    /// clock — what a restart of the process leaves, in milliseconds — with `adjust`'s changes.
+    public func restarted(adjust: (inout ServiceConfiguration) -> Void = { _ in }) async throws -> InProcessService {
+        try await again(instance.port, adjust)
     }
 
     /// A client presenting `identity` (default: the `web` gateway), expecting this service.

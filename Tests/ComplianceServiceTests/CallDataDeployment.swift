@@ -76,9 +76,9 @@ final class CallDataDeployment: @unchecked Sendable {
         await services.withLock { $0[name]! }.stop()
     }
 
-    func restart(_ name: String) async throws {
+    func restart(_ name: String, adjust: (inout ServiceConfiguration) -> Void = { _ in }) async throws {
         let stopped = services.withLock { $0[name]! }
-        let started = try await stopped.restarted()
+        let started = try await stopped.restarted(adjust: adjust)
         services.withLock { $0[name] = started }
     }
 

@@ -171,9 +171,9 @@ struct SubjectRequestTests {
     }
 }
 
-@Suite("Compliance refusals: retention, deletion, subject requests, bundles, matters, offboarding", .serialized)
+@Suite("Compliance refusals: every user-facing compliance RPC", .serialized)
 struct ComplianceCaseRefusalTests {
-    @Test("Every retention, deletion, subject-request, bundle, matter and offboarding RPC refuses no token, an expired token, another org's token, too weak a role, an operator without a grant and a service certificate")
+    @Test("Every retention, deletion, subject-request, bundle, matter, offboarding, notice and register RPC refuses no token, an expired token, another org's token, too weak a role, an operator without a grant and a service certificate")
     func refusalTable() async throws {
         let deployment = try await CallDataDeployment()
         defer { Task { await deployment.stop() } }
@@ -234,6 +234,20 @@ struct ComplianceCaseRefusalTests {
             }),
             ("ExportMatter", analyst, { d, who, o in
                 _ = try await Matters(try d.compliance.client(identity: who)).exportMatter(.with { $0.orgID = org; $0.callID = "call-x" }, options: o)
+            }),
+            ("GetNotice", member, { d, who, o in
+                _ = try await Notices(try d.compliance.client(identity: who)).getNotice(.with { $0.orgID = org; $0.kind = .websiteRecording }, options: o)
+            }),
+            ("GetNoticeSettings", member, { d, who, o in _ = try await Notices(try d.compliance.client(identity: who)).getNoticeSettings(.with { $0.orgID = org }, options: o) }),
+            ("SetNoticeSettings", member, { d, who, o in _ = try await Notices(try d.compliance.client(identity: who)).setNoticeSettings(.with { $0.orgID = org }, options: o) }),
+            ("GetRecordOfProcessing", member, { d, who, o in
+                _ = try await Registers(try d.compliance.client(identity: who)).getRecordOfProcessing(.with { $0.orgID = org }, options: o)
+            }),
+            ("GetProcessingAgreement", member, { d, who, o in
+                _ = try await Registers(try d.compliance.client(identity: who)).getProcessingAgreement(.with { $0.orgID = org }, options: o)
+            }),
+            ("AcceptProcessingAgreement", member, { d, who, o in
+                _ = try await Registers(try d.compliance.client(identity: who)).acceptProcessingAgreement(.with { $0.orgID = org }, options: o)
             }),
             ("StartOffboarding", member, { d, who, o in _ = try await Offboardings(try d.compliance.client(identity: who)).startOffboarding(.with { $0.orgID = org }, options: o) }),
             ("GetOffboarding", member, { d, who, o in _ = try await Offboardings(try d.compliance.client(identity: who)).getOffboarding(.with { $0.orgID = org }, options: o) }),

@@ -604,6 +604,155 @@ public struct Calltrace_Compliance_V1_OffboardingServiceClient: Sendable {
     }
 }
 
+// MARK: calltrace.compliance.v1.NoticeService
+
+/// Which peers may call each method of `calltrace.compliance.v1.NoticeService`.
+public struct Calltrace_Compliance_V1_NoticeServicePolicies: Sendable {
+    public var getNotice: PeerPolicy
+    public var getNoticeSettings: PeerPolicy
+    public var setNoticeSettings: PeerPolicy
+
+    public init(getNotice: PeerPolicy, getNoticeSettings: PeerPolicy, setNoticeSettings: PeerPolicy) {
+        self.getNotice = getNotice
+        self.getNoticeSettings = getNoticeSettings
+        self.setNoticeSettings = setNoticeSettings
+    }
+}
+
+/// The server side of `calltrace.compliance.v1.NoticeService`: implement every method, name who may call each in
+/// `policies`, and hand the value to the server (it registers itself).
+public protocol Calltrace_Compliance_V1_NoticeServiceHandler: RPCService {
+    var policies: Calltrace_Compliance_V1_NoticeServicePolicies { get }
+
+    /// Gateways as themselves, for what they play: CALLBACK_GREETING, and INBOUND_GREETING (empty
+    /// unless the organisation switched it on). Users with settings.manage: any kind.
+    func getNotice(_ request: Calltrace_Compliance_V1_GetNoticeRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetNoticeResponse
+
+    /// settings.manage.
+    func getNoticeSettings(_ request: Calltrace_Compliance_V1_GetNoticeSettingsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetNoticeSettingsResponse
+
+    /// settings.manage: the firm's name and number, the inbound-greeting switch, and the firm's
+    /// own wording for any kind ({firm} and {phone} are filled in). Audited.
+    func setNoticeSettings(_ request: Calltrace_Compliance_V1_SetNoticeSettingsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_SetNoticeSettingsResponse
+}
+
+extension Calltrace_Compliance_V1_NoticeServiceHandler {
+    public func register(with router: inout RPCRouter) {
+        let policies = self.policies
+        router.unary(Calltrace_Compliance_V1_NoticeService.getNotice, allow: policies.getNotice) { try await self.getNotice($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_NoticeService.getNoticeSettings, allow: policies.getNoticeSettings) { try await self.getNoticeSettings($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_NoticeService.setNoticeSettings, allow: policies.setNoticeSettings) { try await self.setNoticeSettings($0, context: $1) }
+    }
+}
+
+/// A typed client of `calltrace.compliance.v1.NoticeService` over one `RPCClient` (its connection, retries and deadlines).
+public struct Calltrace_Compliance_V1_NoticeServiceClient: Sendable {
+    public let rpc: RPCClient
+
+    public init(_ rpc: RPCClient) {
+        self.rpc = rpc
+    }
+
+    /// Gateways as themselves, for what they play: CALLBACK_GREETING, and INBOUND_GREETING (empty
+    /// unless the organisation switched it on). Users with settings.manage: any kind.
+    public func getNotice(_ request: Calltrace_Compliance_V1_GetNoticeRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_GetNoticeResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_NoticeService.getNotice, request, options: options)
+    }
+
+    /// settings.manage.
+    public func getNoticeSettings(_ request: Calltrace_Compliance_V1_GetNoticeSettingsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_GetNoticeSettingsResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_NoticeService.getNoticeSettings, request, options: options)
+    }
+
+    /// settings.manage: the firm's name and number, the inbound-greeting switch, and the firm's
+    /// own wording for any kind ({firm} and {phone} are filled in). Audited.
+    public func setNoticeSettings(_ request: Calltrace_Compliance_V1_SetNoticeSettingsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_SetNoticeSettingsResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_NoticeService.setNoticeSettings, request, options: options)
+    }
+}
+
+// MARK: calltrace.compliance.v1.RegisterService
+
+/// Which peers may call each method of `calltrace.compliance.v1.RegisterService`.
+public struct Calltrace_Compliance_V1_RegisterServicePolicies: Sendable {
+    public var listSubProcessors: PeerPolicy
+    public var getRecordOfProcessing: PeerPolicy
+    public var getProcessingAgreement: PeerPolicy
+    public var acceptProcessingAgreement: PeerPolicy
+
+    public init(listSubProcessors: PeerPolicy, getRecordOfProcessing: PeerPolicy, getProcessingAgreement: PeerPolicy, acceptProcessingAgreement: PeerPolicy) {
+        self.listSubProcessors = listSubProcessors
+        self.getRecordOfProcessing = getRecordOfProcessing
+        self.getProcessingAgreement = getProcessingAgreement
+        self.acceptProcessingAgreement = acceptProcessingAgreement
+    }
+}
+
+/// The server side of `calltrace.compliance.v1.RegisterService`: implement every method, name who may call each in
+/// `policies`, and hand the value to the server (it registers itself).
+public protocol Calltrace_Compliance_V1_RegisterServiceHandler: RPCService {
+    var policies: Calltrace_Compliance_V1_RegisterServicePolicies { get }
+
+    /// Any peer of the deployment: the register the operator maintains (`subprocessors_file`, or
+    /// the list shipped with the trust page).
+    func listSubProcessors(_ request: Calltrace_Compliance_V1_ListSubProcessorsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ListSubProcessorsResponse
+
+    /// audit.read: the organisation's record of processing, as JSON and as a readable document.
+    func getRecordOfProcessing(_ request: Calltrace_Compliance_V1_GetRecordOfProcessingRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetRecordOfProcessingResponse
+
+    /// settings.manage: the organisation's processing agreement as a readable document, with
+    /// which version it accepted, by whom and when, and whether the sub-processor list changed
+    /// since (notice is owed).
+    func getProcessingAgreement(_ request: Calltrace_Compliance_V1_GetProcessingAgreementRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetProcessingAgreementResponse
+
+    /// settings.manage (admins): accepts the agreement as shown (its template and register
+    /// versions must be the current ones). Audited.
+    func acceptProcessingAgreement(_ request: Calltrace_Compliance_V1_AcceptProcessingAgreementRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_AcceptProcessingAgreementResponse
+}
+
+extension Calltrace_Compliance_V1_RegisterServiceHandler {
+    public func register(with router: inout RPCRouter) {
+        let policies = self.policies
+        router.unary(Calltrace_Compliance_V1_RegisterService.listSubProcessors, allow: policies.listSubProcessors) { try await self.listSubProcessors($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_RegisterService.getRecordOfProcessing, allow: policies.getRecordOfProcessing) { try await self.getRecordOfProcessing($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_RegisterService.getProcessingAgreement, allow: policies.getProcessingAgreement) { try await self.getProcessingAgreement($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_RegisterService.acceptProcessingAgreement, allow: policies.acceptProcessingAgreement) { try await self.acceptProcessingAgreement($0, context: $1) }
+    }
+}
+
+/// A typed client of `calltrace.compliance.v1.RegisterService` over one `RPCClient` (its connection, retries and deadlines).
+public struct Calltrace_Compliance_V1_RegisterServiceClient: Sendable {
+    public let rpc: RPCClient
+
+    public init(_ rpc: RPCClient) {
+        self.rpc = rpc
+    }
+
+    /// Any peer of the deployment: the register the operator maintains (`subprocessors_file`, or
+    /// the list shipped with the trust page).
+    public func listSubProcessors(_ request: Calltrace_Compliance_V1_ListSubProcessorsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_ListSubProcessorsResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_RegisterService.listSubProcessors, request, options: options)
+    }
+
+    /// audit.read: the organisation's record of processing, as JSON and as a readable document.
+    public func getRecordOfProcessing(_ request: Calltrace_Compliance_V1_GetRecordOfProcessingRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_GetRecordOfProcessingResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_RegisterService.getRecordOfProcessing, request, options: options)
+    }
+
+    /// settings.manage: the organisation's processing agreement as a readable document, with
+    /// which version it accepted, by whom and when, and whether the sub-processor list changed
+    /// since (notice is owed).
+    public func getProcessingAgreement(_ request: Calltrace_Compliance_V1_GetProcessingAgreementRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_GetProcessingAgreementResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_RegisterService.getProcessingAgreement, request, options: options)
+    }
+
+    /// settings.manage (admins): accepts the agreement as shown (its template and register
+    /// versions must be the current ones). Audited.
+    public func acceptProcessingAgreement(_ request: Calltrace_Compliance_V1_AcceptProcessingAgreementRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_AcceptProcessingAgreementResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_RegisterService.acceptProcessingAgreement, request, options: options)
+    }
+}
+
 // MARK: calltrace.identity.v1.IdentityService
 
 /// Which peers may call each method of `calltrace.identity.v1.IdentityService`.

@@ -177,6 +177,50 @@ public enum Calltrace_Compliance_V1_OffboardingService {
     public static let methods: [MethodInfo] = [startOffboarding.info, getOffboarding.info, confirmOffboarding.info, getSigningKey.info]
 }
 
+/// `calltrace.compliance.v1.NoticeService`
+public enum Calltrace_Compliance_V1_NoticeService {
+    public static let name = "calltrace.compliance.v1.NoticeService"
+
+    /// `/calltrace.compliance.v1.NoticeService/GetNotice`
+    public static let getNotice = MethodDescriptor<Calltrace_Compliance_V1_GetNoticeRequest, Calltrace_Compliance_V1_GetNoticeResponse>(
+        service: name, name: "GetNotice", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.compliance.v1.NoticeService/GetNoticeSettings`
+    public static let getNoticeSettings = MethodDescriptor<Calltrace_Compliance_V1_GetNoticeSettingsRequest, Calltrace_Compliance_V1_GetNoticeSettingsResponse>(
+        service: name, name: "GetNoticeSettings", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.compliance.v1.NoticeService/SetNoticeSettings`
+    public static let setNoticeSettings = MethodDescriptor<Calltrace_Compliance_V1_SetNoticeSettingsRequest, Calltrace_Compliance_V1_SetNoticeSettingsResponse>(
+        service: name, name: "SetNoticeSettings", kind: .unary, isIdempotent: true)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [getNotice.info, getNoticeSettings.info, setNoticeSettings.info]
+}
+
+/// `calltrace.compliance.v1.RegisterService`
+public enum Calltrace_Compliance_V1_RegisterService {
+    public static let name = "calltrace.compliance.v1.RegisterService"
+
+    /// `/calltrace.compliance.v1.RegisterService/ListSubProcessors`
+    public static let listSubProcessors = MethodDescriptor<Calltrace_Compliance_V1_ListSubProcessorsRequest, Calltrace_Compliance_V1_ListSubProcessorsResponse>(
+        service: name, name: "ListSubProcessors", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.compliance.v1.RegisterService/GetRecordOfProcessing`
+    public static let getRecordOfProcessing = MethodDescriptor<Calltrace_Compliance_V1_GetRecordOfProcessingRequest, Calltrace_Compliance_V1_GetRecordOfProcessingResponse>(
+        service: name, name: "GetRecordOfProcessing", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.compliance.v1.RegisterService/GetProcessingAgreement`
+    public static let getProcessingAgreement = MethodDescriptor<Calltrace_Compliance_V1_GetProcessingAgreementRequest, Calltrace_Compliance_V1_GetProcessingAgreementResponse>(
+        service: name, name: "GetProcessingAgreement", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.compliance.v1.RegisterService/AcceptProcessingAgreement`
+    public static let acceptProcessingAgreement = MethodDescriptor<Calltrace_Compliance_V1_AcceptProcessingAgreementRequest, Calltrace_Compliance_V1_AcceptProcessingAgreementResponse>(
+        service: name, name: "AcceptProcessingAgreement", kind: .unary, isIdempotent: false)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [listSubProcessors.info, getRecordOfProcessing.info, getProcessingAgreement.info, acceptProcessingAgreement.info]
+}
+
 // MARK: calltrace/identity/v1/identity.proto
 
 /// `calltrace.identity.v1.IdentityService`
@@ -549,6 +593,8 @@ public enum ProtoServices {
         (Calltrace_Compliance_V1_BundleService.name, Calltrace_Compliance_V1_BundleService.methods),
         (Calltrace_Compliance_V1_MatterService.name, Calltrace_Compliance_V1_MatterService.methods),
         (Calltrace_Compliance_V1_OffboardingService.name, Calltrace_Compliance_V1_OffboardingService.methods),
+        (Calltrace_Compliance_V1_NoticeService.name, Calltrace_Compliance_V1_NoticeService.methods),
+        (Calltrace_Compliance_V1_RegisterService.name, Calltrace_Compliance_V1_RegisterService.methods),
         (Calltrace_Identity_V1_IdentityService.name, Calltrace_Identity_V1_IdentityService.methods),
         (Calltrace_Media_V1_RecordingService.name, Calltrace_Media_V1_RecordingService.methods),
         (Calltrace_Media_V1_ShareLinkService.name, Calltrace_Media_V1_ShareLinkService.methods),

@@ -10,7 +10,8 @@
 
 /// The compliance service: the audit trail (P8, P15), retention (P9), deletion across services
 /// (P10), subject requests (P13), offboarding with a signed deletion certificate (P11), matter
-/// files (P14), and the bundles they export.
+/// files (P14), and the bundles they export; notices (P3), the sub-processor register, records of
+/// processing and processing agreements (P5, P12).
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -419,6 +420,66 @@ public nonisolated enum Calltrace_Compliance_V1_SubjectRequestView: SwiftProtobu
     .all,
     .overdue,
     .dueSoon,
+  ]
+
+}
+
+public nonisolated enum Calltrace_Compliance_V1_NoticeKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// for the firm's website
+  case websiteRecording // = 1
+
+  /// played when a returned call connects
+  case callbackGreeting // = 2
+
+  /// played on inbound calls, when switched on
+  case inboundGreeting // = 3
+
+  /// for the firm's privacy notice
+  case privacyNoticeClause // = 4
+
+  /// for client-care letters
+  case clientCare // = 5
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .websiteRecording
+    case 2: self = .callbackGreeting
+    case 3: self = .inboundGreeting
+    case 4: self = .privacyNoticeClause
+    case 5: self = .clientCare
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .websiteRecording: return 1
+    case .callbackGreeting: return 2
+    case .inboundGreeting: return 3
+    case .privacyNoticeClause: return 4
+    case .clientCare: return 5
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Calltrace_Compliance_V1_NoticeKind] = [
+    .unspecified,
+    .websiteRecording,
+    .callbackGreeting,
+    .inboundGreeting,
+    .privacyNoticeClause,
+    .clientCare,
   ]
 
 }
@@ -1895,6 +1956,336 @@ public nonisolated struct Calltrace_Compliance_V1_CloseSubjectRequestResponse: S
   fileprivate var _request: Calltrace_Compliance_V1_SubjectRequest? = nil
 }
 
+public nonisolated struct Calltrace_Compliance_V1_NoticeOverride: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var kind: Calltrace_Compliance_V1_NoticeKind = .unspecified
+
+  /// At most 2000 characters; {firm} and {phone} are filled in.
+  public var text: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_NoticeSettings: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// At most 200 characters each.
+  public var firmName: String = String()
+
+  public var firmPhone: String = String()
+
+  public var inboundGreeting: Bool = false
+
+  public var overrides: [Calltrace_Compliance_V1_NoticeOverride] = []
+
+  /// Set by the service.
+  public var updatedAtUnixMs: Int64 = 0
+
+  public var updatedBy: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_GetNoticeRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var kind: Calltrace_Compliance_V1_NoticeKind = .unspecified
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_GetNoticeResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var kind: Calltrace_Compliance_V1_NoticeKind = .unspecified
+
+  public var text: String = String()
+
+  /// The shipped template's version, or "firm" for the firm's own wording.
+  public var templateVersion: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_GetNoticeSettingsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_GetNoticeSettingsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var settings: Calltrace_Compliance_V1_NoticeSettings {
+    get {_settings ?? Calltrace_Compliance_V1_NoticeSettings()}
+    set {_settings = newValue}
+  }
+  /// Returns true if `settings` has been explicitly set.
+  public var hasSettings: Bool {self._settings != nil}
+  /// Clears the value of `settings`. Subsequent reads from it will return its default value.
+  public mutating func clearSettings() {self._settings = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _settings: Calltrace_Compliance_V1_NoticeSettings? = nil
+}
+
+public nonisolated struct Calltrace_Compliance_V1_SetNoticeSettingsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var settings: Calltrace_Compliance_V1_NoticeSettings {
+    get {_settings ?? Calltrace_Compliance_V1_NoticeSettings()}
+    set {_settings = newValue}
+  }
+  /// Returns true if `settings` has been explicitly set.
+  public var hasSettings: Bool {self._settings != nil}
+  /// Clears the value of `settings`. Subsequent reads from it will return its default value.
+  public mutating func clearSettings() {self._settings = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _settings: Calltrace_Compliance_V1_NoticeSettings? = nil
+}
+
+public nonisolated struct Calltrace_Compliance_V1_SetNoticeSettingsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var settings: Calltrace_Compliance_V1_NoticeSettings {
+    get {_settings ?? Calltrace_Compliance_V1_NoticeSettings()}
+    set {_settings = newValue}
+  }
+  /// Returns true if `settings` has been explicitly set.
+  public var hasSettings: Bool {self._settings != nil}
+  /// Clears the value of `settings`. Subsequent reads from it will return its default value.
+  public mutating func clearSettings() {self._settings = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _settings: Calltrace_Compliance_V1_NoticeSettings? = nil
+}
+
+public nonisolated struct Calltrace_Compliance_V1_SubProcessor: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  public var purpose: String = String()
+
+  public var dataCategories: [String] = []
+
+  public var location: String = String()
+
+  /// e.g. "UK IDTA", "EU SCCs with the UK Addendum", "none (UK)".
+  public var transferMechanism: String = String()
+
+  /// YYYY-MM-DD.
+  public var dpaDate: String = String()
+
+  /// The sub-processor does not train its models on the data (P5).
+  public var trainingOptOut: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_ListSubProcessorsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_ListSubProcessorsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var subProcessors: [Calltrace_Compliance_V1_SubProcessor] = []
+
+  /// The first 16 hex digits of the register's SHA-256: changes whenever the list does.
+  public var registerVersion: String = String()
+
+  /// Where it came from: the file, or "shipped".
+  public var source: String = String()
+
+  public var processorName: String = String()
+
+  public var processorContact: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_GetRecordOfProcessingRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_GetRecordOfProcessingResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var json: String = String()
+
+  public var text: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_ProcessingAgreement: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var templateVersion: String = String()
+
+  public var registerVersion: String = String()
+
+  public var text: String = String()
+
+  /// Empty until accepted.
+  public var acceptedTemplateVersion: String = String()
+
+  public var acceptedRegisterVersion: String = String()
+
+  public var acceptedBy: String = String()
+
+  public var acceptedAtUnixMs: Int64 = 0
+
+  /// Accepted, but the sub-processor list or the template changed since: notice is owed.
+  public var needsNotice: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_GetProcessingAgreementRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_GetProcessingAgreementResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var agreement: Calltrace_Compliance_V1_ProcessingAgreement {
+    get {_agreement ?? Calltrace_Compliance_V1_ProcessingAgreement()}
+    set {_agreement = newValue}
+  }
+  /// Returns true if `agreement` has been explicitly set.
+  public var hasAgreement: Bool {self._agreement != nil}
+  /// Clears the value of `agreement`. Subsequent reads from it will return its default value.
+  public mutating func clearAgreement() {self._agreement = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _agreement: Calltrace_Compliance_V1_ProcessingAgreement? = nil
+}
+
+public nonisolated struct Calltrace_Compliance_V1_AcceptProcessingAgreementRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var templateVersion: String = String()
+
+  public var registerVersion: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_AcceptProcessingAgreementResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var agreement: Calltrace_Compliance_V1_ProcessingAgreement {
+    get {_agreement ?? Calltrace_Compliance_V1_ProcessingAgreement()}
+    set {_agreement = newValue}
+  }
+  /// Returns true if `agreement` has been explicitly set.
+  public var hasAgreement: Bool {self._agreement != nil}
+  /// Clears the value of `agreement`. Subsequent reads from it will return its default value.
+  public mutating func clearAgreement() {self._agreement = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _agreement: Calltrace_Compliance_V1_ProcessingAgreement? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "calltrace.compliance.v1"
@@ -1933,6 +2324,10 @@ nonisolated extension Calltrace_Compliance_V1_SubjectRequestState: SwiftProtobuf
 
 nonisolated extension Calltrace_Compliance_V1_SubjectRequestView: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SUBJECT_REQUEST_VIEW_UNSPECIFIED\0\u{1}SUBJECT_REQUEST_VIEW_ALL\0\u{1}SUBJECT_REQUEST_VIEW_OVERDUE\0\u{1}SUBJECT_REQUEST_VIEW_DUE_SOON\0")
+}
+
+nonisolated extension Calltrace_Compliance_V1_NoticeKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0NOTICE_KIND_UNSPECIFIED\0\u{1}NOTICE_KIND_WEBSITE_RECORDING\0\u{1}NOTICE_KIND_CALLBACK_GREETING\0\u{1}NOTICE_KIND_INBOUND_GREETING\0\u{1}NOTICE_KIND_PRIVACY_NOTICE_CLAUSE\0\u{1}NOTICE_KIND_CLIENT_CARE\0")
 }
 
 nonisolated extension Calltrace_Compliance_V1_AuditEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -4918,6 +5313,705 @@ nonisolated extension Calltrace_Compliance_V1_CloseSubjectRequestResponse: Swift
 
   public static func ==(lhs: Calltrace_Compliance_V1_CloseSubjectRequestResponse, rhs: Calltrace_Compliance_V1_CloseSubjectRequestResponse) -> Bool {
     if lhs._request != rhs._request {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_NoticeOverride: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NoticeOverride"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}text\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.text) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 1)
+    }
+    if !self.text.isEmpty {
+      try visitor.visitSingularStringField(value: self.text, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_NoticeOverride, rhs: Calltrace_Compliance_V1_NoticeOverride) -> Bool {
+    if lhs.kind != rhs.kind {return false}
+    if lhs.text != rhs.text {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_NoticeSettings: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NoticeSettings"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}firm_name\0\u{3}firm_phone\0\u{3}inbound_greeting\0\u{1}overrides\0\u{3}updated_at_unix_ms\0\u{3}updated_by\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.firmName) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.firmPhone) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.inboundGreeting) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.overrides) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.updatedAtUnixMs) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.updatedBy) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.firmName.isEmpty {
+      try visitor.visitSingularStringField(value: self.firmName, fieldNumber: 1)
+    }
+    if !self.firmPhone.isEmpty {
+      try visitor.visitSingularStringField(value: self.firmPhone, fieldNumber: 2)
+    }
+    if self.inboundGreeting != false {
+      try visitor.visitSingularBoolField(value: self.inboundGreeting, fieldNumber: 3)
+    }
+    if !self.overrides.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.overrides, fieldNumber: 4)
+    }
+    if self.updatedAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.updatedAtUnixMs, fieldNumber: 5)
+    }
+    if !self.updatedBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.updatedBy, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_NoticeSettings, rhs: Calltrace_Compliance_V1_NoticeSettings) -> Bool {
+    if lhs.firmName != rhs.firmName {return false}
+    if lhs.firmPhone != rhs.firmPhone {return false}
+    if lhs.inboundGreeting != rhs.inboundGreeting {return false}
+    if lhs.overrides != rhs.overrides {return false}
+    if lhs.updatedAtUnixMs != rhs.updatedAtUnixMs {return false}
+    if lhs.updatedBy != rhs.updatedBy {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_GetNoticeRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetNoticeRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{1}kind\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_GetNoticeRequest, rhs: Calltrace_Compliance_V1_GetNoticeRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_GetNoticeResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetNoticeResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}text\0\u{3}template_version\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.text) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.templateVersion) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 1)
+    }
+    if !self.text.isEmpty {
+      try visitor.visitSingularStringField(value: self.text, fieldNumber: 2)
+    }
+    if !self.templateVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.templateVersion, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_GetNoticeResponse, rhs: Calltrace_Compliance_V1_GetNoticeResponse) -> Bool {
+    if lhs.kind != rhs.kind {return false}
+    if lhs.text != rhs.text {return false}
+    if lhs.templateVersion != rhs.templateVersion {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_GetNoticeSettingsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetNoticeSettingsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_GetNoticeSettingsRequest, rhs: Calltrace_Compliance_V1_GetNoticeSettingsRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_GetNoticeSettingsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetNoticeSettingsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}settings\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._settings) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._settings {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_GetNoticeSettingsResponse, rhs: Calltrace_Compliance_V1_GetNoticeSettingsResponse) -> Bool {
+    if lhs._settings != rhs._settings {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_SetNoticeSettingsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetNoticeSettingsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{1}settings\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._settings) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    try { if let v = self._settings {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_SetNoticeSettingsRequest, rhs: Calltrace_Compliance_V1_SetNoticeSettingsRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs._settings != rhs._settings {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_SetNoticeSettingsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetNoticeSettingsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}settings\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._settings) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._settings {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_SetNoticeSettingsResponse, rhs: Calltrace_Compliance_V1_SetNoticeSettingsResponse) -> Bool {
+    if lhs._settings != rhs._settings {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_SubProcessor: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SubProcessor"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}purpose\0\u{3}data_categories\0\u{1}location\0\u{3}transfer_mechanism\0\u{3}dpa_date\0\u{3}training_opt_out\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.purpose) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.dataCategories) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.location) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.transferMechanism) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.dpaDate) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.trainingOptOut) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.purpose.isEmpty {
+      try visitor.visitSingularStringField(value: self.purpose, fieldNumber: 2)
+    }
+    if !self.dataCategories.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.dataCategories, fieldNumber: 3)
+    }
+    if !self.location.isEmpty {
+      try visitor.visitSingularStringField(value: self.location, fieldNumber: 4)
+    }
+    if !self.transferMechanism.isEmpty {
+      try visitor.visitSingularStringField(value: self.transferMechanism, fieldNumber: 5)
+    }
+    if !self.dpaDate.isEmpty {
+      try visitor.visitSingularStringField(value: self.dpaDate, fieldNumber: 6)
+    }
+    if self.trainingOptOut != false {
+      try visitor.visitSingularBoolField(value: self.trainingOptOut, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_SubProcessor, rhs: Calltrace_Compliance_V1_SubProcessor) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.purpose != rhs.purpose {return false}
+    if lhs.dataCategories != rhs.dataCategories {return false}
+    if lhs.location != rhs.location {return false}
+    if lhs.transferMechanism != rhs.transferMechanism {return false}
+    if lhs.dpaDate != rhs.dpaDate {return false}
+    if lhs.trainingOptOut != rhs.trainingOptOut {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_ListSubProcessorsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListSubProcessorsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_ListSubProcessorsRequest, rhs: Calltrace_Compliance_V1_ListSubProcessorsRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_ListSubProcessorsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListSubProcessorsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}sub_processors\0\u{3}register_version\0\u{1}source\0\u{3}processor_name\0\u{3}processor_contact\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.subProcessors) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.registerVersion) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.source) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.processorName) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.processorContact) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.subProcessors.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.subProcessors, fieldNumber: 1)
+    }
+    if !self.registerVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.registerVersion, fieldNumber: 2)
+    }
+    if !self.source.isEmpty {
+      try visitor.visitSingularStringField(value: self.source, fieldNumber: 3)
+    }
+    if !self.processorName.isEmpty {
+      try visitor.visitSingularStringField(value: self.processorName, fieldNumber: 4)
+    }
+    if !self.processorContact.isEmpty {
+      try visitor.visitSingularStringField(value: self.processorContact, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_ListSubProcessorsResponse, rhs: Calltrace_Compliance_V1_ListSubProcessorsResponse) -> Bool {
+    if lhs.subProcessors != rhs.subProcessors {return false}
+    if lhs.registerVersion != rhs.registerVersion {return false}
+    if lhs.source != rhs.source {return false}
+    if lhs.processorName != rhs.processorName {return false}
+    if lhs.processorContact != rhs.processorContact {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_GetRecordOfProcessingRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetRecordOfProcessingRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_GetRecordOfProcessingRequest, rhs: Calltrace_Compliance_V1_GetRecordOfProcessingRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_GetRecordOfProcessingResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetRecordOfProcessingResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}json\0\u{1}text\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.json) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.text) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.json.isEmpty {
+      try visitor.visitSingularStringField(value: self.json, fieldNumber: 1)
+    }
+    if !self.text.isEmpty {
+      try visitor.visitSingularStringField(value: self.text, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_GetRecordOfProcessingResponse, rhs: Calltrace_Compliance_V1_GetRecordOfProcessingResponse) -> Bool {
+    if lhs.json != rhs.json {return false}
+    if lhs.text != rhs.text {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_ProcessingAgreement: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ProcessingAgreement"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}template_version\0\u{3}register_version\0\u{1}text\0\u{3}accepted_template_version\0\u{3}accepted_register_version\0\u{3}accepted_by\0\u{3}accepted_at_unix_ms\0\u{3}needs_notice\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.templateVersion) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.registerVersion) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.text) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.acceptedTemplateVersion) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.acceptedRegisterVersion) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.acceptedBy) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.acceptedAtUnixMs) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.needsNotice) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.templateVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.templateVersion, fieldNumber: 1)
+    }
+    if !self.registerVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.registerVersion, fieldNumber: 2)
+    }
+    if !self.text.isEmpty {
+      try visitor.visitSingularStringField(value: self.text, fieldNumber: 3)
+    }
+    if !self.acceptedTemplateVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.acceptedTemplateVersion, fieldNumber: 4)
+    }
+    if !self.acceptedRegisterVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.acceptedRegisterVersion, fieldNumber: 5)
+    }
+    if !self.acceptedBy.isEmpty {
+      try visitor.visitSingularStringField(value: self.acceptedBy, fieldNumber: 6)
+    }
+    if self.acceptedAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.acceptedAtUnixMs, fieldNumber: 7)
+    }
+    if self.needsNotice != false {
+      try visitor.visitSingularBoolField(value: self.needsNotice, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_ProcessingAgreement, rhs: Calltrace_Compliance_V1_ProcessingAgreement) -> Bool {
+    if lhs.templateVersion != rhs.templateVersion {return false}
+    if lhs.registerVersion != rhs.registerVersion {return false}
+    if lhs.text != rhs.text {return false}
+    if lhs.acceptedTemplateVersion != rhs.acceptedTemplateVersion {return false}
+    if lhs.acceptedRegisterVersion != rhs.acceptedRegisterVersion {return false}
+    if lhs.acceptedBy != rhs.acceptedBy {return false}
+    if lhs.acceptedAtUnixMs != rhs.acceptedAtUnixMs {return false}
+    if lhs.needsNotice != rhs.needsNotice {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_GetProcessingAgreementRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetProcessingAgreementRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_GetProcessingAgreementRequest, rhs: Calltrace_Compliance_V1_GetProcessingAgreementRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_GetProcessingAgreementResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetProcessingAgreementResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}agreement\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._agreement) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._agreement {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_GetProcessingAgreementResponse, rhs: Calltrace_Compliance_V1_GetProcessingAgreementResponse) -> Bool {
+    if lhs._agreement != rhs._agreement {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_AcceptProcessingAgreementRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AcceptProcessingAgreementRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}template_version\0\u{3}register_version\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.templateVersion) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.registerVersion) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if !self.templateVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.templateVersion, fieldNumber: 2)
+    }
+    if !self.registerVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.registerVersion, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_AcceptProcessingAgreementRequest, rhs: Calltrace_Compliance_V1_AcceptProcessingAgreementRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.templateVersion != rhs.templateVersion {return false}
+    if lhs.registerVersion != rhs.registerVersion {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_AcceptProcessingAgreementResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AcceptProcessingAgreementResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}agreement\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._agreement) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._agreement {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_AcceptProcessingAgreementResponse, rhs: Calltrace_Compliance_V1_AcceptProcessingAgreementResponse) -> Bool {
+    if lhs._agreement != rhs._agreement {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

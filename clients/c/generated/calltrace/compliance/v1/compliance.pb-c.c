@@ -3157,6 +3157,816 @@ void   calltrace__compliance__v1__close_subject_request_response__free_unpacked
   assert(message->base.descriptor == &calltrace__compliance__v1__close_subject_request_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__compliance__v1__notice_override__init
+                     (Calltrace__Compliance__V1__NoticeOverride         *message)
+{
+  static const Calltrace__Compliance__V1__NoticeOverride init_value = CALLTRACE__COMPLIANCE__V1__NOTICE_OVERRIDE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__notice_override__get_packed_size
+                     (const Calltrace__Compliance__V1__NoticeOverride *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__notice_override__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__notice_override__pack
+                     (const Calltrace__Compliance__V1__NoticeOverride *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__notice_override__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__notice_override__pack_to_buffer
+                     (const Calltrace__Compliance__V1__NoticeOverride *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__notice_override__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__NoticeOverride *
+       calltrace__compliance__v1__notice_override__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__NoticeOverride *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__notice_override__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__notice_override__free_unpacked
+                     (Calltrace__Compliance__V1__NoticeOverride *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__notice_override__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__notice_settings__init
+                     (Calltrace__Compliance__V1__NoticeSettings         *message)
+{
+  static const Calltrace__Compliance__V1__NoticeSettings init_value = CALLTRACE__COMPLIANCE__V1__NOTICE_SETTINGS__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__notice_settings__get_packed_size
+                     (const Calltrace__Compliance__V1__NoticeSettings *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__notice_settings__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__notice_settings__pack
+                     (const Calltrace__Compliance__V1__NoticeSettings *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__notice_settings__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__notice_settings__pack_to_buffer
+                     (const Calltrace__Compliance__V1__NoticeSettings *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__notice_settings__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__NoticeSettings *
+       calltrace__compliance__v1__notice_settings__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__NoticeSettings *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__notice_settings__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__notice_settings__free_unpacked
+                     (Calltrace__Compliance__V1__NoticeSettings *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__notice_settings__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_notice_request__init
+                     (Calltrace__Compliance__V1__GetNoticeRequest         *message)
+{
+  static const Calltrace__Compliance__V1__GetNoticeRequest init_value = CALLTRACE__COMPLIANCE__V1__GET_NOTICE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_notice_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetNoticeRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_notice_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_notice_request__pack
+                     (const Calltrace__Compliance__V1__GetNoticeRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_notice_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_notice_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetNoticeRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_notice_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetNoticeRequest *
+       calltrace__compliance__v1__get_notice_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetNoticeRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_notice_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_notice_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetNoticeRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_notice_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_notice_response__init
+                     (Calltrace__Compliance__V1__GetNoticeResponse         *message)
+{
+  static const Calltrace__Compliance__V1__GetNoticeResponse init_value = CALLTRACE__COMPLIANCE__V1__GET_NOTICE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_notice_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetNoticeResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_notice_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_notice_response__pack
+                     (const Calltrace__Compliance__V1__GetNoticeResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_notice_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_notice_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetNoticeResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_notice_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetNoticeResponse *
+       calltrace__compliance__v1__get_notice_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetNoticeResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_notice_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_notice_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetNoticeResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_notice_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_notice_settings_request__init
+                     (Calltrace__Compliance__V1__GetNoticeSettingsRequest         *message)
+{
+  static const Calltrace__Compliance__V1__GetNoticeSettingsRequest init_value = CALLTRACE__COMPLIANCE__V1__GET_NOTICE_SETTINGS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_notice_settings_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetNoticeSettingsRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_notice_settings_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_notice_settings_request__pack
+                     (const Calltrace__Compliance__V1__GetNoticeSettingsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_notice_settings_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_notice_settings_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetNoticeSettingsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_notice_settings_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetNoticeSettingsRequest *
+       calltrace__compliance__v1__get_notice_settings_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetNoticeSettingsRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_notice_settings_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_notice_settings_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetNoticeSettingsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_notice_settings_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_notice_settings_response__init
+                     (Calltrace__Compliance__V1__GetNoticeSettingsResponse         *message)
+{
+  static const Calltrace__Compliance__V1__GetNoticeSettingsResponse init_value = CALLTRACE__COMPLIANCE__V1__GET_NOTICE_SETTINGS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_notice_settings_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetNoticeSettingsResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_notice_settings_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_notice_settings_response__pack
+                     (const Calltrace__Compliance__V1__GetNoticeSettingsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_notice_settings_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_notice_settings_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetNoticeSettingsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_notice_settings_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetNoticeSettingsResponse *
+       calltrace__compliance__v1__get_notice_settings_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetNoticeSettingsResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_notice_settings_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_notice_settings_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetNoticeSettingsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_notice_settings_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__set_notice_settings_request__init
+                     (Calltrace__Compliance__V1__SetNoticeSettingsRequest         *message)
+{
+  static const Calltrace__Compliance__V1__SetNoticeSettingsRequest init_value = CALLTRACE__COMPLIANCE__V1__SET_NOTICE_SETTINGS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__set_notice_settings_request__get_packed_size
+                     (const Calltrace__Compliance__V1__SetNoticeSettingsRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__set_notice_settings_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__set_notice_settings_request__pack
+                     (const Calltrace__Compliance__V1__SetNoticeSettingsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__set_notice_settings_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__set_notice_settings_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__SetNoticeSettingsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__set_notice_settings_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__SetNoticeSettingsRequest *
+       calltrace__compliance__v1__set_notice_settings_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__SetNoticeSettingsRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__set_notice_settings_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__set_notice_settings_request__free_unpacked
+                     (Calltrace__Compliance__V1__SetNoticeSettingsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__set_notice_settings_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__set_notice_settings_response__init
+                     (Calltrace__Compliance__V1__SetNoticeSettingsResponse         *message)
+{
+  static const Calltrace__Compliance__V1__SetNoticeSettingsResponse init_value = CALLTRACE__COMPLIANCE__V1__SET_NOTICE_SETTINGS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__set_notice_settings_response__get_packed_size
+                     (const Calltrace__Compliance__V1__SetNoticeSettingsResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__set_notice_settings_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__set_notice_settings_response__pack
+                     (const Calltrace__Compliance__V1__SetNoticeSettingsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__set_notice_settings_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__set_notice_settings_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__SetNoticeSettingsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__set_notice_settings_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__SetNoticeSettingsResponse *
+       calltrace__compliance__v1__set_notice_settings_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__SetNoticeSettingsResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__set_notice_settings_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__set_notice_settings_response__free_unpacked
+                     (Calltrace__Compliance__V1__SetNoticeSettingsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__set_notice_settings_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__sub_processor__init
+                     (Calltrace__Compliance__V1__SubProcessor         *message)
+{
+  static const Calltrace__Compliance__V1__SubProcessor init_value = CALLTRACE__COMPLIANCE__V1__SUB_PROCESSOR__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__sub_processor__get_packed_size
+                     (const Calltrace__Compliance__V1__SubProcessor *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__sub_processor__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__sub_processor__pack
+                     (const Calltrace__Compliance__V1__SubProcessor *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__sub_processor__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__sub_processor__pack_to_buffer
+                     (const Calltrace__Compliance__V1__SubProcessor *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__sub_processor__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__SubProcessor *
+       calltrace__compliance__v1__sub_processor__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__SubProcessor *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__sub_processor__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__sub_processor__free_unpacked
+                     (Calltrace__Compliance__V1__SubProcessor *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__sub_processor__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__list_sub_processors_request__init
+                     (Calltrace__Compliance__V1__ListSubProcessorsRequest         *message)
+{
+  static const Calltrace__Compliance__V1__ListSubProcessorsRequest init_value = CALLTRACE__COMPLIANCE__V1__LIST_SUB_PROCESSORS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__list_sub_processors_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ListSubProcessorsRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_sub_processors_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__list_sub_processors_request__pack
+                     (const Calltrace__Compliance__V1__ListSubProcessorsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_sub_processors_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__list_sub_processors_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListSubProcessorsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_sub_processors_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ListSubProcessorsRequest *
+       calltrace__compliance__v1__list_sub_processors_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ListSubProcessorsRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__list_sub_processors_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__list_sub_processors_request__free_unpacked
+                     (Calltrace__Compliance__V1__ListSubProcessorsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_sub_processors_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__list_sub_processors_response__init
+                     (Calltrace__Compliance__V1__ListSubProcessorsResponse         *message)
+{
+  static const Calltrace__Compliance__V1__ListSubProcessorsResponse init_value = CALLTRACE__COMPLIANCE__V1__LIST_SUB_PROCESSORS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__list_sub_processors_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ListSubProcessorsResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_sub_processors_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__list_sub_processors_response__pack
+                     (const Calltrace__Compliance__V1__ListSubProcessorsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_sub_processors_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__list_sub_processors_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListSubProcessorsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_sub_processors_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ListSubProcessorsResponse *
+       calltrace__compliance__v1__list_sub_processors_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ListSubProcessorsResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__list_sub_processors_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__list_sub_processors_response__free_unpacked
+                     (Calltrace__Compliance__V1__ListSubProcessorsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_sub_processors_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_record_of_processing_request__init
+                     (Calltrace__Compliance__V1__GetRecordOfProcessingRequest         *message)
+{
+  static const Calltrace__Compliance__V1__GetRecordOfProcessingRequest init_value = CALLTRACE__COMPLIANCE__V1__GET_RECORD_OF_PROCESSING_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_record_of_processing_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetRecordOfProcessingRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_record_of_processing_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_record_of_processing_request__pack
+                     (const Calltrace__Compliance__V1__GetRecordOfProcessingRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_record_of_processing_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_record_of_processing_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetRecordOfProcessingRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_record_of_processing_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetRecordOfProcessingRequest *
+       calltrace__compliance__v1__get_record_of_processing_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetRecordOfProcessingRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_record_of_processing_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_record_of_processing_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetRecordOfProcessingRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_record_of_processing_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_record_of_processing_response__init
+                     (Calltrace__Compliance__V1__GetRecordOfProcessingResponse         *message)
+{
+  static const Calltrace__Compliance__V1__GetRecordOfProcessingResponse init_value = CALLTRACE__COMPLIANCE__V1__GET_RECORD_OF_PROCESSING_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_record_of_processing_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetRecordOfProcessingResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_record_of_processing_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_record_of_processing_response__pack
+                     (const Calltrace__Compliance__V1__GetRecordOfProcessingResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_record_of_processing_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_record_of_processing_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetRecordOfProcessingResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_record_of_processing_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetRecordOfProcessingResponse *
+       calltrace__compliance__v1__get_record_of_processing_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetRecordOfProcessingResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_record_of_processing_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_record_of_processing_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetRecordOfProcessingResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_record_of_processing_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__processing_agreement__init
+                     (Calltrace__Compliance__V1__ProcessingAgreement         *message)
+{
+  static const Calltrace__Compliance__V1__ProcessingAgreement init_value = CALLTRACE__COMPLIANCE__V1__PROCESSING_AGREEMENT__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__processing_agreement__get_packed_size
+                     (const Calltrace__Compliance__V1__ProcessingAgreement *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__processing_agreement__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__processing_agreement__pack
+                     (const Calltrace__Compliance__V1__ProcessingAgreement *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__processing_agreement__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__processing_agreement__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ProcessingAgreement *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__processing_agreement__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ProcessingAgreement *
+       calltrace__compliance__v1__processing_agreement__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ProcessingAgreement *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__processing_agreement__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__processing_agreement__free_unpacked
+                     (Calltrace__Compliance__V1__ProcessingAgreement *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__processing_agreement__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_processing_agreement_request__init
+                     (Calltrace__Compliance__V1__GetProcessingAgreementRequest         *message)
+{
+  static const Calltrace__Compliance__V1__GetProcessingAgreementRequest init_value = CALLTRACE__COMPLIANCE__V1__GET_PROCESSING_AGREEMENT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_processing_agreement_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetProcessingAgreementRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_processing_agreement_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_processing_agreement_request__pack
+                     (const Calltrace__Compliance__V1__GetProcessingAgreementRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_processing_agreement_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_processing_agreement_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetProcessingAgreementRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_processing_agreement_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetProcessingAgreementRequest *
+       calltrace__compliance__v1__get_processing_agreement_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetProcessingAgreementRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_processing_agreement_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_processing_agreement_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetProcessingAgreementRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_processing_agreement_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_processing_agreement_response__init
+                     (Calltrace__Compliance__V1__GetProcessingAgreementResponse         *message)
+{
+  static const Calltrace__Compliance__V1__GetProcessingAgreementResponse init_value = CALLTRACE__COMPLIANCE__V1__GET_PROCESSING_AGREEMENT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_processing_agreement_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetProcessingAgreementResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_processing_agreement_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_processing_agreement_response__pack
+                     (const Calltrace__Compliance__V1__GetProcessingAgreementResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_processing_agreement_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_processing_agreement_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetProcessingAgreementResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_processing_agreement_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetProcessingAgreementResponse *
+       calltrace__compliance__v1__get_processing_agreement_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetProcessingAgreementResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_processing_agreement_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_processing_agreement_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetProcessingAgreementResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_processing_agreement_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__accept_processing_agreement_request__init
+                     (Calltrace__Compliance__V1__AcceptProcessingAgreementRequest         *message)
+{
+  static const Calltrace__Compliance__V1__AcceptProcessingAgreementRequest init_value = CALLTRACE__COMPLIANCE__V1__ACCEPT_PROCESSING_AGREEMENT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__accept_processing_agreement_request__get_packed_size
+                     (const Calltrace__Compliance__V1__AcceptProcessingAgreementRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__accept_processing_agreement_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__accept_processing_agreement_request__pack
+                     (const Calltrace__Compliance__V1__AcceptProcessingAgreementRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__accept_processing_agreement_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__accept_processing_agreement_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__AcceptProcessingAgreementRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__accept_processing_agreement_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__AcceptProcessingAgreementRequest *
+       calltrace__compliance__v1__accept_processing_agreement_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__AcceptProcessingAgreementRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__accept_processing_agreement_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__accept_processing_agreement_request__free_unpacked
+                     (Calltrace__Compliance__V1__AcceptProcessingAgreementRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__accept_processing_agreement_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__accept_processing_agreement_response__init
+                     (Calltrace__Compliance__V1__AcceptProcessingAgreementResponse         *message)
+{
+  static const Calltrace__Compliance__V1__AcceptProcessingAgreementResponse init_value = CALLTRACE__COMPLIANCE__V1__ACCEPT_PROCESSING_AGREEMENT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__accept_processing_agreement_response__get_packed_size
+                     (const Calltrace__Compliance__V1__AcceptProcessingAgreementResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__accept_processing_agreement_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__accept_processing_agreement_response__pack
+                     (const Calltrace__Compliance__V1__AcceptProcessingAgreementResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__accept_processing_agreement_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__accept_processing_agreement_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__AcceptProcessingAgreementResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__accept_processing_agreement_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__AcceptProcessingAgreementResponse *
+       calltrace__compliance__v1__accept_processing_agreement_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__AcceptProcessingAgreementResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__accept_processing_agreement_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__accept_processing_agreement_response__free_unpacked
+                     (Calltrace__Compliance__V1__AcceptProcessingAgreementResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__accept_processing_agreement_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor calltrace__compliance__v1__audit_event__field_descriptors[9] =
 {
   {
@@ -7682,6 +8492,1060 @@ const ProtobufCMessageDescriptor calltrace__compliance__v1__close_subject_reques
   (ProtobufCMessageInit) calltrace__compliance__v1__close_subject_request_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__notice_override__field_descriptors[2] =
+{
+  {
+    "kind",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__NoticeOverride, kind),
+    &calltrace__compliance__v1__notice_kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "text",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__NoticeOverride, text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__notice_override__field_indices_by_name[] = {
+  0,   /* field[0] = kind */
+  1,   /* field[1] = text */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__notice_override__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__notice_override__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.NoticeOverride",
+  "NoticeOverride",
+  "Calltrace__Compliance__V1__NoticeOverride",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__NoticeOverride),
+  2,
+  calltrace__compliance__v1__notice_override__field_descriptors,
+  calltrace__compliance__v1__notice_override__field_indices_by_name,
+  1,  calltrace__compliance__v1__notice_override__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__notice_override__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__notice_settings__field_descriptors[6] =
+{
+  {
+    "firm_name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__NoticeSettings, firm_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "firm_phone",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__NoticeSettings, firm_phone),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "inbound_greeting",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__NoticeSettings, inbound_greeting),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "overrides",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Compliance__V1__NoticeSettings, n_overrides),
+    offsetof(Calltrace__Compliance__V1__NoticeSettings, overrides),
+    &calltrace__compliance__v1__notice_override__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "updated_at_unix_ms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__NoticeSettings, updated_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "updated_by",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__NoticeSettings, updated_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__notice_settings__field_indices_by_name[] = {
+  0,   /* field[0] = firm_name */
+  1,   /* field[1] = firm_phone */
+  2,   /* field[2] = inbound_greeting */
+  3,   /* field[3] = overrides */
+  4,   /* field[4] = updated_at_unix_ms */
+  5,   /* field[5] = updated_by */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__notice_settings__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__notice_settings__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.NoticeSettings",
+  "NoticeSettings",
+  "Calltrace__Compliance__V1__NoticeSettings",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__NoticeSettings),
+  6,
+  calltrace__compliance__v1__notice_settings__field_descriptors,
+  calltrace__compliance__v1__notice_settings__field_indices_by_name,
+  1,  calltrace__compliance__v1__notice_settings__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__notice_settings__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_notice_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetNoticeRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kind",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetNoticeRequest, kind),
+    &calltrace__compliance__v1__notice_kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_notice_request__field_indices_by_name[] = {
+  1,   /* field[1] = kind */
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_notice_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_notice_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetNoticeRequest",
+  "GetNoticeRequest",
+  "Calltrace__Compliance__V1__GetNoticeRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetNoticeRequest),
+  2,
+  calltrace__compliance__v1__get_notice_request__field_descriptors,
+  calltrace__compliance__v1__get_notice_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_notice_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_notice_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_notice_response__field_descriptors[3] =
+{
+  {
+    "kind",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetNoticeResponse, kind),
+    &calltrace__compliance__v1__notice_kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "text",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetNoticeResponse, text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "template_version",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetNoticeResponse, template_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_notice_response__field_indices_by_name[] = {
+  0,   /* field[0] = kind */
+  2,   /* field[2] = template_version */
+  1,   /* field[1] = text */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_notice_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_notice_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetNoticeResponse",
+  "GetNoticeResponse",
+  "Calltrace__Compliance__V1__GetNoticeResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetNoticeResponse),
+  3,
+  calltrace__compliance__v1__get_notice_response__field_descriptors,
+  calltrace__compliance__v1__get_notice_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_notice_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_notice_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_notice_settings_request__field_descriptors[1] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetNoticeSettingsRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_notice_settings_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_notice_settings_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_notice_settings_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetNoticeSettingsRequest",
+  "GetNoticeSettingsRequest",
+  "Calltrace__Compliance__V1__GetNoticeSettingsRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetNoticeSettingsRequest),
+  1,
+  calltrace__compliance__v1__get_notice_settings_request__field_descriptors,
+  calltrace__compliance__v1__get_notice_settings_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_notice_settings_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_notice_settings_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_notice_settings_response__field_descriptors[1] =
+{
+  {
+    "settings",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetNoticeSettingsResponse, settings),
+    &calltrace__compliance__v1__notice_settings__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_notice_settings_response__field_indices_by_name[] = {
+  0,   /* field[0] = settings */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_notice_settings_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_notice_settings_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetNoticeSettingsResponse",
+  "GetNoticeSettingsResponse",
+  "Calltrace__Compliance__V1__GetNoticeSettingsResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetNoticeSettingsResponse),
+  1,
+  calltrace__compliance__v1__get_notice_settings_response__field_descriptors,
+  calltrace__compliance__v1__get_notice_settings_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_notice_settings_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_notice_settings_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__set_notice_settings_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SetNoticeSettingsRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "settings",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SetNoticeSettingsRequest, settings),
+    &calltrace__compliance__v1__notice_settings__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__set_notice_settings_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = settings */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__set_notice_settings_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__set_notice_settings_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.SetNoticeSettingsRequest",
+  "SetNoticeSettingsRequest",
+  "Calltrace__Compliance__V1__SetNoticeSettingsRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__SetNoticeSettingsRequest),
+  2,
+  calltrace__compliance__v1__set_notice_settings_request__field_descriptors,
+  calltrace__compliance__v1__set_notice_settings_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__set_notice_settings_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__set_notice_settings_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__set_notice_settings_response__field_descriptors[1] =
+{
+  {
+    "settings",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SetNoticeSettingsResponse, settings),
+    &calltrace__compliance__v1__notice_settings__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__set_notice_settings_response__field_indices_by_name[] = {
+  0,   /* field[0] = settings */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__set_notice_settings_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__set_notice_settings_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.SetNoticeSettingsResponse",
+  "SetNoticeSettingsResponse",
+  "Calltrace__Compliance__V1__SetNoticeSettingsResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__SetNoticeSettingsResponse),
+  1,
+  calltrace__compliance__v1__set_notice_settings_response__field_descriptors,
+  calltrace__compliance__v1__set_notice_settings_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__set_notice_settings_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__set_notice_settings_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__sub_processor__field_descriptors[7] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubProcessor, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "purpose",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubProcessor, purpose),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "data_categories",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Calltrace__Compliance__V1__SubProcessor, n_data_categories),
+    offsetof(Calltrace__Compliance__V1__SubProcessor, data_categories),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "location",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubProcessor, location),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "transfer_mechanism",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubProcessor, transfer_mechanism),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "dpa_date",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubProcessor, dpa_date),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "training_opt_out",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubProcessor, training_opt_out),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__sub_processor__field_indices_by_name[] = {
+  2,   /* field[2] = data_categories */
+  5,   /* field[5] = dpa_date */
+  3,   /* field[3] = location */
+  0,   /* field[0] = name */
+  1,   /* field[1] = purpose */
+  6,   /* field[6] = training_opt_out */
+  4,   /* field[4] = transfer_mechanism */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__sub_processor__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__sub_processor__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.SubProcessor",
+  "SubProcessor",
+  "Calltrace__Compliance__V1__SubProcessor",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__SubProcessor),
+  7,
+  calltrace__compliance__v1__sub_processor__field_descriptors,
+  calltrace__compliance__v1__sub_processor__field_indices_by_name,
+  1,  calltrace__compliance__v1__sub_processor__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__sub_processor__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define calltrace__compliance__v1__list_sub_processors_request__field_descriptors NULL
+#define calltrace__compliance__v1__list_sub_processors_request__field_indices_by_name NULL
+#define calltrace__compliance__v1__list_sub_processors_request__number_ranges NULL
+const ProtobufCMessageDescriptor calltrace__compliance__v1__list_sub_processors_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ListSubProcessorsRequest",
+  "ListSubProcessorsRequest",
+  "Calltrace__Compliance__V1__ListSubProcessorsRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ListSubProcessorsRequest),
+  0,
+  calltrace__compliance__v1__list_sub_processors_request__field_descriptors,
+  calltrace__compliance__v1__list_sub_processors_request__field_indices_by_name,
+  0,  calltrace__compliance__v1__list_sub_processors_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__list_sub_processors_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__list_sub_processors_response__field_descriptors[5] =
+{
+  {
+    "sub_processors",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Compliance__V1__ListSubProcessorsResponse, n_sub_processors),
+    offsetof(Calltrace__Compliance__V1__ListSubProcessorsResponse, sub_processors),
+    &calltrace__compliance__v1__sub_processor__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "register_version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListSubProcessorsResponse, register_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "source",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListSubProcessorsResponse, source),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "processor_name",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListSubProcessorsResponse, processor_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "processor_contact",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListSubProcessorsResponse, processor_contact),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__list_sub_processors_response__field_indices_by_name[] = {
+  4,   /* field[4] = processor_contact */
+  3,   /* field[3] = processor_name */
+  1,   /* field[1] = register_version */
+  2,   /* field[2] = source */
+  0,   /* field[0] = sub_processors */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__list_sub_processors_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__list_sub_processors_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ListSubProcessorsResponse",
+  "ListSubProcessorsResponse",
+  "Calltrace__Compliance__V1__ListSubProcessorsResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ListSubProcessorsResponse),
+  5,
+  calltrace__compliance__v1__list_sub_processors_response__field_descriptors,
+  calltrace__compliance__v1__list_sub_processors_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__list_sub_processors_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__list_sub_processors_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_record_of_processing_request__field_descriptors[1] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetRecordOfProcessingRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_record_of_processing_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_record_of_processing_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_record_of_processing_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetRecordOfProcessingRequest",
+  "GetRecordOfProcessingRequest",
+  "Calltrace__Compliance__V1__GetRecordOfProcessingRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetRecordOfProcessingRequest),
+  1,
+  calltrace__compliance__v1__get_record_of_processing_request__field_descriptors,
+  calltrace__compliance__v1__get_record_of_processing_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_record_of_processing_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_record_of_processing_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_record_of_processing_response__field_descriptors[2] =
+{
+  {
+    "json",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetRecordOfProcessingResponse, json),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "text",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetRecordOfProcessingResponse, text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_record_of_processing_response__field_indices_by_name[] = {
+  0,   /* field[0] = json */
+  1,   /* field[1] = text */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_record_of_processing_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_record_of_processing_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetRecordOfProcessingResponse",
+  "GetRecordOfProcessingResponse",
+  "Calltrace__Compliance__V1__GetRecordOfProcessingResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetRecordOfProcessingResponse),
+  2,
+  calltrace__compliance__v1__get_record_of_processing_response__field_descriptors,
+  calltrace__compliance__v1__get_record_of_processing_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_record_of_processing_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_record_of_processing_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__processing_agreement__field_descriptors[8] =
+{
+  {
+    "template_version",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ProcessingAgreement, template_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "register_version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ProcessingAgreement, register_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "text",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ProcessingAgreement, text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "accepted_template_version",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ProcessingAgreement, accepted_template_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "accepted_register_version",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ProcessingAgreement, accepted_register_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "accepted_by",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ProcessingAgreement, accepted_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "accepted_at_unix_ms",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ProcessingAgreement, accepted_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "needs_notice",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ProcessingAgreement, needs_notice),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__processing_agreement__field_indices_by_name[] = {
+  6,   /* field[6] = accepted_at_unix_ms */
+  5,   /* field[5] = accepted_by */
+  4,   /* field[4] = accepted_register_version */
+  3,   /* field[3] = accepted_template_version */
+  7,   /* field[7] = needs_notice */
+  1,   /* field[1] = register_version */
+  0,   /* field[0] = template_version */
+  2,   /* field[2] = text */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__processing_agreement__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__processing_agreement__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ProcessingAgreement",
+  "ProcessingAgreement",
+  "Calltrace__Compliance__V1__ProcessingAgreement",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ProcessingAgreement),
+  8,
+  calltrace__compliance__v1__processing_agreement__field_descriptors,
+  calltrace__compliance__v1__processing_agreement__field_indices_by_name,
+  1,  calltrace__compliance__v1__processing_agreement__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__processing_agreement__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_processing_agreement_request__field_descriptors[1] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetProcessingAgreementRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_processing_agreement_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_processing_agreement_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_processing_agreement_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetProcessingAgreementRequest",
+  "GetProcessingAgreementRequest",
+  "Calltrace__Compliance__V1__GetProcessingAgreementRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetProcessingAgreementRequest),
+  1,
+  calltrace__compliance__v1__get_processing_agreement_request__field_descriptors,
+  calltrace__compliance__v1__get_processing_agreement_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_processing_agreement_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_processing_agreement_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_processing_agreement_response__field_descriptors[1] =
+{
+  {
+    "agreement",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetProcessingAgreementResponse, agreement),
+    &calltrace__compliance__v1__processing_agreement__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_processing_agreement_response__field_indices_by_name[] = {
+  0,   /* field[0] = agreement */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_processing_agreement_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_processing_agreement_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetProcessingAgreementResponse",
+  "GetProcessingAgreementResponse",
+  "Calltrace__Compliance__V1__GetProcessingAgreementResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetProcessingAgreementResponse),
+  1,
+  calltrace__compliance__v1__get_processing_agreement_response__field_descriptors,
+  calltrace__compliance__v1__get_processing_agreement_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_processing_agreement_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_processing_agreement_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__accept_processing_agreement_request__field_descriptors[3] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__AcceptProcessingAgreementRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "template_version",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__AcceptProcessingAgreementRequest, template_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "register_version",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__AcceptProcessingAgreementRequest, register_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__accept_processing_agreement_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  2,   /* field[2] = register_version */
+  1,   /* field[1] = template_version */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__accept_processing_agreement_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__accept_processing_agreement_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.AcceptProcessingAgreementRequest",
+  "AcceptProcessingAgreementRequest",
+  "Calltrace__Compliance__V1__AcceptProcessingAgreementRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__AcceptProcessingAgreementRequest),
+  3,
+  calltrace__compliance__v1__accept_processing_agreement_request__field_descriptors,
+  calltrace__compliance__v1__accept_processing_agreement_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__accept_processing_agreement_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__accept_processing_agreement_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__accept_processing_agreement_response__field_descriptors[1] =
+{
+  {
+    "agreement",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__AcceptProcessingAgreementResponse, agreement),
+    &calltrace__compliance__v1__processing_agreement__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__accept_processing_agreement_response__field_indices_by_name[] = {
+  0,   /* field[0] = agreement */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__accept_processing_agreement_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__accept_processing_agreement_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.AcceptProcessingAgreementResponse",
+  "AcceptProcessingAgreementResponse",
+  "Calltrace__Compliance__V1__AcceptProcessingAgreementResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__AcceptProcessingAgreementResponse),
+  1,
+  calltrace__compliance__v1__accept_processing_agreement_response__field_descriptors,
+  calltrace__compliance__v1__accept_processing_agreement_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__accept_processing_agreement_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__accept_processing_agreement_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue calltrace__compliance__v1__retention_run_state__enum_values_by_number[3] =
 {
   { "RETENTION_RUN_STATE_UNSPECIFIED", "CALLTRACE__COMPLIANCE__V1__RETENTION_RUN_STATE__RETENTION_RUN_STATE_UNSPECIFIED", 0 },
@@ -7968,6 +9832,42 @@ const ProtobufCEnumDescriptor calltrace__compliance__v1__subject_request_view__d
   calltrace__compliance__v1__subject_request_view__enum_values_by_name,
   1,
   calltrace__compliance__v1__subject_request_view__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue calltrace__compliance__v1__notice_kind__enum_values_by_number[6] =
+{
+  { "NOTICE_KIND_UNSPECIFIED", "CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_UNSPECIFIED", 0 },
+  { "NOTICE_KIND_WEBSITE_RECORDING", "CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_WEBSITE_RECORDING", 1 },
+  { "NOTICE_KIND_CALLBACK_GREETING", "CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_CALLBACK_GREETING", 2 },
+  { "NOTICE_KIND_INBOUND_GREETING", "CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_INBOUND_GREETING", 3 },
+  { "NOTICE_KIND_PRIVACY_NOTICE_CLAUSE", "CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_PRIVACY_NOTICE_CLAUSE", 4 },
+  { "NOTICE_KIND_CLIENT_CARE", "CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_CLIENT_CARE", 5 },
+};
+static const ProtobufCIntRange calltrace__compliance__v1__notice_kind__value_ranges[] = {
+{0, 0},{0, 6}
+};
+static const ProtobufCEnumValueIndex calltrace__compliance__v1__notice_kind__enum_values_by_name[6] =
+{
+  { "NOTICE_KIND_CALLBACK_GREETING", 2 },
+  { "NOTICE_KIND_CLIENT_CARE", 5 },
+  { "NOTICE_KIND_INBOUND_GREETING", 3 },
+  { "NOTICE_KIND_PRIVACY_NOTICE_CLAUSE", 4 },
+  { "NOTICE_KIND_UNSPECIFIED", 0 },
+  { "NOTICE_KIND_WEBSITE_RECORDING", 1 },
+};
+const ProtobufCEnumDescriptor calltrace__compliance__v1__notice_kind__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.NoticeKind",
+  "NoticeKind",
+  "Calltrace__Compliance__V1__NoticeKind",
+  "calltrace.compliance.v1",
+  6,
+  calltrace__compliance__v1__notice_kind__enum_values_by_number,
+  6,
+  calltrace__compliance__v1__notice_kind__enum_values_by_name,
+  1,
+  calltrace__compliance__v1__notice_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCMethodDescriptor calltrace__compliance__v1__audit_service__method_descriptors[4] =
@@ -8429,5 +10329,121 @@ void calltrace__compliance__v1__offboarding_service__init (Calltrace__Compliance
 {
   protobuf_c_service_generated_init (&service->base,
                                      &calltrace__compliance__v1__offboarding_service__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}
+static const ProtobufCMethodDescriptor calltrace__compliance__v1__notice_service__method_descriptors[3] =
+{
+  { "GetNotice", &calltrace__compliance__v1__get_notice_request__descriptor, &calltrace__compliance__v1__get_notice_response__descriptor },
+  { "GetNoticeSettings", &calltrace__compliance__v1__get_notice_settings_request__descriptor, &calltrace__compliance__v1__get_notice_settings_response__descriptor },
+  { "SetNoticeSettings", &calltrace__compliance__v1__set_notice_settings_request__descriptor, &calltrace__compliance__v1__set_notice_settings_response__descriptor },
+};
+const unsigned calltrace__compliance__v1__notice_service__method_indices_by_name[] = {
+  0,        /* GetNotice */
+  1,        /* GetNoticeSettings */
+  2         /* SetNoticeSettings */
+};
+const ProtobufCServiceDescriptor calltrace__compliance__v1__notice_service__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.NoticeService",
+  "NoticeService",
+  "Calltrace__Compliance__V1__NoticeService",
+  "calltrace.compliance.v1",
+  3,
+  calltrace__compliance__v1__notice_service__method_descriptors,
+  calltrace__compliance__v1__notice_service__method_indices_by_name
+};
+void calltrace__compliance__v1__notice_service__get_notice(ProtobufCService *service,
+                                                           const Calltrace__Compliance__V1__GetNoticeRequest *input,
+                                                           Calltrace__Compliance__V1__GetNoticeResponse_Closure closure,
+                                                           void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__notice_service__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__notice_service__get_notice_settings(ProtobufCService *service,
+                                                                    const Calltrace__Compliance__V1__GetNoticeSettingsRequest *input,
+                                                                    Calltrace__Compliance__V1__GetNoticeSettingsResponse_Closure closure,
+                                                                    void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__notice_service__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__notice_service__set_notice_settings(ProtobufCService *service,
+                                                                    const Calltrace__Compliance__V1__SetNoticeSettingsRequest *input,
+                                                                    Calltrace__Compliance__V1__SetNoticeSettingsResponse_Closure closure,
+                                                                    void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__notice_service__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__notice_service__init (Calltrace__Compliance__V1__NoticeService_Service *service,
+                                                      Calltrace__Compliance__V1__NoticeService_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &calltrace__compliance__v1__notice_service__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}
+static const ProtobufCMethodDescriptor calltrace__compliance__v1__register_service__method_descriptors[4] =
+{
+  { "ListSubProcessors", &calltrace__compliance__v1__list_sub_processors_request__descriptor, &calltrace__compliance__v1__list_sub_processors_response__descriptor },
+  { "GetRecordOfProcessing", &calltrace__compliance__v1__get_record_of_processing_request__descriptor, &calltrace__compliance__v1__get_record_of_processing_response__descriptor },
+  { "GetProcessingAgreement", &calltrace__compliance__v1__get_processing_agreement_request__descriptor, &calltrace__compliance__v1__get_processing_agreement_response__descriptor },
+  { "AcceptProcessingAgreement", &calltrace__compliance__v1__accept_processing_agreement_request__descriptor, &calltrace__compliance__v1__accept_processing_agreement_response__descriptor },
+};
+const unsigned calltrace__compliance__v1__register_service__method_indices_by_name[] = {
+  3,        /* AcceptProcessingAgreement */
+  2,        /* GetProcessingAgreement */
+  1,        /* GetRecordOfProcessing */
+  0         /* ListSubProcessors */
+};
+const ProtobufCServiceDescriptor calltrace__compliance__v1__register_service__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.RegisterService",
+  "RegisterService",
+  "Calltrace__Compliance__V1__RegisterService",
+  "calltrace.compliance.v1",
+  4,
+  calltrace__compliance__v1__register_service__method_descriptors,
+  calltrace__compliance__v1__register_service__method_indices_by_name
+};
+void calltrace__compliance__v1__register_service__list_sub_processors(ProtobufCService *service,
+                                                                      const Calltrace__Compliance__V1__ListSubProcessorsRequest *input,
+                                                                      Calltrace__Compliance__V1__ListSubProcessorsResponse_Closure closure,
+                                                                      void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__register_service__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__register_service__get_record_of_processing(ProtobufCService *service,
+                                                                           const Calltrace__Compliance__V1__GetRecordOfProcessingRequest *input,
+                                                                           Calltrace__Compliance__V1__GetRecordOfProcessingResponse_Closure closure,
+                                                                           void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__register_service__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__register_service__get_processing_agreement(ProtobufCService *service,
+                                                                           const Calltrace__Compliance__V1__GetProcessingAgreementRequest *input,
+                                                                           Calltrace__Compliance__V1__GetProcessingAgreementResponse_Closure closure,
+                                                                           void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__register_service__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__register_service__accept_processing_agreement(ProtobufCService *service,
+                                                                              const Calltrace__Compliance__V1__AcceptProcessingAgreementRequest *input,
+                                                                              Calltrace__Compliance__V1__AcceptProcessingAgreementResponse_Closure closure,
+                                                                              void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__register_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__register_service__init (Calltrace__Compliance__V1__RegisterService_Service *service,
+                                                        Calltrace__Compliance__V1__RegisterService_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &calltrace__compliance__v1__register_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }

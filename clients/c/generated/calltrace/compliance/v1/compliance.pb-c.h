@@ -85,6 +85,24 @@ typedef struct Calltrace__Compliance__V1__ObjectToProcessingRequest Calltrace__C
 typedef struct Calltrace__Compliance__V1__ObjectToProcessingResponse Calltrace__Compliance__V1__ObjectToProcessingResponse;
 typedef struct Calltrace__Compliance__V1__CloseSubjectRequestRequest Calltrace__Compliance__V1__CloseSubjectRequestRequest;
 typedef struct Calltrace__Compliance__V1__CloseSubjectRequestResponse Calltrace__Compliance__V1__CloseSubjectRequestResponse;
+typedef struct Calltrace__Compliance__V1__NoticeOverride Calltrace__Compliance__V1__NoticeOverride;
+typedef struct Calltrace__Compliance__V1__NoticeSettings Calltrace__Compliance__V1__NoticeSettings;
+typedef struct Calltrace__Compliance__V1__GetNoticeRequest Calltrace__Compliance__V1__GetNoticeRequest;
+typedef struct Calltrace__Compliance__V1__GetNoticeResponse Calltrace__Compliance__V1__GetNoticeResponse;
+typedef struct Calltrace__Compliance__V1__GetNoticeSettingsRequest Calltrace__Compliance__V1__GetNoticeSettingsRequest;
+typedef struct Calltrace__Compliance__V1__GetNoticeSettingsResponse Calltrace__Compliance__V1__GetNoticeSettingsResponse;
+typedef struct Calltrace__Compliance__V1__SetNoticeSettingsRequest Calltrace__Compliance__V1__SetNoticeSettingsRequest;
+typedef struct Calltrace__Compliance__V1__SetNoticeSettingsResponse Calltrace__Compliance__V1__SetNoticeSettingsResponse;
+typedef struct Calltrace__Compliance__V1__SubProcessor Calltrace__Compliance__V1__SubProcessor;
+typedef struct Calltrace__Compliance__V1__ListSubProcessorsRequest Calltrace__Compliance__V1__ListSubProcessorsRequest;
+typedef struct Calltrace__Compliance__V1__ListSubProcessorsResponse Calltrace__Compliance__V1__ListSubProcessorsResponse;
+typedef struct Calltrace__Compliance__V1__GetRecordOfProcessingRequest Calltrace__Compliance__V1__GetRecordOfProcessingRequest;
+typedef struct Calltrace__Compliance__V1__GetRecordOfProcessingResponse Calltrace__Compliance__V1__GetRecordOfProcessingResponse;
+typedef struct Calltrace__Compliance__V1__ProcessingAgreement Calltrace__Compliance__V1__ProcessingAgreement;
+typedef struct Calltrace__Compliance__V1__GetProcessingAgreementRequest Calltrace__Compliance__V1__GetProcessingAgreementRequest;
+typedef struct Calltrace__Compliance__V1__GetProcessingAgreementResponse Calltrace__Compliance__V1__GetProcessingAgreementResponse;
+typedef struct Calltrace__Compliance__V1__AcceptProcessingAgreementRequest Calltrace__Compliance__V1__AcceptProcessingAgreementRequest;
+typedef struct Calltrace__Compliance__V1__AcceptProcessingAgreementResponse Calltrace__Compliance__V1__AcceptProcessingAgreementResponse;
 
 
 /* --- enums --- */
@@ -176,6 +194,30 @@ typedef enum _Calltrace__Compliance__V1__SubjectRequestView {
   CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_VIEW__SUBJECT_REQUEST_VIEW_DUE_SOON = 3
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_VIEW)
 } Calltrace__Compliance__V1__SubjectRequestView;
+typedef enum _Calltrace__Compliance__V1__NoticeKind {
+  CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_UNSPECIFIED = 0,
+  /*
+   * for the firm's website
+   */
+  CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_WEBSITE_RECORDING = 1,
+  /*
+   * played when a returned call connects
+   */
+  CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_CALLBACK_GREETING = 2,
+  /*
+   * played on inbound calls, when switched on
+   */
+  CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_INBOUND_GREETING = 3,
+  /*
+   * for the firm's privacy notice
+   */
+  CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_PRIVACY_NOTICE_CLAUSE = 4,
+  /*
+   * for client-care letters
+   */
+  CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_CLIENT_CARE = 5
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__COMPLIANCE__V1__NOTICE_KIND)
+} Calltrace__Compliance__V1__NoticeKind;
 
 /* --- messages --- */
 
@@ -1214,6 +1256,251 @@ struct  Calltrace__Compliance__V1__CloseSubjectRequestResponse
 };
 #define CALLTRACE__COMPLIANCE__V1__CLOSE_SUBJECT_REQUEST_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__close_subject_request_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__NoticeOverride
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__NoticeKind kind;
+  /*
+   * At most 2000 characters; {firm} and {phone} are filled in.
+   */
+  char *text;
+};
+#define CALLTRACE__COMPLIANCE__V1__NOTICE_OVERRIDE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__notice_override__descriptor) \
+    , CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__NoticeSettings
+{
+  ProtobufCMessage base;
+  /*
+   * At most 200 characters each.
+   */
+  char *firm_name;
+  char *firm_phone;
+  protobuf_c_boolean inbound_greeting;
+  size_t n_overrides;
+  Calltrace__Compliance__V1__NoticeOverride **overrides;
+  /*
+   * Set by the service.
+   */
+  int64_t updated_at_unix_ms;
+  char *updated_by;
+};
+#define CALLTRACE__COMPLIANCE__V1__NOTICE_SETTINGS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__notice_settings__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__GetNoticeRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  Calltrace__Compliance__V1__NoticeKind kind;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_NOTICE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_notice_request__descriptor) \
+    , (char *)protobuf_c_empty_string, CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_UNSPECIFIED }
+
+
+struct  Calltrace__Compliance__V1__GetNoticeResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__NoticeKind kind;
+  char *text;
+  /*
+   * The shipped template's version, or "firm" for the firm's own wording.
+   */
+  char *template_version;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_NOTICE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_notice_response__descriptor) \
+    , CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__GetNoticeSettingsRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_NOTICE_SETTINGS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_notice_settings_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__GetNoticeSettingsResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__NoticeSettings *settings;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_NOTICE_SETTINGS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_notice_settings_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__SetNoticeSettingsRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  Calltrace__Compliance__V1__NoticeSettings *settings;
+};
+#define CALLTRACE__COMPLIANCE__V1__SET_NOTICE_SETTINGS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__set_notice_settings_request__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL }
+
+
+struct  Calltrace__Compliance__V1__SetNoticeSettingsResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__NoticeSettings *settings;
+};
+#define CALLTRACE__COMPLIANCE__V1__SET_NOTICE_SETTINGS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__set_notice_settings_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__SubProcessor
+{
+  ProtobufCMessage base;
+  char *name;
+  char *purpose;
+  size_t n_data_categories;
+  char **data_categories;
+  char *location;
+  /*
+   * e.g. "UK IDTA", "EU SCCs with the UK Addendum", "none (UK)".
+   */
+  char *transfer_mechanism;
+  /*
+   * YYYY-MM-DD.
+   */
+  char *dpa_date;
+  /*
+   * The sub-processor does not train its models on the data (P5).
+   */
+  protobuf_c_boolean training_opt_out;
+};
+#define CALLTRACE__COMPLIANCE__V1__SUB_PROCESSOR__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__sub_processor__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Calltrace__Compliance__V1__ListSubProcessorsRequest
+{
+  ProtobufCMessage base;
+};
+#define CALLTRACE__COMPLIANCE__V1__LIST_SUB_PROCESSORS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__list_sub_processors_request__descriptor) \
+     }
+
+
+struct  Calltrace__Compliance__V1__ListSubProcessorsResponse
+{
+  ProtobufCMessage base;
+  size_t n_sub_processors;
+  Calltrace__Compliance__V1__SubProcessor **sub_processors;
+  /*
+   * The first 16 hex digits of the register's SHA-256: changes whenever the list does.
+   */
+  char *register_version;
+  /*
+   * Where it came from: the file, or "shipped".
+   */
+  char *source;
+  char *processor_name;
+  char *processor_contact;
+};
+#define CALLTRACE__COMPLIANCE__V1__LIST_SUB_PROCESSORS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__list_sub_processors_response__descriptor) \
+    , 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__GetRecordOfProcessingRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_RECORD_OF_PROCESSING_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_record_of_processing_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__GetRecordOfProcessingResponse
+{
+  ProtobufCMessage base;
+  char *json;
+  char *text;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_RECORD_OF_PROCESSING_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_record_of_processing_response__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__ProcessingAgreement
+{
+  ProtobufCMessage base;
+  char *template_version;
+  char *register_version;
+  char *text;
+  /*
+   * Empty until accepted.
+   */
+  char *accepted_template_version;
+  char *accepted_register_version;
+  char *accepted_by;
+  int64_t accepted_at_unix_ms;
+  /*
+   * Accepted, but the sub-processor list or the template changed since: notice is owed.
+   */
+  protobuf_c_boolean needs_notice;
+};
+#define CALLTRACE__COMPLIANCE__V1__PROCESSING_AGREEMENT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__processing_agreement__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+
+
+struct  Calltrace__Compliance__V1__GetProcessingAgreementRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_PROCESSING_AGREEMENT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_processing_agreement_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__GetProcessingAgreementResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__ProcessingAgreement *agreement;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_PROCESSING_AGREEMENT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_processing_agreement_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__AcceptProcessingAgreementRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *template_version;
+  char *register_version;
+};
+#define CALLTRACE__COMPLIANCE__V1__ACCEPT_PROCESSING_AGREEMENT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__accept_processing_agreement_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__AcceptProcessingAgreementResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__ProcessingAgreement *agreement;
+};
+#define CALLTRACE__COMPLIANCE__V1__ACCEPT_PROCESSING_AGREEMENT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__accept_processing_agreement_response__descriptor) \
     , NULL }
 
 
@@ -2547,6 +2834,348 @@ Calltrace__Compliance__V1__CloseSubjectRequestResponse *
 void   calltrace__compliance__v1__close_subject_request_response__free_unpacked
                      (Calltrace__Compliance__V1__CloseSubjectRequestResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__NoticeOverride methods */
+void   calltrace__compliance__v1__notice_override__init
+                     (Calltrace__Compliance__V1__NoticeOverride         *message);
+size_t calltrace__compliance__v1__notice_override__get_packed_size
+                     (const Calltrace__Compliance__V1__NoticeOverride   *message);
+size_t calltrace__compliance__v1__notice_override__pack
+                     (const Calltrace__Compliance__V1__NoticeOverride   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__notice_override__pack_to_buffer
+                     (const Calltrace__Compliance__V1__NoticeOverride   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__NoticeOverride *
+       calltrace__compliance__v1__notice_override__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__notice_override__free_unpacked
+                     (Calltrace__Compliance__V1__NoticeOverride *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__NoticeSettings methods */
+void   calltrace__compliance__v1__notice_settings__init
+                     (Calltrace__Compliance__V1__NoticeSettings         *message);
+size_t calltrace__compliance__v1__notice_settings__get_packed_size
+                     (const Calltrace__Compliance__V1__NoticeSettings   *message);
+size_t calltrace__compliance__v1__notice_settings__pack
+                     (const Calltrace__Compliance__V1__NoticeSettings   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__notice_settings__pack_to_buffer
+                     (const Calltrace__Compliance__V1__NoticeSettings   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__NoticeSettings *
+       calltrace__compliance__v1__notice_settings__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__notice_settings__free_unpacked
+                     (Calltrace__Compliance__V1__NoticeSettings *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetNoticeRequest methods */
+void   calltrace__compliance__v1__get_notice_request__init
+                     (Calltrace__Compliance__V1__GetNoticeRequest         *message);
+size_t calltrace__compliance__v1__get_notice_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetNoticeRequest   *message);
+size_t calltrace__compliance__v1__get_notice_request__pack
+                     (const Calltrace__Compliance__V1__GetNoticeRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_notice_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetNoticeRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetNoticeRequest *
+       calltrace__compliance__v1__get_notice_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_notice_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetNoticeRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetNoticeResponse methods */
+void   calltrace__compliance__v1__get_notice_response__init
+                     (Calltrace__Compliance__V1__GetNoticeResponse         *message);
+size_t calltrace__compliance__v1__get_notice_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetNoticeResponse   *message);
+size_t calltrace__compliance__v1__get_notice_response__pack
+                     (const Calltrace__Compliance__V1__GetNoticeResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_notice_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetNoticeResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetNoticeResponse *
+       calltrace__compliance__v1__get_notice_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_notice_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetNoticeResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetNoticeSettingsRequest methods */
+void   calltrace__compliance__v1__get_notice_settings_request__init
+                     (Calltrace__Compliance__V1__GetNoticeSettingsRequest         *message);
+size_t calltrace__compliance__v1__get_notice_settings_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetNoticeSettingsRequest   *message);
+size_t calltrace__compliance__v1__get_notice_settings_request__pack
+                     (const Calltrace__Compliance__V1__GetNoticeSettingsRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_notice_settings_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetNoticeSettingsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetNoticeSettingsRequest *
+       calltrace__compliance__v1__get_notice_settings_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_notice_settings_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetNoticeSettingsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetNoticeSettingsResponse methods */
+void   calltrace__compliance__v1__get_notice_settings_response__init
+                     (Calltrace__Compliance__V1__GetNoticeSettingsResponse         *message);
+size_t calltrace__compliance__v1__get_notice_settings_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetNoticeSettingsResponse   *message);
+size_t calltrace__compliance__v1__get_notice_settings_response__pack
+                     (const Calltrace__Compliance__V1__GetNoticeSettingsResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_notice_settings_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetNoticeSettingsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetNoticeSettingsResponse *
+       calltrace__compliance__v1__get_notice_settings_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_notice_settings_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetNoticeSettingsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__SetNoticeSettingsRequest methods */
+void   calltrace__compliance__v1__set_notice_settings_request__init
+                     (Calltrace__Compliance__V1__SetNoticeSettingsRequest         *message);
+size_t calltrace__compliance__v1__set_notice_settings_request__get_packed_size
+                     (const Calltrace__Compliance__V1__SetNoticeSettingsRequest   *message);
+size_t calltrace__compliance__v1__set_notice_settings_request__pack
+                     (const Calltrace__Compliance__V1__SetNoticeSettingsRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__set_notice_settings_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__SetNoticeSettingsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__SetNoticeSettingsRequest *
+       calltrace__compliance__v1__set_notice_settings_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__set_notice_settings_request__free_unpacked
+                     (Calltrace__Compliance__V1__SetNoticeSettingsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__SetNoticeSettingsResponse methods */
+void   calltrace__compliance__v1__set_notice_settings_response__init
+                     (Calltrace__Compliance__V1__SetNoticeSettingsResponse         *message);
+size_t calltrace__compliance__v1__set_notice_settings_response__get_packed_size
+                     (const Calltrace__Compliance__V1__SetNoticeSettingsResponse   *message);
+size_t calltrace__compliance__v1__set_notice_settings_response__pack
+                     (const Calltrace__Compliance__V1__SetNoticeSettingsResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__set_notice_settings_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__SetNoticeSettingsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__SetNoticeSettingsResponse *
+       calltrace__compliance__v1__set_notice_settings_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__set_notice_settings_response__free_unpacked
+                     (Calltrace__Compliance__V1__SetNoticeSettingsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__SubProcessor methods */
+void   calltrace__compliance__v1__sub_processor__init
+                     (Calltrace__Compliance__V1__SubProcessor         *message);
+size_t calltrace__compliance__v1__sub_processor__get_packed_size
+                     (const Calltrace__Compliance__V1__SubProcessor   *message);
+size_t calltrace__compliance__v1__sub_processor__pack
+                     (const Calltrace__Compliance__V1__SubProcessor   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__sub_processor__pack_to_buffer
+                     (const Calltrace__Compliance__V1__SubProcessor   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__SubProcessor *
+       calltrace__compliance__v1__sub_processor__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__sub_processor__free_unpacked
+                     (Calltrace__Compliance__V1__SubProcessor *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ListSubProcessorsRequest methods */
+void   calltrace__compliance__v1__list_sub_processors_request__init
+                     (Calltrace__Compliance__V1__ListSubProcessorsRequest         *message);
+size_t calltrace__compliance__v1__list_sub_processors_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ListSubProcessorsRequest   *message);
+size_t calltrace__compliance__v1__list_sub_processors_request__pack
+                     (const Calltrace__Compliance__V1__ListSubProcessorsRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__list_sub_processors_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListSubProcessorsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ListSubProcessorsRequest *
+       calltrace__compliance__v1__list_sub_processors_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__list_sub_processors_request__free_unpacked
+                     (Calltrace__Compliance__V1__ListSubProcessorsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ListSubProcessorsResponse methods */
+void   calltrace__compliance__v1__list_sub_processors_response__init
+                     (Calltrace__Compliance__V1__ListSubProcessorsResponse         *message);
+size_t calltrace__compliance__v1__list_sub_processors_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ListSubProcessorsResponse   *message);
+size_t calltrace__compliance__v1__list_sub_processors_response__pack
+                     (const Calltrace__Compliance__V1__ListSubProcessorsResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__list_sub_processors_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListSubProcessorsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ListSubProcessorsResponse *
+       calltrace__compliance__v1__list_sub_processors_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__list_sub_processors_response__free_unpacked
+                     (Calltrace__Compliance__V1__ListSubProcessorsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetRecordOfProcessingRequest methods */
+void   calltrace__compliance__v1__get_record_of_processing_request__init
+                     (Calltrace__Compliance__V1__GetRecordOfProcessingRequest         *message);
+size_t calltrace__compliance__v1__get_record_of_processing_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetRecordOfProcessingRequest   *message);
+size_t calltrace__compliance__v1__get_record_of_processing_request__pack
+                     (const Calltrace__Compliance__V1__GetRecordOfProcessingRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_record_of_processing_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetRecordOfProcessingRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetRecordOfProcessingRequest *
+       calltrace__compliance__v1__get_record_of_processing_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_record_of_processing_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetRecordOfProcessingRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetRecordOfProcessingResponse methods */
+void   calltrace__compliance__v1__get_record_of_processing_response__init
+                     (Calltrace__Compliance__V1__GetRecordOfProcessingResponse         *message);
+size_t calltrace__compliance__v1__get_record_of_processing_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetRecordOfProcessingResponse   *message);
+size_t calltrace__compliance__v1__get_record_of_processing_response__pack
+                     (const Calltrace__Compliance__V1__GetRecordOfProcessingResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_record_of_processing_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetRecordOfProcessingResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetRecordOfProcessingResponse *
+       calltrace__compliance__v1__get_record_of_processing_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_record_of_processing_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetRecordOfProcessingResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ProcessingAgreement methods */
+void   calltrace__compliance__v1__processing_agreement__init
+                     (Calltrace__Compliance__V1__ProcessingAgreement         *message);
+size_t calltrace__compliance__v1__processing_agreement__get_packed_size
+                     (const Calltrace__Compliance__V1__ProcessingAgreement   *message);
+size_t calltrace__compliance__v1__processing_agreement__pack
+                     (const Calltrace__Compliance__V1__ProcessingAgreement   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__processing_agreement__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ProcessingAgreement   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ProcessingAgreement *
+       calltrace__compliance__v1__processing_agreement__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__processing_agreement__free_unpacked
+                     (Calltrace__Compliance__V1__ProcessingAgreement *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetProcessingAgreementRequest methods */
+void   calltrace__compliance__v1__get_processing_agreement_request__init
+                     (Calltrace__Compliance__V1__GetProcessingAgreementRequest         *message);
+size_t calltrace__compliance__v1__get_processing_agreement_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetProcessingAgreementRequest   *message);
+size_t calltrace__compliance__v1__get_processing_agreement_request__pack
+                     (const Calltrace__Compliance__V1__GetProcessingAgreementRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_processing_agreement_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetProcessingAgreementRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetProcessingAgreementRequest *
+       calltrace__compliance__v1__get_processing_agreement_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_processing_agreement_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetProcessingAgreementRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetProcessingAgreementResponse methods */
+void   calltrace__compliance__v1__get_processing_agreement_response__init
+                     (Calltrace__Compliance__V1__GetProcessingAgreementResponse         *message);
+size_t calltrace__compliance__v1__get_processing_agreement_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetProcessingAgreementResponse   *message);
+size_t calltrace__compliance__v1__get_processing_agreement_response__pack
+                     (const Calltrace__Compliance__V1__GetProcessingAgreementResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_processing_agreement_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetProcessingAgreementResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetProcessingAgreementResponse *
+       calltrace__compliance__v1__get_processing_agreement_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_processing_agreement_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetProcessingAgreementResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__AcceptProcessingAgreementRequest methods */
+void   calltrace__compliance__v1__accept_processing_agreement_request__init
+                     (Calltrace__Compliance__V1__AcceptProcessingAgreementRequest         *message);
+size_t calltrace__compliance__v1__accept_processing_agreement_request__get_packed_size
+                     (const Calltrace__Compliance__V1__AcceptProcessingAgreementRequest   *message);
+size_t calltrace__compliance__v1__accept_processing_agreement_request__pack
+                     (const Calltrace__Compliance__V1__AcceptProcessingAgreementRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__accept_processing_agreement_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__AcceptProcessingAgreementRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__AcceptProcessingAgreementRequest *
+       calltrace__compliance__v1__accept_processing_agreement_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__accept_processing_agreement_request__free_unpacked
+                     (Calltrace__Compliance__V1__AcceptProcessingAgreementRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__AcceptProcessingAgreementResponse methods */
+void   calltrace__compliance__v1__accept_processing_agreement_response__init
+                     (Calltrace__Compliance__V1__AcceptProcessingAgreementResponse         *message);
+size_t calltrace__compliance__v1__accept_processing_agreement_response__get_packed_size
+                     (const Calltrace__Compliance__V1__AcceptProcessingAgreementResponse   *message);
+size_t calltrace__compliance__v1__accept_processing_agreement_response__pack
+                     (const Calltrace__Compliance__V1__AcceptProcessingAgreementResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__accept_processing_agreement_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__AcceptProcessingAgreementResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__AcceptProcessingAgreementResponse *
+       calltrace__compliance__v1__accept_processing_agreement_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__accept_processing_agreement_response__free_unpacked
+                     (Calltrace__Compliance__V1__AcceptProcessingAgreementResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Calltrace__Compliance__V1__AuditEvent_Closure)
@@ -2758,6 +3387,60 @@ typedef void (*Calltrace__Compliance__V1__CloseSubjectRequestRequest_Closure)
                   void *closure_data);
 typedef void (*Calltrace__Compliance__V1__CloseSubjectRequestResponse_Closure)
                  (const Calltrace__Compliance__V1__CloseSubjectRequestResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__NoticeOverride_Closure)
+                 (const Calltrace__Compliance__V1__NoticeOverride *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__NoticeSettings_Closure)
+                 (const Calltrace__Compliance__V1__NoticeSettings *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetNoticeRequest_Closure)
+                 (const Calltrace__Compliance__V1__GetNoticeRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetNoticeResponse_Closure)
+                 (const Calltrace__Compliance__V1__GetNoticeResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetNoticeSettingsRequest_Closure)
+                 (const Calltrace__Compliance__V1__GetNoticeSettingsRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetNoticeSettingsResponse_Closure)
+                 (const Calltrace__Compliance__V1__GetNoticeSettingsResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__SetNoticeSettingsRequest_Closure)
+                 (const Calltrace__Compliance__V1__SetNoticeSettingsRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__SetNoticeSettingsResponse_Closure)
+                 (const Calltrace__Compliance__V1__SetNoticeSettingsResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__SubProcessor_Closure)
+                 (const Calltrace__Compliance__V1__SubProcessor *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ListSubProcessorsRequest_Closure)
+                 (const Calltrace__Compliance__V1__ListSubProcessorsRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ListSubProcessorsResponse_Closure)
+                 (const Calltrace__Compliance__V1__ListSubProcessorsResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetRecordOfProcessingRequest_Closure)
+                 (const Calltrace__Compliance__V1__GetRecordOfProcessingRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetRecordOfProcessingResponse_Closure)
+                 (const Calltrace__Compliance__V1__GetRecordOfProcessingResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ProcessingAgreement_Closure)
+                 (const Calltrace__Compliance__V1__ProcessingAgreement *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetProcessingAgreementRequest_Closure)
+                 (const Calltrace__Compliance__V1__GetProcessingAgreementRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetProcessingAgreementResponse_Closure)
+                 (const Calltrace__Compliance__V1__GetProcessingAgreementResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__AcceptProcessingAgreementRequest_Closure)
+                 (const Calltrace__Compliance__V1__AcceptProcessingAgreementRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__AcceptProcessingAgreementResponse_Closure)
+                 (const Calltrace__Compliance__V1__AcceptProcessingAgreementResponse *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -3116,6 +3799,93 @@ void calltrace__compliance__v1__offboarding_service__get_signing_key(ProtobufCSe
                                                                      const Calltrace__Compliance__V1__GetSigningKeyRequest *input,
                                                                      Calltrace__Compliance__V1__GetSigningKeyResponse_Closure closure,
                                                                      void *closure_data);
+typedef struct Calltrace__Compliance__V1__NoticeService_Service Calltrace__Compliance__V1__NoticeService_Service;
+struct Calltrace__Compliance__V1__NoticeService_Service
+{
+  ProtobufCService base;
+  void (*get_notice)(Calltrace__Compliance__V1__NoticeService_Service *service,
+                     const Calltrace__Compliance__V1__GetNoticeRequest *input,
+                     Calltrace__Compliance__V1__GetNoticeResponse_Closure closure,
+                     void *closure_data);
+  void (*get_notice_settings)(Calltrace__Compliance__V1__NoticeService_Service *service,
+                              const Calltrace__Compliance__V1__GetNoticeSettingsRequest *input,
+                              Calltrace__Compliance__V1__GetNoticeSettingsResponse_Closure closure,
+                              void *closure_data);
+  void (*set_notice_settings)(Calltrace__Compliance__V1__NoticeService_Service *service,
+                              const Calltrace__Compliance__V1__SetNoticeSettingsRequest *input,
+                              Calltrace__Compliance__V1__SetNoticeSettingsResponse_Closure closure,
+                              void *closure_data);
+};
+typedef void (*Calltrace__Compliance__V1__NoticeService_ServiceDestroy)(Calltrace__Compliance__V1__NoticeService_Service *);
+void calltrace__compliance__v1__notice_service__init (Calltrace__Compliance__V1__NoticeService_Service *service,
+                                                      Calltrace__Compliance__V1__NoticeService_ServiceDestroy destroy);
+#define CALLTRACE__COMPLIANCE__V1__NOTICE_SERVICE__BASE_INIT \
+    { &calltrace__compliance__v1__notice_service__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define CALLTRACE__COMPLIANCE__V1__NOTICE_SERVICE__INIT(function_prefix__) \
+    { CALLTRACE__COMPLIANCE__V1__NOTICE_SERVICE__BASE_INIT,\
+      function_prefix__ ## get_notice,\
+      function_prefix__ ## get_notice_settings,\
+      function_prefix__ ## set_notice_settings  }
+void calltrace__compliance__v1__notice_service__get_notice(ProtobufCService *service,
+                                                           const Calltrace__Compliance__V1__GetNoticeRequest *input,
+                                                           Calltrace__Compliance__V1__GetNoticeResponse_Closure closure,
+                                                           void *closure_data);
+void calltrace__compliance__v1__notice_service__get_notice_settings(ProtobufCService *service,
+                                                                    const Calltrace__Compliance__V1__GetNoticeSettingsRequest *input,
+                                                                    Calltrace__Compliance__V1__GetNoticeSettingsResponse_Closure closure,
+                                                                    void *closure_data);
+void calltrace__compliance__v1__notice_service__set_notice_settings(ProtobufCService *service,
+                                                                    const Calltrace__Compliance__V1__SetNoticeSettingsRequest *input,
+                                                                    Calltrace__Compliance__V1__SetNoticeSettingsResponse_Closure closure,
+                                                                    void *closure_data);
+typedef struct Calltrace__Compliance__V1__RegisterService_Service Calltrace__Compliance__V1__RegisterService_Service;
+struct Calltrace__Compliance__V1__RegisterService_Service
+{
+  ProtobufCService base;
+  void (*list_sub_processors)(Calltrace__Compliance__V1__RegisterService_Service *service,
+                              const Calltrace__Compliance__V1__ListSubProcessorsRequest *input,
+                              Calltrace__Compliance__V1__ListSubProcessorsResponse_Closure closure,
+                              void *closure_data);
+  void (*get_record_of_processing)(Calltrace__Compliance__V1__RegisterService_Service *service,
+                                   const Calltrace__Compliance__V1__GetRecordOfProcessingRequest *input,
+                                   Calltrace__Compliance__V1__GetRecordOfProcessingResponse_Closure closure,
+                                   void *closure_data);
+  void (*get_processing_agreement)(Calltrace__Compliance__V1__RegisterService_Service *service,
+                                   const Calltrace__Compliance__V1__GetProcessingAgreementRequest *input,
+                                   Calltrace__Compliance__V1__GetProcessingAgreementResponse_Closure closure,
+                                   void *closure_data);
+  void (*accept_processing_agreement)(Calltrace__Compliance__V1__RegisterService_Service *service,
+                                      const Calltrace__Compliance__V1__AcceptProcessingAgreementRequest *input,
+                                      Calltrace__Compliance__V1__AcceptProcessingAgreementResponse_Closure closure,
+                                      void *closure_data);
+};
+typedef void (*Calltrace__Compliance__V1__RegisterService_ServiceDestroy)(Calltrace__Compliance__V1__RegisterService_Service *);
+void calltrace__compliance__v1__register_service__init (Calltrace__Compliance__V1__RegisterService_Service *service,
+                                                        Calltrace__Compliance__V1__RegisterService_ServiceDestroy destroy);
+#define CALLTRACE__COMPLIANCE__V1__REGISTER_SERVICE__BASE_INIT \
+    { &calltrace__compliance__v1__register_service__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define CALLTRACE__COMPLIANCE__V1__REGISTER_SERVICE__INIT(function_prefix__) \
+    { CALLTRACE__COMPLIANCE__V1__REGISTER_SERVICE__BASE_INIT,\
+      function_prefix__ ## list_sub_processors,\
+      function_prefix__ ## get_record_of_processing,\
+      function_prefix__ ## get_processing_agreement,\
+      function_prefix__ ## accept_processing_agreement  }
+void calltrace__compliance__v1__register_service__list_sub_processors(ProtobufCService *service,
+                                                                      const Calltrace__Compliance__V1__ListSubProcessorsRequest *input,
+                                                                      Calltrace__Compliance__V1__ListSubProcessorsResponse_Closure closure,
+                                                                      void *closure_data);
+void calltrace__compliance__v1__register_service__get_record_of_processing(ProtobufCService *service,
+                                                                           const Calltrace__Compliance__V1__GetRecordOfProcessingRequest *input,
+                                                                           Calltrace__Compliance__V1__GetRecordOfProcessingResponse_Closure closure,
+                                                                           void *closure_data);
+void calltrace__compliance__v1__register_service__get_processing_agreement(ProtobufCService *service,
+                                                                           const Calltrace__Compliance__V1__GetProcessingAgreementRequest *input,
+                                                                           Calltrace__Compliance__V1__GetProcessingAgreementResponse_Closure closure,
+                                                                           void *closure_data);
+void calltrace__compliance__v1__register_service__accept_processing_agreement(ProtobufCService *service,
+                                                                              const Calltrace__Compliance__V1__AcceptProcessingAgreementRequest *input,
+                                                                              Calltrace__Compliance__V1__AcceptProcessingAgreementResponse_Closure closure,
+                                                                              void *closure_data);
 
 /* --- descriptors --- */
 
@@ -3128,6 +3898,7 @@ extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__subject_reque
 extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__identity_check__descriptor;
 extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__subject_request_state__descriptor;
 extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__subject_request_view__descriptor;
+extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__notice_kind__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__audit_event__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__append_audit_events_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__append_audit_events_response__descriptor;
@@ -3198,6 +3969,24 @@ extern const ProtobufCMessageDescriptor calltrace__compliance__v1__object_to_pro
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__object_to_processing_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__close_subject_request_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__close_subject_request_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__notice_override__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__notice_settings__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_notice_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_notice_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_notice_settings_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_notice_settings_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__set_notice_settings_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__set_notice_settings_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__sub_processor__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__list_sub_processors_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__list_sub_processors_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_record_of_processing_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_record_of_processing_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__processing_agreement__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_processing_agreement_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_processing_agreement_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__accept_processing_agreement_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__accept_processing_agreement_response__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__compliance__v1__audit_service__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__compliance__v1__retention_service__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__compliance__v1__deletion_service__descriptor;
@@ -3205,6 +3994,8 @@ extern const ProtobufCServiceDescriptor calltrace__compliance__v1__subject_reque
 extern const ProtobufCServiceDescriptor calltrace__compliance__v1__bundle_service__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__compliance__v1__matter_service__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__compliance__v1__offboarding_service__descriptor;
+extern const ProtobufCServiceDescriptor calltrace__compliance__v1__notice_service__descriptor;
+extern const ProtobufCServiceDescriptor calltrace__compliance__v1__register_service__descriptor;
 
 PROTOBUF_C__END_DECLS
 

@@ -1,0 +1,413 @@
+import CallTraceAPI
+import CallTraceKeys
+import CallTraceProto
+import CallTraceRPC
+import CallTraceServiceHost
+import Foundation
+
+/// The sub-processor register (P5): maintained by the operator as a JSON file
+/// (`subprocessors_file`), or the list shipped with the trust page. Its version is a digest of
+/// its content, so any change to the list changes it — and every agreement accepted under
+/// another version then owes the firm notice.
+public struct SubProcessorRegister: Codable, Sendable, Equatable {
+    public struct Entry: Codable, Sendable, Equatable {
+        public var name: String
+        public var purpose: String
+        public var dataCategories: [String]
+        public var location: String
+        public var transferMechanism: String
+        public var dpaDate: String
+        public var trainingOptOut: Bool
+
+        public init(name: String, purpose: String, dataCategories: [String], location: String, transferMechanism: String, dpaDate: String,
+                    trainingOptOut: Bool) {
+            (self.name, self.purpose, self.dataCategories, self.location) = (name, purpose, dataCategories, location)
+            (self.transferMechanism, self.dpaDate, self.trainingOptOut) = (transferMechanism, dpaDate, trainingOptOut)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, purpose, location
+            case dataCategories = "data_categories", transferMechanism = "transfer_mechanism", dpaDate = "dpa_date", trainingOptOut = "training_opt_out"
+        }
+    }
+
+    public var processorName: String
+    public var processorContact: String
+    public var subProcessors: [Entry]
+
+    enum CodingKeys: String, CodingKey {
+        case processorName = "processor_name", processorContact = "processor_contact", subProcessors = "sub_processors"
+    }
+
+    /// Where it came from: the file's path, or "shipped".
+    public internal(set) var source = "shipped"
+
+    public var version: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let digest = try! SHA256Stream()
+        digest.update((try? encoder.encode(self)) ?? Data())
+        return String(digest.finish().hexString.prefix(16))
+    }
+
+    /// Reads and checks the operator's file; the error names what is wrong.
+    public static func load(from path: String) throws -> SubProcessorRegister {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ConfigurationError("subprocessors_file \(path) cannot be read") }
+        var register: SubProcessorRegister
+        do { register = try JSONDecoder().decode(SubProcessorRegister.self, from: data) } catch {
+            throw ConfigurationError("subprocessors_file \(path) is not a sub-processor register (processor_name, processor_contact, sub_processors: "
+                                     + "name, purpose, data_categories, location, transfer_mechanism, dpa_date, training_opt_out): \(error)")
+        }
+        guard !register.processorName.isEmpty, !register.subProcessors.isEmpty,
+              register.subProcessors.allSatisfy({ !$0.name.isEmpty && !$0.transferMechanism.isEmpty && ($0.dpaDate.isEmpty || Day($0.dpaDate) != nil) })
+        else { throw ConfigurationError("subprocessors_file \(path) needs a processor_name and sub-processors each with a name, a transfer_mechanism and a dpa_date (YYYY-MM-DD)") }
+        register.source = path
+        return register
+    }
+
+    /// The trust page's list. Operators keep their own file (`subprocessors_file`) current:
+    /// the DPA dates below are the ones the shipped agreements were signed on.
+    public static let shipped = SubProcessorRegister(processorName: "CallTrace", processorContact: "privacy@calltrace.example", subProcessors: [
+        Entry(name: "Twilio", purpose: "Telephony: connecting calls to tracking numbers, returned calls, and storing call recordings",
+              dataCategories: ["caller phone numbers", "call audio", "call times"], location: "United States", transferMechanism: "UK IDTA",
+              dpaDate: "2025-01-15", trainingOptOut: true),
+        Entry(name: "Upstash", purpose: "Database: transcripts, AI summaries and call metadata, stored encrypted",
+              dataCategories: ["transcripts", "AI summaries", "call metadata", "caller phone numbers (sealed)"], location: "European Union (Ireland)",
+              transferMechanism: "UK adequacy regulations (EEA)", dpaDate: "2025-01-15", trainingOptOut: true),
+        Entry(name: "Deepgram", purpose: "Speech-to-text transcription of call audio", dataCategories: ["call audio", "transcripts"],
+              location: "United States", transferMechanism: "EU SCCs with the UK Addendum", dpaDate: "2025-02-03", trainingOptOut: true),
+        Entry(name: "Anthropic", purpose: "AI analysis: call summaries and classification", dataCategories: ["transcripts (card and bank details removed)"],
+              location: "United States", transferMechanism: "EU SCCs with the UK Addendum", dpaDate: "2025-02-03", trainingOptOut: true),
+        Entry(name: "Stripe", purpose: "Billing the firm: payment cards are handled entirely by Stripe", dataCategories: ["the firm's billing contact and payment details"],
+              location: "United States", transferMechanism: "UK IDTA", dpaDate: "2025-01-15", trainingOptOut: true),
+    ])
+}
+
+/// A firm's notice settings: its name and number, the inbound-greeting switch, its own wording.
+struct NoticeSettingsRow: Sendable, Codable {
+    var firmName = ""
+    var firmPhone = ""
+    var inboundGreeting = false
+    /// Notice kind (raw value) → the firm's wording.
+    var overrides: [Int: String] = [:]
+    var updatedAt: Int64 = 0
+    var updatedBy = ""
+}
+
+/// The agreement an organisation accepted, and when.
+struct AgreementAcceptance: Sendable {
+    let templateVersion: String
+    let registerVersion: String
+    let acceptedBy: String
+    let acceptedAt: Int64
+}
+
+/// Notices (P3), the record of processing and the processing agreement (P12), rendered from
+/// versioned templates with the firm's details, the register and the retention policy.
+struct DocumentRules: Sendable {
+    typealias Kind = Calltrace_Compliance_V1_NoticeKind
+    static let noticeTemplates = "notices-2026-11"
+    static let agreementTemplate = "dpa-2026-11"
+
+    let repository: any ComplianceRepository
+    let register: SubProcessorRegister
+    let retention: RetentionRules
+    let outbox: AuditOutbox
+    let clock: any WallClock
+
+    // MARK: Notices
+
+    func settings(org: String) async throws -> NoticeSettingsRow {
+        try OrganizationID.validate(org)
+        return try await repository.read { tx in try tx.noticeSettings(org: org) } ?? NoticeSettingsRow()
+    }
+
+    func setSettings(_ requested: Calltrace_Compliance_V1_NoticeSettings, org: String, by actor: String) async throws -> NoticeSettingsRow {
+        try OrganizationID.validate(org)
+        var row = NoticeSettingsRow(firmName: try Text.line(requested.firmName, "firm_name", max: 200),
+                                    firmPhone: try Text.line(requested.firmPhone, "firm_phone", max: 40), inboundGreeting: requested.inboundGreeting,
+                                    updatedAt: clock.nowUnixMs, updatedBy: actor)
+        for override in requested.overrides {
+            guard Kind.allCases.contains(override.kind), override.kind != .unspecified else { throw RPCError(.invalidArgument, "an override names no notice kind") }
+            let text = try Text.paragraph(override.text, "override text", max: 2000)
+            if !text.isEmpty { row.overrides[override.kind.rawValue] = text }
+        }
+        try await repository.write { [outbox, row] tx in
+            try tx.put(row, org: org)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "notices.settings_changed", resource: "organisation:\(org)", outcome: "success",
+                                          detail: "inbound_greeting=\(row.inboundGreeting); own wording for \(row.overrides.count) kinds"), in: tx.connection)
+        }
+        return row
+    }
+
+    /// The notice's text for the firm; INBOUND_GREETING is empty unless switched on.
+    func notice(_ kind: Kind, org: String) async throws -> (text: String, version: String) {
+        let settings = try await self.settings(org: org)
+        if kind == .inboundGreeting && !settings.inboundGreeting { return ("", Self.noticeTemplates) }
+        let policy = try await retention.policy(org: org)
+        let template: String
+        let version: String
+        if let own = settings.overrides[kind.rawValue] {
+            (template, version) = (own, "firm")
+        } else {
+            guard let shipped = Self.templates[kind] else { throw RPCError(.invalidArgument, "name a notice kind") }
+            (template, version) = (shipped, Self.noticeTemplates)
+        }
+        return (Self.fill(template, settings, retention: Self.describe(policy)), version)
+    }
+
+    static func fill(_ template: String, _ settings: NoticeSettingsRow, retention: String) -> String {
+        template.replacingOccurrences(of: "{firm}", with: settings.firmName.isEmpty ? "this firm" : settings.firmName)
+            .replacingOccurrences(of: "{phone}", with: settings.firmPhone.isEmpty ? "the number on our website" : settings.firmPhone)
+            .replacingOccurrences(of: "{retention}", with: retention)
+    }
+
+    static func describe(_ policy: RetentionPolicyRow) -> String {
+        func months(_ n: Int) -> String { n == 0 ? "while our account with CallTrace is active" : "for \(n) months" }
+        return "recordings are kept \(months(policy.recordingsMonths)), transcripts and summaries \(months(policy.transcriptsMonths)), "
+            + "and call records \(months(policy.callRecordsMonths))"
+    }
+
+    static let templates: [Kind: String] = [
+        .websiteRecording: """
+            Calls to {firm} are recorded and transcribed. We use recordings and transcripts to deal with your enquiry, to look \
+            after the quality of our service and to understand how people find us. They are stored encrypted, seen only by \
+            our staff, and {retention}. Our privacy notice explains your rights, including to a copy of your call or to its \
+            deletion; or call us on {phone}.
+            """,
+        .callbackGreeting: "This is {firm} returning your call. This call is recorded.",
+        .inboundGreeting: "Thank you for calling {firm}. Calls are recorded and transcribed to help us deal with your enquiry.",
+        .privacyNoticeClause: """
+            Call recording. When you call us, or we return your call, the call is recorded and transcribed, and a summary is \
+            made, so that we can deal with your enquiry and understand which of our advertising works. Our lawful basis is \
+            our legitimate interests. Our call-tracking provider, CallTrace, processes the recordings for us under a data \
+            processing agreement; transcription and summaries are made by its sub-processors, which do not use them to train \
+            their models, and some process data in the United States under the UK International Data Transfer Agreement or \
+            standard contractual clauses with the UK Addendum. In our call records, {retention}. You may ask for a copy of \
+            your recordings, ask us to delete them, or object to our recording your calls, by contacting {firm} on {phone}.
+            """,
+        .clientCare: """
+            Telephone calls. Calls to and from our enquiry lines are recorded and transcribed, to help us deal with enquiries \
+            and to keep a record of what was said. If your enquiry becomes a matter, the recording may be kept on your matter \
+            file; otherwise {retention}. Please tell us if you would rather your calls were not recorded.
+            """,
+    ]
+
+    // MARK: Record of processing (Article 30(2))
+
+    func recordOfProcessing(org: String) async throws -> (json: String, text: String) {
+        let settings = try await self.settings(org: org)
+        let policy = try await retention.policy(org: org)
+        let transfers = register.subProcessors.filter { !$0.location.contains("United Kingdom") }
+        let document: [String: Any] = [
+            "record": "Article 30(2) UK GDPR — record of processing activities carried out on behalf of a controller",
+            "processor": ["name": register.processorName, "contact": register.processorContact],
+            "controller": ["organisation_id": org, "name": settings.firmName],
+            "categories_of_processing": Self.processing,
+            "categories_of_data_subjects": ["callers to the firm's tracking numbers and the people the firm calls back", "the firm's staff who use CallTrace"],
+            "categories_of_personal_data": ["phone numbers", "call audio", "transcripts", "AI summaries and classifications", "call times and outcomes"],
+            "sub_processors": register.subProcessors.map { ["name": $0.name, "purpose": $0.purpose, "location": $0.location] },
+            "transfers": transfers.map { ["recipient": $0.name, "country": $0.location, "safeguard": $0.transferMechanism] },
+            "security_measures": Self.security,
+            "retention": ["recordings_months": policy.recordingsMonths, "transcripts_months": policy.transcriptsMonths,
+                          "call_records_months": policy.callRecordsMonths, "note": "0: kept while the account is active, deleted on offboarding"],
+            "register_version": register.version, "generated_at": iso(clock.nowUnixMs),
+        ]
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
+        var text = """
+            RECORD OF PROCESSING ACTIVITIES (Article 30(2) UK GDPR)
+            Processor: \(register.processorName), \(register.processorContact)
+            Controller: \(settings.firmName.isEmpty ? "(firm name not set)" : settings.firmName) (organisation \(org))
+
+            Categories of processing carried out on behalf of the controller:
+            \(Self.processing.map { "- \($0)" }.joined(separator: "\n"))
+
+            Transfers to third countries and their safeguards:
+            \(transfers.map { "- \($0.name), \($0.location): \($0.transferMechanism)" }.joined(separator: "\n"))
+
+            Security measures:
+            \(Self.security.map { "- \($0)" }.joined(separator: "\n"))
+
+            Retention: \(Self.describe(policy)).
+
+            """
+        text += "Sub-processors (register \(register.version)):\n" + register.subProcessors.map { "- \($0.name): \($0.purpose) (\($0.location))" }.joined(separator: "\n") + "\n"
+        return (json, text)
+    }
+
+    static let processing = [
+        "recording calls to and from the controller's tracking numbers",
+        "transcribing recordings, with card and bank details removed from text and muted in audio",
+        "AI summaries and classification of transcripts",
+        "attributing calls to marketing sources and reporting",
+        "storing, exporting and deleting the above on the controller's instructions",
+    ]
+
+    static let security = [
+        "mutually authenticated TLS between every component; no plaintext port",
+        "encryption at rest: AES-256-GCM under per-organisation keys wrapped by per-service master keys",
+        "phone numbers sealed, searchable only through a keyed blind index",
+        "per-organisation, role-based access; operator access only under a time-limited grant, visible to the firm",
+        "signed, expiring share links",
+        "a tamper-evident audit trail per organisation",
+        "retention enforced daily; deletion on request across every service; key destruction on offboarding",
+    ]
+
+    // MARK: The processing agreement (Article 28)
+
+    func agreement(org: String) async throws -> (text: String, accepted: AgreementAcceptance?) {
+        let settings = try await self.settings(org: org)
+        let policy = try await retention.policy(org: org)
+        let accepted = try await repository.read { tx in try tx.acceptance(org: org) }
+        return (Self.agreementText(org: org, settings: settings, policy: policy, register: register), accepted)
+    }
+
+    func accept(org: String, template: String, register version: String, by actor: String) async throws -> AgreementAcceptance {
+        try OrganizationID.validate(org)
+        guard template == Self.agreementTemplate, version == register.version else {
+            throw RPCError(.failedPrecondition, "the agreement changed: the current one is template \(Self.agreementTemplate), register \(register.version); read it again")
+        }
+        let acceptance = AgreementAcceptance(templateVersion: template, registerVersion: version, acceptedBy: actor, acceptedAt: clock.nowUnixMs)
+        try await repository.write { [outbox] tx in
+            try tx.insert(acceptance, org: org)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "agreement.accepted", resource: "organisation:\(org)", outcome: "success",
+                                          detail: "template \(template); sub-processor register \(version)"), in: tx.connection)
+        }
+        return acceptance
+    }
+
+    static func agreementText(org: String, settings: NoticeSettingsRow, policy: RetentionPolicyRow, register: SubProcessorRegister) -> String {
+        let controller = settings.firmName.isEmpty ? "the Controller (organisation \(org))" : "\(settings.firmName) (organisation \(org))"
+        return """
+            DATA PROCESSING AGREEMENT (template \(agreementTemplate); sub-processor register \(register.version))
+
+            Between \(controller), the Controller, and \(register.processorName) (\(register.processorContact)), the Processor.
+
+            1. Subject matter and duration. The Processor records, transcribes, analyses and stores calls to and from the
+               Controller's tracking numbers, for as long as the Controller's account is active and until its data is deleted
+               on offboarding.
+            2. Nature and purpose. \(DocumentRules.processing.joined(separator: "; ")).
+            3. Personal data and data subjects. Phone numbers, call audio, transcripts, AI summaries and call metadata of
+               callers to the Controller and of people it calls back; the Controller's users' names and e-mail addresses.
+            4. The Processor's obligations (Article 28(3) UK GDPR). The Processor:
+               (a) processes the personal data only on the Controller's documented instructions, including as to transfers;
+               (b) ensures that persons authorised to process it are bound by confidentiality;
+               (c) takes the measures required by Article 32 (listed in clause 6);
+               (d) engages sub-processors only as set out in clause 5, under written terms giving the same protection;
+               (e) assists the Controller in responding to data subjects' requests (access, erasure, objection), within the
+                   statutory timescale;
+               (f) assists the Controller with security, breach notification, impact assessments and prior consultation;
+               (g) at the Controller's choice deletes or returns all personal data at the end of the services (offboarding:
+                   an export, then deletion with a signed certificate);
+               (h) makes available all information necessary to demonstrate compliance, and allows for audits.
+            5. Sub-processors. The Controller authorises the sub-processors below. The Processor gives notice of any change to
+               this list; the Controller may object.
+            \(register.subProcessors.map { "   - \($0.name): \($0.purpose). Location: \($0.location). Transfer safeguard: \($0.transferMechanism). DPA of \($0.dpaDate.isEmpty ? "(date not recorded)" : $0.dpaDate). Does not train on the data: \($0.trainingOptOut ? "yes" : "no")." }.joined(separator: "\n"))
+            6. Security measures.
+            \(DocumentRules.security.map { "   - \($0)" }.joined(separator: "\n"))
+            7. Retention. Under the Controller's settings \(describe(policy)).
+            8. International transfers are made only with the safeguards listed in clause 5 (Articles 44–49 UK GDPR).
+
+            """
+    }
+}
+
+/// `calltrace.compliance.v1.NoticeService`.
+struct NoticeHandler: Calltrace_Compliance_V1_NoticeServiceHandler {
+    let rules: DocumentRules
+    let authorizer: any Authorizing
+    let policies = Calltrace_Compliance_V1_NoticeServicePolicies(getNotice: .gateways | .operators, getNoticeSettings: .gateways | .operators,
+                                                                 setNoticeSettings: .gateways | .operators)
+
+    func getNotice(_ request: Calltrace_Compliance_V1_GetNoticeRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetNoticeResponse {
+        // A gateway fetches what it plays as itself; every other kind needs a user with settings.manage.
+        if context.peer.kind == .gateway && context.metadata["authorization"] == nil && [.callbackGreeting, .inboundGreeting].contains(request.kind) {
+            try OrganizationID.validate(request.orgID)
+            context.annotate(org: request.orgID)
+        } else {
+            _ = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+        }
+        guard request.kind != .unspecified, DocumentRules.Kind.allCases.contains(request.kind) else { throw RPCError(.invalidArgument, "name a notice kind") }
+        let notice = try await rules.notice(request.kind, org: request.orgID)
+        return .with { $0.kind = request.kind; $0.text = notice.text; $0.templateVersion = notice.version }
+    }
+
+    func getNoticeSettings(_ request: Calltrace_Compliance_V1_GetNoticeSettingsRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_GetNoticeSettingsResponse {
+        _ = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+        let row = try await rules.settings(org: request.orgID)
+        return .with { $0.settings = Self.proto(row) }
+    }
+
+    func setNoticeSettings(_ request: Calltrace_Compliance_V1_SetNoticeSettingsRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_SetNoticeSettingsResponse {
+        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+        let row = try await rules.setSettings(request.settings, org: request.orgID, by: who.actor)
+        return .with { $0.settings = Self.proto(row) }
+    }
+
+    static func proto(_ row: NoticeSettingsRow) -> Calltrace_Compliance_V1_NoticeSettings {
+        .with {
+            $0.firmName = row.firmName; $0.firmPhone = row.firmPhone; $0.inboundGreeting = row.inboundGreeting
+            $0.overrides = row.overrides.sorted { $0.key < $1.key }.map { kind, text in .with { $0.kind = .init(rawValue: kind) ?? .unspecified; $0.text = text } }
+            $0.updatedAtUnixMs = row.updatedAt; $0.updatedBy = row.updatedBy
+        }
+    }
+}
+
+/// `calltrace.compliance.v1.RegisterService`.
+struct RegisterHandler: Calltrace_Compliance_V1_RegisterServiceHandler {
+    let rules: DocumentRules
+    let authorizer: any Authorizing
+    let policies = Calltrace_Compliance_V1_RegisterServicePolicies(
+        listSubProcessors: .gateways | .operators | .services, getRecordOfProcessing: .gateways | .operators,
+        getProcessingAgreement: .gateways | .operators, acceptProcessingAgreement: .gateways | .operators)
+
+    func listSubProcessors(_ request: Calltrace_Compliance_V1_ListSubProcessorsRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_ListSubProcessorsResponse {
+        let register = rules.register
+        return .with {
+            $0.subProcessors = register.subProcessors.map { e in
+                .with {
+                    $0.name = e.name; $0.purpose = e.purpose; $0.dataCategories = e.dataCategories; $0.location = e.location
+                    $0.transferMechanism = e.transferMechanism; $0.dpaDate = e.dpaDate; $0.trainingOptOut = e.trainingOptOut
+                }
+            }
+            $0.registerVersion = register.version; $0.source = register.source
+            $0.processorName = register.processorName; $0.processorContact = register.processorContact
+        }
+    }
+
+    func getRecordOfProcessing(_ request: Calltrace_Compliance_V1_GetRecordOfProcessingRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_GetRecordOfProcessingResponse {
+        _ = try await context.principal(in: request.orgID, may: .auditRead, via: authorizer)
+        let record = try await rules.recordOfProcessing(org: request.orgID)
+        return .with { $0.json = record.json; $0.text = record.text }
+    }
+
+    func getProcessingAgreement(_ request: Calltrace_Compliance_V1_GetProcessingAgreementRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_GetProcessingAgreementResponse {
+        _ = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+        let agreement = try await rules.agreement(org: request.orgID)
+        return .with { $0.agreement = proto(agreement.text, agreement.accepted) }
+    }
+
+    func acceptProcessingAgreement(_ request: Calltrace_Compliance_V1_AcceptProcessingAgreementRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_AcceptProcessingAgreementResponse {
+        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+        _ = try await rules.accept(org: request.orgID, template: request.templateVersion, register: request.registerVersion, by: who.actor)
+        let agreement = try await rules.agreement(org: request.orgID)
+        return .with { $0.agreement = proto(agreement.text, agreement.accepted) }
+    }
+
+    func proto(_ text: String, _ accepted: AgreementAcceptance?) -> Calltrace_Compliance_V1_ProcessingAgreement {
+        .with {
+            $0.templateVersion = DocumentRules.agreementTemplate; $0.registerVersion = rules.register.version; $0.text = text
+            if let accepted {
+                $0.acceptedTemplateVersion = accepted.templateVersion; $0.acceptedRegisterVersion = accepted.registerVersion
+                $0.acceptedBy = accepted.acceptedBy; $0.acceptedAtUnixMs = accepted.acceptedAt
+                $0.needsNotice = accepted.templateVersion != DocumentRules.agreementTemplate || accepted.registerVersion != rules.register.version
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import CallTraceAPI
+import CallTraceProto
+import CallTraceRPC
+import CallTraceServiceHost
+import CallTraceTestSupport
+import ComplianceDomain
+import Foundation
+import Testing
+
+typealias Notices = Calltrace_Compliance_V1_NoticeServiceClient
+typealias Registers = Calltrace_Compliance_V1_RegisterServiceClient
+
+@Suite("Compliance: notices, the sub-processor register, records of processing, processing agreements (P3, P5, P12)", .serialized)
+struct DocumentTests {
+    @Test("Notices carry the firm's name, number and retention; the gateway fetches its greetings as itself; the inbound greeting only when switched on; the firm's own wording wins")
+    func notices() async throws {
+        let deployment = try await CallDataDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation(tracking: "01184960000")
+        let gateway = Notices(try deployment.compliance.client(identity: TemporaryPKI.identity("gateway", "telephony")))
+        let web = Notices(try deployment.compliance.client())
+
+        #expect(try await gateway.getNotice(.with { $0.orgID = org; $0.kind = .callbackGreeting }).text == "This is this firm returning your call. This call is recorded.")
+        #expect(try await gateway.getNotice(.with { $0.orgID = org; $0.kind = .inboundGreeting }).text.isEmpty, "off until the firm switches it on")
+        #expect(await code { _ = try await gateway.getNotice(.with { $0.orgID = org; $0.kind = .websiteRecording }) } == .unauthenticated,
+                "other notices are for the firm's staff")
+        _ = try await deployment.retention().setRetentionPolicy(.with {
+            $0.orgID = org; $0.policy = .with { $0.recordingsMonths = 12; $0.transcriptsMonths = 12; $0.callRecordsMonths = 24 }
+        }, options: try bearer(admin))
+        let set = try await web.setNoticeSettings(.with {
+            $0.orgID = org
+            $0.settings = .with {
+                $0.firmName = "Smith & Co Solicitors"; $0.firmPhone = "0118 230 4651"; $0.inboundGreeting = true
+                $0.overrides = [.with { $0.kind = .clientCare; $0.text = "Our calls are recorded ({firm}, {phone})." }]
+            }
+        }, options: try bearer(admin)).settings
+        #expect(set.updatedBy.hasPrefix("user:") && set.overrides.count == 1)
+
+        #expect(try await gateway.getNotice(.with { $0.orgID = org; $0.kind = .callbackGreeting }).text
+                == "This is Smith & Co Solicitors returning your call. This call is recorded.")
+        #expect(try await gateway.getNotice(.with { $0.orgID = org; $0.kind = .inboundGreeting }).text.contains("Thank you for calling Smith & Co Solicitors"))
+        let privacy = try await web.getNotice(.with { $0.orgID = org; $0.kind = .privacyNoticeClause }, options: try bearer(admin))
+        #expect(privacy.text.contains("recordings are kept for 12 months") && privacy.text.contains("0118 230 4651") && privacy.templateVersion.hasPrefix("notices-"))
+        let own = try await web.getNotice(.with { $0.orgID = org; $0.kind = .clientCare }, options: try bearer(admin))
+        #expect(own.text == "Our calls are recorded (Smith & Co Solicitors, 0118 230 4651)." && own.templateVersion == "firm")
+        #expect(await code {
+            _ = try await web.setNoticeSettings(.with { $0.orgID = org; $0.settings = .with { $0.firmName = String(repeating: "x", count: 201) } },
+                                                options: try bearer(admin))
+        } == .invalidArgument)
+        let member = try await deployment.user(.member, in: org, admin: admin)
+        #expect(await code { _ = try await web.getNoticeSettings(.with { $0.orgID = org }, options: try bearer(member)) } == .permissionDenied)
+    }
+
+    @Test("The register lists the trust page's sub-processors; the record of processing and the agreement are built from it, the firm and its retention; accepting is recorded, and a changed register owes notice")
+    func registerRecordAndAgreement() async throws {
+        let deployment = try await CallDataDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation(tracking: "01184960000")
+        _ = try await Notices(try deployment.compliance.client()).setNoticeSettings(.with {
+            $0.orgID = org; $0.settings = .with { $0.firmName = "Smith & Co Solicitors" }
+        }, options: try bearer(admin))
+        let registers = Registers(try deployment.compliance.client())
+
+        let register = try await Registers(try deployment.compliance.client(identity: TemporaryPKI.identity("service", "media"))).listSubProcessors(.init())
+        #expect(register.subProcessors.map(\.name) == ["Twilio", "Upstash", "Deepgram", "Anthropic", "Stripe"] && register.source == "shipped")
+        #expect(register.subProcessors.allSatisfy { $0.trainingOptOut && !$0.transferMechanism.isEmpty && !$0.dpaDate.isEmpty })
+        #expect(register.subProcessors.first { $0.name == "Deepgram" }?.transferMechanism == "EU SCCs with the UK Addendum")
+
+        let record = try await registers.getRecordOfProcessing(.with { $0.orgID = org }, options: try bearer(admin))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(record.json.utf8)) as? [String: Any])
+        #expect((json["controller"] as? [String: Any])?["name"] as? String == "Smith & Co Solicitors")
+        let transfers = (json["transfers"] as? [[String: Any]] ?? []).compactMap { $0["recipient"] as? String }
+        #expect(Set(transfers) == ["Twilio", "Upstash", "Deepgram", "Anthropic", "Stripe"])
+        #expect(record.text.contains("Article 30(2)") && record.text.contains("Security measures"))
+
+        let agreement = try await registers.getProcessingAgreement(.with { $0.orgID = org }, options: try bearer(admin)).agreement
+        #expect(agreement.text.contains("Smith & Co Solicitors") && agreement.text.contains("Article 28(3)") && agreement.text.contains("Anthropic")
+                && agreement.text.contains("kept while our account"), "\(agreement.text)")
+        #expect(agreement.acceptedBy.isEmpty)
+        #expect(await code {
+            _ = try await registers.acceptProcessingAgreement(.with { $0.orgID = org; $0.templateVersion = agreement.templateVersion; $0.registerVersion = "stale" },
+                                                              options: try bearer(admin))
+        } == .failedPrecondition)
+        let accepted = try await registers.acceptProcessingAgreement(.with {
+            $0.orgID = org; $0.templateVersion = agreement.templateVersion; $0.registerVersion = agreement.registerVersion
+        }, options: try bearer(admin)).agreement
+        #expect(accepted.acceptedBy.hasPrefix("user:") && accepted.acceptedRegisterVersion == register.registerVersion && !accepted.needsNotice)
+        #expect(try await eventually {
+            try await Calltrace_Compliance_V1_AuditServiceClient(try deployment.compliance.client())
+                .listAuditEvents(.with { $0.orgID = org; $0.action = "agreement.accepted" }, options: try bearer(admin)).events.count == 1
+        }, "accepting is audited")
+
+        // The operator adds a sub-processor: the register's version changes and the agreement owes notice.
+        let file = deployment.pki.directory.appendingPathComponent("subprocessors.json").path
+        var entries = SubProcessorRegister.shipped
+        entries.subProcessors.append(.init(name: "Postmark", purpose: "E-mail delivery", dataCategories: ["users' e-mail addresses"],
+                                           location: "United States", transferMechanism: "UK IDTA", dpaDate: "2026-11-20", trainingOptOut: true))
+        try JSONEncoder().encode(entries).write(to: URL(fileURLWithPath: file))
+        await deployment.stop("compliance")
+        try await deployment.restart("compliance") { $0.subprocessorsFile = file }
+        let changed = try await Registers(try deployment.compliance.client()).listSubProcessors(.init())
+        #expect(changed.source == file && changed.registerVersion != register.registerVersion && changed.subProcessors.count == 6)
+        let owed = try await Registers(try deployment.compliance.client()).getProcessingAgreement(.with { $0.orgID = org }, options: try bearer(admin)).agreement
+        #expect(owed.needsNotice && owed.text.contains("Postmark"))
+
+        // A malformed register refuses start-up, naming the file.
+        try Data("{\"sub_processors\": 3}".utf8).write(to: URL(fileURLWithPath: file))
+        await deployment.stop("compliance")
+        var message = ""
+        do { try await deployment.restart("compliance") { $0.subprocessorsFile = file } } catch { message = "\(error)" }
+        #expect(message.contains("subprocessors_file \(file)"), "\(message)")
+        try await deployment.restart("compliance") { $0.subprocessorsFile = nil }  // as it was, for the deployment to stop cleanly
+    }
+}
