@@ -15,7 +15,7 @@ struct Calltrace: AsyncParsableCommand {
         subcommands: [PKI.self, Keys.self, Health.self, Metrics.self, Recordings.self, TrackingNumbersCommand.self, CallsCommand.self,
                       TranscriptsCommand.self, ReportCommand.self, SuppressionCommand.self, AuditCommand.self, RetentionCommand.self,
                       DeletionsCommand.self, RequestsCommand.self, BundlesCommand.self, MattersCommand.self, OffboardingCommand.self,
-                      VerifyCertificate.self, ComplianceCommand.self])
+                      VerifyCertificate.self, NoticesCommand.self, RegisterCommand.self, ComplianceCommand.self])
 }
 
 /// The four services and their default ports.

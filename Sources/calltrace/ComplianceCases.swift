@@ -594,3 +594,141 @@ struct VerifyCertificate: ParsableCommand {
         }
     }
 }
+
+struct NoticesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "notices", abstract: "Recording notices and template wording with the firm's details (settings.manage).",
+        discussion: "Kinds: website-recording, callback-greeting, inbound-greeting, privacy-notice-clause, client-care.",
+        subcommands: [Show.self, Settings.self, Set.self])
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A notice's text for the firm (a gateway without a token may fetch the greetings).")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option(help: "The kind of notice.") var kind: String
+
+        func run() async throws {
+            let kind = try parseEnum(kind, Calltrace_Compliance_V1_NoticeKind.self, option: "--kind")
+            let response = try await options.run { client in
+                try await Calltrace_Compliance_V1_NoticeServiceClient(client).getNotice(.with { $0.orgID = org; $0.kind = kind }, options: try options.callOptions)
+            }
+            try options.print(response) { response.text.isEmpty ? "(none: the inbound greeting is switched off)" : response.text }
+        }
+    }
+
+    static func describe(_ s: Calltrace_Compliance_V1_NoticeSettings) -> String {
+        "firm: \(s.firmName.isEmpty ? "(not set)" : s.firmName)  phone: \(s.firmPhone.isEmpty ? "(not set)" : s.firmPhone)  inbound greeting: \(s.inboundGreeting ? "on" : "off")"
+            + s.overrides.map { "\n  own wording for \(dashed($0.kind)): \($0.text)" }.joined()
+    }
+
+    struct Settings: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The firm's notice settings.")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Compliance_V1_NoticeServiceClient(client).getNoticeSettings(.with { $0.orgID = org }, options: try options.callOptions)
+            }
+            try options.print(response) { NoticesCommand.describe(response.settings) }
+        }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set the firm's name, number, inbound-greeting switch and own wording (replaces all).")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option(name: .customLong("firm-name")) var firmName = ""
+        @Option(name: .customLong("firm-phone")) var firmPhone = ""
+        @Flag(name: .customLong("inbound-greeting"), help: "Announce recording on inbound calls too.") var inboundGreeting = false
+        @Option(name: .customLong("own"), help: "kind=text: the firm's wording for a kind ({firm}, {phone}, {retention} filled in); repeatable.")
+        var own: [String] = []
+
+        func run() async throws {
+            let overrides = try own.map { item -> Calltrace_Compliance_V1_NoticeOverride in
+                guard let equals = item.firstIndex(of: "=") else { throw ValidationError("--own must be kind=text") }
+                let kind = try parseEnum(String(item[..<equals]), Calltrace_Compliance_V1_NoticeKind.self, option: "--own")
+                return .with { $0.kind = kind; $0.text = String(item[item.index(after: equals)...]) }
+            }
+            let response = try await options.run { client in
+                try await Calltrace_Compliance_V1_NoticeServiceClient(client).setNoticeSettings(.with {
+                    $0.orgID = org
+                    $0.settings = .with { $0.firmName = firmName; $0.firmPhone = firmPhone; $0.inboundGreeting = inboundGreeting; $0.overrides = overrides }
+                }, options: try options.callOptions)
+            }
+            try options.print(response) { NoticesCommand.describe(response.settings) }
+        }
+    }
+}
+
+struct RegisterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "register", abstract: "The sub-processor register, a firm's record of processing and its processing agreement.",
+        subcommands: [SubProcessors.self, RecordOfProcessing.self, Agreement.self, Accept.self])
+
+    struct SubProcessors: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "sub-processors", abstract: "The sub-processors, their locations and transfer safeguards.")
+        @OptionGroup var options: ComplianceOptions
+
+        func run() async throws {
+            let r = try await options.run { client in
+                try await Calltrace_Compliance_V1_RegisterServiceClient(client).listSubProcessors(.init(), options: try options.callOptions)
+            }
+            try options.print(r) {
+                "register \(r.registerVersion) (\(r.source)); processor \(r.processorName), \(r.processorContact)\n" + r.subProcessors.map {
+                    "\($0.name): \($0.purpose)\n  data: \($0.dataCategories.joined(separator: ", "))\n  location: \($0.location); transfers: \($0.transferMechanism); "
+                        + "DPA \($0.dpaDate); no training on the data: \($0.trainingOptOut ? "yes" : "no")"
+                }.joined(separator: "\n")
+            }
+        }
+    }
+
+    struct RecordOfProcessing: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "record-of-processing", abstract: "The organisation's Article 30(2) record (audit.read).")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Compliance_V1_RegisterServiceClient(client).getRecordOfProcessing(.with { $0.orgID = org }, options: try options.callOptions)
+            }
+            print(options.json ? response.json : response.text)
+        }
+    }
+
+    struct Agreement: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The organisation's data processing agreement and whether it is accepted (settings.manage).")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Compliance_V1_RegisterServiceClient(client).getProcessingAgreement(.with { $0.orgID = org }, options: try options.callOptions)
+            }
+            try options.print(response) { RegisterCommand.describe(response.agreement) }
+        }
+    }
+
+    static func describe(_ a: Calltrace_Compliance_V1_ProcessingAgreement) -> String {
+        a.text + "\n" + (a.acceptedBy.isEmpty ? "NOT ACCEPTED: calltrace register accept --template \(a.templateVersion) --register-version \(a.registerVersion)"
+            : "accepted by \(a.acceptedBy) at \(iso(a.acceptedAtUnixMs)) (template \(a.acceptedTemplateVersion), register \(a.acceptedRegisterVersion))"
+            + (a.needsNotice ? "\nNOTICE OWED: the agreement or the sub-processor list changed since it was accepted" : ""))
+    }
+
+    struct Accept: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Accept the agreement as shown by `agreement` (audited).")
+        @OptionGroup var options: ComplianceOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option(help: "The template version shown.") var template: String
+        @Option(name: .customLong("register-version"), help: "The register version shown.") var registerVersion: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Compliance_V1_RegisterServiceClient(client).acceptProcessingAgreement(.with {
+                    $0.orgID = org; $0.templateVersion = template; $0.registerVersion = registerVersion
+                }, options: try options.callOptions)
+            }
+            try options.print(response) { "accepted by \(response.agreement.acceptedBy) at \(iso(response.agreement.acceptedAtUnixMs))" }
+        }
+    }
+}

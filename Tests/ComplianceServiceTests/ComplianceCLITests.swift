@@ -145,4 +145,38 @@ struct ComplianceCLITests {
         let invalid = try await run(calltrace, ["verify-certificate", certificate, "--public-key", keyFile])
         #expect(invalid.status == 1 && invalid.stdout.hasPrefix("INVALID"), "\(invalid.stdout)")
     }
+
+    @Test("notices set and show, register sub-processors, record-of-processing --json, agreement and accept")
+    func noticesAndRegisterFromTheCommandLine() async throws {
+        let deployment = try await CallDataDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation(tracking: "01184960000")
+        _ = try deployment.pki.credentials(for: TemporaryPKI.identity("gateway", "web"), named: "gateway-web")
+        let calltrace = productsDirectory.appendingPathComponent("calltrace").path
+        let target = ["--pki", deployment.pki.directory.path, "--target", "127.0.0.1:\(deployment.compliance.instance.port)"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["CALLTRACE_TOKEN"] = admin
+        func cli(_ arguments: [String], org withOrg: Bool = true) async throws -> ProcessResult {
+            try await run(calltrace, arguments + target + (withOrg ? ["--org", org] : []), environment: environment)
+        }
+
+        let set = try await cli(["notices", "set", "--firm-name", "Smith & Co Solicitors", "--firm-phone", "0118 230 4651", "--inbound-greeting",
+                                 "--own", "client-care=Calls with {firm} are recorded."])
+        #expect(set.status == 0 && set.stdout.contains("inbound greeting: on"), "\(set.stdout) \(set.stderr)")
+        #expect(try await cli(["notices", "show", "--kind", "callback-greeting"]).stdout == "This is Smith & Co Solicitors returning your call. This call is recorded.\n")
+        #expect(try await cli(["notices", "show", "--kind", "client-care"]).stdout == "Calls with Smith & Co Solicitors are recorded.\n")
+        #expect(try await cli(["notices", "show", "--kind", "nonsense"]).status != 0)
+
+        let subs = try await cli(["register", "sub-processors"], org: false)
+        #expect(subs.status == 0 && subs.stdout.contains("Deepgram: Speech-to-text") && subs.stdout.contains("UK IDTA"), "\(subs.stdout) \(subs.stderr)")
+        let record = try await cli(["register", "record-of-processing", "--json"])
+        #expect((try JSONSerialization.jsonObject(with: Data(record.stdout.utf8)) as? [String: Any])?["processor"] != nil, "\(record.stdout)")
+        let shown = try await cli(["register", "agreement", "--json"])
+        let agreement = try #require((try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])?["agreement"] as? [String: Any])
+        let template = agreement["templateVersion"] as? String ?? "", version = agreement["registerVersion"] as? String ?? ""
+        #expect(try await cli(["register", "agreement"]).stdout.contains("NOT ACCEPTED"))
+        let accepted = try await cli(["register", "accept", "--template", template, "--register-version", version])
+        #expect(accepted.status == 0 && accepted.stdout.contains("accepted by user:"), "\(accepted.stdout) \(accepted.stderr)")
+        #expect(try await cli(["register", "agreement"]).stdout.contains("accepted by user:"))
+    }
 }
