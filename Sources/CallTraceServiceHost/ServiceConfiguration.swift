@@ -78,6 +78,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var outboundCA: String?
     /// Compliance only: the operator-maintained sub-processor register (JSON); default the list shipped with the trust page.
     public var subprocessorsFile: String?
+    /// Compliance only: GOV.UK's bank-holidays.json, newer than the one shipped (2024–2027).
+    public var bankHolidaysFile: String?
 
     public static func defaults(service: String, port: Int) -> ServiceConfiguration {
         ServiceConfiguration(listen: "127.0.0.1:\(port)", certificate: nil, privateKey: nil, ca: nil,
@@ -97,7 +99,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         ("blob_store", "CALLTRACE_BLOB_STORE"), ("deepgram_url", "CALLTRACE_DEEPGRAM_URL"), ("deepgram_key_file", "CALLTRACE_DEEPGRAM_KEY_FILE"),
         ("anthropic_url", "CALLTRACE_ANTHROPIC_URL"), ("anthropic_key_file", "CALLTRACE_ANTHROPIC_KEY_FILE"),
         ("anthropic_model", "CALLTRACE_ANTHROPIC_MODEL"), ("outbound_ca", "CALLTRACE_OUTBOUND_CA"),
-        ("subprocessors_file", "CALLTRACE_SUBPROCESSORS_FILE"),
+        ("subprocessors_file", "CALLTRACE_SUBPROCESSORS_FILE"), ("bank_holidays_file", "CALLTRACE_BANK_HOLIDAYS_FILE"),
     ]
 
     /// The levels `log_level` accepts.
@@ -196,6 +198,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
             anthropicModel = value
         case "outbound_ca": outboundCA = value
         case "subprocessors_file": subprocessorsFile = value
+        case "bank_holidays_file": bankHolidaysFile = value
         case "smtp_from": smtpFrom = value
         case "smtp_ca": smtpCA = value
         case "smtp_credentials": smtpCredentials = value

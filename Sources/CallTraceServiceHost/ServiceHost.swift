@@ -101,6 +101,8 @@ struct SettingsOptions: ParsableArguments {
     var outboundCA: String?
     @Option(name: .customLong("subprocessors-file"), help: "Compliance: the sub-processor register, JSON (default: the list shipped with the trust page).")
     var subprocessorsFile: String?
+    @Option(name: .customLong("bank-holidays-file"), help: "Compliance: GOV.UK's bank-holidays.json, newer than the one shipped.")
+    var bankHolidaysFile: String?
 
     func resolve(service: String, port: Int) throws -> ServiceConfiguration {
         var configuration = ServiceConfiguration.defaults(service: service, port: port)
@@ -115,7 +117,7 @@ struct SettingsOptions: ParsableArguments {
                                           ("blob_store", blobStore), ("deepgram_url", deepgramURL), ("deepgram_key_file", deepgramKeyFile),
                                           ("anthropic_url", anthropicURL), ("anthropic_key_file", anthropicKeyFile),
                                           ("anthropic_model", anthropicModel), ("outbound_ca", outboundCA),
-                                          ("subprocessors_file", subprocessorsFile)]
+                                          ("subprocessors_file", subprocessorsFile), ("bank_holidays_file", bankHolidaysFile)]
         for case let (key, value?) in flags { try configuration.set(key, value) }
         return configuration
     }

@@ -29,6 +29,9 @@ protocol CallDataServices: Sendable {
     /// A recording's bytes in order, as media streams them.
     func exportRecording(org: String, recordingID: String, _ each: (Data) async throws -> Void) async throws
 
+    /// Transcript records the call's matter as opened, with its reference (matter export).
+    func recordMatter(org: String, callID: String, reference: String) async throws
+
     // Offboarding
     func purgeMedia(org: String) async throws -> (recordings: Int, shareLinks: Int)
     func purgeTranscript(org: String) async throws -> (calls: Int, trackingNumbers: Int, suppressions: Int)
@@ -112,6 +115,10 @@ struct PeerCallData: CallDataServices {
         try await media.exportRecording(.with { $0.orgID = org; $0.recordingID = recordingID }, options: CallOptions(timeout: .seconds(3600))) { stream in
             for try await piece in stream { try await each(piece.data) }
         }
+    }
+
+    func recordMatter(org: String, callID: String, reference: String) async throws {
+        _ = try await calls.recordMatter(.with { $0.orgID = org; $0.callID = callID; $0.matterReference = reference }, options: options)
     }
 
     func purgeMedia(org: String) async throws -> (recordings: Int, shareLinks: Int) {

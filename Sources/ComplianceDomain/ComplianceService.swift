@@ -61,7 +61,7 @@ public struct ComplianceService: CallTraceService {
         let bundles = BundleRules(repository: repository, jobs: context.jobs, outbox: context.outbox, clock: context.clock, keys: context.keys,
                                   blobs: blobs, deletions: deletions)
         let requests = SubjectRequestRules(repository: repository, deletions: deletions, bundles: bundles, keys: context.keys, outbox: context.outbox,
-                                           clock: context.clock, holidays: .shipped)
+                                           clock: context.clock, holidays: try Self.holidays(context.configuration))
         let offboarding = OffboardingRules(repository: repository, chain: SQLiteAuditChainRepository(database: context.database), bundles: bundles,
                                            jobs: context.jobs, outbox: context.outbox, clock: context.clock, keys: context.keys,
                                            signer: try context.keys.signer("deletion-certificates"))
@@ -81,10 +81,18 @@ public struct ComplianceService: CallTraceService {
                     DeletionHandler(rules: deletions, authorizer: authorizer),
                     SubjectRequestHandler(rules: requests, services: services, authorizer: authorizer),
                     BundleHandler(rules: bundles, authorizer: authorizer),
-                    MatterHandler(bundles: bundles, repository: repository, authorizer: authorizer),
+                    MatterHandler(bundles: bundles, repository: repository, services: services, authorizer: authorizer),
                     OffboardingHandler(rules: offboarding, services: services, authorizer: authorizer),
                     NoticeHandler(rules: documents, authorizer: authorizer), RegisterHandler(rules: documents, authorizer: authorizer)]
     }
 
     public var rpcServices: [any RPCService] { handlers }
+
+    /// The shipped UK bank holidays, or the operator's newer GOV.UK file (`bank_holidays_file`).
+    static func holidays(_ configuration: ServiceConfiguration) throws -> BankHolidays {
+        guard let file = configuration.bankHolidaysFile else { return .shipped }
+        do { return try BankHolidays.load(from: file) } catch {
+            throw ConfigurationError("bank_holidays_file \(file): \(error)")
+        }
+    }
 }

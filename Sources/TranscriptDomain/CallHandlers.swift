@@ -51,7 +51,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         startCall: .gateways, completeCall: .gateways, getCall: .gateways | .operators, listCalls: .gateways | .operators | .service("compliance"),
         markCallOutcome: .gateways | .operators, attributionReport: .gateways | .operators, findCallsByCaller: .service("compliance"),
         deleteCall: .gateways | .operators | .service("compliance"), purgeCalls: .service("compliance"),
-        purgeTranscripts: .service("compliance"), purgeOrganisation: .service("compliance"), exportCall: .service("compliance"))
+        purgeTranscripts: .service("compliance"), purgeOrganisation: .service("compliance"), recordMatter: .service("compliance"), exportCall: .service("compliance"))
 
     func startCall(_ request: Calltrace_Transcript_V1_StartCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_StartCallResponse {
         let started = try await rules.start(request, by: "gateway:\(context.peer.name)")
@@ -172,6 +172,14 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
             $0.callsPurged = UInt32(purged.calls); $0.trackingNumbersPurged = UInt32(purged.trackingNumbers)
             $0.suppressionsPurged = UInt32(purged.suppressions)
         }
+    }
+
+    func recordMatter(_ request: Calltrace_Transcript_V1_RecordMatterRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_RecordMatterResponse {
+        try OrganizationID.validate(request.orgID)
+        context.annotate(org: request.orgID)
+        try await rules.recordMatter(request.callID, org: request.orgID, reference: request.matterReference, by: "service:\(context.peer.name)")
+        return .init()
     }
 
     func exportCall(_ request: Calltrace_Transcript_V1_ExportCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ExportCallResponse {

@@ -207,6 +207,22 @@ struct CallRules: Sendable {
         }
     }
 
+    /// A matter file was made from the call (compliance's matter export, P14): the matter is
+    /// recorded as opened with its reference; the firm's other marks stay as they were.
+    func recordMatter(_ callID: String, org: String, reference raw: String, by actor: String) async throws {
+        try CallID.validate(callID)
+        let reference = try Self.text(raw, "matter_reference", max: 64, required: true)
+        let sealed = try keys.seal(Data(reference.utf8), org: org, table: "calls", column: "matter_reference", row: callID)
+        try await repository.write { [outbox] tx in
+            guard var call = try tx.call(callID, org: org) else { throw RPCError(.notFound, "call \(callID) not found in organisation \(org)") }
+            call.matterOpened = true
+            call.sealedMatterReference = sealed
+            try tx.update(call)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "call.matter_recorded", resource: "call:\(callID)", outcome: "success"),
+                              in: tx.connection)
+        }
+    }
+
     /// The caller's number in clear, for those allowed to see it.
     func callerNumber(of call: CallRow) throws -> String {
         String(decoding: try keys.open(call.sealedCaller, org: call.org, table: "calls", column: "caller_number", row: call.id), as: UTF8.self)

@@ -137,6 +137,7 @@ struct BundleAndOffboardingTests {
         #expect(Set(entries.keys) == ["README.txt", "call.json", "call.txt", "\(recording).wav", "audit-excerpt.jsonl", "index.json"], "\(entries.keys.sorted())")
         let index = try checkIndex(entries)
         #expect((index["about"] as? [String: Any])?["matter_reference"] as? String == "PI/2026/0042")
+        #expect(String(decoding: entries["call.json"] ?? Data(), as: UTF8.self).contains("PI/2026/0042"), "the matter is recorded on the call")
         #expect(String(decoding: entries["audit-excerpt.jsonl"] ?? Data(), as: UTF8.self).contains("recording:\(recording)"))
         #expect(try await eventually { try await deployment.exists(call: "call-1", recording: recording, org: org, admin: admin) == (false, false) },
                 "deleted once exported")

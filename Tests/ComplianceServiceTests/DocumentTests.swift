@@ -4,6 +4,7 @@ import CallTraceRPC
 import CallTraceServiceHost
 import CallTraceTestSupport
 import ComplianceDomain
+import IdentityDomain
 import Foundation
 import Testing
 
@@ -110,5 +111,29 @@ struct DocumentTests {
         do { try await deployment.restart("compliance") { $0.subprocessorsFile = file } } catch { message = "\(error)" }
         #expect(message.contains("subprocessors_file \(file)"), "\(message)")
         try await deployment.restart("compliance") { $0.subprocessorsFile = nil }  // as it was, for the deployment to stop cleanly
+    }
+}
+
+@Suite("Compliance: a newer bank-holiday file", .serialized)
+struct BankHolidayFileTests {
+    @Test("bank_holidays_file replaces the shipped calendar for due dates; a malformed one refuses start-up, naming it")
+    func holidaysFromAFile() async throws {
+        let pki = try TemporaryPKI()
+        let identity = try await InProcessService.start(IdentityService.self, pki: pki)
+        defer { Task { await identity.stop() } }
+        let file = pki.directory.appendingPathComponent("bank-holidays.json").path
+        let events = #"{"events":[{"date":"2024-01-01"},{"date":"2026-12-02"},{"date":"2027-12-27"}]}"#
+        try Data(#"{"england-and-wales":\#(events),"scotland":\#(events),"northern-ireland":\#(events)}"#.utf8).write(to: URL(fileURLWithPath: file))
+        let compliance = try await InProcessService.start(ComplianceService.self, clock: TestClock(unixMs: CallDataDeployment.start),
+                                                          peers: ["identity": identity.instance.port], pki: pki) { $0.bankHolidaysFile = file }
+        let (org, _, admin) = try await identity.newOrganisation()
+        let opened = try await SubjectRequestTests.open(SubjectRequests(try compliance.client()), org: org, admin: admin)
+        #expect(opened.dueOn == "2026-12-03", "Wednesday 2 December is a holiday in the file: the next working day")
+        await compliance.stop()
+
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: file))
+        var message = ""
+        do { _ = try await compliance.restarted() } catch { message = "\(error)" }
+        #expect(message.contains("bank_holidays_file \(file)"), "\(message)")
     }
 }

@@ -492,7 +492,8 @@ public protocol Calltrace_Compliance_V1_MatterServiceHandler: RPCService {
     var policies: Calltrace_Compliance_V1_MatterServicePolicies { get }
 
     /// matters.export: one call's audio, transcript, summary, metadata and audit excerpt as a
-    /// bundle (see BundleService), with the matter reference in its index. With
+    /// bundle (see BundleService), with the matter reference in its index and recorded on the call
+    /// in transcript (matter opened). With
     /// `delete_after_export`, the call is deleted everywhere (as DeletionService.DeleteCall) once
     /// the bundle is ready. Audited.
     func exportMatter(_ request: Calltrace_Compliance_V1_ExportMatterRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ExportMatterResponse
@@ -514,7 +515,8 @@ public struct Calltrace_Compliance_V1_MatterServiceClient: Sendable {
     }
 
     /// matters.export: one call's audio, transcript, summary, metadata and audit excerpt as a
-    /// bundle (see BundleService), with the matter reference in its index. With
+    /// bundle (see BundleService), with the matter reference in its index and recorded on the call
+    /// in transcript (matter opened). With
     /// `delete_after_export`, the call is deleted everywhere (as DeletionService.DeleteCall) once
     /// the bundle is ready. Audited.
     public func exportMatter(_ request: Calltrace_Compliance_V1_ExportMatterRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_ExportMatterResponse {
@@ -1583,9 +1585,10 @@ public struct Calltrace_Transcript_V1_CallServicePolicies: Sendable {
     public var purgeCalls: PeerPolicy
     public var purgeTranscripts: PeerPolicy
     public var purgeOrganisation: PeerPolicy
+    public var recordMatter: PeerPolicy
     public var exportCall: PeerPolicy
 
-    public init(startCall: PeerPolicy, completeCall: PeerPolicy, getCall: PeerPolicy, listCalls: PeerPolicy, markCallOutcome: PeerPolicy, attributionReport: PeerPolicy, findCallsByCaller: PeerPolicy, deleteCall: PeerPolicy, purgeCalls: PeerPolicy, purgeTranscripts: PeerPolicy, purgeOrganisation: PeerPolicy, exportCall: PeerPolicy) {
+    public init(startCall: PeerPolicy, completeCall: PeerPolicy, getCall: PeerPolicy, listCalls: PeerPolicy, markCallOutcome: PeerPolicy, attributionReport: PeerPolicy, findCallsByCaller: PeerPolicy, deleteCall: PeerPolicy, purgeCalls: PeerPolicy, purgeTranscripts: PeerPolicy, purgeOrganisation: PeerPolicy, recordMatter: PeerPolicy, exportCall: PeerPolicy) {
         self.startCall = startCall
         self.completeCall = completeCall
         self.getCall = getCall
@@ -1597,6 +1600,7 @@ public struct Calltrace_Transcript_V1_CallServicePolicies: Sendable {
         self.purgeCalls = purgeCalls
         self.purgeTranscripts = purgeTranscripts
         self.purgeOrganisation = purgeOrganisation
+        self.recordMatter = recordMatter
         self.exportCall = exportCall
     }
 }
@@ -1652,6 +1656,10 @@ public protocol Calltrace_Transcript_V1_CallServiceHandler: RPCService {
     /// suppression of the organisation, and its keys here, destroyed for good.
     func purgeOrganisation(_ request: Calltrace_Transcript_V1_PurgeOrganisationRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_PurgeOrganisationResponse
 
+    /// The compliance service (matter export, P14): records the call's matter as opened, with
+    /// its reference; the firm's other marks stay. Idempotent.
+    func recordMatter(_ request: Calltrace_Transcript_V1_RecordMatterRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_RecordMatterResponse
+
     /// The compliance service (subject access, matter export): a call's record, transcript and
     /// summary as JSON and as plain text. Audited.
     func exportCall(_ request: Calltrace_Transcript_V1_ExportCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ExportCallResponse
@@ -1671,6 +1679,7 @@ extension Calltrace_Transcript_V1_CallServiceHandler {
         router.unary(Calltrace_Transcript_V1_CallService.purgeCalls, allow: policies.purgeCalls) { try await self.purgeCalls($0, context: $1) }
         router.unary(Calltrace_Transcript_V1_CallService.purgeTranscripts, allow: policies.purgeTranscripts) { try await self.purgeTranscripts($0, context: $1) }
         router.unary(Calltrace_Transcript_V1_CallService.purgeOrganisation, allow: policies.purgeOrganisation) { try await self.purgeOrganisation($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_CallService.recordMatter, allow: policies.recordMatter) { try await self.recordMatter($0, context: $1) }
         router.unary(Calltrace_Transcript_V1_CallService.exportCall, allow: policies.exportCall) { try await self.exportCall($0, context: $1) }
     }
 }
@@ -1749,6 +1758,12 @@ public struct Calltrace_Transcript_V1_CallServiceClient: Sendable {
     /// suppression of the organisation, and its keys here, destroyed for good.
     public func purgeOrganisation(_ request: Calltrace_Transcript_V1_PurgeOrganisationRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_PurgeOrganisationResponse {
         try await rpc.unary(Calltrace_Transcript_V1_CallService.purgeOrganisation, request, options: options)
+    }
+
+    /// The compliance service (matter export, P14): records the call's matter as opened, with
+    /// its reference; the firm's other marks stay. Idempotent.
+    public func recordMatter(_ request: Calltrace_Transcript_V1_RecordMatterRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_RecordMatterResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_CallService.recordMatter, request, options: options)
     }
 
     /// The compliance service (subject access, matter export): a call's record, transcript and

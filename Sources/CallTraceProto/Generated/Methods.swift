@@ -523,12 +523,16 @@ public enum Calltrace_Transcript_V1_CallService {
     public static let purgeOrganisation = MethodDescriptor<Calltrace_Transcript_V1_PurgeOrganisationRequest, Calltrace_Transcript_V1_PurgeOrganisationResponse>(
         service: name, name: "PurgeOrganisation", kind: .unary, isIdempotent: true)
 
+    /// `/calltrace.transcript.v1.CallService/RecordMatter`
+    public static let recordMatter = MethodDescriptor<Calltrace_Transcript_V1_RecordMatterRequest, Calltrace_Transcript_V1_RecordMatterResponse>(
+        service: name, name: "RecordMatter", kind: .unary, isIdempotent: true)
+
     /// `/calltrace.transcript.v1.CallService/ExportCall`
     public static let exportCall = MethodDescriptor<Calltrace_Transcript_V1_ExportCallRequest, Calltrace_Transcript_V1_ExportCallResponse>(
         service: name, name: "ExportCall", kind: .unary, isIdempotent: true)
 
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [startCall.info, completeCall.info, getCall.info, listCalls.info, markCallOutcome.info, attributionReport.info, findCallsByCaller.info, deleteCall.info, purgeCalls.info, purgeTranscripts.info, purgeOrganisation.info, exportCall.info]
+    public static let methods: [MethodInfo] = [startCall.info, completeCall.info, getCall.info, listCalls.info, markCallOutcome.info, attributionReport.info, findCallsByCaller.info, deleteCall.info, purgeCalls.info, purgeTranscripts.info, purgeOrganisation.info, recordMatter.info, exportCall.info]
 }
 
 /// `calltrace.transcript.v1.TranscriptService`

@@ -1447,6 +1447,96 @@ void   calltrace__transcript__v1__purge_organisation_response__free_unpacked
   assert(message->base.descriptor == &calltrace__transcript__v1__purge_organisation_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__transcript__v1__record_matter_request__init
+                     (Calltrace__Transcript__V1__RecordMatterRequest         *message)
+{
+  static const Calltrace__Transcript__V1__RecordMatterRequest init_value = CALLTRACE__TRANSCRIPT__V1__RECORD_MATTER_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__record_matter_request__get_packed_size
+                     (const Calltrace__Transcript__V1__RecordMatterRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__record_matter_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__record_matter_request__pack
+                     (const Calltrace__Transcript__V1__RecordMatterRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__record_matter_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__record_matter_request__pack_to_buffer
+                     (const Calltrace__Transcript__V1__RecordMatterRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__record_matter_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__RecordMatterRequest *
+       calltrace__transcript__v1__record_matter_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__RecordMatterRequest *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__record_matter_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__record_matter_request__free_unpacked
+                     (Calltrace__Transcript__V1__RecordMatterRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__record_matter_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__transcript__v1__record_matter_response__init
+                     (Calltrace__Transcript__V1__RecordMatterResponse         *message)
+{
+  static const Calltrace__Transcript__V1__RecordMatterResponse init_value = CALLTRACE__TRANSCRIPT__V1__RECORD_MATTER_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__record_matter_response__get_packed_size
+                     (const Calltrace__Transcript__V1__RecordMatterResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__record_matter_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__record_matter_response__pack
+                     (const Calltrace__Transcript__V1__RecordMatterResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__record_matter_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__record_matter_response__pack_to_buffer
+                     (const Calltrace__Transcript__V1__RecordMatterResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__record_matter_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__RecordMatterResponse *
+       calltrace__transcript__v1__record_matter_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__RecordMatterResponse *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__record_matter_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__record_matter_response__free_unpacked
+                     (Calltrace__Transcript__V1__RecordMatterResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__record_matter_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__transcript__v1__export_call_request__init
                      (Calltrace__Transcript__V1__ExportCallRequest         *message)
 {
@@ -4846,6 +4936,88 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__purge_organisation_r
   (ProtobufCMessageInit) calltrace__transcript__v1__purge_organisation_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__record_matter_request__field_descriptors[3] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__RecordMatterRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "call_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__RecordMatterRequest, call_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "matter_reference",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__RecordMatterRequest, matter_reference),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__transcript__v1__record_matter_request__field_indices_by_name[] = {
+  1,   /* field[1] = call_id */
+  2,   /* field[2] = matter_reference */
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__transcript__v1__record_matter_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__transcript__v1__record_matter_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.RecordMatterRequest",
+  "RecordMatterRequest",
+  "Calltrace__Transcript__V1__RecordMatterRequest",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__RecordMatterRequest),
+  3,
+  calltrace__transcript__v1__record_matter_request__field_descriptors,
+  calltrace__transcript__v1__record_matter_request__field_indices_by_name,
+  1,  calltrace__transcript__v1__record_matter_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__record_matter_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define calltrace__transcript__v1__record_matter_response__field_descriptors NULL
+#define calltrace__transcript__v1__record_matter_response__field_indices_by_name NULL
+#define calltrace__transcript__v1__record_matter_response__number_ranges NULL
+const ProtobufCMessageDescriptor calltrace__transcript__v1__record_matter_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.RecordMatterResponse",
+  "RecordMatterResponse",
+  "Calltrace__Transcript__V1__RecordMatterResponse",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__RecordMatterResponse),
+  0,
+  calltrace__transcript__v1__record_matter_response__field_descriptors,
+  calltrace__transcript__v1__record_matter_response__field_indices_by_name,
+  0,  calltrace__transcript__v1__record_matter_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__record_matter_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor calltrace__transcript__v1__export_call_request__field_descriptors[2] =
 {
   {
@@ -6559,7 +6731,7 @@ void calltrace__transcript__v1__tracking_number_service__init (Calltrace__Transc
                                      &calltrace__transcript__v1__tracking_number_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }
-static const ProtobufCMethodDescriptor calltrace__transcript__v1__call_service__method_descriptors[12] =
+static const ProtobufCMethodDescriptor calltrace__transcript__v1__call_service__method_descriptors[13] =
 {
   { "StartCall", &calltrace__transcript__v1__start_call_request__descriptor, &calltrace__transcript__v1__start_call_response__descriptor },
   { "CompleteCall", &calltrace__transcript__v1__complete_call_request__descriptor, &calltrace__transcript__v1__complete_call_response__descriptor },
@@ -6572,13 +6744,14 @@ static const ProtobufCMethodDescriptor calltrace__transcript__v1__call_service__
   { "PurgeCalls", &calltrace__transcript__v1__purge_calls_request__descriptor, &calltrace__transcript__v1__purge_calls_response__descriptor },
   { "PurgeTranscripts", &calltrace__transcript__v1__purge_transcripts_request__descriptor, &calltrace__transcript__v1__purge_transcripts_response__descriptor },
   { "PurgeOrganisation", &calltrace__transcript__v1__purge_organisation_request__descriptor, &calltrace__transcript__v1__purge_organisation_response__descriptor },
+  { "RecordMatter", &calltrace__transcript__v1__record_matter_request__descriptor, &calltrace__transcript__v1__record_matter_response__descriptor },
   { "ExportCall", &calltrace__transcript__v1__export_call_request__descriptor, &calltrace__transcript__v1__export_call_response__descriptor },
 };
 const unsigned calltrace__transcript__v1__call_service__method_indices_by_name[] = {
   5,        /* AttributionReport */
   1,        /* CompleteCall */
   7,        /* DeleteCall */
-  11,        /* ExportCall */
+  12,        /* ExportCall */
   6,        /* FindCallsByCaller */
   2,        /* GetCall */
   3,        /* ListCalls */
@@ -6586,6 +6759,7 @@ const unsigned calltrace__transcript__v1__call_service__method_indices_by_name[]
   8,        /* PurgeCalls */
   10,        /* PurgeOrganisation */
   9,        /* PurgeTranscripts */
+  11,        /* RecordMatter */
   0         /* StartCall */
 };
 const ProtobufCServiceDescriptor calltrace__transcript__v1__call_service__descriptor =
@@ -6595,7 +6769,7 @@ const ProtobufCServiceDescriptor calltrace__transcript__v1__call_service__descri
   "CallService",
   "Calltrace__Transcript__V1__CallService",
   "calltrace.transcript.v1",
-  12,
+  13,
   calltrace__transcript__v1__call_service__method_descriptors,
   calltrace__transcript__v1__call_service__method_indices_by_name
 };
@@ -6687,13 +6861,21 @@ void calltrace__transcript__v1__call_service__purge_organisation(ProtobufCServic
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
   service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void calltrace__transcript__v1__call_service__record_matter(ProtobufCService *service,
+                                                            const Calltrace__Transcript__V1__RecordMatterRequest *input,
+                                                            Calltrace__Transcript__V1__RecordMatterResponse_Closure closure,
+                                                            void *closure_data)
+{
+  assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void calltrace__transcript__v1__call_service__export_call(ProtobufCService *service,
                                                           const Calltrace__Transcript__V1__ExportCallRequest *input,
                                                           Calltrace__Transcript__V1__ExportCallResponse_Closure closure,
                                                           void *closure_data)
 {
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
-  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__transcript__v1__call_service__init (Calltrace__Transcript__V1__CallService_Service *service,
                                                     Calltrace__Transcript__V1__CallService_ServiceDestroy destroy)

@@ -47,6 +47,8 @@ typedef struct Calltrace__Transcript__V1__PurgeTranscriptsRequest Calltrace__Tra
 typedef struct Calltrace__Transcript__V1__PurgeTranscriptsResponse Calltrace__Transcript__V1__PurgeTranscriptsResponse;
 typedef struct Calltrace__Transcript__V1__PurgeOrganisationRequest Calltrace__Transcript__V1__PurgeOrganisationRequest;
 typedef struct Calltrace__Transcript__V1__PurgeOrganisationResponse Calltrace__Transcript__V1__PurgeOrganisationResponse;
+typedef struct Calltrace__Transcript__V1__RecordMatterRequest Calltrace__Transcript__V1__RecordMatterRequest;
+typedef struct Calltrace__Transcript__V1__RecordMatterResponse Calltrace__Transcript__V1__RecordMatterResponse;
 typedef struct Calltrace__Transcript__V1__ExportCallRequest Calltrace__Transcript__V1__ExportCallRequest;
 typedef struct Calltrace__Transcript__V1__ExportCallResponse Calltrace__Transcript__V1__ExportCallResponse;
 typedef struct Calltrace__Transcript__V1__Segment Calltrace__Transcript__V1__Segment;
@@ -661,6 +663,30 @@ struct  Calltrace__Transcript__V1__PurgeOrganisationResponse
 #define CALLTRACE__TRANSCRIPT__V1__PURGE_ORGANISATION_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__purge_organisation_response__descriptor) \
     , 0, 0, 0 }
+
+
+struct  Calltrace__Transcript__V1__RecordMatterRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *call_id;
+  /*
+   * One line, at most 64 characters.
+   */
+  char *matter_reference;
+};
+#define CALLTRACE__TRANSCRIPT__V1__RECORD_MATTER_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__record_matter_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Transcript__V1__RecordMatterResponse
+{
+  ProtobufCMessage base;
+};
+#define CALLTRACE__TRANSCRIPT__V1__RECORD_MATTER_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__record_matter_response__descriptor) \
+     }
 
 
 struct  Calltrace__Transcript__V1__ExportCallRequest
@@ -1615,6 +1641,44 @@ Calltrace__Transcript__V1__PurgeOrganisationResponse *
 void   calltrace__transcript__v1__purge_organisation_response__free_unpacked
                      (Calltrace__Transcript__V1__PurgeOrganisationResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__RecordMatterRequest methods */
+void   calltrace__transcript__v1__record_matter_request__init
+                     (Calltrace__Transcript__V1__RecordMatterRequest         *message);
+size_t calltrace__transcript__v1__record_matter_request__get_packed_size
+                     (const Calltrace__Transcript__V1__RecordMatterRequest   *message);
+size_t calltrace__transcript__v1__record_matter_request__pack
+                     (const Calltrace__Transcript__V1__RecordMatterRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__record_matter_request__pack_to_buffer
+                     (const Calltrace__Transcript__V1__RecordMatterRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__RecordMatterRequest *
+       calltrace__transcript__v1__record_matter_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__record_matter_request__free_unpacked
+                     (Calltrace__Transcript__V1__RecordMatterRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__RecordMatterResponse methods */
+void   calltrace__transcript__v1__record_matter_response__init
+                     (Calltrace__Transcript__V1__RecordMatterResponse         *message);
+size_t calltrace__transcript__v1__record_matter_response__get_packed_size
+                     (const Calltrace__Transcript__V1__RecordMatterResponse   *message);
+size_t calltrace__transcript__v1__record_matter_response__pack
+                     (const Calltrace__Transcript__V1__RecordMatterResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__record_matter_response__pack_to_buffer
+                     (const Calltrace__Transcript__V1__RecordMatterResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__RecordMatterResponse *
+       calltrace__transcript__v1__record_matter_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__record_matter_response__free_unpacked
+                     (Calltrace__Transcript__V1__RecordMatterResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Calltrace__Transcript__V1__ExportCallRequest methods */
 void   calltrace__transcript__v1__export_call_request__init
                      (Calltrace__Transcript__V1__ExportCallRequest         *message);
@@ -2188,6 +2252,12 @@ typedef void (*Calltrace__Transcript__V1__PurgeOrganisationRequest_Closure)
 typedef void (*Calltrace__Transcript__V1__PurgeOrganisationResponse_Closure)
                  (const Calltrace__Transcript__V1__PurgeOrganisationResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Transcript__V1__RecordMatterRequest_Closure)
+                 (const Calltrace__Transcript__V1__RecordMatterRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Transcript__V1__RecordMatterResponse_Closure)
+                 (const Calltrace__Transcript__V1__RecordMatterResponse *message,
+                  void *closure_data);
 typedef void (*Calltrace__Transcript__V1__ExportCallRequest_Closure)
                  (const Calltrace__Transcript__V1__ExportCallRequest *message,
                   void *closure_data);
@@ -2353,6 +2423,10 @@ struct Calltrace__Transcript__V1__CallService_Service
                              const Calltrace__Transcript__V1__PurgeOrganisationRequest *input,
                              Calltrace__Transcript__V1__PurgeOrganisationResponse_Closure closure,
                              void *closure_data);
+  void (*record_matter)(Calltrace__Transcript__V1__CallService_Service *service,
+                        const Calltrace__Transcript__V1__RecordMatterRequest *input,
+                        Calltrace__Transcript__V1__RecordMatterResponse_Closure closure,
+                        void *closure_data);
   void (*export_call)(Calltrace__Transcript__V1__CallService_Service *service,
                       const Calltrace__Transcript__V1__ExportCallRequest *input,
                       Calltrace__Transcript__V1__ExportCallResponse_Closure closure,
@@ -2376,6 +2450,7 @@ void calltrace__transcript__v1__call_service__init (Calltrace__Transcript__V1__C
       function_prefix__ ## purge_calls,\
       function_prefix__ ## purge_transcripts,\
       function_prefix__ ## purge_organisation,\
+      function_prefix__ ## record_matter,\
       function_prefix__ ## export_call  }
 void calltrace__transcript__v1__call_service__start_call(ProtobufCService *service,
                                                          const Calltrace__Transcript__V1__StartCallRequest *input,
@@ -2421,6 +2496,10 @@ void calltrace__transcript__v1__call_service__purge_organisation(ProtobufCServic
                                                                  const Calltrace__Transcript__V1__PurgeOrganisationRequest *input,
                                                                  Calltrace__Transcript__V1__PurgeOrganisationResponse_Closure closure,
                                                                  void *closure_data);
+void calltrace__transcript__v1__call_service__record_matter(ProtobufCService *service,
+                                                            const Calltrace__Transcript__V1__RecordMatterRequest *input,
+                                                            Calltrace__Transcript__V1__RecordMatterResponse_Closure closure,
+                                                            void *closure_data);
 void calltrace__transcript__v1__call_service__export_call(ProtobufCService *service,
                                                           const Calltrace__Transcript__V1__ExportCallRequest *input,
                                                           Calltrace__Transcript__V1__ExportCallResponse_Closure closure,
@@ -2573,6 +2652,8 @@ extern const ProtobufCMessageDescriptor calltrace__transcript__v1__purge_transcr
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__purge_transcripts_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__purge_organisation_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__purge_organisation_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__record_matter_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__record_matter_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__export_call_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__export_call_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__segment__descriptor;
