@@ -110,7 +110,7 @@ struct BundleRow: Sendable {
 struct OffboardingRow: Sendable {
     let id: String
     let org: String
-    let exportBundleID: String
+    var exportBundleID: String
     let startedBy: String
     let startedAt: Int64
     var confirmedBy = ""
@@ -566,12 +566,12 @@ struct SQLiteComplianceRepository: ComplianceRepository {
 
         func update(_ o: OffboardingRow) throws {
             try connection.execute("""
-                UPDATE offboardings SET confirmed_by = ?, confirmed_at_unix_ms = ?, media_recordings = ?, media_share_links = ?, media_at_unix_ms = ?,
+                UPDATE offboardings SET export_bundle_id = ?, confirmed_by = ?, confirmed_at_unix_ms = ?, media_recordings = ?, media_share_links = ?, media_at_unix_ms = ?,
                     transcript_calls = ?, transcript_tracking_numbers = ?, transcript_suppressions = ?, transcript_at_unix_ms = ?,
                     compliance_audit_events = ?, compliance_audit_head = ?, compliance_at_unix_ms = ?, identity_at_unix_ms = ?,
                     completed_at_unix_ms = ?, certificate = ?, job_id = ?
                 WHERE id = ?
-                """, o.confirmedBy, o.confirmedAt, Int64(o.media.recordings), Int64(o.media.shareLinks), o.media.at, Int64(o.transcript.calls),
+                """, o.exportBundleID, o.confirmedBy, o.confirmedAt, Int64(o.media.recordings), Int64(o.media.shareLinks), o.media.at, Int64(o.transcript.calls),
                 Int64(o.transcript.trackingNumbers), Int64(o.transcript.suppressions), o.transcript.at, Int64(o.compliance.auditEvents),
                 o.compliance.head, o.compliance.at, o.identityAt, o.completedAt, o.certificate, o.jobID, o.id)
         }

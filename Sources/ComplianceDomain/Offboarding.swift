@@ -29,7 +29,15 @@ struct OffboardingRules: Sendable {
         try OrganizationID.validate(org)
         let now = clock.nowUnixMs
         return try await repository.write { [bundles, outbox] tx in
-            if let existing = try tx.offboarding(org: org) { return existing }
+            if var existing = try tx.offboarding(org: org) {
+                // Not confirmed yet and its export failed or expired: a fresh export.
+                guard existing.confirmedAt == 0, let bundle = try tx.bundle(existing.exportBundleID), [.failed, .expired].contains(bundle.state) else {
+                    return existing
+                }
+                existing.exportBundleID = try bundles.queue(.offboarding, org: org, subject: org, by: actor, in: tx).id
+                try tx.update(existing)
+                return existing
+            }
             let bundle = try bundles.queue(.offboarding, org: org, subject: org, by: actor, in: tx)
             let row = OffboardingRow(id: "off_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""), org: org,
                                      exportBundleID: bundle.id, startedBy: actor, startedAt: now)

@@ -162,7 +162,15 @@ struct BundleAndOffboardingTests {
                                                           options: try bearer(admin))
         }
         #expect(early == .invalidArgument, "the organisation id must be typed again")
-        let (_, archive) = try await deployment.readyBundle(started.exportBundleID, org: org, token: admin)
+        _ = try await deployment.readyBundle(started.exportBundleID, org: org, token: admin)
+        // Left unconfirmed until the export expires: asking again builds a fresh one.
+        deployment.clock.advance(by: .days(8))
+        #expect(try await eventually {
+            try await deployment.bundles.getBundle(.with { $0.orgID = org; $0.bundleID = started.exportBundleID }, options: try bearer(admin)).bundle.state == .expired
+        })
+        let again = try await offboardings.startOffboarding(.with { $0.orgID = org }, options: try bearer(admin)).offboarding
+        #expect(again.offboardingID == started.offboardingID && again.exportBundleID != started.exportBundleID)
+        let (_, archive) = try await deployment.readyBundle(again.exportBundleID, org: org, token: admin)
         let entries = try untar(archive)
         #expect(entries["recordings/\(recording).wav"] == wavFile(seconds: 1))
         #expect(entries["calls/call-1/call.json"] != nil && entries["calls/call-2/call.txt"] != nil)

@@ -547,7 +547,8 @@ public protocol Calltrace_Compliance_V1_OffboardingServiceHandler: RPCService {
     var policies: Calltrace_Compliance_V1_OffboardingServicePolicies { get }
 
     /// org.offboard: starts offboarding with a full export bundle (calls, recordings,
-    /// transcripts, summaries, the audit trail). One offboarding per organisation.
+    /// transcripts, summaries, the audit trail). One offboarding per organisation: asking again
+    /// answers it, with a fresh export if the last one failed or expired before confirmation.
     func startOffboarding(_ request: Calltrace_Compliance_V1_StartOffboardingRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_StartOffboardingResponse
 
     /// org.offboard while the organisation exists; afterwards any operator (the record holds
@@ -582,7 +583,8 @@ public struct Calltrace_Compliance_V1_OffboardingServiceClient: Sendable {
     }
 
     /// org.offboard: starts offboarding with a full export bundle (calls, recordings,
-    /// transcripts, summaries, the audit trail). One offboarding per organisation.
+    /// transcripts, summaries, the audit trail). One offboarding per organisation: asking again
+    /// answers it, with a fresh export if the last one failed or expired before confirmation.
     public func startOffboarding(_ request: Calltrace_Compliance_V1_StartOffboardingRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_StartOffboardingResponse {
         try await rpc.unary(Calltrace_Compliance_V1_OffboardingService.startOffboarding, request, options: options)
     }
