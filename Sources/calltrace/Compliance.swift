@@ -85,12 +85,20 @@ struct AuditCommand: AsyncParsableCommand {
             }
             var count = 0
             try await options.run { client in
+                // On a terminal, a progress bar counts events against the chain's length.
+                let progress = out == nil || isatty(STDERR_FILENO) != 1 ? nil
+                    : Progress(total: Int(try await Calltrace_Compliance_V1_AuditServiceClient(client).verifyAuditChain(.with { $0.orgID = org },
+                                                                                                                        options: try options.callOptions)
+                            .eventsChecked), label: "export", unit: "events")
+                defer { progress?.finish() }
                 try await Calltrace_Compliance_V1_AuditServiceClient(client).exportAuditEvents(.with {
                     $0.orgID = org; $0.fromUnixMs = from; $0.beforeUnixMs = before
                 }, options: try options.callOptions) { stream in
                     for try await piece in stream {
                         try handle.write(contentsOf: piece.lines)
-                        count += piece.lines.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+                        let lines = piece.lines.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+                        count += lines
+                        progress?.advance(by: lines)
                     }
                 }
             }

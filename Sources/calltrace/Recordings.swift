@@ -336,18 +336,21 @@ struct WAVInfo {
     }
 }
 
-/// A progress bar on standard error, when it is a terminal: bytes, percentage and rate.
+/// A progress bar on standard error, when it is a terminal: percentage and rate (of bytes, or
+/// of another `unit` such as events).
 final class Progress {
     private let total: Int
     private let label: String
+    private let unit: String?
     private let enabled = isatty(STDERR_FILENO) == 1
     private var done = 0
     private let started = ContinuousClock.now
     private var lastDrawn = ContinuousClock.now - .seconds(1)
 
-    init(total: Int, label: String) {
+    init(total: Int, label: String, unit: String? = nil) {
         self.total = max(total, 1)
         self.label = label
+        self.unit = unit
     }
 
     func advance(by bytes: Int) {
@@ -367,7 +370,9 @@ final class Progress {
         let fraction = min(1, Double(done) / Double(total))
         let seconds = max(0.001, Double(started.duration(to: .now).components.attoseconds) / 1e18 + Double(started.duration(to: .now).components.seconds))
         let bar = String(repeating: "#", count: Int(fraction * 30)) + String(repeating: ".", count: 30 - Int(fraction * 30))
-        let line = String(format: "\r%@ [%@] %3.0f%%  %.1f MB/s", label, bar, fraction * 100, Double(done) / seconds / 1e6)
+        let rate = unit.map { String(format: "%d of %d %@, %.0f/s", done, total, $0, Double(done) / seconds) }
+            ?? String(format: "%.1f MB/s", Double(done) / seconds / 1e6)
+        let line = String(format: "\r%@ [%@] %3.0f%%  %@", label, bar, fraction * 100, rate)
         FileHandle.standardError.write(Data(line.utf8))
     }
 }

@@ -25,7 +25,7 @@ typealias Recordings = Calltrace_Media_V1_RecordingServiceClient
 final class CallDataDeployment: @unchecked Sendable {
     static let start = Int64(1_793_613_600_000)  // 2026-11-02T10:00:00Z
     let pki = try! TemporaryPKI()
-    let clock = TestClock(unixMs: CallDataDeployment.start)
+    let clock: TestClock
     let identity: InProcessService
     private let services: Mutex<[String: InProcessService]>
     private let admins = Mutex<[String: String]>([:])
@@ -34,7 +34,9 @@ final class CallDataDeployment: @unchecked Sendable {
     var transcript: InProcessService { services.withLock { $0["transcript"]! } }
     var compliance: InProcessService { services.withLock { $0["compliance"]! } }
 
-    init() async throws {
+    /// - Parameter start: where the shared clock starts (default Monday 2 November 2026, 10:00 UTC).
+    init(start: Int64 = CallDataDeployment.start) async throws {
+        clock = TestClock(unixMs: start)
         identity = try await InProcessService.start(IdentityService.self, pki: pki)
         // The three name each other: transcript starts first, told the ports media and compliance
         // will take (below the ephemeral range, so no parallel test's connection takes them).
