@@ -14,7 +14,8 @@ public struct MediaService: CallTraceService {
     public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2),
                                     Migration(version: 3, SharedSchema.v3), Migration(version: 4, SQLiteRecordingRepository.schema),
                                     Migration(version: 5, SQLiteRecordingRepository.shareLinks),
-                                    Migration(version: 6, SQLiteRecordingRepository.blobVersions)]
+                                    Migration(version: 6, SQLiteRecordingRepository.blobVersions),
+                                    Migration(version: 7, SQLiteRecordingRepository.linkPolicies)]
 
     let recordings: RecordingHandler
     let shareLinks: ShareLinkHandler

@@ -47,6 +47,9 @@ protocol RecordingTransaction {
     func revokeShareLink(_ id: String, org: String, at now: Int64) throws -> Bool
     func countOpen(_ id: String) throws
     func deleteShareLinks(recording: String, org: String) throws
+    /// The organisation's longest link lifetime, when it set one: (seconds, when, by whom).
+    func shareLinkPolicy(org: String) throws -> (maxTTLSeconds: UInt32, updatedAt: Int64, updatedBy: String)?
+    func putShareLinkPolicy(org: String, maxTTLSeconds: UInt32, at time: Int64, by actor: String) throws
 
     // An organisation's end
     /// The blob (and key) names of the organisation's recordings.
@@ -121,6 +124,15 @@ struct SQLiteRecordingRepository: RecordingRepository {
     /// A version of its own for each recording's file (redaction writes a new one).
     static let blobVersions = "ALTER TABLE recordings ADD COLUMN blob_id TEXT NOT NULL DEFAULT '';"
 
+    static let linkPolicies = """
+        CREATE TABLE share_link_policies (
+            org_id TEXT PRIMARY KEY,
+            max_ttl_seconds INTEGER NOT NULL,
+            updated_at_unix_ms INTEGER NOT NULL,
+            updated_by TEXT NOT NULL
+        );
+        """
+
 
     struct Transaction: RecordingTransaction {
         let connection: Connection
@@ -187,6 +199,18 @@ struct SQLiteRecordingRepository: RecordingRepository {
 
         func deleteShareLinks(recording: String, org: String) throws {
             try connection.execute("DELETE FROM share_links WHERE recording_id = ? AND org_id = ?", recording, org)
+        }
+
+        func shareLinkPolicy(org: String) throws -> (maxTTLSeconds: UInt32, updatedAt: Int64, updatedBy: String)? {
+            try connection.query("SELECT max_ttl_seconds, updated_at_unix_ms, updated_by FROM share_link_policies WHERE org_id = ?", org).first.map {
+                (UInt32($0.int("max_ttl_seconds") ?? 0), $0.int("updated_at_unix_ms") ?? 0, $0.text("updated_by") ?? "")
+            }
+        }
+
+        func putShareLinkPolicy(org: String, maxTTLSeconds: UInt32, at time: Int64, by actor: String) throws {
+            try connection.execute("DELETE FROM share_link_policies WHERE org_id = ?", org)
+            try connection.execute("INSERT INTO share_link_policies (org_id, max_ttl_seconds, updated_at_unix_ms, updated_by) VALUES (?, ?, ?, ?)",
+                                   org, Int64(maxTTLSeconds), time, actor)
         }
 
         func blobIDs(org: String) throws -> [String] {

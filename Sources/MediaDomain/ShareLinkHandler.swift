@@ -11,7 +11,7 @@ struct ShareLinkHandler: Calltrace_Media_V1_ShareLinkServiceHandler {
     /// Users (through gateways) and operators manage links; gateways open them.
     let policies = Calltrace_Media_V1_ShareLinkServicePolicies(
         createShareLink: .gateways | .operators, openShareLink: .gateways, revokeShareLink: .gateways | .operators,
-        listShareLinks: .gateways | .operators)
+        listShareLinks: .gateways | .operators, getShareLinkPolicy: .gateways | .operators, setShareLinkPolicy: .gateways | .operators)
 
     func createShareLink(_ request: Calltrace_Media_V1_CreateShareLinkRequest, context: ServerContext) async throws
         -> Calltrace_Media_V1_CreateShareLinkResponse {
@@ -48,6 +48,20 @@ struct ShareLinkHandler: Calltrace_Media_V1_ShareLinkServiceHandler {
         _ = try await context.principal(in: request.orgID, may: .linksShare, via: authorizer)
         let links = try await rules.list(org: request.orgID, recording: request.recordingID.isEmpty ? nil : request.recordingID)
         return .with { $0.links = links.map { Self.link($0.link, note: $0.note) } }
+    }
+
+    func getShareLinkPolicy(_ request: Calltrace_Media_V1_GetShareLinkPolicyRequest, context: ServerContext) async throws
+        -> Calltrace_Media_V1_GetShareLinkPolicyResponse {
+        _ = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+        let policy = try await rules.policy(org: request.orgID)
+        return .with { $0.policy = .with { $0.maxTtlSeconds = policy.maxTTLSeconds; $0.updatedAtUnixMs = policy.updatedAt; $0.updatedBy = policy.updatedBy } }
+    }
+
+    func setShareLinkPolicy(_ request: Calltrace_Media_V1_SetShareLinkPolicyRequest, context: ServerContext) async throws
+        -> Calltrace_Media_V1_SetShareLinkPolicyResponse {
+        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+        let policy = try await rules.setPolicy(org: request.orgID, maxTTLSeconds: request.maxTtlSeconds, by: who.actor)
+        return .with { $0.policy = .with { $0.maxTtlSeconds = policy.maxTTLSeconds; $0.updatedAtUnixMs = policy.updatedAt; $0.updatedBy = policy.updatedBy } }
     }
 
     static func link(_ row: ShareLinkRow, note: String) -> Calltrace_Media_V1_ShareLink {

@@ -12,8 +12,10 @@ import Foundation
 /// revoked, altered or unknown link, or one whose recording was deleted, all get the same
 /// answer after the same work.
 struct ShareLinkRules: Sendable {
-    /// The longest a link may live: 30 days.
+    /// The longest a link may live: 30 days, or less where the organisation says so.
     static let maxTTLSeconds: UInt32 = 30 * 86_400
+    /// The shortest maximum an organisation may set: an hour.
+    static let minPolicySeconds: UInt32 = 3600
     static let refusal = RPCError(.notFound, "this link is not valid: expired, revoked or unknown")
 
     let recordings: RecordingRules
@@ -27,8 +29,9 @@ struct ShareLinkRules: Sendable {
     }
 
     func create(recording id: String, org: String, ttlSeconds: UInt32, note: String, by actor: String) async throws -> Created {
-        guard (1...Self.maxTTLSeconds).contains(ttlSeconds) else {
-            throw RPCError(.invalidArgument, "a link lives from 1 second to 30 days (ttl_seconds)")
+        let maximum = try await policy(org: org).maxTTLSeconds
+        guard (1...maximum).contains(ttlSeconds) else {
+            throw RPCError(.invalidArgument, "a link of this organisation lives from 1 second to \(Self.describe(maximum)) (ttl_seconds)")
         }
         guard note.count <= 500 else { throw RPCError(.invalidArgument, "a note is at most 500 characters") }
         _ = try await recordings.recording(id, org: org)
@@ -46,6 +49,31 @@ struct ShareLinkRules: Sendable {
                                           detail: "recording=\(id); expires=\(expires)"), in: tx.connection)
         }
         return Created(link: link, token: Self.base64url(Data(secret) + signature))
+    }
+
+    /// The organisation's longest link lifetime (30 days unless it set less).
+    func policy(org: String) async throws -> (maxTTLSeconds: UInt32, updatedAt: Int64, updatedBy: String) {
+        try OrganizationID.validate(org)
+        return try await repository.read { tx in try tx.shareLinkPolicy(org: org) } ?? (Self.maxTTLSeconds, 0, "")
+    }
+
+    func setPolicy(org: String, maxTTLSeconds: UInt32, by actor: String) async throws -> (maxTTLSeconds: UInt32, updatedAt: Int64, updatedBy: String) {
+        try OrganizationID.validate(org)
+        guard (Self.minPolicySeconds...Self.maxTTLSeconds).contains(maxTTLSeconds) else {
+            throw RPCError(.invalidArgument, "max_ttl_seconds must be from 3600 (an hour) to \(Self.maxTTLSeconds) (30 days)")
+        }
+        let now = clock.nowUnixMs
+        try await repository.write { [outbox = recordings.outbox] tx in
+            try tx.putShareLinkPolicy(org: org, maxTTLSeconds: maxTTLSeconds, at: now, by: actor)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: "share_link.policy_set", resource: "organization:\(org)", outcome: "success",
+                                          detail: "max_ttl_seconds=\(maxTTLSeconds)"), in: tx.connection)
+        }
+        return (maxTTLSeconds, now, actor)
+    }
+
+    static func describe(_ seconds: UInt32) -> String {
+        func unit(_ n: UInt32, _ name: String) -> String { "\(n) \(name)\(n == 1 ? "" : "s")" }
+        return seconds % 86_400 == 0 ? unit(seconds / 86_400, "day") : seconds % 3600 == 0 ? unit(seconds / 3600, "hour") : unit(seconds, "second")
     }
 
     /// The recording a token opens, with the link; the open is counted and audited.

@@ -19,7 +19,8 @@ struct Recordings: AsyncParsableCommand {
             4 not allowed (no, expired or refused token; too weak a role), 5 media unreachable.
             Progress bars appear on a terminal only.
             """,
-        subcommands: [Upload.self, Play.self, List.self, Show.self, Delete.self, Redact.self, Share.self, OpenLink.self, RevokeLink.self, Links.self])
+        subcommands: [Upload.self, Play.self, List.self, Show.self, Delete.self, Redact.self, Share.self, OpenLink.self, RevokeLink.self, Links.self,
+                      LinkPolicy.self])
 
     /// Media as the caller reaches it (`--target`, default 127.0.0.1:7102).
     typealias Options = ServiceCallOptions<MediaTarget>
@@ -240,6 +241,28 @@ struct Recordings: AsyncParsableCommand {
                                                                                            options: try options.callOptions)
             }
             try options.print(response) { "revoked \(link)" }
+        }
+    }
+
+    struct LinkPolicy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "link-policy", abstract: "The organisation's longest share-link lifetime; --max-ttl sets it (an hour to 30 days, settings.manage).")
+        @OptionGroup var options: Options
+        @Option(help: "Organisation id.") var org: String
+        @Option(name: .customLong("max-ttl"), help: "Seconds (3600 to 2592000).") var maxTTL: UInt32?
+
+        func run() async throws {
+            let policy = try await options.run { client in
+                let links = Calltrace_Media_V1_ShareLinkServiceClient(client)
+                if let maxTTL {
+                    return try await links.setShareLinkPolicy(.with { $0.orgID = org; $0.maxTtlSeconds = maxTTL }, options: try options.callOptions).policy
+                }
+                return try await links.getShareLinkPolicy(.with { $0.orgID = org }, options: try options.callOptions).policy
+            }
+            try options.print(policy) {
+                "links live at most \(policy.maxTtlSeconds) s (\(policy.maxTtlSeconds / 86_400) days)"
+                    + (policy.updatedBy.isEmpty ? " (the default)" : "; set by \(policy.updatedBy) at \(Recordings.time(policy.updatedAtUnixMs))")
+            }
         }
     }
 

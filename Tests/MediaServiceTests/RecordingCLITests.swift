@@ -55,6 +55,9 @@ struct RecordingCLITests {
         let links = try await recordings(["links", "--org", org])
         #expect(links.stdout.contains("\(linkID)") && links.stdout.contains("opens 1") && links.stdout.contains("matter M-9"))
         #expect(try await recordings(["revoke-link", linkID, "--org", org]).status == 0)
+        let policy = try await recordings(["link-policy", "--org", org, "--max-ttl", "86400"])
+        #expect(policy.status == 0 && policy.stdout.contains("at most 86400 s (1 days); set by user:"), "\(policy.stdout) \(policy.stderr)")
+        #expect(try await recordings(["link-policy", "--org", org, "--max-ttl", "60"]).status == 1)
         let refusedLink = try await recordings(["open-link", "--link", token, "--out", viaLink], token: false)
         #expect(refusedLink.status == 3 && refusedLink.stderr.contains("NOT_FOUND"))
 

@@ -98,4 +98,32 @@ struct ShareLinkTests {
         } == .permissionDenied)
         await deployment.stop()
     }
+
+    @Test("Each organisation sets its own longest link lifetime (an hour to 30 days, settings.manage); links beyond it are refused, naming it")
+    func organisationMaximum() async throws {
+        let deployment = try await MediaDeployment()
+        let (org, admin) = try await deployment.organisation()
+        let (other, otherAdmin) = try await deployment.organisation("Other LLP")
+        let member = try await deployment.user(.member, in: org, admin: admin)
+        let recording = try await deployment.gateway.upload(wavFile(samples: 100), org: org).recordingID
+        let links = ShareLinks(try deployment.media.client())
+        #expect(try await links.getShareLinkPolicy(.with { $0.orgID = org }, options: try bearer(admin)).policy.maxTtlSeconds == 30 * 86_400)
+        for (seconds, who, expected) in [(UInt32(86_400), member, StatusCode.permissionDenied), (86_400, otherAdmin, .permissionDenied),
+                                          (60, admin, .invalidArgument), (31 * 86_400, admin, .invalidArgument), (86_400, admin, .ok)] {
+            let answer = await code { _ = try await links.setShareLinkPolicy(.with { $0.orgID = org; $0.maxTtlSeconds = seconds }, options: try bearer(who)) }
+            #expect(answer == expected, "\(seconds) s")
+        }
+        let policy = try await links.getShareLinkPolicy(.with { $0.orgID = org }, options: try bearer(admin)).policy
+        #expect(policy.maxTtlSeconds == 86_400 && policy.updatedBy.hasPrefix("user:"))
+        var message = ""
+        do {
+            _ = try await links.createShareLink(.with { $0.orgID = org; $0.recordingID = recording; $0.ttlSeconds = 2 * 86_400 }, options: try bearer(admin))
+        } catch let error as RPCError { message = "\(error.code): \(error.message)" }
+        #expect(message.contains("INVALID_ARGUMENT") && message.contains("to 1 day (ttl_seconds)"), "\(message)")
+        _ = try await links.createShareLink(.with { $0.orgID = org; $0.recordingID = recording; $0.ttlSeconds = 86_400 }, options: try bearer(admin))
+        #expect(try await links.getShareLinkPolicy(.with { $0.orgID = other }, options: try bearer(otherAdmin)).policy.maxTtlSeconds == 30 * 86_400,
+                "another organisation keeps the default")
+        #expect(try deployment.auditEvents().contains { $0.action == "share_link.policy_set" && $0.detail == "max_ttl_seconds=86400" })
+        await deployment.stop()
+    }
 }

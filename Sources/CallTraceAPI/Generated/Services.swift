@@ -1237,12 +1237,16 @@ public struct Calltrace_Media_V1_ShareLinkServicePolicies: Sendable {
     public var openShareLink: PeerPolicy
     public var revokeShareLink: PeerPolicy
     public var listShareLinks: PeerPolicy
+    public var getShareLinkPolicy: PeerPolicy
+    public var setShareLinkPolicy: PeerPolicy
 
-    public init(createShareLink: PeerPolicy, openShareLink: PeerPolicy, revokeShareLink: PeerPolicy, listShareLinks: PeerPolicy) {
+    public init(createShareLink: PeerPolicy, openShareLink: PeerPolicy, revokeShareLink: PeerPolicy, listShareLinks: PeerPolicy, getShareLinkPolicy: PeerPolicy, setShareLinkPolicy: PeerPolicy) {
         self.createShareLink = createShareLink
         self.openShareLink = openShareLink
         self.revokeShareLink = revokeShareLink
         self.listShareLinks = listShareLinks
+        self.getShareLinkPolicy = getShareLinkPolicy
+        self.setShareLinkPolicy = setShareLinkPolicy
     }
 }
 
@@ -1264,6 +1268,13 @@ public protocol Calltrace_Media_V1_ShareLinkServiceHandler: RPCService {
 
     /// The organisation's links (or one recording's), newest first, with how often each was opened.
     func listShareLinks(_ request: Calltrace_Media_V1_ListShareLinksRequest, context: ServerContext) async throws -> Calltrace_Media_V1_ListShareLinksResponse
+
+    /// settings.manage: the longest a link of the organisation may live (default and at most
+    /// 30 days).
+    func getShareLinkPolicy(_ request: Calltrace_Media_V1_GetShareLinkPolicyRequest, context: ServerContext) async throws -> Calltrace_Media_V1_GetShareLinkPolicyResponse
+
+    /// settings.manage: sets it, from 1 hour to 30 days; links made before keep their expiry. Audited.
+    func setShareLinkPolicy(_ request: Calltrace_Media_V1_SetShareLinkPolicyRequest, context: ServerContext) async throws -> Calltrace_Media_V1_SetShareLinkPolicyResponse
 }
 
 extension Calltrace_Media_V1_ShareLinkServiceHandler {
@@ -1273,6 +1284,8 @@ extension Calltrace_Media_V1_ShareLinkServiceHandler {
         router.serverStreaming(Calltrace_Media_V1_ShareLinkService.openShareLink, allow: policies.openShareLink) { try await self.openShareLink($0, responses: $1, context: $2) }
         router.unary(Calltrace_Media_V1_ShareLinkService.revokeShareLink, allow: policies.revokeShareLink) { try await self.revokeShareLink($0, context: $1) }
         router.unary(Calltrace_Media_V1_ShareLinkService.listShareLinks, allow: policies.listShareLinks) { try await self.listShareLinks($0, context: $1) }
+        router.unary(Calltrace_Media_V1_ShareLinkService.getShareLinkPolicy, allow: policies.getShareLinkPolicy) { try await self.getShareLinkPolicy($0, context: $1) }
+        router.unary(Calltrace_Media_V1_ShareLinkService.setShareLinkPolicy, allow: policies.setShareLinkPolicy) { try await self.setShareLinkPolicy($0, context: $1) }
     }
 }
 
@@ -1305,6 +1318,17 @@ public struct Calltrace_Media_V1_ShareLinkServiceClient: Sendable {
     /// The organisation's links (or one recording's), newest first, with how often each was opened.
     public func listShareLinks(_ request: Calltrace_Media_V1_ListShareLinksRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Media_V1_ListShareLinksResponse {
         try await rpc.unary(Calltrace_Media_V1_ShareLinkService.listShareLinks, request, options: options)
+    }
+
+    /// settings.manage: the longest a link of the organisation may live (default and at most
+    /// 30 days).
+    public func getShareLinkPolicy(_ request: Calltrace_Media_V1_GetShareLinkPolicyRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Media_V1_GetShareLinkPolicyResponse {
+        try await rpc.unary(Calltrace_Media_V1_ShareLinkService.getShareLinkPolicy, request, options: options)
+    }
+
+    /// settings.manage: sets it, from 1 hour to 30 days; links made before keep their expiry. Audited.
+    public func setShareLinkPolicy(_ request: Calltrace_Media_V1_SetShareLinkPolicyRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Media_V1_SetShareLinkPolicyResponse {
+        try await rpc.unary(Calltrace_Media_V1_ShareLinkService.setShareLinkPolicy, request, options: options)
     }
 }
 

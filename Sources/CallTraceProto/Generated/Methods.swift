@@ -385,8 +385,16 @@ public enum Calltrace_Media_V1_ShareLinkService {
     public static let listShareLinks = MethodDescriptor<Calltrace_Media_V1_ListShareLinksRequest, Calltrace_Media_V1_ListShareLinksResponse>(
         service: name, name: "ListShareLinks", kind: .unary, isIdempotent: true)
 
+    /// `/calltrace.media.v1.ShareLinkService/GetShareLinkPolicy`
+    public static let getShareLinkPolicy = MethodDescriptor<Calltrace_Media_V1_GetShareLinkPolicyRequest, Calltrace_Media_V1_GetShareLinkPolicyResponse>(
+        service: name, name: "GetShareLinkPolicy", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.media.v1.ShareLinkService/SetShareLinkPolicy`
+    public static let setShareLinkPolicy = MethodDescriptor<Calltrace_Media_V1_SetShareLinkPolicyRequest, Calltrace_Media_V1_SetShareLinkPolicyResponse>(
+        service: name, name: "SetShareLinkPolicy", kind: .unary, isIdempotent: true)
+
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [createShareLink.info, openShareLink.info, revokeShareLink.info, listShareLinks.info]
+    public static let methods: [MethodInfo] = [createShareLink.info, openShareLink.info, revokeShareLink.info, listShareLinks.info, getShareLinkPolicy.info, setShareLinkPolicy.info]
 }
 
 // MARK: calltrace/ops/v1/ops.proto

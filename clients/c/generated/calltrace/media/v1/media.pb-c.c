@@ -1447,6 +1447,231 @@ void   calltrace__media__v1__list_share_links_response__free_unpacked
   assert(message->base.descriptor == &calltrace__media__v1__list_share_links_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__media__v1__share_link_policy__init
+                     (Calltrace__Media__V1__ShareLinkPolicy         *message)
+{
+  static const Calltrace__Media__V1__ShareLinkPolicy init_value = CALLTRACE__MEDIA__V1__SHARE_LINK_POLICY__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__share_link_policy__get_packed_size
+                     (const Calltrace__Media__V1__ShareLinkPolicy *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__share_link_policy__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__share_link_policy__pack
+                     (const Calltrace__Media__V1__ShareLinkPolicy *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__share_link_policy__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__share_link_policy__pack_to_buffer
+                     (const Calltrace__Media__V1__ShareLinkPolicy *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__share_link_policy__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__ShareLinkPolicy *
+       calltrace__media__v1__share_link_policy__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__ShareLinkPolicy *)
+     protobuf_c_message_unpack (&calltrace__media__v1__share_link_policy__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__share_link_policy__free_unpacked
+                     (Calltrace__Media__V1__ShareLinkPolicy *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__share_link_policy__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__media__v1__get_share_link_policy_request__init
+                     (Calltrace__Media__V1__GetShareLinkPolicyRequest         *message)
+{
+  static const Calltrace__Media__V1__GetShareLinkPolicyRequest init_value = CALLTRACE__MEDIA__V1__GET_SHARE_LINK_POLICY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__get_share_link_policy_request__get_packed_size
+                     (const Calltrace__Media__V1__GetShareLinkPolicyRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__get_share_link_policy_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__get_share_link_policy_request__pack
+                     (const Calltrace__Media__V1__GetShareLinkPolicyRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__get_share_link_policy_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__get_share_link_policy_request__pack_to_buffer
+                     (const Calltrace__Media__V1__GetShareLinkPolicyRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__get_share_link_policy_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__GetShareLinkPolicyRequest *
+       calltrace__media__v1__get_share_link_policy_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__GetShareLinkPolicyRequest *)
+     protobuf_c_message_unpack (&calltrace__media__v1__get_share_link_policy_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__get_share_link_policy_request__free_unpacked
+                     (Calltrace__Media__V1__GetShareLinkPolicyRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__get_share_link_policy_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__media__v1__get_share_link_policy_response__init
+                     (Calltrace__Media__V1__GetShareLinkPolicyResponse         *message)
+{
+  static const Calltrace__Media__V1__GetShareLinkPolicyResponse init_value = CALLTRACE__MEDIA__V1__GET_SHARE_LINK_POLICY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__get_share_link_policy_response__get_packed_size
+                     (const Calltrace__Media__V1__GetShareLinkPolicyResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__get_share_link_policy_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__get_share_link_policy_response__pack
+                     (const Calltrace__Media__V1__GetShareLinkPolicyResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__get_share_link_policy_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__get_share_link_policy_response__pack_to_buffer
+                     (const Calltrace__Media__V1__GetShareLinkPolicyResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__get_share_link_policy_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__GetShareLinkPolicyResponse *
+       calltrace__media__v1__get_share_link_policy_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__GetShareLinkPolicyResponse *)
+     protobuf_c_message_unpack (&calltrace__media__v1__get_share_link_policy_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__get_share_link_policy_response__free_unpacked
+                     (Calltrace__Media__V1__GetShareLinkPolicyResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__get_share_link_policy_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__media__v1__set_share_link_policy_request__init
+                     (Calltrace__Media__V1__SetShareLinkPolicyRequest         *message)
+{
+  static const Calltrace__Media__V1__SetShareLinkPolicyRequest init_value = CALLTRACE__MEDIA__V1__SET_SHARE_LINK_POLICY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__set_share_link_policy_request__get_packed_size
+                     (const Calltrace__Media__V1__SetShareLinkPolicyRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__set_share_link_policy_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__set_share_link_policy_request__pack
+                     (const Calltrace__Media__V1__SetShareLinkPolicyRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__set_share_link_policy_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__set_share_link_policy_request__pack_to_buffer
+                     (const Calltrace__Media__V1__SetShareLinkPolicyRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__set_share_link_policy_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__SetShareLinkPolicyRequest *
+       calltrace__media__v1__set_share_link_policy_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__SetShareLinkPolicyRequest *)
+     protobuf_c_message_unpack (&calltrace__media__v1__set_share_link_policy_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__set_share_link_policy_request__free_unpacked
+                     (Calltrace__Media__V1__SetShareLinkPolicyRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__set_share_link_policy_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__media__v1__set_share_link_policy_response__init
+                     (Calltrace__Media__V1__SetShareLinkPolicyResponse         *message)
+{
+  static const Calltrace__Media__V1__SetShareLinkPolicyResponse init_value = CALLTRACE__MEDIA__V1__SET_SHARE_LINK_POLICY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__media__v1__set_share_link_policy_response__get_packed_size
+                     (const Calltrace__Media__V1__SetShareLinkPolicyResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__set_share_link_policy_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__media__v1__set_share_link_policy_response__pack
+                     (const Calltrace__Media__V1__SetShareLinkPolicyResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__set_share_link_policy_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__media__v1__set_share_link_policy_response__pack_to_buffer
+                     (const Calltrace__Media__V1__SetShareLinkPolicyResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__media__v1__set_share_link_policy_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Media__V1__SetShareLinkPolicyResponse *
+       calltrace__media__v1__set_share_link_policy_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Media__V1__SetShareLinkPolicyResponse *)
+     protobuf_c_message_unpack (&calltrace__media__v1__set_share_link_policy_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__media__v1__set_share_link_policy_response__free_unpacked
+                     (Calltrace__Media__V1__SetShareLinkPolicyResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__media__v1__set_share_link_policy_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor calltrace__media__v1__recording__field_descriptors[10] =
 {
   {
@@ -3429,6 +3654,235 @@ const ProtobufCMessageDescriptor calltrace__media__v1__list_share_links_response
   (ProtobufCMessageInit) calltrace__media__v1__list_share_links_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor calltrace__media__v1__share_link_policy__field_descriptors[3] =
+{
+  {
+    "max_ttl_seconds",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__ShareLinkPolicy, max_ttl_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "updated_at_unix_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__ShareLinkPolicy, updated_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "updated_by",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__ShareLinkPolicy, updated_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__share_link_policy__field_indices_by_name[] = {
+  0,   /* field[0] = max_ttl_seconds */
+  1,   /* field[1] = updated_at_unix_ms */
+  2,   /* field[2] = updated_by */
+};
+static const ProtobufCIntRange calltrace__media__v1__share_link_policy__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__share_link_policy__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.ShareLinkPolicy",
+  "ShareLinkPolicy",
+  "Calltrace__Media__V1__ShareLinkPolicy",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__ShareLinkPolicy),
+  3,
+  calltrace__media__v1__share_link_policy__field_descriptors,
+  calltrace__media__v1__share_link_policy__field_indices_by_name,
+  1,  calltrace__media__v1__share_link_policy__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__share_link_policy__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__media__v1__get_share_link_policy_request__field_descriptors[1] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__GetShareLinkPolicyRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__get_share_link_policy_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__media__v1__get_share_link_policy_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__get_share_link_policy_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.GetShareLinkPolicyRequest",
+  "GetShareLinkPolicyRequest",
+  "Calltrace__Media__V1__GetShareLinkPolicyRequest",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__GetShareLinkPolicyRequest),
+  1,
+  calltrace__media__v1__get_share_link_policy_request__field_descriptors,
+  calltrace__media__v1__get_share_link_policy_request__field_indices_by_name,
+  1,  calltrace__media__v1__get_share_link_policy_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__get_share_link_policy_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__media__v1__get_share_link_policy_response__field_descriptors[1] =
+{
+  {
+    "policy",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__GetShareLinkPolicyResponse, policy),
+    &calltrace__media__v1__share_link_policy__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__get_share_link_policy_response__field_indices_by_name[] = {
+  0,   /* field[0] = policy */
+};
+static const ProtobufCIntRange calltrace__media__v1__get_share_link_policy_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__get_share_link_policy_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.GetShareLinkPolicyResponse",
+  "GetShareLinkPolicyResponse",
+  "Calltrace__Media__V1__GetShareLinkPolicyResponse",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__GetShareLinkPolicyResponse),
+  1,
+  calltrace__media__v1__get_share_link_policy_response__field_descriptors,
+  calltrace__media__v1__get_share_link_policy_response__field_indices_by_name,
+  1,  calltrace__media__v1__get_share_link_policy_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__get_share_link_policy_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__media__v1__set_share_link_policy_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__SetShareLinkPolicyRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_ttl_seconds",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__SetShareLinkPolicyRequest, max_ttl_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__set_share_link_policy_request__field_indices_by_name[] = {
+  1,   /* field[1] = max_ttl_seconds */
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__media__v1__set_share_link_policy_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__set_share_link_policy_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.SetShareLinkPolicyRequest",
+  "SetShareLinkPolicyRequest",
+  "Calltrace__Media__V1__SetShareLinkPolicyRequest",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__SetShareLinkPolicyRequest),
+  2,
+  calltrace__media__v1__set_share_link_policy_request__field_descriptors,
+  calltrace__media__v1__set_share_link_policy_request__field_indices_by_name,
+  1,  calltrace__media__v1__set_share_link_policy_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__set_share_link_policy_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__media__v1__set_share_link_policy_response__field_descriptors[1] =
+{
+  {
+    "policy",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__SetShareLinkPolicyResponse, policy),
+    &calltrace__media__v1__share_link_policy__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__media__v1__set_share_link_policy_response__field_indices_by_name[] = {
+  0,   /* field[0] = policy */
+};
+static const ProtobufCIntRange calltrace__media__v1__set_share_link_policy_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__media__v1__set_share_link_policy_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.SetShareLinkPolicyResponse",
+  "SetShareLinkPolicyResponse",
+  "Calltrace__Media__V1__SetShareLinkPolicyResponse",
+  "calltrace.media.v1",
+  sizeof(Calltrace__Media__V1__SetShareLinkPolicyResponse),
+  1,
+  calltrace__media__v1__set_share_link_policy_response__field_descriptors,
+  calltrace__media__v1__set_share_link_policy_response__field_indices_by_name,
+  1,  calltrace__media__v1__set_share_link_policy_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__media__v1__set_share_link_policy_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue calltrace__media__v1__audio_format__enum_values_by_number[6] =
 {
   { "AUDIO_FORMAT_UNSPECIFIED", "CALLTRACE__MEDIA__V1__AUDIO_FORMAT__AUDIO_FORMAT_UNSPECIFIED", 0 },
@@ -3588,18 +4042,22 @@ void calltrace__media__v1__recording_service__init (Calltrace__Media__V1__Record
                                      &calltrace__media__v1__recording_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }
-static const ProtobufCMethodDescriptor calltrace__media__v1__share_link_service__method_descriptors[4] =
+static const ProtobufCMethodDescriptor calltrace__media__v1__share_link_service__method_descriptors[6] =
 {
   { "CreateShareLink", &calltrace__media__v1__create_share_link_request__descriptor, &calltrace__media__v1__create_share_link_response__descriptor },
   { "OpenShareLink", &calltrace__media__v1__open_share_link_request__descriptor, &calltrace__media__v1__open_share_link_response__descriptor },
   { "RevokeShareLink", &calltrace__media__v1__revoke_share_link_request__descriptor, &calltrace__media__v1__revoke_share_link_response__descriptor },
   { "ListShareLinks", &calltrace__media__v1__list_share_links_request__descriptor, &calltrace__media__v1__list_share_links_response__descriptor },
+  { "GetShareLinkPolicy", &calltrace__media__v1__get_share_link_policy_request__descriptor, &calltrace__media__v1__get_share_link_policy_response__descriptor },
+  { "SetShareLinkPolicy", &calltrace__media__v1__set_share_link_policy_request__descriptor, &calltrace__media__v1__set_share_link_policy_response__descriptor },
 };
 const unsigned calltrace__media__v1__share_link_service__method_indices_by_name[] = {
   0,        /* CreateShareLink */
+  4,        /* GetShareLinkPolicy */
   3,        /* ListShareLinks */
   1,        /* OpenShareLink */
-  2         /* RevokeShareLink */
+  2,        /* RevokeShareLink */
+  5         /* SetShareLinkPolicy */
 };
 const ProtobufCServiceDescriptor calltrace__media__v1__share_link_service__descriptor =
 {
@@ -3608,7 +4066,7 @@ const ProtobufCServiceDescriptor calltrace__media__v1__share_link_service__descr
   "ShareLinkService",
   "Calltrace__Media__V1__ShareLinkService",
   "calltrace.media.v1",
-  4,
+  6,
   calltrace__media__v1__share_link_service__method_descriptors,
   calltrace__media__v1__share_link_service__method_indices_by_name
 };
@@ -3643,6 +4101,22 @@ void calltrace__media__v1__share_link_service__list_share_links(ProtobufCService
 {
   assert(service->descriptor == &calltrace__media__v1__share_link_service__descriptor);
   service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__media__v1__share_link_service__get_share_link_policy(ProtobufCService *service,
+                                                                     const Calltrace__Media__V1__GetShareLinkPolicyRequest *input,
+                                                                     Calltrace__Media__V1__GetShareLinkPolicyResponse_Closure closure,
+                                                                     void *closure_data)
+{
+  assert(service->descriptor == &calltrace__media__v1__share_link_service__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__media__v1__share_link_service__set_share_link_policy(ProtobufCService *service,
+                                                                     const Calltrace__Media__V1__SetShareLinkPolicyRequest *input,
+                                                                     Calltrace__Media__V1__SetShareLinkPolicyResponse_Closure closure,
+                                                                     void *closure_data)
+{
+  assert(service->descriptor == &calltrace__media__v1__share_link_service__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__media__v1__share_link_service__init (Calltrace__Media__V1__ShareLinkService_Service *service,
                                                      Calltrace__Media__V1__ShareLinkService_ServiceDestroy destroy)

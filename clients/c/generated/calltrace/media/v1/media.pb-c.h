@@ -47,6 +47,11 @@ typedef struct Calltrace__Media__V1__RevokeShareLinkRequest Calltrace__Media__V1
 typedef struct Calltrace__Media__V1__RevokeShareLinkResponse Calltrace__Media__V1__RevokeShareLinkResponse;
 typedef struct Calltrace__Media__V1__ListShareLinksRequest Calltrace__Media__V1__ListShareLinksRequest;
 typedef struct Calltrace__Media__V1__ListShareLinksResponse Calltrace__Media__V1__ListShareLinksResponse;
+typedef struct Calltrace__Media__V1__ShareLinkPolicy Calltrace__Media__V1__ShareLinkPolicy;
+typedef struct Calltrace__Media__V1__GetShareLinkPolicyRequest Calltrace__Media__V1__GetShareLinkPolicyRequest;
+typedef struct Calltrace__Media__V1__GetShareLinkPolicyResponse Calltrace__Media__V1__GetShareLinkPolicyResponse;
+typedef struct Calltrace__Media__V1__SetShareLinkPolicyRequest Calltrace__Media__V1__SetShareLinkPolicyRequest;
+typedef struct Calltrace__Media__V1__SetShareLinkPolicyResponse Calltrace__Media__V1__SetShareLinkPolicyResponse;
 
 
 /* --- enums --- */
@@ -472,7 +477,7 @@ struct  Calltrace__Media__V1__CreateShareLinkRequest
   char *org_id;
   char *recording_id;
   /*
-   * From 1 second to 30 days.
+   * From 1 second to the organisation's maximum (default 30 days; see SetShareLinkPolicy).
    */
   uint32_t ttl_seconds;
   /*
@@ -572,6 +577,62 @@ struct  Calltrace__Media__V1__ListShareLinksResponse
 #define CALLTRACE__MEDIA__V1__LIST_SHARE_LINKS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__list_share_links_response__descriptor) \
     , 0,NULL }
+
+
+struct  Calltrace__Media__V1__ShareLinkPolicy
+{
+  ProtobufCMessage base;
+  uint32_t max_ttl_seconds;
+  /*
+   * Set by the service; empty while the default applies.
+   */
+  int64_t updated_at_unix_ms;
+  char *updated_by;
+};
+#define CALLTRACE__MEDIA__V1__SHARE_LINK_POLICY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__share_link_policy__descriptor) \
+    , 0, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Media__V1__GetShareLinkPolicyRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+};
+#define CALLTRACE__MEDIA__V1__GET_SHARE_LINK_POLICY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__get_share_link_policy_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Media__V1__GetShareLinkPolicyResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Media__V1__ShareLinkPolicy *policy;
+};
+#define CALLTRACE__MEDIA__V1__GET_SHARE_LINK_POLICY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__get_share_link_policy_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Media__V1__SetShareLinkPolicyRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  uint32_t max_ttl_seconds;
+};
+#define CALLTRACE__MEDIA__V1__SET_SHARE_LINK_POLICY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__set_share_link_policy_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Calltrace__Media__V1__SetShareLinkPolicyResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Media__V1__ShareLinkPolicy *policy;
+};
+#define CALLTRACE__MEDIA__V1__SET_SHARE_LINK_POLICY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__set_share_link_policy_response__descriptor) \
+    , NULL }
 
 
 /* Calltrace__Media__V1__Recording methods */
@@ -1182,6 +1243,101 @@ Calltrace__Media__V1__ListShareLinksResponse *
 void   calltrace__media__v1__list_share_links_response__free_unpacked
                      (Calltrace__Media__V1__ListShareLinksResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__ShareLinkPolicy methods */
+void   calltrace__media__v1__share_link_policy__init
+                     (Calltrace__Media__V1__ShareLinkPolicy         *message);
+size_t calltrace__media__v1__share_link_policy__get_packed_size
+                     (const Calltrace__Media__V1__ShareLinkPolicy   *message);
+size_t calltrace__media__v1__share_link_policy__pack
+                     (const Calltrace__Media__V1__ShareLinkPolicy   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__share_link_policy__pack_to_buffer
+                     (const Calltrace__Media__V1__ShareLinkPolicy   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__ShareLinkPolicy *
+       calltrace__media__v1__share_link_policy__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__share_link_policy__free_unpacked
+                     (Calltrace__Media__V1__ShareLinkPolicy *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__GetShareLinkPolicyRequest methods */
+void   calltrace__media__v1__get_share_link_policy_request__init
+                     (Calltrace__Media__V1__GetShareLinkPolicyRequest         *message);
+size_t calltrace__media__v1__get_share_link_policy_request__get_packed_size
+                     (const Calltrace__Media__V1__GetShareLinkPolicyRequest   *message);
+size_t calltrace__media__v1__get_share_link_policy_request__pack
+                     (const Calltrace__Media__V1__GetShareLinkPolicyRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__get_share_link_policy_request__pack_to_buffer
+                     (const Calltrace__Media__V1__GetShareLinkPolicyRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__GetShareLinkPolicyRequest *
+       calltrace__media__v1__get_share_link_policy_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__get_share_link_policy_request__free_unpacked
+                     (Calltrace__Media__V1__GetShareLinkPolicyRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__GetShareLinkPolicyResponse methods */
+void   calltrace__media__v1__get_share_link_policy_response__init
+                     (Calltrace__Media__V1__GetShareLinkPolicyResponse         *message);
+size_t calltrace__media__v1__get_share_link_policy_response__get_packed_size
+                     (const Calltrace__Media__V1__GetShareLinkPolicyResponse   *message);
+size_t calltrace__media__v1__get_share_link_policy_response__pack
+                     (const Calltrace__Media__V1__GetShareLinkPolicyResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__get_share_link_policy_response__pack_to_buffer
+                     (const Calltrace__Media__V1__GetShareLinkPolicyResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__GetShareLinkPolicyResponse *
+       calltrace__media__v1__get_share_link_policy_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__get_share_link_policy_response__free_unpacked
+                     (Calltrace__Media__V1__GetShareLinkPolicyResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__SetShareLinkPolicyRequest methods */
+void   calltrace__media__v1__set_share_link_policy_request__init
+                     (Calltrace__Media__V1__SetShareLinkPolicyRequest         *message);
+size_t calltrace__media__v1__set_share_link_policy_request__get_packed_size
+                     (const Calltrace__Media__V1__SetShareLinkPolicyRequest   *message);
+size_t calltrace__media__v1__set_share_link_policy_request__pack
+                     (const Calltrace__Media__V1__SetShareLinkPolicyRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__set_share_link_policy_request__pack_to_buffer
+                     (const Calltrace__Media__V1__SetShareLinkPolicyRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__SetShareLinkPolicyRequest *
+       calltrace__media__v1__set_share_link_policy_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__set_share_link_policy_request__free_unpacked
+                     (Calltrace__Media__V1__SetShareLinkPolicyRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Media__V1__SetShareLinkPolicyResponse methods */
+void   calltrace__media__v1__set_share_link_policy_response__init
+                     (Calltrace__Media__V1__SetShareLinkPolicyResponse         *message);
+size_t calltrace__media__v1__set_share_link_policy_response__get_packed_size
+                     (const Calltrace__Media__V1__SetShareLinkPolicyResponse   *message);
+size_t calltrace__media__v1__set_share_link_policy_response__pack
+                     (const Calltrace__Media__V1__SetShareLinkPolicyResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__media__v1__set_share_link_policy_response__pack_to_buffer
+                     (const Calltrace__Media__V1__SetShareLinkPolicyResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Media__V1__SetShareLinkPolicyResponse *
+       calltrace__media__v1__set_share_link_policy_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__media__v1__set_share_link_policy_response__free_unpacked
+                     (Calltrace__Media__V1__SetShareLinkPolicyResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Calltrace__Media__V1__Recording_Closure)
@@ -1279,6 +1435,21 @@ typedef void (*Calltrace__Media__V1__ListShareLinksRequest_Closure)
                   void *closure_data);
 typedef void (*Calltrace__Media__V1__ListShareLinksResponse_Closure)
                  (const Calltrace__Media__V1__ListShareLinksResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__ShareLinkPolicy_Closure)
+                 (const Calltrace__Media__V1__ShareLinkPolicy *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__GetShareLinkPolicyRequest_Closure)
+                 (const Calltrace__Media__V1__GetShareLinkPolicyRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__GetShareLinkPolicyResponse_Closure)
+                 (const Calltrace__Media__V1__GetShareLinkPolicyResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__SetShareLinkPolicyRequest_Closure)
+                 (const Calltrace__Media__V1__SetShareLinkPolicyRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Media__V1__SetShareLinkPolicyResponse_Closure)
+                 (const Calltrace__Media__V1__SetShareLinkPolicyResponse *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -1405,6 +1576,14 @@ struct Calltrace__Media__V1__ShareLinkService_Service
                            const Calltrace__Media__V1__ListShareLinksRequest *input,
                            Calltrace__Media__V1__ListShareLinksResponse_Closure closure,
                            void *closure_data);
+  void (*get_share_link_policy)(Calltrace__Media__V1__ShareLinkService_Service *service,
+                                const Calltrace__Media__V1__GetShareLinkPolicyRequest *input,
+                                Calltrace__Media__V1__GetShareLinkPolicyResponse_Closure closure,
+                                void *closure_data);
+  void (*set_share_link_policy)(Calltrace__Media__V1__ShareLinkService_Service *service,
+                                const Calltrace__Media__V1__SetShareLinkPolicyRequest *input,
+                                Calltrace__Media__V1__SetShareLinkPolicyResponse_Closure closure,
+                                void *closure_data);
 };
 typedef void (*Calltrace__Media__V1__ShareLinkService_ServiceDestroy)(Calltrace__Media__V1__ShareLinkService_Service *);
 void calltrace__media__v1__share_link_service__init (Calltrace__Media__V1__ShareLinkService_Service *service,
@@ -1416,7 +1595,9 @@ void calltrace__media__v1__share_link_service__init (Calltrace__Media__V1__Share
       function_prefix__ ## create_share_link,\
       function_prefix__ ## open_share_link,\
       function_prefix__ ## revoke_share_link,\
-      function_prefix__ ## list_share_links  }
+      function_prefix__ ## list_share_links,\
+      function_prefix__ ## get_share_link_policy,\
+      function_prefix__ ## set_share_link_policy  }
 void calltrace__media__v1__share_link_service__create_share_link(ProtobufCService *service,
                                                                  const Calltrace__Media__V1__CreateShareLinkRequest *input,
                                                                  Calltrace__Media__V1__CreateShareLinkResponse_Closure closure,
@@ -1433,6 +1614,14 @@ void calltrace__media__v1__share_link_service__list_share_links(ProtobufCService
                                                                 const Calltrace__Media__V1__ListShareLinksRequest *input,
                                                                 Calltrace__Media__V1__ListShareLinksResponse_Closure closure,
                                                                 void *closure_data);
+void calltrace__media__v1__share_link_service__get_share_link_policy(ProtobufCService *service,
+                                                                     const Calltrace__Media__V1__GetShareLinkPolicyRequest *input,
+                                                                     Calltrace__Media__V1__GetShareLinkPolicyResponse_Closure closure,
+                                                                     void *closure_data);
+void calltrace__media__v1__share_link_service__set_share_link_policy(ProtobufCService *service,
+                                                                     const Calltrace__Media__V1__SetShareLinkPolicyRequest *input,
+                                                                     Calltrace__Media__V1__SetShareLinkPolicyResponse_Closure closure,
+                                                                     void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1469,6 +1658,11 @@ extern const ProtobufCMessageDescriptor calltrace__media__v1__revoke_share_link_
 extern const ProtobufCMessageDescriptor calltrace__media__v1__revoke_share_link_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__list_share_links_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__list_share_links_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__share_link_policy__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__get_share_link_policy_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__get_share_link_policy_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__set_share_link_policy_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__media__v1__set_share_link_policy_response__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__media__v1__recording_service__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__media__v1__share_link_service__descriptor;
 
