@@ -53,4 +53,61 @@ struct CrashTests {
         #expect(try keyStore.sync { try $0.query("SELECT object_id FROM object_keys").compactMap { $0.text("object_id") } } == [stored.recordingID])
         keyStore.close()
     }
+
+    @Test("kill -9 while deletions are under way: after restart every recording is whole (row, key and file, and it plays) or wholly gone")
+    func killDuringDeletes() async throws {
+        let setup = try ServiceSetup(service: "media")
+        let blobs = (setup.database as NSString).deletingLastPathComponent + "/recordings"
+        var process = try setup.start(setup.flags + ["--log-format", "json"])
+        try await setup.waitUntilServing(try setup.client())
+        let gateway = Media(try setup.client(identity: TemporaryPKI.identity("gateway", "telephony")))
+        let file = wavFile(samples: 400_000)
+        var stored: [String: String] = [:]  // call → recording
+        for n in 0..<12 { stored["call-\(n)"] = try await gateway.upload(file, org: "org-crash", call: "call-\(n)").recordingID }
+
+        // Twelve deletions at once, as compliance asks; the process dies as the first answer arrives.
+        let compliance = Media(try setup.client(identity: TemporaryPKI.identity("service", "compliance")))
+        let first = AsyncStream<Void>.makeStream()
+        let calls = Array(stored.keys)
+        let deletions = Task {
+            await withTaskGroup(of: String?.self) { group -> Set<String> in
+                for call in calls {
+                    group.addTask {
+                        guard (try? await compliance.deleteCallRecordings(.with { $0.orgID = "org-crash"; $0.callID = call })) != nil else { return nil }
+                        first.continuation.yield()
+                        return call
+                    }
+                }
+                var answered = Set<String>()
+                for await call in group { if let call { answered.insert(call) } }
+                first.continuation.finish()  // never leaves the wait below hanging
+                return answered
+            }
+        }
+        for await _ in first.stream { break }
+        process.signal(SIGKILL)
+        #expect(await process.waitForExit()?.status == 128 + SIGKILL)
+        let answered = await deletions.value
+
+        process = try setup.start(setup.flags + ["--log-format", "json"])
+        try await setup.waitUntilServing(try setup.client())
+        let transcript = Media(try setup.client(identity: TemporaryPKI.identity("service", "transcript")))
+        var whole = Set<String>()
+        for (call, recording) in stored {
+            if (try? await transcript.play(recording, org: "org-crash", options: CallOptions())) == file { whole.insert(recording) }
+            if answered.contains(call) { #expect(!whole.contains(recording), "\(call) was answered as deleted") }
+        }
+        process.signal(SIGTERM)
+        #expect(await process.waitForExit()?.status == 0)
+        // Row, key and file agree for every recording: whole, or gone.
+        let database = try Database(path: setup.database)
+        let rows = Set(try database.sync { try $0.query("SELECT id FROM recordings").compactMap { $0.text("id") } })
+        database.close()
+        let keyStore = try Database(path: setup.keyStore)
+        let keys = Set(try keyStore.sync { try $0.query("SELECT object_id FROM object_keys").compactMap { $0.text("object_id") } })
+        keyStore.close()
+        let files = Set(try FileManager.default.contentsOfDirectory(atPath: blobs))
+        #expect(rows == whole && keys == whole && files == whole, "rows \(rows.count), keys \(keys.count), files \(files.count), whole \(whole.count)")
+        #expect(whole.count < stored.count, "at least the answered deletion is gone")
+    }
 }
