@@ -1,0 +1,74 @@
+import CallTraceAPI
+import CallTraceProto
+import CallTraceRPC
+import CallTraceServiceHost
+import CallTraceTestSupport
+import Foundation
+import Testing
+
+/// libcalltrace (clients/c) built with -Wall -Wextra -Werror under AddressSanitizer and
+/// UndefinedBehaviorSanitizer, driving transcript, media and compliance as a telephony gateway.
+@Suite("The C gateway client against the real services", .serialized)
+struct GatewayClientTests {
+    /// `make -C clients/c SANITIZE=1` into a temporary folder; the example program's path.
+    static func build() async throws -> String {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("libcalltrace-\(UUID().uuidString)").path
+        let made = try await run("/usr/bin/make", ["-s", "-C", repositoryRoot.appendingPathComponent("clients/c").path, "BUILD=\(folder)", "SANITIZE=1"])
+        try #require(made.status == 0, "make failed: \(made.stdout) \(made.stderr)")
+        for product in ["libcalltrace.a", "libcalltrace.so", "calltrace.pc"] {
+            #expect(FileManager.default.fileExists(atPath: "\(folder)/\(product)"), "\(product)")
+        }
+        return "\(folder)/calltrace-gateway-example"
+    }
+
+    @Test("Health, start call (record and notice), callback greeting, upload from a file descriptor with its checksum, complete call — and a server with another identity is named")
+    func gatewayCall() async throws {
+        let example = try await Self.build()
+        defer { try? FileManager.default.removeItem(atPath: (example as NSString).deletingLastPathComponent) }
+        let deployment = try await CallDataDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation(tracking: "01184960000")
+        _ = try await Calltrace_Compliance_V1_NoticeServiceClient(try deployment.compliance.client()).setNoticeSettings(.with {
+            $0.orgID = org; $0.settings = .with { $0.firmName = "Smith & Co Solicitors" }
+        }, options: try bearer(admin))
+        let credentials = try deployment.pki.credentials(for: TemporaryPKI.identity("gateway", "telephony"))
+        let audio = FileManager.default.temporaryDirectory.appendingPathComponent("call-\(UUID().uuidString).wav")
+        let file = wavFile(seconds: 3)
+        try file.write(to: audio)
+        defer { try? FileManager.default.removeItem(at: audio) }
+        func arguments(transcript: Int) -> [String] {
+            ["127.0.0.1", "\(transcript)", "\(deployment.media.instance.port)", "\(deployment.compliance.instance.port)",
+             credentials.certificateChainPath, credentials.privateKeyPath, credentials.trustRootsPath, TemporaryPKI.trustDomain,
+             "gw-call-1", "0118 496 0000", "07700 900123", audio.path]
+        }
+        let environment = ["ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0", "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"]
+
+        let result = try await run(example, arguments(transcript: deployment.transcript.instance.port), environment: environment)
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        let lines = Dictionary(result.stdout.split(separator: "\n").compactMap { line -> (String, String)? in
+            guard let equals = line.firstIndex(of: "=") else { return nil }
+            return (String(line[..<equals]), String(line[line.index(after: equals)...]))
+        }, uniquingKeysWith: { $1 })
+        #expect(lines["health.transcript"] == "SERVING" && lines["health.media"] == "SERVING" && lines["health.compliance"] == "SERVING", "status \(result.status) out [\(result.stdout)] err [\(result.stderr)]")
+        #expect(lines["org"] == org && lines["record"] == "1" && lines["notice"]?.isEmpty == false)
+        #expect(lines["greeting"] == "This is Smith & Co Solicitors returning your call. This call is recorded.")
+        #expect(lines["completed"] == "1")
+        let recording = try #require(lines["recording"])
+        #expect(!result.stderr.contains("Sanitizer"), "\(result.stderr)")
+
+        // What the services now hold: the call record points at the recording, whose audio is the file.
+        let call = try await deployment.calls().getCall(.with { $0.orgID = org; $0.callID = "gw-call-1" }, options: try bearer(admin)).call
+        #expect(call.recordingID == recording && call.outcome == .answered)
+        let played = try await deployment.recordings().playRecording(.with { $0.orgID = org; $0.recordingID = recording }, options: try bearer(admin)) { stream in
+            var data = Data()
+            for try await piece in stream { data += piece.data }
+            return data
+        }
+        #expect(played == file)
+
+        // Pointed at compliance where transcript should be: refused, naming both identities.
+        let wrong = try await run(example, arguments(transcript: deployment.compliance.instance.port), environment: environment)
+        #expect(wrong.status == 1 && wrong.stderr.contains("server identity is \(TemporaryPKI.identity("service", "compliance")), expected \(TemporaryPKI.identity("service", "transcript"))"),
+                "\(wrong.stderr)")
+    }
+}

@@ -1,0 +1,139 @@
+/*
+ * libcalltrace — the CallTrace client for telephony gateways (C, protobuf-c, system OpenSSL).
+ *
+ * One `ct_client` is one mutually authenticated TLS connection (ALPN "ctrpc/1", docs/PROTOCOL.md)
+ * to one CallTrace service, whose SPIFFE identity is checked. It connects on first use and
+ * again after the connection is lost. Gateways call transcript (calls), media (recordings)
+ * and compliance (greetings), so they keep one client per service.
+ *
+ * Threads: every function may be called from any thread. Calls on one client are serialised
+ * (one at a time on its connection); use one client per thread for parallel calls.
+ *
+ * Errors: functions return 0 on success, else the ctrpc status code (CT_*), with a message in
+ * `status` (when not NULL) that never contains tokens or phone numbers. Calls that are
+ * idempotent (health, start-call, complete-call, greetings) are retried on CT_UNAVAILABLE
+ * with exponential backoff, up to `max_retries` times, as the Swift client does.
+ */
+#ifndef CALLTRACE_H
+#define CALLTRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CT_VERSION "0.1.0"
+
+/* ctrpc status codes (gRPC's canonical codes). */
+enum {
+    CT_OK = 0, CT_CANCELLED = 1, CT_UNKNOWN = 2, CT_INVALID_ARGUMENT = 3, CT_DEADLINE_EXCEEDED = 4, CT_NOT_FOUND = 5,
+    CT_ALREADY_EXISTS = 6, CT_PERMISSION_DENIED = 7, CT_RESOURCE_EXHAUSTED = 8, CT_FAILED_PRECONDITION = 9, CT_ABORTED = 10,
+    CT_OUT_OF_RANGE = 11, CT_UNIMPLEMENTED = 12, CT_INTERNAL = 13, CT_UNAVAILABLE = 14, CT_DATA_LOSS = 15, CT_UNAUTHENTICATED = 16
+};
+
+typedef struct ct_status {
+    int code;
+    char message[512];
+} ct_status;
+
+typedef struct ct_config {
+    const char *host;              /* e.g. "127.0.0.1" */
+    int port;
+    const char *certificate_file;  /* the gateway's PEM certificate chain */
+    const char *private_key_file;  /* its PEM key */
+    const char *ca_file;           /* the deployment's CA */
+    const char *server_identity;   /* e.g. "spiffe://calltrace.example/service/transcript" */
+    int timeout_ms;                /* per call attempt; 0: 10 000 */
+    int max_retries;               /* idempotent calls on UNAVAILABLE; 0: 3; -1: none */
+} ct_config;
+
+typedef struct ct_client ct_client;
+
+/* A client for one service; NULL (with `status`) when the configuration or TLS material is
+ * unusable. It connects on the first call. */
+ct_client *ct_client_new(const ct_config *config, ct_status *status);
+void ct_client_free(ct_client *client);
+
+/* The name of a status code ("UNAVAILABLE"). */
+const char *ct_code_name(int code);
+
+/* One metadata entry of a call (e.g. "authorization" = "Bearer …", "x-client-address"). */
+typedef struct ct_metadata {
+    const char *key;
+    const char *value;
+} ct_metadata;
+
+/* Any unary call, on serialised protobuf messages: `*response` is malloc'd (free it). */
+int ct_call_unary(ct_client *client, const char *method, const ct_metadata *metadata, size_t metadata_count,
+                  const uint8_t *request, size_t request_size, int idempotent, uint8_t **response, size_t *response_size,
+                  ct_status *status);
+
+/* HealthService/Check: `*serving` is 1 when the service (or `service`, when not NULL) serves. */
+int ct_health(ct_client *client, const char *service, int *serving, ct_status *status);
+
+/* Transcript: a call arrived on, or left from, a tracking number. */
+typedef enum { CT_INBOUND = 1, CT_OUTBOUND = 2 } ct_direction;
+
+typedef struct ct_call_start {
+    const char *call_id;          /* the gateway's id: 1–128 of a-z A-Z 0-9 - _ . : */
+    const char *tracking_number;  /* any common format */
+    const char *caller_number;
+    ct_direction direction;
+    int64_t started_at_unix_ms;   /* 0: now */
+    const char *callback_of;      /* an outbound call returning this earlier call, or NULL */
+} ct_call_start;
+
+typedef struct ct_call_started {
+    char org_id[64];
+    int record;                   /* 0: do not record (a suppressed caller) */
+    char *notice;                 /* the notice to play before recording; malloc'd, free with ct_call_started_free */
+} ct_call_started;
+
+int ct_start_call(ct_client *transcript, const ct_call_start *call, ct_call_started *started, ct_status *status);
+void ct_call_started_free(ct_call_started *started);
+
+typedef enum { CT_ANSWERED = 1, CT_MISSED = 2, CT_VOICEMAIL = 3, CT_ABANDONED = 4 } ct_outcome;
+
+typedef struct ct_call_end {
+    const char *call_id;
+    const char *org_id;
+    int64_t answered_at_unix_ms;
+    int64_t ended_at_unix_ms;
+    uint64_t duration_ms;
+    ct_outcome outcome;
+    const char *recording_id;     /* or NULL */
+} ct_call_end;
+
+int ct_complete_call(ct_client *transcript, const ct_call_end *call, ct_status *status);
+
+/* Media: the audio of a call, streamed from `fd` (read to its end). WAV files (PCM 16-bit,
+ * mu-law, A-law) are checked against their own header by media; MP3 and Opus are stored as given. */
+typedef enum { CT_WAV_PCM16 = 1, CT_WAV_MULAW = 2, CT_WAV_ALAW = 3, CT_MP3 = 4, CT_OPUS = 5 } ct_audio_format;
+
+typedef struct ct_recording {
+    const char *org_id;
+    const char *call_id;
+    ct_audio_format format;
+    uint32_t sample_rate_hz;
+    uint32_t channels;
+    uint64_t duration_ms;         /* 0 if unknown */
+    const uint8_t *sha256;        /* 32 bytes, or NULL: computed by reading `fd` first (it must be seekable) */
+} ct_recording;
+
+/* Streams the file in 1 MiB messages within the server's flow-control window; on success
+ * `recording_id` (64 bytes) holds media's id for it. Not retried: an interrupted upload stores
+ * nothing, and may be sent again. */
+int ct_upload_recording(ct_client *media, int fd, const ct_recording *recording, char recording_id[64], ct_status *status);
+
+/* Compliance: the greeting to play — the one announcing a returned call (`inbound` 0), or the
+ * organisation's inbound recording greeting (`inbound` 1; empty unless the firm switched it
+ * on). `*text` is malloc'd (free it). */
+int ct_greeting(ct_client *compliance, const char *org_id, int inbound, char **text, ct_status *status);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
