@@ -14,7 +14,8 @@ let package = Package(
         .executable(name: "calltrace-bench", targets: ["calltrace-bench"]),
         .executable(name: "calltrace-protogen", targets: ["calltrace-protogen"]),
         .library(name: "CallTraceRPC", targets: ["CallTraceRPC"]),
-        // What a Swift gateway or backend imports: the typed clients of all four services.
+        // What a Swift gateway or backend imports: the typed clients of all four services, and
+        // `CallTraceConnections` (settings from a small file or the environment).
         .library(name: "CallTraceAPI", targets: ["CallTraceAPI", "CallTraceRPC"]),
     ],
     dependencies: [
@@ -70,7 +71,7 @@ let package = Package(
         // implement the handlers, and call each other (and the CLI calls them) through the clients.
         .target(
             name: "CallTraceAPI",
-            dependencies: ["CallTraceRPC", "CallTraceProto"],
+            dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceTLS"],
             swiftSettings: swiftSettings
         ),
 

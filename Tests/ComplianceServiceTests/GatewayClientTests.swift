@@ -72,3 +72,43 @@ struct GatewayClientTests {
                 "\(wrong.stderr)")
     }
 }
+
+@Suite("The Swift client module: CallTraceConnections from a file and the environment", .serialized)
+struct SwiftClientModuleTests {
+    @Test("Settings come from a small JSON file with the environment over it; each service is reached as its own identity; missing or malformed settings are named")
+    func connections() async throws {
+        let deployment = try await CallDataDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, _) = try await deployment.organisation(tracking: "01184960000")
+        let credentials = try deployment.pki.credentials(for: TemporaryPKI.identity("gateway", "telephony"))
+        let file = deployment.pki.directory.appendingPathComponent("client.json").path
+        let settings = CallTraceConnections.Settings(certificate: credentials.certificateChainPath, privateKey: credentials.privateKeyPath,
+                                                     ca: credentials.trustRootsPath, trustDomain: TemporaryPKI.trustDomain, services: [
+                                                         "identity": "127.0.0.1:\(deployment.identity.instance.port)",
+                                                         "media": "127.0.0.1:\(deployment.media.instance.port)",
+                                                         "compliance": "127.0.0.1:\(deployment.compliance.instance.port)",
+                                                     ])
+        try JSONEncoder().encode(settings).write(to: URL(fileURLWithPath: file))
+        // Transcript's address comes from the environment.
+        let environment = ["CALLTRACE_CLIENT_CONFIG": file, "CALLTRACE_TRANSCRIPT_ADDRESS": "127.0.0.1:\(deployment.transcript.instance.port)"]
+        let connections = try CallTraceConnections(environment: environment)
+        defer { connections.close() }
+        let started = try await Calltrace_Transcript_V1_CallServiceClient(connections.transcript).startCall(.with {
+            $0.callID = "swift-1"; $0.trackingNumber = "01184960000"; $0.callerNumber = "07700 900123"; $0.direction = .inbound
+        })
+        #expect(started.orgID == org && started.record)
+        for client in [connections.identity, connections.media, connections.compliance] {
+            let health = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init())
+            #expect(health.status == .serving)
+        }
+
+        #expect(throws: CallTraceConnections.SettingsError.self) { try CallTraceConnections.settings(environment: ["CALLTRACE_CLIENT_CA": "/x"]) }
+        do {
+            _ = try CallTraceConnections.settings(environment: ["CALLTRACE_CLIENT_CONFIG": file, "CALLTRACE_MEDIA_ADDRESS": "nowhere"])
+            Issue.record("a malformed address was accepted")
+        } catch { #expect("\(error)".contains("the address of media must be host:port, not nowhere")) }
+        do {
+            _ = try CallTraceConnections.settings(environment: ["CALLTRACE_CLIENT_CA": "/x"])
+        } catch { #expect("\(error)" == "client settings lack certificate, private_key, trust_domain") }
+    }
+}
