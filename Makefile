@@ -75,6 +75,7 @@ fuzz-smoke: fuzzers
 	set -o pipefail; $(FUZZ_DIR)/message-fuzzer -max_total_time=10 -max_len=70000 -print_final_stats=1 \
 	  $(FUZZ_DIR)/corpus-messages Tests/Fuzz/corpus/messages 2>&1 | grep -E '^(Done|stat::|==|SUMMARY|ERROR)'
 	@echo "fuzz smoke: both decoders survived"
+	$(MAKE) -s -C clients/c BUILD=$(abspath $(FUZZ_DIR))/c fuzz-smoke
 
 ## Ten minutes per harness; new inputs collect under .build/fuzz/corpus-*, crashes in the
 ## working folder (crash-*): add a crash to Tests/Fuzz/corpus once fixed.

@@ -4,6 +4,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "calltrace.h"
+#include "frames.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -258,20 +259,20 @@ static int send_frame(ct_client *client, const Frame *frame) {
 }
 
 /* The next frame; NULL when the connection failed, timed out, or sent a malformed or
- * oversized frame (checked before allocating). */
+ * oversized frame (the length is checked before anything is allocated). */
 static Frame *read_frame(ct_client *client) {
     uint8_t header[4];
     if (!read_exact(client, header, 4)) return NULL;
-    uint32_t length = (uint32_t)header[0] << 24 | (uint32_t)header[1] << 16 | (uint32_t)header[2] << 8 | header[3];
+    uint32_t length = ct_frames_length(header);
     if (length > CT_MAX_FRAME) return NULL;
-    uint8_t *body = malloc(length ? length : 1);
-    if (!body) return NULL;
-    if (!read_exact(client, body, length)) {
-        free(body);
-        return NULL;
-    }
-    Frame *frame = calltrace__rpc__v1__frame__unpack(NULL, length, body);
-    free(body);
+    uint8_t *bytes = malloc(4 + (size_t)length);
+    if (!bytes) return NULL;
+    memcpy(bytes, header, 4);
+    Frame *frame = NULL;
+    size_t used = 0;
+    const char *reason = NULL;
+    if (!read_exact(client, bytes + 4, length) || ct_frames_next(bytes, 4 + (size_t)length, CT_MAX_FRAME, &used, &frame, &reason) != 1) frame = NULL;
+    free(bytes);
     return frame;
 }
 
