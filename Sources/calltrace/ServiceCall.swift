@@ -55,6 +55,16 @@ struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
         }
     }
 
+    /// For credential calls (sign-in, invitations, resets), which name the end user's address:
+    /// `--client-address`, or this machine (127.0.0.1) for the person at this terminal.
+    var credentialCallOptions: CallOptions {
+        get throws {
+            var options = try callOptions
+            if clientAddress == nil { try options.metadata.add(ServerContext.clientAddressKey, "127.0.0.1") }
+            return options
+        }
+    }
+
     /// Runs `body` with a client; an RPC failure becomes one line on stderr and its exit status.
     func run<T>(_ body: (RPCClient) async throws -> T) async throws -> T {
         let client = try client()

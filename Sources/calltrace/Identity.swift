@@ -1,0 +1,322 @@
+import ArgumentParser
+import CallTraceAPI
+import CallTraceProto
+import CallTraceRPC
+import Foundation
+
+/// The identity service from the command line: organisations, users, sessions, two-factor,
+/// support grants and security policies. Passwords are read from standard input (first line),
+/// never from the command line.
+enum IdentityTarget: ServiceTarget {
+    static let name = "identity"
+    static let defaultPort = 7101
+}
+
+typealias IdentityOptions = ServiceCallOptions<IdentityTarget>
+typealias Identity = Calltrace_Identity_V1_IdentityServiceClient
+
+/// The first line of standard input: a password, or a secret token.
+func secretFromStandardInput(_ what: String) throws -> String {
+    guard let line = readLine(strippingNewline: true), !line.isEmpty else {
+        throw ValidationError("give the \(what) on standard input (first line)")
+    }
+    return line
+}
+
+struct OrgsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "orgs", abstract: "Organisations (operators: --as operator-<name>).",
+        discussion: "The first admin's invitation goes to their e-mail from identity itself; no operator sees it.",
+        subcommands: [Create.self, Suspend.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A new organisation and an invitation for its first admin.")
+        @OptionGroup var options: IdentityOptions
+        @Option(help: "The firm's name.") var name: String
+        @Option(name: .customLong("admin-email")) var adminEmail: String
+        @Option(name: .customLong("admin-name")) var adminName = ""
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Identity(client).createOrganization(.with {
+                    $0.name = name; $0.firstAdminEmail = adminEmail; $0.firstAdminDisplayName = adminName
+                }, options: try options.callOptions)
+            }
+            try options.print(response) { "organisation \(response.orgID); invitation sent, valid until \(iso(response.invitationExpiresAtUnixMs))" }
+        }
+    }
+
+    struct Suspend: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Suspend an organisation: its sessions end, nobody signs in.")
+        @OptionGroup var options: IdentityOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Why (audited).") var reason: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Identity(client).suspendOrganization(.with { $0.orgID = org; $0.reason = reason }, options: try options.callOptions)
+            }
+            try options.print(response) { "suspended \(org)" }
+        }
+    }
+}
+
+struct LoginCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "login", abstract: "Sign in (password on standard input); prints the session token for CALLTRACE_TOKEN.",
+        discussion: "Through a credential gateway (`--as gateway-web` by default).")
+    @OptionGroup var options: IdentityOptions
+    @Option(help: "Organisation id.") var org: String
+    @Option var email: String
+    @Option(help: "The current two-factor code, when the account has one.") var totp = ""
+
+    func run() async throws {
+        let password = try secretFromStandardInput("password")
+        let response = try await options.run { client in
+            try await Identity(client).login(.with { $0.orgID = org; $0.email = email; $0.password = password; $0.totpCode = totp },
+                                             options: try options.credentialCallOptions)
+        }
+        try options.print(response) { response.token }
+    }
+}
+
+struct LogoutCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "logout", abstract: "End the session of CALLTRACE_TOKEN (or --token).")
+    @OptionGroup var options: IdentityOptions
+
+    func run() async throws {
+        let response = try await options.run { client in try await Identity(client).logout(.init(), options: try options.callOptions) }
+        try options.print(response) { "signed out" }
+    }
+}
+
+struct AccountsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "accounts", abstract: "A person's own account: accept an invitation, reset a password, two-factor.",
+        subcommands: [Redeem.self, RequestReset.self, Reset.self, EnrollTOTP.self, ConfirmTOTP.self])
+
+    struct Redeem: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Accept an invitation: the invitation token, then the new password, on standard input.")
+        @OptionGroup var options: IdentityOptions
+
+        func run() async throws {
+            let token = try secretFromStandardInput("invitation token")
+            let password = try secretFromStandardInput("password")
+            let response = try await options.run { client in
+                try await Identity(client).redeemInvitation(.with { $0.invitationToken = token; $0.password = password }, options: try options.credentialCallOptions)
+            }
+            try options.print(response) { "account \(response.userID) of \(response.orgID) is ready: calltrace login --org \(response.orgID) --email …" }
+        }
+    }
+
+    struct RequestReset: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "request-reset", abstract: "A password-reset token is e-mailed, if the account exists.")
+        @OptionGroup var options: IdentityOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option var email: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Identity(client).requestPasswordReset(.with { $0.orgID = org; $0.email = email }, options: try options.credentialCallOptions)
+            }
+            try options.print(response) { "if that account exists, a reset link is on its way" }
+        }
+    }
+
+    struct Reset: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set a new password: the reset token, then the password, on standard input.")
+        @OptionGroup var options: IdentityOptions
+
+        func run() async throws {
+            let token = try secretFromStandardInput("reset token")
+            let password = try secretFromStandardInput("password")
+            let response = try await options.run { client in
+                try await Identity(client).resetPassword(.with { $0.resetToken = token; $0.password = password }, options: try options.credentialCallOptions)
+            }
+            try options.print(response) { "password changed; every session of the account ended" }
+        }
+    }
+
+    struct EnrollTOTP: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "totp-enroll", abstract: "Start two-factor (password on standard input): prints the otpauth URI.")
+        @OptionGroup var options: IdentityOptions
+        @Option(help: "Organisation id.") var org: String
+
+        func run() async throws {
+            let password = try secretFromStandardInput("password")
+            let response = try await options.run { client in
+                try await Identity(client).enrollTotp(.with { $0.orgID = org; $0.password = password }, options: try options.callOptions)
+            }
+            try options.print(response) { response.otpauthUri }
+        }
+    }
+
+    struct ConfirmTOTP: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "totp-confirm", abstract: "Finish two-factor with a current code.")
+        @OptionGroup var options: IdentityOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option var code: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Identity(client).confirmTotp(.with { $0.orgID = org; $0.code = code }, options: try options.callOptions)
+            }
+            try options.print(response) { "two-factor is on" }
+        }
+    }
+}
+
+struct UsersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "users", abstract: "The organisation's users (users.manage: admins).",
+        subcommands: [Invite.self, Role.self, Suspend.self, Remove.self, RevokeSessions.self, ResetTwoFactor.self])
+
+    static func role(_ text: String) throws -> Calltrace_Identity_V1_Role { try parseEnum(text, Calltrace_Identity_V1_Role.self, option: "--role") }
+
+    struct Invite: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Invite a user; the invitation goes to their e-mail.")
+        @OptionGroup var options: IdentityOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option var email: String
+        @Option var name = ""
+        @Option(help: "admin, member or analyst.") var role: String
+
+        func run() async throws {
+            let role = try UsersCommand.role(role)
+            let response = try await options.run { client in
+                try await Identity(client).inviteUser(.with { $0.orgID = org; $0.email = email; $0.displayName = name; $0.role = role },
+                                                      options: try options.callOptions)
+            }
+            try options.print(response) { "user \(response.userID) invited; valid until \(iso(response.invitationExpiresAtUnixMs))" }
+        }
+    }
+
+    /// The options of a command about one user.
+    struct UserOptions: ParsableArguments {
+        @OptionGroup var options: IdentityOptions
+        @Option(help: "Organisation id.") var org: String
+        @Argument(help: "The user id (usr_…).") var user: String
+    }
+
+    struct Role: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change a user's role; their sessions end.")
+        @OptionGroup var u: UserOptions
+        @Option(help: "admin, member or analyst.") var role: String
+
+        func run() async throws {
+            let role = try UsersCommand.role(role)
+            let response = try await u.options.run { client in
+                try await Identity(client).changeUserRole(.with { $0.orgID = u.org; $0.userID = u.user; $0.role = role }, options: try u.options.callOptions)
+            }
+            try u.options.print(response) { "\(u.user) is now \(dashed(role))" }
+        }
+    }
+
+    struct Suspend: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Suspend a user; their sessions end.")
+        @OptionGroup var u: UserOptions
+
+        func run() async throws {
+            let response = try await u.options.run { client in
+                try await Identity(client).suspendUser(.with { $0.orgID = u.org; $0.userID = u.user }, options: try u.options.callOptions)
+            }
+            try u.options.print(response) { "suspended \(u.user)" }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a user for good.")
+        @OptionGroup var u: UserOptions
+
+        func run() async throws {
+            let response = try await u.options.run { client in
+                try await Identity(client).removeUser(.with { $0.orgID = u.org; $0.userID = u.user }, options: try u.options.callOptions)
+            }
+            try u.options.print(response) { "removed \(u.user)" }
+        }
+    }
+
+    struct RevokeSessions: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "revoke-sessions", abstract: "End every session of a user.")
+        @OptionGroup var u: UserOptions
+
+        func run() async throws {
+            let response = try await u.options.run { client in
+                try await Identity(client).revokeUserSessions(.with { $0.orgID = u.org; $0.userID = u.user }, options: try u.options.callOptions)
+            }
+            try u.options.print(response) { "\(response.sessionsEnded) sessions ended" }
+        }
+    }
+
+    struct ResetTwoFactor: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "reset-2fa", abstract: "Clear a user's two-factor (they enrol again).")
+        @OptionGroup var u: UserOptions
+
+        func run() async throws {
+            let response = try await u.options.run { client in
+                try await Identity(client).resetTwoFactor(.with { $0.orgID = u.org; $0.userID = u.user }, options: try u.options.callOptions)
+            }
+            try u.options.print(response) { "two-factor of \(u.user) cleared" }
+        }
+    }
+}
+
+struct GrantsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grants", abstract: "Support grants: what an operator may do in the organisation, and for how long (grants.manage).",
+        subcommands: [Create.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Let operators act in the organisation for a while (every use is audited).")
+        @OptionGroup var options: IdentityOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option(name: .customLong("permission"), help: "e.g. recordings-play, transcripts-read (repeat).") var permissions: [String]
+        @Option(help: "How long, in minutes.") var minutes: UInt32
+        @Option(help: "Why (audited).") var reason: String
+
+        func run() async throws {
+            let permissions = try permissions.map { try parseEnum($0, Calltrace_Identity_V1_Permission.self, option: "--permission") }
+            let response = try await options.run { client in
+                try await Identity(client).createSupportGrant(.with {
+                    $0.orgID = org; $0.permissions = permissions; $0.durationSeconds = minutes * 60; $0.reason = reason
+                }, options: try options.callOptions)
+            }
+            try options.print(response) { "grant \(response.grantID) until \(iso(response.expiresAtUnixMs))" }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "End a support grant at once.")
+        @OptionGroup var options: IdentityOptions
+        @Option(help: "Organisation id.") var org: String
+        @Argument(help: "The grant id.") var grant: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Identity(client).revokeSupportGrant(.with { $0.orgID = org; $0.grantID = grant }, options: try options.callOptions)
+            }
+            try options.print(response) { "revoked \(grant)" }
+        }
+    }
+}
+
+struct SecurityPolicyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "security-policy", abstract: "The organisation's sign-in rules: client address ranges, session lifetimes, two-factor (settings.manage).")
+    @OptionGroup var options: IdentityOptions
+    @Option(help: "Organisation id.") var org: String
+    @Option(name: .customLong("allow"), help: "A client address range (CIDR) users may come from (repeat; none: any).") var ranges: [String] = []
+    @Option(name: .customLong("idle-seconds"), help: "Sessions end after this long unused (0: the default).") var idleSeconds: UInt32 = 0
+    @Option(name: .customLong("max-seconds"), help: "Sessions end this long after sign-in (0: the default).") var maxSeconds: UInt32 = 0
+    @Flag(name: .customLong("require-2fa"), help: "Every user signs in with two-factor.") var requireTwoFactor = false
+
+    func run() async throws {
+        let response = try await options.run { client in
+            try await Identity(client).setSecurityPolicy(.with {
+                $0.orgID = org; $0.allowedClientRanges = ranges; $0.sessionIdleSeconds = idleSeconds; $0.sessionMaxSeconds = maxSeconds
+                $0.requireTwoFactor = requireTwoFactor
+            }, options: try options.callOptions)
+        }
+        try options.print(response) { "security policy of \(org) set" }
+    }
+}

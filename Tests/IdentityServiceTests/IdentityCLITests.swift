@@ -1,0 +1,60 @@
+import CallTraceTestSupport
+import Foundation
+import IdentityDomain
+import Testing
+
+@Suite("calltrace orgs, accounts, login, users, grants, security-policy: identity from the command line", .serialized)
+struct IdentityCLITests {
+    @Test("An operator creates a firm; its admin accepts the e-mailed invitation, signs in, invites and manages a user, grants support and sets a policy; passwords only on standard input")
+    func wholePath() async throws {
+        let identity = try await InProcessService.start(IdentityService.self)
+        defer { Task { await identity.stop() } }
+        let pki = identity.setup.pki
+        _ = try pki.credentials(for: TemporaryPKI.identity("gateway", "web"), named: "gateway-web")
+        _ = try pki.credentials(for: TemporaryPKI.identity("operator", "ops"), named: "operator-ops")
+        let calltrace = productsDirectory.appendingPathComponent("calltrace").path
+        let target = ["--pki", pki.directory.path, "--target", "127.0.0.1:\(identity.instance.port)"]
+        var environment = ProcessInfo.processInfo.environment
+        func cli(_ arguments: [String], input: String? = nil) async throws -> ProcessResult {
+            try await run(calltrace, arguments + target, environment: environment, input: input.map { Data($0.utf8) })
+        }
+        func json(_ result: ProcessResult) throws -> [String: Any] {
+            try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout) \(result.stderr)")
+        }
+        let password = "correct horse battery staple"
+
+        let created = try json(try await cli(["orgs", "create", "--as", "operator-ops", "--name", "Smith & Co", "--admin-email", "admin@smith.example", "--json"]))
+        let org = try #require(created["orgId"] as? String)
+        let invitation = try #require(try identity.setup.deliveredToken(to: "admin@smith.example"))
+        let redeemed = try await cli(["accounts", "redeem"], input: "\(invitation)\n\(password)\n")
+        #expect(redeemed.status == 0 && redeemed.stdout.contains("is ready"), "\(redeemed.stdout) \(redeemed.stderr)")
+        #expect(try await cli(["login", "--org", org, "--email", "admin@smith.example"]).status != 0, "no password on standard input")
+        let login = try await cli(["login", "--org", org, "--email", "admin@smith.example"], input: "\(password)\n")
+        let token = login.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(login.status == 0 && token.count > 20, "\(login.stderr)")
+        environment["CALLTRACE_TOKEN"] = token
+
+        let invited = try json(try await cli(["users", "invite", "--org", org, "--email", "member@smith.example", "--role", "member", "--json"]))
+        let user = try #require(invited["userId"] as? String)
+        #expect(try await cli(["users", "role", user, "--org", org, "--role", "analyst"]).stdout.contains("is now analyst"))
+        #expect(try await cli(["users", "invite", "--org", org, "--email", "x@smith.example", "--role", "boss"]).status != 0)
+        #expect(try await cli(["users", "revoke-sessions", user, "--org", org]).stdout.contains("sessions ended"))
+        #expect(try await cli(["users", "suspend", user, "--org", org]).status == 0)
+        #expect(try await cli(["users", "remove", user, "--org", org]).status == 0)
+        #expect(try await cli(["users", "remove", user, "--org", org]).status == 3, "gone")
+
+        let grant = try await cli(["grants", "create", "--org", org, "--permission", "recordings-play", "--permission", "transcripts-read",
+                                   "--minutes", "30", "--reason", "ticket 42"])
+        #expect(grant.status == 0 && grant.stdout.hasPrefix("grant "), "\(grant.stdout) \(grant.stderr)")
+        let grantID = String(grant.stdout.split(separator: " ")[1])
+        #expect(try await cli(["grants", "revoke", grantID, "--org", org]).status == 0)
+        #expect(try await cli(["security-policy", "--org", org, "--idle-seconds", "1800"]).status == 0)
+
+        #expect(try await cli(["logout"]).status == 0)
+        #expect(try await cli(["users", "invite", "--org", org, "--email", "late@smith.example", "--role", "member"]).status == 4, "the session ended")
+        environment["CALLTRACE_TOKEN"] = nil
+        #expect(try await cli(["orgs", "suspend", "--as", "operator-ops", "--org", org, "--reason", "unpaid"]).status == 0)
+        #expect(try await cli(["login", "--org", org, "--email", "admin@smith.example"], input: "\(password)\n").status != 0, "a suspended firm cannot sign in")
+        #expect(!identity.log.text.contains(password) && !identity.log.text.contains(token))
+    }
+}
