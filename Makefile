@@ -11,7 +11,7 @@ PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 PROTOC_GEN_SWIFT := .build-protoc-gen-swift/release/protoc-gen-swift
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: deps build run test check-crypto-deps proto bench bench-media bench-transcript clean fuzz fuzz-smoke fuzzers
+.PHONY: deps build run demo test check-crypto-deps proto bench bench-media bench-transcript clean fuzz fuzz-smoke fuzzers
 
 ## Install the Debian packages the project needs (only those missing).
 deps:
@@ -34,6 +34,12 @@ check-crypto-deps: deps
 
 run: deps
 	bash scripts/dev-run.sh
+
+## One firm's life, end to end, on its own four services (ports 7201-7204, var/demo); needs espeak-ng.
+demo: deps
+	@dpkg -s espeak-ng >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq espeak-ng >/dev/null; }
+	bash scripts/demo.sh
 
 test: deps check-crypto-deps
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)

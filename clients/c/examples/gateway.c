@@ -5,8 +5,8 @@
  *                             CALL_ID TRACKING_NUMBER CALLER_NUMBER RECORDING.wav
  *
  * Checks each service's health, starts the call (learning whether to record and the notice to
- * play), fetches the callback greeting, uploads the recording (PCM 16-bit WAV, 8 kHz mono) from
- * its file descriptor, and completes the call. Prints one `key=value` line per result; exits 0
+ * play), fetches the callback greeting, uploads the recording (a PCM 16-bit WAV file; its rate and
+ * channels read from its header) from its file descriptor, and completes the call. Prints one `key=value` line per result; exits 0
  * when every step succeeded, else 1 with the failing step's status on stderr.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -80,12 +80,17 @@ int main(int argc, char **argv) {
             perror(argv[12]);
             return 1;
         }
+        unsigned char header[44];
+        if (pread(fd, header, sizeof header, 0) != (ssize_t)sizeof header || memcmp(header, "RIFF", 4) != 0 || memcmp(header + 8, "WAVE", 4) != 0) {
+            fprintf(stderr, "%s is not a WAV file\n", argv[12]);
+            return 1;
+        }
         ct_recording recording = {0};
         recording.org_id = started.org_id;
         recording.call_id = argv[9];
         recording.format = CT_WAV_PCM16;
-        recording.sample_rate_hz = 8000;
-        recording.channels = 1;
+        recording.channels = (uint32_t)(header[22] | header[23] << 8);
+        recording.sample_rate_hz = (uint32_t)header[24] | (uint32_t)header[25] << 8 | (uint32_t)header[26] << 16 | (uint32_t)header[27] << 24;
         int code = ct_upload_recording(media, fd, &recording, recording_id, &status);
         close(fd);
         if (code != CT_OK) return failed("upload", &status);

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# `make demo`: one law firm's life in CallTrace, end to end, on this machine. It starts its own
+# four services (ports 7201-7204, everything under var/demo, made afresh each run), walks the
+# firm through the product printing what each step proves, and stops them again: re-runnable,
+# and nothing is left running. The call's audio is synthesised locally with espeak-ng.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+demo=var/demo
+rm -rf "$demo"
+mkdir -p "$demo/keys" "$demo/mail"
+chmod 700 "$demo" "$demo/keys" "$demo/mail"
+echo "building the services, the CLI and the C gateway client..."
+swift build --product calltrace-identity --product calltrace-media --product calltrace-transcript \
+  --product calltrace-compliance --product calltrace >/dev/null 2>&1 || swift build >/dev/null
+bin=$(swift build --show-bin-path)
+make -s -C clients/c BUILD="$PWD/$demo/c" >/dev/null
+gateway="$demo/c/calltrace-gateway-example"
+pki="$demo/pki"
+"$bin/calltrace" pki init --trust-domain calltrace.demo --out "$pki" >/dev/null
+
+declare -A port=([identity]=7201 [media]=7202 [transcript]=7203 [compliance]=7204)
+# The services' standard input is a pipe this script holds open (CALLTRACE_LIFELINE=stdin): however
+# the script ends, even killed, the pipe closes and the services drain and stop.
+mkfifo "$demo/lifeline"
+exec 9<>"$demo/lifeline"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+export CALLTRACE_PEER_IDENTITY=127.0.0.1:${port[identity]} CALLTRACE_PEER_MEDIA=127.0.0.1:${port[media]}
+export CALLTRACE_PEER_TRANSCRIPT=127.0.0.1:${port[transcript]} CALLTRACE_PEER_COMPLIANCE=127.0.0.1:${port[compliance]}
+for s in identity media transcript compliance; do
+  "$bin/calltrace" keys init "$demo/keys/$s.master-key" >/dev/null
+  extra=(); if [ "$s" = identity ]; then extra=(--mail-outbox "$demo/mail"); fi
+  CALLTRACE_LIFELINE=stdin "$bin/calltrace-$s" serve \
+    --certificate "$pki/$s.crt" --private-key "$pki/$s.key" --ca "$pki/ca.crt" --master-key "$demo/keys/$s.master-key" \
+    --database "$demo/$s.sqlite" --listen "127.0.0.1:${port[$s]}" "${extra[@]}" <"$demo/lifeline" >>"$demo/$s.log" 2>&1 &
+  pids+=($!)
+done
+for s in identity media transcript compliance; do
+  for _ in $(seq 1 100); do
+    if "$bin/calltrace" health --pki "$pki" --as operator-admin --service "$s" --target "127.0.0.1:${port[$s]}" >/dev/null 2>&1; then break; fi
+    sleep 0.2
+  done
+done
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$1"; }
+proves() { printf '   \033[32m✓ %s\033[0m\n' "$1"; }
+show() { sed 's/^/   /'; }
+ct() {  # ct SERVICE ARGS...: the CLI against one of the demo's services
+  local service=$1; shift
+  "$bin/calltrace" "$@" --pki "$pki" --target "127.0.0.1:${port[$service]}"
+}
+field() { sed -n "s/.*\"$1\" *: *\"\\([^\"]*\\)\".*/\\1/p" | head -1; }
+password="correct horse battery staple"
+
+step "The four services, each with its own database and keys, over mutual TLS"
+for s in identity media transcript compliance; do
+  ct "$s" health --as operator-admin --service "$s" | show
+done
+proves "every service answers health to an operator certificate of the deployment's CA"
+
+step "An operator creates the firm; its admin accepts the e-mailed invitation and signs in"
+org=$(ct identity orgs create --as operator-admin --name "Smith & Co Solicitors" --admin-email admin@smith.example --json | field orgId)
+echo "   organisation $org"
+invitation() { sed -n 's/.*"token" *: *"\([^"]*\)".*/\1/p' "$(grep -l "$1" "$demo"/mail/* | tail -1)"; }
+printf '%s\n%s\n' "$(invitation admin@smith.example)" "$password" | ct identity accounts redeem | show
+admin=$(printf '%s\n' "$password" | ct identity login --org "$org" --email admin@smith.example)
+proves "the invitation went to the admin's mailbox, never to the operator (P8); the password went on standard input"
+
+step "A member and an analyst join"
+for who in member analyst; do
+  ct identity users invite --org "$org" --email "$who@smith.example" --role "$who" --token "$admin" | show
+  printf '%s\n%s\n' "$(invitation "$who@smith.example")" "$password" | ct identity accounts redeem >/dev/null
+done
+analyst=$(printf '%s\n' "$password" | ct identity login --org "$org" --email analyst@smith.example)
+proves "roles decide what each may see: the analyst gets reports, never audio or transcripts (P6)"
+
+step "Two tracking numbers with their marketing sources; transcription switched on"
+ct transcript tracking-numbers assign --org "$org" "0118 496 0001" --source "Google Ads - personal injury" --channel google-ads --campaign "PI spring" --token "$admin" | show
+ct transcript tracking-numbers assign --org "$org" "0118 496 0002" --source "Law Society directory" --channel directory --token "$admin" | show
+ct transcript transcripts settings --org "$org" --transcription on --engine manual --analysis-engine local --token "$admin" | show
+ct compliance notices set --org "$org" --firm-name "Smith & Co Solicitors" --firm-phone "0118 496 0000" --token "$admin" | show
+proves "no sub-processor gets anything until the firm turns transcription on (P5)"
+
+step "An inbound call: audio synthesised locally, reported by the C gateway client, recorded and uploaded"
+said=("Hello, I was hurt in a car crash last week and I need some advice about a claim."
+      "My card number is 4111 1111 1111 1111 if you need a payment for the consultation."
+      "Please call me back this afternoon.")
+espeak-ng -w "$demo/call.wav" "${said[*]}" 2>/dev/null
+"$gateway" 127.0.0.1 "${port[transcript]}" "${port[media]}" "${port[compliance]}" "$pki/gateway-web.crt" "$pki/gateway-web.key" "$pki/ca.crt" \
+  calltrace.demo demo-call-1 "0118 496 0001" "07700 900123" "$demo/call.wav" | tee "$demo/gateway.out" | show
+recording=$(sed -n 's/^recording=//p' "$demo/gateway.out")
+proves "libcalltrace checked each service's identity, learnt to record and the notice to play, streamed the file with its SHA-256"
+
+step "Its transcript and summary"
+echo "   No Deepgram key is configured here, so the gateway submits the text the audio was synthesised from,"
+echo "   as its own speech-to-text; the local analyser summarises it (nothing leaves this machine)."
+printf 'caller: %s\n' "${said[@]}" | ct transcript transcripts submit --org "$org" demo-call-1 | show
+for _ in $(seq 1 50); do
+  if ct transcript transcripts show --org "$org" demo-call-1 --token "$admin" 2>/dev/null | grep -qi "summary"; then break; fi
+  sleep 0.2
+done
+ct transcript transcripts show --org "$org" demo-call-1 --token "$admin" | show
+proves "the card number was redacted before the transcript was stored (P16); the summary is the local analyser's"
+
+step "The attribution report, as the analyst sees it"
+ct transcript report attribution --org "$org" --from "$(date -d '-30 days' +%F)" --before "$(date -d tomorrow +%F)" --token "$analyst" | show
+if ct media recordings play "$recording" --org "$org" --out "$demo/analyst.wav" --token "$analyst" >/dev/null 2>&1; then echo "   UNEXPECTED: the analyst played audio"; exit 1; fi
+proves "which marketing brought the call (P2); the analyst was refused the audio"
+
+step "A share link for the CRM: opened, then revoked"
+share=$(ct media recordings share "$recording" --org "$org" --ttl 3600 --note "matter intake" --token "$admin" --json)
+token=$(echo "$share" | field token)
+ct media recordings open-link --link "$token" --out "$demo/via-link.wav" | show
+ct media recordings revoke-link "$(echo "$share" | field linkId)" --org "$org" --token "$admin" | show
+if ct media recordings open-link --link "$token" --out "$demo/via-link.wav" >/dev/null 2>&1; then echo "   UNEXPECTED: a revoked link opened"; exit 1; fi
+proves "signed, expiring, revocable links; every open audited (P7)"
+
+step "A callback announces the recording"
+ct compliance notices show --org "$org" --kind callback-greeting --token "$admin" | show
+proves "the greeting the gateway plays when a returned call connects (P3)"
+
+step "The caller asks for their data (a subject access request)"
+sar=$(ct compliance requests open --org "$org" --kind access --number "07700 900123" --received "$(date +%F)" --nation england-and-wales --token "$admin" --json | field requestId)
+ct compliance requests identity "$sar" --org "$org" --result passed --token "$admin" >/dev/null
+ct compliance requests locate "$sar" --org "$org" --token "$admin" | show
+bundle=$(ct compliance requests bundle "$sar" --org "$org" --token "$admin" --json | field bundleId)
+for _ in $(seq 1 100); do
+  if ct compliance bundles show "$bundle" --org "$org" --token "$admin" | grep -q ready; then break; fi
+  sleep 0.2
+done
+ct compliance bundles download "$bundle" --org "$org" --out "$demo/access.tar" --token "$admin" | show
+tar -tf "$demo/access.tar" | show
+ct compliance requests show "$sar" --org "$org" --token "$admin" | show
+proves "found by the caller's number through a blind index, exported with its ICO due date (P13)"
+
+step "A retention run"
+ct compliance retention set --org "$org" --recordings 12 --transcripts 12 --call-records 24 --token "$admin" | show
+ct compliance retention run --org "$org" --wait --token "$admin" | show
+proves "the policy is enforced by a durable job with a receipt (P9); nothing here is old enough to go yet"
+
+step "The audit trail verifies"
+verified=$(ct compliance audit verify --org "$org" --token "$admin")
+echo "$verified" | show
+head=$(echo "$verified" | sed -n 's/.*head \([0-9a-f]*\).*/\1/p')
+proves "every event of the firm, chained: a changed, removed or reordered one would be named (P15)"
+
+step "The firm leaves: export, confirmation, deletion everywhere, a signed certificate"
+offboarding=$(ct compliance offboarding start --org "$org" --token "$admin" --json)
+export_bundle=$(echo "$offboarding" | field exportBundleId)
+for _ in $(seq 1 100); do
+  if ct compliance bundles show "$export_bundle" --org "$org" --token "$admin" | grep -q ready; then break; fi
+  sleep 0.2
+done
+ct compliance bundles download "$export_bundle" --org "$org" --out "$demo/export.tar" --token "$admin" | show
+ct compliance offboarding confirm --org "$org" --id "$(echo "$offboarding" | field offboardingId)" --confirm-org "$org" \
+  --certificate-out "$demo/certificate.txt" --token "$admin" | show
+ct compliance offboarding signing-key --as operator-admin | awk '{print $1}' > "$demo/signing.pub"
+"$bin/calltrace" verify-certificate "$demo/certificate.txt" --public-key "$demo/signing.pub" | show
+echo "   the chain verified above ended at $head; the certificate records where it ended when it was deleted:"
+grep -E '"audit_(chain_head|events_purged)"' "$demo/certificate.txt" | show
+proves "media, transcript and compliance purged the firm and destroyed its keys; identity offboarded it (P11)"
+
+step "Done"
+echo "   everything this run made is under $demo; the services are stopping now."
