@@ -10,10 +10,26 @@ import Testing
 /// UndefinedBehaviorSanitizer, driving transcript, media and compliance as a telephony gateway.
 @Suite("The C gateway client against the real services", .serialized)
 struct GatewayClientTests {
-    /// `make -C clients/c SANITIZE=1` into a temporary folder; the example program's path.
-    static func build() async throws -> String {
+    /// Each sanitizer's build, made once per test run.
+    actor Builds {
+        var made: [String: String] = [:]
+        func path(_ sanitize: String) async throws -> String {
+            if let path = made[sanitize] { return path }
+            let path = try await GatewayClientTests.make(sanitize: sanitize)
+            made[sanitize] = path
+            return path
+        }
+    }
+    static let builds = Builds()
+
+    /// The example program's path in the build for `sanitize` (made once per run).
+    static func build(sanitize: String = "1") async throws -> String { try await builds.path(sanitize) }
+
+    /// `make -C clients/c SANITIZE=… check-programs` into a temporary folder.
+    static func make(sanitize: String) async throws -> String {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("libcalltrace-\(UUID().uuidString)").path
-        let made = try await run("/usr/bin/make", ["-s", "-C", repositoryRoot.appendingPathComponent("clients/c").path, "BUILD=\(folder)", "SANITIZE=1"])
+        let made = try await run("/usr/bin/make", ["-s", "-C", repositoryRoot.appendingPathComponent("clients/c").path, "BUILD=\(folder)",
+                                                   "SANITIZE=\(sanitize)", "check-programs"])
         try #require(made.status == 0, "make failed: \(made.stdout) \(made.stderr)")
         for product in ["libcalltrace.a", "libcalltrace.so", "calltrace.pc"] {
             #expect(FileManager.default.fileExists(atPath: "\(folder)/\(product)"), "\(product)")
@@ -24,7 +40,6 @@ struct GatewayClientTests {
     @Test("Health, start call (record and notice), callback greeting, upload from a file descriptor with its checksum, complete call — and a server with another identity is named")
     func gatewayCall() async throws {
         let example = try await Self.build()
-        defer { try? FileManager.default.removeItem(atPath: (example as NSString).deletingLastPathComponent) }
         let deployment = try await CallDataDeployment()
         defer { Task { await deployment.stop() } }
         let (org, admin) = try await deployment.organisation(tracking: "01184960000")
@@ -70,6 +85,33 @@ struct GatewayClientTests {
         let wrong = try await run(example, arguments(transcript: deployment.compliance.instance.port), environment: environment)
         #expect(wrong.status == 1 && wrong.stderr.contains("server identity is \(TemporaryPKI.identity("service", "compliance")), expected \(TemporaryPKI.identity("service", "transcript"))"),
                 "\(wrong.stderr)")
+    }
+
+    @Test("Many calls at once on one connection — eight threads of health calls beside an upload — and the non-blocking API, under ASan+UBSan and under TSan", arguments: ["1", "thread"])
+    func concurrency(sanitize: String) async throws {
+        let example = try await Self.build(sanitize: sanitize)
+        let folder = (example as NSString).deletingLastPathComponent
+        let deployment = try await CallDataDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation(tracking: "01184960000")
+        let credentials = try deployment.pki.credentials(for: TemporaryPKI.identity("gateway", "telephony"))
+        let audio = FileManager.default.temporaryDirectory.appendingPathComponent("concurrent-\(UUID().uuidString).wav")
+        let file = wavFile(seconds: 200)  // 3.2 MB: several windows' worth
+        try file.write(to: audio)
+        defer { try? FileManager.default.removeItem(at: audio) }
+        let result = try await run("\(folder)/calltrace-concurrency-test", [
+            "127.0.0.1", "\(deployment.media.instance.port)", credentials.certificateChainPath, credentials.privateKeyPath, credentials.trustRootsPath,
+            TemporaryPKI.trustDomain, org, audio.path,
+        ], environment: ["ASAN_OPTIONS": "detect_leaks=1", "TSAN_OPTIONS": "halt_on_error=1"])
+        #expect(result.status == 0 && result.stdout.contains("threads=1") && result.stdout.contains("nonblocking=1"), "\(result.stdout)\n\(result.stderr)")
+        #expect(!result.stderr.contains("Sanitizer"), "\(result.stderr)")
+        let recording = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("recording=rec_") }).dropFirst("recording=".count)
+        let played = try await deployment.recordings().playRecording(.with { $0.orgID = org; $0.recordingID = String(recording) }, options: try bearer(admin)) { stream in
+            var data = Data()
+            for try await piece in stream { data += piece.data }
+            return data
+        }
+        #expect(played == file, "the upload, interleaved with 160 other calls, arrived whole")
     }
 }
 

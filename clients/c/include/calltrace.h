@@ -6,8 +6,9 @@
  * again after the connection is lost. Gateways call transcript (calls), media (recordings)
  * and compliance (greetings), so they keep one client per service.
  *
- * Threads: every function may be called from any thread. Calls on one client are serialised
- * (one at a time on its connection); use one client per thread for parallel calls.
+ * Threads: every function may be called from any thread, and calls from many threads run at
+ * once on one client's connection (multiplexed). Once connected, one thread per client does
+ * the TLS reading and writing.
  *
  * Errors: functions return 0 on success, else the ctrpc status code (CT_*), with a message in
  * `status` (when not NULL) that never contains tokens or phone numbers. Calls that are
@@ -69,6 +70,27 @@ typedef struct ct_metadata {
 int ct_call_unary(ct_client *client, const char *method, const ct_metadata *metadata, size_t metadata_count,
                   const uint8_t *request, size_t request_size, int idempotent, uint8_t **response, size_t *response_size,
                   ct_status *status);
+
+/* The non-blocking API, for event loops: begin a unary call, poll the client's event
+ * descriptor, take the result when it is there. */
+#define CT_PENDING (-1)
+typedef struct pending ct_call;
+
+/* Begins a unary call (connecting first if needed, which blocks up to the timeout); `*call`
+ * must be given to ct_call_free. Not retried: the caller decides. */
+int ct_call_begin(ct_client *client, const char *method, const ct_metadata *metadata, size_t metadata_count, const uint8_t *request,
+                  size_t request_size, ct_call **call, ct_status *status);
+
+/* A descriptor (eventfd) that becomes readable when a call of this client ends; read 8 bytes
+ * from it to clear it, then ask ct_call_result of the calls waited for. */
+int ct_client_event_fd(ct_client *client);
+
+/* CT_PENDING while the call runs; else its code, with `*response` malloc'd on success (free it).
+ * Calls end at their deadline (CT_DEADLINE_EXCEEDED) and when the connection fails (CT_UNAVAILABLE). */
+int ct_call_result(ct_call *call, uint8_t **response, size_t *response_size, ct_status *status);
+
+/* Frees the call, cancelling it on the server if it still runs. */
+void ct_call_free(ct_call *call);
 
 /* HealthService/Check: `*serving` is 1 when the service (or `service`, when not NULL) serves. */
 int ct_health(ct_client *client, const char *service, int *serving, ct_status *status);

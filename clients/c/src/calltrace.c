@@ -7,6 +7,7 @@
 #include "frames.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -37,16 +39,26 @@
 #define CT_UPLOAD_PIECE (1u << 20)
 
 typedef Calltrace__Rpc__V1__Frame Frame;
+typedef struct pending pending;
 
 struct ct_client {
-    pthread_mutex_t lock;
+    pthread_mutex_t lock;      /* guards everything below */
+    pthread_cond_t changed;    /* a call ended, or may send again */
     char *host, *certificate_file, *private_key_file, *ca_file, *server_identity;
     int port, timeout_ms, max_retries;
     SSL_CTX *ctx;
-    SSL *ssl;      /* NULL while not connected */
+    SSL *ssl;                  /* the I/O thread's while connected */
     int fd;
+    int connected, stopping;
+    pthread_t io;
+    int io_started;            /* a thread to join */
+    int wake_fd;               /* eventfd: frames queued, or stop */
+    int event_fd;              /* eventfd: some call ended (the non-blocking API) */
+    uint8_t *out, *in;         /* bytes to write; bytes read, not yet a whole frame */
+    size_t out_size, out_sent, out_capacity, in_size, in_capacity;
+    pending *calls;            /* in flight */
     uint64_t next_call_id;
-    int64_t peer_window;     /* the server's initial window per call */
+    int64_t peer_window;       /* the server's initial window per call */
     uint32_t peer_max_frame;
 };
 
@@ -111,6 +123,7 @@ ct_client *ct_client_new(const ct_config *config, ct_status *status) {
         return NULL;
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     const char *problem = NULL;
     if (SSL_CTX_use_certificate_chain_file(ctx, config->certificate_file) != 1) problem = "certificate_file";
     else if (SSL_CTX_use_PrivateKey_file(ctx, config->private_key_file, SSL_FILETYPE_PEM) != 1) problem = "private_key_file";
@@ -130,6 +143,12 @@ ct_client *ct_client_new(const ct_config *config, ct_status *status) {
         return NULL;
     }
     pthread_mutex_init(&client->lock, NULL);
+    pthread_condattr_t attributes;
+    pthread_condattr_init(&attributes);
+    pthread_cond_init(&client->changed, &attributes);
+    pthread_condattr_destroy(&attributes);
+    client->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    client->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     client->host = copy(config->host);
     client->certificate_file = copy(config->certificate_file);
     client->private_key_file = copy(config->private_key_file);
@@ -143,38 +162,6 @@ ct_client *ct_client_new(const ct_config *config, ct_status *status) {
     client->next_call_id = 1;
     succeed(status);
     return client;
-}
-
-static void disconnect(ct_client *client) {
-    if (client->ssl) {
-        SSL_shutdown(client->ssl);
-        SSL_free(client->ssl);
-        client->ssl = NULL;
-    }
-    if (client->fd >= 0) close(client->fd);
-    client->fd = -1;
-}
-
-void ct_client_free(ct_client *client) {
-    if (!client) return;
-    disconnect(client);
-    SSL_CTX_free(client->ctx);
-    pthread_mutex_destroy(&client->lock);
-    free(client->host);
-    free(client->certificate_file);
-    free(client->private_key_file);
-    free(client->ca_file);
-    free(client->server_identity);
-    free(client);
-}
-
-/* Reads and writes give up at `deadline` (monotonic ms): the socket's timeouts follow it. */
-static void set_deadline(ct_client *client, int64_t deadline) {
-    int64_t left = deadline - now_ms();
-    if (left < 1) left = 1;
-    struct timeval timeout = {.tv_sec = (time_t)(left / 1000), .tv_usec = (suseconds_t)(left % 1000) * 1000};
-    setsockopt(client->fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    setsockopt(client->fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
 }
 
 static int tcp_connect(const char *host, int port, int64_t deadline) {
@@ -222,132 +209,380 @@ static int server_is(SSL *ssl, const char *expected, char *presented, size_t pre
     return match;
 }
 
-static int write_all(ct_client *client, const uint8_t *bytes, size_t size) {
-    while (size > 0) {
-        int n = SSL_write(client->ssl, bytes, size > INT32_MAX ? INT32_MAX : (int)size);
-        if (n <= 0) return 0;
-        bytes += n;
-        size -= (size_t)n;
-    }
-    return 1;
+/* ---------------------------------------------------------------- the connection's I/O thread
+ *
+ * Once connected, one thread per client does all the TLS reading and writing (an SSL object is
+ * not for two threads at once): it writes the frames callers queue, splits what it reads into
+ * frames and hands each to its call, grants window updates, and ends calls at their deadlines.
+ * Callers queue frames and wait on the client's condition variable; the non-blocking API waits
+ * on `event_fd` instead. When the connection fails, every call in flight ends with UNAVAILABLE
+ * and the thread ends; the next call connects again.
+ */
+
+struct pending {
+    struct pending *next;
+    ct_client *client;
+    uint64_t id;
+    int64_t deadline;
+    int64_t window;      /* message bytes we may still send (client streaming) */
+    int linked;          /* in the client's list of calls in flight */
+    int done;
+    int code;
+    char message[512];
+    uint8_t *response;
+    size_t response_size;
+};
+
+static void wake(int fd) {
+    uint64_t one = 1;
+    ssize_t ignored = write(fd, &one, sizeof one);
+    (void)ignored;
 }
 
-static int read_exact(ct_client *client, uint8_t *out, size_t size) {
-    size_t done = 0;
-    while (done < size) {
-        int n = SSL_read(client->ssl, out + done, size - done > INT32_MAX ? INT32_MAX : (int)(size - done));
-        if (n <= 0) return 0;
-        done += (size_t)n;
-    }
-    return 1;
+static void drain(int fd) {
+    uint64_t count;
+    ssize_t ignored = read(fd, &count, sizeof count);
+    (void)ignored;
 }
 
-/* One frame: 4-byte big-endian length, then the packed Frame, in one write. */
-static int send_frame(ct_client *client, const Frame *frame) {
+/* Lock held. The call ends with `code` (its response, if any, already set). */
+static void end_call(ct_client *client, pending *call, int code, const char *message) {
+    if (call->done) return;
+    call->done = 1;
+    call->code = code;
+    snprintf(call->message, sizeof call->message, "%s", message ? message : "");
+    pthread_cond_broadcast(&client->changed);
+    wake(client->event_fd);
+}
+
+static void unlink_call(ct_client *client, pending *call) {
+    if (!call->linked) return;
+    for (pending **link = &client->calls; *link; link = &(*link)->next) {
+        if (*link == call) {
+            *link = call->next;
+            break;
+        }
+    }
+    call->linked = 0;
+}
+
+/* Lock held: the connection is gone; every call in flight ends with `code`. */
+static void connection_lost(ct_client *client, int code, const char *message) {
+    for (pending *call = client->calls; call; call = call->next) end_call(client, call, code, message);
+    client->connected = 0;
+    client->out_size = client->out_sent = 0;
+    client->in_size = 0;
+}
+
+/* Lock held: a frame queued for the I/O thread. */
+static int enqueue(ct_client *client, const Frame *frame) {
     size_t size = calltrace__rpc__v1__frame__get_packed_size(frame);
-    if (size > client->peer_max_frame && client->peer_max_frame) return 0;
-    uint8_t *buffer = malloc(size + 4);
-    if (!buffer) return 0;
-    buffer[0] = (uint8_t)(size >> 24);
-    buffer[1] = (uint8_t)(size >> 16);
-    buffer[2] = (uint8_t)(size >> 8);
-    buffer[3] = (uint8_t)size;
-    calltrace__rpc__v1__frame__pack(frame, buffer + 4);
-    int ok = write_all(client, buffer, size + 4);
-    free(buffer);
-    return ok;
+    if (client->peer_max_frame && size > client->peer_max_frame) return 0;
+    if (client->out_size + size + 4 > client->out_capacity) {
+        size_t capacity = client->out_capacity ? client->out_capacity : 64 << 10;
+        while (capacity < client->out_size + size + 4) capacity *= 2;
+        uint8_t *grown = realloc(client->out, capacity);
+        if (!grown) return 0;
+        client->out = grown;
+        client->out_capacity = capacity;
+    }
+    uint8_t *at = client->out + client->out_size;
+    at[0] = (uint8_t)(size >> 24);
+    at[1] = (uint8_t)(size >> 16);
+    at[2] = (uint8_t)(size >> 8);
+    at[3] = (uint8_t)size;
+    calltrace__rpc__v1__frame__pack(frame, at + 4);
+    client->out_size += size + 4;
+    wake(client->wake_fd);
+    return 1;
 }
 
-/* The next frame; NULL when the connection failed, timed out, or sent a malformed or
- * oversized frame (the length is checked before anything is allocated). */
-static Frame *read_frame(ct_client *client) {
-    uint8_t header[4];
-    if (!read_exact(client, header, 4)) return NULL;
-    uint32_t length = ct_frames_length(header);
-    if (length > CT_MAX_FRAME) return NULL;
-    uint8_t *bytes = malloc(4 + (size_t)length);
-    if (!bytes) return NULL;
-    memcpy(bytes, header, 4);
-    Frame *frame = NULL;
-    size_t used = 0;
-    const char *reason = NULL;
-    if (!read_exact(client, bytes + 4, length) || ct_frames_next(bytes, 4 + (size_t)length, CT_MAX_FRAME, &used, &frame, &reason) != 1) frame = NULL;
-    free(bytes);
-    return frame;
+/* Lock held: one frame from the server. */
+static void dispatch(ct_client *client, const Frame *frame) {
+    if (frame->call_id == 0) {
+        if (frame->goaway) {
+            char message[300];
+            snprintf(message, sizeof message, "the server closed the connection: %s",
+                     frame->status && frame->status->message && frame->status->message[0] ? frame->status->message : "goaway");
+            int code = frame->status && frame->status->code && frame->status->code <= 16 ? (int)frame->status->code : CT_UNAVAILABLE;
+            connection_lost(client, code, message);
+        }
+        return;
+    }
+    pending *call = client->calls;
+    while (call && call->id != frame->call_id) call = call->next;
+    if (!call || call->done) return;  /* a call we gave up on */
+    if (frame->window_update_bytes) {
+        call->window += frame->window_update_bytes;
+        pthread_cond_broadcast(&client->changed);
+    }
+    if (!frame->status) return;
+    int code = frame->status->code > 16 ? CT_UNKNOWN : (int)frame->status->code;
+    if (code == CT_OK && frame->payload_case == CALLTRACE__RPC__V1__FRAME__PAYLOAD_MESSAGE) {
+        call->response = malloc(frame->message.len ? frame->message.len : 1);
+        if (!call->response) {
+            end_call(client, call, CT_RESOURCE_EXHAUSTED, "out of memory");
+            return;
+        }
+        if (frame->message.len) memcpy(call->response, frame->message.data, frame->message.len);
+        call->response_size = frame->message.len;
+    }
+    end_call(client, call, code, frame->status->message);
 }
 
-/* TCP, TLS (checking the server's identity), and the settings exchange. */
-static int ensure_connected(ct_client *client, int64_t deadline, ct_status *status) {
-    if (client->ssl) return CT_OK;
-    client->fd = tcp_connect(client->host, client->port, deadline);
-    if (client->fd < 0) return fail(status, CT_UNAVAILABLE, "cannot connect to %s:%d: %s", client->host, client->port, strerror(errno));
-    set_deadline(client, deadline);
-    client->ssl = SSL_new(client->ctx);
-    if (!client->ssl) {
-        disconnect(client);
+/* Lock held: calls past their deadline end, and the server is told to stop their work. */
+static int64_t expire_calls(ct_client *client) {
+    int64_t now = now_ms(), next = now + 1000;
+    for (pending *call = client->calls; call; call = call->next) {
+        if (call->done) continue;
+        if (call->deadline <= now) {
+            Frame cancel;
+            calltrace__rpc__v1__frame__init(&cancel);
+            cancel.call_id = call->id;
+            cancel.cancel = 1;
+            enqueue(client, &cancel);
+            char message[64];
+            snprintf(message, sizeof message, "no answer within %d ms", client->timeout_ms);
+            end_call(client, call, CT_DEADLINE_EXCEEDED, message);
+        } else if (call->deadline < next) {
+            next = call->deadline;
+        }
+    }
+    return next - now;
+}
+
+static void *io_main(void *argument) {
+    ct_client *client = argument;
+    uint8_t buffer[64 << 10];
+    pthread_mutex_lock(&client->lock);
+    while (client->connected && !client->stopping) {
+        int want_write = 0, failed = 0;
+        /* Write what is queued, as far as the socket takes it. */
+        while (client->out_sent < client->out_size) {
+            size_t left = client->out_size - client->out_sent;
+            int n = SSL_write(client->ssl, client->out + client->out_sent, left > INT32_MAX ? INT32_MAX : (int)left);
+            if (n > 0) {
+                client->out_sent += (size_t)n;
+                continue;
+            }
+            int error = SSL_get_error(client->ssl, n);
+            if (error == SSL_ERROR_WANT_WRITE) want_write = 1;
+            else if (error != SSL_ERROR_WANT_READ) failed = 1;
+            break;
+        }
+        if (client->out_sent == client->out_size) client->out_sent = client->out_size = 0;
+        /* Read what has arrived, and hand out whole frames. */
+        while (!failed) {
+            int n = SSL_read(client->ssl, buffer, sizeof buffer);
+            if (n <= 0) {
+                int error = SSL_get_error(client->ssl, n);
+                if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) failed = 1;
+                break;
+            }
+            if (client->in_size + (size_t)n > client->in_capacity) {
+                size_t capacity = client->in_capacity ? client->in_capacity : 64 << 10;
+                while (capacity < client->in_size + (size_t)n) capacity *= 2;
+                uint8_t *grown = realloc(client->in, capacity);
+                if (!grown) {
+                    failed = 1;
+                    break;
+                }
+                client->in = grown;
+                client->in_capacity = capacity;
+            }
+            memcpy(client->in + client->in_size, buffer, (size_t)n);
+            client->in_size += (size_t)n;
+        }
+        size_t offset = 0;
+        while (!failed && client->connected) {
+            Frame *frame = NULL;
+            size_t used = 0;
+            const char *reason = NULL;
+            int result = ct_frames_next(client->in + offset, client->in_size - offset, CT_MAX_FRAME, &used, &frame, &reason);
+            if (result < 0) failed = 1;
+            if (result <= 0) break;
+            dispatch(client, frame);
+            calltrace__rpc__v1__frame__free_unpacked(frame, NULL);
+            offset += used;
+        }
+        if (client->connected && offset > 0) {
+            memmove(client->in, client->in + offset, client->in_size - offset);
+            client->in_size -= offset;
+        }
+        if (failed) {
+            char message[200];
+            snprintf(message, sizeof message, "the connection to %s:%d was lost", client->host, client->port);
+            connection_lost(client, CT_UNAVAILABLE, message);
+            break;
+        }
+        if (!client->connected) break;
+        int64_t timeout = expire_calls(client);
+        if (client->out_sent < client->out_size && !want_write) continue;  /* expiry queued cancels */
+        struct pollfd fds[2] = {{.fd = client->fd, .events = (short)(POLLIN | (want_write ? POLLOUT : 0))}, {.fd = client->wake_fd, .events = POLLIN}};
+        pthread_mutex_unlock(&client->lock);
+        poll(fds, 2, timeout < 1 ? 1 : (int)timeout);
+        if (fds[1].revents & POLLIN) drain(client->wake_fd);
+        pthread_mutex_lock(&client->lock);
+    }
+    /* Connection over: this thread owns the TLS state and closes it. */
+    if (client->ssl) {
+        if (!client->stopping) SSL_set_quiet_shutdown(client->ssl, 1);
+        SSL_shutdown(client->ssl);
+        SSL_free(client->ssl);
+        client->ssl = NULL;
+    }
+    if (client->fd >= 0) close(client->fd);
+    client->fd = -1;
+    connection_lost(client, CT_UNAVAILABLE, "the connection closed");
+    pthread_mutex_unlock(&client->lock);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- connecting */
+
+/* Lock held, not connected: TCP, TLS (checking the server's identity) and the settings
+ * exchange, blocking until `deadline`; then the I/O thread takes the connection. */
+static int connect_locked(ct_client *client, int64_t deadline, ct_status *status) {
+    if (client->io_started) {  /* the last connection's thread is ending: wait for it, without the lock */
+        pthread_t thread = client->io;
+        client->io_started = 0;
+        pthread_mutex_unlock(&client->lock);
+        pthread_join(thread, NULL);
+        pthread_mutex_lock(&client->lock);
+        if (client->connected) return CT_OK;  /* another caller connected meanwhile */
+    }
+    int fd = tcp_connect(client->host, client->port, deadline);
+    if (fd < 0) return fail(status, CT_UNAVAILABLE, "cannot connect to %s:%d: %s", client->host, client->port, strerror(errno));
+    int64_t left = deadline - now_ms();
+    if (left < 1) left = 1;
+    struct timeval timeout = {.tv_sec = (time_t)(left / 1000), .tv_usec = (suseconds_t)(left % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    SSL *ssl = SSL_new(client->ctx);
+    if (!ssl) {
+        close(fd);
         return fail(status, CT_INTERNAL, "TLS: %s", tls_reason());
     }
-    SSL_set_fd(client->ssl, client->fd);
-    if (SSL_connect(client->ssl) != 1) {
-        const char *reason = tls_reason();
-        disconnect(client);
-        return fail(status, CT_UNAVAILABLE, "TLS handshake with %s:%d failed: %s", client->host, client->port, reason);
-    }
+    SSL_set_fd(ssl, fd);
+    int code = CT_OK;
     char presented[256];
-    if (!server_is(client->ssl, client->server_identity, presented, sizeof presented)) {
-        disconnect(client);
-        return fail(status, CT_UNAUTHENTICATED, "server identity is %s, expected %s", presented[0] ? presented : "(none)", client->server_identity);
+    if (SSL_connect(ssl) != 1) {
+        code = fail(status, CT_UNAVAILABLE, "TLS handshake with %s:%d failed: %s", client->host, client->port, tls_reason());
+    } else if (!server_is(ssl, client->server_identity, presented, sizeof presented)) {
+        code = fail(status, CT_UNAUTHENTICATED, "server identity is %s, expected %s", presented[0] ? presented : "(none)", client->server_identity);
     }
-    Calltrace__Rpc__V1__Settings settings;
-    calltrace__rpc__v1__settings__init(&settings);
-    settings.max_frame_bytes = CT_MAX_FRAME;
-    settings.initial_window_bytes = CT_WINDOW;
-    Frame hello;
-    calltrace__rpc__v1__frame__init(&hello);
-    hello.settings = &settings;
-    client->peer_max_frame = 0;
-    if (!send_frame(client, &hello)) {
-        disconnect(client);
-        return fail(status, CT_UNAVAILABLE, "the server closed the connection (our certificate refused?)");
+    /* Settings, both ways, still blocking. */
+    Frame *theirs = NULL;
+    if (code == CT_OK) {
+        Calltrace__Rpc__V1__Settings settings;
+        calltrace__rpc__v1__settings__init(&settings);
+        settings.max_frame_bytes = CT_MAX_FRAME;
+        settings.initial_window_bytes = CT_WINDOW;
+        Frame hello;
+        calltrace__rpc__v1__frame__init(&hello);
+        hello.settings = &settings;
+        size_t size = calltrace__rpc__v1__frame__get_packed_size(&hello);
+        uint8_t packed[64];
+        packed[0] = (uint8_t)(size >> 24);
+        packed[1] = (uint8_t)(size >> 16);
+        packed[2] = (uint8_t)(size >> 8);
+        packed[3] = (uint8_t)size;
+        calltrace__rpc__v1__frame__pack(&hello, packed + 4);
+        uint8_t header[4];
+        if (SSL_write(ssl, packed, (int)size + 4) != (int)size + 4 || SSL_read(ssl, header, 4) != 4) {
+            code = fail(status, CT_UNAVAILABLE, "the server closed the connection (our certificate refused?)");
+        } else {
+            uint32_t length = ct_frames_length(header);
+            uint8_t *body = length <= CT_MAX_FRAME ? malloc(length ? length : 1) : NULL;
+            size_t got = 0;
+            while (body && got < length) {
+                int n = SSL_read(ssl, body + got, (int)(length - got));
+                if (n <= 0) break;
+                got += (size_t)n;
+            }
+            if (body && got == length) theirs = calltrace__rpc__v1__frame__unpack(NULL, length, body);
+            free(body);
+            if (!theirs || theirs->call_id != 0 || !theirs->settings) {
+                int refused = theirs && theirs->goaway && theirs->status;
+                code = fail(status, refused && theirs->status->code ? (int)theirs->status->code : CT_UNAVAILABLE, "%s",
+                            refused ? theirs->status->message : "the server sent no settings (our certificate refused?)");
+            }
+        }
     }
-    Frame *theirs = read_frame(client);
-    if (!theirs || theirs->call_id != 0 || !theirs->settings) {
-        int refused = theirs && theirs->goaway && theirs->status;
-        int code = refused ? (int)theirs->status->code : CT_UNAVAILABLE;
-        char message[256];
-        snprintf(message, sizeof message, "%s", refused ? theirs->status->message : "the server sent no settings (our certificate refused?)");
+    if (code != CT_OK) {
         if (theirs) calltrace__rpc__v1__frame__free_unpacked(theirs, NULL);
-        disconnect(client);
-        return fail(status, code, "%s", message);
+        SSL_free(ssl);
+        close(fd);
+        return code;
     }
     client->peer_window = theirs->settings->initial_window_bytes;
     client->peer_max_frame = theirs->settings->max_frame_bytes ? theirs->settings->max_frame_bytes : CT_MAX_FRAME;
     calltrace__rpc__v1__frame__free_unpacked(theirs, NULL);
+    /* From here on the I/O thread reads and writes without blocking. */
+    struct timeval none = {0, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    client->ssl = ssl;
+    client->fd = fd;
+    client->connected = 1;
+    client->out_size = client->out_sent = client->in_size = 0;
+    if (pthread_create(&client->io, NULL, io_main, client) != 0) {
+        client->connected = 0;
+        client->ssl = NULL;
+        client->fd = -1;
+        SSL_free(ssl);
+        close(fd);
+        return fail(status, CT_RESOURCE_EXHAUSTED, "cannot start the connection's thread");
+    }
+    client->io_started = 1;
     return CT_OK;
+}
+
+void ct_client_free(ct_client *client) {
+    if (!client) return;
+    pthread_mutex_lock(&client->lock);
+    client->stopping = 1;
+    wake(client->wake_fd);
+    int started = client->io_started;
+    client->io_started = 0;
+    pthread_mutex_unlock(&client->lock);
+    if (started) pthread_join(client->io, NULL);
+    for (pending *call = client->calls, *next; call; call = next) {  /* calls begun and never freed */
+        next = call->next;
+        call->linked = 0;
+    }
+    close(client->wake_fd);
+    close(client->event_fd);
+    SSL_CTX_free(client->ctx);
+    pthread_cond_destroy(&client->changed);
+    pthread_mutex_destroy(&client->lock);
+    free(client->out);
+    free(client->in);
+    free(client->host);
+    free(client->certificate_file);
+    free(client->private_key_file);
+    free(client->ca_file);
+    free(client->server_identity);
+    free(client);
 }
 
 /* ---------------------------------------------------------------- calls */
 
-typedef struct call {
-    ct_client *client;
-    uint64_t id;
-    int64_t deadline;
-    int64_t window;  /* message bytes we may still send */
-} call;
-
-/* Opens a call: its header, and the first message (with end_stream for unary calls). */
-static int open_call(ct_client *client, call *c, const char *method, const ct_metadata *metadata, size_t metadata_count,
+/* Lock held: a new call (connecting first if needed), its header and first message queued. */
+static int open_call(ct_client *client, pending **opened, const char *method, const ct_metadata *metadata, size_t metadata_count,
                      const uint8_t *message, size_t message_size, int end_stream, ct_status *status) {
-    c->client = client;
-    c->deadline = now_ms() + client->timeout_ms;
-    int code = ensure_connected(client, c->deadline, status);
-    if (code != CT_OK) return code;
-    set_deadline(client, c->deadline);
-    c->id = client->next_call_id++;
-    c->window = client->peer_window;
+    *opened = NULL;
+    int64_t deadline = now_ms() + client->timeout_ms;
+    if (!client->connected) {
+        int code = connect_locked(client, deadline, status);
+        if (code != CT_OK) return code;
+    }
+    pending *call = calloc(1, sizeof *call);
     Calltrace__Rpc__V1__MetadataEntry *entries = metadata_count ? calloc(metadata_count, sizeof *entries) : NULL;
     Calltrace__Rpc__V1__MetadataEntry **pointers = metadata_count ? calloc(metadata_count, sizeof *pointers) : NULL;
-    if (metadata_count && (!entries || !pointers)) {
+    if (!call || (metadata_count && (!entries || !pointers))) {
+        free(call);
         free(entries);
         free(pointers);
         return fail(status, CT_RESOURCE_EXHAUSTED, "out of memory");
@@ -367,69 +602,59 @@ static int open_call(ct_client *client, call *c, const char *method, const ct_me
     header.metadata = pointers;
     Frame frame;
     calltrace__rpc__v1__frame__init(&frame);
-    frame.call_id = c->id;
+    call->client = client;
+    call->id = client->next_call_id++;
+    call->deadline = deadline;
+    call->window = client->peer_window - (int64_t)message_size;
+    frame.call_id = call->id;
     frame.header = &header;
     frame.payload_case = CALLTRACE__RPC__V1__FRAME__PAYLOAD_MESSAGE;
     frame.message.data = (uint8_t *)message;
     frame.message.len = message_size;
     frame.end_stream = end_stream;
-    int sent = send_frame(client, &frame);
+    int queued = enqueue(client, &frame);
     free(entries);
     free(pointers);
-    c->window -= (int64_t)message_size;
-    if (!sent) {
-        disconnect(client);
-        return fail(status, CT_UNAVAILABLE, "the connection to %s:%d failed while sending", client->host, client->port);
+    if (!queued) {
+        free(call);
+        return fail(status, CT_RESOURCE_EXHAUSTED, "the request is larger than the server accepts, or memory ran out");
     }
+    call->next = client->calls;
+    client->calls = call;
+    call->linked = 1;
+    *opened = call;
     return CT_OK;
 }
 
-/* The connection failed mid-call: a timeout is the call's deadline, anything else UNAVAILABLE. */
-static int connection_failed(call *c, ct_status *status) {
-    int timed_out = now_ms() >= c->deadline - 5;
-    disconnect(c->client);
-    if (timed_out) return fail(status, CT_DEADLINE_EXCEEDED, "no answer within %d ms", c->client->timeout_ms);
-    return fail(status, CT_UNAVAILABLE, "the connection to %s:%d was lost", c->client->host, c->client->port);
+/* Lock held: waits until the call ends (or, with `until_window`, until it may send again). */
+static void wait_call(ct_client *client, pending *call, int until_window) {
+    while (!call->done && !(until_window && call->window > 0)) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;  /* the I/O thread ends calls at their deadlines; this only re-checks */
+        pthread_cond_timedwait(&client->changed, &client->lock, &until);
+        if (!client->connected && !call->done) end_call(client, call, CT_UNAVAILABLE, "the connection closed");
+    }
 }
 
-/* Reads frames until the call's status (returned with its message, if any), taking window
- * updates; with `until_window`, returns CT_OK (and *response NULL) as soon as the window opens. */
-static int await_call(call *c, int until_window, uint8_t **response, size_t *response_size, ct_status *status) {
-    if (response) *response = NULL;
-    for (;;) {
-        if (until_window && c->window > 0) return CT_OK;
-        Frame *frame = read_frame(c->client);
-        if (!frame) return connection_failed(c, status);
-        if (frame->call_id == 0) {
-            if (frame->goaway) {
-                int code = frame->status ? (int)frame->status->code : CT_UNAVAILABLE;
-                char message[256];
-                snprintf(message, sizeof message, "%s", frame->status && frame->status->message ? frame->status->message : "goaway");
-                calltrace__rpc__v1__frame__free_unpacked(frame, NULL);
-                disconnect(c->client);
-                /* A goaway ends the connection; the call may be tried again on a new one. */
-                return fail(status, code == CT_OK ? CT_UNAVAILABLE : code, "the server closed the connection: %s", message);
-            }
-        } else if (frame->call_id == c->id) {
-            c->window += frame->window_update_bytes;
-            if (frame->status) {
-                int code = (int)frame->status->code;
-                if (code == CT_OK && response && frame->payload_case == CALLTRACE__RPC__V1__FRAME__PAYLOAD_MESSAGE) {
-                    *response = malloc(frame->message.len ? frame->message.len : 1);
-                    if (*response) {
-                        if (frame->message.len) memcpy(*response, frame->message.data, frame->message.len);
-                        *response_size = frame->message.len;
-                    }
-                }
-                if (code == CT_OK) succeed(status);
-                else fail(status, code > 16 ? CT_UNKNOWN : code, "%s", frame->status->message ? frame->status->message : "");
-                calltrace__rpc__v1__frame__free_unpacked(frame, NULL);
-                if (code == CT_OK && response && !*response) return fail(status, CT_INTERNAL, "the answer carried no message");
-                return code > 16 ? CT_UNKNOWN : code;
-            }
+/* Lock held: the ended call's outcome, handed over; the call is freed. */
+static int take_result(ct_client *client, pending *call, uint8_t **response, size_t *response_size, ct_status *status) {
+    unlink_call(client, call);
+    int code = call->code;
+    if (code == CT_OK) {
+        succeed(status);
+        if (response) {
+            *response = call->response;
+            *response_size = call->response_size;
+            call->response = NULL;
+            if (!*response) code = fail(status, CT_INTERNAL, "the answer carried no message");
         }
-        calltrace__rpc__v1__frame__free_unpacked(frame, NULL);  /* other calls' frames, pings */
+    } else {
+        fail(status, code, "%s", call->message);
     }
+    free(call->response);
+    free(call);
+    return code;
 }
 
 static void backoff(int attempt) {
@@ -444,18 +669,83 @@ static void backoff(int attempt) {
 int ct_call_unary(ct_client *client, const char *method, const ct_metadata *metadata, size_t metadata_count, const uint8_t *request,
                   size_t request_size, int idempotent, uint8_t **response, size_t *response_size, ct_status *status) {
     if (!client || !method || !response || !response_size) return fail(status, CT_INVALID_ARGUMENT, "client, method and response are required");
+    *response = NULL;
     int attempts = idempotent ? client->max_retries + 1 : 1;
     int code = CT_UNAVAILABLE;
     for (int attempt = 0; attempt < attempts; attempt++) {
         if (attempt > 0) backoff(attempt - 1);
         pthread_mutex_lock(&client->lock);
-        call c = {.client = client};
-        code = open_call(client, &c, method, metadata, metadata_count, request, request_size, 1, status);
-        if (code == CT_OK) code = await_call(&c, 0, response, response_size, status);
+        pending *call = NULL;
+        code = open_call(client, &call, method, metadata, metadata_count, request, request_size, 1, status);
+        if (code == CT_OK) {
+            wait_call(client, call, 0);
+            code = take_result(client, call, response, response_size, status);
+        }
         pthread_mutex_unlock(&client->lock);
         if (code != CT_UNAVAILABLE) break;
     }
     return code;
+}
+
+/* ---------------------------------------------------------------- the non-blocking API */
+
+int ct_call_begin(ct_client *client, const char *method, const ct_metadata *metadata, size_t metadata_count, const uint8_t *request,
+                  size_t request_size, ct_call **call, ct_status *status) {
+    if (!client || !method || !call) return fail(status, CT_INVALID_ARGUMENT, "client, method and call are required");
+    pthread_mutex_lock(&client->lock);
+    pending *opened = NULL;
+    int code = open_call(client, &opened, method, metadata, metadata_count, request, request_size, 1, status);
+    pthread_mutex_unlock(&client->lock);
+    *call = opened;
+    return code;
+}
+
+int ct_client_event_fd(ct_client *client) { return client ? client->event_fd : -1; }
+
+int ct_call_result(ct_call *call, uint8_t **response, size_t *response_size, ct_status *status) {
+    if (!call || !response || !response_size) return fail(status, CT_INVALID_ARGUMENT, "call and response are required");
+    ct_client *client = call->client;
+    pthread_mutex_lock(&client->lock);
+    if (!call->done && !client->connected) end_call(client, call, CT_UNAVAILABLE, "the connection closed");
+    if (!call->done) {
+        pthread_mutex_unlock(&client->lock);
+        return CT_PENDING;
+    }
+    unlink_call(client, call);
+    int code = call->code;
+    *response = NULL;
+    if (code == CT_OK) {
+        succeed(status);
+        *response = call->response;
+        *response_size = call->response_size;
+        call->response = NULL;
+        if (!*response) code = fail(status, CT_INTERNAL, "the answer carried no message");
+    } else {
+        fail(status, code, "%s", call->message);
+    }
+    call->code = CT_CANCELLED;  /* taken: a second result says so */
+    snprintf(call->message, sizeof call->message, "the result was already taken");
+    pthread_mutex_unlock(&client->lock);
+    return code;
+}
+
+void ct_call_free(ct_call *call) {
+    if (!call) return;
+    ct_client *client = call->client;
+    pthread_mutex_lock(&client->lock);
+    if (call->linked) {
+        if (!call->done && client->connected) {
+            Frame cancel;
+            calltrace__rpc__v1__frame__init(&cancel);
+            cancel.call_id = call->id;
+            cancel.cancel = 1;
+            enqueue(client, &cancel);
+        }
+        unlink_call(client, call);
+    }
+    pthread_mutex_unlock(&client->lock);
+    free(call->response);
+    free(call);
 }
 
 /* ---------------------------------------------------------------- typed calls */
@@ -591,29 +881,6 @@ static int file_sha256(int fd, uint8_t digest[32]) {
     return ok;
 }
 
-static int send_upload_part(call *c, const Calltrace__Media__V1__UploadRecordingRequest *part, int open, int end_stream, ct_status *status) {
-    size_t size = calltrace__media__v1__upload_recording_request__get_packed_size(part);
-    uint8_t *packed = malloc(size ? size : 1);
-    if (!packed) return fail(status, CT_RESOURCE_EXHAUSTED, "out of memory");
-    calltrace__media__v1__upload_recording_request__pack(part, packed);
-    int code = CT_OK;
-    if (open) {
-        code = open_call(c->client, c, "/calltrace.media.v1.RecordingService/UploadRecording", NULL, 0, packed, size, end_stream, status);
-    } else {
-        Frame frame;
-        calltrace__rpc__v1__frame__init(&frame);
-        frame.call_id = c->id;
-        frame.payload_case = CALLTRACE__RPC__V1__FRAME__PAYLOAD_MESSAGE;
-        frame.message.data = packed;
-        frame.message.len = size;
-        frame.end_stream = end_stream;
-        if (!send_frame(c->client, &frame)) code = connection_failed(c, status);
-        c->window -= (int64_t)size;
-    }
-    free(packed);
-    return code;
-}
-
 int ct_upload_recording(ct_client *media, int fd, const ct_recording *recording, char recording_id[64], ct_status *status) {
     if (!media || fd < 0 || !recording || !recording->org_id || !recording->call_id || !recording_id) {
         return fail(status, CT_INVALID_ARGUMENT, "client, fd, org_id, call_id and recording_id are required");
@@ -639,51 +906,70 @@ int ct_upload_recording(ct_client *media, int fd, const ct_recording *recording,
     part.part_case = CALLTRACE__MEDIA__V1__UPLOAD_RECORDING_REQUEST__PART_HEADER;
     part.header = &header;
 
-    uint8_t *buffer = malloc(CT_UPLOAD_PIECE);
+    size_t header_size = calltrace__media__v1__upload_recording_request__get_packed_size(&part);
+    uint8_t *buffer = malloc(CT_UPLOAD_PIECE + 64);
     if (!buffer) return fail(status, CT_RESOURCE_EXHAUSTED, "out of memory");
+    calltrace__media__v1__upload_recording_request__pack(&part, buffer);
     pthread_mutex_lock(&media->lock);
-    call c = {.client = media};
-    int code = send_upload_part(&c, &part, 1, 0, status);
-    /* Each piece gets the call timeout to be sent (and the answer, after the last, too). */
+    pending *call = NULL;
+    int code = open_call(media, &call, "/calltrace.media.v1.RecordingService/UploadRecording", NULL, 0, buffer, header_size, 0, status);
+    pthread_mutex_unlock(&media->lock);
+    /* The file in pieces, each sent once the server's window allows; each piece gets the call
+     * timeout (and the answer, after the last, too). */
+    uint8_t *piece = malloc(CT_UPLOAD_PIECE);
     off_t offset = 0;
     while (code == CT_OK) {
-        ssize_t n = pread(fd, buffer, CT_UPLOAD_PIECE, offset);
-        if (n < 0) {
-            code = fail(status, CT_INVALID_ARGUMENT, "reading the file failed: %s", strerror(errno));
-            disconnect(media);  /* the call is abandoned with the connection: media stores nothing */
+        ssize_t n = piece ? pread(fd, piece, CT_UPLOAD_PIECE, offset) : -1;
+        int read_error = n < 0 ? (piece ? errno : ENOMEM) : 0;
+        pthread_mutex_lock(&media->lock);
+        call->deadline = now_ms() + media->timeout_ms;
+        if (read_error) {
+            pthread_mutex_unlock(&media->lock);
+            ct_call_free(call);  /* cancelled: media stores nothing */
+            call = NULL;
+            code = fail(status, CT_INVALID_ARGUMENT, "reading the file failed: %s", strerror(read_error));
             break;
         }
-        offset += n;
-        c.deadline = now_ms() + media->timeout_ms;
-        set_deadline(media, c.deadline);
-        if (c.window <= 0) {
-            code = await_call(&c, 1, NULL, NULL, status);
-            if (code != CT_OK) break;
-            if (c.window <= 0) {  /* the call ended early with OK: not expected */
-                code = fail(status, CT_INTERNAL, "the upload ended before the file was sent");
-                break;
-            }
+        wait_call(media, call, 1);
+        if (call->done) {  /* the server answered early (a refusal) */
+            pthread_mutex_unlock(&media->lock);
+            break;
         }
-        Calltrace__Media__V1__UploadRecordingRequest chunk;
-        calltrace__media__v1__upload_recording_request__init(&chunk);
-        chunk.part_case = CALLTRACE__MEDIA__V1__UPLOAD_RECORDING_REQUEST__PART_CHUNK;
-        chunk.chunk.data = buffer;
-        chunk.chunk.len = (size_t)n;
+        Frame frame;
+        calltrace__rpc__v1__frame__init(&frame);
+        frame.call_id = call->id;
+        size_t size = 0;
         if (n == 0) {
-            Frame end;
-            calltrace__rpc__v1__frame__init(&end);
-            end.call_id = c.id;
-            end.end_stream = 1;
-            if (!send_frame(media, &end)) code = connection_failed(&c, status);
-            break;
+            frame.end_stream = 1;
+        } else {
+            Calltrace__Media__V1__UploadRecordingRequest chunk;
+            calltrace__media__v1__upload_recording_request__init(&chunk);
+            chunk.part_case = CALLTRACE__MEDIA__V1__UPLOAD_RECORDING_REQUEST__PART_CHUNK;
+            chunk.chunk.data = piece;
+            chunk.chunk.len = (size_t)n;
+            size = calltrace__media__v1__upload_recording_request__get_packed_size(&chunk);
+            calltrace__media__v1__upload_recording_request__pack(&chunk, buffer);
+            frame.payload_case = CALLTRACE__RPC__V1__FRAME__PAYLOAD_MESSAGE;
+            frame.message.data = buffer;
+            frame.message.len = size;
         }
-        code = send_upload_part(&c, &chunk, 0, 0, status);
+        if (!enqueue(media, &frame)) end_call(media, call, CT_RESOURCE_EXHAUSTED, "out of memory");
+        call->window -= (int64_t)size;
+        pthread_mutex_unlock(&media->lock);
+        if (n == 0) break;
+        offset += n;
     }
+    free(piece);
+    free(buffer);
     uint8_t *answer = NULL;
     size_t answer_size = 0;
-    if (code == CT_OK) code = await_call(&c, 0, &answer, &answer_size, status);
-    pthread_mutex_unlock(&media->lock);
-    free(buffer);
+    if (call) {
+        pthread_mutex_lock(&media->lock);
+        call->deadline = now_ms() + media->timeout_ms;
+        wait_call(media, call, 0);
+        code = take_result(media, call, &answer, &answer_size, status);
+        pthread_mutex_unlock(&media->lock);
+    }
     if (code != CT_OK) return code;
     Calltrace__Media__V1__UploadRecordingResponse *response = calltrace__media__v1__upload_recording_response__unpack(NULL, answer_size, answer);
     free(answer);
