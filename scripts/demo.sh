@@ -120,9 +120,11 @@ ct media recordings revoke-link "$(echo "$share" | field linkId)" --org "$org" -
 if ct media recordings open-link --link "$token" --out "$demo/via-link.wav" >/dev/null 2>&1; then echo "   UNEXPECTED: a revoked link opened"; exit 1; fi
 proves "signed, expiring, revocable links; every open audited (P7)"
 
-step "A callback announces the recording"
-ct compliance notices show --org "$org" --kind callback-greeting --token "$admin" | show
-proves "the greeting the gateway plays when a returned call connects (P3)"
+step "The firm calls the caller back; the call announces the recording"
+"$gateway" 127.0.0.1 "${port[transcript]}" "${port[media]}" "${port[compliance]}" "$pki/gateway-web.crt" "$pki/gateway-web.key" "$pki/ca.crt" \
+  calltrace.demo demo-call-2 "0118 496 0001" "07700 900123" - demo-call-1 | grep -E '^(record|notice|greeting|completed)=' | show
+ct transcript calls show --org "$org" demo-call-2 --token "$admin" | show
+proves "the gateway learnt the greeting to play as the returned call connects; the callback is a call record of its own (P3)"
 
 step "The caller asks for their data (a subject access request)"
 sar=$(ct compliance requests open --org "$org" --kind access --number "07700 900123" --received "$(date +%F)" --nation england-and-wales --token "$admin" --json | field requestId)

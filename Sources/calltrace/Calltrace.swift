@@ -8,7 +8,34 @@ import CallTraceRPC
 import CallTraceTLS
 import Foundation
 
+/// Runs the command, then ends the process with `_exit`, not `exit`: the RPC clients' I/O
+/// threads may still be closing their TLS connections, and `exit`'s OpenSSL clean-up would free
+/// the locks they hold (a crash seen as a segfault in pthread_rwlock_unlock after a command).
 @main
+enum CalltraceMain {
+    static func main() async {
+        let code: Int32
+        do {
+            var command = try Calltrace.parseAsRoot()
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+            code = 0
+        } catch {
+            let exitCode = Calltrace.exitCode(for: error)
+            let message = Calltrace.fullMessage(for: error)
+            if !message.isEmpty {
+                if exitCode == .success { print(message) } else { FileHandle.standardError.write(Data((message + "\n").utf8)) }
+            }
+            code = exitCode.rawValue
+        }
+        fflush(nil)  // every C stream (print writes through stdout's buffer)
+        _exit(code)
+    }
+}
+
 struct Calltrace: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "calltrace", abstract: "Operate a CallTrace deployment.",

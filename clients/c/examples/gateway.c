@@ -2,8 +2,10 @@
  * calltrace-gateway-example — one inbound call as a telephony gateway reports it:
  *
  *   calltrace-gateway-example HOST TRANSCRIPT_PORT MEDIA_PORT COMPLIANCE_PORT CERT KEY CA TRUST_DOMAIN \
- *                             CALL_ID TRACKING_NUMBER CALLER_NUMBER RECORDING.wav
+ *                             CALL_ID TRACKING_NUMBER CALLER_NUMBER RECORDING.wav [CALLBACK_OF]
  *
+ * With CALLBACK_OF the call is the firm returning that earlier call (outbound); RECORDING.wav
+ * may then be "-" for a call that is not recorded.
  * Checks each service's health, starts the call (learning whether to record and the notice to
  * play), fetches the callback greeting, uploads the recording (a PCM 16-bit WAV file; its rate and
  * channels read from its header) from its file descriptor, and completes the call. Prints one `key=value` line per result; exits 0
@@ -39,8 +41,8 @@ static ct_client *connect_to(char **argv, int port, const char *service, ct_stat
 }
 
 int main(int argc, char **argv) {
-    if (argc != 13) {
-        fprintf(stderr, "usage: %s HOST TRANSCRIPT_PORT MEDIA_PORT COMPLIANCE_PORT CERT KEY CA TRUST_DOMAIN CALL_ID TRACKING CALLER FILE.wav\n", argv[0]);
+    if (argc != 13 && argc != 14) {
+        fprintf(stderr, "usage: %s HOST TRANSCRIPT_PORT MEDIA_PORT COMPLIANCE_PORT CERT KEY CA TRUST_DOMAIN CALL_ID TRACKING CALLER FILE.wav [CALLBACK_OF]\n", argv[0]);
         return 2;
     }
     ct_status status;
@@ -63,7 +65,8 @@ int main(int argc, char **argv) {
     start.call_id = argv[9];
     start.tracking_number = argv[10];
     start.caller_number = argv[11];
-    start.direction = CT_INBOUND;
+    start.direction = argc == 14 ? CT_OUTBOUND : CT_INBOUND;
+    start.callback_of = argc == 14 ? argv[13] : NULL;
     ct_call_started started;
     if (ct_start_call(transcript, &start, &started, &status) != CT_OK) return failed("start call", &status);
     printf("org=%s\nrecord=%d\nnotice=%s\n", started.org_id, started.record, started.notice);
@@ -74,7 +77,7 @@ int main(int argc, char **argv) {
     free(greeting);
 
     char recording_id[64] = "";
-    if (started.record) {
+    if (started.record && strcmp(argv[12], "-") != 0) {
         int fd = open(argv[12], O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
             perror(argv[12]);
