@@ -11,7 +11,7 @@ PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 PROTOC_GEN_SWIFT := .build-protoc-gen-swift/release/protoc-gen-swift
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: deps build run demo test check-crypto-deps proto bench bench-media bench-transcript clean fuzz fuzz-smoke fuzzers
+.PHONY: deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript clean fuzz fuzz-smoke fuzzers
 
 ## Install the Debian packages the project needs (only those missing).
 deps:
@@ -101,6 +101,13 @@ bench-media: deps
 	swift build -c release --static-swift-stdlib --product ctrpc-floor
 	swift build -c release --static-swift-stdlib --product calltrace-media
 	.build/release/calltrace-bench media --rounds 3 --floor .build/release/ctrpc-floor
+
+## libcalltrace (C) against the Swift echo server, beside the C floor.
+bench-c: deps
+	swift build -c release --static-swift-stdlib --product calltrace-bench
+	swift build -c release --static-swift-stdlib --product ctrpc-floor
+	$(MAKE) -s -C clients/c BUILD=$(abspath .build/release/c) CFLAGS=-O2 bench
+	.build/release/calltrace-bench c-client --rounds 3 --floor .build/release/ctrpc-floor --client .build/release/c/calltrace-c-bench
 
 ## The transcript service with a year of 1M calls: subject search and the attribution report, beside raw SQLite.
 bench-transcript: deps

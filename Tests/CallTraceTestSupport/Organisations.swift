@@ -1,7 +1,6 @@
 public import CallTraceProto
 public import CallTraceRPC
 import Foundation
-import Testing
 
 /// Organisations and users made the way a deployment makes them, through an identity service
 /// started in process: an operator creates the organisation, the invitation arrives in the
@@ -34,7 +33,9 @@ extension InProcessService {
     }
 
     private func activate(email: String, org: String) async throws -> String {
-        let invitation = try #require(try setup.deliveredToken(to: email))
+        guard let invitation = try setup.deliveredToken(to: email) else {
+            throw RPCError(.notFound, "no invitation was delivered to \(email)")
+        }
         _ = try await client().unary(Calltrace_Identity_V1_IdentityService.redeemInvitation, .with {
             $0.invitationToken = invitation; $0.password = "correct horse battery staple"
         }, options: .endUser)

@@ -92,6 +92,15 @@ int ct_call_result(ct_call *call, uint8_t **response, size_t *response_size, ct_
 /* Frees the call, cancelling it on the server if it still runs. */
 void ct_call_free(ct_call *call);
 
+/* Client streaming, for any method: begin with the first message, send more (each waits for
+ * the server's flow-control window), then finish for the answer (which frees the call). A send
+ * that finds the call already answered (a refusal) fails; finish then gives the server's status.
+ * Not retried. */
+int ct_stream_begin(ct_client *client, const char *method, const ct_metadata *metadata, size_t metadata_count, const uint8_t *first,
+                    size_t first_size, ct_call **call, ct_status *status);
+int ct_stream_send(ct_call *call, const uint8_t *message, size_t size, ct_status *status);
+int ct_stream_finish(ct_call *call, uint8_t **response, size_t *response_size, ct_status *status);
+
 /* HealthService/Check: `*serving` is 1 when the service (or `service`, when not NULL) serves. */
 int ct_health(ct_client *client, const char *service, int *serving, ct_status *status);
 

@@ -687,6 +687,61 @@ int ct_call_unary(ct_client *client, const char *method, const ct_metadata *meta
     return code;
 }
 
+/* ---------------------------------------------------------------- client streaming */
+
+int ct_stream_begin(ct_client *client, const char *method, const ct_metadata *metadata, size_t metadata_count, const uint8_t *first,
+                    size_t first_size, ct_call **call, ct_status *status) {
+    if (!client || !method || !call) return fail(status, CT_INVALID_ARGUMENT, "client, method and call are required");
+    pthread_mutex_lock(&client->lock);
+    pending *opened = NULL;
+    int code = open_call(client, &opened, method, metadata, metadata_count, first, first_size, 0, status);
+    pthread_mutex_unlock(&client->lock);
+    *call = opened;
+    return code;
+}
+
+int ct_stream_send(ct_call *call, const uint8_t *message, size_t size, ct_status *status) {
+    if (!call) return fail(status, CT_INVALID_ARGUMENT, "call is required");
+    ct_client *client = call->client;
+    pthread_mutex_lock(&client->lock);
+    call->deadline = now_ms() + client->timeout_ms;
+    wait_call(client, call, 1);
+    int code = CT_OK;
+    if (call->done) {  /* the server answered early (a refusal): ct_stream_finish gives its status */
+        code = fail(status, call->code == CT_OK ? CT_ABORTED : call->code, "%s", call->message[0] ? call->message : "the call ended early");
+    } else {
+        Frame frame;
+        calltrace__rpc__v1__frame__init(&frame);
+        frame.call_id = call->id;
+        frame.payload_case = CALLTRACE__RPC__V1__FRAME__PAYLOAD_MESSAGE;
+        frame.message.data = (uint8_t *)message;
+        frame.message.len = size;
+        if (!enqueue(client, &frame)) code = fail(status, CT_RESOURCE_EXHAUSTED, "the message is larger than the server accepts, or memory ran out");
+        call->window -= (int64_t)size;
+        if (code == CT_OK) succeed(status);
+    }
+    pthread_mutex_unlock(&client->lock);
+    return code;
+}
+
+int ct_stream_finish(ct_call *call, uint8_t **response, size_t *response_size, ct_status *status) {
+    if (!call || !response || !response_size) return fail(status, CT_INVALID_ARGUMENT, "call and response are required");
+    ct_client *client = call->client;
+    pthread_mutex_lock(&client->lock);
+    if (!call->done) {
+        Frame end;
+        calltrace__rpc__v1__frame__init(&end);
+        end.call_id = call->id;
+        end.end_stream = 1;
+        if (!enqueue(client, &end)) end_call(client, call, CT_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    call->deadline = now_ms() + client->timeout_ms;
+    wait_call(client, call, 0);
+    int code = take_result(client, call, response, response_size, status);
+    pthread_mutex_unlock(&client->lock);
+    return code;
+}
+
 /* ---------------------------------------------------------------- the non-blocking API */
 
 int ct_call_begin(ct_client *client, const char *method, const ct_metadata *metadata, size_t metadata_count, const uint8_t *request,
@@ -907,69 +962,41 @@ int ct_upload_recording(ct_client *media, int fd, const ct_recording *recording,
     part.header = &header;
 
     size_t header_size = calltrace__media__v1__upload_recording_request__get_packed_size(&part);
-    uint8_t *buffer = malloc(CT_UPLOAD_PIECE + 64);
-    if (!buffer) return fail(status, CT_RESOURCE_EXHAUSTED, "out of memory");
+    uint8_t *buffer = malloc(CT_UPLOAD_PIECE + 64), *piece = malloc(CT_UPLOAD_PIECE);
+    if (!buffer || !piece) {
+        free(buffer);
+        free(piece);
+        return fail(status, CT_RESOURCE_EXHAUSTED, "out of memory");
+    }
     calltrace__media__v1__upload_recording_request__pack(&part, buffer);
-    pthread_mutex_lock(&media->lock);
-    pending *call = NULL;
-    int code = open_call(media, &call, "/calltrace.media.v1.RecordingService/UploadRecording", NULL, 0, buffer, header_size, 0, status);
-    pthread_mutex_unlock(&media->lock);
-    /* The file in pieces, each sent once the server's window allows; each piece gets the call
-     * timeout (and the answer, after the last, too). */
-    uint8_t *piece = malloc(CT_UPLOAD_PIECE);
+    ct_call *call = NULL;
+    int code = ct_stream_begin(media, "/calltrace.media.v1.RecordingService/UploadRecording", NULL, 0, buffer, header_size, &call, status);
+    /* The file in pieces, each sent once the server's window allows. */
     off_t offset = 0;
     while (code == CT_OK) {
-        ssize_t n = piece ? pread(fd, piece, CT_UPLOAD_PIECE, offset) : -1;
-        int read_error = n < 0 ? (piece ? errno : ENOMEM) : 0;
-        pthread_mutex_lock(&media->lock);
-        call->deadline = now_ms() + media->timeout_ms;
-        if (read_error) {
-            pthread_mutex_unlock(&media->lock);
+        ssize_t n = pread(fd, piece, CT_UPLOAD_PIECE, offset);
+        if (n < 0) {
+            code = fail(status, CT_INVALID_ARGUMENT, "reading the file failed: %s", strerror(errno));
             ct_call_free(call);  /* cancelled: media stores nothing */
             call = NULL;
-            code = fail(status, CT_INVALID_ARGUMENT, "reading the file failed: %s", strerror(read_error));
             break;
         }
-        wait_call(media, call, 1);
-        if (call->done) {  /* the server answered early (a refusal) */
-            pthread_mutex_unlock(&media->lock);
-            break;
-        }
-        Frame frame;
-        calltrace__rpc__v1__frame__init(&frame);
-        frame.call_id = call->id;
-        size_t size = 0;
-        if (n == 0) {
-            frame.end_stream = 1;
-        } else {
-            Calltrace__Media__V1__UploadRecordingRequest chunk;
-            calltrace__media__v1__upload_recording_request__init(&chunk);
-            chunk.part_case = CALLTRACE__MEDIA__V1__UPLOAD_RECORDING_REQUEST__PART_CHUNK;
-            chunk.chunk.data = piece;
-            chunk.chunk.len = (size_t)n;
-            size = calltrace__media__v1__upload_recording_request__get_packed_size(&chunk);
-            calltrace__media__v1__upload_recording_request__pack(&chunk, buffer);
-            frame.payload_case = CALLTRACE__RPC__V1__FRAME__PAYLOAD_MESSAGE;
-            frame.message.data = buffer;
-            frame.message.len = size;
-        }
-        if (!enqueue(media, &frame)) end_call(media, call, CT_RESOURCE_EXHAUSTED, "out of memory");
-        call->window -= (int64_t)size;
-        pthread_mutex_unlock(&media->lock);
         if (n == 0) break;
+        Calltrace__Media__V1__UploadRecordingRequest chunk;
+        calltrace__media__v1__upload_recording_request__init(&chunk);
+        chunk.part_case = CALLTRACE__MEDIA__V1__UPLOAD_RECORDING_REQUEST__PART_CHUNK;
+        chunk.chunk.data = piece;
+        chunk.chunk.len = (size_t)n;
+        size_t size = calltrace__media__v1__upload_recording_request__get_packed_size(&chunk);
+        calltrace__media__v1__upload_recording_request__pack(&chunk, buffer);
+        if (ct_stream_send(call, buffer, size, status) != CT_OK) break;  /* the answer below says why */
         offset += n;
     }
     free(piece);
     free(buffer);
     uint8_t *answer = NULL;
     size_t answer_size = 0;
-    if (call) {
-        pthread_mutex_lock(&media->lock);
-        call->deadline = now_ms() + media->timeout_ms;
-        wait_call(media, call, 0);
-        code = take_result(media, call, &answer, &answer_size, status);
-        pthread_mutex_unlock(&media->lock);
-    }
+    if (call) code = ct_stream_finish(call, &answer, &answer_size, status);
     if (code != CT_OK) return code;
     Calltrace__Media__V1__UploadRecordingResponse *response = calltrace__media__v1__upload_recording_response__unpack(NULL, answer_size, answer);
     free(answer);

@@ -1,0 +1,67 @@
+import ArgumentParser
+import CallTraceRPC
+import CallTraceTestSupport
+import Foundation
+import Logging
+
+/// libcalltrace (clients/c) against the same Swift echo server the `rpc` benchmark uses, beside
+/// the C floor (ctrpc-floor: plain OpenSSL, C to C), alternating each round.
+struct CClientBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "c-client", abstract: "The C client's unary latency, calls/s and streaming throughput vs the C floor.")
+
+    @Option(help: "Path to ctrpc-floor.") var floor: String = ".build/release/ctrpc-floor"
+    @Option(help: "Path to calltrace-c-bench (make -C clients/c bench).") var client: String = ".build/release/c/calltrace-c-bench"
+    @Option(help: "Rounds.") var rounds = 3
+    @Option(help: "Round trips per latency measurement.") var count = 20_000
+    @Option(help: "Seconds per calls/s measurement.") var seconds = 2.0
+    @Option(help: "MiB per streaming measurement.") var streamMib = 256
+
+    func run() async throws {
+        let pki = try TemporaryPKI()
+        let serverIdentity = TemporaryPKI.identity("service", "media")
+        let serverCredentials = try pki.credentials(for: serverIdentity)
+        let clientCredentials = try pki.credentials(for: TemporaryPKI.identity("gateway", "bench"))
+        var logger = Logger(label: "bench")
+        logger.logLevel = .error
+        let server = try RPCServer(configuration: .init(credentials: serverCredentials, info: .init(serviceName: "bench", version: "bench")),
+                                   services: [EchoService(mode: .benchmark)], logger: logger)
+        defer { server.stop() }
+        let floorArguments = [serverCredentials.certificateChainPath, serverCredentials.privateKeyPath, serverCredentials.trustRootsPath]
+        let clientArguments = ["127.0.0.1", "\(server.port)", clientCredentials.certificateChainPath, clientCredentials.privateKeyPath,
+                               clientCredentials.trustRootsPath, serverIdentity]
+        print("calltrace-bench c-client: \(rounds) rounds, libcalltrace (C) against the Swift server vs ctrpc-floor (C to C), alternating")
+        var rows: [String: [(ours: Double, floor: Double)]] = [:]
+        for round in 1...rounds {
+            let floorLatency = try await measure(floor, floorArguments + ["latency", "\(count)"])
+            let ourLatency = try await measure(client, clientArguments + ["latency", "\(count)"])
+            rows["unary p50 µs", default: []].append((ourLatency[0], floorLatency[0]))
+            rows["unary p99 µs", default: []].append((ourLatency[1], floorLatency[1]))
+            for callers in [1, 16] {
+                let floorRate = try await measure(floor, floorArguments + ["throughput", "\(callers)", "\(seconds)"])[0]
+                let ourRate = try await measure(client, clientArguments + ["throughput", "\(callers)", "\(seconds)"])[0]
+                rows["calls/s, \(callers) caller\(callers == 1 ? "" : "s")", default: []].append((ourRate, floorRate))
+            }
+            let floorStream = try await measure(floor, floorArguments + ["stream", "\(streamMib)"])[0]
+            let ourStream = try await measure(client, clientArguments + ["stream", "\(streamMib)"])[0]
+            rows["stream MB/s", default: []].append((ourStream, floorStream))
+            print("round \(round) done")
+        }
+        print()
+        print("metric".padding(toLength: 22, withPad: " ", startingAt: 0) + "C client (median)".leftPad(18) + "C floor (median)".leftPad(18)
+              + "ratio".leftPad(9) + "  target")
+        for name in ["unary p50 µs", "unary p99 µs", "calls/s, 1 caller", "calls/s, 16 callers", "stream MB/s"] {
+            guard let samples = rows[name] else { continue }
+            let target = name.hasPrefix("unary p50") ? "≤ 1.1x floor" : name.hasPrefix("unary") ? "" : "≥ 0.9x floor"
+            print(name.padding(toLength: 22, withPad: " ", startingAt: 0)
+                  + String(format: "%.1f", median(samples.map(\.ours))).leftPad(18) + String(format: "%.1f", median(samples.map(\.floor))).leftPad(18)
+                  + String(format: "%.2fx", median(samples.map { $0.ours / $0.floor })).leftPad(9) + "  " + target)
+        }
+    }
+
+    private func measure(_ program: String, _ arguments: [String]) async throws -> [Double] {
+        let result = try await CallTraceTestSupport.run(program, arguments)
+        guard result.status == 0 else { throw ValidationError("\(program) failed: \(result.stderr)") }
+        return result.stdout.split(separator: " ").dropFirst().compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+}
