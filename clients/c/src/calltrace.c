@@ -689,15 +689,21 @@ int ct_call_unary(ct_client *client, const char *method, const ct_metadata *meta
 
 /* ---------------------------------------------------------------- client streaming */
 
-int ct_stream_begin(ct_client *client, const char *method, const ct_metadata *metadata, size_t metadata_count, const uint8_t *first,
-                    size_t first_size, ct_call **call, ct_status *status) {
+/* A call begun for the caller to follow (non-blocking unary, or client streaming). */
+static int begin(ct_client *client, const char *method, const ct_metadata *metadata, size_t metadata_count, const uint8_t *message,
+                 size_t message_size, int end_stream, ct_call **call, ct_status *status) {
     if (!client || !method || !call) return fail(status, CT_INVALID_ARGUMENT, "client, method and call are required");
     pthread_mutex_lock(&client->lock);
     pending *opened = NULL;
-    int code = open_call(client, &opened, method, metadata, metadata_count, first, first_size, 0, status);
+    int code = open_call(client, &opened, method, metadata, metadata_count, message, message_size, end_stream, status);
     pthread_mutex_unlock(&client->lock);
     *call = opened;
     return code;
+}
+
+int ct_stream_begin(ct_client *client, const char *method, const ct_metadata *metadata, size_t metadata_count, const uint8_t *first,
+                    size_t first_size, ct_call **call, ct_status *status) {
+    return begin(client, method, metadata, metadata_count, first, first_size, 0, call, status);
 }
 
 int ct_stream_send(ct_call *call, const uint8_t *message, size_t size, ct_status *status) {
@@ -746,13 +752,7 @@ int ct_stream_finish(ct_call *call, uint8_t **response, size_t *response_size, c
 
 int ct_call_begin(ct_client *client, const char *method, const ct_metadata *metadata, size_t metadata_count, const uint8_t *request,
                   size_t request_size, ct_call **call, ct_status *status) {
-    if (!client || !method || !call) return fail(status, CT_INVALID_ARGUMENT, "client, method and call are required");
-    pthread_mutex_lock(&client->lock);
-    pending *opened = NULL;
-    int code = open_call(client, &opened, method, metadata, metadata_count, request, request_size, 1, status);
-    pthread_mutex_unlock(&client->lock);
-    *call = opened;
-    return code;
+    return begin(client, method, metadata, metadata_count, request, request_size, 1, call, status);
 }
 
 int ct_client_event_fd(ct_client *client) { return client ? client->event_fd : -1; }
