@@ -191,6 +191,29 @@ struct RecordingTests {
         #expect(await code { _ = try await operatorMedia.upload(wavFile(samples: 10), org: org) } == .permissionDenied)
         #expect(try await transcript.play(id, org: org, options: CallOptions()).count == wavFile(samples: 1_000).count)
         #expect(try deployment.auditEvents().contains { $0.action == "recording.played" })
+        // The organisation's link policy: settings.manage, refused like the rest.
+        typealias LinkAttempt = (ShareLinks, CallOptions) async throws -> Void
+        let policyCalls: [(String, LinkAttempt)] = [
+            ("get link policy", { _ = try await $0.getShareLinkPolicy(.with { $0.orgID = org }, options: $1) }),
+            ("set link policy", { _ = try await $0.setShareLinkPolicy(.with { $0.orgID = org; $0.maxTtlSeconds = 86_400 }, options: $1) }),
+        ]
+        let web = ShareLinks(try deployment.media.client()), operatorLinks = ShareLinks(try deployment.media.client(identity: TemporaryPKI.identity("operator", "ops")))
+        let serviceLinks = ShareLinks(try deployment.media.client(identity: TemporaryPKI.identity("service", "identity")))
+        for (name, call) in policyCalls {
+            #expect(await code { try await call(web, CallOptions()) } == .unauthenticated, "\(name) without a token")
+            #expect(await code { try await call(web, try bearer("not-a-session")) } == .unauthenticated, "\(name) with a made-up token")
+            #expect(await code { try await call(web, try bearer(otherAdmin)) } == .permissionDenied, "\(name) with another org's token")
+            #expect(await code { try await call(web, try bearer(analyst)) } == .permissionDenied, "\(name) by an analyst")
+            #expect(await code { try await call(operatorLinks, CallOptions()) } == .permissionDenied, "\(name) by an operator without a grant")
+            #expect(await code { try await call(serviceLinks, try bearer(admin)) } == .permissionDenied, "\(name) from the wrong service")
+            #expect(await code { try await call(web, try bearer(admin)) } == .ok, "\(name) by the admin")
+        }
+        // Deleting a call's recordings is compliance's alone: a gateway (even with the admin's
+        // token), an operator and another service are refused.
+        let deleteCall: Attempt = { _ = try await $0.deleteCallRecordings(.with { $0.orgID = org; $0.callID = "call-1" }, options: $1) }
+        #expect(await code { try await deleteCall(deployment.gateway, try bearer(admin)) } == .permissionDenied)
+        #expect(await code { try await deleteCall(operatorMedia, CallOptions()) } == .permissionDenied)
+        #expect(await code { try await deleteCall(transcript, CallOptions()) } == .permissionDenied)
         // The recording is still there after all that.
         #expect(await code { try await calls[0].1(deployment.gateway, try bearer(admin)) } == .ok)
         await deployment.stop()

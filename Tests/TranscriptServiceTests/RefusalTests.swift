@@ -65,6 +65,8 @@ struct TranscriptRefusalTests {
             ("FindCallsByCaller", { _ = try await d.calls(as: $0).findCallsByCaller(.with { $0.orgID = org; $0.phoneNumber = "07700900123" }, options: $1) }),
             ("PurgeCalls", { _ = try await d.calls(as: $0).purgeCalls(.with { $0.orgID = org; $0.startedBeforeUnixMs = 1 }, options: $1) }),
             ("PurgeOrganisation", { _ = try await d.calls(as: $0).purgeOrganisation(.with { $0.orgID = org }, options: $1) }),
+            ("PurgeTranscripts", { _ = try await d.calls(as: $0).purgeTranscripts(.with { $0.orgID = org; $0.startedBeforeUnixMs = 1 }, options: $1) }),
+            ("RecordMatter", { _ = try await d.calls(as: $0).recordMatter(.with { $0.orgID = org; $0.callID = "call-1"; $0.matterReference = "M-1" }, options: $1) }),
             ("ExportCall", { _ = try await d.calls(as: $0).exportCall(.with { $0.orgID = org; $0.callID = "call-1" }, options: $1) }),
             ("RecordingStored", { _ = try await d.transcripts(as: $0).recordingStored(.with { $0.orgID = org; $0.callID = "call-1"; $0.recordingID = "rec_1" }, options: $1) }),
         ]
