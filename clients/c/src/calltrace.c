@@ -356,7 +356,7 @@ static void *io_main(void *argument) {
     uint8_t buffer[64 << 10];
     pthread_mutex_lock(&client->lock);
     while (client->connected && !client->stopping) {
-        int want_write = 0, failed = 0;
+        int want_write = 0, write_waits_for_read = 0, failed = 0;
         /* Write what is queued, as far as the socket takes it. */
         while (client->out_sent < client->out_size) {
             size_t left = client->out_size - client->out_sent;
@@ -367,7 +367,8 @@ static void *io_main(void *argument) {
             }
             int error = SSL_get_error(client->ssl, n);
             if (error == SSL_ERROR_WANT_WRITE) want_write = 1;
-            else if (error != SSL_ERROR_WANT_READ) failed = 1;
+            else if (error == SSL_ERROR_WANT_READ) write_waits_for_read = 1;
+            else failed = 1;
             break;
         }
         if (client->out_sent == client->out_size) client->out_sent = client->out_size = 0;
@@ -417,7 +418,8 @@ static void *io_main(void *argument) {
         }
         if (!client->connected) break;
         int64_t timeout = expire_calls(client);
-        if (client->out_sent < client->out_size && !want_write) continue;  /* expiry queued cancels */
+        /* Cancels just queued by expiry go out at once; a write that waits for the peer waits in poll. */
+        if (client->out_sent < client->out_size && !want_write && !write_waits_for_read) continue;
         struct pollfd fds[2] = {{.fd = client->fd, .events = (short)(POLLIN | (want_write ? POLLOUT : 0))}, {.fd = client->wake_fd, .events = POLLIN}};
         pthread_mutex_unlock(&client->lock);
         poll(fds, 2, timeout < 1 ? 1 : (int)timeout);
