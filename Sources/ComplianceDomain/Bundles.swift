@@ -333,7 +333,7 @@ final class TarArchive: @unchecked Sendable {
 
     func end() throws {
         guard let open = entry else { preconditionFailure("no entry is open") }
-        guard open.written == open.size else { throw RetryLaterError("\(open.path) ended after \(open.written) of \(open.size) bytes") }
+        guard open.written == open.size else { throw RetryLater("\(open.path) ended after \(open.written) of \(open.size) bytes", after: .seconds(1)) }
         let padding = Int((512 - open.size % 512) % 512)
         if padding > 0 { try emit(Data(count: padding)) }
         listed.append(["path": open.path, "bytes": open.size, "sha256": open.digest.finish().hexString])
@@ -386,12 +386,6 @@ final class TarArchive: @unchecked Sendable {
         put(Array(String(checksum, radix: 8).leftPadded(to: 6).utf8) + [0, UInt8(ascii: " ")], at: 148)
         return Data(block)
     }
-}
-
-/// A transient failure while building (a stream that ended early): the job retries.
-struct RetryLaterError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
 
 extension String {

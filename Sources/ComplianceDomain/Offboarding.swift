@@ -254,13 +254,13 @@ struct OffboardingHandler: Calltrace_Compliance_V1_OffboardingServiceHandler {
         // Once completed, any operator may fetch the record (counts and digests only) to hand to
         // the firm, whose users can no longer sign in.
         try OrganizationID.validate(request.orgID)
-        let completed = (try? await rules.offboarding(org: request.orgID))?.row.completedAt ?? 0 > 0
-        if !(completed && context.peer.kind == .operator) {
-            _ = try await context.principal(in: request.orgID, may: .orgOffboard, via: authorizer)
-        } else {
+        let found = try? await rules.offboarding(org: request.orgID)
+        if let found, found.row.completedAt > 0, context.peer.kind == .operator {
             context.annotate(org: request.orgID)
+            return .with { $0.offboarding = Self.proto(found) }
         }
-        let message = try await proto(org: request.orgID)
+        _ = try await context.principal(in: request.orgID, may: .orgOffboard, via: authorizer)
+        let message = Self.proto(try await rules.offboarding(org: request.orgID))
         return .with { $0.offboarding = message }
     }
 
@@ -277,8 +277,10 @@ struct OffboardingHandler: Calltrace_Compliance_V1_OffboardingServiceHandler {
         .with { $0.publicKey = rules.signer.publicKey.base64EncodedString(); $0.keyID = DeletionCertificate.keyID(rules.signer.publicKey) }
     }
 
-    func proto(org: String) async throws -> Calltrace_Compliance_V1_Offboarding {
-        let (row, bundle, job) = try await rules.offboarding(org: org)
+    func proto(org: String) async throws -> Calltrace_Compliance_V1_Offboarding { Self.proto(try await rules.offboarding(org: org)) }
+
+    static func proto(_ found: (row: OffboardingRow, bundle: BundleRow?, job: JobQueue.Status?)) -> Calltrace_Compliance_V1_Offboarding {
+        let (row, bundle, job) = found
         return .with {
             $0.offboardingID = row.id; $0.orgID = row.org; $0.exportBundleID = row.exportBundleID; $0.startedBy = row.startedBy
             $0.startedAtUnixMs = row.startedAt; $0.confirmedBy = row.confirmedBy; $0.confirmedAtUnixMs = row.confirmedAt
