@@ -174,20 +174,22 @@ public final class RPCServer: Sendable {
         core.gauges.withLock { $0 = provider }
     }
 
-    /// Graceful stop: stop accepting, report NOT_SERVING, let calls in flight finish for up to
-    /// `gracePeriod`, then end the rest with UNAVAILABLE and close every connection.
+    /// Graceful stop: report NOT_SERVING, send every connection a goaway, refuse new application
+    /// calls with UNAVAILABLE, let those in flight finish for up to `gracePeriod`, then end the
+    /// rest with UNAVAILABLE and close every connection and the listener.
     ///
-    /// By the time health reports NOT_SERVING, every connection has its goaway: no call is
-    /// admitted after (a connection still in its handshake is refused when it completes).
+    /// Until then the server still accepts connections and answers health (`NOT_SERVING`) and
+    /// server info on old and new ones, so load balancers and `calltrace health` see the drain.
     public func shutdown(gracePeriod: Duration = .seconds(10)) async {
-        core.stopping.store(true, ordering: .sequentiallyConsistent)
-        listener.shutdown()
-        for connection in core.allConnections() { connection.drain() }
         setServing(false)
+        core.stopping.store(true, ordering: .sequentiallyConsistent)
+        for connection in core.allConnections() { connection.drainForShutdown() }
         let deadline = ContinuousClock.now + gracePeriod
-        while !core.allConnections().isEmpty && ContinuousClock.now < deadline {
+        while core.allConnections().contains(where: { $0.applicationCalls > 0 }) && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
         }
+        core.closed.store(true, ordering: .sequentiallyConsistent)
+        listener.shutdown()
         for connection in core.allConnections() { connection.terminate(RPCError(.unavailable, "server shut down")) }
         while !core.allConnections().isEmpty && ContinuousClock.now < deadline + .seconds(2) {
             try? await Task.sleep(for: .milliseconds(5))
@@ -197,6 +199,7 @@ public final class RPCServer: Sendable {
     /// Immediate stop: no drain. Calls in flight end with UNAVAILABLE; connections close.
     public func stop() {
         core.stopping.store(true, ordering: .sequentiallyConsistent)
+        core.closed.store(true, ordering: .sequentiallyConsistent)
         setServing(false)
         listener.shutdown()
         for connection in core.allConnections() { connection.terminate(RPCError(.unavailable, "server stopped")) }
@@ -242,6 +245,7 @@ public final class RPCServer: Sendable {
                 return
             }
             frames.start(delegate: connection, name: "ctrpc-conn")
+            if core.stopping.load(ordering: .sequentiallyConsistent) { connection.drainForShutdown() }
         } catch {
             core.log.notice("connection refused", metadata: ["peer_address": "\(address)", "reason": "\(error)"])
         }
@@ -260,8 +264,11 @@ final class ServerCore: @unchecked Sendable {
     let metrics = CallMetrics()
     let gauges = Mutex<(@Sendable () async -> [(name: String, value: Double)])?>(nil)
     let serving = Atomic<Bool>(true)
-    /// Set when the server starts to stop: connections that finish their handshake after it are refused.
+    /// Set when the server starts to drain: connections that finish their handshake after it
+    /// are admitted already draining (health and info only).
     let stopping = Atomic<Bool>(false)
+    /// Set when the server closes its connections: connections that finish their handshake after it are refused.
+    let closed = Atomic<Bool>(false)
     /// False until the server first reports SERVING: application calls are refused meanwhile.
     let started = Atomic<Bool>(true)
     private let routes = Mutex(RPCRouter())
@@ -305,7 +312,7 @@ final class ServerCore: @unchecked Sendable {
     /// too many connections. Operators keep a few connections beyond the total.
     func add(_ connection: ServerConnection) -> RPCError? {
         connections.withLock { state in
-            guard !stopping.load(ordering: .sequentiallyConsistent) else { return RPCError(.unavailable, "server is shutting down") }
+            guard !closed.load(ordering: .sequentiallyConsistent) else { return RPCError(.unavailable, "server is shutting down") }
             let peer = connection.peer
             let isOperator = peer.kind == .operator
             let full = isOperator ? state.open.count >= maxConnections + limits.reservedOperatorConnections

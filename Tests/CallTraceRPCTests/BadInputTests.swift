@@ -49,6 +49,49 @@ struct BadInputTests {
         try await expectStillServing(fixture)
     }
 
+    @Test("A call opened on call id 0: INVALID_ARGUMENT goaway, then the connection closes")
+    func callOnConnectionID() async throws {
+        let fixture = try EchoFixture()
+        let client = try rawClient(fixture)
+        try client.send(Calltrace_Rpc_V1_Frame.echoCall(0, payload: "nowhere"))
+        let frame = try #require(try client.readFrame())
+        #expect(frame.callID == 0 && frame.goaway)
+        #expect(frame.status.code == StatusCode.invalidArgument.rawValue)
+        #expect(frame.status.message == "call id 0 is reserved for the connection")
+        #expect(try client.readFrame() == nil)
+        try await expectStillServing(fixture)
+    }
+
+    @Test("A connection that does not open with settings is told so (goaway with a status) before it closes",
+          arguments: ["call first", "garbage first", "huge first"])
+    func noSettingsFirst(opening: String) async throws {
+        let fixture = try EchoFixture()
+        let client = try RawTLSClient(certificate: try fixture.pki.credentials(for: TemporaryPKI.identity("gateway", "web")),
+                                      caPath: fixture.pki.caPath)
+        let settings = try client.connect(port: fixture.server.port)
+        #expect(settings.hasSettings)
+        switch opening {
+        case "call first": try client.send(Calltrace_Rpc_V1_Frame.echoCall(1, payload: "too soon"))
+        case "garbage first": try client.write([0, 0, 0, 6, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
+        default: try client.write([0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3])
+        }
+        let frame = try #require(try client.readFrame())
+        #expect(frame.callID == 0 && frame.goaway)
+        switch opening {
+        case "call first":
+            #expect(frame.status.code == StatusCode.invalidArgument.rawValue)
+            #expect(frame.status.message == "did not open with settings")
+        case "garbage first":
+            #expect(frame.status.code == StatusCode.invalidArgument.rawValue)
+            #expect(frame.status.message == "sent a malformed first frame")
+        default:
+            #expect(frame.status.code == StatusCode.resourceExhausted.rawValue)
+            #expect(frame.status.message.contains("over the limit of 4194304 bytes"))
+        }
+        #expect(try client.readFrame() == nil)
+        try await expectStillServing(fixture)
+    }
+
     @Test("A truncated frame followed by a close leaves the server serving")
     func truncated() async throws {
         let fixture = try EchoFixture()

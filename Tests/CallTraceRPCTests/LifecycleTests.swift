@@ -37,18 +37,27 @@ struct LifecycleTests {
         _ = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init())
         let slow = Task {
             var request = Calltrace_Testing_V1_EchoRequest()
-            request.delayMs = 600
-            request.tag = "in-flight"
+            request.tag = "hold:in-flight"
             request.payload = Data("finished".utf8)
             return try await client.unary(Calltrace_Testing_V1_EchoService.echo, request)
         }
-        #expect(await eventually { echo.observations.startedTags.contains("in-flight") })
+        #expect(await eventually { echo.observations.startedTags.contains("hold:in-flight") })
         let shutdown = Task { await server.shutdown(gracePeriod: .seconds(30)) }
         #expect(await eventually { !server.isServing })
         let late = await #expect(throws: RPCError.self) {
             try await client.unary(Calltrace_Testing_V1_EchoService.record, .init(), options: .init(timeout: .milliseconds(300)))
         }
         #expect(late?.code == .unavailable || late?.code == .deadlineExceeded)
+        // While the call finishes, a newcomer (a load balancer, `calltrace health`) can still
+        // connect and sees NOT_SERVING; anything else is refused.
+        let newcomer = try self.client(pki, port: server.port)
+        #expect(try await newcomer.unary(Calltrace_Ops_V1_HealthService.check, .init()).status == .notServing)
+        #expect(try await newcomer.unary(Calltrace_Ops_V1_ServerInfoService.getServerInfo, .init()).serviceName == "media")
+        let refused = await #expect(throws: RPCError.self) {
+            try await newcomer.unary(Calltrace_Testing_V1_EchoService.record, .init(), options: .init(timeout: .milliseconds(300)))
+        }
+        #expect(refused?.code == .unavailable || refused?.code == .deadlineExceeded)
+        echo.release("hold:in-flight")
         #expect(try await slow.value.payload == Data("finished".utf8))
         await shutdown.value
         #expect(throws: (any Error).self) { _ = try RawTLSClient.plainTCP(port: server.port) }

@@ -84,7 +84,9 @@ final class FrameConnection: @unchecked Sendable {
     // MARK: Opening
 
     /// Sends our settings and waits for the peer's, before the I/O thread starts. On TLS 1.3
-    /// this is where a client learns that the server refused its certificate.
+    /// this is where a client learns that the server refused its certificate. A peer that opens
+    /// with anything else, or sends nothing in time, is told why (a goaway with a status) before
+    /// the connection closes.
     func exchangeSettings(_ local: WireFrame.Settings, deadline: ContinuousClock.Instant) throws -> WireFrame.Settings {
         var frame = WireFrame()
         frame.settings = local
@@ -98,24 +100,35 @@ final class FrameConnection: @unchecked Sendable {
                 guard wait(events: POLLOUT | POLLIN, until: deadline) else { throw TLSError(.handshake, "peer sent no settings in time") }
             }
         }
+        /// Tells the peer, then gives up on the connection.
+        func fail(_ error: RPCError) -> TLSError {
+            refuse(error)
+            return TLSError(.handshake, "peer \(error.message)")
+        }
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
+            let first: WireFrame?
             do {
-                if let first = try decoder.next() {
-                    guard first.callID == 0, let settings = first.settings else {
-                        throw TLSError(.handshake, "peer did not open with settings")
-                    }
-                    return settings
+                first = try decoder.next()
+            } catch .tooLarge(let length, let limit) {
+                throw fail(RPCError(.resourceExhausted, "sent a frame of \(length) bytes, over the limit of \(limit) bytes"))
+            } catch {
+                throw fail(RPCError(.invalidArgument, "sent a malformed first frame"))
+            }
+            if let first {
+                guard first.callID == 0, let settings = first.settings else {
+                    throw fail(RPCError(.invalidArgument, "did not open with settings"))
                 }
-            } catch let failure as FrameDecoder.Failure {
-                throw TLSError(.handshake, "peer sent a bad first frame: \(failure)")
+                return settings
             }
             let result = try buffer.withUnsafeMutableBytes { try stream.read(into: $0) }
             switch result {
             case .bytes(let n): buffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
             case .closed: throw TLSError(.handshake, "peer closed the connection during settings")
             case .wouldBlock:
-                guard wait(events: POLLIN, until: deadline) else { throw TLSError(.handshake, "peer sent no settings in time") }
+                guard wait(events: POLLIN, until: deadline) else {
+                    throw fail(RPCError(.deadlineExceeded, "sent no settings in time"))
+                }
             }
         }
     }

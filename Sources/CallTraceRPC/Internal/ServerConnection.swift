@@ -15,6 +15,9 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         var calls: [UInt64: ServerCallIO] = [:]
         var deadlines = DeadlineQueue()
         var draining = false
+        /// Draining because the server stops: health and server info are still answered
+        /// (NOT_SERVING) until the server closes the connection.
+        var serverDraining = false
         var lastActivity = ContinuousClock.now
         /// Request bytes the calls in flight hold or may buffer (see `Limits.maxRequestBytesPerConnection`).
         var heldRequestBytes = 0
@@ -36,10 +39,22 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
 
     var activeCalls: Int { state.withLock { $0.calls.count } }
 
+    /// Calls in flight other than the ops services' (health, info, metrics): what a drain waits for.
+    var applicationCalls: Int {
+        state.withLock { $0.calls.values.count { !$0.context.method.isOps } }
+    }
+
     // MARK: Frames from the client (I/O thread)
 
     func connection(_ connection: FrameConnection, received frame: WireFrame) -> RPCError? {
-        if frame.callID == 0 { return nil }  // settings repeats, pings: nothing to do
+        if frame.callID == 0 {
+            // Call id 0 is the connection's own: settings repeats and empty frames are no-ops,
+            // but a call cannot live there.
+            if frame.header != nil || frame.message != nil || frame.endStream || frame.cancel {
+                return RPCError(.invalidArgument, "call id 0 is reserved for the connection")
+            }
+            return nil
+        }
         if let header = frame.header { return open(frame, header) }
         guard let call = state.withLock({ $0.calls[frame.callID] }) else {
             return nil  // a call that ended or was refused; late frames are dropped
@@ -79,7 +94,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         guard route.policy.allows(peer) else {
             return refuse(RPCError(.permissionDenied, "\(peer) may not call \(header.method)"))
         }
-        guard core.started.load(ordering: .acquiring) || route.info.service.hasPrefix("calltrace.ops.v1.") else {
+        guard core.started.load(ordering: .acquiring) || route.info.isOps else {
             return refuse(RPCError(.unavailable, "server is starting"))
         }
         guard route.info.kind != .bidirectionalStreaming else {
@@ -111,7 +126,9 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         let admission = state.withLock { state -> Admission in
             state.lastActivity = now
             if state.calls[callID] != nil { return .violation(Self.callIDInUse(callID)) }
-            if state.draining { return .refused(RPCError(.unavailable, "server is shutting down")) }
+            if state.draining && !(state.serverDraining && route.info.isOps) {
+                return .refused(RPCError(.unavailable, "server is shutting down"))
+            }
             if state.calls.count >= core.limits.maxConcurrentCallsPerConnection {
                 return .refused(RPCError(.resourceExhausted, "too many concurrent calls on this connection (limit \(core.limits.maxConcurrentCallsPerConnection))"))
             }
@@ -179,7 +196,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
             if state.calls.removeValue(forKey: call.context.callID) != nil { state.heldRequestBytes -= call.requestBytes }
             state.deadlines.remove(call.context.callID)
             state.lastActivity = .now
-            return state.draining && state.calls.isEmpty
+            return state.draining && !state.serverDraining && state.calls.isEmpty
         }
         core.record(method: call.context.method.fullName, peer: peer, callID: call.context.callID,
                     org: call.context.annotatedOrg, code: code,
@@ -225,6 +242,16 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         if closeNow { connection.close() }
     }
 
+    /// The server stops: goaway, no new application calls, but health (NOT_SERVING) and server
+    /// info are answered until `terminate` closes the connection.
+    func drainForShutdown() {
+        state.withLock { state in
+            state.draining = true
+            state.serverDraining = true
+        }
+        sendGoaway()
+    }
+
     /// Ends every call still running with `error`, then closes.
     func terminate(_ error: RPCError) {
         let calls = state.withLock { Array($0.calls.values) }
@@ -246,4 +273,10 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         for call in calls { call.abandon(RPCError(.cancelled, "connection closed")) }
         core.connectionClosed(self)
     }
+}
+
+extension MethodInfo {
+    /// The services every server answers (health, server info, metrics): served while starting
+    /// and, for health and info, while draining.
+    var isOps: Bool { service.hasPrefix("calltrace.ops.v1.") }
 }
