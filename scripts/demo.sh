@@ -17,7 +17,7 @@ bin=$(swift build --show-bin-path)
 make -s -C clients/c BUILD="$PWD/$demo/c" >/dev/null
 gateway="$demo/c/calltrace-gateway-example"
 pki="$demo/pki"
-"$bin/calltrace" pki init --trust-domain calltrace.demo --out "$pki" >/dev/null
+"$bin/calltrace" pki init --trust-domain calltrace.demo --out "$pki" --ca-out "$demo/ca" >/dev/null
 
 declare -A port=([identity]=7201 [media]=7202 [transcript]=7203 [compliance]=7204)
 # The services' standard input is a pipe this script holds open (CALLTRACE_LIFELINE=stdin): however
@@ -30,8 +30,12 @@ cleanup() {
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
 trap cleanup EXIT
-export CALLTRACE_PEER_IDENTITY=127.0.0.1:${port[identity]} CALLTRACE_PEER_MEDIA=127.0.0.1:${port[media]}
-export CALLTRACE_PEER_TRANSCRIPT=127.0.0.1:${port[transcript]} CALLTRACE_PEER_COMPLIANCE=127.0.0.1:${port[compliance]}
+# One deployment file tells every service where its peers are, and the CLI where the services are.
+cat > "$demo/deployment.json" <<JSON
+{ "services": { "identity": "127.0.0.1:${port[identity]}", "media": "127.0.0.1:${port[media]}",
+                "transcript": "127.0.0.1:${port[transcript]}", "compliance": "127.0.0.1:${port[compliance]}" } }
+JSON
+export CALLTRACE_DEPLOYMENT="$demo/deployment.json"
 for s in identity media transcript compliance; do
   "$bin/calltrace" keys init "$demo/keys/$s.master-key" >/dev/null
   extra=(); if [ "$s" = identity ]; then extra=(--mail-outbox "$demo/mail"); fi
@@ -42,7 +46,7 @@ for s in identity media transcript compliance; do
 done
 for s in identity media transcript compliance; do
   for _ in $(seq 1 100); do
-    if "$bin/calltrace" health --pki "$pki" --as operator-admin --service "$s" --target "127.0.0.1:${port[$s]}" >/dev/null 2>&1; then break; fi
+    if "$bin/calltrace" health --pki "$pki" --as operator-admin --service "$s" >/dev/null 2>&1; then break; fi
     sleep 0.2
   done
 done

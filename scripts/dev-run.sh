@@ -10,8 +10,9 @@ bin=$(swift build --show-bin-path)
 dev=var/dev
 mkdir -p "$dev/keys" "$dev/mail"
 chmod 700 "$dev" "$dev/keys" "$dev/mail"
-if [ ! -f "$dev/pki/ca.key" ]; then
-  "$bin/calltrace" pki init --trust-domain calltrace.dev --out "$dev/pki"
+if [ ! -f "$dev/pki/ca.crt" ]; then
+  # The CA key goes to var/dev/ca, apart from the certificates the services read.
+  "$bin/calltrace" pki init --trust-domain calltrace.dev --out "$dev/pki" --ca-out "$dev/ca"
 fi
 
 declare -A port=([identity]=7101 [media]=7102 [transcript]=7103 [compliance]=7104)
@@ -26,13 +27,18 @@ stop() {
 }
 trap stop INT TERM
 
-# Every service forwards its audit events to compliance and asks identity about users' tokens.
-export CALLTRACE_PEER_COMPLIANCE=127.0.0.1:${port[compliance]} CALLTRACE_PEER_IDENTITY=127.0.0.1:${port[identity]}
-export CALLTRACE_PEER_MEDIA=127.0.0.1:${port[media]} CALLTRACE_PEER_TRANSCRIPT=127.0.0.1:${port[transcript]}
+# One deployment file tells every service where its peers are (audit events go to compliance,
+# users' tokens are checked with identity) and the CLI where the services are.
+cat > "$dev/deployment.json" <<JSON
+{ "services": { "identity": "127.0.0.1:${port[identity]}", "media": "127.0.0.1:${port[media]}",
+                "transcript": "127.0.0.1:${port[transcript]}", "compliance": "127.0.0.1:${port[compliance]}" } }
+JSON
+export CALLTRACE_DEPLOYMENT="$dev/deployment.json"
 for s in identity media transcript compliance; do
   # The master key and (beside it, by default) the key store live in var/dev/keys, apart from the data.
-  key="$dev/keys/$s.key"
-  if [ ! -f "$key" ]; then (umask 077; head -c 32 /dev/urandom > "$key"); fi
+  key="$dev/keys/$s.master-key"
+  if [ -f "$dev/keys/$s.key" ] && [ ! -f "$key" ]; then mv "$dev/keys/$s.key" "$key"; fi  # its name before 2026-12
+  if [ ! -f "$key" ]; then "$bin/calltrace" keys init "$key" >/dev/null; fi
   # Identity delivers invitation and reset tokens as files in var/dev/mail (a development mailbox).
   extra=(); if [ "$s" = identity ]; then extra=(--mail-outbox "$dev/mail"); fi
   "$bin/calltrace-$s" serve \
@@ -52,7 +58,7 @@ for s in identity media transcript compliance; do
   echo "  $s  listening on 127.0.0.1:${port[$s]}  database $dev/$s.sqlite  log $dev/$s.log"
 done
 echo
-echo "try:  $bin/calltrace health --all --pki $dev/pki"
+echo "try:  CALLTRACE_DEPLOYMENT=$dev/deployment.json $bin/calltrace health --all --pki $dev/pki"
 echo "invitations and password resets arrive as files in $dev/mail"
 echo "Ctrl-C stops all four."
 wait

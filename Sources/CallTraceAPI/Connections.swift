@@ -73,7 +73,7 @@ public final class CallTraceConnections: Sendable {
         guard missing.isEmpty else { throw SettingsError(description: "client settings lack \(missing.joined(separator: ", "))") }
         for (name, address) in services {
             guard Self.services[name] != nil else { throw SettingsError(description: "unknown service \(name) (identity, media, transcript, compliance)") }
-            guard Self.split(address) != nil else { throw SettingsError(description: "the address of \(name) must be host:port, not \(address)") }
+            guard Deployment.hostAndPort(address) != nil else { throw SettingsError(description: "the address of \(name) must be host:port, not \(address)") }
         }
         return Settings(certificate: values["certificate"]!, privateKey: values["private_key"]!, ca: values["ca"]!, trustDomain: values["trust_domain"]!,
                         services: services)
@@ -85,12 +85,6 @@ public final class CallTraceConnections: Sendable {
         var services: [String: String]?
     }
 
-    static func split(_ address: String) -> (host: String, port: Int)? {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port),
-              colon > address.startIndex else { return nil }
-        return (String(address[..<colon]), port)
-    }
-
     public let identity: RPCClient
     public let media: RPCClient
     public let transcript: RPCClient
@@ -100,7 +94,7 @@ public final class CallTraceConnections: Sendable {
     public init(_ settings: Settings) throws {
         let credentials = TLSCredentials(certificateChainPath: settings.certificate, privateKeyPath: settings.privateKey, trustRootsPath: settings.ca)
         func client(_ name: String) throws -> RPCClient {
-            let address = settings.services[name].flatMap(Self.split) ?? ("127.0.0.1", Self.services[name]!)
+            let address = settings.services[name].flatMap(Deployment.hostAndPort) ?? ("127.0.0.1", Self.services[name]!)
             return try RPCClient(target: .init(host: address.host, port: address.port, identity: "spiffe://\(settings.trustDomain)/service/\(name)"),
                                  configuration: .init(credentials: credentials))
         }

@@ -1,3 +1,4 @@
+import CallTraceAPI
 import CallTraceRPC
 public import CallTraceTLS
 import Foundation
@@ -27,8 +28,11 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// A 32-byte key file, mode 0600. Required.
     public var masterKey: String?
     /// Other services this one calls: name → `host:port` (their identity is
-    /// `spiffe://<trust-domain>/service/<name>`). Default none.
+    /// `spiffe://<trust-domain>/service/<name>`). Default none, or those of `deployment`.
     public var peers: [String: String]
+    /// The deployment file (`services`: name → host:port) shared by the services and the CLI:
+    /// every other service it names becomes a peer, unless `peers` names it. Default none.
+    public var deployment: String?
     /// `text` or `json`. Default `text`.
     public var logFormat: String
     /// `trace`, `debug`, `info`, `notice`, `warning`, `error`. Default `info`.
@@ -100,6 +104,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         ("anthropic_url", "CALLTRACE_ANTHROPIC_URL"), ("anthropic_key_file", "CALLTRACE_ANTHROPIC_KEY_FILE"),
         ("anthropic_model", "CALLTRACE_ANTHROPIC_MODEL"), ("outbound_ca", "CALLTRACE_OUTBOUND_CA"),
         ("subprocessors_file", "CALLTRACE_SUBPROCESSORS_FILE"), ("bank_holidays_file", "CALLTRACE_BANK_HOLIDAYS_FILE"),
+        ("deployment", "CALLTRACE_DEPLOYMENT"),
     ]
 
     /// The levels `log_level` accepts.
@@ -199,6 +204,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         case "outbound_ca": outboundCA = value
         case "subprocessors_file": subprocessorsFile = value
         case "bank_holidays_file": bankHolidaysFile = value
+        case "deployment": deployment = value
         case "smtp_from": smtpFrom = value
         case "smtp_ca": smtpCA = value
         case "smtp_credentials": smtpCredentials = value
@@ -213,6 +219,18 @@ public struct ServiceConfiguration: Sendable, Equatable {
             adminOperators = names
         default: throw ConfigurationError("unknown setting \(key)")
         }
+    }
+
+    /// Takes the peers `deployment` names that `peers` does not, leaving out `service` itself.
+    mutating func applyDeployment(service: String) throws {
+        guard let deployment else { return }
+        let services: [String: String]
+        do {
+            services = try Deployment.load(deployment).services
+        } catch {
+            throw ConfigurationError("\(error)")
+        }
+        for (name, address) in services where name != service && peers[name] == nil { peers[name] = address }
     }
 
     /// The TLS material the service presents and checks peers with.

@@ -103,6 +103,8 @@ struct SettingsOptions: ParsableArguments {
     var subprocessorsFile: String?
     @Option(name: .customLong("bank-holidays-file"), help: "Compliance: GOV.UK's bank-holidays.json, newer than the one shipped.")
     var bankHolidaysFile: String?
+    @Option(help: "Deployment file (services: name → host:port) from which the other services become peers.")
+    var deployment: String?
 
     func resolve(service: String, port: Int) throws -> ServiceConfiguration {
         var configuration = ServiceConfiguration.defaults(service: service, port: port)
@@ -117,8 +119,10 @@ struct SettingsOptions: ParsableArguments {
                                           ("blob_store", blobStore), ("deepgram_url", deepgramURL), ("deepgram_key_file", deepgramKeyFile),
                                           ("anthropic_url", anthropicURL), ("anthropic_key_file", anthropicKeyFile),
                                           ("anthropic_model", anthropicModel), ("outbound_ca", outboundCA),
-                                          ("subprocessors_file", subprocessorsFile), ("bank_holidays_file", bankHolidaysFile)]
+                                          ("subprocessors_file", subprocessorsFile), ("bank_holidays_file", bankHolidaysFile),
+                                          ("deployment", deployment)]
         for case let (key, value?) in flags { try configuration.set(key, value) }
+        try configuration.applyDeployment(service: service)
         return configuration
     }
 }
@@ -204,7 +208,7 @@ public final class ServiceInstance: Sendable {
         let name = Service.name
         let address = try configuration.validated()
         for (peer, purpose) in Service.requiredPeers.sorted(by: { $0.key < $1.key }) where configuration.peers[peer] == nil {
-            throw ConfigurationError("peer \(peer) is not configured; \(name) needs it \(purpose) (config key peers.\(peer), or CALLTRACE_PEER_\(peer.uppercased())=host:port)")
+            throw ConfigurationError("peer \(peer) is not configured; \(name) needs it \(purpose) (the deployment file's services.\(peer), config key peers.\(peer), or CALLTRACE_PEER_\(peer.uppercased())=host:port)")
         }
         let credentials = configuration.credentials!
         // Each check names its problem in one line: key file, TLS material, database, port.

@@ -52,24 +52,45 @@ let services: [(name: String, port: Int)] = [("identity", 7101), ("media", 7102)
 struct PKI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "The deployment's certificate authority and certificates.",
+        discussion: """
+            The CA key never shares a folder with the certificates services read: `init` writes it \
+            to --ca-out (mode 0700), the folder `issue`, `revoke` and `crl` take as --ca. Keep that \
+            folder off the service hosts once the certificates are issued.
+            """,
         subcommands: [Init.self, Issue.self, Revoke.self, RevocationList.self])
 
     struct Init: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a CA, certificates for the four services, one gateway and one operator. Keys are written 0600.")
         @Option(name: .customLong("trust-domain"), help: "e.g. calltrace.example") var trustDomain: String
-        @Option(help: "Folder to write into (created; must not hold a CA already).") var out: String
+        @Option(help: "Folder for the certificates, their keys and ca.crt: what services and the CLI read (created).") var out: String
+        @Option(name: .customLong("ca-out"), help: "Folder for the CA's key and certificate, apart from --out (created 0700; keep it off the service hosts).")
+        var caOut: String
         @Option(help: "Name of the gateway certificate.") var gateway = "web"
         @Option(help: "Name of the operator certificate.") var `operator` = "admin"
 
+        func validate() throws {
+            let certificates = URL(fileURLWithPath: out).standardizedFileURL.path
+            let authority = URL(fileURLWithPath: caOut).standardizedFileURL.path
+            guard authority != certificates, !authority.hasPrefix(certificates + "/") else {
+                throw ValidationError("--ca-out must be a folder apart from --out (\(out)), not it or inside it: services read --out, and the CA key must not be there")
+            }
+        }
+
         func run() throws {
             let directory = URL(fileURLWithPath: out)
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            guard !FileManager.default.fileExists(atPath: directory.appendingPathComponent("ca.key").path) else {
-                throw ValidationError("\(out) already holds a CA (ca.key); refusing to overwrite it")
+            let authorityDirectory = URL(fileURLWithPath: caOut)
+            for folder in [directory, authorityDirectory] {
+                guard !FileManager.default.fileExists(atPath: folder.appendingPathComponent("ca.crt").path) else {
+                    throw ValidationError("\(folder.path) already holds a CA (ca.crt); refusing to overwrite it")
+                }
             }
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: authorityDirectory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
             let ca = try CertificateAuthority.create(trustDomain: trustDomain)
-            try ca.write(to: directory)
+            try ca.write(to: authorityDirectory)
+            try FileManager.default.copyItem(at: authorityDirectory.appendingPathComponent("ca.crt"), to: directory.appendingPathComponent("ca.crt"))
             var issued: [String] = []
             for service in services {
                 try ca.issue(identity: "spiffe://\(trustDomain)/service/\(service.name)").write(to: directory, name: service.name)
@@ -79,14 +100,15 @@ struct PKI: AsyncParsableCommand {
                 .write(to: directory, name: "gateway-\(gateway)")
             try ca.issue(identity: "spiffe://\(trustDomain)/operator/\(`operator`)", notAfter: .seconds(Issue.defaultDays("operator") * 86400))
                 .write(to: directory, name: "operator-\(`operator`)")
-            print("CA for spiffe://\(trustDomain) in \(out): ca.crt, ca.key (keep it offline)")
-            print("issued: \((issued + ["gateway-\(gateway)", "operator-\(`operator`)"]).joined(separator: ", "))")
+            print("CA for spiffe://\(trustDomain): ca.key and ca.crt in \(caOut) (keep that folder off the service hosts)")
+            print("in \(out): ca.crt, \((issued + ["gateway-\(gateway)", "operator-\(`operator`)"]).map { "\($0).crt/.key" }.joined(separator: ", "))")
         }
     }
 
     struct Issue: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Issue one more certificate from an existing CA.")
-        @Option(help: "Folder holding ca.crt and ca.key; the new files are written there.") var pki: String
+        @Option(help: "The CA's folder (ca.crt, ca.key), as `pki init --ca-out` made it.") var ca: String
+        @Option(help: "Folder to write <name>.crt and .key into (created).") var out: String
         @Option(help: "service, gateway or operator.") var kind: String
         @Option(help: "Name, e.g. crm: lowercase letters, digits, '-', '.', '_'.") var name: String
         @Option(help: "Validity in days (default: services 365, gateways 90, operators 30).") var days: Int?
@@ -107,30 +129,38 @@ struct PKI: AsyncParsableCommand {
             }
             let days = self.days ?? Self.defaultDays(kind)
             guard (1...3650).contains(days) else { throw ValidationError("days must be from 1 to 3650") }
-            let directory = URL(fileURLWithPath: pki)
-            let ca = try CertificateAuthority.load(certificatePath: directory.appendingPathComponent("ca.crt").path,
-                                                   keyPath: directory.appendingPathComponent("ca.key").path)
+            let authority = try PKI.authority(in: ca)
+            let directory = URL(fileURLWithPath: out)
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let fileName = kind == "service" ? name : "\(kind)-\(name)"
-            let identity = "spiffe://\(ca.trustDomain)/\(kind)/\(name)"
-            try ca.issue(identity: identity, notAfter: .seconds(days * 86400)).write(to: directory, name: fileName)
-            print("issued \(identity), valid \(days) days: \(fileName).crt, \(fileName).key")
+            let identity = "spiffe://\(authority.trustDomain)/\(kind)/\(name)"
+            try authority.issue(identity: identity, notAfter: .seconds(days * 86400)).write(to: directory, name: fileName)
+            print("issued \(identity), valid \(days) days: \(out)/\(fileName).crt, .key")
         }
+    }
+
+    /// The CA kept in `folder` (`ca.crt`, `ca.key`).
+    static func authority(in folder: String) throws -> CertificateAuthority {
+        let directory = URL(fileURLWithPath: folder)
+        let key = directory.appendingPathComponent("ca.key").path
+        guard FileManager.default.fileExists(atPath: key) else {
+            throw ValidationError("\(folder) holds no ca.key: name the CA's folder (`pki init --ca-out`), not the certificates' folder")
+        }
+        return try CertificateAuthority.load(certificatePath: directory.appendingPathComponent("ca.crt").path, keyPath: key)
     }
 }
 
 extension PKI {
-    /// The CA of a PKI folder and the revocation list beside it.
+    /// The CA and the revocation list it signs.
     struct CAOptions: ParsableArguments {
-        @Option(help: "Folder holding ca.crt and ca.key; the revocation list is crl.pem there.") var pki: String
+        @Option(help: "The CA's folder (ca.crt, ca.key).") var ca: String
+        @Option(help: "The revocation list to update (default crl.pem in the CA's folder); copy it to each host's `crl` path.")
+        var crl: String?
         @Option(help: "Days until the list must be re-signed (1-365). Services refuse every peer once it expires.") var days = 30
 
-        var crlPath: String { URL(fileURLWithPath: pki).appendingPathComponent("crl.pem").path }
+        var crlPath: String { crl ?? URL(fileURLWithPath: ca).appendingPathComponent("crl.pem").path }
 
-        func authority() throws -> CertificateAuthority {
-            let directory = URL(fileURLWithPath: pki)
-            return try CertificateAuthority.load(certificatePath: directory.appendingPathComponent("ca.crt").path,
-                                                 keyPath: directory.appendingPathComponent("ca.key").path)
-        }
+        func authority() throws -> CertificateAuthority { try PKI.authority(in: ca) }
 
         func validate() throws {
             guard (1...365).contains(days) else { throw ValidationError("days must be from 1 to 365") }
@@ -146,8 +176,9 @@ extension PKI {
         static let configuration = CommandConfiguration(
             abstract: "Revoke certificates: add them to the CA's revocation list (crl.pem) and re-sign it.",
             discussion: """
-                Services configured with `crl` refuse the revoked certificates on new connections once \
-                they re-read it (SIGHUP, `systemctl reload`); open connections end within their maximum age (1 h).
+                Copy the list to each host's `crl` path. Services configured with `crl` refuse the \
+                revoked certificates on new connections once they re-read it (SIGHUP, `systemctl reload`); \
+                open connections end within their maximum age (1 h).
                 """)
         @OptionGroup var ca: CAOptions
         @Argument(help: "Certificate files (.crt) to revoke.") var certificates: [String]
@@ -166,7 +197,7 @@ extension PKI {
                 }
             }
             try ca.write(revoked, by: authority)
-            print("\(ca.crlPath): \(revoked.count) revoked, valid \(ca.days) days; reload the services (SIGHUP) to apply it")
+            print("\(ca.crlPath): \(revoked.count) revoked, valid \(ca.days) days; copy it to each host's `crl` path and reload the services (SIGHUP)")
         }
     }
 
@@ -212,27 +243,53 @@ func callerCredentials(pki: String, caller: String) throws -> (TLSCredentials, t
 struct ConnectionOptions: ParsableArguments {
     @Option(help: "Folder with ca.crt and the caller's certificate.") var pki: String
     @Option(name: .customLong("as"), help: "Certificate base name to present, e.g. operator-admin.") var caller = "operator-admin"
-    @Flag(help: "All four services on their default ports (or --host).") var all = false
-    @Option(help: "One service's name (with --target, or its default port).") var service: String?
+    @Option(help: "Deployment file (services: name → host:port), as the services read it (default: $CALLTRACE_DEPLOYMENT).")
+    var deployment: String?
+    @Flag(help: "Every service of the deployment file; without one, all four on their default ports on --host.") var all = false
+    @Option(help: "One service's name: at --target, or where the deployment file puts it.") var service: String?
     @Option(help: "host:port of that service.") var target: String?
-    @Option(help: "Host of the services for --all.") var host = "127.0.0.1"
+    @Option(help: "Host of the services for --all without a deployment file.") var host = "127.0.0.1"
     @Option(name: .customLong("timeout-ms"), help: "Per-call timeout.") var timeoutMS = 3000
 
     var options: CallOptions { CallOptions(timeout: .milliseconds(timeoutMS)) }
 
+    /// The deployment file named by --deployment or $CALLTRACE_DEPLOYMENT, if any.
+    func deploymentFile() throws -> Deployment? {
+        guard let path = deployment ?? ProcessInfo.processInfo.environment["CALLTRACE_DEPLOYMENT"] else { return nil }
+        do {
+            return try Deployment.load(path)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+
     /// A client per selected service, each expecting that service's identity.
     func clients() throws -> [(name: String, address: String, client: RPCClient)] {
         let (credentials, trustDomain) = try callerCredentials(pki: pki, caller: caller)
+        let deployment = try deploymentFile()
         var checks: [(name: String, host: String, port: Int)] = []
         if all {
-            checks = services.map { ($0.name, host, $0.port) }
-        } else if let service {
-            if let target, let colon = target.lastIndex(of: ":"), let port = Int(target[target.index(after: colon)...]) {
-                checks = [(service, String(target[..<colon]), port)]
-            } else if let known = services.first(where: { $0.name == service }) {
-                checks = [(service, host, known.port)]
+            if let deployment {
+                checks = Deployment.serviceNames.compactMap { name in
+                    deployment.services[name].flatMap(Deployment.hostAndPort).map { (name, $0.host, $0.port) }
+                }
             } else {
-                throw ValidationError("give --target host:port for \(service)")
+                checks = services.map { ($0.name, host, $0.port) }
+            }
+        } else if let service {
+            guard Deployment.serviceNames.contains(service) else {
+                throw ValidationError("--service must be one of \(Deployment.serviceNames.joined(separator: ", ")), not \(service)")
+            }
+            if let target {
+                guard let address = Deployment.hostAndPort(target) else { throw ValidationError("--target must be host:port, not \(target)") }
+                checks = [(service, address.host, address.port)]
+            } else if let deployment {
+                guard let address = deployment.services[service].flatMap(Deployment.hostAndPort) else {
+                    throw ValidationError("the deployment file names no address for \(service); give --target host:port")
+                }
+                checks = [(service, address.host, address.port)]
+            } else {
+                throw ValidationError("where is \(service)? give --target host:port, or --deployment FILE (or $CALLTRACE_DEPLOYMENT)")
             }
         } else {
             throw ValidationError("give --all or --service NAME")

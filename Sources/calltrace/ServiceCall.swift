@@ -1,4 +1,5 @@
 import ArgumentParser
+import CallTraceAPI
 import CallTraceRPC
 import Foundation
 import SwiftProtobuf
@@ -26,7 +27,9 @@ enum TranscriptTarget: ServiceTarget {
 struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
     @Option(help: "Folder with ca.crt and the caller's certificate.") var pki: String
     @Option(name: .customLong("as"), help: "Certificate base name to present.") var caller = "gateway-web"
-    @Option(help: "host:port of the \(Target.name) service (default 127.0.0.1:\(Target.defaultPort)).") var target: String?
+    @Option(help: "host:port of the \(Target.name) service (default: the deployment file's, else 127.0.0.1:\(Target.defaultPort)).")
+    var target: String?
+    @Option(help: "Deployment file (services: name → host:port) (default: $CALLTRACE_DEPLOYMENT).") var deployment: String?
     // Tokens are base64url and may begin with '-': taken whole, never as an option.
     @Option(parsing: .unconditional, help: "A user's session token (default: $CALLTRACE_TOKEN).") var token: String?
     @Option(name: .customLong("client-address"), help: "The end user's address, when the organisation restricts addresses.")
@@ -36,11 +39,18 @@ struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
 
     func client() throws -> RPCClient {
         let (credentials, trustDomain) = try callerCredentials(pki: pki, caller: caller)
-        let target = self.target ?? "127.0.0.1:\(Target.defaultPort)"
-        guard let colon = target.lastIndex(of: ":"), let port = Int(target[target.index(after: colon)...]) else {
-            throw ValidationError("--target must be host:port")
+        var target = self.target
+        if target == nil, let path = deployment ?? ProcessInfo.processInfo.environment["CALLTRACE_DEPLOYMENT"] {
+            do {
+                target = try Deployment.load(path).services[Target.name]
+            } catch {
+                throw ValidationError("\(error)")
+            }
+            guard target != nil else { throw ValidationError("the deployment file \(path) names no address for \(Target.name); give --target host:port") }
         }
-        return try RPCClient(target: .init(host: String(target[..<colon]), port: port, identity: "spiffe://\(trustDomain)/service/\(Target.name)"),
+        let address = target ?? "127.0.0.1:\(Target.defaultPort)"
+        guard let (host, port) = Deployment.hostAndPort(address) else { throw ValidationError("--target must be host:port, not \(address)") }
+        return try RPCClient(target: .init(host: host, port: port, identity: "spiffe://\(trustDomain)/service/\(Target.name)"),
                              configuration: .init(credentials: credentials))
     }
 

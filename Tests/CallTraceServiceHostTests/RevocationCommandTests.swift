@@ -14,7 +14,7 @@ struct RevocationCommandTests {
         let setup = try ServiceSetup(service: "media")
         let pki = setup.pki.directory.path
         let list = "\(pki)/crl.pem"
-        let created = try await run(calltrace, ["pki", "crl", "--pki", pki, "--json"])
+        let created = try await run(calltrace, ["pki", "crl", "--ca", pki, "--json"])
         #expect(created.status == 0, "\(created.stderr)")
         #expect(created.stdout.contains(#""revoked":[]"#))
 
@@ -30,16 +30,16 @@ struct RevocationCommandTests {
         try await setup.waitUntilServing(try setup.client())
         #expect(await serves(crm))
 
-        let revoked = try await run(calltrace, ["pki", "revoke", "--pki", pki, crm.certificateChainPath])
+        let revoked = try await run(calltrace, ["pki", "revoke", "--ca", pki, crm.certificateChainPath])
         #expect(revoked.status == 0, "\(revoked.stderr)")
         #expect(revoked.stdout.contains("revoked"))
-        let again = try await run(calltrace, ["pki", "revoke", "--pki", pki, crm.certificateChainPath])
+        let again = try await run(calltrace, ["pki", "revoke", "--ca", pki, crm.certificateChainPath])
         #expect(again.stdout.contains("already revoked"))
-        let listing = try await run(calltrace, ["pki", "crl", "--pki", pki, "--json"])
+        let listing = try await run(calltrace, ["pki", "crl", "--ca", pki, "--json"])
         #expect(listing.stdout.components(separatedBy: #""serial""#).count == 2, "one entry: \(listing.stdout)")
         // A certificate of another CA cannot be revoked here.
         let foreign = try setup.pki.foreignCredentials(for: TemporaryPKI.identity("gateway", "crm"))
-        let refused = try await run(calltrace, ["pki", "revoke", "--pki", pki, foreign.certificateChainPath])
+        let refused = try await run(calltrace, ["pki", "revoke", "--ca", pki, foreign.certificateChainPath])
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("was not issued by this CA"))
 

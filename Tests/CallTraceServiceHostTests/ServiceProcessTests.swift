@@ -48,6 +48,7 @@ struct ServiceProcessTests {
         "master key of 31 bytes", "master key readable by others", "database of a newer schema", "unknown config key",
         "malformed listen address", "required peer not configured", "unknown log level", "negative drain",
         "master key through a symbolic link", "certificate of another service", "certificate of a gateway",
+        "deployment file with a bad address",
     ])
     func refusals(_ case: String) async throws {
         let setup = try ServiceSetup()
@@ -111,6 +112,11 @@ struct ServiceProcessTests {
             try Data(#"{"drain_seconds": -5}"#.utf8).write(to: URL(fileURLWithPath: config))
             flags += ["--config", config]
             expected = "drain_seconds must be a whole number of seconds from 0 to 3600, not -5"
+        case "deployment file with a bad address":
+            let deployment = setup.pki.directory.appendingPathComponent("deployment.json").path
+            try Data(#"{"services": {"compliance": "10.0.0.7"}}"#.utf8).write(to: URL(fileURLWithPath: deployment))
+            flags += ["--deployment", deployment]
+            expected = #"compliance must be host:port with a port from 1 to 65535, not "10.0.0.7""#
         default:
             replace("--listen", with: "localhost")
             expected = "listen must be host:port"

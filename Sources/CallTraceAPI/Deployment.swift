@@ -1,0 +1,58 @@
+public import Foundation
+
+/// Where each service of a deployment listens: one small JSON file that the services (their
+/// `deployment` setting, for their peers), the operators' CLI (`--deployment`, for `health --all`
+/// and every `--service`) and gateways read, so that moving a port is one edit.
+///
+///     { "services": { "identity": "10.0.0.5:7101", "media": "10.0.0.6:7102",
+///                     "transcript": "10.0.0.6:7103", "compliance": "10.0.0.7:7104" } }
+///
+/// A service named nowhere is taken to be absent, not to be on a default port.
+public struct Deployment: Sendable, Equatable {
+    /// The four services, in the order they are listed and started.
+    public static let serviceNames = ["identity", "media", "transcript", "compliance"]
+
+    /// Service name → `host:port`.
+    public var services: [String: String]
+
+    public init(services: [String: String]) {
+        self.services = services
+    }
+
+    /// A deployment file that cannot be used, named with what is wrong.
+    public struct FileError: Error, CustomStringConvertible, Sendable {
+        public let description: String
+    }
+
+    /// Reads and checks `path`: a JSON object with `services`, each a known service's `host:port`.
+    public static func load(_ path: String) throws -> Deployment {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FileError(description: "deployment file \(path) cannot be read")
+        }
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw FileError(description: "deployment file \(path) is not a JSON object")
+        }
+        if let unknown = object.keys.filter({ $0 != "services" }).sorted().first {
+            throw FileError(description: "deployment file \(path): unknown key \"\(unknown)\" (it holds only \"services\")")
+        }
+        guard let services = object["services"] as? [String: String] else {
+            throw FileError(description: "deployment file \(path): services must map service names to \"host:port\"")
+        }
+        for (name, address) in services.sorted(by: { $0.key < $1.key }) {
+            guard serviceNames.contains(name) else {
+                throw FileError(description: "deployment file \(path): unknown service \"\(name)\" (\(serviceNames.joined(separator: ", ")))")
+            }
+            guard hostAndPort(address) != nil else {
+                throw FileError(description: "deployment file \(path): \(name) must be host:port with a port from 1 to 65535, not \"\(address)\"")
+            }
+        }
+        return Deployment(services: services)
+    }
+
+    /// `host:port` split, or nil when it is not that.
+    public static func hostAndPort(_ address: String) -> (host: String, port: Int)? {
+        guard let colon = address.lastIndex(of: ":"), colon > address.startIndex,
+              let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else { return nil }
+        return (String(address[..<colon]), port)
+    }
+}
