@@ -4,6 +4,7 @@
 #   make proto   regenerate Swift, C and method tables from proto/ (commit the result)
 #   make bench   release build (Swift runtime linked in, as deployed), then `calltrace-bench rpc`
 #   make fuzz    libFuzzer on the frame codec and swift-protobuf's decoding, 10 minutes each
+#   make install PREFIX=/usr/local [SERVICES="identity media"]   release build, then executables, units, example configs
 
 SHELL := /bin/bash
 APT_PACKAGES := libssl-dev openssl libsqlite3-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc
@@ -11,7 +12,7 @@ PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 PROTOC_GEN_SWIFT := .build-protoc-gen-swift/release/protoc-gen-swift
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript clean fuzz fuzz-smoke fuzzers
+.PHONY: install install-files deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript clean fuzz fuzz-smoke fuzzers
 
 ## Install the Debian packages the project needs (only those missing).
 deps:
@@ -34,6 +35,32 @@ check-crypto-deps: deps
 
 run: deps
 	bash scripts/dev-run.sh
+
+## What an operator installs: the services named in SERVICES and the calltrace CLI (release
+## builds) in $(PREFIX)/bin, their systemd units in $(PREFIX)/lib/systemd/system, and their
+## example configs, READMEs and the deployment file example in $(PREFIX)/share/calltrace.
+PREFIX ?= /usr/local
+SERVICES ?= identity media transcript compliance
+BIN ?= .build/release
+install: deps
+	swift build -c release --static-swift-stdlib --product calltrace
+	for s in $(SERVICES); do swift build -c release --static-swift-stdlib --product calltrace-$$s || exit 1; done
+	$(MAKE) --no-print-directory install-files
+
+## The files of `install`, from already built executables in $(BIN).
+install-files:
+	@for s in $(SERVICES); do [ -f services/$$s/config.example.json ] || { echo "unknown service $$s (SERVICES: identity media transcript compliance)"; exit 1; }; done
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/calltrace
+	install -m 755 $(BIN)/calltrace $(DESTDIR)$(PREFIX)/bin/calltrace
+	install -m 644 services/deployment.example.json $(DESTDIR)$(PREFIX)/share/calltrace/deployment.example.json
+	@for s in $(SERVICES); do \
+	  install -m 755 $(BIN)/calltrace-$$s $(DESTDIR)$(PREFIX)/bin/calltrace-$$s && \
+	  install -d $(DESTDIR)$(PREFIX)/share/calltrace/$$s && \
+	  install -m 644 services/$$s/config.example.json services/$$s/README.md $(DESTDIR)$(PREFIX)/share/calltrace/$$s/ && \
+	  sed 's|/usr/local/bin/|$(PREFIX)/bin/|' services/$$s/calltrace-$$s.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/calltrace-$$s.service && \
+	  chmod 644 $(DESTDIR)$(PREFIX)/lib/systemd/system/calltrace-$$s.service && \
+	  echo "installed calltrace-$$s in $(PREFIX)/bin, its unit and example config" || exit 1; \
+	done
 
 ## One firm's life, end to end, on its own four services (ports 7201-7204, var/demo); needs espeak-ng.
 demo: deps

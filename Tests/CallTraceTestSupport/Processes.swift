@@ -76,7 +76,7 @@ public final class RunningProcess: @unchecked Sendable {
 
     /// - Parameter input: written to standard input, which is then closed; nil keeps it open
     ///   (the lifeline) until `cutLifeline()` or release.
-    init(path: String, _ arguments: [String], environment: [String: String], input: Data?) throws {
+    public init(path: String, _ arguments: [String], environment: [String: String], input: Data?) throws {
         func pipePair() throws -> (read: Int32, write: Int32) {
             var fds: [Int32] = [0, 0]
             guard ctshim_pipe_cloexec(&fds) == 0 else { throw CocoaError(.fileWriteUnknown) }
