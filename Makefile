@@ -7,12 +7,13 @@
 #   make install PREFIX=/usr/local [SERVICES="identity media"]   release build, then executables, units, example configs
 
 SHELL := /bin/bash
-APT_PACKAGES := libssl-dev openssl libsqlite3-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc
+APT_PACKAGES := libssl-dev openssl libsqlite3-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc \
+  binutils python3 python3-venv
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 PROTOC_GEN_SWIFT := .build-protoc-gen-swift/release/protoc-gen-swift
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: install install-files deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript clean fuzz fuzz-smoke fuzzers
+.PHONY: install install-files scanner deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript clean fuzz fuzz-smoke fuzzers
 
 ## Install the Debian packages the project needs (only those missing).
 deps:
@@ -68,7 +69,15 @@ demo: deps
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq espeak-ng >/dev/null; }
 	bash scripts/demo.sh
 
-test: deps check-crypto-deps
+## sslyze, the TLS scanner the suite points at a live service (PyPI, pinned), in a venv under .build.
+SSLYZE_VERSION := 6.3.1
+SCANNER := .build/tls-scanner
+scanner: deps
+	@$(SCANNER)/bin/python -c "import sslyze" 2>/dev/null && [ "$$($(SCANNER)/bin/pip show sslyze 2>/dev/null | sed -n 's/^Version: //p')" = "$(SSLYZE_VERSION)" ] || { \
+	  rm -rf $(SCANNER) && /usr/bin/python3 -m venv $(SCANNER) && \
+	  $(SCANNER)/bin/pip install --quiet --disable-pip-version-check sslyze==$(SSLYZE_VERSION) && echo "sslyze $(SSLYZE_VERSION) installed in $(SCANNER)"; }
+
+test: deps check-crypto-deps scanner
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
 	swift test --skip-build --parallel --num-workers 2 $(SWIFT_BUILD_FLAGS)
 	$(MAKE) --no-print-directory fuzz-smoke
