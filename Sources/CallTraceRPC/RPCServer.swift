@@ -183,7 +183,7 @@ public final class RPCServer: Sendable {
     public func shutdown(gracePeriod: Duration = .seconds(10)) async {
         setServing(false)
         core.stopping.store(true, ordering: .sequentiallyConsistent)
-        for connection in core.allConnections() { connection.drainForShutdown() }
+        for connection in core.allConnections() { connection.drainForShutdown(announce: true) }
         let deadline = ContinuousClock.now + gracePeriod
         while core.allConnections().contains(where: { $0.applicationCalls > 0 }) && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
@@ -245,7 +245,7 @@ public final class RPCServer: Sendable {
                 return
             }
             frames.start(delegate: connection, name: "ctrpc-conn")
-            if core.stopping.load(ordering: .sequentiallyConsistent) { connection.drainForShutdown() }
+            if core.stopping.load(ordering: .sequentiallyConsistent) { connection.drainForShutdown(announce: false) }
         } catch {
             core.log.notice("connection refused", metadata: ["peer_address": "\(address)", "reason": "\(error)"])
         }

@@ -127,7 +127,7 @@ final class FrameConnection: @unchecked Sendable {
             case .closed: throw TLSError(.handshake, "peer closed the connection during settings")
             case .wouldBlock:
                 guard wait(events: POLLIN, until: deadline) else {
-                    throw fail(RPCError(.deadlineExceeded, "sent no settings in time"))
+                    throw fail(RPCError(.unavailable, "sent no settings in time"))
                 }
             }
         }

@@ -242,14 +242,16 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         if closeNow { connection.close() }
     }
 
-    /// The server stops: goaway, no new application calls, but health (NOT_SERVING) and server
-    /// info are answered until `terminate` closes the connection.
-    func drainForShutdown() {
+    /// The server stops: no new application calls, but health (NOT_SERVING), server info and
+    /// metrics are answered until `terminate` closes the connection. A connection open before
+    /// the drain is told with a goaway (its client moves new calls elsewhere); one made during
+    /// it is not, so the health check it was made for is answered, not sent round again.
+    func drainForShutdown(announce: Bool) {
         state.withLock { state in
             state.draining = true
             state.serverDraining = true
         }
-        sendGoaway()
+        if announce { sendGoaway() }
     }
 
     /// Ends every call still running with `error`, then closes.
