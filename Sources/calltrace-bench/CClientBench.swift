@@ -4,8 +4,9 @@ import CallTraceTestSupport
 import Foundation
 import Logging
 
-/// libcalltrace (clients/c) against the same Swift echo server the `rpc` benchmark uses, beside
-/// the C floor (ctrpc-floor: plain OpenSSL, C to C), alternating each round.
+/// libcalltrace (clients/c) against the same Swift echo server the `rpc` benchmark uses, beside a
+/// raw C client of that server (no library: what any C client must do for the same calls) and
+/// the C floor (ctrpc-floor: plain OpenSSL, C to C, no protocol), alternating each round.
 struct CClientBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "c-client", abstract: "The C client's unary latency, calls/s and streaming throughput vs the C floor.")
@@ -30,32 +31,41 @@ struct CClientBench: AsyncParsableCommand {
         let floorArguments = [serverCredentials.certificateChainPath, serverCredentials.privateKeyPath, serverCredentials.trustRootsPath]
         let clientArguments = ["127.0.0.1", "\(server.port)", clientCredentials.certificateChainPath, clientCredentials.privateKeyPath,
                                clientCredentials.trustRootsPath, serverIdentity]
-        print("calltrace-bench c-client: \(rounds) rounds, libcalltrace (C) against the Swift server vs ctrpc-floor (C to C), alternating")
-        var rows: [String: [(ours: Double, floor: Double)]] = [:]
+        print("calltrace-bench c-client: \(rounds) rounds against the Swift echo server, alternating: libcalltrace (C), a raw C client")
+        print("with no library (blocking OpenSSL, protoc-c frames, one connection per caller), and ctrpc-floor (C to C, no protocol)")
+        var rows: [String: [(ours: Double, raw: Double, floor: Double)]] = [:]
         for round in 1...rounds {
             let floorLatency = try await measure(floor, floorArguments + ["latency", "\(count)"])
+            let rawLatency = try await measure(client, clientArguments + ["raw-latency", "\(count)"])
             let ourLatency = try await measure(client, clientArguments + ["latency", "\(count)"])
-            rows["unary p50 µs", default: []].append((ourLatency[0], floorLatency[0]))
-            rows["unary p99 µs", default: []].append((ourLatency[1], floorLatency[1]))
+            rows["unary p50 µs", default: []].append((ourLatency[0], rawLatency[0], floorLatency[0]))
+            rows["unary p99 µs", default: []].append((ourLatency[1], rawLatency[1], floorLatency[1]))
             for callers in [1, 16] {
                 let floorRate = try await measure(floor, floorArguments + ["throughput", "\(callers)", "\(seconds)"])[0]
+                let rawRate = try await measure(client, clientArguments + ["raw-throughput", "\(callers)", "\(seconds)"])[0]
                 let ourRate = try await measure(client, clientArguments + ["throughput", "\(callers)", "\(seconds)"])[0]
-                rows["calls/s, \(callers) caller\(callers == 1 ? "" : "s")", default: []].append((ourRate, floorRate))
+                rows["calls/s, \(callers) caller\(callers == 1 ? "" : "s")", default: []].append((ourRate, rawRate, floorRate))
             }
             let floorStream = try await measure(floor, floorArguments + ["stream", "\(streamMib)"])[0]
+            let rawStream = try await measure(client, clientArguments + ["raw-stream", "\(streamMib)"])[0]
             let ourStream = try await measure(client, clientArguments + ["stream", "\(streamMib)"])[0]
-            rows["stream MB/s", default: []].append((ourStream, floorStream))
+            rows["stream MB/s", default: []].append((ourStream, rawStream, floorStream))
             print("round \(round) done")
         }
         print()
-        print("metric".padding(toLength: 22, withPad: " ", startingAt: 0) + "C client (median)".leftPad(18) + "C floor (median)".leftPad(18)
-              + "ratio".leftPad(9) + "  target")
+        var heading = "metric".padding(toLength: 22, withPad: " ", startingAt: 0) + "libcalltrace".leftPad(14)
+        heading += "raw C".leftPad(10) + "vs raw".leftPad(9) + "C floor".leftPad(10) + "vs floor".leftPad(10) + "  target"
+        print(heading)
         for name in ["unary p50 µs", "unary p99 µs", "calls/s, 1 caller", "calls/s, 16 callers", "stream MB/s"] {
             guard let samples = rows[name] else { continue }
-            let target = name.hasPrefix("unary p50") ? "≤ 1.1x floor" : name.hasPrefix("unary") ? "" : "≥ 0.9x floor"
-            print(name.padding(toLength: 22, withPad: " ", startingAt: 0)
-                  + String(format: "%.1f", median(samples.map(\.ours))).leftPad(18) + String(format: "%.1f", median(samples.map(\.floor))).leftPad(18)
-                  + String(format: "%.2fx", median(samples.map { $0.ours / $0.floor })).leftPad(9) + "  " + target)
+            let target = name.hasPrefix("unary p50") ? "≤ 1.1x" : name.hasPrefix("unary") ? "" : "≥ 0.9x"
+            let ours = median(samples.map(\.ours)), raw = median(samples.map(\.raw)), floorValue = median(samples.map(\.floor))
+            let versusRaw = median(samples.map { $0.ours / $0.raw }), versusFloor = median(samples.map { $0.ours / $0.floor })
+            var line = name.padding(toLength: 22, withPad: " ", startingAt: 0)
+            line += String(format: "%.1f", ours).leftPad(14) + String(format: "%.1f", raw).leftPad(10)
+            line += String(format: "%.2fx", versusRaw).leftPad(9) + String(format: "%.1f", floorValue).leftPad(10)
+            line += String(format: "%.2fx", versusFloor).leftPad(10) + "  " + target
+            print(line)
         }
     }
 

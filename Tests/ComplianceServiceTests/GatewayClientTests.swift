@@ -113,6 +113,22 @@ struct GatewayClientTests {
         }
         #expect(played == file, "the upload, interleaved with 160 other calls, arrived whole")
     }
+
+    @Test("A lone caller's call ends at its deadline, not at the server's answer; while one thread waits for a slow answer, others' answers and a non-blocking call's reach them — under ASan+UBSan and TSan",
+          arguments: ["1", "thread"])
+    func deadlinesAndHandOff(sanitize: String) async throws {
+        let example = try await Self.build(sanitize: sanitize)
+        let folder = (example as NSString).deletingLastPathComponent
+        let fixture = try EchoFixture()
+        let credentials = try fixture.pki.credentials(for: TemporaryPKI.identity("gateway", "telephony"))
+        let result = try await run("\(folder)/calltrace-deadline-test", [
+            "127.0.0.1", "\(fixture.server.port)", credentials.certificateChainPath, credentials.privateKeyPath, credentials.trustRootsPath,
+            EchoFixture.serverIdentity,
+        ], environment: ["ASAN_OPTIONS": "detect_leaks=1", "TSAN_OPTIONS": "halt_on_error=1"])
+        #expect(result.status == 0 && result.stdout.contains("deadline_code=DEADLINE_EXCEEDED") && result.stdout.contains("handoff=1"),
+                "\(result.stdout)\n\(result.stderr)")
+        #expect(!result.stderr.contains("Sanitizer"), "\(result.stderr)")
+    }
 }
 
 @Suite("The Swift client module: CallTraceConnections from a file and the environment", .serialized)

@@ -81,8 +81,8 @@ typedef struct pending ct_call;
 int ct_call_begin(ct_client *client, const char *method, const ct_metadata *metadata, size_t metadata_count, const uint8_t *request,
                   size_t request_size, ct_call **call, ct_status *status);
 
-/* A descriptor (eventfd) that becomes readable when a call of this client ends; read 8 bytes
- * from it to clear it, then ask ct_call_result of the calls waited for. */
+/* A descriptor (eventfd) that becomes readable when a call begun with ct_call_begin ends; read
+ * 8 bytes from it to clear it, then ask ct_call_result of the calls waited for. */
 int ct_client_event_fd(ct_client *client);
 
 /* CT_PENDING while the call runs; else its code, with `*response` malloc'd on success (free it).

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -43,7 +45,7 @@ typedef struct pending pending;
 
 struct ct_client {
     pthread_mutex_t lock;      /* guards everything below */
-    pthread_cond_t changed;    /* a call ended, or may send again */
+    pthread_cond_t changed;    /* the reader stopped reading (the I/O thread waits for it at close) */
     char *host, *certificate_file, *private_key_file, *ca_file, *server_identity;
     int port, timeout_ms, max_retries;
     SSL_CTX *ctx;
@@ -52,6 +54,8 @@ struct ct_client {
     int connected, stopping;
     pthread_t io;
     int io_started;            /* a thread to join */
+    int reader;                /* a caller is reading the socket for its own answer (see wait_call) */
+    int io_watching;           /* the I/O thread is (or is about to be) polling the socket for input */
     int wake_fd;               /* eventfd: frames queued, or stop */
     int event_fd;              /* eventfd: some call ended (the non-blocking API) */
     uint8_t *out, *in;         /* bytes to write; bytes read, not yet a whole frame */
@@ -181,7 +185,11 @@ static int tcp_connect(const char *host, int port, int64_t deadline) {
         if (connect(fd, entry->ai_addr, entry->ai_addrlen) != 0) {
             close(fd);
             fd = -1;
+            continue;
         }
+        /* Each frame is one write: sent at once, not held back for the peer's ACK of the last. */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
     freeaddrinfo(list);
     return fd;
@@ -209,14 +217,20 @@ static int server_is(SSL *ssl, const char *expected, char *presented, size_t pre
     return match;
 }
 
-/* ---------------------------------------------------------------- the connection's I/O thread
+/* ---------------------------------------------------------------- reading and writing
  *
- * Once connected, one thread per client does all the TLS reading and writing (an SSL object is
- * not for two threads at once): it writes the frames callers queue, splits what it reads into
- * frames and hands each to its call, grants window updates, and ends calls at their deadlines.
- * Callers queue frames and wait on the client's condition variable; the non-blocking API waits
- * on `event_fd` instead. When the connection fails, every call in flight ends with UNAVAILABLE
- * and the thread ends; the next call connects again.
+ * One SSL object serves every call of a client, and it is touched only under the client's lock
+ * (an SSL object is not for two threads at once); nobody holds the lock while waiting in poll.
+ *
+ * A caller writes the frames it queues itself, at once. A blocking caller waiting for its answer
+ * reads the socket itself while no other thread does (the "reader": leader and followers), and
+ * hands every frame it reads to its call, so an answer reaches a lone caller with no thread in
+ * between. Callers who find a reader wait on the condition variable; when the reader's own call
+ * ends, one of them takes over, or the connection's I/O thread does. That thread reads whenever no
+ * caller does (answers to the non-blocking API, goaways), writes what the socket could not take
+ * at once, and ends calls at their deadlines; the non-blocking API waits on `event_fd`. When the
+ * connection fails, every call in flight ends with UNAVAILABLE and the thread ends; the next call
+ * connects again.
  */
 
 struct pending {
@@ -226,6 +240,9 @@ struct pending {
     int64_t deadline;
     int64_t window;      /* message bytes we may still send (client streaming) */
     int linked;          /* in the client's list of calls in flight */
+    int notifies;        /* begun with ct_call_begin: its end makes event_fd readable */
+    int waiting;         /* a caller waits on `ready` (a follower of the reader) */
+    pthread_cond_t ready; /* signalled when it ends, may send again, or may become the reader */
     int done;
     int code;
     char message[512];
@@ -251,8 +268,8 @@ static void end_call(ct_client *client, pending *call, int code, const char *mes
     call->done = 1;
     call->code = code;
     snprintf(call->message, sizeof call->message, "%s", message ? message : "");
-    pthread_cond_broadcast(&client->changed);
-    wake(client->event_fd);
+    if (call->waiting) pthread_cond_signal(&call->ready);
+    if (call->notifies) wake(client->event_fd);
 }
 
 static void unlink_call(ct_client *client, pending *call) {
@@ -274,7 +291,7 @@ static void connection_lost(ct_client *client, int code, const char *message) {
     client->in_size = 0;
 }
 
-/* Lock held: a frame queued for the I/O thread. */
+/* Lock held: a frame queued; `send_queued` writes it. */
 static int enqueue(ct_client *client, const Frame *frame) {
     size_t size = calltrace__rpc__v1__frame__get_packed_size(frame);
     if (client->peer_max_frame && size > client->peer_max_frame) return 0;
@@ -293,7 +310,6 @@ static int enqueue(ct_client *client, const Frame *frame) {
     at[3] = (uint8_t)size;
     calltrace__rpc__v1__frame__pack(frame, at + 4);
     client->out_size += size + 4;
-    wake(client->wake_fd);
     return 1;
 }
 
@@ -314,7 +330,7 @@ static void dispatch(ct_client *client, const Frame *frame) {
     if (!call || call->done) return;  /* a call we gave up on */
     if (frame->window_update_bytes) {
         call->window += frame->window_update_bytes;
-        pthread_cond_broadcast(&client->changed);
+        if (call->waiting) pthread_cond_signal(&call->ready);
     }
     if (!frame->status) return;
     int code = frame->status->code > 16 ? CT_UNKNOWN : (int)frame->status->code;
@@ -351,82 +367,116 @@ static int64_t expire_calls(ct_client *client) {
     return next - now;
 }
 
+/* Lock held: writes queued bytes as far as the socket takes them. Returns -1 when the
+ * connection broke; otherwise 0, with `*events` saying what to poll for before writing more
+ * (POLLOUT, or POLLIN when TLS must read first), or 0 when all is written. */
+static int flush_out(ct_client *client, short *events) {
+    *events = 0;
+    while (client->out_sent < client->out_size) {
+        size_t left = client->out_size - client->out_sent;
+        int n = SSL_write(client->ssl, client->out + client->out_sent, left > INT32_MAX ? INT32_MAX : (int)left);
+        if (n > 0) {
+            client->out_sent += (size_t)n;
+            continue;
+        }
+        int error = SSL_get_error(client->ssl, n);
+        if (error == SSL_ERROR_WANT_WRITE) *events = POLLOUT;
+        else if (error == SSL_ERROR_WANT_READ) *events = POLLIN;
+        else return -1;
+        break;
+    }
+    if (client->out_sent == client->out_size) client->out_sent = client->out_size = 0;
+    return 0;
+}
+
+/* Lock held: reads what has arrived and hands each whole frame to its call. -1 when the
+ * connection broke. */
+static int read_in(ct_client *client) {
+    for (;;) {
+        if (client->in_capacity - client->in_size < (16u << 10)) {
+            size_t capacity = client->in_capacity ? client->in_capacity * 2 : 64u << 10;
+            uint8_t *grown = realloc(client->in, capacity);
+            if (!grown) return -1;
+            client->in = grown;
+            client->in_capacity = capacity;
+        }
+        size_t room = client->in_capacity - client->in_size;
+        int n = SSL_read(client->ssl, client->in + client->in_size, room > INT32_MAX ? INT32_MAX : (int)room);
+        if (n <= 0) {
+            int error = SSL_get_error(client->ssl, n);
+            if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) break;
+            return -1;
+        }
+        client->in_size += (size_t)n;
+    }
+    size_t offset = 0;
+    while (client->connected) {
+        Frame *frame = NULL;
+        size_t used = 0;
+        const char *reason = NULL;
+        int result = ct_frames_next(client->in + offset, client->in_size - offset, CT_MAX_FRAME, &used, &frame, &reason);
+        if (result < 0) return -1;
+        if (result == 0) break;
+        dispatch(client, frame);
+        calltrace__rpc__v1__frame__free_unpacked(frame, NULL);
+        offset += used;
+    }
+    if (client->connected && offset > 0) {
+        memmove(client->in, client->in + offset, client->in_size - offset);
+        client->in_size -= offset;
+    }
+    return 0;
+}
+
+/* Lock held: the connection broke; its calls end, and the I/O thread closes it. */
+static void broke(ct_client *client) {
+    char message[200];
+    snprintf(message, sizeof message, "the connection to %s:%d was lost", client->host, client->port);
+    connection_lost(client, CT_UNAVAILABLE, message);
+    wake(client->wake_fd);
+}
+
+/* Lock held: frames just queued leave now, from this thread. What the socket cannot take yet,
+ * the I/O thread writes when it can; with `answer_read` the I/O thread is also told to read,
+ * unless a reader is at work or it already watches the socket. */
+static void send_queued(ct_client *client, int answer_read) {
+    short events = 0;
+    if (flush_out(client, &events) < 0) {
+        broke(client);
+        return;
+    }
+    if (client->out_size || (answer_read && !client->reader && !client->io_watching)) wake(client->wake_fd);
+}
+
 static void *io_main(void *argument) {
     ct_client *client = argument;
-    uint8_t buffer[64 << 10];
     pthread_mutex_lock(&client->lock);
     while (client->connected && !client->stopping) {
-        int want_write = 0, write_waits_for_read = 0, failed = 0;
-        /* Write what is queued, as far as the socket takes it. */
-        while (client->out_sent < client->out_size) {
-            size_t left = client->out_size - client->out_sent;
-            int n = SSL_write(client->ssl, client->out + client->out_sent, left > INT32_MAX ? INT32_MAX : (int)left);
-            if (n > 0) {
-                client->out_sent += (size_t)n;
-                continue;
-            }
-            int error = SSL_get_error(client->ssl, n);
-            if (error == SSL_ERROR_WANT_WRITE) want_write = 1;
-            else if (error == SSL_ERROR_WANT_READ) write_waits_for_read = 1;
-            else failed = 1;
-            break;
-        }
-        if (client->out_sent == client->out_size) client->out_sent = client->out_size = 0;
-        /* Read what has arrived, and hand out whole frames. */
-        while (!failed) {
-            int n = SSL_read(client->ssl, buffer, sizeof buffer);
-            if (n <= 0) {
-                int error = SSL_get_error(client->ssl, n);
-                if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) failed = 1;
-                break;
-            }
-            if (client->in_size + (size_t)n > client->in_capacity) {
-                size_t capacity = client->in_capacity ? client->in_capacity : 64 << 10;
-                while (capacity < client->in_size + (size_t)n) capacity *= 2;
-                uint8_t *grown = realloc(client->in, capacity);
-                if (!grown) {
-                    failed = 1;
-                    break;
-                }
-                client->in = grown;
-                client->in_capacity = capacity;
-            }
-            memcpy(client->in + client->in_size, buffer, (size_t)n);
-            client->in_size += (size_t)n;
-        }
-        size_t offset = 0;
-        while (!failed && client->connected) {
-            Frame *frame = NULL;
-            size_t used = 0;
-            const char *reason = NULL;
-            int result = ct_frames_next(client->in + offset, client->in_size - offset, CT_MAX_FRAME, &used, &frame, &reason);
-            if (result < 0) failed = 1;
-            if (result <= 0) break;
-            dispatch(client, frame);
-            calltrace__rpc__v1__frame__free_unpacked(frame, NULL);
-            offset += used;
-        }
-        if (client->connected && offset > 0) {
-            memmove(client->in, client->in + offset, client->in_size - offset);
-            client->in_size -= offset;
-        }
-        if (failed) {
-            char message[200];
-            snprintf(message, sizeof message, "the connection to %s:%d was lost", client->host, client->port);
-            connection_lost(client, CT_UNAVAILABLE, message);
+        short events = 0;
+        if (flush_out(client, &events) < 0 || (!client->reader && read_in(client) < 0)) {
+            broke(client);
             break;
         }
         if (!client->connected) break;
         int64_t timeout = expire_calls(client);
         /* Cancels just queued by expiry go out at once; a write that waits for the peer waits in poll. */
-        if (client->out_sent < client->out_size && !want_write && !write_waits_for_read) continue;
-        struct pollfd fds[2] = {{.fd = client->fd, .events = (short)(POLLIN | (want_write ? POLLOUT : 0))}, {.fd = client->wake_fd, .events = POLLIN}};
+        if (client->out_size && !events) continue;
+        /* While a caller reads, this thread watches the socket only for a write that must wait. */
+        int watch = !client->reader;
+        client->io_watching = watch;
+        struct pollfd fds[2] = {{.fd = watch || events ? client->fd : -1, .events = (short)((watch ? POLLIN : 0) | events)},
+                                {.fd = client->wake_fd, .events = POLLIN}};
         pthread_mutex_unlock(&client->lock);
         poll(fds, 2, timeout < 1 ? 1 : (int)timeout);
         if (fds[1].revents & POLLIN) drain(client->wake_fd);
         pthread_mutex_lock(&client->lock);
+        client->io_watching = 0;
     }
-    /* Connection over: this thread owns the TLS state and closes it. */
+    /* Connection over: this thread owns the TLS state and closes it, once no caller reads it. */
+    while (client->reader) {
+        shutdown(client->fd, SHUT_RDWR);  /* the reader's poll returns */
+        pthread_cond_wait(&client->changed, &client->lock);
+    }
     if (client->ssl) {
         if (!client->stopping) SSL_set_quiet_shutdown(client->ssl, 1);
         SSL_shutdown(client->ssl);
@@ -571,9 +621,10 @@ void ct_client_free(ct_client *client) {
 
 /* ---------------------------------------------------------------- calls */
 
-/* Lock held: a new call (connecting first if needed), its header and first message queued. */
+/* Lock held: a new call (connecting first if needed), its header and first message sent;
+ * `waits` when the caller will wait for the answer in `wait_call`. */
 static int open_call(ct_client *client, pending **opened, const char *method, const ct_metadata *metadata, size_t metadata_count,
-                     const uint8_t *message, size_t message_size, int end_stream, ct_status *status) {
+                     const uint8_t *message, size_t message_size, int end_stream, int waits, ct_status *status) {
     *opened = NULL;
     int64_t deadline = now_ms() + client->timeout_ms;
     if (!client->connected) {
@@ -605,6 +656,8 @@ static int open_call(ct_client *client, pending **opened, const char *method, co
     Frame frame;
     calltrace__rpc__v1__frame__init(&frame);
     call->client = client;
+    call->notifies = !waits;
+    pthread_cond_init(&call->ready, NULL);
     call->id = client->next_call_id++;
     call->deadline = deadline;
     call->window = client->peer_window - (int64_t)message_size;
@@ -618,6 +671,7 @@ static int open_call(ct_client *client, pending **opened, const char *method, co
     free(entries);
     free(pointers);
     if (!queued) {
+        pthread_cond_destroy(&call->ready);
         free(call);
         return fail(status, CT_RESOURCE_EXHAUSTED, "the request is larger than the server accepts, or memory ran out");
     }
@@ -625,17 +679,63 @@ static int open_call(ct_client *client, pending **opened, const char *method, co
     client->calls = call;
     call->linked = 1;
     *opened = call;
+    /* A caller who waits for the answer reads it itself; otherwise the I/O thread must. */
+    send_queued(client, !waits);
     return CT_OK;
 }
 
-/* Lock held: waits until the call ends (or, with `until_window`, until it may send again). */
+static int finished(const pending *call, int until_window) { return call->done || (until_window && call->window > 0); }
+
+/* Lock held: waits until the call ends (or, with `until_window`, until it may send again),
+ * reading the socket itself while no other thread does. */
 static void wait_call(ct_client *client, pending *call, int until_window) {
-    while (!call->done && !(until_window && call->window > 0)) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 1;  /* the I/O thread ends calls at their deadlines; this only re-checks */
-        pthread_cond_timedwait(&client->changed, &client->lock, &until);
-        if (!client->connected && !call->done) end_call(client, call, CT_UNAVAILABLE, "the connection closed");
+    while (!finished(call, until_window)) {
+        if (!client->connected) {
+            end_call(client, call, CT_UNAVAILABLE, "the connection closed");
+            break;
+        }
+        if (client->reader) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;  /* the reader ends calls at their deadlines; this only re-checks */
+            call->waiting = 1;
+            pthread_cond_timedwait(&call->ready, &client->lock, &until);
+            call->waiting = 0;
+            continue;
+        }
+        client->reader = 1;
+        /* Just after a request nothing is there to read yet: poll before the first read, unless
+         * OpenSSL already holds bytes (poll would not announce them). */
+        int readable = SSL_has_pending(client->ssl) || client->in_size > 0;
+        while (!finished(call, until_window) && client->connected) {
+            short events = 0;
+            if (flush_out(client, &events) < 0 || (readable && read_in(client) < 0)) {
+                broke(client);
+                break;
+            }
+            readable = 1;
+            if (finished(call, until_window) || !client->connected) break;
+            int64_t timeout = expire_calls(client);
+            if (finished(call, until_window)) break;
+            if (client->out_size && !events) continue;
+            struct pollfd fd = {.fd = client->fd, .events = (short)(POLLIN | events)};
+            pthread_mutex_unlock(&client->lock);
+            poll(&fd, 1, timeout < 1 ? 1 : (int)timeout);
+            pthread_mutex_lock(&client->lock);
+        }
+        client->reader = 0;
+        pthread_cond_broadcast(&client->changed);
+        /* Others wait for answers: a follower reads next; the I/O thread reads for the rest. */
+        int followed = 0, others = 0;
+        for (pending *other = client->calls; other; other = other->next) {
+            if (other == call || other->done) continue;
+            others = 1;
+            if (other->waiting && !followed) {
+                pthread_cond_signal(&other->ready);
+                followed = 1;
+            }
+        }
+        if (others && !followed) wake(client->wake_fd);
     }
 }
 
@@ -655,6 +755,7 @@ static int take_result(ct_client *client, pending *call, uint8_t **response, siz
         fail(status, code, "%s", call->message);
     }
     free(call->response);
+    pthread_cond_destroy(&call->ready);
     free(call);
     return code;
 }
@@ -678,7 +779,7 @@ int ct_call_unary(ct_client *client, const char *method, const ct_metadata *meta
         if (attempt > 0) backoff(attempt - 1);
         pthread_mutex_lock(&client->lock);
         pending *call = NULL;
-        code = open_call(client, &call, method, metadata, metadata_count, request, request_size, 1, status);
+        code = open_call(client, &call, method, metadata, metadata_count, request, request_size, 1, 1, status);
         if (code == CT_OK) {
             wait_call(client, call, 0);
             code = take_result(client, call, response, response_size, status);
@@ -697,7 +798,7 @@ static int begin(ct_client *client, const char *method, const ct_metadata *metad
     if (!client || !method || !call) return fail(status, CT_INVALID_ARGUMENT, "client, method and call are required");
     pthread_mutex_lock(&client->lock);
     pending *opened = NULL;
-    int code = open_call(client, &opened, method, metadata, metadata_count, message, message_size, end_stream, status);
+    int code = open_call(client, &opened, method, metadata, metadata_count, message, message_size, end_stream, !end_stream, status);
     pthread_mutex_unlock(&client->lock);
     *call = opened;
     return code;
@@ -726,7 +827,10 @@ int ct_stream_send(ct_call *call, const uint8_t *message, size_t size, ct_status
         frame.message.len = size;
         if (!enqueue(client, &frame)) code = fail(status, CT_RESOURCE_EXHAUSTED, "the message is larger than the server accepts, or memory ran out");
         call->window -= (int64_t)size;
-        if (code == CT_OK) succeed(status);
+        if (code == CT_OK) {
+            send_queued(client, 0);
+            succeed(status);
+        }
     }
     pthread_mutex_unlock(&client->lock);
     return code;
@@ -742,6 +846,7 @@ int ct_stream_finish(ct_call *call, uint8_t **response, size_t *response_size, c
         end.call_id = call->id;
         end.end_stream = 1;
         if (!enqueue(client, &end)) end_call(client, call, CT_RESOURCE_EXHAUSTED, "out of memory");
+        else send_queued(client, 0);
     }
     call->deadline = now_ms() + client->timeout_ms;
     wait_call(client, call, 0);
@@ -796,12 +901,13 @@ void ct_call_free(ct_call *call) {
             calltrace__rpc__v1__frame__init(&cancel);
             cancel.call_id = call->id;
             cancel.cancel = 1;
-            enqueue(client, &cancel);
+            if (enqueue(client, &cancel)) send_queued(client, 0);
         }
         unlink_call(client, call);
     }
     pthread_mutex_unlock(&client->lock);
     free(call->response);
+    pthread_cond_destroy(&call->ready);
     free(call);
 }
 

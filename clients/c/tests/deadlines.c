@@ -1,0 +1,153 @@
+/*
+ * calltrace-deadline-test HOST PORT CERT KEY CA SERVER_IDENTITY
+ *
+ * Against the test suite's echo service (whose Echo waits delay_ms before answering): the
+ * paths a blocking caller takes when it reads the socket for its own answer.
+ *   deadline   a lone call that outlives the client's timeout ends DEADLINE_EXCEEDED at its
+ *              deadline, not at the server's answer; the next call on the client succeeds.
+ *   handoff    while one thread waits 1.5 s for a slow answer (reading the socket), eight
+ *              threads make 25 quick calls each and a non-blocking call is collected through
+ *              the event descriptor: every answer reaches its caller.
+ * Prints `key=value` lines; exits 0 when all hold. Run by the suite under ASan+UBSan and TSan.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "calltrace.h"
+#include "calltrace/testing/v1/echo.pb-c.h"
+
+static ct_client *client;
+static int failures;
+static pthread_mutex_t failures_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void failed(const char *what, int code, const char *message) {
+    pthread_mutex_lock(&failures_lock);
+    failures++;
+    fprintf(stderr, "%s: %s: %s\n", what, ct_code_name(code), message);
+    pthread_mutex_unlock(&failures_lock);
+}
+
+static double now_ms(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec * 1e3 + now.tv_nsec / 1e6;
+}
+
+/* An Echo request of `payload` answered after `delay_ms`. */
+static size_t echo_request(uint8_t *out, const char *payload, uint32_t delay_ms) {
+    Calltrace__Testing__V1__EchoRequest message;
+    calltrace__testing__v1__echo_request__init(&message);
+    message.payload.data = (uint8_t *)payload;
+    message.payload.len = strlen(payload);
+    message.delay_ms = delay_ms;
+    return calltrace__testing__v1__echo_request__pack(&message, out);
+}
+
+/* One blocking Echo; CT_OK only when the answer carries `payload` back. */
+static int echo(const char *payload, uint32_t delay_ms, ct_status *status) {
+    uint8_t request[256], *response = NULL;
+    size_t size = 0;
+    int code = ct_call_unary(client, "/calltrace.testing.v1.EchoService/Echo", NULL, 0, request, echo_request(request, payload, delay_ms), 0,
+                             &response, &size, status);
+    if (code == CT_OK) {
+        Calltrace__Testing__V1__EchoResponse *answer = calltrace__testing__v1__echo_response__unpack(NULL, size, response);
+        if (!answer || answer->payload.len != strlen(payload) || memcmp(answer->payload.data, payload, answer->payload.len) != 0) {
+            code = CT_DATA_LOSS;
+            snprintf(status->message, sizeof status->message, "another call's answer");
+        }
+        if (answer) calltrace__testing__v1__echo_response__free_unpacked(answer, NULL);
+    }
+    free(response);
+    return code;
+}
+
+static void *slow(void *unused) {
+    (void)unused;
+    ct_status status;
+    int code = echo("slow", 1500, &status);
+    if (code != CT_OK) failed("slow", code, status.message);
+    return NULL;
+}
+
+static void *quick(void *number) {
+    char payload[32];
+    for (int i = 0; i < 25; i++) {
+        snprintf(payload, sizeof payload, "quick-%d-%d", *(int *)number, i);
+        ct_status status;
+        int code = echo(payload, 0, &status);
+        if (code != CT_OK) failed("quick", code, status.message);
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 7) {
+        fprintf(stderr, "usage: %s HOST PORT CERT KEY CA SERVER_IDENTITY\n", argv[0]);
+        return 2;
+    }
+    ct_config config = {0};
+    config.host = argv[1];
+    config.port = atoi(argv[2]);
+    config.certificate_file = argv[3];
+    config.private_key_file = argv[4];
+    config.ca_file = argv[5];
+    config.server_identity = argv[6];
+    config.timeout_ms = 300;
+    ct_status status;
+    client = ct_client_new(&config, &status);
+    if (!client) {
+        fprintf(stderr, "client: %s\n", status.message);
+        return 1;
+    }
+
+    /* deadline: the server would answer after 20 s; the caller hears at 300 ms. */
+    double started = now_ms();
+    int code = echo("late", 20000, &status);
+    double waited = now_ms() - started;
+    printf("deadline_code=%s\ndeadline_ms=%.0f\n", ct_code_name(code), waited);
+    if (code != CT_DEADLINE_EXCEEDED || waited < 290 || waited > 10000) failed("deadline", code, status.message);
+    code = echo("after", 0, &status);
+    if (code != CT_OK) failed("after the deadline", code, status.message);
+    ct_client_free(client);
+
+    /* handoff: one slow reader, many followers, one non-blocking call. */
+    config.timeout_ms = 30000;
+    client = ct_client_new(&config, &status);
+    if (!client || echo("connect", 0, &status) != CT_OK) {
+        fprintf(stderr, "client: %s\n", status.message);
+        return 1;
+    }
+    pthread_t reader, threads[8];
+    int numbers[8];
+    pthread_create(&reader, NULL, slow, NULL);
+    for (int i = 0; i < 8; i++) {
+        numbers[i] = i;
+        pthread_create(&threads[i], NULL, quick, &numbers[i]);
+    }
+    uint8_t request[64];
+    ct_call *call = NULL;
+    code = ct_call_begin(client, "/calltrace.testing.v1.EchoService/Echo", NULL, 0, request, echo_request(request, "nonblocking", 100), &call, &status);
+    if (code != CT_OK) failed("begin", code, status.message);
+    uint8_t *response = NULL;
+    size_t size = 0;
+    while (call && (code = ct_call_result(call, &response, &size, &status)) == CT_PENDING) {
+        struct pollfd ready = {.fd = ct_client_event_fd(client), .events = POLLIN};
+        poll(&ready, 1, 5000);
+        uint64_t count;
+        if (ready.revents & POLLIN && read(ready.fd, &count, sizeof count) < 0) break;
+    }
+    if (code != CT_OK) failed("non-blocking", code, status.message);
+    free(response);
+    ct_call_free(call);
+    for (int i = 0; i < 8; i++) pthread_join(threads[i], NULL);
+    pthread_join(reader, NULL);
+    ct_client_free(client);
+    printf("handoff=%d\n", failures == 0);
+    return failures == 0 ? 0 : 1;
+}
