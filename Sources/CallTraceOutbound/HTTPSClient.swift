@@ -1,17 +1,43 @@
 import CCurl
 import Foundation
 
+/// A request body produced while it is sent (audio streamed from media to a provider, never
+/// whole in memory). The transfer's own thread calls `read`, which blocks until bytes are there
+/// and returns 0 at the end; a throw aborts the transfer. `transferEnded` is called once the
+/// transfer reads no more, whether it finished or failed, so the producer can stop.
+public protocol HTTPSBodySource: AnyObject, Sendable {
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+    func transferEnded()
+}
+
+/// What a request sends: bytes at hand, or `length` bytes from a source.
+public enum HTTPSBody: Sendable {
+    case bytes(Data)
+    case stream(length: Int, HTTPSBodySource)
+
+    var length: Int {
+        switch self {
+        case .bytes(let data): data.count
+        case .stream(let length, _): length
+        }
+    }
+}
+
 /// One HTTPS request to a sub-processor's API.
 public struct HTTPSRequest: Sendable {
     public var url: String
     public var method = "POST"
     /// Name and value; never logged (they carry API keys).
     public var headers: [(String, String)]
-    public var body: Data
+    public var body: HTTPSBody
     /// The whole exchange, connection included.
     public var timeout: Duration
 
     public init(url: String, headers: [(String, String)], body: Data, timeout: Duration = .seconds(120)) {
+        self.init(url: url, headers: headers, body: .bytes(body), timeout: timeout)
+    }
+
+    public init(url: String, headers: [(String, String)], body: HTTPSBody, timeout: Duration = .seconds(120)) {
         self.url = url
         self.headers = headers
         self.body = body
@@ -71,6 +97,7 @@ public struct CurlHTTPS: HTTPSTransport {
         CurlGlobal.ready()
         let host = URL(string: request.url).flatMap(\.host) ?? "the server"
         guard request.url.hasPrefix("https://") else { throw HTTPSError("\(host): only https:// URLs are used") }
+        defer { if case .stream(_, let source) = request.body { source.transferEnded() } }
         guard let handle = curl_easy_init() else { throw HTTPSError("cannot create an HTTPS transfer") }
         defer { curl_easy_cleanup(handle) }
         var list: UnsafeMutablePointer<curl_slist>?
@@ -94,7 +121,7 @@ public struct CurlHTTPS: HTTPSTransport {
                     ct_curl_set_long(handle, CURLOPT_TIMEOUT_MS, Int(request.timeout.components.seconds * 1000)),
                     ct_curl_set_list(handle, CURLOPT_HTTPHEADER, list),
                     ct_curl_set_long(handle, CURLOPT_POST, 1),
-                    ct_curl_set_long(handle, CURLOPT_POSTFIELDSIZE_LARGE, request.body.count),
+                    ct_curl_set_long(handle, CURLOPT_POSTFIELDSIZE_LARGE, request.body.length),
                     ct_curl_set_callback(handle, CURLOPT_READFUNCTION, readBody),
                     ct_curl_set_pointer(handle, CURLOPT_READDATA, context),
                     ct_curl_set_callback(handle, CURLOPT_WRITEFUNCTION, writeBody),
@@ -109,6 +136,7 @@ public struct CurlHTTPS: HTTPSTransport {
             }
         }
         guard outcome == CURLE_OK else {
+            if let failure = exchange.sourceFailure { throw failure }
             if exchange.tooLarge { throw HTTPSError("\(host) answered with more than \(maxResponseBytes >> 20) MiB") }
             throw HTTPSError("\(host): \(String(cString: curl_easy_strerror(outcome)))")
         }
@@ -120,14 +148,16 @@ public struct CurlHTTPS: HTTPSTransport {
 
 /// The body being sent and the answer being received.
 private final class Exchange {
-    let body: Data
+    let body: HTTPSBody
     var offset = 0
+    /// Why the body's source stopped the transfer, reported instead of curl's "aborted".
+    var sourceFailure: (any Error)?
     let limit: Int
     var received = Data()
     var headers: [String: String] = [:]
     var tooLarge = false
 
-    init(body: Data, limit: Int) {
+    init(body: HTTPSBody, limit: Int) {
         self.body = body
         self.limit = limit
     }
@@ -136,13 +166,23 @@ private final class Exchange {
 private func readBody(_ buffer: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?) -> Int {
     guard let buffer, let context else { return 0 }
     let exchange = Unmanaged<Exchange>.fromOpaque(context).takeUnretainedValue()
-    let n = min(size * count, exchange.body.count - exchange.offset)
-    guard n > 0 else { return 0 }
-    exchange.body.withUnsafeBytes { source in
-        UnsafeMutableRawPointer(buffer).copyMemory(from: source.baseAddress! + exchange.offset, byteCount: n)
+    switch exchange.body {
+    case .bytes(let body):
+        let n = min(size * count, body.count - exchange.offset)
+        guard n > 0 else { return 0 }
+        body.withUnsafeBytes { source in
+            UnsafeMutableRawPointer(buffer).copyMemory(from: source.baseAddress! + exchange.offset, byteCount: n)
+        }
+        exchange.offset += n
+        return n
+    case .stream(_, let source):
+        do {
+            return try source.read(into: UnsafeMutableRawBufferPointer(start: buffer, count: size * count))
+        } catch {
+            exchange.sourceFailure = error
+            return Int(CURL_READFUNC_ABORT)
+        }
     }
-    exchange.offset += n
-    return n
 }
 
 private func writeBody(_ buffer: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?) -> Int {

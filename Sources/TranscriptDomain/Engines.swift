@@ -5,9 +5,11 @@ import Foundation
 
 typealias Segment = Calltrace_Transcript_V1_Segment
 
-/// Audio to transcribe, as media stores it.
+/// Audio to transcribe, as media stores it: `size` bytes arriving in `body` while the engine
+/// sends them on (never whole in memory).
 struct AudioInput: Sendable {
-    let data: Data
+    let size: Int
+    let body: StreamedBody
     /// e.g. `audio/wav`, `audio/mpeg`, `audio/ogg`.
     let contentType: String
     /// 2: one party per channel.
@@ -69,7 +71,8 @@ struct DeepgramEngine: TranscriptionEngine {
     func transcribe(_ audio: AudioInput, model: String, language: String) async throws -> [Segment] {
         let response = try await transport.send(HTTPSRequest(
             url: url(channels: audio.channels, model: model, language: language),
-            headers: [("Authorization", "Token \(apiKey)"), ("Content-Type", audio.contentType)], body: audio.data, timeout: .seconds(600)))
+            headers: [("Authorization", "Token \(apiKey)"), ("Content-Type", audio.contentType)], body: .stream(length: audio.size, audio.body),
+            timeout: .seconds(600)))
         try ProviderAnswer.check(response, provider: "deepgram")
         return try Self.segments(response.body, channels: audio.channels)
     }

@@ -1,4 +1,5 @@
 import CallTraceAPI
+import CallTraceOutbound
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
@@ -116,32 +117,41 @@ struct SuppressionHandler: Calltrace_Transcript_V1_SuppressionServiceHandler {
 /// Media, as the transcript service reaches it: audio to transcribe, ranges to mute.
 struct MediaRecordings: RecordingAccess {
     let client: Calltrace_Media_V1_RecordingServiceClient
-    /// The largest recording transcription fetches whole (the engines take the file in one request).
+    /// The largest recording sent for transcription (the engines take the file in one request).
     static let maxBytes: UInt64 = 512 << 20
+    /// Audio waiting between media and the engine, at most.
+    static let bufferedBytes = 1 << 20
 
-    func audio(org: String, recording: String) async throws -> AudioInput {
+    /// Media's playback goes straight on to the engine through a small buffer: the service never
+    /// holds a recording whole. A failure of either side ends both, with the first cause.
+    func withAudio<T: Sendable>(org: String, recording: String, _ use: @escaping @Sendable (AudioInput) async throws -> T) async throws -> T {
         try await client.playRecording(.with { $0.orgID = org; $0.recordingID = recording; $0.reason = "transcription" },
                                        options: CallOptions(timeout: .seconds(600))) { stream in
-            var data = Data()
-            var format = Calltrace_Media_V1_AudioFormat.unspecified
-            var channels = 1
-            for try await message in stream {
-                if message.hasRecording {
-                    guard message.recording.sizeBytes <= Self.maxBytes else {
-                        throw PermanentJobFailure("recording \(recording) is larger than \(Self.maxBytes >> 20) MiB; it is not transcribed")
-                    }
-                    format = message.recording.format
-                    channels = Int(message.recording.channels)
-                    data.reserveCapacity(Int(message.recording.sizeBytes))
-                }
-                data += message.data
+            var messages = stream.makeAsyncIterator()
+            guard let first = try await messages.next(), first.hasRecording else {
+                throw RetryLater("media sent recording \(recording) without its description", after: .seconds(60))
             }
-            let type: String = switch format {
+            guard first.recording.sizeBytes <= Self.maxBytes else {
+                throw PermanentJobFailure("recording \(recording) is larger than \(Self.maxBytes >> 20) MiB; it is not transcribed")
+            }
+            let type: String = switch first.recording.format {
             case .mp3: "audio/mpeg"
             case .opus: "audio/ogg"
             default: "audio/wav"
             }
-            return AudioInput(data: data, contentType: type, channels: channels)
+            let body = StreamedBody(capacity: Self.bufferedBytes)
+            let audio = AudioInput(size: Int(first.recording.sizeBytes), body: body, contentType: type, channels: Int(first.recording.channels))
+            async let answer = use(audio)
+            do {
+                var reading = await body.write(first.data)
+                while reading, let message = try await messages.next() { reading = await body.write(message.data) }
+                body.finish()
+            } catch {
+                body.fail(error)
+                _ = try? await answer
+                throw error
+            }
+            return try await answer
         }
     }
 

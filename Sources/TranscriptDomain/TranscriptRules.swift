@@ -7,7 +7,8 @@ import Foundation
 /// Where transcription gets its audio, and where it sends the time ranges to mute: media,
 /// through its typed client, as the transcript service.
 protocol RecordingAccess: Sendable {
-    func audio(org: String, recording: String) async throws -> AudioInput
+    /// Runs `use` on the recording's audio while it streams from media.
+    func withAudio<T: Sendable>(org: String, recording: String, _ use: @escaping @Sendable (AudioInput) async throws -> T) async throws -> T
     func redact(org: String, recording: String, ranges: [(UInt64, UInt64)], reason: String) async throws
 }
 
@@ -205,8 +206,9 @@ struct TranscriptRules: Sendable {
         guard let engine = engines.transcription[settings.engine] else {
             throw PermanentJobFailure("the \(settings.engine) engine is not configured on this deployment")
         }
-        let audio = try await media.audio(org: org, recording: recording)
-        let segments = try await engine.transcribe(audio, model: settings.model, language: settings.language)
+        let segments = try await media.withAudio(org: org, recording: recording) { audio in
+            try await engine.transcribe(audio, model: settings.model, language: settings.language)
+        }
         let redacted = Self.redacted(segments)
         // Mute first: if storing then fails, the retry hears silence where the details were.
         if !redacted.ranges.isEmpty {

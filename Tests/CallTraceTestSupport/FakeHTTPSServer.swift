@@ -55,6 +55,8 @@ public final class FakeHTTPSServer: @unchecked Sendable {
     private let lock = NSLock()
     private var received: [Request] = []
     private var responder: @Sendable (Request) -> Response
+    /// Answered as soon as a request's headers are in, its body never read (then the connection closes).
+    private var earlyAnswer: Response?
 
     /// `credentials`: a certificate for `localhost` (see `TemporaryPKI.serverCertificate`).
     public init(credentials: TLSCredentials, respond: @escaping @Sendable (Request) -> Response) throws {
@@ -84,6 +86,11 @@ public final class FakeHTTPSServer: @unchecked Sendable {
 
     /// The requests received so far.
     public var requests: [Request] { lock.withLock { received } }
+
+    /// From now on answers `response` before reading any body, as a server refusing an upload does.
+    public func answerBeforeReadingBodies(_ response: Response?) {
+        lock.withLock { earlyAnswer = response }
+    }
 
     /// Answers from now on with `respond`.
     public func respond(with respond: @escaping @Sendable (Request) -> Response) {
@@ -123,14 +130,17 @@ public final class FakeHTTPSServer: @unchecked Sendable {
         }
         let length = Int(headers["content-length"] ?? "0") ?? 0
         let bodyStart = headerEnd! + 4
-        while buffer.count < bodyStart + length { if !fill() { return } }
+        let early = lock.withLock { earlyAnswer }
+        if early == nil {
+            while buffer.count < bodyStart + length { if !fill() { return } }
+        }
         let request = Request(method: String(requestLine[0]), target: String(requestLine[1]), headers: headers,
-                              body: Data(buffer[bodyStart..<bodyStart + length]))
+                              body: early == nil ? Data(buffer[bodyStart..<bodyStart + length]) : Data())
         let respond = lock.withLock {
             received.append(request)
             return responder
         }
-        let response = respond(request)
+        let response = early ?? respond(request)
         var text = "HTTP/1.1 \(response.status) \(response.status < 400 ? "OK" : "Error")\r\n"
         for (name, value) in response.headers { text += "\(name): \(value)\r\n" }
         text += "content-length: \(response.body.count)\r\nconnection: close\r\n\r\n"

@@ -36,7 +36,8 @@ struct TranscriptionTests {
         let deployment = try await TranscriptDeployment()
         defer { Task { await deployment.stop() } }
         let (org, admin) = try await prepared(deployment)
-        let audio = wavFile(seconds: 16)
+        // 3.2 MB: the audio passes from media to Deepgram through a 1 MiB buffer, several times over.
+        let audio = wavFile(seconds: 200)
         let recording = try await deployment.recordings().upload(audio, org: org, call: "call-1")
 
         #expect(try await eventually {
@@ -48,7 +49,7 @@ struct TranscriptionTests {
         #expect(request.query["mip_opt_out"] == "true" && request.query["diarize"] == "true" && request.query["multichannel"] == nil)
         #expect(request.query["punctuate"] == "true" && request.query["utterances"] == "true" && request.query["model"] == "nova-2-phonecall")
         #expect(request.headers["authorization"] == "Token dg-secret-key" && request.headers["content-type"] == "audio/wav")
-        #expect(request.body == audio, "the audio media stored, whole")
+        #expect(request.body == audio, "the audio media stored, whole and in order")
 
         let reading = try await self.reading(deployment, org: org, admin: admin)
         let text = reading.transcript.segments.map(\.text).joined(separator: "\n")
@@ -114,6 +115,27 @@ struct TranscriptionTests {
         // Now due: the worker runs it.
         #expect(try await eventually { try await self.reading(deployment, org: org, admin: admin).state == .done })
         #expect(deployment.deepgram.requests.count == 2)
+    }
+
+    @Test("A provider that refuses the audio before reading it ends the transfer and the stream from media: the job says why, and the next one runs")
+    func refusedBeforeTheBody() async throws {
+        let deployment = try await TranscriptDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await prepared(deployment, analysis: "local")
+        deployment.deepgram.answerBeforeReadingBodies(.json(#"{"err_code":"PAYLOAD_TOO_LARGE"}"#, status: 413))
+        // 3.2 MB: three times the 1 MiB that waits between media and the transfer.
+        _ = try await deployment.recordings().upload(wavFile(seconds: 200), org: org, call: "call-1")
+        #expect(try await eventually { !(try await self.reading(deployment, org: org, admin: admin).failureReason.isEmpty) })
+        let reason = try await reading(deployment, org: org, admin: admin).failureReason
+        #expect(reason.contains("deepgram") || reason.contains("localhost"), "\(reason)")
+
+        // Nothing is stuck: with Deepgram answering again, the next call's recording is transcribed.
+        deployment.deepgram.answerBeforeReadingBodies(nil)
+        try await deployment.start("call-2", tracking: "01184960000", caller: "07700 900124")
+        _ = try await deployment.recordings().upload(wavFile(seconds: 2), org: org, call: "call-2")
+        #expect(try await eventually {
+            try await deployment.transcripts().getTranscript(.with { $0.orgID = org; $0.callID = "call-2" }, options: try bearer(admin)).state == .done
+        })
     }
 
     @Test("A malformed answer or a 4xx fails the job cleanly with a visible reason, nothing stored", arguments: [
