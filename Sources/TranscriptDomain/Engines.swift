@@ -16,10 +16,25 @@ struct AudioInput: Sendable {
     let channels: Int
 }
 
+/// One word as heard, with its time: kept only while the transcript is redacted, so the audio
+/// is muted word by word, never stored.
+struct TimedWord: Sendable, Equatable {
+    let startMs: UInt64
+    let endMs: UInt64
+    /// As it appears in the segment's text (punctuated and formatted).
+    let text: String
+}
+
+/// A transcript segment and, when the engine gave them, the times of its words.
+struct HeardSegment: Sendable {
+    var segment: Segment
+    var words: [TimedWord] = []
+}
+
 /// A speech-to-text sub-processor.
 protocol TranscriptionEngine: Sendable {
     var name: String { get }
-    func transcribe(_ audio: AudioInput, model: String, language: String) async throws -> [Segment]
+    func transcribe(_ audio: AudioInput, model: String, language: String) async throws -> [HeardSegment]
 }
 
 /// An analysis engine: the transcript's text in, the checked JSON answer out.
@@ -68,7 +83,7 @@ struct DeepgramEngine: TranscriptionEngine {
             + query.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }.joined(separator: "&")
     }
 
-    func transcribe(_ audio: AudioInput, model: String, language: String) async throws -> [Segment] {
+    func transcribe(_ audio: AudioInput, model: String, language: String) async throws -> [HeardSegment] {
         let response = try await transport.send(HTTPSRequest(
             url: url(channels: audio.channels, model: model, language: language),
             headers: [("Authorization", "Token \(apiKey)"), ("Content-Type", audio.contentType)], body: .stream(length: audio.size, audio.body),
@@ -84,11 +99,18 @@ struct DeepgramEngine: TranscriptionEngine {
                 let alternatives: [Alternative]
             }
             struct Utterance: Decodable {
+                struct Word: Decodable {
+                    let word: String
+                    let start: Double
+                    let end: Double
+                    let punctuated_word: String?  // swiftlint:disable:this identifier_name
+                }
                 let start: Double
                 let end: Double
                 let channel: Int?
                 let speaker: Int?
                 let transcript: String
+                let words: [Word]?
             }
             let channels: [Channel]?
             let utterances: [Utterance]?
@@ -96,8 +118,9 @@ struct DeepgramEngine: TranscriptionEngine {
         let results: Results
     }
 
-    /// Utterances in time order (or each channel's whole transcript when Deepgram sent none).
-    static func segments(_ body: Data, channels: Int) throws -> [Segment] {
+    /// Utterances in time order, with their words' times (or each channel's whole transcript when
+    /// Deepgram sent no utterances).
+    static func segments(_ body: Data, channels: Int) throws -> [HeardSegment] {
         guard let answer = try? JSONDecoder().decode(Answer.self, from: body) else {
             throw PermanentJobFailure("deepgram's answer is not the JSON of /v1/listen")
         }
@@ -105,20 +128,23 @@ struct DeepgramEngine: TranscriptionEngine {
             if channels == 2 { return channel == 0 ? "caller" : "firm" }
             return "speaker \(speaker ?? 0)"
         }
+        func milliseconds(_ seconds: Double) -> UInt64 { UInt64(max(0, seconds * 1000).rounded()) }
         if let utterances = answer.results.utterances, !utterances.isEmpty {
             return utterances.sorted { $0.start < $1.start }.map { utterance in
-                Segment.with {
+                HeardSegment(segment: .with {
                     $0.speaker = speaker(channel: utterance.channel ?? 0, speaker: utterance.speaker)
                     $0.channel = UInt32(max(0, utterance.channel ?? 0))
-                    $0.startMs = UInt64(max(0, utterance.start * 1000).rounded())
-                    $0.endMs = UInt64(max(0, utterance.end * 1000).rounded())
+                    $0.startMs = milliseconds(utterance.start)
+                    $0.endMs = milliseconds(utterance.end)
                     $0.text = utterance.transcript
-                }
+                }, words: (utterance.words ?? []).map {
+                    TimedWord(startMs: milliseconds($0.start), endMs: milliseconds($0.end), text: $0.punctuated_word ?? $0.word)
+                })
             }
         }
         return (answer.results.channels ?? []).enumerated().compactMap { index, channel in
             guard let text = channel.alternatives.first?.transcript, !text.isEmpty else { return nil }
-            return Segment.with { $0.speaker = speaker(channel: index, speaker: nil); $0.channel = UInt32(index); $0.text = text }
+            return HeardSegment(segment: .with { $0.speaker = speaker(channel: index, speaker: nil); $0.channel = UInt32(index); $0.text = text })
         }
     }
 }

@@ -12,6 +12,8 @@ public enum Redactor {
         public let text: String
         /// How many details were replaced.
         public let count: Int
+        /// Where they were in the text given, as character offsets, in order: what to mute in the audio.
+        public var spans: [Range<Int>] = []
     }
 
     public static let cardMarker = "[card number]"
@@ -104,10 +106,13 @@ public enum Redactor {
 
         guard !replaced.isEmpty else { return Result(text: text, count: 0) }
         var output = text
+        var spans: [Range<Int>] = []
         for (range, marker) in replaced.sorted(by: { $0.0.lowerBound > $1.0.lowerBound }) {
-            output.replaceSubrange(tokens[range.lowerBound].range.lowerBound..<tokens[range.upperBound - 1].range.upperBound, with: marker)
+            let characters = tokens[range.lowerBound].range.lowerBound..<tokens[range.upperBound - 1].range.upperBound
+            spans.append(text.distance(from: text.startIndex, to: characters.lowerBound)..<text.distance(from: text.startIndex, to: characters.upperBound))
+            output.replaceSubrange(characters, with: marker)
         }
-        return Result(text: output, count: replaced.count)
+        return Result(text: output, count: replaced.count, spans: spans.reversed())
     }
 
     // MARK: Pieces

@@ -73,18 +73,47 @@ struct TranscriptRules: Sendable {
     /// Card and bank details out of every segment: the clean segments, how many details were
     /// replaced, and the time ranges of the segments that held them (to mute in the audio).
     static func redacted(_ segments: [Segment]) -> (segments: [Segment], count: Int, ranges: [(UInt64, UInt64)]) {
+        redacted(segments.map { HeardSegment(segment: $0) })
+    }
+
+    /// Each segment's text redacted, and the times to mute: the redacted words' own times when the
+    /// engine gave them, else (or when a detail cannot be placed among them) the whole segment.
+    static func redacted(_ heard: [HeardSegment]) -> (segments: [Segment], count: Int, ranges: [(UInt64, UInt64)]) {
         var count = 0
         var ranges: [(UInt64, UInt64)] = []
-        let clean = segments.map { segment -> Segment in
+        let clean = heard.map { item -> Segment in
+            let segment = item.segment
             let result = Redactor.redact(segment.text)
             guard result.count > 0 else { return segment }
             count += result.count
-            if segment.endMs > segment.startMs { ranges.append((segment.startMs, segment.endMs)) }
+            ranges += muted(result.spans, in: segment, words: item.words)
             var redacted = segment
             redacted.text = result.text
             return redacted
         }
         return (clean, count, ranges)
+    }
+
+    /// The times of the words that `spans` (character offsets in the segment's text) cover.
+    static func muted(_ spans: [Range<Int>], in segment: Segment, words: [TimedWord]) -> [(UInt64, UInt64)] {
+        let whole = segment.endMs > segment.startMs ? [(segment.startMs, segment.endMs)] : []
+        guard !words.isEmpty else { return whole }
+        // Each word found in the text, in order, as character offsets.
+        let text = segment.text
+        var placed: [(Range<Int>, TimedWord)] = []
+        var cursor = text.startIndex
+        for word in words where !word.text.isEmpty {
+            guard let found = text.range(of: word.text, range: cursor..<text.endIndex) else { return whole }
+            placed.append((text.distance(from: text.startIndex, to: found.lowerBound)..<text.distance(from: text.startIndex, to: found.upperBound), word))
+            cursor = found.upperBound
+        }
+        var ranges: [(UInt64, UInt64)] = []
+        for span in spans {
+            let covered = placed.filter { $0.0.overlaps(span) }
+            guard let first = covered.first, let last = covered.last, last.1.endMs > first.1.startMs else { return whole }
+            ranges.append((first.1.startMs, last.1.endMs))
+        }
+        return ranges
     }
 
     /// Seals and stores a redacted transcript (`redacted(_:)`), replacing any earlier one, and

@@ -1,5 +1,5 @@
 import Testing
-import TranscriptDomain
+@testable import TranscriptDomain
 
 /// P16 on realistic call transcripts: card and bank details go, what a firm needs stays.
 @Suite("Redaction of card and bank details")
@@ -18,6 +18,24 @@ struct RedactionTests {
         let result = Redactor.redact(input)
         #expect(result.text == expected)
         #expect(result.count >= 1)
+    }
+
+    @Test("The audio to mute: the redacted words' own times; the whole segment when the words cannot be placed")
+    func mutedTimes() {
+        let text = "Yes, it's 4111 1111 1111 1111, thanks."
+        let result = Redactor.redact(text)
+        #expect(result.spans.map { Array(text)[$0].map(String.init).joined() } == ["4111 1111 1111 1111"])
+        let segment = Segment.with { $0.text = text; $0.startMs = 1000; $0.endMs = 5200 }
+        let words = text.split(separator: " ").enumerated().map { i, word in
+            TimedWord(startMs: 1000 + UInt64(i) * 600, endMs: 1000 + UInt64(i + 1) * 600, text: String(word))
+        }
+        let muted = TranscriptRules.muted(result.spans, in: segment, words: words)
+        #expect(muted.map(\.0) == [2200] && muted.map(\.1) == [4600], "the four groups: words 2 to 5, 2.2–4.6 s")
+        let garbled = words.map { TimedWord(startMs: $0.startMs, endMs: $0.endMs, text: $0.text.uppercased() + "?") }
+        let whole = TranscriptRules.muted(result.spans, in: segment, words: garbled)
+        #expect(whole.map(\.0) == [1000] && whole.map(\.1) == [5200], "words not found in the text: the whole segment, never nothing")
+        let none = TranscriptRules.muted(result.spans, in: segment, words: [])
+        #expect(none.map(\.0) == [1000] && none.map(\.1) == [5200])
     }
 
     @Test("Expiry dates and security codes go when the talk is about a card")

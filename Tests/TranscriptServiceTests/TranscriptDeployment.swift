@@ -147,9 +147,16 @@ final class TranscriptDeployment: @unchecked Sendable {
         ], multichannel: multichannel))
     }
 
+    /// Deepgram's answer for `utterances` (start, end, channel, text); each utterance's words share its time evenly.
     static func deepgramJSON(utterances: [(Double, Double, Int, String)], multichannel: Bool) -> String {
         let items = utterances.enumerated().map { index, u in
-            #"{"start":\#(u.0),"end":\#(u.1),"confidence":0.98,"channel":\#(u.2),"transcript":"\#(u.3)","words":[],"speaker":\#(multichannel ? 0 : index % 2),"id":"u\#(index)"}"#
+            let said = u.3.split(separator: " ")
+            let step = (u.1 - u.0) / Double(said.count)
+            let words = said.enumerated().map { i, word in
+                let bare = word.lowercased().trimmingCharacters(in: .punctuationCharacters)
+                return #"{"word":"\#(bare)","start":\#(u.0 + Double(i) * step),"end":\#(u.0 + Double(i + 1) * step),"confidence":0.97,"punctuated_word":"\#(word)"}"#
+            }
+            return #"{"start":\#(u.0),"end":\#(u.1),"confidence":0.98,"channel":\#(u.2),"transcript":"\#(u.3)","words":[\#(words.joined(separator: ","))],"speaker":\#(multichannel ? 0 : index % 2),"id":"u\#(index)"}"#
         }
         let channels = (multichannel ? [0, 1] : [0]).map { channel in
             #"{"alternatives":[{"transcript":"\#(utterances.filter { $0.2 == channel }.map(\.3).joined(separator: " "))","confidence":0.98,"words":[]}]}"#

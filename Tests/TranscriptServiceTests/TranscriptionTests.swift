@@ -62,7 +62,8 @@ struct TranscriptionTests {
         #expect(prompt.path == "/v1/messages" && !String(decoding: prompt.body, as: UTF8.self).contains("4111"),
                 "the card number never reaches the analysis engine")
 
-        // Media muted 7.5 s–12 s (where the card was said): the stored audio changed there, and only there.
+        // Media muted the words of the card (8.14–9.43 s), its expiry (9.75–10.07 s) and its security
+        // code (11.68–12 s), each word's time from Deepgram: silent there, unchanged around them.
         let played = try await deployment.recordings(as: TemporaryPKI.identity("service", "transcript")).playRecording(.with {
             $0.orgID = org; $0.recordingID = recording.recordingID
         }) { stream in
@@ -71,9 +72,14 @@ struct TranscriptionTests {
             return data
         }
         let bytesPerMs = 16, header = 44
+        func span(_ from: Int, _ to: Int) -> Range<Int> { (header + from * bytesPerMs)..<(header + to * bytesPerMs) }
         #expect(played.count == audio.count)
-        #expect(played[(header + 8000 * bytesPerMs)..<(header + 11_900 * bytesPerMs)].allSatisfy { $0 == 0 }, "the card's seconds are silent")
-        #expect(played.prefix(header + 7000 * bytesPerMs) == audio.prefix(header + 7000 * bytesPerMs), "before them, unchanged")
+        for (from, to) in [(8200, 9400), (9760, 10_060), (11_700, 11_990)] {
+            #expect(played[span(from, to)].allSatisfy { $0 == 0 }, "\(from)–\(to) ms, a card detail, is silent")
+        }
+        for (from, to) in [(0, 8100), (9450, 9740), (10_100, 11_650), (12_010, 200_000)] {
+            #expect(played[span(from, to)] == audio[span(from, to)], "\(from)–\(to) ms, around the details, is unchanged")
+        }
 
         // Nothing said about the card, and neither API key, is in transcript's database or log.
         let written = try deployment.everythingTranscriptWrote()
