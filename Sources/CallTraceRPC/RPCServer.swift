@@ -178,8 +178,8 @@ public final class RPCServer: Sendable {
     /// calls with UNAVAILABLE, let those in flight finish for up to `gracePeriod`, then end the
     /// rest with UNAVAILABLE and close every connection and the listener.
     ///
-    /// Until then the server still accepts connections and answers health (`NOT_SERVING`) and
-    /// server info on old and new ones, so load balancers and `calltrace health` see the drain.
+    /// Until then the server still accepts connections and answers health (`NOT_SERVING`), server
+    /// info and metrics on old and new ones, so load balancers and `calltrace health` see the drain.
     public func shutdown(gracePeriod: Duration = .seconds(10)) async {
         setServing(false)
         core.stopping.store(true, ordering: .sequentiallyConsistent)

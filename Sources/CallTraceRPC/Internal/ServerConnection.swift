@@ -15,8 +15,8 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         var calls: [UInt64: ServerCallIO] = [:]
         var deadlines = DeadlineQueue()
         var draining = false
-        /// Draining because the server stops: health and server info are still answered
-        /// (NOT_SERVING) until the server closes the connection.
+        /// Draining because the server stops: the ops services (health answering NOT_SERVING,
+        /// server info, metrics) are still served until the server closes the connection.
         var serverDraining = false
         var lastActivity = ContinuousClock.now
         /// Request bytes the calls in flight hold or may buffer (see `Limits.maxRequestBytesPerConnection`).
@@ -278,7 +278,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
 }
 
 extension MethodInfo {
-    /// The services every server answers (health, server info, metrics): served while starting
-    /// and, for health and info, while draining.
+    /// The services every server answers (health, server info, metrics): served while the
+    /// server starts and while it drains.
     var isOps: Bool { service.hasPrefix("calltrace.ops.v1.") }
 }
