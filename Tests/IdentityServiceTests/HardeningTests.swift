@@ -120,9 +120,13 @@ struct IdentityHardeningTests {
         _ = await deployment.stop()
     }
 
-    @Test("On one connection, a Health call sent while eight logins are in flight answers before the first login")
+    @Test("On one connection, a Health call sent while eight logins are in flight does not wait for them")
     func healthDuringLogins() async throws {
         // A process, at the real scrypt cost: what is measured is scrypt leaving the I/O thread.
+        // Were scrypt on the connection's I/O thread, the eight would run one after another before
+        // Health were even read, and it would answer last. Off it, Health answers at once: first,
+        // unless this test process, starved on a loaded machine, sends it so late that one of the
+        // logins already hashing (two pool threads) have finished; never behind half of them.
         let deployment = try await IdentityDeployment(.process)
         let (org, _) = try await deployment.organisationWithAdmin(email: "admin@firm.example")
         let order = OrderLog()
@@ -146,7 +150,8 @@ struct IdentityHardeningTests {
             }
             try await group.waitForAll()
         }
-        #expect(order.entries.first == "health", "\(order.entries)")
+        let place = try #require(order.entries.firstIndex(of: "health"))
+        #expect(place < 4, "Health waited for \(place) of the 8 logins: \(order.entries)")
         _ = await deployment.stop()
     }
 
