@@ -94,10 +94,11 @@ public struct CurlHTTPS: HTTPSTransport {
 
     /// Blocking.
     public func perform(_ request: HTTPSRequest) throws -> HTTPSResponse {
+        // However it ends, a streamed body's producer learns that nothing more is read.
+        defer { if case .stream(_, let source) = request.body { source.transferEnded() } }
         CurlGlobal.ready()
         let host = URL(string: request.url).flatMap(\.host) ?? "the server"
         guard request.url.hasPrefix("https://") else { throw HTTPSError("\(host): only https:// URLs are used") }
-        defer { if case .stream(_, let source) = request.body { source.transferEnded() } }
         guard let handle = curl_easy_init() else { throw HTTPSError("cannot create an HTTPS transfer") }
         defer { curl_easy_cleanup(handle) }
         var list: UnsafeMutablePointer<curl_slist>?

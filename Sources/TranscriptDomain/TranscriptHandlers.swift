@@ -141,7 +141,7 @@ struct MediaRecordings: RecordingAccess {
             }
             let body = StreamedBody(capacity: Self.bufferedBytes)
             let audio = AudioInput(size: Int(first.recording.sizeBytes), body: body, contentType: type, channels: Int(first.recording.channels))
-            async let answer = use(audio)
+            async let answer = Self.consume(audio, with: use)
             do {
                 var reading = await body.write(first.data)
                 while reading, let message = try await messages.next() { reading = await body.write(message.data) }
@@ -153,6 +153,12 @@ struct MediaRecordings: RecordingAccess {
             }
             return try await answer
         }
+    }
+
+    /// Runs `use`; when it returns or throws, the audio is read no more, whether or not it read it all.
+    private static func consume<T: Sendable>(_ audio: AudioInput, with use: @Sendable (AudioInput) async throws -> T) async throws -> T {
+        defer { audio.body.transferEnded() }
+        return try await use(audio)
     }
 
     func redact(org: String, recording: String, ranges: [(UInt64, UInt64)], reason: String) async throws {
