@@ -13,7 +13,7 @@ PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 PROTOC_GEN_SWIFT := .build-protoc-gen-swift/release/protoc-gen-swift
 SWIFT_BUILD_FLAGS ?=
 
-.PHONY: install install-files scanner deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript clean fuzz fuzz-smoke fuzzers
+.PHONY: c-checks FORCE install install-files scanner deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript clean fuzz fuzz-smoke fuzzers
 
 ## Install the Debian packages the project needs (only those missing).
 deps:
@@ -79,8 +79,17 @@ scanner: deps
 
 test: deps check-crypto-deps scanner
 	swift build --build-tests $(SWIFT_BUILD_FLAGS)
+	$(MAKE) --no-print-directory -j2 c-checks
 	swift test --skip-build --parallel --num-workers 2 $(SWIFT_BUILD_FLAGS)
 	$(MAKE) --no-print-directory fuzz-smoke
+
+## libcalltrace and the suite's C programs under ASan+UBSan and under TSan, where the suite's
+## C client tests look for them (they run make again, which rebuilds only what changed).
+C_CHECKS := .build/c-checks
+c-checks: $(C_CHECKS)/asan $(C_CHECKS)/thread
+$(C_CHECKS)/asan $(C_CHECKS)/thread: FORCE
+	@$(MAKE) -s -C clients/c BUILD=$(abspath $@) SANITIZE=$(if $(filter asan,$(notdir $@)),1,thread) check-programs
+FORCE:
 
 ## libFuzzer harnesses (Tests/Fuzz), built with swiftc apart from the package: the envelope codec
 ## compiled with its harness, and swift-protobuf compiled instrumented for the message harness.

@@ -32,5 +32,11 @@ public final class SHA256Stream: @unchecked Sendable {
 extension Sequence where Element == UInt8 {
     /// Lower-case hexadecimal, two digits a byte: for digests, index values and chain links in
     /// text (row ids, logs, exports).
-    public var hexString: String { map { String(format: "%02x", $0) }.joined() }
+    public var hexString: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(underestimatedCount * 2)
+        for byte in self { text.append(digits[Int(byte >> 4)]); text.append(digits[Int(byte & 0x0f)]) }
+        return String(decoding: text, as: UTF8.self)
+    }
 }

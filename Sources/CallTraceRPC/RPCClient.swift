@@ -63,7 +63,7 @@ public final class RPCClient: Sendable {
     public init(target: Target, configuration: Configuration) throws {
         self.target = target
         self.configuration = configuration
-        self.tls = try TLSContext(role: .client, credentials: configuration.credentials)
+        self.tls = try TLSContext.shared(role: .client, credentials: configuration.credentials)
     }
 
     /// Closes the connection; calls in flight fail with UNAVAILABLE, later calls too.

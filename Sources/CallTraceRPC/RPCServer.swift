@@ -109,7 +109,7 @@ public final class RPCServer: Sendable {
     ///   health answers NOT_SERVING and application methods UNAVAILABLE until `setServing(true)`.
     public init(configuration: Configuration, services: [any RPCService], serving: Bool = true,
                 logger: Logger = Logger(label: "calltrace.rpc")) throws {
-        let tls = try TLSContext(role: .server, credentials: configuration.credentials)
+        let tls = try TLSContext.shared(role: .server, credentials: configuration.credentials)
         guard let own = PeerIdentity(uri: tls.identity) else {
             throw TLSError(.configuration, "certificate identity \(tls.identity) is not spiffe://<trust-domain>/<kind>/<name>")
         }
@@ -143,7 +143,7 @@ public final class RPCServer: Sendable {
     /// - Throws: `TLSError` when the material does not load or names another identity; the
     ///   server keeps serving with what it had.
     public func reloadCredentials() throws {
-        let fresh = try TLSContext(role: .server, credentials: credentials)
+        let fresh = try TLSContext.shared(role: .server, credentials: credentials)
         let current = identity
         guard fresh.identity == current else {
             throw TLSError(.configuration, "the reloaded certificate names \(fresh.identity), not \(current)")

@@ -36,6 +36,9 @@ public final class BlockingPool: Sendable {
         }
     }
 
+    /// Jobs waiting for a thread (not counting those running).
+    public var queued: Int { queue.withLock { $0.jobs.count - $0.head } }
+
     private func enqueue(_ job: @escaping @Sendable () -> Void) {
         queue.withLock { $0.jobs.append(job) }
         ready.signal()

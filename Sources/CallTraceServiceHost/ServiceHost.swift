@@ -40,6 +40,9 @@ public struct ServiceContext: Sendable {
     public let authorizer: IdentityAuthorizer?
     /// The time the service's rules read (the system clock; a `TestClock` in tests).
     public let clock: any WallClock
+    /// Threads for CPU-heavy or blocking work (scrypt, sealing, outgoing HTTP), off the I/O
+    /// threads: `BlockingPool.shared`, or a test's own pool that it can hold.
+    public let blocking: BlockingPool
 }
 
 /// The software version every service reports.
@@ -204,7 +207,8 @@ public final class ServiceInstance: Sendable {
     /// - Throws: an error naming the one problem found first: a missing or malformed setting,
     ///   the master key, the TLS material, the database (in use, newer schema), the port.
     public static func start<Service: CallTraceService>(_ service: Service.Type, configuration: ServiceConfiguration,
-                                                        logger: Logger, clock: any WallClock = SystemClock()) async throws -> ServiceInstance {
+                                                        logger: Logger, clock: any WallClock = SystemClock(),
+                                                        blocking: BlockingPool = .shared) async throws -> ServiceInstance {
         let name = Service.name
         let address = try configuration.validated()
         for (peer, purpose) in Service.requiredPeers.sorted(by: { $0.key < $1.key }) where configuration.peers[peer] == nil {
@@ -213,7 +217,7 @@ public final class ServiceInstance: Sendable {
         let credentials = configuration.credentials!
         // Each check names its problem in one line: key file, TLS material, database, port.
         let masterKey = try MasterKey.load(path: configuration.masterKey!)
-        _ = try TLSContext(role: .server, credentials: credentials)
+        _ = try TLSContext.shared(role: .server, credentials: credentials)
         let database = try Database(path: configuration.database)
         let keyStore: Database
         do {
@@ -229,7 +233,7 @@ public final class ServiceInstance: Sendable {
         let server: RPCServer
         let peers: [String: RPCClient]
         do {
-            let own = try TLSContext(role: .client, credentials: credentials).identity
+            let own = try TLSContext.shared(role: .client, credentials: credentials).identity
             // The certificate must name this very service: media never starts as identity, nor a gateway.
             guard let identity = PeerIdentity(uri: own), identity.kind == .service, identity.name == name else {
                 throw ConfigurationError("certificate \(credentials.certificateChainPath) is for \(own), not spiffe://<trust-domain>/service/\(name)")
@@ -257,7 +261,7 @@ public final class ServiceInstance: Sendable {
         }
         let context = ServiceContext(database: database, keys: keys, outbox: outbox, jobs: jobs, configuration: configuration,
                                      logger: logger, peers: peers, authorizer: peers["identity"].map { IdentityAuthorizer(identity: $0) },
-                                     clock: clock)
+                                     clock: clock, blocking: blocking)
         do {
             try database.migrate(Service.migrations)
             let service = try Service(context: context)

@@ -1,6 +1,7 @@
 import COpenSSL
 import CCallTraceShims
 import Foundation
+import Synchronization
 
 /// Where a party's TLS material lives: its certificate chain, its private key, and the
 /// deployment's CA that every peer must chain to.
@@ -142,6 +143,71 @@ public final class TLSContext: @unchecked Sendable {
         return identity
     }
 }
+
+extension TLSContext {
+    /// A context for `role` made from files holding exactly these bytes, shared with earlier
+    /// callers (RPC clients to several peers, a server and its own checks, a test's many clients)
+    /// instead of made again: with OpenSSL 3 a context costs about a millisecond of cipher and
+    /// key-decoder lookups, and an idle context is the same whoever uses it. Our certificate is
+    /// verified again on every use, so a shared context refuses what a new one would (an expired
+    /// certificate, a revoked one). Changed files make a new context; the last 16 are kept.
+    public static func shared(role: Role, credentials: TLSCredentials) throws -> TLSContext {
+        let paths = [credentials.certificateChainPath, credentials.privateKeyPath, credentials.trustRootsPath]
+            + (credentials.revocationListPath.map { [$0] } ?? [])
+        // An unreadable file: the full constructor says which.
+        guard let contents = try? paths.map({ try Data(contentsOf: URL(fileURLWithPath: $0)) }) else {
+            return try TLSContext(role: role, credentials: credentials)
+        }
+        let key = SharedKey(server: role == .server, digest: digest(contents))
+        if let context = sharedContexts.withLock({ $0.take(key) }) {
+            _ = try verifyOwnCertificate(context.raw, credentials: credentials)
+            return context
+        }
+        let context = try TLSContext(role: role, credentials: credentials)
+        sharedContexts.withLock { $0.keep(context, for: key) }
+        return context
+    }
+
+    /// The role and a SHA-256 of the files: the private key's bytes are not kept as a key.
+    struct SharedKey: Hashable {
+        let server: Bool
+        let digest: [UInt8]
+    }
+
+    private static func digest(_ contents: [Data]) -> [UInt8] {
+        var framed = Data()
+        for content in contents {
+            withUnsafeBytes(of: UInt64(content.count).bigEndian) { framed.append(contentsOf: $0) }
+            framed.append(content)
+        }
+        defer { framed.resetBytes(in: 0..<framed.count) }
+        var digest = [UInt8](repeating: 0, count: Int(SHA256_DIGEST_LENGTH))
+        framed.withUnsafeBytes { bytes in
+            _ = SHA256(bytes.bindMemory(to: UInt8.self).baseAddress, bytes.count, &digest)
+        }
+        return digest
+    }
+
+    /// The most recently used contexts, newest last.
+    struct SharedContexts {
+        var entries: [(key: SharedKey, context: TLSContext)] = []
+
+        mutating func take(_ key: SharedKey) -> TLSContext? {
+            guard let index = entries.firstIndex(where: { $0.key == key }) else { return nil }
+            let entry = entries.remove(at: index)
+            entries.append(entry)
+            return entry.context
+        }
+
+        mutating func keep(_ context: TLSContext, for key: SharedKey) {
+            entries.removeAll { $0.key == key }
+            entries.append((key, context))
+            if entries.count > 16 { entries.removeFirst(entries.count - 16) }
+        }
+    }
+}
+
+private let sharedContexts = Mutex(TLSContext.SharedContexts())
 
 /// OpenSSL writes to sockets with write(2): a peer that closed would raise SIGPIPE and kill the
 /// process. Ignored once, process-wide, before the first TLS context exists.

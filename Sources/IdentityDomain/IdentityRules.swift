@@ -31,6 +31,8 @@ struct IdentityRules: Sendable {
     let clock: any WallClock
     /// scrypt at the deployment's cost (`PasswordHasher.standard`).
     var hasher = PasswordHasher.standard
+    /// Where scrypt runs: never on the connection's I/O thread.
+    var blocking = BlockingPool.shared
 
     func now() -> Int64 { clock.nowUnixMs }
     static func newID(_ prefix: String) -> String { "\(prefix)_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))" }
@@ -119,7 +121,7 @@ struct IdentityRules: Sendable {
     func redeem(_ purpose: TokenPurpose, token: String, password: String) async throws -> (org: String, user: String) {
         if let weakness = PasswordHasher.weakness(of: password) { throw RPCError(.invalidArgument, weakness) }
         let hasher = self.hasher
-        let hash = try await BlockingPool.shared.run { try hasher.hash(password) }
+        let hash = try await blocking.run { try hasher.hash(password) }
         let now = self.now()
         return try await repository.write { [self] tx in
             guard let (user, org) = try tx.redeemableToken(hash: OpaqueToken.storageHash(token), purpose: purpose.rawValue,
@@ -162,7 +164,7 @@ struct IdentityRules: Sendable {
         let refused = RPCError(.unauthenticated, "invalid e-mail, password or code")
         // An unknown organisation has no keys (and gets none): the same answer, after the same work.
         guard let email = try? Self.normalisedEmail(email), let index = try? keys.blindIndex(email, kind: "email", org: org) else {
-            _ = try await BlockingPool.shared.run { hasher.verifyDummy(password) }
+            _ = try await blocking.run { hasher.verifyDummy(password) }
             throw refused
         }
         // Counted per account (known or not, so lockout reveals nothing) and per client address.
@@ -179,12 +181,12 @@ struct IdentityRules: Sendable {
         }
         guard let candidate = try await repository.read({ tx in try tx.loginCandidate(org: org, emailIndex: index) }),
               let stored = candidate.passwordHash else {
-            _ = try await BlockingPool.shared.run { hasher.verifyDummy(password) }
+            _ = try await blocking.run { hasher.verifyDummy(password) }
             try await audit(org: org, actor: "unknown", action: "login.failed", resource: "organization:\(org)", outcome: "denied")
             throw refused
         }
         let user = candidate.user
-        let passwordHolds = try await BlockingPool.shared.run { PasswordHasher.verify(password, against: stored) }
+        let passwordHolds = try await blocking.run { PasswordHasher.verify(password, against: stored) }
         let totpStep = try secondFactorStep(candidate, org: org, code: totpCode)
         guard passwordHolds, totpStep != nil else {
             try await audit(org: org, actor: "user:\(user)", action: "login.failed", resource: "user:\(user)", outcome: "denied")
@@ -225,7 +227,7 @@ struct IdentityRules: Sendable {
     /// bind an attacker's authenticator).
     func enrollTotp(user: String, org: String, password: String) async throws -> Data {
         let stored = try await repository.read { tx in try tx.passwordHash(ofActiveUser: user, org: org) }
-        let holds = try await BlockingPool.shared.run { stored.map { PasswordHasher.verify(password, against: $0) } ?? false }
+        let holds = try await blocking.run { stored.map { PasswordHasher.verify(password, against: $0) } ?? false }
         guard holds else { throw RPCError(.permissionDenied, "enrolling two-factor needs the user's current password") }
         let secret = try TOTP.newSecret()
         let sealed = try keys.seal(secret, org: org, table: "users", column: "totp_secret", row: user)

@@ -21,7 +21,7 @@ public struct IdentityService: CallTraceService {
         let delivery = try Self.delivery(context)
         let rules = IdentityRules(repository: SQLiteIdentityRepository(database: context.database), keys: context.keys,
                                   outbox: context.outbox, delivery: delivery, clock: context.clock,
-                                  hasher: PasswordHasher(logN: context.configuration.passwordHashLogN))
+                                  hasher: PasswordHasher(logN: context.configuration.passwordHashLogN), blocking: context.blocking)
         identity = IdentityHandler(rules: rules, credentialGateways: context.configuration.credentialGateways,
                                    adminOperators: context.configuration.adminOperators)
         context.jobs.register(Housekeeping(rules: rules))

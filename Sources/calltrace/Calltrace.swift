@@ -234,7 +234,7 @@ func callerCredentials(pki: String, caller: String) throws -> (TLSCredentials, t
     let credentials = TLSCredentials(certificateChainPath: directory.appendingPathComponent("\(caller).crt").path,
                                      privateKeyPath: directory.appendingPathComponent("\(caller).key").path,
                                      trustRootsPath: directory.appendingPathComponent("ca.crt").path)
-    let own = try TLSContext(role: .client, credentials: credentials).identity
+    let own = try TLSContext.shared(role: .client, credentials: credentials).identity
     guard let trustDomain = PeerIdentity(uri: own)?.trustDomain else { throw ValidationError("\(caller).crt has no SPIFFE id") }
     return (credentials, trustDomain)
 }

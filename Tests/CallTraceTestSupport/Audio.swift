@@ -13,7 +13,11 @@ public func wavFile(seconds: Int, channels: UInt16 = 1) -> Data {
     data.append(contentsOf: "fmt ".utf8); le32(16); le16(1); le16(channels); le32(rate)
     le32(rate * UInt32(bytesPerFrame)); le16(UInt16(bytesPerFrame)); le16(16)
     data.append(contentsOf: "data".utf8); le32(UInt32(body))
-    data.append(contentsOf: (0..<body).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) })
+    let header = data.count
+    data.count += body
+    data.withUnsafeMutableBytes { (bytes: UnsafeMutableRawBufferPointer) in
+        for index in 0..<body { bytes[header + index] = UInt8(truncatingIfNeeded: index &* 7 &+ 1) }
+    }
     return data
 }
 

@@ -125,9 +125,11 @@ public final class EchoService: RPCService {
 /// FNV-1a 64 over `data`, continuing from `seed`.
 public func fnv1a(_ data: Data, seed: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
     var hash = seed
-    for byte in data {
-        hash ^= UInt64(byte)
-        hash = hash &* 0x0000_0100_0000_01B3
+    data.withUnsafeBytes { bytes in
+        for byte in bytes {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01B3
+        }
     }
     return hash
 }

@@ -27,9 +27,12 @@ public final class InProcessService: @unchecked Sendable {
     }
 
     /// Starts `service`; `peers` maps other services' names to their ports.
-    /// - Parameter pki: share one deployment PKI between services that call each other.
+    /// - Parameters:
+    ///   - pki: share one deployment PKI between services that call each other.
+    ///   - blocking: the pool for the service's blocking work; a test's own can be held full.
     public static func start<Service: CallTraceService>(_ service: Service.Type, clock: TestClock = TestClock(),
                                                         peers: [String: Int] = [:], pki: TemporaryPKI? = nil,
+                                                        blocking: BlockingPool = .shared,
                                                         adjust: (inout ServiceConfiguration) -> Void = { _ in }) async throws -> InProcessService {
         let setup = try ServiceSetup(service: Service.name, pki: pki)
         var configuration = ServiceConfiguration.defaults(service: Service.name, port: 0)
@@ -46,18 +49,19 @@ public final class InProcessService: @unchecked Sendable {
             configuration.peers[peer] = "127.0.0.1:\(ServiceSetup.nothingListens)"
         }
         adjust(&configuration)
-        return try await start(service, setup: setup, configuration: configuration, clock: clock)
+        return try await start(service, setup: setup, configuration: configuration, clock: clock, blocking: blocking)
     }
 
     private static func start<Service: CallTraceService>(_ service: Service.Type, setup: ServiceSetup, configuration: ServiceConfiguration,
-                                                         clock: TestClock) async throws -> InProcessService {
+                                                         clock: TestClock, blocking: BlockingPool) async throws -> InProcessService {
         let log = CapturedLog()
-        let instance = try await ServiceInstance.start(service, configuration: configuration, logger: log.logger(level: .debug), clock: clock)
+        let instance = try await ServiceInstance.start(service, configuration: configuration, logger: log.logger(level: .debug), clock: clock,
+                                                       blocking: blocking)
         return InProcessService(setup: setup, instance: instance, clock: clock, log: log, name: Service.name) { port, adjust in
             var configuration = configuration
             configuration.listen = "127.0.0.1:\(port)"
             adjust(&configuration)
-            return try await start(service, setup: setup, configuration: configuration, clock: clock)
+            return try await start(service, setup: setup, configuration: configuration, clock: clock, blocking: blocking)
         }
     }
 

@@ -1,6 +1,7 @@
 import CallTraceKeys
 import CallTraceProto
 import CallTraceRPC
+import CallTraceServiceHost
 import CallTraceStorage
 import CallTraceTestSupport
 import Foundation
@@ -122,36 +123,39 @@ struct IdentityHardeningTests {
 
     @Test("On one connection, a Health call sent while eight logins are in flight does not wait for them")
     func healthDuringLogins() async throws {
-        // A process, at the real scrypt cost: what is measured is scrypt leaving the I/O thread.
-        // Were scrypt on the connection's I/O thread, the eight would run one after another before
-        // Health were even read, and it would answer last. Off it, Health answers at once: first,
-        // unless this test process, starved on a loaded machine, sends it so late that one of the
-        // logins already hashing (two pool threads) have finished; never behind half of them.
-        let deployment = try await IdentityDeployment(.process)
+        // Identity's scrypt runs on a pool of one thread that this test holds: the eight logins
+        // queue there, and none can finish until the test lets go. Health, sent on the same
+        // connection meanwhile, must answer — it would wait behind them, or behind the first,
+        // were the password checks on the connection's I/O thread.
+        let pool = BlockingPool(threads: 1, name: "held-blocking")
+        let deployment = try await IdentityDeployment(blocking: pool)
         let (org, _) = try await deployment.organisationWithAdmin(email: "admin@firm.example")
+        let holding = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let held = Task { try await pool.run { holding.signal(); release.wait() } }
+        #expect(await eventually { holding.wait(timeout: .now()) == .success })
         let order = OrderLog()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<8 {
                 group.addTask {
-                    _ = await code {
+                    let status = await code {
                         _ = try await deployment.gateway.unary(Identity.login, .with {
                             $0.orgID = org; $0.email = "person\(index)@firm.example"; $0.password = "wrong passphrase here"
                         }, options: .endUser)
                     }
-                    order.append("login")
+                    order.append("login \(status.map { "\($0)" } ?? "?")")
                 }
             }
-            // All eight are in flight on the server before Health is sent.
-            #expect(await deployment.process.waitForOutput(containing: #""method":"/calltrace.identity.v1.IdentityService/Login","msg":"call started""#,
-                                                           count: 8))
-            group.addTask {
-                _ = try await deployment.gateway.unary(Calltrace_Ops_V1_HealthService.check, .init())
-                order.append("health")
-            }
+            // All eight wait for the held thread.
+            #expect(await eventually { pool.queued == 8 })
+            var options = CallOptions()
+            options.timeout = .seconds(30)
+            #expect(await code { _ = try await deployment.gateway.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: options) } == .ok)
+            #expect(order.entries.isEmpty, "logins finished before Health: \(order.entries)")
+            release.signal()
             try await group.waitForAll()
         }
-        let place = try #require(order.entries.firstIndex(of: "health"))
-        #expect(place < 4, "Health waited for \(place) of the 8 logins: \(order.entries)")
+        try await held.value
+        #expect(order.entries == Array(repeating: "login UNAUTHENTICATED", count: 8))
         _ = await deployment.stop()
     }
 

@@ -26,14 +26,15 @@ final class IdentityDeployment: @unchecked Sendable {
     /// Identity's database (in-process mode only).
     var database: Database { inProcess!.instance.database }
 
-    init(_ mode: Mode = .inProcess) async throws {
+    /// - Parameter blocking: in process, the pool identity's scrypt runs on.
+    init(_ mode: Mode = .inProcess, blocking: BlockingPool = .shared) async throws {
         switch mode {
         case .process:
             setup = try ServiceSetup(service: "identity")
             running = try setup.start(setup.flags + ["--log-format", "json", "--log-level", "trace"])
             inProcess = nil
         case .inProcess:
-            let service = try await InProcessService.start(IdentityService.self)
+            let service = try await InProcessService.start(IdentityService.self, blocking: blocking)
             setup = service.setup
             running = nil
             inProcess = service
