@@ -33,10 +33,17 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(code): \(message)" }
 }
 
+/// An error that says itself which status the caller sees: a service's domain errors, mapped
+/// to status codes in one place.
+public protocol RPCErrorConvertible: Error {
+    var rpcError: RPCError { get }
+}
+
 extension RPCError {
     /// What the caller sees for an error that is not an `RPCError`.
     static func from(_ error: any Error) -> RPCError {
         if let error = error as? RPCError { return error }
+        if let error = error as? any RPCErrorConvertible { return error.rpcError }
         if error is CancellationError { return RPCError(.cancelled, "call cancelled") }
         return RPCError(.internal, "internal error")
     }

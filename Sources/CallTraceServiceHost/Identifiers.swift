@@ -13,7 +13,7 @@ public enum OrganizationID {
 
     /// Throws INVALID_ARGUMENT for a malformed organisation id (without echoing it).
     public static func validate(_ id: String) throws {
-        guard isValid(id) else { throw RPCError(.invalidArgument, "org_id is not a valid organisation id") }
+        guard isValid(id) else { throw DomainError.invalid("org_id is not a valid organisation id") }
     }
 
     private static func isLowerAlphanumeric(_ byte: UInt8) -> Bool {
@@ -32,6 +32,6 @@ public enum CallID {
 
     /// Throws INVALID_ARGUMENT naming `field` for a malformed id (without echoing it).
     public static func validate(_ id: String, field: String = "call_id") throws {
-        guard isValid(id) else { throw RPCError(.invalidArgument, "\(field) must be 1 to 128 of A-Z a-z 0-9 - _ . :") }
+        guard isValid(id) else { throw DomainError.invalid("\(field) must be 1 to 128 of A-Z a-z 0-9 - _ . :") }
     }
 }

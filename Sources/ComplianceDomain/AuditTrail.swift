@@ -128,7 +128,7 @@ struct AuditTrail: Sendable {
         let limit = pageSize == 0 ? 100 : min(pageSize, 500)
         var before: Int64?
         if !pageToken.isEmpty {
-            guard let index = Int64(pageToken), index > 0 else { throw RPCError(.invalidArgument, "page_token is not one this service issued") }
+            guard let index = Int64(pageToken), index > 0 else { throw DomainError.invalid("page_token is not one this service issued") }
             before = index
         }
         var found: [Calltrace_Compliance_V1_ChainedAuditEvent] = []

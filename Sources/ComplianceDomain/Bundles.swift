@@ -48,7 +48,7 @@ struct BundleRules: Sendable {
     func bundle(_ id: String, org: String) async throws -> BundleRow {
         try OrganizationID.validate(org)
         guard let row = try await repository.read({ tx in try tx.bundle(id) }), row.org == org else {
-            throw RPCError(.notFound, "bundle \(id.prefix(64)) not found in organisation \(org)")
+            throw DomainError.notFound("bundle \(id.prefix(64)) not found in organisation \(org)")
         }
         return row
     }
@@ -124,12 +124,12 @@ struct BundleRules: Sendable {
     func download(_ id: String, org: String, by actor: String, send: (BundleRow, UInt64, Data) async throws -> Void) async throws {
         var row = try await bundle(id, org: org)
         switch row.state {
-        case .building: throw RPCError(.failedPrecondition, "bundle \(id) is still being built")
-        case .failed: throw RPCError(.failedPrecondition, "bundle \(id) failed: \(row.failure)")
-        case .expired: throw RPCError(.failedPrecondition, "bundle \(id) expired and was destroyed; ask for a new one")
+        case .building: throw DomainError.wrongState("bundle \(id) is still being built")
+        case .failed: throw DomainError.wrongState("bundle \(id) failed: \(row.failure)")
+        case .expired: throw DomainError.wrongState("bundle \(id) expired and was destroyed; ask for a new one")
         case .ready: break
         }
-        guard row.expiresAt > clock.nowUnixMs else { throw RPCError(.failedPrecondition, "bundle \(id) expired; ask for a new one") }
+        guard row.expiresAt > clock.nowUnixMs else { throw DomainError.wrongState("bundle \(id) expired; ask for a new one") }
         row.downloads += 1
         try await repository.write { [row, outbox] tx in
             try tx.update(row)
@@ -143,7 +143,7 @@ struct BundleRules: Sendable {
             let end = min(row.sizeBytes, offset + UInt64(Self.chunkBytes))
             let piece: Data
             do { piece = try reader.bytes(from: offset, to: end) } catch is SealedBlobReader.Damaged {
-                throw RPCError(.dataLoss, "bundle \(id) is damaged; ask for a new one")
+                throw DomainError.corrupt("bundle \(id) is damaged; ask for a new one")
             }
             try await send(row, offset, piece)
             offset = end
@@ -427,7 +427,7 @@ struct BundleHandler: Calltrace_Compliance_V1_BundleServiceHandler {
         // when the id is unknown, so nobody learns which ids exist.
         let found = try? await rules.bundle(id, org: org)
         let who = try await context.principal(in: org, may: found.map { BundleRules.permission(of: $0.kind) } ?? .orgOffboard, via: authorizer)
-        guard let found else { throw RPCError(.notFound, "bundle \(id.prefix(64)) not found in organisation \(org)") }
+        guard let found else { throw DomainError.notFound("bundle \(id.prefix(64)) not found in organisation \(org)") }
         return (found, who.actor)
     }
 

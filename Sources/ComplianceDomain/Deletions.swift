@@ -44,7 +44,7 @@ struct DeletionRules: Sendable {
             guard let row = try tx.deletion(id), row.org == org else { return nil }
             return (row, row.finishedAt == 0 ? try jobs.status(of: row.jobID, in: tx.connection) : nil)
         }
-        guard let found else { throw RPCError(.notFound, "deletion \(id.prefix(64)) not found in organisation \(org)") }
+        guard let found else { throw DomainError.notFound("deletion \(id.prefix(64)) not found in organisation \(org)") }
         return found
     }
 
@@ -106,9 +106,9 @@ enum Text {
     /// One line of at most `max` characters (may be empty unless `required`).
     static func line(_ value: String, _ field: String, max: Int, required: Bool = false) throws -> String {
         let trimmed = value.trimmingCharacters(in: .whitespaces)
-        guard !required || !trimmed.isEmpty else { throw RPCError(.invalidArgument, "\(field) is required") }
+        guard !required || !trimmed.isEmpty else { throw DomainError.invalid("\(field) is required") }
         guard trimmed.count <= max, !trimmed.contains(where: { $0.isNewline || ($0.asciiValue.map { $0 < 0x20 } ?? false) }) else {
-            throw RPCError(.invalidArgument, "\(field) is one line of at most \(max) characters")
+            throw DomainError.invalid("\(field) is one line of at most \(max) characters")
         }
         return trimmed
     }
@@ -116,8 +116,8 @@ enum Text {
     /// A paragraph (newlines allowed) of at most `max` characters.
     static func paragraph(_ value: String, _ field: String, max: Int, required: Bool = false) throws -> String {
         let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !required || !trimmed.isEmpty else { throw RPCError(.invalidArgument, "\(field) is required") }
-        guard trimmed.count <= max else { throw RPCError(.invalidArgument, "\(field) is at most \(max) characters") }
+        guard !required || !trimmed.isEmpty else { throw DomainError.invalid("\(field) is required") }
+        guard trimmed.count <= max else { throw DomainError.invalid("\(field) is at most \(max) characters") }
         return trimmed
     }
 }

@@ -128,7 +128,7 @@ struct DocumentRules: Sendable {
                                     firmPhone: try Text.line(requested.firmPhone, "firm_phone", max: 40), inboundGreeting: requested.inboundGreeting,
                                     updatedAt: clock.nowUnixMs, updatedBy: actor)
         for override in requested.overrides {
-            guard Kind.allCases.contains(override.kind), override.kind != .unspecified else { throw RPCError(.invalidArgument, "an override names no notice kind") }
+            guard Kind.allCases.contains(override.kind), override.kind != .unspecified else { throw DomainError.invalid("an override names no notice kind") }
             let text = try Text.paragraph(override.text, "override text", max: 2000)
             if !text.isEmpty { row.overrides[override.kind.rawValue] = text }
         }
@@ -150,7 +150,7 @@ struct DocumentRules: Sendable {
         if let own = settings.overrides[kind.rawValue] {
             (template, version) = (own, "firm")
         } else {
-            guard let shipped = Self.templates[kind] else { throw RPCError(.invalidArgument, "name a notice kind") }
+            guard let shipped = Self.templates[kind] else { throw DomainError.invalid("name a notice kind") }
             (template, version) = (shipped, Self.noticeTemplates)
         }
         return (Self.fill(template, settings, retention: Self.describe(policy)), version)
@@ -265,7 +265,7 @@ struct DocumentRules: Sendable {
     func accept(org: String, template: String, register version: String, by actor: String) async throws -> AgreementAcceptance {
         try OrganizationID.validate(org)
         guard template == Self.agreementTemplate, version == register.version else {
-            throw RPCError(.failedPrecondition, "the agreement changed: the current one is template \(Self.agreementTemplate), register \(register.version); read it again")
+            throw DomainError.wrongState("the agreement changed: the current one is template \(Self.agreementTemplate), register \(register.version); read it again")
         }
         let acceptance = AgreementAcceptance(templateVersion: template, registerVersion: version, acceptedBy: actor, acceptedAt: clock.nowUnixMs)
         try await repository.write { [outbox] tx in
@@ -327,7 +327,7 @@ struct NoticeHandler: Calltrace_Compliance_V1_NoticeServiceHandler {
         } else {
             _ = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         }
-        guard request.kind != .unspecified, DocumentRules.Kind.allCases.contains(request.kind) else { throw RPCError(.invalidArgument, "name a notice kind") }
+        guard request.kind != .unspecified, DocumentRules.Kind.allCases.contains(request.kind) else { throw DomainError.invalid("name a notice kind") }
         let notice = try await rules.notice(request.kind, org: request.orgID)
         return .with { $0.kind = request.kind; $0.text = notice.text; $0.templateVersion = notice.version }
     }

@@ -54,19 +54,19 @@ struct OffboardingRules: Sendable {
             guard let row = try tx.offboarding(org: org) else { return nil }
             return (row, try tx.bundle(row.exportBundleID), row.jobID.isEmpty ? nil : try jobs.status(of: row.jobID, in: tx.connection))
         }
-        guard let found else { throw RPCError(.notFound, "organisation \(org) is not being offboarded") }
+        guard let found else { throw DomainError.notFound("organisation \(org) is not being offboarded") }
         return found
     }
 
     /// The admin's confirmation: the export must be ready; the purge starts now.
     func confirm(org: String, id: String, confirmOrg: String, by actor: String, services: any CallDataServices) async throws -> OffboardingRow {
-        guard confirmOrg == org else { throw RPCError(.invalidArgument, "confirm_org_id must repeat the organisation id: \(org)") }
+        guard confirmOrg == org else { throw DomainError.invalid("confirm_org_id must repeat the organisation id: \(org)") }
         let now = clock.nowUnixMs
         let row = try await repository.write { [jobs, outbox] tx -> OffboardingRow in
-            guard var row = try tx.offboarding(org: org), row.id == id else { throw RPCError(.notFound, "offboarding \(id.prefix(64)) not found") }
+            guard var row = try tx.offboarding(org: org), row.id == id else { throw DomainError.notFound("offboarding \(id.prefix(64)) not found") }
             guard row.confirmedAt == 0 else { return row }
             guard try tx.bundle(row.exportBundleID)?.state == .ready else {
-                throw RPCError(.failedPrecondition, "the export bundle \(row.exportBundleID) is not ready; fetch it before confirming")
+                throw DomainError.wrongState("the export bundle \(row.exportBundleID) is not ready; fetch it before confirming")
             }
             row.confirmedBy = actor
             row.confirmedAt = now

@@ -44,14 +44,14 @@ struct RetentionRules: Sendable {
     static func check(_ policy: RetentionPolicyRow) throws {
         for (months, name) in [(policy.recordingsMonths, "recordings"), (policy.transcriptsMonths, "transcripts"),
                                (policy.callRecordsMonths, "call records")] where !(0...maxMonths).contains(months) {
-            throw RPCError(.invalidArgument, "\(name): keep for 1 to \(maxMonths) months, or 0 to keep while the account is active")
+            throw DomainError.invalid("\(name): keep for 1 to \(maxMonths) months, or 0 to keep while the account is active")
         }
         let calls = policy.callRecordsMonths
         guard calls > 0 else { return }
         for (months, name) in [(policy.recordingsMonths, "recordings"), (policy.transcriptsMonths, "transcripts")]
         where months == 0 || months > calls {
-            throw RPCError(.invalidArgument,
-                           "\(name) cannot outlive the call records they belong to: with call records kept \(calls) months, keep \(name) 1 to \(calls) months")
+            throw DomainError.invalid(
+                "\(name) cannot outlive the call records they belong to: with call records kept \(calls) months, keep \(name) 1 to \(calls) months")
         }
     }
 

@@ -33,7 +33,7 @@ struct SubjectRequestRules: Sendable {
             return try DeadlineEngine.dueDate(received: row.receivedOn, nation: row.nation, extended: row.extended,
                                               pausedDays: row.pausedDays + running, holidays: holidays)
         } catch let error as DeadlineError {
-            throw RPCError(.failedPrecondition, error.description)
+            throw DomainError.wrongState(error.description)
         }
     }
 
@@ -43,18 +43,18 @@ struct SubjectRequestRules: Sendable {
         let org = request.orgID
         try OrganizationID.validate(org)
         guard [.access, .erasure, .objection].contains(request.kind) else {
-            throw RPCError(.invalidArgument, "kind must be access, erasure or objection")
+            throw DomainError.invalid("kind must be access, erasure or objection")
         }
-        guard (1...10).contains(request.phoneNumbers.count) else { throw RPCError(.invalidArgument, "name 1 to 10 phone numbers") }
+        guard (1...10).contains(request.phoneNumbers.count) else { throw DomainError.invalid("name 1 to 10 phone numbers") }
         var numbers: [String] = []
         for (index, raw) in request.phoneNumbers.enumerated() {
-            guard let number = PhoneNumber.e164(raw) else { throw RPCError(.invalidArgument, "phone_numbers[\(index)] is not a phone number") }
+            guard let number = PhoneNumber.e164(raw) else { throw DomainError.invalid("phone_numbers[\(index)] is not a phone number") }
             if !numbers.contains(number) { numbers.append(number) }
         }
-        guard let received = Day(request.receivedOn) else { throw RPCError(.invalidArgument, "received_on must be a date, YYYY-MM-DD") }
-        guard received <= today else { throw RPCError(.invalidArgument, "received_on \(received) is in the future") }
+        guard let received = Day(request.receivedOn) else { throw DomainError.invalid("received_on must be a date, YYYY-MM-DD") }
+        guard received <= today else { throw DomainError.invalid("received_on \(received) is in the future") }
         guard let nation = Nation(rawValue: request.nation) else {
-            throw RPCError(.invalidArgument, "nation must be one of \(Nation.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw DomainError.invalid("nation must be one of \(Nation.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         let notes = try Text.paragraph(request.notes, "notes", max: 2000)
         let row = SubjectRequestRow(id: "sar_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""), org: org,
@@ -77,7 +77,7 @@ struct SubjectRequestRules: Sendable {
     func request(_ id: String, org: String) async throws -> SubjectRequestRow {
         try OrganizationID.validate(org)
         guard let found = try await repository.read({ tx in try tx.subjectRequest(id, org: org) }) else {
-            throw RPCError(.notFound, "subject request \(id.prefix(64)) not found in organisation \(org)")
+            throw DomainError.notFound("subject request \(id.prefix(64)) not found in organisation \(org)")
         }
         return try opened(found)
     }
@@ -105,7 +105,7 @@ struct SubjectRequestRules: Sendable {
     func pause(_ id: String, org: String, reason: String, by actor: String) async throws -> SubjectRequestRow {
         let reason = try Text.line(reason, "reason", max: 200, required: true)
         return try await change(id, org: org, by: actor, action: "subject_request.paused") { row in
-            guard row.state == State.open.rawValue else { throw RPCError(.failedPrecondition, "only an open case's clock can be stopped") }
+            guard row.state == State.open.rawValue else { throw DomainError.wrongState("only an open case's clock can be stopped") }
             row.state = State.paused.rawValue
             row.pausedSince = today
             row.details.pauseReason = reason
@@ -114,7 +114,7 @@ struct SubjectRequestRules: Sendable {
 
     func resume(_ id: String, org: String, by actor: String) async throws -> SubjectRequestRow {
         try await change(id, org: org, by: actor, action: "subject_request.resumed") { row in
-            guard row.state == State.paused.rawValue else { throw RPCError(.failedPrecondition, "the case's clock is not stopped") }
+            guard row.state == State.paused.rawValue else { throw DomainError.wrongState("the case's clock is not stopped") }
             resume(&row)
         }
     }
@@ -129,11 +129,11 @@ struct SubjectRequestRules: Sendable {
     func extend(_ id: String, org: String, reason: String, by actor: String) async throws -> SubjectRequestRow {
         let reason = try Text.line(reason, "reason", max: 200, required: true)
         return try await change(id, org: org, by: actor, action: "subject_request.extended") { row in
-            guard row.state != State.closed.rawValue else { throw RPCError(.failedPrecondition, "the case is closed") }
-            guard !row.extended else { throw RPCError(.failedPrecondition, "the case is already extended") }
+            guard row.state != State.closed.rawValue else { throw DomainError.wrongState("the case is closed") }
+            guard !row.extended else { throw DomainError.wrongState("the case is already extended") }
             let due = try dueDate(row)
             guard today <= due else {
-                throw RPCError(.failedPrecondition, "an extension must be made by the first due date (\(due)); it has passed")
+                throw DomainError.wrongState("an extension must be made by the first due date (\(due)); it has passed")
             }
             row.extended = true
             row.details.extensionReason = reason
@@ -141,9 +141,9 @@ struct SubjectRequestRules: Sendable {
     }
 
     func recordIdentityCheck(_ id: String, org: String, result: Check, by actor: String) async throws -> SubjectRequestRow {
-        guard [.pending, .passed, .failed].contains(result) else { throw RPCError(.invalidArgument, "result must be pending, passed or failed") }
+        guard [.pending, .passed, .failed].contains(result) else { throw DomainError.invalid("result must be pending, passed or failed") }
         return try await change(id, org: org, by: actor, action: "subject_request.identity_checked", detail: "result=\(result)") { row in
-            guard row.state != State.closed.rawValue else { throw RPCError(.failedPrecondition, "the case is closed") }
+            guard row.state != State.closed.rawValue else { throw DomainError.wrongState("the case is closed") }
             row.identityCheck = result.rawValue
             // Proof arriving starts the clock again.
             if result == .passed && row.state == State.paused.rawValue { resume(&row) }
@@ -217,10 +217,10 @@ struct SubjectRequestRules: Sendable {
         let outcome = try Text.paragraph(outcome, "outcome", max: 2000, required: true)
         let now = clock.nowUnixMs
         return try await change(id, org: org, by: actor, action: "subject_request.closed") { row, tx in
-            guard row.state != State.closed.rawValue else { throw RPCError(.failedPrecondition, "the case is already closed") }
+            guard row.state != State.closed.rawValue else { throw DomainError.wrongState("the case is already closed") }
             let pending = try tx.deletions(request: id).filter { $0.finishedAt == 0 }.count
             guard pending == 0 else {
-                throw RPCError(.failedPrecondition, "the erasure is still running (\(pending) deletions waiting); close the case when it is confirmed")
+                throw DomainError.wrongState("the erasure is still running (\(pending) deletions waiting); close the case when it is confirmed")
             }
             if row.state == State.paused.rawValue { resume(&row) }
             row.state = State.closed.rawValue
@@ -239,11 +239,11 @@ struct SubjectRequestRules: Sendable {
 
     static func mayAct(on row: SubjectRequestRow, kind: Kind) throws {
         guard row.kind == kind.rawValue else {
-            throw RPCError(.failedPrecondition, "the case is a request for \(name(Kind(rawValue: row.kind) ?? .unspecified)), not \(name(kind))")
+            throw DomainError.wrongState("the case is a request for \(name(Kind(rawValue: row.kind) ?? .unspecified)), not \(name(kind))")
         }
-        guard row.state != State.closed.rawValue else { throw RPCError(.failedPrecondition, "the case is closed") }
+        guard row.state != State.closed.rawValue else { throw DomainError.wrongState("the case is closed") }
         guard row.identityCheck == Check.passed.rawValue else {
-            throw RPCError(.failedPrecondition, "record a passed identity check first (calltrace requests identity … --result passed)")
+            throw DomainError.wrongState("record a passed identity check first (calltrace requests identity … --result passed)")
         }
     }
 
@@ -268,7 +268,7 @@ struct SubjectRequestRules: Sendable {
         try OrganizationID.validate(org)
         return try await repository.write { [self] tx in
             guard let found = try tx.subjectRequest(id, org: org) else {
-                throw RPCError(.notFound, "subject request \(id.prefix(64)) not found in organisation \(org)")
+                throw DomainError.notFound("subject request \(id.prefix(64)) not found in organisation \(org)")
             }
             var row = try opened(found)
             try body(&row, tx)

@@ -41,7 +41,7 @@ struct IdentityRules: Sendable {
         let email = raw.trimmingCharacters(in: .whitespaces).lowercased()
         let parts = email.split(separator: "@")
         guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), MailAddress.isPlain(email) else {
-            throw RPCError(.invalidArgument, "not an e-mail address")
+            throw DomainError.invalid("not an e-mail address")
         }
         return email
     }
@@ -66,7 +66,7 @@ struct IdentityRules: Sendable {
     /// A new organisation with its keys, and the first admin's invitation, delivered to them.
     func createOrganization(name: String, adminEmail: String, adminName: String, by actor: String)
         async throws -> (org: String, expires: Int64) {
-        guard !name.isEmpty, name.count <= 200 else { throw RPCError(.invalidArgument, "an organisation needs a name") }
+        guard !name.isEmpty, name.count <= 200 else { throw DomainError.invalid("an organisation needs a name") }
         let org = Self.newID("org")
         try keys.createKeys(for: org)
         let sealedName = try keys.seal(Data(name.utf8), org: org, table: "organizations", column: "name", row: org)
@@ -83,10 +83,10 @@ struct IdentityRules: Sendable {
     func inviteUser(org: String, email: String, name: String, role: Calltrace_Identity_V1_Role, by actor: String)
         async throws -> (user: String, expires: Int64) {
         guard role != .unspecified, RoleTable.permissions(of: role).count > 0 else {
-            throw RPCError(.invalidArgument, "a user needs a role")
+            throw DomainError.invalid("a user needs a role")
         }
         return try await repository.write { [self] tx in
-            guard try tx.organizationStatus(org) == "active" else { throw RPCError(.notFound, "organisation \(org) not found") }
+            guard try tx.organizationStatus(org) == "active" else { throw DomainError.notFound("organisation \(org) not found") }
             return try invite(org: org, email: email, name: name, role: role, in: tx, actor: actor)
         }
     }
@@ -98,7 +98,7 @@ struct IdentityRules: Sendable {
         let email = try Self.normalisedEmail(email)
         let index = try keys.blindIndex(email, kind: "email", org: org)
         guard try !tx.userExists(org: org, emailIndex: index) else {
-            throw RPCError(.alreadyExists, "that e-mail already belongs to a user of the organisation")
+            throw DomainError.alreadyExists("that e-mail already belongs to a user of the organisation")
         }
         let user = Self.newID("usr")
         try tx.insertUser(NewUser(id: user, org: org,
@@ -119,14 +119,14 @@ struct IdentityRules: Sendable {
     /// a suspended or removed invitee gets nothing) or a reset (the user must be active; every
     /// session ends). Either way every other outstanding token of the same kind is voided.
     func redeem(_ purpose: TokenPurpose, token: String, password: String) async throws -> (org: String, user: String) {
-        if let weakness = PasswordHasher.weakness(of: password) { throw RPCError(.invalidArgument, weakness) }
+        if let weakness = PasswordHasher.weakness(of: password) { throw DomainError.invalid(weakness) }
         let hasher = self.hasher
         let hash = try await blocking.run { try hasher.hash(password) }
         let now = self.now()
         return try await repository.write { [self] tx in
             guard let (user, org) = try tx.redeemableToken(hash: OpaqueToken.storageHash(token), purpose: purpose.rawValue,
                                                            userStatus: purpose == .invitation ? "invited" : "active", now: now)
-            else { throw RPCError(.notFound, "\(purpose.rawValue) not found, used or expired") }
+            else { throw DomainError.notFound("\(purpose.rawValue) not found, used or expired") }
             try tx.markTokensUsed(user: user, purpose: purpose.rawValue, at: now)
             try tx.activate(user, passwordHash: hash)
             if purpose == .reset { try tx.deleteSessions(user: user) }
@@ -161,7 +161,7 @@ struct IdentityRules: Sendable {
     /// still being verified; a success clears the account's count and gives back the address's.
     func login(org: String, email: String, password: String, totpCode: String, clientAddress: String) async throws
         -> Calltrace_Identity_V1_LoginResponse {
-        let refused = RPCError(.unauthenticated, "invalid e-mail, password or code")
+        let refused = DomainError.unauthenticated("invalid e-mail, password or code")
         // An unknown organisation has no keys (and gets none): the same answer, after the same work.
         guard let email = try? Self.normalisedEmail(email), let index = try? keys.blindIndex(email, kind: "email", org: org) else {
             _ = try await blocking.run { hasher.verifyDummy(password) }
@@ -170,14 +170,14 @@ struct IdentityRules: Sendable {
         // Counted per account (known or not, so lockout reveals nothing) and per client address.
         let account = LoginAttempts.Subject(key: Data("account:".utf8) + index, limit: Self.accountFailureLimit)
         guard let bucket = LoginAttempts.bucket(of: clientAddress) else {
-            throw RPCError(.invalidArgument, "the client address must be an IPv4 or IPv6 address")
+            throw DomainError.invalid("the client address must be an IPv4 or IPv6 address")
         }
         let address = LoginAttempts.Subject(key: OpaqueToken.storageHash("address:\(org):\(bucket)"), limit: Self.addressFailureLimit)
         try await checkClientAddress(clientAddress, org: org)
         let now = self.now()
         guard try await repository.write({ tx in try tx.reserveLoginAttempts([account, address], now: now, window: Self.failureWindowMS) }) else {
             try await audit(org: org, actor: "unknown", action: "login.locked_out", resource: "organization:\(org)", outcome: "denied")
-            throw RPCError(.resourceExhausted, "too many failed logins; try again later")
+            throw DomainError.tooMany("too many failed logins; try again later")
         }
         guard let candidate = try await repository.read({ tx in try tx.loginCandidate(org: org, emailIndex: index) }),
               let stored = candidate.passwordHash else {
@@ -228,12 +228,12 @@ struct IdentityRules: Sendable {
     func enrollTotp(user: String, org: String, password: String) async throws -> Data {
         let stored = try await repository.read { tx in try tx.passwordHash(ofActiveUser: user, org: org) }
         let holds = try await blocking.run { stored.map { PasswordHasher.verify(password, against: $0) } ?? false }
-        guard holds else { throw RPCError(.permissionDenied, "enrolling two-factor needs the user's current password") }
+        guard holds else { throw DomainError.notAllowed("enrolling two-factor needs the user's current password") }
         let secret = try TOTP.newSecret()
         let sealed = try keys.seal(secret, org: org, table: "users", column: "totp_secret", row: user)
         try await repository.write { [self] tx in
             guard try tx.setUnconfirmedTwoFactorSecret(sealed, user: user, org: org) else {
-                throw RPCError(.failedPrecondition, "two-factor is already confirmed")
+                throw DomainError.wrongState("two-factor is already confirmed")
             }
             try audit(org: org, actor: "user:\(user)", action: "two_factor.enrolment_started", resource: "user:\(user)", in: tx)
         }
@@ -249,11 +249,11 @@ struct IdentityRules: Sendable {
         let now = self.now()
         try await repository.write { [self] tx in
             guard let pending = try tx.unconfirmedTwoFactor(user: user, org: org) else {
-                throw RPCError(.failedPrecondition, "start enrolment first")
+                throw DomainError.wrongState("start enrolment first")
             }
             let secret = try keys.open(pending.sealedSecret, org: org, table: "users", column: "totp_secret", row: user)
             guard let step = TOTP.acceptedStep(code, secret: secret, unixTime: now / 1000), step > pending.lastStep else {
-                throw RPCError(.invalidArgument, "that code does not match")
+                throw DomainError.invalid("that code does not match")
             }
             try tx.confirmTwoFactor(user: user, step: step)
             try audit(org: org, actor: "user:\(user)", action: "two_factor.confirmed", resource: "user:\(user)", in: tx)
@@ -265,17 +265,17 @@ struct IdentityRules: Sendable {
     func setPolicy(ranges: [String], idleSeconds: UInt32, maxSeconds: UInt32, requireTwoFactor: Bool, org: String,
                    by actor: String) async throws {
         for range in ranges where AddressRange(range) == nil {
-            throw RPCError(.invalidArgument, "\(range) is not a CIDR range")
+            throw DomainError.invalid("\(range) is not a CIDR range")
         }
         let idle = idleSeconds == 0 ? Self.defaultIdleSeconds : Int(idleSeconds)
         let maximum = maxSeconds == 0 ? Self.defaultMaxSeconds : Int(maxSeconds)
         guard idle <= 86_400, maximum <= 30 * 86_400 else {
-            throw RPCError(.invalidArgument, "sessions last at most a day idle and 30 days in all")
+            throw DomainError.invalid("sessions last at most a day idle and 30 days in all")
         }
         try await repository.write { [self] tx in
             guard try tx.setSecurityPolicy(org, ranges: ranges.joined(separator: " "), idleSeconds: idle, maxSeconds: maximum,
                                            requireTwoFactor: requireTwoFactor) else {
-                throw RPCError(.notFound, "organisation \(org) not found")
+                throw DomainError.notFound("organisation \(org) not found")
             }
             try audit(org: org, actor: actor, action: "security_policy.changed", resource: "organization:\(org)", in: tx)
         }
@@ -287,7 +287,7 @@ struct IdentityRules: Sendable {
         let ranges = text.split(separator: " ").compactMap { AddressRange(String($0)) }
         guard !ranges.isEmpty else { return }
         guard let address, ranges.contains(where: { $0.contains(address) }) else {
-            throw RPCError(.permissionDenied, "the organisation does not allow access from this network address")
+            throw DomainError.notAllowed("the organisation does not allow access from this network address")
         }
     }
 
@@ -299,11 +299,11 @@ struct IdentityRules: Sendable {
     func createGrant(org: String, permissions: [Calltrace_Identity_V1_Permission], seconds: UInt32, reason: String,
                      by actor: String) async throws -> (id: String, expires: Int64) {
         let permissions = Set(permissions.filter { $0 != .unspecified })
-        guard !permissions.isEmpty else { throw RPCError(.invalidArgument, "a grant names at least one permission") }
+        guard !permissions.isEmpty else { throw DomainError.invalid("a grant names at least one permission") }
         guard (1...Self.maxGrantSeconds).contains(seconds) else {
-            throw RPCError(.invalidArgument, "a grant lasts from 1 second to 14 days")
+            throw DomainError.invalid("a grant lasts from 1 second to 14 days")
         }
-        guard !reason.isEmpty else { throw RPCError(.invalidArgument, "a grant needs a reason or ticket reference") }
+        guard !reason.isEmpty else { throw DomainError.invalid("a grant needs a reason or ticket reference") }
         let id = Self.newID("grt")
         let now = self.now()
         let grant = NewGrant(id: id, org: org, permissions: permissions.map(\.rawValue),
@@ -319,7 +319,7 @@ struct IdentityRules: Sendable {
     func revokeGrant(_ id: String, org: String, by actor: String) async throws {
         let now = self.now()
         try await repository.write { [self] tx in
-            guard try tx.revokeGrant(id, org: org, at: now) else { throw RPCError(.notFound, "grant \(id) not found or already revoked") }
+            guard try tx.revokeGrant(id, org: org, at: now) else { throw DomainError.notFound("grant \(id) not found or already revoked") }
             try audit(org: org, actor: actor, action: "support_grant.revoked", resource: "grant:\(id)", in: tx)
         }
     }
@@ -340,7 +340,7 @@ struct IdentityRules: Sendable {
             return grant?.id
         }
         guard let grantID else {
-            throw RPCError(.permissionDenied, "no active support grant lets operators use \(RoleTable.name(of: permission)) in \(org)")
+            throw DomainError.notAllowed("no active support grant lets operators use \(RoleTable.name(of: permission)) in \(org)")
         }
         var principal = Calltrace_Identity_V1_Principal()
         principal.orgID = org
@@ -356,13 +356,13 @@ struct IdentityRules: Sendable {
     }
 
     func changeRole(_ user: String, org: String, to role: Calltrace_Identity_V1_Role, by actor: String) async throws {
-        guard role != .unspecified, !RoleTable.permissions(of: role).isEmpty else { throw RPCError(.invalidArgument, "name a role") }
+        guard role != .unspecified, !RoleTable.permissions(of: role).isEmpty else { throw DomainError.invalid("name a role") }
         try await changeUser(user, org: org, .role(role.rawValue), endSessions: false, action: "user.role_changed", by: actor)
     }
 
     func revokeSessions(_ user: String, org: String, by actor: String) async throws -> Int {
         try await repository.write { [self] tx in
-            guard try tx.userExists(user, org: org) else { throw RPCError(.notFound, "user \(user) not found in organisation \(org)") }
+            guard try tx.userExists(user, org: org) else { throw DomainError.notFound("user \(user) not found in organisation \(org)") }
             let ended = try tx.deleteSessions(user: user)
             try audit(org: org, actor: actor, action: "sessions.revoked", resource: "user:\(user)", in: tx)
             return ended
@@ -372,7 +372,7 @@ struct IdentityRules: Sendable {
     func suspendOrganization(_ org: String, by actor: String) async throws {
         try await repository.write { [self] tx in
             guard try tx.setOrganizationStatus(org, to: "suspended", from: ["active"]) else {
-                throw RPCError(.notFound, "active organisation \(org) not found")
+                throw DomainError.notFound("active organisation \(org) not found")
             }
             try tx.deleteSessions(org: org)
             try audit(org: org, actor: actor, action: "organization.suspended", resource: "organization:\(org)", in: tx)
@@ -382,7 +382,7 @@ struct IdentityRules: Sendable {
     /// Idempotent: an organisation already offboarded stays so.
     func markOffboarded(_ org: String, by actor: String) async throws {
         try await repository.write { [self] tx in
-            guard let status = try tx.organizationStatus(org) else { throw RPCError(.notFound, "organisation \(org) not found") }
+            guard let status = try tx.organizationStatus(org) else { throw DomainError.notFound("organisation \(org) not found") }
             guard status != "offboarded" else { return }
             _ = try tx.setOrganizationStatus(org, to: "offboarded", from: nil)
             try tx.deleteSessions(org: org)
@@ -395,11 +395,11 @@ struct IdentityRules: Sendable {
     private func changeUser(_ user: String, org: String, _ change: UserChange, endSessions: Bool, endTokens: Bool = false,
                             action: String, by actor: String) async throws {
         try await repository.write { [self] tx in
-            guard try tx.change(user, org: org, change) else { throw RPCError(.notFound, "user \(user) not found in organisation \(org)") }
+            guard try tx.change(user, org: org, change) else { throw DomainError.notFound("user \(user) not found in organisation \(org)") }
             // An organisation always keeps an active admin: the last one cannot be removed,
             // suspended or demoted (the change rolls back).
             guard try tx.activeAdminCount(org: org) > 0 else {
-                throw RPCError(.failedPrecondition, "the organisation's last active admin cannot be removed, suspended or demoted")
+                throw DomainError.wrongState("the organisation's last active admin cannot be removed, suspended or demoted")
             }
             if endSessions { try tx.deleteSessions(user: user) }
             if endTokens { try tx.deleteTokens(user: user) }
@@ -438,15 +438,15 @@ struct IdentityRules: Sendable {
               session.createdAt == 0 || session.createdAt + session.maxSeconds * 1000 > now,
               now - session.lastUsedAt < session.idleSeconds * 1000,
               session.userStatus == "active", session.orgStatus == "active"
-        else { throw RPCError(.unauthenticated, "no valid session") }
-        guard session.org == org else { throw RPCError(.permissionDenied, "the session does not belong to organisation \(org)") }
+        else { throw DomainError.unauthenticated("no valid session") }
+        guard session.org == org else { throw DomainError.notAllowed("the session does not belong to organisation \(org)") }
         let role = Calltrace_Identity_V1_Role(rawValue: session.role) ?? .unspecified
         if let permission {
             guard !session.requireTwoFactor || session.twoFactorConfirmed else {
-                throw RPCError(.permissionDenied, "the organisation requires two-factor; enrol first")
+                throw DomainError.notAllowed("the organisation requires two-factor; enrol first")
             }
             guard RoleTable.permissions(of: role).contains(permission) else {
-                throw RPCError(.permissionDenied, "role \(role) lacks \(RoleTable.name(of: permission))")
+                throw DomainError.notAllowed("role \(role) lacks \(RoleTable.name(of: permission))")
             }
         }
         // Only an allowed call keeps the session alive; a refused one does not refresh it.

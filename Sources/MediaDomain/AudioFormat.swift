@@ -1,5 +1,5 @@
 import CallTraceProto
-import CallTraceRPC
+import CallTraceServiceHost
 import Foundation
 
 /// What the uploader declares about a file, and the check of a WAV file's own header against it.
@@ -14,15 +14,15 @@ struct DeclaredAudio: Sendable {
     init(_ header: Calltrace_Media_V1_RecordingHeader) throws {
         switch header.format {
         case .wavPcm16, .wavMulaw, .wavAlaw, .mp3, .opus: break
-        default: throw RPCError(.invalidArgument, "format must be one of WAV_PCM16, WAV_MULAW, WAV_ALAW, MP3, OPUS")
+        default: throw DomainError.invalid("format must be one of WAV_PCM16, WAV_MULAW, WAV_ALAW, MP3, OPUS")
         }
         format = header.format
         sampleRate = header.sampleRateHz
         channels = header.channels
-        guard channels == 1 || channels == 2 else { throw RPCError(.invalidArgument, "channels must be 1 (mono) or 2 (one per party)") }
+        guard channels == 1 || channels == 2 else { throw DomainError.invalid("channels must be 1 (mono) or 2 (one per party)") }
         if isWAV {
             guard (8000...192_000).contains(sampleRate) else {
-                throw RPCError(.invalidArgument, "sample_rate_hz must be from 8000 to 192000 for WAV")
+                throw DomainError.invalid("sample_rate_hz must be from 8000 to 192000 for WAV")
             }
         }
     }
@@ -37,7 +37,7 @@ struct DeclaredAudio: Sendable {
         func le32(_ at: Int) -> UInt32 { UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24 }
         func le16(_ at: Int) -> UInt16 { UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 }
         guard bytes.count >= 12, bytes[0..<4].elementsEqual("RIFF".utf8), bytes[8..<12].elementsEqual("WAVE".utf8) else {
-            throw RPCError(.invalidArgument, "the file is not a WAV file (no RIFF/WAVE header), but the header says \(format)")
+            throw DomainError.invalid("the file is not a WAV file (no RIFF/WAVE header), but the header says \(format)")
         }
         var at = 12
         while at + 8 <= bytes.count {
@@ -53,16 +53,16 @@ struct DeclaredAudio: Sendable {
                 default: nil
                 }
                 guard let actual else {
-                    throw RPCError(.invalidArgument, "the WAV file's encoding (format \(code), \(bits)-bit) is not PCM16, μ-law or A-law")
+                    throw DomainError.invalid("the WAV file's encoding (format \(code), \(bits)-bit) is not PCM16, μ-law or A-law")
                 }
                 guard actual == format, channels == self.channels, rate == sampleRate else {
-                    throw RPCError(.invalidArgument, "the WAV header says \(actual), \(channels) channel(s), \(rate) Hz; the upload header says \(format), \(self.channels), \(sampleRate) Hz")
+                    throw DomainError.invalid("the WAV header says \(actual), \(channels) channel(s), \(rate) Hz; the upload header says \(format), \(self.channels), \(sampleRate) Hz")
                 }
                 return
             }
             at += 8 + size + (size & 1)
         }
-        throw RPCError(.invalidArgument, "the WAV file has no fmt chunk in its first \(Self.wavPrefixBytes) bytes")
+        throw DomainError.invalid("the WAV file has no fmt chunk in its first \(Self.wavPrefixBytes) bytes")
     }
 }
 
@@ -104,7 +104,7 @@ struct WAVLayout {
             }
             at += 8 + size + (size & 1)
         }
-        throw RPCError(.failedPrecondition, "the WAV file's fmt and data chunks were not found in its first bytes; it cannot be redacted")
+        throw DomainError.wrongState("the WAV file's fmt and data chunks were not found in its first bytes; it cannot be redacted")
     }
 
     /// The bytes of samples in [start, end) milliseconds, within the data; nil when none.

@@ -40,7 +40,7 @@ struct RecordingRules: Sendable {
         try OrganizationID.validate(header.orgID)
         try CallID.validate(header.callID)
         let declared = try DeclaredAudio(header)
-        guard header.sha256.count == 32 else { throw RPCError(.invalidArgument, "sha256 must be the 32-byte SHA-256 of the file") }
+        guard header.sha256.count == 32 else { throw DomainError.invalid("sha256 must be the 32-byte SHA-256 of the file") }
         let org = header.orgID
         let id = Self.newID()
         // The organisation's keys come with its first recording; the recording's own key is kept
@@ -50,7 +50,7 @@ struct RecordingRules: Sendable {
             try keys.createKeys(for: org)
             key = try keys.createObjectKey(org: org, object: id)
         } catch let error as KeyError where error.kind == .noKey {
-            throw RPCError(.failedPrecondition, "organisation \(org) was purged: it takes no recordings")
+            throw DomainError.wrongState("organisation \(org) was purged: it takes no recordings")
         }
         let writer = try blobs.create(id)
         var stored = false
@@ -68,7 +68,7 @@ struct RecordingRules: Sendable {
             guard !piece.isEmpty else { continue }
             size += UInt64(piece.count)
             guard size <= Self.maxRecordingBytes else {
-                throw RPCError(.invalidArgument, "a recording holds at most \(Self.maxRecordingBytes >> 20) MiB; nothing was stored")
+                throw DomainError.invalid("a recording holds at most \(Self.maxRecordingBytes >> 20) MiB; nothing was stored")
             }
             if declared.isWAV && prefix.count < DeclaredAudio.wavPrefixBytes {
                 prefix += piece.prefix(DeclaredAudio.wavPrefixBytes - prefix.count)
@@ -79,10 +79,10 @@ struct RecordingRules: Sendable {
                 try sealer.add(piece)
             }
         }
-        guard size > 0 else { throw RPCError(.invalidArgument, "the upload ended before any audio arrived; nothing was stored") }
+        guard size > 0 else { throw DomainError.invalid("the upload ended before any audio arrived; nothing was stored") }
         if declared.isWAV && prefix.count < DeclaredAudio.wavPrefixBytes { try declared.check(wavPrefix: prefix) }
         guard digest.finish() == header.sha256 else {
-            throw RPCError(.invalidArgument, "the file's SHA-256 does not match the header's (corrupted or incomplete); nothing was stored")
+            throw DomainError.invalid("the file's SHA-256 does not match the header's (corrupted or incomplete); nothing was stored")
         }
         try await BlockingPool.shared.run {
             try sealer.finish()
@@ -112,7 +112,7 @@ struct RecordingRules: Sendable {
     func recording(_ id: String, org: String) async throws -> RecordingRow {
         try OrganizationID.validate(org)
         guard let row = try await repository.read({ tx in try tx.recording(id, org: org) }) else {
-            throw RPCError(.notFound, "recording \(id.prefix(64)) not found in organisation \(org)")
+            throw DomainError.notFound("recording \(id.prefix(64)) not found in organisation \(org)")
         }
         return row
     }
@@ -125,7 +125,7 @@ struct RecordingRules: Sendable {
         var after: (Int64, String)?
         if !pageToken.isEmpty {
             let parts = pageToken.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2, let time = Int64(parts[0]) else { throw RPCError(.invalidArgument, "page_token is not one this service issued") }
+            guard parts.count == 2, let time = Int64(parts[0]) else { throw DomainError.invalid("page_token is not one this service issued") }
             after = (time, String(parts[1]))
         }
         let bound = after
@@ -147,15 +147,15 @@ struct RecordingRules: Sendable {
               action: String = "recording.played",
               pieceBytes: Int = 256 << 10, send: (RecordingRow, UInt64, Data) async throws -> Void) async throws {
         guard reason.count <= 200, !reason.contains(where: { $0.isNewline }) else {
-            throw RPCError(.invalidArgument, "a reason is one line of at most 200 characters")
+            throw DomainError.invalid("a reason is one line of at most 200 characters")
         }
         let row = try await recording(id, org: org)
         guard offset < row.sizeBytes else {
-            throw RPCError(.outOfRange, "offset \(offset) is past the end of the recording (\(row.sizeBytes) bytes)")
+            throw DomainError.outOfRange("offset \(offset) is past the end of the recording (\(row.sizeBytes) bytes)")
         }
         let end = length == 0 ? row.sizeBytes : offset + length
         guard end <= row.sizeBytes, end > offset else {
-            throw RPCError(.outOfRange, "bytes \(offset)..<\(end) are not within the recording (\(row.sizeBytes) bytes)")
+            throw DomainError.outOfRange("bytes \(offset)..<\(end) are not within the recording (\(row.sizeBytes) bytes)")
         }
         try await repository.write { [outbox] tx in
             try outbox.record(AuditRecord(org: org, actor: actor, action: action, resource: "recording:\(id)", outcome: "success",
@@ -166,7 +166,7 @@ struct RecordingRules: Sendable {
         do {
             key = try keys.objectKey(org: org, object: row.blobID)
         } catch {
-            throw RPCError(.notFound, "recording \(id) not found in organisation \(org)")
+            throw DomainError.notFound("recording \(id) not found in organisation \(org)")
         }
         let reader = ChunkReader(keys: keys, blobs: blobs, key: key, row: row)
         var position = offset
@@ -193,7 +193,7 @@ struct RecordingRules: Sendable {
                                           outcome: "success"), in: tx.connection)
             return row.blobID
         }
-        guard let blobID = deleted else { throw RPCError(.notFound, "recording \(id.prefix(64)) not found in organisation \(org)") }
+        guard let blobID = deleted else { throw DomainError.notFound("recording \(id.prefix(64)) not found in organisation \(org)") }
         try keys.destroyObjectKey(org: org, object: blobID)
         try blobs.delete(blobID)
     }
@@ -228,18 +228,18 @@ struct RecordingRules: Sendable {
     func redact(_ id: String, org: String, ranges: [(start: UInt64, end: UInt64)], reason: String, by actor: String) async throws
         -> (row: RecordingRow, muted: UInt64) {
         guard (1...1000).contains(ranges.count), ranges.allSatisfy({ $0.start < $0.end && $0.end <= 7 * 86_400_000 }) else {
-            throw RPCError(.invalidArgument, "name 1 to 1000 ranges, each ending after it starts and within 7 days of audio")
+            throw DomainError.invalid("name 1 to 1000 ranges, each ending after it starts and within 7 days of audio")
         }
         guard reason.count <= 200, !reason.contains(where: { $0.isNewline }) else {
-            throw RPCError(.invalidArgument, "a reason is one line of at most 200 characters")
+            throw DomainError.invalid("a reason is one line of at most 200 characters")
         }
         let row = try await recording(id, org: org)
         guard let silence = WAVLayout.silence(of: row.format) else {
-            throw RPCError(.failedPrecondition, "only WAV recordings can be redacted: MP3 and Opus are stored as given")
+            throw DomainError.wrongState("only WAV recordings can be redacted: MP3 and Opus are stored as given")
         }
         let oldKey: ObjectKey
         do { oldKey = try keys.objectKey(org: org, object: row.blobID) } catch {
-            throw RPCError(.notFound, "recording \(id) not found in organisation \(org)")
+            throw DomainError.notFound("recording \(id) not found in organisation \(org)")
         }
         let reader = ChunkReader(keys: keys, blobs: blobs, key: oldKey, row: row)
         let layout = try WAVLayout(try await BlockingPool.shared.run { try reader.bytes(from: 0, to: min(UInt64(DeclaredAudio.wavPrefixBytes), row.sizeBytes)) },
@@ -285,7 +285,7 @@ struct RecordingRules: Sendable {
                               in: tx.connection)
             return true
         }
-        guard replaced else { throw RPCError(.notFound, "recording \(id) was deleted meanwhile") }
+        guard replaced else { throw DomainError.notFound("recording \(id) was deleted meanwhile") }
         committed = true
         try keys.destroyObjectKey(org: org, object: row.blobID)
         try blobs.delete(row.blobID)
@@ -299,7 +299,7 @@ struct RecordingRules: Sendable {
     /// their files. Returns how many, their bytes, and whether more remain before the cutoff.
     func purge(org: String, createdBefore cutoff: Int64, limit: Int, by actor: String) async throws -> (purged: Int, bytes: UInt64, more: Bool) {
         try OrganizationID.validate(org)
-        guard cutoff > 0 else { throw RPCError(.invalidArgument, "name the cutoff (created_before_unix_ms)") }
+        guard cutoff > 0 else { throw DomainError.invalid("name the cutoff (created_before_unix_ms)") }
         let limit = limit == 0 ? 500 : min(limit, 500)
         let (batch, more) = try await repository.write { [outbox] tx -> ([RecordingRow], Bool) in
             let found = try tx.recordings(org: org, callID: nil, from: nil, before: cutoff, after: nil, limit: limit + 1)
@@ -369,7 +369,7 @@ struct ChunkReader: Sendable {
         do {
             return try reader.bytes(from: start, to: end)
         } catch let error as SealedBlobReader.Damaged {
-            throw RPCError(.dataLoss, "recording \(id) is damaged (chunk \(error.chunk) is missing or failed authentication); nothing altered is played")
+            throw DomainError.corrupt("recording \(id) is damaged (chunk \(error.chunk) is missing or failed authentication); nothing altered is played")
         }
     }
 }

@@ -16,7 +16,7 @@ struct ShareLinkRules: Sendable {
     static let maxTTLSeconds: UInt32 = 30 * 86_400
     /// The shortest maximum an organisation may set: an hour.
     static let minPolicySeconds: UInt32 = 3600
-    static let refusal = RPCError(.notFound, "this link is not valid: expired, revoked or unknown")
+    static let refusal = DomainError.notFound("this link is not valid: expired, revoked or unknown")
 
     let recordings: RecordingRules
     var repository: any RecordingRepository { recordings.repository }
@@ -31,9 +31,9 @@ struct ShareLinkRules: Sendable {
     func create(recording id: String, org: String, ttlSeconds: UInt32, note: String, by actor: String) async throws -> Created {
         let maximum = try await policy(org: org).maxTTLSeconds
         guard (1...maximum).contains(ttlSeconds) else {
-            throw RPCError(.invalidArgument, "a link of this organisation lives from 1 second to \(Self.describe(maximum)) (ttl_seconds)")
+            throw DomainError.invalid("a link of this organisation lives from 1 second to \(Self.describe(maximum)) (ttl_seconds)")
         }
-        guard note.count <= 500 else { throw RPCError(.invalidArgument, "a note is at most 500 characters") }
+        guard note.count <= 500 else { throw DomainError.invalid("a note is at most 500 characters") }
         _ = try await recordings.recording(id, org: org)
         let secret = try SecretBytes.random(16)
         let now = clock.nowUnixMs
@@ -60,7 +60,7 @@ struct ShareLinkRules: Sendable {
     func setPolicy(org: String, maxTTLSeconds: UInt32, by actor: String) async throws -> (maxTTLSeconds: UInt32, updatedAt: Int64, updatedBy: String) {
         try OrganizationID.validate(org)
         guard (Self.minPolicySeconds...Self.maxTTLSeconds).contains(maxTTLSeconds) else {
-            throw RPCError(.invalidArgument, "max_ttl_seconds must be from 3600 (an hour) to \(Self.maxTTLSeconds) (30 days)")
+            throw DomainError.invalid("max_ttl_seconds must be from 3600 (an hour) to \(Self.maxTTLSeconds) (30 days)")
         }
         let now = clock.nowUnixMs
         try await repository.write { [outbox = recordings.outbox] tx in
@@ -109,7 +109,7 @@ struct ShareLinkRules: Sendable {
         let now = clock.nowUnixMs
         try await repository.write { [outbox = recordings.outbox] tx in
             guard try tx.revokeShareLink(linkID, org: org, at: now) else {
-                throw RPCError(.notFound, "share link \(linkID.prefix(64)) not found or already revoked")
+                throw DomainError.notFound("share link \(linkID.prefix(64)) not found or already revoked")
             }
             try outbox.record(AuditRecord(org: org, actor: actor, action: "share_link.revoked", resource: "share_link:\(linkID)",
                                           outcome: "success"), in: tx.connection)

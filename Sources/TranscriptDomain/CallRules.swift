@@ -19,15 +19,15 @@ struct CallRules: Sendable {
 
     /// E.164 of a number in any common format; the error never repeats the number.
     static func e164(_ raw: String, field: String) throws -> String {
-        guard let number = PhoneNumber.e164(raw) else { throw RPCError(.invalidArgument, "\(field) is not a phone number") }
+        guard let number = PhoneNumber.e164(raw) else { throw DomainError.invalid("\(field) is not a phone number") }
         return number
     }
 
     static func text(_ value: String, _ field: String, max: Int, required: Bool = false) throws -> String {
         let trimmed = value.trimmingCharacters(in: .whitespaces)
-        guard !(required && trimmed.isEmpty) else { throw RPCError(.invalidArgument, "\(field) is required") }
+        guard !(required && trimmed.isEmpty) else { throw DomainError.invalid("\(field) is required") }
         guard trimmed.count <= max, !trimmed.contains(where: { $0.isNewline || ($0.asciiValue.map { $0 < 0x20 } ?? false) }) else {
-            throw RPCError(.invalidArgument, "\(field) is one line of at most \(max) characters")
+            throw DomainError.invalid("\(field) is one line of at most \(max) characters")
         }
         return trimmed
     }
@@ -41,7 +41,7 @@ struct CallRules: Sendable {
         let campaign = try Self.text(request.campaign, "campaign", max: 100)
         let notice = try Self.text(request.notice, "notice", max: 500)
         guard request.channel != .unspecified, Calltrace_Transcript_V1_Channel.allCases.contains(request.channel) else {
-            throw RPCError(.invalidArgument, "channel is required (google-ads, paid-social, organic, directory, referral, print, email or other)")
+            throw DomainError.invalid("channel is required (google-ads, paid-social, organic, directory, referral, print, email or other)")
         }
         let now = clock.nowUnixMs
         let from = request.effectiveFromUnixMs == 0 ? now : request.effectiveFromUnixMs
@@ -49,10 +49,10 @@ struct CallRules: Sendable {
         return try await repository.write { [outbox] tx in
             if let current = try tx.currentAssignment(of: number) {
                 guard current.org == org else {
-                    throw RPCError(.alreadyExists, "tracking number \(number) belongs to another organisation until it releases it")
+                    throw DomainError.alreadyExists("tracking number \(number) belongs to another organisation until it releases it")
                 }
                 guard from > current.from else {
-                    throw RPCError(.failedPrecondition, "effective_from must be after the number's current assignment began")
+                    throw DomainError.wrongState("effective_from must be after the number's current assignment began")
                 }
                 try tx.endAssignment(current.id, at: from)
             }
@@ -72,7 +72,7 @@ struct CallRules: Sendable {
         let now = clock.nowUnixMs
         try await repository.write { [outbox] tx in
             guard let current = try tx.currentAssignment(of: number), current.org == org else {
-                throw RPCError(.notFound, "tracking number \(number) is not in use by organisation \(org)")
+                throw DomainError.notFound("tracking number \(number) is not in use by organisation \(org)")
             }
             try tx.endAssignment(current.id, at: max(now, current.from + 1))
             try outbox.record(AuditRecord(org: org, actor: actor, action: "tracking_number.released", resource: "tracking_number:\(number)",
@@ -100,11 +100,11 @@ struct CallRules: Sendable {
         let tracking = try Self.e164(request.trackingNumber, field: "tracking_number")
         let caller = try Self.e164(request.callerNumber, field: "caller_number")
         guard request.direction != .unspecified, Calltrace_Transcript_V1_Direction.allCases.contains(request.direction) else {
-            throw RPCError(.invalidArgument, "direction must be inbound or outbound")
+            throw DomainError.invalid("direction must be inbound or outbound")
         }
         let started = request.startedAtUnixMs == 0 ? clock.nowUnixMs : request.startedAtUnixMs
         let assignment = try await repository.read { tx in try tx.assignment(of: tracking, at: started) }
-        guard let assignment else { throw RPCError(.notFound, "tracking number \(tracking) is not assigned to any organisation") }
+        guard let assignment else { throw DomainError.notFound("tracking number \(tracking) is not assigned to any organisation") }
         let org = assignment.org
         let index = try keys.blindIndex(caller, kind: "e164", org: org)
         let sealed = try keys.seal(Data(caller.utf8), org: org, table: "calls", column: "caller_number", row: request.callID)
@@ -113,12 +113,12 @@ struct CallRules: Sendable {
             if let existing = try tx.call(request.callID, org: org) {
                 // A retried StartCall: the same answer, nothing written twice.
                 guard existing.callerIndex == index else {
-                    throw RPCError(.alreadyExists, "call \(request.callID) was started with another caller")
+                    throw DomainError.alreadyExists("call \(request.callID) was started with another caller")
                 }
                 return Started(org: org, record: existing.recorded, notice: existing.recorded ? Self.notice(assignment) : "")
             }
             if !request.callbackOf.isEmpty, try tx.call(request.callbackOf, org: org) == nil {
-                throw RPCError(.notFound, "callback_of: call \(request.callbackOf) not found in organisation \(org)")
+                throw DomainError.notFound("callback_of: call \(request.callbackOf) not found in organisation \(org)")
             }
             try tx.insert(CallRow(id: request.callID, org: org, trackingNumber: tracking, source: assignment.source, channel: assignment.channel,
                                   campaign: assignment.campaign, sealedCaller: sealed, callerIndex: index,
@@ -136,15 +136,15 @@ struct CallRules: Sendable {
         try CallID.validate(request.callID)
         if !request.recordingID.isEmpty { try CallID.validate(request.recordingID, field: "recording_id") }
         guard request.outcome != .unspecified, Calltrace_Transcript_V1_Outcome.allCases.contains(request.outcome) else {
-            throw RPCError(.invalidArgument, "outcome must be answered, missed, voicemail or abandoned")
+            throw DomainError.invalid("outcome must be answered, missed, voicemail or abandoned")
         }
         guard request.endedAtUnixMs == 0 || request.answeredAtUnixMs == 0 || request.endedAtUnixMs >= request.answeredAtUnixMs else {
-            throw RPCError(.invalidArgument, "ended_at is before answered_at")
+            throw DomainError.invalid("ended_at is before answered_at")
         }
         let org = request.orgID
         try await repository.write { [outbox] tx in
             guard var call = try tx.call(request.callID, org: org) else {
-                throw RPCError(.notFound, "call \(request.callID) not found in organisation \(org)")
+                throw DomainError.notFound("call \(request.callID) not found in organisation \(org)")
             }
             call.answeredAt = request.answeredAtUnixMs
             call.endedAt = request.endedAtUnixMs
@@ -160,7 +160,7 @@ struct CallRules: Sendable {
     func call(_ id: String, org: String) async throws -> CallRow {
         try CallID.validate(id)
         guard let row = try await repository.read({ tx in try tx.call(id, org: org) }) else {
-            throw RPCError(.notFound, "call \(id) not found in organisation \(org)")
+            throw DomainError.notFound("call \(id) not found in organisation \(org)")
         }
         return row
     }
@@ -172,7 +172,7 @@ struct CallRules: Sendable {
         var after: (Int64, String)?
         if !pageToken.isEmpty {
             let parts = pageToken.split(separator: "/", maxSplits: 1)
-            guard parts.count == 2, let time = Int64(parts[0]) else { throw RPCError(.invalidArgument, "page_token is not one this service issued") }
+            guard parts.count == 2, let time = Int64(parts[0]) else { throw DomainError.invalid("page_token is not one this service issued") }
             after = (time, String(parts[1]))
         }
         let bound = after
@@ -184,17 +184,17 @@ struct CallRules: Sendable {
     func mark(_ request: Calltrace_Transcript_V1_MarkCallOutcomeRequest, by actor: String) async throws -> CallRow {
         try CallID.validate(request.callID)
         let reference = try Self.text(request.matterReference, "matter_reference", max: 64)
-        guard reference.isEmpty || request.matterOpened else { throw RPCError(.invalidArgument, "a matter_reference needs matter_opened") }
+        guard reference.isEmpty || request.matterOpened else { throw DomainError.invalid("a matter_reference needs matter_opened") }
         guard Calltrace_Transcript_V1_Enquiry.allCases.contains(request.enquiry),
               Calltrace_Transcript_V1_PracticeArea.allCases.contains(request.practiceArea) else {
-            throw RPCError(.invalidArgument, "enquiry or practice_area is not a known value")
+            throw DomainError.invalid("enquiry or practice_area is not a known value")
         }
         let org = request.orgID
         let sealed = reference.isEmpty ? nil
             : try keys.seal(Data(reference.utf8), org: org, table: "calls", column: "matter_reference", row: request.callID)
         return try await repository.write { [outbox] tx in
             guard var call = try tx.call(request.callID, org: org) else {
-                throw RPCError(.notFound, "call \(request.callID) not found in organisation \(org)")
+                throw DomainError.notFound("call \(request.callID) not found in organisation \(org)")
             }
             call.enquiry = request.enquiry.rawValue
             call.matterOpened = request.matterOpened
@@ -214,7 +214,7 @@ struct CallRules: Sendable {
         let reference = try Self.text(raw, "matter_reference", max: 64, required: true)
         let sealed = try keys.seal(Data(reference.utf8), org: org, table: "calls", column: "matter_reference", row: callID)
         try await repository.write { [outbox] tx in
-            guard var call = try tx.call(callID, org: org) else { throw RPCError(.notFound, "call \(callID) not found in organisation \(org)") }
+            guard var call = try tx.call(callID, org: org) else { throw DomainError.notFound("call \(callID) not found in organisation \(org)") }
             call.matterOpened = true
             call.sealedMatterReference = sealed
             try tx.update(call)
@@ -236,8 +236,8 @@ struct CallRules: Sendable {
     // MARK: Attribution (P2)
 
     func attribution(org: String, from: Int64, before: Int64, by grouping: AttributionGrouping) async throws -> AttributionReport {
-        guard from < before else { throw RPCError(.invalidArgument, "from must be before before (a period of at least a millisecond)") }
-        guard before - from <= 400 * 86_400_000 else { throw RPCError(.invalidArgument, "a report covers at most 400 days") }
+        guard from < before else { throw DomainError.invalid("from must be before before (a period of at least a millisecond)") }
+        guard before - from <= 400 * 86_400_000 else { throw DomainError.invalid("a report covers at most 400 days") }
         return try await repository.read { tx in
             var builder = AttributionReport.Builder()
             try tx.scanCalls(org: org, from: from, before: before) { builder.add($0) }
@@ -267,7 +267,7 @@ struct CallRules: Sendable {
     func delete(_ id: String, org: String, by actor: String) async throws {
         try CallID.validate(id)
         try await repository.write { [outbox] tx in
-            guard try tx.deleteCall(id, org: org) else { throw RPCError(.notFound, "call \(id) not found in organisation \(org)") }
+            guard try tx.deleteCall(id, org: org) else { throw DomainError.notFound("call \(id) not found in organisation \(org)") }
             try outbox.record(AuditRecord(org: org, actor: actor, action: "call.deleted", resource: "call:\(id)", outcome: "success"), in: tx.connection)
         }
     }
@@ -289,7 +289,7 @@ struct CallRules: Sendable {
     /// Retention of transcripts and summaries (P9): the transcripts and analyses of up to `limit`
     /// calls started before `cutoff` deleted; the call records stay.
     func purgeTranscripts(org: String, startedBefore cutoff: Int64, limit: Int, by actor: String) async throws -> (purged: Int, more: Bool) {
-        guard cutoff > 0 else { throw RPCError(.invalidArgument, "name the cutoff (started_before_unix_ms)") }
+        guard cutoff > 0 else { throw DomainError.invalid("name the cutoff (started_before_unix_ms)") }
         let limit = limit == 0 ? 500 : min(limit, 500)
         return try await repository.write { [outbox] tx in
             let ids = try tx.transcribedCallIDs(org: org, startedBefore: cutoff, limit: limit + 1)

@@ -49,13 +49,13 @@ struct TranscriptRules: Sendable {
                               model: try CallRules.text(settings.model, "model", max: 64),
                               language: try CallRules.text(settings.language, "language", max: 16))
         if row.language.isEmpty { row.language = "en-GB" }
-        guard Self.engineNames.contains(row.engine) else { throw RPCError(.invalidArgument, "engine must be deepgram or manual") }
-        guard ["local", "anthropic"].contains(row.analysisEngine) else { throw RPCError(.invalidArgument, "analysis_engine must be local or anthropic") }
+        guard Self.engineNames.contains(row.engine) else { throw DomainError.invalid("engine must be deepgram or manual") }
+        guard ["local", "anthropic"].contains(row.analysisEngine) else { throw DomainError.invalid("analysis_engine must be local or anthropic") }
         if row.enabled && row.engine != "manual" && engines.transcription[row.engine] == nil {
-            throw RPCError(.failedPrecondition, "this deployment has no \(row.engine) API key configured; ask its operator")
+            throw DomainError.wrongState("this deployment has no \(row.engine) API key configured; ask its operator")
         }
         if engines.analysis[row.analysisEngine] == nil {
-            throw RPCError(.failedPrecondition, "this deployment has no \(row.analysisEngine) API key configured; ask its operator")
+            throw DomainError.wrongState("this deployment has no \(row.analysisEngine) API key configured; ask its operator")
         }
         let checked = row
         try await repository.write { [outbox] tx in
@@ -128,9 +128,9 @@ struct TranscriptRules: Sendable {
         }
         let sealed = try keys.seal(try transcript.serializedBytes(), org: org, table: "transcripts", column: "segments", row: callID)
         try await repository.write { [outbox, jobs] tx in
-            guard let call = try tx.call(callID, org: org) else { throw RPCError(.notFound, "call \(callID) not found in organisation \(org)") }
+            guard let call = try tx.call(callID, org: org) else { throw DomainError.notFound("call \(callID) not found in organisation \(org)") }
             guard try tx.suppression(org: org, callerIndex: call.callerIndex) == nil else {
-                throw RPCError(.failedPrecondition, "the caller of call \(callID) objected: their calls are not transcribed")
+                throw DomainError.wrongState("the caller of call \(callID) objected: their calls are not transcribed")
             }
             try tx.put(TranscriptRow(org: org, callID: callID, engine: engine, sealedSegments: sealed, redactions: redactions, createdAt: now))
             _ = try tx.deleteAnalysis(org: org, callID: callID)
@@ -147,9 +147,9 @@ struct TranscriptRules: Sendable {
     /// A user's or gateway's transcript (the `manual` engine).
     func submit(_ request: Calltrace_Transcript_V1_SubmitTranscriptRequest, by actor: String) async throws -> Calltrace_Transcript_V1_Transcript {
         try CallID.validate(request.callID)
-        guard (1...10_000).contains(request.segments.count) else { throw RPCError(.invalidArgument, "a transcript has 1 to 10,000 segments") }
+        guard (1...10_000).contains(request.segments.count) else { throw DomainError.invalid("a transcript has 1 to 10,000 segments") }
         guard request.segments.allSatisfy({ $0.text.utf8.count <= 20_000 && $0.speaker.count <= 64 && $0.endMs >= $0.startMs }) else {
-            throw RPCError(.invalidArgument, "a segment's text is at most 20,000 bytes, its speaker 64 characters, and it ends after it starts")
+            throw DomainError.invalid("a segment's text is at most 20,000 bytes, its speaker 64 characters, and it ends after it starts")
         }
         return try await store(Self.redacted(request.segments), org: request.orgID, callID: request.callID, engine: "manual", by: actor)
     }
@@ -165,7 +165,7 @@ struct TranscriptRules: Sendable {
         try CallID.validate(callID)
         let (stored, analysis, progress) = try await repository.read { tx in
             // NOT_FOUND for another organisation's call or a deleted one.
-            guard try tx.call(callID, org: org) != nil else { throw RPCError(.notFound, "call \(callID) not found in organisation \(org)") }
+            guard try tx.call(callID, org: org) != nil else { throw DomainError.notFound("call \(callID) not found in organisation \(org)") }
             return (try tx.transcript(org: org, callID: callID), try tx.analysis(org: org, callID: callID), try tx.transcription(org: org, callID: callID))
         }
         var reading = Reading()
@@ -189,7 +189,7 @@ struct TranscriptRules: Sendable {
         try CallID.validate(callID)
         try await repository.write { [outbox] tx in
             guard try tx.deleteTranscript(org: org, callID: callID) else {
-                throw RPCError(.notFound, "call \(callID) has no transcript in organisation \(org)")
+                throw DomainError.notFound("call \(callID) has no transcript in organisation \(org)")
             }
             _ = try tx.deleteAnalysis(org: org, callID: callID)
             try outbox.record(AuditRecord(org: org, actor: actor, action: "transcript.deleted", resource: "call:\(callID)", outcome: "success"),
@@ -209,7 +209,7 @@ struct TranscriptRules: Sendable {
         return try await repository.write { [jobs] tx in
             guard var call = try tx.call(callID, org: org) else {
                 // The gateway starts a call before it records it; media retries until it has.
-                throw RPCError(.notFound, "call \(callID) not found in organisation \(org)")
+                throw DomainError.notFound("call \(callID) not found in organisation \(org)")
             }
             if call.recordingID.isEmpty {
                 call.recordingID = recording
