@@ -148,6 +148,17 @@ final class CallDataDeployment: @unchecked Sendable {
         return (call == .ok, recording == .ok)
     }
 
+    /// Whether compliance's daily retention sweep has caught up with the clock: its next time is
+    /// ahead and no sweep is queued or running. (Workers notice a schedule that the clock's jump
+    /// made due within a second of real time, so a sweep can otherwise start a moment later.)
+    func retentionSweepCaughtUp() async throws -> Bool {
+        let now = clock.nowUnixMs
+        return try await compliance.instance.database.read { db in
+            try db.query("SELECT 1 FROM jobs WHERE kind = 'retention.daily'").isEmpty
+                && (try db.query("SELECT next_run_at_unix_ms FROM job_schedules WHERE name = 'retention'").first?.int("next_run_at_unix_ms") ?? 0) > now
+        }
+    }
+
     /// Whether the call still has a transcript.
     func hasTranscript(_ callID: String, org: String, admin: String) async throws -> Bool {
         try await Calltrace_Transcript_V1_TranscriptServiceClient(try transcript.client()).getTranscript(.with {
