@@ -126,6 +126,12 @@ struct BundleAndOffboardingTests {
         let (org, admin) = try await deployment.organisation(tracking: "01184960000")
         let recording = try await deployment.call("call-1", org: org, tracking: "01184960000", caller: "07700 900123", at: CallDataDeployment.start + 1000)
         let matters = Matters(try deployment.compliance.client())
+        // Media forwards its audit events through its outbox, a moment after the upload: the
+        // excerpt holds what the trail holds when the file is made.
+        #expect(try await eventually {
+            try await Calltrace_Compliance_V1_AuditServiceClient(try deployment.compliance.client())
+                .listAuditEvents(.with { $0.orgID = org; $0.resource = "recording:\(recording)" }, options: try bearer(admin)).events.count > 0
+        })
         #expect(await code {
             _ = try await matters.exportMatter(.with { $0.orgID = org; $0.callID = "call-1" }, options: try bearer(admin))
         } == .invalidArgument, "a matter reference is required")
