@@ -4,6 +4,7 @@ import CallTraceTLS
 import CallTraceTestSupport
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 @Suite("Drain, restart, reconnect and retries")
@@ -19,11 +20,11 @@ struct LifecycleTests {
         return try RPCServer(configuration: configuration, services: [echo], logger: logger)
     }
 
-    func client(_ pki: TemporaryPKI, port: Int) throws -> RPCClient {
+    func client(_ pki: TemporaryPKI, port: Int, maxAttempts: Int = 40) throws -> RPCClient {
         var configuration = RPCClient.Configuration(credentials: try pki.credentials(for: TemporaryPKI.identity("gateway", "web")))
         configuration.initialBackoff = .milliseconds(50)
         configuration.maxBackoff = .milliseconds(200)
-        configuration.maxAttempts = 40
+        configuration.maxAttempts = maxAttempts
         return try RPCClient(target: .init(host: "127.0.0.1", port: port, identity: EchoFixture.serverIdentity),
                              configuration: configuration)
     }
@@ -100,8 +101,10 @@ struct LifecycleTests {
     @Test("A client reconnects after the server restarts on the same port")
     func reconnect() async throws {
         let pki = try TemporaryPKI()
-        let first = try startServer(pki)
-        let port = first.port
+        // A port the kernel never hands out (the server's own port 0 would be free for any
+        // parallel test to take while the server is down).
+        let port = try freePort()
+        let first = try startServer(pki, port: port)
         let client = try client(pki, port: port)
         #expect(try await client.unary(Calltrace_Ops_V1_HealthService.check, .init()).status == .serving)
         await first.shutdown(gracePeriod: .seconds(1))
@@ -115,22 +118,37 @@ struct LifecycleTests {
     @Test("Idempotent methods are retried on UNAVAILABLE within the timeout; others are not")
     func retries() async throws {
         let pki = try TemporaryPKI()
-        let probe = try startServer(pki)
-        let port = probe.port
-        probe.stop()
-        try await Task.sleep(for: .milliseconds(50))
-        let client = try client(pki, port: port)
-
-        // Nothing listens: a non-idempotent call fails at once. (Retried, its 40 attempts with
-        // 50–200 ms pauses would take about 8 s.)
-        let started = ContinuousClock.now
-        let error = await #expect(throws: RPCError.self) {
-            try await client.unary(Calltrace_Testing_V1_EchoService.record, .init(), options: .init(timeout: .seconds(60)))
+        // A port that takes each connection and closes it at once: every attempt is counted,
+        // and each ends UNAVAILABLE, the status a retry is for.
+        let port = try freePort()
+        let closing = try CallTraceTLS.TCPListener(host: "127.0.0.1", port: port)
+        let attempts = Mutex(0)
+        let accepting = Thread {
+            while let (fd, _) = closing.accept() {
+                attempts.withLock { $0 += 1 }
+                close(fd)
+            }
         }
-        #expect(error?.code == .unavailable)
-        #expect(started.duration(to: .now) < .seconds(4))
+        accepting.start()
+        let counted = try client(pki, port: port, maxAttempts: 4)
 
-        // An idempotent call made while the server is down succeeds once it comes up.
+        // Not idempotent: one attempt, then UNAVAILABLE.
+        let refused = await #expect(throws: RPCError.self) {
+            try await counted.unary(Calltrace_Testing_V1_EchoService.record, .init(), options: .init(timeout: .seconds(60)))
+        }
+        #expect(refused?.code == .unavailable)
+        #expect(attempts.withLock { $0 } == 1)
+
+        // Idempotent: the four attempts the client allows, then UNAVAILABLE.
+        let exhausted = await #expect(throws: RPCError.self) {
+            try await counted.unary(Calltrace_Testing_V1_EchoService.echo, .init(), options: .init(timeout: .seconds(60)))
+        }
+        #expect(exhausted?.code == .unavailable)
+        #expect(attempts.withLock { $0 } == 1 + 4, "\(String(describing: exhausted))")
+        closing.shutdown()
+
+        // An idempotent call made while nothing listens succeeds once the server comes up.
+        let client = try client(pki, port: port)
         let restart = Task {
             try await Task.sleep(for: .milliseconds(400))
             return try startServer(pki, port: port)

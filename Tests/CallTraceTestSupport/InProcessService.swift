@@ -3,7 +3,7 @@ public import CallTraceServiceHost
 import Foundation
 import Logging
 
-/// A service started inside the test process, on a port of its own (port 0), with a temporary
+/// A service started inside the test process, on a port of its own, with a temporary
 /// PKI, master key, database and mail outbox (`ServiceSetup`), a `TestClock` its rules read,
 /// and a log captured in memory. Reached over real mutual TLS like a process, but it starts in
 /// milliseconds and time moves only when the test moves it.
@@ -35,7 +35,9 @@ public final class InProcessService: @unchecked Sendable {
                                                         blocking: BlockingPool = .shared,
                                                         adjust: (inout ServiceConfiguration) -> Void = { _ in }) async throws -> InProcessService {
         let setup = try ServiceSetup(service: Service.name, pki: pki)
-        var configuration = ServiceConfiguration.defaults(service: Service.name, port: 0)
+        // A port below the kernel's ephemeral range (`freePort`): `restarted()` binds it again,
+        // and a port the kernel picked could meanwhile be another test's, or a connection's.
+        var configuration = ServiceConfiguration.defaults(service: Service.name, port: try freePort())
         configuration.certificate = setup.credentials.certificateChainPath
         configuration.privateKey = setup.credentials.privateKeyPath
         configuration.ca = setup.credentials.trustRootsPath
