@@ -4,8 +4,8 @@ import Foundation
 /// optional structured details.
 ///
 /// - Important: messages travel to the peer and into logs. Never put a secret, token, phone
-///   number or transcript text in one. Anything a handler throws that is not an `RPCError`
-///   reaches the caller as `internal` with a fixed message.
+///   number or transcript text in one. Anything a handler throws that is neither an `RPCError`
+///   nor `RPCErrorConvertible` reaches the caller as `internal` with a fixed message.
 public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A structured detail, in google.protobuf.Any's shape.
     public struct Detail: Sendable, Hashable {

@@ -51,7 +51,7 @@ public struct IdentityService: CallTraceService {
                 (settings.username, settings.password) = try SMTPSettings.credentials(from: path)
             }
             let mail = MailDelivery(settings: try settings.validated(), linkBase: linkBase, jobs: context.jobs, keys: context.keys,
-                                    clock: context.clock)
+                                    clock: context.clock, blocking: context.blocking)
             context.jobs.register(mail, maxAttempts: 20)
             return mail
         }

@@ -83,6 +83,8 @@ struct MailDelivery: TokenDelivery, JobHandler {
     let jobs: JobQueue
     let keys: KeyRing
     let clock: any WallClock
+    /// Where the SMTP exchange runs: never on a job worker's cooperative thread.
+    var blocking = BlockingPool.shared
     var kind: String { Self.kind }
 
     private struct Envelope: Codable { let org: String; let sealed: Data }
@@ -106,7 +108,7 @@ struct MailDelivery: TokenDelivery, JobHandler {
         guard message.expiresAtUnixMs > clock.nowUnixMs else { return .done }  // too late to be of use
         let mail = compose(message)
         let settings = self.settings
-        try await BlockingPool.shared.run { try SMTPClient.send(mail, settings: settings) }
+        try await blocking.run { try SMTPClient.send(mail, settings: settings) }
         return .done
     }
 

@@ -24,7 +24,8 @@ public struct MediaService: CallTraceService {
         guard let authorizer = context.authorizer else { throw ConfigurationError("media needs its identity peer") }
         let folder = context.configuration.blobStore ?? Self.defaultBlobFolder(database: context.configuration.database)
         let rules = RecordingRules(repository: SQLiteRecordingRepository(database: context.database), blobs: try FileBlobStore(folder: folder),
-                                   keys: context.keys, outbox: context.outbox, jobs: context.jobs, clock: context.clock)
+                                   keys: context.keys, outbox: context.outbox, jobs: context.jobs, clock: context.clock,
+                                   blocking: context.blocking)
         // What an interrupted upload or deletion left behind goes before the first call.
         let swept = try rules.sweep()
         if swept > 0 { context.logger.notice("start-up sweep removed unfinished recordings", metadata: ["removed": "\(swept)"]) }

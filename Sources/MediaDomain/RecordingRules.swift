@@ -28,6 +28,8 @@ struct RecordingRules: Sendable {
     let outbox: AuditOutbox
     let jobs: JobQueue
     let clock: any WallClock
+    /// Where sealing, opening and hashing run: never on the connection's I/O thread.
+    var blocking = BlockingPool.shared
 
     static func newID() -> String { "rec_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "") }
 
@@ -74,7 +76,7 @@ struct RecordingRules: Sendable {
                 prefix += piece.prefix(DeclaredAudio.wavPrefixBytes - prefix.count)
                 if prefix.count >= DeclaredAudio.wavPrefixBytes { try declared.check(wavPrefix: prefix) }
             }
-            try await BlockingPool.shared.run {
+            try await blocking.run {
                 digest.update(piece)
                 try sealer.add(piece)
             }
@@ -84,7 +86,7 @@ struct RecordingRules: Sendable {
         guard digest.finish() == header.sha256 else {
             throw DomainError.invalid("the file's SHA-256 does not match the header's (corrupted or incomplete); nothing was stored")
         }
-        try await BlockingPool.shared.run {
+        try await blocking.run {
             try sealer.finish()
             try writer.commit()
         }
@@ -173,7 +175,7 @@ struct RecordingRules: Sendable {
         while position < end {
             let upTo = min(end, position + UInt64(pieceBytes))
             let from = position
-            let data = try await BlockingPool.shared.run { try reader.bytes(from: from, to: upTo) }
+            let data = try await blocking.run { try reader.bytes(from: from, to: upTo) }
             try await send(row, from, data)
             position = upTo
         }
@@ -242,7 +244,7 @@ struct RecordingRules: Sendable {
             throw DomainError.notFound("recording \(id) not found in organisation \(org)")
         }
         let reader = ChunkReader(keys: keys, blobs: blobs, key: oldKey, row: row)
-        let layout = try WAVLayout(try await BlockingPool.shared.run { try reader.bytes(from: 0, to: min(UInt64(DeclaredAudio.wavPrefixBytes), row.sizeBytes)) },
+        let layout = try WAVLayout(try await blocking.run { try reader.bytes(from: 0, to: min(UInt64(DeclaredAudio.wavPrefixBytes), row.sizeBytes)) },
                                    size: row.sizeBytes)
         let mutes = ranges.compactMap { layout.bytes(of: $0) }
         let newBlob = "\(id)-r\(UUID().uuidString.prefix(8).lowercased())"
@@ -256,7 +258,7 @@ struct RecordingRules: Sendable {
                 try? keys.destroyObjectKey(org: org, object: newBlob)
             }
         }
-        let (sha, muted) = try await BlockingPool.shared.run { () -> (Data, UInt64) in
+        let (sha, muted) = try await blocking.run { () -> (Data, UInt64) in
             let sealer = ChunkSealer(keys: keys, key: newKey, writer: writer, chunkBytes: RecordingRules.chunkBytes)
             let digest = try SHA256Stream()
             var muted: UInt64 = 0
