@@ -8,7 +8,8 @@ import Foundation
 ///
 /// Built in one pass over the period's calls in time order (`Builder`), tallied per tracking
 /// number assignment and then merged per key: a year of a busy firm's calls (1M) is one
-/// index scan, never a row per call in memory.
+/// index scan, never a row per call in memory. The rules scan the two halves of the period at
+/// once, on two read connections, and merge them.
 struct AttributionReport: Sendable {
     struct Line: Sendable, Equatable {
         var key: String
@@ -30,23 +31,34 @@ struct AttributionReport: Sendable {
     /// Outcome and enquiry values (transcript.proto).
     static let answered = 1, missed = 2, newEnquiry = 1
 
-    struct Builder {
+    /// Tallies one stretch of the period's calls, read in time order. Stretches scanned apart
+    /// (the halves of the period, at once) merge, earlier into later, into the period's tallies.
+    struct Builder: Sendable {
         /// Per tracking number assignment.
-        struct Tally {
-            var calls = 0, answered = 0, missed = 0, newEnquiries = 0, matters = 0, firstTouch = 0, lastTouch = 0
+        struct Tally: Sendable {
+            var assignment: Int64
+            var calls = 0, answered = 0, missed = 0, newEnquiries = 0, matters = 0
             var callers = Bits()
         }
         private var tallies: [Tally] = []
         /// Where each assignment's tally is in `tallies`.
         private var slots: [Int64: Int] = [:]
         private var lastAssignment: Int64 = -1, lastSlot = 0
-        /// The slot of each caller's first call in the period (by caller number), -1 when none yet.
-        private var firstCall: [Int32] = []
+        /// The slot of each caller's first call in the stretch (by caller number), -1 when none.
+        private var firstCall: [Int32]
+        /// The caller of each matter opened, in order: credited to the source of that caller's
+        /// first call (first touch) once every stretch is merged.
+        private var matterCallers: [Int32] = []
+
+        /// `callers`: how many caller numbers the organisation has (the arrays grow past it if needed).
+        init(callers: Int = 0) {
+            firstCall = [Int32](repeating: -1, count: max(0, callers))
+        }
 
         private mutating func slot(_ assignment: Int64) -> Int {
             if assignment == lastAssignment { return lastSlot }
             let slot = slots[assignment] ?? {
-                tallies.append(Tally())
+                tallies.append(Tally(assignment: assignment, callers: Bits(capacity: firstCall.count)))
                 slots[assignment] = tallies.count - 1
                 return tallies.count - 1
             }()
@@ -61,33 +73,59 @@ struct AttributionReport: Sendable {
             if row.outcome == AttributionReport.answered { tallies[slot].answered += 1 }
             if row.outcome == AttributionReport.missed { tallies[slot].missed += 1 }
             if row.enquiry == AttributionReport.newEnquiry { tallies[slot].newEnquiries += 1 }
-            tallies[slot].callers.insert(caller)
-            if caller >= firstCall.count { firstCall += [Int32](repeating: -1, count: max(caller + 1 - firstCall.count, firstCall.count)) }
-            if firstCall[caller] < 0 { firstCall[caller] = Int32(slot) }
+            // A caller's first call of a stretch is also the first call to any source: only then is
+            // `firstCall` (a second random access) read.
+            if tallies[slot].callers.insert(caller) {
+                if caller >= firstCall.count { firstCall += [Int32](repeating: -1, count: max(caller + 1 - firstCall.count, firstCall.count)) }
+                if firstCall[caller] < 0 { firstCall[caller] = Int32(slot) }
+            }
             if row.matterOpened {
                 tallies[slot].matters += 1
-                tallies[slot].lastTouch += 1
-                tallies[Int(firstCall[caller])].firstTouch += 1
+                matterCallers.append(Int32(caller))
             }
+        }
+
+        /// Adds the tallies of the stretch that follows this one.
+        mutating func merge(later: Builder) {
+            var moved = [Int](repeating: 0, count: later.tallies.count)
+            for (index, tally) in later.tallies.enumerated() {
+                let slot = slots[tally.assignment] ?? {
+                    tallies.append(Tally(assignment: tally.assignment))
+                    slots[tally.assignment] = tallies.count - 1
+                    return tallies.count - 1
+                }()
+                moved[index] = slot
+                tallies[slot].calls += tally.calls
+                tallies[slot].answered += tally.answered
+                tallies[slot].missed += tally.missed
+                tallies[slot].newEnquiries += tally.newEnquiries
+                tallies[slot].matters += tally.matters
+                tallies[slot].callers.formUnion(tally.callers)
+            }
+            if later.firstCall.count > firstCall.count { firstCall += [Int32](repeating: -1, count: later.firstCall.count - firstCall.count) }
+            for (caller, slot) in later.firstCall.enumerated() where slot >= 0 && firstCall[caller] < 0 { firstCall[caller] = Int32(moved[Int(slot)]) }
+            matterCallers += later.matterCallers
+            lastAssignment = -1
         }
 
         var assignments: Set<Int64> { Set(slots.keys) }
 
         /// Merges the tallies by `key` (an assignment's source, channel or campaign), biggest first.
         func report(key: (Int64) -> String) -> AttributionReport {
+            var firstTouch = [Int](repeating: 0, count: tallies.count)
+            for caller in matterCallers { firstTouch[Int(firstCall[Int(caller)])] += 1 }
             var merged: [String: (line: Line, callers: Bits)] = [:]
             var everyone = Bits()
-            for (assignment, slot) in slots {
-                let tally = tallies[slot]
-                let name = key(assignment)
+            for (slot, tally) in tallies.enumerated() {
+                let name = key(tally.assignment)
                 var entry = merged[name] ?? (Line(key: name), Bits())
                 entry.line.calls += tally.calls
                 entry.line.answered += tally.answered
                 entry.line.missed += tally.missed
                 entry.line.newEnquiries += tally.newEnquiries
                 entry.line.mattersOpened += tally.matters
-                entry.line.firstTouch += tally.firstTouch
-                entry.line.lastTouch += tally.lastTouch
+                entry.line.firstTouch += firstTouch[slot]
+                entry.line.lastTouch += tally.matters
                 entry.callers.formUnion(tally.callers)
                 everyone.formUnion(tally.callers)
                 merged[name] = entry
@@ -115,10 +153,18 @@ struct AttributionReport: Sendable {
     struct Bits: Sendable {
         private var words: [UInt64] = []
 
-        mutating func insert(_ value: Int) {
-            let word = value >> 6
+        init(capacity: Int = 0) {
+            words = [UInt64](repeating: 0, count: (capacity + 63) >> 6)
+        }
+
+        /// Adds `value`; true if it was not there yet.
+        @discardableResult
+        mutating func insert(_ value: Int) -> Bool {
+            let word = value >> 6, bit: UInt64 = 1 << UInt64(value & 63)
             if word >= words.count { words += [UInt64](repeating: 0, count: max(word + 1 - words.count, words.count)) }
-            words[word] |= 1 << UInt64(value & 63)
+            let old = words[word]
+            words[word] = old | bit
+            return old & bit == 0
         }
 
         mutating func formUnion(_ other: Bits) {

@@ -148,6 +148,8 @@ protocol CallTransaction {
     func transcribedCallIDs(org: String, startedBefore cutoff: Int64, limit: Int) throws -> [String]
 
     // Reports
+    /// The largest caller number the organisation has given (0 for none): callers are numbered 1, 2, 3…
+    func lastCallerNo(org: String) throws -> Int64
     /// Every call of the period, in time order, as small numbers.
     func scanCalls(org: String, from: Int64, before: Int64, _ each: (AttributionScanRow) -> Void) throws
 

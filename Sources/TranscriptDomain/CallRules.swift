@@ -238,17 +238,29 @@ struct CallRules: Sendable {
     func attribution(org: String, from: Int64, before: Int64, by grouping: AttributionGrouping) async throws -> AttributionReport {
         guard from < before else { throw DomainError.invalid("from must be before before (a period of at least a millisecond)") }
         guard before - from <= 400 * 86_400_000 else { throw DomainError.invalid("a report covers at most 400 days") }
-        return try await repository.read { tx in
-            var builder = AttributionReport.Builder()
-            try tx.scanCalls(org: org, from: from, before: before) { builder.add($0) }
-            let assignments = try tx.assignments(org: org, numbers: builder.assignments)
-            return builder.report { no in
-                guard let assignment = assignments[no] else { return "unknown" }
-                switch grouping {
-                case .source: return assignment.source
-                case .channel: return String(assignment.channel)
-                case .campaign: return assignment.campaign.isEmpty ? "(no campaign)" : assignment.campaign
-                }
+        // The two halves of the period are scanned at once, each on its own read connection
+        // (and its own snapshot), and merged in time order.
+        let callers = try await repository.read { tx in Int(try tx.lastCallerNo(org: org)) + 1 }
+        @Sendable func scan(_ from: Int64, _ before: Int64) async throws -> AttributionReport.Builder {
+            try await repository.read { tx in
+                var builder = AttributionReport.Builder(callers: callers)
+                try tx.scanCalls(org: org, from: from, before: before) { builder.add($0) }
+                return builder
+            }
+        }
+        let middle = from + (before - from) / 2
+        async let early = scan(from, middle)
+        async let late = scan(middle, before)
+        var builder = try await early
+        builder.merge(later: try await late)
+        let numbers = builder.assignments
+        let assignments = try await repository.read { tx in try tx.assignments(org: org, numbers: numbers) }
+        return builder.report { no in
+            guard let assignment = assignments[no] else { return "unknown" }
+            switch grouping {
+            case .source: return assignment.source
+            case .channel: return String(assignment.channel)
+            case .campaign: return assignment.campaign.isEmpty ? "(no campaign)" : assignment.campaign
             }
         }
     }

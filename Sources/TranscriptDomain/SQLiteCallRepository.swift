@@ -227,7 +227,7 @@ struct SQLiteCallRepository: CallRepository {
         func callerNo(org: String, callerIndex: Data) throws -> Int64 {
             if let known = try connection.query("SELECT caller_no FROM callers WHERE org_id = ? AND caller_index = ?", org, callerIndex).first?
                 .int("caller_no") { return known }
-            let next = (try connection.query("SELECT MAX(caller_no) AS last FROM callers WHERE org_id = ?", org).first?.int("last") ?? 0) + 1
+            let next = try lastCallerNo(org: org) + 1
             try connection.execute("INSERT INTO callers (org_id, caller_index, caller_no) VALUES (?, ?, ?)", org, callerIndex, next)
             return next
         }
@@ -268,6 +268,10 @@ struct SQLiteCallRepository: CallRepository {
         }
 
         // MARK: Reports
+
+        func lastCallerNo(org: String) throws -> Int64 {
+            try connection.query("SELECT MAX(caller_no) AS last FROM callers WHERE org_id = ?", org).first?.int("last") ?? 0
+        }
 
         func scanCalls(org: String, from: Int64, before: Int64, _ each: (AttributionScanRow) -> Void) throws {
             // The covering index calls_by_time answers this in time order without touching the

@@ -157,6 +157,9 @@ struct TranscriptBench: AsyncParsableCommand {
             let assignmentNo = Dictionary(uniqueKeysWithValues: try db.query("SELECT source, no FROM tracking_numbers WHERE org_id = ?", org)
                 .compactMap { row in row.text("source").map { ($0, row.int("no") ?? 0) } })
             try db.transaction {
+                for (caller, index) in callers.enumerated() {
+                    try db.execute("INSERT INTO callers (org_id, caller_index, caller_no) VALUES (?, ?, ?)", org, index, 1000 + caller)
+                }
                 for row in 0..<count {
                     let caller = Int.random(in: 0..<callers.count)
                     let source = Int.random(in: 0..<sources.count)
