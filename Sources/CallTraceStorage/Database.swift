@@ -123,7 +123,6 @@ public final class Database: @unchecked Sendable {
 
     private func closeNow() {
         guard !isClosed else { return }
-        readers.close(waiting: false)
         statements.finalizeAll()
         isClosed = true
         sqlite3_close_v2(handle)

@@ -22,6 +22,14 @@ final class ReaderPool: Sendable {
             self.handle = handle
             self.queue = DispatchQueue(label: "calltrace.database.reader-\(number)")
         }
+
+        /// A read in flight holds its reader, so the last reference goes only when none runs:
+        /// a database dropped without `close` still closes every reader, never under a read.
+        deinit {
+            guard !isClosed else { return }
+            statements.finalizeAll()
+            sqlite3_close_v2(handle)
+        }
     }
 
     private struct State {
@@ -121,9 +129,8 @@ final class ReaderPool: Sendable {
         return db
     }
 
-    /// Refuses later reads, waits for the running ones (unless `waiting` is off: from the
-    /// database's `deinit`, when none can be running) and closes every reader.
-    func close(waiting wait: Bool = true) {
+    /// Refuses later reads, waits for the running ones and closes every reader.
+    func close() {
         let (readers, waiting) = state.withLock { state in
             state.closed = true
             defer { state.waiting = [] }
@@ -137,7 +144,7 @@ final class ReaderPool: Sendable {
                 reader.statements.finalizeAll()
                 sqlite3_close_v2(reader.handle)
             }
-            if wait { reader.queue.sync(execute: closeReader) } else { closeReader() }
+            reader.queue.sync(execute: closeReader)
         }
     }
 }
