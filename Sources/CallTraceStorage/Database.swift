@@ -33,7 +33,7 @@ public final class Database: @unchecked Sendable {
     /// At most this many read connections.
     static let readerLimit = 4
     /// Pages are read through a memory map of up to this many bytes, not a `pread` each: a
-    /// report's scan of a year of calls spends a third less time (`calltrace-bench transcript`).
+    /// report's scan of a year of calls took 27% less time (489 → 356 ms, `calltrace-bench transcript`).
     static let mmapSize = 1 << 30
     /// Prepared statements kept for reuse, used only on `queue`.
     private let statements = StatementCache()
