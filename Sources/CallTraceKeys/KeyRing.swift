@@ -284,15 +284,23 @@ public enum PhoneNumber {
     /// line); nil if not a number. Only ASCII digits count: "٠١١٨…" (other scripts' digits) is
     /// refused, not read as a different number.
     public static func e164(_ raw: String) -> String? {
-        // An extension ("ext", "x", "#") ends the number.
-        var number = Substring(raw.lowercased())
-        for marker in ["ext", "x", "#"] {
-            if let range = number.range(of: marker) { number = number[..<range.lowerBound] }
+        // An extension ("ext", "x", "#", in any case) ends the number.
+        let scalars = raw.unicodeScalars
+        var end = scalars.startIndex
+        scan: while end != scalars.endIndex {
+            switch scalars[end] {
+            case "x", "X", "#": break scan
+            case "e", "E":
+                let rest = scalars[scalars.index(after: end)...].prefix(2)
+                if rest.count == 2, "xX".unicodeScalars.contains(rest.first!), "tT".unicodeScalars.contains(rest.last!) { break scan }
+            default: break
+            }
+            scalars.formIndex(after: &end)
         }
         // Separators people write; anything else (letters, other scripts' digits) is refused.
         var digits = ""
         var plus = false
-        for character in number.unicodeScalars {
+        for character in scalars[..<end] {
             switch character {
             case "0"..."9": digits.unicodeScalars.append(character)
             case "+" where digits.isEmpty && !plus: plus = true

@@ -22,8 +22,10 @@ struct TranscriptBench: AsyncParsableCommand {
     @Option(help: "Reports measured.") var reports = 10
 
     func run() async throws {
-        let identity = try await InProcessService.start(IdentityService.self)
-        let transcript = try await InProcessService.start(TranscriptService.self, peers: ["identity": identity.instance.port], pki: identity.setup.pki)
+        // Logging as a deployment does (info): a debug line per call is not what is measured.
+        let identity = try await InProcessService.start(IdentityService.self, logLevel: .info)
+        let transcript = try await InProcessService.start(TranscriptService.self, peers: ["identity": identity.instance.port], pki: identity.setup.pki,
+                                                          logLevel: .info)
         defer { Task { await transcript.stop(); await identity.stop() } }
         let clock = transcript.clock
         // An organisation, its admin, ten tracking numbers, and one caller's ten calls made the service's way.

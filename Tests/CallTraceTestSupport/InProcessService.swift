@@ -1,7 +1,7 @@
 public import CallTraceRPC
 public import CallTraceServiceHost
 import Foundation
-import Logging
+public import Logging
 
 /// A service started inside the test process, on a port of its own, with a temporary
 /// PKI, master key, database and mail outbox (`ServiceSetup`), a `TestClock` its rules read,
@@ -30,9 +30,11 @@ public final class InProcessService: @unchecked Sendable {
     /// - Parameters:
     ///   - pki: share one deployment PKI between services that call each other.
     ///   - blocking: the pool for the service's blocking work; a test's own can be held full.
+    ///   - logLevel: what the captured log keeps; benchmarks pass a deployment's `.info`, so
+    ///     each call's debug line is not formatted into memory.
     public static func start<Service: CallTraceService>(_ service: Service.Type, clock: TestClock = TestClock(),
                                                         peers: [String: Int] = [:], pki: TemporaryPKI? = nil,
-                                                        blocking: BlockingPool = .shared,
+                                                        blocking: BlockingPool = .shared, logLevel: Logger.Level = .debug,
                                                         adjust: (inout ServiceConfiguration) -> Void = { _ in }) async throws -> InProcessService {
         let setup = try ServiceSetup(service: Service.name, pki: pki)
         // A port below the kernel's ephemeral range (`freePort`): `restarted()` binds it again,
@@ -51,19 +53,19 @@ public final class InProcessService: @unchecked Sendable {
             configuration.peers[peer] = "127.0.0.1:\(ServiceSetup.nothingListens)"
         }
         adjust(&configuration)
-        return try await start(service, setup: setup, configuration: configuration, clock: clock, blocking: blocking)
+        return try await start(service, setup: setup, configuration: configuration, clock: clock, blocking: blocking, logLevel: logLevel)
     }
 
     private static func start<Service: CallTraceService>(_ service: Service.Type, setup: ServiceSetup, configuration: ServiceConfiguration,
-                                                         clock: TestClock, blocking: BlockingPool) async throws -> InProcessService {
+                                                         clock: TestClock, blocking: BlockingPool, logLevel: Logger.Level) async throws -> InProcessService {
         let log = CapturedLog()
-        let instance = try await ServiceInstance.start(service, configuration: configuration, logger: log.logger(level: .debug), clock: clock,
+        let instance = try await ServiceInstance.start(service, configuration: configuration, logger: log.logger(level: logLevel), clock: clock,
                                                        blocking: blocking)
         return InProcessService(setup: setup, instance: instance, clock: clock, log: log, name: Service.name) { port, adjust in
             var configuration = configuration
             configuration.listen = "127.0.0.1:\(port)"
             adjust(&configuration)
-            return try await start(service, setup: setup, configuration: configuration, clock: clock, blocking: blocking)
+            return try await start(service, setup: setup, configuration: configuration, clock: clock, blocking: blocking, logLevel: logLevel)
         }
     }
 

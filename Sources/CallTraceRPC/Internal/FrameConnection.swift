@@ -332,8 +332,9 @@ final class FrameConnection: @unchecked Sendable {
             let ready = poll(&fds, 2, timeoutMS)
             if ready < 0 && errno != EINTR { closeError = RPCError(.unavailable, "poll failed"); break loop }
             if fds[1].revents != 0 {
+                // A short read means the pipe is empty: one read per wake-up, not two.
                 var drain = [UInt8](repeating: 0, count: 64)
-                while Glibc.read(wakeFD, &drain, drain.count) > 0 {}
+                while Glibc.read(wakeFD, &drain, drain.count) == drain.count {}
             }
             if !flush() {
                 closeError = RPCError(.unavailable, "connection to \(stream.peerAddress) broke")
