@@ -23,6 +23,17 @@ struct AttributionReport: Sendable {
         var lastTouch = 0
 
         var conversionRate: Double { uniqueCallers == 0 ? 0 : Double(mattersOpened) / Double(uniqueCallers) }
+
+        /// Adds `other`'s counts; unique callers are counted apart, from the union of their callers.
+        mutating func add(_ other: Line) {
+            calls += other.calls
+            answered += other.answered
+            missed += other.missed
+            newEnquiries += other.newEnquiries
+            mattersOpened += other.mattersOpened
+            firstTouch += other.firstTouch
+            lastTouch += other.lastTouch
+        }
     }
 
     let lines: [Line]
@@ -39,6 +50,22 @@ struct AttributionReport: Sendable {
             var assignment: Int64
             var calls = 0, answered = 0, missed = 0, newEnquiries = 0, matters = 0
             var callers = Bits()
+
+            /// The same assignment's tally from another stretch.
+            mutating func add(_ other: Tally) {
+                calls += other.calls
+                answered += other.answered
+                missed += other.missed
+                newEnquiries += other.newEnquiries
+                matters += other.matters
+                callers.formUnion(other.callers)
+            }
+
+            /// As a report line under `key`, crediting `firstTouch` matters to it.
+            func line(key: String, firstTouch: Int) -> Line {
+                Line(key: key, calls: calls, answered: answered, missed: missed, newEnquiries: newEnquiries, mattersOpened: matters,
+                     firstTouch: firstTouch, lastTouch: matters)
+            }
         }
         private var tallies: [Tally] = []
         /// Where each assignment's tally is in `tallies`.
@@ -55,15 +82,19 @@ struct AttributionReport: Sendable {
             firstCall = [Int32](repeating: -1, count: max(0, callers))
         }
 
+        /// The slot of `assignment`'s tally, made on its first call.
         private mutating func slot(_ assignment: Int64) -> Int {
             if assignment == lastAssignment { return lastSlot }
-            let slot = slots[assignment] ?? {
-                tallies.append(Tally(assignment: assignment, callers: Bits(capacity: firstCall.count)))
-                slots[assignment] = tallies.count - 1
-                return tallies.count - 1
-            }()
+            let slot = slot(creating: assignment, callers: firstCall.count)
             (lastAssignment, lastSlot) = (assignment, slot)
             return slot
+        }
+
+        private mutating func slot(creating assignment: Int64, callers: Int) -> Int {
+            if let slot = slots[assignment] { return slot }
+            tallies.append(Tally(assignment: assignment, callers: Bits(capacity: callers)))
+            slots[assignment] = tallies.count - 1
+            return tallies.count - 1
         }
 
         mutating func add(_ row: AttributionScanRow) {
@@ -89,18 +120,9 @@ struct AttributionReport: Sendable {
         mutating func merge(later: Builder) {
             var moved = [Int](repeating: 0, count: later.tallies.count)
             for (index, tally) in later.tallies.enumerated() {
-                let slot = slots[tally.assignment] ?? {
-                    tallies.append(Tally(assignment: tally.assignment))
-                    slots[tally.assignment] = tallies.count - 1
-                    return tallies.count - 1
-                }()
+                let slot = slot(creating: tally.assignment, callers: 0)
                 moved[index] = slot
-                tallies[slot].calls += tally.calls
-                tallies[slot].answered += tally.answered
-                tallies[slot].missed += tally.missed
-                tallies[slot].newEnquiries += tally.newEnquiries
-                tallies[slot].matters += tally.matters
-                tallies[slot].callers.formUnion(tally.callers)
+                tallies[slot].add(tally)
             }
             if later.firstCall.count > firstCall.count { firstCall += [Int32](repeating: -1, count: later.firstCall.count - firstCall.count) }
             for (caller, slot) in later.firstCall.enumerated() where slot >= 0 && firstCall[caller] < 0 { firstCall[caller] = Int32(moved[Int(slot)]) }
@@ -119,13 +141,7 @@ struct AttributionReport: Sendable {
             for (slot, tally) in tallies.enumerated() {
                 let name = key(tally.assignment)
                 var entry = merged[name] ?? (Line(key: name), Bits())
-                entry.line.calls += tally.calls
-                entry.line.answered += tally.answered
-                entry.line.missed += tally.missed
-                entry.line.newEnquiries += tally.newEnquiries
-                entry.line.mattersOpened += tally.matters
-                entry.line.firstTouch += firstTouch[slot]
-                entry.line.lastTouch += tally.matters
+                entry.line.add(tally.line(key: name, firstTouch: firstTouch[slot]))
                 entry.callers.formUnion(tally.callers)
                 everyone.formUnion(tally.callers)
                 merged[name] = entry
@@ -136,15 +152,7 @@ struct AttributionReport: Sendable {
                 return line
             }.sorted { $0.calls != $1.calls ? $0.calls > $1.calls : $0.key < $1.key }
             var total = Line(key: "total", uniqueCallers: everyone.count)
-            for line in lines {
-                total.calls += line.calls
-                total.answered += line.answered
-                total.missed += line.missed
-                total.newEnquiries += line.newEnquiries
-                total.mattersOpened += line.mattersOpened
-                total.firstTouch += line.firstTouch
-                total.lastTouch += line.lastTouch
-            }
+            for line in lines { total.add(line) }
             return AttributionReport(lines: lines, total: total)
         }
     }
