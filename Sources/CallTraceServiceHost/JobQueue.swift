@@ -100,6 +100,13 @@ public final class JobQueue: Sendable {
         let rule: Rule
     }
 
+    /// Idle workers, and how many wake-ups there have been: a worker that was busy when one came
+    /// looks again instead of waiting (no wake-up is lost between its look and its wait).
+    private struct Wakes {
+        var waiting: [String: CheckedContinuation<Void, Never>] = [:]
+        var count = 0
+    }
+
     private struct Registry {
         var handlers: [String: (handler: any JobHandler, maxAttempts: Int)] = [:]
         var schedules: [Schedule] = []
@@ -113,13 +120,15 @@ public final class JobQueue: Sendable {
     /// One worker per kind, so a kind whose jobs are slow (forwarding to a peer that is down)
     /// never holds up another's; nil until `start`.
     private let workers = Mutex<[String: Task<Void, Never>]?>(nil)
-    private let wakes = Mutex<[String: CheckedContinuation<Void, Never>]>([:])
+    private let wakes = Mutex(Wakes())
     private let workerLogger = Mutex<Logger?>(nil)
 
     public init(database: Database, clock: any WallClock, configuration: Configuration = Configuration()) {
         self.database = database
         self.clock = clock
         self.configuration = configuration
+        // A test's clock jumping past a backoff or a schedule: the workers look at once, not at their next poll.
+        clock.onJump { [weak self] in self?.wakeWorker() }
     }
 
     // MARK: Setting up
@@ -189,8 +198,9 @@ public final class JobQueue: Sendable {
             guard workers != nil, workers?[kind] == nil else { return }
             workers?[kind] = Task { [self] in
                 while !Task.isCancelled {
+                    let seen = wakes.withLock { $0.count }
                     let ran = await runDue(kinds: [kind], logger: logger)
-                    if ran == 0 { await waitForWork(kind) }
+                    if ran == 0 { await waitForWork(kind, unlessWokenSince: seen) }
                 }
             }
         }
@@ -371,29 +381,33 @@ public final class JobQueue: Sendable {
 
     // MARK: Waking
 
-    private func waitForWork(_ kind: String) async {
+    /// Waits for an enqueue, a clock jump or the idle poll, unless a wake-up came after `seen`.
+    private func waitForWork(_ kind: String, unlessWokenSince seen: Int) async {
         let poll = configuration.idlePoll
         await withTaskGroup(of: Void.self) { group in
             group.addTask { [self] in
                 await withCheckedContinuation { continuation in
-                    let previous = wakes.withLock { slots -> CheckedContinuation<Void, Never>? in
-                        defer { slots[kind] = continuation }
-                        return slots[kind]
+                    let (previous, woken) = wakes.withLock { wakes -> (CheckedContinuation<Void, Never>?, Bool) in
+                        guard wakes.count == seen else { return (nil, true) }
+                        defer { wakes.waiting[kind] = continuation }
+                        return (wakes.waiting[kind], false)
                     }
                     previous?.resume()
+                    if woken { continuation.resume() }
                 }
             }
             group.addTask { try? await Task.sleep(for: poll) }
             await group.next()
-            wakes.withLock { $0.removeValue(forKey: kind) }?.resume()
+            wakes.withLock { $0.waiting.removeValue(forKey: kind) }?.resume()
             group.cancelAll()
         }
     }
 
     private func wakeWorker() {
-        let waiting = wakes.withLock { slots -> [CheckedContinuation<Void, Never>] in
-            defer { slots = [:] }
-            return Array(slots.values)
+        let waiting = wakes.withLock { wakes -> [CheckedContinuation<Void, Never>] in
+            wakes.count &+= 1
+            defer { wakes.waiting = [:] }
+            return Array(wakes.waiting.values)
         }
         for continuation in waiting { continuation.resume() }
     }

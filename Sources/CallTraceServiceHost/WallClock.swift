@@ -7,6 +7,14 @@ import Synchronization
 public protocol WallClock: Sendable {
     /// Milliseconds since 1970-01-01 UTC.
     var nowUnixMs: Int64 { get }
+
+    /// Calls `observer` each time the clock jumps forward (a test's clock; a real clock never
+    /// jumps, and ignores it): what waits for a time, such as the job workers, looks again at once.
+    func onJump(_ observer: @escaping @Sendable () -> Void)
+}
+
+extension WallClock {
+    public func onJump(_ observer: @escaping @Sendable () -> Void) {}
 }
 
 /// The system's real-time clock.
@@ -18,6 +26,7 @@ public struct SystemClock: WallClock {
 /// A clock that stands still until a test moves it.
 public final class TestClock: WallClock {
     private let now: Mutex<Int64>
+    private let observers = Mutex<[@Sendable () -> Void]>([])
 
     /// Starts at `unixMs` (default: the real time now).
     public init(unixMs: Int64 = SystemClock().nowUnixMs) {
@@ -29,6 +38,11 @@ public final class TestClock: WallClock {
     /// Moves time forward by `duration`.
     public func advance(by duration: Duration) {
         now.withLock { $0 += duration.wholeMilliseconds }
+        for observer in observers.withLock({ $0 }) { observer() }
+    }
+
+    public func onJump(_ observer: @escaping @Sendable () -> Void) {
+        observers.withLock { $0.append(observer) }
     }
 }
 
