@@ -255,7 +255,7 @@ public final class Database: @unchecked Sendable {
     }
 }
 
-private struct UncheckedHandle: @unchecked Sendable { let raw: OpaquePointer }
+struct UncheckedHandle: @unchecked Sendable { let raw: OpaquePointer }
 
 /// Prepared statements by SQL text, reset after each use and reused: a service runs the same
 /// few hundred statements all day, and preparing one costs as much as running it. Used only on

@@ -18,9 +18,18 @@ final class ReaderPool: Sendable {
         /// Set on `queue` when the pool closes; a read already handed this reader then fails.
         var isClosed = false
 
-        init(handle: OpaquePointer, number: Int) {
+        /// Opens the connection on its own thread, never on the caller's (an I/O thread).
+        static func open(_ path: String, number: Int) async throws -> Reader {
+            let queue = DispatchQueue(label: "calltrace.database.reader-\(number)")
+            let handle = try await withCheckedThrowingContinuation { continuation in
+                queue.async { continuation.resume(with: Result { UncheckedHandle(raw: try ReaderPool.open(path)) }) }
+            }
+            return Reader(handle: handle.raw, queue: queue)
+        }
+
+        private init(handle: OpaquePointer, queue: DispatchQueue) {
             self.handle = handle
-            self.queue = DispatchQueue(label: "calltrace.database.reader-\(number)")
+            self.queue = queue
         }
 
         /// A read in flight holds its reader, so the last reference goes only when none runs:
@@ -77,16 +86,14 @@ final class ReaderPool: Sendable {
         switch taken {
         case .reader(let reader): return reader
         case .open(let number):
-            let reader = Reader(handle: try Self.open(path), number: number)
+            let reader = try await Reader.open(path, number: number)
             let kept = state.withLock { state -> Bool in
                 guard !state.closed, state.all.count < limit else { return false }
                 state.all.append(reader)
                 return true
             }
-            guard kept else {
-                sqlite3_close_v2(reader.handle)
-                return try await take()
-            }
+            // A reader not kept closes in its deinit, as it goes out of scope here.
+            guard kept else { return try await take() }
             return reader
         case .wait:
             return try await withCheckedThrowingContinuation { continuation in
