@@ -94,11 +94,10 @@ public final class RPCClient: Sendable {
         var backoff = configuration.initialBackoff
         while true {
             do {
-                let call = try await start(method.info, deadline: deadline, metadata: options.metadata,
-                                           firstMessage: payload, endStream: true)
+                let call = try await start(method.info, deadline: deadline, options: options, firstMessage: payload, endStream: true)
                 return try await call.withCancellation { try await self.singleResponse(call) }
             } catch let error as RPCError where error.code == .unavailable && error.isTransient && method.info.isIdempotent
-                        && attempt < configuration.maxAttempts {
+                        && !options.failFast && attempt < configuration.maxAttempts {
                 let pause = Self.jittered(backoff)
                 if let deadline, ContinuousClock.now + pause >= deadline { throw error }
                 try await Task.sleep(for: pause)
@@ -113,7 +112,7 @@ public final class RPCClient: Sendable {
         _ method: MethodDescriptor<Request, Response>, _ request: Request, options: CallOptions = CallOptions(),
         handle: (ResponseStream<Response>) async throws -> Result
     ) async throws -> Result {
-        let call = try await start(method.info, deadline: options.effectiveDeadline(), metadata: options.metadata,
+        let call = try await start(method.info, deadline: options.effectiveDeadline(), options: options,
                                    firstMessage: try encode(request), endStream: true)
         return try await call.withCancellation {
             let result = try await handle(ResponseStream(call: call))
@@ -128,7 +127,7 @@ public final class RPCClient: Sendable {
         _ method: MethodDescriptor<Request, Response>, options: CallOptions = CallOptions(),
         send: (RequestWriter<Request>) async throws -> Void
     ) async throws -> Response {
-        let call = try await start(method.info, deadline: options.effectiveDeadline(), metadata: options.metadata,
+        let call = try await start(method.info, deadline: options.effectiveDeadline(), options: options,
                                    firstMessage: nil, endStream: false)
         return try await call.withCancellation {
             do {
@@ -167,18 +166,18 @@ public final class RPCClient: Sendable {
     }
 
     /// Opens a call: header, and for unary and server-streaming calls the request, in one frame.
-    private func start(_ method: MethodInfo, deadline: ContinuousClock.Instant?, metadata: Metadata,
+    private func start(_ method: MethodInfo, deadline: ContinuousClock.Instant?, options: CallOptions,
                        firstMessage: Data?, endStream: Bool) async throws -> ClientCall {
         try Task.checkCancellation()
         if let deadline, deadline <= .now { throw RPCError(.deadlineExceeded, "deadline exceeded before the call started") }
-        let connection = try await connection(deadline: deadline)
+        let connection = try await connection(deadline: deadline, failFast: options.failFast)
         let streamsRequests = firstMessage == nil
         guard let call = connection.register(deadline: deadline, make: {
             ClientCall(id: $0, owner: connection, streamsRequests: streamsRequests)
         }) else {
             throw connection.closingStatus ?? RPCError(.unavailable, "connection is closing")
         }
-        var header = WireFrame.Header(method: method.fullName, metadata: metadata.entries)
+        var header = WireFrame.Header(method: method.fullName, metadata: options.metadata.entries)
         if let deadline {
             let remaining = ContinuousClock.now.duration(to: deadline)
             header.timeoutMs = UInt64(max(1, remaining.components.seconds * 1000
@@ -199,7 +198,9 @@ public final class RPCClient: Sendable {
     }
 
     /// The ready connection, opening one if needed (one attempt at a time, callers share it).
-    private func connection(deadline: ContinuousClock.Instant?) async throws -> ClientConnection {
+    /// After a failed attempt, callers wait out the back-off within their deadline; a fail-fast
+    /// caller makes an attempt at once instead.
+    private func connection(deadline: ContinuousClock.Instant?, failFast: Bool) async throws -> ClientConnection {
         while true {
             enum Next { case use(ClientConnection), wait(Duration, RPCError), connect, join }
             let next = try state.withLock { state -> Next in
@@ -212,7 +213,7 @@ public final class RPCClient: Sendable {
                 case .idle: return .connect
                 case .backingOff(let retryAt, _, let error):
                     let now = ContinuousClock.now
-                    return retryAt <= now ? .connect : .wait(now.duration(to: retryAt), error)
+                    return retryAt <= now || failFast ? .connect : .wait(now.duration(to: retryAt), error)
                 case .closed: throw RPCError(.unavailable, "client closed")
                 }
             }
@@ -380,10 +381,15 @@ public struct CallOptions: Sendable {
     public var timeout: Duration?
     /// Application metadata sent with the call. Default empty.
     public var metadata: Metadata
+    /// One attempt only: an unreachable peer fails the call at once with UNAVAILABLE, without
+    /// retries or waiting out the client's reconnect back-off. For callers that retry on their own
+    /// schedule, such as durable jobs, whose worker would otherwise sit out both. Default false.
+    public var failFast: Bool
 
-    public init(timeout: Duration? = nil, metadata: Metadata = Metadata()) {
+    public init(timeout: Duration? = nil, metadata: Metadata = Metadata(), failFast: Bool = false) {
         self.timeout = timeout
         self.metadata = metadata
+        self.failFast = failFast
     }
 
     /// The earlier of our own timeout and the deadline of the call being served, if any.

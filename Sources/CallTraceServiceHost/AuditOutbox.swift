@@ -61,7 +61,7 @@ public final class AuditOutbox: Sendable {
     public func forward(to client: RPCClient) {
         forward { events in
             try await Calltrace_Compliance_V1_AuditServiceClient(client).appendAuditEvents(.with { $0.events = events },
-                                                                                           options: .init(timeout: .seconds(10)))
+                                                                                           options: .init(timeout: .seconds(10), failFast: true))
         }
     }
 
@@ -139,7 +139,7 @@ public final class AuditOutbox: Sendable {
     public func forwardOnce(_ client: RPCClient) async throws -> Int {
         try await forwardOnce { events in
             try await Calltrace_Compliance_V1_AuditServiceClient(client).appendAuditEvents(.with { $0.events = events },
-                                                                                           options: .init(timeout: .seconds(10)))
+                                                                                           options: .init(timeout: .seconds(10), failFast: true))
         }
     }
 

@@ -43,7 +43,8 @@ struct PeerCallData: CallDataServices {
     let media: Calltrace_Media_V1_RecordingServiceClient
     let calls: Calltrace_Transcript_V1_CallServiceClient
     let suppressions: Calltrace_Transcript_V1_SuppressionServiceClient
-    let options = CallOptions(timeout: .seconds(30))
+    /// Jobs make these calls and retry on their own schedule: a peer that is down fails the attempt at once.
+    let options = CallOptions(timeout: .seconds(30), failFast: true)
 
     let identity: Calltrace_Identity_V1_IdentityServiceClient
 
@@ -112,7 +113,7 @@ struct PeerCallData: CallDataServices {
     }
 
     func exportRecording(org: String, recordingID: String, _ each: (Data) async throws -> Void) async throws {
-        try await media.exportRecording(.with { $0.orgID = org; $0.recordingID = recordingID }, options: CallOptions(timeout: .seconds(3600))) { stream in
+        try await media.exportRecording(.with { $0.orgID = org; $0.recordingID = recordingID }, options: CallOptions(timeout: .seconds(3600), failFast: true)) { stream in
             for try await piece in stream { try await each(piece.data) }
         }
     }

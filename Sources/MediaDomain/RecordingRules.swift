@@ -389,7 +389,7 @@ struct RecordingStoredJob: JobHandler {
         guard let row = try await rules.repository.read({ tx in try tx.recording(parts[1], org: parts[0]) }) else { return .done }
         _ = try await transcript.recordingStored(.with {
             $0.orgID = row.org; $0.recordingID = row.id; $0.callID = row.callID; $0.channels = row.channels
-        })
+        }, options: CallOptions(timeout: .seconds(30), failFast: true))
         return .done
     }
 }

@@ -126,7 +126,7 @@ struct MediaRecordings: RecordingAccess {
     /// holds a recording whole. A failure of either side ends both, with the first cause.
     func withAudio<T: Sendable>(org: String, recording: String, _ use: @escaping @Sendable (AudioInput) async throws -> T) async throws -> T {
         try await client.playRecording(.with { $0.orgID = org; $0.recordingID = recording; $0.reason = "transcription" },
-                                       options: CallOptions(timeout: .seconds(600))) { stream in
+                                       options: CallOptions(timeout: .seconds(600), failFast: true)) { stream in
             var messages = stream.makeAsyncIterator()
             guard let first = try await messages.next(), first.hasRecording else {
                 throw RetryLater("media sent recording \(recording) without its description", after: .seconds(60))
@@ -165,7 +165,7 @@ struct MediaRecordings: RecordingAccess {
         _ = try await client.redactRecording(.with {
             $0.orgID = org; $0.recordingID = recording; $0.reason = reason
             $0.ranges = ranges.prefix(1000).map { range in .with { $0.startMs = range.0; $0.endMs = range.1 } }
-        })
+        }, options: CallOptions(timeout: .seconds(30), failFast: true))
     }
 }
 

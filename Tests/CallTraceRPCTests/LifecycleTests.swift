@@ -145,6 +145,14 @@ struct LifecycleTests {
         }
         #expect(exhausted?.code == .unavailable)
         #expect(attempts.withLock { $0 } == 1 + 4, "\(String(describing: exhausted))")
+
+        // Fail-fast (a job's call, which the job retries itself): one attempt, made at once though
+        // the client is backing off after the failures above, then UNAVAILABLE.
+        let failedFast = await #expect(throws: RPCError.self) {
+            try await counted.unary(Calltrace_Testing_V1_EchoService.echo, .init(), options: .init(timeout: .seconds(60), failFast: true))
+        }
+        #expect(failedFast?.code == .unavailable)
+        #expect(attempts.withLock { $0 } == 1 + 4 + 1)
         closing.shutdown()
 
         // An idempotent call made while nothing listens succeeds once the server comes up.
