@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 runs=${1:-20}
 swift build --build-tests >/dev/null
 bin=$(swift build --show-bin-path)/calltracePackageTests.xctest
+# Temporary stores where `make test` puts them (tmpfs when there is one).
+export TMPDIR=$(make -s --no-print-directory print-test-tmpdir)
 yes >/dev/null & load1=$!
 yes >/dev/null & load2=$!
 trap 'kill $load1 $load2 2>/dev/null || true' EXIT

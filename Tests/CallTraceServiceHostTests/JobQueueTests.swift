@@ -40,7 +40,8 @@ struct JobQueueTests {
 
     @Test("A failing job is retried with growing backoff on the clock, its attempts and last error recorded, then done")
     func retriesWithBackoff() async throws {
-        let (database, _) = try database()
+        let (database, directory) = try database()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let clock = TestClock()
         let jobs = JobQueue(database: database, clock: clock)
         let handler = ScriptedHandler(failures: 3)
@@ -68,7 +69,8 @@ struct JobQueueTests {
 
     @Test("After max attempts, or at once for a permanent failure, a job is dead: listed and counted")
     func deadLetters() async throws {
-        let (database, _) = try database()
+        let (database, directory) = try database()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let clock = TestClock()
         var configuration = JobQueue.Configuration()
         configuration.maxAttempts = 2
@@ -94,7 +96,8 @@ struct JobQueueTests {
 
     @Test("A job commits with its action or not at all, and a key is enqueued once")
     func transactionalAndIdempotent() async throws {
-        let (database, _) = try database()
+        let (database, directory) = try database()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let jobs = JobQueue(database: database, clock: TestClock())
         await #expect(throws: StorageError.self) {
             try await database.write { db in
@@ -113,6 +116,7 @@ struct JobQueueTests {
     @Test("A job that was running when the process died runs again after a restart; the worker stops cleanly")
     func survivesRestart() async throws {
         let (database, directory) = try database()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let clock = TestClock()
         do {
             let jobs = JobQueue(database: database, clock: clock)
@@ -133,7 +137,8 @@ struct JobQueueTests {
 
     @Test("Each kind has its own worker: a kind stuck on a slow peer does not hold up another's jobs")
     func kindsDoNotBlockEachOther() async throws {
-        let (database, _) = try database()
+        let (database, directory) = try database()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let jobs = JobQueue(database: database, clock: TestClock())
         /// Runs until released.
         final class Stuck: JobHandler {
@@ -163,7 +168,8 @@ struct JobQueueTests {
 
     @Test("Enqueued again while running: it runs once more, so nothing added meanwhile is left behind")
     func rerunWhenEnqueuedWhileRunning() async throws {
-        let (database, _) = try database()
+        let (database, directory) = try database()
+        defer { try? FileManager.default.removeItem(at: directory) }
         let jobs = JobQueue(database: database, clock: TestClock())
         final class Reentrant: JobHandler {
             let kind = "test.coalesced"
@@ -189,7 +195,8 @@ struct JobQueueTests {
 
     @Test("Schedules: every N minutes, and daily at a time in a time zone, across the clocks changing")
     func schedules() async throws {
-        let (database, _) = try database()
+        let (database, directory) = try database()
+        defer { try? FileManager.default.removeItem(at: directory) }
         // Saturday 2026-03-28 12:00 UTC; the UK clocks go forward on Sunday 29 March at 01:00 UTC.
         let clock = TestClock(unixMs: 1_774_699_200_000)
         let jobs = JobQueue(database: database, clock: clock)
