@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}
-swift build --build-tests >/dev/null
-bin=$(swift build --show-bin-path)/calltracePackageTests.xctest
+# The build `make test` runs.
+flags=$(make -s --no-print-directory print-test-build-flags)
+swift build --build-tests $flags >/dev/null
+bin=$(swift build $flags --show-bin-path)/calltracePackageTests.xctest
 # Temporary stores where `make test` puts them (tmpfs when there is one).
 export TMPDIR=$(make -s --no-print-directory print-test-tmpdir)
 yes >/dev/null & load1=$!
