@@ -4,16 +4,23 @@ import Testing
 
 /// `Database.read`: the pool of read connections beside the one writer.
 @Suite("Database reads")
-struct DatabaseReadTests {
-    private static func database() throws -> (Database, URL) {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("calltrace-reads-\(UUID().uuidString)")
+final class DatabaseReadTests {
+    /// Each test's own folder and database (ten notes), closed and removed when the test ends.
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("calltrace-reads-\(UUID().uuidString)")
+    let database: Database
+
+    init() throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let database = try Database(path: directory.appendingPathComponent("reads.sqlite").path,
-                                    migrations: [Migration(version: 1, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")])
+        database = try Database(path: directory.appendingPathComponent("reads.sqlite").path,
+                                migrations: [Migration(version: 1, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")])
         try database.sync { db in
             try db.transaction { for id in 1...10 { try db.execute("INSERT INTO notes (id, body) VALUES (?, ?)", id, "note \(id)") } }
         }
-        return (database, directory)
+    }
+
+    deinit {
+        database.close()
+        try? FileManager.default.removeItem(at: directory)
     }
 
     private static func count(_ db: Connection) throws -> Int64 {
@@ -22,8 +29,7 @@ struct DatabaseReadTests {
 
     @Test("Many reads at once on a fresh database, more than it has read connections: each is answered, whole")
     func concurrentReads() async throws {
-        let (database, directory) = try Self.database()
-        defer { database.close(); try? FileManager.default.removeItem(at: directory) }
+        let database = self.database
         let counts = try await withThrowingTaskGroup(of: Int64.self) { group in
             for _ in 0..<32 { group.addTask { try await database.read { try Self.count($0) } } }
             return try await group.reduce(into: []) { $0.append($1) }
@@ -33,8 +39,7 @@ struct DatabaseReadTests {
 
     @Test("A read sees one snapshot: a write committed while it runs is not half in it, and is in the next read")
     func snapshot() async throws {
-        let (database, directory) = try Self.database()
-        defer { database.close(); try? FileManager.default.removeItem(at: directory) }
+        let database = self.database
         let (before, after) = try await database.read { db in
             let before = try Self.count(db)
             // The writer commits on its own thread while this read holds its snapshot.
@@ -47,8 +52,6 @@ struct DatabaseReadTests {
 
     @Test("A write slipped into a read fails loudly and changes nothing")
     func readsCannotWrite() async throws {
-        let (database, directory) = try Self.database()
-        defer { database.close(); try? FileManager.default.removeItem(at: directory) }
         await #expect(throws: StorageError.self) {
             try await database.read { db in _ = try db.execute("DELETE FROM notes") }
         }
@@ -57,8 +60,6 @@ struct DatabaseReadTests {
 
     @Test("After close, a read fails with a clear error instead of touching a closed connection")
     func readAfterClose() async throws {
-        let (database, directory) = try Self.database()
-        defer { try? FileManager.default.removeItem(at: directory) }
         #expect(try await database.read { try Self.count($0) } == 10)
         database.close()
         let error = await #expect(throws: StorageError.self) { try await database.read { try Self.count($0) } }

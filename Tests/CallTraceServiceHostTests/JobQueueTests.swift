@@ -28,20 +28,22 @@ final class ScriptedHandler: JobHandler {
 }
 
 @Suite("Durable jobs")
-struct JobQueueTests {
-    func database() throws -> (Database, URL) {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("calltrace-jobs-\(UUID().uuidString)")
+final class JobQueueTests {
+    /// Each test's own folder, removed when the test ends.
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("calltrace-jobs-\(UUID().uuidString)")
+
+    deinit { try? FileManager.default.removeItem(at: directory) }
+
+    func database() throws -> Database {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let database = try Database(path: directory.appendingPathComponent("service.sqlite").path,
-                                    migrations: [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2),
-                                                 Migration(version: 3, SharedSchema.v3)])
-        return (database, directory)
+        return try Database(path: directory.appendingPathComponent("service.sqlite").path,
+                            migrations: [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2),
+                                         Migration(version: 3, SharedSchema.v3)])
     }
 
     @Test("A failing job is retried with growing backoff on the clock, its attempts and last error recorded, then done")
     func retriesWithBackoff() async throws {
-        let (database, directory) = try database()
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = try database()
         let clock = TestClock()
         let jobs = JobQueue(database: database, clock: clock)
         let handler = ScriptedHandler(failures: 3)
@@ -67,10 +69,28 @@ struct JobQueueTests {
         }
     }
 
+    @Test("A test clock's jump past a retry's backoff wakes the running worker: the job runs again without waiting for the idle poll")
+    func clockJumpWakesWorker() async throws {
+        let database = try database()
+        let clock = TestClock()
+        var configuration = JobQueue.Configuration()
+        configuration.idlePoll = .seconds(3600)  // only the jump can wake the worker within the test
+        let jobs = JobQueue(database: database, clock: clock, configuration: configuration)
+        let handler = ScriptedHandler(failures: 1)
+        jobs.register(handler)
+        jobs.start(logger: .init(label: "test"))
+        try await database.write { db in _ = try jobs.enqueue(kind: "test.work", idempotencyKey: "work-1", in: db) }
+        #expect(await eventually { (try? await jobs.list().first?.attempts) == 1 }, "the first attempt failed and waits out its backoff")
+        clock.advance(by: .seconds(10))
+        #expect(await eventually { handler.runs.count == 2 })
+        #expect(await eventually { (try? await jobs.list().isEmpty) == true })
+        await jobs.stop()
+        database.close()
+    }
+
     @Test("After max attempts, or at once for a permanent failure, a job is dead: listed and counted")
     func deadLetters() async throws {
-        let (database, directory) = try database()
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = try database()
         let clock = TestClock()
         var configuration = JobQueue.Configuration()
         configuration.maxAttempts = 2
@@ -96,8 +116,7 @@ struct JobQueueTests {
 
     @Test("A job commits with its action or not at all, and a key is enqueued once")
     func transactionalAndIdempotent() async throws {
-        let (database, directory) = try database()
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = try database()
         let jobs = JobQueue(database: database, clock: TestClock())
         await #expect(throws: StorageError.self) {
             try await database.write { db in
@@ -115,8 +134,7 @@ struct JobQueueTests {
 
     @Test("A job that was running when the process died runs again after a restart; the worker stops cleanly")
     func survivesRestart() async throws {
-        let (database, directory) = try database()
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = try database()
         let clock = TestClock()
         do {
             let jobs = JobQueue(database: database, clock: clock)
@@ -137,8 +155,7 @@ struct JobQueueTests {
 
     @Test("Each kind has its own worker: a kind stuck on a slow peer does not hold up another's jobs")
     func kindsDoNotBlockEachOther() async throws {
-        let (database, directory) = try database()
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = try database()
         let jobs = JobQueue(database: database, clock: TestClock())
         /// Runs until released.
         final class Stuck: JobHandler {
@@ -168,8 +185,7 @@ struct JobQueueTests {
 
     @Test("Enqueued again while running: it runs once more, so nothing added meanwhile is left behind")
     func rerunWhenEnqueuedWhileRunning() async throws {
-        let (database, directory) = try database()
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = try database()
         let jobs = JobQueue(database: database, clock: TestClock())
         final class Reentrant: JobHandler {
             let kind = "test.coalesced"
@@ -195,8 +211,7 @@ struct JobQueueTests {
 
     @Test("Schedules: every N minutes, and daily at a time in a time zone, across the clocks changing")
     func schedules() async throws {
-        let (database, directory) = try database()
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let database = try database()
         // Saturday 2026-03-28 12:00 UTC; the UK clocks go forward on Sunday 29 March at 01:00 UTC.
         let clock = TestClock(unixMs: 1_774_699_200_000)
         let jobs = JobQueue(database: database, clock: clock)
