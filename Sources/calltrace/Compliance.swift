@@ -19,7 +19,7 @@ struct AuditCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Events, newest first.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "Events, newest first.")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
         @Option(help: "Only this actor, e.g. operator:ops.") var actor = ""
@@ -48,7 +48,7 @@ struct AuditCommand: AsyncParsableCommand {
     }
 
     struct Verify: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Walk the chain; exit 1 naming the first broken link.")
+        static let configuration = CommandConfiguration(commandName: "verify", abstract: "Walk the chain; exit 1 naming the first broken link.")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
 
@@ -65,7 +65,7 @@ struct AuditCommand: AsyncParsableCommand {
     }
 
     struct Export: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Events, oldest first, as JSON lines (to --out, or standard output).")
+        static let configuration = CommandConfiguration(commandName: "export", abstract: "Events, oldest first, as JSON lines (to --out, or standard output).")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
         @Option(help: "From.") var from: String?

@@ -43,7 +43,7 @@ struct RetentionCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The organisation's policy.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "The organisation's policy.")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
 
@@ -56,7 +56,7 @@ struct RetentionCommand: AsyncParsableCommand {
     }
 
     struct Set: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Set the policy (audited); the next run applies it.")
+        static let configuration = CommandConfiguration(commandName: "set", abstract: "Set the policy (audited); the next run applies it.")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
         @Option(help: "Months to keep recordings (0: while active).") var recordings: UInt32
@@ -75,7 +75,7 @@ struct RetentionCommand: AsyncParsableCommand {
     }
 
     struct Run: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Run the policy now; with --wait, print the receipt when it finishes.")
+        static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the policy now; with --wait, print the receipt when it finishes.")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
         @Flag(help: "Wait for the run to finish (exit 1 if it has not within --wait-seconds).") var wait = false
@@ -99,7 +99,7 @@ struct RetentionCommand: AsyncParsableCommand {
     }
 
     struct Runs: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Retention receipts, newest first.")
+        static let configuration = CommandConfiguration(commandName: "runs", abstract: "Retention receipts, newest first.")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
         @Option(help: "At most this many (100 at most).") var limit: UInt32 = 20
@@ -157,7 +157,7 @@ struct DeletionsCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Where a deletion stands.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Where a deletion stands.")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
         @Argument(help: "The deletion id (del_…).") var id: String
@@ -172,7 +172,7 @@ struct DeletionsCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The organisation's deletions, newest first.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "The organisation's deletions, newest first.")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
         @Option(help: "At most this many (500 at most).") var limit: UInt32 = 100
@@ -234,7 +234,7 @@ struct RequestsCommand: AsyncParsableCommand {
     }
 
     struct Open: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Open a case; prints it with its due date.")
+        static let configuration = CommandConfiguration(commandName: "open", abstract: "Open a case; prints it with its due date.")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
         @Option(help: "access, erasure or objection.") var kind: String
@@ -254,7 +254,7 @@ struct RequestsCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "A case, its due date and progress.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "A case, its due date and progress.")
         @OptionGroup var c: CaseOptions
 
         func run() async throws {
@@ -265,7 +265,7 @@ struct RequestsCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Open cases, soonest due first (or --overdue, --due-soon N, --all).")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "Open cases, soonest due first (or --overdue, --due-soon N, --all).")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
         @Flag(help: "Only cases past their due date.") var overdue = false
@@ -286,7 +286,7 @@ struct RequestsCommand: AsyncParsableCommand {
     }
 
     struct Pause: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Stop the clock while waiting for clarification or proof of identity.")
+        static let configuration = CommandConfiguration(commandName: "pause", abstract: "Stop the clock while waiting for clarification or proof of identity.")
         @OptionGroup var c: CaseOptions
         @Option(help: "Why, e.g. \"awaiting proof of identity\".") var reason: String
 
@@ -298,7 +298,7 @@ struct RequestsCommand: AsyncParsableCommand {
     }
 
     struct Resume: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Start the clock again; the days it was stopped are added.")
+        static let configuration = CommandConfiguration(commandName: "resume", abstract: "Start the clock again; the days it was stopped are added.")
         @OptionGroup var c: CaseOptions
 
         func run() async throws {
@@ -309,7 +309,7 @@ struct RequestsCommand: AsyncParsableCommand {
     }
 
     struct Extend: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Extend to three months from the start (complex or numerous requests), before the first due date.")
+        static let configuration = CommandConfiguration(commandName: "extend", abstract: "Extend to three months from the start (complex or numerous requests), before the first due date.")
         @OptionGroup var c: CaseOptions
         @Option(help: "Why.") var reason: String
 
@@ -321,7 +321,7 @@ struct RequestsCommand: AsyncParsableCommand {
     }
 
     struct Identity: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Record the identity check; passing restarts a stopped clock.")
+        static let configuration = CommandConfiguration(commandName: "identity", abstract: "Record the identity check; passing restarts a stopped clock.")
         @OptionGroup var c: CaseOptions
         @Option(help: "passed, failed or pending.") var result: String
 
@@ -334,7 +334,7 @@ struct RequestsCommand: AsyncParsableCommand {
     }
 
     struct Locate: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The subject's calls and their recordings.")
+        static let configuration = CommandConfiguration(commandName: "locate", abstract: "The subject's calls and their recordings.")
         @OptionGroup var c: CaseOptions
 
         func run() async throws {
@@ -352,7 +352,7 @@ struct RequestsCommand: AsyncParsableCommand {
     }
 
     struct Erase: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Erasure: delete every call found, in every service (identity check passed first).")
+        static let configuration = CommandConfiguration(commandName: "erase", abstract: "Erasure: delete every call found, in every service (identity check passed first).")
         @OptionGroup var c: CaseOptions
 
         func run() async throws {
@@ -363,7 +363,7 @@ struct RequestsCommand: AsyncParsableCommand {
     }
 
     struct Object: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Objection: suppress the numbers (never recorded or analysed again); analyses deleted.")
+        static let configuration = CommandConfiguration(commandName: "object", abstract: "Objection: suppress the numbers (never recorded or analysed again); analyses deleted.")
         @OptionGroup var c: CaseOptions
 
         func run() async throws {
@@ -374,7 +374,7 @@ struct RequestsCommand: AsyncParsableCommand {
     }
 
     struct Close: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Close the case with its outcome.")
+        static let configuration = CommandConfiguration(commandName: "close", abstract: "Close the case with its outcome.")
         @OptionGroup var c: CaseOptions
         @Option(help: "What was done, e.g. \"bundle sent 2026-12-10\".") var outcome: String
 
@@ -416,7 +416,7 @@ struct BundlesCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "A bundle's state.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "A bundle's state.")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
         @Argument(help: "The bundle id (bun_…).") var id: String
@@ -430,7 +430,7 @@ struct BundlesCommand: AsyncParsableCommand {
     }
 
     struct Download: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Download a ready bundle to a file (0600), checking its SHA-256; a progress bar on a terminal.")
+        static let configuration = CommandConfiguration(commandName: "download", abstract: "Download a ready bundle to a file (0600), checking its SHA-256; a progress bar on a terminal.")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
         @Argument(help: "The bundle id (bun_…).") var id: String
@@ -467,6 +467,7 @@ struct MattersCommand: AsyncParsableCommand {
 
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "export",
             abstract: "Export a call (audio, transcript, summary, metadata, audit excerpt); --delete-after also deletes it everywhere once exported (records.delete).")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
@@ -510,7 +511,7 @@ struct OffboardingCommand: AsyncParsableCommand {
     }
 
     struct Start: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Start offboarding: the full export bundle is built.")
+        static let configuration = CommandConfiguration(commandName: "start", abstract: "Start offboarding: the full export bundle is built.")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
 
@@ -523,7 +524,7 @@ struct OffboardingCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Where offboarding stands (after completion, operators may read it too).")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Where offboarding stands (after completion, operators may read it too).")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
         @Option(name: .customLong("certificate-out"), help: "Write the certificate here when there is one.") var certificateOut: String?
@@ -538,7 +539,7 @@ struct OffboardingCommand: AsyncParsableCommand {
     }
 
     struct Confirm: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Confirm: every service purges the organisation and destroys its keys. Not reversible.")
+        static let configuration = CommandConfiguration(commandName: "confirm", abstract: "Confirm: every service purges the organisation and destroys its keys. Not reversible.")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
         @Option(help: "The offboarding id (off_…).") var id: String
@@ -602,7 +603,7 @@ struct NoticesCommand: AsyncParsableCommand {
         subcommands: [Show.self, Settings.self, Set.self])
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "A notice's text for the firm (a gateway without a token may fetch the greetings).")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "A notice's text for the firm (a gateway without a token may fetch the greetings).")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
         @Option(help: "The kind of notice.") var kind: String
@@ -622,7 +623,7 @@ struct NoticesCommand: AsyncParsableCommand {
     }
 
     struct Settings: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The firm's notice settings.")
+        static let configuration = CommandConfiguration(commandName: "settings", abstract: "The firm's notice settings.")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
 
@@ -635,7 +636,7 @@ struct NoticesCommand: AsyncParsableCommand {
     }
 
     struct Set: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Set the firm's name, number, inbound-greeting switch and own wording (replaces all).")
+        static let configuration = CommandConfiguration(commandName: "set", abstract: "Set the firm's name, number, inbound-greeting switch and own wording (replaces all).")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
         @Option(name: .customLong("firm-name")) var firmName = ""
@@ -697,7 +698,7 @@ struct RegisterCommand: AsyncParsableCommand {
     }
 
     struct Agreement: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The organisation's data processing agreement and whether it is accepted (settings.manage).")
+        static let configuration = CommandConfiguration(commandName: "agreement", abstract: "The organisation's data processing agreement and whether it is accepted (settings.manage).")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
 
@@ -716,7 +717,7 @@ struct RegisterCommand: AsyncParsableCommand {
     }
 
     struct Accept: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Accept the agreement as shown by `agreement` (audited).")
+        static let configuration = CommandConfiguration(commandName: "accept", abstract: "Accept the agreement as shown by `agreement` (audited).")
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id.") var org: String
         @Option(help: "The template version shown.") var template: String

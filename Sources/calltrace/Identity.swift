@@ -30,7 +30,7 @@ struct OrgsCommand: AsyncParsableCommand {
         subcommands: [Create.self, Suspend.self])
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "A new organisation and an invitation for its first admin.")
+        static let configuration = CommandConfiguration(commandName: "create", abstract: "A new organisation and an invitation for its first admin.")
         @OptionGroup var options: IdentityOptions
         @Option(help: "The firm's name.") var name: String
         @Option(name: .customLong("admin-email")) var adminEmail: String
@@ -47,7 +47,7 @@ struct OrgsCommand: AsyncParsableCommand {
     }
 
     struct Suspend: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Suspend an organisation: its sessions end, nobody signs in.")
+        static let configuration = CommandConfiguration(commandName: "suspend", abstract: "Suspend an organisation: its sessions end, nobody signs in.")
         @OptionGroup var options: IdentityOptions
         @Option(help: "Organisation id.") var org: String
         @Option(help: "Why (audited).") var reason: String
@@ -96,7 +96,7 @@ struct AccountsCommand: AsyncParsableCommand {
         subcommands: [Redeem.self, RequestReset.self, Reset.self, EnrollTOTP.self, ConfirmTOTP.self])
 
     struct Redeem: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Accept an invitation: the invitation token, then the new password, on standard input.")
+        static let configuration = CommandConfiguration(commandName: "redeem", abstract: "Accept an invitation: the invitation token, then the new password, on standard input.")
         @OptionGroup var options: IdentityOptions
 
         func run() async throws {
@@ -124,7 +124,7 @@ struct AccountsCommand: AsyncParsableCommand {
     }
 
     struct Reset: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Set a new password: the reset token, then the password, on standard input.")
+        static let configuration = CommandConfiguration(commandName: "reset", abstract: "Set a new password: the reset token, then the password, on standard input.")
         @OptionGroup var options: IdentityOptions
 
         func run() async throws {
@@ -174,7 +174,7 @@ struct UsersCommand: AsyncParsableCommand {
     static func role(_ text: String) throws -> Calltrace_Identity_V1_Role { try parseEnum(text, Calltrace_Identity_V1_Role.self, option: "--role") }
 
     struct Invite: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Invite a user; the invitation goes to their e-mail.")
+        static let configuration = CommandConfiguration(commandName: "invite", abstract: "Invite a user; the invitation goes to their e-mail.")
         @OptionGroup var options: IdentityOptions
         @Option(help: "Organisation id.") var org: String
         @Option var email: String
@@ -199,7 +199,7 @@ struct UsersCommand: AsyncParsableCommand {
     }
 
     struct Role: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Change a user's role; their sessions end.")
+        static let configuration = CommandConfiguration(commandName: "role", abstract: "Change a user's role; their sessions end.")
         @OptionGroup var u: UserOptions
         @Option(help: "admin, member or analyst.") var role: String
 
@@ -213,7 +213,7 @@ struct UsersCommand: AsyncParsableCommand {
     }
 
     struct Suspend: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Suspend a user; their sessions end.")
+        static let configuration = CommandConfiguration(commandName: "suspend", abstract: "Suspend a user; their sessions end.")
         @OptionGroup var u: UserOptions
 
         func run() async throws {
@@ -225,7 +225,7 @@ struct UsersCommand: AsyncParsableCommand {
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a user for good.")
+        static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a user for good.")
         @OptionGroup var u: UserOptions
 
         func run() async throws {
@@ -267,7 +267,7 @@ struct GrantsCommand: AsyncParsableCommand {
         subcommands: [Create.self, Revoke.self])
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Let operators act in the organisation for a while (every use is audited).")
+        static let configuration = CommandConfiguration(commandName: "create", abstract: "Let operators act in the organisation for a while (every use is audited).")
         @OptionGroup var options: IdentityOptions
         @Option(help: "Organisation id.") var org: String
         @Option(name: .customLong("permission"), help: "e.g. recordings-play, transcripts-read (repeat).") var permissions: [String]
@@ -286,7 +286,7 @@ struct GrantsCommand: AsyncParsableCommand {
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "End a support grant at once.")
+        static let configuration = CommandConfiguration(commandName: "revoke", abstract: "End a support grant at once.")
         @OptionGroup var options: IdentityOptions
         @Option(help: "Organisation id.") var org: String
         @Argument(help: "The grant id.") var grant: String

@@ -11,6 +11,7 @@ import SwiftProtobuf
 /// an operator) presenting its certificate, on behalf of a user when `--token` is given.
 struct Recordings: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "recordings",
         abstract: "Upload, list, play, share and delete recordings (the media service).",
         discussion: """
             Calls go to media as the certificate named by --as (a gateway by default); calls on
@@ -34,7 +35,7 @@ struct Recordings: AsyncParsableCommand {
     }
 
     struct Upload: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Upload an audio file (its SHA-256 is computed and checked end to end).")
+        static let configuration = CommandConfiguration(commandName: "upload", abstract: "Upload an audio file (its SHA-256 is computed and checked end to end).")
         @OptionGroup var options: Options
         @Argument(help: "The audio file.") var file: String
         @Option(help: "Organisation id.") var org: String
@@ -90,7 +91,7 @@ struct Recordings: AsyncParsableCommand {
     }
 
     struct Play: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Save a recording (or a byte range of it) to a file. Audited, with --reason.")
+        static let configuration = CommandConfiguration(commandName: "play", abstract: "Save a recording (or a byte range of it) to a file. Audited, with --reason.")
         @OptionGroup var options: Options
         @Argument(help: "Recording id.") var recording: String
         @Option(help: "Organisation id.") var org: String
@@ -115,7 +116,7 @@ struct Recordings: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List an organisation's recordings, newest first (metadata only).")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List an organisation's recordings, newest first (metadata only).")
         @OptionGroup var options: Options
         @Option(help: "Organisation id.") var org: String
         @Option(help: "Only this call's.") var call: String?
@@ -136,7 +137,7 @@ struct Recordings: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One recording's metadata.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "One recording's metadata.")
         @OptionGroup var options: Options
         @Argument(help: "Recording id.") var recording: String
         @Option(help: "Organisation id.") var org: String
@@ -151,7 +152,7 @@ struct Recordings: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a recording at once and for good (audited).")
+        static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a recording at once and for good (audited).")
         @OptionGroup var options: Options
         @Argument(help: "Recording id.") var recording: String
         @Option(help: "Organisation id.") var org: String
@@ -167,6 +168,7 @@ struct Recordings: AsyncParsableCommand {
 
     struct Redact: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "redact",
             abstract: "Mute time ranges of a WAV recording with digital silence (a new sealed version; the old one is destroyed).")
         @OptionGroup var options: Options
         @Argument(help: "Recording id.") var recording: String
@@ -192,7 +194,7 @@ struct Recordings: AsyncParsableCommand {
     }
 
     struct Share: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a share link to a recording; prints its token (shown once).")
+        static let configuration = CommandConfiguration(commandName: "share", abstract: "Create a share link to a recording; prints its token (shown once).")
         @OptionGroup var options: Options
         @Argument(help: "Recording id.") var recording: String
         @Option(help: "Organisation id.") var org: String
@@ -267,7 +269,7 @@ struct Recordings: AsyncParsableCommand {
     }
 
     struct Links: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List share links, with how often each was opened.")
+        static let configuration = CommandConfiguration(commandName: "links", abstract: "List share links, with how often each was opened.")
         @OptionGroup var options: Options
         @Option(help: "Organisation id.") var org: String
         @Option(help: "Only this recording's.") var recording: String?

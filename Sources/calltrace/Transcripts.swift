@@ -53,7 +53,7 @@ struct TrackingNumbersCommand: AsyncParsableCommand {
     }
 
     struct Assign: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Point a number at a marketing source (moving it if it is already yours).")
+        static let configuration = CommandConfiguration(commandName: "assign", abstract: "Point a number at a marketing source (moving it if it is already yours).")
         @OptionGroup var options: TranscriptOptions
         @Option(help: "Organisation id.") var org: String
         @Argument(help: "The number, in any common UK format.") var number: String
@@ -74,7 +74,7 @@ struct TrackingNumbersCommand: AsyncParsableCommand {
     }
 
     struct Release: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "End the organisation's use of a number (its history stays).")
+        static let configuration = CommandConfiguration(commandName: "release", abstract: "End the organisation's use of a number (its history stays).")
         @OptionGroup var options: TranscriptOptions
         @Option(help: "Organisation id.") var org: String
         @Argument(help: "The number.") var number: String
@@ -90,7 +90,7 @@ struct TrackingNumbersCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The organisation's numbers.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "The organisation's numbers.")
         @OptionGroup var options: TranscriptOptions
         @Option(help: "Organisation id.") var org: String
         @Flag(help: "Every assignment, not only current ones.") var history = false
@@ -124,7 +124,7 @@ struct CallsCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Calls, newest first.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "Calls, newest first.")
         @OptionGroup var options: TranscriptOptions
         @Option(help: "Organisation id.") var org: String
         @Option(help: "Started on or after (2026-11-01 or an ISO 8601 time).") var from: String?
@@ -150,7 +150,7 @@ struct CallsCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One call's record.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "One call's record.")
         @OptionGroup var options: TranscriptOptions
         @Option(help: "Organisation id.") var org: String
         @Argument(help: "The call id.") var call: String
@@ -165,7 +165,7 @@ struct CallsCommand: AsyncParsableCommand {
     }
 
     struct Mark: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The firm's verdict: new enquiry or not, matter opened, practice area.")
+        static let configuration = CommandConfiguration(commandName: "mark", abstract: "The firm's verdict: new enquiry or not, matter opened, practice area.")
         @OptionGroup var options: TranscriptOptions
         @Option(help: "Organisation id.") var org: String
         @Argument(help: "The call id.") var call: String
@@ -187,7 +187,7 @@ struct CallsCommand: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a call record with its transcript and analysis, at once and for good.")
+        static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a call record with its transcript and analysis, at once and for good.")
         @OptionGroup var options: TranscriptOptions
         @Option(help: "Organisation id.") var org: String
         @Argument(help: "The call id.") var call: String
@@ -209,7 +209,7 @@ struct TranscriptsCommand: AsyncParsableCommand {
         subcommands: [Show.self, Submit.self, Delete.self, Redact.self, Analyse.self, Settings.self])
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "A call's transcript and analysis (transcripts.read), or where its transcription stands.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "A call's transcript and analysis (transcripts.read), or where its transcription stands.")
         @OptionGroup var options: TranscriptOptions
         @Option(help: "Organisation id.") var org: String
         @Argument(help: "The call id.") var call: String
@@ -238,6 +238,7 @@ struct TranscriptsCommand: AsyncParsableCommand {
 
     struct Submit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "submit",
             abstract: "Submit a transcript for a call from a file or standard input: one segment per line, \"speaker: text\".",
             discussion: "It is redacted before it is stored, then analysed. Without --token the gateway submits as itself.")
         @OptionGroup var options: TranscriptOptions
@@ -269,7 +270,7 @@ struct TranscriptsCommand: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a call's transcript and analysis (records.delete); the call record stays.")
+        static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a call's transcript and analysis (records.delete); the call record stays.")
         @OptionGroup var options: TranscriptOptions
         @Option(help: "Organisation id.") var org: String
         @Argument(help: "The call id.") var call: String
@@ -285,6 +286,7 @@ struct TranscriptsCommand: AsyncParsableCommand {
 
     struct Redact: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "redact",
             abstract: "Print standard input with card numbers, expiry dates, security codes, sort codes and account numbers replaced by markers.",
             discussion: "The same code that redacts every transcript before it is stored. Nothing leaves this machine.")
         @Flag(help: "Print JSON: the text and how many details were replaced.") var json = false
@@ -303,6 +305,7 @@ struct TranscriptsCommand: AsyncParsableCommand {
 
     struct Analyse: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "analyse",
             abstract: "Analyse a transcript on standard input and print the analysis JSON (practice area, new enquiry, urgency, callback, summary).",
             discussion: "The local engine: deterministic, no network. The text is redacted first, as the service does.")
         @Option(help: "Only local runs here; anthropic runs in the service, with the deployment's key.") var engine = "local"
@@ -316,6 +319,7 @@ struct TranscriptsCommand: AsyncParsableCommand {
 
     struct Settings: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "settings",
             abstract: "Show or change the organisation's transcription settings (settings.manage).",
             discussion: "Transcription is off until turned on: nothing goes to a sub-processor before.")
         @OptionGroup var options: TranscriptOptions
@@ -358,6 +362,7 @@ struct ReportCommand: AsyncParsableCommand {
 
     struct Attribution: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "attribution",
             abstract: "Which marketing brings real cases: calls, callers, answered, missed, enquiries, matters and conversion per source, channel or campaign.",
             discussion: "First touch credits a matter to the caller's first call in the period; last touch to their last call up to the one where it was opened.")
         @OptionGroup var options: TranscriptOptions
@@ -406,7 +411,7 @@ struct SuppressionCommand: AsyncParsableCommand {
         subcommands: [Add.self, Remove.self, List.self])
 
     struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add a caller; their existing analyses are deleted.")
+        static let configuration = CommandConfiguration(commandName: "add", abstract: "Add a caller; their existing analyses are deleted.")
         @OptionGroup var options: TranscriptOptions
         @Option(help: "Organisation id.") var org: String
         @Argument(help: "The caller's number, any common format.") var number: String
@@ -423,7 +428,7 @@ struct SuppressionCommand: AsyncParsableCommand {
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a caller from the list.")
+        static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a caller from the list.")
         @OptionGroup var options: TranscriptOptions
         @Option(help: "Organisation id.") var org: String
         @Argument(help: "The caller's number.") var number: String
@@ -439,7 +444,7 @@ struct SuppressionCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The list, numbers masked.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "The list, numbers masked.")
         @OptionGroup var options: TranscriptOptions
         @Option(help: "Organisation id.") var org: String
 
