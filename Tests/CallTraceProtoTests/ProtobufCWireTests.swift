@@ -7,31 +7,16 @@ import Testing
 /// The C gateway client (protoc-c + libprotobuf-c + OpenSSL) speaks ctrpc/1 with the Swift server.
 @Suite("Wire compatibility with protobuf-c")
 struct ProtobufCWireTests {
-    /// Compiles clients/c/ctrpc_health_check.c with the system compiler into a temporary folder:
-    /// our file under -Werror with every warning, protoc-c's output with -Wno-missing-braces too.
+    /// clients/c/ctrpc_health_check.c, built by `make -C clients/c check-programs` (our file
+    /// under -Werror with every warning, protoc-c's output with -Wno-missing-braces too) under
+    /// AddressSanitizer and UndefinedBehaviorSanitizer.
     static func buildCClient() async throws -> String {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ctrpc_health_check-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let output = folder.appendingPathComponent("ctrpc_health_check").path
-        let c = repositoryRoot.appendingPathComponent("clients/c").path
-        let strict = ["-O2", "-Wall", "-Wextra", "-Werror", "-I\(c)/generated", "-c"]
-        let steps: [[String]] = [
-            strict + ["\(c)/ctrpc_health_check.c", "-o", "\(folder.path)/client.o"],
-            strict + ["-Wno-missing-braces", "\(c)/generated/calltrace/rpc/v1/frame.pb-c.c", "-o", "\(folder.path)/frame.o"],
-            strict + ["-Wno-missing-braces", "\(c)/generated/calltrace/ops/v1/ops.pb-c.c", "-o", "\(folder.path)/ops.o"],
-            ["\(folder.path)/client.o", "\(folder.path)/frame.o", "\(folder.path)/ops.o", "-lprotobuf-c", "-lssl", "-lcrypto", "-o", output],
-        ]
-        for step in steps {
-            let result = try await run("/usr/bin/cc", step)
-            try #require(result.status == 0, "cc failed: \(result.stderr)")
-        }
-        return output
+        "\(try await CPrograms.folder(sanitize: "1"))/ctrpc_health_check"
     }
 
     @Test("A C client calls HealthService/Check over mutual TLS and gets SERVING, then NOT_SERVING")
     func cClientHealthCheck() async throws {
         let client = try await Self.buildCClient()
-        defer { try? FileManager.default.removeItem(atPath: (client as NSString).deletingLastPathComponent) }
         let fixture = try EchoFixture()
         let credentials = try fixture.pki.credentials(for: TemporaryPKI.identity("gateway", "telephony"))
         let arguments = ["127.0.0.1", "\(fixture.server.port)", credentials.certificateChainPath, credentials.privateKeyPath,
@@ -53,7 +38,6 @@ struct ProtobufCWireTests {
     @Test("The C client refuses a server with another identity")
     func cClientChecksIdentity() async throws {
         let client = try await Self.buildCClient()
-        defer { try? FileManager.default.removeItem(atPath: (client as NSString).deletingLastPathComponent) }
         let fixture = try EchoFixture()
         let credentials = try fixture.pki.credentials(for: TemporaryPKI.identity("gateway", "telephony"))
         let result = try await run(client, ["127.0.0.1", "\(fixture.server.port)", credentials.certificateChainPath,
@@ -66,7 +50,6 @@ struct ProtobufCWireTests {
     @Test("A server that refuses the C client's certificate: the client exits 2 with an error, not by SIGPIPE")
     func cClientRefusedCertificate() async throws {
         let client = try await Self.buildCClient()
-        defer { try? FileManager.default.removeItem(atPath: (client as NSString).deletingLastPathComponent) }
         let fixture = try EchoFixture()
         // Trusted by the client (our CA for the server), but from another CA for the server.
         let foreign = try fixture.pki.foreignCredentials(for: TemporaryPKI.identity("gateway", "telephony"))

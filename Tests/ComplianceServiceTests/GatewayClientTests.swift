@@ -10,29 +10,10 @@ import Testing
 /// UndefinedBehaviorSanitizer, driving transcript, media and compliance as a telephony gateway.
 @Suite("The C gateway client against the real services", .serialized)
 struct GatewayClientTests {
-    /// Each sanitizer's build, made once per test run.
-    actor Builds {
-        var made: [String: String] = [:]
-        func path(_ sanitize: String) async throws -> String {
-            if let path = made[sanitize] { return path }
-            let path = try await GatewayClientTests.make(sanitize: sanitize)
-            made[sanitize] = path
-            return path
-        }
-    }
-    static let builds = Builds()
-
-    /// The example program's path in the build for `sanitize` (made once per run).
-    static func build(sanitize: String = "1") async throws -> String { try await builds.path(sanitize) }
-
-    /// `make -C clients/c SANITIZE=… check-programs` into `.build/c-checks/<sanitizer>`, where
-    /// `make test` has already built them (so compiling is not the suite's time); make rebuilds
-    /// only what changed, and everything when run alone.
-    static func make(sanitize: String) async throws -> String {
-        let folder = repositoryRoot.appendingPathComponent(".build/c-checks/\(sanitize == "1" ? "asan" : sanitize)").path
-        let made = try await run("/usr/bin/make", ["-s", "-C", repositoryRoot.appendingPathComponent("clients/c").path, "BUILD=\(folder)",
-                                                   "SANITIZE=\(sanitize)", "check-programs"])
-        try #require(made.status == 0, "make failed: \(made.stdout) \(made.stderr)")
+    /// The example program under ASan and UBSan, after checking that the library's products
+    /// are there.
+    static func build() async throws -> String {
+        let folder = try await CPrograms.folder(sanitize: "1")
         for product in ["libcalltrace.a", "libcalltrace.so", "calltrace.pc"] {
             #expect(FileManager.default.fileExists(atPath: "\(folder)/\(product)"), "\(product)")
         }
@@ -91,8 +72,7 @@ struct GatewayClientTests {
 
     @Test("Many calls at once on one connection — eight threads of health calls beside an upload — and the non-blocking API, under ASan+UBSan and under TSan", arguments: ["1", "thread"])
     func concurrency(sanitize: String) async throws {
-        let example = try await Self.build(sanitize: sanitize)
-        let folder = (example as NSString).deletingLastPathComponent
+        let folder = try await CPrograms.folder(sanitize: sanitize)
         let deployment = try await CallDataDeployment()
         defer { Task { await deployment.stop() } }
         let (org, admin) = try await deployment.organisation(tracking: "01184960000")
@@ -119,8 +99,7 @@ struct GatewayClientTests {
     @Test("A lone caller's call ends at its deadline, not at the server's answer; while one thread waits for a slow answer, others' answers and a non-blocking call's reach them — under ASan+UBSan and TSan",
           arguments: ["1", "thread"])
     func deadlinesAndHandOff(sanitize: String) async throws {
-        let example = try await Self.build(sanitize: sanitize)
-        let folder = (example as NSString).deletingLastPathComponent
+        let folder = try await CPrograms.folder(sanitize: sanitize)
         let fixture = try EchoFixture()
         let credentials = try fixture.pki.credentials(for: TemporaryPKI.identity("gateway", "telephony"))
         let result = try await run("\(folder)/calltrace-deadline-test", [

@@ -8,7 +8,7 @@
  *   ctrpc_health_check HOST PORT CERT KEY CA EXPECTED_SPIFFE_ID [SERVICE]
  *
  * Prints SERVING or NOT_SERVING and exits 0 if SERVING, 1 if NOT_SERVING, 2 on any error.
- * Build (as Tests/CallTraceProtoTests/ProtobufCWireTests.swift does): this file compiles clean
+ * Build (as `make -C clients/c check-programs` does, for the suite): this file compiles clean
  * with -Wall -Wextra -Werror; protoc-c's generated files need -Wno-missing-braces as well (their
  * INIT initialisers brace oneof members in a way gcc warns about):
  *   cc -Wall -Wextra -Werror -I clients/c/generated -c clients/c/ctrpc_health_check.c
@@ -121,6 +121,8 @@ static int tcp_connect(const char *host, const char *port) {
     return fd;
 }
 
+static int check(SSL *ssl, const char *service);
+
 int main(int argc, char **argv) {
     if (argc < 7) {
         fprintf(stderr, "usage: %s HOST PORT CERT KEY CA EXPECTED_SPIFFE_ID [SERVICE]\n", argv[0]);
@@ -132,21 +134,29 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     static const unsigned char alpn[] = {7, 'c', 't', 'r', 'p', 'c', '/', '1'};
 
+    /* Every path out frees what it made (the suite runs this under LeakSanitizer). */
+    int result = 2, fd = -1;
+    SSL *ssl = NULL;
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)) return fail("TLS context");
-    if (SSL_CTX_use_certificate_chain_file(ctx, argv[3]) != 1) return fail("certificate");
-    if (SSL_CTX_use_PrivateKey_file(ctx, argv[4], SSL_FILETYPE_PEM) != 1) return fail("private key");
-    if (SSL_CTX_load_verify_file(ctx, argv[5]) != 1) return fail("CA");
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    if (SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn) != 0) return fail("ALPN");
+    if (ctx) SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION)) fail("TLS context");
+    else if (SSL_CTX_use_certificate_chain_file(ctx, argv[3]) != 1) fail("certificate");
+    else if (SSL_CTX_use_PrivateKey_file(ctx, argv[4], SSL_FILETYPE_PEM) != 1) fail("private key");
+    else if (SSL_CTX_load_verify_file(ctx, argv[5]) != 1) fail("CA");
+    else if (SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn) != 0) fail("ALPN");
+    else if ((fd = tcp_connect(argv[1], argv[2])) < 0) fail("connect");
+    else if (!(ssl = SSL_new(ctx)) || !SSL_set_fd(ssl, fd) || SSL_connect(ssl) != 1) fail("TLS handshake");
+    else if (!peer_is(ssl, argv[6])) fail("server identity is not the expected one");
+    else result = check(ssl, service);
+    if (ssl && result != 2) SSL_shutdown(ssl);
+    SSL_free(ssl);
+    if (fd >= 0) close(fd);
+    SSL_CTX_free(ctx);
+    return result;
+}
 
-    int fd = tcp_connect(argv[1], argv[2]);
-    if (fd < 0) return fail("connect");
-    SSL *ssl = SSL_new(ctx);
-    SSL_set_fd(ssl, fd);
-    if (SSL_connect(ssl) != 1) return fail("TLS handshake");
-    if (!peer_is(ssl, argv[6])) return fail("server identity is not the expected one");
-
+/* Settings, one HealthService/Check call, and its answer: 0 SERVING, 1 NOT_SERVING, 2 error. */
+static int check(SSL *ssl, const char *service) {
     /* Our settings first, as every ctrpc/1 peer does. */
     Calltrace__Rpc__V1__Settings settings;
     calltrace__rpc__v1__settings__init(&settings);
@@ -202,9 +212,5 @@ int main(int argc, char **argv) {
         }
         calltrace__rpc__v1__frame__free_unpacked(frame, NULL);  /* settings, window updates */
     }
-    SSL_shutdown(ssl);
-    SSL_free(ssl);
-    close(fd);
-    SSL_CTX_free(ctx);
     return result;
 }
