@@ -67,7 +67,7 @@ struct ServiceProcessTests {
             replace("--certificate", with: setup.pki.directory.appendingPathComponent("missing.crt").path)
             expected = "is missing or unreadable"
         case "key of another certificate":
-            replace("--private-key", with: try setup.pki.credentials(for: TemporaryPKI.identity("service", "identity")).privateKeyPath)
+            replace("--private-key", with: try setup.pki.newCredentials(for: TemporaryPKI.identity("service", "identity")).privateKeyPath)
             expected = "does not match certificate"
         case "certificate of another CA":
             let foreign = try setup.pki.foreignCredentials(for: TemporaryPKI.identity("service", "identity"))

@@ -61,20 +61,20 @@ struct HandshakeRefusalTests {
             let foreign = try pki.foreignCredentials(for: gateway)
             client = try RawTLSClient(certificate: foreign, caPath: pki.caPath)
         case "expired certificate":
-            client = try RawTLSClient(certificate: try pki.credentials(for: gateway, notBefore: .seconds(-7200), notAfter: .seconds(-60)),
+            client = try RawTLSClient(certificate: try pki.newCredentials(for: gateway, notBefore: .seconds(-7200), notAfter: .seconds(-60)),
                                       caPath: pki.caPath)
         case "not-yet-valid certificate":
-            client = try RawTLSClient(certificate: try pki.credentials(for: gateway, notBefore: .seconds(3600), notAfter: .seconds(7200)),
+            client = try RawTLSClient(certificate: try pki.newCredentials(for: gateway, notBefore: .seconds(3600), notAfter: .seconds(7200)),
                                       caPath: pki.caPath)
         case "no ALPN":
             client = try RawTLSClient(certificate: try pki.credentials(for: gateway), caPath: pki.caPath, alpn: .none)
         case "another ALPN":
             client = try RawTLSClient(certificate: try pki.credentials(for: gateway), caPath: pki.caPath, alpn: .other("h2"))
         case "certificate with two SPIFFE ids":
-            client = try RawTLSClient(certificate: try pki.credentials(for: gateway, extraURIs: [TemporaryPKI.identity("service", "media")]),
+            client = try RawTLSClient(certificate: try pki.newCredentials(for: gateway, extraURIs: [TemporaryPKI.identity("service", "media")]),
                                       caPath: pki.caPath)
         case "SPIFFE id beside another URI":
-            client = try RawTLSClient(certificate: try pki.credentials(for: gateway, extraURIs: ["https://firm.example/"]),
+            client = try RawTLSClient(certificate: try pki.newCredentials(for: gateway, extraURIs: ["https://firm.example/"]),
                                       caPath: pki.caPath)
         default:
             client = try RawTLSClient(certificate: try pki.credentialsWithoutIdentity(), caPath: pki.caPath)
@@ -146,9 +146,9 @@ struct TLSContextTests {
     func badMaterial() throws {
         let pki = try TemporaryPKI()
         let good = try pki.credentials(for: TemporaryPKI.identity("service", "media"))
-        let other = try pki.credentials(for: TemporaryPKI.identity("service", "media"))
+        let other = try pki.newCredentials(for: TemporaryPKI.identity("service", "media"))
         let foreign = try pki.foreignCredentials(for: TemporaryPKI.identity("service", "media"))
-        let expired = try pki.credentials(for: TemporaryPKI.identity("service", "media"), notBefore: .seconds(-7200), notAfter: .seconds(-60))
+        let expired = try pki.newCredentials(for: TemporaryPKI.identity("service", "media"), notBefore: .seconds(-7200), notAfter: .seconds(-60))
 
         var missing = good
         missing.privateKeyPath = pki.directory.appendingPathComponent("nope.key").path

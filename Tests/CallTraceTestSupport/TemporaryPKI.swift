@@ -1,6 +1,7 @@
 import CallTracePKI
 public import CallTraceTLS
 public import Foundation
+import Synchronization
 
 /// A throw-away deployment PKI in a temporary folder: a CA, certificates for any identity,
 /// and the bad certificates that handshake tests need. Removed when released.
@@ -19,12 +20,29 @@ public final class TemporaryPKI: @unchecked Sendable {
 
     deinit { try? FileManager.default.removeItem(at: directory) }
 
+    /// One certificate per identity at the default validity, as a deployment has: clients and
+    /// servers made from the same files share one TLS context (`TLSContext.shared`) instead of
+    /// each parsing a new certificate and key.
+    private let issued = Mutex<[String: TLSCredentials]>([:])
+
     /// `spiffe://calltrace.test/<kind>/<name>`
     public static func identity(_ kind: String, _ name: String) -> String { "spiffe://\(trustDomain)/\(kind)/\(name)" }
 
-    /// Credentials for `identity`, signed by this CA.
-    public func credentials(for identity: String, notBefore: Duration = .seconds(-3600),
-                            notAfter: Duration = .seconds(86400), extraURIs: [String] = []) throws -> TLSCredentials {
+    /// Credentials for `identity`, signed by this CA: at the default validity, the same for
+    /// every call naming the same identity; `newCredentials` issues another certificate.
+    public func credentials(for identity: String) throws -> TLSCredentials {
+        if let known = issued.withLock({ $0[identity] }) { return known }
+        let made = try newCredentials(for: identity)
+        return issued.withLock { issued in
+            if let known = issued[identity] { return known }
+            issued[identity] = made
+            return made
+        }
+    }
+
+    /// A new certificate and key for `identity`, signed by this CA.
+    public func newCredentials(for identity: String, notBefore: Duration = .seconds(-3600),
+                               notAfter: Duration = .seconds(86400), extraURIs: [String] = []) throws -> TLSCredentials {
         let issued = try ca.issue(identity: identity, notBefore: notBefore, notAfter: notAfter, extraURIs: extraURIs)
         let files = try issued.write(to: directory, name: UUID().uuidString)
         return TLSCredentials(certificateChainPath: files.certificate, privateKeyPath: files.key, trustRootsPath: caPath)
