@@ -343,8 +343,9 @@ final class ServerCore: @unchecked Sendable {
     func allConnections() -> [ServerConnection] { connections.withLock { Array($0.open.values) } }
 
     /// One finished or refused call, for the log.
-    func record(method: String, peer: PeerIdentity, callID: UInt64, org: String? = nil, code: StatusCode, duration: Duration) {
-        metrics.record(method: method, code: code, duration: duration)
+    /// `stripe`: the connection's metrics table (`CallMetrics.stripe()`).
+    func record(method: String, peer: PeerIdentity, callID: UInt64, org: String? = nil, code: StatusCode, duration: Duration, stripe: Int) {
+        metrics.record(method: method, code: code, duration: duration, stripe: stripe)
         let level: Logger.Level = code == .ok ? .debug : .info
         log.log(level: level, "call", metadata: {
             var metadata: Logger.Metadata = [

@@ -14,6 +14,13 @@ struct MetricsTests {
         var failing = Calltrace_Testing_V1_EchoRequest()
         failing.failWithCode = StatusCode.notFound.rawValue
         _ = try? await gateway.unary(Calltrace_Testing_V1_EchoService.echo, failing)
+        // Connections count into different tables (one per connection, a few in all): the
+        // report adds them up.
+        for _ in 0..<9 {
+            let other = try fixture.client()
+            _ = try await other.unary(Calltrace_Testing_V1_EchoService.echo, .init())
+            other.close()
+        }
 
         let denied = await #expect(throws: RPCError.self) { try await gateway.unary(Calltrace_Ops_V1_MetricsService.getMetrics, .init()) }
         #expect(denied?.code == .permissionDenied)
@@ -21,11 +28,11 @@ struct MetricsTests {
         let operatorClient = try fixture.client(identity: TemporaryPKI.identity("operator", "ops"))
         let metrics = try await operatorClient.unary(Calltrace_Ops_V1_MetricsService.getMetrics, .init())
         let echo = try #require(metrics.methods.first { $0.method == Calltrace_Testing_V1_EchoService.echo.fullName })
-        #expect(echo.calls == 4)
-        #expect(echo.statuses.first { $0.code == "OK" }?.count == 3)
+        #expect(echo.calls == 13)
+        #expect(echo.statuses.first { $0.code == "OK" }?.count == 12)
         #expect(echo.statuses.first { $0.code == "NOT_FOUND" }?.count == 1)
         #expect(echo.cumulativeBucketCounts.count == metrics.bucketUpperBoundsSeconds.count + 1)
-        #expect(echo.cumulativeBucketCounts.last == 4)
+        #expect(echo.cumulativeBucketCounts.last == 13)
         #expect(echo.durationSumSeconds > 0)
         let getMetrics = metrics.methods.first { $0.method == Calltrace_Ops_V1_MetricsService.getMetrics.fullName }
         #expect(getMetrics?.statuses.first { $0.code == "PERMISSION_DENIED" }?.count == 1)

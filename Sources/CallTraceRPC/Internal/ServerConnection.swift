@@ -28,6 +28,8 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
     private let trustsClientAddress: Bool
     /// When the connection was established (for `Limits.maxConnectionAge`).
     private let establishedAt = ContinuousClock.now
+    /// The call metrics' table this connection's calls are counted in.
+    private let metricsStripe: Int
 
     init(connection: FrameConnection, peer: PeerIdentity, peerSettings: WireFrame.Settings, core: ServerCore) {
         self.connection = connection
@@ -35,6 +37,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         self.trustsClientAddress = peer.kind == .gateway && core.clientAddressGateways.contains(peer.name)
         self.peerSettings = peerSettings
         self.core = core
+        self.metricsStripe = core.metrics.stripe()
     }
 
     var activeCalls: Int { state.withLock { $0.calls.count } }
@@ -186,7 +189,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         var reply = WireFrame(callID: callID)
         reply.status = error
         connection.send(reply)
-        core.record(method: method, peer: peer, callID: callID, code: error.code, duration: .zero)
+        core.record(method: method, peer: peer, callID: callID, code: error.code, duration: .zero, stripe: metricsStripe)
     }
 
     // MARK: Calls ending
@@ -200,7 +203,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         }
         core.record(method: call.context.method.fullName, peer: peer, callID: call.context.callID,
                     org: call.context.annotatedOrg, code: code,
-                    duration: call.startedAt.duration(to: .now))
+                    duration: call.startedAt.duration(to: .now), stripe: metricsStripe)
         if closeNow { connection.close() }
     }
 
