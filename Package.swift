@@ -27,8 +27,9 @@ let package = Package(
         // System libraries from Debian (libssl-dev, libsqlite3-dev), found through pkg-config.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        // Outgoing SMTP (and HTTPS) through Debian's libcurl, itself built on the system OpenSSL.
-        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        // Outgoing SMTP (and HTTPS) through Debian's libcurl (libcurl4-openssl-dev), itself built on
+        // the system OpenSSL: loaded by the first transfer, not linked (see its header).
+        .target(name: "CCurl"),
         // The OpenSSL macros Swift cannot import, and the TLS callbacks, as plain C functions.
         .target(name: "CCallTraceShims", dependencies: ["COpenSSL"]),
 

@@ -96,15 +96,15 @@ public struct CurlHTTPS: HTTPSTransport {
     public func perform(_ request: HTTPSRequest) throws -> HTTPSResponse {
         // However it ends, a streamed body's producer learns that nothing more is read.
         defer { if case .stream(_, let source) = request.body { source.transferEnded() } }
-        CurlGlobal.ready()
+        if let failure = Libcurl.loadFailure { throw HTTPSError(failure) }
         let host = URL(string: request.url).flatMap(\.host) ?? "the server"
         guard request.url.hasPrefix("https://") else { throw HTTPSError("\(host): only https:// URLs are used") }
-        guard let handle = curl_easy_init() else { throw HTTPSError("cannot create an HTTPS transfer") }
-        defer { curl_easy_cleanup(handle) }
+        guard let handle = ct_curl_easy_init() else { throw HTTPSError("cannot create an HTTPS transfer") }
+        defer { ct_curl_easy_cleanup(handle) }
         var list: UnsafeMutablePointer<curl_slist>?
         // No "Expect: 100-continue" round trip before large bodies.
-        for line in request.headers.map({ "\($0.0): \($0.1)" }) + ["Expect:"] { list = curl_slist_append(list, line) }
-        defer { curl_slist_free_all(list) }
+        for line in request.headers.map({ "\($0.0): \($0.1)" }) + ["Expect:"] { list = ct_curl_slist_append(list, line) }
+        defer { ct_curl_slist_free_all(list) }
         let exchange = Exchange(body: request.body, limit: maxResponseBytes)
         var errorText = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         let outcome: CURLcode = errorText.withUnsafeMutableBufferPointer { errorBuffer in
@@ -133,13 +133,13 @@ public struct CurlHTTPS: HTTPSTransport {
                 ]
                 if let caFile { steps.append(ct_curl_set_string(handle, CURLOPT_CAINFO, caFile)) }
                 if let failed = steps.first(where: { $0 != CURLE_OK }) { return failed }
-                return curl_easy_perform(handle)
+                return ct_curl_easy_perform(handle)
             }
         }
         guard outcome == CURLE_OK else {
             if let failure = exchange.sourceFailure { throw failure }
             if exchange.tooLarge { throw HTTPSError("\(host) answered with more than \(maxResponseBytes >> 20) MiB") }
-            throw HTTPSError("\(host): \(String(cString: curl_easy_strerror(outcome)))")
+            throw HTTPSError("\(host): \(String(cString: ct_curl_easy_strerror(outcome)))")
         }
         var status = 0
         _ = ct_curl_get_long(handle, CURLINFO_RESPONSE_CODE, &status)

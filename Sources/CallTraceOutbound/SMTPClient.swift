@@ -43,6 +43,7 @@ public struct SMTPSettings: Sendable, Equatable {
             throw MailError("smtp_url must start with smtps:// (implicit TLS) or smtp:// (STARTTLS), not \(url)")
         }
         guard MailAddress.isPlain(from) else { throw MailError("smtp_from is not a plain e-mail address") }
+        if let failure = Libcurl.loadFailure { throw MailError(failure) }
         return self
     }
 }
@@ -109,11 +110,11 @@ public enum SMTPClient {
         guard MailAddress.isPlain(message.to) else { throw MailError("the recipient is not a plain e-mail address") }
         guard !message.subject.contains(where: { $0.isNewline }) else { throw MailError("the subject has a line break") }
         let settings = try settings.validated()
-        CurlGlobal.ready()
-        guard let handle = curl_easy_init() else { throw MailError("cannot create a mail transfer") }
-        defer { curl_easy_cleanup(handle) }
-        let recipients = curl_slist_append(nil, "<\(message.to)>")
-        defer { curl_slist_free_all(recipients) }
+        if let failure = Libcurl.loadFailure { throw MailError(failure) }
+        guard let handle = ct_curl_easy_init() else { throw MailError("cannot create a mail transfer") }
+        defer { ct_curl_easy_cleanup(handle) }
+        let recipients = ct_curl_slist_append(nil, "<\(message.to)>")
+        defer { ct_curl_slist_free_all(recipients) }
         let upload = Upload(Data(render(message, from: settings.from, now: now).utf8))
         var errorText = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         let outcome: CURLcode = errorText.withUnsafeMutableBufferPointer { errorBuffer in
@@ -139,13 +140,13 @@ public enum SMTPClient {
                 if let username = settings.username { steps.append(ct_curl_set_string(handle, CURLOPT_USERNAME, username)) }
                 if let password = settings.password { steps.append(ct_curl_set_string(handle, CURLOPT_PASSWORD, password)) }
                 if let failed = steps.first(where: { $0 != CURLE_OK }) { return failed }
-                return curl_easy_perform(handle)
+                return ct_curl_easy_perform(handle)
             }
         }
         guard outcome == CURLE_OK else {
             var response = 0
             _ = ct_curl_get_long(handle, CURLINFO_RESPONSE_CODE, &response)
-            let reason = String(cString: curl_easy_strerror(outcome))
+            let reason = String(cString: ct_curl_easy_strerror(outcome))
             throw MailError("sending mail through \(Self.server(of: settings.url)) failed: \(reason)\(response > 0 ? " (server said \(response))" : "")")
         }
     }
@@ -194,8 +195,18 @@ private func readUpload(_ buffer: UnsafeMutablePointer<CChar>?, _ size: Int, _ c
     return n
 }
 
-/// `curl_global_init` once, before the first handle (it is not thread-safe to race it).
-enum CurlGlobal {
-    private static let initialised: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
-    static func ready() { _ = initialised }
+/// libcurl, loaded (and `curl_global_init` run) by the first transfer (see CCurl.h), or at start
+/// by a service configured to send mail (`SMTPSettings.validated`) or to call a sub-processor
+/// (`load()`), which then refuses to start on a machine without it.
+public enum Libcurl {
+    /// Loads libcurl now, or says why it cannot be.
+    public static func load() throws {
+        if let failure = loadFailure { throw HTTPSError(failure) }
+    }
+
+    /// Why libcurl cannot be used, or nil once it is loaded.
+    static let loadFailure: String? = {
+        var error = [CChar](repeating: 0, count: 256)
+        return ct_curl_load(&error, error.count) == 0 ? nil : String(cString: error)
+    }()
 }

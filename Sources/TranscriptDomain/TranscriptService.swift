@@ -42,6 +42,9 @@ public struct TranscriptService: CallTraceService {
     static func engines(_ configuration: ServiceConfiguration) throws -> Engines {
         let transport = CurlHTTPS(caFile: configuration.outboundCA)
         var engines = Engines()
+        if configuration.deepgramKeyFile != nil || configuration.anthropicKeyFile != nil {
+            do { try Libcurl.load() } catch { throw ConfigurationError("the sub-processors are reached through libcurl: \(error)") }
+        }
         do {
             if let file = configuration.deepgramKeyFile {
                 engines.transcription["deepgram"] = DeepgramEngine(endpoint: configuration.deepgramURL, apiKey: try Self.key(file), transport: transport)
