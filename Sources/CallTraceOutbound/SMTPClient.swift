@@ -207,6 +207,7 @@ public enum Libcurl {
     /// Why libcurl cannot be used, or nil once it is loaded.
     static let loadFailure: String? = {
         var error = [CChar](repeating: 0, count: 256)
-        return ct_curl_load(&error, error.count) == 0 ? nil : String(cString: error)
+        guard ct_curl_load(&error, error.count) != 0 else { return nil }
+        return error.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }()
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Testing
 
 /// The suite's C programs — libcalltrace's example and checks, and `ctrpc_health_check` — as
 /// `make -C clients/c SANITIZE=… check-programs` builds them into `.build/c-checks/<sanitizer>`
@@ -25,7 +24,9 @@ public enum CPrograms {
         let folder = repositoryRoot.appendingPathComponent(".build/c-checks/\(sanitize == "1" ? "asan" : sanitize)").path
         let made = try await run("/usr/bin/make", ["-s", "-C", repositoryRoot.appendingPathComponent("clients/c").path, "BUILD=\(folder)",
                                                    "SANITIZE=\(sanitize)", "check-programs"])
-        try #require(made.status == 0, "make failed: \(made.stdout) \(made.stderr)")
+        guard made.status == 0 else {
+            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "make failed: \(made.stdout) \(made.stderr)"])
+        }
         return folder
     }
 }
