@@ -14,11 +14,15 @@ public final class TemporaryPKI: @unchecked Sendable {
     public init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("calltrace-pki-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        LiveFolders.add(directory.path)
         ca = try CertificateAuthority.create(trustDomain: Self.trustDomain)
         caPath = try ca.write(to: directory).certificate
     }
 
-    deinit { try? FileManager.default.removeItem(at: directory) }
+    deinit {
+        try? FileManager.default.removeItem(at: directory)
+        LiveFolders.remove(directory.path)
+    }
 
     /// One certificate per identity at the default validity, as a deployment has: clients and
     /// servers made from the same files share one TLS context (`TLSContext.shared`) instead of
@@ -79,4 +83,23 @@ public final class TemporaryPKI: @unchecked Sendable {
         let files = try ca.issue(identity: nil).write(to: directory, name: UUID().uuidString)
         return TLSCredentials(certificateChainPath: files.certificate, privateKeyPath: files.key, trustRootsPath: caPath)
     }
+}
+
+/// The folders of PKIs still alive. Many tests stop their services in a detached task (a `defer`
+/// cannot await), so the last of them may still hold a PKI when the test process exits: its
+/// folder is removed then.
+private enum LiveFolders {
+    private static let folders = Mutex<Set<String>>([])
+    private static let removedAtExit: Void = {
+        atexit {
+            for folder in LiveFolders.folders.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: folder) }
+        }
+    }()
+
+    static func add(_ folder: String) {
+        _ = removedAtExit
+        folders.withLock { _ = $0.insert(folder) }
+    }
+
+    static func remove(_ folder: String) { folders.withLock { _ = $0.remove(folder) } }
 }

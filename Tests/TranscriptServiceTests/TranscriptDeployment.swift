@@ -39,7 +39,7 @@ final class TranscriptDeployment: @unchecked Sendable {
         async throws {
         deepgram = try FakeHTTPSServer(credentials: try pki.credentials(for: TemporaryPKI.identity("service", "deepgram")), respond: answer)
         anthropic = try FakeHTTPSServer(credentials: try pki.credentials(for: TemporaryPKI.identity("service", "anthropic")), respond: analysis)
-        keyFolder = NSTemporaryDirectory() + "calltrace-keys-" + UUID().uuidString
+        keyFolder = pki.directory.appendingPathComponent("provider-keys").path
         try FileManager.default.createDirectory(atPath: keyFolder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         for (name, key) in [("deepgram", "dg-secret-key"), ("anthropic", "sk-ant-secret-key")] {
             FileManager.default.createFile(atPath: "\(keyFolder)/\(name).key", contents: Data(key.utf8), attributes: [.posixPermissions: 0o600])
