@@ -109,8 +109,7 @@ public enum SMTPClient {
     public static func send(_ message: MailMessage, settings: SMTPSettings, now: Date = Date()) throws {
         guard MailAddress.isPlain(message.to) else { throw MailError("the recipient is not a plain e-mail address") }
         guard !message.subject.contains(where: { $0.isNewline }) else { throw MailError("the subject has a line break") }
-        let settings = try settings.validated()
-        if let failure = Libcurl.loadFailure { throw MailError(failure) }
+        let settings = try settings.validated()  // also loads libcurl
         guard let handle = ct_curl_easy_init() else { throw MailError("cannot create a mail transfer") }
         defer { ct_curl_easy_cleanup(handle) }
         let recipients = ct_curl_slist_append(nil, "<\(message.to)>")

@@ -10,13 +10,13 @@ struct ProtobufCWireTests {
     /// clients/c/ctrpc_health_check.c, built by `make -C clients/c check-programs` (our file
     /// under -Werror with every warning, protoc-c's output with -Wno-missing-braces too) under
     /// AddressSanitizer and UndefinedBehaviorSanitizer.
-    static func buildCClient() async throws -> String {
+    static func cClient() async throws -> String {
         "\(try await CPrograms.folder(sanitize: "1"))/ctrpc_health_check"
     }
 
     @Test("A C client calls HealthService/Check over mutual TLS and gets SERVING, then NOT_SERVING")
     func cClientHealthCheck() async throws {
-        let client = try await Self.buildCClient()
+        let client = try await Self.cClient()
         let fixture = try EchoFixture()
         let credentials = try fixture.pki.credentials(for: TemporaryPKI.identity("gateway", "telephony"))
         let arguments = ["127.0.0.1", "\(fixture.server.port)", credentials.certificateChainPath, credentials.privateKeyPath,
@@ -37,7 +37,7 @@ struct ProtobufCWireTests {
 
     @Test("The C client refuses a server with another identity")
     func cClientChecksIdentity() async throws {
-        let client = try await Self.buildCClient()
+        let client = try await Self.cClient()
         let fixture = try EchoFixture()
         let credentials = try fixture.pki.credentials(for: TemporaryPKI.identity("gateway", "telephony"))
         let result = try await run(client, ["127.0.0.1", "\(fixture.server.port)", credentials.certificateChainPath,
@@ -49,7 +49,7 @@ struct ProtobufCWireTests {
 
     @Test("A server that refuses the C client's certificate: the client exits 2 with an error, not by SIGPIPE")
     func cClientRefusedCertificate() async throws {
-        let client = try await Self.buildCClient()
+        let client = try await Self.cClient()
         let fixture = try EchoFixture()
         // Trusted by the client (our CA for the server), but from another CA for the server.
         let foreign = try fixture.pki.foreignCredentials(for: TemporaryPKI.identity("gateway", "telephony"))
