@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <unistd.h>
+#include <openssl/decoder.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ec.h>
 #include <openssl/x509v3.h>
@@ -93,6 +95,22 @@ EVP_PKEY *ctshim_ec_p256_keygen(void) {
     return EVP_EC_gen("P-256");
 }
 
+
+EVP_PKEY *ctshim_read_ec_private_key(const char *path) {
+    BIO *file = BIO_new_file(path, "r");
+    if (!file) return NULL;
+    EVP_PKEY *key = NULL;
+    ERR_set_mark();
+    OSSL_DECODER_CTX *decoder = OSSL_DECODER_CTX_new_for_pkey(&key, "PEM", NULL, "EC", EVP_PKEY_KEYPAIR, NULL, NULL);
+    if (!decoder || OSSL_DECODER_from_bio(decoder, file) != 1) {
+        EVP_PKEY_free(key);
+        key = NULL;
+    }
+    ERR_pop_to_mark();
+    OSSL_DECODER_CTX_free(decoder);
+    BIO_free(file);
+    return key;
+}
 
 STACK_OF(X509) *ctshim_ctx_get0_chain_certs(SSL_CTX *ctx) {
     STACK_OF(X509) *chain = NULL;

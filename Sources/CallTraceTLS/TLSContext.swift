@@ -25,9 +25,10 @@ public struct TLSCredentials: Sendable, Hashable {
     }
 }
 
-/// An immutable, configured `SSL_CTX` for one side of ctrpc/1: TLS 1.2 minimum (1.3 preferred),
-/// AEAD suites only, ALPN `ctrpc/1` required, and a peer certificate required and verified
-/// against the deployment CA only.
+/// An immutable, configured `SSL_CTX` for ctrpc/1: TLS 1.2 minimum (1.3 preferred), AEAD suites
+/// only, ALPN `ctrpc/1` required, and a peer certificate required and verified against the
+/// deployment CA only. `role` says which side its connections take; the `SSL_CTX` itself is set
+/// up for both (a service serves and calls its peers with the same certificate and key).
 public final class TLSContext: @unchecked Sendable {
     public enum Role: Sendable { case server, client }
 
@@ -50,11 +51,11 @@ public final class TLSContext: @unchecked Sendable {
                 throw TLSError(.configuration, "\(what) file \(path) is missing or unreadable")
             }
         }
-        guard let ctx = SSL_CTX_new(role == .server ? TLS_server_method() : TLS_client_method()) else {
+        guard let ctx = SSL_CTX_new(TLS_method()) else {
             throw TLSError.openSSL(.configuration, "cannot create a TLS context")
         }
         do {
-            try Self.configure(ctx, role: role, credentials: credentials)
+            try Self.configure(ctx, credentials: credentials)
             self.identity = try Self.verifyOwnCertificate(ctx, credentials: credentials)
         } catch {
             SSL_CTX_free(ctx)
@@ -64,16 +65,33 @@ public final class TLSContext: @unchecked Sendable {
         self.role = role
     }
 
+    /// The same `SSL_CTX` as `other`, for connections in `role`.
+    private init(sharing other: TLSContext, role: Role) {
+        SSL_CTX_up_ref(other.raw)
+        self.raw = other.raw
+        self.identity = other.identity
+        self.role = role
+    }
+
     deinit { SSL_CTX_free(raw) }
 
-    private static func configure(_ ctx: OpaquePointer, role: Role, credentials: TLSCredentials) throws {
+    private static func configure(_ ctx: OpaquePointer, credentials: TLSCredentials) throws {
         guard ctshim_ctx_harden(ctx) == 1 else {
             throw TLSError.openSSL(.configuration, "cannot restrict protocol versions and cipher suites")
         }
         guard SSL_CTX_use_certificate_chain_file(ctx, credentials.certificateChainPath) == 1 else {
             throw TLSError.openSSL(.configuration, "certificate \(credentials.certificateChainPath) cannot be loaded")
         }
-        guard SSL_CTX_use_PrivateKey_file(ctx, credentials.privateKeyPath, SSL_FILETYPE_PEM) == 1 else {
+        // Our own PKI's keys are EC: read them with a decoder told so. Any other key takes
+        // OpenSSL's general path, which also names what is wrong with a bad file.
+        let loaded: Int32
+        if let key = ctshim_read_ec_private_key(credentials.privateKeyPath) {
+            loaded = SSL_CTX_use_PrivateKey(ctx, key)
+            EVP_PKEY_free(key)
+        } else {
+            loaded = SSL_CTX_use_PrivateKey_file(ctx, credentials.privateKeyPath, SSL_FILETYPE_PEM)
+        }
+        guard loaded == 1 else {
             let reasons = drainOpenSSLErrors()
             if reasons.contains(where: { $0.contains("mismatch") }) {
                 throw TLSError(.configuration,
@@ -91,13 +109,10 @@ public final class TLSContext: @unchecked Sendable {
         }
         if let path = credentials.revocationListPath { try loadRevocationList(path, into: ctx) }
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nil)
-        switch role {
-        case .server:
-            ctshim_ctx_require_alpn_server(ctx)
-        case .client:
-            guard ctshim_ctx_offer_alpn_client(ctx) == 1 else {
-                throw TLSError.openSSL(.configuration, "cannot set ALPN")
-            }
+        // Accepting, a ClientHello without ALPN ctrpc/1 is refused; connecting, it is offered.
+        ctshim_ctx_require_alpn_server(ctx)
+        guard ctshim_ctx_offer_alpn_client(ctx) == 1 else {
+            throw TLSError.openSSL(.configuration, "cannot set ALPN")
         }
     }
 
@@ -146,11 +161,12 @@ public final class TLSContext: @unchecked Sendable {
 
 extension TLSContext {
     /// A context for `role` made from files holding exactly these bytes, shared with earlier
-    /// callers (RPC clients to several peers, a server and its own checks, a test's many clients)
-    /// instead of made again: with OpenSSL 3 a context costs about a millisecond of cipher and
-    /// key-decoder lookups, and an idle context is the same whoever uses it. Our certificate is
-    /// verified again on every use, so a shared context refuses what a new one would (an expired
-    /// certificate, a revoked one). Changed files make a new context; the last 16 are kept.
+    /// callers in either role (a service's server and its clients to peers, a test's many
+    /// clients) instead of made again: with OpenSSL 3 a context costs about a millisecond of
+    /// cipher and key-decoder lookups, and an idle context is the same whoever uses it. Our
+    /// certificate is verified again on every use, so a shared context refuses what a new one
+    /// would (an expired certificate, a revoked one). Changed files make a new context; the last
+    /// 32 are kept (a process holds a few; a test process, many deployments at once).
     public static func shared(role: Role, credentials: TLSCredentials) throws -> TLSContext {
         let paths = [credentials.certificateChainPath, credentials.privateKeyPath, credentials.trustRootsPath]
             + (credentials.revocationListPath.map { [$0] } ?? [])
@@ -158,19 +174,18 @@ extension TLSContext {
         guard let contents = try? paths.map({ try Data(contentsOf: URL(fileURLWithPath: $0)) }) else {
             return try TLSContext(role: role, credentials: credentials)
         }
-        let key = SharedKey(server: role == .server, digest: digest(contents))
+        let key = SharedKey(digest: digest(contents))
         if let context = sharedContexts.withLock({ $0.take(key) }) {
             _ = try verifyOwnCertificate(context.raw, credentials: credentials)
-            return context
+            return context.role == role ? context : TLSContext(sharing: context, role: role)
         }
         let context = try TLSContext(role: role, credentials: credentials)
         sharedContexts.withLock { $0.keep(context, for: key) }
         return context
     }
 
-    /// The role and a SHA-256 of the files: the private key's bytes are not kept as a key.
+    /// A SHA-256 of the files: the private key's bytes are not kept as a key.
     struct SharedKey: Hashable {
-        let server: Bool
         let digest: [UInt8]
     }
 
@@ -202,7 +217,7 @@ extension TLSContext {
         mutating func keep(_ context: TLSContext, for key: SharedKey) {
             entries.removeAll { $0.key == key }
             entries.append((key, context))
-            if entries.count > 16 { entries.removeFirst(entries.count - 16) }
+            if entries.count > 32 { entries.removeFirst(entries.count - 32) }
         }
     }
 }

@@ -170,6 +170,31 @@ struct TLSContextTests {
         #expect(try TLSContext(role: .server, credentials: good).identity == "spiffe://calltrace.test/service/media")
     }
 
+    @Test("Keys are read in any PEM form OpenSSL knows: PKCS#8 or SEC1 EC keys load, a key of another type is named as not matching, a damaged one as unloadable")
+    func keyForms() async throws {
+        let pki = try TemporaryPKI()
+        let good = try pki.credentials(for: TemporaryPKI.identity("service", "media"))
+        let sec1 = pki.directory.appendingPathComponent("sec1.key").path
+        let ed25519 = pki.directory.appendingPathComponent("ed25519.key").path
+        let damaged = pki.directory.appendingPathComponent("damaged.key").path
+        for arguments in [["ec", "-in", good.privateKeyPath, "-out", sec1], ["genpkey", "-algorithm", "ed25519", "-out", ed25519]] {
+            let made = try await run("/usr/bin/openssl", arguments)
+            #expect(made.status == 0, "\(made.stderr)")
+        }
+        #expect(try String(contentsOfFile: sec1, encoding: .utf8).hasPrefix("-----BEGIN EC PRIVATE KEY-----"))
+        try Data("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".utf8).write(to: URL(fileURLWithPath: damaged))
+
+        var inSEC1 = good
+        inSEC1.privateKeyPath = sec1
+        #expect(try TLSContext(role: .client, credentials: inSEC1).identity == "spiffe://calltrace.test/service/media")
+        for (path, expected) in [(ed25519, "does not match certificate"), (damaged, "cannot be loaded")] {
+            var credentials = good
+            credentials.privateKeyPath = path
+            let error = #expect(throws: TLSError.self) { _ = try TLSContext(role: .server, credentials: credentials) }
+            #expect(error?.message.contains(expected) == true, "\(error?.message ?? "") should say \(expected)")
+        }
+    }
+
     @Test("A revocation list that is expired, another CA's, damaged, or revokes our own certificate refuses the context")
     func badRevocationList() throws {
         let pki = try TemporaryPKI()
