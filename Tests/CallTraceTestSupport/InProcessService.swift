@@ -2,6 +2,7 @@ public import CallTraceRPC
 public import CallTraceServiceHost
 import Foundation
 public import Logging
+import Synchronization
 
 /// A service started inside the test process, on a port of its own, with a temporary
 /// PKI, master key, database and mail outbox (`ServiceSetup`), a `TestClock` its rules read,
@@ -75,11 +76,27 @@ public final class InProcessService: @unchecked Sendable {
         try await again(instance.port, adjust)
     }
 
-    /// A client presenting `identity` (default: the `web` gateway), expecting this service.
+    /// A client presenting `identity` (default: the `web` gateway), kept for this instance's
+    /// life and shared by later calls naming the same identity, as a gateway keeps its one
+    /// connection: a test's many calls do not each pay a new TLS handshake.
     public func client(identity: String = TemporaryPKI.identity("gateway", "web")) throws -> RPCClient {
+        if let known = clients.withLock({ $0[identity] }) { return known }
+        let made = try newClient(identity: identity)
+        return clients.withLock { clients in
+            if let known = clients[identity] { return known }
+            clients[identity] = made
+            return made
+        }
+    }
+
+    /// A client of its own, on a connection of its own (a test that closes it, or needs a
+    /// connection no other call has used).
+    public func newClient(identity: String = TemporaryPKI.identity("gateway", "web")) throws -> RPCClient {
         try RPCClient(target: .init(host: "127.0.0.1", port: instance.port, identity: TemporaryPKI.identity("service", name)),
                       configuration: .init(credentials: try setup.pki.credentials(for: identity)))
     }
+
+    private let clients = Mutex<[String: RPCClient]>([:])
 
     public func stop() async {
         await instance.stop(gracePeriod: .seconds(5))
