@@ -9,13 +9,15 @@ public enum CPrograms {
     /// The folder holding the programs built under `sanitize`.
     public static func folder(sanitize: String = "1") async throws -> String { try await builds.folder(sanitize) }
 
+    /// One make per sanitizer, however many tests ask at once: the first starts it, the rest
+    /// wait for the same run instead of racing it in the same folder.
     private actor Builds {
-        var made: [String: String] = [:]
+        var made: [String: Task<String, any Error>] = [:]
         func folder(_ sanitize: String) async throws -> String {
-            if let folder = made[sanitize] { return folder }
-            let folder = try await CPrograms.make(sanitize: sanitize)
-            made[sanitize] = folder
-            return folder
+            if let build = made[sanitize] { return try await build.value }
+            let build = Task { try await CPrograms.make(sanitize: sanitize) }
+            made[sanitize] = build
+            return try await build.value
         }
     }
     private static let builds = Builds()

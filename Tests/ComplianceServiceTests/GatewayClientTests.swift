@@ -8,7 +8,7 @@ import Testing
 
 /// libcalltrace (clients/c) built with -Wall -Wextra -Werror under AddressSanitizer and
 /// UndefinedBehaviorSanitizer, driving transcript, media and compliance as a telephony gateway.
-@Suite("The C gateway client against the real services", .serialized)
+@Suite("The C gateway client against the real services")
 struct GatewayClientTests {
     /// The example program under ASan and UBSan, after checking that the library's products
     /// are there.
