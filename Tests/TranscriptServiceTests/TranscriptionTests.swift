@@ -155,11 +155,14 @@ struct TranscriptionTests {
         defer { Task { await deployment.stop() } }
         let (org, admin) = try await prepared(deployment)
         _ = try await deployment.recordings().upload(wavFile(seconds: 2), org: org, call: "call-1")
-        #expect(try await eventually { try await self.reading(deployment, org: org, admin: admin).state == .failed })
+        // The job is dead-lettered after its handler has recorded the failure: waiting for that,
+        // the last step, and not for the failure, which the queue has not yet seen.
+        #expect(try await eventually { try await deployment.transcript.instance.jobs.list(state: "dead").count == 1 },
+                "dead-lettered, listable by operators")
         let reading = try await self.reading(deployment, org: org, admin: admin)
+        #expect(reading.state == .failed)
         #expect(reading.failureReason.contains(reason) && !reading.failureReason.contains("corrupt audio"), "the status, never the body")
         #expect(!reading.hasTranscript && deployment.deepgram.requests.count == 1, "permanent: not retried")
-        #expect(try await deployment.transcript.instance.jobs.list(state: "dead").count == 1, "dead-lettered, listable by operators")
     }
 
     @Test("Anthropic answering without the JSON asked for fails the analysis with a reason; the transcript stays")
