@@ -13,6 +13,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@
 #define CT_MAX_FRAME (4u << 20)
 #define CT_WINDOW (1u << 20)
 #define CT_UPLOAD_PIECE (1u << 20)
+#define CT_ROUSE_MAX 64
 
 typedef Calltrace__Rpc__V1__Frame Frame;
 typedef struct pending pending;
@@ -64,6 +66,8 @@ struct ct_client {
     uint64_t next_call_id;
     int64_t peer_window;       /* the server's initial window per call */
     uint32_t peer_max_frame;
+    pending *rouse[CT_ROUSE_MAX]; /* sleeping callers to wake once the lock is released (see rouse) */
+    int rouse_count;
 };
 
 static const char *const code_names[] = {
@@ -225,12 +229,12 @@ static int server_is(SSL *ssl, const char *expected, char *presented, size_t pre
  * A caller writes the frames it queues itself, at once. A blocking caller waiting for its answer
  * reads the socket itself while no other thread does (the "reader": leader and followers), and
  * hands every frame it reads to its call, so an answer reaches a lone caller with no thread in
- * between. Callers who find a reader wait on the condition variable; when the reader's own call
- * ends, one of them takes over, or the connection's I/O thread does. That thread reads whenever no
- * caller does (answers to the non-blocking API, goaways), writes what the socket could not take
- * at once, and ends calls at their deadlines; the non-blocking API waits on `event_fd`. When the
- * connection fails, every call in flight ends with UNAVAILABLE and the thread ends; the next call
- * connects again.
+ * between. Callers who find a reader sleep on their call's semaphore, posted once the reader
+ * lets go of the lock, so each wakes once; when the reader's own call ends, one of them takes
+ * over, or the connection's I/O thread does. That thread reads whenever no caller does (answers
+ * to the non-blocking API, goaways), writes what the socket could not take at once, and ends
+ * calls at their deadlines; the non-blocking API waits on `event_fd`. When the connection fails,
+ * every call in flight ends with UNAVAILABLE and the thread ends; the next call connects again.
  */
 
 struct pending {
@@ -241,8 +245,8 @@ struct pending {
     int64_t window;      /* message bytes we may still send (client streaming) */
     int linked;          /* in the client's list of calls in flight */
     int notifies;        /* begun with ct_call_begin: its end makes event_fd readable */
-    int waiting;         /* a caller waits on `ready` (a follower of the reader) */
-    pthread_cond_t ready; /* signalled when it ends, may send again, or may become the reader */
+    int waiting;         /* its caller sleeps on `ready` (a follower of the reader); whoever clears this posts once */
+    sem_t ready;         /* posted when it ends, may send again, or may become the reader */
     int done;
     int code;
     char message[512];
@@ -262,13 +266,40 @@ static void drain(int fd) {
     (void)ignored;
 }
 
+/* Lock held: a caller sleeping on `call` is to wake. Its post waits until the lock is released
+ * (`unlock`), so the caller does not wake only to sleep again on the lock: a reader handing out
+ * many answers holds it until it has read them all. The caller cannot free the call before the
+ * post, since it sleeps until then. */
+static void rouse(ct_client *client, pending *call) {
+    if (!call->waiting) return;
+    call->waiting = 0;
+    if (client->rouse_count < CT_ROUSE_MAX) client->rouse[client->rouse_count++] = call;
+    else sem_post(&call->ready);
+}
+
+/* Releases the lock, then wakes the callers roused while it was held. */
+static void unlock(ct_client *client) {
+    pending *roused[CT_ROUSE_MAX];
+    int count = client->rouse_count;
+    memcpy(roused, client->rouse, (size_t)count * sizeof *roused);
+    client->rouse_count = 0;
+    pthread_mutex_unlock(&client->lock);
+    for (int i = 0; i < count; i++) sem_post(&roused[i]->ready);
+}
+
+/* Lock held, kept: wakes the roused callers now (before a wait that releases the lock). */
+static void rouse_now(ct_client *client) {
+    for (int i = 0; i < client->rouse_count; i++) sem_post(&client->rouse[i]->ready);
+    client->rouse_count = 0;
+}
+
 /* Lock held. The call ends with `code` (its response, if any, already set). */
 static void end_call(ct_client *client, pending *call, int code, const char *message) {
     if (call->done) return;
     call->done = 1;
     call->code = code;
     snprintf(call->message, sizeof call->message, "%s", message ? message : "");
-    if (call->waiting) pthread_cond_signal(&call->ready);
+    rouse(client, call);
     if (call->notifies) wake(client->event_fd);
 }
 
@@ -330,7 +361,7 @@ static void dispatch(ct_client *client, const Frame *frame) {
     if (!call || call->done) return;  /* a call we gave up on */
     if (frame->window_update_bytes) {
         call->window += frame->window_update_bytes;
-        if (call->waiting) pthread_cond_signal(&call->ready);
+        rouse(client, call);
     }
     if (!frame->status) return;
     int code = frame->status->code > 16 ? CT_UNKNOWN : (int)frame->status->code;
@@ -466,7 +497,7 @@ static void *io_main(void *argument) {
         client->io_watching = watch;
         struct pollfd fds[2] = {{.fd = watch || events ? client->fd : -1, .events = (short)((watch ? POLLIN : 0) | events)},
                                 {.fd = client->wake_fd, .events = POLLIN}};
-        pthread_mutex_unlock(&client->lock);
+        unlock(client);
         poll(fds, 2, timeout < 1 ? 1 : (int)timeout);
         if (fds[1].revents & POLLIN) drain(client->wake_fd);
         pthread_mutex_lock(&client->lock);
@@ -475,6 +506,7 @@ static void *io_main(void *argument) {
     /* Connection over: this thread owns the TLS state and closes it, once no caller reads it. */
     while (client->reader) {
         shutdown(client->fd, SHUT_RDWR);  /* the reader's poll returns */
+        rouse_now(client);
         pthread_cond_wait(&client->changed, &client->lock);
     }
     if (client->ssl) {
@@ -486,7 +518,7 @@ static void *io_main(void *argument) {
     if (client->fd >= 0) close(client->fd);
     client->fd = -1;
     connection_lost(client, CT_UNAVAILABLE, "the connection closed");
-    pthread_mutex_unlock(&client->lock);
+    unlock(client);
     return NULL;
 }
 
@@ -495,10 +527,11 @@ static void *io_main(void *argument) {
 /* Lock held, not connected: TCP, TLS (checking the server's identity) and the settings
  * exchange, blocking until `deadline`; then the I/O thread takes the connection. */
 static int connect_locked(ct_client *client, int64_t deadline, ct_status *status) {
+    rouse_now(client);  /* callers whose calls ended with the last connection do not wait for this one */
     if (client->io_started) {  /* the last connection's thread is ending: wait for it, without the lock */
         pthread_t thread = client->io;
         client->io_started = 0;
-        pthread_mutex_unlock(&client->lock);
+        unlock(client);
         pthread_join(thread, NULL);
         pthread_mutex_lock(&client->lock);
         if (client->connected) return CT_OK;  /* another caller connected meanwhile */
@@ -598,7 +631,7 @@ void ct_client_free(ct_client *client) {
     wake(client->wake_fd);
     int started = client->io_started;
     client->io_started = 0;
-    pthread_mutex_unlock(&client->lock);
+    unlock(client);
     if (started) pthread_join(client->io, NULL);
     for (pending *call = client->calls, *next; call; call = next) {  /* calls begun and never freed */
         next = call->next;
@@ -657,7 +690,7 @@ static int open_call(ct_client *client, pending **opened, const char *method, co
     calltrace__rpc__v1__frame__init(&frame);
     call->client = client;
     call->notifies = !waits;
-    pthread_cond_init(&call->ready, NULL);
+    sem_init(&call->ready, 0, 0);
     call->id = client->next_call_id++;
     call->deadline = deadline;
     call->window = client->peer_window - (int64_t)message_size;
@@ -671,7 +704,7 @@ static int open_call(ct_client *client, pending **opened, const char *method, co
     free(entries);
     free(pointers);
     if (!queued) {
-        pthread_cond_destroy(&call->ready);
+        sem_destroy(&call->ready);
         free(call);
         return fail(status, CT_RESOURCE_EXHAUSTED, "the request is larger than the server accepts, or memory ran out");
     }
@@ -695,12 +728,12 @@ static void wait_call(ct_client *client, pending *call, int until_window) {
             break;
         }
         if (client->reader) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += 1;  /* the reader ends calls at their deadlines; this only re-checks */
+            /* Every change to this call (an end, including at its deadline or with the
+             * connection; window; the reader leaving) rouses it. */
             call->waiting = 1;
-            pthread_cond_timedwait(&call->ready, &client->lock, &until);
-            call->waiting = 0;
+            unlock(client);
+            while (sem_wait(&call->ready) != 0 && errno == EINTR) {}
+            pthread_mutex_lock(&client->lock);
             continue;
         }
         client->reader = 1;
@@ -719,7 +752,7 @@ static void wait_call(ct_client *client, pending *call, int until_window) {
             if (finished(call, until_window)) break;
             if (client->out_size && !events) continue;
             struct pollfd fd = {.fd = client->fd, .events = (short)(POLLIN | events)};
-            pthread_mutex_unlock(&client->lock);
+            unlock(client);
             poll(&fd, 1, timeout < 1 ? 1 : (int)timeout);
             pthread_mutex_lock(&client->lock);
         }
@@ -731,7 +764,7 @@ static void wait_call(ct_client *client, pending *call, int until_window) {
             if (other == call || other->done) continue;
             others = 1;
             if (other->waiting && !followed) {
-                pthread_cond_signal(&other->ready);
+                rouse(client, other);
                 followed = 1;
             }
         }
@@ -755,7 +788,7 @@ static int take_result(ct_client *client, pending *call, uint8_t **response, siz
         fail(status, code, "%s", call->message);
     }
     free(call->response);
-    pthread_cond_destroy(&call->ready);
+    sem_destroy(&call->ready);
     free(call);
     return code;
 }
@@ -784,7 +817,7 @@ int ct_call_unary(ct_client *client, const char *method, const ct_metadata *meta
             wait_call(client, call, 0);
             code = take_result(client, call, response, response_size, status);
         }
-        pthread_mutex_unlock(&client->lock);
+        unlock(client);
         if (code != CT_UNAVAILABLE) break;
     }
     return code;
@@ -799,7 +832,7 @@ static int begin(ct_client *client, const char *method, const ct_metadata *metad
     pthread_mutex_lock(&client->lock);
     pending *opened = NULL;
     int code = open_call(client, &opened, method, metadata, metadata_count, message, message_size, end_stream, !end_stream, status);
-    pthread_mutex_unlock(&client->lock);
+    unlock(client);
     *call = opened;
     return code;
 }
@@ -832,7 +865,7 @@ int ct_stream_send(ct_call *call, const uint8_t *message, size_t size, ct_status
             succeed(status);
         }
     }
-    pthread_mutex_unlock(&client->lock);
+    unlock(client);
     return code;
 }
 
@@ -851,7 +884,7 @@ int ct_stream_finish(ct_call *call, uint8_t **response, size_t *response_size, c
     call->deadline = now_ms() + client->timeout_ms;
     wait_call(client, call, 0);
     int code = take_result(client, call, response, response_size, status);
-    pthread_mutex_unlock(&client->lock);
+    unlock(client);
     return code;
 }
 
@@ -870,7 +903,7 @@ int ct_call_result(ct_call *call, uint8_t **response, size_t *response_size, ct_
     pthread_mutex_lock(&client->lock);
     if (!call->done && !client->connected) end_call(client, call, CT_UNAVAILABLE, "the connection closed");
     if (!call->done) {
-        pthread_mutex_unlock(&client->lock);
+        unlock(client);
         return CT_PENDING;
     }
     unlink_call(client, call);
@@ -887,7 +920,7 @@ int ct_call_result(ct_call *call, uint8_t **response, size_t *response_size, ct_
     }
     call->code = CT_CANCELLED;  /* taken: a second result says so */
     snprintf(call->message, sizeof call->message, "the result was already taken");
-    pthread_mutex_unlock(&client->lock);
+    unlock(client);
     return code;
 }
 
@@ -905,9 +938,9 @@ void ct_call_free(ct_call *call) {
         }
         unlink_call(client, call);
     }
-    pthread_mutex_unlock(&client->lock);
+    unlock(client);
     free(call->response);
-    pthread_cond_destroy(&call->ready);
+    sem_destroy(&call->ready);
     free(call);
 }
 
