@@ -24,8 +24,11 @@ protocol FrameConnectionDelegate: AnyObject, Sendable {
 ///
 /// Writers call `send` from any thread. On the I/O thread a frame joins the outbound queue,
 /// which is flushed once per loop turn (many answers, one write). Elsewhere, while nothing is
-/// queued, the frame is written at once on the caller's thread; otherwise it joins the queue.
-/// Frames are never interleaved. Memory is bounded by the per-call flow-control windows above.
+/// queued, the frame is written at once on the caller's thread, outside the queue's lock;
+/// frames sent meanwhile by other threads join the queue, and that writer writes them too
+/// before it returns (one write for many callers, and no caller waits on a lock held across a
+/// system call). Frames are never interleaved. Memory is bounded by the per-call flow-control
+/// windows above.
 final class FrameConnection: @unchecked Sendable {
     let stream: TLSStream
     let maxFrameBytes: Int
@@ -42,6 +45,9 @@ final class FrameConnection: @unchecked Sendable {
     private struct Outbound {
         var pending: [UInt8] = []
         var offset = 0
+        /// A thread other than the I/O thread is writing, outside the lock: it also writes what
+        /// is queued meanwhile, and the I/O thread leaves the queue to it.
+        var writing = false
         var closing = false
         var closeError: RPCError?
         var nextWake: ContinuousClock.Instant?
@@ -175,20 +181,36 @@ final class FrameConnection: @unchecked Sendable {
 
     /// Queues bytes that are exactly one length-prefixed frame.
     private func send(encoded bytes: [UInt8]) -> Bool {
-        var failure: RPCError?
-        var wakeIOThread = false
         let onIOThread = isIOThread
-        let accepted = outbound.withLock { out -> Bool in
-            guard !out.closing else { return false }
-            if onIOThread && !out.hasPending {
-                out.pending.removeAll(keepingCapacity: true)
-                out.offset = 0
-            }
-            if out.hasPending || onIOThread {
+        enum Plan { case refused, queued, write }
+        let plan = outbound.withLock { out -> Plan in
+            guard !out.closing else { return .refused }
+            if onIOThread || out.writing || out.hasPending {
+                if !out.hasPending {
+                    out.pending.removeAll(keepingCapacity: true)
+                    out.offset = 0
+                }
                 out.pending.append(contentsOf: bytes)
-                return true
+                return .queued  // the I/O thread's flush, or the writer at work, writes it
             }
+            out.writing = true
+            return .write
+        }
+        switch plan {
+        case .refused: return false
+        case .queued: return true
+        case .write: return write(bytes)
+        }
+    }
+
+    /// Writes `first`, then whatever other threads queued meanwhile, until nothing is queued or
+    /// the socket is full (the I/O thread then writes the rest when it can). Called with
+    /// `writing` set; clears it.
+    private func write(_ first: [UInt8]) -> Bool {
+        var bytes = first
+        while true {
             var written = 0
+            var broken = false
             do {
                 writing: while written < bytes.count {
                     let result = try bytes.withUnsafeBytes { try stream.write(UnsafeRawBufferPointer(rebasing: $0[written...])) }
@@ -198,22 +220,44 @@ final class FrameConnection: @unchecked Sendable {
                     }
                 }
             } catch {
-                failure = RPCError(.unavailable, "connection to \(stream.peerAddress) broke")
-                out.closing = true
-                out.closeError = failure
-                wakeIOThread = true
-                return false
+                broken = true
             }
-            if written < bytes.count {
+            enum Next { case more([UInt8]), done, wake, failed }
+            let next = outbound.withLock { out -> Next in
+                if broken {
+                    out.writing = false
+                    out.closing = true
+                    out.closeError = RPCError(.unavailable, "connection to \(stream.peerAddress) broke")
+                    return .failed
+                }
+                if written < bytes.count {
+                    // The socket is full: what is left goes ahead of what others queued.
+                    let queued = out.pending[out.offset...]
+                    out.pending = Array(bytes[written...]) + queued
+                    out.offset = 0
+                    out.writing = false
+                    return .wake
+                }
+                guard out.hasPending else {
+                    out.writing = false
+                    return .done
+                }
+                let more = Array(out.pending[out.offset...])
                 out.pending.removeAll(keepingCapacity: true)
                 out.offset = 0
-                out.pending.append(contentsOf: bytes[written...])
-                wakeIOThread = true
+                return .more(more)
             }
-            return true
+            switch next {
+            case .more(let more): bytes = more
+            case .done: return true
+            case .wake:
+                wake()
+                return true
+            case .failed:
+                wake()
+                return false
+            }
         }
-        if wakeIOThread { wake() }
-        return accepted && failure == nil
     }
 
     /// Closes the connection: queued frames get a short chance to go out, then the socket shuts.
@@ -247,6 +291,7 @@ final class FrameConnection: @unchecked Sendable {
     /// Writes queued bytes until done or the socket is full. Returns false if the stream broke.
     private func flush() -> Bool {
         outbound.withLock { out in
+            guard !out.writing else { return true }  // the writer at work writes the queue
             do {
                 while out.hasPending {
                     let offset = out.offset
@@ -309,7 +354,7 @@ final class FrameConnection: @unchecked Sendable {
                 break loop
             }
             let (closing, requested, pendingBytes, plannedWake) = outbound.withLock { out in
-                (out.closing, out.closeError, out.pendingBytes, out.nextWake)
+                (out.closing, out.closeError, out.writing ? 0 : out.pendingBytes, out.nextWake)
             }
             let hasPending = pendingBytes > 0
             // Backpressure: while too much waits for the peer, read nothing more from it.
