@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 #include <openssl/decoder.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -13,6 +14,15 @@
 #include <openssl/tls1.h>
 
 static const unsigned char ctrpc_alpn_wire[] = { 7, 'c', 't', 'r', 'p', 'c', '/', '1' };
+
+/* OpenSSL frees its global state in an atexit handler. A process that exits while another of
+ * its threads still uses OpenSSL (a connection closing as a test run ends, a service's last
+ * write after a drain) could then crash in libcrypto, or corrupt the heap, on its way out. Our
+ * processes leave that memory to the kernel instead. This runs before main, so before anything
+ * else initialises OpenSSL (the first initialisation decides). */
+__attribute__((constructor)) static void ctshim_openssl_without_atexit(void) {
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
+}
 
 int ctshim_ctx_harden(SSL_CTX *ctx) {
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) return 0;
