@@ -46,6 +46,38 @@ struct MultiplexingAndStreamingTests {
         #expect(response.checksum == expected)
     }
 
+    @Test("Uploads and calls from many tasks at once share one connection's writes: each upload arrives whole and in order, each call gets its answer")
+    func interleavedWriters() async throws {
+        let fixture = try EchoFixture()
+        let client = try fixture.client()
+        let chunkSize = 64 * 1024, chunks = 64  // 4 MiB each, 16 at once: the socket fills while other writers queue
+        let mismatches = try await withThrowingTaskGroup(of: Int.self) { group in
+            for upload in 0..<16 {
+                group.addTask {
+                    let pieces = (0..<3).map { piece in
+                        Calltrace_Testing_V1_UploadRequest.with {
+                            $0.chunk = Data((0..<chunkSize).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ upload &* 13 &+ piece) })
+                        }
+                    }
+                    var expected: UInt64 = 0xcbf2_9ce4_8422_2325
+                    for index in 0..<chunks { expected = fnv1a(pieces[index % 3].chunk, seed: expected) }
+                    let response = try await client.clientStreaming(Calltrace_Testing_V1_EchoService.upload) { writer in
+                        for index in 0..<chunks { try await writer.send(pieces[index % 3]) }
+                    }
+                    return response.checksum == expected && response.receivedMessages == UInt64(chunks) ? 0 : 1
+                }
+            }
+            for index in 0..<100 {
+                group.addTask {
+                    let request = Calltrace_Testing_V1_EchoRequest.with { $0.payload = Data("beside-\(index)".utf8) }
+                    return try await client.unary(Calltrace_Testing_V1_EchoService.echo, request).payload == request.payload ? 0 : 1
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(mismatches == 0)
+    }
+
     @Test("64 MiB streamed from server to client arrives whole")
     func download64MiB() async throws {
         let fixture = try EchoFixture()
