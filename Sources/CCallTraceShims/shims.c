@@ -107,18 +107,17 @@ EVP_PKEY *ctshim_ec_p256_keygen(void) {
 
 
 EVP_PKEY *ctshim_read_ec_private_key(const char *path) {
-    BIO *file = BIO_new_file(path, "r");
-    if (!file) return NULL;
-    EVP_PKEY *key = NULL;
     ERR_set_mark();
-    OSSL_DECODER_CTX *decoder = OSSL_DECODER_CTX_new_for_pkey(&key, "PEM", NULL, "EC", EVP_PKEY_KEYPAIR, NULL, NULL);
+    EVP_PKEY *key = NULL;
+    BIO *file = BIO_new_file(path, "r");
+    OSSL_DECODER_CTX *decoder = file ? OSSL_DECODER_CTX_new_for_pkey(&key, "PEM", NULL, "EC", EVP_PKEY_KEYPAIR, NULL, NULL) : NULL;
     if (!decoder || OSSL_DECODER_from_bio(decoder, file) != 1) {
         EVP_PKEY_free(key);
         key = NULL;
     }
-    ERR_pop_to_mark();
     OSSL_DECODER_CTX_free(decoder);
     BIO_free(file);
+    ERR_pop_to_mark();
     return key;
 }
 
