@@ -35,9 +35,21 @@ struct CClientBench: AsyncParsableCommand {
         print("with no library (blocking OpenSSL, protoc-c frames, one connection per caller), and ctrpc-floor (C to C, no protocol)")
         var rows: [String: [(ours: Double, raw: Double, floor: Double)]] = [:]
         for round in 1...rounds {
+            // CPU per call on both sides: the children's (the C programs) and, for the two
+            // clients of the Swift server, this process's (the server's).
+            let calls = Double(count + count / 10)
+            var cpu = (CPUTime.current(), CPUTime.children())
+            func cpuPerCall() -> Double {
+                let now = (CPUTime.current(), CPUTime.children())
+                defer { cpu = now }
+                return (now.0 - cpu.0 + now.1 - cpu.1) / calls
+            }
             let floorLatency = try await measure(floor, floorArguments + ["latency", "\(count)"])
+            let floorCPU = cpuPerCall()
             let rawLatency = try await measure(client, clientArguments + ["raw-latency", "\(count)"])
+            let rawCPU = cpuPerCall()
             let ourLatency = try await measure(client, clientArguments + ["latency", "\(count)"])
+            rows["CPU µs per unary call", default: []].append((cpuPerCall(), rawCPU, floorCPU))
             rows["unary p50 µs", default: []].append((ourLatency[0], rawLatency[0], floorLatency[0]))
             rows["unary p99 µs", default: []].append((ourLatency[1], rawLatency[1], floorLatency[1]))
             for callers in [1, 16] {
@@ -56,9 +68,9 @@ struct CClientBench: AsyncParsableCommand {
         var heading = "metric".padding(toLength: 22, withPad: " ", startingAt: 0) + "libcalltrace".leftPad(14)
         heading += "raw C".leftPad(10) + "vs raw".leftPad(9) + "C floor".leftPad(10) + "vs floor".leftPad(10) + "  target"
         print(heading)
-        for name in ["unary p50 µs", "unary p99 µs", "calls/s, 1 caller", "calls/s, 16 callers", "stream MB/s"] {
+        for name in ["unary p50 µs", "unary p99 µs", "CPU µs per unary call", "calls/s, 1 caller", "calls/s, 16 callers", "stream MB/s"] {
             guard let samples = rows[name] else { continue }
-            let target = name.hasPrefix("unary p50") ? "≤ 1.1x" : name.hasPrefix("unary") ? "" : "≥ 0.9x"
+            let target = name.hasPrefix("unary p50") ? "≤ 1.1x" : name.hasPrefix("calls") || name.hasPrefix("stream") ? "≥ 0.9x" : ""
             let ours = median(samples.map(\.ours)), raw = median(samples.map(\.raw)), floorValue = median(samples.map(\.floor))
             let versusRaw = median(samples.map { $0.ours / $0.raw }), versusFloor = median(samples.map { $0.ours / $0.floor })
             var line = name.padding(toLength: 22, withPad: " ", startingAt: 0)

@@ -60,7 +60,7 @@ struct OperatorPathTests {
                 let shared = root.appendingPathComponent("usr/local/share/calltrace")
                 for case let file as URL in FileManager.default.enumerator(at: shared, includingPropertiesForKeys: nil)!
                 where file.pathExtension == "json" {
-                    try moved(try String(contentsOf: file, encoding: .utf8)).write(to: file, atomically: true, encoding: .utf8)
+                    try moved(try String(contentsOf: file, encoding: .utf8)).write(to: file, atomically: false, encoding: .utf8)
                 }
             }
             if line.hasPrefix("calltrace health ") {

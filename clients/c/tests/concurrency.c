@@ -2,7 +2,8 @@
  * calltrace-concurrency-test HOST MEDIA_PORT CERT KEY CA TRUST_DOMAIN ORG_ID FILE.wav
  *
  * One client, one connection to media, many calls at once: eight threads making health calls
- * while a ninth uploads FILE; then sixteen health calls begun with the non-blocking API and
+ * while four more upload FILE, enough at once that the socket fills and writers queue behind
+ * each other; then sixteen health calls begun with the non-blocking API and
  * collected through the client's event descriptor. Prints `key=value` lines; exits 0 when every
  * call succeeded. Run by the test suite under AddressSanitizer, UndefinedBehaviorSanitizer and
  * ThreadSanitizer.
@@ -40,11 +41,18 @@ static void *health_calls(void *unused) {
     return NULL;
 }
 
+#define UPLOADS 4
+
 static void *upload(void *recording_id) {
+    static int uploads;
+    char call_id[32];
+    pthread_mutex_lock(&failures_lock);
+    snprintf(call_id, sizeof call_id, "concurrent-%d", ++uploads);
+    pthread_mutex_unlock(&failures_lock);
     int fd = open(file, O_RDONLY | O_CLOEXEC);
     ct_recording recording = {0};
     recording.org_id = org;
-    recording.call_id = "concurrent-1";
+    recording.call_id = call_id;
     recording.format = CT_WAV_PCM16;
     recording.sample_rate_hz = 8000;
     recording.channels = 1;
@@ -78,12 +86,13 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    pthread_t threads[9];
-    char recording_id[64] = "";
+    pthread_t threads[8 + UPLOADS];
+    char recording_ids[UPLOADS][64] = {""};
     for (int i = 0; i < 8; i++) pthread_create(&threads[i], NULL, health_calls, NULL);
-    pthread_create(&threads[8], NULL, upload, recording_id);
-    for (int i = 0; i < 9; i++) pthread_join(threads[i], NULL);
-    printf("threads=%d\nrecording=%s\n", failures == 0, recording_id);
+    for (int i = 0; i < UPLOADS; i++) pthread_create(&threads[8 + i], NULL, upload, recording_ids[i]);
+    for (int i = 0; i < 8 + UPLOADS; i++) pthread_join(threads[i], NULL);
+    printf("threads=%d\n", failures == 0);
+    for (int i = 0; i < UPLOADS; i++) printf("recording=%s\n", recording_ids[i]);
 
     /* The non-blocking API: sixteen calls in flight, collected as the event descriptor fires. */
     ct_call *calls[16];

@@ -8,6 +8,10 @@
  *   handoff    while one thread waits 1.5 s for a slow answer (reading the socket), eight
  *              threads make 25 quick calls each and a non-blocking call is collected through
  *              the event descriptor: every answer reaches its caller.
+ *   writers    sixteen threads stream 2 MiB each to Upload at once, beside four threads of
+ *              quick calls: the socket fills, frames queue behind the thread writing, and the
+ *              unsent end of a write goes out before them. The server's byte count and
+ *              checksum of each upload must match what was sent, and every answer its call.
  * Prints `key=value` lines; exits 0 when all hold. Run by the suite under ASan+UBSan and TSan.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -86,6 +90,60 @@ static void *quick(void *number) {
     return NULL;
 }
 
+#define WRITERS 16
+#define WRITER_MESSAGES 32
+#define WRITER_CHUNK (64u << 10)
+
+/* FNV-1a 64, as the echo service checksums an upload. */
+static uint64_t fnv1a(uint64_t hash, const uint8_t *bytes, size_t size) {
+    for (size_t i = 0; i < size; i++) {
+        hash ^= bytes[i];
+        hash *= 1099511628211ull;
+    }
+    return hash;
+}
+
+static void *writer(void *number) {
+    int n = *(int *)number;
+    uint8_t *chunk = malloc(WRITER_CHUNK), *packed = malloc(WRITER_CHUNK + 16);
+    uint64_t hash = 14695981039346656037ull, sent = 0;
+    ct_call *call = NULL;
+    ct_status status;
+    int code = chunk && packed ? CT_OK : CT_RESOURCE_EXHAUSTED;
+    for (int m = 0; code == CT_OK && m < WRITER_MESSAGES; m++) {
+        for (size_t i = 0; i < WRITER_CHUNK; i++) chunk[i] = (uint8_t)(n * 31 + m * 7 + (int)(i % 251));
+        Calltrace__Testing__V1__UploadRequest message;
+        calltrace__testing__v1__upload_request__init(&message);
+        message.chunk.data = chunk;
+        message.chunk.len = WRITER_CHUNK;
+        size_t size = calltrace__testing__v1__upload_request__pack(&message, packed);
+        hash = fnv1a(hash, chunk, WRITER_CHUNK);
+        sent += WRITER_CHUNK;
+        if (m == 0) code = ct_stream_begin(client, "/calltrace.testing.v1.EchoService/Upload", NULL, 0, packed, size, &call, &status);
+        else code = ct_stream_send(call, packed, size, &status);
+    }
+    uint8_t *response = NULL;
+    size_t size = 0;
+    if (call) {
+        int finished = ct_stream_finish(call, &response, &size, &status);
+        if (code == CT_OK) code = finished;
+    }
+    if (code == CT_OK) {
+        Calltrace__Testing__V1__UploadResponse *answer = calltrace__testing__v1__upload_response__unpack(NULL, size, response);
+        if (!answer || answer->received_bytes != sent || answer->checksum != hash) {
+            code = CT_DATA_LOSS;
+            snprintf(status.message, sizeof status.message, "upload %d: the server received %llu bytes (of %llu) with another checksum", n,
+                     answer ? (unsigned long long)answer->received_bytes : 0ull, (unsigned long long)sent);
+        }
+        if (answer) calltrace__testing__v1__upload_response__free_unpacked(answer, NULL);
+    }
+    if (code != CT_OK) failed("writer", code, status.message);
+    free(response);
+    free(chunk);
+    free(packed);
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     if (argc != 7) {
         fprintf(stderr, "usage: %s HOST PORT CERT KEY CA SERVER_IDENTITY\n", argv[0]);
@@ -147,7 +205,19 @@ int main(int argc, char **argv) {
     ct_call_free(call);
     for (int i = 0; i < 8; i++) pthread_join(threads[i], NULL);
     pthread_join(reader, NULL);
-    ct_client_free(client);
     printf("handoff=%d\n", failures == 0);
+
+    /* writers: many threads write at once, more than the socket takes. */
+    pthread_t writers[WRITERS];
+    int writer_numbers[WRITERS];
+    for (int i = 0; i < WRITERS; i++) {
+        writer_numbers[i] = i;
+        pthread_create(&writers[i], NULL, writer, &writer_numbers[i]);
+    }
+    for (int i = 0; i < 4; i++) pthread_create(&threads[i], NULL, quick, &numbers[i]);
+    for (int i = 0; i < WRITERS; i++) pthread_join(writers[i], NULL);
+    for (int i = 0; i < 4; i++) pthread_join(threads[i], NULL);
+    ct_client_free(client);
+    printf("writers=%d\n", failures == 0);
     return failures == 0 ? 0 : 1;
 }
