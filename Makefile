@@ -49,10 +49,14 @@ run: deps
 ## example configs, READMEs and the deployment file example in $(PREFIX)/share/calltrace.
 PREFIX ?= /usr/local
 SERVICES ?= identity media transcript compliance
-BIN ?= .build/release
+## Release builds with the Swift runtime linked in, as deployed (install and the benchmarks), in
+## a build folder of their own: they and the suite's testable build no longer rebuild each other.
+STATIC_BUILD := swift build -c release --static-swift-stdlib --scratch-path .build-static
+STATIC_BIN := .build-static/release
+BIN ?= $(STATIC_BIN)
 install: deps
-	swift build -c release --static-swift-stdlib --product calltrace
-	for s in $(SERVICES); do swift build -c release --static-swift-stdlib --product calltrace-$$s || exit 1; done
+	$(STATIC_BUILD) --product calltrace
+	for s in $(SERVICES); do $(STATIC_BUILD) --product calltrace-$$s || exit 1; done
 	$(MAKE) --no-print-directory install-files
 
 ## The files of `install`, from already built executables in $(BIN).
@@ -143,28 +147,28 @@ fuzz: fuzzers
 	$(FUZZ_DIR)/message-fuzzer -max_total_time=600 -max_len=70000 $(FUZZ_DIR)/corpus-messages Tests/Fuzz/corpus/messages
 
 bench: deps
-	swift build -c release --static-swift-stdlib --product calltrace-bench
-	swift build -c release --static-swift-stdlib --product ctrpc-floor
-	.build/release/calltrace-bench rpc --rounds 5 --floor .build/release/ctrpc-floor
+	$(STATIC_BUILD) --product calltrace-bench
+	$(STATIC_BUILD) --product ctrpc-floor
+	$(STATIC_BIN)/calltrace-bench rpc --rounds 5 --floor $(STATIC_BIN)/ctrpc-floor
 
 ## The media service (a process) uploading and playing a 256 MiB recording, beside the C floor.
 bench-media: deps
-	swift build -c release --static-swift-stdlib --product calltrace-bench
-	swift build -c release --static-swift-stdlib --product ctrpc-floor
-	swift build -c release --static-swift-stdlib --product calltrace-media
-	.build/release/calltrace-bench media --rounds 3 --floor .build/release/ctrpc-floor
+	$(STATIC_BUILD) --product calltrace-bench
+	$(STATIC_BUILD) --product ctrpc-floor
+	$(STATIC_BUILD) --product calltrace-media
+	$(STATIC_BIN)/calltrace-bench media --rounds 3 --floor $(STATIC_BIN)/ctrpc-floor
 
 ## libcalltrace (C) against the Swift echo server, beside the C floor.
 bench-c: deps
-	swift build -c release --static-swift-stdlib --product calltrace-bench
-	swift build -c release --static-swift-stdlib --product ctrpc-floor
-	$(MAKE) -s -C clients/c BUILD=$(abspath .build/release/c) CFLAGS=-O2 bench
-	.build/release/calltrace-bench c-client --rounds 3 --floor .build/release/ctrpc-floor --client .build/release/c/calltrace-c-bench
+	$(STATIC_BUILD) --product calltrace-bench
+	$(STATIC_BUILD) --product ctrpc-floor
+	$(MAKE) -s -C clients/c BUILD=$(abspath $(STATIC_BIN)/c) CFLAGS=-O2 bench
+	$(STATIC_BIN)/calltrace-bench c-client --rounds 3 --floor $(STATIC_BIN)/ctrpc-floor --client $(STATIC_BIN)/c/calltrace-c-bench
 
 ## The transcript service with a year of 1M calls: subject search and the attribution report, beside raw SQLite.
 bench-transcript: deps
-	swift build -c release --static-swift-stdlib --product calltrace-bench
-	.build/release/calltrace-bench transcript --calls 1000000
+	$(STATIC_BUILD) --product calltrace-bench
+	$(STATIC_BIN)/calltrace-bench transcript --calls 1000000
 
 $(PROTOC_GEN_SWIFT):
 	swift package resolve

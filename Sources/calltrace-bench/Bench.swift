@@ -22,8 +22,8 @@ struct RPCBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rpc", abstract: "Unary latency, calls/s and streaming throughput vs the C floor.")
 
-    @Option(help: "Path to the ctrpc-floor executable (swift build -c release --product ctrpc-floor).")
-    var floor: String = ".build/release/ctrpc-floor"
+    @Option(help: "Path to the ctrpc-floor executable (default: beside this one; `make bench` builds both).")
+    var floor: String = productsDirectory.appendingPathComponent("ctrpc-floor").path
     @Option(help: "Rounds; each runs the floor and ctrpc once per measurement.")
     var rounds = 3
     @Option(help: "Round trips per latency measurement.")
@@ -187,7 +187,8 @@ struct MediaBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "media", abstract: "Upload and playback MB/s of one large recording vs the C floor's bulk TLS; the service's RSS growth.")
 
-    @Option(help: "Path to the ctrpc-floor executable.") var floor: String = ".build/release/ctrpc-floor"
+    @Option(help: "Path to the ctrpc-floor executable (default: beside this one).")
+    var floor: String = productsDirectory.appendingPathComponent("ctrpc-floor").path
     @Option(help: "Rounds.") var rounds = 3
     @Option(help: "MiB per recording.") var mib = 256
 

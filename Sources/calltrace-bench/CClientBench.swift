@@ -11,8 +11,10 @@ struct CClientBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "c-client", abstract: "The C client's unary latency, calls/s and streaming throughput vs the C floor.")
 
-    @Option(help: "Path to ctrpc-floor.") var floor: String = ".build/release/ctrpc-floor"
-    @Option(help: "Path to calltrace-c-bench (make -C clients/c bench).") var client: String = ".build/release/c/calltrace-c-bench"
+    @Option(help: "Path to ctrpc-floor (default: beside this executable).")
+    var floor: String = productsDirectory.appendingPathComponent("ctrpc-floor").path
+    @Option(help: "Path to calltrace-c-bench (default: c/ beside this executable, where `make bench-c` builds it).")
+    var client: String = productsDirectory.appendingPathComponent("c/calltrace-c-bench").path
     @Option(help: "Rounds.") var rounds = 3
     @Option(help: "Round trips per latency measurement.") var count = 20_000
     @Option(help: "Seconds per calls/s measurement.") var seconds = 2.0
