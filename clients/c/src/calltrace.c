@@ -837,7 +837,8 @@ static void wait_call(ct_client *client, pending *call, int until_window) {
         }
         client->reader = 0;
         pthread_cond_broadcast(&client->changed);
-        /* Others wait for answers: a follower reads next; the I/O thread reads for the rest. */
+        /* Others wait for answers: a follower reads next; the I/O thread reads for the rest, and
+         * writes what the socket could not take yet (it polled without the socket while we read). */
         int followed = 0, others = 0;
         for (pending *other = client->calls; other; other = other->next) {
             if (other == call || other->done) continue;
@@ -847,7 +848,7 @@ static void wait_call(ct_client *client, pending *call, int until_window) {
                 followed = 1;
             }
         }
-        if (others && !followed) wake(client->wake_fd);
+        if ((others && !followed) || (client->out_size && !client->writing)) wake(client->wake_fd);
     }
 }
 
