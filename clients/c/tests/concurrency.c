@@ -2,11 +2,10 @@
  * calltrace-concurrency-test HOST MEDIA_PORT CERT KEY CA TRUST_DOMAIN ORG_ID FILE.wav
  *
  * One client, one connection to media, many calls at once: eight threads making health calls
- * while four more upload FILE, enough at once that the socket fills and writers queue behind
- * each other; then sixteen health calls begun with the non-blocking API and
- * collected through the client's event descriptor. Prints `key=value` lines; exits 0 when every
- * call succeeded. Run by the test suite under AddressSanitizer, UndefinedBehaviorSanitizer and
- * ThreadSanitizer.
+ * while four more upload FILE, each for a call of its own; then sixteen health calls begun with
+ * the non-blocking API and collected through the client's event descriptor. Prints `key=value`
+ * lines (a `recording=` line per upload); exits 0 when every call succeeded. Run by the test
+ * suite under AddressSanitizer, UndefinedBehaviorSanitizer and ThreadSanitizer.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
