@@ -174,7 +174,7 @@ extension TLSContext {
         guard let contents = try? paths.map({ try Data(contentsOf: URL(fileURLWithPath: $0)) }) else {
             return try TLSContext(role: role, credentials: credentials)
         }
-        let key = SharedKey(digest: digest(contents))
+        let key = digest(contents)
         if let context = sharedContexts.withLock({ $0.take(key) }) {
             _ = try verifyOwnCertificate(context.raw, credentials: credentials)
             return context.role == role ? context : TLSContext(sharing: context, role: role)
@@ -184,11 +184,7 @@ extension TLSContext {
         return context
     }
 
-    /// A SHA-256 of the files: the private key's bytes are not kept as a key.
-    struct SharedKey: Hashable {
-        let digest: [UInt8]
-    }
-
+    /// A SHA-256 of the files, the cache's key: the private key's bytes are not kept as one.
     private static func digest(_ contents: [Data]) -> [UInt8] {
         var framed = Data()
         for content in contents {
@@ -205,16 +201,16 @@ extension TLSContext {
 
     /// The most recently used contexts, newest last.
     struct SharedContexts {
-        var entries: [(key: SharedKey, context: TLSContext)] = []
+        var entries: [(key: [UInt8], context: TLSContext)] = []
 
-        mutating func take(_ key: SharedKey) -> TLSContext? {
+        mutating func take(_ key: [UInt8]) -> TLSContext? {
             guard let index = entries.firstIndex(where: { $0.key == key }) else { return nil }
             let entry = entries.remove(at: index)
             entries.append(entry)
             return entry.context
         }
 
-        mutating func keep(_ context: TLSContext, for key: SharedKey) {
+        mutating func keep(_ context: TLSContext, for key: [UInt8]) {
             entries.removeAll { $0.key == key }
             entries.append((key, context))
             if entries.count > 32 { entries.removeFirst(entries.count - 32) }
