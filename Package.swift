@@ -187,7 +187,8 @@ let package = Package(
         .testTarget(
             name: "ComplianceServiceTests",
             dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceAPI", "CallTraceServiceHost", "CallTraceStorage",
-                           "CallTraceTestSupport", "CallTraceKeys", "IdentityDomain", "MediaDomain", "TranscriptDomain", "ComplianceDomain"],
+                           "CallTraceTestSupport", "CallTraceKeys", "IdentityDomain", "MediaDomain", "TranscriptDomain", "ComplianceDomain",
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Tests/ComplianceServiceTests",
             swiftSettings: swiftSettings
         ),

@@ -33,19 +33,49 @@ struct DeclaredAudio: Sendable {
     /// Checks a WAV file's `fmt ` chunk against the declaration; `prefix` is the file's first
     /// `wavPrefixBytes` bytes (or the whole file, when shorter).
     func check(wavPrefix prefix: Data) throws {
+        let header = try WAVHeader(prefix, declared: format)
+        guard header.format == format, header.channels == channels, header.sampleRate == sampleRate else {
+            throw DomainError.invalid("the WAV header says \(header.format), \(header.channels) channel(s), \(header.sampleRate) Hz; the upload header says \(format), \(channels), \(sampleRate) Hz")
+        }
+    }
+}
+
+/// A WAV file's header, read from its first bytes: its one `fmt ` chunk, checked to describe an
+/// encoding we store (PCM16, μ-law, A-law) with a block size that follows from it, and where its
+/// `data` chunk starts when that is within the bytes given.
+///
+/// ```
+/// "RIFF" size "WAVE" { id(4) size(4, LE) body(size, padded to even) }*
+/// fmt  body: code(2) channels(2) rate(4) byteRate(4) blockAlign(2) bits(2) ...
+/// ```
+/// A second `fmt ` chunk before the samples is refused: the upload check and redaction must
+/// read the same one.
+struct WAVHeader {
+    let format: Calltrace_Media_V1_AudioFormat
+    let channels: UInt32
+    let sampleRate: UInt32
+    let blockAlign: UInt32
+    /// Where the `data` chunk's samples start and its declared size; nil when the bytes given end first.
+    let data: (start: UInt64, size: UInt64)?
+
+    init(_ prefix: Data, declared: Calltrace_Media_V1_AudioFormat) throws {
         let bytes = [UInt8](prefix)
         func le32(_ at: Int) -> UInt32 { UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24 }
         func le16(_ at: Int) -> UInt16 { UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 }
         guard bytes.count >= 12, bytes[0..<4].elementsEqual("RIFF".utf8), bytes[8..<12].elementsEqual("WAVE".utf8) else {
-            throw DomainError.invalid("the file is not a WAV file (no RIFF/WAVE header), but the header says \(format)")
+            throw DomainError.invalid("the file is not a WAV file (no RIFF/WAVE header), but the header says \(declared)")
         }
         var at = 12
+        var fmt: (format: Calltrace_Media_V1_AudioFormat, channels: UInt32, rate: UInt32, blockAlign: UInt32)?
+        var data: (start: UInt64, size: UInt64)?
         while at + 8 <= bytes.count {
             let size = Int(le32(at + 4))
-            if bytes[at..<(at + 4)].elementsEqual("fmt ".utf8) {
+            let id = bytes[at..<(at + 4)]
+            if id.elementsEqual("fmt ".utf8) {
+                guard fmt == nil else { throw DomainError.invalid("the WAV file has more than one fmt chunk") }
                 guard size >= 16, at + 8 + 16 <= bytes.count else { break }
                 let body = at + 8
-                let (code, channels, rate, bits) = (le16(body), UInt32(le16(body + 2)), le32(body + 4), le16(body + 14))
+                let (code, channels, rate, align, bits) = (le16(body), UInt32(le16(body + 2)), le32(body + 4), UInt32(le16(body + 12)), le16(body + 14))
                 let actual: Calltrace_Media_V1_AudioFormat? = switch (code, bits) {
                 case (1, 16): .wavPcm16
                 case (7, 8): .wavMulaw
@@ -55,14 +85,21 @@ struct DeclaredAudio: Sendable {
                 guard let actual else {
                     throw DomainError.invalid("the WAV file's encoding (format \(code), \(bits)-bit) is not PCM16, μ-law or A-law")
                 }
-                guard actual == format, channels == self.channels, rate == sampleRate else {
-                    throw DomainError.invalid("the WAV header says \(actual), \(channels) channel(s), \(rate) Hz; the upload header says \(format), \(self.channels), \(sampleRate) Hz")
+                guard (1...2).contains(channels), (8000...192_000).contains(rate), align == channels * UInt32(bits / 8) else {
+                    throw DomainError.invalid("the WAV file's fmt chunk is inconsistent (\(channels) channel(s), \(rate) Hz, \(align)-byte blocks of \(bits)-bit samples)")
                 }
-                return
+                fmt = (actual, channels, rate, align)
+            } else if id.elementsEqual("data".utf8) {
+                data = (UInt64(at + 8), UInt64(size))
+                break
             }
             at += 8 + size + (size & 1)
         }
-        throw DomainError.invalid("the WAV file has no fmt chunk in its first \(Self.wavPrefixBytes) bytes")
+        guard let fmt else {
+            throw DomainError.invalid("the WAV file has no fmt chunk before its samples in its first \(DeclaredAudio.wavPrefixBytes) bytes")
+        }
+        (format, channels, sampleRate, blockAlign) = fmt
+        self.data = data
     }
 }
 
@@ -84,30 +121,24 @@ struct WAVLayout {
         }
     }
 
-    /// From the file's first bytes; `fileSize` is the whole file's.
-    init(_ prefix: Data, size fileSize: UInt64) throws {
-        let bytes = [UInt8](prefix)
-        func le32(_ at: Int) -> UInt32 { UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24 }
-        func le16(_ at: Int) -> UInt16 { UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 }
-        var at = 12, blockAlign: UInt64?, sampleRate: UInt64?
-        while at + 8 <= bytes.count, bytes.count >= 12 {
-            let size = Int(le32(at + 4))
-            if bytes[at..<(at + 4)].elementsEqual("fmt ".utf8), at + 24 <= bytes.count {
-                sampleRate = UInt64(le32(at + 12))
-                blockAlign = UInt64(le16(at + 20))
-            } else if bytes[at..<(at + 4)].elementsEqual("data".utf8), let blockAlign, let sampleRate, blockAlign > 0, sampleRate > 0 {
-                self.blockAlign = blockAlign
-                self.sampleRate = sampleRate
-                dataStart = UInt64(at + 8)
-                dataEnd = max(dataStart, min(dataStart + UInt64(size), fileSize))
-                return
-            }
-            at += 8 + size + (size & 1)
+    /// From the file's first bytes (the same reading as the upload check's); `fileSize` is the whole file's.
+    init(_ prefix: Data, format: Calltrace_Media_V1_AudioFormat, size fileSize: UInt64) throws {
+        let header: WAVHeader
+        do { header = try WAVHeader(prefix, declared: format) } catch let error as DomainError {
+            throw DomainError.wrongState("\(error.message); it cannot be redacted")
         }
-        throw DomainError.wrongState("the WAV file's fmt and data chunks were not found in its first bytes; it cannot be redacted")
+        guard let data = header.data else {
+            throw DomainError.wrongState("the WAV file's data chunk was not found in its first bytes; it cannot be redacted")
+        }
+        blockAlign = UInt64(header.blockAlign)
+        sampleRate = UInt64(header.sampleRate)
+        dataStart = data.start
+        dataEnd = max(dataStart, min(dataStart + data.size, fileSize))
     }
 
     /// The bytes of samples in [start, end) milliseconds, within the data; nil when none.
+    /// The range's ends are at most 7 days (the rules refuse more), the rate at most 192 kHz and
+    /// a block at most 4 bytes (`WAVHeader` refuses more): the products fit in 64 bits.
     func bytes(of range: (start: UInt64, end: UInt64)) -> Range<UInt64>? {
         let first = dataStart + range.start * sampleRate / 1000 * blockAlign
         let last = dataStart + (range.end * sampleRate + 999) / 1000 * blockAlign

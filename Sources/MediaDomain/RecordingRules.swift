@@ -155,10 +155,12 @@ struct RecordingRules: Sendable {
         guard offset < row.sizeBytes else {
             throw DomainError.outOfRange("offset \(offset) is past the end of the recording (\(row.sizeBytes) bytes)")
         }
-        let end = length == 0 ? row.sizeBytes : offset + length
-        guard end <= row.sizeBytes, end > offset else {
-            throw DomainError.outOfRange("bytes \(offset)..<\(end) are not within the recording (\(row.sizeBytes) bytes)")
+        // Compared before adding: offset + length may not fit in 64 bits (a request's length is
+        // anything a gateway passes on, such as an HTTP Range header's).
+        guard length <= row.sizeBytes - offset else {
+            throw DomainError.outOfRange("\(length) bytes from offset \(offset) are not within the recording (\(row.sizeBytes) bytes)")
         }
+        let end = length == 0 ? row.sizeBytes : offset + length
         try await repository.write { [outbox] tx in
             try outbox.record(AuditRecord(org: org, actor: actor, action: action, resource: "recording:\(id)", outcome: "success",
                                           detail: "bytes=\(offset)-\(end - 1)" + (reason.isEmpty ? "" : "; reason: \(reason)")),
@@ -245,7 +247,7 @@ struct RecordingRules: Sendable {
         }
         let reader = ChunkReader(keys: keys, blobs: blobs, key: oldKey, row: row)
         let layout = try WAVLayout(try await blocking.run { try reader.bytes(from: 0, to: min(UInt64(DeclaredAudio.wavPrefixBytes), row.sizeBytes)) },
-                                   size: row.sizeBytes)
+                                   format: Calltrace_Media_V1_AudioFormat(rawValue: row.format) ?? .unspecified, size: row.sizeBytes)
         let mutes = ranges.compactMap { layout.bytes(of: $0) }
         let newBlob = "\(id)-r\(UUID().uuidString.prefix(8).lowercased())"
         let newKey = try keys.createObjectKey(org: org, object: newBlob)

@@ -237,7 +237,9 @@ struct CallRules: Sendable {
 
     func attribution(org: String, from: Int64, before: Int64, by grouping: AttributionGrouping) async throws -> AttributionReport {
         guard from < before else { throw DomainError.invalid("from must be before before (a period of at least a millisecond)") }
-        guard before - from <= 400 * 86_400_000 else { throw DomainError.invalid("a report covers at most 400 days") }
+        // The span is checked without subtracting: from -2^63 and before 2^63-1 overflow Int64.
+        let span = before.subtractingReportingOverflow(from)
+        guard !span.overflow, span.partialValue <= 400 * 86_400_000 else { throw DomainError.invalid("a report covers at most 400 days") }
         // The two halves of the period are scanned at once, each on its own read connection
         // (and its own snapshot), and merged in time order.
         let callers = try await repository.read { tx in Int(try tx.lastCallerNo(org: org)) + 1 }

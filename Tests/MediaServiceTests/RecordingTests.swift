@@ -27,6 +27,11 @@ struct RecordingTests {
         let range = try await deployment.gateway.play(stored.recordingID, org: org, offset: 65_000, length: 3_000,
                                                       reason: "complaint review", options: asAdmin)
         #expect(range == file.subdata(in: 65_000..<68_000))
+        // offset + length past 2^64 (an HTTP Range header passed through): out of range, and media serves on.
+        for (offset, length) in [(UInt64(1), UInt64.max), (UInt64(file.count - 1), UInt64.max - UInt64(file.count) + 2), (0, UInt64(file.count) + 1)] {
+            #expect(await code { _ = try await deployment.gateway.play(stored.recordingID, org: org, offset: offset, length: length, options: asAdmin) }
+                    == .outOfRange)
+        }
 
         // At rest: no run of the audio appears in the sealed file.
         let onDisk = try Data(contentsOf: URL(fileURLWithPath: deployment.blobFolder + "/" + stored.recordingID))
@@ -72,7 +77,7 @@ struct RecordingTests {
     }
 
     @Test("An upload that is wrong or interrupted stores nothing and says why",
-          arguments: ["checksum", "WAV header contradicts", "not a WAV file", "no header", "interrupted", "empty"])
+          arguments: ["checksum", "WAV header contradicts", "not a WAV file", "no header", "interrupted", "empty", "a second fmt chunk"])
     func refusedUploads(_ case: String) async throws {
         let deployment = try await MediaDeployment()
         let (org, _) = try await deployment.organisation()
@@ -89,6 +94,14 @@ struct RecordingTests {
                 _ = try await deployment.gateway.uploadRecording { try await $0.send(.with { $0.chunk = file }) }
             case "empty":
                 _ = try await deployment.gateway.upload(Data(), org: org)
+            case "a second fmt chunk":
+                // The first fmt chunk matches the header; a second one (rate 2^32-1, 65535-byte
+                // blocks) follows it: redaction used to read the last one and trap.
+                var hostile = file.prefix(36)
+                hostile.append(contentsOf: "fmt ".utf8)
+                hostile.append(contentsOf: [16, 0, 0, 0, 1, 0, 1, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 16, 0])
+                hostile.append(file.dropFirst(36))
+                _ = try await deployment.gateway.upload(hostile, org: org)
             default:
                 struct GatewayHungUp: Error {}
                 _ = try await deployment.gateway.uploadRecording { writer in
