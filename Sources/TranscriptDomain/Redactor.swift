@@ -16,6 +16,19 @@ public enum Redactor {
         public var spans: [Range<Int>] = []
     }
 
+    /// One utterance of a transcript: what was said, by whom, and when it started.
+    public struct Utterance: Sendable {
+        public let text: String
+        public let speaker: String
+        public let startMs: UInt64
+
+        public init(_ text: String, speaker: String = "", startMs: UInt64 = 0) {
+            self.text = text
+            self.speaker = speaker
+            self.startMs = startMs
+        }
+    }
+
     public static let cardMarker = "[card number]"
     public static let expiryMarker = "[expiry date]"
     public static let securityCodeMarker = "[security code]"
@@ -24,21 +37,38 @@ public enum Redactor {
 
     /// One word of the text, with where it is.
     struct Token {
+        /// Which utterance it is in.
+        var piece = 0
         let range: Range<String.Index>
         /// Lower-cased.
         let word: String
         /// The digits it stands for: itself when written ("4111"), one for a spoken digit
-        /// ("four", "oh"), none for other words. "double"/"triple" repeat the next digit.
+        /// ("four", "oh"), two for a spoken number ("eleven", "forty"), none for other words.
+        /// "double"/"triple" repeat the next digit; "forty one" is 41 (see `expand`).
         let digits: String?
-        /// What separates it from the previous token.
-        let gap: Substring
+        /// What separates it from the previous token (in the stream of the whole transcript: a
+        /// space between two utterances that may join, a line break between two that may not).
+        var gap: Substring
     }
 
     static let spoken: [String: String] = [
         "zero": "0", "oh": "0", "o": "0", "nought": "0", "nil": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
         "six": "6", "seven": "7", "eight": "8", "nine": "9",
+        "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14", "fifteen": "15", "sixteen": "16",
+        "seventeen": "17", "eighteen": "18", "nineteen": "19",
+        "twenty": "20", "thirty": "30", "forty": "40", "fourty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80",
+        "ninety": "90",
     ]
+    static let tens: Set<String> = ["twenty", "thirty", "forty", "fourty", "fifty", "sixty", "seventy", "eighty", "ninety"]
     static let repeaters: [String: Int] = ["double": 2, "triple": 3]
+    /// Hesitations inside a run of digits ("4111 1111, um, 1111"): passed over.
+    static let fillers: Set<String> = ["um", "uh", "er", "erm", "uhm", "hmm", "ah", "mm", "like", "sorry", "and", "then"]
+    /// The other party's short acknowledgements between two groups of digits ("yes", "ok",
+    /// "mm-hm"): an utterance of at most three of these does not break the caller's number.
+    static let acknowledgements: Set<String> = ["yes", "yeah", "yep", "yup", "ok", "okay", "k", "mm", "hm", "mhm", "mm-hm", "hmm",
+                                                "uh-huh", "uh", "huh", "right", "sure", "go", "on", "got", "it", "that", "thanks",
+                                                "thank", "you", "great", "lovely", "perfect", "fine", "cool", "alright", "and", "next",
+                                                "continue", "carry", "sorry", "please"]
 
     /// Words that mean the conversation is about a payment card.
     static let cardTalk = ["card", "visa", "mastercard", "amex", "debit", "credit", "expiry", "cvv", "cvc"]
@@ -48,9 +78,67 @@ public enum Redactor {
     static let sortCodeWords = ["sort code", "sort-code", "sortcode"]
     static let accountWords = ["account number", "account no", "acc no", "account", "bank account"]
 
+    /// One text on its own (a note, a summary, `calltrace transcripts redact`).
     public static func redact(_ text: String) -> Result {
-        let tokens = tokenize(text)
-        guard !tokens.isEmpty else { return Result(text: text, count: 0) }
+        redact(transcript: [Utterance(text)])[0]
+    }
+
+    /// A whole call's transcript, both parties in time order, redacted as one conversation: a
+    /// card number read over several utterances of the same speaker, or with the other party's
+    /// "yes" or "ok" between its groups, is found as one. The results are in the order given.
+    public static func redact(transcript utterances: [Utterance]) -> [Result] {
+        let order = utterances.indices.sorted { (utterances[$0].startMs, $0) < (utterances[$1].startMs, $1) }
+        let acknowledging = order.enumerated().map { position, index -> Bool in
+            let words = tokenize(utterances[index].text).map(\.word)
+            guard !words.isEmpty, words.count <= 3, words.allSatisfy({ acknowledgements.contains($0) || fillers.contains($0) }) else {
+                return false
+            }
+            let previous = order[..<position].last.map { utterances[$0].speaker }
+            return previous != nil && previous != utterances[index].speaker
+        }
+        // The stream: every token in time order, less hesitations and acknowledgements.
+        var tokens: [Token] = []
+        var lastSpeaker: String?
+        for (position, index) in order.enumerated() where !acknowledging[position] {
+            var first = true
+            for var token in tokenize(utterances[index].text) where !fillers.contains(token.word) || token.digits != nil {
+                token.piece = index
+                if first {
+                    token.gap = lastSpeaker == utterances[index].speaker ? " " : "\n"
+                    first = false
+                }
+                tokens.append(token)
+            }
+            if !first { lastSpeaker = utterances[index].speaker }
+        }
+        let lowered = utterances.map { $0.text.lowercased() }.joined(separator: "\n")
+        let replaced = find(tokens, aboutCards: cardTalk.contains { lowered.contains($0) })
+
+        // Back to each utterance: the part of a detail within it becomes the detail's marker.
+        var results: [Result] = []
+        for (index, utterance) in utterances.enumerated() {
+            let text = utterance.text
+            var parts: [(Range<String.Index>, String)] = []
+            for (range, marker) in replaced {
+                let mine = range.filter { tokens[$0].piece == index }
+                guard let first = mine.first, let last = mine.last else { continue }
+                parts.append((tokens[first].range.lowerBound..<tokens[last].range.upperBound, marker))
+            }
+            guard !parts.isEmpty else { results.append(Result(text: text, count: 0)); continue }
+            var output = text
+            var spans: [Range<Int>] = []
+            for (characters, marker) in parts.sorted(by: { $0.0.lowerBound > $1.0.lowerBound }) {
+                spans.append(text.distance(from: text.startIndex, to: characters.lowerBound)..<text.distance(from: text.startIndex, to: characters.upperBound))
+                output.replaceSubrange(characters, with: marker)
+            }
+            results.append(Result(text: output, count: parts.count, spans: spans.reversed()))
+        }
+        return results
+    }
+
+    /// The details in a stream of tokens: ranges of token indices and their markers.
+    static func find(_ tokens: [Token], aboutCards talk: Bool) -> [(Range<Int>, String)] {
+        guard !tokens.isEmpty else { return [] }
         var replaced: [(Range<Int>, String)] = []  // token index ranges, marker
         var taken = [Bool](repeating: false, count: tokens.count)
         func take(_ range: Range<Int>, _ marker: String) {
@@ -61,6 +149,7 @@ public enum Redactor {
         let runs = digitRuns(tokens)
 
         // Card numbers: the longest Luhn-valid window of whole tokens, 13–19 digits, not starting with 0.
+        var cards: [Range<Int>] = []
         for run in runs {
             var start = run.lowerBound
             while start < run.upperBound {
@@ -73,14 +162,14 @@ public enum Redactor {
                 }
                 if let best {
                     take(best, cardMarker)
+                    cards.append(best)
                     start = best.upperBound
                 } else {
                     start += 1
                 }
             }
         }
-        let lowered = text.lowercased()
-        let aboutCards = replaced.contains { $0.1 == cardMarker } || cardTalk.contains { lowered.contains($0) }
+        let aboutCards = !cards.isEmpty || talk
 
         // Details named by a keyword: the first run of the right length within a few words after it.
         func afterKeyword(_ keywords: [String], lengths: ClosedRange<Int>, within: Int, marker: String) {
@@ -103,16 +192,40 @@ public enum Redactor {
                 if gaps.allSatisfy({ $0 == "-" }) { take(run, sortCodeMarker) }
             }
         }
-
-        guard !replaced.isEmpty else { return Result(text: text, count: 0) }
-        var output = text
-        var spans: [Range<Int>] = []
-        for (range, marker) in replaced.sorted(by: { $0.0.lowerBound > $1.0.lowerBound }) {
-            let characters = tokens[range.lowerBound].range.lowerBound..<tokens[range.upperBound - 1].range.upperBound
-            spans.append(text.distance(from: text.startIndex, to: characters.lowerBound)..<text.distance(from: text.startIndex, to: characters.upperBound))
-            output.replaceSubrange(characters, with: marker)
+        // What follows a card number is card data too: the next short runs, whole, within a few
+        // sentences, are its expiry date (3–6 digits: "09/27", "oh nine twenty seven") and its
+        // security code (3–4 digits), in that order, named or not (named ones are taken above).
+        // A run can go on past the card ("4111 … 1111, 09/27, 123"): written groups a pause
+        // separates are looked at one by one here.
+        let pieces = runs.flatMap { run -> [Range<Int>] in
+            var pieces: [Range<Int>] = []
+            var start = run.lowerBound
+            for i in run.dropFirst() where tokens[i - 1].word.first?.isNumber == true && tokens[i].word.first?.isNumber == true
+                && tokens[i].gap.contains(where: { ",.\u{2026}".contains($0) }) {
+                pieces.append(start..<i)
+                start = i
+            }
+            return pieces + [start..<run.upperBound]
         }
-        return Result(text: output, count: replaced.count, spans: spans.reversed())
+        for card in cards {
+            var expecting = [(3...6, expiryMarker), (3...4, securityCodeMarker)]
+            let after = pieces.compactMap { piece -> Range<Int>? in
+                piece.upperBound > card.upperBound ? max(piece.lowerBound, card.upperBound)..<piece.upperBound : nil
+            }
+            for run in after where run.lowerBound <= card.upperBound + 30 && !expecting.isEmpty {
+                if let named = replaced.first(where: { $0.0.contains(run.lowerBound) }) {
+                    if let next = expecting.firstIndex(where: { $0.1 == named.1 }) { expecting.removeSubrange(0...next) }
+                    continue
+                }
+                let count = run.reduce(0) { $0 + expand(tokens, at: $1).count }
+                if count > 6 { break }  // another number altogether (a phone number): the card talk is over
+                if let next = expecting.firstIndex(where: { $0.0.contains(count) }) {
+                    take(run, expecting[next].1)
+                    expecting.removeSubrange(0...next)
+                }
+            }
+        }
+        return replaced
     }
 
     // MARK: Pieces
@@ -165,20 +278,30 @@ public enum Redactor {
         return runs
     }
 
+    /// Whether two digit-bearing tokens belong to one number. Speech-to-text separates the groups
+    /// of a number read with pauses by spaces, dashes, en dashes, ", ", ". " or "..." (Deepgram
+    /// punctuates pauses), so all of these join; a comma or full stop with no space after it
+    /// ("1,250.00") is how amounts are written, and never joins written groups.
     static func joins(_ left: Token, _ right: Token) -> Bool {
         let gap = right.gap
         let written = left.word.first?.isNumber == true && right.word.first?.isNumber == true
         // "12/26", "03/2027": a month and a year, as expiry dates are written.
         if gap == "/" { return written && left.word.count <= 2 && (2...4).contains(right.word.count) }
-        guard gap.count <= 3, gap.allSatisfy({ " -,.\u{00A0}".contains($0) }) else { return false }
+        guard gap.count <= 5, gap.allSatisfy({ " -,.\u{00A0}\u{2013}\u{2014}\u{2026}".contains($0) }) else { return false }
         let groups = written && left.word.count > 1 && right.word.count > 1
-        return !(groups && gap.contains(where: { ",.".contains($0) }))
+        let punctuated = gap.contains(where: { ",.".contains($0) })
+        return !(groups && punctuated && !gap.contains(where: { $0 == " " || $0 == "\u{00A0}" }))
     }
 
     /// The digits token `i` stands for, with "double"/"triple" repeating the next spoken digit.
+    /// "forty" followed by a spoken digit ("forty one", "forty-one") stands for its tens digit only.
     static func expand(_ tokens: [Token], at i: Int) -> String {
-        if let times = repeaters[tokens[i].word], i + 1 < tokens.count, let digit = spoken[tokens[i + 1].word] {
+        if let times = repeaters[tokens[i].word], i + 1 < tokens.count, let digit = spoken[tokens[i + 1].word], digit.count == 1 {
             return String(repeating: digit, count: times - 1)
+        }
+        if tens.contains(tokens[i].word), i + 1 < tokens.count, let unit = spoken[tokens[i + 1].word], unit.count == 1, unit != "0",
+           tokens[i + 1].gap == " " || tokens[i + 1].gap == "-" {
+            return String(tokens[i].digits?.prefix(1) ?? "")
         }
         return tokens[i].digits ?? ""
     }

@@ -76,14 +76,18 @@ struct TranscriptRules: Sendable {
         redacted(segments.map { HeardSegment(segment: $0) })
     }
 
-    /// Each segment's text redacted, and the times to mute: the redacted words' own times when the
-    /// engine gave them, else (or when a detail cannot be placed among them) the whole segment.
+    /// Each segment's text redacted, the whole call read as one conversation (both parties, in
+    /// time order: a number read over several segments is found as one), and the times to mute:
+    /// the redacted words' own times when the engine gave them, else (or when a detail cannot be
+    /// placed among them) the whole segment.
     static func redacted(_ heard: [HeardSegment]) -> (segments: [Segment], count: Int, ranges: [(UInt64, UInt64)]) {
         var count = 0
         var ranges: [(UInt64, UInt64)] = []
-        let clean = heard.map { item -> Segment in
+        let results = Redactor.redact(transcript: heard.map {
+            Redactor.Utterance($0.segment.text, speaker: "\($0.segment.channel):\($0.segment.speaker)", startMs: $0.segment.startMs)
+        })
+        let clean = zip(heard, results).map { item, result -> Segment in
             let segment = item.segment
-            let result = Redactor.redact(segment.text)
             guard result.count > 0 else { return segment }
             count += result.count
             ranges += muted(result.spans, in: segment, words: item.words)

@@ -124,3 +124,89 @@ struct LocalAnalyserTests {
         #expect(throws: AnalysisError.self) { try CallAnalysis.validated(json: .init(json.utf8)) }
     }
 }
+
+/// P16 over a whole call, as speech-to-text writes it: Deepgram punctuates pauses, splits
+/// utterances on them, and the other party acknowledges each group. Each case is the call's
+/// utterances in order ("c:" the caller, "f:" the firm) and what must be stored.
+@Suite("Redaction across a whole transcript")
+struct TranscriptRedactionTests {
+    static let cases: [([String], [String])] = [
+        // Groups joined by Deepgram's punctuation.
+        (["c: 4111, 1111, 1111, 1111."], ["[card number]."]),
+        (["c: 4111. 1111. 1111. 1111"], ["[card number]"]),
+        (["c: It's 4111 – 1111 – 1111 – 1111, yes."], ["It's [card number], yes."]),
+        (["c: 4111... 1111... 1111... 1111"], ["[card number]"]),
+        (["c: 4111—1111—1111—1111"], ["[card number]"]),
+        (["c: 4111 … 1111 … 1111 … 1111"], ["[card number]"]),
+        (["c: 5200-8282-8282-8210."], ["[card number]."]),
+        (["c: My card number is 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1"], ["My card number is [card number]"]),
+        (["c: 4-1-1-1-1-1-1-1-1-1-1-1-1-1-1-1"], ["[card number]"]),
+        (["c: Card's 3782 822463 10005."], ["Card's [card number]."]),
+        // Split over utterances of the same speaker.
+        (["c: It's 4111 1111", "c: 1111 1111."], ["It's [card number]", "[card number]."]),
+        (["c: 4111", "c: 1111 1111", "c: 1111"], ["[card number]", "[card number]", "[card number]"]),
+        (["c: Yeah. It's 5200 8282.", "c: 8282 8210."], ["Yeah. It's [card number].", "[card number]."]),
+        // The other party's acknowledgement between the groups.
+        (["c: 4242 4242", "f: Yes.", "c: 4242 4242"], ["[card number]", "Yes.", "[card number]"]),
+        (["c: 4242 4242", "f: OK", "c: 4242 4242"], ["[card number]", "OK", "[card number]"]),
+        (["c: 4242 4242", "f: Mm-hm.", "c: 4242 4242"], ["[card number]", "Mm-hm.", "[card number]"]),
+        (["c: 4242 4242", "f: Okay, go on.", "c: 4242 4242"], ["[card number]", "Okay, go on.", "[card number]"]),
+        (["c: 4242 4242", "f: Yep, got it.", "c: 4242 4242"], ["[card number]", "Yep, got it.", "[card number]"]),
+        (["c: 4000 0566", "f: Uh-huh.", "c: 5566", "f: Yeah.", "c: 5556"], ["[card number]", "Uh-huh.", "[card number]", "Yeah.", "[card number]"]),
+        (["c: 3782", "f: yes", "c: 822463", "f: ok", "c: 10005"], ["[card number]", "yes", "[card number]", "ok", "[card number]"]),
+        (["c: four one one one", "f: mm", "c: one one one one", "f: right", "c: one one one one", "f: ok", "c: one one one one"],
+         ["[card number]", "mm", "[card number]", "right", "[card number]", "ok", "[card number]"]),
+        // Hesitations inside the number.
+        (["c: 4111 1111, um, 1111 1111"], ["[card number]"]),
+        (["c: 4111 1111 er 1111 1111 thanks"], ["[card number] thanks"]),
+        // Digits as words, in every common form.
+        (["c: four one one one one one one one one one one one one one one one"], ["[card number]"]),
+        (["c: Four, one, one, one. One, one, one, one. One, one, one, one. One, one, one, one."], ["[card number]."]),
+        (["c: Four-one-one-one, one-one-one-one, one-one-one-one, one-one-one-one"], ["[card number]"]),
+        (["c: four double one one, one one one one, double one double one, one one one one"], ["[card number]"]),
+        (["c: four triple one, triple one one, one one one one, one triple one"], ["[card number]"]),
+        (["c: four oh oh oh oh five six six five five six six five five five six"], ["[card number]"]),
+        (["c: six nought one one, one one one one, one one one one, one one one seven"], ["[card number]"]),
+        (["c: forty-two forty-two forty-two forty-two forty-two forty-two forty-two forty-two"], ["[card number]"]),
+        (["c: fifty-five fifty-five, fifty-five fifty-five, fifty-five fifty-five, forty-four forty-four"], ["[card number]"]),
+        (["c: forty one eleven and eleven eleven and eleven eleven and eleven eleven"], ["[card number]"]),
+        (["c: 4111 one one one one 1111 one one one one"], ["[card number]"]),
+        (["c: six zero one one", "f: yeah", "c: one one one one one one one one", "c: one one one seven"],
+         ["[card number]", "yeah", "[card number]", "[card number]"]),
+        // The expiry date and security code that follow, named or not.
+        (["c: 4111 1111 1111 1111", "f: And the expiry?", "c: Oh nine twenty seven."], ["[card number]", "And the expiry?", "[expiry date]."]),
+        (["c: 4111 1111 1111 1111", "f: and the three digits on the back?", "c: one two three"],
+         ["[card number]", "and the three digits on the back?", "[security code]"]),
+        (["c: 4111 1111 1111 1111, 09/27, 123."], ["[card number], [expiry date], [security code]."]),
+        (["c: 5555 5555 5555 4444 expires 12/28 cvc 737"], ["[card number] expires [expiry date] cvc [security code]"]),
+        (["c: It's 4242 4242 4242 4242", "f: Thank you. When does it expire?", "c: End of 03/29.", "f: And the code?", "c: 4 5 6"],
+         ["It's [card number]", "Thank you. When does it expire?", "End of [expiry date].", "And the code?", "[security code]"]),
+        // The firm reading it back is redacted too.
+        (["c: 4111 1111 1111 1111", "f: So that's 4111 1111 1111 1111?"], ["[card number]", "So that's [card number]?"]),
+        // What stays.
+        (["c: My number is 07700 900123", "f: ok", "c: and my wife's is 07700 900456"],
+         ["My number is 07700 900123", "ok", "and my wife's is 07700 900456"]),
+        (["c: They offered 1,250.00, and then 3,400.00."], ["They offered 1,250.00, and then 3,400.00."]),
+        (["c: The reference is 4111 1111", "f: 1111 1111 is ours"], ["The reference is 4111 1111", "1111 1111 is ours"]),
+    ]
+
+    @Test("P16: card numbers are found across the whole call", arguments: cases)
+    func acrossTheCall(said: [String], stored: [String]) {
+        let utterances = said.enumerated().map { index, line in
+            Redactor.Utterance(String(line.dropFirst(3)), speaker: String(line.prefix(1)), startMs: UInt64(index) * 1500)
+        }
+        #expect(Redactor.redact(transcript: utterances).map(\.text) == stored)
+    }
+
+    @Test("At least 40 cases are kept in the suite")
+    func tableSize() { #expect(Self.cases.count >= 40) }
+
+    @Test("Utterances given out of order are read in time order, and answered in the order given")
+    func timeOrder() {
+        let results = Redactor.redact(transcript: [
+            .init("1111 1111", speaker: "caller", startMs: 3000), .init("yes", speaker: "firm", startMs: 2000),
+            .init("4111 1111", speaker: "caller", startMs: 1000),
+        ])
+        #expect(results.map(\.text) == ["[card number]", "yes", "[card number]"])
+    }
+}
