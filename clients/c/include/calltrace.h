@@ -48,6 +48,15 @@ typedef struct ct_config {
     const char *server_identity;   /* e.g. "spiffe://calltrace.example/service/transcript" */
     int timeout_ms;                /* per call attempt; 0: 10 000 */
     int max_retries;               /* idempotent calls on UNAVAILABLE; 0: 3; -1: none */
+    /* The deployment CA's PEM certificate revocation list (`calltrace pki crl`), or NULL for no
+     * revocation check. When set, a server whose certificate it names is refused
+     * (CT_UNAUTHENTICATED, "certificate revoked"), and ct_client_new fails (CT_INVALID_ARGUMENT)
+     * on a list that cannot be read, was not signed by ca_file's CA, has expired, or names the
+     * gateway's own certificate: revocation fails closed (a list that expires later refuses
+     * every server). Read once, by ct_client_new: after `calltrace pki revoke`, make a new
+     * client. Last in the struct, so configurations written before it (designated or zero
+     * initialisers) leave it NULL. */
+    const char *crl_file;
 } ct_config;
 
 typedef struct ct_client ct_client;
@@ -55,6 +64,13 @@ typedef struct ct_client ct_client;
 /* A client for one service; NULL (with `status`) when the configuration or TLS material is
  * unusable. It connects on the first call. */
 ct_client *ct_client_new(const ct_config *config, ct_status *status);
+
+/* Closes the connection and frees the client. No other thread may be using the client (or a
+ * call of it) meanwhile. Calls begun with ct_call_begin or ct_stream_begin and not yet freed
+ * outlive it, detached: those still running end with CT_CANCELLED ("the client was freed");
+ * ct_call_result then gives each call's outcome, ct_stream_send fails, ct_stream_finish gives
+ * the outcome and frees the call, and ct_call_free frees it. So ct_call_free may come before
+ * or after ct_client_free. */
 void ct_client_free(ct_client *client);
 
 /* The name of a status code ("UNAVAILABLE"). */
@@ -89,7 +105,8 @@ int ct_client_event_fd(ct_client *client);
  * Calls end at their deadline (CT_DEADLINE_EXCEEDED) and when the connection fails (CT_UNAVAILABLE). */
 int ct_call_result(ct_call *call, uint8_t **response, size_t *response_size, ct_status *status);
 
-/* Frees the call, cancelling it on the server if it still runs. */
+/* Frees the call, cancelling it on the server if it still runs; also after ct_client_free
+ * (see there). */
 void ct_call_free(ct_call *call);
 
 /* Client streaming, for any method: begin with the first message, send more (each waits for
@@ -116,8 +133,11 @@ typedef struct ct_call_start {
     const char *callback_of;      /* an outbound call returning this earlier call, or NULL */
 } ct_call_start;
 
+/* Organisation ids are 1–64 characters (identity issues `org_` + 32 hex digits). */
+#define CT_ORG_ID_MAX 64
+
 typedef struct ct_call_started {
-    char org_id[64];
+    char org_id[CT_ORG_ID_MAX + 1]; /* NUL-terminated; an answer naming a longer id is an error, never cut short */
     int record;                   /* 0: do not record (a suppressed caller) */
     char *notice;                 /* the notice to play before recording; malloc'd, free with ct_call_started_free */
 } ct_call_started;
@@ -145,7 +165,8 @@ typedef enum { CT_WAV_PCM16 = 1, CT_WAV_MULAW = 2, CT_WAV_ALAW = 3, CT_MP3 = 4, 
 
 typedef struct ct_recording {
     const char *org_id;
-    const char *call_id;
+    const char *call_id;          /* as in ct_call_start; with org_id, the header must fit in a 4 MiB frame
+                                   * (else CT_INVALID_ARGUMENT, before anything is read or sent) */
     ct_audio_format format;
     uint32_t sample_rate_hz;
     uint32_t channels;
@@ -154,8 +175,9 @@ typedef struct ct_recording {
 } ct_recording;
 
 /* Streams the file in 1 MiB messages within the server's flow-control window; on success
- * `recording_id` (64 bytes) holds media's id for it. Not retried: an interrupted upload stores
- * nothing, and may be sent again. */
+ * `recording_id` (64 bytes) holds media's id for it (`rec_` + 32 hex digits; an id that would
+ * not fit is an error, never cut short). Not retried: an interrupted upload stores nothing, and
+ * may be sent again. */
 int ct_upload_recording(ct_client *media, int fd, const ct_recording *recording, char recording_id[64], ct_status *status);
 
 /* Compliance: the greeting to play — the one announcing a returned call (`inbound` 0), or the

@@ -105,6 +105,9 @@ static int succeed(ct_status *status) {
 static const char *tls_reason(void) {
     unsigned long code = ERR_get_error();
     const char *reason = code ? ERR_reason_error_string(code) : NULL;
+    /* A file that cannot be opened is queued as the system's error (its errno), which has no
+     * reason string of OpenSSL's. */
+    if (code && !reason && ERR_SYSTEM_ERROR(code)) reason = strerror(ERR_GET_REASON(code));
     ERR_clear_error();
     return reason ? reason : "no detail";
 }
@@ -118,6 +121,34 @@ static int64_t now_ms(void) {
 }
 
 /* ---------------------------------------------------------------- connection */
+
+/* The revocation lists in `path` join the store the server's certificate is verified with, and
+ * its leaf is checked against them (X509_V_FLAG_CRL_CHECK), as the services do
+ * (Sources/CallTraceTLS/TLSContext.swift). */
+static int load_crl(SSL_CTX *ctx, const char *path) {
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    X509_LOOKUP *lookup = store ? X509_STORE_add_lookup(store, X509_LOOKUP_file()) : NULL;
+    if (!lookup || X509_load_crl_file(lookup, path, X509_FILETYPE_PEM) < 1) return 0;
+    return X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK) == 1;
+}
+
+/* Why our own certificate does not verify with the context's store, or X509_V_OK. With a
+ * revocation list this checks the list itself (its signature by our CA, its dates) at once, as
+ * the services do: a foreign or expired list would otherwise refuse every server later, under
+ * a vaguer name. */
+static long own_certificate_error(SSL_CTX *ctx) {
+    X509 *leaf = SSL_CTX_get0_certificate(ctx);
+    STACK_OF(X509) *chain = NULL;
+    SSL_CTX_get0_chain_certs(ctx, &chain);
+    X509_STORE_CTX *verify = X509_STORE_CTX_new();
+    long error = X509_V_ERR_UNSPECIFIED;
+    if (leaf && verify && X509_STORE_CTX_init(verify, SSL_CTX_get_cert_store(ctx), leaf, chain) == 1) {
+        error = X509_verify_cert(verify) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(verify);
+    }
+    X509_STORE_CTX_free(verify);
+    ERR_clear_error();
+    return error;
+}
 
 ct_client *ct_client_new(const ct_config *config, ct_status *status) {
     if (!config || !config->host || config->port <= 0 || config->port > 65535 || !config->certificate_file || !config->private_key_file ||
@@ -141,6 +172,7 @@ ct_client *ct_client_new(const ct_config *config, ct_status *status) {
     else if (SSL_CTX_use_PrivateKey_file(ctx, config->private_key_file, SSL_FILETYPE_PEM) != 1) problem = "private_key_file";
     else if (SSL_CTX_check_private_key(ctx) != 1) problem = "private_key_file (does not match the certificate)";
     else if (SSL_CTX_load_verify_file(ctx, config->ca_file) != 1) problem = "ca_file";
+    else if (config->crl_file && !load_crl(ctx, config->crl_file)) problem = "crl_file (not a readable PEM certificate revocation list)";
     else if (SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn) != 0) problem = "ALPN";
     if (problem) {
         fail(status, CT_INVALID_ARGUMENT, "%s: %s", problem, tls_reason());
@@ -148,6 +180,12 @@ ct_client *ct_client_new(const ct_config *config, ct_status *status) {
         return NULL;
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    long own = config->crl_file ? own_certificate_error(ctx) : X509_V_OK;
+    if (own != X509_V_OK) {
+        fail(status, CT_INVALID_ARGUMENT, "certificate_file does not verify under ca_file and crl_file: %s", X509_verify_cert_error_string(own));
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
     ct_client *client = calloc(1, sizeof *client);
     if (!client) {
         SSL_CTX_free(ctx);
@@ -626,7 +664,15 @@ static int connect_locked(ct_client *client, int64_t deadline, ct_status *status
     SSL_set_fd(ssl, fd);
     int code = CT_OK;
     char presented[256];
-    if (SSL_connect(ssl) != 1) {
+    int handshaken = SSL_connect(ssl) == 1;
+    long verified = handshaken ? X509_V_OK : SSL_get_verify_result(ssl);
+    if (verified != X509_V_OK) {
+        /* Revoked, expired, another CA's: refused again on every try, so UNAUTHENTICATED as for a
+         * server with another identity, not UNAVAILABLE (which idempotent calls retry). */
+        ERR_clear_error();
+        code = fail(status, CT_UNAUTHENTICATED, "TLS handshake with %s:%d failed: server certificate refused: %s", client->host, client->port,
+                    X509_verify_cert_error_string(verified));
+    } else if (!handshaken) {
         code = fail(status, CT_UNAVAILABLE, "TLS handshake with %s:%d failed: %s", client->host, client->port, tls_reason());
     } else if (!server_is(ssl, client->server_identity, presented, sizeof presented)) {
         code = fail(status, CT_UNAUTHENTICATED, "server identity is %s, expected %s", presented[0] ? presented : "(none)", client->server_identity);
@@ -703,15 +749,23 @@ void ct_client_free(ct_client *client) {
     if (!client) return;
     pthread_mutex_lock(&client->lock);
     client->stopping = 1;
+    /* Calls begun and not yet freed outlive the client (the header's rule): those still running
+     * end now, saying why, rather than with the connection's closing. */
+    for (pending *call = client->calls; call; call = call->next) end_call(client, call, CT_CANCELLED, "the client was freed");
     wake(client->wake_fd);
     int started = client->io_started;
     client->io_started = 0;
     unlock(client);
     if (started) pthread_join(client->io, NULL);
-    for (pending *call = client->calls, *next; call; call = next) {  /* calls begun and never freed */
+    /* Detached: they no longer point at the client, so freeing them later touches only
+     * themselves, and their results are read without its lock. */
+    for (pending *call = client->calls, *next; call; call = next) {
         next = call->next;
+        call->next = NULL;
         call->linked = 0;
+        call->client = NULL;
     }
+    client->calls = NULL;
     close(client->wake_fd);
     close(client->event_fd);
     SSL_CTX_free(client->ctx);
@@ -852,7 +906,8 @@ static void wait_call(ct_client *client, pending *call, int until_window) {
     }
 }
 
-/* Lock held: the ended call's outcome, handed over; the call is freed. */
+/* Lock held (or no client: a call ct_client_free detached): the ended call's outcome, handed
+ * over; the call is freed. */
 static int take_result(ct_client *client, pending *call, uint8_t **response, size_t *response_size, ct_status *status) {
     unlink_call(client, call);
     int code = call->code;
@@ -925,6 +980,9 @@ int ct_stream_begin(ct_client *client, const char *method, const ct_metadata *me
 int ct_stream_send(ct_call *call, const uint8_t *message, size_t size, ct_status *status) {
     if (!call) return fail(status, CT_INVALID_ARGUMENT, "call is required");
     ct_client *client = call->client;
+    if (!client) {  /* detached by ct_client_free (or its result taken): it has ended */
+        return fail(status, call->code == CT_OK ? CT_ABORTED : call->code, "%s", call->message[0] ? call->message : "the call ended early");
+    }
     pthread_mutex_lock(&client->lock);
     call->deadline = now_ms() + client->timeout_ms;
     wait_call(client, call, 1);
@@ -952,6 +1010,7 @@ int ct_stream_send(ct_call *call, const uint8_t *message, size_t size, ct_status
 int ct_stream_finish(ct_call *call, uint8_t **response, size_t *response_size, ct_status *status) {
     if (!call || !response || !response_size) return fail(status, CT_INVALID_ARGUMENT, "call and response are required");
     ct_client *client = call->client;
+    if (!client) return take_result(NULL, call, response, response_size, status);  /* detached by ct_client_free: ended, unlinked */
     pthread_mutex_lock(&client->lock);
     if (!call->done) {
         Frame end;
@@ -979,14 +1038,19 @@ int ct_client_event_fd(ct_client *client) { return client ? client->event_fd : -
 
 int ct_call_result(ct_call *call, uint8_t **response, size_t *response_size, ct_status *status) {
     if (!call || !response || !response_size) return fail(status, CT_INVALID_ARGUMENT, "call and response are required");
-    ct_client *client = call->client;
-    pthread_mutex_lock(&client->lock);
-    if (!call->done && !client->connected) end_call(client, call, CT_UNAVAILABLE, "the connection closed");
-    if (!call->done) {
-        unlock(client);
-        return CT_PENDING;
+    ct_client *client = call->client;  /* NULL once taken, or detached by ct_client_free: ended, and the caller's alone */
+    if (client) {
+        pthread_mutex_lock(&client->lock);
+        if (!call->done && !client->connected) end_call(client, call, CT_UNAVAILABLE, "the connection closed");
+        if (!call->done) {
+            unlock(client);
+            return CT_PENDING;
+        }
+        unlink_call(client, call);
+        /* In no list of the client's now: what follows on this call (another result, its free,
+         * perhaps after ct_client_free) touches only the call. */
+        call->client = NULL;
     }
-    unlink_call(client, call);
     int code = call->code;
     *response = NULL;
     if (code == CT_OK) {
@@ -1000,25 +1064,27 @@ int ct_call_result(ct_call *call, uint8_t **response, size_t *response_size, ct_
     }
     call->code = CT_CANCELLED;  /* taken: a second result says so */
     snprintf(call->message, sizeof call->message, "the result was already taken");
-    unlock(client);
+    if (client) unlock(client);
     return code;
 }
 
 void ct_call_free(ct_call *call) {
     if (!call) return;
-    ct_client *client = call->client;
-    pthread_mutex_lock(&client->lock);
-    if (call->linked) {
-        if (!call->done && client->connected) {
-            Frame cancel;
-            calltrace__rpc__v1__frame__init(&cancel);
-            cancel.call_id = call->id;
-            cancel.cancel = 1;
-            if (enqueue(client, &cancel)) send_queued(client, 0);
+    ct_client *client = call->client;  /* NULL once taken, or after ct_client_free: nothing of the client's to touch */
+    if (client) {
+        pthread_mutex_lock(&client->lock);
+        if (call->linked) {
+            if (!call->done && client->connected) {
+                Frame cancel;
+                calltrace__rpc__v1__frame__init(&cancel);
+                cancel.call_id = call->id;
+                cancel.cancel = 1;
+                if (enqueue(client, &cancel)) send_queued(client, 0);
+            }
+            unlink_call(client, call);
         }
-        unlink_call(client, call);
+        unlock(client);
     }
-    unlock(client);
     free(call->response);
     sem_destroy(&call->ready);
     free(call);
@@ -1072,7 +1138,13 @@ int ct_start_call(ct_client *transcript, const ct_call_start *call, ct_call_star
     Calltrace__Transcript__V1__StartCallResponse *response = calltrace__transcript__v1__start_call_response__unpack(NULL, answer_size, answer);
     free(answer);
     if (!response) return fail(status, CT_INTERNAL, "the StartCall answer does not decode");
-    snprintf(started->org_id, sizeof started->org_id, "%s", response->org_id);
+    /* An id cut short would name another organisation (or none) in the upload and completion. */
+    const char *org_id = response->org_id ? response->org_id : "";
+    if (strlen(org_id) >= sizeof started->org_id) {
+        calltrace__transcript__v1__start_call_response__free_unpacked(response, NULL);
+        return fail(status, CT_INTERNAL, "the StartCall answer's org_id is longer than %d characters", CT_ORG_ID_MAX);
+    }
+    memcpy(started->org_id, org_id, strlen(org_id) + 1);
     started->record = response->record;
     started->notice = strdup(response->notice ? response->notice : "");
     calltrace__transcript__v1__start_call_response__free_unpacked(response, NULL);
@@ -1162,12 +1234,8 @@ int ct_upload_recording(ct_client *media, int fd, const ct_recording *recording,
         return fail(status, CT_INVALID_ARGUMENT, "client, fd, org_id, call_id and recording_id are required");
     }
     recording_id[0] = 0;
-    uint8_t digest[32];
-    if (recording->sha256) memcpy(digest, recording->sha256, 32);
-    else if (!file_sha256(fd, digest)) return fail(status, CT_INVALID_ARGUMENT, "the file cannot be read to compute its SHA-256 (is fd seekable?)");
-
+    uint8_t digest[32] = {0};
     Calltrace__Media__V1__RecordingHeader header;
-
     calltrace__media__v1__recording_header__init(&header);
     header.org_id = (char *)recording->org_id;
     header.call_id = (char *)recording->call_id;
@@ -1181,9 +1249,24 @@ int ct_upload_recording(ct_client *media, int fd, const ct_recording *recording,
     calltrace__media__v1__upload_recording_request__init(&part);
     part.part_case = CALLTRACE__MEDIA__V1__UPLOAD_RECORDING_REQUEST__PART_HEADER;
     part.header = &header;
-
+    /* The header carries the caller's strings (a SIP Call-ID passed through may be any length):
+     * one that cannot travel in a frame is refused here, before the file is read or a connection
+     * made. Its size does not depend on the digest's bytes, filled in below. */
     size_t header_size = calltrace__media__v1__upload_recording_request__get_packed_size(&part);
-    uint8_t *buffer = malloc(CT_UPLOAD_PIECE + 64), *piece = malloc(CT_UPLOAD_PIECE);
+    if (header_size > CT_MAX_FRAME) {
+        return fail(status, CT_INVALID_ARGUMENT, "org_id and call_id make a recording header of %zu bytes, over the %u-byte frame limit",
+                    header_size, CT_MAX_FRAME);
+    }
+    if (recording->sha256) memcpy(digest, recording->sha256, 32);
+    else if (!file_sha256(fd, digest)) return fail(status, CT_INVALID_ARGUMENT, "the file cannot be read to compute its SHA-256 (is fd seekable?)");
+
+    /* One buffer packs the header, then each piece: as large as the larger of the two. */
+    Calltrace__Media__V1__UploadRecordingRequest chunk;
+    calltrace__media__v1__upload_recording_request__init(&chunk);
+    chunk.part_case = CALLTRACE__MEDIA__V1__UPLOAD_RECORDING_REQUEST__PART_CHUNK;
+    chunk.chunk.len = CT_UPLOAD_PIECE;
+    size_t piece_size = calltrace__media__v1__upload_recording_request__get_packed_size(&chunk);
+    uint8_t *buffer = malloc(header_size > piece_size ? header_size : piece_size), *piece = malloc(CT_UPLOAD_PIECE);
     if (!buffer || !piece) {
         free(buffer);
         free(piece);
@@ -1203,9 +1286,6 @@ int ct_upload_recording(ct_client *media, int fd, const ct_recording *recording,
             break;
         }
         if (n == 0) break;
-        Calltrace__Media__V1__UploadRecordingRequest chunk;
-        calltrace__media__v1__upload_recording_request__init(&chunk);
-        chunk.part_case = CALLTRACE__MEDIA__V1__UPLOAD_RECORDING_REQUEST__PART_CHUNK;
         chunk.chunk.data = piece;
         chunk.chunk.len = (size_t)n;
         size_t size = calltrace__media__v1__upload_recording_request__get_packed_size(&chunk);
@@ -1225,7 +1305,13 @@ int ct_upload_recording(ct_client *media, int fd, const ct_recording *recording,
         if (response) calltrace__media__v1__upload_recording_response__free_unpacked(response, NULL);
         return fail(status, CT_INTERNAL, "the upload answer does not decode");
     }
-    snprintf(recording_id, 64, "%s", response->recording->recording_id);
+    /* Stored, but an id cut short would point the call record at no recording. */
+    const char *id = response->recording->recording_id ? response->recording->recording_id : "";
+    if (strlen(id) >= 64) {
+        calltrace__media__v1__upload_recording_response__free_unpacked(response, NULL);
+        return fail(status, CT_INTERNAL, "media's recording id is longer than 63 characters");
+    }
+    memcpy(recording_id, id, strlen(id) + 1);
     calltrace__media__v1__upload_recording_response__free_unpacked(response, NULL);
     return succeed(status);
 }

@@ -3,9 +3,12 @@
  *
  * One client, one connection to media, many calls at once: eight threads making health calls
  * while four more upload FILE, each for a call of its own; then sixteen health calls begun with
- * the non-blocking API and collected through the client's event descriptor. Prints `key=value`
- * lines (a `recording=` line per upload); exits 0 when every call succeeded. Run by the test
- * suite under AddressSanitizer, UndefinedBehaviorSanitizer and ThreadSanitizer.
+ * the non-blocking API and collected through the client's event descriptor; then an upload whose
+ * call id is 2 MiB (a SIP Call-ID passed through unchecked), which media must refuse as
+ * INVALID_ARGUMENT naming call_id, after which the connection still serves.
+ * Prints `key=value` lines (a `recording=` line per upload); exits 0 when every call went as
+ * said. Run by the test suite under AddressSanitizer, UndefinedBehaviorSanitizer and
+ * ThreadSanitizer.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
@@ -126,6 +129,35 @@ int main(int argc, char **argv) {
         }
     }
     printf("nonblocking=%d\nleft=%d\n", failures == 0 && left == 0, left);
+
+    /* A call id far beyond media's 128 characters, yet within a frame: packed whole, refused by media. */
+    size_t long_size = 2u << 20;
+    char *long_id = malloc(long_size + 1);
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    int code = CT_RESOURCE_EXHAUSTED;
+    char recording_id[64] = "";
+    if (long_id && fd >= 0) {
+        memset(long_id, 'c', long_size);
+        long_id[long_size] = 0;
+        ct_recording recording = {0};
+        recording.org_id = org;
+        recording.call_id = long_id;
+        recording.format = CT_WAV_PCM16;
+        recording.sample_rate_hz = 8000;
+        recording.channels = 1;
+        code = ct_upload_recording(client, fd, &recording, recording_id, &status);
+    }
+    free(long_id);
+    if (fd >= 0) close(fd);
+    printf("long_call_id=%s\n", ct_code_name(code));
+    int refused = code == CT_INVALID_ARGUMENT && strstr(status.message, "call_id") != NULL && recording_id[0] == 0;
+    if (!refused) failed("2 MiB call id", &status);
+    int serving = 0;
+    if (ct_health(client, NULL, &serving, &status) != CT_OK || !serving) {
+        failed("health after the 2 MiB call id", &status);
+        refused = 0;
+    }
+    printf("long_call_id_refused=%d\n", refused);
     ct_client_free(client);
     return failures == 0 && left == 0 ? 0 : 1;
 }

@@ -12,6 +12,8 @@
  *              quick calls: the socket fills, frames queue behind the thread writing, and the
  *              unsent end of a write goes out before them. The server's byte count and
  *              checksum of each upload must match what was sent, and every answer its call.
+ *   detached   a non-blocking call and a client stream still running when the client is freed
+ *              end CANCELLED; their results are taken and they are freed after it.
  * Prints `key=value` lines; exits 0 when all hold. Run by the suite under ASan+UBSan and TSan.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -219,5 +221,36 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 4; i++) pthread_join(threads[i], NULL);
     ct_client_free(client);
     printf("writers=%d\n", failures == 0);
+
+    /* detached: calls outlive their client, then are freed (before the fix, a use after free). */
+    client = ct_client_new(&config, &status);
+    if (!client) {
+        fprintf(stderr, "client: %s\n", status.message);
+        return 1;
+    }
+    ct_call *slow_call = NULL, *stream = NULL;
+    code = ct_call_begin(client, "/calltrace.testing.v1.EchoService/Echo", NULL, 0, request, echo_request(request, "outlives", 20000), &slow_call,
+                         &status);
+    if (code != CT_OK) failed("detached begin", code, status.message);
+    uint8_t chunk[8] = {1, 2, 3, 4, 5, 6, 7, 8}, packed[32];
+    Calltrace__Testing__V1__UploadRequest piece;
+    calltrace__testing__v1__upload_request__init(&piece);
+    piece.chunk.data = chunk;
+    piece.chunk.len = sizeof chunk;
+    size = calltrace__testing__v1__upload_request__pack(&piece, packed);
+    code = ct_stream_begin(client, "/calltrace.testing.v1.EchoService/Upload", NULL, 0, packed, size, &stream, &status);
+    if (code != CT_OK) failed("detached stream", code, status.message);
+    ct_client_free(client);
+    client = NULL;
+    response = NULL;
+    code = slow_call ? ct_call_result(slow_call, &response, &size, &status) : CT_CANCELLED;
+    if (code != CT_CANCELLED) failed("detached result", code, status.message);
+    free(response);
+    response = NULL;
+    code = stream ? ct_stream_finish(stream, &response, &size, &status) : CT_CANCELLED;  /* frees it */
+    if (code != CT_CANCELLED) failed("detached stream finish", code, status.message);
+    free(response);
+    ct_call_free(slow_call);
+    printf("detached=%d\n", failures == 0);
     return failures == 0 ? 0 : 1;
 }
