@@ -10,10 +10,8 @@ demo=var/demo
 rm -rf "$demo"
 mkdir -p "$demo/keys" "$demo/mail"
 chmod 700 "$demo" "$demo/keys" "$demo/mail"
-echo "building the services, the CLI and the C gateway client..."
-swift build --product calltrace-identity --product calltrace-media --product calltrace-transcript \
-  --product calltrace-compliance --product calltrace >/dev/null 2>&1 || swift build >/dev/null
-bin=$(swift build --show-bin-path)
+source scripts/build-products.sh
+echo "building the C gateway client..."
 make -s -C clients/c BUILD="$PWD/$demo/c" >/dev/null
 gateway="$demo/c/calltrace-gateway-example"
 pki="$demo/pki"
@@ -44,9 +42,14 @@ for s in identity media transcript compliance; do
     --database "$demo/$s.sqlite" --listen "127.0.0.1:${port[$s]}" "${extra[@]}" <"$demo/lifeline" >>"$demo/$s.log" 2>&1 &
   pids+=($!)
 done
+deadline=$((SECONDS + 60))
 for s in identity media transcript compliance; do
-  for _ in $(seq 1 100); do
-    if "$bin/calltrace" health --pki "$pki" --as operator-admin --service "$s" >/dev/null 2>&1; then break; fi
+  until "$bin/calltrace" health --pki "$pki" --as operator-admin --service "$s" >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "error: calltrace-$s did not start; the end of its log, $demo/$s.log:" >&2
+      tail -n 15 "$demo/$s.log" | sed 's/^/  /' >&2
+      exit 1
+    fi
     sleep 0.2
   done
 done

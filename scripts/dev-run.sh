@@ -4,9 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-swift build --product calltrace-identity --product calltrace-media --product calltrace-transcript \
-  --product calltrace-compliance --product calltrace >/dev/null 2>&1 || swift build
-bin=$(swift build --show-bin-path)
+source scripts/build-products.sh
 dev=var/dev
 mkdir -p "$dev/keys" "$dev/mail"
 chmod 700 "$dev" "$dev/keys" "$dev/mail"
@@ -17,13 +15,13 @@ fi
 
 declare -A port=([identity]=7101 [media]=7102 [transcript]=7103 [compliance]=7104)
 pids=()
-stop() {
+stop() {  # stop [STATUS]
   echo
   echo "stopping (SIGTERM: drain, close databases)..."
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   echo "stopped"
-  exit 0
+  exit "${1:-0}"
 }
 trap stop INT TERM
 
@@ -48,11 +46,23 @@ for s in identity media transcript compliance; do
   pids+=($!)
 done
 
-for _ in $(seq 1 100); do
-  if "$bin/calltrace" health --all --pki "$dev/pki" >/dev/null 2>&1; then break; fi
-  sleep 0.2
+# Each service in turn, until 60 s after the start: a service that exits, or does not answer
+# SERVING by then, is named with the end of its log, and the others are stopped.
+names=(identity media transcript compliance)
+deadline=$((SECONDS + 60))
+for i in 0 1 2 3; do
+  s=${names[$i]}
+  while true; do
+    if "$bin/calltrace" health --pki "$dev/pki" --service "$s" >/dev/null 2>&1; then break; fi
+    if ! kill -0 "${pids[$i]}" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+      echo "error: calltrace-$s did not start; the end of its log, $dev/$s.log:" >&2
+      tail -n 15 "$dev/$s.log" | sed 's/^/  /' >&2
+      stop 1
+    fi
+    sleep 0.2
+  done
 done
-"$bin/calltrace" health --all --pki "$dev/pki" || { echo "a service did not start; see $dev/*.log"; stop; }
+"$bin/calltrace" health --all --pki "$dev/pki"
 echo
 for s in identity media transcript compliance; do
   echo "  $s  listening on 127.0.0.1:${port[$s]}  database $dev/$s.sqlite  log $dev/$s.log"

@@ -1,0 +1,30 @@
+# Sourced by `make run` and `make demo`: builds the four services and the CLI, one product at a
+# time (`swift build` given several --product flags builds only the last), with the suite's
+# flags (`make print-test-build-flags`), so after `make test` there is nothing left to build.
+# Shows SwiftPM's progress on one line (on a terminal); on a failure, SwiftPM's whole output.
+# Sets `bin`.
+build_flags=(-c release -Xswiftc -enable-testing)
+build_log=$(mktemp)
+progress() {  # progress PRODUCT: SwiftPM's "[n/m] Compiling ..." lines, each over the last
+  local line
+  while IFS= read -r line; do
+    if [ -t 1 ] && [ "${line:0:1}" = "[" ]; then printf '\r\033[K  %s %.100s' "$1" "$line"; fi
+  done
+  if [ -t 1 ]; then printf '\r\033[K'; fi
+}
+echo "building the services and the CLI (the first build takes several minutes)..."
+for product in calltrace-identity calltrace-media calltrace-transcript calltrace-compliance calltrace; do
+  set +e
+  swift build "${build_flags[@]}" --product "$product" 2>&1 | tee "$build_log" | progress "$product"
+  status=${PIPESTATUS[0]}
+  set -e
+  if [ "$status" -ne 0 ]; then
+    cat "$build_log" >&2
+    rm -f "$build_log"
+    echo "error: building $product failed (SwiftPM's output above)" >&2
+    exit 1
+  fi
+  echo "  built $product"
+done
+rm -f "$build_log"
+bin=$(swift build "${build_flags[@]}" --show-bin-path)

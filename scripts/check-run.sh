@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# What `.ci/run` checks of `make run` on its fresh clone: it builds and starts the four services,
+# each answers SERVING, and Ctrl-C (SIGINT to its process group, as a terminal sends it) drains
+# and stops them all, leaving no service running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+# Job control on: make runs in a process group of its own and, unlike a background job of a
+# script without it, does not ignore SIGINT (as under a terminal).
+set -m
+make --no-print-directory run >"$out" 2>&1 &
+leader=$!
+set +m
+# Waits for make run's own word that all four serve (it prints it after checking each), for at
+# most 20 minutes: the first build of a fresh clone is most of that.
+deadline=$((SECONDS + 1200))
+until grep -q "Ctrl-C stops all four" "$out"; do
+  if ! kill -0 "$leader" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
+    cat "$out"; echo "error: make run did not bring the four services up" >&2; exit 1
+  fi
+  sleep 1
+done
+grep -E "^(identity|media|transcript|compliance) " "$out"
+[ "$(grep -cE "^(identity|media|transcript|compliance) .* SERVING " "$out")" = 4 ] || { cat "$out"; echo "error: not all four SERVING" >&2; exit 1; }
+kill -INT -- "-$leader"
+status=0
+wait "$leader" || status=$?
+tail -n 3 "$out"
+# 130: make itself ends by the SIGINT it was sent, as under a terminal; the script's "stopped"
+# says the services drained.
+if { [ "$status" -ne 0 ] && [ "$status" -ne 130 ]; } || ! grep -q "^stopped$" "$out"; then echo "error: make run did not stop cleanly after Ctrl-C (exit $status)" >&2; exit 1; fi
+if pgrep -f "calltrace-(identity|media|transcript|compliance) serve" >/dev/null; then echo "error: a service is still running after Ctrl-C" >&2; exit 1; fi
+echo "make run: four services SERVING, Ctrl-C drained and stopped them"
