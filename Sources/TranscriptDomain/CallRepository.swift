@@ -128,6 +128,8 @@ protocol CallTransaction {
     /// The current (open-ended) assignment of `number`, if any.
     func currentAssignment(of number: String) throws -> TrackingAssignment?
     func endAssignment(_ id: String, at time: Int64) throws
+    /// When the last tenure of `number` by an organisation other than `org` ended, if there was one.
+    func lastTenureEnd(of number: String, otherThan org: String) throws -> Int64?
     func assignments(org: String, includeHistory: Bool) throws -> [TrackingAssignment]
 
     // Calls

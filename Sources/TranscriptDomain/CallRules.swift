@@ -45,8 +45,14 @@ struct CallRules: Sendable {
         }
         let now = clock.nowUnixMs
         let from = request.effectiveFromUnixMs == 0 ? now : request.effectiveFromUnixMs
+        // Calls are routed by the assignment in force when they started: one that began in the
+        // past would take calls another firm received (and let this one read their callers).
+        guard from >= now else { throw DomainError.invalid("effective_from cannot be in the past (0: from now)") }
         try keys.createKeys(for: org)
         return try await repository.write { [outbox] tx in
+            if let ended = try tx.lastTenureEnd(of: number, otherThan: org), from < ended {
+                throw DomainError.wrongState("tracking number \(number) was another organisation's until a later time; effective_from must be after it")
+            }
             if let current = try tx.currentAssignment(of: number) {
                 guard current.org == org else {
                     throw DomainError.alreadyExists("tracking number \(number) belongs to another organisation until it releases it")

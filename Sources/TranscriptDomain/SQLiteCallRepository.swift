@@ -145,6 +145,11 @@ struct SQLiteCallRepository: CallRepository {
                                  number).first.flatMap(Self.assignment)
         }
 
+        func lastTenureEnd(of number: String, otherThan org: String) throws -> Int64? {
+            try connection.query("SELECT MAX(effective_until_unix_ms) AS ended FROM tracking_numbers WHERE number = ? AND org_id <> ?",
+                                 number, org).first?.int("ended")
+        }
+
         func endAssignment(_ id: String, at time: Int64) throws {
             try connection.execute("UPDATE tracking_numbers SET effective_until_unix_ms = ? WHERE id = ?", time, id)
         }

@@ -52,6 +52,33 @@ struct CallRecordTests {
         #expect(await code { try await deployment.start("call-x", tracking: "0118 496 0999", caller: "07700 900123") } == .notFound)
     }
 
+    @Test("A back-dated assignment cannot route another firm's calls: effective_from in the past, or inside another firm's tenure, is refused")
+    func backDatedAssignments() async throws {
+        let deployment = try await TranscriptDeployment()
+        defer { Task { await deployment.stop() } }
+        let (firmA, adminA) = try await deployment.organisation()
+        let (firmB, adminB) = try await deployment.organisation("Jones LLP")
+        let clock = deployment.transcript.clock
+        func assign(_ org: String, _ admin: String, from: Int64) async -> StatusCode? {
+            await code {
+                _ = try await deployment.numbers().assignTrackingNumber(.with {
+                    $0.orgID = org; $0.number = "01184960000"; $0.source = "Website"; $0.channel = .organic; $0.effectiveFromUnixMs = from
+                }, options: try bearer(admin))
+            }
+        }
+        // Firm B held the number for an hour and released it; a call it received then arrives late.
+        let tenureStart = clock.nowUnixMs
+        try await deployment.assign("01184960000", org: firmB, admin: adminB)
+        clock.advance(by: .seconds(3600))
+        _ = try await deployment.numbers().releaseTrackingNumber(.with { $0.orgID = firmB; $0.number = "01184960000" }, options: try bearer(adminB))
+        clock.advance(by: .seconds(60))
+        #expect(await assign(firmA, adminA, from: tenureStart + 60_000) == .invalidArgument, "back into firm B's tenure")
+        #expect(await assign(firmA, adminA, from: clock.nowUnixMs - 1) == .invalidArgument, "a millisecond in the past")
+        #expect(await assign(firmA, adminA, from: 0) == .ok, "from now")
+        let late = try await deployment.start("call-late", tracking: "01184960000", caller: "07700 900123", at: tenureStart + 120_000)
+        #expect(late.orgID == firmB, "the late call is still routed to the firm that held the number then")
+    }
+
     @Test("Calls complete, outcomes are marked, an analyst sees the caller masked, and StartCall is idempotent")
     func callLifecycle() async throws {
         let deployment = try await TranscriptDeployment()
