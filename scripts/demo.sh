@@ -168,7 +168,9 @@ done
 ct compliance bundles download "$export_bundle" --org "$org" --out "$demo/export.tar" --token "$admin" | show
 ct compliance offboarding confirm --org "$org" --id "$(echo "$offboarding" | field offboardingId)" --confirm-org "$org" \
   --certificate-out "$demo/certificate.txt" --token "$admin" | show
-ct compliance offboarding signing-key --as operator-admin | awk '{print $1}' > "$demo/signing.pub"
+# The CLI pins the deployment's signing key on first use; the demo's deployment is new each run.
+export CALLTRACE_SIGNING_KEY="$demo/pinned-signing-key.pub"
+ct compliance offboarding signing-key --as operator-admin | awk 'NR == 1 {print $1}' > "$demo/signing.pub"
 "$bin/calltrace" verify-certificate "$demo/certificate.txt" --public-key "$demo/signing.pub" | show
 echo "   the chain verified above ended at $head; the certificate records where it ended when it was deleted:"
 grep -E '"audit_(chain_head|events_purged)"' "$demo/certificate.txt" | show

@@ -119,6 +119,9 @@ struct OffboardingRow: Sendable {
     var transcript: (calls: Int, trackingNumbers: Int, suppressions: Int, at: Int64) = (0, 0, 0, 0)
     var compliance: (auditEvents: Int, head: String, at: Int64) = (0, "", 0)
     var identityAt: Int64 = 0
+    /// The export the organisation confirmed it holds, recorded at confirmation (the bundle's
+    /// row and file are purged before the certificate is signed).
+    var export: (sha256: String, bytes: UInt64) = ("", 0)
     var completedAt: Int64 = 0
     var certificate = ""
     var jobID = ""
@@ -246,6 +249,12 @@ struct SQLiteComplianceRepository: ComplianceRepository {
             details BLOB NOT NULL
         );
         CREATE INDEX subject_requests_by_org ON subject_requests (org_id, closed_at_unix_ms);
+        """
+
+    /// The export an offboarding's certificate names, kept on the offboarding itself.
+    static let offboardingExportSchema = """
+        ALTER TABLE offboardings ADD COLUMN export_sha256 TEXT NOT NULL DEFAULT '';
+        ALTER TABLE offboardings ADD COLUMN export_bytes INTEGER NOT NULL DEFAULT 0;
         """
 
     static let documentsSchema = """
@@ -569,11 +578,11 @@ struct SQLiteComplianceRepository: ComplianceRepository {
                 UPDATE offboardings SET export_bundle_id = ?, confirmed_by = ?, confirmed_at_unix_ms = ?, media_recordings = ?, media_share_links = ?, media_at_unix_ms = ?,
                     transcript_calls = ?, transcript_tracking_numbers = ?, transcript_suppressions = ?, transcript_at_unix_ms = ?,
                     compliance_audit_events = ?, compliance_audit_head = ?, compliance_at_unix_ms = ?, identity_at_unix_ms = ?,
-                    completed_at_unix_ms = ?, certificate = ?, job_id = ?
+                    completed_at_unix_ms = ?, certificate = ?, job_id = ?, export_sha256 = ?, export_bytes = ?
                 WHERE id = ?
                 """, o.exportBundleID, o.confirmedBy, o.confirmedAt, Int64(o.media.recordings), Int64(o.media.shareLinks), o.media.at, Int64(o.transcript.calls),
                 Int64(o.transcript.trackingNumbers), Int64(o.transcript.suppressions), o.transcript.at, Int64(o.compliance.auditEvents),
-                o.compliance.head, o.compliance.at, o.identityAt, o.completedAt, o.certificate, o.jobID, o.id)
+                o.compliance.head, o.compliance.at, o.identityAt, o.completedAt, o.certificate, o.jobID, o.export.sha256, Int64(o.export.bytes), o.id)
         }
 
         func offboarding(org: String) throws -> OffboardingRow? {
@@ -588,6 +597,7 @@ struct SQLiteComplianceRepository: ComplianceRepository {
                                 Int(row.int("transcript_suppressions") ?? 0), row.int("transcript_at_unix_ms") ?? 0)
                 o.compliance = (Int(row.int("compliance_audit_events") ?? 0), row.text("compliance_audit_head") ?? "", row.int("compliance_at_unix_ms") ?? 0)
                 o.identityAt = row.int("identity_at_unix_ms") ?? 0
+                o.export = (row.text("export_sha256") ?? "", UInt64(row.int("export_bytes") ?? 0))
                 o.completedAt = row.int("completed_at_unix_ms") ?? 0
                 o.certificate = row.text("certificate") ?? ""
                 o.jobID = row.text("job_id") ?? ""

@@ -65,9 +65,10 @@ struct OffboardingRules: Sendable {
         let row = try await repository.write { [jobs, outbox] tx -> OffboardingRow in
             guard var row = try tx.offboarding(org: org), row.id == id else { throw DomainError.notFound("offboarding \(id.prefix(64)) not found") }
             guard row.confirmedAt == 0 else { return row }
-            guard try tx.bundle(row.exportBundleID)?.state == .ready else {
+            guard let bundle = try tx.bundle(row.exportBundleID), bundle.state == .ready else {
                 throw DomainError.wrongState("the export bundle \(row.exportBundleID) is not ready; fetch it before confirming")
             }
+            row.export = (bundle.sha256, bundle.sizeBytes)
             row.confirmedBy = actor
             row.confirmedAt = now
             row.jobID = try jobs.enqueue(kind: Self.purgeKind, idempotencyKey: "offboarding:\(row.id)", payload: Data(org.utf8),
@@ -120,8 +121,7 @@ struct OffboardingRules: Sendable {
         }
         if row.certificate.isEmpty {
             row.completedAt = clock.nowUnixMs
-            let bundle = try await repository.read { [row] tx in try tx.bundle(row.exportBundleID) }
-            row.certificate = try DeletionCertificate.sign(row, exportSHA256: bundle?.sha256 ?? "", exportBytes: bundle?.sizeBytes ?? 0, with: signer)
+            row.certificate = try DeletionCertificate.sign(row, with: signer)
             let finished = row
             return try await repository.write { tx in
                 // Whoever finishes first (this call or the job) writes the certificate; the other reads it.
@@ -170,13 +170,13 @@ public enum DeletionCertificate {
         return String(digest.finish().hexString.prefix(16))
     }
 
-    static func sign(_ row: OffboardingRow, exportSHA256: String, exportBytes: UInt64, with signer: Ed25519Signer) throws -> String {
+    static func sign(_ row: OffboardingRow, with signer: Ed25519Signer) throws -> String {
         let document: [String: Any] = [
             "certificate_id": row.id, "organisation": row.org,
             "started": ["at": iso(row.startedAt), "by": row.startedBy],
             "confirmed": ["at": iso(row.confirmedAt), "by": row.confirmedBy],
             "completed_at": iso(row.completedAt),
-            "export": ["bundle_id": row.exportBundleID, "sha256": exportSHA256, "bytes": exportBytes],
+            "export": ["bundle_id": row.exportBundleID, "sha256": row.export.sha256, "bytes": row.export.bytes],
             "services": [
                 "media": ["recordings_purged": row.media.recordings, "share_links_purged": row.media.shareLinks, "at": iso(row.media.at),
                           "keys": "organisation key shredded"],
@@ -202,9 +202,10 @@ public enum DeletionCertificate {
         public let organisation: String
     }
 
-    /// Checks the signature over every byte before it, with the key the certificate names, and
-    /// (when given) that this key is `pinned`.
-    public static func verify(_ text: String, pinned: Data? = nil) -> Verdict {
+    /// Checks that the certificate was signed by `pinned`, the deployment's key as the verifier
+    /// holds it, over every byte before the signature. The key a certificate names is never
+    /// trusted on its own word: anyone can sign a forgery with a fresh key and name that.
+    public static func verify(_ text: String, pinned: Data) -> Verdict {
         func invalid(_ reason: String, key: String = "", org: String = "") -> Verdict { Verdict(valid: false, reason: reason, keyID: key, organisation: org) }
         guard text.hasPrefix(title), let split = text.range(of: begin) else { return invalid("not a CallTrace deletion certificate") }
         let body = String(text[..<split.lowerBound])
@@ -221,14 +222,13 @@ public enum DeletionCertificate {
         let org = json["organisation"] as? String ?? ""
         let id = keyID(publicKey)
         guard String(parts[1]) == id, signing["key_id"] as? String == id else { return invalid("the key id does not match the key", key: id, org: org) }
-        if let pinned, pinned != publicKey {
+        if pinned != publicKey {
             return invalid("signed by key \(id), not by the pinned key \(keyID(pinned))", key: id, org: org)
         }
         guard Ed25519Signer.verify(signature, of: Data(body.utf8), publicKey: publicKey) else {
             return invalid("the signature does not match: the certificate was altered", key: id, org: org)
         }
-        return Verdict(valid: true, reason: pinned == nil ? "signature valid (key \(id), named by the certificate: pin it with --public-key)"
-                                                        : "signature valid (key \(id), pinned)", keyID: id, organisation: org)
+        return Verdict(valid: true, reason: "signature valid (key \(id), pinned)", keyID: id, organisation: org)
     }
 }
 

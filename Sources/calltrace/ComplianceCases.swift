@@ -565,8 +565,45 @@ struct OffboardingCommand: AsyncParsableCommand {
             let response = try await options.run { client in
                 try await Calltrace_Compliance_V1_OffboardingServiceClient(client).getSigningKey(.init(), options: try options.callOptions)
             }
-            try options.print(response) { "\(response.publicKey)  (key id \(response.keyID))" }
+            let stored = try PinnedSigningKey.remember(response.publicKey)
+            try options.print(response) { "\(response.publicKey)  (key id \(response.keyID))\n\(stored)" }
         }
+    }
+}
+
+/// The deployment's certificate-signing key as this machine first saw it (trust on first use):
+/// `offboarding signing-key` stores it, `verify-certificate` checks against it when no
+/// `--public-key` is given. A later fetch of a different key is refused, never stored over it.
+enum PinnedSigningKey {
+    /// `$CALLTRACE_SIGNING_KEY`, else `$XDG_CONFIG_HOME/calltrace/signing-key.pub` (default `~/.config`).
+    static var path: String {
+        let environment = ProcessInfo.processInfo.environment
+        if let path = environment["CALLTRACE_SIGNING_KEY"], !path.isEmpty { return path }
+        let config = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? (NSHomeDirectory() + "/.config")
+        return config + "/calltrace/signing-key.pub"
+    }
+
+    static func stored() -> String? {
+        FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
+    }
+
+    /// Stores `key` if nothing is stored yet; says where, or throws when another key is stored.
+    static func remember(_ key: String) throws -> String {
+        if let stored = stored() {
+            guard stored == key else {
+                throw ValidationError("""
+                    the deployment's signing key differs from the one pinned in \(path) on first use: certificates signed by \
+                    the new key will not verify. If the operator rotated the key, check the new one with them, then remove \(path) and fetch it again
+                    """)
+            }
+            return "pinned in \(path)"
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        guard FileManager.default.createFile(atPath: path, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o644]) else {
+            throw ValidationError("cannot write \(path)")
+        }
+        return "pinned in \(path) (first use): verify-certificate checks against it"
     }
 }
 
@@ -574,17 +611,20 @@ struct VerifyCertificate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify-certificate", abstract: "Check a deletion certificate's Ed25519 signature, offline. Exit 0 valid, 1 not.")
     @Argument(help: "The certificate file.") var file: String
-    @Option(name: .customLong("public-key"), help: "The signing key to require: base64, or a file holding it (from `offboarding signing-key`).")
+    @Option(name: .customLong("public-key"), help: "The signing key to require: base64, or a file holding it (default: the key `offboarding signing-key` pinned on first use).")
     var publicKey: String?
 
     func run() throws {
         guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("\(file) cannot be read") }
-        var pinned: Data?
-        if let publicKey {
-            let text = (FileManager.default.contents(atPath: publicKey).map { String(decoding: $0, as: UTF8.self) } ?? publicKey)
-                .split(separator: " ").first.map(String.init)?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-            guard let key = Data(base64Encoded: text), key.count == 32 else { throw ValidationError("--public-key is not a base64 Ed25519 public key") }
-            pinned = key
+        let given = publicKey.map { FileManager.default.contents(atPath: $0).map { String(decoding: $0, as: UTF8.self) } ?? $0 }
+        guard let text = given ?? PinnedSigningKey.stored() else {
+            print("INVALID: no pinned signing key: give --public-key (from the operator, or `calltrace offboarding signing-key`, "
+                  + "which also pins it in \(PinnedSigningKey.path))")
+            throw ExitCode(1)
+        }
+        let first = text.split(whereSeparator: { $0 == " " || $0.isNewline }).first.map(String.init) ?? ""
+        guard let pinned = Data(base64Encoded: first), pinned.count == 32 else {
+            throw ValidationError("\(publicKey == nil ? PinnedSigningKey.path : "--public-key") does not hold a base64 Ed25519 public key")
         }
         let verdict = DeletionCertificate.verify(String(decoding: data, as: UTF8.self), pinned: pinned)
         if verdict.valid {

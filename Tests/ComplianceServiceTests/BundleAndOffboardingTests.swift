@@ -1,10 +1,10 @@
 import CallTraceAPI
-import CallTraceKeys
+@testable import CallTraceKeys
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
 import CallTraceTestSupport
-import ComplianceDomain
+@testable import ComplianceDomain
 import Foundation
 import Testing
 
@@ -212,6 +212,19 @@ struct BundleAndOffboardingTests {
             bytes[position] = original
         }
         #expect(!DeletionCertificate.verify(certificate, pinned: Data(repeating: 7, count: 32)).valid, "another key is refused when pinned")
+        // It binds the export the firm holds: the archive's digest and size, not an empty bundle's.
+        let digest = sha256(archive).map { String(format: "%02x", $0) }.joined()
+        #expect(certificate.contains("\"sha256\" : \"\(digest)\"") && certificate.contains("\"bytes\" : \(archive.count)"), "\(certificate)")
+        // A forgery signed with a fresh key that names itself never verifies against the deployment's key.
+        let forger = try Ed25519Signer(seed: try SecretKey.random())
+        let body = String(certificate[..<certificate.range(of: DeletionCertificate.begin)!.lowerBound])
+            .replacingOccurrences(of: key.publicKey.replacingOccurrences(of: "/", with: "\\/"), with: forger.publicKey.base64EncodedString())  // as JSON escapes it
+            .replacingOccurrences(of: key.keyID, with: DeletionCertificate.keyID(forger.publicKey))
+            .replacingOccurrences(of: "\"recordings_purged\" : 2", with: "\"recordings_purged\" : 3")
+        let forged = body + DeletionCertificate.begin + "ed25519 \(DeletionCertificate.keyID(forger.publicKey)) "
+            + (try forger.sign(Data(body.utf8))).base64EncodedString() + "\n" + DeletionCertificate.end
+        #expect(DeletionCertificate.verify(forged, pinned: forger.publicKey).valid, "the forgery is well made")
+        #expect(!DeletionCertificate.verify(forged, pinned: pinned).valid, "and refused against the pinned key")
 
         // Afterwards an operator (no grant: the organisation is gone) fetches the record for the firm.
         let record = try await Offboardings(try deployment.compliance.client(identity: TemporaryPKI.identity("operator", "ops")))

@@ -134,11 +134,21 @@ struct ComplianceCLITests {
         let certificate = folder + "/certificate.txt"
         let confirmed = try await cli(["offboarding", "confirm", "--id", offID, "--confirm-org", org, "--certificate-out", certificate])
         #expect(confirmed.status == 0 && confirmed.stdout.contains("completed"), "\(confirmed.stdout) \(confirmed.stderr)")
-        let key = try await run(calltrace, ["offboarding", "signing-key"] + target, environment: environment)
+        // Nothing pinned yet: no verdict but INVALID, whatever key the certificate names.
+        var pinning = ProcessInfo.processInfo.environment
+        pinning["CALLTRACE_SIGNING_KEY"] = folder + "/pinned/signing-key.pub"
+        let unpinned = try await run(calltrace, ["verify-certificate", certificate], environment: pinning)
+        #expect(unpinned.status == 1 && unpinned.stdout.contains("no pinned signing key"), "\(unpinned.stdout) \(unpinned.stderr)")
+        let key = try await run(calltrace, ["offboarding", "signing-key"] + target, environment: environment.merging(pinning) { $1 })
+        #expect(key.stdout.contains("pinned in \(folder)/pinned/signing-key.pub (first use)"), "\(key.stdout) \(key.stderr)")
+        let pinnedValid = try await run(calltrace, ["verify-certificate", certificate], environment: pinning)
+        #expect(pinnedValid.status == 0 && pinnedValid.stdout.contains("VALID"), "\(pinnedValid.stdout) \(pinnedValid.stderr)")
         let keyFile = folder + "/signing.pub"
         try Data(key.stdout.utf8).write(to: URL(fileURLWithPath: keyFile))
         let valid = try await run(calltrace, ["verify-certificate", certificate, "--public-key", keyFile])
         #expect(valid.status == 0 && valid.stdout.contains("VALID: deletion certificate of organisation \(org)"), "\(valid.stdout) \(valid.stderr)")
+        let other = try await run(calltrace, ["verify-certificate", certificate, "--public-key", Data(repeating: 9, count: 32).base64EncodedString()])
+        #expect(other.status == 1 && other.stdout.contains("not by the pinned key"), "\(other.stdout)")
         var altered = try Data(contentsOf: URL(fileURLWithPath: certificate))
         altered[altered.count / 2] ^= 0x01
         try altered.write(to: URL(fileURLWithPath: certificate))
