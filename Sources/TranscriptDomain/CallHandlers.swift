@@ -110,15 +110,16 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         default: .source
         }
         let report = try await rules.attribution(org: request.orgID, from: request.fromUnixMs, before: request.beforeUnixMs, by: grouping)
-        func row(_ line: AttributionReport.Line) -> Calltrace_Transcript_V1_AttributionRow {
+        func row(_ line: AttributionReport.Line, total: Bool = false) -> Calltrace_Transcript_V1_AttributionRow {
             .with {
-                $0.key = grouping == .channel ? Self.channelName(Int(line.key) ?? 0) : line.key
+                // The total row is labelled "total" whatever the grouping (as a channel it read "unspecified").
+                $0.key = grouping == .channel && !total ? Self.channelName(Int(line.key) ?? 0) : line.key
                 $0.calls = UInt64(line.calls); $0.uniqueCallers = UInt64(line.uniqueCallers); $0.answered = UInt64(line.answered)
                 $0.missed = UInt64(line.missed); $0.newEnquiries = UInt64(line.newEnquiries); $0.mattersOpened = UInt64(line.mattersOpened)
                 $0.conversionRate = line.conversionRate; $0.firstTouchMatters = UInt64(line.firstTouch); $0.lastTouchMatters = UInt64(line.lastTouch)
             }
         }
-        return .with { $0.rows = report.lines.map(row); $0.total = row(report.total) }
+        return .with { $0.rows = report.lines.map { row($0) }; $0.total = row(report.total, total: true) }
     }
 
     func findCallsByCaller(_ request: Calltrace_Transcript_V1_FindCallsByCallerRequest, context: ServerContext) async throws

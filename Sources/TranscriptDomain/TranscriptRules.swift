@@ -27,6 +27,7 @@ struct TranscriptRules: Sendable {
     typealias State = Calltrace_Transcript_V1_TranscriptionState
     static let transcribeJob = "transcript.transcribe"
     static let analyseJob = "transcript.analyse"
+    static let muteJob = "transcript.mute"
     static let engineNames = ["deepgram", "manual"]
 
     let calls: CallRules
@@ -122,8 +123,10 @@ struct TranscriptRules: Sendable {
 
     /// Seals and stores a redacted transcript (`redacted(_:)`), replacing any earlier one, and
     /// queues its analysis.
+    /// - Parameter muteLater: queue the muting of the redacted ranges in the call's recording
+    ///   (a transcript given by hand; the transcription job mutes before it stores).
     func store(_ redacted: (segments: [Segment], count: Int, ranges: [(UInt64, UInt64)]), org: String, callID: String, engine: String,
-               by actor: String) async throws -> Calltrace_Transcript_V1_Transcript {
+               muteLater: Bool = false, by actor: String) async throws -> Calltrace_Transcript_V1_Transcript {
         let clean = redacted.segments
         let redactions = redacted.count
         let now = clock.nowUnixMs
@@ -142,6 +145,12 @@ struct TranscriptRules: Sendable {
                                         updatedAt: now))
             try jobs.enqueue(kind: Self.analyseJob, idempotencyKey: "\(Self.analyseJob):\(org):\(callID):\(now)",
                              payload: Data("\(org)\n\(callID)".utf8), in: tx.connection)
+            if muteLater && !redacted.ranges.isEmpty {
+                // A transcript given by hand found card details: the call's audio still speaks
+                // them, now or once it is uploaded. Muted by a durable job, committed with the text.
+                let payload = try JSONEncoder().encode(MuteRequest(org: org, callID: callID, ranges: redacted.ranges.map { [$0.0, $0.1] }))
+                try jobs.enqueue(kind: Self.muteJob, idempotencyKey: "\(Self.muteJob):\(org):\(callID):\(now)", payload: payload, in: tx.connection)
+            }
             try outbox.record(AuditRecord(org: org, actor: actor, action: "transcript.stored", resource: "call:\(callID)", outcome: "success",
                                           detail: "engine=\(engine); redactions=\(redactions)"), in: tx.connection)
         }
@@ -155,7 +164,8 @@ struct TranscriptRules: Sendable {
         guard request.segments.allSatisfy({ $0.text.utf8.count <= 20_000 && $0.speaker.count <= 64 && $0.endMs >= $0.startMs }) else {
             throw DomainError.invalid("a segment's text is at most 20,000 bytes, its speaker 64 characters, and it ends after it starts")
         }
-        return try await store(Self.redacted(request.segments), org: request.orgID, callID: request.callID, engine: "manual", by: actor)
+        return try await store(Self.redacted(request.segments), org: request.orgID, callID: request.callID, engine: "manual", muteLater: true,
+                               by: actor)
     }
 
     struct Reading: Sendable {
@@ -250,6 +260,28 @@ struct TranscriptRules: Sendable {
         _ = try await store(redacted, org: org, callID: callID, engine: engine.name, by: "service:transcript")
     }
 
+    /// Mutes the ranges of a hand-given transcript's card details in the call's recording. Until
+    /// the recording is uploaded the job fails and is retried; when it is finally given up the
+    /// firm's audit trail says the audio could not be muted (`recording.mute_failed`).
+    func mute(_ request: MuteRequest, from media: any RecordingAccess, finalAttempt: Bool) async throws {
+        guard let call = try await repository.read({ tx in try tx.call(request.callID, org: request.org) }) else { return }  // deleted meanwhile
+        do {
+            guard !call.recordingID.isEmpty else { throw DomainError.wrongState("call \(request.callID) has no recording yet to mute") }
+            try await media.redact(org: request.org, recording: call.recordingID, ranges: request.ranges.map { ($0[0], $0[1]) },
+                                   reason: "card or bank details in a transcript given by hand")
+        } catch {
+            if finalAttempt {
+                try? await repository.write { [outbox] tx in
+                    try outbox.record(AuditRecord(org: request.org, actor: "service:transcript", action: "recording.mute_failed",
+                                                  resource: "call:\(request.callID)", outcome: "failure",
+                                                  detail: "card or bank details found in the transcript could not be muted in the audio"),
+                                      in: tx.connection)
+                }
+            }
+            throw error
+        }
+    }
+
     /// Records where a transcription stands, for `GetTranscript`.
     func setState(_ state: State, reason: String, org: String, callID: String, recording: String) async throws {
         let now = clock.nowUnixMs
@@ -311,6 +343,29 @@ struct TranscribeJobHandler: JobHandler {
             try? await rules.setState(final ? .failed : .queued, reason: String(reason.prefix(300)), org: parts[0], callID: parts[1], recording: parts[2])
             throw error
         }
+    }
+}
+
+/// What `transcript.mute` mutes: milliseconds, [start, end).
+struct MuteRequest: Codable, Sendable {
+    let org: String
+    let callID: String
+    let ranges: [[UInt64]]
+}
+
+/// Runs `transcript.mute` jobs.
+struct MuteJobHandler: JobHandler {
+    let kind = TranscriptRules.muteJob
+    let rules: TranscriptRules
+    let media: any RecordingAccess
+    let maxAttempts: Int
+
+    func run(_ job: Job) async throws -> JobOutcome {
+        guard let request = try? JSONDecoder().decode(MuteRequest.self, from: job.payload), request.ranges.allSatisfy({ $0.count == 2 }) else {
+            throw PermanentJobFailure("a mute job's payload is malformed")
+        }
+        try await rules.mute(request, from: media, finalAttempt: job.attempts + 1 >= maxAttempts)
+        return .done
     }
 }
 

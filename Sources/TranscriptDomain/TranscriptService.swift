@@ -25,8 +25,9 @@ public struct TranscriptService: CallTraceService {
                               clock: context.clock)
         let transcripts = TranscriptRules(calls: calls, engines: try Self.engines(context.configuration), jobs: context.jobs)
         let maxAttempts = 8
-        context.jobs.register(TranscribeJobHandler(rules: transcripts, media: MediaRecordings(client: .init(media)), maxAttempts: maxAttempts),
-                              maxAttempts: maxAttempts)
+        let recordings = MediaRecordings(client: .init(media))
+        context.jobs.register(TranscribeJobHandler(rules: transcripts, media: recordings, maxAttempts: maxAttempts), maxAttempts: maxAttempts)
+        context.jobs.register(MuteJobHandler(rules: transcripts, media: recordings, maxAttempts: maxAttempts), maxAttempts: maxAttempts)
         context.jobs.register(AnalyseJobHandler(rules: transcripts), maxAttempts: maxAttempts)
         handlers = [TrackingNumberHandler(rules: calls, authorizer: authorizer),
                     CallHandler(rules: calls, transcripts: transcripts, authorizer: authorizer),

@@ -154,6 +154,7 @@ struct CallRecordTests {
             $0.orgID = org; $0.fromUnixMs = t0; $0.beforeUnixMs = t0 + 10000; $0.groupBy = .channel
         }, options: try bearer(analyst))
         #expect(Set(byChannel.rows.map(\.key)) == ["google-ads", "directory"])
+        #expect(byChannel.total.key == "total" && report.total.key == "total", "the total row is the total, not a channel called unspecified")
         // Analysts get reports and metadata, never transcripts.
         #expect(await code {
             _ = try await deployment.transcripts().getTranscript(.with { $0.orgID = org; $0.callID = "a1" }, options: try bearer(analyst))
