@@ -277,63 +277,6 @@ public final class KeyRing: Sendable {
     }
 }
 
-/// UK-first phone number normalisation to E.164.
-public enum PhoneNumber {
-    /// `+441182304651` for "0118 230 4651", "+44 (0)118 230 4651", "+44 0118 230 4651",
-    /// "00441182304651", "0118 230 4651 ext. 12" (extensions are dropped: they reach the same
-    /// line); nil if not a number. Only ASCII digits count: "٠١١٨…" (other scripts' digits) is
-    /// refused, not read as a different number.
-    public static func e164(_ raw: String) -> String? {
-        // An extension ("ext", "x", "#", in any case) ends the number.
-        let scalars = raw.unicodeScalars
-        var end = scalars.startIndex
-        scan: while end != scalars.endIndex {
-            switch scalars[end] {
-            case "x", "X", "#": break scan
-            case "e", "E":
-                let rest = scalars[scalars.index(after: end)...].prefix(2)
-                if rest.count == 2, "xX".unicodeScalars.contains(rest.first!), "tT".unicodeScalars.contains(rest.last!) { break scan }
-            default: break
-            }
-            scalars.formIndex(after: &end)
-        }
-        // Separators people write; anything else (letters, other scripts' digits) is refused.
-        var digits = ""
-        var plus = false
-        for character in scalars[..<end] {
-            switch character {
-            case "0"..."9": digits.unicodeScalars.append(character)
-            case "+" where digits.isEmpty && !plus: plus = true
-            case " ", "-", ".", "(", ")", "\u{00A0}", "/": continue
-            default: return nil
-            }
-        }
-        if !plus && digits.hasPrefix("00") {
-            digits.removeFirst(2)
-            plus = true
-        }
-        if plus {
-            // "+44 (0)118…" and "+44 0118…": the trunk 0 after the UK country code goes.
-            if digits.hasPrefix("440") { digits = "44" + digits.dropFirst(3) }
-        } else {
-            guard digits.hasPrefix("0") else { return nil }
-            digits = "44" + digits.dropFirst()
-        }
-        guard (8...15).contains(digits.count), !digits.hasPrefix("0") else { return nil }
-        return "+" + digits
-    }
-
-    /// "+44 7700 ••••23" for an E.164 number: enough to tell numbers apart, not enough to call.
-    public static func masked(_ e164: String) -> String {
-        let digits = Array(e164.dropFirst())
-        let country = e164.hasPrefix("+44") ? 2 : 1
-        guard digits.count >= country + 8 else { return "+" + String(repeating: "•", count: digits.count) }
-        let national = digits.dropFirst(country)
-        return "+" + String(digits.prefix(country)) + " " + String(national.prefix(4)) + " "
-            + String(repeating: "•", count: national.count - 6) + String(national.suffix(2))
-    }
-}
-
 /// The key of one stored object, held in wiped-on-release memory.
 public struct ObjectKey: Sendable {
     let key: SecretKey
