@@ -148,9 +148,7 @@ struct RecordingRules: Sendable {
     func play(_ id: String, org: String, offset: UInt64, length: UInt64, reason: String = "", by actor: String,
               action: String = "recording.played",
               pieceBytes: Int = 256 << 10, send: (RecordingRow, UInt64, Data) async throws -> Void) async throws {
-        guard reason.count <= 200, !reason.contains(where: { $0.isNewline }) else {
-            throw DomainError.invalid("a reason is one line of at most 200 characters")
-        }
+        try Self.validate(reason: reason)
         let row = try await recording(id, org: org)
         guard offset < row.sizeBytes else {
             throw DomainError.outOfRange("offset \(offset) is past the end of the recording (\(row.sizeBytes) bytes)")
@@ -180,6 +178,14 @@ struct RecordingRules: Sendable {
             let data = try await blocking.run { try reader.bytes(from: from, to: upTo) }
             try await send(row, from, data)
             position = upTo
+        }
+    }
+
+    /// A reason kept in the audit trail: one line of at most 200 characters, no control
+    /// characters (an escape sequence would reach whoever reads the trail in a terminal).
+    static func validate(reason: String) throws {
+        guard reason.count <= 200, !reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw DomainError.invalid("a reason is one line of at most 200 characters, without control characters")
         }
     }
 
@@ -234,9 +240,7 @@ struct RecordingRules: Sendable {
         guard (1...1000).contains(ranges.count), ranges.allSatisfy({ $0.start < $0.end && $0.end <= 7 * 86_400_000 }) else {
             throw DomainError.invalid("name 1 to 1000 ranges, each ending after it starts and within 7 days of audio")
         }
-        guard reason.count <= 200, !reason.contains(where: { $0.isNewline }) else {
-            throw DomainError.invalid("a reason is one line of at most 200 characters")
-        }
+        try Self.validate(reason: reason)
         let row = try await recording(id, org: org)
         guard let silence = WAVLayout.silence(of: row.format) else {
             throw DomainError.wrongState("only WAV recordings can be redacted: MP3 and Opus are stored as given")

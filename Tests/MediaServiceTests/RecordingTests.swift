@@ -27,6 +27,10 @@ struct RecordingTests {
         let range = try await deployment.gateway.play(stored.recordingID, org: org, offset: 65_000, length: 3_000,
                                                       reason: "complaint review", options: asAdmin)
         #expect(range == file.subdata(in: 65_000..<68_000))
+        // A reason with a control character (a terminal escape, a tab) is refused like the other services' text.
+        for reason in ["review \u{1b}[2J", "a\tb", "one\ntwo"] {
+            #expect(await code { _ = try await deployment.gateway.play(stored.recordingID, org: org, reason: reason, options: asAdmin) } == .invalidArgument)
+        }
         // offset + length past 2^64 (an HTTP Range header passed through): out of range, and media serves on.
         for (offset, length) in [(UInt64(1), UInt64.max), (UInt64(file.count - 1), UInt64.max - UInt64(file.count) + 2), (0, UInt64(file.count) + 1)] {
             #expect(await code { _ = try await deployment.gateway.play(stored.recordingID, org: org, offset: offset, length: length, options: asAdmin) }
