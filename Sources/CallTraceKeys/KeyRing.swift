@@ -15,7 +15,8 @@ import Synchronization
 /// organisation's reads as before.
 public final class KeyRing: Sendable {
     /// The key store's schema.
-    public static let migrations = [Migration(version: 1, schema), Migration(version: 2, tombstones), Migration(version: 3, objectKeys)]
+    public static let migrations = [Migration(version: 1, schema), Migration(version: 2, tombstones), Migration(version: 3, objectKeys),
+                                    Migration(version: 4, identity)]
 
     static let schema = """
         CREATE TABLE org_keys (
@@ -43,6 +44,19 @@ public final class KeyRing: Sendable {
             wrapped_key BLOB NOT NULL,
             created_at_unix_ms INTEGER NOT NULL,
             PRIMARY KEY (org_id, object_id)
+        );
+        """
+
+    /// The key store's own row: an id of its own, which the service's database records on its
+    /// first start (so a database is never served with another key store, or a new empty one),
+    /// and a check value — a known constant sealed under the master key — so a master key that
+    /// does not open the store is refused at start-up, before anything is read or sealed. One row,
+    /// written by `verifyMasterKey` when the store is first opened.
+    static let identity = """
+        CREATE TABLE key_store (
+            key_store_id TEXT PRIMARY KEY,
+            master_key_check BLOB NOT NULL,
+            created_at_unix_ms INTEGER NOT NULL
         );
         """
 
@@ -230,6 +244,79 @@ public final class KeyRing: Sendable {
         Data("calltrace/chunk/\(org.utf8.count):\(org)/\(blob.utf8.count):\(blob)/\(index)/\(isLast ? "last" : "more")".utf8)
     }
 
+    // MARK: The key store's identity and master-key check
+
+    /// Whether the key store was never used: no id, no organisation keys, no shredded
+    /// organisation. Such a store is new (or an empty file), whatever its path: beside a database
+    /// that holds sealed data it is the wrong one, never a fresh start.
+    public func isUnused() throws -> Bool {
+        try store.sync { connection in
+            try connection.query("SELECT 1 FROM key_store").isEmpty
+                && connection.query("SELECT 1 FROM org_keys LIMIT 1").isEmpty
+                && connection.query("SELECT 1 FROM shredded_orgs LIMIT 1").isEmpty
+        }
+    }
+
+    /// Proves that the master key is the one this key store's keys are wrapped under, and returns
+    /// the store's id.
+    ///
+    /// A store with a check value proves it by opening that value. A store written before check
+    /// values existed proves it by opening one of its organisation keys (all are wrapped under the
+    /// same master key), and is then given its check value and an id: `adopting` the id its
+    /// database already recorded, when there is one, so a key-store backup taken before check
+    /// values existed still belongs with that database. A store without any key accepts any
+    /// master key (nothing is wrapped under one yet) and is sealed to it from now on.
+    ///
+    /// - Throws: `KeyError(.masterKey)` naming the master-key and key-store files (never a key)
+    ///   when the master key does not open the store.
+    public func verifyMasterKey(adopting recordedID: String? = nil) throws -> String {
+        let master = self.master.withLock { $0 }
+        return try store.sync { connection in try connection.transaction {
+            if let id = try checkedID(under: master, in: connection) { return id }
+            if let row = try connection.query("SELECT org_id, wrapped_data_key FROM org_keys LIMIT 1").first,
+               let org = row.text("org_id"), let wrapped = row.blob("wrapped_data_key") {
+                do {
+                    _ = try AESGCM.openKey(wrapped, under: master.key, associatedData: Self.wrapAAD(org, "data"), what: "data key of \(org)")
+                } catch {
+                    throw wrongMasterKey(master)
+                }
+            }
+            let id = recordedID ?? Self.newStoreID()
+            try connection.execute("INSERT INTO key_store (key_store_id, master_key_check, created_at_unix_ms) VALUES (?, ?, ?)",
+                                   id, try Self.sealCheck(id: id, under: master), Int64(Date().timeIntervalSince1970 * 1000))
+            return id
+        } }
+    }
+
+    /// The store's id once its check value opens under `master`; nil when it has none yet.
+    private func checkedID(under master: MasterKey, in connection: Connection) throws -> String? {
+        guard let row = try connection.query("SELECT key_store_id, master_key_check FROM key_store").first,
+              let id = row.text("key_store_id"), let check = row.blob("master_key_check") else { return nil }
+        let opened: Data
+        do {
+            opened = try AESGCM.open(check, key: master.key, associatedData: Self.checkAAD(id), what: "the key store's check value")
+        } catch {
+            throw wrongMasterKey(master)
+        }
+        guard opened == Self.checkPlaintext else { throw wrongMasterKey(master) }
+        return id
+    }
+
+    private func wrongMasterKey(_ master: MasterKey) -> KeyError {
+        KeyError(.masterKey, "master key \(master.path) does not open key store \(store.path): its keys are wrapped under another master key "
+                 + "(after rotate-master-key, only the new key opens it)")
+    }
+
+    /// What the check value seals: known, so opening it proves the key; bound to the store's id.
+    private static let checkPlaintext = Data("calltrace key store check".utf8)
+    private static func checkAAD(_ id: String) -> Data { Data("calltrace/key-store-check/\(id)".utf8) }
+    private static func sealCheck(id: String, under master: MasterKey) throws -> Data {
+        try AESGCM.seal(checkPlaintext, key: master.key, associatedData: checkAAD(id))
+    }
+
+    /// `ks_` and 32 hex digits: an id, not a secret.
+    private static func newStoreID() -> String { "ks_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "") }
+
     // MARK: Lifecycle
 
     /// Crypto-shredding: destroys the organisation's keys and tombstones it. Everything sealed
@@ -256,16 +343,28 @@ public final class KeyRing: Sendable {
         cache.withLock { $0[org] = nil }
     }
 
-    /// Re-wraps every organisation key under `newKey`, in one transaction; data is untouched.
+    /// Re-wraps every organisation key, and the check value, under `newKey`, in one transaction;
+    /// data is untouched. From then on only `newKey` opens the store.
+    ///
+    /// - Throws: `KeyError(.masterKey)` when the current master key does not open the store
+    ///   (nothing is re-wrapped).
     public func rotateMasterKey(to newKey: MasterKey) throws -> Int {
         let old = master.withLock { $0 }
         let count = try store.sync { connection in try connection.transaction {
+            if let id = try checkedID(under: old, in: connection) {
+                try connection.execute("UPDATE key_store SET master_key_check = ? WHERE key_store_id = ?", try Self.sealCheck(id: id, under: newKey), id)
+            }
             let rows = try connection.query("SELECT org_id, wrapped_data_key, wrapped_index_key FROM org_keys")
             for row in rows {
                 guard let org = row.text("org_id"), let data = row.blob("wrapped_data_key"),
                       let index = row.blob("wrapped_index_key") else { continue }
-                let dataKey = try AESGCM.openKey(data, under: old.key, associatedData: Self.wrapAAD(org, "data"), what: "data key of \(org)")
-                let indexKey = try AESGCM.openKey(index, under: old.key, associatedData: Self.wrapAAD(org, "index"), what: "index key of \(org)")
+                let dataKey: SecretKey, indexKey: SecretKey
+                do {
+                    dataKey = try AESGCM.openKey(data, under: old.key, associatedData: Self.wrapAAD(org, "data"), what: "data key of \(org)")
+                    indexKey = try AESGCM.openKey(index, under: old.key, associatedData: Self.wrapAAD(org, "index"), what: "index key of \(org)")
+                } catch {
+                    throw wrongMasterKey(old)
+                }
                 try connection.execute("UPDATE org_keys SET wrapped_data_key = ?, wrapped_index_key = ? WHERE org_id = ?",
                                        try AESGCM.seal(key: dataKey, under: newKey.key, associatedData: Self.wrapAAD(org, "data")),
                                        try AESGCM.seal(key: indexKey, under: newKey.key, associatedData: Self.wrapAAD(org, "index")), org)

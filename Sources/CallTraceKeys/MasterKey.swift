@@ -9,6 +9,8 @@ import Glibc
 public struct MasterKey: Sendable {
     /// Wiped from memory when the last copy of this value is dropped (after a rotation).
     let key: SecretKey
+    /// The file it was read from: named in refusals (never the key itself).
+    public let path: String
 
     /// Loads and checks the file.
     ///
@@ -42,7 +44,7 @@ public struct MasterKey: Sendable {
         guard count == 32, more == 0 else {
             throw KeyError(.masterKey, "master key file \(path) must be exactly 32 bytes, found \(more > 0 ? Int(info.st_size) : max(count, 0))")
         }
-        return MasterKey(key: key)
+        return MasterKey(key: key, path: path)
     }
 
     /// Writes a new random master key to `path` with mode 0600 (refuses to overwrite).

@@ -158,6 +158,9 @@ struct Serve<Service: CallTraceService>: AsyncParsableCommand {
             refuse(name, error)
         }
         let logger = makeLogger(service: name, configuration: configuration)
+        // Listening before start-up: a SIGTERM that comes as soon as "serving" is logged (a
+        // supervisor's stop right after its start) stops the service, never goes unheard.
+        let stop = StopSignal.listen()
         let instance: ServiceInstance
         do {
             instance = try await ServiceInstance.start(Service.self, configuration: configuration, logger: logger)
@@ -173,7 +176,7 @@ struct Serve<Service: CallTraceService>: AsyncParsableCommand {
                 logger.error("TLS material not reloaded; serving with the previous", metadata: ["error": "\(error)"])
             }
         }
-        let signal = await StopSignal.wait()
+        let signal = await stop.first
         reload.cancel()
         logger.notice("stopping", metadata: ["signal": "\(signal)", "drain_seconds": "\(configuration.drainSeconds)"])
         await instance.stop(gracePeriod: .seconds(configuration.drainSeconds))
@@ -205,7 +208,9 @@ public final class ServiceInstance: Sendable {
     /// while the schema migrates), builds the service and starts serving.
     ///
     /// - Throws: an error naming the one problem found first: a missing or malformed setting,
-    ///   the master key, the TLS material, the database (in use, newer schema), the port.
+    ///   the master key, the TLS material, the database (in use, newer schema), the key store
+    ///   (not opened by the master key; missing, empty or another one beside the database's
+    ///   data), the port.
     public static func start<Service: CallTraceService>(_ service: Service.Type, configuration: ServiceConfiguration,
                                                         logger: Logger, clock: any WallClock = SystemClock(),
                                                         blocking: BlockingPool = .shared) async throws -> ServiceInstance {
@@ -220,14 +225,16 @@ public final class ServiceInstance: Sendable {
         _ = try TLSContext.shared(role: .server, credentials: credentials)
         let database = try Database(path: configuration.database)
         let keyStore: Database
+        let keys: KeyRing
         do {
             try database.checkSchema(knownUpTo: Service.migrations.map(\.version).max() ?? 0)
-            keyStore = try Database(path: configuration.keyStorePath, migrations: KeyRing.migrations)
+            // The master key must open the key store, and the key store must be the database's
+            // own: never a new, empty one beside sealed data (`KeyStoreBinding`).
+            (keyStore, keys) = try KeyStoreBinding.openKeyStore(configuration: configuration, masterKey: masterKey, for: database, clock: clock)
         } catch {
             database.close()
             throw error
         }
-        let keys = KeyRing(keyStore: keyStore, masterKey: masterKey)
         let jobs = JobQueue(database: database, clock: clock)
         let outbox = AuditOutbox(database: database, service: name, jobs: jobs)
         let server: RPCServer
@@ -295,38 +302,47 @@ public final class ServiceInstance: Sendable {
     }
 }
 
-/// Waits for SIGTERM or SIGINT — or, with `CALLTRACE_LIFELINE=stdin`, for standard input to
-/// close: a supervisor (a test harness, a development script) that holds the other end takes
-/// the service with it when it dies, however it dies.
+/// SIGTERM or SIGINT — or, with `CALLTRACE_LIFELINE=stdin`, standard input closing: a
+/// supervisor (a test harness, a development script) that holds the other end takes the service
+/// with it when it dies, however it dies.
 enum StopSignal {
-    static func wait() async -> String {
-        await withCheckedContinuation { continuation in
-            let once = OnceFlag()
-            if ProcessInfo.processInfo.environment["CALLTRACE_LIFELINE"] == "stdin" {
-                let watcher = Thread {
-                    var buffer = [UInt8](repeating: 0, count: 64)
-                    while true {
-                        let n = read(STDIN_FILENO, &buffer, buffer.count)
-                        if n > 0 || (n < 0 && errno == EINTR) { continue }
-                        break
-                    }
-                    if once.claim() { continuation.resume(returning: "lifeline closed") }
-                }
-                watcher.name = "calltrace-lifeline"
-                watcher.start()
+    /// The first stop, once it comes; heard from the moment `listen()` returns.
+    struct Listener: Sendable {
+        let stops: AsyncStream<String>
+        var first: String {
+            get async {
+                for await name in stops { return name }
+                return "stop"
             }
-            var sources: [any DispatchSourceSignal] = []
-            for (number, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-                source.setEventHandler {
-                    if once.claim() { continuation.resume(returning: name) }
-                }
-                source.resume()
-                sources.append(source)
-            }
-            Keep.sources = sources
         }
+    }
+
+    /// Starts listening (signals ignored by default from now on, handled by sources instead).
+    static func listen() -> Listener {
+        let (stops, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(1))
+        if ProcessInfo.processInfo.environment["CALLTRACE_LIFELINE"] == "stdin" {
+            let watcher = Thread {
+                var buffer = [UInt8](repeating: 0, count: 64)
+                while true {
+                    let n = read(STDIN_FILENO, &buffer, buffer.count)
+                    if n > 0 || (n < 0 && errno == EINTR) { continue }
+                    break
+                }
+                continuation.yield("lifeline closed")
+            }
+            watcher.name = "calltrace-lifeline"
+            watcher.start()
+        }
+        var sources: [any DispatchSourceSignal] = []
+        for (number, name) in [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { continuation.yield(name) }
+            source.resume()
+            sources.append(source)
+        }
+        Keep.sources = sources
+        return Listener(stops: stops)
     }
 
     /// Signal sources must outlive the wait.
@@ -341,18 +357,6 @@ enum ReloadSignal {
         source.setEventHandler(handler: action)
         source.resume()
         return source
-    }
-}
-
-final class OnceFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var done = false
-    func claim() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        if done { return false }
-        done = true
-        return true
     }
 }
 
@@ -430,12 +434,38 @@ struct RotateMasterKey<Service: CallTraceService>: AsyncParsableCommand {
             guard let masterKeyPath = configuration.masterKey else {
                 throw ConfigurationError("master_key is not configured (config key master_key, or CALLTRACE_MASTER_KEY)")
             }
-            let keyStore = try Database(path: configuration.keyStorePath, migrations: KeyRing.migrations)
-            defer { keyStore.close() }
-            let keys = KeyRing(keyStore: keyStore, masterKey: try MasterKey.load(path: masterKeyPath))
+            let path = configuration.keyStorePath
+            let masterKey = try MasterKey.load(path: masterKeyPath)
             let replacement = try MasterKey.load(path: newKey)
+            // Re-wrapping a store that was created just now would re-wrap nothing and report success.
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw ConfigurationError("there is no key store at \(path)"
+                                         + (configuration.keyStore == nil ? " (key_store is not set: it is looked for beside master_key, named after the database)" : "")
+                                         + "; run rotate-master-key with the config the service runs with")
+            }
+            // The checks of start-up: the master key opens the store, and it is the database's own
+            // (the database's lock also shows a service still running).
+            let keyStore: Database
+            let keys: KeyRing
+            if FileManager.default.fileExists(atPath: configuration.database) {
+                let database = try Database(path: configuration.database)
+                defer { database.close() }
+                (keyStore, keys) = try KeyStoreBinding.openKeyStore(configuration: configuration, masterKey: masterKey, for: database, clock: SystemClock())
+            } else {
+                keyStore = try Database(path: path, migrations: KeyRing.migrations)
+                keys = KeyRing(keyStore: keyStore, masterKey: masterKey)
+                do { _ = try keys.verifyMasterKey() } catch { keyStore.close(); throw error }
+            }
+            defer { keyStore.close() }
             let count = try keys.rotateMasterKey(to: replacement)
-            print("re-wrapped \(count) organisation key(s); now point master_key at \(newKey) and destroy the old key file")
+            // Where the key store is looked for must not move with the key: by default it sits
+            // beside master_key, so the new key takes the old one's place rather than master_key
+            // pointing at another folder.
+            let folder = { (file: String) in URL(fileURLWithPath: (file as NSString).deletingLastPathComponent).standardizedFileURL.path }
+            let moves = configuration.keyStore == nil && folder(newKey) != folder(masterKeyPath)
+            print("re-wrapped \(count) organisation key(s) in key store \(path) under \(newKey); only that key opens it now. "
+                  + "Next: put \(newKey) in place of \(masterKeyPath) (mv), start the service, then destroy the old key"
+                  + (moves ? " (pointing master_key at \(newKey) instead would look for the key store in its folder: then set key_store to \(path))" : ""))
         } catch {
             FileHandle.standardError.write(Data("calltrace-\(Service.name): rotation failed: \(error)\n".utf8))
             throw ExitCode(1)
