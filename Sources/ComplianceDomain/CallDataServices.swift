@@ -35,8 +35,9 @@ protocol CallDataServices: Sendable {
     // Offboarding
     func purgeMedia(org: String) async throws -> (recordings: Int, shareLinks: Int)
     func purgeTranscript(org: String) async throws -> (calls: Int, trackingNumbers: Int, suppressions: Int)
-    /// Identity marks the organisation offboarded (its sessions end; nobody signs in again).
-    func markOffboarded(org: String) async throws
+    /// Identity marks the organisation offboarded and deletes its people (users, invitations,
+    /// sessions, support grants) and its key; the counts deleted.
+    func markOffboarded(org: String) async throws -> (users: Int, invitations: Int, sessions: Int, supportGrants: Int)
 }
 
 struct PeerCallData: CallDataServices {
@@ -132,7 +133,8 @@ struct PeerCallData: CallDataServices {
         return (Int(purged.callsPurged), Int(purged.trackingNumbersPurged), Int(purged.suppressionsPurged))
     }
 
-    func markOffboarded(org: String) async throws {
-        _ = try await identity.markOrganizationOffboarded(.with { $0.orgID = org }, options: options)
+    func markOffboarded(org: String) async throws -> (users: Int, invitations: Int, sessions: Int, supportGrants: Int) {
+        let deleted = try await identity.markOrganizationOffboarded(.with { $0.orgID = org }, options: options)
+        return (Int(deleted.usersDeleted), Int(deleted.invitationsDeleted), Int(deleted.sessionsDeleted), Int(deleted.supportGrantsDeleted))
     }
 }

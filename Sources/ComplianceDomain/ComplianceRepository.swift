@@ -119,6 +119,8 @@ struct OffboardingRow: Sendable {
     var transcript: (calls: Int, trackingNumbers: Int, suppressions: Int, at: Int64) = (0, 0, 0, 0)
     var compliance: (auditEvents: Int, head: String, at: Int64) = (0, "", 0)
     var identityAt: Int64 = 0
+    /// What identity deleted of the organisation's people.
+    var identity: (users: Int, invitations: Int, sessions: Int, supportGrants: Int) = (0, 0, 0, 0)
     /// The export the organisation confirmed it holds, recorded at confirmation (the bundle's
     /// row and file are purged before the certificate is signed).
     var export: (sha256: String, bytes: UInt64) = ("", 0)
@@ -152,6 +154,7 @@ protocol ComplianceTransaction {
     func insert(_ deletion: DeletionRow) throws
     func update(_ deletion: DeletionRow) throws
     func deletion(_ id: String) throws -> DeletionRow?
+    /// The call's deletion under way, else its latest.
     func deletion(org: String, callID: String) throws -> DeletionRow?
     func deletions(org: String, limit: Int) throws -> [DeletionRow]
     func deletions(request: String) throws -> [DeletionRow]
@@ -251,10 +254,23 @@ struct SQLiteComplianceRepository: ComplianceRepository {
         CREATE INDEX subject_requests_by_org ON subject_requests (org_id, closed_at_unix_ms);
         """
 
-    /// The export an offboarding's certificate names, kept on the offboarding itself.
+    /// A call may be deleted again once its deletion finished (a recording uploaded later):
+    /// one deletion at a time per call, any number over time.
+    static let repeatedDeletionsSchema = """
+        DROP INDEX deletions_by_call;
+        CREATE UNIQUE INDEX deletions_by_call ON deletions (org_id, call_id) WHERE finished_at_unix_ms = 0;
+        CREATE INDEX deletions_by_call_over_time ON deletions (org_id, call_id, requested_at_unix_ms);
+        """
+
+    /// What an offboarding's certificate names beyond the counts it had: the export the
+    /// organisation confirmed it holds, and what identity deleted of its people.
     static let offboardingExportSchema = """
         ALTER TABLE offboardings ADD COLUMN export_sha256 TEXT NOT NULL DEFAULT '';
         ALTER TABLE offboardings ADD COLUMN export_bytes INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE offboardings ADD COLUMN identity_users INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE offboardings ADD COLUMN identity_invitations INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE offboardings ADD COLUMN identity_sessions INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE offboardings ADD COLUMN identity_support_grants INTEGER NOT NULL DEFAULT 0;
         """
 
     static let documentsSchema = """
@@ -444,8 +460,10 @@ struct SQLiteComplianceRepository: ComplianceRepository {
         }
 
         func deletion(org: String, callID: String) throws -> DeletionRow? {
-            try connection.query("SELECT \(Self.deletionColumns) FROM deletions WHERE org_id = ? AND call_id = ?", org, callID)
-                .first.flatMap(Self.deletion)
+            try connection.query("""
+                SELECT \(Self.deletionColumns) FROM deletions WHERE org_id = ? AND call_id = ?
+                ORDER BY finished_at_unix_ms = 0 DESC, requested_at_unix_ms DESC, id DESC LIMIT 1
+                """, org, callID).first.flatMap(Self.deletion)
         }
 
         func deletions(org: String, limit: Int) throws -> [DeletionRow] {
@@ -578,11 +596,13 @@ struct SQLiteComplianceRepository: ComplianceRepository {
                 UPDATE offboardings SET export_bundle_id = ?, confirmed_by = ?, confirmed_at_unix_ms = ?, media_recordings = ?, media_share_links = ?, media_at_unix_ms = ?,
                     transcript_calls = ?, transcript_tracking_numbers = ?, transcript_suppressions = ?, transcript_at_unix_ms = ?,
                     compliance_audit_events = ?, compliance_audit_head = ?, compliance_at_unix_ms = ?, identity_at_unix_ms = ?,
-                    completed_at_unix_ms = ?, certificate = ?, job_id = ?, export_sha256 = ?, export_bytes = ?
+                    completed_at_unix_ms = ?, certificate = ?, job_id = ?, export_sha256 = ?, export_bytes = ?,
+                    identity_users = ?, identity_invitations = ?, identity_sessions = ?, identity_support_grants = ?
                 WHERE id = ?
                 """, o.exportBundleID, o.confirmedBy, o.confirmedAt, Int64(o.media.recordings), Int64(o.media.shareLinks), o.media.at, Int64(o.transcript.calls),
                 Int64(o.transcript.trackingNumbers), Int64(o.transcript.suppressions), o.transcript.at, Int64(o.compliance.auditEvents),
-                o.compliance.head, o.compliance.at, o.identityAt, o.completedAt, o.certificate, o.jobID, o.export.sha256, Int64(o.export.bytes), o.id)
+                o.compliance.head, o.compliance.at, o.identityAt, o.completedAt, o.certificate, o.jobID, o.export.sha256, Int64(o.export.bytes),
+                Int64(o.identity.users), Int64(o.identity.invitations), Int64(o.identity.sessions), Int64(o.identity.supportGrants), o.id)
         }
 
         func offboarding(org: String) throws -> OffboardingRow? {
@@ -597,6 +617,8 @@ struct SQLiteComplianceRepository: ComplianceRepository {
                                 Int(row.int("transcript_suppressions") ?? 0), row.int("transcript_at_unix_ms") ?? 0)
                 o.compliance = (Int(row.int("compliance_audit_events") ?? 0), row.text("compliance_audit_head") ?? "", row.int("compliance_at_unix_ms") ?? 0)
                 o.identityAt = row.int("identity_at_unix_ms") ?? 0
+                o.identity = (Int(row.int("identity_users") ?? 0), Int(row.int("identity_invitations") ?? 0),
+                              Int(row.int("identity_sessions") ?? 0), Int(row.int("identity_support_grants") ?? 0))
                 o.export = (row.text("export_sha256") ?? "", UInt64(row.int("export_bytes") ?? 0))
                 o.completedAt = row.int("completed_at_unix_ms") ?? 0
                 o.certificate = row.text("certificate") ?? ""

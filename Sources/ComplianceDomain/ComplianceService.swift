@@ -22,7 +22,8 @@ public struct ComplianceService: CallTraceService {
                                     Migration(version: 6, SQLiteComplianceRepository.schema),
                                     Migration(version: 7, SQLiteComplianceRepository.bundlesSchema),
                                     Migration(version: 8, SQLiteComplianceRepository.documentsSchema),
-                                    Migration(version: 9, SQLiteComplianceRepository.offboardingExportSchema)]
+                                    Migration(version: 9, SQLiteComplianceRepository.offboardingExportSchema),
+                                    Migration(version: 10, SQLiteComplianceRepository.repeatedDeletionsSchema)]
 
     /// Events as received before the chain existed (schema 2); moved into the chain at start-up.
     static let receivedEvents = """

@@ -115,7 +115,7 @@ struct OffboardingRules: Sendable {
             try keys.shred(org: org)  // last: every copy of what it sealed is unreadable from here on
         }
         if row.identityAt == 0 {
-            try await services.markOffboarded(org: org)
+            row.identity = try await services.markOffboarded(org: org)
             row.identityAt = clock.nowUnixMs
             try await save(row)
         }
@@ -184,7 +184,9 @@ public enum DeletionCertificate {
                                "suppressions_purged": row.transcript.suppressions, "at": iso(row.transcript.at), "keys": "organisation key shredded"],
                 "compliance": ["audit_events_purged": row.compliance.auditEvents, "audit_chain_head": row.compliance.head, "at": iso(row.compliance.at),
                                "keys": "organisation key shredded"],
-                "identity": ["offboarded_at": iso(row.identityAt)],
+                "identity": ["offboarded_at": iso(row.identityAt), "users_deleted": row.identity.users,
+                             "invitations_deleted": row.identity.invitations, "sessions_deleted": row.identity.sessions,
+                             "support_grants_deleted": row.identity.supportGrants, "keys": "organisation key shredded"],
             ],
             "signing_key": ["algorithm": "ed25519", "public_key": signer.publicKey.base64EncodedString(), "key_id": keyID(signer.publicKey)],
         ]

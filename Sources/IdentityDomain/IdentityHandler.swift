@@ -24,7 +24,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
             resetPassword: credentials, login: credentials, logout: .gateways, removeUser: .gateways, createSupportGrant: .gateways,
             revokeSupportGrant: .gateways, authorizeOperator: .services, enrollTotp: .gateways, resetTwoFactor: .gateways,
             confirmTotp: .gateways, suspendUser: .gateways, changeUserRole: .gateways, revokeUserSessions: .gateways,
-            suspendOrganization: admins, markOrganizationOffboarded: .service("compliance"), setSecurityPolicy: .gateways,
+            suspendOrganization: admins, markOrganizationOffboarded: .service("compliance"), setSecurityPolicy: .gateways, getSecurityPolicy: .gateways,
             authorize: .services)
     }
 
@@ -104,17 +104,34 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         -> Calltrace_Identity_V1_MarkOrganizationOffboardedResponse {
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
-        try await rules.markOffboarded(request.orgID, by: "service:\(context.peer.name)")
-        return .init()
+        let deleted = try await rules.markOffboarded(request.orgID, by: "service:\(context.peer.name)")
+        return .with {
+            $0.usersDeleted = UInt32(deleted.users); $0.invitationsDeleted = UInt32(deleted.invitations)
+            $0.sessionsDeleted = UInt32(deleted.sessions); $0.supportGrantsDeleted = UInt32(deleted.supportGrants)
+        }
     }
 
     func setSecurityPolicy(_ request: Calltrace_Identity_V1_SetSecurityPolicyRequest, context: ServerContext) async throws
         -> Calltrace_Identity_V1_SetSecurityPolicyResponse {
         let admin = try await user(context, in: request.orgID, may: .settingsManage)
-        try await rules.setPolicy(ranges: request.allowedClientRanges, idleSeconds: request.sessionIdleSeconds,
-                                  maxSeconds: request.sessionMaxSeconds, requireTwoFactor: request.requireTwoFactor,
-                                  org: request.orgID, by: admin.actor)
-        return .init()
+        let policy = try await rules.setPolicy(ranges: request.allowedClientRanges, idleSeconds: request.sessionIdleSeconds,
+                                               maxSeconds: request.sessionMaxSeconds, requireTwoFactor: request.requireTwoFactor,
+                                               org: request.orgID, by: admin.actor)
+        return .with { $0.policy = Self.proto(policy) }
+    }
+
+    func getSecurityPolicy(_ request: Calltrace_Identity_V1_GetSecurityPolicyRequest, context: ServerContext) async throws
+        -> Calltrace_Identity_V1_GetSecurityPolicyResponse {
+        _ = try await user(context, in: request.orgID, may: .settingsManage)
+        let policy = try await rules.policy(org: request.orgID)
+        return .with { $0.policy = Self.proto(policy) }
+    }
+
+    static func proto(_ policy: SecurityPolicy) -> Calltrace_Identity_V1_SecurityPolicy {
+        .with {
+            $0.allowedClientRanges = policy.ranges; $0.sessionIdleSeconds = UInt32(policy.idleSeconds)
+            $0.sessionMaxSeconds = UInt32(policy.maxSeconds); $0.requireTwoFactor = policy.requireTwoFactor
+        }
     }
 
     // MARK: Credentials (credential gateways only)

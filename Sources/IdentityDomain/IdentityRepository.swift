@@ -26,8 +26,13 @@ protocol IdentityTransaction {
     /// Moves `org` to `status` when it is in one of `from` (any state when `from` is nil);
     /// false when it is not there or not in such a state.
     func setOrganizationStatus(_ org: String, to status: String, from: [String]?) throws -> Bool
+    /// Deletes the organisation's people: sessions, invitation and reset tokens, support grants
+    /// and users (names, e-mails, password hashes, two-factor secrets). The organisation's row
+    /// stays, offboarded, its sealed name unreadable once its key is shredded.
+    func deletePeople(org: String) throws -> OffboardedPeople
     func allowedClientRanges(of org: String) throws -> String?
     func setSecurityPolicy(_ org: String, ranges: String, idleSeconds: Int, maxSeconds: Int, requireTwoFactor: Bool) throws -> Bool
+    func securityPolicy(of org: String) throws -> SecurityPolicy?
 
     // Users
     func userExists(org: String, emailIndex: Data) throws -> Bool
@@ -147,4 +152,32 @@ struct ActiveGrant: Sendable {
     let id: String
     let permissions: [Int]
     let expiresAt: Int64
+}
+
+/// What offboarding deleted of an organisation's people, for the deletion certificate.
+struct OffboardedPeople: Sendable, Equatable {
+    var users = 0
+    var invitations = 0
+    var sessions = 0
+    var supportGrants = 0
+}
+
+/// An organisation's security policy, as stored.
+struct SecurityPolicy: Sendable, Equatable {
+    var ranges: [String]
+    var idleSeconds: Int
+    var maxSeconds: Int
+    var requireTwoFactor: Bool
+
+    /// What `changed` changed of this policy, "field: old -> new" for each field, for the audit
+    /// event (ranges and durations: no secret in them).
+    func changes(to changed: SecurityPolicy) -> String {
+        func described(_ list: [String]) -> String { list.isEmpty ? "(any address)" : list.joined(separator: " ") }
+        var lines: [String] = []
+        if ranges != changed.ranges { lines.append("allowed_client_ranges: \(described(ranges)) -> \(described(changed.ranges))") }
+        if idleSeconds != changed.idleSeconds { lines.append("session_idle_seconds: \(idleSeconds) -> \(changed.idleSeconds)") }
+        if maxSeconds != changed.maxSeconds { lines.append("session_max_seconds: \(maxSeconds) -> \(changed.maxSeconds)") }
+        if requireTwoFactor != changed.requireTwoFactor { lines.append("require_two_factor: \(requireTwoFactor) -> \(changed.requireTwoFactor)") }
+        return lines.isEmpty ? "no change" : lines.joined(separator: "; ")
+    }
 }

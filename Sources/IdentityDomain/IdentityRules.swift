@@ -51,9 +51,9 @@ struct IdentityRules: Sendable {
         try outbox.record(record, in: tx.connection)
     }
 
-    private func audit(org: String, actor: String, action: String, resource: String, outcome: String = "success",
+    private func audit(org: String, actor: String, action: String, resource: String, outcome: String = "success", detail: String = "",
                        in tx: any IdentityTransaction) throws {
-        try audit(AuditRecord(org: org, actor: actor, action: action, resource: resource, outcome: outcome), in: tx)
+        try audit(AuditRecord(org: org, actor: actor, action: action, resource: resource, outcome: outcome, detail: detail), in: tx)
     }
 
     /// An audit record on its own (a refusal changes nothing else).
@@ -262,8 +262,17 @@ struct IdentityRules: Sendable {
 
     // MARK: Security policy
 
+    func policy(org: String) async throws -> SecurityPolicy {
+        guard let policy = try await repository.read({ tx in try tx.securityPolicy(of: org) }) else {
+            throw DomainError.notFound("organisation \(org) not found")
+        }
+        return policy
+    }
+
+    /// Replaces the policy; the audit event says what changed from what to what.
+    @discardableResult
     func setPolicy(ranges: [String], idleSeconds: UInt32, maxSeconds: UInt32, requireTwoFactor: Bool, org: String,
-                   by actor: String) async throws {
+                   by actor: String) async throws -> SecurityPolicy {
         for range in ranges where AddressRange(range) == nil {
             throw DomainError.invalid("\(range) is not a CIDR range")
         }
@@ -272,13 +281,17 @@ struct IdentityRules: Sendable {
         guard idle <= 86_400, maximum <= 30 * 86_400 else {
             throw DomainError.invalid("sessions last at most a day idle and 30 days in all")
         }
+        let changed = SecurityPolicy(ranges: ranges, idleSeconds: idle, maxSeconds: maximum, requireTwoFactor: requireTwoFactor)
         try await repository.write { [self] tx in
-            guard try tx.setSecurityPolicy(org, ranges: ranges.joined(separator: " "), idleSeconds: idle, maxSeconds: maximum,
+            guard let before = try tx.securityPolicy(of: org),
+                  try tx.setSecurityPolicy(org, ranges: ranges.joined(separator: " "), idleSeconds: idle, maxSeconds: maximum,
                                            requireTwoFactor: requireTwoFactor) else {
                 throw DomainError.notFound("organisation \(org) not found")
             }
-            try audit(org: org, actor: actor, action: "security_policy.changed", resource: "organization:\(org)", in: tx)
+            try audit(org: org, actor: actor, action: "security_policy.changed", resource: "organization:\(org)",
+                      detail: String(before.changes(to: changed).prefix(900)), in: tx)
         }
+        return changed
     }
 
     /// Refuses an address outside the organisation's allow-list (or none, when it has one).
@@ -379,15 +392,22 @@ struct IdentityRules: Sendable {
         }
     }
 
-    /// Idempotent: an organisation already offboarded stays so.
-    func markOffboarded(_ org: String, by actor: String) async throws {
-        try await repository.write { [self] tx in
+    /// The last step of offboarding (P11): the organisation is marked offboarded, its people are
+    /// deleted (users with their sealed names and e-mails, password hashes and two-factor
+    /// secrets, invitations, sessions, support grants), then identity's key for it is shredded.
+    /// Idempotent: a repeat (after a crash between the steps) deletes what is left, and counts it.
+    func markOffboarded(_ org: String, by actor: String) async throws -> OffboardedPeople {
+        let deleted = try await repository.write { [self] tx -> OffboardedPeople in
             guard let status = try tx.organizationStatus(org) else { throw DomainError.notFound("organisation \(org) not found") }
-            guard status != "offboarded" else { return }
-            _ = try tx.setOrganizationStatus(org, to: "offboarded", from: nil)
-            try tx.deleteSessions(org: org)
-            try audit(org: org, actor: actor, action: "organization.offboarded", resource: "organization:\(org)", in: tx)
+            if status != "offboarded" { _ = try tx.setOrganizationStatus(org, to: "offboarded", from: nil) }
+            let deleted = try tx.deletePeople(org: org)
+            if status != "offboarded" {
+                try audit(org: org, actor: actor, action: "organization.offboarded", resource: "organization:\(org)", in: tx)
+            }
+            return deleted
         }
+        try keys.shred(org: org)
+        return deleted
     }
 
     /// Applies an admin's change to a user.

@@ -103,6 +103,17 @@ struct SQLiteIdentityRepository: IdentityRepository {
             try db.query("SELECT allowed_client_ranges FROM organizations WHERE id = ?", org).first?.text("allowed_client_ranges")
         }
 
+        func securityPolicy(of org: String) throws -> SecurityPolicy? {
+            try db.query("""
+                SELECT allowed_client_ranges, session_idle_seconds, session_max_seconds, require_two_factor FROM organizations WHERE id = ?
+                """, org).first.map { row in
+                SecurityPolicy(ranges: (row.text("allowed_client_ranges") ?? "").split(separator: " ").map(String.init),
+                               idleSeconds: Int(row.int("session_idle_seconds") ?? Int64(IdentityRules.defaultIdleSeconds)),
+                               maxSeconds: Int(row.int("session_max_seconds") ?? Int64(IdentityRules.defaultMaxSeconds)),
+                               requireTwoFactor: row.int("require_two_factor") == 1)
+            }
+        }
+
         func setSecurityPolicy(_ org: String, ranges: String, idleSeconds: Int, maxSeconds: Int, requireTwoFactor: Bool) throws -> Bool {
             try db.execute("""
                 UPDATE organizations SET allowed_client_ranges = ?, session_idle_seconds = ?, session_max_seconds = ?, require_two_factor = ?
@@ -253,6 +264,15 @@ struct SQLiteIdentityRepository: IdentityRepository {
         @discardableResult
         func deleteSessions(user: String) throws -> Int {
             try db.execute("DELETE FROM sessions WHERE user_id = ?", user)
+        }
+
+        func deletePeople(org: String) throws -> OffboardedPeople {
+            var deleted = OffboardedPeople()
+            deleted.sessions = try db.execute("DELETE FROM sessions WHERE org_id = ?", org)
+            deleted.invitations = try db.execute("DELETE FROM invitations WHERE user_id IN (SELECT id FROM users WHERE org_id = ?)", org)
+            deleted.supportGrants = try db.execute("DELETE FROM support_grants WHERE org_id = ?", org)
+            deleted.users = try db.execute("DELETE FROM users WHERE org_id = ?", org)
+            return deleted
         }
 
         func deleteSessions(org: String) throws {

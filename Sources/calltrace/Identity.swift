@@ -302,21 +302,64 @@ struct GrantsCommand: AsyncParsableCommand {
 
 struct SecurityPolicyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "security-policy", abstract: "The organisation's sign-in rules: client address ranges, session lifetimes, two-factor (settings.manage).")
-    @OptionGroup var options: IdentityOptions
-    @Option(help: "Organisation id.") var org: String
-    @Option(name: .customLong("allow"), help: "A client address range (CIDR) users may come from (repeat; none: any).") var ranges: [String] = []
-    @Option(name: .customLong("idle-seconds"), help: "Sessions end after this long unused (0: the default).") var idleSeconds: UInt32 = 0
-    @Option(name: .customLong("max-seconds"), help: "Sessions end this long after sign-in (0: the default).") var maxSeconds: UInt32 = 0
-    @Flag(name: .customLong("require-2fa"), help: "Every user signs in with two-factor.") var requireTwoFactor = false
+        commandName: "security-policy", abstract: "The organisation's sign-in rules: client address ranges, session lifetimes, two-factor (settings.manage).",
+        subcommands: [Show.self, Set.self], defaultSubcommand: Set.self)
 
-    func run() async throws {
-        let response = try await options.run { client in
-            try await Identity(client).setSecurityPolicy(.with {
-                $0.orgID = org; $0.allowedClientRanges = ranges; $0.sessionIdleSeconds = idleSeconds; $0.sessionMaxSeconds = maxSeconds
-                $0.requireTwoFactor = requireTwoFactor
-            }, options: try options.callOptions)
+    static func describe(_ policy: Calltrace_Identity_V1_SecurityPolicy) -> String {
+        """
+        client addresses:  \(policy.allowedClientRanges.isEmpty ? "any" : policy.allowedClientRanges.joined(separator: " "))
+        idle timeout:      \(policy.sessionIdleSeconds) s
+        session lifetime:  \(policy.sessionMaxSeconds) s
+        two-factor:        \(policy.requireTwoFactor ? "required" : "not required")
+        """
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "The policy as it stands.")
+        @OptionGroup var options: IdentityOptions
+        @Option(help: "Organisation id.") var org: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Identity(client).getSecurityPolicy(.with { $0.orgID = org }, options: try options.callOptions)
+            }
+            try options.print(response) { SecurityPolicyCommand.describe(response.policy) }
         }
-        try options.print(response) { "security policy of \(org) set" }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set", abstract: "Changes what the flags name; everything else stays as it is.",
+            discussion: "With no flag it changes nothing and says so: `security-policy show` prints the policy.")
+        @OptionGroup var options: IdentityOptions
+        @Option(help: "Organisation id.") var org: String
+        @Option(name: .customLong("allow"), help: "A client address range (CIDR) users may come from (repeat; replaces the list).") var ranges: [String] = []
+        @Flag(name: .customLong("allow-any"), help: "Lift the address restriction: any address.") var allowAny = false
+        @Option(name: .customLong("idle-seconds"), help: "Sessions end after this long unused (0: the default, 1800).") var idleSeconds: UInt32?
+        @Option(name: .customLong("max-seconds"), help: "Sessions end this long after sign-in (0: the default, 43200).") var maxSeconds: UInt32?
+        @Flag(name: .customLong("require-2fa"), inversion: .prefixedNo, help: "Every user signs in with two-factor (--no-require-2fa: not required).")
+        var requireTwoFactor: Bool?
+
+        func validate() throws {
+            if allowAny && !ranges.isEmpty { throw ValidationError("give --allow or --allow-any, not both") }
+        }
+
+        func run() async throws {
+            guard !ranges.isEmpty || allowAny || idleSeconds != nil || maxSeconds != nil || requireTwoFactor != nil else {
+                throw ValidationError("name what to change (--allow, --allow-any, --idle-seconds, --max-seconds, --[no-]require-2fa); "
+                                      + "`calltrace security-policy show --org \(org)` prints the policy")
+            }
+            let response = try await options.run { client in
+                let current = try await Identity(client).getSecurityPolicy(.with { $0.orgID = org }, options: try options.callOptions).policy
+                return try await Identity(client).setSecurityPolicy(.with {
+                    $0.orgID = org
+                    $0.allowedClientRanges = allowAny ? [] : ranges.isEmpty ? current.allowedClientRanges : ranges
+                    $0.sessionIdleSeconds = idleSeconds ?? current.sessionIdleSeconds
+                    $0.sessionMaxSeconds = maxSeconds ?? current.sessionMaxSeconds
+                    $0.requireTwoFactor = requireTwoFactor ?? current.requireTwoFactor
+                }, options: try options.callOptions)
+            }
+            try options.print(response) { "security policy of \(org) set:\n" + SecurityPolicyCommand.describe(response.policy) }
+        }
     }
 }

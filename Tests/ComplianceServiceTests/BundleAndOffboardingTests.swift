@@ -149,6 +149,25 @@ struct BundleAndOffboardingTests {
                 "deleted once exported")
     }
 
+    @Test("A matter file asked again with delete-after, while the earlier export is still ready, deletes the call (it used to hand back the export and delete nothing)")
+    func deleteAfterAnEarlierExport() async throws {
+        let deployment = try await CallDataDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation(tracking: "01184960000")
+        let recording = try await deployment.call("call-1", org: org, tracking: "01184960000", caller: "07700 900123", at: CallDataDeployment.start + 1000)
+        let matters = Matters(try deployment.compliance.client())
+        let first = try await matters.exportMatter(.with { $0.orgID = org; $0.callID = "call-1"; $0.matterReference = "PI/2026/0042" },
+                                                   options: try bearer(admin)).bundle
+        _ = try await deployment.readyBundle(first.bundleID, org: org, token: admin)
+        #expect(try await deployment.exists(call: "call-1", recording: recording, org: org, admin: admin) == (true, true))
+        let again = try await matters.exportMatter(.with {
+            $0.orgID = org; $0.callID = "call-1"; $0.matterReference = "PI/2026/0042"; $0.deleteAfterExport = true
+        }, options: try bearer(admin)).bundle
+        #expect(again.bundleID == first.bundleID, "the export is shared")
+        #expect(try await eventually { try await deployment.exists(call: "call-1", recording: recording, org: org, admin: admin) == (false, false) },
+                "and the call is deleted everywhere")
+    }
+
     @Test("Offboarding end to end: export, confirmation, every service purges, identity offboards, and the certificate verifies — and fails when any byte changes")
     func offboarding() async throws {
         let deployment = try await CallDataDeployment()
@@ -194,7 +213,13 @@ struct BundleAndOffboardingTests {
         #expect(certificate.contains("\"recordings_purged\" : 2") && certificate.contains("\"calls_purged\" : 2"), "\(certificate)")
         #expect(!certificate.contains("07700") && !certificate.contains("900123"))
         #expect(try await deployment.exists(call: "theirs", recording: theirs, org: other, admin: otherAdmin) == (true, true))
-        for service in [deployment.media, deployment.transcript, deployment.compliance] {
+        // Identity deleted the firm's people and its key, and the certificate counts them.
+        let people = try await deployment.identity.instance.database.read { db in
+            try db.query("SELECT count(*) AS n FROM users WHERE org_id = ?", org)[0].int("n")
+        }
+        #expect(people == 0)
+        #expect(certificate.contains("\"users_deleted\" : 1") && certificate.contains("\"sessions_deleted\" : "), "\(certificate)")
+        for service in [deployment.media, deployment.transcript, deployment.compliance, deployment.identity] {
             let kept = try service.instance.keyStore.sync { db in try db.query("SELECT 1 FROM org_keys WHERE org_id = ?", org) }
             #expect(kept.isEmpty, "\(service.name)'s key for the organisation is gone")
         }

@@ -1,3 +1,4 @@
+import CallTraceProto
 import CallTraceTestSupport
 import Foundation
 import IdentityDomain
@@ -48,7 +49,18 @@ struct IdentityCLITests {
         #expect(grant.status == 0 && grant.stdout.hasPrefix("grant "), "\(grant.stdout) \(grant.stderr)")
         let grantID = String(grant.stdout.split(separator: " ")[1])
         #expect(try await cli(["grants", "revoke", grantID, "--org", org]).status == 0)
-        #expect(try await cli(["security-policy", "--org", org, "--idle-seconds", "1800"]).status == 0)
+        // The policy: shown; flags change only what they name; no flag changes nothing and says so.
+        let shown = try await cli(["security-policy", "show", "--org", org])
+        #expect(shown.status == 0 && shown.stdout.contains("two-factor:        not required") && shown.stdout.contains("idle timeout:      1800 s"),
+                "\(shown.stdout) \(shown.stderr)")
+        let bare = try await cli(["security-policy", "--org", org])
+        #expect(bare.status != 0 && bare.stderr.contains("security-policy show"), "\(bare.stdout) \(bare.stderr)")
+        #expect(try await cli(["security-policy", "--org", org, "--max-seconds", "3600"]).status == 0)
+        let idle = try await cli(["security-policy", "--org", org, "--idle-seconds", "900"])
+        #expect(idle.status == 0 && idle.stdout.contains("idle timeout:      900 s") && idle.stdout.contains("session lifetime:  3600 s"),
+                "the lifetime set before stays: \(idle.stdout) \(idle.stderr)")
+        let json = try json(try await cli(["security-policy", "show", "--org", org, "--json"]))
+        #expect((json["policy"] as? [String: Any])?["sessionIdleSeconds"] as? Int == 900)
 
         #expect(try await cli(["logout"]).status == 0)
         #expect(try await cli(["users", "invite", "--org", org, "--email", "late@smith.example", "--role", "member"]).status == 4, "the session ended")
@@ -56,5 +68,12 @@ struct IdentityCLITests {
         #expect(try await cli(["orgs", "suspend", "--as", "operator-ops", "--org", org, "--reason", "unpaid"]).status == 0)
         #expect(try await cli(["login", "--org", org, "--email", "admin@smith.example"], input: "\(password)\n").status != 0, "a suspended firm cannot sign in")
         #expect(!identity.log.text.contains(password) && !identity.log.text.contains(token))
+        // The audit events say what changed from what to what.
+        let details = try await identity.instance.database.read { db in
+            try db.query("SELECT event FROM audit_outbox WHERE org_id = ? ORDER BY id", org).compactMap { row in
+                try row.blob("event").map { try Calltrace_Compliance_V1_AuditEvent(serializedBytes: $0) }
+            }.filter { $0.action == "security_policy.changed" }.map(\.detail)
+        }
+        #expect(details == ["session_max_seconds: 43200 -> 3600", "session_idle_seconds: 1800 -> 900"], "\(details)")
     }
 }

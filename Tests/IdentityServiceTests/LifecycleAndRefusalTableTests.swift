@@ -88,6 +88,7 @@ struct LifecycleAndRefusalTableTests {
             ("CreateSupportGrant", { c, o in _ = try await c.unary(Identity.createSupportGrant, .with { $0.orgID = org; $0.permissions = [.reportsRead]; $0.durationSeconds = 60; $0.reason = "t" }, options: o) }),
             ("RevokeSupportGrant", { c, o in _ = try await c.unary(Identity.revokeSupportGrant, .with { $0.orgID = org; $0.grantID = "grt_none" }, options: o) }),
             ("SetSecurityPolicy", { c, o in _ = try await c.unary(Identity.setSecurityPolicy, .with { $0.orgID = org }, options: o) }),
+            ("GetSecurityPolicy", { c, o in _ = try await c.unary(Identity.getSecurityPolicy, .with { $0.orgID = org }, options: o) }),
             ("ResetTwoFactor", { c, o in _ = try await c.unary(Identity.resetTwoFactor, .with { $0.orgID = org; $0.userID = memberID }, options: o) }),
         ]
         func options(_ token: String?) -> CallOptions {

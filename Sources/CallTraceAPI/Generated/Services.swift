@@ -781,9 +781,10 @@ public struct Calltrace_Identity_V1_IdentityServicePolicies: Sendable {
     public var suspendOrganization: PeerPolicy
     public var markOrganizationOffboarded: PeerPolicy
     public var setSecurityPolicy: PeerPolicy
+    public var getSecurityPolicy: PeerPolicy
     public var authorize: PeerPolicy
 
-    public init(createOrganization: PeerPolicy, inviteUser: PeerPolicy, redeemInvitation: PeerPolicy, requestPasswordReset: PeerPolicy, resetPassword: PeerPolicy, login: PeerPolicy, logout: PeerPolicy, removeUser: PeerPolicy, createSupportGrant: PeerPolicy, revokeSupportGrant: PeerPolicy, authorizeOperator: PeerPolicy, enrollTotp: PeerPolicy, resetTwoFactor: PeerPolicy, confirmTotp: PeerPolicy, suspendUser: PeerPolicy, changeUserRole: PeerPolicy, revokeUserSessions: PeerPolicy, suspendOrganization: PeerPolicy, markOrganizationOffboarded: PeerPolicy, setSecurityPolicy: PeerPolicy, authorize: PeerPolicy) {
+    public init(createOrganization: PeerPolicy, inviteUser: PeerPolicy, redeemInvitation: PeerPolicy, requestPasswordReset: PeerPolicy, resetPassword: PeerPolicy, login: PeerPolicy, logout: PeerPolicy, removeUser: PeerPolicy, createSupportGrant: PeerPolicy, revokeSupportGrant: PeerPolicy, authorizeOperator: PeerPolicy, enrollTotp: PeerPolicy, resetTwoFactor: PeerPolicy, confirmTotp: PeerPolicy, suspendUser: PeerPolicy, changeUserRole: PeerPolicy, revokeUserSessions: PeerPolicy, suspendOrganization: PeerPolicy, markOrganizationOffboarded: PeerPolicy, setSecurityPolicy: PeerPolicy, getSecurityPolicy: PeerPolicy, authorize: PeerPolicy) {
         self.createOrganization = createOrganization
         self.inviteUser = inviteUser
         self.redeemInvitation = redeemInvitation
@@ -804,6 +805,7 @@ public struct Calltrace_Identity_V1_IdentityServicePolicies: Sendable {
         self.suspendOrganization = suspendOrganization
         self.markOrganizationOffboarded = markOrganizationOffboarded
         self.setSecurityPolicy = setSecurityPolicy
+        self.getSecurityPolicy = getSecurityPolicy
         self.authorize = authorize
     }
 }
@@ -884,11 +886,17 @@ public protocol Calltrace_Identity_V1_IdentityServiceHandler: RPCService {
     func suspendOrganization(_ request: Calltrace_Identity_V1_SuspendOrganizationRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_SuspendOrganizationResponse
 
     /// The compliance service only, at the end of offboarding (P11): the organisation is closed for
-    /// good; every token of it stops working.
+    /// good; its users (names, e-mails, password hashes, two-factor secrets), invitations, sessions
+    /// and support grants are deleted and identity's key for it is shredded. Answers the counts,
+    /// which the deletion certificate carries.
     func markOrganizationOffboarded(_ request: Calltrace_Identity_V1_MarkOrganizationOffboardedRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_MarkOrganizationOffboardedResponse
 
-    /// Gateways, for a user with settings.manage: the organisation's security policy.
+    /// Gateways, for a user with settings.manage: replaces the organisation's security policy
+    /// (every field; read it first to change one). The audit event says what changed from what to what.
     func setSecurityPolicy(_ request: Calltrace_Identity_V1_SetSecurityPolicyRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_SetSecurityPolicyResponse
+
+    /// Gateways, for a user with settings.manage: the organisation's security policy as it stands.
+    func getSecurityPolicy(_ request: Calltrace_Identity_V1_GetSecurityPolicyRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_GetSecurityPolicyResponse
 
     /// Services only: may this token act in this organisation with this permission?
     func authorize(_ request: Calltrace_Identity_V1_AuthorizeRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_AuthorizeResponse
@@ -917,6 +925,7 @@ extension Calltrace_Identity_V1_IdentityServiceHandler {
         router.unary(Calltrace_Identity_V1_IdentityService.suspendOrganization, allow: policies.suspendOrganization) { try await self.suspendOrganization($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.markOrganizationOffboarded, allow: policies.markOrganizationOffboarded) { try await self.markOrganizationOffboarded($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.setSecurityPolicy, allow: policies.setSecurityPolicy) { try await self.setSecurityPolicy($0, context: $1) }
+        router.unary(Calltrace_Identity_V1_IdentityService.getSecurityPolicy, allow: policies.getSecurityPolicy) { try await self.getSecurityPolicy($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.authorize, allow: policies.authorize) { try await self.authorize($0, context: $1) }
     }
 }
@@ -1036,14 +1045,22 @@ public struct Calltrace_Identity_V1_IdentityServiceClient: Sendable {
     }
 
     /// The compliance service only, at the end of offboarding (P11): the organisation is closed for
-    /// good; every token of it stops working.
+    /// good; its users (names, e-mails, password hashes, two-factor secrets), invitations, sessions
+    /// and support grants are deleted and identity's key for it is shredded. Answers the counts,
+    /// which the deletion certificate carries.
     public func markOrganizationOffboarded(_ request: Calltrace_Identity_V1_MarkOrganizationOffboardedRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_MarkOrganizationOffboardedResponse {
         try await rpc.unary(Calltrace_Identity_V1_IdentityService.markOrganizationOffboarded, request, options: options)
     }
 
-    /// Gateways, for a user with settings.manage: the organisation's security policy.
+    /// Gateways, for a user with settings.manage: replaces the organisation's security policy
+    /// (every field; read it first to change one). The audit event says what changed from what to what.
     public func setSecurityPolicy(_ request: Calltrace_Identity_V1_SetSecurityPolicyRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_SetSecurityPolicyResponse {
         try await rpc.unary(Calltrace_Identity_V1_IdentityService.setSecurityPolicy, request, options: options)
+    }
+
+    /// Gateways, for a user with settings.manage: the organisation's security policy as it stands.
+    public func getSecurityPolicy(_ request: Calltrace_Identity_V1_GetSecurityPolicyRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_GetSecurityPolicyResponse {
+        try await rpc.unary(Calltrace_Identity_V1_IdentityService.getSecurityPolicy, request, options: options)
     }
 
     /// Services only: may this token act in this organisation with this permission?
@@ -1547,10 +1564,12 @@ public struct Calltrace_Transcript_V1_TrackingNumberServicePolicies: Sendable {
 public protocol Calltrace_Transcript_V1_TrackingNumberServiceHandler: RPCService {
     var policies: Calltrace_Transcript_V1_TrackingNumberServicePolicies { get }
 
-    /// Points a number at a marketing source from `effective_from` (default: now). A number that
-    /// is already the organisation's moves to the new source; its earlier assignment is kept, so
-    /// older calls keep their source. A number another organisation holds is refused
-    /// (ALREADY_EXISTS) until that organisation releases it.
+    /// Points a number at a marketing source from `effective_from` (default: now; never in the
+    /// past, nor before another organisation's tenure of the number ended, so a late StartCall is
+    /// routed to whoever held the number when the call came). A number that is already the
+    /// organisation's moves to the new source; its earlier assignment is kept, so older calls keep
+    /// their source. A number another organisation holds is refused (ALREADY_EXISTS) until that
+    /// organisation releases it.
     func assignTrackingNumber(_ request: Calltrace_Transcript_V1_AssignTrackingNumberRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_AssignTrackingNumberResponse
 
     /// Ends the organisation's use of a number; its history stays.
@@ -1577,10 +1596,12 @@ public struct Calltrace_Transcript_V1_TrackingNumberServiceClient: Sendable {
         self.rpc = rpc
     }
 
-    /// Points a number at a marketing source from `effective_from` (default: now). A number that
-    /// is already the organisation's moves to the new source; its earlier assignment is kept, so
-    /// older calls keep their source. A number another organisation holds is refused
-    /// (ALREADY_EXISTS) until that organisation releases it.
+    /// Points a number at a marketing source from `effective_from` (default: now; never in the
+    /// past, nor before another organisation's tenure of the number ended, so a late StartCall is
+    /// routed to whoever held the number when the call came). A number that is already the
+    /// organisation's moves to the new source; its earlier assignment is kept, so older calls keep
+    /// their source. A number another organisation holds is refused (ALREADY_EXISTS) until that
+    /// organisation releases it.
     public func assignTrackingNumber(_ request: Calltrace_Transcript_V1_AssignTrackingNumberRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_AssignTrackingNumberResponse {
         try await rpc.unary(Calltrace_Transcript_V1_TrackingNumberService.assignTrackingNumber, request, options: options)
     }
@@ -1665,8 +1686,10 @@ public protocol Calltrace_Transcript_V1_CallServiceHandler: RPCService {
     /// the number in any common UK format.
     func findCallsByCaller(_ request: Calltrace_Transcript_V1_FindCallsByCallerRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_FindCallsByCallerResponse
 
-    /// records.delete, or the compliance service: the call record, its transcript and analysis,
-    /// at once and for good. Audited.
+    /// The compliance service only, as one step of deleting a call everywhere
+    /// (`calltrace.compliance.v1.DeletionService/DeleteCall`, which users call): the call record,
+    /// its transcript and analysis, at once and for good. Audited. A user deleting here alone
+    /// would leave the call's recordings in media where no subject request could find them.
     func deleteCall(_ request: Calltrace_Transcript_V1_DeleteCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_DeleteCallResponse
 
     /// The compliance service (retention, P9): up to `max_count` (default and at most 500) calls
@@ -1761,8 +1784,10 @@ public struct Calltrace_Transcript_V1_CallServiceClient: Sendable {
         try await rpc.unary(Calltrace_Transcript_V1_CallService.findCallsByCaller, request, options: options)
     }
 
-    /// records.delete, or the compliance service: the call record, its transcript and analysis,
-    /// at once and for good. Audited.
+    /// The compliance service only, as one step of deleting a call everywhere
+    /// (`calltrace.compliance.v1.DeletionService/DeleteCall`, which users call): the call record,
+    /// its transcript and analysis, at once and for good. Audited. A user deleting here alone
+    /// would leave the call's recordings in media where no subject request could find them.
     public func deleteCall(_ request: Calltrace_Transcript_V1_DeleteCallRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_DeleteCallResponse {
         try await rpc.unary(Calltrace_Transcript_V1_CallService.deleteCall, request, options: options)
     }

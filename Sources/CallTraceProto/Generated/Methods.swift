@@ -307,12 +307,16 @@ public enum Calltrace_Identity_V1_IdentityService {
     public static let setSecurityPolicy = MethodDescriptor<Calltrace_Identity_V1_SetSecurityPolicyRequest, Calltrace_Identity_V1_SetSecurityPolicyResponse>(
         service: name, name: "SetSecurityPolicy", kind: .unary, isIdempotent: false)
 
+    /// `/calltrace.identity.v1.IdentityService/GetSecurityPolicy`
+    public static let getSecurityPolicy = MethodDescriptor<Calltrace_Identity_V1_GetSecurityPolicyRequest, Calltrace_Identity_V1_GetSecurityPolicyResponse>(
+        service: name, name: "GetSecurityPolicy", kind: .unary, isIdempotent: true)
+
     /// `/calltrace.identity.v1.IdentityService/Authorize`
     public static let authorize = MethodDescriptor<Calltrace_Identity_V1_AuthorizeRequest, Calltrace_Identity_V1_AuthorizeResponse>(
         service: name, name: "Authorize", kind: .unary, isIdempotent: true)
 
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, requestPasswordReset.info, resetPassword.info, login.info, logout.info, removeUser.info, createSupportGrant.info, revokeSupportGrant.info, authorizeOperator.info, enrollTotp.info, resetTwoFactor.info, confirmTotp.info, suspendUser.info, changeUserRole.info, revokeUserSessions.info, suspendOrganization.info, markOrganizationOffboarded.info, setSecurityPolicy.info, authorize.info]
+    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, requestPasswordReset.info, resetPassword.info, login.info, logout.info, removeUser.info, createSupportGrant.info, revokeSupportGrant.info, authorizeOperator.info, enrollTotp.info, resetTwoFactor.info, confirmTotp.info, suspendUser.info, changeUserRole.info, revokeUserSessions.info, suspendOrganization.info, markOrganizationOffboarded.info, setSecurityPolicy.info, getSecurityPolicy.info, authorize.info]
 }
 
 // MARK: calltrace/media/v1/media.proto

@@ -695,6 +695,14 @@ public nonisolated struct Calltrace_Identity_V1_MarkOrganizationOffboardedRespon
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  public var usersDeleted: UInt32 = 0
+
+  public var invitationsDeleted: UInt32 = 0
+
+  public var sessionsDeleted: UInt32 = 0
+
+  public var supportGrantsDeleted: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -729,6 +737,70 @@ public nonisolated struct Calltrace_Identity_V1_SetSecurityPolicyResponse: Senda
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
+
+  /// The policy now in force.
+  public var policy: Calltrace_Identity_V1_SecurityPolicy {
+    get {_policy ?? Calltrace_Identity_V1_SecurityPolicy()}
+    set {_policy = newValue}
+  }
+  /// Returns true if `policy` has been explicitly set.
+  public var hasPolicy: Bool {self._policy != nil}
+  /// Clears the value of `policy`. Subsequent reads from it will return its default value.
+  public mutating func clearPolicy() {self._policy = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _policy: Calltrace_Identity_V1_SecurityPolicy? = nil
+}
+
+public nonisolated struct Calltrace_Identity_V1_GetSecurityPolicyRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Identity_V1_GetSecurityPolicyResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var policy: Calltrace_Identity_V1_SecurityPolicy {
+    get {_policy ?? Calltrace_Identity_V1_SecurityPolicy()}
+    set {_policy = newValue}
+  }
+  /// Returns true if `policy` has been explicitly set.
+  public var hasPolicy: Bool {self._policy != nil}
+  /// Clears the value of `policy`. Subsequent reads from it will return its default value.
+  public mutating func clearPolicy() {self._policy = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _policy: Calltrace_Identity_V1_SecurityPolicy? = nil
+}
+
+public nonisolated struct Calltrace_Identity_V1_SecurityPolicy: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Empty: any address.
+  public var allowedClientRanges: [String] = []
+
+  public var sessionIdleSeconds: UInt32 = 0
+
+  public var sessionMaxSeconds: UInt32 = 0
+
+  public var requireTwoFactor: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1976,18 +2048,44 @@ nonisolated extension Calltrace_Identity_V1_MarkOrganizationOffboardedRequest: S
 
 nonisolated extension Calltrace_Identity_V1_MarkOrganizationOffboardedResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MarkOrganizationOffboardedResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}users_deleted\0\u{3}invitations_deleted\0\u{3}sessions_deleted\0\u{3}support_grants_deleted\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.usersDeleted) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.invitationsDeleted) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.sessionsDeleted) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.supportGrantsDeleted) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.usersDeleted != 0 {
+      try visitor.visitSingularUInt32Field(value: self.usersDeleted, fieldNumber: 1)
+    }
+    if self.invitationsDeleted != 0 {
+      try visitor.visitSingularUInt32Field(value: self.invitationsDeleted, fieldNumber: 2)
+    }
+    if self.sessionsDeleted != 0 {
+      try visitor.visitSingularUInt32Field(value: self.sessionsDeleted, fieldNumber: 3)
+    }
+    if self.supportGrantsDeleted != 0 {
+      try visitor.visitSingularUInt32Field(value: self.supportGrantsDeleted, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Calltrace_Identity_V1_MarkOrganizationOffboardedResponse, rhs: Calltrace_Identity_V1_MarkOrganizationOffboardedResponse) -> Bool {
+    if lhs.usersDeleted != rhs.usersDeleted {return false}
+    if lhs.invitationsDeleted != rhs.invitationsDeleted {return false}
+    if lhs.sessionsDeleted != rhs.sessionsDeleted {return false}
+    if lhs.supportGrantsDeleted != rhs.supportGrantsDeleted {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2045,18 +2143,142 @@ nonisolated extension Calltrace_Identity_V1_SetSecurityPolicyRequest: SwiftProto
 
 nonisolated extension Calltrace_Identity_V1_SetSecurityPolicyResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SetSecurityPolicyResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}policy\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._policy) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._policy {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Calltrace_Identity_V1_SetSecurityPolicyResponse, rhs: Calltrace_Identity_V1_SetSecurityPolicyResponse) -> Bool {
+    if lhs._policy != rhs._policy {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Identity_V1_GetSecurityPolicyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetSecurityPolicyRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Identity_V1_GetSecurityPolicyRequest, rhs: Calltrace_Identity_V1_GetSecurityPolicyRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Identity_V1_GetSecurityPolicyResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetSecurityPolicyResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}policy\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._policy) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._policy {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Identity_V1_GetSecurityPolicyResponse, rhs: Calltrace_Identity_V1_GetSecurityPolicyResponse) -> Bool {
+    if lhs._policy != rhs._policy {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Identity_V1_SecurityPolicy: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SecurityPolicy"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}allowed_client_ranges\0\u{3}session_idle_seconds\0\u{3}session_max_seconds\0\u{3}require_two_factor\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.allowedClientRanges) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.sessionIdleSeconds) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.sessionMaxSeconds) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.requireTwoFactor) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.allowedClientRanges.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.allowedClientRanges, fieldNumber: 1)
+    }
+    if self.sessionIdleSeconds != 0 {
+      try visitor.visitSingularUInt32Field(value: self.sessionIdleSeconds, fieldNumber: 2)
+    }
+    if self.sessionMaxSeconds != 0 {
+      try visitor.visitSingularUInt32Field(value: self.sessionMaxSeconds, fieldNumber: 3)
+    }
+    if self.requireTwoFactor != false {
+      try visitor.visitSingularBoolField(value: self.requireTwoFactor, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Identity_V1_SecurityPolicy, rhs: Calltrace_Identity_V1_SecurityPolicy) -> Bool {
+    if lhs.allowedClientRanges != rhs.allowedClientRanges {return false}
+    if lhs.sessionIdleSeconds != rhs.sessionIdleSeconds {return false}
+    if lhs.sessionMaxSeconds != rhs.sessionMaxSeconds {return false}
+    if lhs.requireTwoFactor != rhs.requireTwoFactor {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1807,6 +1807,141 @@ void   calltrace__identity__v1__set_security_policy_response__free_unpacked
   assert(message->base.descriptor == &calltrace__identity__v1__set_security_policy_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__identity__v1__get_security_policy_request__init
+                     (Calltrace__Identity__V1__GetSecurityPolicyRequest         *message)
+{
+  static const Calltrace__Identity__V1__GetSecurityPolicyRequest init_value = CALLTRACE__IDENTITY__V1__GET_SECURITY_POLICY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__get_security_policy_request__get_packed_size
+                     (const Calltrace__Identity__V1__GetSecurityPolicyRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__get_security_policy_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__get_security_policy_request__pack
+                     (const Calltrace__Identity__V1__GetSecurityPolicyRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__get_security_policy_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__get_security_policy_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__GetSecurityPolicyRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__get_security_policy_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__GetSecurityPolicyRequest *
+       calltrace__identity__v1__get_security_policy_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__GetSecurityPolicyRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__get_security_policy_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__get_security_policy_request__free_unpacked
+                     (Calltrace__Identity__V1__GetSecurityPolicyRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__get_security_policy_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__get_security_policy_response__init
+                     (Calltrace__Identity__V1__GetSecurityPolicyResponse         *message)
+{
+  static const Calltrace__Identity__V1__GetSecurityPolicyResponse init_value = CALLTRACE__IDENTITY__V1__GET_SECURITY_POLICY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__get_security_policy_response__get_packed_size
+                     (const Calltrace__Identity__V1__GetSecurityPolicyResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__get_security_policy_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__get_security_policy_response__pack
+                     (const Calltrace__Identity__V1__GetSecurityPolicyResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__get_security_policy_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__get_security_policy_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__GetSecurityPolicyResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__get_security_policy_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__GetSecurityPolicyResponse *
+       calltrace__identity__v1__get_security_policy_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__GetSecurityPolicyResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__get_security_policy_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__get_security_policy_response__free_unpacked
+                     (Calltrace__Identity__V1__GetSecurityPolicyResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__get_security_policy_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__security_policy__init
+                     (Calltrace__Identity__V1__SecurityPolicy         *message)
+{
+  static const Calltrace__Identity__V1__SecurityPolicy init_value = CALLTRACE__IDENTITY__V1__SECURITY_POLICY__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__security_policy__get_packed_size
+                     (const Calltrace__Identity__V1__SecurityPolicy *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__security_policy__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__security_policy__pack
+                     (const Calltrace__Identity__V1__SecurityPolicy *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__security_policy__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__security_policy__pack_to_buffer
+                     (const Calltrace__Identity__V1__SecurityPolicy *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__security_policy__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__SecurityPolicy *
+       calltrace__identity__v1__security_policy__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__SecurityPolicy *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__security_policy__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__security_policy__free_unpacked
+                     (Calltrace__Identity__V1__SecurityPolicy *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__security_policy__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__identity__v1__authorize_request__init
                      (Calltrace__Identity__V1__AuthorizeRequest         *message)
 {
@@ -3572,9 +3707,68 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__mark_organization_offb
   (ProtobufCMessageInit) calltrace__identity__v1__mark_organization_offboarded_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-#define calltrace__identity__v1__mark_organization_offboarded_response__field_descriptors NULL
-#define calltrace__identity__v1__mark_organization_offboarded_response__field_indices_by_name NULL
-#define calltrace__identity__v1__mark_organization_offboarded_response__number_ranges NULL
+static const ProtobufCFieldDescriptor calltrace__identity__v1__mark_organization_offboarded_response__field_descriptors[4] =
+{
+  {
+    "users_deleted",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__MarkOrganizationOffboardedResponse, users_deleted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "invitations_deleted",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__MarkOrganizationOffboardedResponse, invitations_deleted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sessions_deleted",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__MarkOrganizationOffboardedResponse, sessions_deleted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "support_grants_deleted",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__MarkOrganizationOffboardedResponse, support_grants_deleted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__mark_organization_offboarded_response__field_indices_by_name[] = {
+  1,   /* field[1] = invitations_deleted */
+  2,   /* field[2] = sessions_deleted */
+  3,   /* field[3] = support_grants_deleted */
+  0,   /* field[0] = users_deleted */
+};
+static const ProtobufCIntRange calltrace__identity__v1__mark_organization_offboarded_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
 const ProtobufCMessageDescriptor calltrace__identity__v1__mark_organization_offboarded_response__descriptor =
 {
   PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
@@ -3583,10 +3777,10 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__mark_organization_offb
   "Calltrace__Identity__V1__MarkOrganizationOffboardedResponse",
   "calltrace.identity.v1",
   sizeof(Calltrace__Identity__V1__MarkOrganizationOffboardedResponse),
-  0,
+  4,
   calltrace__identity__v1__mark_organization_offboarded_response__field_descriptors,
   calltrace__identity__v1__mark_organization_offboarded_response__field_indices_by_name,
-  0,  calltrace__identity__v1__mark_organization_offboarded_response__number_ranges,
+  1,  calltrace__identity__v1__mark_organization_offboarded_response__number_ranges,
   (ProtobufCMessageInit) calltrace__identity__v1__mark_organization_offboarded_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -3680,9 +3874,29 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__set_security_policy_re
   (ProtobufCMessageInit) calltrace__identity__v1__set_security_policy_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-#define calltrace__identity__v1__set_security_policy_response__field_descriptors NULL
-#define calltrace__identity__v1__set_security_policy_response__field_indices_by_name NULL
-#define calltrace__identity__v1__set_security_policy_response__number_ranges NULL
+static const ProtobufCFieldDescriptor calltrace__identity__v1__set_security_policy_response__field_descriptors[1] =
+{
+  {
+    "policy",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__SetSecurityPolicyResponse, policy),
+    &calltrace__identity__v1__security_policy__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__set_security_policy_response__field_indices_by_name[] = {
+  0,   /* field[0] = policy */
+};
+static const ProtobufCIntRange calltrace__identity__v1__set_security_policy_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
 const ProtobufCMessageDescriptor calltrace__identity__v1__set_security_policy_response__descriptor =
 {
   PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
@@ -3691,11 +3905,164 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__set_security_policy_re
   "Calltrace__Identity__V1__SetSecurityPolicyResponse",
   "calltrace.identity.v1",
   sizeof(Calltrace__Identity__V1__SetSecurityPolicyResponse),
-  0,
+  1,
   calltrace__identity__v1__set_security_policy_response__field_descriptors,
   calltrace__identity__v1__set_security_policy_response__field_indices_by_name,
-  0,  calltrace__identity__v1__set_security_policy_response__number_ranges,
+  1,  calltrace__identity__v1__set_security_policy_response__number_ranges,
   (ProtobufCMessageInit) calltrace__identity__v1__set_security_policy_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__get_security_policy_request__field_descriptors[1] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__GetSecurityPolicyRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__get_security_policy_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__identity__v1__get_security_policy_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__get_security_policy_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.GetSecurityPolicyRequest",
+  "GetSecurityPolicyRequest",
+  "Calltrace__Identity__V1__GetSecurityPolicyRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__GetSecurityPolicyRequest),
+  1,
+  calltrace__identity__v1__get_security_policy_request__field_descriptors,
+  calltrace__identity__v1__get_security_policy_request__field_indices_by_name,
+  1,  calltrace__identity__v1__get_security_policy_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__get_security_policy_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__get_security_policy_response__field_descriptors[1] =
+{
+  {
+    "policy",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__GetSecurityPolicyResponse, policy),
+    &calltrace__identity__v1__security_policy__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__get_security_policy_response__field_indices_by_name[] = {
+  0,   /* field[0] = policy */
+};
+static const ProtobufCIntRange calltrace__identity__v1__get_security_policy_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__get_security_policy_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.GetSecurityPolicyResponse",
+  "GetSecurityPolicyResponse",
+  "Calltrace__Identity__V1__GetSecurityPolicyResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__GetSecurityPolicyResponse),
+  1,
+  calltrace__identity__v1__get_security_policy_response__field_descriptors,
+  calltrace__identity__v1__get_security_policy_response__field_indices_by_name,
+  1,  calltrace__identity__v1__get_security_policy_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__get_security_policy_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__security_policy__field_descriptors[4] =
+{
+  {
+    "allowed_client_ranges",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Calltrace__Identity__V1__SecurityPolicy, n_allowed_client_ranges),
+    offsetof(Calltrace__Identity__V1__SecurityPolicy, allowed_client_ranges),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "session_idle_seconds",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__SecurityPolicy, session_idle_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "session_max_seconds",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__SecurityPolicy, session_max_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "require_two_factor",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__SecurityPolicy, require_two_factor),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__security_policy__field_indices_by_name[] = {
+  0,   /* field[0] = allowed_client_ranges */
+  3,   /* field[3] = require_two_factor */
+  1,   /* field[1] = session_idle_seconds */
+  2,   /* field[2] = session_max_seconds */
+};
+static const ProtobufCIntRange calltrace__identity__v1__security_policy__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__security_policy__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.SecurityPolicy",
+  "SecurityPolicy",
+  "Calltrace__Identity__V1__SecurityPolicy",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__SecurityPolicy),
+  4,
+  calltrace__identity__v1__security_policy__field_descriptors,
+  calltrace__identity__v1__security_policy__field_indices_by_name,
+  1,  calltrace__identity__v1__security_policy__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__security_policy__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor calltrace__identity__v1__authorize_request__field_descriptors[4] =
@@ -3987,7 +4354,7 @@ const ProtobufCEnumDescriptor calltrace__identity__v1__permission__descriptor =
   calltrace__identity__v1__permission__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[21] =
+static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[22] =
 {
   { "CreateOrganization", &calltrace__identity__v1__create_organization_request__descriptor, &calltrace__identity__v1__create_organization_response__descriptor },
   { "InviteUser", &calltrace__identity__v1__invite_user_request__descriptor, &calltrace__identity__v1__invite_user_response__descriptor },
@@ -4009,16 +4376,18 @@ static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service
   { "SuspendOrganization", &calltrace__identity__v1__suspend_organization_request__descriptor, &calltrace__identity__v1__suspend_organization_response__descriptor },
   { "MarkOrganizationOffboarded", &calltrace__identity__v1__mark_organization_offboarded_request__descriptor, &calltrace__identity__v1__mark_organization_offboarded_response__descriptor },
   { "SetSecurityPolicy", &calltrace__identity__v1__set_security_policy_request__descriptor, &calltrace__identity__v1__set_security_policy_response__descriptor },
+  { "GetSecurityPolicy", &calltrace__identity__v1__get_security_policy_request__descriptor, &calltrace__identity__v1__get_security_policy_response__descriptor },
   { "Authorize", &calltrace__identity__v1__authorize_request__descriptor, &calltrace__identity__v1__authorize_response__descriptor },
 };
 const unsigned calltrace__identity__v1__identity_service__method_indices_by_name[] = {
-  20,        /* Authorize */
+  21,        /* Authorize */
   10,        /* AuthorizeOperator */
   15,        /* ChangeUserRole */
   13,        /* ConfirmTotp */
   0,        /* CreateOrganization */
   8,        /* CreateSupportGrant */
   11,        /* EnrollTotp */
+  20,        /* GetSecurityPolicy */
   1,        /* InviteUser */
   5,        /* Login */
   6,        /* Logout */
@@ -4041,7 +4410,7 @@ const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__desc
   "IdentityService",
   "Calltrace__Identity__V1__IdentityService",
   "calltrace.identity.v1",
-  21,
+  22,
   calltrace__identity__v1__identity_service__method_descriptors,
   calltrace__identity__v1__identity_service__method_indices_by_name
 };
@@ -4205,13 +4574,21 @@ void calltrace__identity__v1__identity_service__set_security_policy(ProtobufCSer
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
   service->invoke(service, 19, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void calltrace__identity__v1__identity_service__get_security_policy(ProtobufCService *service,
+                                                                    const Calltrace__Identity__V1__GetSecurityPolicyRequest *input,
+                                                                    Calltrace__Identity__V1__GetSecurityPolicyResponse_Closure closure,
+                                                                    void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 20, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void calltrace__identity__v1__identity_service__authorize(ProtobufCService *service,
                                                           const Calltrace__Identity__V1__AuthorizeRequest *input,
                                                           Calltrace__Identity__V1__AuthorizeResponse_Closure closure,
                                                           void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 20, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 21, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__IdentityService_Service *service,
                                                       Calltrace__Identity__V1__IdentityService_ServiceDestroy destroy)

@@ -55,6 +55,9 @@ typedef struct Calltrace__Identity__V1__MarkOrganizationOffboardedRequest Calltr
 typedef struct Calltrace__Identity__V1__MarkOrganizationOffboardedResponse Calltrace__Identity__V1__MarkOrganizationOffboardedResponse;
 typedef struct Calltrace__Identity__V1__SetSecurityPolicyRequest Calltrace__Identity__V1__SetSecurityPolicyRequest;
 typedef struct Calltrace__Identity__V1__SetSecurityPolicyResponse Calltrace__Identity__V1__SetSecurityPolicyResponse;
+typedef struct Calltrace__Identity__V1__GetSecurityPolicyRequest Calltrace__Identity__V1__GetSecurityPolicyRequest;
+typedef struct Calltrace__Identity__V1__GetSecurityPolicyResponse Calltrace__Identity__V1__GetSecurityPolicyResponse;
+typedef struct Calltrace__Identity__V1__SecurityPolicy Calltrace__Identity__V1__SecurityPolicy;
 typedef struct Calltrace__Identity__V1__AuthorizeRequest Calltrace__Identity__V1__AuthorizeRequest;
 typedef struct Calltrace__Identity__V1__AuthorizeResponse Calltrace__Identity__V1__AuthorizeResponse;
 typedef struct Calltrace__Identity__V1__Principal Calltrace__Identity__V1__Principal;
@@ -568,10 +571,14 @@ struct  Calltrace__Identity__V1__MarkOrganizationOffboardedRequest
 struct  Calltrace__Identity__V1__MarkOrganizationOffboardedResponse
 {
   ProtobufCMessage base;
+  uint32_t users_deleted;
+  uint32_t invitations_deleted;
+  uint32_t sessions_deleted;
+  uint32_t support_grants_deleted;
 };
 #define CALLTRACE__IDENTITY__V1__MARK_ORGANIZATION_OFFBOARDED_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__mark_organization_offboarded_response__descriptor) \
-     }
+    , 0, 0, 0, 0 }
 
 
 struct  Calltrace__Identity__V1__SetSecurityPolicyRequest
@@ -605,10 +612,51 @@ struct  Calltrace__Identity__V1__SetSecurityPolicyRequest
 struct  Calltrace__Identity__V1__SetSecurityPolicyResponse
 {
   ProtobufCMessage base;
+  /*
+   * The policy now in force.
+   */
+  Calltrace__Identity__V1__SecurityPolicy *policy;
 };
 #define CALLTRACE__IDENTITY__V1__SET_SECURITY_POLICY_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__set_security_policy_response__descriptor) \
-     }
+    , NULL }
+
+
+struct  Calltrace__Identity__V1__GetSecurityPolicyRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+};
+#define CALLTRACE__IDENTITY__V1__GET_SECURITY_POLICY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__get_security_policy_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Identity__V1__GetSecurityPolicyResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Identity__V1__SecurityPolicy *policy;
+};
+#define CALLTRACE__IDENTITY__V1__GET_SECURITY_POLICY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__get_security_policy_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Identity__V1__SecurityPolicy
+{
+  ProtobufCMessage base;
+  /*
+   * Empty: any address.
+   */
+  size_t n_allowed_client_ranges;
+  char **allowed_client_ranges;
+  uint32_t session_idle_seconds;
+  uint32_t session_max_seconds;
+  protobuf_c_boolean require_two_factor;
+};
+#define CALLTRACE__IDENTITY__V1__SECURITY_POLICY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__security_policy__descriptor) \
+    , 0,NULL, 0, 0, 0 }
 
 
 struct  Calltrace__Identity__V1__AuthorizeRequest
@@ -1421,6 +1469,63 @@ Calltrace__Identity__V1__SetSecurityPolicyResponse *
 void   calltrace__identity__v1__set_security_policy_response__free_unpacked
                      (Calltrace__Identity__V1__SetSecurityPolicyResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__GetSecurityPolicyRequest methods */
+void   calltrace__identity__v1__get_security_policy_request__init
+                     (Calltrace__Identity__V1__GetSecurityPolicyRequest         *message);
+size_t calltrace__identity__v1__get_security_policy_request__get_packed_size
+                     (const Calltrace__Identity__V1__GetSecurityPolicyRequest   *message);
+size_t calltrace__identity__v1__get_security_policy_request__pack
+                     (const Calltrace__Identity__V1__GetSecurityPolicyRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__get_security_policy_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__GetSecurityPolicyRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__GetSecurityPolicyRequest *
+       calltrace__identity__v1__get_security_policy_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__get_security_policy_request__free_unpacked
+                     (Calltrace__Identity__V1__GetSecurityPolicyRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__GetSecurityPolicyResponse methods */
+void   calltrace__identity__v1__get_security_policy_response__init
+                     (Calltrace__Identity__V1__GetSecurityPolicyResponse         *message);
+size_t calltrace__identity__v1__get_security_policy_response__get_packed_size
+                     (const Calltrace__Identity__V1__GetSecurityPolicyResponse   *message);
+size_t calltrace__identity__v1__get_security_policy_response__pack
+                     (const Calltrace__Identity__V1__GetSecurityPolicyResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__get_security_policy_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__GetSecurityPolicyResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__GetSecurityPolicyResponse *
+       calltrace__identity__v1__get_security_policy_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__get_security_policy_response__free_unpacked
+                     (Calltrace__Identity__V1__GetSecurityPolicyResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__SecurityPolicy methods */
+void   calltrace__identity__v1__security_policy__init
+                     (Calltrace__Identity__V1__SecurityPolicy         *message);
+size_t calltrace__identity__v1__security_policy__get_packed_size
+                     (const Calltrace__Identity__V1__SecurityPolicy   *message);
+size_t calltrace__identity__v1__security_policy__pack
+                     (const Calltrace__Identity__V1__SecurityPolicy   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__security_policy__pack_to_buffer
+                     (const Calltrace__Identity__V1__SecurityPolicy   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__SecurityPolicy *
+       calltrace__identity__v1__security_policy__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__security_policy__free_unpacked
+                     (Calltrace__Identity__V1__SecurityPolicy *message,
+                      ProtobufCAllocator *allocator);
 /* Calltrace__Identity__V1__AuthorizeRequest methods */
 void   calltrace__identity__v1__authorize_request__init
                      (Calltrace__Identity__V1__AuthorizeRequest         *message);
@@ -1600,6 +1705,15 @@ typedef void (*Calltrace__Identity__V1__SetSecurityPolicyRequest_Closure)
 typedef void (*Calltrace__Identity__V1__SetSecurityPolicyResponse_Closure)
                  (const Calltrace__Identity__V1__SetSecurityPolicyResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Identity__V1__GetSecurityPolicyRequest_Closure)
+                 (const Calltrace__Identity__V1__GetSecurityPolicyRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__GetSecurityPolicyResponse_Closure)
+                 (const Calltrace__Identity__V1__GetSecurityPolicyResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__SecurityPolicy_Closure)
+                 (const Calltrace__Identity__V1__SecurityPolicy *message,
+                  void *closure_data);
 typedef void (*Calltrace__Identity__V1__AuthorizeRequest_Closure)
                  (const Calltrace__Identity__V1__AuthorizeRequest *message,
                   void *closure_data);
@@ -1696,6 +1810,10 @@ struct Calltrace__Identity__V1__IdentityService_Service
                               const Calltrace__Identity__V1__SetSecurityPolicyRequest *input,
                               Calltrace__Identity__V1__SetSecurityPolicyResponse_Closure closure,
                               void *closure_data);
+  void (*get_security_policy)(Calltrace__Identity__V1__IdentityService_Service *service,
+                              const Calltrace__Identity__V1__GetSecurityPolicyRequest *input,
+                              Calltrace__Identity__V1__GetSecurityPolicyResponse_Closure closure,
+                              void *closure_data);
   void (*authorize)(Calltrace__Identity__V1__IdentityService_Service *service,
                     const Calltrace__Identity__V1__AuthorizeRequest *input,
                     Calltrace__Identity__V1__AuthorizeResponse_Closure closure,
@@ -1728,6 +1846,7 @@ void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__I
       function_prefix__ ## suspend_organization,\
       function_prefix__ ## mark_organization_offboarded,\
       function_prefix__ ## set_security_policy,\
+      function_prefix__ ## get_security_policy,\
       function_prefix__ ## authorize  }
 void calltrace__identity__v1__identity_service__create_organization(ProtobufCService *service,
                                                                     const Calltrace__Identity__V1__CreateOrganizationRequest *input,
@@ -1809,6 +1928,10 @@ void calltrace__identity__v1__identity_service__set_security_policy(ProtobufCSer
                                                                     const Calltrace__Identity__V1__SetSecurityPolicyRequest *input,
                                                                     Calltrace__Identity__V1__SetSecurityPolicyResponse_Closure closure,
                                                                     void *closure_data);
+void calltrace__identity__v1__identity_service__get_security_policy(ProtobufCService *service,
+                                                                    const Calltrace__Identity__V1__GetSecurityPolicyRequest *input,
+                                                                    Calltrace__Identity__V1__GetSecurityPolicyResponse_Closure closure,
+                                                                    void *closure_data);
 void calltrace__identity__v1__identity_service__authorize(ProtobufCService *service,
                                                           const Calltrace__Identity__V1__AuthorizeRequest *input,
                                                           Calltrace__Identity__V1__AuthorizeResponse_Closure closure,
@@ -1858,6 +1981,9 @@ extern const ProtobufCMessageDescriptor calltrace__identity__v1__mark_organizati
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__mark_organization_offboarded_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__set_security_policy_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__set_security_policy_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__get_security_policy_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__get_security_policy_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__security_policy__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__principal__descriptor;
