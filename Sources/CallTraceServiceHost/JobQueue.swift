@@ -298,8 +298,12 @@ public final class JobQueue: Sendable {
             logger.error("jobs: cannot record a job's outcome", metadata: ["job": "\(job.id)", "kind": "\(job.kind)", "reason": "\(error)"])
         }
         if case .failure(let error) = outcome {
-            logger.notice("job failed", metadata: ["job": "\(job.id)", "kind": "\(job.kind)", "attempt": "\(job.attempts + 1)",
-                                                   "error_type": "\(type(of: error))"])
+            // The error's own words (a status code and message: our errors carry no secret, token
+            // or phone number), so an operator reading the log knows why without the database.
+            let dead = error is PermanentJobFailure || job.attempts + 1 >= maxAttempts
+            logger.log(level: dead ? .error : .notice, dead ? "job dead-lettered" : "job failed",
+                       metadata: ["job": "\(job.id)", "kind": "\(job.kind)", "attempt": "\(job.attempts + 1)",
+                                  "error_type": "\(type(of: error))", "reason": "\(String("\(error)".prefix(300)))"])
         }
     }
 

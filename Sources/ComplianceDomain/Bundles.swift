@@ -33,7 +33,18 @@ struct BundleRules: Sendable {
     /// building or ready for it.
     func queue(_ kind: BundleRow.Kind, org: String, subject: String, by actor: String, matterReference: String = "", deleteAfter: Bool = false,
                in tx: any ComplianceTransaction) throws -> BundleRow {
-        if let live = try tx.liveBundle(org: org, kind: kind, subject: subject) { return live }
+        if var live = try tx.liveBundle(org: org, kind: kind, subject: subject) {
+            // The same export asked again, now to be followed by the call's deletion: the bundle
+            // is shared, the deletion is not skipped (queued once it is ready, or now if it is).
+            if deleteAfter && !live.deleteAfter {
+                live.deleteAfter = true
+                try tx.update(live)
+                if live.state == .ready {
+                    _ = try deletions.queue(subject, org: org, reason: "exported to matter \(matterReference)", request: "", by: actor, in: tx)
+                }
+            }
+            return live
+        }
         var row = BundleRow(id: "bun_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""), org: org, kind: kind,
                             subject: subject, state: .building, requestedBy: actor, createdAt: clock.nowUnixMs, matterReference: matterReference,
                             deleteAfter: deleteAfter)

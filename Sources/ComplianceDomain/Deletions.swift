@@ -26,7 +26,9 @@ struct DeletionRules: Sendable {
 
     /// Inside the caller's transaction: the row, its job and the audit event commit together.
     func queue(_ callID: String, org: String, reason: String, request: String, by actor: String, in tx: any ComplianceTransaction) throws -> DeletionRow {
-        if let existing = try tx.deletion(org: org, callID: callID) { return existing }
+        // The deletion under way answers again; once one finished, asking again deletes again
+        // (a recording may have been uploaded for the call since).
+        if let existing = try tx.deletion(org: org, callID: callID), existing.finishedAt == 0 { return existing }
         var row = DeletionRow(id: "del_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""), org: org, callID: callID,
                               requestID: request, reason: reason, requestedBy: actor, requestedAt: clock.nowUnixMs)
         row.jobID = try jobs.enqueue(kind: Self.kind, idempotencyKey: "deletion:\(row.id)", payload: Data(row.id.utf8), in: tx.connection)

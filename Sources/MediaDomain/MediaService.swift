@@ -15,7 +15,8 @@ public struct MediaService: CallTraceService {
                                     Migration(version: 3, SharedSchema.v3), Migration(version: 4, SQLiteRecordingRepository.schema),
                                     Migration(version: 5, SQLiteRecordingRepository.shareLinks),
                                     Migration(version: 6, SQLiteRecordingRepository.blobVersions),
-                                    Migration(version: 7, SQLiteRecordingRepository.linkPolicies)]
+                                    Migration(version: 7, SQLiteRecordingRepository.linkPolicies),
+                                    Migration(version: 8, SQLiteRecordingRepository.deletedCalls)]
 
     let recordings: RecordingHandler
     let shareLinks: ShareLinkHandler

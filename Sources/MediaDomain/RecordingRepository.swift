@@ -56,6 +56,11 @@ protocol RecordingTransaction {
     func blobIDs(org: String) throws -> [String]
     /// Deletes every recording and share link of `org`; returns how many of each.
     func deleteAll(org: String) throws -> (recordings: Int, shareLinks: Int)
+
+    // Deleted calls
+    /// Notes that the call was deleted everywhere: no recording is taken for it from now on.
+    func markCallDeleted(org: String, callID: String, at time: Int64) throws
+    func isCallDeleted(org: String, callID: String) throws -> Bool
 }
 
 /// A share link's row: the secret half of its token only as a hash, the note sealed.
@@ -123,6 +128,17 @@ struct SQLiteRecordingRepository: RecordingRepository {
 
     /// A version of its own for each recording's file (redaction writes a new one).
     static let blobVersions = "ALTER TABLE recordings ADD COLUMN blob_id TEXT NOT NULL DEFAULT '';"
+
+    /// The calls compliance deleted everywhere (P10): a recording uploaded for one afterwards is
+    /// refused, so nothing of a deleted call can come back out of reach of its deletion.
+    static let deletedCalls = """
+        CREATE TABLE deleted_calls (
+            org_id TEXT NOT NULL,
+            call_id TEXT NOT NULL,
+            deleted_at_unix_ms INTEGER NOT NULL,
+            PRIMARY KEY (org_id, call_id)
+        );
+        """
 
     static let linkPolicies = """
         CREATE TABLE share_link_policies (
@@ -229,7 +245,17 @@ struct SQLiteRecordingRepository: RecordingRepository {
             return blob.isEmpty ? id : blob
         }
 
+        func markCallDeleted(org: String, callID: String, at time: Int64) throws {
+            try connection.execute("INSERT INTO deleted_calls (org_id, call_id, deleted_at_unix_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                                   org, callID, time)
+        }
+
+        func isCallDeleted(org: String, callID: String) throws -> Bool {
+            try !connection.query("SELECT 1 AS deleted FROM deleted_calls WHERE org_id = ? AND call_id = ?", org, callID).isEmpty
+        }
+
         func deleteAll(org: String) throws -> (recordings: Int, shareLinks: Int) {
+            try connection.execute("DELETE FROM deleted_calls WHERE org_id = ?", org)
             let links = try connection.execute("DELETE FROM share_links WHERE org_id = ?", org)
             return (try connection.execute("DELETE FROM recordings WHERE org_id = ?", org), links)
         }

@@ -44,6 +44,10 @@ struct RecordingRules: Sendable {
         let declared = try DeclaredAudio(header)
         guard header.sha256.count == 32 else { throw DomainError.invalid("sha256 must be the 32-byte SHA-256 of the file") }
         let org = header.orgID
+        let refusal = DomainError.wrongState("call \(header.callID) was deleted: it takes no more recordings")
+        // Asked first, so the audio of a deleted call is not streamed in only to be refused, and
+        // again when the row is written (the call's deletion may have finished meanwhile).
+        guard try await !repository.read({ tx in try tx.isCallDeleted(org: org, callID: header.callID) }) else { throw refusal }
         let id = Self.newID()
         // The organisation's keys come with its first recording; the recording's own key is kept
         // before anything is sealed under it.
@@ -95,6 +99,7 @@ struct RecordingRules: Sendable {
                                chunkBytes: Self.chunkBytes, createdAt: clock.nowUnixMs, blobID: id)
         do {
             try await repository.write { [outbox, jobs] tx in
+                guard try !tx.isCallDeleted(org: org, callID: row.callID) else { throw refusal }
                 try tx.insert(row)
                 try jobs.enqueue(kind: Self.storedJob, idempotencyKey: "\(Self.storedJob):\(id)", payload: Data("\(org)\n\(id)".utf8),
                                  in: tx.connection)
@@ -214,7 +219,9 @@ struct RecordingRules: Sendable {
     func deleteCall(_ callID: String, org: String, by actor: String) async throws -> Int {
         try OrganizationID.validate(org)
         try CallID.validate(callID)
+        let now = clock.nowUnixMs
         let rows = try await repository.write { [outbox] tx -> [RecordingRow] in
+            try tx.markCallDeleted(org: org, callID: callID, at: now)
             let rows = try tx.recordings(org: org, callID: callID, from: nil, before: nil, after: nil, limit: 1000)
             for row in rows {
                 _ = try tx.delete(row.id, org: org)
@@ -393,9 +400,19 @@ struct RecordingStoredJob: JobHandler {
         let parts = String(decoding: job.payload, as: UTF8.self).split(separator: "\n").map(String.init)
         guard parts.count == 2 else { throw PermanentJobFailure("a recording_stored job's payload is malformed") }
         guard let row = try await rules.repository.read({ tx in try tx.recording(parts[1], org: parts[0]) }) else { return .done }
-        _ = try await transcript.recordingStored(.with {
-            $0.orgID = row.org; $0.recordingID = row.id; $0.callID = row.callID; $0.channels = row.channels
-        }, options: CallOptions(timeout: .seconds(30), failFast: true))
+        do {
+            _ = try await transcript.recordingStored(.with {
+                $0.orgID = row.org; $0.recordingID = row.id; $0.callID = row.callID; $0.channels = row.channels
+            }, options: CallOptions(timeout: .seconds(30), failFast: true))
+        } catch let error as RPCError where error.code == .notFound && job.attempts + 1 >= Self.unknownCallAttempts {
+            // Transcript's outages are waited out for ever; a call it does not know, only for a
+            // while (a gateway may report the call a moment after its recording). Then the job
+            // is dead-lettered with the reason, for the operator (log, metrics, the jobs list).
+            throw PermanentJobFailure("transcript does not know call \(row.callID) of recording \(row.id): \(error)")
+        }
         return .done
     }
+
+    /// About half an hour of retries (the job queue's backoff: 1 s doubling to 10 minutes) for a call transcript does not know.
+    static let unknownCallAttempts = 12
 }

@@ -50,7 +50,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
     let policies = Calltrace_Transcript_V1_CallServicePolicies(
         startCall: .gateways, completeCall: .gateways, getCall: .gateways | .operators, listCalls: .gateways | .operators | .service("compliance"),
         markCallOutcome: .gateways | .operators, attributionReport: .gateways | .operators, findCallsByCaller: .service("compliance"),
-        deleteCall: .gateways | .operators | .service("compliance"), purgeCalls: .service("compliance"),
+        deleteCall: .service("compliance"), purgeCalls: .service("compliance"),
         purgeTranscripts: .service("compliance"), purgeOrganisation: .service("compliance"), recordMatter: .service("compliance"), exportCall: .service("compliance"))
 
     func startCall(_ request: Calltrace_Transcript_V1_StartCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_StartCallResponse {
@@ -134,16 +134,11 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         }
     }
 
+    /// Compliance's step of a call's deletion across the services (the route admits no one else).
     func deleteCall(_ request: Calltrace_Transcript_V1_DeleteCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_DeleteCallResponse {
-        let actor: String
-        if context.peer.kind == .service {
-            try OrganizationID.validate(request.orgID)
-            context.annotate(org: request.orgID)
-            actor = "service:\(context.peer.name)"
-        } else {
-            actor = try await context.principal(in: request.orgID, may: .recordsDelete, via: authorizer).actor
-        }
-        try await rules.delete(request.callID, org: request.orgID, by: actor)
+        try OrganizationID.validate(request.orgID)
+        context.annotate(org: request.orgID)
+        try await rules.delete(request.callID, org: request.orgID, by: "service:\(context.peer.name)")
         return .init()
     }
 

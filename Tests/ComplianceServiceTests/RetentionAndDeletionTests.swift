@@ -102,8 +102,24 @@ struct RetentionAndDeletionTests {
         })
         #expect(deletion.recordingsDeleted == 1 && deletion.transcriptConfirmedAtUnixMs > 0 && deletion.mediaConfirmedAtUnixMs > 0)
         #expect(try await deployment.exists(call: "call-1", recording: first, org: org, admin: admin) == (false, false))
+        // A recording for the deleted call is refused: nothing of it comes back out of its deletion's reach.
+        let file = wavFile(seconds: 1)
+        let late = await code {
+            _ = try await deployment.recordings().uploadRecording { writer in
+                try await writer.send(.with {
+                    $0.header = .with { $0.orgID = org; $0.callID = "call-1"; $0.format = .wavPcm16; $0.sampleRateHz = 8000; $0.channels = 1; $0.sha256 = sha256(file) }
+                })
+                try await writer.send(.with { $0.chunk = file })
+            }
+        }
+        #expect(late == .failedPrecondition)
+        // Once a deletion finished, asking again deletes again (it used to answer the old one, so
+        // a recording stored since could never be deleted).
         let again = try await deletions.deleteCall(.with { $0.orgID = org; $0.callID = "call-1" }, options: try bearer(admin)).deletion
-        #expect(again.deletionID == asked.deletionID, "asking again answers the same deletion")
+        #expect(again.deletionID != asked.deletionID, "a new deletion")
+        #expect(try await eventually {
+            try await deletions.getDeletion(.with { $0.orgID = org; $0.deletionID = again.deletionID }, options: try bearer(admin)).deletion.state == .done
+        })
 
         // Media is down: transcript confirms at once, media's part waits.
         await deployment.stop("media")
@@ -123,6 +139,6 @@ struct RetentionAndDeletionTests {
         })
         #expect(try await deployment.exists(call: "call-2", recording: second, org: org, admin: admin) == (false, false))
         let listed = try await deployment.deletions().listDeletions(.with { $0.orgID = org }, options: try bearer(admin)).deletions
-        #expect(listed.map(\.callID).sorted() == ["call-1", "call-2"] && listed.allSatisfy { $0.state == .done })
+        #expect(listed.map(\.callID).sorted() == ["call-1", "call-1", "call-2"] && listed.allSatisfy { $0.state == .done })
     }
 }

@@ -188,8 +188,8 @@ struct CallRecordTests {
         let listed = try await deployment.suppressions().listSuppressions(.with { $0.orgID = org }, options: try bearer(admin)).suppressions
         #expect(listed.map(\.numberMasked) == ["+44 7700 ••••23"] && listed.first?.reason == "objection")
 
-        // Deletion: at once, and gone for compliance too.
-        _ = try await deployment.calls().deleteCall(.with { $0.orgID = org; $0.callID = "call-1" }, options: try bearer(admin))
+        // Deletion (compliance's step of deleting a call everywhere): at once, and gone for compliance too.
+        _ = try await compliance.deleteCall(.with { $0.orgID = org; $0.callID = "call-1" })
         let after = try await compliance.findCallsByCaller(.with { $0.orgID = org; $0.phoneNumber = "07700900123" }).calls
         #expect(Set(after.map(\.callID)) == ["call-2", "call-4"])
         let purge = try await compliance.purgeCalls(.with { $0.orgID = org; $0.startedBeforeUnixMs = deployment.transcript.clock.nowUnixMs + 1; $0.maxCount = 2 })

@@ -31,7 +31,6 @@ struct TranscriptRefusalTests {
             ("ListCalls", nil, { _ = try await d.calls(as: $0).listCalls(.with { $0.orgID = org }, options: $1) }),
             ("MarkCallOutcome", .member, { _ = try await d.calls(as: $0).markCallOutcome(.with { $0.orgID = org; $0.callID = "call-1"; $0.enquiry = .new }, options: $1) }),
             ("AttributionReport", nil, { _ = try await d.calls(as: $0).attributionReport(.with { $0.orgID = org; $0.fromUnixMs = 1; $0.beforeUnixMs = 2 }, options: $1) }),
-            ("DeleteCall", .member, { _ = try await d.calls(as: $0).deleteCall(.with { $0.orgID = org; $0.callID = "call-1" }, options: $1) }),
             ("GetTranscript", .member, { _ = try await d.transcripts(as: $0).getTranscript(.with { $0.orgID = org; $0.callID = "call-1" }, options: $1) }),
             ("DeleteTranscript", .member, { _ = try await d.transcripts(as: $0).deleteTranscript(.with { $0.orgID = org; $0.callID = "call-1" }, options: $1) }),
             ("SetTranscriptionSettings", .admin, { _ = try await d.transcripts(as: $0).setTranscriptionSettings(.with { $0.orgID = org }, options: $1) }),
@@ -68,6 +67,8 @@ struct TranscriptRefusalTests {
             ("PurgeTranscripts", { _ = try await d.calls(as: $0).purgeTranscripts(.with { $0.orgID = org; $0.startedBeforeUnixMs = 1 }, options: $1) }),
             ("RecordMatter", { _ = try await d.calls(as: $0).recordMatter(.with { $0.orgID = org; $0.callID = "call-1"; $0.matterReference = "M-1" }, options: $1) }),
             ("ExportCall", { _ = try await d.calls(as: $0).exportCall(.with { $0.orgID = org; $0.callID = "call-1" }, options: $1) }),
+            // Users delete a call everywhere through compliance; here alone it would strand its recordings.
+            ("DeleteCall", { _ = try await d.calls(as: $0).deleteCall(.with { $0.orgID = org; $0.callID = "call-1" }, options: $1) }),
             ("RecordingStored", { _ = try await d.transcripts(as: $0).recordingStored(.with { $0.orgID = org; $0.callID = "call-1"; $0.recordingID = "rec_1" }, options: $1) }),
         ]
         for (name, call) in complianceOnly {
