@@ -1,12 +1,14 @@
 import Foundation
 
 /// Takes card and bank details out of what was said before anything is stored (P16): card
-/// numbers (Luhn-valid, 13–19 digits, written or spoken digit by digit, grouped or run
-/// together), expiry dates and security codes named near card talk, and UK sort codes and
-/// account numbers, each replaced by a marker such as `[card number]`. Phone numbers, dates,
-/// amounts of money, case references and postcodes stay: they are what a firm needs from a call.
+/// numbers (Luhn-valid, 13–19 digits with a card issuer's prefix, written or spoken, grouped or
+/// run together, over several utterances of a call), the expiry date and security code that
+/// follow one or are named near card talk, and UK sort codes and account numbers, each replaced
+/// by a marker such as `[card number]`. Phone numbers, dates, amounts of money, case references
+/// and postcodes stay: they are what a firm needs from a call.
 ///
 /// The same code serves the transcription job, `SubmitTranscript` and `calltrace transcripts redact`.
+/// Linear in the length of the call: a whole transcript is read in one pass per rule.
 public enum Redactor {
     public struct Result: Sendable, Equatable {
         public let text: String
@@ -62,7 +64,10 @@ public enum Redactor {
     static let tens: Set<String> = ["twenty", "thirty", "forty", "fourty", "fifty", "sixty", "seventy", "eighty", "ninety"]
     static let repeaters: [String: Int] = ["double": 2, "triple": 3]
     /// Hesitations inside a run of digits ("4111 1111, um, 1111"): passed over.
-    static let fillers: Set<String> = ["um", "uh", "er", "erm", "uhm", "hmm", "ah", "mm", "like", "sorry", "and", "then"]
+    static let fillers: Set<String> = ["um", "uh", "er", "erm", "uhm", "hmm", "ah", "mm"]
+    /// Words passed over only between two spoken digits ("eleven eleven and eleven eleven"),
+    /// never between written numbers ("07700 900103 and 07700 900721" are two numbers).
+    static let spokenJoiners: Set<String> = ["and", "then", "sorry"]
     /// The other party's short acknowledgements between two groups of digits ("yes", "ok",
     /// "mm-hm"): an utterance of at most three of these does not break the caller's number.
     static let acknowledgements: Set<String> = ["yes", "yeah", "yep", "yup", "ok", "okay", "k", "mm", "hm", "mhm", "mm-hm", "hmm",
@@ -70,13 +75,19 @@ public enum Redactor {
                                                 "thank", "you", "great", "lovely", "perfect", "fine", "cool", "alright", "and", "next",
                                                 "continue", "carry", "sorry", "please"]
 
-    /// Words that mean the conversation is about a payment card.
-    static let cardTalk = ["card", "visa", "mastercard", "amex", "debit", "credit", "expiry", "cvv", "cvc"]
-    static let expiryWords = ["expiry", "expires", "expiration", "exp", "until", "end date", "expiry date", "valid to"]
-    static let securityWords = ["cvv", "cvc", "cv2", "csc", "security code", "security number", "digits on the back", "on the back",
-                                "last three", "three digits", "3 digits"]
-    static let sortCodeWords = ["sort code", "sort-code", "sortcode"]
-    static let accountWords = ["account number", "account no", "acc no", "account", "bank account"]
+    /// Words that mean the conversation is about a payment card, as whole words ("Cardiff" and
+    /// "creditor" are not); they count within `cardTalkReach` words of a detail.
+    static let cardTalk: Set<String> = ["card", "cards", "visa", "mastercard", "amex", "debit", "credit", "expiry", "cvv", "cvc", "cv2"]
+    static let cardTalkReach = 60
+    static let expiryWords = keywords(["expiry", "expires", "expire", "expiration", "exp", "until", "end date", "expiry date", "valid to"])
+    static let securityWords = keywords(["cvv", "cvc", "cv2", "csc", "security code", "security number", "digits on the back", "on the back",
+                                         "last three", "three digits", "3 digits", "the code", "card code"])
+    static let sortCodeWords = keywords(["sort code", "sort-code", "sortcode"])
+    static let accountWords = keywords(["account number", "account no", "acc no", "account", "bank account"])
+
+    static func keywords(_ phrases: [String]) -> [[String]] {
+        phrases.map { $0.split(whereSeparator: { $0 == " " || $0 == "-" }).map(String.init) }
+    }
 
     /// One text on its own (a note, a summary, `calltrace transcripts redact`).
     public static func redact(_ text: String) -> Result {
@@ -88,42 +99,42 @@ public enum Redactor {
     /// "yes" or "ok" between its groups, is found as one. The results are in the order given.
     public static func redact(transcript utterances: [Utterance]) -> [Result] {
         let order = utterances.indices.sorted { (utterances[$0].startMs, $0) < (utterances[$1].startMs, $1) }
-        let acknowledging = order.enumerated().map { position, index -> Bool in
-            let words = tokenize(utterances[index].text).map(\.word)
-            guard !words.isEmpty, words.count <= 3, words.allSatisfy({ acknowledgements.contains($0) || fillers.contains($0) }) else {
-                return false
-            }
-            let previous = order[..<position].last.map { utterances[$0].speaker }
-            return previous != nil && previous != utterances[index].speaker
-        }
-        // The stream: every token in time order, less hesitations and acknowledgements.
+        // The stream: every token in time order, less hesitations and short acknowledgements
+        // ("yes", "ok", "mm-hm": the other party's, or the speaker's own "yeah") between groups.
         var tokens: [Token] = []
         var lastSpeaker: String?
-        for (position, index) in order.enumerated() where !acknowledging[position] {
-            var first = true
-            for var token in tokenize(utterances[index].text) where !fillers.contains(token.word) || token.digits != nil {
+        for index in order {
+            var words = tokenize(utterances[index].text)
+            let acknowledging = !words.isEmpty && words.count <= 3
+                && words.allSatisfy { acknowledgements.contains($0.word) || fillers.contains($0.word) }
+            if acknowledging && lastSpeaker != nil { continue }
+            words.removeAll { fillers.contains($0.word) && $0.digits == nil }
+            for (position, var token) in words.enumerated() {
                 token.piece = index
-                if first {
-                    token.gap = lastSpeaker == utterances[index].speaker ? " " : "\n"
-                    first = false
-                }
+                if position == 0 { token.gap = lastSpeaker == utterances[index].speaker ? " " : "\n" }
                 tokens.append(token)
             }
-            if !first { lastSpeaker = utterances[index].speaker }
+            if !words.isEmpty { lastSpeaker = utterances[index].speaker }
         }
-        let lowered = utterances.map { $0.text.lowercased() }.joined(separator: "\n")
-        let replaced = find(tokens, aboutCards: cardTalk.contains { lowered.contains($0) })
+        // "and" between two spoken digits goes; between anything else it stays and parts them.
+        tokens = tokens.enumerated().filter { i, token in
+            !(spokenJoiners.contains(token.word) && i > 0 && i + 1 < tokens.count && isSpokenDigit(tokens[i - 1]) && isSpokenDigit(tokens[i + 1]))
+        }.map(\.element)
+        let replaced = find(tokens)
 
         // Back to each utterance: the part of a detail within it becomes the detail's marker.
+        var partsOf: [Int: [(Range<String.Index>, String)]] = [:]
+        for (range, marker) in replaced {
+            var start = range.lowerBound
+            for i in range where i + 1 == range.upperBound || tokens[i + 1].piece != tokens[i].piece {
+                partsOf[tokens[i].piece, default: []].append((tokens[start].range.lowerBound..<tokens[i].range.upperBound, marker))
+                start = i + 1
+            }
+        }
         var results: [Result] = []
         for (index, utterance) in utterances.enumerated() {
             let text = utterance.text
-            var parts: [(Range<String.Index>, String)] = []
-            for (range, marker) in replaced {
-                let mine = range.filter { tokens[$0].piece == index }
-                guard let first = mine.first, let last = mine.last else { continue }
-                parts.append((tokens[first].range.lowerBound..<tokens[last].range.upperBound, marker))
-            }
+            let parts = partsOf[index] ?? []
             guard !parts.isEmpty else { results.append(Result(text: text, count: 0)); continue }
             var output = text
             var spans: [Range<Int>] = []
@@ -137,16 +148,25 @@ public enum Redactor {
     }
 
     /// The details in a stream of tokens: ranges of token indices and their markers.
-    static func find(_ tokens: [Token], aboutCards talk: Bool) -> [(Range<Int>, String)] {
+    static func find(_ tokens: [Token]) -> [(Range<Int>, String)] {
         guard !tokens.isEmpty else { return [] }
         var replaced: [(Range<Int>, String)] = []  // token index ranges, marker
-        var taken = [Bool](repeating: false, count: tokens.count)
+        var taken = [String?](repeating: nil, count: tokens.count)  // the marker over each token
         func take(_ range: Range<Int>, _ marker: String) {
-            guard !range.isEmpty, !range.contains(where: { taken[$0] }) else { return }
-            for i in range { taken[i] = true }
+            guard !range.isEmpty, !range.contains(where: { taken[$0] != nil }) else { return }
+            for i in range { taken[i] = marker }
             replaced.append((range, marker))
         }
         let runs = digitRuns(tokens)
+        /// The index in `ranges` (sorted, apart) of the first that starts after `index`.
+        func firstStarting(after index: Int, in ranges: [Range<Int>]) -> Int {
+            var (low, high) = (0, ranges.count)
+            while low < high {
+                let middle = (low + high) / 2
+                if ranges[middle].lowerBound > index { high = middle } else { low = middle + 1 }
+            }
+            return low
+        }
 
         // Card numbers: the longest Luhn-valid window of whole tokens, 13–19 digits, not starting with 0.
         var cards: [Range<Int>] = []
@@ -158,7 +178,7 @@ public enum Redactor {
                 for end in start..<run.upperBound {
                     digits += expand(tokens, at: end)
                     if digits.count > 19 { break }
-                    if digits.count >= 13 && digits.first != "0" && luhn(digits) { best = start..<(end + 1) }
+                    if digits.count >= 13 && issued(digits) && luhn(digits) { best = start..<(end + 1) }
                 }
                 if let best {
                     take(best, cardMarker)
@@ -169,20 +189,25 @@ public enum Redactor {
                 }
             }
         }
-        let aboutCards = !cards.isEmpty || talk
+        // Card talk near a token: a card number or a card word within `cardTalkReach` tokens.
+        var talk = [Int](repeating: 0, count: tokens.count + 1)  // prefix counts of card words and card numbers
+        for i in tokens.indices { talk[i + 1] = talk[i] + (cardTalk.contains(tokens[i].word) || taken[i] == cardMarker ? 1 : 0) }
+        func aboutCards(near index: Int) -> Bool {
+            talk[min(tokens.count, index + cardTalkReach + 1)] - talk[max(0, index - cardTalkReach)] > 0
+        }
 
         // Details named by a keyword: the first run of the right length within a few words after it.
-        func afterKeyword(_ keywords: [String], lengths: ClosedRange<Int>, within: Int, marker: String) {
-            for (index, _) in tokens.enumerated() where keywordEnds(tokens, at: index, keywords) {
-                for run in runs where run.lowerBound > index && run.lowerBound <= index + within {
-                    if let window = window(in: run, tokens: tokens, lengths: lengths) { take(window, marker); break }
+        func afterKeyword(_ keywords: [[String]], lengths: ClosedRange<Int>, within: Int, marker: String, cardsOnly: Bool = false) {
+            for index in tokens.indices where keywordEnds(tokens, at: index, keywords) && (!cardsOnly || aboutCards(near: index)) {
+                var next = firstStarting(after: index, in: runs)
+                while next < runs.count, runs[next].lowerBound <= index + within {
+                    if let window = window(in: runs[next], tokens: tokens, lengths: lengths) { take(window, marker); break }
+                    next += 1
                 }
             }
         }
-        if aboutCards {
-            afterKeyword(expiryWords, lengths: 3...6, within: 4, marker: expiryMarker)
-            afterKeyword(securityWords, lengths: 3...4, within: 6, marker: securityCodeMarker)
-        }
+        afterKeyword(expiryWords, lengths: 3...6, within: 4, marker: expiryMarker, cardsOnly: true)
+        afterKeyword(securityWords, lengths: 3...4, within: 6, marker: securityCodeMarker, cardsOnly: true)
         afterKeyword(sortCodeWords, lengths: 6...6, within: 4, marker: sortCodeMarker)
         afterKeyword(accountWords, lengths: 7...8, within: 4, marker: accountMarker)
         // A sort code written NN-NN-NN next to an account number.
@@ -192,11 +217,11 @@ public enum Redactor {
                 if gaps.allSatisfy({ $0 == "-" }) { take(run, sortCodeMarker) }
             }
         }
-        // What follows a card number is card data too: the next short runs, whole, within a few
-        // sentences, are its expiry date (3–6 digits: "09/27", "oh nine twenty seven") and its
-        // security code (3–4 digits), in that order, named or not (named ones are taken above).
-        // A run can go on past the card ("4111 … 1111, 09/27, 123"): written groups a pause
-        // separates are looked at one by one here.
+        // What follows a card number at once is card data too, named or not: an expiry date
+        // ("09/27", "oh nine twenty seven") within a few words, then a security code (3–4 digits)
+        // within a few words of it. Anything else (an amount, a phone number) ends the card talk.
+        // A run can go on past the card ("4111 … 1111, 09/27, 123"): its groups are looked at
+        // one by one here.
         let pieces = runs.flatMap { run -> [Range<Int>] in
             var pieces: [Range<Int>] = []
             var start = run.lowerBound
@@ -208,20 +233,25 @@ public enum Redactor {
             return pieces + [start..<run.upperBound]
         }
         for card in cards {
-            var expecting = [(3...6, expiryMarker), (3...4, securityCodeMarker)]
-            let after = pieces.compactMap { piece -> Range<Int>? in
-                piece.upperBound > card.upperBound ? max(piece.lowerBound, card.upperBound)..<piece.upperBound : nil
-            }
-            for run in after where run.lowerBound <= card.upperBound + 30 && !expecting.isEmpty {
-                if let named = replaced.first(where: { $0.0.contains(run.lowerBound) }) {
-                    if let next = expecting.firstIndex(where: { $0.1 == named.1 }) { expecting.removeSubrange(0...next) }
-                    continue
+            var cursor = card.upperBound
+            var expecting = expiryMarker
+            var next = firstStarting(after: card.upperBound - 1, in: pieces)
+            while next < pieces.count, pieces[next].lowerBound - cursor <= 4 {
+                let piece = pieces[next]
+                next += 1
+                if let named = taken[piece.lowerBound] {
+                    cursor = piece.upperBound
+                    if named == expiryMarker { expecting = securityCodeMarker; continue }
+                    break
                 }
-                let count = run.reduce(0) { $0 + expand(tokens, at: $1).count }
-                if count > 6 { break }  // another number altogether (a phone number): the card talk is over
-                if let next = expecting.firstIndex(where: { $0.0.contains(count) }) {
-                    take(run, expecting[next].1)
-                    expecting.removeSubrange(0...next)
+                if expecting == expiryMarker, looksLikeExpiry(piece, tokens) {
+                    take(piece, expiryMarker)
+                    (cursor, expecting) = (piece.upperBound, securityCodeMarker)
+                } else if expecting == securityCodeMarker, looksLikeSecurityCode(piece, tokens) {
+                    take(piece, securityCodeMarker)
+                    break
+                } else {
+                    break
                 }
             }
         }
@@ -280,8 +310,8 @@ public enum Redactor {
 
     /// Whether two digit-bearing tokens belong to one number. Speech-to-text separates the groups
     /// of a number read with pauses by spaces, dashes, en dashes, ", ", ". " or "..." (Deepgram
-    /// punctuates pauses), so all of these join; a comma or full stop with no space after it
-    /// ("1,250.00") is how amounts are written, and never joins written groups.
+    /// punctuates pauses): spaces and dashes join any groups; punctuation joins spoken or single
+    /// digits, and written groups only as a card is read, four and four.
     static func joins(_ left: Token, _ right: Token) -> Bool {
         let gap = right.gap
         let written = left.word.first?.isNumber == true && right.word.first?.isNumber == true
@@ -289,8 +319,12 @@ public enum Redactor {
         if gap == "/" { return written && left.word.count <= 2 && (2...4).contains(right.word.count) }
         guard gap.count <= 5, gap.allSatisfy({ " -,.\u{00A0}\u{2013}\u{2014}\u{2026}".contains($0) }) else { return false }
         let groups = written && left.word.count > 1 && right.word.count > 1
-        let punctuated = gap.contains(where: { ",.".contains($0) })
-        return !(groups && punctuated && !gap.contains(where: { $0 == " " || $0 == "\u{00A0}" }))
+        guard groups, gap.contains(where: { ",.\u{2026}".contains($0) }) else { return true }
+        // Written groups a pause's punctuation parts join only as a card's are read: four digits
+        // and four ("4111, 1111"). "07700 900103, 07700 900721" are two phone numbers, "1,250.00" an
+        // amount, "10/06/2024, 28/06/2024" two dates.
+        let paused = gap != "," && gap != "."  // "1,250" and "12.50" are how amounts are written, not pauses
+        return paused && left.word.count == 4 && right.word.count == 4
     }
 
     /// The digits token `i` stands for, with "double"/"triple" repeating the next spoken digit.
@@ -318,12 +352,48 @@ public enum Redactor {
         return found
     }
 
-    /// Whether one of `keywords` (one or more words) ends at token `index`.
-    static func keywordEnds(_ tokens: [Token], at index: Int, _ keywords: [String]) -> Bool {
-        keywords.contains { keyword in
-            let words = keyword.split(whereSeparator: { $0 == " " || $0 == "-" }).map(String.init)
+    /// Whether one of `keywords` (one or more words each) ends at token `index`.
+    static func keywordEnds(_ tokens: [Token], at index: Int, _ keywords: [[String]]) -> Bool {
+        keywords.contains { words in
             guard index + 1 >= words.count else { return false }
             return zip(words, tokens[(index + 1 - words.count)...index]).allSatisfy { $0 == $1.word }
+        }
+    }
+
+    static func isSpokenDigit(_ token: Token) -> Bool { token.digits != nil && token.word.first?.isNumber == false }
+
+    /// How an unnamed expiry date is said or written: a month (01–12) and a year, as "09/27",
+    /// "9/27", "0927", "09 27", "09/2027", or spoken ("oh nine twenty seven"). "1,250" is not one.
+    static func looksLikeExpiry(_ piece: Range<Int>, _ tokens: [Token]) -> Bool {
+        let digits = piece.map { expand(tokens, at: $0) }.joined()
+        let written = piece.filter { tokens[$0].word.first?.isNumber == true }.map { tokens[$0].word.count }
+        if !written.isEmpty {
+            guard written.count == piece.count, [[4], [2, 2], [1, 2], [2, 4], [1, 4]].contains(written) else { return false }
+        }
+        let month = digits.count == 3 || (digits.count == 5 && written == [1, 4]) ? Int(digits.prefix(1)) : Int(digits.prefix(2))
+        return [3, 4, 5, 6].contains(digits.count) && (1...12).contains(month ?? 0)
+    }
+
+    /// A security code: three or four digits, written as one group or spoken.
+    static func looksLikeSecurityCode(_ piece: Range<Int>, _ tokens: [Token]) -> Bool {
+        let digits = piece.map { expand(tokens, at: $0) }.joined()
+        let written = piece.filter { tokens[$0].word.first?.isNumber == true }
+        return (3...4).contains(digits.count) && (written.isEmpty || (written.count == 1 && piece.count == 1))
+    }
+
+    /// Whether a number begins as payment cards do (ISO/IEC 7812 issuer prefixes of the schemes
+    /// taken in the UK): Visa 4; Mastercard 51–55 and 2221–2720; Amex 34, 37; Diners 36, 38, 39,
+    /// 300–305; JCB 3528–3589; Discover and UnionPay 6011, 62, 644–649, 65; Maestro 50, 56–58, 63, 67.
+    /// Years ("2015 2016 2017 2018") and most other runs of numbers do not.
+    static func issued(_ digits: String) -> Bool {
+        let two = Int(digits.prefix(2)) ?? 0, three = Int(digits.prefix(3)) ?? 0, four = Int(digits.prefix(4)) ?? 0
+        switch digits.first {
+        case "4": return true
+        case "5": return (50...58).contains(two)
+        case "2": return (2221...2720).contains(four)
+        case "3": return [34, 36, 37, 38, 39].contains(two) || (300...305).contains(three) || (3528...3589).contains(four)
+        case "6": return four == 6011 || [62, 63, 65, 67].contains(two) || (644...649).contains(three)
+        default: return false
         }
     }
 

@@ -188,6 +188,18 @@ struct TranscriptRedactionTests {
          ["My number is 07700 900123", "ok", "and my wife's is 07700 900456"]),
         (["c: They offered 1,250.00, and then 3,400.00."], ["They offered 1,250.00, and then 3,400.00."]),
         (["c: The reference is 4111 1111", "f: 1111 1111 is ours"], ["The reference is 4111 1111", "1111 1111 is ours"]),
+        (["c: Client's numbers: 07700 900103, 07700 900721."], ["Client's numbers: 07700 900103, 07700 900721."]),
+        (["c: You can reach me on 07700 900100, 0118 496 0100."], ["You can reach me on 07700 900100, 0118 496 0100."]),
+        (["c: The hearings are on 10/06/2024, 28/06/2024."], ["The hearings are on 10/06/2024, 28/06/2024."]),
+        (["c: My mobile is 07700 900103 and 07700 900721 is my wife's."], ["My mobile is 07700 900103 and 07700 900721 is my wife's."]),
+        (["c: Invoices were 1500, 1014, 2013 and 4750"], ["Invoices were 1500, 1014, 2013 and 4750"]),
+        (["c: I worked there in 2015, 2016, 2017, 2018 and 2019."], ["I worked there in 2015, 2016, 2017, 2018 and 2019."]),
+        (["c: I'm calling from Cardiff.", "c: I worked there from 2015 until 2019."], ["I'm calling from Cardiff.", "I worked there from 2015 until 2019."]),
+        (["c: Card number 4111 1111 1111 1111. I'll take the £1,250.00 now."], ["Card number [card number]. I'll take the £1,250.00 now."]),
+        (["c: It's 4111 1111 1111 1111", "f: Thanks, we'll take 350 pounds today."], ["It's [card number]", "Thanks, we'll take 350 pounds today."]),
+        // Acknowledgements by either party, one after another.
+        (["c: 4111 1111", "f: Okay.", "f: Go on.", "c: 1111 1111"], ["[card number]", "Okay.", "Go on.", "[card number]"]),
+        (["c: 4111 1111", "c: yeah", "c: 1111 1111"], ["[card number]", "yeah", "[card number]"]),
     ]
 
     @Test("P16: card numbers are found across the whole call", arguments: cases)
@@ -196,6 +208,14 @@ struct TranscriptRedactionTests {
             Redactor.Utterance(String(line.dropFirst(3)), speaker: String(line.prefix(1)), startMs: UInt64(index) * 1500)
         }
         #expect(Redactor.redact(transcript: utterances).map(\.text) == stored)
+    }
+
+    @Test("A long call full of digits and keywords is read in time linear in its length (20,000 utterances well within 20 s)")
+    func linear() {
+        let clock = ContinuousClock()
+        let utterances = (0..<20_000).map { Redactor.Utterance($0 % 2 == 0 ? "account 1 2 3, sort code 4" : "4111111111111111, 09/27", startMs: UInt64($0)) }
+        let took = clock.measure { _ = Redactor.redact(transcript: utterances) }
+        #expect(took < .seconds(20), "\(took)")
     }
 
     @Test("At least 40 cases are kept in the suite")
