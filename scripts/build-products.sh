@@ -1,9 +1,9 @@
-# Sourced by `make run` and `make demo`: builds the four services and the CLI, one product at a
-# time (`swift build` given several --product flags builds only the last), with the suite's
-# flags (`make print-test-build-flags`), so after `make test` there is nothing left to build.
-# Shows SwiftPM's progress on one line (on a terminal); on a failure, SwiftPM's whole output.
-# Sets `bin`.
-build_flags=(-c release -Xswiftc -enable-testing)
+# Sourced by `make run`, `make demo` and scripts/check-run.sh: builds the four services and the
+# CLI, one product at a time (`swift build` given several --product flags builds only the last),
+# with the suite's flags (the Makefile's TEST_BUILD_FLAGS), so after `make test` there is nothing
+# left to build. Shows SwiftPM's progress on one line (on a terminal); on a failure, SwiftPM's
+# whole output. Sets `bin`.
+read -ra build_flags <<< "$(make -s --no-print-directory print-test-build-flags)"
 build_log=$(mktemp)
 progress() {  # progress PRODUCT: SwiftPM's "[n/m] Compiling ..." lines, each over the last
   local line

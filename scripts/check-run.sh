@@ -4,28 +4,33 @@
 # and stops them all, leaving no service running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Built first, so the wait below counts only the start-up.
+source scripts/build-products.sh
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+leader=""
+# However this script ends, nothing it started is left running or holding the ports.
+trap 'if [ -n "$leader" ]; then kill -TERM -- "-$leader" 2>/dev/null || true; wait "$leader" 2>/dev/null || true; fi; rm -f "$out"' EXIT
 # Job control on: make runs in a process group of its own and, unlike a background job of a
 # script without it, does not ignore SIGINT (as under a terminal).
 set -m
 make --no-print-directory run >"$out" 2>&1 &
 leader=$!
 set +m
-# Waits for make run's own word that all four serve (it prints it after checking each), for at
-# most 20 minutes: the first build of a fresh clone is most of that.
-deadline=$((SECONDS + 1200))
+# Waits for make run's own word that all four serve (it prints it after checking each): make
+# run's own start-up checks give up after 60 s.
+deadline=$((SECONDS + 300))
 until grep -q "Ctrl-C stops all four" "$out"; do
   if ! kill -0 "$leader" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
     cat "$out"; echo "error: make run did not bring the four services up" >&2; exit 1
   fi
   sleep 1
 done
-grep -E "^(identity|media|transcript|compliance) " "$out"
+grep -E "^(identity|media|transcript|compliance) " "$out" || true
 [ "$(grep -cE "^(identity|media|transcript|compliance) .* SERVING " "$out")" = 4 ] || { cat "$out"; echo "error: not all four SERVING" >&2; exit 1; }
 kill -INT -- "-$leader"
 status=0
 wait "$leader" || status=$?
+leader=""
 tail -n 3 "$out"
 # 130: make itself ends by the SIGINT it was sent, as under a terminal; the script's "stopped"
 # says the services drained.

@@ -62,7 +62,7 @@ for i in 0 1 2 3; do
     sleep 0.2
   done
 done
-"$bin/calltrace" health --all --pki "$dev/pki"
+"$bin/calltrace" health --all --pki "$dev/pki" || stop 1
 echo
 for s in identity media transcript compliance; do
   echo "  $s  listening on 127.0.0.1:${port[$s]}  database $dev/$s.sqlite  log $dev/$s.log"

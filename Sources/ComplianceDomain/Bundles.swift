@@ -118,6 +118,9 @@ struct BundleRules: Sendable {
         row.sha256 = summary.sha256
         row.entries = summary.entries
         try await repository.write { [row, outbox, deletions] tx in
+            var row = row
+            // Delete-after may have been asked while the bundle was building (`queue`): the stored flag counts.
+            row.deleteAfter = try row.deleteAfter || (tx.bundle(row.id)?.deleteAfter ?? false)
             try tx.update(row)
             try outbox.record(AuditRecord(org: row.org, actor: "service:compliance", action: "bundle.ready", resource: "bundle:\(row.id)",
                                           outcome: "success", detail: "\(Self.name(row.kind)); \(row.entries) entries, \(row.sizeBytes) bytes"),

@@ -538,10 +538,10 @@ struct SQLiteComplianceRepository: ComplianceRepository {
         func update(_ b: BundleRow) throws {
             try connection.execute("""
                 UPDATE bundles SET state = ?, ready_at_unix_ms = ?, expires_at_unix_ms = ?, size_bytes = ?, sha256 = ?, entries = ?, failure = ?,
-                    downloads = ?, job_id = ?
+                    downloads = ?, job_id = ?, delete_after = ?
                 WHERE id = ?
                 """, Int64(b.state.rawValue), b.readyAt, b.expiresAt, Int64(b.sizeBytes), b.sha256, Int64(b.entries), b.failure, Int64(b.downloads),
-                b.jobID, b.id)
+                b.jobID, Int64(b.deleteAfter ? 1 : 0), b.id)
         }
 
         static let bundleColumns = """

@@ -30,6 +30,12 @@ protocol IdentityTransaction {
     /// and users (names, e-mails, password hashes, two-factor secrets). The organisation's row
     /// stays, offboarded, its sealed name unreadable once its key is shredded.
     func deletePeople(org: String) throws -> OffboardedPeople
+    /// What offboarding deleted so far (none before it ran), and its record.
+    func offboardingReceipt(org: String) throws -> OffboardedPeople
+    func setOffboardingReceipt(org: String, _ people: OffboardedPeople) throws
+    /// Offboarded organisations that still have users or support grants (offboarded before
+    /// offboarding deleted them).
+    func offboardedWithPeople() throws -> [String]
     func allowedClientRanges(of org: String) throws -> String?
     func setSecurityPolicy(_ org: String, ranges: String, idleSeconds: Int, maxSeconds: Int, requireTwoFactor: Bool) throws -> Bool
     func securityPolicy(of org: String) throws -> SecurityPolicy?
@@ -160,6 +166,11 @@ struct OffboardedPeople: Sendable, Equatable {
     var invitations = 0
     var sessions = 0
     var supportGrants = 0
+
+    static func + (a: OffboardedPeople, b: OffboardedPeople) -> OffboardedPeople {
+        OffboardedPeople(users: a.users + b.users, invitations: a.invitations + b.invitations, sessions: a.sessions + b.sessions,
+                         supportGrants: a.supportGrants + b.supportGrants)
+    }
 }
 
 /// An organisation's security policy, as stored.

@@ -395,19 +395,29 @@ struct IdentityRules: Sendable {
     /// The last step of offboarding (P11): the organisation is marked offboarded, its people are
     /// deleted (users with their sealed names and e-mails, password hashes and two-factor
     /// secrets, invitations, sessions, support grants), then identity's key for it is shredded.
-    /// Idempotent: a repeat (after a crash between the steps) deletes what is left, and counts it.
+    /// Idempotent: a repeat (compliance retrying after a lost answer, or a crash between the
+    /// steps) deletes what is left and answers everything deleted so far, as the first did.
     func markOffboarded(_ org: String, by actor: String) async throws -> OffboardedPeople {
         let deleted = try await repository.write { [self] tx -> OffboardedPeople in
             guard let status = try tx.organizationStatus(org) else { throw DomainError.notFound("organisation \(org) not found") }
             if status != "offboarded" { _ = try tx.setOrganizationStatus(org, to: "offboarded", from: nil) }
-            let deleted = try tx.deletePeople(org: org)
+            let total = try tx.offboardingReceipt(org: org) + tx.deletePeople(org: org)
+            try tx.setOffboardingReceipt(org: org, total)
             if status != "offboarded" {
                 try audit(org: org, actor: actor, action: "organization.offboarded", resource: "organization:\(org)", in: tx)
             }
-            return deleted
+            return total
         }
         try keys.shred(org: org)
         return deleted
+    }
+
+    /// Organisations offboarded before offboarding deleted their people: deleted now, and their
+    /// keys shredded (the hourly housekeeping). Returns how many organisations it cleared.
+    func clearOffboarded() async throws -> Int {
+        let orgs = try await repository.read { tx in try tx.offboardedWithPeople() }
+        for org in orgs { _ = try await markOffboarded(org, by: "service:identity") }
+        return orgs.count
     }
 
     /// Applies an admin's change to a user.

@@ -13,7 +13,7 @@ public struct IdentityService: CallTraceService {
     public static let requiredPeers: [String: String] = ["compliance": "to forward its audit events"]
     public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SQLiteIdentityRepository.schema),
                                     Migration(version: 3, SQLiteIdentityRepository.schemaV3), Migration(version: 4, SharedSchema.v2),
-                                    Migration(version: 5, SharedSchema.v3)]
+                                    Migration(version: 5, SharedSchema.v3), Migration(version: 6, SQLiteIdentityRepository.schemaV6)]
 
     let identity: IdentityHandler
 
@@ -66,6 +66,7 @@ struct Housekeeping: JobHandler {
 
     func run(_ job: Job) async throws -> JobOutcome {
         _ = try await rules.purgeExpired()
+        _ = try await rules.clearOffboarded()
         return .done
     }
 }

@@ -61,6 +61,12 @@ struct SQLiteIdentityRepository: IdentityRepository {
         );
         """
 
+    /// What offboarding deleted of an organisation's people, kept so that a repeat of the call
+    /// (compliance retrying after a lost answer) reports the same counts for the certificate.
+    static let schemaV6 = """
+        ALTER TABLE organizations ADD COLUMN offboarding_receipt TEXT NOT NULL DEFAULT '';
+        """
+
     /// Replay protection for two-factor codes, and a session's start (so that shortening an
     /// organisation's maximum session reaches sessions already open).
     static let schemaV3 = """
@@ -264,6 +270,25 @@ struct SQLiteIdentityRepository: IdentityRepository {
         @discardableResult
         func deleteSessions(user: String) throws -> Int {
             try db.execute("DELETE FROM sessions WHERE user_id = ?", user)
+        }
+
+        func offboardingReceipt(org: String) throws -> OffboardedPeople {
+            let text = try db.query("SELECT offboarding_receipt FROM organizations WHERE id = ?", org).first?.text("offboarding_receipt") ?? ""
+            let counts = text.split(separator: " ").compactMap { Int($0) }
+            guard counts.count == 4 else { return OffboardedPeople() }
+            return OffboardedPeople(users: counts[0], invitations: counts[1], sessions: counts[2], supportGrants: counts[3])
+        }
+
+        func setOffboardingReceipt(org: String, _ people: OffboardedPeople) throws {
+            try db.execute("UPDATE organizations SET offboarding_receipt = ? WHERE id = ?",
+                           "\(people.users) \(people.invitations) \(people.sessions) \(people.supportGrants)", org)
+        }
+
+        func offboardedWithPeople() throws -> [String] {
+            try db.query("""
+                SELECT id FROM organizations o WHERE status = 'offboarded'
+                AND (EXISTS (SELECT 1 FROM users u WHERE u.org_id = o.id) OR EXISTS (SELECT 1 FROM support_grants g WHERE g.org_id = o.id))
+                """).compactMap { $0.text("id") }
         }
 
         func deletePeople(org: String) throws -> OffboardedPeople {

@@ -261,8 +261,9 @@ struct TranscriptRules: Sendable {
     }
 
     /// Mutes the ranges of a hand-given transcript's card details in the call's recording. Until
-    /// the recording is uploaded the job fails and is retried; when it is finally given up the
-    /// firm's audit trail says the audio could not be muted (`recording.mute_failed`).
+    /// the recording is uploaded the job fails and is retried (every 10 minutes, for about a day
+    /// and a half); when it is finally given up the firm's audit trail says the audio could not
+    /// be muted (`recording.mute_failed`).
     func mute(_ request: MuteRequest, from media: any RecordingAccess, finalAttempt: Bool) async throws {
         guard let call = try await repository.read({ tx in try tx.call(request.callID, org: request.org) }) else { return }  // deleted meanwhile
         do {
@@ -355,6 +356,8 @@ struct MuteRequest: Codable, Sendable {
 
 /// Runs `transcript.mute` jobs.
 struct MuteJobHandler: JobHandler {
+    /// With the job queue's backoff (1 s doubling to 10 minutes): about 33 hours.
+    static let attempts = 210
     let kind = TranscriptRules.muteJob
     let rules: TranscriptRules
     let media: any RecordingAccess

@@ -27,7 +27,10 @@ public struct TranscriptService: CallTraceService {
         let maxAttempts = 8
         let recordings = MediaRecordings(client: .init(media))
         context.jobs.register(TranscribeJobHandler(rules: transcripts, media: recordings, maxAttempts: maxAttempts), maxAttempts: maxAttempts)
-        context.jobs.register(MuteJobHandler(rules: transcripts, media: recordings, maxAttempts: maxAttempts), maxAttempts: maxAttempts)
+        // A hand-given transcript may come long before the call's recording is uploaded (a
+        // gateway's own speech-to-text during the call): its muting waits about a day and a half.
+        let muteAttempts = MuteJobHandler.attempts
+        context.jobs.register(MuteJobHandler(rules: transcripts, media: recordings, maxAttempts: muteAttempts), maxAttempts: muteAttempts)
         context.jobs.register(AnalyseJobHandler(rules: transcripts), maxAttempts: maxAttempts)
         handlers = [TrackingNumberHandler(rules: calls, authorizer: authorizer),
                     CallHandler(rules: calls, transcripts: transcripts, authorizer: authorizer),

@@ -110,9 +110,10 @@ struct TrackingNumbersCommand: AsyncParsableCommand {
 
 struct CallsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "calls", abstract: "List, show, mark and delete call records.",
-        discussion: "Reading needs reports.read (numbers in full only with transcripts.read); marking calls.mark; deleting records.delete.",
-        subcommands: [List.self, Show.self, Mark.self, Delete.self])
+        commandName: "calls", abstract: "List, show and mark call records.",
+        discussion: "Reading needs reports.read (numbers in full only with transcripts.read); marking calls.mark. To delete a call "
+            + "(its record, transcript, analysis and recordings, everywhere; records.delete): `calltrace deletions delete-call`.",
+        subcommands: [List.self, Show.self, Mark.self])
 
     static func describe(_ c: Calltrace_Transcript_V1_Call) -> String {
         var line = "\(c.callID)  \(iso(c.startedAtUnixMs))  \(dashed(c.direction))  from \(c.callerNumber.isEmpty ? c.callerNumberMasked : c.callerNumber)"
@@ -183,21 +184,6 @@ struct CallsCommand: AsyncParsableCommand {
                 }, options: try options.callOptions)
             }
             try options.print(response) { "marked " + CallsCommand.describe(response.call) }
-        }
-    }
-
-    struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a call record with its transcript and analysis, at once and for good.")
-        @OptionGroup var options: TranscriptOptions
-        @Option(help: "Organisation id.") var org: String
-        @Argument(help: "The call id.") var call: String
-
-        func run() async throws {
-            let response = try await options.run { client in
-                try await Calltrace_Transcript_V1_CallServiceClient(client).deleteCall(.with { $0.orgID = org; $0.callID = call },
-                                                                                       options: try options.callOptions)
-            }
-            try options.print(response) { "deleted call \(call)" }
         }
     }
 }

@@ -33,6 +33,9 @@ struct OrphanRecordingTests {
             return rows.first?.text("state") == "dead"
         }, "dead-lettered")
         #expect(lastError.contains("does not know call never-started of recording \(stored.recordingID)") && lastError.contains("NOT_FOUND"), "\(lastError)")
-        #expect(deployment.media.log.text.contains("job dead-lettered") && deployment.media.log.text.contains("does not know call never-started"))
+        // The log line follows the row's commit.
+        #expect(await eventually {
+            deployment.media.log.text.contains("job dead-lettered") && deployment.media.log.text.contains("does not know call never-started")
+        })
     }
 }

@@ -1,6 +1,7 @@
 import CallTraceProto
 import CallTraceRPC
 import CallTraceTestSupport
+import IdentityDomain
 import Foundation
 import Testing
 
@@ -47,8 +48,11 @@ struct LifecycleAndRefusalTableTests {
             _ = try await deployment.media.unary(Identity.markOrganizationOffboarded, .with { $0.orgID = leaving })
         } == .permissionDenied)
         let compliance = try deployment.client(TemporaryPKI.identity("service", "compliance"))
-        _ = try await compliance.unary(Identity.markOrganizationOffboarded, .with { $0.orgID = leaving })
-        _ = try await compliance.unary(Identity.markOrganizationOffboarded, .with { $0.orgID = leaving })  // idempotent
+        let first = try await compliance.unary(Identity.markOrganizationOffboarded, .with { $0.orgID = leaving })
+        #expect(first.usersDeleted == 1 && first.sessionsDeleted >= 1, "\(first)")
+        // Idempotent, and a repeat (an answer lost on the way) reports what the first deleted.
+        let again = try await compliance.unary(Identity.markOrganizationOffboarded, .with { $0.orgID = leaving })
+        #expect(again == first)
         #expect(await code { _ = try await deployment.authorize(leavingAdmin, org: leaving, .reportsRead) } == .unauthenticated)
         #expect(await code {
             _ = try await deployment.gateway.unary(Identity.login, .with {
@@ -124,5 +128,31 @@ struct LifecycleAndRefusalTableTests {
         #expect(await code { try await calls[3].1(gateway, options(admin)) } == .ok)
         #expect(await code { try await calls[7].1(gateway, options(admin)) } == .ok)
         _ = await deployment.stop()
+    }
+}
+
+@Suite("Identity: organisations offboarded before offboarding deleted their people")
+struct OffboardedBackfillTests {
+    @Test("The hourly housekeeping deletes their users and shreds identity's key for them (P11)")
+    func backfill() async throws {
+        let identity = try await InProcessService.start(IdentityService.self)
+        defer { Task { await identity.stop() } }
+        let made = try await identity.newOrganisation("Gone & Co")
+        // As an older release left it: offboarded, its users and key still there.
+        try await identity.instance.database.write { db in
+            _ = try db.execute("UPDATE organizations SET status = 'offboarded' WHERE id = ?", made.org)
+        }
+        func remaining() async throws -> (users: Int64, keys: Int) {
+            let users = try await identity.instance.database.read { db in
+                try db.query("SELECT count(*) AS n FROM users WHERE org_id = ?", made.org)[0].int("n") ?? -1
+            }
+            let keys = try identity.instance.keyStore.sync { db in try db.query("SELECT 1 FROM org_keys WHERE org_id = ?", made.org).count }
+            return (users, keys)
+        }
+        #expect(try await remaining() == (1, 1))
+        #expect(try await eventually {
+            identity.clock.advance(by: .seconds(3600))
+            return try await remaining() == (0, 0)
+        })
     }
 }

@@ -77,6 +77,16 @@ struct CallRecordTests {
         #expect(await assign(firmA, adminA, from: 0) == .ok, "from now")
         let late = try await deployment.start("call-late", tracking: "01184960000", caller: "07700 900123", at: tenureStart + 120_000)
         #expect(late.orgID == firmB, "the late call is still routed to the firm that held the number then")
+
+        // A tenure that ends in the future (firm B took a number from tomorrow, then released it
+        // before it began): firm A's assignment may begin only after it.
+        let tomorrow = clock.nowUnixMs + 86_400_000
+        #expect(await assign(firmB, adminB, from: tomorrow) == .alreadyExists, "firm A holds it now")
+        _ = try await deployment.numbers().releaseTrackingNumber(.with { $0.orgID = firmA; $0.number = "01184960000" }, options: try bearer(adminA))
+        #expect(await assign(firmB, adminB, from: tomorrow) == .ok)
+        _ = try await deployment.numbers().releaseTrackingNumber(.with { $0.orgID = firmB; $0.number = "01184960000" }, options: try bearer(adminB))
+        #expect(await assign(firmA, adminA, from: 0) == .failedPrecondition, "inside firm B's tenure, which ends tomorrow")
+        #expect(await assign(firmA, adminA, from: tomorrow + 1) == .ok)
     }
 
     @Test("Calls complete, outcomes are marked, an analyst sees the caller masked, and StartCall is idempotent")

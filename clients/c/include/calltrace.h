@@ -25,7 +25,7 @@
 extern "C" {
 #endif
 
-#define CT_VERSION "0.1.0"
+#define CT_VERSION "1.0.0"
 
 /* ctrpc status codes (gRPC's canonical codes). */
 enum {
