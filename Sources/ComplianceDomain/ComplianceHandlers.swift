@@ -215,8 +215,9 @@ struct SubjectRequestHandler: Calltrace_Compliance_V1_SubjectRequestServiceHandl
 
     func proto(_ row: SubjectRequestRow) async throws -> Calltrace_Compliance_V1_SubjectRequest {
         let progress = try await rules.deletionProgress(row.id)
-        let due = try rules.dueDate(row)
+        let (due, decidedBy) = try rules.due(row)
         return .with {
+            $0.dueOnDecidedBy = decidedBy
             $0.requestID = row.id; $0.orgID = row.org; $0.kind = .init(rawValue: row.kind) ?? .unspecified
             $0.phoneNumbersMasked = row.details.phoneNumbers.map(PhoneNumber.masked)
             $0.receivedOn = row.receivedOn.description; $0.nation = row.nation.rawValue

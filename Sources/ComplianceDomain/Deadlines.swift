@@ -84,16 +84,35 @@ public enum Nation: String, CaseIterable, Sendable {
     case northernIreland = "northern-ireland"
 }
 
-/// UK bank holidays per nation, as GOV.UK publishes them (https://www.gov.uk/bank-holidays.json,
-/// the same JSON shape); `shipped` is the copy this release carries, and `load(from:)` reads a
-/// newer download.
+/// UK bank holidays per nation: GOV.UK's list (https://www.gov.uk/bank-holidays.json, the same
+/// JSON shape) for the years it covers, so its one-off proclamations (a jubilee, a coronation, a
+/// moved early-May holiday) count; for any other year, the holidays the Banking and Financial
+/// Dealings Act 1971 and custom make (`BankHolidayRules`). `shipped` is the list this release
+/// carries, and `load(from:)` reads a newer download.
 public struct BankHolidays: Sendable {
     public let source: String
     let days: [Nation: Set<Day>]
+    /// The years the list covers, per nation.
+    let covered: [Nation: Set<Int>]
 
-    public func isHoliday(_ day: Day, in nation: Nation) -> Bool { days[nation]?.contains(day) ?? false }
+    init(source: String, days: [Nation: Set<Day>]) {
+        self.source = source
+        self.days = days
+        covered = days.mapValues { Set($0.map(\.year)) }
+    }
 
-    /// The years the calendar covers for `nation`.
+    public func isHoliday(_ day: Day, in nation: Nation) -> Bool {
+        covers(day.year, nation) ? days[nation]?.contains(day) ?? false : BankHolidayRules.holidays(in: day.year, nation: nation).contains(day)
+    }
+
+    func covers(_ year: Int, _ nation: Nation) -> Bool { covered[nation]?.contains(year) ?? false }
+
+    /// What decides `nation`'s holidays in `year`: this list, or the rules.
+    public func decider(of year: Int, in nation: Nation) -> String {
+        covers(year, nation) ? source : "the statutory and customary rules (\(source) has no \(year))"
+    }
+
+    /// The years the list covers for `nation` (other years follow the rules).
     public func years(of nation: Nation) -> ClosedRange<Int>? {
         guard let all = days[nation], let first = all.min(), let last = all.max() else { return nil }
         return first.year...last.year
@@ -122,23 +141,35 @@ public struct BankHolidays: Sendable {
         return try parse(data, source: path)
     }
 
-    /// The copy shipped with this release (GOV.UK, 2024–2027; 2027 as announced).
+    /// The copy shipped with this release (GOV.UK, 2022–2027; 2027 as announced): 2022's and
+    /// 2023's one-off days (the platinum jubilee, the state funeral, the coronation) are in it.
     public static let shipped: BankHolidays = {
         func events(_ dates: [String]) -> [[String: String]] { dates.map { ["date": $0] } }
         let json: [String: Any] = [
             "england-and-wales": ["division": "england-and-wales", "events": events([
+                "2022-01-03", "2022-04-15", "2022-04-18", "2022-05-02", "2022-06-02", "2022-06-03", "2022-08-29", "2022-09-19", "2022-12-26",
+                "2022-12-27",
+                "2023-01-02", "2023-04-07", "2023-04-10", "2023-05-01", "2023-05-08", "2023-05-29", "2023-08-28", "2023-12-25", "2023-12-26",
                 "2024-01-01", "2024-03-29", "2024-04-01", "2024-05-06", "2024-05-27", "2024-08-26", "2024-12-25", "2024-12-26",
                 "2025-01-01", "2025-04-18", "2025-04-21", "2025-05-05", "2025-05-26", "2025-08-25", "2025-12-25", "2025-12-26",
                 "2026-01-01", "2026-04-03", "2026-04-06", "2026-05-04", "2026-05-25", "2026-08-31", "2026-12-25", "2026-12-28",
                 "2027-01-01", "2027-03-26", "2027-03-29", "2027-05-03", "2027-05-31", "2027-08-30", "2027-12-27", "2027-12-28",
             ])],
             "scotland": ["division": "scotland", "events": events([
+                "2022-01-03", "2022-01-04", "2022-04-15", "2022-05-02", "2022-06-02", "2022-06-03", "2022-08-01", "2022-09-19", "2022-11-30",
+                "2022-12-26", "2022-12-27",
+                "2023-01-02", "2023-01-03", "2023-04-07", "2023-05-01", "2023-05-08", "2023-05-29", "2023-08-07", "2023-11-30", "2023-12-25",
+                "2023-12-26",
                 "2024-01-01", "2024-01-02", "2024-03-29", "2024-05-06", "2024-05-27", "2024-08-05", "2024-12-02", "2024-12-25", "2024-12-26",
                 "2025-01-01", "2025-01-02", "2025-04-18", "2025-05-05", "2025-05-26", "2025-08-04", "2025-12-01", "2025-12-25", "2025-12-26",
                 "2026-01-01", "2026-01-02", "2026-04-03", "2026-05-04", "2026-05-25", "2026-08-03", "2026-11-30", "2026-12-25", "2026-12-28",
                 "2027-01-01", "2027-01-04", "2027-03-26", "2027-05-03", "2027-05-31", "2027-08-02", "2027-11-30", "2027-12-27", "2027-12-28",
             ])],
             "northern-ireland": ["division": "northern-ireland", "events": events([
+                "2022-01-03", "2022-03-17", "2022-04-15", "2022-04-18", "2022-05-02", "2022-06-02", "2022-06-03", "2022-07-12", "2022-08-29",
+                "2022-09-19", "2022-12-26", "2022-12-27",
+                "2023-01-02", "2023-03-17", "2023-04-07", "2023-04-10", "2023-05-01", "2023-05-08", "2023-05-29", "2023-07-12", "2023-08-28",
+                "2023-12-25", "2023-12-26",
                 "2024-01-01", "2024-03-18", "2024-03-29", "2024-04-01", "2024-05-06", "2024-05-27", "2024-07-12", "2024-08-26", "2024-12-25",
                 "2024-12-26",
                 "2025-01-01", "2025-03-17", "2025-04-18", "2025-04-21", "2025-05-05", "2025-05-26", "2025-07-14", "2025-08-25", "2025-12-25",
@@ -150,7 +181,7 @@ public struct BankHolidays: Sendable {
             ])],
         ]
         // swiftlint:disable:next force_try — the literal above is well formed; a test parses it.
-        return try! parse(try! JSONSerialization.data(withJSONObject: json), source: "https://www.gov.uk/bank-holidays.json (shipped copy, 2024–2027)")
+        return try! parse(try! JSONSerialization.data(withJSONObject: json), source: "https://www.gov.uk/bank-holidays.json (shipped copy, 2022–2027)")
     }()
 }
 
@@ -168,12 +199,78 @@ public struct DeadlineError: Error, CustomStringConvertible, Sendable {
 public enum DeadlineEngine {
     public static func dueDate(received start: Day, nation: Nation, extended: Bool = false, pausedDays: Int = 0,
                                holidays: BankHolidays = .shipped) throws -> Day {
+        try due(received: start, nation: nation, extended: extended, pausedDays: pausedDays, holidays: holidays).day
+    }
+
+    /// The due date, and which bank holidays decided it: GOV.UK's list, or the rules for a year
+    /// the list does not cover.
+    public static func due(received start: Day, nation: Nation, extended: Bool = false, pausedDays: Int = 0,
+                           holidays: BankHolidays = .shipped) throws -> (day: Day, decidedBy: String) {
         guard pausedDays >= 0 else { throw DeadlineError("paused days cannot be negative") }
-        var due = start.adding(months: extended ? 3 : 1).adding(days: pausedDays)
-        guard let years = holidays.years(of: nation), years.contains(start.year), years.contains(due.year) else {
-            throw DeadlineError("the bank holidays known here (\(holidays.source)) do not cover \(due.year) for \(nation.rawValue); load a newer file")
+        guard (1900...9000).contains(start.year), pausedDays <= 3650 else {
+            throw DeadlineError("a request received in \(start.year) with \(pausedDays) paused days is not one this engine answers")
         }
+        var due = start.adding(months: extended ? 3 : 1).adding(days: pausedDays)
         while due.isWeekend || holidays.isHoliday(due, in: nation) { due = due.adding(days: 1) }
-        return due
+        return (due, holidays.decider(of: due.year, in: nation))
+    }
+}
+
+/// The UK's bank holidays by the rules that make them each year (the Banking and Financial
+/// Dealings Act 1971, schedule 1, and the days proclaimed every year by custom), with substitute
+/// days: a holiday that falls on a Saturday or Sunday moves to the next weekday that is not
+/// already one (so Christmas on a Saturday is Monday 27, Boxing Day Tuesday 28).
+///
+/// | nation | holidays |
+/// |---|---|
+/// | England and Wales | 1 Jan, Good Friday, Easter Monday, first and last Mondays of May, last Monday of August, 25 and 26 Dec |
+/// | Scotland | 1 and 2 Jan, Good Friday, first and last Mondays of May, first Monday of August, 30 Nov (St Andrew's), 25 and 26 Dec |
+/// | Northern Ireland | England and Wales's, and 17 Mar (St Patrick's) and 12 Jul (Battle of the Boyne) |
+///
+/// One-off proclamations (an extra day for a jubilee, a moved early-May Monday) are not rules:
+/// GOV.UK's list carries them for the years it covers.
+public enum BankHolidayRules {
+    public static func holidays(in year: Int, nation: Nation) -> Set<Day> {
+        func monday(first month: Int) -> Day {
+            let first = Day(year: year, month: month, day: 1)
+            return first.adding(days: (7 + 4 - ((first.ordinal % 7) + 7) % 7) % 7)  // 1970-01-01 (ordinal 0) was a Thursday: Monday is 4
+        }
+        func monday(last month: Int) -> Day {
+            let last = Day(year: year, month: month, day: Day.length(of: month, in: year))
+            return last.adding(days: -((((last.ordinal % 7) + 7) % 7 - 4 + 7) % 7))
+        }
+        let easter = easterSunday(year)
+        var movable: Set<Day> = [easter.adding(days: -2), monday(first: 5), monday(last: 5)]
+        var fixed: [(Int, Int)] = [(1, 1), (12, 25), (12, 26)]
+        switch nation {
+        case .englandAndWales:
+            movable.formUnion([easter.adding(days: 1), monday(last: 8)])
+        case .scotland:
+            movable.insert(monday(first: 8))
+            fixed += [(1, 2), (11, 30)]
+        case .northernIreland:
+            movable.formUnion([easter.adding(days: 1), monday(last: 8)])
+            fixed += [(3, 17), (7, 12)]
+        }
+        // Days on weekdays stand; those on a weekend go, in date order, to the next free weekday.
+        var days = movable
+        let dates = fixed.map { Day(year: year, month: $0.0, day: $0.1) }.sorted()
+        for day in dates where !day.isWeekend { days.insert(day) }
+        for day in dates where day.isWeekend {
+            var substitute = day
+            while substitute.isWeekend || days.contains(substitute) { substitute = substitute.adding(days: 1) }
+            days.insert(substitute)
+        }
+        return days
+    }
+
+    /// Easter Sunday in the Gregorian calendar (the anonymous Gregorian algorithm, as in
+    /// Meeus, "Astronomical Algorithms").
+    public static func easterSunday(_ year: Int) -> Day {
+        let a = year % 19, b = year / 100, c = year % 100, d = b / 4, e = b % 4
+        let f = (b + 8) / 25, g = (b - f + 1) / 3, h = (19 * a + b - d - g + 15) % 30
+        let i = c / 4, k = c % 4, l = (32 + 2 * e + 2 * i - h - k) % 7, m = (a + 11 * h + 22 * l) / 451
+        let month = (h + l - 7 * m + 114) / 31, day = (h + l - 7 * m + 114) % 31 + 1
+        return Day(year: year, month: month, day: day)
     }
 }

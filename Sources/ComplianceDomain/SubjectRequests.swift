@@ -27,11 +27,14 @@ struct SubjectRequestRules: Sendable {
     // MARK: Deadlines
 
     /// The due date as things stand: a stopped clock counts its days so far.
-    func dueDate(_ row: SubjectRequestRow) throws -> Day {
+    func dueDate(_ row: SubjectRequestRow) throws -> Day { try due(row).day }
+
+    /// The due date and which bank holidays decided it.
+    func due(_ row: SubjectRequestRow) throws -> (day: Day, decidedBy: String) {
         let running = row.pausedSince.map { max(0, today.ordinal - $0.ordinal) } ?? 0
         do {
-            return try DeadlineEngine.dueDate(received: row.receivedOn, nation: row.nation, extended: row.extended,
-                                              pausedDays: row.pausedDays + running, holidays: holidays)
+            return try DeadlineEngine.due(received: row.receivedOn, nation: row.nation, extended: row.extended,
+                                          pausedDays: row.pausedDays + running, holidays: holidays)
         } catch let error as DeadlineError {
             throw DomainError.wrongState(error.description)
         }

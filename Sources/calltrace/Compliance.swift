@@ -120,20 +120,24 @@ struct ComplianceCommand: ParsableCommand {
             abstract: "When a subject request received on a day must be answered (the ICO's rules), as YYYY-MM-DD.",
             discussion: """
                 The corresponding date next month (or that month's last day), three months with --extended, plus paused days,
-                moved past weekends and the nation's bank holidays. The same engine the compliance service uses.
+                moved past weekends and the nation's bank holidays: GOV.UK's list for the years it covers (its one-off
+                proclamations count), the statutory and customary rules for any other year. The same engine the compliance service uses.
                 """)
         @Option(help: "The day the request (or the identity proof or clarification it waited for) arrived, YYYY-MM-DD.") var received: String
         @Option(help: "england-and-wales, scotland or northern-ireland.") var nation: String
         @Flag(help: "Extended by two months (complex or numerous requests).") var extended = false
         @Option(name: .customLong("paused-days"), help: "Days the clock was paused.") var pausedDays = 0
         @Option(help: "A newer bank-holiday file (GOV.UK's bank-holidays.json).") var holidays: String?
+        @Flag(name: .shortAndLong, help: "Also say which bank holidays decided it (GOV.UK's list, or the rules for a year it lacks).") var verbose = false
 
         func run() throws {
             guard let day = Day(received) else { throw ValidationError("--received must be a date, YYYY-MM-DD") }
             guard let nation = Nation(rawValue: nation) else { throw ValidationError("--nation must be england-and-wales, scotland or northern-ireland") }
             let calendar = try holidays.map { try BankHolidays.load(from: $0) } ?? .shipped
             do {
-                print(try DeadlineEngine.dueDate(received: day, nation: nation, extended: extended, pausedDays: pausedDays, holidays: calendar))
+                let due = try DeadlineEngine.due(received: day, nation: nation, extended: extended, pausedDays: pausedDays, holidays: calendar)
+                print(due.day)
+                if verbose { print("bank holidays from \(due.decidedBy)") }
             } catch let error as DeadlineError {
                 FileHandle.standardError.write(Data("calltrace: \(error)\n".utf8))
                 throw ExitCode(1)

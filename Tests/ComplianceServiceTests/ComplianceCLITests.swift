@@ -40,6 +40,8 @@ struct ComplianceCLITests {
         let extended = try await run(calltrace, ["compliance", "due-date", "--received", "2025-09-03", "--nation", "england-and-wales", "--extended",
                                                  "--paused-days", "3"])
         #expect(extended.stdout == "2025-12-08\n", "3 Dec + 3 days = Saturday 6 Dec → Monday 8 Dec")
+        let later = try await run(calltrace, ["compliance", "due-date", "--received", "2031-11-25", "--nation", "england-and-wales", "--verbose"])
+        #expect(later.status == 0 && later.stdout.hasPrefix("2031-12-29\nbank holidays from the statutory and customary rules"), "\(later.stdout) \(later.stderr)")
         #expect(try await run(calltrace, ["compliance", "due-date", "--received", "2025-02-30", "--nation", "scotland"]).status != 0)
     }
 

@@ -1536,6 +1536,13 @@ public nonisolated struct Calltrace_Compliance_V1_SubjectRequest: @unchecked Sen
     set {_uniqueStorage()._openedAtUnixMs = newValue}
   }
 
+  /// Which bank holidays decided `due_on`: GOV.UK's list (shipped or the operator's
+  /// `bank_holidays_file`), or the statutory and customary rules for a year the list lacks.
+  public var dueOnDecidedBy: String {
+    get {_storage._dueOnDecidedBy}
+    set {_uniqueStorage()._dueOnDecidedBy = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -4247,7 +4254,7 @@ nonisolated extension Calltrace_Compliance_V1_GetSigningKeyResponse: SwiftProtob
 
 nonisolated extension Calltrace_Compliance_V1_SubjectRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SubjectRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}org_id\0\u{1}kind\0\u{3}phone_numbers_masked\0\u{3}received_on\0\u{1}nation\0\u{3}identity_check\0\u{1}notes\0\u{1}state\0\u{3}due_on\0\u{1}extended\0\u{3}extension_reason\0\u{3}paused_days\0\u{3}paused_since\0\u{3}pause_reason\0\u{1}overdue\0\u{3}deletion_ids\0\u{3}deletions_done\0\u{3}erasure_confirmed_at_unix_ms\0\u{3}objection_applied_at_unix_ms\0\u{1}outcome\0\u{3}closed_at_unix_ms\0\u{3}opened_by\0\u{3}opened_at_unix_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}request_id\0\u{3}org_id\0\u{1}kind\0\u{3}phone_numbers_masked\0\u{3}received_on\0\u{1}nation\0\u{3}identity_check\0\u{1}notes\0\u{1}state\0\u{3}due_on\0\u{1}extended\0\u{3}extension_reason\0\u{3}paused_days\0\u{3}paused_since\0\u{3}pause_reason\0\u{1}overdue\0\u{3}deletion_ids\0\u{3}deletions_done\0\u{3}erasure_confirmed_at_unix_ms\0\u{3}objection_applied_at_unix_ms\0\u{1}outcome\0\u{3}closed_at_unix_ms\0\u{3}opened_by\0\u{3}opened_at_unix_ms\0\u{3}due_on_decided_by\0")
 
   fileprivate class _StorageClass {
     var _requestID: String = String()
@@ -4274,6 +4281,7 @@ nonisolated extension Calltrace_Compliance_V1_SubjectRequest: SwiftProtobuf.Mess
     var _closedAtUnixMs: Int64 = 0
     var _openedBy: String = String()
     var _openedAtUnixMs: Int64 = 0
+    var _dueOnDecidedBy: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -4308,6 +4316,7 @@ nonisolated extension Calltrace_Compliance_V1_SubjectRequest: SwiftProtobuf.Mess
       _closedAtUnixMs = source._closedAtUnixMs
       _openedBy = source._openedBy
       _openedAtUnixMs = source._openedAtUnixMs
+      _dueOnDecidedBy = source._dueOnDecidedBy
     }
   }
 
@@ -4350,6 +4359,7 @@ nonisolated extension Calltrace_Compliance_V1_SubjectRequest: SwiftProtobuf.Mess
         case 22: try { try decoder.decodeSingularInt64Field(value: &_storage._closedAtUnixMs) }()
         case 23: try { try decoder.decodeSingularStringField(value: &_storage._openedBy) }()
         case 24: try { try decoder.decodeSingularInt64Field(value: &_storage._openedAtUnixMs) }()
+        case 25: try { try decoder.decodeSingularStringField(value: &_storage._dueOnDecidedBy) }()
         default: break
         }
       }
@@ -4430,6 +4440,9 @@ nonisolated extension Calltrace_Compliance_V1_SubjectRequest: SwiftProtobuf.Mess
       if _storage._openedAtUnixMs != 0 {
         try visitor.visitSingularInt64Field(value: _storage._openedAtUnixMs, fieldNumber: 24)
       }
+      if !_storage._dueOnDecidedBy.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._dueOnDecidedBy, fieldNumber: 25)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -4463,6 +4476,7 @@ nonisolated extension Calltrace_Compliance_V1_SubjectRequest: SwiftProtobuf.Mess
         if _storage._closedAtUnixMs != rhs_storage._closedAtUnixMs {return false}
         if _storage._openedBy != rhs_storage._openedBy {return false}
         if _storage._openedAtUnixMs != rhs_storage._openedAtUnixMs {return false}
+        if _storage._dueOnDecidedBy != rhs_storage._dueOnDecidedBy {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -6969,7 +6969,7 @@ const ProtobufCMessageDescriptor calltrace__compliance__v1__get_signing_key_resp
   (ProtobufCMessageInit) calltrace__compliance__v1__get_signing_key_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__compliance__v1__subject_request__field_descriptors[24] =
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__subject_request__field_descriptors[25] =
 {
   {
     "request_id",
@@ -7259,12 +7259,25 @@ static const ProtobufCFieldDescriptor calltrace__compliance__v1__subject_request
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "due_on_decided_by",
+    25,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubjectRequest, due_on_decided_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__compliance__v1__subject_request__field_indices_by_name[] = {
   21,   /* field[21] = closed_at_unix_ms */
   16,   /* field[16] = deletion_ids */
   17,   /* field[17] = deletions_done */
   9,   /* field[9] = due_on */
+  24,   /* field[24] = due_on_decided_by */
   18,   /* field[18] = erasure_confirmed_at_unix_ms */
   10,   /* field[10] = extended */
   11,   /* field[11] = extension_reason */
@@ -7289,7 +7302,7 @@ static const unsigned calltrace__compliance__v1__subject_request__field_indices_
 static const ProtobufCIntRange calltrace__compliance__v1__subject_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 24 }
+  { 0, 25 }
 };
 const ProtobufCMessageDescriptor calltrace__compliance__v1__subject_request__descriptor =
 {
@@ -7299,7 +7312,7 @@ const ProtobufCMessageDescriptor calltrace__compliance__v1__subject_request__des
   "Calltrace__Compliance__V1__SubjectRequest",
   "calltrace.compliance.v1",
   sizeof(Calltrace__Compliance__V1__SubjectRequest),
-  24,
+  25,
   calltrace__compliance__v1__subject_request__field_descriptors,
   calltrace__compliance__v1__subject_request__field_indices_by_name,
   1,  calltrace__compliance__v1__subject_request__number_ranges,

@@ -972,10 +972,15 @@ struct  Calltrace__Compliance__V1__SubjectRequest
   int64_t closed_at_unix_ms;
   char *opened_by;
   int64_t opened_at_unix_ms;
+  /*
+   * Which bank holidays decided `due_on`: GOV.UK's list (shipped or the operator's
+   * `bank_holidays_file`), or the statutory and customary rules for a year the list lacks.
+   */
+  char *due_on_decided_by;
 };
 #define CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__subject_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_UNSPECIFIED, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__COMPLIANCE__V1__IDENTITY_CHECK__IDENTITY_CHECK_UNSPECIFIED, (char *)protobuf_c_empty_string, CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_STATE__SUBJECT_REQUEST_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_KIND__SUBJECT_REQUEST_KIND_UNSPECIFIED, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__COMPLIANCE__V1__IDENTITY_CHECK__IDENTITY_CHECK_UNSPECIFIED, (char *)protobuf_c_empty_string, CALLTRACE__COMPLIANCE__V1__SUBJECT_REQUEST_STATE__SUBJECT_REQUEST_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0,NULL, 0, 0, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Calltrace__Compliance__V1__OpenSubjectRequestRequest
