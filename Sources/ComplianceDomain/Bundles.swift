@@ -207,7 +207,7 @@ struct BundleContents: Sendable {
                 Everything this firm holds about the data subject through CallTrace: for each call, its record and
                 transcript as JSON (call.json) and as text (call.txt), and its recordings in their original format.
                 """))
-            for call in calls { try await addCall(call, org: bundle.org, folder: "calls/\(call)/", recordings: true, into: archive) }
+            for call in calls { try await addCall(call, org: bundle.org, folder: "calls/\(Self.entryName(call))/", recordings: true, into: archive) }
         case .matter:
             calls = [bundle.subject]
             about = ["call": bundle.subject, "matter_reference": bundle.matterReference]
@@ -229,7 +229,7 @@ struct BundleContents: Sendable {
             var token = ""
             repeat {
                 let page = try await services.callPage(org: bundle.org, pageToken: token)
-                for call in page.ids where try await addCall(call, org: bundle.org, folder: "calls/\(call)/", recordings: false, into: archive) {
+                for call in page.ids where try await addCall(call, org: bundle.org, folder: "calls/\(Self.entryName(call))/", recordings: false, into: archive) {
                     calls.append(call)
                 }
                 token = page.next
@@ -250,6 +250,14 @@ struct BundleContents: Sendable {
 
     /// The call's record and transcript, and (with `recordings`) its recordings, under `folder`; false when the call is gone.
     @discardableResult
+    /// A call id as a folder name in an archive: leading dots become "%2E" (a call id may be "."
+    /// or "..", which would name the folder itself or its parent when unpacked). "%" is never in
+    /// a call id, so no two calls share a folder.
+    static func entryName(_ callID: String) -> String {
+        let dots = callID.prefix { $0 == "." }.count
+        return String(repeating: "%2E", count: dots) + callID.dropFirst(dots)
+    }
+
     private func addCall(_ call: String, org: String, folder: String, recordings: Bool, into archive: TarArchive) async throws -> Bool {
         guard let export = try await services.exportCall(org: org, callID: call) else { return false }
         try archive.add(folder + "call.json", Data(export.json.utf8))

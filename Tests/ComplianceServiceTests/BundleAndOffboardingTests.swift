@@ -149,6 +149,22 @@ struct BundleAndOffboardingTests {
                 "deleted once exported")
     }
 
+    @Test("Call ids '.' and '..' (valid ids) get archive folders of their own, never the folder itself or its parent")
+    func dotCallIDs() async throws {
+        let deployment = try await CallDataDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation(tracking: "01184960000")
+        for (index, call) in [".", "..", ".x"].enumerated() {
+            try await deployment.call(call, org: org, tracking: "01184960000", caller: "07700 900123", at: CallDataDeployment.start + Int64(index) * 1000)
+        }
+        let started = try await Offboardings(try deployment.compliance.client()).startOffboarding(.with { $0.orgID = org }, options: try bearer(admin))
+        let (_, archive) = try await deployment.readyBundle(started.offboarding.exportBundleID, org: org, token: admin)
+        let names = try untar(archive).keys
+        #expect(names.contains("calls/%2E/call.json") && names.contains("calls/%2E%2E/call.json") && names.contains("calls/%2Ex/call.txt"),
+                "\(names.sorted())")
+        #expect(!names.contains { $0.split(separator: "/").contains { $0 == "." || $0 == ".." } })
+    }
+
     @Test("A matter file asked again with delete-after, while the earlier export is still building or ready, deletes the call (it used to hand back the export and delete nothing)",
           arguments: [true, false])
     func deleteAfterAnEarlierExport(waitUntilReady: Bool) async throws {
