@@ -184,13 +184,20 @@ struct AuditTrail: Sendable {
     }
 
     /// The events of a period, oldest first, as JSON lines, `lines` at a time.
-    func export(org: String, from: Int64, before: Int64, send: (Data) async throws -> Void) async throws {
+    /// - Parameter through: the last chain index to include (nil: to the head as it grows).
+    /// The index of the organisation's newest event (0 with none).
+    func headIndex(org: String) async throws -> Int64 {
+        try await repository.read { tx in try tx.head(org: org)?.index ?? 0 }
+    }
+
+    func export(org: String, from: Int64, before: Int64, through: Int64? = nil, send: (Data) async throws -> Void) async throws {
         var after: Int64 = 0
         var options = JSONEncodingOptions()
         options.preserveProtoFieldNames = true
         while true {
             let cursor = after
             let rows = try await repository.read { tx in try tx.oldest(org: org, after: cursor, limit: 500) }
+                .filter { row in through.map { row.index <= $0 } ?? true }
             guard let last = rows.last else { return }
             var chunk = Data()
             for row in rows {

@@ -239,17 +239,20 @@ struct BundleContents: Sendable {
                 for recording in page.recordings { try await addRecording(recording, org: bundle.org, folder: "recordings/", into: archive) }
                 token = page.next
             } while !token.isEmpty
-            var lines = Data()
-            try await trail.export(org: bundle.org, from: 0, before: 0) { piece in lines += piece }
-            try archive.add("audit/trail.jsonl", lines)
+            // Streamed, never held whole (a firm's trail can run to millions of events): a first
+            // pass up to today's head measures it for the entry's header, the second writes it.
+            let head = try await trail.headIndex(org: bundle.org)
+            var size: UInt64 = 0
+            try await trail.export(org: bundle.org, from: 0, before: 0, through: head) { size += UInt64($0.count) }
+            try archive.begin("audit/trail.jsonl", size: size)
+            try await trail.export(org: bundle.org, from: 0, before: 0, through: head) { try archive.body($0) }
+            try archive.end()
         }
         about["calls"] = calls
         try archive.index(["bundle_id": bundle.id, "kind": BundleRules.name(bundle.kind), "organisation": bundle.org,
                            "created_at": iso(bundle.createdAt), "requested_by": bundle.requestedBy, "about": about])
     }
 
-    /// The call's record and transcript, and (with `recordings`) its recordings, under `folder`; false when the call is gone.
-    @discardableResult
     /// A call id as a folder name in an archive: leading dots become "%2E" (a call id may be "."
     /// or "..", which would name the folder itself or its parent when unpacked). "%" is never in
     /// a call id, so no two calls share a folder.
@@ -258,6 +261,8 @@ struct BundleContents: Sendable {
         return String(repeating: "%2E", count: dots) + callID.dropFirst(dots)
     }
 
+    /// The call's record and transcript, and (with `recordings`) its recordings, under `folder`; false when the call is gone.
+    @discardableResult
     private func addCall(_ call: String, org: String, folder: String, recordings: Bool, into archive: TarArchive) async throws -> Bool {
         guard let export = try await services.exportCall(org: org, callID: call) else { return false }
         try archive.add(folder + "call.json", Data(export.json.utf8))
