@@ -22,7 +22,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var database: String
     /// The key store: wrapped per-organisation keys, a separate SQLite file that data backups
     /// never contain. Default: beside the master key, named after the database with `.keys`
-    /// before its extension (`/etc/calltrace/keys/identity.keys.sqlite`), so that a copy of the
+    /// before its extension (`/etc/calltrace/keys/identity/identity.keys.sqlite`), so that a copy of the
     /// data directory never holds the keys a crypto-shred destroys. The database records which
     /// key store it was served with: start-up refuses another, or none (`KeyStoreBinding`).
     public var keyStore: String?

@@ -387,7 +387,7 @@ struct Keys: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "init",
             abstract: "Write a new random 32-byte master key to FILE, created 0600 whatever the umask; never overwrites.",
-            discussion: "Name it after its service, e.g. /etc/calltrace/keys/identity.master-key (not identity.key: that is the TLS key).")
+            discussion: "Name it after its service, in that service's own key folder, e.g. /etc/calltrace/keys/identity/identity.master-key (not identity.key: that is the TLS key); written as the user who runs this, so hand it to the service's user (chown).")
         @Argument(help: "The key file to create.") var file: String
 
         func run() throws {
