@@ -18,29 +18,60 @@ public struct SubProcessorRegister: Codable, Sendable, Equatable {
         public var transferMechanism: String
         public var dpaDate: String
         public var trainingOptOut: Bool
+        /// How long it holds what it holds ("until CallTrace fetches the recording, then deleted").
+        public var retention: String
 
         public init(name: String, purpose: String, dataCategories: [String], location: String, transferMechanism: String, dpaDate: String,
-                    trainingOptOut: Bool) {
+                    trainingOptOut: Bool, retention: String = "") {
             (self.name, self.purpose, self.dataCategories, self.location) = (name, purpose, dataCategories, location)
-            (self.transferMechanism, self.dpaDate, self.trainingOptOut) = (transferMechanism, dpaDate, trainingOptOut)
+            (self.transferMechanism, self.dpaDate, self.trainingOptOut, self.retention) = (transferMechanism, dpaDate, trainingOptOut, retention)
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(name: try c.decode(String.self, forKey: .name), purpose: try c.decode(String.self, forKey: .purpose),
+                      dataCategories: try c.decode([String].self, forKey: .dataCategories), location: try c.decode(String.self, forKey: .location),
+                      transferMechanism: try c.decode(String.self, forKey: .transferMechanism), dpaDate: try c.decode(String.self, forKey: .dpaDate),
+                      trainingOptOut: try c.decode(Bool.self, forKey: .trainingOptOut),
+                      retention: try c.decodeIfPresent(String.self, forKey: .retention) ?? "")
         }
 
         enum CodingKeys: String, CodingKey {
-            case name, purpose, location
+            case name, purpose, location, retention
             case dataCategories = "data_categories", transferMechanism = "transfer_mechanism", dpaDate = "dpa_date", trainingOptOut = "training_opt_out"
         }
     }
 
     public var processorName: String
     public var processorContact: String
+    /// The operator's hosting provider, where the services run and every store lives (recordings,
+    /// transcripts, summaries, call records): named by the operator in `subprocessors_file`.
+    public var hosting: Entry?
     public var subProcessors: [Entry]
 
     enum CodingKeys: String, CodingKey {
-        case processorName = "processor_name", processorContact = "processor_contact", subProcessors = "sub_processors"
+        case processorName = "processor_name", processorContact = "processor_contact", hosting, subProcessors = "sub_processors"
     }
 
-    /// Where it came from: the file's path, or "shipped".
+    public init(processorName: String, processorContact: String, hosting: Entry? = nil, subProcessors: [Entry]) {
+        (self.processorName, self.processorContact, self.hosting, self.subProcessors) = (processorName, processorContact, hosting, subProcessors)
+    }
+
+    /// Where it came from: "subprocessors_file" (the operator's) or "shipped". Never a path on
+    /// the server: the firm reads this.
     public internal(set) var source = "shipped"
+
+    /// Everyone who processes the firm's data for CallTrace, the hosting provider first (or, until
+    /// the operator names it, a line saying it is not named).
+    public var everyone: [Entry] { [hosting ?? Self.unnamedHosting] + subProcessors }
+
+    static let unnamedHosting = Entry(
+        name: "Hosting provider (not named by the operator: set hosting in subprocessors_file)",
+        purpose: "The servers CallTrace's services run on: every recording, transcript, AI summary and call record is stored there, "
+            + "encrypted at rest with per-organisation keys",
+        dataCategories: ["call audio", "transcripts", "AI summaries", "call metadata", "caller phone numbers (sealed)", "users' names and e-mail addresses (sealed)"],
+        location: "not stated", transferMechanism: "not stated", dpaDate: "", trainingOptOut: true,
+        retention: "as the firm's retention policy sets; deleted on request and on offboarding")
 
     public var version: String {
         let encoder = JSONEncoder()
@@ -59,27 +90,35 @@ public struct SubProcessorRegister: Codable, Sendable, Equatable {
                                      + "name, purpose, data_categories, location, transfer_mechanism, dpa_date, training_opt_out): \(error)")
         }
         guard !register.processorName.isEmpty, !register.subProcessors.isEmpty,
-              register.subProcessors.allSatisfy({ !$0.name.isEmpty && !$0.transferMechanism.isEmpty && ($0.dpaDate.isEmpty || Day($0.dpaDate) != nil) })
-        else { throw ConfigurationError("subprocessors_file \(path) needs a processor_name and sub-processors each with a name, a transfer_mechanism and a dpa_date (YYYY-MM-DD)") }
-        register.source = path
+              (register.subProcessors + (register.hosting.map { [$0] } ?? [])).allSatisfy({
+                  !$0.name.isEmpty && !$0.transferMechanism.isEmpty && ($0.dpaDate.isEmpty || Day($0.dpaDate) != nil)
+              })
+        else {
+            throw ConfigurationError("subprocessors_file \(path) needs a processor_name and sub-processors (and hosting, when given) each with a name, "
+                                     + "a transfer_mechanism and a dpa_date (YYYY-MM-DD)")
+        }
+        register.source = "subprocessors_file"
         return register
     }
 
-    /// The trust page's list. Operators keep their own file (`subprocessors_file`) current:
-    /// the DPA dates below are the ones the shipped agreements were signed on.
+    /// The trust page's list, as this system uses each sub-processor. Operators keep their own
+    /// file (`subprocessors_file`) current and name their hosting provider in it: the DPA dates
+    /// below are the ones the shipped agreements were signed on.
     public static let shipped = SubProcessorRegister(processorName: "CallTrace", processorContact: "privacy@calltrace.example", subProcessors: [
-        Entry(name: "Twilio", purpose: "Telephony: connecting calls to tracking numbers, returned calls, and storing call recordings",
-              dataCategories: ["caller phone numbers", "call audio", "call times"], location: "United States", transferMechanism: "UK IDTA",
-              dpaDate: "2025-01-15", trainingOptOut: true),
-        Entry(name: "Upstash", purpose: "Database: transcripts, AI summaries and call metadata, stored encrypted",
-              dataCategories: ["transcripts", "AI summaries", "call metadata", "caller phone numbers (sealed)"], location: "European Union (Ireland)",
-              transferMechanism: "UK adequacy regulations (EEA)", dpaDate: "2025-01-15", trainingOptOut: true),
-        Entry(name: "Deepgram", purpose: "Speech-to-text transcription of call audio", dataCategories: ["call audio", "transcripts"],
-              location: "United States", transferMechanism: "EU SCCs with the UK Addendum", dpaDate: "2025-02-03", trainingOptOut: true),
+        Entry(name: "Twilio", purpose: "Telephony: carries calls to the firm's tracking numbers and the calls it returns, and plays the recording "
+                  + "notices; it holds each call's recording only until CallTrace has fetched it into its own encrypted store, then deletes it",
+              dataCategories: ["caller and called phone numbers", "call audio (in transit; the recording until fetched)", "call times"],
+              location: "United States", transferMechanism: "UK IDTA", dpaDate: "2025-01-15", trainingOptOut: true,
+              retention: "the recording until fetched and deleted (minutes); call logs as Twilio's terms keep them"),
+        Entry(name: "Deepgram", purpose: "Speech-to-text transcription of call audio, when the firm turns transcription on",
+              dataCategories: ["call audio", "transcripts"], location: "United States", transferMechanism: "EU SCCs with the UK Addendum",
+              dpaDate: "2025-02-03", trainingOptOut: true, retention: "only while it answers the request; not used to train its models"),
         Entry(name: "Anthropic", purpose: "AI analysis: call summaries and classification", dataCategories: ["transcripts (card and bank details removed)"],
-              location: "United States", transferMechanism: "EU SCCs with the UK Addendum", dpaDate: "2025-02-03", trainingOptOut: true),
+              location: "United States", transferMechanism: "EU SCCs with the UK Addendum", dpaDate: "2025-02-03", trainingOptOut: true,
+              retention: "not used for training; deleted within 30 days under its commercial terms"),
         Entry(name: "Stripe", purpose: "Billing the firm: payment cards are handled entirely by Stripe", dataCategories: ["the firm's billing contact and payment details"],
-              location: "United States", transferMechanism: "UK IDTA", dpaDate: "2025-01-15", trainingOptOut: true),
+              location: "United States", transferMechanism: "UK IDTA", dpaDate: "2025-01-15", trainingOptOut: true,
+              retention: "as long as payment records must be kept"),
     ])
 }
 
@@ -198,7 +237,7 @@ struct DocumentRules: Sendable {
     func recordOfProcessing(org: String) async throws -> (json: String, text: String) {
         let settings = try await self.settings(org: org)
         let policy = try await retention.policy(org: org)
-        let transfers = register.subProcessors.filter { !$0.location.contains("United Kingdom") }
+        let transfers = register.everyone.filter { !$0.location.contains("United Kingdom") && $0.location != "not stated" }
         let document: [String: Any] = [
             "record": "Article 30(2) UK GDPR — record of processing activities carried out on behalf of a controller",
             "processor": ["name": register.processorName, "contact": register.processorContact],
@@ -206,7 +245,10 @@ struct DocumentRules: Sendable {
             "categories_of_processing": Self.processing,
             "categories_of_data_subjects": ["callers to the firm's tracking numbers and the people the firm calls back", "the firm's staff who use CallTrace"],
             "categories_of_personal_data": ["phone numbers", "call audio", "transcripts", "AI summaries and classifications", "call times and outcomes"],
-            "sub_processors": register.subProcessors.map { ["name": $0.name, "purpose": $0.purpose, "location": $0.location] },
+            "sub_processors": register.everyone.map {
+                ["name": $0.name, "purpose": $0.purpose, "location": $0.location, "data": $0.dataCategories, "retention": $0.retention]
+            },
+            "storage": Self.storage(register),
             "transfers": transfers.map { ["recipient": $0.name, "country": $0.location, "safeguard": $0.transferMechanism] },
             "security_measures": Self.security,
             "retention": ["recordings_months": policy.recordingsMonths, "transcripts_months": policy.transcriptsMonths,
@@ -231,8 +273,18 @@ struct DocumentRules: Sendable {
             Retention: \(Self.describe(policy)).
 
             """
-        text += "Sub-processors (register \(register.version)):\n" + register.subProcessors.map { "- \($0.name): \($0.purpose) (\($0.location))" }.joined(separator: "\n") + "\n"
+        text += "Where the data is stored: \(Self.storage(register))\n\n"
+        text += "Sub-processors (register \(register.version)):\n"
+            + register.everyone.map { "- \($0.name): \($0.purpose) (\($0.location); holds \($0.dataCategories.joined(separator: ", "))"
+                + ($0.retention.isEmpty ? "" : "; for \($0.retention)") + ")" }.joined(separator: "\n") + "\n"
         return (json, text)
+    }
+
+    /// Where the firm's data lives, in one sentence, for the record and the agreement.
+    static func storage(_ register: SubProcessorRegister) -> String {
+        let host = register.hosting.map { "hosts provided by \($0.name) (\($0.location))" } ?? "hosts of a provider the operator has not yet named"
+        return "recordings, transcripts, AI summaries and call records are stored only in CallTrace's own services, encrypted at rest "
+            + "with per-organisation keys, on \(host); the sub-processors listed receive only what each entry says, for as long as it says."
     }
 
     static let processing = [
@@ -302,7 +354,8 @@ struct DocumentRules: Sendable {
                (h) makes available all information necessary to demonstrate compliance, and allows for audits.
             5. Sub-processors. The Controller authorises the sub-processors below. The Processor gives notice of any change to
                this list; the Controller may object.
-            \(register.subProcessors.map { "   - \($0.name): \($0.purpose). Location: \($0.location). Transfer safeguard: \($0.transferMechanism). DPA of \($0.dpaDate.isEmpty ? "(date not recorded)" : $0.dpaDate). Does not train on the data: \($0.trainingOptOut ? "yes" : "no")." }.joined(separator: "\n"))
+            \(register.everyone.map { "   - \($0.name): \($0.purpose). Data: \($0.dataCategories.joined(separator: ", ")). Held: \($0.retention.isEmpty ? "(not stated)" : $0.retention). Location: \($0.location). Transfer safeguard: \($0.transferMechanism). DPA of \($0.dpaDate.isEmpty ? "(date not recorded)" : $0.dpaDate). Does not train on the data: \($0.trainingOptOut ? "yes" : "no")." }.joined(separator: "\n"))
+               Storage: \(DocumentRules.storage(register))
             6. Security measures.
             \(DocumentRules.security.map { "   - \($0)" }.joined(separator: "\n"))
             7. Retention. Under the Controller's settings \(describe(policy)).
@@ -367,10 +420,11 @@ struct RegisterHandler: Calltrace_Compliance_V1_RegisterServiceHandler {
         -> Calltrace_Compliance_V1_ListSubProcessorsResponse {
         let register = rules.register
         return .with {
-            $0.subProcessors = register.subProcessors.map { e in
+            $0.subProcessors = register.everyone.map { e in
                 .with {
                     $0.name = e.name; $0.purpose = e.purpose; $0.dataCategories = e.dataCategories; $0.location = e.location
                     $0.transferMechanism = e.transferMechanism; $0.dpaDate = e.dpaDate; $0.trainingOptOut = e.trainingOptOut
+                    $0.retention = e.retention
                 }
             }
             $0.registerVersion = register.version; $0.source = register.source

@@ -2132,6 +2132,9 @@ public nonisolated struct Calltrace_Compliance_V1_SubProcessor: Sendable {
   /// The sub-processor does not train its models on the data (P5).
   public var trainingOptOut: Bool = false
 
+  /// How long it holds what it holds (e.g. "the recording until fetched and deleted (minutes)").
+  public var retention: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2157,7 +2160,8 @@ public nonisolated struct Calltrace_Compliance_V1_ListSubProcessorsResponse: Sen
   /// The first 16 hex digits of the register's SHA-256: changes whenever the list does.
   public var registerVersion: String = String()
 
-  /// Where it came from: the file, or "shipped".
+  /// Where it came from: "subprocessors_file" (the operator's) or "shipped"; never a path. The
+  /// first entry is the operator's hosting provider, where every store lives.
   public var source: String = String()
 
   public var processorName: String = String()
@@ -5636,7 +5640,7 @@ nonisolated extension Calltrace_Compliance_V1_SetNoticeSettingsResponse: SwiftPr
 
 nonisolated extension Calltrace_Compliance_V1_SubProcessor: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SubProcessor"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}purpose\0\u{3}data_categories\0\u{1}location\0\u{3}transfer_mechanism\0\u{3}dpa_date\0\u{3}training_opt_out\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}purpose\0\u{3}data_categories\0\u{1}location\0\u{3}transfer_mechanism\0\u{3}dpa_date\0\u{3}training_opt_out\0\u{1}retention\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5651,6 +5655,7 @@ nonisolated extension Calltrace_Compliance_V1_SubProcessor: SwiftProtobuf.Messag
       case 5: try { try decoder.decodeSingularStringField(value: &self.transferMechanism) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.dpaDate) }()
       case 7: try { try decoder.decodeSingularBoolField(value: &self.trainingOptOut) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.retention) }()
       default: break
       }
     }
@@ -5678,6 +5683,9 @@ nonisolated extension Calltrace_Compliance_V1_SubProcessor: SwiftProtobuf.Messag
     if self.trainingOptOut != false {
       try visitor.visitSingularBoolField(value: self.trainingOptOut, fieldNumber: 7)
     }
+    if !self.retention.isEmpty {
+      try visitor.visitSingularStringField(value: self.retention, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -5689,6 +5697,7 @@ nonisolated extension Calltrace_Compliance_V1_SubProcessor: SwiftProtobuf.Messag
     if lhs.transferMechanism != rhs.transferMechanism {return false}
     if lhs.dpaDate != rhs.dpaDate {return false}
     if lhs.trainingOptOut != rhs.trainingOptOut {return false}
+    if lhs.retention != rhs.retention {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -8939,7 +8939,7 @@ const ProtobufCMessageDescriptor calltrace__compliance__v1__set_notice_settings_
   (ProtobufCMessageInit) calltrace__compliance__v1__set_notice_settings_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__compliance__v1__sub_processor__field_descriptors[7] =
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__sub_processor__field_descriptors[8] =
 {
   {
     "name",
@@ -9025,6 +9025,18 @@ static const ProtobufCFieldDescriptor calltrace__compliance__v1__sub_processor__
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "retention",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__SubProcessor, retention),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__compliance__v1__sub_processor__field_indices_by_name[] = {
   2,   /* field[2] = data_categories */
@@ -9032,13 +9044,14 @@ static const unsigned calltrace__compliance__v1__sub_processor__field_indices_by
   3,   /* field[3] = location */
   0,   /* field[0] = name */
   1,   /* field[1] = purpose */
+  7,   /* field[7] = retention */
   6,   /* field[6] = training_opt_out */
   4,   /* field[4] = transfer_mechanism */
 };
 static const ProtobufCIntRange calltrace__compliance__v1__sub_processor__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor calltrace__compliance__v1__sub_processor__descriptor =
 {
@@ -9048,7 +9061,7 @@ const ProtobufCMessageDescriptor calltrace__compliance__v1__sub_processor__descr
   "Calltrace__Compliance__V1__SubProcessor",
   "calltrace.compliance.v1",
   sizeof(Calltrace__Compliance__V1__SubProcessor),
-  7,
+  8,
   calltrace__compliance__v1__sub_processor__field_descriptors,
   calltrace__compliance__v1__sub_processor__field_indices_by_name,
   1,  calltrace__compliance__v1__sub_processor__number_ranges,

@@ -1387,10 +1387,14 @@ struct  Calltrace__Compliance__V1__SubProcessor
    * The sub-processor does not train its models on the data (P5).
    */
   protobuf_c_boolean training_opt_out;
+  /*
+   * How long it holds what it holds (e.g. "the recording until fetched and deleted (minutes)").
+   */
+  char *retention;
 };
 #define CALLTRACE__COMPLIANCE__V1__SUB_PROCESSOR__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__sub_processor__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Calltrace__Compliance__V1__ListSubProcessorsRequest
@@ -1412,7 +1416,8 @@ struct  Calltrace__Compliance__V1__ListSubProcessorsResponse
    */
   char *register_version;
   /*
-   * Where it came from: the file, or "shipped".
+   * Where it came from: "subprocessors_file" (the operator's) or "shipped"; never a path. The
+   * first entry is the operator's hosting provider, where every store lives.
    */
   char *source;
   char *processor_name;
