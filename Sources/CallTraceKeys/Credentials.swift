@@ -26,15 +26,40 @@ public struct PasswordHasher: Sendable {
     public static func weakness(of password: String) -> String? {
         if password.count < 12 { return "a password needs at least 12 characters" }
         if Set(password).count < 4 { return "a password needs more than a few different characters" }
-        let lowered = password.lowercased()
-        if commonPasswords.contains(where: { lowered.contains($0) }) { return "that password is too common" }
-        return nil
+        return isCommon(password) ? "that password is too common (or one with only digits, symbols or a letter or two around it)" : nil
     }
 
-    /// A few of the most common passwords and their stems; a password containing one is refused.
-    static let commonPasswords = ["password", "passw0rd", "123456", "qwerty", "letmein", "welcome", "iloveyou",
-                                  "admin", "abc123", "monkey", "dragon", "football", "baseball", "sunshine",
-                                  "princess", "calltrace", "solicitor"]
+    /// Whether the whole password is a common one (`commonPasswordList`, or this product's name),
+    /// as it is or once the padding people add is taken off: digits and symbols around it
+    /// ("Password123456!"), a letter or two ("MyPassword"), look-alike characters ("P@ssw0rd"),
+    /// the word said twice ("dragondragon"), or a run of digits or a keyboard row ("123456789012").
+    /// A password that merely contains a common word ("Bob-Bell-Solicitor-77") is not refused.
+    static func isCommon(_ password: String) -> Bool {
+        let lowered = password.lowercased()
+        let padding = CharacterSet.decimalDigits.union(.punctuationCharacters).union(.symbols).union(.whitespaces)
+        let core = lowered.trimmingCharacters(in: padding)
+        if core.isEmpty || isRun(core) || isRun(lowered) { return true }
+        let lookAlikes: [Character: Character] = ["0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"]
+        let plain = String(core.map { lookAlikes[$0] ?? $0 })
+        var candidates = [lowered, core, plain]
+        for word in [core, plain] where word.count >= 6 {
+            for cut in 1...2 { candidates += [String(word.dropFirst(cut)), String(word.dropLast(cut))] }
+            for length in 3...(word.count / 2) where word.count % length == 0 {
+                let unit = word.prefix(length)
+                if String(repeating: String(unit), count: word.count / length) == word { candidates.append(String(unit)) }
+            }
+        }
+        return candidates.contains { commonPasswordList.contains($0) || $0 == "calltrace" }
+    }
+
+    /// Ascending or descending digits ("123456789012", wrapping past 9) or a run along a
+    /// keyboard row ("qwertyuiop", "asdfghjkl;").
+    static func isRun(_ text: String) -> Bool {
+        guard text.count >= 6 else { return false }
+        let rows = ["1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm"]
+        let forward = rows.map { String(repeating: $0, count: 3) }, backward = rows.map { String(repeating: String($0.reversed()), count: 3) }
+        return (forward + backward).contains { $0.contains(text) }
+    }
 
     public func hash(_ password: String) throws -> String {
         var salt = [UInt8](repeating: 0, count: 16)

@@ -187,17 +187,22 @@ struct IdentityRules: Sendable {
         }
         let user = candidate.user
         let passwordHolds = try await blocking.run { PasswordHasher.verify(password, against: stored) }
-        let totpStep = try secondFactorStep(candidate, org: org, code: totpCode)
-        guard passwordHolds, totpStep != nil else {
+        let secondFactor = try secondFactorStep(candidate, org: org, code: totpCode)
+        guard passwordHolds, case .accepted(let totpStep) = secondFactor else {
             try await audit(org: org, actor: "user:\(user)", action: "login.failed", resource: "user:\(user)", outcome: "denied")
+            // Only someone with the password and the authenticator gets told the code was a
+            // good one already used (typically the one that just confirmed two-factor).
+            if passwordHolds, case .alreadyUsed = secondFactor {
+                throw DomainError.unauthenticated("this code was just used; wait for the next one (a new code every 30 seconds)")
+            }
             throw refused
         }
         let token = try OpaqueToken.generate()
         let expires = now + candidate.sessionMaxSeconds * 1000
         try await repository.write { [self] tx in
             // A two-factor code is good once: the step must come after the last one accepted.
-            if let step = totpStep, step > 0 {
-                guard try tx.acceptTwoFactorStep(step, user: user) else { throw refused }
+            if totpStep > 0 {
+                guard try tx.acceptTwoFactorStep(totpStep, user: user) else { throw refused }
             }
             try tx.loginSucceeded(account: account, address: address)
             try tx.insertSession(tokenHash: OpaqueToken.storageHash(token), user: user, org: org, at: now, expiresAt: expires)
@@ -211,14 +216,20 @@ struct IdentityRules: Sendable {
         return response
     }
 
-    /// The accepted two-factor step: 0 for a user without confirmed two-factor, nil when the code
-    /// does not match or was already used.
-    private func secondFactorStep(_ candidate: LoginCandidate, org: String, code: String) throws -> Int64? {
-        guard candidate.twoFactorConfirmed else { return 0 }
-        guard let sealed = candidate.sealedTwoFactorSecret else { return nil }
+    enum SecondFactor {
+        /// The step accepted (0 for a user without confirmed two-factor).
+        case accepted(Int64)
+        /// A code that matched a step already used.
+        case alreadyUsed
+        case wrong
+    }
+
+    private func secondFactorStep(_ candidate: LoginCandidate, org: String, code: String) throws -> SecondFactor {
+        guard candidate.twoFactorConfirmed else { return .accepted(0) }
+        guard let sealed = candidate.sealedTwoFactorSecret else { return .wrong }
         let secret = try keys.open(sealed, org: org, table: "users", column: "totp_secret", row: candidate.user)
-        guard let step = TOTP.acceptedStep(code, secret: secret, unixTime: now() / 1000), step > candidate.lastTwoFactorStep else { return nil }
-        return step
+        guard let step = TOTP.acceptedStep(code, secret: secret, unixTime: now() / 1000) else { return .wrong }
+        return step > candidate.lastTwoFactorStep ? .accepted(step) : .alreadyUsed
     }
 
     // MARK: Two-factor

@@ -15,11 +15,26 @@ enum IdentityTarget: ServiceTarget {
 typealias IdentityOptions = ServiceCallOptions<IdentityTarget>
 typealias Identity = Calltrace_Identity_V1_IdentityServiceClient
 
-/// The first line of standard input: a password, or a secret token.
+/// A password or a secret token: asked for on the terminal without echo (the prompt on standard
+/// error), or the next line of standard input when that is a pipe or a file.
 func secretFromStandardInput(_ what: String) throws -> String {
-    guard let line = readLine(strippingNewline: true), !line.isEmpty else {
-        throw ValidationError("give the \(what) on standard input (first line)")
+    let line: String?
+    if isatty(STDIN_FILENO) == 1 {
+        FileHandle.standardError.write(Data("\(what.prefix(1).uppercased() + what.dropFirst()): ".utf8))
+        var saved = termios()
+        let quiet = tcgetattr(STDIN_FILENO, &saved) == 0
+        if quiet {
+            var silent = saved
+            silent.c_lflag &= ~tcflag_t(ECHO)
+            _ = tcsetattr(STDIN_FILENO, TCSAFLUSH, &silent)
+        }
+        line = readLine(strippingNewline: true)
+        if quiet { _ = tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved) }
+        FileHandle.standardError.write(Data("\n".utf8))
+    } else {
+        line = readLine(strippingNewline: true)
     }
+    guard let line, !line.isEmpty else { throw ValidationError("give the \(what) (on the terminal, or the first line of standard input)") }
     return line
 }
 

@@ -1,4 +1,4 @@
-import CallTraceKeys
+@testable import CallTraceKeys
 import Foundation
 import Testing
 
@@ -47,5 +47,17 @@ struct CredentialTests {
         #expect(PasswordHasher.weakness(of: "short") != nil)
         #expect(PasswordHasher.weakness(of: "MyPassword2024!") != nil)
         #expect(PasswordHasher.weakness(of: "correct horse battery staple") == nil)
+    }
+
+    @Test("Common passwords are refused as a whole, with their padding taken off; a password that merely contains a word is not",
+          arguments: [
+            ("Password123456!", true), ("P@ssw0rd2024!!", true), ("MyPassword2024!", true), ("dragondragondragon", true),
+            ("123456789012", true), ("qwertyuiop12", true), ("!!!!1234567890", true), ("Calltrace2026!", true), ("iloveyou12345", true),
+            ("Bob-Bell-Solicitor-77", false), ("correct horse battery staple", false), ("Smith & Co Solicitors 1987", false),
+            ("tulip-window-88-harbour", false),
+          ])
+    func commonPasswords(password: String, refused: Bool) {
+        #expect((PasswordHasher.weakness(of: password) != nil) == refused, "\(password)")
+        #expect(PasswordHasher.commonPasswordList.count > 3000)
     }
 }

@@ -34,6 +34,37 @@ struct IdentityCLITests {
         let token = login.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(login.status == 0 && token.count > 20, "\(login.stderr)")
         environment["CALLTRACE_TOKEN"] = token
+        // On a terminal the password is asked for and not echoed: a pseudo-terminal (Python's pty)
+        // waits for the prompt, types the password, and reads back everything the terminal shows.
+        let typist = """
+            import os, pty, signal, sys
+            signal.alarm(60)  # a prompt that never comes ends the test, not the suite
+            pid, fd = pty.fork()
+            if pid == 0:
+                os.execv(sys.argv[1], sys.argv[1:])
+            seen = b""
+            while b"Password: " not in seen:
+                chunk = os.read(fd, 1024)
+                if not chunk: break
+                seen += chunk
+            os.write(fd, os.environ["TYPED"].encode() + b"\\n")
+            while True:
+                try:
+                    chunk = os.read(fd, 1024)
+                except OSError:
+                    break
+                if not chunk: break
+                seen += chunk
+            _, status = os.waitpid(pid, 0)
+            sys.stdout.write(seen.decode(errors="replace"))
+            sys.exit(os.waitstatus_to_exitcode(status))
+            """
+        var typing = environment
+        typing["TYPED"] = password
+        let typed = try await run("/usr/bin/python3", ["-c", typist, calltrace, "login", "--org", org, "--email", "admin@smith.example"] + target,
+                                  environment: typing)
+        #expect(typed.status == 0 && typed.stdout.contains("Password: "), "\(typed.stdout) \(typed.stderr)")
+        #expect(!typed.stdout.contains(password), "the password was echoed: \(typed.stdout)")
 
         let invited = try json(try await cli(["users", "invite", "--org", org, "--email", "member@smith.example", "--role", "member", "--json"]))
         let user = try #require(invited["userId"] as? String)

@@ -45,18 +45,32 @@ struct TwoFactorTests {
         #expect(await code {
             _ = try await deployment.gateway.unary(Identity.confirmTotp, .with { $0.orgID = org; $0.code = "000000" }, options: .init(metadata: call))
         } == .invalidArgument)
+        let confirming = TOTP.code(secret: secret, unixTime: deployment.clock.nowUnixMs / 1000)
         _ = try await deployment.gateway.unary(Identity.confirmTotp, .with {
             $0.orgID = org
-            $0.code = TOTP.code(secret: secret, unixTime: deployment.clock.nowUnixMs / 1000)
+            $0.code = confirming
         }, options: .init(metadata: call))
 
-        func login(code totp: String) async -> StatusCode? {
+        func login(code totp: String, password: String = "correct horse battery staple") async -> StatusCode? {
             await code {
                 _ = try await deployment.gateway.unary(Identity.login, .with {
-                    $0.orgID = org; $0.email = "admin@firm.example"; $0.password = "correct horse battery staple"; $0.totpCode = totp
+                    $0.orgID = org; $0.email = "admin@firm.example"; $0.password = password; $0.totpCode = totp
                 }, options: .endUser)
             }
         }
+        // Signing in with the code that just confirmed two-factor says so, to whoever has the password.
+        let reused = await #expect(throws: RPCError.self) {
+            _ = try await deployment.gateway.unary(Identity.login, .with {
+                $0.orgID = org; $0.email = "admin@firm.example"; $0.password = "correct horse battery staple"; $0.totpCode = confirming
+            }, options: .endUser)
+        }
+        #expect(reused?.code == .unauthenticated && reused?.message.contains("this code was just used; wait for the next one") == true)
+        let guessed = await #expect(throws: RPCError.self) {
+            _ = try await deployment.gateway.unary(Identity.login, .with {
+                $0.orgID = org; $0.email = "admin@firm.example"; $0.password = "a wrong but long password"; $0.totpCode = confirming
+            }, options: .endUser)
+        }
+        #expect(guessed?.message == "invalid e-mail, password or code", "without the password, nothing more is said")
         #expect(await login(code: "") == .unauthenticated)
         #expect(await login(code: "123456") == .unauthenticated)
         // The confirming code's step is used; the next step's code (within the drift window) works
