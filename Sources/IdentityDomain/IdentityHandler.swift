@@ -24,7 +24,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
             resetPassword: credentials, login: credentials, logout: .gateways, removeUser: .gateways, createSupportGrant: .gateways,
             revokeSupportGrant: .gateways, authorizeOperator: .services, enrollTotp: .gateways, resetTwoFactor: .gateways,
             confirmTotp: .gateways, suspendUser: .gateways, changeUserRole: .gateways, revokeUserSessions: .gateways,
-            suspendOrganization: admins, markOrganizationOffboarded: .service("compliance"), setSecurityPolicy: .gateways, getSecurityPolicy: .gateways,
+            suspendOrganization: admins, markOrganizationOffboarded: .service("compliance"), setSecurityPolicy: .gateways, listUsers: .gateways, getCurrentUser: .gateways, getSecurityPolicy: .gateways,
             authorize: .services)
     }
 
@@ -118,6 +118,24 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
                                                maxSeconds: request.sessionMaxSeconds, requireTwoFactor: request.requireTwoFactor,
                                                org: request.orgID, by: admin.actor)
         return .with { $0.policy = Self.proto(policy) }
+    }
+
+    func listUsers(_ request: Calltrace_Identity_V1_ListUsersRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ListUsersResponse {
+        _ = try await user(context, in: request.orgID, may: .usersManage)
+        let users = try await rules.users(org: request.orgID)
+        return .with { $0.users = users }
+    }
+
+    func getCurrentUser(_ request: Calltrace_Identity_V1_GetCurrentUserRequest, context: ServerContext) async throws
+        -> Calltrace_Identity_V1_GetCurrentUserResponse {
+        let id = try await me(context, in: request.orgID)
+        guard let found = try await rules.users(org: request.orgID, only: id).first else {
+            throw DomainError.unauthenticated("no valid session")
+        }
+        return .with {
+            $0.user = found
+            $0.permissions = Calltrace_Identity_V1_Permission.allCases.filter { RoleTable.permissions(of: found.role).contains($0) }
+        }
     }
 
     func getSecurityPolicy(_ request: Calltrace_Identity_V1_GetSecurityPolicyRequest, context: ServerContext) async throws

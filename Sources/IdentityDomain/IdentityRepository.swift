@@ -51,6 +51,8 @@ protocol IdentityTransaction {
     /// Applies `change` to a user of `org` who is not removed; false when there is none.
     func change(_ user: String, org: String, _ change: UserChange) throws -> Bool
     func activeAdminCount(org: String) throws -> Int
+    /// The organisation's users, oldest first (`user` alone: that one).
+    func users(org: String, only user: String?) throws -> [UserRecord]
 
     // Two-factor
     /// Records `step` as the last two-factor step used, if it comes after it; false otherwise.
@@ -191,4 +193,15 @@ struct SecurityPolicy: Sendable, Equatable {
         if requireTwoFactor != changed.requireTwoFactor { lines.append("require_two_factor: \(requireTwoFactor) -> \(changed.requireTwoFactor)") }
         return lines.isEmpty ? "no change" : lines.joined(separator: "; ")
     }
+}
+
+/// A user as stored: name and e-mail sealed.
+struct UserRecord: Sendable {
+    let id: String
+    let sealedEmail: Data
+    let sealedName: Data
+    let role: Int
+    let status: String
+    let twoFactorConfirmed: Bool
+    let createdAt: Int64
 }

@@ -271,6 +271,22 @@ struct IdentityRules: Sendable {
         }
     }
 
+    // MARK: Users as the firm sees them
+
+    /// The organisation's users (`only`: that one), names and e-mails opened.
+    func users(org: String, only user: String? = nil) async throws -> [Calltrace_Identity_V1_User] {
+        let records = try await repository.read { tx in try tx.users(org: org, only: user) }
+        return try records.map { record in
+            let email = try keys.open(record.sealedEmail, org: org, table: "users", column: "email", row: record.id)
+            let name = try keys.open(record.sealedName, org: org, table: "users", column: "display_name", row: record.id)
+            return .with {
+                $0.userID = record.id; $0.email = String(decoding: email, as: UTF8.self); $0.displayName = String(decoding: name, as: UTF8.self)
+                $0.role = Calltrace_Identity_V1_Role(rawValue: record.role) ?? .unspecified; $0.status = record.status
+                $0.twoFactorConfirmed = record.twoFactorConfirmed; $0.createdAtUnixMs = record.createdAt
+            }
+        }
+    }
+
     // MARK: Security policy
 
     func policy(org: String) async throws -> SecurityPolicy {

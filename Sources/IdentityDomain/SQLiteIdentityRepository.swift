@@ -180,6 +180,17 @@ struct SQLiteIdentityRepository: IdentityRepository {
                                   bindings: values + [user, org]) == 1
         }
 
+        func users(org: String, only user: String?) throws -> [UserRecord] {
+            try db.query("""
+                SELECT id, email, display_name, role, status, totp_confirmed, created_at_unix_ms FROM users
+                WHERE org_id = ?\(user == nil ? "" : " AND id = ?") ORDER BY created_at_unix_ms, id
+                """, bindings: [org] + (user.map { [$0] } ?? [])).compactMap { row in
+                guard let id = row.text("id"), let email = row.blob("email"), let name = row.blob("display_name") else { return nil }
+                return UserRecord(id: id, sealedEmail: email, sealedName: name, role: Int(row.int("role") ?? 0), status: row.text("status") ?? "",
+                                  twoFactorConfirmed: row.int("totp_confirmed") == 1, createdAt: row.int("created_at_unix_ms") ?? 0)
+            }
+        }
+
         func activeAdminCount(org: String) throws -> Int {
             Int(try db.query("SELECT count(*) AS n FROM users WHERE org_id = ? AND role = ? AND status = 'active'",
                              org, Calltrace_Identity_V1_Role.admin.rawValue)[0].int("n") ?? 0)

@@ -43,7 +43,7 @@ enum CalltraceMain {
 struct Calltrace: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "calltrace", abstract: "Operate a CallTrace deployment.",
-        subcommands: [PKI.self, Keys.self, Health.self, Metrics.self, OrgsCommand.self, UsersCommand.self, LoginCommand.self, LogoutCommand.self,
+        subcommands: [PKI.self, Keys.self, Health.self, Metrics.self, OrgsCommand.self, UsersCommand.self, LoginCommand.self, LogoutCommand.self, WhoAmICommand.self,
                       AccountsCommand.self, GrantsCommand.self, SecurityPolicyCommand.self, Recordings.self, TrackingNumbersCommand.self, CallsCommand.self,
                       TranscriptsCommand.self, ReportCommand.self, SuppressionCommand.self, AuditCommand.self, RetentionCommand.self,
                       DeletionsCommand.self, RequestsCommand.self, BundlesCommand.self, MattersCommand.self, OffboardingCommand.self,

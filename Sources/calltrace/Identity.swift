@@ -184,9 +184,45 @@ struct AccountsCommand: AsyncParsableCommand {
 struct UsersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "users", abstract: "The organisation's users (users.manage: admins).",
-        subcommands: [Invite.self, Role.self, Suspend.self, Remove.self, RevokeSessions.self, ResetTwoFactor.self])
+        subcommands: [List.self, Show.self, Invite.self, Role.self, Suspend.self, Remove.self, RevokeSessions.self, ResetTwoFactor.self])
 
     static func role(_ text: String) throws -> Calltrace_Identity_V1_Role { try parseEnum(text, Calltrace_Identity_V1_Role.self, option: "--role") }
+
+    static func describe(_ u: Calltrace_Identity_V1_User) -> String {
+        "\(u.userID)  \(u.displayName.isEmpty ? "(no name)" : u.displayName) <\(u.email)>  \(dashed(u.role))  \(u.status)"
+            + "  two-factor \(u.twoFactorConfirmed ? "on" : "off")  since \(iso(u.createdAtUnixMs))"
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "Every user of the organisation, with role, status and two-factor.")
+        @OptionGroup var options: IdentityOptions
+        @Option(help: "Organisation id.") var org: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Identity(client).listUsers(.with { $0.orgID = org }, options: try options.callOptions)
+            }
+            try options.print(response) { response.users.map(UsersCommand.describe).joined(separator: "\n") }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "One user, by user id or e-mail address.")
+        @OptionGroup var options: IdentityOptions
+        @Option(help: "Organisation id.") var org: String
+        @Argument(help: "A user id (usr_…) or an e-mail address.") var user: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Identity(client).listUsers(.with { $0.orgID = org }, options: try options.callOptions)
+            }
+            guard let found = response.users.first(where: { $0.userID == user || $0.email.lowercased() == user.lowercased() }) else {
+                FileHandle.standardError.write(Data("calltrace: no user \(user) in organisation \(org)\n".utf8))
+                throw ExitCode(3)
+            }
+            try options.print(found) { UsersCommand.describe(found) }
+        }
+    }
 
     struct Invite: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "invite", abstract: "Invite a user; the invitation goes to their e-mail.")
@@ -375,6 +411,21 @@ struct SecurityPolicyCommand: AsyncParsableCommand {
                 }, options: try options.callOptions)
             }
             try options.print(response) { "security policy of \(org) set:\n" + SecurityPolicyCommand.describe(response.policy) }
+        }
+    }
+}
+
+struct WhoAmICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "whoami", abstract: "Whose the session token is: name, e-mail, role and what it permits.")
+    @OptionGroup var options: IdentityOptions
+    @Option(help: "Organisation id.") var org: String
+
+    func run() async throws {
+        let response = try await options.run { client in
+            try await Identity(client).getCurrentUser(.with { $0.orgID = org }, options: try options.callOptions)
+        }
+        try options.print(response) {
+            UsersCommand.describe(response.user) + "\n  may: " + response.permissions.map(dashed).joined(separator: ", ")
         }
     }
 }

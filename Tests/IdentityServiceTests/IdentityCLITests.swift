@@ -66,8 +66,16 @@ struct IdentityCLITests {
         #expect(typed.status == 0 && typed.stdout.contains("Password: "), "\(typed.stdout) \(typed.stderr)")
         #expect(!typed.stdout.contains(password), "the password was echoed: \(typed.stdout)")
 
-        let invited = try json(try await cli(["users", "invite", "--org", org, "--email", "member@smith.example", "--role", "member", "--json"]))
+        let invited = try json(try await cli(["users", "invite", "--org", org, "--email", "member@smith.example", "--role", "member", "--name", "Mo Member", "--json"]))
         let user = try #require(invited["userId"] as? String)
+        let listed = try await cli(["users", "list", "--org", org])
+        #expect(listed.stdout.contains("<admin@smith.example>  admin  active") && listed.stdout.contains("\(user)  Mo Member <member@smith.example>  member  invited"),
+                "\(listed.stdout) \(listed.stderr)")
+        #expect(try await cli(["users", "show", "MEMBER@smith.example", "--org", org]).stdout.hasPrefix("\(user)  Mo Member"))
+        #expect(try await cli(["users", "show", "nobody@smith.example", "--org", org]).status == 3)
+        let me = try await cli(["whoami", "--org", org])
+        #expect(me.stdout.contains("<admin@smith.example>  admin  active") && me.stdout.contains("may: ") && me.stdout.contains("users-manage"),
+                "\(me.stdout) \(me.stderr)")
         #expect(try await cli(["users", "role", user, "--org", org, "--role", "analyst"]).stdout.contains("is now analyst"))
         #expect(try await cli(["users", "invite", "--org", org, "--email", "x@smith.example", "--role", "boss"]).status != 0)
         #expect(try await cli(["users", "revoke-sessions", user, "--org", org]).stdout.contains("sessions ended"))

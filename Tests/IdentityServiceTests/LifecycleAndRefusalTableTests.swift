@@ -93,6 +93,7 @@ struct LifecycleAndRefusalTableTests {
             ("RevokeSupportGrant", { c, o in _ = try await c.unary(Identity.revokeSupportGrant, .with { $0.orgID = org; $0.grantID = "grt_none" }, options: o) }),
             ("SetSecurityPolicy", { c, o in _ = try await c.unary(Identity.setSecurityPolicy, .with { $0.orgID = org }, options: o) }),
             ("GetSecurityPolicy", { c, o in _ = try await c.unary(Identity.getSecurityPolicy, .with { $0.orgID = org }, options: o) }),
+            ("ListUsers", { c, o in _ = try await c.unary(Identity.listUsers, .with { $0.orgID = org }, options: o) }),
             ("ResetTwoFactor", { c, o in _ = try await c.unary(Identity.resetTwoFactor, .with { $0.orgID = org; $0.userID = memberID }, options: o) }),
         ]
         func options(_ token: String?) -> CallOptions {
@@ -112,6 +113,7 @@ struct LifecycleAndRefusalTableTests {
         let selfService: [(String, @Sendable (CallOptions) async throws -> Void)] = [
             ("EnrollTotp", { o in _ = try await gateway.unary(Identity.enrollTotp, .with { $0.orgID = org }, options: o) }),
             ("ConfirmTotp", { o in _ = try await gateway.unary(Identity.confirmTotp, .with { $0.orgID = org; $0.code = "000000" }, options: o) }),
+            ("GetCurrentUser", { o in _ = try await gateway.unary(Identity.getCurrentUser, .with { $0.orgID = org }, options: o) }),
         ]
         for (name, call) in selfService {
             #expect(await code { try await call(options(nil)) } == .unauthenticated, "\(name): no token")

@@ -781,10 +781,12 @@ public struct Calltrace_Identity_V1_IdentityServicePolicies: Sendable {
     public var suspendOrganization: PeerPolicy
     public var markOrganizationOffboarded: PeerPolicy
     public var setSecurityPolicy: PeerPolicy
+    public var listUsers: PeerPolicy
+    public var getCurrentUser: PeerPolicy
     public var getSecurityPolicy: PeerPolicy
     public var authorize: PeerPolicy
 
-    public init(createOrganization: PeerPolicy, inviteUser: PeerPolicy, redeemInvitation: PeerPolicy, requestPasswordReset: PeerPolicy, resetPassword: PeerPolicy, login: PeerPolicy, logout: PeerPolicy, removeUser: PeerPolicy, createSupportGrant: PeerPolicy, revokeSupportGrant: PeerPolicy, authorizeOperator: PeerPolicy, enrollTotp: PeerPolicy, resetTwoFactor: PeerPolicy, confirmTotp: PeerPolicy, suspendUser: PeerPolicy, changeUserRole: PeerPolicy, revokeUserSessions: PeerPolicy, suspendOrganization: PeerPolicy, markOrganizationOffboarded: PeerPolicy, setSecurityPolicy: PeerPolicy, getSecurityPolicy: PeerPolicy, authorize: PeerPolicy) {
+    public init(createOrganization: PeerPolicy, inviteUser: PeerPolicy, redeemInvitation: PeerPolicy, requestPasswordReset: PeerPolicy, resetPassword: PeerPolicy, login: PeerPolicy, logout: PeerPolicy, removeUser: PeerPolicy, createSupportGrant: PeerPolicy, revokeSupportGrant: PeerPolicy, authorizeOperator: PeerPolicy, enrollTotp: PeerPolicy, resetTwoFactor: PeerPolicy, confirmTotp: PeerPolicy, suspendUser: PeerPolicy, changeUserRole: PeerPolicy, revokeUserSessions: PeerPolicy, suspendOrganization: PeerPolicy, markOrganizationOffboarded: PeerPolicy, setSecurityPolicy: PeerPolicy, listUsers: PeerPolicy, getCurrentUser: PeerPolicy, getSecurityPolicy: PeerPolicy, authorize: PeerPolicy) {
         self.createOrganization = createOrganization
         self.inviteUser = inviteUser
         self.redeemInvitation = redeemInvitation
@@ -805,6 +807,8 @@ public struct Calltrace_Identity_V1_IdentityServicePolicies: Sendable {
         self.suspendOrganization = suspendOrganization
         self.markOrganizationOffboarded = markOrganizationOffboarded
         self.setSecurityPolicy = setSecurityPolicy
+        self.listUsers = listUsers
+        self.getCurrentUser = getCurrentUser
         self.getSecurityPolicy = getSecurityPolicy
         self.authorize = authorize
     }
@@ -895,6 +899,14 @@ public protocol Calltrace_Identity_V1_IdentityServiceHandler: RPCService {
     /// (every field; read it first to change one). The audit event says what changed from what to what.
     func setSecurityPolicy(_ request: Calltrace_Identity_V1_SetSecurityPolicyRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_SetSecurityPolicyResponse
 
+    /// Gateways, for a user with users.manage: the organisation's users, their names and e-mails
+    /// opened for the admin, oldest first.
+    func listUsers(_ request: Calltrace_Identity_V1_ListUsersRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ListUsersResponse
+
+    /// Gateways, any signed-in user of the organisation: whose the token is, their role and what it
+    /// permits (for `calltrace whoami` and the web app's header).
+    func getCurrentUser(_ request: Calltrace_Identity_V1_GetCurrentUserRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_GetCurrentUserResponse
+
     /// Gateways, for a user with settings.manage: the organisation's security policy as it stands.
     func getSecurityPolicy(_ request: Calltrace_Identity_V1_GetSecurityPolicyRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_GetSecurityPolicyResponse
 
@@ -925,6 +937,8 @@ extension Calltrace_Identity_V1_IdentityServiceHandler {
         router.unary(Calltrace_Identity_V1_IdentityService.suspendOrganization, allow: policies.suspendOrganization) { try await self.suspendOrganization($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.markOrganizationOffboarded, allow: policies.markOrganizationOffboarded) { try await self.markOrganizationOffboarded($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.setSecurityPolicy, allow: policies.setSecurityPolicy) { try await self.setSecurityPolicy($0, context: $1) }
+        router.unary(Calltrace_Identity_V1_IdentityService.listUsers, allow: policies.listUsers) { try await self.listUsers($0, context: $1) }
+        router.unary(Calltrace_Identity_V1_IdentityService.getCurrentUser, allow: policies.getCurrentUser) { try await self.getCurrentUser($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.getSecurityPolicy, allow: policies.getSecurityPolicy) { try await self.getSecurityPolicy($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.authorize, allow: policies.authorize) { try await self.authorize($0, context: $1) }
     }
@@ -1056,6 +1070,18 @@ public struct Calltrace_Identity_V1_IdentityServiceClient: Sendable {
     /// (every field; read it first to change one). The audit event says what changed from what to what.
     public func setSecurityPolicy(_ request: Calltrace_Identity_V1_SetSecurityPolicyRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_SetSecurityPolicyResponse {
         try await rpc.unary(Calltrace_Identity_V1_IdentityService.setSecurityPolicy, request, options: options)
+    }
+
+    /// Gateways, for a user with users.manage: the organisation's users, their names and e-mails
+    /// opened for the admin, oldest first.
+    public func listUsers(_ request: Calltrace_Identity_V1_ListUsersRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_ListUsersResponse {
+        try await rpc.unary(Calltrace_Identity_V1_IdentityService.listUsers, request, options: options)
+    }
+
+    /// Gateways, any signed-in user of the organisation: whose the token is, their role and what it
+    /// permits (for `calltrace whoami` and the web app's header).
+    public func getCurrentUser(_ request: Calltrace_Identity_V1_GetCurrentUserRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_GetCurrentUserResponse {
+        try await rpc.unary(Calltrace_Identity_V1_IdentityService.getCurrentUser, request, options: options)
     }
 
     /// Gateways, for a user with settings.manage: the organisation's security policy as it stands.

@@ -2077,6 +2077,231 @@ void   calltrace__identity__v1__principal__free_unpacked
   assert(message->base.descriptor == &calltrace__identity__v1__principal__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__identity__v1__user__init
+                     (Calltrace__Identity__V1__User         *message)
+{
+  static const Calltrace__Identity__V1__User init_value = CALLTRACE__IDENTITY__V1__USER__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__user__get_packed_size
+                     (const Calltrace__Identity__V1__User *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__user__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__user__pack
+                     (const Calltrace__Identity__V1__User *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__user__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__user__pack_to_buffer
+                     (const Calltrace__Identity__V1__User *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__user__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__User *
+       calltrace__identity__v1__user__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__User *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__user__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__user__free_unpacked
+                     (Calltrace__Identity__V1__User *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__user__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__list_users_request__init
+                     (Calltrace__Identity__V1__ListUsersRequest         *message)
+{
+  static const Calltrace__Identity__V1__ListUsersRequest init_value = CALLTRACE__IDENTITY__V1__LIST_USERS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__list_users_request__get_packed_size
+                     (const Calltrace__Identity__V1__ListUsersRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_users_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__list_users_request__pack
+                     (const Calltrace__Identity__V1__ListUsersRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_users_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__list_users_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__ListUsersRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_users_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__ListUsersRequest *
+       calltrace__identity__v1__list_users_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__ListUsersRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__list_users_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__list_users_request__free_unpacked
+                     (Calltrace__Identity__V1__ListUsersRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__list_users_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__list_users_response__init
+                     (Calltrace__Identity__V1__ListUsersResponse         *message)
+{
+  static const Calltrace__Identity__V1__ListUsersResponse init_value = CALLTRACE__IDENTITY__V1__LIST_USERS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__list_users_response__get_packed_size
+                     (const Calltrace__Identity__V1__ListUsersResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_users_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__list_users_response__pack
+                     (const Calltrace__Identity__V1__ListUsersResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_users_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__list_users_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__ListUsersResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_users_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__ListUsersResponse *
+       calltrace__identity__v1__list_users_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__ListUsersResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__list_users_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__list_users_response__free_unpacked
+                     (Calltrace__Identity__V1__ListUsersResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__list_users_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__get_current_user_request__init
+                     (Calltrace__Identity__V1__GetCurrentUserRequest         *message)
+{
+  static const Calltrace__Identity__V1__GetCurrentUserRequest init_value = CALLTRACE__IDENTITY__V1__GET_CURRENT_USER_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__get_current_user_request__get_packed_size
+                     (const Calltrace__Identity__V1__GetCurrentUserRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__get_current_user_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__get_current_user_request__pack
+                     (const Calltrace__Identity__V1__GetCurrentUserRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__get_current_user_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__get_current_user_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__GetCurrentUserRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__get_current_user_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__GetCurrentUserRequest *
+       calltrace__identity__v1__get_current_user_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__GetCurrentUserRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__get_current_user_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__get_current_user_request__free_unpacked
+                     (Calltrace__Identity__V1__GetCurrentUserRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__get_current_user_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__get_current_user_response__init
+                     (Calltrace__Identity__V1__GetCurrentUserResponse         *message)
+{
+  static const Calltrace__Identity__V1__GetCurrentUserResponse init_value = CALLTRACE__IDENTITY__V1__GET_CURRENT_USER_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__get_current_user_response__get_packed_size
+                     (const Calltrace__Identity__V1__GetCurrentUserResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__get_current_user_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__get_current_user_response__pack
+                     (const Calltrace__Identity__V1__GetCurrentUserResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__get_current_user_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__get_current_user_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__GetCurrentUserResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__get_current_user_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__GetCurrentUserResponse *
+       calltrace__identity__v1__get_current_user_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__GetCurrentUserResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__get_current_user_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__get_current_user_response__free_unpacked
+                     (Calltrace__Identity__V1__GetCurrentUserResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__get_current_user_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor calltrace__identity__v1__create_organization_request__field_descriptors[3] =
 {
   {
@@ -4270,6 +4495,287 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__principal__descriptor 
   (ProtobufCMessageInit) calltrace__identity__v1__principal__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor calltrace__identity__v1__user__field_descriptors[7] =
+{
+  {
+    "user_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__User, user_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "email",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__User, email),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "display_name",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__User, display_name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "role",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__User, role),
+    &calltrace__identity__v1__role__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "status",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__User, status),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "two_factor_confirmed",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__User, two_factor_confirmed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_at_unix_ms",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__User, created_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__user__field_indices_by_name[] = {
+  6,   /* field[6] = created_at_unix_ms */
+  2,   /* field[2] = display_name */
+  1,   /* field[1] = email */
+  3,   /* field[3] = role */
+  4,   /* field[4] = status */
+  5,   /* field[5] = two_factor_confirmed */
+  0,   /* field[0] = user_id */
+};
+static const ProtobufCIntRange calltrace__identity__v1__user__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__user__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.User",
+  "User",
+  "Calltrace__Identity__V1__User",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__User),
+  7,
+  calltrace__identity__v1__user__field_descriptors,
+  calltrace__identity__v1__user__field_indices_by_name,
+  1,  calltrace__identity__v1__user__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__user__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__list_users_request__field_descriptors[1] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ListUsersRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__list_users_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__identity__v1__list_users_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__list_users_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.ListUsersRequest",
+  "ListUsersRequest",
+  "Calltrace__Identity__V1__ListUsersRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__ListUsersRequest),
+  1,
+  calltrace__identity__v1__list_users_request__field_descriptors,
+  calltrace__identity__v1__list_users_request__field_indices_by_name,
+  1,  calltrace__identity__v1__list_users_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__list_users_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__list_users_response__field_descriptors[1] =
+{
+  {
+    "users",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Identity__V1__ListUsersResponse, n_users),
+    offsetof(Calltrace__Identity__V1__ListUsersResponse, users),
+    &calltrace__identity__v1__user__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__list_users_response__field_indices_by_name[] = {
+  0,   /* field[0] = users */
+};
+static const ProtobufCIntRange calltrace__identity__v1__list_users_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__list_users_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.ListUsersResponse",
+  "ListUsersResponse",
+  "Calltrace__Identity__V1__ListUsersResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__ListUsersResponse),
+  1,
+  calltrace__identity__v1__list_users_response__field_descriptors,
+  calltrace__identity__v1__list_users_response__field_indices_by_name,
+  1,  calltrace__identity__v1__list_users_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__list_users_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__get_current_user_request__field_descriptors[1] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__GetCurrentUserRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__get_current_user_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__identity__v1__get_current_user_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__get_current_user_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.GetCurrentUserRequest",
+  "GetCurrentUserRequest",
+  "Calltrace__Identity__V1__GetCurrentUserRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__GetCurrentUserRequest),
+  1,
+  calltrace__identity__v1__get_current_user_request__field_descriptors,
+  calltrace__identity__v1__get_current_user_request__field_indices_by_name,
+  1,  calltrace__identity__v1__get_current_user_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__get_current_user_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__get_current_user_response__field_descriptors[2] =
+{
+  {
+    "user",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__GetCurrentUserResponse, user),
+    &calltrace__identity__v1__user__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "permissions",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Calltrace__Identity__V1__GetCurrentUserResponse, n_permissions),
+    offsetof(Calltrace__Identity__V1__GetCurrentUserResponse, permissions),
+    &calltrace__identity__v1__permission__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__get_current_user_response__field_indices_by_name[] = {
+  1,   /* field[1] = permissions */
+  0,   /* field[0] = user */
+};
+static const ProtobufCIntRange calltrace__identity__v1__get_current_user_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__get_current_user_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.GetCurrentUserResponse",
+  "GetCurrentUserResponse",
+  "Calltrace__Identity__V1__GetCurrentUserResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__GetCurrentUserResponse),
+  2,
+  calltrace__identity__v1__get_current_user_response__field_descriptors,
+  calltrace__identity__v1__get_current_user_response__field_indices_by_name,
+  1,  calltrace__identity__v1__get_current_user_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__get_current_user_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue calltrace__identity__v1__role__enum_values_by_number[4] =
 {
   { "ROLE_UNSPECIFIED", "CALLTRACE__IDENTITY__V1__ROLE__ROLE_UNSPECIFIED", 0 },
@@ -4354,7 +4860,7 @@ const ProtobufCEnumDescriptor calltrace__identity__v1__permission__descriptor =
   calltrace__identity__v1__permission__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[22] =
+static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[24] =
 {
   { "CreateOrganization", &calltrace__identity__v1__create_organization_request__descriptor, &calltrace__identity__v1__create_organization_response__descriptor },
   { "InviteUser", &calltrace__identity__v1__invite_user_request__descriptor, &calltrace__identity__v1__invite_user_response__descriptor },
@@ -4376,19 +4882,23 @@ static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service
   { "SuspendOrganization", &calltrace__identity__v1__suspend_organization_request__descriptor, &calltrace__identity__v1__suspend_organization_response__descriptor },
   { "MarkOrganizationOffboarded", &calltrace__identity__v1__mark_organization_offboarded_request__descriptor, &calltrace__identity__v1__mark_organization_offboarded_response__descriptor },
   { "SetSecurityPolicy", &calltrace__identity__v1__set_security_policy_request__descriptor, &calltrace__identity__v1__set_security_policy_response__descriptor },
+  { "ListUsers", &calltrace__identity__v1__list_users_request__descriptor, &calltrace__identity__v1__list_users_response__descriptor },
+  { "GetCurrentUser", &calltrace__identity__v1__get_current_user_request__descriptor, &calltrace__identity__v1__get_current_user_response__descriptor },
   { "GetSecurityPolicy", &calltrace__identity__v1__get_security_policy_request__descriptor, &calltrace__identity__v1__get_security_policy_response__descriptor },
   { "Authorize", &calltrace__identity__v1__authorize_request__descriptor, &calltrace__identity__v1__authorize_response__descriptor },
 };
 const unsigned calltrace__identity__v1__identity_service__method_indices_by_name[] = {
-  21,        /* Authorize */
+  23,        /* Authorize */
   10,        /* AuthorizeOperator */
   15,        /* ChangeUserRole */
   13,        /* ConfirmTotp */
   0,        /* CreateOrganization */
   8,        /* CreateSupportGrant */
   11,        /* EnrollTotp */
-  20,        /* GetSecurityPolicy */
+  21,        /* GetCurrentUser */
+  22,        /* GetSecurityPolicy */
   1,        /* InviteUser */
+  20,        /* ListUsers */
   5,        /* Login */
   6,        /* Logout */
   18,        /* MarkOrganizationOffboarded */
@@ -4410,7 +4920,7 @@ const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__desc
   "IdentityService",
   "Calltrace__Identity__V1__IdentityService",
   "calltrace.identity.v1",
-  22,
+  24,
   calltrace__identity__v1__identity_service__method_descriptors,
   calltrace__identity__v1__identity_service__method_indices_by_name
 };
@@ -4574,13 +5084,29 @@ void calltrace__identity__v1__identity_service__set_security_policy(ProtobufCSer
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
   service->invoke(service, 19, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void calltrace__identity__v1__identity_service__list_users(ProtobufCService *service,
+                                                           const Calltrace__Identity__V1__ListUsersRequest *input,
+                                                           Calltrace__Identity__V1__ListUsersResponse_Closure closure,
+                                                           void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 20, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__identity__v1__identity_service__get_current_user(ProtobufCService *service,
+                                                                 const Calltrace__Identity__V1__GetCurrentUserRequest *input,
+                                                                 Calltrace__Identity__V1__GetCurrentUserResponse_Closure closure,
+                                                                 void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 21, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void calltrace__identity__v1__identity_service__get_security_policy(ProtobufCService *service,
                                                                     const Calltrace__Identity__V1__GetSecurityPolicyRequest *input,
                                                                     Calltrace__Identity__V1__GetSecurityPolicyResponse_Closure closure,
                                                                     void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 20, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 22, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__authorize(ProtobufCService *service,
                                                           const Calltrace__Identity__V1__AuthorizeRequest *input,
@@ -4588,7 +5114,7 @@ void calltrace__identity__v1__identity_service__authorize(ProtobufCService *serv
                                                           void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 21, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 23, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__IdentityService_Service *service,
                                                       Calltrace__Identity__V1__IdentityService_ServiceDestroy destroy)

@@ -61,6 +61,11 @@ typedef struct Calltrace__Identity__V1__SecurityPolicy Calltrace__Identity__V1__
 typedef struct Calltrace__Identity__V1__AuthorizeRequest Calltrace__Identity__V1__AuthorizeRequest;
 typedef struct Calltrace__Identity__V1__AuthorizeResponse Calltrace__Identity__V1__AuthorizeResponse;
 typedef struct Calltrace__Identity__V1__Principal Calltrace__Identity__V1__Principal;
+typedef struct Calltrace__Identity__V1__User Calltrace__Identity__V1__User;
+typedef struct Calltrace__Identity__V1__ListUsersRequest Calltrace__Identity__V1__ListUsersRequest;
+typedef struct Calltrace__Identity__V1__ListUsersResponse Calltrace__Identity__V1__ListUsersResponse;
+typedef struct Calltrace__Identity__V1__GetCurrentUserRequest Calltrace__Identity__V1__GetCurrentUserRequest;
+typedef struct Calltrace__Identity__V1__GetCurrentUserResponse Calltrace__Identity__V1__GetCurrentUserResponse;
 
 
 /* --- enums --- */
@@ -707,6 +712,71 @@ struct  Calltrace__Identity__V1__Principal
 #define CALLTRACE__IDENTITY__V1__PRINCIPAL__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__principal__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__IDENTITY__V1__ROLE__ROLE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Identity__V1__User
+{
+  ProtobufCMessage base;
+  char *user_id;
+  char *email;
+  char *display_name;
+  Calltrace__Identity__V1__Role role;
+  /*
+   * invited, active, suspended or removed.
+   */
+  char *status;
+  protobuf_c_boolean two_factor_confirmed;
+  int64_t created_at_unix_ms;
+};
+#define CALLTRACE__IDENTITY__V1__USER__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__user__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__IDENTITY__V1__ROLE__ROLE_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, 0 }
+
+
+struct  Calltrace__Identity__V1__ListUsersRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+};
+#define CALLTRACE__IDENTITY__V1__LIST_USERS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__list_users_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Identity__V1__ListUsersResponse
+{
+  ProtobufCMessage base;
+  size_t n_users;
+  Calltrace__Identity__V1__User **users;
+};
+#define CALLTRACE__IDENTITY__V1__LIST_USERS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__list_users_response__descriptor) \
+    , 0,NULL }
+
+
+struct  Calltrace__Identity__V1__GetCurrentUserRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+};
+#define CALLTRACE__IDENTITY__V1__GET_CURRENT_USER_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__get_current_user_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Identity__V1__GetCurrentUserResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Identity__V1__User *user;
+  /*
+   * What the user's role permits, in declaration order.
+   */
+  size_t n_permissions;
+  Calltrace__Identity__V1__Permission *permissions;
+};
+#define CALLTRACE__IDENTITY__V1__GET_CURRENT_USER_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__get_current_user_response__descriptor) \
+    , NULL, 0,NULL }
 
 
 /* Calltrace__Identity__V1__CreateOrganizationRequest methods */
@@ -1583,6 +1653,101 @@ Calltrace__Identity__V1__Principal *
 void   calltrace__identity__v1__principal__free_unpacked
                      (Calltrace__Identity__V1__Principal *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__User methods */
+void   calltrace__identity__v1__user__init
+                     (Calltrace__Identity__V1__User         *message);
+size_t calltrace__identity__v1__user__get_packed_size
+                     (const Calltrace__Identity__V1__User   *message);
+size_t calltrace__identity__v1__user__pack
+                     (const Calltrace__Identity__V1__User   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__user__pack_to_buffer
+                     (const Calltrace__Identity__V1__User   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__User *
+       calltrace__identity__v1__user__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__user__free_unpacked
+                     (Calltrace__Identity__V1__User *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__ListUsersRequest methods */
+void   calltrace__identity__v1__list_users_request__init
+                     (Calltrace__Identity__V1__ListUsersRequest         *message);
+size_t calltrace__identity__v1__list_users_request__get_packed_size
+                     (const Calltrace__Identity__V1__ListUsersRequest   *message);
+size_t calltrace__identity__v1__list_users_request__pack
+                     (const Calltrace__Identity__V1__ListUsersRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__list_users_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__ListUsersRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__ListUsersRequest *
+       calltrace__identity__v1__list_users_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__list_users_request__free_unpacked
+                     (Calltrace__Identity__V1__ListUsersRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__ListUsersResponse methods */
+void   calltrace__identity__v1__list_users_response__init
+                     (Calltrace__Identity__V1__ListUsersResponse         *message);
+size_t calltrace__identity__v1__list_users_response__get_packed_size
+                     (const Calltrace__Identity__V1__ListUsersResponse   *message);
+size_t calltrace__identity__v1__list_users_response__pack
+                     (const Calltrace__Identity__V1__ListUsersResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__list_users_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__ListUsersResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__ListUsersResponse *
+       calltrace__identity__v1__list_users_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__list_users_response__free_unpacked
+                     (Calltrace__Identity__V1__ListUsersResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__GetCurrentUserRequest methods */
+void   calltrace__identity__v1__get_current_user_request__init
+                     (Calltrace__Identity__V1__GetCurrentUserRequest         *message);
+size_t calltrace__identity__v1__get_current_user_request__get_packed_size
+                     (const Calltrace__Identity__V1__GetCurrentUserRequest   *message);
+size_t calltrace__identity__v1__get_current_user_request__pack
+                     (const Calltrace__Identity__V1__GetCurrentUserRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__get_current_user_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__GetCurrentUserRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__GetCurrentUserRequest *
+       calltrace__identity__v1__get_current_user_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__get_current_user_request__free_unpacked
+                     (Calltrace__Identity__V1__GetCurrentUserRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__GetCurrentUserResponse methods */
+void   calltrace__identity__v1__get_current_user_response__init
+                     (Calltrace__Identity__V1__GetCurrentUserResponse         *message);
+size_t calltrace__identity__v1__get_current_user_response__get_packed_size
+                     (const Calltrace__Identity__V1__GetCurrentUserResponse   *message);
+size_t calltrace__identity__v1__get_current_user_response__pack
+                     (const Calltrace__Identity__V1__GetCurrentUserResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__get_current_user_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__GetCurrentUserResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__GetCurrentUserResponse *
+       calltrace__identity__v1__get_current_user_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__get_current_user_response__free_unpacked
+                     (Calltrace__Identity__V1__GetCurrentUserResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Calltrace__Identity__V1__CreateOrganizationRequest_Closure)
@@ -1723,6 +1888,21 @@ typedef void (*Calltrace__Identity__V1__AuthorizeResponse_Closure)
 typedef void (*Calltrace__Identity__V1__Principal_Closure)
                  (const Calltrace__Identity__V1__Principal *message,
                   void *closure_data);
+typedef void (*Calltrace__Identity__V1__User_Closure)
+                 (const Calltrace__Identity__V1__User *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__ListUsersRequest_Closure)
+                 (const Calltrace__Identity__V1__ListUsersRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__ListUsersResponse_Closure)
+                 (const Calltrace__Identity__V1__ListUsersResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__GetCurrentUserRequest_Closure)
+                 (const Calltrace__Identity__V1__GetCurrentUserRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__GetCurrentUserResponse_Closure)
+                 (const Calltrace__Identity__V1__GetCurrentUserResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1810,6 +1990,14 @@ struct Calltrace__Identity__V1__IdentityService_Service
                               const Calltrace__Identity__V1__SetSecurityPolicyRequest *input,
                               Calltrace__Identity__V1__SetSecurityPolicyResponse_Closure closure,
                               void *closure_data);
+  void (*list_users)(Calltrace__Identity__V1__IdentityService_Service *service,
+                     const Calltrace__Identity__V1__ListUsersRequest *input,
+                     Calltrace__Identity__V1__ListUsersResponse_Closure closure,
+                     void *closure_data);
+  void (*get_current_user)(Calltrace__Identity__V1__IdentityService_Service *service,
+                           const Calltrace__Identity__V1__GetCurrentUserRequest *input,
+                           Calltrace__Identity__V1__GetCurrentUserResponse_Closure closure,
+                           void *closure_data);
   void (*get_security_policy)(Calltrace__Identity__V1__IdentityService_Service *service,
                               const Calltrace__Identity__V1__GetSecurityPolicyRequest *input,
                               Calltrace__Identity__V1__GetSecurityPolicyResponse_Closure closure,
@@ -1846,6 +2034,8 @@ void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__I
       function_prefix__ ## suspend_organization,\
       function_prefix__ ## mark_organization_offboarded,\
       function_prefix__ ## set_security_policy,\
+      function_prefix__ ## list_users,\
+      function_prefix__ ## get_current_user,\
       function_prefix__ ## get_security_policy,\
       function_prefix__ ## authorize  }
 void calltrace__identity__v1__identity_service__create_organization(ProtobufCService *service,
@@ -1928,6 +2118,14 @@ void calltrace__identity__v1__identity_service__set_security_policy(ProtobufCSer
                                                                     const Calltrace__Identity__V1__SetSecurityPolicyRequest *input,
                                                                     Calltrace__Identity__V1__SetSecurityPolicyResponse_Closure closure,
                                                                     void *closure_data);
+void calltrace__identity__v1__identity_service__list_users(ProtobufCService *service,
+                                                           const Calltrace__Identity__V1__ListUsersRequest *input,
+                                                           Calltrace__Identity__V1__ListUsersResponse_Closure closure,
+                                                           void *closure_data);
+void calltrace__identity__v1__identity_service__get_current_user(ProtobufCService *service,
+                                                                 const Calltrace__Identity__V1__GetCurrentUserRequest *input,
+                                                                 Calltrace__Identity__V1__GetCurrentUserResponse_Closure closure,
+                                                                 void *closure_data);
 void calltrace__identity__v1__identity_service__get_security_policy(ProtobufCService *service,
                                                                     const Calltrace__Identity__V1__GetSecurityPolicyRequest *input,
                                                                     Calltrace__Identity__V1__GetSecurityPolicyResponse_Closure closure,
@@ -1987,6 +2185,11 @@ extern const ProtobufCMessageDescriptor calltrace__identity__v1__security_policy
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__principal__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__user__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__list_users_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__list_users_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__get_current_user_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__get_current_user_response__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__descriptor;
 
 PROTOBUF_C__END_DECLS
