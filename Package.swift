@@ -138,7 +138,7 @@ let package = Package(
             name: "CallTraceTestSupport",
             dependencies: ["CallTraceRPC", "CallTracePKI", "CallTraceProto", "CallTraceTLS", "CallTraceKeys", "CallTraceServiceHost", "COpenSSL",
                            "CCallTraceShims", "CallTraceStorage",
-                           .product(name: "Logging", package: "swift-log")],
+                           .product(name: "Logging", package: "swift-log"), .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Tests/CallTraceTestSupport",
             swiftSettings: swiftSettings
         ),

@@ -9,25 +9,13 @@ import Testing
 struct MethodTableTests {
     @Test("Every method in proto/ is in the generated table with its kind and idempotency, nothing else; RPC types and enums follow the style")
     func tablesMatchSchema() async throws {
-        let protoRoot = repositoryRoot.appendingPathComponent("proto")
-        let files = try FileManager.default.subpathsOfDirectory(atPath: protoRoot.path).filter { $0.hasSuffix(".proto") }.sorted()
-        #expect(!files.isEmpty)
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("descriptors-\(UUID().uuidString).pb")
-        defer { try? FileManager.default.removeItem(at: output) }
-        let protoc = try await run("/usr/bin/protoc", ["-I", protoRoot.path, "--descriptor_set_out=\(output.path)"] + files)
-        try #require(protoc.status == 0, "protoc failed: \(protoc.stderr)")
-        let set = try Google_Protobuf_FileDescriptorSet(serializedBytes: try Data(contentsOf: output))
+        let set = try await protoDescriptorSet()
 
         var fromSchema: [String: MethodInfo] = [:]
         for file in set.file {
             for service in file.service {
                 for method in service.method {
-                    let kind: MethodKind = switch (method.clientStreaming, method.serverStreaming) {
-                    case (false, false): .unary
-                    case (true, false): .clientStreaming
-                    case (false, true): .serverStreaming
-                    case (true, true): .bidirectionalStreaming
-                    }
+                    let kind = MethodKind(method)
                     let level = method.options.idempotencyLevel
                     let info = MethodInfo(service: "\(file.package).\(service.name)", name: method.name, kind: kind,
                                           isIdempotent: level == .idempotent || level == .noSideEffects)
