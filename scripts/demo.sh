@@ -87,17 +87,35 @@ analyst=$(printf '%s\n' "$password" | ct identity login --org "$org" --email ana
 proves "roles decide what each may see: the analyst gets reports, never audio or transcripts (P6)"
 
 step "Two tracking numbers with their marketing sources; transcription switched on"
+echo "   before the firm chooses, transcription is off:"
+ct transcript transcripts settings --org "$org" --token "$admin" | show
 ct transcript tracking-numbers assign --org "$org" "0118 496 0001" --source "Google Ads - personal injury" --channel google-ads --campaign "PI spring" --token "$admin" | show
 ct transcript tracking-numbers assign --org "$org" "0118 496 0002" --source "Law Society directory" --channel directory --token "$admin" | show
 ct transcript transcripts settings --org "$org" --transcription on --engine manual --analysis-engine local --token "$admin" | show
 ct compliance notices set --org "$org" --firm-name "Smith & Co Solicitors" --firm-phone "0118 496 0000" --token "$admin" | show
-proves "no sub-processor gets anything until the firm turns transcription on (P5)"
+proves "transcription (and so Deepgram and Anthropic) is off until the firm turns it on: no job is queued before (P5)"
 
 step "An inbound call: audio synthesised locally, reported by the C gateway client, recorded and uploaded"
 said=("Hello, I was hurt in a car crash last week and I need some advice about a claim."
       "My card number is 4111 1111 1111 1111 if you need a payment for the consultation."
       "Please call me back this afternoon.")
-espeak-ng -w "$demo/call.wav" "${said[*]}" 2>/dev/null
+# Each sentence spoken on its own, then joined: the times of each are known, as speech-to-text gives them.
+for i in "${!said[@]}"; do espeak-ng -w "$demo/said-$i.wav" "${said[$i]}" 2>/dev/null; done
+python3 - "$demo" "${#said[@]}" > "$demo/times" <<'PY'
+import sys, wave
+folder, count = sys.argv[1], int(sys.argv[2])
+parts = [wave.open(f"{folder}/said-{i}.wav") for i in range(count)]
+with wave.open(f"{folder}/call.wav", "wb") as out:
+    out.setparams(parts[0].getparams())
+    start = 0.0
+    for part in parts:
+        frames = part.readframes(part.getnframes())
+        out.writeframes(frames)
+        length = part.getnframes() / part.getframerate()
+        print(f"{start:.3f}-{start + length:.3f}")
+        start += length
+PY
+mapfile -t times < "$demo/times"
 "$gateway" 127.0.0.1 "${port[transcript]}" "${port[media]}" "${port[compliance]}" "$pki/gateway-web.crt" "$pki/gateway-web.key" "$pki/ca.crt" \
   calltrace.demo demo-call-1 "0118 496 0001" "07700 900123" "$demo/call.wav" | tee "$demo/gateway.out" | show
 recording=$(sed -n 's/^recording=//p' "$demo/gateway.out")
@@ -106,25 +124,55 @@ proves "libcalltrace checked each service's identity, learnt to record and the n
 step "Its transcript and summary"
 echo "   No Deepgram key is configured here, so the gateway submits the text the audio was synthesised from,"
 echo "   as its own speech-to-text; the local analyser summarises it (nothing leaves this machine)."
-printf 'caller: %s\n' "${said[@]}" | ct transcript transcripts submit --org "$org" demo-call-1 | show
+for i in "${!said[@]}"; do printf '[%s] caller: %s\n' "${times[$i]}" "${said[$i]}"; done | ct transcript transcripts submit --org "$org" demo-call-1 | show
 for _ in $(seq 1 50); do
   if ct transcript transcripts show --org "$org" demo-call-1 --token "$admin" 2>/dev/null | grep -qi "summary"; then break; fi
   sleep 0.2
 done
 ct transcript transcripts show --org "$org" demo-call-1 --token "$admin" | show
-proves "the card number was redacted before the transcript was stored (P16); the summary is the local analyser's"
+# The card number's sentence, muted in the recording by media (a durable job asked by transcript).
+card_span=${times[1]}
+muted() {
+  ct media recordings play "$recording" --org "$org" --out "$demo/muted.wav" --token "$admin" >/dev/null 2>&1 || return 1
+  python3 - "$demo/muted.wav" "$card_span" <<'PY'
+import sys, wave
+audio = wave.open(sys.argv[1])
+start, end = (float(t) for t in sys.argv[2].split("-"))
+rate, width = audio.getframerate(), audio.getsampwidth() * audio.getnchannels()
+frames = audio.readframes(audio.getnframes())
+span = frames[int(start * rate) * width:int(end * rate) * width]
+before = frames[:int(start * rate) * width]
+silent = sum(1 for i in range(0, len(span), width) if not any(span[i:i + width]))
+if silent * width < len(span) * 0.99 or not any(before): sys.exit(1)
+print(f"{silent} of {len(span) // width} samples between {start:.1f} s and {end:.1f} s are now silence; the sentences around it are untouched")
+PY
+}
+for _ in $(seq 1 100); do if muted >/dev/null; then break; fi; sleep 0.2; done
+muted | show
+proves "the card number was redacted before the transcript was stored and muted in the audio (P16); the summary is the local analyser's"
 
 step "The attribution report, as the analyst sees it"
 ct transcript report attribution --org "$org" --from "$(date -d '-30 days' +%F)" --before "$(date -d tomorrow +%F)" --token "$analyst" | show
-if ct media recordings play "$recording" --org "$org" --out "$demo/analyst.wav" --token "$analyst" >/dev/null 2>&1; then echo "   UNEXPECTED: the analyst played audio"; exit 1; fi
-proves "which marketing brought the call (P2); the analyst was refused the audio"
+echo "   the analyst asks for the audio and the transcript:"
+if ct media recordings play "$recording" --org "$org" --out "$demo/analyst.wav" --token "$analyst" 2>&1 | show; then :; fi
+if ct transcript transcripts show --org "$org" demo-call-1 --token "$analyst" 2>&1 | show; then :; fi
+if [ -s "$demo/analyst.wav" ]; then echo "   UNEXPECTED: the analyst played audio"; exit 1; fi
+proves "which marketing brought the call (P2); the analyst was refused the audio and the transcript, with the reason (P6)"
 
 step "A share link for the CRM: opened, then revoked"
 share=$(ct media recordings share "$recording" --org "$org" --ttl 3600 --note "matter intake" --token "$admin" --json)
 token=$(echo "$share" | field token)
 ct media recordings open-link --link "$token" --out "$demo/via-link.wav" | show
 ct media recordings revoke-link "$(echo "$share" | field linkId)" --org "$org" --token "$admin" | show
-if ct media recordings open-link --link "$token" --out "$demo/via-link.wav" >/dev/null 2>&1; then echo "   UNEXPECTED: a revoked link opened"; exit 1; fi
+echo "   the revoked link, opened again:"
+if ct media recordings open-link --link "$token" --out "$demo/revoked.wav" 2>&1 | show; then :; fi
+if [ -s "$demo/revoked.wav" ]; then echo "   UNEXPECTED: a revoked link opened"; exit 1; fi
+for _ in $(seq 1 50); do  # media forwards its audit events to compliance within moments
+  if ct compliance audit list --org "$org" --action share_link.opened --token "$admin" | grep -q share_link; then break; fi
+  sleep 0.2
+done
+echo "   the firm's audit trail holds the open:"
+ct compliance audit list --org "$org" --action share_link.opened --token "$admin" | show
 proves "signed, expiring, revocable links; every open audited (P7)"
 
 step "The firm calls the caller back; the call announces the recording"
@@ -156,7 +204,26 @@ step "The audit trail verifies"
 verified=$(ct compliance audit verify --org "$org" --token "$admin")
 echo "$verified" | show
 head=$(echo "$verified" | sed -n 's/.*head \([0-9a-f]*\).*/\1/p')
-proves "every event of the firm, chained: a changed, removed or reordered one would be named (P15)"
+echo "   now one stored event is altered behind the service's back (one byte of its sealed record):"
+python3 - "$demo/compliance.sqlite" "$org" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+index, event = db.execute("SELECT chain_index, event FROM audit_chain WHERE org_id = ? ORDER BY chain_index LIMIT 1 OFFSET 2", (sys.argv[2],)).fetchone()
+db.execute("UPDATE audit_chain SET event = ? WHERE org_id = ? AND chain_index = ?", (event[:-1] + bytes([event[-1] ^ 1]), sys.argv[2], index))
+db.commit()
+open(sys.argv[1] + ".altered", "w").write(f"{index}\n{event.hex()}\n")
+PY
+if ct compliance audit verify --org "$org" --token "$admin" 2>&1 | show; then echo "   UNEXPECTED: the altered chain verified"; exit 1; fi
+python3 - "$demo/compliance.sqlite" "$org" <<'PY'
+import sqlite3, sys
+index, event = open(sys.argv[1] + ".altered").read().split()
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE audit_chain SET event = ? WHERE org_id = ? AND chain_index = ?", (bytes.fromhex(event), sys.argv[2], int(index)))
+db.commit()
+PY
+echo "   put back as it was:"
+ct compliance audit verify --org "$org" --token "$admin" | show
+proves "every event of the firm, chained: the altered one was named, and the chain verifies once it is back (P15)"
 
 step "The firm leaves: export, confirmation, deletion everywhere, a signed certificate"
 offboarding=$(ct compliance offboarding start --org "$org" --token "$admin" --json)
@@ -172,9 +239,22 @@ ct compliance offboarding confirm --org "$org" --id "$(echo "$offboarding" | fie
 export CALLTRACE_SIGNING_KEY="$demo/pinned-signing-key.pub"
 ct compliance offboarding signing-key --as operator-admin | awk 'NR == 1 {print $1}' > "$demo/signing.pub"
 "$bin/calltrace" verify-certificate "$demo/certificate.txt" --public-key "$demo/signing.pub" | show
-echo "   the chain verified above ended at $head; the certificate records where it ended when it was deleted:"
+echo "   chain head when verified above (before the offboarding's own events): $head"
+echo "   chain head when the chain was deleted, as the certificate records it (after them):"
 grep -E '"audit_(chain_head|events_purged)"' "$demo/certificate.txt" | show
-proves "media, transcript and compliance purged the firm and destroyed its keys; identity offboarded it (P11)"
+echo "   each service's key for the firm, as the certificate records it:"
+grep -E '"keys"' "$demo/certificate.txt" | show
+python3 - "$demo" "$org" <<'PY'
+import sqlite3, sys
+for service in ["identity", "media", "transcript", "compliance"]:
+    store = sqlite3.connect(f"{sys.argv[1]}/keys/{service}.keys.sqlite")
+    left = store.execute("SELECT count(*) FROM org_keys WHERE org_id = ?", (sys.argv[2],)).fetchone()[0]
+    print(f"   {service}: {left} key(s) for the firm left in its key store")
+    if left: sys.exit(1)
+PY
+echo "   and the admin's session, shown to identity again (the other services forget an allowed token within 5 s):"
+if ct identity whoami --org "$org" --token "$admin" 2>&1 | show; then echo "   UNEXPECTED: the offboarded firm's session still works"; exit 1; fi
+proves "media, transcript, compliance and identity purged the firm and destroyed its keys: what is left in any backup cannot be read (P11)"
 
 step "Done"
 echo "   everything this run made is under $demo; the services are stopping now."

@@ -225,8 +225,12 @@ struct TranscriptsCommand: AsyncParsableCommand {
     struct Submit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "submit",
-            abstract: "Submit a transcript for a call from a file or standard input: one segment per line, \"speaker: text\".",
-            discussion: "It is redacted before it is stored, then analysed. Without --token the gateway submits as itself.")
+            abstract: "Submit a transcript for a call from a file or standard input: one segment per line, \"[start-end] speaker: text\".",
+            discussion: """
+                The times are seconds into the recording ("[12.5-15.2]"), and may be left out. It is redacted before it is stored, \
+                then analysed; card details found are muted in the call's recording, over the times of the segments that held them. \
+                Without --token the gateway submits as itself.
+                """)
         @OptionGroup var options: TranscriptOptions
         @Option(help: "Organisation id.") var org: String
         @Argument(help: "The call id.") var call: String
@@ -235,10 +239,19 @@ struct TranscriptsCommand: AsyncParsableCommand {
         func run() async throws {
             let data = try file.map { try Data(contentsOf: URL(fileURLWithPath: $0)) } ?? FileHandle.standardInput.readDataToEndOfFile()
             let segments = String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { line -> Calltrace_Transcript_V1_Segment? in
-                let text = line.trimmingCharacters(in: .whitespaces)
+                var text = line.trimmingCharacters(in: .whitespaces)
                 guard !text.isEmpty else { return nil }
+                var times: (UInt64, UInt64)?
+                if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+                    let span = text[text.index(after: text.startIndex)..<close].split(separator: "-")
+                    if span.count == 2, let start = Double(span[0]), let end = Double(span[1]), start >= 0, end >= start, end < 7 * 86_400 {
+                        times = (UInt64(start * 1000), UInt64(end * 1000))
+                        text = text[text.index(after: close)...].trimmingCharacters(in: .whitespaces)
+                    }
+                }
                 let parts = text.split(separator: ":", maxSplits: 1)
                 return .with {
+                    if let times { ($0.startMs, $0.endMs) = times }
                     if parts.count == 2, parts[0].count <= 32 {
                         $0.speaker = parts[0].trimmingCharacters(in: .whitespaces); $0.text = parts[1].trimmingCharacters(in: .whitespaces)
                     } else {

@@ -32,10 +32,11 @@ struct TranscriptCLITests {
         let missing = try await cli(["calls", "show", "missing"])
         #expect(missing.status == 3, "\(missing.status) \(missing.stderr)")
 
-        let submitted = try await cli(["transcripts", "submit", "cli-1"], input: "caller: I slipped at work, my card is 4111 1111 1111 1111\nfirm: Thank you\n")
+        let submitted = try await cli(["transcripts", "submit", "cli-1"], input: "caller: I slipped at work, my card is 4111 1111 1111 1111\n[61.5-63.25] firm: Thank you\n")
         #expect(submitted.status == 0 && submitted.stdout.contains("1 redactions"), "\(submitted.stdout) \(submitted.stderr)")
         let shown = try await cli(["transcripts", "show", "cli-1"])
         #expect(shown.stdout.contains("caller: I slipped at work, my card is [card number]"), "\(shown.stdout)")
+        #expect(shown.stdout.contains("[01:01] firm: Thank you"), "a segment's times, in seconds, before its speaker: \(shown.stdout)")
         #expect(try await cli(["transcripts", "settings", "--transcription", "on", "--engine", "manual"]).stdout.contains("transcription on, engine manual"))
 
         let day = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(started) / 1000 - 86_400))
