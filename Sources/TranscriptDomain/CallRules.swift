@@ -15,7 +15,11 @@ struct CallRules: Sendable {
     let clock: any WallClock
 
     /// What a gateway plays before recording, when a number names no notice of its own.
-    static let standardNotice = "This call is recorded and transcribed to help us deal with your enquiry. Our privacy notice explains how we use your information."
+    /// The notice played before recording when the number has none of its own: it says
+    /// "transcribed" only while the firm has transcription on.
+    static func standardNotice(transcribed: Bool) -> String {
+        "This call is recorded\(transcribed ? " and transcribed" : "") to help us deal with your enquiry. Our privacy notice explains how we use your information."
+    }
 
     /// E.164 of a number in any common format; the error never repeats the number.
     static func e164(_ raw: String, field: String) throws -> String {
@@ -116,12 +120,13 @@ struct CallRules: Sendable {
         let sealed = try keys.seal(Data(caller.utf8), org: org, table: "calls", column: "caller_number", row: request.callID)
         return try await repository.write { [outbox] tx in
             let suppressed = try tx.suppression(org: org, callerIndex: index) != nil
+            let transcribed = try tx.settings(org: org)?.enabled ?? false
             if let existing = try tx.call(request.callID, org: org) {
                 // A retried StartCall: the same answer, nothing written twice.
                 guard existing.callerIndex == index else {
                     throw DomainError.alreadyExists("call \(request.callID) was started with another caller")
                 }
-                return Started(org: org, record: existing.recorded, notice: existing.recorded ? Self.notice(assignment) : "")
+                return Started(org: org, record: existing.recorded, notice: existing.recorded ? Self.notice(assignment, transcribed: transcribed) : "")
             }
             if !request.callbackOf.isEmpty, try tx.call(request.callbackOf, org: org) == nil {
                 throw DomainError.notFound("callback_of: call \(request.callbackOf) not found in organisation \(org)")
@@ -132,11 +137,13 @@ struct CallRules: Sendable {
                                   startedAt: started, callbackOf: request.callbackOf, recorded: !suppressed))
             try outbox.record(AuditRecord(org: org, actor: actor, action: "call.started", resource: "call:\(request.callID)",
                                           outcome: "success", detail: suppressed ? "not recorded: caller suppressed" : ""), in: tx.connection)
-            return Started(org: org, record: !suppressed, notice: suppressed ? "" : Self.notice(assignment))
+            return Started(org: org, record: !suppressed, notice: suppressed ? "" : Self.notice(assignment, transcribed: transcribed))
         }
     }
 
-    static func notice(_ assignment: TrackingAssignment) -> String { assignment.notice.isEmpty ? standardNotice : assignment.notice }
+    static func notice(_ assignment: TrackingAssignment, transcribed: Bool) -> String {
+        assignment.notice.isEmpty ? standardNotice(transcribed: transcribed) : assignment.notice
+    }
 
     func complete(_ request: Calltrace_Transcript_V1_CompleteCallRequest, by actor: String) async throws {
         try CallID.validate(request.callID)

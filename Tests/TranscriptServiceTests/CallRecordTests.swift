@@ -21,6 +21,12 @@ struct CallRecordTests {
         #expect(assigned.number == "+441184960000")
         let first = try await deployment.start("call-a", tracking: "+44 118 496 0000", caller: "07700 900123")
         #expect(first.orgID == org && first.record && !first.notice.isEmpty)
+        #expect(!first.notice.contains("transcribed"), "transcription is off: the notice does not claim it (\(first.notice))")
+        _ = try await deployment.transcripts().setTranscriptionSettings(.with {
+            $0.orgID = org; $0.settings = .with { $0.enabled = true; $0.engine = "manual"; $0.analysisEngine = "local" }
+        }, options: try bearer(admin))
+        let transcribed = try await deployment.start("call-t", tracking: "+44 118 496 0000", caller: "07700 900124")
+        #expect(transcribed.notice.contains("recorded and transcribed"), "\(transcribed.notice)")
 
         clock.advance(by: .seconds(60))
         try await deployment.assign("01184960000", org: org, admin: admin, source: "Yell directory", channel: .directory, campaign: "")
