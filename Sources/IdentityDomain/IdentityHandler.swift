@@ -24,7 +24,8 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
             resetPassword: credentials, login: credentials, logout: .gateways, removeUser: .gateways, createSupportGrant: .gateways,
             revokeSupportGrant: .gateways, authorizeOperator: .services, enrollTotp: .gateways, resetTwoFactor: .gateways,
             confirmTotp: .gateways, suspendUser: .gateways, changeUserRole: .gateways, revokeUserSessions: .gateways,
-            suspendOrganization: admins, markOrganizationOffboarded: .service("compliance"), setSecurityPolicy: .gateways, listUsers: .gateways, getCurrentUser: .gateways, getSecurityPolicy: .gateways,
+            suspendOrganization: admins, markOrganizationOffboarded: .service("compliance"), setSecurityPolicy: .gateways, listUsers: .gateways, getCurrentUser: .gateways, listOrganizations: .operators,
+            listSupportGrants: .gateways, getSecurityPolicy: .gateways,
             authorize: .services)
     }
 
@@ -136,6 +137,19 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
             $0.user = found
             $0.permissions = Calltrace_Identity_V1_Permission.allCases.filter { RoleTable.permissions(of: found.role).contains($0) }
         }
+    }
+
+    func listOrganizations(_ request: Calltrace_Identity_V1_ListOrganizationsRequest, context: ServerContext) async throws
+        -> Calltrace_Identity_V1_ListOrganizationsResponse {
+        let organizations = try await rules.organizations()
+        return .with { $0.organizations = organizations }
+    }
+
+    func listSupportGrants(_ request: Calltrace_Identity_V1_ListSupportGrantsRequest, context: ServerContext) async throws
+        -> Calltrace_Identity_V1_ListSupportGrantsResponse {
+        _ = try await user(context, in: request.orgID, may: .grantsManage)
+        let grants = try await rules.grants(org: request.orgID)
+        return .with { $0.grants = grants }
     }
 
     func getSecurityPolicy(_ request: Calltrace_Identity_V1_GetSecurityPolicyRequest, context: ServerContext) async throws

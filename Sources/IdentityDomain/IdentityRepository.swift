@@ -89,6 +89,10 @@ protocol IdentityTransaction {
     func insertGrant(_ grant: NewGrant) throws
     func revokeGrant(_ id: String, org: String, at now: Int64) throws -> Bool
     func activeGrants(org: String, now: Int64) throws -> [ActiveGrant]
+    /// Every grant of the organisation, newest first.
+    func grants(org: String) throws -> [GrantRecord]
+    /// Every organisation, oldest first.
+    func organizations() throws -> [OrganizationRecord]
     /// Grants that ran out and whose expiry is not yet recorded; marks them recorded.
     func takeNewlyExpiredGrants(org: String, now: Int64) throws -> [String]
 
@@ -203,5 +207,24 @@ struct UserRecord: Sendable {
     let role: Int
     let status: String
     let twoFactorConfirmed: Bool
+    let createdAt: Int64
+}
+
+/// A support grant as stored: the reason sealed.
+struct GrantRecord: Sendable {
+    let id: String
+    let permissions: [Int]
+    let sealedReason: Data
+    let createdBy: String
+    let createdAt: Int64
+    let expiresAt: Int64
+    let revokedAt: Int64?
+}
+
+/// An organisation as stored: the name sealed.
+struct OrganizationRecord: Sendable {
+    let id: String
+    let sealedName: Data
+    let status: String
     let createdAt: Int64
 }

@@ -287,6 +287,27 @@ struct IdentityRules: Sendable {
         }
     }
 
+    /// Every organisation for operators; an offboarded one's name is gone with its key.
+    func organizations() async throws -> [Calltrace_Identity_V1_Organization] {
+        try await repository.read { tx in try tx.organizations() }.map { record in
+            let name = (try? keys.open(record.sealedName, org: record.id, table: "organizations", column: "name", row: record.id))
+                .map { String(decoding: $0, as: UTF8.self) } ?? "(unreadable: key shredded)"
+            return .with { $0.orgID = record.id; $0.name = name; $0.status = record.status; $0.createdAtUnixMs = record.createdAt }
+        }
+    }
+
+    /// The organisation's support grants, past and present, reasons opened.
+    func grants(org: String) async throws -> [Calltrace_Identity_V1_SupportGrant] {
+        try await repository.read { tx in try tx.grants(org: org) }.map { record in
+            let reason = try keys.open(record.sealedReason, org: org, table: "support_grants", column: "reason", row: record.id)
+            return .with {
+                $0.grantID = record.id; $0.permissions = record.permissions.compactMap { Calltrace_Identity_V1_Permission(rawValue: $0) }
+                $0.reason = String(decoding: reason, as: UTF8.self); $0.createdBy = record.createdBy; $0.createdAtUnixMs = record.createdAt
+                $0.expiresAtUnixMs = record.expiresAt; $0.revokedAtUnixMs = record.revokedAt ?? 0
+            }
+        }
+    }
+
     // MARK: Security policy
 
     func policy(org: String) async throws -> SecurityPolicy {

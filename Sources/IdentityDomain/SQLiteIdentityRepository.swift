@@ -371,6 +371,25 @@ struct SQLiteIdentityRepository: IdentityRepository {
             }
         }
 
+        func grants(org: String) throws -> [GrantRecord] {
+            try db.query("""
+                SELECT id, permissions, reason, created_by, created_at_unix_ms, expires_at_unix_ms, revoked_at_unix_ms FROM support_grants
+                WHERE org_id = ? ORDER BY created_at_unix_ms DESC, id
+                """, org).compactMap { row in
+                guard let id = row.text("id"), let reason = row.blob("reason") else { return nil }
+                return GrantRecord(id: id, permissions: (row.text("permissions") ?? "").split(separator: ",").compactMap { Int($0) }, sealedReason: reason,
+                                   createdBy: row.text("created_by") ?? "", createdAt: row.int("created_at_unix_ms") ?? 0,
+                                   expiresAt: row.int("expires_at_unix_ms") ?? 0, revokedAt: row.int("revoked_at_unix_ms"))
+            }
+        }
+
+        func organizations() throws -> [OrganizationRecord] {
+            try db.query("SELECT id, name, status, created_at_unix_ms FROM organizations ORDER BY created_at_unix_ms, id").compactMap { row in
+                guard let id = row.text("id"), let name = row.blob("name") else { return nil }
+                return OrganizationRecord(id: id, sealedName: name, status: row.text("status") ?? "", createdAt: row.int("created_at_unix_ms") ?? 0)
+            }
+        }
+
         func takeNewlyExpiredGrants(org: String, now: Int64) throws -> [String] {
             let expired = try db.query("""
                 SELECT id FROM support_grants

@@ -42,7 +42,21 @@ struct OrgsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "orgs", abstract: "Organisations (operators: --as operator-<name>).",
         discussion: "The first admin's invitation goes to their e-mail from identity itself; no operator sees it.",
-        subcommands: [Create.self, Suspend.self])
+        subcommands: [List.self, Create.self, Suspend.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "Every organisation, its name and status (operators).")
+        @OptionGroup var options: IdentityOptions
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Identity(client).listOrganizations(.init(), options: try options.callOptions)
+            }
+            try options.print(response) {
+                response.organizations.map { "\($0.orgID)  \($0.name)  \($0.status)  since \(iso($0.createdAtUnixMs))" }.joined(separator: "\n")
+            }
+        }
+    }
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "create", abstract: "A new organisation and an invitation for its first admin.")
@@ -315,7 +329,25 @@ struct UsersCommand: AsyncParsableCommand {
 struct GrantsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "grants", abstract: "Support grants: what an operator may do in the organisation, and for how long (grants.manage).",
-        subcommands: [Create.self, Revoke.self])
+        subcommands: [List.self, Create.self, Revoke.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "The organisation's grants, past and present, with their reasons.")
+        @OptionGroup var options: IdentityOptions
+        @Option(help: "Organisation id.") var org: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Identity(client).listSupportGrants(.with { $0.orgID = org }, options: try options.callOptions)
+            }
+            try options.print(response) {
+                response.grants.map { g in
+                    let state = g.revokedAtUnixMs > 0 ? "revoked \(iso(g.revokedAtUnixMs))" : "until \(iso(g.expiresAtUnixMs))"
+                    return "\(g.grantID)  \(g.permissions.map(dashed).joined(separator: ","))  \(state)  by \(g.createdBy)  reason: \(g.reason)"
+                }.joined(separator: "\n")
+            }
+        }
+    }
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "create", abstract: "Let operators act in the organisation for a while (every use is audited).")

@@ -88,6 +88,12 @@ struct IdentityCLITests {
         #expect(grant.status == 0 && grant.stdout.hasPrefix("grant "), "\(grant.stdout) \(grant.stderr)")
         let grantID = String(grant.stdout.split(separator: " ")[1])
         #expect(try await cli(["grants", "revoke", grantID, "--org", org]).status == 0)
+        let grants = try await cli(["grants", "list", "--org", org])
+        #expect(grants.stdout.hasPrefix("\(grantID)  recordings-play,transcripts-read  revoked ") && grants.stdout.contains("reason: ticket 42"),
+                "\(grants.stdout) \(grants.stderr)")
+        let orgs = try await cli(["orgs", "list", "--as", "operator-ops"])
+        #expect(orgs.stdout.contains("\(org)  Smith & Co  active"), "\(orgs.stdout) \(orgs.stderr)")
+        #expect(try await cli(["orgs", "list"]).status != 0, "a firm's token through the web gateway is no operator")
         // The policy: shown; flags change only what they name; no flag changes nothing and says so.
         let shown = try await cli(["security-policy", "show", "--org", org])
         #expect(shown.status == 0 && shown.stdout.contains("two-factor:        not required") && shown.stdout.contains("idle timeout:      1800 s"),

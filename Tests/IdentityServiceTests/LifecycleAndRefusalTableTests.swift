@@ -94,6 +94,7 @@ struct LifecycleAndRefusalTableTests {
             ("SetSecurityPolicy", { c, o in _ = try await c.unary(Identity.setSecurityPolicy, .with { $0.orgID = org }, options: o) }),
             ("GetSecurityPolicy", { c, o in _ = try await c.unary(Identity.getSecurityPolicy, .with { $0.orgID = org }, options: o) }),
             ("ListUsers", { c, o in _ = try await c.unary(Identity.listUsers, .with { $0.orgID = org }, options: o) }),
+            ("ListSupportGrants", { c, o in _ = try await c.unary(Identity.listSupportGrants, .with { $0.orgID = org }, options: o) }),
             ("ResetTwoFactor", { c, o in _ = try await c.unary(Identity.resetTwoFactor, .with { $0.orgID = org; $0.userID = memberID }, options: o) }),
         ]
         func options(_ token: String?) -> CallOptions {

@@ -783,10 +783,12 @@ public struct Calltrace_Identity_V1_IdentityServicePolicies: Sendable {
     public var setSecurityPolicy: PeerPolicy
     public var listUsers: PeerPolicy
     public var getCurrentUser: PeerPolicy
+    public var listOrganizations: PeerPolicy
+    public var listSupportGrants: PeerPolicy
     public var getSecurityPolicy: PeerPolicy
     public var authorize: PeerPolicy
 
-    public init(createOrganization: PeerPolicy, inviteUser: PeerPolicy, redeemInvitation: PeerPolicy, requestPasswordReset: PeerPolicy, resetPassword: PeerPolicy, login: PeerPolicy, logout: PeerPolicy, removeUser: PeerPolicy, createSupportGrant: PeerPolicy, revokeSupportGrant: PeerPolicy, authorizeOperator: PeerPolicy, enrollTotp: PeerPolicy, resetTwoFactor: PeerPolicy, confirmTotp: PeerPolicy, suspendUser: PeerPolicy, changeUserRole: PeerPolicy, revokeUserSessions: PeerPolicy, suspendOrganization: PeerPolicy, markOrganizationOffboarded: PeerPolicy, setSecurityPolicy: PeerPolicy, listUsers: PeerPolicy, getCurrentUser: PeerPolicy, getSecurityPolicy: PeerPolicy, authorize: PeerPolicy) {
+    public init(createOrganization: PeerPolicy, inviteUser: PeerPolicy, redeemInvitation: PeerPolicy, requestPasswordReset: PeerPolicy, resetPassword: PeerPolicy, login: PeerPolicy, logout: PeerPolicy, removeUser: PeerPolicy, createSupportGrant: PeerPolicy, revokeSupportGrant: PeerPolicy, authorizeOperator: PeerPolicy, enrollTotp: PeerPolicy, resetTwoFactor: PeerPolicy, confirmTotp: PeerPolicy, suspendUser: PeerPolicy, changeUserRole: PeerPolicy, revokeUserSessions: PeerPolicy, suspendOrganization: PeerPolicy, markOrganizationOffboarded: PeerPolicy, setSecurityPolicy: PeerPolicy, listUsers: PeerPolicy, getCurrentUser: PeerPolicy, listOrganizations: PeerPolicy, listSupportGrants: PeerPolicy, getSecurityPolicy: PeerPolicy, authorize: PeerPolicy) {
         self.createOrganization = createOrganization
         self.inviteUser = inviteUser
         self.redeemInvitation = redeemInvitation
@@ -809,6 +811,8 @@ public struct Calltrace_Identity_V1_IdentityServicePolicies: Sendable {
         self.setSecurityPolicy = setSecurityPolicy
         self.listUsers = listUsers
         self.getCurrentUser = getCurrentUser
+        self.listOrganizations = listOrganizations
+        self.listSupportGrants = listSupportGrants
         self.getSecurityPolicy = getSecurityPolicy
         self.authorize = authorize
     }
@@ -907,6 +911,13 @@ public protocol Calltrace_Identity_V1_IdentityServiceHandler: RPCService {
     /// permits (for `calltrace whoami` and the web app's header).
     func getCurrentUser(_ request: Calltrace_Identity_V1_GetCurrentUserRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_GetCurrentUserResponse
 
+    /// Operators: every organisation, its name and status (`calltrace orgs list`).
+    func listOrganizations(_ request: Calltrace_Identity_V1_ListOrganizationsRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ListOrganizationsResponse
+
+    /// Gateways, for a user with grants.manage: the organisation's support grants, past and
+    /// present, with their reasons (`calltrace grants list`).
+    func listSupportGrants(_ request: Calltrace_Identity_V1_ListSupportGrantsRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ListSupportGrantsResponse
+
     /// Gateways, for a user with settings.manage: the organisation's security policy as it stands.
     func getSecurityPolicy(_ request: Calltrace_Identity_V1_GetSecurityPolicyRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_GetSecurityPolicyResponse
 
@@ -939,6 +950,8 @@ extension Calltrace_Identity_V1_IdentityServiceHandler {
         router.unary(Calltrace_Identity_V1_IdentityService.setSecurityPolicy, allow: policies.setSecurityPolicy) { try await self.setSecurityPolicy($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.listUsers, allow: policies.listUsers) { try await self.listUsers($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.getCurrentUser, allow: policies.getCurrentUser) { try await self.getCurrentUser($0, context: $1) }
+        router.unary(Calltrace_Identity_V1_IdentityService.listOrganizations, allow: policies.listOrganizations) { try await self.listOrganizations($0, context: $1) }
+        router.unary(Calltrace_Identity_V1_IdentityService.listSupportGrants, allow: policies.listSupportGrants) { try await self.listSupportGrants($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.getSecurityPolicy, allow: policies.getSecurityPolicy) { try await self.getSecurityPolicy($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.authorize, allow: policies.authorize) { try await self.authorize($0, context: $1) }
     }
@@ -1082,6 +1095,17 @@ public struct Calltrace_Identity_V1_IdentityServiceClient: Sendable {
     /// permits (for `calltrace whoami` and the web app's header).
     public func getCurrentUser(_ request: Calltrace_Identity_V1_GetCurrentUserRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_GetCurrentUserResponse {
         try await rpc.unary(Calltrace_Identity_V1_IdentityService.getCurrentUser, request, options: options)
+    }
+
+    /// Operators: every organisation, its name and status (`calltrace orgs list`).
+    public func listOrganizations(_ request: Calltrace_Identity_V1_ListOrganizationsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_ListOrganizationsResponse {
+        try await rpc.unary(Calltrace_Identity_V1_IdentityService.listOrganizations, request, options: options)
+    }
+
+    /// Gateways, for a user with grants.manage: the organisation's support grants, past and
+    /// present, with their reasons (`calltrace grants list`).
+    public func listSupportGrants(_ request: Calltrace_Identity_V1_ListSupportGrantsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_ListSupportGrantsResponse {
+        try await rpc.unary(Calltrace_Identity_V1_IdentityService.listSupportGrants, request, options: options)
     }
 
     /// Gateways, for a user with settings.manage: the organisation's security policy as it stands.

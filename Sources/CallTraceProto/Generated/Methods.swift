@@ -315,6 +315,14 @@ public enum Calltrace_Identity_V1_IdentityService {
     public static let getCurrentUser = MethodDescriptor<Calltrace_Identity_V1_GetCurrentUserRequest, Calltrace_Identity_V1_GetCurrentUserResponse>(
         service: name, name: "GetCurrentUser", kind: .unary, isIdempotent: true)
 
+    /// `/calltrace.identity.v1.IdentityService/ListOrganizations`
+    public static let listOrganizations = MethodDescriptor<Calltrace_Identity_V1_ListOrganizationsRequest, Calltrace_Identity_V1_ListOrganizationsResponse>(
+        service: name, name: "ListOrganizations", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.identity.v1.IdentityService/ListSupportGrants`
+    public static let listSupportGrants = MethodDescriptor<Calltrace_Identity_V1_ListSupportGrantsRequest, Calltrace_Identity_V1_ListSupportGrantsResponse>(
+        service: name, name: "ListSupportGrants", kind: .unary, isIdempotent: true)
+
     /// `/calltrace.identity.v1.IdentityService/GetSecurityPolicy`
     public static let getSecurityPolicy = MethodDescriptor<Calltrace_Identity_V1_GetSecurityPolicyRequest, Calltrace_Identity_V1_GetSecurityPolicyResponse>(
         service: name, name: "GetSecurityPolicy", kind: .unary, isIdempotent: true)
@@ -324,7 +332,7 @@ public enum Calltrace_Identity_V1_IdentityService {
         service: name, name: "Authorize", kind: .unary, isIdempotent: true)
 
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, requestPasswordReset.info, resetPassword.info, login.info, logout.info, removeUser.info, createSupportGrant.info, revokeSupportGrant.info, authorizeOperator.info, enrollTotp.info, resetTwoFactor.info, confirmTotp.info, suspendUser.info, changeUserRole.info, revokeUserSessions.info, suspendOrganization.info, markOrganizationOffboarded.info, setSecurityPolicy.info, listUsers.info, getCurrentUser.info, getSecurityPolicy.info, authorize.info]
+    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, requestPasswordReset.info, resetPassword.info, login.info, logout.info, removeUser.info, createSupportGrant.info, revokeSupportGrant.info, authorizeOperator.info, enrollTotp.info, resetTwoFactor.info, confirmTotp.info, suspendUser.info, changeUserRole.info, revokeUserSessions.info, suspendOrganization.info, markOrganizationOffboarded.info, setSecurityPolicy.info, listUsers.info, getCurrentUser.info, listOrganizations.info, listSupportGrants.info, getSecurityPolicy.info, authorize.info]
 }
 
 // MARK: calltrace/media/v1/media.proto

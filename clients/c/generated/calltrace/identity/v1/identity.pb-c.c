@@ -2302,6 +2302,276 @@ void   calltrace__identity__v1__get_current_user_response__free_unpacked
   assert(message->base.descriptor == &calltrace__identity__v1__get_current_user_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__identity__v1__organization__init
+                     (Calltrace__Identity__V1__Organization         *message)
+{
+  static const Calltrace__Identity__V1__Organization init_value = CALLTRACE__IDENTITY__V1__ORGANIZATION__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__organization__get_packed_size
+                     (const Calltrace__Identity__V1__Organization *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__organization__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__organization__pack
+                     (const Calltrace__Identity__V1__Organization *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__organization__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__organization__pack_to_buffer
+                     (const Calltrace__Identity__V1__Organization *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__organization__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__Organization *
+       calltrace__identity__v1__organization__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__Organization *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__organization__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__organization__free_unpacked
+                     (Calltrace__Identity__V1__Organization *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__organization__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__list_organizations_request__init
+                     (Calltrace__Identity__V1__ListOrganizationsRequest         *message)
+{
+  static const Calltrace__Identity__V1__ListOrganizationsRequest init_value = CALLTRACE__IDENTITY__V1__LIST_ORGANIZATIONS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__list_organizations_request__get_packed_size
+                     (const Calltrace__Identity__V1__ListOrganizationsRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_organizations_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__list_organizations_request__pack
+                     (const Calltrace__Identity__V1__ListOrganizationsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_organizations_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__list_organizations_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__ListOrganizationsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_organizations_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__ListOrganizationsRequest *
+       calltrace__identity__v1__list_organizations_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__ListOrganizationsRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__list_organizations_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__list_organizations_request__free_unpacked
+                     (Calltrace__Identity__V1__ListOrganizationsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__list_organizations_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__list_organizations_response__init
+                     (Calltrace__Identity__V1__ListOrganizationsResponse         *message)
+{
+  static const Calltrace__Identity__V1__ListOrganizationsResponse init_value = CALLTRACE__IDENTITY__V1__LIST_ORGANIZATIONS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__list_organizations_response__get_packed_size
+                     (const Calltrace__Identity__V1__ListOrganizationsResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_organizations_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__list_organizations_response__pack
+                     (const Calltrace__Identity__V1__ListOrganizationsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_organizations_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__list_organizations_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__ListOrganizationsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_organizations_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__ListOrganizationsResponse *
+       calltrace__identity__v1__list_organizations_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__ListOrganizationsResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__list_organizations_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__list_organizations_response__free_unpacked
+                     (Calltrace__Identity__V1__ListOrganizationsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__list_organizations_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__support_grant__init
+                     (Calltrace__Identity__V1__SupportGrant         *message)
+{
+  static const Calltrace__Identity__V1__SupportGrant init_value = CALLTRACE__IDENTITY__V1__SUPPORT_GRANT__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__support_grant__get_packed_size
+                     (const Calltrace__Identity__V1__SupportGrant *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__support_grant__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__support_grant__pack
+                     (const Calltrace__Identity__V1__SupportGrant *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__support_grant__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__support_grant__pack_to_buffer
+                     (const Calltrace__Identity__V1__SupportGrant *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__support_grant__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__SupportGrant *
+       calltrace__identity__v1__support_grant__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__SupportGrant *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__support_grant__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__support_grant__free_unpacked
+                     (Calltrace__Identity__V1__SupportGrant *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__support_grant__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__list_support_grants_request__init
+                     (Calltrace__Identity__V1__ListSupportGrantsRequest         *message)
+{
+  static const Calltrace__Identity__V1__ListSupportGrantsRequest init_value = CALLTRACE__IDENTITY__V1__LIST_SUPPORT_GRANTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__list_support_grants_request__get_packed_size
+                     (const Calltrace__Identity__V1__ListSupportGrantsRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_support_grants_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__list_support_grants_request__pack
+                     (const Calltrace__Identity__V1__ListSupportGrantsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_support_grants_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__list_support_grants_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__ListSupportGrantsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_support_grants_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__ListSupportGrantsRequest *
+       calltrace__identity__v1__list_support_grants_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__ListSupportGrantsRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__list_support_grants_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__list_support_grants_request__free_unpacked
+                     (Calltrace__Identity__V1__ListSupportGrantsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__list_support_grants_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__list_support_grants_response__init
+                     (Calltrace__Identity__V1__ListSupportGrantsResponse         *message)
+{
+  static const Calltrace__Identity__V1__ListSupportGrantsResponse init_value = CALLTRACE__IDENTITY__V1__LIST_SUPPORT_GRANTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__list_support_grants_response__get_packed_size
+                     (const Calltrace__Identity__V1__ListSupportGrantsResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_support_grants_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__list_support_grants_response__pack
+                     (const Calltrace__Identity__V1__ListSupportGrantsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_support_grants_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__list_support_grants_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__ListSupportGrantsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_support_grants_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__ListSupportGrantsResponse *
+       calltrace__identity__v1__list_support_grants_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__ListSupportGrantsResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__list_support_grants_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__list_support_grants_response__free_unpacked
+                     (Calltrace__Identity__V1__ListSupportGrantsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__list_support_grants_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor calltrace__identity__v1__create_organization_request__field_descriptors[3] =
 {
   {
@@ -4776,6 +5046,331 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__get_current_user_respo
   (ProtobufCMessageInit) calltrace__identity__v1__get_current_user_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor calltrace__identity__v1__organization__field_descriptors[4] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__Organization, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__Organization, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "status",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__Organization, status),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_at_unix_ms",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__Organization, created_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__organization__field_indices_by_name[] = {
+  3,   /* field[3] = created_at_unix_ms */
+  1,   /* field[1] = name */
+  0,   /* field[0] = org_id */
+  2,   /* field[2] = status */
+};
+static const ProtobufCIntRange calltrace__identity__v1__organization__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__organization__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.Organization",
+  "Organization",
+  "Calltrace__Identity__V1__Organization",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__Organization),
+  4,
+  calltrace__identity__v1__organization__field_descriptors,
+  calltrace__identity__v1__organization__field_indices_by_name,
+  1,  calltrace__identity__v1__organization__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__organization__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define calltrace__identity__v1__list_organizations_request__field_descriptors NULL
+#define calltrace__identity__v1__list_organizations_request__field_indices_by_name NULL
+#define calltrace__identity__v1__list_organizations_request__number_ranges NULL
+const ProtobufCMessageDescriptor calltrace__identity__v1__list_organizations_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.ListOrganizationsRequest",
+  "ListOrganizationsRequest",
+  "Calltrace__Identity__V1__ListOrganizationsRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__ListOrganizationsRequest),
+  0,
+  calltrace__identity__v1__list_organizations_request__field_descriptors,
+  calltrace__identity__v1__list_organizations_request__field_indices_by_name,
+  0,  calltrace__identity__v1__list_organizations_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__list_organizations_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__list_organizations_response__field_descriptors[1] =
+{
+  {
+    "organizations",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Identity__V1__ListOrganizationsResponse, n_organizations),
+    offsetof(Calltrace__Identity__V1__ListOrganizationsResponse, organizations),
+    &calltrace__identity__v1__organization__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__list_organizations_response__field_indices_by_name[] = {
+  0,   /* field[0] = organizations */
+};
+static const ProtobufCIntRange calltrace__identity__v1__list_organizations_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__list_organizations_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.ListOrganizationsResponse",
+  "ListOrganizationsResponse",
+  "Calltrace__Identity__V1__ListOrganizationsResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__ListOrganizationsResponse),
+  1,
+  calltrace__identity__v1__list_organizations_response__field_descriptors,
+  calltrace__identity__v1__list_organizations_response__field_indices_by_name,
+  1,  calltrace__identity__v1__list_organizations_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__list_organizations_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__support_grant__field_descriptors[7] =
+{
+  {
+    "grant_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__SupportGrant, grant_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "permissions",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Calltrace__Identity__V1__SupportGrant, n_permissions),
+    offsetof(Calltrace__Identity__V1__SupportGrant, permissions),
+    &calltrace__identity__v1__permission__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__SupportGrant, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_by",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__SupportGrant, created_by),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_at_unix_ms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__SupportGrant, created_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_at_unix_ms",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__SupportGrant, expires_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "revoked_at_unix_ms",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__SupportGrant, revoked_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__support_grant__field_indices_by_name[] = {
+  4,   /* field[4] = created_at_unix_ms */
+  3,   /* field[3] = created_by */
+  5,   /* field[5] = expires_at_unix_ms */
+  0,   /* field[0] = grant_id */
+  1,   /* field[1] = permissions */
+  2,   /* field[2] = reason */
+  6,   /* field[6] = revoked_at_unix_ms */
+};
+static const ProtobufCIntRange calltrace__identity__v1__support_grant__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 7 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__support_grant__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.SupportGrant",
+  "SupportGrant",
+  "Calltrace__Identity__V1__SupportGrant",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__SupportGrant),
+  7,
+  calltrace__identity__v1__support_grant__field_descriptors,
+  calltrace__identity__v1__support_grant__field_indices_by_name,
+  1,  calltrace__identity__v1__support_grant__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__support_grant__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__list_support_grants_request__field_descriptors[1] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ListSupportGrantsRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__list_support_grants_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__identity__v1__list_support_grants_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__list_support_grants_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.ListSupportGrantsRequest",
+  "ListSupportGrantsRequest",
+  "Calltrace__Identity__V1__ListSupportGrantsRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__ListSupportGrantsRequest),
+  1,
+  calltrace__identity__v1__list_support_grants_request__field_descriptors,
+  calltrace__identity__v1__list_support_grants_request__field_indices_by_name,
+  1,  calltrace__identity__v1__list_support_grants_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__list_support_grants_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__list_support_grants_response__field_descriptors[1] =
+{
+  {
+    "grants",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Identity__V1__ListSupportGrantsResponse, n_grants),
+    offsetof(Calltrace__Identity__V1__ListSupportGrantsResponse, grants),
+    &calltrace__identity__v1__support_grant__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__list_support_grants_response__field_indices_by_name[] = {
+  0,   /* field[0] = grants */
+};
+static const ProtobufCIntRange calltrace__identity__v1__list_support_grants_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__list_support_grants_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.ListSupportGrantsResponse",
+  "ListSupportGrantsResponse",
+  "Calltrace__Identity__V1__ListSupportGrantsResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__ListSupportGrantsResponse),
+  1,
+  calltrace__identity__v1__list_support_grants_response__field_descriptors,
+  calltrace__identity__v1__list_support_grants_response__field_indices_by_name,
+  1,  calltrace__identity__v1__list_support_grants_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__list_support_grants_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue calltrace__identity__v1__role__enum_values_by_number[4] =
 {
   { "ROLE_UNSPECIFIED", "CALLTRACE__IDENTITY__V1__ROLE__ROLE_UNSPECIFIED", 0 },
@@ -4860,7 +5455,7 @@ const ProtobufCEnumDescriptor calltrace__identity__v1__permission__descriptor =
   calltrace__identity__v1__permission__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[24] =
+static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[26] =
 {
   { "CreateOrganization", &calltrace__identity__v1__create_organization_request__descriptor, &calltrace__identity__v1__create_organization_response__descriptor },
   { "InviteUser", &calltrace__identity__v1__invite_user_request__descriptor, &calltrace__identity__v1__invite_user_response__descriptor },
@@ -4884,11 +5479,13 @@ static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service
   { "SetSecurityPolicy", &calltrace__identity__v1__set_security_policy_request__descriptor, &calltrace__identity__v1__set_security_policy_response__descriptor },
   { "ListUsers", &calltrace__identity__v1__list_users_request__descriptor, &calltrace__identity__v1__list_users_response__descriptor },
   { "GetCurrentUser", &calltrace__identity__v1__get_current_user_request__descriptor, &calltrace__identity__v1__get_current_user_response__descriptor },
+  { "ListOrganizations", &calltrace__identity__v1__list_organizations_request__descriptor, &calltrace__identity__v1__list_organizations_response__descriptor },
+  { "ListSupportGrants", &calltrace__identity__v1__list_support_grants_request__descriptor, &calltrace__identity__v1__list_support_grants_response__descriptor },
   { "GetSecurityPolicy", &calltrace__identity__v1__get_security_policy_request__descriptor, &calltrace__identity__v1__get_security_policy_response__descriptor },
   { "Authorize", &calltrace__identity__v1__authorize_request__descriptor, &calltrace__identity__v1__authorize_response__descriptor },
 };
 const unsigned calltrace__identity__v1__identity_service__method_indices_by_name[] = {
-  23,        /* Authorize */
+  25,        /* Authorize */
   10,        /* AuthorizeOperator */
   15,        /* ChangeUserRole */
   13,        /* ConfirmTotp */
@@ -4896,8 +5493,10 @@ const unsigned calltrace__identity__v1__identity_service__method_indices_by_name
   8,        /* CreateSupportGrant */
   11,        /* EnrollTotp */
   21,        /* GetCurrentUser */
-  22,        /* GetSecurityPolicy */
+  24,        /* GetSecurityPolicy */
   1,        /* InviteUser */
+  22,        /* ListOrganizations */
+  23,        /* ListSupportGrants */
   20,        /* ListUsers */
   5,        /* Login */
   6,        /* Logout */
@@ -4920,7 +5519,7 @@ const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__desc
   "IdentityService",
   "Calltrace__Identity__V1__IdentityService",
   "calltrace.identity.v1",
-  24,
+  26,
   calltrace__identity__v1__identity_service__method_descriptors,
   calltrace__identity__v1__identity_service__method_indices_by_name
 };
@@ -5100,13 +5699,29 @@ void calltrace__identity__v1__identity_service__get_current_user(ProtobufCServic
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
   service->invoke(service, 21, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void calltrace__identity__v1__identity_service__list_organizations(ProtobufCService *service,
+                                                                   const Calltrace__Identity__V1__ListOrganizationsRequest *input,
+                                                                   Calltrace__Identity__V1__ListOrganizationsResponse_Closure closure,
+                                                                   void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 22, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__identity__v1__identity_service__list_support_grants(ProtobufCService *service,
+                                                                    const Calltrace__Identity__V1__ListSupportGrantsRequest *input,
+                                                                    Calltrace__Identity__V1__ListSupportGrantsResponse_Closure closure,
+                                                                    void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 23, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void calltrace__identity__v1__identity_service__get_security_policy(ProtobufCService *service,
                                                                     const Calltrace__Identity__V1__GetSecurityPolicyRequest *input,
                                                                     Calltrace__Identity__V1__GetSecurityPolicyResponse_Closure closure,
                                                                     void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 22, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 24, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__authorize(ProtobufCService *service,
                                                           const Calltrace__Identity__V1__AuthorizeRequest *input,
@@ -5114,7 +5729,7 @@ void calltrace__identity__v1__identity_service__authorize(ProtobufCService *serv
                                                           void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 23, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 25, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__IdentityService_Service *service,
                                                       Calltrace__Identity__V1__IdentityService_ServiceDestroy destroy)

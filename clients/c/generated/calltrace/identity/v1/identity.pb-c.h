@@ -66,6 +66,12 @@ typedef struct Calltrace__Identity__V1__ListUsersRequest Calltrace__Identity__V1
 typedef struct Calltrace__Identity__V1__ListUsersResponse Calltrace__Identity__V1__ListUsersResponse;
 typedef struct Calltrace__Identity__V1__GetCurrentUserRequest Calltrace__Identity__V1__GetCurrentUserRequest;
 typedef struct Calltrace__Identity__V1__GetCurrentUserResponse Calltrace__Identity__V1__GetCurrentUserResponse;
+typedef struct Calltrace__Identity__V1__Organization Calltrace__Identity__V1__Organization;
+typedef struct Calltrace__Identity__V1__ListOrganizationsRequest Calltrace__Identity__V1__ListOrganizationsRequest;
+typedef struct Calltrace__Identity__V1__ListOrganizationsResponse Calltrace__Identity__V1__ListOrganizationsResponse;
+typedef struct Calltrace__Identity__V1__SupportGrant Calltrace__Identity__V1__SupportGrant;
+typedef struct Calltrace__Identity__V1__ListSupportGrantsRequest Calltrace__Identity__V1__ListSupportGrantsRequest;
+typedef struct Calltrace__Identity__V1__ListSupportGrantsResponse Calltrace__Identity__V1__ListSupportGrantsResponse;
 
 
 /* --- enums --- */
@@ -777,6 +783,83 @@ struct  Calltrace__Identity__V1__GetCurrentUserResponse
 #define CALLTRACE__IDENTITY__V1__GET_CURRENT_USER_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__get_current_user_response__descriptor) \
     , NULL, 0,NULL }
+
+
+struct  Calltrace__Identity__V1__Organization
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *name;
+  /*
+   * active, suspended or offboarded (an offboarded firm's name can no longer be read).
+   */
+  char *status;
+  int64_t created_at_unix_ms;
+};
+#define CALLTRACE__IDENTITY__V1__ORGANIZATION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__organization__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Calltrace__Identity__V1__ListOrganizationsRequest
+{
+  ProtobufCMessage base;
+};
+#define CALLTRACE__IDENTITY__V1__LIST_ORGANIZATIONS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__list_organizations_request__descriptor) \
+     }
+
+
+struct  Calltrace__Identity__V1__ListOrganizationsResponse
+{
+  ProtobufCMessage base;
+  size_t n_organizations;
+  Calltrace__Identity__V1__Organization **organizations;
+};
+#define CALLTRACE__IDENTITY__V1__LIST_ORGANIZATIONS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__list_organizations_response__descriptor) \
+    , 0,NULL }
+
+
+struct  Calltrace__Identity__V1__SupportGrant
+{
+  ProtobufCMessage base;
+  char *grant_id;
+  size_t n_permissions;
+  Calltrace__Identity__V1__Permission *permissions;
+  char *reason;
+  char *created_by;
+  int64_t created_at_unix_ms;
+  int64_t expires_at_unix_ms;
+  /*
+   * 0 unless revoked.
+   */
+  int64_t revoked_at_unix_ms;
+};
+#define CALLTRACE__IDENTITY__V1__SUPPORT_GRANT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__support_grant__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0 }
+
+
+struct  Calltrace__Identity__V1__ListSupportGrantsRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+};
+#define CALLTRACE__IDENTITY__V1__LIST_SUPPORT_GRANTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__list_support_grants_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Identity__V1__ListSupportGrantsResponse
+{
+  ProtobufCMessage base;
+  size_t n_grants;
+  Calltrace__Identity__V1__SupportGrant **grants;
+};
+#define CALLTRACE__IDENTITY__V1__LIST_SUPPORT_GRANTS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__list_support_grants_response__descriptor) \
+    , 0,NULL }
 
 
 /* Calltrace__Identity__V1__CreateOrganizationRequest methods */
@@ -1748,6 +1831,120 @@ Calltrace__Identity__V1__GetCurrentUserResponse *
 void   calltrace__identity__v1__get_current_user_response__free_unpacked
                      (Calltrace__Identity__V1__GetCurrentUserResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__Organization methods */
+void   calltrace__identity__v1__organization__init
+                     (Calltrace__Identity__V1__Organization         *message);
+size_t calltrace__identity__v1__organization__get_packed_size
+                     (const Calltrace__Identity__V1__Organization   *message);
+size_t calltrace__identity__v1__organization__pack
+                     (const Calltrace__Identity__V1__Organization   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__organization__pack_to_buffer
+                     (const Calltrace__Identity__V1__Organization   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__Organization *
+       calltrace__identity__v1__organization__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__organization__free_unpacked
+                     (Calltrace__Identity__V1__Organization *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__ListOrganizationsRequest methods */
+void   calltrace__identity__v1__list_organizations_request__init
+                     (Calltrace__Identity__V1__ListOrganizationsRequest         *message);
+size_t calltrace__identity__v1__list_organizations_request__get_packed_size
+                     (const Calltrace__Identity__V1__ListOrganizationsRequest   *message);
+size_t calltrace__identity__v1__list_organizations_request__pack
+                     (const Calltrace__Identity__V1__ListOrganizationsRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__list_organizations_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__ListOrganizationsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__ListOrganizationsRequest *
+       calltrace__identity__v1__list_organizations_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__list_organizations_request__free_unpacked
+                     (Calltrace__Identity__V1__ListOrganizationsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__ListOrganizationsResponse methods */
+void   calltrace__identity__v1__list_organizations_response__init
+                     (Calltrace__Identity__V1__ListOrganizationsResponse         *message);
+size_t calltrace__identity__v1__list_organizations_response__get_packed_size
+                     (const Calltrace__Identity__V1__ListOrganizationsResponse   *message);
+size_t calltrace__identity__v1__list_organizations_response__pack
+                     (const Calltrace__Identity__V1__ListOrganizationsResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__list_organizations_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__ListOrganizationsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__ListOrganizationsResponse *
+       calltrace__identity__v1__list_organizations_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__list_organizations_response__free_unpacked
+                     (Calltrace__Identity__V1__ListOrganizationsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__SupportGrant methods */
+void   calltrace__identity__v1__support_grant__init
+                     (Calltrace__Identity__V1__SupportGrant         *message);
+size_t calltrace__identity__v1__support_grant__get_packed_size
+                     (const Calltrace__Identity__V1__SupportGrant   *message);
+size_t calltrace__identity__v1__support_grant__pack
+                     (const Calltrace__Identity__V1__SupportGrant   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__support_grant__pack_to_buffer
+                     (const Calltrace__Identity__V1__SupportGrant   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__SupportGrant *
+       calltrace__identity__v1__support_grant__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__support_grant__free_unpacked
+                     (Calltrace__Identity__V1__SupportGrant *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__ListSupportGrantsRequest methods */
+void   calltrace__identity__v1__list_support_grants_request__init
+                     (Calltrace__Identity__V1__ListSupportGrantsRequest         *message);
+size_t calltrace__identity__v1__list_support_grants_request__get_packed_size
+                     (const Calltrace__Identity__V1__ListSupportGrantsRequest   *message);
+size_t calltrace__identity__v1__list_support_grants_request__pack
+                     (const Calltrace__Identity__V1__ListSupportGrantsRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__list_support_grants_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__ListSupportGrantsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__ListSupportGrantsRequest *
+       calltrace__identity__v1__list_support_grants_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__list_support_grants_request__free_unpacked
+                     (Calltrace__Identity__V1__ListSupportGrantsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__ListSupportGrantsResponse methods */
+void   calltrace__identity__v1__list_support_grants_response__init
+                     (Calltrace__Identity__V1__ListSupportGrantsResponse         *message);
+size_t calltrace__identity__v1__list_support_grants_response__get_packed_size
+                     (const Calltrace__Identity__V1__ListSupportGrantsResponse   *message);
+size_t calltrace__identity__v1__list_support_grants_response__pack
+                     (const Calltrace__Identity__V1__ListSupportGrantsResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__list_support_grants_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__ListSupportGrantsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__ListSupportGrantsResponse *
+       calltrace__identity__v1__list_support_grants_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__list_support_grants_response__free_unpacked
+                     (Calltrace__Identity__V1__ListSupportGrantsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Calltrace__Identity__V1__CreateOrganizationRequest_Closure)
@@ -1903,6 +2100,24 @@ typedef void (*Calltrace__Identity__V1__GetCurrentUserRequest_Closure)
 typedef void (*Calltrace__Identity__V1__GetCurrentUserResponse_Closure)
                  (const Calltrace__Identity__V1__GetCurrentUserResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Identity__V1__Organization_Closure)
+                 (const Calltrace__Identity__V1__Organization *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__ListOrganizationsRequest_Closure)
+                 (const Calltrace__Identity__V1__ListOrganizationsRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__ListOrganizationsResponse_Closure)
+                 (const Calltrace__Identity__V1__ListOrganizationsResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__SupportGrant_Closure)
+                 (const Calltrace__Identity__V1__SupportGrant *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__ListSupportGrantsRequest_Closure)
+                 (const Calltrace__Identity__V1__ListSupportGrantsRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__ListSupportGrantsResponse_Closure)
+                 (const Calltrace__Identity__V1__ListSupportGrantsResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1998,6 +2213,14 @@ struct Calltrace__Identity__V1__IdentityService_Service
                            const Calltrace__Identity__V1__GetCurrentUserRequest *input,
                            Calltrace__Identity__V1__GetCurrentUserResponse_Closure closure,
                            void *closure_data);
+  void (*list_organizations)(Calltrace__Identity__V1__IdentityService_Service *service,
+                             const Calltrace__Identity__V1__ListOrganizationsRequest *input,
+                             Calltrace__Identity__V1__ListOrganizationsResponse_Closure closure,
+                             void *closure_data);
+  void (*list_support_grants)(Calltrace__Identity__V1__IdentityService_Service *service,
+                              const Calltrace__Identity__V1__ListSupportGrantsRequest *input,
+                              Calltrace__Identity__V1__ListSupportGrantsResponse_Closure closure,
+                              void *closure_data);
   void (*get_security_policy)(Calltrace__Identity__V1__IdentityService_Service *service,
                               const Calltrace__Identity__V1__GetSecurityPolicyRequest *input,
                               Calltrace__Identity__V1__GetSecurityPolicyResponse_Closure closure,
@@ -2036,6 +2259,8 @@ void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__I
       function_prefix__ ## set_security_policy,\
       function_prefix__ ## list_users,\
       function_prefix__ ## get_current_user,\
+      function_prefix__ ## list_organizations,\
+      function_prefix__ ## list_support_grants,\
       function_prefix__ ## get_security_policy,\
       function_prefix__ ## authorize  }
 void calltrace__identity__v1__identity_service__create_organization(ProtobufCService *service,
@@ -2126,6 +2351,14 @@ void calltrace__identity__v1__identity_service__get_current_user(ProtobufCServic
                                                                  const Calltrace__Identity__V1__GetCurrentUserRequest *input,
                                                                  Calltrace__Identity__V1__GetCurrentUserResponse_Closure closure,
                                                                  void *closure_data);
+void calltrace__identity__v1__identity_service__list_organizations(ProtobufCService *service,
+                                                                   const Calltrace__Identity__V1__ListOrganizationsRequest *input,
+                                                                   Calltrace__Identity__V1__ListOrganizationsResponse_Closure closure,
+                                                                   void *closure_data);
+void calltrace__identity__v1__identity_service__list_support_grants(ProtobufCService *service,
+                                                                    const Calltrace__Identity__V1__ListSupportGrantsRequest *input,
+                                                                    Calltrace__Identity__V1__ListSupportGrantsResponse_Closure closure,
+                                                                    void *closure_data);
 void calltrace__identity__v1__identity_service__get_security_policy(ProtobufCService *service,
                                                                     const Calltrace__Identity__V1__GetSecurityPolicyRequest *input,
                                                                     Calltrace__Identity__V1__GetSecurityPolicyResponse_Closure closure,
@@ -2190,6 +2423,12 @@ extern const ProtobufCMessageDescriptor calltrace__identity__v1__list_users_requ
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__list_users_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__get_current_user_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__get_current_user_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__organization__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__list_organizations_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__list_organizations_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__support_grant__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__list_support_grants_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__list_support_grants_response__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__descriptor;
 
 PROTOBUF_C__END_DECLS
