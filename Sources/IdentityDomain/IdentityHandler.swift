@@ -1,3 +1,4 @@
+import Foundation
 import CallTraceAPI
 import CallTraceKeys
 import CallTraceProto
@@ -225,9 +226,11 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
     func enrollTotp(_ request: Calltrace_Identity_V1_EnrollTotpRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_EnrollTotpResponse {
         let me = try await me(context, in: request.orgID)
         let secret = TOTP.base32(try await rules.enrollTotp(user: me, org: request.orgID, password: request.password))
+        let (issuer, account) = try await rules.totpLabel(user: me, org: request.orgID)
+        func encoded(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "CallTrace" }
         return .with {
             $0.secretBase32 = secret
-            $0.otpauthUri = "otpauth://totp/CallTrace:\(me)?secret=\(secret)&issuer=CallTrace&algorithm=SHA1&digits=6&period=30"
+            $0.otpauthUri = "otpauth://totp/\(encoded(issuer)):\(encoded(account))?secret=\(secret)&issuer=\(encoded(issuer))&algorithm=SHA1&digits=6&period=30"
         }
     }
 

@@ -287,6 +287,16 @@ struct IdentityRules: Sendable {
         }
     }
 
+    /// How an authenticator app lists the account: the firm's name and the person's e-mail, never
+    /// an id (`otpauth://totp/ISSUER:ACCOUNT?issuer=ISSUER`, each part percent-encoded).
+    func totpLabel(user: String, org: String) async throws -> (issuer: String, account: String) {
+        let firm = try await repository.read { tx in try tx.organizations() }.first { $0.id == org }
+            .flatMap { try? keys.open($0.sealedName, org: org, table: "organizations", column: "name", row: org) }
+            .map { String(decoding: $0, as: UTF8.self) }
+        let email = try await users(org: org, only: user).first?.email ?? user
+        return (firm.map { "CallTrace (\($0))" } ?? "CallTrace", email)
+    }
+
     /// Every organisation for operators; an offboarded one's name is gone with its key.
     func organizations() async throws -> [Calltrace_Identity_V1_Organization] {
         try await repository.read { tx in try tx.organizations() }.map { record in

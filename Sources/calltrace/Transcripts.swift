@@ -206,7 +206,9 @@ struct TranscriptsCommand: AsyncParsableCommand {
                                                                                                 options: try options.callOptions)
             }
             try options.print(response) {
-                var lines = ["transcription: \(dashed(response.state))\(response.failureReason.isEmpty ? "" : " (\(response.failureReason))")"]
+                let state = response.state == .unspecified
+                    ? "none yet (transcription off, the caller objected, or a transcript given by hand is awaited)" : dashed(response.state)
+                var lines = ["transcription: \(state)\(response.failureReason.isEmpty ? "" : " (\(response.failureReason))")"]
                 if response.hasAnalysis {
                     let a = response.analysis
                     lines.append("analysis (\(a.engine)): \(dashed(a.practiceArea)), \(a.newEnquiry ? "new enquiry" : "not new"), urgency \(dashed(a.urgency))"

@@ -39,7 +39,9 @@ struct TwoFactorTests {
         let enrolled = try await deployment.gateway.unary(Identity.enrollTotp, .with {
             $0.orgID = org; $0.password = "correct horse battery staple"
         }, options: .init(metadata: call))
-        #expect(enrolled.otpauthUri.hasPrefix("otpauth://totp/CallTrace:"))
+        #expect(enrolled.otpauthUri.hasPrefix("otpauth://totp/CallTrace"), "\(enrolled.otpauthUri)")
+        // The authenticator lists the firm and the person, never an id.
+        #expect(enrolled.otpauthUri.contains("admin%40firm%2Eexample") && !enrolled.otpauthUri.contains("usr_"), "\(enrolled.otpauthUri)")
         let secret = Self.base32Decode(enrolled.secretBase32)
         #expect(secret.count == 20)
         #expect(await code {
