@@ -271,14 +271,19 @@ struct TranscriptRules: Sendable {
             try await media.redact(org: request.org, recording: call.recordingID, ranges: request.ranges.map { ($0[0], $0[1]) },
                                    reason: "card or bank details in a transcript given by hand")
         } catch {
-            if finalAttempt {
+            // Media refusing the recording itself (an MP3 or Opus file it stores as given) will
+            // not change with retrying: the firm hears of it at once.
+            let refused = (error as? RPCError)?.code == .failedPrecondition
+            if finalAttempt || refused {
                 try? await repository.write { [outbox] tx in
                     try outbox.record(AuditRecord(org: request.org, actor: "service:transcript", action: "recording.mute_failed",
                                                   resource: "call:\(request.callID)", outcome: "failure",
-                                                  detail: "card or bank details found in the transcript could not be muted in the audio"),
+                                                  detail: "card or bank details found in the transcript could not be muted in the audio"
+                                                      + (refused ? ": media cannot mute this recording's format" : "")),
                                       in: tx.connection)
                 }
             }
+            if refused { throw PermanentJobFailure("media cannot mute call \(request.callID)'s recording: \(error)") }
             throw error
         }
     }

@@ -38,6 +38,33 @@ struct ManualRedactionTests {
         })
     }
 
+    @Test("A recording media cannot mute (MP3) is reported to the firm at once, not retried for a day and a half")
+    func unmuteableRecording() async throws {
+        let deployment = try await CallDataDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation(tracking: "01184960000")
+        _ = try await deployment.calls().startCall(.with {
+            $0.callID = "call-mp3"; $0.trackingNumber = "01184960000"; $0.callerNumber = "07700 900123"; $0.direction = .inbound
+        })
+        let mp3 = Data([0xFF, 0xFB, 0x90, 0x64] + [UInt8](repeating: 0x55, count: 4000))
+        let recording = try await deployment.recordings().uploadRecording { writer in
+            try await writer.send(.with { $0.header = .with { $0.orgID = org; $0.callID = "call-mp3"; $0.format = .mp3; $0.channels = 1; $0.sha256 = sha256(mp3) } })
+            try await writer.send(.with { $0.chunk = mp3 })
+        }.recording
+        _ = try await deployment.calls().completeCall(.with {
+            $0.callID = "call-mp3"; $0.orgID = org; $0.outcome = .answered; $0.recordingID = recording.recordingID
+        })
+        _ = try await Calltrace_Transcript_V1_TranscriptServiceClient(try deployment.transcript.client()).submitTranscript(.with {
+            $0.orgID = org; $0.callID = "call-mp3"
+            $0.segments = [.with { $0.speaker = "caller"; $0.startMs = 0; $0.endMs = 900; $0.text = "my card is 4111 1111 1111 1111" }]
+        })
+        #expect(try await eventually {
+            try await Calltrace_Compliance_V1_AuditServiceClient(try deployment.compliance.client())
+                .listAuditEvents(.with { $0.orgID = org; $0.action = "recording.mute_failed" }, options: try bearer(admin))
+                .events.contains { $0.event.resource == "call:call-mp3" && $0.event.detail.contains("cannot mute this recording's format") }
+        })
+    }
+
     func play(_ recording: String, org: String, admin: String, in deployment: CallDataDeployment) async throws -> Data {
         try await deployment.recordings().playRecording(.with { $0.orgID = org; $0.recordingID = recording }, options: try bearer(admin)) { stream in
             var audio = Data()
