@@ -20,7 +20,7 @@ typealias Identity = Calltrace_Identity_V1_IdentityServiceClient
 func secretFromStandardInput(_ what: String) throws -> String {
     let line: String?
     if isatty(STDIN_FILENO) == 1 {
-        FileHandle.standardError.write(Data("\(what.prefix(1).uppercased() + what.dropFirst()): ".utf8))
+        // Echo off before the prompt shows: what is typed after it is neither echoed nor flushed.
         var saved = termios()
         let quiet = tcgetattr(STDIN_FILENO, &saved) == 0
         if quiet {
@@ -28,6 +28,7 @@ func secretFromStandardInput(_ what: String) throws -> String {
             silent.c_lflag &= ~tcflag_t(ECHO)
             _ = tcsetattr(STDIN_FILENO, TCSAFLUSH, &silent)
         }
+        FileHandle.standardError.write(Data("\(what.prefix(1).uppercased() + what.dropFirst()): ".utf8))
         line = readLine(strippingNewline: true)
         if quiet { _ = tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved) }
         FileHandle.standardError.write(Data("\n".utf8))
