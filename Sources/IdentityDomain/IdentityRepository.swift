@@ -91,8 +91,8 @@ protocol IdentityTransaction {
     func activeGrants(org: String, now: Int64) throws -> [ActiveGrant]
     /// Every grant of the organisation, newest first.
     func grants(org: String) throws -> [GrantRecord]
-    /// Every organisation, oldest first.
-    func organizations() throws -> [OrganizationRecord]
+    /// Every organisation, oldest first (`only`: that one).
+    func organizations(only org: String?) throws -> [OrganizationRecord]
     /// Grants that ran out and whose expiry is not yet recorded; marks them recorded.
     func takeNewlyExpiredGrants(org: String, now: Int64) throws -> [String]
 

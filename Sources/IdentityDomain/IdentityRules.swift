@@ -290,7 +290,7 @@ struct IdentityRules: Sendable {
     /// How an authenticator app lists the account: the firm's name and the person's e-mail, never
     /// an id (`otpauth://totp/ISSUER:ACCOUNT?issuer=ISSUER`, each part percent-encoded).
     func totpLabel(user: String, org: String) async throws -> (issuer: String, account: String) {
-        let firm = try await repository.read { tx in try tx.organizations() }.first { $0.id == org }
+        let firm = try await repository.read { tx in try tx.organizations(only: org) }.first
             .flatMap { try? keys.open($0.sealedName, org: org, table: "organizations", column: "name", row: org) }
             .map { String(decoding: $0, as: UTF8.self) }
         let email = try await users(org: org, only: user).first?.email ?? user
@@ -299,7 +299,7 @@ struct IdentityRules: Sendable {
 
     /// Every organisation for operators; an offboarded one's name is gone with its key.
     func organizations() async throws -> [Calltrace_Identity_V1_Organization] {
-        try await repository.read { tx in try tx.organizations() }.map { record in
+        try await repository.read { tx in try tx.organizations(only: nil) }.map { record in
             let name = (try? keys.open(record.sealedName, org: record.id, table: "organizations", column: "name", row: record.id))
                 .map { String(decoding: $0, as: UTF8.self) } ?? "(unreadable: key shredded)"
             return .with { $0.orgID = record.id; $0.name = name; $0.status = record.status; $0.createdAtUnixMs = record.createdAt }

@@ -383,8 +383,9 @@ struct SQLiteIdentityRepository: IdentityRepository {
             }
         }
 
-        func organizations() throws -> [OrganizationRecord] {
-            try db.query("SELECT id, name, status, created_at_unix_ms FROM organizations ORDER BY created_at_unix_ms, id").compactMap { row in
+        func organizations(only org: String?) throws -> [OrganizationRecord] {
+            try db.query("SELECT id, name, status, created_at_unix_ms FROM organizations\(org == nil ? "" : " WHERE id = ?") ORDER BY created_at_unix_ms, id",
+                         bindings: org.map { [$0] } ?? []).compactMap { row in
                 guard let id = row.text("id"), let name = row.blob("name") else { return nil }
                 return OrganizationRecord(id: id, sealedName: name, status: row.text("status") ?? "", createdAt: row.int("created_at_unix_ms") ?? 0)
             }

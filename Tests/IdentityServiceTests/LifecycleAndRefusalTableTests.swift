@@ -110,6 +110,10 @@ struct LifecycleAndRefusalTableTests {
             #expect(await code { try await call(deployment.operatorClient, options(admin)) } == .permissionDenied, "\(name): operator")
             #expect(await code { try await call(wrongService, options(admin)) } == .permissionDenied, "\(name): a service's certificate")
         }
+        // Operators only: a firm's admin through the web gateway, or a service, is refused.
+        #expect(await code { _ = try await gateway.unary(Identity.listOrganizations, .init(), options: options(admin)) } == .permissionDenied)
+        #expect(await code { _ = try await wrongService.unary(Identity.listOrganizations, .init(), options: options(admin)) } == .permissionDenied)
+        #expect(await code { _ = try await deployment.operatorClient.unary(Identity.listOrganizations, .init()) } == .ok)
         // Token-only RPCs (no role needed): no token, an expired one, another org's.
         let selfService: [(String, @Sendable (CallOptions) async throws -> Void)] = [
             ("EnrollTotp", { o in _ = try await gateway.unary(Identity.enrollTotp, .with { $0.orgID = org }, options: o) }),
