@@ -7,9 +7,10 @@
 #   make install PREFIX=/usr/local [SERVICES="identity media"]   release build, then executables, units, example configs
 
 SHELL := /bin/bash
-## systemd for systemd-analyze, with which the suite verifies the shipped units.
+## systemd for systemd-analyze, with which the suite verifies the shipped units; libsndfile1-dev for
+## media, which decodes MP3 and Opus (and writes FLAC) to mute card details in them.
 APT_PACKAGES := libssl-dev openssl libsqlite3-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc \
-  binutils python3 python3-venv systemd
+  libsndfile1-dev binutils python3 python3-venv systemd
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 PROTOC_GEN_SWIFT := .build-protoc-gen-swift/release/protoc-gen-swift
 SWIFT_BUILD_FLAGS ?=

@@ -27,6 +27,8 @@ let package = Package(
         // System libraries from Debian (libssl-dev, libsqlite3-dev), found through pkg-config.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // Decoding MP3 and Opus, and writing FLAC, to mute compressed recordings (libsndfile1-dev): media only.
+        .systemLibrary(name: "CSndfile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         // Outgoing SMTP (and HTTPS) through Debian's libcurl (libcurl4-openssl-dev), itself built on
         // the system OpenSSL: loaded by the first transfer, not linked (see its header).
         .target(name: "CCurl"),
@@ -90,7 +92,7 @@ let package = Package(
                                                  "CallTraceRPC", "CallTraceStorage"],
                 swiftSettings: swiftSettings),
         .target(name: "MediaDomain", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage",
-                                              "CCallTraceShims"],
+                                              "CCallTraceShims", "CSndfile"],
                 swiftSettings: swiftSettings),
         .target(name: "TranscriptDomain", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceOutbound", "CallTraceProto",
                                                    "CallTraceRPC", "CallTraceStorage", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
@@ -159,7 +161,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CallTraceServiceHostTests",
-            dependencies: ["CallTraceServiceHost", "CallTraceRPC", "CallTraceKeys", "CallTraceStorage", "CallTraceTLS",
+            dependencies: ["CallTraceServiceHost", "CallTraceRPC", "CallTraceKeys", "CallTraceStorage", "CallTraceTLS", "CallTraceProto",
                            "CallTraceTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
@@ -173,14 +175,14 @@ let package = Package(
         .testTarget(
             name: "MediaServiceTests",
             dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceAPI", "CallTraceServiceHost", "CallTraceKeys", "CallTraceStorage",
-                           "CallTraceTestSupport", "IdentityDomain", "MediaDomain"],
+                           "CallTraceTestSupport", "IdentityDomain", "MediaDomain", "TranscriptDomain", "ComplianceDomain", "CSndfile"],
             path: "Tests/MediaServiceTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "TranscriptServiceTests",
             dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceAPI", "CallTraceServiceHost", "CallTraceKeys", "CallTraceStorage",
-                           "CallTraceTestSupport", "IdentityDomain", "MediaDomain", "TranscriptDomain"],
+                           "CallTraceTestSupport", "IdentityDomain", "MediaDomain", "TranscriptDomain", "ComplianceDomain"],
             path: "Tests/TranscriptServiceTests",
             swiftSettings: swiftSettings
         ),

@@ -92,7 +92,11 @@ ct transcript transcripts settings --org "$org" --token "$admin" | show
 ct transcript tracking-numbers assign --org "$org" "0118 496 0001" --source "Google Ads - personal injury" --channel google-ads --campaign "PI spring" --token "$admin" | show
 ct transcript tracking-numbers assign --org "$org" "0118 496 0002" --source "Law Society directory" --channel directory --token "$admin" | show
 ct transcript transcripts settings --org "$org" --transcription on --engine manual --analysis-engine local --token "$admin" | show
-ct compliance notices set --org "$org" --firm-name "Smith & Co Solicitors" --firm-phone "0118 496 0000" --token "$admin" | show
+ct compliance notices set --org "$org" --firm-name "Smith & Co Solicitors" --firm-phone "0118 496 0000" --inbound-greeting --token "$admin" | show
+echo "   nothing is recorded until the firm's admin accepts the processing agreement (P12); the admin reads it, then accepts:"
+agreement=$(ct compliance register agreement --org "$org" --token "$admin" --json)
+ct compliance register accept --org "$org" --template "$(echo "$agreement" | field templateVersion)" \
+  --register-version "$(echo "$agreement" | field registerVersion)" --token "$admin" | show
 proves "transcription (and so Deepgram and Anthropic) is off until the firm turns it on: no job is queued before (P5)"
 
 step "An inbound call: audio synthesised locally, reported by the C gateway client, recorded and uploaded"
@@ -116,7 +120,7 @@ with wave.open(f"{folder}/call.wav", "wb") as out:
         start += length
 PY
 mapfile -t times < "$demo/times"
-"$gateway" 127.0.0.1 "${port[transcript]}" "${port[media]}" "${port[compliance]}" "$pki/gateway-web.crt" "$pki/gateway-web.key" "$pki/ca.crt" \
+"$gateway" 127.0.0.1 "${port[transcript]}" "${port[media]}" "${port[compliance]}" "$pki/gateway-telephony.crt" "$pki/gateway-telephony.key" "$pki/ca.crt" \
   calltrace.demo demo-call-1 "0118 496 0001" "07700 900123" "$demo/call.wav" | tee "$demo/gateway.out" | show
 recording=$(sed -n 's/^recording=//p' "$demo/gateway.out")
 proves "libcalltrace checked each service's identity, learnt to record and the notice to play, streamed the file with its SHA-256"
@@ -124,7 +128,7 @@ proves "libcalltrace checked each service's identity, learnt to record and the n
 step "Its transcript and summary"
 echo "   No Deepgram key is configured here, so the gateway submits the text the audio was synthesised from,"
 echo "   as its own speech-to-text; the local analyser summarises it (nothing leaves this machine)."
-for i in "${!said[@]}"; do printf '[%s] caller: %s\n' "${times[$i]}" "${said[$i]}"; done | ct transcript transcripts submit --org "$org" demo-call-1 | show
+for i in "${!said[@]}"; do printf '[%s] caller: %s\n' "${times[$i]}" "${said[$i]}"; done | ct transcript transcripts submit --as gateway-telephony --org "$org" demo-call-1 | show
 for _ in $(seq 1 50); do
   if ct transcript transcripts show --org "$org" demo-call-1 --token "$admin" 2>/dev/null | grep -qi "summary"; then break; fi
   sleep 0.2
@@ -176,7 +180,7 @@ ct compliance audit list --org "$org" --action share_link.opened --token "$admin
 proves "signed, expiring, revocable links; every open audited (P7)"
 
 step "The firm calls the caller back; the call announces the recording"
-"$gateway" 127.0.0.1 "${port[transcript]}" "${port[media]}" "${port[compliance]}" "$pki/gateway-web.crt" "$pki/gateway-web.key" "$pki/ca.crt" \
+"$gateway" 127.0.0.1 "${port[transcript]}" "${port[media]}" "${port[compliance]}" "$pki/gateway-telephony.crt" "$pki/gateway-telephony.key" "$pki/ca.crt" \
   calltrace.demo demo-call-2 "0118 496 0001" "07700 900123" - demo-call-1 | grep -E '^(record|notice|greeting|completed)=' | show
 ct transcript calls show --org "$org" demo-call-2 --token "$admin" | show
 proves "the gateway learnt the greeting to play as the returned call connects; the callback is a call record of its own (P3)"

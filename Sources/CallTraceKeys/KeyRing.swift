@@ -179,6 +179,39 @@ public final class KeyRing: Sendable {
         return ObjectKey(key: key, org: org, object: object)
     }
 
+    /// The key of `object`, created (and kept) first when it has none: for objects sealed cell by
+    /// cell over time, such as a call's caller data or its transcript.
+    ///
+    /// - Throws: `KeyError(.noKey)` when the organisation has no keys.
+    public func objectKey(org: String, object: String, creating: Bool) throws -> ObjectKey {
+        guard creating else { return try objectKey(org: org, object: object) }
+        let orgKey = try keys(for: org, create: false).data
+        let fresh = try SecretKey.random()
+        let wrapped = try store.sync { connection in
+            try connection.transaction {
+                if let existing = try connection.query("SELECT wrapped_key FROM object_keys WHERE org_id = ? AND object_id = ?", org, object)
+                    .first?.blob("wrapped_key") { return existing }
+                let wrapped = try AESGCM.seal(key: fresh, under: orgKey, associatedData: Self.objectAAD(org, object))
+                try connection.execute("INSERT INTO object_keys (org_id, object_id, wrapped_key, created_at_unix_ms) VALUES (?, ?, ?, ?)",
+                                       org, object, wrapped, Int64(Date().timeIntervalSince1970 * 1000))
+                return wrapped
+            }
+        }
+        let key = try AESGCM.openKey(wrapped, under: orgKey, associatedData: Self.objectAAD(org, object), what: "key of object \(object)")
+        return ObjectKey(key: key, org: org, object: object)
+    }
+
+    /// Seals one cell under an object's own key: it opens only with that key (destroyed with the
+    /// object) and only for this org, table, column and row.
+    public func seal(_ plaintext: Data, with key: ObjectKey, table: String, column: String, row: String) throws -> Data {
+        try AESGCM.seal(plaintext, key: key.key, associatedData: Self.fieldAAD(key.org, table, column, row))
+    }
+
+    /// Opens a cell sealed with `seal(_:with:…)`.
+    public func open(_ sealed: Data, with key: ObjectKey, table: String, column: String, row: String) throws -> Data {
+        try AESGCM.open(sealed, key: key.key, associatedData: Self.fieldAAD(key.org, table, column, row), what: "\(table).\(column) of row \(row)")
+    }
+
     /// The key of `object`; `KeyError(.noKey)` once it (or its organisation's key) is destroyed.
     public func objectKey(org: String, object: String) throws -> ObjectKey {
         let orgKey = try keys(for: org, create: false).data

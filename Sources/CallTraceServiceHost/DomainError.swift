@@ -26,6 +26,8 @@ public struct DomainError: Error, Sendable, Hashable, CustomStringConvertible, R
         case outOfRange
         /// Stored data failed its integrity check.
         case corrupt
+        /// Another service this answer depends on cannot give its part now: try again.
+        case unavailable
     }
 
     public let kind: Kind
@@ -45,6 +47,7 @@ public struct DomainError: Error, Sendable, Hashable, CustomStringConvertible, R
     public static func tooMany(_ message: String) -> DomainError { DomainError(.tooMany, message) }
     public static func outOfRange(_ message: String) -> DomainError { DomainError(.outOfRange, message) }
     public static func corrupt(_ message: String) -> DomainError { DomainError(.corrupt, message) }
+    public static func unavailable(_ message: String) -> DomainError { DomainError(.unavailable, message) }
 
     /// The status code of each kind: the one mapping between the domains and the wire.
     public var rpcError: RPCError {
@@ -58,6 +61,7 @@ public struct DomainError: Error, Sendable, Hashable, CustomStringConvertible, R
         case .tooMany: .resourceExhausted
         case .outOfRange: .outOfRange
         case .corrupt: .dataLoss
+        case .unavailable: .unavailable
         }
         return RPCError(code, message)
     }

@@ -44,6 +44,11 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// calls (login, invitation, password reset) and whose `x-client-address` is believed: the
     /// web backend. Default `["web"]`.
     public var credentialGateways: [String] = ["web"]
+    /// Media and transcript: the gateways (names, as in `spiffe://<domain>/gateway/<name>`) that
+    /// report calls as themselves — start and complete calls, upload recordings, give a call's
+    /// first transcript: the telephony gateway. Any other gateway (the web backend) acts only
+    /// with a user's token. Default `["telephony"]`.
+    public var telephonyGateways: [String] = ["telephony"]
     /// Identity only: the folder where invitation and reset tokens are delivered as files (a
     /// development mailbox). Required by identity; other services ignore it. Default none.
     public var mailOutbox: String?
@@ -98,7 +103,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         ("private_key", "CALLTRACE_PRIVATE_KEY"), ("ca", "CALLTRACE_CA"), ("crl", "CALLTRACE_CRL"), ("database", "CALLTRACE_DATABASE"), ("key_store", "CALLTRACE_KEY_STORE"),
         ("master_key", "CALLTRACE_MASTER_KEY"), ("log_format", "CALLTRACE_LOG_FORMAT"),
         ("log_level", "CALLTRACE_LOG_LEVEL"), ("drain_seconds", "CALLTRACE_DRAIN_SECONDS"),
-        ("credential_gateways", "CALLTRACE_CREDENTIAL_GATEWAYS"), ("mail_outbox", "CALLTRACE_MAIL_OUTBOX"),
+        ("credential_gateways", "CALLTRACE_CREDENTIAL_GATEWAYS"), ("telephony_gateways", "CALLTRACE_TELEPHONY_GATEWAYS"), ("mail_outbox", "CALLTRACE_MAIL_OUTBOX"),
         ("admin_operators", "CALLTRACE_ADMIN_OPERATORS"), ("smtp_url", "CALLTRACE_SMTP_URL"), ("smtp_from", "CALLTRACE_SMTP_FROM"),
         ("smtp_ca", "CALLTRACE_SMTP_CA"), ("smtp_credentials", "CALLTRACE_SMTP_CREDENTIALS"), ("mail_link_base", "CALLTRACE_MAIL_LINK_BASE"),
         ("blob_store", "CALLTRACE_BLOB_STORE"), ("deepgram_url", "CALLTRACE_DEEPGRAM_URL"), ("deepgram_key_file", "CALLTRACE_DEEPGRAM_KEY_FILE"),
@@ -134,7 +139,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
                     throw ConfigurationError("config file \(path): drain_seconds must be a whole number of seconds from 0 to 3600")
                 }
                 try set(key, String(seconds))
-            } else if key == "credential_gateways" || key == "admin_operators" {
+            } else if ["credential_gateways", "telephony_gateways", "admin_operators"].contains(key) {
                 guard let names = value as? [String] else {
                     throw ConfigurationError("config file \(path): \(key) must be a list of names")
                 }
@@ -185,6 +190,12 @@ public struct ServiceConfiguration: Sendable, Equatable {
                 throw ConfigurationError("credential_gateways must name gateways (a-z 0-9 - . _), not \(value)")
             }
             credentialGateways = names
+        case "telephony_gateways":
+            let names = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard names.allSatisfy({ PeerIdentity(uri: "spiffe://x/gateway/\($0)") != nil }) else {
+                throw ConfigurationError("telephony_gateways must name gateways (a-z 0-9 - . _), not \(value)")
+            }
+            telephonyGateways = names
         case "mail_outbox": mailOutbox = value
         case "smtp_url":
             guard value.hasPrefix("smtps://") || value.hasPrefix("smtp://") else {

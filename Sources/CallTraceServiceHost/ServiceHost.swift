@@ -84,6 +84,8 @@ struct SettingsOptions: ParsableArguments {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel: String?
     @Option(name: .customLong("credential-gateways"), help: "Gateways allowed credential calls and to name client addresses (comma-separated; default web).")
     var credentialGateways: String?
+    @Option(name: .customLong("telephony-gateways"), help: "Media, transcript: gateways that report calls as themselves (comma-separated; default telephony).")
+    var telephonyGateways: String?
     @Option(name: .customLong("mail-outbox"), help: "Identity: folder where invitation and reset tokens are delivered as files.")
     var mailOutbox: String?
     @Option(name: .customLong("smtp-url"), help: "Identity: e-mail tokens through smtps://host:465 or smtp://host:587 (STARTTLS).")
@@ -116,7 +118,7 @@ struct SettingsOptions: ParsableArguments {
         let flags: [(String, String?)] = [("listen", listen), ("certificate", certificate), ("private_key", privateKey),
                                           ("ca", ca), ("crl", crl), ("database", database), ("key_store", keyStore), ("master_key", masterKey),
                                           ("log_format", logFormat), ("log_level", logLevel),
-                                          ("credential_gateways", credentialGateways), ("mail_outbox", mailOutbox),
+                                          ("credential_gateways", credentialGateways), ("telephony_gateways", telephonyGateways), ("mail_outbox", mailOutbox),
                                           ("smtp_url", smtpURL), ("smtp_from", smtpFrom), ("smtp_ca", smtpCA),
                                           ("smtp_credentials", smtpCredentials), ("mail_link_base", mailLinkBase),
                                           ("blob_store", blobStore), ("deepgram_url", deepgramURL), ("deepgram_key_file", deepgramKeyFile),

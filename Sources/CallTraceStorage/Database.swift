@@ -99,7 +99,7 @@ public final class Database: @unchecked Sendable {
         self.queue = DispatchQueue(label: "calltrace.database")
         self.readers = ReaderPool(path: path, limit: Self.readerLimit)
         do {
-            try Self.exec(db, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA mmap_size = \(Self.mmapSize);", path: path)
+            try Self.exec(db, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA secure_delete = ON; PRAGMA busy_timeout = 5000; PRAGMA mmap_size = \(Self.mmapSize);", path: path)
             schemaVersion = try Connection(handle: db, path: path).query("PRAGMA user_version").first?.int("user_version").map(Int.init) ?? 0
         } catch {
             sqlite3_close_v2(db)
@@ -135,6 +135,14 @@ public final class Database: @unchecked Sendable {
     /// rolled back if it throws).
     public func write<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
         try await run { connection in try connection.transaction { try body(connection) } }
+    }
+
+    /// Copies the write-ahead log into the database and truncates it: after a deletion, what
+    /// was deleted is no longer in the log (with `secure_delete`, which every connection sets,
+    /// its pages in the file are zeroed too). A reader still holding an old snapshot can keep
+    /// part of the log until the next checkpoint.
+    public func checkpoint() async throws {
+        try await run { connection in _ = try connection.query("PRAGMA wal_checkpoint(TRUNCATE)") }
     }
 
     /// Runs `body` on one of the read connections, inside a read transaction: it sees one

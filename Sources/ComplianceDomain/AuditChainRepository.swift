@@ -33,8 +33,23 @@ protocol AuditChainTransaction {
     /// Up to `limit` events, oldest first, with index above `after`.
     func oldest(org: String, after: Int64, limit: Int) throws -> [ChainRow]
 
-    /// Offboarding: the organisation's whole chain removed; how many events there were.
+    /// The organisation's event at `index`, if there is one.
+    func event(org: String, index: Int64) throws -> ChainRow?
+
+    /// Offboarding: the organisation's whole chain (and its checkpoints) removed; how many events there were.
     func deleteAll(org: String) throws -> Int
+
+    // MARK: Checkpoints
+
+    func insert(_ checkpoint: CheckpointRow) throws
+    /// The checkpoint signed last for the organisation, if any.
+    func latestCheckpoint(org: String) throws -> CheckpointRow?
+    /// Up to `limit` checkpoints, newest first, before the one numbered `before` (nil: from the newest).
+    func checkpoints(org: String, before: Int64?, limit: Int) throws -> [CheckpointRow]
+    /// Up to `limit` checkpoints of an index below `index`, highest first.
+    func checkpoints(org: String, below index: Int64, limit: Int) throws -> [CheckpointRow]
+    /// Up to `limit` organisations, in id order after `after`, that have events or checkpoints.
+    func organisations(after: String, limit: Int) throws -> [String]
 
     /// Events received before the chain existed (schema 2–4), oldest first, and their removal.
     func unchained(limit: Int) throws -> [(seq: Int64, event: Data, receivedAt: Int64)]
@@ -54,6 +69,23 @@ struct SQLiteAuditChainRepository: AuditChainRepository {
             link BLOB NOT NULL,
             PRIMARY KEY (org_id, chain_index)
         );
+        """
+
+    /// Schema 11: the checkpoints compliance signed (`AuditCheckpoints`).
+    static let checkpointsSchema = """
+        CREATE TABLE audit_checkpoints (
+            org_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            checkpoint_id TEXT NOT NULL UNIQUE,
+            chain_index INTEGER NOT NULL,
+            head BLOB NOT NULL,
+            signed_at_unix_ms INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            key_id TEXT NOT NULL,
+            document TEXT NOT NULL,
+            PRIMARY KEY (org_id, seq)
+        );
+        CREATE INDEX audit_checkpoints_by_index ON audit_checkpoints (org_id, chain_index);
         """
 
     let database: Database
@@ -87,8 +119,60 @@ struct SQLiteAuditChainRepository: AuditChainRepository {
                                    r.org, r.index, r.idempotencyKey, r.sourceService, r.occurredAt, r.receivedAt, r.sealedEvent, r.link)
         }
 
+        func event(org: String, index: Int64) throws -> ChainRow? {
+            try connection.query("SELECT \(Self.columns) FROM audit_chain WHERE org_id = ? AND chain_index = ?", org, index).first.flatMap(Self.row)
+        }
+
         func deleteAll(org: String) throws -> Int {
-            try connection.execute("DELETE FROM audit_chain WHERE org_id = ?", org)
+            try connection.execute("DELETE FROM audit_checkpoints WHERE org_id = ?", org)
+            return try connection.execute("DELETE FROM audit_chain WHERE org_id = ?", org)
+        }
+
+        static let checkpointColumns = "org_id, seq, checkpoint_id, chain_index, head, signed_at_unix_ms, reason, key_id, document"
+
+        func insert(_ c: CheckpointRow) throws {
+            try connection.execute("INSERT INTO audit_checkpoints (\(Self.checkpointColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   c.org, c.seq, c.id, c.index, c.head, c.signedAt, c.reason.rawValue, c.keyID, c.document)
+        }
+
+        func latestCheckpoint(org: String) throws -> CheckpointRow? {
+            try connection.query("SELECT \(Self.checkpointColumns) FROM audit_checkpoints WHERE org_id = ? ORDER BY seq DESC LIMIT 1", org)
+                .first.flatMap(Self.checkpoint)
+        }
+
+        func checkpoints(org: String, before: Int64?, limit: Int) throws -> [CheckpointRow] {
+            try connection.query("""
+                SELECT \(Self.checkpointColumns) FROM audit_checkpoints WHERE org_id = ? AND seq < ? ORDER BY seq DESC LIMIT \(limit)
+                """, org, before ?? Int64.max).compactMap(Self.checkpoint)
+        }
+
+        func checkpoints(org: String, below index: Int64, limit: Int) throws -> [CheckpointRow] {
+            try connection.query("""
+                SELECT \(Self.checkpointColumns) FROM audit_checkpoints WHERE org_id = ? AND chain_index < ?
+                ORDER BY chain_index DESC, seq DESC LIMIT \(limit)
+                """, org, index).compactMap(Self.checkpoint)
+        }
+
+        func organisations(after: String, limit: Int) throws -> [String] {
+            // One index seek per organisation, however many events each has.
+            var found: [String] = [], cursor = after
+            while found.count < limit, let next = try connection.query("""
+                SELECT MIN(o) AS next FROM (SELECT MIN(org_id) AS o FROM audit_chain WHERE org_id > ?
+                                            UNION ALL SELECT MIN(org_id) FROM audit_checkpoints WHERE org_id > ?)
+                """, cursor, cursor).first?.text("next") {
+                found.append(next)
+                cursor = next
+            }
+            return found
+        }
+
+        static func checkpoint(_ row: Row) -> CheckpointRow? {
+            guard let id = row.text("checkpoint_id"), let org = row.text("org_id"), let seq = row.int("seq"), let index = row.int("chain_index"),
+                  let head = row.blob("head"),
+                  let signedAt = row.int("signed_at_unix_ms"), let reason = row.text("reason").flatMap(CheckpointRow.Reason.init(rawValue:)),
+                  let document = row.text("document") else { return nil }
+            return CheckpointRow(id: id, org: org, seq: seq, index: index, head: head, signedAt: signedAt, reason: reason, keyID: row.text("key_id") ?? "",
+                                 document: document)
         }
 
         func newest(org: String, before: Int64?, limit: Int) throws -> [ChainRow] {

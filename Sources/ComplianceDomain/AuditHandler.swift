@@ -5,13 +5,15 @@ import CallTraceServiceHost
 import Foundation
 
 /// `calltrace.compliance.v1.AuditService`: services append their own events; a firm's admins
-/// (audit.read) and operators under a grant read, verify and export their organisation's trail.
+/// (audit.read) and operators under a grant read, verify and export their organisation's trail,
+/// and fetch its signed checkpoints.
 struct AuditHandler: Calltrace_Compliance_V1_AuditServiceHandler {
     let trail: AuditTrail
+    let checkpoints: AuditCheckpoints
     let authorizer: any Authorizing
     let policies = Calltrace_Compliance_V1_AuditServicePolicies(
         appendAuditEvents: .services, listAuditEvents: .gateways | .operators, verifyAuditChain: .gateways | .operators,
-        exportAuditEvents: .gateways | .operators)
+        exportAuditEvents: .gateways | .operators, getAuditCheckpoint: .gateways | .operators, listAuditCheckpoints: .gateways | .operators)
 
     func appendAuditEvents(_ request: Calltrace_Compliance_V1_AppendAuditEventsRequest, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_AppendAuditEventsResponse {
@@ -30,18 +32,43 @@ struct AuditHandler: Calltrace_Compliance_V1_AuditServiceHandler {
     func verifyAuditChain(_ request: Calltrace_Compliance_V1_VerifyAuditChainRequest, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_VerifyAuditChainResponse {
         _ = try await context.principal(in: request.orgID, may: .auditRead, via: authorizer)
-        let verdict = try await trail.verify(org: request.orgID)
+        let given = request.checkpointDocument.isEmpty ? nil : try checkpoints.given(request.checkpointDocument, org: request.orgID)
+        let walk = try await trail.verify(org: request.orgID)
+        let checks = try await checkpoints.check(org: request.orgID, given: given)
+        let verdict = AuditCheckpoints.combine(walk, checks)
         return .with {
             $0.intact = verdict.intact; $0.eventsChecked = UInt64(verdict.checked); $0.firstBrokenIndex = UInt64(verdict.firstBroken)
-            $0.reason = verdict.reason; $0.head = verdict.head
+            $0.reason = verdict.reason; $0.head = verdict.head; $0.checkpointChecks = checks.map(AuditCheckpoints.proto)
         }
     }
 
     func exportAuditEvents(_ request: Calltrace_Compliance_V1_ExportAuditEventsRequest,
                            responses: ResponseWriter<Calltrace_Compliance_V1_ExportAuditEventsResponse>, context: ServerContext) async throws {
         _ = try await context.principal(in: request.orgID, may: .auditRead, via: authorizer)
-        try await trail.export(org: request.orgID, from: request.fromUnixMs, before: request.beforeUnixMs) { lines in
-            try await responses.send(.with { $0.lines = lines })
+        // Through the head as it stands now, which the first message's checkpoint names.
+        let current = try await checkpoints.current(org: request.orgID, reason: .export)
+        var checkpoint = current.checkpoint.map(AuditCheckpoints.proto)
+        try await trail.export(org: request.orgID, from: request.fromUnixMs, before: request.beforeUnixMs, through: current.headIndex) { lines in
+            let first = checkpoint
+            checkpoint = nil
+            try await responses.send(.with { $0.lines = lines; if let first { $0.checkpoint = first } })
         }
+        if let checkpoint { try await responses.send(.with { $0.checkpoint = checkpoint }) }
+    }
+
+    func getAuditCheckpoint(_ request: Calltrace_Compliance_V1_GetAuditCheckpointRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_GetAuditCheckpointResponse {
+        _ = try await context.principal(in: request.orgID, may: .auditRead, via: authorizer)
+        guard let checkpoint = try await checkpoints.current(org: request.orgID, reason: .requested).checkpoint else {
+            throw DomainError.notFound("organisation \(request.orgID) has no audit events yet: there is nothing to checkpoint")
+        }
+        return .with { $0.checkpoint = AuditCheckpoints.proto(checkpoint) }
+    }
+
+    func listAuditCheckpoints(_ request: Calltrace_Compliance_V1_ListAuditCheckpointsRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_ListAuditCheckpointsResponse {
+        _ = try await context.principal(in: request.orgID, may: .auditRead, via: authorizer)
+        let page = try await checkpoints.list(org: request.orgID, pageSize: Int(request.pageSize), pageToken: request.pageToken)
+        return .with { $0.checkpoints = page.checkpoints.map(AuditCheckpoints.proto); $0.nextPageToken = page.next }
     }
 }

@@ -183,13 +183,13 @@ struct AuditTrail: Sendable {
         return verdict
     }
 
-    /// The events of a period, oldest first, as JSON lines, `lines` at a time.
-    /// - Parameter through: the last chain index to include (nil: to the head as it grows).
     /// The index of the organisation's newest event (0 with none).
     func headIndex(org: String) async throws -> Int64 {
         try await repository.read { tx in try tx.head(org: org)?.index ?? 0 }
     }
 
+    /// The events of a period, oldest first, as JSON lines, `lines` at a time.
+    /// - Parameter through: the last chain index to include (nil: to the head as it grows).
     func export(org: String, from: Int64, before: Int64, through: Int64? = nil, send: (Data) async throws -> Void) async throws {
         var after: Int64 = 0
         var options = JSONEncodingOptions()

@@ -281,6 +281,7 @@ struct BundleContents: Sendable {
         let ext = switch recording.format {
         case .mp3: "mp3"
         case .opus: "opus"
+        case .flac: "flac"
         default: "wav"
         }
         try archive.begin(folder + "\(recording.recordingID).\(ext)", size: recording.sizeBytes)

@@ -32,6 +32,9 @@ protocol CallDataServices: Sendable {
     /// Transcript records the call's matter as opened, with its reference (matter export).
     func recordMatter(org: String, callID: String, reference: String) async throws
 
+    /// Whether the organisation's calls are transcribed (notices and documents say so only then).
+    func transcriptionEnabled(org: String) async throws -> Bool
+
     // Offboarding
     func purgeMedia(org: String) async throws -> (recordings: Int, shareLinks: Int)
     func purgeTranscript(org: String) async throws -> (calls: Int, trackingNumbers: Int, suppressions: Int)
@@ -44,6 +47,7 @@ struct PeerCallData: CallDataServices {
     let media: Calltrace_Media_V1_RecordingServiceClient
     let calls: Calltrace_Transcript_V1_CallServiceClient
     let suppressions: Calltrace_Transcript_V1_SuppressionServiceClient
+    let transcripts: Calltrace_Transcript_V1_TranscriptServiceClient
     /// Jobs make these calls and retry on their own schedule: a peer that is down fails the attempt at once.
     let options = CallOptions(timeout: .seconds(30), failFast: true)
 
@@ -53,7 +57,12 @@ struct PeerCallData: CallDataServices {
         self.media = .init(media)
         calls = .init(transcript)
         suppressions = .init(transcript)
+        transcripts = .init(transcript)
         self.identity = .init(identity)
+    }
+
+    func transcriptionEnabled(org: String) async throws -> Bool {
+        try await transcripts.getTranscriptionSettings(.with { $0.orgID = org }, options: CallOptions(timeout: .seconds(10))).settings.enabled
     }
 
     func purgeRecordings(org: String, before cutoff: Int64) async throws -> (purged: Int, bytes: UInt64, more: Bool) {

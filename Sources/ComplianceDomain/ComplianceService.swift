@@ -23,7 +23,8 @@ public struct ComplianceService: CallTraceService {
                                     Migration(version: 7, SQLiteComplianceRepository.bundlesSchema),
                                     Migration(version: 8, SQLiteComplianceRepository.documentsSchema),
                                     Migration(version: 9, SQLiteComplianceRepository.offboardingExportSchema),
-                                    Migration(version: 10, SQLiteComplianceRepository.repeatedDeletionsSchema)]
+                                    Migration(version: 10, SQLiteComplianceRepository.repeatedDeletionsSchema),
+                                    Migration(version: 11, SQLiteAuditChainRepository.checkpointsSchema)]
 
     /// Events as received before the chain existed (schema 2); moved into the chain at start-up.
     static let receivedEvents = """
@@ -64,9 +65,13 @@ public struct ComplianceService: CallTraceService {
                                   blobs: blobs, deletions: deletions)
         let requests = SubjectRequestRules(repository: repository, deletions: deletions, bundles: bundles, keys: context.keys, outbox: context.outbox,
                                            clock: context.clock, holidays: try Self.holidays(context.configuration))
+        // The deployment's signing key: deletion certificates and audit checkpoints (one key for the CLI to pin).
+        let signer = try context.keys.signer("deletion-certificates")
         let offboarding = OffboardingRules(repository: repository, chain: SQLiteAuditChainRepository(database: context.database), bundles: bundles,
-                                           jobs: context.jobs, outbox: context.outbox, clock: context.clock, keys: context.keys,
-                                           signer: try context.keys.signer("deletion-certificates"))
+                                           jobs: context.jobs, outbox: context.outbox, clock: context.clock, keys: context.keys, signer: signer)
+        let checkpoints = AuditCheckpoints(repository: SQLiteAuditChainRepository(database: context.database), signer: signer, clock: context.clock)
+        context.jobs.register(AuditCheckpointDailyJob(checkpoints: checkpoints))
+        context.jobs.schedule("audit-checkpoints", dailyAt: 1, 0, in: Day.london, kind: AuditCheckpoints.dailyKind)
         // Both wait out any outage of media or transcript: a deletion or a retention run is never given up.
         context.jobs.register(RetentionRunJob(rules: retention, services: services), maxAttempts: Int.max)
         context.jobs.register(RetentionDailyJob(rules: retention))
@@ -78,8 +83,9 @@ public struct ComplianceService: CallTraceService {
         context.jobs.schedule("bundle-expiry", every: .seconds(3600), kind: BundleRules.expireKind)
         context.jobs.register(OffboardingJob(rules: offboarding, services: services), maxAttempts: Int.max)
         let register = try context.configuration.subprocessorsFile.map(SubProcessorRegister.load) ?? .shipped
-        let documents = DocumentRules(repository: repository, register: register, retention: retention, outbox: context.outbox, clock: context.clock)
-        handlers = [AuditHandler(trail: trail, authorizer: authorizer), RetentionHandler(rules: retention, authorizer: authorizer),
+        let documents = DocumentRules(repository: repository, register: register, retention: retention, services: services, outbox: context.outbox,
+                                      clock: context.clock)
+        handlers = [AuditHandler(trail: trail, checkpoints: checkpoints, authorizer: authorizer), RetentionHandler(rules: retention, authorizer: authorizer),
                     DeletionHandler(rules: deletions, authorizer: authorizer),
                     SubjectRequestHandler(rules: requests, services: services, authorizer: authorizer),
                     BundleHandler(rules: bundles, authorizer: authorizer),

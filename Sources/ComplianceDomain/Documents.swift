@@ -146,11 +146,13 @@ struct AgreementAcceptance: Sendable {
 struct DocumentRules: Sendable {
     typealias Kind = Calltrace_Compliance_V1_NoticeKind
     static let noticeTemplates = "notices-2026-11"
-    static let agreementTemplate = "dpa-2026-11"
+    static let agreementTemplate = "dpa-2026-12"
 
     let repository: any ComplianceRepository
     let register: SubProcessorRegister
     let retention: RetentionRules
+    /// Transcript, asked whether the firm's calls are transcribed.
+    let services: any CallDataServices
     let outbox: AuditOutbox
     let clock: any WallClock
 
@@ -179,20 +181,50 @@ struct DocumentRules: Sendable {
         return row
     }
 
+    /// What a call starting now may do (P12, P3): record only once the organisation has accepted
+    /// the current processing agreement (the register may have changed since: that owes the
+    /// firm notice, it does not stop its calls), and the notice for `kind`, claiming
+    /// transcription only when it is on.
+    func callNotice(_ kind: Kind, org: String, transcribed: Bool) async throws -> (mayRecord: Bool, reason: String, text: String, version: String) {
+        try OrganizationID.validate(org)
+        guard kind == .inboundGreeting || kind == .callbackGreeting else {
+            throw DomainError.invalid("a call's notice is INBOUND_GREETING or CALLBACK_GREETING")
+        }
+        let accepted = try await repository.read { tx in try tx.acceptance(org: org) }
+        guard accepted?.templateVersion == Self.agreementTemplate else {
+            let reason = accepted == nil
+                ? "the organisation has not accepted the processing agreement: nothing is recorded until an admin accepts it"
+                : "the organisation accepted processing agreement \(accepted!.templateVersion), not the current \(Self.agreementTemplate): nothing is recorded until an admin accepts it"
+            return (false, reason, "", Self.noticeTemplates)
+        }
+        let notice = try await self.notice(kind, org: org, transcribed: transcribed)
+        return (true, "", notice.text, notice.version)
+    }
+
     /// The notice's text for the firm; INBOUND_GREETING is empty unless switched on.
-    func notice(_ kind: Kind, org: String) async throws -> (text: String, version: String) {
+    /// `transcribed`: whether the shipped wording may say calls are transcribed (the firm's own
+    /// wording is the firm's); nil asks transcript.
+    func notice(_ kind: Kind, org: String, transcribed known: Bool? = nil) async throws -> (text: String, version: String) {
         let settings = try await self.settings(org: org)
         if kind == .inboundGreeting && !settings.inboundGreeting { return ("", Self.noticeTemplates) }
         let policy = try await retention.policy(org: org)
+        let transcribed: Bool
+        if let known { transcribed = known } else {
+            do { transcribed = try await services.transcriptionEnabled(org: org) } catch {
+                throw DomainError.unavailable("transcript cannot say now whether this firm's calls are transcribed, so the notice cannot say it either: try again")
+            }
+        }
         let template: String
         let version: String
         if let own = settings.overrides[kind.rawValue] {
             (template, version) = (own, "firm")
         } else {
-            guard let shipped = Self.templates[kind] else { throw DomainError.invalid("name a notice kind") }
+            guard let shipped = (transcribed ? Self.templates[kind] : Self.untranscribedTemplates[kind] ?? Self.templates[kind]) else {
+                throw DomainError.invalid("name a notice kind")
+            }
             (template, version) = (shipped, Self.noticeTemplates)
         }
-        return (Self.fill(template, settings, retention: Self.describe(policy)), version)
+        return (Self.fill(template, settings, retention: Self.describe(policy, transcribed: transcribed)), version)
     }
 
     static func fill(_ template: String, _ settings: NoticeSettingsRow, retention: String) -> String {
@@ -201,11 +233,38 @@ struct DocumentRules: Sendable {
             .replacingOccurrences(of: "{retention}", with: retention)
     }
 
-    static func describe(_ policy: RetentionPolicyRow) -> String {
+    /// The retention sentence; without transcription it names no transcripts or summaries.
+    static func describe(_ policy: RetentionPolicyRow, transcribed: Bool = true) -> String {
         func months(_ n: Int) -> String { n == 0 ? "while our account with CallTrace is active" : "for \(n) months" }
+        guard transcribed else {
+            return "recordings are kept \(months(policy.recordingsMonths)), and call records \(months(policy.callRecordsMonths))"
+        }
         return "recordings are kept \(months(policy.recordingsMonths)), transcripts and summaries \(months(policy.transcriptsMonths)), "
             + "and call records \(months(policy.callRecordsMonths))"
     }
+
+    /// The call greetings for a firm whose transcription is off: they never claim it.
+    static let untranscribedTemplates: [Kind: String] = [
+        .inboundGreeting: "Thank you for calling {firm}. Calls are recorded to help us deal with your enquiry.",
+        .websiteRecording: """
+            Calls to {firm} are recorded. We use recordings to deal with your enquiry, to look after the quality of our \
+            service and to understand how people find us. They are stored encrypted, heard only by our staff, and {retention}. \
+            Our privacy notice explains your rights, including to a copy of your call or to its deletion; or call us on {phone}.
+            """,
+        .privacyNoticeClause: """
+            Call recording. When you call us, or we return your call, the call is recorded, so that we can deal with your \
+            enquiry and understand which of our advertising works. Our lawful basis is our legitimate interests. Our \
+            call-tracking provider, CallTrace, processes the recordings for us under a data processing agreement; it connects \
+            calls through its telephony provider, which processes data in the United States under the UK International Data \
+            Transfer Agreement. In our call records, {retention}. You may ask for a copy of your recordings, ask us to delete \
+            them, or object to our recording your calls, by contacting {firm} on {phone}.
+            """,
+        .clientCare: """
+            Telephone calls. Calls to and from our enquiry lines are recorded, to help us deal with enquiries and to keep a \
+            record of what was said. If your enquiry becomes a matter, the recording may be kept on your matter file; \
+            otherwise {retention}. Please tell us if you would rather your calls were not recorded.
+            """,
+    ]
 
     static let templates: [Kind: String] = [
         .websiteRecording: """
@@ -337,8 +396,11 @@ struct DocumentRules: Sendable {
 
             1. Subject matter and duration. The Processor records, transcribes, analyses and stores calls to and from the
                Controller's tracking numbers, for as long as the Controller's account is active and until its data is deleted
-               on offboarding.
-            2. Nature and purpose. \(DocumentRules.processing.joined(separator: "; ")).
+               on offboarding. Nothing is recorded until the Controller has accepted this agreement.
+            2. Nature and purpose. \(DocumentRules.processing.joined(separator: "; ")). Transcription is off until the
+               Controller turns it on. Card and bank details spoken in a call are found only in calls that are transcribed:
+               there they are removed from the transcript and muted in the recording. While transcription is off they cannot
+               be found, and they stay in the recordings.
             3. Personal data and data subjects. Phone numbers, call audio, transcripts, AI summaries and call metadata of
                callers to the Controller and of people it calls back; the Controller's users' names and e-mail addresses.
             4. The Processor's obligations (Article 28(3) UK GDPR). The Processor:
@@ -370,7 +432,7 @@ struct NoticeHandler: Calltrace_Compliance_V1_NoticeServiceHandler {
     let rules: DocumentRules
     let authorizer: any Authorizing
     let policies = Calltrace_Compliance_V1_NoticeServicePolicies(getNotice: .gateways | .operators, getNoticeSettings: .gateways | .operators,
-                                                                 setNoticeSettings: .gateways | .operators)
+                                                                 setNoticeSettings: .gateways | .operators, getCallNotice: .service("transcript"))
 
     func getNotice(_ request: Calltrace_Compliance_V1_GetNoticeRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetNoticeResponse {
         // A gateway fetches what it plays as itself; every other kind needs a user with settings.manage.
@@ -383,6 +445,15 @@ struct NoticeHandler: Calltrace_Compliance_V1_NoticeServiceHandler {
         guard request.kind != .unspecified, DocumentRules.Kind.allCases.contains(request.kind) else { throw DomainError.invalid("name a notice kind") }
         let notice = try await rules.notice(request.kind, org: request.orgID)
         return .with { $0.kind = request.kind; $0.text = notice.text; $0.templateVersion = notice.version }
+    }
+
+    /// Transcript's question as a call starts (the route admits no one else).
+    func getCallNotice(_ request: Calltrace_Compliance_V1_GetCallNoticeRequest, context: ServerContext) async throws
+        -> Calltrace_Compliance_V1_GetCallNoticeResponse {
+        try OrganizationID.validate(request.orgID)
+        context.annotate(org: request.orgID)
+        let answer = try await rules.callNotice(request.kind, org: request.orgID, transcribed: request.transcribed)
+        return .with { $0.mayRecord = answer.mayRecord; $0.reason = answer.reason; $0.text = answer.text; $0.templateVersion = answer.version }
     }
 
     func getNoticeSettings(_ request: Calltrace_Compliance_V1_GetNoticeSettingsRequest, context: ServerContext) async throws

@@ -160,15 +160,11 @@ struct OffboardingJob: JobHandler {
 ///     -----END CALLTRACE SIGNATURE-----
 public enum DeletionCertificate {
     static let title = "CALLTRACE DELETION CERTIFICATE v1\n"
-    static let begin = "-----BEGIN CALLTRACE SIGNATURE-----\n"
-    static let end = "-----END CALLTRACE SIGNATURE-----\n"
+    static let begin = SignedDocument.begin
+    static let end = SignedDocument.end
 
     /// The first 16 hex digits of the public key's SHA-256.
-    public static func keyID(_ publicKey: Data) -> String {
-        let digest = try! SHA256Stream()
-        digest.update(publicKey)
-        return String(digest.finish().hexString.prefix(16))
-    }
+    public static func keyID(_ publicKey: Data) -> String { SignedDocument.keyID(publicKey) }
 
     static func sign(_ row: OffboardingRow, with signer: Ed25519Signer) throws -> String {
         let document: [String: Any] = [
@@ -188,12 +184,8 @@ public enum DeletionCertificate {
                              "invitations_deleted": row.identity.invitations, "sessions_deleted": row.identity.sessions,
                              "support_grants_deleted": row.identity.supportGrants, "keys": "organisation key shredded"],
             ],
-            "signing_key": ["algorithm": "ed25519", "public_key": signer.publicKey.base64EncodedString(), "key_id": keyID(signer.publicKey)],
         ]
-        let json = String(decoding: try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
-        let body = title + json + "\n"
-        let signature = try signer.sign(Data(body.utf8))
-        return body + begin + "ed25519 \(keyID(signer.publicKey)) \(signature.base64EncodedString())\n" + end
+        return try SignedDocument.sign(title: title, document, with: signer)
     }
 
     public struct Verdict: Sendable {
@@ -208,29 +200,10 @@ public enum DeletionCertificate {
     /// holds it, over every byte before the signature. The key a certificate names is never
     /// trusted on its own word: anyone can sign a forgery with a fresh key and name that.
     public static func verify(_ text: String, pinned: Data) -> Verdict {
-        func invalid(_ reason: String, key: String = "", org: String = "") -> Verdict { Verdict(valid: false, reason: reason, keyID: key, organisation: org) }
-        guard text.hasPrefix(title), let split = text.range(of: begin) else { return invalid("not a CallTrace deletion certificate") }
-        let body = String(text[..<split.lowerBound])
-        let tail = text[split.upperBound...]
-        let lines = tail.split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.count == 3, lines[1] + "\n" == end, lines[2].isEmpty else { return invalid("the signature block is malformed") }
-        let parts = lines[0].split(separator: " ")
-        guard parts.count == 3, parts[0] == "ed25519", let signature = Data(base64Encoded: String(parts[2])) else {
-            return invalid("the signature line is malformed")
-        }
-        guard let json = try? JSONSerialization.jsonObject(with: Data(body.dropFirst(title.count).utf8)) as? [String: Any],
-              let signing = json["signing_key"] as? [String: Any], let keyText = signing["public_key"] as? String,
-              let publicKey = Data(base64Encoded: keyText) else { return invalid("the certificate does not name its signing key") }
-        let org = json["organisation"] as? String ?? ""
-        let id = keyID(publicKey)
-        guard String(parts[1]) == id, signing["key_id"] as? String == id else { return invalid("the key id does not match the key", key: id, org: org) }
-        if pinned != publicKey {
-            return invalid("signed by key \(id), not by the pinned key \(keyID(pinned))", key: id, org: org)
-        }
-        guard Ed25519Signer.verify(signature, of: Data(body.utf8), publicKey: publicKey) else {
-            return invalid("the signature does not match: the certificate was altered", key: id, org: org)
-        }
-        return Verdict(valid: true, reason: "signature valid (key \(id), pinned)", keyID: id, organisation: org)
+        let opened = SignedDocument.open(text, title: title, kind: "deletion certificate", pinned: pinned)
+        let org = opened.json?["organisation"] as? String ?? ""
+        if let problem = opened.problem { return Verdict(valid: false, reason: problem, keyID: opened.keyID, organisation: org) }
+        return Verdict(valid: true, reason: "signature valid (key \(opened.keyID), pinned)", keyID: opened.keyID, organisation: org)
     }
 }
 

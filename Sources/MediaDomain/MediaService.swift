@@ -16,7 +16,8 @@ public struct MediaService: CallTraceService {
                                     Migration(version: 5, SQLiteRecordingRepository.shareLinks),
                                     Migration(version: 6, SQLiteRecordingRepository.blobVersions),
                                     Migration(version: 7, SQLiteRecordingRepository.linkPolicies),
-                                    Migration(version: 8, SQLiteRecordingRepository.deletedCalls)]
+                                    Migration(version: 8, SQLiteRecordingRepository.deletedCalls),
+                                    Migration(version: 9, SQLiteRecordingRepository.redactionStates)]
 
     let recordings: RecordingHandler
     let shareLinks: ShareLinkHandler
@@ -34,7 +35,8 @@ public struct MediaService: CallTraceService {
             // Waits out any outage of transcript: a recording is never left untranscribed for it.
             context.jobs.register(RecordingStoredJob(rules: rules, transcript: .init(transcript)), maxAttempts: Int.max)
         }
-        recordings = RecordingHandler(rules: rules, authorizer: authorizer)
+        recordings = RecordingHandler(rules: rules, authorizer: authorizer, calls: context.peers["transcript"].map { .init($0) },
+                                      telephonyGateways: context.configuration.telephonyGateways)
         shareLinks = ShareLinkHandler(rules: ShareLinkRules(recordings: rules), authorizer: authorizer)
     }
 

@@ -10,13 +10,25 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
     typealias Permission = Calltrace_Identity_V1_Permission
     let rules: RecordingRules
     let authorizer: any Authorizing
-    /// Gateways upload; users (through gateways) and operators read, play and delete; transcript
-    /// (to transcribe) and compliance (exports) also play, as themselves.
-    let policies = Calltrace_Media_V1_RecordingServicePolicies(
-        uploadRecording: .gateways, getRecording: .gateways | .operators, listRecordings: .gateways | .operators | .service("compliance"),
-        playRecording: .gateways | .operators | .service("transcript") | .service("compliance"),
-        deleteRecording: .gateways | .operators, redactRecording: .gateways | .operators | .service("transcript"),
-        purgeRecordings: .service("compliance"), deleteCallRecordings: .service("compliance"), purgeOrganisation: .service("compliance"), exportRecording: .service("compliance"))
+    /// Transcript, which owns calls: it confirms each upload's call and organisation.
+    let calls: Calltrace_Transcript_V1_CallServiceClient?
+    let policies: Calltrace_Media_V1_RecordingServicePolicies
+
+    /// The telephony gateways (`telephony_gateways`) upload; users (through gateways) and
+    /// operators read, play and delete; transcript (to transcribe) and compliance (exports) also
+    /// play, as themselves.
+    init(rules: RecordingRules, authorizer: any Authorizing, calls: Calltrace_Transcript_V1_CallServiceClient?, telephonyGateways: [String]) {
+        self.rules = rules
+        self.authorizer = authorizer
+        self.calls = calls
+        policies = .init(
+            uploadRecording: .gateways(named: telephonyGateways), getRecording: .gateways | .operators,
+            listRecordings: .gateways | .operators | .service("compliance"),
+            playRecording: .gateways | .operators | .service("transcript") | .service("compliance"),
+            deleteRecording: .gateways | .operators, redactRecording: .gateways | .operators | .service("transcript"),
+            purgeRecordings: .service("compliance"), deleteCallRecordings: .service("compliance"), purgeOrganisation: .service("compliance"),
+            exportRecording: .service("compliance"))
+    }
 
     func uploadRecording(_ requests: RequestStream<Calltrace_Media_V1_UploadRecordingRequest>, context: ServerContext) async throws
         -> Calltrace_Media_V1_UploadRecordingResponse {
@@ -25,12 +37,31 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
             throw RPCError(.invalidArgument, "an upload starts with its header")
         }
         context.annotate(org: header.orgID)
+        try await confirmCall(of: header)
         let row = try await rules.upload(header, by: "gateway:\(context.peer.name)") {
             guard let message = try await iterator.next() else { return nil }
             guard case .chunk(let chunk)? = message.part else { throw RPCError(.invalidArgument, "after the header, an upload sends only chunks") }
             return chunk
         }
         return .with { $0.recording = Self.recording(row) }
+    }
+
+    /// The organisation is the call's, as transcript knows it (it came from a tracking number's
+    /// assignment): a recording, and keys, only for a call started there that is to be recorded.
+    private func confirmCall(of header: Calltrace_Media_V1_RecordingHeader) async throws {
+        try OrganizationID.validate(header.orgID)
+        try CallID.validate(header.callID)
+        guard let calls else { throw RPCError(.unavailable, "media has no transcript peer to confirm the call with; nothing was stored") }
+        do {
+            _ = try await calls.confirmRecordingCall(.with { $0.orgID = header.orgID; $0.callID = header.callID },
+                                                     options: CallOptions(timeout: .seconds(10)))
+        } catch let error as RPCError where error.code == .notFound {
+            throw RPCError(.notFound, "call \(header.callID) was not started in organisation \(header.orgID) (StartCall comes first); nothing was stored")
+        } catch let error as RPCError where error.code == .failedPrecondition {
+            throw RPCError(.failedPrecondition, "\(error.message); nothing was stored")
+        } catch let error as RPCError {
+            throw RPCError(.unavailable, "transcript cannot confirm call \(header.callID) now (\(error.code)); nothing was stored: retry")
+        }
     }
 
     func getRecording(_ request: Calltrace_Media_V1_GetRecordingRequest, context: ServerContext) async throws
@@ -154,6 +185,8 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
             $0.sizeBytes = row.sizeBytes
             $0.sha256 = row.sha256
             $0.createdAtUnixMs = row.createdAt
+            $0.redactionState = Calltrace_Media_V1_RedactionState(rawValue: row.redactionState) ?? .unspecified
+            $0.redactionFailure = row.redactionFailure
         }
     }
 }

@@ -18,6 +18,30 @@ struct RecordingRow: Sendable, Equatable {
     /// The name of its sealed file and of its key: the recording's id, until a redaction
     /// replaces both with a new version's.
     let blobID: String
+    /// `Calltrace_Media_V1_RedactionState`: 0 never redacted, 1 muted, 2 a redaction failed.
+    var redactionState = 0
+    /// Why a redaction failed (state 2).
+    var redactionFailure = ""
+}
+
+/// What a redaction that re-encodes a recording (MP3 or Opus muted as FLAC) stores in its row.
+struct RecordingContent: Sendable {
+    let blobID: String
+    let format: Int
+    let sampleRate: UInt32
+    let channels: UInt32
+    let durationMs: UInt64
+    let sizeBytes: UInt64
+    let sha256: Data
+}
+
+/// How replacing a recording's content went.
+enum ContentReplacement: Sendable {
+    case replaced
+    /// The recording is gone.
+    case gone
+    /// Its file is no longer the version the redaction read (another redaction finished first).
+    case changed
 }
 
 /// Media's storage, behind a protocol: the rules decide, a repository reads and writes. Each
@@ -39,6 +63,11 @@ protocol RecordingTransaction {
     func delete(_ id: String, org: String) throws -> Bool
     /// Points the recording at a new version of its file (a redaction); false when it is gone.
     func replaceBlob(of id: String, org: String, with blobID: String, sha256: Data, sizeBytes: UInt64) throws -> Bool
+    /// Points the recording at re-encoded content (a compressed recording muted), only while its
+    /// file is still `oldBlobID`.
+    func replaceContent(of id: String, org: String, replacing oldBlobID: String, with content: RecordingContent) throws -> ContentReplacement
+    /// Flags a recording that could not be muted (redaction state 2, with why); false when it is gone.
+    func markRedactionFailed(_ id: String, org: String, reason: String) throws -> Bool
 
     // Share links
     func insert(_ link: ShareLinkRow) throws
@@ -129,6 +158,12 @@ struct SQLiteRecordingRepository: RecordingRepository {
     /// A version of its own for each recording's file (redaction writes a new one).
     static let blobVersions = "ALTER TABLE recordings ADD COLUMN blob_id TEXT NOT NULL DEFAULT '';"
 
+    /// Whether a recording was muted, or could not be (P16: never silently kept as is).
+    static let redactionStates = """
+        ALTER TABLE recordings ADD COLUMN redaction_state INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE recordings ADD COLUMN redaction_failure TEXT NOT NULL DEFAULT '';
+        """
+
     /// The calls compliance deleted everywhere (P10): a recording uploaded for one afterwards is
     /// refused, so nothing of a deleted call can come back out of reach of its deletion.
     static let deletedCalls = """
@@ -153,6 +188,8 @@ struct SQLiteRecordingRepository: RecordingRepository {
     struct Transaction: RecordingTransaction {
         let connection: Connection
         static let columns = "id, org_id, call_id, format, sample_rate_hz, channels, duration_ms, size_bytes, sha256, chunk_bytes, created_at_unix_ms, blob_id"
+        /// What reads select: the inserted columns and the redaction state.
+        static let readColumns = columns + ", redaction_state, redaction_failure"
 
         func insert(_ r: RecordingRow) throws {
             try connection.execute("INSERT INTO recordings (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -161,7 +198,7 @@ struct SQLiteRecordingRepository: RecordingRepository {
         }
 
         func recording(_ id: String, org: String) throws -> RecordingRow? {
-            try connection.query("SELECT \(Self.columns) FROM recordings WHERE id = ? AND org_id = ?", id, org).first.flatMap(Self.row)
+            try connection.query("SELECT \(Self.readColumns) FROM recordings WHERE id = ? AND org_id = ?", id, org).first.flatMap(Self.row)
         }
 
         func recordings(org: String, callID: String?, from: Int64?, before: Int64?, after: (Int64, String)?, limit: Int) throws -> [RecordingRow] {
@@ -175,7 +212,7 @@ struct SQLiteRecordingRepository: RecordingRepository {
                 values += [time, time, id]
             }
             return try connection.query("""
-                SELECT \(Self.columns) FROM recordings WHERE \(conditions.joined(separator: " AND "))
+                SELECT \(Self.readColumns) FROM recordings WHERE \(conditions.joined(separator: " AND "))
                 ORDER BY created_at_unix_ms DESC, id DESC LIMIT \(limit)
                 """, bindings: values).compactMap(Self.row)
         }
@@ -234,8 +271,24 @@ struct SQLiteRecordingRepository: RecordingRepository {
         }
 
         func replaceBlob(of id: String, org: String, with blobID: String, sha256: Data, sizeBytes: UInt64) throws -> Bool {
-            try connection.execute("UPDATE recordings SET blob_id = ?, sha256 = ?, size_bytes = ? WHERE id = ? AND org_id = ?",
-                                   blobID, sha256, Int64(sizeBytes), id, org) == 1
+            try connection.execute("""
+                UPDATE recordings SET blob_id = ?, sha256 = ?, size_bytes = ?,
+                    redaction_state = CASE WHEN redaction_state = 2 THEN 2 ELSE 1 END WHERE id = ? AND org_id = ?
+                """, blobID, sha256, Int64(sizeBytes), id, org) == 1
+        }
+
+        func replaceContent(of id: String, org: String, replacing oldBlobID: String, with c: RecordingContent) throws -> ContentReplacement {
+            guard let current = try recording(id, org: org) else { return .gone }
+            guard current.blobID == oldBlobID else { return .changed }
+            try connection.execute("""
+                UPDATE recordings SET blob_id = ?, format = ?, sample_rate_hz = ?, channels = ?, duration_ms = ?, size_bytes = ?, sha256 = ?,
+                    redaction_state = CASE WHEN redaction_state = 2 THEN 2 ELSE 1 END WHERE id = ? AND org_id = ?
+                """, c.blobID, c.format, Int64(c.sampleRate), Int64(c.channels), Int64(c.durationMs), Int64(c.sizeBytes), c.sha256, id, org)
+            return .replaced
+        }
+
+        func markRedactionFailed(_ id: String, org: String, reason: String) throws -> Bool {
+            try connection.execute("UPDATE recordings SET redaction_state = 2, redaction_failure = ? WHERE id = ? AND org_id = ?", reason, id, org) == 1
         }
 
         /// Rows written before blob versions name their file after the recording.
@@ -274,7 +327,8 @@ struct SQLiteRecordingRepository: RecordingRepository {
                                 sampleRate: UInt32(row.int("sample_rate_hz") ?? 0), channels: UInt32(row.int("channels") ?? 0),
                                 durationMs: UInt64(row.int("duration_ms") ?? 0), sizeBytes: UInt64(row.int("size_bytes") ?? 0),
                                 sha256: sha, chunkBytes: Int(row.int("chunk_bytes") ?? 0), createdAt: row.int("created_at_unix_ms") ?? 0,
-                                blobID: Self.blobID(row) ?? id)
+                                blobID: Self.blobID(row) ?? id, redactionState: Int(row.int("redaction_state") ?? 0),
+                                redactionFailure: row.text("redaction_failure") ?? "")
         }
     }
 }

@@ -238,9 +238,11 @@ struct RecordingRules: Sendable {
 
     // MARK: Redaction (P16)
 
-    /// Mutes `ranges` (milliseconds, [start, end)) of a WAV recording with digital silence,
-    /// every other byte unchanged: a new version is sealed under a new key and committed before
-    /// the row points at it; then the old version's key and file are destroyed.
+    /// Mutes `ranges` (milliseconds, [start, end)) of a recording: a new version is sealed under a
+    /// new key and committed before the row points at it; then the old version's key and file
+    /// are destroyed. A WAV recording keeps its format, the ranges digital silence and every
+    /// other byte unchanged; an MP3 or Opus recording is decoded and stored as FLAC
+    /// (`redactCompressed`). One that cannot be muted is flagged (`flagUnmutable`) and refused.
     /// Returns the new row and how many bytes were muted.
     func redact(_ id: String, org: String, ranges: [(start: UInt64, end: UInt64)], reason: String, by actor: String) async throws
         -> (row: RecordingRow, muted: UInt64) {
@@ -250,15 +252,20 @@ struct RecordingRules: Sendable {
         try Self.validate(reason: reason)
         let row = try await recording(id, org: org)
         guard let silence = WAVLayout.silence(of: row.format) else {
-            throw DomainError.wrongState("only WAV recordings can be redacted: MP3 and Opus are stored as given")
+            return try await redactCompressed(row, ranges: ranges, reason: reason, by: actor)
         }
         let oldKey: ObjectKey
         do { oldKey = try keys.objectKey(org: org, object: row.blobID) } catch {
             throw DomainError.notFound("recording \(id) not found in organisation \(org)")
         }
         let reader = ChunkReader(keys: keys, blobs: blobs, key: oldKey, row: row)
-        let layout = try WAVLayout(try await blocking.run { try reader.bytes(from: 0, to: min(UInt64(DeclaredAudio.wavPrefixBytes), row.sizeBytes)) },
-                                   format: Calltrace_Media_V1_AudioFormat(rawValue: row.format) ?? .unspecified, size: row.sizeBytes)
+        let prefix = try await blocking.run { try reader.bytes(from: 0, to: min(UInt64(DeclaredAudio.wavPrefixBytes), row.sizeBytes)) }
+        let layout: WAVLayout
+        do {
+            layout = try WAVLayout(prefix, format: Calltrace_Media_V1_AudioFormat(rawValue: row.format) ?? .unspecified, size: row.sizeBytes)
+        } catch let error as DomainError where error.kind == .wrongState {
+            throw try await flagUnmutable(row, why: error.message, ranges: ranges, by: actor)
+        }
         let mutes = ranges.compactMap { layout.bytes(of: $0) }
         let newBlob = "\(id)-r\(UUID().uuidString.prefix(8).lowercased())"
         let newKey = try keys.createObjectKey(org: org, object: newBlob)

@@ -41,22 +41,34 @@ struct TrackingNumberHandler: Calltrace_Transcript_V1_TrackingNumberServiceHandl
     }
 }
 
-/// `calltrace.transcript.v1.CallService`: gateways write calls as themselves; users read and
-/// mark them through gateways; compliance searches, deletes, purges and exports.
+/// `calltrace.transcript.v1.CallService`: the telephony gateways report calls as themselves;
+/// users read and mark them through gateways; compliance searches, deletes, purges and exports;
+/// media confirms a call before it takes its recording.
 struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
     let rules: CallRules
     let transcripts: TranscriptRules
     let authorizer: any Authorizing
-    let policies = Calltrace_Transcript_V1_CallServicePolicies(
-        startCall: .gateways, completeCall: .gateways, getCall: .gateways | .operators, listCalls: .gateways | .operators | .service("compliance"),
-        markCallOutcome: .gateways | .operators, attributionReport: .gateways | .operators, findCallsByCaller: .service("compliance"),
-        deleteCall: .service("compliance"), purgeCalls: .service("compliance"),
-        purgeTranscripts: .service("compliance"), purgeOrganisation: .service("compliance"), recordMatter: .service("compliance"), exportCall: .service("compliance"))
+    let policies: Calltrace_Transcript_V1_CallServicePolicies
+
+    /// - Parameter telephonyGateways: the gateways that start and complete calls as themselves
+    ///   (`telephony_gateways`); the web backend is not one of them.
+    init(rules: CallRules, transcripts: TranscriptRules, authorizer: any Authorizing, telephonyGateways: [String]) {
+        self.rules = rules
+        self.transcripts = transcripts
+        self.authorizer = authorizer
+        let telephony = PeerPolicy.gateways(named: telephonyGateways)
+        policies = .init(
+            startCall: telephony, completeCall: telephony, getCall: .gateways | .operators, listCalls: .gateways | .operators | .service("compliance"),
+            markCallOutcome: .gateways | .operators, attributionReport: .gateways | .operators, findCallsByCaller: .service("compliance"),
+            deleteCall: .service("compliance"), purgeCalls: .service("compliance"),
+            purgeTranscripts: .service("compliance"), purgeOrganisation: .service("compliance"), recordMatter: .service("compliance"),
+            exportCall: .service("compliance"), confirmRecordingCall: .service("media"))
+    }
 
     func startCall(_ request: Calltrace_Transcript_V1_StartCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_StartCallResponse {
         let started = try await rules.start(request, by: "gateway:\(context.peer.name)")
         context.annotate(org: started.org)
-        return .with { $0.orgID = started.org; $0.record = started.record; $0.notice = started.notice }
+        return .with { $0.orgID = started.org; $0.record = started.record; $0.notice = started.notice; $0.reason = started.reason }
     }
 
     func completeCall(_ request: Calltrace_Transcript_V1_CompleteCallRequest, context: ServerContext) async throws
@@ -132,6 +144,15 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
                 .with { $0.callID = call.id; $0.recordingID = call.recordingID; $0.startedAtUnixMs = call.startedAt; $0.transcribed = call.transcribed }
             }
         }
+    }
+
+    /// Media's question before it takes a recording: a call started in this organisation, to be recorded.
+    func confirmRecordingCall(_ request: Calltrace_Transcript_V1_ConfirmRecordingCallRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_ConfirmRecordingCallResponse {
+        try OrganizationID.validate(request.orgID)
+        context.annotate(org: request.orgID)
+        try await rules.confirmRecording(org: request.orgID, callID: request.callID)
+        return .init()
     }
 
     /// Compliance's step of a call's deletion across the services (the route admits no one else).

@@ -113,6 +113,10 @@ struct AttributionScanRow {
 protocol CallRepository: Sendable {
     func read<T: Sendable>(_ body: @escaping @Sendable (any CallTransaction) throws -> T) async throws -> T
     func write<T: Sendable>(_ body: @escaping @Sendable (any CallTransaction) throws -> T) async throws -> T
+    /// After deletions: nothing deleted stays in the write-ahead log.
+    func checkpoint() async throws
+    /// Start-up only (blocking): every stored call and every stored transcript, as "org/call".
+    func storedCallsAndTranscripts() throws -> (calls: Set<String>, transcripts: Set<String>)
 }
 
 protocol CallTransaction {

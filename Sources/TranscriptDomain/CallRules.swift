@@ -13,13 +13,10 @@ struct CallRules: Sendable {
     let keys: KeyRing
     let outbox: AuditOutbox
     let clock: any WallClock
-
-    /// What a gateway plays before recording, when a number names no notice of its own.
-    /// The notice played before recording when the number has none of its own: it says
-    /// "transcribed" only while the firm has transcription on.
-    static func standardNotice(transcribed: Bool) -> String {
-        "This call is recorded\(transcribed ? " and transcribed" : "") to help us deal with your enquiry. Our privacy notice explains how we use your information."
-    }
+    /// Compliance: whether the organisation may record yet, and what the caller is told.
+    let notices: any CallNoticeSource
+    /// Each call's own keys: its caller data and its transcript, destroyed with them.
+    var callKeys: CallKeys { CallKeys(keys: keys) }
 
     /// E.164 of a number in any common format; the error never repeats the number.
     static func e164(_ raw: String, field: String) throws -> String {
@@ -100,10 +97,14 @@ struct CallRules: Sendable {
         let org: String
         let record: Bool
         let notice: String
+        /// Why not, when not recording.
+        let reason: String
     }
 
     /// A call begins: its organisation and source from the tracking number's assignment at the
-    /// time, the caller sealed and indexed, and whether to record (not for a suppressed caller).
+    /// time, the caller sealed and indexed, and whether to record: not for a suppressed caller,
+    /// nor before the organisation accepted the current processing agreement (compliance
+    /// says, with the notice for the kind of call; unreachable, it is not recorded).
     func start(_ request: Calltrace_Transcript_V1_StartCallRequest, by actor: String) async throws -> Started {
         try CallID.validate(request.callID)
         if !request.callbackOf.isEmpty { try CallID.validate(request.callbackOf, field: "callback_of") }
@@ -113,36 +114,41 @@ struct CallRules: Sendable {
             throw DomainError.invalid("direction must be inbound or outbound")
         }
         let started = request.startedAtUnixMs == 0 ? clock.nowUnixMs : request.startedAtUnixMs
-        let assignment = try await repository.read { tx in try tx.assignment(of: tracking, at: started) }
+        let (assignment, transcribed): (TrackingAssignment?, Bool) = try await repository.read { tx in
+            guard let assignment = try tx.assignment(of: tracking, at: started) else { return (nil, false) }
+            return (assignment, try tx.settings(org: assignment.org)?.enabled ?? false)
+        }
         guard let assignment else { throw DomainError.notFound("tracking number \(tracking) is not assigned to any organisation") }
         let org = assignment.org
+        let told = await notices.callNotice(org: org, kind: request.direction == .outbound ? .callbackGreeting : .inboundGreeting,
+                                            transcribed: transcribed)
+        // A number's own notice first, then the firm's wording for the kind of call, else the template.
+        let notice = assignment.notice.isEmpty ? told.text : assignment.notice
         let index = try keys.blindIndex(caller, kind: "e164", org: org)
-        let sealed = try keys.seal(Data(caller.utf8), org: org, table: "calls", column: "caller_number", row: request.callID)
+        let sealed = try callKeys.seal(Data(caller.utf8), org: org, call: request.callID, .caller, table: "calls", column: "caller_number")
         return try await repository.write { [outbox] tx in
             let suppressed = try tx.suppression(org: org, callerIndex: index) != nil
-            let transcribed = try tx.settings(org: org)?.enabled ?? false
+            let reason = suppressed ? "the caller objected to recording" : told.mayRecord ? "" : told.reason
             if let existing = try tx.call(request.callID, org: org) {
                 // A retried StartCall: the same answer, nothing written twice.
                 guard existing.callerIndex == index else {
                     throw DomainError.alreadyExists("call \(request.callID) was started with another caller")
                 }
-                return Started(org: org, record: existing.recorded, notice: existing.recorded ? Self.notice(assignment, transcribed: transcribed) : "")
+                return Started(org: org, record: existing.recorded, notice: existing.recorded ? notice : "",
+                               reason: existing.recorded ? "" : reason.isEmpty ? "not recorded when the call started" : reason)
             }
             if !request.callbackOf.isEmpty, try tx.call(request.callbackOf, org: org) == nil {
                 throw DomainError.notFound("callback_of: call \(request.callbackOf) not found in organisation \(org)")
             }
+            let record = reason.isEmpty
             try tx.insert(CallRow(id: request.callID, org: org, trackingNumber: tracking, source: assignment.source, channel: assignment.channel,
                                   campaign: assignment.campaign, sealedCaller: sealed, callerIndex: index,
                                   callerNo: try tx.callerNo(org: org, callerIndex: index), assignmentNo: assignment.no, direction: request.direction.rawValue,
-                                  startedAt: started, callbackOf: request.callbackOf, recorded: !suppressed))
+                                  startedAt: started, callbackOf: request.callbackOf, recorded: record))
             try outbox.record(AuditRecord(org: org, actor: actor, action: "call.started", resource: "call:\(request.callID)",
-                                          outcome: "success", detail: suppressed ? "not recorded: caller suppressed" : ""), in: tx.connection)
-            return Started(org: org, record: !suppressed, notice: suppressed ? "" : Self.notice(assignment, transcribed: transcribed))
+                                          outcome: "success", detail: record ? "" : "not recorded: \(reason)"), in: tx.connection)
+            return Started(org: org, record: record, notice: record ? notice : "", reason: reason)
         }
-    }
-
-    static func notice(_ assignment: TrackingAssignment, transcribed: Bool) -> String {
-        assignment.notice.isEmpty ? standardNotice(transcribed: transcribed) : assignment.notice
     }
 
     func complete(_ request: Calltrace_Transcript_V1_CompleteCallRequest, by actor: String) async throws {
@@ -167,6 +173,16 @@ struct CallRules: Sendable {
             try tx.update(call)
             try outbox.record(AuditRecord(org: org, actor: actor, action: "call.completed", resource: "call:\(request.callID)",
                                           outcome: "success"), in: tx.connection)
+        }
+    }
+
+    /// Whether a recording may be taken for the call: it was started in `org` (so the
+    /// organisation is one a tracking number names, never one a request made up) and its caller
+    /// did not object. NOT_FOUND or FAILED_PRECONDITION otherwise.
+    func confirmRecording(org: String, callID: String) async throws {
+        let row = try await call(callID, org: org)
+        guard row.recorded else {
+            throw DomainError.wrongState("call \(callID) is not to be recorded: its caller objected to recording")
         }
     }
 
@@ -204,7 +220,7 @@ struct CallRules: Sendable {
         }
         let org = request.orgID
         let sealed = reference.isEmpty ? nil
-            : try keys.seal(Data(reference.utf8), org: org, table: "calls", column: "matter_reference", row: request.callID)
+            : try callKeys.seal(Data(reference.utf8), org: org, call: request.callID, .caller, table: "calls", column: "matter_reference")
         return try await repository.write { [outbox] tx in
             guard var call = try tx.call(request.callID, org: org) else {
                 throw DomainError.notFound("call \(request.callID) not found in organisation \(org)")
@@ -225,7 +241,7 @@ struct CallRules: Sendable {
     func recordMatter(_ callID: String, org: String, reference raw: String, by actor: String) async throws {
         try CallID.validate(callID)
         let reference = try Self.text(raw, "matter_reference", max: 64, required: true)
-        let sealed = try keys.seal(Data(reference.utf8), org: org, table: "calls", column: "matter_reference", row: callID)
+        let sealed = try callKeys.seal(Data(reference.utf8), org: org, call: callID, .caller, table: "calls", column: "matter_reference")
         try await repository.write { [outbox] tx in
             guard var call = try tx.call(callID, org: org) else { throw DomainError.notFound("call \(callID) not found in organisation \(org)") }
             call.matterOpened = true
@@ -238,12 +254,14 @@ struct CallRules: Sendable {
 
     /// The caller's number in clear, for those allowed to see it.
     func callerNumber(of call: CallRow) throws -> String {
-        String(decoding: try keys.open(call.sealedCaller, org: call.org, table: "calls", column: "caller_number", row: call.id), as: UTF8.self)
+        String(decoding: try callKeys.open(call.sealedCaller, org: call.org, call: call.id, .caller, table: "calls", column: "caller_number"),
+                         as: UTF8.self)
     }
 
     func matterReference(of call: CallRow) throws -> String {
         guard let sealed = call.sealedMatterReference else { return "" }
-        return String(decoding: try keys.open(sealed, org: call.org, table: "calls", column: "matter_reference", row: call.id), as: UTF8.self)
+        return String(decoding: try callKeys.open(sealed, org: call.org, call: call.id, .caller, table: "calls", column: "matter_reference"),
+                      as: UTF8.self)
     }
 
     // MARK: Attribution (P2)
@@ -297,20 +315,47 @@ struct CallRules: Sendable {
             guard try tx.deleteCall(id, org: org) else { throw DomainError.notFound("call \(id) not found in organisation \(org)") }
             try outbox.record(AuditRecord(org: org, actor: actor, action: "call.deleted", resource: "call:\(id)", outcome: "success"), in: tx.connection)
         }
+        try await destroyKeys(org: org, calls: [id])
+    }
+
+    /// Once deleted rows are committed: the calls' keys (`parts`) destroyed, and the log
+    /// checkpointed, so no copy of the rows can be read again. A crash in between leaves keys
+    /// of deleted calls, which the start-up sweep destroys.
+    func destroyKeys(org: String, calls: [String], _ parts: [CallKeys.Part] = CallKeys.Part.allCases) async throws {
+        guard !calls.isEmpty else { return }
+        try callKeys.destroy(org: org, calls: calls, parts)
+        try await repository.checkpoint()
+    }
+
+    /// Start-up, before serving: the keys of calls (or transcripts) no longer stored — what a
+    /// crash between a deletion's commit and its keys' destruction left — destroyed. The count.
+    func sweepKeys() throws -> Int {
+        let stored = try repository.storedCallsAndTranscripts()
+        var orphans: [String: [String]] = [:]
+        for (org, object) in try keys.objectKeyIDs() where object.hasPrefix("call/") {
+            let parts = object.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 3, let part = CallKeys.Part(rawValue: String(parts[2])) else { continue }
+            let id = "\(org)/\(parts[1])"
+            if !(part == .caller ? stored.calls : stored.transcripts).contains(id) { orphans[org, default: []].append(object) }
+        }
+        for (org, objects) in orphans { try keys.destroyObjectKeys(org: org, objects: objects) }
+        return orphans.values.reduce(0) { $0 + $1.count }
     }
 
     func purge(org: String, startedBefore cutoff: Int64, limit: Int, by actor: String) async throws -> (purged: Int, more: Bool) {
         let limit = limit == 0 ? 500 : min(limit, 500)
-        return try await repository.write { [outbox] tx in
+        let (batch, more) = try await repository.write { [outbox] tx in
             let ids = try tx.callIDs(org: org, startedBefore: cutoff, limit: limit + 1)
-            let batch = ids.prefix(limit)
+            let batch = Array(ids.prefix(limit))
             for id in batch { _ = try tx.deleteCall(id, org: org) }
             if !batch.isEmpty {
                 try outbox.record(AuditRecord(org: org, actor: actor, action: "calls.purged", resource: "organisation:\(org)", outcome: "success",
                                               detail: "calls=\(batch.count); started before \(cutoff)"), in: tx.connection)
             }
-            return (batch.count, ids.count > limit)
+            return (batch, ids.count > limit)
         }
+        try await destroyKeys(org: org, calls: batch)
+        return (batch.count, more)
     }
 
     /// Retention of transcripts and summaries (P9): the transcripts and analyses of up to `limit`
@@ -318,9 +363,9 @@ struct CallRules: Sendable {
     func purgeTranscripts(org: String, startedBefore cutoff: Int64, limit: Int, by actor: String) async throws -> (purged: Int, more: Bool) {
         guard cutoff > 0 else { throw DomainError.invalid("name the cutoff (started_before_unix_ms)") }
         let limit = limit == 0 ? 500 : min(limit, 500)
-        return try await repository.write { [outbox] tx in
+        let (batch, more) = try await repository.write { [outbox] tx in
             let ids = try tx.transcribedCallIDs(org: org, startedBefore: cutoff, limit: limit + 1)
-            let batch = ids.prefix(limit)
+            let batch = Array(ids.prefix(limit))
             for id in batch {
                 _ = try tx.deleteTranscript(org: org, callID: id)
                 _ = try tx.deleteAnalysis(org: org, callID: id)
@@ -329,8 +374,10 @@ struct CallRules: Sendable {
                 try outbox.record(AuditRecord(org: org, actor: actor, action: "transcripts.purged", resource: "organisation:\(org)", outcome: "success",
                                               detail: "calls=\(batch.count); started before \(cutoff)"), in: tx.connection)
             }
-            return (batch.count, ids.count > limit)
+            return (batch, ids.count > limit)
         }
+        try await destroyKeys(org: org, calls: batch, [.transcript])
+        return (batch.count, more)
     }
 
     func purgeOrganisation(_ org: String, by actor: String) async throws -> (calls: Int, trackingNumbers: Int, suppressions: Int) {

@@ -108,6 +108,19 @@ struct SQLiteCallRepository: CallRepository {
         try await database.write { try body(Transaction(connection: $0)) }
     }
 
+    func checkpoint() async throws {
+        try await database.checkpoint()
+    }
+
+    func storedCallsAndTranscripts() throws -> (calls: Set<String>, transcripts: Set<String>) {
+        try database.sync { db in
+            func ids(_ sql: String) throws -> Set<String> {
+                Set(try db.query(sql).compactMap { row in row.text("org_id").flatMap { org in row.text("call_id").map { "\(org)/\($0)" } } })
+            }
+            return (try ids("SELECT org_id, id AS call_id FROM calls"), try ids("SELECT org_id, call_id FROM transcripts"))
+        }
+    }
+
     struct Transaction: CallTransaction {
         let connection: Connection
 

@@ -10,9 +10,18 @@ import SwiftProtobuf
 struct TranscriptHandler: Calltrace_Transcript_V1_TranscriptServiceHandler {
     let rules: TranscriptRules
     let authorizer: any Authorizing
+    /// The gateways that may give a call's first transcript as themselves (their own speech-to-text).
+    let telephonyGateways: Set<String>
     let policies = Calltrace_Transcript_V1_TranscriptServicePolicies(
         getTranscript: .gateways | .operators, submitTranscript: .gateways | .operators, deleteTranscript: .gateways | .operators,
-        recordingStored: .service("media"), setTranscriptionSettings: .gateways | .operators, getTranscriptionSettings: .gateways | .operators)
+        recordingStored: .service("media"), setTranscriptionSettings: .gateways | .operators,
+        getTranscriptionSettings: .gateways | .operators | .service("compliance"))
+
+    init(rules: TranscriptRules, authorizer: any Authorizing, telephonyGateways: [String]) {
+        self.rules = rules
+        self.authorizer = authorizer
+        self.telephonyGateways = Set(telephonyGateways)
+    }
 
     func getTranscript(_ request: Calltrace_Transcript_V1_GetTranscriptRequest, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_GetTranscriptResponse {
@@ -28,16 +37,30 @@ struct TranscriptHandler: Calltrace_Transcript_V1_TranscriptServiceHandler {
 
     func submitTranscript(_ request: Calltrace_Transcript_V1_SubmitTranscriptRequest, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_SubmitTranscriptResponse {
-        // A gateway may submit as itself (its own speech-to-text); with a user's token, as the user.
+        // A telephony gateway may give the first transcript as itself (its own speech-to-text);
+        // a user (transcripts.read) gives one as themselves, and replaces a stored one only with
+        // records.delete as well: the text it replaces is gone for good.
         let actor: String
+        let mayReplace: Bool
         if context.peer.kind == .gateway && context.metadata["authorization"] == nil {
+            guard telephonyGateways.contains(context.peer.name) else {
+                throw RPCError(.permissionDenied, "\(context.peer) reports no calls (not one of telephony_gateways): a transcript needs a user's bearer token")
+            }
             try OrganizationID.validate(request.orgID)
             context.annotate(org: request.orgID)
             actor = "gateway:\(context.peer.name)"
+            mayReplace = false
         } else {
-            actor = try await context.principal(in: request.orgID, may: .transcriptsRead, via: authorizer).actor
+            let who = try await context.principal(in: request.orgID, may: .transcriptsRead, via: authorizer)
+            actor = who.actor
+            if try await rules.hasTranscript(org: request.orgID, callID: request.callID) {
+                _ = try await context.principal(in: request.orgID, may: .recordsDelete, via: authorizer)
+                mayReplace = true
+            } else {
+                mayReplace = false
+            }
         }
-        let transcript = try await rules.submit(request, by: actor)
+        let transcript = try await rules.submit(request, replacing: mayReplace, by: actor)
         return .with { $0.transcript = transcript }
     }
 
@@ -66,13 +89,24 @@ struct TranscriptHandler: Calltrace_Transcript_V1_TranscriptServiceHandler {
 
     func getTranscriptionSettings(_ request: Calltrace_Transcript_V1_GetTranscriptionSettingsRequest, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_GetTranscriptionSettingsResponse {
-        _ = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+        // Compliance asks as itself, so that notices and documents claim transcription only when it is on.
+        if context.peer.kind == .service {
+            try OrganizationID.validate(request.orgID)
+            context.annotate(org: request.orgID)
+        } else {
+            _ = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+        }
         let settings = try await rules.settings(org: request.orgID)
         return .with { $0.settings = Self.proto(settings) }
     }
 
     static func proto(_ row: SettingsRow) -> Calltrace_Transcript_V1_TranscriptionSettings {
-        .with { $0.enabled = row.enabled; $0.engine = row.engine; $0.analysisEngine = row.analysisEngine; $0.model = row.model; $0.language = row.language }
+        .with {
+            $0.enabled = row.enabled; $0.engine = row.engine; $0.analysisEngine = row.analysisEngine; $0.model = row.model; $0.language = row.language
+            $0.cardDetails = row.enabled
+                ? "card and bank details spoken in calls are found in the transcript, replaced there and muted in the recording"
+                : "transcription is off, so card and bank details spoken in calls cannot be found: they stay in the recordings"
+        }
     }
 }
 
@@ -137,6 +171,7 @@ struct MediaRecordings: RecordingAccess {
             let type: String = switch first.recording.format {
             case .mp3: "audio/mpeg"
             case .opus: "audio/ogg"
+            case .flac: "audio/flac"
             default: "audio/wav"
             }
             let body = StreamedBody(capacity: Self.bufferedBytes)

@@ -125,19 +125,30 @@ struct TranscriptRules: Sendable {
     /// queues its analysis.
     /// - Parameter muteLater: queue the muting of the redacted ranges in the call's recording
     ///   (a transcript given by hand; the transcription job mutes before it stores).
+    /// Stores a call's transcript (redacted) and queues its analysis. `replacing`: whether a
+    /// transcript already stored may be replaced (ALREADY_EXISTS otherwise; audited
+    /// `transcript.replaced` when it is). Nothing is sealed, and no key is made, before the call
+    /// is known in `org`.
     func store(_ redacted: (segments: [Segment], count: Int, ranges: [(UInt64, UInt64)]), org: String, callID: String, engine: String,
-               muteLater: Bool = false, by actor: String) async throws -> Calltrace_Transcript_V1_Transcript {
+               muteLater: Bool = false, replacing: Bool = true, by actor: String) async throws -> Calltrace_Transcript_V1_Transcript {
+        guard try await repository.read({ tx in try tx.call(callID, org: org) }) != nil else {
+            throw DomainError.notFound("call \(callID) not found in organisation \(org)")
+        }
         let clean = redacted.segments
         let redactions = redacted.count
         let now = clock.nowUnixMs
         let transcript = Calltrace_Transcript_V1_Transcript.with {
             $0.callID = callID; $0.orgID = org; $0.segments = clean; $0.engine = engine; $0.redactions = UInt32(redactions); $0.createdAtUnixMs = now
         }
-        let sealed = try keys.seal(try transcript.serializedBytes(), org: org, table: "transcripts", column: "segments", row: callID)
+        let sealed = try calls.callKeys.seal(try transcript.serializedBytes(), org: org, call: callID, .transcript, table: "transcripts", column: "segments")
         try await repository.write { [outbox, jobs] tx in
             guard let call = try tx.call(callID, org: org) else { throw DomainError.notFound("call \(callID) not found in organisation \(org)") }
             guard try tx.suppression(org: org, callerIndex: call.callerIndex) == nil else {
                 throw DomainError.wrongState("the caller of call \(callID) objected: their calls are not transcribed")
+            }
+            let earlier = try tx.transcript(org: org, callID: callID)
+            if earlier != nil && !replacing {
+                throw DomainError.alreadyExists("call \(callID) has a transcript: only a firm user with records.delete may replace it")
             }
             try tx.put(TranscriptRow(org: org, callID: callID, engine: engine, sealedSegments: sealed, redactions: redactions, createdAt: now))
             _ = try tx.deleteAnalysis(org: org, callID: callID)
@@ -151,21 +162,30 @@ struct TranscriptRules: Sendable {
                 let payload = try JSONEncoder().encode(MuteRequest(org: org, callID: callID, ranges: redacted.ranges.map { [$0.0, $0.1] }))
                 try jobs.enqueue(kind: Self.muteJob, idempotencyKey: "\(Self.muteJob):\(org):\(callID):\(now)", payload: payload, in: tx.connection)
             }
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "transcript.stored", resource: "call:\(callID)", outcome: "success",
-                                          detail: "engine=\(engine); redactions=\(redactions)"), in: tx.connection)
+            let replaced = earlier.map { "; replaced engine=\($0.engine) of \($0.createdAt)" } ?? ""
+            try outbox.record(AuditRecord(org: org, actor: actor, action: earlier == nil ? "transcript.stored" : "transcript.replaced",
+                                          resource: "call:\(callID)", outcome: "success",
+                                          detail: "engine=\(engine); redactions=\(redactions)\(replaced)"), in: tx.connection)
         }
         return transcript
     }
 
     /// A user's or gateway's transcript (the `manual` engine).
-    func submit(_ request: Calltrace_Transcript_V1_SubmitTranscriptRequest, by actor: String) async throws -> Calltrace_Transcript_V1_Transcript {
+    func submit(_ request: Calltrace_Transcript_V1_SubmitTranscriptRequest, replacing: Bool, by actor: String) async throws
+        -> Calltrace_Transcript_V1_Transcript {
         try CallID.validate(request.callID)
         guard (1...10_000).contains(request.segments.count) else { throw DomainError.invalid("a transcript has 1 to 10,000 segments") }
         guard request.segments.allSatisfy({ $0.text.utf8.count <= 20_000 && $0.speaker.count <= 64 && $0.endMs >= $0.startMs }) else {
             throw DomainError.invalid("a segment's text is at most 20,000 bytes, its speaker 64 characters, and it ends after it starts")
         }
         return try await store(Self.redacted(request.segments), org: request.orgID, callID: request.callID, engine: "manual", muteLater: true,
-                               by: actor)
+                               replacing: replacing, by: actor)
+    }
+
+    /// Whether the call has a transcript stored (false for an unknown call).
+    func hasTranscript(org: String, callID: String) async throws -> Bool {
+        try CallID.validate(callID)
+        return try await repository.read { tx in try tx.transcript(org: org, callID: callID) != nil }
     }
 
     struct Reading: Sendable {
@@ -188,12 +208,12 @@ struct TranscriptRules: Sendable {
             reading.failureReason = progress.failureReason
         }
         if let stored {
-            let plain = try keys.open(stored.sealedSegments, org: org, table: "transcripts", column: "segments", row: callID)
+            let plain = try calls.callKeys.open(stored.sealedSegments, org: org, call: callID, .transcript, table: "transcripts", column: "segments")
             reading.transcript = try Calltrace_Transcript_V1_Transcript(serializedBytes: plain)
             reading.state = .done
         }
         if let analysis {
-            let plain = try keys.open(analysis, org: org, table: "analyses", column: "analysis", row: callID)
+            let plain = try calls.callKeys.open(analysis, org: org, call: callID, .transcript, table: "analyses", column: "analysis")
             reading.analysis = try Calltrace_Transcript_V1_Analysis(serializedBytes: plain)
         }
         return reading
@@ -209,6 +229,7 @@ struct TranscriptRules: Sendable {
             try outbox.record(AuditRecord(org: org, actor: actor, action: "transcript.deleted", resource: "call:\(callID)", outcome: "success"),
                               in: tx.connection)
         }
+        try await calls.destroyKeys(org: org, calls: [callID], [.transcript])
     }
 
     // MARK: Transcription
@@ -271,7 +292,7 @@ struct TranscriptRules: Sendable {
             try await media.redact(org: request.org, recording: call.recordingID, ranges: request.ranges.map { ($0[0], $0[1]) },
                                    reason: "card or bank details in a transcript given by hand")
         } catch {
-            // Media refusing the recording itself (an MP3 or Opus file it stores as given) will
+            // Media refusing the recording itself (a file it cannot decode, which it flags) will
             // not change with retrying: the firm hears of it at once.
             let refused = (error as? RPCError)?.code == .failedPrecondition
             if finalAttempt || refused {
@@ -279,7 +300,7 @@ struct TranscriptRules: Sendable {
                     try outbox.record(AuditRecord(org: request.org, actor: "service:transcript", action: "recording.mute_failed",
                                                   resource: "call:\(request.callID)", outcome: "failure",
                                                   detail: "card or bank details found in the transcript could not be muted in the audio"
-                                                      + (refused ? ": media cannot mute this recording's format" : "")),
+                                                      + (refused ? ": media cannot mute this recording (\((error as? RPCError)?.message ?? ""))" : "")),
                                       in: tx.connection)
                 }
             }
@@ -319,7 +340,7 @@ struct TranscriptRules: Sendable {
             $0.summary = Redactor.redact(result.summary).text
             $0.engine = engine.name
         }
-        let sealed = try keys.seal(try analysis.serializedBytes(), org: org, table: "analyses", column: "analysis", row: callID)
+        let sealed = try calls.callKeys.seal(try analysis.serializedBytes(), org: org, call: callID, .transcript, table: "analyses", column: "analysis")
         let now = clock.nowUnixMs
         try await repository.write { [outbox] tx in
             guard try tx.transcript(org: org, callID: callID) != nil else { return }  // deleted meanwhile

@@ -21,8 +21,12 @@ public struct TranscriptService: CallTraceService {
     public init(context: ServiceContext) throws {
         guard let authorizer = context.authorizer else { throw ConfigurationError("transcript needs its identity peer") }
         guard let media = context.peers["media"] else { throw ConfigurationError("transcript needs its media peer") }
+        guard let compliance = context.peers["compliance"] else { throw ConfigurationError("transcript needs its compliance peer") }
         let calls = CallRules(repository: SQLiteCallRepository(database: context.database), keys: context.keys, outbox: context.outbox,
-                              clock: context.clock)
+                              clock: context.clock, notices: ComplianceCallNotices(client: .init(compliance)))
+        // The keys of calls deleted just before a crash go before the first call.
+        let swept = try calls.sweepKeys()
+        if swept > 0 { context.logger.notice("start-up sweep destroyed the keys of deleted calls", metadata: ["keys": "\(swept)"]) }
         let transcripts = TranscriptRules(calls: calls, engines: try Self.engines(context.configuration), jobs: context.jobs)
         let maxAttempts = 8
         let recordings = MediaRecordings(client: .init(media))
@@ -33,8 +37,9 @@ public struct TranscriptService: CallTraceService {
         context.jobs.register(MuteJobHandler(rules: transcripts, media: recordings, maxAttempts: muteAttempts), maxAttempts: muteAttempts)
         context.jobs.register(AnalyseJobHandler(rules: transcripts), maxAttempts: maxAttempts)
         handlers = [TrackingNumberHandler(rules: calls, authorizer: authorizer),
-                    CallHandler(rules: calls, transcripts: transcripts, authorizer: authorizer),
-                    TranscriptHandler(rules: transcripts, authorizer: authorizer),
+                    CallHandler(rules: calls, transcripts: transcripts, authorizer: authorizer,
+                                telephonyGateways: context.configuration.telephonyGateways),
+                    TranscriptHandler(rules: transcripts, authorizer: authorizer, telephonyGateways: context.configuration.telephonyGateways),
                     SuppressionHandler(rules: calls, authorizer: authorizer)]
     }
 

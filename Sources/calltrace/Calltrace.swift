@@ -67,12 +67,14 @@ struct PKI: AsyncParsableCommand {
     struct Init: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "init",
-            abstract: "Create a CA, certificates for the four services, one gateway and one operator. Keys are written 0600.")
+            abstract: "Create a CA, certificates for the four services, the web and telephony gateways and one operator. Keys are written 0600.")
         @Option(name: .customLong("trust-domain"), help: "e.g. calltrace.example") var trustDomain: String
         @Option(help: "Folder for the certificates, their keys and ca.crt: what services and the CLI read (created).") var out: String
         @Option(name: .customLong("ca-out"), help: "Folder for the CA's key and certificate, apart from --out (created 0700; keep it off the service hosts).")
         var caOut: String
-        @Option(help: "Name of the gateway certificate.") var gateway = "web"
+        @Option(help: "Name of the web gateway's certificate (users act through it, with their tokens).") var gateway = "web"
+        @Option(name: .customLong("telephony-gateway"), help: "Name of the telephony gateway's certificate (it reports calls and uploads recordings as itself; the services' telephony_gateways).")
+        var telephonyGateway = "telephony"
         @Option(help: "Name of the operator certificate.") var `operator` = "admin"
 
         func validate() throws {
@@ -102,12 +104,15 @@ struct PKI: AsyncParsableCommand {
                 try ca.issue(identity: "spiffe://\(trustDomain)/service/\(service.name)").write(to: directory, name: service.name)
                 issued.append(service.name)
             }
-            try ca.issue(identity: "spiffe://\(trustDomain)/gateway/\(gateway)", notAfter: .seconds(Issue.defaultDays("gateway") * 86400))
-                .write(to: directory, name: "gateway-\(gateway)")
+            let gateways = [gateway, telephonyGateway].reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+            for name in gateways {
+                try ca.issue(identity: "spiffe://\(trustDomain)/gateway/\(name)", notAfter: .seconds(Issue.defaultDays("gateway") * 86400))
+                    .write(to: directory, name: "gateway-\(name)")
+            }
             try ca.issue(identity: "spiffe://\(trustDomain)/operator/\(`operator`)", notAfter: .seconds(Issue.defaultDays("operator") * 86400))
                 .write(to: directory, name: "operator-\(`operator`)")
             print("CA for spiffe://\(trustDomain): ca.key and ca.crt in \(caOut) (keep that folder off the service hosts)")
-            print("in \(out): ca.crt, \((issued + ["gateway-\(gateway)", "operator-\(`operator`)"]).map { "\($0).crt/.key" }.joined(separator: ", "))")
+            print("in \(out): ca.crt, \((issued + gateways.map { "gateway-\($0)" } + ["operator-\(`operator`)"]).map { "\($0).crt/.key" }.joined(separator: ", "))")
         }
     }
 

@@ -558,7 +558,7 @@ struct OffboardingCommand: AsyncParsableCommand {
     }
 
     struct SigningKey: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "signing-key", abstract: "The compliance service's certificate-signing public key (base64), to publish and pin.")
+        static let configuration = CommandConfiguration(commandName: "signing-key", abstract: "The compliance service's signing public key (base64; certificates and audit checkpoints), to publish and pin.")
         @OptionGroup var options: ComplianceOptions
 
         func run() async throws {
@@ -571,9 +571,9 @@ struct OffboardingCommand: AsyncParsableCommand {
     }
 }
 
-/// The deployment's certificate-signing key as this machine first saw it (trust on first use):
-/// `offboarding signing-key` stores it, `verify-certificate` checks against it when no
-/// `--public-key` is given. A later fetch of a different key is refused, never stored over it.
+/// The deployment's signing key (deletion certificates and audit checkpoints) as this machine
+/// first saw it (trust on first use): `offboarding signing-key` stores it, `verify-certificate`,
+/// `audit checkpoint` and `audit verify --checkpoint` check against it when no `--public-key` is given. A later fetch of a different key is refused, never stored over it.
 enum PinnedSigningKey {
     /// `$CALLTRACE_SIGNING_KEY`, else `$XDG_CONFIG_HOME/calltrace/signing-key.pub` (default `~/.config`).
     static var path: String {
@@ -605,6 +605,23 @@ enum PinnedSigningKey {
         }
         return "pinned in \(path) (first use): verify-certificate checks against it"
     }
+
+    /// The key to require: `option` (base64, or a file holding it) when given, else the pinned
+    /// key; nil when there is neither.
+    static func required(_ option: String?) throws -> Data? {
+        let given = option.map { FileManager.default.contents(atPath: $0).map { String(decoding: $0, as: UTF8.self) } ?? $0 }
+        guard let text = given ?? stored() else { return nil }
+        let first = text.split(whereSeparator: { $0 == " " || $0.isNewline }).first.map(String.init) ?? ""
+        guard let key = Data(base64Encoded: first), key.count == 32 else {
+            throw ValidationError("\(option == nil ? path : "--public-key") does not hold a base64 Ed25519 public key")
+        }
+        return key
+    }
+
+    /// What to print when there is no key to check against.
+    static var missing: String {
+        "no pinned signing key: give --public-key (from the operator, or `calltrace offboarding signing-key`, which also pins it in \(path))"
+    }
 }
 
 struct VerifyCertificate: ParsableCommand {
@@ -616,15 +633,9 @@ struct VerifyCertificate: ParsableCommand {
 
     func run() throws {
         guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("\(file) cannot be read") }
-        let given = publicKey.map { FileManager.default.contents(atPath: $0).map { String(decoding: $0, as: UTF8.self) } ?? $0 }
-        guard let text = given ?? PinnedSigningKey.stored() else {
-            print("INVALID: no pinned signing key: give --public-key (from the operator, or `calltrace offboarding signing-key`, "
-                  + "which also pins it in \(PinnedSigningKey.path))")
+        guard let pinned = try PinnedSigningKey.required(publicKey) else {
+            print("INVALID: \(PinnedSigningKey.missing)")
             throw ExitCode(1)
-        }
-        let first = text.split(whereSeparator: { $0 == " " || $0.isNewline }).first.map(String.init) ?? ""
-        guard let pinned = Data(base64Encoded: first), pinned.count == 32 else {
-            throw ValidationError("\(publicKey == nil ? PinnedSigningKey.path : "--public-key") does not hold a base64 Ed25519 public key")
         }
         let verdict = DeletionCertificate.verify(String(decoding: data, as: UTF8.self), pinned: pinned)
         if verdict.valid {

@@ -29,13 +29,15 @@ struct Recordings: AsyncParsableCommand {
     static func describe(_ recording: Calltrace_Media_V1_Recording) -> String {
         let created = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: TimeInterval(recording.createdAtUnixMs) / 1000))
         let format = [Calltrace_Media_V1_AudioFormat.wavPcm16: "wav-pcm16", .wavMulaw: "wav-mulaw", .wavAlaw: "wav-alaw", .mp3: "mp3",
-                      .opus: "opus"][recording.format] ?? "unknown"
+                      .opus: "opus", .flac: "flac"][recording.format] ?? "unknown"
         return "\(recording.recordingID)  call \(recording.callID)  \(format)  \(recording.channels)ch \(recording.sampleRateHz) Hz  "
             + "\(recording.sizeBytes) bytes  \(created)  sha256 \(recording.sha256.hexString)"
+            + (recording.redactionState == .muted ? "  muted" : "")
+            + (recording.redactionState == .failed ? "\n  NOT MUTED: \(recording.redactionFailure)" : "")
     }
 
     struct Upload: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "upload", abstract: "Upload an audio file (its SHA-256 is computed and checked end to end).")
+        static let configuration = CommandConfiguration(commandName: "upload", abstract: "Upload an audio file (its SHA-256 is computed and checked end to end), as a telephony gateway (--as gateway-telephony), for a call it started.")
         @OptionGroup var options: Options
         @Argument(help: "The audio file.") var file: String
         @Option(help: "Organisation id.") var org: String

@@ -349,6 +349,7 @@ struct TranscriptsCommand: AsyncParsableCommand {
             try options.print(response) {
                 "transcription \(response.enabled ? "on" : "off"), engine \(response.engine), analysis \(response.analysisEngine)"
                     + (response.model.isEmpty ? "" : ", model \(response.model)") + ", language \(response.language)"
+                    + "\ncard details: \(response.cardDetails)"
             }
         }
     }

@@ -1,3 +1,7 @@
+import CallTraceKeys
+import CallTraceProto
+import CallTraceRPC
+import CallTraceTLS
 import CallTraceTestSupport
 import Foundation
 import Testing
@@ -154,6 +158,63 @@ struct OperatorPathTests {
 
     // MARK: - The walk
 
+    /// Identity, transcript and compliance as processes on the deployment's (moved) ports, with
+    /// the operator's PKI; an organisation made as an operator makes one, its admin signed in,
+    /// the processing agreement accepted and a tracking number assigned; then `call` started by
+    /// the telephony gateway. The organisation's id.
+    static func firmWithACall(_ call: String, pki: String, moved: (String) -> String, root: URL, environment: [String: String],
+                              started: inout [RunningProcess]) async throws -> String {
+        let mail = root.appendingPathComponent("mail").path, keys = root.appendingPathComponent("keys"), data = root.appendingPathComponent("data")
+        for folder in [mail, keys.path, data.path] {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        let ports = ["identity": 7101, "transcript": 7103, "compliance": 7104].mapValues { Int(moved("127.0.0.1:\($0)").split(separator: ":")[1])! }
+        let peers = ports.merging(["media": Int(moved("127.0.0.1:7102").split(separator: ":")[1])!]) { $1 }
+        for (name, port) in ports.sorted(by: { $0.key < $1.key }) {
+            let masterKey = keys.appendingPathComponent("\(name).master-key").path
+            try MasterKey.generate(path: masterKey)
+            var peerEnvironment = environment
+            for (peer, address) in peers where peer != name { peerEnvironment["CALLTRACE_PEER_\(peer.uppercased())"] = "127.0.0.1:\(address)" }
+            let process = try RunningProcess("calltrace-\(name)", [
+                "serve", "--certificate", "\(pki)/\(name).crt", "--private-key", "\(pki)/\(name).key", "--ca", "\(pki)/ca.crt",
+                "--master-key", masterKey, "--database", data.appendingPathComponent("\(name).sqlite").path, "--listen", "127.0.0.1:\(port)",
+            ] + (name == "identity" ? ["--mail-outbox", mail] : []), environment: peerEnvironment)
+            started.append(process)
+            try #require(await process.waitForOutput(containing: "serving"), "\(name): \(process.stderr)")
+        }
+        func client(_ service: String, as caller: String) throws -> RPCClient {
+            try RPCClient(target: .init(host: "127.0.0.1", port: ports[service]!, identity: "spiffe://calltrace.example/service/\(service)"),
+                          configuration: .init(credentials: TLSCredentials(certificateChainPath: "\(pki)/\(caller).crt", privateKeyPath: "\(pki)/\(caller).key",
+                                                                           trustRootsPath: "\(pki)/ca.crt")))
+        }
+        let email = "admin@firm.example", password = "correct horse battery staple"
+        let org = try await client("identity", as: "operator-admin").unary(Calltrace_Identity_V1_IdentityService.createOrganization, .with {
+            $0.name = "Smith & Co Solicitors"; $0.firstAdminEmail = email
+        }).orgID
+        let letter = try #require(try FileManager.default.contentsOfDirectory(atPath: mail).first, "no invitation in \(mail)")
+        let message = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(mail)/\(letter)"))) as? [String: Any]
+        let invitation = try #require(message?["token"] as? String)
+        let web = try client("identity", as: "gateway-web")
+        _ = try await web.unary(Calltrace_Identity_V1_IdentityService.redeemInvitation, .with { $0.invitationToken = invitation; $0.password = password },
+                                options: .endUser)
+        let admin = try bearer(try await web.unary(Calltrace_Identity_V1_IdentityService.login, .with {
+            $0.orgID = org; $0.email = email; $0.password = password
+        }, options: .endUser).token)
+        let compliance = try client("compliance", as: "gateway-web")
+        let agreement = try await compliance.unary(Calltrace_Compliance_V1_RegisterService.getProcessingAgreement, .with { $0.orgID = org }, options: admin).agreement
+        _ = try await compliance.unary(Calltrace_Compliance_V1_RegisterService.acceptProcessingAgreement, .with {
+            $0.orgID = org; $0.templateVersion = agreement.templateVersion; $0.registerVersion = agreement.registerVersion
+        }, options: admin)
+        _ = try await client("transcript", as: "gateway-web").unary(Calltrace_Transcript_V1_TrackingNumberService.assignTrackingNumber, .with {
+            $0.orgID = org; $0.number = "01184960000"; $0.source = "Google Ads"; $0.channel = .googleAds
+        }, options: admin)
+        let answer = try await client("transcript", as: "gateway-telephony").unary(Calltrace_Transcript_V1_CallService.startCall, .with {
+            $0.callID = call; $0.trackingNumber = "01184960000"; $0.callerNumber = "07700900123"; $0.direction = .inbound
+        })
+        try #require(answer.record && answer.orgID == org, "\(answer)")
+        return org
+    }
+
     /// Who stands in for the service's user: `nobody` when the suite runs as root, so the service
     /// runs without root's rights; else the suite's own user.
     static func standInUser() throws -> (name: String, group: String, uid: uid_t, gid: gid_t) {
@@ -285,15 +346,20 @@ struct OperatorPathTests {
         let installedConfig = try Self.config(at: root.appendingPathComponent("etc/calltrace/\(service).json").path)
         try Self.checkWrites(unit: moved(installedUnit), config: installedConfig, service: service, stateRoot: "\(root.path)/var/lib")
 
-        // Media: a recording stored before the rotation (by the web gateway, as a telephony
-        // gateway uploads) must play after it (as compliance, which plays as itself).
+        // Media: a recording stored before the rotation (by the telephony gateway, for a call
+        // it started) must play after it (as compliance, which plays as itself). Media takes a
+        // recording only for a call transcript confirms: the other three services run beside it
+        // here, where the deployment file says, and a firm is set up as it would be.
         let audio = wavFile(seconds: 2)
         var stored: (id: String, org: String)?
+        var others: [RunningProcess] = []
+        defer { for process in others { process.signal(SIGKILL) } }
         if service == "media" {
             let file = root.appendingPathComponent("call.wav")
             try audio.write(to: file)
-            let org = "org_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-            let answer = try await calltrace(["recordings", "upload", file.path, "--org", org, "--call", "call-1",
+            let org = try await Self.firmWithACall("call-1", pki: operatorPKI, moved: moved, root: root.appendingPathComponent("others"),
+                                                    environment: environment, started: &others)
+            let answer = try await calltrace(["recordings", "upload", file.path, "--org", org, "--call", "call-1", "--as", "gateway-telephony",
                                               "--pki", operatorPKI, "--deployment", deploymentFile, "--json"])
             let reply = try #require(try JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any], "\(answer)")
             let id = try #require((reply["recording"] as? [String: Any])?["recordingId"] as? String, "\(answer)")

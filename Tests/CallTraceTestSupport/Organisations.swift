@@ -32,6 +32,17 @@ extension InProcessService {
         }, options: .endUser).token
     }
 
+    /// On a compliance service: `org`'s admin accepts the current processing agreement, as a
+    /// firm does before its first call (until then nothing is recorded).
+    public func acceptAgreement(org: String, admin: String) async throws {
+        let client = try client()
+        let shown = try await client.unary(Calltrace_Compliance_V1_RegisterService.getProcessingAgreement, .with { $0.orgID = org },
+                                           options: try bearer(admin)).agreement
+        _ = try await client.unary(Calltrace_Compliance_V1_RegisterService.acceptProcessingAgreement, .with {
+            $0.orgID = org; $0.templateVersion = shown.templateVersion; $0.registerVersion = shown.registerVersion
+        }, options: try bearer(admin))
+    }
+
     private func activate(email: String, org: String) async throws -> String {
         guard let invitation = try setup.deliveredToken(to: email) else {
             throw RPCError(.notFound, "no invitation was delivered to \(email)")

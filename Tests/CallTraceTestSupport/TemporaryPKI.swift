@@ -32,6 +32,10 @@ public final class TemporaryPKI: @unchecked Sendable {
     /// `spiffe://calltrace.test/<kind>/<name>`
     public static func identity(_ kind: String, _ name: String) -> String { "spiffe://\(trustDomain)/\(kind)/\(name)" }
 
+    /// The telephony gateway: the one that reports calls, uploads recordings and gives first
+    /// transcripts as itself (the services' default `telephony_gateways`).
+    public static let telephony = identity("gateway", "telephony")
+
     /// Credentials for `identity`, signed by this CA: at the default validity, the same for
     /// every call naming the same identity; `newCredentials` issues another certificate.
     public func credentials(for identity: String) throws -> TLSCredentials {

@@ -141,6 +141,7 @@ struct ComplianceRefusalTests {
             ("ExportAuditEvents", { audit, options, org in
                 try await audit.exportAuditEvents(.with { $0.orgID = org }, options: options) { stream in for try await _ in stream {} }
             }),
+            ("ListAuditCheckpoints", { audit, options, org in _ = try await audit.listAuditCheckpoints(.with { $0.orgID = org }, options: options) }),
         ]
         let web = try deployment.audit(), ops = try deployment.audit(as: TemporaryPKI.identity("operator", "ops"))
         let service = try deployment.audit(as: TemporaryPKI.identity("service", "media"))

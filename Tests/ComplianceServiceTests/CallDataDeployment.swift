@@ -92,13 +92,17 @@ final class CallDataDeployment: @unchecked Sendable {
     func requests(as who: String = web) throws -> SubjectRequests { SubjectRequests(try compliance.client(identity: who)) }
     func calls(as who: String = web) throws -> Calls { Calls(try transcript.client(identity: who)) }
     func recordings(as who: String = web) throws -> Recordings { Recordings(try media.client(identity: who)) }
+    func suppressions(as who: String = web) throws -> Calltrace_Transcript_V1_SuppressionServiceClient { .init(try transcript.client(identity: who)) }
 
     // MARK: A firm with calls
 
     /// A new organisation whose calls arrive on `tracking`, transcribed by hand (the gateway
-    /// submits text) and analysed locally.
-    func organisation(_ name: String = "Smith & Co Solicitors", tracking: String) async throws -> (org: String, admin: String) {
+    /// submits text) and analysed locally; its admin accepted the processing agreement (unless
+    /// `acceptingAgreement` is false: then its calls are not recorded).
+    func organisation(_ name: String = "Smith & Co Solicitors", tracking: String, acceptingAgreement: Bool = true) async throws
+        -> (org: String, admin: String) {
         let made = try await identity.newOrganisation(name)
+        if acceptingAgreement { try await compliance.acceptAgreement(org: made.org, admin: made.admin) }
         admins.withLock { $0[made.org] = made.email }
         _ = try await Calltrace_Transcript_V1_TrackingNumberServiceClient(try transcript.client()).assignTrackingNumber(.with {
             $0.orgID = made.org; $0.number = tracking; $0.source = "Google Ads"; $0.channel = .googleAds
@@ -119,21 +123,21 @@ final class CallDataDeployment: @unchecked Sendable {
     /// A call from `caller` to `tracking` started at `time`, with a recording (stored now) and a transcript.
     @discardableResult
     func call(_ callID: String, org: String, tracking: String, caller: String, at time: Int64) async throws -> String {
-        _ = try await calls().startCall(.with {
+        _ = try await calls(as: TemporaryPKI.telephony).startCall(.with {
             $0.callID = callID; $0.trackingNumber = tracking; $0.callerNumber = caller; $0.direction = .inbound; $0.startedAtUnixMs = time
         })
         let file = wavFile(seconds: 1)
-        let recording = try await recordings().uploadRecording { writer in
+        let recording = try await recordings(as: TemporaryPKI.telephony).uploadRecording { writer in
             try await writer.send(.with {
                 $0.header = .with { $0.orgID = org; $0.callID = callID; $0.format = .wavPcm16; $0.sampleRateHz = 8000; $0.channels = 1; $0.sha256 = sha256(file) }
             })
             try await writer.send(.with { $0.chunk = file })
         }.recording
-        _ = try await calls().completeCall(.with {
+        _ = try await calls(as: TemporaryPKI.telephony).completeCall(.with {
             $0.callID = callID; $0.orgID = org; $0.outcome = .answered; $0.answeredAtUnixMs = time + 1000; $0.endedAtUnixMs = time + 60_000
             $0.recordingID = recording.recordingID
         })
-        _ = try await Calltrace_Transcript_V1_TranscriptServiceClient(try transcript.client()).submitTranscript(.with {
+        _ = try await Calltrace_Transcript_V1_TranscriptServiceClient(try transcript.client(identity: TemporaryPKI.telephony)).submitTranscript(.with {
             $0.orgID = org; $0.callID = callID; $0.segments = [.with { $0.speaker = "caller"; $0.text = "I was hurt at work and need advice." }]
         })
         return recording.recordingID

@@ -162,7 +162,7 @@ struct ComplianceCLITests {
     func noticesAndRegisterFromTheCommandLine() async throws {
         let deployment = try await CallDataDeployment()
         defer { Task { await deployment.stop() } }
-        let (org, admin) = try await deployment.organisation(tracking: "01184960000")
+        let (org, admin) = try await deployment.organisation(tracking: "01184960000", acceptingAgreement: false)
         _ = try deployment.pki.credentials(for: TemporaryPKI.identity("gateway", "web"), named: "gateway-web")
         let calltrace = productsDirectory.appendingPathComponent("calltrace").path
         let target = ["--pki", deployment.pki.directory.path, "--target", "127.0.0.1:\(deployment.compliance.instance.port)"]

@@ -52,11 +52,43 @@ struct DocumentTests {
         #expect(await code { _ = try await web.getNoticeSettings(.with { $0.orgID = org }, options: try bearer(member)) } == .permissionDenied)
     }
 
+    @Test("With transcription off, nothing the firm is given claims it: notices, the greeting a call plays, and the settings and agreement say card details then stay in the recordings (issues 27.3, 27.14)")
+    func transcriptionOff() async throws {
+        let deployment = try await CallDataDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation(tracking: "01184960000")  // transcribed by hand
+        let web = Notices(try deployment.compliance.client())
+        let transcripts = Calltrace_Transcript_V1_TranscriptServiceClient(try deployment.transcript.client())
+        _ = try await web.setNoticeSettings(.with { $0.orgID = org; $0.settings = .with { $0.firmName = "Smith & Co"; $0.inboundGreeting = true } },
+                                            options: try bearer(admin))
+        let on = try await transcripts.getTranscriptionSettings(.with { $0.orgID = org }, options: try bearer(admin)).settings
+        #expect(on.enabled && on.cardDetails.contains("muted in the recording"), "\(on.cardDetails)")
+        for kind: Calltrace_Compliance_V1_NoticeKind in [.websiteRecording, .privacyNoticeClause, .clientCare, .inboundGreeting] {
+            #expect(try await web.getNotice(.with { $0.orgID = org; $0.kind = kind }, options: try bearer(admin)).text.contains("transcribed"), "\(kind)")
+        }
+
+        var off = on
+        off.enabled = false
+        let set = try await transcripts.setTranscriptionSettings(.with { $0.orgID = org; $0.settings = off }, options: try bearer(admin)).settings
+        #expect(set.cardDetails.contains("cannot be found") && set.cardDetails.contains("stay in the recordings"), "\(set.cardDetails)")
+        for kind: Calltrace_Compliance_V1_NoticeKind in [.websiteRecording, .privacyNoticeClause, .clientCare, .inboundGreeting, .callbackGreeting] {
+            let text = try await web.getNotice(.with { $0.orgID = org; $0.kind = kind }, options: try bearer(admin)).text
+            #expect(!text.isEmpty && !text.contains("transcri"), "\(kind): \(text)")
+        }
+        let started = try await deployment.calls(as: TemporaryPKI.telephony).startCall(.with {
+            $0.callID = "untranscribed"; $0.trackingNumber = "01184960000"; $0.callerNumber = "07700900123"; $0.direction = .inbound
+        })
+        #expect(started.record && started.notice == "Thank you for calling Smith & Co. Calls are recorded to help us deal with your enquiry.", "\(started.notice)")
+        let agreement = try await Registers(try deployment.compliance.client()).getProcessingAgreement(.with { $0.orgID = org }, options: try bearer(admin))
+        let words = agreement.agreement.text.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(words.contains("While transcription is off they cannot be found, and they stay in the recordings"), "\(words)")
+    }
+
     @Test("The register lists the trust page's sub-processors; the record of processing and the agreement are built from it, the firm and its retention; accepting is recorded, and a changed register owes notice")
     func registerRecordAndAgreement() async throws {
         let deployment = try await CallDataDeployment()
         defer { Task { await deployment.stop() } }
-        let (org, admin) = try await deployment.organisation(tracking: "01184960000")
+        let (org, admin) = try await deployment.organisation(tracking: "01184960000", acceptingAgreement: false)
         _ = try await Notices(try deployment.compliance.client()).setNoticeSettings(.with {
             $0.orgID = org; $0.settings = .with { $0.firmName = "Smith & Co Solicitors" }
         }, options: try bearer(admin))
@@ -84,6 +116,11 @@ struct DocumentTests {
         #expect(agreement.text.contains("Smith & Co Solicitors") && agreement.text.contains("Article 28(3)") && agreement.text.contains("Anthropic")
                 && agreement.text.contains("kept while our account"), "\(agreement.text)")
         #expect(agreement.acceptedBy.isEmpty)
+        // Until the agreement is accepted, no call is recorded, and the gateway is told why (P12).
+        let before = try await deployment.calls(as: TemporaryPKI.telephony).startCall(.with {
+            $0.callID = "before-dpa"; $0.trackingNumber = "01184960000"; $0.callerNumber = "07700900123"; $0.direction = .inbound
+        })
+        #expect(!before.record && before.notice.isEmpty && before.reason.contains("has not accepted the processing agreement"), "\(before)")
         #expect(await code {
             _ = try await registers.acceptProcessingAgreement(.with { $0.orgID = org; $0.templateVersion = agreement.templateVersion; $0.registerVersion = "stale" },
                                                               options: try bearer(admin))
@@ -92,6 +129,10 @@ struct DocumentTests {
             $0.orgID = org; $0.templateVersion = agreement.templateVersion; $0.registerVersion = agreement.registerVersion
         }, options: try bearer(admin)).agreement
         #expect(accepted.acceptedBy.hasPrefix("user:") && accepted.acceptedRegisterVersion == register.registerVersion && !accepted.needsNotice)
+        let after = try await deployment.calls(as: TemporaryPKI.telephony).startCall(.with {
+            $0.callID = "after-dpa"; $0.trackingNumber = "01184960000"; $0.callerNumber = "07700900123"; $0.direction = .inbound
+        })
+        #expect(after.record && after.reason.isEmpty, "\(after)")
         #expect(try await eventually {
             try await Calltrace_Compliance_V1_AuditServiceClient(try deployment.compliance.client())
                 .listAuditEvents(.with { $0.orgID = org; $0.action = "agreement.accepted" }, options: try bearer(admin)).events.count == 1

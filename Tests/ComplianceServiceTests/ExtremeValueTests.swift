@@ -43,9 +43,10 @@ struct ExtremeValueTests {
             for service in method.hostingServices {
                 guard let host = hosts[service] else { continue }
                 let requests = catalogue.hostileRequests(for: method.input, seeds: seeds)
-                // The first caller the route admits: the web gateway as the firm's admin, an
-                // operator, or the service peers (for service-only methods).
-                let callers = [CallDataDeployment.web, TemporaryPKI.identity("operator", "ops")]
+                // The first caller the route admits: the web gateway as the firm's admin, the
+                // telephony gateway (calls and uploads), an operator, or the service peers (for
+                // service-only methods).
+                let callers = [CallDataDeployment.web, TemporaryPKI.telephony, TemporaryPKI.identity("operator", "ops")]
                     + ["identity", "media", "transcript", "compliance"].map { TemporaryPKI.identity("service", $0) }
                 var chosen = callers[0]
                 for caller in callers {

@@ -27,7 +27,7 @@ struct GatewayClientTests {
         defer { Task { await deployment.stop() } }
         let (org, admin) = try await deployment.organisation(tracking: "01184960000")
         _ = try await Calltrace_Compliance_V1_NoticeServiceClient(try deployment.compliance.client()).setNoticeSettings(.with {
-            $0.orgID = org; $0.settings = .with { $0.firmName = "Smith & Co Solicitors" }
+            $0.orgID = org; $0.settings = .with { $0.firmName = "Smith & Co Solicitors"; $0.inboundGreeting = true }
         }, options: try bearer(admin))
         let credentials = try deployment.pki.credentials(for: TemporaryPKI.identity("gateway", "telephony"))
         let audio = FileManager.default.temporaryDirectory.appendingPathComponent("call-\(UUID().uuidString).wav")
@@ -48,7 +48,9 @@ struct GatewayClientTests {
             return (String(line[..<equals]), String(line[line.index(after: equals)...]))
         }, uniquingKeysWith: { $1 })
         #expect(lines["health.transcript"] == "SERVING" && lines["health.media"] == "SERVING" && lines["health.compliance"] == "SERVING", "status \(result.status) out [\(result.stdout)] err [\(result.stderr)]")
-        #expect(lines["org"] == org && lines["record"] == "1" && lines["notice"]?.isEmpty == false)
+        #expect(lines["org"] == org && lines["record"] == "1"
+                && lines["notice"] == "Thank you for calling Smith & Co Solicitors. Calls are recorded and transcribed to help us deal with your enquiry.",
+                "\(lines["notice"] ?? "")")
         #expect(lines["greeting"] == "This is Smith & Co Solicitors returning your call. This call is recorded.")
         #expect(lines["completed"] == "1")
         let recording = try #require(lines["recording"])
@@ -81,6 +83,12 @@ struct GatewayClientTests {
         let file = wavFile(seconds: 200)  // 3.2 MB: several windows' worth
         try file.write(to: audio)
         defer { try? FileManager.default.removeItem(at: audio) }
+        // The program uploads the recordings of calls concurrent-1…4: started first, as a gateway does.
+        for n in 1...4 {
+            _ = try await deployment.calls(as: TemporaryPKI.telephony).startCall(.with {
+                $0.callID = "concurrent-\(n)"; $0.trackingNumber = "01184960000"; $0.callerNumber = "07700900123"; $0.direction = .inbound
+            })
+        }
         let result = try await run("\(folder)/calltrace-concurrency-test", [
             "127.0.0.1", "\(deployment.media.instance.port)", credentials.certificateChainPath, credentials.privateKeyPath, credentials.trustRootsPath,
             TemporaryPKI.trustDomain, org, audio.path,

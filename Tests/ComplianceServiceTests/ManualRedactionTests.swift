@@ -18,6 +18,8 @@ struct ManualRedactionTests {
         let recording = try await deployment.call("call-1", org: org, tracking: "01184960000", caller: "07700 900123", at: CallDataDeployment.start)
         let original = try await play(recording, org: org, admin: admin, in: deployment)
         #expect(original.dropFirst(44).contains { $0 != 0 }, "the ramp is audible before")
+        // The gateway gave the call's first transcript; the firm's admin corrects it by hand (a
+        // replacement needs records.delete).
         let stored = try await Calltrace_Transcript_V1_TranscriptServiceClient(try deployment.transcript.client()).submitTranscript(.with {
             $0.orgID = org; $0.callID = "call-1"
             $0.segments = [
@@ -25,7 +27,7 @@ struct ManualRedactionTests {
                 .with { $0.speaker = "firm"; $0.startMs = 600; $0.endMs = 700; $0.text = "OK" },
                 .with { $0.speaker = "caller"; $0.startMs = 700; $0.endMs = 1000; $0.text = "1111 1111." },
             ]
-        })
+        }, options: try bearer(admin))
         #expect(stored.transcript.segments.map(\.text) == ["It's [card number]", "OK", "[card number]."])
         // Muted by a durable job: the caller's samples (0–600 ms, 700–1000 ms; 16 bytes a
         // millisecond at 8 kHz, 16-bit) are digital silence; the firm's "OK" and the header stay.
@@ -43,25 +45,25 @@ struct ManualRedactionTests {
         let deployment = try await CallDataDeployment()
         defer { Task { await deployment.stop() } }
         let (org, admin) = try await deployment.organisation(tracking: "01184960000")
-        _ = try await deployment.calls().startCall(.with {
+        _ = try await deployment.calls(as: TemporaryPKI.telephony).startCall(.with {
             $0.callID = "call-mp3"; $0.trackingNumber = "01184960000"; $0.callerNumber = "07700 900123"; $0.direction = .inbound
         })
         let mp3 = Data([0xFF, 0xFB, 0x90, 0x64] + [UInt8](repeating: 0x55, count: 4000))
-        let recording = try await deployment.recordings().uploadRecording { writer in
+        let recording = try await deployment.recordings(as: TemporaryPKI.telephony).uploadRecording { writer in
             try await writer.send(.with { $0.header = .with { $0.orgID = org; $0.callID = "call-mp3"; $0.format = .mp3; $0.channels = 1; $0.sha256 = sha256(mp3) } })
             try await writer.send(.with { $0.chunk = mp3 })
         }.recording
-        _ = try await deployment.calls().completeCall(.with {
+        _ = try await deployment.calls(as: TemporaryPKI.telephony).completeCall(.with {
             $0.callID = "call-mp3"; $0.orgID = org; $0.outcome = .answered; $0.recordingID = recording.recordingID
         })
-        _ = try await Calltrace_Transcript_V1_TranscriptServiceClient(try deployment.transcript.client()).submitTranscript(.with {
+        _ = try await Calltrace_Transcript_V1_TranscriptServiceClient(try deployment.transcript.client(identity: TemporaryPKI.telephony)).submitTranscript(.with {
             $0.orgID = org; $0.callID = "call-mp3"
             $0.segments = [.with { $0.speaker = "caller"; $0.startMs = 0; $0.endMs = 900; $0.text = "my card is 4111 1111 1111 1111" }]
         })
         #expect(try await eventually {
             try await Calltrace_Compliance_V1_AuditServiceClient(try deployment.compliance.client())
                 .listAuditEvents(.with { $0.orgID = org; $0.action = "recording.mute_failed" }, options: try bearer(admin))
-                .events.contains { $0.event.resource == "call:call-mp3" && $0.event.detail.contains("cannot mute this recording's format") }
+                .events.contains { $0.event.resource == "call:call-mp3" && $0.event.detail.contains("media cannot mute this recording") }
         })
     }
 

@@ -144,7 +144,7 @@ struct SubjectRequestTests {
         _ = try await requests.recordIdentityCheck(.with { $0.orgID = org; $0.requestID = objection.requestID; $0.result = .passed }, options: try bearer(admin))
         let objected = try await requests.objectToProcessing(.with { $0.orgID = org; $0.requestID = objection.requestID }, options: try bearer(admin))
         #expect(objected.request.objectionAppliedAtUnixMs > 0)
-        let next = try await deployment.calls().startCall(.with {
+        let next = try await deployment.calls(as: TemporaryPKI.telephony).startCall(.with {
             $0.callID = "call-4"; $0.trackingNumber = "01184960000"; $0.callerNumber = "07700 900456"; $0.direction = .inbound
             $0.startedAtUnixMs = t0 + 4000
         })

@@ -13,18 +13,21 @@ struct CrashTests {
     @Test("kill -9 in the middle of an upload leaves nothing after restart; a recording stored before the kill plays whole")
     func killDuringUpload() async throws {
         let setup = try ServiceSetup(service: "media")
+        let ledger = try await CallLedger(pki: setup.pki, mediaPort: setup.port)
+        let org = try await ledger.organisation().org
         let blobs = (setup.database as NSString).deletingLastPathComponent + "/recordings"
-        var process = try setup.start(setup.flags + ["--log-format", "json"])
+        var process = try setup.start(setup.flags + ["--log-format", "json"], environment: ledger.peerEnvironment)
         try await setup.waitUntilServing(try setup.client())
         let gateway = Media(try setup.client(identity: TemporaryPKI.identity("gateway", "telephony")))
         let transcript = Media(try setup.client(identity: TemporaryPKI.identity("service", "transcript")))
         let file = wavFile(samples: 200_000)
-        let stored = try await gateway.upload(file, org: "org-crash", call: "before")
+        for call in ["before", "during"] { try await ledger.start(call, in: org) }
+        let stored = try await gateway.upload(file, org: org, call: "before")
 
         // An upload that stops half way, held open until the process is gone.
         let held = Task {
             try await gateway.uploadRecording { writer in
-                try await writer.send(.with { $0.header = .with { $0.orgID = "org-crash"; $0.callID = "during"; $0.format = .wavPcm16
+                try await writer.send(.with { $0.header = .with { $0.orgID = org; $0.callID = "during"; $0.format = .wavPcm16
                     $0.sampleRateHz = 8000; $0.channels = 1; $0.sha256 = sha256(file) } })
                 try await writer.send(.with { $0.chunk = file.prefix(200_000) })
                 try await Task.sleep(for: .seconds(600))  // never finishes: cancelled below
@@ -38,11 +41,11 @@ struct CrashTests {
         held.cancel()
         _ = await held.result
 
-        process = try setup.start(setup.flags + ["--log-format", "json"])
+        process = try setup.start(setup.flags + ["--log-format", "json"], environment: ledger.peerEnvironment)
         try await setup.waitUntilServing(try setup.client())
         #expect(await process.waitForOutput(containing: "start-up sweep removed unfinished recordings"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: blobs) == [stored.recordingID])
-        #expect(try await transcript.play(stored.recordingID, org: "org-crash", options: CallOptions()) == file)
+        #expect(try await transcript.play(stored.recordingID, org: org, options: CallOptions()) == file)
         process.signal(SIGTERM)
         #expect(await process.waitForExit()?.status == 0)
         // After a clean stop the stores can be read here: one row, one key, for the complete recording.
@@ -52,18 +55,24 @@ struct CrashTests {
         let keyStore = try Database(path: setup.keyStore)
         #expect(try keyStore.sync { try $0.query("SELECT object_id FROM object_keys").compactMap { $0.text("object_id") } } == [stored.recordingID])
         keyStore.close()
+        await ledger.stop()
     }
 
     @Test("kill -9 while deletions are under way: after restart every recording is whole (row, key and file, and it plays) or wholly gone")
     func killDuringDeletes() async throws {
         let setup = try ServiceSetup(service: "media")
+        let ledger = try await CallLedger(pki: setup.pki, mediaPort: setup.port)
+        let org = try await ledger.organisation().org
         let blobs = (setup.database as NSString).deletingLastPathComponent + "/recordings"
-        var process = try setup.start(setup.flags + ["--log-format", "json"])
+        var process = try setup.start(setup.flags + ["--log-format", "json"], environment: ledger.peerEnvironment)
         try await setup.waitUntilServing(try setup.client())
         let gateway = Media(try setup.client(identity: TemporaryPKI.identity("gateway", "telephony")))
         let file = wavFile(samples: 400_000)
         var stored: [String: String] = [:]  // call → recording
-        for n in 0..<12 { stored["call-\(n)"] = try await gateway.upload(file, org: "org-crash", call: "call-\(n)").recordingID }
+        for n in 0..<12 {
+            try await ledger.start("call-\(n)", in: org)
+            stored["call-\(n)"] = try await gateway.upload(file, org: org, call: "call-\(n)").recordingID
+        }
 
         // Twelve deletions at once, as compliance asks; the process dies as the first answer arrives.
         let compliance = Media(try setup.client(identity: TemporaryPKI.identity("service", "compliance")))
@@ -73,7 +82,7 @@ struct CrashTests {
             await withTaskGroup(of: String?.self) { group -> Set<String> in
                 for call in calls {
                     group.addTask {
-                        guard (try? await compliance.deleteCallRecordings(.with { $0.orgID = "org-crash"; $0.callID = call })) != nil else { return nil }
+                        guard (try? await compliance.deleteCallRecordings(.with { $0.orgID = org; $0.callID = call })) != nil else { return nil }
                         first.continuation.yield()
                         return call
                     }
@@ -89,12 +98,12 @@ struct CrashTests {
         #expect(await process.waitForExit()?.status == 128 + SIGKILL)
         let answered = await deletions.value
 
-        process = try setup.start(setup.flags + ["--log-format", "json"])
+        process = try setup.start(setup.flags + ["--log-format", "json"], environment: ledger.peerEnvironment)
         try await setup.waitUntilServing(try setup.client())
         let transcript = Media(try setup.client(identity: TemporaryPKI.identity("service", "transcript")))
         var whole = Set<String>()
         for (call, recording) in stored {
-            if (try? await transcript.play(recording, org: "org-crash", options: CallOptions())) == file { whole.insert(recording) }
+            if (try? await transcript.play(recording, org: org, options: CallOptions())) == file { whole.insert(recording) }
             if answered.contains(call) { #expect(!whole.contains(recording), "\(call) was answered as deleted") }
         }
         process.signal(SIGTERM)
@@ -109,5 +118,6 @@ struct CrashTests {
         let files = Set(try FileManager.default.contentsOfDirectory(atPath: blobs))
         #expect(rows == whole && keys == whole && files == whole, "rows \(rows.count), keys \(keys.count), files \(files.count), whole \(whole.count)")
         #expect(whole.count < stored.count, "at least the answered deletion is gone")
+        await ledger.stop()
     }
 }

@@ -13,11 +13,9 @@ import Testing
 /// store its master key does not open.
 @Suite("Media: master-key rotation keeps recordings playable; a wrong master key or key store never serves")
 struct MasterKeyRotationTests {
-    static let org = "org-rotation"
-
-    /// Starts media with `flags` and waits until it serves.
-    static func serve(_ setup: ServiceSetup, _ flags: [String]) async throws -> RunningProcess {
-        let process = try setup.start(flags)
+    /// Starts media with `flags`, its peers `ledger`'s, and waits until it serves.
+    static func serve(_ setup: ServiceSetup, _ flags: [String], _ ledger: CallLedger) async throws -> RunningProcess {
+        let process = try setup.start(flags, environment: ledger.peerEnvironment)
         try #require(await process.waitForOutput(containing: "serving"), "\(process.stderr)")
         return process
     }
@@ -36,15 +34,18 @@ struct MasterKeyRotationTests {
         return exit.stderr
     }
 
-    /// Stores a recording through the gateway, as a telephony gateway does.
-    static func store(_ file: Data, in setup: ServiceSetup) async throws -> String {
-        let client = try setup.client(identity: TemporaryPKI.identity("gateway", "telephony"))
+    /// Stores a recording of a new organisation's call, as a telephony gateway does: the
+    /// recording and its organisation.
+    static func store(_ file: Data, in setup: ServiceSetup, _ ledger: CallLedger) async throws -> (recording: String, org: String) {
+        let org = try await ledger.organisation().org
+        try await ledger.start("call-before-rotation", in: org)
+        let client = try setup.client(identity: CallLedger.telephony)
         defer { client.close() }
-        return try await Media(client).upload(file, org: org, call: "call-before-rotation").recordingID
+        return (try await Media(client).upload(file, org: org, call: "call-before-rotation").recordingID, org)
     }
 
     /// Plays it back as compliance does (as itself, no user needed).
-    static func play(_ recording: String, in setup: ServiceSetup) async throws -> Data {
+    static func play(_ recording: String, org: String, in setup: ServiceSetup) async throws -> Data {
         let client = try setup.client(identity: TemporaryPKI.identity("service", "compliance"))
         defer { client.close() }
         return try await Media(client).play(recording, org: org, options: CallOptions())
@@ -59,9 +60,10 @@ struct MasterKeyRotationTests {
     @Test("The old README's rotation (a new key in another folder, master_key pointed at it) refuses to start instead of serving an empty key store; so does the old key; key_store set to the store plays the recording")
     func rotationToAnotherFolder() async throws {
         let setup = try ServiceSetup(service: "media")
+        let ledger = try await CallLedger(pki: setup.pki, mediaPort: setup.port)
         let file = wavFile(samples: 100_000)
-        var process = try await Self.serve(setup, setup.flags)
-        let recording = try await Self.store(file, in: setup)
+        var process = try await Self.serve(setup, setup.flags, ledger)
+        let (recording, org) = try await Self.store(file, in: setup, ledger)
         await Self.stop(process)
 
         // `calltrace keys init media-new.master-key` in the operator's working folder, then rotate.
@@ -85,17 +87,19 @@ struct MasterKeyRotationTests {
         #expect(old.contains("master key \(setup.masterKey) does not open key store \(setup.keyStore)"), "\(old)")
 
         // What the refusal says to do: key_store set to the store the database was served with.
-        process = try await Self.serve(setup, moved + ["--key-store", setup.keyStore])
-        #expect(try await Self.play(recording, in: setup) == file)
+        process = try await Self.serve(setup, moved + ["--key-store", setup.keyStore], ledger)
+        #expect(try await Self.play(recording, org: org, in: setup) == file)
         await Self.stop(process)
+        await ledger.stop()
     }
 
     @Test("Key files from before check values and key store ids: the right master key serves and plays (and the files get both); another refuses")
     func filesFromBeforeChecks() async throws {
         let setup = try ServiceSetup(service: "media")
+        let ledger = try await CallLedger(pki: setup.pki, mediaPort: setup.port)
         let file = wavFile(samples: 50_000)
-        var process = try await Self.serve(setup, setup.flags)
-        let recording = try await Self.store(file, in: setup)
+        var process = try await Self.serve(setup, setup.flags, ledger)
+        let (recording, org) = try await Self.store(file, in: setup, ledger)
         await Self.stop(process)
         // As an older build left them: no check value in the key store, no key store id in the database.
         do {
@@ -112,11 +116,12 @@ struct MasterKeyRotationTests {
         let line = try await Self.refusal(setup, Self.replacing(setup.flags, "--master-key", with: other))
         #expect(line.contains("master key \(other) does not open key store \(setup.keyStore)"), "\(line)")
 
-        process = try await Self.serve(setup, setup.flags)
-        #expect(try await Self.play(recording, in: setup) == file)
+        process = try await Self.serve(setup, setup.flags, ledger)
+        #expect(try await Self.play(recording, org: org, in: setup) == file)
         await Self.stop(process)
         let stored = try Database.query(readOnly: setup.keyStore, "SELECT key_store_id FROM key_store").compactMap { $0.text("key_store_id") }
         let bound = try Database.query(readOnly: setup.database, "SELECT key_store_id FROM key_store_binding").compactMap { $0.text("key_store_id") }
         #expect(stored.count == 1 && stored == bound, "\(stored) \(bound)")
+        await ledger.stop()
     }
 }

@@ -8,24 +8,47 @@ import CallTraceTestSupport
 import Foundation
 import IdentityDomain
 import MediaDomain
+import TranscriptDomain
 import Testing
 
 typealias Media = Calltrace_Media_V1_RecordingServiceClient
 
-/// Identity and media in this test process, one deployment PKI, real mutual TLS; clients for the
-/// web gateway, an operator and services.
+/// Identity, transcript (which owns calls) and media in this test process, one deployment PKI,
+/// real mutual TLS; clients for the web gateway, the telephony gateway, an operator and services.
 final class MediaDeployment: @unchecked Sendable {
     let pki = try! TemporaryPKI()
-    let identity: InProcessService
+    let calls: CallLedger
     let media: InProcessService
     /// The web gateway, to media and to identity.
     let gateway: Media
+    /// The telephony gateway, to media: it uploads.
+    let telephony: Media
     let identityGateway: RPCClient
+    var identity: InProcessService { calls.identity }
 
     init() async throws {
-        identity = try await InProcessService.start(IdentityService.self, pki: pki)
-        media = try await InProcessService.start(MediaService.self, peers: ["identity": identity.instance.port], pki: pki)
+        let identity = try await InProcessService.start(IdentityService.self, pki: pki)
+        // Media and transcript name each other: transcript starts first, told the port media will
+        // take (below the ephemeral range, so no parallel test's connection takes it meanwhile).
+        var started: (CallLedger, InProcessService)?
+        var lastError: (any Error)?
+        for _ in 0..<3 where started == nil {
+            let port = try freePort()
+            let calls = try await CallLedger(pki: pki, identity: identity, mediaPort: port)
+            do {
+                started = (calls, try await InProcessService.start(MediaService.self, peers: [
+                    "identity": identity.instance.port, "transcript": calls.transcript.instance.port,
+                ], pki: pki) { $0.listen = "127.0.0.1:\(port)" })
+            } catch {
+                lastError = error  // the port was taken meanwhile: again, with another
+                await calls.compliance.stop()
+                await calls.transcript.stop()
+            }
+        }
+        guard let started else { throw lastError ?? ConfigurationError("media did not start") }
+        (calls, media) = started
         gateway = Media(try media.client())
+        telephony = Media(try media.client(identity: CallLedger.telephony))
         identityGateway = try identity.client()
     }
 
@@ -37,13 +60,19 @@ final class MediaDeployment: @unchecked Sendable {
 
     func stop() async {
         await media.stop()
-        await identity.stop()
+        await calls.stop()
     }
 
-    /// A new organisation and its admin's session token.
+    /// A new organisation (with a tracking number) and its admin's session token.
     func organisation(_ name: String = "Smith & Co Solicitors") async throws -> (org: String, admin: String) {
-        let made = try await identity.newOrganisation(name)
-        return (made.org, made.admin)
+        try await calls.organisation(name)
+    }
+
+    /// Uploads `file` for `call`, as the telephony gateway does: the call started first.
+    func upload(_ file: Data, org: String, call: String = "call-1", format: Calltrace_Media_V1_AudioFormat = .wavPcm16,
+                declaredSHA: Data? = nil, piece: Int = 100_000) async throws -> Calltrace_Media_V1_Recording {
+        try await calls.start(call, in: org)
+        return try await telephony.upload(file, org: org, call: call, format: format, declaredSHA: declaredSHA, piece: piece)
     }
 
     /// A user of `org` in `role`, invited by its admin; their session token.

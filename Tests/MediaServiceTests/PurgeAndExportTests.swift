@@ -14,11 +14,11 @@ struct PurgeAndExportTests {
         let compliance = try deployment.media(as: TemporaryPKI.identity("service", "compliance"))
         let file = wavFile(samples: 2_000)
         var old: [String] = []
-        for index in 0..<3 { old.append(try await deployment.gateway.upload(file, org: org, call: "old-\(index)").recordingID) }
+        for index in 0..<3 { old.append(try await deployment.upload(file, org: org, call: "old-\(index)").recordingID) }
         deployment.media.clock.advance(by: .seconds(3600))
         let cutoff = deployment.media.clock.nowUnixMs
         var recent: [String] = []
-        for index in 0..<2 { recent.append(try await deployment.gateway.upload(file, org: org, call: "new-\(index)").recordingID) }
+        for index in 0..<2 { recent.append(try await deployment.upload(file, org: org, call: "new-\(index)").recordingID) }
 
         let exported = try await compliance.exportRecording(.with { $0.orgID = org; $0.recordingID = old[0] }) { stream in
             var metadata: Calltrace_Media_V1_Recording?
@@ -69,8 +69,8 @@ struct PurgeAndExportTests {
         let (otherOrg, otherAdmin) = try await deployment.organisation("Other LLP")
         let compliance = try deployment.media(as: TemporaryPKI.identity("service", "compliance"))
         let file = wavFile(samples: 3_000)
-        let leaving = [try await deployment.gateway.upload(file, org: org).recordingID, try await deployment.gateway.upload(file, org: org).recordingID]
-        let staying = try await deployment.gateway.upload(file, org: otherOrg).recordingID
+        let leaving = [try await deployment.upload(file, org: org).recordingID, try await deployment.upload(file, org: org).recordingID]
+        let staying = try await deployment.upload(file, org: otherOrg).recordingID
         _ = try await ShareLinks(try deployment.media.client()).createShareLink(.with {
             $0.orgID = org; $0.recordingID = leaving[0]; $0.ttlSeconds = 600
         }, options: try bearer(admin))
@@ -81,7 +81,7 @@ struct PurgeAndExportTests {
         #expect((again.recordingsPurged, again.shareLinksPurged) == (0, 0))
         #expect(try FileManager.default.contentsOfDirectory(atPath: deployment.blobFolder) == [staying])
         #expect(try deployment.keyedRecordings() == [staying])
-        let refused = await #expect(throws: RPCError.self) { _ = try await deployment.gateway.upload(file, org: org) }
+        let refused = await #expect(throws: RPCError.self) { _ = try await deployment.upload(file, org: org) }
         #expect(refused?.code == .failedPrecondition)
         #expect(try await deployment.gateway.play(staying, org: otherOrg, options: try bearer(otherAdmin)) == file)
         #expect(try deployment.auditEvents().contains { $0.action == "organization.purged" && $0.detail == "recordings=2; share_links=1" })

@@ -9,6 +9,7 @@ struct RecordingCLITests {
         let deployment = try await MediaDeployment()
         let (org, admin) = try await deployment.organisation()
         _ = try deployment.pki.credentials(for: TemporaryPKI.identity("gateway", "web"), named: "gateway-web")
+        _ = try deployment.pki.credentials(for: CallLedger.telephony, named: "gateway-telephony")
         let work = deployment.pki.directory.appendingPathComponent("cli")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         let audio = work.appendingPathComponent("call.wav").path
@@ -27,8 +28,13 @@ struct RecordingCLITests {
             try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout) \(result.stderr)")
         }
 
-        // The format, rate and channels are read from the WAV file; the checksum is computed.
-        let uploaded = try await recordings(["upload", audio, "--org", org, "--call", "cli-1", "--json"])
+        // The telephony gateway uploads, for a call it started (the web gateway may not: it acts
+        // only for users). The format, rate and channels are read from the WAV file; the
+        // checksum is computed.
+        try await deployment.calls.start("cli-1", in: org)
+        let asWeb = try await recordings(["upload", audio, "--org", org, "--call", "cli-1"])
+        #expect(asWeb.status == 4, "\(asWeb.stderr)")
+        let uploaded = try await recordings(["upload", audio, "--org", org, "--call", "cli-1", "--json", "--as", "gateway-telephony"])
         #expect(uploaded.status == 0, "\(uploaded.stderr)")
         let id = try #require((try json(uploaded)["recording"] as? [String: Any])?["recordingId"] as? String)
         let listed = try await recordings(["list", "--org", org, "--json"])

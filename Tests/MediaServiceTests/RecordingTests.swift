@@ -11,7 +11,7 @@ struct RecordingTests {
         let deployment = try await MediaDeployment()
         let (org, admin) = try await deployment.organisation()
         let file = wavFile(samples: 100_000)  // 200 KB: four sealed chunks
-        let stored = try await deployment.gateway.upload(file, org: org, call: "gw-call-42")
+        let stored = try await deployment.upload(file, org: org, call: "gw-call-42")
         #expect(stored.orgID == org && stored.callID == "gw-call-42" && stored.sizeBytes == UInt64(file.count))
         #expect(stored.sha256 == sha256(file))
         #expect(stored.format == .wavPcm16)
@@ -63,7 +63,7 @@ struct RecordingTests {
         let (org, admin) = try await deployment.organisation()
         var ids: [String] = []
         for index in 0..<5 {
-            ids.append(try await deployment.gateway.upload(wavFile(samples: 100 + index), org: org, call: "call-\(index % 2)").recordingID)
+            ids.append(try await deployment.upload(wavFile(samples: 100 + index), org: org, call: "call-\(index % 2)").recordingID)
             deployment.media.clock.advance(by: .seconds(60))
         }
         var pages: [[String]] = []
@@ -89,15 +89,15 @@ struct RecordingTests {
         let thrown = await #expect(throws: (any Error).self) {
             switch `case` {
             case "checksum":
-                _ = try await deployment.gateway.upload(file, org: org, declaredSHA: sha256(file + Data([1])))
+                _ = try await deployment.upload(file, org: org, declaredSHA: sha256(file + Data([1])))
             case "WAV header contradicts":
-                _ = try await deployment.gateway.upload(file, org: org, format: .wavMulaw)
+                _ = try await deployment.upload(file, org: org, format: .wavMulaw)
             case "not a WAV file":
-                _ = try await deployment.gateway.upload(Data(repeating: 0x55, count: 10_000), org: org)
+                _ = try await deployment.upload(Data(repeating: 0x55, count: 10_000), org: org)
             case "no header":
-                _ = try await deployment.gateway.uploadRecording { try await $0.send(.with { $0.chunk = file }) }
+                _ = try await deployment.telephony.uploadRecording { try await $0.send(.with { $0.chunk = file }) }
             case "empty":
-                _ = try await deployment.gateway.upload(Data(), org: org)
+                _ = try await deployment.upload(Data(), org: org)
             case "a second fmt chunk":
                 // The first fmt chunk matches the header; a second one (rate 2^32-1, 65535-byte
                 // blocks) follows it: redaction used to read the last one and trap.
@@ -105,10 +105,11 @@ struct RecordingTests {
                 hostile.append(contentsOf: "fmt ".utf8)
                 hostile.append(contentsOf: [16, 0, 0, 0, 1, 0, 1, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 16, 0])
                 hostile.append(file.dropFirst(36))
-                _ = try await deployment.gateway.upload(hostile, org: org)
+                _ = try await deployment.upload(hostile, org: org)
             default:
                 struct GatewayHungUp: Error {}
-                _ = try await deployment.gateway.uploadRecording { writer in
+                try await deployment.calls.start("c", in: org)
+                _ = try await deployment.telephony.uploadRecording { writer in
                     try await writer.send(.with { $0.header = .with { $0.orgID = org; $0.callID = "c"; $0.format = .wavPcm16
                         $0.sampleRateHz = 8000; $0.channels = 1; $0.sha256 = sha256(file) } })
                     try await writer.send(.with { $0.chunk = file.prefix(70_000) })
@@ -137,7 +138,7 @@ struct RecordingTests {
         let (org, admin) = try await deployment.organisation()
         let file = wavFile(samples: 80_000)
         var ids: [String] = []
-        for call in ["a", "b", "c", "d"] { ids.append(try await deployment.gateway.upload(file, org: org, call: call).recordingID) }
+        for call in ["a", "b", "c", "d"] { ids.append(try await deployment.upload(file, org: org, call: call).recordingID) }
         let path = { (id: String) in deployment.blobFolder + "/" + id }
         var flipped = try Data(contentsOf: URL(fileURLWithPath: path(ids[0])))
         flipped[70_000] ^= 0x01
@@ -159,7 +160,7 @@ struct RecordingTests {
         let deployment = try await MediaDeployment()
         let (org, admin) = try await deployment.organisation()
         let file = wavFile(samples: 5_000)
-        let id = try await deployment.gateway.upload(file, org: org).recordingID
+        let id = try await deployment.upload(file, org: org).recordingID
         let operatorMedia = try deployment.media(as: TemporaryPKI.identity("operator", "ops"))
         #expect(await code { _ = try await operatorMedia.play(id, org: org, options: CallOptions()) } == .permissionDenied)
         _ = try await deployment.identityGateway.unary(Calltrace_Identity_V1_IdentityService.createSupportGrant, .with {
@@ -179,7 +180,7 @@ struct RecordingTests {
         let (otherOrg, otherAdmin) = try await deployment.organisation("Other LLP")
         _ = otherOrg
         let analyst = try await deployment.user(.analyst, in: org, admin: admin)
-        let id = try await deployment.gateway.upload(wavFile(samples: 1_000), org: org).recordingID
+        let id = try await deployment.upload(wavFile(samples: 1_000), org: org).recordingID
         let operatorMedia = try deployment.media(as: TemporaryPKI.identity("operator", "ops"))
         let identityService = try deployment.media(as: TemporaryPKI.identity("service", "identity"))
         let transcript = try deployment.media(as: TemporaryPKI.identity("service", "transcript"))

@@ -1,3 +1,4 @@
+import CSndfile
 import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
@@ -13,7 +14,7 @@ struct RedactionTests {
         let (org, admin) = try await deployment.organisation()
         let asAdmin = try bearer(admin)
         let file = wavFile(samples: 16_000)  // 2 s of 8 kHz 16-bit mono: 16 bytes per millisecond
-        let id = try await deployment.gateway.upload(file, org: org).recordingID
+        let id = try await deployment.upload(file, org: org).recordingID
         let link = try await ShareLinks(try deployment.media.client()).createShareLink(.with {
             $0.orgID = org; $0.recordingID = id; $0.ttlSeconds = 600
         }, options: asAdmin)
@@ -48,25 +49,26 @@ struct RedactionTests {
         await deployment.stop()
     }
 
-    @Test("μ-law is muted with its own silence (0xFF), by the transcript service; MP3 is refused; an analyst may not redact")
+    @Test("μ-law is muted with its own silence (0xFF), by the transcript service; MP3 is muted too, kept as FLAC; an analyst may not redact")
     func formatsAndRefusals() async throws {
         let deployment = try await MediaDeployment()
         let (org, admin) = try await deployment.organisation()
         let analyst = try await deployment.user(.analyst, in: org, admin: admin)
         let transcript = try deployment.media(as: TemporaryPKI.identity("service", "transcript"))
         let mulaw = wavFile(samples: 8_000, encoding: 7, bits: 8)  // 8 bytes per millisecond
-        let id = try await deployment.gateway.upload(mulaw, org: org, format: .wavMulaw).recordingID
+        let id = try await deployment.upload(mulaw, org: org, format: .wavMulaw).recordingID
         _ = try await transcript.redactRecording(.with { $0.orgID = org; $0.recordingID = id; $0.ranges = [.with { $0.startMs = 0; $0.endMs = 10 }] })
         let played = try await transcript.play(id, org: org, options: CallOptions())
         #expect(played.prefix(44) == mulaw.prefix(44))
         #expect(played.subdata(in: 44..<124).allSatisfy { $0 == 0xFF })
         #expect(played.suffix(from: 124) == mulaw.suffix(from: 124))
 
-        let mp3 = try await deployment.gateway.upload(Data(repeating: 0x11, count: 5_000), org: org, format: .mp3).recordingID
-        let refused = await #expect(throws: RPCError.self) {
-            _ = try await transcript.redactRecording(.with { $0.orgID = org; $0.recordingID = mp3; $0.ranges = [.with { $0.startMs = 0; $0.endMs = 10 }] })
-        }
-        #expect(refused?.code == .failedPrecondition)
+        // MP3 is decoded, muted and stored as FLAC (CompressedRedactionTests shows the audio).
+        let file = try TestAudio.tone(milliseconds: 1000, rate: 8000, channels: 1, format: Int(SF_FORMAT_MPEG) | Int(SF_FORMAT_MPEG_LAYER_III))
+        let mp3 = try await deployment.upload(file, org: org, call: "call-2", format: .mp3).recordingID
+        let muted = try await transcript.redactRecording(.with { $0.orgID = org; $0.recordingID = mp3; $0.ranges = [.with { $0.startMs = 0; $0.endMs = 10 }] })
+        #expect(muted.recording.format == .flac && muted.recording.redactionState == .muted && muted.mutedBytes == 160)
+        #expect(try await transcript.play(mp3, org: org, options: CallOptions()).starts(with: "fLaC".utf8))
         #expect(await code {
             _ = try await deployment.gateway.redactRecording(.with { $0.orgID = org; $0.recordingID = id; $0.ranges = [.with { $0.startMs = 0; $0.endMs = 10 }] },
                                                              options: try bearer(analyst))

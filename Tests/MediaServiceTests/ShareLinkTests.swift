@@ -14,7 +14,7 @@ struct ShareLinkTests {
         let deployment = try await MediaDeployment()
         let (org, admin) = try await deployment.organisation()
         let file = wavFile(samples: 30_000)
-        let recording = try await deployment.gateway.upload(file, org: org).recordingID
+        let recording = try await deployment.upload(file, org: org).recordingID
         let links = ShareLinks(try deployment.media.client())
         let asAdmin = try bearer(admin)
         func open(_ token: String) async throws -> Data {
@@ -68,7 +68,7 @@ struct ShareLinkTests {
         let (org, admin) = try await deployment.organisation()
         let (_, otherAdmin) = try await deployment.organisation("Other LLP")
         let analyst = try await deployment.user(.analyst, in: org, admin: admin)
-        let recording = try await deployment.gateway.upload(wavFile(samples: 100), org: org).recordingID
+        let recording = try await deployment.upload(wavFile(samples: 100), org: org).recordingID
         let links = ShareLinks(try deployment.media.client())
         func create(_ options: CallOptions, ttl: UInt32 = 60) async -> StatusCode? {
             await code { _ = try await links.createShareLink(.with { $0.orgID = org; $0.recordingID = recording; $0.ttlSeconds = ttl }, options: options) }
@@ -105,7 +105,7 @@ struct ShareLinkTests {
         let (org, admin) = try await deployment.organisation()
         let (other, otherAdmin) = try await deployment.organisation("Other LLP")
         let member = try await deployment.user(.member, in: org, admin: admin)
-        let recording = try await deployment.gateway.upload(wavFile(samples: 100), org: org).recordingID
+        let recording = try await deployment.upload(wavFile(samples: 100), org: org).recordingID
         let links = ShareLinks(try deployment.media.client())
         #expect(try await links.getShareLinkPolicy(.with { $0.orgID = org }, options: try bearer(admin)).policy.maxTtlSeconds == 30 * 86_400)
         for (seconds, who, expected) in [(UInt32(86_400), member, StatusCode.permissionDenied), (86_400, otherAdmin, .permissionDenied),

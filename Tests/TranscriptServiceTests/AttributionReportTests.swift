@@ -1,3 +1,4 @@
+import CallTraceTestSupport
 import Testing
 @testable import TranscriptDomain
 
@@ -5,20 +6,8 @@ import Testing
 /// apart and merged must give the report one scan of the whole period gives.
 @Suite("Attribution report tallies")
 struct AttributionReportTests {
-    /// A seeded generator, so a failure can be replayed.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static func rows(_ count: Int, seed: UInt64) -> [AttributionScanRow] {
-        var random = SplitMix(state: seed)
+        var random = SplitMix64(state: seed)
         return (0..<count).map { _ in
             AttributionScanRow(assignment: Int64.random(in: 1...7, using: &random), caller: Int64.random(in: 1...60, using: &random),
                                outcome: Int.random(in: 0...4, using: &random), enquiry: Int.random(in: 0...2, using: &random),

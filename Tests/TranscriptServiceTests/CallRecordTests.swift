@@ -1,3 +1,4 @@
+import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
@@ -19,14 +20,28 @@ struct CallRecordTests {
 
         let assigned = try await deployment.assign("0118 496 0000", org: org, admin: admin)
         #expect(assigned.number == "+441184960000")
+        // The firm's inbound greeting is off until it switches it on: the gateway plays nothing.
         let first = try await deployment.start("call-a", tracking: "+44 118 496 0000", caller: "07700 900123")
-        #expect(first.orgID == org && first.record && !first.notice.isEmpty)
-        #expect(!first.notice.contains("transcribed"), "transcription is off: the notice does not claim it (\(first.notice))")
+        #expect(first.orgID == org && first.record && first.notice.isEmpty && first.reason.isEmpty, "\(first)")
+        let notices = Calltrace_Compliance_V1_NoticeServiceClient(try deployment.compliance.client())
+        _ = try await notices.setNoticeSettings(.with {
+            $0.orgID = org
+            $0.settings = .with { $0.firmName = "Smith & Co"; $0.inboundGreeting = true
+                $0.overrides = [.with { $0.kind = .callbackGreeting; $0.text = "Hello, it's {firm} calling you back; we record our calls." }] }
+        }, options: try bearer(admin))
+        let greeted = try await deployment.start("call-g", tracking: "+44 118 496 0000", caller: "07700 900125")
+        #expect(greeted.notice == "Thank you for calling Smith & Co. Calls are recorded to help us deal with your enquiry.",
+                "transcription is off: the notice does not claim it (\(greeted.notice))")
         _ = try await deployment.transcripts().setTranscriptionSettings(.with {
             $0.orgID = org; $0.settings = .with { $0.enabled = true; $0.engine = "manual"; $0.analysisEngine = "local" }
         }, options: try bearer(admin))
         let transcribed = try await deployment.start("call-t", tracking: "+44 118 496 0000", caller: "07700 900124")
         #expect(transcribed.notice.contains("recorded and transcribed"), "\(transcribed.notice)")
+        // A returned call: the firm's own wording for that kind.
+        let returned = try await deployment.calls(as: TemporaryPKI.telephony).startCall(.with {
+            $0.callID = "call-r"; $0.trackingNumber = "+44 118 496 0000"; $0.callerNumber = "07700 900125"; $0.direction = .outbound; $0.callbackOf = "call-g"
+        })
+        #expect(returned.record && returned.notice == "Hello, it's Smith & Co calling you back; we record our calls.", "\(returned.notice)")
 
         clock.advance(by: .seconds(60))
         try await deployment.assign("01184960000", org: org, admin: admin, source: "Yell directory", channel: .directory, campaign: "")
@@ -108,7 +123,7 @@ struct CallRecordTests {
         #expect(try await deployment.start("call-1", tracking: "01184960000", caller: "07700900123", at: started).record, "a retried start answers the same")
         #expect(await code { try await deployment.start("call-1", tracking: "01184960000", caller: "07700900999") } == .alreadyExists)
 
-        _ = try await deployment.calls().completeCall(.with {
+        _ = try await deployment.calls(as: TemporaryPKI.telephony).completeCall(.with {
             $0.orgID = org; $0.callID = "call-1"; $0.answeredAtUnixMs = started + 3000; $0.endedAtUnixMs = started + 95000
             $0.durationMs = 92000; $0.outcome = .answered; $0.recordingID = "rec_123"
         })
@@ -148,7 +163,7 @@ struct CallRecordTests {
         ]
         for (id, tracking, caller, time, outcome) in plan {
             try await deployment.start(id, tracking: tracking, caller: caller, at: time)
-            _ = try await deployment.calls().completeCall(.with { $0.orgID = org; $0.callID = id; $0.outcome = outcome })
+            _ = try await deployment.calls(as: TemporaryPKI.telephony).completeCall(.with { $0.orgID = org; $0.callID = id; $0.outcome = outcome })
         }
         for id in ["a1", "c1"] {
             _ = try await deployment.calls().markCallOutcome(.with { $0.orgID = org; $0.callID = id; $0.enquiry = .new }, options: try bearer(admin))

@@ -1,3 +1,4 @@
+import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
@@ -58,7 +59,9 @@ struct TranscriptRefusalTests {
             ("CompleteCall", { _ = try await d.calls(as: $0).completeCall(.with { $0.orgID = org; $0.callID = "call-1"; $0.outcome = .answered }, options: $1) }),
         ]
         for (name, call) in gatewayOnly {
-            for peer in [ops, identityService] { #expect(await code { try await call(peer, try bearer(fresh)) } == .permissionDenied, "\(name) from \(peer)") }
+            // The web gateway acts only for users: it reports no calls, with or without a token.
+            for peer in [web, ops, identityService] { #expect(await code { try await call(peer, try bearer(fresh)) } == .permissionDenied, "\(name) from \(peer)") }
+            #expect(await code { try await call(web, CallOptions()) } == .permissionDenied, "\(name) from the web gateway as itself")
         }
         let complianceOnly: [(String, Attempt)] = [
             ("FindCallsByCaller", { _ = try await d.calls(as: $0).findCallsByCaller(.with { $0.orgID = org; $0.phoneNumber = "07700900123" }, options: $1) }),
@@ -79,6 +82,49 @@ struct TranscriptRefusalTests {
         #expect(call.enquiry == .unspecified)
     }
 
+    @Test("Calls are reported by the telephony gateway only; a gateway gives a call's first transcript, never replaces one; a user replaces it only with records.delete, audited; no key is made for a made-up organisation")
+    func ingestLimits() async throws {
+        let deployment = try await TranscriptDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation()
+        let member = try await deployment.user(.member, in: org, admin: admin)
+        let analyst = try await deployment.user(.analyst, in: org, admin: admin)
+        try await deployment.assign("0118 496 0000", org: org, admin: admin)
+        try await deployment.start("call-1", tracking: "01184960000", caller: "07700900123")
+        let segments: [Calltrace_Transcript_V1_Segment] = [.with { $0.speaker = "caller"; $0.text = "I need advice about my lease." }]
+        func submit(as who: String, options: CallOptions = CallOptions(), org: String = org, call: String = "call-1") async throws {
+            _ = try await deployment.transcripts(as: who).submitTranscript(.with { $0.orgID = org; $0.callID = call; $0.segments = segments },
+                                                                            options: options)
+        }
+        let web = TemporaryPKI.identity("gateway", "web")
+        let keyedOrgs = { try deployment.transcript.instance.keyStore.sync { db in try db.query("SELECT org_id FROM org_keys").compactMap { $0.text("org_id") } } }
+        let keyedBefore = try keyedOrgs()
+
+        // The web gateway acts only for users: as itself it gives no transcript.
+        #expect(await code { try await submit(as: web) } == .permissionDenied)
+        // A made-up organisation, an unknown call: NOT_FOUND, and no key is made for either.
+        #expect(await code { try await submit(as: TemporaryPKI.telephony, org: "org_madeup") } == .notFound)
+        #expect(await code { try await submit(as: TemporaryPKI.telephony, call: "never-started") } == .notFound)
+        #expect(try keyedOrgs() == keyedBefore, "no key for an organisation no call names")
+
+        try await submit(as: TemporaryPKI.telephony)
+        let again = await #expect(throws: RPCError.self) { try await submit(as: TemporaryPKI.telephony) }
+        #expect(again?.code == .alreadyExists && again?.message.contains("records.delete") == true, "\(String(describing: again))")
+        // A user may give the first transcript with transcripts.read; replacing needs records.delete.
+        #expect(await code { try await submit(as: web, options: try bearer(analyst)) } == .permissionDenied)
+        try await submit(as: web, options: try bearer(member))
+        // The audit trail, as compliance holds it once transcript has forwarded both events.
+        var events: [Calltrace_Compliance_V1_AuditEvent] = []
+        #expect(try await eventually {
+            events = try await Calltrace_Compliance_V1_AuditServiceClient(try deployment.compliance.client())
+                .listAuditEvents(.with { $0.orgID = org }, options: try bearer(admin)).events.map(\.event)
+                .filter { $0.resource == "call:call-1" && $0.action.hasPrefix("transcript.") }
+            return events.count == 2
+        })
+        #expect(events.map(\.action) == ["transcript.replaced", "transcript.stored"], "newest first: \(events.map(\.action))")
+        #expect(events.first?.actor.hasPrefix("user:") == true && events.first?.detail.contains("replaced engine=manual") == true)
+    }
+
     @Test("Bad input gets a clear error: malformed numbers, ids, enums and periods; the service keeps serving")
     func badInput() async throws {
         let deployment = try await TranscriptDeployment()
@@ -96,7 +142,7 @@ struct TranscriptRefusalTests {
         #expect(error?.message.contains("7700") == false, "the number is never repeated in an error")
         #expect(await code { _ = try await calls.attributionReport(.with { $0.orgID = org; $0.fromUnixMs = 10; $0.beforeUnixMs = 5 }, options: options) } == .invalidArgument)
         #expect(await code { _ = try await calls.listCalls(.with { $0.orgID = org; $0.pageToken = "garbage" }, options: options) } == .invalidArgument)
-        #expect(await code { _ = try await calls.completeCall(.with { $0.orgID = org; $0.callID = "nope"; $0.outcome = .answered }) } == .notFound)
+        #expect(await code { _ = try await deployment.calls(as: TemporaryPKI.telephony).completeCall(.with { $0.orgID = org; $0.callID = "nope"; $0.outcome = .answered }) } == .notFound)
         #expect(await code { _ = try await deployment.transcripts().setTranscriptionSettings(.with { $0.orgID = org; $0.settings = .with { $0.engine = "whisper" } }, options: options) } == .invalidArgument)
         #expect(try await deployment.start("c1", tracking: "01184960000", caller: "07700900123").record, "still serving")
     }

@@ -7,6 +7,7 @@ import CallTraceStorage
 import CallTraceTestSupport
 import Foundation
 import Synchronization
+import ComplianceDomain
 import IdentityDomain
 import MediaDomain
 import Testing
@@ -18,8 +19,8 @@ typealias TrackingNumbers = Calltrace_Transcript_V1_TrackingNumberServiceClient
 typealias Suppressions = Calltrace_Transcript_V1_SuppressionServiceClient
 typealias Recordings = Calltrace_Media_V1_RecordingServiceClient
 
-/// Identity, media and transcript in this test process, one deployment PKI, real mutual TLS;
-/// media and transcript call each other. Local fake Deepgram and Anthropic HTTPS servers (with
+/// Identity, media, transcript and compliance in this test process, one deployment PKI, real
+/// mutual TLS; they call each other. Local fake Deepgram and Anthropic HTTPS servers (with
 /// certificates of the same PKI, which transcript trusts through `outbound_ca`) answer as the
 /// providers document.
 final class TranscriptDeployment: @unchecked Sendable {
@@ -27,6 +28,8 @@ final class TranscriptDeployment: @unchecked Sendable {
     let identity: InProcessService
     let media: InProcessService
     let transcript: InProcessService
+    /// Compliance: the processing agreement each organisation accepts before its calls are recorded.
+    let compliance: InProcessService
     let deepgram: FakeHTTPSServer
     let anthropic: FakeHTTPSServer
     let keyFolder: String
@@ -45,15 +48,17 @@ final class TranscriptDeployment: @unchecked Sendable {
             FileManager.default.createFile(atPath: "\(keyFolder)/\(name).key", contents: Data(key.utf8), attributes: [.posixPermissions: 0o600])
         }
         identity = try await InProcessService.start(IdentityService.self, pki: pki)
-        // Media and transcript name each other: transcript starts first, told the port media will take
-        // (one below the ephemeral range, so no connection of a parallel test takes it meanwhile).
-        var started: (InProcessService, InProcessService)?
+        // Media, transcript and compliance name each other: transcript starts first, told the
+        // ports the others will take (below the ephemeral range, so no connection of a parallel
+        // test takes them meanwhile).
+        var started: (InProcessService, InProcessService, InProcessService)?
         var lastError: (any Error)?
         for _ in 0..<3 where started == nil {
-            let mediaPort = try freePort()
+            let (mediaPort, compliancePort, identityPort) = (try freePort(), try freePort(), identity.instance.port)
             let (deepgramURL, anthropicURL, keys, pki) = (deepgram.url, anthropic.url, keyFolder, pki)
-            let transcript = try await InProcessService.start(TranscriptService.self, peers: ["identity": identity.instance.port, "media": mediaPort],
-                                                              pki: pki) { configuration in
+            let transcript = try await InProcessService.start(TranscriptService.self, peers: [
+                "identity": identityPort, "media": mediaPort, "compliance": compliancePort,
+            ], pki: pki) { configuration in
                 configuration.deepgramURL = deepgramURL
                 configuration.deepgramKeyFile = "\(keys)/deepgram.key"
                 configuration.anthropicURL = anthropicURL
@@ -61,19 +66,28 @@ final class TranscriptDeployment: @unchecked Sendable {
                 configuration.outboundCA = configuration.ca  // the fake providers' certificates come from the deployment's CA
             }
             do {
-                let media = try await InProcessService.start(MediaService.self, peers: ["identity": identity.instance.port, "transcript": transcript.instance.port],
+                let media = try await InProcessService.start(MediaService.self, peers: ["identity": identityPort, "transcript": transcript.instance.port],
                                                              pki: pki) { $0.listen = "127.0.0.1:\(mediaPort)" }
-                started = (transcript, media)
+                do {
+                    let compliance = try await InProcessService.start(ComplianceService.self, peers: [
+                        "identity": identityPort, "media": mediaPort, "transcript": transcript.instance.port,
+                    ], pki: pki) { $0.listen = "127.0.0.1:\(compliancePort)" }
+                    started = (transcript, media, compliance)
+                } catch {
+                    await media.stop()
+                    throw error
+                }
             } catch {
-                lastError = error  // the port was taken meanwhile: again, with another
+                lastError = error  // a port was taken meanwhile: again, with others
                 await transcript.stop()
             }
         }
         guard let started else { throw lastError ?? ConfigurationError("media did not start") }
-        (transcript, media) = started
+        (transcript, media, compliance) = started
     }
 
     func stop() async {
+        await compliance.stop()
         await media.stop()
         await transcript.stop()
         await identity.stop()
@@ -94,6 +108,7 @@ final class TranscriptDeployment: @unchecked Sendable {
 
     func organisation(_ name: String = "Smith & Co Solicitors") async throws -> (org: String, admin: String) {
         let made = try await identity.newOrganisation(name)
+        try await compliance.acceptAgreement(org: made.org, admin: made.admin)
         admins.withLock { $0[made.org] = made.email }
         return (made.org, made.admin)
     }
@@ -119,7 +134,7 @@ final class TranscriptDeployment: @unchecked Sendable {
     /// A call from `caller` to `tracking`, started by the gateway.
     @discardableResult
     func start(_ callID: String, tracking: String, caller: String, at time: Int64 = 0) async throws -> Calltrace_Transcript_V1_StartCallResponse {
-        try await calls().startCall(.with {
+        try await calls(as: TemporaryPKI.telephony).startCall(.with {
             $0.callID = callID; $0.trackingNumber = tracking; $0.callerNumber = caller; $0.direction = .inbound; $0.startedAtUnixMs = time
         })
     }

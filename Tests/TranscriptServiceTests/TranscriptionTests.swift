@@ -38,7 +38,7 @@ struct TranscriptionTests {
         let (org, admin) = try await prepared(deployment)
         // 3.2 MB: the audio passes from media to Deepgram through a 1 MiB buffer, several times over.
         let audio = wavFile(seconds: 200)
-        let recording = try await deployment.recordings().upload(audio, org: org, call: "call-1")
+        let recording = try await deployment.recordings(as: TemporaryPKI.telephony).upload(audio, org: org, call: "call-1")
 
         #expect(try await eventually {
             let reading = try await self.reading(deployment, org: org, admin: admin)
@@ -94,7 +94,7 @@ struct TranscriptionTests {
         let deployment = try await TranscriptDeployment()
         defer { Task { await deployment.stop() } }
         let (org, admin) = try await prepared(deployment, analysis: "local")
-        _ = try await deployment.recordings().upload(wavFile(seconds: 16, channels: 2), org: org, call: "call-1", channels: 2)
+        _ = try await deployment.recordings(as: TemporaryPKI.telephony).upload(wavFile(seconds: 16, channels: 2), org: org, call: "call-1", channels: 2)
         #expect(try await eventually { try await self.reading(deployment, org: org, admin: admin).hasAnalysis })
         #expect(deployment.deepgram.requests.first?.query["multichannel"] == "true")
         #expect(deployment.deepgram.requests.first?.query["diarize"] == nil)
@@ -110,7 +110,7 @@ struct TranscriptionTests {
         defer { Task { await deployment.stop() } }
         let (org, admin) = try await prepared(deployment, analysis: "local")
         deployment.deepgram.respond { _ in .json(#"{"err_code":"TOO_MANY_REQUESTS"}"#, status: 429, headers: ["retry-after": "30"]) }
-        _ = try await deployment.recordings().upload(wavFile(seconds: 2), org: org, call: "call-1")
+        _ = try await deployment.recordings(as: TemporaryPKI.telephony).upload(wavFile(seconds: 2), org: org, call: "call-1")
         #expect(try await eventually { deployment.deepgram.requests.count == 1 })
         #expect(try await eventually { try await self.reading(deployment, org: org, admin: admin).failureReason.contains("429") })
         #expect(try await reading(deployment, org: org, admin: admin).state == .queued, "still queued: it will be retried")
@@ -132,7 +132,7 @@ struct TranscriptionTests {
         let (org, admin) = try await prepared(deployment, analysis: "local")
         deployment.deepgram.answerBeforeReadingBodies(.json(#"{"err_code":"PAYLOAD_TOO_LARGE"}"#, status: 413))
         // 3.2 MB: three times the 1 MiB that waits between media and the transfer.
-        _ = try await deployment.recordings().upload(wavFile(seconds: 200), org: org, call: "call-1")
+        _ = try await deployment.recordings(as: TemporaryPKI.telephony).upload(wavFile(seconds: 200), org: org, call: "call-1")
         #expect(try await eventually { !(try await self.reading(deployment, org: org, admin: admin).failureReason.isEmpty) })
         let reason = try await reading(deployment, org: org, admin: admin).failureReason
         #expect(reason.contains("deepgram") || reason.contains("localhost"), "\(reason)")
@@ -140,7 +140,7 @@ struct TranscriptionTests {
         // Nothing is stuck: with Deepgram answering again, the next call's recording is transcribed.
         deployment.deepgram.answerBeforeReadingBodies(nil)
         try await deployment.start("call-2", tracking: "01184960000", caller: "07700 900124")
-        _ = try await deployment.recordings().upload(wavFile(seconds: 2), org: org, call: "call-2")
+        _ = try await deployment.recordings(as: TemporaryPKI.telephony).upload(wavFile(seconds: 2), org: org, call: "call-2")
         #expect(try await eventually {
             try await deployment.transcripts().getTranscript(.with { $0.orgID = org; $0.callID = "call-2" }, options: try bearer(admin)).state == .done
         })
@@ -154,7 +154,7 @@ struct TranscriptionTests {
         let deployment = try await TranscriptDeployment(deepgram: { _ in .json(body, status: status) })
         defer { Task { await deployment.stop() } }
         let (org, admin) = try await prepared(deployment)
-        _ = try await deployment.recordings().upload(wavFile(seconds: 2), org: org, call: "call-1")
+        _ = try await deployment.recordings(as: TemporaryPKI.telephony).upload(wavFile(seconds: 2), org: org, call: "call-1")
         // The job is dead-lettered after its handler has recorded the failure: waiting for that,
         // the last step, and not for the failure, which the queue has not yet seen.
         #expect(try await eventually { try await deployment.transcript.instance.jobs.list(state: "dead").count == 1 },
@@ -172,7 +172,7 @@ struct TranscriptionTests {
         })
         defer { Task { await deployment.stop() } }
         let (org, admin) = try await prepared(deployment)
-        _ = try await deployment.recordings().upload(wavFile(seconds: 2), org: org, call: "call-1")
+        _ = try await deployment.recordings(as: TemporaryPKI.telephony).upload(wavFile(seconds: 2), org: org, call: "call-1")
         #expect(try await eventually { try await deployment.transcript.instance.jobs.list(state: "dead").count == 1 })
         let dead = try await deployment.transcript.instance.jobs.list(state: "dead")
         #expect(dead.first?.kind == "transcript.analyse" && dead.first?.lastError?.contains("no JSON object") == true)
@@ -186,7 +186,7 @@ struct TranscriptionTests {
         defer { Task { await deployment.stop() } }
         let (org, admin) = try await prepared(deployment)
         // Analysed before the objection: the objection deletes the analysis.
-        _ = try await deployment.transcripts().submitTranscript(.with {
+        _ = try await deployment.transcripts(as: TemporaryPKI.telephony).submitTranscript(.with {
             $0.orgID = org; $0.callID = "call-1"; $0.segments = [.with { $0.speaker = "caller"; $0.text = "I slipped at work and broke my wrist, can you help?" }]
         })
         #expect(try await eventually { try await self.reading(deployment, org: org, admin: admin).hasAnalysis })
@@ -203,7 +203,7 @@ struct TranscriptionTests {
         })
         #expect(!stored.queued, "not transcribed")
         #expect(await code {
-            _ = try await deployment.transcripts().submitTranscript(.with {
+            _ = try await deployment.transcripts(as: TemporaryPKI.telephony).submitTranscript(.with {
                 $0.orgID = org; $0.callID = "call-2"; $0.segments = [.with { $0.speaker = "caller"; $0.text = "hello" }]
             })
         } == .failedPrecondition, "not transcribed by hand either")
@@ -222,7 +222,7 @@ struct TranscriptionTests {
         let deployment = try await TranscriptDeployment()
         defer { Task { await deployment.stop() } }
         let (org, admin) = try await prepared(deployment, analysis: "local", caller: "07700 900777")
-        let submitted = try await deployment.transcripts().submitTranscript(.with {
+        let submitted = try await deployment.transcripts(as: TemporaryPKI.telephony).submitTranscript(.with {
             $0.orgID = org; $0.callID = "call-1"
             $0.segments = [.with { $0.speaker = "caller"; $0.startMs = 0; $0.endMs = 5000
                 $0.text = "My landlord is evicting me next week, it's urgent. My sort code is 20-45-67 and account number 12345678." }]

@@ -14,12 +14,16 @@ public struct Calltrace_Compliance_V1_AuditServicePolicies: Sendable {
     public var listAuditEvents: PeerPolicy
     public var verifyAuditChain: PeerPolicy
     public var exportAuditEvents: PeerPolicy
+    public var getAuditCheckpoint: PeerPolicy
+    public var listAuditCheckpoints: PeerPolicy
 
-    public init(appendAuditEvents: PeerPolicy, listAuditEvents: PeerPolicy, verifyAuditChain: PeerPolicy, exportAuditEvents: PeerPolicy) {
+    public init(appendAuditEvents: PeerPolicy, listAuditEvents: PeerPolicy, verifyAuditChain: PeerPolicy, exportAuditEvents: PeerPolicy, getAuditCheckpoint: PeerPolicy, listAuditCheckpoints: PeerPolicy) {
         self.appendAuditEvents = appendAuditEvents
         self.listAuditEvents = listAuditEvents
         self.verifyAuditChain = verifyAuditChain
         self.exportAuditEvents = exportAuditEvents
+        self.getAuditCheckpoint = getAuditCheckpoint
+        self.listAuditCheckpoints = listAuditCheckpoints
     }
 }
 
@@ -40,12 +44,28 @@ public protocol Calltrace_Compliance_V1_AuditServiceHandler: RPCService {
     func listAuditEvents(_ request: Calltrace_Compliance_V1_ListAuditEventsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ListAuditEventsResponse
 
     /// audit.read: walks the organisation's chain from its first event and names the first broken
-    /// link (an event changed, removed or moved), or answers the head every event leads to.
+    /// link (an event changed, removed or moved), or answers the head every event leads to. Then
+    /// checks the chain against the checkpoint the caller gives (one compliance signed, kept by the
+    /// firm) and against compliance's own latest: a chain that ends before a checkpoint's index, or
+    /// whose event there is not the one signed, is not intact, and the check names the events
+    /// missing or altered. A given checkpoint not signed by compliance's key is INVALID_ARGUMENT.
     func verifyAuditChain(_ request: Calltrace_Compliance_V1_VerifyAuditChainRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_VerifyAuditChainResponse
 
     /// audit.read: the organisation's events, oldest first, as JSON lines (one event per line,
-    /// with its chain index and link), in pieces.
+    /// with its chain index and link), in pieces. The export runs through the chain's head as it
+    /// stands when the call starts, and the first message carries a checkpoint of that head.
     func exportAuditEvents(_ request: Calltrace_Compliance_V1_ExportAuditEventsRequest, responses: ResponseWriter<Calltrace_Compliance_V1_ExportAuditEventsResponse>, context: ServerContext) async throws
+
+    /// audit.read: a signed checkpoint of the organisation's chain as it stands: the latest
+    /// compliance signed when the head has not moved since, else one signed now — unless the chain
+    /// no longer holds the latest (events gone or replaced): compliance signs none over that, and
+    /// answers the latest, which shows it. NOT_FOUND while the organisation has no events and no
+    /// checkpoint. The firm keeps `document` outside CallTrace.
+    func getAuditCheckpoint(_ request: Calltrace_Compliance_V1_GetAuditCheckpointRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetAuditCheckpointResponse
+
+    /// audit.read: every checkpoint compliance signed for the organisation (daily, at each export,
+    /// on request), newest first; paged.
+    func listAuditCheckpoints(_ request: Calltrace_Compliance_V1_ListAuditCheckpointsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ListAuditCheckpointsResponse
 }
 
 extension Calltrace_Compliance_V1_AuditServiceHandler {
@@ -55,6 +75,8 @@ extension Calltrace_Compliance_V1_AuditServiceHandler {
         router.unary(Calltrace_Compliance_V1_AuditService.listAuditEvents, allow: policies.listAuditEvents) { try await self.listAuditEvents($0, context: $1) }
         router.unary(Calltrace_Compliance_V1_AuditService.verifyAuditChain, allow: policies.verifyAuditChain) { try await self.verifyAuditChain($0, context: $1) }
         router.serverStreaming(Calltrace_Compliance_V1_AuditService.exportAuditEvents, allow: policies.exportAuditEvents) { try await self.exportAuditEvents($0, responses: $1, context: $2) }
+        router.unary(Calltrace_Compliance_V1_AuditService.getAuditCheckpoint, allow: policies.getAuditCheckpoint) { try await self.getAuditCheckpoint($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_AuditService.listAuditCheckpoints, allow: policies.listAuditCheckpoints) { try await self.listAuditCheckpoints($0, context: $1) }
     }
 }
 
@@ -82,16 +104,36 @@ public struct Calltrace_Compliance_V1_AuditServiceClient: Sendable {
     }
 
     /// audit.read: walks the organisation's chain from its first event and names the first broken
-    /// link (an event changed, removed or moved), or answers the head every event leads to.
+    /// link (an event changed, removed or moved), or answers the head every event leads to. Then
+    /// checks the chain against the checkpoint the caller gives (one compliance signed, kept by the
+    /// firm) and against compliance's own latest: a chain that ends before a checkpoint's index, or
+    /// whose event there is not the one signed, is not intact, and the check names the events
+    /// missing or altered. A given checkpoint not signed by compliance's key is INVALID_ARGUMENT.
     public func verifyAuditChain(_ request: Calltrace_Compliance_V1_VerifyAuditChainRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_VerifyAuditChainResponse {
         try await rpc.unary(Calltrace_Compliance_V1_AuditService.verifyAuditChain, request, options: options)
     }
 
     /// audit.read: the organisation's events, oldest first, as JSON lines (one event per line,
-    /// with its chain index and link), in pieces.
+    /// with its chain index and link), in pieces. The export runs through the chain's head as it
+    /// stands when the call starts, and the first message carries a checkpoint of that head.
     public func exportAuditEvents<Result: Sendable>(_ request: Calltrace_Compliance_V1_ExportAuditEventsRequest, options: CallOptions = CallOptions(),
         handle: (ResponseStream<Calltrace_Compliance_V1_ExportAuditEventsResponse>) async throws -> Result) async throws -> Result {
         try await rpc.serverStreaming(Calltrace_Compliance_V1_AuditService.exportAuditEvents, request, options: options, handle: handle)
+    }
+
+    /// audit.read: a signed checkpoint of the organisation's chain as it stands: the latest
+    /// compliance signed when the head has not moved since, else one signed now — unless the chain
+    /// no longer holds the latest (events gone or replaced): compliance signs none over that, and
+    /// answers the latest, which shows it. NOT_FOUND while the organisation has no events and no
+    /// checkpoint. The firm keeps `document` outside CallTrace.
+    public func getAuditCheckpoint(_ request: Calltrace_Compliance_V1_GetAuditCheckpointRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_GetAuditCheckpointResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_AuditService.getAuditCheckpoint, request, options: options)
+    }
+
+    /// audit.read: every checkpoint compliance signed for the organisation (daily, at each export,
+    /// on request), newest first; paged.
+    public func listAuditCheckpoints(_ request: Calltrace_Compliance_V1_ListAuditCheckpointsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_ListAuditCheckpointsResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_AuditService.listAuditCheckpoints, request, options: options)
     }
 }
 
@@ -615,11 +657,13 @@ public struct Calltrace_Compliance_V1_NoticeServicePolicies: Sendable {
     public var getNotice: PeerPolicy
     public var getNoticeSettings: PeerPolicy
     public var setNoticeSettings: PeerPolicy
+    public var getCallNotice: PeerPolicy
 
-    public init(getNotice: PeerPolicy, getNoticeSettings: PeerPolicy, setNoticeSettings: PeerPolicy) {
+    public init(getNotice: PeerPolicy, getNoticeSettings: PeerPolicy, setNoticeSettings: PeerPolicy, getCallNotice: PeerPolicy) {
         self.getNotice = getNotice
         self.getNoticeSettings = getNoticeSettings
         self.setNoticeSettings = setNoticeSettings
+        self.getCallNotice = getCallNotice
     }
 }
 
@@ -638,6 +682,13 @@ public protocol Calltrace_Compliance_V1_NoticeServiceHandler: RPCService {
     /// settings.manage: the firm's name and number, the inbound-greeting switch, and the firm's
     /// own wording for any kind ({firm} and {phone} are filled in). Audited.
     func setNoticeSettings(_ request: Calltrace_Compliance_V1_SetNoticeSettingsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_SetNoticeSettingsResponse
+
+    /// The transcript service, as itself, as each call starts (`StartCall`): whether the
+    /// organisation may record — not until it has accepted the current processing agreement
+    /// (P12) — and what the caller is told: the firm's own wording for the kind, else the shipped
+    /// template, saying "transcribed" only when transcription is on; INBOUND_GREETING empty
+    /// unless the firm switched it on.
+    func getCallNotice(_ request: Calltrace_Compliance_V1_GetCallNoticeRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetCallNoticeResponse
 }
 
 extension Calltrace_Compliance_V1_NoticeServiceHandler {
@@ -646,6 +697,7 @@ extension Calltrace_Compliance_V1_NoticeServiceHandler {
         router.unary(Calltrace_Compliance_V1_NoticeService.getNotice, allow: policies.getNotice) { try await self.getNotice($0, context: $1) }
         router.unary(Calltrace_Compliance_V1_NoticeService.getNoticeSettings, allow: policies.getNoticeSettings) { try await self.getNoticeSettings($0, context: $1) }
         router.unary(Calltrace_Compliance_V1_NoticeService.setNoticeSettings, allow: policies.setNoticeSettings) { try await self.setNoticeSettings($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_NoticeService.getCallNotice, allow: policies.getCallNotice) { try await self.getCallNotice($0, context: $1) }
     }
 }
 
@@ -672,6 +724,15 @@ public struct Calltrace_Compliance_V1_NoticeServiceClient: Sendable {
     /// own wording for any kind ({firm} and {phone} are filled in). Audited.
     public func setNoticeSettings(_ request: Calltrace_Compliance_V1_SetNoticeSettingsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_SetNoticeSettingsResponse {
         try await rpc.unary(Calltrace_Compliance_V1_NoticeService.setNoticeSettings, request, options: options)
+    }
+
+    /// The transcript service, as itself, as each call starts (`StartCall`): whether the
+    /// organisation may record — not until it has accepted the current processing agreement
+    /// (P12) — and what the caller is told: the firm's own wording for the kind, else the shipped
+    /// template, saying "transcribed" only when transcription is on; INBOUND_GREETING empty
+    /// unless the firm switched it on.
+    public func getCallNotice(_ request: Calltrace_Compliance_V1_GetCallNoticeRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_GetCallNoticeResponse {
+        try await rpc.unary(Calltrace_Compliance_V1_NoticeService.getCallNotice, request, options: options)
     }
 }
 
@@ -1153,8 +1214,10 @@ public struct Calltrace_Media_V1_RecordingServicePolicies: Sendable {
 public protocol Calltrace_Media_V1_RecordingServiceHandler: RPCService {
     var policies: Calltrace_Media_V1_RecordingServicePolicies { get }
 
-    /// From gateways (the telephony edge): the first message is the header, every later one a
-    /// chunk of the file. The SHA-256 of the whole file is checked against the header's; a
+    /// From telephony gateways (`telephony_gateways`), as themselves: the first message is the
+    /// header, every later one a chunk of the file. Before any audio is taken, transcript confirms
+    /// the call exists in the header's organisation and is to be recorded (NOT_FOUND, or
+    /// FAILED_PRECONDITION for a caller who objected); a deleted call takes no more recordings. The SHA-256 of the whole file is checked against the header's; a
     /// mismatch, a WAV header that contradicts the declared format, or a stream that ends early
     /// stores nothing and says why.
     func uploadRecording(_ requests: RequestStream<Calltrace_Media_V1_UploadRecordingRequest>, context: ServerContext) async throws -> Calltrace_Media_V1_UploadRecordingResponse
@@ -1166,7 +1229,8 @@ public protocol Calltrace_Media_V1_RecordingServiceHandler: RPCService {
     /// newest first, by call or by creation time; paged.
     func listRecordings(_ request: Calltrace_Media_V1_ListRecordingsRequest, context: ServerContext) async throws -> Calltrace_Media_V1_ListRecordingsResponse
 
-    /// The audio, or a byte range of it, as stored (the original file). For users with
+    /// The audio, or a byte range of it, as stored (the original file, or the muted version a
+    /// redaction left: `format` says which encoding it is now). For users with
     /// recordings.play, operators under a grant, and the transcript and compliance services.
     /// Every playback is an audit event naming who, which recording, the range and the reason.
     func playRecording(_ request: Calltrace_Media_V1_PlayRecordingRequest, responses: ResponseWriter<Calltrace_Media_V1_PlayRecordingResponse>, context: ServerContext) async throws
@@ -1175,10 +1239,21 @@ public protocol Calltrace_Media_V1_RecordingServiceHandler: RPCService {
     /// reads answer NOT_FOUND, and so does deleting it again.
     func deleteRecording(_ request: Calltrace_Media_V1_DeleteRecordingRequest, context: ServerContext) async throws -> Calltrace_Media_V1_DeleteRecordingResponse
 
-    /// Replaces `ranges` with digital silence in a WAV recording (PCM16: 0, μ-law: 0xFF, A-law:
-    /// 0xD5), every other byte unchanged, as a new sealed version under a new key; the old
+    /// Replaces `ranges` with digital silence, as a new sealed version under a new key; the old
     /// version's key and file are destroyed (P16). For the transcript service (card or bank
-    /// details heard) and users with records.delete. MP3 and Opus: FAILED_PRECONDITION.
+    /// details heard) and users with records.delete.
+    /// - WAV: each encoding's silence (PCM16: 0, μ-law: 0xFF, A-law: 0xD5), every other byte
+    /// unchanged; the format stays.
+    /// - MP3, Opus (and FLAC, a compressed recording muted before): decoded, the samples in the
+    /// ranges set to zero, and stored losslessly as FLAC (16-bit, the decoded rate and
+    /// channels): the recording's format, size, SHA-256 and duration change to the FLAC file's,
+    /// which is what PlayRecording serves from then on.
+    /// A file that cannot be muted (not decodable, not the format it was declared as, truncated
+    /// or damaged so that its timing is uncertain, a WAV file without its data chunk) answers
+    /// FAILED_PRECONDITION naming the reason, and the recording is flagged:
+    /// redaction_state = REDACTION_STATE_FAILED with the reason, shown by GetRecording and
+    /// ListRecordings, and audited (recording.redaction_failed). Nothing is silently kept as is.
+    /// ABORTED when another redaction of the same recording finished meanwhile: try again.
     func redactRecording(_ request: Calltrace_Media_V1_RedactRecordingRequest, context: ServerContext) async throws -> Calltrace_Media_V1_RedactRecordingResponse
 
     /// For the compliance service (retention, P9): destroys up to `max_count` (default and at most
@@ -1197,7 +1272,8 @@ public protocol Calltrace_Media_V1_RecordingServiceHandler: RPCService {
     func purgeOrganisation(_ request: Calltrace_Media_V1_PurgeOrganisationRequest, context: ServerContext) async throws -> Calltrace_Media_V1_PurgeOrganisationResponse
 
     /// For the compliance service (subject-access bundles, offboarding, matter export): the
-    /// recording in its original format, with its metadata in the first message. Audited.
+    /// recording as stored (FLAC once an MP3 or Opus recording was muted), with its metadata in
+    /// the first message. Audited.
     func exportRecording(_ request: Calltrace_Media_V1_ExportRecordingRequest, responses: ResponseWriter<Calltrace_Media_V1_ExportRecordingResponse>, context: ServerContext) async throws
 }
 
@@ -1225,8 +1301,10 @@ public struct Calltrace_Media_V1_RecordingServiceClient: Sendable {
         self.rpc = rpc
     }
 
-    /// From gateways (the telephony edge): the first message is the header, every later one a
-    /// chunk of the file. The SHA-256 of the whole file is checked against the header's; a
+    /// From telephony gateways (`telephony_gateways`), as themselves: the first message is the
+    /// header, every later one a chunk of the file. Before any audio is taken, transcript confirms
+    /// the call exists in the header's organisation and is to be recorded (NOT_FOUND, or
+    /// FAILED_PRECONDITION for a caller who objected); a deleted call takes no more recordings. The SHA-256 of the whole file is checked against the header's; a
     /// mismatch, a WAV header that contradicts the declared format, or a stream that ends early
     /// stores nothing and says why.
     public func uploadRecording(options: CallOptions = CallOptions(),
@@ -1245,7 +1323,8 @@ public struct Calltrace_Media_V1_RecordingServiceClient: Sendable {
         try await rpc.unary(Calltrace_Media_V1_RecordingService.listRecordings, request, options: options)
     }
 
-    /// The audio, or a byte range of it, as stored (the original file). For users with
+    /// The audio, or a byte range of it, as stored (the original file, or the muted version a
+    /// redaction left: `format` says which encoding it is now). For users with
     /// recordings.play, operators under a grant, and the transcript and compliance services.
     /// Every playback is an audit event naming who, which recording, the range and the reason.
     public func playRecording<Result: Sendable>(_ request: Calltrace_Media_V1_PlayRecordingRequest, options: CallOptions = CallOptions(),
@@ -1259,10 +1338,21 @@ public struct Calltrace_Media_V1_RecordingServiceClient: Sendable {
         try await rpc.unary(Calltrace_Media_V1_RecordingService.deleteRecording, request, options: options)
     }
 
-    /// Replaces `ranges` with digital silence in a WAV recording (PCM16: 0, μ-law: 0xFF, A-law:
-    /// 0xD5), every other byte unchanged, as a new sealed version under a new key; the old
+    /// Replaces `ranges` with digital silence, as a new sealed version under a new key; the old
     /// version's key and file are destroyed (P16). For the transcript service (card or bank
-    /// details heard) and users with records.delete. MP3 and Opus: FAILED_PRECONDITION.
+    /// details heard) and users with records.delete.
+    /// - WAV: each encoding's silence (PCM16: 0, μ-law: 0xFF, A-law: 0xD5), every other byte
+    /// unchanged; the format stays.
+    /// - MP3, Opus (and FLAC, a compressed recording muted before): decoded, the samples in the
+    /// ranges set to zero, and stored losslessly as FLAC (16-bit, the decoded rate and
+    /// channels): the recording's format, size, SHA-256 and duration change to the FLAC file's,
+    /// which is what PlayRecording serves from then on.
+    /// A file that cannot be muted (not decodable, not the format it was declared as, truncated
+    /// or damaged so that its timing is uncertain, a WAV file without its data chunk) answers
+    /// FAILED_PRECONDITION naming the reason, and the recording is flagged:
+    /// redaction_state = REDACTION_STATE_FAILED with the reason, shown by GetRecording and
+    /// ListRecordings, and audited (recording.redaction_failed). Nothing is silently kept as is.
+    /// ABORTED when another redaction of the same recording finished meanwhile: try again.
     public func redactRecording(_ request: Calltrace_Media_V1_RedactRecordingRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Media_V1_RedactRecordingResponse {
         try await rpc.unary(Calltrace_Media_V1_RecordingService.redactRecording, request, options: options)
     }
@@ -1289,7 +1379,8 @@ public struct Calltrace_Media_V1_RecordingServiceClient: Sendable {
     }
 
     /// For the compliance service (subject-access bundles, offboarding, matter export): the
-    /// recording in its original format, with its metadata in the first message. Audited.
+    /// recording as stored (FLAC once an MP3 or Opus recording was muted), with its metadata in
+    /// the first message. Audited.
     public func exportRecording<Result: Sendable>(_ request: Calltrace_Media_V1_ExportRecordingRequest, options: CallOptions = CallOptions(),
         handle: (ResponseStream<Calltrace_Media_V1_ExportRecordingResponse>) async throws -> Result) async throws -> Result {
         try await rpc.serverStreaming(Calltrace_Media_V1_RecordingService.exportRecording, request, options: options, handle: handle)
@@ -1684,8 +1775,9 @@ public struct Calltrace_Transcript_V1_CallServicePolicies: Sendable {
     public var purgeOrganisation: PeerPolicy
     public var recordMatter: PeerPolicy
     public var exportCall: PeerPolicy
+    public var confirmRecordingCall: PeerPolicy
 
-    public init(startCall: PeerPolicy, completeCall: PeerPolicy, getCall: PeerPolicy, listCalls: PeerPolicy, markCallOutcome: PeerPolicy, attributionReport: PeerPolicy, findCallsByCaller: PeerPolicy, deleteCall: PeerPolicy, purgeCalls: PeerPolicy, purgeTranscripts: PeerPolicy, purgeOrganisation: PeerPolicy, recordMatter: PeerPolicy, exportCall: PeerPolicy) {
+    public init(startCall: PeerPolicy, completeCall: PeerPolicy, getCall: PeerPolicy, listCalls: PeerPolicy, markCallOutcome: PeerPolicy, attributionReport: PeerPolicy, findCallsByCaller: PeerPolicy, deleteCall: PeerPolicy, purgeCalls: PeerPolicy, purgeTranscripts: PeerPolicy, purgeOrganisation: PeerPolicy, recordMatter: PeerPolicy, exportCall: PeerPolicy, confirmRecordingCall: PeerPolicy) {
         self.startCall = startCall
         self.completeCall = completeCall
         self.getCall = getCall
@@ -1699,6 +1791,7 @@ public struct Calltrace_Transcript_V1_CallServicePolicies: Sendable {
         self.purgeOrganisation = purgeOrganisation
         self.recordMatter = recordMatter
         self.exportCall = exportCall
+        self.confirmRecordingCall = confirmRecordingCall
     }
 }
 
@@ -1707,13 +1800,16 @@ public struct Calltrace_Transcript_V1_CallServicePolicies: Sendable {
 public protocol Calltrace_Transcript_V1_CallServiceHandler: RPCService {
     var policies: Calltrace_Transcript_V1_CallServicePolicies { get }
 
-    /// Gateways, as themselves: a call arrived on (or left from) a tracking number. The organisation
+    /// Telephony gateways (`telephony_gateways`), as themselves: a call arrived on (or left from) a
+    /// tracking number. The organisation
     /// and source come from the number's assignment at `started_at`. Says whether to record (no
-    /// for a suppressed caller, or a number no organisation holds: NOT_FOUND) and the notice to
-    /// play. Idempotent by the gateway's call id.
+    /// for a suppressed caller, or an organisation that has not accepted the current processing
+    /// agreement, with the reason; a number no organisation holds: NOT_FOUND) and the notice to
+    /// play (compliance's `GetCallNotice`). Idempotent by the gateway's call id.
     func startCall(_ request: Calltrace_Transcript_V1_StartCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_StartCallResponse
 
-    /// Gateways, as themselves: answered and ended times, outcome and recording id. Idempotent.
+    /// Telephony gateways, as themselves: answered and ended times, outcome and recording id of a
+    /// call they started (NOT_FOUND in another organisation). Idempotent.
     func completeCall(_ request: Calltrace_Transcript_V1_CompleteCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_CompleteCallResponse
 
     /// reports.read: a call's record. The caller's number is shown in full only to principals
@@ -1762,6 +1858,12 @@ public protocol Calltrace_Transcript_V1_CallServiceHandler: RPCService {
     /// The compliance service (subject access, matter export): a call's record, transcript and
     /// summary as JSON and as plain text. Audited.
     func exportCall(_ request: Calltrace_Transcript_V1_ExportCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ExportCallResponse
+
+    /// The media service, as itself, before it takes a recording: the call exists in that
+    /// organisation and is to be recorded. NOT_FOUND for a call no one started there (or one
+    /// deleted); FAILED_PRECONDITION for a call not to be recorded (the caller objected). Media
+    /// stores nothing, and creates no key, for an organisation no call names.
+    func confirmRecordingCall(_ request: Calltrace_Transcript_V1_ConfirmRecordingCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ConfirmRecordingCallResponse
 }
 
 extension Calltrace_Transcript_V1_CallServiceHandler {
@@ -1780,6 +1882,7 @@ extension Calltrace_Transcript_V1_CallServiceHandler {
         router.unary(Calltrace_Transcript_V1_CallService.purgeOrganisation, allow: policies.purgeOrganisation) { try await self.purgeOrganisation($0, context: $1) }
         router.unary(Calltrace_Transcript_V1_CallService.recordMatter, allow: policies.recordMatter) { try await self.recordMatter($0, context: $1) }
         router.unary(Calltrace_Transcript_V1_CallService.exportCall, allow: policies.exportCall) { try await self.exportCall($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_CallService.confirmRecordingCall, allow: policies.confirmRecordingCall) { try await self.confirmRecordingCall($0, context: $1) }
     }
 }
 
@@ -1791,15 +1894,18 @@ public struct Calltrace_Transcript_V1_CallServiceClient: Sendable {
         self.rpc = rpc
     }
 
-    /// Gateways, as themselves: a call arrived on (or left from) a tracking number. The organisation
+    /// Telephony gateways (`telephony_gateways`), as themselves: a call arrived on (or left from) a
+    /// tracking number. The organisation
     /// and source come from the number's assignment at `started_at`. Says whether to record (no
-    /// for a suppressed caller, or a number no organisation holds: NOT_FOUND) and the notice to
-    /// play. Idempotent by the gateway's call id.
+    /// for a suppressed caller, or an organisation that has not accepted the current processing
+    /// agreement, with the reason; a number no organisation holds: NOT_FOUND) and the notice to
+    /// play (compliance's `GetCallNotice`). Idempotent by the gateway's call id.
     public func startCall(_ request: Calltrace_Transcript_V1_StartCallRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_StartCallResponse {
         try await rpc.unary(Calltrace_Transcript_V1_CallService.startCall, request, options: options)
     }
 
-    /// Gateways, as themselves: answered and ended times, outcome and recording id. Idempotent.
+    /// Telephony gateways, as themselves: answered and ended times, outcome and recording id of a
+    /// call they started (NOT_FOUND in another organisation). Idempotent.
     public func completeCall(_ request: Calltrace_Transcript_V1_CompleteCallRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_CompleteCallResponse {
         try await rpc.unary(Calltrace_Transcript_V1_CallService.completeCall, request, options: options)
     }
@@ -1872,6 +1978,14 @@ public struct Calltrace_Transcript_V1_CallServiceClient: Sendable {
     public func exportCall(_ request: Calltrace_Transcript_V1_ExportCallRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_ExportCallResponse {
         try await rpc.unary(Calltrace_Transcript_V1_CallService.exportCall, request, options: options)
     }
+
+    /// The media service, as itself, before it takes a recording: the call exists in that
+    /// organisation and is to be recorded. NOT_FOUND for a call no one started there (or one
+    /// deleted); FAILED_PRECONDITION for a call not to be recorded (the caller objected). Media
+    /// stores nothing, and creates no key, for an organisation no call names.
+    public func confirmRecordingCall(_ request: Calltrace_Transcript_V1_ConfirmRecordingCallRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_ConfirmRecordingCallResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_CallService.confirmRecordingCall, request, options: options)
+    }
 }
 
 // MARK: calltrace.transcript.v1.TranscriptService
@@ -1904,9 +2018,11 @@ public protocol Calltrace_Transcript_V1_TranscriptServiceHandler: RPCService {
     /// its analysis, or where its transcription stands.
     func getTranscript(_ request: Calltrace_Transcript_V1_GetTranscriptRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetTranscriptResponse
 
-    /// transcripts.read (a user typing one), or a gateway as itself (the `manual` engine): a
-    /// transcript for a call, replacing any earlier one. It is redacted before it is stored, then
-    /// analysed by a durable job (not for a suppressed caller).
+    /// transcripts.read (a user typing one), or a telephony gateway as itself (its own
+    /// speech-to-text; the `manual` engine): the call's transcript. A transcript already stored is
+    /// replaced only by a user who also holds records.delete (audited `transcript.replaced`); a
+    /// gateway gets ALREADY_EXISTS. It is redacted before it is stored, then analysed by a durable
+    /// job (not for a suppressed caller).
     func submitTranscript(_ request: Calltrace_Transcript_V1_SubmitTranscriptRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_SubmitTranscriptResponse
 
     /// records.delete: the transcript and analysis of a call go at once; the call record stays.
@@ -1949,9 +2065,11 @@ public struct Calltrace_Transcript_V1_TranscriptServiceClient: Sendable {
         try await rpc.unary(Calltrace_Transcript_V1_TranscriptService.getTranscript, request, options: options)
     }
 
-    /// transcripts.read (a user typing one), or a gateway as itself (the `manual` engine): a
-    /// transcript for a call, replacing any earlier one. It is redacted before it is stored, then
-    /// analysed by a durable job (not for a suppressed caller).
+    /// transcripts.read (a user typing one), or a telephony gateway as itself (its own
+    /// speech-to-text; the `manual` engine): the call's transcript. A transcript already stored is
+    /// replaced only by a user who also holds records.delete (audited `transcript.replaced`); a
+    /// gateway gets ALREADY_EXISTS. It is redacted before it is stored, then analysed by a durable
+    /// job (not for a suppressed caller).
     public func submitTranscript(_ request: Calltrace_Transcript_V1_SubmitTranscriptRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_SubmitTranscriptResponse {
         try await rpc.unary(Calltrace_Transcript_V1_TranscriptService.submitTranscript, request, options: options)
     }

@@ -21,8 +21,16 @@ public enum Calltrace_Compliance_V1_AuditService {
     public static let exportAuditEvents = MethodDescriptor<Calltrace_Compliance_V1_ExportAuditEventsRequest, Calltrace_Compliance_V1_ExportAuditEventsResponse>(
         service: name, name: "ExportAuditEvents", kind: .serverStreaming, isIdempotent: false)
 
+    /// `/calltrace.compliance.v1.AuditService/GetAuditCheckpoint`
+    public static let getAuditCheckpoint = MethodDescriptor<Calltrace_Compliance_V1_GetAuditCheckpointRequest, Calltrace_Compliance_V1_GetAuditCheckpointResponse>(
+        service: name, name: "GetAuditCheckpoint", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.compliance.v1.AuditService/ListAuditCheckpoints`
+    public static let listAuditCheckpoints = MethodDescriptor<Calltrace_Compliance_V1_ListAuditCheckpointsRequest, Calltrace_Compliance_V1_ListAuditCheckpointsResponse>(
+        service: name, name: "ListAuditCheckpoints", kind: .unary, isIdempotent: true)
+
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [appendAuditEvents.info, listAuditEvents.info, verifyAuditChain.info, exportAuditEvents.info]
+    public static let methods: [MethodInfo] = [appendAuditEvents.info, listAuditEvents.info, verifyAuditChain.info, exportAuditEvents.info, getAuditCheckpoint.info, listAuditCheckpoints.info]
 }
 
 /// `calltrace.compliance.v1.RetentionService`
@@ -193,8 +201,12 @@ public enum Calltrace_Compliance_V1_NoticeService {
     public static let setNoticeSettings = MethodDescriptor<Calltrace_Compliance_V1_SetNoticeSettingsRequest, Calltrace_Compliance_V1_SetNoticeSettingsResponse>(
         service: name, name: "SetNoticeSettings", kind: .unary, isIdempotent: true)
 
+    /// `/calltrace.compliance.v1.NoticeService/GetCallNotice`
+    public static let getCallNotice = MethodDescriptor<Calltrace_Compliance_V1_GetCallNoticeRequest, Calltrace_Compliance_V1_GetCallNoticeResponse>(
+        service: name, name: "GetCallNotice", kind: .unary, isIdempotent: true)
+
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [getNotice.info, getNoticeSettings.info, setNoticeSettings.info]
+    public static let methods: [MethodInfo] = [getNotice.info, getNoticeSettings.info, setNoticeSettings.info, getCallNotice.info]
 }
 
 /// `calltrace.compliance.v1.RegisterService`
@@ -559,8 +571,12 @@ public enum Calltrace_Transcript_V1_CallService {
     public static let exportCall = MethodDescriptor<Calltrace_Transcript_V1_ExportCallRequest, Calltrace_Transcript_V1_ExportCallResponse>(
         service: name, name: "ExportCall", kind: .unary, isIdempotent: true)
 
+    /// `/calltrace.transcript.v1.CallService/ConfirmRecordingCall`
+    public static let confirmRecordingCall = MethodDescriptor<Calltrace_Transcript_V1_ConfirmRecordingCallRequest, Calltrace_Transcript_V1_ConfirmRecordingCallResponse>(
+        service: name, name: "ConfirmRecordingCall", kind: .unary, isIdempotent: true)
+
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [startCall.info, completeCall.info, getCall.info, listCalls.info, markCallOutcome.info, attributionReport.info, findCallsByCaller.info, deleteCall.info, purgeCalls.info, purgeTranscripts.info, purgeOrganisation.info, recordMatter.info, exportCall.info]
+    public static let methods: [MethodInfo] = [startCall.info, completeCall.info, getCall.info, listCalls.info, markCallOutcome.info, attributionReport.info, findCallsByCaller.info, deleteCall.info, purgeCalls.info, purgeTranscripts.info, purgeOrganisation.info, recordMatter.info, exportCall.info, confirmRecordingCall.info]
 }
 
 /// `calltrace.transcript.v1.TranscriptService`

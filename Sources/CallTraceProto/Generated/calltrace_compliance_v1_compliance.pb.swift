@@ -30,6 +30,150 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+public nonisolated enum Calltrace_Compliance_V1_AuditCheckpointReason: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// The daily run, for each organisation whose chain grew.
+  case daily // = 1
+
+  /// An ExportAuditEvents call.
+  case export // = 2
+
+  /// A GetAuditCheckpoint call.
+  case requested // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .daily
+    case 2: self = .export
+    case 3: self = .requested
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .daily: return 1
+    case .export: return 2
+    case .requested: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Calltrace_Compliance_V1_AuditCheckpointReason] = [
+    .unspecified,
+    .daily,
+    .export,
+    .requested,
+  ]
+
+}
+
+public nonisolated enum Calltrace_Compliance_V1_AuditCheckpointSource: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// The one the caller gave.
+  case given // = 1
+
+  /// Compliance's own latest.
+  case compliance // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .given
+    case 2: self = .compliance
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .given: return 1
+    case .compliance: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Calltrace_Compliance_V1_AuditCheckpointSource] = [
+    .unspecified,
+    .given,
+    .compliance,
+  ]
+
+}
+
+public nonisolated enum Calltrace_Compliance_V1_AuditCheckpointFinding: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// The chain reaches the checkpoint's index and its event there is the one signed.
+  case holds // = 1
+
+  /// The chain ends before the checkpoint's index (or an event up to it is gone).
+  case eventsMissing // = 2
+
+  /// The event at the checkpoint's index is not the one signed: events up to it were replaced.
+  case eventsAltered // = 3
+
+  /// A checkpoint compliance stored whose signature does not verify: its table was altered.
+  case checkpointForged // = 4
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .holds
+    case 2: self = .eventsMissing
+    case 3: self = .eventsAltered
+    case 4: self = .checkpointForged
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .holds: return 1
+    case .eventsMissing: return 2
+    case .eventsAltered: return 3
+    case .checkpointForged: return 4
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Calltrace_Compliance_V1_AuditCheckpointFinding] = [
+    .unspecified,
+    .holds,
+    .eventsMissing,
+    .eventsAltered,
+    .checkpointForged,
+  ]
+
+}
+
 public nonisolated enum Calltrace_Compliance_V1_RetentionRunState: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case unspecified // = 0
@@ -653,6 +797,10 @@ public nonisolated struct Calltrace_Compliance_V1_VerifyAuditChainRequest: Senda
 
   public var orgID: String = String()
 
+  /// Optional: a checkpoint's `document`, as the firm kept it, to check the chain against (as
+  /// well as compliance's own latest checkpoint).
+  public var checkpointDocument: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -667,7 +815,8 @@ public nonisolated struct Calltrace_Compliance_V1_VerifyAuditChainResponse: Send
 
   public var eventsChecked: UInt64 = 0
 
-  /// When not intact: the chain index of the first broken link, and why.
+  /// When not intact: the chain index of the first broken link (or the first event a checkpoint
+  /// finds missing or altered), and why.
   public var firstBrokenIndex: UInt64 = 0
 
   public var reason: String = String()
@@ -675,9 +824,85 @@ public nonisolated struct Calltrace_Compliance_V1_VerifyAuditChainResponse: Send
   /// When intact: the last link (the head), hex.
   public var head: String = String()
 
+  /// The checkpoints the chain was checked against: the one given, then compliance's latest
+  /// (none before compliance has signed one).
+  public var checkpointChecks: [Calltrace_Compliance_V1_AuditCheckpointCheck] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+/// A signed statement of where an organisation's chain stood: its head's index and link, when,
+/// and under which key. `document` is the whole of it, self-contained; the other fields repeat
+/// what it says.
+public nonisolated struct Calltrace_Compliance_V1_AuditCheckpoint: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "ckp_…".
+  public var checkpointID: String = String()
+
+  public var orgID: String = String()
+
+  /// The head's chain index: every event from 1 to this one existed when it was signed.
+  public var chainIndex: UInt64 = 0
+
+  /// The head's link, hex: it fixes every event up to the head.
+  public var head: String = String()
+
+  public var signedAtUnixMs: Int64 = 0
+
+  /// The first 16 hex digits of the signing key's SHA-256, as `GetSigningKey` answers it (the
+  /// deployment's signing key, the one deletion certificates are signed with).
+  public var keyID: String = String()
+
+  public var reason: Calltrace_Compliance_V1_AuditCheckpointReason = .unspecified
+
+  /// "CALLTRACE AUDIT CHECKPOINT v1", the checkpoint as JSON, then an Ed25519 signature over
+  /// every byte before it (the layout of a deletion certificate).
+  public var document: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One checkpoint held against the chain.
+public nonisolated struct Calltrace_Compliance_V1_AuditCheckpointCheck: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var source: Calltrace_Compliance_V1_AuditCheckpointSource = .unspecified
+
+  public var checkpoint: Calltrace_Compliance_V1_AuditCheckpoint {
+    get {_checkpoint ?? Calltrace_Compliance_V1_AuditCheckpoint()}
+    set {_checkpoint = newValue}
+  }
+  /// Returns true if `checkpoint` has been explicitly set.
+  public var hasCheckpoint: Bool {self._checkpoint != nil}
+  /// Clears the value of `checkpoint`. Subsequent reads from it will return its default value.
+  public mutating func clearCheckpoint() {self._checkpoint = nil}
+
+  public var finding: Calltrace_Compliance_V1_AuditCheckpointFinding = .unspecified
+
+  /// When the finding is not HOLDS: the chain indexes, inclusive, of the events missing or
+  /// altered (for a forged stored checkpoint, the indexes it claims).
+  public var fromIndex: UInt64 = 0
+
+  public var throughIndex: UInt64 = 0
+
+  /// In words, e.g. "events 7–9 are missing: the checkpoint signed … saw the chain reach event 9;
+  /// it now ends at event 6".
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _checkpoint: Calltrace_Compliance_V1_AuditCheckpoint? = nil
 }
 
 public nonisolated struct Calltrace_Compliance_V1_ExportAuditEventsRequest: Sendable {
@@ -703,6 +928,84 @@ public nonisolated struct Calltrace_Compliance_V1_ExportAuditEventsResponse: Sen
 
   /// Whole lines of JSON, each ending with a newline.
   public var lines: Data = Data()
+
+  /// In the first message only (none while the organisation has no events): the checkpoint of
+  /// the head the export runs through (as GetAuditCheckpoint answers it).
+  public var checkpoint: Calltrace_Compliance_V1_AuditCheckpoint {
+    get {_checkpoint ?? Calltrace_Compliance_V1_AuditCheckpoint()}
+    set {_checkpoint = newValue}
+  }
+  /// Returns true if `checkpoint` has been explicitly set.
+  public var hasCheckpoint: Bool {self._checkpoint != nil}
+  /// Clears the value of `checkpoint`. Subsequent reads from it will return its default value.
+  public mutating func clearCheckpoint() {self._checkpoint = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _checkpoint: Calltrace_Compliance_V1_AuditCheckpoint? = nil
+}
+
+public nonisolated struct Calltrace_Compliance_V1_GetAuditCheckpointRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_GetAuditCheckpointResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var checkpoint: Calltrace_Compliance_V1_AuditCheckpoint {
+    get {_checkpoint ?? Calltrace_Compliance_V1_AuditCheckpoint()}
+    set {_checkpoint = newValue}
+  }
+  /// Returns true if `checkpoint` has been explicitly set.
+  public var hasCheckpoint: Bool {self._checkpoint != nil}
+  /// Clears the value of `checkpoint`. Subsequent reads from it will return its default value.
+  public mutating func clearCheckpoint() {self._checkpoint = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _checkpoint: Calltrace_Compliance_V1_AuditCheckpoint? = nil
+}
+
+public nonisolated struct Calltrace_Compliance_V1_ListAuditCheckpointsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  /// At most 500; default 100.
+  public var pageSize: UInt32 = 0
+
+  public var pageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_ListAuditCheckpointsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var checkpoints: [Calltrace_Compliance_V1_AuditCheckpoint] = []
+
+  /// Empty on the last page.
+  public var nextPageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1963,6 +2266,43 @@ public nonisolated struct Calltrace_Compliance_V1_CloseSubjectRequestResponse: S
   fileprivate var _request: Calltrace_Compliance_V1_SubjectRequest? = nil
 }
 
+public nonisolated struct Calltrace_Compliance_V1_GetCallNoticeRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  /// INBOUND_GREETING or CALLBACK_GREETING.
+  public var kind: Calltrace_Compliance_V1_NoticeKind = .unspecified
+
+  /// The organisation's transcription is on.
+  public var transcribed: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Compliance_V1_GetCallNoticeResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var mayRecord: Bool = false
+
+  /// Why not, when may_record is false.
+  public var reason: String = String()
+
+  public var text: String = String()
+
+  public var templateVersion: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Calltrace_Compliance_V1_NoticeOverride: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -2300,6 +2640,18 @@ public nonisolated struct Calltrace_Compliance_V1_AcceptProcessingAgreementRespo
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "calltrace.compliance.v1"
+
+nonisolated extension Calltrace_Compliance_V1_AuditCheckpointReason: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0AUDIT_CHECKPOINT_REASON_UNSPECIFIED\0\u{1}AUDIT_CHECKPOINT_REASON_DAILY\0\u{1}AUDIT_CHECKPOINT_REASON_EXPORT\0\u{1}AUDIT_CHECKPOINT_REASON_REQUESTED\0")
+}
+
+nonisolated extension Calltrace_Compliance_V1_AuditCheckpointSource: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0AUDIT_CHECKPOINT_SOURCE_UNSPECIFIED\0\u{1}AUDIT_CHECKPOINT_SOURCE_GIVEN\0\u{1}AUDIT_CHECKPOINT_SOURCE_COMPLIANCE\0")
+}
+
+nonisolated extension Calltrace_Compliance_V1_AuditCheckpointFinding: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0AUDIT_CHECKPOINT_FINDING_UNSPECIFIED\0\u{1}AUDIT_CHECKPOINT_FINDING_HOLDS\0\u{1}AUDIT_CHECKPOINT_FINDING_EVENTS_MISSING\0\u{1}AUDIT_CHECKPOINT_FINDING_EVENTS_ALTERED\0\u{1}AUDIT_CHECKPOINT_FINDING_CHECKPOINT_FORGED\0")
+}
 
 nonisolated extension Calltrace_Compliance_V1_RetentionRunState: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RETENTION_RUN_STATE_UNSPECIFIED\0\u{1}RETENTION_RUN_STATE_RUNNING\0\u{1}RETENTION_RUN_STATE_FINISHED\0")
@@ -2672,7 +3024,7 @@ nonisolated extension Calltrace_Compliance_V1_ListAuditEventsResponse: SwiftProt
 
 nonisolated extension Calltrace_Compliance_V1_VerifyAuditChainRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".VerifyAuditChainRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}checkpoint_document\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2681,6 +3033,7 @@ nonisolated extension Calltrace_Compliance_V1_VerifyAuditChainRequest: SwiftProt
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.checkpointDocument) }()
       default: break
       }
     }
@@ -2690,11 +3043,15 @@ nonisolated extension Calltrace_Compliance_V1_VerifyAuditChainRequest: SwiftProt
     if !self.orgID.isEmpty {
       try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
     }
+    if !self.checkpointDocument.isEmpty {
+      try visitor.visitSingularStringField(value: self.checkpointDocument, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Calltrace_Compliance_V1_VerifyAuditChainRequest, rhs: Calltrace_Compliance_V1_VerifyAuditChainRequest) -> Bool {
     if lhs.orgID != rhs.orgID {return false}
+    if lhs.checkpointDocument != rhs.checkpointDocument {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2702,7 +3059,7 @@ nonisolated extension Calltrace_Compliance_V1_VerifyAuditChainRequest: SwiftProt
 
 nonisolated extension Calltrace_Compliance_V1_VerifyAuditChainResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".VerifyAuditChainResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}intact\0\u{3}events_checked\0\u{3}first_broken_index\0\u{1}reason\0\u{1}head\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}intact\0\u{3}events_checked\0\u{3}first_broken_index\0\u{1}reason\0\u{1}head\0\u{3}checkpoint_checks\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2715,6 +3072,7 @@ nonisolated extension Calltrace_Compliance_V1_VerifyAuditChainResponse: SwiftPro
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.firstBrokenIndex) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.reason) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.head) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.checkpointChecks) }()
       default: break
       }
     }
@@ -2736,6 +3094,9 @@ nonisolated extension Calltrace_Compliance_V1_VerifyAuditChainResponse: SwiftPro
     if !self.head.isEmpty {
       try visitor.visitSingularStringField(value: self.head, fieldNumber: 5)
     }
+    if !self.checkpointChecks.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.checkpointChecks, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2745,6 +3106,131 @@ nonisolated extension Calltrace_Compliance_V1_VerifyAuditChainResponse: SwiftPro
     if lhs.firstBrokenIndex != rhs.firstBrokenIndex {return false}
     if lhs.reason != rhs.reason {return false}
     if lhs.head != rhs.head {return false}
+    if lhs.checkpointChecks != rhs.checkpointChecks {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_AuditCheckpoint: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AuditCheckpoint"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}checkpoint_id\0\u{3}org_id\0\u{3}chain_index\0\u{1}head\0\u{3}signed_at_unix_ms\0\u{3}key_id\0\u{1}reason\0\u{1}document\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.checkpointID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.chainIndex) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.head) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.signedAtUnixMs) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.keyID) }()
+      case 7: try { try decoder.decodeSingularEnumField(value: &self.reason) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.document) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.checkpointID.isEmpty {
+      try visitor.visitSingularStringField(value: self.checkpointID, fieldNumber: 1)
+    }
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 2)
+    }
+    if self.chainIndex != 0 {
+      try visitor.visitSingularUInt64Field(value: self.chainIndex, fieldNumber: 3)
+    }
+    if !self.head.isEmpty {
+      try visitor.visitSingularStringField(value: self.head, fieldNumber: 4)
+    }
+    if self.signedAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.signedAtUnixMs, fieldNumber: 5)
+    }
+    if !self.keyID.isEmpty {
+      try visitor.visitSingularStringField(value: self.keyID, fieldNumber: 6)
+    }
+    if self.reason != .unspecified {
+      try visitor.visitSingularEnumField(value: self.reason, fieldNumber: 7)
+    }
+    if !self.document.isEmpty {
+      try visitor.visitSingularStringField(value: self.document, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_AuditCheckpoint, rhs: Calltrace_Compliance_V1_AuditCheckpoint) -> Bool {
+    if lhs.checkpointID != rhs.checkpointID {return false}
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.chainIndex != rhs.chainIndex {return false}
+    if lhs.head != rhs.head {return false}
+    if lhs.signedAtUnixMs != rhs.signedAtUnixMs {return false}
+    if lhs.keyID != rhs.keyID {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.document != rhs.document {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_AuditCheckpointCheck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AuditCheckpointCheck"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}source\0\u{1}checkpoint\0\u{1}finding\0\u{3}from_index\0\u{3}through_index\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.source) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._checkpoint) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.finding) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.fromIndex) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.throughIndex) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.source != .unspecified {
+      try visitor.visitSingularEnumField(value: self.source, fieldNumber: 1)
+    }
+    try { if let v = self._checkpoint {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.finding != .unspecified {
+      try visitor.visitSingularEnumField(value: self.finding, fieldNumber: 3)
+    }
+    if self.fromIndex != 0 {
+      try visitor.visitSingularUInt64Field(value: self.fromIndex, fieldNumber: 4)
+    }
+    if self.throughIndex != 0 {
+      try visitor.visitSingularUInt64Field(value: self.throughIndex, fieldNumber: 5)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_AuditCheckpointCheck, rhs: Calltrace_Compliance_V1_AuditCheckpointCheck) -> Bool {
+    if lhs.source != rhs.source {return false}
+    if lhs._checkpoint != rhs._checkpoint {return false}
+    if lhs.finding != rhs.finding {return false}
+    if lhs.fromIndex != rhs.fromIndex {return false}
+    if lhs.throughIndex != rhs.throughIndex {return false}
+    if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2792,7 +3278,7 @@ nonisolated extension Calltrace_Compliance_V1_ExportAuditEventsRequest: SwiftPro
 
 nonisolated extension Calltrace_Compliance_V1_ExportAuditEventsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ExportAuditEventsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lines\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lines\0\u{1}checkpoint\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2801,20 +3287,168 @@ nonisolated extension Calltrace_Compliance_V1_ExportAuditEventsResponse: SwiftPr
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularBytesField(value: &self.lines) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._checkpoint) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.lines.isEmpty {
       try visitor.visitSingularBytesField(value: self.lines, fieldNumber: 1)
     }
+    try { if let v = self._checkpoint {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Calltrace_Compliance_V1_ExportAuditEventsResponse, rhs: Calltrace_Compliance_V1_ExportAuditEventsResponse) -> Bool {
     if lhs.lines != rhs.lines {return false}
+    if lhs._checkpoint != rhs._checkpoint {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_GetAuditCheckpointRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetAuditCheckpointRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_GetAuditCheckpointRequest, rhs: Calltrace_Compliance_V1_GetAuditCheckpointRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_GetAuditCheckpointResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetAuditCheckpointResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}checkpoint\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._checkpoint) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._checkpoint {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_GetAuditCheckpointResponse, rhs: Calltrace_Compliance_V1_GetAuditCheckpointResponse) -> Bool {
+    if lhs._checkpoint != rhs._checkpoint {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_ListAuditCheckpointsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListAuditCheckpointsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}page_size\0\u{3}page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.pageSize) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if self.pageSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pageSize, fieldNumber: 2)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_ListAuditCheckpointsRequest, rhs: Calltrace_Compliance_V1_ListAuditCheckpointsRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_ListAuditCheckpointsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListAuditCheckpointsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}checkpoints\0\u{3}next_page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.checkpoints) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.checkpoints.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.checkpoints, fieldNumber: 1)
+    }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_ListAuditCheckpointsResponse, rhs: Calltrace_Compliance_V1_ListAuditCheckpointsResponse) -> Bool {
+    if lhs.checkpoints != rhs.checkpoints {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5331,6 +5965,91 @@ nonisolated extension Calltrace_Compliance_V1_CloseSubjectRequestResponse: Swift
 
   public static func ==(lhs: Calltrace_Compliance_V1_CloseSubjectRequestResponse, rhs: Calltrace_Compliance_V1_CloseSubjectRequestResponse) -> Bool {
     if lhs._request != rhs._request {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_GetCallNoticeRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetCallNoticeRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{1}kind\0\u{1}transcribed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.transcribed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 2)
+    }
+    if self.transcribed != false {
+      try visitor.visitSingularBoolField(value: self.transcribed, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_GetCallNoticeRequest, rhs: Calltrace_Compliance_V1_GetCallNoticeRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.transcribed != rhs.transcribed {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Compliance_V1_GetCallNoticeResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetCallNoticeResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}may_record\0\u{1}reason\0\u{1}text\0\u{3}template_version\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.mayRecord) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.text) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.templateVersion) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.mayRecord != false {
+      try visitor.visitSingularBoolField(value: self.mayRecord, fieldNumber: 1)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
+    }
+    if !self.text.isEmpty {
+      try visitor.visitSingularStringField(value: self.text, fieldNumber: 3)
+    }
+    if !self.templateVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.templateVersion, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Compliance_V1_GetCallNoticeResponse, rhs: Calltrace_Compliance_V1_GetCallNoticeResponse) -> Bool {
+    if lhs.mayRecord != rhs.mayRecord {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.text != rhs.text {return false}
+    if lhs.templateVersion != rhs.templateVersion {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

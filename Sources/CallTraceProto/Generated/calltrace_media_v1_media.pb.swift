@@ -29,7 +29,7 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
 }
 
 /// How the audio is encoded. WAV files are checked against their own header; MP3 and Opus are
-/// stored as given.
+/// stored as given. FLAC is never uploaded: it is what muting an MP3 or Opus recording produces.
 public nonisolated enum Calltrace_Media_V1_AudioFormat: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case unspecified // = 0
@@ -43,7 +43,12 @@ public nonisolated enum Calltrace_Media_V1_AudioFormat: SwiftProtobuf.Enum, Swif
   /// WAV, G.711 A-law, 8-bit
   case wavAlaw // = 3
   case mp3 // = 4
+
+  /// Opus in Ogg
   case opus // = 5
+
+  /// FLAC, 16-bit: a muted MP3 or Opus recording (RedactRecording)
+  case flac // = 6
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -58,6 +63,7 @@ public nonisolated enum Calltrace_Media_V1_AudioFormat: SwiftProtobuf.Enum, Swif
     case 3: self = .wavAlaw
     case 4: self = .mp3
     case 5: self = .opus
+    case 6: self = .flac
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -70,6 +76,7 @@ public nonisolated enum Calltrace_Media_V1_AudioFormat: SwiftProtobuf.Enum, Swif
     case .wavAlaw: return 3
     case .mp3: return 4
     case .opus: return 5
+    case .flac: return 6
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -82,6 +89,53 @@ public nonisolated enum Calltrace_Media_V1_AudioFormat: SwiftProtobuf.Enum, Swif
     .wavAlaw,
     .mp3,
     .opus,
+    .flac,
+  ]
+
+}
+
+/// Whether time ranges of a recording were muted (RedactRecording, P16).
+public nonisolated enum Calltrace_Media_V1_RedactionState: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// never redacted
+  case unspecified // = 0
+
+  /// every redaction asked for was done: the file is the muted version
+  case muted // = 1
+
+  /// A redaction could not be done: the audio may still hold what was to be muted (the reason is
+  /// in redaction_failure). Stays set, even if a later redaction succeeds.
+  case failed // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .muted
+    case 2: self = .failed
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .muted: return 1
+    case .failed: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Calltrace_Media_V1_RedactionState] = [
+    .unspecified,
+    .muted,
+    .failed,
   ]
 
 }
@@ -110,10 +164,15 @@ public nonisolated struct Calltrace_Media_V1_Recording: Sendable {
 
   public var sizeBytes: UInt64 = 0
 
-  /// SHA-256 of the original file.
+  /// SHA-256 of the file as stored: the original, or the muted version a redaction left.
   public var sha256: Data = Data()
 
   public var createdAtUnixMs: Int64 = 0
+
+  public var redactionState: Calltrace_Media_V1_RedactionState = .unspecified
+
+  /// Why the recording could not be muted, when redaction_state is REDACTION_STATE_FAILED.
+  public var redactionFailure: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -395,7 +454,7 @@ public nonisolated struct Calltrace_Media_V1_RedactRecordingResponse: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// With its new size and SHA-256.
+  /// With its new size and SHA-256 (and, for a compressed recording, its new format and duration).
   public var recording: Calltrace_Media_V1_Recording {
     get {_recording ?? Calltrace_Media_V1_Recording()}
     set {_recording = newValue}
@@ -405,6 +464,8 @@ public nonisolated struct Calltrace_Media_V1_RedactRecordingResponse: Sendable {
   /// Clears the value of `recording`. Subsequent reads from it will return its default value.
   public mutating func clearRecording() {self._recording = nil}
 
+  /// WAV: the bytes set to silence. FLAC result: the 16-bit samples set to zero, in bytes
+  /// (frames × channels × 2).
   public var mutedBytes: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -515,7 +576,8 @@ public nonisolated struct Calltrace_Media_V1_ExportRecordingRequest: Sendable {
   public init() {}
 }
 
-/// The first message carries the recording's metadata; every message carries data, in order.
+/// The first message carries the recording's metadata (its format says the file's encoding: FLAC
+/// once an MP3 or Opus recording was muted); every message carries data, in order.
 public nonisolated struct Calltrace_Media_V1_ExportRecordingResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -799,12 +861,16 @@ public nonisolated struct Calltrace_Media_V1_SetShareLinkPolicyResponse: Sendabl
 fileprivate nonisolated let _protobuf_package = "calltrace.media.v1"
 
 nonisolated extension Calltrace_Media_V1_AudioFormat: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0AUDIO_FORMAT_UNSPECIFIED\0\u{1}AUDIO_FORMAT_WAV_PCM16\0\u{1}AUDIO_FORMAT_WAV_MULAW\0\u{1}AUDIO_FORMAT_WAV_ALAW\0\u{1}AUDIO_FORMAT_MP3\0\u{1}AUDIO_FORMAT_OPUS\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0AUDIO_FORMAT_UNSPECIFIED\0\u{1}AUDIO_FORMAT_WAV_PCM16\0\u{1}AUDIO_FORMAT_WAV_MULAW\0\u{1}AUDIO_FORMAT_WAV_ALAW\0\u{1}AUDIO_FORMAT_MP3\0\u{1}AUDIO_FORMAT_OPUS\0\u{1}AUDIO_FORMAT_FLAC\0")
+}
+
+nonisolated extension Calltrace_Media_V1_RedactionState: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0REDACTION_STATE_UNSPECIFIED\0\u{1}REDACTION_STATE_MUTED\0\u{1}REDACTION_STATE_FAILED\0")
 }
 
 nonisolated extension Calltrace_Media_V1_Recording: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Recording"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}recording_id\0\u{3}org_id\0\u{3}call_id\0\u{1}format\0\u{3}sample_rate_hz\0\u{1}channels\0\u{3}duration_ms\0\u{3}size_bytes\0\u{1}sha256\0\u{3}created_at_unix_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}recording_id\0\u{3}org_id\0\u{3}call_id\0\u{1}format\0\u{3}sample_rate_hz\0\u{1}channels\0\u{3}duration_ms\0\u{3}size_bytes\0\u{1}sha256\0\u{3}created_at_unix_ms\0\u{3}redaction_state\0\u{3}redaction_failure\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -822,6 +888,8 @@ nonisolated extension Calltrace_Media_V1_Recording: SwiftProtobuf.Message, Swift
       case 8: try { try decoder.decodeSingularUInt64Field(value: &self.sizeBytes) }()
       case 9: try { try decoder.decodeSingularBytesField(value: &self.sha256) }()
       case 10: try { try decoder.decodeSingularInt64Field(value: &self.createdAtUnixMs) }()
+      case 11: try { try decoder.decodeSingularEnumField(value: &self.redactionState) }()
+      case 12: try { try decoder.decodeSingularStringField(value: &self.redactionFailure) }()
       default: break
       }
     }
@@ -858,6 +926,12 @@ nonisolated extension Calltrace_Media_V1_Recording: SwiftProtobuf.Message, Swift
     if self.createdAtUnixMs != 0 {
       try visitor.visitSingularInt64Field(value: self.createdAtUnixMs, fieldNumber: 10)
     }
+    if self.redactionState != .unspecified {
+      try visitor.visitSingularEnumField(value: self.redactionState, fieldNumber: 11)
+    }
+    if !self.redactionFailure.isEmpty {
+      try visitor.visitSingularStringField(value: self.redactionFailure, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -872,6 +946,8 @@ nonisolated extension Calltrace_Media_V1_Recording: SwiftProtobuf.Message, Swift
     if lhs.sizeBytes != rhs.sizeBytes {return false}
     if lhs.sha256 != rhs.sha256 {return false}
     if lhs.createdAtUnixMs != rhs.createdAtUnixMs {return false}
+    if lhs.redactionState != rhs.redactionState {return false}
+    if lhs.redactionFailure != rhs.redactionFailure {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -712,8 +712,14 @@ public nonisolated struct Calltrace_Transcript_V1_StartCallResponse: Sendable {
 
   public var record: Bool = false
 
-  /// To play before recording (empty when not recording).
+  /// To play before recording: the firm's own wording for the kind of call (a tracking number's
+  /// own notice first), else the shipped template. Empty when not recording, and for inbound
+  /// calls unless the firm switched its inbound greeting on.
   public var notice: String = String()
+
+  /// Why not, when record is false: the caller objected, or the organisation has not accepted
+  /// the current processing agreement (nothing is recorded until it does).
+  public var reason: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -987,6 +993,30 @@ public nonisolated struct Calltrace_Transcript_V1_FindCallsByCallerResponse: Sen
   // methods supported on all messages.
 
   public var calls: [Calltrace_Transcript_V1_CallerCall] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Transcript_V1_ConfirmRecordingCallRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var callID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Transcript_V1_ConfirmRecordingCallResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1395,6 +1425,11 @@ public nonisolated struct Calltrace_Transcript_V1_TranscriptionSettings: Sendabl
 
   /// e.g. "en-GB".
   public var language: String = String()
+
+  /// Set by the service: what becomes of card and bank details spoken in calls under these
+  /// settings (found, removed from the text and muted in the audio only when calls are
+  /// transcribed; with transcription off they cannot be found and stay in the recordings).
+  public var cardDetails: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2150,7 +2185,7 @@ nonisolated extension Calltrace_Transcript_V1_StartCallRequest: SwiftProtobuf.Me
 
 nonisolated extension Calltrace_Transcript_V1_StartCallResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StartCallResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{1}record\0\u{1}notice\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{1}record\0\u{1}notice\0\u{1}reason\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2161,6 +2196,7 @@ nonisolated extension Calltrace_Transcript_V1_StartCallResponse: SwiftProtobuf.M
       case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
       case 2: try { try decoder.decodeSingularBoolField(value: &self.record) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.notice) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.reason) }()
       default: break
       }
     }
@@ -2176,6 +2212,9 @@ nonisolated extension Calltrace_Transcript_V1_StartCallResponse: SwiftProtobuf.M
     if !self.notice.isEmpty {
       try visitor.visitSingularStringField(value: self.notice, fieldNumber: 3)
     }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2183,6 +2222,7 @@ nonisolated extension Calltrace_Transcript_V1_StartCallResponse: SwiftProtobuf.M
     if lhs.orgID != rhs.orgID {return false}
     if lhs.record != rhs.record {return false}
     if lhs.notice != rhs.notice {return false}
+    if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2779,6 +2819,60 @@ nonisolated extension Calltrace_Transcript_V1_FindCallsByCallerResponse: SwiftPr
 
   public static func ==(lhs: Calltrace_Transcript_V1_FindCallsByCallerResponse, rhs: Calltrace_Transcript_V1_FindCallsByCallerResponse) -> Bool {
     if lhs.calls != rhs.calls {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Transcript_V1_ConfirmRecordingCallRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ConfirmRecordingCallRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}call_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.callID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if !self.callID.isEmpty {
+      try visitor.visitSingularStringField(value: self.callID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Transcript_V1_ConfirmRecordingCallRequest, rhs: Calltrace_Transcript_V1_ConfirmRecordingCallRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.callID != rhs.callID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Transcript_V1_ConfirmRecordingCallResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ConfirmRecordingCallResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Transcript_V1_ConfirmRecordingCallResponse, rhs: Calltrace_Transcript_V1_ConfirmRecordingCallResponse) -> Bool {
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3636,7 +3730,7 @@ nonisolated extension Calltrace_Transcript_V1_RecordingStoredResponse: SwiftProt
 
 nonisolated extension Calltrace_Transcript_V1_TranscriptionSettings: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TranscriptionSettings"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}enabled\0\u{1}engine\0\u{3}analysis_engine\0\u{1}model\0\u{1}language\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}enabled\0\u{1}engine\0\u{3}analysis_engine\0\u{1}model\0\u{1}language\0\u{3}card_details\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3649,6 +3743,7 @@ nonisolated extension Calltrace_Transcript_V1_TranscriptionSettings: SwiftProtob
       case 3: try { try decoder.decodeSingularStringField(value: &self.analysisEngine) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.model) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.language) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.cardDetails) }()
       default: break
       }
     }
@@ -3670,6 +3765,9 @@ nonisolated extension Calltrace_Transcript_V1_TranscriptionSettings: SwiftProtob
     if !self.language.isEmpty {
       try visitor.visitSingularStringField(value: self.language, fieldNumber: 5)
     }
+    if !self.cardDetails.isEmpty {
+      try visitor.visitSingularStringField(value: self.cardDetails, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3679,6 +3777,7 @@ nonisolated extension Calltrace_Transcript_V1_TranscriptionSettings: SwiftProtob
     if lhs.analysisEngine != rhs.analysisEngine {return false}
     if lhs.model != rhs.model {return false}
     if lhs.language != rhs.language {return false}
+    if lhs.cardDetails != rhs.cardDetails {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -412,6 +412,96 @@ void   calltrace__compliance__v1__verify_audit_chain_response__free_unpacked
   assert(message->base.descriptor == &calltrace__compliance__v1__verify_audit_chain_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__compliance__v1__audit_checkpoint__init
+                     (Calltrace__Compliance__V1__AuditCheckpoint         *message)
+{
+  static const Calltrace__Compliance__V1__AuditCheckpoint init_value = CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__audit_checkpoint__get_packed_size
+                     (const Calltrace__Compliance__V1__AuditCheckpoint *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__audit_checkpoint__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__audit_checkpoint__pack
+                     (const Calltrace__Compliance__V1__AuditCheckpoint *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__audit_checkpoint__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__audit_checkpoint__pack_to_buffer
+                     (const Calltrace__Compliance__V1__AuditCheckpoint *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__audit_checkpoint__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__AuditCheckpoint *
+       calltrace__compliance__v1__audit_checkpoint__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__AuditCheckpoint *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__audit_checkpoint__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__audit_checkpoint__free_unpacked
+                     (Calltrace__Compliance__V1__AuditCheckpoint *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__audit_checkpoint__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__audit_checkpoint_check__init
+                     (Calltrace__Compliance__V1__AuditCheckpointCheck         *message)
+{
+  static const Calltrace__Compliance__V1__AuditCheckpointCheck init_value = CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_CHECK__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__audit_checkpoint_check__get_packed_size
+                     (const Calltrace__Compliance__V1__AuditCheckpointCheck *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__audit_checkpoint_check__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__audit_checkpoint_check__pack
+                     (const Calltrace__Compliance__V1__AuditCheckpointCheck *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__audit_checkpoint_check__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__audit_checkpoint_check__pack_to_buffer
+                     (const Calltrace__Compliance__V1__AuditCheckpointCheck *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__audit_checkpoint_check__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__AuditCheckpointCheck *
+       calltrace__compliance__v1__audit_checkpoint_check__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__AuditCheckpointCheck *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__audit_checkpoint_check__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__audit_checkpoint_check__free_unpacked
+                     (Calltrace__Compliance__V1__AuditCheckpointCheck *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__audit_checkpoint_check__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__compliance__v1__export_audit_events_request__init
                      (Calltrace__Compliance__V1__ExportAuditEventsRequest         *message)
 {
@@ -500,6 +590,186 @@ void   calltrace__compliance__v1__export_audit_events_response__free_unpacked
   if(!message)
     return;
   assert(message->base.descriptor == &calltrace__compliance__v1__export_audit_events_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_audit_checkpoint_request__init
+                     (Calltrace__Compliance__V1__GetAuditCheckpointRequest         *message)
+{
+  static const Calltrace__Compliance__V1__GetAuditCheckpointRequest init_value = CALLTRACE__COMPLIANCE__V1__GET_AUDIT_CHECKPOINT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_audit_checkpoint_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetAuditCheckpointRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_audit_checkpoint_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_audit_checkpoint_request__pack
+                     (const Calltrace__Compliance__V1__GetAuditCheckpointRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_audit_checkpoint_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_audit_checkpoint_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetAuditCheckpointRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_audit_checkpoint_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetAuditCheckpointRequest *
+       calltrace__compliance__v1__get_audit_checkpoint_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetAuditCheckpointRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_audit_checkpoint_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_audit_checkpoint_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetAuditCheckpointRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_audit_checkpoint_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_audit_checkpoint_response__init
+                     (Calltrace__Compliance__V1__GetAuditCheckpointResponse         *message)
+{
+  static const Calltrace__Compliance__V1__GetAuditCheckpointResponse init_value = CALLTRACE__COMPLIANCE__V1__GET_AUDIT_CHECKPOINT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_audit_checkpoint_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetAuditCheckpointResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_audit_checkpoint_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_audit_checkpoint_response__pack
+                     (const Calltrace__Compliance__V1__GetAuditCheckpointResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_audit_checkpoint_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_audit_checkpoint_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetAuditCheckpointResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_audit_checkpoint_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetAuditCheckpointResponse *
+       calltrace__compliance__v1__get_audit_checkpoint_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetAuditCheckpointResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_audit_checkpoint_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_audit_checkpoint_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetAuditCheckpointResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_audit_checkpoint_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__list_audit_checkpoints_request__init
+                     (Calltrace__Compliance__V1__ListAuditCheckpointsRequest         *message)
+{
+  static const Calltrace__Compliance__V1__ListAuditCheckpointsRequest init_value = CALLTRACE__COMPLIANCE__V1__LIST_AUDIT_CHECKPOINTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__list_audit_checkpoints_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ListAuditCheckpointsRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_audit_checkpoints_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__list_audit_checkpoints_request__pack
+                     (const Calltrace__Compliance__V1__ListAuditCheckpointsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_audit_checkpoints_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__list_audit_checkpoints_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListAuditCheckpointsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_audit_checkpoints_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ListAuditCheckpointsRequest *
+       calltrace__compliance__v1__list_audit_checkpoints_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ListAuditCheckpointsRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__list_audit_checkpoints_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__list_audit_checkpoints_request__free_unpacked
+                     (Calltrace__Compliance__V1__ListAuditCheckpointsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_audit_checkpoints_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__list_audit_checkpoints_response__init
+                     (Calltrace__Compliance__V1__ListAuditCheckpointsResponse         *message)
+{
+  static const Calltrace__Compliance__V1__ListAuditCheckpointsResponse init_value = CALLTRACE__COMPLIANCE__V1__LIST_AUDIT_CHECKPOINTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__list_audit_checkpoints_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ListAuditCheckpointsResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_audit_checkpoints_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__list_audit_checkpoints_response__pack
+                     (const Calltrace__Compliance__V1__ListAuditCheckpointsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_audit_checkpoints_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__list_audit_checkpoints_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListAuditCheckpointsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_audit_checkpoints_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__ListAuditCheckpointsResponse *
+       calltrace__compliance__v1__list_audit_checkpoints_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__ListAuditCheckpointsResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__list_audit_checkpoints_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__list_audit_checkpoints_response__free_unpacked
+                     (Calltrace__Compliance__V1__ListAuditCheckpointsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__list_audit_checkpoints_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
 void   calltrace__compliance__v1__retention_policy__init
@@ -3157,6 +3427,96 @@ void   calltrace__compliance__v1__close_subject_request_response__free_unpacked
   assert(message->base.descriptor == &calltrace__compliance__v1__close_subject_request_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__compliance__v1__get_call_notice_request__init
+                     (Calltrace__Compliance__V1__GetCallNoticeRequest         *message)
+{
+  static const Calltrace__Compliance__V1__GetCallNoticeRequest init_value = CALLTRACE__COMPLIANCE__V1__GET_CALL_NOTICE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_call_notice_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetCallNoticeRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_call_notice_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_call_notice_request__pack
+                     (const Calltrace__Compliance__V1__GetCallNoticeRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_call_notice_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_call_notice_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetCallNoticeRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_call_notice_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetCallNoticeRequest *
+       calltrace__compliance__v1__get_call_notice_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetCallNoticeRequest *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_call_notice_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_call_notice_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetCallNoticeRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_call_notice_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__compliance__v1__get_call_notice_response__init
+                     (Calltrace__Compliance__V1__GetCallNoticeResponse         *message)
+{
+  static const Calltrace__Compliance__V1__GetCallNoticeResponse init_value = CALLTRACE__COMPLIANCE__V1__GET_CALL_NOTICE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__compliance__v1__get_call_notice_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetCallNoticeResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_call_notice_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__compliance__v1__get_call_notice_response__pack
+                     (const Calltrace__Compliance__V1__GetCallNoticeResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_call_notice_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__compliance__v1__get_call_notice_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetCallNoticeResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_call_notice_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Compliance__V1__GetCallNoticeResponse *
+       calltrace__compliance__v1__get_call_notice_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Compliance__V1__GetCallNoticeResponse *)
+     protobuf_c_message_unpack (&calltrace__compliance__v1__get_call_notice_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__compliance__v1__get_call_notice_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetCallNoticeResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__compliance__v1__get_call_notice_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__compliance__v1__notice_override__init
                      (Calltrace__Compliance__V1__NoticeOverride         *message)
 {
@@ -4532,7 +4892,7 @@ const ProtobufCMessageDescriptor calltrace__compliance__v1__list_audit_events_re
   (ProtobufCMessageInit) calltrace__compliance__v1__list_audit_events_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__compliance__v1__verify_audit_chain_request__field_descriptors[1] =
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__verify_audit_chain_request__field_descriptors[2] =
 {
   {
     "org_id",
@@ -4546,14 +4906,27 @@ static const ProtobufCFieldDescriptor calltrace__compliance__v1__verify_audit_ch
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "checkpoint_document",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__VerifyAuditChainRequest, checkpoint_document),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__compliance__v1__verify_audit_chain_request__field_indices_by_name[] = {
+  1,   /* field[1] = checkpoint_document */
   0,   /* field[0] = org_id */
 };
 static const ProtobufCIntRange calltrace__compliance__v1__verify_audit_chain_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor calltrace__compliance__v1__verify_audit_chain_request__descriptor =
 {
@@ -4563,14 +4936,14 @@ const ProtobufCMessageDescriptor calltrace__compliance__v1__verify_audit_chain_r
   "Calltrace__Compliance__V1__VerifyAuditChainRequest",
   "calltrace.compliance.v1",
   sizeof(Calltrace__Compliance__V1__VerifyAuditChainRequest),
-  1,
+  2,
   calltrace__compliance__v1__verify_audit_chain_request__field_descriptors,
   calltrace__compliance__v1__verify_audit_chain_request__field_indices_by_name,
   1,  calltrace__compliance__v1__verify_audit_chain_request__number_ranges,
   (ProtobufCMessageInit) calltrace__compliance__v1__verify_audit_chain_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__compliance__v1__verify_audit_chain_response__field_descriptors[5] =
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__verify_audit_chain_response__field_descriptors[6] =
 {
   {
     "intact",
@@ -4632,8 +5005,21 @@ static const ProtobufCFieldDescriptor calltrace__compliance__v1__verify_audit_ch
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "checkpoint_checks",
+    6,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Compliance__V1__VerifyAuditChainResponse, n_checkpoint_checks),
+    offsetof(Calltrace__Compliance__V1__VerifyAuditChainResponse, checkpoint_checks),
+    &calltrace__compliance__v1__audit_checkpoint_check__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__compliance__v1__verify_audit_chain_response__field_indices_by_name[] = {
+  5,   /* field[5] = checkpoint_checks */
   1,   /* field[1] = events_checked */
   2,   /* field[2] = first_broken_index */
   4,   /* field[4] = head */
@@ -4643,7 +5029,7 @@ static const unsigned calltrace__compliance__v1__verify_audit_chain_response__fi
 static const ProtobufCIntRange calltrace__compliance__v1__verify_audit_chain_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor calltrace__compliance__v1__verify_audit_chain_response__descriptor =
 {
@@ -4653,11 +5039,243 @@ const ProtobufCMessageDescriptor calltrace__compliance__v1__verify_audit_chain_r
   "Calltrace__Compliance__V1__VerifyAuditChainResponse",
   "calltrace.compliance.v1",
   sizeof(Calltrace__Compliance__V1__VerifyAuditChainResponse),
-  5,
+  6,
   calltrace__compliance__v1__verify_audit_chain_response__field_descriptors,
   calltrace__compliance__v1__verify_audit_chain_response__field_indices_by_name,
   1,  calltrace__compliance__v1__verify_audit_chain_response__number_ranges,
   (ProtobufCMessageInit) calltrace__compliance__v1__verify_audit_chain_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__audit_checkpoint__field_descriptors[8] =
+{
+  {
+    "checkpoint_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__AuditCheckpoint, checkpoint_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "org_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__AuditCheckpoint, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "chain_index",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__AuditCheckpoint, chain_index),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "head",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__AuditCheckpoint, head),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "signed_at_unix_ms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__AuditCheckpoint, signed_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "key_id",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__AuditCheckpoint, key_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__AuditCheckpoint, reason),
+    &calltrace__compliance__v1__audit_checkpoint_reason__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "document",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__AuditCheckpoint, document),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__audit_checkpoint__field_indices_by_name[] = {
+  2,   /* field[2] = chain_index */
+  0,   /* field[0] = checkpoint_id */
+  7,   /* field[7] = document */
+  3,   /* field[3] = head */
+  5,   /* field[5] = key_id */
+  1,   /* field[1] = org_id */
+  6,   /* field[6] = reason */
+  4,   /* field[4] = signed_at_unix_ms */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__audit_checkpoint__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__audit_checkpoint__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.AuditCheckpoint",
+  "AuditCheckpoint",
+  "Calltrace__Compliance__V1__AuditCheckpoint",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__AuditCheckpoint),
+  8,
+  calltrace__compliance__v1__audit_checkpoint__field_descriptors,
+  calltrace__compliance__v1__audit_checkpoint__field_indices_by_name,
+  1,  calltrace__compliance__v1__audit_checkpoint__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__audit_checkpoint__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__audit_checkpoint_check__field_descriptors[6] =
+{
+  {
+    "source",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__AuditCheckpointCheck, source),
+    &calltrace__compliance__v1__audit_checkpoint_source__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "checkpoint",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__AuditCheckpointCheck, checkpoint),
+    &calltrace__compliance__v1__audit_checkpoint__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "finding",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__AuditCheckpointCheck, finding),
+    &calltrace__compliance__v1__audit_checkpoint_finding__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "from_index",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__AuditCheckpointCheck, from_index),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "through_index",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__AuditCheckpointCheck, through_index),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__AuditCheckpointCheck, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__audit_checkpoint_check__field_indices_by_name[] = {
+  1,   /* field[1] = checkpoint */
+  2,   /* field[2] = finding */
+  3,   /* field[3] = from_index */
+  5,   /* field[5] = reason */
+  0,   /* field[0] = source */
+  4,   /* field[4] = through_index */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__audit_checkpoint_check__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__audit_checkpoint_check__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.AuditCheckpointCheck",
+  "AuditCheckpointCheck",
+  "Calltrace__Compliance__V1__AuditCheckpointCheck",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__AuditCheckpointCheck),
+  6,
+  calltrace__compliance__v1__audit_checkpoint_check__field_descriptors,
+  calltrace__compliance__v1__audit_checkpoint_check__field_indices_by_name,
+  1,  calltrace__compliance__v1__audit_checkpoint_check__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__audit_checkpoint_check__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor calltrace__compliance__v1__export_audit_events_request__field_descriptors[3] =
@@ -4724,7 +5342,7 @@ const ProtobufCMessageDescriptor calltrace__compliance__v1__export_audit_events_
   (ProtobufCMessageInit) calltrace__compliance__v1__export_audit_events_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__compliance__v1__export_audit_events_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__export_audit_events_response__field_descriptors[2] =
 {
   {
     "lines",
@@ -4738,14 +5356,27 @@ static const ProtobufCFieldDescriptor calltrace__compliance__v1__export_audit_ev
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "checkpoint",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ExportAuditEventsResponse, checkpoint),
+    &calltrace__compliance__v1__audit_checkpoint__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__compliance__v1__export_audit_events_response__field_indices_by_name[] = {
+  1,   /* field[1] = checkpoint */
   0,   /* field[0] = lines */
 };
 static const ProtobufCIntRange calltrace__compliance__v1__export_audit_events_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor calltrace__compliance__v1__export_audit_events_response__descriptor =
 {
@@ -4755,11 +5386,202 @@ const ProtobufCMessageDescriptor calltrace__compliance__v1__export_audit_events_
   "Calltrace__Compliance__V1__ExportAuditEventsResponse",
   "calltrace.compliance.v1",
   sizeof(Calltrace__Compliance__V1__ExportAuditEventsResponse),
-  1,
+  2,
   calltrace__compliance__v1__export_audit_events_response__field_descriptors,
   calltrace__compliance__v1__export_audit_events_response__field_indices_by_name,
   1,  calltrace__compliance__v1__export_audit_events_response__number_ranges,
   (ProtobufCMessageInit) calltrace__compliance__v1__export_audit_events_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_audit_checkpoint_request__field_descriptors[1] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetAuditCheckpointRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_audit_checkpoint_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_audit_checkpoint_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_audit_checkpoint_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetAuditCheckpointRequest",
+  "GetAuditCheckpointRequest",
+  "Calltrace__Compliance__V1__GetAuditCheckpointRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetAuditCheckpointRequest),
+  1,
+  calltrace__compliance__v1__get_audit_checkpoint_request__field_descriptors,
+  calltrace__compliance__v1__get_audit_checkpoint_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_audit_checkpoint_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_audit_checkpoint_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_audit_checkpoint_response__field_descriptors[1] =
+{
+  {
+    "checkpoint",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetAuditCheckpointResponse, checkpoint),
+    &calltrace__compliance__v1__audit_checkpoint__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_audit_checkpoint_response__field_indices_by_name[] = {
+  0,   /* field[0] = checkpoint */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_audit_checkpoint_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_audit_checkpoint_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetAuditCheckpointResponse",
+  "GetAuditCheckpointResponse",
+  "Calltrace__Compliance__V1__GetAuditCheckpointResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetAuditCheckpointResponse),
+  1,
+  calltrace__compliance__v1__get_audit_checkpoint_response__field_descriptors,
+  calltrace__compliance__v1__get_audit_checkpoint_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_audit_checkpoint_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_audit_checkpoint_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__list_audit_checkpoints_request__field_descriptors[3] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListAuditCheckpointsRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page_size",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListAuditCheckpointsRequest, page_size),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "page_token",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListAuditCheckpointsRequest, page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__list_audit_checkpoints_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = page_size */
+  2,   /* field[2] = page_token */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__list_audit_checkpoints_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__list_audit_checkpoints_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ListAuditCheckpointsRequest",
+  "ListAuditCheckpointsRequest",
+  "Calltrace__Compliance__V1__ListAuditCheckpointsRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ListAuditCheckpointsRequest),
+  3,
+  calltrace__compliance__v1__list_audit_checkpoints_request__field_descriptors,
+  calltrace__compliance__v1__list_audit_checkpoints_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__list_audit_checkpoints_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__list_audit_checkpoints_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__list_audit_checkpoints_response__field_descriptors[2] =
+{
+  {
+    "checkpoints",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Compliance__V1__ListAuditCheckpointsResponse, n_checkpoints),
+    offsetof(Calltrace__Compliance__V1__ListAuditCheckpointsResponse, checkpoints),
+    &calltrace__compliance__v1__audit_checkpoint__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "next_page_token",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__ListAuditCheckpointsResponse, next_page_token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__list_audit_checkpoints_response__field_indices_by_name[] = {
+  0,   /* field[0] = checkpoints */
+  1,   /* field[1] = next_page_token */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__list_audit_checkpoints_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__list_audit_checkpoints_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.ListAuditCheckpointsResponse",
+  "ListAuditCheckpointsResponse",
+  "Calltrace__Compliance__V1__ListAuditCheckpointsResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__ListAuditCheckpointsResponse),
+  2,
+  calltrace__compliance__v1__list_audit_checkpoints_response__field_descriptors,
+  calltrace__compliance__v1__list_audit_checkpoints_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__list_audit_checkpoints_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__list_audit_checkpoints_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor calltrace__compliance__v1__retention_policy__field_descriptors[5] =
@@ -8505,6 +9327,147 @@ const ProtobufCMessageDescriptor calltrace__compliance__v1__close_subject_reques
   (ProtobufCMessageInit) calltrace__compliance__v1__close_subject_request_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_call_notice_request__field_descriptors[3] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetCallNoticeRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kind",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetCallNoticeRequest, kind),
+    &calltrace__compliance__v1__notice_kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "transcribed",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetCallNoticeRequest, transcribed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_call_notice_request__field_indices_by_name[] = {
+  1,   /* field[1] = kind */
+  0,   /* field[0] = org_id */
+  2,   /* field[2] = transcribed */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_call_notice_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_call_notice_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetCallNoticeRequest",
+  "GetCallNoticeRequest",
+  "Calltrace__Compliance__V1__GetCallNoticeRequest",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetCallNoticeRequest),
+  3,
+  calltrace__compliance__v1__get_call_notice_request__field_descriptors,
+  calltrace__compliance__v1__get_call_notice_request__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_call_notice_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_call_notice_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__compliance__v1__get_call_notice_response__field_descriptors[4] =
+{
+  {
+    "may_record",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetCallNoticeResponse, may_record),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetCallNoticeResponse, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "text",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetCallNoticeResponse, text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "template_version",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Compliance__V1__GetCallNoticeResponse, template_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__compliance__v1__get_call_notice_response__field_indices_by_name[] = {
+  0,   /* field[0] = may_record */
+  1,   /* field[1] = reason */
+  3,   /* field[3] = template_version */
+  2,   /* field[2] = text */
+};
+static const ProtobufCIntRange calltrace__compliance__v1__get_call_notice_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor calltrace__compliance__v1__get_call_notice_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.GetCallNoticeResponse",
+  "GetCallNoticeResponse",
+  "Calltrace__Compliance__V1__GetCallNoticeResponse",
+  "calltrace.compliance.v1",
+  sizeof(Calltrace__Compliance__V1__GetCallNoticeResponse),
+  4,
+  calltrace__compliance__v1__get_call_notice_response__field_descriptors,
+  calltrace__compliance__v1__get_call_notice_response__field_indices_by_name,
+  1,  calltrace__compliance__v1__get_call_notice_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__compliance__v1__get_call_notice_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor calltrace__compliance__v1__notice_override__field_descriptors[2] =
 {
   {
@@ -9572,6 +10535,102 @@ const ProtobufCMessageDescriptor calltrace__compliance__v1__accept_processing_ag
   (ProtobufCMessageInit) calltrace__compliance__v1__accept_processing_agreement_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCEnumValue calltrace__compliance__v1__audit_checkpoint_reason__enum_values_by_number[4] =
+{
+  { "AUDIT_CHECKPOINT_REASON_UNSPECIFIED", "CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_REASON__AUDIT_CHECKPOINT_REASON_UNSPECIFIED", 0 },
+  { "AUDIT_CHECKPOINT_REASON_DAILY", "CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_REASON__AUDIT_CHECKPOINT_REASON_DAILY", 1 },
+  { "AUDIT_CHECKPOINT_REASON_EXPORT", "CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_REASON__AUDIT_CHECKPOINT_REASON_EXPORT", 2 },
+  { "AUDIT_CHECKPOINT_REASON_REQUESTED", "CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_REASON__AUDIT_CHECKPOINT_REASON_REQUESTED", 3 },
+};
+static const ProtobufCIntRange calltrace__compliance__v1__audit_checkpoint_reason__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex calltrace__compliance__v1__audit_checkpoint_reason__enum_values_by_name[4] =
+{
+  { "AUDIT_CHECKPOINT_REASON_DAILY", 1 },
+  { "AUDIT_CHECKPOINT_REASON_EXPORT", 2 },
+  { "AUDIT_CHECKPOINT_REASON_REQUESTED", 3 },
+  { "AUDIT_CHECKPOINT_REASON_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor calltrace__compliance__v1__audit_checkpoint_reason__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.AuditCheckpointReason",
+  "AuditCheckpointReason",
+  "Calltrace__Compliance__V1__AuditCheckpointReason",
+  "calltrace.compliance.v1",
+  4,
+  calltrace__compliance__v1__audit_checkpoint_reason__enum_values_by_number,
+  4,
+  calltrace__compliance__v1__audit_checkpoint_reason__enum_values_by_name,
+  1,
+  calltrace__compliance__v1__audit_checkpoint_reason__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue calltrace__compliance__v1__audit_checkpoint_source__enum_values_by_number[3] =
+{
+  { "AUDIT_CHECKPOINT_SOURCE_UNSPECIFIED", "CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_SOURCE__AUDIT_CHECKPOINT_SOURCE_UNSPECIFIED", 0 },
+  { "AUDIT_CHECKPOINT_SOURCE_GIVEN", "CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_SOURCE__AUDIT_CHECKPOINT_SOURCE_GIVEN", 1 },
+  { "AUDIT_CHECKPOINT_SOURCE_COMPLIANCE", "CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_SOURCE__AUDIT_CHECKPOINT_SOURCE_COMPLIANCE", 2 },
+};
+static const ProtobufCIntRange calltrace__compliance__v1__audit_checkpoint_source__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex calltrace__compliance__v1__audit_checkpoint_source__enum_values_by_name[3] =
+{
+  { "AUDIT_CHECKPOINT_SOURCE_COMPLIANCE", 2 },
+  { "AUDIT_CHECKPOINT_SOURCE_GIVEN", 1 },
+  { "AUDIT_CHECKPOINT_SOURCE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor calltrace__compliance__v1__audit_checkpoint_source__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.AuditCheckpointSource",
+  "AuditCheckpointSource",
+  "Calltrace__Compliance__V1__AuditCheckpointSource",
+  "calltrace.compliance.v1",
+  3,
+  calltrace__compliance__v1__audit_checkpoint_source__enum_values_by_number,
+  3,
+  calltrace__compliance__v1__audit_checkpoint_source__enum_values_by_name,
+  1,
+  calltrace__compliance__v1__audit_checkpoint_source__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue calltrace__compliance__v1__audit_checkpoint_finding__enum_values_by_number[5] =
+{
+  { "AUDIT_CHECKPOINT_FINDING_UNSPECIFIED", "CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_FINDING__AUDIT_CHECKPOINT_FINDING_UNSPECIFIED", 0 },
+  { "AUDIT_CHECKPOINT_FINDING_HOLDS", "CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_FINDING__AUDIT_CHECKPOINT_FINDING_HOLDS", 1 },
+  { "AUDIT_CHECKPOINT_FINDING_EVENTS_MISSING", "CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_FINDING__AUDIT_CHECKPOINT_FINDING_EVENTS_MISSING", 2 },
+  { "AUDIT_CHECKPOINT_FINDING_EVENTS_ALTERED", "CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_FINDING__AUDIT_CHECKPOINT_FINDING_EVENTS_ALTERED", 3 },
+  { "AUDIT_CHECKPOINT_FINDING_CHECKPOINT_FORGED", "CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_FINDING__AUDIT_CHECKPOINT_FINDING_CHECKPOINT_FORGED", 4 },
+};
+static const ProtobufCIntRange calltrace__compliance__v1__audit_checkpoint_finding__value_ranges[] = {
+{0, 0},{0, 5}
+};
+static const ProtobufCEnumValueIndex calltrace__compliance__v1__audit_checkpoint_finding__enum_values_by_name[5] =
+{
+  { "AUDIT_CHECKPOINT_FINDING_CHECKPOINT_FORGED", 4 },
+  { "AUDIT_CHECKPOINT_FINDING_EVENTS_ALTERED", 3 },
+  { "AUDIT_CHECKPOINT_FINDING_EVENTS_MISSING", 2 },
+  { "AUDIT_CHECKPOINT_FINDING_HOLDS", 1 },
+  { "AUDIT_CHECKPOINT_FINDING_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor calltrace__compliance__v1__audit_checkpoint_finding__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "calltrace.compliance.v1.AuditCheckpointFinding",
+  "AuditCheckpointFinding",
+  "Calltrace__Compliance__V1__AuditCheckpointFinding",
+  "calltrace.compliance.v1",
+  5,
+  calltrace__compliance__v1__audit_checkpoint_finding__enum_values_by_number,
+  5,
+  calltrace__compliance__v1__audit_checkpoint_finding__enum_values_by_name,
+  1,
+  calltrace__compliance__v1__audit_checkpoint_finding__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
 static const ProtobufCEnumValue calltrace__compliance__v1__retention_run_state__enum_values_by_number[3] =
 {
   { "RETENTION_RUN_STATE_UNSPECIFIED", "CALLTRACE__COMPLIANCE__V1__RETENTION_RUN_STATE__RETENTION_RUN_STATE_UNSPECIFIED", 0 },
@@ -9896,16 +10955,20 @@ const ProtobufCEnumDescriptor calltrace__compliance__v1__notice_kind__descriptor
   calltrace__compliance__v1__notice_kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor calltrace__compliance__v1__audit_service__method_descriptors[4] =
+static const ProtobufCMethodDescriptor calltrace__compliance__v1__audit_service__method_descriptors[6] =
 {
   { "AppendAuditEvents", &calltrace__compliance__v1__append_audit_events_request__descriptor, &calltrace__compliance__v1__append_audit_events_response__descriptor },
   { "ListAuditEvents", &calltrace__compliance__v1__list_audit_events_request__descriptor, &calltrace__compliance__v1__list_audit_events_response__descriptor },
   { "VerifyAuditChain", &calltrace__compliance__v1__verify_audit_chain_request__descriptor, &calltrace__compliance__v1__verify_audit_chain_response__descriptor },
   { "ExportAuditEvents", &calltrace__compliance__v1__export_audit_events_request__descriptor, &calltrace__compliance__v1__export_audit_events_response__descriptor },
+  { "GetAuditCheckpoint", &calltrace__compliance__v1__get_audit_checkpoint_request__descriptor, &calltrace__compliance__v1__get_audit_checkpoint_response__descriptor },
+  { "ListAuditCheckpoints", &calltrace__compliance__v1__list_audit_checkpoints_request__descriptor, &calltrace__compliance__v1__list_audit_checkpoints_response__descriptor },
 };
 const unsigned calltrace__compliance__v1__audit_service__method_indices_by_name[] = {
   0,        /* AppendAuditEvents */
   3,        /* ExportAuditEvents */
+  4,        /* GetAuditCheckpoint */
+  5,        /* ListAuditCheckpoints */
   1,        /* ListAuditEvents */
   2         /* VerifyAuditChain */
 };
@@ -9916,7 +10979,7 @@ const ProtobufCServiceDescriptor calltrace__compliance__v1__audit_service__descr
   "AuditService",
   "Calltrace__Compliance__V1__AuditService",
   "calltrace.compliance.v1",
-  4,
+  6,
   calltrace__compliance__v1__audit_service__method_descriptors,
   calltrace__compliance__v1__audit_service__method_indices_by_name
 };
@@ -9951,6 +11014,22 @@ void calltrace__compliance__v1__audit_service__export_audit_events(ProtobufCServ
 {
   assert(service->descriptor == &calltrace__compliance__v1__audit_service__descriptor);
   service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__audit_service__get_audit_checkpoint(ProtobufCService *service,
+                                                                    const Calltrace__Compliance__V1__GetAuditCheckpointRequest *input,
+                                                                    Calltrace__Compliance__V1__GetAuditCheckpointResponse_Closure closure,
+                                                                    void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__audit_service__descriptor);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__audit_service__list_audit_checkpoints(ProtobufCService *service,
+                                                                      const Calltrace__Compliance__V1__ListAuditCheckpointsRequest *input,
+                                                                      Calltrace__Compliance__V1__ListAuditCheckpointsResponse_Closure closure,
+                                                                      void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__audit_service__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__compliance__v1__audit_service__init (Calltrace__Compliance__V1__AuditService_Service *service,
                                                      Calltrace__Compliance__V1__AuditService_ServiceDestroy destroy)
@@ -10357,13 +11436,15 @@ void calltrace__compliance__v1__offboarding_service__init (Calltrace__Compliance
                                      &calltrace__compliance__v1__offboarding_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }
-static const ProtobufCMethodDescriptor calltrace__compliance__v1__notice_service__method_descriptors[3] =
+static const ProtobufCMethodDescriptor calltrace__compliance__v1__notice_service__method_descriptors[4] =
 {
   { "GetNotice", &calltrace__compliance__v1__get_notice_request__descriptor, &calltrace__compliance__v1__get_notice_response__descriptor },
   { "GetNoticeSettings", &calltrace__compliance__v1__get_notice_settings_request__descriptor, &calltrace__compliance__v1__get_notice_settings_response__descriptor },
   { "SetNoticeSettings", &calltrace__compliance__v1__set_notice_settings_request__descriptor, &calltrace__compliance__v1__set_notice_settings_response__descriptor },
+  { "GetCallNotice", &calltrace__compliance__v1__get_call_notice_request__descriptor, &calltrace__compliance__v1__get_call_notice_response__descriptor },
 };
 const unsigned calltrace__compliance__v1__notice_service__method_indices_by_name[] = {
+  3,        /* GetCallNotice */
   0,        /* GetNotice */
   1,        /* GetNoticeSettings */
   2         /* SetNoticeSettings */
@@ -10375,7 +11456,7 @@ const ProtobufCServiceDescriptor calltrace__compliance__v1__notice_service__desc
   "NoticeService",
   "Calltrace__Compliance__V1__NoticeService",
   "calltrace.compliance.v1",
-  3,
+  4,
   calltrace__compliance__v1__notice_service__method_descriptors,
   calltrace__compliance__v1__notice_service__method_indices_by_name
 };
@@ -10402,6 +11483,14 @@ void calltrace__compliance__v1__notice_service__set_notice_settings(ProtobufCSer
 {
   assert(service->descriptor == &calltrace__compliance__v1__notice_service__descriptor);
   service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__compliance__v1__notice_service__get_call_notice(ProtobufCService *service,
+                                                                const Calltrace__Compliance__V1__GetCallNoticeRequest *input,
+                                                                Calltrace__Compliance__V1__GetCallNoticeResponse_Closure closure,
+                                                                void *closure_data)
+{
+  assert(service->descriptor == &calltrace__compliance__v1__notice_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__compliance__v1__notice_service__init (Calltrace__Compliance__V1__NoticeService_Service *service,
                                                       Calltrace__Compliance__V1__NoticeService_ServiceDestroy destroy)

@@ -24,8 +24,14 @@ typedef struct Calltrace__Compliance__V1__ListAuditEventsRequest Calltrace__Comp
 typedef struct Calltrace__Compliance__V1__ListAuditEventsResponse Calltrace__Compliance__V1__ListAuditEventsResponse;
 typedef struct Calltrace__Compliance__V1__VerifyAuditChainRequest Calltrace__Compliance__V1__VerifyAuditChainRequest;
 typedef struct Calltrace__Compliance__V1__VerifyAuditChainResponse Calltrace__Compliance__V1__VerifyAuditChainResponse;
+typedef struct Calltrace__Compliance__V1__AuditCheckpoint Calltrace__Compliance__V1__AuditCheckpoint;
+typedef struct Calltrace__Compliance__V1__AuditCheckpointCheck Calltrace__Compliance__V1__AuditCheckpointCheck;
 typedef struct Calltrace__Compliance__V1__ExportAuditEventsRequest Calltrace__Compliance__V1__ExportAuditEventsRequest;
 typedef struct Calltrace__Compliance__V1__ExportAuditEventsResponse Calltrace__Compliance__V1__ExportAuditEventsResponse;
+typedef struct Calltrace__Compliance__V1__GetAuditCheckpointRequest Calltrace__Compliance__V1__GetAuditCheckpointRequest;
+typedef struct Calltrace__Compliance__V1__GetAuditCheckpointResponse Calltrace__Compliance__V1__GetAuditCheckpointResponse;
+typedef struct Calltrace__Compliance__V1__ListAuditCheckpointsRequest Calltrace__Compliance__V1__ListAuditCheckpointsRequest;
+typedef struct Calltrace__Compliance__V1__ListAuditCheckpointsResponse Calltrace__Compliance__V1__ListAuditCheckpointsResponse;
 typedef struct Calltrace__Compliance__V1__RetentionPolicy Calltrace__Compliance__V1__RetentionPolicy;
 typedef struct Calltrace__Compliance__V1__RetentionRun Calltrace__Compliance__V1__RetentionRun;
 typedef struct Calltrace__Compliance__V1__GetRetentionPolicyRequest Calltrace__Compliance__V1__GetRetentionPolicyRequest;
@@ -85,6 +91,8 @@ typedef struct Calltrace__Compliance__V1__ObjectToProcessingRequest Calltrace__C
 typedef struct Calltrace__Compliance__V1__ObjectToProcessingResponse Calltrace__Compliance__V1__ObjectToProcessingResponse;
 typedef struct Calltrace__Compliance__V1__CloseSubjectRequestRequest Calltrace__Compliance__V1__CloseSubjectRequestRequest;
 typedef struct Calltrace__Compliance__V1__CloseSubjectRequestResponse Calltrace__Compliance__V1__CloseSubjectRequestResponse;
+typedef struct Calltrace__Compliance__V1__GetCallNoticeRequest Calltrace__Compliance__V1__GetCallNoticeRequest;
+typedef struct Calltrace__Compliance__V1__GetCallNoticeResponse Calltrace__Compliance__V1__GetCallNoticeResponse;
 typedef struct Calltrace__Compliance__V1__NoticeOverride Calltrace__Compliance__V1__NoticeOverride;
 typedef struct Calltrace__Compliance__V1__NoticeSettings Calltrace__Compliance__V1__NoticeSettings;
 typedef struct Calltrace__Compliance__V1__GetNoticeRequest Calltrace__Compliance__V1__GetNoticeRequest;
@@ -107,6 +115,54 @@ typedef struct Calltrace__Compliance__V1__AcceptProcessingAgreementResponse Call
 
 /* --- enums --- */
 
+typedef enum _Calltrace__Compliance__V1__AuditCheckpointReason {
+  CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_REASON__AUDIT_CHECKPOINT_REASON_UNSPECIFIED = 0,
+  /*
+   * The daily run, for each organisation whose chain grew.
+   */
+  CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_REASON__AUDIT_CHECKPOINT_REASON_DAILY = 1,
+  /*
+   * An ExportAuditEvents call.
+   */
+  CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_REASON__AUDIT_CHECKPOINT_REASON_EXPORT = 2,
+  /*
+   * A GetAuditCheckpoint call.
+   */
+  CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_REASON__AUDIT_CHECKPOINT_REASON_REQUESTED = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_REASON)
+} Calltrace__Compliance__V1__AuditCheckpointReason;
+typedef enum _Calltrace__Compliance__V1__AuditCheckpointSource {
+  CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_SOURCE__AUDIT_CHECKPOINT_SOURCE_UNSPECIFIED = 0,
+  /*
+   * The one the caller gave.
+   */
+  CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_SOURCE__AUDIT_CHECKPOINT_SOURCE_GIVEN = 1,
+  /*
+   * Compliance's own latest.
+   */
+  CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_SOURCE__AUDIT_CHECKPOINT_SOURCE_COMPLIANCE = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_SOURCE)
+} Calltrace__Compliance__V1__AuditCheckpointSource;
+typedef enum _Calltrace__Compliance__V1__AuditCheckpointFinding {
+  CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_FINDING__AUDIT_CHECKPOINT_FINDING_UNSPECIFIED = 0,
+  /*
+   * The chain reaches the checkpoint's index and its event there is the one signed.
+   */
+  CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_FINDING__AUDIT_CHECKPOINT_FINDING_HOLDS = 1,
+  /*
+   * The chain ends before the checkpoint's index (or an event up to it is gone).
+   */
+  CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_FINDING__AUDIT_CHECKPOINT_FINDING_EVENTS_MISSING = 2,
+  /*
+   * The event at the checkpoint's index is not the one signed: events up to it were replaced.
+   */
+  CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_FINDING__AUDIT_CHECKPOINT_FINDING_EVENTS_ALTERED = 3,
+  /*
+   * A checkpoint compliance stored whose signature does not verify: its table was altered.
+   */
+  CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_FINDING__AUDIT_CHECKPOINT_FINDING_CHECKPOINT_FORGED = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_FINDING)
+} Calltrace__Compliance__V1__AuditCheckpointFinding;
 typedef enum _Calltrace__Compliance__V1__RetentionRunState {
   CALLTRACE__COMPLIANCE__V1__RETENTION_RUN_STATE__RETENTION_RUN_STATE_UNSPECIFIED = 0,
   /*
@@ -385,10 +441,15 @@ struct  Calltrace__Compliance__V1__VerifyAuditChainRequest
 {
   ProtobufCMessage base;
   char *org_id;
+  /*
+   * Optional: a checkpoint's `document`, as the firm kept it, to check the chain against (as
+   * well as compliance's own latest checkpoint).
+   */
+  char *checkpoint_document;
 };
 #define CALLTRACE__COMPLIANCE__V1__VERIFY_AUDIT_CHAIN_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__verify_audit_chain_request__descriptor) \
-    , (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Calltrace__Compliance__V1__VerifyAuditChainResponse
@@ -397,7 +458,8 @@ struct  Calltrace__Compliance__V1__VerifyAuditChainResponse
   protobuf_c_boolean intact;
   uint64_t events_checked;
   /*
-   * When not intact: the chain index of the first broken link, and why.
+   * When not intact: the chain index of the first broken link (or the first event a checkpoint
+   * finds missing or altered), and why.
    */
   uint64_t first_broken_index;
   char *reason;
@@ -405,10 +467,81 @@ struct  Calltrace__Compliance__V1__VerifyAuditChainResponse
    * When intact: the last link (the head), hex.
    */
   char *head;
+  /*
+   * The checkpoints the chain was checked against: the one given, then compliance's latest
+   * (none before compliance has signed one).
+   */
+  size_t n_checkpoint_checks;
+  Calltrace__Compliance__V1__AuditCheckpointCheck **checkpoint_checks;
 };
 #define CALLTRACE__COMPLIANCE__V1__VERIFY_AUDIT_CHAIN_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__verify_audit_chain_response__descriptor) \
-    , 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
+
+
+/*
+ * A signed statement of where an organisation's chain stood: its head's index and link, when,
+ * and under which key. `document` is the whole of it, self-contained; the other fields repeat
+ * what it says.
+ */
+struct  Calltrace__Compliance__V1__AuditCheckpoint
+{
+  ProtobufCMessage base;
+  /*
+   * "ckp_…".
+   */
+  char *checkpoint_id;
+  char *org_id;
+  /*
+   * The head's chain index: every event from 1 to this one existed when it was signed.
+   */
+  uint64_t chain_index;
+  /*
+   * The head's link, hex: it fixes every event up to the head.
+   */
+  char *head;
+  int64_t signed_at_unix_ms;
+  /*
+   * The first 16 hex digits of the signing key's SHA-256, as `GetSigningKey` answers it (the
+   * deployment's signing key, the one deletion certificates are signed with).
+   */
+  char *key_id;
+  Calltrace__Compliance__V1__AuditCheckpointReason reason;
+  /*
+   * "CALLTRACE AUDIT CHECKPOINT v1", the checkpoint as JSON, then an Ed25519 signature over
+   * every byte before it (the layout of a deletion certificate).
+   */
+  char *document;
+};
+#define CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__audit_checkpoint__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_REASON__AUDIT_CHECKPOINT_REASON_UNSPECIFIED, (char *)protobuf_c_empty_string }
+
+
+/*
+ * One checkpoint held against the chain.
+ */
+struct  Calltrace__Compliance__V1__AuditCheckpointCheck
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__AuditCheckpointSource source;
+  Calltrace__Compliance__V1__AuditCheckpoint *checkpoint;
+  Calltrace__Compliance__V1__AuditCheckpointFinding finding;
+  /*
+   * When the finding is not HOLDS: the chain indexes, inclusive, of the events missing or
+   * altered (for a forged stored checkpoint, the indexes it claims).
+   */
+  uint64_t from_index;
+  uint64_t through_index;
+  /*
+   * In words, e.g. "events 7–9 are missing: the checkpoint signed … saw the chain reach event 9;
+   * it now ends at event 6".
+   */
+  char *reason;
+};
+#define CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_CHECK__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__audit_checkpoint_check__descriptor) \
+    , CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_SOURCE__AUDIT_CHECKPOINT_SOURCE_UNSPECIFIED, NULL, CALLTRACE__COMPLIANCE__V1__AUDIT_CHECKPOINT_FINDING__AUDIT_CHECKPOINT_FINDING_UNSPECIFIED, 0, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Calltrace__Compliance__V1__ExportAuditEventsRequest
@@ -430,10 +563,65 @@ struct  Calltrace__Compliance__V1__ExportAuditEventsResponse
    * Whole lines of JSON, each ending with a newline.
    */
   ProtobufCBinaryData lines;
+  /*
+   * In the first message only (none while the organisation has no events): the checkpoint of
+   * the head the export runs through (as GetAuditCheckpoint answers it).
+   */
+  Calltrace__Compliance__V1__AuditCheckpoint *checkpoint;
 };
 #define CALLTRACE__COMPLIANCE__V1__EXPORT_AUDIT_EVENTS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__export_audit_events_response__descriptor) \
-    , {0,NULL} }
+    , {0,NULL}, NULL }
+
+
+struct  Calltrace__Compliance__V1__GetAuditCheckpointRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_AUDIT_CHECKPOINT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_audit_checkpoint_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__GetAuditCheckpointResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Compliance__V1__AuditCheckpoint *checkpoint;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_AUDIT_CHECKPOINT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_audit_checkpoint_response__descriptor) \
+    , NULL }
+
+
+struct  Calltrace__Compliance__V1__ListAuditCheckpointsRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  /*
+   * At most 500; default 100.
+   */
+  uint32_t page_size;
+  char *page_token;
+};
+#define CALLTRACE__COMPLIANCE__V1__LIST_AUDIT_CHECKPOINTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__list_audit_checkpoints_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Compliance__V1__ListAuditCheckpointsResponse
+{
+  ProtobufCMessage base;
+  size_t n_checkpoints;
+  Calltrace__Compliance__V1__AuditCheckpoint **checkpoints;
+  /*
+   * Empty on the last page.
+   */
+  char *next_page_token;
+};
+#define CALLTRACE__COMPLIANCE__V1__LIST_AUDIT_CHECKPOINTS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__list_audit_checkpoints_response__descriptor) \
+    , 0,NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Calltrace__Compliance__V1__RetentionPolicy
@@ -1264,6 +1452,40 @@ struct  Calltrace__Compliance__V1__CloseSubjectRequestResponse
     , NULL }
 
 
+struct  Calltrace__Compliance__V1__GetCallNoticeRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  /*
+   * INBOUND_GREETING or CALLBACK_GREETING.
+   */
+  Calltrace__Compliance__V1__NoticeKind kind;
+  /*
+   * The organisation's transcription is on.
+   */
+  protobuf_c_boolean transcribed;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_CALL_NOTICE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_call_notice_request__descriptor) \
+    , (char *)protobuf_c_empty_string, CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_UNSPECIFIED, 0 }
+
+
+struct  Calltrace__Compliance__V1__GetCallNoticeResponse
+{
+  ProtobufCMessage base;
+  protobuf_c_boolean may_record;
+  /*
+   * Why not, when may_record is false.
+   */
+  char *reason;
+  char *text;
+  char *template_version;
+};
+#define CALLTRACE__COMPLIANCE__V1__GET_CALL_NOTICE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__compliance__v1__get_call_notice_response__descriptor) \
+    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
 struct  Calltrace__Compliance__V1__NoticeOverride
 {
   ProtobufCMessage base;
@@ -1685,6 +1907,44 @@ Calltrace__Compliance__V1__VerifyAuditChainResponse *
 void   calltrace__compliance__v1__verify_audit_chain_response__free_unpacked
                      (Calltrace__Compliance__V1__VerifyAuditChainResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__AuditCheckpoint methods */
+void   calltrace__compliance__v1__audit_checkpoint__init
+                     (Calltrace__Compliance__V1__AuditCheckpoint         *message);
+size_t calltrace__compliance__v1__audit_checkpoint__get_packed_size
+                     (const Calltrace__Compliance__V1__AuditCheckpoint   *message);
+size_t calltrace__compliance__v1__audit_checkpoint__pack
+                     (const Calltrace__Compliance__V1__AuditCheckpoint   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__audit_checkpoint__pack_to_buffer
+                     (const Calltrace__Compliance__V1__AuditCheckpoint   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__AuditCheckpoint *
+       calltrace__compliance__v1__audit_checkpoint__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__audit_checkpoint__free_unpacked
+                     (Calltrace__Compliance__V1__AuditCheckpoint *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__AuditCheckpointCheck methods */
+void   calltrace__compliance__v1__audit_checkpoint_check__init
+                     (Calltrace__Compliance__V1__AuditCheckpointCheck         *message);
+size_t calltrace__compliance__v1__audit_checkpoint_check__get_packed_size
+                     (const Calltrace__Compliance__V1__AuditCheckpointCheck   *message);
+size_t calltrace__compliance__v1__audit_checkpoint_check__pack
+                     (const Calltrace__Compliance__V1__AuditCheckpointCheck   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__audit_checkpoint_check__pack_to_buffer
+                     (const Calltrace__Compliance__V1__AuditCheckpointCheck   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__AuditCheckpointCheck *
+       calltrace__compliance__v1__audit_checkpoint_check__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__audit_checkpoint_check__free_unpacked
+                     (Calltrace__Compliance__V1__AuditCheckpointCheck *message,
+                      ProtobufCAllocator *allocator);
 /* Calltrace__Compliance__V1__ExportAuditEventsRequest methods */
 void   calltrace__compliance__v1__export_audit_events_request__init
                      (Calltrace__Compliance__V1__ExportAuditEventsRequest         *message);
@@ -1722,6 +1982,82 @@ Calltrace__Compliance__V1__ExportAuditEventsResponse *
                       const uint8_t       *data);
 void   calltrace__compliance__v1__export_audit_events_response__free_unpacked
                      (Calltrace__Compliance__V1__ExportAuditEventsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetAuditCheckpointRequest methods */
+void   calltrace__compliance__v1__get_audit_checkpoint_request__init
+                     (Calltrace__Compliance__V1__GetAuditCheckpointRequest         *message);
+size_t calltrace__compliance__v1__get_audit_checkpoint_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetAuditCheckpointRequest   *message);
+size_t calltrace__compliance__v1__get_audit_checkpoint_request__pack
+                     (const Calltrace__Compliance__V1__GetAuditCheckpointRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_audit_checkpoint_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetAuditCheckpointRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetAuditCheckpointRequest *
+       calltrace__compliance__v1__get_audit_checkpoint_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_audit_checkpoint_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetAuditCheckpointRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetAuditCheckpointResponse methods */
+void   calltrace__compliance__v1__get_audit_checkpoint_response__init
+                     (Calltrace__Compliance__V1__GetAuditCheckpointResponse         *message);
+size_t calltrace__compliance__v1__get_audit_checkpoint_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetAuditCheckpointResponse   *message);
+size_t calltrace__compliance__v1__get_audit_checkpoint_response__pack
+                     (const Calltrace__Compliance__V1__GetAuditCheckpointResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_audit_checkpoint_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetAuditCheckpointResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetAuditCheckpointResponse *
+       calltrace__compliance__v1__get_audit_checkpoint_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_audit_checkpoint_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetAuditCheckpointResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ListAuditCheckpointsRequest methods */
+void   calltrace__compliance__v1__list_audit_checkpoints_request__init
+                     (Calltrace__Compliance__V1__ListAuditCheckpointsRequest         *message);
+size_t calltrace__compliance__v1__list_audit_checkpoints_request__get_packed_size
+                     (const Calltrace__Compliance__V1__ListAuditCheckpointsRequest   *message);
+size_t calltrace__compliance__v1__list_audit_checkpoints_request__pack
+                     (const Calltrace__Compliance__V1__ListAuditCheckpointsRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__list_audit_checkpoints_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListAuditCheckpointsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ListAuditCheckpointsRequest *
+       calltrace__compliance__v1__list_audit_checkpoints_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__list_audit_checkpoints_request__free_unpacked
+                     (Calltrace__Compliance__V1__ListAuditCheckpointsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__ListAuditCheckpointsResponse methods */
+void   calltrace__compliance__v1__list_audit_checkpoints_response__init
+                     (Calltrace__Compliance__V1__ListAuditCheckpointsResponse         *message);
+size_t calltrace__compliance__v1__list_audit_checkpoints_response__get_packed_size
+                     (const Calltrace__Compliance__V1__ListAuditCheckpointsResponse   *message);
+size_t calltrace__compliance__v1__list_audit_checkpoints_response__pack
+                     (const Calltrace__Compliance__V1__ListAuditCheckpointsResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__list_audit_checkpoints_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__ListAuditCheckpointsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__ListAuditCheckpointsResponse *
+       calltrace__compliance__v1__list_audit_checkpoints_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__list_audit_checkpoints_response__free_unpacked
+                     (Calltrace__Compliance__V1__ListAuditCheckpointsResponse *message,
                       ProtobufCAllocator *allocator);
 /* Calltrace__Compliance__V1__RetentionPolicy methods */
 void   calltrace__compliance__v1__retention_policy__init
@@ -2844,6 +3180,44 @@ Calltrace__Compliance__V1__CloseSubjectRequestResponse *
 void   calltrace__compliance__v1__close_subject_request_response__free_unpacked
                      (Calltrace__Compliance__V1__CloseSubjectRequestResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetCallNoticeRequest methods */
+void   calltrace__compliance__v1__get_call_notice_request__init
+                     (Calltrace__Compliance__V1__GetCallNoticeRequest         *message);
+size_t calltrace__compliance__v1__get_call_notice_request__get_packed_size
+                     (const Calltrace__Compliance__V1__GetCallNoticeRequest   *message);
+size_t calltrace__compliance__v1__get_call_notice_request__pack
+                     (const Calltrace__Compliance__V1__GetCallNoticeRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_call_notice_request__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetCallNoticeRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetCallNoticeRequest *
+       calltrace__compliance__v1__get_call_notice_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_call_notice_request__free_unpacked
+                     (Calltrace__Compliance__V1__GetCallNoticeRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Compliance__V1__GetCallNoticeResponse methods */
+void   calltrace__compliance__v1__get_call_notice_response__init
+                     (Calltrace__Compliance__V1__GetCallNoticeResponse         *message);
+size_t calltrace__compliance__v1__get_call_notice_response__get_packed_size
+                     (const Calltrace__Compliance__V1__GetCallNoticeResponse   *message);
+size_t calltrace__compliance__v1__get_call_notice_response__pack
+                     (const Calltrace__Compliance__V1__GetCallNoticeResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__compliance__v1__get_call_notice_response__pack_to_buffer
+                     (const Calltrace__Compliance__V1__GetCallNoticeResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Compliance__V1__GetCallNoticeResponse *
+       calltrace__compliance__v1__get_call_notice_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__compliance__v1__get_call_notice_response__free_unpacked
+                     (Calltrace__Compliance__V1__GetCallNoticeResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Calltrace__Compliance__V1__NoticeOverride methods */
 void   calltrace__compliance__v1__notice_override__init
                      (Calltrace__Compliance__V1__NoticeOverride         *message);
@@ -3215,11 +3589,29 @@ typedef void (*Calltrace__Compliance__V1__VerifyAuditChainRequest_Closure)
 typedef void (*Calltrace__Compliance__V1__VerifyAuditChainResponse_Closure)
                  (const Calltrace__Compliance__V1__VerifyAuditChainResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Compliance__V1__AuditCheckpoint_Closure)
+                 (const Calltrace__Compliance__V1__AuditCheckpoint *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__AuditCheckpointCheck_Closure)
+                 (const Calltrace__Compliance__V1__AuditCheckpointCheck *message,
+                  void *closure_data);
 typedef void (*Calltrace__Compliance__V1__ExportAuditEventsRequest_Closure)
                  (const Calltrace__Compliance__V1__ExportAuditEventsRequest *message,
                   void *closure_data);
 typedef void (*Calltrace__Compliance__V1__ExportAuditEventsResponse_Closure)
                  (const Calltrace__Compliance__V1__ExportAuditEventsResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetAuditCheckpointRequest_Closure)
+                 (const Calltrace__Compliance__V1__GetAuditCheckpointRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetAuditCheckpointResponse_Closure)
+                 (const Calltrace__Compliance__V1__GetAuditCheckpointResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ListAuditCheckpointsRequest_Closure)
+                 (const Calltrace__Compliance__V1__ListAuditCheckpointsRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__ListAuditCheckpointsResponse_Closure)
+                 (const Calltrace__Compliance__V1__ListAuditCheckpointsResponse *message,
                   void *closure_data);
 typedef void (*Calltrace__Compliance__V1__RetentionPolicy_Closure)
                  (const Calltrace__Compliance__V1__RetentionPolicy *message,
@@ -3398,6 +3790,12 @@ typedef void (*Calltrace__Compliance__V1__CloseSubjectRequestRequest_Closure)
 typedef void (*Calltrace__Compliance__V1__CloseSubjectRequestResponse_Closure)
                  (const Calltrace__Compliance__V1__CloseSubjectRequestResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetCallNoticeRequest_Closure)
+                 (const Calltrace__Compliance__V1__GetCallNoticeRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Compliance__V1__GetCallNoticeResponse_Closure)
+                 (const Calltrace__Compliance__V1__GetCallNoticeResponse *message,
+                  void *closure_data);
 typedef void (*Calltrace__Compliance__V1__NoticeOverride_Closure)
                  (const Calltrace__Compliance__V1__NoticeOverride *message,
                   void *closure_data);
@@ -3475,6 +3873,14 @@ struct Calltrace__Compliance__V1__AuditService_Service
                               const Calltrace__Compliance__V1__ExportAuditEventsRequest *input,
                               Calltrace__Compliance__V1__ExportAuditEventsResponse_Closure closure,
                               void *closure_data);
+  void (*get_audit_checkpoint)(Calltrace__Compliance__V1__AuditService_Service *service,
+                               const Calltrace__Compliance__V1__GetAuditCheckpointRequest *input,
+                               Calltrace__Compliance__V1__GetAuditCheckpointResponse_Closure closure,
+                               void *closure_data);
+  void (*list_audit_checkpoints)(Calltrace__Compliance__V1__AuditService_Service *service,
+                                 const Calltrace__Compliance__V1__ListAuditCheckpointsRequest *input,
+                                 Calltrace__Compliance__V1__ListAuditCheckpointsResponse_Closure closure,
+                                 void *closure_data);
 };
 typedef void (*Calltrace__Compliance__V1__AuditService_ServiceDestroy)(Calltrace__Compliance__V1__AuditService_Service *);
 void calltrace__compliance__v1__audit_service__init (Calltrace__Compliance__V1__AuditService_Service *service,
@@ -3486,7 +3892,9 @@ void calltrace__compliance__v1__audit_service__init (Calltrace__Compliance__V1__
       function_prefix__ ## append_audit_events,\
       function_prefix__ ## list_audit_events,\
       function_prefix__ ## verify_audit_chain,\
-      function_prefix__ ## export_audit_events  }
+      function_prefix__ ## export_audit_events,\
+      function_prefix__ ## get_audit_checkpoint,\
+      function_prefix__ ## list_audit_checkpoints  }
 void calltrace__compliance__v1__audit_service__append_audit_events(ProtobufCService *service,
                                                                    const Calltrace__Compliance__V1__AppendAuditEventsRequest *input,
                                                                    Calltrace__Compliance__V1__AppendAuditEventsResponse_Closure closure,
@@ -3503,6 +3911,14 @@ void calltrace__compliance__v1__audit_service__export_audit_events(ProtobufCServ
                                                                    const Calltrace__Compliance__V1__ExportAuditEventsRequest *input,
                                                                    Calltrace__Compliance__V1__ExportAuditEventsResponse_Closure closure,
                                                                    void *closure_data);
+void calltrace__compliance__v1__audit_service__get_audit_checkpoint(ProtobufCService *service,
+                                                                    const Calltrace__Compliance__V1__GetAuditCheckpointRequest *input,
+                                                                    Calltrace__Compliance__V1__GetAuditCheckpointResponse_Closure closure,
+                                                                    void *closure_data);
+void calltrace__compliance__v1__audit_service__list_audit_checkpoints(ProtobufCService *service,
+                                                                      const Calltrace__Compliance__V1__ListAuditCheckpointsRequest *input,
+                                                                      Calltrace__Compliance__V1__ListAuditCheckpointsResponse_Closure closure,
+                                                                      void *closure_data);
 typedef struct Calltrace__Compliance__V1__RetentionService_Service Calltrace__Compliance__V1__RetentionService_Service;
 struct Calltrace__Compliance__V1__RetentionService_Service
 {
@@ -3825,6 +4241,10 @@ struct Calltrace__Compliance__V1__NoticeService_Service
                               const Calltrace__Compliance__V1__SetNoticeSettingsRequest *input,
                               Calltrace__Compliance__V1__SetNoticeSettingsResponse_Closure closure,
                               void *closure_data);
+  void (*get_call_notice)(Calltrace__Compliance__V1__NoticeService_Service *service,
+                          const Calltrace__Compliance__V1__GetCallNoticeRequest *input,
+                          Calltrace__Compliance__V1__GetCallNoticeResponse_Closure closure,
+                          void *closure_data);
 };
 typedef void (*Calltrace__Compliance__V1__NoticeService_ServiceDestroy)(Calltrace__Compliance__V1__NoticeService_Service *);
 void calltrace__compliance__v1__notice_service__init (Calltrace__Compliance__V1__NoticeService_Service *service,
@@ -3835,7 +4255,8 @@ void calltrace__compliance__v1__notice_service__init (Calltrace__Compliance__V1_
     { CALLTRACE__COMPLIANCE__V1__NOTICE_SERVICE__BASE_INIT,\
       function_prefix__ ## get_notice,\
       function_prefix__ ## get_notice_settings,\
-      function_prefix__ ## set_notice_settings  }
+      function_prefix__ ## set_notice_settings,\
+      function_prefix__ ## get_call_notice  }
 void calltrace__compliance__v1__notice_service__get_notice(ProtobufCService *service,
                                                            const Calltrace__Compliance__V1__GetNoticeRequest *input,
                                                            Calltrace__Compliance__V1__GetNoticeResponse_Closure closure,
@@ -3848,6 +4269,10 @@ void calltrace__compliance__v1__notice_service__set_notice_settings(ProtobufCSer
                                                                     const Calltrace__Compliance__V1__SetNoticeSettingsRequest *input,
                                                                     Calltrace__Compliance__V1__SetNoticeSettingsResponse_Closure closure,
                                                                     void *closure_data);
+void calltrace__compliance__v1__notice_service__get_call_notice(ProtobufCService *service,
+                                                                const Calltrace__Compliance__V1__GetCallNoticeRequest *input,
+                                                                Calltrace__Compliance__V1__GetCallNoticeResponse_Closure closure,
+                                                                void *closure_data);
 typedef struct Calltrace__Compliance__V1__RegisterService_Service Calltrace__Compliance__V1__RegisterService_Service;
 struct Calltrace__Compliance__V1__RegisterService_Service
 {
@@ -3899,6 +4324,9 @@ void calltrace__compliance__v1__register_service__accept_processing_agreement(Pr
 
 /* --- descriptors --- */
 
+extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__audit_checkpoint_reason__descriptor;
+extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__audit_checkpoint_source__descriptor;
+extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__audit_checkpoint_finding__descriptor;
 extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__retention_run_state__descriptor;
 extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__deletion_state__descriptor;
 extern const ProtobufCEnumDescriptor    calltrace__compliance__v1__bundle_kind__descriptor;
@@ -3918,8 +4346,14 @@ extern const ProtobufCMessageDescriptor calltrace__compliance__v1__list_audit_ev
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__list_audit_events_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__verify_audit_chain_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__verify_audit_chain_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__audit_checkpoint__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__audit_checkpoint_check__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__export_audit_events_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__export_audit_events_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_audit_checkpoint_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_audit_checkpoint_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__list_audit_checkpoints_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__list_audit_checkpoints_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__retention_policy__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__retention_run__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_retention_policy_request__descriptor;
@@ -3979,6 +4413,8 @@ extern const ProtobufCMessageDescriptor calltrace__compliance__v1__object_to_pro
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__object_to_processing_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__close_subject_request_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__close_subject_request_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_call_notice_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_call_notice_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__notice_override__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__notice_settings__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__compliance__v1__get_notice_request__descriptor;

@@ -1672,7 +1672,7 @@ void   calltrace__media__v1__set_share_link_policy_response__free_unpacked
   assert(message->base.descriptor == &calltrace__media__v1__set_share_link_policy_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor calltrace__media__v1__recording__field_descriptors[10] =
+static const ProtobufCFieldDescriptor calltrace__media__v1__recording__field_descriptors[12] =
 {
   {
     "recording_id",
@@ -1794,6 +1794,30 @@ static const ProtobufCFieldDescriptor calltrace__media__v1__recording__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "redaction_state",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__Recording, redaction_state),
+    &calltrace__media__v1__redaction_state__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "redaction_failure",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__Recording, redaction_failure),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__media__v1__recording__field_indices_by_name[] = {
   2,   /* field[2] = call_id */
@@ -1803,6 +1827,8 @@ static const unsigned calltrace__media__v1__recording__field_indices_by_name[] =
   3,   /* field[3] = format */
   1,   /* field[1] = org_id */
   0,   /* field[0] = recording_id */
+  11,   /* field[11] = redaction_failure */
+  10,   /* field[10] = redaction_state */
   4,   /* field[4] = sample_rate_hz */
   8,   /* field[8] = sha256 */
   7,   /* field[7] = size_bytes */
@@ -1810,7 +1836,7 @@ static const unsigned calltrace__media__v1__recording__field_indices_by_name[] =
 static const ProtobufCIntRange calltrace__media__v1__recording__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor calltrace__media__v1__recording__descriptor =
 {
@@ -1820,7 +1846,7 @@ const ProtobufCMessageDescriptor calltrace__media__v1__recording__descriptor =
   "Calltrace__Media__V1__Recording",
   "calltrace.media.v1",
   sizeof(Calltrace__Media__V1__Recording),
-  10,
+  12,
   calltrace__media__v1__recording__field_descriptors,
   calltrace__media__v1__recording__field_indices_by_name,
   1,  calltrace__media__v1__recording__number_ranges,
@@ -3883,7 +3909,7 @@ const ProtobufCMessageDescriptor calltrace__media__v1__set_share_link_policy_res
   (ProtobufCMessageInit) calltrace__media__v1__set_share_link_policy_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue calltrace__media__v1__audio_format__enum_values_by_number[6] =
+static const ProtobufCEnumValue calltrace__media__v1__audio_format__enum_values_by_number[7] =
 {
   { "AUDIO_FORMAT_UNSPECIFIED", "CALLTRACE__MEDIA__V1__AUDIO_FORMAT__AUDIO_FORMAT_UNSPECIFIED", 0 },
   { "AUDIO_FORMAT_WAV_PCM16", "CALLTRACE__MEDIA__V1__AUDIO_FORMAT__AUDIO_FORMAT_WAV_PCM16", 1 },
@@ -3891,12 +3917,14 @@ static const ProtobufCEnumValue calltrace__media__v1__audio_format__enum_values_
   { "AUDIO_FORMAT_WAV_ALAW", "CALLTRACE__MEDIA__V1__AUDIO_FORMAT__AUDIO_FORMAT_WAV_ALAW", 3 },
   { "AUDIO_FORMAT_MP3", "CALLTRACE__MEDIA__V1__AUDIO_FORMAT__AUDIO_FORMAT_MP3", 4 },
   { "AUDIO_FORMAT_OPUS", "CALLTRACE__MEDIA__V1__AUDIO_FORMAT__AUDIO_FORMAT_OPUS", 5 },
+  { "AUDIO_FORMAT_FLAC", "CALLTRACE__MEDIA__V1__AUDIO_FORMAT__AUDIO_FORMAT_FLAC", 6 },
 };
 static const ProtobufCIntRange calltrace__media__v1__audio_format__value_ranges[] = {
-{0, 0},{0, 6}
+{0, 0},{0, 7}
 };
-static const ProtobufCEnumValueIndex calltrace__media__v1__audio_format__enum_values_by_name[6] =
+static const ProtobufCEnumValueIndex calltrace__media__v1__audio_format__enum_values_by_name[7] =
 {
+  { "AUDIO_FORMAT_FLAC", 6 },
   { "AUDIO_FORMAT_MP3", 4 },
   { "AUDIO_FORMAT_OPUS", 5 },
   { "AUDIO_FORMAT_UNSPECIFIED", 0 },
@@ -3911,12 +3939,42 @@ const ProtobufCEnumDescriptor calltrace__media__v1__audio_format__descriptor =
   "AudioFormat",
   "Calltrace__Media__V1__AudioFormat",
   "calltrace.media.v1",
-  6,
+  7,
   calltrace__media__v1__audio_format__enum_values_by_number,
-  6,
+  7,
   calltrace__media__v1__audio_format__enum_values_by_name,
   1,
   calltrace__media__v1__audio_format__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue calltrace__media__v1__redaction_state__enum_values_by_number[3] =
+{
+  { "REDACTION_STATE_UNSPECIFIED", "CALLTRACE__MEDIA__V1__REDACTION_STATE__REDACTION_STATE_UNSPECIFIED", 0 },
+  { "REDACTION_STATE_MUTED", "CALLTRACE__MEDIA__V1__REDACTION_STATE__REDACTION_STATE_MUTED", 1 },
+  { "REDACTION_STATE_FAILED", "CALLTRACE__MEDIA__V1__REDACTION_STATE__REDACTION_STATE_FAILED", 2 },
+};
+static const ProtobufCIntRange calltrace__media__v1__redaction_state__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex calltrace__media__v1__redaction_state__enum_values_by_name[3] =
+{
+  { "REDACTION_STATE_FAILED", 2 },
+  { "REDACTION_STATE_MUTED", 1 },
+  { "REDACTION_STATE_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor calltrace__media__v1__redaction_state__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "calltrace.media.v1.RedactionState",
+  "RedactionState",
+  "Calltrace__Media__V1__RedactionState",
+  "calltrace.media.v1",
+  3,
+  calltrace__media__v1__redaction_state__enum_values_by_number,
+  3,
+  calltrace__media__v1__redaction_state__enum_values_by_name,
+  1,
+  calltrace__media__v1__redaction_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCMethodDescriptor calltrace__media__v1__recording_service__method_descriptors[10] =

@@ -58,7 +58,7 @@ typedef struct Calltrace__Media__V1__SetShareLinkPolicyResponse Calltrace__Media
 
 /*
  * How the audio is encoded. WAV files are checked against their own header; MP3 and Opus are
- * stored as given.
+ * stored as given. FLAC is never uploaded: it is what muting an MP3 or Opus recording produces.
  */
 typedef enum _Calltrace__Media__V1__AudioFormat {
   CALLTRACE__MEDIA__V1__AUDIO_FORMAT__AUDIO_FORMAT_UNSPECIFIED = 0,
@@ -75,9 +75,35 @@ typedef enum _Calltrace__Media__V1__AudioFormat {
    */
   CALLTRACE__MEDIA__V1__AUDIO_FORMAT__AUDIO_FORMAT_WAV_ALAW = 3,
   CALLTRACE__MEDIA__V1__AUDIO_FORMAT__AUDIO_FORMAT_MP3 = 4,
-  CALLTRACE__MEDIA__V1__AUDIO_FORMAT__AUDIO_FORMAT_OPUS = 5
+  /*
+   * Opus in Ogg
+   */
+  CALLTRACE__MEDIA__V1__AUDIO_FORMAT__AUDIO_FORMAT_OPUS = 5,
+  /*
+   * FLAC, 16-bit: a muted MP3 or Opus recording (RedactRecording)
+   */
+  CALLTRACE__MEDIA__V1__AUDIO_FORMAT__AUDIO_FORMAT_FLAC = 6
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__MEDIA__V1__AUDIO_FORMAT)
 } Calltrace__Media__V1__AudioFormat;
+/*
+ * Whether time ranges of a recording were muted (RedactRecording, P16).
+ */
+typedef enum _Calltrace__Media__V1__RedactionState {
+  /*
+   * never redacted
+   */
+  CALLTRACE__MEDIA__V1__REDACTION_STATE__REDACTION_STATE_UNSPECIFIED = 0,
+  /*
+   * every redaction asked for was done: the file is the muted version
+   */
+  CALLTRACE__MEDIA__V1__REDACTION_STATE__REDACTION_STATE_MUTED = 1,
+  /*
+   * A redaction could not be done: the audio may still hold what was to be muted (the reason is
+   * in redaction_failure). Stays set, even if a later redaction succeeds.
+   */
+  CALLTRACE__MEDIA__V1__REDACTION_STATE__REDACTION_STATE_FAILED = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__MEDIA__V1__REDACTION_STATE)
+} Calltrace__Media__V1__RedactionState;
 
 /* --- messages --- */
 
@@ -102,14 +128,19 @@ struct  Calltrace__Media__V1__Recording
   uint64_t duration_ms;
   uint64_t size_bytes;
   /*
-   * SHA-256 of the original file.
+   * SHA-256 of the file as stored: the original, or the muted version a redaction left.
    */
   ProtobufCBinaryData sha256;
   int64_t created_at_unix_ms;
+  Calltrace__Media__V1__RedactionState redaction_state;
+  /*
+   * Why the recording could not be muted, when redaction_state is REDACTION_STATE_FAILED.
+   */
+  char *redaction_failure;
 };
 #define CALLTRACE__MEDIA__V1__RECORDING__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__recording__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__MEDIA__V1__AUDIO_FORMAT__AUDIO_FORMAT_UNSPECIFIED, 0, 0, 0, 0, {0,NULL}, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__MEDIA__V1__AUDIO_FORMAT__AUDIO_FORMAT_UNSPECIFIED, 0, 0, 0, 0, {0,NULL}, 0, CALLTRACE__MEDIA__V1__REDACTION_STATE__REDACTION_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -336,9 +367,13 @@ struct  Calltrace__Media__V1__RedactRecordingResponse
 {
   ProtobufCMessage base;
   /*
-   * With its new size and SHA-256.
+   * With its new size and SHA-256 (and, for a compressed recording, its new format and duration).
    */
   Calltrace__Media__V1__Recording *recording;
+  /*
+   * WAV: the bytes set to silence. FLAC result: the 16-bit samples set to zero, in bytes
+   * (frames × channels × 2).
+   */
   uint64_t muted_bytes;
 };
 #define CALLTRACE__MEDIA__V1__REDACT_RECORDING_RESPONSE__INIT \
@@ -433,7 +468,8 @@ struct  Calltrace__Media__V1__ExportRecordingRequest
 
 
 /*
- * The first message carries the recording's metadata; every message carries data, in order.
+ * The first message carries the recording's metadata (its format says the file's encoding: FLAC
+ * once an MP3 or Opus recording was muted); every message carries data, in order.
  */
 struct  Calltrace__Media__V1__ExportRecordingResponse
 {
@@ -1626,6 +1662,7 @@ void calltrace__media__v1__share_link_service__set_share_link_policy(ProtobufCSe
 /* --- descriptors --- */
 
 extern const ProtobufCEnumDescriptor    calltrace__media__v1__audio_format__descriptor;
+extern const ProtobufCEnumDescriptor    calltrace__media__v1__redaction_state__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__recording__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__recording_header__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__media__v1__upload_recording_request__descriptor;

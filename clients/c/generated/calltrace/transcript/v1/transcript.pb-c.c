@@ -1087,6 +1087,96 @@ void   calltrace__transcript__v1__find_calls_by_caller_response__free_unpacked
   assert(message->base.descriptor == &calltrace__transcript__v1__find_calls_by_caller_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__transcript__v1__confirm_recording_call_request__init
+                     (Calltrace__Transcript__V1__ConfirmRecordingCallRequest         *message)
+{
+  static const Calltrace__Transcript__V1__ConfirmRecordingCallRequest init_value = CALLTRACE__TRANSCRIPT__V1__CONFIRM_RECORDING_CALL_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__confirm_recording_call_request__get_packed_size
+                     (const Calltrace__Transcript__V1__ConfirmRecordingCallRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__confirm_recording_call_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__confirm_recording_call_request__pack
+                     (const Calltrace__Transcript__V1__ConfirmRecordingCallRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__confirm_recording_call_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__confirm_recording_call_request__pack_to_buffer
+                     (const Calltrace__Transcript__V1__ConfirmRecordingCallRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__confirm_recording_call_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__ConfirmRecordingCallRequest *
+       calltrace__transcript__v1__confirm_recording_call_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__ConfirmRecordingCallRequest *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__confirm_recording_call_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__confirm_recording_call_request__free_unpacked
+                     (Calltrace__Transcript__V1__ConfirmRecordingCallRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__confirm_recording_call_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__transcript__v1__confirm_recording_call_response__init
+                     (Calltrace__Transcript__V1__ConfirmRecordingCallResponse         *message)
+{
+  static const Calltrace__Transcript__V1__ConfirmRecordingCallResponse init_value = CALLTRACE__TRANSCRIPT__V1__CONFIRM_RECORDING_CALL_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__confirm_recording_call_response__get_packed_size
+                     (const Calltrace__Transcript__V1__ConfirmRecordingCallResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__confirm_recording_call_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__confirm_recording_call_response__pack
+                     (const Calltrace__Transcript__V1__ConfirmRecordingCallResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__confirm_recording_call_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__confirm_recording_call_response__pack_to_buffer
+                     (const Calltrace__Transcript__V1__ConfirmRecordingCallResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__confirm_recording_call_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__ConfirmRecordingCallResponse *
+       calltrace__transcript__v1__confirm_recording_call_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__ConfirmRecordingCallResponse *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__confirm_recording_call_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__confirm_recording_call_response__free_unpacked
+                     (Calltrace__Transcript__V1__ConfirmRecordingCallResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__confirm_recording_call_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__transcript__v1__delete_call_request__init
                      (Calltrace__Transcript__V1__DeleteCallRequest         *message)
 {
@@ -3504,7 +3594,7 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__start_call_request__
   (ProtobufCMessageInit) calltrace__transcript__v1__start_call_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__transcript__v1__start_call_response__field_descriptors[3] =
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__start_call_response__field_descriptors[4] =
 {
   {
     "org_id",
@@ -3542,16 +3632,29 @@ static const ProtobufCFieldDescriptor calltrace__transcript__v1__start_call_resp
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "reason",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__StartCallResponse, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__transcript__v1__start_call_response__field_indices_by_name[] = {
   2,   /* field[2] = notice */
   0,   /* field[0] = org_id */
+  3,   /* field[3] = reason */
   1,   /* field[1] = record */
 };
 static const ProtobufCIntRange calltrace__transcript__v1__start_call_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor calltrace__transcript__v1__start_call_response__descriptor =
 {
@@ -3561,7 +3664,7 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__start_call_response_
   "Calltrace__Transcript__V1__StartCallResponse",
   "calltrace.transcript.v1",
   sizeof(Calltrace__Transcript__V1__StartCallResponse),
-  3,
+  4,
   calltrace__transcript__v1__start_call_response__field_descriptors,
   calltrace__transcript__v1__start_call_response__field_indices_by_name,
   1,  calltrace__transcript__v1__start_call_response__number_ranges,
@@ -4533,6 +4636,75 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__find_calls_by_caller
   calltrace__transcript__v1__find_calls_by_caller_response__field_indices_by_name,
   1,  calltrace__transcript__v1__find_calls_by_caller_response__number_ranges,
   (ProtobufCMessageInit) calltrace__transcript__v1__find_calls_by_caller_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__confirm_recording_call_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__ConfirmRecordingCallRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "call_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__ConfirmRecordingCallRequest, call_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__transcript__v1__confirm_recording_call_request__field_indices_by_name[] = {
+  1,   /* field[1] = call_id */
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__transcript__v1__confirm_recording_call_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__transcript__v1__confirm_recording_call_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.ConfirmRecordingCallRequest",
+  "ConfirmRecordingCallRequest",
+  "Calltrace__Transcript__V1__ConfirmRecordingCallRequest",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__ConfirmRecordingCallRequest),
+  2,
+  calltrace__transcript__v1__confirm_recording_call_request__field_descriptors,
+  calltrace__transcript__v1__confirm_recording_call_request__field_indices_by_name,
+  1,  calltrace__transcript__v1__confirm_recording_call_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__confirm_recording_call_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define calltrace__transcript__v1__confirm_recording_call_response__field_descriptors NULL
+#define calltrace__transcript__v1__confirm_recording_call_response__field_indices_by_name NULL
+#define calltrace__transcript__v1__confirm_recording_call_response__number_ranges NULL
+const ProtobufCMessageDescriptor calltrace__transcript__v1__confirm_recording_call_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.ConfirmRecordingCallResponse",
+  "ConfirmRecordingCallResponse",
+  "Calltrace__Transcript__V1__ConfirmRecordingCallResponse",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__ConfirmRecordingCallResponse),
+  0,
+  calltrace__transcript__v1__confirm_recording_call_response__field_descriptors,
+  calltrace__transcript__v1__confirm_recording_call_response__field_indices_by_name,
+  0,  calltrace__transcript__v1__confirm_recording_call_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__confirm_recording_call_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor calltrace__transcript__v1__delete_call_request__field_descriptors[2] =
@@ -5830,7 +6002,7 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__recording_stored_res
   (ProtobufCMessageInit) calltrace__transcript__v1__recording_stored_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__transcript__v1__transcription_settings__field_descriptors[5] =
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__transcription_settings__field_descriptors[6] =
 {
   {
     "enabled",
@@ -5892,9 +6064,22 @@ static const ProtobufCFieldDescriptor calltrace__transcript__v1__transcription_s
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "card_details",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__TranscriptionSettings, card_details),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__transcript__v1__transcription_settings__field_indices_by_name[] = {
   2,   /* field[2] = analysis_engine */
+  5,   /* field[5] = card_details */
   0,   /* field[0] = enabled */
   1,   /* field[1] = engine */
   4,   /* field[4] = language */
@@ -5903,7 +6088,7 @@ static const unsigned calltrace__transcript__v1__transcription_settings__field_i
 static const ProtobufCIntRange calltrace__transcript__v1__transcription_settings__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor calltrace__transcript__v1__transcription_settings__descriptor =
 {
@@ -5913,7 +6098,7 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__transcription_settin
   "Calltrace__Transcript__V1__TranscriptionSettings",
   "calltrace.transcript.v1",
   sizeof(Calltrace__Transcript__V1__TranscriptionSettings),
-  5,
+  6,
   calltrace__transcript__v1__transcription_settings__field_descriptors,
   calltrace__transcript__v1__transcription_settings__field_indices_by_name,
   1,  calltrace__transcript__v1__transcription_settings__number_ranges,
@@ -6731,7 +6916,7 @@ void calltrace__transcript__v1__tracking_number_service__init (Calltrace__Transc
                                      &calltrace__transcript__v1__tracking_number_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }
-static const ProtobufCMethodDescriptor calltrace__transcript__v1__call_service__method_descriptors[13] =
+static const ProtobufCMethodDescriptor calltrace__transcript__v1__call_service__method_descriptors[14] =
 {
   { "StartCall", &calltrace__transcript__v1__start_call_request__descriptor, &calltrace__transcript__v1__start_call_response__descriptor },
   { "CompleteCall", &calltrace__transcript__v1__complete_call_request__descriptor, &calltrace__transcript__v1__complete_call_response__descriptor },
@@ -6746,10 +6931,12 @@ static const ProtobufCMethodDescriptor calltrace__transcript__v1__call_service__
   { "PurgeOrganisation", &calltrace__transcript__v1__purge_organisation_request__descriptor, &calltrace__transcript__v1__purge_organisation_response__descriptor },
   { "RecordMatter", &calltrace__transcript__v1__record_matter_request__descriptor, &calltrace__transcript__v1__record_matter_response__descriptor },
   { "ExportCall", &calltrace__transcript__v1__export_call_request__descriptor, &calltrace__transcript__v1__export_call_response__descriptor },
+  { "ConfirmRecordingCall", &calltrace__transcript__v1__confirm_recording_call_request__descriptor, &calltrace__transcript__v1__confirm_recording_call_response__descriptor },
 };
 const unsigned calltrace__transcript__v1__call_service__method_indices_by_name[] = {
   5,        /* AttributionReport */
   1,        /* CompleteCall */
+  13,        /* ConfirmRecordingCall */
   7,        /* DeleteCall */
   12,        /* ExportCall */
   6,        /* FindCallsByCaller */
@@ -6769,7 +6956,7 @@ const ProtobufCServiceDescriptor calltrace__transcript__v1__call_service__descri
   "CallService",
   "Calltrace__Transcript__V1__CallService",
   "calltrace.transcript.v1",
-  13,
+  14,
   calltrace__transcript__v1__call_service__method_descriptors,
   calltrace__transcript__v1__call_service__method_indices_by_name
 };
@@ -6876,6 +7063,14 @@ void calltrace__transcript__v1__call_service__export_call(ProtobufCService *serv
 {
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
   service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__transcript__v1__call_service__confirm_recording_call(ProtobufCService *service,
+                                                                     const Calltrace__Transcript__V1__ConfirmRecordingCallRequest *input,
+                                                                     Calltrace__Transcript__V1__ConfirmRecordingCallResponse_Closure closure,
+                                                                     void *closure_data)
+{
+  assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__transcript__v1__call_service__init (Calltrace__Transcript__V1__CallService_Service *service,
                                                     Calltrace__Transcript__V1__CallService_ServiceDestroy destroy)

@@ -39,6 +39,8 @@ typedef struct Calltrace__Transcript__V1__AttributionReportResponse Calltrace__T
 typedef struct Calltrace__Transcript__V1__CallerCall Calltrace__Transcript__V1__CallerCall;
 typedef struct Calltrace__Transcript__V1__FindCallsByCallerRequest Calltrace__Transcript__V1__FindCallsByCallerRequest;
 typedef struct Calltrace__Transcript__V1__FindCallsByCallerResponse Calltrace__Transcript__V1__FindCallsByCallerResponse;
+typedef struct Calltrace__Transcript__V1__ConfirmRecordingCallRequest Calltrace__Transcript__V1__ConfirmRecordingCallRequest;
+typedef struct Calltrace__Transcript__V1__ConfirmRecordingCallResponse Calltrace__Transcript__V1__ConfirmRecordingCallResponse;
 typedef struct Calltrace__Transcript__V1__DeleteCallRequest Calltrace__Transcript__V1__DeleteCallRequest;
 typedef struct Calltrace__Transcript__V1__DeleteCallResponse Calltrace__Transcript__V1__DeleteCallResponse;
 typedef struct Calltrace__Transcript__V1__PurgeCallsRequest Calltrace__Transcript__V1__PurgeCallsRequest;
@@ -358,13 +360,20 @@ struct  Calltrace__Transcript__V1__StartCallResponse
   char *org_id;
   protobuf_c_boolean record;
   /*
-   * To play before recording (empty when not recording).
+   * To play before recording: the firm's own wording for the kind of call (a tracking number's
+   * own notice first), else the shipped template. Empty when not recording, and for inbound
+   * calls unless the firm switched its inbound greeting on.
    */
   char *notice;
+  /*
+   * Why not, when record is false: the caller objected, or the organisation has not accepted
+   * the current processing agreement (nothing is recorded until it does).
+   */
+  char *reason;
 };
 #define CALLTRACE__TRANSCRIPT__V1__START_CALL_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__start_call_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Calltrace__Transcript__V1__CompleteCallRequest
@@ -572,6 +581,26 @@ struct  Calltrace__Transcript__V1__FindCallsByCallerResponse
 #define CALLTRACE__TRANSCRIPT__V1__FIND_CALLS_BY_CALLER_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__find_calls_by_caller_response__descriptor) \
     , 0,NULL }
+
+
+struct  Calltrace__Transcript__V1__ConfirmRecordingCallRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *call_id;
+};
+#define CALLTRACE__TRANSCRIPT__V1__CONFIRM_RECORDING_CALL_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__confirm_recording_call_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Transcript__V1__ConfirmRecordingCallResponse
+{
+  ProtobufCMessage base;
+};
+#define CALLTRACE__TRANSCRIPT__V1__CONFIRM_RECORDING_CALL_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__confirm_recording_call_response__descriptor) \
+     }
 
 
 struct  Calltrace__Transcript__V1__DeleteCallRequest
@@ -902,10 +931,16 @@ struct  Calltrace__Transcript__V1__TranscriptionSettings
    * e.g. "en-GB".
    */
   char *language;
+  /*
+   * Set by the service: what becomes of card and bank details spoken in calls under these
+   * settings (found, removed from the text and muted in the audio only when calls are
+   * transcribed; with transcription off they cannot be found and stay in the recordings).
+   */
+  char *card_details;
 };
 #define CALLTRACE__TRANSCRIPT__V1__TRANSCRIPTION_SETTINGS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__transcription_settings__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Calltrace__Transcript__V1__SetTranscriptionSettingsRequest
@@ -1488,6 +1523,44 @@ Calltrace__Transcript__V1__FindCallsByCallerResponse *
                       const uint8_t       *data);
 void   calltrace__transcript__v1__find_calls_by_caller_response__free_unpacked
                      (Calltrace__Transcript__V1__FindCallsByCallerResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__ConfirmRecordingCallRequest methods */
+void   calltrace__transcript__v1__confirm_recording_call_request__init
+                     (Calltrace__Transcript__V1__ConfirmRecordingCallRequest         *message);
+size_t calltrace__transcript__v1__confirm_recording_call_request__get_packed_size
+                     (const Calltrace__Transcript__V1__ConfirmRecordingCallRequest   *message);
+size_t calltrace__transcript__v1__confirm_recording_call_request__pack
+                     (const Calltrace__Transcript__V1__ConfirmRecordingCallRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__confirm_recording_call_request__pack_to_buffer
+                     (const Calltrace__Transcript__V1__ConfirmRecordingCallRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__ConfirmRecordingCallRequest *
+       calltrace__transcript__v1__confirm_recording_call_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__confirm_recording_call_request__free_unpacked
+                     (Calltrace__Transcript__V1__ConfirmRecordingCallRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__ConfirmRecordingCallResponse methods */
+void   calltrace__transcript__v1__confirm_recording_call_response__init
+                     (Calltrace__Transcript__V1__ConfirmRecordingCallResponse         *message);
+size_t calltrace__transcript__v1__confirm_recording_call_response__get_packed_size
+                     (const Calltrace__Transcript__V1__ConfirmRecordingCallResponse   *message);
+size_t calltrace__transcript__v1__confirm_recording_call_response__pack
+                     (const Calltrace__Transcript__V1__ConfirmRecordingCallResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__confirm_recording_call_response__pack_to_buffer
+                     (const Calltrace__Transcript__V1__ConfirmRecordingCallResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__ConfirmRecordingCallResponse *
+       calltrace__transcript__v1__confirm_recording_call_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__confirm_recording_call_response__free_unpacked
+                     (Calltrace__Transcript__V1__ConfirmRecordingCallResponse *message,
                       ProtobufCAllocator *allocator);
 /* Calltrace__Transcript__V1__DeleteCallRequest methods */
 void   calltrace__transcript__v1__delete_call_request__init
@@ -2228,6 +2301,12 @@ typedef void (*Calltrace__Transcript__V1__FindCallsByCallerRequest_Closure)
 typedef void (*Calltrace__Transcript__V1__FindCallsByCallerResponse_Closure)
                  (const Calltrace__Transcript__V1__FindCallsByCallerResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Transcript__V1__ConfirmRecordingCallRequest_Closure)
+                 (const Calltrace__Transcript__V1__ConfirmRecordingCallRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Transcript__V1__ConfirmRecordingCallResponse_Closure)
+                 (const Calltrace__Transcript__V1__ConfirmRecordingCallResponse *message,
+                  void *closure_data);
 typedef void (*Calltrace__Transcript__V1__DeleteCallRequest_Closure)
                  (const Calltrace__Transcript__V1__DeleteCallRequest *message,
                   void *closure_data);
@@ -2431,6 +2510,10 @@ struct Calltrace__Transcript__V1__CallService_Service
                       const Calltrace__Transcript__V1__ExportCallRequest *input,
                       Calltrace__Transcript__V1__ExportCallResponse_Closure closure,
                       void *closure_data);
+  void (*confirm_recording_call)(Calltrace__Transcript__V1__CallService_Service *service,
+                                 const Calltrace__Transcript__V1__ConfirmRecordingCallRequest *input,
+                                 Calltrace__Transcript__V1__ConfirmRecordingCallResponse_Closure closure,
+                                 void *closure_data);
 };
 typedef void (*Calltrace__Transcript__V1__CallService_ServiceDestroy)(Calltrace__Transcript__V1__CallService_Service *);
 void calltrace__transcript__v1__call_service__init (Calltrace__Transcript__V1__CallService_Service *service,
@@ -2451,7 +2534,8 @@ void calltrace__transcript__v1__call_service__init (Calltrace__Transcript__V1__C
       function_prefix__ ## purge_transcripts,\
       function_prefix__ ## purge_organisation,\
       function_prefix__ ## record_matter,\
-      function_prefix__ ## export_call  }
+      function_prefix__ ## export_call,\
+      function_prefix__ ## confirm_recording_call  }
 void calltrace__transcript__v1__call_service__start_call(ProtobufCService *service,
                                                          const Calltrace__Transcript__V1__StartCallRequest *input,
                                                          Calltrace__Transcript__V1__StartCallResponse_Closure closure,
@@ -2504,6 +2588,10 @@ void calltrace__transcript__v1__call_service__export_call(ProtobufCService *serv
                                                           const Calltrace__Transcript__V1__ExportCallRequest *input,
                                                           Calltrace__Transcript__V1__ExportCallResponse_Closure closure,
                                                           void *closure_data);
+void calltrace__transcript__v1__call_service__confirm_recording_call(ProtobufCService *service,
+                                                                     const Calltrace__Transcript__V1__ConfirmRecordingCallRequest *input,
+                                                                     Calltrace__Transcript__V1__ConfirmRecordingCallResponse_Closure closure,
+                                                                     void *closure_data);
 typedef struct Calltrace__Transcript__V1__TranscriptService_Service Calltrace__Transcript__V1__TranscriptService_Service;
 struct Calltrace__Transcript__V1__TranscriptService_Service
 {
@@ -2644,6 +2732,8 @@ extern const ProtobufCMessageDescriptor calltrace__transcript__v1__attribution_r
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__caller_call__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__find_calls_by_caller_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__find_calls_by_caller_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__confirm_recording_call_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__confirm_recording_call_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__delete_call_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__delete_call_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__purge_calls_request__descriptor;
