@@ -93,7 +93,7 @@ ct transcript tracking-numbers assign --org "$org" "0118 496 0001" --source "Goo
 ct transcript tracking-numbers assign --org "$org" "0118 496 0002" --source "Law Society directory" --channel directory --token "$admin" | show
 ct transcript transcripts settings --org "$org" --transcription on --engine manual --analysis-engine local --token "$admin" | show
 ct compliance notices set --org "$org" --firm-name "Smith & Co Solicitors" --firm-phone "0118 496 0000" --inbound-greeting --token "$admin" | show
-echo "   nothing is recorded until the firm's admin accepts the processing agreement (P12); the admin reads it, then accepts:"
+echo "   nothing is recorded until the firm's admin accepts the processing agreement (P5); the admin reads it, then accepts:"
 agreement=$(ct compliance register agreement --org "$org" --token "$admin" --json)
 ct compliance register accept --org "$org" --template "$(echo "$agreement" | field templateVersion)" \
   --register-version "$(echo "$agreement" | field registerVersion)" --token "$admin" | show

@@ -181,7 +181,7 @@ struct DocumentRules: Sendable {
         return row
     }
 
-    /// What a call starting now may do (P12, P3): record only once the organisation has accepted
+    /// What a call starting now may do (P5, P3): record only once the organisation has accepted
     /// the current processing agreement (the register may have changed since: that owes the
     /// firm notice, it does not stop its calls), and the notice for `kind`, claiming
     /// transcription only when it is on.

@@ -26,7 +26,7 @@ struct ComplianceCallNotices: CallNoticeSource {
                                                         options: CallOptions(timeout: .seconds(5)))
             return CallNotice(mayRecord: answer.mayRecord, reason: answer.reason, text: answer.text)
         } catch let error as RPCError {
-            // Recording without knowing the agreement was accepted would break P12: not recorded.
+            // Recording without knowing the agreement was accepted would break P5: not recorded.
             return CallNotice(mayRecord: false, reason: "compliance could not confirm the processing agreement (\(error.code)): not recorded", text: "")
         } catch {
             return CallNotice(mayRecord: false, reason: "compliance could not confirm the processing agreement: not recorded", text: "")

@@ -685,7 +685,7 @@ public protocol Calltrace_Compliance_V1_NoticeServiceHandler: RPCService {
 
     /// The transcript service, as itself, as each call starts (`StartCall`): whether the
     /// organisation may record — not until it has accepted the current processing agreement
-    /// (P12) — and what the caller is told: the firm's own wording for the kind, else the shipped
+    /// (P5) — and what the caller is told: the firm's own wording for the kind, else the shipped
     /// template, saying "transcribed" only when transcription is on; INBOUND_GREETING empty
     /// unless the firm switched it on.
     func getCallNotice(_ request: Calltrace_Compliance_V1_GetCallNoticeRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetCallNoticeResponse
@@ -728,7 +728,7 @@ public struct Calltrace_Compliance_V1_NoticeServiceClient: Sendable {
 
     /// The transcript service, as itself, as each call starts (`StartCall`): whether the
     /// organisation may record — not until it has accepted the current processing agreement
-    /// (P12) — and what the caller is told: the firm's own wording for the kind, else the shipped
+    /// (P5) — and what the caller is told: the firm's own wording for the kind, else the shipped
     /// template, saying "transcribed" only when transcription is on; INBOUND_GREETING empty
     /// unless the firm switched it on.
     public func getCallNotice(_ request: Calltrace_Compliance_V1_GetCallNoticeRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Compliance_V1_GetCallNoticeResponse {
