@@ -191,6 +191,8 @@ proto: deps $(PROTOC_GEN_SWIFT)
 	mkdir -p Sources/CallTraceAPI/Generated
 	protoc -I proto --include_source_info --descriptor_set_out=/dev/stdout $(PROTO_FILES) \
 	  | .build/debug/calltrace-protogen --services > Sources/CallTraceAPI/Generated/Services.swift
+	protoc -I proto --descriptor_set_out=/dev/stdout $(PROTO_FILES) \
+	  | .build/debug/calltrace-protogen --json-names > Sources/CallTraceAPI/Generated/JSONNames.swift
 
 clean:
 	rm -rf .build .build-protoc-gen-swift clients/c/build

@@ -59,8 +59,14 @@ struct AuditHandler: Calltrace_Compliance_V1_AuditServiceHandler {
     func getAuditCheckpoint(_ request: Calltrace_Compliance_V1_GetAuditCheckpointRequest, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_GetAuditCheckpointResponse {
         _ = try await context.principal(in: request.orgID, may: .auditRead, via: authorizer)
-        guard let checkpoint = try await checkpoints.current(org: request.orgID, reason: .requested).checkpoint else {
+        let current = try await checkpoints.current(org: request.orgID, reason: .requested)
+        guard let checkpoint = current.checkpoint else {
             throw DomainError.notFound("organisation \(request.orgID) has no audit events yet: there is nothing to checkpoint")
+        }
+        // A firm saving a checkpoint each day must hear that its trail was cut, not get yesterday's.
+        guard !current.withheld else {
+            throw DomainError.wrongState("the audit chain of organisation \(request.orgID) no longer matches its latest checkpoint (event \(checkpoint.index)): "
+                                         + "no checkpoint is signed over it; VerifyAuditChain names the missing or altered events")
         }
         return .with { $0.checkpoint = AuditCheckpoints.proto(checkpoint) }
     }

@@ -87,6 +87,12 @@ enum CompressedAudio {
         guard kind.starts(try source.head(36)) else {
             throw Undecodable(reason: "the file does not start as \(kind.name) does")
         }
+        // libsndfile skips an ID3v2 tag and then guesses the format afresh: an MPEG frame must
+        // follow the tag, so that no other of its parsers (WAV, AIFF, …) is handed the bytes.
+        let framed = try kind != .mp3 || source.mpegFrameAfterTag()
+        guard framed else {
+            throw Undecodable(reason: "no MPEG audio frame follows the file's ID3 tag")
+        }
         return try withExtendedLifetime((source, sink)) {
             var info = SF_INFO()
             var sourceIO = AudioSource.io
@@ -216,6 +222,18 @@ final class AudioSource {
 
     /// The first `count` bytes (fewer when the file is shorter).
     func head(_ count: Int) throws -> [UInt8] { [UInt8](try read(0, min(UInt64(count), length))) }
+
+    /// True unless the file starts with an ID3v2 tag (ID3v2.4 §3.1: a 10-byte header, a
+    /// synchsafe size, a 10-byte footer when flagged) that is not followed by an MPEG frame sync.
+    func mpegFrameAfterTag() throws -> Bool {
+        let tag = try head(10)
+        guard tag.starts(with: "ID3".utf8) else { return true }
+        guard tag.count == 10, tag[6...9].allSatisfy({ $0 < 0x80 }) else { return false }
+        let size = tag[6...9].reduce(UInt64(0)) { $0 << 7 | UInt64($1) } + 10 + (tag[5] & 0x10 != 0 ? 10 : 0)
+        guard size + 2 <= length else { return false }
+        let sync = [UInt8](try read(size, size + 2))
+        return sync.count == 2 && sync[0] == 0xFF && sync[1] & 0xE0 == 0xE0
+    }
 
     static var io: SF_VIRTUAL_IO {
         SF_VIRTUAL_IO(

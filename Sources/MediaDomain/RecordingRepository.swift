@@ -62,7 +62,10 @@ protocol RecordingTransaction {
     func recordings(org: String, callID: String?, from: Int64?, before: Int64?, after: (Int64, String)?, limit: Int) throws -> [RecordingRow]
     func delete(_ id: String, org: String) throws -> Bool
     /// Points the recording at a new version of its file (a redaction); false when it is gone.
-    func replaceBlob(of id: String, org: String, with blobID: String, sha256: Data, sizeBytes: UInt64) throws -> Bool
+    /// Points the recording at a muted WAV file, only while its file is still `oldBlobID` (two
+    /// redactions at once must not undo each other's muting).
+    func replaceBlob(of id: String, org: String, replacing oldBlobID: String, with blobID: String, sha256: Data, sizeBytes: UInt64) throws
+        -> ContentReplacement
     /// Points the recording at re-encoded content (a compressed recording muted), only while its
     /// file is still `oldBlobID`.
     func replaceContent(of id: String, org: String, replacing oldBlobID: String, with content: RecordingContent) throws -> ContentReplacement
@@ -270,11 +273,15 @@ struct SQLiteRecordingRepository: RecordingRepository {
             try connection.query("SELECT id, blob_id FROM recordings WHERE org_id = ?", org).compactMap(Self.blobID)
         }
 
-        func replaceBlob(of id: String, org: String, with blobID: String, sha256: Data, sizeBytes: UInt64) throws -> Bool {
+        func replaceBlob(of id: String, org: String, replacing oldBlobID: String, with blobID: String, sha256: Data, sizeBytes: UInt64) throws
+            -> ContentReplacement {
+            guard let current = try recording(id, org: org) else { return .gone }
+            guard current.blobID == oldBlobID else { return .changed }
             try connection.execute("""
                 UPDATE recordings SET blob_id = ?, sha256 = ?, size_bytes = ?,
                     redaction_state = CASE WHEN redaction_state = 2 THEN 2 ELSE 1 END WHERE id = ? AND org_id = ?
-                """, blobID, sha256, Int64(sizeBytes), id, org) == 1
+                """, blobID, sha256, Int64(sizeBytes), id, org)
+            return .replaced
         }
 
         func replaceContent(of id: String, org: String, replacing oldBlobID: String, with c: RecordingContent) throws -> ContentReplacement {

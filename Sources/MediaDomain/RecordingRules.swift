@@ -300,14 +300,20 @@ struct RecordingRules: Sendable {
             return (digest.finish(), muted)
         }
         let summary = ranges.map { "\($0.start)-\($0.end)ms" }.joined(separator: ",")
-        let replaced = try await repository.write { [outbox] tx -> Bool in
-            guard try tx.replaceBlob(of: id, org: org, with: newBlob, sha256: sha, sizeBytes: row.sizeBytes) else { return false }
+        let replaced = try await repository.write { [outbox] tx -> ContentReplacement in
+            let replaced = try tx.replaceBlob(of: id, org: org, replacing: row.blobID, with: newBlob, sha256: sha, sizeBytes: row.sizeBytes)
+            guard replaced == .replaced else { return replaced }
             try outbox.record(AuditRecord(org: org, actor: actor, action: "recording.redacted", resource: "recording:\(id)", outcome: "success",
                                           detail: String("ranges=\(summary)".prefix(900)) + (reason.isEmpty ? "" : "; reason: \(reason)")),
                               in: tx.connection)
-            return true
+            return .replaced
         }
-        guard replaced else { throw DomainError.notFound("recording \(id) was deleted meanwhile") }
+        switch replaced {
+        case .replaced: break
+        case .gone: throw DomainError.notFound("recording \(id) was deleted meanwhile")
+        // Another redaction replaced the file this one muted: storing this one would undo its muting.
+        case .changed: throw RPCError(.aborted, "recording \(id) was redacted by another call meanwhile; redact again")
+        }
         committed = true
         try keys.destroyObjectKey(org: org, object: row.blobID)
         try blobs.delete(row.blobID)

@@ -12,24 +12,18 @@ struct CallNotice: Sendable, Equatable {
 
 /// Where `CallRules` asks it: compliance, which owns agreements and notices.
 protocol CallNoticeSource: Sendable {
-    /// Never throws: when the answer cannot be had, the call is not recorded, with the reason.
-    func callNotice(org: String, kind: Calltrace_Compliance_V1_NoticeKind, transcribed: Bool) async -> CallNotice
+    /// Throws when compliance cannot answer now: the call is then neither recorded nor stored
+    /// (StartCall answers UNAVAILABLE and the gateway asks again), never recorded unconfirmed.
+    func callNotice(org: String, kind: Calltrace_Compliance_V1_NoticeKind, transcribed: Bool) async throws -> CallNotice
 }
 
 /// Compliance's `NoticeService/GetCallNotice`, as transcript itself.
 struct ComplianceCallNotices: CallNoticeSource {
     let client: Calltrace_Compliance_V1_NoticeServiceClient
 
-    func callNotice(org: String, kind: Calltrace_Compliance_V1_NoticeKind, transcribed: Bool) async -> CallNotice {
-        do {
-            let answer = try await client.getCallNotice(.with { $0.orgID = org; $0.kind = kind; $0.transcribed = transcribed },
-                                                        options: CallOptions(timeout: .seconds(5)))
-            return CallNotice(mayRecord: answer.mayRecord, reason: answer.reason, text: answer.text)
-        } catch let error as RPCError {
-            // Recording without knowing the agreement was accepted would break P5: not recorded.
-            return CallNotice(mayRecord: false, reason: "compliance could not confirm the processing agreement (\(error.code)): not recorded", text: "")
-        } catch {
-            return CallNotice(mayRecord: false, reason: "compliance could not confirm the processing agreement: not recorded", text: "")
-        }
+    func callNotice(org: String, kind: Calltrace_Compliance_V1_NoticeKind, transcribed: Bool) async throws -> CallNotice {
+        let answer = try await client.getCallNotice(.with { $0.orgID = org; $0.kind = kind; $0.transcribed = transcribed },
+                                                    options: CallOptions(timeout: .seconds(5)))
+        return CallNotice(mayRecord: answer.mayRecord, reason: answer.reason, text: answer.text)
     }
 }

@@ -120,13 +120,20 @@ struct CallRules: Sendable {
         }
         guard let assignment else { throw DomainError.notFound("tracking number \(tracking) is not assigned to any organisation") }
         let org = assignment.org
-        let told = await notices.callNotice(org: org, kind: request.direction == .outbound ? .callbackGreeting : .inboundGreeting,
-                                            transcribed: transcribed)
-        // A number's own notice first, then the firm's wording for the kind of call, else the template.
-        let notice = assignment.notice.isEmpty ? told.text : assignment.notice
+        let inbound = request.direction != .outbound
+        let told: CallNotice
+        do {
+            told = try await notices.callNotice(org: org, kind: inbound ? .inboundGreeting : .callbackGreeting, transcribed: transcribed)
+        } catch {
+            // Recording without knowing the agreement was accepted would break P5, and storing
+            // "not recorded" would outlive the outage: nothing is written; the gateway asks again.
+            throw DomainError.unavailable("compliance cannot say now whether this firm may record; nothing was stored: retry StartCall")
+        }
+        // The firm's inbound-greeting switch first (off: no inbound notice at all), then a number's
+        // own notice, then the firm's wording for the kind of call, else the template.
+        let notice = inbound && told.text.isEmpty ? "" : assignment.notice.isEmpty ? told.text : assignment.notice
         let index = try keys.blindIndex(caller, kind: "e164", org: org)
-        let sealed = try callKeys.seal(Data(caller.utf8), org: org, call: request.callID, .caller, table: "calls", column: "caller_number")
-        return try await repository.write { [outbox] tx in
+        return try await repository.write { [outbox, callKeys] tx in
             let suppressed = try tx.suppression(org: org, callerIndex: index) != nil
             let reason = suppressed ? "the caller objected to recording" : told.mayRecord ? "" : told.reason
             if let existing = try tx.call(request.callID, org: org) {
@@ -141,6 +148,8 @@ struct CallRules: Sendable {
                 throw DomainError.notFound("callback_of: call \(request.callbackOf) not found in organisation \(org)")
             }
             let record = reason.isEmpty
+            // Sealed in the transaction: the call's key is made only for a call that is stored.
+            let sealed = try callKeys.seal(Data(caller.utf8), org: org, call: request.callID, .caller, table: "calls", column: "caller_number")
             try tx.insert(CallRow(id: request.callID, org: org, trackingNumber: tracking, source: assignment.source, channel: assignment.channel,
                                   campaign: assignment.campaign, sealedCaller: sealed, callerIndex: index,
                                   callerNo: try tx.callerNo(org: org, callerIndex: index), assignmentNo: assignment.no, direction: request.direction.rawValue,
@@ -182,7 +191,7 @@ struct CallRules: Sendable {
     func confirmRecording(org: String, callID: String) async throws {
         let row = try await call(callID, org: org)
         guard row.recorded else {
-            throw DomainError.wrongState("call \(callID) is not to be recorded: its caller objected to recording")
+            throw DomainError.wrongState("call \(callID) is not to be recorded (its caller objected, or the firm had not accepted the processing agreement when it started)")
         }
     }
 
@@ -311,21 +320,19 @@ struct CallRules: Sendable {
 
     func delete(_ id: String, org: String, by actor: String) async throws {
         try CallID.validate(id)
-        try await repository.write { [outbox] tx in
+        try await repository.write { [outbox, callKeys] tx in
             guard try tx.deleteCall(id, org: org) else { throw DomainError.notFound("call \(id) not found in organisation \(org)") }
+            try callKeys.destroy(org: org, calls: [id])
             try outbox.record(AuditRecord(org: org, actor: actor, action: "call.deleted", resource: "call:\(id)", outcome: "success"), in: tx.connection)
         }
-        try await destroyKeys(org: org, calls: [id])
-    }
-
-    /// Once deleted rows are committed: the calls' keys (`parts`) destroyed, and the log
-    /// checkpointed, so no copy of the rows can be read again. A crash in between leaves keys
-    /// of deleted calls, which the start-up sweep destroys.
-    func destroyKeys(org: String, calls: [String], _ parts: [CallKeys.Part] = CallKeys.Part.allCases) async throws {
-        guard !calls.isEmpty else { return }
-        try callKeys.destroy(org: org, calls: calls, parts)
         try await repository.checkpoint()
     }
+
+    // The calls' keys are destroyed inside the transaction that deletes their rows: no other
+    // write (a transcript stored, an analysis) can seal under a key between the rows' deletion
+    // and the key's, and a key that cannot be destroyed rolls the deletion back, to be retried
+    // whole. Should the commit itself fail after the keys went, the rows left are unreadable and
+    // the retried deletion removes them. The log is checkpointed once committed.
 
     /// Start-up, before serving: the keys of calls (or transcripts) no longer stored — what a
     /// crash between a deletion's commit and its keys' destruction left — destroyed. The count.
@@ -344,17 +351,18 @@ struct CallRules: Sendable {
 
     func purge(org: String, startedBefore cutoff: Int64, limit: Int, by actor: String) async throws -> (purged: Int, more: Bool) {
         let limit = limit == 0 ? 500 : min(limit, 500)
-        let (batch, more) = try await repository.write { [outbox] tx in
+        let (batch, more) = try await repository.write { [outbox, callKeys] tx in
             let ids = try tx.callIDs(org: org, startedBefore: cutoff, limit: limit + 1)
             let batch = Array(ids.prefix(limit))
             for id in batch { _ = try tx.deleteCall(id, org: org) }
+            try callKeys.destroy(org: org, calls: batch)
             if !batch.isEmpty {
                 try outbox.record(AuditRecord(org: org, actor: actor, action: "calls.purged", resource: "organisation:\(org)", outcome: "success",
                                               detail: "calls=\(batch.count); started before \(cutoff)"), in: tx.connection)
             }
             return (batch, ids.count > limit)
         }
-        try await destroyKeys(org: org, calls: batch)
+        if !batch.isEmpty { try await repository.checkpoint() }
         return (batch.count, more)
     }
 
@@ -363,20 +371,21 @@ struct CallRules: Sendable {
     func purgeTranscripts(org: String, startedBefore cutoff: Int64, limit: Int, by actor: String) async throws -> (purged: Int, more: Bool) {
         guard cutoff > 0 else { throw DomainError.invalid("name the cutoff (started_before_unix_ms)") }
         let limit = limit == 0 ? 500 : min(limit, 500)
-        let (batch, more) = try await repository.write { [outbox] tx in
+        let (batch, more) = try await repository.write { [outbox, callKeys] tx in
             let ids = try tx.transcribedCallIDs(org: org, startedBefore: cutoff, limit: limit + 1)
             let batch = Array(ids.prefix(limit))
             for id in batch {
                 _ = try tx.deleteTranscript(org: org, callID: id)
                 _ = try tx.deleteAnalysis(org: org, callID: id)
             }
+            try callKeys.destroy(org: org, calls: batch, [.transcript])
             if !batch.isEmpty {
                 try outbox.record(AuditRecord(org: org, actor: actor, action: "transcripts.purged", resource: "organisation:\(org)", outcome: "success",
                                               detail: "calls=\(batch.count); started before \(cutoff)"), in: tx.connection)
             }
             return (batch, ids.count > limit)
         }
-        try await destroyKeys(org: org, calls: batch, [.transcript])
+        if !batch.isEmpty { try await repository.checkpoint() }
         return (batch.count, more)
     }
 

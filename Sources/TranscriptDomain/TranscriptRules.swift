@@ -140,16 +140,25 @@ struct TranscriptRules: Sendable {
         let transcript = Calltrace_Transcript_V1_Transcript.with {
             $0.callID = callID; $0.orgID = org; $0.segments = clean; $0.engine = engine; $0.redactions = UInt32(redactions); $0.createdAtUnixMs = now
         }
-        let sealed = try calls.callKeys.seal(try transcript.serializedBytes(), org: org, call: callID, .transcript, table: "transcripts", column: "segments")
+        let plain: Data = try transcript.serializedBytes()
+        let callKeys = calls.callKeys
         try await repository.write { [outbox, jobs] tx in
             guard let call = try tx.call(callID, org: org) else { throw DomainError.notFound("call \(callID) not found in organisation \(org)") }
             guard try tx.suppression(org: org, callerIndex: call.callerIndex) == nil else {
                 throw DomainError.wrongState("the caller of call \(callID) objected: their calls are not transcribed")
             }
+            guard call.recorded else {
+                throw DomainError.wrongState("call \(callID) was not recorded (the firm had not accepted the processing agreement, or the caller objected): it takes no transcript")
+            }
             let earlier = try tx.transcript(org: org, callID: callID)
             if earlier != nil && !replacing {
                 throw DomainError.alreadyExists("call \(callID) has a transcript: only a firm user with records.delete may replace it")
             }
+            // A replaced transcript's key goes with it (and its analysis's): the text it replaces
+            // cannot be read from any backup. Sealed in the transaction, so no deletion can
+            // destroy the key between the sealing and the commit.
+            if earlier != nil { try callKeys.destroy(org: org, calls: [callID], [.transcript]) }
+            let sealed = try callKeys.seal(plain, org: org, call: callID, .transcript, table: "transcripts", column: "segments")
             try tx.put(TranscriptRow(org: org, callID: callID, engine: engine, sealedSegments: sealed, redactions: redactions, createdAt: now))
             _ = try tx.deleteAnalysis(org: org, callID: callID)
             try tx.put(TranscriptionRow(org: org, callID: callID, recordingID: call.recordingID, state: State.done.rawValue, failureReason: "",
@@ -221,15 +230,16 @@ struct TranscriptRules: Sendable {
 
     func deleteTranscript(org: String, callID: String, by actor: String) async throws {
         try CallID.validate(callID)
-        try await repository.write { [outbox] tx in
+        try await repository.write { [outbox, callKeys = calls.callKeys] tx in
             guard try tx.deleteTranscript(org: org, callID: callID) else {
                 throw DomainError.notFound("call \(callID) has no transcript in organisation \(org)")
             }
             _ = try tx.deleteAnalysis(org: org, callID: callID)
+            try callKeys.destroy(org: org, calls: [callID], [.transcript])
             try outbox.record(AuditRecord(org: org, actor: actor, action: "transcript.deleted", resource: "call:\(callID)", outcome: "success"),
                               in: tx.connection)
         }
-        try await calls.destroyKeys(org: org, calls: [callID], [.transcript])
+        try await repository.checkpoint()
     }
 
     // MARK: Transcription
@@ -340,10 +350,11 @@ struct TranscriptRules: Sendable {
             $0.summary = Redactor.redact(result.summary).text
             $0.engine = engine.name
         }
-        let sealed = try calls.callKeys.seal(try analysis.serializedBytes(), org: org, call: callID, .transcript, table: "analyses", column: "analysis")
+        let plain: Data = try analysis.serializedBytes()
         let now = clock.nowUnixMs
-        try await repository.write { [outbox] tx in
-            guard try tx.transcript(org: org, callID: callID) != nil else { return }  // deleted meanwhile
+        try await repository.write { [outbox, callKeys = calls.callKeys] tx in
+            guard try tx.transcript(org: org, callID: callID) != nil else { return }  // deleted meanwhile: no key is made for it
+            let sealed = try callKeys.seal(plain, org: org, call: callID, .transcript, table: "analyses", column: "analysis")
             try tx.putAnalysis(sealed, org: org, callID: callID, at: now)
             try outbox.record(AuditRecord(org: org, actor: "service:transcript", action: "analysis.stored", resource: "call:\(callID)",
                                           outcome: "success", detail: "engine=\(engine.name)"), in: tx.connection)

@@ -83,6 +83,7 @@ struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
             return try await body(client)
         } catch let error as RPCError {
             FileHandle.standardError.write(Data("calltrace: \(error.code): \(error.message)\n".utf8))
+            if let hint = Self.hint(for: error, caller: caller) { FileHandle.standardError.write(Data("calltrace: \(hint)\n".utf8)) }
             switch error.code {
             case .notFound: throw ExitCode(3)
             case .unauthenticated, .permissionDenied: throw ExitCode(4)
@@ -92,8 +93,19 @@ struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
         }
     }
 
+    /// What to do about a refusal the presented certificate earned (not the user's role): a
+    /// call only operators, or only the telephony gateway, may make.
+    static func hint(for error: RPCError, caller: String) -> String? {
+        guard error.code == .permissionDenied, error.message.contains(" may not call ") else { return nil }
+        if caller.hasPrefix("gateway-") && error.message.contains("/gateway/") {
+            return "this call is not for the \(caller) certificate: an operator adds --as operator-<name> (their certificate in --pki); "
+                + "calls and recordings come from the telephony gateway (--as gateway-telephony)"
+        }
+        return nil
+    }
+
     func print(_ message: some SwiftProtobuf.Message, readable: () -> String) throws {
-        Swift.print(json ? try message.jsonString() : readable())
+        Swift.print(json ? try JSONOutput.line(message) : readable())
     }
 }
 

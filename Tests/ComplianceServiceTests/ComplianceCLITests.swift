@@ -65,7 +65,13 @@ struct ComplianceCLITests {
         let refused = try await cli(["retention", "set", "--recordings", "36", "--transcripts", "12", "--call-records", "24"])
         #expect(refused.status == 1 && refused.stderr.contains("cannot outlive"), "\(refused.stderr)")
         let ran = try await cli(["retention", "run", "--wait", "--json"])
-        #expect(ran.status == 0 && ran.stdout.contains("RETENTION_RUN_STATE_FINISHED"), "\(ran.stdout) \(ran.stderr)")
+        // --json spells enums as the flags do, times in RFC 3339, 64-bit numbers as numbers.
+        #expect(ran.status == 0 && ran.stdout.contains(#""state":"finished""#) && ran.stdout.hasSuffix("}\n"), "\(ran.stdout) \(ran.stderr)")
+        let answer = try #require(try JSONSerialization.jsonObject(with: Data(ran.stdout.utf8)) as? [String: Any])
+        let finished = answer["run"] as? [String: Any] ?? answer
+        #expect((finished["startedAt"] as? String).map { ISO8601DateFormatter().date(from: $0.replacingOccurrences(of: #"\.\d+Z$"#, with: "Z", options: .regularExpression)) != nil } == true,
+                "\(ran.stdout)")
+        #expect(finished.keys.allSatisfy { !$0.hasSuffix("UnixMs") }, "\(ran.stdout)")
         #expect(try await cli(["retention", "runs"]).stdout.contains("recordings purged: 0"))
 
         let deleted = try await cli(["deletions", "delete-call", "--call", "call-2", "--reason", "asked by the client", "--wait"])

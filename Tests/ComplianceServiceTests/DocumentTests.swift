@@ -121,6 +121,12 @@ struct DocumentTests {
             $0.callID = "before-dpa"; $0.trackingNumber = "01184960000"; $0.callerNumber = "07700900123"; $0.direction = .inbound
         })
         #expect(!before.record && before.notice.isEmpty && before.reason.contains("has not accepted the processing agreement"), "\(before)")
+        // Nor does such a call take a transcript (which would go on to analysis).
+        #expect(await code {
+            _ = try await Calltrace_Transcript_V1_TranscriptServiceClient(try deployment.transcript.client(identity: TemporaryPKI.telephony)).submitTranscript(.with {
+                $0.orgID = org; $0.callID = "before-dpa"; $0.segments = [.with { $0.speaker = "caller"; $0.text = "Hello" }]
+            })
+        } == .failedPrecondition)
         #expect(await code {
             _ = try await registers.acceptProcessingAgreement(.with { $0.orgID = org; $0.templateVersion = agreement.templateVersion; $0.registerVersion = "stale" },
                                                               options: try bearer(admin))

@@ -20,9 +20,14 @@ struct CallRecordTests {
 
         let assigned = try await deployment.assign("0118 496 0000", org: org, admin: admin)
         #expect(assigned.number == "+441184960000")
-        // The firm's inbound greeting is off until it switches it on: the gateway plays nothing.
+        // The firm's inbound greeting is off until it switches it on: the gateway plays nothing,
+        // not even a number's own notice.
         let first = try await deployment.start("call-a", tracking: "+44 118 496 0000", caller: "07700 900123")
         #expect(first.orgID == org && first.record && first.notice.isEmpty && first.reason.isEmpty, "\(first)")
+        _ = try await deployment.numbers().assignTrackingNumber(.with {
+            $0.orgID = org; $0.number = "01184960009"; $0.source = "Radio"; $0.channel = .other; $0.notice = "Calls on this line are recorded."
+        }, options: try bearer(admin))
+        #expect(try await deployment.start("call-n", tracking: "01184960009", caller: "07700 900126").notice.isEmpty)
         let notices = Calltrace_Compliance_V1_NoticeServiceClient(try deployment.compliance.client())
         _ = try await notices.setNoticeSettings(.with {
             $0.orgID = org
@@ -56,7 +61,8 @@ struct CallRecordTests {
         // History is kept; another organisation cannot take a number in use.
         let history = try await deployment.numbers().listTrackingNumbers(.with { $0.orgID = org; $0.includeHistory = true },
                                                                          options: try bearer(admin)).trackingNumbers
-        #expect(history.count == 2 && history.filter { $0.effectiveUntilUnixMs == 0 }.count == 1)
+        let moved = history.filter { $0.number == "+441184960000" }
+        #expect(moved.count == 2 && moved.filter { $0.effectiveUntilUnixMs == 0 }.count == 1)
         let taken = await code {
             try await deployment.assign("01184960000", org: other, admin: otherAdmin)
         }

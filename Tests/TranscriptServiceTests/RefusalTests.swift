@@ -125,6 +125,20 @@ struct TranscriptRefusalTests {
         #expect(events.first?.actor.hasPrefix("user:") == true && events.first?.detail.contains("replaced engine=manual") == true)
     }
 
+    @Test("With compliance unreachable, StartCall answers UNAVAILABLE and stores nothing: a call is never recorded unconfirmed, nor marked unrecorded for good")
+    func complianceDown() async throws {
+        let deployment = try await TranscriptDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation()
+        try await deployment.assign("0118 496 0000", org: org, admin: admin)
+        await deployment.compliance.stop()
+        let refused = await #expect(throws: RPCError.self) { try await deployment.start("during-outage", tracking: "01184960000", caller: "07700900123") }
+        #expect(refused?.code == .unavailable && refused?.message.contains("retry StartCall") == true, "\(String(describing: refused))")
+        #expect(refused?.message.contains("7700") == false)
+        let stored = try await deployment.transcript.instance.database.read { db in try db.query("SELECT id FROM calls WHERE id = 'during-outage'").count }
+        #expect(stored == 0)
+    }
+
     @Test("Bad input gets a clear error: malformed numbers, ids, enums and periods; the service keeps serving")
     func badInput() async throws {
         let deployment = try await TranscriptDeployment()
