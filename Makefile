@@ -65,10 +65,10 @@ install: deps
 install-files:
 	@for s in $(SERVICES); do [ -f services/$$s/config.example.json ] || { echo "unknown service $$s (SERVICES: identity media transcript compliance)"; exit 1; }; done
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/calltrace
-	install -m 755 $(BIN)/calltrace $(DESTDIR)$(PREFIX)/bin/calltrace
+	install -s -m 755 $(BIN)/calltrace $(DESTDIR)$(PREFIX)/bin/calltrace
 	install -m 644 services/deployment.example.json $(DESTDIR)$(PREFIX)/share/calltrace/deployment.example.json
 	@for s in $(SERVICES); do \
-	  install -m 755 $(BIN)/calltrace-$$s $(DESTDIR)$(PREFIX)/bin/calltrace-$$s && \
+	  install -s -m 755 $(BIN)/calltrace-$$s $(DESTDIR)$(PREFIX)/bin/calltrace-$$s && \
 	  install -d $(DESTDIR)$(PREFIX)/share/calltrace/$$s && \
 	  install -m 644 services/$$s/config.example.json services/$$s/README.md $(DESTDIR)$(PREFIX)/share/calltrace/$$s/ && \
 	  sed 's|/usr/local/bin/|$(PREFIX)/bin/|' services/$$s/calltrace-$$s.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/calltrace-$$s.service && \

@@ -1,5 +1,5 @@
 public import CallTraceRPC
-public import CallTraceTLS
+import CallTraceTLS
 public import Foundation
 
 /// What a Swift gateway or backend needs to reach a deployment: its own certificate, key and

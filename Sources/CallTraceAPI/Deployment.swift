@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Where each service of a deployment listens: one small JSON file that the services (their
 /// `deployment` setting, for their peers), the operators' CLI (`--deployment`, for `health --all`

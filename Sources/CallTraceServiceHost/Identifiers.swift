@@ -1,4 +1,4 @@
-public import CallTraceRPC
+import CallTraceRPC
 
 /// The shape of ids that cross services, checked before any side effect: a request naming a
 /// malformed id is refused at once, and no audit event or key row is ever made for one.

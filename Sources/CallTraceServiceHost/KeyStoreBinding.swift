@@ -1,5 +1,5 @@
-public import CallTraceKeys
-public import CallTraceStorage
+import CallTraceKeys
+import CallTraceStorage
 import Foundation
 
 /// Which key store a service's database belongs with: the key store's id (`KeyRing.verifyMasterKey`),

@@ -20,7 +20,8 @@ public protocol BlobStore: Sendable {
     /// The names of committed blobs.
     func names() throws -> [String]
     /// Deletes what uncommitted writers left behind; returns how many.
-    func removeLeftovers() throws -> Int
+    /// The names removed.
+    func removeLeftovers() throws -> [String]
 }
 
 public protocol BlobWriter: AnyObject, Sendable {
@@ -100,11 +101,11 @@ public struct FileBlobStore: BlobStore {
         try FileManager.default.contentsOfDirectory(atPath: folder).filter { !$0.hasSuffix(Self.partialSuffix) }
     }
 
-    public func removeLeftovers() throws -> Int {
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(Self.partialSuffix) }
+    public func removeLeftovers() throws -> [String] {
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(Self.partialSuffix) }.sorted()
         for name in leftovers { unlink(folder + "/" + name) }
         if !leftovers.isEmpty { syncFolder(folder) }
-        return leftovers.count
+        return leftovers
     }
 }
 

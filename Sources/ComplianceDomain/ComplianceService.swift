@@ -60,7 +60,10 @@ public struct ComplianceService: CallTraceService {
         let folder = URL(fileURLWithPath: context.configuration.database).deletingLastPathComponent().appendingPathComponent("bundles").path
         let blobs = try FileBlobStore(folder: folder)
         let leftovers = try blobs.removeLeftovers()
-        if leftovers > 0 { context.logger.notice("start-up sweep removed unfinished bundles", metadata: ["files": "\(leftovers)"]) }
+        if !leftovers.isEmpty {
+            context.logger.notice("start-up sweep removed unfinished bundles", metadata: [
+                "files": "\(leftovers.count)", "removed": "\(leftovers.prefix(20).joined(separator: ", "))"])
+        }
         let bundles = BundleRules(repository: repository, jobs: context.jobs, outbox: context.outbox, clock: context.clock, keys: context.keys,
                                   blobs: blobs, deletions: deletions)
         let requests = SubjectRequestRules(repository: repository, deletions: deletions, bundles: bundles, keys: context.keys, outbox: context.outbox,

@@ -353,6 +353,12 @@ final class AudioSink {
             rest = rest.dropFirst(n)
         }
         if !rest.isEmpty {
+            // A small hostile file can decode to hours of audio: the muted file is a recording
+            // like any other, held to the same size (so the disk holds at most two of them).
+            guard position + UInt64(rest.count) <= RecordingRules.maxRecordingBytes else {
+                failure = CompressedAudio.EncoderFailure("the muted file would exceed \(RecordingRules.maxRecordingBytes >> 20) MiB, the most a recording holds")
+                return 0
+            }
             do { try append(Data(rest)) } catch {
                 failure = error
                 return 0

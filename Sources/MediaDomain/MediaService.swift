@@ -30,7 +30,11 @@ public struct MediaService: CallTraceService {
                                    blocking: context.blocking)
         // What an interrupted upload or deletion left behind goes before the first call.
         let swept = try rules.sweep()
-        if swept > 0 { context.logger.notice("start-up sweep removed unfinished recordings", metadata: ["removed": "\(swept)"]) }
+        if !swept.isEmpty {
+            // Which files and keys, and why: after a restore the operator sees what the backup no longer named.
+            context.logger.notice("start-up sweep removed unfinished recordings", metadata: [
+                "removed": "\(swept.count)", "what": "\(swept.prefix(20).joined(separator: "; "))\(swept.count > 20 ? "; …" : "")"])
+        }
         if let transcript = context.peers["transcript"] {
             // Waits out any outage of transcript: a recording is never left untranscribed for it.
             context.jobs.register(RecordingStoredJob(rules: rules, transcript: .init(transcript)), maxAttempts: Int.max)

@@ -366,18 +366,19 @@ struct RecordingRules: Sendable {
 
     // MARK: Start-up sweep
 
-    /// Removes what an interrupted upload or deletion left: unfinished blobs, blobs and keys
-    /// without a row. Returns how many things were removed.
-    func sweep() throws -> Int {
+    /// Removes what an interrupted upload, redaction or deletion left — unfinished files, and
+    /// files and keys no recording names (also what a restored database backup no longer
+    /// names) — and says what it removed and why, one entry each.
+    func sweep() throws -> [String] {
         let rows = try repository.allBlobIDs()
-        var removed = try blobs.removeLeftovers()
+        var removed = try blobs.removeLeftovers().map { "\($0) (unfinished: its upload or redaction was interrupted)" }
         for name in try blobs.names() where !rows.contains(name) {
             try blobs.delete(name)
-            removed += 1
+            removed.append("\(name) (no recording names it: its deletion was interrupted, or the database was restored from before it)")
         }
         for (org, object) in try keys.objectKeyIDs() where !rows.contains(object) {
             try keys.destroyObjectKey(org: org, object: object)
-            removed += 1
+            removed.append("key of \(object) (no recording names it)")
         }
         return removed
     }
@@ -418,9 +419,9 @@ struct RecordingStoredJob: JobHandler {
                 $0.orgID = row.org; $0.recordingID = row.id; $0.callID = row.callID; $0.channels = row.channels
             }, options: CallOptions(timeout: .seconds(30), failFast: true))
         } catch let error as RPCError where error.code == .notFound && job.attempts + 1 >= Self.unknownCallAttempts {
-            // Transcript's outages are waited out for ever; a call it does not know, only for a
-            // while (a gateway may report the call a moment after its recording). Then the job
-            // is dead-lettered with the reason, for the operator (log, metrics, the jobs list).
+            // Transcript's outages are waited out for ever. A call it does not know (the upload
+            // was confirmed, so the call was deleted since) only for a while; then the job is
+            // dead-lettered with the reason, for the operator (log, metrics, the jobs list).
             throw PermanentJobFailure("transcript does not know call \(row.callID) of recording \(row.id): \(error)")
         }
         return .done

@@ -104,7 +104,7 @@ struct CallRules: Sendable {
     /// A call begins: its organisation and source from the tracking number's assignment at the
     /// time, the caller sealed and indexed, and whether to record: not for a suppressed caller,
     /// nor before the organisation accepted the current processing agreement (compliance
-    /// says, with the notice for the kind of call; unreachable, it is not recorded).
+    /// says, with the notice for the kind of call; unreachable: UNAVAILABLE, nothing stored).
     func start(_ request: Calltrace_Transcript_V1_StartCallRequest, by actor: String) async throws -> Started {
         try CallID.validate(request.callID)
         if !request.callbackOf.isEmpty { try CallID.validate(request.callbackOf, field: "callback_of") }

@@ -119,8 +119,9 @@ struct CallsCommand: AsyncParsableCommand {
         var line = "\(c.callID)  \(iso(c.startedAtUnixMs))  \(dashed(c.direction))  from \(c.callerNumber.isEmpty ? c.callerNumberMasked : c.callerNumber)"
             + "  via \(c.trackingNumber) (\(c.source))  \(dashed(c.outcome))  \(c.durationMs / 1000) s"
         if c.enquiry != .unspecified { line += "  enquiry: \(dashed(c.enquiry))" }
+        if c.practiceArea != .unspecified { line += "  practice area: \(dashed(c.practiceArea))" }
         if c.matterOpened { line += "  matter opened\(c.matterReference.isEmpty ? "" : " \(c.matterReference)")" }
-        if !c.recorded { line += "  not recorded (caller objected)" }
+        if !c.recorded { line += "  not recorded (the caller objected, or the firm had not accepted the processing agreement)" }
         return line
     }
 

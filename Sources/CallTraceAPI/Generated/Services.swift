@@ -1805,7 +1805,8 @@ public protocol Calltrace_Transcript_V1_CallServiceHandler: RPCService {
     /// and source come from the number's assignment at `started_at`. Says whether to record (no
     /// for a suppressed caller, or an organisation that has not accepted the current processing
     /// agreement, with the reason; a number no organisation holds: NOT_FOUND) and the notice to
-    /// play (compliance's `GetCallNotice`). Idempotent by the gateway's call id.
+    /// play (compliance's `GetCallNotice`; when compliance cannot answer, UNAVAILABLE and nothing
+    /// is stored: ask again, and do not record meanwhile). Idempotent by the gateway's call id.
     func startCall(_ request: Calltrace_Transcript_V1_StartCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_StartCallResponse
 
     /// Telephony gateways, as themselves: answered and ended times, outcome and recording id of a
@@ -1899,7 +1900,8 @@ public struct Calltrace_Transcript_V1_CallServiceClient: Sendable {
     /// and source come from the number's assignment at `started_at`. Says whether to record (no
     /// for a suppressed caller, or an organisation that has not accepted the current processing
     /// agreement, with the reason; a number no organisation holds: NOT_FOUND) and the notice to
-    /// play (compliance's `GetCallNotice`). Idempotent by the gateway's call id.
+    /// play (compliance's `GetCallNotice`; when compliance cannot answer, UNAVAILABLE and nothing
+    /// is stored: ask again, and do not record meanwhile). Idempotent by the gateway's call id.
     public func startCall(_ request: Calltrace_Transcript_V1_StartCallRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_StartCallResponse {
         try await rpc.unary(Calltrace_Transcript_V1_CallService.startCall, request, options: options)
     }
