@@ -253,7 +253,7 @@ func callerCredentials(pki: String, caller: String) throws -> (TLSCredentials, t
 
 /// Which services to reach and which certificate to present.
 struct ConnectionOptions: ParsableArguments {
-    @Option(help: "Folder with ca.crt and the caller's certificate.") var pki: String
+    @Option(help: "Folder with ca.crt and the caller's certificate (default: $CALLTRACE_PKI, or \"pki\" in the CLI config file).") var pki: String?
     @Option(name: .customLong("as"), help: "Certificate base name to present, e.g. operator-admin.") var caller = "operator-admin"
     @Option(help: "Deployment file (services: name → host:port), as the services read it (default: $CALLTRACE_DEPLOYMENT).")
     var deployment: String?
@@ -267,7 +267,7 @@ struct ConnectionOptions: ParsableArguments {
 
     /// The deployment file named by --deployment or $CALLTRACE_DEPLOYMENT, if any.
     func deploymentFile() throws -> Deployment? {
-        guard let path = deployment ?? ProcessInfo.processInfo.environment["CALLTRACE_DEPLOYMENT"] else { return nil }
+        guard let path = deployment ?? CLIDefaults.value("deployment") else { return nil }
         do {
             return try Deployment.load(path)
         } catch {
@@ -277,7 +277,7 @@ struct ConnectionOptions: ParsableArguments {
 
     /// A client per selected service, each expecting that service's identity.
     func clients() throws -> [(name: String, address: String, client: RPCClient)] {
-        let (credentials, trustDomain) = try callerCredentials(pki: pki, caller: caller)
+        let (credentials, trustDomain) = try callerCredentials(pki: try CLIDefaults.required(pki, "pki", option: "--pki"), caller: caller)
         let deployment = try deploymentFile()
         var checks: [(name: String, host: String, port: Int)] = []
         if all {

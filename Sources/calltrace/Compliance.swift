@@ -44,15 +44,17 @@ struct AuditCommand: AsyncParsableCommand {
         }
     }
 
-    static func describe(_ e: Calltrace_Compliance_V1_ChainedAuditEvent) -> String {
-        "#\(e.chainIndex)  \(iso(e.event.occurredAtUnixMs))  \(e.event.actor)\(e.operatorAccess ? " (operator)" : "")  \(e.event.action)  "
+    /// One event on one line; `people` names a user actor (`Name <e-mail> (user:…)`) where the viewer may see them.
+    static func describe(_ e: Calltrace_Compliance_V1_ChainedAuditEvent, people: [String: String] = [:]) -> String {
+        let actor = people[e.event.actor].map { "\($0) (\(e.event.actor))" } ?? e.event.actor
+        return "#\(e.chainIndex)  \(iso(e.event.occurredAtUnixMs))  \(actor)\(e.operatorAccess ? " (operator)" : "")  \(e.event.action)  "
             + "\(e.event.resource)  \(e.event.outcome)\(e.event.detail.isEmpty ? "" : "  \(e.event.detail)")"
     }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "Events, newest first.")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "Only this actor, e.g. operator:ops.") var actor = ""
         @Option(help: "Only this action, e.g. recording.played.") var action = ""
         @Option(help: "Only this resource, e.g. recording:rec_…") var resource = ""
@@ -71,8 +73,9 @@ struct AuditCommand: AsyncParsableCommand {
                     $0.operatorAccessOnly = operators; $0.pageSize = limit; $0.pageToken = page ?? ""
                 }, options: try options.callOptions)
             }
+            let people = options.json ? [:] : await options.people(org: org)
             try options.print(response) {
-                (response.events.isEmpty ? ["no events"] : response.events.map(AuditCommand.describe)).joined(separator: "\n")
+                (response.events.isEmpty ? ["no events"] : response.events.map { AuditCommand.describe($0, people: people) }).joined(separator: "\n")
                     + (response.nextPageToken.isEmpty ? "" : "\nmore: --page \(response.nextPageToken)")
             }
         }
@@ -82,7 +85,7 @@ struct AuditCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "verify", abstract: "Walk the chain and hold it against checkpoints; exit 1 naming the first broken link or the events missing.")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "A checkpoint kept from `audit checkpoint`: its signature is checked here against the pinned key, then the chain against it.")
         var checkpoint: String?
         @Option(name: .customLong("public-key"), help: "With --checkpoint, the signing key to require: base64, or a file holding it (default: the key pinned on first use).")
@@ -124,7 +127,7 @@ struct AuditCommand: AsyncParsableCommand {
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "export", abstract: "Events, oldest first, as JSON lines (to --out, or standard output).")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "From.") var from: String?
         @Option(help: "Before.") var before: String?
         @Option(help: "File to write (created 0600).") var out: String?
@@ -182,7 +185,7 @@ struct AuditCommand: AsyncParsableCommand {
                 pinned key first: a checkpoint another key signed is refused (exit 1) and not written.
                 """)
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "File to write the checkpoint to.") var out: String?
         @Option(name: .customLong("public-key"), help: "The signing key to require: base64, or a file holding it (default: the key pinned on first use).")
         var publicKey: String?
@@ -215,7 +218,7 @@ struct AuditCommand: AsyncParsableCommand {
     struct Checkpoints: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "checkpoints", abstract: "Every checkpoint compliance signed, newest first.")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "At most this many (500 at most).") var limit: UInt32 = 100
         @Option(help: "The next page, from a previous answer.") var page: String?
 

@@ -45,7 +45,7 @@ struct RetentionCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "The organisation's policy.")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
 
         func run() async throws {
             let response = try await options.run { client in
@@ -58,7 +58,7 @@ struct RetentionCommand: AsyncParsableCommand {
     struct Set: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "set", abstract: "Set the policy (audited); the next run applies it.")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "Months to keep recordings (0: while active).") var recordings: UInt32
         @Option(help: "Months to keep transcripts and summaries (0: while active).") var transcripts: UInt32
         @Option(name: .customLong("call-records"), help: "Months to keep call records (0: while active).") var callRecords: UInt32
@@ -77,7 +77,7 @@ struct RetentionCommand: AsyncParsableCommand {
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the policy now; with --wait, print the receipt when it finishes.")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Flag(help: "Wait for the run to finish (exit 1 if it has not within --wait-seconds).") var wait = false
         @Option(name: .customLong("wait-seconds")) var waitSeconds = 300
 
@@ -101,7 +101,7 @@ struct RetentionCommand: AsyncParsableCommand {
     struct Runs: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "runs", abstract: "Retention receipts, newest first.")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "At most this many (100 at most).") var limit: UInt32 = 20
 
         func run() async throws {
@@ -131,7 +131,7 @@ struct DeletionsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "delete-call", abstract: "Delete a call in every service; retried until transcript and media both confirm.")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "The call id.") var call: String
         @Option(help: "Why (kept in the audit trail; one line).") var reason = ""
         @Flag(help: "Wait until both services confirm (exit 1 if they have not within --wait-seconds).") var wait = false
@@ -159,7 +159,7 @@ struct DeletionsCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "Where a deletion stands.")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Argument(help: "The deletion id (del_…).") var id: String
 
         func run() async throws {
@@ -174,7 +174,7 @@ struct DeletionsCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "The organisation's deletions, newest first.")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "At most this many (500 at most).") var limit: UInt32 = 100
 
         func run() async throws {
@@ -221,7 +221,7 @@ struct RequestsCommand: AsyncParsableCommand {
     /// The options every case command shares: where, who, which organisation and case.
     struct CaseOptions: ParsableArguments {
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Argument(help: "The request id (sar_…).") var id: String
     }
 
@@ -236,7 +236,7 @@ struct RequestsCommand: AsyncParsableCommand {
     struct Open: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "open", abstract: "Open a case; prints it with its due date.")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "access, erasure or objection.") var kind: String
         @Option(name: .customLong("number"), help: "The subject's phone number (repeat for more).") var numbers: [String]
         @Option(help: "The day it was received, YYYY-MM-DD.") var received: String
@@ -267,7 +267,7 @@ struct RequestsCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "Open cases, soonest due first (or --overdue, --due-soon N, --all).")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Flag(help: "Only cases past their due date.") var overdue = false
         @Option(name: .customLong("due-soon"), help: "Only cases due within this many days.") var dueSoon: UInt32?
         @Flag(help: "Closed cases too.") var all = false
@@ -418,7 +418,7 @@ struct BundlesCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "A bundle's state.")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Argument(help: "The bundle id (bun_…).") var id: String
 
         func run() async throws {
@@ -432,7 +432,7 @@ struct BundlesCommand: AsyncParsableCommand {
     struct Download: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "download", abstract: "Download a ready bundle to a file (0600), checking its SHA-256; a progress bar on a terminal.")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Argument(help: "The bundle id (bun_…).") var id: String
         @Option(help: "File to write (e.g. bundle.tar).") var out: String
 
@@ -470,7 +470,7 @@ struct MattersCommand: AsyncParsableCommand {
             commandName: "export",
             abstract: "Export a call (audio, transcript, summary, metadata, audit excerpt); --delete-after also deletes it everywhere once exported (records.delete).")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "The call id.") var call: String
         @Option(help: "The firm's matter reference.") var matter: String
         @Flag(name: .customLong("delete-after"), help: "Delete the call everywhere once the bundle is ready.") var deleteAfter = false
@@ -513,7 +513,7 @@ struct OffboardingCommand: AsyncParsableCommand {
     struct Start: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "start", abstract: "Start offboarding: the full export bundle is built.")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
 
         func run() async throws {
             let response = try await options.run { client in
@@ -526,7 +526,7 @@ struct OffboardingCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "Where offboarding stands (after completion, operators may read it too).")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(name: .customLong("certificate-out"), help: "Write the certificate here when there is one.") var certificateOut: String?
 
         func run() async throws {
@@ -541,7 +541,7 @@ struct OffboardingCommand: AsyncParsableCommand {
     struct Confirm: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "confirm", abstract: "Confirm: every service purges the organisation and destroys its keys. Not reversible.")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "The offboarding id (off_…).") var id: String
         @Option(name: .customLong("confirm-org"), help: "The organisation id again.") var confirmOrg: String
         @Option(name: .customLong("certificate-out"), help: "Write the certificate here.") var certificateOut: String?
@@ -656,7 +656,7 @@ struct NoticesCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "A notice's text for the firm (a gateway without a token may fetch the greetings).")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "The kind of notice.") var kind: String
 
         func run() async throws {
@@ -676,7 +676,7 @@ struct NoticesCommand: AsyncParsableCommand {
     struct Settings: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "settings", abstract: "The firm's notice settings.")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
 
         func run() async throws {
             let response = try await options.run { client in
@@ -689,7 +689,7 @@ struct NoticesCommand: AsyncParsableCommand {
     struct Set: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "set", abstract: "Set the firm's name, number, inbound-greeting switch and own wording (replaces all).")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(name: .customLong("firm-name")) var firmName = ""
         @Option(name: .customLong("firm-phone")) var firmPhone = ""
         @Flag(name: .customLong("inbound-greeting"), help: "Announce recording on inbound calls too.") var inboundGreeting = false
@@ -738,7 +738,7 @@ struct RegisterCommand: AsyncParsableCommand {
     struct RecordOfProcessing: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "record-of-processing", abstract: "The organisation's Article 30(2) record (audit.read).")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
 
         func run() async throws {
             let response = try await options.run { client in
@@ -751,7 +751,7 @@ struct RegisterCommand: AsyncParsableCommand {
     struct Agreement: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "agreement", abstract: "The organisation's data processing agreement and whether it is accepted (settings.manage).")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
 
         func run() async throws {
             let response = try await options.run { client in
@@ -770,7 +770,7 @@ struct RegisterCommand: AsyncParsableCommand {
     struct Accept: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "accept", abstract: "Accept the agreement as shown by `agreement` (audited).")
         @OptionGroup var options: ComplianceOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "The template version shown.") var template: String
         @Option(name: .customLong("register-version"), help: "The register version shown.") var registerVersion: String
 

@@ -79,7 +79,7 @@ struct OrgsCommand: AsyncParsableCommand {
     struct Suspend: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "suspend", abstract: "Suspend an organisation: its sessions end, nobody signs in.")
         @OptionGroup var options: IdentityOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "Why (audited).") var reason: String
 
         func run() async throws {
@@ -96,7 +96,7 @@ struct LoginCommand: AsyncParsableCommand {
         commandName: "login", abstract: "Sign in (password on standard input); prints the session token for CALLTRACE_TOKEN.",
         discussion: "Through a credential gateway (`--as gateway-web` by default).")
     @OptionGroup var options: IdentityOptions
-    @Option(help: "Organisation id.") var org: String
+    @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
     @Option var email: String
     @Option(help: "The current two-factor code, when the account has one.") var totp = ""
 
@@ -142,7 +142,7 @@ struct AccountsCommand: AsyncParsableCommand {
     struct RequestReset: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "request-reset", abstract: "A password-reset token is e-mailed, if the account exists.")
         @OptionGroup var options: IdentityOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option var email: String
 
         func run() async throws {
@@ -170,7 +170,7 @@ struct AccountsCommand: AsyncParsableCommand {
     struct EnrollTOTP: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "totp-enroll", abstract: "Start two-factor (password on standard input): prints the otpauth URI.")
         @OptionGroup var options: IdentityOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
 
         func run() async throws {
             let password = try secretFromStandardInput("password")
@@ -184,7 +184,7 @@ struct AccountsCommand: AsyncParsableCommand {
     struct ConfirmTOTP: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "totp-confirm", abstract: "Finish two-factor with a current code.")
         @OptionGroup var options: IdentityOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option var code: String
 
         func run() async throws {
@@ -211,7 +211,7 @@ struct UsersCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "Every user of the organisation, with role, status and two-factor.")
         @OptionGroup var options: IdentityOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
 
         func run() async throws {
             let response = try await options.run { client in
@@ -224,7 +224,7 @@ struct UsersCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "One user, by user id or e-mail address.")
         @OptionGroup var options: IdentityOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Argument(help: "A user id (usr_…) or an e-mail address.") var user: String
 
         func run() async throws {
@@ -242,7 +242,7 @@ struct UsersCommand: AsyncParsableCommand {
     struct Invite: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "invite", abstract: "Invite a user; the invitation goes to their e-mail.")
         @OptionGroup var options: IdentityOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option var email: String
         @Option var name = ""
         @Option(help: "admin, member or analyst.") var role: String
@@ -260,7 +260,7 @@ struct UsersCommand: AsyncParsableCommand {
     /// The options of a command about one user.
     struct UserOptions: ParsableArguments {
         @OptionGroup var options: IdentityOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Argument(help: "The user id (usr_…).") var user: String
     }
 
@@ -335,16 +335,18 @@ struct GrantsCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "The organisation's grants, past and present, with their reasons.")
         @OptionGroup var options: IdentityOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
 
         func run() async throws {
             let response = try await options.run { client in
                 try await Identity(client).listSupportGrants(.with { $0.orgID = org }, options: try options.callOptions)
             }
+            let people = options.json ? [:] : await options.people(org: org)
             try options.print(response) {
                 response.grants.map { g in
                     let state = g.revokedAtUnixMs > 0 ? "revoked \(iso(g.revokedAtUnixMs))" : "until \(iso(g.expiresAtUnixMs))"
-                    return "\(g.grantID)  \(g.permissions.map(dashed).joined(separator: ","))  \(state)  by \(g.createdBy)  reason: \(g.reason)"
+                    let by = people[g.createdBy].map { "\($0) (\(g.createdBy))" } ?? g.createdBy
+                    return "\(g.grantID)  \(g.permissions.map(dashed).joined(separator: ","))  \(state)  by \(by)  reason: \(g.reason)"
                 }.joined(separator: "\n")
             }
         }
@@ -353,7 +355,7 @@ struct GrantsCommand: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "create", abstract: "Let operators act in the organisation for a while (every use is audited).")
         @OptionGroup var options: IdentityOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(name: .customLong("permission"), help: "e.g. recordings-play, transcripts-read (repeat).") var permissions: [String]
         @Option(help: "How long, in minutes.") var minutes: UInt32
         @Option(help: "Why (audited).") var reason: String
@@ -372,7 +374,7 @@ struct GrantsCommand: AsyncParsableCommand {
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "revoke", abstract: "End a support grant at once.")
         @OptionGroup var options: IdentityOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Argument(help: "The grant id.") var grant: String
 
         func run() async throws {
@@ -401,7 +403,7 @@ struct SecurityPolicyCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "The policy as it stands.")
         @OptionGroup var options: IdentityOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
 
         func run() async throws {
             let response = try await options.run { client in
@@ -416,7 +418,7 @@ struct SecurityPolicyCommand: AsyncParsableCommand {
             commandName: "set", abstract: "Changes what the flags name; everything else stays as it is.",
             discussion: "With no flag it changes nothing and says so: `security-policy show` prints the policy.")
         @OptionGroup var options: IdentityOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(name: .customLong("allow"), help: "A client address range (CIDR) users may come from (repeat; replaces the list).") var ranges: [String] = []
         @Flag(name: .customLong("allow-any"), help: "Lift the address restriction: any address.") var allowAny = false
         @Option(name: .customLong("idle-seconds"), help: "Sessions end after this long unused (0: the default, 1800).") var idleSeconds: UInt32?
@@ -451,7 +453,7 @@ struct SecurityPolicyCommand: AsyncParsableCommand {
 struct WhoAmICommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "whoami", abstract: "Whose the session token is: name, e-mail, role and what it permits.")
     @OptionGroup var options: IdentityOptions
-    @Option(help: "Organisation id.") var org: String
+    @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
 
     func run() async throws {
         let response = try await options.run { client in

@@ -40,7 +40,7 @@ struct Recordings: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "upload", abstract: "Upload an audio file (its SHA-256 is computed and checked end to end), as a telephony gateway (--as gateway-telephony), for a call it started.")
         @OptionGroup var options: Options
         @Argument(help: "The audio file.") var file: String
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "The gateway's call id.") var call: String
         @Option(help: "wav-pcm16, wav-mulaw, wav-alaw, mp3 or opus (WAV: read from the file when not given).") var format: String?
         @Option(name: .customLong("sample-rate"), help: "Hz (WAV: read from the file).") var sampleRate: UInt32?
@@ -96,7 +96,7 @@ struct Recordings: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "play", abstract: "Save a recording (or a byte range of it) to a file. Audited, with --reason.")
         @OptionGroup var options: Options
         @Argument(help: "Recording id.") var recording: String
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "Where to write the audio.") var out: String
         @Option(help: "First byte.") var offset: UInt64 = 0
         @Option(help: "Bytes (0: to the end).") var length: UInt64 = 0
@@ -120,7 +120,7 @@ struct Recordings: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "List an organisation's recordings, newest first (metadata only).")
         @OptionGroup var options: Options
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "Only this call's.") var call: String?
         @Option(name: .customLong("page-size"), help: "Per page (at most 500).") var pageSize: UInt32 = 100
         @Option(name: .customLong("page-token"), help: "From a previous page.") var pageToken = ""
@@ -142,7 +142,7 @@ struct Recordings: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "One recording's metadata.")
         @OptionGroup var options: Options
         @Argument(help: "Recording id.") var recording: String
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
 
         func run() async throws {
             let response = try await options.run { client in
@@ -157,7 +157,7 @@ struct Recordings: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a recording at once and for good (audited).")
         @OptionGroup var options: Options
         @Argument(help: "Recording id.") var recording: String
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
 
         func run() async throws {
             let response = try await options.run { client in
@@ -174,7 +174,7 @@ struct Recordings: AsyncParsableCommand {
             abstract: "Mute time ranges of a WAV recording with digital silence (a new sealed version; the old one is destroyed).")
         @OptionGroup var options: Options
         @Argument(help: "Recording id.") var recording: String
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(name: .customLong("range"), help: "START-END in milliseconds, e.g. 61200-64800; repeat for more.") var ranges: [String]
         @Option(help: "Why (kept in the audit trail).") var reason = ""
 
@@ -199,7 +199,7 @@ struct Recordings: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "share", abstract: "Create a share link to a recording; prints its token (shown once).")
         @OptionGroup var options: Options
         @Argument(help: "Recording id.") var recording: String
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "Seconds the link lives (at most 30 days).") var ttl: UInt32 = 86_400
         @Option(help: "Why it was shared (sealed at rest).") var note = ""
 
@@ -237,7 +237,7 @@ struct Recordings: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "revoke-link", abstract: "Revoke a share link at once.")
         @OptionGroup var options: Options
         @Argument(help: "Link id (lnk_…).") var link: String
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
 
         func run() async throws {
             let response = try await options.run { client in
@@ -252,7 +252,7 @@ struct Recordings: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "link-policy", abstract: "The organisation's longest share-link lifetime; --max-ttl sets it (an hour to 30 days, settings.manage).")
         @OptionGroup var options: Options
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(name: .customLong("max-ttl"), help: "Seconds (3600 to 2592000).") var maxTTL: UInt32?
 
         func run() async throws {
@@ -273,7 +273,7 @@ struct Recordings: AsyncParsableCommand {
     struct Links: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "links", abstract: "List share links, with how often each was opened.")
         @OptionGroup var options: Options
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "Only this recording's.") var recording: String?
 
         func run() async throws {

@@ -25,11 +25,13 @@ enum TranscriptTarget: ServiceTarget {
 /// a user when a token is given. Exit status: 0 done, 1 failed, 3 not found, 4 not allowed, 5
 /// unreachable.
 struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
-    @Option(help: "Folder with ca.crt and the caller's certificate.") var pki: String
-    @Option(name: .customLong("as"), help: "Certificate base name to present.") var caller = "gateway-web"
+    @Option(help: "Folder with ca.crt and the caller's certificate (default: $CALLTRACE_PKI, or \"pki\" in the CLI config file).") var pki: String?
+    @Option(name: .customLong("as"), help: "Certificate base name to present (default: $CALLTRACE_AS, or \"as\" in the CLI config file, else gateway-web).")
+    var caller = CLIDefaults.value("as") ?? "gateway-web"
     @Option(help: "host:port of the \(Target.name) service (default: the deployment file's, else 127.0.0.1:\(Target.defaultPort)).")
     var target: String?
-    @Option(help: "Deployment file (services: name → host:port) (default: $CALLTRACE_DEPLOYMENT).") var deployment: String?
+    @Option(help: "Deployment file (services: name → host:port) (default: $CALLTRACE_DEPLOYMENT, or \"deployment\" in the CLI config file).")
+    var deployment: String?
     // Tokens are base64url and may begin with '-': taken whole, never as an option.
     @Option(parsing: .unconditional, help: "A user's session token (default: $CALLTRACE_TOKEN).") var token: String?
     @Option(name: .customLong("client-address"), help: "The end user's address, when the organisation restricts addresses.")
@@ -37,21 +39,37 @@ struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
     @Option(name: .customLong("timeout-ms"), help: "Per-call timeout (uploads and playback: per call, whole).") var timeoutMS = 600_000
     @Flag(help: "Print JSON.") var json = false
 
-    func client() throws -> RPCClient {
-        let (credentials, trustDomain) = try callerCredentials(pki: pki, caller: caller)
-        var target = self.target
-        if target == nil, let path = deployment ?? ProcessInfo.processInfo.environment["CALLTRACE_DEPLOYMENT"] {
+    func client() throws -> RPCClient { try client(of: Target.self, at: target) }
+
+    /// A client of `service`, at `address` or where the deployment file puts it, else on its default port.
+    func client<Other: ServiceTarget>(of service: Other.Type, at address: String? = nil) throws -> RPCClient {
+        let (credentials, trustDomain) = try callerCredentials(pki: try CLIDefaults.required(pki, "pki", option: "--pki"), caller: caller)
+        var target = address
+        if target == nil, let path = deployment ?? CLIDefaults.value("deployment") {
             do {
-                target = try Deployment.load(path).services[Target.name]
+                target = try Deployment.load(path).services[Other.name]
             } catch {
                 throw ValidationError("\(error)")
             }
-            guard target != nil else { throw ValidationError("the deployment file \(path) names no address for \(Target.name); give --target host:port") }
+            guard target != nil else { throw ValidationError("the deployment file \(path) names no address for \(Other.name); give --target host:port") }
         }
-        let address = target ?? "127.0.0.1:\(Target.defaultPort)"
-        guard let (host, port) = Deployment.hostAndPort(address) else { throw ValidationError("--target must be host:port, not \(address)") }
-        return try RPCClient(target: .init(host: host, port: port, identity: "spiffe://\(trustDomain)/service/\(Target.name)"),
+        let resolved = target ?? "127.0.0.1:\(Other.defaultPort)"
+        guard let (host, port) = Deployment.hostAndPort(resolved) else { throw ValidationError("--target must be host:port, not \(resolved)") }
+        return try RPCClient(target: .init(host: host, port: port, identity: "spiffe://\(trustDomain)/service/\(Other.name)"),
                              configuration: .init(credentials: credentials))
+    }
+
+    /// The organisation's people by actor (`user:<id>` → `Name <e-mail>`), for readable output —
+    /// only when the viewer may see them (identity answers users.manage); else none, and ids are
+    /// shown as they are.
+    func people(org: String) async -> [String: String] {
+        guard let client = try? client(of: IdentityTarget.self, at: Target.name == IdentityTarget.name ? target : nil) else { return [:] }
+        defer { client.close() }
+        guard let options = try? callOptions,
+              let users = try? await Calltrace_Identity_V1_IdentityServiceClient(client).listUsers(.with { $0.orgID = org }, options: options).users
+        else { return [:] }
+        return Dictionary(users.map { ("user:\($0.userID)", "\($0.displayName.isEmpty ? $0.email : "\($0.displayName) <\($0.email)>")") },
+                          uniquingKeysWith: { first, _ in first })
     }
 
     var callOptions: CallOptions {
@@ -96,6 +114,9 @@ struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
     /// What to do about a refusal the presented certificate earned (not the user's role): a
     /// call only operators, or only the telephony gateway, may make.
     static func hint(for error: RPCError, caller: String) -> String? {
+        if error.code == .invalidArgument && error.message.contains("org_id is not a valid organisation id") && CLIDefaults.value("org") == nil {
+            return "name the organisation: --org ORG_ID, or set CALLTRACE_ORG, or \"org\" in \(CLIDefaults.path)"
+        }
         guard error.code == .permissionDenied, error.message.contains(" may not call ") else { return nil }
         if caller.hasPrefix("gateway-") && error.message.contains("/gateway/") {
             return "this call is not for the \(caller) certificate: an operator adds --as operator-<name> (their certificate in --pki); "

@@ -55,7 +55,7 @@ struct TrackingNumbersCommand: AsyncParsableCommand {
     struct Assign: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "assign", abstract: "Point a number at a marketing source (moving it if it is already yours).")
         @OptionGroup var options: TranscriptOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Argument(help: "The number, in any common UK format.") var number: String
         @Option(help: "The marketing source, e.g. \"Google Ads – personal injury\".") var source: String
         @Option(help: "google-ads, paid-social, organic, directory, referral, print, email or other.") var channel: String
@@ -76,7 +76,7 @@ struct TrackingNumbersCommand: AsyncParsableCommand {
     struct Release: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "release", abstract: "End the organisation's use of a number (its history stays).")
         @OptionGroup var options: TranscriptOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Argument(help: "The number.") var number: String
 
         func run() async throws {
@@ -92,7 +92,7 @@ struct TrackingNumbersCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "The organisation's numbers.")
         @OptionGroup var options: TranscriptOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Flag(help: "Every assignment, not only current ones.") var history = false
 
         func run() async throws {
@@ -128,7 +128,7 @@ struct CallsCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "Calls, newest first.")
         @OptionGroup var options: TranscriptOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "Started on or after (2026-11-01 or an ISO 8601 time).") var from: String?
         @Option(help: "Started before.") var before: String?
         @Option(help: "Only this source.") var source: String?
@@ -154,7 +154,7 @@ struct CallsCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "One call's record.")
         @OptionGroup var options: TranscriptOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Argument(help: "The call id.") var call: String
 
         func run() async throws {
@@ -169,7 +169,7 @@ struct CallsCommand: AsyncParsableCommand {
     struct Mark: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "mark", abstract: "The firm's verdict: new enquiry or not, matter opened, practice area.")
         @OptionGroup var options: TranscriptOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Argument(help: "The call id.") var call: String
         @Option(help: "new or not-new.") var enquiry: String?
         @Option(help: "The matter reference, when a matter was opened.") var matter: String?
@@ -198,7 +198,7 @@ struct TranscriptsCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "show", abstract: "A call's transcript and analysis (transcripts.read), or where its transcription stands.")
         @OptionGroup var options: TranscriptOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Argument(help: "The call id.") var call: String
 
         func run() async throws {
@@ -235,7 +235,7 @@ struct TranscriptsCommand: AsyncParsableCommand {
                 Without --token the gateway submits as itself.
                 """)
         @OptionGroup var options: TranscriptOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Argument(help: "The call id.") var call: String
         @Option(help: "The file (default: standard input).") var file: String?
 
@@ -274,7 +274,7 @@ struct TranscriptsCommand: AsyncParsableCommand {
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete a call's transcript and analysis (records.delete); the call record stays.")
         @OptionGroup var options: TranscriptOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Argument(help: "The call id.") var call: String
 
         func run() async throws {
@@ -325,7 +325,7 @@ struct TranscriptsCommand: AsyncParsableCommand {
             abstract: "Show or change the organisation's transcription settings (settings.manage).",
             discussion: "Transcription is off until turned on: nothing goes to a sub-processor before.")
         @OptionGroup var options: TranscriptOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "on or off.") var transcription: String?
         @Option(help: "deepgram or manual.") var engine: String?
         @Option(name: .customLong("analysis-engine"), help: "local or anthropic.") var analysisEngine: String?
@@ -369,7 +369,7 @@ struct ReportCommand: AsyncParsableCommand {
             abstract: "Which marketing brings real cases: calls, callers, answered, missed, enquiries, matters and conversion per source, channel or campaign.",
             discussion: "First touch credits a matter to the caller's first call in the period; last touch to their last call up to the one where it was opened.")
         @OptionGroup var options: TranscriptOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "From (2026-01-01 or an ISO 8601 time).") var from: String
         @Option(help: "Before (exclusive).") var before: String
         @Option(help: "source, channel or campaign.") var by = "source"
@@ -416,7 +416,7 @@ struct SuppressionCommand: AsyncParsableCommand {
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "add", abstract: "Add a caller; their existing analyses are deleted.")
         @OptionGroup var options: TranscriptOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Argument(help: "The caller's number, any common format.") var number: String
         @Option(help: "Why, e.g. \"objection received 2026-11-30\".") var reason = ""
 
@@ -433,7 +433,7 @@ struct SuppressionCommand: AsyncParsableCommand {
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a caller from the list.")
         @OptionGroup var options: TranscriptOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Argument(help: "The caller's number.") var number: String
 
         func run() async throws {
@@ -449,7 +449,7 @@ struct SuppressionCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "list", abstract: "The list, numbers masked.")
         @OptionGroup var options: TranscriptOptions
-        @Option(help: "Organisation id.") var org: String
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
 
         func run() async throws {
             let response = try await options.run { client in

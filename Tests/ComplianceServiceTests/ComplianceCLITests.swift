@@ -1,3 +1,4 @@
+import CallTraceProto
 import CallTraceTestSupport
 import Foundation
 import Testing
@@ -8,7 +9,7 @@ struct ComplianceCLITests {
     func commands() async throws {
         let deployment = try await ComplianceDeployment()
         defer { Task { await deployment.stop() } }
-        let (org, _, admin) = try await deployment.identity.newOrganisation()
+        let (org, email, admin) = try await deployment.identity.newOrganisation()
         _ = try await deployment.append(4, org: org, actor: "operator:ops")
         _ = try deployment.pki.credentials(for: TemporaryPKI.identity("gateway", "web"), named: "gateway-web")
         let calltrace = productsDirectory.appendingPathComponent("calltrace").path
@@ -19,12 +20,22 @@ struct ComplianceCLITests {
 
         let listed = try await cli(["audit", "list", "--operators"])
         #expect(listed.status == 0 && listed.stdout.contains("operator:ops (operator)  recording.played  recording:rec_4"), "\(listed.stdout) \(listed.stderr)")
+        // Where the viewer may see the firm's people (an admin), a user's events name them.
+        let me = try await deployment.identity.client().unary(Calltrace_Identity_V1_IdentityService.getCurrentUser, .with { $0.orgID = org },
+                                                              options: try bearer(admin)).user
+        _ = try await deployment.append(1, org: org, prefix: "mine", actor: "user:\(me.userID)", action: "recording.shared")
+        let both = deployment.pki.directory.appendingPathComponent("deployment.json")
+        try Data(#"{"services":{"identity":"127.0.0.1:\#(deployment.identity.instance.port)","compliance":"127.0.0.1:\#(deployment.compliance.instance.port)"}}"#.utf8)
+            .write(to: both)
+        let named = try await run(calltrace, ["audit", "list", "--action", "recording.shared", "--pki", deployment.pki.directory.path, "--org", org,
+                                              "--deployment", both.path], environment: environment)
+        #expect(named.status == 0 && named.stdout.contains("\(email) (user:\(me.userID))  recording.shared"), "\(named.stdout) \(named.stderr)")
         let verified = try await cli(["audit", "verify", "--json"])
         #expect(verified.status == 0 && verified.stdout.contains("\"intact\":true"), "\(verified.stdout)")
         let out = deployment.pki.directory.appendingPathComponent("trail.jsonl").path
         let exported = try await cli(["audit", "export", "--out", out])
-        #expect(exported.status == 0 && exported.stderr.contains("exported 4 events"), "\(exported.stderr)")
-        #expect(try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").count == 4)
+        #expect(exported.status == 0 && exported.stderr.contains("exported 5 events"), "\(exported.stderr)")
+        #expect(try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n").count == 5)
         #expect((try FileManager.default.attributesOfItem(atPath: out)[.posixPermissions] as? Int) == 0o600)
 
         try deployment.compliance.instance.database.sync { db in

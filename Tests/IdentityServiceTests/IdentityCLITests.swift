@@ -89,13 +89,32 @@ struct IdentityCLITests {
         let grantID = String(grant.stdout.split(separator: " ")[1])
         #expect(try await cli(["grants", "revoke", grantID, "--org", org]).status == 0)
         let grants = try await cli(["grants", "list", "--org", org])
-        #expect(grants.stdout.hasPrefix("\(grantID)  recordings-play,transcripts-read  revoked ") && grants.stdout.contains("reason: ticket 42"),
+        #expect(grants.stdout.hasPrefix("\(grantID)  recordings-play,transcripts-read  revoked ") && grants.stdout.contains("reason: ticket 42")
+                && grants.stdout.contains("by admin@smith.example (user:"),
                 "\(grants.stdout) \(grants.stderr)")
         let orgs = try await cli(["orgs", "list", "--as", "operator-ops"])
         #expect(orgs.stdout.contains("\(org)  Smith & Co  active"), "\(orgs.stdout) \(orgs.stderr)")
         let notOperator = try await cli(["orgs", "list"])
         #expect(notOperator.status == 4 && notOperator.stderr.contains("an operator adds --as operator-<name>"),
                 "a firm's token through the web gateway is no operator, and the CLI says what to add: \(notOperator.stderr)")
+        // --pki, --org and the deployment from one small file: typed on no command.
+        let deploymentFile = pki.directory.appendingPathComponent("cli-deployment.json"), config = pki.directory.appendingPathComponent("cli-config.json")
+        try Data(#"{"services":{"identity":"127.0.0.1:\#(identity.instance.port)"}}"#.utf8).write(to: deploymentFile)
+        try Data(#"{"pki":"\#(pki.directory.path)","org":"\#(org)","deployment":"\#(deploymentFile.path)"}"#.utf8).write(to: config)
+        var configured = environment
+        configured["CALLTRACE_CONFIG"] = config.path
+        let fromConfig = try await run(calltrace, ["users", "list"], environment: configured)
+        #expect(fromConfig.status == 0 && fromConfig.stdout.contains("admin@smith.example"), "\(fromConfig.stdout) \(fromConfig.stderr)")
+        // Nothing configured: the CLI says where each is set.
+        configured["CALLTRACE_CONFIG"] = pki.directory.appendingPathComponent("no-such-config.json").path
+        let noOrg = try await run(calltrace, ["users", "list"] + target, environment: configured)
+        #expect(noOrg.status == 1 && noOrg.stderr.contains("--org ORG_ID, or set CALLTRACE_ORG"), "\(noOrg.stderr)")
+        let noPKI = try await run(calltrace, ["users", "list", "--org", org, "--target", "127.0.0.1:\(identity.instance.port)"], environment: configured)
+        #expect(noPKI.status != 0 && noPKI.stderr.contains("give --pki, or set CALLTRACE_PKI"), "\(noPKI.stderr)")
+        try Data(#"{"pki":"x","colour":"blue"}"#.utf8).write(to: config)
+        configured["CALLTRACE_CONFIG"] = config.path
+        let badConfig = try await run(calltrace, ["users", "list"], environment: configured)
+        #expect(badConfig.status != 0 && badConfig.stderr.contains("unknown key \"colour\""), "\(badConfig.stderr)")
         // The policy: shown; flags change only what they name; no flag changes nothing and says so.
         let shown = try await cli(["security-policy", "show", "--org", org])
         #expect(shown.status == 0 && shown.stdout.contains("two-factor:        not required") && shown.stdout.contains("idle timeout:      1800 s"),
