@@ -193,6 +193,8 @@ struct BundleContents: Sendable {
     let services: any CallDataServices
     let trail: AuditTrail
     let requests: SubjectRequestRules
+    /// The offboarding export carries a signed checkpoint of the trail it holds.
+    let checkpoints: AuditCheckpoints
 
     func write(_ bundle: BundleRow, into archive: TarArchive) async throws {
         var about: [String: Any] = [:]
@@ -241,7 +243,19 @@ struct BundleContents: Sendable {
             } while !token.isEmpty
             // Streamed, never held whole (a firm's trail can run to millions of events): a first
             // pass up to today's head measures it for the entry's header, the second writes it.
-            let head = try await trail.headIndex(org: bundle.org)
+            // That head is checkpointed (signed with the deployment key), and the checkpoint goes
+            // beside the trail, so the firm can show later that what it took away was whole.
+            let current = try await checkpoints.current(org: bundle.org, reason: .export)
+            let head = current.headIndex
+            if let checkpoint = current.checkpoint {
+                let document = Data(checkpoint.document.utf8)
+                try archive.begin("audit/checkpoint.txt", size: UInt64(document.count))
+                try archive.body(document)
+                try archive.end()
+                about["audit_checkpoint"] = current.withheld
+                    ? "the trail no longer matches checkpoint \(checkpoint.id) (event \(checkpoint.index)): verify the trail to see which events are missing"
+                    : "audit/checkpoint.txt signs event \(checkpoint.index), the last in audit/trail.jsonl"
+            }
             var size: UInt64 = 0
             try await trail.export(org: bundle.org, from: 0, before: 0, through: head) { size += UInt64($0.count) }
             try archive.begin("audit/trail.jsonl", size: size)

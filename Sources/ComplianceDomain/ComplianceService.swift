@@ -80,7 +80,7 @@ public struct ComplianceService: CallTraceService {
         context.jobs.register(RetentionDailyJob(rules: retention))
         context.jobs.register(DeletionJob(rules: deletions, services: services), maxAttempts: Int.max)
         context.jobs.schedule("retention", dailyAt: 2, 0, in: Day.london, kind: RetentionRules.dailyKind)
-        context.jobs.register(BundleJob(rules: bundles, contents: BundleContents(services: services, trail: trail, requests: requests)),
+        context.jobs.register(BundleJob(rules: bundles, contents: BundleContents(services: services, trail: trail, requests: requests, checkpoints: checkpoints)),
                               maxAttempts: BundleRules.maxAttempts)
         context.jobs.register(BundleExpiryJob(rules: bundles))
         context.jobs.schedule("bundle-expiry", every: .seconds(3600), kind: BundleRules.expireKind)

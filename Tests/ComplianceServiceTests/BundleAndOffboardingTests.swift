@@ -218,7 +218,13 @@ struct BundleAndOffboardingTests {
         let entries = try untar(archive)
         #expect(entries["recordings/\(recording).wav"] == wavFile(seconds: 1))
         #expect(entries["calls/call-1/call.json"] != nil && entries["calls/call-2/call.txt"] != nil)
-        #expect(String(decoding: entries["audit/trail.jsonl"] ?? Data(), as: UTF8.self).contains("offboarding.started"))
+        let trail = String(decoding: entries["audit/trail.jsonl"] ?? Data(), as: UTF8.self)
+        #expect(trail.contains("offboarding.started"))
+        // The trail comes with a signed checkpoint of its last event, which the deployment's key verifies.
+        let signingKey = try #require(Data(base64Encoded: try await offboardings.getSigningKey(.init()).publicKey))
+        let checkpoint = AuditCheckpointDocument.verify(String(decoding: entries["audit/checkpoint.txt"] ?? Data(), as: UTF8.self), pinned: signingKey)
+        #expect(checkpoint.valid && checkpoint.organisation == org && checkpoint.chainIndex == Int64(trail.split(separator: "\n").count),
+                "\(checkpoint.reason)")
         _ = try checkIndex(entries)
 
         let confirmed = try await offboardings.confirmOffboarding(.with {
