@@ -154,7 +154,7 @@ struct RecordingRules: Sendable {
               action: String = "recording.played",
               pieceBytes: Int = 256 << 10, send: (RecordingRow, UInt64, Data) async throws -> Void) async throws {
         try Self.validate(reason: reason)
-        let row = try await recording(id, org: org)
+        var row = try await recording(id, org: org)
         guard offset < row.sizeBytes else {
             throw DomainError.outOfRange("offset \(offset) is past the end of the recording (\(row.sizeBytes) bytes)")
         }
@@ -163,18 +163,28 @@ struct RecordingRules: Sendable {
         guard length <= row.sizeBytes - offset else {
             throw DomainError.outOfRange("\(length) bytes from offset \(offset) are not within the recording (\(row.sizeBytes) bytes)")
         }
-        let end = length == 0 ? row.sizeBytes : offset + length
-        try await repository.write { [outbox] tx in
+        var end = length == 0 ? row.sizeBytes : offset + length
+        try await repository.write { [outbox, end] tx in
             try outbox.record(AuditRecord(org: org, actor: actor, action: action, resource: "recording:\(id)", outcome: "success",
                                           detail: "bytes=\(offset)-\(end - 1)" + (reason.isEmpty ? "" : "; reason: \(reason)")),
                               in: tx.connection)
         }
-        let key: ObjectKey
-        do {
-            key = try keys.objectKey(org: org, object: row.blobID)
-        } catch {
-            throw DomainError.notFound("recording \(id) not found in organisation \(org)")
+        var key: ObjectKey?
+        for _ in 0..<3 where key == nil {
+            do {
+                key = try keys.objectKey(org: org, object: row.blobID)
+            } catch {
+                // A redaction may have replaced the file (and destroyed its key) since the row was
+                // read: the muted version is the recording now. Gone for good: NOT_FOUND.
+                let again = try await recording(id, org: org)
+                guard again.blobID != row.blobID, again.sizeBytes == row.sizeBytes || length == 0 && offset < again.sizeBytes else {
+                    throw DomainError.notFound("recording \(id) not found in organisation \(org)")
+                }
+                row = again
+            }
         }
+        guard let key else { throw DomainError.notFound("recording \(id) not found in organisation \(org)") }
+        if length == 0 { end = row.sizeBytes }
         let reader = ChunkReader(keys: keys, blobs: blobs, key: key, row: row)
         var position = offset
         while position < end {

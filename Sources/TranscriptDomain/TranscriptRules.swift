@@ -286,7 +286,13 @@ struct TranscriptRules: Sendable {
         let redacted = Self.redacted(segments)
         // Mute first: if storing then fails, the retry hears silence where the details were.
         if !redacted.ranges.isEmpty {
-            try await media.redact(org: org, recording: recording, ranges: redacted.ranges, reason: "card or bank details")
+            do {
+                try await media.redact(org: org, recording: recording, ranges: redacted.ranges, reason: "card or bank details")
+            } catch let error as RPCError where error.code == .failedPrecondition {
+                // Media cannot mute this file (it flags the recording): retrying would only send
+                // the audio to the engine again. The text is stored redacted; the firm is told.
+                try await recordMuteFailed(org: org, callID: callID, detail: "media cannot mute this recording (\(error.message))")
+            }
         }
         _ = try await store(redacted, org: org, callID: callID, engine: engine.name, by: "service:transcript")
     }
@@ -295,6 +301,16 @@ struct TranscriptRules: Sendable {
     /// the recording is uploaded the job fails and is retried (every 10 minutes, for about a day
     /// and a half); when it is finally given up the firm's audit trail says the audio could not
     /// be muted (`recording.mute_failed`).
+    /// The firm's audit trail says card details found in the call's transcript are still in its audio.
+    func recordMuteFailed(org: String, callID: String, detail: String) async throws {
+        try await repository.write { [outbox] tx in
+            try outbox.record(AuditRecord(org: org, actor: "service:transcript", action: "recording.mute_failed", resource: "call:\(callID)",
+                                          outcome: "failure",
+                                          detail: "card or bank details found in the transcript could not be muted in the audio" + (detail.isEmpty ? "" : ": \(detail)")),
+                              in: tx.connection)
+        }
+    }
+
     func mute(_ request: MuteRequest, from media: any RecordingAccess, finalAttempt: Bool) async throws {
         guard let call = try await repository.read({ tx in try tx.call(request.callID, org: request.org) }) else { return }  // deleted meanwhile
         do {
@@ -306,13 +322,8 @@ struct TranscriptRules: Sendable {
             // not change with retrying: the firm hears of it at once.
             let refused = (error as? RPCError)?.code == .failedPrecondition
             if finalAttempt || refused {
-                try? await repository.write { [outbox] tx in
-                    try outbox.record(AuditRecord(org: request.org, actor: "service:transcript", action: "recording.mute_failed",
-                                                  resource: "call:\(request.callID)", outcome: "failure",
-                                                  detail: "card or bank details found in the transcript could not be muted in the audio"
-                                                      + (refused ? ": media cannot mute this recording (\((error as? RPCError)?.message ?? ""))" : "")),
-                                      in: tx.connection)
-                }
+                try? await recordMuteFailed(org: request.org, callID: request.callID,
+                                            detail: refused ? "media cannot mute this recording (\((error as? RPCError)?.message ?? ""))" : "")
             }
             if refused { throw PermanentJobFailure("media cannot mute call \(request.callID)'s recording: \(error)") }
             throw error

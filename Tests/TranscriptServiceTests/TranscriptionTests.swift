@@ -1,3 +1,4 @@
+import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
@@ -29,6 +30,29 @@ struct TranscriptionTests {
 
     func reading(_ deployment: TranscriptDeployment, org: String, admin: String) async throws -> Calltrace_Transcript_V1_GetTranscriptResponse {
         try await deployment.transcripts().getTranscript(.with { $0.orgID = org; $0.callID = "call-1" }, options: try bearer(admin))
+    }
+
+    @Test("A recording media cannot mute (a damaged MP3): the transcript is stored redacted after one request to Deepgram, and the firm's trail says the audio still holds the card (issue 27.3)")
+    func unmutableRecording() async throws {
+        let deployment = try await TranscriptDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await prepared(deployment)
+        let damaged = Data(repeating: 0x11, count: 20_000)
+        _ = try await deployment.recordings(as: TemporaryPKI.telephony).uploadRecording { writer in
+            try await writer.send(.with {
+                $0.header = .with { $0.orgID = org; $0.callID = "call-1"; $0.format = .mp3; $0.sampleRateHz = 8000; $0.channels = 1; $0.sha256 = sha256(damaged) }
+            })
+            try await writer.send(.with { $0.chunk = damaged })
+        }
+        #expect(try await eventually { try await self.reading(deployment, org: org, admin: admin).state == .done })
+        let text = try await reading(deployment, org: org, admin: admin).transcript.segments.map(\.text).joined(separator: "\n")
+        #expect(text.contains("[card number]") && !text.contains("4111"))
+        #expect(deployment.deepgram.requests.count == 1, "not sent again and again: \(deployment.deepgram.requests.count)")
+        #expect(try await eventually {
+            try await Calltrace_Compliance_V1_AuditServiceClient(try deployment.compliance.client())
+                .listAuditEvents(.with { $0.orgID = org; $0.action = "recording.mute_failed" }, options: try bearer(admin))
+                .events.contains { $0.event.resource == "call:call-1" && $0.event.detail.contains("media cannot mute this recording") }
+        })
     }
 
     @Test("A mono recording is transcribed with mip_opt_out=true, card details are out of the text and muted in the audio, and Anthropic's analysis is stored")
