@@ -94,10 +94,15 @@ let package = Package(
         .target(name: "MediaDomain", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage",
                                               "CCallTraceShims", "CSndfile"],
                 swiftSettings: swiftSettings),
-        .target(name: "TranscriptDomain", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceOutbound", "CallTraceProto",
+        // Pure functions the domains and the CLI share, with nothing of a service in them: the
+        // redactor and the local analyser (over a call's text), the deadline engine (UK bank
+        // holidays and the ICO's calendar months).
+        .target(name: "TranscriptText", swiftSettings: swiftSettings),
+        .target(name: "ComplianceDeadlines", swiftSettings: swiftSettings),
+        .target(name: "TranscriptDomain", dependencies: ["TranscriptText", "CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceOutbound", "CallTraceProto",
                                                    "CallTraceRPC", "CallTraceStorage", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: swiftSettings),
-        .target(name: "ComplianceDomain", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage",
+        .target(name: "ComplianceDomain", dependencies: ["ComplianceDeadlines", "CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage",
                                                    .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: swiftSettings),
         // The four services, each an executable an operator runs alone (services/<name>/): wiring only.
@@ -112,7 +117,7 @@ let package = Package(
         // The command line: PKI, health, and every user-facing RPC (recordings, calls, transcripts, reports).
         .executableTarget(
             name: "calltrace",
-            dependencies: ["CallTraceRPC", "CallTraceAPI", "CallTraceKeys", "CallTracePKI", "CallTraceProto", "CallTraceTLS", "TranscriptDomain", "ComplianceDomain",
+            dependencies: ["CallTraceRPC", "CallTraceAPI", "CallTraceKeys", "CallTracePKI", "CallTraceProto", "CallTraceTLS", "TranscriptText", "ComplianceDeadlines", "ComplianceDomain",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: swiftSettings
@@ -182,13 +187,13 @@ let package = Package(
         .testTarget(
             name: "TranscriptServiceTests",
             dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceAPI", "CallTraceServiceHost", "CallTraceKeys", "CallTraceStorage",
-                           "CallTraceTestSupport", "IdentityDomain", "MediaDomain", "TranscriptDomain", "ComplianceDomain"],
+                           "CallTraceTestSupport", "IdentityDomain", "MediaDomain", "TranscriptDomain", "TranscriptText", "ComplianceDomain"],
             path: "Tests/TranscriptServiceTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ComplianceServiceTests",
-            dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceAPI", "CallTraceServiceHost", "CallTraceStorage",
+            dependencies: ["ComplianceDeadlines", "CallTraceRPC", "CallTraceProto", "CallTraceAPI", "CallTraceServiceHost", "CallTraceStorage",
                            "CallTraceTestSupport", "CallTraceKeys", "IdentityDomain", "MediaDomain", "TranscriptDomain", "ComplianceDomain",
                            .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Tests/ComplianceServiceTests",

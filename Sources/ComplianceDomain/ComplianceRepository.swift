@@ -1,4 +1,5 @@
 import CallTraceStorage
+import ComplianceDeadlines
 import Foundation
 
 /// An organisation's retention policy: months per kind of data, 0 to keep while active.

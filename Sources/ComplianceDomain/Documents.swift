@@ -3,6 +3,7 @@ import CallTraceKeys
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
+import ComplianceDeadlines
 import Foundation
 
 /// The sub-processor register (P5): maintained by the operator as a JSON file

@@ -2,6 +2,7 @@ import CallTraceKeys
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
+import ComplianceDeadlines
 import Foundation
 
 /// Data-subject requests (P13): cases with the ICO deadline, the clock stopped while waiting

@@ -2,6 +2,7 @@ import CallTraceOutbound
 import CallTraceProto
 import CallTraceServiceHost
 import Foundation
+import TranscriptText
 
 typealias Segment = Calltrace_Transcript_V1_Segment
 

@@ -3,6 +3,7 @@ import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
 import Foundation
+import TranscriptText
 
 /// Where transcription gets its audio, and where it sends the time ranges to mute: media,
 /// through its typed client, as the transcript service.

@@ -3,6 +3,7 @@ import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
 import ComplianceDomain
+import ComplianceDeadlines
 import Foundation
 
 /// The compliance service from the command line: the audit trail, and the deadline engine offline.

@@ -4,6 +4,7 @@ import CallTraceProto
 import CallTraceRPC
 import CallTraceKeys
 import ComplianceDomain
+import ComplianceDeadlines
 import Foundation
 
 /// Retention, deletions and subject requests from the command line (the compliance service).

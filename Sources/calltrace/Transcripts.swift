@@ -4,7 +4,7 @@ import CallTraceProto
 import CallTraceRPC
 import Foundation
 import SwiftProtobuf
-import TranscriptDomain
+import TranscriptText
 
 /// The transcript service from the command line: tracking numbers, calls, transcripts, the
 /// attribution report and the suppression list. Calls go as the certificate named by --as (a

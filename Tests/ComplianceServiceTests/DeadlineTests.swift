@@ -1,3 +1,4 @@
+@testable import ComplianceDeadlines
 @testable import ComplianceDomain
 import Testing
 

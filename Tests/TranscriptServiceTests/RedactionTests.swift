@@ -1,3 +1,4 @@
+@testable import TranscriptText
 import Testing
 @testable import TranscriptDomain
 

@@ -33,14 +33,14 @@ public struct Day: Comparable, Hashable, Sendable, CustomStringConvertible {
 
     /// The corresponding date `months` later, or that month's last day where there is none
     /// (31 January + 1 month = the last day of February).
-    func adding(months: Int) -> Day {
+    public func adding(months: Int) -> Day {
         let total = year * 12 + (month - 1) + months
         let (y, m) = (total / 12, total % 12 + 1)
         return Day(year: y, month: m, day: min(day, Day.length(of: m, in: y)))
     }
 
     /// Days since 1970-01-01 (proleptic Gregorian), for day arithmetic and weekdays.
-    var ordinal: Int {
+    public var ordinal: Int {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
@@ -61,17 +61,17 @@ public struct Day: Comparable, Hashable, Sendable, CustomStringConvertible {
         self.init(year: yoe + era * 400 + (m <= 2 ? 1 : 0), month: m, day: d)
     }
 
-    func adding(days: Int) -> Day { Day(ordinal: ordinal + days) }
+    public func adding(days: Int) -> Day { Day(ordinal: ordinal + days) }
 
     /// The day it is in the UK at `unixMs` (London time, which follows the clocks changing).
-    static func inUK(atUnixMs unixMs: Int64) -> Day {
+    public static func inUK(atUnixMs unixMs: Int64) -> Day {
         let date = Date(timeIntervalSince1970: Double(unixMs) / 1000)
         let offset = Int64(Self.london.secondsFromGMT(for: date)) * 1000
         let local = unixMs + offset
         return Day(ordinal: Int((local - (local % 86_400_000 + 86_400_000) % 86_400_000) / 86_400_000))
     }
 
-    static let london = TimeZone(identifier: "Europe/London") ?? TimeZone(secondsFromGMT: 0)!
+    public static let london = TimeZone(identifier: "Europe/London") ?? TimeZone(secondsFromGMT: 0)!
 
     /// Saturday or Sunday (1970-01-01 was a Thursday).
     var isWeekend: Bool { [2, 3].contains(((ordinal % 7) + 7) % 7) }
