@@ -99,10 +99,12 @@ let package = Package(
         // holidays and the ICO's calendar months).
         .target(name: "TranscriptText", swiftSettings: swiftSettings),
         .target(name: "ComplianceDeadlines", swiftSettings: swiftSettings),
+        // Deletion certificates and audit checkpoints, checked against the deployment's pinned key.
+        .target(name: "ComplianceDocuments", dependencies: ["CallTraceKeys"], swiftSettings: swiftSettings),
         .target(name: "TranscriptDomain", dependencies: ["TranscriptText", "CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceOutbound", "CallTraceProto",
                                                    "CallTraceRPC", "CallTraceStorage", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: swiftSettings),
-        .target(name: "ComplianceDomain", dependencies: ["ComplianceDeadlines", "CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage",
+        .target(name: "ComplianceDomain", dependencies: ["ComplianceDeadlines", "ComplianceDocuments", "CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage",
                                                    .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: swiftSettings),
         // The four services, each an executable an operator runs alone (services/<name>/): wiring only.
@@ -117,7 +119,7 @@ let package = Package(
         // The command line: PKI, health, and every user-facing RPC (recordings, calls, transcripts, reports).
         .executableTarget(
             name: "calltrace",
-            dependencies: ["CallTraceRPC", "CallTraceAPI", "CallTraceKeys", "CallTracePKI", "CallTraceProto", "CallTraceTLS", "TranscriptText", "ComplianceDeadlines", "ComplianceDomain",
+            dependencies: ["CallTraceRPC", "CallTraceAPI", "CallTraceKeys", "CallTracePKI", "CallTraceProto", "CallTraceTLS", "TranscriptText", "ComplianceDeadlines", "ComplianceDocuments",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: swiftSettings
@@ -193,7 +195,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ComplianceServiceTests",
-            dependencies: ["ComplianceDeadlines", "CallTraceRPC", "CallTraceProto", "CallTraceAPI", "CallTraceServiceHost", "CallTraceStorage",
+            dependencies: ["ComplianceDocuments", "ComplianceDeadlines", "CallTraceRPC", "CallTraceProto", "CallTraceAPI", "CallTraceServiceHost", "CallTraceStorage",
                            "CallTraceTestSupport", "CallTraceKeys", "IdentityDomain", "MediaDomain", "TranscriptDomain", "ComplianceDomain",
                            .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Tests/ComplianceServiceTests",

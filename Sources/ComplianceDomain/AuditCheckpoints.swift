@@ -1,6 +1,7 @@
 import CallTraceKeys
 import CallTraceProto
 import CallTraceServiceHost
+import ComplianceDocuments
 import Foundation
 
 /// A checkpoint compliance signed: where an organisation's chain stood.
@@ -249,55 +250,6 @@ struct AuditCheckpointDailyJob: JobHandler {
     func run(_ job: Job) async throws -> JobOutcome {
         _ = try await checkpoints.signDaily()
         return .done
-    }
-}
-
-/// An audit checkpoint as the firm keeps it: the layout of a deletion certificate (see
-/// `SignedDocument`) under its own title, so neither is ever taken for the other.
-///
-///     CALLTRACE AUDIT CHECKPOINT v1
-///     {
-///       "chain_index" : 42,
-///       "checkpoint_id" : "ckp_…",
-///       "head" : "<the head's link, hex>",
-///       "organisation" : "org_…",
-///       "reason" : "daily",
-///       "signed_at" : "2026-11-03T01:00:00Z",
-///       "signed_at_unix_ms" : 1793667600000,
-///       "signing_key" : { "algorithm" : "ed25519", "key_id" : "…", "public_key" : "…" }
-///     }
-///     -----BEGIN CALLTRACE SIGNATURE-----
-///     ed25519 <key id> <base64 signature>
-///     -----END CALLTRACE SIGNATURE-----
-public enum AuditCheckpointDocument {
-    static let title = "CALLTRACE AUDIT CHECKPOINT v1\n"
-
-    public struct Verdict: Sendable {
-        public var valid = false
-        /// Why not, or what was checked.
-        public var reason = ""
-        public var keyID = ""
-        public var organisation = ""
-        public var checkpointID = ""
-        /// The head's chain index and link (hex) when it was signed.
-        public var chainIndex: Int64 = 0
-        public var head = ""
-        public var signedAtUnixMs: Int64 = 0
-        /// daily, export or requested.
-        public var signedFor = ""
-    }
-
-    /// Checks that the checkpoint was signed by `pinned`, the deployment's key as the verifier
-    /// holds it (never the key the checkpoint names), over every byte before the signature.
-    public static func verify(_ text: String, pinned: Data) -> Verdict {
-        let opened = SignedDocument.open(text, title: title, kind: "audit checkpoint", pinned: pinned)
-        let json = opened.json ?? [:]
-        var verdict = Verdict(reason: opened.problem ?? "signature valid (key \(opened.keyID), pinned)", keyID: opened.keyID,
-                              organisation: json["organisation"] as? String ?? "", checkpointID: json["checkpoint_id"] as? String ?? "",
-                              chainIndex: (json["chain_index"] as? NSNumber)?.int64Value ?? 0, head: json["head"] as? String ?? "",
-                              signedAtUnixMs: (json["signed_at_unix_ms"] as? NSNumber)?.int64Value ?? 0, signedFor: json["reason"] as? String ?? "")
-        verdict.valid = opened.problem == nil
-        return verdict
     }
 }
 

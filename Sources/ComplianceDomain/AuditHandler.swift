@@ -2,6 +2,7 @@ import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
+import ComplianceDocuments
 import Foundation
 
 /// `calltrace.compliance.v1.AuditService`: services append their own events; a firm's admins

@@ -2,6 +2,7 @@ public import CallTraceRPC
 public import CallTraceServiceHost
 public import CallTraceStorage
 import ComplianceDeadlines
+import ComplianceDocuments
 import Foundation
 
 /// The compliance service: the audit trail, retention policies, deletion and purge jobs,

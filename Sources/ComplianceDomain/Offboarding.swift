@@ -4,6 +4,7 @@ import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
 import CallTraceStorage
+import ComplianceDocuments
 import Foundation
 
 /// Offboarding (P11): a full export first; once the firm's admin confirms, media and transcript
@@ -149,23 +150,7 @@ struct OffboardingJob: JobHandler {
     }
 }
 
-/// The deletion certificate (P11): a JSON document of what each service purged and when, the
-/// audit chain's head and the export's digest, followed by an Ed25519 signature over every byte
-/// before it. `verify` needs nothing but the text (and, to pin the signer, its public key).
-///
-///     CALLTRACE DELETION CERTIFICATE v1
-///     { …the certificate, JSON… }
-///     -----BEGIN CALLTRACE SIGNATURE-----
-///     ed25519 <key id> <base64 signature>
-///     -----END CALLTRACE SIGNATURE-----
-public enum DeletionCertificate {
-    static let title = "CALLTRACE DELETION CERTIFICATE v1\n"
-    static let begin = SignedDocument.begin
-    static let end = SignedDocument.end
-
-    /// The first 16 hex digits of the public key's SHA-256.
-    public static func keyID(_ publicKey: Data) -> String { SignedDocument.keyID(publicKey) }
-
+extension DeletionCertificate {
     static func sign(_ row: OffboardingRow, with signer: Ed25519Signer) throws -> String {
         let document: [String: Any] = [
             "certificate_id": row.id, "organisation": row.org,
@@ -186,24 +171,6 @@ public enum DeletionCertificate {
             ],
         ]
         return try SignedDocument.sign(title: title, document, with: signer)
-    }
-
-    public struct Verdict: Sendable {
-        public let valid: Bool
-        /// Why not, or what was checked.
-        public let reason: String
-        public let keyID: String
-        public let organisation: String
-    }
-
-    /// Checks that the certificate was signed by `pinned`, the deployment's key as the verifier
-    /// holds it, over every byte before the signature. The key a certificate names is never
-    /// trusted on its own word: anyone can sign a forgery with a fresh key and name that.
-    public static func verify(_ text: String, pinned: Data) -> Verdict {
-        let opened = SignedDocument.open(text, title: title, kind: "deletion certificate", pinned: pinned)
-        let org = opened.json?["organisation"] as? String ?? ""
-        if let problem = opened.problem { return Verdict(valid: false, reason: problem, keyID: opened.keyID, organisation: org) }
-        return Verdict(valid: true, reason: "signature valid (key \(opened.keyID), pinned)", keyID: opened.keyID, organisation: org)
     }
 }
 

@@ -2,7 +2,7 @@ import ArgumentParser
 import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
-import ComplianceDomain
+import ComplianceDocuments
 import ComplianceDeadlines
 import Foundation
 

@@ -3,7 +3,7 @@ import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
 import CallTraceKeys
-import ComplianceDomain
+import ComplianceDocuments
 import ComplianceDeadlines
 import Foundation
 

@@ -1,3 +1,4 @@
+@testable import ComplianceDocuments
 @testable import CallTraceKeys
 import CallTraceAPI
 import CallTraceProto

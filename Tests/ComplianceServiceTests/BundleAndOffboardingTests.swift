@@ -1,3 +1,4 @@
+@testable import ComplianceDocuments
 import CallTraceAPI
 @testable import CallTraceKeys
 import CallTraceProto

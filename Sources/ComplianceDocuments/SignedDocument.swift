@@ -11,19 +11,19 @@ import Foundation
 ///     -----BEGIN CALLTRACE SIGNATURE-----
 ///     ed25519 <key id> <base64 signature>
 ///     -----END CALLTRACE SIGNATURE-----
-enum SignedDocument {
-    static let begin = "-----BEGIN CALLTRACE SIGNATURE-----\n"
-    static let end = "-----END CALLTRACE SIGNATURE-----\n"
+package enum SignedDocument {
+    package static let begin = "-----BEGIN CALLTRACE SIGNATURE-----\n"
+    package static let end = "-----END CALLTRACE SIGNATURE-----\n"
 
     /// The first 16 hex digits of the public key's SHA-256.
-    static func keyID(_ publicKey: Data) -> String {
+    package static func keyID(_ publicKey: Data) -> String {
         let digest = try! SHA256Stream()
         digest.update(publicKey)
         return String(digest.finish().hexString.prefix(16))
     }
 
     /// `document` with its `signing_key` added, under `title`, signed.
-    static func sign(title: String, _ document: [String: Any], with signer: Ed25519Signer) throws -> String {
+    package static func sign(title: String, _ document: [String: Any], with signer: Ed25519Signer) throws -> String {
         var document = document
         document["signing_key"] = ["algorithm": "ed25519", "public_key": signer.publicKey.base64EncodedString(), "key_id": keyID(signer.publicKey)]
         let json = String(decoding: try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
@@ -33,16 +33,16 @@ enum SignedDocument {
     }
 
     /// What `open` read: the JSON (when it parsed), the key id it names, and why it is not valid (nil: valid).
-    struct Opened {
-        var json: [String: Any]?
-        var keyID = ""
-        var problem: String?
+    package struct Opened {
+        package var json: [String: Any]?
+        package var keyID = ""
+        package var problem: String?
     }
 
     /// Checks that `text` is a `title` document signed by `pinned` — the key as the verifier holds
     /// it, never the key the document names (anyone can sign a forgery with a fresh key and name
     /// that) — over every byte before the signature. `kind` names it in reasons ("deletion certificate").
-    static func open(_ text: String, title: String, kind: String, pinned: Data) -> Opened {
+    package static func open(_ text: String, title: String, kind: String, pinned: Data) -> Opened {
         let noun = kind.split(separator: " ").last.map(String.init) ?? kind
         guard text.hasPrefix(title), let split = text.range(of: begin) else { return Opened(problem: "not a CallTrace \(kind)") }
         let body = String(text[..<split.lowerBound])
