@@ -133,6 +133,7 @@ struct ComplianceRefusalTests {
         let (org2, _, admin2) = try await deployment.identity.newOrganisation("Fourth LLP")
         let member = try await deployment.identity.newUser(.member, in: org2, admin: admin2)
         _ = try await deployment.append(3, org: org)
+        _ = try await deployment.append(1, org: org2, prefix: "second")  // a trail of its own, for its admin's checkpoint
 
         typealias Attempt = @Sendable (Audit, CallOptions, String) async throws -> Void
         let calls: [(String, Attempt)] = [
@@ -142,6 +143,7 @@ struct ComplianceRefusalTests {
                 try await audit.exportAuditEvents(.with { $0.orgID = org }, options: options) { stream in for try await _ in stream {} }
             }),
             ("ListAuditCheckpoints", { audit, options, org in _ = try await audit.listAuditCheckpoints(.with { $0.orgID = org }, options: options) }),
+            ("GetAuditCheckpoint", { audit, options, org in _ = try await audit.getAuditCheckpoint(.with { $0.orgID = org }, options: options) }),
         ]
         let web = try deployment.audit(), ops = try deployment.audit(as: TemporaryPKI.identity("operator", "ops"))
         let service = try deployment.audit(as: TemporaryPKI.identity("service", "media"))

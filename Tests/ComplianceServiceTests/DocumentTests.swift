@@ -50,6 +50,16 @@ struct DocumentTests {
         } == .invalidArgument)
         let member = try await deployment.user(.member, in: org, admin: admin)
         #expect(await code { _ = try await web.getNoticeSettings(.with { $0.orgID = org }, options: try bearer(member)) } == .permissionDenied)
+        // Transcript alone asks, as a call starts, whether the firm may record and what it plays.
+        for peer in [CallDataDeployment.web, TemporaryPKI.telephony, TemporaryPKI.identity("operator", "ops"), TemporaryPKI.identity("service", "media")] {
+            #expect(await code {
+                _ = try await Notices(try deployment.compliance.client(identity: peer)).getCallNotice(.with { $0.orgID = org; $0.kind = .inboundGreeting },
+                                                                                                  options: try bearer(admin))
+            } == .permissionDenied, "GetCallNotice from \(peer)")
+        }
+        let asked = try await Notices(try deployment.compliance.client(identity: TemporaryPKI.identity("service", "transcript")))
+            .getCallNotice(.with { $0.orgID = org; $0.kind = .inboundGreeting; $0.transcribed = true })
+        #expect(asked.mayRecord && asked.text.contains("Thank you for calling Smith & Co Solicitors"), "\(asked)")
     }
 
     @Test("With transcription off, nothing the firm is given claims it: notices, the greeting a call plays, and the settings and agreement say card details then stay in the recordings (issues 27.3, 27.14)")

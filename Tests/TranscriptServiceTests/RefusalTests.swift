@@ -77,6 +77,15 @@ struct TranscriptRefusalTests {
         for (name, call) in complianceOnly {
             for peer in [web, ops, identityService] { #expect(await code { try await call(peer, try bearer(fresh)) } == .permissionDenied, "\(name) from \(peer)") }
         }
+        // Media alone asks whether a call takes a recording.
+        for peer in [web, TemporaryPKI.telephony, ops, identityService, TemporaryPKI.identity("service", "compliance")] {
+            #expect(await code {
+                _ = try await d.calls(as: peer).confirmRecordingCall(.with { $0.orgID = org; $0.callID = "call-1" }, options: try bearer(fresh))
+            } == .permissionDenied, "ConfirmRecordingCall from \(peer)")
+        }
+        #expect(await code {
+            _ = try await d.calls(as: TemporaryPKI.identity("service", "media")).confirmRecordingCall(.with { $0.orgID = org; $0.callID = "call-1" })
+        } == .ok, "media is answered")
         // After all that, the call is still there, unmarked.
         let call = try await deployment.calls().getCall(.with { $0.orgID = org; $0.callID = "call-1" }, options: try bearer(fresh)).call
         #expect(call.enquiry == .unspecified)
