@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
         .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        // Running a service until its stop, and its drain (ServiceGroup, graceful shutdown, Unix signals).
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
     ],
     targets: [
         // System libraries from Debian (libssl-dev, libsqlite3-dev), found through pkg-config.
@@ -83,7 +85,9 @@ let package = Package(
             name: "CallTraceServiceHost",
             dependencies: ["CallTraceRPC", "CallTraceAPI", "CallTraceStorage", "CallTraceKeys", "CallTraceTLS",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                           .product(name: "Logging", package: "swift-log")],
+                           .product(name: "Logging", package: "swift-log"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                           .product(name: "UnixSignals", package: "swift-service-lifecycle")],
             swiftSettings: swiftSettings
         ),
         // Each service's domain: its rules, its SQL, its RPC handlers and its `CallTraceService`,

@@ -15,6 +15,27 @@ public struct Migration: Sendable {
     }
 }
 
+/// Schema changes on a version track of their own, beside the database's main track
+/// (`PRAGMA user_version`, the service's own tables): a service host's shared tables (the audit
+/// outbox, durable jobs) migrate on one, so a service's list holds only its own migrations and
+/// the host can add a table without touching any service. Versions are kept in `schema_tracks`.
+public struct SchemaTrack: Sendable {
+    public let name: String
+    public let migrations: [Migration]
+    /// For a database from before tracks existed (its `user_version` above 0, no
+    /// `schema_tracks`): the version of this track its tables already show.
+    public let adopt: @Sendable (Connection) throws -> Int
+
+    public init(name: String, migrations: [Migration], adopt: @escaping @Sendable (Connection) throws -> Int) {
+        self.name = name
+        self.migrations = migrations
+        self.adopt = adopt
+    }
+
+    /// The newest version this build knows.
+    public var latest: Int { migrations.map(\.version).max() ?? 0 }
+}
+
 /// A service's own SQLite database.
 ///
 /// - WAL journal, foreign keys on, busy timeout 5 s, `synchronous = FULL` (a committed change,
@@ -226,31 +247,69 @@ public final class Database: @unchecked Sendable {
 
     // MARK: Schema
 
-    /// Refuses a database written by a newer schema than `latest`.
-    public func checkSchema(knownUpTo latest: Int) throws {
+    /// Refuses a database written by a newer schema than `latest`, or by a newer version of one
+    /// of `tracks`.
+    public func checkSchema(knownUpTo latest: Int, tracks: [SchemaTrack] = []) throws {
         if schemaVersion > latest {
             throw StorageError("database \(path) was written by a newer schema version (\(schemaVersion)); this build knows up to \(latest)")
         }
+        for track in tracks {
+            let version = try queue.sync { try Self.trackVersion(Connection(handle: handle, path: path), track: track) }
+            if version > track.latest {
+                throw StorageError("database \(path) was written by a newer \(track.name) schema version (\(version)); this build knows up to \(track.latest)")
+            }
+        }
     }
 
-    /// Applies the migrations newer than the database, all in one transaction.
-    public func migrate(_ migrations: [Migration]) throws {
-        schemaVersion = try queue.sync { try Self.migrate(handle, path: path, migrations: migrations) }
+    /// Applies the migrations newer than the database — first each track's, then the main
+    /// track's (`migrations`) — all in one transaction.
+    public func migrate(_ migrations: [Migration], tracks: [SchemaTrack] = []) throws {
+        schemaVersion = try queue.sync { try Self.migrate(handle, path: path, migrations: migrations, tracks: tracks) }
     }
 
-    private static func migrate(_ db: OpaquePointer, path: String, migrations: [Migration]) throws -> Int {
+    /// The version of `track` in the database: recorded, adopted from a database from before
+    /// tracks, or 0 for a new one.
+    private static func trackVersion(_ connection: Connection, track: SchemaTrack) throws -> Int {
+        let hasTracks = try !connection.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_tracks'").isEmpty
+        if hasTracks {
+            return try connection.query("SELECT version FROM schema_tracks WHERE name = ?", track.name).first?.int("version").map(Int.init) ?? 0
+        }
+        let main = try connection.query("PRAGMA user_version").first?.int("user_version") ?? 0
+        return main > 0 ? try track.adopt(connection) : 0
+    }
+
+    private static func migrate(_ db: OpaquePointer, path: String, migrations: [Migration], tracks: [SchemaTrack]) throws -> Int {
+        let connection = Connection(handle: db, path: path)
         let latest = migrations.map(\.version).max() ?? 0
-        let current = try Connection(handle: db, path: path).query("PRAGMA user_version").first?.int("user_version").map(Int.init) ?? 0
+        let current = try connection.query("PRAGMA user_version").first?.int("user_version").map(Int.init) ?? 0
         if current > latest {
             throw StorageError("database \(path) was written by a newer schema version (\(current)); this build knows up to \(latest)")
         }
-        let pending = migrations.filter { $0.version > current }.sorted { $0.version < $1.version }
-        guard !pending.isEmpty else { return current }
-        try Connection(handle: db, path: path).transaction {
-            for migration in pending { try exec(db, migration.sql, path: path) }
-            try exec(db, "PRAGMA user_version = \(latest)", path: path)
+        var trackWork: [(SchemaTrack, current: Int, pending: [Migration])] = []
+        for track in tracks {
+            let version = try trackVersion(connection, track: track)
+            if version > track.latest {
+                throw StorageError("database \(path) was written by a newer \(track.name) schema version (\(version)); this build knows up to \(track.latest)")
+            }
+            trackWork.append((track, version, track.migrations.filter { $0.version > version }.sorted { $0.version < $1.version }))
         }
-        return latest
+        let pending = migrations.filter { $0.version > current }.sorted { $0.version < $1.version }
+        let recorded = try !connection.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_tracks'").isEmpty
+        guard !pending.isEmpty || trackWork.contains(where: { !$0.pending.isEmpty }) || (!recorded && !tracks.isEmpty) else { return current }
+        try connection.transaction {
+            if !recorded && !tracks.isEmpty {
+                try exec(db, "CREATE TABLE schema_tracks (name TEXT PRIMARY KEY, version INTEGER NOT NULL)", path: path)
+            }
+            for (track, version, pending) in trackWork {
+                for migration in pending { try exec(db, migration.sql, path: path) }
+                _ = try connection.execute("DELETE FROM schema_tracks WHERE name = ?", track.name)
+                _ = try connection.execute("INSERT INTO schema_tracks (name, version) VALUES (?, ?)", track.name,
+                                           Int64(pending.last?.version ?? version))
+            }
+            for migration in pending { try exec(db, migration.sql, path: path) }
+            if !pending.isEmpty { try exec(db, "PRAGMA user_version = \(latest)", path: path) }
+        }
+        return pending.isEmpty ? current : latest
     }
 
     static func exec(_ db: OpaquePointer, _ sql: String, path: String) throws {

@@ -48,7 +48,8 @@ struct ServiceProcessTests {
         "master key of 31 bytes", "master key readable by others", "database of a newer schema", "unknown config key",
         "malformed listen address", "required peer not configured", "unknown log level", "negative drain",
         "master key through a symbolic link", "certificate of another service", "certificate of a gateway",
-        "deployment file with a bad address",
+        "deployment file with a bad address", "another service's setting as a flag", "another service's setting in the file",
+        "a bad value of the service's own setting",
     ])
     func refusals(_ case: String) async throws {
         let setup = try ServiceSetup()
@@ -117,6 +118,18 @@ struct ServiceProcessTests {
             try Data(#"{"services": {"compliance": "10.0.0.7"}}"#.utf8).write(to: URL(fileURLWithPath: deployment))
             flags += ["--deployment", deployment]
             expected = #"compliance must be host:port with a port from 1 to 65535, not "10.0.0.7""#
+        case "another service's setting as a flag":
+            // Media's setting: identity knows only its own and the host's.
+            flags += ["--blob-store", setup.pki.directory.path]
+            expected = "unknown option --blob-store"
+        case "another service's setting in the file":
+            let config = setup.pki.directory.appendingPathComponent("config.json").path
+            try Data(#"{"deepgram_url": "https://api.deepgram.com"}"#.utf8).write(to: URL(fileURLWithPath: config))
+            flags += ["--config", config]
+            expected = #"unknown key "deepgram_url""#
+        case "a bad value of the service's own setting":
+            flags += ["--smtp-url=http://mail.firm.test"]
+            expected = "smtp_url must be smtps:// (implicit TLS) or smtp:// (STARTTLS), not http://mail.firm.test"
         default:
             replace("--listen", with: "localhost")
             expected = "listen must be host:port"
@@ -189,6 +202,17 @@ struct ServiceProcessTests {
         #expect(job["kind"] as? String == "transcription.notify")
         #expect(job["state"] as? String == "dead")
         #expect(job["last_error"] as? String == "the payload can never be processed")
+    }
+
+    @Test("--help lists the host's settings and the service's own, never another service's", arguments: [
+        ("calltrace-media", ["--blob-store", "--telephony-gateways", "--listen", "--master-key"], ["--mail-outbox", "--deepgram-url"]),
+        ("calltrace-identity", ["--mail-outbox", "--smtp-url", "--admin-operators", "--listen"], ["--blob-store", "--bank-holidays-file"]),
+    ])
+    func help(_ executable: String, _ listed: [String], _ absent: [String]) async throws {
+        let exit = try await run(productsDirectory.appendingPathComponent(executable).path, ["--help"])
+        #expect(exit.status == 0)
+        for flag in listed { #expect(exit.stdout.contains(flag), "\(executable) --help lacks \(flag)") }
+        for flag in absent { #expect(!exit.stdout.contains(flag), "\(executable) --help lists \(flag)") }
     }
 
     @Test("Configuration precedence: file, then environment, then flags")

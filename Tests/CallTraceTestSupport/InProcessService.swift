@@ -40,16 +40,17 @@ public final class InProcessService: @unchecked Sendable {
         let setup = try ServiceSetup(service: Service.name, pki: pki)
         // A port below the kernel's ephemeral range (`freePort`): `restarted()` binds it again,
         // and a port the kernel picked could meanwhile be another test's, or a connection's.
-        var configuration = ServiceConfiguration.defaults(service: Service.name, port: try freePort())
+        var configuration = ServiceConfiguration.defaults(service: Service.name, port: try freePort(), settings: Service.Settings.self)
         configuration.certificate = setup.credentials.certificateChainPath
         configuration.privateKey = setup.credentials.privateKeyPath
         configuration.ca = setup.credentials.trustRootsPath
         configuration.masterKey = setup.masterKey
         configuration.database = setup.database
-        configuration.mailOutbox = setup.mailbox
+        // Identity's development mailbox (a service without that setting has no use for it).
+        if configuration.allSettings.contains(where: { $0.key == "mail_outbox" }) { try configuration.set("mail_outbox", setup.mailbox) }
         configuration.peers = peers.mapValues { "127.0.0.1:\($0)" }
-        // The same scrypt at 1/32 of the work: the suite stays fast (process tests keep the real cost).
-        configuration.passwordHashLogN = 10
+        // The same code at a lower work factor (identity's scrypt at 1/32): the suite stays fast (process tests keep the real cost).
+        configuration.own.lowerCostsForTests()
         for peer in Service.requiredPeers.keys where configuration.peers[peer] == nil {
             configuration.peers[peer] = "127.0.0.1:\(ServiceSetup.nothingListens)"
         }

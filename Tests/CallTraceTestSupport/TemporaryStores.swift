@@ -1,4 +1,5 @@
 public import CallTraceKeys
+public import CallTraceServiceHost
 public import CallTraceStorage
 public import Foundation
 
@@ -10,9 +11,16 @@ public final class TemporaryStores: @unchecked Sendable {
     public let keyStore: Database
     public let keys: KeyRing
 
-    public init(service: String, migrations: [Migration]) throws {
+    /// The stores of `Service`, its database migrated as the host migrates it (the host's shared
+    /// tables, then the service's own).
+    public convenience init<Service: CallTraceService>(_ service: Service.Type) throws {
+        try self.init(service: Service.name, migrations: Service.migrations, tracks: [SharedSchema.track])
+    }
+
+    public init(service: String, migrations: [Migration], tracks: [SchemaTrack] = []) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        database = try Database(path: directory.appendingPathComponent("\(service).sqlite").path, migrations: migrations)
+        database = try Database(path: directory.appendingPathComponent("\(service).sqlite").path)
+        try database.migrate(migrations, tracks: tracks)
         keyStore = try Database(path: directory.appendingPathComponent("\(service).keys.sqlite").path, migrations: KeyRing.migrations)
         let masterKey = directory.appendingPathComponent("\(service).master-key").path
         try MasterKey.generate(path: masterKey)

@@ -165,7 +165,7 @@ struct DocumentTests {
                                            location: "United States", transferMechanism: "UK IDTA", dpaDate: "2026-11-20", trainingOptOut: true))
         try JSONEncoder().encode(entries).write(to: URL(fileURLWithPath: file))
         await deployment.stop("compliance")
-        try await deployment.restart("compliance") { $0.subprocessorsFile = file }
+        try await deployment.restart("compliance") { $0[ComplianceSettings.self].subprocessorsFile = file }
         let changed = try await Registers(try deployment.compliance.client()).listSubProcessors(.init())
         #expect(changed.source == "subprocessors_file" && !changed.source.contains("/"), "no server path reaches the firm")
         #expect(changed.registerVersion != register.registerVersion && changed.subProcessors.first?.name == "Hetzner Online" && changed.subProcessors.count == 6)
@@ -176,9 +176,9 @@ struct DocumentTests {
         try Data("{\"sub_processors\": 3}".utf8).write(to: URL(fileURLWithPath: file))
         await deployment.stop("compliance")
         var message = ""
-        do { try await deployment.restart("compliance") { $0.subprocessorsFile = file } } catch { message = "\(error)" }
+        do { try await deployment.restart("compliance") { $0[ComplianceSettings.self].subprocessorsFile = file } } catch { message = "\(error)" }
         #expect(message.contains("subprocessors_file \(file)"), "\(message)")
-        try await deployment.restart("compliance") { $0.subprocessorsFile = nil }  // as it was, for the deployment to stop cleanly
+        try await deployment.restart("compliance") { $0[ComplianceSettings.self].subprocessorsFile = nil }  // as it was, for the deployment to stop cleanly
     }
 }
 
@@ -193,7 +193,7 @@ struct BankHolidayFileTests {
         let events = #"{"events":[{"date":"2024-01-01"},{"date":"2026-12-02"},{"date":"2027-12-27"}]}"#
         try Data(#"{"england-and-wales":\#(events),"scotland":\#(events),"northern-ireland":\#(events)}"#.utf8).write(to: URL(fileURLWithPath: file))
         let compliance = try await InProcessService.start(ComplianceService.self, clock: TestClock(unixMs: CallDataDeployment.start),
-                                                          peers: ["identity": identity.instance.port], pki: pki) { $0.bankHolidaysFile = file }
+                                                          peers: ["identity": identity.instance.port], pki: pki) { $0[ComplianceSettings.self].bankHolidaysFile = file }
         let (org, _, admin) = try await identity.newOrganisation()
         let opened = try await SubjectRequestTests.open(SubjectRequests(try compliance.client()), org: org, admin: admin)
         #expect(opened.dueOn == "2026-12-03", "Wednesday 2 December is a holiday in the file: the next working day")

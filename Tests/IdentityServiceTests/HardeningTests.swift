@@ -320,7 +320,7 @@ struct AdminOperatorTests {
 
     @Test("With admin_operators set, only the named operators create or suspend organisations")
     func onlyNamedOperators() async throws {
-        let identity = try await InProcessService.start(IdentityService.self) { $0.adminOperators = ["alice"] }
+        let identity = try await InProcessService.start(IdentityService.self) { $0[IdentitySettings.self].adminOperators = ["alice"] }
         let request = Calltrace_Identity_V1_CreateOrganizationRequest.with { $0.name = "Firm"; $0.firstAdminEmail = "a@firm.example" }
         let ops = try identity.client(identity: TemporaryPKI.identity("operator", "ops"))
         #expect(await code { _ = try await ops.unary(Calltrace_Identity_V1_IdentityService.createOrganization, request) } == .permissionDenied)

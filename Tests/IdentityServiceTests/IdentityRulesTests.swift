@@ -44,7 +44,7 @@ final class RulesFixture: @unchecked Sendable {
     let rules: IdentityRules
 
     init() throws {
-        stores = try TemporaryStores(service: "identity", migrations: IdentityService.migrations)
+        stores = try TemporaryStores(IdentityService.self)
         let jobs = JobQueue(database: stores.database, clock: clock)
         rules = IdentityRules(repository: SQLiteIdentityRepository(database: stores.database), keys: stores.keys,
                               outbox: AuditOutbox(database: stores.database, service: "identity", jobs: jobs), delivery: mailbox, clock: clock,

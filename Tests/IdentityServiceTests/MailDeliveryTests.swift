@@ -22,12 +22,12 @@ struct MailDeliveryTests {
     func start(smtpURL: String, mailPKI: TemporaryPKI) async throws -> InProcessService {
         let login = try loginFile(in: mailPKI)
         return try await InProcessService.start(IdentityService.self) {
-            $0.mailOutbox = nil
-            $0.smtpURL = smtpURL
-            $0.smtpFrom = "no-reply@calltrace.test"
-            $0.smtpCA = mailPKI.caPath
-            $0.smtpCredentials = login
-            $0.mailLinkBase = "https://app.firm.test"
+            $0[IdentitySettings.self].mailOutbox = nil
+            $0[IdentitySettings.self].smtpURL = smtpURL
+            $0[IdentitySettings.self].smtpFrom = "no-reply@calltrace.test"
+            $0[IdentitySettings.self].smtpCA = mailPKI.caPath
+            $0[IdentitySettings.self].smtpCredentials = login
+            $0[IdentitySettings.self].mailLinkBase = "https://app.firm.test"
         }
     }
 
@@ -104,10 +104,13 @@ struct MailDeliveryTests {
     @Test("Identity refuses to start with no delivery, with both, or with SMTP missing its sender or link base")
     func deliveryConfiguration() async throws {
         let cases: [(String, (inout ServiceConfiguration) -> Void)] = [
-            ("configure one", { $0.mailOutbox = nil }),
-            ("both configured", { $0.smtpURL = "smtps://127.0.0.1:1"; $0.smtpFrom = "a@b.test"; $0.mailLinkBase = "https://x.test" }),
-            ("needs smtp_from", { $0.mailOutbox = nil; $0.smtpURL = "smtps://127.0.0.1:1"; $0.mailLinkBase = "https://x.test" }),
-            ("needs mail_link_base", { $0.mailOutbox = nil; $0.smtpURL = "smtps://127.0.0.1:1"; $0.smtpFrom = "a@b.test" }),
+            ("configure one", { $0[IdentitySettings.self].mailOutbox = nil }),
+            ("both configured", { $0[IdentitySettings.self].smtpURL = "smtps://127.0.0.1:1"; $0[IdentitySettings.self].smtpFrom = "a@b.test"
+                                  $0[IdentitySettings.self].mailLinkBase = "https://x.test" }),
+            ("needs smtp_from", { $0[IdentitySettings.self].mailOutbox = nil; $0[IdentitySettings.self].smtpURL = "smtps://127.0.0.1:1"
+                                  $0[IdentitySettings.self].mailLinkBase = "https://x.test" }),
+            ("needs mail_link_base", { $0[IdentitySettings.self].mailOutbox = nil; $0[IdentitySettings.self].smtpURL = "smtps://127.0.0.1:1"
+                                       $0[IdentitySettings.self].smtpFrom = "a@b.test" }),
         ]
         for (expected, adjust) in cases {
             await #expect(throws: ConfigurationError.self, "\(expected)") {

@@ -15,7 +15,7 @@ final class MediaRulesFixture: @unchecked Sendable {
     let rules: RecordingRules
 
     init() throws {
-        stores = try TemporaryStores(service: "media", migrations: MediaService.migrations)
+        stores = try TemporaryStores(MediaService.self)
         blobs = try FileBlobStore(folder: stores.directory.appendingPathComponent("recordings").path)
         let clock = TestClock()
         let jobs = JobQueue(database: stores.database, clock: clock)

@@ -59,11 +59,11 @@ final class TranscriptDeployment: @unchecked Sendable {
             let transcript = try await InProcessService.start(TranscriptService.self, peers: [
                 "identity": identityPort, "media": mediaPort, "compliance": compliancePort,
             ], pki: pki) { configuration in
-                configuration.deepgramURL = deepgramURL
-                configuration.deepgramKeyFile = "\(keys)/deepgram.key"
-                configuration.anthropicURL = anthropicURL
-                configuration.anthropicKeyFile = "\(keys)/anthropic.key"
-                configuration.outboundCA = configuration.ca  // the fake providers' certificates come from the deployment's CA
+                configuration[TranscriptSettings.self].deepgramURL = deepgramURL
+                configuration[TranscriptSettings.self].deepgramKeyFile = "\(keys)/deepgram.key"
+                configuration[TranscriptSettings.self].anthropicURL = anthropicURL
+                configuration[TranscriptSettings.self].anthropicKeyFile = "\(keys)/anthropic.key"
+                configuration[TranscriptSettings.self].outboundCA = configuration.ca  // the fake providers' certificates come from the deployment's CA
             }
             do {
                 let media = try await InProcessService.start(MediaService.self, peers: ["identity": identityPort, "transcript": transcript.instance.port],

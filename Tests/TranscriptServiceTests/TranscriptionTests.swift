@@ -273,7 +273,7 @@ struct ProviderKeyTests {
         let key = folder + "/deepgram.key"
         FileManager.default.createFile(atPath: key, contents: Data("dg-very-secret".utf8), attributes: [.posixPermissions: 0o644])
         let error = await #expect(throws: (any Error).self) {
-            _ = try await InProcessService.start(TranscriptService.self) { $0.deepgramKeyFile = key }
+            _ = try await InProcessService.start(TranscriptService.self) { $0[TranscriptSettings.self].deepgramKeyFile = key }
         }
         let message = "\(error.map { "\($0)" } ?? "")"
         #expect(message.contains(key) && message.contains("chmod 600") && !message.contains("dg-very-secret"), "\(message)")

@@ -9,12 +9,14 @@ import CallTraceOutbound
 /// classifications, processing objections (DESIGN.md §3). `services/transcript/main.swift` runs
 /// it as a process; tests run it in process.
 public struct TranscriptService: CallTraceService {
+    public typealias Settings = TranscriptSettings
     public static let name = "transcript"
     public static let defaultPort = 7103
     public static let requiredPeers: [String: String] = ["identity": "to authorise users and operators", "compliance": "to forward its audit events",
                                                          "media": "to fetch recordings to transcribe and mute card details in them"]
-    public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2),
-                                    Migration(version: 3, SharedSchema.v3), Migration(version: 4, SQLiteCallRepository.schema)]
+    /// Its own tables, in order (the host's shared tables migrate on their own track first; the
+    /// gaps in the numbering are versions those once took here).
+    public static let migrations = [Migration(version: 4, SQLiteCallRepository.schema)]
 
     let handlers: [any RPCService]
 
@@ -22,12 +24,13 @@ public struct TranscriptService: CallTraceService {
         guard let authorizer = context.authorizer else { throw ConfigurationError("transcript needs its identity peer") }
         guard let media = context.peers["media"] else { throw ConfigurationError("transcript needs its media peer") }
         guard let compliance = context.peers["compliance"] else { throw ConfigurationError("transcript needs its compliance peer") }
+        let settings = context.configuration[Settings.self]
         let calls = CallRules(repository: SQLiteCallRepository(database: context.database), keys: context.keys, outbox: context.outbox,
                               clock: context.clock, notices: ComplianceCallNotices(client: .init(compliance)))
         // The keys of calls deleted just before a crash go before the first call.
         let swept = try calls.sweepKeys()
         if swept > 0 { context.logger.notice("start-up sweep destroyed the keys of deleted calls", metadata: ["keys": "\(swept)"]) }
-        let transcripts = TranscriptRules(calls: calls, engines: try Self.engines(context.configuration), jobs: context.jobs)
+        let transcripts = TranscriptRules(calls: calls, engines: try Self.engines(settings), jobs: context.jobs)
         let maxAttempts = 8
         let recordings = MediaRecordings(client: .init(media))
         context.jobs.register(TranscribeJobHandler(rules: transcripts, media: recordings, maxAttempts: maxAttempts), maxAttempts: maxAttempts)
@@ -38,8 +41,8 @@ public struct TranscriptService: CallTraceService {
         context.jobs.register(AnalyseJobHandler(rules: transcripts), maxAttempts: maxAttempts)
         handlers = [TrackingNumberHandler(rules: calls, authorizer: authorizer),
                     CallHandler(rules: calls, transcripts: transcripts, authorizer: authorizer,
-                                telephonyGateways: context.configuration.telephonyGateways),
-                    TranscriptHandler(rules: transcripts, authorizer: authorizer, telephonyGateways: context.configuration.telephonyGateways),
+                                telephonyGateways: settings.telephonyGateways),
+                    TranscriptHandler(rules: transcripts, authorizer: authorizer, telephonyGateways: settings.telephonyGateways),
                     SuppressionHandler(rules: calls, authorizer: authorizer)]
     }
 
@@ -48,7 +51,7 @@ public struct TranscriptService: CallTraceService {
     /// The sub-processors this deployment has keys for: Deepgram with `deepgram_key_file`,
     /// Anthropic with `anthropic_key_file` (0600 files), over HTTPS trusting `outbound_ca` (the
     /// system's CAs when unset). `local` analysis always.
-    static func engines(_ configuration: ServiceConfiguration) throws -> Engines {
+    static func engines(_ configuration: TranscriptSettings) throws -> Engines {
         let transport = CurlHTTPS(caFile: configuration.outboundCA)
         var engines = Engines()
         if configuration.deepgramKeyFile != nil || configuration.anthropicKeyFile != nil {

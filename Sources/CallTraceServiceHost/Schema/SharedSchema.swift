@@ -1,6 +1,18 @@
-/// Tables every service's database has, created by its first migration. (Organisation keys
-/// live in the service's separate key store, never in this database.)
+public import CallTraceStorage
+
+/// Tables every service's database has, owned by the host: the audit outbox, its dead letters,
+/// durable jobs. They migrate on a version track of their own (`track`, applied before the
+/// service's migrations), so a service lists only its own tables and the host adds one without
+/// touching any service. (Organisation keys live in the service's separate key store, never in
+/// this database.)
 public enum SharedSchema {
+    /// The host's track. A database from before tracks (when each service listed these among its
+    /// own migrations) is adopted at the version its tables show.
+    public static let track = SchemaTrack(name: "host", migrations: [Migration(version: 1, v1), Migration(version: 2, v2), Migration(version: 3, v3)]) { connection in
+        let tables = Set(try connection.query("SELECT name FROM sqlite_master WHERE type = 'table'").compactMap { $0.text("name") })
+        return ["audit_outbox", "audit_dead_letters", "jobs"].prefix { tables.contains($0) }.count
+    }
+
     /// The audit outbox.
     public static let v1 = """
         CREATE TABLE audit_outbox (

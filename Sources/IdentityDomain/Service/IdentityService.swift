@@ -8,22 +8,25 @@ import CallTraceOutbound
 /// support grants, service and gateway principals (DESIGN.md §3). `services/identity/main.swift`
 /// runs it as a process; tests run it in process.
 public struct IdentityService: CallTraceService {
+    public typealias Settings = IdentitySettings
     public static let name = "identity"
     public static let defaultPort = 7101
     public static let requiredPeers: [String: String] = ["compliance": "to forward its audit events"]
-    public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SQLiteIdentityRepository.schema),
-                                    Migration(version: 3, SQLiteIdentityRepository.schemaV3), Migration(version: 4, SharedSchema.v2),
-                                    Migration(version: 5, SharedSchema.v3), Migration(version: 6, SQLiteIdentityRepository.schemaV6)]
+    /// Its own tables, in order (the host's shared tables migrate on their own track first; the
+    /// gaps in the numbering are versions those once took here).
+    public static let migrations = [Migration(version: 2, SQLiteIdentityRepository.schema), Migration(version: 3, SQLiteIdentityRepository.schemaV3),
+                                    Migration(version: 6, SQLiteIdentityRepository.schemaV6)]
 
     let identity: IdentityHandler
 
     public init(context: ServiceContext) throws {
-        let delivery = try Self.delivery(context)
+        let settings = context.configuration[Settings.self]
+        let delivery = try Self.delivery(settings, context)
         let rules = IdentityRules(repository: SQLiteIdentityRepository(database: context.database), keys: context.keys,
                                   outbox: context.outbox, delivery: delivery, clock: context.clock,
-                                  hasher: PasswordHasher(logN: context.configuration.passwordHashLogN), blocking: context.blocking)
+                                  hasher: PasswordHasher(logN: settings.passwordHashLogN), blocking: context.blocking)
         identity = IdentityHandler(rules: rules, credentialGateways: context.configuration.credentialGateways,
-                                   adminOperators: context.configuration.adminOperators)
+                                   adminOperators: settings.adminOperators)
         context.jobs.register(Housekeeping(rules: rules))
         context.jobs.schedule(Housekeeping.kind, every: .seconds(3600), kind: Housekeeping.kind)
     }
@@ -32,8 +35,7 @@ public struct IdentityService: CallTraceService {
 
     /// E-mail over SMTP with TLS (`smtp_url`) in production, a file outbox (`mail_outbox`) in
     /// development: exactly one of them.
-    static func delivery(_ context: ServiceContext) throws -> any TokenDelivery {
-        let configuration = context.configuration
+    static func delivery(_ configuration: IdentitySettings, _ context: ServiceContext) throws -> any TokenDelivery {
         switch (configuration.smtpURL, configuration.mailOutbox) {
         case (nil, nil):
             throw ConfigurationError("identity delivers invitation and reset tokens by e-mail (smtp_url) or, in development, to a folder (mail_outbox): configure one")

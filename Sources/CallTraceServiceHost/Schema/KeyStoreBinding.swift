@@ -36,7 +36,7 @@ enum KeyStoreBinding {
 
     /// Tables the host fills by itself on a first start (durable jobs and their schedules, this
     /// binding): rows there say nothing about organisations' sealed data.
-    static let hostTables: Set<String> = ["jobs", "job_schedules", "key_store_binding"]
+    static let hostTables: Set<String> = ["jobs", "job_schedules", "key_store_binding", "schema_tracks"]
 
     /// Opens the key store at `configuration.keyStorePath` for `database` under `masterKey`:
     /// creates it only beside a database that holds no data, proves the master key opens it, and

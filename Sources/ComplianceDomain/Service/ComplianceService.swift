@@ -12,14 +12,16 @@ import Foundation
 /// engine (P13), bundles, matter files (P14) and offboarding with a signed certificate (P11),
 /// notices (P3), the sub-processor register, records of processing and agreements (P5, P12).
 public struct ComplianceService: CallTraceService {
+    public typealias Settings = ComplianceSettings
     public static let name = "compliance"
     public static let defaultPort = 7104
     /// Its own audit events are appended locally.
     public static let requiredPeers: [String: String] = ["identity": "to authorise users and operators",
                                                          "media": "to purge and delete recordings (retention, deletion, erasure)",
                                                          "transcript": "to purge and delete call records and transcripts, find a subject's calls, suppress callers"]
-    public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, Self.receivedEvents),
-                                    Migration(version: 3, SharedSchema.v2), Migration(version: 4, SharedSchema.v3),
+    /// Its own tables, in order (the host's shared tables migrate on their own track first; the
+    /// gaps in the numbering are versions those once took here).
+    public static let migrations = [Migration(version: 2, Self.receivedEvents),
                                     Migration(version: 5, SQLiteAuditChainRepository.schema),
                                     Migration(version: 6, SQLiteComplianceRepository.schema),
                                     Migration(version: 7, SQLiteComplianceRepository.bundlesSchema),
@@ -69,7 +71,7 @@ public struct ComplianceService: CallTraceService {
         let bundles = BundleRules(repository: repository, jobs: context.jobs, outbox: context.outbox, clock: context.clock, keys: context.keys,
                                   blobs: blobs, deletions: deletions)
         let requests = SubjectRequestRules(repository: repository, deletions: deletions, bundles: bundles, keys: context.keys, outbox: context.outbox,
-                                           clock: context.clock, holidays: try Self.holidays(context.configuration))
+                                           clock: context.clock, holidays: try Self.holidays(context.configuration[Settings.self]))
         // The deployment's signing key: deletion certificates and audit checkpoints (one key for the CLI to pin).
         let signer = try context.keys.signer("deletion-certificates")
         let offboarding = OffboardingRules(repository: repository, chain: SQLiteAuditChainRepository(database: context.database), bundles: bundles,
@@ -87,7 +89,7 @@ public struct ComplianceService: CallTraceService {
         context.jobs.register(BundleExpiryJob(rules: bundles))
         context.jobs.schedule("bundle-expiry", every: .seconds(3600), kind: BundleRules.expireKind)
         context.jobs.register(OffboardingJob(rules: offboarding, services: services), maxAttempts: Int.max)
-        let register = try context.configuration.subprocessorsFile.map(SubProcessorRegister.load) ?? .shipped
+        let register = try context.configuration[Settings.self].subprocessorsFile.map(SubProcessorRegister.load) ?? .shipped
         let documents = DocumentRules(repository: repository, register: register, retention: retention, services: services, outbox: context.outbox,
                                       clock: context.clock)
         handlers = [AuditHandler(trail: trail, checkpoints: checkpoints, authorizer: authorizer), RetentionHandler(rules: retention, authorizer: authorizer),
@@ -102,7 +104,7 @@ public struct ComplianceService: CallTraceService {
     public var rpcServices: [any RPCService] { handlers }
 
     /// The shipped UK bank holidays, or the operator's newer GOV.UK file (`bank_holidays_file`).
-    static func holidays(_ configuration: ServiceConfiguration) throws -> BankHolidays {
+    static func holidays(_ configuration: ComplianceSettings) throws -> BankHolidays {
         guard let file = configuration.bankHolidaysFile else { return .shipped }
         do { return try BankHolidays.load(from: file) } catch {
             throw ConfigurationError("bank_holidays_file \(file): \(error)")

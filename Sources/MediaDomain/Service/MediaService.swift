@@ -7,12 +7,14 @@ import Foundation
 /// duration, checksum). Media never sees callers' phone numbers (DESIGN.md §3).
 /// `services/media/main.swift` runs it as a process; tests run it in process.
 public struct MediaService: CallTraceService {
+    public typealias Settings = MediaSettings
     public static let name = "media"
     public static let defaultPort = 7102
     public static let requiredPeers: [String: String] = ["identity": "to authorise users and operators", "compliance": "to forward its audit events",
                                                          "transcript": "to queue each stored recording's transcription"]
-    public static let migrations = [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2),
-                                    Migration(version: 3, SharedSchema.v3), Migration(version: 4, SQLiteRecordingRepository.schema),
+    /// Its own tables, in order (the host's shared tables migrate on their own track first; the
+    /// gaps in the numbering are versions those once took here).
+    public static let migrations = [Migration(version: 4, SQLiteRecordingRepository.schema),
                                     Migration(version: 5, SQLiteRecordingRepository.shareLinks),
                                     Migration(version: 6, SQLiteRecordingRepository.blobVersions),
                                     Migration(version: 7, SQLiteRecordingRepository.linkPolicies),
@@ -24,7 +26,8 @@ public struct MediaService: CallTraceService {
 
     public init(context: ServiceContext) throws {
         guard let authorizer = context.authorizer else { throw ConfigurationError("media needs its identity peer") }
-        let folder = context.configuration.blobStore ?? Self.defaultBlobFolder(database: context.configuration.database)
+        let settings = context.configuration[Settings.self]
+        let folder = settings.blobStore ?? Self.defaultBlobFolder(database: context.configuration.database)
         let rules = RecordingRules(repository: SQLiteRecordingRepository(database: context.database), blobs: try FileBlobStore(folder: folder),
                                    keys: context.keys, outbox: context.outbox, jobs: context.jobs, clock: context.clock,
                                    blocking: context.blocking)
@@ -40,7 +43,7 @@ public struct MediaService: CallTraceService {
             context.jobs.register(RecordingStoredJob(rules: rules, transcript: .init(transcript)), maxAttempts: Int.max)
         }
         recordings = RecordingHandler(rules: rules, authorizer: authorizer, calls: context.peers["transcript"].map { .init($0) },
-                                      telephonyGateways: context.configuration.telephonyGateways)
+                                      telephonyGateways: settings.telephonyGateways)
         shareLinks = ShareLinkHandler(rules: ShareLinkRules(recordings: rules), authorizer: authorizer)
     }
 

@@ -1,0 +1,27 @@
+import ArgumentParser
+import CallTraceStorage
+import Foundation
+
+struct Backup<Service: CallTraceService>: AsyncParsableCommand {
+    static var configuration: CommandConfiguration {
+        CommandConfiguration(commandName: "backup",
+                             abstract: "Copy the database to FILE with SQLite's online backup, while the service runs.")
+    }
+    @OptionGroup var settings: SettingsOptions
+    @Option(help: "The backup file to write.") var to: String
+    @Flag(name: .customLong("keys"), help: "Back up the key store instead of the database (keep such backups apart and short-lived).")
+    var keys = false
+
+    func run() async throws {
+        do {
+            let configuration = try settings.resolve(Service.self)
+            let source = keys ? configuration.keyStorePath : configuration.database
+            try Database.onlineBackup(of: source, to: to)
+            print("backed up \(source) to \(to)")
+        } catch {
+            FileHandle.standardError.write(Data("calltrace-\(Service.name): backup failed: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+

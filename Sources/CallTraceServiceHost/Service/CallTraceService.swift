@@ -1,0 +1,54 @@
+public import CallTraceKeys
+public import CallTraceRPC
+public import CallTraceStorage
+public import Logging
+
+/// What a CallTrace service tells the host: its name, its settings, its schema, its RPC
+/// handlers. The host knows no service: it reads each one's settings, migrates its tables, runs
+/// the durable jobs it registers and serves its handlers, the same way for any.
+public protocol CallTraceService: Sendable {
+    /// Its own settings (besides those every service has), read from the same file, environment
+    /// and flags; in `init`, `context.configuration[Settings.self]`.
+    associatedtype Settings: ServiceSettings = NoSettings
+    /// The short name, e.g. `identity`; also the last part of its SPIFFE id.
+    static var name: String { get }
+    /// The port it listens on by default.
+    static var defaultPort: Int { get }
+    /// Its own tables, in order, on the database's main track (the host's shared tables have a
+    /// track of their own: `SharedSchema.track`).
+    static var migrations: [Migration] { get }
+    /// The other services it cannot work without, with what it needs each for: it refuses to
+    /// start when one is not configured, instead of failing every call later.
+    static var requiredPeers: [String: String] { get }
+    /// Builds the service over its opened database and keys: its rules, its handlers, and its
+    /// durable jobs (`context.jobs.register`, `schedule`).
+    init(context: ServiceContext) throws
+    /// Its RPC services (health and info come with the host).
+    var rpcServices: [any RPCService] { get }
+}
+
+/// What the host gives a service.
+public struct ServiceContext: Sendable {
+    public let database: Database
+    public let keys: KeyRing
+    /// Record audit events here, in the same transaction as the action.
+    public let outbox: AuditOutbox
+    /// Durable work: enqueue in the same transaction as the action that needs it; register a
+    /// handler per kind, and schedules, while the service is built.
+    public let jobs: JobQueue
+    public let configuration: ServiceConfiguration
+    public let logger: Logger
+    /// Clients of the configured peers, by service name, presenting this service's certificate.
+    public let peers: [String: RPCClient]
+    /// Asks identity about users' tokens (with a short allow cache); nil without an identity peer.
+    public let authorizer: IdentityAuthorizer?
+    /// The time the service's rules read (the system clock; a `TestClock` in tests).
+    public let clock: any WallClock
+    /// Threads for CPU-heavy or blocking work (scrypt, sealing, outgoing HTTP), off the I/O
+    /// threads: `BlockingPool.shared`, or a test's own pool that it can hold.
+    public let blocking: BlockingPool
+}
+
+/// The software version every service reports.
+public let callTraceVersion = "0.1.0"
+

@@ -1,0 +1,128 @@
+import CallTraceKeys
+public import CallTraceRPC
+public import CallTraceStorage
+import CallTraceTLS
+import Foundation
+public import Logging
+
+/// One running service: its server, database, key store and audit forwarding. A process runs
+/// one (`calltrace-<name> serve`); tests start any number in process, on port 0, with a
+/// `TestClock`, and reach them over real mutual TLS.
+public final class ServiceInstance: Sendable {
+    public let server: RPCServer
+    public let database: Database
+    public let keyStore: Database
+    public let outbox: AuditOutbox
+    public let jobs: JobQueue
+    /// The port it listens on.
+    public var port: Int { server.port }
+
+    private init(server: RPCServer, database: Database, keyStore: Database, outbox: AuditOutbox, jobs: JobQueue) {
+        self.server = server
+        self.database = database
+        self.keyStore = keyStore
+        self.outbox = outbox
+        self.jobs = jobs
+    }
+
+    /// Checks the configuration and the files it names, binds the port (answering NOT_SERVING
+    /// while the schema migrates), builds the service and starts serving.
+    ///
+    /// - Throws: an error naming the one problem found first: a missing or malformed setting,
+    ///   the master key, the TLS material, the database (in use, newer schema), the key store
+    ///   (not opened by the master key; missing, empty or another one beside the database's
+    ///   data), the port.
+    public static func start<Service: CallTraceService>(_ service: Service.Type, configuration: ServiceConfiguration,
+                                                        logger: Logger, clock: any WallClock = SystemClock(),
+                                                        blocking: BlockingPool = .shared) async throws -> ServiceInstance {
+        let name = Service.name
+        guard configuration.own is Service.Settings else {
+            throw ConfigurationError("the configuration holds \(type(of: configuration.own)), not \(name)'s settings (\(Service.Settings.self))")
+        }
+        let address = try configuration.validated()
+        for (peer, purpose) in Service.requiredPeers.sorted(by: { $0.key < $1.key }) where configuration.peers[peer] == nil {
+            throw ConfigurationError("peer \(peer) is not configured; \(name) needs it \(purpose) (the deployment file's services.\(peer), config key peers.\(peer), or CALLTRACE_PEER_\(peer.uppercased())=host:port)")
+        }
+        let credentials = configuration.credentials!
+        // Each check names its problem in one line: key file, TLS material, database, port.
+        let masterKey = try MasterKey.load(path: configuration.masterKey!)
+        _ = try TLSContext.shared(role: .server, credentials: credentials)
+        let database = try Database(path: configuration.database)
+        let keyStore: Database
+        let keys: KeyRing
+        do {
+            try database.checkSchema(knownUpTo: Service.migrations.map(\.version).max() ?? 0, tracks: [SharedSchema.track])
+            // The master key must open the key store, and the key store must be the database's
+            // own: never a new, empty one beside sealed data (`KeyStoreBinding`).
+            (keyStore, keys) = try KeyStoreBinding.openKeyStore(configuration: configuration, masterKey: masterKey, for: database, clock: clock)
+        } catch {
+            database.close()
+            throw error
+        }
+        let jobs = JobQueue(database: database, clock: clock)
+        let outbox = AuditOutbox(database: database, service: name, jobs: jobs)
+        let server: RPCServer
+        let peers: [String: RPCClient]
+        do {
+            let own = try TLSContext.shared(role: .client, credentials: credentials).identity
+            // The certificate must name this very service: media never starts as identity, nor a gateway.
+            guard let identity = PeerIdentity(uri: own), identity.kind == .service, identity.name == name else {
+                throw ConfigurationError("certificate \(credentials.certificateChainPath) is for \(own), not spiffe://<trust-domain>/service/\(name)")
+            }
+            let trustDomain = identity.trustDomain
+            peers = try Dictionary(uniqueKeysWithValues: configuration.peers.map { peer, address in
+                let parts = address.split(separator: ":")
+                return (peer, try RPCClient(
+                    target: .init(host: String(parts[0]), port: Int(parts[1]) ?? 0, identity: "spiffe://\(trustDomain)/service/\(peer)"),
+                    configuration: .init(credentials: credentials)))
+            })
+            var serverConfiguration = RPCServer.Configuration(
+                credentials: credentials,
+                info: .init(serviceName: name, version: callTraceVersion,
+                            schemaVersion: UInt32(Service.migrations.map(\.version).max() ?? 0)))
+            serverConfiguration.host = address.host
+            serverConfiguration.port = address.port
+            serverConfiguration.clientAddressGateways = Set(configuration.credentialGateways)
+            // The port opens first, answering NOT_SERVING while the schema migrates.
+            server = try RPCServer(configuration: serverConfiguration, services: [], serving: false, logger: logger)
+        } catch {
+            database.close()
+            keyStore.close()
+            throw error
+        }
+        let context = ServiceContext(database: database, keys: keys, outbox: outbox, jobs: jobs, configuration: configuration,
+                                     logger: logger, peers: peers, authorizer: peers["identity"].map { IdentityAuthorizer(identity: $0) },
+                                     clock: clock, blocking: blocking)
+        do {
+            try database.migrate(Service.migrations, tracks: [SharedSchema.track])
+            let service = try Service(context: context)
+            server.install(service.rpcServices)
+        } catch {
+            server.stop()
+            database.close()
+            keyStore.close()
+            throw error
+        }
+        if let compliance = peers["compliance"] { outbox.forward(to: compliance) }
+        server.reportGauges { await outbox.gauges() + jobs.gauges() }
+        server.setServing(true)
+        jobs.start(logger: logger)
+        if configuration.keyStoreBesideDatabase {
+            logger.warning("the key store is in the database's folder: a copy of that folder holds the keys a shred destroys; set key_store elsewhere",
+                           metadata: ["key_store": "\(configuration.keyStorePath)"])
+        }
+        logger.notice("serving", metadata: ["address": "\(address.host):\(server.port)", "identity": "\(server.identity)",
+                                            "schema_version": "\(database.schemaVersion)"])
+        return ServiceInstance(server: server, database: database, keyStore: keyStore, outbox: outbox, jobs: jobs)
+    }
+
+    /// Drains: NOT_SERVING, calls in flight finish within `gracePeriod`; then the job worker
+    /// stops after the job it is running, and the databases close.
+    public func stop(gracePeriod: Duration) async {
+        await server.shutdown(gracePeriod: gracePeriod)
+        await jobs.stop()
+        database.close()
+        keyStore.close()
+    }
+}
+
