@@ -37,7 +37,6 @@ struct CheckpointRow: Sendable {
 /// Compliance never signs over a chain that no longer holds its previous checkpoint: the latest
 /// stays the one that shows the damage.
 struct AuditCheckpoints: Sendable {
-    static let dailyKind = "audit.checkpoint.daily"
     static let maxDocumentBytes = 16 * 1024
 
     let repository: any AuditChainRepository
@@ -243,11 +242,12 @@ extension AuditCheckpoints.Check {
 }
 
 /// The daily run (scheduled): a checkpoint for each organisation whose chain grew.
-struct AuditCheckpointDailyJob: JobHandler {
-    let checkpoints: AuditCheckpoints
-    var kind: String { AuditCheckpoints.dailyKind }
+struct AuditCheckpointDaily: PayloadFreeJob { static let kind = "audit.checkpoint.daily" }
 
-    func run(_ job: Job) async throws -> JobOutcome {
+struct AuditCheckpointDailyJob: DurableJobHandler {
+    let checkpoints: AuditCheckpoints
+
+    func run(_ work: AuditCheckpointDaily, job: Job) async throws -> JobOutcome {
         _ = try await checkpoints.signDaily()
         return .done
     }

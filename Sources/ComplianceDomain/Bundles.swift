@@ -12,8 +12,6 @@ import SwiftProtobuf
 /// chunks under a key of their own (wrapped by the organisation's key), streamed to whoever
 /// holds the permission of their kind, audited, and destroyed when they expire.
 struct BundleRules: Sendable {
-    static let buildKind = "bundle.build"
-    static let expireKind = "bundle.expire"
     /// How long a ready bundle can be fetched.
     static let lifetime: Int64 = 7 * 86_400_000
     static let chunkBytes = 256 << 10
@@ -48,7 +46,7 @@ struct BundleRules: Sendable {
         var row = BundleRow(id: "bun_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""), org: org, kind: kind,
                             subject: subject, state: .building, requestedBy: actor, createdAt: clock.nowUnixMs, matterReference: matterReference,
                             deleteAfter: deleteAfter)
-        row.jobID = try jobs.enqueue(kind: Self.buildKind, idempotencyKey: "bundle:\(row.id)", payload: Data(row.id.utf8), in: tx.connection)
+        row.jobID = try jobs.enqueue(BundleBuild(id: row.id), idempotencyKey: "bundle:\(row.id)", in: tx.connection)
         try tx.insert(row)
         try outbox.record(AuditRecord(org: org, actor: actor, action: "bundle.requested", resource: "bundle:\(row.id)", outcome: "success",
                                       detail: "\(Self.name(kind)) of \(subject)"), in: tx.connection)
@@ -434,22 +432,29 @@ extension String {
     func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }
 
-struct BundleJob: JobHandler {
+/// A bundle to build.
+struct BundleBuild: IdentifiedJob {
+    static let kind = "bundle.build"
+    let id: String
+}
+
+struct BundleJob: DurableJobHandler {
     let rules: BundleRules
     let contents: BundleContents
-    var kind: String { BundleRules.buildKind }
 
-    func run(_ job: Job) async throws -> JobOutcome {
-        try await rules.build(String(decoding: job.payload, as: UTF8.self), attempt: job.attempts, contents: contents)
+    func run(_ work: BundleBuild, job: Job) async throws -> JobOutcome {
+        try await rules.build(work.id, attempt: job.attempts, contents: contents)
         return .done
     }
 }
 
-struct BundleExpiryJob: JobHandler {
-    let rules: BundleRules
-    var kind: String { BundleRules.expireKind }
+/// Hourly (scheduled): bundles past their expiry are destroyed.
+struct BundleExpiry: PayloadFreeJob { static let kind = "bundle.expire" }
 
-    func run(_ job: Job) async throws -> JobOutcome {
+struct BundleExpiryJob: DurableJobHandler {
+    let rules: BundleRules
+
+    func run(_ work: BundleExpiry, job: Job) async throws -> JobOutcome {
         _ = try await rules.expire()
         return .done
     }

@@ -9,7 +9,6 @@ import Foundation
 /// whichever of the three services restarts meanwhile, and each confirmation is written as it
 /// arrives so a retry never asks twice for what is done.
 struct DeletionRules: Sendable {
-    static let kind = "deletion.call"
 
     let repository: any ComplianceRepository
     let jobs: JobQueue
@@ -31,7 +30,7 @@ struct DeletionRules: Sendable {
         if let existing = try tx.deletion(org: org, callID: callID), existing.finishedAt == 0 { return existing }
         var row = DeletionRow(id: "del_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""), org: org, callID: callID,
                               requestID: request, reason: reason, requestedBy: actor, requestedAt: clock.nowUnixMs)
-        row.jobID = try jobs.enqueue(kind: Self.kind, idempotencyKey: "deletion:\(row.id)", payload: Data(row.id.utf8), in: tx.connection)
+        row.jobID = try jobs.enqueue(CallDeletion(id: row.id), idempotencyKey: "deletion:\(row.id)", in: tx.connection)
         try tx.insert(row)
         try outbox.record(AuditRecord(org: org, actor: actor, action: "call.deletion_requested", resource: "call:\(callID)", outcome: "success",
                                       detail: "deletion \(row.id)" + (request.isEmpty ? "" : " for subject request \(request)")
@@ -92,13 +91,18 @@ struct DeletionRules: Sendable {
     }
 }
 
-struct DeletionJob: JobHandler {
+/// A call's deletion across services.
+struct CallDeletion: IdentifiedJob {
+    static let kind = "deletion.call"
+    let id: String
+}
+
+struct DeletionJob: DurableJobHandler {
     let rules: DeletionRules
     let services: any CallDataServices
-    var kind: String { DeletionRules.kind }
 
-    func run(_ job: Job) async throws -> JobOutcome {
-        try await rules.attempt(String(decoding: job.payload, as: UTF8.self), services: services)
+    func run(_ work: CallDeletion, job: Job) async throws -> JobOutcome {
+        try await rules.attempt(work.id, services: services)
         return .done
     }
 }

@@ -13,7 +13,6 @@ import Foundation
 /// signs a deletion certificate. Each step's result is written as it completes; the purge runs
 /// in the confirming call and, if anything fails, as a durable job that resumes where it stood.
 struct OffboardingRules: Sendable {
-    static let purgeKind = "offboarding.purge"
     /// The durable job waits this long before taking over from the confirming call.
     static let takeOver: Int64 = 5 * 60_000
 
@@ -72,7 +71,7 @@ struct OffboardingRules: Sendable {
             row.export = (bundle.sha256, bundle.sizeBytes)
             row.confirmedBy = actor
             row.confirmedAt = now
-            row.jobID = try jobs.enqueue(kind: Self.purgeKind, idempotencyKey: "offboarding:\(row.id)", payload: Data(org.utf8),
+            row.jobID = try jobs.enqueue(OffboardingPurge(id: org), idempotencyKey: "offboarding:\(row.id)",
                                          runAt: now + Self.takeOver, in: tx.connection)
             try tx.update(row)
             try outbox.record(AuditRecord(org: org, actor: actor, action: "offboarding.confirmed", resource: "organisation:\(org)", outcome: "success",
@@ -139,13 +138,18 @@ struct OffboardingRules: Sendable {
     }
 }
 
-struct OffboardingJob: JobHandler {
+/// An offboarded organisation's data to purge everywhere (`id`: the organisation).
+struct OffboardingPurge: IdentifiedJob {
+    static let kind = "offboarding.purge"
+    let id: String
+}
+
+struct OffboardingJob: DurableJobHandler {
     let rules: OffboardingRules
     let services: any CallDataServices
-    var kind: String { OffboardingRules.purgeKind }
 
-    func run(_ job: Job) async throws -> JobOutcome {
-        try await rules.purge(org: String(decoding: job.payload, as: UTF8.self), services: services)
+    func run(_ work: OffboardingPurge, job: Job) async throws -> JobOutcome {
+        try await rules.purge(org: work.id, services: services)
         return .done
     }
 }

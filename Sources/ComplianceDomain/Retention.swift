@@ -9,8 +9,6 @@ import Foundation
 /// then call records), writing its counts after every batch, so a run interrupted by a restart
 /// of any service carries on where it stood; its row is the receipt, and finishing is audited.
 struct RetentionRules: Sendable {
-    static let runKind = "retention.run"
-    static let dailyKind = "retention.daily"
     static let maxMonths = 240
 
     let repository: any ComplianceRepository
@@ -79,7 +77,7 @@ struct RetentionRules: Sendable {
                                       recordingsBefore: Self.cutoff(months: policy.recordingsMonths, before: now),
                                       transcriptsBefore: Self.cutoff(months: policy.transcriptsMonths, before: now),
                                       callRecordsBefore: Self.cutoff(months: policy.callRecordsMonths, before: now))
-            run.jobID = try jobs.enqueue(kind: Self.runKind, idempotencyKey: "retention:\(run.id)", payload: Data(run.id.utf8), in: tx.connection)
+            run.jobID = try jobs.enqueue(RetentionRun(id: run.id), idempotencyKey: "retention:\(run.id)", in: tx.connection)
             try tx.insert(run)
             return run
         }
@@ -152,22 +150,28 @@ struct RetentionRules: Sendable {
 
 /// Runs one retention run, a batch per step, until it finishes; retried with backoff while
 /// media or transcript cannot answer.
-struct RetentionRunJob: JobHandler {
+struct RetentionRunJob: DurableJobHandler {
     let rules: RetentionRules
     let services: any CallDataServices
-    var kind: String { RetentionRules.runKind }
 
-    func run(_ job: Job) async throws -> JobOutcome {
-        try await rules.step(String(decoding: job.payload, as: UTF8.self), services: services) ? .again : .done
+    func run(_ work: RetentionRun, job: Job) async throws -> JobOutcome {
+        try await rules.step(work.id, services: services) ? .again : .done
     }
 }
 
-/// The daily sweep (scheduled): queues a run per organisation whose policy removes something.
-struct RetentionDailyJob: JobHandler {
-    let rules: RetentionRules
-    var kind: String { RetentionRules.dailyKind }
+/// One organisation's retention run.
+struct RetentionRun: IdentifiedJob {
+    static let kind = "retention.run"
+    let id: String
+}
 
-    func run(_ job: Job) async throws -> JobOutcome {
+/// The daily sweep (scheduled): queues a run per organisation whose policy removes something.
+struct RetentionDaily: PayloadFreeJob { static let kind = "retention.daily" }
+
+struct RetentionDailyJob: DurableJobHandler {
+    let rules: RetentionRules
+
+    func run(_ work: RetentionDaily, job: Job) async throws -> JobOutcome {
         _ = try await rules.runAll()
         return .done
     }

@@ -74,8 +74,7 @@ struct DeliveryError: Error, CustomStringConvertible {
 /// in the database in clear. The job worker sends it off the I/O threads, retrying with backoff
 /// while the mail server is away; a token that expired meanwhile is not sent. The job row, and
 /// with it the sealed token, is deleted once sent.
-struct MailDelivery: TokenDelivery, JobHandler {
-    static let kind = "identity.mail"
+struct MailDelivery: TokenDelivery, DurableJobHandler {
     let settings: SMTPSettings
     /// Where the links in the e-mails point: the web backend's pages for accepting an
     /// invitation and resetting a password (`mail_link_base`).
@@ -85,21 +84,23 @@ struct MailDelivery: TokenDelivery, JobHandler {
     let clock: any WallClock
     /// Where the SMTP exchange runs: never on a job worker's cooperative thread.
     var blocking = BlockingPool.shared
-    var kind: String { Self.kind }
 
-    private struct Envelope: Codable { let org: String; let sealed: Data }
+    /// A message to send, sealed under its organisation's key (the same JSON as before payloads were typed).
+    struct SealedMail: DurableJob {
+        static let kind = "identity.mail"
+        let org: String
+        let sealed: Data
+    }
 
     func deliver(_ message: TokenMessage, in db: Connection) throws {
         let key = "mail:\(message.kind.rawValue):\(message.userID):\(UUID().uuidString.lowercased())"
         let sealed = try keys.seal(try JSONEncoder().encode(message), org: message.orgID, table: "jobs", column: "payload", row: key)
-        try jobs.enqueue(kind: Self.kind, idempotencyKey: key, payload: try JSONEncoder().encode(Envelope(org: message.orgID, sealed: sealed)),
-                         in: db)
+        try jobs.enqueue(SealedMail(org: message.orgID, sealed: sealed), idempotencyKey: key, in: db)
     }
 
-    func run(_ job: Job) async throws -> JobOutcome {
+    func run(_ envelope: SealedMail, job: Job) async throws -> JobOutcome {
         let message: TokenMessage
         do {
-            let envelope = try JSONDecoder().decode(Envelope.self, from: job.payload)
             let opened = try keys.open(envelope.sealed, org: envelope.org, table: "jobs", column: "payload", row: job.idempotencyKey)
             message = try JSONDecoder().decode(TokenMessage.self, from: opened)
         } catch {

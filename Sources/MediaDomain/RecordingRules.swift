@@ -19,8 +19,6 @@ struct RecordingRules: Sendable {
     static let chunkBytes = 64 << 10
     /// The largest recording accepted (a day of two-channel 16-bit 8 kHz audio is 2.8 GB; calls are shorter).
     static let maxRecordingBytes: UInt64 = 2 << 30
-    /// The job that tells transcript a recording is stored (`RecordingStoredJob`).
-    static let storedJob = "media.recording_stored"
 
     let repository: any RecordingRepository
     let blobs: any BlobStore
@@ -101,8 +99,7 @@ struct RecordingRules: Sendable {
             try await repository.write { [outbox, jobs] tx in
                 guard try !tx.isCallDeleted(org: org, callID: row.callID) else { throw refusal }
                 try tx.insert(row)
-                try jobs.enqueue(kind: Self.storedJob, idempotencyKey: "\(Self.storedJob):\(id)", payload: Data("\(org)\n\(id)".utf8),
-                                 in: tx.connection)
+                try jobs.enqueue(RecordingStored(org: org, recording: id), idempotencyKey: "\(RecordingStored.kind):\(id)", in: tx.connection)
                 try outbox.record(AuditRecord(org: org, actor: actor, action: "recording.stored", resource: "recording:\(id)",
                                               outcome: "success"), in: tx.connection)
             }
@@ -413,17 +410,27 @@ struct ChunkReader: Sendable {
     }
 }
 
-/// Tells transcript that a recording is stored (`media.recording_stored`), so it can queue its
-/// transcription. A recording deleted meanwhile needs nothing; any failure is retried.
-struct RecordingStoredJob: JobHandler {
-    let kind = RecordingRules.storedJob
+/// A recording is stored: transcript is to be told, so it can queue its transcription.
+struct RecordingStored: DurableJob {
+    static let kind = "media.recording_stored"
+    let org: String
+    let recording: String
+
+    /// Releases before typed payloads stored `org\nrecording`.
+    static func legacyPayload(_ data: Data) -> RecordingStored? {
+        let parts = String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+        return parts.count == 2 ? RecordingStored(org: parts[0], recording: parts[1]) : nil
+    }
+}
+
+/// Tells transcript that a recording is stored, so it can queue its transcription. A recording
+/// deleted meanwhile needs nothing; any failure is retried.
+struct RecordingStoredJob: DurableJobHandler {
     let rules: RecordingRules
     let transcript: Calltrace_Transcript_V1_TranscriptServiceClient
 
-    func run(_ job: Job) async throws -> JobOutcome {
-        let parts = String(decoding: job.payload, as: UTF8.self).split(separator: "\n").map(String.init)
-        guard parts.count == 2 else { throw PermanentJobFailure("a recording_stored job's payload is malformed") }
-        guard let row = try await rules.repository.read({ tx in try tx.recording(parts[1], org: parts[0]) }) else { return .done }
+    func run(_ work: RecordingStored, job: Job) async throws -> JobOutcome {
+        guard let row = try await rules.repository.read({ tx in try tx.recording(work.recording, org: work.org) }) else { return .done }
         do {
             _ = try await transcript.recordingStored(.with {
                 $0.orgID = row.org; $0.recordingID = row.id; $0.callID = row.callID; $0.channels = row.channels

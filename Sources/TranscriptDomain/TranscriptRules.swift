@@ -26,9 +26,6 @@ struct Engines: Sendable {
 /// for a suppressed caller. Transcripts and analyses are sealed under the organisation's key.
 struct TranscriptRules: Sendable {
     typealias State = Calltrace_Transcript_V1_TranscriptionState
-    static let transcribeJob = "transcript.transcribe"
-    static let analyseJob = "transcript.analyse"
-    static let muteJob = "transcript.mute"
     static let engineNames = ["deepgram", "manual"]
 
     let calls: CallRules
@@ -164,13 +161,12 @@ struct TranscriptRules: Sendable {
             _ = try tx.deleteAnalysis(org: org, callID: callID)
             try tx.put(TranscriptionRow(org: org, callID: callID, recordingID: call.recordingID, state: State.done.rawValue, failureReason: "",
                                         updatedAt: now))
-            try jobs.enqueue(kind: Self.analyseJob, idempotencyKey: "\(Self.analyseJob):\(org):\(callID):\(now)",
-                             payload: Data("\(org)\n\(callID)".utf8), in: tx.connection)
+            try jobs.enqueue(Analyse(org: org, callID: callID), idempotencyKey: "\(Analyse.kind):\(org):\(callID):\(now)", in: tx.connection)
             if muteLater && !redacted.ranges.isEmpty {
                 // A transcript given by hand found card details: the call's audio still speaks
                 // them, now or once it is uploaded. Muted by a durable job, committed with the text.
-                let payload = try JSONEncoder().encode(MuteRequest(org: org, callID: callID, ranges: redacted.ranges.map { [$0.0, $0.1] }))
-                try jobs.enqueue(kind: Self.muteJob, idempotencyKey: "\(Self.muteJob):\(org):\(callID):\(now)", payload: payload, in: tx.connection)
+                try jobs.enqueue(MuteRequest(org: org, callID: callID, ranges: redacted.ranges.map { [$0.0, $0.1] }),
+                                 idempotencyKey: "\(MuteRequest.kind):\(org):\(callID):\(now)", in: tx.connection)
             }
             let replaced = earlier.map { "; replaced engine=\($0.engine) of \($0.createdAt)" } ?? ""
             try outbox.record(AuditRecord(org: org, actor: actor, action: earlier == nil ? "transcript.stored" : "transcript.replaced",
@@ -264,8 +260,8 @@ struct TranscriptRules: Sendable {
             let suppressed = try tx.suppression(org: org, callerIndex: call.callerIndex) != nil
             guard settings.enabled, settings.engine != "manual", !suppressed else { return false }
             try tx.put(TranscriptionRow(org: org, callID: callID, recordingID: recording, state: State.queued.rawValue, failureReason: "", updatedAt: now))
-            try jobs.enqueue(kind: Self.transcribeJob, idempotencyKey: "\(Self.transcribeJob):\(org):\(recording)",
-                             payload: Data("\(org)\n\(callID)\n\(recording)\n\(channels)".utf8), in: tx.connection)
+            try jobs.enqueue(Transcribe(org: org, callID: callID, recording: recording, channels: channels),
+                             idempotencyKey: "\(Transcribe.kind):\(org):\(recording)", in: tx.connection)
             return true
         }
     }
@@ -374,62 +370,84 @@ struct TranscriptRules: Sendable {
     }
 }
 
+/// A stored recording to transcribe.
+struct Transcribe: DurableJob {
+    static let kind = "transcript.transcribe"
+    let org: String
+    let callID: String
+    let recording: String
+    let channels: UInt32
+
+    /// Releases before typed payloads stored `org\ncall\nrecording\nchannels`.
+    static func legacyPayload(_ data: Data) -> Transcribe? {
+        let parts = String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+        guard parts.count == 4, let channels = UInt32(parts[3]) else { return nil }
+        return Transcribe(org: parts[0], callID: parts[1], recording: parts[2], channels: channels)
+    }
+}
+
 /// Runs `transcript.transcribe` jobs; a failure is recorded where `GetTranscript` shows it.
-struct TranscribeJobHandler: JobHandler {
-    let kind = TranscriptRules.transcribeJob
+struct TranscribeJobHandler: DurableJobHandler {
     let rules: TranscriptRules
     let media: any RecordingAccess
     let maxAttempts: Int
 
-    func run(_ job: Job) async throws -> JobOutcome {
-        let parts = String(decoding: job.payload, as: UTF8.self).split(separator: "\n").map(String.init)
-        guard parts.count == 4 else { throw PermanentJobFailure("a transcription job's payload is malformed") }
+    func run(_ work: Transcribe, job: Job) async throws -> JobOutcome {
         do {
-            try await rules.transcribe(org: parts[0], callID: parts[1], recording: parts[2], from: media)
+            try await rules.transcribe(org: work.org, callID: work.callID, recording: work.recording, from: media)
             return .done
         } catch {
             let final = error is PermanentJobFailure || job.attempts + 1 >= maxAttempts
             let reason = final ? "\(error)" : "retrying after: \(error)"
-            try? await rules.setState(final ? .failed : .queued, reason: String(reason.prefix(300)), org: parts[0], callID: parts[1], recording: parts[2])
+            try? await rules.setState(final ? .failed : .queued, reason: String(reason.prefix(300)), org: work.org, callID: work.callID,
+                                      recording: work.recording)
             throw error
         }
     }
 }
 
 /// What `transcript.mute` mutes: milliseconds, [start, end).
-struct MuteRequest: Codable, Sendable {
+struct MuteRequest: DurableJob {
+    static let kind = "transcript.mute"
     let org: String
     let callID: String
     let ranges: [[UInt64]]
 }
 
 /// Runs `transcript.mute` jobs.
-struct MuteJobHandler: JobHandler {
+struct MuteJobHandler: DurableJobHandler {
     /// With the job queue's backoff (1 s doubling to 10 minutes): about 33 hours.
     static let attempts = 210
-    let kind = TranscriptRules.muteJob
     let rules: TranscriptRules
     let media: any RecordingAccess
     let maxAttempts: Int
 
-    func run(_ job: Job) async throws -> JobOutcome {
-        guard let request = try? JSONDecoder().decode(MuteRequest.self, from: job.payload), request.ranges.allSatisfy({ $0.count == 2 }) else {
-            throw PermanentJobFailure("a mute job's payload is malformed")
-        }
+    func run(_ request: MuteRequest, job: Job) async throws -> JobOutcome {
+        guard request.ranges.allSatisfy({ $0.count == 2 }) else { throw PermanentJobFailure("a mute job's ranges are malformed") }
         try await rules.mute(request, from: media, finalAttempt: job.attempts + 1 >= maxAttempts)
         return .done
     }
 }
 
+/// A stored transcript to analyse.
+struct Analyse: DurableJob {
+    static let kind = "transcript.analyse"
+    let org: String
+    let callID: String
+
+    /// Releases before typed payloads stored `org\ncall`.
+    static func legacyPayload(_ data: Data) -> Analyse? {
+        let parts = String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
+        return parts.count == 2 ? Analyse(org: parts[0], callID: parts[1]) : nil
+    }
+}
+
 /// Runs `transcript.analyse` jobs.
-struct AnalyseJobHandler: JobHandler {
-    let kind = TranscriptRules.analyseJob
+struct AnalyseJobHandler: DurableJobHandler {
     let rules: TranscriptRules
 
-    func run(_ job: Job) async throws -> JobOutcome {
-        let parts = String(decoding: job.payload, as: UTF8.self).split(separator: "\n").map(String.init)
-        guard parts.count == 2 else { throw PermanentJobFailure("an analysis job's payload is malformed") }
-        try await rules.analyse(org: parts[0], callID: parts[1])
+    func run(_ work: Analyse, job: Job) async throws -> JobOutcome {
+        try await rules.analyse(org: work.org, callID: work.callID)
         return .done
     }
 }

@@ -1,4 +1,4 @@
-import CallTraceServiceHost
+@testable import CallTraceServiceHost
 import CallTraceStorage
 import CallTraceTestSupport
 import Foundation
@@ -235,5 +235,41 @@ final class JobQueueTests {
         clock.advance(by: .milliseconds(1))
         _ = await jobs.runDue()
         #expect(daily.runs.count == 1)
+    }
+
+    /// Work on a named thing, as a service declares it.
+    struct Rebuild: IdentifiedJob {
+        static let kind = "test.rebuild"
+        let id: String
+    }
+
+    /// Records what it ran.
+    final class RebuildHandler: DurableJobHandler, Sendable {
+        let ran = Mutex<[String]>([])
+        func run(_ work: Rebuild, job: Job) async throws -> JobOutcome {
+            ran.withLock { $0.append(work.id) }
+            return .done
+        }
+    }
+
+    @Test("Typed jobs: the payload is the job's JSON; an older release's raw id still runs; a payload that is neither is dead-lettered at once")
+    func typedPayloads() async throws {
+        let database = try database()
+        let jobs = JobQueue(database: database, clock: TestClock())
+        let handler = RebuildHandler()
+        jobs.register(handler)
+        try await database.write { db in
+            try jobs.enqueue(Rebuild(id: "bundle_1"), idempotencyKey: "typed", in: db)
+            // What a release before typed payloads left queued.
+            try jobs.enqueue(kind: Rebuild.kind, idempotencyKey: "legacy", payload: Data("bundle_2".utf8), in: db)
+            try jobs.enqueue(kind: Rebuild.kind, idempotencyKey: "garbage", payload: Data(#"{"identifier": 7}"#.utf8), in: db)
+        }
+        let stored = try await database.read { try $0.query("SELECT payload FROM jobs WHERE idempotency_key = 'typed'") }.first?.blob("payload")
+        #expect(stored.map { String(decoding: $0, as: UTF8.self) } == #"{"id":"bundle_1"}"#)
+        #expect(await jobs.runDue() == 3)
+        #expect(handler.ran.withLock { $0 }.sorted() == ["bundle_1", "bundle_2"])
+        let dead = try await jobs.list(state: "dead")
+        #expect(dead.count == 1 && dead[0].attempts == 1)
+        #expect(dead.first?.lastError == "the payload of this test.rebuild job cannot be read")
     }
 }

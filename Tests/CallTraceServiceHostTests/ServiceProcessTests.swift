@@ -1,7 +1,7 @@
 import CallTraceKeys
 import CallTraceProto
 import CallTraceRPC
-import CallTraceServiceHost
+@testable import CallTraceServiceHost
 import CallTraceStorage
 import CallTraceTLS
 import CallTraceTestSupport

@@ -42,7 +42,7 @@ extension ComplianceDeployment {
     func dailyCheckpointsCaughtUp() async throws -> Bool {
         let now = compliance.clock.nowUnixMs
         return try await compliance.instance.database.read { db in
-            try db.query("SELECT 1 FROM jobs WHERE kind = ? AND state != 'dead'", AuditCheckpoints.dailyKind).isEmpty
+            try db.query("SELECT 1 FROM jobs WHERE kind = ? AND state != 'dead'", AuditCheckpointDaily.kind).isEmpty
                 && (try db.query("SELECT next_run_at_unix_ms FROM job_schedules WHERE name = 'audit-checkpoints'").first?
                     .int("next_run_at_unix_ms") ?? .max) > now
         }
@@ -117,7 +117,7 @@ struct AuditCheckpointTests {
         // The daily run: no checkpoint over a chain that lost its latest one; operators see why.
         try await deployment.passADay()
         #expect(try await eventually { try await deployment.dailyCheckpointsCaughtUp() })
-        let dead = try await deployment.compliance.instance.jobs.list(state: "dead").filter { $0.kind == AuditCheckpoints.dailyKind }
+        let dead = try await deployment.compliance.instance.jobs.list(state: "dead").filter { $0.kind == AuditCheckpointDaily.kind }
         #expect(dead.count == 1 && (dead.first?.lastError ?? "").contains(org), "\(dead)")
         let listed = try await audit.listAuditCheckpoints(.with { $0.orgID = org }, options: try bearer(admin)).checkpoints
         #expect(listed.map(\.checkpointID) == [kept.checkpointID])

@@ -70,13 +70,17 @@ public final class AuditOutbox: Sendable {
         jobs.register(Forwarder(outbox: self, append: append), maxAttempts: Int.max)
     }
 
+    /// One coalescing job forwards the whole outbox, a batch per run.
+    struct Forward: PayloadFreeJob {
+        static var kind: String { AuditOutbox.forwardJob }
+    }
+
     /// The job that empties the outbox, a batch per run.
-    private struct Forwarder: JobHandler {
+    private struct Forwarder: DurableJobHandler {
         let outbox: AuditOutbox
         let append: Append
-        var kind: String { AuditOutbox.forwardJob }
 
-        func run(_ job: Job) async throws -> JobOutcome {
+        func run(_ work: Forward, job: Job) async throws -> JobOutcome {
             try await outbox.forwardOnce(append) > 0 ? .again : .done
         }
     }
@@ -103,7 +107,7 @@ public final class AuditOutbox: Sendable {
         try connection.execute(
             "INSERT INTO audit_outbox (idempotency_key, org_id, event, created_at_unix_ms) VALUES (?, ?, ?, ?)",
             event.idempotencyKey, event.orgID, try event.serializedBytes() as Data, event.occurredAtUnixMs)
-        try jobs.enqueue(kind: Self.forwardJob, idempotencyKey: Self.forwardJob, in: connection)
+        try jobs.enqueue(Forward(), idempotencyKey: Self.forwardJob, in: connection)
     }
 
     /// Events not yet acknowledged.

@@ -41,8 +41,9 @@ public struct RetryLater: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// Runs the jobs of one kind.
-public protocol JobHandler: Sendable {
+/// Runs the jobs of one kind, untyped: what the queue runs (services register typed
+/// `DurableJobHandler`s, which it wraps).
+protocol JobHandler: Sendable {
     /// The kind this handler runs, e.g. `audit.forward`, `transcription.request`.
     var kind: String { get }
     /// Runs one job. Throwing retries it later with backoff (or dead-letters it: see
@@ -133,21 +134,42 @@ public final class JobQueue: Sendable {
 
     // MARK: Setting up
 
-    /// Runs jobs of `handler.kind` with `handler`; `maxAttempts` overrides the default (use
+    /// Runs jobs of `Handler.Work` with `handler`; `maxAttempts` overrides the default (use
     /// `Int.max` for work that must wait out any outage, such as audit forwarding).
-    public func register(_ handler: any JobHandler, maxAttempts: Int? = nil) {
+    public func register<Handler: DurableJobHandler>(_ handler: Handler, maxAttempts: Int? = nil) {
+        register(TypedJobHandler(handler: handler) as any JobHandler, maxAttempts: maxAttempts)
+    }
+
+    /// Enqueues `work` every `interval`, the first one `interval` after the queue first sees the schedule.
+    public func schedule<Work: DurableJob>(_ name: String, every interval: Duration, _ work: Work) throws {
+        schedule(name, every: interval, kind: Work.kind, payload: try work.encoded())
+    }
+
+    /// Enqueues `work` every day at `hour:minute` in `timeZone` (e.g. Europe/London, which
+    /// follows the clocks changing).
+    public func schedule<Work: DurableJob>(_ name: String, dailyAt hour: Int, _ minute: Int, in timeZone: TimeZone, _ work: Work) throws {
+        schedule(name, dailyAt: hour, minute, in: timeZone, kind: Work.kind, payload: try work.encoded())
+    }
+
+    /// Enqueues `work` inside the caller's transaction; see `enqueue(kind:…)` for idempotency.
+    @discardableResult
+    public func enqueue<Work: DurableJob>(_ work: Work, idempotencyKey: String, runAt: Int64? = nil, in db: Connection) throws -> String {
+        try enqueue(kind: Work.kind, idempotencyKey: idempotencyKey, payload: try work.encoded(), runAt: runAt, in: db)
+    }
+
+    func register(_ handler: any JobHandler, maxAttempts: Int? = nil) {
         registry.withLock { $0.handlers[handler.kind] = (handler, maxAttempts ?? configuration.maxAttempts) }
         if let logger = workerLogger.withLock({ $0 }) { startWorker(for: handler.kind, logger: logger) }
     }
 
     /// Enqueues a job of `kind` every `interval`, the first one `interval` after the queue first sees the schedule.
-    public func schedule(_ name: String, every interval: Duration, kind: String, payload: Data = Data()) {
+    func schedule(_ name: String, every interval: Duration, kind: String, payload: Data = Data()) {
         registry.withLock { $0.schedules.append(Schedule(name: name, kind: kind, payload: payload, rule: .every(max(1, interval.wholeMilliseconds)))) }
     }
 
     /// Enqueues a job of `kind` every day at `hour:minute` in `timeZone` (e.g. Europe/London,
     /// which follows the clocks changing).
-    public func schedule(_ name: String, dailyAt hour: Int, _ minute: Int, in timeZone: TimeZone, kind: String, payload: Data = Data()) {
+    func schedule(_ name: String, dailyAt hour: Int, _ minute: Int, in timeZone: TimeZone, kind: String, payload: Data = Data()) {
         registry.withLock {
             $0.schedules.append(Schedule(name: name, kind: kind, payload: payload, rule: .daily(hour: hour, minute: minute, timeZone: timeZone)))
         }
@@ -161,7 +183,7 @@ public final class JobQueue: Sendable {
     /// once more when it finishes, so work added while it ran is never left behind (this is how
     /// one coalescing job, such as audit forwarding, serves many enqueues).
     @discardableResult
-    public func enqueue(kind: String, idempotencyKey: String, payload: Data = Data(), runAt: Int64? = nil,
+    func enqueue(kind: String, idempotencyKey: String, payload: Data = Data(), runAt: Int64? = nil,
                         in db: Connection) throws -> String {
         if let existing = try db.query("SELECT id, state FROM jobs WHERE idempotency_key = ?", idempotencyKey).first,
            let id = existing.text("id") {

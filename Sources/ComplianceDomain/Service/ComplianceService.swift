@@ -78,16 +78,16 @@ public struct ComplianceService: CallTraceService {
                                            jobs: context.jobs, outbox: context.outbox, clock: context.clock, keys: context.keys, signer: signer)
         let checkpoints = AuditCheckpoints(repository: SQLiteAuditChainRepository(database: context.database), signer: signer, clock: context.clock)
         context.jobs.register(AuditCheckpointDailyJob(checkpoints: checkpoints))
-        context.jobs.schedule("audit-checkpoints", dailyAt: 1, 0, in: Day.london, kind: AuditCheckpoints.dailyKind)
+        try context.jobs.schedule("audit-checkpoints", dailyAt: 1, 0, in: Day.london, AuditCheckpointDaily())
         // Both wait out any outage of media or transcript: a deletion or a retention run is never given up.
         context.jobs.register(RetentionRunJob(rules: retention, services: services), maxAttempts: Int.max)
         context.jobs.register(RetentionDailyJob(rules: retention))
         context.jobs.register(DeletionJob(rules: deletions, services: services), maxAttempts: Int.max)
-        context.jobs.schedule("retention", dailyAt: 2, 0, in: Day.london, kind: RetentionRules.dailyKind)
+        try context.jobs.schedule("retention", dailyAt: 2, 0, in: Day.london, RetentionDaily())
         context.jobs.register(BundleJob(rules: bundles, contents: BundleContents(services: services, trail: trail, requests: requests, checkpoints: checkpoints)),
                               maxAttempts: BundleRules.maxAttempts)
         context.jobs.register(BundleExpiryJob(rules: bundles))
-        context.jobs.schedule("bundle-expiry", every: .seconds(3600), kind: BundleRules.expireKind)
+        try context.jobs.schedule("bundle-expiry", every: .seconds(3600), BundleExpiry())
         context.jobs.register(OffboardingJob(rules: offboarding, services: services), maxAttempts: Int.max)
         let register = try context.configuration[Settings.self].subprocessorsFile.map(SubProcessorRegister.load) ?? .shipped
         let documents = DocumentRules(repository: repository, register: register, retention: retention, services: services, outbox: context.outbox,

@@ -28,7 +28,7 @@ public struct IdentityService: CallTraceService {
         identity = IdentityHandler(rules: rules, credentialGateways: context.configuration.credentialGateways,
                                    adminOperators: settings.adminOperators)
         context.jobs.register(Housekeeping(rules: rules))
-        context.jobs.schedule(Housekeeping.kind, every: .seconds(3600), kind: Housekeeping.kind)
+        try context.jobs.schedule(Housekeeping.Purge.kind, every: .seconds(3600), Housekeeping.Purge())
     }
 
     public var rpcServices: [any RPCService] { [identity] }
@@ -61,12 +61,11 @@ public struct IdentityService: CallTraceService {
 }
 
 /// Hourly: expired sessions, stale failed-login counts and used or expired tokens are deleted.
-struct Housekeeping: JobHandler {
-    static let kind = "identity.purge"
+struct Housekeeping: DurableJobHandler {
+    struct Purge: PayloadFreeJob { static let kind = "identity.purge" }
     let rules: IdentityRules
-    var kind: String { Self.kind }
 
-    func run(_ job: Job) async throws -> JobOutcome {
+    func run(_ work: Purge, job: Job) async throws -> JobOutcome {
         _ = try await rules.purgeExpired()
         _ = try await rules.clearOffboarded()
         return .done
