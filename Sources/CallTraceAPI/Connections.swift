@@ -46,7 +46,7 @@ public final class CallTraceConnections: Sendable {
         public let description: String
     }
 
-    public static let services = ["identity": 7101, "media": 7102, "transcript": 7103, "compliance": 7104]
+    public static let services = DefaultPorts.all
 
     /// Reads `file` (or `CALLTRACE_CLIENT_CONFIG`), then the environment over it; the error names what is missing or malformed.
     public static func settings(file: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Settings {

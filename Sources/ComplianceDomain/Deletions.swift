@@ -19,7 +19,7 @@ struct DeletionRules: Sendable {
     func delete(_ callID: String, org: String, reason: String, by actor: String) async throws -> DeletionRow {
         try OrganizationID.validate(org)
         try CallID.validate(callID)
-        let reason = try Text.line(reason, "reason", max: 200)
+        let reason = try DomainText.line(reason, "reason", max: 200)
         return try await repository.write { tx in try queue(callID, org: org, reason: reason, request: "", by: actor, in: tx) }
     }
 
@@ -107,23 +107,3 @@ struct DeletionJob: DurableJobHandler {
     }
 }
 
-/// Free text people type into compliance records: checked, never echoed in errors.
-enum Text {
-    /// One line of at most `max` characters (may be empty unless `required`).
-    static func line(_ value: String, _ field: String, max: Int, required: Bool = false) throws -> String {
-        let trimmed = value.trimmingCharacters(in: .whitespaces)
-        guard !required || !trimmed.isEmpty else { throw DomainError.invalid("\(field) is required") }
-        guard trimmed.count <= max, !trimmed.contains(where: { $0.isNewline || ($0.asciiValue.map { $0 < 0x20 } ?? false) }) else {
-            throw DomainError.invalid("\(field) is one line of at most \(max) characters")
-        }
-        return trimmed
-    }
-
-    /// A paragraph (newlines allowed) of at most `max` characters.
-    static func paragraph(_ value: String, _ field: String, max: Int, required: Bool = false) throws -> String {
-        let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !required || !trimmed.isEmpty else { throw DomainError.invalid("\(field) is required") }
-        guard trimmed.count <= max else { throw DomainError.invalid("\(field) is at most \(max) characters") }
-        return trimmed
-    }
-}

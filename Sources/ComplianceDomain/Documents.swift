@@ -166,12 +166,12 @@ struct DocumentRules: Sendable {
 
     func setSettings(_ requested: Calltrace_Compliance_V1_NoticeSettings, org: String, by actor: String) async throws -> NoticeSettingsRow {
         try OrganizationID.validate(org)
-        var row = NoticeSettingsRow(firmName: try Text.line(requested.firmName, "firm_name", max: 200),
-                                    firmPhone: try Text.line(requested.firmPhone, "firm_phone", max: 40), inboundGreeting: requested.inboundGreeting,
+        var row = NoticeSettingsRow(firmName: try DomainText.line(requested.firmName, "firm_name", max: 200),
+                                    firmPhone: try DomainText.line(requested.firmPhone, "firm_phone", max: 40), inboundGreeting: requested.inboundGreeting,
                                     updatedAt: clock.nowUnixMs, updatedBy: actor)
         for override in requested.overrides {
             guard Kind.allCases.contains(override.kind), override.kind != .unspecified else { throw DomainError.invalid("an override names no notice kind") }
-            let text = try Text.paragraph(override.text, "override text", max: 2000)
+            let text = try DomainText.paragraph(override.text, "override text", max: 2000)
             if !text.isEmpty { row.overrides[override.kind.rawValue] = text }
         }
         try await repository.write { [outbox, row] tx in

@@ -250,7 +250,7 @@ struct MatterHandler: Calltrace_Compliance_V1_MatterServiceHandler {
         let who = try await context.principal(in: request.orgID, may: .mattersExport, via: authorizer)
         if request.deleteAfterExport { _ = try await context.principal(in: request.orgID, may: .recordsDelete, via: authorizer) }
         try CallID.validate(request.callID)
-        let reference = try Text.line(request.matterReference, "matter_reference", max: 64, required: true)
+        let reference = try DomainText.line(request.matterReference, "matter_reference", max: 64, required: true)
         // The call carries its matter from now on (NOT_FOUND here for a call transcript does not have).
         try await services.recordMatter(org: request.orgID, callID: request.callID, reference: reference)
         let row = try await repository.write { [bundles] tx in

@@ -60,7 +60,7 @@ struct SubjectRequestRules: Sendable {
         guard let nation = Nation(rawValue: request.nation) else {
             throw DomainError.invalid("nation must be one of \(Nation.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let notes = try Text.paragraph(request.notes, "notes", max: 2000)
+        let notes = try DomainText.paragraph(request.notes, "notes", max: 2000)
         let row = SubjectRequestRow(id: "sar_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""), org: org,
                                     kind: request.kind.rawValue, receivedOn: received, nation: nation, identityCheck: Check.pending.rawValue,
                                     state: State.open.rawValue, openedBy: actor, openedAt: clock.nowUnixMs,
@@ -107,7 +107,7 @@ struct SubjectRequestRules: Sendable {
     }
 
     func pause(_ id: String, org: String, reason: String, by actor: String) async throws -> SubjectRequestRow {
-        let reason = try Text.line(reason, "reason", max: 200, required: true)
+        let reason = try DomainText.line(reason, "reason", max: 200, required: true)
         return try await change(id, org: org, by: actor, action: "subject_request.paused") { row in
             guard row.state == State.open.rawValue else { throw DomainError.wrongState("only an open case's clock can be stopped") }
             row.state = State.paused.rawValue
@@ -131,7 +131,7 @@ struct SubjectRequestRules: Sendable {
     }
 
     func extend(_ id: String, org: String, reason: String, by actor: String) async throws -> SubjectRequestRow {
-        let reason = try Text.line(reason, "reason", max: 200, required: true)
+        let reason = try DomainText.line(reason, "reason", max: 200, required: true)
         return try await change(id, org: org, by: actor, action: "subject_request.extended") { row in
             guard row.state != State.closed.rawValue else { throw DomainError.wrongState("the case is closed") }
             guard !row.extended else { throw DomainError.wrongState("the case is already extended") }
@@ -218,7 +218,7 @@ struct SubjectRequestRules: Sendable {
     }
 
     func close(_ id: String, org: String, outcome: String, by actor: String) async throws -> SubjectRequestRow {
-        let outcome = try Text.paragraph(outcome, "outcome", max: 2000, required: true)
+        let outcome = try DomainText.paragraph(outcome, "outcome", max: 2000, required: true)
         let now = clock.nowUnixMs
         return try await change(id, org: org, by: actor, action: "subject_request.closed") { row, tx in
             guard row.state != State.closed.rawValue else { throw DomainError.wrongState("the case is already closed") }

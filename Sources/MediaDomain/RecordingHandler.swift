@@ -73,7 +73,7 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
 
     func listRecordings(_ request: Calltrace_Media_V1_ListRecordingsRequest, context: ServerContext) async throws
         -> Calltrace_Media_V1_ListRecordingsResponse {
-        _ = try await actor(context, in: request.orgID, may: .reportsRead)  // compliance lists as itself, for its exports
+        _ = try await context.actor(in: request.orgID, may: .reportsRead, via: authorizer)  // compliance lists as itself, for its exports
         let page = try await rules.list(org: request.orgID, callID: request.callID.isEmpty ? nil : request.callID,
                                         from: request.createdFromUnixMs == 0 ? nil : request.createdFromUnixMs,
                                         before: request.createdBeforeUnixMs == 0 ? nil : request.createdBeforeUnixMs,
@@ -87,7 +87,7 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
     func playRecording(_ request: Calltrace_Media_V1_PlayRecordingRequest, responses: ResponseWriter<Calltrace_Media_V1_PlayRecordingResponse>,
                        context: ServerContext) async throws {
         // Transcript and compliance play as themselves (the policy admits no other service).
-        let actor = try await actor(context, in: request.orgID, may: .recordingsPlay)
+        let actor = try await context.actor(in: request.orgID, may: .recordingsPlay, via: authorizer)
         try await rules.play(request.recordingID, org: request.orgID, offset: request.offset, length: request.length, reason: request.reason,
                              by: actor, send: Self.audio(to: responses) { recording, offset, data in
             .with { if let recording { $0.recording = recording }; $0.offset = offset; $0.data = data }
@@ -104,7 +104,7 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
     func redactRecording(_ request: Calltrace_Media_V1_RedactRecordingRequest, context: ServerContext) async throws
         -> Calltrace_Media_V1_RedactRecordingResponse {
         // Transcript redacts as itself, when it hears card or bank details.
-        let actor = try await actor(context, in: request.orgID, may: .recordsDelete)
+        let actor = try await context.actor(in: request.orgID, may: .recordsDelete, via: authorizer)
         let redacted = try await rules.redact(request.recordingID, org: request.orgID, ranges: request.ranges.map { ($0.startMs, $0.endMs) },
                                               reason: request.reason, by: actor)
         return .with {
@@ -119,7 +119,7 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
         -> Calltrace_Media_V1_PurgeRecordingsResponse {
         context.annotate(org: request.orgID)
         let purged = try await rules.purge(org: request.orgID, createdBefore: request.createdBeforeUnixMs, limit: Int(request.maxCount),
-                                           by: "service:\(context.peer.name)")
+                                           by: context.serviceActor)
         return .with {
             $0.purged = UInt32(purged.purged)
             $0.purgedBytes = purged.bytes
@@ -130,14 +130,14 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
     func deleteCallRecordings(_ request: Calltrace_Media_V1_DeleteCallRecordingsRequest, context: ServerContext) async throws
         -> Calltrace_Media_V1_DeleteCallRecordingsResponse {
         context.annotate(org: request.orgID)
-        let deleted = try await rules.deleteCall(request.callID, org: request.orgID, by: "service:\(context.peer.name)")
+        let deleted = try await rules.deleteCall(request.callID, org: request.orgID, by: context.serviceActor)
         return .with { $0.deleted = UInt32(deleted) }
     }
 
     func purgeOrganisation(_ request: Calltrace_Media_V1_PurgeOrganisationRequest, context: ServerContext) async throws
         -> Calltrace_Media_V1_PurgeOrganisationResponse {
         context.annotate(org: request.orgID)
-        let purged = try await rules.purgeOrganisation(request.orgID, by: "service:\(context.peer.name)")
+        let purged = try await rules.purgeOrganisation(request.orgID, by: context.serviceActor)
         return .with {
             $0.recordingsPurged = UInt32(purged.recordings)
             $0.shareLinksPurged = UInt32(purged.shareLinks)
@@ -147,19 +147,10 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
     func exportRecording(_ request: Calltrace_Media_V1_ExportRecordingRequest, responses: ResponseWriter<Calltrace_Media_V1_ExportRecordingResponse>,
                          context: ServerContext) async throws {
         context.annotate(org: request.orgID)
-        try await rules.play(request.recordingID, org: request.orgID, offset: 0, length: 0, by: "service:\(context.peer.name)",
+        try await rules.play(request.recordingID, org: request.orgID, offset: 0, length: 0, by: context.serviceActor,
                              action: "recording.exported", send: Self.audio(to: responses) { recording, offset, data in
             .with { if let recording { $0.recording = recording }; $0.offset = offset; $0.data = data }
         })
-    }
-
-    /// The actor of a call a service may make as itself (the method's policy names which) and a
-    /// user or operator only with `permission` in `org`.
-    private func actor(_ context: ServerContext, in org: String, may permission: Permission) async throws -> String {
-        guard context.peer.kind == .service else { return try await context.principal(in: org, may: permission, via: authorizer).actor }
-        try OrganizationID.validate(org)
-        context.annotate(org: org)
-        return "service:\(context.peer.name)"
     }
 
     /// Sends audio as it is read: the recording's metadata with the first piece only.

@@ -193,12 +193,9 @@ struct RecordingRules: Sendable {
         }
     }
 
-    /// A reason kept in the audit trail: one line of at most 200 characters, no control
-    /// characters (an escape sequence would reach whoever reads the trail in a terminal).
+    /// A reason kept in the audit trail: one line of at most 200 characters (`DomainText.line`).
     static func validate(reason: String) throws {
-        guard reason.count <= 200, !reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw DomainError.invalid("a reason is one line of at most 200 characters, without control characters")
-        }
+        _ = try DomainText.line(reason, "reason", max: 200)
     }
 
     // MARK: Deletion

@@ -159,7 +159,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
     func deleteCall(_ request: Calltrace_Transcript_V1_DeleteCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_DeleteCallResponse {
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
-        try await rules.delete(request.callID, org: request.orgID, by: "service:\(context.peer.name)")
+        try await rules.delete(request.callID, org: request.orgID, by: context.serviceActor)
         return .init()
     }
 
@@ -167,7 +167,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
         let purged = try await rules.purge(org: request.orgID, startedBefore: request.startedBeforeUnixMs, limit: Int(request.maxCount),
-                                           by: "service:\(context.peer.name)")
+                                           by: context.serviceActor)
         return .with { $0.purged = UInt32(purged.purged); $0.more = purged.more }
     }
 
@@ -176,7 +176,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
         let purged = try await rules.purgeTranscripts(org: request.orgID, startedBefore: request.startedBeforeUnixMs, limit: Int(request.maxCount),
-                                                      by: "service:\(context.peer.name)")
+                                                      by: context.serviceActor)
         return .with { $0.purged = UInt32(purged.purged); $0.more = purged.more }
     }
 
@@ -184,7 +184,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         -> Calltrace_Transcript_V1_PurgeOrganisationResponse {
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
-        let purged = try await rules.purgeOrganisation(request.orgID, by: "service:\(context.peer.name)")
+        let purged = try await rules.purgeOrganisation(request.orgID, by: context.serviceActor)
         return .with {
             $0.callsPurged = UInt32(purged.calls); $0.trackingNumbersPurged = UInt32(purged.trackingNumbers)
             $0.suppressionsPurged = UInt32(purged.suppressions)
@@ -195,7 +195,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         -> Calltrace_Transcript_V1_RecordMatterResponse {
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
-        try await rules.recordMatter(request.callID, org: request.orgID, reference: request.matterReference, by: "service:\(context.peer.name)")
+        try await rules.recordMatter(request.callID, org: request.orgID, reference: request.matterReference, by: context.serviceActor)
         return .init()
     }
 
@@ -206,7 +206,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         let reading = try await transcripts.transcript(org: request.orgID, callID: request.callID)
         let export = try CallExport(call: try proto(row, withNumber: true), reading: reading)
         try await rules.repository.write { [outbox = rules.outbox] tx in
-            try outbox.record(AuditRecord(org: request.orgID, actor: "service:\(context.peer.name)", action: "call.exported",
+            try outbox.record(AuditRecord(org: request.orgID, actor: context.serviceActor, action: "call.exported",
                                           resource: "call:\(request.callID)", outcome: "success"), in: tx.connection)
         }
         return .with { $0.json = export.json; $0.text = export.text }

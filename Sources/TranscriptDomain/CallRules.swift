@@ -24,23 +24,14 @@ struct CallRules: Sendable {
         return number
     }
 
-    static func text(_ value: String, _ field: String, max: Int, required: Bool = false) throws -> String {
-        let trimmed = value.trimmingCharacters(in: .whitespaces)
-        guard !(required && trimmed.isEmpty) else { throw DomainError.invalid("\(field) is required") }
-        guard trimmed.count <= max, !trimmed.contains(where: { $0.isNewline || ($0.asciiValue.map { $0 < 0x20 } ?? false) }) else {
-            throw DomainError.invalid("\(field) is one line of at most \(max) characters")
-        }
-        return trimmed
-    }
-
     // MARK: Tracking numbers
 
     func assign(_ request: Calltrace_Transcript_V1_AssignTrackingNumberRequest, by actor: String) async throws -> TrackingAssignment {
         let org = request.orgID
         let number = try Self.e164(request.number, field: "number")
-        let source = try Self.text(request.source, "source", max: 100, required: true)
-        let campaign = try Self.text(request.campaign, "campaign", max: 100)
-        let notice = try Self.text(request.notice, "notice", max: 500)
+        let source = try DomainText.line(request.source, "source", max: 100, required: true)
+        let campaign = try DomainText.line(request.campaign, "campaign", max: 100)
+        let notice = try DomainText.line(request.notice, "notice", max: 500)
         guard request.channel != .unspecified, Calltrace_Transcript_V1_Channel.allCases.contains(request.channel) else {
             throw DomainError.invalid("channel is required (google-ads, paid-social, organic, directory, referral, print, email or other)")
         }
@@ -221,7 +212,7 @@ struct CallRules: Sendable {
 
     func mark(_ request: Calltrace_Transcript_V1_MarkCallOutcomeRequest, by actor: String) async throws -> CallRow {
         try CallID.validate(request.callID)
-        let reference = try Self.text(request.matterReference, "matter_reference", max: 64)
+        let reference = try DomainText.line(request.matterReference, "matter_reference", max: 64)
         guard reference.isEmpty || request.matterOpened else { throw DomainError.invalid("a matter_reference needs matter_opened") }
         guard Calltrace_Transcript_V1_Enquiry.allCases.contains(request.enquiry),
               Calltrace_Transcript_V1_PracticeArea.allCases.contains(request.practiceArea) else {
@@ -249,7 +240,7 @@ struct CallRules: Sendable {
     /// recorded as opened with its reference; the firm's other marks stay as they were.
     func recordMatter(_ callID: String, org: String, reference raw: String, by actor: String) async throws {
         try CallID.validate(callID)
-        let reference = try Self.text(raw, "matter_reference", max: 64, required: true)
+        let reference = try DomainText.line(raw, "matter_reference", max: 64, required: true)
         let sealed = try callKeys.seal(Data(reference.utf8), org: org, call: callID, .caller, table: "calls", column: "matter_reference")
         try await repository.write { [outbox] tx in
             guard var call = try tx.call(callID, org: org) else { throw DomainError.notFound("call \(callID) not found in organisation \(org)") }
@@ -407,7 +398,7 @@ struct CallRules: Sendable {
     /// Adds a caller to the organisation's suppression list; their existing analyses are deleted.
     func suppress(org: String, number raw: String, reason: String, by actor: String) async throws -> Int {
         let number = try Self.e164(raw, field: "phone_number")
-        let reason = try Self.text(reason, "reason", max: 200)
+        let reason = try DomainText.line(reason, "reason", max: 200)
         try keys.createKeys(for: org)
         let index = try keys.blindIndex(number, kind: "e164", org: org)
         let rowID = index.hexString

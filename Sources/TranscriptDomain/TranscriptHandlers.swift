@@ -120,31 +120,24 @@ struct SuppressionHandler: Calltrace_Transcript_V1_SuppressionServiceHandler {
 
     func addSuppression(_ request: Calltrace_Transcript_V1_AddSuppressionRequest, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_AddSuppressionResponse {
-        let actor = try await actor(context, org: request.orgID)
+        let actor = try await context.actor(in: request.orgID, may: .requestsManage, via: authorizer)
         let deleted = try await rules.suppress(org: request.orgID, number: request.phoneNumber, reason: request.reason, by: actor)
         return .with { $0.analysesDeleted = UInt32(deleted) }
     }
 
     func removeSuppression(_ request: Calltrace_Transcript_V1_RemoveSuppressionRequest, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_RemoveSuppressionResponse {
-        try await rules.unsuppress(org: request.orgID, number: request.phoneNumber, by: try await actor(context, org: request.orgID))
+        try await rules.unsuppress(org: request.orgID, number: request.phoneNumber, by: try await context.actor(in: request.orgID, may: .requestsManage, via: authorizer))
         return .init()
     }
 
     func listSuppressions(_ request: Calltrace_Transcript_V1_ListSuppressionsRequest, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_ListSuppressionsResponse {
-        _ = try await actor(context, org: request.orgID)
+        _ = try await context.actor(in: request.orgID, may: .requestsManage, via: authorizer)
         let rows = try await rules.suppressions(org: request.orgID)
         return .with {
             $0.suppressions = rows.map { row in .with { $0.numberMasked = row.masked; $0.reason = row.reason; $0.addedAtUnixMs = row.addedAt } }
         }
-    }
-
-    private func actor(_ context: ServerContext, org: String) async throws -> String {
-        guard context.peer.kind == .service else { return try await context.principal(in: org, may: .requestsManage, via: authorizer).actor }
-        try OrganizationID.validate(org)
-        context.annotate(org: org)
-        return "service:\(context.peer.name)"
     }
 }
 

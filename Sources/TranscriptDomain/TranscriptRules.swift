@@ -45,8 +45,8 @@ struct TranscriptRules: Sendable {
     func setSettings(_ settings: Calltrace_Transcript_V1_TranscriptionSettings, org: String, by actor: String) async throws -> SettingsRow {
         var row = SettingsRow(enabled: settings.enabled, engine: settings.engine.isEmpty ? "deepgram" : settings.engine,
                               analysisEngine: settings.analysisEngine.isEmpty ? "local" : settings.analysisEngine,
-                              model: try CallRules.text(settings.model, "model", max: 64),
-                              language: try CallRules.text(settings.language, "language", max: 16))
+                              model: try DomainText.line(settings.model, "model", max: 64),
+                              language: try DomainText.line(settings.language, "language", max: 16))
         if row.language.isEmpty { row.language = "en-GB" }
         guard Self.engineNames.contains(row.engine) else { throw DomainError.invalid("engine must be deepgram or manual") }
         guard ["local", "anthropic"].contains(row.analysisEngine) else { throw DomainError.invalid("analysis_engine must be local or anthropic") }

@@ -53,6 +53,11 @@ public protocol Authorizing: Sendable {
     func authorizeOperator(name: String, org: String, permission: Calltrace_Identity_V1_Permission) async throws -> Principal
 }
 
+extension Principal {
+    /// How a service acting as itself is named in the audit trail: `service:<name>`.
+    public static func serviceActor(_ service: String) -> String { "service:\(service)" }
+}
+
 extension ServerContext {
     /// The route check of every user-facing RPC, before its handler does anything: the
     /// organisation id is well formed; the call is annotated with it; a gateway's call carries a
@@ -73,6 +78,19 @@ extension ServerContext {
             throw RPCError(.permissionDenied, "\(peer) acts for no user; this call needs a user or an operator")
         }
     }
+
+    /// The actor of a call that a service may make as itself (the method's policy names which
+    /// peers reach it) and a user or operator only with `permission` in `org`: the service by
+    /// name (`serviceActor`), else the route check's principal.
+    public func actor(in org: String, may permission: Calltrace_Identity_V1_Permission, via authorizer: any Authorizing) async throws -> String {
+        guard peer.kind == .service else { return try await principal(in: org, may: permission, via: authorizer).actor }
+        try OrganizationID.validate(org)
+        annotate(org: org)
+        return serviceActor
+    }
+
+    /// How the calling service, acting as itself, is named in the audit trail.
+    public var serviceActor: String { Principal.serviceActor(peer.name) }
 
     /// The user's token from `authorization: Bearer <token>`; UNAUTHENTICATED without one.
     public func bearerToken() throws -> String {

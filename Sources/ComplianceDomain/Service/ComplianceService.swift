@@ -1,3 +1,4 @@
+import CallTraceAPI
 public import CallTraceRPC
 public import CallTraceServiceHost
 public import CallTraceStorage
@@ -14,7 +15,7 @@ import Foundation
 public struct ComplianceService: CallTraceService {
     public typealias Settings = ComplianceSettings
     public static let name = "compliance"
-    public static let defaultPort = 7104
+    public static let defaultPort = DefaultPorts.compliance
     /// Its own audit events are appended locally.
     public static let requiredPeers: [String: String] = ["identity": "to authorise users and operators",
                                                          "media": "to purge and delete recordings (retention, deletion, erasure)",

@@ -1,3 +1,4 @@
+import CallTraceAPI
 public import CallTraceRPC
 public import CallTraceServiceHost
 public import CallTraceStorage
@@ -10,7 +11,7 @@ import CallTraceOutbound
 public struct IdentityService: CallTraceService {
     public typealias Settings = IdentitySettings
     public static let name = "identity"
-    public static let defaultPort = 7101
+    public static let defaultPort = DefaultPorts.identity
     public static let requiredPeers: [String: String] = ["compliance": "to forward its audit events"]
     /// Its own tables, in order (the host's shared tables migrate on their own track first; the
     /// gaps in the numbering are versions those once took here).

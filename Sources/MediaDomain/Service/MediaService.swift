@@ -1,3 +1,4 @@
+import CallTraceAPI
 public import CallTraceRPC
 public import CallTraceServiceHost
 public import CallTraceStorage
@@ -9,7 +10,7 @@ import Foundation
 public struct MediaService: CallTraceService {
     public typealias Settings = MediaSettings
     public static let name = "media"
-    public static let defaultPort = 7102
+    public static let defaultPort = DefaultPorts.media
     public static let requiredPeers: [String: String] = ["identity": "to authorise users and operators", "compliance": "to forward its audit events",
                                                          "transcript": "to queue each stored recording's transcription"]
     /// Its own tables, in order (the host's shared tables migrate on their own track first; the

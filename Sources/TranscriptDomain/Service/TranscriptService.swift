@@ -11,7 +11,7 @@ import CallTraceOutbound
 public struct TranscriptService: CallTraceService {
     public typealias Settings = TranscriptSettings
     public static let name = "transcript"
-    public static let defaultPort = 7103
+    public static let defaultPort = DefaultPorts.transcript
     public static let requiredPeers: [String: String] = ["identity": "to authorise users and operators", "compliance": "to forward its audit events",
                                                          "media": "to fetch recordings to transcribe and mute card details in them"]
     /// Its own tables, in order (the host's shared tables migrate on their own track first; the
