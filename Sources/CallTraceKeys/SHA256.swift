@@ -1,3 +1,4 @@
+public import CallTraceStorage
 import COpenSSL
 import Foundation
 
@@ -40,3 +41,6 @@ extension Sequence where Element == UInt8 {
         return String(decoding: text, as: UTF8.self)
     }
 }
+
+/// The digest a `TarWriter` keeps of its archive and entries.
+extension SHA256Stream: ArchiveDigest {}

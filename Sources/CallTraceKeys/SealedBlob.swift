@@ -89,3 +89,6 @@ public struct SealedBlobReader: Sendable {
         return out
     }
 }
+
+/// A tar archive (`TarWriter`) can be written straight into a sealed blob.
+extension ChunkSealer: ArchiveSink {}

@@ -92,12 +92,13 @@ struct BundleRules: Sendable {
             let writer = try blobs.create(row.id)
             var committed = false
             defer { if !committed { writer.abandon() } }
-            let archive = TarArchive(sink: ChunkSealer(keys: keys, key: key, writer: writer, chunkBytes: Self.chunkBytes))
+            let archive = try TarArchive(sink: ChunkSealer(keys: keys, key: key, writer: writer, chunkBytes: Self.chunkBytes)) { try SHA256Stream() }
             try await contents.write(row, into: archive)
             summary = try archive.finish()
             try writer.commit()
             committed = true
         } catch {
+            let error = (error as? TarWriter.Failure)?.jobFailure ?? error
             try? keys.destroyObjectKey(org: row.org, object: row.id)
             guard attempt + 1 >= Self.maxAttempts || error is PermanentJobFailure else { throw error }
             row.state = .failed
@@ -334,102 +335,16 @@ func iso(_ ms: Int64) -> String {
     ms == 0 ? "" : ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
 }
 
-/// A tar (ustar) archive written as it goes into a `ChunkSealer`; each entry's size and
-/// SHA-256 are kept for the index document that ends it.
-final class TarArchive: @unchecked Sendable {
-    struct Summary { let size: UInt64, sha256: String, entries: Int }
+/// A bundle's archive: tar, sealed in chunks as it is written, digested with OpenSSL's SHA-256.
+typealias TarArchive = TarWriter
 
-    private let sink: ChunkSealer
-    private let whole: SHA256Stream
-    private var entry: (path: String, size: UInt64, written: UInt64, digest: SHA256Stream)?
-    private var listed: [[String: Any]] = []
-    private var size: UInt64 = 0
-
-    init(sink: ChunkSealer) {
-        self.sink = sink
-        whole = try! SHA256Stream()
+extension TarWriter.Failure {
+    /// What the bundle's job does about it: a source that stopped early is tried again soon;
+    /// the rest never heal.
+    var jobFailure: any Error {
+        if case .shorterThanStated = self { return RetryLater(description, after: .seconds(1)) }
+        return PermanentJobFailure(description)
     }
-
-    func add(_ path: String, _ data: Data) throws {
-        try begin(path, size: UInt64(data.count))
-        try body(data)
-        try end()
-    }
-
-    func begin(_ path: String, size: UInt64) throws {
-        precondition(entry == nil, "an entry is already open")
-        try emit(try Self.header(path: path, size: size))
-        entry = (path, size, 0, try SHA256Stream())
-    }
-
-    func body(_ data: Data) throws {
-        guard var open = entry else { preconditionFailure("no entry is open") }
-        open.written += UInt64(data.count)
-        guard open.written <= open.size else { throw PermanentJobFailure("\(open.path) is longer than its stated \(open.size) bytes") }
-        open.digest.update(data)
-        entry = open
-        try emit(data)
-    }
-
-    func end() throws {
-        guard let open = entry else { preconditionFailure("no entry is open") }
-        guard open.written == open.size else { throw RetryLater("\(open.path) ended after \(open.written) of \(open.size) bytes", after: .seconds(1)) }
-        let padding = Int((512 - open.size % 512) % 512)
-        if padding > 0 { try emit(Data(count: padding)) }
-        listed.append(["path": open.path, "bytes": open.size, "sha256": open.digest.finish().hexString])
-        entry = nil
-    }
-
-    /// Adds index.json (`fields` and the entries so far) and the archive's end.
-    func index(_ fields: [String: Any]) throws {
-        var document = fields
-        document["entries"] = listed
-        try add("index.json", try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys]))
-    }
-
-    func finish() throws -> Summary {
-        try emit(Data(count: 1024))
-        try sink.finish()
-        return Summary(size: size, sha256: whole.finish().hexString, entries: listed.count)
-    }
-
-    private func emit(_ data: Data) throws {
-        whole.update(data)
-        size += UInt64(data.count)
-        try sink.add(data)
-    }
-
-    /// A ustar header: names longer than 100 bytes are split into prefix and name at a '/'.
-    static func header(path: String, size: UInt64) throws -> Data {
-        var name = Array(path.utf8), prefix: [UInt8] = []
-        if name.count > 100 {
-            guard let slash = name.indices.reversed().first(where: { name[$0] == UInt8(ascii: "/") && $0 <= 155 && name.count - $0 - 1 <= 100 }) else {
-                throw PermanentJobFailure("the path \(path) is too long for the archive")
-            }
-            prefix = Array(name[..<slash])
-            name = Array(name[(slash + 1)...])
-        }
-        var block = [UInt8](repeating: 0, count: 512)
-        func put(_ bytes: [UInt8], at offset: Int) { for (i, byte) in bytes.enumerated() { block[offset + i] = byte } }
-        func octal(_ value: UInt64, width: Int) -> [UInt8] { Array(String(String(value, radix: 8)).leftPadded(to: width - 1).utf8) + [0] }
-        put(name, at: 0)
-        put(octal(0o600, width: 8), at: 100)
-        put(octal(0, width: 8), at: 108)
-        put(octal(0, width: 8), at: 116)
-        put(octal(size, width: 12), at: 124)
-        put(octal(0, width: 12), at: 136)
-        put(Array("        ".utf8), at: 148)  // the checksum counts itself as spaces
-        block[156] = UInt8(ascii: "0")
-        put(Array("ustar".utf8) + [0] + Array("00".utf8), at: 257)
-        put(prefix, at: 345)
-        let checksum = block.reduce(0) { $0 + UInt64($1) }
-        put(Array(String(checksum, radix: 8).leftPadded(to: 6).utf8) + [0, UInt8(ascii: " ")], at: 148)
-        return Data(block)
-    }
-}
-
-extension String {
-    func leftPadded(to width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
 }
 
 /// A bundle to build.
