@@ -23,6 +23,13 @@ public protocol DurableJob: Codable, Sendable {
 extension DurableJob {
     public static func legacyPayload(_ data: Data) -> Self? { nil }
 
+    /// An older release's payload of `count` fields joined by newlines (`org\nid`), for
+    /// `legacyPayload`; nil for anything else.
+    public static func legacyFields(_ data: Data, count: Int) -> [String]? {
+        let fields = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        return fields.count == count && !fields.contains(where: \.isEmpty) ? fields : nil
+    }
+
     /// The payload as stored.
     func encoded() throws -> Data { try JSONEncoder.jobs.encode(self) }
 

@@ -415,8 +415,7 @@ struct RecordingStored: DurableJob {
 
     /// Releases before typed payloads stored `org\nrecording`.
     static func legacyPayload(_ data: Data) -> RecordingStored? {
-        let parts = String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
-        return parts.count == 2 ? RecordingStored(org: parts[0], recording: parts[1]) : nil
+        legacyFields(data, count: 2).map { RecordingStored(org: $0[0], recording: $0[1]) }
     }
 }
 

@@ -380,8 +380,7 @@ struct Transcribe: DurableJob {
 
     /// Releases before typed payloads stored `org\ncall\nrecording\nchannels`.
     static func legacyPayload(_ data: Data) -> Transcribe? {
-        let parts = String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
-        guard parts.count == 4, let channels = UInt32(parts[3]) else { return nil }
+        guard let parts = legacyFields(data, count: 4), let channels = UInt32(parts[3]) else { return nil }
         return Transcribe(org: parts[0], callID: parts[1], recording: parts[2], channels: channels)
     }
 }
@@ -437,8 +436,7 @@ struct Analyse: DurableJob {
 
     /// Releases before typed payloads stored `org\ncall`.
     static func legacyPayload(_ data: Data) -> Analyse? {
-        let parts = String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
-        return parts.count == 2 ? Analyse(org: parts[0], callID: parts[1]) : nil
+        legacyFields(data, count: 2).map { Analyse(org: $0[0], callID: $0[1]) }
     }
 }
 
