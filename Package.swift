@@ -207,5 +207,11 @@ let package = Package(
                            .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: swiftSettings
         ),
+        // Each module's public behaviour on its own, beside the services' suites that use it.
+        .testTarget(
+            name: "CallTraceStorageTests",
+            dependencies: ["CallTraceStorage"],
+            swiftSettings: swiftSettings
+        ),
     ]
 )
