@@ -213,5 +213,10 @@ let package = Package(
             dependencies: ["CallTraceStorage"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "CallTracePKITests",
+            dependencies: ["CallTracePKI", "CallTraceTLS", "COpenSSL"],
+            swiftSettings: swiftSettings
+        ),
     ]
 )
