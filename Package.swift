@@ -218,5 +218,10 @@ let package = Package(
             dependencies: ["CallTracePKI", "CallTraceTLS", "COpenSSL"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "CallTraceOutboundTests",
+            dependencies: ["CallTraceOutbound", "CallTraceTestSupport"],
+            swiftSettings: swiftSettings
+        ),
     ]
 )
