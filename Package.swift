@@ -223,5 +223,11 @@ let package = Package(
             dependencies: ["CallTraceOutbound", "CallTraceTestSupport"],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "CallTraceAPITests",
+            dependencies: ["CallTraceAPI", "CallTraceRPC", "CallTraceProto", "CallTraceTLS", "CallTraceTestSupport",
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: swiftSettings
+        ),
     ]
 )
