@@ -211,5 +211,27 @@ let package = Package(
                            .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: swiftSettings
         ),
+        // Each module's public behaviour on its own, beside the services' suites that use it.
+        .testTarget(
+            name: "CallTraceStorageTests",
+            dependencies: ["CallTraceStorage"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CallTracePKITests",
+            dependencies: ["CallTracePKI", "CallTraceTLS", "COpenSSL"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CallTraceOutboundTests",
+            dependencies: ["CallTraceOutbound", "CallTraceTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CallTraceAPITests",
+            dependencies: ["CallTraceAPI", "CallTraceRPC", "CallTraceProto", "CallTraceTLS", "CallTraceTestSupport",
+                           .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

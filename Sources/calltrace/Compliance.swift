@@ -57,8 +57,10 @@ struct AuditCommand: AsyncParsableCommand {
         @OptionGroup var options: ComplianceOptions
         @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "Only this actor, e.g. operator:ops.") var actor = ""
-        @Option(help: "Only this action, e.g. recording.played.") var action = ""
-        @Option(help: "Only this resource, e.g. recording:rec_…") var resource = ""
+        @Option(help: ArgumentHelp("Only this action, e.g. recording.played or organisation.purged.",
+                                   discussion: "Every service's actions are listed in services/compliance/README.md. Events recorded as organization.… before the trail settled on one spelling are found either way."))
+        var action = ""
+        @Option(help: "Only this resource, e.g. recording:rec_… or organisation:org_… (either spelling finds both).") var resource = ""
         @Option(help: "From (2026-11-01 or an ISO 8601 time).") var from: String?
         @Option(help: "Before.") var before: String?
         @Flag(help: "Only operators' accesses under support grants.") var operators = false

@@ -262,24 +262,10 @@ struct EncryptionAtRestTests {
     }
 }
 
-@Suite("Storage and key files refuse bad set-ups")
-struct StorageRefusalTests {
-    @Test("A second instance on the same database is refused")
-    func secondInstance() throws {
-        let vault = try Vault()
-        let error = #expect(throws: StorageError.self) { _ = try Database(path: vault.databasePath, migrations: Vault.migrations) }
-        #expect(error?.message.contains("already opened by another instance") == true)
-    }
-
-    @Test("A database written by a newer schema version is refused")
-    func newerSchema() throws {
-        let vault = try Vault()
-        try vault.database.sync { try $0.execute("PRAGMA user_version = 99") }
-        vault.database.close()
-        let error = #expect(throws: StorageError.self) { _ = try Database(path: vault.databasePath, migrations: Vault.migrations) }
-        #expect(error?.message.contains("newer schema version (99)") == true, "\(error?.message ?? "no error")")
-    }
-
+/// (A second instance on one database, and a database of a newer schema, are refused by
+/// `CallTraceStorage` itself: CallTraceStorageTests.)
+@Suite("Key files refuse bad set-ups")
+struct KeyFileRefusalTests {
     @Test("Master key files: wrong size or readable by others are refused")
     func masterKeyFiles() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("calltrace-mk-\(UUID().uuidString)")

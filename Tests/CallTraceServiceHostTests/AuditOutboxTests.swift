@@ -8,6 +8,13 @@ import Logging
 import Synchronization
 import Testing
 
+/// The actions these tests record, as a service's vocabulary declares them.
+enum SenderAction: String, AuditActionName {
+    case recordingPlayed = "recording.played"
+    case recordingDeleted = "recording.deleted"
+    case loginFailed = "login.failed"
+}
+
 @Suite("P15: the audit outbox delivers every event to compliance exactly once")
 struct AuditOutboxTests {
     /// A sender's database: the shared tables, opened like a service would.
@@ -34,14 +41,14 @@ struct AuditOutboxTests {
             outbox.forward(to: mediaClient)
             try await database.write { db in
                 for index in 0..<5 {
-                    try outbox.record(AuditRecord(org: "org-a", actor: "user:u1", action: "recording.played",
-                                                  resource: "recording:r\(index)", outcome: "success"), in: db)
+                    try outbox.record(AuditRecord(org: "org-a", actor: "user:u1", action: AuditAction(SenderAction.recordingPlayed),
+                                                  resource: .recording("r\(index)")), in: db)
                 }
             }
             await #expect(throws: StorageError.self) {
                 try await database.write { db in
-                    try outbox.record(AuditRecord(org: "org-a", actor: "user:u1", action: "recording.deleted",
-                                                  resource: "recording:r9", outcome: "success"), in: db)
+                    try outbox.record(AuditRecord(org: "org-a", actor: "user:u1", action: AuditAction(SenderAction.recordingDeleted),
+                                                  resource: .recording("r9")), in: db)
                     throw StorageError("the action failed")
                 }
             }
@@ -128,8 +135,8 @@ struct AuditPoisonTests {
         // The outbox itself refuses to record a malformed event (the action fails instead)…
         await #expect(throws: StorageError.self) {
             try await database.write { db in
-                try outbox.record(AuditRecord(org: String(repeating: "x", count: 2 << 20), actor: "user:u", action: "login.failed",
-                                              resource: "r", outcome: "denied"), in: db)
+                try outbox.record(AuditRecord(org: String(repeating: "x", count: 2 << 20), actor: "user:u", action: AuditAction(SenderAction.loginFailed),
+                                              resource: .user("u"), outcome: .denied), in: db)
             }
         }
         // …and one that reached the outbox anyway (an older build wrote it) is dead-lettered, not resent forever.
@@ -142,8 +149,8 @@ struct AuditPoisonTests {
             try db.execute("INSERT INTO audit_outbox (idempotency_key, org_id, event, created_at_unix_ms) VALUES (?, ?, ?, ?)",
                            poison.idempotencyKey, "", try poison.serializedBytes() as Data, 0)
             for index in 0..<300 {
-                try outbox.record(AuditRecord(org: "org-a", actor: "user:u1", action: "recording.played",
-                                              resource: "recording:r\(index)", outcome: "success"), in: db)
+                try outbox.record(AuditRecord(org: "org-a", actor: "user:u1", action: AuditAction(SenderAction.recordingPlayed),
+                                              resource: .recording("r\(index)")), in: db)
             }
         }
         while try await outbox.forwardOnce(client) > 0 {}

@@ -60,6 +60,9 @@ public final class FakeHTTPSServer: @unchecked Sendable {
 
     /// `credentials`: a certificate for `localhost` (see `TemporaryPKI.serverCertificate`).
     public init(credentials: TLSCredentials, respond: @escaping @Sendable (Request) -> Response) throws {
+        // It writes to sockets a client may already have closed (an answer the client cut off):
+        // SIGPIPE is ignored, as in every service, instead of ending the test process.
+        signal(SIGPIPE, SIG_IGN)
         listener = try TCPListener(host: "127.0.0.1", port: 0)
         port = listener.port
         guard let context = SSL_CTX_new(TLS_server_method()),

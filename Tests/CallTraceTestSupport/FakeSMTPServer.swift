@@ -30,6 +30,9 @@ public final class FakeSMTPServer: @unchecked Sendable {
     private var seen: [String] = []
 
     public init(mode: Mode, credentials: TLSCredentials? = nil) throws {
+        // It writes to sockets a client may already have closed (an answer the client cut off):
+        // SIGPIPE is ignored, as in every service, instead of ending the test process.
+        signal(SIGPIPE, SIG_IGN)
         listener = try TCPListener(host: "127.0.0.1", port: 0)
         port = listener.port
         if mode == .implicitTLS {

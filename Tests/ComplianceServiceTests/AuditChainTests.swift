@@ -91,6 +91,52 @@ struct AuditChainTests {
         #expect(exported.count == all.count && exported.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil })
     }
 
+    @Test("Events chained under either spelling of organisation — as media and identity wrote them before the vocabulary was typed, and as every service writes them now — are all found by a filter written either way; an id is never respelt")
+    func bothSpellings() async throws {
+        let deployment = try await ComplianceDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, _, admin) = try await deployment.identity.newOrganisation()
+        // Appended raw, as each service's outbox forwarded them: they are chained as written.
+        let base = deployment.compliance.clock.nowUnixMs
+        let events: [(service: String, key: String, action: String, resource: String)] = [
+            ("media", "old-purge", "organization.purged", "organization:\(org)"),
+            ("transcript", "new-purge", "organisation.purged", "organisation:\(org)"),
+            ("identity", "old-suspend", "organization.suspended", "organization:\(org)"),
+            ("media", "new-purge-2", "organisation.purged", "organisation:\(org)"),
+            ("transcript", "odd-call", "call.deleted", "call:organization-7"),
+        ]
+        for (n, event) in events.enumerated() {
+            let answer = try await deployment.audit(as: TemporaryPKI.identity("service", event.service)).appendAuditEvents(.with {
+                $0.events = [.with {
+                    $0.idempotencyKey = "\(event.service):spelling-\(event.key)"; $0.orgID = org; $0.actor = "service:compliance"
+                    $0.action = event.action; $0.resource = event.resource; $0.outcome = "success"; $0.occurredAtUnixMs = base + Int64(n)
+                    $0.sourceService = event.service
+                }]
+            })
+            #expect(answer.acknowledgedKeys.count == 1, "\(answer.rejected)")
+        }
+        let audit = try deployment.audit()
+        /// The keys of this test's events the filter finds, newest first (identity's own events
+        /// about the organisation arrive beside them, in the new spelling).
+        func found(action: String = "", resource: String = "") async throws -> [String] {
+            try await audit.listAuditEvents(.with { $0.orgID = org; $0.action = action; $0.resource = resource }, options: try bearer(admin)).events
+                .map(\.event.idempotencyKey).filter { $0.contains(":spelling-") }
+        }
+        let purges = ["media:spelling-new-purge-2", "transcript:spelling-new-purge", "media:spelling-old-purge"]
+        #expect(try await found(action: "organisation.purged") == purges, "the new spelling finds the old events")
+        #expect(try await found(action: "organization.purged") == purges, "the old spelling finds the new events")
+        let onOrganisation = ["media:spelling-new-purge-2", "identity:spelling-old-suspend", "transcript:spelling-new-purge", "media:spelling-old-purge"]
+        #expect(try await found(resource: "organisation:\(org)") == onOrganisation)
+        #expect(try await found(resource: "organization:\(org)") == onOrganisation)
+        #expect(try await found(action: "organisation.suspended", resource: "organisation:\(org)") == ["identity:spelling-old-suspend"])
+        #expect(try await found(resource: "call:organization-7") == ["transcript:spelling-odd-call"])
+        #expect(try await found(resource: "call:organisation-7").isEmpty, "a call id is the gateway's, not a word of the trail")
+        // Found, not rewritten: the chain still holds each event as it was recorded.
+        let listed = try await audit.listAuditEvents(.with { $0.orgID = org; $0.action = "organisation.purged" }, options: try bearer(admin)).events
+        #expect(listed.first { $0.event.idempotencyKey == "media:spelling-old-purge" }?.event.action == "organization.purged")
+        #expect(try await audit.verifyAuditChain(.with { $0.orgID = org }, options: try bearer(admin)).intact)
+    }
+
     @Test("A changed, removed or reordered event is caught at the right link", arguments: ["changed", "removed", "reordered"])
     func tampering(kind: String) async throws {
         let deployment = try await ComplianceDeployment()

@@ -44,40 +44,70 @@ struct RetentionAndDeletionTests {
         }, options: try bearer(admin)).policy
         #expect(set.recordingsMonths == 12 && set.callRecordsMonths == 24 && set.updatedBy.hasPrefix("user:"))
 
-        // 760 days after t0 (25 months): both recordings and both transcripts are past 12 months;
-        // only the old call is past 24 months. (The daily schedule may start a
-        // run at the same moment: asking then answers that run, and the receipts add up the same.)
-        deployment.clock.advance(by: .days(370))
+        // Run on demand now, 390 days after t0 (the sweep caught up above, and the clock has not
+        // moved since, so no scheduled run starts beside it): the old recording and transcript
+        // are past 12 months; no call is past 24.
+        let recordingBytes = UInt64(wavFile(seconds: 1).count)
         let run = try await retention.runRetention(.with { $0.orgID = org }, options: try bearer(admin)).run
-        #expect(run.recordingsBeforeUnixMs > t0 + 390 * Self.day && (t0 + hour..<t0 + 390 * Self.day).contains(run.callRecordsBeforeUnixMs))
+        // 12 and 24 calendar months before 2027-11-27T10:00Z.
+        #expect((run.recordingsBeforeUnixMs, run.transcriptsBeforeUnixMs, run.callRecordsBeforeUnixMs)
+                == (1_795_773_600_000, 1_795_773_600_000, 1_764_237_600_000))
+        #expect(run.requestedBy.hasPrefix("user:") && run.startedAtUnixMs == t0 + 390 * Self.day)
         var receipts: [Calltrace_Compliance_V1_RetentionRun] = []
         #expect(try await eventually {
             receipts = try await retention.listRetentionRuns(.with { $0.orgID = org }, options: try bearer(admin)).runs
-            return receipts.contains { $0.runID == run.runID } && receipts.allSatisfy { $0.state == .finished }
-        })
-        let purged = receipts.reduce((0, 0, 0)) { ($0.0 + Int($1.recordingsPurged), $0.1 + Int($1.transcriptsPurged), $0.2 + Int($1.callRecordsPurged)) }
-        #expect(purged == (2, 2, 1), "\(receipts)")
-        #expect(receipts.first { $0.runID == run.runID }?.recordingBytesPurged ?? 0 > 0 || receipts.count > 1)
+            return receipts.count == 1 && receipts[0].state == .finished
+        }, "\(receipts)")
+        #expect(receipts.map(\.runID) == [run.runID])
+        #expect(receipts.map { [UInt64($0.recordingsPurged), $0.recordingBytesPurged, UInt64($0.transcriptsPurged), UInt64($0.callRecordsPurged)] }
+                == [[1, recordingBytes, 1, 0]])
+        #expect(try await deployment.exists(call: "old", recording: oldRecording, org: org, admin: admin) == (true, false))
+        #expect(try await deployment.hasTranscript("old", org: org, admin: admin) == false)
+        #expect(try await deployment.exists(call: "new", recording: newRecording, org: org, admin: admin) == (true, true))
+
+        // 370 days later (2028-12-01, 25 months after t0) the daily sweep runs the policy itself:
+        // the new recording and transcript are past 12 months now, and the old call past 24.
+        deployment.clock.advance(by: .days(370))
+        #expect(try await eventually {
+            receipts = try await retention.listRetentionRuns(.with { $0.orgID = org }, options: try bearer(admin)).runs
+            return try await deployment.retentionSweepCaughtUp() && receipts.count == 2 && receipts.allSatisfy { $0.state == .finished }
+        }, "\(receipts)")
+        let scheduled = receipts[0]
+        #expect(receipts.map(\.runID) == [scheduled.runID, run.runID], "newest first")
+        #expect(scheduled.requestedBy == "schedule" && scheduled.startedAtUnixMs == t0 + 760 * Self.day)
+        // 12 and 24 calendar months before 2028-12-01T10:00Z.
+        #expect((scheduled.recordingsBeforeUnixMs, scheduled.transcriptsBeforeUnixMs, scheduled.callRecordsBeforeUnixMs)
+                == (1_827_655_200_000, 1_827_655_200_000, 1_796_119_200_000))
+        #expect([UInt64(scheduled.recordingsPurged), scheduled.recordingBytesPurged, UInt64(scheduled.transcriptsPurged), UInt64(scheduled.callRecordsPurged)]
+                == [1, recordingBytes, 1, 1])
         #expect(try await deployment.exists(call: "old", recording: oldRecording, org: org, admin: admin) == (false, false))
         #expect(try await deployment.exists(call: "new", recording: newRecording, org: org, admin: admin) == (true, false))
         #expect(try await deployment.hasTranscript("new", org: org, admin: admin) == false, "the call record stays; its transcript goes")
         #expect(try await deployment.exists(call: "theirs", recording: otherRecording, org: other, admin: otherAdmin) == (true, true),
                 "another organisation's data is untouched")
-        // Compliance's own events reach its trail through its outbox, a moment later.
+        // Compliance's own events reach its trail through its outbox, a moment later: one per receipt, saying what it says.
+        var trail: [Calltrace_Compliance_V1_ChainedAuditEvent] = []
         #expect(try await eventually {
-            let trail = try await Calltrace_Compliance_V1_AuditServiceClient(try deployment.compliance.client())
+            trail = try await Calltrace_Compliance_V1_AuditServiceClient(try deployment.compliance.client())
                 .listAuditEvents(.with { $0.orgID = org; $0.action = "retention.run" }, options: try bearer(admin)).events
-            let runs = try await retention.listRetentionRuns(.with { $0.orgID = org }, options: try bearer(admin)).runs
-            return runs.allSatisfy { $0.state == .finished } && trail.count == runs.count && trail.contains { $0.event.detail.contains("recordings=2") }
+            return trail.count == 2
         }, "one audit event per receipt")
+        #expect(trail.map { [$0.event.actor, $0.event.resource, $0.event.detail] } == [
+            ["service:compliance", "retention_run:\(scheduled.runID)", "recordings=1 (\(recordingBytes) bytes); transcripts=1; call_records=1"],
+            [run.requestedBy, "retention_run:\(run.runID)", "recordings=1 (\(recordingBytes) bytes); transcripts=1; call_records=0"],
+        ])
 
-        // The daily run: at 02:00 London time, for every organisation whose policy removes something.
-        let later = deployment.clock.nowUnixMs + Self.day
+        // The daily run, a day later: at 02:00 London time, for every organisation whose policy
+        // removes something, even when nothing is old enough yet.
         deployment.clock.advance(by: .days(1))
         #expect(try await eventually {
-            try await retention.listRetentionRuns(.with { $0.orgID = org }, options: try bearer(admin)).runs
-                .contains { $0.requestedBy == "schedule" && $0.state == .finished && $0.startedAtUnixMs >= later }
-        }, "the scheduled run happened and finished")
+            receipts = try await retention.listRetentionRuns(.with { $0.orgID = org }, options: try bearer(admin)).runs
+            return try await deployment.retentionSweepCaughtUp() && receipts.count == 3 && receipts.allSatisfy { $0.state == .finished }
+        }, "the scheduled run happened and finished: \(receipts)")
+        let nextDay = receipts[0]
+        #expect(nextDay.requestedBy == "schedule" && nextDay.startedAtUnixMs == t0 + 761 * Self.day)
+        #expect([UInt64(nextDay.recordingsPurged), nextDay.recordingBytesPurged, UInt64(nextDay.transcriptsPurged), UInt64(nextDay.callRecordsPurged)]
+                == [0, 0, 0, 0])
         #expect(try await retention.listRetentionRuns(.with { $0.orgID = other }, options: try bearer(otherAdmin)).runs.isEmpty,
                 "an organisation without a policy is not run")
     }

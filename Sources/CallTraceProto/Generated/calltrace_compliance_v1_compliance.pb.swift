@@ -643,10 +643,11 @@ public nonisolated struct Calltrace_Compliance_V1_AuditEvent: Sendable {
   /// The principal: "user:<id>", "operator:<name>", "service:<name>", "gateway:<name>".
   public var actor: String = String()
 
-  /// e.g. "recording.played", "user.login_failed".
+  /// The recording service's vocabulary, e.g. "recording.played", "login.failed" (every action is
+  /// listed in services/compliance/README.md).
   public var action: String = String()
 
-  /// e.g. "recording:rec_123".
+  /// "<kind>:<id>", e.g. "recording:rec_123", "organisation:org_123".
   public var resource: String = String()
 
   /// "success", "denied", "failed".
@@ -750,7 +751,9 @@ public nonisolated struct Calltrace_Compliance_V1_ListAuditEventsRequest: Sendab
 
   public var orgID: String = String()
 
-  /// Exact matches, when set.
+  /// Exact matches, when set; action and a resource's kind are compared in the trail's one
+  /// spelling, so "organization.purged" and "organisation.purged" (recorded before the spelling
+  /// was settled, and after) are both found by either.
   public var actor: String = String()
 
   public var action: String = String()

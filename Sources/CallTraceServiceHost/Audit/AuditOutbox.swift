@@ -4,18 +4,19 @@ public import CallTraceRPC
 public import CallTraceStorage
 import Foundation
 
-/// What happened, for the audit trail. Never put secrets, tokens, phone numbers or transcript
-/// text in any field.
+/// What happened, for the audit trail, in the trail's typed words (`AuditVocabulary.swift`):
+/// the action from the recording service's own vocabulary, the resource from the shared kinds.
+/// Never put secrets, tokens, phone numbers or transcript text in any field.
 public struct AuditRecord: Sendable {
     public var org: String
     public var actor: String
-    public var action: String
-    public var resource: String
-    public var outcome: String
+    public var action: AuditAction
+    public var resource: AuditResource
+    public var outcome: AuditOutcome
     /// Context, e.g. a playback's byte range and reason (at most `AuditEventRules.maxDetailBytes`).
     public var detail: String
 
-    public init(org: String, actor: String, action: String, resource: String, outcome: String, detail: String = "") {
+    public init(org: String, actor: String, action: AuditAction, resource: AuditResource, outcome: AuditOutcome = .success, detail: String = "") {
         self.org = org
         self.actor = actor
         self.action = action
@@ -88,19 +89,22 @@ public final class AuditOutbox: Sendable {
     /// Records `record` inside the caller's transaction (`Database.write`).
     ///
     /// - Throws: `StorageError` for an event compliance would refuse (a malformed organisation
-    ///   id, an empty or oversized field), so the action fails instead of poisoning the trail.
+    ///   id, an empty or oversized field), or an action out of the trail's vocabulary (malformed,
+    ///   or in a retired spelling), so the action fails instead of poisoning the trail.
     public func record(_ record: AuditRecord, in connection: Connection) throws {
-        guard OrganizationID.isValid(record.org), !record.action.isEmpty,
-              [record.actor, record.action, record.resource, record.outcome].allSatisfy({ $0.utf8.count <= AuditEventRules.maxFieldBytes }),
+        let (action, resource, outcome) = (record.action.name, record.resource.name, record.outcome.rawValue)
+        if let problem = AuditAction.problem(with: action) { throw StorageError("\(problem); not recorded") }
+        guard OrganizationID.isValid(record.org),
+              [record.actor, action, resource, outcome].allSatisfy({ $0.utf8.count <= AuditEventRules.maxFieldBytes }),
               record.detail.utf8.count <= AuditEventRules.maxDetailBytes
-        else { throw StorageError("audit event \(record.action.prefix(64)) is malformed; not recorded") }
+        else { throw StorageError("audit event \(action.prefix(64)) is malformed; not recorded") }
         var event = Calltrace_Compliance_V1_AuditEvent()
         event.idempotencyKey = "\(service):\(UUID().uuidString.lowercased())"
         event.orgID = record.org
         event.actor = record.actor
-        event.action = record.action
-        event.resource = record.resource
-        event.outcome = record.outcome
+        event.action = action
+        event.resource = resource
+        event.outcome = outcome
         event.detail = record.detail
         event.occurredAtUnixMs = jobs.clock.nowUnixMs
         event.sourceService = service
@@ -197,7 +201,10 @@ public enum AuditEventRules {
     /// Longest idempotency key, in bytes.
     public static let maxKeyBytes = 128
 
-    /// Why compliance refuses `event` from `service`, or nil when it is acceptable.
+    /// Why compliance refuses `event` from `service`, or nil when it is acceptable. An action in
+    /// a retired spelling (`organization.purged`) is accepted as written, unlike in
+    /// `AuditOutbox.record`: a sender not yet upgraded, or its outbox from before, still holds
+    /// such events, and they are facts to keep; the trail's filter finds them either way.
     public static func problem(with event: Calltrace_Compliance_V1_AuditEvent, from service: String) -> String? {
         guard event.sourceService == service else { return "a service may append only its own events" }
         guard (1...maxKeyBytes).contains(event.idempotencyKey.utf8.count), event.idempotencyKey.hasPrefix("\(service):") else {

@@ -102,14 +102,20 @@ struct AuditTrail: Sendable {
 
     // MARK: Reading
 
+    /// Exact matches, except that action and resource are compared in the trail's current
+    /// spelling (`AuditSpelling`): events chained as `organization.purged` on
+    /// `organization:org_…` before the vocabulary was typed cannot be rewritten, so a filter
+    /// written either way finds both.
     struct Filter: Sendable {
         var actor = "", action = "", resource = ""
         var from: Int64 = 0, before: Int64 = 0
         var operatorsOnly = false
 
         func admits(_ event: Event) -> Bool {
-            (actor.isEmpty || event.actor == actor) && (action.isEmpty || event.action == action)
-                && (resource.isEmpty || event.resource == resource) && (from == 0 || event.occurredAtUnixMs >= from)
+            (actor.isEmpty || event.actor == actor)
+                && (action.isEmpty || AuditSpelling.canonical(action: event.action) == AuditSpelling.canonical(action: action))
+                && (resource.isEmpty || AuditSpelling.canonical(resource: event.resource) == AuditSpelling.canonical(resource: resource))
+                && (from == 0 || event.occurredAtUnixMs >= from)
                 && (before == 0 || event.occurredAtUnixMs < before) && (!operatorsOnly || event.actor.hasPrefix("operator:"))
         }
     }

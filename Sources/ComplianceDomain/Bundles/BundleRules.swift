@@ -48,7 +48,7 @@ struct BundleRules: Sendable {
                             deleteAfter: deleteAfter)
         row.jobID = try jobs.enqueue(BundleBuild(id: row.id), idempotencyKey: "bundle:\(row.id)", in: tx.connection)
         try tx.insert(row)
-        try outbox.record(AuditRecord(org: org, actor: actor, action: "bundle.requested", resource: "bundle:\(row.id)", outcome: "success",
+        try outbox.record(AuditRecord(org: org, actor: actor, action: .bundleRequested, resource: .bundle(row.id), outcome: .success,
                                       detail: "\(Self.name(kind)) of \(subject)"), in: tx.connection)
         return row
     }
@@ -105,8 +105,8 @@ struct BundleRules: Sendable {
             row.failure = String("\(error)".prefix(300))
             try await repository.write { [row, outbox] tx in
                 try tx.update(row)
-                try outbox.record(AuditRecord(org: row.org, actor: "service:compliance", action: "bundle.failed", resource: "bundle:\(row.id)",
-                                              outcome: "failed", detail: row.failure), in: tx.connection)
+                try outbox.record(AuditRecord(org: row.org, actor: "service:compliance", action: .bundleFailed, resource: .bundle(row.id),
+                                              outcome: .failed, detail: row.failure), in: tx.connection)
             }
             return
         }
@@ -121,8 +121,8 @@ struct BundleRules: Sendable {
             // Delete-after may have been asked while the bundle was building (`queue`): the stored flag counts.
             row.deleteAfter = try row.deleteAfter || (tx.bundle(row.id)?.deleteAfter ?? false)
             try tx.update(row)
-            try outbox.record(AuditRecord(org: row.org, actor: "service:compliance", action: "bundle.ready", resource: "bundle:\(row.id)",
-                                          outcome: "success", detail: "\(Self.name(row.kind)); \(row.entries) entries, \(row.sizeBytes) bytes"),
+            try outbox.record(AuditRecord(org: row.org, actor: "service:compliance", action: .bundleReady, resource: .bundle(row.id),
+                                          outcome: .success, detail: "\(Self.name(row.kind)); \(row.entries) entries, \(row.sizeBytes) bytes"),
                               in: tx.connection)
             if row.kind == .matter && row.deleteAfter {
                 _ = try deletions.queue(row.subject, org: row.org, reason: "exported to matter \(row.matterReference)", request: "",
@@ -146,7 +146,7 @@ struct BundleRules: Sendable {
         row.downloads += 1
         try await repository.write { [row, outbox] tx in
             try tx.update(row)
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "bundle.downloaded", resource: "bundle:\(id)", outcome: "success",
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .bundleDownloaded, resource: .bundle(id), outcome: .success,
                                           detail: Self.name(row.kind)), in: tx.connection)
         }
         let reader = SealedBlobReader(keys: keys, blobs: blobs, key: try keys.objectKey(org: org, object: id), blob: id,
@@ -174,8 +174,8 @@ struct BundleRules: Sendable {
             row.state = .expired
             try await repository.write { [row, outbox] tx in
                 try tx.update(row)
-                try outbox.record(AuditRecord(org: row.org, actor: "service:compliance", action: "bundle.expired", resource: "bundle:\(row.id)",
-                                              outcome: "success"), in: tx.connection)
+                try outbox.record(AuditRecord(org: row.org, actor: "service:compliance", action: .bundleExpired, resource: .bundle(row.id),
+                                              outcome: .success), in: tx.connection)
             }
         }
         return due.count

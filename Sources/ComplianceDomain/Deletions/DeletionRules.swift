@@ -32,7 +32,7 @@ struct DeletionRules: Sendable {
                               requestID: request, reason: reason, requestedBy: actor, requestedAt: clock.nowUnixMs)
         row.jobID = try jobs.enqueue(CallDeletion(id: row.id), idempotencyKey: "deletion:\(row.id)", in: tx.connection)
         try tx.insert(row)
-        try outbox.record(AuditRecord(org: org, actor: actor, action: "call.deletion_requested", resource: "call:\(callID)", outcome: "success",
+        try outbox.record(AuditRecord(org: org, actor: actor, action: .callDeletionRequested, resource: .call(callID), outcome: .success,
                                       detail: "deletion \(row.id)" + (request.isEmpty ? "" : " for subject request \(request)")
                                           + (reason.isEmpty ? "" : "; reason: \(reason)")),
                           in: tx.connection)
@@ -77,16 +77,16 @@ struct DeletionRules: Sendable {
         row.finishedAt = clock.nowUnixMs
         try await repository.write { [row, outbox, clock] tx in
             try tx.update(row)
-            try outbox.record(AuditRecord(org: row.org, actor: "service:compliance", action: "call.deleted", resource: "call:\(row.callID)",
-                                          outcome: "success", detail: "deletion \(row.id); recordings deleted: \(row.recordingsDeleted)"),
+            try outbox.record(AuditRecord(org: row.org, actor: "service:compliance", action: .callDeleted, resource: .call(row.callID),
+                                          outcome: .success, detail: "deletion \(row.id); recordings deleted: \(row.recordingsDeleted)"),
                               in: tx.connection)
             guard !row.requestID.isEmpty, try tx.deletions(request: row.requestID).allSatisfy({ $0.finishedAt != 0 }),
                   let (request, sealed) = try tx.subjectRequest(row.requestID, org: row.org), request.erasureConfirmedAt == 0 else { return }
             var confirmed = request
             confirmed.erasureConfirmedAt = clock.nowUnixMs
             try tx.update(confirmed, sealedDetails: sealed)
-            try outbox.record(AuditRecord(org: row.org, actor: "service:compliance", action: "subject_request.erasure_confirmed",
-                                          resource: "subject_request:\(row.requestID)", outcome: "success"), in: tx.connection)
+            try outbox.record(AuditRecord(org: row.org, actor: "service:compliance", action: .subjectRequestErasureConfirmed,
+                                          resource: .subjectRequest(row.requestID), outcome: .success), in: tx.connection)
         }
     }
 }

@@ -176,7 +176,7 @@ struct DocumentRules: Sendable {
         }
         try await repository.write { [outbox, row] tx in
             try tx.put(row, org: org)
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "notices.settings_changed", resource: "organisation:\(org)", outcome: "success",
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .noticesSettingsChanged, resource: .organisation(org), outcome: .success,
                                           detail: "inbound_greeting=\(row.inboundGreeting); own wording for \(row.overrides.count) kinds"), in: tx.connection)
         }
         return row
@@ -382,7 +382,7 @@ struct DocumentRules: Sendable {
         let acceptance = AgreementAcceptance(templateVersion: template, registerVersion: version, acceptedBy: actor, acceptedAt: clock.nowUnixMs)
         try await repository.write { [outbox] tx in
             try tx.insert(acceptance, org: org)
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "agreement.accepted", resource: "organisation:\(org)", outcome: "success",
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .agreementAccepted, resource: .organisation(org), outcome: .success,
                                           detail: "template \(template); sub-processor register \(version)"), in: tx.connection)
         }
         return acceptance

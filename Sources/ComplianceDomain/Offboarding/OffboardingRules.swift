@@ -42,7 +42,7 @@ struct OffboardingRules: Sendable {
             let row = OffboardingRow(id: "off_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""), org: org,
                                      exportBundleID: bundle.id, startedBy: actor, startedAt: now)
             try tx.insert(row)
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "offboarding.started", resource: "organisation:\(org)", outcome: "success",
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .offboardingStarted, resource: .organisation(org), outcome: .success,
                                           detail: "offboarding \(row.id); export bundle \(bundle.id)"), in: tx.connection)
             return row
         }
@@ -74,7 +74,7 @@ struct OffboardingRules: Sendable {
             row.jobID = try jobs.enqueue(OffboardingPurge(id: org), idempotencyKey: "offboarding:\(row.id)",
                                          runAt: now + Self.takeOver, in: tx.connection)
             try tx.update(row)
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "offboarding.confirmed", resource: "organisation:\(org)", outcome: "success",
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .offboardingConfirmed, resource: .organisation(org), outcome: .success,
                                           detail: "offboarding \(row.id)"), in: tx.connection)
             return row
         }

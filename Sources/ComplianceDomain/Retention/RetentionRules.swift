@@ -32,7 +32,7 @@ struct RetentionRules: Sendable {
         policy.updatedBy = actor
         try await repository.write { [outbox, policy] tx in
             try tx.put(policy, org: org)
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "retention.policy_set", resource: "organisation:\(org)", outcome: "success",
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .retentionPolicySet, resource: .organisation(org), outcome: .success,
                                           detail: "recordings=\(policy.recordingsMonths)m; transcripts=\(policy.transcriptsMonths)m; "
                                               + "call_records=\(policy.callRecordsMonths)m (0: kept while active)"), in: tx.connection)
         }
@@ -139,7 +139,7 @@ struct RetentionRules: Sendable {
             try tx.update(run)
             guard run.phase == .finished else { return }
             try outbox.record(AuditRecord(org: run.org, actor: run.requestedBy == "schedule" ? "service:compliance" : run.requestedBy,
-                                          action: "retention.run", resource: "retention_run:\(run.id)", outcome: "success",
+                                          action: .retentionRun, resource: .retentionRun(run.id), outcome: .success,
                                           detail: "recordings=\(run.recordingsPurged) (\(run.recordingBytesPurged) bytes); "
                                               + "transcripts=\(run.transcriptsPurged); call_records=\(run.callRecordsPurged)"),
                               in: tx.connection)

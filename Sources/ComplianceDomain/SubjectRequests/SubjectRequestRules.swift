@@ -71,8 +71,8 @@ struct SubjectRequestRules: Sendable {
         let sealed = try seal(row)
         try await repository.write { [outbox] tx in
             try tx.insert(row, sealedDetails: sealed)
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "subject_request.opened", resource: "subject_request:\(row.id)",
-                                          outcome: "success", detail: "kind=\(Self.name(request.kind)); numbers=\(count); received \(received)"),
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .subjectRequestOpened, resource: .subjectRequest(row.id),
+                                          outcome: .success, detail: "kind=\(Self.name(request.kind)); numbers=\(count); received \(received)"),
                               in: tx.connection)
         }
         return row
@@ -108,7 +108,7 @@ struct SubjectRequestRules: Sendable {
 
     func pause(_ id: String, org: String, reason: String, by actor: String) async throws -> SubjectRequestRow {
         let reason = try DomainText.line(reason, "reason", max: 200, required: true)
-        return try await change(id, org: org, by: actor, action: "subject_request.paused") { row in
+        return try await change(id, org: org, by: actor, action: .subjectRequestPaused) { row in
             guard row.state == State.open.rawValue else { throw DomainError.wrongState("only an open case's clock can be stopped") }
             row.state = State.paused.rawValue
             row.pausedSince = today
@@ -117,7 +117,7 @@ struct SubjectRequestRules: Sendable {
     }
 
     func resume(_ id: String, org: String, by actor: String) async throws -> SubjectRequestRow {
-        try await change(id, org: org, by: actor, action: "subject_request.resumed") { row in
+        try await change(id, org: org, by: actor, action: .subjectRequestResumed) { row in
             guard row.state == State.paused.rawValue else { throw DomainError.wrongState("the case's clock is not stopped") }
             resume(&row)
         }
@@ -132,7 +132,7 @@ struct SubjectRequestRules: Sendable {
 
     func extend(_ id: String, org: String, reason: String, by actor: String) async throws -> SubjectRequestRow {
         let reason = try DomainText.line(reason, "reason", max: 200, required: true)
-        return try await change(id, org: org, by: actor, action: "subject_request.extended") { row in
+        return try await change(id, org: org, by: actor, action: .subjectRequestExtended) { row in
             guard row.state != State.closed.rawValue else { throw DomainError.wrongState("the case is closed") }
             guard !row.extended else { throw DomainError.wrongState("the case is already extended") }
             let due = try dueDate(row)
@@ -146,7 +146,7 @@ struct SubjectRequestRules: Sendable {
 
     func recordIdentityCheck(_ id: String, org: String, result: Check, by actor: String) async throws -> SubjectRequestRow {
         guard [.pending, .passed, .failed].contains(result) else { throw DomainError.invalid("result must be pending, passed or failed") }
-        return try await change(id, org: org, by: actor, action: "subject_request.identity_checked", detail: "result=\(result)") { row in
+        return try await change(id, org: org, by: actor, action: .subjectRequestIdentityChecked, detail: "result=\(result)") { row in
             guard row.state != State.closed.rawValue else { throw DomainError.wrongState("the case is closed") }
             row.identityCheck = result.rawValue
             // Proof arriving starts the clock again.
@@ -158,7 +158,7 @@ struct SubjectRequestRules: Sendable {
     func locate(_ id: String, org: String, services: any CallDataServices, by actor: String) async throws -> [Calltrace_Transcript_V1_CallerCall] {
         let row = try await request(id, org: org)
         let calls = try await Self.calls(of: row, services: services)
-        try await audit(org: org, actor: actor, action: "subject_request.located", id: id, detail: "calls found: \(calls.count)")
+        try await audit(org: org, actor: actor, action: .subjectRequestLocated, id: id, detail: "calls found: \(calls.count)")
         return calls
     }
 
@@ -177,7 +177,7 @@ struct SubjectRequestRules: Sendable {
         try Self.mayAct(on: row, kind: .erasure)
         let calls = try await Self.calls(of: row, services: services)
         let now = clock.nowUnixMs
-        return try await change(id, org: org, by: actor, action: "subject_request.erasure_started", detail: "calls: \(calls.count)") { row, tx in
+        return try await change(id, org: org, by: actor, action: .subjectRequestErasureStarted, detail: "calls: \(calls.count)") { row, tx in
             try Self.mayAct(on: row, kind: .erasure)
             if row.erasureStartedAt == 0 { row.erasureStartedAt = now }
             for call in calls {
@@ -198,7 +198,7 @@ struct SubjectRequestRules: Sendable {
             analyses += try await services.suppress(org: org, number: number, reason: "objection, subject request \(id)")
         }
         let now = clock.nowUnixMs
-        let changed = try await change(id, org: org, by: actor, action: "subject_request.objection_applied",
+        let changed = try await change(id, org: org, by: actor, action: .subjectRequestObjectionApplied,
                                        detail: "numbers suppressed: \(row.details.phoneNumbers.count); analyses deleted: \(analyses)") { row in
             row.objectionAppliedAt = now
         }
@@ -211,8 +211,8 @@ struct SubjectRequestRules: Sendable {
         try Self.mayAct(on: row, kind: .access)
         return try await repository.write { [bundles, outbox] tx in
             let bundle = try bundles.queue(.subjectAccess, org: org, subject: id, by: actor, in: tx)
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "subject_request.bundle_requested", resource: "subject_request:\(id)",
-                                          outcome: "success", detail: "bundle \(bundle.id)"), in: tx.connection)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .subjectRequestBundleRequested, resource: .subjectRequest(id),
+                                          outcome: .success, detail: "bundle \(bundle.id)"), in: tx.connection)
             return bundle
         }
     }
@@ -220,7 +220,7 @@ struct SubjectRequestRules: Sendable {
     func close(_ id: String, org: String, outcome: String, by actor: String) async throws -> SubjectRequestRow {
         let outcome = try DomainText.paragraph(outcome, "outcome", max: 2000, required: true)
         let now = clock.nowUnixMs
-        return try await change(id, org: org, by: actor, action: "subject_request.closed") { row, tx in
+        return try await change(id, org: org, by: actor, action: .subjectRequestClosed) { row, tx in
             guard row.state != State.closed.rawValue else { throw DomainError.wrongState("the case is already closed") }
             let pending = try tx.deletions(request: id).filter { $0.finishedAt == 0 }.count
             guard pending == 0 else {
@@ -260,13 +260,13 @@ struct SubjectRequestRules: Sendable {
         }
     }
 
-    private func change(_ id: String, org: String, by actor: String, action: String, detail: String = "",
+    private func change(_ id: String, org: String, by actor: String, action: ComplianceAuditAction, detail: String = "",
                         _ body: @escaping @Sendable (inout SubjectRequestRow) throws -> Void) async throws -> SubjectRequestRow {
         try await change(id, org: org, by: actor, action: action, detail: detail) { row, _ in try body(&row) }
     }
 
     /// Reads the case, applies `body`, writes it back with its audit event, in one transaction.
-    private func change(_ id: String, org: String, by actor: String, action: String, detail: String = "",
+    private func change(_ id: String, org: String, by actor: String, action: ComplianceAuditAction, detail: String = "",
                         _ body: @escaping @Sendable (inout SubjectRequestRow, any ComplianceTransaction) throws -> Void) async throws
         -> SubjectRequestRow {
         try OrganizationID.validate(org)
@@ -277,15 +277,15 @@ struct SubjectRequestRules: Sendable {
             var row = try opened(found)
             try body(&row, tx)
             try tx.update(row, sealedDetails: try seal(row))
-            try outbox.record(AuditRecord(org: org, actor: actor, action: action, resource: "subject_request:\(id)", outcome: "success",
+            try outbox.record(AuditRecord(org: org, actor: actor, action: action, resource: .subjectRequest(id), outcome: .success,
                                           detail: detail), in: tx.connection)
             return row
         }
     }
 
-    private func audit(org: String, actor: String, action: String, id: String, detail: String) async throws {
+    private func audit(org: String, actor: String, action: ComplianceAuditAction, id: String, detail: String) async throws {
         try await repository.write { [outbox] tx in
-            try outbox.record(AuditRecord(org: org, actor: actor, action: action, resource: "subject_request:\(id)", outcome: "success",
+            try outbox.record(AuditRecord(org: org, actor: actor, action: action, resource: .subjectRequest(id), outcome: .success,
                                           detail: detail), in: tx.connection)
         }
     }

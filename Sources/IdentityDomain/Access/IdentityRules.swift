@@ -51,13 +51,13 @@ struct IdentityRules: Sendable {
         try outbox.record(record, in: tx.connection)
     }
 
-    private func audit(org: String, actor: String, action: String, resource: String, outcome: String = "success", detail: String = "",
-                       in tx: any IdentityTransaction) throws {
+    private func audit(org: String, actor: String, action: IdentityAuditAction, resource: AuditResource, outcome: AuditOutcome = .success,
+                       detail: String = "", in tx: any IdentityTransaction) throws {
         try audit(AuditRecord(org: org, actor: actor, action: action, resource: resource, outcome: outcome, detail: detail), in: tx)
     }
 
     /// An audit record on its own (a refusal changes nothing else).
-    private func audit(org: String, actor: String, action: String, resource: String, outcome: String) async throws {
+    private func audit(org: String, actor: String, action: IdentityAuditAction, resource: AuditResource, outcome: AuditOutcome) async throws {
         try await repository.write { [self] tx in try audit(org: org, actor: actor, action: action, resource: resource, outcome: outcome, in: tx) }
     }
 
@@ -74,7 +74,7 @@ struct IdentityRules: Sendable {
         let (_, expires) = try await repository.write { [self] tx in
             try tx.insertOrganization(id: org, sealedName: sealedName, at: now)
             let invited = try invite(org: org, email: adminEmail, name: adminName, role: .admin, in: tx)
-            try audit(org: org, actor: actor, action: "organization.created", resource: "organization:\(org)", in: tx)
+            try audit(org: org, actor: actor, action: .organisationCreated, resource: .organisation(org), in: tx)
             return invited
         }
         return (org, expires)
@@ -109,7 +109,7 @@ struct IdentityRules: Sendable {
         let token = try OpaqueToken.generate()
         let expires = now() + Self.invitationLifetimeMS
         try tx.insertToken(hash: OpaqueToken.storageHash(token), user: user, purpose: TokenPurpose.invitation.rawValue, expiresAt: expires)
-        try audit(org: org, actor: actor ?? "system", action: "invitation.issued", resource: "user:\(user)", in: tx)
+        try audit(org: org, actor: actor ?? "system", action: .invitationIssued, resource: .user(user), in: tx)
         try delivery.deliver(TokenMessage(kind: .invitation, orgID: org, userID: user, email: email, token: token, expiresAtUnixMs: expires),
                              in: tx.connection)
         return (user, expires)
@@ -130,7 +130,7 @@ struct IdentityRules: Sendable {
             try tx.markTokensUsed(user: user, purpose: purpose.rawValue, at: now)
             try tx.activate(user, passwordHash: hash)
             if purpose == .reset { try tx.deleteSessions(user: user) }
-            try audit(org: org, actor: "user:\(user)", action: "\(purpose.rawValue).redeemed", resource: "user:\(user)", in: tx)
+            try audit(org: org, actor: "user:\(user)", action: purpose == .invitation ? .invitationRedeemed : .passwordResetRedeemed, resource: .user(user), in: tx)
             return (org, user)
         }
     }
@@ -146,7 +146,7 @@ struct IdentityRules: Sendable {
         try await repository.write { [self] tx in
             guard let user = try tx.activeUser(org: org, emailIndex: index) else { return }
             try tx.insertToken(hash: OpaqueToken.storageHash(token), user: user, purpose: TokenPurpose.reset.rawValue, expiresAt: expires)
-            try audit(org: org, actor: "user:\(user)", action: "password_reset.issued", resource: "user:\(user)", in: tx)
+            try audit(org: org, actor: "user:\(user)", action: .passwordResetIssued, resource: .user(user), in: tx)
             try delivery.deliver(TokenMessage(kind: .passwordReset, orgID: org, userID: user, email: email, token: token,
                                               expiresAtUnixMs: expires), in: tx.connection)
         }
@@ -176,20 +176,20 @@ struct IdentityRules: Sendable {
         try await checkClientAddress(clientAddress, org: org)
         let now = self.now()
         guard try await repository.write({ tx in try tx.reserveLoginAttempts([account, address], now: now, window: Self.failureWindowMS) }) else {
-            try await audit(org: org, actor: "unknown", action: "login.locked_out", resource: "organization:\(org)", outcome: "denied")
+            try await audit(org: org, actor: "unknown", action: .loginLockedOut, resource: .organisation(org), outcome: .denied)
             throw DomainError.tooMany("too many failed logins; try again later")
         }
         guard let candidate = try await repository.read({ tx in try tx.loginCandidate(org: org, emailIndex: index) }),
               let stored = candidate.passwordHash else {
             _ = try await blocking.run { hasher.verifyDummy(password) }
-            try await audit(org: org, actor: "unknown", action: "login.failed", resource: "organization:\(org)", outcome: "denied")
+            try await audit(org: org, actor: "unknown", action: .loginFailed, resource: .organisation(org), outcome: .denied)
             throw refused
         }
         let user = candidate.user
         let passwordHolds = try await blocking.run { PasswordHasher.verify(password, against: stored) }
         let secondFactor = try secondFactorStep(candidate, org: org, code: totpCode)
         guard passwordHolds, case .accepted(let totpStep) = secondFactor else {
-            try await audit(org: org, actor: "user:\(user)", action: "login.failed", resource: "user:\(user)", outcome: "denied")
+            try await audit(org: org, actor: "user:\(user)", action: .loginFailed, resource: .user(user), outcome: .denied)
             // Only someone with the password and the authenticator gets told the code was a
             // good one already used (typically the one that just confirmed two-factor).
             if passwordHolds, case .alreadyUsed = secondFactor {
@@ -206,7 +206,7 @@ struct IdentityRules: Sendable {
             }
             try tx.loginSucceeded(account: account, address: address)
             try tx.insertSession(tokenHash: OpaqueToken.storageHash(token), user: user, org: org, at: now, expiresAt: expires)
-            try audit(org: org, actor: "user:\(user)", action: "login.succeeded", resource: "user:\(user)", in: tx)
+            try audit(org: org, actor: "user:\(user)", action: .loginSucceeded, resource: .user(user), in: tx)
         }
         var response = Calltrace_Identity_V1_LoginResponse()
         response.token = token
@@ -246,14 +246,14 @@ struct IdentityRules: Sendable {
             guard try tx.setUnconfirmedTwoFactorSecret(sealed, user: user, org: org) else {
                 throw DomainError.wrongState("two-factor is already confirmed")
             }
-            try audit(org: org, actor: "user:\(user)", action: "two_factor.enrolment_started", resource: "user:\(user)", in: tx)
+            try audit(org: org, actor: "user:\(user)", action: .twoFactorEnrolmentStarted, resource: .user(user), in: tx)
         }
         return secret
     }
 
     /// Clears a user's two-factor (a lost phone): they enrol again. Audited.
     func resetTwoFactor(_ user: String, org: String, by actor: String) async throws {
-        try await changeUser(user, org: org, .resetTwoFactor, endSessions: true, action: "two_factor.reset", by: actor)
+        try await changeUser(user, org: org, .resetTwoFactor, endSessions: true, action: .twoFactorReset, by: actor)
     }
 
     func confirmTotp(user: String, org: String, code: String) async throws {
@@ -267,7 +267,7 @@ struct IdentityRules: Sendable {
                 throw DomainError.invalid("that code does not match")
             }
             try tx.confirmTwoFactor(user: user, step: step)
-            try audit(org: org, actor: "user:\(user)", action: "two_factor.confirmed", resource: "user:\(user)", in: tx)
+            try audit(org: org, actor: "user:\(user)", action: .twoFactorConfirmed, resource: .user(user), in: tx)
         }
     }
 
@@ -346,7 +346,7 @@ struct IdentityRules: Sendable {
                                            requireTwoFactor: requireTwoFactor) else {
                 throw DomainError.notFound("organisation \(org) not found")
             }
-            try audit(org: org, actor: actor, action: "security_policy.changed", resource: "organization:\(org)",
+            try audit(org: org, actor: actor, action: .securityPolicyChanged, resource: .organisation(org),
                       detail: String(before.changes(to: changed).prefix(900)), in: tx)
         }
         return changed
@@ -382,7 +382,7 @@ struct IdentityRules: Sendable {
                              createdBy: actor, createdAt: now, expiresAt: now + Int64(seconds) * 1000)
         try await repository.write { [self] tx in
             try tx.insertGrant(grant)
-            try audit(org: org, actor: actor, action: "support_grant.created", resource: "grant:\(id)", in: tx)
+            try audit(org: org, actor: actor, action: .supportGrantCreated, resource: .grant(id), in: tx)
         }
         return (id, grant.expiresAt)
     }
@@ -391,7 +391,7 @@ struct IdentityRules: Sendable {
         let now = self.now()
         try await repository.write { [self] tx in
             guard try tx.revokeGrant(id, org: org, at: now) else { throw DomainError.notFound("grant \(id) not found or already revoked") }
-            try audit(org: org, actor: actor, action: "support_grant.revoked", resource: "grant:\(id)", in: tx)
+            try audit(org: org, actor: actor, action: .supportGrantRevoked, resource: .grant(id), in: tx)
         }
     }
 
@@ -404,10 +404,10 @@ struct IdentityRules: Sendable {
             let grant = try tx.activeGrants(org: org, now: now).first { $0.permissions.contains(permission.rawValue) }
             // Grants that ran out become an audit event of their own, once.
             for expired in try tx.takeNewlyExpiredGrants(org: org, now: now) {
-                try audit(org: org, actor: "system", action: "support_grant.expired", resource: "grant:\(expired)", in: tx)
+                try audit(org: org, actor: "system", action: .supportGrantExpired, resource: .grant(expired), in: tx)
             }
-            try audit(org: org, actor: "operator:\(name)", action: "operator.access.\(permission)",
-                      resource: grant.map { "grant:\($0.id)" } ?? "organization:\(org)", outcome: grant == nil ? "denied" : "success", in: tx)
+            try audit(AuditRecord(org: org, actor: "operator:\(name)", action: IdentityAuditAction.operatorAccess(to: permission),
+                                  resource: grant.map { AuditResource.grant($0.id) } ?? .organisation(org), outcome: grant == nil ? .denied : .success), in: tx)
             return grant?.id
         }
         guard let grantID else {
@@ -423,19 +423,19 @@ struct IdentityRules: Sendable {
     // MARK: User and organisation lifecycle
 
     func suspendUser(_ user: String, org: String, by actor: String) async throws {
-        try await changeUser(user, org: org, .suspend, endSessions: true, endTokens: true, action: "user.suspended", by: actor)
+        try await changeUser(user, org: org, .suspend, endSessions: true, endTokens: true, action: .userSuspended, by: actor)
     }
 
     func changeRole(_ user: String, org: String, to role: Calltrace_Identity_V1_Role, by actor: String) async throws {
         guard role != .unspecified, !RoleTable.permissions(of: role).isEmpty else { throw DomainError.invalid("name a role") }
-        try await changeUser(user, org: org, .role(role.rawValue), endSessions: false, action: "user.role_changed", by: actor)
+        try await changeUser(user, org: org, .role(role.rawValue), endSessions: false, action: .userRoleChanged, by: actor)
     }
 
     func revokeSessions(_ user: String, org: String, by actor: String) async throws -> Int {
         try await repository.write { [self] tx in
             guard try tx.userExists(user, org: org) else { throw DomainError.notFound("user \(user) not found in organisation \(org)") }
             let ended = try tx.deleteSessions(user: user)
-            try audit(org: org, actor: actor, action: "sessions.revoked", resource: "user:\(user)", in: tx)
+            try audit(org: org, actor: actor, action: .sessionsRevoked, resource: .user(user), in: tx)
             return ended
         }
     }
@@ -446,7 +446,7 @@ struct IdentityRules: Sendable {
                 throw DomainError.notFound("active organisation \(org) not found")
             }
             try tx.deleteSessions(org: org)
-            try audit(org: org, actor: actor, action: "organization.suspended", resource: "organization:\(org)", in: tx)
+            try audit(org: org, actor: actor, action: .organisationSuspended, resource: .organisation(org), in: tx)
         }
     }
 
@@ -462,7 +462,7 @@ struct IdentityRules: Sendable {
             let total = try tx.offboardingReceipt(org: org) + tx.deletePeople(org: org)
             try tx.setOffboardingReceipt(org: org, total)
             if status != "offboarded" {
-                try audit(org: org, actor: actor, action: "organization.offboarded", resource: "organization:\(org)", in: tx)
+                try audit(org: org, actor: actor, action: .organisationOffboarded, resource: .organisation(org), in: tx)
             }
             return total
         }
@@ -481,7 +481,7 @@ struct IdentityRules: Sendable {
     /// Applies an admin's change to a user.
     /// - Parameter endTokens: also void the user's outstanding invitation and reset tokens.
     private func changeUser(_ user: String, org: String, _ change: UserChange, endSessions: Bool, endTokens: Bool = false,
-                            action: String, by actor: String) async throws {
+                            action: IdentityAuditAction, by actor: String) async throws {
         try await repository.write { [self] tx in
             guard try tx.change(user, org: org, change) else { throw DomainError.notFound("user \(user) not found in organisation \(org)") }
             // An organisation always keeps an active admin: the last one cannot be removed,
@@ -491,7 +491,7 @@ struct IdentityRules: Sendable {
             }
             if endSessions { try tx.deleteSessions(user: user) }
             if endTokens { try tx.deleteTokens(user: user) }
-            try audit(org: org, actor: actor, action: action, resource: "user:\(user)", in: tx)
+            try audit(org: org, actor: actor, action: action, resource: .user(user), in: tx)
         }
     }
 
@@ -499,7 +499,7 @@ struct IdentityRules: Sendable {
     func removeUser(_ user: String, org: String, by actor: String) async throws {
         // The e-mail's index is replaced by one naming the removed user, so the address can be invited again.
         try await changeUser(user, org: org, .remove(freedIndex: Data("removed:\(user)".utf8)), endSessions: true, endTokens: true,
-                             action: "user.removed", by: actor)
+                             action: .userRemoved, by: actor)
     }
 
     func logout(token: String) async throws {
@@ -508,7 +508,7 @@ struct IdentityRules: Sendable {
             // Idempotent: a session already ended, expired or purged is logged out already.
             guard let session = try tx.session(tokenHash: hash) else { return }
             try tx.deleteSession(tokenHash: hash)
-            try audit(org: session.org, actor: "user:\(session.user)", action: "session.ended", resource: "user:\(session.user)", in: tx)
+            try audit(org: session.org, actor: "user:\(session.user)", action: .sessionEnded, resource: .user(session.user), in: tx)
         }
     }
 

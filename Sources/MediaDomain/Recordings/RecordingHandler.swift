@@ -148,7 +148,7 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
                          context: ServerContext) async throws {
         context.annotate(org: request.orgID)
         try await rules.play(request.recordingID, org: request.orgID, offset: 0, length: 0, by: context.serviceActor,
-                             action: "recording.exported", send: Self.audio(to: responses) { recording, offset, data in
+                             action: .recordingExported, send: Self.audio(to: responses) { recording, offset, data in
             .with { if let recording { $0.recording = recording }; $0.offset = offset; $0.data = data }
         })
     }

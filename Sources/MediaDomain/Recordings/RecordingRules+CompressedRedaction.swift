@@ -92,7 +92,7 @@ extension RecordingRules {
         let outcome = try await repository.write { [outbox] tx -> ContentReplacement in
             let replaced = try tx.replaceContent(of: row.id, org: org, replacing: row.blobID, with: content)
             guard replaced == .replaced else { return replaced }
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "recording.redacted", resource: "recording:\(row.id)", outcome: "success",
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .recordingRedacted, resource: .recording(row.id), outcome: .success,
                                           detail: String("ranges=\(summary)".prefix(900)) + "; stored as FLAC (was \(kind.name))"
                                               + (reason.isEmpty ? "" : "; reason: \(reason)")),
                               in: tx.connection)
@@ -117,8 +117,8 @@ extension RecordingRules {
         let why = String(why.prefix(300))
         try await repository.write { [outbox] tx in
             guard try tx.markRedactionFailed(row.id, org: row.org, reason: why) else { return }
-            try outbox.record(AuditRecord(org: row.org, actor: actor, action: "recording.redaction_failed", resource: "recording:\(row.id)",
-                                          outcome: "failure", detail: String("could not be muted: \(why); ranges=\(summary)".prefix(1000))),
+            try outbox.record(AuditRecord(org: row.org, actor: actor, action: .recordingRedactionFailed, resource: .recording(row.id),
+                                          outcome: .failed, detail: String("could not be muted: \(why); ranges=\(summary)".prefix(1000))),
                               in: tx.connection)
         }
         return DomainError.wrongState("recording \(row.id) cannot be muted: \(why); it is flagged (redaction_state FAILED)")

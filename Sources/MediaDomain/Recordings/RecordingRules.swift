@@ -100,8 +100,8 @@ struct RecordingRules: Sendable {
                 guard try !tx.isCallDeleted(org: org, callID: row.callID) else { throw refusal }
                 try tx.insert(row)
                 try jobs.enqueue(RecordingStored(org: org, recording: id), idempotencyKey: "\(RecordingStored.kind):\(id)", in: tx.connection)
-                try outbox.record(AuditRecord(org: org, actor: actor, action: "recording.stored", resource: "recording:\(id)",
-                                              outcome: "success"), in: tx.connection)
+                try outbox.record(AuditRecord(org: org, actor: actor, action: .recordingStored, resource: .recording(id),
+                                              outcome: .success), in: tx.connection)
             }
         } catch {
             try? blobs.delete(id)
@@ -148,7 +148,7 @@ struct RecordingRules: Sendable {
     /// - Parameter reason: why (at most 200 characters), kept in the audit event.
     /// - Parameter action: the audit action (`recording.exported` for compliance's exports).
     func play(_ id: String, org: String, offset: UInt64, length: UInt64, reason: String = "", by actor: String,
-              action: String = "recording.played",
+              action: MediaAuditAction = .recordingPlayed,
               pieceBytes: Int = 256 << 10, send: (RecordingRow, UInt64, Data) async throws -> Void) async throws {
         try Self.validate(reason: reason)
         var row = try await recording(id, org: org)
@@ -162,7 +162,7 @@ struct RecordingRules: Sendable {
         }
         var end = length == 0 ? row.sizeBytes : offset + length
         try await repository.write { [outbox, end] tx in
-            try outbox.record(AuditRecord(org: org, actor: actor, action: action, resource: "recording:\(id)", outcome: "success",
+            try outbox.record(AuditRecord(org: org, actor: actor, action: action, resource: .recording(id), outcome: .success,
                                           detail: "bytes=\(offset)-\(end - 1)" + (reason.isEmpty ? "" : "; reason: \(reason)")),
                               in: tx.connection)
         }
@@ -208,8 +208,8 @@ struct RecordingRules: Sendable {
         let deleted = try await repository.write { [outbox] tx -> String? in
             guard let row = try tx.recording(id, org: org), try tx.delete(id, org: org) else { return nil }
             try tx.deleteShareLinks(recording: id, org: org)  // its links die with it
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "recording.deleted", resource: "recording:\(id)",
-                                          outcome: "success"), in: tx.connection)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .recordingDeleted, resource: .recording(id),
+                                          outcome: .success), in: tx.connection)
             return row.blobID
         }
         guard let blobID = deleted else { throw DomainError.notFound("recording \(id.prefix(64)) not found in organisation \(org)") }
@@ -230,8 +230,8 @@ struct RecordingRules: Sendable {
             for row in rows {
                 _ = try tx.delete(row.id, org: org)
                 try tx.deleteShareLinks(recording: row.id, org: org)
-                try outbox.record(AuditRecord(org: org, actor: actor, action: "recording.deleted", resource: "recording:\(row.id)",
-                                              outcome: "success", detail: "call \(callID) deleted"), in: tx.connection)
+                try outbox.record(AuditRecord(org: org, actor: actor, action: .recordingDeleted, resource: .recording(row.id),
+                                              outcome: .success, detail: "call \(callID) deleted"), in: tx.connection)
             }
             return rows
         }
@@ -307,7 +307,7 @@ struct RecordingRules: Sendable {
         let replaced = try await repository.write { [outbox] tx -> ContentReplacement in
             let replaced = try tx.replaceBlob(of: id, org: org, replacing: row.blobID, with: newBlob, sha256: sha, sizeBytes: row.sizeBytes)
             guard replaced == .replaced else { return replaced }
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "recording.redacted", resource: "recording:\(id)", outcome: "success",
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .recordingRedacted, resource: .recording(id), outcome: .success,
                                           detail: String("ranges=\(summary)".prefix(900)) + (reason.isEmpty ? "" : "; reason: \(reason)")),
                               in: tx.connection)
             return .replaced
@@ -341,8 +341,8 @@ struct RecordingRules: Sendable {
                 try tx.deleteShareLinks(recording: row.id, org: org)
             }
             if !batch.isEmpty {
-                try outbox.record(AuditRecord(org: org, actor: actor, action: "recordings.purged", resource: "organization:\(org)",
-                                              outcome: "success", detail: "count=\(batch.count); created_before=\(cutoff)"), in: tx.connection)
+                try outbox.record(AuditRecord(org: org, actor: actor, action: .recordingsPurged, resource: .organisation(org),
+                                              outcome: .success, detail: "count=\(batch.count); created_before=\(cutoff)"), in: tx.connection)
             }
             return (batch, found.count > limit)
         }
@@ -358,8 +358,8 @@ struct RecordingRules: Sendable {
         let (ids, counts) = try await repository.write { [outbox] tx -> ([String], (recordings: Int, shareLinks: Int)) in
             let ids = try tx.blobIDs(org: org)
             let counts = try tx.deleteAll(org: org)
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "organization.purged", resource: "organization:\(org)",
-                                          outcome: "success", detail: "recordings=\(counts.recordings); share_links=\(counts.shareLinks)"),
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .organisationPurged, resource: .organisation(org),
+                                          outcome: .success, detail: "recordings=\(counts.recordings); share_links=\(counts.shareLinks)"),
                               in: tx.connection)
             return (ids, counts)
         }

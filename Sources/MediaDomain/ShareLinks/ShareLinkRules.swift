@@ -45,7 +45,7 @@ struct ShareLinkRules: Sendable {
         let signature = try signature(secret: secret, org: org, recording: id, expires: expires)
         try await repository.write { [outbox = recordings.outbox] tx in
             try tx.insert(link)
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "share_link.created", resource: "share_link:\(linkID)", outcome: "success",
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .shareLinkCreated, resource: .shareLink(linkID), outcome: .success,
                                           detail: "recording=\(id); expires=\(expires)"), in: tx.connection)
         }
         return Created(link: link, token: Self.base64url(Data(secret) + signature))
@@ -65,7 +65,7 @@ struct ShareLinkRules: Sendable {
         let now = clock.nowUnixMs
         try await repository.write { [outbox = recordings.outbox] tx in
             try tx.putShareLinkPolicy(org: org, maxTTLSeconds: maxTTLSeconds, at: now, by: actor)
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "share_link.policy_set", resource: "organization:\(org)", outcome: "success",
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .shareLinkPolicySet, resource: .organisation(org), outcome: .success,
                                           detail: "max_ttl_seconds=\(maxTTLSeconds)"), in: tx.connection)
         }
         return (maxTTLSeconds, now, actor)
@@ -97,8 +97,8 @@ struct ShareLinkRules: Sendable {
         else { throw Self.refusal }
         try await repository.write { [outbox = recordings.outbox] tx in
             try tx.countOpen(link.id)
-            try outbox.record(AuditRecord(org: link.org, actor: actor, action: "share_link.opened", resource: "share_link:\(link.id)",
-                                          outcome: "success", detail: "recording=\(link.recording); client=\(clientAddress ?? "unknown")"),
+            try outbox.record(AuditRecord(org: link.org, actor: actor, action: .shareLinkOpened, resource: .shareLink(link.id),
+                                          outcome: .success, detail: "recording=\(link.recording); client=\(clientAddress ?? "unknown")"),
                               in: tx.connection)
         }
         return (link, recording)
@@ -111,8 +111,8 @@ struct ShareLinkRules: Sendable {
             guard try tx.revokeShareLink(linkID, org: org, at: now) else {
                 throw DomainError.notFound("share link \(linkID.prefix(64)) not found or already revoked")
             }
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "share_link.revoked", resource: "share_link:\(linkID)",
-                                          outcome: "success"), in: tx.connection)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .shareLinkRevoked, resource: .shareLink(linkID),
+                                          outcome: .success), in: tx.connection)
         }
     }
 

@@ -206,8 +206,8 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         let reading = try await transcripts.transcript(org: request.orgID, callID: request.callID)
         let export = try CallExport(call: try proto(row, withNumber: true), reading: reading)
         try await rules.repository.write { [outbox = rules.outbox] tx in
-            try outbox.record(AuditRecord(org: request.orgID, actor: context.serviceActor, action: "call.exported",
-                                          resource: "call:\(request.callID)", outcome: "success"), in: tx.connection)
+            try outbox.record(AuditRecord(org: request.orgID, actor: context.serviceActor, action: .callExported,
+                                          resource: .call(request.callID), outcome: .success), in: tx.connection)
         }
         return .with { $0.json = export.json; $0.text = export.text }
     }

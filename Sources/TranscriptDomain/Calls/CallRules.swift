@@ -59,8 +59,8 @@ struct CallRules: Sendable {
                                                 org: org, source: source, channel: request.channel.rawValue, campaign: campaign, notice: notice,
                                                 from: from, until: nil)
             try tx.insert(assignment)
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "tracking_number.assigned", resource: "tracking_number:\(number)",
-                                          outcome: "success", detail: "source: \(source)"), in: tx.connection)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .trackingNumberAssigned, resource: .trackingNumber(number),
+                                          outcome: .success, detail: "source: \(source)"), in: tx.connection)
             return assignment
         }
     }
@@ -73,8 +73,8 @@ struct CallRules: Sendable {
                 throw DomainError.notFound("tracking number \(number) is not in use by organisation \(org)")
             }
             try tx.endAssignment(current.id, at: max(now, current.from + 1))
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "tracking_number.released", resource: "tracking_number:\(number)",
-                                          outcome: "success"), in: tx.connection)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .trackingNumberReleased, resource: .trackingNumber(number),
+                                          outcome: .success), in: tx.connection)
         }
     }
 
@@ -145,8 +145,8 @@ struct CallRules: Sendable {
                                   campaign: assignment.campaign, sealedCaller: sealed, callerIndex: index,
                                   callerNo: try tx.callerNo(org: org, callerIndex: index), assignmentNo: assignment.no, direction: request.direction.rawValue,
                                   startedAt: started, callbackOf: request.callbackOf, recorded: record))
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "call.started", resource: "call:\(request.callID)",
-                                          outcome: "success", detail: record ? "" : "not recorded: \(reason)"), in: tx.connection)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .callStarted, resource: .call(request.callID),
+                                          outcome: .success, detail: record ? "" : "not recorded: \(reason)"), in: tx.connection)
             return Started(org: org, record: record, notice: record ? notice : "", reason: reason)
         }
     }
@@ -171,8 +171,8 @@ struct CallRules: Sendable {
             call.outcome = request.outcome.rawValue
             if !request.recordingID.isEmpty { call.recordingID = request.recordingID }
             try tx.update(call)
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "call.completed", resource: "call:\(request.callID)",
-                                          outcome: "success"), in: tx.connection)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .callCompleted, resource: .call(request.callID),
+                                          outcome: .success), in: tx.connection)
         }
     }
 
@@ -230,8 +230,8 @@ struct CallRules: Sendable {
             call.sealedMatterReference = sealed
             call.practiceArea = request.practiceArea.rawValue
             try tx.update(call)
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "call.outcome_marked", resource: "call:\(request.callID)",
-                                          outcome: "success"), in: tx.connection)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .callOutcomeMarked, resource: .call(request.callID),
+                                          outcome: .success), in: tx.connection)
             return call
         }
     }
@@ -247,7 +247,7 @@ struct CallRules: Sendable {
             call.matterOpened = true
             call.sealedMatterReference = sealed
             try tx.update(call)
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "call.matter_recorded", resource: "call:\(callID)", outcome: "success"),
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .callMatterRecorded, resource: .call(callID), outcome: .success),
                               in: tx.connection)
         }
     }
@@ -314,7 +314,7 @@ struct CallRules: Sendable {
         try await repository.write { [outbox, callKeys] tx in
             guard try tx.deleteCall(id, org: org) else { throw DomainError.notFound("call \(id) not found in organisation \(org)") }
             try callKeys.destroy(org: org, calls: [id])
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "call.deleted", resource: "call:\(id)", outcome: "success"), in: tx.connection)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .callDeleted, resource: .call(id), outcome: .success), in: tx.connection)
         }
         try await repository.checkpoint()
     }
@@ -348,7 +348,7 @@ struct CallRules: Sendable {
             for id in batch { _ = try tx.deleteCall(id, org: org) }
             try callKeys.destroy(org: org, calls: batch)
             if !batch.isEmpty {
-                try outbox.record(AuditRecord(org: org, actor: actor, action: "calls.purged", resource: "organisation:\(org)", outcome: "success",
+                try outbox.record(AuditRecord(org: org, actor: actor, action: .callsPurged, resource: .organisation(org), outcome: .success,
                                               detail: "calls=\(batch.count); started before \(cutoff)"), in: tx.connection)
             }
             return (batch, ids.count > limit)
@@ -371,7 +371,7 @@ struct CallRules: Sendable {
             }
             try callKeys.destroy(org: org, calls: batch, [.transcript])
             if !batch.isEmpty {
-                try outbox.record(AuditRecord(org: org, actor: actor, action: "transcripts.purged", resource: "organisation:\(org)", outcome: "success",
+                try outbox.record(AuditRecord(org: org, actor: actor, action: .transcriptsPurged, resource: .organisation(org), outcome: .success,
                                               detail: "calls=\(batch.count); started before \(cutoff)"), in: tx.connection)
             }
             return (batch, ids.count > limit)
@@ -383,7 +383,7 @@ struct CallRules: Sendable {
     func purgeOrganisation(_ org: String, by actor: String) async throws -> (calls: Int, trackingNumbers: Int, suppressions: Int) {
         let purged = try await repository.write { [outbox] tx in
             let purged = try tx.deleteAll(org: org)
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "organisation.purged", resource: "organisation:\(org)", outcome: "success",
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .organisationPurged, resource: .organisation(org), outcome: .success,
                                           detail: "calls=\(purged.calls); tracking_numbers=\(purged.trackingNumbers); suppressions=\(purged.suppressions)"),
                               in: tx.connection)
             return purged
@@ -411,8 +411,8 @@ struct CallRules: Sendable {
             }
             var deleted = 0
             for call in try tx.calls(org: org, callerIndex: index) where try tx.deleteAnalysis(org: org, callID: call.id) { deleted += 1 }
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "caller.suppressed", resource: "suppression:\(rowID.prefix(16))",
-                                          outcome: "success", detail: "analyses deleted: \(deleted)"), in: tx.connection)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .callerSuppressed, resource: .suppression(String(rowID.prefix(16))),
+                                          outcome: .success, detail: "analyses deleted: \(deleted)"), in: tx.connection)
             return deleted
         }
     }
@@ -424,8 +424,8 @@ struct CallRules: Sendable {
         let rowID = index.hexString
         try await repository.write { [outbox] tx in
             guard try tx.deleteSuppression(org: org, callerIndex: index) else { return }
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "caller.unsuppressed", resource: "suppression:\(rowID.prefix(16))",
-                                          outcome: "success"), in: tx.connection)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .callerUnsuppressed, resource: .suppression(String(rowID.prefix(16))),
+                                          outcome: .success), in: tx.connection)
         }
     }
 

@@ -59,8 +59,8 @@ struct TranscriptRules: Sendable {
         let checked = row
         try await repository.write { [outbox] tx in
             try tx.put(checked, org: org)
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "transcription.settings_changed", resource: "organisation:\(org)",
-                                          outcome: "success",
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .transcriptionSettingsChanged, resource: .organisation(org),
+                                          outcome: .success,
                                           detail: "enabled=\(checked.enabled); engine=\(checked.engine); analysis=\(checked.analysisEngine)"),
                               in: tx.connection)
         }
@@ -169,8 +169,8 @@ struct TranscriptRules: Sendable {
                                  idempotencyKey: "\(MuteRequest.kind):\(org):\(callID):\(now)", in: tx.connection)
             }
             let replaced = earlier.map { "; replaced engine=\($0.engine) of \($0.createdAt)" } ?? ""
-            try outbox.record(AuditRecord(org: org, actor: actor, action: earlier == nil ? "transcript.stored" : "transcript.replaced",
-                                          resource: "call:\(callID)", outcome: "success",
+            try outbox.record(AuditRecord(org: org, actor: actor, action: earlier == nil ? .transcriptStored : .transcriptReplaced,
+                                          resource: .call(callID), outcome: .success,
                                           detail: "engine=\(engine); redactions=\(redactions)\(replaced)"), in: tx.connection)
         }
         return transcript
@@ -233,7 +233,7 @@ struct TranscriptRules: Sendable {
             }
             _ = try tx.deleteAnalysis(org: org, callID: callID)
             try callKeys.destroy(org: org, calls: [callID], [.transcript])
-            try outbox.record(AuditRecord(org: org, actor: actor, action: "transcript.deleted", resource: "call:\(callID)", outcome: "success"),
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .transcriptDeleted, resource: .call(callID), outcome: .success),
                               in: tx.connection)
         }
         try await repository.checkpoint()
@@ -301,8 +301,8 @@ struct TranscriptRules: Sendable {
     /// The firm's audit trail says card details found in the call's transcript are still in its audio.
     func recordMuteFailed(org: String, callID: String, detail: String) async throws {
         try await repository.write { [outbox] tx in
-            try outbox.record(AuditRecord(org: org, actor: "service:transcript", action: "recording.mute_failed", resource: "call:\(callID)",
-                                          outcome: "failure",
+            try outbox.record(AuditRecord(org: org, actor: "service:transcript", action: .recordingMuteFailed, resource: .call(callID),
+                                          outcome: .failed,
                                           detail: "card or bank details found in the transcript could not be muted in the audio" + (detail.isEmpty ? "" : ": \(detail)")),
                               in: tx.connection)
         }
@@ -364,8 +364,8 @@ struct TranscriptRules: Sendable {
             guard try tx.transcript(org: org, callID: callID) != nil else { return }  // deleted meanwhile: no key is made for it
             let sealed = try callKeys.seal(plain, org: org, call: callID, .transcript, table: "analyses", column: "analysis")
             try tx.putAnalysis(sealed, org: org, callID: callID, at: now)
-            try outbox.record(AuditRecord(org: org, actor: "service:transcript", action: "analysis.stored", resource: "call:\(callID)",
-                                          outcome: "success", detail: "engine=\(engine.name)"), in: tx.connection)
+            try outbox.record(AuditRecord(org: org, actor: "service:transcript", action: .analysisStored, resource: .call(callID),
+                                          outcome: .success, detail: "engine=\(engine.name)"), in: tx.connection)
         }
     }
 }

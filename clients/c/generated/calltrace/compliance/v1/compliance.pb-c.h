@@ -294,11 +294,12 @@ struct  Calltrace__Compliance__V1__AuditEvent
    */
   char *actor;
   /*
-   * e.g. "recording.played", "user.login_failed".
+   * The recording service's vocabulary, e.g. "recording.played", "login.failed" (every action is
+   * listed in services/compliance/README.md).
    */
   char *action;
   /*
-   * e.g. "recording:rec_123".
+   * "<kind>:<id>", e.g. "recording:rec_123", "organisation:org_123".
    */
   char *resource;
   /*
@@ -397,7 +398,9 @@ struct  Calltrace__Compliance__V1__ListAuditEventsRequest
   ProtobufCMessage base;
   char *org_id;
   /*
-   * Exact matches, when set.
+   * Exact matches, when set; action and a resource's kind are compared in the trail's one
+   * spelling, so "organization.purged" and "organisation.purged" (recorded before the spelling
+   * was settled, and after) are both found by either.
    */
   char *actor;
   char *action;

@@ -1,0 +1,37 @@
+import CallTraceServiceHost
+
+/// Everything transcript records in the audit trail: its whole vocabulary, one case per action.
+/// The raw values are what firms filter on (`calltrace audit list --action …`), listed in
+/// services/compliance/README.md; a new action is a new case here.
+public enum TranscriptAuditAction: String, AuditActionName {
+    case trackingNumberAssigned = "tracking_number.assigned"
+    case trackingNumberReleased = "tracking_number.released"
+    case callStarted = "call.started"
+    case callCompleted = "call.completed"
+    case callOutcomeMarked = "call.outcome_marked"
+    case callMatterRecorded = "call.matter_recorded"
+    /// Compliance read the call for an access bundle or a matter file.
+    case callExported = "call.exported"
+    case callDeleted = "call.deleted"
+    case callerSuppressed = "caller.suppressed"
+    case callerUnsuppressed = "caller.unsuppressed"
+    case transcriptionSettingsChanged = "transcription.settings_changed"
+    case transcriptStored = "transcript.stored"
+    case transcriptReplaced = "transcript.replaced"
+    case transcriptDeleted = "transcript.deleted"
+    case analysisStored = "analysis.stored"
+    /// Card details found in the text could not be muted in the audio (media refused).
+    case recordingMuteFailed = "recording.mute_failed"
+    /// Retention: batches past the organisation's cutoffs.
+    case transcriptsPurged = "transcripts.purged"
+    case callsPurged = "calls.purged"
+    /// Offboarding: every call, tracking number and suppression of the organisation.
+    case organisationPurged = "organisation.purged"
+}
+
+extension AuditRecord {
+    /// Transcript's actions by name: `AuditRecord(…, action: .callStarted, …)`.
+    init(org: String, actor: String, action: TranscriptAuditAction, resource: AuditResource, outcome: AuditOutcome = .success, detail: String = "") {
+        self.init(org: org, actor: actor, action: AuditAction(action), resource: resource, outcome: outcome, detail: detail)
+    }
+}
