@@ -120,12 +120,36 @@ let package = Package(
                           exclude: ["README.md", "config.example.json", "calltrace-transcript.service"], swiftSettings: swiftSettings),
         .executableTarget(name: "calltrace-compliance", dependencies: ["CallTraceServiceHost", "ComplianceDomain"], path: "services/compliance",
                           exclude: ["README.md", "config.example.json", "calltrace-compliance.service"], swiftSettings: swiftSettings),
-        // The command line: PKI, health, and every user-facing RPC (recordings, calls, transcripts, reports).
+        // What every `calltrace` command group shares: calling a service (ServiceTarget,
+        // ServiceCallOptions, identity for the people behind actors), --json, the CLI's config file,
+        // progress bars, times and enum spellings; `package`, never API.
+        .target(name: "CallTraceCLI", dependencies: ["CallTraceAPI", "CallTraceKeys", "CallTraceRPC", "CallTraceTLS",
+                                                   .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                                                   .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                swiftSettings: swiftSettings),
+        // Each service's `calltrace` commands over its typed client, and its ServiceTarget, exposing
+        // only `<Svc>Commands.groups` for the root to compose; no domain, host or storage.
+        .target(name: "IdentityCommands", dependencies: ["CallTraceCLI", "CallTraceAPI", "CallTraceProto", "CallTraceRPC",
+                                                       .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                swiftSettings: swiftSettings),
+        .target(name: "MediaCommands", dependencies: ["CallTraceCLI", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC",
+                                                    .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                swiftSettings: swiftSettings),
+        .target(name: "TranscriptCommands", dependencies: ["CallTraceCLI", "TranscriptText", "CallTraceAPI", "CallTraceProto", "CallTraceRPC",
+                                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                swiftSettings: swiftSettings),
+        // Compliance's commands, and the offline checks of its documents and deadlines (the leaf modules).
+        .target(name: "ComplianceCommands", dependencies: ["CallTraceCLI", "ComplianceDeadlines", "ComplianceDocuments", "CallTraceAPI", "CallTraceKeys",
+                                                         "CallTraceProto", "CallTraceRPC",
+                                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                swiftSettings: swiftSettings),
+        // The command line's composition root: PKI, keys, health and metrics, then each service's
+        // command group (`+ <Svc>Commands.groups`).
         .executableTarget(
             name: "calltrace",
-            dependencies: ["CallTraceRPC", "CallTraceAPI", "CallTraceKeys", "CallTracePKI", "CallTraceProto", "CallTraceTLS", "TranscriptText", "ComplianceDeadlines", "ComplianceDocuments",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                           .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["CallTraceCLI", "IdentityCommands", "MediaCommands", "TranscriptCommands", "ComplianceCommands",
+                           "CallTraceAPI", "CallTraceKeys", "CallTracePKI", "CallTraceRPC",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
         // Generates the method tables (Sources/CallTraceProto/Methods.swift) from protoc's descriptor set.

@@ -1,12 +1,15 @@
 // calltrace: the operators' command line.
 import ArgumentParser
+import CallTraceAPI
+import CallTraceCLI
 import CallTraceKeys
 import CallTracePKI
-import CallTraceAPI
-import CallTraceProto
 import CallTraceRPC
-import CallTraceTLS
+import ComplianceCommands
 import Foundation
+import IdentityCommands
+import MediaCommands
+import TranscriptCommands
 
 /// Runs the command, then ends the process with `_exit`, not `exit`: the RPC clients' I/O
 /// threads may still be closing their TLS connections, and `exit`'s OpenSSL clean-up would free
@@ -40,18 +43,22 @@ enum CalltraceMain {
 /// `String(describing: Self.self)`, and for each command type that costs three failed protocol
 /// conformance lookups, each a scan of every conformance record in the process: 40% of the
 /// CLI's start-up (43 ms → 26.5 ms for `calltrace --help` once all 115 commands named themselves).
+///
+/// Each service's commands live in a module of their own (IdentityCommands, …) that declares
+/// its groups; the root adds the deployment's own (PKI, keys, health, metrics) and composes
+/// them. A new service's commands: its module, and one more `+ <Svc>Commands.groups` here.
 struct Calltrace: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "calltrace", abstract: "Operate a CallTrace deployment.",
-        subcommands: [PKI.self, Keys.self, Health.self, Metrics.self, OrgsCommand.self, UsersCommand.self, LoginCommand.self, LogoutCommand.self, WhoAmICommand.self,
-                      AccountsCommand.self, GrantsCommand.self, SecurityPolicyCommand.self, Recordings.self, TrackingNumbersCommand.self, CallsCommand.self,
-                      TranscriptsCommand.self, ReportCommand.self, SuppressionCommand.self, AuditCommand.self, RetentionCommand.self,
-                      DeletionsCommand.self, RequestsCommand.self, BundlesCommand.self, MattersCommand.self, OffboardingCommand.self,
-                      VerifyCertificate.self, NoticesCommand.self, RegisterCommand.self, ComplianceCommand.self])
+        subcommands: [PKI.self, Keys.self, Health.self, Metrics.self]
+            + IdentityCommands.groups
+            + MediaCommands.groups
+            + TranscriptCommands.groups
+            + ComplianceCommands.groups)
 }
 
 /// The four services and their default ports.
-let services: [(name: String, port: Int)] = [("identity", 7101), ("media", 7102), ("transcript", 7103), ("compliance", 7104)]
+let services: [(name: String, port: Int)] = ["identity", "media", "transcript", "compliance"].map { ($0, DefaultPorts.all[$0]!) }
 
 struct PKI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -237,18 +244,6 @@ extension PKI {
             }
         }
     }
-}
-
-/// The certificate `<caller>.crt`/`.key` and `ca.crt` of a PKI folder (as `pki init` writes
-/// them), and the trust domain the certificate names.
-func callerCredentials(pki: String, caller: String) throws -> (TLSCredentials, trustDomain: String) {
-    let directory = URL(fileURLWithPath: pki)
-    let credentials = TLSCredentials(certificateChainPath: directory.appendingPathComponent("\(caller).crt").path,
-                                     privateKeyPath: directory.appendingPathComponent("\(caller).key").path,
-                                     trustRootsPath: directory.appendingPathComponent("ca.crt").path)
-    let own = try TLSContext.shared(role: .client, credentials: credentials).identity
-    guard let trustDomain = PeerIdentity(uri: own)?.trustDomain else { throw ValidationError("\(caller).crt has no SPIFFE id") }
-    return (credentials, trustDomain)
 }
 
 /// Which services to reach and which certificate to present.

@@ -1,30 +1,41 @@
 import ArgumentParser
 import CallTraceAPI
 import CallTraceRPC
+import CallTraceTLS
 import Foundation
 import SwiftProtobuf
 
-/// A service the user-facing commands call: its name (in its SPIFFE id) and default port.
-protocol ServiceTarget {
+/// A service the user-facing commands call: its name (in its SPIFFE id) and default port. Each
+/// command group declares its own (`MediaTarget` in MediaCommands, …).
+package protocol ServiceTarget {
     static var name: String { get }
     static var defaultPort: Int { get }
 }
 
-enum MediaTarget: ServiceTarget {
-    static let name = "media"
-    static let defaultPort = 7102
+/// Identity, the one service every group may ask besides its own: the people behind the actors
+/// it prints (`people(org:)`), and the identity commands' own target.
+package enum IdentityTarget: ServiceTarget {
+    package static let name = "identity"
+    package static let defaultPort = DefaultPorts.identity
 }
 
-enum TranscriptTarget: ServiceTarget {
-    static let name = "transcript"
-    static let defaultPort = 7103
+/// The certificate `<caller>.crt`/`.key` and `ca.crt` of a PKI folder (as `pki init` writes
+/// them), and the trust domain the certificate names.
+package func callerCredentials(pki: String, caller: String) throws -> (TLSCredentials, trustDomain: String) {
+    let directory = URL(fileURLWithPath: pki)
+    let credentials = TLSCredentials(certificateChainPath: directory.appendingPathComponent("\(caller).crt").path,
+                                     privateKeyPath: directory.appendingPathComponent("\(caller).key").path,
+                                     trustRootsPath: directory.appendingPathComponent("ca.crt").path)
+    let own = try TLSContext.shared(role: .client, credentials: credentials).identity
+    guard let trustDomain = PeerIdentity(uri: own)?.trustDomain else { throw ValidationError("\(caller).crt has no SPIFFE id") }
+    return (credentials, trustDomain)
 }
 
 /// Where a service is, who we are, for whom: the options every command that calls a service's
 /// RPCs shares. Calls go as the certificate named by --as (a gateway by default), on behalf of
 /// a user when a token is given. Exit status: 0 done, 1 failed, 3 not found, 4 not allowed, 5
 /// unreachable.
-struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
+package struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
     @Option(help: "Folder with ca.crt and the caller's certificate (default: $CALLTRACE_PKI, or \"pki\" in the CLI config file).") var pki: String?
     @Option(name: .customLong("as"), help: "Certificate base name to present (default: $CALLTRACE_AS, or \"as\" in the CLI config file, else gateway-web).")
     var caller = CLIDefaults.value("as") ?? "gateway-web"
@@ -37,7 +48,9 @@ struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
     @Option(name: .customLong("client-address"), help: "The end user's address, when the organisation restricts addresses.")
     var clientAddress: String?
     @Option(name: .customLong("timeout-ms"), help: "Per-call timeout (uploads and playback: per call, whole).") var timeoutMS = 600_000
-    @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Print JSON.") package var json = false
+
+    package init() {}
 
     func client() throws -> RPCClient { try client(of: Target.self, at: target) }
 
@@ -62,7 +75,7 @@ struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
     /// The organisation's people by actor (`user:<id>` → `Name <e-mail>`), for readable output —
     /// only when the viewer may see them (identity answers users.manage); else none, and ids are
     /// shown as they are.
-    func people(org: String) async -> [String: String] {
+    package func people(org: String) async -> [String: String] {
         guard let client = try? client(of: IdentityTarget.self, at: Target.name == IdentityTarget.name ? target : nil) else { return [:] }
         defer { client.close() }
         guard let options = try? callOptions,
@@ -72,7 +85,7 @@ struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
                           uniquingKeysWith: { first, _ in first })
     }
 
-    var callOptions: CallOptions {
+    package var callOptions: CallOptions {
         get throws {
             var metadata = Metadata()
             if let token = token ?? ProcessInfo.processInfo.environment["CALLTRACE_TOKEN"] {
@@ -85,7 +98,7 @@ struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
 
     /// For credential calls (sign-in, invitations, resets), which name the end user's address:
     /// `--client-address`, or this machine (127.0.0.1) for the person at this terminal.
-    var credentialCallOptions: CallOptions {
+    package var credentialCallOptions: CallOptions {
         get throws {
             var options = try callOptions
             if clientAddress == nil { try options.metadata.add(ServerContext.clientAddressKey, "127.0.0.1") }
@@ -94,7 +107,7 @@ struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
     }
 
     /// Runs `body` with a client; an RPC failure becomes one line on stderr and its exit status.
-    func run<T>(_ body: (RPCClient) async throws -> T) async throws -> T {
+    package func run<T>(_ body: (RPCClient) async throws -> T) async throws -> T {
         let client = try client()
         defer { client.close() }
         do {
@@ -125,12 +138,7 @@ struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
         return nil
     }
 
-    func print(_ message: some SwiftProtobuf.Message, readable: () -> String) throws {
+    package func print(_ message: some SwiftProtobuf.Message, readable: () -> String) throws {
         Swift.print(json ? try JSONOutput.line(message) : readable())
     }
-}
-
-enum ComplianceTarget: ServiceTarget {
-    static let name = "compliance"
-    static let defaultPort = 7104
 }

@@ -1,11 +1,10 @@
 import ArgumentParser
 import CallTraceAPI
+import CallTraceCLI
 import CallTraceKeys
 import CallTraceProto
 import CallTraceRPC
-import CallTraceTLS
 import Foundation
-import SwiftProtobuf
 
 /// `calltrace recordings …`: the media service's RPCs from the command line, as a gateway (or
 /// an operator) presenting its certificate, on behalf of a user when `--token` is given.
@@ -63,7 +62,7 @@ struct Recordings: AsyncParsableCommand {
                 $0.sampleRateHz = sampleRate ?? wav?.sampleRate ?? 0; $0.channels = channels ?? wav?.channels ?? 1
                 $0.durationMs = durationMS; $0.sha256 = sha
             }
-            let progress = Progress(total: size, label: "upload")
+            let progress = ProgressBar(total: size, label: "upload")
             let response = try await options.run { client in
                 try await Calltrace_Media_V1_RecordingServiceClient(client).uploadRecording(options: try options.callOptions) { writer in
                     try await writer.send(.with { $0.header = header })
@@ -302,36 +301,6 @@ struct Recordings: AsyncParsableCommand {
     }
 }
 
-/// Writes a stream to `path` through a temporary file created 0600 (renamed into place when
-/// whole), with a progress bar on a terminal once the total is known; returns the bytes written.
-func saveStream(to path: String, label: String, _ body: (@escaping (_ total: Int?, Data) throws -> Void) async throws -> Void) async throws -> Int {
-        let temporary = path + ".part"
-        guard FileManager.default.createFile(atPath: temporary, contents: nil, attributes: [.posixPermissions: 0o600]),
-              let handle = FileHandle(forWritingAtPath: temporary) else {
-            throw ValidationError("\(path) cannot be written")
-        }
-        var written = 0
-        var progress: Progress?
-        do {
-            try await body { total, data in
-                if let total { progress = Progress(total: total, label: label) }
-                try handle.write(contentsOf: data)
-                written += data.count
-                progress?.advance(by: data.count)
-            }
-            try handle.synchronize()
-            try handle.close()
-            progress?.finish()
-            _ = try? FileManager.default.removeItem(atPath: path)
-            try FileManager.default.moveItem(atPath: temporary, toPath: path)
-        } catch {
-            try? handle.close()
-            try? FileManager.default.removeItem(atPath: temporary)
-            throw error
-        }
-        return written
-}
-
 /// A WAV file's format, rate and channels, from its first bytes; nil for anything else.
 struct WAVInfo {
     let format: Calltrace_Media_V1_AudioFormat
@@ -360,46 +329,5 @@ struct WAVInfo {
             at += 8 + size + (size & 1)
         }
         return nil
-    }
-}
-
-/// A progress bar on standard error, when it is a terminal: percentage and rate (of bytes, or
-/// of another `unit` such as events).
-final class Progress {
-    private let total: Int
-    private let label: String
-    private let unit: String?
-    private let enabled = isatty(STDERR_FILENO) == 1
-    private var done = 0
-    private let started = ContinuousClock.now
-    private var lastDrawn = ContinuousClock.now - .seconds(1)
-
-    init(total: Int, label: String, unit: String? = nil) {
-        self.total = max(total, 1)
-        self.label = label
-        self.unit = unit
-    }
-
-    func advance(by bytes: Int) {
-        done += bytes
-        guard enabled, lastDrawn.duration(to: .now) > .milliseconds(100) else { return }
-        lastDrawn = .now
-        draw()
-    }
-
-    func finish() {
-        guard enabled else { return }
-        draw()
-        FileHandle.standardError.write(Data("\n".utf8))
-    }
-
-    private func draw() {
-        let fraction = min(1, Double(done) / Double(total))
-        let seconds = max(0.001, Double(started.duration(to: .now).components.attoseconds) / 1e18 + Double(started.duration(to: .now).components.seconds))
-        let bar = String(repeating: "#", count: Int(fraction * 30)) + String(repeating: ".", count: 30 - Int(fraction * 30))
-        let rate = unit.map { String(format: "%d of %d %@, %.0f/s", done, total, $0, Double(done) / seconds) }
-            ?? String(format: "%.1f MB/s", Double(done) / seconds / 1e6)
-        let line = String(format: "\r%@ [%@] %3.0f%%  %@", label, bar, fraction * 100, rate)
-        FileHandle.standardError.write(Data(line.utf8))
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CallTraceAPI
+import CallTraceCLI
 import CallTraceProto
 import CallTraceRPC
 import Foundation
@@ -7,11 +8,6 @@ import Foundation
 /// The identity service from the command line: organisations, users, sessions, two-factor,
 /// support grants and security policies. Passwords are read from standard input (first line),
 /// never from the command line.
-enum IdentityTarget: ServiceTarget {
-    static let name = "identity"
-    static let defaultPort = 7101
-}
-
 typealias IdentityOptions = ServiceCallOptions<IdentityTarget>
 typealias Identity = Calltrace_Identity_V1_IdentityServiceClient
 

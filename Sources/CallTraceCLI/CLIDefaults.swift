@@ -10,7 +10,7 @@ import Foundation
 /// { "pki": "/root/calltrace-pki", "org": "org_…", "deployment": "/etc/calltrace/deployment.json", "as": "operator-admin" }
 /// ```
 /// A flag on the command line wins over both.
-enum CLIDefaults {
+package enum CLIDefaults {
     static let keys = ["pki", "org", "deployment", "as"]
 
     static var path: String {
@@ -36,14 +36,14 @@ enum CLIDefaults {
     }()
 
     /// `key`'s value from the environment, else the file; nil when neither has one.
-    static func value(_ key: String) -> String? {
+    package static func value(_ key: String) -> String? {
         let variable = "CALLTRACE_" + key.uppercased()
         if let value = ProcessInfo.processInfo.environment[variable], !value.isEmpty { return value }
         return (try? file.get())?[key]
     }
 
     /// `flag` when given, else the environment's or the file's `key`, else a clear error.
-    static func required(_ flag: String?, _ key: String, option: String) throws -> String {
+    package static func required(_ flag: String?, _ key: String, option: String) throws -> String {
         if let flag { return flag }
         if case .failure(let error) = file { throw error }
         guard let value = value(key) else {
@@ -54,5 +54,5 @@ enum CLIDefaults {
 
     /// The organisation a command names when --org is not given ("" when none is configured:
     /// the service then refuses it, and the CLI says where to set it).
-    static var org: String { value("org") ?? "" }
+    package static var org: String { value("org") ?? "" }
 }

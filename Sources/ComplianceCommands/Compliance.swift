@@ -1,5 +1,6 @@
 import ArgumentParser
 import CallTraceAPI
+import CallTraceCLI
 import CallTraceProto
 import CallTraceRPC
 import ComplianceDocuments
@@ -153,8 +154,8 @@ struct AuditCommand: AsyncParsableCommand {
             try await options.run { client in
                 // On a terminal, a progress bar counts events against the chain's length.
                 let progress = out == nil || isatty(STDERR_FILENO) != 1 ? nil
-                    : Progress(total: Int(try await Calltrace_Compliance_V1_AuditServiceClient(client).verifyAuditChain(.with { $0.orgID = org },
-                                                                                                                        options: try options.callOptions)
+                    : ProgressBar(total: Int(try await Calltrace_Compliance_V1_AuditServiceClient(client).verifyAuditChain(.with { $0.orgID = org },
+                                                                                                                           options: try options.callOptions)
                             .eventsChecked), label: "export", unit: "events")
                 defer { progress?.finish() }
                 try await Calltrace_Compliance_V1_AuditServiceClient(client).exportAuditEvents(.with {

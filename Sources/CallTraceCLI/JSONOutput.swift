@@ -1,4 +1,5 @@
 import CallTraceAPI
+import CallTraceKeys
 import Foundation
 import SwiftProtobuf
 

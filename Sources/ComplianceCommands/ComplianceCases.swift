@@ -1,5 +1,6 @@
 import ArgumentParser
 import CallTraceAPI
+import CallTraceCLI
 import CallTraceProto
 import CallTraceRPC
 import CallTraceKeys
