@@ -105,7 +105,7 @@ struct BundleRules: Sendable {
             row.failure = String("\(error)".prefix(300))
             try await repository.write { [row, outbox] tx in
                 try tx.update(row)
-                try outbox.record(AuditRecord(org: row.org, actor: "service:compliance", action: .bundleFailed, resource: .bundle(row.id),
+                try outbox.record(AuditRecord(org: row.org, actor: ComplianceService.actor, action: .bundleFailed, resource: .bundle(row.id),
                                               outcome: .failed, detail: row.failure), in: tx.connection)
             }
             return
@@ -121,7 +121,7 @@ struct BundleRules: Sendable {
             // Delete-after may have been asked while the bundle was building (`queue`): the stored flag counts.
             row.deleteAfter = try row.deleteAfter || (tx.bundle(row.id)?.deleteAfter ?? false)
             try tx.update(row)
-            try outbox.record(AuditRecord(org: row.org, actor: "service:compliance", action: .bundleReady, resource: .bundle(row.id),
+            try outbox.record(AuditRecord(org: row.org, actor: ComplianceService.actor, action: .bundleReady, resource: .bundle(row.id),
                                           outcome: .success, detail: "\(Self.name(row.kind)); \(row.entries) entries, \(row.sizeBytes) bytes"),
                               in: tx.connection)
             if row.kind == .matter && row.deleteAfter {
@@ -174,7 +174,7 @@ struct BundleRules: Sendable {
             row.state = .expired
             try await repository.write { [row, outbox] tx in
                 try tx.update(row)
-                try outbox.record(AuditRecord(org: row.org, actor: "service:compliance", action: .bundleExpired, resource: .bundle(row.id),
+                try outbox.record(AuditRecord(org: row.org, actor: ComplianceService.actor, action: .bundleExpired, resource: .bundle(row.id),
                                               outcome: .success), in: tx.connection)
             }
         }

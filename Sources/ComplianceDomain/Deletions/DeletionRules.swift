@@ -77,7 +77,7 @@ struct DeletionRules: Sendable {
         row.finishedAt = clock.nowUnixMs
         try await repository.write { [row, outbox, clock] tx in
             try tx.update(row)
-            try outbox.record(AuditRecord(org: row.org, actor: "service:compliance", action: .callDeleted, resource: .call(row.callID),
+            try outbox.record(AuditRecord(org: row.org, actor: ComplianceService.actor, action: .callDeleted, resource: .call(row.callID),
                                           outcome: .success, detail: "deletion \(row.id); recordings deleted: \(row.recordingsDeleted)"),
                               in: tx.connection)
             guard !row.requestID.isEmpty, try tx.deletions(request: row.requestID).allSatisfy({ $0.finishedAt != 0 }),
@@ -85,7 +85,7 @@ struct DeletionRules: Sendable {
             var confirmed = request
             confirmed.erasureConfirmedAt = clock.nowUnixMs
             try tx.update(confirmed, sealedDetails: sealed)
-            try outbox.record(AuditRecord(org: row.org, actor: "service:compliance", action: .subjectRequestErasureConfirmed,
+            try outbox.record(AuditRecord(org: row.org, actor: ComplianceService.actor, action: .subjectRequestErasureConfirmed,
                                           resource: .subjectRequest(row.requestID), outcome: .success), in: tx.connection)
         }
     }

@@ -138,7 +138,7 @@ struct RetentionRules: Sendable {
         try await repository.write { [outbox, run] tx in
             try tx.update(run)
             guard run.phase == .finished else { return }
-            try outbox.record(AuditRecord(org: run.org, actor: run.requestedBy == "schedule" ? "service:compliance" : run.requestedBy,
+            try outbox.record(AuditRecord(org: run.org, actor: run.requestedBy == "schedule" ? ComplianceService.actor : run.requestedBy,
                                           action: .retentionRun, resource: .retentionRun(run.id), outcome: .success,
                                           detail: "recordings=\(run.recordingsPurged) (\(run.recordingBytesPurged) bytes); "
                                               + "transcripts=\(run.transcriptsPurged); call_records=\(run.callRecordsPurged)"),

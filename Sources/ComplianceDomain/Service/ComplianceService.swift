@@ -15,6 +15,8 @@ import Foundation
 public struct ComplianceService: CallTraceService {
     public typealias Settings = ComplianceSettings
     public static let name = "compliance"
+    /// How the service names itself in the audit trail, when it acts on its own (a schedule, a job).
+    static let actor = Principal.serviceActor(name)
     public static let defaultPort = DefaultPorts.compliance
     /// Its own audit events are appended locally.
     public static let requiredPeers: [String: String] = ["identity": "to authorise users and operators",

@@ -474,7 +474,7 @@ struct IdentityRules: Sendable {
     /// keys shredded (the hourly housekeeping). Returns how many organisations it cleared.
     func clearOffboarded() async throws -> Int {
         let orgs = try await repository.read { tx in try tx.offboardedWithPeople() }
-        for org in orgs { _ = try await markOffboarded(org, by: "service:identity") }
+        for org in orgs { _ = try await markOffboarded(org, by: IdentityService.actor) }
         return orgs.count
     }
 

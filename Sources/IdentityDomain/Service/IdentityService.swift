@@ -11,6 +11,8 @@ import CallTraceOutbound
 public struct IdentityService: CallTraceService {
     public typealias Settings = IdentitySettings
     public static let name = "identity"
+    /// How the service names itself in the audit trail, when it acts on its own (a schedule, a job).
+    static let actor = Principal.serviceActor(name)
     public static let defaultPort = DefaultPorts.identity
     public static let requiredPeers: [String: String] = ["compliance": "to forward its audit events"]
     /// Its own tables, in order (the host's shared tables migrate on their own track first; the

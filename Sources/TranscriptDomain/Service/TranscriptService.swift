@@ -11,6 +11,8 @@ import CallTraceOutbound
 public struct TranscriptService: CallTraceService {
     public typealias Settings = TranscriptSettings
     public static let name = "transcript"
+    /// How the service names itself in the audit trail, when it acts on its own (a schedule, a job).
+    static let actor = Principal.serviceActor(name)
     public static let defaultPort = DefaultPorts.transcript
     public static let requiredPeers: [String: String] = ["identity": "to authorise users and operators", "compliance": "to forward its audit events",
                                                          "media": "to fetch recordings to transcribe and mute card details in them"]

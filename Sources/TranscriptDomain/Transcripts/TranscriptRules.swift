@@ -291,7 +291,7 @@ struct TranscriptRules: Sendable {
                 try await recordMuteFailed(org: org, callID: callID, detail: "media cannot mute this recording (\(error.message))")
             }
         }
-        _ = try await store(redacted, org: org, callID: callID, engine: engine.name, by: "service:transcript")
+        _ = try await store(redacted, org: org, callID: callID, engine: engine.name, by: TranscriptService.actor)
     }
 
     /// Mutes the ranges of a hand-given transcript's card details in the call's recording. Until
@@ -301,7 +301,7 @@ struct TranscriptRules: Sendable {
     /// The firm's audit trail says card details found in the call's transcript are still in its audio.
     func recordMuteFailed(org: String, callID: String, detail: String) async throws {
         try await repository.write { [outbox] tx in
-            try outbox.record(AuditRecord(org: org, actor: "service:transcript", action: .recordingMuteFailed, resource: .call(callID),
+            try outbox.record(AuditRecord(org: org, actor: TranscriptService.actor, action: .recordingMuteFailed, resource: .call(callID),
                                           outcome: .failed,
                                           detail: "card or bank details found in the transcript could not be muted in the audio" + (detail.isEmpty ? "" : ": \(detail)")),
                               in: tx.connection)
@@ -364,7 +364,7 @@ struct TranscriptRules: Sendable {
             guard try tx.transcript(org: org, callID: callID) != nil else { return }  // deleted meanwhile: no key is made for it
             let sealed = try callKeys.seal(plain, org: org, call: callID, .transcript, table: "analyses", column: "analysis")
             try tx.putAnalysis(sealed, org: org, callID: callID, at: now)
-            try outbox.record(AuditRecord(org: org, actor: "service:transcript", action: .analysisStored, resource: .call(callID),
+            try outbox.record(AuditRecord(org: org, actor: TranscriptService.actor, action: .analysisStored, resource: .call(callID),
                                           outcome: .success, detail: "engine=\(engine.name)"), in: tx.connection)
         }
     }
