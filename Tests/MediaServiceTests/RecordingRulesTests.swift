@@ -24,9 +24,7 @@ final class MediaRulesFixture: @unchecked Sendable {
     }
 
     func upload(_ file: Data, org: String) async throws -> RecordingRow {
-        let header = Calltrace_Media_V1_RecordingHeader.with {
-            $0.orgID = org; $0.callID = "call"; $0.format = .wavPcm16; $0.sampleRateHz = 8000; $0.channels = 1; $0.sha256 = sha256(file)
-        }
+        let header = RecordingUpload(org: org, callID: "call", format: .wavPcm16, sampleRate: 8000, channels: 1, durationMs: 0, sha256: sha256(file))
         var pieces = [file]
         return try await rules.upload(header, by: "gateway:test") { pieces.isEmpty ? nil : pieces.removeFirst() }
     }

@@ -81,16 +81,17 @@ extension ServerContext {
 
     /// The actor of a call that a service may make as itself (the method's policy names which
     /// peers reach it) and a user or operator only with `permission` in `org`: the service by
-    /// name (`serviceActor`), else the route check's principal.
+    /// name (`peerActor`), else the route check's principal.
     public func actor(in org: String, may permission: Calltrace_Identity_V1_Permission, via authorizer: any Authorizing) async throws -> String {
         guard peer.kind == .service else { return try await principal(in: org, may: permission, via: authorizer).actor }
         try OrganizationID.validate(org)
         annotate(org: org)
-        return serviceActor
+        return peerActor
     }
 
-    /// How the calling service, acting as itself, is named in the audit trail.
-    public var serviceActor: String { Principal.serviceActor(peer.name) }
+    /// How the calling peer, acting as itself (a service, a gateway reporting calls), is named in
+    /// the audit trail: `service:<name>`, `gateway:<name>`.
+    public var peerActor: String { "\(peer.kind.rawValue):\(peer.name)" }
 
     /// The user's token from `authorization: Bearer <token>`; UNAUTHENTICATED without one.
     public func bearerToken() throws -> String {

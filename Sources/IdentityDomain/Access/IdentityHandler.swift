@@ -106,7 +106,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         -> Calltrace_Identity_V1_MarkOrganizationOffboardedResponse {
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
-        let deleted = try await rules.markOffboarded(request.orgID, by: context.serviceActor)
+        let deleted = try await rules.markOffboarded(request.orgID, by: context.peerActor)
         return .with {
             $0.usersDeleted = UInt32(deleted.users); $0.invitationsDeleted = UInt32(deleted.invitations)
             $0.sessionsDeleted = UInt32(deleted.sessions); $0.supportGrantsDeleted = UInt32(deleted.supportGrants)

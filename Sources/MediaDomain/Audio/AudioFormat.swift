@@ -10,14 +10,14 @@ struct DeclaredAudio: Sendable {
 
     var isWAV: Bool { [.wavPcm16, .wavMulaw, .wavAlaw].contains(format) }
 
-    /// The header fields on their own.
-    init(_ header: Calltrace_Media_V1_RecordingHeader) throws {
+    /// The declared fields on their own.
+    init(_ header: RecordingUpload) throws {
         switch header.format {
         case .wavPcm16, .wavMulaw, .wavAlaw, .mp3, .opus: break
         default: throw DomainError.invalid("format must be one of WAV_PCM16, WAV_MULAW, WAV_ALAW, MP3, OPUS")
         }
         format = header.format
-        sampleRate = header.sampleRateHz
+        sampleRate = header.sampleRate
         channels = header.channels
         guard channels == 1 || channels == 2 else { throw DomainError.invalid("channels must be 1 (mono) or 2 (one per party)") }
         if isWAV {

@@ -38,7 +38,7 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
         }
         context.annotate(org: header.orgID)
         try await confirmCall(of: header)
-        let row = try await rules.upload(header, by: "gateway:\(context.peer.name)") {
+        let row = try await rules.upload(RecordingUpload(header), by: context.peerActor) {
             guard let message = try await iterator.next() else { return nil }
             guard case .chunk(let chunk)? = message.part else { throw RPCError(.invalidArgument, "after the header, an upload sends only chunks") }
             return chunk
@@ -119,7 +119,7 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
         -> Calltrace_Media_V1_PurgeRecordingsResponse {
         context.annotate(org: request.orgID)
         let purged = try await rules.purge(org: request.orgID, createdBefore: request.createdBeforeUnixMs, limit: Int(request.maxCount),
-                                           by: context.serviceActor)
+                                           by: context.peerActor)
         return .with {
             $0.purged = UInt32(purged.purged)
             $0.purgedBytes = purged.bytes
@@ -130,14 +130,14 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
     func deleteCallRecordings(_ request: Calltrace_Media_V1_DeleteCallRecordingsRequest, context: ServerContext) async throws
         -> Calltrace_Media_V1_DeleteCallRecordingsResponse {
         context.annotate(org: request.orgID)
-        let deleted = try await rules.deleteCall(request.callID, org: request.orgID, by: context.serviceActor)
+        let deleted = try await rules.deleteCall(request.callID, org: request.orgID, by: context.peerActor)
         return .with { $0.deleted = UInt32(deleted) }
     }
 
     func purgeOrganisation(_ request: Calltrace_Media_V1_PurgeOrganisationRequest, context: ServerContext) async throws
         -> Calltrace_Media_V1_PurgeOrganisationResponse {
         context.annotate(org: request.orgID)
-        let purged = try await rules.purgeOrganisation(request.orgID, by: context.serviceActor)
+        let purged = try await rules.purgeOrganisation(request.orgID, by: context.peerActor)
         return .with {
             $0.recordingsPurged = UInt32(purged.recordings)
             $0.shareLinksPurged = UInt32(purged.shareLinks)
@@ -147,7 +147,7 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
     func exportRecording(_ request: Calltrace_Media_V1_ExportRecordingRequest, responses: ResponseWriter<Calltrace_Media_V1_ExportRecordingResponse>,
                          context: ServerContext) async throws {
         context.annotate(org: request.orgID)
-        try await rules.play(request.recordingID, org: request.orgID, offset: 0, length: 0, by: context.serviceActor,
+        try await rules.play(request.recordingID, org: request.orgID, offset: 0, length: 0, by: context.peerActor,
                              action: .recordingExported, send: Self.audio(to: responses) { recording, offset, data in
             .with { if let recording { $0.recording = recording }; $0.offset = offset; $0.data = data }
         })
@@ -179,5 +179,13 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
             $0.redactionState = Calltrace_Media_V1_RedactionState(rawValue: row.redactionState) ?? .unspecified
             $0.redactionFailure = row.redactionFailure
         }
+    }
+}
+
+extension RecordingUpload {
+    /// The upload's header as the wire carries it.
+    init(_ header: Calltrace_Media_V1_RecordingHeader) {
+        self.init(org: header.orgID, callID: header.callID, format: header.format, sampleRate: header.sampleRateHz, channels: header.channels,
+                  durationMs: header.durationMs, sha256: header.sha256)
     }
 }

@@ -6,6 +6,19 @@ import CallTraceServiceHost
 import CallTraceStorage
 import Foundation
 
+/// What an uploader declares before a recording's bytes (the rules' input, whatever carried it).
+struct RecordingUpload: Sendable {
+    var org: String
+    var callID: String
+    var format: Calltrace_Media_V1_AudioFormat
+    var sampleRate: UInt32
+    var channels: UInt32
+    var durationMs: UInt64
+    /// Of the whole file, 32 bytes.
+    var sha256: Data
+}
+
+
 /// Media's rules for recordings: how audio is received, sealed, stored, played and destroyed.
 ///
 /// A recording is sealed in chunks of `chunkBytes` under a key of its own (`KeyRing` object
@@ -35,13 +48,13 @@ struct RecordingRules: Sendable {
 
     /// Receives a file: `next` yields its pieces in order and nil at its end (it throws when the
     /// stream breaks). Nothing is stored unless the whole file arrived and its SHA-256 matches.
-    func upload(_ header: Calltrace_Media_V1_RecordingHeader, by actor: String,
+    func upload(_ header: RecordingUpload, by actor: String,
                 next: () async throws -> Data?) async throws -> RecordingRow {
-        try OrganizationID.validate(header.orgID)
+        try OrganizationID.validate(header.org)
         try CallID.validate(header.callID)
         let declared = try DeclaredAudio(header)
         guard header.sha256.count == 32 else { throw DomainError.invalid("sha256 must be the 32-byte SHA-256 of the file") }
-        let org = header.orgID
+        let org = header.org
         let refusal = DomainError.wrongState("call \(header.callID) was deleted: it takes no more recordings")
         // Asked first, so the audio of a deleted call is not streamed in only to be refused, and
         // again when the row is written (the call's deletion may have finished meanwhile).
@@ -92,7 +105,7 @@ struct RecordingRules: Sendable {
             try sealer.finish()
             try writer.commit()
         }
-        let row = RecordingRow(id: id, org: org, callID: header.callID, format: header.format.rawValue, sampleRate: header.sampleRateHz,
+        let row = RecordingRow(id: id, org: org, callID: header.callID, format: header.format.rawValue, sampleRate: header.sampleRate,
                                channels: header.channels, durationMs: header.durationMs, sizeBytes: size, sha256: header.sha256,
                                chunkBytes: Self.chunkBytes, createdAt: clock.nowUnixMs, blobID: id)
         do {

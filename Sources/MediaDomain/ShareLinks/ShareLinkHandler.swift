@@ -26,7 +26,7 @@ struct ShareLinkHandler: Calltrace_Media_V1_ShareLinkServiceHandler {
 
     func openShareLink(_ request: Calltrace_Media_V1_OpenShareLinkRequest, responses: ResponseWriter<Calltrace_Media_V1_OpenShareLinkResponse>,
                        context: ServerContext) async throws {
-        let actor = "gateway:\(context.peer.name)"
+        let actor = context.peerActor
         let opened = try await rules.open(token: request.token, clientAddress: context.clientAddress, by: actor)
         context.annotate(org: opened.link.org)
         try await rules.recordings.play(opened.recording.id, org: opened.link.org, offset: request.offset, length: request.length,

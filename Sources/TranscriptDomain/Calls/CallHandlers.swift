@@ -66,7 +66,9 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
     }
 
     func startCall(_ request: Calltrace_Transcript_V1_StartCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_StartCallResponse {
-        let started = try await rules.start(request, by: "gateway:\(context.peer.name)")
+        let started = try await rules.start(CallStart(callID: request.callID, trackingNumber: request.trackingNumber, callerNumber: request.callerNumber,
+                                                      direction: request.direction, startedAt: request.startedAtUnixMs, callbackOf: request.callbackOf),
+                                            by: context.peerActor)
         context.annotate(org: started.org)
         return .with { $0.orgID = started.org; $0.record = started.record; $0.notice = started.notice; $0.reason = started.reason }
     }
@@ -75,7 +77,9 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         -> Calltrace_Transcript_V1_CompleteCallResponse {
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
-        try await rules.complete(request, by: "gateway:\(context.peer.name)")
+        try await rules.complete(CallCompletion(org: request.orgID, callID: request.callID, outcome: request.outcome, answeredAt: request.answeredAtUnixMs,
+                                                 endedAt: request.endedAtUnixMs, durationMs: request.durationMs, recordingID: request.recordingID),
+                                  by: context.peerActor)
         return .init()
     }
 
@@ -159,7 +163,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
     func deleteCall(_ request: Calltrace_Transcript_V1_DeleteCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_DeleteCallResponse {
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
-        try await rules.delete(request.callID, org: request.orgID, by: context.serviceActor)
+        try await rules.delete(request.callID, org: request.orgID, by: context.peerActor)
         return .init()
     }
 
@@ -167,7 +171,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
         let purged = try await rules.purge(org: request.orgID, startedBefore: request.startedBeforeUnixMs, limit: Int(request.maxCount),
-                                           by: context.serviceActor)
+                                           by: context.peerActor)
         return .with { $0.purged = UInt32(purged.purged); $0.more = purged.more }
     }
 
@@ -176,7 +180,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
         let purged = try await rules.purgeTranscripts(org: request.orgID, startedBefore: request.startedBeforeUnixMs, limit: Int(request.maxCount),
-                                                      by: context.serviceActor)
+                                                      by: context.peerActor)
         return .with { $0.purged = UInt32(purged.purged); $0.more = purged.more }
     }
 
@@ -184,7 +188,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         -> Calltrace_Transcript_V1_PurgeOrganisationResponse {
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
-        let purged = try await rules.purgeOrganisation(request.orgID, by: context.serviceActor)
+        let purged = try await rules.purgeOrganisation(request.orgID, by: context.peerActor)
         return .with {
             $0.callsPurged = UInt32(purged.calls); $0.trackingNumbersPurged = UInt32(purged.trackingNumbers)
             $0.suppressionsPurged = UInt32(purged.suppressions)
@@ -195,7 +199,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         -> Calltrace_Transcript_V1_RecordMatterResponse {
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
-        try await rules.recordMatter(request.callID, org: request.orgID, reference: request.matterReference, by: context.serviceActor)
+        try await rules.recordMatter(request.callID, org: request.orgID, reference: request.matterReference, by: context.peerActor)
         return .init()
     }
 
@@ -206,7 +210,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         let reading = try await transcripts.transcript(org: request.orgID, callID: request.callID)
         let export = try CallExport(call: try proto(row, withNumber: true), reading: reading)
         try await rules.repository.write { [outbox = rules.outbox] tx in
-            try outbox.record(AuditRecord(org: request.orgID, actor: context.serviceActor, action: .callExported,
+            try outbox.record(AuditRecord(org: request.orgID, actor: context.peerActor, action: .callExported,
                                           resource: .call(request.callID), outcome: .success), in: tx.connection)
         }
         return .with { $0.json = export.json; $0.text = export.text }

@@ -4,6 +4,32 @@ import CallTraceRPC
 import CallTraceServiceHost
 import Foundation
 
+/// A call's start as the telephony gateway reports it (the rules' input, whatever carried it).
+struct CallStart: Sendable {
+    var callID: String
+    /// As dialled, in any common format.
+    var trackingNumber: String
+    var callerNumber: String
+    var direction: Calltrace_Transcript_V1_Direction
+    /// 0: now.
+    var startedAt: Int64
+    /// The call this one returns; empty for none.
+    var callbackOf: String
+}
+
+/// A call's end as the telephony gateway reports it.
+struct CallCompletion: Sendable {
+    var org: String
+    var callID: String
+    var outcome: Calltrace_Transcript_V1_Outcome
+    /// 0: not answered.
+    var answeredAt: Int64
+    var endedAt: Int64
+    var durationMs: UInt64
+    /// The call's recording, when the gateway already knows it; empty for none.
+    var recordingID: String
+}
+
 /// Transcript's rules for tracking numbers, call records, outcomes, attribution, subject search
 /// and suppression (P2, P13). A caller's number is normalised to E.164, sealed under the
 /// organisation's key and indexed blind; it is never stored, logged or put in an error in clear.
@@ -96,7 +122,7 @@ struct CallRules: Sendable {
     /// time, the caller sealed and indexed, and whether to record: not for a suppressed caller,
     /// nor before the organisation accepted the current processing agreement (compliance
     /// says, with the notice for the kind of call; unreachable: UNAVAILABLE, nothing stored).
-    func start(_ request: Calltrace_Transcript_V1_StartCallRequest, by actor: String) async throws -> Started {
+    func start(_ request: CallStart, by actor: String) async throws -> Started {
         try CallID.validate(request.callID)
         if !request.callbackOf.isEmpty { try CallID.validate(request.callbackOf, field: "callback_of") }
         let tracking = try Self.e164(request.trackingNumber, field: "tracking_number")
@@ -104,7 +130,7 @@ struct CallRules: Sendable {
         guard request.direction != .unspecified, Calltrace_Transcript_V1_Direction.allCases.contains(request.direction) else {
             throw DomainError.invalid("direction must be inbound or outbound")
         }
-        let started = request.startedAtUnixMs == 0 ? clock.nowUnixMs : request.startedAtUnixMs
+        let started = request.startedAt == 0 ? clock.nowUnixMs : request.startedAt
         let (assignment, transcribed): (TrackingAssignment?, Bool) = try await repository.read { tx in
             guard let assignment = try tx.assignment(of: tracking, at: started) else { return (nil, false) }
             return (assignment, try tx.settings(org: assignment.org)?.enabled ?? false)
@@ -151,22 +177,22 @@ struct CallRules: Sendable {
         }
     }
 
-    func complete(_ request: Calltrace_Transcript_V1_CompleteCallRequest, by actor: String) async throws {
+    func complete(_ request: CallCompletion, by actor: String) async throws {
         try CallID.validate(request.callID)
         if !request.recordingID.isEmpty { try CallID.validate(request.recordingID, field: "recording_id") }
         guard request.outcome != .unspecified, Calltrace_Transcript_V1_Outcome.allCases.contains(request.outcome) else {
             throw DomainError.invalid("outcome must be answered, missed, voicemail or abandoned")
         }
-        guard request.endedAtUnixMs == 0 || request.answeredAtUnixMs == 0 || request.endedAtUnixMs >= request.answeredAtUnixMs else {
+        guard request.endedAt == 0 || request.answeredAt == 0 || request.endedAt >= request.answeredAt else {
             throw DomainError.invalid("ended_at is before answered_at")
         }
-        let org = request.orgID
+        let org = request.org
         try await repository.write { [outbox] tx in
             guard var call = try tx.call(request.callID, org: org) else {
                 throw DomainError.notFound("call \(request.callID) not found in organisation \(org)")
             }
-            call.answeredAt = request.answeredAtUnixMs
-            call.endedAt = request.endedAtUnixMs
+            call.answeredAt = request.answeredAt
+            call.endedAt = request.endedAt
             call.durationMs = Int64(clamping: request.durationMs)
             call.outcome = request.outcome.rawValue
             if !request.recordingID.isEmpty { call.recordingID = request.recordingID }

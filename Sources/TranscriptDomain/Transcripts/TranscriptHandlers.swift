@@ -48,7 +48,7 @@ struct TranscriptHandler: Calltrace_Transcript_V1_TranscriptServiceHandler {
             }
             try OrganizationID.validate(request.orgID)
             context.annotate(org: request.orgID)
-            actor = "gateway:\(context.peer.name)"
+            actor = context.peerActor
             mayReplace = false
         } else {
             let who = try await context.principal(in: request.orgID, may: .transcriptsRead, via: authorizer)
