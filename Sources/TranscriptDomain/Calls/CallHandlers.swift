@@ -15,7 +15,9 @@ struct TrackingNumberHandler: Calltrace_Transcript_V1_TrackingNumberServiceHandl
     func assignTrackingNumber(_ request: Calltrace_Transcript_V1_AssignTrackingNumberRequest, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_AssignTrackingNumberResponse {
         let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
-        let assignment = try await rules.assign(request, by: who.actor)
+        let assignment = try await rules.assign(NumberAssignment(org: request.orgID, number: request.number, source: request.source, channel: request.channel,
+                                                                 campaign: request.campaign, notice: request.notice,
+                                                                 effectiveFrom: request.effectiveFromUnixMs), by: who.actor)
         return .with { $0.trackingNumber = Self.proto(assignment) }
     }
 
@@ -111,7 +113,8 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
     func markCallOutcome(_ request: Calltrace_Transcript_V1_MarkCallOutcomeRequest, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_MarkCallOutcomeResponse {
         let who = try await context.principal(in: request.orgID, may: .callsMark, via: authorizer)
-        let row = try await rules.mark(request, by: who.actor)
+        let row = try await rules.mark(OutcomeMark(org: request.orgID, callID: request.callID, enquiry: request.enquiry, practiceArea: request.practiceArea,
+                                                   matterOpened: request.matterOpened, matterReference: request.matterReference), by: who.actor)
         let full = await mayReadTranscripts(context, org: request.orgID)
         let call = try proto(row, withNumber: full)
         return .with { $0.call = call }

@@ -17,6 +17,31 @@ struct CallStart: Sendable {
     var callbackOf: String
 }
 
+/// A tracking number given to a marketing source of an organisation, from a time on.
+struct NumberAssignment: Sendable {
+    var org: String
+    /// In any common format.
+    var number: String
+    var source: String
+    var channel: Calltrace_Transcript_V1_Channel
+    var campaign: String
+    /// Read to callers before recording, instead of the firm's; empty for the firm's.
+    var notice: String
+    /// 0: now.
+    var effectiveFrom: Int64
+}
+
+/// What the firm marks on a call: whether it was a new enquiry, its practice area, whether a
+/// matter was opened and under which reference.
+struct OutcomeMark: Sendable {
+    var org: String
+    var callID: String
+    var enquiry: Calltrace_Transcript_V1_Enquiry
+    var practiceArea: Calltrace_Transcript_V1_PracticeArea
+    var matterOpened: Bool
+    var matterReference: String
+}
+
 /// A call's end as the telephony gateway reports it.
 struct CallCompletion: Sendable {
     var org: String
@@ -52,8 +77,8 @@ struct CallRules: Sendable {
 
     // MARK: Tracking numbers
 
-    func assign(_ request: Calltrace_Transcript_V1_AssignTrackingNumberRequest, by actor: String) async throws -> TrackingAssignment {
-        let org = request.orgID
+    func assign(_ request: NumberAssignment, by actor: String) async throws -> TrackingAssignment {
+        let org = request.org
         let number = try Self.e164(request.number, field: "number")
         let source = try DomainText.line(request.source, "source", max: 100, required: true)
         let campaign = try DomainText.line(request.campaign, "campaign", max: 100)
@@ -62,7 +87,7 @@ struct CallRules: Sendable {
             throw DomainError.invalid("channel is required (google-ads, paid-social, organic, directory, referral, print, email or other)")
         }
         let now = clock.nowUnixMs
-        let from = request.effectiveFromUnixMs == 0 ? now : request.effectiveFromUnixMs
+        let from = request.effectiveFrom == 0 ? now : request.effectiveFrom
         // Calls are routed by the assignment in force when they started: one that began in the
         // past would take calls another firm received (and let this one read their callers).
         guard from >= now else { throw DomainError.invalid("effective_from cannot be in the past (0: from now)") }
@@ -236,7 +261,7 @@ struct CallRules: Sendable {
         return (page, rows.count > limit ? page.last.map { "\($0.startedAt)/\($0.id)" } ?? "" : "")
     }
 
-    func mark(_ request: Calltrace_Transcript_V1_MarkCallOutcomeRequest, by actor: String) async throws -> CallRow {
+    func mark(_ request: OutcomeMark, by actor: String) async throws -> CallRow {
         try CallID.validate(request.callID)
         let reference = try DomainText.line(request.matterReference, "matter_reference", max: 64)
         guard reference.isEmpty || request.matterOpened else { throw DomainError.invalid("a matter_reference needs matter_opened") }
@@ -244,7 +269,7 @@ struct CallRules: Sendable {
               Calltrace_Transcript_V1_PracticeArea.allCases.contains(request.practiceArea) else {
             throw DomainError.invalid("enquiry or practice_area is not a known value")
         }
-        let org = request.orgID
+        let org = request.org
         let sealed = reference.isEmpty ? nil
             : try callKeys.seal(Data(reference.utf8), org: org, call: request.callID, .caller, table: "calls", column: "matter_reference")
         return try await repository.write { [outbox] tx in
