@@ -150,10 +150,23 @@ final class FrameConnection: @unchecked Sendable {
     func start(delegate: any FrameConnectionDelegate, name: String) {
         self.delegate = delegate
         executor.attach(self)
-        let thread = Thread { [self] in self.runLoop() }
+        let thread = Thread { [self] in
+            Self.nameThread(name)
+            self.runLoop()
+        }
         thread.name = name
         thread.stackSize = 512 * 1024
         thread.start()
+    }
+
+    /// Gives the calling thread `name` where the kernel shows it (`top -H`, perf, /proc: the
+    /// benchmark's per-thread CPU): Foundation keeps `Thread.name` to itself on Linux, and
+    /// Glibc's `pthread_setname_np` does not reach Swift, so it is written to /proc.
+    private static func nameThread(_ name: String) {
+        let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = name.withCString { Glibc.write(fd, $0, strlen($0)) }
+        Glibc.close(fd)
     }
 
     /// Refuses a connection whose I/O thread never started (a full server): one goaway frame
