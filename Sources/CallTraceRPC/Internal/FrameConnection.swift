@@ -111,7 +111,6 @@ final class FrameConnection: @unchecked Sendable {
             refuse(error)
             return TLSError(.handshake, "peer \(error.message)")
         }
-        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
             let first: WireFrame?
             do {
@@ -127,9 +126,8 @@ final class FrameConnection: @unchecked Sendable {
                 }
                 return settings
             }
-            let result = try buffer.withUnsafeMutableBytes { try stream.read(into: $0) }
-            switch result {
-            case .bytes(let n): buffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+            switch try readIntoDecoder() {
+            case .bytes: break
             case .closed: throw TLSError(.handshake, "peer closed the connection during settings")
             case .wouldBlock:
                 guard wait(events: POLLIN, until: deadline) else {
@@ -137,6 +135,18 @@ final class FrameConnection: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// Reads what the stream has straight into the decoder's buffer (I/O thread, or the
+    /// settings exchange before it starts).
+    private func readIntoDecoder() throws -> TLSStream.ReadResult {
+        var result = TLSStream.ReadResult.wouldBlock
+        try decoder.read { room in
+            result = try stream.read(into: room)
+            guard case .bytes(let count) = result else { return 0 }
+            return count
+        }
+        return result
     }
 
     private func wait(events: Int32, until deadline: ContinuousClock.Instant) -> Bool {
@@ -355,11 +365,16 @@ final class FrameConnection: @unchecked Sendable {
 
     private func runLoop() {
         ioThread.store(pthread_self(), ordering: .releasing)
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         var fds = [pollfd](repeating: pollfd(), count: 2)
         var jobsPending = false
         var closeError: RPCError?
         var nextTick = ContinuousClock.now + .seconds(1)
+        // With read-ahead, OpenSSL may already hold records (e.g. read together with the
+        // peer's settings) that the socket will never announce again. Only reading changes
+        // that, so it is asked after each read, not on every turn: asking takes the stream's
+        // lock, which a caller writing its next request holds just then (a client's I/O thread
+        // spun on it after every answer it delivered).
+        var opensslHoldsInput = stream.hasBufferedInput
         loop: while true {
             // Frames already decoded during the settings exchange are delivered first.
             if let error = deliverFrames() {
@@ -376,9 +391,7 @@ final class FrameConnection: @unchecked Sendable {
                 closeError = requested
                 break loop
             }
-            // With read-ahead, OpenSSL may already hold records (e.g. read together with the
-            // peer's settings) that the socket will never announce again.
-            let buffered = reading && stream.hasBufferedInput
+            let buffered = reading && opensslHoldsInput
             // Jobs queued on this thread outside `runJobs` (by a tick, by frames delivered above).
             jobsPending = jobsPending || jobs.withLock { !$0.isEmpty }
             let now = ContinuousClock.now
@@ -403,22 +416,24 @@ final class FrameConnection: @unchecked Sendable {
                 for _ in 0..<16 {
                     let result: TLSStream.ReadResult
                     do {
-                        result = try buffer.withUnsafeMutableBytes { try stream.read(into: $0) }
+                        result = try readIntoDecoder()
                     } catch {
                         closeError = RPCError(.unavailable, "connection to \(stream.peerAddress) broke")
                         break loop
                     }
                     switch result {
-                    case .bytes(let n):
-                        buffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+                    case .bytes:
+                        // Asked before the frames are delivered, while no caller they resume
+                        // is writing yet.
+                        opensslHoldsInput = stream.hasBufferedInput
                         if let error = deliverFrames() {
                             closeError = error
                             break loop
                         }
                         // Read again only if OpenSSL holds more; otherwise poll says when.
-                        if stream.hasBufferedInput { continue }
+                        if opensslHoldsInput { continue }
                     case .wouldBlock:
-                        break
+                        opensslHoldsInput = false
                     case .closed:
                         closeError = RPCError(.unavailable, "peer \(stream.peerAddress) closed the connection")
                         break loop
