@@ -48,10 +48,11 @@ struct RPCBench: AsyncParsableCommand {
         let client = try RPCClient(target: .init(host: "127.0.0.1", port: server.port, identity: serverIdentity),
                                    configuration: .init(credentials: try pki.credentials(for: TemporaryPKI.identity("gateway", "bench"))))
         let floorArguments = [serverCredentials.certificateChainPath, serverCredentials.privateKeyPath, serverCredentials.trustRootsPath]
+        let serverThreads = ServerThreads()
 
         if latencyOnly {
             let cpu = CPUTime.current(), user = CPUTime.current(userOnly: true)
-            let figures = try await latency(client)
+            let figures = try await latency(client, server: serverThreads)
             let calls = Double(count + count / 10)
             print(String(format: "ctrpc unary p50 %.1f µs, p99 %.1f µs; per call: CPU %.1f µs, of which user %.1f µs, of which the server %.1f µs",
                          figures.p50, figures.p99, (CPUTime.current() - cpu) / calls, (CPUTime.current(userOnly: true) - user) / calls,
@@ -66,7 +67,7 @@ struct RPCBench: AsyncParsableCommand {
             let floorLatency = try await runFloor(floorArguments + ["latency", "\(count)"])
             let floorCPUPerCall = (CPUTime.children() - floorCPU) / Double(count + count / 10)
             let ourCPU = CPUTime.current()
-            let ourLatency = try await latency(client)
+            let ourLatency = try await latency(client, server: serverThreads)
             let ourCPUPerCall = (CPUTime.current() - ourCPU) / Double(count + count / 10)
             rows["CPU µs per unary call", default: []].append((ourCPUPerCall, floorCPUPerCall))
             rows["server CPU µs per call", default: []].append((ourLatency.serverCPU, floorLatency[2]))
@@ -104,20 +105,20 @@ struct RPCBench: AsyncParsableCommand {
 
     /// The latency loop: percentiles, and the CPU the server's threads spent per measured call
     /// (the warm-up excluded, as the floor measures its server thread).
-    private func latency(_ client: RPCClient) async throws -> (p50: Double, p99: Double, serverCPU: Double) {
+    private func latency(_ client: RPCClient, server: ServerThreads) async throws -> (p50: Double, p99: Double, serverCPU: Double) {
         var request = Calltrace_Testing_V1_EchoRequest()
         request.payload = Data(repeating: 7, count: 100)
         for _ in 0..<max(1, count / 10) { _ = try await client.unary(Calltrace_Testing_V1_EchoService.echo, request) }
         var samples: [Double] = []
         samples.reserveCapacity(count)
         let clock = ContinuousClock()
-        let serverCPU = ThreadCPU.server()
+        let serverCPU = server.cpu()
         for _ in 0..<count {
             let start = clock.now
             _ = try await client.unary(Calltrace_Testing_V1_EchoService.echo, request)
             samples.append(start.duration(to: clock.now).microseconds)
         }
-        let serverCPUPerCall = (ThreadCPU.server() - serverCPU) / Double(count)
+        let serverCPUPerCall = (server.cpu() - serverCPU) / Double(count)
         samples.sort()
         return (samples[count / 2], samples[Int(Double(count) * 0.99)], serverCPUPerCall)
     }
@@ -176,23 +177,31 @@ enum CPUTime {
     }
 }
 
-/// CPU time, in microseconds, of the in-process server: its connection threads (`ctrpc-conn`,
-/// the I/O threads its handlers run on), from /proc/self/task/*/schedstat (nanoseconds on a
+/// CPU time, in microseconds, of the in-process server's connection thread (`ctrpc-conn`, the
+/// I/O thread its handlers run on), from /proc/self/task/<tid>/schedstat (nanoseconds on a
 /// CPU: the clock the floor reads for its server thread, CLOCK_THREAD_CPUTIME_ID). The client
 /// runs on `ctrpc-client` and the cooperative pool, so it is not counted.
-enum ThreadCPU {
-    static func server() -> Double {
-        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
-        var total = 0.0
-        for task in tasks {
-            guard let name = try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8),
-                  name.trimmingCharacters(in: .whitespacesAndNewlines) == "ctrpc-conn",
-                  let stat = try? String(contentsOfFile: "/proc/self/task/\(task)/schedstat", encoding: .utf8),
-                  let nanoseconds = stat.split(separator: " ").first.flatMap({ Double($0) })
-            else { continue }
-            total += nanoseconds / 1000
+///
+/// The threads are picked by name once, on the first reading, while the bench's one connection
+/// is the only server thread: Linux copies a thread's name to the threads it creates, so a pool
+/// thread started later from the I/O thread (say, during the stream) is called `ctrpc-conn` too.
+final class ServerThreads: @unchecked Sendable {
+    private var tasks: [String]?
+
+    func cpu() -> Double {
+        let tasks = self.tasks ?? {
+            let all = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+            let server = all.filter {
+                (try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8))?
+                    .trimmingCharacters(in: .whitespacesAndNewlines) == "ctrpc-conn"
+            }
+            self.tasks = server
+            return server
+        }()
+        return tasks.reduce(0) { total, task in
+            let stat = try? String(contentsOfFile: "/proc/self/task/\(task)/schedstat", encoding: .utf8)
+            return total + (stat?.split(separator: " ").first.flatMap { Double($0) } ?? 0) / 1000
         }
-        return total
     }
 }
 
