@@ -46,7 +46,15 @@ public final class RPCClient: Sendable {
 
     public let target: Target
     let configuration: Configuration
-    private let tls: TLSContext
+    private let dialer: Dialer
+
+    /// How a connection is opened.
+    private enum Dialer: Sendable {
+        /// TCP and mutual TLS to `target`.
+        case tls(TLSContext)
+        /// A pipe to a server in this process, presenting `peer` where a certificate would.
+        case inProcess(ServerCore, peer: PeerIdentity)
+    }
 
     private enum ConnectionState {
         case idle
@@ -63,7 +71,17 @@ public final class RPCClient: Sendable {
     public init(target: Target, configuration: Configuration) throws {
         self.target = target
         self.configuration = configuration
-        self.tls = try TLSContext.shared(role: .client, credentials: configuration.credentials)
+        self.dialer = .tls(try TLSContext.shared(role: .client, credentials: configuration.credentials))
+    }
+
+    /// A client of `server` in this process, calling as `peer`: no socket and no TLS, so tests
+    /// can exercise a server's routing, peer policies and handlers without certificates.
+    /// Connections, calls, deadlines, flow control, retries and drain behave as over TLS.
+    public init(inProcess server: RPCServer, as peer: PeerIdentity) {
+        self.target = Target(host: "in-process", port: server.port, identity: server.identity)
+        // The timeouts, windows and retries of any client; the credentials are never read.
+        self.configuration = Configuration(credentials: TLSCredentials(certificateChainPath: "", privateKeyPath: "", trustRootsPath: ""))
+        self.dialer = .inProcess(server.core, peer: peer)
     }
 
     /// Closes the connection; calls in flight fail with UNAVAILABLE, later calls too.
@@ -343,10 +361,19 @@ public final class RPCClient: Sendable {
 
     private func openConnection() throws -> ClientConnection {
         let deadline = ContinuousClock.now + configuration.connectTimeout
-        let stream = try TLSStream.connect(host: target.host, port: target.port, context: tls, timeout: configuration.connectTimeout)
-        guard stream.peerIdentity == target.identity else {
-            stream.shutdown()
-            throw TLSError(.peerRefused, "server identity is \(stream.peerIdentity), expected \(target.identity)")
+        let stream: any ByteStream
+        switch dialer {
+        case .tls(let tls):
+            let tlsStream = try TLSStream.connect(host: target.host, port: target.port, context: tls, timeout: configuration.connectTimeout)
+            guard tlsStream.peerIdentity == target.identity else {
+                tlsStream.shutdown()
+                throw TLSError(.peerRefused, "server identity is \(tlsStream.peerIdentity), expected \(target.identity)")
+            }
+            stream = tlsStream
+        case .inProcess(let server, let peer):
+            let (client, serverEnd) = InProcessStream.pair()
+            RPCServer.serve(inProcess: serverEnd, peer: peer, core: server)
+            stream = client
         }
         let frames = try FrameConnection(stream: stream, maxFrameBytes: configuration.maxFrameBytes)
         var settings = WireFrame.Settings()

@@ -20,6 +20,15 @@ public struct RPCRouter: Sendable {
 
     public init() {}
 
+    /// Longer method names are not looked up: a peer's name of any length would be hashed.
+    static let maxMethodNameBytes = 256
+
+    /// The route for a method's wire name; nil for one it does not know, and for any name over
+    /// `maxMethodNameBytes`.
+    func route(named method: String) -> Route? {
+        method.utf8.count <= Self.maxMethodNameBytes ? routes[method] : nil
+    }
+
     /// The fully qualified proto services with at least one registered method.
     public var serviceNames: Set<String> { Set(routes.values.map(\.info.service)) }
 

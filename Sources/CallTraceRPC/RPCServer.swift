@@ -91,13 +91,14 @@ public final class RPCServer: Sendable {
     }
 
     let core: ServerCore
-    private let listener: TCPListener
-    private let credentials: TLSCredentials
+    /// Nil for a server reached only in process (`init(inProcess:info:services:)`).
+    private let listener: TCPListener?
+    private let credentials: TLSCredentials?
 
-    /// The port the server listens on.
-    public var port: Int { listener.port }
-    /// Our own identity, from our certificate.
-    public var identity: String { core.tls.withLock { $0.identity } }
+    /// The port the server listens on; 0 for a server reached only in process.
+    public var port: Int { listener?.port ?? 0 }
+    /// Our own identity, from our certificate (or as given to an in-process server).
+    public var identity: String { core.identity }
     /// `Limits.maxConnections`, lowered to what the process's descriptor limit can serve.
     public var effectiveMaxConnections: Int { core.maxConnections }
 
@@ -113,26 +114,53 @@ public final class RPCServer: Sendable {
         guard let own = PeerIdentity(uri: tls.identity) else {
             throw TLSError(.configuration, "certificate identity \(tls.identity) is not spiffe://<trust-domain>/<kind>/<name>")
         }
-        var router = RPCRouter()
-        let core = ServerCore(tls: tls, trustDomain: own.trustDomain, limits: configuration.limits, info: configuration.info, log: logger,
-                              clientAddressGateways: configuration.clientAddressGateways)
+        let core = ServerCore(tls: tls, identity: tls.identity, trustDomain: own.trustDomain, limits: configuration.limits,
+                              info: configuration.info, log: logger, clientAddressGateways: configuration.clientAddressGateways)
         if core.maxConnections < configuration.limits.maxConnections {
             logger.warning("connections limited by the descriptor limit", metadata: [
                 "max_connections": "\(core.maxConnections)", "configured": "\(configuration.limits.maxConnections)",
                 "hint": "raise LimitNOFILE (systemd) or ulimit -n"])
         }
+        Self.setUp(services, serving: serving, core: core)
+        let listener = try TCPListener(host: configuration.host, port: configuration.port)
+        self.listener = listener
+        self.credentials = configuration.credentials
+        self.core = core
+        let thread = Thread { [core] in Self.acceptLoop(listener: listener, core: core) }
+        thread.name = "ctrpc-accept"
+        thread.start()
+        logger.info("listening", metadata: ["address": "\(configuration.host):\(listener.port)", "identity": "\(tls.identity)"])
+    }
+
+    /// A server reached only in process, by `RPCClient(inProcess:as:)`: no port, no TLS, no
+    /// certificates. Routing, peer policies, admission, limits, deadlines, flow control and
+    /// drain are those of a server on a socket, so handlers can be exercised without one.
+    ///
+    /// - Parameter identity: the server's SPIFFE id, as its certificate would carry it; its
+    ///   trust domain is the only one whose peers are served.
+    /// - Throws: `TLSError(.configuration)` when `identity` is not
+    ///   `spiffe://<trust-domain>/<kind>/<name>`.
+    public init(inProcess identity: String, info: ServerInfo, limits: Limits = .defaults, services: [any RPCService],
+                serving: Bool = true, clientAddressGateways: Set<String> = ["web"], logger: Logger = Logger(label: "calltrace.rpc")) throws {
+        guard let own = PeerIdentity(uri: identity) else {
+            throw TLSError(.configuration, "server identity \(identity) is not spiffe://<trust-domain>/<kind>/<name>")
+        }
+        let core = ServerCore(tls: nil, identity: identity, trustDomain: own.trustDomain, limits: limits, info: info, log: logger,
+                              clientAddressGateways: clientAddressGateways)
+        Self.setUp(services, serving: serving, core: core)
+        self.listener = nil
+        self.credentials = nil
+        self.core = core
+    }
+
+    /// The method table (the ops services, then `services`) and the initial serving state.
+    private static func setUp(_ services: [any RPCService], serving: Bool, core: ServerCore) {
+        var router = RPCRouter()
         core.serving.store(serving, ordering: .relaxed)
         core.started.store(serving, ordering: .relaxed)
         OpsService(core: core).register(with: &router)
         for service in services { service.register(with: &router) }
         core.router = router
-        self.listener = try TCPListener(host: configuration.host, port: configuration.port)
-        self.credentials = configuration.credentials
-        self.core = core
-        let thread = Thread { [listener, core] in Self.acceptLoop(listener: listener, core: core) }
-        thread.name = "ctrpc-accept"
-        thread.start()
-        logger.info("listening", metadata: ["address": "\(configuration.host):\(listener.port)", "identity": "\(tls.identity)"])
     }
 
     /// Reads the TLS material again — certificate, key, CA and revocation list — for the
@@ -143,6 +171,7 @@ public final class RPCServer: Sendable {
     /// - Throws: `TLSError` when the material does not load or names another identity; the
     ///   server keeps serving with what it had.
     public func reloadCredentials() throws {
+        guard let credentials else { throw TLSError(.configuration, "an in-process server has no TLS material to reload") }
         let fresh = try TLSContext.shared(role: .server, credentials: credentials)
         let current = identity
         guard fresh.identity == current else {
@@ -189,7 +218,7 @@ public final class RPCServer: Sendable {
             try? await Task.sleep(for: .milliseconds(10))
         }
         core.closed.store(true, ordering: .sequentiallyConsistent)
-        listener.shutdown()
+        listener?.shutdown()
         for connection in core.allConnections() { connection.terminate(RPCError(.unavailable, "server shut down")) }
         while !core.allConnections().isEmpty && ContinuousClock.now < deadline + .seconds(2) {
             try? await Task.sleep(for: .milliseconds(5))
@@ -201,7 +230,7 @@ public final class RPCServer: Sendable {
         core.stopping.store(true, ordering: .sequentiallyConsistent)
         core.closed.store(true, ordering: .sequentiallyConsistent)
         setServing(false)
-        listener.shutdown()
+        listener?.shutdown()
         for connection in core.allConnections() { connection.terminate(RPCError(.unavailable, "server stopped")) }
     }
 
@@ -212,7 +241,7 @@ public final class RPCServer: Sendable {
                 core.log.warning("connection refused: out of descriptors", metadata: ["peer_address": "\(address)"])
                 continue
             }
-            let tls = core.tls.withLock { $0 }
+            guard let tls = core.tls.withLock({ $0 }) else { continue }  // (a listener always has TLS)
             let thread = Thread { Self.serve(fd: fd, address: address, ticket: ticket, tls: tls, core: core) }
             thread.name = "ctrpc-conn"
             thread.stackSize = 512 * 1024
@@ -231,32 +260,62 @@ public final class RPCServer: Sendable {
                 stream.shutdown()
                 throw TLSError(.peerRefused, "peer identity \(stream.peerIdentity) is not in trust domain \(core.trustDomain)")
             }
-            let frames = try FrameConnection(stream: stream, maxFrameBytes: core.limits.maxFrameBytes,
-                                             maxOutboundBytes: core.limits.maxOutboundBytesPerConnection)
-            var settings = WireFrame.Settings()
-            settings.maxFrameBytes = UInt32(core.limits.maxFrameBytes)
-            settings.initialWindowBytes = UInt32(core.limits.initialWindowBytes)
-            settings.maxConcurrentCalls = UInt32(core.limits.maxConcurrentCallsPerConnection)
-            let peerSettings = try frames.exchangeSettings(settings, deadline: deadline)
-            let connection = ServerConnection(connection: frames, peer: peer, peerSettings: peerSettings, core: core)
-            if let refusal = core.add(connection) {
-                core.log.notice("connection refused", metadata: ["peer": "\(peer)", "peer_address": "\(address)", "reason": "\(refusal.message)"])
-                frames.refuse(refusal)
-                return
-            }
-            frames.start(delegate: connection, name: "ctrpc-conn")
-            if core.stopping.load(ordering: .sequentiallyConsistent) { connection.drainForShutdown(announce: false) }
+            try establish(stream, peer: peer, deadline: deadline, core: core)
         } catch {
             core.log.notice("connection refused", metadata: ["peer_address": "\(address)", "reason": "\(error)"])
         }
+    }
+
+    /// An authenticated stream becomes a connection: settings both ways, the connection caps,
+    /// then its I/O thread. The same for TLS and in-process streams.
+    private static func establish(_ stream: any ByteStream, peer: PeerIdentity, deadline: ContinuousClock.Instant, core: ServerCore) throws {
+        let frames = try FrameConnection(stream: stream, maxFrameBytes: core.limits.maxFrameBytes,
+                                         maxOutboundBytes: core.limits.maxOutboundBytesPerConnection)
+        var settings = WireFrame.Settings()
+        settings.maxFrameBytes = UInt32(core.limits.maxFrameBytes)
+        settings.initialWindowBytes = UInt32(core.limits.initialWindowBytes)
+        settings.maxConcurrentCalls = UInt32(core.limits.maxConcurrentCallsPerConnection)
+        let peerSettings = try frames.exchangeSettings(settings, deadline: deadline)
+        let connection = ServerConnection(connection: frames, peer: peer, peerSettings: peerSettings, core: core)
+        if let refusal = core.add(connection) {
+            core.log.notice("connection refused", metadata: ["peer": "\(peer)", "peer_address": "\(stream.peerAddress)", "reason": "\(refusal.message)"])
+            frames.refuse(refusal)
+            return
+        }
+        frames.start(delegate: connection, name: "ctrpc-conn")
+        if core.stopping.load(ordering: .sequentiallyConsistent) { connection.drainForShutdown(announce: false) }
+    }
+
+    /// Serves the server end of an in-process pipe for `peer` (`RPCClient(inProcess:as:)`), on a
+    /// thread of its own as a socket's handshake is: the settings exchange waits for the client.
+    /// `peer` stands where a verified certificate's identity would; another trust domain's is
+    /// refused as over TLS, by closing.
+    static func serve(inProcess stream: InProcessStream, peer: PeerIdentity, core: ServerCore) {
+        let thread = Thread {
+            do {
+                guard peer.trustDomain == core.trustDomain else {
+                    stream.shutdown()
+                    throw TLSError(.peerRefused, "peer identity \(peer) is not in trust domain \(core.trustDomain)")
+                }
+                try establish(stream, peer: peer, deadline: ContinuousClock.now + core.limits.handshakeTimeout, core: core)
+            } catch {
+                core.log.notice("connection refused", metadata: ["peer_address": "\(stream.peerAddress)", "reason": "\(error)"])
+            }
+        }
+        thread.name = "ctrpc-conn"
+        thread.stackSize = 512 * 1024
+        thread.start()
     }
 }
 
 /// State shared by the accept thread, the connections and the ops service.
 final class ServerCore: @unchecked Sendable {
     let trustDomain: String
-    /// The TLS context new connections handshake with (replaced by `reloadCredentials`).
-    let tls: Mutex<TLSContext>
+    /// The TLS context new connections handshake with (replaced by `reloadCredentials`); nil for
+    /// a server reached only in process.
+    let tls: Mutex<TLSContext?>
+    /// Our SPIFFE id (the certificate's; a reload keeps it).
+    let identity: String
     let limits: RPCServer.Limits
     let info: RPCServer.ServerInfo
     let log: Logger
@@ -292,9 +351,10 @@ final class ServerCore: @unchecked Sendable {
     /// Gateways whose `x-client-address` is believed.
     let clientAddressGateways: Set<String>
 
-    init(tls: TLSContext, trustDomain: String, limits: RPCServer.Limits, info: RPCServer.ServerInfo, log: Logger,
+    init(tls: TLSContext?, identity: String, trustDomain: String, limits: RPCServer.Limits, info: RPCServer.ServerInfo, log: Logger,
          clientAddressGateways: Set<String> = ["web"]) {
         self.tls = Mutex(tls)
+        self.identity = identity
         self.clientAddressGateways = clientAddressGateways
         self.trustDomain = trustDomain
         self.limits = limits

@@ -5,12 +5,14 @@
  * big-endian length prefix and nothing else: no protobuf, no multiplexing, no flow control.
  * It is what the hardware and OpenSSL allow; CallTrace's RPC layer is compared with it.
  *
- *   ctrpc-floor CERT KEY CA latency COUNT            -> "latency p50_us p99_us"
+ *   ctrpc-floor CERT KEY CA latency COUNT            -> "latency p50_us p99_us server_cpu_us_per_call"
  *   ctrpc-floor CERT KEY CA throughput CALLERS SECS  -> "throughput calls_per_second"
  *   ctrpc-floor CERT KEY CA stream MIB               -> "stream mb_per_second"
  *
  * The server echoes frames of at most 1 KiB and swallows larger ones. Each caller thread
- * has its own connection and server thread.
+ * has its own connection and server thread. The latency run also reports the CPU time its
+ * server thread spent per measured round trip (CLOCK_THREAD_CPUTIME_ID of that thread), the
+ * figure calltrace-bench sets beside the Swift server's.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -30,6 +32,9 @@
 
 static SSL_CTX *server_ctx, *client_ctx;
 static int listen_fd, listen_port;
+/* The thread serving the latency run's one connection (set before its first echo). */
+static pthread_t latency_server;
+static volatile int latency_server_known;
 
 static double now_us(void) {
     struct timespec ts;
@@ -66,6 +71,8 @@ static int read_exact(SSL *ssl, uint8_t *out, size_t length) {
 
 static void *serve(void *arg) {
     int fd = (int)(intptr_t)arg;
+    latency_server = pthread_self();
+    __atomic_store_n(&latency_server_known, 1, __ATOMIC_RELEASE);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     SSL *ssl = SSL_new(server_ctx);
@@ -118,6 +125,15 @@ static void round_trip(SSL *ssl, uint8_t *frame) {
     if (SSL_write(ssl, frame, 104) != 104 || !read_exact(ssl, reply, 104)) die("round trip");
 }
 
+/* CPU time of the latency run's server thread, in microseconds. */
+static double server_cpu_us(void) {
+    clockid_t clock;
+    struct timespec ts;
+    if (!__atomic_load_n(&latency_server_known, __ATOMIC_ACQUIRE) || pthread_getcpuclockid(latency_server, &clock) != 0
+        || clock_gettime(clock, &ts) != 0) die("server thread CPU clock");
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
 static int compare(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -164,15 +180,17 @@ int main(int argc, char **argv) {
         int count = atoi(argv[5]);
         SSL *ssl = dial();
         uint8_t frame[104] = {0, 0, 0, 100};
-        for (int i = 0; i < count / 10; i++) round_trip(ssl, frame); /* warm up */
+        for (int i = 0; i < count / 10 || i == 0; i++) round_trip(ssl, frame); /* warm up: after one echo the server thread is known */
         double *samples = malloc(sizeof(double) * (size_t)count);
+        double cpu = server_cpu_us();
         for (int i = 0; i < count; i++) {
             double start = now_us();
             round_trip(ssl, frame);
             samples[i] = now_us() - start;
         }
+        cpu = server_cpu_us() - cpu;
         qsort(samples, (size_t)count, sizeof(double), compare);
-        printf("latency %.1f %.1f\n", samples[count / 2], samples[(int)(count * 0.99)]);
+        printf("latency %.1f %.1f %.2f\n", samples[count / 2], samples[(int)(count * 0.99)], cpu / count);
     } else if (strcmp(mode, "throughput") == 0 && argc >= 7) {
         int callers = atoi(argv[5]);
         double seconds = atof(argv[6]);

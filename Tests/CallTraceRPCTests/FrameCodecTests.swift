@@ -139,6 +139,67 @@ struct FrameCodecTests {
         }
     }
 
+    @Test("Reads land in the decoder's buffer with room for the rest of the frame: whole frames through reads of any size")
+    func readsIntoTheDecoder() throws {
+        var frames: [WireFrame] = []
+        var bytes: [UInt8] = []
+        var starts: [Int] = []
+        for (index, size) in [0, 100, 70_000, 16_384, 300_000, 5].enumerated() {
+            var frame = WireFrame(callID: UInt64(index + 1))
+            frame.message = Data((0..<size).map { UInt8(truncatingIfNeeded: $0 &+ index) })
+            frames.append(frame)
+            starts.append(bytes.count)
+            bytes += frame.encodedWithLengthPrefix()
+        }
+        for chunk in [1, 7, 4096, 16_384, 100_000] {
+            var decoder = FrameDecoder(maxFrameBytes: 1 << 20)
+            var decoded: [WireFrame] = []
+            var offset = 0
+            while offset < bytes.count {
+                // The room holds a TLS record, and the rest of a frame whose length is known.
+                var wanted = FrameDecoder.minimumReadBytes
+                if case .waitingForFrame(let length) = decoder.state {
+                    wanted = max(wanted, length - (offset - starts[decoded.count] - 4))
+                }
+                decoder.read { room in
+                    #expect(room.count >= wanted, "reads of \(chunk) bytes, at byte \(offset)")
+                    let count = min(chunk, room.count, bytes.count - offset)
+                    bytes[offset..<offset + count].withUnsafeBytes { room.copyMemory(from: $0) }
+                    offset += count
+                    return count
+                }
+                while let frame = try decoder.next() { decoded.append(frame) }
+            }
+            #expect(decoded == frames, "reads of \(chunk) bytes")
+            #expect(decoder.state == .waitingForHeader)
+        }
+    }
+
+    @Test("A stream of 64 KiB messages read a TLS record at a time keeps one 128 KiB buffer")
+    func streamKeepsOneBuffer() throws {
+        var frame = WireFrame(callID: 3)
+        frame.message = Data(repeating: 1, count: 64 * 1024)
+        let one = frame.encodedWithLengthPrefix()
+        let bytes = Array((0..<50).map { _ in one }.joined())
+        var decoder = FrameDecoder(maxFrameBytes: 4 << 20)
+        var decoded = 0
+        var offset = 0
+        while offset < bytes.count {
+            decoder.read { room in
+                let count = min(16_384, room.count, bytes.count - offset)
+                bytes[offset..<offset + count].withUnsafeBytes { room.copyMemory(from: $0) }
+                offset += count
+                return count
+            }
+            while let frame = try decoder.next() {
+                #expect(frame.message?.count == 64 * 1024)
+                decoded += 1
+            }
+        }
+        #expect(decoded == 50)
+        #expect(decoder.bufferBytes == 128 * 1024)
+    }
+
     @Test("A length over the limit is refused before any of the frame arrives")
     func refusesLargeLengthEarly() {
         var decoder = FrameDecoder(maxFrameBytes: 1024)

@@ -389,6 +389,11 @@ struct WireReader {
 ///      0                                 4               4+length
 ///
 /// The length is checked against `maxFrameBytes` before anything is allocated for the frame.
+///
+/// The connection reads into the decoder's own buffer (`read`), and frames are decoded where
+/// their bytes landed: a received byte is copied once more only, into the message `Data` a
+/// handler gets. (The connection used to read into a buffer of its own and append that here:
+/// a second copy of every byte, 64 KiB per streamed message.)
 struct FrameDecoder {
     enum State: Equatable {
         case waitingForHeader
@@ -404,23 +409,78 @@ struct FrameDecoder {
 
     let maxFrameBytes: Int
     private(set) var state: State = .waitingForHeader
-    private var buffer: [UInt8] = []
+    /// Received bytes not yet decoded are `storage[readIndex..<writeIndex]`; reads land after them.
+    private var storage: [UInt8]
     private var readIndex = 0
+    private var writeIndex = 0
+
+    /// The least room offered to a read: one TLS record's plaintext (16 KiB), which is what
+    /// OpenSSL hands out per read at the most.
+    static let minimumReadBytes = 16 * 1024
 
     init(maxFrameBytes: Int) {
         self.maxFrameBytes = maxFrameBytes
-        buffer.reserveCapacity(64 * 1024)
+        storage = [UInt8](repeating: 0, count: 64 * 1024)
     }
 
-    mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        if readIndex > 0 && readIndex == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
-            readIndex = 0
-        } else if readIndex > 64 * 1024 && readIndex * 2 > buffer.count {
-            buffer.removeSubrange(0..<readIndex)
-            readIndex = 0
+    /// The buffer's size (its memory), for tests.
+    var bufferBytes: Int { storage.count }
+
+    /// Lets `body` write received bytes straight into the buffer, after those not yet decoded;
+    /// it returns how many it wrote. The room it gets holds at least the rest of the frame
+    /// being received, so a frame lies in one piece, and one TLS record.
+    mutating func read(_ body: (UnsafeMutableRawBufferPointer) throws -> Int) rethrows {
+        makeRoom()
+        let start = writeIndex
+        let written = try storage.withUnsafeMutableBytes { raw in
+            try body(UnsafeMutableRawBufferPointer(rebasing: raw[start...]))
         }
-        buffer.append(contentsOf: bytes)
+        precondition(written >= 0 && written <= storage.count - start, "read past the room given")
+        writeIndex += written
+    }
+
+    /// Appends `bytes` (tests and the fuzzer; connections `read`).
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        var offset = 0
+        while offset < bytes.count {
+            read { room in
+                let count = min(room.count, bytes.count - offset)
+                room.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + count]))
+                offset += count
+                return count
+            }
+        }
+    }
+
+    /// Makes room after the undecoded bytes for the next read. Decoded bytes are dropped
+    /// first; the undecoded ones move to the front only when the room after them is too
+    /// small, which is rare: each frame's first record usually starts a read at the front,
+    /// since the frames before it are decoded by then. The buffer grows only for a frame larger
+    /// than it (up to `maxFrameBytes`), and keeps that size.
+    private mutating func makeRoom() {
+        if readIndex == writeIndex {
+            readIndex = 0
+            writeIndex = 0
+        }
+        let pending = writeIndex - readIndex
+        var wanted = Self.minimumReadBytes
+        if case .waitingForFrame(let length) = state { wanted = max(wanted, length - pending) }
+        guard storage.count - writeIndex < wanted else { return }
+        let from = readIndex
+        if pending + wanted > storage.count {
+            var grown = [UInt8](repeating: 0, count: max(storage.count * 2, pending + wanted))
+            grown.withUnsafeMutableBytes { to in
+                storage.withUnsafeBytes { to.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[from..<from + pending])) }
+            }
+            storage = grown
+        } else {
+            storage.withUnsafeMutableBytes { raw in
+                guard let base = raw.baseAddress else { return }
+                memmove(base, base + from, pending)
+            }
+        }
+        readIndex = 0
+        writeIndex = pending
     }
 
     /// The next complete frame, or nil when more bytes are needed.
@@ -428,8 +488,8 @@ struct FrameDecoder {
         while true {
             switch state {
             case .waitingForHeader:
-                guard buffer.count - readIndex >= 4 else { return nil }
-                let length = buffer.withUnsafeBytes { raw in
+                guard writeIndex - readIndex >= 4 else { return nil }
+                let length = storage.withUnsafeBytes { raw in
                     UInt32(bigEndian: raw.loadUnaligned(fromByteOffset: readIndex, as: UInt32.self))
                 }
                 guard Int(length) <= maxFrameBytes else {
@@ -438,15 +498,12 @@ struct FrameDecoder {
                 readIndex += 4
                 state = .waitingForFrame(length: Int(length))
             case .waitingForFrame(let length):
-                guard buffer.count - readIndex >= length else {
-                    if buffer.capacity < readIndex + length { buffer.reserveCapacity(readIndex + length) }
-                    return nil
-                }
+                guard writeIndex - readIndex >= length else { return nil }
                 let start = readIndex
                 readIndex += length
                 state = .waitingForHeader
                 do {
-                    return try buffer.withUnsafeBytes { raw throws(WireFrame.Malformed) in
+                    return try storage.withUnsafeBytes { raw throws(WireFrame.Malformed) in
                         try WireFrame(decoding: UnsafeRawBufferPointer(rebasing: raw[start..<start + length]))
                     }
                 } catch {

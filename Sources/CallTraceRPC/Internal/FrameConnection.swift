@@ -16,7 +16,8 @@ protocol FrameConnectionDelegate: AnyObject, Sendable {
     func connectionClosed(_ connection: FrameConnection, error: RPCError?)
 }
 
-/// One ctrpc/1 connection: a TLS stream, a frame decoder, and one I/O thread.
+/// One ctrpc/1 connection: a byte stream (TLS, or the in-process pipe), a frame decoder, and one
+/// I/O thread.
 ///
 /// The I/O thread owns reading: it polls the socket and a wake-up pipe, decodes frames and
 /// hands them to the delegate. It is also a task executor: the server runs a connection's
@@ -30,7 +31,7 @@ protocol FrameConnectionDelegate: AnyObject, Sendable {
 /// system call). Frames are never interleaved. Memory is bounded by the per-call flow-control
 /// windows above.
 final class FrameConnection: @unchecked Sendable {
-    let stream: TLSStream
+    let stream: any ByteStream
     let maxFrameBytes: Int
     /// Past this many queued outbound bytes the I/O thread stops reading until they drain, so a
     /// peer that sends requests but never reads the answers cannot grow our memory.
@@ -62,10 +63,13 @@ final class FrameConnection: @unchecked Sendable {
     private let ioThread = Atomic<UInt>(0)
     /// Runs tasks on this connection's I/O thread (see `ConnectionExecutor`).
     let executor = ConnectionExecutor()
+    /// Set by a stream without a descriptor when it may have become readable or writable
+    /// (`ByteStream.onReady`): the I/O thread then tries both, as it would on a poll event.
+    private let streamReady = Atomic<Bool>(false)
 
     /// - Throws: `TLSError(.socket)` when the process is out of descriptors for the wake-up
     ///   pipe: a connection error, never a crash.
-    init(stream: TLSStream, maxFrameBytes: Int, maxOutboundBytes: Int = 16 << 20) throws {
+    init(stream: any ByteStream, maxFrameBytes: Int, maxOutboundBytes: Int = 16 << 20) throws {
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else {
             throw TLSError(.socket, "cannot create a wake-up pipe for the connection: \(String(cString: strerror(errno)))")
@@ -80,6 +84,10 @@ final class FrameConnection: @unchecked Sendable {
         }
         self.wakeFD = fds[0]
         self.wakeWriteFD = fds[1]
+        stream.onReady { [weak self] in
+            self?.streamReady.store(true, ordering: .releasing)
+            self?.wake()
+        }
     }
 
     deinit {
@@ -111,7 +119,6 @@ final class FrameConnection: @unchecked Sendable {
             refuse(error)
             return TLSError(.handshake, "peer \(error.message)")
         }
-        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
             let first: WireFrame?
             do {
@@ -127,9 +134,8 @@ final class FrameConnection: @unchecked Sendable {
                 }
                 return settings
             }
-            let result = try buffer.withUnsafeMutableBytes { try stream.read(into: $0) }
-            switch result {
-            case .bytes(let n): buffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+            switch try readIntoDecoder() {
+            case .bytes: break
             case .closed: throw TLSError(.handshake, "peer closed the connection during settings")
             case .wouldBlock:
                 guard wait(events: POLLIN, until: deadline) else {
@@ -139,21 +145,56 @@ final class FrameConnection: @unchecked Sendable {
         }
     }
 
+    /// Reads what the stream has straight into the decoder's buffer (I/O thread, or the
+    /// settings exchange before it starts).
+    private func readIntoDecoder() throws -> TLSStream.ReadResult {
+        var result = TLSStream.ReadResult.wouldBlock
+        try decoder.read { room in
+            result = try stream.read(into: room)
+            guard case .bytes(let count) = result else { return 0 }
+            return count
+        }
+        return result
+    }
+
+    /// Waits for the stream (outside the I/O loop) until `deadline`; false if it passed. The
+    /// wake-up pipe counts too: a stream without a descriptor signals readiness through it.
     private func wait(events: Int32, until deadline: ContinuousClock.Instant) -> Bool {
         let remaining = ContinuousClock.now.duration(to: deadline)
         guard remaining > .zero else { return false }
-        var pfd = pollfd(fd: stream.fileDescriptor, events: Int16(events), revents: 0)
-        return poll(&pfd, 1, Int32(clamping: remaining.components.seconds * 1000 + 1)) > 0
+        var fds = [pollfd(fd: stream.fileDescriptor, events: Int16(events), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+        let ready = poll(&fds, 2, Int32(clamping: remaining.components.seconds * 1000 + 1))
+        if fds[1].revents != 0 { drainWakePipe() }
+        return ready > 0
+    }
+
+    /// Empties the wake-up pipe; a short read means it is empty, so one read per wake-up.
+    private func drainWakePipe() {
+        var drain = [UInt8](repeating: 0, count: 64)
+        while Glibc.read(wakeFD, &drain, drain.count) == drain.count {}
     }
 
     /// Starts the I/O thread, which keeps `delegate` alive until the connection has closed.
     func start(delegate: any FrameConnectionDelegate, name: String) {
         self.delegate = delegate
         executor.attach(self)
-        let thread = Thread { [self] in self.runLoop() }
+        let thread = Thread { [self] in
+            Self.nameThread(name)
+            self.runLoop()
+        }
         thread.name = name
         thread.stackSize = 512 * 1024
         thread.start()
+    }
+
+    /// Gives the calling thread `name` where the kernel shows it (`top -H`, perf, /proc: the
+    /// benchmark's per-thread CPU): Foundation keeps `Thread.name` to itself on Linux, and
+    /// Glibc's `pthread_setname_np` does not reach Swift, so it is written to /proc.
+    private static func nameThread(_ name: String) {
+        let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = name.withCString { Glibc.write(fd, $0, strlen($0)) }
+        Glibc.close(fd)
     }
 
     /// Refuses a connection whose I/O thread never started (a full server): one goaway frame
@@ -342,11 +383,16 @@ final class FrameConnection: @unchecked Sendable {
 
     private func runLoop() {
         ioThread.store(pthread_self(), ordering: .releasing)
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         var fds = [pollfd](repeating: pollfd(), count: 2)
         var jobsPending = false
         var closeError: RPCError?
         var nextTick = ContinuousClock.now + .seconds(1)
+        // With read-ahead, OpenSSL may already hold records (e.g. read together with the
+        // peer's settings) that the socket will never announce again. Only reading changes
+        // that, so it is asked after each read, not on every turn: asking takes the stream's
+        // lock, which a caller writing its next request holds just then (a client's I/O thread
+        // spun on it after every answer it delivered).
+        var streamHoldsInput = stream.hasBufferedInput
         loop: while true {
             // Frames already decoded during the settings exchange are delivered first.
             if let error = deliverFrames() {
@@ -363,9 +409,7 @@ final class FrameConnection: @unchecked Sendable {
                 closeError = requested
                 break loop
             }
-            // With read-ahead, OpenSSL may already hold records (e.g. read together with the
-            // peer's settings) that the socket will never announce again.
-            let buffered = reading && stream.hasBufferedInput
+            let buffered = reading && streamHoldsInput
             // Jobs queued on this thread outside `runJobs` (by a tick, by frames delivered above).
             jobsPending = jobsPending || jobs.withLock { !$0.isEmpty }
             let now = ContinuousClock.now
@@ -376,36 +420,36 @@ final class FrameConnection: @unchecked Sendable {
             fds[1] = pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
             let ready = poll(&fds, 2, timeoutMS)
             if ready < 0 && errno != EINTR { closeError = RPCError(.unavailable, "poll failed"); break loop }
-            if fds[1].revents != 0 {
-                // A short read means the pipe is empty: one read per wake-up, not two.
-                var drain = [UInt8](repeating: 0, count: 64)
-                while Glibc.read(wakeFD, &drain, drain.count) == drain.count {}
-            }
+            if fds[1].revents != 0 { drainWakePipe() }
+            // A stream without a descriptor (in process) says itself that it may be readable.
+            let streamReady = self.streamReady.exchange(false, ordering: .acquiringAndReleasing)
             if !flush() {
                 closeError = RPCError(.unavailable, "connection to \(stream.peerAddress) broke")
                 break loop
             }
-            if reading && (fds[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 || buffered) {
+            if reading && (fds[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 || buffered || streamReady) {
                 // Read a bounded amount per turn so queued writes and timers are not starved.
                 for _ in 0..<16 {
                     let result: TLSStream.ReadResult
                     do {
-                        result = try buffer.withUnsafeMutableBytes { try stream.read(into: $0) }
+                        result = try readIntoDecoder()
                     } catch {
                         closeError = RPCError(.unavailable, "connection to \(stream.peerAddress) broke")
                         break loop
                     }
                     switch result {
-                    case .bytes(let n):
-                        buffer.withUnsafeBytes { decoder.append(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
+                    case .bytes:
+                        // Asked before the frames are delivered, while no caller they resume
+                        // is writing yet.
+                        streamHoldsInput = stream.hasBufferedInput
                         if let error = deliverFrames() {
                             closeError = error
                             break loop
                         }
                         // Read again only if OpenSSL holds more; otherwise poll says when.
-                        if stream.hasBufferedInput { continue }
+                        if streamHoldsInput { continue }
                     case .wouldBlock:
-                        break
+                        streamHoldsInput = false
                     case .closed:
                         closeError = RPCError(.unavailable, "peer \(stream.peerAddress) closed the connection")
                         break loop

@@ -22,11 +22,12 @@ final class ServerCallIO: Sendable {
     private let task = Mutex<Task<Void, Never>?>(nil)
     let startedAt = ContinuousClock.now
 
-    init(context: ServerContext, request: Data?, owner: ServerConnection, windowBytes: Int, peerWindowBytes: Int, maxFrameBytes: Int) {
+    init(context: ServerContext, request: Data?, requestBytes: Int, owner: ServerConnection, windowBytes: Int, peerWindowBytes: Int,
+         maxFrameBytes: Int) {
         self.context = context
         self.request = request
         self.owner = owner
-        self.requestBytes = request?.count ?? windowBytes
+        self.requestBytes = requestBytes
         let kind = context.method.kind
         self.window = kind == .serverStreaming ? SendWindow(initialBytes: peerWindowBytes) : nil
         let callID = context.callID

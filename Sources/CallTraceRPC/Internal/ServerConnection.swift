@@ -14,10 +14,8 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
     private struct State {
         var calls: [UInt64: ServerCallIO] = [:]
         var deadlines = DeadlineQueue()
-        var draining = false
-        /// Draining because the server stops: the ops services (health answering NOT_SERVING,
-        /// server info, metrics) are still served until the server closes the connection.
-        var serverDraining = false
+        /// Whether new calls are admitted (see `DrainState`; its transitions are its own).
+        var drain = DrainState.open
         var lastActivity = ContinuousClock.now
         /// Request bytes the calls in flight hold or may buffer (see `Limits.maxRequestBytesPerConnection`).
         var heldRequestBytes = 0
@@ -74,84 +72,60 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         return nil
     }
 
+    /// A call's opening frame: the admission decides (`Admission.decide`), and this applies
+    /// its answer.
     private func open(_ frame: WireFrame, _ header: WireFrame.Header) -> RPCError? {
-        let core = self.core, peer = self.peer
         let callID = frame.callID
-        /// Answers the call with `error`, unless its id is in flight: reusing one is a protocol
-        /// violation, and the connection closes.
-        func refuse(_ error: RPCError, known: Bool = true) -> RPCError? {
-            let inUse = state.withLock { state -> Bool in
-                state.lastActivity = .now
-                return state.calls[callID] != nil
-            }
-            if inUse { return Self.callIDInUse(callID) }
-            refuseCall(callID, method: known ? header.method : Self.unknownMethod, error)
-            return nil
-        }
-
-        // A name the router does not know is never stored, logged or echoed: any peer could
-        // otherwise fill metrics and logs with names of its choosing.
-        guard header.method.utf8.count <= Self.maxMethodNameBytes, let route = core.router.routes[header.method] else {
-            return refuse(RPCError(.unimplemented, "unknown method"), known: false)
-        }
-        guard route.policy.allows(peer) else {
-            return refuse(RPCError(.permissionDenied, "\(peer) may not call \(header.method)"))
-        }
-        guard core.started.load(ordering: .acquiring) || route.info.isOps else {
-            return refuse(RPCError(.unavailable, "server is starting"))
-        }
-        guard route.info.kind != .bidirectionalStreaming else {
-            return refuse(RPCError(.unimplemented, "bidirectional streaming is not supported"))
-        }
-        let request: Data?
-        if route.info.kind == .clientStreaming {
-            request = nil
-        } else {
-            guard let message = frame.message, frame.endStream else {
-                return refuse(RPCError(.invalidArgument, "\(header.method) takes one request, in the opening frame with end_stream"))
-            }
-            request = message
-        }
-        let metadata: Metadata
-        do {
-            metadata = try Metadata(validating: header.metadata)
-        } catch {
-            return refuse(RPCError.from(error))
-        }
+        let route = core.router.route(named: header.method)
+        let serverStarted = core.started.load(ordering: .acquiring)
         let now = ContinuousClock.now
-        let deadline = header.timeoutMs > 0 ? now + min(.milliseconds(Int64(clamping: header.timeoutMs)), core.limits.maxCallTimeout) : nil
-        let context = ServerContext(method: route.info, peer: peer, metadata: metadata, deadline: deadline, callID: callID,
-                                    peerAddress: connection.stream.peerAddress, tlsVersion: connection.stream.protocolVersion,
-                                    trustsClientAddress: trustsClientAddress)
-        let call = ServerCallIO(context: context, request: request, owner: self, windowBytes: core.limits.initialWindowBytes,
-                                peerWindowBytes: Int(peerSettings.initialWindowBytes), maxFrameBytes: core.limits.maxFrameBytes)
-        enum Admission { case admitted, refused(RPCError), violation(RPCError) }
+        var admitted: ServerCallIO?
+        // Decided and applied under one lock, so what the decision read (the call ids in
+        // flight, their number and bytes, the drain) still holds when the call joins them.
         let admission = state.withLock { state -> Admission in
             state.lastActivity = now
-            if state.calls[callID] != nil { return .violation(Self.callIDInUse(callID)) }
-            if state.draining && !(state.serverDraining && route.info.isOps) {
-                return .refused(RPCError(.unavailable, "server is shutting down"))
+            let load = Admission.Load(callIDInUse: state.calls[callID] != nil, calls: state.calls.count,
+                                      heldRequestBytes: state.heldRequestBytes, drain: state.drain)
+            let admission = Admission.decide(frame, header: header, route: route, peer: peer, serverStarted: serverStarted,
+                                             limits: core.limits, connection: load)
+            if case .admit(let admit) = admission, let route {
+                let call = makeCall(callID, route: route, admit, now: now)
+                state.calls[callID] = call
+                state.heldRequestBytes += call.requestBytes
+                if let deadline = call.context.deadline { state.deadlines.insert(callID, at: deadline) }
+                admitted = call
             }
-            if state.calls.count >= core.limits.maxConcurrentCallsPerConnection {
-                return .refused(RPCError(.resourceExhausted, "too many concurrent calls on this connection (limit \(core.limits.maxConcurrentCallsPerConnection))"))
-            }
-            if state.heldRequestBytes + call.requestBytes > core.limits.maxRequestBytesPerConnection {
-                return .refused(RPCError(.resourceExhausted, "the calls in flight on this connection hold too many request bytes (limit \(core.limits.maxRequestBytesPerConnection))"))
-            }
-            state.heldRequestBytes += call.requestBytes
-            state.calls[callID] = call
-            if let deadline { state.deadlines.insert(callID, at: deadline) }
-            return .admitted
+            return admission
         }
         switch admission {
-        case .admitted: break
-        case .refused(let error): return refuse(error)
-        case .violation(let error): return error
+        case .violation(let error):
+            return error
+        case .refuse(let error):
+            // An unknown method is counted and logged under one name, never its own.
+            refuseCall(callID, method: route?.info.fullName ?? Self.unknownMethod, error)
+        case .admit:
+            if let call = admitted, let route { start(call, route: route, opening: frame) }
         }
-        if let deadline { connection.wakeUp(at: deadline) }
-        core.log.trace("call started", metadata: ["method": "\(header.method)", "peer": "\(peer)", "call_id": "\(callID)"])
+        return nil
+    }
 
-        if request == nil {
+    private func makeCall(_ callID: UInt64, route: RPCRouter.Route, _ admit: Admission.Admitted, now: ContinuousClock.Instant) -> ServerCallIO {
+        let context = ServerContext(method: route.info, peer: peer, metadata: admit.metadata, deadline: admit.timeout.map { now + $0 },
+                                    callID: callID, peerAddress: connection.stream.peerAddress,
+                                    tlsVersion: connection.stream.protocolVersion, trustsClientAddress: trustsClientAddress)
+        return ServerCallIO(context: context, request: admit.request, requestBytes: admit.requestBytes, owner: self,
+                            windowBytes: core.limits.initialWindowBytes, peerWindowBytes: Int(peerSettings.initialWindowBytes),
+                            maxFrameBytes: core.limits.maxFrameBytes)
+    }
+
+    /// Starts an admitted call's handler.
+    private func start(_ call: ServerCallIO, route: RPCRouter.Route, opening frame: WireFrame) {
+        let core = self.core, peer = self.peer, context = call.context
+        if let deadline = context.deadline { connection.wakeUp(at: deadline) }
+        core.log.trace("call started", metadata: ["method": "\(route.info.fullName)", "peer": "\(peer)", "call_id": "\(context.callID)"])
+
+        // A request stream may begin in the opening frame.
+        if route.info.kind == .clientStreaming {
             if let message = frame.message { _ = call.receive(message) }
             if frame.endStream { call.endOfRequests() }
         }
@@ -172,17 +146,10 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
                 }
             }
         })
-        return nil
     }
 
     /// How unknown methods are counted and logged, all under one name.
     static let unknownMethod = "<unknown>"
-    /// Longer method names are not looked up.
-    static let maxMethodNameBytes = 256
-
-    private static func callIDInUse(_ callID: UInt64) -> RPCError {
-        RPCError(.invalidArgument, "call id \(callID) is already in use")
-    }
 
     /// Answers a call that is not admitted with its status, without decoding its request.
     private func refuseCall(_ callID: UInt64, method: String, _ error: RPCError) {
@@ -199,7 +166,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
             if state.calls.removeValue(forKey: call.context.callID) != nil { state.heldRequestBytes -= call.requestBytes }
             state.deadlines.remove(call.context.callID)
             state.lastActivity = .now
-            return state.draining && !state.serverDraining && state.calls.isEmpty
+            return state.drain.closesWhenIdle && state.calls.isEmpty
         }
         core.record(method: call.context.method.fullName, peer: peer, callID: call.context.callID,
                     org: call.context.annotatedOrg, code: code,
@@ -219,7 +186,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         let (expired, idle, nextDeadline, tooOld) = state.withLock { state -> ([ServerCallIO], Bool, ContinuousClock.Instant?, Bool) in
             let expired = state.deadlines.popExpired(now: now).compactMap { state.calls[$0] }
             let idle = state.calls.isEmpty && state.lastActivity.duration(to: now) > core.limits.idleTimeout
-            let tooOld = !state.draining && establishedAt.duration(to: now) > core.limits.maxConnectionAge
+            let tooOld = state.drain == .open && establishedAt.duration(to: now) > core.limits.maxConnectionAge
             return (expired, idle, state.deadlines.next(), tooOld)
         }
         // Old enough: no new calls; it closes when the calls in flight are done (the client
@@ -238,7 +205,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
     /// No new calls; close once the calls in flight are done.
     func drain() {
         let closeNow = state.withLock { state -> Bool in
-            state.draining = true
+            state.drain.drain()
             return state.calls.isEmpty
         }
         sendGoaway()
@@ -250,10 +217,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
     /// the drain is told with a goaway (its client moves new calls elsewhere); one made during
     /// it is not, so the health check it was made for is answered, not sent round again.
     func drainForShutdown(announce: Bool) {
-        state.withLock { state in
-            state.draining = true
-            state.serverDraining = true
-        }
+        state.withLock { $0.drain.drainForShutdown() }
         if announce { sendGoaway() }
     }
 
