@@ -48,7 +48,7 @@ struct ServiceProcessTests {
         "master key of 31 bytes", "master key readable by others", "database of a newer schema", "unknown config key",
         "malformed listen address", "required peer not configured", "unknown log level", "negative drain",
         "master key through a symbolic link", "certificate of another service", "certificate of a gateway",
-        "deployment file with a bad address", "another service's setting as a flag", "another service's setting in the file",
+        "deployment file with a bad address", "another service's setting in the file",
         "a bad value of the service's own setting",
     ])
     func refusals(_ case: String) async throws {
@@ -118,10 +118,6 @@ struct ServiceProcessTests {
             try Data(#"{"services": {"compliance": "10.0.0.7"}}"#.utf8).write(to: URL(fileURLWithPath: deployment))
             flags += ["--deployment", deployment]
             expected = #"compliance must be host:port with a port from 1 to 65535, not "10.0.0.7""#
-        case "another service's setting as a flag":
-            // Media's setting: identity knows only its own and the host's.
-            flags += ["--blob-store", setup.pki.directory.path]
-            expected = "unknown option --blob-store"
         case "another service's setting in the file":
             let config = setup.pki.directory.appendingPathComponent("config.json").path
             try Data(#"{"deepgram_url": "https://api.deepgram.com"}"#.utf8).write(to: URL(fileURLWithPath: config))
@@ -129,7 +125,7 @@ struct ServiceProcessTests {
             expected = #"unknown key "deepgram_url""#
         case "a bad value of the service's own setting":
             flags += ["--smtp-url=http://mail.firm.test"]
-            expected = "smtp_url must be smtps:// (implicit TLS) or smtp:// (STARTTLS), not http://mail.firm.test"
+            expected = "smtp_url must start with smtps:// (implicit TLS) or smtp:// (STARTTLS), not http://mail.firm.test"
         default:
             replace("--listen", with: "localhost")
             expected = "listen must be host:port"
@@ -202,6 +198,18 @@ struct ServiceProcessTests {
         #expect(job["kind"] as? String == "transcription.notify")
         #expect(job["state"] as? String == "dead")
         #expect(job["last_error"] as? String == "the payload can never be processed")
+    }
+
+    @Test("Usage errors, as ArgumentParser's own (exit 64, nothing started): another service's setting, a setting without its value, a stray word",
+          arguments: [(["--blob-store", "/srv/recordings"], "Unknown option '--blob-store'"),
+                      (["--mail-outbox", "--listen", "127.0.0.1:1"], "Missing value for '--mail-outbox'"),
+                      (["serve", "now"], "Unexpected argument 'now'"),
+                      (["backup", "--to", "x.sqlite", "--deepgram-url", "https://x"], "Unknown option '--deepgram-url'")])
+    func usageErrors(_ flags: [String], _ expected: String) async throws {
+        let exit = try await run(productsDirectory.appendingPathComponent("calltrace-identity").path, flags)
+        #expect(exit.status == 64, "\(exit.stderr)")
+        #expect(exit.stderr.contains(expected), "\(exit.stderr)")
+        #expect(!exit.stderr.contains("serving"))
     }
 
     @Test("--help lists the host's settings and the service's own, never another service's", arguments: [

@@ -5,16 +5,17 @@ import Foundation
 struct Backup<Service: CallTraceService>: AsyncParsableCommand {
     static var configuration: CommandConfiguration {
         CommandConfiguration(commandName: "backup",
-                             abstract: "Copy the database to FILE with SQLite's online backup, while the service runs.")
+                             abstract: "Copy the database to FILE with SQLite's online backup, while the service runs.",
+                             discussion: SettingsOptions<Service>.help)
     }
-    @OptionGroup var settings: SettingsOptions
+    @OptionGroup var settings: SettingsOptions<Service>
     @Option(help: "The backup file to write.") var to: String
     @Flag(name: .customLong("keys"), help: "Back up the key store instead of the database (keep such backups apart and short-lived).")
     var keys = false
 
     func run() async throws {
         do {
-            let configuration = try settings.resolve(Service.self)
+            let configuration = try settings.resolve()
             let source = keys ? configuration.keyStorePath : configuration.database
             try Database.onlineBackup(of: source, to: to)
             print("backed up \(source) to \(to)")

@@ -5,16 +5,17 @@ import Foundation
 struct ListJobs<Service: CallTraceService>: AsyncParsableCommand {
     static var configuration: CommandConfiguration {
         CommandConfiguration(commandName: "jobs",
-                             abstract: "List the service's durable jobs (dead ones by default), read-only, while it runs.")
+                             abstract: "List the service's durable jobs (dead ones by default), read-only, while it runs.",
+                             discussion: SettingsOptions<Service>.help)
     }
-    @OptionGroup var settings: SettingsOptions
+    @OptionGroup var settings: SettingsOptions<Service>
     @Option(help: "ready, running, dead or all.") var state = "dead"
     @Flag(help: "One JSON object per line.") var json = false
 
     func run() async throws {
         do {
             guard ["ready", "running", "dead", "all"].contains(state) else { throw ValidationError("--state must be ready, running, dead or all") }
-            let configuration = try settings.resolve(Service.self)
+            let configuration = try settings.resolve()
             let filter = state == "all" ? "" : "WHERE state = ?"
             let rows = try Database.query(readOnly: configuration.database, """
                 SELECT id, kind, state, attempts, last_error, run_at_unix_ms FROM jobs \(filter) ORDER BY created_at_unix_ms

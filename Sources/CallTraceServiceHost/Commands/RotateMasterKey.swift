@@ -6,14 +6,15 @@ import Foundation
 struct RotateMasterKey<Service: CallTraceService>: AsyncParsableCommand {
     static var configuration: CommandConfiguration {
         CommandConfiguration(commandName: "rotate-master-key",
-                             abstract: "Re-wrap every organisation key under a new master key (service stopped).")
+                             abstract: "Re-wrap every organisation key under a new master key (service stopped).",
+                             discussion: SettingsOptions<Service>.help)
     }
-    @OptionGroup var settings: SettingsOptions
+    @OptionGroup var settings: SettingsOptions<Service>
     @Option(name: .customLong("new-key"), help: "The new 32-byte key file (mode 0600).") var newKey: String
 
     func run() async throws {
         do {
-            let configuration = try settings.resolve(Service.self)
+            let configuration = try settings.resolve()
             guard let masterKeyPath = configuration.masterKey else {
                 throw ConfigurationError("master_key is not configured (config key master_key, or CALLTRACE_MASTER_KEY)")
             }

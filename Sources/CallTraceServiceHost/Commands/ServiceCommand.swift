@@ -17,7 +17,7 @@ struct ServiceCommand<Service: CallTraceService>: AsyncParsableCommand {
             commandName: "calltrace-\(Service.name)",
             abstract: "The CallTrace \(Service.name) service.",
             discussion: "Settings come from --config FILE (JSON), then CALLTRACE_* environment variables, then flags. See services/\(Service.name)/README.md.\n\n"
-                + SettingsOptions.help(Service.self),
+                + SettingsOptions<Service>.help,
             version: callTraceVersion,
             subcommands: [Serve<Service>.self, Backup<Service>.self, RotateMasterKey<Service>.self, ListJobs<Service>.self],
             defaultSubcommand: Serve<Service>.self)
@@ -32,15 +32,15 @@ func refuse(_ service: String, _ problem: Any) -> Never {
 
 struct Serve<Service: CallTraceService>: AsyncParsableCommand {
     static var configuration: CommandConfiguration {
-        CommandConfiguration(commandName: "serve", abstract: "Run the service (default).", discussion: SettingsOptions.help(Service.self))
+        CommandConfiguration(commandName: "serve", abstract: "Run the service (default).", discussion: SettingsOptions<Service>.help)
     }
-    @OptionGroup var settings: SettingsOptions
+    @OptionGroup var settings: SettingsOptions<Service>
 
     func run() async throws {
         let name = Service.name
         let configuration: ServiceConfiguration
         do {
-            configuration = try settings.resolve(Service.self)
+            configuration = try settings.resolve()
         } catch {
             refuse(name, error)
         }

@@ -12,15 +12,24 @@ enum ServingLifecycle {
     static func run(_ instance: ServiceInstance, stops: StopTriggers, drain: Duration, revocationList: String?, logger: Logger) async throws {
         let serving = Serving(instance: instance, drain: drain, stops: stops, revocationList: revocationList, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [.init(service: serving)], logger: logger))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
+        try await withThrowingTaskGroup(of: Bool.self) { tasks in
+            tasks.addTask {
+                try await group.run()
+                return true
+            }
             tasks.addTask {
                 // The group's own signal handling knows no lifeline and would not say which signal stopped the service.
-                guard await stops.first() != nil else { return }
-                await group.triggerGracefulShutdown()
+                if await stops.first() != nil { await group.triggerGracefulShutdown() }
+                return false
             }
-            try await tasks.next()
-            tasks.cancelAll()
+            // Until the group has drained and returned: cancelling it would cut the drain short
+            // (its waits would end at once, and spin).
+            while let groupReturned = try await tasks.next() {
+                if groupReturned {
+                    tasks.cancelAll()
+                    return
+                }
+            }
         }
     }
 
@@ -33,7 +42,7 @@ enum ServingLifecycle {
         let logger: Logger
 
         func run() async throws {
-            let reloads = await UnixSignalsSequence(trapping: .sighup)
+            let reloads = stops.reloads
             await withTaskGroup(of: Void.self) { tasks in
                 tasks.addTask {
                     // A renewed certificate or a new revocation list, for the connections accepted from now on.
@@ -64,15 +73,20 @@ final class StopTriggers: Sendable {
     private let stops: AsyncStream<String>
     private let continuation: AsyncStream<String>.Continuation
     private let signals: UnixSignalsSequence
+    /// SIGHUP, trapped from the start as the stops are: a `systemctl reload` as soon as the
+    /// service is up reloads it, and never meets SIGHUP's default action (the end of the process).
+    let reloads: UnixSignalsSequence
     private let firstCause = Mutex<String?>(nil)
 
-    private init(signals: UnixSignalsSequence) {
+    private init(signals: UnixSignalsSequence, reloads: UnixSignalsSequence) {
         (stops, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(1))
         self.signals = signals
+        self.reloads = reloads
     }
 
     static func listen() async -> StopTriggers {
-        let triggers = StopTriggers(signals: await UnixSignalsSequence(trapping: .sigterm, .sigint))
+        let triggers = StopTriggers(signals: await UnixSignalsSequence(trapping: .sigterm, .sigint),
+                                    reloads: await UnixSignalsSequence(trapping: .sighup))
         let continuation = triggers.continuation
         Task {
             for await signal in triggers.signals {

@@ -79,11 +79,11 @@ public struct ServiceConfiguration: Sendable {
         .text("database", help: "SQLite database file.") { $0.database = $1 },
         .text("key_store", help: "Key store file (default: beside the master key, named after the database).") { $0.keyStore = $1 },
         .text("master_key", help: "32-byte master key file (mode 0600).") { $0.masterKey = $1 },
-        .text("log_format", help: "text or json.", check: { ["text", "json"].contains($0) ? nil : "text or json" }) { $0.logFormat = $1 },
+        .text("log_format", help: "text or json.", check: { ["text", "json"].contains($0) ? nil : "be text or json" }) { $0.logFormat = $1 },
         .text("log_level", help: "trace, debug, info, notice, warning, error.",
-              check: { logLevels.contains($0) ? nil : "one of \(logLevels.joined(separator: ", "))" }) { $0.logLevel = $1 },
+              check: { logLevels.contains($0) ? nil : "be one of \(logLevels.joined(separator: ", "))" }) { $0.logLevel = $1 },
         .text("drain_seconds", help: "Seconds calls in flight may take to finish after SIGTERM (0-3600).",
-              check: { Int($0).map { (0...3600).contains($0) } == true ? nil : "a whole number of seconds from 0 to 3600" }) { $0.drainSeconds = Int($1)! },
+              check: { Int($0).map { (0...3600).contains($0) } == true ? nil : "be a whole number of seconds from 0 to 3600" }) { $0.drainSeconds = Int($1)! },
         .names("credential_gateways", of: .gateway, help: "Gateways allowed credential calls and to name client addresses (comma-separated; default web).") {
             $0.credentialGateways = $1
         },

@@ -59,18 +59,19 @@ public struct Setting<Owner: Sendable>: Sendable {
     /// `--<key with dashes>`.
     public var flag: String { "--" + key.replacingOccurrences(of: "_", with: "-") }
 
-    /// A string (a path, a name), checked by `check` when given.
+    /// A string (a path, a name), checked by `check` when given: it returns what the value must
+    /// do (`"be text or json"`), or nil when the value will do.
     public static func text(_ key: String, help: String, check: (@Sendable (String) -> String?)? = nil,
                             _ assign: @escaping @Sendable (inout Owner, String) -> Void) -> Setting {
         Setting(key: key, help: help, isList: false) { owner, value in
-            if let allowed = check?(value) { throw ConfigurationError("\(key) must be \(allowed), not \(value)") }
+            if let allowed = check?(value) { throw ConfigurationError("\(key) must \(allowed), not \(value)") }
             assign(&owner, value)
         }
     }
 
     /// An `https://` URL with a host.
     public static func httpsURL(_ key: String, help: String, _ assign: @escaping @Sendable (inout Owner, String) -> Void) -> Setting {
-        text(key, help: help, check: { $0.hasPrefix("https://") && URL(string: $0)?.host != nil ? nil : "an https:// URL" }, assign)
+        text(key, help: help, check: { $0.hasPrefix("https://") && URL(string: $0)?.host != nil ? nil : "be an https:// URL" }, assign)
     }
 
     /// Names of peers of one kind (gateways, operators), as in `spiffe://<domain>/<kind>/<name>`;

@@ -32,11 +32,11 @@ public struct IdentitySettings: ServiceSettings, Equatable {
     public static let settings: [Setting<IdentitySettings>] = [
         .text("mail_outbox", help: "Folder where invitation and reset tokens are delivered as files (development).") { $0.mailOutbox = $1 },
         .text("smtp_url", help: "E-mail tokens through smtps://host:465 or smtp://host:587 (STARTTLS).",
-              check: { $0.hasPrefix("smtps://") || $0.hasPrefix("smtp://") ? nil : "smtps:// (implicit TLS) or smtp:// (STARTTLS)" }) { $0.smtpURL = $1 },
+              check: { $0.hasPrefix("smtps://") || $0.hasPrefix("smtp://") ? nil : "start with smtps:// (implicit TLS) or smtp:// (STARTTLS)" }) { $0.smtpURL = $1 },
         .text("smtp_from", help: "Sender address of those e-mails.") { $0.smtpFrom = $1 },
         .text("smtp_ca", help: "PEM CA certificates for the mail server.") { $0.smtpCA = $1 },
         .text("smtp_credentials", help: "File (0600) with the mail login: user, then password, one per line.") { $0.smtpCredentials = $1 },
-        .text("mail_link_base", help: "https:// base of the links in e-mails.", check: { $0.hasPrefix("https://") ? nil : "an https:// URL" }) {
+        .text("mail_link_base", help: "https:// base of the links in e-mails.", check: { $0.hasPrefix("https://") ? nil : "be an https:// URL" }) {
             $0.mailLinkBase = $1
         },
         .names("admin_operators", of: .operator, help: "Operators who may create and suspend organisations (comma-separated; default all).") {

@@ -32,7 +32,7 @@ public struct TranscriptSettings: ServiceSettings, Equatable {
         .text("anthropic_key_file", help: "File (0600) holding the Anthropic API key.") { $0.anthropicKeyFile = $1 },
         .text("anthropic_model", help: "The Anthropic model (default claude-sonnet-4-5).",
               check: { !$0.isEmpty && $0.count <= 100 && $0.allSatisfy { $0.isLetter || $0.isNumber || "-._".contains($0) }
-                  ? nil : "a model name (letters, digits, - . _)" }) { $0.anthropicModel = $1 },
+                  ? nil : "be a model name (letters, digits, - . _)" }) { $0.anthropicModel = $1 },
         .text("outbound_ca", help: "PEM CA certificates the providers' HTTPS must chain to (default: the system's).") { $0.outboundCA = $1 },
     ]
 }
