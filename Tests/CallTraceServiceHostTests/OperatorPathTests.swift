@@ -218,9 +218,20 @@ struct OperatorPathTests {
     /// Who stands in for the service's user: `nobody` when the suite runs as root, so the service
     /// runs without root's rights; else the suite's own user.
     static func standInUser() throws -> (name: String, group: String, uid: uid_t, gid: gid_t) {
-        let passwd = getuid() == 0 ? getpwnam("nobody") ?? getpwuid(getuid()) : getpwuid(getuid())
-        let user = try #require(passwd, "no passwd entry").pointee
-        let group = try #require(getgrgid(user.pw_gid), "no group \(user.pw_gid)").pointee
+        // The reentrant lookups: getpwnam and getgrgid answer in static storage that any other
+        // thread's lookup (another case of this test, Foundation finding a home folder) may
+        // overwrite between the call and the read, and a name of one user with another's uid
+        // made a key file the stand-in could not read.
+        let size = 16_384
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: size), groupBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: size)
+        defer { buffer.deallocate(); groupBuffer.deallocate() }
+        var entry = passwd(), found: UnsafeMutablePointer<passwd>?
+        if getuid() == 0 { getpwnam_r("nobody", &entry, buffer, size, &found) }
+        if found == nil { getpwuid_r(getuid(), &entry, buffer, size, &found) }
+        let user = try #require(found, "no passwd entry").pointee
+        var groupEntry = group(), groupFound: UnsafeMutablePointer<group>?
+        getgrgid_r(user.pw_gid, &groupEntry, groupBuffer, size, &groupFound)
+        let group = try #require(groupFound, "no group \(user.pw_gid)").pointee
         return (String(cString: user.pw_name), String(cString: group.gr_name), user.pw_uid, user.pw_gid)
     }
 
