@@ -22,7 +22,8 @@ struct SubjectRequestHandler: Calltrace_Compliance_V1_SubjectRequestServiceHandl
 
     func openSubjectRequest(_ request: Calltrace_Compliance_V1_OpenSubjectRequestRequest, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_OpenSubjectRequestResponse {
-        let row = try await rules.open(request, by: try await actor(request.orgID, context))
+        let row = try await rules.open(.init(org: request.orgID, kind: request.kind, phoneNumbers: request.phoneNumbers, receivedOn: request.receivedOn,
+                                             nation: request.nation, notes: request.notes), by: try await actor(request.orgID, context))
         let message = try await proto(row)
         return .with { $0.request = message }
     }

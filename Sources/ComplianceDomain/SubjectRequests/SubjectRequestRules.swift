@@ -43,8 +43,21 @@ struct SubjectRequestRules: Sendable {
 
     // MARK: Cases
 
-    func open(_ request: Calltrace_Compliance_V1_OpenSubjectRequestRequest, by actor: String) async throws -> SubjectRequestRow {
-        let org = request.orgID
+    /// A request as the firm records it when it arrives (the rules' input, whatever carried it).
+    struct Opening: Sendable {
+        var org: String
+        var kind: Calltrace_Compliance_V1_SubjectRequestKind
+        /// The numbers the person called from, in any common format.
+        var phoneNumbers: [String]
+        /// When it was received, `YYYY-MM-DD`.
+        var receivedOn: String
+        /// Whose bank holidays count (`england-and-wales`, `scotland`, `northern-ireland`).
+        var nation: String
+        var notes: String
+    }
+
+    func open(_ request: Opening, by actor: String) async throws -> SubjectRequestRow {
+        let org = request.org
         try OrganizationID.validate(org)
         guard [.access, .erasure, .objection].contains(request.kind) else {
             throw DomainError.invalid("kind must be access, erasure or objection")
