@@ -1,6 +1,6 @@
 # CallTrace — every set-up and check an engineer or CI needs.
 #   make run     the four services on localhost (development PKI and keys under var/dev)
-#   make test    install what is missing, build, run the whole suite
+#   make test    install what is missing, build, run the whole suite (the browser tests included)
 #   make proto   regenerate Swift, C and method tables from proto/ (commit the result)
 #   make bench   release build (Swift runtime linked in, as deployed), then `calltrace-bench rpc`
 #   make fuzz    libFuzzer on the frame codec and swift-protobuf's decoding, 10 minutes each
@@ -10,7 +10,7 @@ SHELL := /bin/bash
 ## systemd for systemd-analyze, with which the suite verifies the shipped units; libsndfile1-dev for
 ## media, which decodes MP3 and Opus (and writes FLAC) to mute card details in them.
 APT_PACKAGES := libssl-dev openssl libsqlite3-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc \
-  libsndfile1-dev binutils python3 python3-venv systemd
+  libsndfile1-dev libqrencode-dev binutils python3 python3-venv systemd
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 PROTOC_GEN_SWIFT := .build-protoc-gen-swift/release/protoc-gen-swift
 SWIFT_BUILD_FLAGS ?=
@@ -22,7 +22,7 @@ TEST_BUILD_FLAGS := -c release -Xswiftc -enable-testing
 ## databases' fsyncs were a third of the suite's system time.
 TEST_TMPDIR ?= $(shell if [ -d /dev/shm ] && [ -w /dev/shm ]; then echo /dev/shm; else echo "$${TMPDIR:-/tmp}"; fi)
 
-.PHONY: print-test-tmpdir print-test-build-flags c-checks FORCE install install-files scanner deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript clean fuzz fuzz-smoke fuzzers
+.PHONY: print-test-tmpdir print-test-build-flags c-checks FORCE install install-files scanner browser browser-test deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript clean fuzz fuzz-smoke fuzzers
 
 ## Install the Debian packages the project needs (only those missing).
 deps:
@@ -36,12 +36,11 @@ deps:
 build: deps
 	swift build $(SWIFT_BUILD_FLAGS)
 
-## The dependency graph must hold no second TLS or crypto library: OpenSSL is the only one.
+## No executable may link a second TLS or crypto library: OpenSSL is the only one. Checked in the
+## linked executables' symbols, not the package graph: Hummingbird's manifest names swift-nio-ssl
+## for its TLS products, which we do not use. Run after a build (`make test` does).
 check-crypto-deps: deps
-	@graph=$$(swift package show-dependencies --format json); \
-	if echo "$$graph" | grep -Eiq '"(identity|name)" *: *"(swift-nio-ssl|swift-crypto|boringssl|swift-certificates|swift-tls|cryptoswift|jwt-kit)"'; then \
-	  echo "error: a second TLS/crypto library is in the dependency graph; CallTrace uses the system OpenSSL only"; exit 1; \
-	fi; echo "crypto dependencies: system OpenSSL only"
+	@bash scripts/check-crypto-deps.sh "$$(swift build $(TEST_BUILD_FLAGS) --show-bin-path)"
 
 run: deps
 	bash scripts/dev-run.sh
@@ -90,10 +89,31 @@ scanner: deps
 	  rm -rf $(SCANNER) && /usr/bin/python3 -m venv $(SCANNER) && \
 	  $(SCANNER)/bin/pip install --quiet --disable-pip-version-check sslyze==$(SSLYZE_VERSION) && echo "sslyze $(SSLYZE_VERSION) installed in $(SCANNER)"; }
 
-test: deps check-crypto-deps scanner
+## Headless Chromium and its driver (Debian), and Selenium, pyotp and axe-core's runner (PyPI,
+## pinned in Tests/Browser/requirements.txt) in a venv under .build, for the browser tests.
+BROWSER_VENV := .build/browser
+browser: deps
+	@missing=""; for p in chromium chromium-driver; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@cmp -s Tests/Browser/requirements.txt $(BROWSER_VENV)/requirements.txt || { \
+	  rm -rf $(BROWSER_VENV) && /usr/bin/python3 -m venv $(BROWSER_VENV) && \
+	  $(BROWSER_VENV)/bin/pip install --quiet --disable-pip-version-check -r Tests/Browser/requirements.txt && \
+	  cp Tests/Browser/requirements.txt $(BROWSER_VENV)/requirements.txt && echo "browser test packages installed in $(BROWSER_VENV)"; }
+
+## The web app walked in headless Chromium against the services and calltrace-web as processes.
+browser-test: browser
+	bash scripts/browser-test.sh
+
+test: deps scanner browser
 	swift build --build-tests $(TEST_BUILD_FLAGS) $(SWIFT_BUILD_FLAGS)
+	$(MAKE) --no-print-directory check-crypto-deps
 	$(MAKE) --no-print-directory -j2 c-checks
 	TMPDIR=$(TEST_TMPDIR) swift test --skip-build --parallel --num-workers 2 $(TEST_BUILD_FLAGS) $(SWIFT_BUILD_FLAGS)
+	bash scripts/browser-test.sh
 	$(MAKE) --no-print-directory fuzz-smoke
 
 ## libcalltrace and the suite's C programs under ASan+UBSan and under TSan, where the suite's

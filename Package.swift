@@ -24,6 +24,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
         // Running a service until its stop, and its drain (ServiceGroup, graceful shutdown, Unix signals).
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
+        // The web gateway's HTTP (the `Hummingbird` product only: its TLS and testing products link
+        // a second TLS library; nginx terminates HTTPS in front) and its HTML templates.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1", traits: []),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", exact: "2.1.1"),
+        // Handing a recording's pieces from the service's stream to the browser's, one at a time.
+        .package(url: "https://github.com/apple/swift-async-algorithms.git", exact: "1.1.4"),
     ],
     targets: [
         // System libraries from Debian (libssl-dev, libsqlite3-dev), found through pkg-config.
@@ -34,6 +40,8 @@ let package = Package(
         // Outgoing SMTP (and HTTPS) through Debian's libcurl (libcurl4-openssl-dev), itself built on
         // the system OpenSSL: loaded by the first transfer, not linked (see its header).
         .target(name: "CCurl"),
+        // QR codes for two-factor enrolment in the web app (libqrencode-dev).
+        .systemLibrary(name: "CQRencode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
         // The OpenSSL macros Swift cannot import, and the TLS callbacks, as plain C functions.
         .target(name: "CCallTraceShims", dependencies: ["COpenSSL"]),
 
@@ -120,6 +128,18 @@ let package = Package(
                           exclude: ["README.md", "config.example.json", "calltrace-transcript.service"], swiftSettings: swiftSettings),
         .executableTarget(name: "calltrace-compliance", dependencies: ["CallTraceServiceHost", "ComplianceDomain"], path: "services/compliance",
                           exclude: ["README.md", "config.example.json", "calltrace-compliance.service"], swiftSettings: swiftSettings),
+        // The web gateway: what a firm's staff open in a browser. HTTP to browsers (behind nginx),
+        // ctrpc/1 to the four services under each signed-in user's token; it owns no call data.
+        .target(name: "WebGateway", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC",
+                                                 "CallTraceStorage", "CQRencode",
+                                                 .product(name: "Hummingbird", package: "hummingbird"),
+                                                 .product(name: "Mustache", package: "swift-mustache"),
+                                                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                                                 .product(name: "Logging", package: "swift-log")],
+                resources: [.copy("Templates"), .copy("Static")],
+                swiftSettings: swiftSettings),
+        .executableTarget(name: "calltrace-web", dependencies: ["CallTraceServiceHost", "WebGateway"], path: "services/web",
+                          exclude: ["README.md", "config.example.json", "calltrace-web.service", "nginx-site.example.conf"], swiftSettings: swiftSettings),
         // What every `calltrace` command group shares: calling a service (ServiceTarget,
         // ServiceCallOptions, identity for the people behind actors), --json, the CLI's config file,
         // progress bars, times and enum spellings; `package`, never API.
@@ -179,6 +199,15 @@ let package = Package(
             path: "Tests/CallTraceTestSupport",
             swiftSettings: swiftSettings
         ),
+        // Several services in process as one deployment (identity, transcript, compliance and media,
+        // over one PKI), for the suites of media and of the gateways.
+        .target(
+            name: "CallTraceDeploymentSupport",
+            dependencies: ["CallTraceTestSupport", "CallTraceAPI", "CallTraceProto", "CallTraceRPC", "CallTraceServiceHost", "CallTraceKeys",
+                           "CallTraceStorage", "IdentityDomain", "MediaDomain", "TranscriptDomain", "ComplianceDomain"],
+            path: "Tests/CallTraceDeploymentSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "CallTraceRPCTests",
             dependencies: ["CallTraceRPC", "CallTraceTLS", "CallTraceTestSupport"],
@@ -210,7 +239,8 @@ let package = Package(
         .testTarget(
             name: "MediaServiceTests",
             dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceAPI", "CallTraceServiceHost", "CallTraceKeys", "CallTraceStorage",
-                           "CallTraceTestSupport", "IdentityDomain", "MediaDomain", "TranscriptDomain", "ComplianceDomain", "CSndfile"],
+                           "CallTraceTestSupport", "CallTraceDeploymentSupport", "IdentityDomain", "MediaDomain", "TranscriptDomain", "ComplianceDomain",
+                           "CSndfile"],
             path: "Tests/MediaServiceTests",
             swiftSettings: swiftSettings
         ),
@@ -249,6 +279,12 @@ let package = Package(
         .testTarget(
             name: "CallTraceOutboundTests",
             dependencies: ["CallTraceOutbound", "CallTraceTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WebGatewayTests",
+            dependencies: ["WebGateway", "CallTraceServiceHost", "CallTraceAPI", "CallTraceRPC", "CallTraceProto", "CallTraceKeys",
+                           "CallTraceTestSupport", "CallTraceDeploymentSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

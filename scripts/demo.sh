@@ -1,58 +1,19 @@
 #!/usr/bin/env bash
 # `make demo`: one law firm's life in CallTrace, end to end, on this machine. It starts its own
-# four services (ports 7201-7204, everything under var/demo, made afresh each run), walks the
-# firm through the product printing what each step proves, and stops them again: re-runnable,
+# four services and web gateway (ports 7201-7205, pages on 7290, everything under var/demo, made
+# afresh each run: scripts/local-deployment.sh), walks the firm through the product printing
+# what each step proves, and stops them again: re-runnable,
 # and nothing is left running. The call's audio is synthesised locally with espeak-ng.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 demo=var/demo
-rm -rf "$demo"
-mkdir -p "$demo/keys" "$demo/mail"
-chmod 700 "$demo" "$demo/keys" "$demo/mail"
 source scripts/build-products.sh
+deployment_dir=$demo trust_domain=calltrace.demo first_port=7201 http_port=7290
+source scripts/local-deployment.sh
 echo "building the C gateway client..."
 make -s -C clients/c BUILD="$PWD/$demo/c" >/dev/null
 gateway="$demo/c/calltrace-gateway-example"
-pki="$demo/pki"
-"$bin/calltrace" pki init --trust-domain calltrace.demo --out "$pki" --ca-out "$demo/ca" >/dev/null
-
-declare -A port=([identity]=7201 [media]=7202 [transcript]=7203 [compliance]=7204)
-# The services' standard input is a pipe this script holds open (CALLTRACE_LIFELINE=stdin): however
-# the script ends, even killed, the pipe closes and the services drain and stop.
-mkfifo "$demo/lifeline"
-exec 9<>"$demo/lifeline"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-# One deployment file tells every service where its peers are, and the CLI where the services are.
-cat > "$demo/deployment.json" <<JSON
-{ "services": { "identity": "127.0.0.1:${port[identity]}", "media": "127.0.0.1:${port[media]}",
-                "transcript": "127.0.0.1:${port[transcript]}", "compliance": "127.0.0.1:${port[compliance]}" } }
-JSON
-export CALLTRACE_DEPLOYMENT="$demo/deployment.json"
-for s in identity media transcript compliance; do
-  "$bin/calltrace" keys init "$demo/keys/$s.master-key" >/dev/null
-  extra=(); if [ "$s" = identity ]; then extra=(--mail-outbox "$demo/mail"); fi
-  CALLTRACE_LIFELINE=stdin "$bin/calltrace-$s" serve \
-    --certificate "$pki/$s.crt" --private-key "$pki/$s.key" --ca "$pki/ca.crt" --master-key "$demo/keys/$s.master-key" \
-    --database "$demo/$s.sqlite" --listen "127.0.0.1:${port[$s]}" "${extra[@]}" <"$demo/lifeline" >>"$demo/$s.log" 2>&1 &
-  pids+=($!)
-done
-deadline=$((SECONDS + 60))
-for s in identity media transcript compliance; do
-  until "$bin/calltrace" health --pki "$pki" --as operator-admin --service "$s" >/dev/null 2>&1; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      echo "error: calltrace-$s did not start; the end of its log, $demo/$s.log:" >&2
-      tail -n 15 "$demo/$s.log" | sed 's/^/  /' >&2
-      exit 1
-    fi
-    sleep 0.2
-  done
-done
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$1"; }
 proves() { printf '   \033[32m✓ %s\033[0m\n' "$1"; }

@@ -5,6 +5,10 @@ public enum DefaultPorts {
     public static let media = 7102
     public static let transcript = 7103
     public static let compliance = 7104
+    /// The web gateway's ctrpc/1 port (health and info); its pages are on `http_listen`.
+    public static let web = 7105
+    /// The web gateway's HTTP port, behind nginx.
+    public static let webHTTP = 8080
 
     /// By service name.
     public static let all = ["identity": identity, "media": media, "transcript": transcript, "compliance": compliance]

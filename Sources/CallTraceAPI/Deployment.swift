@@ -5,18 +5,26 @@ import Foundation
 /// and every `--service`) and gateways read, so that moving a port is one edit.
 ///
 ///     { "services": { "identity": "10.0.0.5:7101", "media": "10.0.0.6:7102",
-///                     "transcript": "10.0.0.6:7103", "compliance": "10.0.0.7:7104" } }
+///                     "transcript": "10.0.0.6:7103", "compliance": "10.0.0.7:7104" },
+///       "gateways": { "web": "10.0.0.8:7105" } }
 ///
-/// A service named nowhere is taken to be absent, not to be on a default port.
+/// A service named nowhere is taken to be absent, not to be on a default port. Gateways (their
+/// ctrpc/1 port, for health) are listed apart: no service calls them, so none takes them as a peer.
 public struct Deployment: Sendable, Equatable {
     /// The four services, in the order they are listed and started.
     public static let serviceNames = ["identity", "media", "transcript", "compliance"]
 
+    /// The gateways the host runs (their certificates name them `gateway/<name>`).
+    public static let gatewayNames = ["web", "telephony"]
+
     /// Service name → `host:port`.
     public var services: [String: String]
+    /// Gateway name → `host:port` of its ctrpc/1 port (health and info).
+    public var gateways: [String: String]
 
-    public init(services: [String: String]) {
+    public init(services: [String: String], gateways: [String: String] = [:]) {
         self.services = services
+        self.gateways = gateways
     }
 
     /// A deployment file that cannot be used, named with what is wrong.
@@ -32,21 +40,26 @@ public struct Deployment: Sendable, Equatable {
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw FileError(description: "deployment file \(path) is not a JSON object")
         }
-        if let unknown = object.keys.filter({ $0 != "services" }).sorted().first {
-            throw FileError(description: "deployment file \(path): unknown key \"\(unknown)\" (it holds only \"services\")")
+        if let unknown = object.keys.filter({ $0 != "services" && $0 != "gateways" }).sorted().first {
+            throw FileError(description: "deployment file \(path): unknown key \"\(unknown)\" (it holds only \"services\" and \"gateways\")")
         }
         guard let services = object["services"] as? [String: String] else {
             throw FileError(description: "deployment file \(path): services must map service names to \"host:port\"")
         }
-        for (name, address) in services.sorted(by: { $0.key < $1.key }) {
-            guard serviceNames.contains(name) else {
-                throw FileError(description: "deployment file \(path): unknown service \"\(name)\" (\(serviceNames.joined(separator: ", ")))")
-            }
-            guard hostAndPort(address) != nil else {
-                throw FileError(description: "deployment file \(path): \(name) must be host:port with a port from 1 to 65535, not \"\(address)\"")
+        guard let gateways = object["gateways"].map({ $0 as? [String: String] }) ?? [:] else {
+            throw FileError(description: "deployment file \(path): gateways must map gateway names to \"host:port\"")
+        }
+        for (kind, known, entries) in [("service", serviceNames, services), ("gateway", gatewayNames, gateways)] {
+            for (name, address) in entries.sorted(by: { $0.key < $1.key }) {
+                guard known.contains(name) else {
+                    throw FileError(description: "deployment file \(path): unknown \(kind) \"\(name)\" (\(known.joined(separator: ", ")))")
+                }
+                guard hostAndPort(address) != nil else {
+                    throw FileError(description: "deployment file \(path): \(name) must be host:port with a port from 1 to 65535, not \"\(address)\"")
+                }
             }
         }
-        return Deployment(services: services)
+        return Deployment(services: services, gateways: gateways)
     }
 
     /// `host:port` split, or nil when it is not that.

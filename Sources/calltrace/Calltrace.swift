@@ -253,7 +253,7 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: "Deployment file (services: name → host:port), as the services read it (default: $CALLTRACE_DEPLOYMENT).")
     var deployment: String?
     @Flag(help: "Every service of the deployment file; without one, all four on their default ports on --host.") var all = false
-    @Option(help: "One service's name: at --target, or where the deployment file puts it.") var service: String?
+    @Option(help: "One service's (or gateway's: web) name: at --target, or where the deployment file puts it.") var service: String?
     @Option(help: "host:port of that service.") var target: String?
     @Option(help: "Host of the services for --all without a deployment file.") var host = "127.0.0.1"
     @Option(name: .customLong("timeout-ms"), help: "Per-call timeout.") var timeoutMS = 3000
@@ -270,28 +270,31 @@ struct ConnectionOptions: ParsableArguments {
         }
     }
 
-    /// A client per selected service, each expecting that service's identity.
+    /// A client per selected service (or gateway), each expecting that one's identity.
     func clients() throws -> [(name: String, address: String, client: RPCClient)] {
         let (credentials, trustDomain) = try callerCredentials(pki: try CLIDefaults.required(pki, "pki", option: "--pki"), caller: caller)
         let deployment = try deploymentFile()
         var checks: [(name: String, host: String, port: Int)] = []
+        let known = Deployment.serviceNames + Deployment.gatewayNames
         if all {
             if let deployment {
                 checks = Deployment.serviceNames.compactMap { name in
                     deployment.services[name].flatMap(Deployment.hostAndPort).map { (name, $0.host, $0.port) }
+                } + Deployment.gatewayNames.compactMap { name in
+                    deployment.gateways[name].flatMap(Deployment.hostAndPort).map { (name, $0.host, $0.port) }
                 }
             } else {
                 checks = services.map { ($0.name, host, $0.port) }
             }
         } else if let service {
-            guard Deployment.serviceNames.contains(service) else {
-                throw ValidationError("--service must be one of \(Deployment.serviceNames.joined(separator: ", ")), not \(service)")
+            guard known.contains(service) else {
+                throw ValidationError("--service must be one of \(known.joined(separator: ", ")), not \(service)")
             }
             if let target {
                 guard let address = Deployment.hostAndPort(target) else { throw ValidationError("--target must be host:port, not \(target)") }
                 checks = [(service, address.host, address.port)]
             } else if let deployment {
-                guard let address = deployment.services[service].flatMap(Deployment.hostAndPort) else {
+                guard let address = (deployment.services[service] ?? deployment.gateways[service]).flatMap(Deployment.hostAndPort) else {
                     throw ValidationError("the deployment file names no address for \(service); give --target host:port")
                 }
                 checks = [(service, address.host, address.port)]
@@ -302,8 +305,9 @@ struct ConnectionOptions: ParsableArguments {
             throw ValidationError("give --all or --service NAME")
         }
         return try checks.map { check in
-            (check.name, "\(check.host):\(check.port)", try RPCClient(
-                target: .init(host: check.host, port: check.port, identity: "spiffe://\(trustDomain)/service/\(check.name)"),
+            let kind = Deployment.gatewayNames.contains(check.name) ? "gateway" : "service"
+            return (check.name, "\(check.host):\(check.port)", try RPCClient(
+                target: .init(host: check.host, port: check.port, identity: "spiffe://\(trustDomain)/\(kind)/\(check.name)"),
                 configuration: .init(credentials: credentials)))
         }
     }

@@ -70,6 +70,15 @@ struct DeploymentFileTests {
         #expect(Deployment.serviceNames == ["identity", "media", "transcript", "compliance"])
     }
 
+    @Test("Gateways are listed apart from the services, for health; no service takes them as a peer")
+    func gateways() throws {
+        let files = try Files()
+        let path = try files.write("deployment.json", #"{"services": {"identity": "10.0.0.5:7101"}, "gateways": {"web": "10.0.0.8:7105"}}"#)
+        let deployment = try Deployment.load(path)
+        #expect(deployment.gateways == ["web": "10.0.0.8:7105"])
+        #expect(deployment.services == ["identity": "10.0.0.5:7101"])
+    }
+
     @Test("A file that cannot be used is refused with what is wrong", arguments: [
         (#"{"services": {"media": "10.0.0.6"}}"#, #"media must be host:port with a port from 1 to 65535, not "10.0.0.6""#),
         (#"{"services": {"media": "10.0.0.6:0"}}"#, #"media must be host:port with a port from 1 to 65535, not "10.0.0.6:0""#),
@@ -77,7 +86,10 @@ struct DeploymentFileTests {
         (#"{"services": {"media": ":7102"}}"#, #"media must be host:port with a port from 1 to 65535, not ":7102""#),
         (#"{"services": {"billing": "10.0.0.6:7105"}}"#, #"unknown service "billing" (identity, media, transcript, compliance)"#),
         (#"{"services": {"media": 7102}}"#, #"services must map service names to "host:port""#),
-        (#"{"services": {}, "ca": "/etc/ca.crt"}"#, #"unknown key "ca" (it holds only "services")"#),
+        (#"{"services": {}, "ca": "/etc/ca.crt"}"#, #"unknown key "ca" (it holds only "services" and "gateways")"#),
+        (#"{"services": {}, "gateways": {"billing": "10.0.0.8:7105"}}"#, #"unknown gateway "billing" (web, telephony)"#),
+        (#"{"services": {}, "gateways": {"web": "10.0.0.8"}}"#, #"web must be host:port with a port from 1 to 65535, not "10.0.0.8""#),
+        (#"{"services": {}, "gateways": ["web"]}"#, #"gateways must map gateway names to "host:port""#),
         ("[1, 2]", "is not a JSON object"),
         ("services: media", "is not a JSON object"),
     ])

@@ -37,7 +37,7 @@ public final class InProcessService: @unchecked Sendable {
                                                         peers: [String: Int] = [:], pki: TemporaryPKI? = nil,
                                                         blocking: BlockingPool = .shared, logLevel: Logger.Level = .debug,
                                                         adjust: (inout ServiceConfiguration) -> Void = { _ in }) async throws -> InProcessService {
-        let setup = try ServiceSetup(service: Service.name, pki: pki)
+        let setup = try ServiceSetup(service: Service.name, kind: Service.certificateKind.rawValue, pki: pki)
         // A port below the kernel's ephemeral range (`freePort`): `restarted()` binds it again,
         // and a port the kernel picked could meanwhile be another test's, or a connection's.
         var configuration = ServiceConfiguration.defaults(service: Service.name, port: try freePort(), settings: Service.Settings.self)

@@ -18,12 +18,14 @@ public final class ServiceSetup: @unchecked Sendable {
     /// Identity's mail outbox (`--mail-outbox`): invitation and reset tokens arrive here as files.
     public let mailbox: String
 
-    /// - Parameter pki: the deployment's PKI, shared by services that talk to each other
-    ///   (default: a new one of its own).
-    public init(service: String = "identity", pki shared: TemporaryPKI? = nil) throws {
+    /// - Parameters:
+    ///   - pki: the deployment's PKI, shared by services that talk to each other (default: a
+    ///     new one of its own).
+    ///   - kind: what its certificate names it: `service`, or `gateway` for a gateway the host runs.
+    public init(service: String = "identity", kind: String = "service", pki shared: TemporaryPKI? = nil) throws {
         pki = try shared ?? TemporaryPKI()
         self.service = service
-        credentials = try pki.credentials(for: TemporaryPKI.identity("service", service))
+        credentials = try pki.credentials(for: TemporaryPKI.identity(kind, service))
         // As in a deployment: secrets in one folder, data in another.
         let secrets = pki.directory.appendingPathComponent("keys"), data = pki.directory.appendingPathComponent("data")
         for folder in [secrets, data] {

@@ -2,6 +2,7 @@ import CSndfile
 import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
+import CallTraceDeploymentSupport
 import CallTraceTestSupport
 import Foundation
 import Testing

@@ -3,6 +3,7 @@ import CallTraceKeys
 import CallTraceProto
 import CallTraceRPC
 import CallTraceStorage
+import CallTraceDeploymentSupport
 import CallTraceTestSupport
 import Foundation
 import Testing

@@ -1,6 +1,7 @@
 import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
+import CallTraceDeploymentSupport
 import CallTraceTestSupport
 import Foundation
 import Testing

@@ -1,3 +1,4 @@
+import CallTraceDeploymentSupport
 import CallTraceTestSupport
 import Foundation
 import Testing

@@ -2,6 +2,7 @@ import CallTraceKeys
 import CallTraceProto
 import CallTraceServiceHost
 import CallTraceStorage
+import CallTraceDeploymentSupport
 import CallTraceTestSupport
 import Foundation
 @testable import MediaDomain

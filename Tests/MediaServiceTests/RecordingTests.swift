@@ -1,5 +1,6 @@
 import CallTraceProto
 import CallTraceRPC
+import CallTraceDeploymentSupport
 import CallTraceTestSupport
 import Foundation
 import Testing

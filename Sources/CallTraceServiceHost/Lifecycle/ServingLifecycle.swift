@@ -11,7 +11,10 @@ import UnixSignals
 enum ServingLifecycle {
     static func run(_ instance: ServiceInstance, stops: StopTriggers, drain: Duration, revocationList: String?, logger: Logger) async throws {
         let serving = Serving(instance: instance, drain: drain, stops: stops, revocationList: revocationList, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: serving)], logger: logger))
+        // Companions (a gateway's HTTP listener) stop before the RPC server drains: the group
+        // shuts its services down in reverse order.
+        let group = ServiceGroup(configuration: .init(services: [.init(service: serving)] + instance.companions.map { .init(service: $0) },
+                                                      logger: logger))
         try await withThrowingTaskGroup(of: Bool.self) { tasks in
             tasks.addTask {
                 try await group.run()

@@ -2,6 +2,7 @@ public import CallTraceKeys
 public import CallTraceRPC
 public import CallTraceStorage
 public import Logging
+public import ServiceLifecycle
 
 /// What a CallTrace service tells the host: its name, its settings, its schema, its RPC
 /// handlers. The host knows no service: it reads each one's settings, migrates its tables, runs
@@ -25,6 +26,17 @@ public protocol CallTraceService: Sendable {
     init(context: ServiceContext) throws
     /// Its RPC services (health and info come with the host).
     var rpcServices: [any RPCService] { get }
+    /// The kind its certificate must name: `spiffe://<domain>/<kind>/<name>`. A gateway (the web
+    /// app, telephony) is served by the host as a service is, under its gateway certificate.
+    static var certificateKind: PeerIdentity.Kind { get }
+    /// What else runs beside its RPC server until the stop, such as a gateway's HTTP listener:
+    /// they stop first on a stop (in reverse order), then the RPC server drains.
+    var companions: [any ServiceLifecycle.Service] { get }
+}
+
+extension CallTraceService {
+    public static var certificateKind: PeerIdentity.Kind { .service }
+    public var companions: [any ServiceLifecycle.Service] { [] }
 }
 
 /// What the host gives a service.

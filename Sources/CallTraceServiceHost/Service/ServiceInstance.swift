@@ -4,6 +4,7 @@ public import CallTraceStorage
 import CallTraceTLS
 import Foundation
 public import Logging
+public import ServiceLifecycle
 
 /// One running service: its server, database, key store and audit forwarding. A process runs
 /// one (`calltrace-<name> serve`); tests start any number in process, on port 0, with a
@@ -14,15 +15,21 @@ public final class ServiceInstance: Sendable {
     public let keyStore: Database
     public let outbox: AuditOutbox
     public let jobs: JobQueue
+    /// The service itself (tests reach a gateway's listener through it).
+    public let service: any CallTraceService
+    /// What runs beside the server until the stop (`CallTraceService.companions`).
+    public let companions: [any ServiceLifecycle.Service]
     /// The port it listens on.
     public var port: Int { server.port }
 
-    private init(server: RPCServer, database: Database, keyStore: Database, outbox: AuditOutbox, jobs: JobQueue) {
+    private init(server: RPCServer, database: Database, keyStore: Database, outbox: AuditOutbox, jobs: JobQueue, service: any CallTraceService) {
         self.server = server
         self.database = database
         self.keyStore = keyStore
         self.outbox = outbox
         self.jobs = jobs
+        self.service = service
+        self.companions = service.companions
     }
 
     /// Checks the configuration and the files it names, binds the port (answering NOT_SERVING
@@ -65,9 +72,11 @@ public final class ServiceInstance: Sendable {
         let peers: [String: RPCClient]
         do {
             let own = try TLSContext.shared(role: .client, credentials: credentials).identity
-            // The certificate must name this very service: media never starts as identity, nor a gateway.
-            guard let identity = PeerIdentity(uri: own), identity.kind == .service, identity.name == name else {
-                throw ConfigurationError("certificate \(credentials.certificateChainPath) is for \(own), not spiffe://<trust-domain>/service/\(name)")
+            // The certificate must name this very service: media never starts as identity, nor a
+            // gateway as a service.
+            let kind = Service.certificateKind
+            guard let identity = PeerIdentity(uri: own), identity.kind == kind, identity.name == name else {
+                throw ConfigurationError("certificate \(credentials.certificateChainPath) is for \(own), not spiffe://<trust-domain>/\(kind.rawValue)/\(name)")
             }
             let trustDomain = identity.trustDomain
             peers = try Dictionary(uniqueKeysWithValues: configuration.peers.map { peer, address in
@@ -93,9 +102,10 @@ public final class ServiceInstance: Sendable {
         let context = ServiceContext(database: database, keys: keys, outbox: outbox, jobs: jobs, configuration: configuration,
                                      logger: logger, peers: peers, authorizer: peers["identity"].map { IdentityAuthorizer(identity: $0) },
                                      clock: clock, blocking: blocking)
+        let service: Service
         do {
             try database.migrate(Service.migrations, tracks: [SharedSchema.track])
-            let service = try Service(context: context)
+            service = try Service(context: context)
             server.install(service.rpcServices)
         } catch {
             server.stop()
@@ -113,7 +123,7 @@ public final class ServiceInstance: Sendable {
         }
         logger.notice("serving", metadata: ["address": "\(address.host):\(server.port)", "identity": "\(server.identity)",
                                             "schema_version": "\(database.schemaVersion)"])
-        return ServiceInstance(server: server, database: database, keyStore: keyStore, outbox: outbox, jobs: jobs)
+        return ServiceInstance(server: server, database: database, keyStore: keyStore, outbox: outbox, jobs: jobs, service: service)
     }
 
     /// Drains: NOT_SERVING, calls in flight finish within `gracePeriod`; then the job worker

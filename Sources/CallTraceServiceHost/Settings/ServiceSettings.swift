@@ -74,6 +74,19 @@ public struct Setting<Owner: Sendable>: Sendable {
         text(key, help: help, check: { $0.hasPrefix("https://") && URL(string: $0)?.host != nil ? nil : "be an https:// URL" }, assign)
     }
 
+    /// A list of words (addresses, say), each checked by `check`; comma-separated as text, a list
+    /// in a file.
+    public static func list(_ key: String, help: String, check: @escaping @Sendable (String) -> String?,
+                            _ assign: @escaping @Sendable (inout Owner, [String]) -> Void) -> Setting {
+        Setting(key: key, help: help, isList: true) { owner, value in
+            let items = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            if let bad = items.first(where: { check($0) != nil }), let allowed = check(bad) {
+                throw ConfigurationError("each of \(key) must \(allowed), not \(bad)")
+            }
+            assign(&owner, items)
+        }
+    }
+
     /// Names of peers of one kind (gateways, operators), as in `spiffe://<domain>/<kind>/<name>`;
     /// comma-separated as text, a list in a file.
     public static func names(_ key: String, of kind: PeerIdentity.Kind, help: String,

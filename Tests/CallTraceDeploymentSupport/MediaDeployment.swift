@@ -1,32 +1,31 @@
-import CallTraceAPI
+public import CallTraceAPI
 import CallTraceKeys
-import CallTraceProto
-import CallTraceRPC
+public import CallTraceProto
+public import CallTraceRPC
 import CallTraceServiceHost
 import CallTraceStorage
-import CallTraceTestSupport
-import Foundation
+public import CallTraceTestSupport
+public import Foundation
 import IdentityDomain
 import MediaDomain
 import TranscriptDomain
-import Testing
 
-typealias Media = Calltrace_Media_V1_RecordingServiceClient
+public typealias Media = Calltrace_Media_V1_RecordingServiceClient
 
-/// Identity, transcript (which owns calls) and media in this test process, one deployment PKI,
+/// Identity, transcript (which owns calls), compliance and media in this test process, one deployment PKI,
 /// real mutual TLS; clients for the web gateway, the telephony gateway, an operator and services.
-final class MediaDeployment: @unchecked Sendable {
-    let pki = try! TemporaryPKI()
-    let calls: CallLedger
-    let media: InProcessService
+public final class MediaDeployment: @unchecked Sendable {
+    public let pki = try! TemporaryPKI()
+    public let calls: CallLedger
+    public let media: InProcessService
     /// The web gateway, to media and to identity.
-    let gateway: Media
+    public let gateway: Media
     /// The telephony gateway, to media: it uploads.
-    let telephony: Media
-    let identityGateway: RPCClient
-    var identity: InProcessService { calls.identity }
+    public let telephony: Media
+    public let identityGateway: RPCClient
+    public var identity: InProcessService { calls.identity }
 
-    init() async throws {
+    public init() async throws {
         let identity = try await InProcessService.start(IdentityService.self, pki: pki)
         // Media and transcript name each other: transcript starts first, told the port media will
         // take (below the ephemeral range, so no parallel test's connection takes it meanwhile).
@@ -53,40 +52,40 @@ final class MediaDeployment: @unchecked Sendable {
     }
 
     /// Media as `identity` (a gateway, an operator or a service) sees it.
-    func media(as identity: String) throws -> Media { Media(try media.client(identity: identity)) }
+    public func media(as identity: String) throws -> Media { Media(try media.client(identity: identity)) }
 
     /// Where media keeps its sealed files.
-    var blobFolder: String { (media.setup.database as NSString).deletingLastPathComponent + "/recordings" }
+    public var blobFolder: String { (media.setup.database as NSString).deletingLastPathComponent + "/recordings" }
 
-    func stop() async {
+    public func stop() async {
         await media.stop()
         await calls.stop()
     }
 
     /// A new organisation (with a tracking number) and its admin's session token.
-    func organisation(_ name: String = "Smith & Co Solicitors") async throws -> (org: String, admin: String) {
+    public func organisation(_ name: String = "Smith & Co Solicitors") async throws -> (org: String, admin: String) {
         try await calls.organisation(name)
     }
 
     /// Uploads `file` for `call`, as the telephony gateway does: the call started first.
-    func upload(_ file: Data, org: String, call: String = "call-1", format: Calltrace_Media_V1_AudioFormat = .wavPcm16,
+    public func upload(_ file: Data, org: String, call: String = "call-1", format: Calltrace_Media_V1_AudioFormat = .wavPcm16,
                 declaredSHA: Data? = nil, piece: Int = 100_000) async throws -> Calltrace_Media_V1_Recording {
         try await calls.start(call, in: org)
         return try await telephony.upload(file, org: org, call: call, format: format, declaredSHA: declaredSHA, piece: piece)
     }
 
     /// A user of `org` in `role`, invited by its admin; their session token.
-    func user(_ role: Calltrace_Identity_V1_Role, in org: String, admin: String) async throws -> String {
+    public func user(_ role: Calltrace_Identity_V1_Role, in org: String, admin: String) async throws -> String {
         try await identity.newUser(role, in: org, admin: admin)
     }
 
     /// The recordings whose own key is in media's key store.
-    func keyedRecordings() throws -> [String] {
+    public func keyedRecordings() throws -> [String] {
         try media.instance.keyStore.sync { db in try db.query("SELECT object_id FROM object_keys").compactMap { $0.text("object_id") } }
     }
 
     /// Media's audit outbox: (action, resource, detail) of every event recorded so far.
-    func auditEvents() throws -> [(action: String, resource: String, detail: String)] {
+    public func auditEvents() throws -> [(action: String, resource: String, detail: String)] {
         try media.instance.database.sync { db in
             try db.query("SELECT event FROM audit_outbox ORDER BY id").map { row in
                 let event = try Calltrace_Compliance_V1_AuditEvent(serializedBytes: row.blob("event") ?? Data())
@@ -99,7 +98,7 @@ final class MediaDeployment: @unchecked Sendable {
 /// Call options carrying a user's bearer token.
 /// A mono 16-bit PCM WAV file of `samples` samples at `rate` Hz: a ramp, so every byte differs
 /// from its neighbours.
-func wavFile(samples: Int, rate: UInt32 = 8000, channels: UInt16 = 1, encoding: UInt16 = 1, bits: UInt16 = 16) -> Data {
+public func wavFile(samples: Int, rate: UInt32 = 8000, channels: UInt16 = 1, encoding: UInt16 = 1, bits: UInt16 = 16) -> Data {
     var data = Data()
     func le32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) } }
     func le16(_ value: UInt16) { withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) } }
@@ -116,7 +115,7 @@ func wavFile(samples: Int, rate: UInt32 = 8000, channels: UInt16 = 1, encoding: 
 
 extension Media {
     /// Uploads `file` in pieces of `piece` bytes for `call`, declaring `format` (and the file's own SHA-256 unless `declaredSHA` is given).
-    func upload(_ file: Data, org: String, call: String = "call-1", format: Calltrace_Media_V1_AudioFormat = .wavPcm16,
+    public func upload(_ file: Data, org: String, call: String = "call-1", format: Calltrace_Media_V1_AudioFormat = .wavPcm16,
                 declaredSHA: Data? = nil, piece: Int = 100_000, options: CallOptions = CallOptions()) async throws -> Calltrace_Media_V1_Recording {
         try await uploadRecording(options: options) { writer in
             try await writer.send(.with {
@@ -135,7 +134,7 @@ extension Media {
     }
 
     /// Plays bytes `offset..<offset+length` (length 0: to the end) and returns them whole.
-    func play(_ id: String, org: String, offset: UInt64 = 0, length: UInt64 = 0, reason: String = "", options: CallOptions) async throws -> Data {
+    public func play(_ id: String, org: String, offset: UInt64 = 0, length: UInt64 = 0, reason: String = "", options: CallOptions) async throws -> Data {
         try await playRecording(.with { $0.orgID = org; $0.recordingID = id; $0.offset = offset; $0.length = length; $0.reason = reason },
                                 options: options) { stream in
             var out = Data()

@@ -2,7 +2,7 @@ import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
-import CallTraceTestSupport
+public import CallTraceTestSupport
 import Foundation
 import ComplianceDomain
 import IdentityDomain
@@ -14,15 +14,15 @@ import TranscriptDomain
 /// number the firm assigned, after the firm accepted the processing agreement), so every upload
 /// here goes to a call started the way a telephony gateway starts one. Media itself runs in
 /// process or as a process, told transcript's port.
-final class CallLedger: @unchecked Sendable {
-    let identity: InProcessService
-    let transcript: InProcessService
-    let compliance: InProcessService
+public final class CallLedger: @unchecked Sendable {
+    public let identity: InProcessService
+    public let transcript: InProcessService
+    public let compliance: InProcessService
     /// Each organisation's tracking number.
     private let numbers = Mutex<[String: String]>([:])
 
     /// - Parameter mediaPort: where media listens (or will), for transcript's and compliance's calls.
-    init(pki: TemporaryPKI, identity: InProcessService? = nil, mediaPort: Int) async throws {
+    public init(pki: TemporaryPKI, identity: InProcessService? = nil, mediaPort: Int) async throws {
         let identity = if let identity { identity } else { try await InProcessService.start(IdentityService.self, pki: pki) }
         self.identity = identity
         // Transcript and compliance name each other: transcript starts first, told the port
@@ -47,22 +47,22 @@ final class CallLedger: @unchecked Sendable {
         (transcript, compliance) = started
     }
 
-    func stop() async {
+    public func stop() async {
         await compliance.stop()
         await transcript.stop()
         await identity.stop()
     }
 
     /// For a media process: where its identity and transcript peers are.
-    var peerEnvironment: [String: String] {
+    public var peerEnvironment: [String: String] {
         ["CALLTRACE_PEER_IDENTITY": "127.0.0.1:\(identity.instance.port)", "CALLTRACE_PEER_TRANSCRIPT": "127.0.0.1:\(transcript.instance.port)"]
     }
 
     /// The telephony gateway, the only caller media takes uploads from (`telephony_gateways`).
-    static let telephony = TemporaryPKI.telephony
+    public static let telephony = TemporaryPKI.telephony
 
     /// A new organisation, with a tracking number of its own, and its admin's session token.
-    func organisation(_ name: String = "Smith & Co Solicitors") async throws -> (org: String, admin: String) {
+    public func organisation(_ name: String = "Smith & Co Solicitors") async throws -> (org: String, admin: String) {
         let made = try await identity.newOrganisation(name)
         try await compliance.acceptAgreement(org: made.org, admin: made.admin)
         let number = numbers.withLock { numbers in
@@ -77,7 +77,7 @@ final class CallLedger: @unchecked Sendable {
     }
 
     /// Starts `call` in `org` as the telephony gateway does (again: the same answer).
-    func start(_ call: String, in org: String) async throws {
+    public func start(_ call: String, in org: String) async throws {
         guard let number = numbers.withLock({ $0[org] }) else { return }  // a made-up organisation has no number: no call
         let started = try await Calltrace_Transcript_V1_CallServiceClient(try transcript.client(identity: Self.telephony)).startCall(.with {
             $0.callID = call; $0.trackingNumber = number; $0.callerNumber = "07700900123"; $0.direction = .inbound

@@ -1,0 +1,43 @@
+import CallTraceAPI
+import CallTraceProto
+import CallTraceRPC
+
+/// The four services, through their typed clients, presenting the web gateway's certificate.
+/// The gateway never acts as itself for a person's data: every call about a firm's data carries
+/// the signed-in person's token (`Caller`), so identity authorises it, the service audits it
+/// under that person, and the firm's boundaries stay where the services keep them.
+struct Backend: Sendable {
+    let identity: Calltrace_Identity_V1_IdentityServiceClient
+    let recordings: Calltrace_Media_V1_RecordingServiceClient
+    let shareLinks: Calltrace_Media_V1_ShareLinkServiceClient
+    let calls: Calltrace_Transcript_V1_CallServiceClient
+    let transcripts: Calltrace_Transcript_V1_TranscriptServiceClient
+    let trackingNumbers: Calltrace_Transcript_V1_TrackingNumberServiceClient
+    let audit: Calltrace_Compliance_V1_AuditServiceClient
+
+    init(peers: [String: RPCClient]) {
+        identity = .init(peers["identity"]!)
+        recordings = .init(peers["media"]!)
+        shareLinks = .init(peers["media"]!)
+        calls = .init(peers["transcript"]!)
+        transcripts = .init(peers["transcript"]!)
+        trackingNumbers = .init(peers["transcript"]!)
+        audit = .init(peers["compliance"]!)
+    }
+}
+
+/// Who a call to a service is made for: the person's token, when signed in, and the address of
+/// their browser (identity applies the firm's IP allow-list and lockout to it).
+struct Caller: Sendable {
+    let token: String?
+    let clientAddress: String?
+    /// How long a page waits for a service.
+    static let timeout: Duration = .seconds(10)
+
+    var options: CallOptions {
+        var metadata = Metadata()
+        if let token { try? metadata.add("authorization", "Bearer \(token)") }
+        if let clientAddress { try? metadata.add(ServerContext.clientAddressKey, clientAddress) }
+        return CallOptions(timeout: Self.timeout, metadata: metadata)
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import Hummingbird
+
+/// A submitted form (`application/x-www-form-urlencoded`), after its form token was checked.
+struct Form: Sendable {
+    private let fields: [String: String]
+
+    init(fields: [String: String]) { self.fields = fields }
+
+    /// The field's value, trimmed of surrounding white space; "" when absent.
+    subscript(_ name: String) -> String { (fields[name] ?? "").trimmingCharacters(in: .whitespacesAndNewlines) }
+    /// The value exactly as typed (passwords).
+    func raw(_ name: String) -> String { fields[name] ?? "" }
+
+    /// `a=1&b=two+words` → fields; the last of a repeated name wins; nil for bytes that are not
+    /// a form (invalid percent-escapes or UTF-8).
+    static func decode(_ body: String) -> [String: String]? {
+        var fields: [String: String] = [:]
+        for pair in body.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = unescape(parts[0]), let value = unescape(parts.count > 1 ? parts[1] : "") else { return nil }
+            fields[name] = value
+        }
+        return fields
+    }
+
+    private static func unescape(_ text: Substring) -> String? {
+        text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+    }
+
+    /// Reads the request's form and checks its token: the session's, or before sign-in the one
+    /// in the pre-session cookie. A missing or wrong token is refused (403) before anything is done.
+    static func read(_ request: Request, context: WebContext) async throws -> Form {
+        let body = try await request.body.collect(upTo: context.maxUploadSize)
+        guard let text = body.getString(at: body.readerIndex, length: body.readableBytes), let fields = decode(text) else {
+            throw PageError.badForm
+        }
+        let expected = context.session?.csrf ?? request.cookies[Cookies.preSession]?.value
+        guard let expected, let given = fields["csrf"], SessionSeal.same(given, expected) else { throw PageError.formExpired }
+        return Form(fields: fields)
+    }
+}
+
+/// The gateway's cookies: all `__Host-` (Secure, path /, no domain: only this host sets or reads
+/// them), HttpOnly, SameSite=Lax (a link from an e-mail opens the signed-in page; every change
+/// is a POST with a form token as well).
+enum Cookies {
+    /// The sealed session (`SessionSeal`).
+    static let session = "__Host-calltrace-session"
+    /// The form token of the sign-in, reset and invitation forms, before there is a session.
+    static let preSession = "__Host-calltrace-form"
+    /// The firm last signed in to, to fill in the sign-in form (not secret: an organisation id).
+    static let firm = "__Host-calltrace-firm"
+
+    static func make(_ name: String, _ value: String, maxAge: Int? = nil) -> Cookie {
+        Cookie(name: name, value: value, maxAge: maxAge, path: "/", secure: true, httpOnly: true, sameSite: .lax)
+    }
+
+    static func clear(_ name: String) -> Cookie {
+        Cookie(name: name, value: "", maxAge: 0, path: "/", secure: true, httpOnly: true, sameSite: .lax)
+    }
+}
+
+extension Request {
+    /// The query's fields as a form sends them (`+` for a space, then percent-escapes), so a GET
+    /// form's values arrive as typed; a malformed query counts as empty.
+    var query: Form { Form(fields: Form.decode(uri.query ?? "") ?? [:]) }
+}

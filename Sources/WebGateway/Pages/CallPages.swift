@@ -1,0 +1,225 @@
+import CallTraceProto
+import CallTraceRPC
+import Foundation
+import Hummingbird
+
+/// The calls: a list with filters, and a call's page (details, the player, the redacted
+/// transcript, the AI summary, the outcome, share links). What a page shows follows what the
+/// person's role permits: an analyst sees calls and outcomes but no audio and no words.
+struct CallPages: Sendable {
+    let app: WebApp
+    static let pageSize: UInt32 = 50
+
+    func register(on router: Router<WebContext>) {
+        router.get("/calls") { request, context in try await list(request, context) }
+        router.get("/calls/:call") { request, context in
+            let notice: String? = switch request.query["done"] {
+            case "marked": "The outcome is saved."
+            case "revoked": "The link is revoked: it no longer opens the recording."
+            default: nil
+            }
+            return try await call(try context.parameters.require("call"), context, notice: notice)
+        }
+        router.post("/calls/:call/outcome") { request, context in try await markOutcome(request, context) }
+        router.get("/recordings/:recording/audio") { request, context in try await audio(request, context) }
+    }
+
+    // MARK: The list
+
+    private func list(_ request: Request, _ context: WebContext) async throws -> Response {
+        let session = try app.session(context)
+        let (chrome, _) = try await app.chrome(context, current: "Calls")
+        let query = request.query
+        let from = query["from"], to = query["to"]
+        let source = String(query["source"].prefix(100))
+        let show = query["show"].isEmpty ? "all" : query["show"]
+        var listRequest = Calltrace_Transcript_V1_ListCallsRequest()
+        listRequest.orgID = session.orgID
+        listRequest.pageSize = Self.pageSize
+        listRequest.source = source
+        listRequest.pageToken = String(query["page"].prefix(200))
+        if !from.isEmpty {
+            guard let start = Formats.startOfDay(from) else { throw PageError.invalid("The ‘from’ date is not a date.") }
+            listRequest.startedFromUnixMs = start
+        }
+        if !to.isEmpty {
+            // Up to the end of the chosen day.
+            guard let end = Formats.startOfDay(to) else { throw PageError.invalid("The ‘to’ date is not a date.") }
+            listRequest.startedBeforeUnixMs = end + 86_400_000
+        }
+        let page = try await app.backend.calls.listCalls(listRequest, options: context.caller.options)
+        let calls = page.calls.filter { call in
+            switch show {
+            case "missed": call.outcome == .missed || call.outcome == .voicemail || call.outcome == .abandoned
+            case "inbound": call.direction != .outbound
+            case "outbound": call.direction == .outbound
+            case "unmarked": call.outcome != .unspecified && call.enquiry == .unspecified
+            default: true
+            }
+        }
+        var next: String?
+        if !page.nextPageToken.isEmpty {
+            var components = URLComponents()
+            components.queryItems = [("from", from), ("to", to), ("source", source), ("show", show), ("page", page.nextPageToken)]
+                .filter { !$0.1.isEmpty }.map { URLQueryItem(name: $0.0, value: $0.1) }
+            next = "/calls?" + (components.percentEncodedQuery ?? "")
+        }
+        var data: [String: Any] = [
+            "from": from, "to": to, "source": source,
+            "shows": [("all", "All calls"), ("missed", "Missed, voicemail or abandoned"), ("unmarked", "Not yet marked"),
+                      ("inbound", "Inbound"), ("outbound", "Outbound (call-backs)")]
+                .map { ["value": $0.0, "label": $0.1, "selected": $0.0 == show] },
+            "calls": calls.map(Self.row), "empty": calls.isEmpty,
+        ]
+        if let next { data["next"] = next }
+        return app.renderer.page("calls", title: "Calls", data: data, chrome: chrome)
+    }
+
+    static func row(_ call: Calltrace_Transcript_V1_Call) -> [String: Any] {
+        [
+            "id": call.callID, "started": Formats.dateTime(unixMs: call.startedAtUnixMs), "source": call.source.isEmpty ? "—" : call.source,
+            "channel": Formats.channel(call.channel), "direction": Formats.direction(call.direction), "caller": call.callerNumberMasked,
+            "duration": Formats.duration(ms: call.durationMs), "outcome": Formats.outcome(call.outcome),
+            "needsCallBack": call.outcome == .missed || call.outcome == .voicemail || call.outcome == .abandoned,
+            "enquiry": Formats.enquiry(call.enquiry), "matter": call.matterOpened,
+        ]
+    }
+
+    // MARK: One call
+
+    func call(_ id: String, _ context: WebContext, notice: String? = nil, newLink: String? = nil) async throws -> Response {
+        let session = try app.session(context)
+        let (chrome, permissions) = try await app.chrome(context, current: "Calls")
+        let options = context.caller.options
+        let call = try await app.backend.calls.getCall(.with {
+            $0.orgID = session.orgID
+            $0.callID = id
+        }, options: options).call
+        var data = Self.row(call)
+        data["csrf"] = session.csrf
+        data["callID"] = call.callID
+        // Mustache opens a section for an empty string too: absent keys for what is not there.
+        if !call.campaign.isEmpty { data["campaign"] = call.campaign }
+        if !call.matterReference.isEmpty { data["matterReference"] = call.matterReference }
+        data["practiceArea"] = Formats.practiceArea(call.practiceArea)
+        if let notice { data["notice"] = notice }
+        if let newLink { data["newLink"] = newLink }
+        if permissions.contains(.transcriptsRead) {
+            let transcript = try await app.backend.transcripts.getTranscript(.with {
+                $0.orgID = session.orgID
+                $0.callID = id
+            }, options: options)
+            data["transcript"] = Self.transcript(transcript)
+        }
+        if permissions.contains(.recordingsPlay), !call.recordingID.isEmpty {
+            let recording = try await app.backend.recordings.getRecording(.with {
+                $0.orgID = session.orgID
+                $0.recordingID = call.recordingID
+            }, options: options).recording
+            var player: [String: Any] = ["id": recording.recordingID, "type": Formats.mimeType(recording.format),
+                                         "size": Formats.size(bytes: recording.sizeBytes)]
+            if recording.durationMs > 0 { player["duration"] = Formats.duration(ms: recording.durationMs) }
+            data["recording"] = player
+            if permissions.contains(.linksShare) {
+                let links = try await app.backend.shareLinks.listShareLinks(.with {
+                    $0.orgID = session.orgID
+                    $0.recordingID = recording.recordingID
+                }, options: options).links
+                let now = app.clock.nowUnixMs
+                data["sharing"] = [
+                    "hasLinks": !links.isEmpty,
+                    "links": links.sorted { $0.createdAtUnixMs > $1.createdAtUnixMs }.map { link -> [String: Any] in
+                        let state = link.revokedAtUnixMs > 0 ? "Revoked" : link.expiresAtUnixMs <= now ? "Expired" : "Active"
+                        return ["linkID": link.linkID, "created": Formats.dateTime(unixMs: link.createdAtUnixMs),
+                                "expires": Formats.dateTime(unixMs: link.expiresAtUnixMs), "note": link.note, "opens": link.opens,
+                                "state": state, "active": state == "Active"]
+                    },
+                ]
+            }
+        }
+        if permissions.contains(.callsMark), call.outcome != .unspecified {
+            data["marking"] = [
+                "enquiries": [(Calltrace_Transcript_V1_Enquiry.new, "new"), (.notNew, "not-new")].map { value, name in
+                    ["value": name, "label": Formats.enquiry(value), "checked": call.enquiry == value]
+                },
+                "areas": Formats.practiceAreas.map { area, label in
+                    ["value": area.rawValue, "label": label, "selected": call.practiceArea == area]
+                },
+                "matterOpened": call.matterOpened, "reference": call.matterReference,
+            ]
+        }
+        return app.renderer.page("call", title: "Call on \(Formats.dateTime(unixMs: call.startedAtUnixMs))", data: data, chrome: chrome)
+    }
+
+    static func transcript(_ answer: Calltrace_Transcript_V1_GetTranscriptResponse) -> [String: Any] {
+        var data: [String: Any] = [:]
+        switch answer.state {
+        case .done:
+            data["segments"] = answer.transcript.segments.map { segment -> [String: Any] in
+                ["speaker": segment.speaker.capitalizedFirst, "at": Formats.duration(ms: segment.startMs), "text": segment.text,
+                 "firm": segment.speaker == "firm"]
+            }
+            if answer.transcript.redactions > 0 { data["redactions"] = answer.transcript.redactions }
+        case .queued: data["pending"] = "Transcription is under way."
+        case .failed: data["pending"] = "Transcription failed: \(answer.failureReason)"
+        default: data["pending"] = "This call has no transcript (transcription is off, or the call was not recorded)."
+        }
+        if answer.hasAnalysis {
+            let analysis = answer.analysis
+            data["analysis"] = [
+                "summary": analysis.summary, "area": Formats.practiceArea(analysis.practiceArea),
+                "newEnquiry": analysis.newEnquiry ? "Yes" : "No", "callBack": analysis.callbackRequested ? "Yes" : "No",
+                "urgency": ["", "Low", "Normal", "High"][min(Int(analysis.urgency.rawValue), 3)],
+            ]
+        }
+        return data
+    }
+
+    private func markOutcome(_ request: Request, _ context: WebContext) async throws -> Response {
+        let session = try app.session(context)
+        let id = try context.parameters.require("call")
+        let form = try await Form.read(request, context: context)
+        let reference = form["reference"]
+        guard reference.count <= 64 else { throw PageError.invalid("A matter reference is at most 64 characters.") }
+        _ = try await app.backend.calls.markCallOutcome(.with {
+            $0.orgID = session.orgID
+            $0.callID = id
+            $0.enquiry = form["enquiry"] == "new" ? .new : form["enquiry"] == "not-new" ? .notNew : .unspecified
+            $0.matterOpened = form["matter"] == "yes"
+            $0.matterReference = form["matter"] == "yes" ? reference : ""
+            $0.practiceArea = Calltrace_Transcript_V1_PracticeArea(rawValue: Int(form["area"]) ?? 0) ?? .unspecified
+        }, options: context.caller.options)
+        return WebApp.seeOther("/calls/\(id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? "")?done=marked")
+    }
+
+    // MARK: The player
+
+    /// Each request is one ranged `PlayRecording` under the person's token: media checks and
+    /// audits every play.
+    private func audio(_ request: Request, _ context: WebContext) async throws -> Response {
+        let session = try app.session(context)
+        let id = try context.parameters.require("recording")
+        let options = context.caller.options
+        let recording = try await app.backend.recordings.getRecording(.with {
+            $0.orgID = session.orgID
+            $0.recordingID = id
+        }, options: options).recording
+        let recordings = app.backend.recordings
+        return try await AudioResponse.make(range: request.headers[.range], size: recording.sizeBytes, mimeType: Formats.mimeType(recording.format)) { offset, length, write in
+            try await recordings.playRecording(.with {
+                $0.orgID = session.orgID
+                $0.recordingID = id
+                $0.offset = offset
+                $0.length = length
+                $0.reason = "played in the web app"
+            }, options: options) { stream in
+                for try await piece in stream { try await write(piece.data) }
+            }
+        }
+    }
+}
+
+extension String {
+    /// "caller" → "Caller".
+    var capitalizedFirst: String { prefix(1).uppercased() + dropFirst() }
+}

@@ -1,0 +1,61 @@
+import CallTraceProto
+import CallTraceServiceHost
+import Hummingbird
+import Logging
+
+/// The web app: its pages by feature (`SignInPages`, `AccountPages`, `CallPages`, `SharePages`,
+/// `UserPages`), each registering its routes, over what they share.
+struct WebApp: Sendable {
+    let backend: Backend
+    let renderer: Renderer
+    let seal: SessionSeal
+    let publicURL: PublicURL
+    let statics: StaticFiles
+    let clock: any WallClock
+    let logger: Logger
+    let trustedProxies: Set<String>
+
+    func router() -> Router<WebContext> {
+        let router = Router(context: WebContext.self)
+        router.add(middleware: PageGuard(seal: seal, trustedProxies: trustedProxies, failures: Failures(renderer: renderer, logger: logger)))
+        router.get("/static/:name") { _, context in
+            guard let response = statics.response(context.parameters.get("name") ?? "") else { throw PageError.notFound }
+            return response
+        }
+        // For nginx's and the operator's checks: the HTTP side answers (the services' health is `calltrace health`).
+        router.get("/healthz") { _, _ in Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
+        router.get("/") { _, context in
+            Response.redirect(to: context.session == nil ? "/sign-in" : "/calls", type: .found)
+        }
+        SignInPages(app: self).register(on: router)
+        AccountPages(app: self).register(on: router)
+        CallPages(app: self).register(on: router)
+        SharePages(app: self).register(on: router)
+        UserPages(app: self).register(on: router)
+        return router
+    }
+
+    /// The signed-in person's session, or a sign-in redirect.
+    func session(_ context: WebContext) throws -> WebSession {
+        guard let session = context.session else { throw PageError.signInNeeded }
+        return session
+    }
+
+    /// The page header for the signed-in person: identity says who they are and what their role
+    /// permits (a role changed a moment ago shows at once), and the navigation follows.
+    func chrome(_ context: WebContext, current: String) async throws -> (Chrome, Set<Calltrace_Identity_V1_Permission>) {
+        let session = try session(context)
+        let me = try await backend.identity.getCurrentUser(.with { $0.orgID = session.orgID }, options: context.caller.options)
+        let permissions = Set(me.permissions)
+        var sections: [Chrome.Section] = []
+        if permissions.contains(.transcriptsRead) || permissions.contains(.reportsRead) { sections.append(.init(name: "Calls", href: "/calls")) }
+        if permissions.contains(.usersManage) { sections.append(.init(name: "Settings", href: "/settings/users")) }
+        sections.append(.init(name: "Account", href: "/account"))
+        let chrome = Chrome(displayName: me.user.displayName, role: Formats.role(me.user.role), csrf: session.csrf, sections: sections,
+                            current: current)
+        return (chrome, permissions)
+    }
+
+    /// 303 after a form: the browser's reload does not post it again.
+    static func seeOther(_ path: String) -> Response { .redirect(to: path, type: .normal) }
+}

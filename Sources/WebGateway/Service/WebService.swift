@@ -1,0 +1,44 @@
+import CallTraceAPI
+public import CallTraceRPC
+public import CallTraceServiceHost
+public import CallTraceStorage
+import Logging
+public import ServiceLifecycle
+
+/// The web gateway: what a firm's staff open in a browser. It runs on the host as a service does
+/// (settings, logs, keys, health and drain over ctrpc/1), under its gateway certificate
+/// (`spiffe://<domain>/gateway/web`), and serves pages over HTTP behind nginx. It owns no call
+/// data: every page is the answer of a service to the signed-in person's token.
+/// `services/web/main.swift` runs it as a process; tests run it in process.
+public struct WebService: CallTraceService {
+    public typealias Settings = WebSettings
+    public static let name = "web"
+    public static let defaultPort = DefaultPorts.web
+    public static let certificateKind = PeerIdentity.Kind.gateway
+    public static let requiredPeers: [String: String] = [
+        "identity": "to sign people in and check their sessions", "media": "to play recordings and share them",
+        "transcript": "to list calls and show transcripts", "compliance": "to show the audit trail",
+    ]
+    /// No tables yet: its database holds only the host's shared ones.
+    public static let migrations: [Migration] = []
+
+    let server: WebServer
+
+    public init(context: ServiceContext) throws {
+        let settings = context.configuration[Settings.self]
+        guard let address = HTTPListenAddress(settings.httpListen), let publicURL = PublicURL(settings.publicURL) else {
+            throw ConfigurationError("http_listen or public_url is malformed")  // both are checked as they are read
+        }
+        let assets = try Assets.locate(configured: settings.assets)
+        let app = WebApp(backend: Backend(peers: context.peers), renderer: try Renderer(library: try assets.templates()),
+                         seal: try SessionSeal(keys: context.keys), publicURL: publicURL, statics: try assets.staticFiles(),
+                         clock: context.clock, logger: context.logger, trustedProxies: Set(settings.trustedProxies.map(ClientAddress.canonical)))
+        server = WebServer(app: app, address: address, logger: context.logger)
+    }
+
+    public var rpcServices: [any RPCService] { [] }
+    public var companions: [any ServiceLifecycle.Service] { [server] }
+
+    /// The HTTP port once listening (tests bind port 0).
+    public func httpPort() async -> Int { await server.port() }
+}

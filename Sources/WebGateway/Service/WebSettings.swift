@@ -1,0 +1,72 @@
+public import CallTraceServiceHost
+import Foundation
+
+/// The web gateway's own settings (besides every service's: `ServiceConfiguration`); listed in
+/// services/web/README.md.
+public struct WebSettings: ServiceSettings, Equatable {
+    /// Where browsers' requests arrive (from nginx): `host:port` on loopback, or `unix:/path`.
+    public var httpListen = "127.0.0.1:\(8080)"
+    /// The address people open, as nginx serves it (`https://calltrace.example-firm.co.uk`):
+    /// share links and e-mailed links are built on it. `http://` only for loopback development.
+    public var publicURL = "http://localhost:8080"
+    /// The proxies (IP addresses) whose `X-Forwarded-For` is believed: nginx's address as this
+    /// gateway sees it. Others' header is ignored and the connection's own address is the
+    /// client's. Behind a Unix socket the socket's permissions decide who may connect, and the
+    /// header is believed.
+    public var trustedProxies: [String] = []
+    /// The folder holding the web app's Templates/ and Static/; default: beside the executable
+    /// (`calltrace_WebGateway.resources`) or `<prefix>/share/calltrace/web` as installed.
+    public var assets: String?
+
+    public init() {}
+
+    public static let settings: [Setting<WebSettings>] = [
+        .text("http_listen", help: "host:port (loopback) or unix:/path where nginx reaches the pages (default 127.0.0.1:8080).",
+              check: { HTTPListenAddress($0) == nil ? "be host:port or unix:/absolute/path" : nil }) { $0.httpListen = $1 },
+        .text("public_url", help: "The https:// address people open, as nginx serves it (http://localhost… for development only).",
+              check: { PublicURL($0) == nil ? "be an https:// URL (http:// only for localhost), without a path" : nil }) { $0.publicURL = $1 },
+        .list("trusted_proxies", help: "IP addresses of the proxies whose X-Forwarded-For is believed (comma-separated; default none).",
+              check: { ClientAddress.isIPAddress($0) ? nil : "be an IP address" }) { $0.trustedProxies = $1 },
+        .text("assets", help: "Folder of the web app's Templates/ and Static/ (default: beside the executable, or <prefix>/share/calltrace/web).") {
+            $0.assets = $1
+        },
+    ]
+}
+
+/// Where the HTTP listener binds.
+enum HTTPListenAddress: Equatable {
+    case tcp(host: String, port: Int)
+    case unix(path: String)
+
+    init?(_ text: String) {
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst(5))
+            guard path.hasPrefix("/"), path.count > 1 else { return nil }
+            self = .unix(path: path)
+            return
+        }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        self = .tcp(host: host, port: port)
+    }
+}
+
+/// The public address, without a trailing slash: `https://host[:port]`, or `http://localhost…`
+/// and `http://127.0.0.1…` for development (browsers treat loopback as a secure context, so the
+/// `__Host-` cookies still hold).
+struct PublicURL: Equatable, Sendable {
+    let base: String
+
+    init?(_ text: String) {
+        let trimmed = text.hasSuffix("/") ? String(text.dropLast()) : text
+        guard let url = URL(string: trimmed), let host = url.host, url.path.isEmpty, url.query == nil else { return nil }
+        switch url.scheme {
+        case "https": break
+        case "http" where ["localhost", "127.0.0.1", "::1"].contains(host): break
+        default: return nil
+        }
+        base = trimmed
+    }
+}

@@ -1,0 +1,103 @@
+import CallTraceAPI
+import CallTraceDeploymentSupport
+import CallTraceProto
+import CallTraceRPC
+import CallTraceServiceHost
+import CallTraceTestSupport
+import Foundation
+import Testing
+@testable import WebGateway
+
+/// The four services in this test process (`MediaDeployment`) and the web gateway beside them,
+/// its pages on a port of its own: what a browser reaches, over real HTTP, with the services
+/// behind it over real mutual TLS.
+final class WebDeployment: @unchecked Sendable {
+    let services: MediaDeployment
+    let web: InProcessService
+    let base: String
+    private let listener: Task<Void, any Error>
+    static let password = "correct horse battery staple"
+
+    init() async throws {
+        let services = try await MediaDeployment()
+        self.services = services
+        web = try await InProcessService.start(WebService.self, peers: [
+            "identity": services.identity.instance.port, "media": services.media.instance.port,
+            "transcript": services.calls.transcript.instance.port, "compliance": services.calls.compliance.instance.port,
+        ], pki: services.pki) { try? $0.set("http_listen", "127.0.0.1:0") }
+        let companions = web.instance.companions
+        listener = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for companion in companions { group.addTask { try await companion.run() } }
+                try await group.waitForAll()
+            }
+        }
+        let port = await (web.instance.service as! WebService).httpPort()
+        base = "http://127.0.0.1:\(port)"
+    }
+
+    func stop() async {
+        listener.cancel()
+        _ = await listener.result
+        await web.stop()
+        await services.stop()
+    }
+
+    func browser() -> WebClient { WebClient(base: base) }
+
+    /// A firm (agreement accepted, a tracking number for "Google Ads") and its first admin's
+    /// session token, for setting things up.
+    func firm(_ name: String = "Smith & Co Solicitors") async throws -> (org: String, admin: String) {
+        try await services.organisation(name)
+    }
+
+    /// Invites `email` in `role` as the firm's admin; the invitation token identity e-mailed.
+    func invite(_ email: String, _ role: Calltrace_Identity_V1_Role, org: String, admin: String) async throws -> String {
+        _ = try await Calltrace_Identity_V1_IdentityServiceClient(try services.identity.client()).inviteUser(.with {
+            $0.orgID = org
+            $0.email = email
+            $0.displayName = "Test \(role)"
+            $0.role = role
+        }, options: try bearer(admin))
+        return try #require(try services.identity.setup.deliveredToken(to: email))
+    }
+
+    /// A signed-in browser of a new user in `role`, who accepted the invitation on its page.
+    func signedIn(_ role: Calltrace_Identity_V1_Role, org: String, admin: String) async throws -> WebClient {
+        let email = "\(role)-\(UUID().uuidString.prefix(8).lowercased())@firm.example"
+        let token = try await invite(email, role, org: org, admin: admin)
+        let browser = self.browser()
+        let form = try await browser.get("/accept-invitation?token=\(token)")
+        let accepted = try await browser.post("/accept-invitation", form: [("csrf", try #require(form.csrf)), ("token", token),
+                                                                           ("password", Self.password), ("confirm", Self.password)])
+        #expect(accepted.status == 303)
+        try await signIn(browser, org: org, email: email)
+        return browser
+    }
+
+    /// Signs `browser` in (password, and `code` when given); the answer.
+    @discardableResult
+    func signIn(_ browser: WebClient, org: String, email: String, password: String = password, code: String = "") async throws -> WebClient.Page {
+        let form = try await browser.get("/sign-in")
+        return try await browser.post("/sign-in", form: [("csrf", try #require(form.csrf)), ("firm", org), ("email", email),
+                                                         ("password", password), ("code", code), ("next", "")])
+    }
+
+    /// A recorded, answered call of `org` with its recording stored and known to transcript.
+    func recordedCall(_ id: String, org: String, admin: String, file: Data) async throws -> Calltrace_Media_V1_Recording {
+        let recording = try await services.upload(file, org: org, call: id)
+        _ = try await Calltrace_Transcript_V1_CallServiceClient(try services.calls.transcript.client(identity: TemporaryPKI.telephony)).completeCall(.with {
+            $0.orgID = org
+            $0.callID = id
+            $0.outcome = .answered
+        })
+        // Media tells transcript which recording is the call's (a durable job of media's).
+        let calls = Calltrace_Transcript_V1_CallServiceClient(try services.calls.transcript.client())
+        let linked = await eventually {
+            _ = await services.media.instance.jobs.runDue()
+            return (try? await calls.getCall(.with { $0.orgID = org; $0.callID = id }, options: try bearer(admin)).call.recordingID) == recording.recordingID
+        }
+        #expect(linked)
+        return recording
+    }
+}

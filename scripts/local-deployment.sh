@@ -1,0 +1,51 @@
+# Sourced by `make demo` and the browser tests: a deployment of its own on this machine, made
+# afresh under $deployment_dir — a PKI for $trust_domain, master keys, the four services on
+# $first_port..+3 and the web gateway on +4 (its pages on $http_port), a deployment file — all
+# started with their standard input on a pipe this shell holds open (CALLTRACE_LIFELINE=stdin):
+# however the caller ends, even killed, the pipe closes and they drain and stop. Needs `bin`
+# (scripts/build-products.sh). Sets `port` (by name), `pki`, `pids` and CALLTRACE_DEPLOYMENT.
+: "${deployment_dir:?}" "${trust_domain:?}" "${first_port:?}" "${http_port:?}"
+rm -rf "$deployment_dir"
+mkdir -p "$deployment_dir/keys" "$deployment_dir/mail"
+chmod 700 "$deployment_dir" "$deployment_dir/keys" "$deployment_dir/mail"
+pki="$deployment_dir/pki"
+"$bin/calltrace" pki init --trust-domain "$trust_domain" --out "$pki" --ca-out "$deployment_dir/ca" >/dev/null
+
+declare -A port=([identity]=$first_port [media]=$((first_port + 1)) [transcript]=$((first_port + 2))
+                 [compliance]=$((first_port + 3)) [web]=$((first_port + 4)))
+mkfifo "$deployment_dir/lifeline"
+exec 9<>"$deployment_dir/lifeline"
+pids=()
+stop_deployment() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap stop_deployment EXIT
+# One deployment file tells every service where its peers are, and the CLI where everything is.
+cat > "$deployment_dir/deployment.json" <<JSON
+{ "services": { "identity": "127.0.0.1:${port[identity]}", "media": "127.0.0.1:${port[media]}",
+                "transcript": "127.0.0.1:${port[transcript]}", "compliance": "127.0.0.1:${port[compliance]}" },
+  "gateways": { "web": "127.0.0.1:${port[web]}" } }
+JSON
+export CALLTRACE_DEPLOYMENT="$deployment_dir/deployment.json"
+for s in identity media transcript compliance web; do
+  "$bin/calltrace" keys init "$deployment_dir/keys/$s.master-key" >/dev/null
+  extra=(); cert="$s"
+  if [ "$s" = identity ]; then extra=(--mail-outbox "$deployment_dir/mail"); fi
+  if [ "$s" = web ]; then cert=gateway-web; extra=(--http-listen "127.0.0.1:$http_port" --public-url "http://localhost:$http_port"); fi
+  CALLTRACE_LIFELINE=stdin "$bin/calltrace-$s" serve \
+    --certificate "$pki/$cert.crt" --private-key "$pki/$cert.key" --ca "$pki/ca.crt" --master-key "$deployment_dir/keys/$s.master-key" \
+    --database "$deployment_dir/$s.sqlite" --listen "127.0.0.1:${port[$s]}" "${extra[@]}" <"$deployment_dir/lifeline" >>"$deployment_dir/$s.log" 2>&1 &
+  pids+=($!)
+done
+deadline=$((SECONDS + 60))
+for s in identity media transcript compliance web; do
+  until "$bin/calltrace" health --pki "$pki" --as operator-admin --service "$s" >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "error: calltrace-$s did not start; the end of its log, $deployment_dir/$s.log:" >&2
+      tail -n 15 "$deployment_dir/$s.log" | sed 's/^/  /' >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+done
