@@ -190,11 +190,7 @@ struct ApiTokenTests {
         _ = try await deployment.gateway.unary(Identity.setSecurityPolicy, .with { $0.orgID = org; $0.allowedClientRanges = ["198.51.100.0/24"] },
                                                options: IdentityDeployment.bearer(admin))
         func use(from address: String) async -> StatusCode? {
-            await code {
-                _ = try await deployment.media.unary(Identity.authorize, .with {
-                    $0.token = adminToken; $0.orgID = org; $0.permission = .reportsRead; $0.clientAddress = address
-                })
-            }
+            await code { _ = try await deployment.authorize(adminToken, org: org, .reportsRead, from: address) }
         }
         #expect(await use(from: "198.51.100.9") == .ok)
         #expect(await use(from: "192.0.2.1") == .permissionDenied)

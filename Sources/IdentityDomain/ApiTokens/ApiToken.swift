@@ -27,17 +27,14 @@ struct ApiTokenRequest: Sendable {
     var durationSeconds: UInt32
 }
 
-/// An API token as its owner and the organisation's admins see it: never its secret.
-struct ApiToken: Sendable, Equatable {
-    let id: String
-    let user: String
+/// An API token as its owner and the organisation's admins see it: as stored, its name opened;
+/// never its secret.
+struct ApiToken: Sendable {
+    let record: ApiTokenRecord
     let name: String
-    let prefix: String
-    /// In declaration order.
-    let permissions: [Calltrace_Identity_V1_Permission]
-    let createdAt: Int64
-    let expiresAt: Int64
-    /// nil when never used; kept to the minute.
-    let lastUsedAt: Int64?
-    let revokedAt: Int64?
+
+    /// Its scopes, in declaration order.
+    var permissions: [Calltrace_Identity_V1_Permission] {
+        Calltrace_Identity_V1_Permission.allCases.filter { record.permissions.contains($0.rawValue) }
+    }
 }

@@ -49,7 +49,7 @@ extension IdentityRules {
             try audit(org: owner.org, actor: owner.actor, action: .apiTokenCreated, resource: .apiToken(id),
                       detail: "permissions: \(scopes.map(RoleTable.name(of:)).joined(separator: ", ")); lasts \(seconds) s", in: tx)
         }
-        return (secret, ApiToken(record, name: name))
+        return (secret, ApiToken(record: record, name: name))
     }
 
     /// The caller's own tokens, newest first; with `allUsers`, every user's (users.manage).
@@ -58,7 +58,7 @@ extension IdentityRules {
         let records = try await repository.read { [caller] tx in try tx.apiTokens(org: caller.org, user: allUsers ? nil : caller.user) }
         return try records.map { record in
             let name = try keys.open(record.sealedName, org: record.org, table: "api_tokens", column: "name", row: record.id)
-            return ApiToken(record, name: String(decoding: name, as: UTF8.self))
+            return ApiToken(record: record, name: String(decoding: name, as: UTF8.self))
         }
     }
 
@@ -112,13 +112,4 @@ extension IdentityRules {
     }
 
     static let sessionNeeded = DomainError.notAllowed("this call needs a signed-in session; an API token cannot make it")
-}
-
-extension ApiToken {
-    init(_ record: ApiTokenRecord, name: String) {
-        self.init(id: record.id, user: record.user, name: name, prefix: record.prefix,
-                  permissions: Calltrace_Identity_V1_Permission.allCases.filter { record.permissions.contains($0.rawValue) },
-                  createdAt: record.createdAt, expiresAt: record.expiresAt, lastUsedAt: record.lastUsedAt == 0 ? nil : record.lastUsedAt,
-                  revokedAt: record.revokedAt)
-    }
 }

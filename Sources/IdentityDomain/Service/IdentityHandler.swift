@@ -297,10 +297,11 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
     }
 
     static func proto(_ token: ApiToken) -> Calltrace_Identity_V1_ApiToken {
-        .with {
-            $0.tokenID = token.id; $0.userID = token.user; $0.name = token.name; $0.prefix = token.prefix; $0.permissions = token.permissions
-            $0.createdAtUnixMs = token.createdAt; $0.expiresAtUnixMs = token.expiresAt
-            $0.lastUsedAtUnixMs = token.lastUsedAt ?? 0; $0.revokedAtUnixMs = token.revokedAt ?? 0
+        let record = token.record
+        return .with {
+            $0.tokenID = record.id; $0.userID = record.user; $0.name = token.name; $0.prefix = record.prefix; $0.permissions = token.permissions
+            $0.createdAtUnixMs = record.createdAt; $0.expiresAtUnixMs = record.expiresAt
+            $0.lastUsedAtUnixMs = record.lastUsedAt; $0.revokedAtUnixMs = record.revokedAt ?? 0
         }
     }
 
