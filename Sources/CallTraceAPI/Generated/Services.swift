@@ -936,16 +936,16 @@ public protocol Calltrace_Identity_V1_IdentityServiceHandler: RPCService {
     /// not, is an audit event of the organisation.
     func authorizeOperator(_ request: Calltrace_Identity_V1_AuthorizeOperatorRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_AuthorizeOperatorResponse
 
-    /// Gateways, for the calling user, who gives their password again: a new TOTP secret
-    /// (RFC 6238) to put in an authenticator app.
+    /// Gateways, for the calling user signed in with a session (an API token is refused), who gives
+    /// their password again: a new TOTP secret (RFC 6238) to put in an authenticator app.
     func enrollTotp(_ request: Calltrace_Identity_V1_EnrollTotpRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_EnrollTotpResponse
 
     /// Gateways, for a user with users.manage: clears another user's two-factor (a lost phone);
     /// they enrol again at their next login. Audited.
     func resetTwoFactor(_ request: Calltrace_Identity_V1_ResetTwoFactorRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ResetTwoFactorResponse
 
-    /// Gateways, for the calling user: a current code proves the app holds the secret; from then
-    /// on, logins need a code.
+    /// Gateways, for the calling user signed in with a session (an API token is refused): a current
+    /// code proves the app holds the secret; from then on, logins need a code.
     func confirmTotp(_ request: Calltrace_Identity_V1_ConfirmTotpRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ConfirmTotpResponse
 
     /// Gateways, for a user with users.manage: suspends a user; their sessions end at once.
@@ -1119,8 +1119,8 @@ public struct Calltrace_Identity_V1_IdentityServiceClient: Sendable {
         try await rpc.unary(Calltrace_Identity_V1_IdentityService.authorizeOperator, request, options: options)
     }
 
-    /// Gateways, for the calling user, who gives their password again: a new TOTP secret
-    /// (RFC 6238) to put in an authenticator app.
+    /// Gateways, for the calling user signed in with a session (an API token is refused), who gives
+    /// their password again: a new TOTP secret (RFC 6238) to put in an authenticator app.
     public func enrollTotp(_ request: Calltrace_Identity_V1_EnrollTotpRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_EnrollTotpResponse {
         try await rpc.unary(Calltrace_Identity_V1_IdentityService.enrollTotp, request, options: options)
     }
@@ -1131,8 +1131,8 @@ public struct Calltrace_Identity_V1_IdentityServiceClient: Sendable {
         try await rpc.unary(Calltrace_Identity_V1_IdentityService.resetTwoFactor, request, options: options)
     }
 
-    /// Gateways, for the calling user: a current code proves the app holds the secret; from then
-    /// on, logins need a code.
+    /// Gateways, for the calling user signed in with a session (an API token is refused): a current
+    /// code proves the app holds the secret; from then on, logins need a code.
     public func confirmTotp(_ request: Calltrace_Identity_V1_ConfirmTotpRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_ConfirmTotpResponse {
         try await rpc.unary(Calltrace_Identity_V1_IdentityService.confirmTotp, request, options: options)
     }
