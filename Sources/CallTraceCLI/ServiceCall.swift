@@ -44,7 +44,7 @@ package struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
     @Option(help: "Deployment file (services: name → host:port) (default: $CALLTRACE_DEPLOYMENT, or \"deployment\" in the CLI config file).")
     var deployment: String?
     // Tokens are base64url and may begin with '-': taken whole, never as an option.
-    @Option(parsing: .unconditional, help: "A user's session token (default: $CALLTRACE_TOKEN).") var token: String?
+    @Option(parsing: .unconditional, help: "A user's session token or API token (default: $CALLTRACE_TOKEN).") var token: String?
     @Option(name: .customLong("client-address"), help: "The end user's address, when the organisation restricts addresses.")
     var clientAddress: String?
     @Option(name: .customLong("timeout-ms"), help: "Per-call timeout (uploads and playback: per call, whole).") var timeoutMS = 600_000

@@ -69,6 +69,7 @@ public struct AuditResource: Sendable, Hashable, CustomStringConvertible {
         case bundle
         case subjectRequest = "subject_request"
         case retentionRun = "retention_run"
+        case apiToken = "api_token"
     }
 
     public let kind: Kind
@@ -96,6 +97,8 @@ public struct AuditResource: Sendable, Hashable, CustomStringConvertible {
     public static func bundle(_ id: String) -> AuditResource { .init(.bundle, id) }
     public static func subjectRequest(_ id: String) -> AuditResource { .init(.subjectRequest, id) }
     public static func retentionRun(_ id: String) -> AuditResource { .init(.retentionRun, id) }
+    /// A user's API token, by its id (never the token).
+    public static func apiToken(_ id: String) -> AuditResource { .init(.apiToken, id) }
 }
 
 /// How an audited attempt ended.

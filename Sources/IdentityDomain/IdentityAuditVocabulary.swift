@@ -27,6 +27,8 @@ public enum IdentityAuditAction: String, AuditActionName {
     case supportGrantCreated = "support_grant.created"
     case supportGrantRevoked = "support_grant.revoked"
     case supportGrantExpired = "support_grant.expired"
+    case apiTokenCreated = "api_token.created"
+    case apiTokenRevoked = "api_token.revoked"
     /// A family: `operator.access.<permission>` (`operatorAccess(to:)`), one per permission an
     /// operator asked for, allowed or denied (P8).
     case operatorAccess = "operator.access"

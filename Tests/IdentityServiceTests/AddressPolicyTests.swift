@@ -37,11 +37,7 @@ struct AddressPolicyTests {
         #expect(await login(from: "198.51.100.42", via: deployment.media) == .permissionDenied)
 
         func use(from address: String) async -> StatusCode? {
-            await code {
-                _ = try await deployment.media.unary(Identity.authorize, .with {
-                    $0.token = admin; $0.orgID = org; $0.permission = .reportsRead; $0.clientAddress = address
-                })
-            }
+            await code { _ = try await deployment.authorize(admin, org: org, .reportsRead, from: address) }
         }
         #expect(await use(from: "198.51.100.200") == .ok)
         #expect(await use(from: "192.0.2.1") == .permissionDenied)

@@ -62,7 +62,7 @@ struct LifecycleAndRefusalTableTests {
         _ = await deployment.stop()
     }
 
-    @Test("Every user-authenticated RPC refuses no token, an expired token, another org's token and too weak a role")
+    @Test("Every user-authenticated RPC refuses no token, an expired token, another org's token and too weak a role, a session's or an API token's alike")
     func refusalTable() async throws {
         let deployment = try await IdentityDeployment(.inProcess)
         let (org, _) = try await deployment.organisationWithAdmin(email: "admin@a.example")
@@ -74,11 +74,18 @@ struct LifecycleAndRefusalTableTests {
         // An expired token: issued, then outlived. Sessions last at most 12 hours; identity's
         // clock moves 11 h 59 min, the other sessions start, then 2 minutes more.
         let expiring = try await login()
+        let everything = Calltrace_Identity_V1_Permission.allCases.filter { $0 != .unspecified }
+        let expiringApiToken = try await deployment.createApiToken(expiring, org: org, everything, seconds: 3600).token
         deployment.clock.advance(by: .seconds(12 * 3600 - 60))
-        let (_, otherOrgAdmin) = try await deployment.organisationWithAdmin(email: "admin@b.example")
+        let (otherOrg, otherOrgAdmin) = try await deployment.organisationWithAdmin(email: "admin@b.example")
+        let otherOrgApiToken = try await deployment.createApiToken(otherOrgAdmin, org: otherOrg, everything).token
         let admin = try await login()
+        // An admin's API token scoped to reports only: as weak as a role without the permission.
+        let reportsOnlyApiToken = try await deployment.createApiToken(admin, org: org, [.reportsRead]).token
         let member = try await deployment.invite(.member, in: org, adminToken: admin, email: "member@a.example")
         let memberID = try await deployment.authorize(member, org: org, .reportsRead).userID
+        let analyst = try await deployment.invite(.analyst, in: org, adminToken: admin, email: "analyst@a.example")
+        let analystsApiToken = try await deployment.createApiToken(analyst, org: org, [.reportsRead]).apiToken.tokenID
         deployment.clock.advance(by: .seconds(120))
 
         let gateway = deployment.gateway
@@ -96,6 +103,11 @@ struct LifecycleAndRefusalTableTests {
             ("ListUsers", { c, o in _ = try await c.unary(Identity.listUsers, .with { $0.orgID = org }, options: o) }),
             ("ListSupportGrants", { c, o in _ = try await c.unary(Identity.listSupportGrants, .with { $0.orgID = org }, options: o) }),
             ("ResetTwoFactor", { c, o in _ = try await c.unary(Identity.resetTwoFactor, .with { $0.orgID = org; $0.userID = memberID }, options: o) }),
+            // Beyond a member's role; and never with an API token.
+            ("CreateApiToken", { c, o in _ = try await c.unary(Identity.createApiToken, .with { $0.orgID = org; $0.name = "t"; $0.permissions = [.usersManage] }, options: o) }),
+            ("ListApiTokens --all-users", { c, o in _ = try await c.unary(Identity.listApiTokens, .with { $0.orgID = org; $0.allUsers = true }, options: o) }),
+            // Another user's token.
+            ("RevokeApiToken", { c, o in _ = try await c.unary(Identity.revokeApiToken, .with { $0.orgID = org; $0.tokenID = analystsApiToken }, options: o) }),
         ]
         func options(_ token: String?) -> CallOptions {
             token.flatMap { try? IdentityDeployment.bearer($0) } ?? CallOptions()
@@ -109,6 +121,9 @@ struct LifecycleAndRefusalTableTests {
             // Operators administer users only through the firm's own admins: no grant reaches these.
             #expect(await code { try await call(deployment.operatorClient, options(admin)) } == .permissionDenied, "\(name): operator")
             #expect(await code { try await call(wrongService, options(admin)) } == .permissionDenied, "\(name): a service's certificate")
+            #expect(await code { try await call(gateway, options(expiringApiToken)) } == .unauthenticated, "\(name): expired API token")
+            #expect(await code { try await call(gateway, options(otherOrgApiToken)) } == .permissionDenied, "\(name): another org's API token")
+            #expect(await code { try await call(gateway, options(reportsOnlyApiToken)) } == .permissionDenied, "\(name): API token without the scope")
         }
         // Operators only: a firm's admin through the web gateway, or a service, is refused.
         #expect(await code { _ = try await gateway.unary(Identity.listOrganizations, .init(), options: options(admin)) } == .permissionDenied)
@@ -119,11 +134,14 @@ struct LifecycleAndRefusalTableTests {
             ("EnrollTotp", { o in _ = try await gateway.unary(Identity.enrollTotp, .with { $0.orgID = org }, options: o) }),
             ("ConfirmTotp", { o in _ = try await gateway.unary(Identity.confirmTotp, .with { $0.orgID = org; $0.code = "000000" }, options: o) }),
             ("GetCurrentUser", { o in _ = try await gateway.unary(Identity.getCurrentUser, .with { $0.orgID = org }, options: o) }),
+            ("ListApiTokens", { o in _ = try await gateway.unary(Identity.listApiTokens, .with { $0.orgID = org }, options: o) }),
         ]
         for (name, call) in selfService {
             #expect(await code { try await call(options(nil)) } == .unauthenticated, "\(name): no token")
             #expect(await code { try await call(options(expiring)) } == .unauthenticated, "\(name): expired token")
             #expect(await code { try await call(options(otherOrgAdmin)) } == .permissionDenied, "\(name): another org's token")
+            #expect(await code { try await call(options(expiringApiToken)) } == .unauthenticated, "\(name): expired API token")
+            #expect(await code { try await call(options(otherOrgApiToken)) } == .permissionDenied, "\(name): another org's API token")
         }
         #expect(await code { _ = try await gateway.unary(Identity.logout, .init(), options: options(nil)) } == .unauthenticated)
         #expect(await code { _ = try await gateway.unary(Identity.logout, .init(), options: options(expiring)) } == .ok,
@@ -134,6 +152,9 @@ struct LifecycleAndRefusalTableTests {
         #expect(await code { try await calls[0].1(gateway, options(admin)) } == .ok)
         #expect(await code { try await calls[3].1(gateway, options(admin)) } == .ok)
         #expect(await code { try await calls[7].1(gateway, options(admin)) } == .ok)
+        for name in ["CreateApiToken", "ListApiTokens --all-users", "RevokeApiToken"] {
+            #expect(await code { try await calls.first { $0.0 == name }!.1(gateway, options(admin)) } == .ok, "\(name)")
+        }
         _ = await deployment.stop()
     }
 }

@@ -847,9 +847,12 @@ public struct Calltrace_Identity_V1_IdentityServicePolicies: Sendable {
     public var listOrganizations: PeerPolicy
     public var listSupportGrants: PeerPolicy
     public var getSecurityPolicy: PeerPolicy
+    public var createApiToken: PeerPolicy
+    public var listApiTokens: PeerPolicy
+    public var revokeApiToken: PeerPolicy
     public var authorize: PeerPolicy
 
-    public init(createOrganization: PeerPolicy, inviteUser: PeerPolicy, redeemInvitation: PeerPolicy, requestPasswordReset: PeerPolicy, resetPassword: PeerPolicy, login: PeerPolicy, logout: PeerPolicy, removeUser: PeerPolicy, createSupportGrant: PeerPolicy, revokeSupportGrant: PeerPolicy, authorizeOperator: PeerPolicy, enrollTotp: PeerPolicy, resetTwoFactor: PeerPolicy, confirmTotp: PeerPolicy, suspendUser: PeerPolicy, changeUserRole: PeerPolicy, revokeUserSessions: PeerPolicy, suspendOrganization: PeerPolicy, markOrganizationOffboarded: PeerPolicy, setSecurityPolicy: PeerPolicy, listUsers: PeerPolicy, getCurrentUser: PeerPolicy, listOrganizations: PeerPolicy, listSupportGrants: PeerPolicy, getSecurityPolicy: PeerPolicy, authorize: PeerPolicy) {
+    public init(createOrganization: PeerPolicy, inviteUser: PeerPolicy, redeemInvitation: PeerPolicy, requestPasswordReset: PeerPolicy, resetPassword: PeerPolicy, login: PeerPolicy, logout: PeerPolicy, removeUser: PeerPolicy, createSupportGrant: PeerPolicy, revokeSupportGrant: PeerPolicy, authorizeOperator: PeerPolicy, enrollTotp: PeerPolicy, resetTwoFactor: PeerPolicy, confirmTotp: PeerPolicy, suspendUser: PeerPolicy, changeUserRole: PeerPolicy, revokeUserSessions: PeerPolicy, suspendOrganization: PeerPolicy, markOrganizationOffboarded: PeerPolicy, setSecurityPolicy: PeerPolicy, listUsers: PeerPolicy, getCurrentUser: PeerPolicy, listOrganizations: PeerPolicy, listSupportGrants: PeerPolicy, getSecurityPolicy: PeerPolicy, createApiToken: PeerPolicy, listApiTokens: PeerPolicy, revokeApiToken: PeerPolicy, authorize: PeerPolicy) {
         self.createOrganization = createOrganization
         self.inviteUser = inviteUser
         self.redeemInvitation = redeemInvitation
@@ -875,6 +878,9 @@ public struct Calltrace_Identity_V1_IdentityServicePolicies: Sendable {
         self.listOrganizations = listOrganizations
         self.listSupportGrants = listSupportGrants
         self.getSecurityPolicy = getSecurityPolicy
+        self.createApiToken = createApiToken
+        self.listApiTokens = listApiTokens
+        self.revokeApiToken = revokeApiToken
         self.authorize = authorize
     }
 }
@@ -930,16 +936,16 @@ public protocol Calltrace_Identity_V1_IdentityServiceHandler: RPCService {
     /// not, is an audit event of the organisation.
     func authorizeOperator(_ request: Calltrace_Identity_V1_AuthorizeOperatorRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_AuthorizeOperatorResponse
 
-    /// Gateways, for the calling user, who gives their password again: a new TOTP secret
-    /// (RFC 6238) to put in an authenticator app.
+    /// Gateways, for the calling user signed in with a session (an API token is refused), who gives
+    /// their password again: a new TOTP secret (RFC 6238) to put in an authenticator app.
     func enrollTotp(_ request: Calltrace_Identity_V1_EnrollTotpRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_EnrollTotpResponse
 
     /// Gateways, for a user with users.manage: clears another user's two-factor (a lost phone);
     /// they enrol again at their next login. Audited.
     func resetTwoFactor(_ request: Calltrace_Identity_V1_ResetTwoFactorRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ResetTwoFactorResponse
 
-    /// Gateways, for the calling user: a current code proves the app holds the secret; from then
-    /// on, logins need a code.
+    /// Gateways, for the calling user signed in with a session (an API token is refused): a current
+    /// code proves the app holds the secret; from then on, logins need a code.
     func confirmTotp(_ request: Calltrace_Identity_V1_ConfirmTotpRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ConfirmTotpResponse
 
     /// Gateways, for a user with users.manage: suspends a user; their sessions end at once.
@@ -982,7 +988,23 @@ public protocol Calltrace_Identity_V1_IdentityServiceHandler: RPCService {
     /// Gateways, for a user with settings.manage: the organisation's security policy as it stands.
     func getSecurityPolicy(_ request: Calltrace_Identity_V1_GetSecurityPolicyRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_GetSecurityPolicyResponse
 
-    /// Services only: may this token act in this organisation with this permission?
+    /// Gateways, for the calling user signed in with a session (never with an API token): a new API
+    /// token for the user's own tools and CRM integrations, scoped to permissions the user's role
+    /// has, expiring (default 90 days, at most 365). The token is in this answer only: identity
+    /// keeps its hash. Audited.
+    func createApiToken(_ request: Calltrace_Identity_V1_CreateApiTokenRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_CreateApiTokenResponse
+
+    /// Gateways, any signed-in user: the caller's own API tokens, newest first; with all_users and
+    /// users.manage, every user's in the organisation. Never a token's secret.
+    func listApiTokens(_ request: Calltrace_Identity_V1_ListApiTokensRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ListApiTokensResponse
+
+    /// Gateways, for the token's owner or a user with users.manage: the token stops working at once.
+    /// Idempotent: revoking a revoked token answers OK. Audited.
+    func revokeApiToken(_ request: Calltrace_Identity_V1_RevokeApiTokenRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_RevokeApiTokenResponse
+
+    /// Services only: may this token (a session's, or an API token) act in this organisation with
+    /// this permission? An API token acts for its user, with only the permissions both its scopes
+    /// and the user's current role have.
     func authorize(_ request: Calltrace_Identity_V1_AuthorizeRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_AuthorizeResponse
 }
 
@@ -1014,6 +1036,9 @@ extension Calltrace_Identity_V1_IdentityServiceHandler {
         router.unary(Calltrace_Identity_V1_IdentityService.listOrganizations, allow: policies.listOrganizations) { try await self.listOrganizations($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.listSupportGrants, allow: policies.listSupportGrants) { try await self.listSupportGrants($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.getSecurityPolicy, allow: policies.getSecurityPolicy) { try await self.getSecurityPolicy($0, context: $1) }
+        router.unary(Calltrace_Identity_V1_IdentityService.createApiToken, allow: policies.createApiToken) { try await self.createApiToken($0, context: $1) }
+        router.unary(Calltrace_Identity_V1_IdentityService.listApiTokens, allow: policies.listApiTokens) { try await self.listApiTokens($0, context: $1) }
+        router.unary(Calltrace_Identity_V1_IdentityService.revokeApiToken, allow: policies.revokeApiToken) { try await self.revokeApiToken($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.authorize, allow: policies.authorize) { try await self.authorize($0, context: $1) }
     }
 }
@@ -1094,8 +1119,8 @@ public struct Calltrace_Identity_V1_IdentityServiceClient: Sendable {
         try await rpc.unary(Calltrace_Identity_V1_IdentityService.authorizeOperator, request, options: options)
     }
 
-    /// Gateways, for the calling user, who gives their password again: a new TOTP secret
-    /// (RFC 6238) to put in an authenticator app.
+    /// Gateways, for the calling user signed in with a session (an API token is refused), who gives
+    /// their password again: a new TOTP secret (RFC 6238) to put in an authenticator app.
     public func enrollTotp(_ request: Calltrace_Identity_V1_EnrollTotpRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_EnrollTotpResponse {
         try await rpc.unary(Calltrace_Identity_V1_IdentityService.enrollTotp, request, options: options)
     }
@@ -1106,8 +1131,8 @@ public struct Calltrace_Identity_V1_IdentityServiceClient: Sendable {
         try await rpc.unary(Calltrace_Identity_V1_IdentityService.resetTwoFactor, request, options: options)
     }
 
-    /// Gateways, for the calling user: a current code proves the app holds the secret; from then
-    /// on, logins need a code.
+    /// Gateways, for the calling user signed in with a session (an API token is refused): a current
+    /// code proves the app holds the secret; from then on, logins need a code.
     public func confirmTotp(_ request: Calltrace_Identity_V1_ConfirmTotpRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_ConfirmTotpResponse {
         try await rpc.unary(Calltrace_Identity_V1_IdentityService.confirmTotp, request, options: options)
     }
@@ -1174,7 +1199,29 @@ public struct Calltrace_Identity_V1_IdentityServiceClient: Sendable {
         try await rpc.unary(Calltrace_Identity_V1_IdentityService.getSecurityPolicy, request, options: options)
     }
 
-    /// Services only: may this token act in this organisation with this permission?
+    /// Gateways, for the calling user signed in with a session (never with an API token): a new API
+    /// token for the user's own tools and CRM integrations, scoped to permissions the user's role
+    /// has, expiring (default 90 days, at most 365). The token is in this answer only: identity
+    /// keeps its hash. Audited.
+    public func createApiToken(_ request: Calltrace_Identity_V1_CreateApiTokenRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_CreateApiTokenResponse {
+        try await rpc.unary(Calltrace_Identity_V1_IdentityService.createApiToken, request, options: options)
+    }
+
+    /// Gateways, any signed-in user: the caller's own API tokens, newest first; with all_users and
+    /// users.manage, every user's in the organisation. Never a token's secret.
+    public func listApiTokens(_ request: Calltrace_Identity_V1_ListApiTokensRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_ListApiTokensResponse {
+        try await rpc.unary(Calltrace_Identity_V1_IdentityService.listApiTokens, request, options: options)
+    }
+
+    /// Gateways, for the token's owner or a user with users.manage: the token stops working at once.
+    /// Idempotent: revoking a revoked token answers OK. Audited.
+    public func revokeApiToken(_ request: Calltrace_Identity_V1_RevokeApiTokenRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_RevokeApiTokenResponse {
+        try await rpc.unary(Calltrace_Identity_V1_IdentityService.revokeApiToken, request, options: options)
+    }
+
+    /// Services only: may this token (a session's, or an API token) act in this organisation with
+    /// this permission? An API token acts for its user, with only the permissions both its scopes
+    /// and the user's current role have.
     public func authorize(_ request: Calltrace_Identity_V1_AuthorizeRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_AuthorizeResponse {
         try await rpc.unary(Calltrace_Identity_V1_IdentityService.authorize, request, options: options)
     }

@@ -339,12 +339,24 @@ public enum Calltrace_Identity_V1_IdentityService {
     public static let getSecurityPolicy = MethodDescriptor<Calltrace_Identity_V1_GetSecurityPolicyRequest, Calltrace_Identity_V1_GetSecurityPolicyResponse>(
         service: name, name: "GetSecurityPolicy", kind: .unary, isIdempotent: true)
 
+    /// `/calltrace.identity.v1.IdentityService/CreateApiToken`
+    public static let createApiToken = MethodDescriptor<Calltrace_Identity_V1_CreateApiTokenRequest, Calltrace_Identity_V1_CreateApiTokenResponse>(
+        service: name, name: "CreateApiToken", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.identity.v1.IdentityService/ListApiTokens`
+    public static let listApiTokens = MethodDescriptor<Calltrace_Identity_V1_ListApiTokensRequest, Calltrace_Identity_V1_ListApiTokensResponse>(
+        service: name, name: "ListApiTokens", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.identity.v1.IdentityService/RevokeApiToken`
+    public static let revokeApiToken = MethodDescriptor<Calltrace_Identity_V1_RevokeApiTokenRequest, Calltrace_Identity_V1_RevokeApiTokenResponse>(
+        service: name, name: "RevokeApiToken", kind: .unary, isIdempotent: true)
+
     /// `/calltrace.identity.v1.IdentityService/Authorize`
     public static let authorize = MethodDescriptor<Calltrace_Identity_V1_AuthorizeRequest, Calltrace_Identity_V1_AuthorizeResponse>(
         service: name, name: "Authorize", kind: .unary, isIdempotent: true)
 
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, requestPasswordReset.info, resetPassword.info, login.info, logout.info, removeUser.info, createSupportGrant.info, revokeSupportGrant.info, authorizeOperator.info, enrollTotp.info, resetTwoFactor.info, confirmTotp.info, suspendUser.info, changeUserRole.info, revokeUserSessions.info, suspendOrganization.info, markOrganizationOffboarded.info, setSecurityPolicy.info, listUsers.info, getCurrentUser.info, listOrganizations.info, listSupportGrants.info, getSecurityPolicy.info, authorize.info]
+    public static let methods: [MethodInfo] = [createOrganization.info, inviteUser.info, redeemInvitation.info, requestPasswordReset.info, resetPassword.info, login.info, logout.info, removeUser.info, createSupportGrant.info, revokeSupportGrant.info, authorizeOperator.info, enrollTotp.info, resetTwoFactor.info, confirmTotp.info, suspendUser.info, changeUserRole.info, revokeUserSessions.info, suspendOrganization.info, markOrganizationOffboarded.info, setSecurityPolicy.info, listUsers.info, getCurrentUser.info, listOrganizations.info, listSupportGrants.info, getSecurityPolicy.info, createApiToken.info, listApiTokens.info, revokeApiToken.info, authorize.info]
 }
 
 // MARK: calltrace/media/v1/media.proto

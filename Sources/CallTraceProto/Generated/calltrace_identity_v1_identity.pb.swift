@@ -703,6 +703,8 @@ public nonisolated struct Calltrace_Identity_V1_MarkOrganizationOffboardedRespon
 
   public var supportGrantsDeleted: UInt32 = 0
 
+  public var apiTokensDeleted: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -865,6 +867,9 @@ public nonisolated struct Calltrace_Identity_V1_Principal: Sendable {
   public var operatorName: String = String()
 
   public var supportGrantID: String = String()
+
+  /// Set when a user's API token (not a session) made the call.
+  public var apiTokenID: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1040,6 +1045,138 @@ public nonisolated struct Calltrace_Identity_V1_ListSupportGrantsResponse: Senda
   // methods supported on all messages.
 
   public var grants: [Calltrace_Identity_V1_SupportGrant] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A user's API token as the firm sees it; never its secret.
+public nonisolated struct Calltrace_Identity_V1_ApiToken: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var tokenID: String = String()
+
+  /// The owner.
+  public var userID: String = String()
+
+  public var name: String = String()
+
+  /// The token's first characters ("ctk_" and 8 more), to tell it apart and find it where it
+  /// leaked; not enough to use it.
+  public var prefix: String = String()
+
+  /// What it may be used for, in declaration order; in use, only those the owner's role still has.
+  public var permissions: [Calltrace_Identity_V1_Permission] = []
+
+  public var createdAtUnixMs: Int64 = 0
+
+  public var expiresAtUnixMs: Int64 = 0
+
+  /// 0 when never used; kept to the minute.
+  public var lastUsedAtUnixMs: Int64 = 0
+
+  /// 0 unless revoked.
+  public var revokedAtUnixMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Identity_V1_CreateApiTokenRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  /// What it is for ("Clio sync"), one line of at most 100 characters.
+  public var name: String = String()
+
+  /// At least one; each one the caller's role has.
+  public var permissions: [Calltrace_Identity_V1_Permission] = []
+
+  /// 0: 90 days; at most 365 days.
+  public var durationSeconds: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Identity_V1_CreateApiTokenResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// "ctk_" and 43 base64url characters (256 random bits): shown this once, stored only as a hash.
+  public var token: String = String()
+
+  public var apiToken: Calltrace_Identity_V1_ApiToken {
+    get {_apiToken ?? Calltrace_Identity_V1_ApiToken()}
+    set {_apiToken = newValue}
+  }
+  /// Returns true if `apiToken` has been explicitly set.
+  public var hasApiToken: Bool {self._apiToken != nil}
+  /// Clears the value of `apiToken`. Subsequent reads from it will return its default value.
+  public mutating func clearApiToken() {self._apiToken = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _apiToken: Calltrace_Identity_V1_ApiToken? = nil
+}
+
+public nonisolated struct Calltrace_Identity_V1_ListApiTokensRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  /// Every user's tokens (users.manage); otherwise the caller's own.
+  public var allUsers: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Identity_V1_ListApiTokensResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Newest first.
+  public var apiTokens: [Calltrace_Identity_V1_ApiToken] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Identity_V1_RevokeApiTokenRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var tokenID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Identity_V1_RevokeApiTokenResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2223,7 +2360,7 @@ nonisolated extension Calltrace_Identity_V1_MarkOrganizationOffboardedRequest: S
 
 nonisolated extension Calltrace_Identity_V1_MarkOrganizationOffboardedResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".MarkOrganizationOffboardedResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}users_deleted\0\u{3}invitations_deleted\0\u{3}sessions_deleted\0\u{3}support_grants_deleted\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}users_deleted\0\u{3}invitations_deleted\0\u{3}sessions_deleted\0\u{3}support_grants_deleted\0\u{3}api_tokens_deleted\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2235,6 +2372,7 @@ nonisolated extension Calltrace_Identity_V1_MarkOrganizationOffboardedResponse: 
       case 2: try { try decoder.decodeSingularUInt32Field(value: &self.invitationsDeleted) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.sessionsDeleted) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.supportGrantsDeleted) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.apiTokensDeleted) }()
       default: break
       }
     }
@@ -2253,6 +2391,9 @@ nonisolated extension Calltrace_Identity_V1_MarkOrganizationOffboardedResponse: 
     if self.supportGrantsDeleted != 0 {
       try visitor.visitSingularUInt32Field(value: self.supportGrantsDeleted, fieldNumber: 4)
     }
+    if self.apiTokensDeleted != 0 {
+      try visitor.visitSingularUInt32Field(value: self.apiTokensDeleted, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2261,6 +2402,7 @@ nonisolated extension Calltrace_Identity_V1_MarkOrganizationOffboardedResponse: 
     if lhs.invitationsDeleted != rhs.invitationsDeleted {return false}
     if lhs.sessionsDeleted != rhs.sessionsDeleted {return false}
     if lhs.supportGrantsDeleted != rhs.supportGrantsDeleted {return false}
+    if lhs.apiTokensDeleted != rhs.apiTokensDeleted {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2540,7 +2682,7 @@ nonisolated extension Calltrace_Identity_V1_AuthorizeResponse: SwiftProtobuf.Mes
 
 nonisolated extension Calltrace_Identity_V1_Principal: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Principal"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}user_id\0\u{1}role\0\u{3}operator_name\0\u{3}support_grant_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}user_id\0\u{1}role\0\u{3}operator_name\0\u{3}support_grant_id\0\u{3}api_token_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2553,6 +2695,7 @@ nonisolated extension Calltrace_Identity_V1_Principal: SwiftProtobuf.Message, Sw
       case 3: try { try decoder.decodeSingularEnumField(value: &self.role) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.operatorName) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.supportGrantID) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.apiTokenID) }()
       default: break
       }
     }
@@ -2574,6 +2717,9 @@ nonisolated extension Calltrace_Identity_V1_Principal: SwiftProtobuf.Message, Sw
     if !self.supportGrantID.isEmpty {
       try visitor.visitSingularStringField(value: self.supportGrantID, fieldNumber: 5)
     }
+    if !self.apiTokenID.isEmpty {
+      try visitor.visitSingularStringField(value: self.apiTokenID, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2583,6 +2729,7 @@ nonisolated extension Calltrace_Identity_V1_Principal: SwiftProtobuf.Message, Sw
     if lhs.role != rhs.role {return false}
     if lhs.operatorName != rhs.operatorName {return false}
     if lhs.supportGrantID != rhs.supportGrantID {return false}
+    if lhs.apiTokenID != rhs.apiTokenID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2986,6 +3133,279 @@ nonisolated extension Calltrace_Identity_V1_ListSupportGrantsResponse: SwiftProt
 
   public static func ==(lhs: Calltrace_Identity_V1_ListSupportGrantsResponse, rhs: Calltrace_Identity_V1_ListSupportGrantsResponse) -> Bool {
     if lhs.grants != rhs.grants {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Identity_V1_ApiToken: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ApiToken"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}token_id\0\u{3}user_id\0\u{1}name\0\u{1}prefix\0\u{1}permissions\0\u{3}created_at_unix_ms\0\u{3}expires_at_unix_ms\0\u{3}last_used_at_unix_ms\0\u{3}revoked_at_unix_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.tokenID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.userID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.prefix) }()
+      case 5: try { try decoder.decodeRepeatedEnumField(value: &self.permissions) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.createdAtUnixMs) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.expiresAtUnixMs) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.lastUsedAtUnixMs) }()
+      case 9: try { try decoder.decodeSingularInt64Field(value: &self.revokedAtUnixMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.tokenID.isEmpty {
+      try visitor.visitSingularStringField(value: self.tokenID, fieldNumber: 1)
+    }
+    if !self.userID.isEmpty {
+      try visitor.visitSingularStringField(value: self.userID, fieldNumber: 2)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 3)
+    }
+    if !self.prefix.isEmpty {
+      try visitor.visitSingularStringField(value: self.prefix, fieldNumber: 4)
+    }
+    if !self.permissions.isEmpty {
+      try visitor.visitPackedEnumField(value: self.permissions, fieldNumber: 5)
+    }
+    if self.createdAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.createdAtUnixMs, fieldNumber: 6)
+    }
+    if self.expiresAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.expiresAtUnixMs, fieldNumber: 7)
+    }
+    if self.lastUsedAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.lastUsedAtUnixMs, fieldNumber: 8)
+    }
+    if self.revokedAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.revokedAtUnixMs, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Identity_V1_ApiToken, rhs: Calltrace_Identity_V1_ApiToken) -> Bool {
+    if lhs.tokenID != rhs.tokenID {return false}
+    if lhs.userID != rhs.userID {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.prefix != rhs.prefix {return false}
+    if lhs.permissions != rhs.permissions {return false}
+    if lhs.createdAtUnixMs != rhs.createdAtUnixMs {return false}
+    if lhs.expiresAtUnixMs != rhs.expiresAtUnixMs {return false}
+    if lhs.lastUsedAtUnixMs != rhs.lastUsedAtUnixMs {return false}
+    if lhs.revokedAtUnixMs != rhs.revokedAtUnixMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Identity_V1_CreateApiTokenRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CreateApiTokenRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{1}name\0\u{1}permissions\0\u{3}duration_seconds\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 3: try { try decoder.decodeRepeatedEnumField(value: &self.permissions) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.durationSeconds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
+    }
+    if !self.permissions.isEmpty {
+      try visitor.visitPackedEnumField(value: self.permissions, fieldNumber: 3)
+    }
+    if self.durationSeconds != 0 {
+      try visitor.visitSingularUInt32Field(value: self.durationSeconds, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Identity_V1_CreateApiTokenRequest, rhs: Calltrace_Identity_V1_CreateApiTokenRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.permissions != rhs.permissions {return false}
+    if lhs.durationSeconds != rhs.durationSeconds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Identity_V1_CreateApiTokenResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CreateApiTokenResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}token\0\u{3}api_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.token) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._apiToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.token.isEmpty {
+      try visitor.visitSingularStringField(value: self.token, fieldNumber: 1)
+    }
+    try { if let v = self._apiToken {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Identity_V1_CreateApiTokenResponse, rhs: Calltrace_Identity_V1_CreateApiTokenResponse) -> Bool {
+    if lhs.token != rhs.token {return false}
+    if lhs._apiToken != rhs._apiToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Identity_V1_ListApiTokensRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListApiTokensRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}all_users\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.allUsers) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if self.allUsers != false {
+      try visitor.visitSingularBoolField(value: self.allUsers, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Identity_V1_ListApiTokensRequest, rhs: Calltrace_Identity_V1_ListApiTokensRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.allUsers != rhs.allUsers {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Identity_V1_ListApiTokensResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListApiTokensResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}api_tokens\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.apiTokens) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.apiTokens.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.apiTokens, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Identity_V1_ListApiTokensResponse, rhs: Calltrace_Identity_V1_ListApiTokensResponse) -> Bool {
+    if lhs.apiTokens != rhs.apiTokens {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Identity_V1_RevokeApiTokenRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RevokeApiTokenRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}token_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.tokenID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if !self.tokenID.isEmpty {
+      try visitor.visitSingularStringField(value: self.tokenID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Identity_V1_RevokeApiTokenRequest, rhs: Calltrace_Identity_V1_RevokeApiTokenRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.tokenID != rhs.tokenID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Identity_V1_RevokeApiTokenResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RevokeApiTokenResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Identity_V1_RevokeApiTokenResponse, rhs: Calltrace_Identity_V1_RevokeApiTokenResponse) -> Bool {
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

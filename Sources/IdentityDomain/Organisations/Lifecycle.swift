@@ -38,7 +38,8 @@ extension IdentityRules {
 
     /// The last step of offboarding (P11): the organisation is marked offboarded, its people are
     /// deleted (users with their sealed names and e-mails, password hashes and two-factor
-    /// secrets, invitations, sessions, support grants), then identity's key for it is shredded.
+    /// secrets, invitations, sessions, API tokens, support grants), then identity's key for it
+    /// is shredded.
     /// Idempotent: a repeat (compliance retrying after a lost answer, or a crash between the
     /// steps) deletes what is left and answers everything deleted so far, as the first did.
     func markOffboarded(_ org: String, by actor: String) async throws -> OffboardedPeople {
@@ -65,9 +66,11 @@ extension IdentityRules {
     }
 
     /// Applies an admin's change to a user.
-    /// - Parameter endTokens: also void the user's outstanding invitation and reset tokens.
+    /// - Parameters:
+    ///   - endTokens: also void the user's outstanding invitation and reset tokens.
+    ///   - endApiTokens: also revoke the user's API tokens (each revocation audited).
     func changeUser(_ user: String, org: String, _ change: UserChange, endSessions: Bool, endTokens: Bool = false,
-                            action: IdentityAuditAction, by actor: String) async throws {
+                    endApiTokens: Bool = false, action: IdentityAuditAction, by actor: String) async throws {
         try await repository.write { [self] tx in
             guard try tx.change(user, org: org, change) else { throw DomainError.notFound("user \(user) not found in organisation \(org)") }
             // An organisation always keeps an active admin: the last one cannot be removed,
@@ -78,13 +81,14 @@ extension IdentityRules {
             if endSessions { try tx.deleteSessions(user: user) }
             if endTokens { try tx.deleteTokens(user: user) }
             try audit(org: org, actor: actor, action: action, resource: .user(user), in: tx)
+            if endApiTokens { try revokeApiTokens(of: user, org: org, by: actor, in: tx) }
         }
     }
 
-    /// Removes a user of `org`; their sessions end at once.
+    /// Removes a user of `org`; their sessions end and their API tokens are revoked at once.
     func removeUser(_ user: String, org: String, by actor: String) async throws {
         // The e-mail's index is replaced by one naming the removed user, so the address can be invited again.
         try await changeUser(user, org: org, .remove(freedIndex: Data("removed:\(user)".utf8)), endSessions: true, endTokens: true,
-                             action: .userRemoved, by: actor)
+                             endApiTokens: true, action: .userRemoved, by: actor)
     }
 }

@@ -26,8 +26,8 @@ protocol IdentityTransaction {
     /// Moves `org` to `status` when it is in one of `from` (any state when `from` is nil);
     /// false when it is not there or not in such a state.
     func setOrganizationStatus(_ org: String, to status: String, from: [String]?) throws -> Bool
-    /// Deletes the organisation's people: sessions, invitation and reset tokens, support grants
-    /// and users (names, e-mails, password hashes, two-factor secrets). The organisation's row
+    /// Deletes the organisation's people: sessions, API tokens, invitation and reset tokens,
+    /// support grants and users (names, e-mails, password hashes, two-factor secrets). The organisation's row
     /// stays, offboarded, its sealed name unreadable once its key is shredded.
     func deletePeople(org: String) throws -> OffboardedPeople
     /// What offboarding deleted so far (none before it ran), and its record.
@@ -78,6 +78,20 @@ protocol IdentityTransaction {
     @discardableResult func deleteSessions(user: String) throws -> Int
     func deleteSessions(org: String) throws
 
+    // API tokens (by hash)
+    func insertApiToken(_ token: ApiTokenRecord, hash: Data) throws
+    /// The token with this hash, whatever its state, with its user's and organisation's.
+    func apiTokenHolder(hash: Data) throws -> ApiTokenHolder?
+    func apiToken(_ id: String, org: String) throws -> ApiTokenRecord?
+    /// The organisation's tokens (`user`: that user's only), newest first.
+    func apiTokens(org: String, user: String?) throws -> [ApiTokenRecord]
+    /// False when it was revoked already.
+    func revokeApiToken(_ id: String, at now: Int64) throws -> Bool
+    /// Revokes every token of `user` not yet revoked or expired; returns their ids.
+    func revokeApiTokens(user: String, at now: Int64) throws -> [String]
+    /// Records a use at `now` unless one was recorded since `since`.
+    func touchApiToken(hash: Data, at now: Int64, unlessUsedSince since: Int64) throws
+
     // Lockout
     /// Counts one failed-login attempt for every subject and returns true; or, when any
     /// subject already reached its limit within the window, counts nothing and returns false.
@@ -98,8 +112,9 @@ protocol IdentityTransaction {
 
     // Housekeeping
     /// Deletes sessions past their maximum or idle since `idleBefore`, failed-login counts
-    /// whose window started before `failuresBefore`, and tokens used or expired.
-    func purge(now: Int64, idleBefore: Int64, failuresBefore: Int64) throws -> Int
+    /// whose window started before `failuresBefore`, invitation and reset tokens used or expired,
+    /// and API tokens that expired or were revoked before `apiTokensEndedBefore`.
+    func purge(now: Int64, idleBefore: Int64, failuresBefore: Int64, apiTokensEndedBefore: Int64) throws -> Int
 }
 
 /// A user as first stored: invited, sealed e-mail and name, the e-mail's blind index.
@@ -124,6 +139,20 @@ struct LoginCandidate: Sendable {
     let sessionMaxSeconds: Int64
 }
 
+/// What a bearer token's checks need of its user and organisation, as they are now.
+struct AccountState: Sendable {
+    let role: Int
+    let userStatus: String
+    let orgStatus: String
+    let requireTwoFactor: Bool
+    let twoFactorConfirmed: Bool
+
+    /// An active user of an active organisation.
+    var isActive: Bool { userStatus == "active" && orgStatus == "active" }
+    /// The organisation's two-factor requirement is met (or there is none).
+    var twoFactorSatisfied: Bool { !requireTwoFactor || twoFactorConfirmed }
+}
+
 /// A session with its user's and organisation's state.
 struct SessionRecord: Sendable {
     let user: String
@@ -132,13 +161,32 @@ struct SessionRecord: Sendable {
     let expiresAt: Int64
     /// 0 for a session older than the column.
     let createdAt: Int64
-    let role: Int
-    let userStatus: String
-    let orgStatus: String
     let idleSeconds: Int64
     let maxSeconds: Int64
-    let requireTwoFactor: Bool
-    let twoFactorConfirmed: Bool
+    let account: AccountState
+}
+
+/// An API token as stored: its name sealed; its secret nowhere (only its hash, which stays in
+/// the repository).
+struct ApiTokenRecord: Sendable {
+    let id: String
+    let user: String
+    let org: String
+    let sealedName: Data
+    /// "ctk_" and the next 8 characters of the secret.
+    let prefix: String
+    let permissions: [Int]
+    let createdAt: Int64
+    let expiresAt: Int64
+    /// 0 when never used.
+    let lastUsedAt: Int64
+    let revokedAt: Int64?
+}
+
+/// An API token with its user's and organisation's state.
+struct ApiTokenHolder: Sendable {
+    let token: ApiTokenRecord
+    let account: AccountState
 }
 
 /// The changes an admin makes to a user.
@@ -172,10 +220,11 @@ struct OffboardedPeople: Sendable, Equatable {
     var invitations = 0
     var sessions = 0
     var supportGrants = 0
+    var apiTokens = 0
 
     static func + (a: OffboardedPeople, b: OffboardedPeople) -> OffboardedPeople {
         OffboardedPeople(users: a.users + b.users, invitations: a.invitations + b.invitations, sessions: a.sessions + b.sessions,
-                         supportGrants: a.supportGrants + b.supportGrants)
+                         supportGrants: a.supportGrants + b.supportGrants, apiTokens: a.apiTokens + b.apiTokens)
     }
 }
 

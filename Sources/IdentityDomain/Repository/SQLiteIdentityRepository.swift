@@ -74,6 +74,24 @@ struct SQLiteIdentityRepository: IdentityRepository {
         ALTER TABLE sessions ADD COLUMN created_at_unix_ms INTEGER NOT NULL DEFAULT 0;
         """
 
+    /// Users' API tokens (issue 30): only a hash of each, the name sealed.
+    static let schemaV7 = """
+        CREATE TABLE api_tokens (
+            id TEXT PRIMARY KEY,
+            token_hash BLOB NOT NULL UNIQUE,
+            user_id TEXT NOT NULL REFERENCES users(id),
+            org_id TEXT NOT NULL REFERENCES organizations(id),
+            name BLOB NOT NULL,
+            prefix TEXT NOT NULL,
+            permissions TEXT NOT NULL,
+            created_at_unix_ms INTEGER NOT NULL,
+            expires_at_unix_ms INTEGER NOT NULL,
+            last_used_at_unix_ms INTEGER NOT NULL DEFAULT 0,
+            revoked_at_unix_ms INTEGER
+        );
+        CREATE INDEX api_tokens_by_org_and_user ON api_tokens (org_id, user_id);
+        """
+
     let database: Database
 
     func read<T: Sendable>(_ body: @escaping @Sendable (any IdentityTransaction) throws -> T) async throws -> T {
@@ -87,6 +105,17 @@ struct SQLiteIdentityRepository: IdentityRepository {
     struct Transaction: IdentityTransaction {
         let connection: Connection
         private var db: Connection { connection }
+
+        /// Permissions (their numbers) as stored: "1,6".
+        private static func stored(_ permissions: [Int]) -> String { permissions.sorted().map(String.init).joined(separator: ",") }
+        private static func permissions(in row: Row) -> [Int] { (row.text("permissions") ?? "").split(separator: ",").compactMap { Int($0) } }
+
+        /// The columns `account(in:)` reads, of users `u` joined with organizations `o`.
+        private static let accountColumns = "u.role, u.status, o.status AS org_status, o.require_two_factor, u.totp_confirmed"
+        private static func account(in row: Row) -> AccountState {
+            AccountState(role: Int(row.int("role") ?? 0), userStatus: row.text("status") ?? "", orgStatus: row.text("org_status") ?? "",
+                         requireTwoFactor: row.int("require_two_factor") == 1, twoFactorConfirmed: row.int("totp_confirmed") == 1)
+        }
 
         // MARK: Organisations
 
@@ -255,19 +284,17 @@ struct SQLiteIdentityRepository: IdentityRepository {
 
         func session(tokenHash: Data) throws -> SessionRecord? {
             guard let row = try db.query("""
-                SELECT s.user_id, s.org_id, s.last_used_at_unix_ms, s.expires_at_unix_ms, s.created_at_unix_ms, u.role, u.status,
-                       o.status AS org_status, o.session_idle_seconds, o.session_max_seconds, o.require_two_factor, u.totp_confirmed
+                SELECT s.user_id, s.org_id, s.last_used_at_unix_ms, s.expires_at_unix_ms, s.created_at_unix_ms,
+                       o.session_idle_seconds, o.session_max_seconds, \(Self.accountColumns)
                 FROM sessions s JOIN users u ON u.id = s.user_id JOIN organizations o ON o.id = s.org_id
                 WHERE s.token_hash = ?
                 """, tokenHash).first,
                   let user = row.text("user_id"), let org = row.text("org_id") else { return nil }
             return SessionRecord(user: user, org: org, lastUsedAt: row.int("last_used_at_unix_ms") ?? 0,
                                  expiresAt: row.int("expires_at_unix_ms") ?? 0, createdAt: row.int("created_at_unix_ms") ?? 0,
-                                 role: Int(row.int("role") ?? 0), userStatus: row.text("status") ?? "",
-                                 orgStatus: row.text("org_status") ?? "",
                                  idleSeconds: row.int("session_idle_seconds") ?? Int64(IdentityRules.defaultIdleSeconds),
                                  maxSeconds: row.int("session_max_seconds") ?? Int64(IdentityRules.defaultMaxSeconds),
-                                 requireTwoFactor: row.int("require_two_factor") == 1, twoFactorConfirmed: row.int("totp_confirmed") == 1)
+                                 account: Self.account(in: row))
         }
 
         func touchSession(tokenHash: Data, at now: Int64) throws {
@@ -283,16 +310,19 @@ struct SQLiteIdentityRepository: IdentityRepository {
             try db.execute("DELETE FROM sessions WHERE user_id = ?", user)
         }
 
+        /// The receipt is "users invitations sessions grants api-tokens" (the last missing in one
+        /// written before API tokens).
         func offboardingReceipt(org: String) throws -> OffboardedPeople {
             let text = try db.query("SELECT offboarding_receipt FROM organizations WHERE id = ?", org).first?.text("offboarding_receipt") ?? ""
             let counts = text.split(separator: " ").compactMap { Int($0) }
-            guard counts.count == 4 else { return OffboardedPeople() }
-            return OffboardedPeople(users: counts[0], invitations: counts[1], sessions: counts[2], supportGrants: counts[3])
+            guard counts.count == 4 || counts.count == 5 else { return OffboardedPeople() }
+            return OffboardedPeople(users: counts[0], invitations: counts[1], sessions: counts[2], supportGrants: counts[3],
+                                    apiTokens: counts.count == 5 ? counts[4] : 0)
         }
 
         func setOffboardingReceipt(org: String, _ people: OffboardedPeople) throws {
             try db.execute("UPDATE organizations SET offboarding_receipt = ? WHERE id = ?",
-                           "\(people.users) \(people.invitations) \(people.sessions) \(people.supportGrants)", org)
+                           "\(people.users) \(people.invitations) \(people.sessions) \(people.supportGrants) \(people.apiTokens)", org)
         }
 
         func offboardedWithPeople() throws -> [String] {
@@ -305,6 +335,7 @@ struct SQLiteIdentityRepository: IdentityRepository {
         func deletePeople(org: String) throws -> OffboardedPeople {
             var deleted = OffboardedPeople()
             deleted.sessions = try db.execute("DELETE FROM sessions WHERE org_id = ?", org)
+            deleted.apiTokens = try db.execute("DELETE FROM api_tokens WHERE org_id = ?", org)
             deleted.invitations = try db.execute("DELETE FROM invitations WHERE user_id IN (SELECT id FROM users WHERE org_id = ?)", org)
             deleted.supportGrants = try db.execute("DELETE FROM support_grants WHERE org_id = ?", org)
             deleted.users = try db.execute("DELETE FROM users WHERE org_id = ?", org)
@@ -313,6 +344,63 @@ struct SQLiteIdentityRepository: IdentityRepository {
 
         func deleteSessions(org: String) throws {
             try db.execute("DELETE FROM sessions WHERE org_id = ?", org)
+        }
+
+        // MARK: API tokens
+
+        private static let apiTokenColumns = """
+            t.id, t.user_id, t.org_id, t.name, t.prefix, t.permissions, t.created_at_unix_ms, t.expires_at_unix_ms, t.last_used_at_unix_ms,
+            t.revoked_at_unix_ms
+            """
+
+        private static func apiToken(in row: Row) -> ApiTokenRecord? {
+            guard let id = row.text("id"), let user = row.text("user_id"), let org = row.text("org_id"), let name = row.blob("name") else { return nil }
+            return ApiTokenRecord(id: id, user: user, org: org, sealedName: name, prefix: row.text("prefix") ?? "", permissions: permissions(in: row),
+                                  createdAt: row.int("created_at_unix_ms") ?? 0, expiresAt: row.int("expires_at_unix_ms") ?? 0,
+                                  lastUsedAt: row.int("last_used_at_unix_ms") ?? 0, revokedAt: row.int("revoked_at_unix_ms"))
+        }
+
+        func insertApiToken(_ token: ApiTokenRecord, hash: Data) throws {
+            try db.execute("""
+                INSERT INTO api_tokens (id, token_hash, user_id, org_id, name, prefix, permissions, created_at_unix_ms, expires_at_unix_ms)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, token.id, hash, token.user, token.org, token.sealedName, token.prefix, Self.stored(token.permissions), token.createdAt,
+                           token.expiresAt)
+        }
+
+        func apiTokenHolder(hash: Data) throws -> ApiTokenHolder? {
+            guard let row = try db.query("""
+                SELECT \(Self.apiTokenColumns), \(Self.accountColumns)
+                FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN organizations o ON o.id = t.org_id
+                WHERE t.token_hash = ?
+                """, hash).first, let token = Self.apiToken(in: row) else { return nil }
+            return ApiTokenHolder(token: token, account: Self.account(in: row))
+        }
+
+        func apiToken(_ id: String, org: String) throws -> ApiTokenRecord? {
+            try db.query("SELECT \(Self.apiTokenColumns) FROM api_tokens t WHERE t.id = ? AND t.org_id = ?", id, org).first.flatMap(Self.apiToken(in:))
+        }
+
+        func apiTokens(org: String, user: String?) throws -> [ApiTokenRecord] {
+            try db.query("""
+                SELECT \(Self.apiTokenColumns) FROM api_tokens t
+                WHERE t.org_id = ?\(user == nil ? "" : " AND t.user_id = ?") ORDER BY t.created_at_unix_ms DESC, t.id
+                """, bindings: [org] + (user.map { [$0] } ?? [])).compactMap(Self.apiToken(in:))
+        }
+
+        func revokeApiToken(_ id: String, at now: Int64) throws -> Bool {
+            try db.execute("UPDATE api_tokens SET revoked_at_unix_ms = ? WHERE id = ? AND revoked_at_unix_ms IS NULL", now, id) == 1
+        }
+
+        func revokeApiTokens(user: String, at now: Int64) throws -> [String] {
+            let live = try db.query("SELECT id FROM api_tokens WHERE user_id = ? AND revoked_at_unix_ms IS NULL AND expires_at_unix_ms > ? ORDER BY id",
+                                    user, now).compactMap { $0.text("id") }
+            for id in live { _ = try revokeApiToken(id, at: now) }
+            return live
+        }
+
+        func touchApiToken(hash: Data, at now: Int64, unlessUsedSince since: Int64) throws {
+            try db.execute("UPDATE api_tokens SET last_used_at_unix_ms = ? WHERE token_hash = ? AND last_used_at_unix_ms < ?", now, hash, since)
         }
 
         // MARK: Lockout
@@ -351,7 +439,7 @@ struct SQLiteIdentityRepository: IdentityRepository {
             try db.execute("""
                 INSERT INTO support_grants (id, org_id, permissions, reason, created_by, created_at_unix_ms, expires_at_unix_ms)
                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, grant.id, grant.org, grant.permissions.sorted().map(String.init).joined(separator: ","), grant.sealedReason,
+                """, grant.id, grant.org, Self.stored(grant.permissions), grant.sealedReason,
                            grant.createdBy, grant.createdAt, grant.expiresAt)
         }
 
@@ -366,8 +454,7 @@ struct SQLiteIdentityRepository: IdentityRepository {
                 WHERE org_id = ? AND revoked_at_unix_ms IS NULL AND expires_at_unix_ms > ? ORDER BY expires_at_unix_ms DESC
                 """, org, now).compactMap { row in
                 guard let id = row.text("id") else { return nil }
-                return ActiveGrant(id: id, permissions: (row.text("permissions") ?? "").split(separator: ",").compactMap { Int($0) },
-                                   expiresAt: row.int("expires_at_unix_ms") ?? 0)
+                return ActiveGrant(id: id, permissions: Self.permissions(in: row), expiresAt: row.int("expires_at_unix_ms") ?? 0)
             }
         }
 
@@ -377,7 +464,7 @@ struct SQLiteIdentityRepository: IdentityRepository {
                 WHERE org_id = ? ORDER BY created_at_unix_ms DESC, id
                 """, org).compactMap { row in
                 guard let id = row.text("id"), let reason = row.blob("reason") else { return nil }
-                return GrantRecord(id: id, permissions: (row.text("permissions") ?? "").split(separator: ",").compactMap { Int($0) }, sealedReason: reason,
+                return GrantRecord(id: id, permissions: Self.permissions(in: row), sealedReason: reason,
                                    createdBy: row.text("created_by") ?? "", createdAt: row.int("created_at_unix_ms") ?? 0,
                                    expiresAt: row.int("expires_at_unix_ms") ?? 0, revokedAt: row.int("revoked_at_unix_ms"))
             }
@@ -402,10 +489,11 @@ struct SQLiteIdentityRepository: IdentityRepository {
 
         // MARK: Housekeeping
 
-        func purge(now: Int64, idleBefore: Int64, failuresBefore: Int64) throws -> Int {
+        func purge(now: Int64, idleBefore: Int64, failuresBefore: Int64, apiTokensEndedBefore: Int64) throws -> Int {
             try db.execute("DELETE FROM sessions WHERE expires_at_unix_ms <= ? OR last_used_at_unix_ms <= ?", now, idleBefore)
                 + db.execute("DELETE FROM login_failures WHERE window_started_at_unix_ms <= ?", failuresBefore)
                 + db.execute("DELETE FROM invitations WHERE redeemed_at_unix_ms IS NOT NULL OR expires_at_unix_ms <= ?", now)
+                + db.execute("DELETE FROM api_tokens WHERE expires_at_unix_ms <= ? OR revoked_at_unix_ms <= ?", apiTokensEndedBefore, apiTokensEndedBefore)
         }
     }
 }

@@ -27,6 +27,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
             confirmTotp: .gateways, suspendUser: .gateways, changeUserRole: .gateways, revokeUserSessions: .gateways,
             suspendOrganization: admins, markOrganizationOffboarded: .service("compliance"), setSecurityPolicy: .gateways, listUsers: .gateways, getCurrentUser: .gateways, listOrganizations: .operators,
             listSupportGrants: .gateways, getSecurityPolicy: .gateways,
+            createApiToken: .gateways, listApiTokens: .gateways, revokeApiToken: .gateways,
             authorize: .services)
     }
 
@@ -36,12 +37,13 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
     }
 
     /// The calling user of a self-service call (no permission needed, e.g. enrolling two-factor).
-    private func me(_ context: ServerContext, in org: String) async throws -> String {
+    /// - Parameter accepting: `.sessionOnly` for a credential call, which an API token cannot make.
+    private func me(_ context: ServerContext, in org: String, accepting: Bearer.Accepted = .sessionOrApiToken) async throws -> Bearer {
         try OrganizationID.validate(org)
         context.annotate(org: org)
-        let me = try await rules.authorize(token: try context.bearerToken(), org: org, permission: nil)
+        let me = try await rules.bearer(try context.bearerToken(), org: org, may: nil, accepting: accepting)
         try await rules.checkClientAddress(context.clientAddress, org: org)
-        return me.userID
+        return me
     }
 
     // MARK: Organisations and users
@@ -110,6 +112,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         return .with {
             $0.usersDeleted = UInt32(deleted.users); $0.invitationsDeleted = UInt32(deleted.invitations)
             $0.sessionsDeleted = UInt32(deleted.sessions); $0.supportGrantsDeleted = UInt32(deleted.supportGrants)
+            $0.apiTokensDeleted = UInt32(deleted.apiTokens)
         }
     }
 
@@ -130,13 +133,12 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
 
     func getCurrentUser(_ request: Calltrace_Identity_V1_GetCurrentUserRequest, context: ServerContext) async throws
         -> Calltrace_Identity_V1_GetCurrentUserResponse {
-        let id = try await me(context, in: request.orgID)
-        guard let found = try await rules.users(org: request.orgID, only: id).first else {
-            throw DomainError.unauthenticated("no valid session")
-        }
+        let me = try await me(context, in: request.orgID)
+        guard let found = try await rules.users(org: request.orgID, only: me.user).first else { throw IdentityRules.noValidCredential }
         return .with {
             $0.user = found
-            $0.permissions = Calltrace_Identity_V1_Permission.allCases.filter { RoleTable.permissions(of: found.role).contains($0) }
+            // An API token's: only what both its scopes and the role allow.
+            $0.permissions = Permission.allCases.filter { me.permissions.contains($0) }
         }
     }
 
@@ -224,7 +226,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
     // MARK: Two-factor
 
     func enrollTotp(_ request: Calltrace_Identity_V1_EnrollTotpRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_EnrollTotpResponse {
-        let me = try await me(context, in: request.orgID)
+        let me = try await me(context, in: request.orgID, accepting: .sessionOnly).user
         let secret = TOTP.base32(try await rules.enrollTotp(user: me, org: request.orgID, password: request.password))
         let (issuer, account) = try await rules.totpLabel(user: me, org: request.orgID)
         func encoded(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "CallTrace" }
@@ -235,7 +237,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
     }
 
     func confirmTotp(_ request: Calltrace_Identity_V1_ConfirmTotpRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ConfirmTotpResponse {
-        let me = try await me(context, in: request.orgID)
+        let me = try await me(context, in: request.orgID, accepting: .sessionOnly).user
         try await rules.confirmTotp(user: me, org: request.orgID, code: request.code)
         return .init()
     }
@@ -265,6 +267,42 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         let admin = try await user(context, in: request.orgID, may: .grantsManage)
         try await rules.revokeGrant(request.grantID, org: request.orgID, by: admin.actor)
         return .init()
+    }
+
+    // MARK: API tokens
+
+    func createApiToken(_ request: Calltrace_Identity_V1_CreateApiTokenRequest, context: ServerContext) async throws
+        -> Calltrace_Identity_V1_CreateApiTokenResponse {
+        let me = try await me(context, in: request.orgID, accepting: .sessionOnly)
+        let created = try await rules.createApiToken(ApiTokenRequest(name: request.name, permissions: request.permissions,
+                                                                     durationSeconds: request.durationSeconds), for: me)
+        return .with {
+            $0.token = created.secret
+            $0.apiToken = Self.proto(created.token)
+        }
+    }
+
+    func listApiTokens(_ request: Calltrace_Identity_V1_ListApiTokensRequest, context: ServerContext) async throws
+        -> Calltrace_Identity_V1_ListApiTokensResponse {
+        let me = try await me(context, in: request.orgID)
+        let tokens = try await rules.apiTokens(for: me, allUsers: request.allUsers)
+        return .with { $0.apiTokens = tokens.map(Self.proto) }
+    }
+
+    func revokeApiToken(_ request: Calltrace_Identity_V1_RevokeApiTokenRequest, context: ServerContext) async throws
+        -> Calltrace_Identity_V1_RevokeApiTokenResponse {
+        let me = try await me(context, in: request.orgID)
+        try await rules.revokeApiToken(request.tokenID, by: me)
+        return .init()
+    }
+
+    static func proto(_ token: ApiToken) -> Calltrace_Identity_V1_ApiToken {
+        let record = token.record
+        return .with {
+            $0.tokenID = record.id; $0.userID = record.user; $0.name = token.name; $0.prefix = record.prefix; $0.permissions = token.permissions
+            $0.createdAtUnixMs = record.createdAt; $0.expiresAtUnixMs = record.expiresAt
+            $0.lastUsedAtUnixMs = record.lastUsedAt; $0.revokedAtUnixMs = record.revokedAt ?? 0
+        }
     }
 
     // MARK: For other services

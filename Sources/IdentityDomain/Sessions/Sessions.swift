@@ -96,37 +96,62 @@ extension IdentityRules {
         }
     }
 
-    /// The principal behind `token`, allowed `permission` in `org`; else UNAUTHENTICATED (no
-    /// valid session) or PERMISSION_DENIED (another organisation, or a role without it).
-    /// - Parameter permission: nil only checks the session (e.g. to enrol in two-factor), skipping
-    ///   the role and the org's two-factor requirement.
+    /// The principal behind `token` (a session's or an API token's), allowed `permission` in
+    /// `org`; else UNAUTHENTICATED or PERMISSION_DENIED (see `bearer`).
     func authorize(token: String, org: String, permission: Calltrace_Identity_V1_Permission?) async throws -> Calltrace_Identity_V1_Principal {
+        try await bearer(token, org: org, may: permission).principal
+    }
+
+    /// Whom `token` speaks for in `org`, allowed `permission`: a session's user, or an API
+    /// token's (`ApiTokens.swift`). Both are refused alike: UNAUTHENTICATED when there is no
+    /// valid one (unknown, ended, expired or revoked, its user or organisation no longer active:
+    /// one answer, no hint which); PERMISSION_DENIED for another organisation's, a role (or an
+    /// API token's scopes) without `permission`, or the organisation's two-factor requirement unmet.
+    /// - Parameters:
+    ///   - permission: nil only checks the credential (e.g. to enrol in two-factor), skipping the
+    ///     role and, for a session, the organisation's two-factor requirement.
+    ///   - accepting: `.sessionOnly` for credential calls: an API token is then PERMISSION_DENIED.
+    func bearer(_ token: String, org: String, may permission: Calltrace_Identity_V1_Permission?,
+                accepting: Bearer.Accepted = .sessionOrApiToken) async throws -> Bearer {
         let now = self.now()
         let tokenHash = OpaqueToken.storageHash(token)
+        if ApiTokenSecret.isApiToken(token), let held = try await repository.read({ tx in try tx.apiTokenHolder(hash: tokenHash) }) {
+            return try await apiTokenBearer(held, hash: tokenHash, org: org, may: permission, accepting: accepting, now: now)
+        }
         let session = try await repository.read { tx in try tx.session(tokenHash: tokenHash) }
         // A session ends at its own expiry, or earlier when the organisation shortened its
         // maximum since the login, or after the organisation's idle time.
         guard let session, session.expiresAt > now,
               session.createdAt == 0 || session.createdAt + session.maxSeconds * 1000 > now,
               now - session.lastUsedAt < session.idleSeconds * 1000,
-              session.userStatus == "active", session.orgStatus == "active"
-        else { throw DomainError.unauthenticated("no valid session") }
-        guard session.org == org else { throw DomainError.notAllowed("the session does not belong to organisation \(org)") }
-        let role = Calltrace_Identity_V1_Role(rawValue: session.role) ?? .unspecified
-        if let permission {
-            guard !session.requireTwoFactor || session.twoFactorConfirmed else {
-                throw DomainError.notAllowed("the organisation requires two-factor; enrol first")
-            }
-            guard RoleTable.permissions(of: role).contains(permission) else {
-                throw DomainError.notAllowed("role \(role) lacks \(RoleTable.name(of: permission))")
-            }
-        }
+              session.account.isActive
+        else { throw Self.noValidCredential }
+        guard session.org == org else { throw Self.otherOrganisation(org) }
+        let bearer = Bearer(org: org, user: session.user, role: Calltrace_Identity_V1_Role(rawValue: session.account.role) ?? .unspecified,
+                            credential: .session, twoFactorSatisfied: session.account.twoFactorSatisfied)
+        if let permission { try check(bearer, may: permission) }
         // Only an allowed call keeps the session alive; a refused one does not refresh it.
         try await repository.write { tx in try tx.touchSession(tokenHash: tokenHash, at: now) }
-        var principal = Calltrace_Identity_V1_Principal()
-        principal.orgID = org
-        principal.userID = session.user
-        principal.role = role
-        return principal
+        return bearer
+    }
+
+    /// The one answer for a token that is not (or no longer) a valid credential.
+    static let noValidCredential = DomainError.unauthenticated("no valid session or API token")
+
+    static let twoFactorNeeded = DomainError.notAllowed("the organisation requires two-factor; enrol first")
+
+    static func otherOrganisation(_ org: String) -> DomainError {
+        DomainError.notAllowed("the token does not belong to organisation \(org)")
+    }
+
+    /// Refuses `permission` unless `bearer` may use it, saying which rule stops it.
+    func check(_ bearer: Bearer, may permission: Calltrace_Identity_V1_Permission) throws {
+        guard bearer.twoFactorSatisfied else { throw Self.twoFactorNeeded }
+        guard RoleTable.permissions(of: bearer.role).contains(permission) else {
+            throw DomainError.notAllowed("role \(bearer.role) lacks \(RoleTable.name(of: permission))")
+        }
+        guard bearer.permissions.contains(permission) else {
+            throw DomainError.notAllowed("the API token is not scoped to \(RoleTable.name(of: permission))")
+        }
     }
 }

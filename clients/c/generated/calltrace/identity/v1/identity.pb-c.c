@@ -2572,6 +2572,321 @@ void   calltrace__identity__v1__list_support_grants_response__free_unpacked
   assert(message->base.descriptor == &calltrace__identity__v1__list_support_grants_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__identity__v1__api_token__init
+                     (Calltrace__Identity__V1__ApiToken         *message)
+{
+  static const Calltrace__Identity__V1__ApiToken init_value = CALLTRACE__IDENTITY__V1__API_TOKEN__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__api_token__get_packed_size
+                     (const Calltrace__Identity__V1__ApiToken *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__api_token__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__api_token__pack
+                     (const Calltrace__Identity__V1__ApiToken *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__api_token__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__api_token__pack_to_buffer
+                     (const Calltrace__Identity__V1__ApiToken *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__api_token__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__ApiToken *
+       calltrace__identity__v1__api_token__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__ApiToken *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__api_token__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__api_token__free_unpacked
+                     (Calltrace__Identity__V1__ApiToken *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__api_token__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__create_api_token_request__init
+                     (Calltrace__Identity__V1__CreateApiTokenRequest         *message)
+{
+  static const Calltrace__Identity__V1__CreateApiTokenRequest init_value = CALLTRACE__IDENTITY__V1__CREATE_API_TOKEN_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__create_api_token_request__get_packed_size
+                     (const Calltrace__Identity__V1__CreateApiTokenRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__create_api_token_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__create_api_token_request__pack
+                     (const Calltrace__Identity__V1__CreateApiTokenRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__create_api_token_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__create_api_token_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__CreateApiTokenRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__create_api_token_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__CreateApiTokenRequest *
+       calltrace__identity__v1__create_api_token_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__CreateApiTokenRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__create_api_token_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__create_api_token_request__free_unpacked
+                     (Calltrace__Identity__V1__CreateApiTokenRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__create_api_token_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__create_api_token_response__init
+                     (Calltrace__Identity__V1__CreateApiTokenResponse         *message)
+{
+  static const Calltrace__Identity__V1__CreateApiTokenResponse init_value = CALLTRACE__IDENTITY__V1__CREATE_API_TOKEN_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__create_api_token_response__get_packed_size
+                     (const Calltrace__Identity__V1__CreateApiTokenResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__create_api_token_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__create_api_token_response__pack
+                     (const Calltrace__Identity__V1__CreateApiTokenResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__create_api_token_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__create_api_token_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__CreateApiTokenResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__create_api_token_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__CreateApiTokenResponse *
+       calltrace__identity__v1__create_api_token_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__CreateApiTokenResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__create_api_token_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__create_api_token_response__free_unpacked
+                     (Calltrace__Identity__V1__CreateApiTokenResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__create_api_token_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__list_api_tokens_request__init
+                     (Calltrace__Identity__V1__ListApiTokensRequest         *message)
+{
+  static const Calltrace__Identity__V1__ListApiTokensRequest init_value = CALLTRACE__IDENTITY__V1__LIST_API_TOKENS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__list_api_tokens_request__get_packed_size
+                     (const Calltrace__Identity__V1__ListApiTokensRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_api_tokens_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__list_api_tokens_request__pack
+                     (const Calltrace__Identity__V1__ListApiTokensRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_api_tokens_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__list_api_tokens_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__ListApiTokensRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_api_tokens_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__ListApiTokensRequest *
+       calltrace__identity__v1__list_api_tokens_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__ListApiTokensRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__list_api_tokens_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__list_api_tokens_request__free_unpacked
+                     (Calltrace__Identity__V1__ListApiTokensRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__list_api_tokens_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__list_api_tokens_response__init
+                     (Calltrace__Identity__V1__ListApiTokensResponse         *message)
+{
+  static const Calltrace__Identity__V1__ListApiTokensResponse init_value = CALLTRACE__IDENTITY__V1__LIST_API_TOKENS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__list_api_tokens_response__get_packed_size
+                     (const Calltrace__Identity__V1__ListApiTokensResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_api_tokens_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__list_api_tokens_response__pack
+                     (const Calltrace__Identity__V1__ListApiTokensResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_api_tokens_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__list_api_tokens_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__ListApiTokensResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__list_api_tokens_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__ListApiTokensResponse *
+       calltrace__identity__v1__list_api_tokens_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__ListApiTokensResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__list_api_tokens_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__list_api_tokens_response__free_unpacked
+                     (Calltrace__Identity__V1__ListApiTokensResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__list_api_tokens_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__revoke_api_token_request__init
+                     (Calltrace__Identity__V1__RevokeApiTokenRequest         *message)
+{
+  static const Calltrace__Identity__V1__RevokeApiTokenRequest init_value = CALLTRACE__IDENTITY__V1__REVOKE_API_TOKEN_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__revoke_api_token_request__get_packed_size
+                     (const Calltrace__Identity__V1__RevokeApiTokenRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_api_token_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__revoke_api_token_request__pack
+                     (const Calltrace__Identity__V1__RevokeApiTokenRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_api_token_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__revoke_api_token_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__RevokeApiTokenRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_api_token_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__RevokeApiTokenRequest *
+       calltrace__identity__v1__revoke_api_token_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__RevokeApiTokenRequest *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__revoke_api_token_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__revoke_api_token_request__free_unpacked
+                     (Calltrace__Identity__V1__RevokeApiTokenRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_api_token_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__identity__v1__revoke_api_token_response__init
+                     (Calltrace__Identity__V1__RevokeApiTokenResponse         *message)
+{
+  static const Calltrace__Identity__V1__RevokeApiTokenResponse init_value = CALLTRACE__IDENTITY__V1__REVOKE_API_TOKEN_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__identity__v1__revoke_api_token_response__get_packed_size
+                     (const Calltrace__Identity__V1__RevokeApiTokenResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_api_token_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__identity__v1__revoke_api_token_response__pack
+                     (const Calltrace__Identity__V1__RevokeApiTokenResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_api_token_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__identity__v1__revoke_api_token_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__RevokeApiTokenResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_api_token_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Identity__V1__RevokeApiTokenResponse *
+       calltrace__identity__v1__revoke_api_token_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Identity__V1__RevokeApiTokenResponse *)
+     protobuf_c_message_unpack (&calltrace__identity__v1__revoke_api_token_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__identity__v1__revoke_api_token_response__free_unpacked
+                     (Calltrace__Identity__V1__RevokeApiTokenResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__identity__v1__revoke_api_token_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor calltrace__identity__v1__create_organization_request__field_descriptors[3] =
 {
   {
@@ -4202,7 +4517,7 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__mark_organization_offb
   (ProtobufCMessageInit) calltrace__identity__v1__mark_organization_offboarded_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__identity__v1__mark_organization_offboarded_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor calltrace__identity__v1__mark_organization_offboarded_response__field_descriptors[5] =
 {
   {
     "users_deleted",
@@ -4252,8 +4567,21 @@ static const ProtobufCFieldDescriptor calltrace__identity__v1__mark_organization
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "api_tokens_deleted",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__MarkOrganizationOffboardedResponse, api_tokens_deleted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__identity__v1__mark_organization_offboarded_response__field_indices_by_name[] = {
+  4,   /* field[4] = api_tokens_deleted */
   1,   /* field[1] = invitations_deleted */
   2,   /* field[2] = sessions_deleted */
   3,   /* field[3] = support_grants_deleted */
@@ -4262,7 +4590,7 @@ static const unsigned calltrace__identity__v1__mark_organization_offboarded_resp
 static const ProtobufCIntRange calltrace__identity__v1__mark_organization_offboarded_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor calltrace__identity__v1__mark_organization_offboarded_response__descriptor =
 {
@@ -4272,7 +4600,7 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__mark_organization_offb
   "Calltrace__Identity__V1__MarkOrganizationOffboardedResponse",
   "calltrace.identity.v1",
   sizeof(Calltrace__Identity__V1__MarkOrganizationOffboardedResponse),
-  4,
+  5,
   calltrace__identity__v1__mark_organization_offboarded_response__field_descriptors,
   calltrace__identity__v1__mark_organization_offboarded_response__field_indices_by_name,
   1,  calltrace__identity__v1__mark_organization_offboarded_response__number_ranges,
@@ -4675,7 +5003,7 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_response__de
   (ProtobufCMessageInit) calltrace__identity__v1__authorize_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__identity__v1__principal__field_descriptors[5] =
+static const ProtobufCFieldDescriptor calltrace__identity__v1__principal__field_descriptors[6] =
 {
   {
     "org_id",
@@ -4737,8 +5065,21 @@ static const ProtobufCFieldDescriptor calltrace__identity__v1__principal__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "api_token_id",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__Principal, api_token_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__identity__v1__principal__field_indices_by_name[] = {
+  5,   /* field[5] = api_token_id */
   3,   /* field[3] = operator_name */
   0,   /* field[0] = org_id */
   2,   /* field[2] = role */
@@ -4748,7 +5089,7 @@ static const unsigned calltrace__identity__v1__principal__field_indices_by_name[
 static const ProtobufCIntRange calltrace__identity__v1__principal__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor calltrace__identity__v1__principal__descriptor =
 {
@@ -4758,7 +5099,7 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__principal__descriptor 
   "Calltrace__Identity__V1__Principal",
   "calltrace.identity.v1",
   sizeof(Calltrace__Identity__V1__Principal),
-  5,
+  6,
   calltrace__identity__v1__principal__field_descriptors,
   calltrace__identity__v1__principal__field_indices_by_name,
   1,  calltrace__identity__v1__principal__number_ranges,
@@ -5371,6 +5712,434 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__list_support_grants_re
   (ProtobufCMessageInit) calltrace__identity__v1__list_support_grants_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor calltrace__identity__v1__api_token__field_descriptors[9] =
+{
+  {
+    "token_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ApiToken, token_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "user_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ApiToken, user_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ApiToken, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "prefix",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ApiToken, prefix),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "permissions",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Calltrace__Identity__V1__ApiToken, n_permissions),
+    offsetof(Calltrace__Identity__V1__ApiToken, permissions),
+    &calltrace__identity__v1__permission__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_at_unix_ms",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ApiToken, created_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expires_at_unix_ms",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ApiToken, expires_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "last_used_at_unix_ms",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ApiToken, last_used_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "revoked_at_unix_ms",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ApiToken, revoked_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__api_token__field_indices_by_name[] = {
+  5,   /* field[5] = created_at_unix_ms */
+  6,   /* field[6] = expires_at_unix_ms */
+  7,   /* field[7] = last_used_at_unix_ms */
+  2,   /* field[2] = name */
+  4,   /* field[4] = permissions */
+  3,   /* field[3] = prefix */
+  8,   /* field[8] = revoked_at_unix_ms */
+  0,   /* field[0] = token_id */
+  1,   /* field[1] = user_id */
+};
+static const ProtobufCIntRange calltrace__identity__v1__api_token__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 9 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__api_token__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.ApiToken",
+  "ApiToken",
+  "Calltrace__Identity__V1__ApiToken",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__ApiToken),
+  9,
+  calltrace__identity__v1__api_token__field_descriptors,
+  calltrace__identity__v1__api_token__field_indices_by_name,
+  1,  calltrace__identity__v1__api_token__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__api_token__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__create_api_token_request__field_descriptors[4] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__CreateApiTokenRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__CreateApiTokenRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "permissions",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Calltrace__Identity__V1__CreateApiTokenRequest, n_permissions),
+    offsetof(Calltrace__Identity__V1__CreateApiTokenRequest, permissions),
+    &calltrace__identity__v1__permission__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "duration_seconds",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__CreateApiTokenRequest, duration_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__create_api_token_request__field_indices_by_name[] = {
+  3,   /* field[3] = duration_seconds */
+  1,   /* field[1] = name */
+  0,   /* field[0] = org_id */
+  2,   /* field[2] = permissions */
+};
+static const ProtobufCIntRange calltrace__identity__v1__create_api_token_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__create_api_token_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.CreateApiTokenRequest",
+  "CreateApiTokenRequest",
+  "Calltrace__Identity__V1__CreateApiTokenRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__CreateApiTokenRequest),
+  4,
+  calltrace__identity__v1__create_api_token_request__field_descriptors,
+  calltrace__identity__v1__create_api_token_request__field_indices_by_name,
+  1,  calltrace__identity__v1__create_api_token_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__create_api_token_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__create_api_token_response__field_descriptors[2] =
+{
+  {
+    "token",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__CreateApiTokenResponse, token),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "api_token",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__CreateApiTokenResponse, api_token),
+    &calltrace__identity__v1__api_token__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__create_api_token_response__field_indices_by_name[] = {
+  1,   /* field[1] = api_token */
+  0,   /* field[0] = token */
+};
+static const ProtobufCIntRange calltrace__identity__v1__create_api_token_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__create_api_token_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.CreateApiTokenResponse",
+  "CreateApiTokenResponse",
+  "Calltrace__Identity__V1__CreateApiTokenResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__CreateApiTokenResponse),
+  2,
+  calltrace__identity__v1__create_api_token_response__field_descriptors,
+  calltrace__identity__v1__create_api_token_response__field_indices_by_name,
+  1,  calltrace__identity__v1__create_api_token_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__create_api_token_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__list_api_tokens_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ListApiTokensRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "all_users",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ListApiTokensRequest, all_users),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__list_api_tokens_request__field_indices_by_name[] = {
+  1,   /* field[1] = all_users */
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__identity__v1__list_api_tokens_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__list_api_tokens_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.ListApiTokensRequest",
+  "ListApiTokensRequest",
+  "Calltrace__Identity__V1__ListApiTokensRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__ListApiTokensRequest),
+  2,
+  calltrace__identity__v1__list_api_tokens_request__field_descriptors,
+  calltrace__identity__v1__list_api_tokens_request__field_indices_by_name,
+  1,  calltrace__identity__v1__list_api_tokens_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__list_api_tokens_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__list_api_tokens_response__field_descriptors[1] =
+{
+  {
+    "api_tokens",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Identity__V1__ListApiTokensResponse, n_api_tokens),
+    offsetof(Calltrace__Identity__V1__ListApiTokensResponse, api_tokens),
+    &calltrace__identity__v1__api_token__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__list_api_tokens_response__field_indices_by_name[] = {
+  0,   /* field[0] = api_tokens */
+};
+static const ProtobufCIntRange calltrace__identity__v1__list_api_tokens_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__list_api_tokens_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.ListApiTokensResponse",
+  "ListApiTokensResponse",
+  "Calltrace__Identity__V1__ListApiTokensResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__ListApiTokensResponse),
+  1,
+  calltrace__identity__v1__list_api_tokens_response__field_descriptors,
+  calltrace__identity__v1__list_api_tokens_response__field_indices_by_name,
+  1,  calltrace__identity__v1__list_api_tokens_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__list_api_tokens_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__identity__v1__revoke_api_token_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__RevokeApiTokenRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "token_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__RevokeApiTokenRequest, token_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__identity__v1__revoke_api_token_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = token_id */
+};
+static const ProtobufCIntRange calltrace__identity__v1__revoke_api_token_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__identity__v1__revoke_api_token_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.RevokeApiTokenRequest",
+  "RevokeApiTokenRequest",
+  "Calltrace__Identity__V1__RevokeApiTokenRequest",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__RevokeApiTokenRequest),
+  2,
+  calltrace__identity__v1__revoke_api_token_request__field_descriptors,
+  calltrace__identity__v1__revoke_api_token_request__field_indices_by_name,
+  1,  calltrace__identity__v1__revoke_api_token_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__revoke_api_token_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define calltrace__identity__v1__revoke_api_token_response__field_descriptors NULL
+#define calltrace__identity__v1__revoke_api_token_response__field_indices_by_name NULL
+#define calltrace__identity__v1__revoke_api_token_response__number_ranges NULL
+const ProtobufCMessageDescriptor calltrace__identity__v1__revoke_api_token_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.identity.v1.RevokeApiTokenResponse",
+  "RevokeApiTokenResponse",
+  "Calltrace__Identity__V1__RevokeApiTokenResponse",
+  "calltrace.identity.v1",
+  sizeof(Calltrace__Identity__V1__RevokeApiTokenResponse),
+  0,
+  calltrace__identity__v1__revoke_api_token_response__field_descriptors,
+  calltrace__identity__v1__revoke_api_token_response__field_indices_by_name,
+  0,  calltrace__identity__v1__revoke_api_token_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__identity__v1__revoke_api_token_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue calltrace__identity__v1__role__enum_values_by_number[4] =
 {
   { "ROLE_UNSPECIFIED", "CALLTRACE__IDENTITY__V1__ROLE__ROLE_UNSPECIFIED", 0 },
@@ -5455,7 +6224,7 @@ const ProtobufCEnumDescriptor calltrace__identity__v1__permission__descriptor =
   calltrace__identity__v1__permission__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[26] =
+static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[29] =
 {
   { "CreateOrganization", &calltrace__identity__v1__create_organization_request__descriptor, &calltrace__identity__v1__create_organization_response__descriptor },
   { "InviteUser", &calltrace__identity__v1__invite_user_request__descriptor, &calltrace__identity__v1__invite_user_response__descriptor },
@@ -5482,19 +6251,24 @@ static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service
   { "ListOrganizations", &calltrace__identity__v1__list_organizations_request__descriptor, &calltrace__identity__v1__list_organizations_response__descriptor },
   { "ListSupportGrants", &calltrace__identity__v1__list_support_grants_request__descriptor, &calltrace__identity__v1__list_support_grants_response__descriptor },
   { "GetSecurityPolicy", &calltrace__identity__v1__get_security_policy_request__descriptor, &calltrace__identity__v1__get_security_policy_response__descriptor },
+  { "CreateApiToken", &calltrace__identity__v1__create_api_token_request__descriptor, &calltrace__identity__v1__create_api_token_response__descriptor },
+  { "ListApiTokens", &calltrace__identity__v1__list_api_tokens_request__descriptor, &calltrace__identity__v1__list_api_tokens_response__descriptor },
+  { "RevokeApiToken", &calltrace__identity__v1__revoke_api_token_request__descriptor, &calltrace__identity__v1__revoke_api_token_response__descriptor },
   { "Authorize", &calltrace__identity__v1__authorize_request__descriptor, &calltrace__identity__v1__authorize_response__descriptor },
 };
 const unsigned calltrace__identity__v1__identity_service__method_indices_by_name[] = {
-  25,        /* Authorize */
+  28,        /* Authorize */
   10,        /* AuthorizeOperator */
   15,        /* ChangeUserRole */
   13,        /* ConfirmTotp */
+  25,        /* CreateApiToken */
   0,        /* CreateOrganization */
   8,        /* CreateSupportGrant */
   11,        /* EnrollTotp */
   21,        /* GetCurrentUser */
   24,        /* GetSecurityPolicy */
   1,        /* InviteUser */
+  26,        /* ListApiTokens */
   22,        /* ListOrganizations */
   23,        /* ListSupportGrants */
   20,        /* ListUsers */
@@ -5506,6 +6280,7 @@ const unsigned calltrace__identity__v1__identity_service__method_indices_by_name
   3,        /* RequestPasswordReset */
   4,        /* ResetPassword */
   12,        /* ResetTwoFactor */
+  27,        /* RevokeApiToken */
   9,        /* RevokeSupportGrant */
   16,        /* RevokeUserSessions */
   19,        /* SetSecurityPolicy */
@@ -5519,7 +6294,7 @@ const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__desc
   "IdentityService",
   "Calltrace__Identity__V1__IdentityService",
   "calltrace.identity.v1",
-  26,
+  29,
   calltrace__identity__v1__identity_service__method_descriptors,
   calltrace__identity__v1__identity_service__method_indices_by_name
 };
@@ -5723,13 +6498,37 @@ void calltrace__identity__v1__identity_service__get_security_policy(ProtobufCSer
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
   service->invoke(service, 24, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void calltrace__identity__v1__identity_service__create_api_token(ProtobufCService *service,
+                                                                 const Calltrace__Identity__V1__CreateApiTokenRequest *input,
+                                                                 Calltrace__Identity__V1__CreateApiTokenResponse_Closure closure,
+                                                                 void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 25, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__identity__v1__identity_service__list_api_tokens(ProtobufCService *service,
+                                                                const Calltrace__Identity__V1__ListApiTokensRequest *input,
+                                                                Calltrace__Identity__V1__ListApiTokensResponse_Closure closure,
+                                                                void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 26, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__identity__v1__identity_service__revoke_api_token(ProtobufCService *service,
+                                                                 const Calltrace__Identity__V1__RevokeApiTokenRequest *input,
+                                                                 Calltrace__Identity__V1__RevokeApiTokenResponse_Closure closure,
+                                                                 void *closure_data)
+{
+  assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
+  service->invoke(service, 27, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void calltrace__identity__v1__identity_service__authorize(ProtobufCService *service,
                                                           const Calltrace__Identity__V1__AuthorizeRequest *input,
                                                           Calltrace__Identity__V1__AuthorizeResponse_Closure closure,
                                                           void *closure_data)
 {
   assert(service->descriptor == &calltrace__identity__v1__identity_service__descriptor);
-  service->invoke(service, 25, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 28, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__IdentityService_Service *service,
                                                       Calltrace__Identity__V1__IdentityService_ServiceDestroy destroy)

@@ -72,6 +72,13 @@ typedef struct Calltrace__Identity__V1__ListOrganizationsResponse Calltrace__Ide
 typedef struct Calltrace__Identity__V1__SupportGrant Calltrace__Identity__V1__SupportGrant;
 typedef struct Calltrace__Identity__V1__ListSupportGrantsRequest Calltrace__Identity__V1__ListSupportGrantsRequest;
 typedef struct Calltrace__Identity__V1__ListSupportGrantsResponse Calltrace__Identity__V1__ListSupportGrantsResponse;
+typedef struct Calltrace__Identity__V1__ApiToken Calltrace__Identity__V1__ApiToken;
+typedef struct Calltrace__Identity__V1__CreateApiTokenRequest Calltrace__Identity__V1__CreateApiTokenRequest;
+typedef struct Calltrace__Identity__V1__CreateApiTokenResponse Calltrace__Identity__V1__CreateApiTokenResponse;
+typedef struct Calltrace__Identity__V1__ListApiTokensRequest Calltrace__Identity__V1__ListApiTokensRequest;
+typedef struct Calltrace__Identity__V1__ListApiTokensResponse Calltrace__Identity__V1__ListApiTokensResponse;
+typedef struct Calltrace__Identity__V1__RevokeApiTokenRequest Calltrace__Identity__V1__RevokeApiTokenRequest;
+typedef struct Calltrace__Identity__V1__RevokeApiTokenResponse Calltrace__Identity__V1__RevokeApiTokenResponse;
 
 
 /* --- enums --- */
@@ -586,10 +593,11 @@ struct  Calltrace__Identity__V1__MarkOrganizationOffboardedResponse
   uint32_t invitations_deleted;
   uint32_t sessions_deleted;
   uint32_t support_grants_deleted;
+  uint32_t api_tokens_deleted;
 };
 #define CALLTRACE__IDENTITY__V1__MARK_ORGANIZATION_OFFBOARDED_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__mark_organization_offboarded_response__descriptor) \
-    , 0, 0, 0, 0 }
+    , 0, 0, 0, 0, 0 }
 
 
 struct  Calltrace__Identity__V1__SetSecurityPolicyRequest
@@ -714,10 +722,14 @@ struct  Calltrace__Identity__V1__Principal
    */
   char *operator_name;
   char *support_grant_id;
+  /*
+   * Set when a user's API token (not a session) made the call.
+   */
+  char *api_token_id;
 };
 #define CALLTRACE__IDENTITY__V1__PRINCIPAL__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__principal__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__IDENTITY__V1__ROLE__ROLE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__IDENTITY__V1__ROLE__ROLE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Calltrace__Identity__V1__User
@@ -860,6 +872,129 @@ struct  Calltrace__Identity__V1__ListSupportGrantsResponse
 #define CALLTRACE__IDENTITY__V1__LIST_SUPPORT_GRANTS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__list_support_grants_response__descriptor) \
     , 0,NULL }
+
+
+/*
+ * A user's API token as the firm sees it; never its secret.
+ */
+struct  Calltrace__Identity__V1__ApiToken
+{
+  ProtobufCMessage base;
+  char *token_id;
+  /*
+   * The owner.
+   */
+  char *user_id;
+  char *name;
+  /*
+   * The token's first characters ("ctk_" and 8 more), to tell it apart and find it where it
+   * leaked; not enough to use it.
+   */
+  char *prefix;
+  /*
+   * What it may be used for, in declaration order; in use, only those the owner's role still has.
+   */
+  size_t n_permissions;
+  Calltrace__Identity__V1__Permission *permissions;
+  int64_t created_at_unix_ms;
+  int64_t expires_at_unix_ms;
+  /*
+   * 0 when never used; kept to the minute.
+   */
+  int64_t last_used_at_unix_ms;
+  /*
+   * 0 unless revoked.
+   */
+  int64_t revoked_at_unix_ms;
+};
+#define CALLTRACE__IDENTITY__V1__API_TOKEN__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__api_token__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0 }
+
+
+struct  Calltrace__Identity__V1__CreateApiTokenRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  /*
+   * What it is for ("Clio sync"), one line of at most 100 characters.
+   */
+  char *name;
+  /*
+   * At least one; each one the caller's role has.
+   */
+  size_t n_permissions;
+  Calltrace__Identity__V1__Permission *permissions;
+  /*
+   * 0: 90 days; at most 365 days.
+   */
+  uint32_t duration_seconds;
+};
+#define CALLTRACE__IDENTITY__V1__CREATE_API_TOKEN_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__create_api_token_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0 }
+
+
+struct  Calltrace__Identity__V1__CreateApiTokenResponse
+{
+  ProtobufCMessage base;
+  /*
+   * "ctk_" and 43 base64url characters (256 random bits): shown this once, stored only as a hash.
+   */
+  char *token;
+  Calltrace__Identity__V1__ApiToken *api_token;
+};
+#define CALLTRACE__IDENTITY__V1__CREATE_API_TOKEN_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__create_api_token_response__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL }
+
+
+struct  Calltrace__Identity__V1__ListApiTokensRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  /*
+   * Every user's tokens (users.manage); otherwise the caller's own.
+   */
+  protobuf_c_boolean all_users;
+};
+#define CALLTRACE__IDENTITY__V1__LIST_API_TOKENS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__list_api_tokens_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Calltrace__Identity__V1__ListApiTokensResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Newest first.
+   */
+  size_t n_api_tokens;
+  Calltrace__Identity__V1__ApiToken **api_tokens;
+};
+#define CALLTRACE__IDENTITY__V1__LIST_API_TOKENS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__list_api_tokens_response__descriptor) \
+    , 0,NULL }
+
+
+struct  Calltrace__Identity__V1__RevokeApiTokenRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *token_id;
+};
+#define CALLTRACE__IDENTITY__V1__REVOKE_API_TOKEN_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__revoke_api_token_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Identity__V1__RevokeApiTokenResponse
+{
+  ProtobufCMessage base;
+};
+#define CALLTRACE__IDENTITY__V1__REVOKE_API_TOKEN_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__revoke_api_token_response__descriptor) \
+     }
 
 
 /* Calltrace__Identity__V1__CreateOrganizationRequest methods */
@@ -1945,6 +2080,139 @@ Calltrace__Identity__V1__ListSupportGrantsResponse *
 void   calltrace__identity__v1__list_support_grants_response__free_unpacked
                      (Calltrace__Identity__V1__ListSupportGrantsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__ApiToken methods */
+void   calltrace__identity__v1__api_token__init
+                     (Calltrace__Identity__V1__ApiToken         *message);
+size_t calltrace__identity__v1__api_token__get_packed_size
+                     (const Calltrace__Identity__V1__ApiToken   *message);
+size_t calltrace__identity__v1__api_token__pack
+                     (const Calltrace__Identity__V1__ApiToken   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__api_token__pack_to_buffer
+                     (const Calltrace__Identity__V1__ApiToken   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__ApiToken *
+       calltrace__identity__v1__api_token__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__api_token__free_unpacked
+                     (Calltrace__Identity__V1__ApiToken *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__CreateApiTokenRequest methods */
+void   calltrace__identity__v1__create_api_token_request__init
+                     (Calltrace__Identity__V1__CreateApiTokenRequest         *message);
+size_t calltrace__identity__v1__create_api_token_request__get_packed_size
+                     (const Calltrace__Identity__V1__CreateApiTokenRequest   *message);
+size_t calltrace__identity__v1__create_api_token_request__pack
+                     (const Calltrace__Identity__V1__CreateApiTokenRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__create_api_token_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__CreateApiTokenRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__CreateApiTokenRequest *
+       calltrace__identity__v1__create_api_token_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__create_api_token_request__free_unpacked
+                     (Calltrace__Identity__V1__CreateApiTokenRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__CreateApiTokenResponse methods */
+void   calltrace__identity__v1__create_api_token_response__init
+                     (Calltrace__Identity__V1__CreateApiTokenResponse         *message);
+size_t calltrace__identity__v1__create_api_token_response__get_packed_size
+                     (const Calltrace__Identity__V1__CreateApiTokenResponse   *message);
+size_t calltrace__identity__v1__create_api_token_response__pack
+                     (const Calltrace__Identity__V1__CreateApiTokenResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__create_api_token_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__CreateApiTokenResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__CreateApiTokenResponse *
+       calltrace__identity__v1__create_api_token_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__create_api_token_response__free_unpacked
+                     (Calltrace__Identity__V1__CreateApiTokenResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__ListApiTokensRequest methods */
+void   calltrace__identity__v1__list_api_tokens_request__init
+                     (Calltrace__Identity__V1__ListApiTokensRequest         *message);
+size_t calltrace__identity__v1__list_api_tokens_request__get_packed_size
+                     (const Calltrace__Identity__V1__ListApiTokensRequest   *message);
+size_t calltrace__identity__v1__list_api_tokens_request__pack
+                     (const Calltrace__Identity__V1__ListApiTokensRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__list_api_tokens_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__ListApiTokensRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__ListApiTokensRequest *
+       calltrace__identity__v1__list_api_tokens_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__list_api_tokens_request__free_unpacked
+                     (Calltrace__Identity__V1__ListApiTokensRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__ListApiTokensResponse methods */
+void   calltrace__identity__v1__list_api_tokens_response__init
+                     (Calltrace__Identity__V1__ListApiTokensResponse         *message);
+size_t calltrace__identity__v1__list_api_tokens_response__get_packed_size
+                     (const Calltrace__Identity__V1__ListApiTokensResponse   *message);
+size_t calltrace__identity__v1__list_api_tokens_response__pack
+                     (const Calltrace__Identity__V1__ListApiTokensResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__list_api_tokens_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__ListApiTokensResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__ListApiTokensResponse *
+       calltrace__identity__v1__list_api_tokens_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__list_api_tokens_response__free_unpacked
+                     (Calltrace__Identity__V1__ListApiTokensResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__RevokeApiTokenRequest methods */
+void   calltrace__identity__v1__revoke_api_token_request__init
+                     (Calltrace__Identity__V1__RevokeApiTokenRequest         *message);
+size_t calltrace__identity__v1__revoke_api_token_request__get_packed_size
+                     (const Calltrace__Identity__V1__RevokeApiTokenRequest   *message);
+size_t calltrace__identity__v1__revoke_api_token_request__pack
+                     (const Calltrace__Identity__V1__RevokeApiTokenRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__revoke_api_token_request__pack_to_buffer
+                     (const Calltrace__Identity__V1__RevokeApiTokenRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__RevokeApiTokenRequest *
+       calltrace__identity__v1__revoke_api_token_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__revoke_api_token_request__free_unpacked
+                     (Calltrace__Identity__V1__RevokeApiTokenRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Identity__V1__RevokeApiTokenResponse methods */
+void   calltrace__identity__v1__revoke_api_token_response__init
+                     (Calltrace__Identity__V1__RevokeApiTokenResponse         *message);
+size_t calltrace__identity__v1__revoke_api_token_response__get_packed_size
+                     (const Calltrace__Identity__V1__RevokeApiTokenResponse   *message);
+size_t calltrace__identity__v1__revoke_api_token_response__pack
+                     (const Calltrace__Identity__V1__RevokeApiTokenResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__identity__v1__revoke_api_token_response__pack_to_buffer
+                     (const Calltrace__Identity__V1__RevokeApiTokenResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Identity__V1__RevokeApiTokenResponse *
+       calltrace__identity__v1__revoke_api_token_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__identity__v1__revoke_api_token_response__free_unpacked
+                     (Calltrace__Identity__V1__RevokeApiTokenResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Calltrace__Identity__V1__CreateOrganizationRequest_Closure)
@@ -2118,6 +2386,27 @@ typedef void (*Calltrace__Identity__V1__ListSupportGrantsRequest_Closure)
 typedef void (*Calltrace__Identity__V1__ListSupportGrantsResponse_Closure)
                  (const Calltrace__Identity__V1__ListSupportGrantsResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Identity__V1__ApiToken_Closure)
+                 (const Calltrace__Identity__V1__ApiToken *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__CreateApiTokenRequest_Closure)
+                 (const Calltrace__Identity__V1__CreateApiTokenRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__CreateApiTokenResponse_Closure)
+                 (const Calltrace__Identity__V1__CreateApiTokenResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__ListApiTokensRequest_Closure)
+                 (const Calltrace__Identity__V1__ListApiTokensRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__ListApiTokensResponse_Closure)
+                 (const Calltrace__Identity__V1__ListApiTokensResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__RevokeApiTokenRequest_Closure)
+                 (const Calltrace__Identity__V1__RevokeApiTokenRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Identity__V1__RevokeApiTokenResponse_Closure)
+                 (const Calltrace__Identity__V1__RevokeApiTokenResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -2225,6 +2514,18 @@ struct Calltrace__Identity__V1__IdentityService_Service
                               const Calltrace__Identity__V1__GetSecurityPolicyRequest *input,
                               Calltrace__Identity__V1__GetSecurityPolicyResponse_Closure closure,
                               void *closure_data);
+  void (*create_api_token)(Calltrace__Identity__V1__IdentityService_Service *service,
+                           const Calltrace__Identity__V1__CreateApiTokenRequest *input,
+                           Calltrace__Identity__V1__CreateApiTokenResponse_Closure closure,
+                           void *closure_data);
+  void (*list_api_tokens)(Calltrace__Identity__V1__IdentityService_Service *service,
+                          const Calltrace__Identity__V1__ListApiTokensRequest *input,
+                          Calltrace__Identity__V1__ListApiTokensResponse_Closure closure,
+                          void *closure_data);
+  void (*revoke_api_token)(Calltrace__Identity__V1__IdentityService_Service *service,
+                           const Calltrace__Identity__V1__RevokeApiTokenRequest *input,
+                           Calltrace__Identity__V1__RevokeApiTokenResponse_Closure closure,
+                           void *closure_data);
   void (*authorize)(Calltrace__Identity__V1__IdentityService_Service *service,
                     const Calltrace__Identity__V1__AuthorizeRequest *input,
                     Calltrace__Identity__V1__AuthorizeResponse_Closure closure,
@@ -2262,6 +2563,9 @@ void calltrace__identity__v1__identity_service__init (Calltrace__Identity__V1__I
       function_prefix__ ## list_organizations,\
       function_prefix__ ## list_support_grants,\
       function_prefix__ ## get_security_policy,\
+      function_prefix__ ## create_api_token,\
+      function_prefix__ ## list_api_tokens,\
+      function_prefix__ ## revoke_api_token,\
       function_prefix__ ## authorize  }
 void calltrace__identity__v1__identity_service__create_organization(ProtobufCService *service,
                                                                     const Calltrace__Identity__V1__CreateOrganizationRequest *input,
@@ -2363,6 +2667,18 @@ void calltrace__identity__v1__identity_service__get_security_policy(ProtobufCSer
                                                                     const Calltrace__Identity__V1__GetSecurityPolicyRequest *input,
                                                                     Calltrace__Identity__V1__GetSecurityPolicyResponse_Closure closure,
                                                                     void *closure_data);
+void calltrace__identity__v1__identity_service__create_api_token(ProtobufCService *service,
+                                                                 const Calltrace__Identity__V1__CreateApiTokenRequest *input,
+                                                                 Calltrace__Identity__V1__CreateApiTokenResponse_Closure closure,
+                                                                 void *closure_data);
+void calltrace__identity__v1__identity_service__list_api_tokens(ProtobufCService *service,
+                                                                const Calltrace__Identity__V1__ListApiTokensRequest *input,
+                                                                Calltrace__Identity__V1__ListApiTokensResponse_Closure closure,
+                                                                void *closure_data);
+void calltrace__identity__v1__identity_service__revoke_api_token(ProtobufCService *service,
+                                                                 const Calltrace__Identity__V1__RevokeApiTokenRequest *input,
+                                                                 Calltrace__Identity__V1__RevokeApiTokenResponse_Closure closure,
+                                                                 void *closure_data);
 void calltrace__identity__v1__identity_service__authorize(ProtobufCService *service,
                                                           const Calltrace__Identity__V1__AuthorizeRequest *input,
                                                           Calltrace__Identity__V1__AuthorizeResponse_Closure closure,
@@ -2429,6 +2745,13 @@ extern const ProtobufCMessageDescriptor calltrace__identity__v1__list_organizati
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__support_grant__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__list_support_grants_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__identity__v1__list_support_grants_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__api_token__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__create_api_token_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__create_api_token_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__list_api_tokens_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__list_api_tokens_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__revoke_api_token_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__identity__v1__revoke_api_token_response__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__identity__v1__identity_service__descriptor;
 
 PROTOBUF_C__END_DECLS
