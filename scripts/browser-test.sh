@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make browser-test` (part of `make test`): the web app in a real headless Chromium
-# (Tests/Browser/walk.py) against the four services and calltrace-web started as processes
+# (each Tests/Browser/walk_*.py in turn) against the four services and calltrace-web started as processes
 # (ports 7311-7315, pages on 7390, everything under var/browser-test, made afresh). The CLI sets
 # up two firms as an operator and their admins would, and a recorded call with its transcript
 # arrives through the C gateway client; the browser does the rest. Screenshots: .build/screenshots.
@@ -10,7 +10,8 @@ venv=.build/browser
 [ -x "$venv/bin/python" ] || { echo "error: run make browser first (Chromium, chromedriver and the Python packages)" >&2; exit 1; }
 run=var/browser-test
 source scripts/build-products.sh
-deployment_dir=$run trust_domain=calltrace.browser first_port=7311 http_port=7390
+# Ports of their own (BROWSER_FIRST_PORT, BROWSER_HTTP_PORT): two checkouts can run this at once.
+deployment_dir=$run trust_domain=calltrace.browser first_port=${BROWSER_FIRST_PORT:-7311} http_port=${BROWSER_HTTP_PORT:-7390}
 source scripts/local-deployment.sh
 make -s -C clients/c BUILD="$PWD/$run/c" >/dev/null
 ct() {  # ct SERVICE ARGS...: the CLI against one of this run's services
@@ -52,7 +53,12 @@ printf '[0.0-5.0] caller: %s\n[5.0-9.0] caller: My card is 4111 1111 1111 1111.\
   | ct transcript transcripts submit --as gateway-telephony --org "$org" browser-call-1 >/dev/null
 
 rm -rf .build/screenshots
-WEB_BASE="http://localhost:$http_port" WEB_MAIL="$run/mail" WEB_SHOTS=.build/screenshots \
-FIRM_ORG="$org" FIRM_ADMIN_EMAIL=admin@smith.example OTHER_ORG="$other_org" OTHER_ADMIN_EMAIL=admin@jones.example \
-CALL_ID=browser-call-1 PASSWORD="$password" CALL_SAID="$said" \
-  "$venv/bin/python" Tests/Browser/walk.py
+export WEB_BASE="http://localhost:$http_port" WEB_MAIL="$run/mail" WEB_SHOTS=.build/screenshots \
+  FIRM_ORG="$org" FIRM_ADMIN_EMAIL=admin@smith.example OTHER_ORG="$other_org" OTHER_ADMIN_EMAIL=admin@jones.example \
+  CALL_ID=browser-call-1 PASSWORD="$password" CALL_SAID="$said"
+failed=0
+for walk in Tests/Browser/walk_*.py; do
+  echo "== $walk"
+  "$venv/bin/python" "$walk" || failed=1
+done
+exit "$failed"

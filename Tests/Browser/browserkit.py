@@ -1,0 +1,182 @@
+"""What the browser walks share: the deployment's environment, Chromium, checks, axe-core and
+screenshots of every page, and the few gestures every walk makes (sign in, accept an e-mailed
+invitation, submit a form and wait for the next page, play and seek)."""
+import glob
+import json
+import os
+import re
+import sys
+import time
+
+from axe_selenium_python import Axe
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+BASE = os.environ["WEB_BASE"]
+MAIL = os.environ["WEB_MAIL"]
+SHOTS = os.environ.get("WEB_SHOTS", ".build/screenshots")
+FIRM = os.environ["FIRM_ORG"]
+FIRM_ADMIN = os.environ["FIRM_ADMIN_EMAIL"]
+OTHER_FIRM = os.environ["OTHER_ORG"]
+OTHER_ADMIN = os.environ["OTHER_ADMIN_EMAIL"]
+CALL = os.environ["CALL_ID"]
+PASSWORD = os.environ["PASSWORD"]
+SAID = os.environ["CALL_SAID"]
+
+failures = []
+pages_checked = set()
+checks = 0
+
+
+def check(condition, what):
+    global checks
+    checks += 1
+    print(("  ok    " if condition else "  FAIL  ") + what, flush=True)
+    if not condition:
+        failures.append(what)
+
+
+def new_browser():
+    options = Options()
+    options.binary_location = "/usr/bin/chromium"
+    for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900",
+                     "--autoplay-policy=no-user-gesture-required", "--mute-audio", "--disable-extensions", "--no-first-run"]:
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.set_page_load_timeout(60)
+    return driver
+
+
+def wait(driver, condition, what, timeout=30):
+    try:
+        # A page being replaced answers with odd errors for a moment: they mean "not yet".
+        return WebDriverWait(driver, timeout, ignored_exceptions=[WebDriverException]).until(condition)
+    except TimeoutException:
+        check(False, what + " (timed out)")
+        return None
+
+
+def page(driver, name):
+    """axe-core on the page as it stands, and its screenshots at desktop and phone width."""
+    os.makedirs(SHOTS, exist_ok=True)
+    axe = Axe(driver)
+    axe.inject()
+    results = axe.run()
+    serious = [v for v in results["violations"] if v.get("impact") in ("serious", "critical")]
+    for violation in serious:
+        print(f"        axe {violation['id']}: {violation['help']}: " + "; ".join(str(n.get('target')) + ' ' + n.get('html', '')[:120] for n in violation['nodes'][:3]))
+    check(not serious, f"{name}: no serious or critical accessibility violations")
+    for label, width in (("desktop", 1280), ("phone", 320)):
+        driver.set_window_size(width, 900)
+        driver.execute_script("window.scrollTo(0, 0)")
+        height = driver.execute_script("return Math.max(document.body.scrollHeight, 900)")
+        driver.set_window_size(width, min(height, 4000))
+        driver.save_screenshot(f"{SHOTS}/{name}-{label}.png")
+        if label == "phone":
+            overflow = driver.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            if overflow > 1:
+                wide = driver.execute_script("""
+                    return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1
+                        && !e.closest('.scroll')).slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().right));""")
+                print(f"        wider than the screen: {wide}")
+            check(overflow <= 1, f"{name}: readable at 320 px (nothing wider than the screen; {overflow}px over)")
+    driver.set_window_size(1280, 900)
+    pages_checked.add(name)
+
+
+def text(driver):
+    try:
+        return driver.find_element(By.TAG_NAME, "body").text
+    except StaleElementReferenceException:
+        return ""
+
+
+def navigate(driver, action, what):
+    """Does `action` (a click) and waits for the next page: the old document, marked first, gone."""
+    driver.execute_script("window.__calltraceOldPage = true")
+    action()
+    wait(driver, lambda d: d.execute_script("return window.__calltraceOldPage === undefined && document.readyState === 'complete'"),
+         f"the page after {what}")
+
+
+def submit(driver, css):
+    """Clicks what `css` finds and waits for the next page."""
+    navigate(driver, lambda: driver.find_element(By.CSS_SELECTOR, css).click(), css)
+
+
+def mail_token(email, kind="invitation"):
+    newest = None
+    for path in sorted(glob.glob(os.path.join(MAIL, "*.json"))):
+        with open(path) as handle:
+            message = json.load(handle)
+        if message.get("email") == email and message.get("kind") == kind:
+            newest = message["token"]
+    return newest
+
+
+def fill(driver, field, value):
+    element = driver.find_element(By.ID, field)
+    element.clear()
+    element.send_keys(value)
+
+
+def sign_in(driver, firm, email, password=PASSWORD, code=""):
+    driver.get(BASE + "/sign-in")
+    fill(driver, "firm", firm)
+    fill(driver, "email", email)
+    fill(driver, "password", password)
+    if code:
+        fill(driver, "code", code)
+    submit(driver, "form[action='/sign-in'] button[type=submit]")
+
+
+def accept_invitation(driver, email):
+    token = mail_token(email)
+    check(token is not None, f"the invitation e-mail reached {email}")
+    driver.get(f"{BASE}/accept-invitation?token={token}")
+    fill(driver, "password", PASSWORD)
+    fill(driver, "confirm", PASSWORD)
+    submit(driver, "main button[type=submit]")
+    wait(driver, lambda d: "/sign-in" in d.current_url, "the invitation leads to sign-in")
+
+
+def network(driver, fragment):
+    """(Range header, status) of every request the browser made whose URL holds `fragment`."""
+    requests, statuses = {}, {}
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        params = message.get("params", {})
+        if message.get("method") == "Network.requestWillBeSent" and fragment in params.get("request", {}).get("url", ""):
+            headers = {k.lower(): v for k, v in params["request"].get("headers", {}).items()}
+            requests[params["requestId"]] = headers.get("range")
+        elif message.get("method") == "Network.responseReceived" and fragment in params.get("response", {}).get("url", ""):
+            statuses[params["requestId"]] = params["response"]["status"]
+    return [(requests.get(key), statuses.get(key)) for key in requests]
+
+
+def play_and_seek(driver, what):
+    ready = wait(driver, lambda d: d.execute_script(
+        "const a = document.querySelector('audio'); a.play().catch(() => {}); return a.readyState >= 1 && a.duration > 0;"),
+        f"{what}: the player loads the recording")
+    if not ready:
+        return
+    duration = driver.execute_script("return document.querySelector('audio').duration")
+    driver.execute_script("const a = document.querySelector('audio'); a.currentTime = arguments[0];", duration * 0.75)
+    seeked = wait(driver, lambda d: d.execute_script(
+        "const a = document.querySelector('audio'); return !a.seeking && a.currentTime >= arguments[0] && a.readyState >= 2;", duration * 0.7),
+        f"{what}: seeking to three quarters plays from there")
+    check(bool(seeked), f"{what}: seeking works")
+
+
+def finish(name):
+    """Prints the walk's figures; exits 1 when a check failed."""
+    print(f"{name}: {checks} checks on {len(pages_checked)} pages, {len(failures)} failed; screenshots in {SHOTS}")
+    if failures:
+        for failure in failures:
+            print("  failed: " + failure)
+        sys.exit(1)
