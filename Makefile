@@ -49,7 +49,7 @@ run: deps
 ## builds) in $(PREFIX)/bin, their systemd units in $(PREFIX)/lib/systemd/system, and their
 ## example configs, READMEs and the deployment file example in $(PREFIX)/share/calltrace.
 PREFIX ?= /usr/local
-SERVICES ?= identity media transcript compliance
+SERVICES ?= identity media transcript compliance web
 ## Release builds with the Swift runtime linked in, as deployed (install and the benchmarks), in
 ## a build folder of their own: they and the suite's testable build no longer rebuild each other.
 STATIC_BUILD := swift build -c release --static-swift-stdlib --scratch-path .build-static
@@ -62,7 +62,7 @@ install: deps
 
 ## The files of `install`, from already built executables in $(BIN).
 install-files:
-	@for s in $(SERVICES); do [ -f services/$$s/config.example.json ] || { echo "unknown service $$s (SERVICES: identity media transcript compliance)"; exit 1; }; done
+	@for s in $(SERVICES); do [ -f services/$$s/config.example.json ] || { echo "unknown service $$s (SERVICES: identity media transcript compliance web)"; exit 1; }; done
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/calltrace
 	install -s -m 755 $(BIN)/calltrace $(DESTDIR)$(PREFIX)/bin/calltrace
 	install -m 644 services/deployment.example.json $(DESTDIR)$(PREFIX)/share/calltrace/deployment.example.json
@@ -74,6 +74,14 @@ install-files:
 	  chmod 644 $(DESTDIR)$(PREFIX)/lib/systemd/system/calltrace-$$s.service && \
 	  echo "installed calltrace-$$s in $(PREFIX)/bin, its unit and example config" || exit 1; \
 	done
+	@# The web gateway's templates and static files, where it looks for them (<prefix>/share/calltrace/web).
+	@if echo " $(SERVICES) " | grep -q " web "; then \
+	  install -d $(DESTDIR)$(PREFIX)/share/calltrace/web/Templates $(DESTDIR)$(PREFIX)/share/calltrace/web/Static && \
+	  install -m 644 $(BIN)/calltrace_WebGateway.resources/Templates/* $(DESTDIR)$(PREFIX)/share/calltrace/web/Templates/ && \
+	  install -m 644 $(BIN)/calltrace_WebGateway.resources/Static/* $(DESTDIR)$(PREFIX)/share/calltrace/web/Static/ && \
+	  install -m 644 services/web/nginx-site.example.conf $(DESTDIR)$(PREFIX)/share/calltrace/web/ && \
+	  echo "installed the web app's templates and static files in $(PREFIX)/share/calltrace/web"; \
+	fi
 
 ## One firm's life, end to end, on its own four services (ports 7201-7204, var/demo); needs espeak-ng.
 demo: deps
