@@ -9,13 +9,16 @@ import Synchronization
 /// each answer's status, headers and body.
 final class WebClient: NSObject, URLSessionTaskDelegate, Sendable {
     let base: String
+    /// Whose browser it is, when a test made it for a user.
+    let email: String?
     private let jar = Mutex<[String: String]>([:])
     /// Every Set-Cookie line the gateway sent, as sent (attributes included).
     let setCookies = Mutex<[String]>([])
     private let session = Mutex<URLSession?>(nil)
 
-    init(base: String) {
+    init(base: String, email: String? = nil) {
         self.base = base
+        self.email = email
     }
 
     struct Page: Sendable {

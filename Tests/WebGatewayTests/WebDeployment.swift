@@ -43,7 +43,7 @@ final class WebDeployment: @unchecked Sendable {
         await services.stop()
     }
 
-    func browser() -> WebClient { WebClient(base: base) }
+    func browser(of email: String? = nil) -> WebClient { WebClient(base: base, email: email) }
 
     /// A firm (agreement accepted, a tracking number for "Google Ads") and its first admin's
     /// session token, for setting things up.
@@ -66,7 +66,7 @@ final class WebDeployment: @unchecked Sendable {
     func signedIn(_ role: Calltrace_Identity_V1_Role, org: String, admin: String) async throws -> WebClient {
         let email = "\(role)-\(UUID().uuidString.prefix(8).lowercased())@firm.example"
         let token = try await invite(email, role, org: org, admin: admin)
-        let browser = self.browser()
+        let browser = self.browser(of: email)
         let form = try await browser.get("/accept-invitation?token=\(token)")
         let accepted = try await browser.post("/accept-invitation", form: [("csrf", try #require(form.csrf)), ("token", token),
                                                                            ("password", Self.password), ("confirm", Self.password)])

@@ -1,3 +1,4 @@
+import CallTraceAPI
 import CallTraceDeploymentSupport
 import CallTraceKeys
 import CallTraceProto
@@ -286,4 +287,72 @@ func base32(_ text: String) -> Data? {
         }
     }
     return out
+}
+
+/// What ends or narrows a person's access shows on the next page, because every page asks
+/// identity: an idle session, a suspension, a role taken away; and the gateway will not start as
+/// anything but a gateway.
+@Suite(.serialized) struct WebSessionEndTests {
+    @Test func anIdleSessionEndsAtTheFirmsTimeoutAndTheNextPageSaysSo() async throws {
+        let d = try await WebDeployment()
+        let (org, admin) = try await d.firm()
+        let member = try await d.signedIn(.member, org: org, admin: admin)
+        defer { member.close() }
+        #expect(try await member.get("/calls").status == 200)
+        // Past the default idle time (identity's clock: the session is identity's).
+        d.services.identity.clock.advance(by: .seconds(8 * 3600 + 1))
+        let ended = try await member.get("/calls")
+        #expect(ended.status == 302)
+        #expect(ended.header("Location") == "/sign-in?next=/calls&reason=ended")
+        #expect(member.cookies[Cookies.session] == nil)  // the dead cookie is cleared
+        let page = try await member.get("/sign-in?reason=ended")
+        #expect(page.text.contains("Your session ended"))
+        await d.stop()
+    }
+
+    @Test func aSuspendedUserOrANarrowedRoleIsRefusedOnTheNextPage() async throws {
+        let d = try await WebDeployment()
+        let (org, admin) = try await d.firm()
+        _ = try await d.recordedCall("call-narrow", org: org, admin: admin, file: wavFile(samples: 8000))
+        let member = try await d.signedIn(.member, org: org, admin: admin)
+        let other = try await d.signedIn(.member, org: org, admin: admin)
+        defer { member.close(); other.close() }
+        let identity = Calltrace_Identity_V1_IdentityServiceClient(try d.services.identity.client())
+        let users = try await identity.listUsers(.with { $0.orgID = org }, options: try bearer(admin)).users
+        let memberID = try #require(users.first { $0.email == member.email }?.userID)
+        let otherID = try #require(users.first { $0.email == other.email }?.userID)
+        // A role taken down to analyst: the player goes at once.
+        let recordingPath = try #require(try await member.get("/calls/call-narrow").text.firstMatch(of: /\/recordings\/[^"]+\/audio/).map { String($0.0) })
+        _ = try await identity.changeUserRole(.with { $0.orgID = org; $0.userID = memberID; $0.role = .analyst }, options: try bearer(admin))
+        let narrowed = try await member.get("/calls/call-narrow")
+        #expect(narrowed.status == 200 && !narrowed.text.contains("<audio"))
+        #expect(try await member.get(recordingPath).status == 403)
+        // Suspended: every session of theirs ends; the next page sends them to sign in.
+        _ = try await identity.suspendUser(.with { $0.orgID = org; $0.userID = otherID }, options: try bearer(admin))
+        let suspended = try await other.get("/calls")
+        #expect(suspended.status == 302 && suspended.header("Location")?.hasPrefix("/sign-in") == true)
+        await d.stop()
+    }
+
+    @Test func theGatewayStartsOnlyUnderAGatewayCertificateWithItsSettingsWhole() async throws {
+        let pki = try TemporaryPKI()
+        let service = try pki.credentials(for: TemporaryPKI.identity("service", "web"))
+        let wrongCertificate = await #expect(throws: ConfigurationError.self) {
+            _ = try await InProcessService.start(WebService.self, pki: pki) {
+                $0.certificate = service.certificateChainPath
+                $0.privateKey = service.privateKeyPath
+            }
+        }
+        #expect(wrongCertificate?.description.contains("not spiffe://<trust-domain>/gateway/web") == true)
+        // Each setting is checked as it is read, naming itself.
+        var configuration = ServiceConfiguration.defaults(service: "web", port: 7105, settings: WebSettings.self)
+        for (key, value) in [("http_listen", "8080"), ("public_url", "http://calltrace.firm.example"), ("trusted_proxies", "nginx")] {
+            let error = #expect(throws: ConfigurationError.self) { try configuration.set(key, value) }
+            #expect(error?.description.contains(key) == true, "\(key)=\(value)")
+        }
+        // Templates not where it looks: refused at the start, not at the first page.
+        await #expect(throws: WebSetupError.self) {
+            _ = try await InProcessService.start(WebService.self) { $0[WebSettings.self].assets = "/nonexistent" }
+        }
+    }
 }
