@@ -65,6 +65,28 @@ import Testing
         await d.stop()
     }
 
+    @Test func aBrowserWithASessionCanStillAcceptAnInvitationAndSignInAsSomeoneElse() async throws {
+        let d = try await WebDeployment()
+        let (org, admin) = try await d.firm()
+        let browser = try await d.signedIn(.member, org: org, admin: admin)
+        defer { browser.close() }
+        let firstSession = try #require(browser.cookies[Cookies.session])
+        let email = "second@firm.example"
+        let token = try await d.invite(email, .analyst, org: org, admin: admin)
+        let form = try await browser.get("/accept-invitation?token=\(token)")
+        let accepted = try await browser.post("/accept-invitation", form: [("csrf", try #require(form.csrf)), ("token", token),
+                                                                          ("password", WebDeployment.password), ("confirm", WebDeployment.password)])
+        #expect(accepted.status == 303)
+        #expect(try await d.signIn(browser, org: org, email: email).status == 303)
+        #expect(try await browser.get("/account").text.contains("Analyst"))
+        // The first account's session ended when the second signed in over it.
+        let stale = d.browser()
+        defer { stale.close() }
+        stale.setCookie(Cookies.session, firstSession)
+        #expect(try await stale.get("/calls").status == 302)
+        await d.stop()
+    }
+
     @Test func everyAnswerCarriesTheSecurityHeaders() async throws {
         let d = try await WebDeployment()
         let (org, admin) = try await d.firm()

@@ -28,14 +28,16 @@ struct Form: Sendable {
         text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
     }
 
-    /// Reads the request's form and checks its token: the session's, or before sign-in the one
-    /// in the pre-session cookie. A missing or wrong token is refused (403) before anything is done.
-    static func read(_ request: Request, context: WebContext) async throws -> Form {
+    /// Reads the request's form and checks its token: the session's, or for the forms before
+    /// sign-in (`beforeSignIn`: signing in, accepting an invitation, resetting a password, which a
+    /// browser may open while another session is in it) the one in the pre-session cookie. A
+    /// missing or wrong token is refused (403) before anything is done.
+    static func read(_ request: Request, context: WebContext, beforeSignIn: Bool = false) async throws -> Form {
         let body = try await request.body.collect(upTo: context.maxUploadSize)
         guard let text = body.getString(at: body.readerIndex, length: body.readableBytes), let fields = decode(text) else {
             throw PageError.badForm
         }
-        let expected = context.session?.csrf ?? request.cookies[Cookies.preSession]?.value
+        let expected = beforeSignIn ? request.cookies[Cookies.preSession]?.value : context.session?.csrf
         guard let expected, let given = fields["csrf"], SessionSeal.same(given, expected) else { throw PageError.formExpired }
         return Form(fields: fields)
     }

@@ -34,7 +34,6 @@ struct SignInPages: Sendable {
 
     private func signInForm(_ request: Request, _ context: WebContext, problem: String? = nil, email: String = "",
                             status: HTTPResponse.Status = .ok) throws -> Response {
-        if context.session != nil, problem == nil { return .redirect(to: "/calls", type: .found) }
         let reason = request.query["reason"]
         let notice: String? = switch reason {
         case "ended": "Your session ended. Please sign in again."
@@ -50,7 +49,7 @@ struct SignInPages: Sendable {
     }
 
     private func signIn(_ request: Request, _ context: WebContext) async throws -> Response {
-        let form = try await Form.read(request, context: context)
+        let form = try await Form.read(request, context: context, beforeSignIn: true)
         let firm = form["firm"], email = form["email"]
         guard !firm.isEmpty, !email.isEmpty, !form.raw("password").isEmpty else {
             return try signInForm(request, context, problem: "Enter your firm's ID, your e-mail address and your password.", email: email, status: .badRequest)
@@ -70,6 +69,10 @@ struct SignInPages: Sendable {
         } catch let error as RPCError where error.code == .resourceExhausted {
             return try signInForm(request, context, problem: "Too many failed sign-ins. Wait a few minutes, then try again.", email: email,
                                   status: .tooManyRequests)
+        }
+        // Signing in over a session (another account in the same browser) ends the old one in identity.
+        if let previous = context.session {
+            _ = try? await app.backend.identity.logout(.init(), options: Caller(token: previous.token, clientAddress: context.clientAddress).options)
         }
         let session = WebSession(token: login.token, orgID: firm, userID: login.userID, csrf: try SessionSeal.randomToken(),
                                  signedInAt: app.clock.nowUnixMs)
@@ -93,7 +96,7 @@ struct SignInPages: Sendable {
     // MARK: Passwords
 
     private func requestReset(_ request: Request, _ context: WebContext) async throws -> Response {
-        let form = try await Form.read(request, context: context)
+        let form = try await Form.read(request, context: context, beforeSignIn: true)
         guard !form["firm"].isEmpty, !form["email"].isEmpty else { throw PageError.invalid("Enter your firm's ID and your e-mail address.") }
         // Identity answers the same whether or not the address has an account, and so does this page.
         _ = try await app.backend.identity.requestPasswordReset(.with {
@@ -106,7 +109,7 @@ struct SignInPages: Sendable {
     }
 
     private func setPassword(_ request: Request, _ context: WebContext, invitation: Bool) async throws -> Response {
-        let form = try await Form.read(request, context: context)
+        let form = try await Form.read(request, context: context, beforeSignIn: true)
         let password = form.raw("password")
         guard password == form.raw("confirm") else { throw PageError.invalid("The two passwords are not the same.") }
         let options = Caller(token: nil, clientAddress: context.clientAddress).options
