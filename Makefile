@@ -40,6 +40,7 @@ build: deps
 ## linked executables' symbols, not the package graph: Hummingbird's manifest names swift-nio-ssl
 ## for its TLS products, which we do not use. Run after a build (`make test` does).
 check-crypto-deps: deps
+	@bash scripts/check-crypto-deps.sh --self-test
 	@bash scripts/check-crypto-deps.sh "$$(swift build $(TEST_BUILD_FLAGS) --show-bin-path)"
 
 run: deps

@@ -102,15 +102,21 @@ struct CallsCommand: AsyncParsableCommand {
         @Option(help: "Started on or after (2026-11-01 or an ISO 8601 time).") var from: String?
         @Option(help: "Started before.") var before: String?
         @Option(help: "Only this source.") var source: String?
+        @Option(help: "Only inbound or outbound calls.") var direction: String?
+        @Option(help: "Only calls that ended so: answered, missed, voicemail or abandoned (repeat for several).") var outcome: [String] = []
+        @Flag(help: "Only completed calls whose enquiry is not marked yet.") var unmarked = false
         @Option(help: "At most this many per page (500 at most).") var limit: UInt32 = 100
         @Option(help: "The next page, from a previous answer.") var page: String?
 
         func run() async throws {
             let from = try self.from.map { try unixMs($0, option: "--from") } ?? 0
             let before = try self.before.map { try unixMs($0, option: "--before") } ?? 0
+            let direction = try self.direction.map { try parseEnum($0, Calltrace_Transcript_V1_Direction.self, option: "--direction") } ?? .unspecified
+            let outcomes = try outcome.map { try parseEnum($0, Calltrace_Transcript_V1_Outcome.self, option: "--outcome") }
             let response = try await options.run { client in
                 try await Calltrace_Transcript_V1_CallServiceClient(client).listCalls(.with {
                     $0.orgID = org; $0.startedFromUnixMs = from; $0.startedBeforeUnixMs = before; $0.source = source ?? ""
+                    $0.direction = direction; $0.outcomes = outcomes; $0.unmarkedOnly = unmarked
                     $0.pageSize = limit; $0.pageToken = page ?? ""
                 }, options: try options.callOptions)
             }

@@ -153,6 +153,43 @@ struct CallRecordTests {
         #expect(!written.contains("7700900123") && !written.contains("7700 900123") && !written.contains("PI-2026-0042"))
     }
 
+    @Test("Listing narrows by direction, outcome and unmarked enquiries in the database, so each page is full")
+    func listingFilters() async throws {
+        let deployment = try await TranscriptDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation()
+        try await deployment.assign("0118 496 0001", org: org, admin: admin, source: "Google Ads", channel: .googleAds, campaign: "")
+        let t0 = deployment.transcript.clock.nowUnixMs
+        let plan: [(String, Calltrace_Transcript_V1_Outcome)] = [("m1", .missed), ("a1", .answered), ("v1", .voicemail), ("m2", .missed),
+                                                                  ("a2", .answered), ("x1", .abandoned), ("a3", .answered)]
+        for (index, (id, outcome)) in plan.enumerated() {
+            try await deployment.start(id, tracking: "01184960001", caller: "0770090000\(index)", at: t0 + Int64(index) * 1000)
+            _ = try await deployment.calls(as: TemporaryPKI.telephony).completeCall(.with { $0.orgID = org; $0.callID = id; $0.outcome = outcome })
+        }
+        try await deployment.start("live", tracking: "01184960001", caller: "07700900099", at: t0 + 9000)  // still going
+        _ = try await deployment.calls().markCallOutcome(.with { $0.orgID = org; $0.callID = "a1"; $0.enquiry = .new }, options: try bearer(admin))
+        func ids(_ adjust: (inout Calltrace_Transcript_V1_ListCallsRequest) -> Void) async throws -> [String] {
+            var ids: [String] = []
+            var token = ""
+            repeat {  // pages of two: a filter in the database fills each page
+                var request = Calltrace_Transcript_V1_ListCallsRequest.with { $0.orgID = org; $0.pageSize = 2; $0.pageToken = token }
+                adjust(&request)
+                let page = try await deployment.calls().listCalls(request, options: try bearer(admin))
+                #expect(page.calls.count == 2 || page.nextPageToken.isEmpty)
+                ids += page.calls.map(\.callID)
+                token = page.nextPageToken
+            } while !token.isEmpty
+            return ids
+        }
+        #expect(try await ids { $0.outcomes = [.missed, .voicemail, .abandoned] } == ["x1", "m2", "v1", "m1"])
+        #expect(try await ids { $0.unmarkedOnly = true } == ["a3", "x1", "a2", "m2", "v1", "m1"])
+        #expect(try await ids { $0.direction = .outbound }.isEmpty)
+        #expect(try await ids { $0.direction = .inbound }.count == 8)
+        #expect(await code {
+            _ = try await deployment.calls().listCalls(.with { $0.orgID = org; $0.outcomes = [.init(rawValue: 42)!] }, options: try bearer(admin))
+        } == .invalidArgument)
+    }
+
     @Test("The attribution report counts per source and credits matters by first and last touch")
     func attribution() async throws {
         let deployment = try await TranscriptDeployment()

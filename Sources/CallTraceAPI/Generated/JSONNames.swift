@@ -236,7 +236,7 @@ public let protoJSONNames: [String: [Int: String]] = [
     "calltrace.transcript.v1.CompleteCallResponse": [:],
     "calltrace.transcript.v1.GetCallRequest": [1: "orgId", 2: "callId"],
     "calltrace.transcript.v1.GetCallResponse": [1: "call"],
-    "calltrace.transcript.v1.ListCallsRequest": [1: "orgId", 2: "startedFromUnixMs", 3: "startedBeforeUnixMs", 4: "source", 5: "pageSize", 6: "pageToken"],
+    "calltrace.transcript.v1.ListCallsRequest": [1: "orgId", 2: "startedFromUnixMs", 3: "startedBeforeUnixMs", 4: "source", 5: "pageSize", 6: "pageToken", 7: "direction", 8: "outcomes", 9: "unmarkedOnly"],
     "calltrace.transcript.v1.ListCallsResponse": [1: "calls", 2: "nextPageToken"],
     "calltrace.transcript.v1.MarkCallOutcomeRequest": [1: "orgId", 2: "callId", 3: "enquiry", 4: "matterOpened", 5: "matterReference", 6: "practiceArea"],
     "calltrace.transcript.v1.MarkCallOutcomeResponse": [1: "call"],

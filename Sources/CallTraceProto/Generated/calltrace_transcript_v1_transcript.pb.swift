@@ -816,6 +816,16 @@ public nonisolated struct Calltrace_Transcript_V1_ListCallsRequest: Sendable {
 
   public var pageToken: String = String()
 
+  /// Only this direction, when set.
+  public var direction: Calltrace_Transcript_V1_Direction = .unspecified
+
+  /// Only calls that ended with one of these, when any is given (e.g. MISSED, VOICEMAIL and
+  /// ABANDONED: the calls that need a call back).
+  public var outcomes: [Calltrace_Transcript_V1_Outcome] = []
+
+  /// Only completed calls whose enquiry is not marked yet.
+  public var unmarkedOnly: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2378,7 +2388,7 @@ nonisolated extension Calltrace_Transcript_V1_GetCallResponse: SwiftProtobuf.Mes
 
 nonisolated extension Calltrace_Transcript_V1_ListCallsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListCallsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}started_from_unix_ms\0\u{3}started_before_unix_ms\0\u{1}source\0\u{3}page_size\0\u{3}page_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}started_from_unix_ms\0\u{3}started_before_unix_ms\0\u{1}source\0\u{3}page_size\0\u{3}page_token\0\u{1}direction\0\u{1}outcomes\0\u{3}unmarked_only\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2392,6 +2402,9 @@ nonisolated extension Calltrace_Transcript_V1_ListCallsRequest: SwiftProtobuf.Me
       case 4: try { try decoder.decodeSingularStringField(value: &self.source) }()
       case 5: try { try decoder.decodeSingularUInt32Field(value: &self.pageSize) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      case 7: try { try decoder.decodeSingularEnumField(value: &self.direction) }()
+      case 8: try { try decoder.decodeRepeatedEnumField(value: &self.outcomes) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.unmarkedOnly) }()
       default: break
       }
     }
@@ -2416,6 +2429,15 @@ nonisolated extension Calltrace_Transcript_V1_ListCallsRequest: SwiftProtobuf.Me
     if !self.pageToken.isEmpty {
       try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 6)
     }
+    if self.direction != .unspecified {
+      try visitor.visitSingularEnumField(value: self.direction, fieldNumber: 7)
+    }
+    if !self.outcomes.isEmpty {
+      try visitor.visitPackedEnumField(value: self.outcomes, fieldNumber: 8)
+    }
+    if self.unmarkedOnly != false {
+      try visitor.visitSingularBoolField(value: self.unmarkedOnly, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2426,6 +2448,9 @@ nonisolated extension Calltrace_Transcript_V1_ListCallsRequest: SwiftProtobuf.Me
     if lhs.source != rhs.source {return false}
     if lhs.pageSize != rhs.pageSize {return false}
     if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.direction != rhs.direction {return false}
+    if lhs.outcomes != rhs.outcomes {return false}
+    if lhs.unmarkedOnly != rhs.unmarkedOnly {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

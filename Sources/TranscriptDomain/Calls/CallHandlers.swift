@@ -101,9 +101,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         } else {
             _ = try await context.principal(in: request.orgID, may: .reportsRead, via: authorizer)
         }
-        let page = try await rules.list(org: request.orgID, from: request.startedFromUnixMs == 0 ? nil : request.startedFromUnixMs,
-                                        before: request.startedBeforeUnixMs == 0 ? nil : request.startedBeforeUnixMs,
-                                        source: request.source.isEmpty ? nil : request.source, pageSize: Int(request.pageSize),
+        let page = try await rules.list(org: request.orgID, try CallListing(request), pageSize: Int(request.pageSize),
                                         pageToken: request.pageToken)
         let full = context.peer.kind == .service ? false : await mayReadTranscripts(context, org: request.orgID)
         let calls = try page.rows.map { try proto($0, withNumber: full) }

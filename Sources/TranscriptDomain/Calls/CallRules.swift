@@ -246,7 +246,7 @@ struct CallRules: Sendable {
     }
 
     /// A page of calls, newest first, and the next page's token (empty at the end).
-    func list(org: String, from: Int64?, before: Int64?, source: String?, pageSize: Int, pageToken: String) async throws
+    func list(org: String, _ listing: CallListing, pageSize: Int, pageToken: String) async throws
         -> (rows: [CallRow], next: String) {
         let limit = pageSize == 0 ? 100 : min(pageSize, 500)
         var after: (Int64, String)?
@@ -256,7 +256,7 @@ struct CallRules: Sendable {
             after = (time, String(parts[1]))
         }
         let bound = after
-        let rows = try await repository.read { tx in try tx.calls(org: org, from: from, before: before, source: source, after: bound, limit: limit + 1) }
+        let rows = try await repository.read { tx in try tx.calls(org: org, listing, after: bound, limit: limit + 1) }
         let page = Array(rows.prefix(limit))
         return (page, rows.count > limit ? page.last.map { "\($0.startedAt)/\($0.id)" } ?? "" : "")
     }

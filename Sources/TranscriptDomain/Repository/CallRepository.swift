@@ -141,7 +141,7 @@ protocol CallTransaction {
     func call(_ id: String, org: String) throws -> CallRow?
     func update(_ call: CallRow) throws
     /// Newest first; `after` is the (started_at, id) of the previous page's last row.
-    func calls(org: String, from: Int64?, before: Int64?, source: String?, after: (Int64, String)?, limit: Int) throws -> [CallRow]
+    func calls(org: String, _ listing: CallListing, after: (Int64, String)?, limit: Int) throws -> [CallRow]
     func calls(org: String, callerIndex: Data) throws -> [CallRow]
     /// The caller's small number in the organisation, given on first sight.
     func callerNo(org: String, callerIndex: Data) throws -> Int64

@@ -209,12 +209,22 @@ struct SQLiteCallRepository: CallRepository {
                                 c.sealedMatterReference, c.practiceArea, c.id, c.org])
         }
 
-        func calls(org: String, from: Int64?, before: Int64?, source: String?, after: (Int64, String)?, limit: Int) throws -> [CallRow] {
+        func calls(org: String, _ listing: CallListing, after: (Int64, String)?, limit: Int) throws -> [CallRow] {
             var conditions = ["org_id = ?"]
             var values: [any SQLiteBindable] = [org]
-            if let from { conditions.append("started_at_unix_ms >= ?"); values.append(from) }
-            if let before { conditions.append("started_at_unix_ms < ?"); values.append(before) }
-            if let source { conditions.append("source = ?"); values.append(source) }
+            if let from = listing.from { conditions.append("started_at_unix_ms >= ?"); values.append(from) }
+            if let before = listing.before { conditions.append("started_at_unix_ms < ?"); values.append(before) }
+            if let source = listing.source { conditions.append("source = ?"); values.append(source) }
+            if let direction = listing.direction { conditions.append("direction = ?"); values.append(direction.rawValue) }
+            if !listing.outcomes.isEmpty {
+                let outcomes = listing.outcomes.map(\.rawValue).sorted()
+                conditions.append("outcome IN (\(outcomes.map { _ in "?" }.joined(separator: ", ")))")
+                values += outcomes.map { $0 as any SQLiteBindable }
+            }
+            if listing.unmarkedOnly {
+                // Completed (an outcome other than 0, "still going") and not marked (enquiry 0).
+                conditions.append("outcome <> 0 AND enquiry = 0")
+            }
             if let (time, id) = after {
                 conditions.append("(started_at_unix_ms < ? OR (started_at_unix_ms = ? AND id < ?))")
                 values += [time, time, id]

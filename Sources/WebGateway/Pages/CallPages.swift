@@ -47,16 +47,15 @@ struct CallPages: Sendable {
             guard let end = Formats.startOfDay(to) else { throw PageError.invalid("The ‘to’ date is not a date.") }
             listRequest.startedBeforeUnixMs = end + 86_400_000
         }
-        let page = try await app.backend.calls.listCalls(listRequest, options: context.caller.options)
-        let calls = page.calls.filter { call in
-            switch show {
-            case "missed": call.outcome == .missed || call.outcome == .voicemail || call.outcome == .abandoned
-            case "inbound": call.direction != .outbound
-            case "outbound": call.direction == .outbound
-            case "unmarked": call.outcome != .unspecified && call.enquiry == .unspecified
-            default: true
-            }
+        switch show {
+        case "missed": listRequest.outcomes = [.missed, .voicemail, .abandoned]
+        case "inbound": listRequest.direction = .inbound
+        case "outbound": listRequest.direction = .outbound
+        case "unmarked": listRequest.unmarkedOnly = true
+        default: break
         }
+        let page = try await app.backend.calls.listCalls(listRequest, options: context.caller.options)
+        let calls = page.calls
         var next: String?
         if !page.nextPageToken.isEmpty {
             var components = URLComponents()

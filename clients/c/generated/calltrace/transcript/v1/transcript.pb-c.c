@@ -3894,7 +3894,7 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__get_call_response__d
   (ProtobufCMessageInit) calltrace__transcript__v1__get_call_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__transcript__v1__list_calls_request__field_descriptors[6] =
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__list_calls_request__field_descriptors[9] =
 {
   {
     "org_id",
@@ -3968,19 +3968,58 @@ static const ProtobufCFieldDescriptor calltrace__transcript__v1__list_calls_requ
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "direction",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__ListCallsRequest, direction),
+    &calltrace__transcript__v1__direction__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "outcomes",
+    8,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_ENUM,
+    offsetof(Calltrace__Transcript__V1__ListCallsRequest, n_outcomes),
+    offsetof(Calltrace__Transcript__V1__ListCallsRequest, outcomes),
+    &calltrace__transcript__v1__outcome__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "unmarked_only",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__ListCallsRequest, unmarked_only),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__transcript__v1__list_calls_request__field_indices_by_name[] = {
+  6,   /* field[6] = direction */
   0,   /* field[0] = org_id */
+  7,   /* field[7] = outcomes */
   4,   /* field[4] = page_size */
   5,   /* field[5] = page_token */
   3,   /* field[3] = source */
   2,   /* field[2] = started_before_unix_ms */
   1,   /* field[1] = started_from_unix_ms */
+  8,   /* field[8] = unmarked_only */
 };
 static const ProtobufCIntRange calltrace__transcript__v1__list_calls_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor calltrace__transcript__v1__list_calls_request__descriptor =
 {
@@ -3990,7 +4029,7 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__list_calls_request__
   "Calltrace__Transcript__V1__ListCallsRequest",
   "calltrace.transcript.v1",
   sizeof(Calltrace__Transcript__V1__ListCallsRequest),
-  6,
+  9,
   calltrace__transcript__v1__list_calls_request__field_descriptors,
   calltrace__transcript__v1__list_calls_request__field_indices_by_name,
   1,  calltrace__transcript__v1__list_calls_request__number_ranges,

@@ -443,10 +443,24 @@ struct  Calltrace__Transcript__V1__ListCallsRequest
    */
   uint32_t page_size;
   char *page_token;
+  /*
+   * Only this direction, when set.
+   */
+  Calltrace__Transcript__V1__Direction direction;
+  /*
+   * Only calls that ended with one of these, when any is given (e.g. MISSED, VOICEMAIL and
+   * ABANDONED: the calls that need a call back).
+   */
+  size_t n_outcomes;
+  Calltrace__Transcript__V1__Outcome *outcomes;
+  /*
+   * Only completed calls whose enquiry is not marked yet.
+   */
+  protobuf_c_boolean unmarked_only;
 };
 #define CALLTRACE__TRANSCRIPT__V1__LIST_CALLS_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__list_calls_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, CALLTRACE__TRANSCRIPT__V1__DIRECTION__DIRECTION_UNSPECIFIED, 0,NULL, 0 }
 
 
 struct  Calltrace__Transcript__V1__ListCallsResponse
