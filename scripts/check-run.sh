@@ -30,9 +30,16 @@ grep -E "^(identity|media|transcript|compliance|web) " "$out" || true
 # The URL make run printed opens the sign-in page.
 url=$(sed -n 's/^the web app: *//p' "$out")
 python3 - "$url" <<'PY' || { cat "$out"; echo "error: the web app's sign-in page did not open at $url" >&2; exit 1; }
-import sys, urllib.request
-with urllib.request.urlopen(sys.argv[1] + "/sign-in", timeout=10) as page:
-    assert page.status == 200 and b"Sign in" in page.read(), page.status
+import sys, time, urllib.request
+deadline = time.monotonic() + 30  # the HTTP listener opens just after the gateway reports itself serving
+while True:
+    try:
+        with urllib.request.urlopen(sys.argv[1] + "/sign-in", timeout=10) as page:
+            assert page.status == 200 and b"Sign in" in page.read(), page.status
+            break
+    except OSError:
+        if time.monotonic() > deadline: raise
+        time.sleep(0.1)
 print("web app: " + sys.argv[1] + "/sign-in answers 200")
 PY
 kill -INT -- "-$leader"

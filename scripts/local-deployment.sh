@@ -33,15 +33,19 @@ for s in identity media transcript compliance web; do
   extra=(); cert="$s"
   if [ "$s" = identity ]; then extra=(--mail-outbox "$deployment_dir/mail"); fi
   if [ "$s" = web ]; then cert=gateway-web; extra=(--http-listen "127.0.0.1:$http_port" --public-url "http://localhost:$http_port"); fi
+  # 9<&-: the service must not inherit this shell's writing end of its own lifeline, or the
+  # pipe would never close while it runs.
   CALLTRACE_LIFELINE=stdin "$bin/calltrace-$s" serve \
     --certificate "$pki/$cert.crt" --private-key "$pki/$cert.key" --ca "$pki/ca.crt" --master-key "$deployment_dir/keys/$s.master-key" \
-    --database "$deployment_dir/$s.sqlite" --listen "127.0.0.1:${port[$s]}" "${extra[@]}" <"$deployment_dir/lifeline" >>"$deployment_dir/$s.log" 2>&1 &
+    --database "$deployment_dir/$s.sqlite" --listen "127.0.0.1:${port[$s]}" "${extra[@]}" <"$deployment_dir/lifeline" 9<&- >>"$deployment_dir/$s.log" 2>&1 &
   pids+=($!)
 done
 deadline=$((SECONDS + 60))
-for s in identity media transcript compliance web; do
+names=(identity media transcript compliance web)
+for i in "${!names[@]}"; do
+  s=${names[$i]}
   until "$bin/calltrace" health --pki "$pki" --as operator-admin --service "$s" >/dev/null 2>&1; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
+    if ! kill -0 "${pids[$i]}" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
       echo "error: calltrace-$s did not start; the end of its log, $deployment_dir/$s.log:" >&2
       tail -n 15 "$deployment_dir/$s.log" | sed 's/^/  /' >&2
       exit 1
@@ -49,3 +53,15 @@ for s in identity media transcript compliance web; do
     sleep 0.2
   done
 done
+# The pages too: the HTTP listener opens just after the gateway reports itself serving.
+python3 - "http://127.0.0.1:$http_port/healthz" <<'PY' || { echo "error: the web gateway's pages did not open; its log: $deployment_dir/web.log" >&2; exit 1; }
+import sys, time, urllib.request
+deadline = time.monotonic() + 30
+while True:
+    try:
+        with urllib.request.urlopen(sys.argv[1], timeout=5) as answer:
+            if answer.status == 200: break
+    except OSError:
+        if time.monotonic() > deadline: raise
+        time.sleep(0.1)
+PY

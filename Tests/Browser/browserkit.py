@@ -159,6 +159,16 @@ def network(driver, fragment):
     return [(requests.get(key), statuses.get(key)) for key in requests]
 
 
+def fetch_range(driver, first, last):
+    """The player's source fetched by the page itself for bytes first..last: (status, length, Content-Range)."""
+    return driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const audio = document.querySelector('audio');
+        fetch(audio.currentSrc || audio.src, {headers: {Range: `bytes=${arguments[0]}-${arguments[1]}`}})
+            .then(r => r.arrayBuffer().then(b => done([r.status, b.byteLength, r.headers.get('Content-Range')])))
+            .catch(e => done(['error', String(e), '']));""", first, last)
+
+
 def play_and_seek(driver, what):
     ready = wait(driver, lambda d: d.execute_script(
         "const a = document.querySelector('audio'); a.play().catch(() => {}); return a.readyState >= 1 && a.duration > 0;"),
@@ -171,6 +181,9 @@ def play_and_seek(driver, what):
         "const a = document.querySelector('audio'); return !a.seeking && a.currentTime >= arguments[0] && a.readyState >= 2;", duration * 0.7),
         f"{what}: seeking to three quarters plays from there")
     check(bool(seeked), f"{what}: seeking works")
+    status, length, content_range = fetch_range(driver, 1000, 1999)
+    check(status == 206 and length == 1000 and str(content_range).startswith("bytes 1000-1999/"),
+          f"{what}: a range from the middle is answered 206 with exactly its bytes ({status}, {length}, {content_range})")
 
 
 def finish(name):

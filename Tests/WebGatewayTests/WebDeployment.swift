@@ -32,7 +32,7 @@ final class WebDeployment: @unchecked Sendable {
                 try await group.waitForAll()
             }
         }
-        let port = await (web.instance.service as! WebService).httpPort()
+        let port = try #require(await (web.instance.service as! WebService).httpPort())
         base = "http://127.0.0.1:\(port)"
     }
 

@@ -315,6 +315,19 @@ func base32(_ text: String) -> Data? {
 /// identity: an idle session, a suspension, a role taken away; and the gateway will not start as
 /// anything but a gateway.
 @Suite(.serialized) struct WebSessionEndTests {
+    @Test func aCallWhoseRecordingWasDeletedStillHasItsPage() async throws {
+        let d = try await WebDeployment()
+        let (org, admin) = try await d.firm()
+        let recording = try await d.recordedCall("call-gone", org: org, admin: admin, file: wavFile(samples: 8000))
+        let member = try await d.signedIn(.member, org: org, admin: admin)
+        defer { member.close() }
+        _ = try await d.services.gateway.deleteRecording(.with { $0.orgID = org; $0.recordingID = recording.recordingID }, options: try bearer(admin))
+        let page = try await member.get("/calls/call-gone")
+        #expect(page.status == 200)
+        #expect(page.text.contains("The recording was deleted") && !page.text.contains("<audio"))
+        await d.stop()
+    }
+
     @Test func anIdleSessionEndsAtTheFirmsTimeoutAndTheNextPageSaysSo() async throws {
         let d = try await WebDeployment()
         let (org, admin) = try await d.firm()
@@ -372,9 +385,43 @@ func base32(_ text: String) -> Data? {
             let error = #expect(throws: ConfigurationError.self) { try configuration.set(key, value) }
             #expect(error?.description.contains(key) == true, "\(key)=\(value)")
         }
+        // A port in use, and https behind nginx without its address: refused at the start.
+        let blocker = try TCPBlocker()
+        let inUse = await #expect(throws: ConfigurationError.self) {
+            _ = try await InProcessService.start(WebService.self) { try? $0.set("http_listen", "127.0.0.1:\(blocker.port)") }
+        }
+        #expect(inUse?.description.contains("cannot be bound") == true)
+        let unproxied = await #expect(throws: ConfigurationError.self) {
+            _ = try await InProcessService.start(WebService.self) { try? $0.set("public_url", "https://calltrace.firm.example") }
+        }
+        #expect(unproxied?.description.contains("trusted_proxies") == true)
+        withExtendedLifetime(blocker) {}
         // Templates not where it looks: refused at the start, not at the first page.
         await #expect(throws: WebSetupError.self) {
             _ = try await InProcessService.start(WebService.self) { $0[WebSettings.self].assets = "/nonexistent" }
         }
     }
+}
+
+/// A port held by a plain listening socket, for as long as the value lives.
+final class TCPBlocker: @unchecked Sendable {
+    let port: Int
+    private let fd: Int32
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw ConfigurationError("no port to block") }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(fd) }
 }

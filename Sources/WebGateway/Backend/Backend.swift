@@ -33,11 +33,18 @@ struct Caller: Sendable {
     let clientAddress: String?
     /// How long a page waits for a service.
     static let timeout: Duration = .seconds(10)
+    /// How long one stream to the browser may last (a recording's range, a download): a slow
+    /// listener's range must not be cut off at a page's ten seconds, nor hold a stream for ever.
+    static let streamTimeout: Duration = .seconds(600)
 
-    var options: CallOptions {
+    var options: CallOptions { options(timeout: Self.timeout) }
+    /// For a stream handed on to the browser.
+    var streamOptions: CallOptions { options(timeout: Self.streamTimeout) }
+
+    private func options(timeout: Duration) -> CallOptions {
         var metadata = Metadata()
         if let token { try? metadata.add("authorization", "Bearer \(token)") }
         if let clientAddress { try? metadata.add(ServerContext.clientAddressKey, clientAddress) }
-        return CallOptions(timeout: Self.timeout, metadata: metadata)
+        return CallOptions(timeout: timeout, metadata: metadata)
     }
 }

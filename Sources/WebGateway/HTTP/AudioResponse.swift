@@ -38,7 +38,7 @@ enum AudioResponse {
             headers[.contentRange] = "bytes \(range.offset)-\(range.last)/\(size)"
         }
         let pieces = AsyncThrowingChannel<Data, any Error>()
-        let reading = Task {
+        let reading = ReadingTask(Task {
             do {
                 try await read(range.offset, range.length) { piece in
                     await pieces.send(piece)
@@ -48,21 +48,36 @@ enum AudioResponse {
             } catch {
                 pieces.fail(error)
             }
-        }
-        let first: Data?
-        do {
-            var iterator = pieces.makeAsyncIterator()
-            first = try await iterator.next()
-        } catch {
-            reading.cancel()
-            throw error
-        }
+        })
+        var iterator = pieces.makeAsyncIterator()
+        let first = try await iterator.next()  // a refusal throws here: the reading task ends with `reading`
         let body = ResponseBody(contentLength: Int(range.length)) { writer in
-            defer { reading.cancel() }
-            if let first { try await writer.write(ByteBuffer(data: first)) }
-            for try await piece in pieces { try await writer.write(ByteBuffer(data: piece)) }
+            var written = 0
+            if let first {
+                try await writer.write(ByteBuffer(data: first))
+                written += first.count
+            }
+            for try await piece in pieces {
+                try await writer.write(ByteBuffer(data: piece))
+                written += piece.count
+            }
+            // The service sent less than the range said (the recording changed meanwhile): end
+            // the connection rather than let the browser wait for bytes that will not come.
+            guard written == Int(range.length) else { throw AudioResponseError.shortRead }
             try await writer.finish(nil)
+            withExtendedLifetime(reading) {}
         }
         return Response(status: status, headers: headers, body: body)
+    }
+
+    enum AudioResponseError: Error { case shortRead }
+
+    /// The service's read, cancelled when the answer that holds it goes: after the body is
+    /// written, when the browser leaves mid-body, and when the answer's head could not even be
+    /// written (the body never runs) — so no read is left waiting for a reader.
+    final class ReadingTask: Sendable {
+        private let task: Task<Void, Never>
+        init(_ task: Task<Void, Never>) { self.task = task }
+        deinit { task.cancel() }
     }
 }

@@ -24,6 +24,12 @@ struct Form: Sendable {
         return fields
     }
 
+    /// A value for a query or form: everything but unreserved characters percent-escaped (so a
+    /// `+` in a source's name stays a `+`).
+    static func escape(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~"))) ?? ""
+    }
+
     private static func unescape(_ text: Substring) -> String? {
         text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
     }

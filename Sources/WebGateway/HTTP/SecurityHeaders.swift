@@ -17,6 +17,8 @@ enum SecurityHeaders {
         headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
         headers[HTTPField.Name("Cross-Origin-Opener-Policy")!] = "same-origin"
         headers[HTTPField.Name("Permissions-Policy")!] = "camera=(), microphone=(), geolocation=()"
+        // Nothing of it belongs in a search engine (share links least of all).
+        headers[HTTPField.Name("X-Robots-Tag")!] = "noindex, nofollow"
         if !cacheable {
             headers[.cacheControl] = "no-store"
             headers[HTTPField.Name("Pragma")!] = "no-cache"

@@ -7,9 +7,9 @@ struct WebContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     /// The connection's own IP address; nil on a Unix socket.
     let peerAddress: String?
-    /// The person's address, for identity; set by `SessionReader`.
+    /// The person's address, for identity; set by `PageGuard`.
     var clientAddress: String?
-    /// Set by `SessionReader` when the session cookie opened.
+    /// Set by `PageGuard` when the session cookie opened.
     var session: WebSession?
 
     init(source: ApplicationRequestContextSource) {

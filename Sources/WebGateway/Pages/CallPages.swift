@@ -44,8 +44,8 @@ struct CallPages: Sendable {
         }
         if !to.isEmpty {
             // Up to the end of the chosen day.
-            guard let end = Formats.startOfDay(to) else { throw PageError.invalid("The ‘to’ date is not a date.") }
-            listRequest.startedBeforeUnixMs = end + 86_400_000
+            guard let end = Formats.startOfNextDay(to) else { throw PageError.invalid("The ‘to’ date is not a date.") }
+            listRequest.startedBeforeUnixMs = end
         }
         switch show {
         case "missed": listRequest.outcomes = [.missed, .voicemail, .abandoned]
@@ -58,10 +58,8 @@ struct CallPages: Sendable {
         let calls = page.calls
         var next: String?
         if !page.nextPageToken.isEmpty {
-            var components = URLComponents()
-            components.queryItems = [("from", from), ("to", to), ("source", source), ("show", show), ("page", page.nextPageToken)]
-                .filter { !$0.1.isEmpty }.map { URLQueryItem(name: $0.0, value: $0.1) }
-            next = "/calls?" + (components.percentEncodedQuery ?? "")
+            next = "/calls?" + [("from", from), ("to", to), ("source", source), ("show", show), ("page", page.nextPageToken)]
+                .filter { !$0.1.isEmpty }.map { "\($0.0)=\(Form.escape($0.1))" }.joined(separator: "&")
         }
         var data: [String: Any] = [
             "from": from, "to": to, "source": source,
@@ -110,11 +108,8 @@ struct CallPages: Sendable {
             }, options: options)
             data["transcript"] = Self.transcript(transcript)
         }
-        if permissions.contains(.recordingsPlay), !call.recordingID.isEmpty {
-            let recording = try await app.backend.recordings.getRecording(.with {
-                $0.orgID = session.orgID
-                $0.recordingID = call.recordingID
-            }, options: options).recording
+        if permissions.contains(.recordingsPlay), !call.recordingID.isEmpty,
+           let recording = try await existingRecording(call.recordingID, org: session.orgID, options: options, data: &data) {
             var player: [String: Any] = ["id": recording.recordingID, "type": Formats.mimeType(recording.format),
                                          "size": Formats.size(bytes: recording.sizeBytes)]
             if recording.durationMs > 0 { player["duration"] = Formats.duration(ms: recording.durationMs) }
@@ -150,6 +145,21 @@ struct CallPages: Sendable {
         return app.renderer.page("call", title: "Call on \(Formats.dateTime(unixMs: call.startedAtUnixMs))", data: data, chrome: chrome)
     }
 
+    /// The call's recording, or nil (and a note on the page) when it was deleted: the call's
+    /// record outlives its recording (retention, a deletion, an erasure).
+    private func existingRecording(_ id: String, org: String, options: CallOptions, data: inout [String: Any]) async throws
+        -> Calltrace_Media_V1_Recording? {
+        do {
+            return try await app.backend.recordings.getRecording(.with {
+                $0.orgID = org
+                $0.recordingID = id
+            }, options: options).recording
+        } catch let error as RPCError where error.code == .notFound {
+            data["recordingGone"] = true
+            return nil
+        }
+    }
+
     static func transcript(_ answer: Calltrace_Transcript_V1_GetTranscriptResponse) -> [String: Any] {
         var data: [String: Any] = [:]
         switch answer.state {
@@ -160,7 +170,7 @@ struct CallPages: Sendable {
             }
             if answer.transcript.redactions > 0 { data["redactions"] = answer.transcript.redactions }
         case .queued: data["pending"] = "Transcription is under way."
-        case .failed: data["pending"] = "Transcription failed: \(answer.failureReason)"
+        case .failed: data["pending"] = "Transcription failed. Your CallTrace admin can see why in the service's jobs."
         default: data["pending"] = "This call has no transcript (transcription is off, or the call was not recorded)."
         }
         if answer.hasAnalysis {
@@ -168,7 +178,7 @@ struct CallPages: Sendable {
             data["analysis"] = [
                 "summary": analysis.summary, "area": Formats.practiceArea(analysis.practiceArea),
                 "newEnquiry": analysis.newEnquiry ? "Yes" : "No", "callBack": analysis.callbackRequested ? "Yes" : "No",
-                "urgency": ["", "Low", "Normal", "High"][min(Int(analysis.urgency.rawValue), 3)],
+                "urgency": ["Not set", "Low", "Normal", "High"][max(0, min(analysis.urgency.rawValue, 3))],
             ]
         }
         return data
@@ -204,6 +214,7 @@ struct CallPages: Sendable {
             $0.recordingID = id
         }, options: options).recording
         let recordings = app.backend.recordings
+        let streamOptions = context.caller.streamOptions
         return try await AudioResponse.make(range: request.headers[.range], size: recording.sizeBytes, mimeType: Formats.mimeType(recording.format)) { offset, length, write in
             try await recordings.playRecording(.with {
                 $0.orgID = session.orgID
@@ -211,7 +222,7 @@ struct CallPages: Sendable {
                 $0.offset = offset
                 $0.length = length
                 $0.reason = "played in the web app"
-            }, options: options) { stream in
+            }, options: streamOptions) { stream in
                 for try await piece in stream { try await write(piece.data) }
             }
         }

@@ -56,20 +56,27 @@ struct SharePages: Sendable {
     // MARK: The holder's side
 
     /// The recording the link opens (its first byte, to learn its size and type), or nil for any
-    /// link that does not open: one answer for every reason.
-    private func open(_ token: String, clientAddress: String?) async -> Calltrace_Media_V1_Recording? {
+    /// link that does not open: one answer for every reason. A service that cannot be reached is
+    /// not a dead link: that failure goes on (503).
+    private func open(_ token: String, clientAddress: String?) async throws -> Calltrace_Media_V1_Recording? {
         guard token.count <= 128 else { return nil }
-        return try? await app.backend.shareLinks.openShareLink(.with {
-            $0.token = token
-            $0.length = 1
-        }, options: Caller(token: nil, clientAddress: clientAddress).options) { stream in
-            for try await piece in stream where piece.hasRecording { return piece.recording }
+        do {
+            return try await app.backend.shareLinks.openShareLink(.with {
+                $0.token = token
+                $0.length = 1
+            }, options: Caller(token: nil, clientAddress: clientAddress).options) { stream in
+                for try await piece in stream where piece.hasRecording { return piece.recording }
+                return nil
+            }
+        } catch let error as RPCError where [.unavailable, .deadlineExceeded, .resourceExhausted].contains(error.code) {
+            throw error
+        } catch {
             return nil
         }
     }
 
     private func shared(_ token: String, _ context: WebContext) async throws -> Response {
-        guard let recording = await open(token, clientAddress: context.clientAddress) else { return notAvailable() }
+        guard let recording = try await open(token, clientAddress: context.clientAddress) else { return notAvailable() }
         var data: [String: Any] = ["audio": "/s/\(token)/audio", "type": Formats.mimeType(recording.format),
                                    "recorded": Formats.date(unixMs: recording.createdAtUnixMs)]
         if recording.durationMs > 0 { data["duration"] = Formats.duration(ms: recording.durationMs) }
@@ -77,10 +84,12 @@ struct SharePages: Sendable {
     }
 
     private func sharedAudio(_ request: Request, _ token: String, _ context: WebContext) async throws -> Response {
-        guard let recording = await open(token, clientAddress: context.clientAddress) else { return notAvailable() }
+        guard let recording = try await open(token, clientAddress: context.clientAddress) else { return notAvailable() }
         let links = app.backend.shareLinks
-        let options = Caller(token: nil, clientAddress: context.clientAddress).options
-        return try await AudioResponse.make(range: request.headers[.range], size: recording.sizeBytes, mimeType: Formats.mimeType(recording.format)) { offset, length, write in
+        let options = Caller(token: nil, clientAddress: context.clientAddress).streamOptions
+        // Revoked between the look and the read: the same "not available" page as any dead link.
+        do {
+            return try await AudioResponse.make(range: request.headers[.range], size: recording.sizeBytes, mimeType: Formats.mimeType(recording.format)) { offset, length, write in
             try await links.openShareLink(.with {
                 $0.token = token
                 $0.offset = offset
@@ -88,6 +97,9 @@ struct SharePages: Sendable {
             }, options: options) { stream in
                 for try await piece in stream { try await write(piece.data) }
             }
+        }
+        } catch let error as RPCError where [.notFound, .permissionDenied, .unauthenticated, .failedPrecondition].contains(error.code) {
+            return notAvailable()
         }
     }
 

@@ -42,11 +42,22 @@ enum Formats {
         return Int64(date.timeIntervalSince1970 * 1000)
     }
 
+    /// The start of the London day after `yyyy-MM-dd` (Unix ms): 23 or 25 hours later on the
+    /// days the clocks change.
+    static func startOfNextDay(_ text: String) -> Int64? {
+        guard let start = startOfDay(text) else { return nil }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = london
+        guard let next = calendar.date(byAdding: .day, value: 1, to: Date(timeIntervalSince1970: Double(start) / 1000)) else { return nil }
+        return Int64(next.timeIntervalSince1970 * 1000)
+    }
+
     /// "4:05" or "1:02:03".
     static func duration(ms: UInt64) -> String {
-        let seconds = ms / 1000
+        let seconds = Int(clamping: ms / 1000)
         let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60)
-        return h > 0 ? String(format: "%d:%02d:%02d", h, m, s) : String(format: "%d:%02d", m, s)
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return h > 0 ? "\(h):\(two(m)):\(two(s))" : "\(m):\(two(s))"
     }
 
     /// "1.2 MB".

@@ -29,6 +29,14 @@ public struct WebService: CallTraceService {
         guard let address = HTTPListenAddress(settings.httpListen), let publicURL = PublicURL(settings.publicURL) else {
             throw ConfigurationError("http_listen or public_url is malformed")  // both are checked as they are read
         }
+        // Behind nginx on this machine without trusted_proxies, every browser would look like
+        // nginx: one person's failed sign-ins would lock out the whole firm, and its address
+        // list would mean nothing.
+        if publicURL.base.hasPrefix("https://"), case .tcp(let host, _) = address, ["127.0.0.1", "::1", "localhost"].contains(host),
+           settings.trustedProxies.isEmpty {
+            throw ConfigurationError("trusted_proxies is empty, but public_url is https and http_listen is on loopback: set trusted_proxies to nginx's address (127.0.0.1), or every browser looks like nginx to identity")
+        }
+        try ListenCheck.check(address)
         let assets = try Assets.locate(configured: settings.assets)
         let app = WebApp(backend: Backend(peers: context.peers), renderer: try Renderer(library: try assets.templates()),
                          seal: try SessionSeal(keys: context.keys), publicURL: publicURL, statics: try assets.staticFiles(),
@@ -39,6 +47,6 @@ public struct WebService: CallTraceService {
     public var rpcServices: [any RPCService] { [] }
     public var companions: [any ServiceLifecycle.Service] { [server] }
 
-    /// The HTTP port once listening (tests bind port 0).
-    public func httpPort() async -> Int { await server.port() }
+    /// The HTTP port once listening (tests bind port 0); nil when the listener failed.
+    public func httpPort() async -> Int? { await server.port() }
 }

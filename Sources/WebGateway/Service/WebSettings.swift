@@ -1,3 +1,4 @@
+import CallTraceAPI
 public import CallTraceServiceHost
 import Foundation
 
@@ -5,10 +6,10 @@ import Foundation
 /// services/web/README.md.
 public struct WebSettings: ServiceSettings, Equatable {
     /// Where browsers' requests arrive (from nginx): `host:port` on loopback, or `unix:/path`.
-    public var httpListen = "127.0.0.1:\(8080)"
+    public var httpListen = "127.0.0.1:\(DefaultPorts.webHTTP)"
     /// The address people open, as nginx serves it (`https://calltrace.example-firm.co.uk`):
     /// share links and e-mailed links are built on it. `http://` only for loopback development.
-    public var publicURL = "http://localhost:8080"
+    public var publicURL = "http://localhost:\(DefaultPorts.webHTTP)"
     /// The proxies (IP addresses) whose `X-Forwarded-For` is believed: nginx's address as this
     /// gateway sees it. Others' header is ignored and the connection's own address is the
     /// client's. Behind a Unix socket the socket's permissions decide who may connect, and the
