@@ -18,13 +18,17 @@ final class WebDeployment: @unchecked Sendable {
     private let listener: Task<Void, any Error>
     static let password = "correct horse battery staple"
 
-    init() async throws {
+    /// - Parameter adjust: the web gateway's settings beyond the test's (`trusted_proxies`, say).
+    init(adjust: @escaping (inout ServiceConfiguration) -> Void = { _ in }) async throws {
         let services = try await MediaDeployment()
         self.services = services
         web = try await InProcessService.start(WebService.self, peers: [
             "identity": services.identity.instance.port, "media": services.media.instance.port,
             "transcript": services.calls.transcript.instance.port, "compliance": services.calls.compliance.instance.port,
-        ], pki: services.pki) { try? $0.set("http_listen", "127.0.0.1:0") }
+        ], pki: services.pki) {
+            try? $0.set("http_listen", "127.0.0.1:0")
+            adjust(&$0)
+        }
         let companions = web.instance.companions
         listener = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -77,10 +81,11 @@ final class WebDeployment: @unchecked Sendable {
 
     /// Signs `browser` in (password, and `code` when given); the answer.
     @discardableResult
-    func signIn(_ browser: WebClient, org: String, email: String, password: String = password, code: String = "") async throws -> WebClient.Page {
-        let form = try await browser.get("/sign-in")
+    func signIn(_ browser: WebClient, org: String, email: String, password: String = password, code: String = "",
+                headers: [String: String] = [:]) async throws -> WebClient.Page {
+        let form = try await browser.get("/sign-in", headers: headers)
         return try await browser.post("/sign-in", form: [("csrf", try #require(form.csrf)), ("firm", org), ("email", email),
-                                                         ("password", password), ("code", code), ("next", "")])
+                                                         ("password", password), ("code", code), ("next", "")], headers: headers)
     }
 
     /// A recorded, answered call of `org` with its recording stored and known to transcript.

@@ -315,6 +315,35 @@ func base32(_ text: String) -> Data? {
 /// identity: an idle session, a suspension, a role taken away; and the gateway will not start as
 /// anything but a gateway.
 @Suite(.serialized) struct WebSessionEndTests {
+    @Test(arguments: [true, false])
+    func theFirmsAddressListSeesTheBrowserThroughNginxOnly(nginxTrusted: Bool) async throws {
+        let d = try await WebDeployment { if nginxTrusted { try? $0.set("trusted_proxies", "127.0.0.1") } }
+        let (org, admin) = try await d.firm()
+        let email = "office@firm.example"
+        let token = try await d.invite(email, .member, org: org, admin: admin)
+        _ = try await Calltrace_Identity_V1_IdentityServiceClient(try d.services.identity.client()).setSecurityPolicy(.with {
+            $0.orgID = org
+            $0.allowedClientRanges = ["203.0.113.0/24"]
+        }, options: try bearer(admin))
+        let office = ["X-Forwarded-For": "198.51.100.250, 203.0.113.9"]  // the client's own claim, then nginx's
+        let browser = d.browser()
+        defer { browser.close() }
+        let form = try await browser.get("/accept-invitation?token=\(token)")
+        _ = try await browser.post("/accept-invitation", form: [("csrf", try #require(form.csrf)), ("token", token),
+                                                               ("password", WebDeployment.password), ("confirm", WebDeployment.password)])
+        let fromOffice = try await d.signIn(browser, org: org, email: email, headers: office)
+        if nginxTrusted {
+            // nginx's word is believed: the office address signs in, and pages open from it.
+            #expect(fromOffice.status == 303)
+            #expect(try await browser.get("/calls", headers: office).status == 200)
+            #expect(try await browser.get("/calls", headers: ["X-Forwarded-For": "198.51.100.7"]).status == 403)
+        } else {
+            // Without trusted proxies the header is nobody's word: the connection (127.0.0.1) is outside the list.
+            #expect(fromOffice.status != 303)
+        }
+        await d.stop()
+    }
+
     @Test func aCallWhoseRecordingWasDeletedStillHasItsPage() async throws {
         let d = try await WebDeployment()
         let (org, admin) = try await d.firm()
