@@ -64,8 +64,10 @@ import Testing
             // What someone typed as a source is text on the page and in the chart, never markup.
             #expect(!page.text.contains("=HYPERLINK(\"http") && page.text.contains("=HYPERLINK(&quot;"))
         }
-        let byChannel = try await analyst.get("/reports?by=channel&from=2020-01-01")
+        let byChannel = try await analyst.get("/reports?by=channel")
         #expect(byChannel.status == 200 && byChannel.text.contains("Directory"))
+        let tooLong = try await analyst.get("/reports?from=2020-01-01")
+        #expect(tooLong.status == 400 && tooLong.text.contains("at most 400 days"))
         let byCampaign = try await analyst.get("/reports?by=campaign")
         #expect(byCampaign.text.contains("Winter") && byCampaign.text.contains("(no campaign)"))
         #expect(try await analyst.get("/reports?from=yesterday").status == 400)

@@ -9,12 +9,13 @@ struct Period: Sendable {
     let fromUnixMs: Int64
     let beforeUnixMs: Int64
 
-    /// The query's `from` and `to`; when absent, `defaultDays` up to today (`nil`: unbounded on that side).
+    /// The query's `from` and `to`. With `defaultDays`, a bounded period: `to` today when not
+    /// given, `from` that many days before `to`; without, a side not given is unbounded.
     static func read(_ query: Form, now: Int64, defaultDays: Int?) throws -> Period {
         var from = query["from"], to = query["to"]
-        if let defaultDays, from.isEmpty && to.isEmpty {
-            to = Formats.isoDay(unixMs: now)
-            from = Formats.isoDay(unixMs: now - Int64(defaultDays - 1) * 86_400_000)
+        if let defaultDays {
+            if to.isEmpty { to = Formats.isoDay(unixMs: now) }
+            if from.isEmpty { from = Formats.isoDay(unixMs: (Formats.startOfDay(to) ?? now) - Int64(defaultDays - 1) * 86_400_000) }
         }
         var fromMs: Int64 = 0, beforeMs: Int64 = 0
         if !from.isEmpty {
