@@ -26,23 +26,23 @@ struct BarChart {
     let series: [Series]
     let groups: [Group]
 
-    static let width = 400.0
-    private static let labelHeight = 18.0, barHeight = 14.0, barGap = 3.0, groupGap = 12.0
-    /// Room after the longest bar for its label.
-    private static let labelRoom = 130.0
+    private static let labelHeight = 20.0, barHeight = 16.0, barGap = 4.0, groupGap = 14.0
+    /// The longest bar, as a share of the chart's width: the rest is room for its label. Bars
+    /// and label positions are percentages and heights are pixels, so the chart takes the page's
+    /// width and its text stays the page's size, on a phone as on a desktop.
+    private static let longest = 55.0
 
     var svg: String {
         let peak = Double(max(1, groups.flatMap(\.values).max() ?? 1))
-        let scale = (Self.width - Self.labelRoom) / peak
         var y = 0.0
         var body = ""
         for group in groups {
             y += Self.labelHeight
-            body += "<text x=\"0\" y=\"\(Self.number(y - 5))\" class=\"group\">\(Self.escape(Self.shortened(group.label)))</text>"
+            body += "<text x=\"0\" y=\"\(Self.number(y - 6))\" class=\"group\">\(Self.escape(Self.shortened(group.label)))</text>"
             for (series, value) in zip(series, group.values) {
-                let length = max(value > 0 ? 2 : 0, Double(value) * scale)
-                body += "<rect x=\"0\" y=\"\(Self.number(y))\" width=\"\(Self.number(length))\" height=\"\(Self.number(Self.barHeight))\" fill=\"\(series.fill)\"/>"
-                body += "<text x=\"\(Self.number(length + 4))\" y=\"\(Self.number(y + Self.barHeight - 3))\">\(Self.escape(series.count(value)))</text>"
+                let length = value > 0 ? max(0.5, Double(value) / peak * Self.longest) : 0
+                body += "<rect x=\"0\" y=\"\(Self.number(y))\" width=\"\(Self.number(length))%\" height=\"\(Self.number(Self.barHeight))\" fill=\"\(series.fill)\"/>"
+                body += "<text x=\"\(Self.number(length + 1))%\" y=\"\(Self.number(y + Self.barHeight - 4))\">\(Self.escape(series.count(value)))</text>"
                 y += Self.barHeight + Self.barGap
             }
             y += Self.groupGap
@@ -50,12 +50,12 @@ struct BarChart {
         let summary = title + ": " + groups.map { group in
             group.label + " " + zip(series, group.values).map { $0.count($1) }.joined(separator: ", ")
         }.joined(separator: "; ")
-        return "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" role=\"img\" viewBox=\"0 0 \(Self.number(Self.width)) \(Self.number(max(y, 1)))\" "
+        return "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" role=\"img\" width=\"100%\" height=\"\(Self.number(max(y, 1)))\" "
             + "aria-label=\"\(Self.escape(summary))\"><title>\(Self.escape(title))</title>\(body)</svg>"
     }
 
     /// A label that fits the chart's width (the table beside it has it whole).
-    static func shortened(_ label: String) -> String { label.count > 56 ? String(label.prefix(55)) + "…" : label }
+    static func shortened(_ label: String) -> String { label.count > 40 ? String(label.prefix(39)) + "…" : label }
 
     private static func number(_ value: Double) -> String { String(format: "%.1f", value) }
 
