@@ -183,6 +183,8 @@ let package = Package(
             name: "calltrace-bench",
             dependencies: [
                 "CallTraceRPC", "CallTraceAPI", "CallTraceKeys", "CallTraceStorage", "CallTraceTestSupport", "IdentityDomain", "TranscriptDomain",
+                // `web`: the four services and the web gateway in process.
+                "CallTraceDeploymentSupport", "CallTraceServiceHost", "WebGateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

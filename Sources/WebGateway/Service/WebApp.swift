@@ -32,6 +32,9 @@ struct WebApp: Sendable {
         CallPages(app: self).register(on: router)
         SharePages(app: self).register(on: router)
         UserPages(app: self).register(on: router)
+        ReportPages(app: self).register(on: router)
+        NumberPages(app: self).register(on: router)
+        AuditPages(app: self).register(on: router)
         return router
     }
 
@@ -49,6 +52,11 @@ struct WebApp: Sendable {
         let permissions = Set(me.permissions)
         var sections: [Chrome.Section] = []
         if permissions.contains(.transcriptsRead) || permissions.contains(.reportsRead) { sections.append(.init(name: "Calls", href: "/calls")) }
+        if permissions.contains(.reportsRead) {
+            sections.append(.init(name: "Reports", href: "/reports"))
+            sections.append(.init(name: "Numbers", href: "/numbers"))
+        }
+        if permissions.contains(.auditRead) { sections.append(.init(name: "Audit", href: "/audit")) }
         if permissions.contains(.usersManage) { sections.append(.init(name: "Settings", href: "/settings/users")) }
         sections.append(.init(name: "Account", href: "/account"))
         let chrome = Chrome(displayName: me.user.displayName, role: Formats.role(me.user.role), csrf: session.csrf, sections: sections,

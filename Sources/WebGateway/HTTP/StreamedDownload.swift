@@ -1,0 +1,71 @@
+import AsyncAlgorithms
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// A service's server stream handed to the browser as it comes, never held whole: the read runs
+/// in a task of its own and passes its pieces over one at a time, each when the browser has taken
+/// the last (backpressure through `AsyncThrowingChannel`). The first piece — or the refusal, when
+/// the service says no — is awaited before the status is written, so a refusal is a 403 or 404
+/// page, never a 200 that breaks off. `AudioResponse` (ranged plays) and the downloads (the audit
+/// trail, reports) answer through it.
+enum StreamedDownload {
+    /// The body of `read`'s pieces; `contentLength` when known (else chunked).
+    static func body(contentLength: Int? = nil,
+                     read: @escaping @Sendable (_ write: (Data) async throws -> Void) async throws -> Void) async throws -> ResponseBody {
+        let pieces = AsyncThrowingChannel<Data, any Error>()
+        let reading = ReadingTask(Task {
+            do {
+                try await read { piece in
+                    await pieces.send(piece)
+                    try Task.checkCancellation()  // the browser went away: stop reading
+                }
+                pieces.finish()
+            } catch {
+                pieces.fail(error)
+            }
+        })
+        var iterator = pieces.makeAsyncIterator()
+        let first = try await iterator.next()  // a refusal throws here: the read ends with `reading`
+        return ResponseBody(contentLength: contentLength) { writer in
+            var written = 0
+            if let first {
+                try await writer.write(ByteBuffer(data: first))
+                written += first.count
+            }
+            for try await piece in pieces {
+                try await writer.write(ByteBuffer(data: piece))
+                written += piece.count
+            }
+            // The service sent less than the length said (the recording changed meanwhile): end
+            // the connection rather than let the browser wait for bytes that will not come.
+            if let contentLength, written != contentLength { throw ShortRead() }
+            try await writer.finish(nil)
+            withExtendedLifetime(reading) {}
+        }
+    }
+
+    struct ShortRead: Error {}
+
+    /// The service's read, cancelled when the answer that holds it goes: after the body is
+    /// written, when the browser leaves mid-body, and when the answer's head could not even be
+    /// written (the body never runs) — so no read is left waiting for a reader.
+    final class ReadingTask: Sendable {
+        private let task: Task<Void, Never>
+        init(_ task: Task<Void, Never>) { self.task = task }
+        deinit { task.cancel() }
+    }
+
+    /// A file download (`Content-Disposition: attachment`), never stored by the browser.
+    static func attachment(filename: String, type: String,
+                           read: @escaping @Sendable (_ write: (Data) async throws -> Void) async throws -> Void) async throws -> Response {
+        let body = try await body(read: read)
+        return Response(status: .ok, headers: headers(filename: filename, type: type), body: body)
+    }
+
+    /// The headers of a download named `filename` (letters, digits, `-`, `_` and `.` only).
+    static func headers(filename: String, type: String) -> HTTPFields {
+        let safe = String(filename.unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "-_.".unicodeScalars.contains($0) })
+        return [.contentType: type, .contentDisposition: "attachment; filename=\"\(safe)\"", .cacheControl: "no-store"]
+    }
+}
