@@ -1,4 +1,3 @@
-import AsyncAlgorithms
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -7,10 +6,9 @@ import Hummingbird
 /// the service (`PlayRecording` or `OpenShareLink` with offset and length), so seeking works
 /// without the gateway holding the file; nothing of it is cached by the browser.
 ///
-/// The read runs in a task of its own and hands its pieces over one at a time, each when the
-/// browser has taken the last: its first piece (or its refusal: a role without recordings.play,
-/// a link just revoked) is known before the answer's status is written, so a refusal is a 403 or
-/// 404 page, never a 200 that breaks off.
+/// The read is a `StreamedDownload`: its first piece (or its refusal: a role without
+/// recordings.play, a link just revoked) is known before the answer's status is written, so a
+/// refusal is a 403 or 404 page, never a 200 that breaks off.
 enum AudioResponse {
     /// - Parameters:
     ///   - size: the recording's size in bytes.
@@ -37,32 +35,8 @@ enum AudioResponse {
             status = .partialContent
             headers[.contentRange] = "bytes \(range.offset)-\(range.last)/\(size)"
         }
-        let pieces = AsyncThrowingChannel<Data, any Error>()
-        let reading = Task {
-            do {
-                try await read(range.offset, range.length) { piece in
-                    await pieces.send(piece)
-                    try Task.checkCancellation()  // the browser went away: stop reading
-                }
-                pieces.finish()
-            } catch {
-                pieces.fail(error)
-            }
+        return try await StreamedDownload.response(status: status, headers: headers, contentLength: Int(range.length)) { write in
+            try await read(range.offset, range.length, write)
         }
-        let first: Data?
-        do {
-            var iterator = pieces.makeAsyncIterator()
-            first = try await iterator.next()
-        } catch {
-            reading.cancel()
-            throw error
-        }
-        let body = ResponseBody(contentLength: Int(range.length)) { writer in
-            defer { reading.cancel() }
-            if let first { try await writer.write(ByteBuffer(data: first)) }
-            for try await piece in pieces { try await writer.write(ByteBuffer(data: piece)) }
-            try await writer.finish(nil)
-        }
-        return Response(status: status, headers: headers, body: body)
     }
 }

@@ -32,6 +32,10 @@ struct WebApp: Sendable {
         CallPages(app: self).register(on: router)
         SharePages(app: self).register(on: router)
         UserPages(app: self).register(on: router)
+        RequestPages(app: self).register(on: router)
+        BundlePages(app: self).register(on: router)
+        CallRecordPages(app: self).register(on: router)
+        SettingsPages(app: self).register(on: router)
         return router
     }
 
@@ -49,7 +53,8 @@ struct WebApp: Sendable {
         let permissions = Set(me.permissions)
         var sections: [Chrome.Section] = []
         if permissions.contains(.transcriptsRead) || permissions.contains(.reportsRead) { sections.append(.init(name: "Calls", href: "/calls")) }
-        if permissions.contains(.usersManage) { sections.append(.init(name: "Settings", href: "/settings/users")) }
+        if permissions.contains(.requestsManage) { sections.append(.init(name: "Requests", href: "/requests")) }
+        if let settings = SettingsPages.entry(permissions) { sections.append(.init(name: "Settings", href: settings)) }
         sections.append(.init(name: "Account", href: "/account"))
         let chrome = Chrome(displayName: me.user.displayName, role: Formats.role(me.user.role), csrf: session.csrf, sections: sections,
                             current: current)
