@@ -91,11 +91,14 @@ def main():
         check("the recording" in text(dpo) and "the transcript" in text(dpo) and "share link" in text(dpo), "the confirmation names what goes")
         page(dpo, "call-delete")
 
-        print("The settings pages")
+        print("The settings pages (looked at, not changed: the other walks use this firm)")
         navigate(dpo, lambda: dpo.find_element(By.LINK_TEXT, "Settings").click(), "Settings")
         for name, path, says in (("settings-security", "/settings/security", "Security policy"), ("settings-retention", "/settings/retention", "Receipts of past runs"),
                                  ("settings-transcription", "/settings/transcription", "Transcription is on"),
-                                 ("settings-agreement", "/settings/agreement", "Accepted"), ("settings-sub-processors", "/settings/sub-processors", "Deepgram")):
+                                 ("settings-agreement", "/settings/agreement", "Accepted"), ("settings-sub-processors", "/settings/sub-processors", "Deepgram"),
+                                 ("settings-notices", "/settings/notices", "Greeting on returned calls"),
+                                 ("settings-support", "/settings/support", "Support access"),
+                                 ("settings-offboarding", "/settings/offboarding", "Start leaving")):
             navigate(dpo, lambda: dpo.find_element(By.CSS_SELECTOR, f"nav.subnav a[href='{path}']").click(), path)
             check(says in text(dpo), f"{path} shows “{says}”")
             page(dpo, name)

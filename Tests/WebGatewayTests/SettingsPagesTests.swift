@@ -1,3 +1,4 @@
+import CallTraceDeploymentSupport
 import CallTraceProto
 import CallTraceTestSupport
 import Foundation
@@ -7,7 +8,8 @@ import Testing
 /// Settings pages: each for the permission its service requires, a member refused, changes
 /// saved through the service, forms without their token refused.
 @Suite(.serialized) struct SettingsPagesTests {
-    static let pages = ["/settings/security", "/settings/retention", "/settings/transcription", "/settings/agreement", "/settings/sub-processors"]
+    static let pages = ["/settings/security", "/settings/retention", "/settings/transcription", "/settings/agreement", "/settings/sub-processors",
+                        "/settings/notices", "/settings/support", "/settings/offboarding"]
 
     @Test func anAdminSeesAndChangesTheSettingsAMemberDoesNot() async throws {
         let d = try await WebDeployment()
@@ -64,6 +66,54 @@ import Testing
         #expect(text.header("Content-Type")?.hasPrefix("text/plain") == true && text.body.count > 1000)
         let register = try await dpo.get("/settings/sub-processors")
         #expect(register.text.contains("Deepgram") && register.text.contains("Anthropic"))
+
+        // Support access: given, listed, revoked.
+        let support = try await dpo.get("/settings/support")
+        #expect(support.text.contains("CallTrace's operators cannot see your calls"))
+        #expect(try await dpo.post("/settings/support", form: [("csrf", try #require(support.csrf)), ("days", "30"), ("reason", "ticket 1"),
+                                                               ("allow-audit", "yes")]).status == 400)
+        #expect(try await dpo.post("/settings/support", form: [("csrf", try #require(support.csrf)), ("days", "2"), ("reason", "ticket 4821"),
+                                                               ("allow-audit", "yes")]).status == 303)
+        let granted = try await dpo.get("/settings/support")
+        #expect(granted.text.contains("ticket 4821") && granted.text.contains("Read the audit trail") && granted.text.contains("Active"))
+        let revoke = try #require(granted.text.firstMatch(of: /action="(\/settings\/support\/[^"\/]+\/revoke)"/).map { String($0.1) })
+        #expect(try await dpo.post(revoke, form: [("csrf", try #require(granted.csrf))]).status == 303)
+        #expect((try await dpo.get("/settings/support")).text.contains("Revoked"))
+        await d.stop()
+    }
+
+    @Test func noticesInTheFirmsWordsAndLeavingConfirmedByItsName() async throws {
+        let d = try await WebDeployment()
+        let (org, admin) = try await d.firm()
+        _ = try await d.recordedCall("call-leaving", org: org, admin: admin, file: wavFile(samples: 8000))
+        let dpo = try await d.signedIn(.admin, org: org, admin: admin)
+        defer { dpo.close() }
+        let notices = try await dpo.get("/settings/notices")
+        #expect(notices.status == 200 && notices.text.contains("Greeting on returned calls"))
+        #expect(try await dpo.post("/settings/notices", form: [("csrf", try #require(notices.csrf)), ("firmName", "Smith & Co Solicitors"),
+                                                               ("firmPhone", "0118 496 0000"), ("callback", "{firm} records this call.")]).status == 303)
+        let saved = try await dpo.get("/settings/notices")
+        #expect(saved.text.contains("Smith &amp; Co Solicitors records this call.") && saved.text.contains("your own wording"))
+
+        let leaving = try await dpo.get("/settings/offboarding")
+        #expect(leaving.text.contains("Start leaving"))
+        #expect(try await dpo.post("/settings/offboarding/start", form: [("csrf", try #require(leaving.csrf)), ("confirm", "yes")]).status == 303)
+        var started = try await dpo.get("/settings/offboarding")
+        #expect(try await eventually {
+            started = try await dpo.get("/settings/offboarding")
+            return started.text.contains("To confirm, type")
+        })
+        #expect(started.text.contains("To confirm, type <strong>Smith &amp; Co Solicitors</strong>"))
+        let bundle = try #require(started.text.firstMatch(of: /href="(\/bundles\/[^"]+)"/).map { String($0.1) })
+        try await SubjectRequestPagesTests.downloadMatches(dpo, bundle)
+        let id = try #require(started.text.firstMatch(of: /name="offboarding" value="([^"]+)"/).map { String($0.1) })
+        let wrong = try await dpo.post("/settings/offboarding/confirm", form: [("csrf", try #require(started.csrf)), ("offboarding", id), ("typed", "Smith")])
+        #expect(wrong.status == 400)
+        #expect(try await dpo.get("/calls/call-leaving").status == 200, "nothing deleted")
+        let confirmed = try await dpo.post("/settings/offboarding/confirm", form: [("csrf", try #require(started.csrf)), ("offboarding", id),
+                                                                                  ("typed", "Smith & Co Solicitors")])
+        #expect(confirmed.status == 200 && confirmed.text.contains("being deleted"))
+        #expect(try await dpo.get("/calls/call-leaving").status != 200, "the firm is gone")
         await d.stop()
     }
 }

@@ -57,7 +57,7 @@ struct RequestPages: Sendable {
     /// Days from today (London) to `dueOn` (YYYY-MM-DD); nil when it is not a date.
     func daysLeft(_ dueOn: String) -> Int? {
         guard let due = Formats.startOfDay(dueOn), let today = Formats.startOfDay(Formats.isoDay(unixMs: app.clock.nowUnixMs)) else { return nil }
-        return Int(((due - today) as Int64 + 43_200_000) / 86_400_000)
+        return Int((due - today + 43_200_000) / 86_400_000)
     }
 
     /// A request's values for the list and its page; the due date's marker in words, not colour alone.

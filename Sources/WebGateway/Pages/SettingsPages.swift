@@ -18,6 +18,9 @@ struct SettingsPages: Sendable {
         ("/settings/transcription", "Transcription", .settingsManage),
         ("/settings/agreement", "Processing agreement", .settingsManage),
         ("/settings/sub-processors", "Sub-processors", .settingsManage),
+        ("/settings/notices", "Notices", .settingsManage),
+        ("/settings/support", "Support access", .grantsManage),
+        ("/settings/offboarding", "Leaving CallTrace", .orgOffboard),
     ]
 
     /// Where "Settings" in the main navigation goes: the first settings page the person may use.
@@ -50,7 +53,7 @@ struct SettingsPages: Sendable {
     }
 
     /// A settings page: its template inside the layout, with the sub-navigation and a notice.
-    private func page(_ template: String, _ path: String, title: String, data: [String: Any], context: WebContext,
+    func page(_ template: String, _ path: String, title: String, data: [String: Any], context: WebContext,
                       notice: String? = nil) async throws -> Response {
         let (chrome, permissions) = try await app.chrome(context, current: "Settings")
         var data = data
@@ -69,12 +72,16 @@ struct SettingsPages: Sendable {
         let policy = try await app.backend.identity.getSecurityPolicy(.with { $0.orgID = session.orgID }, options: context.caller.options).policy
         let data: [String: Any] = [
             "ranges": policy.allowedClientRanges.joined(separator: "\n"), "anywhere": policy.allowedClientRanges.isEmpty,
-            "idleMinutes": policy.sessionIdleSeconds / 60, "maxHours": policy.sessionMaxSeconds / 3600,
+            "idleMinutes": Self.idleMinutes(policy), "maxHours": Self.maxHours(policy),
             "twoFactor": policy.requireTwoFactor,
         ]
         return try await page("settings-security", "/settings/security", title: "Security policy", data: data, context: context,
                               notice: Self.saved(request))
     }
+
+    /// The session times as shown (0 is identity's default: 30 minutes idle, 12 hours in all).
+    static func idleMinutes(_ policy: Calltrace_Identity_V1_SecurityPolicy) -> UInt32 { policy.sessionIdleSeconds == 0 ? 30 : policy.sessionIdleSeconds / 60 }
+    static func maxHours(_ policy: Calltrace_Identity_V1_SecurityPolicy) -> UInt32 { policy.sessionMaxSeconds == 0 ? 12 : policy.sessionMaxSeconds / 3600 }
 
     /// Changes only the fields edited: the policy is read again and each field the form changed
     /// replaces its value (identity's call replaces the whole policy).
@@ -86,15 +93,18 @@ struct SettingsPages: Sendable {
         let ranges = form["ranges"].split(whereSeparator: { $0.isNewline || $0 == "," }).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         guard ranges.count <= 100, ranges.allSatisfy({ $0.count <= 64 }) else { throw PageError.invalid("At most 100 address ranges, one a line.") }
         if ranges != policy.allowedClientRanges { policy.allowedClientRanges = ranges }
-        guard let idle = UInt32(form["idle"]), let max = UInt32(form["max"]), idle <= 10_080, max <= 8_760 else {
+        guard let idle = UInt32(form["idle"]), let max = UInt32(form["max"]), (1...10_080).contains(idle), (1...8_760).contains(max) else {
             throw PageError.invalid("Enter the session times as whole numbers of minutes and hours.")
         }
-        if idle != policy.sessionIdleSeconds / 60 { policy.sessionIdleSeconds = idle * 60 }
-        if max != policy.sessionMaxSeconds / 3600 { policy.sessionMaxSeconds = max * 3600 }
+        if idle != Self.idleMinutes(policy) { policy.sessionIdleSeconds = idle * 60 }
+        if max != Self.maxHours(policy) { policy.sessionMaxSeconds = max * 3600 }
         policy.requireTwoFactor = form["twoFactor"] == "yes"
         _ = try await app.backend.identity.setSecurityPolicy(.with {
             $0.orgID = session.orgID
-            $0.policy = policy
+            $0.allowedClientRanges = policy.allowedClientRanges
+            $0.sessionIdleSeconds = policy.sessionIdleSeconds
+            $0.sessionMaxSeconds = policy.sessionMaxSeconds
+            $0.requireTwoFactor = policy.requireTwoFactor
         }, options: options)
         return WebApp.seeOther("/settings/security?done=saved")
     }

@@ -36,6 +36,7 @@ struct WebApp: Sendable {
         BundlePages(app: self).register(on: router)
         CallRecordPages(app: self).register(on: router)
         SettingsPages(app: self).register(on: router)
+        FirmSettingsPages(app: self).register(on: router)
         return router
     }
 
