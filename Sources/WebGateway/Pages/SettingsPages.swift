@@ -54,7 +54,7 @@ struct SettingsPages: Sendable {
 
     /// A settings page: its template inside the layout, with the sub-navigation and a notice.
     func page(_ template: String, _ path: String, title: String, data: [String: Any], context: WebContext,
-                      notice: String? = nil) async throws -> Response {
+              notice: String? = nil) async throws -> Response {
         let (chrome, permissions) = try await app.chrome(context, current: "Settings")
         var data = data
         data["settingsNav"] = Self.navigation(permissions, current: path)
