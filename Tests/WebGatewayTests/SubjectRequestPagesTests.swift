@@ -63,7 +63,7 @@ import Testing
         #expect(empty.text.contains("href=\"/requests\""), "in the navigation")
         let path = try await Self.open(dpo, kind: "access")
         let list = try await dpo.get("/requests")
-        #expect(list.text.contains(path) && list.text.contains("Access") && list.text.contains("+44770"))
+        #expect(list.text.contains(path) && list.text.contains("Access"))
         #expect(!list.text.contains("07700 900123") && !list.text.contains("900123"), "numbers masked")
         let page = try await dpo.get(path + "?done=opened")
         #expect(page.status == 200 && page.text.contains("The request is open") && page.text.contains("Not yet checked"))

@@ -22,6 +22,8 @@ struct RequestPages: Sendable {
         }
         router.get("/requests/:request/calls") { _, context in try await show(context, locate: true) }
         router.get("/requests/:request/erase") { _, context in try await confirmErasure(context) }
+        // The router does not fall back from a constant segment to a parameter: erase's POST is named.
+        router.post("/requests/:request/erase") { request, context in try await act(request, context, action: "erase") }
         router.post("/requests/:request/:action") { request, context in try await act(request, context) }
     }
 
@@ -234,7 +236,7 @@ struct RequestPages: Sendable {
         return app.renderer.page("request-erase", title: "Erase this person's data?", data: data, chrome: chrome)
     }
 
-    private func act(_ request: Request, _ context: WebContext) async throws -> Response {
+    private func act(_ request: Request, _ context: WebContext, action: String? = nil) async throws -> Response {
         let session = try app.session(context)
         let id = try context.parameters.require("request")
         let form = try await Form.read(request, context: context)
@@ -247,7 +249,7 @@ struct RequestPages: Sendable {
             return value
         }
         let done: String
-        switch try context.parameters.require("action") {
+        switch try action ?? context.parameters.require("action") {
         case "pause":
             let reason = try line("reason", "why the clock stops")
             _ = try await requests.pauseSubjectRequest(.with { $0.orgID = org; $0.requestID = id; $0.reason = reason }, options: options)
