@@ -209,7 +209,7 @@ struct RequestPages: Sendable {
                 default: break
                 }
             } else if request.kind != .unspecified {
-                steps["waitingForIdentity"] = Self.kindName(request.kind).lowercased()
+                steps["waitingForIdentity"] = Self.kindName(request.kind).lowercased() + " request"
             }
             data["steps"] = steps
         }
