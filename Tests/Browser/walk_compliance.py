@@ -47,6 +47,10 @@ def main():
         check("Not yet checked" in text(dpo) and "Due" in text(dpo), "the request shows its due date and the identity check to do")
         request = dpo.current_url.split("?")[0]
         page(dpo, "request")
+        dpo.get(BASE + "/requests")
+        check(dpo.find_elements(By.CSS_SELECTOR, f"a[href='{request[len(BASE):]}']"), "the open list shows the request with its due date")
+        page(dpo, "requests-open")
+        dpo.get(request)
         submit(dpo, "form[action$='/calls'] button")
         wait(dpo, lambda d: "call(s) from these numbers" in text(d), "the caller's calls are found")
         check(dpo.find_elements(By.CSS_SELECTOR, f"a[href='/calls/{CALL}']"), "the recorded call is among them")
