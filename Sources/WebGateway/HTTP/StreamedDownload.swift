@@ -8,7 +8,7 @@ import Hummingbird
 /// the last (backpressure through `AsyncThrowingChannel`). The first piece — or the refusal, when
 /// the service says no — is awaited before the status is written, so a refusal is a 403 or 404
 /// page, never a 200 that breaks off. `AudioResponse` (ranged plays) and the downloads (the audit
-/// trail, reports) answer through it.
+/// trail, reports, bundles) answer through it.
 enum StreamedDownload {
     /// The body of `read`'s pieces; `contentLength` when known (else chunked).
     static func body(contentLength: Int? = nil,
@@ -56,16 +56,27 @@ enum StreamedDownload {
         deinit { task.cancel() }
     }
 
+    /// An answer of `read`'s pieces with `headers`.
+    static func response(status: HTTPResponse.Status = .ok, headers: HTTPFields, contentLength: Int?,
+                         read: @escaping @Sendable (_ write: (Data) async throws -> Void) async throws -> Void) async throws -> Response {
+        Response(status: status, headers: headers, body: try await body(contentLength: contentLength, read: read))
+    }
+
     /// A file download (`Content-Disposition: attachment`), never stored by the browser.
     static func attachment(filename: String, type: String,
                            read: @escaping @Sendable (_ write: (Data) async throws -> Void) async throws -> Void) async throws -> Response {
-        let body = try await body(read: read)
-        return Response(status: .ok, headers: headers(filename: filename, type: type), body: body)
+        try await response(headers: headers(filename: filename, type: type), contentLength: nil, read: read)
     }
 
-    /// The headers of a download named `filename` (letters, digits, `-`, `_` and `.` only).
+    /// The headers of a download named `filename`.
     static func headers(filename: String, type: String) -> HTTPFields {
-        let safe = String(filename.unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "-_.".unicodeScalars.contains($0) })
-        return [.contentType: type, .contentDisposition: "attachment; filename=\"\(safe)\"", .cacheControl: "no-store"]
+        [.contentType: type, .contentDisposition: attachment(filename), .cacheControl: "no-store"]
+    }
+
+    /// `attachment; filename="…"`: saved, never shown in the browser; the name kept to letters,
+    /// digits, `-`, `_` and `.` (anything else becomes `-`).
+    static func attachment(_ filename: String) -> String {
+        let safe = String(filename.unicodeScalars.map { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0)) ? Character($0) : "-" })
+        return "attachment; filename=\"\(safe)\""
     }
 }

@@ -142,6 +142,7 @@ struct CallPages: Sendable {
                 "matterOpened": call.matterOpened, "reference": call.matterReference,
             ]
         }
+        CallRecordPages.actions(into: &data, call: call, permissions: permissions)
         return app.renderer.page("call", title: "Call on \(Formats.dateTime(unixMs: call.startedAtUnixMs))", data: data, chrome: chrome)
     }
 

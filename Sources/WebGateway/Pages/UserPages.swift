@@ -28,7 +28,7 @@ struct UserPages: Sendable {
 
     private func list(_ context: WebContext, notice: String?) async throws -> Response {
         let session = try app.session(context)
-        let (chrome, _) = try await app.chrome(context, current: "Settings")
+        let (chrome, permissions) = try await app.chrome(context, current: "Settings")
         let users = try await app.backend.identity.listUsers(.with { $0.orgID = session.orgID }, options: context.caller.options).users
         var data: [String: Any] = [
             "csrf": session.csrf,
@@ -44,6 +44,7 @@ struct UserPages: Sendable {
             "roles": Self.roles.map { role, label in ["value": label.lowercased(), "label": label, "selected": role == .member] },
         ]
         if let notice { data["notice"] = notice }
+        data["settingsNav"] = SettingsPages.navigation(permissions, current: "/settings/users")
         return app.renderer.page("users", title: "Users", data: data, chrome: chrome)
     }
 

@@ -35,6 +35,11 @@ struct WebApp: Sendable {
         ReportPages(app: self).register(on: router)
         NumberPages(app: self).register(on: router)
         AuditPages(app: self).register(on: router)
+        RequestPages(app: self).register(on: router)
+        BundlePages(app: self).register(on: router)
+        CallRecordPages(app: self).register(on: router)
+        SettingsPages(app: self).register(on: router)
+        FirmSettingsPages(app: self).register(on: router)
         return router
     }
 
@@ -57,7 +62,8 @@ struct WebApp: Sendable {
             sections.append(.init(name: "Numbers", href: "/numbers"))
         }
         if permissions.contains(.auditRead) { sections.append(.init(name: "Audit", href: "/audit")) }
-        if permissions.contains(.usersManage) { sections.append(.init(name: "Settings", href: "/settings/users")) }
+        if permissions.contains(.requestsManage) { sections.append(.init(name: "Requests", href: "/requests")) }
+        if let settings = SettingsPages.entry(permissions) { sections.append(.init(name: "Settings", href: settings)) }
         sections.append(.init(name: "Account", href: "/account"))
         let chrome = Chrome(displayName: me.user.displayName, role: Formats.role(me.user.role), csrf: session.csrf, sections: sections,
                             current: current)
