@@ -226,6 +226,17 @@ extension WebDeployment {
         #expect(theirAudio.status == 404 || theirAudio.status == 403, "as the pages' player: media's answer")
         let theirs = try outsider.json(try await outsider.call("GET", "/calls"))
         #expect(theirs["calls"]?.list.contains { $0["callId"]?.text == "call-bound" } == false)
+
+        // The firm's IP allow-list applies to the client's address: the connection's own (127.0.0.1),
+        // since no proxy is trusted here, whatever X-Forwarded-For claims (identity itself answers /me: no cached allow).
+        _ = try await Calltrace_Identity_V1_IdentityServiceClient(try d.services.identity.client()).setSecurityPolicy(.with {
+            $0.orgID = otherOrg
+            $0.allowedClientRanges = ["10.0.0.0/8"]
+        }, options: try bearer(otherAdmin))
+        for claimed in [nil, "10.1.2.3"] as [String?] {
+            let answer = try await outsider.call("GET", "/me", headers: claimed.map { ["X-Forwarded-For": $0] } ?? [:])
+            #expect(answer.status == 403 && outsider.problem(answer) == "forbidden", "\(claimed ?? "no header")")
+        }
         await d.stop()
     }
 }
