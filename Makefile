@@ -23,7 +23,7 @@ TEST_BUILD_FLAGS := -c release -Xswiftc -enable-testing
 ## databases' fsyncs were a third of the suite's system time.
 TEST_TMPDIR ?= $(shell if [ -d /dev/shm ] && [ -w /dev/shm ]; then echo /dev/shm; else echo "$${TMPDIR:-/tmp}"; fi)
 
-.PHONY: openapi print-test-tmpdir print-test-build-flags c-checks FORCE install install-files scanner browser browser-test deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript clean fuzz fuzz-smoke fuzzers
+.PHONY: openapi api-contract print-test-tmpdir print-test-build-flags c-checks FORCE install install-files scanner browser browser-test deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript clean fuzz fuzz-smoke fuzzers
 
 ## Install the Debian packages the project needs (only those missing).
 deps:
@@ -90,6 +90,15 @@ scanner: deps
 	  rm -rf $(SCANNER) && /usr/bin/python3 -m venv $(SCANNER) && \
 	  $(SCANNER)/bin/pip install --quiet --disable-pip-version-check sslyze==$(SSLYZE_VERSION) && echo "sslyze $(SSLYZE_VERSION) installed in $(SCANNER)"; }
 
+## schemathesis (PyPI, pinned) in a venv under .build: SchemathesisTests runs it against the live
+## web gateway's /api/v1 with examples generated from services/web/openapi.yaml (skipped without it).
+SCHEMATHESIS_VERSION := 4.32.5
+SCHEMATHESIS := .build/schemathesis
+api-contract: deps
+	@$(SCHEMATHESIS)/bin/schemathesis --version 2>/dev/null | grep -q "$(SCHEMATHESIS_VERSION)" || { \
+	  rm -rf $(SCHEMATHESIS) && /usr/bin/python3 -m venv $(SCHEMATHESIS) && \
+	  $(SCHEMATHESIS)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION) && echo "schemathesis $(SCHEMATHESIS_VERSION) installed in $(SCHEMATHESIS)"; }
+
 ## Headless Chromium and its driver (Debian), and Selenium, pyotp and axe-core's runner (PyPI,
 ## pinned in Tests/Browser/requirements.txt) in a venv under .build, for the browser tests.
 BROWSER_VENV := .build/browser
@@ -109,7 +118,7 @@ browser: deps
 browser-test: browser
 	bash scripts/browser-test.sh
 
-test: deps scanner browser
+test: deps scanner browser api-contract
 	swift build --build-tests $(TEST_BUILD_FLAGS) $(SWIFT_BUILD_FLAGS)
 	$(MAKE) --no-print-directory check-crypto-deps
 	$(MAKE) --no-print-directory -j2 c-checks
