@@ -2,6 +2,7 @@
 #   make run     the four services on localhost (development PKI and keys under var/dev)
 #   make test    install what is missing, build, run the whole suite (the browser tests included)
 #   make proto   regenerate Swift, C and method tables from proto/ (commit the result)
+#   make openapi regenerate the web gateway's JSON API server code from services/web/openapi.yaml (commit the result)
 #   make bench   release build (Swift runtime linked in, as deployed), then `calltrace-bench rpc`
 #   make fuzz    libFuzzer on the frame codec and swift-protobuf's decoding, 10 minutes each
 #   make install PREFIX=/usr/local [SERVICES="identity media"]   release build, then executables, units, example configs
@@ -22,7 +23,7 @@ TEST_BUILD_FLAGS := -c release -Xswiftc -enable-testing
 ## databases' fsyncs were a third of the suite's system time.
 TEST_TMPDIR ?= $(shell if [ -d /dev/shm ] && [ -w /dev/shm ]; then echo /dev/shm; else echo "$${TMPDIR:-/tmp}"; fi)
 
-.PHONY: print-test-tmpdir print-test-build-flags c-checks FORCE install install-files scanner browser browser-test deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript bench-web clean fuzz fuzz-smoke fuzzers
+.PHONY: openapi api-contract print-test-tmpdir print-test-build-flags c-checks FORCE install install-files scanner browser browser-test deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript bench-web clean fuzz fuzz-smoke fuzzers
 
 ## Install the Debian packages the project needs (only those missing).
 deps:
@@ -98,6 +99,15 @@ scanner: deps
 	  rm -rf $(SCANNER) && /usr/bin/python3 -m venv $(SCANNER) && \
 	  $(SCANNER)/bin/pip install --quiet --disable-pip-version-check sslyze==$(SSLYZE_VERSION) && echo "sslyze $(SSLYZE_VERSION) installed in $(SCANNER)"; }
 
+## schemathesis (PyPI, pinned) in a venv under .build: SchemathesisTests runs it against the live
+## web gateway's /api/v1 with examples generated from services/web/openapi.yaml (skipped without it).
+SCHEMATHESIS_VERSION := 4.32.5
+SCHEMATHESIS := .build/schemathesis
+api-contract: deps
+	@$(SCHEMATHESIS)/bin/schemathesis --version 2>/dev/null | grep -q "$(SCHEMATHESIS_VERSION)" || { \
+	  rm -rf $(SCHEMATHESIS) && /usr/bin/python3 -m venv $(SCHEMATHESIS) && \
+	  $(SCHEMATHESIS)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION) && echo "schemathesis $(SCHEMATHESIS_VERSION) installed in $(SCHEMATHESIS)"; }
+
 ## Headless Chromium and its driver (Debian), and Selenium, pyotp and axe-core's runner (PyPI,
 ## pinned in Tests/Browser/requirements.txt) in a venv under .build, for the browser tests.
 BROWSER_VENV := .build/browser
@@ -117,7 +127,7 @@ browser: deps
 browser-test: browser
 	bash scripts/browser-test.sh
 
-test: deps scanner browser
+test: deps scanner browser api-contract
 	swift build --build-tests $(TEST_BUILD_FLAGS) $(SWIFT_BUILD_FLAGS)
 	$(MAKE) --no-print-directory check-crypto-deps
 	$(MAKE) --no-print-directory -j2 c-checks
@@ -228,8 +238,25 @@ proto: deps $(PROTOC_GEN_SWIFT)
 	protoc -I proto --descriptor_set_out=/dev/stdout $(PROTO_FILES) \
 	  | .build/debug/calltrace-protogen --json-names > Sources/CallTraceAPI/Generated/JSONNames.swift
 
+## swift-openapi-generator, built apart from the package (not a dependency, nor its plugin: its
+## build is slow), from the same mirror of GitHub the package's dependencies come from.
+OPENAPI_GENERATOR_VERSION := 1.14.3
+OPENAPI_GENERATOR := .build-openapi-generator/build/release/swift-openapi-generator
+$(OPENAPI_GENERATOR):
+	rm -rf .build-openapi-generator/src
+	git -c advice.detachedHead=false clone --quiet --depth 1 --branch $(OPENAPI_GENERATOR_VERSION) https://github.com/apple/swift-openapi-generator.git .build-openapi-generator/src
+	swift build -c release --product swift-openapi-generator \
+	  --package-path .build-openapi-generator/src --scratch-path .build-openapi-generator/build
+
+## Regenerate the JSON API's types and server (Sources/WebGateway/API/Generated). Commit the output.
+openapi: $(OPENAPI_GENERATOR)
+	rm -rf Sources/WebGateway/API/Generated
+	mkdir -p Sources/WebGateway/API/Generated
+	$(OPENAPI_GENERATOR) generate services/web/openapi.yaml --config services/web/openapi-generator-config.yaml \
+	  --output-directory Sources/WebGateway/API/Generated
+
 clean:
-	rm -rf .build .build-protoc-gen-swift clients/c/build
+	rm -rf .build .build-protoc-gen-swift .build-openapi-generator clients/c/build
 
 print-test-tmpdir:
 	@echo $(TEST_TMPDIR)

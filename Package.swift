@@ -30,6 +30,13 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", exact: "2.1.1"),
         // Handing a recording's pieces from the service's stream to the browser's, one at a time.
         .package(url: "https://github.com/apple/swift-async-algorithms.git", exact: "1.1.4"),
+        // The web gateway's JSON API: the runtime of the code swift-openapi-generator wrote from
+        // services/web/openapi.yaml (`make openapi`, committed; the generator is not a dependency)
+        // and its Hummingbird transport (the `Hummingbird` product only, no TLS).
+        .package(url: "https://github.com/apple/swift-openapi-runtime.git", exact: "1.13.4", traits: []),
+        .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird.git", exact: "2.1.0"),
+        // The tests read that document to check the API's answers against it (tests only).
+        .package(url: "https://github.com/jpsim/Yams.git", exact: "6.2.2"),
     ],
     targets: [
         // System libraries from Debian (libssl-dev, libsqlite3-dev), found through pkg-config.
@@ -135,11 +142,14 @@ let package = Package(
                                                  .product(name: "Hummingbird", package: "hummingbird"),
                                                  .product(name: "Mustache", package: "swift-mustache"),
                                                  .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                                                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                                                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
                                                  .product(name: "Logging", package: "swift-log")],
                 resources: [.copy("Templates"), .copy("Static")],
                 swiftSettings: swiftSettings),
         .executableTarget(name: "calltrace-web", dependencies: ["CallTraceServiceHost", "WebGateway"], path: "services/web",
-                          exclude: ["README.md", "config.example.json", "calltrace-web.service", "nginx-site.example.conf"], swiftSettings: swiftSettings),
+                          exclude: ["README.md", "config.example.json", "calltrace-web.service", "nginx-site.example.conf", "openapi.yaml",
+                                   "openapi-generator-config.yaml"], swiftSettings: swiftSettings),
         // What every `calltrace` command group shares: calling a service (ServiceTarget,
         // ServiceCallOptions, identity for the people behind actors), --json, the CLI's config file,
         // progress bars, times and enum spellings; `package`, never API.
@@ -286,7 +296,7 @@ let package = Package(
         .testTarget(
             name: "WebGatewayTests",
             dependencies: ["WebGateway", "CallTraceServiceHost", "CallTraceAPI", "CallTraceRPC", "CallTraceProto", "CallTraceKeys",
-                           "CallTraceTestSupport", "CallTraceDeploymentSupport"],
+                           "CallTraceTestSupport", "CallTraceDeploymentSupport", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -53,7 +53,7 @@ final class WebClient: NSObject, URLSessionTaskDelegate, Sendable {
         text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~"))) ?? text
     }
 
-    private func send(_ method: String, _ path: String, headers: [String: String], body: Data?) async throws -> Page {
+    func send(_ method: String, _ path: String, headers: [String: String], body: Data?) async throws -> Page {
         var request = URLRequest(url: URL(string: base + path)!)
         request.httpMethod = method
         request.httpShouldHandleCookies = false

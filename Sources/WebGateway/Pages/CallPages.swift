@@ -208,25 +208,8 @@ struct CallPages: Sendable {
     /// audits every play.
     private func audio(_ request: Request, _ context: WebContext) async throws -> Response {
         let session = try app.session(context)
-        let id = try context.parameters.require("recording")
-        let options = context.caller.options
-        let recording = try await app.backend.recordings.getRecording(.with {
-            $0.orgID = session.orgID
-            $0.recordingID = id
-        }, options: options).recording
-        let recordings = app.backend.recordings
-        let streamOptions = context.caller.streamOptions
-        return try await AudioResponse.make(range: request.headers[.range], size: recording.sizeBytes, mimeType: Formats.mimeType(recording.format)) { offset, length, write in
-            try await recordings.playRecording(.with {
-                $0.orgID = session.orgID
-                $0.recordingID = id
-                $0.offset = offset
-                $0.length = length
-                $0.reason = "played in the web app"
-            }, options: streamOptions) { stream in
-                for try await piece in stream { try await write(piece.data) }
-            }
-        }
+        return try await app.backend.play(recording: try context.parameters.require("recording"), org: session.orgID, range: request.headers[.range],
+                                          caller: context.caller, reason: "played in the web app")
     }
 }
 

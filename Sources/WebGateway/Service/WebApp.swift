@@ -4,7 +4,7 @@ import Hummingbird
 import Logging
 
 /// The web app: its pages by feature (`SignInPages`, `AccountPages`, `CallPages`, `SharePages`,
-/// `UserPages`), each registering its routes, over what they share.
+/// `UserPages`) and the JSON API (`APIv1`, behind `APIGuard`), each registering its routes, over what they share.
 struct WebApp: Sendable {
     let backend: Backend
     let renderer: Renderer
@@ -17,6 +17,7 @@ struct WebApp: Sendable {
 
     func router() -> Router<WebContext> {
         let router = Router(context: WebContext.self)
+        router.add(middleware: APIGuard(trustedProxies: trustedProxies, logger: logger))
         router.add(middleware: PageGuard(seal: seal, trustedProxies: trustedProxies, failures: Failures(renderer: renderer, logger: logger)))
         router.get("/static/:name") { _, context in
             guard let response = statics.response(context.parameters.get("name") ?? "") else { throw PageError.notFound }
@@ -40,6 +41,7 @@ struct WebApp: Sendable {
         CallRecordPages(app: self).register(on: router)
         SettingsPages(app: self).register(on: router)
         FirmSettingsPages(app: self).register(on: router)
+        APIv1(app: self).register(on: router)
         return router
     }
 
