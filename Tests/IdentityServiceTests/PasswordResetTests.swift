@@ -8,6 +8,25 @@ import Testing
 struct PasswordResetTests {
     typealias Identity = Calltrace_Identity_V1_IdentityService
 
+    @Test("Reset e-mails are limited per account in an hour, with the same answer past the limit; an hour later they go again")
+    func resetsAreLimited() async throws {
+        let deployment = try await IdentityDeployment()
+        let (org, _) = try await deployment.organisationWithAdmin(email: "admin@firm.example")
+        func sent() throws -> Int {
+            try FileManager.default.contentsOfDirectory(atPath: deployment.setup.mailbox).filter { $0.contains("password_reset") }.count
+        }
+        var answers = Set<Data>()
+        for _ in 0..<6 {
+            let answer = try await deployment.gateway.unary(Identity.requestPasswordReset, .with { $0.orgID = org; $0.email = "admin@firm.example" }, options: .endUser)
+            answers.insert(try answer.serializedBytes())
+        }
+        #expect(try sent() == 3)
+        #expect(answers.count == 1)
+        deployment.clock.advance(by: .seconds(3601))
+        _ = try await deployment.gateway.unary(Identity.requestPasswordReset, .with { $0.orgID = org; $0.email = "admin@firm.example" }, options: .endUser)
+        #expect(try sent() == 4)
+    }
+
     @Test("A reset token sets a new password once and ends every session; unknown e-mails get no token")
     func reset() async throws {
         let deployment = try await IdentityDeployment()

@@ -31,6 +31,20 @@ struct ShareLinkTests {
 
         let created = try await create(ttl: 3600, note: "matter M-123")
         #expect(created.token.count == 64)
+        // A description only (a player's look at the size): checked, but no audio, no open counted, no audit.
+        let described = try await links.openShareLink(.with { $0.token = created.token; $0.describeOnly = true }, options: .endUser) { stream in
+            var messages: [Calltrace_Media_V1_OpenShareLinkResponse] = []
+            for try await message in stream { messages.append(message) }
+            return messages
+        }
+        #expect(described.count == 1 && described.first?.data.isEmpty == true)
+        #expect(described.first?.recording.sizeBytes == UInt64(file.count) && described.first?.recording.recordingID == recording)
+        #expect(try deployment.auditEvents().filter { $0.action == "share_link.opened" }.isEmpty)
+        #expect(await code {
+            _ = try await links.openShareLink(.with { $0.token = String(repeating: "A", count: 64); $0.describeOnly = true }, options: .endUser) { stream in
+                for try await _ in stream {}
+            }
+        } == .notFound)
         #expect(try await open(created.token) == file)
         let listed = try await links.listShareLinks(.with { $0.orgID = org; $0.recordingID = recording }, options: asAdmin)
         #expect(listed.links.map(\.opens) == [1])

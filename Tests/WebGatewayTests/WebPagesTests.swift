@@ -221,6 +221,10 @@ import Testing
         #expect(shared.header("Referrer-Policy") == "no-referrer" && shared.header("Cache-Control") == "no-store")
         let ranged = try await holder.get(path + "/audio", headers: ["Range": "bytes=100-199"])
         #expect(ranged.status == 206 && ranged.body == file.subdata(in: 100..<200))
+        // The page and the audio's look at the size are not opens: the one range read is.
+        let counted = try await Calltrace_Media_V1_ShareLinkServiceClient(try d.services.media.client())
+            .listShareLinks(.with { $0.orgID = org }, options: try bearer(admin)).links
+        #expect(counted.map(\.opens) == [1])
 
         // Revoked: gone, with the same page as a link altered by one character, or made up.
         let linkID = try #require(try await member.get("/calls/call-share").text.firstMatch(of: /share\/(lnk[^\/"]*|[^\/"]+)\/revoke/).map { String($0.1) })

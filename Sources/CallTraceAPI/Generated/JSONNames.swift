@@ -188,7 +188,7 @@ public let protoJSONNames: [String: [Int: String]] = [
     "calltrace.media.v1.ShareLink": [1: "linkId", 2: "orgId", 3: "recordingId", 4: "expiresAtUnixMs", 5: "note", 6: "createdBy", 7: "createdAtUnixMs", 8: "revokedAtUnixMs", 9: "opens"],
     "calltrace.media.v1.CreateShareLinkRequest": [1: "orgId", 2: "recordingId", 3: "ttlSeconds", 4: "note"],
     "calltrace.media.v1.CreateShareLinkResponse": [1: "link", 2: "token"],
-    "calltrace.media.v1.OpenShareLinkRequest": [1: "token", 2: "offset", 3: "length"],
+    "calltrace.media.v1.OpenShareLinkRequest": [1: "token", 2: "offset", 3: "length", 4: "describeOnly"],
     "calltrace.media.v1.OpenShareLinkResponse": [1: "recording", 2: "offset", 3: "data"],
     "calltrace.media.v1.RevokeShareLinkRequest": [1: "orgId", 2: "linkId"],
     "calltrace.media.v1.RevokeShareLinkResponse": [:],

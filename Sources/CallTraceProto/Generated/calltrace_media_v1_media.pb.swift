@@ -689,6 +689,11 @@ public nonisolated struct Calltrace_Media_V1_OpenShareLinkRequest: Sendable {
   /// 0 for all from `offset` to the end.
   public var length: UInt64 = 0
 
+  /// Only the recording's description (format, size, duration), in one message without data:
+  /// the link is checked as for an open, but it is neither counted nor audited, as no audio
+  /// leaves. For a player that needs the size before it asks for ranges.
+  public var describeOnly: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1980,7 +1985,7 @@ nonisolated extension Calltrace_Media_V1_CreateShareLinkResponse: SwiftProtobuf.
 
 nonisolated extension Calltrace_Media_V1_OpenShareLinkRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OpenShareLinkRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}token\0\u{1}offset\0\u{1}length\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}token\0\u{1}offset\0\u{1}length\0\u{3}describe_only\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1991,6 +1996,7 @@ nonisolated extension Calltrace_Media_V1_OpenShareLinkRequest: SwiftProtobuf.Mes
       case 1: try { try decoder.decodeSingularStringField(value: &self.token) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.offset) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.length) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.describeOnly) }()
       default: break
       }
     }
@@ -2006,6 +2012,9 @@ nonisolated extension Calltrace_Media_V1_OpenShareLinkRequest: SwiftProtobuf.Mes
     if self.length != 0 {
       try visitor.visitSingularUInt64Field(value: self.length, fieldNumber: 3)
     }
+    if self.describeOnly != false {
+      try visitor.visitSingularBoolField(value: self.describeOnly, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2013,6 +2022,7 @@ nonisolated extension Calltrace_Media_V1_OpenShareLinkRequest: SwiftProtobuf.Mes
     if lhs.token != rhs.token {return false}
     if lhs.offset != rhs.offset {return false}
     if lhs.length != rhs.length {return false}
+    if lhs.describeOnly != rhs.describeOnly {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -84,11 +84,19 @@ extension IdentityRules {
 
     /// Delivers a reset token to an active user with that e-mail; does nothing otherwise (the
     /// caller cannot tell which).
-    func requestReset(org: String, email: String) async throws {
-        guard let email = try? Self.normalisedEmail(email), let index = try? keys.blindIndex(email, kind: "email", org: org) else { return }
+    /// A reset link to the user's mailbox. At most `resetAccountLimit` an hour per account and
+    /// `resetAddressLimit` per client address (counted for unknown accounts too, so the limit
+    /// reveals nothing): past them nothing is sent, and the answer is the same.
+    func requestReset(org: String, email: String, clientAddress: String) async throws {
+        guard let email = try? Self.normalisedEmail(email), let index = try? keys.blindIndex(email, kind: "email", org: org),
+              let bucket = LoginAttempts.bucket(of: clientAddress) else { return }
         let token = try OpaqueToken.generate()
-        let expires = now() + Self.resetLifetimeMS
+        let now = self.now()
+        let expires = now + Self.resetLifetimeMS
+        let limits = [LoginAttempts.Subject(key: Data("reset-account:".utf8) + index, limit: Self.resetAccountLimit),
+                      LoginAttempts.Subject(key: OpaqueToken.storageHash("reset-address:\(org):\(bucket)"), limit: Self.resetAddressLimit)]
         try await repository.write { [self] tx in
+            guard try tx.reserveLoginAttempts(limits, now: now, window: Self.resetWindowMS) else { return }
             guard let user = try tx.activeUser(org: org, emailIndex: index) else { return }
             try tx.insertToken(hash: OpaqueToken.storageHash(token), user: user, purpose: TokenPurpose.reset.rawValue, expiresAt: expires)
             try audit(org: org, actor: "user:\(user)", action: .passwordResetIssued, resource: .user(user), in: tx)

@@ -194,10 +194,10 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
 
     func requestPasswordReset(_ request: Calltrace_Identity_V1_RequestPasswordResetRequest, context: ServerContext) async throws
         -> Calltrace_Identity_V1_RequestPasswordResetResponse {
-        _ = try endUserAddress(context)
+        let address = try endUserAddress(context)
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
-        try await rules.requestReset(org: request.orgID, email: request.email)
+        try await rules.requestReset(org: request.orgID, email: request.email, clientAddress: address)
         return .init()
     }
 

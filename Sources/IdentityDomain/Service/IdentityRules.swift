@@ -21,6 +21,8 @@ struct IdentityRules: Sendable {
     static let failureWindowMS: Int64 = 15 * 60_000
     static let accountFailureLimit = 5
     static let addressFailureLimit = 20
+    /// Password-reset e-mails: per account and per client address, in an hour.
+    static let resetWindowMS: Int64 = 60 * 60_000, resetAccountLimit = 3, resetAddressLimit = 20
 
     let repository: any IdentityRepository
     let keys: KeyRing

@@ -27,8 +27,12 @@ struct ShareLinkHandler: Calltrace_Media_V1_ShareLinkServiceHandler {
     func openShareLink(_ request: Calltrace_Media_V1_OpenShareLinkRequest, responses: ResponseWriter<Calltrace_Media_V1_OpenShareLinkResponse>,
                        context: ServerContext) async throws {
         let actor = context.peerActor
-        let opened = try await rules.open(token: request.token, clientAddress: context.clientAddress, by: actor)
+        let opened = try await rules.open(token: request.token, clientAddress: context.clientAddress, by: actor, counting: !request.describeOnly)
         context.annotate(org: opened.link.org)
+        if request.describeOnly {
+            try await responses.send(.with { $0.recording = RecordingHandler.recording(opened.recording) })
+            return
+        }
         try await rules.recordings.play(opened.recording.id, org: opened.link.org, offset: request.offset, length: request.length,
                                         reason: "share link \(opened.link.id)", by: actor,
                                         send: RecordingHandler.audio(to: responses) { recording, offset, data in

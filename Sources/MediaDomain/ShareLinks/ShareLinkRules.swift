@@ -76,8 +76,9 @@ struct ShareLinkRules: Sendable {
         return seconds % 86_400 == 0 ? unit(seconds / 86_400, "day") : seconds % 3600 == 0 ? unit(seconds / 3600, "hour") : unit(seconds, "second")
     }
 
-    /// The recording a token opens, with the link; the open is counted and audited.
-    func open(token: String, clientAddress: String?, by actor: String) async throws -> (link: ShareLinkRow, recording: RecordingRow) {
+    /// The recording a token opens, with the link; the open is counted and audited unless
+    /// `counting` is false (a description only: no audio leaves).
+    func open(token: String, clientAddress: String?, by actor: String, counting: Bool = true) async throws -> (link: ShareLinkRow, recording: RecordingRow) {
         // One answer, after the same work, for every way a link can be bad.
         guard let raw = Self.decode(token), raw.count == 48 else {
             _ = OpaqueToken.storageHash(token)
@@ -95,6 +96,7 @@ struct ShareLinkRules: Sendable {
               SecretBytes.equal(presented, [UInt8](expected)),
               link.revokedAt == nil, link.expiresAt > now, let recording
         else { throw Self.refusal }
+        guard counting else { return (link, recording) }
         try await repository.write { [outbox = recordings.outbox] tx in
             try tx.countOpen(link.id)
             try outbox.record(AuditRecord(org: link.org, actor: actor, action: .shareLinkOpened, resource: .shareLink(link.id),

@@ -55,15 +55,16 @@ struct SharePages: Sendable {
 
     // MARK: The holder's side
 
-    /// The recording the link opens (its first byte, to learn its size and type), or nil for any
-    /// link that does not open: one answer for every reason. A service that cannot be reached is
-    /// not a dead link: that failure goes on (503).
+    /// The recording the link opens (its description only: neither an open nor a play, so the
+    /// firm's count of opens is the holder's listening, not page views), or nil for any link that
+    /// does not open: one answer for every reason. A service that cannot be reached is not a dead
+    /// link: that failure goes on (503).
     private func open(_ token: String, clientAddress: String?) async throws -> Calltrace_Media_V1_Recording? {
         guard token.count <= 128 else { return nil }
         do {
             return try await app.backend.shareLinks.openShareLink(.with {
                 $0.token = token
-                $0.length = 1
+                $0.describeOnly = true
             }, options: Caller(token: nil, clientAddress: clientAddress).options) { stream in
                 for try await piece in stream where piece.hasRecording { return piece.recording }
                 return nil

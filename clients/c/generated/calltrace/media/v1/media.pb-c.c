@@ -3394,7 +3394,7 @@ const ProtobufCMessageDescriptor calltrace__media__v1__create_share_link_respons
   (ProtobufCMessageInit) calltrace__media__v1__create_share_link_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__media__v1__open_share_link_request__field_descriptors[3] =
+static const ProtobufCFieldDescriptor calltrace__media__v1__open_share_link_request__field_descriptors[4] =
 {
   {
     "token",
@@ -3432,8 +3432,21 @@ static const ProtobufCFieldDescriptor calltrace__media__v1__open_share_link_requ
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "describe_only",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Media__V1__OpenShareLinkRequest, describe_only),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__media__v1__open_share_link_request__field_indices_by_name[] = {
+  3,   /* field[3] = describe_only */
   2,   /* field[2] = length */
   1,   /* field[1] = offset */
   0,   /* field[0] = token */
@@ -3441,7 +3454,7 @@ static const unsigned calltrace__media__v1__open_share_link_request__field_indic
 static const ProtobufCIntRange calltrace__media__v1__open_share_link_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor calltrace__media__v1__open_share_link_request__descriptor =
 {
@@ -3451,7 +3464,7 @@ const ProtobufCMessageDescriptor calltrace__media__v1__open_share_link_request__
   "Calltrace__Media__V1__OpenShareLinkRequest",
   "calltrace.media.v1",
   sizeof(Calltrace__Media__V1__OpenShareLinkRequest),
-  3,
+  4,
   calltrace__media__v1__open_share_link_request__field_descriptors,
   calltrace__media__v1__open_share_link_request__field_indices_by_name,
   1,  calltrace__media__v1__open_share_link_request__number_ranges,

@@ -549,10 +549,16 @@ struct  Calltrace__Media__V1__OpenShareLinkRequest
    * 0 for all from `offset` to the end.
    */
   uint64_t length;
+  /*
+   * Only the recording's description (format, size, duration), in one message without data:
+   * the link is checked as for an open, but it is neither counted nor audited, as no audio
+   * leaves. For a player that needs the size before it asks for ranges.
+   */
+  protobuf_c_boolean describe_only;
 };
 #define CALLTRACE__MEDIA__V1__OPEN_SHARE_LINK_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__media__v1__open_share_link_request__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0 }
 
 
 /*
