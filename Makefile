@@ -237,6 +237,8 @@ proto: deps $(PROTOC_GEN_SWIFT)
 	  | .build/debug/calltrace-protogen --services > Sources/CallTraceAPI/Generated/Services.swift
 	protoc -I proto --descriptor_set_out=/dev/stdout $(PROTO_FILES) \
 	  | .build/debug/calltrace-protogen --json-names > Sources/CallTraceAPI/Generated/JSONNames.swift
+	protoc -I proto --include_source_info --descriptor_set_out=/dev/stdout $(PROTO_FILES) \
+	  | .build/debug/calltrace-protogen --relay services/web/relayed-methods.txt > Sources/WebGateway/API/Relay/RelayedMethods.swift
 
 ## swift-openapi-generator, built apart from the package (not a dependency, nor its plugin: its
 ## build is slow), from the same mirror of GitHub the package's dependencies come from.

@@ -153,7 +153,7 @@ let package = Package(
         // What every `calltrace` command group shares: calling a service (ServiceTarget,
         // ServiceCallOptions, identity for the people behind actors), --json, the CLI's config file,
         // progress bars, times and enum spellings; `package`, never API.
-        .target(name: "CallTraceCLI", dependencies: ["CallTraceAPI", "CallTraceKeys", "CallTraceRPC", "CallTraceTLS",
+        .target(name: "CallTraceCLI", dependencies: ["CallTraceAPI", "CallTraceKeys", "CallTraceOutbound", "CallTraceRPC", "CallTraceTLS",
                                                    .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                                    .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: swiftSettings),

@@ -18,9 +18,13 @@ gateway="$demo/c/calltrace-gateway-example"
 step() { printf '\n\033[1m== %s\033[0m\n' "$1"; }
 proves() { printf '   \033[32m✓ %s\033[0m\n' "$1"; }
 show() { sed 's/^/   /'; }
-ct() {  # ct SERVICE ARGS...: the CLI against one of the demo's services
+ct() {  # ct SERVICE ARGS...: the CLI against one of the demo's services, as the web gateway's own tooling (the pages' stand-in)
   local service=$1; shift
-  "$bin/calltrace" "$@" --pki "$pki" --target "127.0.0.1:${port[$service]}"
+  CALLTRACE_AS=gateway-web "$bin/calltrace" "$@" --pki "$pki" --target "127.0.0.1:${port[$service]}"
+}
+staff() {  # staff TOKEN ARGS...: a firm's staff member at a terminal: the CLI through the web app, no certificate
+  local token=$1; shift
+  env -u CALLTRACE_PKI -u CALLTRACE_AS CALLTRACE_URL="http://localhost:$http_port" CALLTRACE_ORG="$org" CALLTRACE_TOKEN="$token" "$bin/calltrace" "$@"
 }
 field() { sed -n "s/.*\"$1\" *: *\"\\([^\"]*\\)\".*/\\1/p" | head -1; }
 password="correct horse battery staple"
@@ -145,6 +149,17 @@ step "The firm calls the caller back; the call announces the recording"
   calltrace.demo demo-call-2 "0118 496 0001" "07700 900123" - demo-call-1 | grep -E '^(record|notice|greeting|completed)=' | show
 ct transcript calls show --org "$org" demo-call-2 --token "$admin" | show
 proves "the gateway learnt the greeting to play as the returned call connects; the callback is a call record of its own (P3)"
+
+step "A member of staff at a terminal: the CLI through the web app, with an API token and no certificate"
+member=$(printf '%s\n' "$password" | ct identity login --org "$org" --email member@smith.example)
+member_token=$(ct identity api-tokens create --org "$org" --name "demo laptop" --permission transcripts-read --permission calls-mark \
+  --days 1 --token "$member" --json | field token)
+echo "   (an API token, made as the web app's Account → API tokens page makes it: shown once)"
+staff "$member_token" whoami | show
+staff "$member_token" calls list | show
+if staff "$member_token" users list 2>&1 | show; then echo "   UNEXPECTED: a member listed the firm's users"; exit 1; fi
+if staff "$member_token" calls list --client-address 203.0.113.9 2>&1 | show; then echo "   UNEXPECTED: an address was claimed"; exit 1; fi
+proves "a firm's staff hold no gateway key: their commands go through the web app as them, from the address it sees (P8)"
 
 step "The caller asks for their data (a subject access request)"
 sar=$(ct compliance requests open --org "$org" --kind access --number "07700 900123" --received "$(date +%F)" --nation england-and-wales --token "$admin" --json | field requestId)

@@ -1,17 +1,23 @@
 import ArgumentParser
 import Foundation
 
-/// What a person would otherwise type on every command — the certificates' folder, the
-/// organisation, the deployment file, the certificate to present — from the environment
-/// (`CALLTRACE_PKI`, `CALLTRACE_ORG`, `CALLTRACE_DEPLOYMENT`, `CALLTRACE_AS`), else from one
-/// small JSON file, `$CALLTRACE_CONFIG` or `~/.config/calltrace/config.json`:
+/// What a person would otherwise type on every command — the firm's web address and its CA
+/// file, the organisation; for operators the certificates' folder, the deployment file, the
+/// certificate to present — from the environment (`CALLTRACE_URL`, `CALLTRACE_CA_FILE`,
+/// `CALLTRACE_ORG`, `CALLTRACE_PKI`, `CALLTRACE_DEPLOYMENT`, `CALLTRACE_AS`), else from one small
+/// JSON file, `$CALLTRACE_CONFIG` or `~/.config/calltrace/config.json`. A firm's staff:
 ///
 /// ```json
-/// { "pki": "/root/calltrace-pki", "org": "org_…", "deployment": "/etc/calltrace/deployment.json", "as": "operator-admin" }
+/// { "url": "https://calltrace.firm.example", "org": "org_…" }
+/// ```
+/// An operator:
+///
+/// ```json
+/// { "pki": "/root/calltrace-pki", "deployment": "/etc/calltrace/deployment.json", "as": "operator-admin" }
 /// ```
 /// A flag on the command line wins over both.
 package enum CLIDefaults {
-    static let keys = ["pki", "org", "deployment", "as"]
+    static let keys = ["url", "ca_file", "pki", "org", "deployment", "as"]
 
     static var path: String {
         let environment = ProcessInfo.processInfo.environment

@@ -23,6 +23,13 @@ public enum HTTPSBody: Sendable {
     }
 }
 
+/// Where an answer's body goes as it arrives, instead of being gathered (a download, a stream of
+/// messages). Called on the transfer's own thread, in order; it may block to hold the transfer
+/// back until the reader catches up, and a throw aborts the transfer with that error.
+public protocol HTTPSResponseSink: AnyObject, Sendable {
+    func received(_ data: Data, status: Int) throws
+}
+
 /// One HTTPS request to a sub-processor's API.
 public struct HTTPSRequest: Sendable {
     public var url: String
@@ -32,6 +39,8 @@ public struct HTTPSRequest: Sendable {
     public var body: HTTPSBody
     /// The whole exchange, connection included.
     public var timeout: Duration
+    /// Takes the answer's body as it arrives (the answer's `body` is then empty); nil gathers it.
+    public var sink: (any HTTPSResponseSink)?
 
     public init(url: String, headers: [(String, String)], body: Data, timeout: Duration = .seconds(120)) {
         self.init(url: url, headers: headers, body: .bytes(body), timeout: timeout)
@@ -76,10 +85,20 @@ public protocol HTTPSTransport: Sendable {
 public struct CurlHTTPS: HTTPSTransport {
     public let caFile: String?
     public let maxResponseBytes: Int
+    /// Whether plain `http://` is used for a loopback host (`localhost`, 127.0.0.1, ::1), where
+    /// nothing leaves the machine: the CLI reaching a web gateway that `make run` started.
+    public let allowsLoopbackHTTP: Bool
 
-    public init(caFile: String? = nil, maxResponseBytes: Int = 32 << 20) {
+    public init(caFile: String? = nil, maxResponseBytes: Int = 32 << 20, allowsLoopbackHTTP: Bool = false) {
         self.caFile = caFile
         self.maxResponseBytes = maxResponseBytes
+        self.allowsLoopbackHTTP = allowsLoopbackHTTP
+    }
+
+    /// True for an `http://` URL to this machine's loopback.
+    public static func isLoopbackHTTP(_ url: String) -> Bool {
+        guard url.hasPrefix("http://"), let host = URL(string: url)?.host?.lowercased() else { return false }
+        return host == "localhost" || host == "127.0.0.1" || host == "::1" || host == "[::1]"
     }
 
     public func send(_ request: HTTPSRequest) async throws -> HTTPSResponse {
@@ -98,21 +117,22 @@ public struct CurlHTTPS: HTTPSTransport {
         defer { if case .stream(_, let source) = request.body { source.transferEnded() } }
         if let failure = Libcurl.loadFailure { throw HTTPSError(failure) }
         let host = URL(string: request.url).flatMap(\.host) ?? "the server"
-        guard request.url.hasPrefix("https://") else { throw HTTPSError("\(host): only https:// URLs are used") }
+        let plain = allowsLoopbackHTTP && Self.isLoopbackHTTP(request.url)
+        guard request.url.hasPrefix("https://") || plain else { throw HTTPSError("\(host): only https:// URLs are used") }
         guard let handle = ct_curl_easy_init() else { throw HTTPSError("cannot create an HTTPS transfer") }
         defer { ct_curl_easy_cleanup(handle) }
         var list: UnsafeMutablePointer<curl_slist>?
         // No "Expect: 100-continue" round trip before large bodies.
         for line in request.headers.map({ "\($0.0): \($0.1)" }) + ["Expect:"] { list = ct_curl_slist_append(list, line) }
         defer { ct_curl_slist_free_all(list) }
-        let exchange = Exchange(body: request.body, limit: maxResponseBytes)
+        let exchange = Exchange(body: request.body, limit: maxResponseBytes, sink: request.sink, handle: handle)
         var errorText = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         let outcome: CURLcode = errorText.withUnsafeMutableBufferPointer { errorBuffer in
             withExtendedLifetime(exchange) {
                 let context = Unmanaged.passUnretained(exchange).toOpaque()
                 var steps: [CURLcode] = [
                     ct_curl_set_string(handle, CURLOPT_URL, request.url),
-                    ct_curl_set_string(handle, CURLOPT_PROTOCOLS_STR, "https"),
+                    ct_curl_set_string(handle, CURLOPT_PROTOCOLS_STR, plain ? "http" : "https"),
                     ct_curl_set_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, "https"),
                     ct_curl_set_string(handle, CURLOPT_CUSTOMREQUEST, request.method),
                     ct_curl_set_long(handle, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2),
@@ -137,7 +157,7 @@ public struct CurlHTTPS: HTTPSTransport {
             }
         }
         guard outcome == CURLE_OK else {
-            if let failure = exchange.sourceFailure { throw failure }
+            if let failure = exchange.sourceFailure ?? exchange.sinkFailure { throw failure }
             if exchange.tooLarge { throw HTTPSError("\(host) answered with more than \(maxResponseBytes >> 20) MiB") }
             throw HTTPSError("\(host): \(String(cString: ct_curl_easy_strerror(outcome)))")
         }
@@ -157,10 +177,16 @@ private final class Exchange {
     var received = Data()
     var headers: [String: String] = [:]
     var tooLarge = false
+    let sink: (any HTTPSResponseSink)?
+    /// Why the sink stopped the transfer.
+    var sinkFailure: (any Error)?
+    let handle: UnsafeMutableRawPointer
 
-    init(body: HTTPSBody, limit: Int) {
+    init(body: HTTPSBody, limit: Int, sink: (any HTTPSResponseSink)?, handle: UnsafeMutableRawPointer) {
         self.body = body
         self.limit = limit
+        self.sink = sink
+        self.handle = handle
     }
 }
 
@@ -190,6 +216,17 @@ private func writeBody(_ buffer: UnsafeMutablePointer<CChar>?, _ size: Int, _ co
     guard let buffer, let context else { return 0 }
     let exchange = Unmanaged<Exchange>.fromOpaque(context).takeUnretainedValue()
     let n = size * count
+    if let sink = exchange.sink {
+        var status = 0
+        _ = ct_curl_get_long(exchange.handle, CURLINFO_RESPONSE_CODE, &status)
+        do {
+            try sink.received(Data(bytes: buffer, count: n), status: status)
+            return n
+        } catch {
+            exchange.sinkFailure = error
+            return 0  // curl stops the transfer
+        }
+    }
     guard exchange.received.count + n <= exchange.limit else {
         exchange.tooLarge = true
         return 0  // curl stops the transfer

@@ -6,7 +6,7 @@ import Synchronization
 
 /// A client of one ctrpc/1 server: one multiplexed connection, opened on first use and
 /// reopened with backoff after it breaks. Safe to share between many concurrent callers.
-public final class RPCClient: Sendable {
+public final class RPCClient: RPCChannel {
     /// Where the server is and who it must prove to be.
     public struct Target: Sendable, Hashable {
         public var host: String
@@ -432,23 +432,39 @@ public struct CallOptions: Sendable {
     }
 }
 
-/// The responses of a server-streaming call.
+/// The responses of a server-streaming call: from a ctrpc/1 call, or from another channel's
+/// source of decoded messages (`init(next:)`).
 public struct ResponseStream<Response: SwiftProtobuf.Message>: AsyncSequence, Sendable {
-    let call: ClientCall
+    enum Source: Sendable {
+        case call(ClientCall)
+        case messages(@Sendable () async throws -> Response?)
+    }
+    let source: Source
+
+    init(call: ClientCall) { source = .call(call) }
+
+    /// The responses `next` returns, until it returns nil (the stream's normal end) or throws
+    /// (its failure, as an `RPCError`).
+    public init(next: @escaping @Sendable () async throws -> Response?) { source = .messages(next) }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        let call: ClientCall
+        let source: Source
         public mutating func next() async throws -> Response? {
-            guard let data = try await call.inbox.next() else { return nil }
-            do {
-                return try Response(serializedBytes: data)
-            } catch {
-                throw RPCError(.internal, "response is not a valid \(Response.protoMessageName)")
+            switch source {
+            case .messages(let next):
+                return try await next()
+            case .call(let call):
+                guard let data = try await call.inbox.next() else { return nil }
+                do {
+                    return try Response(serializedBytes: data)
+                } catch {
+                    throw RPCError(.internal, "response is not a valid \(Response.protoMessageName)")
+                }
             }
         }
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(call: call) }
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(source: source) }
 }
 
 /// Writes the requests of a client-streaming call, waiting when the server's window is full.

@@ -53,6 +53,7 @@ struct ApiTokensCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
+            try options.signedInBrowserOnly()
             let permissions = try permissions.map { try parseEnum($0, Calltrace_Identity_V1_Permission.self, option: "--permission") }
             let response = try await options.run { client in
                 try await Identity(client).createApiToken(.with {

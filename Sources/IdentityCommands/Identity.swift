@@ -97,6 +97,7 @@ struct LoginCommand: AsyncParsableCommand {
     @Option(help: "The current two-factor code, when the account has one.") var totp = ""
 
     func run() async throws {
+        try options.signedInBrowserOnly()
         let password = try secretFromStandardInput("password")
         let response = try await options.run { client in
             try await Identity(client).login(.with { $0.orgID = org; $0.email = email; $0.password = password; $0.totpCode = totp },
@@ -111,6 +112,7 @@ struct LogoutCommand: AsyncParsableCommand {
     @OptionGroup var options: IdentityOptions
 
     func run() async throws {
+        try options.signedInBrowserOnly()
         let response = try await options.run { client in try await Identity(client).logout(.init(), options: try options.callOptions) }
         try options.print(response) { "signed out" }
     }
@@ -126,6 +128,7 @@ struct AccountsCommand: AsyncParsableCommand {
         @OptionGroup var options: IdentityOptions
 
         func run() async throws {
+            try options.signedInBrowserOnly()
             let token = try secretFromStandardInput("invitation token")
             let password = try secretFromStandardInput("password")
             let response = try await options.run { client in
@@ -154,6 +157,7 @@ struct AccountsCommand: AsyncParsableCommand {
         @OptionGroup var options: IdentityOptions
 
         func run() async throws {
+            try options.signedInBrowserOnly()
             let token = try secretFromStandardInput("reset token")
             let password = try secretFromStandardInput("password")
             let response = try await options.run { client in
@@ -169,6 +173,7 @@ struct AccountsCommand: AsyncParsableCommand {
         @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
 
         func run() async throws {
+            try options.signedInBrowserOnly()
             let password = try secretFromStandardInput("password")
             let response = try await options.run { client in
                 try await Identity(client).enrollTotp(.with { $0.orgID = org; $0.password = password }, options: try options.callOptions)
@@ -184,6 +189,7 @@ struct AccountsCommand: AsyncParsableCommand {
         @Option var code: String
 
         func run() async throws {
+            try options.signedInBrowserOnly()
             let response = try await options.run { client in
                 try await Identity(client).confirmTotp(.with { $0.orgID = org; $0.code = code }, options: try options.callOptions)
             }

@@ -255,6 +255,7 @@ struct AuditCheckpointTests {
         let folder = deployment.pki.directory.path
         let target = ["--pki", folder, "--target", "127.0.0.1:\(deployment.compliance.instance.port)"]
         var environment = ProcessInfo.processInfo.environment
+        environment["CALLTRACE_AS"] = "gateway-web"  // a gateway's own tooling; a firm's staff go through the web app (CLIThroughWebAppTests)
         environment["CALLTRACE_TOKEN"] = admin
         environment["CALLTRACE_SIGNING_KEY"] = folder + "/pinned/signing-key.pub"
         func cli(_ arguments: [String], _ environment: [String: String]) async throws -> ProcessResult {

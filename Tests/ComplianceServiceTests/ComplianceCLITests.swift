@@ -15,6 +15,7 @@ struct ComplianceCLITests {
         let calltrace = productsDirectory.appendingPathComponent("calltrace").path
         let common = ["--pki", deployment.pki.directory.path, "--target", "127.0.0.1:\(deployment.compliance.instance.port)", "--org", org]
         var environment = ProcessInfo.processInfo.environment
+        environment["CALLTRACE_AS"] = "gateway-web"  // a gateway's own tooling; a firm's staff go through the web app (CLIThroughWebAppTests)
         environment["CALLTRACE_TOKEN"] = admin
         func cli(_ arguments: [String]) async throws -> ProcessResult { try await run(calltrace, arguments + common, environment: environment) }
 
@@ -68,6 +69,7 @@ struct ComplianceCLITests {
         let calltrace = productsDirectory.appendingPathComponent("calltrace").path
         let common = ["--pki", deployment.pki.directory.path, "--target", "127.0.0.1:\(deployment.compliance.instance.port)", "--org", org]
         var environment = ProcessInfo.processInfo.environment
+        environment["CALLTRACE_AS"] = "gateway-web"  // a gateway's own tooling; a firm's staff go through the web app (CLIThroughWebAppTests)
         environment["CALLTRACE_TOKEN"] = admin
         func cli(_ arguments: [String]) async throws -> ProcessResult { try await run(calltrace, arguments + common, environment: environment) }
 
@@ -122,6 +124,7 @@ struct ComplianceCLITests {
         let target = ["--pki", deployment.pki.directory.path, "--target", "127.0.0.1:\(deployment.compliance.instance.port)"]
         let common = target + ["--org", org]
         var environment = ProcessInfo.processInfo.environment
+        environment["CALLTRACE_AS"] = "gateway-web"  // a gateway's own tooling; a firm's staff go through the web app (CLIThroughWebAppTests)
         environment["CALLTRACE_TOKEN"] = admin
         func cli(_ arguments: [String]) async throws -> ProcessResult { try await run(calltrace, arguments + common, environment: environment) }
         func json(_ result: ProcessResult) throws -> [String: Any] {
@@ -184,6 +187,7 @@ struct ComplianceCLITests {
         let calltrace = productsDirectory.appendingPathComponent("calltrace").path
         let target = ["--pki", deployment.pki.directory.path, "--target", "127.0.0.1:\(deployment.compliance.instance.port)"]
         var environment = ProcessInfo.processInfo.environment
+        environment["CALLTRACE_AS"] = "gateway-web"  // a gateway's own tooling; a firm's staff go through the web app (CLIThroughWebAppTests)
         environment["CALLTRACE_TOKEN"] = admin
         func cli(_ arguments: [String], org withOrg: Bool = true) async throws -> ProcessResult {
             try await run(calltrace, arguments + target + (withOrg ? ["--org", org] : []), environment: environment)

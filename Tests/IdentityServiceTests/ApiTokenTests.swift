@@ -247,6 +247,7 @@ struct ApiTokenTests {
         let made = try await identity.newOrganisation("Smith & Co")
         let calltrace = productsDirectory.appendingPathComponent("calltrace").path
         var environment = ProcessInfo.processInfo.environment
+        environment["CALLTRACE_AS"] = "gateway-web"  // a gateway's own tooling; a firm's staff go through the web app (CLIThroughWebAppTests)
         environment["CALLTRACE_TOKEN"] = made.admin
         environment["CALLTRACE_ORG"] = made.org
         func cli(_ arguments: [String]) async throws -> ProcessResult {

@@ -16,6 +16,7 @@ struct IdentityCLITests {
         let calltrace = productsDirectory.appendingPathComponent("calltrace").path
         let target = ["--pki", pki.directory.path, "--target", "127.0.0.1:\(identity.instance.port)"]
         var environment = ProcessInfo.processInfo.environment
+        environment["CALLTRACE_AS"] = "gateway-web"  // a gateway's own tooling; a firm's staff go through the web app (CLIThroughWebAppTests)
         func cli(_ arguments: [String], input: String? = nil) async throws -> ProcessResult {
             try await run(calltrace, arguments + target, environment: environment, input: input.map { Data($0.utf8) })
         }

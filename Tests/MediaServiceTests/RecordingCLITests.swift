@@ -19,6 +19,7 @@ struct RecordingCLITests {
         let calltrace = productsDirectory.appendingPathComponent("calltrace").path
         let common = ["--pki", deployment.pki.directory.path, "--target", "127.0.0.1:\(deployment.media.instance.port)"]
         var environment = ProcessInfo.processInfo.environment
+        environment["CALLTRACE_AS"] = "gateway-web"  // a gateway's own tooling; a firm's staff go through the web app (CLIThroughWebAppTests)
         environment["CALLTRACE_TOKEN"] = admin
         func recordings(_ arguments: [String], token: Bool = true) async throws -> ProcessResult {
             var environment = environment

@@ -13,6 +13,7 @@ struct TranscriptCLITests {
         let calltrace = productsDirectory.appendingPathComponent("calltrace").path
         let common = ["--pki", deployment.pki.directory.path, "--target", "127.0.0.1:\(deployment.transcript.instance.port)", "--org", org]
         var environment = ProcessInfo.processInfo.environment
+        environment["CALLTRACE_AS"] = "gateway-web"  // a gateway's own tooling; a firm's staff go through the web app (CLIThroughWebAppTests)
         environment["CALLTRACE_TOKEN"] = admin
         func cli(_ arguments: [String], input: String? = nil) async throws -> ProcessResult {
             try await run(calltrace, arguments + common, environment: environment, input: input.map { Data($0.utf8) })

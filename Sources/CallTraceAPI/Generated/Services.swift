@@ -80,11 +80,12 @@ extension Calltrace_Compliance_V1_AuditServiceHandler {
     }
 }
 
-/// A typed client of `calltrace.compliance.v1.AuditService` over one `RPCClient` (its connection, retries and deadlines).
+/// A typed client of `calltrace.compliance.v1.AuditService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
 public struct Calltrace_Compliance_V1_AuditServiceClient: Sendable {
-    public let rpc: RPCClient
+    public let rpc: any RPCChannel
 
-    public init(_ rpc: RPCClient) {
+    public init(_ rpc: any RPCChannel) {
         self.rpc = rpc
     }
 
@@ -187,11 +188,12 @@ extension Calltrace_Compliance_V1_RetentionServiceHandler {
     }
 }
 
-/// A typed client of `calltrace.compliance.v1.RetentionService` over one `RPCClient` (its connection, retries and deadlines).
+/// A typed client of `calltrace.compliance.v1.RetentionService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
 public struct Calltrace_Compliance_V1_RetentionServiceClient: Sendable {
-    public let rpc: RPCClient
+    public let rpc: any RPCChannel
 
-    public init(_ rpc: RPCClient) {
+    public init(_ rpc: any RPCChannel) {
         self.rpc = rpc
     }
 
@@ -262,11 +264,12 @@ extension Calltrace_Compliance_V1_DeletionServiceHandler {
     }
 }
 
-/// A typed client of `calltrace.compliance.v1.DeletionService` over one `RPCClient` (its connection, retries and deadlines).
+/// A typed client of `calltrace.compliance.v1.DeletionService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
 public struct Calltrace_Compliance_V1_DeletionServiceClient: Sendable {
-    public let rpc: RPCClient
+    public let rpc: any RPCChannel
 
-    public init(_ rpc: RPCClient) {
+    public init(_ rpc: any RPCChannel) {
         self.rpc = rpc
     }
 
@@ -388,11 +391,12 @@ extension Calltrace_Compliance_V1_SubjectRequestServiceHandler {
     }
 }
 
-/// A typed client of `calltrace.compliance.v1.SubjectRequestService` over one `RPCClient` (its connection, retries and deadlines).
+/// A typed client of `calltrace.compliance.v1.SubjectRequestService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
 public struct Calltrace_Compliance_V1_SubjectRequestServiceClient: Sendable {
-    public let rpc: RPCClient
+    public let rpc: any RPCChannel
 
-    public init(_ rpc: RPCClient) {
+    public init(_ rpc: any RPCChannel) {
         self.rpc = rpc
     }
 
@@ -497,11 +501,12 @@ extension Calltrace_Compliance_V1_BundleServiceHandler {
     }
 }
 
-/// A typed client of `calltrace.compliance.v1.BundleService` over one `RPCClient` (its connection, retries and deadlines).
+/// A typed client of `calltrace.compliance.v1.BundleService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
 public struct Calltrace_Compliance_V1_BundleServiceClient: Sendable {
-    public let rpc: RPCClient
+    public let rpc: any RPCChannel
 
-    public init(_ rpc: RPCClient) {
+    public init(_ rpc: any RPCChannel) {
         self.rpc = rpc
     }
 
@@ -548,11 +553,12 @@ extension Calltrace_Compliance_V1_MatterServiceHandler {
     }
 }
 
-/// A typed client of `calltrace.compliance.v1.MatterService` over one `RPCClient` (its connection, retries and deadlines).
+/// A typed client of `calltrace.compliance.v1.MatterService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
 public struct Calltrace_Compliance_V1_MatterServiceClient: Sendable {
-    public let rpc: RPCClient
+    public let rpc: any RPCChannel
 
-    public init(_ rpc: RPCClient) {
+    public init(_ rpc: any RPCChannel) {
         self.rpc = rpc
     }
 
@@ -616,11 +622,12 @@ extension Calltrace_Compliance_V1_OffboardingServiceHandler {
     }
 }
 
-/// A typed client of `calltrace.compliance.v1.OffboardingService` over one `RPCClient` (its connection, retries and deadlines).
+/// A typed client of `calltrace.compliance.v1.OffboardingService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
 public struct Calltrace_Compliance_V1_OffboardingServiceClient: Sendable {
-    public let rpc: RPCClient
+    public let rpc: any RPCChannel
 
-    public init(_ rpc: RPCClient) {
+    public init(_ rpc: any RPCChannel) {
         self.rpc = rpc
     }
 
@@ -701,11 +708,12 @@ extension Calltrace_Compliance_V1_NoticeServiceHandler {
     }
 }
 
-/// A typed client of `calltrace.compliance.v1.NoticeService` over one `RPCClient` (its connection, retries and deadlines).
+/// A typed client of `calltrace.compliance.v1.NoticeService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
 public struct Calltrace_Compliance_V1_NoticeServiceClient: Sendable {
-    public let rpc: RPCClient
+    public let rpc: any RPCChannel
 
-    public init(_ rpc: RPCClient) {
+    public init(_ rpc: any RPCChannel) {
         self.rpc = rpc
     }
 
@@ -785,11 +793,12 @@ extension Calltrace_Compliance_V1_RegisterServiceHandler {
     }
 }
 
-/// A typed client of `calltrace.compliance.v1.RegisterService` over one `RPCClient` (its connection, retries and deadlines).
+/// A typed client of `calltrace.compliance.v1.RegisterService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
 public struct Calltrace_Compliance_V1_RegisterServiceClient: Sendable {
-    public let rpc: RPCClient
+    public let rpc: any RPCChannel
 
-    public init(_ rpc: RPCClient) {
+    public init(_ rpc: any RPCChannel) {
         self.rpc = rpc
     }
 
@@ -1043,11 +1052,12 @@ extension Calltrace_Identity_V1_IdentityServiceHandler {
     }
 }
 
-/// A typed client of `calltrace.identity.v1.IdentityService` over one `RPCClient` (its connection, retries and deadlines).
+/// A typed client of `calltrace.identity.v1.IdentityService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
 public struct Calltrace_Identity_V1_IdentityServiceClient: Sendable {
-    public let rpc: RPCClient
+    public let rpc: any RPCChannel
 
-    public init(_ rpc: RPCClient) {
+    public init(_ rpc: any RPCChannel) {
         self.rpc = rpc
     }
 
@@ -1340,11 +1350,12 @@ extension Calltrace_Media_V1_RecordingServiceHandler {
     }
 }
 
-/// A typed client of `calltrace.media.v1.RecordingService` over one `RPCClient` (its connection, retries and deadlines).
+/// A typed client of `calltrace.media.v1.RecordingService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
 public struct Calltrace_Media_V1_RecordingServiceClient: Sendable {
-    public let rpc: RPCClient
+    public let rpc: any RPCChannel
 
-    public init(_ rpc: RPCClient) {
+    public init(_ rpc: any RPCChannel) {
         self.rpc = rpc
     }
 
@@ -1494,11 +1505,12 @@ extension Calltrace_Media_V1_ShareLinkServiceHandler {
     }
 }
 
-/// A typed client of `calltrace.media.v1.ShareLinkService` over one `RPCClient` (its connection, retries and deadlines).
+/// A typed client of `calltrace.media.v1.ShareLinkService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
 public struct Calltrace_Media_V1_ShareLinkServiceClient: Sendable {
-    public let rpc: RPCClient
+    public let rpc: any RPCChannel
 
-    public init(_ rpc: RPCClient) {
+    public init(_ rpc: any RPCChannel) {
         self.rpc = rpc
     }
 
@@ -1564,11 +1576,12 @@ extension Calltrace_Ops_V1_HealthServiceHandler {
     }
 }
 
-/// A typed client of `calltrace.ops.v1.HealthService` over one `RPCClient` (its connection, retries and deadlines).
+/// A typed client of `calltrace.ops.v1.HealthService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
 public struct Calltrace_Ops_V1_HealthServiceClient: Sendable {
-    public let rpc: RPCClient
+    public let rpc: any RPCChannel
 
-    public init(_ rpc: RPCClient) {
+    public init(_ rpc: any RPCChannel) {
         self.rpc = rpc
     }
 
@@ -1604,11 +1617,12 @@ extension Calltrace_Ops_V1_ServerInfoServiceHandler {
     }
 }
 
-/// A typed client of `calltrace.ops.v1.ServerInfoService` over one `RPCClient` (its connection, retries and deadlines).
+/// A typed client of `calltrace.ops.v1.ServerInfoService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
 public struct Calltrace_Ops_V1_ServerInfoServiceClient: Sendable {
-    public let rpc: RPCClient
+    public let rpc: any RPCChannel
 
-    public init(_ rpc: RPCClient) {
+    public init(_ rpc: any RPCChannel) {
         self.rpc = rpc
     }
 
@@ -1643,11 +1657,12 @@ extension Calltrace_Ops_V1_MetricsServiceHandler {
     }
 }
 
-/// A typed client of `calltrace.ops.v1.MetricsService` over one `RPCClient` (its connection, retries and deadlines).
+/// A typed client of `calltrace.ops.v1.MetricsService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
 public struct Calltrace_Ops_V1_MetricsServiceClient: Sendable {
-    public let rpc: RPCClient
+    public let rpc: any RPCChannel
 
-    public init(_ rpc: RPCClient) {
+    public init(_ rpc: any RPCChannel) {
         self.rpc = rpc
     }
 
@@ -1701,11 +1716,12 @@ extension Calltrace_Testing_V1_EchoServiceHandler {
     }
 }
 
-/// A typed client of `calltrace.testing.v1.EchoService` over one `RPCClient` (its connection, retries and deadlines).
+/// A typed client of `calltrace.testing.v1.EchoService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
 public struct Calltrace_Testing_V1_EchoServiceClient: Sendable {
-    public let rpc: RPCClient
+    public let rpc: any RPCChannel
 
-    public init(_ rpc: RPCClient) {
+    public init(_ rpc: any RPCChannel) {
         self.rpc = rpc
     }
 
@@ -1776,11 +1792,12 @@ extension Calltrace_Transcript_V1_TrackingNumberServiceHandler {
     }
 }
 
-/// A typed client of `calltrace.transcript.v1.TrackingNumberService` over one `RPCClient` (its connection, retries and deadlines).
+/// A typed client of `calltrace.transcript.v1.TrackingNumberService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
 public struct Calltrace_Transcript_V1_TrackingNumberServiceClient: Sendable {
-    public let rpc: RPCClient
+    public let rpc: any RPCChannel
 
-    public init(_ rpc: RPCClient) {
+    public init(_ rpc: any RPCChannel) {
         self.rpc = rpc
     }
 
@@ -1934,11 +1951,12 @@ extension Calltrace_Transcript_V1_CallServiceHandler {
     }
 }
 
-/// A typed client of `calltrace.transcript.v1.CallService` over one `RPCClient` (its connection, retries and deadlines).
+/// A typed client of `calltrace.transcript.v1.CallService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
 public struct Calltrace_Transcript_V1_CallServiceClient: Sendable {
-    public let rpc: RPCClient
+    public let rpc: any RPCChannel
 
-    public init(_ rpc: RPCClient) {
+    public init(_ rpc: any RPCChannel) {
         self.rpc = rpc
     }
 
@@ -2100,11 +2118,12 @@ extension Calltrace_Transcript_V1_TranscriptServiceHandler {
     }
 }
 
-/// A typed client of `calltrace.transcript.v1.TranscriptService` over one `RPCClient` (its connection, retries and deadlines).
+/// A typed client of `calltrace.transcript.v1.TranscriptService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
 public struct Calltrace_Transcript_V1_TranscriptServiceClient: Sendable {
-    public let rpc: RPCClient
+    public let rpc: any RPCChannel
 
-    public init(_ rpc: RPCClient) {
+    public init(_ rpc: any RPCChannel) {
         self.rpc = rpc
     }
 
@@ -2182,11 +2201,12 @@ extension Calltrace_Transcript_V1_SuppressionServiceHandler {
     }
 }
 
-/// A typed client of `calltrace.transcript.v1.SuppressionService` over one `RPCClient` (its connection, retries and deadlines).
+/// A typed client of `calltrace.transcript.v1.SuppressionService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
 public struct Calltrace_Transcript_V1_SuppressionServiceClient: Sendable {
-    public let rpc: RPCClient
+    public let rpc: any RPCChannel
 
-    public init(_ rpc: RPCClient) {
+    public init(_ rpc: any RPCChannel) {
         self.rpc = rpc
     }
 

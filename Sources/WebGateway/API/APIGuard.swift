@@ -37,19 +37,31 @@ struct APIGuard: RouterMiddleware {
 
     func handle(_ request: Request, context: WebContext, next: (Request, WebContext) async throws -> Response) async throws -> Response {
         guard request.uri.path.hasPrefix(Self.prefix) else { return try await next(request, context) }
+        // The relayed methods name the firm in their messages, and answer failures as Connect does.
+        let relayed = request.uri.path.hasPrefix(RPCRelay.prefix)
         var response: Response
         do {
             let caller = try Self.caller(request, clientAddress: ClientAddress.resolve(
-                peer: context.peerAddress, forwardedFor: request.headers[values: .xForwardedFor], trustedProxies: trustedProxies))
+                peer: context.peerAddress, forwardedFor: request.headers[values: .xForwardedFor], trustedProxies: trustedProxies),
+                                         firmHeader: !relayed)
             response = try await APICaller.$current.withValue(caller) { try await next(request, context) }
         } catch {
-            response = problem(for: error, request: request, context: context).response
+            if relayed {
+                if !(error is RPCError || error is APIProblem) {
+                    logger.error("relayed call failed", metadata: ["route": "\(context.endpointPath ?? "unmatched")", "error": "\(type(of: error))"])
+                }
+                response = RPCRelay.failure(error)
+            } else {
+                response = problem(for: error, request: request, context: context).response
+            }
         }
         SecurityHeaders.apply(to: &response.headers, cacheable: false)
         return response
     }
 
-    static func caller(_ request: Request, clientAddress: String?) throws -> APICaller {
+    /// - Parameter firmHeader: whether `CallTrace-Firm` is required (the relayed methods name the
+    ///   firm in their messages instead; `org` is then what the header says, or "").
+    static func caller(_ request: Request, clientAddress: String?, firmHeader: Bool = true) throws -> APICaller {
         guard let authorization = request.headers[.authorization] else {
             throw APIProblem.unauthenticated("Send your API token: Authorization: Bearer ctk_….")
         }
@@ -57,7 +69,9 @@ struct APIGuard: RouterMiddleware {
         guard parts.count == 2, parts[0].lowercased() == "bearer", parts[1].hasPrefix("ctk_"), parts[1].count <= 100 else {
             throw APIProblem.unauthenticated("Only an API token (ctk_…) opens the API, as Authorization: Bearer ctk_….")
         }
-        guard let org = request.headers[.callTraceFirm], (1...100).contains(org.count) else {
+        let org = request.headers[.callTraceFirm]
+        guard let org, (1...100).contains(org.count) else {
+            if !firmHeader && org == nil { return APICaller(token: String(parts[1]), org: "", clientAddress: clientAddress) }
             throw APIProblem.unauthenticated("Send your firm ID in the CallTrace-Firm header.")
         }
         return APICaller(token: String(parts[1]), org: org, clientAddress: clientAddress)

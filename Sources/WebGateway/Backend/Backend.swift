@@ -14,8 +14,11 @@ struct Backend: Sendable {
     let transcripts: Calltrace_Transcript_V1_TranscriptServiceClient
     let trackingNumbers: Calltrace_Transcript_V1_TrackingNumberServiceClient
     let audit: Calltrace_Compliance_V1_AuditServiceClient
+    /// The connections themselves, by service name, for `/api/v1/rpc` (`RPCRelay`).
+    let peers: [String: RPCClient]
 
     init(peers: [String: RPCClient]) {
+        self.peers = peers
         identity = .init(peers["identity"]!)
         recordings = .init(peers["media"]!)
         shareLinks = .init(peers["media"]!)

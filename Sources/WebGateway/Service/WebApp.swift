@@ -4,7 +4,7 @@ import Hummingbird
 import Logging
 
 /// The web app: its pages by feature (`SignInPages`, `AccountPages`, `CallPages`, `SharePages`,
-/// `UserPages`) and the JSON API (`APIv1`, behind `APIGuard`), each registering its routes, over what they share.
+/// `UserPages`) and the JSON API (`APIv1` and the services' methods relayed by `RPCRelay`, behind `APIGuard`), each registering its routes, over what they share.
 struct WebApp: Sendable {
     let backend: Backend
     let renderer: Renderer
@@ -30,6 +30,7 @@ struct WebApp: Sendable {
         }
         SignInPages(app: self).register(on: router)
         AccountPages(app: self).register(on: router)
+        ApiTokenPages(app: self).register(on: router)
         CallPages(app: self).register(on: router)
         SharePages(app: self).register(on: router)
         UserPages(app: self).register(on: router)
@@ -42,6 +43,7 @@ struct WebApp: Sendable {
         SettingsPages(app: self).register(on: router)
         FirmSettingsPages(app: self).register(on: router)
         APIv1(app: self).register(on: router)
+        RPCRelay(peers: backend.peers).register(on: router)
         return router
     }
 

@@ -1,0 +1,169 @@
+import CallTraceAPI
+import CallTraceDeploymentSupport
+import CallTraceProto
+import CallTraceRPC
+import CallTraceTestSupport
+import Foundation
+import SwiftProtobuf
+import Testing
+@testable import WebGateway
+
+/// `/api/v1/rpc`: the services' methods over HTTP in the Connect protocol, for a person's API
+/// token. Every answer is the service's own (its code and message), every refusal the service's
+/// or the gateway's list's, and the address is the one the gateway saw.
+@Suite(.serialized) struct RPCRelayTests {
+    /// A unary call: its HTTP status, its JSON body and content type.
+    static func call(_ client: WebClient, _ path: String, token: String?, json: String,
+                     headers extra: [String: String] = [:]) async throws -> WebClient.Page {
+        var headers = ["Content-Type": "application/json"].merging(extra) { $1 }
+        if let token { headers["Authorization"] = "Bearer \(token)" }
+        return try await client.send("POST", RPCRelay.prefix + path, headers: headers, body: Data(json.utf8))
+    }
+
+    static func code(_ page: WebClient.Page) -> String? {
+        ((try? JSONSerialization.jsonObject(with: page.body)) as? [String: Any])?["code"] as? String
+    }
+
+    /// The envelopes of a streamed answer: messages, then the end-of-stream message's JSON.
+    static func envelopes(_ body: Data) throws -> (messages: [Data], end: [String: Any]?) {
+        var reader = ConnectWire.EnvelopeReader(limit: 1 << 24)
+        reader.append(body)
+        var messages: [Data] = []
+        while let (flags, message) = try reader.next() {
+            if flags & ConnectWire.endStreamFlag != 0 {
+                return (messages, (try JSONSerialization.jsonObject(with: message)) as? [String: Any])
+            }
+            messages.append(message)
+        }
+        return (messages, nil)
+    }
+
+    @Test func aPersonsTokenReachesTheServicesAsTheirPagesDo() async throws {
+        let d = try await WebDeployment()
+        let (org, admin) = try await d.firm()
+        let file = wavFile(samples: 16_000)
+        let recording = try await d.recordedCall("call-relay", org: org, admin: admin, file: file)
+        let member = try await d.services.user(.member, in: org, admin: admin)
+        let token = try await d.apiToken(member, org: org, WebAPITests.memberScopes)
+        let http = d.browser()
+        defer { http.close() }
+
+        // Unary, in JSON (the proto3 mapping): the calls list and who I am.
+        let listed = try await Self.call(http, "calltrace.transcript.v1.CallService/ListCalls", token: token.secret, json: #"{"orgId":"\#(org)"}"#)
+        #expect(listed.status == 200 && listed.header("Content-Type") == "application/json" && listed.header("Cache-Control") == "no-store")
+        let calls = try Calltrace_Transcript_V1_ListCallsResponse(jsonUTF8Data: listed.body)
+        #expect(calls.calls.map(\.callID) == ["call-relay"])
+        let me = try await Self.call(http, "calltrace.identity.v1.IdentityService/GetCurrentUser", token: token.secret, json: #"{"orgId":"\#(org)"}"#)
+        #expect(try Calltrace_Identity_V1_GetCurrentUserResponse(jsonUTF8Data: me.body).user.role == .member)
+
+        // Binary protobuf works as well.
+        let binary = try await http.send("POST", RPCRelay.prefix + "calltrace.transcript.v1.CallService/GetCall", headers: [
+            "Content-Type": "application/proto", "Authorization": "Bearer \(token.secret)",
+        ], body: try Calltrace_Transcript_V1_GetCallRequest.with { $0.orgID = org; $0.callID = "call-relay" }.serializedBytes())
+        #expect(binary.status == 200)
+        #expect(try Calltrace_Transcript_V1_GetCallResponse(serializedBytes: binary.body).call.callID == "call-relay")
+
+        // A server stream: the recording's bytes in envelopes, then the end of the stream; the play is audited as the member's.
+        let play = try await http.send("POST", RPCRelay.prefix + "calltrace.media.v1.RecordingService/PlayRecording", headers: [
+            "Content-Type": "application/connect+json", "Authorization": "Bearer \(token.secret)",
+        ], body: ConnectWire.envelope(Data(#"{"orgId":"\#(org)","recordingId":"\#(recording.recordingID)","reason":"checking the relay"}"#.utf8)))
+        #expect(play.status == 200 && play.header("Content-Type") == "application/connect+json")
+        let (messages, end) = try Self.envelopes(play.body)
+        let audio = try messages.map { try Calltrace_Media_V1_PlayRecordingResponse(jsonUTF8Data: $0) }.reduce(Data()) { $0 + $1.data }
+        #expect(audio == file, "the whole recording, byte for byte")
+        #expect(end != nil && end?["error"] == nil)
+
+        // The service's refusals, with its code: a member may not change the security policy, nor read another firm.
+        let policy = try await Self.call(http, "calltrace.identity.v1.IdentityService/SetSecurityPolicy", token: token.secret,
+                                         json: #"{"orgId":"\#(org)","sessionIdleSeconds":600}"#)
+        #expect(policy.status == 403 && Self.code(policy) == "permission_denied", "\(policy.status) \(policy.text)")
+        let (other, _) = try await d.firm("Jones LLP")
+        let foreign = try await Self.call(http, "calltrace.transcript.v1.CallService/ListCalls", token: token.secret, json: #"{"orgId":"\#(other)"}"#)
+        #expect([403, 404].contains(foreign.status) && !foreign.text.contains("call-"), "\(foreign.status) \(foreign.text)")
+        // A stream refused: an answer of its end-of-stream error, nothing before it.
+        let foreignPlay = try await http.send("POST", RPCRelay.prefix + "calltrace.media.v1.RecordingService/PlayRecording", headers: [
+            "Content-Type": "application/connect+json", "Authorization": "Bearer \(token.secret)",
+        ], body: ConnectWire.envelope(Data(#"{"orgId":"\#(other)","recordingId":"\#(recording.recordingID)"}"#.utf8)))
+        let refused = try Self.envelopes(foreignPlay.body)
+        #expect(refused.messages.isEmpty && (refused.end?["error"] as? [String: Any])?["code"] != nil, "\(foreignPlay.text)")
+
+        // A revoked token opens nothing (identity asked afresh; the other services' 5-second allow cache is theirs).
+        _ = try await Calltrace_Identity_V1_IdentityServiceClient(try d.services.identity.client()).revokeApiToken(.with {
+            $0.orgID = org; $0.tokenID = token.id
+        }, options: try bearer(member))
+        let revoked = try await Self.call(http, "calltrace.identity.v1.IdentityService/GetCurrentUser", token: token.secret, json: #"{"orgId":"\#(org)"}"#)
+        #expect(revoked.status == 401 && Self.code(revoked) == "unauthenticated" && revoked.header("WWW-Authenticate") != nil)
+        await d.stop()
+    }
+
+    @Test func theRelayRefusesWhatIsNotAPersonsCallAndMalformedBodies() async throws {
+        let d = try await WebDeployment()
+        let (org, admin) = try await d.firm()
+        let member = try await d.services.user(.member, in: org, admin: admin)
+        let token = try await d.apiToken(member, org: org, WebAPITests.memberScopes).secret
+        let http = d.browser()
+        defer { http.close() }
+        let list = "calltrace.transcript.v1.CallService/ListCalls"
+        let body = #"{"orgId":"\#(org)"}"#
+
+        // No token, a session token (not an API token), a made-up token.
+        for presented in [nil, member, "ctk_" + String(repeating: "A", count: 43)] {
+            let page = try await Self.call(http, list, token: presented, json: body)
+            #expect(page.status == 401 && Self.code(page) == "unauthenticated", "\(page.status) \(page.text)")
+            #expect(!page.text.contains(member), "no token in an answer")
+        }
+        // Methods not on the list: credential calls, a session's own, the telephony gateway's, made-up ones.
+        for method in ["calltrace.identity.v1.IdentityService/Login", "calltrace.identity.v1.IdentityService/CreateApiToken",
+                       "calltrace.transcript.v1.CallService/StartCall", "calltrace.media.v1.RecordingService/UploadRecording",
+                       "calltrace.identity.v1.IdentityService/CreateOrganization", "nothing/Here"] {
+            let page = try await Self.call(http, method, token: token, json: body)
+            #expect(page.status == 501 && Self.code(page) == "unimplemented", "\(method): \(page.status) \(page.text)")
+        }
+        // Bodies: not JSON, an unknown field, the wrong content type, a streaming type for a unary method, too large.
+        for (json, type) in [("{not json", "application/json"), (#"{"orgId":"\#(org)","bogus":1}"#, "application/json"),
+                             (body, "text/plain"), (body, "application/connect+json")] {
+            let page = try await Self.call(http, list, token: token, json: json, headers: ["Content-Type": type])
+            #expect(page.status == 400 && Self.code(page) == "invalid_argument", "\(type) \(json): \(page.status) \(page.text)")
+        }
+        let huge = try await Self.call(http, list, token: token, json: #"{"orgId":""# + String(repeating: "x", count: 2 << 20) + #""}"#)
+        #expect(huge.status == 429 && Self.code(huge) == "resource_exhausted", "\(huge.status) \(huge.text.prefix(300))")
+        for timeout in ["0", "-5", "12345678901", "soon"] {
+            let page = try await Self.call(http, list, token: token, json: body, headers: [ConnectWire.timeoutHeader: timeout])
+            #expect(page.status == 400, "\(timeout): \(page.status)")
+        }
+        let version = try await Self.call(http, list, token: token, json: body, headers: [ConnectWire.versionHeader: "2"])
+        #expect(version.status == 400)
+        // A stream's body is exactly one envelope.
+        let play = "calltrace.media.v1.RecordingService/PlayRecording"
+        for streamed in [Data(body.utf8), ConnectWire.envelope(Data(body.utf8)) + ConnectWire.envelope(Data(body.utf8)),
+                         ConnectWire.envelope(Data(body.utf8), flags: ConnectWire.endStreamFlag)] {
+            let page = try await http.send("POST", RPCRelay.prefix + play, headers: [
+                "Content-Type": "application/connect+json", "Authorization": "Bearer \(token)",
+            ], body: streamed)
+            #expect(page.status == 400 && Self.code(page) == "invalid_argument", "\(page.status) \(page.text)")
+        }
+        // After all that, it still serves.
+        #expect(try await Self.call(http, list, token: token, json: body).status == 200)
+        await d.stop()
+    }
+
+    @Test func theAddressIsTheOneTheGatewaySawNeverTheCallersClaim() async throws {
+        let d = try await WebDeployment()
+        let (org, admin) = try await d.firm()
+        let member = try await d.services.user(.member, in: org, admin: admin)
+        let token = try await d.apiToken(member, org: org, WebAPITests.memberScopes).secret
+        _ = try await Calltrace_Identity_V1_IdentityServiceClient(try d.services.identity.client()).setSecurityPolicy(.with {
+            $0.orgID = org
+            $0.allowedClientRanges = ["203.0.113.0/24"]
+        }, options: try bearer(admin))
+        let http = d.browser()
+        defer { http.close() }
+        // The connection is 127.0.0.1, outside the firm's list; no header makes it the office.
+        for claim in [[:], ["X-Forwarded-For": "203.0.113.9"], ["X-Client-Address": "203.0.113.9"]] {
+            let page = try await Self.call(http, "calltrace.transcript.v1.CallService/ListCalls", token: token,
+                                           json: #"{"orgId":"\#(org)"}"#, headers: claim)
+            #expect(page.status == 403 && Self.code(page) == "permission_denied", "\(claim): \(page.status) \(page.text)")
+        }
+        await d.stop()
+    }
+}
