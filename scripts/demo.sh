@@ -152,7 +152,7 @@ proves "the gateway learnt the greeting to play as the returned call connects; t
 
 step "A member of staff at a terminal: the CLI through the web app, with an API token and no certificate"
 member=$(printf '%s\n' "$password" | ct identity login --org "$org" --email member@smith.example)
-member_token=$(ct identity api-tokens create --org "$org" --name "demo laptop" --permission transcripts-read --permission calls-mark \
+member_token=$(ct identity api-tokens create --org "$org" --name "demo laptop" --permission reports-read --permission transcripts-read --permission calls-mark \
   --days 1 --token "$member" --json | field token)
 echo "   (an API token, made as the web app's Account → API tokens page makes it: shown once)"
 staff "$member_token" whoami | show
