@@ -239,6 +239,8 @@ proto: deps $(PROTOC_GEN_SWIFT)
 	  | .build/debug/calltrace-protogen --json-names > Sources/CallTraceAPI/Generated/JSONNames.swift
 	protoc -I proto --include_source_info --descriptor_set_out=/dev/stdout $(PROTO_FILES) \
 	  | .build/debug/calltrace-protogen --relay services/web/relayed-methods.txt > Sources/WebGateway/API/Relay/RelayedMethods.swift
+	protoc -I proto --include_source_info --descriptor_set_out=/dev/stdout $(PROTO_FILES) \
+	  | .build/debug/calltrace-protogen --relay-openapi services/web/relayed-methods.txt > services/web/openapi-rpc.json
 
 ## swift-openapi-generator, built apart from the package (not a dependency, nor its plugin: its
 ## build is slow), from the same mirror of GitHub the package's dependencies come from.

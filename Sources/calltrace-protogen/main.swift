@@ -143,6 +143,115 @@ func relayFile(_ set: Google_Protobuf_FileDescriptorSet, listedIn path: String) 
     """
 }
 
+/// The OpenAPI 3.1 document of the relayed methods: one `POST /api/v1/rpc/<service>/<Method>` each,
+/// its request and answer as the proto3 JSON mapping writes them (the schemas generated from the
+/// messages: 64-bit integers as decimal strings, bytes as base64, enums by name, defaults omitted).
+func relayOpenAPI(_ set: Google_Protobuf_FileDescriptorSet, listedIn path: String) -> String {
+    var messages: [String: Google_Protobuf_DescriptorProto] = [:]
+    var enums: [String: Google_Protobuf_EnumDescriptorProto] = [:]
+    func index(_ message: Google_Protobuf_DescriptorProto, prefix: String) {
+        let name = "\(prefix).\(message.name)"
+        messages[name] = message
+        for nested in message.nestedType { index(nested, prefix: name) }
+        for e in message.enumType { enums["\(name).\(e.name)"] = e }
+    }
+    for file in set.file {
+        for message in file.messageType { index(message, prefix: file.package) }
+        for e in file.enumType { enums["\(file.package).\(e.name)"] = e }
+    }
+    var schemas: [String: Any] = [:]
+    func reference(_ typeName: String) -> [String: Any] { ["$ref": "#/components/schemas/\(typeName.hasPrefix(".") ? String(typeName.dropFirst()) : typeName)"] }
+    func schema(of field: Google_Protobuf_FieldDescriptorProto) -> [String: Any] {
+        let single: [String: Any]
+        switch field.type {
+        case .string: single = ["type": "string"]
+        case .bool: single = ["type": "boolean"]
+        case .int32, .sint32, .sfixed32: single = ["type": "integer", "format": "int32"]
+        case .uint32, .fixed32: single = ["type": "integer", "minimum": 0, "maximum": 4_294_967_295]
+        case .int64, .sint64, .sfixed64: single = ["type": "string", "pattern": "^-?[0-9]{1,19}$", "description": "a 64-bit integer, in decimal"]
+        case .uint64, .fixed64: single = ["type": "string", "pattern": "^[0-9]{1,20}$", "description": "an unsigned 64-bit integer, in decimal"]
+        case .double, .float: single = ["type": "number"]
+        case .bytes: single = ["type": "string", "contentEncoding": "base64"]
+        case .enum:
+            let name = String(field.typeName.dropFirst())
+            add(enumNamed: name)
+            single = reference(name)
+        case .message, .group:
+            let name = String(field.typeName.dropFirst())
+            if let entry = messages[name], entry.options.mapEntry, entry.field.count == 2 {
+                return ["type": "object", "additionalProperties": schema(of: entry.field[1])]
+            }
+            add(messageNamed: name)
+            single = reference(name)
+        }
+        return field.label == .repeated ? ["type": "array", "items": single] : single
+    }
+    func add(enumNamed name: String) {
+        guard schemas[name] == nil, let e = enums[name] else { return }
+        schemas[name] = ["type": "string", "enum": e.value.map(\.name)]
+    }
+    func add(messageNamed name: String) {
+        guard schemas[name] == nil, let message = messages[name] else { return }
+        schemas[name] = [:]  // a placeholder, for messages that refer to themselves
+        var properties: [String: Any] = [:]
+        for field in message.field { properties[field.jsonName] = schema(of: field) }
+        schemas[name] = ["type": "object", "properties": properties, "additionalProperties": false]
+    }
+    var paths: [String: Any] = [:]
+    for (file, service, method) in relayedMethods(set, listedIn: path) {
+        let serviceIndex = file.service.firstIndex(of: service)!, methodIndex = service.method.firstIndex(of: method)!
+        let request = String(method.inputType.dropFirst()), response = String(method.outputType.dropFirst())
+        add(messageNamed: request)
+        add(messageNamed: response)
+        let comment = docComment(file, path: [6, Int32(serviceIndex), 2, Int32(methodIndex)], indent: "")
+            .split(separator: "\n").map { $0.dropFirst(4) }.joined(separator: " ")
+        let streaming = method.serverStreaming
+        let body: [String: Any] = streaming
+            ? ["application/connect+json": ["schema": ["type": "string", "format": "binary",
+                                                       "description": "one enveloped \(request) (a flags byte, 0; its length, 4 bytes big-endian; the JSON)"]]]
+            : ["application/json": ["schema": reference(request)]]
+        let answer: [String: Any] = streaming
+            ? ["application/connect+json": ["schema": ["type": "string", "format": "binary",
+                                                       "description": "enveloped \(response) messages, then the end-of-stream message (flags 2): {} or {\"error\":{\"code\":…,\"message\":…}}"]]]
+            : ["application/json": ["schema": reference(response)]]
+        paths["/api/v1/rpc/\(file.package).\(service.name)/\(method.name)"] = ["post": [
+            "operationId": "\(service.name).\(method.name)",
+            "tags": [service.name],
+            "summary": "\(file.package).\(service.name)/\(method.name)" + (streaming ? " (server stream)" : ""),
+            "description": comment,
+            "requestBody": ["required": true, "content": body],
+            "responses": [
+                "200": ["description": streaming ? "the stream" : "the answer", "content": answer],
+                "default": ["description": "the service's or the gateway's refusal: the status code's name and a message",
+                            "content": ["application/json": ["schema": ["$ref": "#/components/schemas/ConnectError"]]]],
+            ],
+        ]]
+    }
+    schemas["ConnectError"] = ["type": "object", "required": ["code"], "additionalProperties": false, "properties": [
+        "code": ["type": "string", "enum": ["canceled", "unknown", "invalid_argument", "deadline_exceeded", "not_found", "already_exists",
+                                            "permission_denied", "resource_exhausted", "failed_precondition", "aborted", "out_of_range",
+                                            "unimplemented", "internal", "unavailable", "data_loss", "unauthenticated"]],
+        "message": ["type": "string"],
+    ]]
+    let document: [String: Any] = [
+        "openapi": "3.1.0",
+        "info": ["title": "CallTrace: the services' methods through the web app", "version": "1",
+                 "description": "Generated by calltrace-protogen --relay-openapi from proto/ and \(path) (`make proto`); do not edit. "
+                     + "The Connect protocol (https://connectrpc.com/docs/protocol) with JSON bodies: a person's API token "
+                     + "(Authorization: Bearer ctk_…), the organisation in each request's orgId. The answers are the services' own."],
+        "security": [["apiToken": []]],
+        "paths": paths,
+        "components": ["schemas": schemas, "securitySchemes": ["apiToken": ["type": "http", "scheme": "bearer"]]],
+    ]
+    let data = try! JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+    return String(decoding: data, as: UTF8.self) + "\n"
+}
+
+if let index = CommandLine.arguments.firstIndex(of: "--relay-openapi"), index + 1 < CommandLine.arguments.count {
+    FileHandle.standardOutput.write(Data(relayOpenAPI(set, listedIn: CommandLine.arguments[index + 1]).utf8))
+    exit(0)
+}
+
 if let index = CommandLine.arguments.firstIndex(of: "--relay"), index + 1 < CommandLine.arguments.count {
     FileHandle.standardOutput.write(Data(relayFile(set, listedIn: CommandLine.arguments[index + 1]).utf8))
     exit(0)

@@ -3,7 +3,7 @@ import Synchronization
 import Testing
 import Yams
 
-/// services/web/openapi.yaml as the tests check the gateway's answers against it: each answer's
+/// services/web/openapi.yaml (or openapi-rpc.json, the relayed methods') as the tests check the gateway's answers against it: each answer's
 /// status must be one the operation documents (or its `default`), its content type the
 /// documented one, its required headers present, and a JSON body must match the schema (types,
 /// required properties, no undocumented properties, enum values, formats, bounds). Every
@@ -12,8 +12,8 @@ final class OpenAPIContract: Sendable {
     let document: [String: any Sendable]
     private let checked = Mutex<Set<String>>([])
 
-    init() throws {
-        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../services/web/openapi.yaml")
+    init(_ name: String = "openapi.yaml") throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../services/web/\(name)")
         let loaded = try Yams.load(yaml: String(contentsOf: file, encoding: .utf8))
         document = try #require(Self.sendable(loaded) as? [String: any Sendable])
     }
@@ -92,8 +92,9 @@ final class OpenAPIContract: Sendable {
             var problems = (schema["required"] as? [any Sendable] ?? []).compactMap { name in
                 object["\(name)"] == nil ? "\(path): required \(name) is missing" : nil
             }
+            let others = schema["additionalProperties"] as? [String: any Sendable]  // a map's values
             for (key, item) in object {
-                guard let property = properties[key] else { problems.append("\(path): \(key) is not documented"); continue }
+                guard let property = properties[key] ?? others else { problems.append("\(path): \(key) is not documented"); continue }
                 problems += validate(item, property, at: "\(path).\(key)")
             }
             return problems
@@ -105,6 +106,11 @@ final class OpenAPIContract: Sendable {
         case ("string", .string(let text)):
             if let most = schema["maxLength"] as? Int, text.count > most { return ["\(path): longer than \(most)"] }
             if schema["format"] as? String == "date-time", (try? Date(text, strategy: .iso8601)) == nil { return ["\(path): \(text) is not RFC 3339"] }
+            if let pattern = schema["pattern"] as? String, text.range(of: pattern, options: .regularExpression) == nil {
+                return ["\(path): \(text) does not match \(pattern)"]
+            }
+            return []
+        case ("number", .number):
             return []
         case ("integer", .number(let number)):
             guard number == number.rounded() else { return ["\(path): \(number) is not an integer"] }

@@ -13,11 +13,19 @@ import Testing
 /// or the gateway's list's, and the address is the one the gateway saw.
 @Suite(.serialized) struct RPCRelayTests {
     /// A unary call: its HTTP status, its JSON body and content type.
+    static let contract = try! OpenAPIContract("openapi-rpc.json")
+
+    /// A unary call; its answer, checked against services/web/openapi-rpc.json.
     static func call(_ client: WebClient, _ path: String, token: String?, json: String,
                      headers extra: [String: String] = [:]) async throws -> WebClient.Page {
         var headers = ["Content-Type": "application/json"].merging(extra) { $1 }
         if let token { headers["Authorization"] = "Bearer \(token)" }
-        return try await client.send("POST", RPCRelay.prefix + path, headers: headers, body: Data(json.utf8))
+        let page = try await client.send("POST", RPCRelay.prefix + path, headers: headers, body: Data(json.utf8))
+        if RelayedMethod.table[path] != nil {
+            let problems = contract.problems("POST", RPCRelay.prefix + path, status: page.status, headers: page.headers, body: page.body)
+            #expect(problems.isEmpty, "\(problems)")
+        }
+        return page
     }
 
     static func code(_ page: WebClient.Page) -> String? {
@@ -36,6 +44,11 @@ import Testing
             messages.append(message)
         }
         return (messages, nil)
+    }
+
+    @Test func theDocumentDescribesExactlyTheRelayedMethods() throws {
+        let contract = try OpenAPIContract("openapi-rpc.json")
+        #expect(contract.operations == Set(RelayedMethod.table.keys.map { "POST \(RPCRelay.prefix)\($0)" }))
     }
 
     @Test func aPersonsTokenReachesTheServicesAsTheirPagesDo() async throws {

@@ -47,7 +47,7 @@ struct APIGuard: RouterMiddleware {
             response = try await APICaller.$current.withValue(caller) { try await next(request, context) }
         } catch {
             if relayed {
-                if !(error is RPCError || error is APIProblem) {
+                if !(error is RPCError || error is APIProblem || error is HTTPError) {
                     logger.error("relayed call failed", metadata: ["route": "\(context.endpointPath ?? "unmatched")", "error": "\(type(of: error))"])
                 }
                 response = RPCRelay.failure(error)

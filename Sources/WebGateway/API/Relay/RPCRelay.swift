@@ -93,14 +93,21 @@ struct RPCRelay {
     /// code and message as JSON (a streaming call failing before its stream began, too).
     static func failure(_ error: any Error) -> Response {
         let rpc: RPCError
+        var status: Int?
         switch error {
         case let error as RPCError: rpc = error
         case let problem as APIProblem: rpc = RPCError(problem.status == 401 ? .unauthenticated : .invalidArgument, problem.detail)
+        case let http as HTTPError where http.status.code < 500:
+            // The router's: no such route, or not a POST.
+            status = http.status.code
+            rpc = RPCError(http.status == .notFound ? .unimplemented : .invalidArgument,
+                           "a relayed method is called with POST /api/v1/rpc/<service>/<Method>")
         default: rpc = RPCError(.internal, "the call could not be relayed")
         }
         var headers: HTTPFields = [.contentType: ConnectWire.jsonType]
         if rpc.code == .unauthenticated { headers[.wwwAuthenticate] = #"Bearer realm="calltrace""# }
-        return Response(status: .init(code: ConnectWire.httpStatus(of: rpc.code)), headers: headers,
+        if status == 405 { headers[.allow] = "POST" }
+        return Response(status: .init(code: status ?? ConnectWire.httpStatus(of: rpc.code)), headers: headers,
                         body: .init(byteBuffer: ByteBuffer(data: ConnectWire.errorJSON(rpc))))
     }
 }
