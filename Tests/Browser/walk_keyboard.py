@@ -235,6 +235,7 @@ def main():
             kb.go(Keys.ENTER, "Calls")
         reached(keys, lambda d: d.current_url.endswith("/calls"), "Enter on Calls opens the calls list")
         kb.start("calls")
+        kb.round_trip()  # the filters' date fields hold several stops each (day, month, year, calendar)
         check(keys.execute_script("return document.querySelector('nav a[aria-current=page]').textContent") == "Calls",
               "calls: the navigation marks Calls as the current page (not by colour alone: bold and underlined)")
         call = kb.tab_to(lambda i: i["href"] == f"/calls/{CALL}", "the call's link")
