@@ -9,9 +9,10 @@
 
 SHELL := /bin/bash
 ## systemd for systemd-analyze, with which the suite verifies the shipped units; libsndfile1-dev for
-## media, which decodes MP3 and Opus (and writes FLAC) to mute card details in them.
+## media, which decodes MP3 and Opus (and writes FLAC) to mute card details in them; zbar-tools for the
+## browser walk, which reads the two-factor QR code as a phone would (zbarimg).
 APT_PACKAGES := libssl-dev openssl libsqlite3-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc \
-  libsndfile1-dev libqrencode-dev binutils python3 python3-venv systemd
+  libsndfile1-dev libqrencode-dev binutils python3 python3-venv systemd zbar-tools
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 PROTOC_GEN_SWIFT := .build-protoc-gen-swift/release/protoc-gen-swift
 SWIFT_BUILD_FLAGS ?=
@@ -118,10 +119,11 @@ browser: deps
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@cmp -s Tests/Browser/requirements.txt $(BROWSER_VENV)/requirements.txt || { \
+	@cat Tests/Browser/requirements.txt Tests/Browser/requirements-axe.txt | cmp -s - $(BROWSER_VENV)/requirements.txt || { \
 	  rm -rf $(BROWSER_VENV) && /usr/bin/python3 -m venv $(BROWSER_VENV) && \
 	  $(BROWSER_VENV)/bin/pip install --quiet --disable-pip-version-check -r Tests/Browser/requirements.txt && \
-	  cp Tests/Browser/requirements.txt $(BROWSER_VENV)/requirements.txt && echo "browser test packages installed in $(BROWSER_VENV)"; }
+	  $(BROWSER_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r Tests/Browser/requirements-axe.txt && \
+	  cat Tests/Browser/requirements.txt Tests/Browser/requirements-axe.txt > $(BROWSER_VENV)/requirements.txt && echo "browser test packages installed in $(BROWSER_VENV)"; }
 
 ## The web app walked in headless Chromium against the services and calltrace-web as processes.
 browser-test: browser

@@ -55,9 +55,9 @@ printf '[0.0-5.0] caller: %s\n[5.0-9.0] caller: My card is 4111 1111 1111 1111.\
 rm -rf .build/screenshots
 export WEB_BASE="http://localhost:$http_port" WEB_MAIL="$run/mail" WEB_SHOTS=.build/screenshots \
   FIRM_ORG="$org" FIRM_ADMIN_EMAIL=admin@smith.example OTHER_ORG="$other_org" OTHER_ADMIN_EMAIL=admin@jones.example \
-  CALL_ID=browser-call-1 PASSWORD="$password" CALL_SAID="$said"
+  CALL_ID=browser-call-1 PASSWORD="$password" CALL_SAID="$said" FIRM_NAME="Smith & Co Solicitors"
 failed=0
-for walk in Tests/Browser/walk_*.py; do
+for walk in ${BROWSER_WALKS:-Tests/Browser/walk_*.py}; do  # BROWSER_WALKS: some of them only
   echo "== $walk"
   "$venv/bin/python" "$walk" || failed=1
 done
