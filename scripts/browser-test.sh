@@ -14,9 +14,9 @@ source scripts/build-products.sh
 deployment_dir=$run trust_domain=calltrace.browser first_port=${BROWSER_FIRST_PORT:-7311} http_port=${BROWSER_HTTP_PORT:-7390}
 source scripts/local-deployment.sh
 make -s -C clients/c BUILD="$PWD/$run/c" >/dev/null
-ct() {  # ct SERVICE ARGS...: the CLI against one of this run's services
+ct() {  # ct SERVICE ARGS...: the CLI against one of this run's services, as the web gateway's own tooling
   local service=$1; shift
-  "$bin/calltrace" "$@" --pki "$pki" --target "127.0.0.1:${port[$service]}"
+  CALLTRACE_AS=gateway-web "$bin/calltrace" "$@" --pki "$pki" --target "127.0.0.1:${port[$service]}"
 }
 field() { sed -n "s/.*\"$1\" *: *\"\\([^\"]*\\)\".*/\\1/p" | head -1; }
 invitation() { sed -n 's/.*"token" *: *"\([^"]*\)".*/\1/p' "$(grep -l "$1" "$run"/mail/* | tail -1)"; }
@@ -55,7 +55,7 @@ printf '[0.0-5.0] caller: %s\n[5.0-9.0] caller: My card is 4111 1111 1111 1111.\
 rm -rf .build/screenshots
 export WEB_BASE="http://localhost:$http_port" WEB_MAIL="$run/mail" WEB_SHOTS=.build/screenshots \
   FIRM_ORG="$org" FIRM_ADMIN_EMAIL=admin@smith.example OTHER_ORG="$other_org" OTHER_ADMIN_EMAIL=admin@jones.example \
-  CALL_ID=browser-call-1 PASSWORD="$password" CALL_SAID="$said" FIRM_NAME="Smith & Co Solicitors"
+  CALL_ID=browser-call-1 PASSWORD="$password" CALL_SAID="$said" FIRM_NAME="Smith & Co Solicitors" CALLTRACE_CLI="$bin/calltrace"
 failed=0
 for walk in ${BROWSER_WALKS:-Tests/Browser/walk_*.py}; do  # BROWSER_WALKS: some of them only
   echo "== $walk"

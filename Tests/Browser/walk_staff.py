@@ -6,7 +6,9 @@ started as processes, with one firm set up by the CLI (a tracking number, a reco
 its transcript) and a second firm. Every page is checked with axe-core (no serious or critical
 violations) and photographed at desktop and phone width under .build/screenshots.
 """
+import os
 import re
+import subprocess
 import time
 
 from selenium.webdriver.common.by import By
@@ -77,6 +79,29 @@ def main():
         submit(member, "form[action$='/outcome'] button")
         wait(member, lambda d: "The outcome is saved" in text(d), "the outcome is saved")
         check("Opened, reference 2026/0042" in text(member), "the call shows the matter")
+
+        print("The member makes an API token; the calltrace CLI works with it, through the web app, until it is revoked")
+        navigate(member, lambda: member.get(BASE + "/account"), "the account page")
+        navigate(member, lambda: member.find_element(By.LINK_TEXT, "make and revoke API tokens").click(), "the API tokens page")
+        fill(member, "token-name", "Mia's laptop")
+        for label in ("Read calls and transcripts", "Read reports and numbers"):
+            member.find_element(By.XPATH, f"//label[contains(., '{label}')]/input").click()
+        submit(member, "form[action='/account/api-tokens'] button[type=submit]")
+        made = wait(member, lambda d: d.find_elements(By.ID, "new-token"), "the new token is shown once")
+        secret = made[0].get_attribute("value") if made else ""
+        check(secret.startswith("ctk_"), "the token is shown, once, on the page that made it")
+        page(member, "api-tokens")
+        cli = dict(os.environ, CALLTRACE_URL=BASE, CALLTRACE_ORG=FIRM, CALLTRACE_TOKEN=secret, HOME=SHOTS)
+        for key in ("CALLTRACE_PKI", "CALLTRACE_AS"):
+            cli.pop(key, None)
+        listed = subprocess.run([os.environ["CALLTRACE_CLI"], "calls", "list"], env=cli, capture_output=True, text=True)
+        check(listed.returncode == 0 and CALL in listed.stdout, f"calltrace calls list, with the token and no certificate, shows the call ({listed.stderr.strip()})")
+        member.get(BASE + "/account/api-tokens")
+        submit(member, "form[action$='/revoke'] button")
+        wait(member, lambda d: "Token revoked" in text(d), "the token is revoked")
+        who = subprocess.run([os.environ["CALLTRACE_CLI"], "whoami"], env=cli, capture_output=True, text=True)
+        check(who.returncode == 4, f"the revoked token opens nothing: exit {who.returncode}")
+        navigate(member, lambda: member.get(BASE + f"/calls/{CALL}"), "the call again")
 
         print("The member shares the recording; the link plays signed out, until revoked")
         fill(member, "days", "2")
