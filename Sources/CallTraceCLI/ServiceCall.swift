@@ -87,6 +87,13 @@ package struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
         }
     }
 
+    /// Refused while parsing, so the usage shown is the command's: an address claimed through the web app.
+    package func validate() throws {
+        if clientAddress != nil, case .webApp? = try? route {
+            throw ValidationError("--client-address is not for the web app: it passes the address it sees yours calling from")
+        }
+    }
+
     /// The certificate the calls present (`--as`), nil through the web app.
     var caller: String? { if case .certificate(let name)? = try? route { name } else { nil } }
 

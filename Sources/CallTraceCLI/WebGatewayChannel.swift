@@ -100,8 +100,9 @@ package struct WebGatewayChannel: RPCChannel {
     }
 }
 
-/// The answer's bytes, from the transfer's thread to the reader: the transfer waits while more
-/// than `capacity` bytes are unread, so a slow reader (a disk) holds back the download.
+/// The answer's bytes, from the transfer's thread to one reader: the transfer waits while more
+/// than `capacity` bytes are unread, so a slow reader (a disk) holds back the download; a
+/// reader that stops (cancelled, or done early) cancels, which ends the transfer at its next bytes.
 private final class Pieces: HTTPSResponseSink, @unchecked Sendable {
     private struct State {
         var chunks: [Data] = []
@@ -110,6 +111,7 @@ private final class Pieces: HTTPSResponseSink, @unchecked Sendable {
         var failure: (any Error)?
         var cancelled = false
         var waiter: CheckedContinuation<Data?, any Error>?
+        var producerWaiting = false
         var errorBody = Data()
     }
     private let state = Mutex(State())
@@ -119,27 +121,34 @@ private final class Pieces: HTTPSResponseSink, @unchecked Sendable {
     /// A failed answer's body (its error), kept whole rather than streamed.
     var errorBody: Data { state.withLock { $0.errorBody } }
 
+    /// On the transfer's thread.
     func received(_ data: Data, status: Int) throws {
         if status != 200 {
             state.withLock { if $0.errorBody.count < 64 << 10 { $0.errorBody.append(data) } }
             return
         }
         while true {
-            let (waiter, full, cancelled) = state.withLock { state -> (CheckedContinuation<Data?, any Error>?, Bool, Bool) in
-                if state.cancelled { return (nil, false, true) }
+            enum Next { case handed(CheckedContinuation<Data?, any Error>), queued, full, cancelled }
+            let next = state.withLock { state -> Next in
+                if state.cancelled { return .cancelled }
                 if let waiter = state.waiter {
                     state.waiter = nil
-                    return (waiter, false, false)
+                    return .handed(waiter)
                 }
-                if state.queued >= capacity { return (nil, true, false) }
+                if state.queued >= capacity {
+                    state.producerWaiting = true
+                    return .full
+                }
                 state.chunks.append(data)
                 state.queued += data.count
-                return (nil, false, false)
+                return .queued
             }
-            if cancelled { throw CancellationError() }
-            if let waiter { waiter.resume(returning: data); return }
-            if !full { return }
-            room.wait()
+            switch next {
+            case .handed(let waiter): waiter.resume(returning: data); return
+            case .queued: return
+            case .cancelled: throw CancellationError()
+            case .full: room.wait()  // until the reader takes a piece, or cancels
+            }
         }
     }
 
@@ -153,33 +162,47 @@ private final class Pieces: HTTPSResponseSink, @unchecked Sendable {
         if let failure { waiter?.resume(throwing: failure) } else { waiter?.resume(returning: nil) }
     }
 
+    /// The reader stops: the transfer ends at its next bytes, a waiting reader gets CancellationError.
     func cancel() {
-        state.withLock { $0.cancelled = true }
-        room.signal()
+        let (waiter, wake) = state.withLock { state -> (CheckedContinuation<Data?, any Error>?, Bool) in
+            state.cancelled = true
+            defer { state.waiter = nil; state.producerWaiting = false }
+            return (state.waiter, state.producerWaiting)
+        }
+        if wake { room.signal() }
+        waiter?.resume(throwing: CancellationError())
     }
 
-    /// The next bytes; nil at the end.
+    /// The next bytes; nil at the end. One reader at a time.
     func next() async throws -> Data? {
-        try await withCheckedThrowingContinuation { continuation in
-            enum Now { case chunk(Data), end, failed(any Error), wait }
-            let now = state.withLock { state -> Now in
-                if !state.chunks.isEmpty {
-                    let chunk = state.chunks.removeFirst()
-                    state.queued -= chunk.count
-                    return .chunk(chunk)
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                enum Now { case chunk(Data, wake: Bool), end, failed(any Error), wait }
+                let now = state.withLock { state -> Now in
+                    if !state.chunks.isEmpty {
+                        let chunk = state.chunks.removeFirst()
+                        state.queued -= chunk.count
+                        let wake = state.producerWaiting
+                        state.producerWaiting = false
+                        return .chunk(chunk, wake: wake)
+                    }
+                    if state.cancelled { return .failed(CancellationError()) }
+                    if state.ended { return state.failure.map(Now.failed) ?? .end }
+                    if state.waiter != nil { return .failed(RPCError(.internal, "a response stream is read by one reader at a time")) }
+                    state.waiter = continuation
+                    return .wait
                 }
-                if state.ended { return state.failure.map(Now.failed) ?? .end }
-                state.waiter = continuation
-                return .wait
+                switch now {
+                case .chunk(let data, let wake):
+                    if wake { room.signal() }
+                    continuation.resume(returning: data)
+                case .end: continuation.resume(returning: nil)
+                case .failed(let error): continuation.resume(throwing: error)
+                case .wait: break
+                }
             }
-            switch now {
-            case .chunk(let data):
-                room.signal()
-                continuation.resume(returning: data)
-            case .end: continuation.resume(returning: nil)
-            case .failed(let error): continuation.resume(throwing: error)
-            case .wait: break
-            }
+        } onCancel: {
+            cancel()
         }
     }
 }
@@ -197,10 +220,7 @@ private final class Messages<Response: SwiftProtobuf.Message>: @unchecked Sendab
             if let (flags, message) = try reader.withLock({ try $0.next() }) {
                 if flags & ConnectWire.endStreamFlag != 0 {
                     ended.store(true, ordering: .releasing)
-                    let object = (try? JSONSerialization.jsonObject(with: message)) as? [String: Any]
-                    if let error = object?["error"] as? [String: Any] {
-                        throw RPCError(ConnectWire.code(named: error["code"] as? String ?? ""), error["message"] as? String ?? "")
-                    }
+                    if let error = ConnectWire.error(fromEndOfStream: message) { throw error }
                     return nil
                 }
                 do {

@@ -152,6 +152,8 @@ public struct CurlHTTPS: HTTPSTransport {
                     ct_curl_set_pointer(handle, CURLOPT_ERRORBUFFER, errorBuffer.baseAddress),
                 ]
                 if let caFile { steps.append(ct_curl_set_string(handle, CURLOPT_CAINFO, caFile)) }
+                // Plain http stays on this machine: never through a proxy the environment names.
+                if plain { steps.append(ct_curl_set_string(handle, CURLOPT_NOPROXY, "*")) }
                 if let failed = steps.first(where: { $0 != CURLE_OK }) { return failed }
                 return ct_curl_easy_perform(handle)
             }

@@ -109,25 +109,43 @@ public enum ConnectWire {
         return envelope(body, flags: endStreamFlag)
     }
 
+    /// The error an end-of-stream message carries; nil when it says the stream succeeded.
+    public static func error(fromEndOfStream message: Data) -> RPCError? {
+        let object = (try? JSONSerialization.jsonObject(with: message)) as? [String: Any]
+        guard let error = object?["error"] as? [String: Any] else { return nil }
+        return RPCError(code(named: error["code"] as? String ?? ""), error["message"] as? String ?? "")
+    }
+
     /// Takes envelopes off the front of a growing buffer, refusing one larger than `limit`.
     public struct EnvelopeReader: Sendable {
-        public private(set) var buffer = Data()
+        private var buffer = Data()
+        /// Where the next envelope starts in `buffer` (what is before it is read).
+        private var start = 0
         let limit: Int
 
         public init(limit: Int) { self.limit = limit }
 
-        public mutating func append(_ data: Data) { buffer.append(data) }
+        /// True when every byte appended has been read as envelopes.
+        public var isEmpty: Bool { start == buffer.count }
+
+        public mutating func append(_ data: Data) {
+            if start > 0 && start >= buffer.count / 2 {  // drop what is read, now and then, not on every envelope
+                buffer.removeSubrange(buffer.startIndex..<(buffer.startIndex + start))
+                start = 0
+            }
+            buffer.append(data)
+        }
 
         /// The next whole envelope (its flags and message), nil until one has arrived.
         public mutating func next() throws -> (flags: UInt8, message: Data)? {
-            guard buffer.count >= 5 else { return nil }
-            let start = buffer.startIndex
-            let length = buffer[(start + 1)..<(start + 5)].reduce(0) { $0 << 8 | Int($1) }
+            guard buffer.count - start >= 5 else { return nil }
+            let head = buffer.startIndex + start
+            let length = buffer[(head + 1)..<(head + 5)].reduce(0) { $0 << 8 | Int($1) }
             guard length <= limit else { throw RPCError(.resourceExhausted, "a streamed message is larger than \(limit) bytes") }
-            guard buffer.count >= 5 + length else { return nil }
-            let flags = buffer[start]
-            let message = Data(buffer[(start + 5)..<(start + 5 + length)])
-            buffer.removeSubrange(start..<(start + 5 + length))
+            guard buffer.count - start >= 5 + length else { return nil }
+            let flags = buffer[head]
+            let message = Data(buffer[(head + 5)..<(head + 5 + length)])
+            start += 5 + length
             return (flags, message)
         }
     }

@@ -132,12 +132,14 @@ import Testing
             let page = try await Self.call(http, method, token: token, json: body)
             #expect(page.status == 501 && Self.code(page) == "unimplemented", "\(method): \(page.status) \(page.text)")
         }
-        // Bodies: not JSON, an unknown field, the wrong content type, a streaming type for a unary method, too large.
-        for (json, type) in [("{not json", "application/json"), (#"{"orgId":"\#(org)","bogus":1}"#, "application/json"),
-                             (body, "text/plain"), (body, "application/connect+json")] {
+        // Bodies: not JSON, an unknown field; the wrong content type, a streaming type for a unary method (415); compressed.
+        for (json, type, status) in [("{not json", "application/json", 400), (#"{"orgId":"\#(org)","bogus":1}"#, "application/json", 400),
+                                     (body, "text/plain", 415), (body, "application/connect+json", 415)] {
             let page = try await Self.call(http, list, token: token, json: json, headers: ["Content-Type": type])
-            #expect(page.status == 400 && Self.code(page) == "invalid_argument", "\(type) \(json): \(page.status) \(page.text)")
+            #expect(page.status == status && Self.code(page) == "invalid_argument", "\(type) \(json): \(page.status) \(page.text)")
         }
+        let gzipped = try await Self.call(http, list, token: token, json: body, headers: ["Content-Encoding": "gzip"])
+        #expect(gzipped.status == 501 && Self.code(gzipped) == "unimplemented", "\(gzipped.status) \(gzipped.text)")
         let huge = try await Self.call(http, list, token: token, json: #"{"orgId":""# + String(repeating: "x", count: 2 << 20) + #""}"#)
         #expect(huge.status == 429 && Self.code(huge) == "resource_exhausted", "\(huge.status) \(huge.text.prefix(300))")
         for timeout in ["0", "-5", "12345678901", "soon"] {
@@ -149,7 +151,7 @@ import Testing
         // A stream's body is exactly one envelope.
         let play = "calltrace.media.v1.RecordingService/PlayRecording"
         for streamed in [Data(body.utf8), ConnectWire.envelope(Data(body.utf8)) + ConnectWire.envelope(Data(body.utf8)),
-                         ConnectWire.envelope(Data(body.utf8), flags: ConnectWire.endStreamFlag)] {
+                         ConnectWire.envelope(Data(body.utf8), flags: ConnectWire.endStreamFlag), ConnectWire.envelope(Data(body.utf8), flags: 1)] {
             let page = try await http.send("POST", RPCRelay.prefix + play, headers: [
                 "Content-Type": "application/connect+json", "Authorization": "Bearer \(token)",
             ], body: streamed)
@@ -158,6 +160,61 @@ import Testing
         // After all that, it still serves.
         #expect(try await Self.call(http, list, token: token, json: body).status == 200)
         await d.stop()
+    }
+
+    /// Every relayed method asks for the person: a made-up token is refused by each, so the
+    /// gateway's own certificate answers nothing through the relay.
+    @Test func everyRelayedMethodRefusesAMadeUpToken() async throws {
+        let d = try await WebDeployment()
+        let (org, _) = try await d.firm()
+        let http = d.browser()
+        defer { http.close() }
+        let madeUp = "ctk_" + String(repeating: "B", count: 43)
+        var answered: [String] = []
+        for (path, method) in RelayedMethod.table.sorted(by: { $0.key < $1.key }) {
+            let body = Data(#"{"orgId":"\#(org)"}"#.utf8)
+            if method.isStreaming {
+                let page = try await http.send("POST", RPCRelay.prefix + path, headers: [
+                    "Content-Type": "application/connect+json", "Authorization": "Bearer \(madeUp)"], body: ConnectWire.envelope(body))
+                let end = try Self.envelopes(page.body).end
+                if (end?["error"] as? [String: Any])?["code"] as? String != "unauthenticated" { answered.append("\(path): \(page.status) \(page.text)") }
+            } else {
+                let page = try await Self.call(http, path, token: madeUp, json: String(decoding: body, as: UTF8.self))
+                if page.status != 401 || Self.code(page) != "unauthenticated" { answered.append("\(path): \(page.status) \(page.text)") }
+            }
+        }
+        #expect(answered.isEmpty, "\(answered)")
+        await d.stop()
+    }
+
+    @Test func aServiceThatIsDownIsSaidPlainlyWithAReferenceNeverItsAddress() async throws {
+        let d = try await WebDeployment()
+        let (org, admin) = try await d.firm()
+        let member = try await d.services.user(.member, in: org, admin: admin)
+        let token = try await d.apiToken(member, org: org, WebAPITests.memberScopes).secret
+        let http = d.browser()
+        defer { http.close() }
+        await d.services.media.stop()
+        let page = try await Self.call(http, "calltrace.media.v1.RecordingService/ListRecordings", token: token, json: #"{"orgId":"\#(org)"}"#,
+                                       headers: [ConnectWire.timeoutHeader: "3000"])
+        #expect([503, 504].contains(page.status), "\(page.status) \(page.text)")
+        #expect(page.text.contains("reference ") && !page.text.contains("127.0.0.1") && !page.text.contains(":\(d.services.media.instance.port)"),
+                "\(page.text)")
+        await d.stop()
+    }
+
+    @Test func streamsAreBudgetedPerTokenAndInAll() throws {
+        let budget = StreamBudget(perToken: 2, total: 3)
+        let a1 = try budget.take(for: "a"), a2 = try budget.take(for: "a")
+        #expect(throws: RPCError.self) { try budget.take(for: "a") }
+        let b1 = try budget.take(for: "b")
+        #expect(throws: RPCError.self) { try budget.take(for: "c") }
+        a1.release()
+        a1.release()  // once only
+        let c1 = try budget.take(for: "c")
+        #expect(throws: RPCError.self) { try budget.take(for: "a") }
+        for ticket in [a2, b1, c1] { ticket.release() }
+        _ = try (0..<2).map { _ in try budget.take(for: "a") }
     }
 
     @Test func theAddressIsTheOneTheGatewaySawNeverTheCallersClaim() async throws {
@@ -177,6 +234,17 @@ import Testing
                                            json: #"{"orgId":"\#(org)"}"#, headers: claim)
             #expect(page.status == 403 && Self.code(page) == "permission_denied", "\(claim): \(page.status) \(page.text)")
         }
+        // The address the gateway saw is the one identity checks: with this machine on the list, the same call is answered.
+        _ = try await Calltrace_Identity_V1_IdentityServiceClient(try d.services.identity.client()).setSecurityPolicy(.with {
+            $0.orgID = org
+            $0.allowedClientRanges = ["203.0.113.0/24", "127.0.0.1/32"]
+        }, options: try {
+            var options = try bearer(admin)
+            try options.metadata.add(ServerContext.clientAddressKey, "203.0.113.9")  // from the office, as the pages would say
+            return options
+        }())
+        let allowed = try await Self.call(http, "calltrace.transcript.v1.CallService/ListCalls", token: token, json: #"{"orgId":"\#(org)"}"#)
+        #expect(allowed.status == 200, "\(allowed.status) \(allowed.text)")
         await d.stop()
     }
 }

@@ -47,10 +47,9 @@ struct APIGuard: RouterMiddleware {
             response = try await APICaller.$current.withValue(caller) { try await next(request, context) }
         } catch {
             if relayed {
-                if !(error is RPCError || error is APIProblem || error is HTTPError) {
-                    logger.error("relayed call failed", metadata: ["route": "\(context.endpointPath ?? "unmatched")", "error": "\(type(of: error))"])
-                }
-                response = RPCRelay.failure(error)
+                // The method's name, from the path (never a body or a header).
+                let route = String(request.uri.path.dropFirst(RPCRelay.prefix.count).prefix(120))
+                response = RPCRelay.failure(error, route: route, logger: logger)
             } else {
                 response = problem(for: error, request: request, context: context).response
             }

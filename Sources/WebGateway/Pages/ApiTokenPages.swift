@@ -29,7 +29,12 @@ struct ApiTokenPages: Sendable {
     private func tokens(_ context: WebContext, made: (token: String, name: String)? = nil, notice: String? = nil) async throws -> Response {
         let session = try app.session(context)
         let (chrome, permissions) = try await app.chrome(context, current: "Account")
-        let tokens = try await app.backend.identity.listApiTokens(.with { $0.orgID = session.orgID }, options: context.caller.options).apiTokens
+        let tokens: [Calltrace_Identity_V1_ApiToken]
+        do {
+            tokens = try await app.backend.identity.listApiTokens(.with { $0.orgID = session.orgID }, options: context.caller.options).apiTokens
+        } catch where made != nil {
+            tokens = []  // the new token is shown whatever: it is never shown again
+        }
         let now = app.clock.nowUnixMs
         var data: [String: Any] = [
             "csrf": session.csrf,

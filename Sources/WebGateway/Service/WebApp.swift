@@ -43,7 +43,7 @@ struct WebApp: Sendable {
         SettingsPages(app: self).register(on: router)
         FirmSettingsPages(app: self).register(on: router)
         APIv1(app: self).register(on: router)
-        RPCRelay(peers: backend.peers).register(on: router)
+        RPCRelay(peers: backend.peers, logger: logger).register(on: router)
         return router
     }
 

@@ -3,6 +3,9 @@ import CallTraceRPC
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
+import Synchronization
+import CallTraceKeys
 import NIOCore
 import SwiftProtobuf
 
@@ -14,6 +17,9 @@ import SwiftProtobuf
 /// service authorises, refuses and audits it as it does a page's; the gateway adds no rule of its own.
 struct RPCRelay {
     let peers: [String: RPCClient]
+    let logger: Logger
+    /// Streams held open at once: a reader that stops reading holds one until its deadline.
+    let streams = StreamBudget(perToken: 4, total: 64)
     static let prefix = "\(APIv1.base)/rpc/"
     /// The largest request body, and the largest message in a request stream.
     static let maxRequestBytes = 1 << 20
@@ -29,16 +35,21 @@ struct RPCRelay {
 
     func relay(_ request: Request, service: String, method name: String) async throws -> Response {
         let who = try APICaller.required()
-        guard let method = RelayedMethod.table["\(service)/\(name)"], let peer = peers[method.peer] else {
+        guard let method = RelayedMethod.table["\(service)/\(name)"] else {
             throw RPCError(.unimplemented, "\(service)/\(name) is not relayed here (the methods are listed in the API's openapi-rpc.json)")
         }
+        guard let peer = peers[method.peer] else { throw RPCError(.unavailable, "no \(method.peer) service is configured") }
         if let version = request.headers[.connectProtocolVersion], version != "1" {
             throw RPCError(.invalidArgument, "\(ConnectWire.versionHeader) \(version) is not supported (1 is)")
+        }
+        for encoding in [request.headers[.contentEncoding], request.headers[.connectContentEncoding]].compactMap({ $0 })
+        where encoding.lowercased() != "identity" {
+            throw RPCError(.unimplemented, "compressed bodies are not taken: send them uncompressed")
         }
         let codec = try Codec(contentType: request.headers[.contentType], streaming: method.isStreaming)
         var options = who.options
         options.timeout = try Self.timeout(request.headers[.connectTimeoutMs], max: method.isStreaming ? Self.maxStream : Self.maxUnary)
-        let body = try await Self.collect(request, upTo: Self.maxRequestBytes + 5)
+        let body = try await Self.collect(request, upTo: Self.maxRequestBytes + (method.isStreaming ? 5 : 0))
 
         switch method.call {
         case .unary(let call):
@@ -49,20 +60,21 @@ struct RPCRelay {
             // The request is one enveloped message.
             var reader = ConnectWire.EnvelopeReader(limit: Self.maxRequestBytes)
             reader.append(body)
-            guard let (flags, message) = try? reader.next(), flags & ConnectWire.endStreamFlag == 0, reader.buffer.isEmpty else {
-                throw RPCError(.invalidArgument, "a streaming call's body is one enveloped message of at most \(Self.maxRequestBytes) bytes")
+            // Flags 0: neither compressed (1) nor the end of a stream (2).
+            guard let (flags, message) = try? reader.next(), flags == 0, reader.isEmpty else {
+                throw RPCError(.invalidArgument, "a streaming call's body is one uncompressed enveloped message of at most \(Self.maxRequestBytes) bytes")
             }
-            let requestBody = message, callOptions = options
+            let ticket = try streams.take(for: who.token)
+            let requestBody = message, callOptions = options, logger = logger, route = "\(service)/\(name)"
             let stream = try await StreamedDownload.body { write in
+                defer { ticket.release() }
                 do {
                     try await call(requestBody, codec, peer, callOptions) { try await write(ConnectWire.envelope($0)) }
                     try await write(ConnectWire.endOfStream(nil))
-                } catch let error as RPCError {
-                    try await write(ConnectWire.endOfStream(error))
                 } catch is CancellationError {
                     throw CancellationError()
                 } catch {
-                    try await write(ConnectWire.endOfStream(RPCError(.internal, "the stream failed")))
+                    try await write(ConnectWire.endOfStream(Self.outward(error, route: route, logger: logger)))
                 }
             }
             return Response(status: .ok, headers: [.contentType: codec.contentType, .cacheControl: "no-store"], body: stream)
@@ -83,26 +95,46 @@ struct RPCRelay {
     /// The caller's `Connect-Timeout-Ms`, within `max`; `max` when none is given.
     static func timeout(_ header: String?, max: Duration) throws -> Duration {
         guard let header else { return max }
-        guard (1...10).contains(header.count), header.allSatisfy(\.isASCII), let milliseconds = Int64(header), milliseconds > 0 else {
+        guard (1...10).contains(header.count), header.allSatisfy({ $0.isASCII && $0.isNumber }), let milliseconds = Int64(header), milliseconds > 0 else {
             throw RPCError(.invalidArgument, "\(ConnectWire.timeoutHeader) is a positive number of milliseconds (at most 10 digits)")
         }
         return min(.milliseconds(milliseconds), max)
     }
 
+    /// What the caller is told of a failure: the service's refusal as it is; but for what went
+    /// wrong inside (a service unreachable, an internal error), a plain sentence and a reference
+    /// that the log carries beside the cause — never a host, a port or a TLS detail.
+    static func outward(_ error: any Error, route: String, logger: Logger) -> RPCError {
+        let rpc = error as? RPCError ?? RPCError(.internal, "\(type(of: error))")
+        switch rpc.code {
+        case .internal, .unknown, .dataLoss, .unavailable, .deadlineExceeded:
+            let reference = (try? SecretBytes.random(6).map { String(format: "%02x", $0) }.joined()) ?? "unknown"
+            logger.error("relayed call failed", metadata: ["reference": "\(reference)", "method": "\(route)", "error": "\(rpc.description)"])
+            let sentence = rpc.code == .unavailable || rpc.code == .deadlineExceeded
+                ? "part of CallTrace is not answering just now; try again in a minute" : "something went wrong on our side"
+            return RPCError(rpc.code, "\(sentence) (reference \(reference))")
+        default:
+            return rpc
+        }
+    }
+
     /// A failure of a relayed call, as Connect answers it: a unary call's HTTP status with the
     /// code and message as JSON (a streaming call failing before its stream began, too).
-    static func failure(_ error: any Error) -> Response {
+    static func failure(_ error: any Error, route: String, logger: Logger) -> Response {
         let rpc: RPCError
         var status: Int?
         switch error {
-        case let error as RPCError: rpc = error
+        case let error as UnsupportedMediaType:
+            status = 415
+            rpc = RPCError(.invalidArgument, error.message)
+        case is RPCError: rpc = outward(error, route: route, logger: logger)
         case let problem as APIProblem: rpc = RPCError(problem.status == 401 ? .unauthenticated : .invalidArgument, problem.detail)
         case let http as HTTPError where http.status.code < 500:
             // The router's: no such route, or not a POST.
             status = http.status.code
             rpc = RPCError(http.status == .notFound ? .unimplemented : .invalidArgument,
                            "a relayed method is called with POST /api/v1/rpc/<service>/<Method>")
-        default: rpc = RPCError(.internal, "the call could not be relayed")
+        default: rpc = outward(error, route: route, logger: logger)
         }
         var headers: HTTPFields = [.contentType: ConnectWire.jsonType]
         if rpc.code == .unauthenticated { headers[.wwwAuthenticate] = #"Bearer realm="calltrace""# }
@@ -127,7 +159,7 @@ struct Codec: Sendable {
         default:
             let expected = streaming ? "\(ConnectWire.streamingJSONType) or \(ConnectWire.streamingProtoType)"
                                      : "\(ConnectWire.jsonType) or \(ConnectWire.protoType)"
-            throw RPCError(.invalidArgument, "this method's Content-Type is \(expected)")
+            throw UnsupportedMediaType(message: "this method's Content-Type is \(expected)")
         }
         self.streaming = streaming
     }
@@ -186,7 +218,61 @@ struct RelayedMethod: Sendable {
     }
 }
 
+/// A body of a type the method does not take: 415.
+struct UnsupportedMediaType: Error {
+    let message: String
+}
+
+/// How many relayed streams may be open at once, per API token and in all: a reader that stops
+/// reading holds its stream (and a call on the service's connection) until its deadline, so
+/// one token cannot take the connection's every call from the firm's pages and everyone else.
+final class StreamBudget: Sendable {
+    private let counts = Mutex<(byToken: [String: Int], total: Int)>(([:], 0))
+    let perToken: Int
+    let total: Int
+
+    init(perToken: Int, total: Int) {
+        self.perToken = perToken
+        self.total = total
+    }
+
+    /// A place for one stream, given back by `release` (once), or RESOURCE_EXHAUSTED.
+    func take(for token: String) throws -> Ticket {
+        let taken = counts.withLock { counts -> Bool in
+            guard counts.total < total, counts.byToken[token, default: 0] < perToken else { return false }
+            counts.total += 1
+            counts.byToken[token, default: 0] += 1
+            return true
+        }
+        guard taken else { throw RPCError(.resourceExhausted, "too many streams are open; finish one first") }
+        return Ticket(budget: self, token: token)
+    }
+
+    fileprivate func release(_ token: String) {
+        counts.withLock { counts in
+            counts.total -= 1
+            let left = counts.byToken[token, default: 1] - 1
+            counts.byToken[token] = left > 0 ? left : nil
+        }
+    }
+
+    final class Ticket: Sendable {
+        private let budget: StreamBudget
+        private let token: String
+        private let released = Atomic(false)
+        fileprivate init(budget: StreamBudget, token: String) {
+            self.budget = budget
+            self.token = token
+        }
+        func release() {
+            if !released.exchange(true, ordering: .acquiringAndReleasing) { budget.release(token) }
+        }
+        deinit { release() }
+    }
+}
+
 extension HTTPField.Name {
+    static let connectContentEncoding = HTTPField.Name("Connect-Content-Encoding")!
     static let connectProtocolVersion = HTTPField.Name(ConnectWire.versionHeader)!
     static let connectTimeoutMs = HTTPField.Name(ConnectWire.timeoutHeader)!
 }

@@ -77,7 +77,6 @@ extension RelayedMethod {
         "calltrace.compliance.v1.NoticeService/GetNotice": .unary(Calltrace_Compliance_V1_NoticeService.getNotice, peer: "compliance"),
         "calltrace.compliance.v1.NoticeService/GetNoticeSettings": .unary(Calltrace_Compliance_V1_NoticeService.getNoticeSettings, peer: "compliance"),
         "calltrace.compliance.v1.NoticeService/SetNoticeSettings": .unary(Calltrace_Compliance_V1_NoticeService.setNoticeSettings, peer: "compliance"),
-        "calltrace.compliance.v1.RegisterService/ListSubProcessors": .unary(Calltrace_Compliance_V1_RegisterService.listSubProcessors, peer: "compliance"),
         "calltrace.compliance.v1.RegisterService/GetRecordOfProcessing": .unary(Calltrace_Compliance_V1_RegisterService.getRecordOfProcessing, peer: "compliance"),
         "calltrace.compliance.v1.RegisterService/GetProcessingAgreement": .unary(Calltrace_Compliance_V1_RegisterService.getProcessingAgreement, peer: "compliance"),
         "calltrace.compliance.v1.RegisterService/AcceptProcessingAgreement": .unary(Calltrace_Compliance_V1_RegisterService.acceptProcessingAgreement, peer: "compliance"),
