@@ -7,6 +7,7 @@ import Logging
 /// `UserPages`) and the JSON API (`APIv1`, behind `APIGuard`), each registering its routes, over what they share.
 struct WebApp: Sendable {
     let backend: Backend
+    let webhooks: WebhookRules
     let renderer: Renderer
     let seal: SessionSeal
     let publicURL: PublicURL
@@ -41,6 +42,8 @@ struct WebApp: Sendable {
         CallRecordPages(app: self).register(on: router)
         SettingsPages(app: self).register(on: router)
         FirmSettingsPages(app: self).register(on: router)
+        WebhookPages(app: self).register(on: router)
+        WebhookAPI(app: self).register(on: router)
         APIv1(app: self).register(on: router)
         return router
     }
