@@ -284,7 +284,15 @@ struct WebhookTests {
         #expect(listed["webhooks"]?.list.first?["url"]?.text?.hasSuffix("/hooks/calltrace?key=crm-key-123") == true)
         let refused = try await api.call("POST", "/webhooks", json: #"{"url":"\#(rig.receiver.url)/x","events":["call.completed"]}"#)
         #expect(refused.status == 403 && api.problem(refused) == "forbidden", "\(refused.text)")
-        #expect(try await api.call("DELETE", "/webhooks/\(id)", "/webhooks/{webhookId}").status == 204)
+        // Deleting revokes the webhook's token, another admin's here: identity allows that with users.manage only,
+        // and without it nothing is deleted (no live token is left behind).
+        let kept = try await api.call("DELETE", "/webhooks/\(id)", "/webhooks/{webhookId}")
+        #expect(kept.status == 403 && api.problem(kept) == "forbidden")
+        #expect(try api.json(try await api.call("GET", "/webhooks"))["webhooks"]?.list.count == 1)
+        let usersToken = try await rig.d.apiToken(rig.admin, org: rig.org, [.settingsManage, .usersManage])
+        let usersAPI = rig.d.api(usersToken.secret, firm: rig.org, contract: contract)
+        defer { usersAPI.http.close() }
+        #expect(try await usersAPI.call("DELETE", "/webhooks/\(id)", "/webhooks/{webhookId}").status == 204)
         #expect(try api.json(try await api.call("GET", "/webhooks"))["webhooks"]?.list.isEmpty == true)
         // Making one on the page: at most 10 a firm.
         for _ in 0..<WebhookRules.perFirm { _ = try await rig.addWebhook() }

@@ -163,19 +163,19 @@ struct WebhookRules: Sendable {
         }
     }
 
-    /// Deletes the subscription and its deliveries, and revokes its API token in identity.
+    /// Revokes the subscription's API token in identity, then deletes the subscription and its
+    /// deliveries. The token is another admin's when they made the webhook: identity revokes it
+    /// only for users.manage (a session of an admin has it; an API token needs it in its scopes),
+    /// and when it refuses, nothing is deleted — a webhook never leaves a live token behind.
     func delete(_ id: String, org: String, caller: Caller) async throws {
         try await checkAdmin(org: org, caller: caller)
-        let tokenID = try await repository.write { tx -> String in
-            guard let subscription = try tx.subscription(id, org: org) else { throw Self.notFound(id) }
-            _ = try tx.deleteSubscription(id, org: org)
-            return subscription.tokenID
-        }
+        guard let subscription = try await repository.read({ tx in try tx.subscription(id, org: org) }) else { throw Self.notFound(id) }
         do {
-            _ = try await backend.identity.revokeApiToken(.with { $0.orgID = org; $0.tokenID = tokenID }, options: caller.options)
+            _ = try await backend.identity.revokeApiToken(.with { $0.orgID = org; $0.tokenID = subscription.tokenID }, options: caller.options)
         } catch let error as RPCError where error.code == .notFound {
             // Already gone (its user removed, say).
         }
+        _ = try await repository.write { tx in try tx.deleteSubscription(id, org: org) }
         logger.info("webhook deleted", metadata: ["org": "\(org)", "webhook": "\(id)"])
     }
 
