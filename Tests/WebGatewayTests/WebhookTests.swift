@@ -301,6 +301,41 @@ struct WebhookTests {
         await rig.stop()
     }
 
+    @Test("A receiver that never answers 2xx: tried again with the queue's backoff (1 s doubling to 10 min) for 150 attempts, about a day, then the delivery shows failed and its job is dead-lettered; a call deleted before the poll is never sent")
+    func failures() async throws {
+        let rig = try await WebhookRig()
+        rig.receiver.respond { _ in .json(#"{"error":"down"}"#, status: 500) }
+        let (id, _, _) = try await rig.addWebhook()
+        try await rig.completedCall("call-f1")
+        #expect(try await rig.pollUntil { rig.receiver.requests.count == 1 })
+        #expect(try await eventually(timeout: .seconds(300)) {
+            rig.d.web.clock.advance(by: .seconds(721))  // past the longest backoff (10 min + 20%): one attempt a turn
+            await rig.jobs.runDue()
+            return try await rig.deliveries(id).first?.state == .failed
+        })
+        let failed = try #require(try await rig.deliveries(id).first)
+        #expect(failed.attempts == WebhookRules.deliveryAttempts && failed.lastStatus == 500)
+        #expect(rig.receiver.requests.count == WebhookRules.deliveryAttempts)
+        #expect(try await rig.jobs.list(state: "dead").contains { $0.kind == DeliverWebhook.kind })
+        let page = try await rig.browser.get("/settings/webhooks/\(id)")
+        #expect(page.text.contains("Failed") && page.text.contains("HTTP 500"))
+        // Nothing more is sent for it.
+        rig.d.web.clock.advance(by: .seconds(3600))
+        await rig.jobs.runDue()
+        #expect(rig.receiver.requests.count == WebhookRules.deliveryAttempts)
+
+        // A call deleted (compliance's step in transcript) before the poll: its event went with it, nothing is sent.
+        rig.receiver.respond { _ in .json(#"{"ok":true}"#) }
+        try await rig.completedCall("call-f2")
+        _ = try await Calltrace_Transcript_V1_CallServiceClient(try rig.d.services.calls.transcript.client(identity: TemporaryPKI.identity("service", "compliance")))
+            .deleteCall(.with { $0.orgID = rig.org; $0.callID = "call-f2" })
+        #expect(try await rig.pollUntil { true })
+        await rig.jobs.runDue()
+        #expect(rig.receiver.requests.count == WebhookRules.deliveryAttempts)
+        #expect(try await rig.deliveries(id).count == 1)
+        await rig.stop()
+    }
+
     @Test("Webhook addresses: https only, no user name or fragment; private, loopback and link-local hosts refused unless allowed")
     func addresses() throws {
         for bad in ["http://crm.example/hook", "https://user:pw@crm.example/", "https://crm.example/#x", "ftp://crm.example", "not a url", ""] {
