@@ -6,13 +6,16 @@ public import Foundation
 public enum MessageSignature {
     /// HMAC-SHA256 of `message` under `key`, 32 bytes.
     public static func hmacSHA256(key: Data, message: Data) -> Data {
+        key.withUnsafeBytes { hmacSHA256(keyBytes: $0, message: message) }
+    }
+
+    /// The same over a key's bytes in place (`SecretKey`'s, never copied out: the blind index).
+    static func hmacSHA256(keyBytes: UnsafeRawBufferPointer, message: Data) -> Data {
         var digest = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
-        key.withUnsafeBytes { keyBytes in
-            message.withUnsafeBytes { messageBytes in
-                _ = HMAC(EVP_sha256(), keyBytes.baseAddress, Int32(keyBytes.count),
-                         messageBytes.bindMemory(to: UInt8.self).baseAddress, messageBytes.count, &digest, &length)
-            }
+        message.withUnsafeBytes { messageBytes in
+            _ = HMAC(EVP_sha256(), keyBytes.baseAddress, Int32(keyBytes.count),
+                     messageBytes.bindMemory(to: UInt8.self).baseAddress, messageBytes.count, &digest, &length)
         }
         return Data(digest)
     }
