@@ -137,7 +137,7 @@ let package = Package(
                           exclude: ["README.md", "config.example.json", "calltrace-compliance.service"], swiftSettings: swiftSettings),
         // The web gateway: what a firm's staff open in a browser. HTTP to browsers (behind nginx),
         // ctrpc/1 to the four services under each signed-in user's token; it owns no call data.
-        .target(name: "WebGateway", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC",
+        .target(name: "WebGateway", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceOutbound", "CallTraceProto", "CallTraceRPC",
                                                  "CallTraceStorage", "CQRencode",
                                                  .product(name: "Hummingbird", package: "hummingbird"),
                                                  .product(name: "Mustache", package: "swift-mustache"),

@@ -133,14 +133,6 @@ enum AESGCM {
     }
 
     static func hmacSHA256(key: SecretKey, message: Data) -> Data {
-        var digest = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        key.withUnsafeBytes { keyBytes in
-            message.withUnsafeBytes { messageBytes in
-                _ = HMAC(EVP_sha256(), keyBytes.baseAddress, Int32(keyBytes.count),
-                         messageBytes.bindMemory(to: UInt8.self).baseAddress, messageBytes.count, &digest, &length)
-            }
-        }
-        return Data(digest)
+        key.withUnsafeBytes { MessageSignature.hmacSHA256(keyBytes: $0, message: message) }
     }
 }

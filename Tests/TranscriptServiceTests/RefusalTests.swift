@@ -30,6 +30,7 @@ struct TranscriptRefusalTests {
             ("ListTrackingNumbers", nil, { _ = try await d.numbers(as: $0).listTrackingNumbers(.with { $0.orgID = org }, options: $1) }),
             ("GetCall", nil, { _ = try await d.calls(as: $0).getCall(.with { $0.orgID = org; $0.callID = "call-1" }, options: $1) }),
             ("ListCalls", nil, { _ = try await d.calls(as: $0).listCalls(.with { $0.orgID = org }, options: $1) }),
+            ("ListCallEvents", nil, { _ = try await d.calls(as: $0).listCallEvents(.with { $0.orgID = org }, options: $1) }),
             ("MarkCallOutcome", .member, { _ = try await d.calls(as: $0).markCallOutcome(.with { $0.orgID = org; $0.callID = "call-1"; $0.enquiry = .new }, options: $1) }),
             ("AttributionReport", nil, { _ = try await d.calls(as: $0).attributionReport(.with { $0.orgID = org; $0.fromUnixMs = 1; $0.beforeUnixMs = 2 }, options: $1) }),
             ("GetTranscript", .member, { _ = try await d.transcripts(as: $0).getTranscript(.with { $0.orgID = org; $0.callID = "call-1" }, options: $1) }),

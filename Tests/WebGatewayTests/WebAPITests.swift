@@ -119,7 +119,7 @@ extension WebDeployment {
         #expect(refused.status == 403 && api.problem(refused) == "forbidden")
 
         // Users, with an admin's token (users.manage).
-        let adminToken = try await d.apiToken(admin, org: org, [.usersManage, .reportsRead])
+        let adminToken = try await d.apiToken(admin, org: org, [.usersManage, .reportsRead, .settingsManage])
         let adminAPI = d.api(adminToken.secret, firm: org, contract: contract)
         defer { adminAPI.http.close() }
         let invited = try await adminAPI.call("POST", "/users", json: #"{"email":"new.starter@firm.example","displayName":"New Starter","role":"analyst"}"#)
@@ -128,6 +128,12 @@ extension WebDeployment {
         #expect(users["users"]?.list.contains { $0["email"]?.text == "new.starter@firm.example" && $0["status"]?.text == "invited" } == true)
         let everyones = try adminAPI.json(try await adminAPI.call("GET", "/api-tokens?allUsers=true", "/api-tokens"))
         #expect(Set(everyones["tokens"]?.list.compactMap { $0["tokenId"]?.text } ?? []) == [token.id, adminToken.id])
+
+        // Webhooks (settings.manage): listed; a private address refused by default (SSRF); another's id not found.
+        #expect(try adminAPI.json(try await adminAPI.call("GET", "/webhooks"))["webhooks"]?.list.isEmpty == true)
+        let privateHook = try await adminAPI.call("POST", "/webhooks", json: #"{"url":"https://127.0.0.1:8443/hook","events":["call.completed"]}"#)
+        #expect(privateHook.status == 400 && adminAPI.problem(privateHook) == "invalid-request", "\(privateHook.text)")
+        #expect(try await adminAPI.call("DELETE", "/webhooks/whk_none", "/webhooks/{webhookId}").status == 404)
 
         // Revoking a token ends it at once.
         #expect(try await adminAPI.call("DELETE", "/api-tokens/\(token.id)", "/api-tokens/{tokenId}").status == 204)

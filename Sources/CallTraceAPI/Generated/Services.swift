@@ -1840,8 +1840,9 @@ public struct Calltrace_Transcript_V1_CallServicePolicies: Sendable {
     public var recordMatter: PeerPolicy
     public var exportCall: PeerPolicy
     public var confirmRecordingCall: PeerPolicy
+    public var listCallEvents: PeerPolicy
 
-    public init(startCall: PeerPolicy, completeCall: PeerPolicy, getCall: PeerPolicy, listCalls: PeerPolicy, markCallOutcome: PeerPolicy, attributionReport: PeerPolicy, findCallsByCaller: PeerPolicy, deleteCall: PeerPolicy, purgeCalls: PeerPolicy, purgeTranscripts: PeerPolicy, purgeOrganisation: PeerPolicy, recordMatter: PeerPolicy, exportCall: PeerPolicy, confirmRecordingCall: PeerPolicy) {
+    public init(startCall: PeerPolicy, completeCall: PeerPolicy, getCall: PeerPolicy, listCalls: PeerPolicy, markCallOutcome: PeerPolicy, attributionReport: PeerPolicy, findCallsByCaller: PeerPolicy, deleteCall: PeerPolicy, purgeCalls: PeerPolicy, purgeTranscripts: PeerPolicy, purgeOrganisation: PeerPolicy, recordMatter: PeerPolicy, exportCall: PeerPolicy, confirmRecordingCall: PeerPolicy, listCallEvents: PeerPolicy) {
         self.startCall = startCall
         self.completeCall = completeCall
         self.getCall = getCall
@@ -1856,6 +1857,7 @@ public struct Calltrace_Transcript_V1_CallServicePolicies: Sendable {
         self.recordMatter = recordMatter
         self.exportCall = exportCall
         self.confirmRecordingCall = confirmRecordingCall
+        self.listCallEvents = listCallEvents
     }
 }
 
@@ -1929,6 +1931,16 @@ public protocol Calltrace_Transcript_V1_CallServiceHandler: RPCService {
     /// deleted); FAILED_PRECONDITION for a call not to be recorded (the caller objected). Media
     /// stores nothing, and creates no key, for an organisation no call names.
     func confirmRecordingCall(_ request: Calltrace_Transcript_V1_ConfirmRecordingCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ConfirmRecordingCallResponse
+
+    /// reports.read, through a gateway (the web gateway's outgoing webhooks, under the API token
+    /// of the firm admin who subscribed): the organisation's call events after `after_sequence`,
+    /// oldest first — a call completed (CompleteCall) and a call's transcript ready (transcribed,
+    /// or given with SubmitTranscript). Each event is written in the same transaction as what it
+    /// tells, and goes with its call (deleted, purged, retention, offboarding): no event outlives
+    /// its call. An event names the call only; what a receiver learns of it is GetCall's answer
+    /// to the same token. Sequences grow per organisation and are never reused; pass
+    /// `next_after_sequence` back to read on.
+    func listCallEvents(_ request: Calltrace_Transcript_V1_ListCallEventsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListCallEventsResponse
 }
 
 extension Calltrace_Transcript_V1_CallServiceHandler {
@@ -1948,6 +1960,7 @@ extension Calltrace_Transcript_V1_CallServiceHandler {
         router.unary(Calltrace_Transcript_V1_CallService.recordMatter, allow: policies.recordMatter) { try await self.recordMatter($0, context: $1) }
         router.unary(Calltrace_Transcript_V1_CallService.exportCall, allow: policies.exportCall) { try await self.exportCall($0, context: $1) }
         router.unary(Calltrace_Transcript_V1_CallService.confirmRecordingCall, allow: policies.confirmRecordingCall) { try await self.confirmRecordingCall($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_CallService.listCallEvents, allow: policies.listCallEvents) { try await self.listCallEvents($0, context: $1) }
     }
 }
 
@@ -2052,6 +2065,18 @@ public struct Calltrace_Transcript_V1_CallServiceClient: Sendable {
     /// stores nothing, and creates no key, for an organisation no call names.
     public func confirmRecordingCall(_ request: Calltrace_Transcript_V1_ConfirmRecordingCallRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_ConfirmRecordingCallResponse {
         try await rpc.unary(Calltrace_Transcript_V1_CallService.confirmRecordingCall, request, options: options)
+    }
+
+    /// reports.read, through a gateway (the web gateway's outgoing webhooks, under the API token
+    /// of the firm admin who subscribed): the organisation's call events after `after_sequence`,
+    /// oldest first — a call completed (CompleteCall) and a call's transcript ready (transcribed,
+    /// or given with SubmitTranscript). Each event is written in the same transaction as what it
+    /// tells, and goes with its call (deleted, purged, retention, offboarding): no event outlives
+    /// its call. An event names the call only; what a receiver learns of it is GetCall's answer
+    /// to the same token. Sequences grow per organisation and are never reused; pass
+    /// `next_after_sequence` back to read on.
+    public func listCallEvents(_ request: Calltrace_Transcript_V1_ListCallEventsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_ListCallEventsResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_CallService.listCallEvents, request, options: options)
     }
 }
 

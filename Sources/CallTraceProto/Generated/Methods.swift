@@ -587,8 +587,12 @@ public enum Calltrace_Transcript_V1_CallService {
     public static let confirmRecordingCall = MethodDescriptor<Calltrace_Transcript_V1_ConfirmRecordingCallRequest, Calltrace_Transcript_V1_ConfirmRecordingCallResponse>(
         service: name, name: "ConfirmRecordingCall", kind: .unary, isIdempotent: true)
 
+    /// `/calltrace.transcript.v1.CallService/ListCallEvents`
+    public static let listCallEvents = MethodDescriptor<Calltrace_Transcript_V1_ListCallEventsRequest, Calltrace_Transcript_V1_ListCallEventsResponse>(
+        service: name, name: "ListCallEvents", kind: .unary, isIdempotent: true)
+
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [startCall.info, completeCall.info, getCall.info, listCalls.info, markCallOutcome.info, attributionReport.info, findCallsByCaller.info, deleteCall.info, purgeCalls.info, purgeTranscripts.info, purgeOrganisation.info, recordMatter.info, exportCall.info, confirmRecordingCall.info]
+    public static let methods: [MethodInfo] = [startCall.info, completeCall.info, getCall.info, listCalls.info, markCallOutcome.info, attributionReport.info, findCallsByCaller.info, deleteCall.info, purgeCalls.info, purgeTranscripts.info, purgeOrganisation.info, recordMatter.info, exportCall.info, confirmRecordingCall.info, listCallEvents.info]
 }
 
 /// `calltrace.transcript.v1.TranscriptService`

@@ -339,6 +339,49 @@ public nonisolated enum Calltrace_Transcript_V1_ReportGrouping: SwiftProtobuf.En
 
 }
 
+/// What happened to a call, for the firm's own systems (ListCallEvents).
+public nonisolated enum Calltrace_Transcript_V1_CallEventKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// CompleteCall: the call ended (answered, missed, voicemail or abandoned).
+  case callCompleted // = 1
+
+  /// The call's transcript was stored (its analysis follows as a job of its own).
+  case transcriptReady // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .callCompleted
+    case 2: self = .transcriptReady
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .callCompleted: return 1
+    case .transcriptReady: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Calltrace_Transcript_V1_CallEventKind] = [
+    .unspecified,
+    .callCompleted,
+    .transcriptReady,
+  ]
+
+}
+
 public nonisolated enum Calltrace_Transcript_V1_Urgency: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case unspecified // = 0
@@ -1173,6 +1216,66 @@ public nonisolated struct Calltrace_Transcript_V1_RecordMatterResponse: Sendable
   public init() {}
 }
 
+public nonisolated struct Calltrace_Transcript_V1_CallEvent: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Per organisation, from 1, growing; never reused.
+  public var sequence: UInt64 = 0
+
+  public var kind: Calltrace_Transcript_V1_CallEventKind = .unspecified
+
+  public var callID: String = String()
+
+  public var occurredAtUnixMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Transcript_V1_ListCallEventsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  /// Events after this one (0: from the first still kept).
+  public var afterSequence: UInt64 = 0
+
+  /// At most 500; default 100.
+  public var limit: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Transcript_V1_ListCallEventsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Oldest first.
+  public var events: [Calltrace_Transcript_V1_CallEvent] = []
+
+  /// The last event's sequence (or `after_sequence` when there were none): the next call's `after_sequence`.
+  public var nextAfterSequence: UInt64 = 0
+
+  /// Whether more events wait after these.
+  public var more: Bool = false
+
+  /// The organisation's latest sequence so far (0 for none): where a new reader that wants only
+  /// what happens from now on starts.
+  public var latestSequence: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Calltrace_Transcript_V1_ExportCallRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1644,6 +1747,10 @@ nonisolated extension Calltrace_Transcript_V1_PracticeArea: SwiftProtobuf._Proto
 
 nonisolated extension Calltrace_Transcript_V1_ReportGrouping: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0REPORT_GROUPING_UNSPECIFIED\0\u{1}REPORT_GROUPING_SOURCE\0\u{1}REPORT_GROUPING_CHANNEL\0\u{1}REPORT_GROUPING_CAMPAIGN\0")
+}
+
+nonisolated extension Calltrace_Transcript_V1_CallEventKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CALL_EVENT_KIND_UNSPECIFIED\0\u{1}CALL_EVENT_KIND_CALL_COMPLETED\0\u{1}CALL_EVENT_KIND_TRANSCRIPT_READY\0")
 }
 
 nonisolated extension Calltrace_Transcript_V1_Urgency: SwiftProtobuf._ProtoNameProviding {
@@ -3231,6 +3338,136 @@ nonisolated extension Calltrace_Transcript_V1_RecordMatterResponse: SwiftProtobu
   }
 
   public static func ==(lhs: Calltrace_Transcript_V1_RecordMatterResponse, rhs: Calltrace_Transcript_V1_RecordMatterResponse) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Transcript_V1_CallEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CallEvent"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{1}kind\0\u{3}call_id\0\u{3}occurred_at_unix_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.callID) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.occurredAtUnixMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.sequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 1)
+    }
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 2)
+    }
+    if !self.callID.isEmpty {
+      try visitor.visitSingularStringField(value: self.callID, fieldNumber: 3)
+    }
+    if self.occurredAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.occurredAtUnixMs, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Transcript_V1_CallEvent, rhs: Calltrace_Transcript_V1_CallEvent) -> Bool {
+    if lhs.sequence != rhs.sequence {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.callID != rhs.callID {return false}
+    if lhs.occurredAtUnixMs != rhs.occurredAtUnixMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Transcript_V1_ListCallEventsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListCallEventsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}after_sequence\0\u{1}limit\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.afterSequence) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.limit) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if self.afterSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.afterSequence, fieldNumber: 2)
+    }
+    if self.limit != 0 {
+      try visitor.visitSingularUInt32Field(value: self.limit, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Transcript_V1_ListCallEventsRequest, rhs: Calltrace_Transcript_V1_ListCallEventsRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.afterSequence != rhs.afterSequence {return false}
+    if lhs.limit != rhs.limit {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Transcript_V1_ListCallEventsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListCallEventsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}events\0\u{3}next_after_sequence\0\u{1}more\0\u{3}latest_sequence\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.events) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.nextAfterSequence) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.more) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.latestSequence) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.events.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.events, fieldNumber: 1)
+    }
+    if self.nextAfterSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.nextAfterSequence, fieldNumber: 2)
+    }
+    if self.more != false {
+      try visitor.visitSingularBoolField(value: self.more, fieldNumber: 3)
+    }
+    if self.latestSequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.latestSequence, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Transcript_V1_ListCallEventsResponse, rhs: Calltrace_Transcript_V1_ListCallEventsResponse) -> Bool {
+    if lhs.events != rhs.events {return false}
+    if lhs.nextAfterSequence != rhs.nextAfterSequence {return false}
+    if lhs.more != rhs.more {return false}
+    if lhs.latestSequence != rhs.latestSequence {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -59,12 +59,14 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         self.transcripts = transcripts
         self.authorizer = authorizer
         let telephony = PeerPolicy.gateways(named: telephonyGateways)
+        let users: PeerPolicy = .gateways | .operators
+        let compliance: PeerPolicy = .service("compliance")
         policies = .init(
-            startCall: telephony, completeCall: telephony, getCall: .gateways | .operators, listCalls: .gateways | .operators | .service("compliance"),
-            markCallOutcome: .gateways | .operators, attributionReport: .gateways | .operators, findCallsByCaller: .service("compliance"),
+            startCall: telephony, completeCall: telephony, getCall: users, listCalls: users | compliance,
+            markCallOutcome: users, attributionReport: users, findCallsByCaller: compliance,
             deleteCall: .service("compliance"), purgeCalls: .service("compliance"),
             purgeTranscripts: .service("compliance"), purgeOrganisation: .service("compliance"), recordMatter: .service("compliance"),
-            exportCall: .service("compliance"), confirmRecordingCall: .service("media"))
+            exportCall: .service("compliance"), confirmRecordingCall: .service("media"), listCallEvents: users)
     }
 
     func startCall(_ request: Calltrace_Transcript_V1_StartCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_StartCallResponse {
@@ -106,6 +108,24 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         let full = context.peer.kind == .service ? false : await mayReadTranscripts(context, org: request.orgID)
         let calls = try page.rows.map { try proto($0, withNumber: full) }
         return .with { $0.calls = calls; $0.nextPageToken = page.next }
+    }
+
+    /// The feed of the web gateway's outgoing webhooks, under the subscriber's token.
+    func listCallEvents(_ request: Calltrace_Transcript_V1_ListCallEventsRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_ListCallEventsResponse {
+        _ = try await context.principal(in: request.orgID, may: .reportsRead, via: authorizer)
+        let page = try await rules.events(org: request.orgID, after: request.afterSequence, limit: request.limit)
+        return .with {
+            $0.events = page.events.map { event in
+                .with {
+                    $0.sequence = UInt64(event.sequence); $0.kind = .init(rawValue: event.kind) ?? .unspecified
+                    $0.callID = event.callID; $0.occurredAtUnixMs = event.occurredAt
+                }
+            }
+            $0.nextAfterSequence = page.next
+            $0.more = page.more
+            $0.latestSequence = page.latest
+        }
     }
 
     func markCallOutcome(_ request: Calltrace_Transcript_V1_MarkCallOutcomeRequest, context: ServerContext) async throws

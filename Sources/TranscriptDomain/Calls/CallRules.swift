@@ -212,16 +212,22 @@ struct CallRules: Sendable {
             throw DomainError.invalid("ended_at is before answered_at")
         }
         let org = request.org
+        let now = clock.nowUnixMs
         try await repository.write { [outbox] tx in
             guard var call = try tx.call(request.callID, org: org) else {
                 throw DomainError.notFound("call \(request.callID) not found in organisation \(org)")
             }
+            // The first completion is the event; a gateway's retry (CompleteCall is idempotent) is not another.
+            let firstCompletion = call.outcome == 0
             call.answeredAt = request.answeredAt
             call.endedAt = request.endedAt
             call.durationMs = Int64(clamping: request.durationMs)
             call.outcome = request.outcome.rawValue
             if !request.recordingID.isEmpty { call.recordingID = request.recordingID }
             try tx.update(call)
+            if firstCompletion {
+                _ = try tx.appendEvent(org: org, kind: Calltrace_Transcript_V1_CallEventKind.callCompleted.rawValue, callID: call.id, at: now)
+            }
             try outbox.record(AuditRecord(org: org, actor: actor, action: .callCompleted, resource: .call(request.callID),
                                           outcome: .success), in: tx.connection)
         }

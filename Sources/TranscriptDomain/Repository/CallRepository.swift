@@ -47,6 +47,16 @@ struct CallRow: Sendable, Equatable {
     var practiceArea: Int = 0
 }
 
+/// Something that happened to a call, for the firm's own systems (`ListCallEvents`): it names
+/// the call, nothing of its content.
+struct CallEventRow: Sendable, Equatable {
+    let org: String
+    let sequence: Int64
+    let kind: Int
+    let callID: String
+    let occurredAt: Int64
+}
+
 /// What a subject search finds of one call.
 struct CallerCall: Sendable {
     let id: String
@@ -147,11 +157,21 @@ protocol CallTransaction {
     func callerNo(org: String, callerIndex: Data) throws -> Int64
     /// A caller's calls for a subject request, oldest first, with whether each has a transcript: one indexed query.
     func callerCalls(org: String, callerIndex: Data) throws -> [CallerCall]
+    /// The call, its transcript, analysis, transcription state and events.
     func deleteCall(_ id: String, org: String) throws -> Bool
     /// The ids of up to `limit` calls started before `cutoff`.
     func callIDs(org: String, startedBefore cutoff: Int64, limit: Int) throws -> [String]
     /// Calls started before `cutoff` that still have a transcript or an analysis, oldest first.
     func transcribedCallIDs(org: String, startedBefore cutoff: Int64, limit: Int) throws -> [String]
+
+    // Call events
+    /// Appends an event of `kind` (`Calltrace_Transcript_V1_CallEventKind`) for the call, numbered
+    /// after the organisation's last (never reusing a deleted one's number); its sequence.
+    func appendEvent(org: String, kind: Int, callID: String, at time: Int64) throws -> Int64
+    /// Up to `limit` events after `after`, oldest first.
+    func events(org: String, after: Int64, limit: Int) throws -> [CallEventRow]
+    /// The organisation's last sequence given (0 for none).
+    func lastEventSequence(org: String) throws -> Int64
 
     // Reports
     /// The largest caller number the organisation has given (0 for none): callers are numbered 1, 2, 3…

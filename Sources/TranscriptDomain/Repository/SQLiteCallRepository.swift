@@ -98,6 +98,25 @@ struct SQLiteCallRepository: CallRepository {
         );
         """
 
+    /// Version 5: the call events the firms' own systems read (`ListCallEvents`), each written in
+    /// the transaction of what it tells and deleted with its call; sequences per organisation
+    /// from a counter, so a deleted event's number is never given again.
+    static let callEvents = """
+        CREATE TABLE call_events (
+            org_id TEXT NOT NULL,
+            sequence_no INTEGER NOT NULL,
+            kind INTEGER NOT NULL,
+            call_id TEXT NOT NULL,
+            occurred_at_unix_ms INTEGER NOT NULL,
+            PRIMARY KEY (org_id, sequence_no)
+        );
+        CREATE INDEX call_events_by_call ON call_events (org_id, call_id);
+        CREATE TABLE call_event_sequences (
+            org_id TEXT PRIMARY KEY,
+            last_sequence_no INTEGER NOT NULL
+        );
+        """
+
     let database: Database
 
     func read<T: Sendable>(_ body: @escaping @Sendable (any CallTransaction) throws -> T) async throws -> T {
@@ -261,6 +280,7 @@ struct SQLiteCallRepository: CallRepository {
         }
 
         func deleteCall(_ id: String, org: String) throws -> Bool {
+            try connection.execute("DELETE FROM call_events WHERE org_id = ? AND call_id = ?", org, id)
             try connection.execute("DELETE FROM transcripts WHERE org_id = ? AND call_id = ?", org, id)
             try connection.execute("DELETE FROM analyses WHERE org_id = ? AND call_id = ?", org, id)
             try connection.execute("DELETE FROM transcriptions WHERE org_id = ? AND call_id = ?", org, id)
@@ -293,6 +313,36 @@ struct SQLiteCallRepository: CallRepository {
                            callbackOf: row.text("callback_of") ?? "", recorded: row.int("recorded") == 1, enquiry: Int(row.int("enquiry") ?? 0),
                            matterOpened: row.int("matter_opened") == 1, sealedMatterReference: row.blob("matter_reference"),
                            practiceArea: Int(row.int("practice_area") ?? 0))
+        }
+
+        // MARK: Call events
+
+        func appendEvent(org: String, kind: Int, callID: String, at time: Int64) throws -> Int64 {
+            let last = try lastEventSequence(org: org)
+            let next = last + 1
+            if last == 0 {
+                try connection.execute("INSERT INTO call_event_sequences (org_id, last_sequence_no) VALUES (?, ?)", org, next)
+            } else {
+                try connection.execute("UPDATE call_event_sequences SET last_sequence_no = ? WHERE org_id = ?", next, org)
+            }
+            try connection.execute("INSERT INTO call_events (org_id, sequence_no, kind, call_id, occurred_at_unix_ms) VALUES (?, ?, ?, ?, ?)",
+                                   org, next, kind, callID, time)
+            return next
+        }
+
+        func lastEventSequence(org: String) throws -> Int64 {
+            try connection.query("SELECT last_sequence_no FROM call_event_sequences WHERE org_id = ?", org).first?.int("last_sequence_no") ?? 0
+        }
+
+        func events(org: String, after: Int64, limit: Int) throws -> [CallEventRow] {
+            try connection.query("""
+                SELECT sequence_no, kind, call_id, occurred_at_unix_ms FROM call_events WHERE org_id = ? AND sequence_no > ?
+                ORDER BY sequence_no LIMIT \(limit)
+                """, org, after).compactMap { row in
+                guard let sequence = row.int("sequence_no"), let callID = row.text("call_id") else { return nil }
+                return CallEventRow(org: org, sequence: sequence, kind: Int(row.int("kind") ?? 0), callID: callID,
+                                    occurredAt: row.int("occurred_at_unix_ms") ?? 0)
+            }
         }
 
         // MARK: Reports
@@ -409,7 +459,7 @@ struct SQLiteCallRepository: CallRepository {
         // MARK: An organisation's end
 
         func deleteAll(org: String) throws -> (calls: Int, trackingNumbers: Int, suppressions: Int) {
-            for table in ["transcripts", "analyses", "transcriptions", "transcription_settings", "callers"] {
+            for table in ["call_events", "call_event_sequences", "transcripts", "analyses", "transcriptions", "transcription_settings", "callers"] {
                 try connection.execute("DELETE FROM \(table) WHERE org_id = ?", org)
             }
             let calls = try connection.execute("DELETE FROM calls WHERE org_id = ?", org)

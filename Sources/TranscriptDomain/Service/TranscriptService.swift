@@ -18,7 +18,7 @@ public struct TranscriptService: CallTraceService {
                                                          "media": "to fetch recordings to transcribe and mute card details in them"]
     /// Its own tables, in order (the host's shared tables migrate on their own track first; the
     /// gaps in the numbering are versions those once took here).
-    public static let migrations = [Migration(version: 4, SQLiteCallRepository.schema)]
+    public static let migrations = [Migration(version: 4, SQLiteCallRepository.schema), Migration(version: 5, SQLiteCallRepository.callEvents)]
 
     let handlers: [any RPCService]
 

@@ -161,6 +161,8 @@ struct TranscriptRules: Sendable {
             _ = try tx.deleteAnalysis(org: org, callID: callID)
             try tx.put(TranscriptionRow(org: org, callID: callID, recordingID: call.recordingID, state: State.done.rawValue, failureReason: "",
                                         updatedAt: now))
+            // A replaced transcript is ready again: another event.
+            _ = try tx.appendEvent(org: org, kind: Calltrace_Transcript_V1_CallEventKind.transcriptReady.rawValue, callID: callID, at: now)
             try jobs.enqueue(Analyse(org: org, callID: callID), idempotencyKey: "\(Analyse.kind):\(org):\(callID):\(now)", in: tx.connection)
             if muteLater && !redacted.ranges.isEmpty {
                 // A transcript given by hand found card details: the call's audio still speaks

@@ -19,6 +19,7 @@ struct SettingsPages: Sendable {
         ("/settings/agreement", "Processing agreement", .settingsManage),
         ("/settings/sub-processors", "Sub-processors", .settingsManage),
         ("/settings/notices", "Notices", .settingsManage),
+        ("/settings/webhooks", "Webhooks", .settingsManage),
         ("/settings/support", "Support access", .grantsManage),
         ("/settings/offboarding", "Leaving CallTrace", .orgOffboard),
     ]

@@ -7,6 +7,7 @@ import Logging
 /// `UserPages`) and the JSON API (`APIv1` and the services' methods relayed by `RPCRelay`, behind `APIGuard`), each registering its routes, over what they share.
 struct WebApp: Sendable {
     let backend: Backend
+    let webhooks: WebhookRules
     let renderer: Renderer
     let seal: SessionSeal
     let publicURL: PublicURL
@@ -42,6 +43,8 @@ struct WebApp: Sendable {
         CallRecordPages(app: self).register(on: router)
         SettingsPages(app: self).register(on: router)
         FirmSettingsPages(app: self).register(on: router)
+        WebhookPages(app: self).register(on: router)
+        WebhookAPI(app: self).register(on: router)
         APIv1(app: self).register(on: router)
         RPCRelay(peers: backend.peers, logger: logger).register(on: router)
         return router

@@ -1,4 +1,5 @@
 import CallTraceAPI
+import CallTraceOutbound
 public import CallTraceRPC
 public import CallTraceServiceHost
 public import CallTraceStorage
@@ -19,8 +20,8 @@ public struct WebService: CallTraceService {
         "identity": "to sign people in and check their sessions", "media": "to play recordings and share them",
         "transcript": "to list calls and show transcripts", "compliance": "to show the audit trail",
     ]
-    /// No tables yet: its database holds only the host's shared ones.
-    public static let migrations: [Migration] = []
+    /// Its own tables: the firms' webhook subscriptions and their deliveries (no call data).
+    public static let migrations = [Migration(version: 1, SQLiteWebhookRepository.schema)]
 
     let server: WebServer
 
@@ -38,7 +39,16 @@ public struct WebService: CallTraceService {
         }
         try ListenCheck.check(address)
         let assets = try Assets.locate(configured: settings.assets)
-        let app = WebApp(backend: Backend(peers: context.peers), renderer: try Renderer(library: try assets.templates()),
+        let backend = Backend(peers: context.peers)
+        let webhooks = WebhookRules(repository: SQLiteWebhookRepository(database: context.database), keys: context.keys, jobs: context.jobs,
+                                    backend: backend, clock: context.clock, blocking: context.blocking,
+                                    transport: CurlHTTPS(caFile: settings.webhookCAFile, maxResponseBytes: 1 << 20),
+                                    configuration: .init(allowPrivateAddresses: settings.webhookAllowPrivateAddresses),
+                                    logger: context.logger)
+        context.jobs.register(PollWebhooksHandler(rules: webhooks))
+        context.jobs.register(DeliverWebhookHandler(rules: webhooks), maxAttempts: WebhookRules.deliveryAttempts)
+        try context.jobs.schedule(PollWebhooks.kind, every: .seconds(settings.webhookPollSeconds), PollWebhooks())
+        let app = WebApp(backend: backend, webhooks: webhooks, renderer: try Renderer(library: try assets.templates()),
                          seal: try SessionSeal(keys: context.keys), publicURL: publicURL, statics: try assets.staticFiles(),
                          clock: context.clock, logger: context.logger, trustedProxies: Set(settings.trustedProxies.map(ClientAddress.canonical)))
         server = WebServer(app: app, address: address, logger: context.logger)

@@ -18,6 +18,13 @@ public struct WebSettings: ServiceSettings, Equatable {
     /// The folder holding the web app's Templates/ and Static/; default: beside the executable
     /// (`calltrace_WebGateway.resources`) or `<prefix>/share/calltrace/web` as installed.
     public var assets: String?
+    /// How often the firms' webhooks read new call events, in seconds. Default 15.
+    public var webhookPollSeconds = 15
+    /// Whether a webhook may point at a private, loopback or link-local address (tests; a
+    /// receiver inside the firm's own network through a VPN). Default false: refused (SSRF).
+    public var webhookAllowPrivateAddresses = false
+    /// PEM CA certificates the webhook receivers' HTTPS must chain to; default the system's.
+    public var webhookCAFile: String?
 
     public init() {}
 
@@ -30,6 +37,15 @@ public struct WebSettings: ServiceSettings, Equatable {
               check: { ClientAddress.isIPAddress($0) ? nil : "be an IP address" }) { $0.trustedProxies = $1 },
         .text("assets", help: "Folder of the web app's Templates/ and Static/ (default: beside the executable, or <prefix>/share/calltrace/web).") {
             $0.assets = $1
+        },
+        .text("webhook_poll_seconds", help: "How often webhooks read new call events, in seconds (default 15).",
+              check: { Int($0).map { (1...3600).contains($0) } == true ? nil : "be a whole number of seconds from 1 to 3600" }) {
+            $0.webhookPollSeconds = Int($1) ?? 15
+        },
+        .text("webhook_allow_private_addresses", help: "true to let webhooks reach private, loopback and link-local addresses (default false).",
+              check: { ["true", "false"].contains($0) ? nil : "be true or false" }) { $0.webhookAllowPrivateAddresses = $1 == "true" },
+        .text("webhook_ca_file", help: "PEM CA certificates webhook receivers' HTTPS must chain to (default: the system's).") {
+            $0.webhookCAFile = $1
         },
     ]
 }

@@ -36,6 +36,7 @@ extension RelayedMethod {
         "calltrace.transcript.v1.CallService/ListCalls": .unary(Calltrace_Transcript_V1_CallService.listCalls, peer: "transcript"),
         "calltrace.transcript.v1.CallService/MarkCallOutcome": .unary(Calltrace_Transcript_V1_CallService.markCallOutcome, peer: "transcript"),
         "calltrace.transcript.v1.CallService/AttributionReport": .unary(Calltrace_Transcript_V1_CallService.attributionReport, peer: "transcript"),
+        "calltrace.transcript.v1.CallService/ListCallEvents": .unary(Calltrace_Transcript_V1_CallService.listCallEvents, peer: "transcript"),
         "calltrace.transcript.v1.TranscriptService/GetTranscript": .unary(Calltrace_Transcript_V1_TranscriptService.getTranscript, peer: "transcript"),
         "calltrace.transcript.v1.TranscriptService/SubmitTranscript": .unary(Calltrace_Transcript_V1_TranscriptService.submitTranscript, peer: "transcript"),
         "calltrace.transcript.v1.TranscriptService/DeleteTranscript": .unary(Calltrace_Transcript_V1_TranscriptService.deleteTranscript, peer: "transcript"),

@@ -1627,6 +1627,141 @@ void   calltrace__transcript__v1__record_matter_response__free_unpacked
   assert(message->base.descriptor == &calltrace__transcript__v1__record_matter_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__transcript__v1__call_event__init
+                     (Calltrace__Transcript__V1__CallEvent         *message)
+{
+  static const Calltrace__Transcript__V1__CallEvent init_value = CALLTRACE__TRANSCRIPT__V1__CALL_EVENT__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__call_event__get_packed_size
+                     (const Calltrace__Transcript__V1__CallEvent *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__call_event__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__call_event__pack
+                     (const Calltrace__Transcript__V1__CallEvent *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__call_event__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__call_event__pack_to_buffer
+                     (const Calltrace__Transcript__V1__CallEvent *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__call_event__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__CallEvent *
+       calltrace__transcript__v1__call_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__CallEvent *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__call_event__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__call_event__free_unpacked
+                     (Calltrace__Transcript__V1__CallEvent *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__call_event__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__transcript__v1__list_call_events_request__init
+                     (Calltrace__Transcript__V1__ListCallEventsRequest         *message)
+{
+  static const Calltrace__Transcript__V1__ListCallEventsRequest init_value = CALLTRACE__TRANSCRIPT__V1__LIST_CALL_EVENTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__list_call_events_request__get_packed_size
+                     (const Calltrace__Transcript__V1__ListCallEventsRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__list_call_events_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__list_call_events_request__pack
+                     (const Calltrace__Transcript__V1__ListCallEventsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__list_call_events_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__list_call_events_request__pack_to_buffer
+                     (const Calltrace__Transcript__V1__ListCallEventsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__list_call_events_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__ListCallEventsRequest *
+       calltrace__transcript__v1__list_call_events_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__ListCallEventsRequest *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__list_call_events_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__list_call_events_request__free_unpacked
+                     (Calltrace__Transcript__V1__ListCallEventsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__list_call_events_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__transcript__v1__list_call_events_response__init
+                     (Calltrace__Transcript__V1__ListCallEventsResponse         *message)
+{
+  static const Calltrace__Transcript__V1__ListCallEventsResponse init_value = CALLTRACE__TRANSCRIPT__V1__LIST_CALL_EVENTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__list_call_events_response__get_packed_size
+                     (const Calltrace__Transcript__V1__ListCallEventsResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__list_call_events_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__list_call_events_response__pack
+                     (const Calltrace__Transcript__V1__ListCallEventsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__list_call_events_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__list_call_events_response__pack_to_buffer
+                     (const Calltrace__Transcript__V1__ListCallEventsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__list_call_events_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__ListCallEventsResponse *
+       calltrace__transcript__v1__list_call_events_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__ListCallEventsResponse *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__list_call_events_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__list_call_events_response__free_unpacked
+                     (Calltrace__Transcript__V1__ListCallEventsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__list_call_events_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__transcript__v1__export_call_request__init
                      (Calltrace__Transcript__V1__ExportCallRequest         *message)
 {
@@ -5229,6 +5364,224 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__record_matter_respon
   (ProtobufCMessageInit) calltrace__transcript__v1__record_matter_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__call_event__field_descriptors[4] =
+{
+  {
+    "sequence",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__CallEvent, sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kind",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__CallEvent, kind),
+    &calltrace__transcript__v1__call_event_kind__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "call_id",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__CallEvent, call_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "occurred_at_unix_ms",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__CallEvent, occurred_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__transcript__v1__call_event__field_indices_by_name[] = {
+  2,   /* field[2] = call_id */
+  1,   /* field[1] = kind */
+  3,   /* field[3] = occurred_at_unix_ms */
+  0,   /* field[0] = sequence */
+};
+static const ProtobufCIntRange calltrace__transcript__v1__call_event__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor calltrace__transcript__v1__call_event__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.CallEvent",
+  "CallEvent",
+  "Calltrace__Transcript__V1__CallEvent",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__CallEvent),
+  4,
+  calltrace__transcript__v1__call_event__field_descriptors,
+  calltrace__transcript__v1__call_event__field_indices_by_name,
+  1,  calltrace__transcript__v1__call_event__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__call_event__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__list_call_events_request__field_descriptors[3] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__ListCallEventsRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "after_sequence",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__ListCallEventsRequest, after_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "limit",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__ListCallEventsRequest, limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__transcript__v1__list_call_events_request__field_indices_by_name[] = {
+  1,   /* field[1] = after_sequence */
+  2,   /* field[2] = limit */
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__transcript__v1__list_call_events_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__transcript__v1__list_call_events_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.ListCallEventsRequest",
+  "ListCallEventsRequest",
+  "Calltrace__Transcript__V1__ListCallEventsRequest",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__ListCallEventsRequest),
+  3,
+  calltrace__transcript__v1__list_call_events_request__field_descriptors,
+  calltrace__transcript__v1__list_call_events_request__field_indices_by_name,
+  1,  calltrace__transcript__v1__list_call_events_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__list_call_events_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__list_call_events_response__field_descriptors[4] =
+{
+  {
+    "events",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Transcript__V1__ListCallEventsResponse, n_events),
+    offsetof(Calltrace__Transcript__V1__ListCallEventsResponse, events),
+    &calltrace__transcript__v1__call_event__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "next_after_sequence",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__ListCallEventsResponse, next_after_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "more",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__ListCallEventsResponse, more),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "latest_sequence",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__ListCallEventsResponse, latest_sequence),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__transcript__v1__list_call_events_response__field_indices_by_name[] = {
+  0,   /* field[0] = events */
+  3,   /* field[3] = latest_sequence */
+  2,   /* field[2] = more */
+  1,   /* field[1] = next_after_sequence */
+};
+static const ProtobufCIntRange calltrace__transcript__v1__list_call_events_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor calltrace__transcript__v1__list_call_events_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.ListCallEventsResponse",
+  "ListCallEventsResponse",
+  "Calltrace__Transcript__V1__ListCallEventsResponse",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__ListCallEventsResponse),
+  4,
+  calltrace__transcript__v1__list_call_events_response__field_descriptors,
+  calltrace__transcript__v1__list_call_events_response__field_indices_by_name,
+  1,  calltrace__transcript__v1__list_call_events_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__list_call_events_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor calltrace__transcript__v1__export_call_request__field_descriptors[2] =
 {
   {
@@ -6838,6 +7191,36 @@ const ProtobufCEnumDescriptor calltrace__transcript__v1__report_grouping__descri
   calltrace__transcript__v1__report_grouping__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
+static const ProtobufCEnumValue calltrace__transcript__v1__call_event_kind__enum_values_by_number[3] =
+{
+  { "CALL_EVENT_KIND_UNSPECIFIED", "CALLTRACE__TRANSCRIPT__V1__CALL_EVENT_KIND__CALL_EVENT_KIND_UNSPECIFIED", 0 },
+  { "CALL_EVENT_KIND_CALL_COMPLETED", "CALLTRACE__TRANSCRIPT__V1__CALL_EVENT_KIND__CALL_EVENT_KIND_CALL_COMPLETED", 1 },
+  { "CALL_EVENT_KIND_TRANSCRIPT_READY", "CALLTRACE__TRANSCRIPT__V1__CALL_EVENT_KIND__CALL_EVENT_KIND_TRANSCRIPT_READY", 2 },
+};
+static const ProtobufCIntRange calltrace__transcript__v1__call_event_kind__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex calltrace__transcript__v1__call_event_kind__enum_values_by_name[3] =
+{
+  { "CALL_EVENT_KIND_CALL_COMPLETED", 1 },
+  { "CALL_EVENT_KIND_TRANSCRIPT_READY", 2 },
+  { "CALL_EVENT_KIND_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor calltrace__transcript__v1__call_event_kind__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.CallEventKind",
+  "CallEventKind",
+  "Calltrace__Transcript__V1__CallEventKind",
+  "calltrace.transcript.v1",
+  3,
+  calltrace__transcript__v1__call_event_kind__enum_values_by_number,
+  3,
+  calltrace__transcript__v1__call_event_kind__enum_values_by_name,
+  1,
+  calltrace__transcript__v1__call_event_kind__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
 static const ProtobufCEnumValue calltrace__transcript__v1__urgency__enum_values_by_number[4] =
 {
   { "URGENCY_UNSPECIFIED", "CALLTRACE__TRANSCRIPT__V1__URGENCY__URGENCY_UNSPECIFIED", 0 },
@@ -6955,7 +7338,7 @@ void calltrace__transcript__v1__tracking_number_service__init (Calltrace__Transc
                                      &calltrace__transcript__v1__tracking_number_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }
-static const ProtobufCMethodDescriptor calltrace__transcript__v1__call_service__method_descriptors[14] =
+static const ProtobufCMethodDescriptor calltrace__transcript__v1__call_service__method_descriptors[15] =
 {
   { "StartCall", &calltrace__transcript__v1__start_call_request__descriptor, &calltrace__transcript__v1__start_call_response__descriptor },
   { "CompleteCall", &calltrace__transcript__v1__complete_call_request__descriptor, &calltrace__transcript__v1__complete_call_response__descriptor },
@@ -6971,6 +7354,7 @@ static const ProtobufCMethodDescriptor calltrace__transcript__v1__call_service__
   { "RecordMatter", &calltrace__transcript__v1__record_matter_request__descriptor, &calltrace__transcript__v1__record_matter_response__descriptor },
   { "ExportCall", &calltrace__transcript__v1__export_call_request__descriptor, &calltrace__transcript__v1__export_call_response__descriptor },
   { "ConfirmRecordingCall", &calltrace__transcript__v1__confirm_recording_call_request__descriptor, &calltrace__transcript__v1__confirm_recording_call_response__descriptor },
+  { "ListCallEvents", &calltrace__transcript__v1__list_call_events_request__descriptor, &calltrace__transcript__v1__list_call_events_response__descriptor },
 };
 const unsigned calltrace__transcript__v1__call_service__method_indices_by_name[] = {
   5,        /* AttributionReport */
@@ -6980,6 +7364,7 @@ const unsigned calltrace__transcript__v1__call_service__method_indices_by_name[]
   12,        /* ExportCall */
   6,        /* FindCallsByCaller */
   2,        /* GetCall */
+  14,        /* ListCallEvents */
   3,        /* ListCalls */
   4,        /* MarkCallOutcome */
   8,        /* PurgeCalls */
@@ -6995,7 +7380,7 @@ const ProtobufCServiceDescriptor calltrace__transcript__v1__call_service__descri
   "CallService",
   "Calltrace__Transcript__V1__CallService",
   "calltrace.transcript.v1",
-  14,
+  15,
   calltrace__transcript__v1__call_service__method_descriptors,
   calltrace__transcript__v1__call_service__method_indices_by_name
 };
@@ -7110,6 +7495,14 @@ void calltrace__transcript__v1__call_service__confirm_recording_call(ProtobufCSe
 {
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
   service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__transcript__v1__call_service__list_call_events(ProtobufCService *service,
+                                                               const Calltrace__Transcript__V1__ListCallEventsRequest *input,
+                                                               Calltrace__Transcript__V1__ListCallEventsResponse_Closure closure,
+                                                               void *closure_data)
+{
+  assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__transcript__v1__call_service__init (Calltrace__Transcript__V1__CallService_Service *service,
                                                     Calltrace__Transcript__V1__CallService_ServiceDestroy destroy)

@@ -51,6 +51,9 @@ typedef struct Calltrace__Transcript__V1__PurgeOrganisationRequest Calltrace__Tr
 typedef struct Calltrace__Transcript__V1__PurgeOrganisationResponse Calltrace__Transcript__V1__PurgeOrganisationResponse;
 typedef struct Calltrace__Transcript__V1__RecordMatterRequest Calltrace__Transcript__V1__RecordMatterRequest;
 typedef struct Calltrace__Transcript__V1__RecordMatterResponse Calltrace__Transcript__V1__RecordMatterResponse;
+typedef struct Calltrace__Transcript__V1__CallEvent Calltrace__Transcript__V1__CallEvent;
+typedef struct Calltrace__Transcript__V1__ListCallEventsRequest Calltrace__Transcript__V1__ListCallEventsRequest;
+typedef struct Calltrace__Transcript__V1__ListCallEventsResponse Calltrace__Transcript__V1__ListCallEventsResponse;
 typedef struct Calltrace__Transcript__V1__ExportCallRequest Calltrace__Transcript__V1__ExportCallRequest;
 typedef struct Calltrace__Transcript__V1__ExportCallResponse Calltrace__Transcript__V1__ExportCallResponse;
 typedef struct Calltrace__Transcript__V1__Segment Calltrace__Transcript__V1__Segment;
@@ -153,6 +156,21 @@ typedef enum _Calltrace__Transcript__V1__ReportGrouping {
   CALLTRACE__TRANSCRIPT__V1__REPORT_GROUPING__REPORT_GROUPING_CAMPAIGN = 3
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__TRANSCRIPT__V1__REPORT_GROUPING)
 } Calltrace__Transcript__V1__ReportGrouping;
+/*
+ * What happened to a call, for the firm's own systems (ListCallEvents).
+ */
+typedef enum _Calltrace__Transcript__V1__CallEventKind {
+  CALLTRACE__TRANSCRIPT__V1__CALL_EVENT_KIND__CALL_EVENT_KIND_UNSPECIFIED = 0,
+  /*
+   * CompleteCall: the call ended (answered, missed, voicemail or abandoned).
+   */
+  CALLTRACE__TRANSCRIPT__V1__CALL_EVENT_KIND__CALL_EVENT_KIND_CALL_COMPLETED = 1,
+  /*
+   * The call's transcript was stored (its analysis follows as a job of its own).
+   */
+  CALLTRACE__TRANSCRIPT__V1__CALL_EVENT_KIND__CALL_EVENT_KIND_TRANSCRIPT_READY = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__TRANSCRIPT__V1__CALL_EVENT_KIND)
+} Calltrace__Transcript__V1__CallEventKind;
 typedef enum _Calltrace__Transcript__V1__Urgency {
   CALLTRACE__TRANSCRIPT__V1__URGENCY__URGENCY_UNSPECIFIED = 0,
   CALLTRACE__TRANSCRIPT__V1__URGENCY__URGENCY_LOW = 1,
@@ -730,6 +748,67 @@ struct  Calltrace__Transcript__V1__RecordMatterResponse
 #define CALLTRACE__TRANSCRIPT__V1__RECORD_MATTER_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__record_matter_response__descriptor) \
      }
+
+
+struct  Calltrace__Transcript__V1__CallEvent
+{
+  ProtobufCMessage base;
+  /*
+   * Per organisation, from 1, growing; never reused.
+   */
+  uint64_t sequence;
+  Calltrace__Transcript__V1__CallEventKind kind;
+  char *call_id;
+  int64_t occurred_at_unix_ms;
+};
+#define CALLTRACE__TRANSCRIPT__V1__CALL_EVENT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__call_event__descriptor) \
+    , 0, CALLTRACE__TRANSCRIPT__V1__CALL_EVENT_KIND__CALL_EVENT_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Calltrace__Transcript__V1__ListCallEventsRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  /*
+   * Events after this one (0: from the first still kept).
+   */
+  uint64_t after_sequence;
+  /*
+   * At most 500; default 100.
+   */
+  uint32_t limit;
+};
+#define CALLTRACE__TRANSCRIPT__V1__LIST_CALL_EVENTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__list_call_events_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0 }
+
+
+struct  Calltrace__Transcript__V1__ListCallEventsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Oldest first.
+   */
+  size_t n_events;
+  Calltrace__Transcript__V1__CallEvent **events;
+  /*
+   * The last event's sequence (or `after_sequence` when there were none): the next call's `after_sequence`.
+   */
+  uint64_t next_after_sequence;
+  /*
+   * Whether more events wait after these.
+   */
+  protobuf_c_boolean more;
+  /*
+   * The organisation's latest sequence so far (0 for none): where a new reader that wants only
+   * what happens from now on starts.
+   */
+  uint64_t latest_sequence;
+};
+#define CALLTRACE__TRANSCRIPT__V1__LIST_CALL_EVENTS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__list_call_events_response__descriptor) \
+    , 0,NULL, 0, 0, 0 }
 
 
 struct  Calltrace__Transcript__V1__ExportCallRequest
@@ -1766,6 +1845,63 @@ Calltrace__Transcript__V1__RecordMatterResponse *
 void   calltrace__transcript__v1__record_matter_response__free_unpacked
                      (Calltrace__Transcript__V1__RecordMatterResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__CallEvent methods */
+void   calltrace__transcript__v1__call_event__init
+                     (Calltrace__Transcript__V1__CallEvent         *message);
+size_t calltrace__transcript__v1__call_event__get_packed_size
+                     (const Calltrace__Transcript__V1__CallEvent   *message);
+size_t calltrace__transcript__v1__call_event__pack
+                     (const Calltrace__Transcript__V1__CallEvent   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__call_event__pack_to_buffer
+                     (const Calltrace__Transcript__V1__CallEvent   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__CallEvent *
+       calltrace__transcript__v1__call_event__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__call_event__free_unpacked
+                     (Calltrace__Transcript__V1__CallEvent *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__ListCallEventsRequest methods */
+void   calltrace__transcript__v1__list_call_events_request__init
+                     (Calltrace__Transcript__V1__ListCallEventsRequest         *message);
+size_t calltrace__transcript__v1__list_call_events_request__get_packed_size
+                     (const Calltrace__Transcript__V1__ListCallEventsRequest   *message);
+size_t calltrace__transcript__v1__list_call_events_request__pack
+                     (const Calltrace__Transcript__V1__ListCallEventsRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__list_call_events_request__pack_to_buffer
+                     (const Calltrace__Transcript__V1__ListCallEventsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__ListCallEventsRequest *
+       calltrace__transcript__v1__list_call_events_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__list_call_events_request__free_unpacked
+                     (Calltrace__Transcript__V1__ListCallEventsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__ListCallEventsResponse methods */
+void   calltrace__transcript__v1__list_call_events_response__init
+                     (Calltrace__Transcript__V1__ListCallEventsResponse         *message);
+size_t calltrace__transcript__v1__list_call_events_response__get_packed_size
+                     (const Calltrace__Transcript__V1__ListCallEventsResponse   *message);
+size_t calltrace__transcript__v1__list_call_events_response__pack
+                     (const Calltrace__Transcript__V1__ListCallEventsResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__list_call_events_response__pack_to_buffer
+                     (const Calltrace__Transcript__V1__ListCallEventsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__ListCallEventsResponse *
+       calltrace__transcript__v1__list_call_events_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__list_call_events_response__free_unpacked
+                     (Calltrace__Transcript__V1__ListCallEventsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Calltrace__Transcript__V1__ExportCallRequest methods */
 void   calltrace__transcript__v1__export_call_request__init
                      (Calltrace__Transcript__V1__ExportCallRequest         *message);
@@ -2351,6 +2487,15 @@ typedef void (*Calltrace__Transcript__V1__RecordMatterRequest_Closure)
 typedef void (*Calltrace__Transcript__V1__RecordMatterResponse_Closure)
                  (const Calltrace__Transcript__V1__RecordMatterResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Transcript__V1__CallEvent_Closure)
+                 (const Calltrace__Transcript__V1__CallEvent *message,
+                  void *closure_data);
+typedef void (*Calltrace__Transcript__V1__ListCallEventsRequest_Closure)
+                 (const Calltrace__Transcript__V1__ListCallEventsRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Transcript__V1__ListCallEventsResponse_Closure)
+                 (const Calltrace__Transcript__V1__ListCallEventsResponse *message,
+                  void *closure_data);
 typedef void (*Calltrace__Transcript__V1__ExportCallRequest_Closure)
                  (const Calltrace__Transcript__V1__ExportCallRequest *message,
                   void *closure_data);
@@ -2528,6 +2673,10 @@ struct Calltrace__Transcript__V1__CallService_Service
                                  const Calltrace__Transcript__V1__ConfirmRecordingCallRequest *input,
                                  Calltrace__Transcript__V1__ConfirmRecordingCallResponse_Closure closure,
                                  void *closure_data);
+  void (*list_call_events)(Calltrace__Transcript__V1__CallService_Service *service,
+                           const Calltrace__Transcript__V1__ListCallEventsRequest *input,
+                           Calltrace__Transcript__V1__ListCallEventsResponse_Closure closure,
+                           void *closure_data);
 };
 typedef void (*Calltrace__Transcript__V1__CallService_ServiceDestroy)(Calltrace__Transcript__V1__CallService_Service *);
 void calltrace__transcript__v1__call_service__init (Calltrace__Transcript__V1__CallService_Service *service,
@@ -2549,7 +2698,8 @@ void calltrace__transcript__v1__call_service__init (Calltrace__Transcript__V1__C
       function_prefix__ ## purge_organisation,\
       function_prefix__ ## record_matter,\
       function_prefix__ ## export_call,\
-      function_prefix__ ## confirm_recording_call  }
+      function_prefix__ ## confirm_recording_call,\
+      function_prefix__ ## list_call_events  }
 void calltrace__transcript__v1__call_service__start_call(ProtobufCService *service,
                                                          const Calltrace__Transcript__V1__StartCallRequest *input,
                                                          Calltrace__Transcript__V1__StartCallResponse_Closure closure,
@@ -2606,6 +2756,10 @@ void calltrace__transcript__v1__call_service__confirm_recording_call(ProtobufCSe
                                                                      const Calltrace__Transcript__V1__ConfirmRecordingCallRequest *input,
                                                                      Calltrace__Transcript__V1__ConfirmRecordingCallResponse_Closure closure,
                                                                      void *closure_data);
+void calltrace__transcript__v1__call_service__list_call_events(ProtobufCService *service,
+                                                               const Calltrace__Transcript__V1__ListCallEventsRequest *input,
+                                                               Calltrace__Transcript__V1__ListCallEventsResponse_Closure closure,
+                                                               void *closure_data);
 typedef struct Calltrace__Transcript__V1__TranscriptService_Service Calltrace__Transcript__V1__TranscriptService_Service;
 struct Calltrace__Transcript__V1__TranscriptService_Service
 {
@@ -2720,6 +2874,7 @@ extern const ProtobufCEnumDescriptor    calltrace__transcript__v1__outcome__desc
 extern const ProtobufCEnumDescriptor    calltrace__transcript__v1__enquiry__descriptor;
 extern const ProtobufCEnumDescriptor    calltrace__transcript__v1__practice_area__descriptor;
 extern const ProtobufCEnumDescriptor    calltrace__transcript__v1__report_grouping__descriptor;
+extern const ProtobufCEnumDescriptor    calltrace__transcript__v1__call_event_kind__descriptor;
 extern const ProtobufCEnumDescriptor    calltrace__transcript__v1__urgency__descriptor;
 extern const ProtobufCEnumDescriptor    calltrace__transcript__v1__transcription_state__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__tracking_number__descriptor;
@@ -2758,6 +2913,9 @@ extern const ProtobufCMessageDescriptor calltrace__transcript__v1__purge_organis
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__purge_organisation_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__record_matter_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__record_matter_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__call_event__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__list_call_events_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__list_call_events_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__export_call_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__export_call_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__segment__descriptor;
