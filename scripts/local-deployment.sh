@@ -32,7 +32,7 @@ for s in identity media transcript compliance web; do
   "$bin/calltrace" keys init "$deployment_dir/keys/$s.master-key" >/dev/null
   extra=(); cert="$s"
   if [ "$s" = identity ]; then extra=(--mail-outbox "$deployment_dir/mail"); fi
-  if [ "$s" = web ]; then cert=gateway-web; extra=(--http-listen "127.0.0.1:$http_port" --public-url "http://localhost:$http_port"); fi
+  if [ "$s" = web ]; then cert=gateway-web; extra=(--http-listen "127.0.0.1:$http_port" --public-url "http://localhost:$http_port" ${web_extra[@]+"${web_extra[@]}"}); fi
   # 9<&-: the service must not inherit this shell's writing end of its own lifeline, or the
   # pipe would never close while it runs.
   CALLTRACE_LIFELINE=stdin "$bin/calltrace-$s" serve \
