@@ -46,6 +46,14 @@ import Testing
         return (messages, nil)
     }
 
+    /// A deployment, a firm, its admin's session, a member's session and the member's API token (the member's scopes).
+    static func memberWithToken() async throws -> (WebDeployment, org: String, admin: String, member: String, token: String) {
+        let d = try await WebDeployment()
+        let (org, admin) = try await d.firm()
+        let member = try await d.services.user(.member, in: org, admin: admin)
+        return (d, org, admin, member, try await d.apiToken(member, org: org, WebAPITests.memberScopes).secret)
+    }
+
     @Test func theDocumentDescribesExactlyTheRelayedMethods() throws {
         let contract = try OpenAPIContract("openapi-rpc.json")
         #expect(contract.operations == Set(RelayedMethod.table.keys.map { "POST \(RPCRelay.prefix)\($0)" }))
@@ -106,14 +114,17 @@ import Testing
         }, options: try bearer(member))
         let revoked = try await Self.call(http, "calltrace.identity.v1.IdentityService/GetCurrentUser", token: token.secret, json: #"{"orgId":"\#(org)"}"#)
         #expect(revoked.status == 401 && Self.code(revoked) == "unauthenticated" && revoked.header("WWW-Authenticate") != nil)
+        // An expired token opens nothing either (identity's clock past its minute).
+        let brief = try await d.apiToken(member, org: org, WebAPITests.memberScopes, seconds: 60)
+        #expect(try await Self.call(http, "calltrace.identity.v1.IdentityService/GetCurrentUser", token: brief.secret, json: #"{"orgId":"\#(org)"}"#).status == 200)
+        d.services.identity.clock.advance(by: .seconds(61))
+        let expired = try await Self.call(http, "calltrace.identity.v1.IdentityService/GetCurrentUser", token: brief.secret, json: #"{"orgId":"\#(org)"}"#)
+        #expect(expired.status == 401 && Self.code(expired) == "unauthenticated", "\(expired.status) \(expired.text)")
         await d.stop()
     }
 
     @Test func theRelayRefusesWhatIsNotAPersonsCallAndMalformedBodies() async throws {
-        let d = try await WebDeployment()
-        let (org, admin) = try await d.firm()
-        let member = try await d.services.user(.member, in: org, admin: admin)
-        let token = try await d.apiToken(member, org: org, WebAPITests.memberScopes).secret
+        let (d, org, _, member, token) = try await Self.memberWithToken()
         let http = d.browser()
         defer { http.close() }
         let list = "calltrace.transcript.v1.CallService/ListCalls"
@@ -188,10 +199,7 @@ import Testing
     }
 
     @Test func aServiceThatIsDownIsSaidPlainlyWithAReferenceNeverItsAddress() async throws {
-        let d = try await WebDeployment()
-        let (org, admin) = try await d.firm()
-        let member = try await d.services.user(.member, in: org, admin: admin)
-        let token = try await d.apiToken(member, org: org, WebAPITests.memberScopes).secret
+        let (d, org, _, _, token) = try await Self.memberWithToken()
         let http = d.browser()
         defer { http.close() }
         await d.services.media.stop()
@@ -218,10 +226,7 @@ import Testing
     }
 
     @Test func theAddressIsTheOneTheGatewaySawNeverTheCallersClaim() async throws {
-        let d = try await WebDeployment()
-        let (org, admin) = try await d.firm()
-        let member = try await d.services.user(.member, in: org, admin: admin)
-        let token = try await d.apiToken(member, org: org, WebAPITests.memberScopes).secret
+        let (d, org, admin, _, token) = try await Self.memberWithToken()
         _ = try await Calltrace_Identity_V1_IdentityServiceClient(try d.services.identity.client()).setSecurityPolicy(.with {
             $0.orgID = org
             $0.allowedClientRanges = ["203.0.113.0/24"]
