@@ -80,4 +80,27 @@ struct RecordingRulesTests {
             }
         }
     }
+
+    @Test("A play that a redaction overtakes reads on from the muted file, never calling the recording damaged")
+    func playOvertakenByARedaction() async throws {
+        let fixture = try MediaRulesFixture()
+        let file = wavFile(samples: 40_000)
+        let row = try await fixture.upload(file, org: "org-a")
+        var played = Data()
+        var redacted = false
+        try await fixture.rules.play(row.id, org: "org-a", offset: 0, length: 0, by: "user:test", pieceBytes: 16 << 10) { _, _, data in
+            played += data
+            if !redacted {
+                // After the first piece: 1–2 s muted, and the file this play was reading deleted.
+                redacted = true
+                _ = try await fixture.rules.redact(row.id, org: "org-a", ranges: [(start: 1000, end: 2000)], reason: "test", by: "user:test")
+                #expect(try fixture.blobs.names() != [row.blobID], "the old file is gone")
+            }
+        }
+        var muted = Data()
+        try await fixture.rules.play(row.id, org: "org-a", offset: 0, length: 0, by: "user:test") { _, _, data in muted += data }
+        #expect(muted != file && muted.count == file.count)
+        #expect(played.prefix(16 << 10) == file.prefix(16 << 10), "the first piece, read before the redaction")
+        #expect(played.dropFirst(16 << 10) == muted.dropFirst(16 << 10), "the rest from the muted file")
+    }
 }

@@ -195,12 +195,27 @@ struct RecordingRules: Sendable {
         }
         guard let key else { throw DomainError.notFound("recording \(id) not found in organisation \(org)") }
         if length == 0 { end = row.sizeBytes }
-        let reader = ChunkReader(keys: keys, blobs: blobs, key: key, row: row)
+        var reader = ChunkReader(keys: keys, blobs: blobs, key: key, row: row)
         var position = offset
         while position < end {
             let upTo = min(end, position + UInt64(pieceBytes))
             let from = position
-            let data = try await blocking.run { try reader.bytes(from: from, to: upTo) }
+            let data: Data
+            do {
+                data = try await blocking.run { [reader] in try reader.bytes(from: from, to: upTo) }
+            } catch let error as DomainError where error.kind == .corrupt {
+                // A redaction may have replaced the file (and deleted the old one) while this read
+                // it: the muted version is the recording now, read on from it. Damaged for real,
+                // or changed in size (muted into another format): said so, never mixed.
+                let again = try await recording(id, org: org)
+                guard again.blobID != row.blobID else { throw error }
+                guard again.sizeBytes == row.sizeBytes else {
+                    throw DomainError.wrongState("recording \(id) was redacted while it was read; read it again")
+                }
+                row = again
+                reader = ChunkReader(keys: keys, blobs: blobs, key: try keys.objectKey(org: org, object: row.blobID), row: row)
+                continue
+            }
             try await send(row, from, data)
             position = upTo
         }
