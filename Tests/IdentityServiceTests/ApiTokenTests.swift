@@ -22,7 +22,11 @@ extension IdentityDeployment {
     }
 
     func revokeApiToken(_ id: String, org: String, with token: String) async throws {
-        _ = try await gateway.unary(Identity.revokeApiToken, .with { $0.orgID = org; $0.tokenID = id }, options: Self.bearer(token))
+        try await revokeApiToken(id, org: org, with: Self.bearer(token))
+    }
+
+    func revokeApiToken(_ id: String, org: String, with options: CallOptions) async throws {
+        _ = try await gateway.unary(Identity.revokeApiToken, .with { $0.orgID = org; $0.tokenID = id }, options: options)
     }
 
     /// The organisation's audit events waiting in identity's outbox, oldest first.
@@ -235,6 +239,74 @@ struct ApiTokenTests {
         #expect(sessions == 1, "the admin's login only")
         // What it may do for users it does, as a session would (users.manage is in its scopes).
         #expect(try await deployment.gateway.unary(Identity.listUsers, .with { $0.orgID = org }, options: asToken).users.count == 1)
+        _ = await deployment.stop()
+    }
+
+    @Test("""
+        A token the web gateway keeps for a webhook works only when that gateway presents it for nobody at an address, past the \
+        firm's allow-list; made from an API token, it is no wider and lives no longer than that token, and is revoked with it
+        """)
+    func heldByAGateway() async throws {
+        let deployment = try await IdentityDeployment()
+        let (org, admin) = try await deployment.organisationWithAdmin(email: "admin@firm.example")
+        let adminID = try await deployment.authorize(admin, org: org, .reportsRead).userID
+        func fromOffice(_ token: String) throws -> CallOptions {
+            var options = try IdentityDeployment.bearer(token)
+            try options.metadata.add("x-client-address", "198.51.100.7")
+            return options
+        }
+        func create(_ maker: String, _ permissions: [Calltrace_Identity_V1_Permission], held: Bool = true, seconds: UInt32 = 0,
+                    options: CallOptions? = nil) async throws -> Calltrace_Identity_V1_CreateApiTokenResponse {
+            try await deployment.gateway.unary(Identity.createApiToken, .with {
+                $0.orgID = org; $0.name = "Webhook to crm.example"; $0.permissions = permissions; $0.durationSeconds = seconds; $0.heldByGateway = held
+            }, options: try options ?? fromOffice(maker))
+        }
+        _ = try await deployment.gateway.unary(Identity.setSecurityPolicy, .with { $0.orgID = org; $0.allowedClientRanges = ["198.51.100.0/24"] },
+                                               options: try fromOffice(admin))
+
+        // Made under the admin's session, in the office; kept by the web gateway.
+        let held = try await create(admin, [.reportsRead])
+        #expect(held.apiToken.heldByGateway == "web" && held.apiToken.madeByTokenID.isEmpty)
+        #expect(try await deployment.authorize(held.token, org: org, .reportsRead, gateway: "web").userID == adminID,
+                "the web gateway polling for the firm: no address, and the allow-list is about people")
+        #expect(await code { _ = try await deployment.authorize(held.token, org: org, .reportsRead, gateway: "web", from: "198.51.100.9") }
+                == .permissionDenied, "presented for a person (the gateway's API always says whose address): refused, even from the office")
+        #expect(await code { _ = try await deployment.authorize(held.token, org: org, .reportsRead, gateway: "telephony") } == .permissionDenied)
+        #expect(await code { _ = try await deployment.authorize(held.token, org: org, .reportsRead) } == .permissionDenied, "no gateway")
+        #expect(await code { _ = try await deployment.authorize(held.token, org: org, .transcriptsRead, gateway: "web") } == .permissionDenied,
+                "still within its scopes")
+        #expect(await code { _ = try await deployment.authorize(admin, org: org, .reportsRead, gateway: "web") } == .permissionDenied,
+                "a person's own credential is held to the allow-list as before")
+        // Identity's own calls: the same rule, from the certificate that carried it.
+        let asHeld = try IdentityDeployment.bearer(held.token)
+        #expect(try await deployment.gateway.unary(Identity.getCurrentUser, .with { $0.orgID = org }, options: asHeld).user.userID == adminID)
+        let telephony = try deployment.client(TemporaryPKI.identity("gateway", "telephony"))
+        #expect(await code { _ = try await telephony.unary(Identity.getCurrentUser, .with { $0.orgID = org }, options: asHeld) } == .permissionDenied)
+        #expect(await code { _ = try await create(held.token, [.reportsRead], options: asHeld) } == .permissionDenied, "a kept token makes nothing")
+
+        // Made from the admin's API token (a CRM adding a webhook through the API).
+        let crm = try await create(admin, [.reportsRead, .settingsManage], held: false, seconds: 30 * 86_400)
+        #expect(await code { _ = try await create(crm.token, [.reportsRead], held: false) } == .permissionDenied,
+                "an API token still makes no token a person keeps")
+        #expect(await code { _ = try await create(crm.token, [.reportsRead, .transcriptsRead]) } == .permissionDenied, "no wider than its maker")
+        var outside = try IdentityDeployment.bearer(crm.token)
+        try outside.metadata.add("x-client-address", "192.0.2.1")
+        #expect(await code { _ = try await create(crm.token, [.reportsRead], options: outside) } == .permissionDenied,
+                "the maker is a person's token: held to the allow-list")
+        let child = try await create(crm.token, [.reportsRead], seconds: 365 * 86_400)
+        #expect(child.apiToken.madeByTokenID == crm.apiToken.tokenID && child.apiToken.heldByGateway == "web")
+        #expect(child.apiToken.expiresAtUnixMs == crm.apiToken.expiresAtUnixMs, "it ends when its maker would")
+        #expect(try await deployment.authorize(child.token, org: org, .reportsRead, gateway: "web").userID == adminID)
+
+        // Revoking the maker revokes what it made, audited.
+        try await deployment.revokeApiToken(crm.apiToken.tokenID, org: org, with: try fromOffice(admin))
+        #expect(await code { _ = try await deployment.authorize(child.token, org: org, .reportsRead, gateway: "web") } == .unauthenticated)
+        #expect(try await deployment.authorize(held.token, org: org, .reportsRead, gateway: "web").userID == adminID, "the session's stays")
+        let revoked = try await deployment.auditEvents(org: org).filter { $0.action == "api_token.revoked" }
+        #expect(revoked.map(\.resource) == ["api_token:\(crm.apiToken.tokenID)", "api_token:\(child.apiToken.tokenID)"])
+        #expect(revoked.last?.detail == "the API token that made it was revoked")
+        let created = try await deployment.auditEvents(org: org).filter { $0.action == "api_token.created" && $0.resource == "api_token:\(child.apiToken.tokenID)" }
+        #expect(created.first?.detail.contains("kept by gateway web; made by API token \(crm.apiToken.tokenID)") == true, "\(created)")
         _ = await deployment.stop()
     }
 

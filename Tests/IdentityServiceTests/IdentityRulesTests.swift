@@ -87,20 +87,20 @@ struct IdentityRulesTests {
         let token = try await fixture.login(org)
         for _ in 0..<3 {
             fixture.clock.advance(by: .seconds(29 * 60))
-            #expect(await outcome { _ = try await fixture.rules.authorize(token: token, org: org, permission: .usersManage) } == .ok)
+            #expect(await outcome { _ = try await fixture.rules.authorize(token: token, org: org, permission: .usersManage, from: .direct) } == .ok)
         }
         fixture.clock.advance(by: .seconds(30 * 60))
-        #expect(await outcome { _ = try await fixture.rules.authorize(token: token, org: org, permission: .usersManage) } == .refused(.unauthenticated))
+        #expect(await outcome { _ = try await fixture.rules.authorize(token: token, org: org, permission: .usersManage, from: .direct) } == .refused(.unauthenticated))
 
         // A one-hour maximum ends a busy session after an hour, however often it is used.
         try await fixture.rules.setPolicy(ranges: [], idleSeconds: 0, maxSeconds: 3600, requireTwoFactor: false, org: org, by: "user:admin")
         let busy = try await fixture.login(org)
         for _ in 0..<5 {
             fixture.clock.advance(by: .seconds(11 * 60))
-            #expect(await outcome { _ = try await fixture.rules.authorize(token: busy, org: org, permission: .reportsRead) } == .ok)
+            #expect(await outcome { _ = try await fixture.rules.authorize(token: busy, org: org, permission: .reportsRead, from: .direct) } == .ok)
         }
         fixture.clock.advance(by: .seconds(6 * 60))
-        #expect(await outcome { _ = try await fixture.rules.authorize(token: busy, org: org, permission: .reportsRead) } == .refused(.unauthenticated))
+        #expect(await outcome { _ = try await fixture.rules.authorize(token: busy, org: org, permission: .reportsRead, from: .direct) } == .refused(.unauthenticated))
     }
 
     @Test("Five wrong passwords lock the account for the 15-minute window of the clock; then it opens")
@@ -128,7 +128,7 @@ struct IdentityRulesTests {
         fixture.clock.advance(by: .seconds(3599))
         #expect(await outcome { _ = try await fixture.rules.redeem(.reset, token: second, password: "a brand new passphrase") } == .ok)
         #expect(await outcome { _ = try await fixture.rules.redeem(.reset, token: first, password: "a brand new passphrase") } == .refused(.notFound))
-        #expect(await outcome { _ = try await fixture.rules.authorize(token: session, org: org, permission: .reportsRead) } == .refused(.unauthenticated))
+        #expect(await outcome { _ = try await fixture.rules.authorize(token: session, org: org, permission: .reportsRead, from: .direct) } == .refused(.unauthenticated))
 
         try await fixture.rules.requestReset(org: org, email: "admin@rules.example", clientAddress: "192.0.2.10")
         let late = try #require(fixture.mailbox.last(.passwordReset))

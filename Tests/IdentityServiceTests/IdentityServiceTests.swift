@@ -116,13 +116,16 @@ final class IdentityDeployment: @unchecked Sendable {
         return token
     }
 
-    /// - Parameter address: the end user's address, as the asking service received it.
+    /// - Parameters:
+    ///   - gateway: the gateway that presented the token, as the asking service names it.
+    ///   - address: the end user's address, as the asking service received it.
     func authorize(_ token: String, org: String, _ permission: Calltrace_Identity_V1_Permission,
-                   via client: RPCClient? = nil, from address: String = "") async throws -> Calltrace_Identity_V1_Principal {
+                   via client: RPCClient? = nil, gateway: String = "", from address: String = "") async throws -> Calltrace_Identity_V1_Principal {
         try await (client ?? media).unary(Identity.authorize, .with {
             $0.token = token
             $0.orgID = org
             $0.permission = permission
+            $0.gateway = gateway
             $0.clientAddress = address
         }).principal
     }

@@ -195,6 +195,26 @@ struct WebhookTests {
         await rig.stop()
     }
 
+    @Test("A firm that limits the addresses CallTrace is used from still gets its deliveries: the webhook's token is the gateway's to present, for nobody at an address")
+    func addressAllowList() async throws {
+        let rig = try await WebhookRig()
+        var office = try bearer(rig.admin)
+        try office.metadata.add("x-client-address", "127.0.0.1")  // where the test's browser signs in from
+        let identity = Calltrace_Identity_V1_IdentityServiceClient(try rig.d.services.identity.client())
+        _ = try await identity.setSecurityPolicy(.with { $0.orgID = rig.org; $0.allowedClientRanges = ["127.0.0.0/8"] }, options: office)
+        let (id, secret, created) = try await rig.addWebhook()
+        #expect(created.status == 200 && !id.isEmpty, "\(created.text.prefix(400))")
+        let token = try #require(try await identity.listApiTokens(.with { $0.orgID = rig.org; $0.allUsers = true }, options: office)
+            .apiTokens.first { $0.name.hasPrefix("webhook: ") })
+        #expect(token.heldByGateway == "web", "kept by the gateway that made it")
+        try await rig.completedCall("call-a1")
+        #expect(try await rig.pollUntil { rig.receiver.requests.count == 1 }, "polled and delivered with no address to check")
+        #expect(verifies(try #require(rig.receiver.requests.first), secret: secret))
+        let subscription = try await SQLiteWebhookRepository(database: rig.d.web.instance.database).read { tx in try tx.subscription(id, org: rig.org) }
+        #expect(subscription?.pausedReason == nil)
+        await rig.stop()
+    }
+
     @Test("A revoked API token pauses the webhook, with the reason on its page; delete revokes its token")
     func revokedToken() async throws {
         let rig = try await WebhookRig()
@@ -233,7 +253,7 @@ struct WebhookTests {
         await rig.stop()
     }
 
-    @Test("Pausing holds deliveries and resuming sends them; a member is refused the page and the API; another firm's webhook is not found; the API lists and deletes, and refuses to make one with an API token")
+    @Test("Pausing holds deliveries and resuming sends them; a member is refused the page and the API; another firm's webhook is not found; the API lists, makes (no wider than the caller's token) and deletes")
     func refusals() async throws {
         let rig = try await WebhookRig()
         let (id, _, _) = try await rig.addWebhook()
@@ -275,7 +295,7 @@ struct WebhookTests {
         defer { otherAPI.http.close() }
         #expect(try await otherAPI.call("DELETE", "/webhooks/\(id)", "/webhooks/{webhookId}").status == 404)
 
-        // The firm's admin through the API: listed; making one needs a signed-in session (identity's rule); deleted.
+        // The firm's admin through the API: listed; made only under a token that could read what it sends; deleted.
         let adminToken = try await rig.d.apiToken(rig.admin, org: rig.org, [.settingsManage])
         let api = rig.d.api(adminToken.secret, firm: rig.org, contract: contract)
         defer { api.http.close() }
@@ -283,7 +303,15 @@ struct WebhookTests {
         #expect(listed["webhooks"]?.list.map { $0["id"]?.text } == [id])
         #expect(listed["webhooks"]?.list.first?["url"]?.text?.hasSuffix("/hooks/calltrace?key=crm-key-123") == true)
         let refused = try await api.call("POST", "/webhooks", json: #"{"url":"\#(rig.receiver.url)/x","events":["call.completed"]}"#)
-        #expect(refused.status == 403 && api.problem(refused) == "forbidden", "\(refused.text)")
+        #expect(refused.status == 403 && api.problem(refused) == "forbidden" && refused.text.contains("reports.read"),
+                "the caller's token cannot read what the webhook would send: \(refused.text)")
+        let crmToken = try await rig.d.apiToken(rig.admin, org: rig.org, [.settingsManage, .reportsRead])
+        let crm = rig.d.api(crmToken.secret, firm: rig.org, contract: contract)
+        defer { crm.http.close() }
+        let made = try await crm.call("POST", "/webhooks", json: #"{"url":"\#(rig.receiver.url)/from-api","events":["call.completed"]}"#)
+        #expect(made.status == 201, "\(made.text)")
+        let madeID = try #require(try crm.json(made)["webhook"]?["id"]?.text)
+        #expect(try await crm.call("DELETE", "/webhooks/\(madeID)", "/webhooks/{webhookId}").status == 204)
         // Deleting revokes the webhook's token, another admin's here: identity allows that with users.manage only,
         // and without it nothing is deleted (no live token is left behind).
         let kept = try await api.call("DELETE", "/webhooks/\(id)", "/webhooks/{webhookId}")

@@ -997,10 +997,11 @@ public protocol Calltrace_Identity_V1_IdentityServiceHandler: RPCService {
     /// Gateways, for a user with settings.manage: the organisation's security policy as it stands.
     func getSecurityPolicy(_ request: Calltrace_Identity_V1_GetSecurityPolicyRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_GetSecurityPolicyResponse
 
-    /// Gateways, for the calling user signed in with a session (never with an API token): a new API
-    /// token for the user's own tools and CRM integrations, scoped to permissions the user's role
-    /// has, expiring (default 90 days, at most 365). The token is in this answer only: identity
-    /// keeps its hash. Audited.
+    /// Gateways, for the calling user signed in with a session: a new API token for the user's own
+    /// tools and CRM integrations, scoped to permissions the user's role has, expiring (default 90
+    /// days, at most 365). The token is in this answer only: identity keeps its hash. Audited.
+    /// With held_by_gateway, a token the calling gateway keeps for the firm (a webhook's); an API
+    /// token may make one of those too, no wider and no longer-lived than itself.
     func createApiToken(_ request: Calltrace_Identity_V1_CreateApiTokenRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_CreateApiTokenResponse
 
     /// Gateways, any signed-in user: the caller's own API tokens, newest first; with all_users and
@@ -1209,10 +1210,11 @@ public struct Calltrace_Identity_V1_IdentityServiceClient: Sendable {
         try await rpc.unary(Calltrace_Identity_V1_IdentityService.getSecurityPolicy, request, options: options)
     }
 
-    /// Gateways, for the calling user signed in with a session (never with an API token): a new API
-    /// token for the user's own tools and CRM integrations, scoped to permissions the user's role
-    /// has, expiring (default 90 days, at most 365). The token is in this answer only: identity
-    /// keeps its hash. Audited.
+    /// Gateways, for the calling user signed in with a session: a new API token for the user's own
+    /// tools and CRM integrations, scoped to permissions the user's role has, expiring (default 90
+    /// days, at most 365). The token is in this answer only: identity keeps its hash. Audited.
+    /// With held_by_gateway, a token the calling gateway keeps for the firm (a webhook's); an API
+    /// token may make one of those too, no wider and no longer-lived than itself.
     public func createApiToken(_ request: Calltrace_Identity_V1_CreateApiTokenRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_CreateApiTokenResponse {
         try await rpc.unary(Calltrace_Identity_V1_IdentityService.createApiToken, request, options: options)
     }

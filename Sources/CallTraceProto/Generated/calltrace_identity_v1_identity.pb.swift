@@ -824,6 +824,10 @@ public nonisolated struct Calltrace_Identity_V1_AuthorizeRequest: Sendable {
   /// (ServerContext.clientAddress); needed when the organisation restricts addresses.
   public var clientAddress: String = String()
 
+  /// The gateway the calling service received the token from (its certificate's name); empty
+  /// when the caller was not a gateway. A token a gateway holds works only from that gateway.
+  public var gateway: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1081,6 +1085,14 @@ public nonisolated struct Calltrace_Identity_V1_ApiToken: Sendable {
   /// 0 unless revoked.
   public var revokedAtUnixMs: Int64 = 0
 
+  /// Set for a token a gateway holds for the firm (a webhook's): that gateway's name. It works
+  /// only when that gateway presents it acting for no person (no client address), and so the
+  /// organisation's address allow-list, which is about where people sign in from, does not apply.
+  public var heldByGateway: String = String()
+
+  /// Set when an API token made it: revoking that token revokes this one, and it ends no later.
+  public var madeByTokenID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1101,6 +1113,10 @@ public nonisolated struct Calltrace_Identity_V1_CreateApiTokenRequest: Sendable 
 
   /// 0: 90 days; at most 365 days.
   public var durationSeconds: UInt32 = 0
+
+  /// A token the calling gateway keeps for the firm and presents itself (see ApiToken.held_by_gateway):
+  /// nobody can use it through another gateway, nor through this one on a person's behalf.
+  public var heldByGateway: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2603,7 +2619,7 @@ nonisolated extension Calltrace_Identity_V1_SecurityPolicy: SwiftProtobuf.Messag
 
 nonisolated extension Calltrace_Identity_V1_AuthorizeRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AuthorizeRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}token\0\u{3}org_id\0\u{1}permission\0\u{3}client_address\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}token\0\u{3}org_id\0\u{1}permission\0\u{3}client_address\0\u{1}gateway\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2615,6 +2631,7 @@ nonisolated extension Calltrace_Identity_V1_AuthorizeRequest: SwiftProtobuf.Mess
       case 2: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
       case 3: try { try decoder.decodeSingularEnumField(value: &self.permission) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.clientAddress) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.gateway) }()
       default: break
       }
     }
@@ -2633,6 +2650,9 @@ nonisolated extension Calltrace_Identity_V1_AuthorizeRequest: SwiftProtobuf.Mess
     if !self.clientAddress.isEmpty {
       try visitor.visitSingularStringField(value: self.clientAddress, fieldNumber: 4)
     }
+    if !self.gateway.isEmpty {
+      try visitor.visitSingularStringField(value: self.gateway, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2641,6 +2661,7 @@ nonisolated extension Calltrace_Identity_V1_AuthorizeRequest: SwiftProtobuf.Mess
     if lhs.orgID != rhs.orgID {return false}
     if lhs.permission != rhs.permission {return false}
     if lhs.clientAddress != rhs.clientAddress {return false}
+    if lhs.gateway != rhs.gateway {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3140,7 +3161,7 @@ nonisolated extension Calltrace_Identity_V1_ListSupportGrantsResponse: SwiftProt
 
 nonisolated extension Calltrace_Identity_V1_ApiToken: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ApiToken"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}token_id\0\u{3}user_id\0\u{1}name\0\u{1}prefix\0\u{1}permissions\0\u{3}created_at_unix_ms\0\u{3}expires_at_unix_ms\0\u{3}last_used_at_unix_ms\0\u{3}revoked_at_unix_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}token_id\0\u{3}user_id\0\u{1}name\0\u{1}prefix\0\u{1}permissions\0\u{3}created_at_unix_ms\0\u{3}expires_at_unix_ms\0\u{3}last_used_at_unix_ms\0\u{3}revoked_at_unix_ms\0\u{3}held_by_gateway\0\u{3}made_by_token_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3157,6 +3178,8 @@ nonisolated extension Calltrace_Identity_V1_ApiToken: SwiftProtobuf.Message, Swi
       case 7: try { try decoder.decodeSingularInt64Field(value: &self.expiresAtUnixMs) }()
       case 8: try { try decoder.decodeSingularInt64Field(value: &self.lastUsedAtUnixMs) }()
       case 9: try { try decoder.decodeSingularInt64Field(value: &self.revokedAtUnixMs) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.heldByGateway) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.madeByTokenID) }()
       default: break
       }
     }
@@ -3190,6 +3213,12 @@ nonisolated extension Calltrace_Identity_V1_ApiToken: SwiftProtobuf.Message, Swi
     if self.revokedAtUnixMs != 0 {
       try visitor.visitSingularInt64Field(value: self.revokedAtUnixMs, fieldNumber: 9)
     }
+    if !self.heldByGateway.isEmpty {
+      try visitor.visitSingularStringField(value: self.heldByGateway, fieldNumber: 10)
+    }
+    if !self.madeByTokenID.isEmpty {
+      try visitor.visitSingularStringField(value: self.madeByTokenID, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3203,6 +3232,8 @@ nonisolated extension Calltrace_Identity_V1_ApiToken: SwiftProtobuf.Message, Swi
     if lhs.expiresAtUnixMs != rhs.expiresAtUnixMs {return false}
     if lhs.lastUsedAtUnixMs != rhs.lastUsedAtUnixMs {return false}
     if lhs.revokedAtUnixMs != rhs.revokedAtUnixMs {return false}
+    if lhs.heldByGateway != rhs.heldByGateway {return false}
+    if lhs.madeByTokenID != rhs.madeByTokenID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3210,7 +3241,7 @@ nonisolated extension Calltrace_Identity_V1_ApiToken: SwiftProtobuf.Message, Swi
 
 nonisolated extension Calltrace_Identity_V1_CreateApiTokenRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateApiTokenRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{1}name\0\u{1}permissions\0\u{3}duration_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{1}name\0\u{1}permissions\0\u{3}duration_seconds\0\u{3}held_by_gateway\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3222,6 +3253,7 @@ nonisolated extension Calltrace_Identity_V1_CreateApiTokenRequest: SwiftProtobuf
       case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 3: try { try decoder.decodeRepeatedEnumField(value: &self.permissions) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.durationSeconds) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.heldByGateway) }()
       default: break
       }
     }
@@ -3240,6 +3272,9 @@ nonisolated extension Calltrace_Identity_V1_CreateApiTokenRequest: SwiftProtobuf
     if self.durationSeconds != 0 {
       try visitor.visitSingularUInt32Field(value: self.durationSeconds, fieldNumber: 4)
     }
+    if self.heldByGateway != false {
+      try visitor.visitSingularBoolField(value: self.heldByGateway, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3248,6 +3283,7 @@ nonisolated extension Calltrace_Identity_V1_CreateApiTokenRequest: SwiftProtobuf
     if lhs.name != rhs.name {return false}
     if lhs.permissions != rhs.permissions {return false}
     if lhs.durationSeconds != rhs.durationSeconds {return false}
+    if lhs.heldByGateway != rhs.heldByGateway {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -27,6 +27,7 @@ public final class IdentityAuthorizer: Sendable {
         let tokenHash: Data
         let org: String
         let permission: Int
+        let gateway: String
         let clientAddress: String
     }
     private struct Entry {
@@ -46,12 +47,15 @@ public final class IdentityAuthorizer: Sendable {
 
     /// The principal, or the error identity gave (UNAUTHENTICATED, PERMISSION_DENIED, …).
     ///
-    /// - Parameter clientAddress: the end user's address from the gateway's call
-    ///   (`ServerContext.clientAddress`), for organisations that restrict addresses.
+    /// - Parameters:
+    ///   - gateway: the name of the gateway that presented the token (a token a gateway keeps for
+    ///     the firm works only from that gateway).
+    ///   - clientAddress: the end user's address from the gateway's call
+    ///     (`ServerContext.clientAddress`), for organisations that restrict addresses.
     public func authorize(token: String, org: String, permission: Calltrace_Identity_V1_Permission,
-                          clientAddress: String? = nil) async throws -> Calltrace_Identity_V1_Principal {
+                          gateway: String = "", clientAddress: String? = nil) async throws -> Calltrace_Identity_V1_Principal {
         let key = Key(tokenHash: OpaqueToken.storageHash(token), org: org, permission: permission.rawValue,
-                      clientAddress: clientAddress ?? "")
+                      gateway: gateway, clientAddress: clientAddress ?? "")
         let now = configuration.clock.nowUnixMs
         if let hit = cache.withLock({ $0[key] }), hit.expires > now { return hit.principal }
         var request = Calltrace_Identity_V1_AuthorizeRequest()
@@ -59,6 +63,7 @@ public final class IdentityAuthorizer: Sendable {
         request.orgID = org
         request.permission = permission
         request.clientAddress = clientAddress ?? ""
+        request.gateway = gateway
         let principal: Calltrace_Identity_V1_Principal
         do {
             principal = try await identity.authorize(request, options: .init(timeout: configuration.timeout)).principal
@@ -82,8 +87,8 @@ public final class IdentityAuthorizer: Sendable {
 
 extension IdentityAuthorizer: Authorizing {
     public func authorizeUser(token: String, org: String, permission: Calltrace_Identity_V1_Permission,
-                              clientAddress: String?) async throws -> Principal {
-        Principal(try await authorize(token: token, org: org, permission: permission, clientAddress: clientAddress))
+                              gateway: String, clientAddress: String?) async throws -> Principal {
+        Principal(try await authorize(token: token, org: org, permission: permission, gateway: gateway, clientAddress: clientAddress))
     }
 
     /// Never cached: identity audits every operator access, allowed or denied.

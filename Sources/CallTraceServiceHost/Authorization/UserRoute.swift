@@ -44,10 +44,11 @@ public struct Principal: Sendable, Equatable {
 /// How a service asks "may this caller do this, in this organisation?": other services ask
 /// identity (`IdentityAuthorizer`, with its short allow cache); identity answers itself.
 public protocol Authorizing: Sendable {
-    /// The user behind `token`, allowed `permission` in `org`, from `clientAddress` when the
+    /// The user behind `token`, allowed `permission` in `org`, as `gateway` presented it (a
+    /// token a gateway keeps works only from that gateway), from `clientAddress` when the
     /// organisation restricts addresses; else UNAUTHENTICATED or PERMISSION_DENIED.
     func authorizeUser(token: String, org: String, permission: Calltrace_Identity_V1_Permission,
-                       clientAddress: String?) async throws -> Principal
+                       gateway: String, clientAddress: String?) async throws -> Principal
     /// The operator `name`, allowed `permission` in `org` only under an active support grant
     /// that names it; every answer is an audit event of the organisation.
     func authorizeOperator(name: String, org: String, permission: Calltrace_Identity_V1_Permission) async throws -> Principal
@@ -71,7 +72,7 @@ extension ServerContext {
         switch peer.kind {
         case .gateway:
             return try await authorizer.authorizeUser(token: try bearerToken(), org: org, permission: permission,
-                                                      clientAddress: clientAddress)
+                                                      gateway: peer.name, clientAddress: clientAddress)
         case .operator:
             return try await authorizer.authorizeOperator(name: peer.name, org: org, permission: permission)
         case .service:

@@ -20,11 +20,13 @@ enum ApiTokenSecret {
 }
 
 /// What a user asks for: a token named for its use, scoped to some of their role's permissions,
-/// lasting `durationSeconds` (0: the default, 90 days).
+/// lasting `durationSeconds` (0: the default, 90 days); `heldBy` names the gateway asking to keep
+/// it for the firm (a webhook's), nil for a token the person keeps.
 struct ApiTokenRequest: Sendable {
     var name: String
     var permissions: [Calltrace_Identity_V1_Permission]
     var durationSeconds: UInt32
+    var heldBy: String? = nil
 }
 
 /// An API token as its owner and the organisation's admins see it: as stored, its name opened;

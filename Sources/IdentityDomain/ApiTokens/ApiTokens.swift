@@ -18,13 +18,22 @@ extension IdentityRules {
     /// Tokens that expired or were revoked this long ago leave the listing (hourly housekeeping).
     static let endedApiTokenKeptMS: Int64 = 90 * 86_400_000
 
-    /// A new token for the signed-in `owner`; the secret is in this answer only.
+    /// A new token for `owner`; the secret is in this answer only.
     ///
-    /// Refused (PERMISSION_DENIED) to an API token (only a session makes tokens), to a user
-    /// who has not met the organisation's two-factor requirement, and for a permission the
-    /// user's role does not have.
+    /// A person's own token is made only from a session (PERMISSION_DENIED to an API token). A
+    /// token a gateway keeps for the firm (`request.heldBy`) may also be made from the person's
+    /// API token (a CRM adding a webhook through the API): then it has none of the permissions
+    /// that token lacks, ends when that token would, and is revoked with it. Refused, too, to a
+    /// user who has not met the organisation's two-factor requirement, for a permission the
+    /// user's role does not have, and to a token a gateway holds (it makes nothing).
     func createApiToken(_ request: ApiTokenRequest, for owner: Bearer) async throws -> (secret: String, token: ApiToken) {
-        guard owner.credential == .session else { throw Self.sessionNeeded }
+        var parent: (id: String, expiresAt: Int64)?
+        switch owner.credential {
+        case .session: break
+        case .apiToken(let id, _, let expiresAt, let heldBy):
+            guard request.heldBy != nil, heldBy == nil else { throw Self.sessionNeeded }
+            parent = (id, expiresAt)
+        }
         guard owner.twoFactorSatisfied else { throw Self.twoFactorNeeded }
         let name = try DomainText.line(request.name, "name", max: 100, required: true)
         let scopes = Permission.allCases.filter { $0 != .unspecified && request.permissions.contains($0) }
@@ -34,20 +43,28 @@ extension IdentityRules {
             throw DomainError.notAllowed("role \(owner.role) lacks \(beyond.map(RoleTable.name(of:)).joined(separator: ", ")): "
                                          + "an API token gets only permissions its user has")
         }
+        let unscoped = scopes.filter { !owner.permissions.contains($0) }
+        guard unscoped.isEmpty else {
+            throw DomainError.notAllowed("the API token making it is not scoped to \(unscoped.map(RoleTable.name(of:)).joined(separator: ", "))")
+        }
         let seconds = request.durationSeconds == 0 ? Self.defaultApiTokenSeconds : request.durationSeconds
         guard seconds <= Self.maxApiTokenSeconds else { throw DomainError.invalid("an API token lasts at most 365 days") }
 
         let secret = try ApiTokenSecret.generate()
         let id = Self.newID("api")
         let now = self.now()
+        let expiresAt = min(now + Int64(seconds) * 1000, parent?.expiresAt ?? .max)
         let record = ApiTokenRecord(id: id, user: owner.user, org: owner.org,
                                     sealedName: try keys.seal(Data(name.utf8), org: owner.org, table: "api_tokens", column: "name", row: id),
                                     prefix: ApiTokenSecret.shownPrefix(of: secret), permissions: scopes.map(\.rawValue),
-                                    createdAt: now, expiresAt: now + Int64(seconds) * 1000, lastUsedAt: 0, revokedAt: nil)
-        try await repository.write { [self] tx in
+                                    createdAt: now, expiresAt: expiresAt, lastUsedAt: 0, revokedAt: nil,
+                                    heldBy: request.heldBy, madeBy: parent?.id)
+        var detail = "permissions: \(scopes.map(RoleTable.name(of:)).joined(separator: ", ")); lasts \((expiresAt - now) / 1000) s"
+        if let gateway = request.heldBy { detail += "; kept by gateway \(gateway)" }
+        if let parent { detail += "; made by API token \(parent.id)" }
+        try await repository.write { [self, detail] tx in
             try tx.insertApiToken(record, hash: OpaqueToken.storageHash(secret))
-            try audit(org: owner.org, actor: owner.actor, action: .apiTokenCreated, resource: .apiToken(id),
-                      detail: "permissions: \(scopes.map(RoleTable.name(of:)).joined(separator: ", ")); lasts \(seconds) s", in: tx)
+            try audit(org: owner.org, actor: owner.actor, action: .apiTokenCreated, resource: .apiToken(id), detail: detail, in: tx)
         }
         return (secret, ApiToken(record: record, name: name))
     }
@@ -77,6 +94,11 @@ extension IdentityRules {
             }
             guard try tx.revokeApiToken(id, at: now) else { return }
             try audit(org: caller.org, actor: caller.actor, action: .apiTokenRevoked, resource: .apiToken(id), in: tx)
+            // What it made (a webhook's token) goes with it.
+            for made in try tx.revokeApiTokens(madeBy: id, at: now) {
+                try audit(org: caller.org, actor: caller.actor, action: .apiTokenRevoked, resource: .apiToken(made),
+                          detail: "the API token that made it was revoked", in: tx)
+            }
         }
     }
 
@@ -90,18 +112,27 @@ extension IdentityRules {
     /// The bearer of a known API token, checked as a session is (`bearer(_:org:may:accepting:)`):
     /// the same answers, and the same two-factor requirement, for every call.
     func apiTokenBearer(_ held: ApiTokenHolder, hash: Data, org: String, may permission: Permission?, accepting: Bearer.Accepted,
-                        now: Int64) async throws -> Bearer {
+                        from presentation: Presentation, now: Int64) async throws -> Bearer {
         let token = held.token
         guard token.revokedAt == nil, token.expiresAt > now, held.account.isActive else { throw Self.noValidCredential }
         guard token.org == org else { throw Self.otherOrganisation(org) }
         guard accepting == .sessionOrApiToken else { throw Self.sessionNeeded }
         let bearer = Bearer(org: org, user: token.user, role: Calltrace_Identity_V1_Role(rawValue: held.account.role) ?? .unspecified,
-                            credential: .apiToken(id: token.id, scopes: Set(token.permissions.compactMap(Permission.init(rawValue:)))),
+                            credential: .apiToken(id: token.id, scopes: Set(token.permissions.compactMap(Permission.init(rawValue:))),
+                                                  expiresAt: token.expiresAt, heldBy: token.heldBy),
                             twoFactorSatisfied: held.account.twoFactorSatisfied)
         if let permission {
             try check(bearer, may: permission)
         } else if !bearer.twoFactorSatisfied {
             throw Self.twoFactorNeeded
+        }
+        if let gateway = token.heldBy {
+            // Kept by a gateway for the firm: only that gateway, acting for nobody at an address,
+            // may present it (a copy that leaked works nowhere, not even through that gateway's
+            // own API, which always says whose address it serves).
+            guard presentation.gateway == gateway, presentation.clientAddress == nil else { throw Self.heldByGateway(gateway) }
+        } else {
+            try await checkClientAddress(presentation.clientAddress, org: org)
         }
         // Last use to the minute: at most one write a minute per token, not one per call.
         let since = now - Self.apiTokenUseResolutionMS
@@ -112,4 +143,8 @@ extension IdentityRules {
     }
 
     static let sessionNeeded = DomainError.notAllowed("this call needs a signed-in session; an API token cannot make it")
+
+    static func heldByGateway(_ gateway: String) -> DomainError {
+        DomainError.notAllowed("this API token is kept by gateway \(gateway) for the firm's integrations; only that gateway may present it")
+    }
 }

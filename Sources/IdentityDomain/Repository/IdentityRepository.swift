@@ -89,6 +89,8 @@ protocol IdentityTransaction {
     func revokeApiToken(_ id: String, at now: Int64) throws -> Bool
     /// Revokes every token of `user` not yet revoked or expired; returns their ids.
     func revokeApiTokens(user: String, at now: Int64) throws -> [String]
+    /// Revokes every live token the token `id` made; returns their ids.
+    func revokeApiTokens(madeBy id: String, at now: Int64) throws -> [String]
     /// Records a use at `now` unless one was recorded since `since`.
     func touchApiToken(hash: Data, at now: Int64, unlessUsedSince since: Int64) throws
 
@@ -181,6 +183,10 @@ struct ApiTokenRecord: Sendable {
     /// 0 when never used.
     let lastUsedAt: Int64
     let revokedAt: Int64?
+    /// The gateway that keeps it for the firm (a webhook's); nil for a person's own.
+    let heldBy: String?
+    /// The API token that made it, when one did.
+    let madeBy: String?
 }
 
 /// An API token with its user's and organisation's state.

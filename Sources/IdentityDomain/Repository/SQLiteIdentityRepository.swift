@@ -92,6 +92,13 @@ struct SQLiteIdentityRepository: IdentityRepository {
         CREATE INDEX api_tokens_by_org_and_user ON api_tokens (org_id, user_id);
         """
 
+    /// Tokens a gateway keeps for the firm (a webhook's), and the token that made one.
+    static let schemaV8 = """
+        ALTER TABLE api_tokens ADD COLUMN held_by_gateway TEXT;
+        ALTER TABLE api_tokens ADD COLUMN made_by_token_id TEXT;
+        CREATE INDEX api_tokens_by_maker ON api_tokens (made_by_token_id) WHERE made_by_token_id IS NOT NULL;
+        """
+
     let database: Database
 
     func read<T: Sendable>(_ body: @escaping @Sendable (any IdentityTransaction) throws -> T) async throws -> T {
@@ -350,22 +357,24 @@ struct SQLiteIdentityRepository: IdentityRepository {
 
         private static let apiTokenColumns = """
             t.id, t.user_id, t.org_id, t.name, t.prefix, t.permissions, t.created_at_unix_ms, t.expires_at_unix_ms, t.last_used_at_unix_ms,
-            t.revoked_at_unix_ms
+            t.revoked_at_unix_ms, t.held_by_gateway, t.made_by_token_id
             """
 
         private static func apiToken(in row: Row) -> ApiTokenRecord? {
             guard let id = row.text("id"), let user = row.text("user_id"), let org = row.text("org_id"), let name = row.blob("name") else { return nil }
             return ApiTokenRecord(id: id, user: user, org: org, sealedName: name, prefix: row.text("prefix") ?? "", permissions: permissions(in: row),
                                   createdAt: row.int("created_at_unix_ms") ?? 0, expiresAt: row.int("expires_at_unix_ms") ?? 0,
-                                  lastUsedAt: row.int("last_used_at_unix_ms") ?? 0, revokedAt: row.int("revoked_at_unix_ms"))
+                                  lastUsedAt: row.int("last_used_at_unix_ms") ?? 0, revokedAt: row.int("revoked_at_unix_ms"),
+                                  heldBy: row.text("held_by_gateway"), madeBy: row.text("made_by_token_id"))
         }
 
         func insertApiToken(_ token: ApiTokenRecord, hash: Data) throws {
             try db.execute("""
-                INSERT INTO api_tokens (id, token_hash, user_id, org_id, name, prefix, permissions, created_at_unix_ms, expires_at_unix_ms)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO api_tokens (id, token_hash, user_id, org_id, name, prefix, permissions, created_at_unix_ms, expires_at_unix_ms,
+                                        held_by_gateway, made_by_token_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, token.id, hash, token.user, token.org, token.sealedName, token.prefix, Self.stored(token.permissions), token.createdAt,
-                           token.expiresAt)
+                           token.expiresAt, token.heldBy, token.madeBy)
         }
 
         func apiTokenHolder(hash: Data) throws -> ApiTokenHolder? {
@@ -396,6 +405,13 @@ struct SQLiteIdentityRepository: IdentityRepository {
             let live = try db.query("SELECT id FROM api_tokens WHERE user_id = ? AND revoked_at_unix_ms IS NULL AND expires_at_unix_ms > ? ORDER BY id",
                                     user, now).compactMap { $0.text("id") }
             for id in live { _ = try revokeApiToken(id, at: now) }
+            return live
+        }
+
+        func revokeApiTokens(madeBy id: String, at now: Int64) throws -> [String] {
+            let live = try db.query("SELECT id FROM api_tokens WHERE made_by_token_id = ? AND revoked_at_unix_ms IS NULL ORDER BY id", id)
+                .compactMap { $0.text("id") }
+            for made in live { _ = try revokeApiToken(made, at: now) }
             return live
         }
 

@@ -41,9 +41,12 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
     private func me(_ context: ServerContext, in org: String, accepting: Bearer.Accepted = .sessionOrApiToken) async throws -> Bearer {
         try OrganizationID.validate(org)
         context.annotate(org: org)
-        let me = try await rules.bearer(try context.bearerToken(), org: org, may: nil, accepting: accepting)
-        try await rules.checkClientAddress(context.clientAddress, org: org)
-        return me
+        return try await rules.bearer(try context.bearerToken(), org: org, may: nil, accepting: accepting, from: Self.presentation(context))
+    }
+
+    /// Who carried the caller's token, from where.
+    static func presentation(_ context: ServerContext) -> Presentation {
+        Presentation(gateway: context.peer.kind == .gateway ? context.peer.name : nil, clientAddress: context.clientAddress)
     }
 
     // MARK: Organisations and users
@@ -273,9 +276,11 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
 
     func createApiToken(_ request: Calltrace_Identity_V1_CreateApiTokenRequest, context: ServerContext) async throws
         -> Calltrace_Identity_V1_CreateApiTokenResponse {
-        let me = try await me(context, in: request.orgID, accepting: .sessionOnly)
+        // A token the gateway keeps may be made from an API token (the rules say how far).
+        let me = try await me(context, in: request.orgID, accepting: request.heldByGateway ? .sessionOrApiToken : .sessionOnly)
         let created = try await rules.createApiToken(ApiTokenRequest(name: request.name, permissions: request.permissions,
-                                                                     durationSeconds: request.durationSeconds), for: me)
+                                                                     durationSeconds: request.durationSeconds,
+                                                                     heldBy: request.heldByGateway ? context.peer.name : nil), for: me)
         return .with {
             $0.token = created.secret
             $0.apiToken = Self.proto(created.token)
@@ -302,6 +307,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
             $0.tokenID = record.id; $0.userID = record.user; $0.name = token.name; $0.prefix = record.prefix; $0.permissions = token.permissions
             $0.createdAtUnixMs = record.createdAt; $0.expiresAtUnixMs = record.expiresAt
             $0.lastUsedAtUnixMs = record.lastUsedAt; $0.revokedAtUnixMs = record.revokedAt ?? 0
+            $0.heldByGateway = record.heldBy ?? ""; $0.madeByTokenID = record.madeBy ?? ""
         }
     }
 
@@ -311,8 +317,8 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
         guard request.permission != .unspecified else { throw RPCError(.invalidArgument, "name a permission") }
-        let principal = try await rules.authorize(token: request.token, org: request.orgID, permission: request.permission)
-        try await rules.checkClientAddress(request.clientAddress.isEmpty ? nil : request.clientAddress, org: request.orgID)
+        let principal = try await rules.authorize(token: request.token, org: request.orgID, permission: request.permission,
+                                                  from: Presentation(gateway: request.gateway, clientAddress: request.clientAddress))
         return .with { $0.principal = principal }
     }
 
@@ -331,10 +337,9 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
 /// Identity answers the route check for its own user-facing RPCs, without a round trip.
 extension IdentityRules: Authorizing {
     func authorizeUser(token: String, org: String, permission: Calltrace_Identity_V1_Permission,
-                       clientAddress: String?) async throws -> Principal {
-        let principal = try await authorize(token: token, org: org, permission: permission)
-        try await checkClientAddress(clientAddress, org: org)
-        return Principal(principal)
+                       gateway: String, clientAddress: String?) async throws -> Principal {
+        Principal(try await authorize(token: token, org: org, permission: permission,
+                                      from: Presentation(gateway: gateway, clientAddress: clientAddress)))
     }
 
     func authorizeOperator(name: String, org: String, permission: Calltrace_Identity_V1_Permission) async throws -> Principal {

@@ -18,7 +18,8 @@ public struct IdentityService: CallTraceService {
     /// Its own tables, in order (the host's shared tables migrate on their own track first; the
     /// gaps in the numbering are versions those once took here).
     public static let migrations = [Migration(version: 2, SQLiteIdentityRepository.schema), Migration(version: 3, SQLiteIdentityRepository.schemaV3),
-                                    Migration(version: 6, SQLiteIdentityRepository.schemaV6), Migration(version: 7, SQLiteIdentityRepository.schemaV7)]
+                                    Migration(version: 6, SQLiteIdentityRepository.schemaV6), Migration(version: 7, SQLiteIdentityRepository.schemaV7),
+                                    Migration(version: 8, SQLiteIdentityRepository.schemaV8)]
 
     let identity: IdentityHandler
 

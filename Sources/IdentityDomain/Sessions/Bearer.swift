@@ -8,8 +8,9 @@ struct Bearer: Sendable, Equatable {
     enum Credential: Sendable, Equatable {
         /// From a login.
         case session
-        /// A user's API token: it acts only within its scopes.
-        case apiToken(id: String, scopes: Set<Permission>)
+        /// A user's API token: it acts only within its scopes, until it expires; `heldBy` names
+        /// the gateway that keeps it for the firm (a webhook's), nil for a person's own.
+        case apiToken(id: String, scopes: Set<Permission>, expiresAt: Int64, heldBy: String?)
     }
 
     /// Which credentials a call accepts.
@@ -30,7 +31,7 @@ struct Bearer: Sendable, Equatable {
     /// those in its scopes too.
     var permissions: Set<Permission> {
         let role = RoleTable.permissions(of: role)
-        guard case .apiToken(_, let scopes) = credential else { return role }
+        guard case .apiToken(_, let scopes, _, _) = credential else { return role }
         return role.intersection(scopes)
     }
 
@@ -45,7 +46,25 @@ struct Bearer: Sendable, Equatable {
     var principal: Calltrace_Identity_V1_Principal {
         .with {
             $0.orgID = org; $0.userID = user; $0.role = role
-            if case .apiToken(let id, _) = credential { $0.apiTokenID = id }
+            if case .apiToken(let id, _, _, _) = credential { $0.apiTokenID = id }
         }
     }
+}
+
+/// How a token reached identity: the gateway that carried it (its certificate's name; nil when
+/// no gateway did) and the end user's address that gateway vouched for (nil when it acts for
+/// nobody at an address, or did not say). The organisation's address allow-list applies to a
+/// person's credential; a token a gateway holds works only when that gateway presents it for
+/// nobody at an address.
+struct Presentation: Sendable, Equatable {
+    var gateway: String?
+    var clientAddress: String?
+
+    init(gateway: String?, clientAddress: String?) {
+        self.gateway = gateway.flatMap { $0.isEmpty ? nil : $0 }
+        self.clientAddress = clientAddress.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// Called directly, by no gateway for nobody at an address (the rules' own tests).
+    static let direct = Presentation(gateway: nil, clientAddress: nil)
 }

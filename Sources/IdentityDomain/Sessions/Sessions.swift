@@ -97,9 +97,10 @@ extension IdentityRules {
     }
 
     /// The principal behind `token` (a session's or an API token's), allowed `permission` in
-    /// `org`; else UNAUTHENTICATED or PERMISSION_DENIED (see `bearer`).
-    func authorize(token: String, org: String, permission: Calltrace_Identity_V1_Permission?) async throws -> Calltrace_Identity_V1_Principal {
-        try await bearer(token, org: org, may: permission).principal
+    /// `org` from where it was presented; else UNAUTHENTICATED or PERMISSION_DENIED (see `bearer`).
+    func authorize(token: String, org: String, permission: Calltrace_Identity_V1_Permission?,
+                   from presentation: Presentation) async throws -> Calltrace_Identity_V1_Principal {
+        try await bearer(token, org: org, may: permission, from: presentation).principal
     }
 
     /// Whom `token` speaks for in `org`, allowed `permission`: a session's user, or an API
@@ -111,12 +112,16 @@ extension IdentityRules {
     ///   - permission: nil only checks the credential (e.g. to enrol in two-factor), skipping the
     ///     role and, for a session, the organisation's two-factor requirement.
     ///   - accepting: `.sessionOnly` for credential calls: an API token is then PERMISSION_DENIED.
+    ///   - presentation: who carried the token from where: a person's credential is refused
+    ///     (PERMISSION_DENIED) from an address outside the organisation's allow-list, and a token
+    ///     a gateway holds from anywhere but that gateway acting for nobody at an address.
     func bearer(_ token: String, org: String, may permission: Calltrace_Identity_V1_Permission?,
-                accepting: Bearer.Accepted = .sessionOrApiToken) async throws -> Bearer {
+                accepting: Bearer.Accepted = .sessionOrApiToken, from presentation: Presentation) async throws -> Bearer {
         let now = self.now()
         let tokenHash = OpaqueToken.storageHash(token)
         if ApiTokenSecret.isApiToken(token), let held = try await repository.read({ tx in try tx.apiTokenHolder(hash: tokenHash) }) {
-            return try await apiTokenBearer(held, hash: tokenHash, org: org, may: permission, accepting: accepting, now: now)
+            return try await apiTokenBearer(held, hash: tokenHash, org: org, may: permission, accepting: accepting,
+                                            from: presentation, now: now)
         }
         let session = try await repository.read { tx in try tx.session(tokenHash: tokenHash) }
         // A session ends at its own expiry, or earlier when the organisation shortened its
@@ -130,6 +135,7 @@ extension IdentityRules {
         let bearer = Bearer(org: org, user: session.user, role: Calltrace_Identity_V1_Role(rawValue: session.account.role) ?? .unspecified,
                             credential: .session, twoFactorSatisfied: session.account.twoFactorSatisfied)
         if let permission { try check(bearer, may: permission) }
+        try await checkClientAddress(presentation.clientAddress, org: org)
         // Only an allowed call keeps the session alive; a refused one does not refresh it.
         try await repository.write { tx in try tx.touchSession(tokenHash: tokenHash, at: now) }
         return bearer

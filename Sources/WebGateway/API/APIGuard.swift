@@ -94,8 +94,8 @@ struct APIGuard: RouterMiddleware {
             case .unauthenticated:
                 return .unauthenticated("The API token is unknown, expired or revoked.", invalidToken: true)
             case .permissionDenied:
-                return APIProblem(.forbidden, "forbidden", "Not allowed",
-                                  "The token's scopes or your role do not allow this, or your firm limits where CallTrace is used from.")
+                // The services' own sentence names the rule (a role, a scope, the address list).
+                return APIProblem(.forbidden, "forbidden", "Not allowed", Failures.sentence(rpc.message))
             case .notFound:
                 return .notFound
             case .invalidArgument, .failedPrecondition, .outOfRange:

@@ -3,9 +3,9 @@ import Hummingbird
 
 /// `/api/v1/webhooks` (services/web/openapi.yaml): the firm's webhooks for a CRM integration —
 /// list, create, delete — through the same rules as Settings → Webhooks, under the caller's API
-/// token (settings.manage, proved by identity). Identity makes API tokens only for a signed-in
-/// session, so creating a webhook here is refused (403) as `POST /api-tokens` is: a webhook is
-/// added on the page, and its token is the admin's, made there.
+/// token (settings.manage, proved by identity). A webhook made here sends under a token identity
+/// makes from the caller's: it needs reports.read (and transcripts.read for personal fields) in
+/// that token's scopes, ends no later, and is revoked with it (the webhook then pauses).
 ///
 /// Registered by hand beside the generated operations (the generator is not run in this
 /// change; see the README): the document describes these routes and the contract test checks

@@ -46,6 +46,7 @@ struct ApiTokenPages: Sendable {
                 let state = token.revokedAtUnixMs > 0 ? "Revoked" : token.expiresAtUnixMs <= now ? "Expired" : "Active"
                 return [
                     "id": token.tokenID, "name": token.name, "prefix": token.prefix, "state": state, "active": state == "Active",
+                    "kept": !token.heldByGateway.isEmpty,
                     "scopes": token.permissions.map { Self.labels[$0] ?? "\($0)" }.joined(separator: ", "),
                     "created": Formats.dateTime(unixMs: token.createdAtUnixMs), "expires": Formats.dateTime(unixMs: token.expiresAtUnixMs),
                     "used": token.lastUsedAtUnixMs > 0 ? Formats.dateTime(unixMs: token.lastUsedAtUnixMs) : "Never",

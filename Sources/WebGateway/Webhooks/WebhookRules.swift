@@ -16,8 +16,12 @@ import Logging
 /// Every call about a firm's data is made under a person's token: the admin's for managing
 /// (identity proves settings.manage with `GetSecurityPolicy`), and for deliveries an API token
 /// identity made for that admin when the webhook was created (scoped to reports.read, and
-/// transcripts.read when a personal field is ticked). When that token stops working, the
-/// subscription pauses with the reason. The secret, the token and the URL (whose query may hold
+/// transcripts.read when a personal field is ticked). Identity keeps that token to this gateway
+/// (`held_by_gateway`): it works only when this gateway presents it for nobody at an address,
+/// so a firm's address allow-list (about where people sign in from) does not stop deliveries,
+/// and a copy that leaked works nowhere. When the admin adds a webhook through the API, the
+/// token is made from their API token: no wider, ending with it, revoked with it. When that
+/// token stops working, the subscription pauses with the reason. The secret, the token and the URL (whose query may hold
 /// a key) are sealed under the firm's key; no call content is stored, and logs name only the host.
 struct WebhookRules: Sendable {
     struct Configuration: Sendable {
@@ -84,6 +88,7 @@ struct WebhookRules: Sendable {
             $0.name = String("webhook: \(address.host)".prefix(100))
             $0.permissions = permissions
             $0.durationSeconds = Self.tokenSeconds
+            $0.heldByGateway = true
         }, options: caller.options)
         let id = "whk_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
         let secret = "whsec_" + (try OpaqueToken.generate())

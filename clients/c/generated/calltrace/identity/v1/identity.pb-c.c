@@ -4888,7 +4888,7 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__security_policy__descr
   (ProtobufCMessageInit) calltrace__identity__v1__security_policy__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__identity__v1__authorize_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor calltrace__identity__v1__authorize_request__field_descriptors[5] =
 {
   {
     "token",
@@ -4938,9 +4938,22 @@ static const ProtobufCFieldDescriptor calltrace__identity__v1__authorize_request
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "gateway",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__AuthorizeRequest, gateway),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__identity__v1__authorize_request__field_indices_by_name[] = {
   3,   /* field[3] = client_address */
+  4,   /* field[4] = gateway */
   1,   /* field[1] = org_id */
   2,   /* field[2] = permission */
   0,   /* field[0] = token */
@@ -4948,7 +4961,7 @@ static const unsigned calltrace__identity__v1__authorize_request__field_indices_
 static const ProtobufCIntRange calltrace__identity__v1__authorize_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_request__descriptor =
 {
@@ -4958,7 +4971,7 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__authorize_request__des
   "Calltrace__Identity__V1__AuthorizeRequest",
   "calltrace.identity.v1",
   sizeof(Calltrace__Identity__V1__AuthorizeRequest),
-  4,
+  5,
   calltrace__identity__v1__authorize_request__field_descriptors,
   calltrace__identity__v1__authorize_request__field_indices_by_name,
   1,  calltrace__identity__v1__authorize_request__number_ranges,
@@ -5712,7 +5725,7 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__list_support_grants_re
   (ProtobufCMessageInit) calltrace__identity__v1__list_support_grants_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__identity__v1__api_token__field_descriptors[9] =
+static const ProtobufCFieldDescriptor calltrace__identity__v1__api_token__field_descriptors[11] =
 {
   {
     "token_id",
@@ -5822,11 +5835,37 @@ static const ProtobufCFieldDescriptor calltrace__identity__v1__api_token__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "held_by_gateway",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ApiToken, held_by_gateway),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "made_by_token_id",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__ApiToken, made_by_token_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__identity__v1__api_token__field_indices_by_name[] = {
   5,   /* field[5] = created_at_unix_ms */
   6,   /* field[6] = expires_at_unix_ms */
+  9,   /* field[9] = held_by_gateway */
   7,   /* field[7] = last_used_at_unix_ms */
+  10,   /* field[10] = made_by_token_id */
   2,   /* field[2] = name */
   4,   /* field[4] = permissions */
   3,   /* field[3] = prefix */
@@ -5837,7 +5876,7 @@ static const unsigned calltrace__identity__v1__api_token__field_indices_by_name[
 static const ProtobufCIntRange calltrace__identity__v1__api_token__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor calltrace__identity__v1__api_token__descriptor =
 {
@@ -5847,14 +5886,14 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__api_token__descriptor 
   "Calltrace__Identity__V1__ApiToken",
   "calltrace.identity.v1",
   sizeof(Calltrace__Identity__V1__ApiToken),
-  9,
+  11,
   calltrace__identity__v1__api_token__field_descriptors,
   calltrace__identity__v1__api_token__field_indices_by_name,
   1,  calltrace__identity__v1__api_token__number_ranges,
   (ProtobufCMessageInit) calltrace__identity__v1__api_token__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__identity__v1__create_api_token_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor calltrace__identity__v1__create_api_token_request__field_descriptors[5] =
 {
   {
     "org_id",
@@ -5904,9 +5943,22 @@ static const ProtobufCFieldDescriptor calltrace__identity__v1__create_api_token_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "held_by_gateway",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Identity__V1__CreateApiTokenRequest, held_by_gateway),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__identity__v1__create_api_token_request__field_indices_by_name[] = {
   3,   /* field[3] = duration_seconds */
+  4,   /* field[4] = held_by_gateway */
   1,   /* field[1] = name */
   0,   /* field[0] = org_id */
   2,   /* field[2] = permissions */
@@ -5914,7 +5966,7 @@ static const unsigned calltrace__identity__v1__create_api_token_request__field_i
 static const ProtobufCIntRange calltrace__identity__v1__create_api_token_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor calltrace__identity__v1__create_api_token_request__descriptor =
 {
@@ -5924,7 +5976,7 @@ const ProtobufCMessageDescriptor calltrace__identity__v1__create_api_token_reque
   "Calltrace__Identity__V1__CreateApiTokenRequest",
   "calltrace.identity.v1",
   sizeof(Calltrace__Identity__V1__CreateApiTokenRequest),
-  4,
+  5,
   calltrace__identity__v1__create_api_token_request__field_descriptors,
   calltrace__identity__v1__create_api_token_request__field_indices_by_name,
   1,  calltrace__identity__v1__create_api_token_request__number_ranges,

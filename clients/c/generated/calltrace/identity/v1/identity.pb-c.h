@@ -689,10 +689,15 @@ struct  Calltrace__Identity__V1__AuthorizeRequest
    * (ServerContext.clientAddress); needed when the organisation restricts addresses.
    */
   char *client_address;
+  /*
+   * The gateway the calling service received the token from (its certificate's name); empty
+   * when the caller was not a gateway. A token a gateway holds works only from that gateway.
+   */
+  char *gateway;
 };
 #define CALLTRACE__IDENTITY__V1__AUTHORIZE_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__authorize_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_UNSPECIFIED, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Calltrace__Identity__V1__AuthorizeResponse
@@ -906,10 +911,20 @@ struct  Calltrace__Identity__V1__ApiToken
    * 0 unless revoked.
    */
   int64_t revoked_at_unix_ms;
+  /*
+   * Set for a token a gateway holds for the firm (a webhook's): that gateway's name. It works
+   * only when that gateway presents it acting for no person (no client address), and so the
+   * organisation's address allow-list, which is about where people sign in from, does not apply.
+   */
+  char *held_by_gateway;
+  /*
+   * Set when an API token made it: revoking that token revokes this one, and it ends no later.
+   */
+  char *made_by_token_id;
 };
 #define CALLTRACE__IDENTITY__V1__API_TOKEN__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__api_token__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Calltrace__Identity__V1__CreateApiTokenRequest
@@ -929,10 +944,15 @@ struct  Calltrace__Identity__V1__CreateApiTokenRequest
    * 0: 90 days; at most 365 days.
    */
   uint32_t duration_seconds;
+  /*
+   * A token the calling gateway keeps for the firm and presents itself (see ApiToken.held_by_gateway):
+   * nobody can use it through another gateway, nor through this one on a person's behalf.
+   */
+  protobuf_c_boolean held_by_gateway;
 };
 #define CALLTRACE__IDENTITY__V1__CREATE_API_TOKEN_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__identity__v1__create_api_token_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0 }
 
 
 struct  Calltrace__Identity__V1__CreateApiTokenResponse
