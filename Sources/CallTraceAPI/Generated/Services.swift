@@ -1824,6 +1824,70 @@ public struct Calltrace_Transcript_V1_TrackingNumberServiceClient: Sendable {
     }
 }
 
+// MARK: calltrace.transcript.v1.BlockListService
+
+/// Which peers may call each method of `calltrace.transcript.v1.BlockListService`.
+public struct Calltrace_Transcript_V1_BlockListServicePolicies: Sendable {
+    public var blockCaller: PeerPolicy
+    public var unblockCaller: PeerPolicy
+    public var listBlockedCallers: PeerPolicy
+
+    public init(blockCaller: PeerPolicy, unblockCaller: PeerPolicy, listBlockedCallers: PeerPolicy) {
+        self.blockCaller = blockCaller
+        self.unblockCaller = unblockCaller
+        self.listBlockedCallers = listBlockedCallers
+    }
+}
+
+/// The server side of `calltrace.transcript.v1.BlockListService`: implement every method, name who may call each in
+/// `policies`, and hand the value to the server (it registers itself).
+public protocol Calltrace_Transcript_V1_BlockListServiceHandler: RPCService {
+    var policies: Calltrace_Transcript_V1_BlockListServicePolicies { get }
+
+    /// Adds a caller (any common UK format). Idempotent. Audited (never the number).
+    func blockCaller(_ request: Calltrace_Transcript_V1_BlockCallerRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_BlockCallerResponse
+
+    /// Idempotent. Audited.
+    func unblockCaller(_ request: Calltrace_Transcript_V1_UnblockCallerRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_UnblockCallerResponse
+
+    /// Newest first, numbers masked.
+    func listBlockedCallers(_ request: Calltrace_Transcript_V1_ListBlockedCallersRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListBlockedCallersResponse
+}
+
+extension Calltrace_Transcript_V1_BlockListServiceHandler {
+    public func register(with router: inout RPCRouter) {
+        let policies = self.policies
+        router.unary(Calltrace_Transcript_V1_BlockListService.blockCaller, allow: policies.blockCaller) { try await self.blockCaller($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_BlockListService.unblockCaller, allow: policies.unblockCaller) { try await self.unblockCaller($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_BlockListService.listBlockedCallers, allow: policies.listBlockedCallers) { try await self.listBlockedCallers($0, context: $1) }
+    }
+}
+
+/// A typed client of `calltrace.transcript.v1.BlockListService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
+public struct Calltrace_Transcript_V1_BlockListServiceClient: Sendable {
+    public let rpc: any RPCChannel
+
+    public init(_ rpc: any RPCChannel) {
+        self.rpc = rpc
+    }
+
+    /// Adds a caller (any common UK format). Idempotent. Audited (never the number).
+    public func blockCaller(_ request: Calltrace_Transcript_V1_BlockCallerRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_BlockCallerResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_BlockListService.blockCaller, request, options: options)
+    }
+
+    /// Idempotent. Audited.
+    public func unblockCaller(_ request: Calltrace_Transcript_V1_UnblockCallerRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_UnblockCallerResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_BlockListService.unblockCaller, request, options: options)
+    }
+
+    /// Newest first, numbers masked.
+    public func listBlockedCallers(_ request: Calltrace_Transcript_V1_ListBlockedCallersRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_ListBlockedCallersResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_BlockListService.listBlockedCallers, request, options: options)
+    }
+}
+
 // MARK: calltrace.transcript.v1.CallService
 
 /// Which peers may call each method of `calltrace.transcript.v1.CallService`.

@@ -527,6 +527,26 @@ public enum Calltrace_Transcript_V1_TrackingNumberService {
     public static let methods: [MethodInfo] = [assignTrackingNumber.info, releaseTrackingNumber.info, listTrackingNumbers.info]
 }
 
+/// `calltrace.transcript.v1.BlockListService`
+public enum Calltrace_Transcript_V1_BlockListService {
+    public static let name = "calltrace.transcript.v1.BlockListService"
+
+    /// `/calltrace.transcript.v1.BlockListService/BlockCaller`
+    public static let blockCaller = MethodDescriptor<Calltrace_Transcript_V1_BlockCallerRequest, Calltrace_Transcript_V1_BlockCallerResponse>(
+        service: name, name: "BlockCaller", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.transcript.v1.BlockListService/UnblockCaller`
+    public static let unblockCaller = MethodDescriptor<Calltrace_Transcript_V1_UnblockCallerRequest, Calltrace_Transcript_V1_UnblockCallerResponse>(
+        service: name, name: "UnblockCaller", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.transcript.v1.BlockListService/ListBlockedCallers`
+    public static let listBlockedCallers = MethodDescriptor<Calltrace_Transcript_V1_ListBlockedCallersRequest, Calltrace_Transcript_V1_ListBlockedCallersResponse>(
+        service: name, name: "ListBlockedCallers", kind: .unary, isIdempotent: true)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [blockCaller.info, unblockCaller.info, listBlockedCallers.info]
+}
+
 /// `calltrace.transcript.v1.CallService`
 public enum Calltrace_Transcript_V1_CallService {
     public static let name = "calltrace.transcript.v1.CallService"
@@ -667,6 +687,7 @@ public enum ProtoServices {
         (Calltrace_Ops_V1_MetricsService.name, Calltrace_Ops_V1_MetricsService.methods),
         (Calltrace_Testing_V1_EchoService.name, Calltrace_Testing_V1_EchoService.methods),
         (Calltrace_Transcript_V1_TrackingNumberService.name, Calltrace_Transcript_V1_TrackingNumberService.methods),
+        (Calltrace_Transcript_V1_BlockListService.name, Calltrace_Transcript_V1_BlockListService.methods),
         (Calltrace_Transcript_V1_CallService.name, Calltrace_Transcript_V1_CallService.methods),
         (Calltrace_Transcript_V1_TranscriptService.name, Calltrace_Transcript_V1_TranscriptService.methods),
         (Calltrace_Transcript_V1_SuppressionService.name, Calltrace_Transcript_V1_SuppressionService.methods),

@@ -497,9 +497,121 @@ public nonisolated struct Calltrace_Transcript_V1_TrackingNumber: Sendable {
   /// 0 while current.
   public var effectiveUntilUnixMs: Int64 = 0
 
+  /// How calls to it are connected (current numbers; destinations shown to settings.manage only,
+  /// else masked).
+  public var routing: Calltrace_Transcript_V1_Routing {
+    get {_routing ?? Calltrace_Transcript_V1_Routing()}
+    set {_routing = newValue}
+  }
+  /// Returns true if `routing` has been explicitly set.
+  public var hasRouting: Bool {self._routing != nil}
+  /// Clears the value of `routing`. Subsequent reads from it will return its default value.
+  public mutating func clearRouting() {self._routing = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _routing: Calltrace_Transcript_V1_Routing? = nil
+}
+
+/// How the telephony gateway connects an inbound call on a tracking number (issue 31).
+public nonisolated struct Calltrace_Transcript_V1_Routing: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The firm's phones to ring at once, any common UK format (E.164 in answers): at most 5.
+  /// None: nobody is rung (voicemail when on, else the out-of-hours message and the call ends).
+  public var destinations: [String] = []
+
+  /// How long they ring before voicemail: 5 to 60 seconds; 0: 20.
+  public var ringSeconds: UInt32 = 0
+
+  /// When the office answers, in Europe/London local time; none: always.
+  public var officeHours: [Calltrace_Transcript_V1_OfficeHours] = []
+
+  /// Said to the caller out of hours (before voicemail when on): up to 500 characters; empty: a
+  /// standard sentence.
+  public var outOfHoursMessage: String = String()
+
+  /// Record a message when nobody answers, and out of hours (recorded like any call, after the
+  /// notice).
+  public var voicemail: Bool = false
+
+  /// Said only to whoever answers, before the caller is connected: up to 200 characters; empty:
+  /// "<source> enquiry".
+  public var whisper: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One day's opening, in Europe/London local time.
+public nonisolated struct Calltrace_Transcript_V1_OfficeHours: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 1 Monday … 7 Sunday (ISO 8601).
+  public var weekday: UInt32 = 0
+
+  /// Minutes after local midnight: 0 ≤ opens < closes ≤ 1440.
+  public var opensMinute: UInt32 = 0
+
+  public var closesMinute: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Transcript_V1_SetRoutingRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  /// Any common UK format.
+  public var number: String = String()
+
+  public var routing: Calltrace_Transcript_V1_Routing {
+    get {_routing ?? Calltrace_Transcript_V1_Routing()}
+    set {_routing = newValue}
+  }
+  /// Returns true if `routing` has been explicitly set.
+  public var hasRouting: Bool {self._routing != nil}
+  /// Clears the value of `routing`. Subsequent reads from it will return its default value.
+  public mutating func clearRouting() {self._routing = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _routing: Calltrace_Transcript_V1_Routing? = nil
+}
+
+public nonisolated struct Calltrace_Transcript_V1_SetRoutingResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var trackingNumber: Calltrace_Transcript_V1_TrackingNumber {
+    get {_trackingNumber ?? Calltrace_Transcript_V1_TrackingNumber()}
+    set {_trackingNumber = newValue}
+  }
+  /// Returns true if `trackingNumber` has been explicitly set.
+  public var hasTrackingNumber: Bool {self._trackingNumber != nil}
+  /// Clears the value of `trackingNumber`. Subsequent reads from it will return its default value.
+  public mutating func clearTrackingNumber() {self._trackingNumber = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _trackingNumber: Calltrace_Transcript_V1_TrackingNumber? = nil
 }
 
 public nonisolated struct Calltrace_Transcript_V1_AssignTrackingNumberRequest: Sendable {
@@ -764,9 +876,31 @@ public nonisolated struct Calltrace_Transcript_V1_StartCallResponse: Sendable {
   /// the current processing agreement (nothing is recorded until it does).
   public var reason: String = String()
 
+  /// The number's marketing source, for the whisper ("Google Ads – personal injury").
+  public var source: String = String()
+
+  /// The caller is on the firm's block list: reject the call. Nothing was stored, and record is
+  /// false.
+  public var blocked: Bool = false
+
+  /// How to connect an inbound call (destinations in E.164); empty for outbound calls.
+  public var routing: Calltrace_Transcript_V1_Routing {
+    get {_routing ?? Calltrace_Transcript_V1_Routing()}
+    set {_routing = newValue}
+  }
+  /// Returns true if `routing` has been explicitly set.
+  public var hasRouting: Bool {self._routing != nil}
+  /// Clears the value of `routing`. Subsequent reads from it will return its default value.
+  public mutating func clearRouting() {self._routing = nil}
+
+  /// Whether the routing's office hours include `started_at` (true when it has none).
+  public var officeOpen: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _routing: Calltrace_Transcript_V1_Routing? = nil
 }
 
 public nonisolated struct Calltrace_Transcript_V1_CompleteCallRequest: Sendable {
@@ -1626,6 +1760,98 @@ public nonisolated struct Calltrace_Transcript_V1_GetTranscriptionSettingsRespon
   fileprivate var _settings: Calltrace_Transcript_V1_TranscriptionSettings? = nil
 }
 
+public nonisolated struct Calltrace_Transcript_V1_BlockedCaller: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Masked, e.g. "+44 7700 ••••23".
+  public var numberMasked: String = String()
+
+  public var addedAtUnixMs: Int64 = 0
+
+  /// Up to 200 characters, e.g. "repeated nuisance calls".
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Transcript_V1_BlockCallerRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var phoneNumber: String = String()
+
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Transcript_V1_BlockCallerResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Transcript_V1_UnblockCallerRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var phoneNumber: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Transcript_V1_UnblockCallerResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Transcript_V1_ListBlockedCallersRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var orgID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Calltrace_Transcript_V1_ListBlockedCallersResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var blockedCallers: [Calltrace_Transcript_V1_BlockedCaller] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Calltrace_Transcript_V1_Suppression: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1763,7 +1989,7 @@ nonisolated extension Calltrace_Transcript_V1_TranscriptionState: SwiftProtobuf.
 
 nonisolated extension Calltrace_Transcript_V1_TrackingNumber: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TrackingNumber"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}number\0\u{3}org_id\0\u{1}source\0\u{1}channel\0\u{1}campaign\0\u{1}notice\0\u{3}effective_from_unix_ms\0\u{3}effective_until_unix_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}number\0\u{3}org_id\0\u{1}source\0\u{1}channel\0\u{1}campaign\0\u{1}notice\0\u{3}effective_from_unix_ms\0\u{3}effective_until_unix_ms\0\u{1}routing\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1779,12 +2005,17 @@ nonisolated extension Calltrace_Transcript_V1_TrackingNumber: SwiftProtobuf.Mess
       case 6: try { try decoder.decodeSingularStringField(value: &self.notice) }()
       case 7: try { try decoder.decodeSingularInt64Field(value: &self.effectiveFromUnixMs) }()
       case 8: try { try decoder.decodeSingularInt64Field(value: &self.effectiveUntilUnixMs) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._routing) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.number.isEmpty {
       try visitor.visitSingularStringField(value: self.number, fieldNumber: 1)
     }
@@ -1809,6 +2040,9 @@ nonisolated extension Calltrace_Transcript_V1_TrackingNumber: SwiftProtobuf.Mess
     if self.effectiveUntilUnixMs != 0 {
       try visitor.visitSingularInt64Field(value: self.effectiveUntilUnixMs, fieldNumber: 8)
     }
+    try { if let v = self._routing {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1821,6 +2055,180 @@ nonisolated extension Calltrace_Transcript_V1_TrackingNumber: SwiftProtobuf.Mess
     if lhs.notice != rhs.notice {return false}
     if lhs.effectiveFromUnixMs != rhs.effectiveFromUnixMs {return false}
     if lhs.effectiveUntilUnixMs != rhs.effectiveUntilUnixMs {return false}
+    if lhs._routing != rhs._routing {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Transcript_V1_Routing: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Routing"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}destinations\0\u{3}ring_seconds\0\u{3}office_hours\0\u{3}out_of_hours_message\0\u{1}voicemail\0\u{1}whisper\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.destinations) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.ringSeconds) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.officeHours) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.outOfHoursMessage) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.voicemail) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.whisper) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.destinations.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.destinations, fieldNumber: 1)
+    }
+    if self.ringSeconds != 0 {
+      try visitor.visitSingularUInt32Field(value: self.ringSeconds, fieldNumber: 2)
+    }
+    if !self.officeHours.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.officeHours, fieldNumber: 3)
+    }
+    if !self.outOfHoursMessage.isEmpty {
+      try visitor.visitSingularStringField(value: self.outOfHoursMessage, fieldNumber: 4)
+    }
+    if self.voicemail != false {
+      try visitor.visitSingularBoolField(value: self.voicemail, fieldNumber: 5)
+    }
+    if !self.whisper.isEmpty {
+      try visitor.visitSingularStringField(value: self.whisper, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Transcript_V1_Routing, rhs: Calltrace_Transcript_V1_Routing) -> Bool {
+    if lhs.destinations != rhs.destinations {return false}
+    if lhs.ringSeconds != rhs.ringSeconds {return false}
+    if lhs.officeHours != rhs.officeHours {return false}
+    if lhs.outOfHoursMessage != rhs.outOfHoursMessage {return false}
+    if lhs.voicemail != rhs.voicemail {return false}
+    if lhs.whisper != rhs.whisper {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Transcript_V1_OfficeHours: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".OfficeHours"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}weekday\0\u{3}opens_minute\0\u{3}closes_minute\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.weekday) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.opensMinute) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.closesMinute) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.weekday != 0 {
+      try visitor.visitSingularUInt32Field(value: self.weekday, fieldNumber: 1)
+    }
+    if self.opensMinute != 0 {
+      try visitor.visitSingularUInt32Field(value: self.opensMinute, fieldNumber: 2)
+    }
+    if self.closesMinute != 0 {
+      try visitor.visitSingularUInt32Field(value: self.closesMinute, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Transcript_V1_OfficeHours, rhs: Calltrace_Transcript_V1_OfficeHours) -> Bool {
+    if lhs.weekday != rhs.weekday {return false}
+    if lhs.opensMinute != rhs.opensMinute {return false}
+    if lhs.closesMinute != rhs.closesMinute {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Transcript_V1_SetRoutingRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetRoutingRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{1}number\0\u{1}routing\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.number) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._routing) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if !self.number.isEmpty {
+      try visitor.visitSingularStringField(value: self.number, fieldNumber: 2)
+    }
+    try { if let v = self._routing {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Transcript_V1_SetRoutingRequest, rhs: Calltrace_Transcript_V1_SetRoutingRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.number != rhs.number {return false}
+    if lhs._routing != rhs._routing {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Transcript_V1_SetRoutingResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetRoutingResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tracking_number\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._trackingNumber) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._trackingNumber {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Transcript_V1_SetRoutingResponse, rhs: Calltrace_Transcript_V1_SetRoutingResponse) -> Bool {
+    if lhs._trackingNumber != rhs._trackingNumber {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2302,7 +2710,7 @@ nonisolated extension Calltrace_Transcript_V1_StartCallRequest: SwiftProtobuf.Me
 
 nonisolated extension Calltrace_Transcript_V1_StartCallResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StartCallResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{1}record\0\u{1}notice\0\u{1}reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{1}record\0\u{1}notice\0\u{1}reason\0\u{1}source\0\u{1}blocked\0\u{1}routing\0\u{3}office_open\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2314,12 +2722,20 @@ nonisolated extension Calltrace_Transcript_V1_StartCallResponse: SwiftProtobuf.M
       case 2: try { try decoder.decodeSingularBoolField(value: &self.record) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.notice) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.source) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.blocked) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._routing) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.officeOpen) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.orgID.isEmpty {
       try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
     }
@@ -2332,6 +2748,18 @@ nonisolated extension Calltrace_Transcript_V1_StartCallResponse: SwiftProtobuf.M
     if !self.reason.isEmpty {
       try visitor.visitSingularStringField(value: self.reason, fieldNumber: 4)
     }
+    if !self.source.isEmpty {
+      try visitor.visitSingularStringField(value: self.source, fieldNumber: 5)
+    }
+    if self.blocked != false {
+      try visitor.visitSingularBoolField(value: self.blocked, fieldNumber: 6)
+    }
+    try { if let v = self._routing {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
+    if self.officeOpen != false {
+      try visitor.visitSingularBoolField(value: self.officeOpen, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2340,6 +2768,10 @@ nonisolated extension Calltrace_Transcript_V1_StartCallResponse: SwiftProtobuf.M
     if lhs.record != rhs.record {return false}
     if lhs.notice != rhs.notice {return false}
     if lhs.reason != rhs.reason {return false}
+    if lhs.source != rhs.source {return false}
+    if lhs.blocked != rhs.blocked {return false}
+    if lhs._routing != rhs._routing {return false}
+    if lhs.officeOpen != rhs.officeOpen {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4177,6 +4609,219 @@ nonisolated extension Calltrace_Transcript_V1_GetTranscriptionSettingsResponse: 
 
   public static func ==(lhs: Calltrace_Transcript_V1_GetTranscriptionSettingsResponse, rhs: Calltrace_Transcript_V1_GetTranscriptionSettingsResponse) -> Bool {
     if lhs._settings != rhs._settings {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Transcript_V1_BlockedCaller: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BlockedCaller"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}number_masked\0\u{3}added_at_unix_ms\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.numberMasked) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.addedAtUnixMs) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.numberMasked.isEmpty {
+      try visitor.visitSingularStringField(value: self.numberMasked, fieldNumber: 1)
+    }
+    if self.addedAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.addedAtUnixMs, fieldNumber: 2)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Transcript_V1_BlockedCaller, rhs: Calltrace_Transcript_V1_BlockedCaller) -> Bool {
+    if lhs.numberMasked != rhs.numberMasked {return false}
+    if lhs.addedAtUnixMs != rhs.addedAtUnixMs {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Transcript_V1_BlockCallerRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BlockCallerRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}phone_number\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.phoneNumber) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if !self.phoneNumber.isEmpty {
+      try visitor.visitSingularStringField(value: self.phoneNumber, fieldNumber: 2)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Transcript_V1_BlockCallerRequest, rhs: Calltrace_Transcript_V1_BlockCallerRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.phoneNumber != rhs.phoneNumber {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Transcript_V1_BlockCallerResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BlockCallerResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Transcript_V1_BlockCallerResponse, rhs: Calltrace_Transcript_V1_BlockCallerResponse) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Transcript_V1_UnblockCallerRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UnblockCallerRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}phone_number\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.phoneNumber) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    if !self.phoneNumber.isEmpty {
+      try visitor.visitSingularStringField(value: self.phoneNumber, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Transcript_V1_UnblockCallerRequest, rhs: Calltrace_Transcript_V1_UnblockCallerRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.phoneNumber != rhs.phoneNumber {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Transcript_V1_UnblockCallerResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UnblockCallerResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Transcript_V1_UnblockCallerResponse, rhs: Calltrace_Transcript_V1_UnblockCallerResponse) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Transcript_V1_ListBlockedCallersRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListBlockedCallersRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.orgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.orgID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Transcript_V1_ListBlockedCallersRequest, rhs: Calltrace_Transcript_V1_ListBlockedCallersRequest) -> Bool {
+    if lhs.orgID != rhs.orgID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Transcript_V1_ListBlockedCallersResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListBlockedCallersResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}blocked_callers\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.blockedCallers) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.blockedCallers.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.blockedCallers, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Transcript_V1_ListBlockedCallersResponse, rhs: Calltrace_Transcript_V1_ListBlockedCallersResponse) -> Bool {
+    if lhs.blockedCallers != rhs.blockedCallers {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

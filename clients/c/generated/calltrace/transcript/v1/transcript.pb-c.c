@@ -52,6 +52,186 @@ void   calltrace__transcript__v1__tracking_number__free_unpacked
   assert(message->base.descriptor == &calltrace__transcript__v1__tracking_number__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__transcript__v1__routing__init
+                     (Calltrace__Transcript__V1__Routing         *message)
+{
+  static const Calltrace__Transcript__V1__Routing init_value = CALLTRACE__TRANSCRIPT__V1__ROUTING__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__routing__get_packed_size
+                     (const Calltrace__Transcript__V1__Routing *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__routing__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__routing__pack
+                     (const Calltrace__Transcript__V1__Routing *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__routing__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__routing__pack_to_buffer
+                     (const Calltrace__Transcript__V1__Routing *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__routing__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__Routing *
+       calltrace__transcript__v1__routing__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__Routing *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__routing__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__routing__free_unpacked
+                     (Calltrace__Transcript__V1__Routing *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__routing__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__transcript__v1__office_hours__init
+                     (Calltrace__Transcript__V1__OfficeHours         *message)
+{
+  static const Calltrace__Transcript__V1__OfficeHours init_value = CALLTRACE__TRANSCRIPT__V1__OFFICE_HOURS__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__office_hours__get_packed_size
+                     (const Calltrace__Transcript__V1__OfficeHours *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__office_hours__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__office_hours__pack
+                     (const Calltrace__Transcript__V1__OfficeHours *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__office_hours__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__office_hours__pack_to_buffer
+                     (const Calltrace__Transcript__V1__OfficeHours *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__office_hours__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__OfficeHours *
+       calltrace__transcript__v1__office_hours__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__OfficeHours *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__office_hours__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__office_hours__free_unpacked
+                     (Calltrace__Transcript__V1__OfficeHours *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__office_hours__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__transcript__v1__set_routing_request__init
+                     (Calltrace__Transcript__V1__SetRoutingRequest         *message)
+{
+  static const Calltrace__Transcript__V1__SetRoutingRequest init_value = CALLTRACE__TRANSCRIPT__V1__SET_ROUTING_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__set_routing_request__get_packed_size
+                     (const Calltrace__Transcript__V1__SetRoutingRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__set_routing_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__set_routing_request__pack
+                     (const Calltrace__Transcript__V1__SetRoutingRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__set_routing_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__set_routing_request__pack_to_buffer
+                     (const Calltrace__Transcript__V1__SetRoutingRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__set_routing_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__SetRoutingRequest *
+       calltrace__transcript__v1__set_routing_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__SetRoutingRequest *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__set_routing_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__set_routing_request__free_unpacked
+                     (Calltrace__Transcript__V1__SetRoutingRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__set_routing_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__transcript__v1__set_routing_response__init
+                     (Calltrace__Transcript__V1__SetRoutingResponse         *message)
+{
+  static const Calltrace__Transcript__V1__SetRoutingResponse init_value = CALLTRACE__TRANSCRIPT__V1__SET_ROUTING_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__set_routing_response__get_packed_size
+                     (const Calltrace__Transcript__V1__SetRoutingResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__set_routing_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__set_routing_response__pack
+                     (const Calltrace__Transcript__V1__SetRoutingResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__set_routing_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__set_routing_response__pack_to_buffer
+                     (const Calltrace__Transcript__V1__SetRoutingResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__set_routing_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__SetRoutingResponse *
+       calltrace__transcript__v1__set_routing_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__SetRoutingResponse *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__set_routing_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__set_routing_response__free_unpacked
+                     (Calltrace__Transcript__V1__SetRoutingResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__set_routing_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__transcript__v1__assign_tracking_number_request__init
                      (Calltrace__Transcript__V1__AssignTrackingNumberRequest         *message)
 {
@@ -2572,6 +2752,321 @@ void   calltrace__transcript__v1__get_transcription_settings_response__free_unpa
   assert(message->base.descriptor == &calltrace__transcript__v1__get_transcription_settings_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__transcript__v1__blocked_caller__init
+                     (Calltrace__Transcript__V1__BlockedCaller         *message)
+{
+  static const Calltrace__Transcript__V1__BlockedCaller init_value = CALLTRACE__TRANSCRIPT__V1__BLOCKED_CALLER__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__blocked_caller__get_packed_size
+                     (const Calltrace__Transcript__V1__BlockedCaller *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__blocked_caller__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__blocked_caller__pack
+                     (const Calltrace__Transcript__V1__BlockedCaller *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__blocked_caller__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__blocked_caller__pack_to_buffer
+                     (const Calltrace__Transcript__V1__BlockedCaller *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__blocked_caller__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__BlockedCaller *
+       calltrace__transcript__v1__blocked_caller__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__BlockedCaller *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__blocked_caller__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__blocked_caller__free_unpacked
+                     (Calltrace__Transcript__V1__BlockedCaller *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__blocked_caller__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__transcript__v1__block_caller_request__init
+                     (Calltrace__Transcript__V1__BlockCallerRequest         *message)
+{
+  static const Calltrace__Transcript__V1__BlockCallerRequest init_value = CALLTRACE__TRANSCRIPT__V1__BLOCK_CALLER_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__block_caller_request__get_packed_size
+                     (const Calltrace__Transcript__V1__BlockCallerRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__block_caller_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__block_caller_request__pack
+                     (const Calltrace__Transcript__V1__BlockCallerRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__block_caller_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__block_caller_request__pack_to_buffer
+                     (const Calltrace__Transcript__V1__BlockCallerRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__block_caller_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__BlockCallerRequest *
+       calltrace__transcript__v1__block_caller_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__BlockCallerRequest *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__block_caller_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__block_caller_request__free_unpacked
+                     (Calltrace__Transcript__V1__BlockCallerRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__block_caller_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__transcript__v1__block_caller_response__init
+                     (Calltrace__Transcript__V1__BlockCallerResponse         *message)
+{
+  static const Calltrace__Transcript__V1__BlockCallerResponse init_value = CALLTRACE__TRANSCRIPT__V1__BLOCK_CALLER_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__block_caller_response__get_packed_size
+                     (const Calltrace__Transcript__V1__BlockCallerResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__block_caller_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__block_caller_response__pack
+                     (const Calltrace__Transcript__V1__BlockCallerResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__block_caller_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__block_caller_response__pack_to_buffer
+                     (const Calltrace__Transcript__V1__BlockCallerResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__block_caller_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__BlockCallerResponse *
+       calltrace__transcript__v1__block_caller_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__BlockCallerResponse *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__block_caller_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__block_caller_response__free_unpacked
+                     (Calltrace__Transcript__V1__BlockCallerResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__block_caller_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__transcript__v1__unblock_caller_request__init
+                     (Calltrace__Transcript__V1__UnblockCallerRequest         *message)
+{
+  static const Calltrace__Transcript__V1__UnblockCallerRequest init_value = CALLTRACE__TRANSCRIPT__V1__UNBLOCK_CALLER_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__unblock_caller_request__get_packed_size
+                     (const Calltrace__Transcript__V1__UnblockCallerRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__unblock_caller_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__unblock_caller_request__pack
+                     (const Calltrace__Transcript__V1__UnblockCallerRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__unblock_caller_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__unblock_caller_request__pack_to_buffer
+                     (const Calltrace__Transcript__V1__UnblockCallerRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__unblock_caller_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__UnblockCallerRequest *
+       calltrace__transcript__v1__unblock_caller_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__UnblockCallerRequest *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__unblock_caller_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__unblock_caller_request__free_unpacked
+                     (Calltrace__Transcript__V1__UnblockCallerRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__unblock_caller_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__transcript__v1__unblock_caller_response__init
+                     (Calltrace__Transcript__V1__UnblockCallerResponse         *message)
+{
+  static const Calltrace__Transcript__V1__UnblockCallerResponse init_value = CALLTRACE__TRANSCRIPT__V1__UNBLOCK_CALLER_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__unblock_caller_response__get_packed_size
+                     (const Calltrace__Transcript__V1__UnblockCallerResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__unblock_caller_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__unblock_caller_response__pack
+                     (const Calltrace__Transcript__V1__UnblockCallerResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__unblock_caller_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__unblock_caller_response__pack_to_buffer
+                     (const Calltrace__Transcript__V1__UnblockCallerResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__unblock_caller_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__UnblockCallerResponse *
+       calltrace__transcript__v1__unblock_caller_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__UnblockCallerResponse *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__unblock_caller_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__unblock_caller_response__free_unpacked
+                     (Calltrace__Transcript__V1__UnblockCallerResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__unblock_caller_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__transcript__v1__list_blocked_callers_request__init
+                     (Calltrace__Transcript__V1__ListBlockedCallersRequest         *message)
+{
+  static const Calltrace__Transcript__V1__ListBlockedCallersRequest init_value = CALLTRACE__TRANSCRIPT__V1__LIST_BLOCKED_CALLERS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__list_blocked_callers_request__get_packed_size
+                     (const Calltrace__Transcript__V1__ListBlockedCallersRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__list_blocked_callers_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__list_blocked_callers_request__pack
+                     (const Calltrace__Transcript__V1__ListBlockedCallersRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__list_blocked_callers_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__list_blocked_callers_request__pack_to_buffer
+                     (const Calltrace__Transcript__V1__ListBlockedCallersRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__list_blocked_callers_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__ListBlockedCallersRequest *
+       calltrace__transcript__v1__list_blocked_callers_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__ListBlockedCallersRequest *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__list_blocked_callers_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__list_blocked_callers_request__free_unpacked
+                     (Calltrace__Transcript__V1__ListBlockedCallersRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__list_blocked_callers_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__transcript__v1__list_blocked_callers_response__init
+                     (Calltrace__Transcript__V1__ListBlockedCallersResponse         *message)
+{
+  static const Calltrace__Transcript__V1__ListBlockedCallersResponse init_value = CALLTRACE__TRANSCRIPT__V1__LIST_BLOCKED_CALLERS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__list_blocked_callers_response__get_packed_size
+                     (const Calltrace__Transcript__V1__ListBlockedCallersResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__list_blocked_callers_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__list_blocked_callers_response__pack
+                     (const Calltrace__Transcript__V1__ListBlockedCallersResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__list_blocked_callers_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__list_blocked_callers_response__pack_to_buffer
+                     (const Calltrace__Transcript__V1__ListBlockedCallersResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__list_blocked_callers_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__ListBlockedCallersResponse *
+       calltrace__transcript__v1__list_blocked_callers_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__ListBlockedCallersResponse *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__list_blocked_callers_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__list_blocked_callers_response__free_unpacked
+                     (Calltrace__Transcript__V1__ListBlockedCallersResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__list_blocked_callers_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__transcript__v1__suppression__init
                      (Calltrace__Transcript__V1__Suppression         *message)
 {
@@ -2887,7 +3382,7 @@ void   calltrace__transcript__v1__list_suppressions_response__free_unpacked
   assert(message->base.descriptor == &calltrace__transcript__v1__list_suppressions_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor calltrace__transcript__v1__tracking_number__field_descriptors[8] =
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__tracking_number__field_descriptors[9] =
 {
   {
     "number",
@@ -2985,6 +3480,18 @@ static const ProtobufCFieldDescriptor calltrace__transcript__v1__tracking_number
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "routing",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__TrackingNumber, routing),
+    &calltrace__transcript__v1__routing__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__transcript__v1__tracking_number__field_indices_by_name[] = {
   4,   /* field[4] = campaign */
@@ -2994,12 +3501,13 @@ static const unsigned calltrace__transcript__v1__tracking_number__field_indices_
   5,   /* field[5] = notice */
   0,   /* field[0] = number */
   1,   /* field[1] = org_id */
+  8,   /* field[8] = routing */
   2,   /* field[2] = source */
 };
 static const ProtobufCIntRange calltrace__transcript__v1__tracking_number__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor calltrace__transcript__v1__tracking_number__descriptor =
 {
@@ -3009,11 +3517,280 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__tracking_number__des
   "Calltrace__Transcript__V1__TrackingNumber",
   "calltrace.transcript.v1",
   sizeof(Calltrace__Transcript__V1__TrackingNumber),
-  8,
+  9,
   calltrace__transcript__v1__tracking_number__field_descriptors,
   calltrace__transcript__v1__tracking_number__field_indices_by_name,
   1,  calltrace__transcript__v1__tracking_number__number_ranges,
   (ProtobufCMessageInit) calltrace__transcript__v1__tracking_number__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__routing__field_descriptors[6] =
+{
+  {
+    "destinations",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Calltrace__Transcript__V1__Routing, n_destinations),
+    offsetof(Calltrace__Transcript__V1__Routing, destinations),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ring_seconds",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__Routing, ring_seconds),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "office_hours",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Transcript__V1__Routing, n_office_hours),
+    offsetof(Calltrace__Transcript__V1__Routing, office_hours),
+    &calltrace__transcript__v1__office_hours__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "out_of_hours_message",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__Routing, out_of_hours_message),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "voicemail",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__Routing, voicemail),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "whisper",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__Routing, whisper),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__transcript__v1__routing__field_indices_by_name[] = {
+  0,   /* field[0] = destinations */
+  2,   /* field[2] = office_hours */
+  3,   /* field[3] = out_of_hours_message */
+  1,   /* field[1] = ring_seconds */
+  4,   /* field[4] = voicemail */
+  5,   /* field[5] = whisper */
+};
+static const ProtobufCIntRange calltrace__transcript__v1__routing__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor calltrace__transcript__v1__routing__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.Routing",
+  "Routing",
+  "Calltrace__Transcript__V1__Routing",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__Routing),
+  6,
+  calltrace__transcript__v1__routing__field_descriptors,
+  calltrace__transcript__v1__routing__field_indices_by_name,
+  1,  calltrace__transcript__v1__routing__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__routing__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__office_hours__field_descriptors[3] =
+{
+  {
+    "weekday",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__OfficeHours, weekday),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "opens_minute",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__OfficeHours, opens_minute),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "closes_minute",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__OfficeHours, closes_minute),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__transcript__v1__office_hours__field_indices_by_name[] = {
+  2,   /* field[2] = closes_minute */
+  1,   /* field[1] = opens_minute */
+  0,   /* field[0] = weekday */
+};
+static const ProtobufCIntRange calltrace__transcript__v1__office_hours__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__transcript__v1__office_hours__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.OfficeHours",
+  "OfficeHours",
+  "Calltrace__Transcript__V1__OfficeHours",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__OfficeHours),
+  3,
+  calltrace__transcript__v1__office_hours__field_descriptors,
+  calltrace__transcript__v1__office_hours__field_indices_by_name,
+  1,  calltrace__transcript__v1__office_hours__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__office_hours__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__set_routing_request__field_descriptors[3] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__SetRoutingRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "number",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__SetRoutingRequest, number),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "routing",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__SetRoutingRequest, routing),
+    &calltrace__transcript__v1__routing__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__transcript__v1__set_routing_request__field_indices_by_name[] = {
+  1,   /* field[1] = number */
+  0,   /* field[0] = org_id */
+  2,   /* field[2] = routing */
+};
+static const ProtobufCIntRange calltrace__transcript__v1__set_routing_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__transcript__v1__set_routing_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.SetRoutingRequest",
+  "SetRoutingRequest",
+  "Calltrace__Transcript__V1__SetRoutingRequest",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__SetRoutingRequest),
+  3,
+  calltrace__transcript__v1__set_routing_request__field_descriptors,
+  calltrace__transcript__v1__set_routing_request__field_indices_by_name,
+  1,  calltrace__transcript__v1__set_routing_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__set_routing_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__set_routing_response__field_descriptors[1] =
+{
+  {
+    "tracking_number",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__SetRoutingResponse, tracking_number),
+    &calltrace__transcript__v1__tracking_number__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__transcript__v1__set_routing_response__field_indices_by_name[] = {
+  0,   /* field[0] = tracking_number */
+};
+static const ProtobufCIntRange calltrace__transcript__v1__set_routing_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__transcript__v1__set_routing_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.SetRoutingResponse",
+  "SetRoutingResponse",
+  "Calltrace__Transcript__V1__SetRoutingResponse",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__SetRoutingResponse),
+  1,
+  calltrace__transcript__v1__set_routing_response__field_descriptors,
+  calltrace__transcript__v1__set_routing_response__field_indices_by_name,
+  1,  calltrace__transcript__v1__set_routing_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__set_routing_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor calltrace__transcript__v1__assign_tracking_number_request__field_descriptors[7] =
@@ -3729,7 +4506,7 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__start_call_request__
   (ProtobufCMessageInit) calltrace__transcript__v1__start_call_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__transcript__v1__start_call_response__field_descriptors[4] =
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__start_call_response__field_descriptors[8] =
 {
   {
     "org_id",
@@ -3779,17 +4556,69 @@ static const ProtobufCFieldDescriptor calltrace__transcript__v1__start_call_resp
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "source",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__StartCallResponse, source),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "blocked",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__StartCallResponse, blocked),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "routing",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__StartCallResponse, routing),
+    &calltrace__transcript__v1__routing__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "office_open",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__StartCallResponse, office_open),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__transcript__v1__start_call_response__field_indices_by_name[] = {
+  5,   /* field[5] = blocked */
   2,   /* field[2] = notice */
+  7,   /* field[7] = office_open */
   0,   /* field[0] = org_id */
   3,   /* field[3] = reason */
   1,   /* field[1] = record */
+  6,   /* field[6] = routing */
+  4,   /* field[4] = source */
 };
 static const ProtobufCIntRange calltrace__transcript__v1__start_call_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor calltrace__transcript__v1__start_call_response__descriptor =
 {
@@ -3799,7 +4628,7 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__start_call_response_
   "Calltrace__Transcript__V1__StartCallResponse",
   "calltrace.transcript.v1",
   sizeof(Calltrace__Transcript__V1__StartCallResponse),
-  4,
+  8,
   calltrace__transcript__v1__start_call_response__field_descriptors,
   calltrace__transcript__v1__start_call_response__field_indices_by_name,
   1,  calltrace__transcript__v1__start_call_response__number_ranges,
@@ -6662,6 +7491,297 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__get_transcription_se
   (ProtobufCMessageInit) calltrace__transcript__v1__get_transcription_settings_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__blocked_caller__field_descriptors[3] =
+{
+  {
+    "number_masked",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__BlockedCaller, number_masked),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "added_at_unix_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__BlockedCaller, added_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__BlockedCaller, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__transcript__v1__blocked_caller__field_indices_by_name[] = {
+  1,   /* field[1] = added_at_unix_ms */
+  0,   /* field[0] = number_masked */
+  2,   /* field[2] = reason */
+};
+static const ProtobufCIntRange calltrace__transcript__v1__blocked_caller__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__transcript__v1__blocked_caller__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.BlockedCaller",
+  "BlockedCaller",
+  "Calltrace__Transcript__V1__BlockedCaller",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__BlockedCaller),
+  3,
+  calltrace__transcript__v1__blocked_caller__field_descriptors,
+  calltrace__transcript__v1__blocked_caller__field_indices_by_name,
+  1,  calltrace__transcript__v1__blocked_caller__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__blocked_caller__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__block_caller_request__field_descriptors[3] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__BlockCallerRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "phone_number",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__BlockCallerRequest, phone_number),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__BlockCallerRequest, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__transcript__v1__block_caller_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = phone_number */
+  2,   /* field[2] = reason */
+};
+static const ProtobufCIntRange calltrace__transcript__v1__block_caller_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor calltrace__transcript__v1__block_caller_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.BlockCallerRequest",
+  "BlockCallerRequest",
+  "Calltrace__Transcript__V1__BlockCallerRequest",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__BlockCallerRequest),
+  3,
+  calltrace__transcript__v1__block_caller_request__field_descriptors,
+  calltrace__transcript__v1__block_caller_request__field_indices_by_name,
+  1,  calltrace__transcript__v1__block_caller_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__block_caller_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define calltrace__transcript__v1__block_caller_response__field_descriptors NULL
+#define calltrace__transcript__v1__block_caller_response__field_indices_by_name NULL
+#define calltrace__transcript__v1__block_caller_response__number_ranges NULL
+const ProtobufCMessageDescriptor calltrace__transcript__v1__block_caller_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.BlockCallerResponse",
+  "BlockCallerResponse",
+  "Calltrace__Transcript__V1__BlockCallerResponse",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__BlockCallerResponse),
+  0,
+  calltrace__transcript__v1__block_caller_response__field_descriptors,
+  calltrace__transcript__v1__block_caller_response__field_indices_by_name,
+  0,  calltrace__transcript__v1__block_caller_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__block_caller_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__unblock_caller_request__field_descriptors[2] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__UnblockCallerRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "phone_number",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__UnblockCallerRequest, phone_number),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__transcript__v1__unblock_caller_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+  1,   /* field[1] = phone_number */
+};
+static const ProtobufCIntRange calltrace__transcript__v1__unblock_caller_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor calltrace__transcript__v1__unblock_caller_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.UnblockCallerRequest",
+  "UnblockCallerRequest",
+  "Calltrace__Transcript__V1__UnblockCallerRequest",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__UnblockCallerRequest),
+  2,
+  calltrace__transcript__v1__unblock_caller_request__field_descriptors,
+  calltrace__transcript__v1__unblock_caller_request__field_indices_by_name,
+  1,  calltrace__transcript__v1__unblock_caller_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__unblock_caller_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define calltrace__transcript__v1__unblock_caller_response__field_descriptors NULL
+#define calltrace__transcript__v1__unblock_caller_response__field_indices_by_name NULL
+#define calltrace__transcript__v1__unblock_caller_response__number_ranges NULL
+const ProtobufCMessageDescriptor calltrace__transcript__v1__unblock_caller_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.UnblockCallerResponse",
+  "UnblockCallerResponse",
+  "Calltrace__Transcript__V1__UnblockCallerResponse",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__UnblockCallerResponse),
+  0,
+  calltrace__transcript__v1__unblock_caller_response__field_descriptors,
+  calltrace__transcript__v1__unblock_caller_response__field_indices_by_name,
+  0,  calltrace__transcript__v1__unblock_caller_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__unblock_caller_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__list_blocked_callers_request__field_descriptors[1] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__ListBlockedCallersRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__transcript__v1__list_blocked_callers_request__field_indices_by_name[] = {
+  0,   /* field[0] = org_id */
+};
+static const ProtobufCIntRange calltrace__transcript__v1__list_blocked_callers_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__transcript__v1__list_blocked_callers_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.ListBlockedCallersRequest",
+  "ListBlockedCallersRequest",
+  "Calltrace__Transcript__V1__ListBlockedCallersRequest",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__ListBlockedCallersRequest),
+  1,
+  calltrace__transcript__v1__list_blocked_callers_request__field_descriptors,
+  calltrace__transcript__v1__list_blocked_callers_request__field_indices_by_name,
+  1,  calltrace__transcript__v1__list_blocked_callers_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__list_blocked_callers_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__list_blocked_callers_response__field_descriptors[1] =
+{
+  {
+    "blocked_callers",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Calltrace__Transcript__V1__ListBlockedCallersResponse, n_blocked_callers),
+    offsetof(Calltrace__Transcript__V1__ListBlockedCallersResponse, blocked_callers),
+    &calltrace__transcript__v1__blocked_caller__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__transcript__v1__list_blocked_callers_response__field_indices_by_name[] = {
+  0,   /* field[0] = blocked_callers */
+};
+static const ProtobufCIntRange calltrace__transcript__v1__list_blocked_callers_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor calltrace__transcript__v1__list_blocked_callers_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.ListBlockedCallersResponse",
+  "ListBlockedCallersResponse",
+  "Calltrace__Transcript__V1__ListBlockedCallersResponse",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__ListBlockedCallersResponse),
+  1,
+  calltrace__transcript__v1__list_blocked_callers_response__field_descriptors,
+  calltrace__transcript__v1__list_blocked_callers_response__field_indices_by_name,
+  1,  calltrace__transcript__v1__list_blocked_callers_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__list_blocked_callers_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor calltrace__transcript__v1__suppression__field_descriptors[3] =
 {
   {
@@ -7336,6 +8456,59 @@ void calltrace__transcript__v1__tracking_number_service__init (Calltrace__Transc
 {
   protobuf_c_service_generated_init (&service->base,
                                      &calltrace__transcript__v1__tracking_number_service__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}
+static const ProtobufCMethodDescriptor calltrace__transcript__v1__block_list_service__method_descriptors[3] =
+{
+  { "BlockCaller", &calltrace__transcript__v1__block_caller_request__descriptor, &calltrace__transcript__v1__block_caller_response__descriptor },
+  { "UnblockCaller", &calltrace__transcript__v1__unblock_caller_request__descriptor, &calltrace__transcript__v1__unblock_caller_response__descriptor },
+  { "ListBlockedCallers", &calltrace__transcript__v1__list_blocked_callers_request__descriptor, &calltrace__transcript__v1__list_blocked_callers_response__descriptor },
+};
+const unsigned calltrace__transcript__v1__block_list_service__method_indices_by_name[] = {
+  0,        /* BlockCaller */
+  2,        /* ListBlockedCallers */
+  1         /* UnblockCaller */
+};
+const ProtobufCServiceDescriptor calltrace__transcript__v1__block_list_service__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.BlockListService",
+  "BlockListService",
+  "Calltrace__Transcript__V1__BlockListService",
+  "calltrace.transcript.v1",
+  3,
+  calltrace__transcript__v1__block_list_service__method_descriptors,
+  calltrace__transcript__v1__block_list_service__method_indices_by_name
+};
+void calltrace__transcript__v1__block_list_service__block_caller(ProtobufCService *service,
+                                                                 const Calltrace__Transcript__V1__BlockCallerRequest *input,
+                                                                 Calltrace__Transcript__V1__BlockCallerResponse_Closure closure,
+                                                                 void *closure_data)
+{
+  assert(service->descriptor == &calltrace__transcript__v1__block_list_service__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__transcript__v1__block_list_service__unblock_caller(ProtobufCService *service,
+                                                                   const Calltrace__Transcript__V1__UnblockCallerRequest *input,
+                                                                   Calltrace__Transcript__V1__UnblockCallerResponse_Closure closure,
+                                                                   void *closure_data)
+{
+  assert(service->descriptor == &calltrace__transcript__v1__block_list_service__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__transcript__v1__block_list_service__list_blocked_callers(ProtobufCService *service,
+                                                                         const Calltrace__Transcript__V1__ListBlockedCallersRequest *input,
+                                                                         Calltrace__Transcript__V1__ListBlockedCallersResponse_Closure closure,
+                                                                         void *closure_data)
+{
+  assert(service->descriptor == &calltrace__transcript__v1__block_list_service__descriptor);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__transcript__v1__block_list_service__init (Calltrace__Transcript__V1__BlockListService_Service *service,
+                                                          Calltrace__Transcript__V1__BlockListService_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &calltrace__transcript__v1__block_list_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }
 static const ProtobufCMethodDescriptor calltrace__transcript__v1__call_service__method_descriptors[15] =

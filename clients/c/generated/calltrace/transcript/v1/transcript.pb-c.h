@@ -16,6 +16,10 @@ PROTOBUF_C__BEGIN_DECLS
 
 
 typedef struct Calltrace__Transcript__V1__TrackingNumber Calltrace__Transcript__V1__TrackingNumber;
+typedef struct Calltrace__Transcript__V1__Routing Calltrace__Transcript__V1__Routing;
+typedef struct Calltrace__Transcript__V1__OfficeHours Calltrace__Transcript__V1__OfficeHours;
+typedef struct Calltrace__Transcript__V1__SetRoutingRequest Calltrace__Transcript__V1__SetRoutingRequest;
+typedef struct Calltrace__Transcript__V1__SetRoutingResponse Calltrace__Transcript__V1__SetRoutingResponse;
 typedef struct Calltrace__Transcript__V1__AssignTrackingNumberRequest Calltrace__Transcript__V1__AssignTrackingNumberRequest;
 typedef struct Calltrace__Transcript__V1__AssignTrackingNumberResponse Calltrace__Transcript__V1__AssignTrackingNumberResponse;
 typedef struct Calltrace__Transcript__V1__ReleaseTrackingNumberRequest Calltrace__Transcript__V1__ReleaseTrackingNumberRequest;
@@ -72,6 +76,13 @@ typedef struct Calltrace__Transcript__V1__SetTranscriptionSettingsRequest Calltr
 typedef struct Calltrace__Transcript__V1__SetTranscriptionSettingsResponse Calltrace__Transcript__V1__SetTranscriptionSettingsResponse;
 typedef struct Calltrace__Transcript__V1__GetTranscriptionSettingsRequest Calltrace__Transcript__V1__GetTranscriptionSettingsRequest;
 typedef struct Calltrace__Transcript__V1__GetTranscriptionSettingsResponse Calltrace__Transcript__V1__GetTranscriptionSettingsResponse;
+typedef struct Calltrace__Transcript__V1__BlockedCaller Calltrace__Transcript__V1__BlockedCaller;
+typedef struct Calltrace__Transcript__V1__BlockCallerRequest Calltrace__Transcript__V1__BlockCallerRequest;
+typedef struct Calltrace__Transcript__V1__BlockCallerResponse Calltrace__Transcript__V1__BlockCallerResponse;
+typedef struct Calltrace__Transcript__V1__UnblockCallerRequest Calltrace__Transcript__V1__UnblockCallerRequest;
+typedef struct Calltrace__Transcript__V1__UnblockCallerResponse Calltrace__Transcript__V1__UnblockCallerResponse;
+typedef struct Calltrace__Transcript__V1__ListBlockedCallersRequest Calltrace__Transcript__V1__ListBlockedCallersRequest;
+typedef struct Calltrace__Transcript__V1__ListBlockedCallersResponse Calltrace__Transcript__V1__ListBlockedCallersResponse;
 typedef struct Calltrace__Transcript__V1__Suppression Calltrace__Transcript__V1__Suppression;
 typedef struct Calltrace__Transcript__V1__AddSuppressionRequest Calltrace__Transcript__V1__AddSuppressionRequest;
 typedef struct Calltrace__Transcript__V1__AddSuppressionResponse Calltrace__Transcript__V1__AddSuppressionResponse;
@@ -223,10 +234,103 @@ struct  Calltrace__Transcript__V1__TrackingNumber
    * 0 while current.
    */
   int64_t effective_until_unix_ms;
+  /*
+   * How calls to it are connected (current numbers; destinations shown to settings.manage only,
+   * else masked).
+   */
+  Calltrace__Transcript__V1__Routing *routing;
 };
 #define CALLTRACE__TRANSCRIPT__V1__TRACKING_NUMBER__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__tracking_number__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__TRANSCRIPT__V1__CHANNEL__CHANNEL_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__TRANSCRIPT__V1__CHANNEL__CHANNEL_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, NULL }
+
+
+/*
+ * How the telephony gateway connects an inbound call on a tracking number (issue 31).
+ */
+struct  Calltrace__Transcript__V1__Routing
+{
+  ProtobufCMessage base;
+  /*
+   * The firm's phones to ring at once, any common UK format (E.164 in answers): at most 5.
+   * None: nobody is rung (voicemail when on, else the out-of-hours message and the call ends).
+   */
+  size_t n_destinations;
+  char **destinations;
+  /*
+   * How long they ring before voicemail: 5 to 60 seconds; 0: 20.
+   */
+  uint32_t ring_seconds;
+  /*
+   * When the office answers, in Europe/London local time; none: always.
+   */
+  size_t n_office_hours;
+  Calltrace__Transcript__V1__OfficeHours **office_hours;
+  /*
+   * Said to the caller out of hours (before voicemail when on): up to 500 characters; empty: a
+   * standard sentence.
+   */
+  char *out_of_hours_message;
+  /*
+   * Record a message when nobody answers, and out of hours (recorded like any call, after the
+   * notice).
+   */
+  protobuf_c_boolean voicemail;
+  /*
+   * Said only to whoever answers, before the caller is connected: up to 200 characters; empty:
+   * "<source> enquiry".
+   */
+  char *whisper;
+};
+#define CALLTRACE__TRANSCRIPT__V1__ROUTING__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__routing__descriptor) \
+    , 0,NULL, 0, 0,NULL, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+
+
+/*
+ * One day's opening, in Europe/London local time.
+ */
+struct  Calltrace__Transcript__V1__OfficeHours
+{
+  ProtobufCMessage base;
+  /*
+   * 1 Monday … 7 Sunday (ISO 8601).
+   */
+  uint32_t weekday;
+  /*
+   * Minutes after local midnight: 0 ≤ opens < closes ≤ 1440.
+   */
+  uint32_t opens_minute;
+  uint32_t closes_minute;
+};
+#define CALLTRACE__TRANSCRIPT__V1__OFFICE_HOURS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__office_hours__descriptor) \
+    , 0, 0, 0 }
+
+
+struct  Calltrace__Transcript__V1__SetRoutingRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  /*
+   * Any common UK format.
+   */
+  char *number;
+  Calltrace__Transcript__V1__Routing *routing;
+};
+#define CALLTRACE__TRANSCRIPT__V1__SET_ROUTING_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__set_routing_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, NULL }
+
+
+struct  Calltrace__Transcript__V1__SetRoutingResponse
+{
+  ProtobufCMessage base;
+  Calltrace__Transcript__V1__TrackingNumber *tracking_number;
+};
+#define CALLTRACE__TRANSCRIPT__V1__SET_ROUTING_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__set_routing_response__descriptor) \
+    , NULL }
 
 
 struct  Calltrace__Transcript__V1__AssignTrackingNumberRequest
@@ -388,10 +492,27 @@ struct  Calltrace__Transcript__V1__StartCallResponse
    * the current processing agreement (nothing is recorded until it does).
    */
   char *reason;
+  /*
+   * The number's marketing source, for the whisper ("Google Ads – personal injury").
+   */
+  char *source;
+  /*
+   * The caller is on the firm's block list: reject the call. Nothing was stored, and record is
+   * false.
+   */
+  protobuf_c_boolean blocked;
+  /*
+   * How to connect an inbound call (destinations in E.164); empty for outbound calls.
+   */
+  Calltrace__Transcript__V1__Routing *routing;
+  /*
+   * Whether the routing's office hours include `started_at` (true when it has none).
+   */
+  protobuf_c_boolean office_open;
 };
 #define CALLTRACE__TRANSCRIPT__V1__START_CALL_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__start_call_response__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, NULL, 0 }
 
 
 struct  Calltrace__Transcript__V1__CompleteCallRequest
@@ -1077,6 +1198,86 @@ struct  Calltrace__Transcript__V1__GetTranscriptionSettingsResponse
     , NULL }
 
 
+struct  Calltrace__Transcript__V1__BlockedCaller
+{
+  ProtobufCMessage base;
+  /*
+   * Masked, e.g. "+44 7700 ••••23".
+   */
+  char *number_masked;
+  int64_t added_at_unix_ms;
+  /*
+   * Up to 200 characters, e.g. "repeated nuisance calls".
+   */
+  char *reason;
+};
+#define CALLTRACE__TRANSCRIPT__V1__BLOCKED_CALLER__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__blocked_caller__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Transcript__V1__BlockCallerRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *phone_number;
+  char *reason;
+};
+#define CALLTRACE__TRANSCRIPT__V1__BLOCK_CALLER_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__block_caller_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Transcript__V1__BlockCallerResponse
+{
+  ProtobufCMessage base;
+};
+#define CALLTRACE__TRANSCRIPT__V1__BLOCK_CALLER_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__block_caller_response__descriptor) \
+     }
+
+
+struct  Calltrace__Transcript__V1__UnblockCallerRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  char *phone_number;
+};
+#define CALLTRACE__TRANSCRIPT__V1__UNBLOCK_CALLER_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__unblock_caller_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Transcript__V1__UnblockCallerResponse
+{
+  ProtobufCMessage base;
+};
+#define CALLTRACE__TRANSCRIPT__V1__UNBLOCK_CALLER_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__unblock_caller_response__descriptor) \
+     }
+
+
+struct  Calltrace__Transcript__V1__ListBlockedCallersRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+};
+#define CALLTRACE__TRANSCRIPT__V1__LIST_BLOCKED_CALLERS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__list_blocked_callers_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Transcript__V1__ListBlockedCallersResponse
+{
+  ProtobufCMessage base;
+  size_t n_blocked_callers;
+  Calltrace__Transcript__V1__BlockedCaller **blocked_callers;
+};
+#define CALLTRACE__TRANSCRIPT__V1__LIST_BLOCKED_CALLERS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__list_blocked_callers_response__descriptor) \
+    , 0,NULL }
+
+
 struct  Calltrace__Transcript__V1__Suppression
 {
   ProtobufCMessage base;
@@ -1179,6 +1380,82 @@ Calltrace__Transcript__V1__TrackingNumber *
                       const uint8_t       *data);
 void   calltrace__transcript__v1__tracking_number__free_unpacked
                      (Calltrace__Transcript__V1__TrackingNumber *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__Routing methods */
+void   calltrace__transcript__v1__routing__init
+                     (Calltrace__Transcript__V1__Routing         *message);
+size_t calltrace__transcript__v1__routing__get_packed_size
+                     (const Calltrace__Transcript__V1__Routing   *message);
+size_t calltrace__transcript__v1__routing__pack
+                     (const Calltrace__Transcript__V1__Routing   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__routing__pack_to_buffer
+                     (const Calltrace__Transcript__V1__Routing   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__Routing *
+       calltrace__transcript__v1__routing__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__routing__free_unpacked
+                     (Calltrace__Transcript__V1__Routing *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__OfficeHours methods */
+void   calltrace__transcript__v1__office_hours__init
+                     (Calltrace__Transcript__V1__OfficeHours         *message);
+size_t calltrace__transcript__v1__office_hours__get_packed_size
+                     (const Calltrace__Transcript__V1__OfficeHours   *message);
+size_t calltrace__transcript__v1__office_hours__pack
+                     (const Calltrace__Transcript__V1__OfficeHours   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__office_hours__pack_to_buffer
+                     (const Calltrace__Transcript__V1__OfficeHours   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__OfficeHours *
+       calltrace__transcript__v1__office_hours__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__office_hours__free_unpacked
+                     (Calltrace__Transcript__V1__OfficeHours *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__SetRoutingRequest methods */
+void   calltrace__transcript__v1__set_routing_request__init
+                     (Calltrace__Transcript__V1__SetRoutingRequest         *message);
+size_t calltrace__transcript__v1__set_routing_request__get_packed_size
+                     (const Calltrace__Transcript__V1__SetRoutingRequest   *message);
+size_t calltrace__transcript__v1__set_routing_request__pack
+                     (const Calltrace__Transcript__V1__SetRoutingRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__set_routing_request__pack_to_buffer
+                     (const Calltrace__Transcript__V1__SetRoutingRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__SetRoutingRequest *
+       calltrace__transcript__v1__set_routing_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__set_routing_request__free_unpacked
+                     (Calltrace__Transcript__V1__SetRoutingRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__SetRoutingResponse methods */
+void   calltrace__transcript__v1__set_routing_response__init
+                     (Calltrace__Transcript__V1__SetRoutingResponse         *message);
+size_t calltrace__transcript__v1__set_routing_response__get_packed_size
+                     (const Calltrace__Transcript__V1__SetRoutingResponse   *message);
+size_t calltrace__transcript__v1__set_routing_response__pack
+                     (const Calltrace__Transcript__V1__SetRoutingResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__set_routing_response__pack_to_buffer
+                     (const Calltrace__Transcript__V1__SetRoutingResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__SetRoutingResponse *
+       calltrace__transcript__v1__set_routing_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__set_routing_response__free_unpacked
+                     (Calltrace__Transcript__V1__SetRoutingResponse *message,
                       ProtobufCAllocator *allocator);
 /* Calltrace__Transcript__V1__AssignTrackingNumberRequest methods */
 void   calltrace__transcript__v1__assign_tracking_number_request__init
@@ -2244,6 +2521,139 @@ Calltrace__Transcript__V1__GetTranscriptionSettingsResponse *
 void   calltrace__transcript__v1__get_transcription_settings_response__free_unpacked
                      (Calltrace__Transcript__V1__GetTranscriptionSettingsResponse *message,
                       ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__BlockedCaller methods */
+void   calltrace__transcript__v1__blocked_caller__init
+                     (Calltrace__Transcript__V1__BlockedCaller         *message);
+size_t calltrace__transcript__v1__blocked_caller__get_packed_size
+                     (const Calltrace__Transcript__V1__BlockedCaller   *message);
+size_t calltrace__transcript__v1__blocked_caller__pack
+                     (const Calltrace__Transcript__V1__BlockedCaller   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__blocked_caller__pack_to_buffer
+                     (const Calltrace__Transcript__V1__BlockedCaller   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__BlockedCaller *
+       calltrace__transcript__v1__blocked_caller__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__blocked_caller__free_unpacked
+                     (Calltrace__Transcript__V1__BlockedCaller *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__BlockCallerRequest methods */
+void   calltrace__transcript__v1__block_caller_request__init
+                     (Calltrace__Transcript__V1__BlockCallerRequest         *message);
+size_t calltrace__transcript__v1__block_caller_request__get_packed_size
+                     (const Calltrace__Transcript__V1__BlockCallerRequest   *message);
+size_t calltrace__transcript__v1__block_caller_request__pack
+                     (const Calltrace__Transcript__V1__BlockCallerRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__block_caller_request__pack_to_buffer
+                     (const Calltrace__Transcript__V1__BlockCallerRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__BlockCallerRequest *
+       calltrace__transcript__v1__block_caller_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__block_caller_request__free_unpacked
+                     (Calltrace__Transcript__V1__BlockCallerRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__BlockCallerResponse methods */
+void   calltrace__transcript__v1__block_caller_response__init
+                     (Calltrace__Transcript__V1__BlockCallerResponse         *message);
+size_t calltrace__transcript__v1__block_caller_response__get_packed_size
+                     (const Calltrace__Transcript__V1__BlockCallerResponse   *message);
+size_t calltrace__transcript__v1__block_caller_response__pack
+                     (const Calltrace__Transcript__V1__BlockCallerResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__block_caller_response__pack_to_buffer
+                     (const Calltrace__Transcript__V1__BlockCallerResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__BlockCallerResponse *
+       calltrace__transcript__v1__block_caller_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__block_caller_response__free_unpacked
+                     (Calltrace__Transcript__V1__BlockCallerResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__UnblockCallerRequest methods */
+void   calltrace__transcript__v1__unblock_caller_request__init
+                     (Calltrace__Transcript__V1__UnblockCallerRequest         *message);
+size_t calltrace__transcript__v1__unblock_caller_request__get_packed_size
+                     (const Calltrace__Transcript__V1__UnblockCallerRequest   *message);
+size_t calltrace__transcript__v1__unblock_caller_request__pack
+                     (const Calltrace__Transcript__V1__UnblockCallerRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__unblock_caller_request__pack_to_buffer
+                     (const Calltrace__Transcript__V1__UnblockCallerRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__UnblockCallerRequest *
+       calltrace__transcript__v1__unblock_caller_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__unblock_caller_request__free_unpacked
+                     (Calltrace__Transcript__V1__UnblockCallerRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__UnblockCallerResponse methods */
+void   calltrace__transcript__v1__unblock_caller_response__init
+                     (Calltrace__Transcript__V1__UnblockCallerResponse         *message);
+size_t calltrace__transcript__v1__unblock_caller_response__get_packed_size
+                     (const Calltrace__Transcript__V1__UnblockCallerResponse   *message);
+size_t calltrace__transcript__v1__unblock_caller_response__pack
+                     (const Calltrace__Transcript__V1__UnblockCallerResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__unblock_caller_response__pack_to_buffer
+                     (const Calltrace__Transcript__V1__UnblockCallerResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__UnblockCallerResponse *
+       calltrace__transcript__v1__unblock_caller_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__unblock_caller_response__free_unpacked
+                     (Calltrace__Transcript__V1__UnblockCallerResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__ListBlockedCallersRequest methods */
+void   calltrace__transcript__v1__list_blocked_callers_request__init
+                     (Calltrace__Transcript__V1__ListBlockedCallersRequest         *message);
+size_t calltrace__transcript__v1__list_blocked_callers_request__get_packed_size
+                     (const Calltrace__Transcript__V1__ListBlockedCallersRequest   *message);
+size_t calltrace__transcript__v1__list_blocked_callers_request__pack
+                     (const Calltrace__Transcript__V1__ListBlockedCallersRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__list_blocked_callers_request__pack_to_buffer
+                     (const Calltrace__Transcript__V1__ListBlockedCallersRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__ListBlockedCallersRequest *
+       calltrace__transcript__v1__list_blocked_callers_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__list_blocked_callers_request__free_unpacked
+                     (Calltrace__Transcript__V1__ListBlockedCallersRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__ListBlockedCallersResponse methods */
+void   calltrace__transcript__v1__list_blocked_callers_response__init
+                     (Calltrace__Transcript__V1__ListBlockedCallersResponse         *message);
+size_t calltrace__transcript__v1__list_blocked_callers_response__get_packed_size
+                     (const Calltrace__Transcript__V1__ListBlockedCallersResponse   *message);
+size_t calltrace__transcript__v1__list_blocked_callers_response__pack
+                     (const Calltrace__Transcript__V1__ListBlockedCallersResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__list_blocked_callers_response__pack_to_buffer
+                     (const Calltrace__Transcript__V1__ListBlockedCallersResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__ListBlockedCallersResponse *
+       calltrace__transcript__v1__list_blocked_callers_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__list_blocked_callers_response__free_unpacked
+                     (Calltrace__Transcript__V1__ListBlockedCallersResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Calltrace__Transcript__V1__Suppression methods */
 void   calltrace__transcript__v1__suppression__init
                      (Calltrace__Transcript__V1__Suppression         *message);
@@ -2381,6 +2791,18 @@ void   calltrace__transcript__v1__list_suppressions_response__free_unpacked
 
 typedef void (*Calltrace__Transcript__V1__TrackingNumber_Closure)
                  (const Calltrace__Transcript__V1__TrackingNumber *message,
+                  void *closure_data);
+typedef void (*Calltrace__Transcript__V1__Routing_Closure)
+                 (const Calltrace__Transcript__V1__Routing *message,
+                  void *closure_data);
+typedef void (*Calltrace__Transcript__V1__OfficeHours_Closure)
+                 (const Calltrace__Transcript__V1__OfficeHours *message,
+                  void *closure_data);
+typedef void (*Calltrace__Transcript__V1__SetRoutingRequest_Closure)
+                 (const Calltrace__Transcript__V1__SetRoutingRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Transcript__V1__SetRoutingResponse_Closure)
+                 (const Calltrace__Transcript__V1__SetRoutingResponse *message,
                   void *closure_data);
 typedef void (*Calltrace__Transcript__V1__AssignTrackingNumberRequest_Closure)
                  (const Calltrace__Transcript__V1__AssignTrackingNumberRequest *message,
@@ -2550,6 +2972,27 @@ typedef void (*Calltrace__Transcript__V1__GetTranscriptionSettingsRequest_Closur
 typedef void (*Calltrace__Transcript__V1__GetTranscriptionSettingsResponse_Closure)
                  (const Calltrace__Transcript__V1__GetTranscriptionSettingsResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Transcript__V1__BlockedCaller_Closure)
+                 (const Calltrace__Transcript__V1__BlockedCaller *message,
+                  void *closure_data);
+typedef void (*Calltrace__Transcript__V1__BlockCallerRequest_Closure)
+                 (const Calltrace__Transcript__V1__BlockCallerRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Transcript__V1__BlockCallerResponse_Closure)
+                 (const Calltrace__Transcript__V1__BlockCallerResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Transcript__V1__UnblockCallerRequest_Closure)
+                 (const Calltrace__Transcript__V1__UnblockCallerRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Transcript__V1__UnblockCallerResponse_Closure)
+                 (const Calltrace__Transcript__V1__UnblockCallerResponse *message,
+                  void *closure_data);
+typedef void (*Calltrace__Transcript__V1__ListBlockedCallersRequest_Closure)
+                 (const Calltrace__Transcript__V1__ListBlockedCallersRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Transcript__V1__ListBlockedCallersResponse_Closure)
+                 (const Calltrace__Transcript__V1__ListBlockedCallersResponse *message,
+                  void *closure_data);
 typedef void (*Calltrace__Transcript__V1__Suppression_Closure)
                  (const Calltrace__Transcript__V1__Suppression *message,
                   void *closure_data);
@@ -2613,6 +3056,45 @@ void calltrace__transcript__v1__tracking_number_service__list_tracking_numbers(P
                                                                                const Calltrace__Transcript__V1__ListTrackingNumbersRequest *input,
                                                                                Calltrace__Transcript__V1__ListTrackingNumbersResponse_Closure closure,
                                                                                void *closure_data);
+typedef struct Calltrace__Transcript__V1__BlockListService_Service Calltrace__Transcript__V1__BlockListService_Service;
+struct Calltrace__Transcript__V1__BlockListService_Service
+{
+  ProtobufCService base;
+  void (*block_caller)(Calltrace__Transcript__V1__BlockListService_Service *service,
+                       const Calltrace__Transcript__V1__BlockCallerRequest *input,
+                       Calltrace__Transcript__V1__BlockCallerResponse_Closure closure,
+                       void *closure_data);
+  void (*unblock_caller)(Calltrace__Transcript__V1__BlockListService_Service *service,
+                         const Calltrace__Transcript__V1__UnblockCallerRequest *input,
+                         Calltrace__Transcript__V1__UnblockCallerResponse_Closure closure,
+                         void *closure_data);
+  void (*list_blocked_callers)(Calltrace__Transcript__V1__BlockListService_Service *service,
+                               const Calltrace__Transcript__V1__ListBlockedCallersRequest *input,
+                               Calltrace__Transcript__V1__ListBlockedCallersResponse_Closure closure,
+                               void *closure_data);
+};
+typedef void (*Calltrace__Transcript__V1__BlockListService_ServiceDestroy)(Calltrace__Transcript__V1__BlockListService_Service *);
+void calltrace__transcript__v1__block_list_service__init (Calltrace__Transcript__V1__BlockListService_Service *service,
+                                                          Calltrace__Transcript__V1__BlockListService_ServiceDestroy destroy);
+#define CALLTRACE__TRANSCRIPT__V1__BLOCK_LIST_SERVICE__BASE_INIT \
+    { &calltrace__transcript__v1__block_list_service__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define CALLTRACE__TRANSCRIPT__V1__BLOCK_LIST_SERVICE__INIT(function_prefix__) \
+    { CALLTRACE__TRANSCRIPT__V1__BLOCK_LIST_SERVICE__BASE_INIT,\
+      function_prefix__ ## block_caller,\
+      function_prefix__ ## unblock_caller,\
+      function_prefix__ ## list_blocked_callers  }
+void calltrace__transcript__v1__block_list_service__block_caller(ProtobufCService *service,
+                                                                 const Calltrace__Transcript__V1__BlockCallerRequest *input,
+                                                                 Calltrace__Transcript__V1__BlockCallerResponse_Closure closure,
+                                                                 void *closure_data);
+void calltrace__transcript__v1__block_list_service__unblock_caller(ProtobufCService *service,
+                                                                   const Calltrace__Transcript__V1__UnblockCallerRequest *input,
+                                                                   Calltrace__Transcript__V1__UnblockCallerResponse_Closure closure,
+                                                                   void *closure_data);
+void calltrace__transcript__v1__block_list_service__list_blocked_callers(ProtobufCService *service,
+                                                                         const Calltrace__Transcript__V1__ListBlockedCallersRequest *input,
+                                                                         Calltrace__Transcript__V1__ListBlockedCallersResponse_Closure closure,
+                                                                         void *closure_data);
 typedef struct Calltrace__Transcript__V1__CallService_Service Calltrace__Transcript__V1__CallService_Service;
 struct Calltrace__Transcript__V1__CallService_Service
 {
@@ -2878,6 +3360,10 @@ extern const ProtobufCEnumDescriptor    calltrace__transcript__v1__call_event_ki
 extern const ProtobufCEnumDescriptor    calltrace__transcript__v1__urgency__descriptor;
 extern const ProtobufCEnumDescriptor    calltrace__transcript__v1__transcription_state__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__tracking_number__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__routing__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__office_hours__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__set_routing_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__set_routing_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__assign_tracking_number_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__assign_tracking_number_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__release_tracking_number_request__descriptor;
@@ -2934,6 +3420,13 @@ extern const ProtobufCMessageDescriptor calltrace__transcript__v1__set_transcrip
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__set_transcription_settings_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__get_transcription_settings_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__get_transcription_settings_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__blocked_caller__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__block_caller_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__block_caller_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__unblock_caller_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__unblock_caller_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__list_blocked_callers_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__list_blocked_callers_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__suppression__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__add_suppression_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__add_suppression_response__descriptor;
@@ -2942,6 +3435,7 @@ extern const ProtobufCMessageDescriptor calltrace__transcript__v1__remove_suppre
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__list_suppressions_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__list_suppressions_response__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__transcript__v1__tracking_number_service__descriptor;
+extern const ProtobufCServiceDescriptor calltrace__transcript__v1__block_list_service__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__transcript__v1__call_service__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__transcript__v1__transcript_service__descriptor;
 extern const ProtobufCServiceDescriptor calltrace__transcript__v1__suppression_service__descriptor;
