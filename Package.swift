@@ -135,9 +135,16 @@ let package = Package(
                           exclude: ["README.md", "config.example.json", "calltrace-transcript.service"], swiftSettings: swiftSettings),
         .executableTarget(name: "calltrace-compliance", dependencies: ["CallTraceServiceHost", "ComplianceDomain"], path: "services/compliance",
                           exclude: ["README.md", "config.example.json", "calltrace-compliance.service"], swiftSettings: swiftSettings),
+        // What the gateways share at their HTTP edge (behind nginx): where they listen, their
+        // public address, and the listener the host runs beside their ctrpc/1 server.
+        .target(name: "CallTraceHTTP", dependencies: ["CallTraceServiceHost",
+                                                     .product(name: "Hummingbird", package: "hummingbird"),
+                                                     .product(name: "Logging", package: "swift-log"),
+                                                     .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+                swiftSettings: swiftSettings),
         // The web gateway: what a firm's staff open in a browser. HTTP to browsers (behind nginx),
         // ctrpc/1 to the four services under each signed-in user's token; it owns no call data.
-        .target(name: "WebGateway", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceOutbound", "CallTraceProto", "CallTraceRPC",
+        .target(name: "WebGateway", dependencies: ["CallTraceServiceHost", "CallTraceHTTP", "CallTraceAPI", "CallTraceKeys", "CallTraceOutbound", "CallTraceProto", "CallTraceRPC",
                                                  "CallTraceStorage", "CQRencode",
                                                  .product(name: "Hummingbird", package: "hummingbird"),
                                                  .product(name: "Mustache", package: "swift-mustache"),
@@ -295,7 +302,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WebGatewayTests",
-            dependencies: ["WebGateway", "CallTraceServiceHost", "CallTraceAPI", "CallTraceRPC", "CallTraceProto", "CallTraceKeys",
+            dependencies: ["WebGateway", "CallTraceHTTP", "CallTraceServiceHost", "CallTraceAPI", "CallTraceRPC", "CallTraceProto", "CallTraceKeys",
                            "CallTraceTestSupport", "CallTraceDeploymentSupport", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),

@@ -1,3 +1,4 @@
+import CallTraceHTTP
 import Foundation
 import Testing
 @testable import WebGateway

@@ -1,3 +1,4 @@
+import CallTraceHTTP
 import CallTraceProto
 import CallTraceServiceHost
 import Hummingbird

@@ -1,4 +1,6 @@
 import CallTraceAPI
+public import CallTraceHTTP
+import Hummingbird
 import CallTraceOutbound
 public import CallTraceRPC
 public import CallTraceServiceHost
@@ -23,7 +25,7 @@ public struct WebService: CallTraceService {
     /// Its own tables: the firms' webhook subscriptions and their deliveries (no call data).
     public static let migrations = [Migration(version: 1, SQLiteWebhookRepository.schema)]
 
-    let server: WebServer
+    let server: HTTPListener<Router<WebContext>>
 
     public init(context: ServiceContext) throws {
         let settings = context.configuration[Settings.self]
@@ -51,7 +53,7 @@ public struct WebService: CallTraceService {
         let app = WebApp(backend: backend, webhooks: webhooks, renderer: try Renderer(library: try assets.templates()),
                          seal: try SessionSeal(keys: context.keys), publicURL: publicURL, statics: try assets.staticFiles(),
                          clock: context.clock, logger: context.logger, trustedProxies: Set(settings.trustedProxies.map(ClientAddress.canonical)))
-        server = WebServer(app: app, address: address, logger: context.logger)
+        server = HTTPListener(address: address, serving: "pages", logger: context.logger) { app.router() }
     }
 
     public var rpcServices: [any RPCService] { [] }
