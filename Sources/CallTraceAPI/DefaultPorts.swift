@@ -9,6 +9,10 @@ public enum DefaultPorts {
     public static let web = 7105
     /// The web gateway's HTTP port, behind nginx.
     public static let webHTTP = 8080
+    /// The telephony gateway's ctrpc/1 port (health, info, and its own RPCs).
+    public static let telephony = 7106
+    /// The telephony gateway's HTTP port for Twilio's webhooks, behind nginx.
+    public static let telephonyHTTP = 8081
 
     /// By service name.
     public static let all = ["identity": identity, "media": media, "transcript": transcript, "compliance": compliance]

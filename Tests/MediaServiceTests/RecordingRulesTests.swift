@@ -58,6 +58,23 @@ struct RecordingRulesTests {
         _ = unfinished
     }
 
+    @Test("The same file for the same call again (a gateway's retry) answers the recording already stored, without a second file, key or audit event")
+    func retriedUpload() async throws {
+        let fixture = try MediaRulesFixture()
+        let file = wavFile(samples: 20_000)
+        let first = try await fixture.upload(file, org: "org-r")
+        let again = try await fixture.upload(file, org: "org-r")
+        #expect(again.id == first.id)
+        #expect(try fixture.blobs.names() == [first.id])
+        #expect(try fixture.keys.objectKeyIDs().map(\.object) == [first.id])
+        let stored = try await fixture.stores.database.read { db in
+            try db.query("SELECT count(*) AS n FROM audit_outbox WHERE org_id = 'org-r'")[0].int("n")
+        }
+        #expect(stored == 1, "one recording.stored event")
+        let other = try await fixture.upload(wavFile(samples: 20_001), org: "org-r")
+        #expect(other.id != first.id, "another file of the call is another recording")
+    }
+
     @Test("Files are chunked exactly: sizes around the chunk boundary play back whole and by any range")
     func chunkBoundaries() async throws {
         let fixture = try MediaRulesFixture()

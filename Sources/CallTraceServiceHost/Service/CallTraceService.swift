@@ -32,11 +32,15 @@ public protocol CallTraceService: Sendable {
     /// What else runs beside its RPC server until the stop, such as a gateway's HTTP listener:
     /// they stop first on a stop (in reverse order), then the RPC server drains.
     var companions: [any ServiceLifecycle.Service] { get }
+    /// Its own gauges for `GetMetrics` (the host adds its outbox's and job queue's), read when
+    /// asked: e.g. the telephony gateway's recordings still at Twilio.
+    func gauges() async -> [(name: String, value: Double)]
 }
 
 extension CallTraceService {
     public static var certificateKind: PeerIdentity.Kind { .service }
     public var companions: [any ServiceLifecycle.Service] { [] }
+    public func gauges() async -> [(name: String, value: Double)] { [] }
 }
 
 /// What the host gives a service.

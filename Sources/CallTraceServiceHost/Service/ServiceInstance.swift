@@ -114,7 +114,7 @@ public final class ServiceInstance: Sendable {
             throw error
         }
         if let compliance = peers["compliance"] { outbox.forward(to: compliance) }
-        server.reportGauges { await outbox.gauges() + jobs.gauges() }
+        server.reportGauges { [service] in await outbox.gauges() + jobs.gauges() + service.gauges() }
         server.setServing(true)
         jobs.start(logger: logger)
         if configuration.keyStoreBesideDatabase {

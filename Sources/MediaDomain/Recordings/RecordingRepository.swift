@@ -93,6 +93,11 @@ protocol RecordingTransaction {
     /// Notes that the call was deleted everywhere: no recording is taken for it from now on.
     func markCallDeleted(org: String, callID: String, at time: Int64) throws
     func isCallDeleted(org: String, callID: String) throws -> Bool
+
+    // Retried uploads
+    /// The call's recording that was received as the file with this SHA-256 (whatever a
+    /// redaction made of it since), if any.
+    func recording(org: String, callID: String, receivedSHA256: Data) throws -> RecordingRow?
 }
 
 /// A share link's row: the secret half of its token only as a hash, the note sealed.
@@ -167,6 +172,14 @@ struct SQLiteRecordingRepository: RecordingRepository {
         ALTER TABLE recordings ADD COLUMN redaction_failure TEXT NOT NULL DEFAULT '';
         """
 
+    /// The SHA-256 of the file as it was received (a redaction changes `sha256`), so a gateway
+    /// retrying an upload whose answer it lost gets the recording already stored, not a second.
+    static let receivedFiles = """
+        ALTER TABLE recordings ADD COLUMN received_sha256 BLOB;
+        UPDATE recordings SET received_sha256 = sha256;
+        CREATE INDEX recordings_by_received_file ON recordings (org_id, call_id, received_sha256);
+        """
+
     /// The calls compliance deleted everywhere (P10): a recording uploaded for one afterwards is
     /// refused, so nothing of a deleted call can come back out of reach of its deletion.
     static let deletedCalls = """
@@ -195,9 +208,9 @@ struct SQLiteRecordingRepository: RecordingRepository {
         static let readColumns = columns + ", redaction_state, redaction_failure"
 
         func insert(_ r: RecordingRow) throws {
-            try connection.execute("INSERT INTO recordings (\(Self.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            try connection.execute("INSERT INTO recordings (\(Self.columns), received_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                    r.id, r.org, r.callID, r.format, Int64(r.sampleRate), Int64(r.channels), Int64(r.durationMs),
-                                   Int64(r.sizeBytes), r.sha256, r.chunkBytes, r.createdAt, r.blobID)
+                                   Int64(r.sizeBytes), r.sha256, r.chunkBytes, r.createdAt, r.blobID, r.sha256)
         }
 
         func recording(_ id: String, org: String) throws -> RecordingRow? {
@@ -308,6 +321,11 @@ struct SQLiteRecordingRepository: RecordingRepository {
         func markCallDeleted(org: String, callID: String, at time: Int64) throws {
             try connection.execute("INSERT INTO deleted_calls (org_id, call_id, deleted_at_unix_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                                    org, callID, time)
+        }
+
+        func recording(org: String, callID: String, receivedSHA256: Data) throws -> RecordingRow? {
+            try connection.query("SELECT \(Self.readColumns) FROM recordings WHERE org_id = ? AND call_id = ? AND received_sha256 = ? ORDER BY created_at_unix_ms, id",
+                                 org, callID, receivedSHA256).first.flatMap(Self.row)
         }
 
         func isCallDeleted(org: String, callID: String) throws -> Bool {

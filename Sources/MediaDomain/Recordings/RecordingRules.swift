@@ -58,7 +58,17 @@ struct RecordingRules: Sendable {
         let refusal = DomainError.wrongState("call \(header.callID) was deleted: it takes no more recordings")
         // Asked first, so the audio of a deleted call is not streamed in only to be refused, and
         // again when the row is written (the call's deletion may have finished meanwhile).
-        guard try await !repository.read({ tx in try tx.isCallDeleted(org: org, callID: header.callID) }) else { throw refusal }
+        let (deleted, already) = try await repository.read { tx in
+            (try tx.isCallDeleted(org: org, callID: header.callID),
+             try tx.recording(org: org, callID: header.callID, receivedSHA256: header.sha256))
+        }
+        guard !deleted else { throw refusal }
+        // The same file for the same call again (a gateway retrying after a lost answer, or after
+        // it died between the upload and noting it): the recording already stored, not a second.
+        if let already {
+            while try await next() != nil {}  // the rest of the stream is read, and dropped
+            return already
+        }
         let id = Self.newID()
         // The organisation's keys come with its first recording; the recording's own key is kept
         // before anything is sealed under it.
@@ -109,12 +119,21 @@ struct RecordingRules: Sendable {
                                channels: header.channels, durationMs: header.durationMs, sizeBytes: size, sha256: header.sha256,
                                chunkBytes: Self.chunkBytes, createdAt: clock.nowUnixMs, blobID: id)
         do {
-            try await repository.write { [outbox, jobs] tx in
+            let kept = try await repository.write { [outbox, jobs] tx -> RecordingRow? in
                 guard try !tx.isCallDeleted(org: org, callID: row.callID) else { throw refusal }
+                // Two retries at once: the first to get here keeps its file.
+                if let first = try tx.recording(org: org, callID: row.callID, receivedSHA256: row.sha256) { return first }
                 try tx.insert(row)
                 try jobs.enqueue(RecordingStored(org: org, recording: id), idempotencyKey: "\(RecordingStored.kind):\(id)", in: tx.connection)
                 try outbox.record(AuditRecord(org: org, actor: actor, action: .recordingStored, resource: .recording(id),
                                               outcome: .success), in: tx.connection)
+                return nil
+            }
+            if let kept {
+                try? blobs.delete(id)
+                try? keys.destroyObjectKey(org: org, object: id)
+                stored = true  // nothing of this upload is left to abandon
+                return kept
             }
         } catch {
             try? blobs.delete(id)

@@ -20,7 +20,8 @@ public struct MediaService: CallTraceService {
                                     Migration(version: 6, SQLiteRecordingRepository.blobVersions),
                                     Migration(version: 7, SQLiteRecordingRepository.linkPolicies),
                                     Migration(version: 8, SQLiteRecordingRepository.deletedCalls),
-                                    Migration(version: 9, SQLiteRecordingRepository.redactionStates)]
+                                    Migration(version: 9, SQLiteRecordingRepository.redactionStates),
+                                    Migration(version: 10, SQLiteRecordingRepository.receivedFiles)]
 
     let recordings: RecordingHandler
     let shareLinks: ShareLinkHandler
