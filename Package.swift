@@ -182,6 +182,10 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
+        // Twilio's side of a call, as the telephony gateway uses it: webhook signatures
+        // (X-Twilio-Signature), TwiML answers, and the REST API (numbers, calls, recordings)
+        // through libcurl. Nothing of our services.
+        .target(name: "Twilio", dependencies: ["COpenSSL", "CallTraceKeys", "CallTraceOutbound"], swiftSettings: swiftSettings),
         // Generates the method tables (Sources/CallTraceProto/Methods.swift) from protoc's descriptor set.
         .executableTarget(
             name: "calltrace-protogen",
@@ -297,6 +301,11 @@ let package = Package(
             name: "WebGatewayTests",
             dependencies: ["WebGateway", "CallTraceServiceHost", "CallTraceAPI", "CallTraceRPC", "CallTraceProto", "CallTraceKeys",
                            "CallTraceTestSupport", "CallTraceDeploymentSupport", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TwilioTests",
+            dependencies: ["Twilio", "CallTraceOutbound", "CallTraceKeys", "CallTraceTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
