@@ -186,6 +186,10 @@ let package = Package(
         // (X-Twilio-Signature), TwiML answers, and the REST API (numbers, calls, recordings)
         // through libcurl. Nothing of our services.
         .target(name: "Twilio", dependencies: ["COpenSSL", "CallTraceKeys", "CallTraceOutbound"], swiftSettings: swiftSettings),
+        // A local Twilio for the tests and `make demo`: its REST API over TLS with a certificate of
+        // our PKI, and a driver that plays a call's life as signed webhooks to a gateway.
+        .target(name: "FakeTwilio", dependencies: ["Twilio", "COpenSSL", "CallTraceTLS", "CallTraceKeys", "CallTraceOutbound"],
+                swiftSettings: swiftSettings),
         // Generates the method tables (Sources/CallTraceProto/Methods.swift) from protoc's descriptor set.
         .executableTarget(
             name: "calltrace-protogen",
@@ -305,7 +309,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TwilioTests",
-            dependencies: ["Twilio", "CallTraceOutbound", "CallTraceKeys", "CallTraceTestSupport"],
+            dependencies: ["Twilio", "FakeTwilio", "CallTraceOutbound", "CallTraceKeys", "CallTraceTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
