@@ -190,6 +190,10 @@ let package = Package(
         // our PKI, and a driver that plays a call's life as signed webhooks to a gateway.
         .target(name: "FakeTwilio", dependencies: ["Twilio", "COpenSSL", "CallTraceTLS", "CallTraceKeys", "CallTraceOutbound"],
                 swiftSettings: swiftSettings),
+        .executableTarget(name: "calltrace-fake-twilio",
+                          dependencies: ["FakeTwilio", "Twilio", "CallTraceTLS", "CallTraceOutbound",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: swiftSettings),
         // Generates the method tables (Sources/CallTraceProto/Methods.swift) from protoc's descriptor set.
         .executableTarget(
             name: "calltrace-protogen",
