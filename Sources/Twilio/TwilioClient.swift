@@ -48,7 +48,8 @@ public struct TwilioClient: Sendable {
               operation: String, sink: (any HTTPSResponseSink)? = nil) async throws(TwilioError) -> HTTPSResponse {
         var url = configuration.baseURL + path
         if !query.pairs.isEmpty { url += (path.contains("?") ? "&" : "?") + query.encodedText }
-        var headers = [("Authorization", apiKey.basicAuthorization), ("Accept", "application/json")]
+        // A download's type is the path's extension (`.wav`); everything else answers JSON.
+        var headers = [("Authorization", apiKey.basicAuthorization), ("Accept", sink == nil ? "application/json" : "*/*")]
         if form != nil { headers.append(("Content-Type", "application/x-www-form-urlencoded")) }
         var request = HTTPSRequest(url: url, headers: headers, body: form?.encoded ?? Data(),
                                    timeout: sink == nil ? configuration.timeout : configuration.downloadTimeout)

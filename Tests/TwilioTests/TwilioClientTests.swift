@@ -211,7 +211,8 @@ struct TwilioClientTests {
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
         let error = #expect(throws: TwilioError.self) { _ = try TwilioAPIKey.read(from: path) }
         let text = error.map(String.init(describing:)) ?? ""
-        #expect(error?.kind == .configuration && text.contains("chmod 600") && text.contains(path), "\(text)")
+        #expect(error?.kind == .configuration && text.hasPrefix("reading the API key failed: ") && text.contains("chmod 600")
+            && text.contains(path), "\(text)")
         #expect(!text.contains(TwilioWorld.secret) && !text.contains(sid))
 
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
