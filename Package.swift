@@ -189,6 +189,18 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
+        // Twilio's side of a call, as the telephony gateway uses it: webhook signatures
+        // (X-Twilio-Signature), TwiML answers, and the REST API (numbers, calls, recordings)
+        // through libcurl. Nothing of our services.
+        .target(name: "Twilio", dependencies: ["COpenSSL", "CallTraceKeys", "CallTraceOutbound"], swiftSettings: swiftSettings),
+        // A local Twilio for the tests and `make demo`: its REST API over TLS with a certificate of
+        // our PKI, and a driver that plays a call's life as signed webhooks to a gateway.
+        .target(name: "FakeTwilio", dependencies: ["Twilio", "COpenSSL", "CallTraceTLS", "CallTraceKeys", "CallTraceOutbound"],
+                swiftSettings: swiftSettings),
+        .executableTarget(name: "calltrace-fake-twilio",
+                          dependencies: ["FakeTwilio", "Twilio", "CallTraceTLS", "CallTraceOutbound",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: swiftSettings),
         // Generates the method tables (Sources/CallTraceProto/Methods.swift) from protoc's descriptor set.
         .executableTarget(
             name: "calltrace-protogen",
@@ -304,6 +316,11 @@ let package = Package(
             name: "WebGatewayTests",
             dependencies: ["WebGateway", "CallTraceHTTP", "CallTraceServiceHost", "CallTraceAPI", "CallTraceRPC", "CallTraceProto", "CallTraceKeys",
                            "CallTraceTestSupport", "CallTraceDeploymentSupport", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TwilioTests",
+            dependencies: ["Twilio", "FakeTwilio", "CallTraceOutbound", "CallTraceKeys", "CallTraceTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
