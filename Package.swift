@@ -154,6 +154,15 @@ let package = Package(
                                                  .product(name: "Logging", package: "swift-log")],
                 resources: [.copy("Templates"), .copy("Static")],
                 swiftSettings: swiftSettings),
+        // The telephony gateway: Twilio's webhooks in, the four services' ingest RPCs out, as the
+        // gateway `telephony`; it owns no call data.
+        .target(name: "TelephonyGateway", dependencies: ["CallTraceServiceHost", "CallTraceHTTP", "CallTraceAPI", "CallTraceKeys", "CallTraceOutbound",
+                                                       "CallTraceProto", "CallTraceRPC", "CallTraceStorage", "Twilio",
+                                                       .product(name: "Hummingbird", package: "hummingbird"),
+                                                       .product(name: "Logging", package: "swift-log")],
+                swiftSettings: swiftSettings),
+        .executableTarget(name: "calltrace-telephony", dependencies: ["CallTraceServiceHost", "TelephonyGateway"], path: "services/telephony",
+                          exclude: ["README.md", "config.example.json", "calltrace-telephony.service"], swiftSettings: swiftSettings),
         .executableTarget(name: "calltrace-web", dependencies: ["CallTraceServiceHost", "WebGateway"], path: "services/web",
                           exclude: ["README.md", "config.example.json", "calltrace-web.service", "nginx-site.example.conf", "openapi.yaml",
                                    "openapi-generator-config.yaml"], swiftSettings: swiftSettings),
@@ -316,6 +325,12 @@ let package = Package(
             name: "WebGatewayTests",
             dependencies: ["WebGateway", "CallTraceHTTP", "CallTraceServiceHost", "CallTraceAPI", "CallTraceRPC", "CallTraceProto", "CallTraceKeys",
                            "CallTraceTestSupport", "CallTraceDeploymentSupport", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TelephonyGatewayTests",
+            dependencies: ["TelephonyGateway", "Twilio", "FakeTwilio", "CallTraceAPI", "CallTraceOutbound", "CallTraceProto", "CallTraceRPC",
+                           "CallTraceServiceHost", "CallTraceTestSupport", "CallTraceDeploymentSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -38,13 +38,12 @@ struct RecordingTransfer: Sendable {
     static let chunkBytes = 1 << 20
 
     func run(_ work: TransferRecording) async throws {
-        guard var row = try await repository.read({ tx in try tx.recording(work.recording) }) else {
+        guard let row = try await repository.read({ tx in try tx.recording(work.recording) }) else {
             throw PermanentJobFailure("recording \(work.recording) is not one this gateway was told of")
         }
         if row.mediaRecording == nil {
             let stored = try await upload(row, durationMs: work.durationMs)
             try await repository.write { tx in try tx.setStored(row.sid, mediaRecording: stored) }
-            row.mediaRecording = stored
             logger.info("recording stored in media", metadata: ["recording": "\(row.sid)", "call": "\(row.callSID)", "org": "\(row.org)",
                                                               "media_recording": "\(stored)"])
         }
@@ -70,7 +69,7 @@ struct RecordingTransfer: Sendable {
             throw PermanentJobFailure("Twilio's recording \(row.sid) is not a WAV file media takes")
         }
         let header = Calltrace_Media_V1_RecordingHeader.with {
-            $0.orgID = row.org; $0.callID = row.callSID; $0.format = wav.format; $0.sampleRate = wav.sampleRate
+            $0.orgID = row.org; $0.callID = row.callSID; $0.format = wav.format; $0.sampleRateHz = wav.sampleRate
             $0.channels = wav.channels; $0.durationMs = durationMs; $0.sha256 = sha256
         }
         let pieces = ResponsePieces()

@@ -2,6 +2,7 @@ import CallTraceKeys
 import CallTraceRPC
 import CallTraceServiceHost
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore

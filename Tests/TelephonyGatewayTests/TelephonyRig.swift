@@ -1,0 +1,130 @@
+import CallTraceAPI
+import CallTraceDeploymentSupport
+import CallTraceOutbound
+import CallTraceProto
+import CallTraceRPC
+import CallTraceServiceHost
+import CallTraceTestSupport
+import FakeTwilio
+import Foundation
+import Testing
+@testable import TelephonyGateway
+import Twilio
+
+/// The four services and the telephony gateway in process, over real mutual TLS; a fake Twilio
+/// over real TLS (its REST API: recordings fetched and deleted) whose driver plays each call's
+/// life through the gateway's webhooks, signed as Twilio signs them.
+final class TelephonyRig: @unchecked Sendable {
+    typealias Routing = Calltrace_Transcript_V1_Routing
+    static let publicURL = "https://hooks.calltrace.test"
+    static let office = "+441184960999"
+    static let caller = "+447700900123"
+
+    let services: MediaDeployment
+    let fake: FakeTwilio
+    let telephony: InProcessService
+    let driver: CallDriver
+    let org: String
+    let admin: String
+    /// The firm's tracking number (CallLedger's), at the fake with the gateway's webhooks.
+    let number: String
+    private let listener: Task<Void, any Error>
+    private let secrets: URL
+
+    init(routing: Routing? = TelephonyRig.alwaysOpen) async throws {
+        services = try await MediaDeployment()
+        let secret = Self.hex(32)
+        let account = FakeTwilio.Account(sid: FakeTwilio.newSID("AC"), authToken: Self.hex(32),
+                                         apiKey: TwilioAPIKey(sid: FakeTwilio.newSID("SK"), secret: secret))
+        let fake = try FakeTwilio(credentials: try services.pki.credentials(for: TemporaryPKI.identity("service", "twilio")), account: account)
+        self.fake = fake
+        secrets = FileManager.default.temporaryDirectory.appendingPathComponent("twilio-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: secrets, withIntermediateDirectories: true)
+        let keyFile = try Self.secretFile(secrets, "api-key", "\(account.apiKey.sid):\(secret)")
+        let tokenFile = try Self.secretFile(secrets, "auth-token", account.authToken)
+        let services = self.services
+        let telephony = try await InProcessService.start(TelephonyService.self, peers: [
+            "transcript": services.calls.transcript.instance.port, "media": services.media.instance.port,
+        ], pki: services.pki) {
+            try? $0.set("http_listen", "127.0.0.1:0")
+            try? $0.set("public_url", Self.publicURL)
+            try? $0.set("twilio_account_sid", account.sid)
+            try? $0.set("twilio_api_key_file", keyFile)
+            try? $0.set("twilio_auth_token_file", tokenFile)
+            try? $0.set("twilio_api_url", fake.baseURL)
+            try? $0.set("twilio_ca_file", services.pki.caPath)
+        }
+        self.telephony = telephony
+        let companions = telephony.instance.companions
+        listener = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for companion in companions { group.addTask { try await companion.run() } }
+                try await group.waitForAll()
+            }
+        }
+        let port = try #require(await (telephony.instance.service as! TelephonyService).httpPort())
+        driver = CallDriver(fake: fake, gatewayURL: "http://127.0.0.1:\(port)", publicURL: Self.publicURL)
+        let (org, admin) = try await services.organisation()
+        (self.org, self.admin) = (org, admin)
+        let listed = try await Calltrace_Transcript_V1_TrackingNumberServiceClient(try services.calls.transcript.client())
+            .listTrackingNumbers(.with { $0.orgID = org }, options: try bearer(admin))
+        number = try #require(listed.trackingNumbers.first?.number)
+        _ = fake.addIncomingNumber(number, voiceURL: Self.publicURL + WebhookURLs.voicePath, statusCallback: Self.publicURL + WebhookURLs.statusPath)
+        if let routing { try await route(routing) }
+    }
+
+    func stop() async {
+        listener.cancel()
+        _ = await listener.result
+        await telephony.stop()
+        fake.stop()
+        await services.stop()
+        try? FileManager.default.removeItem(at: secrets)
+    }
+
+    /// The office's phone, rung for 20 s, always open, voicemail when nobody answers.
+    static var alwaysOpen: Routing { .with { $0.destinations = [office]; $0.ringSeconds = 20; $0.voicemail = true } }
+
+    func route(_ routing: Routing) async throws {
+        #if ROUTING_MERGED
+        _ = try await Calltrace_Transcript_V1_TrackingNumberServiceClient(try services.calls.transcript.client()).setRouting(.with {
+            $0.orgID = org; $0.number = number; $0.routing = routing
+        }, options: try bearer(admin))
+        #endif
+    }
+
+    /// A caller dialling the firm's number.
+    func call(from caller: String = TelephonyRig.caller, _ leg: CallDriver.DialledLeg = .answers(talkSeconds: 42),
+              wav: Data = wavFile(samples: 16_000, channels: 2)) async throws -> CallDriver.PlayedCall {
+        try await driver.play(.init(from: caller, to: number, dialledLeg: leg, recordingWAV: wav))
+    }
+
+    /// Transcript's record of the call, as the firm's admin sees it.
+    func record(of call: String) async throws -> Calltrace_Transcript_V1_Call {
+        try await Calltrace_Transcript_V1_CallServiceClient(try services.calls.transcript.client())
+            .getCall(.with { $0.orgID = org; $0.callID = call }, options: try bearer(admin)).call
+    }
+
+    /// Media's recordings of the call.
+    func recordings(of call: String) async throws -> [Calltrace_Media_V1_Recording] {
+        try await services.gateway.listRecordings(.with { $0.orgID = org; $0.callID = call }, options: try bearer(admin)).recordings
+    }
+
+    /// Runs the gateway's due jobs until `condition` holds.
+    func settle(_ condition: () async throws -> Bool) async rethrows -> Bool {
+        try await eventually {
+            _ = await telephony.instance.jobs.runDue()
+            return try await condition()
+        }
+    }
+
+    var counters: TelephonyCounters { (telephony.instance.service as! TelephonyService).counters }
+
+    static func hex(_ count: Int) -> String { (0..<count).map { _ in String("0123456789abcdef".randomElement()!) }.joined() }
+
+    private static func secretFile(_ folder: URL, _ name: String, _ text: String) throws -> String {
+        let path = folder.appendingPathComponent(name).path
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]))
+        return path
+    }
+}
