@@ -13,7 +13,7 @@ progress() {  # progress PRODUCT: SwiftPM's "[n/m] Compiling ..." lines, each ov
   if [ -t 1 ]; then printf '\r\033[K'; fi
 }
 echo "building the services and the CLI (the first build takes several minutes)..."
-for product in calltrace-identity calltrace-media calltrace-transcript calltrace-compliance calltrace-web calltrace; do
+for product in calltrace-identity calltrace-media calltrace-transcript calltrace-compliance calltrace-web calltrace-telephony calltrace-fake-twilio calltrace; do
   set +e
   swift build "${build_flags[@]}" --product "$product" 2>&1 | tee "$build_log" | progress "$product"
   status=${PIPESTATUS[0]}

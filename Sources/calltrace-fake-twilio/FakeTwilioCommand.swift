@@ -42,7 +42,16 @@ struct Serve: AsyncParsableCommand {
         }
         // Written unbuffered, so a script reading the first line sees it at once.
         FileHandle.standardOutput.write(Data((fake.baseURL + "\n").utf8))
-        // Serves until the process is stopped.
+        // Serves until the process is stopped — or, started with CALLTRACE_LIFELINE=stdin (as the
+        // services are by scripts/local-deployment.sh), until its standard input closes: however
+        // the script that started it ends, it does not outlive it.
+        if ProcessInfo.processInfo.environment["CALLTRACE_LIFELINE"] == "stdin" {
+            // Its own thread, not one of the few that serve the calls it plays.
+            Thread {
+                while !FileHandle.standardInput.availableData.isEmpty {}
+                Foundation.exit(0)
+            }.start()
+        }
         while true { try await Task.sleep(for: .seconds(3600)) }
     }
 }

@@ -118,7 +118,7 @@ struct OperatorPathTests {
             // Its secrets sit in its own key folder (the key store's, which only it may write).
             let keyFolder = Self.folder(try #require(config["master_key"] as? String))
             #expect(keyFolder == "/etc/calltrace/keys/\(service)", "\(service): master_key in \(keyFolder)")
-            for key in ["smtp_credentials", "deepgram_key_file", "anthropic_key_file"] {
+            for key in ["smtp_credentials", "deepgram_key_file", "anthropic_key_file", "twilio_api_key_file", "twilio_auth_token_file"] {
                 if let path = config[key] as? String { #expect(Self.folder(path) == keyFolder, "\(service): \(key) \(path) is outside \(keyFolder)") }
             }
         }
