@@ -24,7 +24,7 @@ TEST_BUILD_FLAGS := -c release -Xswiftc -enable-testing
 ## databases' fsyncs were a third of the suite's system time.
 TEST_TMPDIR ?= $(shell if [ -d /dev/shm ] && [ -w /dev/shm ]; then echo /dev/shm; else echo "$${TMPDIR:-/tmp}"; fi)
 
-.PHONY: openapi api-contract print-test-tmpdir print-test-build-flags c-checks FORCE install install-files scanner browser browser-test deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript bench-web clean fuzz fuzz-smoke fuzzers
+.PHONY: openapi api-contract print-test-tmpdir print-test-build-flags c-checks FORCE install install-files scanner browser browser-test deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript bench-web bench-telephony clean fuzz fuzz-smoke fuzzers
 
 ## Install the Debian packages the project needs (only those missing).
 deps:
@@ -217,6 +217,11 @@ bench-transcript: deps
 bench-web: deps
 	$(STATIC_BUILD) --product calltrace-bench
 	$(STATIC_BIN)/calltrace-bench web --calls 10000
+
+## Twilio's voice webhook through calltrace-telephony, signature checked, beside StartCall alone.
+bench-telephony: deps
+	$(STATIC_BUILD) --product calltrace-bench
+	$(STATIC_BIN)/calltrace-bench telephony --requests 1000
 
 $(PROTOC_GEN_SWIFT):
 	swift package resolve

@@ -223,6 +223,8 @@ let package = Package(
                 "CallTraceRPC", "CallTraceAPI", "CallTraceKeys", "CallTraceStorage", "CallTraceTestSupport", "IdentityDomain", "TranscriptDomain",
                 // `web`: the four services and the web gateway in process.
                 "CallTraceDeploymentSupport", "CallTraceServiceHost", "WebGateway",
+                // `telephony`: the same, and calltrace-telephony taking signed voice webhooks.
+                "TelephonyGateway", "Twilio",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
