@@ -120,6 +120,36 @@ public final class FakeTwilio: @unchecked Sendable {
 
     public func recording(_ sid: String) -> Recording? { lock.withLock { recordings[sid] } }
 
+    // MARK: Holding requests (for tests that kill a process at a chosen moment)
+
+    private let gate = NSCondition()
+    private var holdingDeletes = false
+    private var heldDeletes = 0
+
+    /// From now on, a request to delete a recording waits (on the listener's thread) until
+    /// `releaseDeletes()`: a test can kill the gateway while its delete is in flight.
+    public func holdDeletes() { gate.withLock { holdingDeletes = true } }
+
+    /// Lets held deletes (and later ones) go on.
+    public func releaseDeletes() {
+        gate.withLock {
+            holdingDeletes = false
+            gate.broadcast()
+        }
+    }
+
+    /// Deletes waiting now.
+    public var deletesHeld: Int { gate.withLock { heldDeletes } }
+
+    private func waitWhileDeletesHeld() {
+        gate.withLock {
+            guard holdingDeletes else { return }
+            heldDeletes += 1
+            while holdingDeletes { gate.wait() }
+            heldDeletes -= 1
+        }
+    }
+
     /// Where a recording is served from, as Twilio's `RecordingUrl` gives it (no extension).
     public func recordingURL(_ sid: String) -> String { "\(baseURL)\(accountPath)/Recordings/\(sid)" }
 
@@ -164,6 +194,7 @@ public final class FakeTwilio: @unchecked Sendable {
             guard let recording = recording(Self.sid(resource[1], ".wav")) else { return Self.notFound(request.path) }
             return HTTPResponse(status: 200, contentType: "audio/x-wav", body: recording.wav)
         case ("DELETE", 2, "Recordings"):
+            waitWhileDeletesHeld()
             let removed = lock.withLock { recordings.removeValue(forKey: Self.sid(resource[1], ".json")) }
             return removed == nil ? Self.notFound(request.path) : HTTPResponse(status: 204, body: Data())
         default:

@@ -22,9 +22,13 @@ public final class ServiceSetup: @unchecked Sendable {
     ///   - pki: the deployment's PKI, shared by services that talk to each other (default: a
     ///     new one of its own).
     ///   - kind: what its certificate names it: `service`, or `gateway` for a gateway the host runs.
+    /// `service`, or `gateway` for a gateway the host runs (web, telephony).
+    public let kind: String
+
     public init(service: String = "identity", kind: String = "service", pki shared: TemporaryPKI? = nil) throws {
         pki = try shared ?? TemporaryPKI()
         self.service = service
+        self.kind = kind
         credentials = try pki.credentials(for: TemporaryPKI.identity(kind, service))
         // As in a deployment: secrets in one folder, data in another.
         let secrets = pki.directory.appendingPathComponent("keys"), data = pki.directory.appendingPathComponent("data")
@@ -74,7 +78,7 @@ public final class ServiceSetup: @unchecked Sendable {
     public static let nothingListens = 1
 
     public func client(identity: String = TemporaryPKI.identity("operator", "ops")) throws -> RPCClient {
-        try RPCClient(target: .init(host: "127.0.0.1", port: port, identity: TemporaryPKI.identity("service", service)),
+        try RPCClient(target: .init(host: "127.0.0.1", port: port, identity: TemporaryPKI.identity(kind, service)),
                       configuration: .init(credentials: try pki.credentials(for: identity)))
     }
 

@@ -150,3 +150,42 @@ struct InboundCallTests {
         await rig.stop()
     }
 }
+
+@Suite("Issue 31: the telephony gateway killed with SIGKILL while it moves a recording")
+struct RecordingCrashTests {
+    @Test("kill -9 of the gateway while its delete at Twilio is in flight: after restart the recording is in media exactly once and gone from Twilio")
+    func killedBeforeTheDelete() async throws {
+        let rig = try await TelephonyRig(killable: true)
+        rig.fake.holdDeletes()
+        let played = try await rig.call()
+        #expect(played.recordingSIDs.count == 1)
+        // The job stored the recording in media, and now waits for Twilio's answer to its delete.
+        #expect(await eventually { rig.fake.deletesHeld == 1 })
+        #expect(try await rig.recordings(of: played.callSid).count == 1)
+        await rig.kill()
+        try await rig.restart()
+        rig.fake.releaseDeletes()  // the dead process's delete goes through too, or not: either way
+        #expect(try await rig.settle { rig.fake.recordingSIDs.isEmpty })
+        #expect(try await rig.settle { try await rig.record(of: played.callSid).outcome == .answered })
+        // Exactly once in media, and the gateway finished its job (nothing left to retry).
+        #expect(try await rig.recordings(of: played.callSid).count == 1)
+        #expect(await rig.process!.waitForOutput(containing: "recording deleted at Twilio"), "\(rig.process!.stderr.suffix(2000))")
+        await rig.stop()
+    }
+
+    @Test("kill -9 of the gateway in the middle of the upload: after restart the recording is in media exactly once and gone from Twilio")
+    func killedDuringTheUpload() async throws {
+        let rig = try await TelephonyRig(killable: true)
+        rig.fake.holdDeletes()
+        // A long recording, so the kill lands while it streams; media keeps nothing of a broken upload.
+        let played = try await rig.call(wav: wavFile(samples: 4_000_000, channels: 2))
+        let recording = try #require(played.recordingSIDs.first)
+        #expect(await eventually { rig.fake.requestLog.contains { $0.hasPrefix("GET") && $0.contains(recording) } })
+        await rig.kill()
+        try await rig.restart()
+        rig.fake.releaseDeletes()
+        #expect(try await rig.settle { rig.fake.recordingSIDs.isEmpty })
+        #expect(try await rig.recordings(of: played.callSid).count == 1)
+        await rig.stop()
+    }
+}

@@ -22,16 +22,21 @@ final class TelephonyRig: @unchecked Sendable {
 
     let services: MediaDeployment
     let fake: FakeTwilio
-    let telephony: InProcessService
+    /// The gateway in this process, or as a process of its own (`killable`).
+    private(set) var telephony: InProcessService!
+    private(set) var process: RunningProcess?
+    private var setup: ServiceSetup?
+    private var processFlags: [String] = []
     let driver: CallDriver
     let org: String
     let admin: String
     /// The firm's tracking number (CallLedger's), at the fake with the gateway's webhooks.
     let number: String
-    private let listener: Task<Void, any Error>
+    private var listener: Task<Void, any Error>?
     private let secrets: URL
 
-    init(routing: Routing? = TelephonyRig.alwaysOpen) async throws {
+    /// - Parameter killable: the gateway runs as a process, to be killed (`kill`) and started again (`restart`).
+    init(routing: Routing? = TelephonyRig.alwaysOpen, killable: Bool = false) async throws {
         services = try await MediaDeployment()
         let secret = Self.hex(32)
         let account = FakeTwilio.Account(sid: FakeTwilio.newSID("AC"), authToken: Self.hex(32),
@@ -43,27 +48,35 @@ final class TelephonyRig: @unchecked Sendable {
         let keyFile = try Self.secretFile(secrets, "api-key", "\(account.apiKey.sid):\(secret)")
         let tokenFile = try Self.secretFile(secrets, "auth-token", account.authToken)
         let services = self.services
-        let telephony = try await InProcessService.start(TelephonyService.self, peers: [
-            "transcript": services.calls.transcript.instance.port, "media": services.media.instance.port,
-        ], pki: services.pki) {
-            try? $0.set("http_listen", "127.0.0.1:0")
-            try? $0.set("public_url", Self.publicURL)
-            try? $0.set("twilio_account_sid", account.sid)
-            try? $0.set("twilio_api_key_file", keyFile)
-            try? $0.set("twilio_auth_token_file", tokenFile)
-            try? $0.set("twilio_api_url", fake.baseURL)
-            try? $0.set("twilio_ca_file", services.pki.caPath)
-        }
-        self.telephony = telephony
-        let companions = telephony.instance.companions
-        listener = Task {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for companion in companions { group.addTask { try await companion.run() } }
-                try await group.waitForAll()
+        let settings = ["public_url": Self.publicURL, "twilio_account_sid": account.sid, "twilio_api_key_file": keyFile,
+                        "twilio_auth_token_file": tokenFile, "twilio_api_url": fake.baseURL, "twilio_ca_file": services.pki.caPath]
+        let port: Int
+        if killable {
+            let setup = try ServiceSetup(service: "telephony", kind: "gateway", pki: services.pki)
+            port = try freePort()
+            processFlags = setup.flags + ["--http-listen", "127.0.0.1:\(port)", "--log-format", "json"]
+                + settings.flatMap { ["--" + $0.key.replacingOccurrences(of: "_", with: "-"), $0.value] }
+            self.setup = setup
+            driver = CallDriver(fake: fake, gatewayURL: "http://127.0.0.1:\(port)", publicURL: Self.publicURL)
+            try await restart()
+        } else {
+            let telephony = try await InProcessService.start(TelephonyService.self, peers: [
+                "transcript": services.calls.transcript.instance.port, "media": services.media.instance.port,
+            ], pki: services.pki) {
+                try? $0.set("http_listen", "127.0.0.1:0")
+                for (key, value) in settings { try? $0.set(key, value) }
             }
+            self.telephony = telephony
+            let companions = telephony.instance.companions
+            listener = Task {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for companion in companions { group.addTask { try await companion.run() } }
+                    try await group.waitForAll()
+                }
+            }
+            port = try #require(await (telephony.instance.service as! TelephonyService).httpPort())
+            driver = CallDriver(fake: fake, gatewayURL: "http://127.0.0.1:\(port)", publicURL: Self.publicURL)
         }
-        let port = try #require(await (telephony.instance.service as! TelephonyService).httpPort())
-        driver = CallDriver(fake: fake, gatewayURL: "http://127.0.0.1:\(port)", publicURL: Self.publicURL)
         let (org, admin) = try await services.organisation()
         (self.org, self.admin) = (org, admin)
         let listed = try await Calltrace_Transcript_V1_TrackingNumberServiceClient(try services.calls.transcript.client())
@@ -73,10 +86,31 @@ final class TelephonyRig: @unchecked Sendable {
         if let routing { try await route(routing) }
     }
 
+    /// Starts the gateway's process (again), on its database, and waits until it serves.
+    func restart() async throws {
+        guard let setup else { return }
+        process = try setup.start(processFlags, environment: [
+            "CALLTRACE_PEER_TRANSCRIPT": "127.0.0.1:\(services.calls.transcript.instance.port)",
+            "CALLTRACE_PEER_MEDIA": "127.0.0.1:\(services.media.instance.port)",
+        ])
+        try await setup.waitUntilServing(try setup.client())
+        #expect(await process!.waitForOutput(containing: "Twilio's webhooks served"))
+    }
+
+    /// kill -9 of the gateway's process.
+    func kill() async {
+        process?.signal(SIGKILL)
+        #expect(await process?.waitForExit()?.status == 128 + SIGKILL)
+    }
+
     func stop() async {
-        listener.cancel()
-        _ = await listener.result
-        await telephony.stop()
+        listener?.cancel()
+        _ = await listener?.result
+        await telephony?.stop()
+        if let process {
+            process.signal(SIGTERM)
+            _ = await process.waitForExit()
+        }
         fake.stop()
         await services.stop()
         try? FileManager.default.removeItem(at: secrets)
@@ -110,10 +144,10 @@ final class TelephonyRig: @unchecked Sendable {
         try await services.gateway.listRecordings(.with { $0.orgID = org; $0.callID = call }, options: try bearer(admin)).recordings
     }
 
-    /// Runs the gateway's due jobs until `condition` holds.
+    /// Runs the gateway's due jobs (in process; a process runs its own) until `condition` holds.
     func settle(_ condition: () async throws -> Bool) async rethrows -> Bool {
         try await eventually {
-            _ = await telephony.instance.jobs.runDue()
+            _ = await telephony?.instance.jobs.runDue()
             return try await condition()
         }
     }
