@@ -181,7 +181,7 @@ let package = Package(
         .target(name: "MediaCommands", dependencies: ["CallTraceCLI", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC",
                                                     .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 swiftSettings: swiftSettings),
-        .target(name: "TranscriptCommands", dependencies: ["CallTraceCLI", "TranscriptText", "CallTraceAPI", "CallTraceProto", "CallTraceRPC",
+        .target(name: "TranscriptCommands", dependencies: ["CallTraceCLI", "TranscriptText", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC",
                                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 swiftSettings: swiftSettings),
         // Compliance's commands, and the offline checks of its documents and deadlines (the leaf modules).

@@ -66,6 +66,7 @@ public struct AuditResource: Sendable, Hashable, CustomStringConvertible {
         case call
         case trackingNumber = "tracking_number"
         case suppression
+        case blockedCaller = "blocked_caller"
         case bundle
         case subjectRequest = "subject_request"
         case retentionRun = "retention_run"
@@ -94,6 +95,8 @@ public struct AuditResource: Sendable, Hashable, CustomStringConvertible {
     public static func trackingNumber(_ number: String) -> AuditResource { .init(.trackingNumber, number) }
     /// A suppressed caller, by a prefix of its row id (never the number).
     public static func suppression(_ id: String) -> AuditResource { .init(.suppression, id) }
+    /// A caller on a firm's block list, by a prefix of its row id (never the number).
+    public static func blockedCaller(_ id: String) -> AuditResource { .init(.blockedCaller, id) }
     public static func bundle(_ id: String) -> AuditResource { .init(.bundle, id) }
     public static func subjectRequest(_ id: String) -> AuditResource { .init(.subjectRequest, id) }
     public static func retentionRun(_ id: String) -> AuditResource { .init(.retentionRun, id) }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CallTraceAPI
 import CallTraceCLI
+import CallTraceKeys
 import CallTraceProto
 import CallTraceRPC
 import Foundation
@@ -14,12 +15,46 @@ typealias TranscriptOptions = ServiceCallOptions<TranscriptTarget>
 struct TrackingNumbersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tracking-numbers", abstract: "Assign, release and list tracking numbers (their marketing sources).",
-        discussion: "Assigning and releasing need settings.manage (admins); listing needs reports.read.",
-        subcommands: [Assign.self, Release.self, List.self])
+        discussion: "Assigning, releasing and routing need settings.manage (admins); listing needs reports.read (others see the routing's phones masked).",
+        subcommands: [Assign.self, Release.self, List.self, Routing.self])
 
     static func describe(_ n: Calltrace_Transcript_V1_TrackingNumber) -> String {
         "\(n.number)  \(n.source)  \(dashed(n.channel))\(n.campaign.isEmpty ? "" : "  campaign \(n.campaign)")  from \(iso(n.effectiveFromUnixMs))"
             + (n.effectiveUntilUnixMs == 0 ? "" : " until \(iso(n.effectiveUntilUnixMs))")
+            + (n.hasRouting ? "\n  " + describe(n.routing) : "")
+    }
+
+    static func describe(_ r: Calltrace_Transcript_V1_Routing) -> String {
+        let ring = r.destinations.isEmpty ? "rings nobody" : "rings \(r.destinations.joined(separator: ", ")) for \(r.ringSeconds) s"
+        let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        func time(_ minute: UInt32) -> String { String(format: "%02d:%02d", minute / 60, minute % 60) }
+        let hours = r.officeHours.isEmpty ? "always open"
+            : "open " + r.officeHours.map { "\(days[Int($0.weekday) - 1]) \(time($0.opensMinute))-\(time($0.closesMinute))" }.joined(separator: ", ")
+        return [ring, hours + " (Europe/London)", "voicemail \(r.voicemail ? "on" : "off")",
+                "out of hours: \(r.outOfHoursMessage.isEmpty ? "the standard message" : "\"\(r.outOfHoursMessage)\"")",
+                "whisper: \(r.whisper.isEmpty ? "\"<source> enquiry\"" : "\"\(r.whisper)\"")"].joined(separator: "; ")
+    }
+
+    /// `mon-fri=09:00-17:30`, `sat=10:00-13:00`, `mon,wed=09:00-12:00`: one opening for each day named.
+    static func officeHours(_ spec: String) throws -> [Calltrace_Transcript_V1_OfficeHours] {
+        let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        let invalid = ValidationError("--hours \(spec): write days=HH:MM-HH:MM, e.g. mon-fri=09:00-17:30 or sat=10:00-13:00")
+        let parts = spec.lowercased().split(separator: "=")
+        guard parts.count == 2 else { throw invalid }
+        var weekdays: [Int] = []
+        for item in parts[0].split(separator: ",") {
+            let ends = item.split(separator: "-").map { days.firstIndex(of: String($0)) }
+            guard (1...2).contains(ends.count), let first = ends.first ?? nil, let last = ends.last ?? nil, first <= last else { throw invalid }
+            weekdays += (first...last).map { $0 + 1 }
+        }
+        func minute(_ text: Substring) -> UInt32? {
+            let hm = text.split(separator: ":")
+            guard hm.count == 2, let h = UInt32(hm[0]), let m = UInt32(hm[1]), m < 60, h * 60 + m <= 1440 else { return nil }
+            return h * 60 + m
+        }
+        let times = parts[1].split(separator: "-")
+        guard !weekdays.isEmpty, times.count == 2, let opens = minute(times[0]), let closes = minute(times[1]) else { throw invalid }
+        return weekdays.map { day in .with { $0.weekday = UInt32(day); $0.opensMinute = opens; $0.closesMinute = closes } }
     }
 
     struct Assign: AsyncParsableCommand {
@@ -74,6 +109,57 @@ struct TrackingNumbersCommand: AsyncParsableCommand {
             try options.print(response) {
                 response.trackingNumbers.isEmpty ? "no tracking numbers" : response.trackingNumbers.map(TrackingNumbersCommand.describe).joined(separator: "\n")
             }
+        }
+    }
+}
+
+extension TrackingNumbersCommand {
+    struct Routing: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "routing",
+            abstract: "Show or change how calls to a number are connected: whom to ring, for how long, office hours, voicemail, the whisper.",
+            discussion: """
+                Without options, shows the number's routing. Options change only what they name: --destination (repeat, at most 5) \
+                replaces the phones rung at once, --hours (repeat) replaces the office hours, in Europe/London time. Out of hours the \
+                caller hears the out-of-hours message, then voicemail when it is on. Changing needs settings.manage.
+                """)
+        @OptionGroup var options: TranscriptOptions
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
+        @Argument(help: "The tracking number.") var number: String
+        @Option(help: "A phone to ring, any common UK format (repeat for several, rung at once).") var destination: [String] = []
+        @Flag(name: .customLong("no-destinations"), help: "Ring nobody (voicemail when on, else the out-of-hours message).") var noDestinations = false
+        @Option(help: "Seconds to ring before voicemail, 5 to 60 (default 20).") var ring: UInt32?
+        @Option(help: "Office hours, e.g. mon-fri=09:00-17:30 or sat=10:00-13:00 (repeat for several).") var hours: [String] = []
+        @Flag(name: .customLong("always-open"), help: "No office hours: always open.") var alwaysOpen = false
+        @Option(name: .customLong("out-of-hours-message"), help: "Said out of hours (default: a standard sentence).") var outOfHoursMessage: String?
+        @Option(help: "on or off: record a message when nobody answers, and out of hours.") var voicemail: String?
+        @Option(help: "Said only to whoever answers (default: \"<source> enquiry\").") var whisper: String?
+
+        func run() async throws {
+            if let voicemail, !["on", "off"].contains(voicemail) { throw ValidationError("--voicemail must be on or off") }
+            if noDestinations && !destination.isEmpty { throw ValidationError("--no-destinations or --destination, not both") }
+            if alwaysOpen && !hours.isEmpty { throw ValidationError("--always-open or --hours, not both") }
+            let officeHours = try hours.flatMap(TrackingNumbersCommand.officeHours)
+            let changes = !destination.isEmpty || noDestinations || ring != nil || !hours.isEmpty || alwaysOpen || outOfHoursMessage != nil
+                || voicemail != nil || whisper != nil
+            let response = try await options.run { client -> Calltrace_Transcript_V1_TrackingNumber in
+                let numbers = Calltrace_Transcript_V1_TrackingNumberServiceClient(client)
+                let listed = try await numbers.listTrackingNumbers(.with { $0.orgID = org }, options: try options.callOptions).trackingNumbers
+                guard var current = listed.first(where: { $0.number == PhoneNumber.e164(number) }) else {
+                    throw ValidationError("\(number) is not one of the organisation's current tracking numbers")
+                }
+                guard changes else { return current }
+                if !destination.isEmpty || noDestinations { current.routing.destinations = destination }
+                if let ring { current.routing.ringSeconds = ring }
+                if !hours.isEmpty || alwaysOpen { current.routing.officeHours = officeHours }
+                if let outOfHoursMessage { current.routing.outOfHoursMessage = outOfHoursMessage }
+                if let voicemail { current.routing.voicemail = voicemail == "on" }
+                if let whisper { current.routing.whisper = whisper }
+                let routing = current.routing
+                return try await numbers.setRouting(.with { $0.orgID = org; $0.number = number; $0.routing = routing },
+                                                    options: try options.callOptions).trackingNumber
+            }
+            try options.print(response) { TrackingNumbersCommand.describe(response) }
         }
     }
 }
@@ -435,6 +521,62 @@ struct SuppressionCommand: AsyncParsableCommand {
             try options.print(response) {
                 response.suppressions.isEmpty ? "no suppressed callers"
                     : response.suppressions.map { "\($0.numberMasked)  since \(iso($0.addedAtUnixMs))  \($0.reason)" }.joined(separator: "\n")
+            }
+        }
+    }
+}
+
+struct BlockCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "block", abstract: "The firm's block list: callers rejected before anyone is rung; nothing of their calls is kept (settings.manage).",
+        subcommands: [Add.self, Remove.self, List.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "add", abstract: "Block a caller (again: nothing changes).")
+        @OptionGroup var options: TranscriptOptions
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
+        @Argument(help: "The caller's number, any common format.") var number: String
+        @Option(help: "Why, e.g. \"repeated nuisance calls\" (at most 200 characters).") var reason = ""
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Transcript_V1_BlockListServiceClient(client).blockCaller(.with {
+                    $0.orgID = org; $0.phoneNumber = number; $0.reason = reason
+                }, options: try options.callOptions)
+            }
+            try options.print(response) { "blocked" }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "remove", abstract: "Take a caller off the block list.")
+        @OptionGroup var options: TranscriptOptions
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
+        @Argument(help: "The caller's number.") var number: String
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Transcript_V1_BlockListServiceClient(client).unblockCaller(.with {
+                    $0.orgID = org; $0.phoneNumber = number
+                }, options: try options.callOptions)
+            }
+            try options.print(response) { "unblocked" }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "The block list, newest first, numbers masked.")
+        @OptionGroup var options: TranscriptOptions
+        @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
+
+        func run() async throws {
+            let response = try await options.run { client in
+                try await Calltrace_Transcript_V1_BlockListServiceClient(client).listBlockedCallers(.with { $0.orgID = org },
+                                                                                                      options: try options.callOptions)
+            }
+            try options.print(response) {
+                response.blockedCallers.isEmpty ? "no blocked callers"
+                    : response.blockedCallers.map { "\($0.numberMasked)  since \(iso($0.addedAtUnixMs))  \($0.reason)" }.joined(separator: "\n")
             }
         }
     }

@@ -6,6 +6,8 @@ import CallTraceServiceHost
 public enum TranscriptAuditAction: String, AuditActionName {
     case trackingNumberAssigned = "tracking_number.assigned"
     case trackingNumberReleased = "tracking_number.released"
+    /// A number's routing was replaced; the detail says what changed (counts and switches, never a number).
+    case trackingNumberRoutingSet = "tracking_number.routing_set"
     case callStarted = "call.started"
     case callCompleted = "call.completed"
     case callOutcomeMarked = "call.outcome_marked"
@@ -15,6 +17,8 @@ public enum TranscriptAuditAction: String, AuditActionName {
     case callDeleted = "call.deleted"
     case callerSuppressed = "caller.suppressed"
     case callerUnsuppressed = "caller.unsuppressed"
+    case callerBlocked = "caller.blocked"
+    case callerUnblocked = "caller.unblocked"
     case transcriptionSettingsChanged = "transcription.settings_changed"
     case transcriptStored = "transcript.stored"
     case transcriptReplaced = "transcript.replaced"
@@ -25,7 +29,7 @@ public enum TranscriptAuditAction: String, AuditActionName {
     /// Retention: batches past the organisation's cutoffs.
     case transcriptsPurged = "transcripts.purged"
     case callsPurged = "calls.purged"
-    /// Offboarding: every call, tracking number and suppression of the organisation.
+    /// Offboarding: every call, tracking number (and its routing), suppression and blocked caller of the organisation.
     case organisationPurged = "organisation.purged"
 }
 

@@ -147,7 +147,7 @@ struct GeneratedClientTests {
 /// A small implementation of a real service's generated protocol: tracking numbers in memory.
 final class TrackingNumbers: Calltrace_Transcript_V1_TrackingNumberServiceHandler {
     let policies = Calltrace_Transcript_V1_TrackingNumberServicePolicies(assignTrackingNumber: .gateways, releaseTrackingNumber: .gateways,
-                                                                          listTrackingNumbers: .gateways | .operators)
+                                                                          listTrackingNumbers: .gateways | .operators, setRouting: .gateways)
     private let numbers = Mutex<[String: Calltrace_Transcript_V1_TrackingNumber]>([:])
 
     func assignTrackingNumber(_ request: Calltrace_Transcript_V1_AssignTrackingNumberRequest, context: ServerContext) async throws
@@ -172,6 +172,15 @@ final class TrackingNumbers: Calltrace_Transcript_V1_TrackingNumberServiceHandle
     func listTrackingNumbers(_ request: Calltrace_Transcript_V1_ListTrackingNumbersRequest, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_ListTrackingNumbersResponse {
         .with { $0.trackingNumbers = numbers.withLock { $0.values.filter { $0.orgID == request.orgID }.sorted { $0.number < $1.number } } }
+    }
+
+    func setRouting(_ request: Calltrace_Transcript_V1_SetRoutingRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_SetRoutingResponse {
+        let routed = try numbers.withLock { numbers in
+            guard numbers[request.number] != nil else { throw RPCError(.notFound, "\(request.number) is not assigned") }
+            numbers[request.number]?.routing = request.routing
+            return numbers[request.number]!
+        }
+        return .with { $0.trackingNumber = routed }
     }
 }
 

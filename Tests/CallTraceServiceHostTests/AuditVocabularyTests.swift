@@ -75,6 +75,7 @@ final class AuditVocabularyTests {
             (.organisation("org_1"), "organisation:org_1"), (.user("usr_1"), "user:usr_1"), (.grant("grt_1"), "grant:grt_1"),
             (.recording("rec_1"), "recording:rec_1"), (.shareLink("lnk_1"), "share_link:lnk_1"), (.call("call-1"), "call:call-1"),
             (.trackingNumber("01184960000"), "tracking_number:01184960000"), (.suppression("sup_1"), "suppression:sup_1"),
+            (.blockedCaller("blk_1"), "blocked_caller:blk_1"),
             (.bundle("bun_1"), "bundle:bun_1"), (.subjectRequest("sar_1"), "subject_request:sar_1"), (.retentionRun("ret_1"), "retention_run:ret_1"),
             (.apiToken("api_1"), "api_token:api_1"),
         ]

@@ -8,7 +8,7 @@ import Testing
 
 @Suite("Transcript refusals", .serialized)
 struct TranscriptRefusalTests {
-    @Test("Every user-facing transcript RPC refuses no token, an expired token, another org's token, too weak a role, an operator without a grant and the wrong certificate")
+    @Test("Every user-facing transcript RPC (routing and the block list too) refuses no token, an expired token, another org's token, too weak a role, an operator without a grant and the wrong certificate")
     func refusalTable() async throws {
         let deployment = try await TranscriptDeployment()
         defer { Task { await deployment.stop() } }
@@ -40,6 +40,10 @@ struct TranscriptRefusalTests {
             ("AddSuppression", .admin, { _ = try await d.suppressions(as: $0).addSuppression(.with { $0.orgID = org; $0.phoneNumber = "07700900999" }, options: $1) }),
             ("RemoveSuppression", .admin, { _ = try await d.suppressions(as: $0).removeSuppression(.with { $0.orgID = org; $0.phoneNumber = "07700900999" }, options: $1) }),
             ("ListSuppressions", .admin, { _ = try await d.suppressions(as: $0).listSuppressions(.with { $0.orgID = org }, options: $1) }),
+            ("SetRouting", .admin, { _ = try await d.numbers(as: $0).setRouting(.with { $0.orgID = org; $0.number = "01184960000"; $0.routing.ringSeconds = 30 }, options: $1) }),
+            ("BlockCaller", .admin, { _ = try await d.blockList(as: $0).blockCaller(.with { $0.orgID = org; $0.phoneNumber = "07700900999" }, options: $1) }),
+            ("UnblockCaller", .admin, { _ = try await d.blockList(as: $0).unblockCaller(.with { $0.orgID = org; $0.phoneNumber = "07700900999" }, options: $1) }),
+            ("ListBlockedCallers", .admin, { _ = try await d.blockList(as: $0).listBlockedCallers(.with { $0.orgID = org }, options: $1) }),
         ]
         let web = TemporaryPKI.identity("gateway", "web")
         let ops = TemporaryPKI.identity("operator", "ops")
@@ -87,9 +91,11 @@ struct TranscriptRefusalTests {
         #expect(await code {
             _ = try await d.calls(as: TemporaryPKI.identity("service", "media")).confirmRecordingCall(.with { $0.orgID = org; $0.callID = "call-1" })
         } == .ok, "media is answered")
-        // After all that, the call is still there, unmarked.
+        // After all that, the call is still there, unmarked; no routing was set and nobody blocked.
         let call = try await deployment.calls().getCall(.with { $0.orgID = org; $0.callID = "call-1" }, options: try bearer(fresh)).call
         #expect(call.enquiry == .unspecified)
+        #expect(try await deployment.rows("tracking_number_routing", org: org) == 0)
+        #expect(try await deployment.rows("blocked_callers", org: org) == 0)
     }
 
     @Test("Calls are reported by the telephony gateway only; a gateway gives a call's first transcript, never replaces one; a user replaces it only with records.delete, audited; no key is made for a made-up organisation")

@@ -2,7 +2,7 @@ import CallTraceTestSupport
 import Foundation
 import Testing
 
-@Suite("calltrace tracking-numbers, calls, transcripts, report, suppression: transcript from the command line", .serialized)
+@Suite("calltrace tracking-numbers, calls, transcripts, report, suppression, block: transcript from the command line", .serialized)
 struct TranscriptCLITests {
     @Test("Every transcript capability from the CLI, readable, --json or --csv, with meaningful exit codes")
     func commands() async throws {
@@ -52,6 +52,34 @@ struct TranscriptCLITests {
         #expect(try await cli(["suppression", "add", "07700 900123", "--reason", "objection"]).stdout.contains("suppressed"))
         #expect(try await cli(["suppression", "list"]).stdout.contains("+44 7700 ••••23"))
         #expect(try await cli(["suppression", "remove", "07700 900123"]).status == 0)
+
+        let routed = try await cli(["tracking-numbers", "routing", "0118 496 0000", "--destination", "07700 900001", "--destination", "07700900002",
+                                    "--ring", "30", "--hours", "mon-fri=09:00-17:30", "--hours", "sat=10:00-13:00", "--voicemail", "on",
+                                    "--whisper", "PI enquiry"])
+        #expect(routed.status == 0 && routed.stdout.contains("rings +447700900001, +447700900002 for 30 s; open mon 09:00-17:30, tue 09:00-17:30")
+                && routed.stdout.contains("sat 10:00-13:00 (Europe/London); voicemail on") && routed.stdout.contains("whisper: \"PI enquiry\""),
+                "\(routed.stdout) \(routed.stderr)")
+        let changed = try await cli(["tracking-numbers", "routing", "01184960000", "--ring", "45", "--always-open"])
+        #expect(changed.stdout.contains("rings +447700900001, +447700900002 for 45 s; always open"), "only what is named changes: \(changed.stdout)")
+        let shownRouting = try await cli(["tracking-numbers", "routing", "01184960000", "--json"])
+        #expect(shownRouting.status == 0 && shownRouting.stdout.contains("+447700900002") && shownRouting.stdout.contains("45"), "\(shownRouting.stdout)")
+        #expect(try await cli(["tracking-numbers", "list"]).stdout.contains("\n  rings +447700900001, +447700900002 for 45 s"))
+        let badHours = try await cli(["tracking-numbers", "routing", "01184960000", "--hours", "mon-fri=9-5"])
+        #expect(badHours.status != 0 && badHours.stderr.contains("mon-fri=09:00-17:30"), "\(badHours.stderr)")
+        let badRing = try await cli(["tracking-numbers", "routing", "01184960000", "--ring", "90"])
+        #expect(badRing.status != 0 && badRing.stderr.contains("ring_seconds"), "the service's refusal: \(badRing.stderr)")
+        let routingHelp = try await run(calltrace, ["tracking-numbers", "routing", "--help"])
+        #expect(routingHelp.status == 0 && routingHelp.stdout.contains("--hours") && routingHelp.stdout.contains("Europe/London"))
+
+        #expect(try await cli(["block", "add", "07700 900666", "--reason", "nuisance"]).stdout.contains("blocked"))
+        #expect(try await cli(["block", "add", "+447700900666"]).status == 0, "again: nothing changes")
+        let blocked = try await cli(["block", "list"])
+        #expect(blocked.stdout.contains("+44 7700 ••••66") && blocked.stdout.contains("nuisance") && !blocked.stdout.contains("900666"), "\(blocked.stdout)")
+        #expect(try await cli(["block", "list", "--json"]).stdout.contains("••••66"))
+        #expect(try await cli(["block", "remove", "07700 900666"]).stdout.contains("unblocked"))
+        #expect(try await cli(["block", "list"]).stdout.contains("no blocked callers"))
+        let blockHelp = try await run(calltrace, ["block", "--help"])
+        #expect(blockHelp.status == 0 && blockHelp.stdout.contains("add") && blockHelp.stdout.contains("remove") && blockHelp.stdout.contains("list"))
 
         environment["CALLTRACE_TOKEN"] = nil
         #expect(try await cli(["calls", "list"]).status == 4, "no token: not allowed")

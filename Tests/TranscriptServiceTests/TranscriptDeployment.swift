@@ -17,6 +17,7 @@ typealias Calls = Calltrace_Transcript_V1_CallServiceClient
 typealias Transcripts = Calltrace_Transcript_V1_TranscriptServiceClient
 typealias TrackingNumbers = Calltrace_Transcript_V1_TrackingNumberServiceClient
 typealias Suppressions = Calltrace_Transcript_V1_SuppressionServiceClient
+typealias BlockList = Calltrace_Transcript_V1_BlockListServiceClient
 typealias Recordings = Calltrace_Media_V1_RecordingServiceClient
 
 /// Identity, media, transcript and compliance in this test process, one deployment PKI, real
@@ -102,6 +103,7 @@ final class TranscriptDeployment: @unchecked Sendable {
     func transcripts(as who: String = TemporaryPKI.identity("gateway", "web")) throws -> Transcripts { Transcripts(try transcript.client(identity: who)) }
     func numbers(as who: String = TemporaryPKI.identity("gateway", "web")) throws -> TrackingNumbers { TrackingNumbers(try transcript.client(identity: who)) }
     func suppressions(as who: String = TemporaryPKI.identity("gateway", "web")) throws -> Suppressions { Suppressions(try transcript.client(identity: who)) }
+    func blockList(as who: String = TemporaryPKI.identity("gateway", "web")) throws -> BlockList { BlockList(try transcript.client(identity: who)) }
     func recordings(as who: String = TemporaryPKI.identity("gateway", "web")) throws -> Recordings { Recordings(try media.client(identity: who)) }
 
     // MARK: Organisations and users
@@ -133,10 +135,38 @@ final class TranscriptDeployment: @unchecked Sendable {
 
     /// A call from `caller` to `tracking`, started by the gateway.
     @discardableResult
-    func start(_ callID: String, tracking: String, caller: String, at time: Int64 = 0) async throws -> Calltrace_Transcript_V1_StartCallResponse {
+    func start(_ callID: String, tracking: String, caller: String, at time: Int64 = 0,
+               direction: Calltrace_Transcript_V1_Direction = .inbound) async throws -> Calltrace_Transcript_V1_StartCallResponse {
         try await calls(as: TemporaryPKI.telephony).startCall(.with {
-            $0.callID = callID; $0.trackingNumber = tracking; $0.callerNumber = caller; $0.direction = .inbound; $0.startedAtUnixMs = time
+            $0.callID = callID; $0.trackingNumber = tracking; $0.callerNumber = caller; $0.direction = direction; $0.startedAtUnixMs = time
         })
+    }
+
+    /// Sets `number`'s routing in `org` (as its admin).
+    @discardableResult
+    func route(_ number: String, org: String, admin: String, _ routing: Calltrace_Transcript_V1_Routing) async throws -> Calltrace_Transcript_V1_TrackingNumber {
+        try await numbers().setRouting(.with { $0.orgID = org; $0.number = number; $0.routing = routing }, options: try bearer(admin)).trackingNumber
+    }
+
+    /// The organisation's audit events as compliance holds them once `condition` holds (transcript forwards them in order).
+    func auditEvents(org: String, admin: String, until condition: @escaping ([Calltrace_Compliance_V1_AuditEvent]) -> Bool) async throws
+        -> [Calltrace_Compliance_V1_AuditEvent] {
+        let audit = Calltrace_Compliance_V1_AuditServiceClient(try compliance.client())
+        var events: [Calltrace_Compliance_V1_AuditEvent] = []
+        let arrived = try await eventually {
+            events = try await audit.listAuditEvents(.with { $0.orgID = org; $0.pageSize = 500 }, options: try bearer(admin)).events.map(\.event)
+            return condition(events)
+        }
+        #expect(arrived, "the audit events expected: \(events.map(\.action))")
+        return events
+    }
+
+    /// How many rows of `table` transcript holds for `org`.
+    func rows(_ table: String, org: String) async throws -> Int {
+        let count: Int64 = try await transcript.instance.database.read { db in
+            try db.query("SELECT COUNT(*) AS n FROM \(table) WHERE org_id = ?", org).first?.int("n") ?? 0
+        }
+        return Int(count)
     }
 
     /// Everything transcript has written to its database and logs, as text: for "never in clear" checks.

@@ -1757,11 +1757,13 @@ public struct Calltrace_Transcript_V1_TrackingNumberServicePolicies: Sendable {
     public var assignTrackingNumber: PeerPolicy
     public var releaseTrackingNumber: PeerPolicy
     public var listTrackingNumbers: PeerPolicy
+    public var setRouting: PeerPolicy
 
-    public init(assignTrackingNumber: PeerPolicy, releaseTrackingNumber: PeerPolicy, listTrackingNumbers: PeerPolicy) {
+    public init(assignTrackingNumber: PeerPolicy, releaseTrackingNumber: PeerPolicy, listTrackingNumbers: PeerPolicy, setRouting: PeerPolicy) {
         self.assignTrackingNumber = assignTrackingNumber
         self.releaseTrackingNumber = releaseTrackingNumber
         self.listTrackingNumbers = listTrackingNumbers
+        self.setRouting = setRouting
     }
 }
 
@@ -1783,6 +1785,12 @@ public protocol Calltrace_Transcript_V1_TrackingNumberServiceHandler: RPCService
 
     /// The organisation's numbers, current ones first; with `include_history`, every assignment.
     func listTrackingNumbers(_ request: Calltrace_Transcript_V1_ListTrackingNumbersRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListTrackingNumbersResponse
+
+    /// settings.manage: how the telephony gateway connects calls to one of the organisation's
+    /// current numbers (whom to ring, for how long, office hours, voicemail, the whisper).
+    /// Replaces the number's routing; the destinations are sealed. Audited (what changed, never a
+    /// number). NOT_FOUND for a number the organisation does not hold now.
+    func setRouting(_ request: Calltrace_Transcript_V1_SetRoutingRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_SetRoutingResponse
 }
 
 extension Calltrace_Transcript_V1_TrackingNumberServiceHandler {
@@ -1791,6 +1799,7 @@ extension Calltrace_Transcript_V1_TrackingNumberServiceHandler {
         router.unary(Calltrace_Transcript_V1_TrackingNumberService.assignTrackingNumber, allow: policies.assignTrackingNumber) { try await self.assignTrackingNumber($0, context: $1) }
         router.unary(Calltrace_Transcript_V1_TrackingNumberService.releaseTrackingNumber, allow: policies.releaseTrackingNumber) { try await self.releaseTrackingNumber($0, context: $1) }
         router.unary(Calltrace_Transcript_V1_TrackingNumberService.listTrackingNumbers, allow: policies.listTrackingNumbers) { try await self.listTrackingNumbers($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_TrackingNumberService.setRouting, allow: policies.setRouting) { try await self.setRouting($0, context: $1) }
     }
 }
 
@@ -1821,6 +1830,14 @@ public struct Calltrace_Transcript_V1_TrackingNumberServiceClient: Sendable {
     /// The organisation's numbers, current ones first; with `include_history`, every assignment.
     public func listTrackingNumbers(_ request: Calltrace_Transcript_V1_ListTrackingNumbersRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_ListTrackingNumbersResponse {
         try await rpc.unary(Calltrace_Transcript_V1_TrackingNumberService.listTrackingNumbers, request, options: options)
+    }
+
+    /// settings.manage: how the telephony gateway connects calls to one of the organisation's
+    /// current numbers (whom to ring, for how long, office hours, voicemail, the whisper).
+    /// Replaces the number's routing; the destinations are sealed. Audited (what changed, never a
+    /// number). NOT_FOUND for a number the organisation does not hold now.
+    public func setRouting(_ request: Calltrace_Transcript_V1_SetRoutingRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_SetRoutingResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_TrackingNumberService.setRouting, request, options: options)
     }
 }
 

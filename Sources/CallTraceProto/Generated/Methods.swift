@@ -523,8 +523,12 @@ public enum Calltrace_Transcript_V1_TrackingNumberService {
     public static let listTrackingNumbers = MethodDescriptor<Calltrace_Transcript_V1_ListTrackingNumbersRequest, Calltrace_Transcript_V1_ListTrackingNumbersResponse>(
         service: name, name: "ListTrackingNumbers", kind: .unary, isIdempotent: true)
 
+    /// `/calltrace.transcript.v1.TrackingNumberService/SetRouting`
+    public static let setRouting = MethodDescriptor<Calltrace_Transcript_V1_SetRoutingRequest, Calltrace_Transcript_V1_SetRoutingResponse>(
+        service: name, name: "SetRouting", kind: .unary, isIdempotent: true)
+
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [assignTrackingNumber.info, releaseTrackingNumber.info, listTrackingNumbers.info]
+    public static let methods: [MethodInfo] = [assignTrackingNumber.info, releaseTrackingNumber.info, listTrackingNumbers.info, setRouting.info]
 }
 
 /// `calltrace.transcript.v1.BlockListService`

@@ -879,11 +879,13 @@ public nonisolated struct Calltrace_Transcript_V1_StartCallResponse: Sendable {
   /// The number's marketing source, for the whisper ("Google Ads – personal injury").
   public var source: String = String()
 
-  /// The caller is on the firm's block list: reject the call. Nothing was stored, and record is
-  /// false.
+  /// The caller is on the firm's block list: reject the call. Nothing was stored (no call, no
+  /// audit event), record is false and there is no routing. Inbound calls only: the firm may
+  /// still call a blocked number back. Decided before compliance is asked.
   public var blocked: Bool = false
 
-  /// How to connect an inbound call (destinations in E.164); empty for outbound calls.
+  /// How to connect an inbound call (destinations in E.164, ring_seconds never 0); when the
+  /// firm set none: nobody to ring, 20 seconds, always open. Unset for outbound calls.
   public var routing: Calltrace_Transcript_V1_Routing {
     get {_routing ?? Calltrace_Transcript_V1_Routing()}
     set {_routing = newValue}
@@ -893,7 +895,8 @@ public nonisolated struct Calltrace_Transcript_V1_StartCallResponse: Sendable {
   /// Clears the value of `routing`. Subsequent reads from it will return its default value.
   public mutating func clearRouting() {self._routing = nil}
 
-  /// Whether the routing's office hours include `started_at` (true when it has none).
+  /// Whether the routing's office hours include `started_at` in Europe/London (true when it has
+  /// none); false for outbound calls.
   public var officeOpen: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

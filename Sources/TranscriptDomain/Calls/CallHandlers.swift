@@ -10,7 +10,8 @@ struct TrackingNumberHandler: Calltrace_Transcript_V1_TrackingNumberServiceHandl
     let rules: CallRules
     let authorizer: any Authorizing
     let policies = Calltrace_Transcript_V1_TrackingNumberServicePolicies(
-        assignTrackingNumber: .gateways | .operators, releaseTrackingNumber: .gateways | .operators, listTrackingNumbers: .gateways | .operators)
+        assignTrackingNumber: .gateways | .operators, releaseTrackingNumber: .gateways | .operators, listTrackingNumbers: .gateways | .operators,
+        setRouting: .gateways | .operators)
 
     func assignTrackingNumber(_ request: Calltrace_Transcript_V1_AssignTrackingNumberRequest, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_AssignTrackingNumberResponse {
@@ -18,7 +19,8 @@ struct TrackingNumberHandler: Calltrace_Transcript_V1_TrackingNumberServiceHandl
         let assignment = try await rules.assign(NumberAssignment(org: request.orgID, number: request.number, source: request.source, channel: request.channel,
                                                                  campaign: request.campaign, notice: request.notice,
                                                                  effectiveFrom: request.effectiveFromUnixMs), by: who.actor)
-        return .with { $0.trackingNumber = Self.proto(assignment) }
+        let routing = try await rules.routings(org: request.orgID, numbers: [assignment.number])[assignment.number]
+        return .with { $0.trackingNumber = Self.proto(assignment, routing: routing, withNumbers: true) }
     }
 
     func releaseTrackingNumber(_ request: Calltrace_Transcript_V1_ReleaseTrackingNumberRequest, context: ServerContext) async throws
@@ -28,17 +30,63 @@ struct TrackingNumberHandler: Calltrace_Transcript_V1_TrackingNumberServiceHandl
         return .init()
     }
 
+    /// Current numbers carry their routing: destinations in full for settings.manage, masked for others.
     func listTrackingNumbers(_ request: Calltrace_Transcript_V1_ListTrackingNumbersRequest, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_ListTrackingNumbersResponse {
         _ = try await context.principal(in: request.orgID, may: .reportsRead, via: authorizer)
         let numbers = try await rules.trackingNumbers(org: request.orgID, includeHistory: request.includeHistory)
-        return .with { $0.trackingNumbers = numbers.map(Self.proto) }
+        let routings = try await rules.routings(org: request.orgID, numbers: numbers.filter { $0.until == nil }.map(\.number))
+        var full = false
+        if routings.values.contains(where: { !$0.destinations.isEmpty }) {
+            full = (try? await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)) != nil
+        }
+        return .with {
+            $0.trackingNumbers = numbers.map { Self.proto($0, routing: $0.until == nil ? routings[$0.number] : nil, withNumbers: full) }
+        }
     }
 
-    static func proto(_ a: TrackingAssignment) -> Calltrace_Transcript_V1_TrackingNumber {
+    func setRouting(_ request: Calltrace_Transcript_V1_SetRoutingRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_SetRoutingResponse {
+        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+        let set = try await rules.setRouting(org: request.orgID, number: request.number, request.routing, by: who.actor)
+        return .with { $0.trackingNumber = Self.proto(set.assignment, routing: set.routing, withNumbers: true) }
+    }
+
+    static func proto(_ a: TrackingAssignment, routing: CallRouting?, withNumbers: Bool) -> Calltrace_Transcript_V1_TrackingNumber {
         .with {
             $0.number = a.number; $0.orgID = a.org; $0.source = a.source; $0.channel = .init(rawValue: a.channel) ?? .other
             $0.campaign = a.campaign; $0.notice = a.notice; $0.effectiveFromUnixMs = a.from; $0.effectiveUntilUnixMs = a.until ?? 0
+            if let routing { $0.routing = routing.proto(withNumbers: withNumbers) }
+        }
+    }
+}
+
+/// `calltrace.transcript.v1.BlockListService`: the firm's admins (settings.manage), through a
+/// gateway, or operators under a grant.
+struct BlockListHandler: Calltrace_Transcript_V1_BlockListServiceHandler {
+    let rules: CallRules
+    let authorizer: any Authorizing
+    let policies = Calltrace_Transcript_V1_BlockListServicePolicies(
+        blockCaller: .gateways | .operators, unblockCaller: .gateways | .operators, listBlockedCallers: .gateways | .operators)
+
+    func blockCaller(_ request: Calltrace_Transcript_V1_BlockCallerRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_BlockCallerResponse {
+        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+        try await rules.block(org: request.orgID, number: request.phoneNumber, reason: request.reason, by: who.actor)
+        return .init()
+    }
+
+    func unblockCaller(_ request: Calltrace_Transcript_V1_UnblockCallerRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_UnblockCallerResponse {
+        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+        try await rules.unblock(org: request.orgID, number: request.phoneNumber, by: who.actor)
+        return .init()
+    }
+
+    func listBlockedCallers(_ request: Calltrace_Transcript_V1_ListBlockedCallersRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_ListBlockedCallersResponse {
+        _ = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+        let rows = try await rules.listedCallers(.blockedCallers, org: request.orgID)
+        return .with {
+            $0.blockedCallers = rows.map { row in .with { $0.numberMasked = row.masked; $0.reason = row.reason; $0.addedAtUnixMs = row.addedAt } }
         }
     }
 }
@@ -74,7 +122,11 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
                                                       direction: request.direction, startedAt: request.startedAtUnixMs, callbackOf: request.callbackOf),
                                             by: context.peerActor)
         context.annotate(org: started.org)
-        return .with { $0.orgID = started.org; $0.record = started.record; $0.notice = started.notice; $0.reason = started.reason }
+        return .with {
+            $0.orgID = started.org; $0.record = started.record; $0.notice = started.notice; $0.reason = started.reason
+            $0.source = started.source; $0.blocked = started.blocked; $0.officeOpen = started.officeOpen
+            if let routing = started.routing { $0.routing = routing.proto(withNumbers: true) }
+        }
     }
 
     func completeCall(_ request: Calltrace_Transcript_V1_CompleteCallRequest, context: ServerContext) async throws

@@ -124,6 +124,8 @@ struct CallRules: Sendable {
                 throw DomainError.notFound("tracking number \(number) is not in use by organisation \(org)")
             }
             try tx.endAssignment(current.id, at: max(now, current.from + 1))
+            // Its routing goes with it: whoever takes the number next starts without the firm's phones.
+            try tx.deleteRouting(org: org, number: number)
             try outbox.record(AuditRecord(org: org, actor: actor, action: .trackingNumberReleased, resource: .trackingNumber(number),
                                           outcome: .success), in: tx.connection)
         }
@@ -141,12 +143,24 @@ struct CallRules: Sendable {
         let notice: String
         /// Why not, when not recording.
         let reason: String
+        /// The number's marketing source.
+        let source: String
+        /// The caller is on the firm's block list: nothing was stored.
+        var blocked = false
+        /// How to connect an inbound call (nil for outbound calls).
+        var routing: CallRouting?
+        /// Whether the routing's office hours include the call's start (false for outbound calls).
+        var officeOpen = false
     }
 
     /// A call begins: its organisation and source from the tracking number's assignment at the
     /// time, the caller sealed and indexed, and whether to record: not for a suppressed caller,
     /// nor before the organisation accepted the current processing agreement (compliance
     /// says, with the notice for the kind of call; unreachable: UNAVAILABLE, nothing stored).
+    /// An inbound call also gets the number's routing and whether the office is open at its
+    /// start. An inbound caller on the firm's block list is answered `blocked` before compliance
+    /// is asked, and nothing is stored (no call, no audit event, no key): a blocked caller costs
+    /// nothing. A retried start (a call already stored) answers as the first did.
     func start(_ request: CallStart, by actor: String) async throws -> Started {
         try CallID.validate(request.callID)
         if !request.callbackOf.isEmpty { try CallID.validate(request.callbackOf, field: "callback_of") }
@@ -156,16 +170,33 @@ struct CallRules: Sendable {
             throw DomainError.invalid("direction must be inbound or outbound")
         }
         let started = request.startedAt == 0 ? clock.nowUnixMs : request.startedAt
-        let (assignment, transcribed): (TrackingAssignment?, Bool) = try await repository.read { tx in
-            guard let assignment = try tx.assignment(of: tracking, at: started) else { return (nil, false) }
-            return (assignment, try tx.settings(org: assignment.org)?.enabled ?? false)
-        }
-        guard let assignment else { throw DomainError.notFound("tracking number \(tracking) is not assigned to any organisation") }
-        let org = assignment.org
         let inbound = request.direction != .outbound
+        struct Lookup: Sendable {
+            let assignment: TrackingAssignment
+            let transcribed: Bool
+            let index: Data
+            let blocked: Bool
+            let routing: CallRouting?
+        }
+        let lookup: Lookup? = try await repository.read { [keys] tx in
+            guard let assignment = try tx.assignment(of: tracking, at: started) else { return nil }
+            let org = assignment.org
+            let index = try keys.blindIndex(caller, kind: "e164", org: org)
+            // A call already stored (a retry) is answered as before, even if its caller was blocked since.
+            let blocked = try inbound && tx.call(request.callID, org: org) == nil && tx.listedCaller(.blockedCallers, org: org, callerIndex: index) != nil
+            var routing: CallRouting?
+            if inbound { routing = try tx.routing(org: org, number: tracking).map { try Self.open($0, org: org, number: tracking, keys: keys) } ?? .unset }
+            return Lookup(assignment: assignment, transcribed: try tx.settings(org: org)?.enabled ?? false, index: index, blocked: blocked, routing: routing)
+        }
+        guard let lookup else { throw DomainError.notFound("tracking number \(tracking) is not assigned to any organisation") }
+        let assignment = lookup.assignment, index = lookup.index, routing = lookup.routing
+        let org = assignment.org
+        if lookup.blocked {
+            return Started(org: org, record: false, notice: "", reason: "the caller is on the firm's block list", source: assignment.source, blocked: true)
+        }
         let told: CallNotice
         do {
-            told = try await notices.callNotice(org: org, kind: inbound ? .inboundGreeting : .callbackGreeting, transcribed: transcribed)
+            told = try await notices.callNotice(org: org, kind: inbound ? .inboundGreeting : .callbackGreeting, transcribed: lookup.transcribed)
         } catch {
             // Recording without knowing the agreement was accepted would break P5, and storing
             // "not recorded" would outlive the outage: nothing is written; the gateway asks again.
@@ -174,17 +205,20 @@ struct CallRules: Sendable {
         // The firm's inbound-greeting switch first (off: no inbound notice at all), then a number's
         // own notice, then the firm's wording for the kind of call, else the template.
         let notice = inbound && told.text.isEmpty ? "" : assignment.notice.isEmpty ? told.text : assignment.notice
-        let index = try keys.blindIndex(caller, kind: "e164", org: org)
+        @Sendable func answer(record: Bool, reason: String, startedAt: Int64) -> Started {
+            Started(org: org, record: record, notice: record ? notice : "", reason: reason, source: assignment.source, routing: routing,
+                    officeOpen: routing?.isOpen(atUnixMs: startedAt) ?? false)
+        }
         return try await repository.write { [outbox, callKeys] tx in
-            let suppressed = try tx.suppression(org: org, callerIndex: index) != nil
+            let suppressed = try tx.listedCaller(.suppressions, org: org, callerIndex: index) != nil
             let reason = suppressed ? "the caller objected to recording" : told.mayRecord ? "" : told.reason
             if let existing = try tx.call(request.callID, org: org) {
                 // A retried StartCall: the same answer, nothing written twice.
                 guard existing.callerIndex == index else {
                     throw DomainError.alreadyExists("call \(request.callID) was started with another caller")
                 }
-                return Started(org: org, record: existing.recorded, notice: existing.recorded ? notice : "",
-                               reason: existing.recorded ? "" : reason.isEmpty ? "not recorded when the call started" : reason)
+                return answer(record: existing.recorded, reason: existing.recorded ? "" : reason.isEmpty ? "not recorded when the call started" : reason,
+                              startedAt: existing.startedAt)
             }
             if !request.callbackOf.isEmpty, try tx.call(request.callbackOf, org: org) == nil {
                 throw DomainError.notFound("callback_of: call \(request.callbackOf) not found in organisation \(org)")
@@ -198,7 +232,7 @@ struct CallRules: Sendable {
                                   startedAt: started, callbackOf: request.callbackOf, recorded: record))
             try outbox.record(AuditRecord(org: org, actor: actor, action: .callStarted, resource: .call(request.callID),
                                           outcome: .success, detail: record ? "" : "not recorded: \(reason)"), in: tx.connection)
-            return Started(org: org, record: record, notice: record ? notice : "", reason: reason)
+            return answer(record: record, reason: reason, startedAt: started)
         }
     }
 
@@ -437,11 +471,12 @@ struct CallRules: Sendable {
         return (batch.count, more)
     }
 
-    func purgeOrganisation(_ org: String, by actor: String) async throws -> (calls: Int, trackingNumbers: Int, suppressions: Int) {
+    func purgeOrganisation(_ org: String, by actor: String) async throws -> PurgedOrganisation {
         let purged = try await repository.write { [outbox] tx in
             let purged = try tx.deleteAll(org: org)
             try outbox.record(AuditRecord(org: org, actor: actor, action: .organisationPurged, resource: .organisation(org), outcome: .success,
-                                          detail: "calls=\(purged.calls); tracking_numbers=\(purged.trackingNumbers); suppressions=\(purged.suppressions)"),
+                                          detail: "calls=\(purged.calls); tracking_numbers=\(purged.trackingNumbers); suppressions=\(purged.suppressions); "
+                                              + "blocked_callers=\(purged.blockedCallers)"),
                               in: tx.connection)
             return purged
         }
@@ -454,50 +489,84 @@ struct CallRules: Sendable {
 
     /// Adds a caller to the organisation's suppression list; their existing analyses are deleted.
     func suppress(org: String, number raw: String, reason: String, by actor: String) async throws -> Int {
-        let number = try Self.e164(raw, field: "phone_number")
-        let reason = try DomainText.line(reason, "reason", max: 200)
-        try keys.createKeys(for: org)
-        let index = try keys.blindIndex(number, kind: "e164", org: org)
-        let rowID = index.hexString
-        let sealedNumber = try keys.seal(Data(number.utf8), org: org, table: "suppressions", column: "caller_number", row: rowID)
-        let sealedReason = try keys.seal(Data(reason.utf8), org: org, table: "suppressions", column: "reason", row: rowID)
-        let now = clock.nowUnixMs
+        let entry = try listEntry(.suppressions, org: org, number: raw, reason: reason)
         return try await repository.write { [outbox] tx in
-            if try tx.suppression(org: org, callerIndex: index) == nil {
-                try tx.insert(SuppressionRow(org: org, callerIndex: index, sealedNumber: sealedNumber, sealedReason: sealedReason, addedAt: now))
-            }
+            if try tx.listedCaller(.suppressions, org: org, callerIndex: entry.callerIndex) == nil { try tx.insert(entry, into: .suppressions) }
             var deleted = 0
-            for call in try tx.calls(org: org, callerIndex: index) where try tx.deleteAnalysis(org: org, callID: call.id) { deleted += 1 }
-            try outbox.record(AuditRecord(org: org, actor: actor, action: .callerSuppressed, resource: .suppression(String(rowID.prefix(16))),
+            for call in try tx.calls(org: org, callerIndex: entry.callerIndex) where try tx.deleteAnalysis(org: org, callID: call.id) { deleted += 1 }
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .callerSuppressed, resource: .suppression(Self.listID(entry.callerIndex)),
                                           outcome: .success, detail: "analyses deleted: \(deleted)"), in: tx.connection)
             return deleted
         }
     }
 
     func unsuppress(org: String, number raw: String, by actor: String) async throws {
-        let number = try Self.e164(raw, field: "phone_number")
-        guard try keys.hasKeys(for: org) else { return }
-        let index = try keys.blindIndex(number, kind: "e164", org: org)
-        let rowID = index.hexString
+        try await unlist(.suppressions, org: org, number: raw, by: actor, action: .callerUnsuppressed, resource: AuditResource.suppression)
+    }
+
+    // MARK: Block list (issue 31)
+
+    /// Adds a caller to the firm's block list (again: nothing changes): their inbound calls are
+    /// answered `blocked` by StartCall, and nothing of them is stored. Audited, never the number.
+    func block(org: String, number raw: String, reason: String, by actor: String) async throws {
+        let entry = try listEntry(.blockedCallers, org: org, number: raw, reason: reason)
         try await repository.write { [outbox] tx in
-            guard try tx.deleteSuppression(org: org, callerIndex: index) else { return }
-            try outbox.record(AuditRecord(org: org, actor: actor, action: .callerUnsuppressed, resource: .suppression(String(rowID.prefix(16))),
+            if try tx.listedCaller(.blockedCallers, org: org, callerIndex: entry.callerIndex) == nil { try tx.insert(entry, into: .blockedCallers) }
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .callerBlocked, resource: .blockedCaller(Self.listID(entry.callerIndex)),
                                           outcome: .success), in: tx.connection)
         }
     }
 
-    func suppressions(org: String) async throws -> [(masked: String, reason: String, addedAt: Int64)] {
-        let rows = try await repository.read { tx in try tx.suppressions(org: org) }
-        return try rows.map { row in
-            let rowID = row.callerIndex.hexString
-            let number = String(decoding: try keys.open(row.sealedNumber, org: org, table: "suppressions", column: "caller_number", row: rowID), as: UTF8.self)
-            let reason = String(decoding: try keys.open(row.sealedReason, org: org, table: "suppressions", column: "reason", row: rowID), as: UTF8.self)
-            return (PhoneNumber.masked(number), reason, row.addedAt)
+    func unblock(org: String, number raw: String, by actor: String) async throws {
+        try await unlist(.blockedCallers, org: org, number: raw, by: actor, action: .callerUnblocked, resource: AuditResource.blockedCaller)
+    }
+
+    // MARK: Lists of callers (suppression, the block list)
+
+    /// A caller's entry for `list`: the number normalised, indexed and sealed, the reason (one
+    /// line, at most 200 characters) sealed; the organisation's keys made if it had none.
+    func listEntry(_ list: CallerList, org: String, number raw: String, reason: String) throws -> ListedCaller {
+        let number = try Self.e164(raw, field: "phone_number")
+        let reason = try DomainText.line(reason, "reason", max: 200)
+        try keys.createKeys(for: org)
+        let index = try keys.blindIndex(number, kind: "e164", org: org)
+        let rowID = index.hexString
+        return ListedCaller(org: org, callerIndex: index,
+                            sealedNumber: try keys.seal(Data(number.utf8), org: org, table: list.rawValue, column: "caller_number", row: rowID),
+                            sealedReason: try keys.seal(Data(reason.utf8), org: org, table: list.rawValue, column: "reason", row: rowID),
+                            addedAt: clock.nowUnixMs)
+    }
+
+    /// Takes a caller off `list` (nothing to do when they are not on it), audited under `resource`.
+    func unlist(_ list: CallerList, org: String, number raw: String, by actor: String, action: TranscriptAuditAction,
+                resource: @escaping @Sendable (String) -> AuditResource) async throws {
+        let number = try Self.e164(raw, field: "phone_number")
+        guard try keys.hasKeys(for: org) else { return }
+        let index = try keys.blindIndex(number, kind: "e164", org: org)
+        try await repository.write { [outbox] tx in
+            guard try tx.deleteListedCaller(list, org: org, callerIndex: index) else { return }
+            try outbox.record(AuditRecord(org: org, actor: actor, action: action, resource: resource(Self.listID(index)), outcome: .success),
+                              in: tx.connection)
         }
     }
 
+    /// The callers on `list`, newest first, numbers masked.
+    func listedCallers(_ list: CallerList, org: String) async throws -> [(masked: String, reason: String, addedAt: Int64)] {
+        let rows = try await repository.read { tx in try tx.listedCallers(list, org: org) }
+        return try rows.map { row in
+            let rowID = row.callerIndex.hexString
+            func open(_ sealed: Data, _ column: String) throws -> String {
+                String(decoding: try keys.open(sealed, org: org, table: list.rawValue, column: column, row: rowID), as: UTF8.self)
+            }
+            return (PhoneNumber.masked(try open(row.sealedNumber, "caller_number")), try open(row.sealedReason, "reason"), row.addedAt)
+        }
+    }
+
+    /// How the audit trail names a listed caller: the start of the blind index, never the number.
+    static func listID(_ index: Data) -> String { String(index.hexString.prefix(16)) }
+
     /// Whether the call's caller is on the organisation's suppression list.
     func isSuppressed(_ call: CallRow) async throws -> Bool {
-        try await repository.read { tx in try tx.suppression(org: call.org, callerIndex: call.callerIndex) != nil }
+        try await repository.read { tx in try tx.listedCaller(.suppressions, org: call.org, callerIndex: call.callerIndex) != nil }
     }
 }

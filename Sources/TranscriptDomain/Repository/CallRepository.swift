@@ -94,13 +94,31 @@ struct SettingsRow: Sendable, Equatable {
     var language = "en-GB"
 }
 
-/// A suppressed caller (an objection): the number sealed, found by its blind index.
-struct SuppressionRow: Sendable {
+/// The organisation's lists of callers; the raw value is the list's table (and the table its
+/// cells are sealed for).
+enum CallerList: String, Sendable {
+    /// Callers who objected (P13): connected, never recorded, transcribed or analysed.
+    case suppressions
+    /// Callers the firm rejects before anyone is rung; nothing of their attempts is stored.
+    case blockedCallers = "blocked_callers"
+}
+
+/// A caller on one of the organisation's lists: the number and the reason sealed, found by the
+/// number's blind index.
+struct ListedCaller: Sendable {
     let org: String
     let callerIndex: Data
     let sealedNumber: Data
     let sealedReason: Data
     let addedAt: Int64
+}
+
+/// What an organisation's purge deleted.
+struct PurgedOrganisation: Sendable {
+    let calls: Int
+    let trackingNumbers: Int
+    let suppressions: Int
+    let blockedCallers: Int
 }
 
 /// What an attribution report's rows stand for.
@@ -191,13 +209,20 @@ protocol CallTransaction {
     func settings(org: String) throws -> SettingsRow?
     func put(_ settings: SettingsRow, org: String) throws
 
-    // Suppression
-    func suppression(org: String, callerIndex: Data) throws -> SuppressionRow?
-    func insert(_ suppression: SuppressionRow) throws
-    func deleteSuppression(org: String, callerIndex: Data) throws -> Bool
-    func suppressions(org: String) throws -> [SuppressionRow]
+    // Routing
+    /// The number's routing, sealed (a serialized `Calltrace_Transcript_V1_Routing`), if the organisation set one.
+    func routing(org: String, number: String) throws -> Data?
+    func putRouting(_ sealed: Data, org: String, number: String, at time: Int64) throws
+    func deleteRouting(org: String, number: String) throws
+
+    // Suppression and the block list
+    func listedCaller(_ list: CallerList, org: String, callerIndex: Data) throws -> ListedCaller?
+    func insert(_ caller: ListedCaller, into list: CallerList) throws
+    func deleteListedCaller(_ list: CallerList, org: String, callerIndex: Data) throws -> Bool
+    /// Newest first.
+    func listedCallers(_ list: CallerList, org: String) throws -> [ListedCaller]
 
     // An organisation's end
-    /// Deletes everything of `org`; returns (calls, tracking numbers, suppressions).
-    func deleteAll(org: String) throws -> (calls: Int, trackingNumbers: Int, suppressions: Int)
+    /// Deletes everything of `org`.
+    func deleteAll(org: String) throws -> PurgedOrganisation
 }

@@ -117,6 +117,27 @@ struct SQLiteCallRepository: CallRepository {
         );
         """
 
+    /// Version 6 (issue 31): each current tracking number's routing, sealed whole (its
+    /// destinations are the firm's staff's phones), kept per organisation and number so it
+    /// outlives a move to another source; and the firm's block list, shaped as suppressions are.
+    static let routingAndBlockList = """
+        CREATE TABLE tracking_number_routing (
+            org_id TEXT NOT NULL,
+            number TEXT NOT NULL,
+            routing BLOB NOT NULL,
+            updated_at_unix_ms INTEGER NOT NULL,
+            PRIMARY KEY (org_id, number)
+        );
+        CREATE TABLE blocked_callers (
+            org_id TEXT NOT NULL,
+            caller_index BLOB NOT NULL,
+            caller_number BLOB NOT NULL,
+            reason BLOB NOT NULL,
+            added_at_unix_ms INTEGER NOT NULL,
+            PRIMARY KEY (org_id, caller_index)
+        );
+        """
+
     let database: Database
 
     func read<T: Sendable>(_ body: @escaping @Sendable (any CallTransaction) throws -> T) async throws -> T {
@@ -427,45 +448,61 @@ struct SQLiteCallRepository: CallRepository {
                                    org, s.enabled, s.engine, s.analysisEngine, s.model, s.language)
         }
 
-        // MARK: Suppression
+        // MARK: Routing
 
-        func suppression(org: String, callerIndex: Data) throws -> SuppressionRow? {
-            try connection.query("SELECT caller_number, reason, added_at_unix_ms FROM suppressions WHERE org_id = ? AND caller_index = ?",
-                                 org, callerIndex).first.flatMap { row in
-                guard let number = row.blob("caller_number") else { return nil }
-                return SuppressionRow(org: org, callerIndex: callerIndex, sealedNumber: number, sealedReason: row.blob("reason") ?? Data(),
-                                      addedAt: row.int("added_at_unix_ms") ?? 0)
-            }
+        func routing(org: String, number: String) throws -> Data? {
+            try connection.query("SELECT routing FROM tracking_number_routing WHERE org_id = ? AND number = ?", org, number).first?.blob("routing")
         }
 
-        func insert(_ s: SuppressionRow) throws {
-            try connection.execute("INSERT INTO suppressions (org_id, caller_index, caller_number, reason, added_at_unix_ms) VALUES (?, ?, ?, ?, ?)",
-                                   s.org, s.callerIndex, s.sealedNumber, s.sealedReason, s.addedAt)
+        func putRouting(_ sealed: Data, org: String, number: String, at time: Int64) throws {
+            try deleteRouting(org: org, number: number)
+            try connection.execute("INSERT INTO tracking_number_routing (org_id, number, routing, updated_at_unix_ms) VALUES (?, ?, ?, ?)",
+                                   org, number, sealed, time)
         }
 
-        func deleteSuppression(org: String, callerIndex: Data) throws -> Bool {
-            try connection.execute("DELETE FROM suppressions WHERE org_id = ? AND caller_index = ?", org, callerIndex) == 1
+        func deleteRouting(org: String, number: String) throws {
+            try connection.execute("DELETE FROM tracking_number_routing WHERE org_id = ? AND number = ?", org, number)
         }
 
-        func suppressions(org: String) throws -> [SuppressionRow] {
-            try connection.query("SELECT caller_index, caller_number, reason, added_at_unix_ms FROM suppressions WHERE org_id = ? ORDER BY added_at_unix_ms DESC",
-                                 org).compactMap { row in
-                guard let index = row.blob("caller_index"), let number = row.blob("caller_number") else { return nil }
-                return SuppressionRow(org: org, callerIndex: index, sealedNumber: number, sealedReason: row.blob("reason") ?? Data(),
-                                      addedAt: row.int("added_at_unix_ms") ?? 0)
-            }
+        // MARK: Suppression and the block list
+
+        func listedCaller(_ list: CallerList, org: String, callerIndex: Data) throws -> ListedCaller? {
+            try connection.query("SELECT caller_index, caller_number, reason, added_at_unix_ms FROM \(list.rawValue) WHERE org_id = ? AND caller_index = ?",
+                                 org, callerIndex).first.flatMap { Self.listedCaller($0, org: org) }
+        }
+
+        func insert(_ c: ListedCaller, into list: CallerList) throws {
+            try connection.execute("INSERT INTO \(list.rawValue) (org_id, caller_index, caller_number, reason, added_at_unix_ms) VALUES (?, ?, ?, ?, ?)",
+                                   c.org, c.callerIndex, c.sealedNumber, c.sealedReason, c.addedAt)
+        }
+
+        func deleteListedCaller(_ list: CallerList, org: String, callerIndex: Data) throws -> Bool {
+            try connection.execute("DELETE FROM \(list.rawValue) WHERE org_id = ? AND caller_index = ?", org, callerIndex) == 1
+        }
+
+        func listedCallers(_ list: CallerList, org: String) throws -> [ListedCaller] {
+            try connection.query("""
+                SELECT caller_index, caller_number, reason, added_at_unix_ms FROM \(list.rawValue) WHERE org_id = ? ORDER BY added_at_unix_ms DESC
+                """, org).compactMap { Self.listedCaller($0, org: org) }
+        }
+
+        static func listedCaller(_ row: Row, org: String) -> ListedCaller? {
+            guard let index = row.blob("caller_index"), let number = row.blob("caller_number") else { return nil }
+            return ListedCaller(org: org, callerIndex: index, sealedNumber: number, sealedReason: row.blob("reason") ?? Data(),
+                                addedAt: row.int("added_at_unix_ms") ?? 0)
         }
 
         // MARK: An organisation's end
 
-        func deleteAll(org: String) throws -> (calls: Int, trackingNumbers: Int, suppressions: Int) {
-            for table in ["call_events", "call_event_sequences", "transcripts", "analyses", "transcriptions", "transcription_settings", "callers"] {
+        func deleteAll(org: String) throws -> PurgedOrganisation {
+            for table in ["call_events", "call_event_sequences", "transcripts", "analyses", "transcriptions", "transcription_settings", "callers",
+                          "tracking_number_routing"] {
                 try connection.execute("DELETE FROM \(table) WHERE org_id = ?", org)
             }
-            let calls = try connection.execute("DELETE FROM calls WHERE org_id = ?", org)
-            let numbers = try connection.execute("DELETE FROM tracking_numbers WHERE org_id = ?", org)
-            let suppressions = try connection.execute("DELETE FROM suppressions WHERE org_id = ?", org)
-            return (calls, numbers, suppressions)
+            func delete(_ table: String) throws -> Int { try connection.execute("DELETE FROM \(table) WHERE org_id = ?", org) }
+            return PurgedOrganisation(calls: try delete("calls"), trackingNumbers: try delete("tracking_numbers"),
+                                      suppressions: try delete(CallerList.suppressions.rawValue),
+                                      blockedCallers: try delete(CallerList.blockedCallers.rawValue))
         }
     }
 }

@@ -6,7 +6,8 @@ import CallTraceOutbound
 
 /// The transcript service: call records (tracking number, marketing source, caller number,
 /// direction, times, outcome, matter reference), tracking numbers, transcripts, AI summaries and
-/// classifications, processing objections (DESIGN.md §3). `services/transcript/main.swift` runs
+/// classifications, processing objections, the numbers' routing and the firms' block lists
+/// (DESIGN.md §3). `services/transcript/main.swift` runs
 /// it as a process; tests run it in process.
 public struct TranscriptService: CallTraceService {
     public typealias Settings = TranscriptSettings
@@ -18,7 +19,8 @@ public struct TranscriptService: CallTraceService {
                                                          "media": "to fetch recordings to transcribe and mute card details in them"]
     /// Its own tables, in order (the host's shared tables migrate on their own track first; the
     /// gaps in the numbering are versions those once took here).
-    public static let migrations = [Migration(version: 4, SQLiteCallRepository.schema), Migration(version: 5, SQLiteCallRepository.callEvents)]
+    public static let migrations = [Migration(version: 4, SQLiteCallRepository.schema), Migration(version: 5, SQLiteCallRepository.callEvents),
+                                     Migration(version: 6, SQLiteCallRepository.routingAndBlockList)]
 
     let handlers: [any RPCService]
 
@@ -45,7 +47,7 @@ public struct TranscriptService: CallTraceService {
                     CallHandler(rules: calls, transcripts: transcripts, authorizer: authorizer,
                                 telephonyGateways: settings.telephonyGateways),
                     TranscriptHandler(rules: transcripts, authorizer: authorizer, telephonyGateways: settings.telephonyGateways),
-                    SuppressionHandler(rules: calls, authorizer: authorizer)]
+                    SuppressionHandler(rules: calls, authorizer: authorizer), BlockListHandler(rules: calls, authorizer: authorizer)]
     }
 
     public var rpcServices: [any RPCService] { handlers }

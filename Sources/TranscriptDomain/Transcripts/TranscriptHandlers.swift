@@ -134,7 +134,7 @@ struct SuppressionHandler: Calltrace_Transcript_V1_SuppressionServiceHandler {
     func listSuppressions(_ request: Calltrace_Transcript_V1_ListSuppressionsRequest, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_ListSuppressionsResponse {
         _ = try await context.actor(in: request.orgID, may: .requestsManage, via: authorizer)
-        let rows = try await rules.suppressions(org: request.orgID)
+        let rows = try await rules.listedCallers(.suppressions, org: request.orgID)
         return .with {
             $0.suppressions = rows.map { row in .with { $0.numberMasked = row.masked; $0.reason = row.reason; $0.addedAtUnixMs = row.addedAt } }
         }

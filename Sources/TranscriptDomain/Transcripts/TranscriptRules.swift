@@ -142,7 +142,7 @@ struct TranscriptRules: Sendable {
         let callKeys = calls.callKeys
         try await repository.write { [outbox, jobs] tx in
             guard let call = try tx.call(callID, org: org) else { throw DomainError.notFound("call \(callID) not found in organisation \(org)") }
-            guard try tx.suppression(org: org, callerIndex: call.callerIndex) == nil else {
+            guard try tx.listedCaller(.suppressions, org: org, callerIndex: call.callerIndex) == nil else {
                 throw DomainError.wrongState("the caller of call \(callID) objected: their calls are not transcribed")
             }
             guard call.recorded else {
@@ -259,7 +259,7 @@ struct TranscriptRules: Sendable {
                 call.recordingID = recording
                 try tx.update(call)
             }
-            let suppressed = try tx.suppression(org: org, callerIndex: call.callerIndex) != nil
+            let suppressed = try tx.listedCaller(.suppressions, org: org, callerIndex: call.callerIndex) != nil
             guard settings.enabled, settings.engine != "manual", !suppressed else { return false }
             try tx.put(TranscriptionRow(org: org, callID: callID, recordingID: recording, state: State.queued.rawValue, failureReason: "", updatedAt: now))
             try jobs.enqueue(Transcribe(org: org, callID: callID, recording: recording, channels: channels),

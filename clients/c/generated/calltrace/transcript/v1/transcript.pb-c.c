@@ -8405,16 +8405,18 @@ const ProtobufCEnumDescriptor calltrace__transcript__v1__transcription_state__de
   calltrace__transcript__v1__transcription_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor calltrace__transcript__v1__tracking_number_service__method_descriptors[3] =
+static const ProtobufCMethodDescriptor calltrace__transcript__v1__tracking_number_service__method_descriptors[4] =
 {
   { "AssignTrackingNumber", &calltrace__transcript__v1__assign_tracking_number_request__descriptor, &calltrace__transcript__v1__assign_tracking_number_response__descriptor },
   { "ReleaseTrackingNumber", &calltrace__transcript__v1__release_tracking_number_request__descriptor, &calltrace__transcript__v1__release_tracking_number_response__descriptor },
   { "ListTrackingNumbers", &calltrace__transcript__v1__list_tracking_numbers_request__descriptor, &calltrace__transcript__v1__list_tracking_numbers_response__descriptor },
+  { "SetRouting", &calltrace__transcript__v1__set_routing_request__descriptor, &calltrace__transcript__v1__set_routing_response__descriptor },
 };
 const unsigned calltrace__transcript__v1__tracking_number_service__method_indices_by_name[] = {
   0,        /* AssignTrackingNumber */
   2,        /* ListTrackingNumbers */
-  1         /* ReleaseTrackingNumber */
+  1,        /* ReleaseTrackingNumber */
+  3         /* SetRouting */
 };
 const ProtobufCServiceDescriptor calltrace__transcript__v1__tracking_number_service__descriptor =
 {
@@ -8423,7 +8425,7 @@ const ProtobufCServiceDescriptor calltrace__transcript__v1__tracking_number_serv
   "TrackingNumberService",
   "Calltrace__Transcript__V1__TrackingNumberService",
   "calltrace.transcript.v1",
-  3,
+  4,
   calltrace__transcript__v1__tracking_number_service__method_descriptors,
   calltrace__transcript__v1__tracking_number_service__method_indices_by_name
 };
@@ -8450,6 +8452,14 @@ void calltrace__transcript__v1__tracking_number_service__list_tracking_numbers(P
 {
   assert(service->descriptor == &calltrace__transcript__v1__tracking_number_service__descriptor);
   service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void calltrace__transcript__v1__tracking_number_service__set_routing(ProtobufCService *service,
+                                                                     const Calltrace__Transcript__V1__SetRoutingRequest *input,
+                                                                     Calltrace__Transcript__V1__SetRoutingResponse_Closure closure,
+                                                                     void *closure_data)
+{
+  assert(service->descriptor == &calltrace__transcript__v1__tracking_number_service__descriptor);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__transcript__v1__tracking_number_service__init (Calltrace__Transcript__V1__TrackingNumberService_Service *service,
                                                                Calltrace__Transcript__V1__TrackingNumberService_ServiceDestroy destroy)

@@ -497,16 +497,19 @@ struct  Calltrace__Transcript__V1__StartCallResponse
    */
   char *source;
   /*
-   * The caller is on the firm's block list: reject the call. Nothing was stored, and record is
-   * false.
+   * The caller is on the firm's block list: reject the call. Nothing was stored (no call, no
+   * audit event), record is false and there is no routing. Inbound calls only: the firm may
+   * still call a blocked number back. Decided before compliance is asked.
    */
   protobuf_c_boolean blocked;
   /*
-   * How to connect an inbound call (destinations in E.164); empty for outbound calls.
+   * How to connect an inbound call (destinations in E.164, ring_seconds never 0); when the
+   * firm set none: nobody to ring, 20 seconds, always open. Unset for outbound calls.
    */
   Calltrace__Transcript__V1__Routing *routing;
   /*
-   * Whether the routing's office hours include `started_at` (true when it has none).
+   * Whether the routing's office hours include `started_at` in Europe/London (true when it has
+   * none); false for outbound calls.
    */
   protobuf_c_boolean office_open;
 };
@@ -3033,6 +3036,10 @@ struct Calltrace__Transcript__V1__TrackingNumberService_Service
                                 const Calltrace__Transcript__V1__ListTrackingNumbersRequest *input,
                                 Calltrace__Transcript__V1__ListTrackingNumbersResponse_Closure closure,
                                 void *closure_data);
+  void (*set_routing)(Calltrace__Transcript__V1__TrackingNumberService_Service *service,
+                      const Calltrace__Transcript__V1__SetRoutingRequest *input,
+                      Calltrace__Transcript__V1__SetRoutingResponse_Closure closure,
+                      void *closure_data);
 };
 typedef void (*Calltrace__Transcript__V1__TrackingNumberService_ServiceDestroy)(Calltrace__Transcript__V1__TrackingNumberService_Service *);
 void calltrace__transcript__v1__tracking_number_service__init (Calltrace__Transcript__V1__TrackingNumberService_Service *service,
@@ -3043,7 +3050,8 @@ void calltrace__transcript__v1__tracking_number_service__init (Calltrace__Transc
     { CALLTRACE__TRANSCRIPT__V1__TRACKING_NUMBER_SERVICE__BASE_INIT,\
       function_prefix__ ## assign_tracking_number,\
       function_prefix__ ## release_tracking_number,\
-      function_prefix__ ## list_tracking_numbers  }
+      function_prefix__ ## list_tracking_numbers,\
+      function_prefix__ ## set_routing  }
 void calltrace__transcript__v1__tracking_number_service__assign_tracking_number(ProtobufCService *service,
                                                                                 const Calltrace__Transcript__V1__AssignTrackingNumberRequest *input,
                                                                                 Calltrace__Transcript__V1__AssignTrackingNumberResponse_Closure closure,
@@ -3056,6 +3064,10 @@ void calltrace__transcript__v1__tracking_number_service__list_tracking_numbers(P
                                                                                const Calltrace__Transcript__V1__ListTrackingNumbersRequest *input,
                                                                                Calltrace__Transcript__V1__ListTrackingNumbersResponse_Closure closure,
                                                                                void *closure_data);
+void calltrace__transcript__v1__tracking_number_service__set_routing(ProtobufCService *service,
+                                                                     const Calltrace__Transcript__V1__SetRoutingRequest *input,
+                                                                     Calltrace__Transcript__V1__SetRoutingResponse_Closure closure,
+                                                                     void *closure_data);
 typedef struct Calltrace__Transcript__V1__BlockListService_Service Calltrace__Transcript__V1__BlockListService_Service;
 struct Calltrace__Transcript__V1__BlockListService_Service
 {
