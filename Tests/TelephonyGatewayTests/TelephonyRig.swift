@@ -58,7 +58,6 @@ final class TelephonyRig: @unchecked Sendable {
                 + settings.flatMap { ["--" + $0.key.replacingOccurrences(of: "_", with: "-"), $0.value] }
             self.setup = setup
             driver = CallDriver(fake: fake, gatewayURL: "http://127.0.0.1:\(port)", publicURL: Self.publicURL)
-            try await restart()
         } else {
             let telephony = try await InProcessService.start(TelephonyService.self, peers: [
                 "transcript": services.calls.transcript.instance.port, "media": services.media.instance.port,
@@ -83,6 +82,7 @@ final class TelephonyRig: @unchecked Sendable {
             .listTrackingNumbers(.with { $0.orgID = org }, options: try bearer(admin))
         number = try #require(listed.trackingNumbers.first?.number)
         _ = fake.addIncomingNumber(number, voiceURL: Self.publicURL + WebhookURLs.voicePath, statusCallback: Self.publicURL + WebhookURLs.statusPath)
+        if killable { try await restart() }
         if let routing { try await route(routing) }
     }
 
@@ -120,11 +120,9 @@ final class TelephonyRig: @unchecked Sendable {
     static var alwaysOpen: Routing { .with { $0.destinations = [office]; $0.ringSeconds = 20; $0.voicemail = true } }
 
     func route(_ routing: Routing) async throws {
-        #if ROUTING_MERGED
         _ = try await Calltrace_Transcript_V1_TrackingNumberServiceClient(try services.calls.transcript.client()).setRouting(.with {
             $0.orgID = org; $0.number = number; $0.routing = routing
         }, options: try bearer(admin))
-        #endif
     }
 
     /// A caller dialling the firm's number.
