@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: one law firm's life in CallTrace, end to end, on this machine. It starts its own
-# four services and web gateway (ports 7201-7205, pages on 7290, everything under var/demo, made
+# four services, web gateway and telephony gateway (ports 7201-7206, pages on 7290, Twilio's
+# webhooks on 7291, a fake Twilio on 7292, everything under var/demo, made
 # afresh each run: scripts/local-deployment.sh), walks the firm through the product printing
 # what each step proves, and stops them again: re-runnable,
 # and nothing is left running. The call's audio is synthesised locally with espeak-ng.
@@ -10,6 +11,7 @@ cd "$(dirname "$0")/.."
 demo=var/demo
 source scripts/build-products.sh
 deployment_dir=$demo trust_domain=calltrace.demo first_port=7201 http_port=7290
+twilio_numbers=(+441184960001)  # the firm's Google Ads number, at the (fake) Twilio account, pointed at the telephony gateway
 source scripts/local-deployment.sh
 echo "building the C gateway client..."
 make -s -C clients/c BUILD="$PWD/$demo/c" >/dev/null
@@ -25,6 +27,17 @@ ct() {  # ct SERVICE ARGS...: the CLI against one of the demo's services, as the
 staff() {  # staff TOKEN ARGS...: a firm's staff member at a terminal: the CLI through the web app, no certificate
   local token=$1; shift
   env -u CALLTRACE_PKI -u CALLTRACE_AS CALLTRACE_URL="http://localhost:$http_port" CALLTRACE_ORG="$org" CALLTRACE_TOKEN="$token" "$bin/calltrace" "$@"
+}
+twilio_status() {  # twilio_status URL: the HTTP status the (fake) Twilio answers GET URL with, as the gateway's API key
+  python3 - "$1" "$pki/ca.crt" "$twilio_dir/api-key" <<'PY'
+import base64, ssl, sys, urllib.error, urllib.request
+url, ca, key = sys.argv[1:4]
+request = urllib.request.Request(url, headers={"Authorization": "Basic " + base64.b64encode(open(key).read().strip().encode()).decode()})
+try:
+    print(urllib.request.urlopen(request, context=ssl.create_default_context(cafile=ca), timeout=5).status)
+except urllib.error.HTTPError as error:
+    print(error.code)
+PY
 }
 field() { sed -n "s/.*\"$1\" *: *\"\\([^\"]*\\)\".*/\\1/p" | head -1; }
 password="correct horse battery staple"
@@ -56,6 +69,8 @@ echo "   before the firm chooses, transcription is off:"
 ct transcript transcripts settings --org "$org" --token "$admin" | show
 ct transcript tracking-numbers assign --org "$org" "0118 496 0001" --source "Google Ads - personal injury" --channel google-ads --campaign "PI spring" --token "$admin" | show
 ct transcript tracking-numbers assign --org "$org" "0118 496 0002" --source "Law Society directory" --channel directory --token "$admin" | show
+echo "   calls to the Google Ads number ring the office's phone for 20 s, then go to voicemail:"
+ct transcript tracking-numbers routing "0118 496 0001" --org "$org" --destination "0118 496 0100" --ring 20 --voicemail on --token "$admin" | show
 ct transcript transcripts settings --org "$org" --transcription on --engine manual --analysis-engine local --token "$admin" | show
 ct compliance notices set --org "$org" --firm-name "Smith & Co Solicitors" --firm-phone "0118 496 0000" --inbound-greeting --token "$admin" | show
 echo "   nothing is recorded until the firm's admin accepts the processing agreement (P5); the admin reads it, then accepts:"
@@ -64,7 +79,7 @@ ct compliance register accept --org "$org" --template "$(echo "$agreement" | fie
   --register-version "$(echo "$agreement" | field registerVersion)" --token "$admin" | show
 proves "transcription (and so Deepgram and Anthropic) is off until the firm turns it on: no job is queued before (P5)"
 
-step "An inbound call: audio synthesised locally, reported by the C gateway client, recorded and uploaded"
+step "An inbound call through Twilio's webhooks: the office rung, the call recorded, the recording moved into CallTrace and deleted at Twilio"
 said=("Hello, I was hurt in a car crash last week and I need some advice about a claim."
       "My card number is 4111 1111 1111 1111 if you need a payment for the consultation."
       "Please call me back this afternoon.")
@@ -85,20 +100,39 @@ with wave.open(f"{folder}/call.wav", "wb") as out:
         start += length
 PY
 mapfile -t times < "$demo/times"
-"$gateway" 127.0.0.1 "${port[transcript]}" "${port[media]}" "${port[compliance]}" "$pki/gateway-telephony.crt" "$pki/gateway-telephony.key" "$pki/ca.crt" \
-  calltrace.demo demo-call-1 "0118 496 0001" "07700 900123" "$demo/call.wav" | tee "$demo/gateway.out" | show
-recording=$(sed -n 's/^recording=//p' "$demo/gateway.out")
-proves "libcalltrace checked each service's identity, learnt to record and the notice to play, streamed the file with its SHA-256"
+echo "   Twilio cannot be reached from here: a local fake Twilio plays the call, sending the webhooks signed as Twilio"
+echo "   signs them, and serves the synthesised audio as the call's recording."
+"$bin/calltrace-fake-twilio" call --fake "$twilio" --ca "$pki/ca.crt" --account-sid "$twilio_account" --auth-token-file "$twilio_dir/auth-token" \
+  --gateway "$telephony_url" --public-url "$telephony_public" --from "+447700900123" --to "+441184960001" --wav "$demo/call.wav" > "$demo/twilio-call.json"
+call=$(field call_sid < "$demo/twilio-call.json")
+at_twilio=$(sed -n 's/.*"recording_sids" *: *\["\([^"]*\)".*/\1/p' "$demo/twilio-call.json")
+python3 - "$demo/twilio-call.json" <<'PY' | show
+import json, sys
+call = json.load(open(sys.argv[1]))
+print(f"call {call['call_sid']}: {call['final_status']}")
+for hook in call["webhooks"]:
+    print(f"  webhook {hook['url'].split('://', 1)[1].split('/', 1)[1]}: {hook['status']}")
+PY
+for _ in $(seq 1 100); do
+  recording=$(ct media recordings list --org "$org" --call "$call" --token "$admin" 2>/dev/null | awk '{print $1}' | head -1)
+  gone=$(twilio_status "$twilio/2010-04-01/Accounts/$twilio_account/Recordings/$at_twilio.wav")
+  if [ -n "$recording" ] && [ "$gone" = 404 ]; then break; fi
+  sleep 0.2
+done
+ct media recordings list --org "$org" --call "$call" --token "$admin" | show
+echo "   at Twilio, recording $at_twilio now answers $gone (deleted once CallTrace held it)"
+ct transcript calls show --org "$org" "$call" --token "$admin" | show
+proves "the webhooks' signatures checked; transcript said to record and how to route; the recording fetched into media with its SHA-256, then deleted at Twilio (P4, P10)"
 
 step "Its transcript and summary"
 echo "   No Deepgram key is configured here, so the gateway submits the text the audio was synthesised from,"
 echo "   as its own speech-to-text; the local analyser summarises it (nothing leaves this machine)."
-for i in "${!said[@]}"; do printf '[%s] caller: %s\n' "${times[$i]}" "${said[$i]}"; done | ct transcript transcripts submit --as gateway-telephony --org "$org" demo-call-1 | show
+for i in "${!said[@]}"; do printf '[%s] caller: %s\n' "${times[$i]}" "${said[$i]}"; done | ct transcript transcripts submit --as gateway-telephony --org "$org" "$call" | show
 for _ in $(seq 1 50); do
-  if ct transcript transcripts show --org "$org" demo-call-1 --token "$admin" 2>/dev/null | grep -qi "summary"; then break; fi
+  if ct transcript transcripts show --org "$org" "$call" --token "$admin" 2>/dev/null | grep -qi "summary"; then break; fi
   sleep 0.2
 done
-ct transcript transcripts show --org "$org" demo-call-1 --token "$admin" | show
+ct transcript transcripts show --org "$org" "$call" --token "$admin" | show
 # The card number's sentence, muted in the recording by media (a durable job asked by transcript).
 card_span=${times[1]}
 muted() {
@@ -124,7 +158,7 @@ step "The attribution report, as the analyst sees it"
 ct transcript report attribution --org "$org" --from "$(date -d '-30 days' +%F)" --before "$(date -d tomorrow +%F)" --token "$analyst" | show
 echo "   the analyst asks for the audio and the transcript:"
 if ct media recordings play "$recording" --org "$org" --out "$demo/analyst.wav" --token "$analyst" 2>&1 | show; then :; fi
-if ct transcript transcripts show --org "$org" demo-call-1 --token "$analyst" 2>&1 | show; then :; fi
+if ct transcript transcripts show --org "$org" "$call" --token "$analyst" 2>&1 | show; then :; fi
 if [ -s "$demo/analyst.wav" ]; then echo "   UNEXPECTED: the analyst played audio"; exit 1; fi
 proves "which marketing brought the call (P2); the analyst was refused the audio and the transcript, with the reason (P6)"
 
@@ -146,7 +180,7 @@ proves "signed, expiring, revocable links; every open audited (P7)"
 
 step "The firm calls the caller back; the call announces the recording"
 "$gateway" 127.0.0.1 "${port[transcript]}" "${port[media]}" "${port[compliance]}" "$pki/gateway-telephony.crt" "$pki/gateway-telephony.key" "$pki/ca.crt" \
-  calltrace.demo demo-call-2 "0118 496 0001" "07700 900123" - demo-call-1 | grep -E '^(record|notice|greeting|completed)=' | show
+  calltrace.demo demo-call-2 "0118 496 0001" "07700 900123" - "$call" | grep -E '^(record|notice|greeting|completed)=' | show
 ct transcript calls show --org "$org" demo-call-2 --token "$admin" | show
 proves "the gateway learnt the greeting to play as the returned call connects; the callback is a call record of its own (P3)"
 

@@ -70,7 +70,8 @@ struct PurgeAndExportTests {
         let (otherOrg, otherAdmin) = try await deployment.organisation("Other LLP")
         let compliance = try deployment.media(as: TemporaryPKI.identity("service", "compliance"))
         let file = wavFile(samples: 3_000)
-        let leaving = [try await deployment.upload(file, org: org).recordingID, try await deployment.upload(file, org: org).recordingID]
+        // Two recordings of the call (the same file twice would be one: a retry).
+        let leaving = [try await deployment.upload(file, org: org).recordingID, try await deployment.upload(wavFile(samples: 3_001), org: org).recordingID]
         let staying = try await deployment.upload(file, org: otherOrg).recordingID
         _ = try await ShareLinks(try deployment.media.client()).createShareLink(.with {
             $0.orgID = org; $0.recordingID = leaving[0]; $0.ttlSeconds = 600
