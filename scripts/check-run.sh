@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# What `.ci/run` checks of `make run` on its fresh clone: it builds and starts the four services
-# and the web gateway, each answers SERVING, the sign-in page opens, and Ctrl-C (SIGINT to its process group, as a terminal sends it) drains
+# What `.ci/run` checks of `make run` on its fresh clone: it builds and starts the four services,
+# the web gateway and the telephony gateway (beside its fake Twilio), each answers SERVING, the sign-in page opens, and Ctrl-C (SIGINT to its process group, as a terminal sends it) drains
 # and stops them all, leaving no service running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,17 +16,17 @@ set -m
 make --no-print-directory run >"$out" 2>&1 &
 leader=$!
 set +m
-# Waits for make run's own word that all five serve (it prints it after checking each): make
+# Waits for make run's own word that all six serve (it prints it after checking each): make
 # run's own start-up checks give up after 60 s.
 deadline=$((SECONDS + 300))
-until grep -q "Ctrl-C stops all five" "$out"; do
+until grep -q "Ctrl-C stops all six" "$out"; do
   if ! kill -0 "$leader" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
-    cat "$out"; echo "error: make run did not bring the four services and the web gateway up" >&2; exit 1
+    cat "$out"; echo "error: make run did not bring the four services and the two gateways up" >&2; exit 1
   fi
   sleep 1
 done
-grep -E "^(identity|media|transcript|compliance|web) " "$out" || true
-[ "$(grep -cE "^(identity|media|transcript|compliance|web) .* SERVING " "$out")" = 5 ] || { cat "$out"; echo "error: not all five SERVING" >&2; exit 1; }
+grep -E "^(identity|media|transcript|compliance|web|telephony) " "$out" || true
+[ "$(grep -cE "^(identity|media|transcript|compliance|web|telephony) .* SERVING " "$out")" = 6 ] || { cat "$out"; echo "error: not all six SERVING" >&2; exit 1; }
 # The URL make run printed opens the sign-in page.
 url=$(sed -n 's/^the web app: *//p' "$out")
 python3 - "$url" <<'PY' || { cat "$out"; echo "error: the web app's sign-in page did not open at $url" >&2; exit 1; }
@@ -50,5 +50,5 @@ tail -n 3 "$out"
 # 130: make itself ends by the SIGINT it was sent, as under a terminal; the script's "stopped"
 # says the services drained.
 if { [ "$status" -ne 0 ] && [ "$status" -ne 130 ]; } || ! grep -q "^stopped$" "$out"; then echo "error: make run did not stop cleanly after Ctrl-C (exit $status)" >&2; exit 1; fi
-if pgrep -f "calltrace-(identity|media|transcript|compliance|web) serve" >/dev/null; then echo "error: a service is still running after Ctrl-C" >&2; exit 1; fi
-echo "make run: four services and the web gateway SERVING, Ctrl-C drained and stopped them"
+if pgrep -f "calltrace-(identity|media|transcript|compliance|web|telephony|fake-twilio) serve" >/dev/null; then echo "error: a service is still running after Ctrl-C" >&2; exit 1; fi
+echo "make run: four services and the two gateways SERVING, Ctrl-C drained and stopped them and the fake Twilio"
