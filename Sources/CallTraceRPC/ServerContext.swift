@@ -43,6 +43,11 @@ public final class ServerContext: Sendable {
     /// The metadata key in which a gateway names the end user's network address.
     public static let clientAddressKey = "x-client-address"
 
+    /// What a gateway names there when it acts for nobody at an address (the web gateway's
+    /// webhook deliveries): said outright, never inferred from a missing address, so a gateway
+    /// a service does not trust for addresses (or an address that got lost) fails closed.
+    public static let actingForNobody = "nobody"
+
     /// The end user's address as a gateway reported it; nil unless the caller is one of the
     /// gateways the server trusts for it (`RPCServer.Configuration.clientAddressGateways`, by
     /// default only `web`), so no other peer — a telephony gateway, a CRM integration, a

@@ -267,18 +267,22 @@ struct ApiTokenTests {
         // Made under the admin's session, in the office; kept by the web gateway.
         let held = try await create(admin, [.reportsRead])
         #expect(held.apiToken.heldByGateway == "web" && held.apiToken.madeByTokenID.isEmpty)
-        #expect(try await deployment.authorize(held.token, org: org, .reportsRead, gateway: "web").userID == adminID,
-                "the web gateway polling for the firm: no address, and the allow-list is about people")
+        let nobody = ServerContext.actingForNobody
+        #expect(try await deployment.authorize(held.token, org: org, .reportsRead, gateway: "web", from: nobody).userID == adminID,
+                "the web gateway polling for the firm, saying it acts for nobody: the allow-list is about people")
+        #expect(await code { _ = try await deployment.authorize(held.token, org: org, .reportsRead, gateway: "web") } == .permissionDenied,
+                "no address is not the same as saying so (a lost address fails closed)")
         #expect(await code { _ = try await deployment.authorize(held.token, org: org, .reportsRead, gateway: "web", from: "198.51.100.9") }
                 == .permissionDenied, "presented for a person (the gateway's API always says whose address): refused, even from the office")
-        #expect(await code { _ = try await deployment.authorize(held.token, org: org, .reportsRead, gateway: "telephony") } == .permissionDenied)
-        #expect(await code { _ = try await deployment.authorize(held.token, org: org, .reportsRead) } == .permissionDenied, "no gateway")
-        #expect(await code { _ = try await deployment.authorize(held.token, org: org, .transcriptsRead, gateway: "web") } == .permissionDenied,
+        #expect(await code { _ = try await deployment.authorize(held.token, org: org, .reportsRead, gateway: "telephony", from: nobody) } == .permissionDenied)
+        #expect(await code { _ = try await deployment.authorize(held.token, org: org, .reportsRead, from: nobody) } == .permissionDenied, "no gateway")
+        #expect(await code { _ = try await deployment.authorize(held.token, org: org, .transcriptsRead, gateway: "web", from: nobody) } == .permissionDenied,
                 "still within its scopes")
-        #expect(await code { _ = try await deployment.authorize(admin, org: org, .reportsRead, gateway: "web") } == .permissionDenied,
-                "a person's own credential is held to the allow-list as before")
+        #expect(await code { _ = try await deployment.authorize(admin, org: org, .reportsRead, gateway: "web", from: nobody) } == .permissionDenied,
+                "a person's own credential is held to the allow-list as before: nobody is no address of the office")
         // Identity's own calls: the same rule, from the certificate that carried it.
-        let asHeld = try IdentityDeployment.bearer(held.token)
+        var asHeld = try IdentityDeployment.bearer(held.token)
+        try asHeld.metadata.add("x-client-address", nobody)
         #expect(try await deployment.gateway.unary(Identity.getCurrentUser, .with { $0.orgID = org }, options: asHeld).user.userID == adminID)
         let telephony = try deployment.client(TemporaryPKI.identity("gateway", "telephony"))
         #expect(await code { _ = try await telephony.unary(Identity.getCurrentUser, .with { $0.orgID = org }, options: asHeld) } == .permissionDenied)
@@ -296,12 +300,12 @@ struct ApiTokenTests {
         let child = try await create(crm.token, [.reportsRead], seconds: 365 * 86_400)
         #expect(child.apiToken.madeByTokenID == crm.apiToken.tokenID && child.apiToken.heldByGateway == "web")
         #expect(child.apiToken.expiresAtUnixMs == crm.apiToken.expiresAtUnixMs, "it ends when its maker would")
-        #expect(try await deployment.authorize(child.token, org: org, .reportsRead, gateway: "web").userID == adminID)
+        #expect(try await deployment.authorize(child.token, org: org, .reportsRead, gateway: "web", from: nobody).userID == adminID)
 
         // Revoking the maker revokes what it made, audited.
         try await deployment.revokeApiToken(crm.apiToken.tokenID, org: org, with: try fromOffice(admin))
-        #expect(await code { _ = try await deployment.authorize(child.token, org: org, .reportsRead, gateway: "web") } == .unauthenticated)
-        #expect(try await deployment.authorize(held.token, org: org, .reportsRead, gateway: "web").userID == adminID, "the session's stays")
+        #expect(await code { _ = try await deployment.authorize(child.token, org: org, .reportsRead, gateway: "web", from: nobody) } == .unauthenticated)
+        #expect(try await deployment.authorize(held.token, org: org, .reportsRead, gateway: "web", from: nobody).userID == adminID, "the session's stays")
         let revoked = try await deployment.auditEvents(org: org).filter { $0.action == "api_token.revoked" }
         #expect(revoked.map(\.resource) == ["api_token:\(crm.apiToken.tokenID)", "api_token:\(child.apiToken.tokenID)"])
         #expect(revoked.last?.detail == "the API token that made it was revoked")

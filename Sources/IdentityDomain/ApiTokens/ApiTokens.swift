@@ -43,6 +43,9 @@ extension IdentityRules {
             throw DomainError.notAllowed("role \(owner.role) lacks \(beyond.map(RoleTable.name(of:)).joined(separator: ", ")): "
                                          + "an API token gets only permissions its user has")
         }
+        // A token the gateway keeps (a webhook's) is the firm's integration: made only by whoever
+        // manages the firm's settings, whatever the gateway checked.
+        if request.heldBy != nil { try check(owner, may: .settingsManage) }
         let unscoped = scopes.filter { !owner.permissions.contains($0) }
         guard unscoped.isEmpty else {
             throw DomainError.notAllowed("the API token making it is not scoped to \(unscoped.map(RoleTable.name(of:)).joined(separator: ", "))")
@@ -121,18 +124,20 @@ extension IdentityRules {
                             credential: .apiToken(id: token.id, scopes: Set(token.permissions.compactMap(Permission.init(rawValue:))),
                                                   expiresAt: token.expiresAt, heldBy: token.heldBy),
                             twoFactorSatisfied: held.account.twoFactorSatisfied)
+        // Where it was presented from first, so a token used from the wrong place learns nothing
+        // of its scopes.
+        if let gateway = token.heldBy {
+            // Kept by a gateway for the firm: only that gateway, saying it acts for nobody at an
+            // address, may present it (a copy that leaked works nowhere, not even through that
+            // gateway's own API, which always names the address it serves).
+            guard presentation.gateway == gateway, presentation.actsForNobody else { throw Self.heldByGateway(gateway) }
+        } else {
+            try await checkClientAddress(presentation.clientAddress, org: org)
+        }
         if let permission {
             try check(bearer, may: permission)
         } else if !bearer.twoFactorSatisfied {
             throw Self.twoFactorNeeded
-        }
-        if let gateway = token.heldBy {
-            // Kept by a gateway for the firm: only that gateway, acting for nobody at an address,
-            // may present it (a copy that leaked works nowhere, not even through that gateway's
-            // own API, which always says whose address it serves).
-            guard presentation.gateway == gateway, presentation.clientAddress == nil else { throw Self.heldByGateway(gateway) }
-        } else {
-            try await checkClientAddress(presentation.clientAddress, org: org)
         }
         // Last use to the minute: at most one write a minute per token, not one per call.
         let since = now - Self.apiTokenUseResolutionMS

@@ -1,4 +1,5 @@
 import CallTraceProto
+import CallTraceRPC
 
 /// Whom a bearer token speaks for, once checked: a user of an organisation, through a session
 /// or through one of the user's API tokens.
@@ -52,13 +53,16 @@ struct Bearer: Sendable, Equatable {
 }
 
 /// How a token reached identity: the gateway that carried it (its certificate's name; nil when
-/// no gateway did) and the end user's address that gateway vouched for (nil when it acts for
-/// nobody at an address, or did not say). The organisation's address allow-list applies to a
-/// person's credential; a token a gateway holds works only when that gateway presents it for
-/// nobody at an address.
+/// no gateway did) and the end user's address that gateway vouched for (nil when it did not
+/// say, or is not trusted to; `ServerContext.actingForNobody` when it said it acts for nobody at
+/// an address). The organisation's address allow-list applies to a person's credential; a token
+/// a gateway holds works only when that gateway presents it saying it acts for nobody.
 struct Presentation: Sendable, Equatable {
     var gateway: String?
     var clientAddress: String?
+
+    /// The gateway said, and the service trusted it to say, that it acts for nobody at an address.
+    var actsForNobody: Bool { clientAddress == ServerContext.actingForNobody }
 
     init(gateway: String?, clientAddress: String?) {
         self.gateway = gateway.flatMap { $0.isEmpty ? nil : $0 }

@@ -134,8 +134,8 @@ extension IdentityRules {
         guard session.org == org else { throw Self.otherOrganisation(org) }
         let bearer = Bearer(org: org, user: session.user, role: Calltrace_Identity_V1_Role(rawValue: session.account.role) ?? .unspecified,
                             credential: .session, twoFactorSatisfied: session.account.twoFactorSatisfied)
-        if let permission { try check(bearer, may: permission) }
         try await checkClientAddress(presentation.clientAddress, org: org)
+        if let permission { try check(bearer, may: permission) }
         // Only an allowed call keeps the session alive; a refused one does not refresh it.
         try await repository.write { tx in try tx.touchSession(tokenHash: tokenHash, at: now) }
         return bearer

@@ -100,7 +100,7 @@ struct InboundCalls: Sendable {
         let sid = try Self.callSID(parameters)
         let status = parameters["CallStatus"] ?? ""
         guard Self.finalStatuses.contains(status) else { return .nothing }
-        let duration = UInt64(parameters["CallDuration"] ?? "") ?? 0
+        let duration = min(UInt64(parameters["CallDuration"] ?? "") ?? 0, Self.longestCallSeconds)
         let now = clock.nowUnixMs
         let org = try await repository.write { [jobs] tx -> String? in
             guard let call = try tx.call(sid) else { return nil }
@@ -126,7 +126,7 @@ struct InboundCalls: Sendable {
             logger.error("Twilio could not make a recording", metadata: ["call": "\(sid)", "recording": "\(recording)", "status": "\(status)"])
             return .nothing
         }
-        let seconds = UInt64(parameters["RecordingDuration"] ?? "") ?? 0
+        let seconds = min(UInt64(parameters["RecordingDuration"] ?? "") ?? 0, Self.longestCallSeconds)
         let now = clock.nowUnixMs
         let org = try await repository.write { [jobs] tx -> String? in
             guard let call = try tx.call(sid) else { return nil }
@@ -140,6 +140,9 @@ struct InboundCalls: Sendable {
         logger.info("recording to fetch", metadata: ["call": "\(sid)", "recording": "\(recording)", "org": "\(org)"])
         return WebhookAnswer(twiml: nil, org: org)
     }
+
+    /// Twilio ends a call after 4 hours; a longer duration in a callback is not believed.
+    static let longestCallSeconds: UInt64 = 4 * 3600
 
     /// Call statuses after which nothing more happens to a call.
     static let finalStatuses: Set<String> = ["completed", "busy", "no-answer", "failed", "canceled"]

@@ -30,10 +30,13 @@ struct RecordingTransfer: Sendable {
     let twilio: TwilioClient
     let media: Calltrace_Media_V1_RecordingServiceClient
     let clock: any WallClock
+    let counters: TelephonyCounters
     let logger: Logger
 
     /// A recording still at Twilio this long after its callback raises the alert gauge.
     static let alertAfterMs: Int64 = 86_400_000
+    /// What a row names instead of media's id when media refused the recording.
+    static let discarded = "-"
     /// Media's largest chunk.
     static let chunkBytes = 1 << 20
 
@@ -42,7 +45,17 @@ struct RecordingTransfer: Sendable {
             throw PermanentJobFailure("recording \(work.recording) is not one this gateway was told of")
         }
         if row.mediaRecording == nil {
-            let stored = try await upload(row, durationMs: work.durationMs)
+            let stored: String
+            do {
+                stored = try await upload(row, durationMs: work.durationMs)
+            } catch let error as RPCError where error.code == .notFound || error.code == .failedPrecondition {
+                // Media will never take it: its call was deleted (P10), its firm offboarded (P11),
+                // or the caller objected. No copy may stay at Twilio either.
+                counters.add(.recordingDiscarded)
+                logger.warning("recording not stored: media refuses it; deleting it at Twilio",
+                               metadata: ["recording": "\(row.sid)", "call": "\(row.callSID)", "code": "\(error.code)"])
+                stored = Self.discarded
+            }
             try await repository.write { tx in try tx.setStored(row.sid, mediaRecording: stored) }
             logger.info("recording stored in media", metadata: ["recording": "\(row.sid)", "call": "\(row.callSID)", "org": "\(row.org)",
                                                               "media_recording": "\(stored)"])

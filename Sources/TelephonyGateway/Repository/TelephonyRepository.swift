@@ -28,8 +28,9 @@ protocol TelephonyTransaction {
     func markVoicemail(call sid: String) throws
     /// Whether it changed (false: completed already).
     func markCompleted(call sid: String, at time: Int64) throws -> Bool
-    /// Completed calls older than `cutoff` forgotten, unless a recording of theirs is still moving.
-    func deleteCalls(completedBefore cutoff: Int64) throws -> Int
+    /// Calls completed before `cutoff`, or started before `abandoned` (their end never came),
+    /// forgotten, unless a recording of theirs is still moving.
+    func deleteCalls(completedBefore cutoff: Int64, startedBefore abandoned: Int64) throws -> Int
 
     func recording(_ sid: String) throws -> RecordingTransferRow?
     /// False when it was known already.
@@ -176,11 +177,11 @@ struct SQLiteTelephonyRepository: TelephonyRepository {
             try connection.execute("UPDATE calls SET completed_at_unix_ms = ? WHERE call_sid = ? AND completed_at_unix_ms IS NULL", time, sid) == 1
         }
 
-        func deleteCalls(completedBefore cutoff: Int64) throws -> Int {
+        func deleteCalls(completedBefore cutoff: Int64, startedBefore abandoned: Int64) throws -> Int {
             try connection.execute("""
-                DELETE FROM calls WHERE completed_at_unix_ms < ?
+                DELETE FROM calls WHERE (completed_at_unix_ms < ? OR started_at_unix_ms < ?)
                 AND NOT EXISTS (SELECT 1 FROM recording_transfers r WHERE r.call_sid = calls.call_sid AND r.deleted_at_twilio_unix_ms IS NULL)
-                """, cutoff)
+                """, cutoff, abandoned)
         }
 
         func recording(_ sid: String) throws -> RecordingTransferRow? {

@@ -8,6 +8,8 @@ final class TelephonyCounters: Sendable {
         case webhookRefused = "telephony_webhooks_refused_total"
         /// A webhook whose shape is not Twilio's (missing or malformed parameters): 400.
         case webhookUnexpected = "telephony_webhooks_unexpected_total"
+        /// A webhook that failed for another reason (a service refusing the gateway, storage): 500.
+        case webhookFailed = "telephony_webhooks_failed_total"
         /// A retry answered from the stored answer.
         case webhookRepeated = "telephony_webhooks_repeated_total"
         case unknownNumber = "telephony_calls_unknown_number_total"
@@ -15,6 +17,9 @@ final class TelephonyCounters: Sendable {
         /// A status or recording callback about a call this gateway does not know.
         case unknownCall = "telephony_callbacks_unknown_call_total"
         case recordingFailed = "telephony_recordings_failed_at_twilio_total"
+        /// A recording media would not take (its call deleted, its firm offboarded, the caller
+        /// objected): deleted at Twilio without being stored.
+        case recordingDiscarded = "telephony_recordings_discarded_total"
         /// A Twilio error webhook (its debugger's callback).
         case twilioError = "telephony_twilio_errors_total"
     }

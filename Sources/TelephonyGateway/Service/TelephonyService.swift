@@ -59,9 +59,11 @@ public struct TelephonyService: CallTraceService {
                                  plan: CallPlan(urls: WebhookURLs(base: publicURL.base), voice: settings.voice),
                                  clock: context.clock, counters: counters, logger: context.logger)
         transfer = RecordingTransfer(repository: repository, twilio: twilio, media: .init(context.peers["media"]!),
-                                     clock: context.clock, logger: context.logger)
-        context.jobs.register(CompleteCallHandler(transcript: transcript))
-        context.jobs.register(TransferRecordingHandler(transfer: transfer))
+                                     clock: context.clock, counters: counters, logger: context.logger)
+        // An outage of transcript or media delays these and loses nothing: tried again for about
+        // two days (the queue's backoff reaches 10 minutes between attempts).
+        context.jobs.register(CompleteCallHandler(transcript: transcript), maxAttempts: Self.jobAttempts)
+        context.jobs.register(TransferRecordingHandler(transfer: transfer), maxAttempts: Self.jobAttempts)
         context.jobs.register(ForgetAnsweredHandler(repository: repository, clock: context.clock))
         try context.jobs.schedule(ForgetAnswered.kind, every: .seconds(3600), ForgetAnswered())
         let webhooks = TwilioWebhooks(calls: calls, signature: TwilioSignature(authToken: authToken), accountSID: settings.twilioAccountSID,
@@ -69,6 +71,9 @@ public struct TelephonyService: CallTraceService {
                                       counters: counters, logger: context.logger)
         listener = HTTPListener(address: address, serving: "Twilio's webhooks", logger: context.logger) { webhooks.router() }
     }
+
+    /// Attempts of a call's completion or a recording's move before it is dead-lettered.
+    static let jobAttempts = 300
 
     public var rpcServices: [any RPCService] { [] }
     public var companions: [any ServiceLifecycle.Service] { [listener] }
@@ -91,7 +96,8 @@ struct ForgetAnsweredHandler: DurableJobHandler {
     let clock: any WallClock
     func run(_ work: ForgetAnswered, job: Job) async throws -> JobOutcome {
         let cutoff = clock.nowUnixMs - TwilioWebhooks.receiptsKeptMs
-        _ = try await repository.write { tx in try tx.deleteReceipts(before: cutoff) + tx.deleteCalls(completedBefore: cutoff) }
+        let abandoned = cutoff - 6 * TwilioWebhooks.receiptsKeptMs  // a week without its end
+        _ = try await repository.write { tx in try tx.deleteReceipts(before: cutoff) + tx.deleteCalls(completedBefore: cutoff, startedBefore: abandoned) }
         return .done
     }
 }

@@ -68,8 +68,11 @@ struct TwilioWebhooks: Sendable {
         guard parameters["AccountSid"] == accountSID else {
             return refuse(.forbidden, path: path, "the webhook is for another Twilio account")
         }
-        let key = request.headers[Self.idempotencyHeader].map { "twilio:" + $0 }
-            ?? "request:" + TwilioSignature.bodySHA256(Data(path.utf8) + [0] + body)
+        // Twilio's idempotency token is not signed: it keys a retry only together with the
+        // signed request itself, so a captured request sent again under another token cannot
+        // fetch, or plant, another request's answer.
+        let token = request.headers[Self.idempotencyHeader] ?? ""
+        let key = "request:" + TwilioSignature.bodySHA256(Data(token.utf8) + [0] + Data((request.head.path ?? path).utf8) + [0] + body)
         if let receipt = try await repository.read({ tx in try tx.receipt(key) }) {
             counters.add(.webhookRepeated)
             return try replay(receipt)
@@ -85,6 +88,13 @@ struct TwilioWebhooks: Sendable {
             // Nothing was done: Twilio tries the number's fallback URL (a voice call), or the next retry.
             logger.error("webhook not answered: a service is not answering", metadata: ["path": "\(path)", "code": "\(error.code)"])
             return Response(status: .serviceUnavailable)
+        } catch {
+            // Anything else (a service refusing the gateway, a full disk): said, counted, and 500,
+            // so Twilio falls back; the error's type and code only (a service's text may quote a number).
+            counters.add(.webhookFailed)
+            logger.error("webhook failed", metadata: ["path": "\(path)", "error_type": "\(type(of: error))",
+                                                      "code": "\((error as? RPCError)?.code.description ?? "-")"])
+            return Response(status: .internalServerError)
         }
         let text = Data((answer.twiml?.rendered ?? "").utf8)
         let sealed = !answer.org.isEmpty && !text.isEmpty

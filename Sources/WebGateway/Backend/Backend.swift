@@ -40,6 +40,10 @@ struct Caller: Sendable {
     /// listener's range must not be cut off at a page's ten seconds, nor hold a stream for ever.
     static let streamTimeout: Duration = .seconds(600)
 
+    /// The gateway itself, for nobody at an address: a webhook's polls and deliveries, under the
+    /// token identity keeps for this gateway (it works only when the gateway says so).
+    static func actingForNobody(token: String) -> Caller { Caller(token: token, clientAddress: ServerContext.actingForNobody) }
+
     var options: CallOptions { options(timeout: Self.timeout) }
     /// For a stream handed on to the browser.
     var streamOptions: CallOptions { options(timeout: Self.streamTimeout) }

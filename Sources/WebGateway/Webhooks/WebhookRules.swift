@@ -17,7 +17,8 @@ import Logging
 /// (identity proves settings.manage with `GetSecurityPolicy`), and for deliveries an API token
 /// identity made for that admin when the webhook was created (scoped to reports.read, and
 /// transcripts.read when a personal field is ticked). Identity keeps that token to this gateway
-/// (`held_by_gateway`): it works only when this gateway presents it for nobody at an address,
+/// (`held_by_gateway`): it works only when this gateway presents it saying it acts for nobody at
+/// an address (`Caller.actingForNobody`),
 /// so a firm's address allow-list (about where people sign in from) does not stop deliveries,
 /// and a copy that leaked works nowhere. When the admin adds a webhook through the API, the
 /// token is made from their API token: no wider, ending with it, revoked with it. When that
@@ -121,7 +122,7 @@ struct WebhookRules: Sendable {
     /// Where the feed stands now: a new subscription sends what happens from now on, not the firm's past.
     private func latestSequence(org: String, token: String) async throws -> Int64 {
         let page = try await backend.calls.listCallEvents(.with { $0.orgID = org; $0.limit = 1 },
-                                                          options: Caller(token: token, clientAddress: nil).options)
+                                                          options: Caller.actingForNobody(token: token).options)
         return Int64(page.latestSequence)
     }
 
@@ -232,7 +233,7 @@ struct WebhookRules: Sendable {
     /// One subscription: its events after its cursor, a delivery job each, and the cursor moved,
     /// in one transaction per page.
     func poll(_ subscription: WebhookSubscription) async throws {
-        let options = Caller(token: try open(subscription, "api_token", subscription.sealedToken), clientAddress: nil).options
+        let options = Caller.actingForNobody(token: try open(subscription, "api_token", subscription.sealedToken)).options
         var cursor = subscription.cursor
         for _ in 0..<Self.pagesPerPoll {
             let page: Calltrace_Transcript_V1_ListCallEventsResponse
@@ -308,7 +309,7 @@ struct WebhookRules: Sendable {
         let token = try open(subscription, "api_token", subscription.sealedToken)
         let data: [String: Any]
         do {
-            data = try await self.data(of: delivery, fields: subscription.fields, options: Caller(token: token, clientAddress: nil).options)
+            data = try await self.data(of: delivery, fields: subscription.fields, options: Caller.actingForNobody(token: token).options)
         } catch let error as RPCError where error.code == .notFound {
             return try await record(delivery, state: .skipped)  // the call was deleted: nothing to tell
         } catch let error as RPCError where Self.tokenRefused(error) {
