@@ -69,6 +69,18 @@ public enum PhoneNumber {
     /// Côte d'Ivoire ("+225 07…", since 2021), Congo ("+242 06…") and Gabon ("+241 06…").
     static let significantZero: Set<String> = ["39", "378", "379", "225", "242", "241"]
 
+    /// Whether a caller's "number" says it was withheld: empty, a word carriers use ("anonymous",
+    /// "restricted", "unknown", "private", "unavailable"), or one of the numbers Twilio puts in
+    /// `From` for such callers (they spell ANONYMOUS, RESTRICTED, UNKNOWN and BLOCKED on a keypad).
+    /// Such a caller has no number: never one caller shared by all who withhold theirs.
+    public static func isWithheld(_ raw: String) -> Bool {
+        let text = raw.trimmingCharacters(in: .whitespaces).lowercased()
+        return text.isEmpty || withheldWords.contains(text) || withheldNumbers.contains(text)
+    }
+
+    static let withheldWords: Set<String> = ["anonymous", "restricted", "unknown", "private", "unavailable", "withheld"]
+    static let withheldNumbers: Set<String> = ["+266696687", "+7378742833", "+86282452253", "+2562533"]
+
     /// "+44 7700 ••••23" for an E.164 number: enough to tell numbers apart, not enough to call.
     public static func masked(_ e164: String) -> String {
         let digits = Array(e164.dropFirst())

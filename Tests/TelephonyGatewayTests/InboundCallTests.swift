@@ -93,6 +93,25 @@ struct InboundCallTests {
         await rig.stop()
     }
 
+    @Test("A caller who withholds their number is connected and recorded like any other, and is no one else's caller: never matched by the block list, nor shown as a number")
+    func withheldCaller() async throws {
+        let rig = try await TelephonyRig()
+        // Twilio's stand-in for an anonymous caller, blocked by a careless admin: it blocks nobody.
+        _ = try await Calltrace_Transcript_V1_BlockListServiceClient(try rig.services.calls.transcript.client()).blockCaller(.with {
+            $0.orgID = rig.org; $0.phoneNumber = "+266696687"
+        }, options: try bearer(rig.admin))
+        for from in ["anonymous", "+266696687"] {
+            let played = try await rig.call(from: from)
+            #expect(played.rejected == nil && played.dialled == [TelephonyRig.office], "\(from)")
+            #expect(played.callerIDs == [nil], "no stand-in number is shown to the office: \(played.callerIDs)")
+            #expect(try await rig.settle { try await rig.record(of: played.callSid).outcome == .answered })
+            let record = try await rig.record(of: played.callSid)
+            #expect(record.callerNumber.isEmpty && record.callerNumberMasked == "withheld")
+            #expect(try await rig.settle { try await rig.recordings(of: played.callSid).count == 1 })
+        }
+        await rig.stop()
+    }
+
     @Test("A blocked caller is rejected and nothing of the call is kept; a number no firm holds is rejected too")
     func rejected() async throws {
         let rig = try await TelephonyRig()

@@ -1,3 +1,4 @@
+import CallTraceKeys
 import CallTraceProto
 import Twilio
 
@@ -59,7 +60,7 @@ struct CallPlan: Sendable {
         let ring = routing.ringSeconds == 0 ? Self.ringSecondsDefault : Int(routing.ringSeconds)
         let dial = TwiML.Dial(
             routing.destinations.map { TwiML.Number($0, url: urls.whisper(call: sid), method: .post) },
-            action: urls.dial, method: .post, callerId: caller.isEmpty ? nil : caller, timeoutSeconds: ring,
+            action: urls.dial, method: .post, callerId: Self.passedThrough(caller), timeoutSeconds: ring,
             record: started.record ? .recordFromAnswerDual : nil,
             recordingStatusCallback: started.record ? urls.recording : nil,
             recordingStatusCallbackMethod: started.record ? .post : nil,
@@ -80,6 +81,12 @@ struct CallPlan: Sendable {
 
     /// What whoever answers hears before the caller is connected.
     func whisper(_ text: String) -> TwiML { TwiML([say(text)]) }
+
+    /// The caller's number shown to whoever answers: theirs when it is one (a withheld caller's
+    /// stand-in, such as Twilio's "+266696687", is not), else the tracking number Twilio shows.
+    static func passedThrough(_ caller: String) -> String? {
+        PhoneNumber.isWithheld(caller) ? nil : PhoneNumber.e164(caller)
+    }
 
     /// The words of the whisper: the firm's own, else "<source> enquiry".
     static func whisperText(_ started: Started) -> String {

@@ -303,7 +303,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
             $0.callID = row.id; $0.orgID = row.org; $0.trackingNumber = row.trackingNumber; $0.source = row.source
             $0.channel = .init(rawValue: row.channel) ?? .other; $0.campaign = row.campaign
             if withNumber { $0.callerNumber = number }
-            $0.callerNumberMasked = PhoneNumber.masked(number)
+            $0.callerNumberMasked = number.isEmpty ? "withheld" : PhoneNumber.masked(number)
             $0.direction = .init(rawValue: row.direction) ?? .unspecified; $0.startedAtUnixMs = row.startedAt
             $0.answeredAtUnixMs = row.answeredAt; $0.endedAtUnixMs = row.endedAt; $0.durationMs = UInt64(max(0, row.durationMs))
             $0.outcome = .init(rawValue: row.outcome) ?? .unspecified; $0.recordingID = row.recordingID; $0.callbackOf = row.callbackOf

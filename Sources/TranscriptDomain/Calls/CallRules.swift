@@ -165,7 +165,8 @@ struct CallRules: Sendable {
         try CallID.validate(request.callID)
         if !request.callbackOf.isEmpty { try CallID.validate(request.callbackOf, field: "callback_of") }
         let tracking = try Self.e164(request.trackingNumber, field: "tracking_number")
-        let caller = try Self.e164(request.callerNumber, field: "caller_number")
+        // nil: the caller withheld their number (they are still connected, as the caller of this call alone).
+        let caller = PhoneNumber.isWithheld(request.callerNumber) ? nil : try Self.e164(request.callerNumber, field: "caller_number")
         guard request.direction != .unspecified, Calltrace_Transcript_V1_Direction.allCases.contains(request.direction) else {
             throw DomainError.invalid("direction must be inbound or outbound")
         }
@@ -181,9 +182,13 @@ struct CallRules: Sendable {
         let lookup: Lookup? = try await repository.read { [keys] tx in
             guard let assignment = try tx.assignment(of: tracking, at: started) else { return nil }
             let org = assignment.org
-            let index = try keys.blindIndex(caller, kind: "e164", org: org)
+            // A withheld caller's index is this call's own: no list can name them, and they are not
+            // all one caller in the reports.
+            let index = try caller.map { try keys.blindIndex($0, kind: "e164", org: org) }
+                ?? keys.blindIndex("withheld:\(request.callID)", kind: "withheld", org: org)
             // A call already stored (a retry) is answered as before, even if its caller was blocked since.
-            let blocked = try inbound && tx.call(request.callID, org: org) == nil && tx.listedCaller(.blockedCallers, org: org, callerIndex: index) != nil
+            let blocked = try caller != nil && inbound && tx.call(request.callID, org: org) == nil
+                && tx.listedCaller(.blockedCallers, org: org, callerIndex: index) != nil
             var routing: CallRouting?
             if inbound { routing = try tx.routing(org: org, number: tracking).map { try Self.open($0, org: org, number: tracking, keys: keys) } ?? .unset }
             return Lookup(assignment: assignment, transcribed: try tx.settings(org: org)?.enabled ?? false, index: index, blocked: blocked, routing: routing)
@@ -225,7 +230,7 @@ struct CallRules: Sendable {
             }
             let record = reason.isEmpty
             // Sealed in the transaction: the call's key is made only for a call that is stored.
-            let sealed = try callKeys.seal(Data(caller.utf8), org: org, call: request.callID, .caller, table: "calls", column: "caller_number")
+            let sealed = try callKeys.seal(Data((caller ?? "").utf8), org: org, call: request.callID, .caller, table: "calls", column: "caller_number")
             try tx.insert(CallRow(id: request.callID, org: org, trackingNumber: tracking, source: assignment.source, channel: assignment.channel,
                                   campaign: assignment.campaign, sealedCaller: sealed, callerIndex: index,
                                   callerNo: try tx.callerNo(org: org, callerIndex: index), assignmentNo: assignment.no, direction: request.direction.rawValue,
