@@ -88,7 +88,7 @@ struct RoutingTests {
         }
     }
 
-    @Test("Routing refusals: more than 5 phones, a number abroad or the tracking number itself, ring time, office hours, long or multi-line messages; nothing changes and no error repeats a number")
+    @Test("Routing refusals: more than 5 phones, a number abroad, premium-rate or personal, or the tracking number itself, ring time, office hours, long or multi-line messages; nothing changes and no error repeats a number")
     func routingRefusals() async throws {
         let deployment = try await TranscriptDeployment()
         defer { Task { await deployment.stop() } }
@@ -101,6 +101,9 @@ struct RoutingTests {
             ("not a number", { $0.destinations = ["07700 9OO123"] }),
             ("a number abroad", { $0.destinations = ["+33 1 23 45 67 89"] }),
             ("the tracking number itself", { $0.destinations = ["0118 496 0000"] }),
+            ("a premium-rate number", { $0.destinations = ["0909 879 0000"] }),
+            ("a personal number", { $0.destinations = ["070 4007 7700"] }),
+            ("a service number that charges the caller", { $0.destinations = ["0871 000 7700"] }),
             ("ringing 4 s", { $0.ringSeconds = 4 }),
             ("ringing 61 s", { $0.ringSeconds = 61 }),
             ("weekday 0", { $0.officeHours = [.with { $0.weekday = 0; $0.opensMinute = 540; $0.closesMinute = 1050 }] }),

@@ -66,7 +66,14 @@ struct RecordingRules: Sendable {
         // The same file for the same call again (a gateway retrying after a lost answer, or after
         // it died between the upload and noting it): the recording already stored, not a second.
         if let already {
-            while try await next() != nil {}  // the rest of the stream is read, and dropped
+            // The rest of the stream is read and dropped, to the same limit as any upload.
+            var size: UInt64 = 0
+            while let piece = try await next() {
+                size += UInt64(piece.count)
+                guard size <= Self.maxRecordingBytes else {
+                    throw DomainError.invalid("a recording holds at most \(Self.maxRecordingBytes >> 20) MiB; nothing was stored")
+                }
+            }
             return already
         }
         let id = Self.newID()

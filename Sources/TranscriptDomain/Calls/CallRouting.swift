@@ -23,6 +23,10 @@ struct CallRouting: Sendable, Equatable {
     var voicemail = false
     var whisper = ""
 
+    /// UK numbers a call is never forwarded to: premium rate (09), personal numbering (070) and
+    /// the service numbers that charge the caller a premium (084, 087).
+    static let chargedPrefixes = ["+449", "+4470", "+4484", "+4487"]
+
     /// A number's routing before the firm set one: nobody is rung, always open.
     static let unset = CallRouting()
 
@@ -39,6 +43,11 @@ struct CallRouting: Sendable, Equatable {
             let number = try CallRules.e164(raw, field: field)
             guard number.hasPrefix("+44") else { throw DomainError.invalid("\(field) is not a UK number") }
             guard number != trackingNumber else { throw DomainError.invalid("\(field) is the tracking number itself") }
+            // Premium-rate and personal numbers (09, 070, 084, 087): ringing them costs the firm
+            // per minute, the toll fraud a stolen admin token would try.
+            guard !Self.chargedPrefixes.contains(where: number.hasPrefix) else {
+                throw DomainError.invalid("\(field) is a premium-rate or personal number (09, 070, 084, 087): calls are not forwarded there")
+            }
             if !destinations.contains(number) { destinations.append(number) }
         }
         if proto.ringSeconds != 0 {
