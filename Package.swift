@@ -181,6 +181,9 @@ let package = Package(
         .target(name: "MediaCommands", dependencies: ["CallTraceCLI", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC",
                                                     .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 swiftSettings: swiftSettings),
+        .target(name: "TelephonyCommands", dependencies: ["CallTraceCLI", "CallTraceAPI", "CallTraceProto",
+                                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                swiftSettings: swiftSettings),
         .target(name: "TranscriptCommands", dependencies: ["CallTraceCLI", "TranscriptText", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC",
                                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 swiftSettings: swiftSettings),
@@ -193,7 +196,7 @@ let package = Package(
         // command group (`+ <Svc>Commands.groups`).
         .executableTarget(
             name: "calltrace",
-            dependencies: ["CallTraceCLI", "IdentityCommands", "MediaCommands", "TranscriptCommands", "ComplianceCommands",
+            dependencies: ["CallTraceCLI", "IdentityCommands", "MediaCommands", "TranscriptCommands", "ComplianceCommands", "TelephonyCommands",
                            "CallTraceAPI", "CallTraceKeys", "CallTracePKI", "CallTraceRPC",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
@@ -246,7 +249,8 @@ let package = Package(
         .target(
             name: "CallTraceDeploymentSupport",
             dependencies: ["CallTraceTestSupport", "CallTraceAPI", "CallTraceProto", "CallTraceRPC", "CallTraceServiceHost", "CallTraceKeys",
-                           "CallTraceStorage", "IdentityDomain", "MediaDomain", "TranscriptDomain", "ComplianceDomain"],
+                           "CallTraceStorage", "IdentityDomain", "MediaDomain", "TranscriptDomain", "ComplianceDomain",
+                           "TelephonyGateway", "FakeTwilio", "Twilio"],
             path: "Tests/CallTraceDeploymentSupport",
             swiftSettings: swiftSettings
         ),
@@ -326,7 +330,7 @@ let package = Package(
         .testTarget(
             name: "WebGatewayTests",
             dependencies: ["WebGateway", "CallTraceHTTP", "CallTraceServiceHost", "CallTraceAPI", "CallTraceRPC", "CallTraceProto", "CallTraceKeys",
-                           "CallTraceTestSupport", "CallTraceDeploymentSupport", .product(name: "Yams", package: "Yams")],
+                           "CallTraceTestSupport", "CallTraceDeploymentSupport", "FakeTwilio", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

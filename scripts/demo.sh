@@ -179,10 +179,28 @@ ct compliance audit list --org "$org" --action share_link.opened --token "$admin
 proves "signed, expiring, revocable links; every open audited (P7)"
 
 step "The firm calls the caller back; the call announces the recording"
+placed=$(ct telephony callback "$call" --org "$org" --token "$admin" --json | field callId)
+echo "   Twilio rings the office's phone (the number's first destination) from the firm's number; the fake answers it:"
+"$bin/calltrace-fake-twilio" call --fake "$twilio" --ca "$pki/ca.crt" --account-sid "$twilio_account" --auth-token-file "$twilio_dir/auth-token" \
+  --gateway "$telephony_url" --public-url "$telephony_public" --answer-placed "$placed" --wav "$demo/call.wav" > "$demo/twilio-callback.json"
+python3 - "$demo/twilio-callback.json" <<'PY' | show
+import json, sys
+call = json.load(open(sys.argv[1]))
+print(f"call back {call['call_sid']}: {call['final_status']}")
+for hook in call["webhooks"]:
+    print(f"  webhook {hook['url'].split('://', 1)[1].split('/', 1)[1].split('?')[0]}: {hook['status']}")
+PY
+for _ in $(seq 1 100); do
+  if ct transcript calls show --org "$org" "$placed" --token "$admin" 2>/dev/null | grep -qi "answered"; then break; fi
+  sleep 0.2
+done
+ct transcript calls show --org "$org" "$placed" --token "$admin" | show
+proves "the member of staff heard why, the caller heard the returned-call greeting before being connected; recorded, linked to the call it returns (P3)"
+echo "   A dialler written in C (libcalltrace) reports a returned call the same way, as a telephony gateway:"
 "$gateway" 127.0.0.1 "${port[transcript]}" "${port[media]}" "${port[compliance]}" "$pki/gateway-telephony.crt" "$pki/gateway-telephony.key" "$pki/ca.crt" \
   calltrace.demo demo-call-2 "0118 496 0001" "07700 900123" - "$call" | grep -E '^(record|notice|greeting|completed)=' | show
 ct transcript calls show --org "$org" demo-call-2 --token "$admin" | show
-proves "the gateway learnt the greeting to play as the returned call connects; the callback is a call record of its own (P3)"
+proves "the C client learnt the greeting to play as the returned call connects; the callback is a call record of its own (P3)"
 
 step "A member of staff at a terminal: the CLI through the web app, with an API token and no certificate"
 member=$(printf '%s\n' "$password" | ct identity login --org "$org" --email member@smith.example)

@@ -17,6 +17,10 @@ public struct Deployment: Sendable, Equatable {
     /// The gateways the host runs (their certificates name them `gateway/<name>`).
     public static let gatewayNames = ["web", "telephony"]
 
+    /// The gateways that serve calls of their own to the others (the telephony gateway's numbers
+    /// and call backs): a service configured from the deployment file gets them as peers.
+    public static let gatewaysServingCalls: Set<String> = ["telephony"]
+
     /// Service name → `host:port`.
     public var services: [String: String]
     /// Gateway name → `host:port` of its ctrpc/1 port (health and info).

@@ -10,6 +10,12 @@ import SwiftProtobuf
 package protocol ServiceTarget {
     static var name: String { get }
     static var defaultPort: Int { get }
+    /// `service`, or `gateway` for a gateway that serves calls of its own (its certificate names it `gateway/<name>`).
+    static var identityKind: String { get }
+}
+
+extension ServiceTarget {
+    package static var identityKind: String { "service" }
 }
 
 /// Identity, the one service every group may ask besides its own: the people behind the actors
@@ -120,7 +126,8 @@ package struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
         var target = address
         if target == nil, let path = deployment ?? CLIDefaults.value("deployment") {
             do {
-                target = try Deployment.load(path).services[Other.name]
+                let named = try Deployment.load(path)
+                target = Other.identityKind == "gateway" ? named.gateways[Other.name] : named.services[Other.name]
             } catch {
                 throw ValidationError("\(error)")
             }
@@ -128,7 +135,7 @@ package struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
         }
         let resolved = target ?? "127.0.0.1:\(Other.defaultPort)"
         guard let (host, port) = Deployment.hostAndPort(resolved) else { throw ValidationError("--target must be host:port, not \(resolved)") }
-        return try RPCClient(target: .init(host: host, port: port, identity: "spiffe://\(trustDomain)/service/\(Other.name)"),
+        return try RPCClient(target: .init(host: host, port: port, identity: "spiffe://\(trustDomain)/\(Other.identityKind)/\(Other.name)"),
                              configuration: .init(credentials: credentials))
     }
 

@@ -9,6 +9,8 @@ import Twilio
 ///     Gateway      where the gateway listens (http:// to loopback, or https://)
 ///     PublicUrl    the gateway's public base URL, which is signed
 ///     From, To     the caller, and the account's number called
+///     AnswerPlaced instead of From and To: a call placed through `POST Calls.json` (its SID, or
+///                  `latest`) is answered by its `To` and followed (a call back)
 ///     WavFile      a path on this machine: the recording's bytes
 ///     DialledLeg   answers (default) | no-answer | busy | failed
 ///     CAFile       the CA for an https:// Gateway (optional)
@@ -34,8 +36,15 @@ extension FakeTwilio {
 
     func driveInboundCall(_ request: HTTPRequest) -> HTTPResponse {
         guard let form = try? FormParameters(parsing: request.body), let gateway = form["Gateway"], let publicURL = form["PublicUrl"],
-              let from = form["From"], let to = form["To"], let path = form["WavFile"] else {
-            return Self.error(400, code: 21200, "Gateway, PublicUrl, From, To and WavFile are required")
+              let path = form["WavFile"], form["AnswerPlaced"] != nil || (form["From"] != nil && form["To"] != nil) else {
+            return Self.error(400, code: 21200, "Gateway, PublicUrl, WavFile, and From and To (or AnswerPlaced) are required")
+        }
+        var placed: String?
+        if let answering = form["AnswerPlaced"] {
+            guard let sid = answering == "latest" ? placedCalls.last?.call.sid : answering else {
+                return Self.error(404, code: 20404, "no call was placed")
+            }
+            placed = sid
         }
         guard let wav = FileManager.default.contents(atPath: path) else { return Self.error(400, code: 21200, "WavFile cannot be read") }
         let leg: CallDriver.DialledLeg = switch form["DialledLeg"] ?? "answers" {
@@ -46,11 +55,19 @@ extension FakeTwilio {
         }
         let driver = CallDriver(fake: self, gatewayURL: gateway, publicURL: publicURL,
                                 transport: CurlHTTPS(caFile: form["CAFile"], allowsLoopbackHTTP: true))
-        let call = CallDriver.InboundCall(from: from, to: to, dialledLeg: leg, recordingWAV: wav)
+        let call = CallDriver.InboundCall(from: form["From"] ?? "", to: form["To"] ?? "", dialledLeg: leg, recordingWAV: wav)
         // This runs on the connection's own thread (never a cooperative one), which may wait.
         let outcome = Outcome()
         Task {
-            do { outcome.set(.success(try await driver.play(call))) } catch { outcome.set(.failure(error)) }
+            do {
+                if let placed {
+                    outcome.set(.success(try await driver.answerPlacedCall(sid: placed, dialledLeg: leg, recordingWAV: wav)))
+                } else {
+                    outcome.set(.success(try await driver.play(call)))
+                }
+            } catch {
+                outcome.set(.failure(error))
+            }
         }
         switch outcome.wait() {
         case .success(let played):

@@ -12,6 +12,8 @@ public enum TranscriptAuditAction: String, AuditActionName {
     case callCompleted = "call.completed"
     case callOutcomeMarked = "call.outcome_marked"
     case callMatterRecorded = "call.matter_recorded"
+    /// A person asked for a call back to the caller of this call (the call back is a call of its own).
+    case callCallbackPlaced = "call.callback_placed"
     /// Compliance read the call for an access bundle or a matter file.
     case callExported = "call.exported"
     case callDeleted = "call.deleted"

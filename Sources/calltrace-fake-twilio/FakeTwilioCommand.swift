@@ -58,7 +58,7 @@ struct Serve: AsyncParsableCommand {
 
 struct Call: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Play one inbound call through a running fake: voice webhook, TwiML followed, recording and status callbacks.",
+        abstract: "Play one inbound call (or answer a placed call back) through a running fake: webhooks, TwiML followed, recording and status callbacks.",
         discussion: "Prints the fake's JSON summary: call_sid, final_status, recording_sids, and each webhook's url and status.")
 
     @Option(help: "The running fake's URL (what serve printed).") var fake: String
@@ -68,16 +68,21 @@ struct Call: AsyncParsableCommand {
     var authTokenFile: String
     @Option(help: "Where the telephony gateway listens, e.g. http://127.0.0.1:8089.") var gateway: String
     @Option(help: "The gateway's public base URL, which webhooks are signed over.") var publicUrl: String
-    @Option(help: "The caller's number (E.164).") var from: String
-    @Option(help: "The account's number called (E.164).") var to: String
+    @Option(help: "The caller's number (E.164).") var from: String?
+    @Option(help: "The account's number called (E.164).") var to: String?
+    @Option(help: "Instead of --from and --to: answer a call placed through the REST API (a call back), by its SID or `latest`.")
+    var answerPlaced: String?
     @Option(help: "WAV file served as the call's recording.") var wav: String
     @Option(help: "What the dialled leg does: answers, no-answer, busy or failed.") var dialledLeg = "answers"
     @Option(help: "CA certificate for an https:// gateway.") var gatewayCa: String?
 
     func run() async throws {
         let authToken = try SecretFile.read(authTokenFile).trimmingCharacters(in: .whitespacesAndNewlines)
-        var form: FormParameters = ["Gateway": gateway, "PublicUrl": publicUrl, "From": from, "To": to,
-                                    "WavFile": URL(fileURLWithPath: wav).path, "DialledLeg": dialledLeg]
+        guard answerPlaced != nil || (from != nil && to != nil) else { throw ValidationError("give --from and --to, or --answer-placed") }
+        var form: FormParameters = ["Gateway": gateway, "PublicUrl": publicUrl, "WavFile": URL(fileURLWithPath: wav).path, "DialledLeg": dialledLeg]
+        form.append("From", from)
+        form.append("To", to)
+        form.append("AnswerPlaced", answerPlaced)
         form.append("CAFile", gatewayCa.map { URL(fileURLWithPath: $0).path })
         let credentials = Data("\(accountSid):\(authToken)".utf8).base64EncodedString()
         var request = HTTPSRequest(url: fake.trimmingCharacters(in: ["/"]) + "/_fake/InboundCalls",

@@ -9,6 +9,7 @@ import ComplianceCommands
 import Foundation
 import IdentityCommands
 import MediaCommands
+import TelephonyCommands
 import TranscriptCommands
 
 /// Runs the command, then ends the process with `_exit`, not `exit`: the RPC clients' I/O
@@ -54,7 +55,8 @@ struct Calltrace: AsyncParsableCommand {
             + IdentityCommands.groups
             + MediaCommands.groups
             + TranscriptCommands.groups
-            + ComplianceCommands.groups)
+            + ComplianceCommands.groups
+            + TelephonyCommands.groups)
 }
 
 /// The four services and their default ports.

@@ -93,7 +93,7 @@ public final class InProcessService: @unchecked Sendable {
     /// A client of its own, on a connection of its own (a test that closes it, or needs a
     /// connection no other call has used).
     public func newClient(identity: String = TemporaryPKI.identity("gateway", "web")) throws -> RPCClient {
-        try RPCClient(target: .init(host: "127.0.0.1", port: instance.port, identity: TemporaryPKI.identity("service", name)),
+        try RPCClient(target: .init(host: "127.0.0.1", port: instance.port, identity: TemporaryPKI.identity(setup.kind, name)),
                       configuration: .init(credentials: try setup.pki.credentials(for: identity)))
     }
 

@@ -61,6 +61,7 @@ final class TelephonyRig: @unchecked Sendable {
         } else {
             let telephony = try await InProcessService.start(TelephonyService.self, peers: [
                 "transcript": services.calls.transcript.instance.port, "media": services.media.instance.port,
+                "identity": services.identity.instance.port, "compliance": services.calls.compliance.instance.port,
             ], pki: services.pki) {
                 try? $0.set("http_listen", "127.0.0.1:0")
                 for (key, value) in settings { try? $0.set(key, value) }
@@ -92,6 +93,8 @@ final class TelephonyRig: @unchecked Sendable {
         process = try setup.start(processFlags, environment: [
             "CALLTRACE_PEER_TRANSCRIPT": "127.0.0.1:\(services.calls.transcript.instance.port)",
             "CALLTRACE_PEER_MEDIA": "127.0.0.1:\(services.media.instance.port)",
+            "CALLTRACE_PEER_IDENTITY": "127.0.0.1:\(services.identity.instance.port)",
+            "CALLTRACE_PEER_COMPLIANCE": "127.0.0.1:\(services.calls.compliance.instance.port)",
         ])
         try await setup.waitUntilServing(try setup.client())
         #expect(await process!.waitForOutput(containing: "Twilio's webhooks served"))

@@ -176,7 +176,7 @@ import Testing
     /// Every relayed method asks for the person: a made-up token is refused by each, so the
     /// gateway's own certificate answers nothing through the relay.
     @Test func everyRelayedMethodRefusesAMadeUpToken() async throws {
-        let d = try await WebDeployment()
+        let d = try await WebDeployment(telephony: true)
         let (org, _) = try await d.firm()
         let http = d.browser()
         defer { http.close() }

@@ -42,11 +42,11 @@ import Testing
     /// error, and an answer's JSON is the message the document names.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: executable)))
     func theRelayedMethodsMatchTheirDocument() async throws {
-        let d = try await WebDeployment()
+        let d = try await WebDeployment(telephony: true)
         let (org, admin) = try await d.firm()
         _ = try await d.recordedCall("call-st", org: org, admin: admin, file: wavFile(samples: 8000))
         let token = try await d.apiToken(admin, org: org, [.reportsRead, .transcriptsRead, .recordingsPlay, .linksShare, .callsMark, .usersManage,
-                                                           .settingsManage, .auditRead, .requestsManage, .grantsManage])
+                                                           .settingsManage, .auditRead, .requestsManage, .grantsManage, .callsPlace])
         try await Self.schemathesis("openapi-rpc.json", url: d.base, token: token.secret,
                                     checks: "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
                                     maxExamples: 5)

@@ -4,6 +4,7 @@ import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
 import CallTraceTestSupport
+import FakeTwilio
 import Foundation
 import Testing
 @testable import WebGateway
@@ -15,17 +16,28 @@ final class WebDeployment: @unchecked Sendable {
     let services: MediaDeployment
     let web: InProcessService
     let base: String
+    /// The telephony gateway and its fake Twilio, when asked for: the web app's call backs.
+    private(set) var telephony: (stack: TelephonyStack, gateway: InProcessService, driver: CallDriver, listener: Task<Void, any Error>)?
     private let listener: Task<Void, any Error>
     static let password = "correct horse battery staple"
 
-    /// - Parameter adjust: the web gateway's settings beyond the test's (`trusted_proxies`, say).
-    init(adjust: @escaping (inout ServiceConfiguration) -> Void = { _ in }) async throws {
+    /// - Parameters:
+    ///   - telephony: a telephony gateway (in process, with a fake Twilio) beside the services, the web app's peer.
+    ///   - adjust: the web gateway's settings beyond the test's (`trusted_proxies`, say).
+    init(telephony withTelephony: Bool = false, adjust: @escaping (inout ServiceConfiguration) -> Void = { _ in }) async throws {
         let services = try await MediaDeployment()
         self.services = services
-        web = try await InProcessService.start(WebService.self, peers: [
+        var peers = [
             "identity": services.identity.instance.port, "media": services.media.instance.port,
             "transcript": services.calls.transcript.instance.port, "compliance": services.calls.compliance.instance.port,
-        ], pki: services.pki) {
+        ]
+        if withTelephony {
+            let stack = try TelephonyStack(pki: services.pki)
+            let started = try await stack.start(on: services)
+            telephony = (stack, started.gateway, started.driver, started.listener)
+            peers["telephony"] = started.gateway.instance.port
+        }
+        web = try await InProcessService.start(WebService.self, peers: peers, pki: services.pki) {
             try? $0.set("http_listen", "127.0.0.1:0")
             adjust(&$0)
         }
@@ -44,6 +56,12 @@ final class WebDeployment: @unchecked Sendable {
         listener.cancel()
         _ = await listener.result
         await web.stop()
+        if let telephony {
+            telephony.listener.cancel()
+            _ = await telephony.listener.result
+            await telephony.gateway.stop()
+            telephony.stack.stop()
+        }
         await services.stop()
     }
 

@@ -1673,6 +1673,137 @@ public struct Calltrace_Ops_V1_MetricsServiceClient: Sendable {
     }
 }
 
+// MARK: calltrace.telephony.v1.NumberService
+
+/// Which peers may call each method of `calltrace.telephony.v1.NumberService`.
+public struct Calltrace_Telephony_V1_NumberServicePolicies: Sendable {
+    public var searchNumbers: PeerPolicy
+    public var buyNumber: PeerPolicy
+    public var importNumber: PeerPolicy
+    public var releaseNumber: PeerPolicy
+
+    public init(searchNumbers: PeerPolicy, buyNumber: PeerPolicy, importNumber: PeerPolicy, releaseNumber: PeerPolicy) {
+        self.searchNumbers = searchNumbers
+        self.buyNumber = buyNumber
+        self.importNumber = importNumber
+        self.releaseNumber = releaseNumber
+    }
+}
+
+/// The server side of `calltrace.telephony.v1.NumberService`: implement every method, name who may call each in
+/// `policies`, and hand the value to the server (it registers itself).
+public protocol Calltrace_Telephony_V1_NumberServiceHandler: RPCService {
+    var policies: Calltrace_Telephony_V1_NumberServicePolicies { get }
+
+    /// UK numbers Twilio offers now, by area code or contained digits (at most 20).
+    func searchNumbers(_ request: Calltrace_Telephony_V1_SearchNumbersRequest, context: ServerContext) async throws -> Calltrace_Telephony_V1_SearchNumbersResponse
+
+    /// Buys `number` (one SearchNumbers offered) under the firm's regulatory bundle and points its
+    /// voice and status webhooks at this gateway. ALREADY_EXISTS when the number is another firm's.
+    func buyNumber(_ request: Calltrace_Telephony_V1_BuyNumberRequest, context: ServerContext) async throws -> Calltrace_Telephony_V1_BuyNumberResponse
+
+    /// Points a number already on the Twilio account (ported or transferred there from the firm's
+    /// own account) at this gateway, for the firm. NOT_FOUND when it is not on the account;
+    /// ALREADY_EXISTS when another firm has it; FAILED_PRECONDITION when it already answers here
+    /// for someone else. Idempotent for the firm that has it.
+    func importNumber(_ request: Calltrace_Telephony_V1_ImportNumberRequest, context: ServerContext) async throws -> Calltrace_Telephony_V1_ImportNumberResponse
+
+    /// Releases one of the firm's numbers at Twilio (release it in transcript first: its history
+    /// stays there). With `keep_at_twilio`, only its webhooks are cleared: the number stays on the
+    /// account, for a firm that moves it elsewhere. NOT_FOUND for a number the firm does not have.
+    func releaseNumber(_ request: Calltrace_Telephony_V1_ReleaseNumberRequest, context: ServerContext) async throws -> Calltrace_Telephony_V1_ReleaseNumberResponse
+}
+
+extension Calltrace_Telephony_V1_NumberServiceHandler {
+    public func register(with router: inout RPCRouter) {
+        let policies = self.policies
+        router.unary(Calltrace_Telephony_V1_NumberService.searchNumbers, allow: policies.searchNumbers) { try await self.searchNumbers($0, context: $1) }
+        router.unary(Calltrace_Telephony_V1_NumberService.buyNumber, allow: policies.buyNumber) { try await self.buyNumber($0, context: $1) }
+        router.unary(Calltrace_Telephony_V1_NumberService.importNumber, allow: policies.importNumber) { try await self.importNumber($0, context: $1) }
+        router.unary(Calltrace_Telephony_V1_NumberService.releaseNumber, allow: policies.releaseNumber) { try await self.releaseNumber($0, context: $1) }
+    }
+}
+
+/// A typed client of `calltrace.telephony.v1.NumberService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
+public struct Calltrace_Telephony_V1_NumberServiceClient: Sendable {
+    public let rpc: any RPCChannel
+
+    public init(_ rpc: any RPCChannel) {
+        self.rpc = rpc
+    }
+
+    /// UK numbers Twilio offers now, by area code or contained digits (at most 20).
+    public func searchNumbers(_ request: Calltrace_Telephony_V1_SearchNumbersRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Telephony_V1_SearchNumbersResponse {
+        try await rpc.unary(Calltrace_Telephony_V1_NumberService.searchNumbers, request, options: options)
+    }
+
+    /// Buys `number` (one SearchNumbers offered) under the firm's regulatory bundle and points its
+    /// voice and status webhooks at this gateway. ALREADY_EXISTS when the number is another firm's.
+    public func buyNumber(_ request: Calltrace_Telephony_V1_BuyNumberRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Telephony_V1_BuyNumberResponse {
+        try await rpc.unary(Calltrace_Telephony_V1_NumberService.buyNumber, request, options: options)
+    }
+
+    /// Points a number already on the Twilio account (ported or transferred there from the firm's
+    /// own account) at this gateway, for the firm. NOT_FOUND when it is not on the account;
+    /// ALREADY_EXISTS when another firm has it; FAILED_PRECONDITION when it already answers here
+    /// for someone else. Idempotent for the firm that has it.
+    public func importNumber(_ request: Calltrace_Telephony_V1_ImportNumberRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Telephony_V1_ImportNumberResponse {
+        try await rpc.unary(Calltrace_Telephony_V1_NumberService.importNumber, request, options: options)
+    }
+
+    /// Releases one of the firm's numbers at Twilio (release it in transcript first: its history
+    /// stays there). With `keep_at_twilio`, only its webhooks are cleared: the number stays on the
+    /// account, for a firm that moves it elsewhere. NOT_FOUND for a number the firm does not have.
+    public func releaseNumber(_ request: Calltrace_Telephony_V1_ReleaseNumberRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Telephony_V1_ReleaseNumberResponse {
+        try await rpc.unary(Calltrace_Telephony_V1_NumberService.releaseNumber, request, options: options)
+    }
+}
+
+// MARK: calltrace.telephony.v1.CallbackService
+
+/// Which peers may call each method of `calltrace.telephony.v1.CallbackService`.
+public struct Calltrace_Telephony_V1_CallbackServicePolicies: Sendable {
+    public var placeCallback: PeerPolicy
+
+    public init(placeCallback: PeerPolicy) {
+        self.placeCallback = placeCallback
+    }
+}
+
+/// The server side of `calltrace.telephony.v1.CallbackService`: implement every method, name who may call each in
+/// `policies`, and hand the value to the server (it registers itself).
+public protocol Calltrace_Telephony_V1_CallbackServiceHandler: RPCService {
+    var policies: Calltrace_Telephony_V1_CallbackServicePolicies { get }
+
+    /// FAILED_PRECONDITION for a caller who withheld their number or objected to recording, or a
+    /// number the firm no longer holds; NOT_FOUND for a call that is not the organisation's.
+    func placeCallback(_ request: Calltrace_Telephony_V1_PlaceCallbackRequest, context: ServerContext) async throws -> Calltrace_Telephony_V1_PlaceCallbackResponse
+}
+
+extension Calltrace_Telephony_V1_CallbackServiceHandler {
+    public func register(with router: inout RPCRouter) {
+        let policies = self.policies
+        router.unary(Calltrace_Telephony_V1_CallbackService.placeCallback, allow: policies.placeCallback) { try await self.placeCallback($0, context: $1) }
+    }
+}
+
+/// A typed client of `calltrace.telephony.v1.CallbackService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
+public struct Calltrace_Telephony_V1_CallbackServiceClient: Sendable {
+    public let rpc: any RPCChannel
+
+    public init(_ rpc: any RPCChannel) {
+        self.rpc = rpc
+    }
+
+    /// FAILED_PRECONDITION for a caller who withheld their number or objected to recording, or a
+    /// number the firm no longer holds; NOT_FOUND for a call that is not the organisation's.
+    public func placeCallback(_ request: Calltrace_Telephony_V1_PlaceCallbackRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Telephony_V1_PlaceCallbackResponse {
+        try await rpc.unary(Calltrace_Telephony_V1_CallbackService.placeCallback, request, options: options)
+    }
+}
+
 // MARK: calltrace.testing.v1.EchoService
 
 /// Which peers may call each method of `calltrace.testing.v1.EchoService`.
@@ -1910,6 +2041,7 @@ public struct Calltrace_Transcript_V1_BlockListServiceClient: Sendable {
 /// Which peers may call each method of `calltrace.transcript.v1.CallService`.
 public struct Calltrace_Transcript_V1_CallServicePolicies: Sendable {
     public var startCall: PeerPolicy
+    public var prepareCallback: PeerPolicy
     public var completeCall: PeerPolicy
     public var getCall: PeerPolicy
     public var listCalls: PeerPolicy
@@ -1925,8 +2057,9 @@ public struct Calltrace_Transcript_V1_CallServicePolicies: Sendable {
     public var confirmRecordingCall: PeerPolicy
     public var listCallEvents: PeerPolicy
 
-    public init(startCall: PeerPolicy, completeCall: PeerPolicy, getCall: PeerPolicy, listCalls: PeerPolicy, markCallOutcome: PeerPolicy, attributionReport: PeerPolicy, findCallsByCaller: PeerPolicy, deleteCall: PeerPolicy, purgeCalls: PeerPolicy, purgeTranscripts: PeerPolicy, purgeOrganisation: PeerPolicy, recordMatter: PeerPolicy, exportCall: PeerPolicy, confirmRecordingCall: PeerPolicy, listCallEvents: PeerPolicy) {
+    public init(startCall: PeerPolicy, prepareCallback: PeerPolicy, completeCall: PeerPolicy, getCall: PeerPolicy, listCalls: PeerPolicy, markCallOutcome: PeerPolicy, attributionReport: PeerPolicy, findCallsByCaller: PeerPolicy, deleteCall: PeerPolicy, purgeCalls: PeerPolicy, purgeTranscripts: PeerPolicy, purgeOrganisation: PeerPolicy, recordMatter: PeerPolicy, exportCall: PeerPolicy, confirmRecordingCall: PeerPolicy, listCallEvents: PeerPolicy) {
         self.startCall = startCall
+        self.prepareCallback = prepareCallback
         self.completeCall = completeCall
         self.getCall = getCall
         self.listCalls = listCalls
@@ -1957,6 +2090,14 @@ public protocol Calltrace_Transcript_V1_CallServiceHandler: RPCService {
     /// play (compliance's `GetCallNotice`; when compliance cannot answer, UNAVAILABLE and nothing
     /// is stored: ask again, and do not record meanwhile). Idempotent by the gateway's call id.
     func startCall(_ request: Calltrace_Transcript_V1_StartCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_StartCallResponse
+
+    /// Telephony gateways, as themselves, for the person identity allowed calls.place (`actor`): whom
+    /// a call back to `call_id` rings first and then dials, from which of the firm's numbers. Refused for a
+    /// call not the organisation's (NOT_FOUND); a caller who withheld their number or objected to
+    /// recording, or a number the firm no longer holds (FAILED_PRECONDITION); a staff number that is
+    /// not a UK number, or is premium-rate (INVALID_ARGUMENT). Audited (call.callback_placed, by
+    /// the person; never a number). The call itself starts with StartCall (outbound, callback_of).
+    func prepareCallback(_ request: Calltrace_Transcript_V1_PrepareCallbackRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_PrepareCallbackResponse
 
     /// Telephony gateways, as themselves: answered and ended times, outcome and recording id of a
     /// call they started (NOT_FOUND in another organisation). Idempotent.
@@ -2030,6 +2171,7 @@ extension Calltrace_Transcript_V1_CallServiceHandler {
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
         router.unary(Calltrace_Transcript_V1_CallService.startCall, allow: policies.startCall) { try await self.startCall($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_CallService.prepareCallback, allow: policies.prepareCallback) { try await self.prepareCallback($0, context: $1) }
         router.unary(Calltrace_Transcript_V1_CallService.completeCall, allow: policies.completeCall) { try await self.completeCall($0, context: $1) }
         router.unary(Calltrace_Transcript_V1_CallService.getCall, allow: policies.getCall) { try await self.getCall($0, context: $1) }
         router.unary(Calltrace_Transcript_V1_CallService.listCalls, allow: policies.listCalls) { try await self.listCalls($0, context: $1) }
@@ -2065,6 +2207,16 @@ public struct Calltrace_Transcript_V1_CallServiceClient: Sendable {
     /// is stored: ask again, and do not record meanwhile). Idempotent by the gateway's call id.
     public func startCall(_ request: Calltrace_Transcript_V1_StartCallRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_StartCallResponse {
         try await rpc.unary(Calltrace_Transcript_V1_CallService.startCall, request, options: options)
+    }
+
+    /// Telephony gateways, as themselves, for the person identity allowed calls.place (`actor`): whom
+    /// a call back to `call_id` rings first and then dials, from which of the firm's numbers. Refused for a
+    /// call not the organisation's (NOT_FOUND); a caller who withheld their number or objected to
+    /// recording, or a number the firm no longer holds (FAILED_PRECONDITION); a staff number that is
+    /// not a UK number, or is premium-rate (INVALID_ARGUMENT). Audited (call.callback_placed, by
+    /// the person; never a number). The call itself starts with StartCall (outbound, callback_of).
+    public func prepareCallback(_ request: Calltrace_Transcript_V1_PrepareCallbackRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_PrepareCallbackResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_CallService.prepareCallback, request, options: options)
     }
 
     /// Telephony gateways, as themselves: answered and ended times, outcome and recording id of a

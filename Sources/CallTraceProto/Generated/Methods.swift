@@ -479,6 +479,44 @@ public enum Calltrace_Ops_V1_MetricsService {
     public static let methods: [MethodInfo] = [getMetrics.info]
 }
 
+// MARK: calltrace/telephony/v1/telephony.proto
+
+/// `calltrace.telephony.v1.NumberService`
+public enum Calltrace_Telephony_V1_NumberService {
+    public static let name = "calltrace.telephony.v1.NumberService"
+
+    /// `/calltrace.telephony.v1.NumberService/SearchNumbers`
+    public static let searchNumbers = MethodDescriptor<Calltrace_Telephony_V1_SearchNumbersRequest, Calltrace_Telephony_V1_SearchNumbersResponse>(
+        service: name, name: "SearchNumbers", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.telephony.v1.NumberService/BuyNumber`
+    public static let buyNumber = MethodDescriptor<Calltrace_Telephony_V1_BuyNumberRequest, Calltrace_Telephony_V1_BuyNumberResponse>(
+        service: name, name: "BuyNumber", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.telephony.v1.NumberService/ImportNumber`
+    public static let importNumber = MethodDescriptor<Calltrace_Telephony_V1_ImportNumberRequest, Calltrace_Telephony_V1_ImportNumberResponse>(
+        service: name, name: "ImportNumber", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.telephony.v1.NumberService/ReleaseNumber`
+    public static let releaseNumber = MethodDescriptor<Calltrace_Telephony_V1_ReleaseNumberRequest, Calltrace_Telephony_V1_ReleaseNumberResponse>(
+        service: name, name: "ReleaseNumber", kind: .unary, isIdempotent: true)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [searchNumbers.info, buyNumber.info, importNumber.info, releaseNumber.info]
+}
+
+/// `calltrace.telephony.v1.CallbackService`
+public enum Calltrace_Telephony_V1_CallbackService {
+    public static let name = "calltrace.telephony.v1.CallbackService"
+
+    /// `/calltrace.telephony.v1.CallbackService/PlaceCallback`
+    public static let placeCallback = MethodDescriptor<Calltrace_Telephony_V1_PlaceCallbackRequest, Calltrace_Telephony_V1_PlaceCallbackResponse>(
+        service: name, name: "PlaceCallback", kind: .unary, isIdempotent: false)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [placeCallback.info]
+}
+
 // MARK: calltrace/testing/v1/echo.proto
 
 /// `calltrace.testing.v1.EchoService`
@@ -559,6 +597,10 @@ public enum Calltrace_Transcript_V1_CallService {
     public static let startCall = MethodDescriptor<Calltrace_Transcript_V1_StartCallRequest, Calltrace_Transcript_V1_StartCallResponse>(
         service: name, name: "StartCall", kind: .unary, isIdempotent: true)
 
+    /// `/calltrace.transcript.v1.CallService/PrepareCallback`
+    public static let prepareCallback = MethodDescriptor<Calltrace_Transcript_V1_PrepareCallbackRequest, Calltrace_Transcript_V1_PrepareCallbackResponse>(
+        service: name, name: "PrepareCallback", kind: .unary, isIdempotent: false)
+
     /// `/calltrace.transcript.v1.CallService/CompleteCall`
     public static let completeCall = MethodDescriptor<Calltrace_Transcript_V1_CompleteCallRequest, Calltrace_Transcript_V1_CompleteCallResponse>(
         service: name, name: "CompleteCall", kind: .unary, isIdempotent: true)
@@ -616,7 +658,7 @@ public enum Calltrace_Transcript_V1_CallService {
         service: name, name: "ListCallEvents", kind: .unary, isIdempotent: true)
 
     /// Every method of the service, in declaration order.
-    public static let methods: [MethodInfo] = [startCall.info, completeCall.info, getCall.info, listCalls.info, markCallOutcome.info, attributionReport.info, findCallsByCaller.info, deleteCall.info, purgeCalls.info, purgeTranscripts.info, purgeOrganisation.info, recordMatter.info, exportCall.info, confirmRecordingCall.info, listCallEvents.info]
+    public static let methods: [MethodInfo] = [startCall.info, prepareCallback.info, completeCall.info, getCall.info, listCalls.info, markCallOutcome.info, attributionReport.info, findCallsByCaller.info, deleteCall.info, purgeCalls.info, purgeTranscripts.info, purgeOrganisation.info, recordMatter.info, exportCall.info, confirmRecordingCall.info, listCallEvents.info]
 }
 
 /// `calltrace.transcript.v1.TranscriptService`
@@ -689,6 +731,8 @@ public enum ProtoServices {
         (Calltrace_Ops_V1_HealthService.name, Calltrace_Ops_V1_HealthService.methods),
         (Calltrace_Ops_V1_ServerInfoService.name, Calltrace_Ops_V1_ServerInfoService.methods),
         (Calltrace_Ops_V1_MetricsService.name, Calltrace_Ops_V1_MetricsService.methods),
+        (Calltrace_Telephony_V1_NumberService.name, Calltrace_Telephony_V1_NumberService.methods),
+        (Calltrace_Telephony_V1_CallbackService.name, Calltrace_Telephony_V1_CallbackService.methods),
         (Calltrace_Testing_V1_EchoService.name, Calltrace_Testing_V1_EchoService.methods),
         (Calltrace_Transcript_V1_TrackingNumberService.name, Calltrace_Transcript_V1_TrackingNumberService.methods),
         (Calltrace_Transcript_V1_BlockListService.name, Calltrace_Transcript_V1_BlockListService.methods),

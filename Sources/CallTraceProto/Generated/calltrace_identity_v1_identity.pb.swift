@@ -116,6 +116,9 @@ public nonisolated enum Calltrace_Identity_V1_Permission: SwiftProtobuf.Enum, Sw
 
   /// calls.mark
   case callsMark // = 13
+
+  /// calls.place
+  case callsPlace // = 14
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -138,6 +141,7 @@ public nonisolated enum Calltrace_Identity_V1_Permission: SwiftProtobuf.Enum, Sw
     case 11: self = .auditRead
     case 12: self = .orgOffboard
     case 13: self = .callsMark
+    case 14: self = .callsPlace
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -158,6 +162,7 @@ public nonisolated enum Calltrace_Identity_V1_Permission: SwiftProtobuf.Enum, Sw
     case .auditRead: return 11
     case .orgOffboard: return 12
     case .callsMark: return 13
+    case .callsPlace: return 14
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -178,6 +183,7 @@ public nonisolated enum Calltrace_Identity_V1_Permission: SwiftProtobuf.Enum, Sw
     .auditRead,
     .orgOffboard,
     .callsMark,
+    .callsPlace,
   ]
 
 }
@@ -1208,7 +1214,7 @@ nonisolated extension Calltrace_Identity_V1_Role: SwiftProtobuf._ProtoNameProvid
 }
 
 nonisolated extension Calltrace_Identity_V1_Permission: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PERMISSION_UNSPECIFIED\0\u{1}PERMISSION_RECORDINGS_PLAY\0\u{1}PERMISSION_TRANSCRIPTS_READ\0\u{1}PERMISSION_LINKS_SHARE\0\u{1}PERMISSION_RECORDS_DELETE\0\u{1}PERMISSION_MATTERS_EXPORT\0\u{1}PERMISSION_REPORTS_READ\0\u{1}PERMISSION_SETTINGS_MANAGE\0\u{1}PERMISSION_USERS_MANAGE\0\u{1}PERMISSION_GRANTS_MANAGE\0\u{1}PERMISSION_REQUESTS_MANAGE\0\u{1}PERMISSION_AUDIT_READ\0\u{1}PERMISSION_ORG_OFFBOARD\0\u{1}PERMISSION_CALLS_MARK\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PERMISSION_UNSPECIFIED\0\u{1}PERMISSION_RECORDINGS_PLAY\0\u{1}PERMISSION_TRANSCRIPTS_READ\0\u{1}PERMISSION_LINKS_SHARE\0\u{1}PERMISSION_RECORDS_DELETE\0\u{1}PERMISSION_MATTERS_EXPORT\0\u{1}PERMISSION_REPORTS_READ\0\u{1}PERMISSION_SETTINGS_MANAGE\0\u{1}PERMISSION_USERS_MANAGE\0\u{1}PERMISSION_GRANTS_MANAGE\0\u{1}PERMISSION_REQUESTS_MANAGE\0\u{1}PERMISSION_AUDIT_READ\0\u{1}PERMISSION_ORG_OFFBOARD\0\u{1}PERMISSION_CALLS_MARK\0\u{1}PERMISSION_CALLS_PLACE\0")
 }
 
 nonisolated extension Calltrace_Identity_V1_CreateOrganizationRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

@@ -1,3 +1,4 @@
+import CallTraceAPI
 import CallTraceKeys
 public import CallTraceRPC
 public import CallTraceStorage
@@ -81,8 +82,11 @@ public final class ServiceInstance: Sendable {
             let trustDomain = identity.trustDomain
             peers = try Dictionary(uniqueKeysWithValues: configuration.peers.map { peer, address in
                 let parts = address.split(separator: ":")
+                // A gateway that serves calls of its own (the telephony gateway's numbers and call
+                // backs, for the web app) proves to be that gateway.
+                let kind = Deployment.gatewayNames.contains(peer) ? PeerIdentity.Kind.gateway : .service
                 return (peer, try RPCClient(
-                    target: .init(host: String(parts[0]), port: Int(parts[1]) ?? 0, identity: "spiffe://\(trustDomain)/service/\(peer)"),
+                    target: .init(host: String(parts[0]), port: Int(parts[1]) ?? 0, identity: "spiffe://\(trustDomain)/\(kind.rawValue)/\(peer)"),
                     configuration: .init(credentials: credentials)))
             })
             var serverConfiguration = RPCServer.Configuration(

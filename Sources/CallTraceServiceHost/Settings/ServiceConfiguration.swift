@@ -29,7 +29,8 @@ public struct ServiceConfiguration: Sendable {
     /// A 32-byte key file, mode 0600. Required.
     public var masterKey: String?
     /// Other services this one calls: name → `host:port` (their identity is
-    /// `spiffe://<trust-domain>/service/<name>`). Default none, or those of `deployment`.
+    /// `spiffe://<trust-domain>/service/<name>`, or `gateway/<name>` for a gateway of
+    /// `Deployment.gatewayNames`). Default none, or those of `deployment`.
     public var peers: [String: String]
     /// The deployment file (`services`: name → host:port) shared by the services and the CLI:
     /// every other service it names becomes a peer, unless `peers` names it. Default none.
@@ -156,16 +157,21 @@ public struct ServiceConfiguration: Sendable {
         }
     }
 
-    /// Takes the peers `deployment` names that `peers` does not, leaving out `service` itself.
+    /// Takes the peers `deployment` names that `peers` does not, leaving out `service` itself:
+    /// the services, and the gateways that serve calls of their own.
     mutating func applyDeployment(service: String) throws {
         guard let deployment else { return }
-        let services: [String: String]
+        let named: Deployment
         do {
-            services = try Deployment.load(deployment).services
+            named = try Deployment.load(deployment)
         } catch {
             throw ConfigurationError("\(error)")
         }
-        for (name, address) in services where name != service && peers[name] == nil { peers[name] = address }
+        let serving = named.gateways.filter { Deployment.gatewaysServingCalls.contains($0.key) }
+        for (name, address) in named.services.merging(serving, uniquingKeysWith: { service, _ in service })
+        where name != service && peers[name] == nil {
+            peers[name] = address
+        }
     }
 
     /// The TLS material the service presents and checks peers with.

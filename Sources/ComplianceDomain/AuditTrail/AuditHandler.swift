@@ -5,7 +5,8 @@ import CallTraceServiceHost
 import ComplianceDocuments
 import Foundation
 
-/// `calltrace.compliance.v1.AuditService`: services append their own events; a firm's admins
+/// `calltrace.compliance.v1.AuditService`: services (and the telephony gateway, which changes a
+/// firm's numbers at Twilio) append their own events; a firm's admins
 /// (audit.read) and operators under a grant read, verify and export their organisation's trail,
 /// and fetch its signed checkpoints.
 struct AuditHandler: Calltrace_Compliance_V1_AuditServiceHandler {
@@ -13,7 +14,7 @@ struct AuditHandler: Calltrace_Compliance_V1_AuditServiceHandler {
     let checkpoints: AuditCheckpoints
     let authorizer: any Authorizing
     let policies = Calltrace_Compliance_V1_AuditServicePolicies(
-        appendAuditEvents: .services, listAuditEvents: .gateways | .operators, verifyAuditChain: .gateways | .operators,
+        appendAuditEvents: .services | .gateway("telephony"), listAuditEvents: .gateways | .operators, verifyAuditChain: .gateways | .operators,
         exportAuditEvents: .gateways | .operators, getAuditCheckpoint: .gateways | .operators, listAuditCheckpoints: .gateways | .operators)
 
     func appendAuditEvents(_ request: Calltrace_Compliance_V1_AppendAuditEventsRequest, context: ServerContext) async throws

@@ -7,7 +7,7 @@ enum RoleTable {
         case .admin:
             return Set(Calltrace_Identity_V1_Permission.allCases.filter { $0 != .unspecified })
         case .member:
-            return [.recordingsPlay, .transcriptsRead, .linksShare, .recordsDelete, .mattersExport, .reportsRead, .callsMark]
+            return [.recordingsPlay, .transcriptsRead, .linksShare, .recordsDelete, .mattersExport, .reportsRead, .callsMark, .callsPlace]
         case .analyst:
             return [.reportsRead]
         default:

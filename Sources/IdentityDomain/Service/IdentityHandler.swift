@@ -23,13 +23,17 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         policies = .init(
             createOrganization: admins, inviteUser: .gateways, redeemInvitation: credentials, requestPasswordReset: credentials,
             resetPassword: credentials, login: credentials, logout: .gateways, removeUser: .gateways, createSupportGrant: .gateways,
-            revokeSupportGrant: .gateways, authorizeOperator: .services, enrollTotp: .gateways, resetTwoFactor: .gateways,
+            revokeSupportGrant: .gateways, authorizeOperator: Self.authorizers, enrollTotp: .gateways, resetTwoFactor: .gateways,
             confirmTotp: .gateways, suspendUser: .gateways, changeUserRole: .gateways, revokeUserSessions: .gateways,
             suspendOrganization: admins, markOrganizationOffboarded: .service("compliance"), setSecurityPolicy: .gateways, listUsers: .gateways, getCurrentUser: .gateways, listOrganizations: .operators,
             listSupportGrants: .gateways, getSecurityPolicy: .gateways,
             createApiToken: .gateways, listApiTokens: .gateways, revokeApiToken: .gateways,
-            authorize: .services)
+            authorize: Self.authorizers)
     }
+
+    /// Who asks whether a person may act: the services, and the telephony gateway, which serves
+    /// people's calls of its own (a firm's numbers at Twilio, call backs).
+    static let authorizers: PeerPolicy = .services | .gateway("telephony")
 
     /// The calling user, allowed `permission` in `org` (the service host's route check, answered here).
     private func user(_ context: ServerContext, in org: String, may permission: Permission) async throws -> Principal {

@@ -14,6 +14,7 @@ struct WebhookURLs: Sendable, Equatable {
     static let whisperPath = "/twilio/whisper"
     static let recordingPath = "/twilio/recording"
     static let voicemailPath = "/twilio/voicemail"
+    static let callbackPath = "/twilio/callback"
 
     var voice: String { base + Self.voicePath }
     var status: String { base + Self.statusPath }
@@ -22,6 +23,10 @@ struct WebhookURLs: Sendable, Equatable {
     var voicemail: String { base + Self.voicemailPath }
     /// What whoever answers hears first, for the call `sid` (Twilio requests it on the answering leg).
     func whisper(call sid: String) -> String { base + Self.whisperPath + "?call=" + sid }
+    /// What a call back does once the member of staff answers.
+    func callback(token: String) -> String { base + Self.callbackPath + "?cb=" + token }
+    /// A number's webhooks, as bought or imported numbers are given them.
+    var numberWebhooks: NumberWebhooks { NumberWebhooks(voiceURL: voice, statusCallback: status) }
 }
 
 /// What the gateway tells Twilio to do with an inbound call, decided from transcript's answer
@@ -81,6 +86,37 @@ struct CallPlan: Sendable {
 
     /// What whoever answers hears before the caller is connected.
     func whisper(_ text: String) -> TwiML { TwiML([say(text)]) }
+
+    /// A call back, once the member of staff answered (call `sid`): they hear whom they are about
+    /// to call and why, then the enquirer is dialled from the firm's number and hears the firm's
+    /// returned-call greeting (which says the call is recorded) before they are connected; both
+    /// legs recorded from answer.
+    func callback(_ started: Started, call sid: String, plan: CallbackPlan) -> TwiML {
+        let dial = TwiML.Dial(
+            [TwiML.Number(plan.caller, url: started.record && !started.notice.isEmpty ? urls.whisper(call: sid) : nil, method: .post)],
+            action: urls.dial, method: .post, callerId: plan.trackingNumber, timeoutSeconds: Self.callbackRingSeconds,
+            record: started.record ? .recordFromAnswerDual : nil,
+            recordingStatusCallback: started.record ? urls.recording : nil,
+            recordingStatusCallbackMethod: started.record ? .post : nil,
+            recordingStatusCallbackEvent: started.record ? [.completed] : [])
+        return TwiML([say(Self.callbackWhisper(source: plan.source, recorded: started.record)), .dial(dial)])
+    }
+
+    /// After a call back's dial: the member of staff hears when the enquirer did not answer.
+    func afterCallback(status: String) -> TwiML {
+        switch status {
+        case "completed", "answered", "canceled": TwiML([.hangup])
+        default: TwiML([say(Self.callbackUnanswered), .hangup])
+        }
+    }
+
+    static let callbackRingSeconds = 30
+    static let callbackUnanswered = "The caller did not answer. Goodbye."
+
+    static func callbackWhisper(source: String, recorded: Bool) -> String {
+        let enquiry = source.isEmpty ? "an enquiry" : "a \(source) enquiry"
+        return "Calling back \(enquiry). " + (recorded ? "The call is recorded; the caller hears so first." : "This call is not recorded.")
+    }
 
     /// The caller's number shown to whoever answers: theirs when it is one (a withheld caller's
     /// stand-in, such as Twilio's "+266696687", is not), else the tracking number Twilio shows.

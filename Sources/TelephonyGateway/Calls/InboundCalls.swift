@@ -73,6 +73,7 @@ struct InboundCalls: Sendable {
             try tx.setDialStatus(status, call: sid)
             return try tx.call(sid)
         }) else { return try unknown(sid, hangingUp: true) }
+        guard call.inbound else { return WebhookAnswer(twiml: plan.afterCallback(status: status), org: call.org) }
         return WebhookAnswer(twiml: plan.afterDial(status: status, voicemail: call.voicemailOn, recorded: call.recorded), org: call.org)
     }
 
@@ -110,8 +111,17 @@ struct InboundCalls: Sendable {
                              idempotencyKey: "\(CompleteCall.kind):\(sid)", in: tx.connection)
             return call.org
         }
-        guard let org else { return try unknown(sid, hangingUp: false) }
-        return WebhookAnswer(twiml: nil, org: org)
+        if let org { return WebhookAnswer(twiml: nil, org: org) }
+        // A call back whose member of staff never answered: there was no call to complete.
+        if let org = try await repository.write({ tx -> String? in
+            guard let pending = try tx.callback(callSID: sid) else { return nil }
+            try tx.deleteCallback(pending.token)
+            return pending.org
+        }) {
+            logger.info("call back not answered by staff", metadata: ["call": "\(sid)", "org": "\(org)", "status": "\(status)"])
+            return WebhookAnswer(twiml: nil, org: org)
+        }
+        return try unknown(sid, hangingUp: false)
     }
 
     /// A recording is ready at Twilio: a durable job moves it into media, then deletes it there.

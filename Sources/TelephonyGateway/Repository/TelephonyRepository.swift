@@ -3,8 +3,10 @@ import Foundation
 
 /// The telephony gateway's own storage: only what a webhook edge must keep (DESIGN §2a) — the
 /// answers it gave (so a retried webhook is answered once), the calls in flight (which firm,
-/// what happened at the dial), and the recordings it is moving from Twilio into media. No call
-/// content: the whisper is a marketing source's name; phone numbers are never stored here.
+/// what happened at the dial), the recordings it is moving from Twilio into media, the firms'
+/// numbers at Twilio, and the call backs waiting for staff to answer. No call content: the
+/// whisper is a marketing source's name; no caller's number is stored here in clear (a call
+/// back's plan, which names one, is sealed under the firm's key and kept minutes).
 protocol TelephonyRepository: Sendable {
     func read<T: Sendable>(_ body: @escaping @Sendable (any TelephonyTransaction) throws -> T) async throws -> T
     func write<T: Sendable>(_ body: @escaping @Sendable (any TelephonyTransaction) throws -> T) async throws -> T
@@ -39,6 +41,46 @@ protocol TelephonyTransaction {
     func setDeletedAtTwilio(_ sid: String, at time: Int64) throws
     /// Recordings still at Twilio (not yet deleted there) received before `cutoff`: for the alert.
     func recordingsStillAtTwilio(receivedBefore cutoff: Int64) throws -> Int
+
+    /// The organisation's number at Twilio, or nil (not bought or imported through this gateway,
+    /// or released since).
+    func number(_ number: String) throws -> AccountNumber?
+    /// Inserts, or takes over the row of a number released since.
+    func upsert(_ number: AccountNumber) throws
+    func deleteNumber(_ number: String) throws
+
+    /// A call back waiting for its member of staff to answer, by its token or Twilio's call id.
+    func callback(token: String) throws -> PendingCallback?
+    func callback(callSID: String) throws -> PendingCallback?
+    func insert(_ callback: PendingCallback) throws
+    func setCallSID(_ sid: String, callback token: String) throws
+    func deleteCallback(_ token: String) throws
+    /// Call backs placed before `cutoff` forgotten (Twilio gives up ringing within a minute); how many.
+    func deleteCallbacks(placedBefore cutoff: Int64) throws -> Int
+}
+
+/// A number this gateway bought or imported for a firm: which firm may release it, and its id at Twilio.
+struct AccountNumber: Sendable, Equatable {
+    enum Acquired: String, Sendable { case bought, imported }
+    let number: String
+    let org: String
+    let twilioSID: String
+    let acquired: Acquired
+    let at: Int64
+}
+
+/// A call back placed at Twilio, until the member of staff answers (then it is a call in flight)
+/// or it is forgotten: whom to dial and what to say, sealed under the firm's key, since it names
+/// the enquirer's number.
+struct PendingCallback: Sendable, Equatable {
+    let token: String
+    let org: String
+    /// The call it returns.
+    let callbackOf: String
+    /// `CallbackPlan`'s JSON, sealed.
+    let sealedPlan: Data
+    let placedAt: Int64
+    var callSID: String?
 }
 
 /// What a webhook was answered, sealed under the firm's key (a voice answer names the phones
@@ -113,6 +155,26 @@ struct SQLiteTelephonyRepository: TelephonyRepository {
             deleted_at_twilio_unix_ms INTEGER
         );
         CREATE INDEX recording_transfers_at_twilio ON recording_transfers (deleted_at_twilio_unix_ms, received_at_unix_ms);
+        """
+
+    /// Version 2: the firms' numbers at Twilio, and the call backs waiting for staff to answer.
+    static let numbersAndCallbacks = """
+        CREATE TABLE account_numbers (
+            number TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL,
+            twilio_sid TEXT NOT NULL,
+            acquired TEXT NOT NULL,
+            at_unix_ms INTEGER NOT NULL
+        );
+        CREATE TABLE pending_callbacks (
+            token TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL,
+            callback_of TEXT NOT NULL,
+            plan BLOB NOT NULL,
+            placed_at_unix_ms INTEGER NOT NULL,
+            call_sid TEXT UNIQUE
+        );
+        CREATE INDEX pending_callbacks_by_time ON pending_callbacks (placed_at_unix_ms);
         """
 
     let database: Database
@@ -206,6 +268,56 @@ struct SQLiteTelephonyRepository: TelephonyRepository {
         func setDeletedAtTwilio(_ sid: String, at time: Int64) throws {
             try connection.execute("UPDATE recording_transfers SET deleted_at_twilio_unix_ms = ? WHERE recording_sid = ? AND deleted_at_twilio_unix_ms IS NULL",
                                    time, sid)
+        }
+
+        func number(_ number: String) throws -> AccountNumber? {
+            try connection.query("SELECT * FROM account_numbers WHERE number = ?", number).first.map { row in
+                AccountNumber(number: number, org: row.text("org_id") ?? "", twilioSID: row.text("twilio_sid") ?? "",
+                              acquired: AccountNumber.Acquired(rawValue: row.text("acquired") ?? "") ?? .imported, at: row.int("at_unix_ms") ?? 0)
+            }
+        }
+
+        func upsert(_ number: AccountNumber) throws {
+            try connection.execute("""
+                INSERT INTO account_numbers (number, org_id, twilio_sid, acquired, at_unix_ms) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (number) DO UPDATE SET org_id = excluded.org_id, twilio_sid = excluded.twilio_sid,
+                acquired = excluded.acquired, at_unix_ms = excluded.at_unix_ms
+                """, number.number, number.org, number.twilioSID, number.acquired.rawValue, number.at)
+        }
+
+        func deleteNumber(_ number: String) throws {
+            try connection.execute("DELETE FROM account_numbers WHERE number = ?", number)
+        }
+
+        private func pending(_ row: Row) -> PendingCallback {
+            PendingCallback(token: row.text("token") ?? "", org: row.text("org_id") ?? "", callbackOf: row.text("callback_of") ?? "",
+                            sealedPlan: row.blob("plan") ?? Data(), placedAt: row.int("placed_at_unix_ms") ?? 0, callSID: row.text("call_sid"))
+        }
+
+        func callback(token: String) throws -> PendingCallback? {
+            try connection.query("SELECT * FROM pending_callbacks WHERE token = ?", token).first.map(pending)
+        }
+
+        func callback(callSID: String) throws -> PendingCallback? {
+            try connection.query("SELECT * FROM pending_callbacks WHERE call_sid = ?", callSID).first.map(pending)
+        }
+
+        func insert(_ callback: PendingCallback) throws {
+            try connection.execute("""
+                INSERT INTO pending_callbacks (token, org_id, callback_of, plan, placed_at_unix_ms, call_sid) VALUES (?, ?, ?, ?, ?, ?)
+                """, callback.token, callback.org, callback.callbackOf, callback.sealedPlan, callback.placedAt, callback.callSID)
+        }
+
+        func setCallSID(_ sid: String, callback token: String) throws {
+            try connection.execute("UPDATE pending_callbacks SET call_sid = ? WHERE token = ?", sid, token)
+        }
+
+        func deleteCallback(_ token: String) throws {
+            try connection.execute("DELETE FROM pending_callbacks WHERE token = ?", token)
+        }
+
+        func deleteCallbacks(placedBefore cutoff: Int64) throws -> Int {
+            try connection.execute("DELETE FROM pending_callbacks WHERE placed_at_unix_ms < ?", cutoff)
         }
 
         func recordingsStillAtTwilio(receivedBefore cutoff: Int64) throws -> Int {

@@ -23,12 +23,15 @@ public struct TelephonyService: CallTraceService {
     public static let certificateKind = PeerIdentity.Kind.gateway
     public static let requiredPeers: [String: String] = [
         "transcript": "to start and complete calls (and learn how to route them)", "media": "to store recordings fetched from Twilio",
+        "identity": "to authorise the people who change numbers and place call backs", "compliance": "to forward its audit events",
     ]
-    public static let migrations = [Migration(version: 1, SQLiteTelephonyRepository.schema)]
+    public static let migrations = [Migration(version: 1, SQLiteTelephonyRepository.schema),
+                                    Migration(version: 2, SQLiteTelephonyRepository.numbersAndCallbacks)]
 
     let listener: HTTPListener<Router<BasicRequestContext>>
     let transfer: RecordingTransfer
     let counters: TelephonyCounters
+    public let rpcServices: [any RPCService]
 
     public init(context: ServiceContext) throws {
         let settings = context.configuration[Settings.self]
@@ -55,9 +58,17 @@ public struct TelephonyService: CallTraceService {
         let transcript = Calltrace_Transcript_V1_CallServiceClient(context.peers["transcript"]!)
         let counters = TelephonyCounters()
         self.counters = counters
-        let calls = InboundCalls(repository: repository, transcript: transcript, jobs: context.jobs,
-                                 plan: CallPlan(urls: WebhookURLs(base: publicURL.base), voice: settings.voice),
+        let plan = CallPlan(urls: WebhookURLs(base: publicURL.base), voice: settings.voice)
+        let calls = InboundCalls(repository: repository, transcript: transcript, jobs: context.jobs, plan: plan,
                                  clock: context.clock, counters: counters, logger: context.logger)
+        guard let authorizer = context.authorizer else { throw ConfigurationError("peer identity is not configured") }
+        let callbacks = Callbacks(repository: repository, transcript: transcript, twilio: twilio, authorizer: authorizer, keys: context.keys,
+                                  plan: plan, clock: context.clock, logger: context.logger)
+        rpcServices = [
+            NumberHandler(twilio: twilio, repository: repository, authorizer: authorizer, outbox: context.outbox, urls: plan.urls,
+                          defaultBundle: settings.twilioBundleSID, defaultAddress: settings.twilioAddressSID, clock: context.clock),
+            callbacks,
+        ]
         transfer = RecordingTransfer(repository: repository, twilio: twilio, media: .init(context.peers["media"]!),
                                      clock: context.clock, counters: counters, logger: context.logger)
         // An outage of transcript or media delays these and loses nothing: tried again for about
@@ -66,7 +77,7 @@ public struct TelephonyService: CallTraceService {
         context.jobs.register(TransferRecordingHandler(transfer: transfer), maxAttempts: Self.jobAttempts)
         context.jobs.register(ForgetAnsweredHandler(repository: repository, clock: context.clock))
         try context.jobs.schedule(ForgetAnswered.kind, every: .seconds(3600), ForgetAnswered())
-        let webhooks = TwilioWebhooks(calls: calls, signature: TwilioSignature(authToken: authToken), accountSID: settings.twilioAccountSID,
+        let webhooks = TwilioWebhooks(calls: calls, callbacks: callbacks, signature: TwilioSignature(authToken: authToken), accountSID: settings.twilioAccountSID,
                                       publicBase: publicURL.base, repository: repository, keys: context.keys, clock: context.clock,
                                       counters: counters, logger: context.logger)
         listener = HTTPListener(address: address, serving: "Twilio's webhooks", logger: context.logger) { webhooks.router() }
@@ -75,7 +86,6 @@ public struct TelephonyService: CallTraceService {
     /// Attempts of a call's completion or a recording's move before it is dead-lettered.
     static let jobAttempts = 300
 
-    public var rpcServices: [any RPCService] { [] }
     public var companions: [any ServiceLifecycle.Service] { [listener] }
 
     public func gauges() async -> [(name: String, value: Double)] {
@@ -86,7 +96,7 @@ public struct TelephonyService: CallTraceService {
     public func httpPort() async -> Int? { await listener.port() }
 }
 
-/// Hourly: answers kept for retries, and calls long completed, forgotten.
+/// Hourly: answers kept for retries, calls long completed, and call backs staff never answered, forgotten.
 struct ForgetAnswered: PayloadFreeJob {
     static let kind = "telephony.forget_answered"
 }
@@ -97,7 +107,11 @@ struct ForgetAnsweredHandler: DurableJobHandler {
     func run(_ work: ForgetAnswered, job: Job) async throws -> JobOutcome {
         let cutoff = clock.nowUnixMs - TwilioWebhooks.receiptsKeptMs
         let abandoned = cutoff - 6 * TwilioWebhooks.receiptsKeptMs  // a week without its end
-        _ = try await repository.write { tx in try tx.deleteReceipts(before: cutoff) + tx.deleteCalls(completedBefore: cutoff, startedBefore: abandoned) }
+        let unanswered = clock.nowUnixMs - Callbacks.pendingKeptMs
+        _ = try await repository.write { tx in
+            try tx.deleteReceipts(before: cutoff) + tx.deleteCalls(completedBefore: cutoff, startedBefore: abandoned)
+                + tx.deleteCallbacks(placedBefore: unanswered)
+        }
         return .done
     }
 }

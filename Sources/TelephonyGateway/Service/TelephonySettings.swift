@@ -25,6 +25,10 @@ public struct TelephonySettings: ServiceSettings, Equatable {
     public var twilioCAFile: String?
     /// The voice the gateway's spoken words use (Twilio `<Say voice>`). Default `Polly.Amy` (British English).
     public var voice = "Polly.Amy"
+    /// The regulatory bundle (`BU…`) numbers are bought under when a purchase names none.
+    public var twilioBundleSID: String?
+    /// The address (`AD…`) numbers are bought with when a purchase names none.
+    public var twilioAddressSID: String?
 
     public init() {}
 
@@ -44,6 +48,10 @@ public struct TelephonySettings: ServiceSettings, Equatable {
         .text("voice", help: "The voice of the gateway's spoken words, as Twilio names it (default Polly.Amy, British English).",
               check: { $0.isEmpty || $0.count > 64 || $0.contains(where: { !$0.isLetter && !$0.isNumber && $0 != "." && $0 != "-" && $0 != "_" })
                   ? "be a Twilio voice name such as Polly.Amy" : nil }) { $0.voice = $1 },
+        .text("twilio_bundle_sid", help: "The regulatory bundle (BU…) UK numbers are bought under when a purchase names none.",
+              check: { TwilioSID.isValid($0, prefix: "BU") ? nil : "be BU and 32 lower-case hex digits" }) { $0.twilioBundleSID = $1 },
+        .text("twilio_address_sid", help: "The address (AD…) UK numbers are bought with when a purchase names none.",
+              check: { TwilioSID.isValid($0, prefix: "AD") ? nil : "be AD and 32 lower-case hex digits" }) { $0.twilioAddressSID = $1 },
     ]
 
     public func validate() throws {

@@ -14,6 +14,7 @@ import Twilio
 /// same request) gets the answer the first one got, without doing anything again.
 struct TwilioWebhooks: Sendable {
     let calls: InboundCalls
+    let callbacks: Callbacks
     let signature: TwilioSignature
     let accountSID: String
     /// What Twilio requests, before the path: the gateway's `public_url`.
@@ -43,6 +44,10 @@ struct TwilioWebhooks: Sendable {
         router.post(.init(WebhookURLs.voicemailPath)) { request, _ in try await handle(request) { try await calls.voicemailLeft($0) } }
         router.post(.init(WebhookURLs.statusPath)) { request, _ in try await handle(request) { try await calls.statusChanged($0) } }
         router.post(.init(WebhookURLs.recordingPath)) { request, _ in try await handle(request) { try await calls.recordingReady($0) } }
+        router.post(.init(WebhookURLs.callbackPath)) { request, _ in
+            let token = request.uri.queryParameters["cb"].map(String.init) ?? ""
+            return try await handle(request) { try await callbacks.answered($0, token: token) }
+        }
         router.post(.init(Self.errorsPath)) { request, _ in try await handle(request) { try twilioReported($0) } }
         return router
     }

@@ -110,7 +110,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         let users: PeerPolicy = .gateways | .operators
         let compliance: PeerPolicy = .service("compliance")
         policies = .init(
-            startCall: telephony, completeCall: telephony, getCall: users, listCalls: users | compliance,
+            startCall: telephony, prepareCallback: telephony, completeCall: telephony, getCall: users, listCalls: users | compliance,
             markCallOutcome: users, attributionReport: users, findCallsByCaller: compliance,
             deleteCall: .service("compliance"), purgeCalls: .service("compliance"),
             purgeTranscripts: .service("compliance"), purgeOrganisation: .service("compliance"), recordMatter: .service("compliance"),
@@ -126,6 +126,20 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
             $0.orgID = started.org; $0.record = started.record; $0.notice = started.notice; $0.reason = started.reason
             $0.source = started.source; $0.blocked = started.blocked; $0.officeOpen = started.officeOpen
             if let routing = started.routing { $0.routing = routing.proto(withNumbers: true) }
+        }
+    }
+
+    /// The telephony gateway asks for the person identity allowed calls.place (it holds the
+    /// person's token and the address the web app saw; it starts calls for any firm anyway).
+    func prepareCallback(_ request: Calltrace_Transcript_V1_PrepareCallbackRequest, context: ServerContext) async throws
+        -> Calltrace_Transcript_V1_PrepareCallbackResponse {
+        try OrganizationID.validate(request.orgID)
+        context.annotate(org: request.orgID)
+        guard Principal.isPersonActor(request.actor) else { throw RPCError(.invalidArgument, "actor must be user:<id> or operator:<name>") }
+        let plan = try await rules.prepareCallback(org: request.orgID, call: request.callID, staffNumber: request.staffNumber, by: request.actor)
+        return .with {
+            $0.callerNumber = plan.caller; $0.trackingNumber = plan.trackingNumber; $0.staffNumber = plan.staff
+            $0.source = plan.source; $0.startedAtUnixMs = plan.startedAt
         }
     }
 

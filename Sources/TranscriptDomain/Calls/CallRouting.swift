@@ -39,15 +39,7 @@ struct CallRouting: Sendable, Equatable {
             throw DomainError.invalid("routing has at most \(Self.maxDestinations) destinations")
         }
         for (position, raw) in proto.destinations.enumerated() {
-            let field = "destination \(position + 1)"
-            let number = try CallRules.e164(raw, field: field)
-            guard number.hasPrefix("+44") else { throw DomainError.invalid("\(field) is not a UK number") }
-            guard number != trackingNumber else { throw DomainError.invalid("\(field) is the tracking number itself") }
-            // Premium-rate and personal numbers (09, 070, 084, 087): ringing them costs the firm
-            // per minute, the toll fraud a stolen admin token would try.
-            guard !Self.chargedPrefixes.contains(where: number.hasPrefix) else {
-                throw DomainError.invalid("\(field) is a premium-rate or personal number (09, 070, 084, 087): calls are not forwarded there")
-            }
+            let number = try Self.phone(raw, field: "destination \(position + 1)", trackingNumber: trackingNumber)
             if !destinations.contains(number) { destinations.append(number) }
         }
         if proto.ringSeconds != 0 {
@@ -63,6 +55,20 @@ struct CallRouting: Sendable, Equatable {
         outOfHoursMessage = try DomainText.line(proto.outOfHoursMessage, "out_of_hours_message", max: 500)
         voicemail = proto.voicemail
         whisper = try DomainText.line(proto.whisper, "whisper", max: 200)
+    }
+
+    /// A firm's phone the gateway may ring (a destination, or a member of staff a call back rings
+    /// first), in E.164: a UK number other than the tracking number itself (the call would ring
+    /// itself), never premium-rate or personal (09, 070, 084, 087: ringing them costs the firm per
+    /// minute, the toll fraud a stolen token would try). The error never repeats the number.
+    static func phone(_ raw: String, field: String, trackingNumber: String) throws -> String {
+        let number = try CallRules.e164(raw, field: field)
+        guard number.hasPrefix("+44") else { throw DomainError.invalid("\(field) is not a UK number") }
+        guard number != trackingNumber else { throw DomainError.invalid("\(field) is the tracking number itself") }
+        guard !Self.chargedPrefixes.contains(where: number.hasPrefix) else {
+            throw DomainError.invalid("\(field) is a premium-rate or personal number (09, 070, 084, 087): calls are not forwarded there")
+        }
+        return number
     }
 
     init(officeHours: [OfficeHours] = []) {

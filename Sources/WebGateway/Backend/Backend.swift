@@ -2,7 +2,8 @@ import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
 
-/// The four services, through their typed clients, presenting the web gateway's certificate.
+/// The four services (and the telephony gateway, when there is one), through their typed clients,
+/// presenting the web gateway's certificate.
 /// The gateway never acts as itself for a person's data: every call about a firm's data carries
 /// the signed-in person's token (`Caller`), so identity authorises it, the service audits it
 /// under that person, and the firm's boundaries stay where the services keep them.
@@ -14,6 +15,8 @@ struct Backend: Sendable {
     let transcripts: Calltrace_Transcript_V1_TranscriptServiceClient
     let trackingNumbers: Calltrace_Transcript_V1_TrackingNumberServiceClient
     let audit: Calltrace_Compliance_V1_AuditServiceClient
+    /// Call backs, when the deployment names a telephony gateway (its numbers and call backs); else nil.
+    let callbacks: Calltrace_Telephony_V1_CallbackServiceClient?
     /// The connections themselves, by service name, for `/api/v1/rpc` (`RPCRelay`).
     let peers: [String: RPCClient]
 
@@ -26,6 +29,7 @@ struct Backend: Sendable {
         transcripts = .init(peers["transcript"]!)
         trackingNumbers = .init(peers["transcript"]!)
         audit = .init(peers["compliance"]!)
+        callbacks = peers["telephony"].map { .init($0) }
     }
 }
 

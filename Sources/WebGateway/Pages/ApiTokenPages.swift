@@ -24,6 +24,7 @@ struct ApiTokenPages: Sendable {
         .settingsManage: "See and change settings", .usersManage: "Manage users", .grantsManage: "Give support access",
         .requestsManage: "Handle subject requests", .auditRead: "Read the audit trail", .orgOffboard: "Offboard the firm",
         .callsMark: "Mark call outcomes",
+        .callsPlace: "Call enquirers back",
     ]
 
     private func tokens(_ context: WebContext, made: (token: String, name: String)? = nil, notice: String? = nil) async throws -> Response {

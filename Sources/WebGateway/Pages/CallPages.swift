@@ -16,11 +16,14 @@ struct CallPages: Sendable {
             let notice: String? = switch request.query["done"] {
             case "marked": "The outcome is saved."
             case "revoked": "The link is revoked: it no longer opens the recording."
+            case "callback": "Your phone will ring now. When you answer, you hear whom you are calling, then the caller is dialled: "
+                + "they hear that the call is recorded before you are connected."
             default: nil
             }
             return try await call(try context.parameters.require("call"), context, notice: notice)
         }
         router.post("/calls/:call/outcome") { request, context in try await markOutcome(request, context) }
+        router.post("/calls/:call/callback") { request, context in try await placeCallback(request, context) }
         router.get("/recordings/:recording/audio") { request, context in try await audio(request, context) }
     }
 
@@ -142,6 +145,12 @@ struct CallPages: Sendable {
                 "matterOpened": call.matterOpened, "reference": call.matterReference,
             ]
         }
+        // A call back to a missed call or an enquiry, when the deployment has a telephony gateway
+        // (the caller's number never reaches the page: the gateway dials it).
+        if permissions.contains(.callsPlace), app.backend.callbacks != nil, call.callerNumberMasked != "withheld",
+           data["needsCallBack"] as? Bool == true || call.enquiry == .new {
+            data["callingBack"] = true
+        }
         CallRecordPages.actions(into: &data, call: call, permissions: permissions)
         return app.renderer.page("call", title: "Call on \(Formats.dateTime(unixMs: call.startedAtUnixMs))", data: data, chrome: chrome)
     }
@@ -200,6 +209,23 @@ struct CallPages: Sendable {
             $0.practiceArea = Calltrace_Transcript_V1_PracticeArea(rawValue: Int(form["area"]) ?? 0) ?? .unspecified
         }, options: context.caller.options)
         return WebApp.seeOther("/calls/\(id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? "")?done=marked")
+    }
+
+    /// Twilio rings the person's phone (or the office's), then the caller: `PlaceCallback` at the
+    /// telephony gateway, under the person's token.
+    private func placeCallback(_ request: Request, _ context: WebContext) async throws -> Response {
+        let session = try app.session(context)
+        let id = try context.parameters.require("call")
+        let form = try await Form.read(request, context: context)
+        guard let callbacks = app.backend.callbacks else { throw PageError.invalid("This CallTrace has no telephony gateway to place calls.") }
+        let phone = form["phone"].trimmingCharacters(in: .whitespaces)
+        guard phone.count <= 32 else { throw PageError.invalid("Your phone number is too long.") }
+        _ = try await callbacks.placeCallback(.with {
+            $0.orgID = session.orgID
+            $0.callID = id
+            $0.staffNumber = phone
+        }, options: context.caller.options)
+        return WebApp.seeOther("/calls/\(id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? "")?done=callback")
     }
 
     // MARK: The player

@@ -6224,7 +6224,7 @@ const ProtobufCEnumDescriptor calltrace__identity__v1__role__descriptor =
   calltrace__identity__v1__role__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue calltrace__identity__v1__permission__enum_values_by_number[14] =
+static const ProtobufCEnumValue calltrace__identity__v1__permission__enum_values_by_number[15] =
 {
   { "PERMISSION_UNSPECIFIED", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_UNSPECIFIED", 0 },
   { "PERMISSION_RECORDINGS_PLAY", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_RECORDINGS_PLAY", 1 },
@@ -6240,14 +6240,16 @@ static const ProtobufCEnumValue calltrace__identity__v1__permission__enum_values
   { "PERMISSION_AUDIT_READ", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_AUDIT_READ", 11 },
   { "PERMISSION_ORG_OFFBOARD", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_ORG_OFFBOARD", 12 },
   { "PERMISSION_CALLS_MARK", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_CALLS_MARK", 13 },
+  { "PERMISSION_CALLS_PLACE", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_CALLS_PLACE", 14 },
 };
 static const ProtobufCIntRange calltrace__identity__v1__permission__value_ranges[] = {
-{0, 0},{0, 14}
+{0, 0},{0, 15}
 };
-static const ProtobufCEnumValueIndex calltrace__identity__v1__permission__enum_values_by_name[14] =
+static const ProtobufCEnumValueIndex calltrace__identity__v1__permission__enum_values_by_name[15] =
 {
   { "PERMISSION_AUDIT_READ", 11 },
   { "PERMISSION_CALLS_MARK", 13 },
+  { "PERMISSION_CALLS_PLACE", 14 },
   { "PERMISSION_GRANTS_MANAGE", 9 },
   { "PERMISSION_LINKS_SHARE", 3 },
   { "PERMISSION_MATTERS_EXPORT", 5 },
@@ -6268,9 +6270,9 @@ const ProtobufCEnumDescriptor calltrace__identity__v1__permission__descriptor =
   "Permission",
   "Calltrace__Identity__V1__Permission",
   "calltrace.identity.v1",
-  14,
+  15,
   calltrace__identity__v1__permission__enum_values_by_number,
-  14,
+  15,
   calltrace__identity__v1__permission__enum_values_by_name,
   1,
   calltrace__identity__v1__permission__value_ranges,

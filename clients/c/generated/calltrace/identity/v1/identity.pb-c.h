@@ -159,7 +159,11 @@ typedef enum _Calltrace__Identity__V1__Permission {
   /*
    * calls.mark
    */
-  CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_CALLS_MARK = 13
+  CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_CALLS_MARK = 13,
+  /*
+   * calls.place
+   */
+  CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_CALLS_PLACE = 14
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__IDENTITY__V1__PERMISSION)
 } Calltrace__Identity__V1__Permission;
 

@@ -637,6 +637,96 @@ void   calltrace__transcript__v1__start_call_response__free_unpacked
   assert(message->base.descriptor == &calltrace__transcript__v1__start_call_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__transcript__v1__prepare_callback_request__init
+                     (Calltrace__Transcript__V1__PrepareCallbackRequest         *message)
+{
+  static const Calltrace__Transcript__V1__PrepareCallbackRequest init_value = CALLTRACE__TRANSCRIPT__V1__PREPARE_CALLBACK_REQUEST__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__prepare_callback_request__get_packed_size
+                     (const Calltrace__Transcript__V1__PrepareCallbackRequest *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__prepare_callback_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__prepare_callback_request__pack
+                     (const Calltrace__Transcript__V1__PrepareCallbackRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__prepare_callback_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__prepare_callback_request__pack_to_buffer
+                     (const Calltrace__Transcript__V1__PrepareCallbackRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__prepare_callback_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__PrepareCallbackRequest *
+       calltrace__transcript__v1__prepare_callback_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__PrepareCallbackRequest *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__prepare_callback_request__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__prepare_callback_request__free_unpacked
+                     (Calltrace__Transcript__V1__PrepareCallbackRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__prepare_callback_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   calltrace__transcript__v1__prepare_callback_response__init
+                     (Calltrace__Transcript__V1__PrepareCallbackResponse         *message)
+{
+  static const Calltrace__Transcript__V1__PrepareCallbackResponse init_value = CALLTRACE__TRANSCRIPT__V1__PREPARE_CALLBACK_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__prepare_callback_response__get_packed_size
+                     (const Calltrace__Transcript__V1__PrepareCallbackResponse *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__prepare_callback_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__prepare_callback_response__pack
+                     (const Calltrace__Transcript__V1__PrepareCallbackResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__prepare_callback_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__prepare_callback_response__pack_to_buffer
+                     (const Calltrace__Transcript__V1__PrepareCallbackResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__prepare_callback_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__PrepareCallbackResponse *
+       calltrace__transcript__v1__prepare_callback_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__PrepareCallbackResponse *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__prepare_callback_response__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__prepare_callback_response__free_unpacked
+                     (Calltrace__Transcript__V1__PrepareCallbackResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__prepare_callback_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__transcript__v1__complete_call_request__init
                      (Calltrace__Transcript__V1__CompleteCallRequest         *message)
 {
@@ -4635,6 +4725,173 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__start_call_response_
   (ProtobufCMessageInit) calltrace__transcript__v1__start_call_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__prepare_callback_request__field_descriptors[4] =
+{
+  {
+    "org_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__PrepareCallbackRequest, org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "call_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__PrepareCallbackRequest, call_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "staff_number",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__PrepareCallbackRequest, staff_number),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "actor",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__PrepareCallbackRequest, actor),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__transcript__v1__prepare_callback_request__field_indices_by_name[] = {
+  3,   /* field[3] = actor */
+  1,   /* field[1] = call_id */
+  0,   /* field[0] = org_id */
+  2,   /* field[2] = staff_number */
+};
+static const ProtobufCIntRange calltrace__transcript__v1__prepare_callback_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor calltrace__transcript__v1__prepare_callback_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.PrepareCallbackRequest",
+  "PrepareCallbackRequest",
+  "Calltrace__Transcript__V1__PrepareCallbackRequest",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__PrepareCallbackRequest),
+  4,
+  calltrace__transcript__v1__prepare_callback_request__field_descriptors,
+  calltrace__transcript__v1__prepare_callback_request__field_indices_by_name,
+  1,  calltrace__transcript__v1__prepare_callback_request__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__prepare_callback_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__prepare_callback_response__field_descriptors[5] =
+{
+  {
+    "caller_number",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__PrepareCallbackResponse, caller_number),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tracking_number",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__PrepareCallbackResponse, tracking_number),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "staff_number",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__PrepareCallbackResponse, staff_number),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "source",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__PrepareCallbackResponse, source),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "started_at_unix_ms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__PrepareCallbackResponse, started_at_unix_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__transcript__v1__prepare_callback_response__field_indices_by_name[] = {
+  0,   /* field[0] = caller_number */
+  3,   /* field[3] = source */
+  2,   /* field[2] = staff_number */
+  4,   /* field[4] = started_at_unix_ms */
+  1,   /* field[1] = tracking_number */
+};
+static const ProtobufCIntRange calltrace__transcript__v1__prepare_callback_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor calltrace__transcript__v1__prepare_callback_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.PrepareCallbackResponse",
+  "PrepareCallbackResponse",
+  "Calltrace__Transcript__V1__PrepareCallbackResponse",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__PrepareCallbackResponse),
+  5,
+  calltrace__transcript__v1__prepare_callback_response__field_descriptors,
+  calltrace__transcript__v1__prepare_callback_response__field_indices_by_name,
+  1,  calltrace__transcript__v1__prepare_callback_response__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__prepare_callback_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor calltrace__transcript__v1__complete_call_request__field_descriptors[7] =
 {
   {
@@ -8521,9 +8778,10 @@ void calltrace__transcript__v1__block_list_service__init (Calltrace__Transcript_
                                      &calltrace__transcript__v1__block_list_service__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }
-static const ProtobufCMethodDescriptor calltrace__transcript__v1__call_service__method_descriptors[15] =
+static const ProtobufCMethodDescriptor calltrace__transcript__v1__call_service__method_descriptors[16] =
 {
   { "StartCall", &calltrace__transcript__v1__start_call_request__descriptor, &calltrace__transcript__v1__start_call_response__descriptor },
+  { "PrepareCallback", &calltrace__transcript__v1__prepare_callback_request__descriptor, &calltrace__transcript__v1__prepare_callback_response__descriptor },
   { "CompleteCall", &calltrace__transcript__v1__complete_call_request__descriptor, &calltrace__transcript__v1__complete_call_response__descriptor },
   { "GetCall", &calltrace__transcript__v1__get_call_request__descriptor, &calltrace__transcript__v1__get_call_response__descriptor },
   { "ListCalls", &calltrace__transcript__v1__list_calls_request__descriptor, &calltrace__transcript__v1__list_calls_response__descriptor },
@@ -8540,20 +8798,21 @@ static const ProtobufCMethodDescriptor calltrace__transcript__v1__call_service__
   { "ListCallEvents", &calltrace__transcript__v1__list_call_events_request__descriptor, &calltrace__transcript__v1__list_call_events_response__descriptor },
 };
 const unsigned calltrace__transcript__v1__call_service__method_indices_by_name[] = {
-  5,        /* AttributionReport */
-  1,        /* CompleteCall */
-  13,        /* ConfirmRecordingCall */
-  7,        /* DeleteCall */
-  12,        /* ExportCall */
-  6,        /* FindCallsByCaller */
-  2,        /* GetCall */
-  14,        /* ListCallEvents */
-  3,        /* ListCalls */
-  4,        /* MarkCallOutcome */
-  8,        /* PurgeCalls */
-  10,        /* PurgeOrganisation */
-  9,        /* PurgeTranscripts */
-  11,        /* RecordMatter */
+  6,        /* AttributionReport */
+  2,        /* CompleteCall */
+  14,        /* ConfirmRecordingCall */
+  8,        /* DeleteCall */
+  13,        /* ExportCall */
+  7,        /* FindCallsByCaller */
+  3,        /* GetCall */
+  15,        /* ListCallEvents */
+  4,        /* ListCalls */
+  5,        /* MarkCallOutcome */
+  1,        /* PrepareCallback */
+  9,        /* PurgeCalls */
+  11,        /* PurgeOrganisation */
+  10,        /* PurgeTranscripts */
+  12,        /* RecordMatter */
   0         /* StartCall */
 };
 const ProtobufCServiceDescriptor calltrace__transcript__v1__call_service__descriptor =
@@ -8563,7 +8822,7 @@ const ProtobufCServiceDescriptor calltrace__transcript__v1__call_service__descri
   "CallService",
   "Calltrace__Transcript__V1__CallService",
   "calltrace.transcript.v1",
-  15,
+  16,
   calltrace__transcript__v1__call_service__method_descriptors,
   calltrace__transcript__v1__call_service__method_indices_by_name
 };
@@ -8575,13 +8834,21 @@ void calltrace__transcript__v1__call_service__start_call(ProtobufCService *servi
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
   service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void calltrace__transcript__v1__call_service__prepare_callback(ProtobufCService *service,
+                                                               const Calltrace__Transcript__V1__PrepareCallbackRequest *input,
+                                                               Calltrace__Transcript__V1__PrepareCallbackResponse_Closure closure,
+                                                               void *closure_data)
+{
+  assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void calltrace__transcript__v1__call_service__complete_call(ProtobufCService *service,
                                                             const Calltrace__Transcript__V1__CompleteCallRequest *input,
                                                             Calltrace__Transcript__V1__CompleteCallResponse_Closure closure,
                                                             void *closure_data)
 {
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
-  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__transcript__v1__call_service__get_call(ProtobufCService *service,
                                                        const Calltrace__Transcript__V1__GetCallRequest *input,
@@ -8589,7 +8856,7 @@ void calltrace__transcript__v1__call_service__get_call(ProtobufCService *service
                                                        void *closure_data)
 {
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
-  service->invoke(service, 2, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__transcript__v1__call_service__list_calls(ProtobufCService *service,
                                                          const Calltrace__Transcript__V1__ListCallsRequest *input,
@@ -8597,7 +8864,7 @@ void calltrace__transcript__v1__call_service__list_calls(ProtobufCService *servi
                                                          void *closure_data)
 {
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
-  service->invoke(service, 3, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__transcript__v1__call_service__mark_call_outcome(ProtobufCService *service,
                                                                 const Calltrace__Transcript__V1__MarkCallOutcomeRequest *input,
@@ -8605,7 +8872,7 @@ void calltrace__transcript__v1__call_service__mark_call_outcome(ProtobufCService
                                                                 void *closure_data)
 {
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
-  service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__transcript__v1__call_service__attribution_report(ProtobufCService *service,
                                                                  const Calltrace__Transcript__V1__AttributionReportRequest *input,
@@ -8613,7 +8880,7 @@ void calltrace__transcript__v1__call_service__attribution_report(ProtobufCServic
                                                                  void *closure_data)
 {
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
-  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__transcript__v1__call_service__find_calls_by_caller(ProtobufCService *service,
                                                                    const Calltrace__Transcript__V1__FindCallsByCallerRequest *input,
@@ -8621,7 +8888,7 @@ void calltrace__transcript__v1__call_service__find_calls_by_caller(ProtobufCServ
                                                                    void *closure_data)
 {
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
-  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__transcript__v1__call_service__delete_call(ProtobufCService *service,
                                                           const Calltrace__Transcript__V1__DeleteCallRequest *input,
@@ -8629,7 +8896,7 @@ void calltrace__transcript__v1__call_service__delete_call(ProtobufCService *serv
                                                           void *closure_data)
 {
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
-  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__transcript__v1__call_service__purge_calls(ProtobufCService *service,
                                                           const Calltrace__Transcript__V1__PurgeCallsRequest *input,
@@ -8637,7 +8904,7 @@ void calltrace__transcript__v1__call_service__purge_calls(ProtobufCService *serv
                                                           void *closure_data)
 {
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
-  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__transcript__v1__call_service__purge_transcripts(ProtobufCService *service,
                                                                 const Calltrace__Transcript__V1__PurgeTranscriptsRequest *input,
@@ -8645,7 +8912,7 @@ void calltrace__transcript__v1__call_service__purge_transcripts(ProtobufCService
                                                                 void *closure_data)
 {
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__transcript__v1__call_service__purge_organisation(ProtobufCService *service,
                                                                  const Calltrace__Transcript__V1__PurgeOrganisationRequest *input,
@@ -8653,7 +8920,7 @@ void calltrace__transcript__v1__call_service__purge_organisation(ProtobufCServic
                                                                  void *closure_data)
 {
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
-  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__transcript__v1__call_service__record_matter(ProtobufCService *service,
                                                             const Calltrace__Transcript__V1__RecordMatterRequest *input,
@@ -8661,7 +8928,7 @@ void calltrace__transcript__v1__call_service__record_matter(ProtobufCService *se
                                                             void *closure_data)
 {
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
-  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__transcript__v1__call_service__export_call(ProtobufCService *service,
                                                           const Calltrace__Transcript__V1__ExportCallRequest *input,
@@ -8669,7 +8936,7 @@ void calltrace__transcript__v1__call_service__export_call(ProtobufCService *serv
                                                           void *closure_data)
 {
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
-  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__transcript__v1__call_service__confirm_recording_call(ProtobufCService *service,
                                                                      const Calltrace__Transcript__V1__ConfirmRecordingCallRequest *input,
@@ -8677,7 +8944,7 @@ void calltrace__transcript__v1__call_service__confirm_recording_call(ProtobufCSe
                                                                      void *closure_data)
 {
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
-  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__transcript__v1__call_service__list_call_events(ProtobufCService *service,
                                                                const Calltrace__Transcript__V1__ListCallEventsRequest *input,
@@ -8685,7 +8952,7 @@ void calltrace__transcript__v1__call_service__list_call_events(ProtobufCService 
                                                                void *closure_data)
 {
   assert(service->descriptor == &calltrace__transcript__v1__call_service__descriptor);
-  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void calltrace__transcript__v1__call_service__init (Calltrace__Transcript__V1__CallService_Service *service,
                                                     Calltrace__Transcript__V1__CallService_ServiceDestroy destroy)

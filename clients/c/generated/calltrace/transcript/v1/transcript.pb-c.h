@@ -29,6 +29,8 @@ typedef struct Calltrace__Transcript__V1__ListTrackingNumbersResponse Calltrace_
 typedef struct Calltrace__Transcript__V1__Call Calltrace__Transcript__V1__Call;
 typedef struct Calltrace__Transcript__V1__StartCallRequest Calltrace__Transcript__V1__StartCallRequest;
 typedef struct Calltrace__Transcript__V1__StartCallResponse Calltrace__Transcript__V1__StartCallResponse;
+typedef struct Calltrace__Transcript__V1__PrepareCallbackRequest Calltrace__Transcript__V1__PrepareCallbackRequest;
+typedef struct Calltrace__Transcript__V1__PrepareCallbackResponse Calltrace__Transcript__V1__PrepareCallbackResponse;
 typedef struct Calltrace__Transcript__V1__CompleteCallRequest Calltrace__Transcript__V1__CompleteCallRequest;
 typedef struct Calltrace__Transcript__V1__CompleteCallResponse Calltrace__Transcript__V1__CompleteCallResponse;
 typedef struct Calltrace__Transcript__V1__GetCallRequest Calltrace__Transcript__V1__GetCallRequest;
@@ -516,6 +518,54 @@ struct  Calltrace__Transcript__V1__StartCallResponse
 #define CALLTRACE__TRANSCRIPT__V1__START_CALL_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__start_call_response__descriptor) \
     , (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, NULL, 0 }
+
+
+struct  Calltrace__Transcript__V1__PrepareCallbackRequest
+{
+  ProtobufCMessage base;
+  char *org_id;
+  /*
+   * The call to return.
+   */
+  char *call_id;
+  /*
+   * Rung first; empty for the first destination of the routing of the number the call came in on.
+   */
+  char *staff_number;
+  /*
+   * Who asked, as the gateway's authorisation named them: "user:<id>" or "operator:<name>".
+   */
+  char *actor;
+};
+#define CALLTRACE__TRANSCRIPT__V1__PREPARE_CALLBACK_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__prepare_callback_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Calltrace__Transcript__V1__PrepareCallbackResponse
+{
+  ProtobufCMessage base;
+  /*
+   * E.164: the enquirer, dialled once the member of staff answers.
+   */
+  char *caller_number;
+  /*
+   * E.164: the firm's number the call came in on, presented to the enquirer.
+   */
+  char *tracking_number;
+  /*
+   * E.164: rung first.
+   */
+  char *staff_number;
+  /*
+   * The number's marketing source, for what the member of staff hears.
+   */
+  char *source;
+  int64_t started_at_unix_ms;
+};
+#define CALLTRACE__TRANSCRIPT__V1__PREPARE_CALLBACK_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__prepare_callback_response__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
 
 
 struct  Calltrace__Transcript__V1__CompleteCallRequest
@@ -1630,6 +1680,44 @@ Calltrace__Transcript__V1__StartCallResponse *
                       const uint8_t       *data);
 void   calltrace__transcript__v1__start_call_response__free_unpacked
                      (Calltrace__Transcript__V1__StartCallResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__PrepareCallbackRequest methods */
+void   calltrace__transcript__v1__prepare_callback_request__init
+                     (Calltrace__Transcript__V1__PrepareCallbackRequest         *message);
+size_t calltrace__transcript__v1__prepare_callback_request__get_packed_size
+                     (const Calltrace__Transcript__V1__PrepareCallbackRequest   *message);
+size_t calltrace__transcript__v1__prepare_callback_request__pack
+                     (const Calltrace__Transcript__V1__PrepareCallbackRequest   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__prepare_callback_request__pack_to_buffer
+                     (const Calltrace__Transcript__V1__PrepareCallbackRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__PrepareCallbackRequest *
+       calltrace__transcript__v1__prepare_callback_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__prepare_callback_request__free_unpacked
+                     (Calltrace__Transcript__V1__PrepareCallbackRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__PrepareCallbackResponse methods */
+void   calltrace__transcript__v1__prepare_callback_response__init
+                     (Calltrace__Transcript__V1__PrepareCallbackResponse         *message);
+size_t calltrace__transcript__v1__prepare_callback_response__get_packed_size
+                     (const Calltrace__Transcript__V1__PrepareCallbackResponse   *message);
+size_t calltrace__transcript__v1__prepare_callback_response__pack
+                     (const Calltrace__Transcript__V1__PrepareCallbackResponse   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__prepare_callback_response__pack_to_buffer
+                     (const Calltrace__Transcript__V1__PrepareCallbackResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__PrepareCallbackResponse *
+       calltrace__transcript__v1__prepare_callback_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__prepare_callback_response__free_unpacked
+                     (Calltrace__Transcript__V1__PrepareCallbackResponse *message,
                       ProtobufCAllocator *allocator);
 /* Calltrace__Transcript__V1__CompleteCallRequest methods */
 void   calltrace__transcript__v1__complete_call_request__init
@@ -2834,6 +2922,12 @@ typedef void (*Calltrace__Transcript__V1__StartCallRequest_Closure)
 typedef void (*Calltrace__Transcript__V1__StartCallResponse_Closure)
                  (const Calltrace__Transcript__V1__StartCallResponse *message,
                   void *closure_data);
+typedef void (*Calltrace__Transcript__V1__PrepareCallbackRequest_Closure)
+                 (const Calltrace__Transcript__V1__PrepareCallbackRequest *message,
+                  void *closure_data);
+typedef void (*Calltrace__Transcript__V1__PrepareCallbackResponse_Closure)
+                 (const Calltrace__Transcript__V1__PrepareCallbackResponse *message,
+                  void *closure_data);
 typedef void (*Calltrace__Transcript__V1__CompleteCallRequest_Closure)
                  (const Calltrace__Transcript__V1__CompleteCallRequest *message,
                   void *closure_data);
@@ -3115,6 +3209,10 @@ struct Calltrace__Transcript__V1__CallService_Service
                      const Calltrace__Transcript__V1__StartCallRequest *input,
                      Calltrace__Transcript__V1__StartCallResponse_Closure closure,
                      void *closure_data);
+  void (*prepare_callback)(Calltrace__Transcript__V1__CallService_Service *service,
+                           const Calltrace__Transcript__V1__PrepareCallbackRequest *input,
+                           Calltrace__Transcript__V1__PrepareCallbackResponse_Closure closure,
+                           void *closure_data);
   void (*complete_call)(Calltrace__Transcript__V1__CallService_Service *service,
                         const Calltrace__Transcript__V1__CompleteCallRequest *input,
                         Calltrace__Transcript__V1__CompleteCallResponse_Closure closure,
@@ -3180,6 +3278,7 @@ void calltrace__transcript__v1__call_service__init (Calltrace__Transcript__V1__C
 #define CALLTRACE__TRANSCRIPT__V1__CALL_SERVICE__INIT(function_prefix__) \
     { CALLTRACE__TRANSCRIPT__V1__CALL_SERVICE__BASE_INIT,\
       function_prefix__ ## start_call,\
+      function_prefix__ ## prepare_callback,\
       function_prefix__ ## complete_call,\
       function_prefix__ ## get_call,\
       function_prefix__ ## list_calls,\
@@ -3198,6 +3297,10 @@ void calltrace__transcript__v1__call_service__start_call(ProtobufCService *servi
                                                          const Calltrace__Transcript__V1__StartCallRequest *input,
                                                          Calltrace__Transcript__V1__StartCallResponse_Closure closure,
                                                          void *closure_data);
+void calltrace__transcript__v1__call_service__prepare_callback(ProtobufCService *service,
+                                                               const Calltrace__Transcript__V1__PrepareCallbackRequest *input,
+                                                               Calltrace__Transcript__V1__PrepareCallbackResponse_Closure closure,
+                                                               void *closure_data);
 void calltrace__transcript__v1__call_service__complete_call(ProtobufCService *service,
                                                             const Calltrace__Transcript__V1__CompleteCallRequest *input,
                                                             Calltrace__Transcript__V1__CompleteCallResponse_Closure closure,
@@ -3385,6 +3488,8 @@ extern const ProtobufCMessageDescriptor calltrace__transcript__v1__list_tracking
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__call__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__start_call_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__start_call_response__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__prepare_callback_request__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__prepare_callback_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__complete_call_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__complete_call_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__get_call_request__descriptor;
