@@ -13,6 +13,7 @@ struct Backend: Sendable {
     let calls: Calltrace_Transcript_V1_CallServiceClient
     let transcripts: Calltrace_Transcript_V1_TranscriptServiceClient
     let trackingNumbers: Calltrace_Transcript_V1_TrackingNumberServiceClient
+    let blockList: Calltrace_Transcript_V1_BlockListServiceClient
     let audit: Calltrace_Compliance_V1_AuditServiceClient
     /// The connections themselves, by service name, for `/api/v1/rpc` (`RPCRelay`).
     let peers: [String: RPCClient]
@@ -25,6 +26,7 @@ struct Backend: Sendable {
         calls = .init(peers["transcript"]!)
         transcripts = .init(peers["transcript"]!)
         trackingNumbers = .init(peers["transcript"]!)
+        blockList = .init(peers["transcript"]!)
         audit = .init(peers["compliance"]!)
     }
 }
