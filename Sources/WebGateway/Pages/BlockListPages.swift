@@ -42,41 +42,41 @@ struct BlockListPages: Sendable {
     }
 
     private func block(_ request: Request, _ context: WebContext) async throws -> Response {
-        let session = try app.session(context)
-        let form = try await Form.read(request, context: context)
-        let typed = ["blockNumber": form["number"], "reason": form["reason"]]
-        if let problem = Self.problem(number: form["number"], field: "block-number") {
-            return try await list(context, typed: typed, problem: problem, status: .badRequest)
-        }
-        do {
+        try await change(request, context, field: "block-number", typedAs: "blockNumber", done: "blocked") { form, org, options in
             _ = try await app.backend.blockList.blockCaller(.with {
-                $0.orgID = session.orgID
+                $0.orgID = org
                 $0.phoneNumber = form["number"]
                 $0.reason = form["reason"]
-            }, options: context.caller.options)
-        } catch let error as RPCError where error.code == .invalidArgument {
-            let field = error.message.hasPrefix("reason") ? "reason" : "block-number"
-            return try await list(context, typed: typed, problem: FormProblem(Self.sentence(error.message), field: field), status: .badRequest)
+            }, options: options)
         }
-        return WebApp.seeOther("/numbers/blocked?done=blocked")
     }
 
     private func unblock(_ request: Request, _ context: WebContext) async throws -> Response {
+        try await change(request, context, field: "unblock-number", typedAs: "unblockNumber", done: "unblocked") { form, org, options in
+            _ = try await app.backend.blockList.unblockCaller(.with {
+                $0.orgID = org
+                $0.phoneNumber = form["number"]
+            }, options: options)
+        }
+    }
+
+    /// One change to the list: the form's own checks, then `send` under the person's token; a
+    /// refusal (the form's or transcript's INVALID_ARGUMENT) shows the page again with what was
+    /// typed (the number as `typedAs`) and the problem linked to its field.
+    private func change(_ request: Request, _ context: WebContext, field: String, typedAs: String, done: String,
+                        send: (Form, String, CallOptions) async throws -> Void) async throws -> Response {
         let session = try app.session(context)
         let form = try await Form.read(request, context: context)
-        let typed = ["unblockNumber": form["number"]]
-        if let problem = Self.problem(number: form["number"], field: "unblock-number") {
-            return try await list(context, typed: typed, problem: problem, status: .badRequest)
+        var problem = Self.problem(number: form["number"], field: field)
+        if problem == nil {
+            do {
+                try await send(form, session.orgID, context.caller.options)
+            } catch let error as RPCError where error.code == .invalidArgument {
+                problem = FormProblem(Self.sentence(error.message), field: error.message.hasPrefix("reason") ? "reason" : field)
+            }
         }
-        do {
-            _ = try await app.backend.blockList.unblockCaller(.with {
-                $0.orgID = session.orgID
-                $0.phoneNumber = form["number"]
-            }, options: context.caller.options)
-        } catch let error as RPCError where error.code == .invalidArgument {
-            return try await list(context, typed: typed, problem: FormProblem(Self.sentence(error.message), field: "unblock-number"), status: .badRequest)
-        }
-        return WebApp.seeOther("/numbers/blocked?done=unblocked")
+        guard let problem else { return WebApp.seeOther("/numbers/blocked?done=\(done)") }
+        return try await list(context, typed: [typedAs: form["number"], "reason": form["reason"]], problem: problem, status: .badRequest)
     }
 
     /// What the form alone can tell: a number is needed, and a withheld caller has none to match
