@@ -1,7 +1,9 @@
 """Reports, tracking numbers and the audit trail walked in a real headless Chromium: the firm's
 admin reads the attribution report and its chart, downloads the CSV, assigns a tracking number,
-reads the audit trail, verifies the chain and exports it; an analyst they invite sees the report
-and the numbers, but no forms and no audit trail.
+routes the firm's number to its office (a premium-rate phone refused on the form first), blocks
+a nuisance caller and unblocks them, reads the audit trail, verifies the chain and exports it;
+an analyst they invite sees the report, the numbers and their routing, but no forms and no
+audit trail.
 
 Run by scripts/browser-test.sh after the staff walk (same firms and call). Every page is checked
 with axe-core and photographed at desktop and phone width under .build/screenshots.
@@ -59,6 +61,49 @@ def main():
         admin.find_element(By.CSS_SELECTOR, "details.confirm summary").click()
         page(admin, "numbers-assigned")
 
+        print("The admin routes the firm's number to the office; a premium-rate phone is refused on the form")
+        navigate(admin, lambda: admin.find_element(By.CSS_SELECTOR, "a[href='/numbers/routing?number=%2B441184960001']").click(), "Change routing")
+        check("Routing for 0118 496 0001" in text(admin), "the routing form names the number")
+        fill(admin, "destination-1", "020 7946 0000")
+        fill(admin, "destination-2", "0906 123 4567")
+        fill(admin, "ring", "25")
+        admin.find_element(By.CSS_SELECTOR, "input[name=hours][value=set]").click()
+        for field, value in (("opens-6", "10:00"), ("closes-6", "13:00")):  # a time input's typing depends on the locale
+            admin.execute_script("arguments[0].value = arguments[1]", admin.find_element(By.ID, field), value)
+        fill(admin, "out-of-hours", "The office is closed. Please leave a message after the tone.")
+        admin.find_element(By.CSS_SELECTOR, "input[name=voicemail]").click()
+        page(admin, "routing")
+        submit(admin, "#routing-form button[type=submit]")
+        check("Phone 2 is a premium-rate or personal number" in text(admin), "the premium-rate phone is refused, in the form's words")
+        check(admin.find_element(By.ID, "destination-1").get_attribute("value") == "020 7946 0000"
+              and admin.find_element(By.ID, "closes-6").get_attribute("value") == "13:00", "what was typed is kept")
+        page(admin, "routing-refused")
+        check(admin.find_element(By.CSS_SELECTOR, "#problem a").get_attribute("href").endswith("#destination-2"), "the problem links to its field")
+        fill(admin, "destination-2", "")
+        submit(admin, "#routing-form button[type=submit]")
+        wait(admin, lambda d: "Routing saved." in text(d), "the routing is saved")
+        summary = admin.find_element(By.XPATH, "//td[contains(., '0118 496 0001')]/..//ul[@data-test='routing']").text
+        check("Rings 020 7946 0000 for 25 seconds" in summary and "Open Mon–Fri 09:00–17:30, Sat 10:00–13:00 (UK time)" in summary
+              and "Voicemail on" in summary, f"the number's routing is listed ({summary!r})")
+        page(admin, "numbers-routed")
+
+        print("The admin blocks a nuisance caller, then unblocks them")
+        navigate(admin, lambda: admin.find_element(By.LINK_TEXT, "the block list").click(), "the block list")
+        check("rejected before they ring the office" in text(admin), "the page says what blocking does")
+        fill(admin, "block-number", "07700 900999")
+        fill(admin, "reason", "repeated nuisance calls")
+        submit(admin, "form[action='/numbers/blocked'] button")
+        wait(admin, lambda d: "Blocked." in text(d), "the caller is blocked")
+        rows = [r.text for r in admin.find_elements(By.CSS_SELECTOR, "[data-test=blocked-callers] tbody tr")]
+        check(len(rows) == 1 and "07700 ••••99" in rows[0] and "repeated nuisance calls" in rows[0] and "900999" not in text(admin),
+              f"the block list shows the caller masked, with the reason ({rows})")
+        page(admin, "blocked")
+        fill(admin, "unblock-number", "07700 900999")
+        submit(admin, "form[action='/numbers/blocked/remove'] button")
+        wait(admin, lambda d: "not on the block list now" in text(d), "the caller is unblocked")
+        check("Nobody is blocked." in text(admin), "the block list is empty again")
+        page(admin, "unblocked")
+
         print("The admin reads the audit trail, verifies the chain and exports it")
         navigate(admin, lambda: admin.find_element(By.LINK_TEXT, "Audit").click(), "Audit")
         wait(admin, lambda d: d.find_elements(By.CSS_SELECTOR, "table.audit tbody tr"), "the trail has events")
@@ -89,6 +134,9 @@ def main():
         navigate(analyst, lambda: analyst.find_element(By.LINK_TEXT, "Numbers").click(), "Numbers")
         check(not analyst.find_elements(By.CSS_SELECTOR, "form[action='/numbers/assign']") and "Radio advert - Reading" in text(analyst),
               "the analyst reads the numbers, without the forms")
+        check("Rings 02079 ••••00 for 25 seconds" in text(analyst) and "020 7946 0000" not in text(analyst)
+              and not analyst.find_elements(By.CSS_SELECTOR, "a[href^='/numbers/routing'], a[href='/numbers/blocked']"),
+              "the analyst reads the routing, phones masked, with no way to change it")
         page(analyst, "numbers-analyst")
         analyst.get(BASE + "/audit")
         check("You do not have access" in text(analyst), "the analyst is refused the audit trail")

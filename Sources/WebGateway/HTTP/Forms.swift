@@ -49,6 +49,20 @@ struct Form: Sendable {
     }
 }
 
+/// What is wrong with a form, in words for the person who filled it in, and the id of the field
+/// it is about (the error summary at the form's top links to it).
+struct FormProblem: Error, Equatable {
+    let text: String
+    let field: String
+
+    init(_ text: String, field: String) {
+        self.text = text
+        self.field = field
+    }
+
+    var values: [String: String] { ["text": text, "field": field] }
+}
+
 /// The gateway's cookies: all `__Host-` (Secure, path /, no domain: only this host sets or reads
 /// them), HttpOnly, SameSite=Lax (a link from an e-mail opens the signed-in page; every change
 /// is a POST with a form token as well).

@@ -2,9 +2,10 @@ import CallTraceProto
 import Foundation
 import Hummingbird
 
-/// Tracking numbers and the marketing source each stands for. Transcript lets anyone with
-/// reports.read list them (analysts read which number is which advert) and only settings.manage
-/// (admins) assign and release them, so the forms are shown only to those; whatever a form
+/// Tracking numbers, the marketing source each stands for and how calls to it are connected.
+/// Transcript lets anyone with reports.read list them (analysts read which number is which
+/// advert, and each number's routing with the phones masked) and only settings.manage (admins)
+/// assign, release and route them, so the forms are shown only to those; whatever a form
 /// sends, transcript decides under the person's token.
 struct NumberPages: Sendable {
     let app: WebApp
@@ -14,12 +15,15 @@ struct NumberPages: Sendable {
             let notice: String? = switch request.query["done"] {
             case "assigned": "Saved. Calls to the number from now on count for its new source; earlier calls keep theirs."
             case "released": "Released. The number no longer takes calls for the firm; its history stays."
+            case "routed": "Routing saved. The next call to the number is connected this way."
             default: nil
             }
             return try await list(request, context, notice: notice)
         }
         router.post("/numbers/assign") { request, context in try await assign(request, context) }
         router.post("/numbers/release") { request, context in try await release(request, context) }
+        router.get("/numbers/routing") { request, context in try await routingForm(request, context) }
+        router.post("/numbers/routing") { request, context in try await saveRouting(request, context) }
     }
 
     static let channels: [(value: String, channel: Calltrace_Transcript_V1_Channel)] = [
@@ -46,6 +50,10 @@ struct NumberPages: Sendable {
                 ]
                 if !number.campaign.isEmpty { row["campaign"] = number.campaign }
                 if number.effectiveUntilUnixMs > 0 { row["until"] = Formats.dateTime(unixMs: number.effectiveUntilUnixMs) }
+                if number.effectiveUntilUnixMs == 0 {
+                    row["routing"] = RoutingSummary(number.hasRouting ? number.routing : nil, source: number.source).values
+                    row["routingHref"] = "/numbers/routing?number=" + Form.escape(number.number)
+                }
                 return row
             },
             "empty": numbers.isEmpty,
@@ -85,8 +93,10 @@ struct NumberPages: Sendable {
         return WebApp.seeOther("/numbers?done=released")
     }
 
-    /// "+441184960001" → "0118 496 0001" (UK numbers as people write them); others as they are.
+    /// "+441184960001" → "0118 496 0001" (UK numbers as people write them), a masked
+    /// "+44 7700 ••••23" → "07700 ••••23"; others as they are.
     static func national(_ e164: String) -> String {
+        if e164.hasPrefix("+44 ") { return "0" + e164.dropFirst(4) }
         guard e164.hasPrefix("+44"), e164.count == 13 else { return e164 }
         let digits = Array("0" + e164.dropFirst(3))
         func group(_ sizes: [Int]) -> String {

@@ -38,6 +38,7 @@ struct WebApp: Sendable {
         UserPages(app: self).register(on: router)
         ReportPages(app: self).register(on: router)
         NumberPages(app: self).register(on: router)
+        BlockListPages(app: self).register(on: router)
         AuditPages(app: self).register(on: router)
         RequestPages(app: self).register(on: router)
         BundlePages(app: self).register(on: router)
