@@ -178,9 +178,17 @@ final class TelephonyRig: @unchecked Sendable {
     var service: TelephonyService { telephony.instance.service as! TelephonyService }
     var counters: TelephonyCounters { service.counters }
 
+    /// The gateway's gauge `name` (`GetMetrics`).
+    func gauge(_ name: String) async -> Double? { await service.gauges().first { $0.name == name }?.value }
+
     /// The gateway's recording jobs not yet done (ready, running or dead).
     func transfersLeft() async throws -> [JobQueue.Status] {
         try await telephony.instance.jobs.list().filter { $0.kind == TransferRecording.kind }
+    }
+
+    /// Signs `parameters` as Twilio does and posts them to the gateway's `path`; its answer's status.
+    func post(_ path: String, _ parameters: FormParameters) async throws -> Int {
+        try await driver.post(url: Self.publicURL + path, parameters: parameters).status
     }
 
     static func hex(_ count: Int) -> String { (0..<count).map { _ in String("0123456789abcdef".randomElement()!) }.joined() }
