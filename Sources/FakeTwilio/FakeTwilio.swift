@@ -125,6 +125,10 @@ public final class FakeTwilio: @unchecked Sendable {
     private let gate = NSCondition()
     private var holdingDeletes = false
     private var heldDeletes = 0
+    private var streamHold: (afterBytes: Int, fromFetch: Int)?
+    private var heldStreams = 0
+    /// How often each recording's WAV was asked for.
+    private var fetches: [String: Int] = [:]
 
     /// From now on, a request to delete a recording waits (on the listener's thread) until
     /// `releaseDeletes()`: a test can kill the gateway while its delete is in flight.
@@ -141,12 +145,42 @@ public final class FakeTwilio: @unchecked Sendable {
     /// Deletes waiting now.
     public var deletesHeld: Int { gate.withLock { heldDeletes } }
 
-    private func waitWhileDeletesHeld() {
+    /// From now on, a recording's WAV is served in part — its headers and first `bytes` bytes —
+    /// and the rest waits (on the listener's thread) until `releaseRecordingStreams()`: a test
+    /// can kill a process while a recording is half read. A recording's reads before its
+    /// `fromFetch`-th are served whole: the gateway reads each recording twice (its SHA-256,
+    /// then into media), so `fromFetch: 2` holds the read streamed into media.
+    public func holdRecordingStreams(after bytes: Int, fromFetch: Int = 1) { gate.withLock { streamHold = (bytes, fromFetch) } }
+
+    /// Lets held recording streams (and later ones) go on.
+    public func releaseRecordingStreams() {
         gate.withLock {
-            guard holdingDeletes else { return }
-            heldDeletes += 1
-            while holdingDeletes { gate.wait() }
-            heldDeletes -= 1
+            streamHold = nil
+            gate.broadcast()
+        }
+    }
+
+    /// Recording streams waiting now, part sent.
+    public var recordingStreamsHeld: Int { gate.withLock { heldStreams } }
+
+    private func waitWhileDeletesHeld() { waitWhile({ $0.holdingDeletes }, counting: \.heldDeletes) }
+
+    /// How the WAV of `sid` is served now: whole (nil), or paused while streams are held.
+    private func streamPause(of sid: String) -> HTTPResponse.Pause? {
+        gate.withLock {
+            fetches[sid, default: 0] += 1
+            guard let hold = streamHold, fetches[sid]! >= hold.fromFetch else { return nil }
+            return HTTPResponse.Pause(afterBytes: hold.afterBytes) { [self] in waitWhile({ $0.streamHold != nil }, counting: \.heldStreams) }
+        }
+    }
+
+    /// Waits while `holding`, counted in `held`.
+    private func waitWhile(_ holding: (FakeTwilio) -> Bool, counting held: ReferenceWritableKeyPath<FakeTwilio, Int>) {
+        gate.withLock {
+            guard holding(self) else { return }
+            self[keyPath: held] += 1
+            while holding(self) { gate.wait() }
+            self[keyPath: held] -= 1
         }
     }
 
@@ -192,7 +226,7 @@ public final class FakeTwilio: @unchecked Sendable {
             return placeCall(form)
         case ("GET", 2, "Recordings") where resource[1].hasSuffix(".wav"):
             guard let recording = recording(Self.sid(resource[1], ".wav")) else { return Self.notFound(request.path) }
-            return HTTPResponse(status: 200, contentType: "audio/x-wav", body: recording.wav)
+            return HTTPResponse(status: 200, contentType: "audio/x-wav", body: recording.wav, pause: streamPause(of: recording.sid))
         case ("DELETE", 2, "Recordings"):
             waitWhileDeletesHeld()
             let removed = lock.withLock { recordings.removeValue(forKey: Self.sid(resource[1], ".json")) }

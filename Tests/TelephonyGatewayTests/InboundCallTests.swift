@@ -80,9 +80,7 @@ struct InboundCallTests {
         guard case .said(let notice)? = noticed.heard.first else { Issue.record("no notice: \(noticed.heard)"); return }
         #expect(notice.lowercased().contains("record"), "\(notice)")
 
-        _ = try await Calltrace_Transcript_V1_SuppressionServiceClient(try rig.services.calls.transcript.client()).addSuppression(.with {
-            $0.orgID = rig.org; $0.phoneNumber = "07700900456"; $0.reason = "objection received"
-        }, options: try bearer(rig.admin))
+        try await rig.suppress("07700900456")
         let suppressed = try await rig.call(from: "+447700900456")
         #expect(suppressed.dialled == [TelephonyRig.office], "connected")
         #expect(suppressed.recordingSIDs.isEmpty, "nothing recorded at Twilio")
@@ -192,19 +190,62 @@ struct RecordingCrashTests {
         await rig.stop()
     }
 
-    @Test("kill -9 of the gateway in the middle of the upload: after restart the recording is in media exactly once and gone from Twilio")
+    @Test("kill -9 of the gateway in the middle of the upload (media holding part of the file): after restart the recording is in media exactly once and gone from Twilio")
     func killedDuringTheUpload() async throws {
         let rig = try await TelephonyRig(killable: true)
-        rig.fake.holdDeletes()
-        // A long recording, so the kill lands while it streams; media keeps nothing of a broken upload.
-        let played = try await rig.call(wav: wavFile(samples: 4_000_000, channels: 2))
-        let recording = try #require(played.recordingSIDs.first)
-        #expect(await eventually { rig.fake.requestLog.contains { $0.hasPrefix("GET") && $0.contains(recording) } })
+        rig.fake.holdRecordingStreams(after: Self.heldBytes, fromFetch: 2)
+        let played = try await rig.call(wav: Self.longWAV)
+        #expect(await eventually { rig.heldMidUpload })
         await rig.kill()
         try await rig.restart()
-        rig.fake.releaseDeletes()
+        rig.fake.releaseRecordingStreams()
         #expect(try await rig.settle { rig.fake.recordingSIDs.isEmpty })
-        #expect(try await rig.recordings(of: played.callSid).count == 1)
+        let stored = try await rig.recordings(of: played.callSid)
+        #expect(stored.count == 1)
+        #expect(await eventually { rig.mediaFiles == stored.map(\.recordingID) }, "nothing of the broken upload kept: \(rig.mediaFiles)")
+        #expect(await rig.process!.waitForOutput(containing: "recording deleted at Twilio"), "\(rig.process!.stderr.suffix(2000))")
         await rig.stop()
     }
+
+    enum MediaKilled: String, CaseIterable, Sendable {
+        /// The gateway has streamed part of the file into media, which is writing it.
+        case midUpload
+        /// Media confirmed the recording; the gateway's delete at Twilio is in flight.
+        case beforeTheDelete
+    }
+
+    @Test("kill -9 of media between the recording callback and the delete at Twilio: after media's restart the recording is in media exactly once and plays whole, it is gone from Twilio, the call completed, and the gateway's job done",
+          arguments: MediaKilled.allCases)
+    func mediaKilled(_ moment: MediaKilled) async throws {
+        let rig = try await TelephonyRig(mediaAsProcess: true)
+        switch moment {
+        case .midUpload: rig.fake.holdRecordingStreams(after: Self.heldBytes, fromFetch: 2)
+        case .beforeTheDelete: rig.fake.holdDeletes()
+        }
+        let played = try await rig.call(wav: Self.longWAV)
+        switch moment {
+        case .midUpload:
+            #expect(await eventually { rig.heldMidUpload })
+        case .beforeTheDelete:
+            #expect(await eventually { rig.fake.deletesHeld == 1 })
+        }
+        #expect(await rig.media.kill() == 128 + SIGKILL)
+        try await rig.media.restart()
+        rig.fake.releaseRecordingStreams()
+        rig.fake.releaseDeletes()
+        #expect(try await rig.settle { rig.fake.recordingSIDs.isEmpty })
+        let stored = try await rig.recordings(of: played.callSid)
+        #expect(stored.count == 1)
+        #expect(rig.mediaFiles == stored.map(\.recordingID), "nothing of a broken upload kept")
+        let audio = try await rig.services.gateway.play(try #require(stored.first).recordingID, org: rig.org, reason: "check",
+                                                        options: try bearer(rig.admin))
+        #expect(audio == Self.longWAV)
+        #expect(try await rig.settle { try await rig.record(of: played.callSid).outcome == .answered })
+        #expect(try await rig.settle { try await rig.transfersLeft().isEmpty }, "the gateway's job is done, none dead-lettered")
+        await rig.stop()
+    }
+
+    /// Four megabytes of stereo audio, held after a quarter: enough that media has started writing it.
+    static let longWAV = wavFile(samples: 1_000_000, channels: 2)
+    static let heldBytes = 1 << 20
 }

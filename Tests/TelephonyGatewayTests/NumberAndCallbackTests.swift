@@ -91,7 +91,7 @@ struct NumberTests {
                                                               options: try bearer(rig.admin)) } == .notFound)
 
         // Another firm's admin can neither import nor release it, nor learn more than that.
-        let (other, otherAdmin) = try await rig.services.organisation("Jones LLP")
+        let (other, otherAdmin) = try await rig.services.calls.organisation("Jones LLP")
         #expect(await code { _ = try await numbers.importNumber(.with { $0.orgID = other; $0.number = own }, options: try bearer(otherAdmin)) }
                 == .alreadyExists)
         #expect(await code { _ = try await numbers.releaseNumber(.with { $0.orgID = other; $0.number = own }, options: try bearer(otherAdmin)) }
@@ -111,8 +111,8 @@ struct NumberTests {
     func refusals() async throws {
         let rig = try await TelephonyRig()
         let numbers = try rig.numbers
-        let member = try await rig.services.user(.member, in: rig.org, admin: rig.admin)
-        let analyst = try await rig.services.user(.analyst, in: rig.org, admin: rig.admin)
+        let member = try await rig.services.calls.identity.newUser(.member, in: rig.org, admin: rig.admin)
+        let analyst = try await rig.services.calls.identity.newUser(.analyst, in: rig.org, admin: rig.admin)
         let search = Calltrace_Telephony_V1_SearchNumbersRequest.with { $0.orgID = rig.org; $0.areaCode = "0118" }
         #expect(await code { _ = try await numbers.searchNumbers(search) } == .unauthenticated)
         #expect(await code { _ = try await numbers.searchNumbers(search, options: try bearer("ct_made-up")) } == .unauthenticated)
@@ -137,7 +137,7 @@ struct CallbackTests {
         let rig = try await TelephonyRig(routing: .with { $0.destinations = [TelephonyRig.office]; $0.ringSeconds = 20 })
         let missed = try await rig.call(.noAnswer)
         #expect(try await rig.settle { try await rig.record(of: missed.callSid).outcome == .missed })
-        let member = try await rig.services.user(.member, in: rig.org, admin: rig.admin)
+        let member = try await rig.services.calls.identity.newUser(.member, in: rig.org, admin: rig.admin)
 
         let placed = try await rig.callbacks.placeCallback(.with { $0.orgID = rig.org; $0.callID = missed.callSid }, options: try bearer(member))
         let call = try #require(rig.fake.placedCalls.first { $0.call.sid == placed.callID })
@@ -180,8 +180,8 @@ struct CallbackTests {
             $0.orgID = rig.org; $0.phoneNumber = "07700900456"; $0.reason = "objection received"
         }, options: try bearer(rig.admin))
         let callbacks = try rig.callbacks
-        let analyst = try await rig.services.user(.analyst, in: rig.org, admin: rig.admin)
-        let (other, otherAdmin) = try await rig.services.organisation("Jones LLP")
+        let analyst = try await rig.services.calls.identity.newUser(.analyst, in: rig.org, admin: rig.admin)
+        let (other, otherAdmin) = try await rig.services.calls.organisation("Jones LLP")
         func place(_ call: String, org: String? = nil, staff: String = "", as token: String?) async -> StatusCode? {
             await code {
                 _ = try await callbacks.placeCallback(.with { $0.orgID = org ?? rig.org; $0.callID = call; $0.staffNumber = staff },

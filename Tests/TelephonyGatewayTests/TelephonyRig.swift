@@ -20,7 +20,8 @@ final class TelephonyRig: @unchecked Sendable {
     static let office = "+441184960999"
     static let caller = "+447700900123"
 
-    let services: MediaDeployment
+    /// Media in this process, or as a process of its own (`mediaAsProcess`).
+    let services: any ServiceDeployment
     let fake: FakeTwilio
     /// The gateway in this process, or as a process of its own (`killable`).
     private(set) var telephony: InProcessService!
@@ -35,9 +36,11 @@ final class TelephonyRig: @unchecked Sendable {
     private var listener: Task<Void, any Error>?
     private let secrets: URL
 
-    /// - Parameter killable: the gateway runs as a process, to be killed (`kill`) and started again (`restart`).
-    init(routing: Routing? = TelephonyRig.alwaysOpen, killable: Bool = false) async throws {
-        services = try await MediaDeployment()
+    /// - Parameters:
+    ///   - killable: the gateway runs as a process, to be killed (`kill`) and started again (`restart`).
+    ///   - mediaAsProcess: media runs as a process, to be killed and started again (`media`).
+    init(routing: Routing? = TelephonyRig.alwaysOpen, killable: Bool = false, mediaAsProcess: Bool = false) async throws {
+        services = mediaAsProcess ? try await MediaProcessDeployment() : try await MediaDeployment()
         let secret = Self.hex(32)
         let account = FakeTwilio.Account(sid: FakeTwilio.newSID("AC"), authToken: Self.hex(32),
                                          apiKey: TwilioAPIKey(sid: FakeTwilio.newSID("SK"), secret: secret))
@@ -60,8 +63,8 @@ final class TelephonyRig: @unchecked Sendable {
             driver = CallDriver(fake: fake, gatewayURL: "http://127.0.0.1:\(port)", publicURL: Self.publicURL)
         } else {
             let telephony = try await InProcessService.start(TelephonyService.self, peers: [
-                "transcript": services.calls.transcript.instance.port, "media": services.media.instance.port,
-                "identity": services.identity.instance.port, "compliance": services.calls.compliance.instance.port,
+                "transcript": services.calls.transcript.instance.port, "media": services.mediaPort,
+                "identity": services.calls.identity.instance.port, "compliance": services.calls.compliance.instance.port,
             ], pki: services.pki) {
                 try? $0.set("http_listen", "127.0.0.1:0")
                 for (key, value) in settings { try? $0.set(key, value) }
@@ -77,7 +80,7 @@ final class TelephonyRig: @unchecked Sendable {
             port = try #require(await (telephony.instance.service as! TelephonyService).httpPort())
             driver = CallDriver(fake: fake, gatewayURL: "http://127.0.0.1:\(port)", publicURL: Self.publicURL)
         }
-        let (org, admin) = try await services.organisation()
+        let (org, admin) = try await services.calls.organisation()
         (self.org, self.admin) = (org, admin)
         let listed = try await Calltrace_Transcript_V1_TrackingNumberServiceClient(try services.calls.transcript.client())
             .listTrackingNumbers(.with { $0.orgID = org }, options: try bearer(admin))
@@ -92,8 +95,8 @@ final class TelephonyRig: @unchecked Sendable {
         guard let setup else { return }
         process = try setup.start(processFlags, environment: [
             "CALLTRACE_PEER_TRANSCRIPT": "127.0.0.1:\(services.calls.transcript.instance.port)",
-            "CALLTRACE_PEER_MEDIA": "127.0.0.1:\(services.media.instance.port)",
-            "CALLTRACE_PEER_IDENTITY": "127.0.0.1:\(services.identity.instance.port)",
+            "CALLTRACE_PEER_MEDIA": "127.0.0.1:\(services.mediaPort)",
+            "CALLTRACE_PEER_IDENTITY": "127.0.0.1:\(services.calls.identity.instance.port)",
             "CALLTRACE_PEER_COMPLIANCE": "127.0.0.1:\(services.calls.compliance.instance.port)",
         ])
         try await setup.waitUntilServing(try setup.client())
@@ -128,6 +131,13 @@ final class TelephonyRig: @unchecked Sendable {
         }, options: try bearer(admin))
     }
 
+    /// The caller's objection to recording, as the firm's admin records it (a suppression).
+    func suppress(_ caller: String) async throws {
+        _ = try await Calltrace_Transcript_V1_SuppressionServiceClient(try services.calls.transcript.client()).addSuppression(.with {
+            $0.orgID = org; $0.phoneNumber = caller; $0.reason = "objection received"
+        }, options: try bearer(admin))
+    }
+
     /// A caller dialling the firm's number.
     func call(from caller: String = TelephonyRig.caller, _ leg: CallDriver.DialledLeg = .answers(talkSeconds: 42),
               wav: Data = wavFile(samples: 16_000, channels: 2)) async throws -> CallDriver.PlayedCall {
@@ -145,15 +155,44 @@ final class TelephonyRig: @unchecked Sendable {
         try await services.gateway.listRecordings(.with { $0.orgID = org; $0.callID = call }, options: try bearer(admin)).recordings
     }
 
-    /// Runs the gateway's due jobs (in process; a process runs its own) until `condition` holds.
+    /// Media's process, when the rig runs it as one (`mediaAsProcess`).
+    var media: MediaProcessDeployment { services as! MediaProcessDeployment }
+
+    /// Media's files: a recording's id each, and `….partial` for an upload under way.
+    var mediaFiles: [String] { ((try? FileManager.default.contentsOfDirectory(atPath: services.blobFolder)) ?? []).sorted() }
+
+    /// The fake holds the gateway's read of a recording part way (`holdRecordingStreams`) and
+    /// media is writing what reached it: the moment to kill one of them mid-upload.
+    var heldMidUpload: Bool { fake.recordingStreamsHeld == 1 && mediaFiles.contains { $0.hasSuffix(".partial") } }
+
+    /// Runs the gateway's due jobs (in process; a process runs its own) until `condition` holds,
+    /// its clock moved past a failed transfer's backoff (an outage's retries, without the wait).
     func settle(_ condition: () async throws -> Bool) async rethrows -> Bool {
         try await eventually {
+            if let telephony, let retry = try? await telephony.instance.jobs.list(state: "ready")
+                .filter({ $0.kind == TransferRecording.kind }).map(\.runAtUnixMs).min(), retry > telephony.clock.nowUnixMs {
+                telephony.clock.advance(by: .milliseconds(retry - telephony.clock.nowUnixMs))
+            }
             _ = await telephony?.instance.jobs.runDue()
             return try await condition()
         }
     }
 
-    var counters: TelephonyCounters { (telephony.instance.service as! TelephonyService).counters }
+    var service: TelephonyService { telephony.instance.service as! TelephonyService }
+    var counters: TelephonyCounters { service.counters }
+
+    /// The gateway's gauge `name` (`GetMetrics`).
+    func gauge(_ name: String) async -> Double? { await service.gauges().first { $0.name == name }?.value }
+
+    /// The gateway's recording jobs not yet done (ready, running or dead).
+    func transfersLeft() async throws -> [JobQueue.Status] {
+        try await telephony.instance.jobs.list().filter { $0.kind == TransferRecording.kind }
+    }
+
+    /// Signs `parameters` as Twilio does and posts them to the gateway's `path`; its answer's status.
+    func post(_ path: String, _ parameters: FormParameters) async throws -> Int {
+        try await driver.post(url: Self.publicURL + path, parameters: parameters).status
+    }
 
     static func hex(_ count: Int) -> String { (0..<count).map { _ in String("0123456789abcdef".randomElement()!) }.joined() }
 

@@ -20,9 +20,16 @@ struct HTTPRequest: Sendable {
 }
 
 struct HTTPResponse: Sendable {
+    /// A body sent in part: its first `afterBytes`, then the rest once `wait` returns.
+    struct Pause: Sendable {
+        let afterBytes: Int
+        let wait: @Sendable () -> Void
+    }
+
     var status: Int
     var contentType: String?
     var body: Data
+    var pause: Pause?
 
     static func json<T: Encodable>(_ value: T, status: Int = 200) -> HTTPResponse {
         let encoder = JSONEncoder()
@@ -85,7 +92,13 @@ final class HTTPSListener: @unchecked Sendable {
         var head = "HTTP/1.1 \(response.status) \(reason)\r\ncontent-length: \(response.body.count)\r\nconnection: close\r\n"
         if let type = response.contentType { head += "content-type: \(type)\r\n" }
         write(ssl, Data((head + "\r\n").utf8))
-        write(ssl, response.body)
+        if let pause = response.pause {
+            write(ssl, Data(response.body.prefix(pause.afterBytes)))
+            pause.wait()
+            write(ssl, Data(response.body.dropFirst(pause.afterBytes)))
+        } else {
+            write(ssl, response.body)
+        }
         SSL_shutdown(ssl)
     }
 

@@ -79,9 +79,8 @@ struct InboundCalls: Sendable {
 
     /// Whoever answered hears the source before the caller is put through.
     func whisper(_ parameters: FormParameters, call sid: String) async throws -> WebhookAnswer {
-        guard TwilioSID.isValid(sid, prefix: "CA"), let call = try await repository.read({ tx in try tx.call(sid) }) else {
-            return try unknown(sid, hangingUp: false)
-        }
+        guard TwilioSID.isValid(sid, prefix: "CA") else { throw UnexpectedWebhook(description: "a whisper without a well-formed call") }
+        guard let call = try await repository.read({ tx in try tx.call(sid) }) else { return try unknown(sid, hangingUp: false) }
         return WebhookAnswer(twiml: plan.whisper(call.whisper), org: call.org)
     }
 
@@ -132,6 +131,9 @@ struct InboundCalls: Sendable {
         }
         let status = parameters["RecordingStatus"] ?? ""
         guard status == "completed" else {
+            guard Self.recordingFailures.contains(status) else {
+                throw UnexpectedWebhook(description: "a recording callback with an unknown RecordingStatus")
+            }
             counters.add(.recordingFailed)
             logger.error("Twilio could not make a recording", metadata: ["call": "\(sid)", "recording": "\(recording)", "status": "\(status)"])
             return .nothing
@@ -153,6 +155,9 @@ struct InboundCalls: Sendable {
 
     /// Twilio ends a call after 4 hours; a longer duration in a callback is not believed.
     static let longestCallSeconds: UInt64 = 4 * 3600
+
+    /// Twilio's `RecordingStatus` of a recording it could not make.
+    static let recordingFailures: Set<String> = ["failed", "absent"]
 
     /// Call statuses after which nothing more happens to a call.
     static let finalStatuses: Set<String> = ["completed", "busy", "no-answer", "failed", "canceled"]

@@ -79,6 +79,10 @@ struct RecordingTransfer: Sendable {
         _ = try await twilio.fetchRecordingWAV(sid: row.sid, into: survey)
         let (sha256, prefix) = try survey.finish()
         guard let wav = WAVInfo(prefix) else {
+            // Never deleted unread: left at Twilio, counted, and in the day-old gauge until an operator acts.
+            counters.add(.recordingUnreadable)
+            logger.error("recording left at Twilio: not a WAV file media takes", metadata: ["recording": "\(row.sid)", "call": "\(row.callSID)",
+                                                                                            "org": "\(row.org)"])
             throw PermanentJobFailure("Twilio's recording \(row.sid) is not a WAV file media takes")
         }
         let header = Calltrace_Media_V1_RecordingHeader.with {

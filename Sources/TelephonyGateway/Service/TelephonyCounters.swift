@@ -20,6 +20,10 @@ final class TelephonyCounters: Sendable {
         /// A recording media would not take (its call deleted, its firm offboarded, the caller
         /// objected): deleted at Twilio without being stored.
         case recordingDiscarded = "telephony_recordings_discarded_total"
+        /// A recording Twilio served as something media does not take (not a WAV, or a WAV of
+        /// another encoding): left at Twilio for an operator, its job dead-lettered, and counted
+        /// by the day-old gauge until someone deals with it.
+        case recordingUnreadable = "telephony_recordings_unreadable_total"
         /// A Twilio error webhook (its debugger's callback).
         case twilioError = "telephony_twilio_errors_total"
     }

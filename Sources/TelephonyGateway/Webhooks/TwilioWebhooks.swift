@@ -141,7 +141,9 @@ struct TwilioWebhooks: Sendable {
         var code = "unknown"
         if let payload = parameters["Payload"].flatMap({ try? JSONSerialization.jsonObject(with: Data($0.utf8)) }) as? [String: Any],
            let number = payload["error_code"] {
-            code = "\(number)".filter(\.isNumber)
+            // Twilio's error codes are five digits; anything longer (a number in the wrong field) is not logged.
+            let digits = "\(number)".filter { $0.isASCII && $0.isNumber }
+            if (1...6).contains(digits.count) { code = digits }
         }
         let level = (parameters["Level"] ?? "").filter(\.isLetter).prefix(16)
         logger.error("Twilio reported a problem with the account", metadata: ["twilio_error": "\(code)", "level": "\(level)"])
