@@ -5,7 +5,7 @@ import Foundation
 import TelephonyGateway
 import Twilio
 
-/// A fake Twilio over real TLS and the telephony gateway beside a `MediaDeployment`'s services:
+/// A fake Twilio over real TLS and the telephony gateway beside a deployment's services:
 /// the secrets in 0600 files, the gateway's settings pointing at the fake, and a `CallDriver`
 /// that plays calls through the gateway's webhooks, signed as Twilio signs them. In process
 /// (`start(on:)`), or only the material for the gateway as a process of its own (`settings`).
@@ -32,11 +32,11 @@ public final class TelephonyStack: @unchecked Sendable {
 
     /// The gateway in this process, its peers `services`' own, its webhooks on a port of its own;
     /// and a driver for them.
-    public func start(on services: MediaDeployment) async throws -> (gateway: InProcessService, driver: CallDriver, listener: Task<Void, any Error>) {
+    public func start(on services: any ServiceDeployment) async throws -> (gateway: InProcessService, driver: CallDriver, listener: Task<Void, any Error>) {
         let settings = self.settings
         let gateway = try await InProcessService.start(TelephonyService.self, peers: [
-            "transcript": services.calls.transcript.instance.port, "media": services.media.instance.port,
-            "identity": services.identity.instance.port, "compliance": services.calls.compliance.instance.port,
+            "transcript": services.calls.transcript.instance.port, "media": services.mediaPort,
+            "identity": services.calls.identity.instance.port, "compliance": services.calls.compliance.instance.port,
         ], pki: services.pki) {
             try? $0.set("http_listen", "127.0.0.1:0")
             for (key, value) in settings { try? $0.set(key, value) }

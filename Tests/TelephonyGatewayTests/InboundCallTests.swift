@@ -153,7 +153,7 @@ struct InboundCallTests {
         #expect(try await post(WebhookURLs.voicePath, voice.parameters, signature: otherURL) == 403, "another port")
         let otherPath = signer.signature(url: TelephonyRig.publicURL + "/twilio/status", parameters: voice.parameters)
         #expect(try await post(WebhookURLs.voicePath, voice.parameters, signature: otherPath) == 403, "another URL")
-        let otherToken = TwilioSignature(authToken: TelephonyRig.hex(32)).signature(url: voice.url, parameters: voice.parameters)
+        let otherToken = TwilioSignature(authToken: TelephonyStack.hex(32)).signature(url: voice.url, parameters: voice.parameters)
         #expect(try await post(WebhookURLs.voicePath, voice.parameters, signature: otherToken) == 403, "another account's token")
         var otherAccount = voice.parameters
         otherAccount.pairs[otherAccount.pairs.firstIndex { $0.name == "AccountSid" }!].value = FakeTwilio.newSID("AC")

@@ -16,7 +16,7 @@ import Twilio
 /// life through the gateway's webhooks, signed as Twilio signs them.
 final class TelephonyRig: @unchecked Sendable {
     typealias Routing = Calltrace_Transcript_V1_Routing
-    static let publicURL = "https://hooks.calltrace.test"
+    static let publicURL = TelephonyStack.publicURL
     static let office = "+441184960999"
     static let caller = "+447700900123"
 
@@ -34,51 +34,25 @@ final class TelephonyRig: @unchecked Sendable {
     /// The firm's tracking number (CallLedger's), at the fake with the gateway's webhooks.
     let number: String
     private var listener: Task<Void, any Error>?
-    private let secrets: URL
+    private let stack: TelephonyStack
 
     /// - Parameters:
     ///   - killable: the gateway runs as a process, to be killed (`kill`) and started again (`restart`).
     ///   - mediaAsProcess: media runs as a process, to be killed and started again (`media`).
     init(routing: Routing? = TelephonyRig.alwaysOpen, killable: Bool = false, mediaAsProcess: Bool = false) async throws {
         services = mediaAsProcess ? try await MediaProcessDeployment() : try await MediaDeployment()
-        let secret = Self.hex(32)
-        let account = FakeTwilio.Account(sid: FakeTwilio.newSID("AC"), authToken: Self.hex(32),
-                                         apiKey: TwilioAPIKey(sid: FakeTwilio.newSID("SK"), secret: secret))
-        let fake = try FakeTwilio(credentials: try services.pki.credentials(for: TemporaryPKI.identity("service", "twilio")), account: account)
-        self.fake = fake
-        secrets = FileManager.default.temporaryDirectory.appendingPathComponent("twilio-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: secrets, withIntermediateDirectories: true)
-        let keyFile = try Self.secretFile(secrets, "api-key", "\(account.apiKey.sid):\(secret)")
-        let tokenFile = try Self.secretFile(secrets, "auth-token", account.authToken)
-        let services = self.services
-        let settings = ["public_url": Self.publicURL, "twilio_account_sid": account.sid, "twilio_api_key_file": keyFile,
-                        "twilio_auth_token_file": tokenFile, "twilio_api_url": fake.baseURL, "twilio_ca_file": services.pki.caPath]
-        let port: Int
+        stack = try TelephonyStack(pki: services.pki)
+        fake = stack.fake
         if killable {
             let setup = try ServiceSetup(service: "telephony", kind: "gateway", pki: services.pki)
-            port = try freePort()
+            let port = try freePort()
             processFlags = setup.flags + ["--http-listen", "127.0.0.1:\(port)", "--log-format", "json"]
-                + settings.flatMap { ["--" + $0.key.replacingOccurrences(of: "_", with: "-"), $0.value] }
+                + stack.settings.flatMap { ["--" + $0.key.replacingOccurrences(of: "_", with: "-"), $0.value] }
             self.setup = setup
             driver = CallDriver(fake: fake, gatewayURL: "http://127.0.0.1:\(port)", publicURL: Self.publicURL)
         } else {
-            let telephony = try await InProcessService.start(TelephonyService.self, peers: [
-                "transcript": services.calls.transcript.instance.port, "media": services.mediaPort,
-                "identity": services.calls.identity.instance.port, "compliance": services.calls.compliance.instance.port,
-            ], pki: services.pki) {
-                try? $0.set("http_listen", "127.0.0.1:0")
-                for (key, value) in settings { try? $0.set(key, value) }
-            }
-            self.telephony = telephony
-            let companions = telephony.instance.companions
-            listener = Task {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for companion in companions { group.addTask { try await companion.run() } }
-                    try await group.waitForAll()
-                }
-            }
-            port = try #require(await (telephony.instance.service as! TelephonyService).httpPort())
-            driver = CallDriver(fake: fake, gatewayURL: "http://127.0.0.1:\(port)", publicURL: Self.publicURL)
+            let started = try await stack.start(on: services)
+            (telephony, driver, listener) = (started.gateway, started.driver, started.listener)
         }
         let (org, admin) = try await services.calls.organisation()
         (self.org, self.admin) = (org, admin)
@@ -117,9 +91,8 @@ final class TelephonyRig: @unchecked Sendable {
             process.signal(SIGTERM)
             _ = await process.waitForExit()
         }
-        fake.stop()
+        stack.stop()
         await services.stop()
-        try? FileManager.default.removeItem(at: secrets)
     }
 
     /// The office's phone, rung for 20 s, always open, voicemail when nobody answers.
@@ -192,13 +165,5 @@ final class TelephonyRig: @unchecked Sendable {
     /// Signs `parameters` as Twilio does and posts them to the gateway's `path`; its answer's status.
     func post(_ path: String, _ parameters: FormParameters) async throws -> Int {
         try await driver.post(url: Self.publicURL + path, parameters: parameters).status
-    }
-
-    static func hex(_ count: Int) -> String { (0..<count).map { _ in String("0123456789abcdef".randomElement()!) }.joined() }
-
-    private static func secretFile(_ folder: URL, _ name: String, _ text: String) throws -> String {
-        let path = folder.appendingPathComponent(name).path
-        #expect(FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]))
-        return path
     }
 }
