@@ -13,6 +13,7 @@ source scripts/build-products.sh
 # Ports of their own (BROWSER_FIRST_PORT, BROWSER_HTTP_PORT): two checkouts can run this at once.
 deployment_dir=$run trust_domain=calltrace.browser first_port=${BROWSER_FIRST_PORT:-7311} http_port=${BROWSER_HTTP_PORT:-7390}
 web_extra=(--webhook-allow-private-addresses true)  # the walk's webhook points at this machine
+twilio_numbers=(+441184960001)  # Smith & Co's number at the (fake) Twilio account: a call back is placed from it
 source scripts/local-deployment.sh
 make -s -C clients/c BUILD="$PWD/$run/c" >/dev/null
 ct() {  # ct SERVICE ARGS...: the CLI against one of this run's services, as the web gateway's own tooling

@@ -80,6 +80,12 @@ def main():
         wait(member, lambda d: "The outcome is saved" in text(d), "the outcome is saved")
         check("Opened, reference 2026/0042" in text(member), "the call shows the matter")
 
+        print("A new enquiry: the member calls the caller back through the telephony gateway, their own phone first")
+        fill(member, "callback-phone", "0118 496 0100")
+        submit(member, "form[action$='/callback'] button")
+        wait(member, lambda d: "Your phone will ring now" in text(d), "the call back is placed")
+        page(member, "call-callback")
+
         print("The member makes an API token; the calltrace CLI works with it, through the web app, until it is revoked")
         navigate(member, lambda: member.get(BASE + "/account"), "the account page")
         navigate(member, lambda: member.find_element(By.LINK_TEXT, "make and revoke API tokens").click(), "the API tokens page")
@@ -129,6 +135,7 @@ def main():
         wait(analyst, lambda d: d.current_url.endswith("/calls"), "the analyst is signed in")
         analyst.get(f"{BASE}/calls/{CALL}")
         check(not analyst.find_elements(By.TAG_NAME, "audio") and "Transcript" not in text(analyst), "the analyst's call page has no audio or transcript")
+        check(not analyst.find_elements(By.CSS_SELECTOR, "form[action$='/callback']"), "the analyst has no Call back button")
         page(analyst, "call-analyst")
         recording = re.search(r"/recordings/([^/]+)/audio", member.page_source)
         if recording:
