@@ -21,8 +21,8 @@ struct NumbersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "numbers",
         abstract: "The firm's numbers at Twilio: search, buy, import and release (settings.manage).",
-        discussion: "Buying or importing points a number's calls at the telephony gateway; give it a marketing source with "
-            + "`calltrace tracking-numbers assign` (release it there first before releasing it here).",
+        discussion: "Buying points a number's calls at the telephony gateway and gives it a marketing source in transcript; "
+            + "an imported number gets one with `calltrace tracking-numbers assign`.",
         subcommands: [Search.self, Buy.self, Import.self, Release.self])
 
     struct Search: AsyncParsableCommand {
@@ -47,26 +47,34 @@ struct NumbersCommand: AsyncParsableCommand {
     }
 
     struct Buy: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "buy", abstract: "Buy a number one search offered, under the firm's regulatory bundle.")
+        static let configuration = CommandConfiguration(commandName: "buy",
+                                                        abstract: "Buy a number one search offered, under the firm's regulatory bundle, for a marketing source.")
         @OptionGroup var options: TelephonyOptions
         @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Argument(help: "The number, e.g. +441184960123.") var number: String
+        @Option(help: "The marketing source its calls count for, e.g. \"Google Ads - family\".") var source: String
+        @Option(help: "google-ads, paid-social, organic, directory, referral, print, email or other.") var channel: String
+        @Option(help: "Campaign (optional).") var campaign = ""
         @Option(help: "The firm's regulatory bundle at Twilio (BU…; default: the gateway's).") var bundle = ""
         @Option(help: "The firm's address at Twilio (AD…; default: the gateway's).") var address = ""
 
         func run() async throws {
+            let channel = try parseEnum(channel, Calltrace_Transcript_V1_Channel.self, option: "--channel")
             let response = try await options.run { client in
                 try await Calltrace_Telephony_V1_NumberServiceClient(client).buyNumber(.with {
                     $0.orgID = org; $0.number = number; $0.bundleSid = bundle; $0.addressSid = address
+                    $0.source = source; $0.channel = channel; $0.campaign = campaign
                 }, options: try options.callOptions)
             }
-            try options.print(response) { NumbersCommand.next(response.number, "bought") }
+            try options.print(response) {
+                "bought \(response.number.number) (\(response.number.twilioSid)); its calls count for \(response.trackingNumber.source) from now on"
+            }
         }
     }
 
     struct Import: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "import",
-                                                        abstract: "Take a number already on the Twilio account (ported or transferred there).")
+                                                        abstract: "Operators, under the firm's grant: take a number already on the Twilio account (ported or transferred there) for the firm.")
         @OptionGroup var options: TelephonyOptions
         @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Argument(help: "The number.") var number: String
@@ -76,13 +84,16 @@ struct NumbersCommand: AsyncParsableCommand {
                 try await Calltrace_Telephony_V1_NumberServiceClient(client).importNumber(.with { $0.orgID = org; $0.number = number },
                                                                                           options: try options.callOptions)
             }
-            try options.print(response) { NumbersCommand.next(response.number, "imported") }
+            try options.print(response) {
+                "imported \(response.number.number) (\(response.number.twilioSid)); its calls now reach CallTrace. "
+                    + "Give it a source: calltrace tracking-numbers assign \(response.number.number) --source …"
+            }
         }
     }
 
     struct Release: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "release",
-                                                        abstract: "Release one of the firm's numbers at Twilio (release it in tracking-numbers first).")
+                                                        abstract: "Release one of the firm's numbers: in tracking-numbers (its history stays), then at Twilio.")
         @OptionGroup var options: TelephonyOptions
         @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Argument(help: "The number.") var number: String
@@ -96,11 +107,6 @@ struct NumbersCommand: AsyncParsableCommand {
             }
             try options.print(response) { keepAtTwilio ? "no longer answered here; still on the Twilio account" : "released at Twilio" }
         }
-    }
-
-    static func next(_ number: Calltrace_Telephony_V1_AccountNumber, _ done: String) -> String {
-        "\(done) \(number.number) (\(number.twilioSid)); its calls now reach CallTrace. "
-            + "Give it a source: calltrace tracking-numbers assign \(number.number) --source …"
     }
 }
 

@@ -74,7 +74,7 @@ def main():
         admin.find_element(By.CSS_SELECTOR, "input[name=voicemail]").click()
         page(admin, "routing")
         submit(admin, "#routing-form button[type=submit]")
-        check("Phone 2 is a premium-rate or personal number" in text(admin), "the premium-rate phone is refused, in the form's words")
+        check("Phone 2 is a premium-rate, personal or pager number" in text(admin), "the premium-rate phone is refused, in the form's words")
         check(admin.find_element(By.ID, "destination-1").get_attribute("value") == "020 7946 0000"
               and admin.find_element(By.ID, "closes-6").get_attribute("value") == "13:00", "what was typed is kept")
         page(admin, "routing-refused")

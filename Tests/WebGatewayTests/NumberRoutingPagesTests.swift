@@ -83,8 +83,8 @@ import Testing
     }
 
     @Test(arguments: [
-        (["09063 123456"], "Phone 1 is a premium-rate or personal number", "destination-1"),
-        (["020 7946 0000", "0870 123 4567"], "Phone 2 is a premium-rate or personal number", "destination-2"),
+        (["09063 123456"], "Phone 1 is a premium-rate, personal or pager number", "destination-1"),
+        (["020 7946 0000", "0870 123 4567"], "Phone 2 is a premium-rate, personal or pager number", "destination-2"),
         (["+33 1 23 45 67 89"], "Phone 1 is not a UK number", "destination-1"),
         (["0118 496 0655"], "Phone 1 is the tracking number itself", "destination-1"),
     ])

@@ -1698,19 +1698,23 @@ public protocol Calltrace_Telephony_V1_NumberServiceHandler: RPCService {
     /// UK numbers Twilio offers now, by area code or contained digits (at most 20).
     func searchNumbers(_ request: Calltrace_Telephony_V1_SearchNumbersRequest, context: ServerContext) async throws -> Calltrace_Telephony_V1_SearchNumbersResponse
 
-    /// Buys `number` (one SearchNumbers offered) under the firm's regulatory bundle and points its
-    /// voice and status webhooks at this gateway. ALREADY_EXISTS when the number is another firm's.
+    /// Buys `number` (one SearchNumbers offered) under the firm's regulatory bundle, points its
+    /// voice and status webhooks at this gateway, and assigns it in transcript to `source` under the
+    /// person's token. FAILED_PRECONDITION when it is not available. When transcript refuses the
+    /// assignment after the purchase, the number stays the firm's and the error says so: assign it
+    /// with AssignTrackingNumber once the cause is fixed.
     func buyNumber(_ request: Calltrace_Telephony_V1_BuyNumberRequest, context: ServerContext) async throws -> Calltrace_Telephony_V1_BuyNumberResponse
 
-    /// Points a number already on the Twilio account (ported or transferred there from the firm's
-    /// own account) at this gateway, for the firm. NOT_FOUND when it is not on the account;
-    /// ALREADY_EXISTS when another firm has it; FAILED_PRECONDITION when it already answers here
-    /// for someone else. Idempotent for the firm that has it.
+    /// Operators, under a support grant naming settings.manage, once they checked the firm owns it:
+    /// points a number already on the Twilio account (ported or transferred there) at this gateway,
+    /// for the firm. NOT_FOUND when it is not on the account; FAILED_PRECONDITION when it already
+    /// answers here or another firm holds it. Idempotent for the firm that holds it.
     func importNumber(_ request: Calltrace_Telephony_V1_ImportNumberRequest, context: ServerContext) async throws -> Calltrace_Telephony_V1_ImportNumberResponse
 
-    /// Releases one of the firm's numbers at Twilio (release it in transcript first: its history
-    /// stays there). With `keep_at_twilio`, only its webhooks are cleared: the number stays on the
-    /// account, for a firm that moves it elsewhere. NOT_FOUND for a number the firm does not have.
+    /// Releases one of the firm's numbers: first in transcript (its history stays there), then at
+    /// Twilio. With `keep_at_twilio`, only its webhooks are cleared: the number stays on the account
+    /// and the firm's (an operator can point it here again with ImportNumber). NOT_FOUND for a number
+    /// the firm does not hold.
     func releaseNumber(_ request: Calltrace_Telephony_V1_ReleaseNumberRequest, context: ServerContext) async throws -> Calltrace_Telephony_V1_ReleaseNumberResponse
 }
 
@@ -1738,23 +1742,27 @@ public struct Calltrace_Telephony_V1_NumberServiceClient: Sendable {
         try await rpc.unary(Calltrace_Telephony_V1_NumberService.searchNumbers, request, options: options)
     }
 
-    /// Buys `number` (one SearchNumbers offered) under the firm's regulatory bundle and points its
-    /// voice and status webhooks at this gateway. ALREADY_EXISTS when the number is another firm's.
+    /// Buys `number` (one SearchNumbers offered) under the firm's regulatory bundle, points its
+    /// voice and status webhooks at this gateway, and assigns it in transcript to `source` under the
+    /// person's token. FAILED_PRECONDITION when it is not available. When transcript refuses the
+    /// assignment after the purchase, the number stays the firm's and the error says so: assign it
+    /// with AssignTrackingNumber once the cause is fixed.
     public func buyNumber(_ request: Calltrace_Telephony_V1_BuyNumberRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Telephony_V1_BuyNumberResponse {
         try await rpc.unary(Calltrace_Telephony_V1_NumberService.buyNumber, request, options: options)
     }
 
-    /// Points a number already on the Twilio account (ported or transferred there from the firm's
-    /// own account) at this gateway, for the firm. NOT_FOUND when it is not on the account;
-    /// ALREADY_EXISTS when another firm has it; FAILED_PRECONDITION when it already answers here
-    /// for someone else. Idempotent for the firm that has it.
+    /// Operators, under a support grant naming settings.manage, once they checked the firm owns it:
+    /// points a number already on the Twilio account (ported or transferred there) at this gateway,
+    /// for the firm. NOT_FOUND when it is not on the account; FAILED_PRECONDITION when it already
+    /// answers here or another firm holds it. Idempotent for the firm that holds it.
     public func importNumber(_ request: Calltrace_Telephony_V1_ImportNumberRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Telephony_V1_ImportNumberResponse {
         try await rpc.unary(Calltrace_Telephony_V1_NumberService.importNumber, request, options: options)
     }
 
-    /// Releases one of the firm's numbers at Twilio (release it in transcript first: its history
-    /// stays there). With `keep_at_twilio`, only its webhooks are cleared: the number stays on the
-    /// account, for a firm that moves it elsewhere. NOT_FOUND for a number the firm does not have.
+    /// Releases one of the firm's numbers: first in transcript (its history stays there), then at
+    /// Twilio. With `keep_at_twilio`, only its webhooks are cleared: the number stays on the account
+    /// and the firm's (an operator can point it here again with ImportNumber). NOT_FOUND for a number
+    /// the firm does not hold.
     public func releaseNumber(_ request: Calltrace_Telephony_V1_ReleaseNumberRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Telephony_V1_ReleaseNumberResponse {
         try await rpc.unary(Calltrace_Telephony_V1_NumberService.releaseNumber, request, options: options)
     }
@@ -1776,8 +1784,10 @@ public struct Calltrace_Telephony_V1_CallbackServicePolicies: Sendable {
 public protocol Calltrace_Telephony_V1_CallbackServiceHandler: RPCService {
     var policies: Calltrace_Telephony_V1_CallbackServicePolicies { get }
 
-    /// FAILED_PRECONDITION for a caller who withheld their number or objected to recording, or a
-    /// number the firm no longer holds; NOT_FOUND for a call that is not the organisation's.
+    /// Transcript refuses (and nothing rings) a call not the organisation's (NOT_FOUND); a caller
+    /// who withheld their number, objected to recording or has a number CallTrace does not call
+    /// (outside the UK, premium rate), a number the firm no longer holds (FAILED_PRECONDITION). At
+    /// most one call back rings per call, and a firm places at most 10 a minute (RESOURCE_EXHAUSTED).
     func placeCallback(_ request: Calltrace_Telephony_V1_PlaceCallbackRequest, context: ServerContext) async throws -> Calltrace_Telephony_V1_PlaceCallbackResponse
 }
 
@@ -1797,8 +1807,10 @@ public struct Calltrace_Telephony_V1_CallbackServiceClient: Sendable {
         self.rpc = rpc
     }
 
-    /// FAILED_PRECONDITION for a caller who withheld their number or objected to recording, or a
-    /// number the firm no longer holds; NOT_FOUND for a call that is not the organisation's.
+    /// Transcript refuses (and nothing rings) a call not the organisation's (NOT_FOUND); a caller
+    /// who withheld their number, objected to recording or has a number CallTrace does not call
+    /// (outside the UK, premium rate), a number the firm no longer holds (FAILED_PRECONDITION). At
+    /// most one call back rings per call, and a firm places at most 10 a minute (RESOURCE_EXHAUSTED).
     public func placeCallback(_ request: Calltrace_Telephony_V1_PlaceCallbackRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Telephony_V1_PlaceCallbackResponse {
         try await rpc.unary(Calltrace_Telephony_V1_CallbackService.placeCallback, request, options: options)
     }
@@ -2091,12 +2103,14 @@ public protocol Calltrace_Transcript_V1_CallServiceHandler: RPCService {
     /// is stored: ask again, and do not record meanwhile). Idempotent by the gateway's call id.
     func startCall(_ request: Calltrace_Transcript_V1_StartCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_StartCallResponse
 
-    /// Telephony gateways, as themselves, for the person identity allowed calls.place (`actor`): whom
-    /// a call back to `call_id` rings first and then dials, from which of the firm's numbers. Refused for a
-    /// call not the organisation's (NOT_FOUND); a caller who withheld their number or objected to
-    /// recording, or a number the firm no longer holds (FAILED_PRECONDITION); a staff number that is
-    /// not a UK number, or is premium-rate (INVALID_ARGUMENT). Audited (call.callback_placed, by
-    /// the person; never a number). The call itself starts with StartCall (outbound, callback_of).
+    /// Telephony gateways, for a person allowed calls.place (their token and address passed on):
+    /// whom a call back to `call_id` rings first and then dials, from which of the firm's numbers.
+    /// Refused for a call not the organisation's (NOT_FOUND); a caller who withheld their number,
+    /// objected to recording, or whose number is not one CallTrace calls (outside the UK, premium
+    /// rate, personal or pager numbers), or a number the firm no longer holds (FAILED_PRECONDITION);
+    /// a staff number that is not a UK number or is
+    /// premium-rate (INVALID_ARGUMENT). Audited (call.callback_placed, by the person, with the staff
+    /// phone masked). The call itself starts with StartCall (outbound, callback_of).
     func prepareCallback(_ request: Calltrace_Transcript_V1_PrepareCallbackRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_PrepareCallbackResponse
 
     /// Telephony gateways, as themselves: answered and ended times, outcome and recording id of a
@@ -2209,12 +2223,14 @@ public struct Calltrace_Transcript_V1_CallServiceClient: Sendable {
         try await rpc.unary(Calltrace_Transcript_V1_CallService.startCall, request, options: options)
     }
 
-    /// Telephony gateways, as themselves, for the person identity allowed calls.place (`actor`): whom
-    /// a call back to `call_id` rings first and then dials, from which of the firm's numbers. Refused for a
-    /// call not the organisation's (NOT_FOUND); a caller who withheld their number or objected to
-    /// recording, or a number the firm no longer holds (FAILED_PRECONDITION); a staff number that is
-    /// not a UK number, or is premium-rate (INVALID_ARGUMENT). Audited (call.callback_placed, by
-    /// the person; never a number). The call itself starts with StartCall (outbound, callback_of).
+    /// Telephony gateways, for a person allowed calls.place (their token and address passed on):
+    /// whom a call back to `call_id` rings first and then dials, from which of the firm's numbers.
+    /// Refused for a call not the organisation's (NOT_FOUND); a caller who withheld their number,
+    /// objected to recording, or whose number is not one CallTrace calls (outside the UK, premium
+    /// rate, personal or pager numbers), or a number the firm no longer holds (FAILED_PRECONDITION);
+    /// a staff number that is not a UK number or is
+    /// premium-rate (INVALID_ARGUMENT). Audited (call.callback_placed, by the person, with the staff
+    /// phone masked). The call itself starts with StartCall (outbound, callback_of).
     public func prepareCallback(_ request: Calltrace_Transcript_V1_PrepareCallbackRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_PrepareCallbackResponse {
         try await rpc.unary(Calltrace_Transcript_V1_CallService.prepareCallback, request, options: options)
     }

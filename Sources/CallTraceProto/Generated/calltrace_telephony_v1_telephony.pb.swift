@@ -11,10 +11,11 @@
 /// The telephony gateway's own calls (issue 31): a firm's numbers at Twilio, and the calls it
 /// places back to its enquirers. calltrace-telephony serves them under its gateway certificate
 /// (spiffe://<domain>/gateway/telephony) for the web app (which relays them for the `calltrace`
-/// CLI) and operators under a support grant. Each acts for a person: "authorization: Bearer
-/// <token>", allowed by identity for the organisation the request names (with the address the web
-/// app saw). Which marketing source a number counts for stays transcript's: assign a number there
-/// (`AssignTrackingNumber`) once it is bought or imported, and release it there first.
+/// CLI). Each acts for a person: "authorization: Bearer <token>", allowed by identity for the
+/// organisation the request names (with the address the web app saw), and passed on to transcript
+/// with that address where transcript decides: which source a number counts for, whom a call back
+/// dials. Operators, under a support grant, only import a number for a firm (they check who owns
+/// it) and release one.
 
 import SwiftProtobuf
 
@@ -96,6 +97,13 @@ public nonisolated struct Calltrace_Telephony_V1_BuyNumberRequest: Sendable {
   /// Its address at Twilio (AD…); empty for the gateway's default (setting twilio_address_sid).
   public var addressSid: String = String()
 
+  /// Where its calls count, as AssignTrackingNumber takes it.
+  public var source: String = String()
+
+  public var channel: Calltrace_Transcript_V1_Channel = .unspecified
+
+  public var campaign: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -132,11 +140,21 @@ public nonisolated struct Calltrace_Telephony_V1_BuyNumberResponse: Sendable {
   /// Clears the value of `number`. Subsequent reads from it will return its default value.
   public mutating func clearNumber() {self._number = nil}
 
+  public var trackingNumber: Calltrace_Transcript_V1_TrackingNumber {
+    get {_trackingNumber ?? Calltrace_Transcript_V1_TrackingNumber()}
+    set {_trackingNumber = newValue}
+  }
+  /// Returns true if `trackingNumber` has been explicitly set.
+  public var hasTrackingNumber: Bool {self._trackingNumber != nil}
+  /// Clears the value of `trackingNumber`. Subsequent reads from it will return its default value.
+  public mutating func clearTrackingNumber() {self._trackingNumber = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _number: Calltrace_Telephony_V1_AccountNumber? = nil
+  fileprivate var _trackingNumber: Calltrace_Transcript_V1_TrackingNumber? = nil
 }
 
 public nonisolated struct Calltrace_Telephony_V1_ImportNumberRequest: Sendable {
@@ -353,7 +371,7 @@ nonisolated extension Calltrace_Telephony_V1_SearchNumbersResponse: SwiftProtobu
 
 nonisolated extension Calltrace_Telephony_V1_BuyNumberRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BuyNumberRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{1}number\0\u{3}bundle_sid\0\u{3}address_sid\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{1}number\0\u{3}bundle_sid\0\u{3}address_sid\0\u{1}source\0\u{1}channel\0\u{1}campaign\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -365,6 +383,9 @@ nonisolated extension Calltrace_Telephony_V1_BuyNumberRequest: SwiftProtobuf.Mes
       case 2: try { try decoder.decodeSingularStringField(value: &self.number) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.bundleSid) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.addressSid) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.source) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.channel) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.campaign) }()
       default: break
       }
     }
@@ -383,6 +404,15 @@ nonisolated extension Calltrace_Telephony_V1_BuyNumberRequest: SwiftProtobuf.Mes
     if !self.addressSid.isEmpty {
       try visitor.visitSingularStringField(value: self.addressSid, fieldNumber: 4)
     }
+    if !self.source.isEmpty {
+      try visitor.visitSingularStringField(value: self.source, fieldNumber: 5)
+    }
+    if self.channel != .unspecified {
+      try visitor.visitSingularEnumField(value: self.channel, fieldNumber: 6)
+    }
+    if !self.campaign.isEmpty {
+      try visitor.visitSingularStringField(value: self.campaign, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -391,6 +421,9 @@ nonisolated extension Calltrace_Telephony_V1_BuyNumberRequest: SwiftProtobuf.Mes
     if lhs.number != rhs.number {return false}
     if lhs.bundleSid != rhs.bundleSid {return false}
     if lhs.addressSid != rhs.addressSid {return false}
+    if lhs.source != rhs.source {return false}
+    if lhs.channel != rhs.channel {return false}
+    if lhs.campaign != rhs.campaign {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -433,7 +466,7 @@ nonisolated extension Calltrace_Telephony_V1_AccountNumber: SwiftProtobuf.Messag
 
 nonisolated extension Calltrace_Telephony_V1_BuyNumberResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".BuyNumberResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}number\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}number\0\u{3}tracking_number\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -442,6 +475,7 @@ nonisolated extension Calltrace_Telephony_V1_BuyNumberResponse: SwiftProtobuf.Me
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._number) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._trackingNumber) }()
       default: break
       }
     }
@@ -455,11 +489,15 @@ nonisolated extension Calltrace_Telephony_V1_BuyNumberResponse: SwiftProtobuf.Me
     try { if let v = self._number {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
     } }()
+    try { if let v = self._trackingNumber {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Calltrace_Telephony_V1_BuyNumberResponse, rhs: Calltrace_Telephony_V1_BuyNumberResponse) -> Bool {
     if lhs._number != rhs._number {return false}
+    if lhs._trackingNumber != rhs._trackingNumber {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -853,6 +853,11 @@ public nonisolated struct Calltrace_Transcript_V1_StartCallRequest: Sendable {
   /// An outbound call returning this earlier call (optional).
   public var callbackOf: String = String()
 
+  /// The organisation the gateway's own books say holds the number at the telephony provider
+  /// (optional): a number transcript has assigned to another organisation is then refused
+  /// (NOT_FOUND) and nothing is stored, so no firm takes another's calls by assigning its number.
+  public var expectedOrgID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -918,9 +923,6 @@ public nonisolated struct Calltrace_Transcript_V1_PrepareCallbackRequest: Sendab
 
   /// Rung first; empty for the first destination of the routing of the number the call came in on.
   public var staffNumber: String = String()
-
-  /// Who asked, as the gateway's authorisation named them: "user:<id>" or "operator:<name>".
-  public var actor: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2703,7 +2705,7 @@ nonisolated extension Calltrace_Transcript_V1_Call: SwiftProtobuf.Message, Swift
 
 nonisolated extension Calltrace_Transcript_V1_StartCallRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StartCallRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}call_id\0\u{3}tracking_number\0\u{3}caller_number\0\u{1}direction\0\u{3}started_at_unix_ms\0\u{3}callback_of\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}call_id\0\u{3}tracking_number\0\u{3}caller_number\0\u{1}direction\0\u{3}started_at_unix_ms\0\u{3}callback_of\0\u{3}expected_org_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2717,6 +2719,7 @@ nonisolated extension Calltrace_Transcript_V1_StartCallRequest: SwiftProtobuf.Me
       case 4: try { try decoder.decodeSingularEnumField(value: &self.direction) }()
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.startedAtUnixMs) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.callbackOf) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.expectedOrgID) }()
       default: break
       }
     }
@@ -2741,6 +2744,9 @@ nonisolated extension Calltrace_Transcript_V1_StartCallRequest: SwiftProtobuf.Me
     if !self.callbackOf.isEmpty {
       try visitor.visitSingularStringField(value: self.callbackOf, fieldNumber: 6)
     }
+    if !self.expectedOrgID.isEmpty {
+      try visitor.visitSingularStringField(value: self.expectedOrgID, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2751,6 +2757,7 @@ nonisolated extension Calltrace_Transcript_V1_StartCallRequest: SwiftProtobuf.Me
     if lhs.direction != rhs.direction {return false}
     if lhs.startedAtUnixMs != rhs.startedAtUnixMs {return false}
     if lhs.callbackOf != rhs.callbackOf {return false}
+    if lhs.expectedOrgID != rhs.expectedOrgID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2827,7 +2834,7 @@ nonisolated extension Calltrace_Transcript_V1_StartCallResponse: SwiftProtobuf.M
 
 nonisolated extension Calltrace_Transcript_V1_PrepareCallbackRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PrepareCallbackRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}call_id\0\u{3}staff_number\0\u{1}actor\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}org_id\0\u{3}call_id\0\u{3}staff_number\0\u{c}\u{4}\u{1}")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2838,7 +2845,6 @@ nonisolated extension Calltrace_Transcript_V1_PrepareCallbackRequest: SwiftProto
       case 1: try { try decoder.decodeSingularStringField(value: &self.orgID) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.callID) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.staffNumber) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.actor) }()
       default: break
       }
     }
@@ -2854,9 +2860,6 @@ nonisolated extension Calltrace_Transcript_V1_PrepareCallbackRequest: SwiftProto
     if !self.staffNumber.isEmpty {
       try visitor.visitSingularStringField(value: self.staffNumber, fieldNumber: 3)
     }
-    if !self.actor.isEmpty {
-      try visitor.visitSingularStringField(value: self.actor, fieldNumber: 4)
-    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2864,7 +2867,6 @@ nonisolated extension Calltrace_Transcript_V1_PrepareCallbackRequest: SwiftProto
     if lhs.orgID != rhs.orgID {return false}
     if lhs.callID != rhs.callID {return false}
     if lhs.staffNumber != rhs.staffNumber {return false}
-    if lhs.actor != rhs.actor {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

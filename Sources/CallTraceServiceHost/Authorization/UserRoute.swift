@@ -57,14 +57,6 @@ public protocol Authorizing: Sendable {
 extension Principal {
     /// How a service acting as itself is named in the audit trail: `service:<name>`.
     public static func serviceActor(_ service: String) -> String { "service:\(service)" }
-
-    /// Whether `actor` names a person as `actor` does (`user:<id>`, `operator:<name>`): what a
-    /// gateway passes on for the person it authorised.
-    public static func isPersonActor(_ actor: String) -> Bool {
-        let parts = actor.split(separator: ":", maxSplits: 1)
-        guard parts.count == 2, ["user", "operator"].contains(parts[0]), (1...128).contains(parts[1].count) else { return false }
-        return parts[1].allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.@".contains($0)) }
-    }
 }
 
 extension ServerContext {

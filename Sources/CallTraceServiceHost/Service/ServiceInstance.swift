@@ -95,7 +95,9 @@ public final class ServiceInstance: Sendable {
                             schemaVersion: UInt32(Service.migrations.map(\.version).max() ?? 0)))
             serverConfiguration.host = address.host
             serverConfiguration.port = address.port
-            serverConfiguration.clientAddressGateways = Set(configuration.credentialGateways)
+            // The telephony gateway passes on the address the web app told it, for the people
+            // whose calls it makes to the services (never one of its own making: it names none).
+            serverConfiguration.clientAddressGateways = Set(configuration.credentialGateways).union(Deployment.gatewaysServingCalls)
             // The port opens first, answering NOT_SERVING while the schema migrates.
             server = try RPCServer(configuration: serverConfiguration, services: [], serving: false, logger: logger)
         } catch {

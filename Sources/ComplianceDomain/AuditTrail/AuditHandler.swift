@@ -19,7 +19,11 @@ struct AuditHandler: Calltrace_Compliance_V1_AuditServiceHandler {
 
     func appendAuditEvents(_ request: Calltrace_Compliance_V1_AppendAuditEventsRequest, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_AppendAuditEventsResponse {
-        try await trail.append(request.events, from: context.peer.name)
+        // The telephony gateway records only what it changes: a firm's numbers at Twilio.
+        if context.peer.kind == .gateway, let other = request.events.first(where: { !$0.action.hasPrefix("number.") }) {
+            throw RPCError(.permissionDenied, "\(context.peer) records number.* events only, not \(other.action.prefix(64))")
+        }
+        return try await trail.append(request.events, from: context.peer.name)
     }
 
     func listAuditEvents(_ request: Calltrace_Compliance_V1_ListAuditEventsRequest, context: ServerContext) async throws

@@ -321,6 +321,11 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
         guard request.permission != .unspecified else { throw RPCError(.invalidArgument, "name a permission") }
+        // A gateway asking (the telephony gateway, for a person the web app sent it) passes on what
+        // it was told; a gateway acting for nobody never goes through another gateway.
+        if context.peer.kind == .gateway, request.clientAddress == ServerContext.actingForNobody || request.gateway == context.peer.name {
+            throw RPCError(.permissionDenied, "\(context.peer) asks only for people another gateway sent it")
+        }
         let principal = try await rules.authorize(token: request.token, org: request.orgID, permission: request.permission,
                                                   from: Presentation(gateway: request.gateway, clientAddress: request.clientAddress))
         return .with { $0.principal = principal }

@@ -99,7 +99,7 @@ struct CallPlan: Sendable {
             recordingStatusCallback: started.record ? urls.recording : nil,
             recordingStatusCallbackMethod: started.record ? .post : nil,
             recordingStatusCallbackEvent: started.record ? [.completed] : [])
-        return TwiML([say(Self.callbackWhisper(source: plan.source, recorded: started.record)), .dial(dial)])
+        return TwiML([say(Self.callbackWhisper(source: plan.source, caller: plan.caller, recorded: started.record)), .dial(dial)])
     }
 
     /// After a call back's dial: the member of staff hears when the enquirer did not answer.
@@ -113,9 +113,13 @@ struct CallPlan: Sendable {
     static let callbackRingSeconds = 30
     static let callbackUnanswered = "The caller did not answer. Goodbye."
 
-    static func callbackWhisper(source: String, recorded: Bool) -> String {
+    /// Who is called and why: the caller by the last three digits of their number (said one by
+    /// one), and the enquiry's source.
+    static func callbackWhisper(source: String, caller: String, recorded: Bool) -> String {
         let enquiry = source.isEmpty ? "an enquiry" : "a \(source) enquiry"
-        return "Calling back \(enquiry). " + (recorded ? "The call is recorded; the caller hears so first." : "This call is not recorded.")
+        let ending = caller.suffix(3).map(String.init).joined(separator: " ")
+        return "Calling back the caller whose number ends \(ending), \(enquiry). "
+            + (recorded ? "The call is recorded; the caller hears so first." : "This call is not recorded.")
     }
 
     /// The caller's number shown to whoever answers: theirs when it is one (a withheld caller's

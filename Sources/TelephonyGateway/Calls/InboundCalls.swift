@@ -1,4 +1,5 @@
 import CallTraceAPI
+import CallTraceKeys
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
@@ -41,10 +42,14 @@ struct InboundCalls: Sendable {
     func arrived(_ parameters: FormParameters) async throws -> WebhookAnswer {
         let sid = try Self.callSID(parameters)
         let caller = parameters["From"] ?? ""
+        let called = parameters["To"] ?? ""
+        // Whose number it is at Twilio, when this gateway bought or imported it: transcript takes
+        // the call only for that firm.
+        let holder = try await repository.read { tx in try PhoneNumber.e164(called).flatMap(tx.number)?.org } ?? ""
         let started: Calltrace_Transcript_V1_StartCallResponse
         do {
             started = try await transcript.startCall(.with {
-                $0.callID = sid; $0.trackingNumber = parameters["To"] ?? ""; $0.callerNumber = caller; $0.direction = .inbound
+                $0.callID = sid; $0.trackingNumber = called; $0.callerNumber = caller; $0.direction = .inbound; $0.expectedOrgID = holder
             }, options: CallOptions(timeout: Self.timeout))
         } catch let error as RPCError where error.code == .notFound || error.code == .invalidArgument {
             // A number no firm holds (or a caller with no usable number): nothing to connect to.
@@ -114,7 +119,7 @@ struct InboundCalls: Sendable {
         // A call back whose member of staff never answered: there was no call to complete.
         if let org = try await repository.write({ tx -> String? in
             guard let pending = try tx.callback(callSID: sid) else { return nil }
-            try tx.deleteCallback(pending.token)
+            try tx.endCallback(pending.token)
             return pending.org
         }) {
             logger.info("call back not answered by staff", metadata: ["call": "\(sid)", "org": "\(org)", "status": "\(status)"])

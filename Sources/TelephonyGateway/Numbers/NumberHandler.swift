@@ -7,13 +7,16 @@ import Foundation
 import Twilio
 
 /// `calltrace.telephony.v1.NumberService` (issue 31): a firm's numbers at Twilio — searched,
-/// bought under its regulatory bundle, or imported from what the account already has, pointed at
-/// this gateway's webhooks, and released. Only a person identity allows settings.manage in the
-/// firm (through the web app, with the address it saw) or an operator under a grant; Twilio is
-/// asked only after that. The gateway keeps which firm has which number, so no firm can release
-/// or take over another's; which source a number counts for stays transcript's.
+/// bought under its regulatory bundle and assigned to a source in transcript (under the person's
+/// token), imported by an operator from what the account already has, pointed at this gateway's
+/// webhooks, and released (in transcript first). Only a person identity allows settings.manage
+/// in the firm (through the web app, with the address it saw), or an operator under a grant;
+/// Twilio is asked only after that. The gateway keeps which firm holds which number, so no firm
+/// can release or take over another's, nor take its calls (`InboundCalls` names the holder to
+/// transcript's `StartCall`).
 struct NumberHandler: Calltrace_Telephony_V1_NumberServiceHandler {
     let twilio: TwilioClient
+    let trackingNumbers: Calltrace_Transcript_V1_TrackingNumberServiceClient
     let repository: any TelephonyRepository
     let authorizer: any Authorizing
     let outbox: AuditOutbox
@@ -21,9 +24,10 @@ struct NumberHandler: Calltrace_Telephony_V1_NumberServiceHandler {
     let defaultBundle: String?
     let defaultAddress: String?
     let clock: any WallClock
+    /// A person buys (and assigns in transcript, under their token); only an operator, who has
+    /// checked the firm owns it, imports a number already on the account.
     let policies = Calltrace_Telephony_V1_NumberServicePolicies(
-        searchNumbers: .gateways | .operators, buyNumber: .gateways | .operators, importNumber: .gateways | .operators,
-        releaseNumber: .gateways | .operators)
+        searchNumbers: .gateways, buyNumber: .gateways, importNumber: .operators, releaseNumber: .gateways | .operators)
 
     /// Twilio offers this many at most per search.
     static let searchLimit = 20
@@ -52,10 +56,14 @@ struct NumberHandler: Calltrace_Telephony_V1_NumberServiceHandler {
             throw RPCError(.invalidArgument, "bundle_sid must be the firm's regulatory bundle at Twilio (BU…): UK numbers are sold only under one")
         }
         if let address, !TwilioSID.isValid(address, prefix: "AD") { throw RPCError(.invalidArgument, "address_sid must be AD and 32 hex digits") }
+        // Checked before anything is bought, so a bad source costs nothing.
+        guard !request.source.trimmingCharacters(in: .whitespaces).isEmpty, request.source.count <= 100, request.channel != .unspecified else {
+            throw RPCError(.invalidArgument, "source (1–100 characters) and channel are required: where the number's calls count")
+        }
         if let held = try await repository.read({ tx in try tx.number(number) }) {
             throw held.org == request.orgID
                 ? RPCError(.alreadyExists, "the firm has this number already (\(held.twilioSID))")
-                : RPCError(.alreadyExists, "this number is another firm's")
+                : RPCError(.failedPrecondition, "the number is not available")
         }
         let bought = try await Self.twilio {
             try await twilio.buyNumber(NumberPurchase(phoneNumber: number, bundleSID: bundle, addressSID: address, friendlyName: "CallTrace \(request.orgID)",
@@ -63,25 +71,36 @@ struct NumberHandler: Calltrace_Telephony_V1_NumberServiceHandler {
         }
         try await keep(AccountNumber(number: number, org: request.orgID, twilioSID: bought.sid, acquired: .bought, at: clock.nowUnixMs),
                        action: .numberBought, by: who.actor)
-        return .with { $0.number = .with { $0.number = number; $0.twilioSid = bought.sid } }
+        let assigned: Calltrace_Transcript_V1_AssignTrackingNumberResponse
+        do {
+            assigned = try await trackingNumbers.assignTrackingNumber(.with {
+                $0.orgID = request.orgID; $0.number = number; $0.source = request.source; $0.channel = request.channel; $0.campaign = request.campaign
+            }, options: context.passedOn(timeout: .seconds(10)))
+        } catch let error as RPCError {
+            // Transcript's words may name the number: its code only (never a phone number in an error).
+            throw RPCError(.failedPrecondition, "bought the number for the firm (\(bought.sid)), but transcript did not assign it (\(error.code)): "
+                + "assign it with calltrace tracking-numbers assign, and ask CallTrace's support if it says another firm holds it")
+        }
+        return .with {
+            $0.number = .with { $0.number = number; $0.twilioSid = bought.sid }
+            $0.trackingNumber = assigned.trackingNumber
+        }
     }
 
     func importNumber(_ request: Calltrace_Telephony_V1_ImportNumberRequest, context: ServerContext) async throws
         -> Calltrace_Telephony_V1_ImportNumberResponse {
         let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         let number = try Self.ukNumber(request.number)
-        if let held = try await repository.read({ tx in try tx.number(number) }) {
-            guard held.org == request.orgID else { throw RPCError(.alreadyExists, "this number is another firm's") }
-            return .with { $0.number = .with { $0.number = number; $0.twilioSid = held.twilioSID } }  // imported already
-        }
+        let held = try await repository.read({ tx in try tx.number(number) })
+        if let held, held.org != request.orgID { throw RPCError(.failedPrecondition, "another firm holds this number") }
         let found = try await Self.twilio { try await twilio.listIncomingNumbers(phoneNumber: number, pageSize: 5) }
         guard let existing = found.first(where: { $0.phoneNumber == number }) else {
             throw RPCError(.notFound, "the number is not on the gateway's Twilio account: port it, or transfer it from the firm's own account, first")
         }
-        // One that already answers here belongs to someone, even if not through this gateway's
-        // books (set by hand): taking it over would take another firm's calls.
-        if let voice = existing.voiceUrl, voice.hasPrefix(urls.base + "/") {
-            throw RPCError(.failedPrecondition, "the number already answers at this gateway; an operator must release it first")
+        // One that already answers here for nobody in the books (set by hand) belongs to someone:
+        // taking it over would take another firm's calls. The firm's own (detached) is pointed here again.
+        if held == nil, let voice = existing.voiceUrl, voice.hasPrefix(urls.base + "/") {
+            throw RPCError(.failedPrecondition, "the number already answers at this gateway; release it there first")
         }
         _ = try await Self.twilio { try await twilio.updateWebhooks(ofNumber: existing.sid, urls.numberWebhooks) }
         try await keep(AccountNumber(number: number, org: request.orgID, twilioSID: existing.sid, acquired: .imported, at: clock.nowUnixMs),
@@ -96,6 +115,16 @@ struct NumberHandler: Calltrace_Telephony_V1_NumberServiceHandler {
         guard let held = try await repository.read({ tx in try tx.number(number) }), held.org == request.orgID else {
             throw RPCError(.notFound, "the firm has no such number at Twilio through this gateway")
         }
+        // Transcript first (a person's token passed on): no call is routed to the firm for a number
+        // it no longer holds at Twilio. An operator has no token: they release it in transcript apart.
+        if context.peer.kind == .gateway {
+            do {
+                _ = try await trackingNumbers.releaseTrackingNumber(.with { $0.orgID = request.orgID; $0.number = number },
+                                                                    options: context.passedOn(timeout: .seconds(10)))
+            } catch let error as RPCError where error.code == .notFound {
+                // Not assigned there (never, or released already).
+            }
+        }
         do {
             if request.keepAtTwilio {
                 _ = try await twilio.updateWebhooks(ofNumber: held.twilioSID, NumberWebhooks(voiceURL: ""))
@@ -108,7 +137,8 @@ struct NumberHandler: Calltrace_Telephony_V1_NumberServiceHandler {
             throw Self.rpcError(error)
         }
         try await repository.write { [outbox] tx in
-            try tx.deleteNumber(number)
+            // Detached, it stays the firm's in the books: nobody else can import it.
+            if !request.keepAtTwilio { try tx.deleteNumber(number) }
             try outbox.record(AuditRecord(org: request.orgID, actor: who.actor, action: request.keepAtTwilio ? .numberDetached : .numberReleased,
                                           resource: .trackingNumber(number)), in: tx.connection)
         }
@@ -117,7 +147,7 @@ struct NumberHandler: Calltrace_Telephony_V1_NumberServiceHandler {
 
     private func keep(_ number: AccountNumber, action: TelephonyAuditAction, by actor: String) async throws {
         try await repository.write { [outbox] tx in
-            try tx.upsert(number)
+            guard try tx.upsert(number) else { throw RPCError(.failedPrecondition, "another firm holds this number") }
             try outbox.record(AuditRecord(org: number.org, actor: actor, action: action, resource: .trackingNumber(number.number),
                                           detail: "twilio: \(number.twilioSID)"), in: tx.connection)
         }

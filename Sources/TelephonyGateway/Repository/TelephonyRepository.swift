@@ -45,17 +45,22 @@ protocol TelephonyTransaction {
     /// The organisation's number at Twilio, or nil (not bought or imported through this gateway,
     /// or released since).
     func number(_ number: String) throws -> AccountNumber?
-    /// Inserts, or takes over the row of a number released since.
-    func upsert(_ number: AccountNumber) throws
+    /// Inserts, or updates the row the same organisation holds; false when another holds it.
+    func upsert(_ number: AccountNumber) throws -> Bool
     func deleteNumber(_ number: String) throws
 
-    /// A call back waiting for its member of staff to answer, by its token or Twilio's call id.
+    /// A call back placed, by its token or Twilio's call id.
     func callback(token: String) throws -> PendingCallback?
     func callback(callSID: String) throws -> PendingCallback?
     func insert(_ callback: PendingCallback) throws
     func setCallSID(_ sid: String, callback token: String) throws
+    /// Its plan forgotten: answered, or ended unanswered (the row stays for the firm's rate).
+    func endCallback(_ token: String) throws
     func deleteCallback(_ token: String) throws
-    /// Call backs placed before `cutoff` forgotten (Twilio gives up ringing within a minute); how many.
+    /// The organisation's call backs placed since `time`, and whether one to `call` still rings.
+    func callbacks(org: String, placedSince time: Int64) throws -> Int
+    func callbackRinging(org: String, returning call: String) throws -> Bool
+    /// Call backs placed before `cutoff` forgotten; how many.
     func deleteCallbacks(placedBefore cutoff: Int64) throws -> Int
 }
 
@@ -69,16 +74,16 @@ struct AccountNumber: Sendable, Equatable {
     let at: Int64
 }
 
-/// A call back placed at Twilio, until the member of staff answers (then it is a call in flight)
-/// or it is forgotten: whom to dial and what to say, sealed under the firm's key, since it names
-/// the enquirer's number.
+/// A call back placed at Twilio: whom to dial and what to say, sealed under the firm's key (it
+/// names the enquirer's number) until the member of staff answers (then it is a call in flight)
+/// or the call ends unanswered; the row itself stays an hour, for the firm's rate of call backs.
 struct PendingCallback: Sendable, Equatable {
     let token: String
     let org: String
     /// The call it returns.
     let callbackOf: String
-    /// `CallbackPlan`'s JSON, sealed.
-    let sealedPlan: Data
+    /// `CallbackPlan`'s JSON, sealed; nil once answered or ended.
+    let sealedPlan: Data?
     let placedAt: Int64
     var callSID: String?
 }
@@ -170,11 +175,12 @@ struct SQLiteTelephonyRepository: TelephonyRepository {
             token TEXT PRIMARY KEY,
             org_id TEXT NOT NULL,
             callback_of TEXT NOT NULL,
-            plan BLOB NOT NULL,
+            plan BLOB,
             placed_at_unix_ms INTEGER NOT NULL,
             call_sid TEXT UNIQUE
         );
         CREATE INDEX pending_callbacks_by_time ON pending_callbacks (placed_at_unix_ms);
+        CREATE INDEX pending_callbacks_by_org ON pending_callbacks (org_id, placed_at_unix_ms);
         """
 
     let database: Database
@@ -277,12 +283,12 @@ struct SQLiteTelephonyRepository: TelephonyRepository {
             }
         }
 
-        func upsert(_ number: AccountNumber) throws {
+        func upsert(_ number: AccountNumber) throws -> Bool {
             try connection.execute("""
                 INSERT INTO account_numbers (number, org_id, twilio_sid, acquired, at_unix_ms) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (number) DO UPDATE SET org_id = excluded.org_id, twilio_sid = excluded.twilio_sid,
-                acquired = excluded.acquired, at_unix_ms = excluded.at_unix_ms
-                """, number.number, number.org, number.twilioSID, number.acquired.rawValue, number.at)
+                ON CONFLICT (number) DO UPDATE SET twilio_sid = excluded.twilio_sid, acquired = excluded.acquired,
+                at_unix_ms = excluded.at_unix_ms WHERE account_numbers.org_id = excluded.org_id
+                """, number.number, number.org, number.twilioSID, number.acquired.rawValue, number.at) == 1
         }
 
         func deleteNumber(_ number: String) throws {
@@ -291,7 +297,7 @@ struct SQLiteTelephonyRepository: TelephonyRepository {
 
         private func pending(_ row: Row) -> PendingCallback {
             PendingCallback(token: row.text("token") ?? "", org: row.text("org_id") ?? "", callbackOf: row.text("callback_of") ?? "",
-                            sealedPlan: row.blob("plan") ?? Data(), placedAt: row.int("placed_at_unix_ms") ?? 0, callSID: row.text("call_sid"))
+                            sealedPlan: row.blob("plan"), placedAt: row.int("placed_at_unix_ms") ?? 0, callSID: row.text("call_sid"))
         }
 
         func callback(token: String) throws -> PendingCallback? {
@@ -310,6 +316,19 @@ struct SQLiteTelephonyRepository: TelephonyRepository {
 
         func setCallSID(_ sid: String, callback token: String) throws {
             try connection.execute("UPDATE pending_callbacks SET call_sid = ? WHERE token = ?", sid, token)
+        }
+
+        func endCallback(_ token: String) throws {
+            try connection.execute("UPDATE pending_callbacks SET plan = NULL WHERE token = ?", token)
+        }
+
+        func callbacks(org: String, placedSince time: Int64) throws -> Int {
+            Int(try connection.query("SELECT count(*) AS n FROM pending_callbacks WHERE org_id = ? AND placed_at_unix_ms >= ?", org, time)[0]
+                .int("n") ?? 0)
+        }
+
+        func callbackRinging(org: String, returning call: String) throws -> Bool {
+            try !connection.query("SELECT 1 FROM pending_callbacks WHERE org_id = ? AND callback_of = ? AND plan IS NOT NULL", org, call).isEmpty
         }
 
         func deleteCallback(_ token: String) throws {

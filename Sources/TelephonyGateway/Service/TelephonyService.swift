@@ -65,7 +65,7 @@ public struct TelephonyService: CallTraceService {
         let callbacks = Callbacks(repository: repository, transcript: transcript, twilio: twilio, authorizer: authorizer, keys: context.keys,
                                   plan: plan, clock: context.clock, logger: context.logger)
         rpcServices = [
-            NumberHandler(twilio: twilio, repository: repository, authorizer: authorizer, outbox: context.outbox, urls: plan.urls,
+            NumberHandler(twilio: twilio, trackingNumbers: .init(context.peers["transcript"]!), repository: repository, authorizer: authorizer, outbox: context.outbox, urls: plan.urls,
                           defaultBundle: settings.twilioBundleSID, defaultAddress: settings.twilioAddressSID, clock: context.clock),
             callbacks,
         ]

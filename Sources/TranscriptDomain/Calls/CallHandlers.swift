@@ -119,7 +119,8 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
 
     func startCall(_ request: Calltrace_Transcript_V1_StartCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_StartCallResponse {
         let started = try await rules.start(CallStart(callID: request.callID, trackingNumber: request.trackingNumber, callerNumber: request.callerNumber,
-                                                      direction: request.direction, startedAt: request.startedAtUnixMs, callbackOf: request.callbackOf),
+                                                      direction: request.direction, startedAt: request.startedAtUnixMs, callbackOf: request.callbackOf,
+                                                      expectedOrg: request.expectedOrgID),
                                             by: context.peerActor)
         context.annotate(org: started.org)
         return .with {
@@ -129,14 +130,11 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         }
     }
 
-    /// The telephony gateway asks for the person identity allowed calls.place (it holds the
-    /// person's token and the address the web app saw; it starts calls for any firm anyway).
+    /// The telephony gateway asks, passing on the person's token and the address the web app saw.
     func prepareCallback(_ request: Calltrace_Transcript_V1_PrepareCallbackRequest, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_PrepareCallbackResponse {
-        try OrganizationID.validate(request.orgID)
-        context.annotate(org: request.orgID)
-        guard Principal.isPersonActor(request.actor) else { throw RPCError(.invalidArgument, "actor must be user:<id> or operator:<name>") }
-        let plan = try await rules.prepareCallback(org: request.orgID, call: request.callID, staffNumber: request.staffNumber, by: request.actor)
+        let who = try await context.principal(in: request.orgID, may: .callsPlace, via: authorizer)
+        let plan = try await rules.prepareCallback(org: request.orgID, call: request.callID, staffNumber: request.staffNumber, by: who.actor)
         return .with {
             $0.callerNumber = plan.caller; $0.trackingNumber = plan.trackingNumber; $0.staffNumber = plan.staff
             $0.source = plan.source; $0.startedAtUnixMs = plan.startedAt

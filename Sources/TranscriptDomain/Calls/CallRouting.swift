@@ -23,9 +23,10 @@ struct CallRouting: Sendable, Equatable {
     var voicemail = false
     var whisper = ""
 
-    /// UK numbers a call is never forwarded to: premium rate (09), personal numbering (070) and
-    /// the service numbers that charge the caller a premium (084, 087).
-    static let chargedPrefixes = ["+449", "+4470", "+4484", "+4487"]
+    /// UK numbers CallTrace never rings: premium rate (09), personal numbering (070), pagers and
+    /// the Isle of Man's mobiles (076, 07624), the service numbers that charge a premium (084,
+    /// 087), and corporate and VoIP ranges resold at a premium (055, 056).
+    static let chargedPrefixes = ["+449", "+4470", "+4476", "+4484", "+4487", "+4455", "+4456"]
 
     /// A number's routing before the firm set one: nobody is rung, always open.
     static let unset = CallRouting()
@@ -66,7 +67,7 @@ struct CallRouting: Sendable, Equatable {
         guard number.hasPrefix("+44") else { throw DomainError.invalid("\(field) is not a UK number") }
         guard number != trackingNumber else { throw DomainError.invalid("\(field) is the tracking number itself") }
         guard !Self.chargedPrefixes.contains(where: number.hasPrefix) else {
-            throw DomainError.invalid("\(field) is a premium-rate or personal number (09, 070, 084, 087): calls are not forwarded there")
+            throw DomainError.invalid("\(field) is a premium-rate, personal or pager number (09, 070, 076, 084, 087, 055, 056): CallTrace does not ring them")
         }
         return number
     }

@@ -1,3 +1,4 @@
+import CallTraceKeys
 import CallTraceServiceHost
 import Foundation
 
@@ -15,15 +16,21 @@ struct CallbackPlan: Sendable, Equatable {
 
 extension CallRules {
     /// A call back to one of the organisation's calls, for `actor` (a person allowed calls.place):
-    /// only to a caller who gave their number and has not objected to recording (a returned call
-    /// is recorded, P3), from the number the call came in on while the firm still holds it, to a
-    /// member of staff on a UK number that is not premium-rate (default: the number's first
-    /// destination). Audited; no number is in the trail or in an error.
+    /// only to a caller who gave a UK number that is not premium-rate and has not objected to
+    /// recording (a returned call is recorded, P3), from the number the call came in on while the
+    /// firm still holds it, to a member of staff on a UK number that is not premium-rate (default:
+    /// the number's first destination). Audited with the staff phone masked; no number in full is
+    /// in the trail or in an error.
     func prepareCallback(org: String, call callID: String, staffNumber: String, by actor: String) async throws -> CallbackPlan {
         let call = try await self.call(callID, org: org)
         let caller = try callerNumber(of: call)
         guard !caller.isEmpty else {
             throw DomainError.wrongState("the caller of call \(callID) withheld their number: there is no number to call back")
+        }
+        // A number outside the UK or a premium one is what a fraudster calls from (caller ids are
+        // easily spoofed) to be "called back" at the firm's cost.
+        guard (try? CallRouting.phone(caller, field: "caller", trackingNumber: call.trackingNumber)) != nil else {
+            throw DomainError.wrongState("the caller of call \(callID) has a number CallTrace does not call back (outside the UK, premium rate, personal or pager)")
         }
         return try await repository.write { [keys, outbox] tx in
             guard try tx.listedCaller(.suppressions, org: org, callerIndex: call.callerIndex) == nil else {
@@ -43,8 +50,8 @@ extension CallRules {
             } else {
                 staff = try CallRouting.phone(staffNumber, field: "staff_number", trackingNumber: call.trackingNumber)
             }
-            try outbox.record(AuditRecord(org: org, actor: actor, action: .callCallbackPlaced, resource: .call(callID), outcome: .success),
-                              in: tx.connection)
+            try outbox.record(AuditRecord(org: org, actor: actor, action: .callCallbackPlaced, resource: .call(callID), outcome: .success,
+                                          detail: "staff phone: \(PhoneNumber.masked(staff))"), in: tx.connection)
             return CallbackPlan(caller: caller, trackingNumber: call.trackingNumber, staff: staff, source: current.source,
                                 startedAt: call.startedAt)
         }

@@ -15,6 +15,8 @@ struct CallStart: Sendable {
     var startedAt: Int64
     /// The call this one returns; empty for none.
     var callbackOf: String
+    /// The organisation the gateway's books say holds the number at the provider; empty: unknown.
+    var expectedOrg = ""
 }
 
 /// A tracking number given to a marketing source of an organisation, from a time on.
@@ -193,7 +195,11 @@ struct CallRules: Sendable {
             if inbound { routing = try tx.routing(org: org, number: tracking).map { try Self.open($0, org: org, number: tracking, keys: keys) } ?? .unset }
             return Lookup(assignment: assignment, transcribed: try tx.settings(org: org)?.enabled ?? false, index: index, blocked: blocked, routing: routing)
         }
-        guard let lookup else { throw DomainError.notFound("tracking number \(tracking) is not assigned to any organisation") }
+        // A number the gateway bought or imported for one firm, assigned here to another (before the
+        // purchase, or after a release at the provider): no firm takes another's calls that way.
+        guard let lookup, request.expectedOrg.isEmpty || lookup.assignment.org == request.expectedOrg else {
+            throw DomainError.notFound("tracking number \(tracking) is not assigned to any organisation")
+        }
         let assignment = lookup.assignment, index = lookup.index, routing = lookup.routing
         let org = assignment.org
         if lookup.blocked {

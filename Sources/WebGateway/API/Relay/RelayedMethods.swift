@@ -87,7 +87,6 @@ extension RelayedMethod {
         "calltrace.compliance.v1.RegisterService/AcceptProcessingAgreement": .unary(Calltrace_Compliance_V1_RegisterService.acceptProcessingAgreement, peer: "compliance"),
         "calltrace.telephony.v1.NumberService/SearchNumbers": .unary(Calltrace_Telephony_V1_NumberService.searchNumbers, peer: "telephony"),
         "calltrace.telephony.v1.NumberService/BuyNumber": .unary(Calltrace_Telephony_V1_NumberService.buyNumber, peer: "telephony"),
-        "calltrace.telephony.v1.NumberService/ImportNumber": .unary(Calltrace_Telephony_V1_NumberService.importNumber, peer: "telephony"),
         "calltrace.telephony.v1.NumberService/ReleaseNumber": .unary(Calltrace_Telephony_V1_NumberService.releaseNumber, peer: "telephony"),
         "calltrace.telephony.v1.CallbackService/PlaceCallback": .unary(Calltrace_Telephony_V1_CallbackService.placeCallback, peer: "telephony"),
     ]

@@ -726,7 +726,7 @@ const ProtobufCMessageDescriptor calltrace__telephony__v1__search_numbers_respon
   (ProtobufCMessageInit) calltrace__telephony__v1__search_numbers_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__telephony__v1__buy_number_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor calltrace__telephony__v1__buy_number_request__field_descriptors[7] =
 {
   {
     "org_id",
@@ -776,17 +776,56 @@ static const ProtobufCFieldDescriptor calltrace__telephony__v1__buy_number_reque
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "source",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Telephony__V1__BuyNumberRequest, source),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "channel",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Telephony__V1__BuyNumberRequest, channel),
+    &calltrace__transcript__v1__channel__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "campaign",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Telephony__V1__BuyNumberRequest, campaign),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__telephony__v1__buy_number_request__field_indices_by_name[] = {
   3,   /* field[3] = address_sid */
   2,   /* field[2] = bundle_sid */
+  6,   /* field[6] = campaign */
+  5,   /* field[5] = channel */
   1,   /* field[1] = number */
   0,   /* field[0] = org_id */
+  4,   /* field[4] = source */
 };
 static const ProtobufCIntRange calltrace__telephony__v1__buy_number_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor calltrace__telephony__v1__buy_number_request__descriptor =
 {
@@ -796,7 +835,7 @@ const ProtobufCMessageDescriptor calltrace__telephony__v1__buy_number_request__d
   "Calltrace__Telephony__V1__BuyNumberRequest",
   "calltrace.telephony.v1",
   sizeof(Calltrace__Telephony__V1__BuyNumberRequest),
-  4,
+  7,
   calltrace__telephony__v1__buy_number_request__field_descriptors,
   calltrace__telephony__v1__buy_number_request__field_indices_by_name,
   1,  calltrace__telephony__v1__buy_number_request__number_ranges,
@@ -854,7 +893,7 @@ const ProtobufCMessageDescriptor calltrace__telephony__v1__account_number__descr
   (ProtobufCMessageInit) calltrace__telephony__v1__account_number__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__telephony__v1__buy_number_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor calltrace__telephony__v1__buy_number_response__field_descriptors[2] =
 {
   {
     "number",
@@ -868,14 +907,27 @@ static const ProtobufCFieldDescriptor calltrace__telephony__v1__buy_number_respo
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "tracking_number",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Telephony__V1__BuyNumberResponse, tracking_number),
+    &calltrace__transcript__v1__tracking_number__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__telephony__v1__buy_number_response__field_indices_by_name[] = {
   0,   /* field[0] = number */
+  1,   /* field[1] = tracking_number */
 };
 static const ProtobufCIntRange calltrace__telephony__v1__buy_number_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor calltrace__telephony__v1__buy_number_response__descriptor =
 {
@@ -885,7 +937,7 @@ const ProtobufCMessageDescriptor calltrace__telephony__v1__buy_number_response__
   "Calltrace__Telephony__V1__BuyNumberResponse",
   "calltrace.telephony.v1",
   sizeof(Calltrace__Telephony__V1__BuyNumberResponse),
-  1,
+  2,
   calltrace__telephony__v1__buy_number_response__field_descriptors,
   calltrace__telephony__v1__buy_number_response__field_indices_by_name,
   1,  calltrace__telephony__v1__buy_number_response__number_ranges,

@@ -4493,7 +4493,7 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__call__descriptor =
   (ProtobufCMessageInit) calltrace__transcript__v1__call__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__transcript__v1__start_call_request__field_descriptors[6] =
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__start_call_request__field_descriptors[7] =
 {
   {
     "call_id",
@@ -4567,19 +4567,32 @@ static const ProtobufCFieldDescriptor calltrace__transcript__v1__start_call_requ
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "expected_org_id",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__StartCallRequest, expected_org_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__transcript__v1__start_call_request__field_indices_by_name[] = {
   0,   /* field[0] = call_id */
   5,   /* field[5] = callback_of */
   2,   /* field[2] = caller_number */
   3,   /* field[3] = direction */
+  6,   /* field[6] = expected_org_id */
   4,   /* field[4] = started_at_unix_ms */
   1,   /* field[1] = tracking_number */
 };
 static const ProtobufCIntRange calltrace__transcript__v1__start_call_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor calltrace__transcript__v1__start_call_request__descriptor =
 {
@@ -4589,7 +4602,7 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__start_call_request__
   "Calltrace__Transcript__V1__StartCallRequest",
   "calltrace.transcript.v1",
   sizeof(Calltrace__Transcript__V1__StartCallRequest),
-  6,
+  7,
   calltrace__transcript__v1__start_call_request__field_descriptors,
   calltrace__transcript__v1__start_call_request__field_indices_by_name,
   1,  calltrace__transcript__v1__start_call_request__number_ranges,
@@ -4725,7 +4738,7 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__start_call_response_
   (ProtobufCMessageInit) calltrace__transcript__v1__start_call_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__transcript__v1__prepare_callback_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__prepare_callback_request__field_descriptors[3] =
 {
   {
     "org_id",
@@ -4763,21 +4776,8 @@ static const ProtobufCFieldDescriptor calltrace__transcript__v1__prepare_callbac
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
-  {
-    "actor",
-    4,
-    PROTOBUF_C_LABEL_NONE,
-    PROTOBUF_C_TYPE_STRING,
-    0,   /* quantifier_offset */
-    offsetof(Calltrace__Transcript__V1__PrepareCallbackRequest, actor),
-    NULL,
-    &protobuf_c_empty_string,
-    0,             /* flags */
-    0,NULL,NULL    /* reserved1,reserved2, etc */
-  },
 };
 static const unsigned calltrace__transcript__v1__prepare_callback_request__field_indices_by_name[] = {
-  3,   /* field[3] = actor */
   1,   /* field[1] = call_id */
   0,   /* field[0] = org_id */
   2,   /* field[2] = staff_number */
@@ -4785,7 +4785,7 @@ static const unsigned calltrace__transcript__v1__prepare_callback_request__field
 static const ProtobufCIntRange calltrace__transcript__v1__prepare_callback_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor calltrace__transcript__v1__prepare_callback_request__descriptor =
 {
@@ -4795,7 +4795,7 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__prepare_callback_req
   "Calltrace__Transcript__V1__PrepareCallbackRequest",
   "calltrace.transcript.v1",
   sizeof(Calltrace__Transcript__V1__PrepareCallbackRequest),
-  4,
+  3,
   calltrace__transcript__v1__prepare_callback_request__field_descriptors,
   calltrace__transcript__v1__prepare_callback_request__field_indices_by_name,
   1,  calltrace__transcript__v1__prepare_callback_request__number_ranges,

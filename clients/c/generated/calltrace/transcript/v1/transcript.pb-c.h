@@ -472,10 +472,16 @@ struct  Calltrace__Transcript__V1__StartCallRequest
    * An outbound call returning this earlier call (optional).
    */
   char *callback_of;
+  /*
+   * The organisation the gateway's own books say holds the number at the telephony provider
+   * (optional): a number transcript has assigned to another organisation is then refused
+   * (NOT_FOUND) and nothing is stored, so no firm takes another's calls by assigning its number.
+   */
+  char *expected_org_id;
 };
 #define CALLTRACE__TRANSCRIPT__V1__START_CALL_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__start_call_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__TRANSCRIPT__V1__DIRECTION__DIRECTION_UNSPECIFIED, 0, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__TRANSCRIPT__V1__DIRECTION__DIRECTION_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Calltrace__Transcript__V1__StartCallResponse
@@ -532,14 +538,10 @@ struct  Calltrace__Transcript__V1__PrepareCallbackRequest
    * Rung first; empty for the first destination of the routing of the number the call came in on.
    */
   char *staff_number;
-  /*
-   * Who asked, as the gateway's authorisation named them: "user:<id>" or "operator:<name>".
-   */
-  char *actor;
 };
 #define CALLTRACE__TRANSCRIPT__V1__PREPARE_CALLBACK_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__prepare_callback_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Calltrace__Transcript__V1__PrepareCallbackResponse
