@@ -102,17 +102,21 @@ PY
 mapfile -t times < "$demo/times"
 echo "   Twilio cannot be reached from here: a local fake Twilio plays the call, sending the webhooks signed as Twilio"
 echo "   signs them, and serves the synthesised audio as the call's recording."
-"$bin/calltrace-fake-twilio" call --fake "$twilio" --ca "$pki/ca.crt" --account-sid "$twilio_account" --auth-token-file "$twilio_dir/auth-token" \
-  --gateway "$telephony_url" --public-url "$telephony_public" --from "+447700900123" --to "+441184960001" --wav "$demo/call.wav" > "$demo/twilio-call.json"
-call=$(field call_sid < "$demo/twilio-call.json")
-at_twilio=$(sed -n 's/.*"recording_sids" *: *\["\([^"]*\)".*/\1/p' "$demo/twilio-call.json")
-python3 - "$demo/twilio-call.json" <<'PY' | show
+fake_call() {  # fake_call OUT ARGS...: the fake Twilio plays a call through the gateway's webhooks; its summary in OUT, shown
+  local out=$1; shift
+  "$bin/calltrace-fake-twilio" call --fake "$twilio" --ca "$pki/ca.crt" --account-sid "$twilio_account" --auth-token-file "$twilio_dir/auth-token" \
+    --gateway "$telephony_url" --public-url "$telephony_public" --wav "$demo/call.wav" "$@" > "$out"
+  python3 - "$out" <<'PY' | show
 import json, sys
 call = json.load(open(sys.argv[1]))
 print(f"call {call['call_sid']}: {call['final_status']}")
 for hook in call["webhooks"]:
-    print(f"  webhook {hook['url'].split('://', 1)[1].split('/', 1)[1]}: {hook['status']}")
+    print(f"  webhook {hook['url'].split('://', 1)[1].split('/', 1)[1].split('?')[0]}: {hook['status']}")
 PY
+}
+fake_call "$demo/twilio-call.json" --from "+447700900123" --to "+441184960001"
+call=$(field call_sid < "$demo/twilio-call.json")
+at_twilio=$(sed -n 's/.*"recording_sids" *: *\["\([^"]*\)".*/\1/p' "$demo/twilio-call.json")
 for _ in $(seq 1 100); do
   recording=$(ct media recordings list --org "$org" --call "$call" --token "$admin" 2>/dev/null | awk '{print $1}' | head -1)
   gone=$(twilio_status "$twilio/2010-04-01/Accounts/$twilio_account/Recordings/$at_twilio.wav")
@@ -181,15 +185,7 @@ proves "signed, expiring, revocable links; every open audited (P7)"
 step "The firm calls the caller back; the call announces the recording"
 placed=$(ct telephony callback "$call" --org "$org" --token "$admin" --json | field callId)
 echo "   Twilio rings the office's phone (the number's first destination) from the firm's number; the fake answers it:"
-"$bin/calltrace-fake-twilio" call --fake "$twilio" --ca "$pki/ca.crt" --account-sid "$twilio_account" --auth-token-file "$twilio_dir/auth-token" \
-  --gateway "$telephony_url" --public-url "$telephony_public" --answer-placed "$placed" --wav "$demo/call.wav" > "$demo/twilio-callback.json"
-python3 - "$demo/twilio-callback.json" <<'PY' | show
-import json, sys
-call = json.load(open(sys.argv[1]))
-print(f"call back {call['call_sid']}: {call['final_status']}")
-for hook in call["webhooks"]:
-    print(f"  webhook {hook['url'].split('://', 1)[1].split('/', 1)[1].split('?')[0]}: {hook['status']}")
-PY
+fake_call "$demo/twilio-callback.json" --answer-placed "$placed"
 for _ in $(seq 1 100); do
   if ct transcript calls show --org "$org" "$placed" --token "$admin" 2>/dev/null | grep -qi "answered"; then break; fi
   sleep 0.2
