@@ -12,9 +12,15 @@ import Twilio
 
 @Suite("Issue 31: inbound calls through Twilio's webhooks")
 struct InboundCallTests {
-    @Test("An answered call: the office rung with the caller's number and a whisper, both legs recorded, the recording moved into media and deleted at Twilio, the call completed as answered")
+    @Test("An answered call: the office rung with the caller's number and a whisper, both legs recorded, the recording moved into media and deleted at Twilio, the call completed as answered, its transcript redacted and analysed")
     func answered() async throws {
         let rig = try await TelephonyRig()
+        // The firm transcribes its calls: the text handed in for the call (the manual engine, as
+        // `make demo`'s stand-in for speech-to-text) is redacted and analysed here, locally.
+        let transcripts = Calltrace_Transcript_V1_TranscriptServiceClient(try rig.services.calls.transcript.client())
+        _ = try await transcripts.setTranscriptionSettings(.with {
+            $0.orgID = rig.org; $0.settings = .with { $0.enabled = true; $0.engine = "manual"; $0.analysisEngine = "local" }
+        }, options: try bearer(rig.admin))
         let wav = wavFile(samples: 16_000, channels: 2)
         let played = try await rig.call(wav: wav)
         #expect(played.rejected == nil && played.dialled == [TelephonyRig.office])
@@ -34,6 +40,16 @@ struct InboundCallTests {
         #expect(try await rig.settle { try await rig.record(of: played.callSid).outcome == .answered })
         let record = try await rig.record(of: played.callSid)
         #expect(record.durationMs == 42_000 && record.source == "Google Ads")
+
+        _ = try await Calltrace_Transcript_V1_TranscriptServiceClient(try rig.services.calls.transcript.client(identity: TemporaryPKI.identity("gateway", "telephony")))
+            .submitTranscript(.with {
+                $0.orgID = rig.org; $0.callID = played.callSid
+                $0.segments = [.with { $0.speaker = "caller"; $0.text = "I was hurt at work and need a solicitor. My card is 4111 1111 1111 1111." }]
+            })
+        #expect(try await eventually {
+            let read = try await transcripts.getTranscript(.with { $0.orgID = rig.org; $0.callID = played.callSid }, options: try bearer(rig.admin))
+            return read.state == .done && read.hasAnalysis && !read.transcript.segments.contains { $0.text.contains("4111") }
+        })
         await rig.stop()
     }
 
