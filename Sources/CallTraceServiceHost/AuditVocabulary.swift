@@ -71,6 +71,7 @@ public struct AuditResource: Sendable, Hashable, CustomStringConvertible {
         case subjectRequest = "subject_request"
         case retentionRun = "retention_run"
         case apiToken = "api_token"
+        case website
     }
 
     public let kind: Kind
@@ -102,6 +103,8 @@ public struct AuditResource: Sendable, Hashable, CustomStringConvertible {
     public static func retentionRun(_ id: String) -> AuditResource { .init(.retentionRun, id) }
     /// A user's API token, by its id (never the token).
     public static func apiToken(_ id: String) -> AuditResource { .init(.apiToken, id) }
+    /// A firm's website with its number pool (transcript).
+    public static func website(_ id: String) -> AuditResource { .init(.website, id) }
 }
 
 /// How an audited attempt ended.

@@ -5,7 +5,7 @@ import CallTraceCLI
 /// The transcript service's commands, in the order `calltrace --help` lists them.
 package enum TranscriptCommands {
     package static let groups: [any ParsableCommand.Type] = [
-        TrackingNumbersCommand.self, CallsCommand.self, TranscriptsCommand.self, ReportCommand.self, SuppressionCommand.self, BlockCommand.self,
+        TrackingNumbersCommand.self, CallsCommand.self, TranscriptsCommand.self, ReportCommand.self, WebsitesCommand.self, SuppressionCommand.self, BlockCommand.self,
     ]
 }
 

@@ -423,18 +423,18 @@ func minutesSeconds(_ ms: UInt64) -> String { String(format: "%02d:%02d", ms / 6
 
 struct ReportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "report", abstract: "Reports (reports.read).",
-                                                    subcommands: [Attribution.self])
+                                                    subcommands: [Attribution.self, Conversions.self])
 
     struct Attribution: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "attribution",
             abstract: "Which marketing brings real cases: calls, callers, answered, missed, enquiries, matters and conversion per source, channel or campaign.",
-            discussion: "First touch credits a matter to the caller's first call in the period; last touch to their last call up to the one where it was opened.")
+            discussion: "First touch credits a matter to the caller's first call in the period; last touch to their last call up to the one where it was opened. By utm-campaign, keyword, landing-page or referrer, rows are the website visits calls joined (first touch: the visitor's first visit); \"suggested\" counts enquiries the AI thinks new that staff have not marked.")
         @OptionGroup var options: TranscriptOptions
         @Option(help: "Organisation id (default: $CALLTRACE_ORG, or \"org\" in the CLI config file).") var org: String = CLIDefaults.org
         @Option(help: "From (2026-01-01 or an ISO 8601 time).") var from: String
         @Option(help: "Before (exclusive).") var before: String
-        @Option(help: "source, channel or campaign.") var by = "source"
+        @Option(help: "source, channel, campaign, utm-campaign, keyword, landing-page or referrer.") var by = "source"
         @Flag(help: "Print CSV.") var csv = false
 
         func run() async throws {
@@ -445,9 +445,9 @@ struct ReportCommand: AsyncParsableCommand {
                     $0.orgID = org; $0.fromUnixMs = from; $0.beforeUnixMs = before; $0.groupBy = grouping
                 }, options: try options.callOptions)
             }
-            let columns = ["calls", "callers", "answered", "missed", "enquiries", "matters", "conversion", "first-touch", "last-touch"]
+            let columns = ["calls", "callers", "answered", "missed", "enquiries", "suggested", "matters", "conversion", "first-touch", "last-touch"]
             func values(_ r: Calltrace_Transcript_V1_AttributionRow) -> [String] {
-                [r.calls, r.uniqueCallers, r.answered, r.missed, r.newEnquiries, r.mattersOpened].map { "\($0)" }
+                [r.calls, r.uniqueCallers, r.answered, r.missed, r.newEnquiries, r.suggestedNewEnquiries, r.mattersOpened].map { "\($0)" }
                     + [String(format: "%.1f%%", r.conversionRate * 100), "\(r.firstTouchMatters)", "\(r.lastTouchMatters)"]
             }
             if csv {
@@ -465,6 +465,7 @@ struct ReportCommand: AsyncParsableCommand {
                             : String(repeating: " ", count: widths[index] - cell.count) + cell
                     }.joined(separator: "  ")
                 }.joined(separator: "\n")
+                    + (response.poolCalls == 0 ? "" : "\n\(response.joinedCalls) of \(response.poolCalls) calls to website pool numbers joined to a visit")
             }
         }
     }

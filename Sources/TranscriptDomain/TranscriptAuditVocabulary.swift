@@ -21,6 +21,12 @@ public enum TranscriptAuditAction: String, AuditActionName {
     case callerUnsuppressed = "caller.unsuppressed"
     case callerBlocked = "caller.blocked"
     case callerUnblocked = "caller.unblocked"
+    /// Website attribution (issue 32): a website's settings, its pool, and conversions handed to an ad platform.
+    case websiteCreated = "website.created"
+    case websiteUpdated = "website.updated"
+    case websiteDeleted = "website.deleted"
+    case websitePoolSet = "website.pool_set"
+    case conversionsExported = "conversions.exported"
     case transcriptionSettingsChanged = "transcription.settings_changed"
     case transcriptStored = "transcript.stored"
     case transcriptReplaced = "transcript.replaced"
@@ -31,7 +37,7 @@ public enum TranscriptAuditAction: String, AuditActionName {
     /// Retention: batches past the organisation's cutoffs.
     case transcriptsPurged = "transcripts.purged"
     case callsPurged = "calls.purged"
-    /// Offboarding: every call, tracking number (and its routing), suppression and blocked caller of the organisation.
+    /// Offboarding: every call, tracking number (and its routing), suppression, blocked caller, website and visit of the organisation.
     case organisationPurged = "organisation.purged"
 }
 

@@ -77,7 +77,7 @@ final class AuditVocabularyTests {
             (.trackingNumber("01184960000"), "tracking_number:01184960000"), (.suppression("sup_1"), "suppression:sup_1"),
             (.blockedCaller("blk_1"), "blocked_caller:blk_1"),
             (.bundle("bun_1"), "bundle:bun_1"), (.subjectRequest("sar_1"), "subject_request:sar_1"), (.retentionRun("ret_1"), "retention_run:ret_1"),
-            (.apiToken("api_1"), "api_token:api_1"),
+            (.apiToken("api_1"), "api_token:api_1"), (.website("web_1"), "website:web_1"),
         ]
         #expect(made.map(\.0.name) == made.map(\.1))
         #expect(Set(made.map(\.0.kind)) == Set(AuditResource.Kind.allCases), "every kind has its constructor")

@@ -44,6 +44,13 @@ struct TranscriptRefusalTests {
             ("BlockCaller", .admin, { _ = try await d.blockList(as: $0).blockCaller(.with { $0.orgID = org; $0.phoneNumber = "07700900999" }, options: $1) }),
             ("UnblockCaller", .admin, { _ = try await d.blockList(as: $0).unblockCaller(.with { $0.orgID = org; $0.phoneNumber = "07700900999" }, options: $1) }),
             ("ListBlockedCallers", .admin, { _ = try await d.blockList(as: $0).listBlockedCallers(.with { $0.orgID = org }, options: $1) }),
+            ("CreateWebsite", .admin, { _ = try await d.websites(as: $0).createWebsite(.with { $0.orgID = org; $0.settings.name = "Site" }, options: $1) }),
+            ("UpdateWebsite", .admin, { _ = try await d.websites(as: $0).updateWebsite(.with { $0.orgID = org; $0.websiteID = "web_1" }, options: $1) }),
+            ("ListWebsites", nil, { _ = try await d.websites(as: $0).listWebsites(.with { $0.orgID = org }, options: $1) }),
+            ("DeleteWebsite", .admin, { _ = try await d.websites(as: $0).deleteWebsite(.with { $0.orgID = org; $0.websiteID = "web_1" }, options: $1) }),
+            ("SetPoolNumbers", .admin, { _ = try await d.websites(as: $0).setPoolNumbers(.with { $0.orgID = org; $0.websiteID = "web_1" }, options: $1) }),
+            ("GetPoolStatus", nil, { _ = try await d.websites(as: $0).getPoolStatus(.with { $0.orgID = org; $0.websiteID = "web_1" }, options: $1) }),
+            ("ExportConversions", nil, { _ = try await d.websites(as: $0).exportConversions(.with { $0.orgID = org; $0.fromUnixMs = 1; $0.beforeUnixMs = 2 }, options: $1) }),
         ]
         let web = TemporaryPKI.identity("gateway", "web")
         let ops = TemporaryPKI.identity("operator", "ops")

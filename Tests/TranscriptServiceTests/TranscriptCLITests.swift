@@ -45,7 +45,7 @@ struct TranscriptCLITests {
         let report = try await cli(["report", "attribution", "--from", day, "--before", after])
         #expect(report.status == 0 && report.stdout.contains("Google Ads") && report.stdout.contains("100.0%"), "\(report.stdout) \(report.stderr)")
         let csv = try await cli(["report", "attribution", "--from", day, "--before", after, "--csv"])
-        #expect(csv.stdout.hasPrefix("source,calls,callers,answered,missed,enquiries,matters,conversion,first-touch,last-touch\n\"Google Ads\",1,1,0,0,1,1,100.0%,1,1"),
+        #expect(csv.stdout.hasPrefix("source,calls,callers,answered,missed,enquiries,suggested,matters,conversion,first-touch,last-touch\n\"Google Ads\",1,1,0,0,1,0,1,100.0%,1,1"),
                 "\(csv.stdout)")
         #expect(try await cli(["report", "attribution", "--from", "yesterday", "--before", after]).status != 0)
 
@@ -80,6 +80,25 @@ struct TranscriptCLITests {
         #expect(try await cli(["block", "list"]).stdout.contains("no blocked callers"))
         let blockHelp = try await run(calltrace, ["block", "--help"])
         #expect(blockHelp.status == 0 && blockHelp.stdout.contains("add") && blockHelp.stdout.contains("remove") && blockHelp.stdout.contains("list"))
+
+        // Websites, their pools and the conversions export (issue 32).
+        try await deployment.assign("0118 496 0011", org: org, admin: admin, source: "Website", channel: .organic, campaign: "")
+        let created = try await cli(["websites", "create", "--name", "Main site", "--origin", "https://www.smith-law.co.uk", "--replace", "020 7946 0000",
+                                     "--source", "Website", "--json"])
+        #expect(created.status == 0, "\(created.stdout) \(created.stderr)")
+        let website = try #require(try JSONSerialization.jsonObject(with: Data(created.stdout.utf8)) as? [String: Any])["website"] as? [String: Any]
+        let websiteID = try #require(website?["websiteId"] as? String)
+        let pooled = try await cli(["websites", "pool", websiteID, "0118 496 0011"])
+        #expect(pooled.status == 0 && pooled.stdout.contains("pool +441184960011"), "\(pooled.stdout) \(pooled.stderr)")
+        #expect(try await cli(["websites", "create", "--name", "x", "--origin", "http://example.com", "--replace", "02079460000", "--source", "x"]).status != 0)
+        let status = try await cli(["websites", "status", websiteID])
+        #expect(status.status == 0 && status.stdout.contains("0 of 1 numbers held now"), "\(status.stdout) \(status.stderr)")
+        #expect(try await cli(["websites", "list"]).stdout.contains("origins https://www.smith-law.co.uk"))
+        let conversions = try await cli(["report", "conversions", "--from", day, "--before", after, "--csv"])
+        #expect(conversions.status == 0 && conversions.stdout.hasPrefix("Parameters:TimeZone=Europe/London\r\nGoogle Click ID,Conversion Name,"),
+                "\(conversions.stdout) \(conversions.stderr)")
+        #expect(try await cli(["report", "attribution", "--from", day, "--before", after, "--by", "utm-campaign"]).stdout.contains("(no visit)"))
+        #expect(try await cli(["websites", "delete", websiteID]).stdout.contains("deleted"))
 
         environment["CALLTRACE_TOKEN"] = nil
         #expect(try await cli(["calls", "list"]).status == 4, "no token: not allowed")

@@ -82,6 +82,21 @@ struct TranscriptionTests {
         #expect(reading.transcript.redactions == 3 && reading.transcript.engine == "deepgram")
         #expect(reading.analysis.practiceArea == .personalInjury && reading.analysis.urgency == .high && reading.analysis.callbackRequested)
         #expect(reading.analysis.engine == "anthropic")
+        // The analysis suggests an outcome (issue 32): the report counts it apart until staff confirm it.
+        let suggested = try await deployment.calls().getCall(.with { $0.orgID = org; $0.callID = "call-1" }, options: try bearer(admin)).call
+        #expect(suggested.suggestedEnquiry == .new && suggested.suggestedPracticeArea == .personalInjury && suggested.enquiry == .unspecified)
+        func totals() async throws -> Calltrace_Transcript_V1_AttributionRow {
+            try await deployment.calls().attributionReport(.with {
+                $0.orgID = org; $0.fromUnixMs = deployment.transcript.clock.nowUnixMs - 86_400_000; $0.beforeUnixMs = deployment.transcript.clock.nowUnixMs + 1
+            }, options: try bearer(admin)).total
+        }
+        let before = try await totals()
+        #expect(before.suggestedNewEnquiries == 1 && before.newEnquiries == 0)
+        _ = try await deployment.calls().markCallOutcome(.with {
+            $0.orgID = org; $0.callID = "call-1"; $0.enquiry = .new; $0.practiceArea = .personalInjury
+        }, options: try bearer(admin))
+        let after = try await totals()
+        #expect(after.suggestedNewEnquiries == 0 && after.newEnquiries == 1, "confirmed, it counts as an enquiry once")
         let prompt = try #require(deployment.anthropic.requests.first)
         #expect(prompt.path == "/v1/messages" && !String(decoding: prompt.body, as: UTF8.self).contains("4111"),
                 "the card number never reaches the analysis engine")

@@ -2500,3 +2500,191 @@ public struct Calltrace_Transcript_V1_SuppressionServiceClient: Sendable {
     }
 }
 
+// MARK: calltrace.transcript.v1.WebsiteService
+
+/// Which peers may call each method of `calltrace.transcript.v1.WebsiteService`.
+public struct Calltrace_Transcript_V1_WebsiteServicePolicies: Sendable {
+    public var createWebsite: PeerPolicy
+    public var updateWebsite: PeerPolicy
+    public var listWebsites: PeerPolicy
+    public var deleteWebsite: PeerPolicy
+    public var setPoolNumbers: PeerPolicy
+    public var getPoolStatus: PeerPolicy
+    public var exportConversions: PeerPolicy
+
+    public init(createWebsite: PeerPolicy, updateWebsite: PeerPolicy, listWebsites: PeerPolicy, deleteWebsite: PeerPolicy, setPoolNumbers: PeerPolicy, getPoolStatus: PeerPolicy, exportConversions: PeerPolicy) {
+        self.createWebsite = createWebsite
+        self.updateWebsite = updateWebsite
+        self.listWebsites = listWebsites
+        self.deleteWebsite = deleteWebsite
+        self.setPoolNumbers = setPoolNumbers
+        self.getPoolStatus = getPoolStatus
+        self.exportConversions = exportConversions
+    }
+}
+
+/// The server side of `calltrace.transcript.v1.WebsiteService`: implement every method, name who may call each in
+/// `policies`, and hand the value to the server (it registers itself).
+public protocol Calltrace_Transcript_V1_WebsiteServiceHandler: RPCService {
+    var policies: Calltrace_Transcript_V1_WebsiteServicePolicies { get }
+
+    func createWebsite(_ request: Calltrace_Transcript_V1_CreateWebsiteRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_CreateWebsiteResponse
+
+    /// Replaces the website's name, origins, target numbers, source and click ids.
+    func updateWebsite(_ request: Calltrace_Transcript_V1_UpdateWebsiteRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_UpdateWebsiteResponse
+
+    func listWebsites(_ request: Calltrace_Transcript_V1_ListWebsitesRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListWebsitesResponse
+
+    /// Its pool and reservations go with it; visits and the calls joined to them stay (until retention).
+    func deleteWebsite(_ request: Calltrace_Transcript_V1_DeleteWebsiteRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_DeleteWebsiteResponse
+
+    /// Replaces the pool: each number must be one of the firm's current tracking numbers, in no
+    /// other website's pool. A number taken out stops being offered at once.
+    func setPoolNumbers(_ request: Calltrace_Transcript_V1_SetPoolNumbersRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_SetPoolNumbersResponse
+
+    /// The pool now (numbers held, free) and over a period (visits, reservations, and how many
+    /// took a number from another visitor because the pool was exhausted).
+    func getPoolStatus(_ request: Calltrace_Transcript_V1_GetPoolStatusRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetPoolStatusResponse
+
+    /// Google Ads offline click conversions (reports.read): the genuine enquiries (confirmed by
+    /// staff, not merely suggested) and matters opened on calls started in the period whose call
+    /// joined a visit that carried a gclid, each at its call's start. Each is given once: unless `include_exported`, those given
+    /// before are left out, and unless `preview`, those given now are recorded as exported.
+    func exportConversions(_ request: Calltrace_Transcript_V1_ExportConversionsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ExportConversionsResponse
+}
+
+extension Calltrace_Transcript_V1_WebsiteServiceHandler {
+    public func register(with router: inout RPCRouter) {
+        let policies = self.policies
+        router.unary(Calltrace_Transcript_V1_WebsiteService.createWebsite, allow: policies.createWebsite) { try await self.createWebsite($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_WebsiteService.updateWebsite, allow: policies.updateWebsite) { try await self.updateWebsite($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_WebsiteService.listWebsites, allow: policies.listWebsites) { try await self.listWebsites($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_WebsiteService.deleteWebsite, allow: policies.deleteWebsite) { try await self.deleteWebsite($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_WebsiteService.setPoolNumbers, allow: policies.setPoolNumbers) { try await self.setPoolNumbers($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_WebsiteService.getPoolStatus, allow: policies.getPoolStatus) { try await self.getPoolStatus($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_WebsiteService.exportConversions, allow: policies.exportConversions) { try await self.exportConversions($0, context: $1) }
+    }
+}
+
+/// A typed client of `calltrace.transcript.v1.WebsiteService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
+public struct Calltrace_Transcript_V1_WebsiteServiceClient: Sendable {
+    public let rpc: any RPCChannel
+
+    public init(_ rpc: any RPCChannel) {
+        self.rpc = rpc
+    }
+
+    public func createWebsite(_ request: Calltrace_Transcript_V1_CreateWebsiteRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_CreateWebsiteResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_WebsiteService.createWebsite, request, options: options)
+    }
+
+    /// Replaces the website's name, origins, target numbers, source and click ids.
+    public func updateWebsite(_ request: Calltrace_Transcript_V1_UpdateWebsiteRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_UpdateWebsiteResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_WebsiteService.updateWebsite, request, options: options)
+    }
+
+    public func listWebsites(_ request: Calltrace_Transcript_V1_ListWebsitesRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_ListWebsitesResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_WebsiteService.listWebsites, request, options: options)
+    }
+
+    /// Its pool and reservations go with it; visits and the calls joined to them stay (until retention).
+    public func deleteWebsite(_ request: Calltrace_Transcript_V1_DeleteWebsiteRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_DeleteWebsiteResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_WebsiteService.deleteWebsite, request, options: options)
+    }
+
+    /// Replaces the pool: each number must be one of the firm's current tracking numbers, in no
+    /// other website's pool. A number taken out stops being offered at once.
+    public func setPoolNumbers(_ request: Calltrace_Transcript_V1_SetPoolNumbersRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_SetPoolNumbersResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_WebsiteService.setPoolNumbers, request, options: options)
+    }
+
+    /// The pool now (numbers held, free) and over a period (visits, reservations, and how many
+    /// took a number from another visitor because the pool was exhausted).
+    public func getPoolStatus(_ request: Calltrace_Transcript_V1_GetPoolStatusRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_GetPoolStatusResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_WebsiteService.getPoolStatus, request, options: options)
+    }
+
+    /// Google Ads offline click conversions (reports.read): the genuine enquiries (confirmed by
+    /// staff, not merely suggested) and matters opened on calls started in the period whose call
+    /// joined a visit that carried a gclid, each at its call's start. Each is given once: unless `include_exported`, those given
+    /// before are left out, and unless `preview`, those given now are recorded as exported.
+    public func exportConversions(_ request: Calltrace_Transcript_V1_ExportConversionsRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_ExportConversionsResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_WebsiteService.exportConversions, request, options: options)
+    }
+}
+
+// MARK: calltrace.transcript.v1.VisitorService
+
+/// Which peers may call each method of `calltrace.transcript.v1.VisitorService`.
+public struct Calltrace_Transcript_V1_VisitorServicePolicies: Sendable {
+    public var getWebsiteTag: PeerPolicy
+    public var reserveNumber: PeerPolicy
+    public var renewReservation: PeerPolicy
+
+    public init(getWebsiteTag: PeerPolicy, reserveNumber: PeerPolicy, renewReservation: PeerPolicy) {
+        self.getWebsiteTag = getWebsiteTag
+        self.reserveNumber = reserveNumber
+        self.renewReservation = renewReservation
+    }
+}
+
+/// The server side of `calltrace.transcript.v1.VisitorService`: implement every method, name who may call each in
+/// `policies`, and hand the value to the server (it registers itself).
+public protocol Calltrace_Transcript_V1_VisitorServiceHandler: RPCService {
+    var policies: Calltrace_Transcript_V1_VisitorServicePolicies { get }
+
+    /// Before consent: what the tag replaces and with what (the source's own number). Nothing
+    /// about the visitor is sent or kept.
+    func getWebsiteTag(_ request: Calltrace_Transcript_V1_GetWebsiteTagRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetWebsiteTagResponse
+
+    /// After consent: a visit and a number from the pool held for it. A visit id already given
+    /// (the same page, or the next) renews its reservation instead (RenewReservation). A free
+    /// number first; when every number is held, the least recently active reservation is taken
+    /// over and counted. An empty pool answers the source's number (no visit kept).
+    func reserveNumber(_ request: Calltrace_Transcript_V1_ReserveNumberRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ReserveNumberResponse
+
+    /// Keeps the visit's number while the visitor stays (held `hold_seconds` after the last
+    /// renewal). A lapsed or taken-over reservation gets a number again, perhaps another.
+    func renewReservation(_ request: Calltrace_Transcript_V1_RenewReservationRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_RenewReservationResponse
+}
+
+extension Calltrace_Transcript_V1_VisitorServiceHandler {
+    public func register(with router: inout RPCRouter) {
+        let policies = self.policies
+        router.unary(Calltrace_Transcript_V1_VisitorService.getWebsiteTag, allow: policies.getWebsiteTag) { try await self.getWebsiteTag($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_VisitorService.reserveNumber, allow: policies.reserveNumber) { try await self.reserveNumber($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_VisitorService.renewReservation, allow: policies.renewReservation) { try await self.renewReservation($0, context: $1) }
+    }
+}
+
+/// A typed client of `calltrace.transcript.v1.VisitorService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
+public struct Calltrace_Transcript_V1_VisitorServiceClient: Sendable {
+    public let rpc: any RPCChannel
+
+    public init(_ rpc: any RPCChannel) {
+        self.rpc = rpc
+    }
+
+    /// Before consent: what the tag replaces and with what (the source's own number). Nothing
+    /// about the visitor is sent or kept.
+    public func getWebsiteTag(_ request: Calltrace_Transcript_V1_GetWebsiteTagRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_GetWebsiteTagResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_VisitorService.getWebsiteTag, request, options: options)
+    }
+
+    /// After consent: a visit and a number from the pool held for it. A visit id already given
+    /// (the same page, or the next) renews its reservation instead (RenewReservation). A free
+    /// number first; when every number is held, the least recently active reservation is taken
+    /// over and counted. An empty pool answers the source's number (no visit kept).
+    public func reserveNumber(_ request: Calltrace_Transcript_V1_ReserveNumberRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_ReserveNumberResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_VisitorService.reserveNumber, request, options: options)
+    }
+
+    /// Keeps the visit's number while the visitor stays (held `hold_seconds` after the last
+    /// renewal). A lapsed or taken-over reservation gets a number again, perhaps another.
+    public func renewReservation(_ request: Calltrace_Transcript_V1_RenewReservationRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_RenewReservationResponse {
+        try await rpc.unary(Calltrace_Transcript_V1_VisitorService.renewReservation, request, options: options)
+    }
+}
+

@@ -713,6 +713,64 @@ public enum Calltrace_Transcript_V1_SuppressionService {
     public static let methods: [MethodInfo] = [addSuppression.info, removeSuppression.info, listSuppressions.info]
 }
 
+// MARK: calltrace/transcript/v1/websites.proto
+
+/// `calltrace.transcript.v1.WebsiteService`
+public enum Calltrace_Transcript_V1_WebsiteService {
+    public static let name = "calltrace.transcript.v1.WebsiteService"
+
+    /// `/calltrace.transcript.v1.WebsiteService/CreateWebsite`
+    public static let createWebsite = MethodDescriptor<Calltrace_Transcript_V1_CreateWebsiteRequest, Calltrace_Transcript_V1_CreateWebsiteResponse>(
+        service: name, name: "CreateWebsite", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.transcript.v1.WebsiteService/UpdateWebsite`
+    public static let updateWebsite = MethodDescriptor<Calltrace_Transcript_V1_UpdateWebsiteRequest, Calltrace_Transcript_V1_UpdateWebsiteResponse>(
+        service: name, name: "UpdateWebsite", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.transcript.v1.WebsiteService/ListWebsites`
+    public static let listWebsites = MethodDescriptor<Calltrace_Transcript_V1_ListWebsitesRequest, Calltrace_Transcript_V1_ListWebsitesResponse>(
+        service: name, name: "ListWebsites", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.transcript.v1.WebsiteService/DeleteWebsite`
+    public static let deleteWebsite = MethodDescriptor<Calltrace_Transcript_V1_DeleteWebsiteRequest, Calltrace_Transcript_V1_DeleteWebsiteResponse>(
+        service: name, name: "DeleteWebsite", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.transcript.v1.WebsiteService/SetPoolNumbers`
+    public static let setPoolNumbers = MethodDescriptor<Calltrace_Transcript_V1_SetPoolNumbersRequest, Calltrace_Transcript_V1_SetPoolNumbersResponse>(
+        service: name, name: "SetPoolNumbers", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.transcript.v1.WebsiteService/GetPoolStatus`
+    public static let getPoolStatus = MethodDescriptor<Calltrace_Transcript_V1_GetPoolStatusRequest, Calltrace_Transcript_V1_GetPoolStatusResponse>(
+        service: name, name: "GetPoolStatus", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.transcript.v1.WebsiteService/ExportConversions`
+    public static let exportConversions = MethodDescriptor<Calltrace_Transcript_V1_ExportConversionsRequest, Calltrace_Transcript_V1_ExportConversionsResponse>(
+        service: name, name: "ExportConversions", kind: .unary, isIdempotent: false)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [createWebsite.info, updateWebsite.info, listWebsites.info, deleteWebsite.info, setPoolNumbers.info, getPoolStatus.info, exportConversions.info]
+}
+
+/// `calltrace.transcript.v1.VisitorService`
+public enum Calltrace_Transcript_V1_VisitorService {
+    public static let name = "calltrace.transcript.v1.VisitorService"
+
+    /// `/calltrace.transcript.v1.VisitorService/GetWebsiteTag`
+    public static let getWebsiteTag = MethodDescriptor<Calltrace_Transcript_V1_GetWebsiteTagRequest, Calltrace_Transcript_V1_GetWebsiteTagResponse>(
+        service: name, name: "GetWebsiteTag", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.transcript.v1.VisitorService/ReserveNumber`
+    public static let reserveNumber = MethodDescriptor<Calltrace_Transcript_V1_ReserveNumberRequest, Calltrace_Transcript_V1_ReserveNumberResponse>(
+        service: name, name: "ReserveNumber", kind: .unary, isIdempotent: false)
+
+    /// `/calltrace.transcript.v1.VisitorService/RenewReservation`
+    public static let renewReservation = MethodDescriptor<Calltrace_Transcript_V1_RenewReservationRequest, Calltrace_Transcript_V1_RenewReservationResponse>(
+        service: name, name: "RenewReservation", kind: .unary, isIdempotent: false)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [getWebsiteTag.info, reserveNumber.info, renewReservation.info]
+}
+
 /// Every service declared under proto/.
 public enum ProtoServices {
     public static let all: [(name: String, methods: [MethodInfo])] = [
@@ -739,5 +797,7 @@ public enum ProtoServices {
         (Calltrace_Transcript_V1_CallService.name, Calltrace_Transcript_V1_CallService.methods),
         (Calltrace_Transcript_V1_TranscriptService.name, Calltrace_Transcript_V1_TranscriptService.methods),
         (Calltrace_Transcript_V1_SuppressionService.name, Calltrace_Transcript_V1_SuppressionService.methods),
+        (Calltrace_Transcript_V1_WebsiteService.name, Calltrace_Transcript_V1_WebsiteService.methods),
+        (Calltrace_Transcript_V1_VisitorService.name, Calltrace_Transcript_V1_VisitorService.methods),
     ]
 }

@@ -295,6 +295,63 @@ public nonisolated enum Calltrace_Transcript_V1_PracticeArea: SwiftProtobuf.Enum
 
 }
 
+/// How a call was joined to a website visit.
+public nonisolated enum Calltrace_Transcript_V1_VisitJoin: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// outbound, or a call from before website attribution
+  case unspecified // = 0
+
+  /// a number in no website's pool: attributed to its source
+  case staticNumber // = 1
+
+  /// to the visit that held the pool number when the call started
+  case joined // = 2
+
+  /// a pool number whose last reservation had lapsed: to the source
+  case lapsed // = 3
+
+  /// a pool number nobody held before the call: to the source
+  case noReservation // = 4
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .staticNumber
+    case 2: self = .joined
+    case 3: self = .lapsed
+    case 4: self = .noReservation
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .staticNumber: return 1
+    case .joined: return 2
+    case .lapsed: return 3
+    case .noReservation: return 4
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Calltrace_Transcript_V1_VisitJoin] = [
+    .unspecified,
+    .staticNumber,
+    .joined,
+    .lapsed,
+    .noReservation,
+  ]
+
+}
+
 public nonisolated enum Calltrace_Transcript_V1_ReportGrouping: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
 
@@ -303,6 +360,17 @@ public nonisolated enum Calltrace_Transcript_V1_ReportGrouping: SwiftProtobuf.En
   case source // = 1
   case channel // = 2
   case campaign // = 3
+
+  /// Website attribution, by the visit each call was joined to (last touch) and, for first-touch
+  /// credit, the caller's visitor's first visit; calls not joined to a visit are one row, "(no visit)".
+  case utmCampaign // = 4
+
+  /// utm_term
+  case keyword // = 5
+  case landingPage // = 6
+
+  /// the referrer's host
+  case referrer // = 7
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -315,6 +383,10 @@ public nonisolated enum Calltrace_Transcript_V1_ReportGrouping: SwiftProtobuf.En
     case 1: self = .source
     case 2: self = .channel
     case 3: self = .campaign
+    case 4: self = .utmCampaign
+    case 5: self = .keyword
+    case 6: self = .landingPage
+    case 7: self = .referrer
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -325,6 +397,10 @@ public nonisolated enum Calltrace_Transcript_V1_ReportGrouping: SwiftProtobuf.En
     case .source: return 1
     case .channel: return 2
     case .campaign: return 3
+    case .utmCampaign: return 4
+    case .keyword: return 5
+    case .landingPage: return 6
+    case .referrer: return 7
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -335,6 +411,10 @@ public nonisolated enum Calltrace_Transcript_V1_ReportGrouping: SwiftProtobuf.En
     .source,
     .channel,
     .campaign,
+    .utmCampaign,
+    .keyword,
+    .landingPage,
+    .referrer,
   ]
 
 }
@@ -824,11 +904,73 @@ public nonisolated struct Calltrace_Transcript_V1_Call: @unchecked Sendable {
     set {_uniqueStorage()._practiceArea = newValue}
   }
 
+  /// Website attribution (websites.proto): how the call was joined to a visit, and the visit's
+  /// marketing when it was.
+  public var visitJoin: Calltrace_Transcript_V1_VisitJoin {
+    get {_storage._visitJoin}
+    set {_uniqueStorage()._visitJoin = newValue}
+  }
+
+  public var visit: Calltrace_Transcript_V1_VisitAttribution {
+    get {_storage._visit ?? Calltrace_Transcript_V1_VisitAttribution()}
+    set {_uniqueStorage()._visit = newValue}
+  }
+  /// Returns true if `visit` has been explicitly set.
+  public var hasVisit: Bool {_storage._visit != nil}
+  /// Clears the value of `visit`. Subsequent reads from it will return its default value.
+  public mutating func clearVisit() {_uniqueStorage()._visit = nil}
+
+  /// What the AI analysis suggests (staff confirm or correct it with MarkCallOutcome, which sets
+  /// `enquiry` and `practice_area`); unspecified until an analysis is stored.
+  public var suggestedEnquiry: Calltrace_Transcript_V1_Enquiry {
+    get {_storage._suggestedEnquiry}
+    set {_uniqueStorage()._suggestedEnquiry = newValue}
+  }
+
+  public var suggestedPracticeArea: Calltrace_Transcript_V1_PracticeArea {
+    get {_storage._suggestedPracticeArea}
+    set {_uniqueStorage()._suggestedPracticeArea = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// The marketing of the visit a call was joined to (first touch: the visitor's first visit).
+public nonisolated struct Calltrace_Transcript_V1_VisitAttribution: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var visitID: String = String()
+
+  public var websiteID: String = String()
+
+  public var landingPath: String = String()
+
+  public var referrerHost: String = String()
+
+  public var utmSource: String = String()
+
+  public var utmMedium: String = String()
+
+  public var utmCampaign: String = String()
+
+  public var utmTerm: String = String()
+
+  /// Which click ids the visit carried (never their values here).
+  public var clickIDKinds: [String] = []
+
+  public var firstUtmCampaign: String = String()
+
+  public var firstLandingPath: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Calltrace_Transcript_V1_StartCallRequest: Sendable {
@@ -1163,6 +1305,10 @@ public nonisolated struct Calltrace_Transcript_V1_AttributionRow: Sendable {
   /// …by the last call up to and including the one where the matter was opened.
   public var lastTouchMatters: UInt64 = 0
 
+  /// Calls whose enquiry staff have not marked but the AI analysis suggests is new (counted
+  /// apart from new_enquiries, which staff confirmed).
+  public var suggestedNewEnquiries: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1183,6 +1329,11 @@ public nonisolated struct Calltrace_Transcript_V1_AttributionReportResponse: Sen
   public var hasTotal: Bool {self._total != nil}
   /// Clears the value of `total`. Subsequent reads from it will return its default value.
   public mutating func clearTotal() {self._total = nil}
+
+  /// Inbound calls to website pool numbers in the period, and how many of them were joined to a visit.
+  public var poolCalls: UInt64 = 0
+
+  public var joinedCalls: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2021,8 +2172,12 @@ nonisolated extension Calltrace_Transcript_V1_PracticeArea: SwiftProtobuf._Proto
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PRACTICE_AREA_UNSPECIFIED\0\u{1}PRACTICE_AREA_PERSONAL_INJURY\0\u{1}PRACTICE_AREA_CLINICAL_NEGLIGENCE\0\u{1}PRACTICE_AREA_FAMILY\0\u{1}PRACTICE_AREA_CONVEYANCING\0\u{1}PRACTICE_AREA_WILLS_AND_PROBATE\0\u{1}PRACTICE_AREA_EMPLOYMENT\0\u{1}PRACTICE_AREA_IMMIGRATION\0\u{1}PRACTICE_AREA_CRIMINAL\0\u{1}PRACTICE_AREA_HOUSING_AND_LANDLORD_TENANT\0\u{1}PRACTICE_AREA_COMMERCIAL\0\u{1}PRACTICE_AREA_DISPUTE_RESOLUTION\0\u{1}PRACTICE_AREA_OTHER\0")
 }
 
+nonisolated extension Calltrace_Transcript_V1_VisitJoin: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0VISIT_JOIN_UNSPECIFIED\0\u{1}VISIT_JOIN_STATIC_NUMBER\0\u{1}VISIT_JOIN_JOINED\0\u{1}VISIT_JOIN_LAPSED\0\u{1}VISIT_JOIN_NO_RESERVATION\0")
+}
+
 nonisolated extension Calltrace_Transcript_V1_ReportGrouping: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0REPORT_GROUPING_UNSPECIFIED\0\u{1}REPORT_GROUPING_SOURCE\0\u{1}REPORT_GROUPING_CHANNEL\0\u{1}REPORT_GROUPING_CAMPAIGN\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0REPORT_GROUPING_UNSPECIFIED\0\u{1}REPORT_GROUPING_SOURCE\0\u{1}REPORT_GROUPING_CHANNEL\0\u{1}REPORT_GROUPING_CAMPAIGN\0\u{1}REPORT_GROUPING_UTM_CAMPAIGN\0\u{1}REPORT_GROUPING_KEYWORD\0\u{1}REPORT_GROUPING_LANDING_PAGE\0\u{1}REPORT_GROUPING_REFERRER\0")
 }
 
 nonisolated extension Calltrace_Transcript_V1_CallEventKind: SwiftProtobuf._ProtoNameProviding {
@@ -2499,7 +2654,7 @@ nonisolated extension Calltrace_Transcript_V1_ListTrackingNumbersResponse: Swift
 
 nonisolated extension Calltrace_Transcript_V1_Call: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Call"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}call_id\0\u{3}org_id\0\u{3}tracking_number\0\u{1}source\0\u{1}channel\0\u{1}campaign\0\u{3}caller_number\0\u{3}caller_number_masked\0\u{1}direction\0\u{3}started_at_unix_ms\0\u{3}answered_at_unix_ms\0\u{3}ended_at_unix_ms\0\u{3}duration_ms\0\u{1}outcome\0\u{3}recording_id\0\u{3}callback_of\0\u{1}recorded\0\u{1}enquiry\0\u{3}matter_opened\0\u{3}matter_reference\0\u{3}practice_area\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}call_id\0\u{3}org_id\0\u{3}tracking_number\0\u{1}source\0\u{1}channel\0\u{1}campaign\0\u{3}caller_number\0\u{3}caller_number_masked\0\u{1}direction\0\u{3}started_at_unix_ms\0\u{3}answered_at_unix_ms\0\u{3}ended_at_unix_ms\0\u{3}duration_ms\0\u{1}outcome\0\u{3}recording_id\0\u{3}callback_of\0\u{1}recorded\0\u{1}enquiry\0\u{3}matter_opened\0\u{3}matter_reference\0\u{3}practice_area\0\u{3}visit_join\0\u{1}visit\0\u{3}suggested_enquiry\0\u{3}suggested_practice_area\0")
 
   fileprivate class _StorageClass {
     var _callID: String = String()
@@ -2523,6 +2678,10 @@ nonisolated extension Calltrace_Transcript_V1_Call: SwiftProtobuf.Message, Swift
     var _matterOpened: Bool = false
     var _matterReference: String = String()
     var _practiceArea: Calltrace_Transcript_V1_PracticeArea = .unspecified
+    var _visitJoin: Calltrace_Transcript_V1_VisitJoin = .unspecified
+    var _visit: Calltrace_Transcript_V1_VisitAttribution? = nil
+    var _suggestedEnquiry: Calltrace_Transcript_V1_Enquiry = .unspecified
+    var _suggestedPracticeArea: Calltrace_Transcript_V1_PracticeArea = .unspecified
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2554,6 +2713,10 @@ nonisolated extension Calltrace_Transcript_V1_Call: SwiftProtobuf.Message, Swift
       _matterOpened = source._matterOpened
       _matterReference = source._matterReference
       _practiceArea = source._practiceArea
+      _visitJoin = source._visitJoin
+      _visit = source._visit
+      _suggestedEnquiry = source._suggestedEnquiry
+      _suggestedPracticeArea = source._suggestedPracticeArea
     }
   }
 
@@ -2593,6 +2756,10 @@ nonisolated extension Calltrace_Transcript_V1_Call: SwiftProtobuf.Message, Swift
         case 19: try { try decoder.decodeSingularBoolField(value: &_storage._matterOpened) }()
         case 20: try { try decoder.decodeSingularStringField(value: &_storage._matterReference) }()
         case 21: try { try decoder.decodeSingularEnumField(value: &_storage._practiceArea) }()
+        case 22: try { try decoder.decodeSingularEnumField(value: &_storage._visitJoin) }()
+        case 23: try { try decoder.decodeSingularMessageField(value: &_storage._visit) }()
+        case 24: try { try decoder.decodeSingularEnumField(value: &_storage._suggestedEnquiry) }()
+        case 25: try { try decoder.decodeSingularEnumField(value: &_storage._suggestedPracticeArea) }()
         default: break
         }
       }
@@ -2601,6 +2768,10 @@ nonisolated extension Calltrace_Transcript_V1_Call: SwiftProtobuf.Message, Swift
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
     try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
       if !_storage._callID.isEmpty {
         try visitor.visitSingularStringField(value: _storage._callID, fieldNumber: 1)
       }
@@ -2664,6 +2835,18 @@ nonisolated extension Calltrace_Transcript_V1_Call: SwiftProtobuf.Message, Swift
       if _storage._practiceArea != .unspecified {
         try visitor.visitSingularEnumField(value: _storage._practiceArea, fieldNumber: 21)
       }
+      if _storage._visitJoin != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._visitJoin, fieldNumber: 22)
+      }
+      try { if let v = _storage._visit {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 23)
+      } }()
+      if _storage._suggestedEnquiry != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._suggestedEnquiry, fieldNumber: 24)
+      }
+      if _storage._suggestedPracticeArea != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._suggestedPracticeArea, fieldNumber: 25)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2694,10 +2877,94 @@ nonisolated extension Calltrace_Transcript_V1_Call: SwiftProtobuf.Message, Swift
         if _storage._matterOpened != rhs_storage._matterOpened {return false}
         if _storage._matterReference != rhs_storage._matterReference {return false}
         if _storage._practiceArea != rhs_storage._practiceArea {return false}
+        if _storage._visitJoin != rhs_storage._visitJoin {return false}
+        if _storage._visit != rhs_storage._visit {return false}
+        if _storage._suggestedEnquiry != rhs_storage._suggestedEnquiry {return false}
+        if _storage._suggestedPracticeArea != rhs_storage._suggestedPracticeArea {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Calltrace_Transcript_V1_VisitAttribution: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VisitAttribution"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}visit_id\0\u{3}website_id\0\u{3}landing_path\0\u{3}referrer_host\0\u{3}utm_source\0\u{3}utm_medium\0\u{3}utm_campaign\0\u{3}utm_term\0\u{3}click_id_kinds\0\u{3}first_utm_campaign\0\u{3}first_landing_path\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.visitID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.websiteID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.landingPath) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.referrerHost) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.utmSource) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.utmMedium) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.utmCampaign) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.utmTerm) }()
+      case 9: try { try decoder.decodeRepeatedStringField(value: &self.clickIDKinds) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.firstUtmCampaign) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.firstLandingPath) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.visitID.isEmpty {
+      try visitor.visitSingularStringField(value: self.visitID, fieldNumber: 1)
+    }
+    if !self.websiteID.isEmpty {
+      try visitor.visitSingularStringField(value: self.websiteID, fieldNumber: 2)
+    }
+    if !self.landingPath.isEmpty {
+      try visitor.visitSingularStringField(value: self.landingPath, fieldNumber: 3)
+    }
+    if !self.referrerHost.isEmpty {
+      try visitor.visitSingularStringField(value: self.referrerHost, fieldNumber: 4)
+    }
+    if !self.utmSource.isEmpty {
+      try visitor.visitSingularStringField(value: self.utmSource, fieldNumber: 5)
+    }
+    if !self.utmMedium.isEmpty {
+      try visitor.visitSingularStringField(value: self.utmMedium, fieldNumber: 6)
+    }
+    if !self.utmCampaign.isEmpty {
+      try visitor.visitSingularStringField(value: self.utmCampaign, fieldNumber: 7)
+    }
+    if !self.utmTerm.isEmpty {
+      try visitor.visitSingularStringField(value: self.utmTerm, fieldNumber: 8)
+    }
+    if !self.clickIDKinds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.clickIDKinds, fieldNumber: 9)
+    }
+    if !self.firstUtmCampaign.isEmpty {
+      try visitor.visitSingularStringField(value: self.firstUtmCampaign, fieldNumber: 10)
+    }
+    if !self.firstLandingPath.isEmpty {
+      try visitor.visitSingularStringField(value: self.firstLandingPath, fieldNumber: 11)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Calltrace_Transcript_V1_VisitAttribution, rhs: Calltrace_Transcript_V1_VisitAttribution) -> Bool {
+    if lhs.visitID != rhs.visitID {return false}
+    if lhs.websiteID != rhs.websiteID {return false}
+    if lhs.landingPath != rhs.landingPath {return false}
+    if lhs.referrerHost != rhs.referrerHost {return false}
+    if lhs.utmSource != rhs.utmSource {return false}
+    if lhs.utmMedium != rhs.utmMedium {return false}
+    if lhs.utmCampaign != rhs.utmCampaign {return false}
+    if lhs.utmTerm != rhs.utmTerm {return false}
+    if lhs.clickIDKinds != rhs.clickIDKinds {return false}
+    if lhs.firstUtmCampaign != rhs.firstUtmCampaign {return false}
+    if lhs.firstLandingPath != rhs.firstLandingPath {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3311,7 +3578,7 @@ nonisolated extension Calltrace_Transcript_V1_AttributionReportRequest: SwiftPro
 
 nonisolated extension Calltrace_Transcript_V1_AttributionRow: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AttributionRow"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}calls\0\u{3}unique_callers\0\u{1}answered\0\u{1}missed\0\u{3}new_enquiries\0\u{3}matters_opened\0\u{3}conversion_rate\0\u{3}first_touch_matters\0\u{3}last_touch_matters\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}calls\0\u{3}unique_callers\0\u{1}answered\0\u{1}missed\0\u{3}new_enquiries\0\u{3}matters_opened\0\u{3}conversion_rate\0\u{3}first_touch_matters\0\u{3}last_touch_matters\0\u{3}suggested_new_enquiries\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3329,6 +3596,7 @@ nonisolated extension Calltrace_Transcript_V1_AttributionRow: SwiftProtobuf.Mess
       case 8: try { try decoder.decodeSingularDoubleField(value: &self.conversionRate) }()
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.firstTouchMatters) }()
       case 10: try { try decoder.decodeSingularUInt64Field(value: &self.lastTouchMatters) }()
+      case 11: try { try decoder.decodeSingularUInt64Field(value: &self.suggestedNewEnquiries) }()
       default: break
       }
     }
@@ -3365,6 +3633,9 @@ nonisolated extension Calltrace_Transcript_V1_AttributionRow: SwiftProtobuf.Mess
     if self.lastTouchMatters != 0 {
       try visitor.visitSingularUInt64Field(value: self.lastTouchMatters, fieldNumber: 10)
     }
+    if self.suggestedNewEnquiries != 0 {
+      try visitor.visitSingularUInt64Field(value: self.suggestedNewEnquiries, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3379,6 +3650,7 @@ nonisolated extension Calltrace_Transcript_V1_AttributionRow: SwiftProtobuf.Mess
     if lhs.conversionRate != rhs.conversionRate {return false}
     if lhs.firstTouchMatters != rhs.firstTouchMatters {return false}
     if lhs.lastTouchMatters != rhs.lastTouchMatters {return false}
+    if lhs.suggestedNewEnquiries != rhs.suggestedNewEnquiries {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3386,7 +3658,7 @@ nonisolated extension Calltrace_Transcript_V1_AttributionRow: SwiftProtobuf.Mess
 
 nonisolated extension Calltrace_Transcript_V1_AttributionReportResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AttributionReportResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rows\0\u{1}total\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rows\0\u{1}total\0\u{3}pool_calls\0\u{3}joined_calls\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3396,6 +3668,8 @@ nonisolated extension Calltrace_Transcript_V1_AttributionReportResponse: SwiftPr
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.rows) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._total) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.poolCalls) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.joinedCalls) }()
       default: break
       }
     }
@@ -3412,12 +3686,20 @@ nonisolated extension Calltrace_Transcript_V1_AttributionReportResponse: SwiftPr
     try { if let v = self._total {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
     } }()
+    if self.poolCalls != 0 {
+      try visitor.visitSingularUInt64Field(value: self.poolCalls, fieldNumber: 3)
+    }
+    if self.joinedCalls != 0 {
+      try visitor.visitSingularUInt64Field(value: self.joinedCalls, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Calltrace_Transcript_V1_AttributionReportResponse, rhs: Calltrace_Transcript_V1_AttributionReportResponse) -> Bool {
     if lhs.rows != rhs.rows {return false}
     if lhs._total != rhs._total {return false}
+    if lhs.poolCalls != rhs.poolCalls {return false}
+    if lhs.joinedCalls != rhs.joinedCalls {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -155,8 +155,22 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         _ = try await context.principal(in: request.orgID, may: .reportsRead, via: authorizer)
         let row = try await rules.call(request.callID, org: request.orgID)
         let full = await mayReadTranscripts(context, org: request.orgID)
-        let call = try proto(row, withNumber: full)
+        var call = try proto(row, withNumber: full)
+        call.visit = try await visitAttribution(of: row)
         return .with { $0.call = call }
+    }
+
+    /// The marketing of the website visit the call joined, and of the visitor's first visit.
+    private func visitAttribution(of row: CallRow) async throws -> Calltrace_Transcript_V1_VisitAttribution {
+        let (visit, touch, first) = try await rules.websites.attribution(of: row)
+        guard let touch else { return .init() }
+        return .with {
+            $0.visitID = visit?.id ?? ""; $0.websiteID = visit?.websiteID ?? ""
+            $0.landingPath = touch.landingPath; $0.referrerHost = touch.referrerHost; $0.utmSource = touch.utmSource
+            $0.utmMedium = touch.utmMedium; $0.utmCampaign = touch.utmCampaign; $0.utmTerm = touch.utmTerm
+            $0.clickIDKinds = (visit?.clickIDKinds ?? "").split(separator: ",").map(String.init)
+            $0.firstUtmCampaign = first?.utmCampaign ?? ""; $0.firstLandingPath = first?.landingPath ?? ""
+        }
     }
 
     func listCalls(_ request: Calltrace_Transcript_V1_ListCallsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListCallsResponse {
@@ -208,6 +222,10 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         let grouping: AttributionGrouping = switch request.groupBy {
         case .channel: .channel
         case .campaign: .campaign
+        case .utmCampaign: .utmCampaign
+        case .keyword: .keyword
+        case .landingPage: .landingPage
+        case .referrer: .referrer
         default: .source
         }
         let report = try await rules.attribution(org: request.orgID, from: request.fromUnixMs, before: request.beforeUnixMs, by: grouping)
@@ -218,9 +236,13 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
                 $0.calls = UInt64(line.calls); $0.uniqueCallers = UInt64(line.uniqueCallers); $0.answered = UInt64(line.answered)
                 $0.missed = UInt64(line.missed); $0.newEnquiries = UInt64(line.newEnquiries); $0.mattersOpened = UInt64(line.mattersOpened)
                 $0.conversionRate = line.conversionRate; $0.firstTouchMatters = UInt64(line.firstTouch); $0.lastTouchMatters = UInt64(line.lastTouch)
+                $0.suggestedNewEnquiries = UInt64(line.suggestedNewEnquiries)
             }
         }
-        return .with { $0.rows = report.lines.map { row($0) }; $0.total = row(report.total, total: true) }
+        return .with {
+            $0.rows = report.lines.map { row($0) }; $0.total = row(report.total, total: true)
+            $0.poolCalls = UInt64(report.poolCalls); $0.joinedCalls = UInt64(report.joinedCalls)
+        }
     }
 
     func findCallsByCaller(_ request: Calltrace_Transcript_V1_FindCallsByCallerRequest, context: ServerContext) async throws
@@ -321,6 +343,9 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
             $0.outcome = .init(rawValue: row.outcome) ?? .unspecified; $0.recordingID = row.recordingID; $0.callbackOf = row.callbackOf
             $0.recorded = row.recorded; $0.enquiry = .init(rawValue: row.enquiry) ?? .unspecified; $0.matterOpened = row.matterOpened
             $0.matterReference = reference; $0.practiceArea = .init(rawValue: row.practiceArea) ?? .unspecified
+            $0.visitJoin = .init(rawValue: row.visit.join) ?? .unspecified
+            $0.suggestedEnquiry = .init(rawValue: row.suggestedEnquiry) ?? .unspecified
+            $0.suggestedPracticeArea = .init(rawValue: row.suggestedPracticeArea) ?? .unspecified
         }
     }
 

@@ -214,6 +214,15 @@ struct LondonTime: Sendable, Equatable {
         return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, dayOfYear - (153 * mp + 2) / 5 + 1)
     }
 
+    /// "2026-07-01 15:04:05": the wall clock in London at `unixMs` (to the second).
+    static func dateTime(unixMs: Int64) -> String {
+        let local = unixMs + (LondonTime(unixMs: unixMs).isSummerTime ? 3_600_000 : 0)
+        let date = civil(days: floorDivide(local, dayMs))
+        let second = floorModulo(local, dayMs) / 1000
+        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(date.year)-\(two(date.month))-\(two(date.day)) \(two(second / 3600)):\(two(second / 60 % 60)):\(two(second % 60))"
+    }
+
     /// Rounded toward minus infinity (for instants before 1970), for a positive `b`.
     static func floorDivide(_ a: Int64, _ b: Int64) -> Int64 { a % b < 0 ? a / b - 1 : a / b }
     static func floorModulo(_ a: Int64, _ b: Int64) -> Int64 { a % b < 0 ? a % b + b : a % b }

@@ -70,6 +70,8 @@ struct CallRules: Sendable {
     let notices: any CallNoticeSource
     /// Each call's own keys: its caller data and its transcript, destroyed with them.
     var callKeys: CallKeys { CallKeys(keys: keys) }
+    /// Website attribution over the same store (issue 32).
+    var websites: WebsiteRules { WebsiteRules(repository: repository, keys: keys, outbox: outbox, clock: clock) }
 
     /// E.164 of a number in any common format; the error never repeats the number.
     static func e164(_ raw: String, field: String) throws -> String {
@@ -237,10 +239,12 @@ struct CallRules: Sendable {
             let record = reason.isEmpty
             // Sealed in the transaction: the call's key is made only for a call that is stored.
             let sealed = try callKeys.seal(Data((caller ?? "").utf8), org: org, call: request.callID, .caller, table: "calls", column: "caller_number")
+            // An inbound call joins the website visit that held its number when it started (issue 32).
+            let visit = inbound ? try WebsiteRules.join(number: tracking, at: started, org: org, in: tx) : VisitLink()
             try tx.insert(CallRow(id: request.callID, org: org, trackingNumber: tracking, source: assignment.source, channel: assignment.channel,
                                   campaign: assignment.campaign, sealedCaller: sealed, callerIndex: index,
                                   callerNo: try tx.callerNo(org: org, callerIndex: index), assignmentNo: assignment.no, direction: request.direction.rawValue,
-                                  startedAt: started, callbackOf: request.callbackOf, recorded: record))
+                                  startedAt: started, callbackOf: request.callbackOf, recorded: record, visit: visit))
             try outbox.record(AuditRecord(org: org, actor: actor, action: .callStarted, resource: .call(request.callID),
                                           outcome: .success, detail: record ? "" : "not recorded: \(reason)"), in: tx.connection)
             return answer(record: record, reason: reason, startedAt: started)
@@ -378,7 +382,7 @@ struct CallRules: Sendable {
         let callers = try await repository.read { tx in Int(try tx.lastCallerNo(org: org)) + 1 }
         @Sendable func scan(_ from: Int64, _ before: Int64) async throws -> AttributionReport.Builder {
             try await repository.read { tx in
-                var builder = AttributionReport.Builder(callers: callers)
+                var builder = AttributionReport.Builder(callers: callers, byVisit: grouping.byVisit)
                 try tx.scanCalls(org: org, from: from, before: before) { builder.add($0) }
                 return builder
             }
@@ -388,14 +392,29 @@ struct CallRules: Sendable {
         async let late = scan(middle, before)
         var builder = try await early
         builder.merge(later: try await late)
-        let numbers = builder.assignments
+        let numbers = builder.keys
+        if grouping.byVisit {
+            let touches = try await repository.read { tx in try tx.touches(org: org, numbers: numbers) }
+            return builder.report { no in
+                guard no > 0 else { return "(no visit)" }
+                guard let touch = touches[no] else { return "unknown" }
+                let value = switch grouping {
+                case .keyword: touch.utmTerm
+                case .landingPage: touch.landingPath
+                case .referrer: touch.referrerHost
+                default: touch.utmCampaign
+                }
+                return value.isEmpty ? "(none)" : value
+            }
+        }
         let assignments = try await repository.read { tx in try tx.assignments(org: org, numbers: numbers) }
         return builder.report { no in
             guard let assignment = assignments[no] else { return "unknown" }
             switch grouping {
             case .source: return assignment.source
             case .channel: return String(assignment.channel)
-            case .campaign: return assignment.campaign.isEmpty ? "(no campaign)" : assignment.campaign
+            case .campaign, .utmCampaign, .keyword, .landingPage, .referrer:
+                return assignment.campaign.isEmpty ? "(no campaign)" : assignment.campaign
             }
         }
     }
@@ -449,11 +468,13 @@ struct CallRules: Sendable {
             let batch = Array(ids.prefix(limit))
             for id in batch { _ = try tx.deleteCall(id, org: org) }
             try callKeys.destroy(org: org, calls: batch)
-            if !batch.isEmpty {
+            // Website visits expire with the calls they could have brought (issue 32).
+            let visits = try tx.purgeVisits(org: org, lastSeenBefore: cutoff, limit: 20 * limit)
+            if !batch.isEmpty || visits > 0 {
                 try outbox.record(AuditRecord(org: org, actor: actor, action: .callsPurged, resource: .organisation(org), outcome: .success,
-                                              detail: "calls=\(batch.count); started before \(cutoff)"), in: tx.connection)
+                                              detail: "calls=\(batch.count); visits=\(visits); started before \(cutoff)"), in: tx.connection)
             }
-            return (batch, ids.count > limit)
+            return (batch, ids.count > limit || visits == 20 * limit)
         }
         if !batch.isEmpty { try await repository.checkpoint() }
         return (batch.count, more)
@@ -487,7 +508,7 @@ struct CallRules: Sendable {
             let purged = try tx.deleteAll(org: org)
             try outbox.record(AuditRecord(org: org, actor: actor, action: .organisationPurged, resource: .organisation(org), outcome: .success,
                                           detail: "calls=\(purged.calls); tracking_numbers=\(purged.trackingNumbers); suppressions=\(purged.suppressions); "
-                                              + "blocked_callers=\(purged.blockedCallers)"),
+                                              + "blocked_callers=\(purged.blockedCallers); visits=\(purged.visits)"),
                               in: tx.connection)
             return purged
         }

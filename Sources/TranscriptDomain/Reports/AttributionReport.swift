@@ -21,6 +21,8 @@ struct AttributionReport: Sendable {
         var mattersOpened = 0
         var firstTouch = 0
         var lastTouch = 0
+        /// Not marked by staff, but new according to the AI analysis (apart from `newEnquiries`).
+        var suggestedNewEnquiries = 0
 
         var conversionRate: Double { uniqueCallers == 0 ? 0 : Double(mattersOpened) / Double(uniqueCallers) }
 
@@ -33,22 +35,28 @@ struct AttributionReport: Sendable {
             mattersOpened += other.mattersOpened
             firstTouch += other.firstTouch
             lastTouch += other.lastTouch
+            suggestedNewEnquiries += other.suggestedNewEnquiries
         }
     }
 
     let lines: [Line]
     let total: Line
+    /// Inbound calls to website pool numbers, and those joined to a visit.
+    var poolCalls = 0
+    var joinedCalls = 0
 
-    /// Outcome and enquiry values (transcript.proto).
-    static let answered = 1, missed = 2, newEnquiry = 1
+    /// Outcome, enquiry and visit-join values (transcript.proto).
+    static let answered = 1, missed = 2, newEnquiry = 1, unmarked = 0
+    static let joined = VisitJoin.joined.rawValue, poolJoins: Set<Int> = [VisitJoin.joined.rawValue, VisitJoin.lapsed.rawValue,
+                                                                          VisitJoin.noReservation.rawValue]
 
     /// Tallies one stretch of the period's calls, read in time order. Stretches scanned apart
     /// (the halves of the period, at once) merge, earlier into later, into the period's tallies.
     struct Builder: Sendable {
-        /// Per tracking number assignment.
+        /// Per key: a tracking number assignment, or a visit's touch.
         struct Tally: Sendable {
-            var assignment: Int64
-            var calls = 0, answered = 0, missed = 0, newEnquiries = 0, matters = 0
+            var key: Int64
+            var calls = 0, answered = 0, missed = 0, newEnquiries = 0, matters = 0, suggested = 0
             var callers = Bits()
 
             /// The same assignment's tally from another stretch.
@@ -58,19 +66,24 @@ struct AttributionReport: Sendable {
                 missed += other.missed
                 newEnquiries += other.newEnquiries
                 matters += other.matters
+                suggested += other.suggested
                 callers.formUnion(other.callers)
             }
 
             /// As a report line under `key`, crediting `firstTouch` matters to it.
             func line(key: String, firstTouch: Int) -> Line {
                 Line(key: key, calls: calls, answered: answered, missed: missed, newEnquiries: newEnquiries, mattersOpened: matters,
-                     firstTouch: firstTouch, lastTouch: matters)
+                     firstTouch: firstTouch, lastTouch: matters, suggestedNewEnquiries: suggested)
             }
         }
         private var tallies: [Tally] = []
-        /// Where each assignment's tally is in `tallies`.
+        /// Where each key's tally is in `tallies`.
         private var slots: [Int64: Int] = [:]
-        private var lastAssignment: Int64 = -1, lastSlot = 0
+        private var lastKey: Int64 = -1, lastSlot = 0
+        private var poolCalls = 0, joinedCalls = 0
+        /// What a row is tallied by: its assignment (source, channel, campaign), or its visit's
+        /// touch with the visitor's first visit's touch for first-touch credit.
+        let byVisit: Bool
         /// The slot of each caller's first call in the stretch (by caller number), -1 when none.
         private var firstCall: [Int32]
         /// The caller of each matter opened, in order: credited to the source of that caller's
@@ -78,37 +91,47 @@ struct AttributionReport: Sendable {
         private var matterCallers: [Int32] = []
 
         /// `callers`: how many caller numbers the organisation has (the arrays grow past it if needed).
-        init(callers: Int = 0) {
+        init(callers: Int = 0, byVisit: Bool = false) {
             firstCall = [Int32](repeating: -1, count: max(0, callers))
+            self.byVisit = byVisit
         }
 
-        /// The slot of `assignment`'s tally, made on its first call.
-        private mutating func slot(_ assignment: Int64) -> Int {
-            if assignment == lastAssignment { return lastSlot }
-            let slot = slot(creating: assignment, callers: firstCall.count)
-            (lastAssignment, lastSlot) = (assignment, slot)
+        /// The slot of `key`'s tally, made on its first call.
+        private mutating func slot(_ key: Int64) -> Int {
+            if key == lastKey { return lastSlot }
+            let slot = slot(creating: key, callers: firstCall.count)
+            (lastKey, lastSlot) = (key, slot)
             return slot
         }
 
-        private mutating func slot(creating assignment: Int64, callers: Int) -> Int {
-            if let slot = slots[assignment] { return slot }
-            tallies.append(Tally(assignment: assignment, callers: Bits(capacity: callers)))
-            slots[assignment] = tallies.count - 1
+        private mutating func slot(creating key: Int64, callers: Int) -> Int {
+            if let slot = slots[key] { return slot }
+            tallies.append(Tally(key: key, callers: Bits(capacity: callers)))
+            slots[key] = tallies.count - 1
             return tallies.count - 1
         }
 
         mutating func add(_ row: AttributionScanRow) {
-            let slot = slot(row.assignment)
+            let slot = slot(byVisit ? row.touch : row.assignment)
             let caller = Int(row.caller)
             tallies[slot].calls += 1
             if row.outcome == AttributionReport.answered { tallies[slot].answered += 1 }
             if row.outcome == AttributionReport.missed { tallies[slot].missed += 1 }
             if row.enquiry == AttributionReport.newEnquiry { tallies[slot].newEnquiries += 1 }
+            if row.enquiry == AttributionReport.unmarked && row.suggestedEnquiry == AttributionReport.newEnquiry { tallies[slot].suggested += 1 }
+            if AttributionReport.poolJoins.contains(row.visitJoin) {
+                poolCalls += 1
+                if row.visitJoin == AttributionReport.joined { joinedCalls += 1 }
+            }
             // A caller's first call of a stretch is also the first call to any source: only then is
-            // `firstCall` (a second random access) read.
+            // `firstCall` (a second random access) read. By visit, first touch is the visitor's
+            // first visit's touch, not this call's.
             if tallies[slot].callers.insert(caller) {
                 if caller >= firstCall.count { firstCall += [Int32](repeating: -1, count: max(caller + 1 - firstCall.count, firstCall.count)) }
-                if firstCall[caller] < 0 { firstCall[caller] = Int32(slot) }
+                if firstCall[caller] < 0 {
+                    firstCall[caller] = Int32(byVisit && row.firstTouch > 0 && row.firstTouch != row.touch
+                                              ? self.slot(creating: row.firstTouch, callers: firstCall.count) : slot)
+                }
             }
             if row.matterOpened {
                 tallies[slot].matters += 1
@@ -120,26 +143,29 @@ struct AttributionReport: Sendable {
         mutating func merge(later: Builder) {
             var moved = [Int](repeating: 0, count: later.tallies.count)
             for (index, tally) in later.tallies.enumerated() {
-                let slot = slot(creating: tally.assignment, callers: 0)
+                let slot = slot(creating: tally.key, callers: 0)
                 moved[index] = slot
                 tallies[slot].add(tally)
             }
             if later.firstCall.count > firstCall.count { firstCall += [Int32](repeating: -1, count: later.firstCall.count - firstCall.count) }
             for (caller, slot) in later.firstCall.enumerated() where slot >= 0 && firstCall[caller] < 0 { firstCall[caller] = Int32(moved[Int(slot)]) }
             matterCallers += later.matterCallers
-            lastAssignment = -1
+            poolCalls += later.poolCalls
+            joinedCalls += later.joinedCalls
+            lastKey = -1
         }
 
-        var assignments: Set<Int64> { Set(slots.keys) }
+        var keys: Set<Int64> { Set(slots.keys) }
 
-        /// Merges the tallies by `key` (an assignment's source, channel or campaign), biggest first.
+        /// Merges the tallies by `key` (an assignment's source, channel or campaign; a touch's
+        /// campaign, keyword, landing page or referrer), biggest first.
         func report(key: (Int64) -> String) -> AttributionReport {
             var firstTouch = [Int](repeating: 0, count: tallies.count)
             for caller in matterCallers { firstTouch[Int(firstCall[Int(caller)])] += 1 }
             var merged: [String: (line: Line, callers: Bits)] = [:]
             var everyone = Bits()
             for (slot, tally) in tallies.enumerated() {
-                let name = key(tally.assignment)
+                let name = key(tally.key)
                 var entry = merged[name] ?? (Line(key: name), Bits())
                 entry.line.add(tally.line(key: name, firstTouch: firstTouch[slot]))
                 entry.callers.formUnion(tally.callers)
@@ -153,7 +179,7 @@ struct AttributionReport: Sendable {
             }.sorted { $0.calls != $1.calls ? $0.calls > $1.calls : $0.key < $1.key }
             var total = Line(key: "total", uniqueCallers: everyone.count)
             for line in lines { total.add(line) }
-            return AttributionReport(lines: lines, total: total)
+            return AttributionReport(lines: lines, total: total, poolCalls: poolCalls, joinedCalls: joinedCalls)
         }
     }
 

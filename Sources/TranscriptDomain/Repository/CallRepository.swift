@@ -45,6 +45,20 @@ struct CallRow: Sendable, Equatable {
     var matterOpened = false
     var sealedMatterReference: Data?
     var practiceArea: Int = 0
+    /// Website attribution: how the call was joined to a visit (`VisitJoin`), the visit, and its
+    /// touch and the visitor's first visit's touch (0: none).
+    var visit = VisitLink()
+    /// What the AI analysis suggests (`Enquiry`, `PracticeArea`); staff confirm it by marking.
+    var suggestedEnquiry: Int = 0
+    var suggestedPracticeArea: Int = 0
+}
+
+/// A call's join to a website visit, decided when it starts.
+struct VisitLink: Sendable, Equatable {
+    var join: Int = 0
+    var visitNo: Int64 = 0
+    var touchNo: Int64 = 0
+    var firstTouchNo: Int64 = 0
 }
 
 /// Something that happened to a call, for the firm's own systems (`ListCallEvents`): it names
@@ -119,11 +133,22 @@ struct PurgedOrganisation: Sendable {
     let trackingNumbers: Int
     let suppressions: Int
     let blockedCallers: Int
+    /// Website visits (with the websites, pools, reservations and touches).
+    let visits: Int
 }
 
 /// What an attribution report's rows stand for.
 enum AttributionGrouping: Sendable {
     case source, channel, campaign
+    /// By the website visit each call joined (issue 32).
+    case utmCampaign, keyword, landingPage, referrer
+
+    var byVisit: Bool {
+        switch self {
+        case .source, .channel, .campaign: false
+        case .utmCampaign, .keyword, .landingPage, .referrer: true
+        }
+    }
 }
 
 /// One call as an attribution report reads it: small numbers only, in time order.
@@ -133,6 +158,12 @@ struct AttributionScanRow {
     let outcome: Int
     let enquiry: Int
     let matterOpened: Bool
+    /// Website attribution: the visit's touch, the visitor's first visit's touch (0: none), the join.
+    var touch: Int64 = 0
+    var firstTouch: Int64 = 0
+    var visitJoin = 0
+    /// What the AI suggests when staff have not marked the enquiry.
+    var suggestedEnquiry = 0
 }
 
 /// Transcript's storage, behind a protocol: the rules decide, a repository reads and writes.
@@ -147,7 +178,7 @@ protocol CallRepository: Sendable {
     func storedCallsAndTranscripts() throws -> (calls: Set<String>, transcripts: Set<String>)
 }
 
-protocol CallTransaction {
+protocol CallTransaction: WebsiteRecords {
     var connection: Connection { get }
 
     // Tracking numbers

@@ -226,15 +226,16 @@ struct SQLiteCallRepository: CallRepository {
         static let callColumns = """
             id, org_id, tracking_number, source, channel, campaign, caller_number, caller_index, caller_no, assignment_no, direction, started_at_unix_ms,
             answered_at_unix_ms, ended_at_unix_ms, duration_ms, outcome, recording_id, callback_of, recorded, enquiry, matter_opened,
-            matter_reference, practice_area
+            matter_reference, practice_area, visit_join, visit_no, touch_no, first_touch_no, suggested_enquiry, suggested_practice_area
             """
 
         func insert(_ c: CallRow) throws {
-            try connection.execute("INSERT INTO calls (\(Self.callColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            try connection.execute("INSERT INTO calls (\(Self.callColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                    bindings: [c.id, c.org, c.trackingNumber, c.source, c.channel, c.campaign, c.sealedCaller, c.callerIndex, c.callerNo,
                                               c.assignmentNo, c.direction,
                                               c.startedAt, c.answeredAt, c.endedAt, c.durationMs, c.outcome, c.recordingID, c.callbackOf, c.recorded,
-                                              c.enquiry, c.matterOpened, c.sealedMatterReference, c.practiceArea])
+                                              c.enquiry, c.matterOpened, c.sealedMatterReference, c.practiceArea, c.visit.join, c.visit.visitNo,
+                                              c.visit.touchNo, c.visit.firstTouchNo, c.suggestedEnquiry, c.suggestedPracticeArea])
         }
 
         func call(_ id: String, org: String) throws -> CallRow? {
@@ -244,9 +245,10 @@ struct SQLiteCallRepository: CallRepository {
         func update(_ c: CallRow) throws {
             try connection.execute("""
                 UPDATE calls SET answered_at_unix_ms = ?, ended_at_unix_ms = ?, duration_ms = ?, outcome = ?, recording_id = ?, enquiry = ?,
-                matter_opened = ?, matter_reference = ?, practice_area = ? WHERE id = ? AND org_id = ?
+                matter_opened = ?, matter_reference = ?, practice_area = ?, suggested_enquiry = ?, suggested_practice_area = ?
+                WHERE id = ? AND org_id = ?
                 """, bindings: [c.answeredAt, c.endedAt, c.durationMs, c.outcome, c.recordingID, c.enquiry, c.matterOpened,
-                                c.sealedMatterReference, c.practiceArea, c.id, c.org])
+                                c.sealedMatterReference, c.practiceArea, c.suggestedEnquiry, c.suggestedPracticeArea, c.id, c.org])
         }
 
         func calls(org: String, _ listing: CallListing, after: (Int64, String)?, limit: Int) throws -> [CallRow] {
@@ -305,6 +307,7 @@ struct SQLiteCallRepository: CallRepository {
             try connection.execute("DELETE FROM transcripts WHERE org_id = ? AND call_id = ?", org, id)
             try connection.execute("DELETE FROM analyses WHERE org_id = ? AND call_id = ?", org, id)
             try connection.execute("DELETE FROM transcriptions WHERE org_id = ? AND call_id = ?", org, id)
+            try connection.execute("DELETE FROM exported_conversions WHERE org_id = ? AND call_id = ?", org, id)
             return try connection.execute("DELETE FROM calls WHERE id = ? AND org_id = ?", id, org) == 1
         }
 
@@ -333,7 +336,10 @@ struct SQLiteCallRepository: CallRepository {
                            durationMs: row.int("duration_ms") ?? 0, outcome: Int(row.int("outcome") ?? 0), recordingID: row.text("recording_id") ?? "",
                            callbackOf: row.text("callback_of") ?? "", recorded: row.int("recorded") == 1, enquiry: Int(row.int("enquiry") ?? 0),
                            matterOpened: row.int("matter_opened") == 1, sealedMatterReference: row.blob("matter_reference"),
-                           practiceArea: Int(row.int("practice_area") ?? 0))
+                           practiceArea: Int(row.int("practice_area") ?? 0),
+                           visit: VisitLink(join: Int(row.int("visit_join") ?? 0), visitNo: row.int("visit_no") ?? 0, touchNo: row.int("touch_no") ?? 0,
+                                            firstTouchNo: row.int("first_touch_no") ?? 0),
+                           suggestedEnquiry: Int(row.int("suggested_enquiry") ?? 0), suggestedPracticeArea: Int(row.int("suggested_practice_area") ?? 0))
         }
 
         // MARK: Call events
@@ -376,12 +382,14 @@ struct SQLiteCallRepository: CallRepository {
             // The covering index calls_by_time answers this in time order without touching the
             // table; outcome, enquiry and matter come packed in one number (fewer columns to read).
             try connection.scan("""
-                SELECT assignment_no, caller_no, outcome + 8 * enquiry + 64 * matter_opened FROM calls
+                SELECT assignment_no, caller_no, outcome + 8 * enquiry + 64 * matter_opened + 128 * suggested_enquiry + 1024 * visit_join,
+                touch_no, first_touch_no FROM calls
                 WHERE org_id = ? AND started_at_unix_ms >= ? AND started_at_unix_ms < ? ORDER BY started_at_unix_ms
                 """, bindings: [org, from, before]) { row in
                 let packed = Int(row.int(2))
                 each(AttributionScanRow(assignment: row.int(0), caller: row.int(1), outcome: packed & 7, enquiry: (packed >> 3) & 7,
-                                        matterOpened: packed >> 6 == 1))
+                                        matterOpened: (packed >> 6) & 1 == 1, touch: row.int(3), firstTouch: row.int(4), visitJoin: (packed >> 10) & 7,
+                                        suggestedEnquiry: (packed >> 7) & 7))
             }
         }
 
@@ -502,7 +510,7 @@ struct SQLiteCallRepository: CallRepository {
             func delete(_ table: String) throws -> Int { try connection.execute("DELETE FROM \(table) WHERE org_id = ?", org) }
             return PurgedOrganisation(calls: try delete("calls"), trackingNumbers: try delete("tracking_numbers"),
                                       suppressions: try delete(CallerList.suppressions.rawValue),
-                                      blockedCallers: try delete(CallerList.blockedCallers.rawValue))
+                                      blockedCallers: try delete(CallerList.blockedCallers.rawValue), visits: try purgeWebsites(org: org))
         }
     }
 }

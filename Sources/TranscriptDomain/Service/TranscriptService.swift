@@ -20,7 +20,7 @@ public struct TranscriptService: CallTraceService {
     /// Its own tables, in order (the host's shared tables migrate on their own track first; the
     /// gaps in the numbering are versions those once took here).
     public static let migrations = [Migration(version: 4, SQLiteCallRepository.schema), Migration(version: 5, SQLiteCallRepository.callEvents),
-                                     Migration(version: 6, SQLiteCallRepository.routingAndBlockList)]
+                                     Migration(version: 6, SQLiteCallRepository.routingAndBlockList), Migration(version: 7, SQLiteCallRepository.websites)]
 
     let handlers: [any RPCService]
 
@@ -47,7 +47,8 @@ public struct TranscriptService: CallTraceService {
                     CallHandler(rules: calls, transcripts: transcripts, authorizer: authorizer,
                                 telephonyGateways: settings.telephonyGateways),
                     TranscriptHandler(rules: transcripts, authorizer: authorizer, telephonyGateways: settings.telephonyGateways),
-                    SuppressionHandler(rules: calls, authorizer: authorizer), BlockListHandler(rules: calls, authorizer: authorizer)]
+                    SuppressionHandler(rules: calls, authorizer: authorizer), BlockListHandler(rules: calls, authorizer: authorizer),
+                    WebsiteHandler(rules: calls.websites, authorizer: authorizer), VisitorHandler(rules: calls.websites)]
     }
 
     public var rpcServices: [any RPCService] { handlers }

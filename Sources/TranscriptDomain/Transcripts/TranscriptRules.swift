@@ -366,6 +366,12 @@ struct TranscriptRules: Sendable {
             guard try tx.transcript(org: org, callID: callID) != nil else { return }  // deleted meanwhile: no key is made for it
             let sealed = try callKeys.seal(plain, org: org, call: callID, .transcript, table: "analyses", column: "analysis")
             try tx.putAnalysis(sealed, org: org, callID: callID, at: now)
+            // The suggestion staff confirm or correct (issue 32): the report counts it apart.
+            if var call = try tx.call(callID, org: org) {
+                call.suggestedEnquiry = (analysis.newEnquiry ? Calltrace_Transcript_V1_Enquiry.new : .notNew).rawValue
+                call.suggestedPracticeArea = analysis.practiceArea.rawValue
+                try tx.update(call)
+            }
             try outbox.record(AuditRecord(org: org, actor: TranscriptService.actor, action: .analysisStored, resource: .call(callID),
                                           outcome: .success, detail: "engine=\(engine.name)"), in: tx.connection)
         }

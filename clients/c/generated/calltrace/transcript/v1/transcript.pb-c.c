@@ -547,6 +547,51 @@ void   calltrace__transcript__v1__call__free_unpacked
   assert(message->base.descriptor == &calltrace__transcript__v1__call__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   calltrace__transcript__v1__visit_attribution__init
+                     (Calltrace__Transcript__V1__VisitAttribution         *message)
+{
+  static const Calltrace__Transcript__V1__VisitAttribution init_value = CALLTRACE__TRANSCRIPT__V1__VISIT_ATTRIBUTION__INIT;
+  *message = init_value;
+}
+size_t calltrace__transcript__v1__visit_attribution__get_packed_size
+                     (const Calltrace__Transcript__V1__VisitAttribution *message)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__visit_attribution__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t calltrace__transcript__v1__visit_attribution__pack
+                     (const Calltrace__Transcript__V1__VisitAttribution *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__visit_attribution__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t calltrace__transcript__v1__visit_attribution__pack_to_buffer
+                     (const Calltrace__Transcript__V1__VisitAttribution *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &calltrace__transcript__v1__visit_attribution__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Calltrace__Transcript__V1__VisitAttribution *
+       calltrace__transcript__v1__visit_attribution__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Calltrace__Transcript__V1__VisitAttribution *)
+     protobuf_c_message_unpack (&calltrace__transcript__v1__visit_attribution__descriptor,
+                                allocator, len, data);
+}
+void   calltrace__transcript__v1__visit_attribution__free_unpacked
+                     (Calltrace__Transcript__V1__VisitAttribution *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &calltrace__transcript__v1__visit_attribution__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   calltrace__transcript__v1__start_call_request__init
                      (Calltrace__Transcript__V1__StartCallRequest         *message)
 {
@@ -4195,7 +4240,7 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__list_tracking_number
   (ProtobufCMessageInit) calltrace__transcript__v1__list_tracking_numbers_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__transcript__v1__call__field_descriptors[21] =
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__call__field_descriptors[25] =
 {
   {
     "call_id",
@@ -4449,6 +4494,54 @@ static const ProtobufCFieldDescriptor calltrace__transcript__v1__call__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "visit_join",
+    22,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__Call, visit_join),
+    &calltrace__transcript__v1__visit_join__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "visit",
+    23,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__Call, visit),
+    &calltrace__transcript__v1__visit_attribution__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "suggested_enquiry",
+    24,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__Call, suggested_enquiry),
+    &calltrace__transcript__v1__enquiry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "suggested_practice_area",
+    25,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__Call, suggested_practice_area),
+    &calltrace__transcript__v1__practice_area__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__transcript__v1__call__field_indices_by_name[] = {
   10,   /* field[10] = answered_at_unix_ms */
@@ -4471,12 +4564,16 @@ static const unsigned calltrace__transcript__v1__call__field_indices_by_name[] =
   14,   /* field[14] = recording_id */
   3,   /* field[3] = source */
   9,   /* field[9] = started_at_unix_ms */
+  23,   /* field[23] = suggested_enquiry */
+  24,   /* field[24] = suggested_practice_area */
   2,   /* field[2] = tracking_number */
+  22,   /* field[22] = visit */
+  21,   /* field[21] = visit_join */
 };
 static const ProtobufCIntRange calltrace__transcript__v1__call__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 21 }
+  { 0, 25 }
 };
 const ProtobufCMessageDescriptor calltrace__transcript__v1__call__descriptor =
 {
@@ -4486,11 +4583,179 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__call__descriptor =
   "Calltrace__Transcript__V1__Call",
   "calltrace.transcript.v1",
   sizeof(Calltrace__Transcript__V1__Call),
-  21,
+  25,
   calltrace__transcript__v1__call__field_descriptors,
   calltrace__transcript__v1__call__field_indices_by_name,
   1,  calltrace__transcript__v1__call__number_ranges,
   (ProtobufCMessageInit) calltrace__transcript__v1__call__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__visit_attribution__field_descriptors[11] =
+{
+  {
+    "visit_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__VisitAttribution, visit_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "website_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__VisitAttribution, website_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "landing_path",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__VisitAttribution, landing_path),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "referrer_host",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__VisitAttribution, referrer_host),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "utm_source",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__VisitAttribution, utm_source),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "utm_medium",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__VisitAttribution, utm_medium),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "utm_campaign",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__VisitAttribution, utm_campaign),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "utm_term",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__VisitAttribution, utm_term),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "click_id_kinds",
+    9,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Calltrace__Transcript__V1__VisitAttribution, n_click_id_kinds),
+    offsetof(Calltrace__Transcript__V1__VisitAttribution, click_id_kinds),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "first_utm_campaign",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__VisitAttribution, first_utm_campaign),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "first_landing_path",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__VisitAttribution, first_landing_path),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned calltrace__transcript__v1__visit_attribution__field_indices_by_name[] = {
+  8,   /* field[8] = click_id_kinds */
+  10,   /* field[10] = first_landing_path */
+  9,   /* field[9] = first_utm_campaign */
+  2,   /* field[2] = landing_path */
+  3,   /* field[3] = referrer_host */
+  6,   /* field[6] = utm_campaign */
+  5,   /* field[5] = utm_medium */
+  4,   /* field[4] = utm_source */
+  7,   /* field[7] = utm_term */
+  0,   /* field[0] = visit_id */
+  1,   /* field[1] = website_id */
+};
+static const ProtobufCIntRange calltrace__transcript__v1__visit_attribution__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 11 }
+};
+const ProtobufCMessageDescriptor calltrace__transcript__v1__visit_attribution__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.VisitAttribution",
+  "VisitAttribution",
+  "Calltrace__Transcript__V1__VisitAttribution",
+  "calltrace.transcript.v1",
+  sizeof(Calltrace__Transcript__V1__VisitAttribution),
+  11,
+  calltrace__transcript__v1__visit_attribution__field_descriptors,
+  calltrace__transcript__v1__visit_attribution__field_indices_by_name,
+  1,  calltrace__transcript__v1__visit_attribution__number_ranges,
+  (ProtobufCMessageInit) calltrace__transcript__v1__visit_attribution__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor calltrace__transcript__v1__start_call_request__field_descriptors[7] =
@@ -5526,7 +5791,7 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__attribution_report_r
   (ProtobufCMessageInit) calltrace__transcript__v1__attribution_report_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__transcript__v1__attribution_row__field_descriptors[10] =
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__attribution_row__field_descriptors[11] =
 {
   {
     "key",
@@ -5648,6 +5913,18 @@ static const ProtobufCFieldDescriptor calltrace__transcript__v1__attribution_row
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "suggested_new_enquiries",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__AttributionRow, suggested_new_enquiries),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__transcript__v1__attribution_row__field_indices_by_name[] = {
   3,   /* field[3] = answered */
@@ -5659,12 +5936,13 @@ static const unsigned calltrace__transcript__v1__attribution_row__field_indices_
   6,   /* field[6] = matters_opened */
   4,   /* field[4] = missed */
   5,   /* field[5] = new_enquiries */
+  10,   /* field[10] = suggested_new_enquiries */
   2,   /* field[2] = unique_callers */
 };
 static const ProtobufCIntRange calltrace__transcript__v1__attribution_row__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor calltrace__transcript__v1__attribution_row__descriptor =
 {
@@ -5674,14 +5952,14 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__attribution_row__des
   "Calltrace__Transcript__V1__AttributionRow",
   "calltrace.transcript.v1",
   sizeof(Calltrace__Transcript__V1__AttributionRow),
-  10,
+  11,
   calltrace__transcript__v1__attribution_row__field_descriptors,
   calltrace__transcript__v1__attribution_row__field_indices_by_name,
   1,  calltrace__transcript__v1__attribution_row__number_ranges,
   (ProtobufCMessageInit) calltrace__transcript__v1__attribution_row__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__transcript__v1__attribution_report_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__attribution_report_response__field_descriptors[4] =
 {
   {
     "rows",
@@ -5707,15 +5985,41 @@ static const ProtobufCFieldDescriptor calltrace__transcript__v1__attribution_rep
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "pool_calls",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__AttributionReportResponse, pool_calls),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "joined_calls",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__AttributionReportResponse, joined_calls),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__transcript__v1__attribution_report_response__field_indices_by_name[] = {
+  3,   /* field[3] = joined_calls */
+  2,   /* field[2] = pool_calls */
   0,   /* field[0] = rows */
   1,   /* field[1] = total */
 };
 static const ProtobufCIntRange calltrace__transcript__v1__attribution_report_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor calltrace__transcript__v1__attribution_report_response__descriptor =
 {
@@ -5725,7 +6029,7 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__attribution_report_r
   "Calltrace__Transcript__V1__AttributionReportResponse",
   "calltrace.transcript.v1",
   sizeof(Calltrace__Transcript__V1__AttributionReportResponse),
-  2,
+  4,
   calltrace__transcript__v1__attribution_report_response__field_descriptors,
   calltrace__transcript__v1__attribution_report_response__field_indices_by_name,
   1,  calltrace__transcript__v1__attribution_report_response__number_ranges,
@@ -8536,22 +8840,64 @@ const ProtobufCEnumDescriptor calltrace__transcript__v1__practice_area__descript
   calltrace__transcript__v1__practice_area__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue calltrace__transcript__v1__report_grouping__enum_values_by_number[4] =
+static const ProtobufCEnumValue calltrace__transcript__v1__visit_join__enum_values_by_number[5] =
+{
+  { "VISIT_JOIN_UNSPECIFIED", "CALLTRACE__TRANSCRIPT__V1__VISIT_JOIN__VISIT_JOIN_UNSPECIFIED", 0 },
+  { "VISIT_JOIN_STATIC_NUMBER", "CALLTRACE__TRANSCRIPT__V1__VISIT_JOIN__VISIT_JOIN_STATIC_NUMBER", 1 },
+  { "VISIT_JOIN_JOINED", "CALLTRACE__TRANSCRIPT__V1__VISIT_JOIN__VISIT_JOIN_JOINED", 2 },
+  { "VISIT_JOIN_LAPSED", "CALLTRACE__TRANSCRIPT__V1__VISIT_JOIN__VISIT_JOIN_LAPSED", 3 },
+  { "VISIT_JOIN_NO_RESERVATION", "CALLTRACE__TRANSCRIPT__V1__VISIT_JOIN__VISIT_JOIN_NO_RESERVATION", 4 },
+};
+static const ProtobufCIntRange calltrace__transcript__v1__visit_join__value_ranges[] = {
+{0, 0},{0, 5}
+};
+static const ProtobufCEnumValueIndex calltrace__transcript__v1__visit_join__enum_values_by_name[5] =
+{
+  { "VISIT_JOIN_JOINED", 2 },
+  { "VISIT_JOIN_LAPSED", 3 },
+  { "VISIT_JOIN_NO_RESERVATION", 4 },
+  { "VISIT_JOIN_STATIC_NUMBER", 1 },
+  { "VISIT_JOIN_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor calltrace__transcript__v1__visit_join__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "calltrace.transcript.v1.VisitJoin",
+  "VisitJoin",
+  "Calltrace__Transcript__V1__VisitJoin",
+  "calltrace.transcript.v1",
+  5,
+  calltrace__transcript__v1__visit_join__enum_values_by_number,
+  5,
+  calltrace__transcript__v1__visit_join__enum_values_by_name,
+  1,
+  calltrace__transcript__v1__visit_join__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue calltrace__transcript__v1__report_grouping__enum_values_by_number[8] =
 {
   { "REPORT_GROUPING_UNSPECIFIED", "CALLTRACE__TRANSCRIPT__V1__REPORT_GROUPING__REPORT_GROUPING_UNSPECIFIED", 0 },
   { "REPORT_GROUPING_SOURCE", "CALLTRACE__TRANSCRIPT__V1__REPORT_GROUPING__REPORT_GROUPING_SOURCE", 1 },
   { "REPORT_GROUPING_CHANNEL", "CALLTRACE__TRANSCRIPT__V1__REPORT_GROUPING__REPORT_GROUPING_CHANNEL", 2 },
   { "REPORT_GROUPING_CAMPAIGN", "CALLTRACE__TRANSCRIPT__V1__REPORT_GROUPING__REPORT_GROUPING_CAMPAIGN", 3 },
+  { "REPORT_GROUPING_UTM_CAMPAIGN", "CALLTRACE__TRANSCRIPT__V1__REPORT_GROUPING__REPORT_GROUPING_UTM_CAMPAIGN", 4 },
+  { "REPORT_GROUPING_KEYWORD", "CALLTRACE__TRANSCRIPT__V1__REPORT_GROUPING__REPORT_GROUPING_KEYWORD", 5 },
+  { "REPORT_GROUPING_LANDING_PAGE", "CALLTRACE__TRANSCRIPT__V1__REPORT_GROUPING__REPORT_GROUPING_LANDING_PAGE", 6 },
+  { "REPORT_GROUPING_REFERRER", "CALLTRACE__TRANSCRIPT__V1__REPORT_GROUPING__REPORT_GROUPING_REFERRER", 7 },
 };
 static const ProtobufCIntRange calltrace__transcript__v1__report_grouping__value_ranges[] = {
-{0, 0},{0, 4}
+{0, 0},{0, 8}
 };
-static const ProtobufCEnumValueIndex calltrace__transcript__v1__report_grouping__enum_values_by_name[4] =
+static const ProtobufCEnumValueIndex calltrace__transcript__v1__report_grouping__enum_values_by_name[8] =
 {
   { "REPORT_GROUPING_CAMPAIGN", 3 },
   { "REPORT_GROUPING_CHANNEL", 2 },
+  { "REPORT_GROUPING_KEYWORD", 5 },
+  { "REPORT_GROUPING_LANDING_PAGE", 6 },
+  { "REPORT_GROUPING_REFERRER", 7 },
   { "REPORT_GROUPING_SOURCE", 1 },
   { "REPORT_GROUPING_UNSPECIFIED", 0 },
+  { "REPORT_GROUPING_UTM_CAMPAIGN", 4 },
 };
 const ProtobufCEnumDescriptor calltrace__transcript__v1__report_grouping__descriptor =
 {
@@ -8560,9 +8906,9 @@ const ProtobufCEnumDescriptor calltrace__transcript__v1__report_grouping__descri
   "ReportGrouping",
   "Calltrace__Transcript__V1__ReportGrouping",
   "calltrace.transcript.v1",
-  4,
+  8,
   calltrace__transcript__v1__report_grouping__enum_values_by_number,
-  4,
+  8,
   calltrace__transcript__v1__report_grouping__enum_values_by_name,
   1,
   calltrace__transcript__v1__report_grouping__value_ranges,

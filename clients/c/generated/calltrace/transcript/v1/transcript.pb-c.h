@@ -27,6 +27,7 @@ typedef struct Calltrace__Transcript__V1__ReleaseTrackingNumberResponse Calltrac
 typedef struct Calltrace__Transcript__V1__ListTrackingNumbersRequest Calltrace__Transcript__V1__ListTrackingNumbersRequest;
 typedef struct Calltrace__Transcript__V1__ListTrackingNumbersResponse Calltrace__Transcript__V1__ListTrackingNumbersResponse;
 typedef struct Calltrace__Transcript__V1__Call Calltrace__Transcript__V1__Call;
+typedef struct Calltrace__Transcript__V1__VisitAttribution Calltrace__Transcript__V1__VisitAttribution;
 typedef struct Calltrace__Transcript__V1__StartCallRequest Calltrace__Transcript__V1__StartCallRequest;
 typedef struct Calltrace__Transcript__V1__StartCallResponse Calltrace__Transcript__V1__StartCallResponse;
 typedef struct Calltrace__Transcript__V1__PrepareCallbackRequest Calltrace__Transcript__V1__PrepareCallbackRequest;
@@ -159,6 +160,32 @@ typedef enum _Calltrace__Transcript__V1__PracticeArea {
   CALLTRACE__TRANSCRIPT__V1__PRACTICE_AREA__PRACTICE_AREA_OTHER = 12
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__TRANSCRIPT__V1__PRACTICE_AREA)
 } Calltrace__Transcript__V1__PracticeArea;
+/*
+ * How a call was joined to a website visit.
+ */
+typedef enum _Calltrace__Transcript__V1__VisitJoin {
+  /*
+   * outbound, or a call from before website attribution
+   */
+  CALLTRACE__TRANSCRIPT__V1__VISIT_JOIN__VISIT_JOIN_UNSPECIFIED = 0,
+  /*
+   * a number in no website's pool: attributed to its source
+   */
+  CALLTRACE__TRANSCRIPT__V1__VISIT_JOIN__VISIT_JOIN_STATIC_NUMBER = 1,
+  /*
+   * to the visit that held the pool number when the call started
+   */
+  CALLTRACE__TRANSCRIPT__V1__VISIT_JOIN__VISIT_JOIN_JOINED = 2,
+  /*
+   * a pool number whose last reservation had lapsed: to the source
+   */
+  CALLTRACE__TRANSCRIPT__V1__VISIT_JOIN__VISIT_JOIN_LAPSED = 3,
+  /*
+   * a pool number nobody held before the call: to the source
+   */
+  CALLTRACE__TRANSCRIPT__V1__VISIT_JOIN__VISIT_JOIN_NO_RESERVATION = 4
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__TRANSCRIPT__V1__VISIT_JOIN)
+} Calltrace__Transcript__V1__VisitJoin;
 typedef enum _Calltrace__Transcript__V1__ReportGrouping {
   /*
    * by source
@@ -166,7 +193,21 @@ typedef enum _Calltrace__Transcript__V1__ReportGrouping {
   CALLTRACE__TRANSCRIPT__V1__REPORT_GROUPING__REPORT_GROUPING_UNSPECIFIED = 0,
   CALLTRACE__TRANSCRIPT__V1__REPORT_GROUPING__REPORT_GROUPING_SOURCE = 1,
   CALLTRACE__TRANSCRIPT__V1__REPORT_GROUPING__REPORT_GROUPING_CHANNEL = 2,
-  CALLTRACE__TRANSCRIPT__V1__REPORT_GROUPING__REPORT_GROUPING_CAMPAIGN = 3
+  CALLTRACE__TRANSCRIPT__V1__REPORT_GROUPING__REPORT_GROUPING_CAMPAIGN = 3,
+  /*
+   * Website attribution, by the visit each call was joined to (last touch) and, for first-touch
+   * credit, the caller's visitor's first visit; calls not joined to a visit are one row, "(no visit)".
+   */
+  CALLTRACE__TRANSCRIPT__V1__REPORT_GROUPING__REPORT_GROUPING_UTM_CAMPAIGN = 4,
+  /*
+   * utm_term
+   */
+  CALLTRACE__TRANSCRIPT__V1__REPORT_GROUPING__REPORT_GROUPING_KEYWORD = 5,
+  CALLTRACE__TRANSCRIPT__V1__REPORT_GROUPING__REPORT_GROUPING_LANDING_PAGE = 6,
+  /*
+   * the referrer's host
+   */
+  CALLTRACE__TRANSCRIPT__V1__REPORT_GROUPING__REPORT_GROUPING_REFERRER = 7
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__TRANSCRIPT__V1__REPORT_GROUPING)
 } Calltrace__Transcript__V1__ReportGrouping;
 /*
@@ -442,10 +483,49 @@ struct  Calltrace__Transcript__V1__Call
   protobuf_c_boolean matter_opened;
   char *matter_reference;
   Calltrace__Transcript__V1__PracticeArea practice_area;
+  /*
+   * Website attribution (websites.proto): how the call was joined to a visit, and the visit's
+   * marketing when it was.
+   */
+  Calltrace__Transcript__V1__VisitJoin visit_join;
+  Calltrace__Transcript__V1__VisitAttribution *visit;
+  /*
+   * What the AI analysis suggests (staff confirm or correct it with MarkCallOutcome, which sets
+   * `enquiry` and `practice_area`); unspecified until an analysis is stored.
+   */
+  Calltrace__Transcript__V1__Enquiry suggested_enquiry;
+  Calltrace__Transcript__V1__PracticeArea suggested_practice_area;
 };
 #define CALLTRACE__TRANSCRIPT__V1__CALL__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__call__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__TRANSCRIPT__V1__CHANNEL__CHANNEL_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__TRANSCRIPT__V1__DIRECTION__DIRECTION_UNSPECIFIED, 0, 0, 0, 0, CALLTRACE__TRANSCRIPT__V1__OUTCOME__OUTCOME_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, CALLTRACE__TRANSCRIPT__V1__ENQUIRY__ENQUIRY_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, CALLTRACE__TRANSCRIPT__V1__PRACTICE_AREA__PRACTICE_AREA_UNSPECIFIED }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__TRANSCRIPT__V1__CHANNEL__CHANNEL_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, CALLTRACE__TRANSCRIPT__V1__DIRECTION__DIRECTION_UNSPECIFIED, 0, 0, 0, 0, CALLTRACE__TRANSCRIPT__V1__OUTCOME__OUTCOME_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, CALLTRACE__TRANSCRIPT__V1__ENQUIRY__ENQUIRY_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, CALLTRACE__TRANSCRIPT__V1__PRACTICE_AREA__PRACTICE_AREA_UNSPECIFIED, CALLTRACE__TRANSCRIPT__V1__VISIT_JOIN__VISIT_JOIN_UNSPECIFIED, NULL, CALLTRACE__TRANSCRIPT__V1__ENQUIRY__ENQUIRY_UNSPECIFIED, CALLTRACE__TRANSCRIPT__V1__PRACTICE_AREA__PRACTICE_AREA_UNSPECIFIED }
+
+
+/*
+ * The marketing of the visit a call was joined to (first touch: the visitor's first visit).
+ */
+struct  Calltrace__Transcript__V1__VisitAttribution
+{
+  ProtobufCMessage base;
+  char *visit_id;
+  char *website_id;
+  char *landing_path;
+  char *referrer_host;
+  char *utm_source;
+  char *utm_medium;
+  char *utm_campaign;
+  char *utm_term;
+  /*
+   * Which click ids the visit carried (never their values here).
+   */
+  size_t n_click_id_kinds;
+  char **click_id_kinds;
+  char *first_utm_campaign;
+  char *first_landing_path;
+};
+#define CALLTRACE__TRANSCRIPT__V1__VISIT_ATTRIBUTION__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__visit_attribution__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Calltrace__Transcript__V1__StartCallRequest
@@ -735,10 +815,15 @@ struct  Calltrace__Transcript__V1__AttributionRow
    * …by the last call up to and including the one where the matter was opened.
    */
   uint64_t last_touch_matters;
+  /*
+   * Calls whose enquiry staff have not marked but the AI analysis suggests is new (counted
+   * apart from new_enquiries, which staff confirmed).
+   */
+  uint64_t suggested_new_enquiries;
 };
 #define CALLTRACE__TRANSCRIPT__V1__ATTRIBUTION_ROW__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__attribution_row__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Calltrace__Transcript__V1__AttributionReportResponse
@@ -747,10 +832,15 @@ struct  Calltrace__Transcript__V1__AttributionReportResponse
   size_t n_rows;
   Calltrace__Transcript__V1__AttributionRow **rows;
   Calltrace__Transcript__V1__AttributionRow *total;
+  /*
+   * Inbound calls to website pool numbers in the period, and how many of them were joined to a visit.
+   */
+  uint64_t pool_calls;
+  uint64_t joined_calls;
 };
 #define CALLTRACE__TRANSCRIPT__V1__ATTRIBUTION_REPORT_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__attribution_report_response__descriptor) \
-    , 0,NULL, NULL }
+    , 0,NULL, NULL, 0, 0 }
 
 
 struct  Calltrace__Transcript__V1__CallerCall
@@ -1644,6 +1734,25 @@ Calltrace__Transcript__V1__Call *
                       const uint8_t       *data);
 void   calltrace__transcript__v1__call__free_unpacked
                      (Calltrace__Transcript__V1__Call *message,
+                      ProtobufCAllocator *allocator);
+/* Calltrace__Transcript__V1__VisitAttribution methods */
+void   calltrace__transcript__v1__visit_attribution__init
+                     (Calltrace__Transcript__V1__VisitAttribution         *message);
+size_t calltrace__transcript__v1__visit_attribution__get_packed_size
+                     (const Calltrace__Transcript__V1__VisitAttribution   *message);
+size_t calltrace__transcript__v1__visit_attribution__pack
+                     (const Calltrace__Transcript__V1__VisitAttribution   *message,
+                      uint8_t             *out);
+size_t calltrace__transcript__v1__visit_attribution__pack_to_buffer
+                     (const Calltrace__Transcript__V1__VisitAttribution   *message,
+                      ProtobufCBuffer     *buffer);
+Calltrace__Transcript__V1__VisitAttribution *
+       calltrace__transcript__v1__visit_attribution__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   calltrace__transcript__v1__visit_attribution__free_unpacked
+                     (Calltrace__Transcript__V1__VisitAttribution *message,
                       ProtobufCAllocator *allocator);
 /* Calltrace__Transcript__V1__StartCallRequest methods */
 void   calltrace__transcript__v1__start_call_request__init
@@ -2918,6 +3027,9 @@ typedef void (*Calltrace__Transcript__V1__ListTrackingNumbersResponse_Closure)
 typedef void (*Calltrace__Transcript__V1__Call_Closure)
                  (const Calltrace__Transcript__V1__Call *message,
                   void *closure_data);
+typedef void (*Calltrace__Transcript__V1__VisitAttribution_Closure)
+                 (const Calltrace__Transcript__V1__VisitAttribution *message,
+                  void *closure_data);
 typedef void (*Calltrace__Transcript__V1__StartCallRequest_Closure)
                  (const Calltrace__Transcript__V1__StartCallRequest *message,
                   void *closure_data);
@@ -3472,6 +3584,7 @@ extern const ProtobufCEnumDescriptor    calltrace__transcript__v1__direction__de
 extern const ProtobufCEnumDescriptor    calltrace__transcript__v1__outcome__descriptor;
 extern const ProtobufCEnumDescriptor    calltrace__transcript__v1__enquiry__descriptor;
 extern const ProtobufCEnumDescriptor    calltrace__transcript__v1__practice_area__descriptor;
+extern const ProtobufCEnumDescriptor    calltrace__transcript__v1__visit_join__descriptor;
 extern const ProtobufCEnumDescriptor    calltrace__transcript__v1__report_grouping__descriptor;
 extern const ProtobufCEnumDescriptor    calltrace__transcript__v1__call_event_kind__descriptor;
 extern const ProtobufCEnumDescriptor    calltrace__transcript__v1__urgency__descriptor;
@@ -3488,6 +3601,7 @@ extern const ProtobufCMessageDescriptor calltrace__transcript__v1__release_track
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__list_tracking_numbers_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__list_tracking_numbers_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__call__descriptor;
+extern const ProtobufCMessageDescriptor calltrace__transcript__v1__visit_attribution__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__start_call_request__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__start_call_response__descriptor;
 extern const ProtobufCMessageDescriptor calltrace__transcript__v1__prepare_callback_request__descriptor;

@@ -1,0 +1,304 @@
+import CallTraceAPI
+import CallTraceProto
+import CallTraceRPC
+import CallTraceTestSupport
+import Foundation
+import Testing
+@testable import TranscriptDomain
+
+typealias Websites = Calltrace_Transcript_V1_WebsiteServiceClient
+typealias Visitors = Calltrace_Transcript_V1_VisitorServiceClient
+
+extension TranscriptDeployment {
+    func websites(as who: String = TemporaryPKI.identity("gateway", "web")) throws -> Websites { Websites(try transcript.client(identity: who)) }
+    func visitors(as who: String = TemporaryPKI.identity("gateway", "web")) throws -> Visitors { Visitors(try transcript.client(identity: who)) }
+
+    /// A website of `org` on https://www.smith-law.co.uk whose pool is `pool` (each assigned to the website's source first).
+    func website(org: String, admin: String, pool: [String], source: String = "Website") async throws -> Calltrace_Transcript_V1_Website {
+        for number in pool { try await assign(number, org: org, admin: admin, source: source, channel: .organic, campaign: "") }
+        let made = try await websites().createWebsite(.with {
+            $0.orgID = org
+            $0.settings = .with {
+                $0.name = "Main site"; $0.origins = ["https://www.smith-law.co.uk"]; $0.targetNumbers = ["020 7946 0000"]; $0.source = source
+            }
+        }, options: try bearer(admin)).website
+        return try await websites().setPoolNumbers(.with { $0.orgID = org; $0.websiteID = made.websiteID; $0.numbers = pool },
+                                                   options: try bearer(admin)).website
+    }
+
+    /// What the tag asks after consent, as the web gateway passes it on.
+    func reserve(_ site: Calltrace_Transcript_V1_Website, visitor: String = "", campaign: String = "spring", term: String = "injury solicitor",
+                 clicks: [String: String] = [:]) async throws -> Calltrace_Transcript_V1_ReserveNumberResponse {
+        try await visitors().reserveNumber(.with {
+            $0.siteKey = site.siteKey; $0.origin = "https://www.smith-law.co.uk"; $0.visitorID = visitor
+            $0.landingPath = "/personal-injury?name=Jane#top"; $0.referrerHost = "www.google.com"
+            $0.utmSource = "google"; $0.utmMedium = "cpc"; $0.utmCampaign = campaign; $0.utmTerm = term; $0.clickIds = clicks
+        })
+    }
+
+    func renew(_ site: Calltrace_Transcript_V1_Website, visit: String) async throws -> Calltrace_Transcript_V1_RenewReservationResponse {
+        try await visitors().renewReservation(.with { $0.siteKey = site.siteKey; $0.origin = "https://www.smith-law.co.uk"; $0.visitID = visit })
+    }
+
+    func call(_ id: String, org: String, admin: String) async throws -> Calltrace_Transcript_V1_Call {
+        try await calls().getCall(.with { $0.orgID = org; $0.callID = id }, options: try bearer(admin)).call
+    }
+}
+
+@Suite("Website attribution: pools, visits, the join of calls to visits, and conversions (issue 32)", .serialized)
+struct WebsiteAttributionTests {
+    static let minute: Int64 = 60_000
+
+    @Test("Websites: settings checked, a pool only of the firm's own tracking numbers and in one website's pool, reports.read lists, settings.manage changes, another firm sees nothing; audited")
+    func websiteSettings() async throws {
+        let deployment = try await TranscriptDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation()
+        let analyst = try await deployment.user(.analyst, in: org, admin: admin)
+        let site = try await deployment.website(org: org, admin: admin, pool: ["0118 496 0001", "0118 496 0002"])
+        #expect(site.poolNumbers == ["+441184960001", "+441184960002"] && site.siteKey.hasPrefix("ws_") && site.clickIds == [.gclid, .gbraid, .wbraid])
+        #expect(site.targetNumbers == ["+442079460000"] && site.origins == ["https://www.smith-law.co.uk"])
+
+        func create(_ settings: Calltrace_Transcript_V1_WebsiteSettings, as token: String) async -> StatusCode? {
+            await code { _ = try await deployment.websites().createWebsite(.with { $0.orgID = org; $0.settings = settings }, options: try bearer(token)) }
+        }
+        let good = Calltrace_Transcript_V1_WebsiteSettings.with {
+            $0.name = "Second site"; $0.origins = ["https://smith-law.co.uk:8443"]; $0.targetNumbers = ["020 7946 0001"]; $0.source = "Website"
+        }
+        for origin in ["http://www.smith-law.co.uk", "https://www.smith-law.co.uk/contact", "https://user@smith-law.co.uk", "smith-law.co.uk", ""] {
+            var bad = good
+            bad.origins = [origin]
+            #expect(await create(bad, as: admin) == .invalidArgument, "origin \(origin)")
+        }
+        var noTargets = good
+        noTargets.targetNumbers = []
+        #expect(await create(noTargets, as: admin) == .invalidArgument)
+        #expect(await create(good, as: analyst) == .permissionDenied, "reports.read does not manage websites")
+        #expect(try await deployment.websites().listWebsites(.with { $0.orgID = org }, options: try bearer(analyst)).websites.map(\.websiteID) == [site.websiteID])
+
+        func pool(_ numbers: [String], website: String = site.websiteID, org: String = org, as token: String = admin) async -> StatusCode? {
+            await code {
+                _ = try await deployment.websites().setPoolNumbers(.with { $0.orgID = org; $0.websiteID = website; $0.numbers = numbers }, options: try bearer(token))
+            }
+        }
+        #expect(await pool(["0118 496 0009"]) == .invalidArgument, "a number that is not the firm's tracking number")
+        let (other, otherAdmin) = try await deployment.organisation("Jones LLP")
+        try await deployment.assign("0118 496 0100", org: other, admin: otherAdmin)
+        #expect(await pool(["0118 496 0100"]) == .invalidArgument, "another firm's number")
+        #expect(await pool(["0118 496 0001"], org: other, as: otherAdmin) == .notFound, "another firm's website")
+        #expect(await code { _ = try await deployment.websites().listWebsites(.with { $0.orgID = org }, options: try bearer(otherAdmin)) } == .permissionDenied)
+        let second = try await deployment.websites().createWebsite(.with { $0.orgID = org; $0.settings = good }, options: try bearer(admin)).website
+        #expect(await pool(["0118 496 0001"], website: second.websiteID) == .alreadyExists, "a number serves one website's pool")
+
+        _ = try await deployment.websites().deleteWebsite(.with { $0.orgID = org; $0.websiteID = second.websiteID }, options: try bearer(admin))
+        let events = try await deployment.auditEvents(org: org, admin: admin) { $0.contains { $0.action == "website.deleted" } }
+        #expect(events.filter { $0.action == "website.created" }.count == 2)
+        #expect(events.contains { $0.action == "website.pool_set" && $0.resource == "website:\(site.websiteID)" && $0.detail == "numbers=2" })
+    }
+
+    @Test("The join: two visitors on one pool number at different times are told apart, a takeover when the pool is exhausted is counted, a lapsed reservation and a number never reserved fall back to the source, with the reason")
+    func joinCallsToVisits() async throws {
+        let deployment = try await TranscriptDeployment()
+        defer { Task { await deployment.stop() } }
+        let clock = deployment.transcript.clock
+        let (org, admin) = try await deployment.organisation()
+        let site = try await deployment.website(org: org, admin: admin, pool: ["0118 496 0001", "0118 496 0002"])
+        try await deployment.assign("0118 496 0005", org: org, admin: admin, source: "Yell", channel: .directory, campaign: "")
+        let t0 = clock.nowUnixMs
+
+        let a = try await deployment.reserve(site, campaign: "spring", clicks: ["gclid": "Cj0KCQ-a_1", "fbclid": "ignored", "wbraid": "bad value!"])
+        #expect(a.number == "+441184960001" && a.visitID.hasPrefix("vis_") && a.visitorID.hasPrefix("v1_") && a.holdSeconds == 1200 && !a.sourceNumber)
+        clock.advance(by: .seconds(60))
+        let b = try await deployment.reserve(site, campaign: "summer")
+        #expect(b.number == "+441184960002")
+        clock.advance(by: .seconds(60))
+        #expect(try await deployment.renew(site, visit: a.visitID).number == a.number, "a renewal keeps the number")
+        clock.advance(by: .seconds(120))
+        // Both numbers are held: C takes over the least recently active reservation (B's).
+        let c = try await deployment.reserve(site, campaign: "autumn")
+        #expect(c.number == b.number)
+        let status = try await deployment.websites().getPoolStatus(.with { $0.orgID = org; $0.websiteID = site.websiteID }, options: try bearer(admin))
+        #expect(status.poolSize == 2 && status.held == 2 && status.visits == 3 && status.reservations == 3 && status.takenOver == 1)
+        #expect(try await deployment.renew(site, visit: b.visitID).changed, "B's number was taken: B gets a number again")
+
+        // Calls, each started at a time of its own: the reservation history decides, not the holder now.
+        try await deployment.start("call-b", tracking: "01184960002", caller: "07700 900001", at: t0 + 90_000)
+        try await deployment.start("call-c", tracking: "01184960002", caller: "07700 900002", at: t0 + 4 * Self.minute + 30_000)
+        try await deployment.start("call-a", tracking: "01184960001", caller: "07700 900003", at: t0 + 3 * Self.minute)
+        try await deployment.start("call-yell", tracking: "01184960005", caller: "07700 900004", at: t0 + 3 * Self.minute)
+        let callB = try await deployment.call("call-b", org: org, admin: admin)
+        #expect(callB.visitJoin == .joined && callB.visit.utmCampaign == "summer")
+        let callC = try await deployment.call("call-c", org: org, admin: admin)
+        #expect(callC.visitJoin == .joined && callC.visit.utmCampaign == "autumn", "the same number, the later visitor")
+        let callA = try await deployment.call("call-a", org: org, admin: admin)
+        #expect(callA.visitJoin == .joined && callA.visit.visitID == a.visitID && callA.visit.websiteID == site.websiteID)
+        #expect(callA.visit.landingPath == "/personal-injury" && callA.visit.referrerHost == "www.google.com" && callA.visit.utmTerm == "injury solicitor",
+                "the path without its query or fragment")
+        #expect(callA.visit.clickIDKinds == ["gclid"], "kinds the website does not capture, and malformed ids, are dropped")
+        #expect(try await deployment.call("call-yell", org: org, admin: admin).visitJoin == .staticNumber)
+
+        // Twenty minutes after A's last renewal its number is free again: a call then is the source's.
+        clock.advance(by: .seconds(30 * 60))
+        try await deployment.start("call-late", tracking: "01184960001", caller: "07700 900005")
+        #expect(try await deployment.call("call-late", org: org, admin: admin).visitJoin == .lapsed)
+        // A number added to the pool and never reserved.
+        try await deployment.assign("0118 496 0003", org: org, admin: admin, source: "Website", channel: .organic, campaign: "")
+        _ = try await deployment.websites().setPoolNumbers(.with {
+            $0.orgID = org; $0.websiteID = site.websiteID; $0.numbers = site.poolNumbers + ["01184960003"]
+        }, options: try bearer(admin))
+        try await deployment.start("call-unreserved", tracking: "01184960003", caller: "07700 900006")
+        #expect(try await deployment.call("call-unreserved", org: org, admin: admin).visitJoin == .noReservation)
+
+        // The report: rows by campaign, the calls not joined in one row, and the share joined.
+        let report = try await deployment.calls().attributionReport(.with {
+            $0.orgID = org; $0.fromUnixMs = t0 - 1; $0.beforeUnixMs = clock.nowUnixMs + 1; $0.groupBy = .utmCampaign
+        }, options: try bearer(admin))
+        #expect(Dictionary(uniqueKeysWithValues: report.rows.map { ($0.key, $0.calls) }) == ["spring": 1, "summer": 1, "autumn": 1, "(no visit)": 3])
+        #expect(report.poolCalls == 5 && report.joinedCalls == 3, "the Yell call is not a pool call")
+        let byKeyword = try await deployment.calls().attributionReport(.with {
+            $0.orgID = org; $0.fromUnixMs = t0 - 1; $0.beforeUnixMs = clock.nowUnixMs + 1; $0.groupBy = .keyword
+        }, options: try bearer(admin))
+        #expect(byKeyword.rows.first { $0.key == "injury solicitor" }?.calls == 3)
+    }
+
+    @Test("First and last touch: a visitor who came from one campaign and called after a visit from another credits the first to the first visit's campaign")
+    func firstAndLastTouch() async throws {
+        let deployment = try await TranscriptDeployment()
+        defer { Task { await deployment.stop() } }
+        let clock = deployment.transcript.clock
+        let (org, admin) = try await deployment.organisation()
+        let site = try await deployment.website(org: org, admin: admin, pool: ["0118 496 0001"])
+        let t0 = clock.nowUnixMs
+        let first = try await deployment.reserve(site, campaign: "spring")
+        clock.advance(by: .seconds(3 * 86_400))
+        let second = try await deployment.reserve(site, visitor: first.visitorID, campaign: "summer")
+        #expect(second.visitorID == first.visitorID && second.visitID != first.visitID)
+        try await deployment.start("call-1", tracking: "01184960001", caller: "07700 900001")
+        _ = try await deployment.calls().markCallOutcome(.with {
+            $0.orgID = org; $0.callID = "call-1"; $0.enquiry = .new; $0.matterOpened = true; $0.practiceArea = .personalInjury
+        }, options: try bearer(admin))
+        let call = try await deployment.call("call-1", org: org, admin: admin)
+        #expect(call.visit.utmCampaign == "summer" && call.visit.firstUtmCampaign == "spring")
+        let report = try await deployment.calls().attributionReport(.with {
+            $0.orgID = org; $0.fromUnixMs = t0 - 1; $0.beforeUnixMs = clock.nowUnixMs + 1; $0.groupBy = .utmCampaign
+        }, options: try bearer(admin))
+        let rows = Dictionary(uniqueKeysWithValues: report.rows.map { ($0.key, $0) })
+        #expect(rows["summer"]?.lastTouchMatters == 1 && rows["summer"]?.firstTouchMatters == 0 && rows["summer"]?.calls == 1)
+        #expect(rows["spring"]?.firstTouchMatters == 1 && rows["spring"]?.calls == 0, "the first visit's campaign is credited first touch")
+    }
+
+    @Test("The tag's requests: an unknown key and a foreign origin answer alike, another website's visit is not renewed, only gateways ask, an empty pool shows the source's number, and visitor and click ids are never stored in clear")
+    func tagRefusalsAndSecrecy() async throws {
+        let deployment = try await TranscriptDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation()
+        try await deployment.assign("0118 496 0007", org: org, admin: admin, source: "Website", channel: .organic, campaign: "")
+        let site = try await deployment.website(org: org, admin: admin, pool: ["0118 496 0001"])
+        let tag = try await deployment.visitors().getWebsiteTag(.with { $0.siteKey = site.siteKey; $0.origin = "https://www.smith-law.co.uk" })
+        #expect(tag.targetNumbers == ["+442079460000"] && tag.sourceNumber == "+441184960007" && tag.holdSeconds == 1200,
+                "before consent: the source's own number, not a pool number")
+
+        func tagCode(key: String, origin: String) async -> StatusCode? {
+            await code { _ = try await deployment.visitors().getWebsiteTag(.with { $0.siteKey = key; $0.origin = origin }) }
+        }
+        #expect(await tagCode(key: "ws_00000000000000000000000000000000", origin: "https://www.smith-law.co.uk") == .notFound)
+        #expect(await tagCode(key: site.siteKey, origin: "https://evil.example") == .notFound)
+        #expect(await code {
+            _ = try await deployment.visitors().reserveNumber(.with { $0.siteKey = site.siteKey; $0.origin = "https://evil.example" })
+        } == .notFound)
+        for who in [TemporaryPKI.identity("service", "media"), TemporaryPKI.identity("operator", "alice")] {
+            #expect(await code { _ = try await deployment.visitors(as: who).getWebsiteTag(.with { $0.siteKey = site.siteKey }) } == .permissionDenied,
+                    "\(who) is not a gateway")
+        }
+
+        let (other, otherAdmin) = try await deployment.organisation("Jones LLP")
+        let otherSite = try await deployment.website(org: other, admin: otherAdmin, pool: ["0118 496 0101"])
+        let theirs = try await deployment.reserve(otherSite, clicks: ["gclid": "Cj0KCQ-secret-click"])
+        #expect(await code { _ = try await deployment.renew(site, visit: theirs.visitID) } == .notFound, "another firm's visit under this firm's key")
+
+        // An empty pool: the source's number, and no visit kept.
+        _ = try await deployment.websites().setPoolNumbers(.with { $0.orgID = org; $0.websiteID = site.websiteID; $0.numbers = [] }, options: try bearer(admin))
+        let fallback = try await deployment.reserve(site)
+        #expect(fallback.sourceNumber && fallback.visitID.isEmpty)
+        #expect(fallback.number == "+441184960001", "the source's lowest number in no pool: the one just taken out of it")
+
+        try await deployment.transcript.instance.database.checkpoint()
+        let written = try deployment.everythingTranscriptWrote()
+        #expect(!written.contains(theirs.visitorID) && !written.contains("Cj0KCQ-secret-click"), "visitor ids blind-indexed, click ids sealed")
+    }
+
+    @Test("Conversions: confirmed enquiries and matters on calls joined to a visit with a gclid, in Google's file format, each exported once")
+    func conversionsExport() async throws {
+        let deployment = try await TranscriptDeployment()
+        defer { Task { await deployment.stop() } }
+        let clock = deployment.transcript.clock
+        let (org, admin) = try await deployment.organisation()
+        let site = try await deployment.website(org: org, admin: admin, pool: ["0118 496 0001", "0118 496 0002", "0118 496 0003"])
+        let t0 = clock.nowUnixMs
+        let a = try await deployment.reserve(site, clicks: ["gclid": "Cj0KCQ-a"])
+        let b = try await deployment.reserve(site, clicks: ["gclid": "Cj0KCQ-b"])
+        let c = try await deployment.reserve(site, clicks: ["gbraid": "0AAAAA-c"])
+        for (index, reserved) in [a, b, c].enumerated() {
+            try await deployment.start("call-\(index)", tracking: reserved.number, caller: "07700 90000\(index)")
+        }
+        func mark(_ call: String, enquiry: Calltrace_Transcript_V1_Enquiry, matter: Bool = false) async throws {
+            _ = try await deployment.calls().markCallOutcome(.with {
+                $0.orgID = org; $0.callID = call; $0.enquiry = enquiry; $0.matterOpened = matter; $0.practiceArea = .family
+            }, options: try bearer(admin))
+        }
+        try await mark("call-0", enquiry: .new, matter: true)
+        try await mark("call-1", enquiry: .notNew)
+        try await mark("call-2", enquiry: .new)
+        func export(preview: Bool = false, again: Bool = false) async throws -> Calltrace_Transcript_V1_ExportConversionsResponse {
+            try await deployment.websites().exportConversions(.with {
+                $0.orgID = org; $0.fromUnixMs = t0 - 1; $0.beforeUnixMs = clock.nowUnixMs + 1; $0.preview = preview; $0.includeExported = again
+                $0.matterConversionName = "Matter, opened"
+            }, options: try bearer(admin))
+        }
+        let preview = try await export(preview: true)
+        #expect(preview.rows.map(\.conversion) == ["enquiry", "matter"] && preview.rows.allSatisfy { $0.clickID == "Cj0KCQ-a" && $0.callID == "call-0" })
+        #expect(preview.withoutClickID == 1, "the gbraid visit's enquiry is not in Google's click file")
+        let lines = preview.googleAdsCsv.components(separatedBy: "\r\n")
+        #expect(lines[0] == "Parameters:TimeZone=Europe/London")
+        #expect(lines[1] == "Google Click ID,Conversion Name,Conversion Time,Conversion Value,Conversion Currency")
+        let time = LondonTime.dateTime(unixMs: try #require(preview.rows.first).convertedAtUnixMs)
+        #expect(lines[2] == "Cj0KCQ-a,Genuine enquiry,\(time),," && lines[3] == "Cj0KCQ-a,\"Matter, opened\",\(time),," && lines[4].isEmpty && lines.count == 5)
+
+        #expect(try await export().rows.count == 2)
+        let second = try await export()
+        #expect(second.rows.isEmpty && second.alreadyExported == 2, "exported once")
+        #expect(try await export(again: true).rows.count == 2, "unless asked again")
+        let events = try await deployment.auditEvents(org: org, admin: admin) { events in
+            events.filter { $0.action == "conversions.exported" }.count >= 2 && events.contains { $0.action == "call.outcome_marked" }
+        }
+        #expect(events.filter { $0.action == "conversions.exported" }.map(\.detail).allSatisfy { $0.hasPrefix("conversions=2;") },
+                "two exports of two; the preview and the empty export recorded nothing")
+        #expect(events.filter { $0.action == "conversions.exported" }.count == 2)
+    }
+
+    @Test("Retention takes visits with the calls; offboarding takes every website, pool, visit and reservation")
+    func retentionAndOffboarding() async throws {
+        let deployment = try await TranscriptDeployment()
+        defer { Task { await deployment.stop() } }
+        let clock = deployment.transcript.clock
+        let (org, admin) = try await deployment.organisation()
+        let site = try await deployment.website(org: org, admin: admin, pool: ["0118 496 0001"])
+        _ = try await deployment.reserve(site)
+        clock.advance(by: .seconds(86_400))
+        _ = try await deployment.reserve(site)
+        let compliance = try deployment.calls(as: TemporaryPKI.identity("service", "compliance"))
+        _ = try await compliance.purgeCalls(.with { $0.orgID = org; $0.startedBeforeUnixMs = clock.nowUnixMs - 1000 })
+        #expect(try await deployment.rows("website_visits", org: org) == 1, "the visit last seen before the cutoff went")
+        #expect(try await deployment.rows("number_reservations", org: org) == 1)
+        _ = try await compliance.purgeOrganisation(.with { $0.orgID = org })
+        for table in ["websites", "website_pool_numbers", "website_visits", "number_reservations", "attribution_touches"] {
+            #expect(try await deployment.rows(table, org: org) == 0, "\(table)")
+        }
+    }
+
+    @Test("London time in the conversions file: GMT in winter, BST in summer")
+    func londonDateTime() {
+        #expect(LondonTime.dateTime(unixMs: 1_767_225_600_000) == "2026-01-01 00:00:00")
+        #expect(LondonTime.dateTime(unixMs: 1_782_914_645_000) == "2026-07-01 15:04:05")
+    }
+}
