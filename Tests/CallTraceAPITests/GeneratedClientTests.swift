@@ -181,7 +181,7 @@ final class TrackingNumbers: Calltrace_Transcript_V1_TrackingNumberServiceHandle
     func listTrackingNumbers(_ request: Calltrace_Transcript_V1_ListTrackingNumbersRequest, principal: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_ListTrackingNumbersResponse {
         reached.withLock { $0.append(principal.actor) }
-        .with { $0.trackingNumbers = numbers.withLock { $0.values.filter { $0.orgID == request.orgID }.sorted { $0.number < $1.number } } }
+        return .with { $0.trackingNumbers = numbers.withLock { $0.values.filter { $0.orgID == request.orgID }.sorted { $0.number < $1.number } } }
     }
 
     func setRouting(_ request: Calltrace_Transcript_V1_SetRoutingRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_SetRoutingResponse {
