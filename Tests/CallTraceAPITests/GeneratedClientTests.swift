@@ -146,15 +146,16 @@ struct GeneratedClientTests {
 
 /// A small implementation of a real service's generated protocol: tracking numbers in memory.
 final class TrackingNumbers: Calltrace_Transcript_V1_TrackingNumberServiceHandler {
-    let policies = Calltrace_Transcript_V1_TrackingNumberServicePolicies(assignTrackingNumber: .gateways, releaseTrackingNumber: .gateways,
-                                                                          listTrackingNumbers: .gateways | .operators | .services, setRouting: .gateways)
+    let policies: Calltrace_Transcript_V1_TrackingNumberServicePolicies
     let authorizer: any Authorizing
     private let numbers = Mutex<[String: Calltrace_Transcript_V1_TrackingNumber]>([:])
     /// The principal of each call that reached a method.
     let reached = Mutex<[String]>([])
 
-    init(authorizer: any Authorizing = EveryoneMay()) {
+    /// - Parameter listing: who may list the numbers.
+    init(authorizer: any Authorizing = EveryoneMay(), listing: PeerPolicy = .gateways | .operators) {
         self.authorizer = authorizer
+        policies = .init(assignTrackingNumber: .gateways, releaseTrackingNumber: .gateways, listTrackingNumbers: listing, setRouting: .gateways)
     }
 
     func assignTrackingNumber(_ request: Calltrace_Transcript_V1_AssignTrackingNumberRequest, principal: Principal, context: ServerContext) async throws
