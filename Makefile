@@ -14,6 +14,8 @@ SHELL := /bin/bash
 APT_PACKAGES := libssl-dev openssl libsqlite3-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc \
   libsndfile1-dev libqrencode-dev binutils python3 python3-venv systemd zbar-tools
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
+## Every RPC's declared access (the option calltrace-protogen reads); never compiled for C.
+PROTO_OPTIONS := proto/calltrace/rpc/v1/options.proto
 PROTOC_GEN_SWIFT := .build-protoc-gen-swift/release/protoc-gen-swift
 SWIFT_BUILD_FLAGS ?=
 ## The suite runs optimised, as the services deploy (testable, for the tests' @testable imports):
@@ -235,7 +237,14 @@ proto: deps $(PROTOC_GEN_SWIFT)
 	protoc -I proto --plugin=protoc-gen-swift=$(PROTOC_GEN_SWIFT) \
 	  --swift_opt=Visibility=Public --swift_opt=FileNaming=PathToUnderscores \
 	  --swift_out=Sources/CallTraceProto/Generated $(PROTO_FILES)
-	protoc-c -I proto --c_out=clients/c/generated $(PROTO_FILES)
+	@# protoc-c has no descriptor.proto (Debian ships no descriptor.pb-c.h): the C files come from
+	@# copies without the access options, which the C client never reads.
+	stripped=$$(mktemp -d) && trap 'rm -rf "$$stripped"' EXIT && \
+	for f in $(filter-out $(PROTO_OPTIONS),$(PROTO_FILES)); do \
+	  mkdir -p "$$stripped/$$(dirname $${f#proto/})" && \
+	  sed '\|^import "$(PROTO_OPTIONS:proto/%=%)";$$|d; /^ *option (calltrace\.rpc\.v1\.access) = .*;$$/d' $$f > "$$stripped/$${f#proto/}" || exit 1; \
+	done && \
+	cd "$$stripped" && protoc-c -I . --c_out=$(CURDIR)/clients/c/generated $$(find . -name '*.proto' | sed 's|^\./||' | sort)
 	swift build --product calltrace-protogen
 	protoc -I proto --descriptor_set_out=/dev/stdout $(PROTO_FILES) \
 	  | .build/debug/calltrace-protogen > Sources/CallTraceProto/Generated/Methods.swift

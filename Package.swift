@@ -346,7 +346,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CallTraceAPITests",
-            dependencies: ["CallTraceAPI", "CallTraceRPC", "CallTraceProto", "CallTraceTLS", "CallTraceTestSupport",
+            dependencies: ["CallTraceAPI", "CallTraceRPC", "CallTraceProto", "CallTraceServiceHost", "CallTraceTLS", "CallTraceTestSupport",
                            .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: swiftSettings
         ),

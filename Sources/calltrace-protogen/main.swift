@@ -54,6 +54,121 @@ struct Method {
     let request: String
     let response: String
     let comment: String
+    let access: Access
+}
+
+/// A method's `(calltrace.rpc.v1.access)` (proto/calltrace/rpc/v1/options.proto): what the
+/// generated registration checks before the handler runs.
+enum Access {
+    /// A user or operator with the permission (its Swift case name); the handler gets the `Principal`.
+    case user(String)
+    /// As `user`, or a service acting as itself; the handler gets the actor.
+    case userOrService(String)
+    /// The handler checks (the base permission, if any, and why).
+    case inHandler(String?, why: String)
+    /// No user permission, and why.
+    case none(why: String)
+
+    /// The handler's extra parameter, if the registration checks.
+    var parameter: (label: String, type: String, check: String, permission: String)? {
+        switch self {
+        case .user(let permission): ("principal", "Principal", "principal", permission)
+        case .userOrService(let permission): ("actor", "String", "actor", permission)
+        case .inHandler, .none: nil
+        }
+    }
+
+    /// The line of the handler's documentation that says what the method needs.
+    var documentation: String {
+        func dotted(_ permission: String) -> String {
+            permission.reduce(into: "") { $0 += $1.isUppercase ? ".\($1.lowercased())" : String($1) }
+        }
+        switch self {
+        case .user(let permission): return "Access: \(dotted(permission)), checked before the call (`principal` is the authorised caller)."
+        case .userOrService(let permission): return "Access: \(dotted(permission)), or a service as itself, checked before the call (`actor` names who)."
+        case .inHandler(let permission, let why): return "Access: checked here, \(permission.map { dotted($0) + " at least" } ?? "by what the request names"): \(why)."
+        case .none(let why): return "Access: no user permission (\(why))."
+        }
+    }
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("calltrace-protogen: \(message)\n".utf8))
+    exit(1)
+}
+
+/// The protobuf wire fields of `bytes` in order: varints as numbers, length-delimited ones as bytes
+/// (fixed-width ones skipped); nil if malformed.
+func wireFields(_ bytes: [UInt8]) -> [(number: Int, varint: UInt64, bytes: [UInt8])]? {
+    var fields: [(number: Int, varint: UInt64, bytes: [UInt8])] = []
+    var index = 0
+    func varint() -> UInt64? {
+        var value: UInt64 = 0
+        for shift in stride(from: UInt64(0), to: 64, by: 7) where index < bytes.count {
+            let byte = bytes[index]
+            index += 1
+            value |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return value }
+        }
+        return nil
+    }
+    while index < bytes.count {
+        guard let key = varint() else { return nil }
+        switch key & 7 {
+        case 0:
+            guard let value = varint() else { return nil }
+            fields.append((Int(key >> 3), value, []))
+        case 2:
+            guard let length = varint(), length <= UInt64(bytes.count - index) else { return nil }
+            fields.append((Int(key >> 3), 0, Array(bytes[index..<index + Int(length)])))
+            index += Int(length)
+        case 1: index += 8
+        case 5: index += 4
+        default: return nil
+        }
+    }
+    return index == bytes.count ? fields : nil
+}
+
+/// The extension's field number (options.proto: `Access access = 50029`).
+let accessExtension = 50029
+
+/// Permission numbers → Swift case names (`PERMISSION_REPORTS_READ` → `reportsRead`).
+func permissionNames(_ set: Google_Protobuf_FileDescriptorSet) -> [UInt64: String] {
+    guard let permission = set.file.lazy.filter({ $0.package == "calltrace.identity.v1" })
+        .flatMap(\.enumType).first(where: { $0.name == "Permission" }) else { fail("no calltrace.identity.v1.Permission in the descriptor set") }
+    return Dictionary(uniqueKeysWithValues: permission.value.map { value in
+        let words = value.name.dropFirst("PERMISSION_".count).lowercased().split(separator: "_")
+        return (UInt64(value.number), words.first.map(String.init)! + words.dropFirst().map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined())
+    })
+}
+
+/// What `method` of `service` declares; a method without a sound declaration stops the generator,
+/// so no RPC ships without saying who may call it.
+func access(of method: Google_Protobuf_MethodDescriptorProto, in service: String, request: Google_Protobuf_DescriptorProto?,
+            permissions: [UInt64: String]) -> Access {
+    let name = "\(service)/\(method.name)"
+    guard let declared = wireFields(Array(method.options.unknownFields.data))?.last(where: { $0.number == accessExtension }),
+          let fields = wireFields(declared.bytes) else {
+        fail("\(name) declares no access: add `option (calltrace.rpc.v1.access) = { … };` (proto/calltrace/rpc/v1/options.proto)")
+    }
+    let why = fields.last(where: { $0.number == 5 }).map { String(decoding: $0.bytes, as: UTF8.self) } ?? ""
+    guard let rule = fields.last(where: { (1...4).contains($0.number) }) else { fail("\(name): its access names no rule") }
+    if rule.number >= 3 && why.isEmpty { fail("\(name): say why (`why: \"…\"`) with in_handler or none") }
+    let permission = permissions[rule.varint].flatMap { $0 == "unspecified" ? nil : $0 }
+    switch rule.number {
+    case 3: return .inHandler(permission, why: why)
+    case 4: return .none(why: why)
+    default:
+        guard let permission else { fail("\(name): name the permission a user needs") }
+        guard !method.clientStreaming else {
+            fail("\(name): a client stream's organisation comes with its first message; declare in_handler or none and check there")
+        }
+        guard request?.field.contains(where: { $0.name == "org_id" && $0.type == .string && $0.label != .repeated }) == true else {
+            fail("\(name): the route check reads the request's top-level `string org_id`, which \(method.inputType) lacks")
+        }
+        return rule.number == 1 ? .user(permission) : .userOrService(permission)
+    }
 }
 
 /// The leading comments protoc kept for `path` in `file`, as `///` lines.
@@ -275,6 +390,8 @@ func servicesFile(_ set: Google_Protobuf_FileDescriptorSet) -> String {
 
 
     """
+    let permissions = permissionNames(set)
+    let messages = Dictionary(set.file.flatMap { file in file.messageType.map { (".\(file.package).\($0.name)", $0) } }) { first, _ in first }
     for file in set.file.sorted(by: { $0.name < $1.name }) where !file.service.isEmpty {
         for (serviceIndex, service) in file.service.enumerated() {
             let qualified = "\(file.package).\(service.name)"
@@ -283,8 +400,10 @@ func servicesFile(_ set: Google_Protobuf_FileDescriptorSet) -> String {
                 Method(name: method.name, property: lowerFirst(method.name), kind: kind(of: method),
                               request: swiftType(method.inputType, package: file.package),
                               response: swiftType(method.outputType, package: file.package),
-                              comment: docComment(file, path: [6, Int32(serviceIndex), 2, Int32(index)], indent: "    "))
+                              comment: docComment(file, path: [6, Int32(serviceIndex), 2, Int32(index)], indent: "    "),
+                              access: access(of: method, in: qualified, request: messages[method.inputType], permissions: permissions))
             }.filter { $0.kind != "bidirectionalStreaming" }
+            let checked = methods.contains { $0.access.parameter != nil }
             out += "// MARK: \(qualified)\n\n"
             // Policies
             out += "/// Which peers may call each method of `\(qualified)`.\n"
@@ -298,29 +417,45 @@ func servicesFile(_ set: Google_Protobuf_FileDescriptorSet) -> String {
             out += "/// `policies`, and hand the value to the server (it registers itself).\n"
             out += "public protocol \(table)Handler: RPCService {\n"
             out += "    var policies: \(table)Policies { get }\n"
+            if checked {
+                out += "    /// Answers the route check the registration runs before each method that declares a permission.\n"
+                out += "    var authorizer: any Authorizing { get }\n"
+            }
             for method in methods {
-                out += "\n" + method.comment
+                out += "\n" + method.comment + (method.comment.isEmpty ? "" : "    ///\n") + "    /// \(method.access.documentation)\n"
+                let checked = method.access.parameter.map { "\($0.label): \($0.type), " } ?? ""
                 switch method.kind {
                 case "unary":
-                    out += "    func \(method.property)(_ request: \(method.request), context: ServerContext) async throws -> \(method.response)\n"
+                    out += "    func \(method.property)(_ request: \(method.request), \(checked)context: ServerContext) async throws -> \(method.response)\n"
                 case "serverStreaming":
-                    out += "    func \(method.property)(_ request: \(method.request), responses: ResponseWriter<\(method.response)>, context: ServerContext) async throws\n"
+                    out += "    func \(method.property)(_ request: \(method.request), \(checked)responses: ResponseWriter<\(method.response)>, context: ServerContext) async throws\n"
                 default:
                     out += "    func \(method.property)(_ requests: RequestStream<\(method.request)>, context: ServerContext) async throws -> \(method.response)\n"
                 }
             }
             out += "}\n\n"
             out += "extension \(table)Handler {\n"
+            out += "    /// Each method under its peer policy; one that declares a permission only after the route check.\n"
             out += "    public func register(with router: inout RPCRouter) {\n"
             out += "        let policies = self.policies\n"
+            if checked { out += "        let authorizer = self.authorizer\n" }
             for method in methods {
+                let route = "router.\(method.kind)(\(table).\(method.property), allow: policies.\(method.property))"
+                guard let parameter = method.access.parameter else {
+                    switch method.kind {
+                    case "serverStreaming": out += "        \(route) { try await self.\(method.property)($0, responses: $1, context: $2) }\n"
+                    default: out += "        \(route) { try await self.\(method.property)($0, context: $1) }\n"
+                    }
+                    continue
+                }
+                let check = "\(parameter.label): try await authorizer.\(parameter.check)(of: context, in: request.orgID, may: .\(parameter.permission))"
                 switch method.kind {
-                case "unary":
-                    out += "        router.unary(\(table).\(method.property), allow: policies.\(method.property)) { try await self.\(method.property)($0, context: $1) }\n"
                 case "serverStreaming":
-                    out += "        router.serverStreaming(\(table).\(method.property), allow: policies.\(method.property)) { try await self.\(method.property)($0, responses: $1, context: $2) }\n"
+                    out += "        \(route) { request, responses, context in\n"
+                    out += "            try await self.\(method.property)(request, \(check), responses: responses, context: context)\n        }\n"
                 default:
-                    out += "        router.clientStreaming(\(table).\(method.property), allow: policies.\(method.property)) { try await self.\(method.property)($0, context: $1) }\n"
+                    out += "        \(route) { request, context in\n"
+                    out += "            try await self.\(method.property)(request, \(check), context: context)\n        }\n"
                 }
             }
             out += "    }\n}\n\n"

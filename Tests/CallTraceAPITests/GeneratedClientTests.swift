@@ -146,12 +146,21 @@ struct GeneratedClientTests {
 
 /// A small implementation of a real service's generated protocol: tracking numbers in memory.
 final class TrackingNumbers: Calltrace_Transcript_V1_TrackingNumberServiceHandler {
-    let policies = Calltrace_Transcript_V1_TrackingNumberServicePolicies(assignTrackingNumber: .gateways, releaseTrackingNumber: .gateways,
-                                                                          listTrackingNumbers: .gateways | .operators, setRouting: .gateways)
+    let policies: Calltrace_Transcript_V1_TrackingNumberServicePolicies
+    let authorizer: any Authorizing
     private let numbers = Mutex<[String: Calltrace_Transcript_V1_TrackingNumber]>([:])
+    /// The principal of each call that reached a method.
+    let reached = Mutex<[String]>([])
 
-    func assignTrackingNumber(_ request: Calltrace_Transcript_V1_AssignTrackingNumberRequest, context: ServerContext) async throws
+    /// - Parameter listing: who may list the numbers.
+    init(authorizer: any Authorizing = EveryoneMay(), listing: PeerPolicy = .gateways | .operators) {
+        self.authorizer = authorizer
+        policies = .init(assignTrackingNumber: .gateways, releaseTrackingNumber: .gateways, listTrackingNumbers: listing, setRouting: .gateways)
+    }
+
+    func assignTrackingNumber(_ request: Calltrace_Transcript_V1_AssignTrackingNumberRequest, principal: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_AssignTrackingNumberResponse {
+        reached.withLock { $0.append(principal.actor) }
         guard !request.number.isEmpty else { throw RPCError(.invalidArgument, "name the number") }
         let assigned = Calltrace_Transcript_V1_TrackingNumber.with {
             $0.number = request.number; $0.orgID = request.orgID; $0.source = request.source; $0.channel = request.channel
@@ -163,18 +172,21 @@ final class TrackingNumbers: Calltrace_Transcript_V1_TrackingNumberServiceHandle
         return .with { $0.trackingNumber = assigned }
     }
 
-    func releaseTrackingNumber(_ request: Calltrace_Transcript_V1_ReleaseTrackingNumberRequest, context: ServerContext) async throws
+    func releaseTrackingNumber(_ request: Calltrace_Transcript_V1_ReleaseTrackingNumberRequest, principal: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_ReleaseTrackingNumberResponse {
+        reached.withLock { $0.append(principal.actor) }
         guard numbers.withLock({ $0.removeValue(forKey: request.number) }) != nil else { throw RPCError(.notFound, "\(request.number) is not assigned") }
         return .init()
     }
 
-    func listTrackingNumbers(_ request: Calltrace_Transcript_V1_ListTrackingNumbersRequest, context: ServerContext) async throws
+    func listTrackingNumbers(_ request: Calltrace_Transcript_V1_ListTrackingNumbersRequest, principal: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_ListTrackingNumbersResponse {
-        .with { $0.trackingNumbers = numbers.withLock { $0.values.filter { $0.orgID == request.orgID }.sorted { $0.number < $1.number } } }
+        reached.withLock { $0.append(principal.actor) }
+        return .with { $0.trackingNumbers = numbers.withLock { $0.values.filter { $0.orgID == request.orgID }.sorted { $0.number < $1.number } } }
     }
 
-    func setRouting(_ request: Calltrace_Transcript_V1_SetRoutingRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_SetRoutingResponse {
+    func setRouting(_ request: Calltrace_Transcript_V1_SetRoutingRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_SetRoutingResponse {
+        reached.withLock { $0.append(principal.actor) }
         let routed = try numbers.withLock { numbers in
             guard numbers[request.number] != nil else { throw RPCError(.notFound, "\(request.number) is not assigned") }
             numbers[request.number]?.routing = request.routing
@@ -182,6 +194,17 @@ final class TrackingNumbers: Calltrace_Transcript_V1_TrackingNumberServiceHandle
         }
         return .with { $0.trackingNumber = routed }
     }
+}
+
+/// Lets every caller in as one admin, without asking anyone: for tests of what the handler does.
+struct EveryoneMay: Authorizing {
+    static let admin = Principal(org: "org_1", acting: .user(id: "u_admin", role: .admin))
+
+    func authorizeUser(token: String, org: String, permission: Calltrace_Identity_V1_Permission,
+                       gateway: String, clientAddress: String?) async throws -> Principal { Self.admin }
+    func authorizeOperator(name: String, org: String, permission: Calltrace_Identity_V1_Permission) async throws -> Principal { Self.admin }
+    func principal(of context: ServerContext, in org: String, may permission: Calltrace_Identity_V1_Permission) async throws -> Principal { Self.admin }
+    func actor(of context: ServerContext, in org: String, may permission: Calltrace_Identity_V1_Permission) async throws -> String { Self.admin.actor }
 }
 
 @Suite("API: a service's typed client, and CallTraceConnections reaching it")

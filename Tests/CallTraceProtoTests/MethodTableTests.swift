@@ -73,4 +73,46 @@ struct GeneratedServicesTests {
         let committed = try String(contentsOf: repositoryRoot.appendingPathComponent("Sources/CallTraceAPI/Generated/Services.swift"), encoding: .utf8)
         #expect(generated.stdout == committed, "run `make proto` and commit the result")
     }
+
+    @Test("Every method of every service declares its access (proto/calltrace/rpc/v1/options.proto): a permission on a request with org_id, or why not")
+    func everyMethodDeclaresItsAccess() async throws {
+        let set = try await protoDescriptorSet()
+        let requests = Dictionary(set.file.flatMap { file in file.messageType.map { (".\(file.package).\($0.name)", $0) } }) { first, _ in first }
+        var methods = 0
+        for file in set.file {
+            for service in file.service {
+                for method in service.method {
+                    methods += 1
+                    let name = "\(service.name)/\(method.name)"
+                    let bytes: [UInt8] = try method.options.serializedBytes()
+                    let options = try Google_Protobuf_MethodOptions(serializedBytes: bytes, extensions: Calltrace_Rpc_V1_Options_Extensions)
+                    #expect(options.hasCalltrace_Rpc_V1_access, "\(name) declares no access")
+                    let access = options.Calltrace_Rpc_V1_access
+                    switch access.rule {
+                    case .user(let permission)?, .userOrService(let permission)?:
+                        #expect(permission != .unspecified, "\(name) names no permission")
+                        #expect(!method.clientStreaming, "\(name): a client stream's organisation is not in a request the route check can read")
+                        #expect(requests[method.inputType]?.field.contains { $0.name == "org_id" && $0.type == .string } == true, "\(name) has no org_id")
+                    case .some(.inHandler), .some(.none):
+                        #expect(!access.why.isEmpty, "\(name) says not why")
+                    case nil:
+                        Issue.record("\(name) names no rule")
+                    }
+                }
+            }
+        }
+        #expect(methods > 100)
+    }
+
+    @Test("calltrace-protogen refuses a method that declares no access, naming it, and writes nothing")
+    func generatorRefusesUndeclaredAccess() async throws {
+        var set = try await protoDescriptorSet()
+        let file = try #require(set.file.firstIndex { $0.package == "calltrace.media.v1" })
+        let method = try #require(set.file[file].service[0].method.firstIndex { $0.name == "DeleteRecording" })
+        set.file[file].service[0].method[method].options = Google_Protobuf_MethodOptions()
+        let generated = try await run(productsDirectory.appendingPathComponent("calltrace-protogen").path, ["--services"],
+                                      input: try set.serializedBytes() as Data)
+        #expect(generated.status != 0 && generated.stdout.isEmpty)
+        #expect(generated.stderr.contains("calltrace.media.v1.RecordingService/DeleteRecording declares no access"))
+    }
 }

@@ -214,6 +214,7 @@ public let protoJSONNames: [String: [Int: String]] = [
     "calltrace.rpc.v1.Status": [1: "code", 2: "message", 3: "details", 4: "trailers"],
     "calltrace.rpc.v1.ErrorDetail": [1: "typeUrl", 2: "value"],
     "calltrace.rpc.v1.Settings": [1: "maxFrameBytes", 2: "initialWindowBytes", 3: "maxConcurrentCalls"],
+    "calltrace.rpc.v1.Access": [1: "user", 2: "userOrService", 3: "inHandler", 4: "none", 5: "why"],
     "calltrace.telephony.v1.AvailableNumber": [1: "number", 2: "locality", 3: "voice"],
     "calltrace.telephony.v1.SearchNumbersRequest": [1: "orgId", 2: "areaCode", 3: "contains", 4: "mobile"],
     "calltrace.telephony.v1.SearchNumbersResponse": [1: "numbers"],

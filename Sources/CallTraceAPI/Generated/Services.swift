@@ -31,17 +31,23 @@ public struct Calltrace_Compliance_V1_AuditServicePolicies: Sendable {
 /// `policies`, and hand the value to the server (it registers itself).
 public protocol Calltrace_Compliance_V1_AuditServiceHandler: RPCService {
     var policies: Calltrace_Compliance_V1_AuditServicePolicies { get }
+    /// Answers the route check the registration runs before each method that declares a permission.
+    var authorizer: any Authorizing { get }
 
     /// Appends events forwarded from a service's outbox. Each event is judged on its own: it is
     /// acknowledged (stored now, or already stored under its key) or rejected with a reason (a
     /// malformed event, another service's event, or a different event under a key already used).
     /// Idempotent by `idempotency_key`: an event already stored is acknowledged again and not
     /// stored twice. A sender moves rejected events to its dead-letter table and never resends them.
+    ///
+    /// Access: no user permission (services and the telephony gateway append their own audit events).
     func appendAuditEvents(_ request: Calltrace_Compliance_V1_AppendAuditEventsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_AppendAuditEventsResponse
 
     /// audit.read (admins), operators under a grant: the organisation's events, newest first,
     /// filtered by actor, action, resource and time; paged. Operator accesses are flagged.
-    func listAuditEvents(_ request: Calltrace_Compliance_V1_ListAuditEventsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ListAuditEventsResponse
+    ///
+    /// Access: audit.read, checked before the call (`principal` is the authorised caller).
+    func listAuditEvents(_ request: Calltrace_Compliance_V1_ListAuditEventsRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_ListAuditEventsResponse
 
     /// audit.read: walks the organisation's chain from its first event and names the first broken
     /// link (an event changed, removed or moved), or answers the head every event leads to. Then
@@ -49,34 +55,54 @@ public protocol Calltrace_Compliance_V1_AuditServiceHandler: RPCService {
     /// firm) and against compliance's own latest: a chain that ends before a checkpoint's index, or
     /// whose event there is not the one signed, is not intact, and the check names the events
     /// missing or altered. A given checkpoint not signed by compliance's key is INVALID_ARGUMENT.
-    func verifyAuditChain(_ request: Calltrace_Compliance_V1_VerifyAuditChainRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_VerifyAuditChainResponse
+    ///
+    /// Access: audit.read, checked before the call (`principal` is the authorised caller).
+    func verifyAuditChain(_ request: Calltrace_Compliance_V1_VerifyAuditChainRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_VerifyAuditChainResponse
 
     /// audit.read: the organisation's events, oldest first, as JSON lines (one event per line,
     /// with its chain index and link), in pieces. The export runs through the chain's head as it
     /// stands when the call starts, and the first message carries a checkpoint of that head.
-    func exportAuditEvents(_ request: Calltrace_Compliance_V1_ExportAuditEventsRequest, responses: ResponseWriter<Calltrace_Compliance_V1_ExportAuditEventsResponse>, context: ServerContext) async throws
+    ///
+    /// Access: audit.read, checked before the call (`principal` is the authorised caller).
+    func exportAuditEvents(_ request: Calltrace_Compliance_V1_ExportAuditEventsRequest, principal: Principal, responses: ResponseWriter<Calltrace_Compliance_V1_ExportAuditEventsResponse>, context: ServerContext) async throws
 
     /// audit.read: a signed checkpoint of the organisation's chain as it stands: the latest
     /// compliance signed when the head has not moved since, else one signed now — unless the chain
     /// no longer holds the latest (events gone or replaced): compliance signs none over that, and
     /// answers the latest, which shows it. NOT_FOUND while the organisation has no events and no
     /// checkpoint. The firm keeps `document` outside CallTrace.
-    func getAuditCheckpoint(_ request: Calltrace_Compliance_V1_GetAuditCheckpointRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetAuditCheckpointResponse
+    ///
+    /// Access: audit.read, checked before the call (`principal` is the authorised caller).
+    func getAuditCheckpoint(_ request: Calltrace_Compliance_V1_GetAuditCheckpointRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetAuditCheckpointResponse
 
     /// audit.read: every checkpoint compliance signed for the organisation (daily, at each export,
     /// on request), newest first; paged.
-    func listAuditCheckpoints(_ request: Calltrace_Compliance_V1_ListAuditCheckpointsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ListAuditCheckpointsResponse
+    ///
+    /// Access: audit.read, checked before the call (`principal` is the authorised caller).
+    func listAuditCheckpoints(_ request: Calltrace_Compliance_V1_ListAuditCheckpointsRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_ListAuditCheckpointsResponse
 }
 
 extension Calltrace_Compliance_V1_AuditServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
+        let authorizer = self.authorizer
         router.unary(Calltrace_Compliance_V1_AuditService.appendAuditEvents, allow: policies.appendAuditEvents) { try await self.appendAuditEvents($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_AuditService.listAuditEvents, allow: policies.listAuditEvents) { try await self.listAuditEvents($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_AuditService.verifyAuditChain, allow: policies.verifyAuditChain) { try await self.verifyAuditChain($0, context: $1) }
-        router.serverStreaming(Calltrace_Compliance_V1_AuditService.exportAuditEvents, allow: policies.exportAuditEvents) { try await self.exportAuditEvents($0, responses: $1, context: $2) }
-        router.unary(Calltrace_Compliance_V1_AuditService.getAuditCheckpoint, allow: policies.getAuditCheckpoint) { try await self.getAuditCheckpoint($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_AuditService.listAuditCheckpoints, allow: policies.listAuditCheckpoints) { try await self.listAuditCheckpoints($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_AuditService.listAuditEvents, allow: policies.listAuditEvents) { request, context in
+            try await self.listAuditEvents(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .auditRead), context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_AuditService.verifyAuditChain, allow: policies.verifyAuditChain) { request, context in
+            try await self.verifyAuditChain(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .auditRead), context: context)
+        }
+        router.serverStreaming(Calltrace_Compliance_V1_AuditService.exportAuditEvents, allow: policies.exportAuditEvents) { request, responses, context in
+            try await self.exportAuditEvents(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .auditRead), responses: responses, context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_AuditService.getAuditCheckpoint, allow: policies.getAuditCheckpoint) { request, context in
+            try await self.getAuditCheckpoint(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .auditRead), context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_AuditService.listAuditCheckpoints, allow: policies.listAuditCheckpoints) { request, context in
+            try await self.listAuditCheckpoints(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .auditRead), context: context)
+        }
     }
 }
 
@@ -159,32 +185,52 @@ public struct Calltrace_Compliance_V1_RetentionServicePolicies: Sendable {
 /// `policies`, and hand the value to the server (it registers itself).
 public protocol Calltrace_Compliance_V1_RetentionServiceHandler: RPCService {
     var policies: Calltrace_Compliance_V1_RetentionServicePolicies { get }
+    /// Answers the route check the registration runs before each method that declares a permission.
+    var authorizer: any Authorizing { get }
 
     /// settings.manage: the organisation's policy (all zero — keep while the account is active —
     /// until one is set).
-    func getRetentionPolicy(_ request: Calltrace_Compliance_V1_GetRetentionPolicyRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetRetentionPolicyResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func getRetentionPolicy(_ request: Calltrace_Compliance_V1_GetRetentionPolicyRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetRetentionPolicyResponse
 
     /// settings.manage: sets the policy. Months from 1 to 240, or 0 to keep while the account is
     /// active. Recordings and transcripts never outlive the call records they belong to: with
     /// call records kept N months, recordings and transcripts must be kept 1 to N months.
     /// Audited. The next run (daily at 02:00 London time, or `RunRetention`) applies it.
-    func setRetentionPolicy(_ request: Calltrace_Compliance_V1_SetRetentionPolicyRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_SetRetentionPolicyResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func setRetentionPolicy(_ request: Calltrace_Compliance_V1_SetRetentionPolicyRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_SetRetentionPolicyResponse
 
     /// settings.manage: runs the policy now, as a durable job; answers the run, whose receipt
     /// `ListRetentionRuns` shows when it finishes. A run already waiting is answered again.
-    func runRetention(_ request: Calltrace_Compliance_V1_RunRetentionRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_RunRetentionResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func runRetention(_ request: Calltrace_Compliance_V1_RunRetentionRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_RunRetentionResponse
 
     /// settings.manage: the organisation's retention receipts, newest first.
-    func listRetentionRuns(_ request: Calltrace_Compliance_V1_ListRetentionRunsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ListRetentionRunsResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func listRetentionRuns(_ request: Calltrace_Compliance_V1_ListRetentionRunsRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_ListRetentionRunsResponse
 }
 
 extension Calltrace_Compliance_V1_RetentionServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
-        router.unary(Calltrace_Compliance_V1_RetentionService.getRetentionPolicy, allow: policies.getRetentionPolicy) { try await self.getRetentionPolicy($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_RetentionService.setRetentionPolicy, allow: policies.setRetentionPolicy) { try await self.setRetentionPolicy($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_RetentionService.runRetention, allow: policies.runRetention) { try await self.runRetention($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_RetentionService.listRetentionRuns, allow: policies.listRetentionRuns) { try await self.listRetentionRuns($0, context: $1) }
+        let authorizer = self.authorizer
+        router.unary(Calltrace_Compliance_V1_RetentionService.getRetentionPolicy, allow: policies.getRetentionPolicy) { request, context in
+            try await self.getRetentionPolicy(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_RetentionService.setRetentionPolicy, allow: policies.setRetentionPolicy) { request, context in
+            try await self.setRetentionPolicy(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_RetentionService.runRetention, allow: policies.runRetention) { request, context in
+            try await self.runRetention(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_RetentionService.listRetentionRuns, allow: policies.listRetentionRuns) { request, context in
+            try await self.listRetentionRuns(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
     }
 }
 
@@ -242,25 +288,41 @@ public struct Calltrace_Compliance_V1_DeletionServicePolicies: Sendable {
 /// `policies`, and hand the value to the server (it registers itself).
 public protocol Calltrace_Compliance_V1_DeletionServiceHandler: RPCService {
     var policies: Calltrace_Compliance_V1_DeletionServicePolicies { get }
+    /// Answers the route check the registration runs before each method that declares a permission.
+    var authorizer: any Authorizing { get }
 
     /// records.delete: queues the deletion as a durable job, which starts at once and is retried
     /// until transcript and media both confirm (after restarts of any of the three services).
     /// Asking again for the same call answers the deletion already queued. Audited.
-    func deleteCall(_ request: Calltrace_Compliance_V1_DeleteCallRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_DeleteCallResponse
+    ///
+    /// Access: records.delete, checked before the call (`principal` is the authorised caller).
+    func deleteCall(_ request: Calltrace_Compliance_V1_DeleteCallRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_DeleteCallResponse
 
     /// records.delete: where a deletion stands.
-    func getDeletion(_ request: Calltrace_Compliance_V1_GetDeletionRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetDeletionResponse
+    ///
+    /// Access: records.delete, checked before the call (`principal` is the authorised caller).
+    func getDeletion(_ request: Calltrace_Compliance_V1_GetDeletionRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetDeletionResponse
 
     /// records.delete: the organisation's deletions, newest first.
-    func listDeletions(_ request: Calltrace_Compliance_V1_ListDeletionsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ListDeletionsResponse
+    ///
+    /// Access: records.delete, checked before the call (`principal` is the authorised caller).
+    func listDeletions(_ request: Calltrace_Compliance_V1_ListDeletionsRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_ListDeletionsResponse
 }
 
 extension Calltrace_Compliance_V1_DeletionServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
-        router.unary(Calltrace_Compliance_V1_DeletionService.deleteCall, allow: policies.deleteCall) { try await self.deleteCall($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_DeletionService.getDeletion, allow: policies.getDeletion) { try await self.getDeletion($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_DeletionService.listDeletions, allow: policies.listDeletions) { try await self.listDeletions($0, context: $1) }
+        let authorizer = self.authorizer
+        router.unary(Calltrace_Compliance_V1_DeletionService.deleteCall, allow: policies.deleteCall) { request, context in
+            try await self.deleteCall(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .recordsDelete), context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_DeletionService.getDeletion, allow: policies.getDeletion) { request, context in
+            try await self.getDeletion(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .recordsDelete), context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_DeletionService.listDeletions, allow: policies.listDeletions) { request, context in
+            try await self.listDeletions(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .recordsDelete), context: context)
+        }
     }
 }
 
@@ -328,66 +390,117 @@ public struct Calltrace_Compliance_V1_SubjectRequestServicePolicies: Sendable {
 /// `policies`, and hand the value to the server (it registers itself).
 public protocol Calltrace_Compliance_V1_SubjectRequestServiceHandler: RPCService {
     var policies: Calltrace_Compliance_V1_SubjectRequestServicePolicies { get }
+    /// Answers the route check the registration runs before each method that declares a permission.
+    var authorizer: any Authorizing { get }
 
     /// A new case: kind, the subject's phone numbers (E.164), the day it was received, the
     /// nation whose bank holidays count. The due date follows from the deadline engine. Audited.
-    func openSubjectRequest(_ request: Calltrace_Compliance_V1_OpenSubjectRequestRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_OpenSubjectRequestResponse
+    ///
+    /// Access: requests.manage, checked before the call (`principal` is the authorised caller).
+    func openSubjectRequest(_ request: Calltrace_Compliance_V1_OpenSubjectRequestRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_OpenSubjectRequestResponse
 
-    func getSubjectRequest(_ request: Calltrace_Compliance_V1_GetSubjectRequestRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetSubjectRequestResponse
+    /// Access: requests.manage, checked before the call (`principal` is the authorised caller).
+    func getSubjectRequest(_ request: Calltrace_Compliance_V1_GetSubjectRequestRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetSubjectRequestResponse
 
     /// Open cases (or all), with overdue and due-soon views.
-    func listSubjectRequests(_ request: Calltrace_Compliance_V1_ListSubjectRequestsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ListSubjectRequestsResponse
+    ///
+    /// Access: requests.manage, checked before the call (`principal` is the authorised caller).
+    func listSubjectRequests(_ request: Calltrace_Compliance_V1_ListSubjectRequestsRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_ListSubjectRequestsResponse
 
     /// Stops the clock while waiting for clarification or proof of identity.
-    func pauseSubjectRequest(_ request: Calltrace_Compliance_V1_PauseSubjectRequestRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_PauseSubjectRequestResponse
+    ///
+    /// Access: requests.manage, checked before the call (`principal` is the authorised caller).
+    func pauseSubjectRequest(_ request: Calltrace_Compliance_V1_PauseSubjectRequestRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_PauseSubjectRequestResponse
 
     /// Starts the clock again; the days it was stopped are added to the due date.
-    func resumeSubjectRequest(_ request: Calltrace_Compliance_V1_ResumeSubjectRequestRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ResumeSubjectRequestResponse
+    ///
+    /// Access: requests.manage, checked before the call (`principal` is the authorised caller).
+    func resumeSubjectRequest(_ request: Calltrace_Compliance_V1_ResumeSubjectRequestRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_ResumeSubjectRequestResponse
 
     /// Extends the deadline to three months from the start (complex or numerous requests), with
     /// a reason, no later than the first due date.
-    func extendSubjectRequest(_ request: Calltrace_Compliance_V1_ExtendSubjectRequestRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ExtendSubjectRequestResponse
+    ///
+    /// Access: requests.manage, checked before the call (`principal` is the authorised caller).
+    func extendSubjectRequest(_ request: Calltrace_Compliance_V1_ExtendSubjectRequestRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_ExtendSubjectRequestResponse
 
     /// Records the identity check (and a note); a check that passes while the clock is stopped
     /// for it starts the clock again.
-    func recordIdentityCheck(_ request: Calltrace_Compliance_V1_RecordIdentityCheckRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_RecordIdentityCheckResponse
+    ///
+    /// Access: requests.manage, checked before the call (`principal` is the authorised caller).
+    func recordIdentityCheck(_ request: Calltrace_Compliance_V1_RecordIdentityCheckRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_RecordIdentityCheckResponse
 
     /// Finds the subject's calls (transcript's blind-index search) and their recordings.
-    func locateSubjectData(_ request: Calltrace_Compliance_V1_LocateSubjectDataRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_LocateSubjectDataResponse
+    ///
+    /// Access: requests.manage, checked before the call (`principal` is the authorised caller).
+    func locateSubjectData(_ request: Calltrace_Compliance_V1_LocateSubjectDataRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_LocateSubjectDataResponse
 
     /// Erasure: a deletion (see DeletionService) for every call found; the case records the
     /// erasure as confirmed when all of them are done. Needs a passed identity check.
-    func eraseSubjectData(_ request: Calltrace_Compliance_V1_EraseSubjectDataRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_EraseSubjectDataResponse
+    ///
+    /// Access: requests.manage, checked before the call (`principal` is the authorised caller).
+    func eraseSubjectData(_ request: Calltrace_Compliance_V1_EraseSubjectDataRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_EraseSubjectDataResponse
 
     /// Objection: every number goes on transcript's suppression list (never recorded or analysed
     /// again) and existing analyses are deleted. Needs a passed identity check.
-    func objectToProcessing(_ request: Calltrace_Compliance_V1_ObjectToProcessingRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ObjectToProcessingResponse
+    ///
+    /// Access: requests.manage, checked before the call (`principal` is the authorised caller).
+    func objectToProcessing(_ request: Calltrace_Compliance_V1_ObjectToProcessingRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_ObjectToProcessingResponse
 
     /// Closes the case with its outcome.
-    func closeSubjectRequest(_ request: Calltrace_Compliance_V1_CloseSubjectRequestRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_CloseSubjectRequestResponse
+    ///
+    /// Access: requests.manage, checked before the call (`principal` is the authorised caller).
+    func closeSubjectRequest(_ request: Calltrace_Compliance_V1_CloseSubjectRequestRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_CloseSubjectRequestResponse
 
     /// Access: builds the subject's bundle (every located call's audio, transcript as text and
     /// JSON, call metadata, and an index document) as a durable job, sealed at rest; fetch it with
     /// BundleService once ready. Needs a passed identity check. A bundle already building or
     /// ready for the case is answered again.
-    func buildAccessBundle(_ request: Calltrace_Compliance_V1_BuildAccessBundleRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_BuildAccessBundleResponse
+    ///
+    /// Access: requests.manage, checked before the call (`principal` is the authorised caller).
+    func buildAccessBundle(_ request: Calltrace_Compliance_V1_BuildAccessBundleRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_BuildAccessBundleResponse
 }
 
 extension Calltrace_Compliance_V1_SubjectRequestServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
-        router.unary(Calltrace_Compliance_V1_SubjectRequestService.openSubjectRequest, allow: policies.openSubjectRequest) { try await self.openSubjectRequest($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_SubjectRequestService.getSubjectRequest, allow: policies.getSubjectRequest) { try await self.getSubjectRequest($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_SubjectRequestService.listSubjectRequests, allow: policies.listSubjectRequests) { try await self.listSubjectRequests($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_SubjectRequestService.pauseSubjectRequest, allow: policies.pauseSubjectRequest) { try await self.pauseSubjectRequest($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_SubjectRequestService.resumeSubjectRequest, allow: policies.resumeSubjectRequest) { try await self.resumeSubjectRequest($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_SubjectRequestService.extendSubjectRequest, allow: policies.extendSubjectRequest) { try await self.extendSubjectRequest($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_SubjectRequestService.recordIdentityCheck, allow: policies.recordIdentityCheck) { try await self.recordIdentityCheck($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_SubjectRequestService.locateSubjectData, allow: policies.locateSubjectData) { try await self.locateSubjectData($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_SubjectRequestService.eraseSubjectData, allow: policies.eraseSubjectData) { try await self.eraseSubjectData($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_SubjectRequestService.objectToProcessing, allow: policies.objectToProcessing) { try await self.objectToProcessing($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_SubjectRequestService.closeSubjectRequest, allow: policies.closeSubjectRequest) { try await self.closeSubjectRequest($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_SubjectRequestService.buildAccessBundle, allow: policies.buildAccessBundle) { try await self.buildAccessBundle($0, context: $1) }
+        let authorizer = self.authorizer
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.openSubjectRequest, allow: policies.openSubjectRequest) { request, context in
+            try await self.openSubjectRequest(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .requestsManage), context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.getSubjectRequest, allow: policies.getSubjectRequest) { request, context in
+            try await self.getSubjectRequest(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .requestsManage), context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.listSubjectRequests, allow: policies.listSubjectRequests) { request, context in
+            try await self.listSubjectRequests(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .requestsManage), context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.pauseSubjectRequest, allow: policies.pauseSubjectRequest) { request, context in
+            try await self.pauseSubjectRequest(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .requestsManage), context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.resumeSubjectRequest, allow: policies.resumeSubjectRequest) { request, context in
+            try await self.resumeSubjectRequest(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .requestsManage), context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.extendSubjectRequest, allow: policies.extendSubjectRequest) { request, context in
+            try await self.extendSubjectRequest(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .requestsManage), context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.recordIdentityCheck, allow: policies.recordIdentityCheck) { request, context in
+            try await self.recordIdentityCheck(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .requestsManage), context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.locateSubjectData, allow: policies.locateSubjectData) { request, context in
+            try await self.locateSubjectData(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .requestsManage), context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.eraseSubjectData, allow: policies.eraseSubjectData) { request, context in
+            try await self.eraseSubjectData(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .requestsManage), context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.objectToProcessing, allow: policies.objectToProcessing) { request, context in
+            try await self.objectToProcessing(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .requestsManage), context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.closeSubjectRequest, allow: policies.closeSubjectRequest) { request, context in
+            try await self.closeSubjectRequest(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .requestsManage), context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_SubjectRequestService.buildAccessBundle, allow: policies.buildAccessBundle) { request, context in
+            try await self.buildAccessBundle(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .requestsManage), context: context)
+        }
     }
 }
 
@@ -486,14 +599,18 @@ public struct Calltrace_Compliance_V1_BundleServicePolicies: Sendable {
 public protocol Calltrace_Compliance_V1_BundleServiceHandler: RPCService {
     var policies: Calltrace_Compliance_V1_BundleServicePolicies { get }
 
+    /// Access: checked here, by what the request names: the permission of the bundle's kind (org.offboard for an unknown id).
     func getBundle(_ request: Calltrace_Compliance_V1_GetBundleRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetBundleResponse
 
     /// The archive in pieces, the bundle's metadata with the first. FAILED_PRECONDITION while it
     /// is building, after it failed, and once it expired. Every download is audited.
+    ///
+    /// Access: checked here, by what the request names: the permission of the bundle's kind (org.offboard for an unknown id).
     func downloadBundle(_ request: Calltrace_Compliance_V1_DownloadBundleRequest, responses: ResponseWriter<Calltrace_Compliance_V1_DownloadBundleResponse>, context: ServerContext) async throws
 }
 
 extension Calltrace_Compliance_V1_BundleServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
         router.unary(Calltrace_Compliance_V1_BundleService.getBundle, allow: policies.getBundle) { try await self.getBundle($0, context: $1) }
@@ -537,19 +654,27 @@ public struct Calltrace_Compliance_V1_MatterServicePolicies: Sendable {
 /// `policies`, and hand the value to the server (it registers itself).
 public protocol Calltrace_Compliance_V1_MatterServiceHandler: RPCService {
     var policies: Calltrace_Compliance_V1_MatterServicePolicies { get }
+    /// Answers the route check the registration runs before each method that declares a permission.
+    var authorizer: any Authorizing { get }
 
     /// matters.export: one call's audio, transcript, summary, metadata and audit excerpt as a
     /// bundle (see BundleService), with the matter reference in its index and recorded on the call
     /// in transcript (matter opened). With
     /// `delete_after_export`, the call is deleted everywhere (as DeletionService.DeleteCall) once
     /// the bundle is ready. Audited.
-    func exportMatter(_ request: Calltrace_Compliance_V1_ExportMatterRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ExportMatterResponse
+    ///
+    /// Access: matters.export, checked before the call (`principal` is the authorised caller).
+    func exportMatter(_ request: Calltrace_Compliance_V1_ExportMatterRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_ExportMatterResponse
 }
 
 extension Calltrace_Compliance_V1_MatterServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
-        router.unary(Calltrace_Compliance_V1_MatterService.exportMatter, allow: policies.exportMatter) { try await self.exportMatter($0, context: $1) }
+        let authorizer = self.authorizer
+        router.unary(Calltrace_Compliance_V1_MatterService.exportMatter, allow: policies.exportMatter) { request, context in
+            try await self.exportMatter(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .mattersExport), context: context)
+        }
     }
 }
 
@@ -593,31 +718,47 @@ public struct Calltrace_Compliance_V1_OffboardingServicePolicies: Sendable {
 /// `policies`, and hand the value to the server (it registers itself).
 public protocol Calltrace_Compliance_V1_OffboardingServiceHandler: RPCService {
     var policies: Calltrace_Compliance_V1_OffboardingServicePolicies { get }
+    /// Answers the route check the registration runs before each method that declares a permission.
+    var authorizer: any Authorizing { get }
 
     /// org.offboard: starts offboarding with a full export bundle (calls, recordings,
     /// transcripts, summaries, the audit trail). One offboarding per organisation: asking again
     /// answers it, with a fresh export if the last one failed or expired before confirmation.
-    func startOffboarding(_ request: Calltrace_Compliance_V1_StartOffboardingRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_StartOffboardingResponse
+    ///
+    /// Access: org.offboard, checked before the call (`principal` is the authorised caller).
+    func startOffboarding(_ request: Calltrace_Compliance_V1_StartOffboardingRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_StartOffboardingResponse
 
     /// org.offboard while the organisation exists; afterwards any operator (the record holds
     /// counts and hashes only, for handing to the firm).
+    ///
+    /// Access: checked here, org.offboard at least: any operator may fetch a completed record.
     func getOffboarding(_ request: Calltrace_Compliance_V1_GetOffboardingRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetOffboardingResponse
 
     /// org.offboard: the admin confirms, naming the organisation id again, once the export bundle
     /// is ready. The purge runs now (and as a durable job if anything fails); when it completes
     /// within this call, the answer carries the certificate.
-    func confirmOffboarding(_ request: Calltrace_Compliance_V1_ConfirmOffboardingRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ConfirmOffboardingResponse
+    ///
+    /// Access: org.offboard, checked before the call (`principal` is the authorised caller).
+    func confirmOffboarding(_ request: Calltrace_Compliance_V1_ConfirmOffboardingRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_ConfirmOffboardingResponse
 
     /// Anyone: the compliance service's certificate-signing public key, to pin when verifying.
+    ///
+    /// Access: no user permission (a public key, for anyone checking a deletion certificate).
     func getSigningKey(_ request: Calltrace_Compliance_V1_GetSigningKeyRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetSigningKeyResponse
 }
 
 extension Calltrace_Compliance_V1_OffboardingServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
-        router.unary(Calltrace_Compliance_V1_OffboardingService.startOffboarding, allow: policies.startOffboarding) { try await self.startOffboarding($0, context: $1) }
+        let authorizer = self.authorizer
+        router.unary(Calltrace_Compliance_V1_OffboardingService.startOffboarding, allow: policies.startOffboarding) { request, context in
+            try await self.startOffboarding(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .orgOffboard), context: context)
+        }
         router.unary(Calltrace_Compliance_V1_OffboardingService.getOffboarding, allow: policies.getOffboarding) { try await self.getOffboarding($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_OffboardingService.confirmOffboarding, allow: policies.confirmOffboarding) { try await self.confirmOffboarding($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_OffboardingService.confirmOffboarding, allow: policies.confirmOffboarding) { request, context in
+            try await self.confirmOffboarding(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .orgOffboard), context: context)
+        }
         router.unary(Calltrace_Compliance_V1_OffboardingService.getSigningKey, allow: policies.getSigningKey) { try await self.getSigningKey($0, context: $1) }
     }
 }
@@ -678,32 +819,48 @@ public struct Calltrace_Compliance_V1_NoticeServicePolicies: Sendable {
 /// `policies`, and hand the value to the server (it registers itself).
 public protocol Calltrace_Compliance_V1_NoticeServiceHandler: RPCService {
     var policies: Calltrace_Compliance_V1_NoticeServicePolicies { get }
+    /// Answers the route check the registration runs before each method that declares a permission.
+    var authorizer: any Authorizing { get }
 
     /// Gateways as themselves, for what they play: CALLBACK_GREETING, and INBOUND_GREETING (empty
     /// unless the organisation switched it on). Users with settings.manage: any kind.
+    ///
+    /// Access: checked here, settings.manage at least: a gateway fetches a greeting it plays as itself.
     func getNotice(_ request: Calltrace_Compliance_V1_GetNoticeRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetNoticeResponse
 
     /// settings.manage.
-    func getNoticeSettings(_ request: Calltrace_Compliance_V1_GetNoticeSettingsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetNoticeSettingsResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func getNoticeSettings(_ request: Calltrace_Compliance_V1_GetNoticeSettingsRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetNoticeSettingsResponse
 
     /// settings.manage: the firm's name and number, the inbound-greeting switch, and the firm's
     /// own wording for any kind ({firm} and {phone} are filled in). Audited.
-    func setNoticeSettings(_ request: Calltrace_Compliance_V1_SetNoticeSettingsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_SetNoticeSettingsResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func setNoticeSettings(_ request: Calltrace_Compliance_V1_SetNoticeSettingsRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_SetNoticeSettingsResponse
 
     /// The transcript service, as itself, as each call starts (`StartCall`): whether the
     /// organisation may record — not until it has accepted the current processing agreement
     /// (P5) — and what the caller is told: the firm's own wording for the kind, else the shipped
     /// template, saying "transcribed" only when transcription is on; INBOUND_GREETING empty
     /// unless the firm switched it on.
+    ///
+    /// Access: no user permission (transcript's own question as a call starts).
     func getCallNotice(_ request: Calltrace_Compliance_V1_GetCallNoticeRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetCallNoticeResponse
 }
 
 extension Calltrace_Compliance_V1_NoticeServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
+        let authorizer = self.authorizer
         router.unary(Calltrace_Compliance_V1_NoticeService.getNotice, allow: policies.getNotice) { try await self.getNotice($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_NoticeService.getNoticeSettings, allow: policies.getNoticeSettings) { try await self.getNoticeSettings($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_NoticeService.setNoticeSettings, allow: policies.setNoticeSettings) { try await self.setNoticeSettings($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_NoticeService.getNoticeSettings, allow: policies.getNoticeSettings) { request, context in
+            try await self.getNoticeSettings(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_NoticeService.setNoticeSettings, allow: policies.setNoticeSettings) { request, context in
+            try await self.setNoticeSettings(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
         router.unary(Calltrace_Compliance_V1_NoticeService.getCallNotice, allow: policies.getCallNotice) { try await self.getCallNotice($0, context: $1) }
     }
 }
@@ -765,31 +922,49 @@ public struct Calltrace_Compliance_V1_RegisterServicePolicies: Sendable {
 /// `policies`, and hand the value to the server (it registers itself).
 public protocol Calltrace_Compliance_V1_RegisterServiceHandler: RPCService {
     var policies: Calltrace_Compliance_V1_RegisterServicePolicies { get }
+    /// Answers the route check the registration runs before each method that declares a permission.
+    var authorizer: any Authorizing { get }
 
     /// Any peer of the deployment: the register the operator maintains (`subprocessors_file`, or
     /// the list shipped with the trust page).
+    ///
+    /// Access: no user permission (the platform's public register).
     func listSubProcessors(_ request: Calltrace_Compliance_V1_ListSubProcessorsRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_ListSubProcessorsResponse
 
     /// audit.read: the organisation's record of processing, as JSON and as a readable document.
-    func getRecordOfProcessing(_ request: Calltrace_Compliance_V1_GetRecordOfProcessingRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetRecordOfProcessingResponse
+    ///
+    /// Access: audit.read, checked before the call (`principal` is the authorised caller).
+    func getRecordOfProcessing(_ request: Calltrace_Compliance_V1_GetRecordOfProcessingRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetRecordOfProcessingResponse
 
     /// settings.manage: the organisation's processing agreement as a readable document, with
     /// which version it accepted, by whom and when, and whether the sub-processor list changed
     /// since (notice is owed).
-    func getProcessingAgreement(_ request: Calltrace_Compliance_V1_GetProcessingAgreementRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetProcessingAgreementResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func getProcessingAgreement(_ request: Calltrace_Compliance_V1_GetProcessingAgreementRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetProcessingAgreementResponse
 
     /// settings.manage (admins): accepts the agreement as shown (its template and register
     /// versions must be the current ones). Audited.
-    func acceptProcessingAgreement(_ request: Calltrace_Compliance_V1_AcceptProcessingAgreementRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_AcceptProcessingAgreementResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func acceptProcessingAgreement(_ request: Calltrace_Compliance_V1_AcceptProcessingAgreementRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Compliance_V1_AcceptProcessingAgreementResponse
 }
 
 extension Calltrace_Compliance_V1_RegisterServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
+        let authorizer = self.authorizer
         router.unary(Calltrace_Compliance_V1_RegisterService.listSubProcessors, allow: policies.listSubProcessors) { try await self.listSubProcessors($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_RegisterService.getRecordOfProcessing, allow: policies.getRecordOfProcessing) { try await self.getRecordOfProcessing($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_RegisterService.getProcessingAgreement, allow: policies.getProcessingAgreement) { try await self.getProcessingAgreement($0, context: $1) }
-        router.unary(Calltrace_Compliance_V1_RegisterService.acceptProcessingAgreement, allow: policies.acceptProcessingAgreement) { try await self.acceptProcessingAgreement($0, context: $1) }
+        router.unary(Calltrace_Compliance_V1_RegisterService.getRecordOfProcessing, allow: policies.getRecordOfProcessing) { request, context in
+            try await self.getRecordOfProcessing(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .auditRead), context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_RegisterService.getProcessingAgreement, allow: policies.getProcessingAgreement) { request, context in
+            try await self.getProcessingAgreement(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
+        router.unary(Calltrace_Compliance_V1_RegisterService.acceptProcessingAgreement, allow: policies.acceptProcessingAgreement) { request, context in
+            try await self.acceptProcessingAgreement(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
     }
 }
 
@@ -898,154 +1073,240 @@ public struct Calltrace_Identity_V1_IdentityServicePolicies: Sendable {
 /// `policies`, and hand the value to the server (it registers itself).
 public protocol Calltrace_Identity_V1_IdentityServiceHandler: RPCService {
     var policies: Calltrace_Identity_V1_IdentityServicePolicies { get }
+    /// Answers the route check the registration runs before each method that declares a permission.
+    var authorizer: any Authorizing { get }
 
     /// Operators: a new organisation, and a single-use invitation for its first admin, delivered
     /// to the admin's e-mail by identity itself (never in this answer: an operator must not be able
     /// to become an organisation's admin, P8).
+    ///
+    /// Access: no user permission (administering operators, platform-wide).
     func createOrganization(_ request: Calltrace_Identity_V1_CreateOrganizationRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_CreateOrganizationResponse
 
     /// Gateways, for a user with users.manage in the organisation: invite a named user. The
     /// invitation goes to the user's e-mail through identity's delivery, never in the answer.
-    func inviteUser(_ request: Calltrace_Identity_V1_InviteUserRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_InviteUserResponse
+    ///
+    /// Access: users.manage, checked before the call (`principal` is the authorised caller).
+    func inviteUser(_ request: Calltrace_Identity_V1_InviteUserRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Identity_V1_InviteUserResponse
 
     /// Credential gateways only (setting credential_gateways): the invitee sets a password.
     /// Single use, expiring.
+    ///
+    /// Access: no user permission (sign-in: the invitation's token).
     func redeemInvitation(_ request: Calltrace_Identity_V1_RedeemInvitationRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_RedeemInvitationResponse
 
     /// Credential gateways only: a single-use, one-hour reset token for an active user, delivered
     /// to the user's e-mail by identity. The answer is the same whether or not such a user exists,
     /// and never carries the token.
+    ///
+    /// Access: no user permission (sign-in).
     func requestPasswordReset(_ request: Calltrace_Identity_V1_RequestPasswordResetRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_RequestPasswordResetResponse
 
     /// Credential gateways only: a new password for the token's user; every session of the user
     /// ends, and every other reset token of theirs is void.
+    ///
+    /// Access: no user permission (sign-in: the reset token).
     func resetPassword(_ request: Calltrace_Identity_V1_ResetPasswordRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ResetPasswordResponse
 
     /// Credential gateways only: e-mail and password for a bearer token. The answer never reveals whether an
     /// e-mail exists. Repeated failures lock the account, and the client address the gateway
     /// names in metadata "x-client-address", for a while (RESOURCE_EXHAUSTED).
+    ///
+    /// Access: no user permission (sign-in).
     func login(_ request: Calltrace_Identity_V1_LoginRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_LoginResponse
 
     /// Gateways: ends the session of the caller's token. Idempotent: a session already ended,
     /// expired or purged answers OK too; only a call without a token is refused.
+    ///
+    /// Access: no user permission (sign-in: the session ends itself).
     func logout(_ request: Calltrace_Identity_V1_LogoutRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_LogoutResponse
 
     /// Gateways, for a user with users.manage: removes a user; their sessions end at once.
-    func removeUser(_ request: Calltrace_Identity_V1_RemoveUserRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_RemoveUserResponse
+    ///
+    /// Access: users.manage, checked before the call (`principal` is the authorised caller).
+    func removeUser(_ request: Calltrace_Identity_V1_RemoveUserRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Identity_V1_RemoveUserResponse
 
     /// Gateways, for a user with grants.manage: lets operators use these permissions in the
     /// organisation until the grant expires (at most 14 days) or is revoked (P8).
-    func createSupportGrant(_ request: Calltrace_Identity_V1_CreateSupportGrantRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_CreateSupportGrantResponse
+    ///
+    /// Access: grants.manage, checked before the call (`principal` is the authorised caller).
+    func createSupportGrant(_ request: Calltrace_Identity_V1_CreateSupportGrantRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Identity_V1_CreateSupportGrantResponse
 
     /// Gateways, for a user with grants.manage: ends a grant at once.
-    func revokeSupportGrant(_ request: Calltrace_Identity_V1_RevokeSupportGrantRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_RevokeSupportGrantResponse
+    ///
+    /// Access: grants.manage, checked before the call (`principal` is the authorised caller).
+    func revokeSupportGrant(_ request: Calltrace_Identity_V1_RevokeSupportGrantRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Identity_V1_RevokeSupportGrantResponse
 
     /// Services only: may this operator (the peer of the service's call) act in this organisation
     /// with this permission? Only under an active grant that names it. Every answer, allowed or
     /// not, is an audit event of the organisation.
+    ///
+    /// Access: no user permission (the services ask identity).
     func authorizeOperator(_ request: Calltrace_Identity_V1_AuthorizeOperatorRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_AuthorizeOperatorResponse
 
     /// Gateways, for the calling user signed in with a session (an API token is refused), who gives
     /// their password again: a new TOTP secret (RFC 6238) to put in an authenticator app.
+    ///
+    /// Access: no user permission (self-service: the signed-in user (a session)).
     func enrollTotp(_ request: Calltrace_Identity_V1_EnrollTotpRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_EnrollTotpResponse
 
     /// Gateways, for a user with users.manage: clears another user's two-factor (a lost phone);
     /// they enrol again at their next login. Audited.
-    func resetTwoFactor(_ request: Calltrace_Identity_V1_ResetTwoFactorRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ResetTwoFactorResponse
+    ///
+    /// Access: users.manage, checked before the call (`principal` is the authorised caller).
+    func resetTwoFactor(_ request: Calltrace_Identity_V1_ResetTwoFactorRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Identity_V1_ResetTwoFactorResponse
 
     /// Gateways, for the calling user signed in with a session (an API token is refused): a current
     /// code proves the app holds the secret; from then on, logins need a code.
+    ///
+    /// Access: no user permission (self-service: the signed-in user (a session)).
     func confirmTotp(_ request: Calltrace_Identity_V1_ConfirmTotpRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ConfirmTotpResponse
 
     /// Gateways, for a user with users.manage: suspends a user; their sessions end at once.
-    func suspendUser(_ request: Calltrace_Identity_V1_SuspendUserRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_SuspendUserResponse
+    ///
+    /// Access: users.manage, checked before the call (`principal` is the authorised caller).
+    func suspendUser(_ request: Calltrace_Identity_V1_SuspendUserRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Identity_V1_SuspendUserResponse
 
     /// Gateways, for a user with users.manage: a new role, effective on the user's next call.
-    func changeUserRole(_ request: Calltrace_Identity_V1_ChangeUserRoleRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ChangeUserRoleResponse
+    ///
+    /// Access: users.manage, checked before the call (`principal` is the authorised caller).
+    func changeUserRole(_ request: Calltrace_Identity_V1_ChangeUserRoleRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Identity_V1_ChangeUserRoleResponse
 
     /// Gateways, for a user with users.manage: ends every session of a user.
-    func revokeUserSessions(_ request: Calltrace_Identity_V1_RevokeUserSessionsRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_RevokeUserSessionsResponse
+    ///
+    /// Access: users.manage, checked before the call (`principal` is the authorised caller).
+    func revokeUserSessions(_ request: Calltrace_Identity_V1_RevokeUserSessionsRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Identity_V1_RevokeUserSessionsResponse
 
     /// Operators: suspends an organisation; every token of it stops working at once.
+    ///
+    /// Access: no user permission (administering operators, platform-wide).
     func suspendOrganization(_ request: Calltrace_Identity_V1_SuspendOrganizationRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_SuspendOrganizationResponse
 
     /// The compliance service only, at the end of offboarding (P11): the organisation is closed for
     /// good; its users (names, e-mails, password hashes, two-factor secrets), invitations, sessions
     /// and support grants are deleted and identity's key for it is shredded. Answers the counts,
     /// which the deletion certificate carries.
+    ///
+    /// Access: no user permission (compliance, as itself).
     func markOrganizationOffboarded(_ request: Calltrace_Identity_V1_MarkOrganizationOffboardedRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_MarkOrganizationOffboardedResponse
 
     /// Gateways, for a user with settings.manage: replaces the organisation's security policy
     /// (every field; read it first to change one). The audit event says what changed from what to what.
-    func setSecurityPolicy(_ request: Calltrace_Identity_V1_SetSecurityPolicyRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_SetSecurityPolicyResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func setSecurityPolicy(_ request: Calltrace_Identity_V1_SetSecurityPolicyRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Identity_V1_SetSecurityPolicyResponse
 
     /// Gateways, for a user with users.manage: the organisation's users, their names and e-mails
     /// opened for the admin, oldest first.
-    func listUsers(_ request: Calltrace_Identity_V1_ListUsersRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ListUsersResponse
+    ///
+    /// Access: users.manage, checked before the call (`principal` is the authorised caller).
+    func listUsers(_ request: Calltrace_Identity_V1_ListUsersRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Identity_V1_ListUsersResponse
 
     /// Gateways, any signed-in user of the organisation: whose the token is, their role and what it
     /// permits (for `calltrace whoami` and the web app's header).
+    ///
+    /// Access: no user permission (self-service: the signed-in user).
     func getCurrentUser(_ request: Calltrace_Identity_V1_GetCurrentUserRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_GetCurrentUserResponse
 
     /// Operators: every organisation, its name and status (`calltrace orgs list`).
+    ///
+    /// Access: no user permission (operators, platform-wide).
     func listOrganizations(_ request: Calltrace_Identity_V1_ListOrganizationsRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ListOrganizationsResponse
 
     /// Gateways, for a user with grants.manage: the organisation's support grants, past and
     /// present, with their reasons (`calltrace grants list`).
-    func listSupportGrants(_ request: Calltrace_Identity_V1_ListSupportGrantsRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ListSupportGrantsResponse
+    ///
+    /// Access: grants.manage, checked before the call (`principal` is the authorised caller).
+    func listSupportGrants(_ request: Calltrace_Identity_V1_ListSupportGrantsRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Identity_V1_ListSupportGrantsResponse
 
     /// Gateways, for a user with settings.manage: the organisation's security policy as it stands.
-    func getSecurityPolicy(_ request: Calltrace_Identity_V1_GetSecurityPolicyRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_GetSecurityPolicyResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func getSecurityPolicy(_ request: Calltrace_Identity_V1_GetSecurityPolicyRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Identity_V1_GetSecurityPolicyResponse
 
     /// Gateways, for the calling user signed in with a session: a new API token for the user's own
     /// tools and CRM integrations, scoped to permissions the user's role has, expiring (default 90
     /// days, at most 365). The token is in this answer only: identity keeps its hash. Audited.
     /// With held_by_gateway, a token the calling gateway keeps for the firm (a webhook's); an API
     /// token may make one of those too, no wider and no longer-lived than itself.
+    ///
+    /// Access: no user permission (self-service: the signed-in user (settings.manage for another's, checked by the rules)).
     func createApiToken(_ request: Calltrace_Identity_V1_CreateApiTokenRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_CreateApiTokenResponse
 
     /// Gateways, any signed-in user: the caller's own API tokens, newest first; with all_users and
     /// users.manage, every user's in the organisation. Never a token's secret.
+    ///
+    /// Access: no user permission (self-service: the signed-in user (users.manage for everyone's, checked by the rules)).
     func listApiTokens(_ request: Calltrace_Identity_V1_ListApiTokensRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ListApiTokensResponse
 
     /// Gateways, for the token's owner or a user with users.manage: the token stops working at once.
     /// Idempotent: revoking a revoked token answers OK. Audited.
+    ///
+    /// Access: no user permission (self-service: the signed-in user (users.manage for another's, checked by the rules)).
     func revokeApiToken(_ request: Calltrace_Identity_V1_RevokeApiTokenRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_RevokeApiTokenResponse
 
     /// Services only: may this token (a session's, or an API token) act in this organisation with
     /// this permission? An API token acts for its user, with only the permissions both its scopes
     /// and the user's current role have.
+    ///
+    /// Access: no user permission (the services ask identity).
     func authorize(_ request: Calltrace_Identity_V1_AuthorizeRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_AuthorizeResponse
 }
 
 extension Calltrace_Identity_V1_IdentityServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
+        let authorizer = self.authorizer
         router.unary(Calltrace_Identity_V1_IdentityService.createOrganization, allow: policies.createOrganization) { try await self.createOrganization($0, context: $1) }
-        router.unary(Calltrace_Identity_V1_IdentityService.inviteUser, allow: policies.inviteUser) { try await self.inviteUser($0, context: $1) }
+        router.unary(Calltrace_Identity_V1_IdentityService.inviteUser, allow: policies.inviteUser) { request, context in
+            try await self.inviteUser(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .usersManage), context: context)
+        }
         router.unary(Calltrace_Identity_V1_IdentityService.redeemInvitation, allow: policies.redeemInvitation) { try await self.redeemInvitation($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.requestPasswordReset, allow: policies.requestPasswordReset) { try await self.requestPasswordReset($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.resetPassword, allow: policies.resetPassword) { try await self.resetPassword($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.login, allow: policies.login) { try await self.login($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.logout, allow: policies.logout) { try await self.logout($0, context: $1) }
-        router.unary(Calltrace_Identity_V1_IdentityService.removeUser, allow: policies.removeUser) { try await self.removeUser($0, context: $1) }
-        router.unary(Calltrace_Identity_V1_IdentityService.createSupportGrant, allow: policies.createSupportGrant) { try await self.createSupportGrant($0, context: $1) }
-        router.unary(Calltrace_Identity_V1_IdentityService.revokeSupportGrant, allow: policies.revokeSupportGrant) { try await self.revokeSupportGrant($0, context: $1) }
+        router.unary(Calltrace_Identity_V1_IdentityService.removeUser, allow: policies.removeUser) { request, context in
+            try await self.removeUser(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .usersManage), context: context)
+        }
+        router.unary(Calltrace_Identity_V1_IdentityService.createSupportGrant, allow: policies.createSupportGrant) { request, context in
+            try await self.createSupportGrant(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .grantsManage), context: context)
+        }
+        router.unary(Calltrace_Identity_V1_IdentityService.revokeSupportGrant, allow: policies.revokeSupportGrant) { request, context in
+            try await self.revokeSupportGrant(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .grantsManage), context: context)
+        }
         router.unary(Calltrace_Identity_V1_IdentityService.authorizeOperator, allow: policies.authorizeOperator) { try await self.authorizeOperator($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.enrollTotp, allow: policies.enrollTotp) { try await self.enrollTotp($0, context: $1) }
-        router.unary(Calltrace_Identity_V1_IdentityService.resetTwoFactor, allow: policies.resetTwoFactor) { try await self.resetTwoFactor($0, context: $1) }
+        router.unary(Calltrace_Identity_V1_IdentityService.resetTwoFactor, allow: policies.resetTwoFactor) { request, context in
+            try await self.resetTwoFactor(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .usersManage), context: context)
+        }
         router.unary(Calltrace_Identity_V1_IdentityService.confirmTotp, allow: policies.confirmTotp) { try await self.confirmTotp($0, context: $1) }
-        router.unary(Calltrace_Identity_V1_IdentityService.suspendUser, allow: policies.suspendUser) { try await self.suspendUser($0, context: $1) }
-        router.unary(Calltrace_Identity_V1_IdentityService.changeUserRole, allow: policies.changeUserRole) { try await self.changeUserRole($0, context: $1) }
-        router.unary(Calltrace_Identity_V1_IdentityService.revokeUserSessions, allow: policies.revokeUserSessions) { try await self.revokeUserSessions($0, context: $1) }
+        router.unary(Calltrace_Identity_V1_IdentityService.suspendUser, allow: policies.suspendUser) { request, context in
+            try await self.suspendUser(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .usersManage), context: context)
+        }
+        router.unary(Calltrace_Identity_V1_IdentityService.changeUserRole, allow: policies.changeUserRole) { request, context in
+            try await self.changeUserRole(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .usersManage), context: context)
+        }
+        router.unary(Calltrace_Identity_V1_IdentityService.revokeUserSessions, allow: policies.revokeUserSessions) { request, context in
+            try await self.revokeUserSessions(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .usersManage), context: context)
+        }
         router.unary(Calltrace_Identity_V1_IdentityService.suspendOrganization, allow: policies.suspendOrganization) { try await self.suspendOrganization($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.markOrganizationOffboarded, allow: policies.markOrganizationOffboarded) { try await self.markOrganizationOffboarded($0, context: $1) }
-        router.unary(Calltrace_Identity_V1_IdentityService.setSecurityPolicy, allow: policies.setSecurityPolicy) { try await self.setSecurityPolicy($0, context: $1) }
-        router.unary(Calltrace_Identity_V1_IdentityService.listUsers, allow: policies.listUsers) { try await self.listUsers($0, context: $1) }
+        router.unary(Calltrace_Identity_V1_IdentityService.setSecurityPolicy, allow: policies.setSecurityPolicy) { request, context in
+            try await self.setSecurityPolicy(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
+        router.unary(Calltrace_Identity_V1_IdentityService.listUsers, allow: policies.listUsers) { request, context in
+            try await self.listUsers(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .usersManage), context: context)
+        }
         router.unary(Calltrace_Identity_V1_IdentityService.getCurrentUser, allow: policies.getCurrentUser) { try await self.getCurrentUser($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.listOrganizations, allow: policies.listOrganizations) { try await self.listOrganizations($0, context: $1) }
-        router.unary(Calltrace_Identity_V1_IdentityService.listSupportGrants, allow: policies.listSupportGrants) { try await self.listSupportGrants($0, context: $1) }
-        router.unary(Calltrace_Identity_V1_IdentityService.getSecurityPolicy, allow: policies.getSecurityPolicy) { try await self.getSecurityPolicy($0, context: $1) }
+        router.unary(Calltrace_Identity_V1_IdentityService.listSupportGrants, allow: policies.listSupportGrants) { request, context in
+            try await self.listSupportGrants(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .grantsManage), context: context)
+        }
+        router.unary(Calltrace_Identity_V1_IdentityService.getSecurityPolicy, allow: policies.getSecurityPolicy) { request, context in
+            try await self.getSecurityPolicy(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
         router.unary(Calltrace_Identity_V1_IdentityService.createApiToken, allow: policies.createApiToken) { try await self.createApiToken($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.listApiTokens, allow: policies.listApiTokens) { try await self.listApiTokens($0, context: $1) }
         router.unary(Calltrace_Identity_V1_IdentityService.revokeApiToken, allow: policies.revokeApiToken) { try await self.revokeApiToken($0, context: $1) }
@@ -1272,6 +1533,8 @@ public struct Calltrace_Media_V1_RecordingServicePolicies: Sendable {
 /// `policies`, and hand the value to the server (it registers itself).
 public protocol Calltrace_Media_V1_RecordingServiceHandler: RPCService {
     var policies: Calltrace_Media_V1_RecordingServicePolicies { get }
+    /// Answers the route check the registration runs before each method that declares a permission.
+    var authorizer: any Authorizing { get }
 
     /// From telephony gateways (`telephony_gateways`), as themselves: the first message is the
     /// header, every later one a chunk of the file. Before any audio is taken, transcript confirms
@@ -1279,24 +1542,34 @@ public protocol Calltrace_Media_V1_RecordingServiceHandler: RPCService {
     /// FAILED_PRECONDITION for a caller who objected); a deleted call takes no more recordings. The SHA-256 of the whole file is checked against the header's; a
     /// mismatch, a WAV header that contradicts the declared format, or a stream that ends early
     /// stores nothing and says why.
+    ///
+    /// Access: no user permission (the telephony gateways, as themselves).
     func uploadRecording(_ requests: RequestStream<Calltrace_Media_V1_UploadRecordingRequest>, context: ServerContext) async throws -> Calltrace_Media_V1_UploadRecordingResponse
 
     /// A recording's metadata, never its audio.
-    func getRecording(_ request: Calltrace_Media_V1_GetRecordingRequest, context: ServerContext) async throws -> Calltrace_Media_V1_GetRecordingResponse
+    ///
+    /// Access: reports.read, checked before the call (`principal` is the authorised caller).
+    func getRecording(_ request: Calltrace_Media_V1_GetRecordingRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Media_V1_GetRecordingResponse
 
     /// reports.read, or the compliance service (for its exports): recordings of an organisation,
     /// newest first, by call or by creation time; paged.
-    func listRecordings(_ request: Calltrace_Media_V1_ListRecordingsRequest, context: ServerContext) async throws -> Calltrace_Media_V1_ListRecordingsResponse
+    ///
+    /// Access: reports.read, or a service as itself, checked before the call (`actor` names who).
+    func listRecordings(_ request: Calltrace_Media_V1_ListRecordingsRequest, actor: String, context: ServerContext) async throws -> Calltrace_Media_V1_ListRecordingsResponse
 
     /// The audio, or a byte range of it, as stored (the original file, or the muted version a
     /// redaction left: `format` says which encoding it is now). For users with
     /// recordings.play, operators under a grant, and the transcript and compliance services.
     /// Every playback is an audit event naming who, which recording, the range and the reason.
-    func playRecording(_ request: Calltrace_Media_V1_PlayRecordingRequest, responses: ResponseWriter<Calltrace_Media_V1_PlayRecordingResponse>, context: ServerContext) async throws
+    ///
+    /// Access: recordings.play, or a service as itself, checked before the call (`actor` names who).
+    func playRecording(_ request: Calltrace_Media_V1_PlayRecordingRequest, actor: String, responses: ResponseWriter<Calltrace_Media_V1_PlayRecordingResponse>, context: ServerContext) async throws
 
     /// Instant and final: the row, the file and the recording's own key are destroyed; later
     /// reads answer NOT_FOUND, and so does deleting it again.
-    func deleteRecording(_ request: Calltrace_Media_V1_DeleteRecordingRequest, context: ServerContext) async throws -> Calltrace_Media_V1_DeleteRecordingResponse
+    ///
+    /// Access: records.delete, checked before the call (`principal` is the authorised caller).
+    func deleteRecording(_ request: Calltrace_Media_V1_DeleteRecordingRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Media_V1_DeleteRecordingResponse
 
     /// Replaces `ranges` with digital silence, as a new sealed version under a new key; the old
     /// version's key and file are destroyed (P16). For the transcript service (card or bank
@@ -1313,38 +1586,60 @@ public protocol Calltrace_Media_V1_RecordingServiceHandler: RPCService {
     /// redaction_state = REDACTION_STATE_FAILED with the reason, shown by GetRecording and
     /// ListRecordings, and audited (recording.redaction_failed). Nothing is silently kept as is.
     /// ABORTED when another redaction of the same recording finished meanwhile: try again.
-    func redactRecording(_ request: Calltrace_Media_V1_RedactRecordingRequest, context: ServerContext) async throws -> Calltrace_Media_V1_RedactRecordingResponse
+    ///
+    /// Access: records.delete, or a service as itself, checked before the call (`actor` names who).
+    func redactRecording(_ request: Calltrace_Media_V1_RedactRecordingRequest, actor: String, context: ServerContext) async throws -> Calltrace_Media_V1_RedactRecordingResponse
 
     /// For the compliance service (retention, P9): destroys up to `max_count` (default and at most
     /// 500) of the organisation's recordings created before the cutoff — rows, keys and files —
     /// and says whether more remain. Run again until `more` is false. Idempotent.
+    ///
+    /// Access: no user permission (compliance, as itself).
     func purgeRecordings(_ request: Calltrace_Media_V1_PurgeRecordingsRequest, context: ServerContext) async throws -> Calltrace_Media_V1_PurgeRecordingsResponse
 
     /// For the compliance service (a call deleted across services, P10; subject erasure, P13):
     /// every recording of the call — rows, share links, keys and files — destroyed. Idempotent:
     /// a call with no recordings (left) answers deleted = 0.
+    ///
+    /// Access: no user permission (compliance, as itself).
     func deleteCallRecordings(_ request: Calltrace_Media_V1_DeleteCallRecordingsRequest, context: ServerContext) async throws -> Calltrace_Media_V1_DeleteCallRecordingsResponse
 
     /// For the compliance service (offboarding, P11/P14): every recording, file, share link and
     /// key of the organisation destroyed; the organisation's key is shredded and it never gets
     /// keys here again, so any backup of its files stays unreadable. Idempotent.
+    ///
+    /// Access: no user permission (compliance, as itself).
     func purgeOrganisation(_ request: Calltrace_Media_V1_PurgeOrganisationRequest, context: ServerContext) async throws -> Calltrace_Media_V1_PurgeOrganisationResponse
 
     /// For the compliance service (subject-access bundles, offboarding, matter export): the
     /// recording as stored (FLAC once an MP3 or Opus recording was muted), with its metadata in
     /// the first message. Audited.
+    ///
+    /// Access: no user permission (compliance, as itself).
     func exportRecording(_ request: Calltrace_Media_V1_ExportRecordingRequest, responses: ResponseWriter<Calltrace_Media_V1_ExportRecordingResponse>, context: ServerContext) async throws
 }
 
 extension Calltrace_Media_V1_RecordingServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
+        let authorizer = self.authorizer
         router.clientStreaming(Calltrace_Media_V1_RecordingService.uploadRecording, allow: policies.uploadRecording) { try await self.uploadRecording($0, context: $1) }
-        router.unary(Calltrace_Media_V1_RecordingService.getRecording, allow: policies.getRecording) { try await self.getRecording($0, context: $1) }
-        router.unary(Calltrace_Media_V1_RecordingService.listRecordings, allow: policies.listRecordings) { try await self.listRecordings($0, context: $1) }
-        router.serverStreaming(Calltrace_Media_V1_RecordingService.playRecording, allow: policies.playRecording) { try await self.playRecording($0, responses: $1, context: $2) }
-        router.unary(Calltrace_Media_V1_RecordingService.deleteRecording, allow: policies.deleteRecording) { try await self.deleteRecording($0, context: $1) }
-        router.unary(Calltrace_Media_V1_RecordingService.redactRecording, allow: policies.redactRecording) { try await self.redactRecording($0, context: $1) }
+        router.unary(Calltrace_Media_V1_RecordingService.getRecording, allow: policies.getRecording) { request, context in
+            try await self.getRecording(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .reportsRead), context: context)
+        }
+        router.unary(Calltrace_Media_V1_RecordingService.listRecordings, allow: policies.listRecordings) { request, context in
+            try await self.listRecordings(request, actor: try await authorizer.actor(of: context, in: request.orgID, may: .reportsRead), context: context)
+        }
+        router.serverStreaming(Calltrace_Media_V1_RecordingService.playRecording, allow: policies.playRecording) { request, responses, context in
+            try await self.playRecording(request, actor: try await authorizer.actor(of: context, in: request.orgID, may: .recordingsPlay), responses: responses, context: context)
+        }
+        router.unary(Calltrace_Media_V1_RecordingService.deleteRecording, allow: policies.deleteRecording) { request, context in
+            try await self.deleteRecording(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .recordsDelete), context: context)
+        }
+        router.unary(Calltrace_Media_V1_RecordingService.redactRecording, allow: policies.redactRecording) { request, context in
+            try await self.redactRecording(request, actor: try await authorizer.actor(of: context, in: request.orgID, may: .recordsDelete), context: context)
+        }
         router.unary(Calltrace_Media_V1_RecordingService.purgeRecordings, allow: policies.purgeRecordings) { try await self.purgeRecordings($0, context: $1) }
         router.unary(Calltrace_Media_V1_RecordingService.deleteCallRecordings, allow: policies.deleteCallRecordings) { try await self.deleteCallRecordings($0, context: $1) }
         router.unary(Calltrace_Media_V1_RecordingService.purgeOrganisation, allow: policies.purgeOrganisation) { try await self.purgeOrganisation($0, context: $1) }
@@ -1472,38 +1767,63 @@ public struct Calltrace_Media_V1_ShareLinkServicePolicies: Sendable {
 /// `policies`, and hand the value to the server (it registers itself).
 public protocol Calltrace_Media_V1_ShareLinkServiceHandler: RPCService {
     var policies: Calltrace_Media_V1_ShareLinkServicePolicies { get }
+    /// Answers the route check the registration runs before each method that declares a permission.
+    var authorizer: any Authorizing { get }
 
     /// A new link. Its token is returned once and never stored: keep it in the CRM.
-    func createShareLink(_ request: Calltrace_Media_V1_CreateShareLinkRequest, context: ServerContext) async throws -> Calltrace_Media_V1_CreateShareLinkResponse
+    ///
+    /// Access: links.share, checked before the call (`principal` is the authorised caller).
+    func createShareLink(_ request: Calltrace_Media_V1_CreateShareLinkRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Media_V1_CreateShareLinkResponse
 
     /// For the gateway that serves the CRM's URL: streams the recording the token opens, as
     /// PlayRecording does. An expired, revoked, altered or unknown token, or one whose recording
     /// was deleted, gets the same NOT_FOUND. Every open is audited with the link and the client
     /// address the gateway names.
+    ///
+    /// Access: no user permission (anyone holding the link, through a gateway).
     func openShareLink(_ request: Calltrace_Media_V1_OpenShareLinkRequest, responses: ResponseWriter<Calltrace_Media_V1_OpenShareLinkResponse>, context: ServerContext) async throws
 
-    func revokeShareLink(_ request: Calltrace_Media_V1_RevokeShareLinkRequest, context: ServerContext) async throws -> Calltrace_Media_V1_RevokeShareLinkResponse
+    /// Access: links.share, checked before the call (`principal` is the authorised caller).
+    func revokeShareLink(_ request: Calltrace_Media_V1_RevokeShareLinkRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Media_V1_RevokeShareLinkResponse
 
     /// The organisation's links (or one recording's), newest first, with how often each was opened.
-    func listShareLinks(_ request: Calltrace_Media_V1_ListShareLinksRequest, context: ServerContext) async throws -> Calltrace_Media_V1_ListShareLinksResponse
+    ///
+    /// Access: links.share, checked before the call (`principal` is the authorised caller).
+    func listShareLinks(_ request: Calltrace_Media_V1_ListShareLinksRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Media_V1_ListShareLinksResponse
 
     /// settings.manage: the longest a link of the organisation may live (default and at most
     /// 30 days).
-    func getShareLinkPolicy(_ request: Calltrace_Media_V1_GetShareLinkPolicyRequest, context: ServerContext) async throws -> Calltrace_Media_V1_GetShareLinkPolicyResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func getShareLinkPolicy(_ request: Calltrace_Media_V1_GetShareLinkPolicyRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Media_V1_GetShareLinkPolicyResponse
 
     /// settings.manage: sets it, from 1 hour to 30 days; links made before keep their expiry. Audited.
-    func setShareLinkPolicy(_ request: Calltrace_Media_V1_SetShareLinkPolicyRequest, context: ServerContext) async throws -> Calltrace_Media_V1_SetShareLinkPolicyResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func setShareLinkPolicy(_ request: Calltrace_Media_V1_SetShareLinkPolicyRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Media_V1_SetShareLinkPolicyResponse
 }
 
 extension Calltrace_Media_V1_ShareLinkServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
-        router.unary(Calltrace_Media_V1_ShareLinkService.createShareLink, allow: policies.createShareLink) { try await self.createShareLink($0, context: $1) }
+        let authorizer = self.authorizer
+        router.unary(Calltrace_Media_V1_ShareLinkService.createShareLink, allow: policies.createShareLink) { request, context in
+            try await self.createShareLink(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .linksShare), context: context)
+        }
         router.serverStreaming(Calltrace_Media_V1_ShareLinkService.openShareLink, allow: policies.openShareLink) { try await self.openShareLink($0, responses: $1, context: $2) }
-        router.unary(Calltrace_Media_V1_ShareLinkService.revokeShareLink, allow: policies.revokeShareLink) { try await self.revokeShareLink($0, context: $1) }
-        router.unary(Calltrace_Media_V1_ShareLinkService.listShareLinks, allow: policies.listShareLinks) { try await self.listShareLinks($0, context: $1) }
-        router.unary(Calltrace_Media_V1_ShareLinkService.getShareLinkPolicy, allow: policies.getShareLinkPolicy) { try await self.getShareLinkPolicy($0, context: $1) }
-        router.unary(Calltrace_Media_V1_ShareLinkService.setShareLinkPolicy, allow: policies.setShareLinkPolicy) { try await self.setShareLinkPolicy($0, context: $1) }
+        router.unary(Calltrace_Media_V1_ShareLinkService.revokeShareLink, allow: policies.revokeShareLink) { request, context in
+            try await self.revokeShareLink(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .linksShare), context: context)
+        }
+        router.unary(Calltrace_Media_V1_ShareLinkService.listShareLinks, allow: policies.listShareLinks) { request, context in
+            try await self.listShareLinks(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .linksShare), context: context)
+        }
+        router.unary(Calltrace_Media_V1_ShareLinkService.getShareLinkPolicy, allow: policies.getShareLinkPolicy) { request, context in
+            try await self.getShareLinkPolicy(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
+        router.unary(Calltrace_Media_V1_ShareLinkService.setShareLinkPolicy, allow: policies.setShareLinkPolicy) { request, context in
+            try await self.setShareLinkPolicy(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
     }
 }
 
@@ -1568,10 +1888,13 @@ public protocol Calltrace_Ops_V1_HealthServiceHandler: RPCService {
     var policies: Calltrace_Ops_V1_HealthServicePolicies { get }
 
     /// The serving status of the whole server (empty service) or of one named service.
+    ///
+    /// Access: no user permission (health, for any peer).
     func check(_ request: Calltrace_Ops_V1_CheckRequest, context: ServerContext) async throws -> Calltrace_Ops_V1_CheckResponse
 }
 
 extension Calltrace_Ops_V1_HealthServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
         router.unary(Calltrace_Ops_V1_HealthService.check, allow: policies.check) { try await self.check($0, context: $1) }
@@ -1609,10 +1932,12 @@ public struct Calltrace_Ops_V1_ServerInfoServicePolicies: Sendable {
 public protocol Calltrace_Ops_V1_ServerInfoServiceHandler: RPCService {
     var policies: Calltrace_Ops_V1_ServerInfoServicePolicies { get }
 
+    /// Access: no user permission (the server's own description, for any peer).
     func getServerInfo(_ request: Calltrace_Ops_V1_GetServerInfoRequest, context: ServerContext) async throws -> Calltrace_Ops_V1_GetServerInfoResponse
 }
 
 extension Calltrace_Ops_V1_ServerInfoServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
         router.unary(Calltrace_Ops_V1_ServerInfoService.getServerInfo, allow: policies.getServerInfo) { try await self.getServerInfo($0, context: $1) }
@@ -1649,10 +1974,12 @@ public struct Calltrace_Ops_V1_MetricsServicePolicies: Sendable {
 public protocol Calltrace_Ops_V1_MetricsServiceHandler: RPCService {
     var policies: Calltrace_Ops_V1_MetricsServicePolicies { get }
 
+    /// Access: no user permission (operators' and services' metrics).
     func getMetrics(_ request: Calltrace_Ops_V1_GetMetricsRequest, context: ServerContext) async throws -> Calltrace_Ops_V1_GetMetricsResponse
 }
 
 extension Calltrace_Ops_V1_MetricsServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
         router.unary(Calltrace_Ops_V1_MetricsService.getMetrics, allow: policies.getMetrics) { try await self.getMetrics($0, context: $1) }
@@ -1694,37 +2021,57 @@ public struct Calltrace_Telephony_V1_NumberServicePolicies: Sendable {
 /// `policies`, and hand the value to the server (it registers itself).
 public protocol Calltrace_Telephony_V1_NumberServiceHandler: RPCService {
     var policies: Calltrace_Telephony_V1_NumberServicePolicies { get }
+    /// Answers the route check the registration runs before each method that declares a permission.
+    var authorizer: any Authorizing { get }
 
     /// UK numbers Twilio offers now, by area code or contained digits (at most 20).
-    func searchNumbers(_ request: Calltrace_Telephony_V1_SearchNumbersRequest, context: ServerContext) async throws -> Calltrace_Telephony_V1_SearchNumbersResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func searchNumbers(_ request: Calltrace_Telephony_V1_SearchNumbersRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Telephony_V1_SearchNumbersResponse
 
     /// Buys `number` (one SearchNumbers offered) under the firm's regulatory bundle, points its
     /// voice and status webhooks at this gateway, and assigns it in transcript to `source` under the
     /// person's token. FAILED_PRECONDITION when it is not available. When transcript refuses the
     /// assignment after the purchase, the number stays the firm's and the error says so: assign it
     /// with AssignTrackingNumber once the cause is fixed.
-    func buyNumber(_ request: Calltrace_Telephony_V1_BuyNumberRequest, context: ServerContext) async throws -> Calltrace_Telephony_V1_BuyNumberResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func buyNumber(_ request: Calltrace_Telephony_V1_BuyNumberRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Telephony_V1_BuyNumberResponse
 
     /// Operators, under a support grant naming settings.manage, once they checked the firm owns it:
     /// points a number already on the Twilio account (ported or transferred there) at this gateway,
     /// for the firm. NOT_FOUND when it is not on the account; FAILED_PRECONDITION when it already
     /// answers here or another firm holds it. Idempotent for the firm that holds it.
-    func importNumber(_ request: Calltrace_Telephony_V1_ImportNumberRequest, context: ServerContext) async throws -> Calltrace_Telephony_V1_ImportNumberResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func importNumber(_ request: Calltrace_Telephony_V1_ImportNumberRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Telephony_V1_ImportNumberResponse
 
     /// Releases one of the firm's numbers: first in transcript (its history stays there), then at
     /// Twilio. With `keep_at_twilio`, only its webhooks are cleared: the number stays on the account
     /// and the firm's (an operator can point it here again with ImportNumber). NOT_FOUND for a number
     /// the firm does not hold.
-    func releaseNumber(_ request: Calltrace_Telephony_V1_ReleaseNumberRequest, context: ServerContext) async throws -> Calltrace_Telephony_V1_ReleaseNumberResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func releaseNumber(_ request: Calltrace_Telephony_V1_ReleaseNumberRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Telephony_V1_ReleaseNumberResponse
 }
 
 extension Calltrace_Telephony_V1_NumberServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
-        router.unary(Calltrace_Telephony_V1_NumberService.searchNumbers, allow: policies.searchNumbers) { try await self.searchNumbers($0, context: $1) }
-        router.unary(Calltrace_Telephony_V1_NumberService.buyNumber, allow: policies.buyNumber) { try await self.buyNumber($0, context: $1) }
-        router.unary(Calltrace_Telephony_V1_NumberService.importNumber, allow: policies.importNumber) { try await self.importNumber($0, context: $1) }
-        router.unary(Calltrace_Telephony_V1_NumberService.releaseNumber, allow: policies.releaseNumber) { try await self.releaseNumber($0, context: $1) }
+        let authorizer = self.authorizer
+        router.unary(Calltrace_Telephony_V1_NumberService.searchNumbers, allow: policies.searchNumbers) { request, context in
+            try await self.searchNumbers(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
+        router.unary(Calltrace_Telephony_V1_NumberService.buyNumber, allow: policies.buyNumber) { request, context in
+            try await self.buyNumber(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
+        router.unary(Calltrace_Telephony_V1_NumberService.importNumber, allow: policies.importNumber) { request, context in
+            try await self.importNumber(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
+        router.unary(Calltrace_Telephony_V1_NumberService.releaseNumber, allow: policies.releaseNumber) { request, context in
+            try await self.releaseNumber(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
     }
 }
 
@@ -1783,18 +2130,26 @@ public struct Calltrace_Telephony_V1_CallbackServicePolicies: Sendable {
 /// `policies`, and hand the value to the server (it registers itself).
 public protocol Calltrace_Telephony_V1_CallbackServiceHandler: RPCService {
     var policies: Calltrace_Telephony_V1_CallbackServicePolicies { get }
+    /// Answers the route check the registration runs before each method that declares a permission.
+    var authorizer: any Authorizing { get }
 
     /// Transcript refuses (and nothing rings) a call not the organisation's (NOT_FOUND); a caller
     /// who withheld their number, objected to recording or has a number CallTrace does not call
     /// (outside the UK, premium rate), a number the firm no longer holds (FAILED_PRECONDITION). At
     /// most one call back rings per call, and a firm places at most 10 a minute (RESOURCE_EXHAUSTED).
-    func placeCallback(_ request: Calltrace_Telephony_V1_PlaceCallbackRequest, context: ServerContext) async throws -> Calltrace_Telephony_V1_PlaceCallbackResponse
+    ///
+    /// Access: calls.place, checked before the call (`principal` is the authorised caller).
+    func placeCallback(_ request: Calltrace_Telephony_V1_PlaceCallbackRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Telephony_V1_PlaceCallbackResponse
 }
 
 extension Calltrace_Telephony_V1_CallbackServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
-        router.unary(Calltrace_Telephony_V1_CallbackService.placeCallback, allow: policies.placeCallback) { try await self.placeCallback($0, context: $1) }
+        let authorizer = self.authorizer
+        router.unary(Calltrace_Telephony_V1_CallbackService.placeCallback, allow: policies.placeCallback) { request, context in
+            try await self.placeCallback(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .callsPlace), context: context)
+        }
     }
 }
 
@@ -1839,19 +2194,28 @@ public protocol Calltrace_Testing_V1_EchoServiceHandler: RPCService {
     var policies: Calltrace_Testing_V1_EchoServicePolicies { get }
 
     /// Returns the request's payload; can sleep first and report what the server saw.
+    ///
+    /// Access: no user permission (a test service).
     func echo(_ request: Calltrace_Testing_V1_EchoRequest, context: ServerContext) async throws -> Calltrace_Testing_V1_EchoResponse
 
     /// Counts and checksums what the client streams.
+    ///
+    /// Access: no user permission (a test service).
     func upload(_ requests: RequestStream<Calltrace_Testing_V1_UploadRequest>, context: ServerContext) async throws -> Calltrace_Testing_V1_UploadResponse
 
     /// Streams back `chunk_count` chunks of `chunk_size_bytes` each.
+    ///
+    /// Access: no user permission (a test service).
     func download(_ request: Calltrace_Testing_V1_DownloadRequest, responses: ResponseWriter<Calltrace_Testing_V1_DownloadResponse>, context: ServerContext) async throws
 
     /// Not idempotent; used to prove that only idempotent methods are retried.
+    ///
+    /// Access: no user permission (a test service).
     func record(_ request: Calltrace_Testing_V1_RecordRequest, context: ServerContext) async throws -> Calltrace_Testing_V1_RecordResponse
 }
 
 extension Calltrace_Testing_V1_EchoServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
         router.unary(Calltrace_Testing_V1_EchoService.echo, allow: policies.echo) { try await self.echo($0, context: $1) }
@@ -1914,6 +2278,8 @@ public struct Calltrace_Transcript_V1_TrackingNumberServicePolicies: Sendable {
 /// `policies`, and hand the value to the server (it registers itself).
 public protocol Calltrace_Transcript_V1_TrackingNumberServiceHandler: RPCService {
     var policies: Calltrace_Transcript_V1_TrackingNumberServicePolicies { get }
+    /// Answers the route check the registration runs before each method that declares a permission.
+    var authorizer: any Authorizing { get }
 
     /// Points a number at a marketing source from `effective_from` (default: now; never in the
     /// past, nor before another organisation's tenure of the number ended, so a late StartCall is
@@ -1921,28 +2287,46 @@ public protocol Calltrace_Transcript_V1_TrackingNumberServiceHandler: RPCService
     /// organisation's moves to the new source; its earlier assignment is kept, so older calls keep
     /// their source. A number another organisation holds is refused (ALREADY_EXISTS) until that
     /// organisation releases it.
-    func assignTrackingNumber(_ request: Calltrace_Transcript_V1_AssignTrackingNumberRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_AssignTrackingNumberResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func assignTrackingNumber(_ request: Calltrace_Transcript_V1_AssignTrackingNumberRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_AssignTrackingNumberResponse
 
     /// Ends the organisation's use of a number; its history stays.
-    func releaseTrackingNumber(_ request: Calltrace_Transcript_V1_ReleaseTrackingNumberRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ReleaseTrackingNumberResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func releaseTrackingNumber(_ request: Calltrace_Transcript_V1_ReleaseTrackingNumberRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_ReleaseTrackingNumberResponse
 
     /// The organisation's numbers, current ones first; with `include_history`, every assignment.
-    func listTrackingNumbers(_ request: Calltrace_Transcript_V1_ListTrackingNumbersRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListTrackingNumbersResponse
+    ///
+    /// Access: reports.read, checked before the call (`principal` is the authorised caller).
+    func listTrackingNumbers(_ request: Calltrace_Transcript_V1_ListTrackingNumbersRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListTrackingNumbersResponse
 
     /// settings.manage: how the telephony gateway connects calls to one of the organisation's
     /// current numbers (whom to ring, for how long, office hours, voicemail, the whisper).
     /// Replaces the number's routing; the destinations are sealed. Audited (what changed, never a
     /// number). NOT_FOUND for a number the organisation does not hold now.
-    func setRouting(_ request: Calltrace_Transcript_V1_SetRoutingRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_SetRoutingResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func setRouting(_ request: Calltrace_Transcript_V1_SetRoutingRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_SetRoutingResponse
 }
 
 extension Calltrace_Transcript_V1_TrackingNumberServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
-        router.unary(Calltrace_Transcript_V1_TrackingNumberService.assignTrackingNumber, allow: policies.assignTrackingNumber) { try await self.assignTrackingNumber($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_TrackingNumberService.releaseTrackingNumber, allow: policies.releaseTrackingNumber) { try await self.releaseTrackingNumber($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_TrackingNumberService.listTrackingNumbers, allow: policies.listTrackingNumbers) { try await self.listTrackingNumbers($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_TrackingNumberService.setRouting, allow: policies.setRouting) { try await self.setRouting($0, context: $1) }
+        let authorizer = self.authorizer
+        router.unary(Calltrace_Transcript_V1_TrackingNumberService.assignTrackingNumber, allow: policies.assignTrackingNumber) { request, context in
+            try await self.assignTrackingNumber(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
+        router.unary(Calltrace_Transcript_V1_TrackingNumberService.releaseTrackingNumber, allow: policies.releaseTrackingNumber) { request, context in
+            try await self.releaseTrackingNumber(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
+        router.unary(Calltrace_Transcript_V1_TrackingNumberService.listTrackingNumbers, allow: policies.listTrackingNumbers) { request, context in
+            try await self.listTrackingNumbers(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .reportsRead), context: context)
+        }
+        router.unary(Calltrace_Transcript_V1_TrackingNumberService.setRouting, allow: policies.setRouting) { request, context in
+            try await self.setRouting(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
     }
 }
 
@@ -2003,23 +2387,39 @@ public struct Calltrace_Transcript_V1_BlockListServicePolicies: Sendable {
 /// `policies`, and hand the value to the server (it registers itself).
 public protocol Calltrace_Transcript_V1_BlockListServiceHandler: RPCService {
     var policies: Calltrace_Transcript_V1_BlockListServicePolicies { get }
+    /// Answers the route check the registration runs before each method that declares a permission.
+    var authorizer: any Authorizing { get }
 
     /// Adds a caller (any common UK format). Idempotent. Audited (never the number).
-    func blockCaller(_ request: Calltrace_Transcript_V1_BlockCallerRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_BlockCallerResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func blockCaller(_ request: Calltrace_Transcript_V1_BlockCallerRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_BlockCallerResponse
 
     /// Idempotent. Audited.
-    func unblockCaller(_ request: Calltrace_Transcript_V1_UnblockCallerRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_UnblockCallerResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func unblockCaller(_ request: Calltrace_Transcript_V1_UnblockCallerRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_UnblockCallerResponse
 
     /// Newest first, numbers masked.
-    func listBlockedCallers(_ request: Calltrace_Transcript_V1_ListBlockedCallersRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListBlockedCallersResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func listBlockedCallers(_ request: Calltrace_Transcript_V1_ListBlockedCallersRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListBlockedCallersResponse
 }
 
 extension Calltrace_Transcript_V1_BlockListServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
-        router.unary(Calltrace_Transcript_V1_BlockListService.blockCaller, allow: policies.blockCaller) { try await self.blockCaller($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_BlockListService.unblockCaller, allow: policies.unblockCaller) { try await self.unblockCaller($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_BlockListService.listBlockedCallers, allow: policies.listBlockedCallers) { try await self.listBlockedCallers($0, context: $1) }
+        let authorizer = self.authorizer
+        router.unary(Calltrace_Transcript_V1_BlockListService.blockCaller, allow: policies.blockCaller) { request, context in
+            try await self.blockCaller(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
+        router.unary(Calltrace_Transcript_V1_BlockListService.unblockCaller, allow: policies.unblockCaller) { request, context in
+            try await self.unblockCaller(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
+        router.unary(Calltrace_Transcript_V1_BlockListService.listBlockedCallers, allow: policies.listBlockedCallers) { request, context in
+            try await self.listBlockedCallers(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
     }
 }
 
@@ -2093,6 +2493,8 @@ public struct Calltrace_Transcript_V1_CallServicePolicies: Sendable {
 /// `policies`, and hand the value to the server (it registers itself).
 public protocol Calltrace_Transcript_V1_CallServiceHandler: RPCService {
     var policies: Calltrace_Transcript_V1_CallServicePolicies { get }
+    /// Answers the route check the registration runs before each method that declares a permission.
+    var authorizer: any Authorizing { get }
 
     /// Telephony gateways (`telephony_gateways`), as themselves: a call arrived on (or left from) a
     /// tracking number. The organisation
@@ -2101,6 +2503,8 @@ public protocol Calltrace_Transcript_V1_CallServiceHandler: RPCService {
     /// agreement, with the reason; a number no organisation holds: NOT_FOUND) and the notice to
     /// play (compliance's `GetCallNotice`; when compliance cannot answer, UNAVAILABLE and nothing
     /// is stored: ask again, and do not record meanwhile). Idempotent by the gateway's call id.
+    ///
+    /// Access: no user permission (the telephony gateways, as themselves).
     func startCall(_ request: Calltrace_Transcript_V1_StartCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_StartCallResponse
 
     /// Telephony gateways, for a person allowed calls.place (their token and address passed on):
@@ -2111,63 +2515,91 @@ public protocol Calltrace_Transcript_V1_CallServiceHandler: RPCService {
     /// a staff number that is not a UK number or is
     /// premium-rate (INVALID_ARGUMENT). Audited (call.callback_placed, by the person, with the staff
     /// phone masked). The call itself starts with StartCall (outbound, callback_of).
-    func prepareCallback(_ request: Calltrace_Transcript_V1_PrepareCallbackRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_PrepareCallbackResponse
+    ///
+    /// Access: calls.place, checked before the call (`principal` is the authorised caller).
+    func prepareCallback(_ request: Calltrace_Transcript_V1_PrepareCallbackRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_PrepareCallbackResponse
 
     /// Telephony gateways, as themselves: answered and ended times, outcome and recording id of a
     /// call they started (NOT_FOUND in another organisation). Idempotent.
+    ///
+    /// Access: no user permission (the telephony gateways, as themselves).
     func completeCall(_ request: Calltrace_Transcript_V1_CompleteCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_CompleteCallResponse
 
     /// reports.read: a call's record. The caller's number is shown in full only to principals
     /// who also hold transcripts.read; analysts see it masked.
-    func getCall(_ request: Calltrace_Transcript_V1_GetCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetCallResponse
+    ///
+    /// Access: reports.read, checked before the call (`principal` is the authorised caller).
+    func getCall(_ request: Calltrace_Transcript_V1_GetCallRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetCallResponse
 
     /// reports.read, or the compliance service (for its exports, numbers masked): the
     /// organisation's calls, newest first, over a period; paged.
-    func listCalls(_ request: Calltrace_Transcript_V1_ListCallsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListCallsResponse
+    ///
+    /// Access: reports.read, or a service as itself, checked before the call (`actor` names who).
+    func listCalls(_ request: Calltrace_Transcript_V1_ListCallsRequest, actor: String, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListCallsResponse
 
     /// calls.mark: the firm's verdict on a call (new enquiry, matter opened, practice area).
-    func markCallOutcome(_ request: Calltrace_Transcript_V1_MarkCallOutcomeRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_MarkCallOutcomeResponse
+    ///
+    /// Access: calls.mark, checked before the call (`principal` is the authorised caller).
+    func markCallOutcome(_ request: Calltrace_Transcript_V1_MarkCallOutcomeRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_MarkCallOutcomeResponse
 
     /// reports.read: calls, unique callers, answered, missed, new enquiries, matters opened and
     /// conversion per source, channel and campaign over a period, with first- and last-touch
     /// attribution of matters across each caller's calls.
-    func attributionReport(_ request: Calltrace_Transcript_V1_AttributionReportRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_AttributionReportResponse
+    ///
+    /// Access: reports.read, checked before the call (`principal` is the authorised caller).
+    func attributionReport(_ request: Calltrace_Transcript_V1_AttributionReportRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_AttributionReportResponse
 
     /// The compliance service (subject requests, P13): a caller's calls through the blind index,
     /// the number in any common UK format.
+    ///
+    /// Access: no user permission (compliance, as itself).
     func findCallsByCaller(_ request: Calltrace_Transcript_V1_FindCallsByCallerRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_FindCallsByCallerResponse
 
     /// The compliance service only, as one step of deleting a call everywhere
     /// (`calltrace.compliance.v1.DeletionService/DeleteCall`, which users call): the call record,
     /// its transcript and analysis, at once and for good. Audited. A user deleting here alone
     /// would leave the call's recordings in media where no subject request could find them.
+    ///
+    /// Access: no user permission (compliance, as itself).
     func deleteCall(_ request: Calltrace_Transcript_V1_DeleteCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_DeleteCallResponse
 
     /// The compliance service (retention, P9): up to `max_count` (default and at most 500) calls
     /// started before the cutoff, with their transcripts; `more` says whether to call again.
+    ///
+    /// Access: no user permission (compliance, as itself).
     func purgeCalls(_ request: Calltrace_Transcript_V1_PurgeCallsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_PurgeCallsResponse
 
     /// The compliance service (retention of transcripts and summaries, P9): the transcripts and
     /// analyses of up to `max_count` (default and at most 500) calls started before the cutoff;
     /// the call records stay. `more` says whether to call again. Idempotent.
+    ///
+    /// Access: no user permission (compliance, as itself).
     func purgeTranscripts(_ request: Calltrace_Transcript_V1_PurgeTranscriptsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_PurgeTranscriptsResponse
 
     /// The compliance service (offboarding, P11/P14): every call, transcript, tracking number and
     /// suppression of the organisation, and its keys here, destroyed for good.
+    ///
+    /// Access: no user permission (compliance, as itself).
     func purgeOrganisation(_ request: Calltrace_Transcript_V1_PurgeOrganisationRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_PurgeOrganisationResponse
 
     /// The compliance service (matter export, P14): records the call's matter as opened, with
     /// its reference; the firm's other marks stay. Idempotent.
+    ///
+    /// Access: no user permission (compliance, as itself).
     func recordMatter(_ request: Calltrace_Transcript_V1_RecordMatterRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_RecordMatterResponse
 
     /// The compliance service (subject access, matter export): a call's record, transcript and
     /// summary as JSON and as plain text. Audited.
+    ///
+    /// Access: no user permission (compliance, as itself).
     func exportCall(_ request: Calltrace_Transcript_V1_ExportCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ExportCallResponse
 
     /// The media service, as itself, before it takes a recording: the call exists in that
     /// organisation and is to be recorded. NOT_FOUND for a call no one started there (or one
     /// deleted); FAILED_PRECONDITION for a call not to be recorded (the caller objected). Media
     /// stores nothing, and creates no key, for an organisation no call names.
+    ///
+    /// Access: no user permission (media, as itself).
     func confirmRecordingCall(_ request: Calltrace_Transcript_V1_ConfirmRecordingCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ConfirmRecordingCallResponse
 
     /// reports.read, through a gateway (the web gateway's outgoing webhooks, under the API token
@@ -2178,19 +2610,33 @@ public protocol Calltrace_Transcript_V1_CallServiceHandler: RPCService {
     /// its call. An event names the call only; what a receiver learns of it is GetCall's answer
     /// to the same token. Sequences grow per organisation and are never reused; pass
     /// `next_after_sequence` back to read on.
-    func listCallEvents(_ request: Calltrace_Transcript_V1_ListCallEventsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListCallEventsResponse
+    ///
+    /// Access: reports.read, checked before the call (`principal` is the authorised caller).
+    func listCallEvents(_ request: Calltrace_Transcript_V1_ListCallEventsRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListCallEventsResponse
 }
 
 extension Calltrace_Transcript_V1_CallServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
+        let authorizer = self.authorizer
         router.unary(Calltrace_Transcript_V1_CallService.startCall, allow: policies.startCall) { try await self.startCall($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_CallService.prepareCallback, allow: policies.prepareCallback) { try await self.prepareCallback($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_CallService.prepareCallback, allow: policies.prepareCallback) { request, context in
+            try await self.prepareCallback(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .callsPlace), context: context)
+        }
         router.unary(Calltrace_Transcript_V1_CallService.completeCall, allow: policies.completeCall) { try await self.completeCall($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_CallService.getCall, allow: policies.getCall) { try await self.getCall($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_CallService.listCalls, allow: policies.listCalls) { try await self.listCalls($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_CallService.markCallOutcome, allow: policies.markCallOutcome) { try await self.markCallOutcome($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_CallService.attributionReport, allow: policies.attributionReport) { try await self.attributionReport($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_CallService.getCall, allow: policies.getCall) { request, context in
+            try await self.getCall(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .reportsRead), context: context)
+        }
+        router.unary(Calltrace_Transcript_V1_CallService.listCalls, allow: policies.listCalls) { request, context in
+            try await self.listCalls(request, actor: try await authorizer.actor(of: context, in: request.orgID, may: .reportsRead), context: context)
+        }
+        router.unary(Calltrace_Transcript_V1_CallService.markCallOutcome, allow: policies.markCallOutcome) { request, context in
+            try await self.markCallOutcome(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .callsMark), context: context)
+        }
+        router.unary(Calltrace_Transcript_V1_CallService.attributionReport, allow: policies.attributionReport) { request, context in
+            try await self.attributionReport(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .reportsRead), context: context)
+        }
         router.unary(Calltrace_Transcript_V1_CallService.findCallsByCaller, allow: policies.findCallsByCaller) { try await self.findCallsByCaller($0, context: $1) }
         router.unary(Calltrace_Transcript_V1_CallService.deleteCall, allow: policies.deleteCall) { try await self.deleteCall($0, context: $1) }
         router.unary(Calltrace_Transcript_V1_CallService.purgeCalls, allow: policies.purgeCalls) { try await self.purgeCalls($0, context: $1) }
@@ -2199,7 +2645,9 @@ extension Calltrace_Transcript_V1_CallServiceHandler {
         router.unary(Calltrace_Transcript_V1_CallService.recordMatter, allow: policies.recordMatter) { try await self.recordMatter($0, context: $1) }
         router.unary(Calltrace_Transcript_V1_CallService.exportCall, allow: policies.exportCall) { try await self.exportCall($0, context: $1) }
         router.unary(Calltrace_Transcript_V1_CallService.confirmRecordingCall, allow: policies.confirmRecordingCall) { try await self.confirmRecordingCall($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_CallService.listCallEvents, allow: policies.listCallEvents) { try await self.listCallEvents($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_CallService.listCallEvents, allow: policies.listCallEvents) { request, context in
+            try await self.listCallEvents(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .reportsRead), context: context)
+        }
     }
 }
 
@@ -2356,41 +2804,65 @@ public struct Calltrace_Transcript_V1_TranscriptServicePolicies: Sendable {
 /// `policies`, and hand the value to the server (it registers itself).
 public protocol Calltrace_Transcript_V1_TranscriptServiceHandler: RPCService {
     var policies: Calltrace_Transcript_V1_TranscriptServicePolicies { get }
+    /// Answers the route check the registration runs before each method that declares a permission.
+    var authorizer: any Authorizing { get }
 
     /// transcripts.read: a call's transcript (redacted: card and bank details never stored) and
     /// its analysis, or where its transcription stands.
-    func getTranscript(_ request: Calltrace_Transcript_V1_GetTranscriptRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetTranscriptResponse
+    ///
+    /// Access: transcripts.read, checked before the call (`principal` is the authorised caller).
+    func getTranscript(_ request: Calltrace_Transcript_V1_GetTranscriptRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetTranscriptResponse
 
     /// transcripts.read (a user typing one), or a telephony gateway as itself (its own
     /// speech-to-text; the `manual` engine): the call's transcript. A transcript already stored is
     /// replaced only by a user who also holds records.delete (audited `transcript.replaced`); a
     /// gateway gets ALREADY_EXISTS. It is redacted before it is stored, then analysed by a durable
     /// job (not for a suppressed caller).
+    ///
+    /// Access: checked here, transcripts.read at least: a telephony gateway gives the first transcript as itself; replacing one needs records.delete too.
     func submitTranscript(_ request: Calltrace_Transcript_V1_SubmitTranscriptRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_SubmitTranscriptResponse
 
     /// records.delete: the transcript and analysis of a call go at once; the call record stays.
-    func deleteTranscript(_ request: Calltrace_Transcript_V1_DeleteTranscriptRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_DeleteTranscriptResponse
+    ///
+    /// Access: records.delete, checked before the call (`principal` is the authorised caller).
+    func deleteTranscript(_ request: Calltrace_Transcript_V1_DeleteTranscriptRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_DeleteTranscriptResponse
 
     /// The media service, as itself: a recording was stored. Queues its transcription (a durable
     /// job) unless the organisation has not enabled it or the caller is suppressed. Idempotent.
+    ///
+    /// Access: no user permission (media, as itself).
     func recordingStored(_ request: Calltrace_Transcript_V1_RecordingStoredRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_RecordingStoredResponse
 
     /// settings.manage: which engines the organisation uses.
-    func setTranscriptionSettings(_ request: Calltrace_Transcript_V1_SetTranscriptionSettingsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_SetTranscriptionSettingsResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func setTranscriptionSettings(_ request: Calltrace_Transcript_V1_SetTranscriptionSettingsRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_SetTranscriptionSettingsResponse
 
     /// settings.manage.
-    func getTranscriptionSettings(_ request: Calltrace_Transcript_V1_GetTranscriptionSettingsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetTranscriptionSettingsResponse
+    ///
+    /// Access: settings.manage, or a service as itself, checked before the call (`actor` names who).
+    func getTranscriptionSettings(_ request: Calltrace_Transcript_V1_GetTranscriptionSettingsRequest, actor: String, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetTranscriptionSettingsResponse
 }
 
 extension Calltrace_Transcript_V1_TranscriptServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
-        router.unary(Calltrace_Transcript_V1_TranscriptService.getTranscript, allow: policies.getTranscript) { try await self.getTranscript($0, context: $1) }
+        let authorizer = self.authorizer
+        router.unary(Calltrace_Transcript_V1_TranscriptService.getTranscript, allow: policies.getTranscript) { request, context in
+            try await self.getTranscript(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .transcriptsRead), context: context)
+        }
         router.unary(Calltrace_Transcript_V1_TranscriptService.submitTranscript, allow: policies.submitTranscript) { try await self.submitTranscript($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_TranscriptService.deleteTranscript, allow: policies.deleteTranscript) { try await self.deleteTranscript($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_TranscriptService.deleteTranscript, allow: policies.deleteTranscript) { request, context in
+            try await self.deleteTranscript(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .recordsDelete), context: context)
+        }
         router.unary(Calltrace_Transcript_V1_TranscriptService.recordingStored, allow: policies.recordingStored) { try await self.recordingStored($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_TranscriptService.setTranscriptionSettings, allow: policies.setTranscriptionSettings) { try await self.setTranscriptionSettings($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_TranscriptService.getTranscriptionSettings, allow: policies.getTranscriptionSettings) { try await self.getTranscriptionSettings($0, context: $1) }
+        router.unary(Calltrace_Transcript_V1_TranscriptService.setTranscriptionSettings, allow: policies.setTranscriptionSettings) { request, context in
+            try await self.setTranscriptionSettings(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
+        router.unary(Calltrace_Transcript_V1_TranscriptService.getTranscriptionSettings, allow: policies.getTranscriptionSettings) { request, context in
+            try await self.getTranscriptionSettings(request, actor: try await authorizer.actor(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
     }
 }
 
@@ -2459,21 +2931,35 @@ public struct Calltrace_Transcript_V1_SuppressionServicePolicies: Sendable {
 /// `policies`, and hand the value to the server (it registers itself).
 public protocol Calltrace_Transcript_V1_SuppressionServiceHandler: RPCService {
     var policies: Calltrace_Transcript_V1_SuppressionServicePolicies { get }
+    /// Answers the route check the registration runs before each method that declares a permission.
+    var authorizer: any Authorizing { get }
 
     /// Adds a caller (any common UK format). Existing analyses of their calls are deleted.
-    func addSuppression(_ request: Calltrace_Transcript_V1_AddSuppressionRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_AddSuppressionResponse
+    ///
+    /// Access: requests.manage, or a service as itself, checked before the call (`actor` names who).
+    func addSuppression(_ request: Calltrace_Transcript_V1_AddSuppressionRequest, actor: String, context: ServerContext) async throws -> Calltrace_Transcript_V1_AddSuppressionResponse
 
-    func removeSuppression(_ request: Calltrace_Transcript_V1_RemoveSuppressionRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_RemoveSuppressionResponse
+    /// Access: requests.manage, or a service as itself, checked before the call (`actor` names who).
+    func removeSuppression(_ request: Calltrace_Transcript_V1_RemoveSuppressionRequest, actor: String, context: ServerContext) async throws -> Calltrace_Transcript_V1_RemoveSuppressionResponse
 
-    func listSuppressions(_ request: Calltrace_Transcript_V1_ListSuppressionsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListSuppressionsResponse
+    /// Access: requests.manage, or a service as itself, checked before the call (`actor` names who).
+    func listSuppressions(_ request: Calltrace_Transcript_V1_ListSuppressionsRequest, actor: String, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListSuppressionsResponse
 }
 
 extension Calltrace_Transcript_V1_SuppressionServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
-        router.unary(Calltrace_Transcript_V1_SuppressionService.addSuppression, allow: policies.addSuppression) { try await self.addSuppression($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_SuppressionService.removeSuppression, allow: policies.removeSuppression) { try await self.removeSuppression($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_SuppressionService.listSuppressions, allow: policies.listSuppressions) { try await self.listSuppressions($0, context: $1) }
+        let authorizer = self.authorizer
+        router.unary(Calltrace_Transcript_V1_SuppressionService.addSuppression, allow: policies.addSuppression) { request, context in
+            try await self.addSuppression(request, actor: try await authorizer.actor(of: context, in: request.orgID, may: .requestsManage), context: context)
+        }
+        router.unary(Calltrace_Transcript_V1_SuppressionService.removeSuppression, allow: policies.removeSuppression) { request, context in
+            try await self.removeSuppression(request, actor: try await authorizer.actor(of: context, in: request.orgID, may: .requestsManage), context: context)
+        }
+        router.unary(Calltrace_Transcript_V1_SuppressionService.listSuppressions, allow: policies.listSuppressions) { request, context in
+            try await self.listSuppressions(request, actor: try await authorizer.actor(of: context, in: request.orgID, may: .requestsManage), context: context)
+        }
     }
 }
 
@@ -2527,42 +3013,72 @@ public struct Calltrace_Transcript_V1_WebsiteServicePolicies: Sendable {
 /// `policies`, and hand the value to the server (it registers itself).
 public protocol Calltrace_Transcript_V1_WebsiteServiceHandler: RPCService {
     var policies: Calltrace_Transcript_V1_WebsiteServicePolicies { get }
+    /// Answers the route check the registration runs before each method that declares a permission.
+    var authorizer: any Authorizing { get }
 
-    func createWebsite(_ request: Calltrace_Transcript_V1_CreateWebsiteRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_CreateWebsiteResponse
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func createWebsite(_ request: Calltrace_Transcript_V1_CreateWebsiteRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_CreateWebsiteResponse
 
     /// Replaces the website's name, origins, target numbers, source and click ids.
-    func updateWebsite(_ request: Calltrace_Transcript_V1_UpdateWebsiteRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_UpdateWebsiteResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func updateWebsite(_ request: Calltrace_Transcript_V1_UpdateWebsiteRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_UpdateWebsiteResponse
 
-    func listWebsites(_ request: Calltrace_Transcript_V1_ListWebsitesRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListWebsitesResponse
+    /// Access: reports.read, checked before the call (`principal` is the authorised caller).
+    func listWebsites(_ request: Calltrace_Transcript_V1_ListWebsitesRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListWebsitesResponse
 
     /// Its pool and reservations go with it; visits and the calls joined to them stay (until retention).
-    func deleteWebsite(_ request: Calltrace_Transcript_V1_DeleteWebsiteRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_DeleteWebsiteResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func deleteWebsite(_ request: Calltrace_Transcript_V1_DeleteWebsiteRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_DeleteWebsiteResponse
 
     /// Replaces the pool: each number must be one of the firm's current tracking numbers, in no
     /// other website's pool. A number taken out stops being offered at once.
-    func setPoolNumbers(_ request: Calltrace_Transcript_V1_SetPoolNumbersRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_SetPoolNumbersResponse
+    ///
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
+    func setPoolNumbers(_ request: Calltrace_Transcript_V1_SetPoolNumbersRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_SetPoolNumbersResponse
 
     /// The pool now (numbers held, free) and over a period (visits, reservations, and how many
     /// took a number from another visitor because the pool was exhausted).
-    func getPoolStatus(_ request: Calltrace_Transcript_V1_GetPoolStatusRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetPoolStatusResponse
+    ///
+    /// Access: reports.read, checked before the call (`principal` is the authorised caller).
+    func getPoolStatus(_ request: Calltrace_Transcript_V1_GetPoolStatusRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetPoolStatusResponse
 
     /// Google Ads offline click conversions (reports.read): the genuine enquiries (confirmed by
     /// staff, not merely suggested) and matters opened on calls started in the period whose call
     /// joined a visit that carried a gclid, each at its call's start. Each is given once: unless `include_exported`, those given
     /// before are left out, and unless `preview`, those given now are recorded as exported.
-    func exportConversions(_ request: Calltrace_Transcript_V1_ExportConversionsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ExportConversionsResponse
+    ///
+    /// Access: reports.read, checked before the call (`principal` is the authorised caller).
+    func exportConversions(_ request: Calltrace_Transcript_V1_ExportConversionsRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_ExportConversionsResponse
 }
 
 extension Calltrace_Transcript_V1_WebsiteServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
-        router.unary(Calltrace_Transcript_V1_WebsiteService.createWebsite, allow: policies.createWebsite) { try await self.createWebsite($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_WebsiteService.updateWebsite, allow: policies.updateWebsite) { try await self.updateWebsite($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_WebsiteService.listWebsites, allow: policies.listWebsites) { try await self.listWebsites($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_WebsiteService.deleteWebsite, allow: policies.deleteWebsite) { try await self.deleteWebsite($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_WebsiteService.setPoolNumbers, allow: policies.setPoolNumbers) { try await self.setPoolNumbers($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_WebsiteService.getPoolStatus, allow: policies.getPoolStatus) { try await self.getPoolStatus($0, context: $1) }
-        router.unary(Calltrace_Transcript_V1_WebsiteService.exportConversions, allow: policies.exportConversions) { try await self.exportConversions($0, context: $1) }
+        let authorizer = self.authorizer
+        router.unary(Calltrace_Transcript_V1_WebsiteService.createWebsite, allow: policies.createWebsite) { request, context in
+            try await self.createWebsite(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
+        router.unary(Calltrace_Transcript_V1_WebsiteService.updateWebsite, allow: policies.updateWebsite) { request, context in
+            try await self.updateWebsite(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
+        router.unary(Calltrace_Transcript_V1_WebsiteService.listWebsites, allow: policies.listWebsites) { request, context in
+            try await self.listWebsites(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .reportsRead), context: context)
+        }
+        router.unary(Calltrace_Transcript_V1_WebsiteService.deleteWebsite, allow: policies.deleteWebsite) { request, context in
+            try await self.deleteWebsite(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
+        router.unary(Calltrace_Transcript_V1_WebsiteService.setPoolNumbers, allow: policies.setPoolNumbers) { request, context in
+            try await self.setPoolNumbers(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
+        }
+        router.unary(Calltrace_Transcript_V1_WebsiteService.getPoolStatus, allow: policies.getPoolStatus) { request, context in
+            try await self.getPoolStatus(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .reportsRead), context: context)
+        }
+        router.unary(Calltrace_Transcript_V1_WebsiteService.exportConversions, allow: policies.exportConversions) { request, context in
+            try await self.exportConversions(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .reportsRead), context: context)
+        }
     }
 }
 
@@ -2636,20 +3152,27 @@ public protocol Calltrace_Transcript_V1_VisitorServiceHandler: RPCService {
 
     /// Before consent: what the tag replaces and with what (the source's own number). Nothing
     /// about the visitor is sent or kept.
+    ///
+    /// Access: no user permission (anonymous visitors of a firm's website, through a web gateway: the website's key and origin decide).
     func getWebsiteTag(_ request: Calltrace_Transcript_V1_GetWebsiteTagRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetWebsiteTagResponse
 
     /// After consent: a visit and a number from the pool held for it. A visit id already given
     /// (the same page, or the next) renews its reservation instead (RenewReservation). A free
     /// number first; when every number is held, the least recently active reservation is taken
     /// over and counted. An empty pool answers the source's number (no visit kept).
+    ///
+    /// Access: no user permission (anonymous visitors of a firm's website, through a web gateway: the website's key and origin decide).
     func reserveNumber(_ request: Calltrace_Transcript_V1_ReserveNumberRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ReserveNumberResponse
 
     /// Keeps the visit's number while the visitor stays (held `hold_seconds` after the last
     /// renewal). A lapsed or taken-over reservation gets a number again, perhaps another.
+    ///
+    /// Access: no user permission (anonymous visitors of a firm's website, through a web gateway: the website's key, origin and visit id decide).
     func renewReservation(_ request: Calltrace_Transcript_V1_RenewReservationRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_RenewReservationResponse
 }
 
 extension Calltrace_Transcript_V1_VisitorServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
     public func register(with router: inout RPCRouter) {
         let policies = self.policies
         router.unary(Calltrace_Transcript_V1_VisitorService.getWebsiteTag, allow: policies.getWebsiteTag) { try await self.getWebsiteTag($0, context: $1) }

@@ -73,121 +73,6 @@ public nonisolated enum Calltrace_Identity_V1_Role: SwiftProtobuf.Enum, Swift.Ca
 
 }
 
-/// What a principal may do in an organisation; the comment is the permission's dotted name.
-public nonisolated enum Calltrace_Identity_V1_Permission: SwiftProtobuf.Enum, Swift.CaseIterable {
-  public typealias RawValue = Int
-  case unspecified // = 0
-
-  /// recordings.play
-  case recordingsPlay // = 1
-
-  /// transcripts.read
-  case transcriptsRead // = 2
-
-  /// links.share
-  case linksShare // = 3
-
-  /// records.delete
-  case recordsDelete // = 4
-
-  /// matters.export
-  case mattersExport // = 5
-
-  /// reports.read
-  case reportsRead // = 6
-
-  /// settings.manage
-  case settingsManage // = 7
-
-  /// users.manage
-  case usersManage // = 8
-
-  /// grants.manage
-  case grantsManage // = 9
-
-  /// requests.manage
-  case requestsManage // = 10
-
-  /// audit.read
-  case auditRead // = 11
-
-  /// org.offboard
-  case orgOffboard // = 12
-
-  /// calls.mark
-  case callsMark // = 13
-
-  /// calls.place
-  case callsPlace // = 14
-  case UNRECOGNIZED(Int)
-
-  public init() {
-    self = .unspecified
-  }
-
-  public init?(rawValue: Int) {
-    switch rawValue {
-    case 0: self = .unspecified
-    case 1: self = .recordingsPlay
-    case 2: self = .transcriptsRead
-    case 3: self = .linksShare
-    case 4: self = .recordsDelete
-    case 5: self = .mattersExport
-    case 6: self = .reportsRead
-    case 7: self = .settingsManage
-    case 8: self = .usersManage
-    case 9: self = .grantsManage
-    case 10: self = .requestsManage
-    case 11: self = .auditRead
-    case 12: self = .orgOffboard
-    case 13: self = .callsMark
-    case 14: self = .callsPlace
-    default: self = .UNRECOGNIZED(rawValue)
-    }
-  }
-
-  public var rawValue: Int {
-    switch self {
-    case .unspecified: return 0
-    case .recordingsPlay: return 1
-    case .transcriptsRead: return 2
-    case .linksShare: return 3
-    case .recordsDelete: return 4
-    case .mattersExport: return 5
-    case .reportsRead: return 6
-    case .settingsManage: return 7
-    case .usersManage: return 8
-    case .grantsManage: return 9
-    case .requestsManage: return 10
-    case .auditRead: return 11
-    case .orgOffboard: return 12
-    case .callsMark: return 13
-    case .callsPlace: return 14
-    case .UNRECOGNIZED(let i): return i
-    }
-  }
-
-  // The compiler won't synthesize support with the UNRECOGNIZED case.
-  public static let allCases: [Calltrace_Identity_V1_Permission] = [
-    .unspecified,
-    .recordingsPlay,
-    .transcriptsRead,
-    .linksShare,
-    .recordsDelete,
-    .mattersExport,
-    .reportsRead,
-    .settingsManage,
-    .usersManage,
-    .grantsManage,
-    .requestsManage,
-    .auditRead,
-    .orgOffboard,
-    .callsMark,
-    .callsPlace,
-  ]
-
-}
-
 public nonisolated struct Calltrace_Identity_V1_CreateOrganizationRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1211,10 +1096,6 @@ fileprivate nonisolated let _protobuf_package = "calltrace.identity.v1"
 
 nonisolated extension Calltrace_Identity_V1_Role: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ROLE_UNSPECIFIED\0\u{1}ROLE_ADMIN\0\u{1}ROLE_MEMBER\0\u{1}ROLE_ANALYST\0")
-}
-
-nonisolated extension Calltrace_Identity_V1_Permission: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0PERMISSION_UNSPECIFIED\0\u{1}PERMISSION_RECORDINGS_PLAY\0\u{1}PERMISSION_TRANSCRIPTS_READ\0\u{1}PERMISSION_LINKS_SHARE\0\u{1}PERMISSION_RECORDS_DELETE\0\u{1}PERMISSION_MATTERS_EXPORT\0\u{1}PERMISSION_REPORTS_READ\0\u{1}PERMISSION_SETTINGS_MANAGE\0\u{1}PERMISSION_USERS_MANAGE\0\u{1}PERMISSION_GRANTS_MANAGE\0\u{1}PERMISSION_REQUESTS_MANAGE\0\u{1}PERMISSION_AUDIT_READ\0\u{1}PERMISSION_ORG_OFFBOARD\0\u{1}PERMISSION_CALLS_MARK\0\u{1}PERMISSION_CALLS_PLACE\0")
 }
 
 nonisolated extension Calltrace_Identity_V1_CreateOrganizationRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

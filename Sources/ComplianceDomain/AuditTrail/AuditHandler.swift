@@ -26,18 +26,16 @@ struct AuditHandler: Calltrace_Compliance_V1_AuditServiceHandler {
         return try await trail.append(request.events, from: context.peer.name)
     }
 
-    func listAuditEvents(_ request: Calltrace_Compliance_V1_ListAuditEventsRequest, context: ServerContext) async throws
+    func listAuditEvents(_ request: Calltrace_Compliance_V1_ListAuditEventsRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_ListAuditEventsResponse {
-        _ = try await context.principal(in: request.orgID, may: .auditRead, via: authorizer)
         let filter = AuditTrail.Filter(actor: request.actor, action: request.action, resource: request.resource, from: request.fromUnixMs,
                                        before: request.beforeUnixMs, operatorsOnly: request.operatorAccessOnly)
         let page = try await trail.list(org: request.orgID, filter: filter, pageSize: Int(request.pageSize), pageToken: request.pageToken)
         return .with { $0.events = page.events; $0.nextPageToken = page.next }
     }
 
-    func verifyAuditChain(_ request: Calltrace_Compliance_V1_VerifyAuditChainRequest, context: ServerContext) async throws
+    func verifyAuditChain(_ request: Calltrace_Compliance_V1_VerifyAuditChainRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_VerifyAuditChainResponse {
-        _ = try await context.principal(in: request.orgID, may: .auditRead, via: authorizer)
         let given = request.checkpointDocument.isEmpty ? nil : try checkpoints.given(request.checkpointDocument, org: request.orgID)
         let walk = try await trail.verify(org: request.orgID)
         let checks = try await checkpoints.check(org: request.orgID, given: given)
@@ -48,9 +46,8 @@ struct AuditHandler: Calltrace_Compliance_V1_AuditServiceHandler {
         }
     }
 
-    func exportAuditEvents(_ request: Calltrace_Compliance_V1_ExportAuditEventsRequest,
+    func exportAuditEvents(_ request: Calltrace_Compliance_V1_ExportAuditEventsRequest, principal _: Principal,
                            responses: ResponseWriter<Calltrace_Compliance_V1_ExportAuditEventsResponse>, context: ServerContext) async throws {
-        _ = try await context.principal(in: request.orgID, may: .auditRead, via: authorizer)
         // Through the head as it stands now, which the first message's checkpoint names.
         let current = try await checkpoints.current(org: request.orgID, reason: .export)
         var checkpoint = current.checkpoint.map(AuditCheckpoints.proto)
@@ -62,9 +59,8 @@ struct AuditHandler: Calltrace_Compliance_V1_AuditServiceHandler {
         if let checkpoint { try await responses.send(.with { $0.checkpoint = checkpoint }) }
     }
 
-    func getAuditCheckpoint(_ request: Calltrace_Compliance_V1_GetAuditCheckpointRequest, context: ServerContext) async throws
+    func getAuditCheckpoint(_ request: Calltrace_Compliance_V1_GetAuditCheckpointRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_GetAuditCheckpointResponse {
-        _ = try await context.principal(in: request.orgID, may: .auditRead, via: authorizer)
         let current = try await checkpoints.current(org: request.orgID, reason: .requested)
         guard let checkpoint = current.checkpoint else {
             throw DomainError.notFound("organisation \(request.orgID) has no audit events yet: there is nothing to checkpoint")
@@ -77,9 +73,8 @@ struct AuditHandler: Calltrace_Compliance_V1_AuditServiceHandler {
         return .with { $0.checkpoint = AuditCheckpoints.proto(checkpoint) }
     }
 
-    func listAuditCheckpoints(_ request: Calltrace_Compliance_V1_ListAuditCheckpointsRequest, context: ServerContext) async throws
+    func listAuditCheckpoints(_ request: Calltrace_Compliance_V1_ListAuditCheckpointsRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_ListAuditCheckpointsResponse {
-        _ = try await context.principal(in: request.orgID, may: .auditRead, via: authorizer)
         let page = try await checkpoints.list(org: request.orgID, pageSize: Int(request.pageSize), pageToken: request.pageToken)
         return .with { $0.checkpoints = page.checkpoints.map(AuditCheckpoints.proto); $0.nextPageToken = page.next }
     }

@@ -18,7 +18,8 @@ struct BundleHandler: Calltrace_Compliance_V1_BundleServiceHandler {
         try OrganizationID.validate(org)
         context.annotate(org: org)
         // The route check comes before the bundle is looked up, with the strictest permission
-        // when the id is unknown, so nobody learns which ids exist.
+        // when the id is unknown, so nobody learns which ids exist (here, not in the registration:
+        // the proto declares `in_handler`).
         let found = try? await rules.bundle(id, org: org)
         let who = try await context.principal(in: org, may: found.map { BundleRules.permission(of: $0.kind) } ?? .orgOffboard, via: authorizer)
         guard let found else { throw DomainError.notFound("bundle \(id.prefix(64)) not found in organisation \(org)") }

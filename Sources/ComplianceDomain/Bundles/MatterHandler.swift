@@ -16,9 +16,9 @@ struct MatterHandler: Calltrace_Compliance_V1_MatterServiceHandler {
     let authorizer: any Authorizing
     let policies = Calltrace_Compliance_V1_MatterServicePolicies(exportMatter: .gateways | .operators)
 
-    func exportMatter(_ request: Calltrace_Compliance_V1_ExportMatterRequest, context: ServerContext) async throws
+    func exportMatter(_ request: Calltrace_Compliance_V1_ExportMatterRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_ExportMatterResponse {
-        let who = try await context.principal(in: request.orgID, may: .mattersExport, via: authorizer)
+        // Beyond the declared matters.export: deleting after the export needs records.delete too.
         if request.deleteAfterExport { _ = try await context.principal(in: request.orgID, may: .recordsDelete, via: authorizer) }
         try CallID.validate(request.callID)
         let reference = try DomainText.line(request.matterReference, "matter_reference", max: 64, required: true)

@@ -12,23 +12,20 @@ struct DeletionHandler: Calltrace_Compliance_V1_DeletionServiceHandler {
     let policies = Calltrace_Compliance_V1_DeletionServicePolicies(
         deleteCall: .gateways | .operators, getDeletion: .gateways | .operators, listDeletions: .gateways | .operators)
 
-    func deleteCall(_ request: Calltrace_Compliance_V1_DeleteCallRequest, context: ServerContext) async throws
+    func deleteCall(_ request: Calltrace_Compliance_V1_DeleteCallRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_DeleteCallResponse {
-        let who = try await context.principal(in: request.orgID, may: .recordsDelete, via: authorizer)
         let row = try await rules.delete(request.callID, org: request.orgID, reason: request.reason, by: who.actor)
         return .with { $0.deletion = Self.proto(row, job: nil) }
     }
 
-    func getDeletion(_ request: Calltrace_Compliance_V1_GetDeletionRequest, context: ServerContext) async throws
+    func getDeletion(_ request: Calltrace_Compliance_V1_GetDeletionRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_GetDeletionResponse {
-        _ = try await context.principal(in: request.orgID, may: .recordsDelete, via: authorizer)
         let found = try await rules.deletion(request.deletionID, org: request.orgID)
         return .with { $0.deletion = Self.proto(found.row, job: found.job) }
     }
 
-    func listDeletions(_ request: Calltrace_Compliance_V1_ListDeletionsRequest, context: ServerContext) async throws
+    func listDeletions(_ request: Calltrace_Compliance_V1_ListDeletionsRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_ListDeletionsResponse {
-        _ = try await context.principal(in: request.orgID, may: .recordsDelete, via: authorizer)
         let rows = try await rules.deletions(org: request.orgID, limit: Int(request.limit))
         return .with { $0.deletions = rows.map { Self.proto($0.row, job: $0.job) } }
     }

@@ -14,7 +14,8 @@ struct NoticeHandler: Calltrace_Compliance_V1_NoticeServiceHandler {
                                                                  setNoticeSettings: .gateways | .operators, getCallNotice: .service("transcript"))
 
     func getNotice(_ request: Calltrace_Compliance_V1_GetNoticeRequest, context: ServerContext) async throws -> Calltrace_Compliance_V1_GetNoticeResponse {
-        // A gateway fetches what it plays as itself; every other kind needs a user with settings.manage.
+        // A gateway fetches what it plays as itself; every other kind needs a user with settings.manage
+        // (checked here, not by the registration: the proto declares `in_handler`).
         if context.peer.kind == .gateway && context.metadata["authorization"] == nil && [.callbackGreeting, .inboundGreeting].contains(request.kind) {
             try OrganizationID.validate(request.orgID)
             context.annotate(org: request.orgID)
@@ -35,16 +36,14 @@ struct NoticeHandler: Calltrace_Compliance_V1_NoticeServiceHandler {
         return .with { $0.mayRecord = answer.mayRecord; $0.reason = answer.reason; $0.text = answer.text; $0.templateVersion = answer.version }
     }
 
-    func getNoticeSettings(_ request: Calltrace_Compliance_V1_GetNoticeSettingsRequest, context: ServerContext) async throws
+    func getNoticeSettings(_ request: Calltrace_Compliance_V1_GetNoticeSettingsRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_GetNoticeSettingsResponse {
-        _ = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         let row = try await rules.settings(org: request.orgID)
         return .with { $0.settings = Self.proto(row) }
     }
 
-    func setNoticeSettings(_ request: Calltrace_Compliance_V1_SetNoticeSettingsRequest, context: ServerContext) async throws
+    func setNoticeSettings(_ request: Calltrace_Compliance_V1_SetNoticeSettingsRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_SetNoticeSettingsResponse {
-        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         let row = try await rules.setSettings(request.settings, org: request.orgID, by: who.actor)
         return .with { $0.settings = Self.proto(row) }
     }
@@ -82,23 +81,20 @@ struct RegisterHandler: Calltrace_Compliance_V1_RegisterServiceHandler {
         }
     }
 
-    func getRecordOfProcessing(_ request: Calltrace_Compliance_V1_GetRecordOfProcessingRequest, context: ServerContext) async throws
+    func getRecordOfProcessing(_ request: Calltrace_Compliance_V1_GetRecordOfProcessingRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_GetRecordOfProcessingResponse {
-        _ = try await context.principal(in: request.orgID, may: .auditRead, via: authorizer)
         let record = try await rules.recordOfProcessing(org: request.orgID)
         return .with { $0.json = record.json; $0.text = record.text }
     }
 
-    func getProcessingAgreement(_ request: Calltrace_Compliance_V1_GetProcessingAgreementRequest, context: ServerContext) async throws
+    func getProcessingAgreement(_ request: Calltrace_Compliance_V1_GetProcessingAgreementRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_GetProcessingAgreementResponse {
-        _ = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         let agreement = try await rules.agreement(org: request.orgID)
         return .with { $0.agreement = proto(agreement.text, agreement.accepted) }
     }
 
-    func acceptProcessingAgreement(_ request: Calltrace_Compliance_V1_AcceptProcessingAgreementRequest, context: ServerContext) async throws
+    func acceptProcessingAgreement(_ request: Calltrace_Compliance_V1_AcceptProcessingAgreementRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_AcceptProcessingAgreementResponse {
-        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         _ = try await rules.accept(org: request.orgID, template: request.templateVersion, register: request.registerVersion, by: who.actor)
         let agreement = try await rules.agreement(org: request.orgID)
         return .with { $0.agreement = proto(agreement.text, agreement.accepted) }

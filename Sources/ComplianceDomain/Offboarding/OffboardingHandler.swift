@@ -16,9 +16,8 @@ struct OffboardingHandler: Calltrace_Compliance_V1_OffboardingServiceHandler {
         startOffboarding: .gateways | .operators, getOffboarding: .gateways | .operators, confirmOffboarding: .gateways | .operators,
         getSigningKey: .gateways | .operators | .services)
 
-    func startOffboarding(_ request: Calltrace_Compliance_V1_StartOffboardingRequest, context: ServerContext) async throws
+    func startOffboarding(_ request: Calltrace_Compliance_V1_StartOffboardingRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_StartOffboardingResponse {
-        let who = try await context.principal(in: request.orgID, may: .orgOffboard, via: authorizer)
         _ = try await rules.start(org: request.orgID, by: who.actor)
         let message = try await proto(org: request.orgID)
         return .with { $0.offboarding = message }
@@ -27,7 +26,8 @@ struct OffboardingHandler: Calltrace_Compliance_V1_OffboardingServiceHandler {
     func getOffboarding(_ request: Calltrace_Compliance_V1_GetOffboardingRequest, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_GetOffboardingResponse {
         // Once completed, any operator may fetch the record (counts and digests only) to hand to
-        // the firm, whose users can no longer sign in.
+        // the firm, whose users can no longer sign in (so org.offboard is checked here: the proto
+        // declares `in_handler`).
         try OrganizationID.validate(request.orgID)
         let found = try? await rules.offboarding(org: request.orgID)
         if let found, found.row.completedAt > 0, context.peer.kind == .operator {
@@ -39,9 +39,8 @@ struct OffboardingHandler: Calltrace_Compliance_V1_OffboardingServiceHandler {
         return .with { $0.offboarding = message }
     }
 
-    func confirmOffboarding(_ request: Calltrace_Compliance_V1_ConfirmOffboardingRequest, context: ServerContext) async throws
+    func confirmOffboarding(_ request: Calltrace_Compliance_V1_ConfirmOffboardingRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_ConfirmOffboardingResponse {
-        let who = try await context.principal(in: request.orgID, may: .orgOffboard, via: authorizer)
         _ = try await rules.confirm(org: request.orgID, id: request.offboardingID, confirmOrg: request.confirmOrgID, by: who.actor, services: services)
         let message = try await proto(org: request.orgID)
         return .with { $0.offboarding = message }

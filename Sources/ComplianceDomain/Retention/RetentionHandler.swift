@@ -13,16 +13,14 @@ struct RetentionHandler: Calltrace_Compliance_V1_RetentionServiceHandler {
         getRetentionPolicy: .gateways | .operators, setRetentionPolicy: .gateways | .operators, runRetention: .gateways | .operators,
         listRetentionRuns: .gateways | .operators)
 
-    func getRetentionPolicy(_ request: Calltrace_Compliance_V1_GetRetentionPolicyRequest, context: ServerContext) async throws
+    func getRetentionPolicy(_ request: Calltrace_Compliance_V1_GetRetentionPolicyRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_GetRetentionPolicyResponse {
-        _ = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         let policy = try await rules.policy(org: request.orgID)
         return .with { $0.policy = Self.proto(policy) }
     }
 
-    func setRetentionPolicy(_ request: Calltrace_Compliance_V1_SetRetentionPolicyRequest, context: ServerContext) async throws
+    func setRetentionPolicy(_ request: Calltrace_Compliance_V1_SetRetentionPolicyRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_SetRetentionPolicyResponse {
-        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         let p = request.policy
         let policy = try await rules.setPolicy(RetentionPolicyRow(recordingsMonths: Int(p.recordingsMonths), transcriptsMonths: Int(p.transcriptsMonths),
                                                                   callRecordsMonths: Int(p.callRecordsMonths)),
@@ -30,16 +28,14 @@ struct RetentionHandler: Calltrace_Compliance_V1_RetentionServiceHandler {
         return .with { $0.policy = Self.proto(policy) }
     }
 
-    func runRetention(_ request: Calltrace_Compliance_V1_RunRetentionRequest, context: ServerContext) async throws
+    func runRetention(_ request: Calltrace_Compliance_V1_RunRetentionRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_RunRetentionResponse {
-        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         let run = try await rules.run(org: request.orgID, by: who.actor)
         return .with { $0.run = Self.proto(run, job: nil) }
     }
 
-    func listRetentionRuns(_ request: Calltrace_Compliance_V1_ListRetentionRunsRequest, context: ServerContext) async throws
+    func listRetentionRuns(_ request: Calltrace_Compliance_V1_ListRetentionRunsRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_ListRetentionRunsResponse {
-        _ = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         let runs = try await rules.runs(org: request.orgID, limit: Int(request.limit))
         return .with { $0.runs = runs.map { Self.proto($0.run, job: $0.job) } }
     }

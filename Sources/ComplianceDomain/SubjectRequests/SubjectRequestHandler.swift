@@ -16,29 +16,23 @@ struct SubjectRequestHandler: Calltrace_Compliance_V1_SubjectRequestServiceHandl
         recordIdentityCheck: .gateways | .operators, locateSubjectData: .gateways | .operators, eraseSubjectData: .gateways | .operators,
         objectToProcessing: .gateways | .operators, closeSubjectRequest: .gateways | .operators, buildAccessBundle: .gateways | .operators)
 
-    private func actor(_ org: String, _ context: ServerContext) async throws -> String {
-        try await context.principal(in: org, may: .requestsManage, via: authorizer).actor
-    }
-
-    func openSubjectRequest(_ request: Calltrace_Compliance_V1_OpenSubjectRequestRequest, context: ServerContext) async throws
+    func openSubjectRequest(_ request: Calltrace_Compliance_V1_OpenSubjectRequestRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_OpenSubjectRequestResponse {
         let row = try await rules.open(.init(org: request.orgID, kind: request.kind, phoneNumbers: request.phoneNumbers, receivedOn: request.receivedOn,
-                                             nation: request.nation, notes: request.notes), by: try await actor(request.orgID, context))
+                                             nation: request.nation, notes: request.notes), by: who.actor)
         let message = try await proto(row)
         return .with { $0.request = message }
     }
 
-    func getSubjectRequest(_ request: Calltrace_Compliance_V1_GetSubjectRequestRequest, context: ServerContext) async throws
+    func getSubjectRequest(_ request: Calltrace_Compliance_V1_GetSubjectRequestRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_GetSubjectRequestResponse {
-        _ = try await actor(request.orgID, context)
         let row = try await rules.request(request.requestID, org: request.orgID)
         let message = try await proto(row)
         return .with { $0.request = message }
     }
 
-    func listSubjectRequests(_ request: Calltrace_Compliance_V1_ListSubjectRequestsRequest, context: ServerContext) async throws
+    func listSubjectRequests(_ request: Calltrace_Compliance_V1_ListSubjectRequestsRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_ListSubjectRequestsResponse {
-        _ = try await actor(request.orgID, context)
         let view: SubjectRequestRules.View = switch request.view {
         case .all: .all
         case .overdue: .overdue
@@ -50,38 +44,38 @@ struct SubjectRequestHandler: Calltrace_Compliance_V1_SubjectRequestServiceHandl
         return answer
     }
 
-    func pauseSubjectRequest(_ request: Calltrace_Compliance_V1_PauseSubjectRequestRequest, context: ServerContext) async throws
+    func pauseSubjectRequest(_ request: Calltrace_Compliance_V1_PauseSubjectRequestRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_PauseSubjectRequestResponse {
-        let row = try await rules.pause(request.requestID, org: request.orgID, reason: request.reason, by: try await actor(request.orgID, context))
+        let row = try await rules.pause(request.requestID, org: request.orgID, reason: request.reason, by: who.actor)
         let message = try await proto(row)
         return .with { $0.request = message }
     }
 
-    func resumeSubjectRequest(_ request: Calltrace_Compliance_V1_ResumeSubjectRequestRequest, context: ServerContext) async throws
+    func resumeSubjectRequest(_ request: Calltrace_Compliance_V1_ResumeSubjectRequestRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_ResumeSubjectRequestResponse {
-        let row = try await rules.resume(request.requestID, org: request.orgID, by: try await actor(request.orgID, context))
+        let row = try await rules.resume(request.requestID, org: request.orgID, by: who.actor)
         let message = try await proto(row)
         return .with { $0.request = message }
     }
 
-    func extendSubjectRequest(_ request: Calltrace_Compliance_V1_ExtendSubjectRequestRequest, context: ServerContext) async throws
+    func extendSubjectRequest(_ request: Calltrace_Compliance_V1_ExtendSubjectRequestRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_ExtendSubjectRequestResponse {
-        let row = try await rules.extend(request.requestID, org: request.orgID, reason: request.reason, by: try await actor(request.orgID, context))
+        let row = try await rules.extend(request.requestID, org: request.orgID, reason: request.reason, by: who.actor)
         let message = try await proto(row)
         return .with { $0.request = message }
     }
 
-    func recordIdentityCheck(_ request: Calltrace_Compliance_V1_RecordIdentityCheckRequest, context: ServerContext) async throws
+    func recordIdentityCheck(_ request: Calltrace_Compliance_V1_RecordIdentityCheckRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_RecordIdentityCheckResponse {
         let row = try await rules.recordIdentityCheck(request.requestID, org: request.orgID, result: request.result,
-                                                      by: try await actor(request.orgID, context))
+                                                      by: who.actor)
         let message = try await proto(row)
         return .with { $0.request = message }
     }
 
-    func locateSubjectData(_ request: Calltrace_Compliance_V1_LocateSubjectDataRequest, context: ServerContext) async throws
+    func locateSubjectData(_ request: Calltrace_Compliance_V1_LocateSubjectDataRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_LocateSubjectDataResponse {
-        let calls = try await rules.locate(request.requestID, org: request.orgID, services: services, by: try await actor(request.orgID, context))
+        let calls = try await rules.locate(request.requestID, org: request.orgID, services: services, by: who.actor)
         return .with {
             $0.calls = calls.map { call in
                 .with { $0.callID = call.callID; $0.recordingID = call.recordingID; $0.startedAtUnixMs = call.startedAtUnixMs; $0.transcribed = call.transcribed }
@@ -89,30 +83,30 @@ struct SubjectRequestHandler: Calltrace_Compliance_V1_SubjectRequestServiceHandl
         }
     }
 
-    func eraseSubjectData(_ request: Calltrace_Compliance_V1_EraseSubjectDataRequest, context: ServerContext) async throws
+    func eraseSubjectData(_ request: Calltrace_Compliance_V1_EraseSubjectDataRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_EraseSubjectDataResponse {
-        let row = try await rules.erase(request.requestID, org: request.orgID, services: services, by: try await actor(request.orgID, context))
+        let row = try await rules.erase(request.requestID, org: request.orgID, services: services, by: who.actor)
         let message = try await proto(row)
         return .with { $0.request = message }
     }
 
-    func objectToProcessing(_ request: Calltrace_Compliance_V1_ObjectToProcessingRequest, context: ServerContext) async throws
+    func objectToProcessing(_ request: Calltrace_Compliance_V1_ObjectToProcessingRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_ObjectToProcessingResponse {
-        let done = try await rules.object(request.requestID, org: request.orgID, services: services, by: try await actor(request.orgID, context))
+        let done = try await rules.object(request.requestID, org: request.orgID, services: services, by: who.actor)
         let message = try await proto(done.row)
         return .with { $0.request = message; $0.analysesDeleted = UInt32(done.analyses) }
     }
 
-    func closeSubjectRequest(_ request: Calltrace_Compliance_V1_CloseSubjectRequestRequest, context: ServerContext) async throws
+    func closeSubjectRequest(_ request: Calltrace_Compliance_V1_CloseSubjectRequestRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_CloseSubjectRequestResponse {
-        let row = try await rules.close(request.requestID, org: request.orgID, outcome: request.outcome, by: try await actor(request.orgID, context))
+        let row = try await rules.close(request.requestID, org: request.orgID, outcome: request.outcome, by: who.actor)
         let message = try await proto(row)
         return .with { $0.request = message }
     }
 
-    func buildAccessBundle(_ request: Calltrace_Compliance_V1_BuildAccessBundleRequest, context: ServerContext) async throws
+    func buildAccessBundle(_ request: Calltrace_Compliance_V1_BuildAccessBundleRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_BuildAccessBundleResponse {
-        let bundle = try await rules.buildAccessBundle(request.requestID, org: request.orgID, by: try await actor(request.orgID, context))
+        let bundle = try await rules.buildAccessBundle(request.requestID, org: request.orgID, by: who.actor)
         return .with { $0.bundle = BundleHandler.proto(bundle) }
     }
 

@@ -35,10 +35,8 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
     /// people's calls of its own (a firm's numbers at Twilio, call backs).
     static let authorizers: PeerPolicy = .services | .gateway("telephony")
 
-    /// The calling user, allowed `permission` in `org` (the service host's route check, answered here).
-    private func user(_ context: ServerContext, in org: String, may permission: Permission) async throws -> Principal {
-        try await context.principal(in: org, may: permission, via: rules)
-    }
+    /// Identity answers the route check itself.
+    var authorizer: any Authorizing { rules }
 
     /// The calling user of a self-service call (no permission needed, e.g. enrolling two-factor).
     /// - Parameter accepting: `.sessionOnly` for a credential call, which an API token cannot make.
@@ -66,8 +64,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         }
     }
 
-    func inviteUser(_ request: Calltrace_Identity_V1_InviteUserRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_InviteUserResponse {
-        let admin = try await user(context, in: request.orgID, may: .usersManage)
+    func inviteUser(_ request: Calltrace_Identity_V1_InviteUserRequest, principal admin: Principal, context: ServerContext) async throws -> Calltrace_Identity_V1_InviteUserResponse {
         let invited = try await rules.inviteUser(org: request.orgID, email: request.email, name: request.displayName,
                                                  role: request.role, by: admin.actor)
         return .with {
@@ -76,28 +73,24 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         }
     }
 
-    func removeUser(_ request: Calltrace_Identity_V1_RemoveUserRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_RemoveUserResponse {
-        let admin = try await user(context, in: request.orgID, may: .usersManage)
+    func removeUser(_ request: Calltrace_Identity_V1_RemoveUserRequest, principal admin: Principal, context: ServerContext) async throws -> Calltrace_Identity_V1_RemoveUserResponse {
         try await rules.removeUser(request.userID, org: request.orgID, by: admin.actor)
         return .init()
     }
 
-    func suspendUser(_ request: Calltrace_Identity_V1_SuspendUserRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_SuspendUserResponse {
-        let admin = try await user(context, in: request.orgID, may: .usersManage)
+    func suspendUser(_ request: Calltrace_Identity_V1_SuspendUserRequest, principal admin: Principal, context: ServerContext) async throws -> Calltrace_Identity_V1_SuspendUserResponse {
         try await rules.suspendUser(request.userID, org: request.orgID, by: admin.actor)
         return .init()
     }
 
-    func changeUserRole(_ request: Calltrace_Identity_V1_ChangeUserRoleRequest, context: ServerContext) async throws
+    func changeUserRole(_ request: Calltrace_Identity_V1_ChangeUserRoleRequest, principal admin: Principal, context: ServerContext) async throws
         -> Calltrace_Identity_V1_ChangeUserRoleResponse {
-        let admin = try await user(context, in: request.orgID, may: .usersManage)
         try await rules.changeRole(request.userID, org: request.orgID, to: request.role, by: admin.actor)
         return .init()
     }
 
-    func revokeUserSessions(_ request: Calltrace_Identity_V1_RevokeUserSessionsRequest, context: ServerContext) async throws
+    func revokeUserSessions(_ request: Calltrace_Identity_V1_RevokeUserSessionsRequest, principal admin: Principal, context: ServerContext) async throws
         -> Calltrace_Identity_V1_RevokeUserSessionsResponse {
-        let admin = try await user(context, in: request.orgID, may: .usersManage)
         let ended = try await rules.revokeSessions(request.userID, org: request.orgID, by: admin.actor)
         return .with { $0.sessionsEnded = UInt32(ended) }
     }
@@ -123,17 +116,15 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         }
     }
 
-    func setSecurityPolicy(_ request: Calltrace_Identity_V1_SetSecurityPolicyRequest, context: ServerContext) async throws
+    func setSecurityPolicy(_ request: Calltrace_Identity_V1_SetSecurityPolicyRequest, principal admin: Principal, context: ServerContext) async throws
         -> Calltrace_Identity_V1_SetSecurityPolicyResponse {
-        let admin = try await user(context, in: request.orgID, may: .settingsManage)
         let policy = try await rules.setPolicy(ranges: request.allowedClientRanges, idleSeconds: request.sessionIdleSeconds,
                                                maxSeconds: request.sessionMaxSeconds, requireTwoFactor: request.requireTwoFactor,
                                                org: request.orgID, by: admin.actor)
         return .with { $0.policy = Self.proto(policy) }
     }
 
-    func listUsers(_ request: Calltrace_Identity_V1_ListUsersRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ListUsersResponse {
-        _ = try await user(context, in: request.orgID, may: .usersManage)
+    func listUsers(_ request: Calltrace_Identity_V1_ListUsersRequest, principal _: Principal, context: ServerContext) async throws -> Calltrace_Identity_V1_ListUsersResponse {
         let users = try await rules.users(org: request.orgID)
         return .with { $0.users = users }
     }
@@ -155,16 +146,14 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         return .with { $0.organizations = organizations }
     }
 
-    func listSupportGrants(_ request: Calltrace_Identity_V1_ListSupportGrantsRequest, context: ServerContext) async throws
+    func listSupportGrants(_ request: Calltrace_Identity_V1_ListSupportGrantsRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Identity_V1_ListSupportGrantsResponse {
-        _ = try await user(context, in: request.orgID, may: .grantsManage)
         let grants = try await rules.grants(org: request.orgID)
         return .with { $0.grants = grants }
     }
 
-    func getSecurityPolicy(_ request: Calltrace_Identity_V1_GetSecurityPolicyRequest, context: ServerContext) async throws
+    func getSecurityPolicy(_ request: Calltrace_Identity_V1_GetSecurityPolicyRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Identity_V1_GetSecurityPolicyResponse {
-        _ = try await user(context, in: request.orgID, may: .settingsManage)
         let policy = try await rules.policy(org: request.orgID)
         return .with { $0.policy = Self.proto(policy) }
     }
@@ -249,18 +238,16 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         return .init()
     }
 
-    func resetTwoFactor(_ request: Calltrace_Identity_V1_ResetTwoFactorRequest, context: ServerContext) async throws
+    func resetTwoFactor(_ request: Calltrace_Identity_V1_ResetTwoFactorRequest, principal admin: Principal, context: ServerContext) async throws
         -> Calltrace_Identity_V1_ResetTwoFactorResponse {
-        let admin = try await user(context, in: request.orgID, may: .usersManage)
         try await rules.resetTwoFactor(request.userID, org: request.orgID, by: admin.actor)
         return .init()
     }
 
     // MARK: Support grants (P8)
 
-    func createSupportGrant(_ request: Calltrace_Identity_V1_CreateSupportGrantRequest, context: ServerContext) async throws
+    func createSupportGrant(_ request: Calltrace_Identity_V1_CreateSupportGrantRequest, principal admin: Principal, context: ServerContext) async throws
         -> Calltrace_Identity_V1_CreateSupportGrantResponse {
-        let admin = try await user(context, in: request.orgID, may: .grantsManage)
         let grant = try await rules.createGrant(org: request.orgID, permissions: request.permissions,
                                                 seconds: request.durationSeconds, reason: request.reason, by: admin.actor)
         return .with {
@@ -269,9 +256,8 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         }
     }
 
-    func revokeSupportGrant(_ request: Calltrace_Identity_V1_RevokeSupportGrantRequest, context: ServerContext) async throws
+    func revokeSupportGrant(_ request: Calltrace_Identity_V1_RevokeSupportGrantRequest, principal admin: Principal, context: ServerContext) async throws
         -> Calltrace_Identity_V1_RevokeSupportGrantResponse {
-        let admin = try await user(context, in: request.orgID, may: .grantsManage)
         try await rules.revokeGrant(request.grantID, org: request.orgID, by: admin.actor)
         return .init()
     }

@@ -13,9 +13,8 @@ struct ShareLinkHandler: Calltrace_Media_V1_ShareLinkServiceHandler {
         createShareLink: .gateways | .operators, openShareLink: .gateways, revokeShareLink: .gateways | .operators,
         listShareLinks: .gateways | .operators, getShareLinkPolicy: .gateways | .operators, setShareLinkPolicy: .gateways | .operators)
 
-    func createShareLink(_ request: Calltrace_Media_V1_CreateShareLinkRequest, context: ServerContext) async throws
+    func createShareLink(_ request: Calltrace_Media_V1_CreateShareLinkRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Media_V1_CreateShareLinkResponse {
-        let who = try await context.principal(in: request.orgID, may: .linksShare, via: authorizer)
         let created = try await rules.create(recording: request.recordingID, org: request.orgID, ttlSeconds: request.ttlSeconds,
                                              note: request.note, by: who.actor)
         return .with {
@@ -40,30 +39,26 @@ struct ShareLinkHandler: Calltrace_Media_V1_ShareLinkServiceHandler {
         })
     }
 
-    func revokeShareLink(_ request: Calltrace_Media_V1_RevokeShareLinkRequest, context: ServerContext) async throws
+    func revokeShareLink(_ request: Calltrace_Media_V1_RevokeShareLinkRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Media_V1_RevokeShareLinkResponse {
-        let who = try await context.principal(in: request.orgID, may: .linksShare, via: authorizer)
         try await rules.revoke(request.linkID, org: request.orgID, by: who.actor)
         return .init()
     }
 
-    func listShareLinks(_ request: Calltrace_Media_V1_ListShareLinksRequest, context: ServerContext) async throws
+    func listShareLinks(_ request: Calltrace_Media_V1_ListShareLinksRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Media_V1_ListShareLinksResponse {
-        _ = try await context.principal(in: request.orgID, may: .linksShare, via: authorizer)
         let links = try await rules.list(org: request.orgID, recording: request.recordingID.isEmpty ? nil : request.recordingID)
         return .with { $0.links = links.map { Self.link($0.link, note: $0.note) } }
     }
 
-    func getShareLinkPolicy(_ request: Calltrace_Media_V1_GetShareLinkPolicyRequest, context: ServerContext) async throws
+    func getShareLinkPolicy(_ request: Calltrace_Media_V1_GetShareLinkPolicyRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Media_V1_GetShareLinkPolicyResponse {
-        _ = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         let policy = try await rules.policy(org: request.orgID)
         return .with { $0.policy = .with { $0.maxTtlSeconds = policy.maxTTLSeconds; $0.updatedAtUnixMs = policy.updatedAt; $0.updatedBy = policy.updatedBy } }
     }
 
-    func setShareLinkPolicy(_ request: Calltrace_Media_V1_SetShareLinkPolicyRequest, context: ServerContext) async throws
+    func setShareLinkPolicy(_ request: Calltrace_Media_V1_SetShareLinkPolicyRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Media_V1_SetShareLinkPolicyResponse {
-        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         let policy = try await rules.setPolicy(org: request.orgID, maxTTLSeconds: request.maxTtlSeconds, by: who.actor)
         return .with { $0.policy = .with { $0.maxTtlSeconds = policy.maxTTLSeconds; $0.updatedAtUnixMs = policy.updatedAt; $0.updatedBy = policy.updatedBy } }
     }

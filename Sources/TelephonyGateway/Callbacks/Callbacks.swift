@@ -40,9 +40,8 @@ struct Callbacks: Calltrace_Telephony_V1_CallbackServiceHandler {
     /// Call backs a firm may place a minute: a stolen token must not ring phones by the thousand.
     static let perMinute = 10
 
-    func placeCallback(_ request: Calltrace_Telephony_V1_PlaceCallbackRequest, context: ServerContext) async throws
+    func placeCallback(_ request: Calltrace_Telephony_V1_PlaceCallbackRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Telephony_V1_PlaceCallbackResponse {
-        _ = try await context.principal(in: request.orgID, may: .callsPlace, via: authorizer)
         let now = clock.nowUnixMs
         let (lastMinute, ringing) = try await repository.read { tx in
             (try tx.callbacks(org: request.orgID, placedSince: now - 60_000), try tx.callbackRinging(org: request.orgID, returning: request.callID))

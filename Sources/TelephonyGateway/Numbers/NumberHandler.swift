@@ -32,9 +32,8 @@ struct NumberHandler: Calltrace_Telephony_V1_NumberServiceHandler {
     /// Twilio offers this many at most per search.
     static let searchLimit = 20
 
-    func searchNumbers(_ request: Calltrace_Telephony_V1_SearchNumbersRequest, context: ServerContext) async throws
+    func searchNumbers(_ request: Calltrace_Telephony_V1_SearchNumbersRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Telephony_V1_SearchNumbersResponse {
-        _ = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         let pattern = try Self.pattern(areaCode: request.areaCode, contains: request.contains)
         let found = try await Self.twilio {
             try await twilio.searchAvailableNumbers(NumberSearch(kind: request.mobile ? .mobile : .local, contains: pattern, pageSize: Self.searchLimit))
@@ -46,9 +45,8 @@ struct NumberHandler: Calltrace_Telephony_V1_NumberServiceHandler {
         }
     }
 
-    func buyNumber(_ request: Calltrace_Telephony_V1_BuyNumberRequest, context: ServerContext) async throws
+    func buyNumber(_ request: Calltrace_Telephony_V1_BuyNumberRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Telephony_V1_BuyNumberResponse {
-        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         let number = try Self.ukNumber(request.number)
         let bundle = request.bundleSid.isEmpty ? defaultBundle : request.bundleSid
         let address = request.addressSid.isEmpty ? defaultAddress : request.addressSid
@@ -87,9 +85,8 @@ struct NumberHandler: Calltrace_Telephony_V1_NumberServiceHandler {
         }
     }
 
-    func importNumber(_ request: Calltrace_Telephony_V1_ImportNumberRequest, context: ServerContext) async throws
+    func importNumber(_ request: Calltrace_Telephony_V1_ImportNumberRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Telephony_V1_ImportNumberResponse {
-        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         let number = try Self.ukNumber(request.number)
         let held = try await repository.read({ tx in try tx.number(number) })
         if let held, held.org != request.orgID { throw RPCError(.failedPrecondition, "another firm holds this number") }
@@ -108,9 +105,8 @@ struct NumberHandler: Calltrace_Telephony_V1_NumberServiceHandler {
         return .with { $0.number = .with { $0.number = number; $0.twilioSid = existing.sid } }
     }
 
-    func releaseNumber(_ request: Calltrace_Telephony_V1_ReleaseNumberRequest, context: ServerContext) async throws
+    func releaseNumber(_ request: Calltrace_Telephony_V1_ReleaseNumberRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Telephony_V1_ReleaseNumberResponse {
-        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         let number = try Self.ukNumber(request.number)
         guard let held = try await repository.read({ tx in try tx.number(number) }), held.org == request.orgID else {
             throw RPCError(.notFound, "the firm has no such number at Twilio through this gateway")

@@ -13,9 +13,8 @@ struct TrackingNumberHandler: Calltrace_Transcript_V1_TrackingNumberServiceHandl
         assignTrackingNumber: .gateways | .operators, releaseTrackingNumber: .gateways | .operators, listTrackingNumbers: .gateways | .operators,
         setRouting: .gateways | .operators)
 
-    func assignTrackingNumber(_ request: Calltrace_Transcript_V1_AssignTrackingNumberRequest, context: ServerContext) async throws
+    func assignTrackingNumber(_ request: Calltrace_Transcript_V1_AssignTrackingNumberRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_AssignTrackingNumberResponse {
-        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         let assignment = try await rules.assign(NumberAssignment(org: request.orgID, number: request.number, source: request.source, channel: request.channel,
                                                                  campaign: request.campaign, notice: request.notice,
                                                                  effectiveFrom: request.effectiveFromUnixMs), by: who.actor)
@@ -23,20 +22,18 @@ struct TrackingNumberHandler: Calltrace_Transcript_V1_TrackingNumberServiceHandl
         return .with { $0.trackingNumber = Self.proto(assignment, routing: routing, withNumbers: true) }
     }
 
-    func releaseTrackingNumber(_ request: Calltrace_Transcript_V1_ReleaseTrackingNumberRequest, context: ServerContext) async throws
+    func releaseTrackingNumber(_ request: Calltrace_Transcript_V1_ReleaseTrackingNumberRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_ReleaseTrackingNumberResponse {
-        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         try await rules.release(number: request.number, org: request.orgID, by: who.actor)
         return .init()
     }
 
     /// Current numbers carry their routing: destinations in full for settings.manage, masked for others.
-    func listTrackingNumbers(_ request: Calltrace_Transcript_V1_ListTrackingNumbersRequest, context: ServerContext) async throws
+    func listTrackingNumbers(_ request: Calltrace_Transcript_V1_ListTrackingNumbersRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_ListTrackingNumbersResponse {
-        _ = try await context.principal(in: request.orgID, may: .reportsRead, via: authorizer)
         let numbers = try await rules.trackingNumbers(org: request.orgID, includeHistory: request.includeHistory)
         let routings = try await rules.routings(org: request.orgID, numbers: numbers.filter { $0.until == nil }.map(\.number))
-        var full = false
+        var full = false  // a second check, beyond the declared reports.read: destinations need settings.manage
         if routings.values.contains(where: { !$0.destinations.isEmpty }) {
             full = (try? await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)) != nil
         }
@@ -45,8 +42,7 @@ struct TrackingNumberHandler: Calltrace_Transcript_V1_TrackingNumberServiceHandl
         }
     }
 
-    func setRouting(_ request: Calltrace_Transcript_V1_SetRoutingRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_SetRoutingResponse {
-        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+    func setRouting(_ request: Calltrace_Transcript_V1_SetRoutingRequest, principal who: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_SetRoutingResponse {
         let set = try await rules.setRouting(org: request.orgID, number: request.number, request.routing, by: who.actor)
         return .with { $0.trackingNumber = Self.proto(set.assignment, routing: set.routing, withNumbers: true) }
     }
@@ -68,22 +64,19 @@ struct BlockListHandler: Calltrace_Transcript_V1_BlockListServiceHandler {
     let policies = Calltrace_Transcript_V1_BlockListServicePolicies(
         blockCaller: .gateways | .operators, unblockCaller: .gateways | .operators, listBlockedCallers: .gateways | .operators)
 
-    func blockCaller(_ request: Calltrace_Transcript_V1_BlockCallerRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_BlockCallerResponse {
-        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
+    func blockCaller(_ request: Calltrace_Transcript_V1_BlockCallerRequest, principal who: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_BlockCallerResponse {
         try await rules.block(org: request.orgID, number: request.phoneNumber, reason: request.reason, by: who.actor)
         return .init()
     }
 
-    func unblockCaller(_ request: Calltrace_Transcript_V1_UnblockCallerRequest, context: ServerContext) async throws
+    func unblockCaller(_ request: Calltrace_Transcript_V1_UnblockCallerRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_UnblockCallerResponse {
-        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         try await rules.unblock(org: request.orgID, number: request.phoneNumber, by: who.actor)
         return .init()
     }
 
-    func listBlockedCallers(_ request: Calltrace_Transcript_V1_ListBlockedCallersRequest, context: ServerContext) async throws
+    func listBlockedCallers(_ request: Calltrace_Transcript_V1_ListBlockedCallersRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_ListBlockedCallersResponse {
-        _ = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         let rows = try await rules.listedCallers(.blockedCallers, org: request.orgID)
         return .with {
             $0.blockedCallers = rows.map { row in .with { $0.numberMasked = row.masked; $0.reason = row.reason; $0.addedAtUnixMs = row.addedAt } }
@@ -131,9 +124,8 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
     }
 
     /// The telephony gateway asks, passing on the person's token and the address the web app saw.
-    func prepareCallback(_ request: Calltrace_Transcript_V1_PrepareCallbackRequest, context: ServerContext) async throws
+    func prepareCallback(_ request: Calltrace_Transcript_V1_PrepareCallbackRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_PrepareCallbackResponse {
-        let who = try await context.principal(in: request.orgID, may: .callsPlace, via: authorizer)
         let plan = try await rules.prepareCallback(org: request.orgID, call: request.callID, staffNumber: request.staffNumber, by: who.actor)
         return .with {
             $0.callerNumber = plan.caller; $0.trackingNumber = plan.trackingNumber; $0.staffNumber = plan.staff
@@ -151,8 +143,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         return .init()
     }
 
-    func getCall(_ request: Calltrace_Transcript_V1_GetCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetCallResponse {
-        _ = try await context.principal(in: request.orgID, may: .reportsRead, via: authorizer)
+    func getCall(_ request: Calltrace_Transcript_V1_GetCallRequest, principal _: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetCallResponse {
         let row = try await rules.call(request.callID, org: request.orgID)
         let full = await mayReadTranscripts(context, org: request.orgID)
         var call = try proto(row, withNumber: full)
@@ -173,14 +164,8 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         }
     }
 
-    func listCalls(_ request: Calltrace_Transcript_V1_ListCallsRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListCallsResponse {
+    func listCalls(_ request: Calltrace_Transcript_V1_ListCallsRequest, actor _: String, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListCallsResponse {
         // Compliance lists as itself, for its exports (numbers masked: it exports each call through ExportCall).
-        if context.peer.kind == .service {
-            try OrganizationID.validate(request.orgID)
-            context.annotate(org: request.orgID)
-        } else {
-            _ = try await context.principal(in: request.orgID, may: .reportsRead, via: authorizer)
-        }
         let page = try await rules.list(org: request.orgID, try CallListing(request), pageSize: Int(request.pageSize),
                                         pageToken: request.pageToken)
         let full = context.peer.kind == .service ? false : await mayReadTranscripts(context, org: request.orgID)
@@ -189,9 +174,8 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
     }
 
     /// The feed of the web gateway's outgoing webhooks, under the subscriber's token.
-    func listCallEvents(_ request: Calltrace_Transcript_V1_ListCallEventsRequest, context: ServerContext) async throws
+    func listCallEvents(_ request: Calltrace_Transcript_V1_ListCallEventsRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_ListCallEventsResponse {
-        _ = try await context.principal(in: request.orgID, may: .reportsRead, via: authorizer)
         let page = try await rules.events(org: request.orgID, after: request.afterSequence, limit: request.limit)
         return .with {
             $0.events = page.events.map { event in
@@ -206,9 +190,8 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         }
     }
 
-    func markCallOutcome(_ request: Calltrace_Transcript_V1_MarkCallOutcomeRequest, context: ServerContext) async throws
+    func markCallOutcome(_ request: Calltrace_Transcript_V1_MarkCallOutcomeRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_MarkCallOutcomeResponse {
-        let who = try await context.principal(in: request.orgID, may: .callsMark, via: authorizer)
         let row = try await rules.mark(OutcomeMark(org: request.orgID, callID: request.callID, enquiry: request.enquiry, practiceArea: request.practiceArea,
                                                    matterOpened: request.matterOpened, matterReference: request.matterReference), by: who.actor)
         let full = await mayReadTranscripts(context, org: request.orgID)
@@ -216,9 +199,8 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         return .with { $0.call = call }
     }
 
-    func attributionReport(_ request: Calltrace_Transcript_V1_AttributionReportRequest, context: ServerContext) async throws
+    func attributionReport(_ request: Calltrace_Transcript_V1_AttributionReportRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_AttributionReportResponse {
-        _ = try await context.principal(in: request.orgID, may: .reportsRead, via: authorizer)
         let grouping: AttributionGrouping = switch request.groupBy {
         case .channel: .channel
         case .campaign: .campaign
@@ -325,7 +307,8 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
 
     // MARK: Helpers
 
-    /// Whether the caller may see numbers in full: users and operators who also hold transcripts.read.
+    /// Whether the caller may see numbers in full: users and operators who also hold transcripts.read
+    /// (a second check, beyond the permission the method declares).
     private func mayReadTranscripts(_ context: ServerContext, org: String) async -> Bool {
         (try? await context.principal(in: org, may: .transcriptsRead, via: authorizer)) != nil
     }

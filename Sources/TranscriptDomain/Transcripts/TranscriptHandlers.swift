@@ -23,9 +23,8 @@ struct TranscriptHandler: Calltrace_Transcript_V1_TranscriptServiceHandler {
         self.telephonyGateways = Set(telephonyGateways)
     }
 
-    func getTranscript(_ request: Calltrace_Transcript_V1_GetTranscriptRequest, context: ServerContext) async throws
+    func getTranscript(_ request: Calltrace_Transcript_V1_GetTranscriptRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_GetTranscriptResponse {
-        _ = try await context.principal(in: request.orgID, may: .transcriptsRead, via: authorizer)
         let reading = try await rules.transcript(org: request.orgID, callID: request.callID)
         return .with {
             $0.state = reading.state
@@ -39,7 +38,8 @@ struct TranscriptHandler: Calltrace_Transcript_V1_TranscriptServiceHandler {
         -> Calltrace_Transcript_V1_SubmitTranscriptResponse {
         // A telephony gateway may give the first transcript as itself (its own speech-to-text);
         // a user (transcripts.read) gives one as themselves, and replaces a stored one only with
-        // records.delete as well: the text it replaces is gone for good.
+        // records.delete as well: the text it replaces is gone for good. (Checked here: the proto
+        // declares `in_handler`.)
         let actor: String
         let mayReplace: Bool
         if context.peer.kind == .gateway && context.metadata["authorization"] == nil {
@@ -64,9 +64,8 @@ struct TranscriptHandler: Calltrace_Transcript_V1_TranscriptServiceHandler {
         return .with { $0.transcript = transcript }
     }
 
-    func deleteTranscript(_ request: Calltrace_Transcript_V1_DeleteTranscriptRequest, context: ServerContext) async throws
+    func deleteTranscript(_ request: Calltrace_Transcript_V1_DeleteTranscriptRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_DeleteTranscriptResponse {
-        let who = try await context.principal(in: request.orgID, may: .recordsDelete, via: authorizer)
         try await rules.deleteTranscript(org: request.orgID, callID: request.callID, by: who.actor)
         return .init()
     }
@@ -80,22 +79,15 @@ struct TranscriptHandler: Calltrace_Transcript_V1_TranscriptServiceHandler {
         return .with { $0.queued = queued }
     }
 
-    func setTranscriptionSettings(_ request: Calltrace_Transcript_V1_SetTranscriptionSettingsRequest, context: ServerContext) async throws
+    func setTranscriptionSettings(_ request: Calltrace_Transcript_V1_SetTranscriptionSettingsRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_SetTranscriptionSettingsResponse {
-        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         let row = try await rules.setSettings(request.settings, org: request.orgID, by: who.actor)
         return .with { $0.settings = Self.proto(row) }
     }
 
-    func getTranscriptionSettings(_ request: Calltrace_Transcript_V1_GetTranscriptionSettingsRequest, context: ServerContext) async throws
+    func getTranscriptionSettings(_ request: Calltrace_Transcript_V1_GetTranscriptionSettingsRequest, actor _: String, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_GetTranscriptionSettingsResponse {
         // Compliance asks as itself, so that notices and documents claim transcription only when it is on.
-        if context.peer.kind == .service {
-            try OrganizationID.validate(request.orgID)
-            context.annotate(org: request.orgID)
-        } else {
-            _ = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
-        }
         let settings = try await rules.settings(org: request.orgID)
         return .with { $0.settings = Self.proto(settings) }
     }
@@ -118,22 +110,20 @@ struct SuppressionHandler: Calltrace_Transcript_V1_SuppressionServiceHandler {
         addSuppression: .gateways | .operators | .service("compliance"), removeSuppression: .gateways | .operators | .service("compliance"),
         listSuppressions: .gateways | .operators | .service("compliance"))
 
-    func addSuppression(_ request: Calltrace_Transcript_V1_AddSuppressionRequest, context: ServerContext) async throws
+    func addSuppression(_ request: Calltrace_Transcript_V1_AddSuppressionRequest, actor: String, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_AddSuppressionResponse {
-        let actor = try await context.actor(in: request.orgID, may: .requestsManage, via: authorizer)
         let deleted = try await rules.suppress(org: request.orgID, number: request.phoneNumber, reason: request.reason, by: actor)
         return .with { $0.analysesDeleted = UInt32(deleted) }
     }
 
-    func removeSuppression(_ request: Calltrace_Transcript_V1_RemoveSuppressionRequest, context: ServerContext) async throws
+    func removeSuppression(_ request: Calltrace_Transcript_V1_RemoveSuppressionRequest, actor: String, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_RemoveSuppressionResponse {
-        try await rules.unsuppress(org: request.orgID, number: request.phoneNumber, by: try await context.actor(in: request.orgID, may: .requestsManage, via: authorizer))
+        try await rules.unsuppress(org: request.orgID, number: request.phoneNumber, by: actor)
         return .init()
     }
 
-    func listSuppressions(_ request: Calltrace_Transcript_V1_ListSuppressionsRequest, context: ServerContext) async throws
+    func listSuppressions(_ request: Calltrace_Transcript_V1_ListSuppressionsRequest, actor _: String, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_ListSuppressionsResponse {
-        _ = try await context.actor(in: request.orgID, may: .requestsManage, via: authorizer)
         let rows = try await rules.listedCallers(.suppressions, org: request.orgID)
         return .with {
             $0.suppressions = rows.map { row in .with { $0.numberMasked = row.masked; $0.reason = row.reason; $0.addedAtUnixMs = row.addedAt } }

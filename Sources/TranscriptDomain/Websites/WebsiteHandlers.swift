@@ -15,44 +15,38 @@ struct WebsiteHandler: Calltrace_Transcript_V1_WebsiteServiceHandler {
                      getPoolStatus: users, exportConversions: users)
     }()
 
-    func createWebsite(_ request: Calltrace_Transcript_V1_CreateWebsiteRequest, context: ServerContext) async throws
+    func createWebsite(_ request: Calltrace_Transcript_V1_CreateWebsiteRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_CreateWebsiteResponse {
-        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         let website = try await rules.create(Self.settings(request.settings), org: request.orgID, by: who.actor)
         return .with { $0.website = Self.proto(website) }
     }
 
-    func updateWebsite(_ request: Calltrace_Transcript_V1_UpdateWebsiteRequest, context: ServerContext) async throws
+    func updateWebsite(_ request: Calltrace_Transcript_V1_UpdateWebsiteRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_UpdateWebsiteResponse {
-        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         let website = try await rules.update(request.websiteID, Self.settings(request.settings), org: request.orgID, by: who.actor)
         return .with { $0.website = Self.proto(website) }
     }
 
-    func listWebsites(_ request: Calltrace_Transcript_V1_ListWebsitesRequest, context: ServerContext) async throws
+    func listWebsites(_ request: Calltrace_Transcript_V1_ListWebsitesRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_ListWebsitesResponse {
-        _ = try await context.principal(in: request.orgID, may: .reportsRead, via: authorizer)
         let websites = try await rules.websites(org: request.orgID)
         return .with { $0.websites = websites.map(Self.proto) }
     }
 
-    func deleteWebsite(_ request: Calltrace_Transcript_V1_DeleteWebsiteRequest, context: ServerContext) async throws
+    func deleteWebsite(_ request: Calltrace_Transcript_V1_DeleteWebsiteRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_DeleteWebsiteResponse {
-        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         try await rules.delete(request.websiteID, org: request.orgID, by: who.actor)
         return .init()
     }
 
-    func setPoolNumbers(_ request: Calltrace_Transcript_V1_SetPoolNumbersRequest, context: ServerContext) async throws
+    func setPoolNumbers(_ request: Calltrace_Transcript_V1_SetPoolNumbersRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_SetPoolNumbersResponse {
-        let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
         let website = try await rules.setPool(request.websiteID, numbers: request.numbers, org: request.orgID, by: who.actor)
         return .with { $0.website = Self.proto(website) }
     }
 
-    func getPoolStatus(_ request: Calltrace_Transcript_V1_GetPoolStatusRequest, context: ServerContext) async throws
+    func getPoolStatus(_ request: Calltrace_Transcript_V1_GetPoolStatusRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_GetPoolStatusResponse {
-        _ = try await context.principal(in: request.orgID, may: .reportsRead, via: authorizer)
         let status = try await rules.poolStatus(request.websiteID, org: request.orgID, from: request.fromUnixMs, before: request.beforeUnixMs)
         return .with {
             $0.poolSize = UInt32(status.size); $0.held = UInt32(status.held); $0.visits = UInt64(status.counts.visits)
@@ -61,9 +55,8 @@ struct WebsiteHandler: Calltrace_Transcript_V1_WebsiteServiceHandler {
         }
     }
 
-    func exportConversions(_ request: Calltrace_Transcript_V1_ExportConversionsRequest, context: ServerContext) async throws
+    func exportConversions(_ request: Calltrace_Transcript_V1_ExportConversionsRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_ExportConversionsResponse {
-        let who = try await context.principal(in: request.orgID, may: .reportsRead, via: authorizer)
         let enquiryName = try DomainText.line(request.enquiryConversionName, "enquiry_conversion_name", max: 100)
         let matterName = try DomainText.line(request.matterConversionName, "matter_conversion_name", max: 100)
         let export = try await rules.exportConversions(org: request.orgID, from: request.fromUnixMs, before: request.beforeUnixMs,

@@ -6224,60 +6224,6 @@ const ProtobufCEnumDescriptor calltrace__identity__v1__role__descriptor =
   calltrace__identity__v1__role__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue calltrace__identity__v1__permission__enum_values_by_number[15] =
-{
-  { "PERMISSION_UNSPECIFIED", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_UNSPECIFIED", 0 },
-  { "PERMISSION_RECORDINGS_PLAY", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_RECORDINGS_PLAY", 1 },
-  { "PERMISSION_TRANSCRIPTS_READ", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_TRANSCRIPTS_READ", 2 },
-  { "PERMISSION_LINKS_SHARE", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_LINKS_SHARE", 3 },
-  { "PERMISSION_RECORDS_DELETE", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_RECORDS_DELETE", 4 },
-  { "PERMISSION_MATTERS_EXPORT", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_MATTERS_EXPORT", 5 },
-  { "PERMISSION_REPORTS_READ", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_REPORTS_READ", 6 },
-  { "PERMISSION_SETTINGS_MANAGE", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_SETTINGS_MANAGE", 7 },
-  { "PERMISSION_USERS_MANAGE", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_USERS_MANAGE", 8 },
-  { "PERMISSION_GRANTS_MANAGE", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_GRANTS_MANAGE", 9 },
-  { "PERMISSION_REQUESTS_MANAGE", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_REQUESTS_MANAGE", 10 },
-  { "PERMISSION_AUDIT_READ", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_AUDIT_READ", 11 },
-  { "PERMISSION_ORG_OFFBOARD", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_ORG_OFFBOARD", 12 },
-  { "PERMISSION_CALLS_MARK", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_CALLS_MARK", 13 },
-  { "PERMISSION_CALLS_PLACE", "CALLTRACE__IDENTITY__V1__PERMISSION__PERMISSION_CALLS_PLACE", 14 },
-};
-static const ProtobufCIntRange calltrace__identity__v1__permission__value_ranges[] = {
-{0, 0},{0, 15}
-};
-static const ProtobufCEnumValueIndex calltrace__identity__v1__permission__enum_values_by_name[15] =
-{
-  { "PERMISSION_AUDIT_READ", 11 },
-  { "PERMISSION_CALLS_MARK", 13 },
-  { "PERMISSION_CALLS_PLACE", 14 },
-  { "PERMISSION_GRANTS_MANAGE", 9 },
-  { "PERMISSION_LINKS_SHARE", 3 },
-  { "PERMISSION_MATTERS_EXPORT", 5 },
-  { "PERMISSION_ORG_OFFBOARD", 12 },
-  { "PERMISSION_RECORDINGS_PLAY", 1 },
-  { "PERMISSION_RECORDS_DELETE", 4 },
-  { "PERMISSION_REPORTS_READ", 6 },
-  { "PERMISSION_REQUESTS_MANAGE", 10 },
-  { "PERMISSION_SETTINGS_MANAGE", 7 },
-  { "PERMISSION_TRANSCRIPTS_READ", 2 },
-  { "PERMISSION_UNSPECIFIED", 0 },
-  { "PERMISSION_USERS_MANAGE", 8 },
-};
-const ProtobufCEnumDescriptor calltrace__identity__v1__permission__descriptor =
-{
-  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
-  "calltrace.identity.v1.Permission",
-  "Permission",
-  "Calltrace__Identity__V1__Permission",
-  "calltrace.identity.v1",
-  15,
-  calltrace__identity__v1__permission__enum_values_by_number,
-  15,
-  calltrace__identity__v1__permission__enum_values_by_name,
-  1,
-  calltrace__identity__v1__permission__value_ranges,
-  NULL,NULL,NULL,NULL   /* reserved[1234] */
-};
 static const ProtobufCMethodDescriptor calltrace__identity__v1__identity_service__method_descriptors[29] =
 {
   { "CreateOrganization", &calltrace__identity__v1__create_organization_request__descriptor, &calltrace__identity__v1__create_organization_response__descriptor },
