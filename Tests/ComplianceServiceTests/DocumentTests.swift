@@ -81,10 +81,16 @@ struct DocumentTests {
         off.enabled = false
         let set = try await transcripts.setTranscriptionSettings(.with { $0.orgID = org; $0.settings = off }, options: try bearer(admin)).settings
         #expect(set.cardDetails.contains("cannot be found") && set.cardDetails.contains("stay in the recordings"), "\(set.cardDetails)")
-        for kind: Calltrace_Compliance_V1_NoticeKind in [.websiteRecording, .privacyNoticeClause, .clientCare, .inboundGreeting, .callbackGreeting] {
+        for kind: Calltrace_Compliance_V1_NoticeKind in [.websiteRecording, .privacyNoticeClause, .clientCare, .inboundGreeting, .callbackGreeting,
+                                                         .websiteAttribution] {
             let text = try await web.getNotice(.with { $0.orgID = org; $0.kind = kind }, options: try bearer(admin)).text
             #expect(!text.isEmpty && !text.contains("transcri"), "\(kind): \(text)")
         }
+        let cookies = try await web.getNotice(.with { $0.orgID = org; $0.kind = .websiteAttribution }, options: try bearer(admin)).text
+        #expect(cookies.contains("If you agree") && cookies.contains("If you do not agree, nothing is stored on your device") && cookies.contains("Smith & Co"),
+                "the website tag's consent wording (issue 32): \(cookies)")
+        let record = try await Registers(try deployment.compliance.client()).getRecordOfProcessing(.with { $0.orgID = org }, options: try bearer(admin))
+        #expect(record.text.contains("website attribution, only for visitors who consent"), "the record of processing names the processing")
         let started = try await deployment.calls(as: TemporaryPKI.telephony).startCall(.with {
             $0.callID = "untranscribed"; $0.trackingNumber = "01184960000"; $0.callerNumber = "07700900123"; $0.direction = .inbound
         })

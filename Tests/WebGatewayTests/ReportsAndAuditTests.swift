@@ -83,7 +83,7 @@ import Testing
         let lines = csv.text.components(separatedBy: "\r\n").filter { !$0.isEmpty }
         #expect(lines.count == 4)  // the header, two sources (Google Ads had no calls), the total
         #expect(lines.first?.hasPrefix("\"Source\",\"Calls\",\"Unique callers\"") == true)
-        #expect(lines.contains("\"Yell directory\",\"4\",\"4\",\"3\",\"1\",\"0\",\"0\",\"0.0%\",\"0\",\"0\""))
+        #expect(lines.contains("\"Yell directory\",\"4\",\"4\",\"3\",\"1\",\"0\",\"0\",\"0\",\"0.0%\",\"0\",\"0\""))
         #expect(lines.contains { $0.hasPrefix("\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",\"2\"") }, "a formula is text")
         #expect(lines.last?.hasPrefix("\"All calls\",\"6\"") == true)
         #expect(!csv.text.contains("Jones"))

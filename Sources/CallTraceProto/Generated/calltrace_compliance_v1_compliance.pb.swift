@@ -586,6 +586,10 @@ public nonisolated enum Calltrace_Compliance_V1_NoticeKind: SwiftProtobuf.Enum, 
 
   /// for client-care letters
   case clientCare // = 5
+
+  /// For the website's cookie banner and cookie policy, where its tag shows visitors numbers of
+  /// their own (website attribution: what is stored on the device, and only with consent).
+  case websiteAttribution // = 6
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -600,6 +604,7 @@ public nonisolated enum Calltrace_Compliance_V1_NoticeKind: SwiftProtobuf.Enum, 
     case 3: self = .inboundGreeting
     case 4: self = .privacyNoticeClause
     case 5: self = .clientCare
+    case 6: self = .websiteAttribution
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -612,6 +617,7 @@ public nonisolated enum Calltrace_Compliance_V1_NoticeKind: SwiftProtobuf.Enum, 
     case .inboundGreeting: return 3
     case .privacyNoticeClause: return 4
     case .clientCare: return 5
+    case .websiteAttribution: return 6
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -624,6 +630,7 @@ public nonisolated enum Calltrace_Compliance_V1_NoticeKind: SwiftProtobuf.Enum, 
     .inboundGreeting,
     .privacyNoticeClause,
     .clientCare,
+    .websiteAttribution,
   ]
 
 }
@@ -2693,7 +2700,7 @@ nonisolated extension Calltrace_Compliance_V1_SubjectRequestView: SwiftProtobuf.
 }
 
 nonisolated extension Calltrace_Compliance_V1_NoticeKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0NOTICE_KIND_UNSPECIFIED\0\u{1}NOTICE_KIND_WEBSITE_RECORDING\0\u{1}NOTICE_KIND_CALLBACK_GREETING\0\u{1}NOTICE_KIND_INBOUND_GREETING\0\u{1}NOTICE_KIND_PRIVACY_NOTICE_CLAUSE\0\u{1}NOTICE_KIND_CLIENT_CARE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0NOTICE_KIND_UNSPECIFIED\0\u{1}NOTICE_KIND_WEBSITE_RECORDING\0\u{1}NOTICE_KIND_CALLBACK_GREETING\0\u{1}NOTICE_KIND_INBOUND_GREETING\0\u{1}NOTICE_KIND_PRIVACY_NOTICE_CLAUSE\0\u{1}NOTICE_KIND_CLIENT_CARE\0\u{1}NOTICE_KIND_WEBSITE_ATTRIBUTION\0")
 }
 
 nonisolated extension Calltrace_Compliance_V1_AuditEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

@@ -246,6 +246,15 @@ struct DocumentRules: Sendable {
 
     /// The call greetings for a firm whose transcription is off: they never claim it.
     static let untranscribedTemplates: [Kind: String] = [
+        .websiteAttribution: """
+            Call tracking (analytics and advertising cookies). If you agree, our website shows you a phone number of your \
+            own while you visit, and keeps a random identifier in your browser, so that when you call us we know which page, \
+            search or advert brought you, and can tell Google Ads which of its adverts led to an enquiry. The number and the \
+            page you landed on, the site that sent you and the advert's click identifier are kept by our call-tracking \
+            provider, CallTrace, for us, and deleted with our call records: {retention}. If you do not agree, nothing is \
+            stored on your device and you see our usual number. You can withdraw your consent in our cookie settings at any \
+            time, or contact {firm} on {phone}.
+            """,
         .inboundGreeting: "Thank you for calling {firm}. Calls are recorded to help us deal with your enquiry.",
         .websiteRecording: """
             Calls to {firm} are recorded. We use recordings to deal with your enquiry, to look after the quality of our \
@@ -268,6 +277,15 @@ struct DocumentRules: Sendable {
     ]
 
     static let templates: [Kind: String] = [
+        .websiteAttribution: """
+            Call tracking (analytics and advertising cookies). If you agree, our website shows you a phone number of your \
+            own while you visit, and keeps a random identifier in your browser, so that when you call us we know which page, \
+            search or advert brought you, and can tell Google Ads which of its adverts led to an enquiry. The number and the \
+            page you landed on, the site that sent you and the advert's click identifier are kept by our call-tracking \
+            provider, CallTrace, for us, and deleted with our call records: {retention}. If you do not agree, nothing is \
+            stored on your device and you see our usual number. You can withdraw your consent in our cookie settings at any \
+            time, or contact {firm} on {phone}.
+            """,
         .websiteRecording: """
             Calls to {firm} are recorded and transcribed. We use recordings and transcripts to deal with your enquiry, to look \
             after the quality of our service and to understand how people find us. They are stored encrypted, seen only by \
@@ -303,8 +321,10 @@ struct DocumentRules: Sendable {
             "processor": ["name": register.processorName, "contact": register.processorContact],
             "controller": ["organisation_id": org, "name": settings.firmName],
             "categories_of_processing": Self.processing,
-            "categories_of_data_subjects": ["callers to the firm's tracking numbers and the people the firm calls back", "the firm's staff who use CallTrace"],
-            "categories_of_personal_data": ["phone numbers", "call audio", "transcripts", "AI summaries and classifications", "call times and outcomes"],
+            "categories_of_data_subjects": ["callers to the firm's tracking numbers and the people the firm calls back", "the firm's staff who use CallTrace",
+                                            "visitors to the firm's websites who consent to call tracking"],
+            "categories_of_personal_data": ["phone numbers", "call audio", "transcripts", "AI summaries and classifications", "call times and outcomes",
+                                            "website visits: pseudonymous visitor identifiers (kept only as a keyed hash), landing pages, referrers, campaign parameters, ad click identifiers (encrypted)"],
             "sub_processors": register.everyone.map {
                 ["name": $0.name, "purpose": $0.purpose, "location": $0.location, "data": $0.dataCategories, "retention": $0.retention]
             },
@@ -352,6 +372,7 @@ struct DocumentRules: Sendable {
         "transcribing recordings, with card and bank details removed from text and muted in audio",
         "AI summaries and classification of transcripts",
         "attributing calls to marketing sources and reporting",
+        "website attribution, only for visitors who consent: a tracking number shown per visit, the visit's landing page, referrer, campaign parameters and ad click identifiers, joined to the call that followed; conversions exported to the controller's ad account on its instructions",
         "storing, exporting and deleting the above on the controller's instructions",
     ]
 

@@ -15,6 +15,7 @@ struct Backend: Sendable {
     let transcripts: Calltrace_Transcript_V1_TranscriptServiceClient
     let trackingNumbers: Calltrace_Transcript_V1_TrackingNumberServiceClient
     let blockList: Calltrace_Transcript_V1_BlockListServiceClient
+    let websites: Calltrace_Transcript_V1_WebsiteServiceClient
     let audit: Calltrace_Compliance_V1_AuditServiceClient
     /// Call backs, when the deployment names a telephony gateway (its numbers and call backs); else nil.
     let callbacks: Calltrace_Telephony_V1_CallbackServiceClient?
@@ -30,6 +31,7 @@ struct Backend: Sendable {
         transcripts = .init(peers["transcript"]!)
         trackingNumbers = .init(peers["transcript"]!)
         blockList = .init(peers["transcript"]!)
+        websites = .init(peers["transcript"]!)
         audit = .init(peers["compliance"]!)
         callbacks = peers["telephony"].map { .init($0) }
     }

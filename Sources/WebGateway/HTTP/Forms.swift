@@ -11,6 +11,9 @@ struct Form: Sendable {
     subscript(_ name: String) -> String { (fields[name] ?? "").trimmingCharacters(in: .whitespacesAndNewlines) }
     /// The value exactly as typed (passwords).
     func raw(_ name: String) -> String { fields[name] ?? "" }
+    /// What follows `prefix` in the names of the fields that start with it: the ticked boxes of
+    /// a list named `number-<value>` (a repeated name keeps only its last value).
+    func names(after prefix: String) -> [String] { fields.keys.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }.sorted() }
 
     /// `a=1&b=two+words` → fields; the last of a repeated name wins; nil for bytes that are not
     /// a form (invalid percent-escapes or UTF-8).

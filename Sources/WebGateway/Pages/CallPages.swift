@@ -134,15 +134,24 @@ struct CallPages: Sendable {
                 ]
             }
         }
+        // Not marked yet: the AI's suggestion is shown, and preselected, for a person to confirm or correct.
+        let suggesting = call.enquiry == .unspecified && call.suggestedEnquiry != .unspecified
+        if suggesting {
+            data["suggestion"] = Formats.enquiry(call.suggestedEnquiry)
+                + (call.suggestedPracticeArea == .unspecified ? "" : ", " + Formats.practiceArea(call.suggestedPracticeArea))
+        }
+        if let visit = Self.visit(call) { data["visit"] = visit }
         if permissions.contains(.callsMark), call.outcome != .unspecified {
+            let enquiry = suggesting ? call.suggestedEnquiry : call.enquiry
+            let area = call.practiceArea == .unspecified ? call.suggestedPracticeArea : call.practiceArea
             data["marking"] = [
                 "enquiries": [(Calltrace_Transcript_V1_Enquiry.new, "new"), (.notNew, "not-new")].map { value, name in
-                    ["value": name, "label": Formats.enquiry(value), "checked": call.enquiry == value]
+                    ["value": name, "label": Formats.enquiry(value), "checked": enquiry == value]
                 },
-                "areas": Formats.practiceAreas.map { area, label in
-                    ["value": area.rawValue, "label": label, "selected": call.practiceArea == area]
+                "areas": Formats.practiceAreas.map { value, label in
+                    ["value": value.rawValue, "label": label, "selected": area == value]
                 },
-                "matterOpened": call.matterOpened, "reference": call.matterReference,
+                "matterOpened": call.matterOpened, "reference": call.matterReference, "suggested": suggesting,
             ]
         }
         // A call back to a missed call or an enquiry, when the deployment has a telephony gateway
@@ -153,6 +162,24 @@ struct CallPages: Sendable {
         }
         CallRecordPages.actions(into: &data, call: call, permissions: permissions)
         return app.renderer.page("call", title: "Call on \(Formats.dateTime(unixMs: call.startedAtUnixMs))", data: data, chrome: chrome)
+    }
+
+    /// The website visit the call joined (issue 32), or why it was attributed to its source.
+    static func visit(_ call: Calltrace_Transcript_V1_Call) -> [String: Any]? {
+        switch call.visitJoin {
+        case .joined:
+            let v = call.visit
+            var facts: [[String: String]] = []
+            for (label, value) in [("Campaign", v.utmCampaign), ("Keyword", v.utmTerm), ("Source / medium", [v.utmSource, v.utmMedium].filter { !$0.isEmpty }.joined(separator: " / ")),
+                                   ("Landing page", v.landingPath), ("Referrer", v.referrerHost), ("Ad click", v.clickIDKinds.joined(separator: ", ")),
+                                   ("First visit's campaign", v.firstUtmCampaign == v.utmCampaign ? "" : v.firstUtmCampaign)] where !value.isEmpty {
+                facts.append(["label": label, "value": value])
+            }
+            return ["joined": true, "facts": facts]
+        case .lapsed: return ["reason": "The website number's reservation had lapsed when the call came: attributed to the source."]
+        case .noReservation: return ["reason": "No website visitor held this number when the call came: attributed to the source."]
+        default: return nil
+        }
     }
 
     /// The call's recording, or nil (and a note on the page) when it was deleted: the call's

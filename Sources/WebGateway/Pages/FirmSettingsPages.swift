@@ -28,6 +28,7 @@ struct FirmSettingsPages: Sendable {
         (.websiteRecording, "website", "For your website"), (.callbackGreeting, "callback", "Greeting on returned calls"),
         (.inboundGreeting, "inbound", "Greeting on inbound calls"), (.privacyNoticeClause, "privacy", "Clause for your privacy notice"),
         (.clientCare, "client-care", "Wording for client-care letters"),
+        (.websiteAttribution, "website-attribution", "For your cookie banner, where the website tag shows visitors numbers of their own"),
     ]
 
     private func notices(_ request: Request, _ context: WebContext) async throws -> Response {

@@ -14,10 +14,28 @@ struct ReportPages: Sendable {
     func register(on router: Router<WebContext>) {
         router.get("/reports") { request, context in try await page(request, context) }
         router.get("/reports.csv") { request, context in try await csv(request, context) }
+        router.post("/reports/conversions.csv") { request, context in try await conversions(request, context) }
+    }
+
+    /// Google Ads' click-conversion import file for the period (a POST: those given are recorded
+    /// as exported, so the next file leaves them out unless asked).
+    private func conversions(_ request: Request, _ context: WebContext) async throws -> Response {
+        let session = try app.session(context)
+        let form = try await Form.read(request, context: context)
+        let period = try Period.read(form, now: app.clock.nowUnixMs, defaultDays: 30)
+        let export = try await app.backend.websites.exportConversions(.with {
+            $0.orgID = session.orgID; $0.fromUnixMs = period.fromUnixMs; $0.beforeUnixMs = period.beforeUnixMs
+            $0.includeExported = form["again"] == "yes"
+        }, options: context.caller.options)
+        let name = "google-ads-conversions-\(period.from.isEmpty ? "start" : period.from)-to-\(period.to.isEmpty ? "now" : period.to).csv"
+        return Response(status: .ok, headers: StreamedDownload.headers(filename: name, type: "text/csv; charset=utf-8"),
+                        body: .init(byteBuffer: ByteBuffer(string: export.googleAdsCsv)))
     }
 
     static let groupings: [(value: String, label: String, grouping: Calltrace_Transcript_V1_ReportGrouping)] = [
         ("source", "Source", .source), ("channel", "Channel", .channel), ("campaign", "Campaign", .campaign),
+        ("utm-campaign", "Website campaign", .utmCampaign), ("keyword", "Keyword", .keyword), ("landing-page", "Landing page", .landingPage),
+        ("referrer", "Referrer", .referrer),
     ]
 
     private func report(_ request: Request, _ context: WebContext)
@@ -26,7 +44,7 @@ struct ReportPages: Sendable {
         let query = request.query
         let period = try Period.read(query, now: app.clock.nowUnixMs, defaultDays: 30)
         guard let by = Self.groupings.first(where: { $0.value == (query["by"].isEmpty ? "source" : query["by"]) }) else {
-            throw PageError.invalid("Group the report by source, channel or campaign.")
+            throw PageError.invalid("Group the report by source, channel, campaign, website campaign, keyword, landing page or referrer.")
         }
         let report = try await app.backend.calls.attributionReport(.with {
             $0.orgID = session.orgID
@@ -47,7 +65,12 @@ struct ReportPages: Sendable {
             "rows": rows.map { Self.values($0, key: Self.key($0.key, by: by.grouping)) },
             "total": Self.values(report.total, key: "All calls"),
             "csv": link("/reports.csv", period.queryItems + [("by", by.value)]),
+            "csrf": try app.session(context).csrf,
         ]
+        if report.poolCalls > 0 {
+            data["joined"] = "\(report.joinedCalls) of \(report.poolCalls) calls to website numbers were joined to the visit that showed the number"
+                + String(format: " (%.0f%%).", Double(report.joinedCalls) * 100 / Double(report.poolCalls))
+        }
         if rows.isEmpty {
             data["empty"] = true
         } else {
@@ -77,7 +100,7 @@ struct ReportPages: Sendable {
     static func values(_ row: Calltrace_Transcript_V1_AttributionRow, key: String) -> [String: Any] {
         [
             "key": key, "calls": row.calls, "callers": row.uniqueCallers, "answered": row.answered, "missed": row.missed,
-            "enquiries": row.newEnquiries, "matters": row.mattersOpened, "conversion": String(format: "%.1f%%", row.conversionRate * 100),
+            "enquiries": row.newEnquiries, "suggested": row.suggestedNewEnquiries, "matters": row.mattersOpened, "conversion": String(format: "%.1f%%", row.conversionRate * 100),
             "firstTouch": row.firstTouchMatters, "lastTouch": row.lastTouchMatters,
         ]
     }
@@ -85,11 +108,12 @@ struct ReportPages: Sendable {
     /// The same report as CSV: one line a row, then the total.
     private func csv(_ request: Request, _ context: WebContext) async throws -> Response {
         let (report, period, by) = try await report(request, context)
-        var text = CSV.line([by.label, "Calls", "Unique callers", "Answered", "Missed", "New enquiries", "Matters opened", "Conversion",
-                             "First-touch matters", "Last-touch matters"])
+        var text = CSV.line([by.label, "Calls", "Unique callers", "Answered", "Missed", "New enquiries", "Suggested by the AI", "Matters opened",
+                             "Conversion", "First-touch matters", "Last-touch matters"])
         let rows = report.rows.map { (Self.key($0.key, by: by.grouping), $0) }
         for (key, row) in rows + [("All calls", report.total)] {
-            text += CSV.line([key] + [row.calls, row.uniqueCallers, row.answered, row.missed, row.newEnquiries, row.mattersOpened].map { "\($0)" }
+            text += CSV.line([key] + [row.calls, row.uniqueCallers, row.answered, row.missed, row.newEnquiries, row.suggestedNewEnquiries,
+                                      row.mattersOpened].map { "\($0)" }
                              + [String(format: "%.1f%%", row.conversionRate * 100), "\(row.firstTouchMatters)", "\(row.lastTouchMatters)"])
         }
         let name = "attribution-by-\(by.value)-\(period.from.isEmpty ? "start" : period.from)-to-\(period.to.isEmpty ? "now" : period.to).csv"

@@ -39,6 +39,7 @@ struct WebApp: Sendable {
         ReportPages(app: self).register(on: router)
         NumberPages(app: self).register(on: router)
         BlockListPages(app: self).register(on: router)
+        WebsitePages(app: self).register(on: router)
         AuditPages(app: self).register(on: router)
         RequestPages(app: self).register(on: router)
         BundlePages(app: self).register(on: router)

@@ -10919,7 +10919,7 @@ const ProtobufCEnumDescriptor calltrace__compliance__v1__subject_request_view__d
   calltrace__compliance__v1__subject_request_view__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue calltrace__compliance__v1__notice_kind__enum_values_by_number[6] =
+static const ProtobufCEnumValue calltrace__compliance__v1__notice_kind__enum_values_by_number[7] =
 {
   { "NOTICE_KIND_UNSPECIFIED", "CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_UNSPECIFIED", 0 },
   { "NOTICE_KIND_WEBSITE_RECORDING", "CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_WEBSITE_RECORDING", 1 },
@@ -10927,17 +10927,19 @@ static const ProtobufCEnumValue calltrace__compliance__v1__notice_kind__enum_val
   { "NOTICE_KIND_INBOUND_GREETING", "CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_INBOUND_GREETING", 3 },
   { "NOTICE_KIND_PRIVACY_NOTICE_CLAUSE", "CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_PRIVACY_NOTICE_CLAUSE", 4 },
   { "NOTICE_KIND_CLIENT_CARE", "CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_CLIENT_CARE", 5 },
+  { "NOTICE_KIND_WEBSITE_ATTRIBUTION", "CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_WEBSITE_ATTRIBUTION", 6 },
 };
 static const ProtobufCIntRange calltrace__compliance__v1__notice_kind__value_ranges[] = {
-{0, 0},{0, 6}
+{0, 0},{0, 7}
 };
-static const ProtobufCEnumValueIndex calltrace__compliance__v1__notice_kind__enum_values_by_name[6] =
+static const ProtobufCEnumValueIndex calltrace__compliance__v1__notice_kind__enum_values_by_name[7] =
 {
   { "NOTICE_KIND_CALLBACK_GREETING", 2 },
   { "NOTICE_KIND_CLIENT_CARE", 5 },
   { "NOTICE_KIND_INBOUND_GREETING", 3 },
   { "NOTICE_KIND_PRIVACY_NOTICE_CLAUSE", 4 },
   { "NOTICE_KIND_UNSPECIFIED", 0 },
+  { "NOTICE_KIND_WEBSITE_ATTRIBUTION", 6 },
   { "NOTICE_KIND_WEBSITE_RECORDING", 1 },
 };
 const ProtobufCEnumDescriptor calltrace__compliance__v1__notice_kind__descriptor =
@@ -10947,9 +10949,9 @@ const ProtobufCEnumDescriptor calltrace__compliance__v1__notice_kind__descriptor
   "NoticeKind",
   "Calltrace__Compliance__V1__NoticeKind",
   "calltrace.compliance.v1",
-  6,
+  7,
   calltrace__compliance__v1__notice_kind__enum_values_by_number,
-  6,
+  7,
   calltrace__compliance__v1__notice_kind__enum_values_by_name,
   1,
   calltrace__compliance__v1__notice_kind__value_ranges,

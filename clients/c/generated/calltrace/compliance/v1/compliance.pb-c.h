@@ -271,7 +271,12 @@ typedef enum _Calltrace__Compliance__V1__NoticeKind {
   /*
    * for client-care letters
    */
-  CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_CLIENT_CARE = 5
+  CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_CLIENT_CARE = 5,
+  /*
+   * For the website's cookie banner and cookie policy, where its tag shows visitors numbers of
+   * their own (website attribution: what is stored on the device, and only with consent).
+   */
+  CALLTRACE__COMPLIANCE__V1__NOTICE_KIND__NOTICE_KIND_WEBSITE_ATTRIBUTION = 6
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(CALLTRACE__COMPLIANCE__V1__NOTICE_KIND)
 } Calltrace__Compliance__V1__NoticeKind;
 
