@@ -45,8 +45,13 @@ struct NoticeHandler: Calltrace_Compliance_V1_NoticeServiceHandler {
     func setNoticeSettings(_ request: Calltrace_Compliance_V1_SetNoticeSettingsRequest, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_SetNoticeSettingsResponse {
         let who = try await context.principal(in: request.orgID, may: .settingsManage, via: authorizer)
-        let row = try await rules.setSettings(request.settings, org: request.orgID, by: who.actor)
+        let row = try await rules.setSettings(Self.change(request.settings), org: request.orgID, by: who.actor)
         return .with { $0.settings = Self.proto(row) }
+    }
+
+    static func change(_ settings: Calltrace_Compliance_V1_NoticeSettings) -> NoticeSettingsChange {
+        NoticeSettingsChange(firmName: settings.firmName, firmPhone: settings.firmPhone, inboundGreeting: settings.inboundGreeting,
+                             overrides: settings.overrides.map { ($0.kind, $0.text) })
     }
 
     static func proto(_ row: NoticeSettingsRow) -> Calltrace_Compliance_V1_NoticeSettings {
