@@ -54,6 +54,8 @@ public final class RPCClient: RPCChannel {
         case tls(TLSContext)
         /// A pipe to a server in this process, presenting `peer` where a certificate would.
         case inProcess(ServerCore, peer: PeerIdentity)
+        /// A pipe to the server `network` has at the target's address when connecting.
+        case network(InProcessNetwork, peer: PeerIdentity)
     }
 
     private enum ConnectionState {
@@ -77,11 +79,23 @@ public final class RPCClient: RPCChannel {
     /// A client of `server` in this process, calling as `peer`: no socket and no TLS, so tests
     /// can exercise a server's routing, peer policies and handlers without certificates.
     /// Connections, calls, deadlines, flow control, retries and drain behave as over TLS.
-    public init(inProcess server: RPCServer, as peer: PeerIdentity) {
-        self.target = Target(host: "in-process", port: server.port, identity: server.identity)
+    public convenience init(inProcess server: RPCServer, as peer: PeerIdentity) {
+        self.init(target: Target(host: "in-process", port: server.port, identity: server.identity), dialer: .inProcess(server.core, peer: peer))
+    }
+
+    /// A client of the server `network` has at `target`'s `host:port`, calling as `peer`: no
+    /// socket and no TLS, the server's identity checked against `target.identity` as a
+    /// certificate's would be. Nothing serving there is a refused connection (UNAVAILABLE,
+    /// retried as over TCP).
+    public convenience init(inProcess network: InProcessNetwork, target: Target, as peer: PeerIdentity) {
+        self.init(target: target, dialer: .network(network, peer: peer))
+    }
+
+    private init(target: Target, dialer: Dialer) {
+        self.target = target
         // The timeouts, windows and retries of any client; the credentials are never read.
         self.configuration = Configuration(credentials: TLSCredentials(certificateChainPath: "", privateKeyPath: "", trustRootsPath: ""))
-        self.dialer = .inProcess(server.core, peer: peer)
+        self.dialer = dialer
     }
 
     /// Closes the connection; calls in flight fail with UNAVAILABLE, later calls too.
@@ -359,6 +373,13 @@ public final class RPCClient: RPCChannel {
         thread.start()
     }
 
+    /// The client end of a new pipe whose server end `server` serves for `peer`.
+    private static func pipe(to server: ServerCore, as peer: PeerIdentity) -> any ByteStream {
+        let (client, serverEnd) = InProcessStream.pair()
+        RPCServer.serve(inProcess: serverEnd, peer: peer, core: server)
+        return client
+    }
+
     private func openConnection() throws -> ClientConnection {
         let deadline = ContinuousClock.now + configuration.connectTimeout
         let stream: any ByteStream
@@ -371,9 +392,15 @@ public final class RPCClient: RPCChannel {
             }
             stream = tlsStream
         case .inProcess(let server, let peer):
-            let (client, serverEnd) = InProcessStream.pair()
-            RPCServer.serve(inProcess: serverEnd, peer: peer, core: server)
-            stream = client
+            stream = Self.pipe(to: server, as: peer)
+        case .network(let network, let peer):
+            guard let server = network.server(at: "\(target.host):\(target.port)") else {
+                throw TLSError(.socket, "nothing serves \(target.host):\(target.port) in this process")
+            }
+            guard server.identity == target.identity else {
+                throw TLSError(.peerRefused, "server identity is \(server.identity), expected \(target.identity)")
+            }
+            stream = Self.pipe(to: server, as: peer)
         }
         let frames = try FrameConnection(stream: stream, maxFrameBytes: configuration.maxFrameBytes)
         var settings = WireFrame.Settings()

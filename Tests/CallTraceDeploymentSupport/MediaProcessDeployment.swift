@@ -12,11 +12,14 @@ public protocol ServiceDeployment: AnyObject, Sendable {
     var mediaPort: Int { get }
     /// Where media keeps its sealed files.
     var blobFolder: String { get }
+    /// How its services are reached; a gateway started beside them (`TelephonyStack`) takes the same.
+    var transport: TestTransport { get }
     func stop() async
 }
 
 extension MediaDeployment: ServiceDeployment {
     public var mediaPort: Int { media.instance.port }
+    public var transport: TestTransport { media.transport }
 }
 
 /// Media as a process of its own — killed with SIGKILL (`kill`) and started again on its stores
@@ -30,10 +33,14 @@ public final class MediaProcessDeployment: ServiceDeployment, @unchecked Sendabl
     public var pki: TemporaryPKI { setup.pki }
     public var mediaPort: Int { setup.port }
     public var blobFolder: String { (setup.database as NSString).deletingLastPathComponent + "/recordings" }
+    /// Media's process reaches the others, and is reached, through ports.
+    public var transport: TestTransport { .tls }
 
     public init() async throws {
-        setup = try ServiceSetup(service: "media")
-        calls = try await CallLedger(pki: setup.pki, mediaPort: setup.port)
+        let setup = try ServiceSetup(service: "media")
+        self.setup = setup
+        // The process reaches them through ports: real mutual TLS, whatever the test's transport.
+        calls = try await TestTransport.$current.withValue(.tls) { try await CallLedger(pki: setup.pki, mediaPort: setup.port) }
         process = try Self.start(setup, calls)
         gateway = Media(try setup.client(identity: TemporaryPKI.identity("gateway", "web")))
         try await setup.waitUntilServing(try setup.client())

@@ -37,7 +37,7 @@ public final class TelephonyStack: @unchecked Sendable {
         let gateway = try await InProcessService.start(TelephonyService.self, peers: [
             "transcript": services.calls.transcript.instance.port, "media": services.mediaPort,
             "identity": services.calls.identity.instance.port, "compliance": services.calls.compliance.instance.port,
-        ], pki: services.pki) {
+        ], pki: services.pki, transport: services.transport) {
             try? $0.set("http_listen", "127.0.0.1:0")
             for (key, value) in settings { try? $0.set(key, value) }
         }

@@ -4,12 +4,14 @@ import Foundation
 public import Logging
 import Synchronization
 
-/// A service started inside the test process, on a port of its own, with a temporary
+/// A service started inside the test process, at a port of its own, with a temporary
 /// PKI, master key, database and mail outbox (`ServiceSetup`), a `TestClock` its rules read,
-/// and a log captured in memory. Reached over real mutual TLS like a process, but it starts in
-/// milliseconds and time moves only when the test moves it.
+/// and a log captured in memory. Reached over the in-process transport, or over real mutual TLS
+/// like a process (`TestTransport`), but it starts in milliseconds and time moves only when the
+/// test moves it.
 public final class InProcessService: @unchecked Sendable {
     public let setup: ServiceSetup
+    public let transport: TestTransport
     public let instance: ServiceInstance
     public let clock: TestClock
     public let log: CapturedLog
@@ -17,9 +19,10 @@ public final class InProcessService: @unchecked Sendable {
     /// Starts the same service again on the same stores (see `restarted()`).
     private let again: @Sendable (Int, (inout ServiceConfiguration) -> Void) async throws -> InProcessService
 
-    private init(setup: ServiceSetup, instance: ServiceInstance, clock: TestClock, log: CapturedLog, name: String,
+    private init(setup: ServiceSetup, transport: TestTransport, instance: ServiceInstance, clock: TestClock, log: CapturedLog, name: String,
                  again: @escaping @Sendable (Int, (inout ServiceConfiguration) -> Void) async throws -> InProcessService) {
         self.setup = setup
+        self.transport = transport
         self.instance = instance
         self.clock = clock
         self.log = log
@@ -29,6 +32,7 @@ public final class InProcessService: @unchecked Sendable {
 
     /// Starts `service`; `peers` maps other services' names to their ports.
     /// - Parameters:
+    ///   - transport: how it and its peers are reached; services that call each other share one.
     ///   - pki: share one deployment PKI between services that call each other.
     ///   - blocking: the pool for the service's blocking work; a test's own can be held full.
     ///   - logLevel: what the captured log keeps; benchmarks pass a deployment's `.info`, so
@@ -36,6 +40,7 @@ public final class InProcessService: @unchecked Sendable {
     public static func start<Service: CallTraceService>(_ service: Service.Type, clock: TestClock = TestClock(),
                                                         peers: [String: Int] = [:], pki: TemporaryPKI? = nil,
                                                         blocking: BlockingPool = .shared, logLevel: Logger.Level = .debug,
+                                                        transport: TestTransport = .current,
                                                         adjust: (inout ServiceConfiguration) -> Void = { _ in }) async throws -> InProcessService {
         let setup = try ServiceSetup(service: Service.name, kind: Service.certificateKind.rawValue, pki: pki)
         // A port below the kernel's ephemeral range (`freePort`): `restarted()` binds it again,
@@ -55,21 +60,28 @@ public final class InProcessService: @unchecked Sendable {
             configuration.peers[peer] = "127.0.0.1:\(ServiceSetup.nothingListens)"
         }
         adjust(&configuration)
-        return try await start(service, setup: setup, configuration: configuration, clock: clock, blocking: blocking, logLevel: logLevel)
+        return try await start(service, setup: setup, transport: transport, configuration: configuration, clock: clock, blocking: blocking,
+                               logLevel: logLevel)
     }
 
-    private static func start<Service: CallTraceService>(_ service: Service.Type, setup: ServiceSetup, configuration: ServiceConfiguration,
-                                                         clock: TestClock, blocking: BlockingPool, logLevel: Logger.Level) async throws -> InProcessService {
+    private static func start<Service: CallTraceService>(_ service: Service.Type, setup: ServiceSetup, transport: TestTransport,
+                                                         configuration: ServiceConfiguration, clock: TestClock, blocking: BlockingPool,
+                                                         logLevel: Logger.Level) async throws -> InProcessService {
         let log = CapturedLog()
         let instance = try await ServiceInstance.start(service, configuration: configuration, logger: log.logger(level: logLevel), clock: clock,
-                                                       blocking: blocking)
-        return InProcessService(setup: setup, instance: instance, clock: clock, log: log, name: Service.name) { port, adjust in
+                                                       blocking: blocking, transport: transport == .tls ? .tls : .inProcess(network))
+        return InProcessService(setup: setup, transport: transport, instance: instance, clock: clock, log: log, name: Service.name) { port, adjust in
             var configuration = configuration
             configuration.listen = "127.0.0.1:\(port)"
             adjust(&configuration)
-            return try await start(service, setup: setup, configuration: configuration, clock: clock, blocking: blocking, logLevel: logLevel)
+            return try await start(service, setup: setup, transport: transport, configuration: configuration, clock: clock, blocking: blocking,
+                                   logLevel: logLevel)
         }
     }
+
+    /// Where the services started over the in-process transport are, by the address they would
+    /// listen on: ports from `freePort`, one per service in the test process.
+    private static let network = InProcessNetwork()
 
     /// After `stop()`: the same service started again on the same port, database, keys and
     /// clock — what a restart of the process leaves, in milliseconds — with `adjust`'s changes.
@@ -91,10 +103,17 @@ public final class InProcessService: @unchecked Sendable {
     }
 
     /// A client of its own, on a connection of its own (a test that closes it, or needs a
-    /// connection no other call has used).
+    /// connection no other call has used). In process, it presents `identity` where its
+    /// certificate would.
     public func newClient(identity: String = TemporaryPKI.identity("gateway", "web")) throws -> RPCClient {
-        try RPCClient(target: .init(host: "127.0.0.1", port: instance.port, identity: TemporaryPKI.identity(setup.kind, name)),
-                      configuration: .init(credentials: try setup.pki.credentials(for: identity)))
+        let target = RPCClient.Target(host: "127.0.0.1", port: instance.port, identity: TemporaryPKI.identity(setup.kind, name))
+        switch transport {
+        case .tls:
+            return try RPCClient(target: target, configuration: .init(credentials: try setup.pki.credentials(for: identity)))
+        case .inProcess:
+            guard let peer = PeerIdentity(uri: identity) else { throw ConfigurationError("\(identity) is not spiffe://<trust-domain>/<kind>/<name>") }
+            return RPCClient(inProcess: Self.network, target: target, as: peer)
+        }
     }
 
     private let clients = Mutex<[String: RPCClient]>([:])

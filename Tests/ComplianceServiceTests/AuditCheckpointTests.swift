@@ -244,7 +244,7 @@ struct AuditCheckpointTests {
         #expect(await code { _ = try await audit.getAuditCheckpoint(.with { $0.orgID = org }, options: CallOptions()) } == .unauthenticated)
     }
 
-    @Test("calltrace audit checkpoint, verify --checkpoint (the signature checked here against the pinned key first), checkpoints, export --checkpoint-out")
+    @Test("calltrace audit checkpoint, verify --checkpoint (the signature checked here against the pinned key first), checkpoints, export --checkpoint-out", .overTLS)
     func commandLine() async throws {
         let deployment = try await ComplianceDeployment()
         defer { Task { await deployment.stop() } }

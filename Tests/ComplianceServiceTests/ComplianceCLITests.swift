@@ -3,7 +3,7 @@ import CallTraceTestSupport
 import Foundation
 import Testing
 
-@Suite("calltrace audit and calltrace compliance: compliance from the command line", .serialized)
+@Suite("calltrace audit and calltrace compliance: compliance from the command line", .overTLS, .serialized)
 struct ComplianceCLITests {
     @Test("audit list, verify and export, readable or --json; due-date offline")
     func commands() async throws {

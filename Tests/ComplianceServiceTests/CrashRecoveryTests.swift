@@ -6,7 +6,7 @@ import CallTraceTestSupport
 import Foundation
 import Testing
 
-@Suite("Compliance killed with SIGKILL: deletions, erasures and retention runs finish after restart")
+@Suite("Compliance killed with SIGKILL: deletions, erasures and retention runs finish after restart", .overTLS)
 struct CrashRecoveryTests {
     /// Compliance as a process on the in-process instance's database, keys and port (which
     /// media and transcript know), its peers the deployment's.

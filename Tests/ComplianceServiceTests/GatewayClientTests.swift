@@ -8,7 +8,7 @@ import Testing
 
 /// libcalltrace (clients/c) built with -Wall -Wextra -Werror under AddressSanitizer and
 /// UndefinedBehaviorSanitizer, driving transcript, media and compliance as a telephony gateway.
-@Suite("The C gateway client against the real services")
+@Suite("The C gateway client against the real services", .overTLS)
 struct GatewayClientTests {
     /// The example program under ASan and UBSan, after checking that the library's products
     /// are there.
@@ -154,7 +154,7 @@ struct GatewayClientTests {
     }
 }
 
-@Suite("The Swift client module: CallTraceConnections from a file and the environment", .serialized)
+@Suite("The Swift client module: CallTraceConnections from a file and the environment", .overTLS, .serialized)
 struct SwiftClientModuleTests {
     @Test("Settings come from a small JSON file with the environment over it; each service is reached as its own identity; missing or malformed settings are named")
     func connections() async throws {

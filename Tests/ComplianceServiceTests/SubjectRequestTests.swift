@@ -173,7 +173,7 @@ struct SubjectRequestTests {
 
 @Suite("Compliance refusals: every user-facing compliance RPC", .serialized)
 struct ComplianceCaseRefusalTests {
-    @Test("Every retention, deletion, subject-request, bundle, matter, offboarding, notice and register RPC refuses no token, an expired token, another org's token, too weak a role, an operator without a grant and a service certificate")
+    @Test("Every retention, deletion, subject-request, bundle, matter, offboarding, notice and register RPC refuses no token, an expired token, another org's token, too weak a role, an operator without a grant and a service certificate", .overTLS)
     func refusalTable() async throws {
         let deployment = try await CallDataDeployment()
         defer { Task { await deployment.stop() } }

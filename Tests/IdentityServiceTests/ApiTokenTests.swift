@@ -314,7 +314,7 @@ struct ApiTokenTests {
         _ = await deployment.stop()
     }
 
-    @Test("calltrace api-tokens create, list and revoke: the secret printed once, JSON on request, refusals as exit codes")
+    @Test("calltrace api-tokens create, list and revoke: the secret printed once, JSON on request, refusals as exit codes", .overTLS)
     func commandLine() async throws {
         let identity = try await InProcessService.start(IdentityService.self)
         defer { Task { await identity.stop() } }

@@ -4,7 +4,7 @@ import Foundation
 import IdentityDomain
 import Testing
 
-@Suite("calltrace orgs, accounts, login, users, grants, security-policy: identity from the command line", .serialized)
+@Suite("calltrace orgs, accounts, login, users, grants, security-policy: identity from the command line", .overTLS, .serialized)
 struct IdentityCLITests {
     @Test("An operator creates a firm; its admin accepts the e-mailed invitation, signs in, invites and manages a user, grants support and sets a policy; passwords only on standard input")
     func wholePath() async throws {

@@ -40,9 +40,9 @@ final class IdentityDeployment: @unchecked Sendable {
             inProcess = service
         }
         port = inProcess?.instance.port ?? setup.port
-        operatorClient = try Self.client(TemporaryPKI.identity("operator", "ops"), setup: setup, port: port)
-        gateway = try Self.client(TemporaryPKI.identity("gateway", "web"), setup: setup, port: port)
-        media = try Self.client(TemporaryPKI.identity("service", "media"), setup: setup, port: port)
+        operatorClient = try Self.client(TemporaryPKI.identity("operator", "ops"), setup: setup, port: port, inProcess: inProcess)
+        gateway = try Self.client(TemporaryPKI.identity("gateway", "web"), setup: setup, port: port, inProcess: inProcess)
+        media = try Self.client(TemporaryPKI.identity("service", "media"), setup: setup, port: port, inProcess: inProcess)
         try await setup.waitUntilServing(operatorClient)
     }
 
@@ -58,12 +58,14 @@ final class IdentityDeployment: @unchecked Sendable {
 
     /// Another client of identity, presenting `identity`.
     func client(_ identity: String) throws -> RPCClient {
-        try Self.client(identity, setup: setup, port: port)
+        try Self.client(identity, setup: setup, port: port, inProcess: inProcess)
     }
 
-    private static func client(_ identity: String, setup: ServiceSetup, port: Int) throws -> RPCClient {
-        try RPCClient(target: .init(host: "127.0.0.1", port: port, identity: TemporaryPKI.identity("service", "identity")),
-                      configuration: .init(credentials: try setup.pki.credentials(for: identity)))
+    /// The process's clients over TLS; the in-process service's over its transport.
+    private static func client(_ identity: String, setup: ServiceSetup, port: Int, inProcess: InProcessService?) throws -> RPCClient {
+        if let inProcess { return try inProcess.newClient(identity: identity) }
+        return try RPCClient(target: .init(host: "127.0.0.1", port: port, identity: TemporaryPKI.identity("service", "identity")),
+                             configuration: .init(credentials: try setup.pki.credentials(for: identity)))
     }
 
     /// A new organisation with an active admin; returns the org and the admin's token.

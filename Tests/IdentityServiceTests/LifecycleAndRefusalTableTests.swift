@@ -62,7 +62,7 @@ struct LifecycleAndRefusalTableTests {
         _ = await deployment.stop()
     }
 
-    @Test("Every user-authenticated RPC refuses no token, an expired token, another org's token and too weak a role, a session's or an API token's alike")
+    @Test("Every user-authenticated RPC refuses no token, an expired token, another org's token and too weak a role, a session's or an API token's alike", .overTLS)
     func refusalTable() async throws {
         let deployment = try await IdentityDeployment(.inProcess)
         let (org, _) = try await deployment.organisationWithAdmin(email: "admin@a.example")

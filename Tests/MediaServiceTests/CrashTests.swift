@@ -9,7 +9,7 @@ import Foundation
 import Synchronization
 import Testing
 
-@Suite("Media killed with SIGKILL: a complete recording or nothing")
+@Suite("Media killed with SIGKILL: a complete recording or nothing", .overTLS)
 struct CrashTests {
     @Test("kill -9 in the middle of an upload leaves nothing after restart; a recording stored before the kill plays whole")
     func killDuringUpload() async throws {

@@ -12,7 +12,7 @@ import Testing
 /// operator does with the key files, media either plays the recording or refuses to start,
 /// naming the files — it never serves an empty key store (every recording NOT_FOUND) or a key
 /// store its master key does not open.
-@Suite("Media: master-key rotation keeps recordings playable; a wrong master key or key store never serves")
+@Suite("Media: master-key rotation keeps recordings playable; a wrong master key or key store never serves", .overTLS)
 struct MasterKeyRotationTests {
     /// Starts media with `flags`, its peers `ledger`'s, and waits until it serves.
     static func serve(_ setup: ServiceSetup, _ flags: [String], _ ledger: CallLedger) async throws -> RunningProcess {

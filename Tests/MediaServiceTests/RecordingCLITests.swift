@@ -3,7 +3,7 @@ import CallTraceTestSupport
 import Foundation
 import Testing
 
-@Suite("calltrace recordings: media from the command line")
+@Suite("calltrace recordings: media from the command line", .overTLS)
 struct RecordingCLITests {
     @Test("upload, list, show, play, share, open-link, links, revoke-link, delete — readable or --json, with meaningful exit codes")
     func commands() async throws {

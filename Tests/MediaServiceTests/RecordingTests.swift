@@ -174,7 +174,7 @@ struct RecordingTests {
         await deployment.stop()
     }
 
-    @Test("Every user-facing media RPC refuses no token, another org's token, too weak a role, an operator without a grant and the wrong certificate")
+    @Test("Every user-facing media RPC refuses no token, another org's token, too weak a role, an operator without a grant and the wrong certificate", .overTLS)
     func refusals() async throws {
         let deployment = try await MediaDeployment()
         let (org, admin) = try await deployment.organisation()

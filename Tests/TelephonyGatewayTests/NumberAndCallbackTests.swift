@@ -160,7 +160,7 @@ struct NumberTests {
         await rig.stop()
     }
 
-    @Test("Refused before Twilio is asked: no token, a made-up token, a member (no settings.manage), an analyst, malformed searches")
+    @Test("Refused before Twilio is asked: no token, a made-up token, a member (no settings.manage), an analyst, malformed searches", .overTLS)
     func refusals() async throws {
         let rig = try await TelephonyRig()
         let numbers = try rig.numbers

@@ -40,7 +40,10 @@ final class TelephonyRig: @unchecked Sendable {
     ///   - killable: the gateway runs as a process, to be killed (`kill`) and started again (`restart`).
     ///   - mediaAsProcess: media runs as a process, to be killed and started again (`media`).
     init(routing: Routing? = TelephonyRig.alwaysOpen, killable: Bool = false, mediaAsProcess: Bool = false) async throws {
-        services = mediaAsProcess ? try await MediaProcessDeployment() : try await MediaDeployment()
+        // A gateway process reaches the services through ports: real mutual TLS.
+        services = try await TestTransport.$current.withValue(killable ? .tls : TestTransport.current) { () async throws -> any ServiceDeployment in
+            mediaAsProcess ? try await MediaProcessDeployment() : try await MediaDeployment()
+        }
         stack = try TelephonyStack(pki: services.pki)
         fake = stack.fake
         if killable {

@@ -26,7 +26,7 @@ struct RedactionTests {
         let text = "Yes, it's 4111 1111 1111 1111, thanks."
         let result = Redactor.redact(text)
         #expect(result.spans.map { Array(text)[$0].map(String.init).joined() } == ["4111 1111 1111 1111"])
-        let segment = Segment.with { $0.text = text; $0.startMs = 1000; $0.endMs = 5200 }
+        let segment = Segment(startMs: 1000, endMs: 5200, text: text)
         let words = text.split(separator: " ").enumerated().map { i, word in
             TimedWord(startMs: 1000 + UInt64(i) * 600, endMs: 1000 + UInt64(i + 1) * 600, text: String(word))
         }

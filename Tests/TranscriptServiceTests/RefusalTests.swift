@@ -8,7 +8,7 @@ import Testing
 
 @Suite("Transcript refusals", .serialized)
 struct TranscriptRefusalTests {
-    @Test("Every user-facing transcript RPC (routing and the block list too) refuses no token, an expired token, another org's token, too weak a role, an operator without a grant and the wrong certificate")
+    @Test("Every user-facing transcript RPC (routing and the block list too) refuses no token, an expired token, another org's token, too weak a role, an operator without a grant and the wrong certificate", .overTLS)
     func refusalTable() async throws {
         let deployment = try await TranscriptDeployment()
         defer { Task { await deployment.stop() } }

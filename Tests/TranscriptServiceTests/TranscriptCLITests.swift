@@ -2,7 +2,7 @@ import CallTraceTestSupport
 import Foundation
 import Testing
 
-@Suite("calltrace tracking-numbers, calls, transcripts, report, suppression, block: transcript from the command line", .serialized)
+@Suite("calltrace tracking-numbers, calls, transcripts, report, suppression, block: transcript from the command line", .overTLS, .serialized)
 struct TranscriptCLITests {
     @Test("Every transcript capability from the CLI, readable, --json or --csv, with meaningful exit codes")
     func commands() async throws {

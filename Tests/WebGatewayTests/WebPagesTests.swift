@@ -128,7 +128,7 @@ import Testing
         await d.stop()
     }
 
-    @Test func thePlayerStreamsByteRangesThroughMedia() async throws {
+    @Test(.overTLS) func thePlayerStreamsByteRangesThroughMedia() async throws {
         let d = try await WebDeployment()
         let (org, admin) = try await d.firm()
         let file = wavFile(samples: 40_000)

@@ -8,8 +8,9 @@ public import Logging
 public import ServiceLifecycle
 
 /// One running service: its server, database, key store and audit forwarding. A process runs
-/// one (`calltrace-<name> serve`); tests start any number in process, on port 0, with a
-/// `TestClock`, and reach them over real mutual TLS.
+/// one (`calltrace-<name> serve`); tests start any number in process, with a `TestClock`, and
+/// reach them over real mutual TLS or, for domain and handler tests, over the in-process
+/// transport (`ServiceTransport`).
 public final class ServiceInstance: Sendable {
     public let server: RPCServer
     public let database: Database
@@ -20,11 +21,13 @@ public final class ServiceInstance: Sendable {
     public let service: any CallTraceService
     /// What runs beside the server until the stop (`CallTraceService.companions`).
     public let companions: [any ServiceLifecycle.Service]
-    /// The port it listens on.
-    public var port: Int { server.port }
+    /// The port it listens on (over the in-process transport, the one its address names).
+    public let port: Int
 
-    private init(server: RPCServer, database: Database, keyStore: Database, outbox: AuditOutbox, jobs: JobQueue, service: any CallTraceService) {
+    private init(server: RPCServer, port: Int, database: Database, keyStore: Database, outbox: AuditOutbox, jobs: JobQueue,
+                 service: any CallTraceService) {
         self.server = server
+        self.port = port
         self.database = database
         self.keyStore = keyStore
         self.outbox = outbox
@@ -43,6 +46,16 @@ public final class ServiceInstance: Sendable {
     public static func start<Service: CallTraceService>(_ service: Service.Type, configuration: ServiceConfiguration,
                                                         logger: Logger, clock: any WallClock = SystemClock(),
                                                         blocking: BlockingPool = .shared) async throws -> ServiceInstance {
+        try await start(service, configuration: configuration, logger: logger, clock: clock, blocking: blocking, transport: .tls)
+    }
+
+    /// The same over `transport`: the tests' way to run a deployment without sockets. Everything
+    /// but the listener and the peers' connections is as above, the TLS material loaded and
+    /// checked too.
+    package static func start<Service: CallTraceService>(_ service: Service.Type, configuration: ServiceConfiguration,
+                                                         logger: Logger, clock: any WallClock = SystemClock(),
+                                                         blocking: BlockingPool = .shared,
+                                                         transport: ServiceTransport) async throws -> ServiceInstance {
         let name = Service.name
         guard configuration.own is Service.Settings else {
             throw ConfigurationError("the configuration holds \(type(of: configuration.own)), not \(name)'s settings (\(Service.Settings.self))")
@@ -85,9 +98,12 @@ public final class ServiceInstance: Sendable {
                 // A gateway that serves calls of its own (the telephony gateway's numbers and call
                 // backs, for the web app) proves to be that gateway.
                 let kind = Deployment.gatewayNames.contains(peer) ? PeerIdentity.Kind.gateway : .service
-                return (peer, try RPCClient(
-                    target: .init(host: String(parts[0]), port: Int(parts[1]) ?? 0, identity: "spiffe://\(trustDomain)/\(kind.rawValue)/\(peer)"),
-                    configuration: .init(credentials: credentials)))
+                let target = RPCClient.Target(host: String(parts[0]), port: Int(parts[1]) ?? 0,
+                                              identity: "spiffe://\(trustDomain)/\(kind.rawValue)/\(peer)")
+                return switch transport {
+                case .tls: (peer, try RPCClient(target: target, configuration: .init(credentials: credentials)))
+                case .inProcess(let network): (peer, RPCClient(inProcess: network, target: target, as: identity))
+                }
             })
             var serverConfiguration = RPCServer.Configuration(
                 credentials: credentials,
@@ -99,7 +115,14 @@ public final class ServiceInstance: Sendable {
             // whose calls it makes to the services (never one of its own making: it names none).
             serverConfiguration.clientAddressGateways = Set(configuration.credentialGateways).union(Deployment.gatewaysServingCalls)
             // The port opens first, answering NOT_SERVING while the schema migrates.
-            server = try RPCServer(configuration: serverConfiguration, services: [], serving: false, logger: logger)
+            switch transport {
+            case .tls:
+                server = try RPCServer(configuration: serverConfiguration, services: [], serving: false, logger: logger)
+            case .inProcess(let network):
+                server = try RPCServer(inProcess: own, info: serverConfiguration.info, limits: serverConfiguration.limits, services: [],
+                                       serving: false, clientAddressGateways: serverConfiguration.clientAddressGateways, logger: logger)
+                network.attach(server, at: "\(address.host):\(address.port)")
+            }
         } catch {
             database.close()
             keyStore.close()
@@ -127,9 +150,10 @@ public final class ServiceInstance: Sendable {
             logger.warning("the key store is in the database's folder: a copy of that folder holds the keys a shred destroys; set key_store elsewhere",
                            metadata: ["key_store": "\(configuration.keyStorePath)"])
         }
-        logger.notice("serving", metadata: ["address": "\(address.host):\(server.port)", "identity": "\(server.identity)",
+        let port = server.port == 0 ? address.port : server.port
+        logger.notice("serving", metadata: ["address": "\(address.host):\(port)", "identity": "\(server.identity)",
                                             "schema_version": "\(database.schemaVersion)"])
-        return ServiceInstance(server: server, database: database, keyStore: keyStore, outbox: outbox, jobs: jobs, service: service)
+        return ServiceInstance(server: server, port: port, database: database, keyStore: keyStore, outbox: outbox, jobs: jobs, service: service)
     }
 
     /// Drains: NOT_SERVING, calls in flight finish within `gracePeriod`; then the job worker

@@ -44,8 +44,13 @@ struct NoticeHandler: Calltrace_Compliance_V1_NoticeServiceHandler {
 
     func setNoticeSettings(_ request: Calltrace_Compliance_V1_SetNoticeSettingsRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_SetNoticeSettingsResponse {
-        let row = try await rules.setSettings(request.settings, org: request.orgID, by: who.actor)
+        let row = try await rules.setSettings(Self.change(request.settings), org: request.orgID, by: who.actor)
         return .with { $0.settings = Self.proto(row) }
+    }
+
+    static func change(_ settings: Calltrace_Compliance_V1_NoticeSettings) -> NoticeSettingsChange {
+        NoticeSettingsChange(firmName: settings.firmName, firmPhone: settings.firmPhone, inboundGreeting: settings.inboundGreeting,
+                             overrides: settings.overrides.map { ($0.kind, $0.text) })
     }
 
     static func proto(_ row: NoticeSettingsRow) -> Calltrace_Compliance_V1_NoticeSettings {

@@ -134,6 +134,15 @@ struct NoticeSettingsRow: Sendable, Codable {
     var updatedBy = ""
 }
 
+/// The notice settings a firm asks for, as given (`DocumentRules.setSettings` checks them).
+struct NoticeSettingsChange: Sendable {
+    var firmName = ""
+    var firmPhone = ""
+    var inboundGreeting = false
+    /// The firm's own wording, in the order given.
+    var overrides: [(kind: DocumentRules.Kind, text: String)] = []
+}
+
 /// The agreement an organisation accepted, and when.
 struct AgreementAcceptance: Sendable {
     let templateVersion: String
@@ -164,7 +173,7 @@ struct DocumentRules: Sendable {
         return try await repository.read { tx in try tx.noticeSettings(org: org) } ?? NoticeSettingsRow()
     }
 
-    func setSettings(_ requested: Calltrace_Compliance_V1_NoticeSettings, org: String, by actor: String) async throws -> NoticeSettingsRow {
+    func setSettings(_ requested: NoticeSettingsChange, org: String, by actor: String) async throws -> NoticeSettingsRow {
         try OrganizationID.validate(org)
         var row = NoticeSettingsRow(firmName: try DomainText.line(requested.firmName, "firm_name", max: 200),
                                     firmPhone: try DomainText.line(requested.firmPhone, "firm_phone", max: 40), inboundGreeting: requested.inboundGreeting,

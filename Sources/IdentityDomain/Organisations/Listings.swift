@@ -6,19 +6,47 @@ import CallTraceServiceHost
 import CallTraceStorage
 import Foundation
 
+/// A user as the firm sees them: name and e-mail opened.
+struct User: Sendable {
+    let id: String
+    let email: String
+    let displayName: String
+    let role: Calltrace_Identity_V1_Role
+    let status: String
+    let twoFactorConfirmed: Bool
+    let createdAt: Int64
+}
+
+/// An organisation as operators see it: the name opened, or a placeholder once its key is shredded.
+struct Organization: Sendable {
+    let id: String
+    let name: String
+    let status: String
+    let createdAt: Int64
+}
+
+/// A support grant as the firm sees it: the reason opened.
+struct SupportGrant: Sendable {
+    let id: String
+    let permissions: [Calltrace_Identity_V1_Permission]
+    let reason: String
+    let createdBy: String
+    let createdAt: Int64
+    let expiresAt: Int64
+    let revokedAt: Int64?
+}
+
 /// Users as the firm sees them.
 extension IdentityRules {
     /// The organisation's users (`only`: that one), names and e-mails opened.
-    func users(org: String, only user: String? = nil) async throws -> [Calltrace_Identity_V1_User] {
+    func users(org: String, only user: String? = nil) async throws -> [User] {
         let records = try await repository.read { tx in try tx.users(org: org, only: user) }
         return try records.map { record in
             let email = try keys.open(record.sealedEmail, org: org, table: "users", column: "email", row: record.id)
             let name = try keys.open(record.sealedName, org: org, table: "users", column: "display_name", row: record.id)
-            return .with {
-                $0.userID = record.id; $0.email = String(decoding: email, as: UTF8.self); $0.displayName = String(decoding: name, as: UTF8.self)
-                $0.role = Calltrace_Identity_V1_Role(rawValue: record.role) ?? .unspecified; $0.status = record.status
-                $0.twoFactorConfirmed = record.twoFactorConfirmed; $0.createdAtUnixMs = record.createdAt
-            }
+            return User(id: record.id, email: String(decoding: email, as: UTF8.self), displayName: String(decoding: name, as: UTF8.self),
+                        role: Calltrace_Identity_V1_Role(rawValue: record.role) ?? .unspecified, status: record.status,
+                        twoFactorConfirmed: record.twoFactorConfirmed, createdAt: record.createdAt)
         }
     }
 
@@ -33,23 +61,21 @@ extension IdentityRules {
     }
 
     /// Every organisation for operators; an offboarded one's name is gone with its key.
-    func organizations() async throws -> [Calltrace_Identity_V1_Organization] {
+    func organizations() async throws -> [Organization] {
         try await repository.read { tx in try tx.organizations(only: nil) }.map { record in
             let name = (try? keys.open(record.sealedName, org: record.id, table: "organizations", column: "name", row: record.id))
                 .map { String(decoding: $0, as: UTF8.self) } ?? "(unreadable: key shredded)"
-            return .with { $0.orgID = record.id; $0.name = name; $0.status = record.status; $0.createdAtUnixMs = record.createdAt }
+            return Organization(id: record.id, name: name, status: record.status, createdAt: record.createdAt)
         }
     }
 
     /// The organisation's support grants, past and present, reasons opened.
-    func grants(org: String) async throws -> [Calltrace_Identity_V1_SupportGrant] {
+    func grants(org: String) async throws -> [SupportGrant] {
         try await repository.read { tx in try tx.grants(org: org) }.map { record in
             let reason = try keys.open(record.sealedReason, org: org, table: "support_grants", column: "reason", row: record.id)
-            return .with {
-                $0.grantID = record.id; $0.permissions = record.permissions.compactMap { Calltrace_Identity_V1_Permission(rawValue: $0) }
-                $0.reason = String(decoding: reason, as: UTF8.self); $0.createdBy = record.createdBy; $0.createdAtUnixMs = record.createdAt
-                $0.expiresAtUnixMs = record.expiresAt; $0.revokedAtUnixMs = record.revokedAt ?? 0
-            }
+            return SupportGrant(id: record.id, permissions: record.permissions.compactMap { Calltrace_Identity_V1_Permission(rawValue: $0) },
+                                reason: String(decoding: reason, as: UTF8.self), createdBy: record.createdBy, createdAt: record.createdAt,
+                                expiresAt: record.expiresAt, revokedAt: record.revokedAt)
         }
     }
 }

@@ -126,7 +126,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
 
     func listUsers(_ request: Calltrace_Identity_V1_ListUsersRequest, principal _: Principal, context: ServerContext) async throws -> Calltrace_Identity_V1_ListUsersResponse {
         let users = try await rules.users(org: request.orgID)
-        return .with { $0.users = users }
+        return .with { $0.users = users.map(Self.proto) }
     }
 
     func getCurrentUser(_ request: Calltrace_Identity_V1_GetCurrentUserRequest, context: ServerContext) async throws
@@ -134,7 +134,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         let me = try await me(context, in: request.orgID)
         guard let found = try await rules.users(org: request.orgID, only: me.user).first else { throw IdentityRules.noValidCredential }
         return .with {
-            $0.user = found
+            $0.user = Self.proto(found)
             // An API token's: only what both its scopes and the role allow.
             $0.permissions = Permission.allCases.filter { me.permissions.contains($0) }
         }
@@ -143,19 +143,37 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
     func listOrganizations(_ request: Calltrace_Identity_V1_ListOrganizationsRequest, context: ServerContext) async throws
         -> Calltrace_Identity_V1_ListOrganizationsResponse {
         let organizations = try await rules.organizations()
-        return .with { $0.organizations = organizations }
+        return .with { $0.organizations = organizations.map(Self.proto) }
     }
 
     func listSupportGrants(_ request: Calltrace_Identity_V1_ListSupportGrantsRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Identity_V1_ListSupportGrantsResponse {
         let grants = try await rules.grants(org: request.orgID)
-        return .with { $0.grants = grants }
+        return .with { $0.grants = grants.map(Self.proto) }
     }
 
     func getSecurityPolicy(_ request: Calltrace_Identity_V1_GetSecurityPolicyRequest, principal _: Principal, context: ServerContext) async throws
         -> Calltrace_Identity_V1_GetSecurityPolicyResponse {
         let policy = try await rules.policy(org: request.orgID)
         return .with { $0.policy = Self.proto(policy) }
+    }
+
+    static func proto(_ user: User) -> Calltrace_Identity_V1_User {
+        .with {
+            $0.userID = user.id; $0.email = user.email; $0.displayName = user.displayName; $0.role = user.role; $0.status = user.status
+            $0.twoFactorConfirmed = user.twoFactorConfirmed; $0.createdAtUnixMs = user.createdAt
+        }
+    }
+
+    static func proto(_ organization: Organization) -> Calltrace_Identity_V1_Organization {
+        .with { $0.orgID = organization.id; $0.name = organization.name; $0.status = organization.status; $0.createdAtUnixMs = organization.createdAt }
+    }
+
+    static func proto(_ grant: SupportGrant) -> Calltrace_Identity_V1_SupportGrant {
+        .with {
+            $0.grantID = grant.id; $0.permissions = grant.permissions; $0.reason = grant.reason; $0.createdBy = grant.createdBy
+            $0.createdAtUnixMs = grant.createdAt; $0.expiresAtUnixMs = grant.expiresAt; $0.revokedAtUnixMs = grant.revokedAt ?? 0
+        }
     }
 
     static func proto(_ policy: SecurityPolicy) -> Calltrace_Identity_V1_SecurityPolicy {

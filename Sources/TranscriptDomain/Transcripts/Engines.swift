@@ -4,7 +4,15 @@ import CallTraceServiceHost
 import Foundation
 import TranscriptText
 
-typealias Segment = Calltrace_Transcript_V1_Segment
+/// One stretch of a call's speech: who spoke, on which channel, when, and what they said.
+struct Segment: Sendable, Equatable {
+    /// "caller", "firm", or the engine's label ("speaker 0").
+    var speaker = ""
+    var channel: UInt32 = 0
+    var startMs: UInt64 = 0
+    var endMs: UInt64 = 0
+    var text = ""
+}
 
 /// Audio to transcribe, as media stores it: `size` bytes arriving in `body` while the engine
 /// sends them on (never whole in memory).
@@ -132,20 +140,17 @@ struct DeepgramEngine: TranscriptionEngine {
         func milliseconds(_ seconds: Double) -> UInt64 { UInt64(max(0, seconds * 1000).rounded()) }
         if let utterances = answer.results.utterances, !utterances.isEmpty {
             return utterances.sorted { $0.start < $1.start }.map { utterance in
-                HeardSegment(segment: .with {
-                    $0.speaker = speaker(channel: utterance.channel ?? 0, speaker: utterance.speaker)
-                    $0.channel = UInt32(max(0, utterance.channel ?? 0))
-                    $0.startMs = milliseconds(utterance.start)
-                    $0.endMs = milliseconds(utterance.end)
-                    $0.text = utterance.transcript
-                }, words: (utterance.words ?? []).map {
+                HeardSegment(segment: Segment(speaker: speaker(channel: utterance.channel ?? 0, speaker: utterance.speaker),
+                                              channel: UInt32(max(0, utterance.channel ?? 0)), startMs: milliseconds(utterance.start),
+                                              endMs: milliseconds(utterance.end), text: utterance.transcript),
+                             words: (utterance.words ?? []).map {
                     TimedWord(startMs: milliseconds($0.start), endMs: milliseconds($0.end), text: $0.punctuated_word ?? $0.word)
                 })
             }
         }
         return (answer.results.channels ?? []).enumerated().compactMap { index, channel in
             guard let text = channel.alternatives.first?.transcript, !text.isEmpty else { return nil }
-            return HeardSegment(segment: .with { $0.speaker = speaker(channel: index, speaker: nil); $0.channel = UInt32(index); $0.text = text })
+            return HeardSegment(segment: Segment(speaker: speaker(channel: index, speaker: nil), channel: UInt32(index), text: text))
         }
     }
 }

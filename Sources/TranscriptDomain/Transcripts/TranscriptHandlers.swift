@@ -29,7 +29,7 @@ struct TranscriptHandler: Calltrace_Transcript_V1_TranscriptServiceHandler {
         return .with {
             $0.state = reading.state
             $0.failureReason = reading.failureReason
-            if let transcript = reading.transcript { $0.transcript = transcript }
+            if let transcript = reading.transcript { $0.transcript = transcript.proto }
             if let analysis = reading.analysis { $0.analysis = analysis }
         }
     }
@@ -60,8 +60,9 @@ struct TranscriptHandler: Calltrace_Transcript_V1_TranscriptServiceHandler {
                 mayReplace = false
             }
         }
-        let transcript = try await rules.submit(request, replacing: mayReplace, by: actor)
-        return .with { $0.transcript = transcript }
+        let transcript = try await rules.submit(request.segments.map(Segment.init), org: request.orgID, callID: request.callID,
+                                                replacing: mayReplace, by: actor)
+        return .with { $0.transcript = transcript.proto }
     }
 
     func deleteTranscript(_ request: Calltrace_Transcript_V1_DeleteTranscriptRequest, principal who: Principal, context: ServerContext) async throws
@@ -196,7 +197,7 @@ struct CallExport {
         var options = JSONEncodingOptions()
         options.preserveProtoFieldNames = true
         let callJSON = try call.jsonString(options: options)
-        let transcriptJSON = try reading.transcript.map { try $0.jsonString(options: options) } ?? "null"
+        let transcriptJSON = try reading.transcript.map { try $0.proto.jsonString(options: options) } ?? "null"
         let analysisJSON = try reading.analysis.map { try $0.jsonString(options: options) } ?? "null"
         json = "{\"call\":\(callJSON),\"transcript\":\(transcriptJSON),\"analysis\":\(analysisJSON)}"
         let started = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(call.startedAtUnixMs) / 1000))

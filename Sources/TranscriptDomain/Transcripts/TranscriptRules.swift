@@ -128,17 +128,15 @@ struct TranscriptRules: Sendable {
     /// `transcript.replaced` when it is). Nothing is sealed, and no key is made, before the call
     /// is known in `org`.
     func store(_ redacted: (segments: [Segment], count: Int, ranges: [(UInt64, UInt64)]), org: String, callID: String, engine: String,
-               muteLater: Bool = false, replacing: Bool = true, by actor: String) async throws -> Calltrace_Transcript_V1_Transcript {
+               muteLater: Bool = false, replacing: Bool = true, by actor: String) async throws -> Transcript {
         guard try await repository.read({ tx in try tx.call(callID, org: org) }) != nil else {
             throw DomainError.notFound("call \(callID) not found in organisation \(org)")
         }
         let clean = redacted.segments
         let redactions = redacted.count
         let now = clock.nowUnixMs
-        let transcript = Calltrace_Transcript_V1_Transcript.with {
-            $0.callID = callID; $0.orgID = org; $0.segments = clean; $0.engine = engine; $0.redactions = UInt32(redactions); $0.createdAtUnixMs = now
-        }
-        let plain: Data = try transcript.serializedBytes()
+        let transcript = Transcript(callID: callID, org: org, segments: clean, engine: engine, redactions: redactions, createdAt: now)
+        let plain = try transcript.sealedForm()
         let callKeys = calls.callKeys
         try await repository.write { [outbox, jobs] tx in
             guard let call = try tx.call(callID, org: org) else { throw DomainError.notFound("call \(callID) not found in organisation \(org)") }
@@ -179,14 +177,13 @@ struct TranscriptRules: Sendable {
     }
 
     /// A user's or gateway's transcript (the `manual` engine).
-    func submit(_ request: Calltrace_Transcript_V1_SubmitTranscriptRequest, replacing: Bool, by actor: String) async throws
-        -> Calltrace_Transcript_V1_Transcript {
-        try CallID.validate(request.callID)
-        guard (1...10_000).contains(request.segments.count) else { throw DomainError.invalid("a transcript has 1 to 10,000 segments") }
-        guard request.segments.allSatisfy({ $0.text.utf8.count <= 20_000 && $0.speaker.count <= 64 && $0.endMs >= $0.startMs }) else {
+    func submit(_ segments: [Segment], org: String, callID: String, replacing: Bool, by actor: String) async throws -> Transcript {
+        try CallID.validate(callID)
+        guard (1...10_000).contains(segments.count) else { throw DomainError.invalid("a transcript has 1 to 10,000 segments") }
+        guard segments.allSatisfy({ $0.text.utf8.count <= 20_000 && $0.speaker.count <= 64 && $0.endMs >= $0.startMs }) else {
             throw DomainError.invalid("a segment's text is at most 20,000 bytes, its speaker 64 characters, and it ends after it starts")
         }
-        return try await store(Self.redacted(request.segments), org: request.orgID, callID: request.callID, engine: "manual", muteLater: true,
+        return try await store(Self.redacted(segments), org: org, callID: callID, engine: "manual", muteLater: true,
                                replacing: replacing, by: actor)
     }
 
@@ -199,7 +196,7 @@ struct TranscriptRules: Sendable {
     struct Reading: Sendable {
         var state: State = .unspecified
         var failureReason = ""
-        var transcript: Calltrace_Transcript_V1_Transcript?
+        var transcript: Transcript?
         var analysis: Calltrace_Transcript_V1_Analysis?
     }
 
@@ -217,7 +214,7 @@ struct TranscriptRules: Sendable {
         }
         if let stored {
             let plain = try calls.callKeys.open(stored.sealedSegments, org: org, call: callID, .transcript, table: "transcripts", column: "segments")
-            reading.transcript = try Calltrace_Transcript_V1_Transcript(serializedBytes: plain)
+            reading.transcript = try Transcript(sealedForm: plain)
             reading.state = .done
         }
         if let analysis {
