@@ -23,7 +23,12 @@ struct TelephonyBench: AsyncParsableCommand {
     @Option(help: "Webhooks measured one at a time (after a tenth as many to warm up).") var requests = 1000
     @Option(help: "Concurrent callers for the throughput figure.") var callers = 8
 
+    /// Over ports and real mutual TLS, as deployed (the suite's default is the in-process transport).
     func run() async throws {
+        try await TestTransport.$current.withValue(.tls) { try await measure() }
+    }
+
+    private func measure() async throws {
         print("calltrace-bench telephony: the four services and calltrace-telephony in this process")
         let services = try await MediaDeployment()
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bench-twilio-\(UUID().uuidString)")
@@ -127,5 +132,5 @@ private final class Counter: @unchecked Sendable {
 }
 
 extension Duration {
-    fileprivate var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
+    var milliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
 }

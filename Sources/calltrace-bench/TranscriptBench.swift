@@ -15,33 +15,59 @@ import TranscriptDomain
 /// Server-side times come from the service's own per-method metrics.
 struct TranscriptBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "transcript", abstract: "Subject search latency and attribution report time over a year of calls, vs raw SQLite.")
+        commandName: "transcript",
+        abstract: "Subject search latency and attribution report time (by source, and by website campaign) over a year of calls and visits, vs raw SQLite.")
 
     @Option(help: "Calls in the year.") var calls = 1_000_000
+    @Option(help: "Website visits in the year (issue 32); two calls in five joined to one.") var visits = 5_000_000
     @Option(help: "Subject searches measured.") var searches = 2_000
     @Option(help: "Reports measured.") var reports = 10
 
+    /// Identity and transcript in this process, and a firm with its admin signed in.
+    struct Firm {
+        let identity: InProcessService
+        let transcript: InProcessService
+        let org: String
+        let metadata: Metadata
+        var admin: CallOptions { CallOptions(metadata: metadata) }
+
+        static func start() async throws -> Firm {
+            // Logging as a deployment does (info): a debug line per call is not what is measured.
+            let identity = try await InProcessService.start(IdentityService.self, logLevel: .info)
+            let transcript = try await InProcessService.start(TranscriptService.self, peers: ["identity": identity.instance.port],
+                                                              pki: identity.setup.pki, logLevel: .info)
+            let email = "admin@bench.example"
+            let org = try await identity.client(identity: TemporaryPKI.identity("operator", "ops"))
+                .unary(Calltrace_Identity_V1_IdentityService.createOrganization, .with { $0.name = "Bench LLP"; $0.firstAdminEmail = email }).orgID
+            let gateway = try identity.client()
+            _ = try await gateway.unary(Calltrace_Identity_V1_IdentityService.redeemInvitation, .with {
+                $0.invitationToken = try! identity.setup.deliveredToken(to: email)!; $0.password = "correct horse battery staple"
+            }, options: .endUser)
+            let token = try await gateway.unary(Calltrace_Identity_V1_IdentityService.login, .with {
+                $0.orgID = org; $0.email = email; $0.password = "correct horse battery staple"
+            }, options: .endUser).token
+            var metadata = Metadata()
+            try metadata.add("authorization", "Bearer \(token)")
+            return Firm(identity: identity, transcript: transcript, org: org, metadata: metadata)
+        }
+
+        func stop() async {
+            await transcript.stop()
+            await identity.stop()
+        }
+    }
+
+    /// Over ports and real mutual TLS, as deployed (the suite's default is the in-process transport).
     func run() async throws {
-        // Logging as a deployment does (info): a debug line per call is not what is measured.
-        let identity = try await InProcessService.start(IdentityService.self, logLevel: .info)
-        let transcript = try await InProcessService.start(TranscriptService.self, peers: ["identity": identity.instance.port], pki: identity.setup.pki,
-                                                          logLevel: .info)
-        defer { Task { await transcript.stop(); await identity.stop() } }
+        try await TestTransport.$current.withValue(.tls) { try await measure() }
+    }
+
+    private func measure() async throws {
+        let firm = try await Firm.start()
+        defer { Task { await firm.stop() } }
+        let (transcript, org, metadata, admin) = (firm.transcript, firm.org, firm.metadata, firm.admin)
         let clock = transcript.clock
         // An organisation, its admin, ten tracking numbers, and one caller's ten calls made the service's way.
-        let email = "admin@bench.example"
-        let org = try await identity.client(identity: TemporaryPKI.identity("operator", "ops"))
-            .unary(Calltrace_Identity_V1_IdentityService.createOrganization, .with { $0.name = "Bench LLP"; $0.firstAdminEmail = email }).orgID
-        let gateway = try identity.client()
-        _ = try await gateway.unary(Calltrace_Identity_V1_IdentityService.redeemInvitation, .with {
-            $0.invitationToken = try! identity.setup.deliveredToken(to: email)!; $0.password = "correct horse battery staple"
-        }, options: .endUser)
-        let token = try await gateway.unary(Calltrace_Identity_V1_IdentityService.login, .with {
-            $0.orgID = org; $0.email = email; $0.password = "correct horse battery staple"
-        }, options: .endUser).token
-        var metadata = Metadata()
-        try metadata.add("authorization", "Bearer \(token)")
-        let admin = CallOptions(metadata: metadata)
         let numbers = Calltrace_Transcript_V1_TrackingNumberServiceClient(try transcript.client())
         let calls = Calltrace_Transcript_V1_CallServiceClient(try transcript.client())
         let year: Int64 = 365 * 86_400_000
@@ -60,7 +86,7 @@ struct TranscriptBench: AsyncParsableCommand {
                 $0.startedAtUnixMs = now - Int64(index) * 86_400_000
             })
         }
-        print("calltrace-bench transcript: loading \(self.calls) calls over 12 months (\(self.calls * 2 / 5) distinct callers, 10 sources)...")
+        print("calltrace-bench transcript: loading \(self.calls) calls and \(visits) website visits over 12 months (\(self.calls * 2 / 5) distinct callers, 10 sources, 200 campaign and keyword pairs)...")
         let loaded = ContinuousClock.now
         try load(self.calls, org: org, sources: sources, now: now, year: year, into: transcript.instance.database)
         // Steady state: the load's pages checkpointed into the database file, as after any quiet minute.
@@ -106,6 +132,18 @@ struct TranscriptBench: AsyncParsableCommand {
         }
         let reportAfter = try await serverSeconds("AttributionReport")
         let serverReport = (reportAfter.seconds - reportBefore.seconds) / Double(reportAfter.calls - reportBefore.calls) * 1000
+        // The same report by website campaign: each call's visit touch, first touch from the visitor's first visit.
+        var campaignTimes: [Double] = []
+        for _ in 0..<reports {
+            let started = ContinuousClock.now
+            let report = try await calls.attributionReport(.with {
+                $0.orgID = org; $0.fromUnixMs = now - year; $0.beforeUnixMs = now + 1; $0.groupBy = .utmCampaign
+            }, options: CallOptions(timeout: .seconds(60), metadata: metadata))
+            campaignTimes.append(started.duration(to: .now).seconds * 1000)
+            if report.joinedCalls == 0 || report.rows.count < 20 { throw ValidationError("the campaign report joined \(report.joinedCalls) calls in \(report.rows.count) rows") }
+        }
+        let campaignAfter = try await serverSeconds("AttributionReport")
+        let serverCampaign = (campaignAfter.seconds - reportAfter.seconds) / Double(campaignAfter.calls - reportAfter.calls) * 1000
         var reportFloor: [Double] = []
         for _ in 0..<reports {
             let started = ContinuousClock.now
@@ -145,6 +183,10 @@ struct TranscriptBench: AsyncParsableCommand {
               + String(format: "%.0f", serverReport).leftPad(12) + String(format: "%.0f", median(reportFloor)).leftPad(14) + "< 500".leftPad(12))
         print("12-month attribution report, client (ms)".padding(toLength: 44, withPad: " ", startingAt: 0)
               + String(format: "%.0f", median(reportTimes)).leftPad(12) + "".leftPad(14) + "".leftPad(12))
+        print("  by website campaign, server (ms)".padding(toLength: 44, withPad: " ", startingAt: 0)
+              + String(format: "%.0f", serverCampaign).leftPad(12) + "".leftPad(14) + "< 500".leftPad(12))
+        print("  by website campaign, client (ms)".padding(toLength: 44, withPad: " ", startingAt: 0)
+              + String(format: "%.0f", median(campaignTimes)).leftPad(12) + "".leftPad(14) + "".leftPad(12))
         print("  of which SQLite's scan, columns read (ms)".padding(toLength: 44, withPad: " ", startingAt: 0)
               + "".leftPad(12) + String(format: "%.0f", median(scanFloor)).leftPad(14) + "".leftPad(12))
     }
@@ -162,18 +204,37 @@ struct TranscriptBench: AsyncParsableCommand {
                 for (caller, index) in callers.enumerated() {
                     try db.execute("INSERT INTO callers (org_id, caller_index, caller_no) VALUES (?, ?, ?)", org, index, 1000 + caller)
                 }
+                // The websites' marketing: 20 campaigns by 10 keywords, and the visits that carried it.
+                for touch in 1...200 {
+                    try db.execute("""
+                        INSERT INTO attribution_touches (no, org_id, utm_source, utm_medium, utm_campaign, utm_term, landing_path, referrer_host)
+                        VALUES (?, ?, 'google', 'cpc', ?, ?, ?, 'www.google.com')
+                        """, bindings: [Int64(touch), org, "campaign-\(touch % 20)", "keyword-\(touch / 20)", "/page-\(touch % 7)"])
+                }
+                for visit in 0..<visits {
+                    let seen = now - Int64.random(in: 0..<year)
+                    try db.execute("""
+                        INSERT INTO website_visits (no, id, org_id, website_id, visitor_index, touch_no, click_ids, click_id_kinds,
+                        started_at_unix_ms, last_seen_at_unix_ms) VALUES (?, ?, ?, 'web_bench', ?, ?, ?, '', ?, ?)
+                        """, bindings: [Int64(visit + 1), "vis_bench_\(visit)", org, Data((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }),
+                                        Int64.random(in: 1...200), Data(), seen, seen])
+                }
                 for row in 0..<count {
                     let caller = Int.random(in: 0..<callers.count)
+                    let joined = row % 5 < 2
                     let source = Int.random(in: 0..<sources.count)
                     let outcome = [1, 1, 1, 1, 1, 1, 1, 2, 2, 3][row % 10]
                     let matter = row % 33 == 0
                     try db.execute("""
                         INSERT INTO calls (id, org_id, tracking_number, source, channel, campaign, caller_number, caller_index, caller_no, assignment_no,
                         direction, started_at_unix_ms, answered_at_unix_ms, ended_at_unix_ms, duration_ms, outcome, recording_id, callback_of, recorded,
-                        enquiry, matter_opened, matter_reference, practice_area) VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, 1, ?, 0, 0, 60000, ?, '', '', 1, ?, ?, NULL, ?)
+                        enquiry, matter_opened, matter_reference, practice_area, visit_join, visit_no, touch_no, first_touch_no, suggested_enquiry)
+                        VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, 1, ?, 0, 0, 60000, ?, '', '', 1, ?, ?, NULL, ?, ?, ?, ?, ?, ?)
                         """, bindings: ["bench-\(row)", org, "+44118496\(String(format: "%04d", 10 + source))", sources[source], source % 8 + 1, sealed,
                                         callers[caller], 1000 + caller, assignmentNo[sources[source]] ?? 0, now - Int64.random(in: 0..<year), outcome,
-                                        row % 4 == 0 ? 1 : 0, matter, matter ? 1 : 0])
+                                        row % 4 == 0 ? 1 : 0, matter, matter ? 1 : 0, joined ? 2 : 1,
+                                        joined ? Int64.random(in: 1...Int64(max(1, visits))) : 0, joined ? Int64.random(in: 1...200) : 0,
+                                        joined ? Int64.random(in: 1...200) : 0, row % 7 == 0 ? 1 : 0])
                 }
             }
         }

@@ -23,7 +23,12 @@ struct WebBench: AsyncParsableCommand {
     @Option(help: "Calls with a recording.") var recordings = 5
     @Option(help: "Requests measured per page (after a tenth as many to warm up).") var requests = 300
 
+    /// Over ports and real mutual TLS, as deployed (the suite's default is the in-process transport).
     func run() async throws {
+        try await TestTransport.$current.withValue(.tls) { try await measure() }
+    }
+
+    private func measure() async throws {
         print("calltrace-bench web: the four services and calltrace-web in this process, one firm of \(calls) calls")
         let services = try await MediaDeployment()
         let web = try await InProcessService.start(WebService.self, peers: [

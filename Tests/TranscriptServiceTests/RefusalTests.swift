@@ -50,7 +50,7 @@ struct TranscriptRefusalTests {
             ("DeleteWebsite", .admin, { _ = try await d.websites(as: $0).deleteWebsite(.with { $0.orgID = org; $0.websiteID = "web_1" }, options: $1) }),
             ("SetPoolNumbers", .admin, { _ = try await d.websites(as: $0).setPoolNumbers(.with { $0.orgID = org; $0.websiteID = "web_1" }, options: $1) }),
             ("GetPoolStatus", nil, { _ = try await d.websites(as: $0).getPoolStatus(.with { $0.orgID = org; $0.websiteID = "web_1" }, options: $1) }),
-            ("ExportConversions", nil, { _ = try await d.websites(as: $0).exportConversions(.with { $0.orgID = org; $0.fromUnixMs = 1; $0.beforeUnixMs = 2 }, options: $1) }),
+            ("ExportConversions", .admin, { _ = try await d.websites(as: $0).exportConversions(.with { $0.orgID = org; $0.fromUnixMs = 1; $0.beforeUnixMs = 2 }, options: $1) }),
         ]
         let web = TemporaryPKI.identity("gateway", "web")
         let ops = TemporaryPKI.identity("operator", "ops")

@@ -113,17 +113,21 @@ struct WebsiteAttributionTests {
         #expect(b.number == "+441184960002")
         clock.advance(by: .seconds(60))
         #expect(try await deployment.renew(site, visit: a.visitID).number == a.number, "a renewal keeps the number")
-        clock.advance(by: .seconds(120))
-        // Both numbers are held: C takes over the least recently active reservation (B's).
+        // Both numbers held, both renewed within five minutes: nobody's is taken; the source's number.
+        let early = try await deployment.reserve(site, campaign: "burst")
+        #expect(early.sourceNumber && early.number.isEmpty && !early.visitID.isEmpty, "no takeover of a fresh reservation: the source has no number outside the pool, so the firm's own stays")
+        clock.advance(by: .seconds(5 * 60))
+        #expect(try await deployment.renew(site, visit: a.visitID).number == a.number)
+        // B's last activity is six minutes old: C takes it over.
         let c = try await deployment.reserve(site, campaign: "autumn")
-        #expect(c.number == b.number)
+        #expect(c.number == b.number && !c.sourceNumber)
         let status = try await deployment.websites().getPoolStatus(.with { $0.orgID = org; $0.websiteID = site.websiteID }, options: try bearer(admin))
-        #expect(status.poolSize == 2 && status.held == 2 && status.visits == 3 && status.reservations == 3 && status.takenOver == 1)
-        #expect(try await deployment.renew(site, visit: b.visitID).changed, "B's number was taken: B gets a number again")
+        #expect(status.poolSize == 2 && status.held == 2 && status.visits == 4 && status.reservations == 3 && status.takenOver == 1)
+        #expect(try await deployment.renew(site, visit: b.visitID).changed, "B's number was taken: B gets the source's number")
 
         // Calls, each started at a time of its own: the reservation history decides, not the holder now.
         try await deployment.start("call-b", tracking: "01184960002", caller: "07700 900001", at: t0 + 90_000)
-        try await deployment.start("call-c", tracking: "01184960002", caller: "07700 900002", at: t0 + 4 * Self.minute + 30_000)
+        try await deployment.start("call-c", tracking: "01184960002", caller: "07700 900002", at: t0 + 7 * Self.minute)
         try await deployment.start("call-a", tracking: "01184960001", caller: "07700 900003", at: t0 + 3 * Self.minute)
         try await deployment.start("call-yell", tracking: "01184960005", caller: "07700 900004", at: t0 + 3 * Self.minute)
         let callB = try await deployment.call("call-b", org: org, admin: admin)
@@ -139,6 +143,7 @@ struct WebsiteAttributionTests {
 
         // Twenty minutes after A's last renewal its number is free again: a call then is the source's.
         clock.advance(by: .seconds(30 * 60))
+        #expect(await code { _ = try await deployment.renew(site, visit: "vis_unknown") } == .notFound)
         try await deployment.start("call-late", tracking: "01184960001", caller: "07700 900005")
         #expect(try await deployment.call("call-late", org: org, admin: admin).visitJoin == .lapsed)
         // A number added to the pool and never reserved.
@@ -148,6 +153,17 @@ struct WebsiteAttributionTests {
         }, options: try bearer(admin))
         try await deployment.start("call-unreserved", tracking: "01184960003", caller: "07700 900006")
         #expect(try await deployment.call("call-unreserved", org: org, admin: admin).visitJoin == .noReservation)
+
+        // Released, a number leaves the pool at once; another firm taking it gets no visitor of this one.
+        _ = try await deployment.numbers().releaseTrackingNumber(.with { $0.orgID = org; $0.number = "01184960003" }, options: try bearer(admin))
+        #expect(try await deployment.websites().listWebsites(.with { $0.orgID = org }, options: try bearer(admin)).websites.first?.poolNumbers
+            == site.poolNumbers)
+        let (other, otherAdmin) = try await deployment.organisation("Jones LLP")
+        clock.advance(by: .seconds(60))
+        try await deployment.assign("0118 496 0003", org: other, admin: otherAdmin)
+        try await deployment.start("call-other", tracking: "01184960003", caller: "07700 900007")
+        let otherCall = try await deployment.calls().getCall(.with { $0.orgID = other; $0.callID = "call-other" }, options: try bearer(otherAdmin)).call
+        #expect(otherCall.visitJoin == .staticNumber, "the first firm's reservations do not follow the number")
 
         // The report: rows by campaign, the calls not joined in one row, and the share joined.
         let report = try await deployment.calls().attributionReport(.with {

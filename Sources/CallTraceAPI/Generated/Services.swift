@@ -3044,12 +3044,12 @@ public protocol Calltrace_Transcript_V1_WebsiteServiceHandler: RPCService {
     /// Access: reports.read, checked before the call (`principal` is the authorised caller).
     func getPoolStatus(_ request: Calltrace_Transcript_V1_GetPoolStatusRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetPoolStatusResponse
 
-    /// Google Ads offline click conversions (reports.read): the genuine enquiries (confirmed by
+    /// Google Ads offline click conversions (settings.manage: click ids leave for the firm's ad account): the genuine enquiries (confirmed by
     /// staff, not merely suggested) and matters opened on calls started in the period whose call
     /// joined a visit that carried a gclid, each at its call's start. Each is given once: unless `include_exported`, those given
     /// before are left out, and unless `preview`, those given now are recorded as exported.
     ///
-    /// Access: reports.read, checked before the call (`principal` is the authorised caller).
+    /// Access: settings.manage, checked before the call (`principal` is the authorised caller).
     func exportConversions(_ request: Calltrace_Transcript_V1_ExportConversionsRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_ExportConversionsResponse
 }
 
@@ -3077,7 +3077,7 @@ extension Calltrace_Transcript_V1_WebsiteServiceHandler {
             try await self.getPoolStatus(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .reportsRead), context: context)
         }
         router.unary(Calltrace_Transcript_V1_WebsiteService.exportConversions, allow: policies.exportConversions) { request, context in
-            try await self.exportConversions(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .reportsRead), context: context)
+            try await self.exportConversions(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .settingsManage), context: context)
         }
     }
 }
@@ -3121,7 +3121,7 @@ public struct Calltrace_Transcript_V1_WebsiteServiceClient: Sendable {
         try await rpc.unary(Calltrace_Transcript_V1_WebsiteService.getPoolStatus, request, options: options)
     }
 
-    /// Google Ads offline click conversions (reports.read): the genuine enquiries (confirmed by
+    /// Google Ads offline click conversions (settings.manage: click ids leave for the firm's ad account): the genuine enquiries (confirmed by
     /// staff, not merely suggested) and matters opened on calls started in the period whose call
     /// joined a visit that carried a gclid, each at its call's start. Each is given once: unless `include_exported`, those given
     /// before are left out, and unless `preview`, those given now are recorded as exported.

@@ -130,6 +130,8 @@ struct CallRules: Sendable {
             try tx.endAssignment(current.id, at: max(now, current.from + 1))
             // Its routing goes with it: whoever takes the number next starts without the firm's phones.
             try tx.deleteRouting(org: org, number: number)
+            // And it leaves the firm's website pools: its visitors are never shown a number another firm may take.
+            try tx.removeFromPools(number, org: org, at: now)
             try outbox.record(AuditRecord(org: org, actor: actor, action: .trackingNumberReleased, resource: .trackingNumber(number),
                                           outcome: .success), in: tx.connection)
         }
@@ -469,12 +471,12 @@ struct CallRules: Sendable {
             for id in batch { _ = try tx.deleteCall(id, org: org) }
             try callKeys.destroy(org: org, calls: batch)
             // Website visits expire with the calls they could have brought (issue 32).
-            let visits = try tx.purgeVisits(org: org, lastSeenBefore: cutoff, limit: 20 * limit)
+            let visits = try tx.purgeVisits(org: org, lastSeenBefore: cutoff, limit: 2 * limit)
             if !batch.isEmpty || visits > 0 {
                 try outbox.record(AuditRecord(org: org, actor: actor, action: .callsPurged, resource: .organisation(org), outcome: .success,
                                               detail: "calls=\(batch.count); visits=\(visits); started before \(cutoff)"), in: tx.connection)
             }
-            return (batch, ids.count > limit || visits == 20 * limit)
+            return (batch, ids.count > limit || visits == 2 * limit)
         }
         if !batch.isEmpty { try await repository.checkpoint() }
         return (batch.count, more)

@@ -57,8 +57,8 @@ struct WebsiteHandler: Calltrace_Transcript_V1_WebsiteServiceHandler {
 
     func exportConversions(_ request: Calltrace_Transcript_V1_ExportConversionsRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_ExportConversionsResponse {
-        let enquiryName = try DomainText.line(request.enquiryConversionName, "enquiry_conversion_name", max: 100)
-        let matterName = try DomainText.line(request.matterConversionName, "matter_conversion_name", max: 100)
+        let enquiryName = try Self.conversionName(request.enquiryConversionName, "enquiry_conversion_name")
+        let matterName = try Self.conversionName(request.matterConversionName, "matter_conversion_name")
         let export = try await rules.exportConversions(org: request.orgID, from: request.fromUnixMs, before: request.beforeUnixMs,
                                                        includeExported: request.includeExported, preview: request.preview, by: who.actor)
         return .with {
@@ -72,6 +72,15 @@ struct WebsiteHandler: Calltrace_Transcript_V1_WebsiteServiceHandler {
             $0.googleAdsCsv = export.googleAdsCSV(enquiryName: enquiryName.isEmpty ? "Genuine enquiry" : enquiryName,
                                                   matterName: matterName.isEmpty ? "Matter opened" : matterName)
         }
+    }
+
+    /// A conversion action's name as Google Ads shows it; never a spreadsheet formula.
+    static func conversionName(_ raw: String, _ field: String) throws -> String {
+        let name = try DomainText.line(raw, field, max: 100)
+        guard !name.hasPrefix("="), !name.hasPrefix("+"), !name.hasPrefix("-"), !name.hasPrefix("@") else {
+            throw DomainError.invalid("\(field) cannot start with =, +, - or @")
+        }
+        return name
     }
 
     static func settings(_ proto: Calltrace_Transcript_V1_WebsiteSettings) -> WebsiteSettings {

@@ -97,8 +97,10 @@ protocol WebsiteRecords {
     func nextReservationNo() throws -> Int64
     func insert(_ reservation: ReservationRow) throws
     func update(_ reservation: ReservationRow) throws
-    /// Each pool number's latest reservation.
-    func latestReservations(website: String) throws -> [String: ReservationRow]
+    /// Each of `numbers`' latest reservation by `org` (one index seek a number).
+    func latestReservations(of numbers: [String], org: String) throws -> [String: ReservationRow]
+    /// A released number leaves the organisation's pools at once; its open reservation ends.
+    func removeFromPools(_ number: String, org: String, at time: Int64) throws
     func latestReservation(visitNo: Int64) throws -> ReservationRow?
     /// The latest reservation of `number` made at or before `time`.
     func reservation(of number: String, at time: Int64) throws -> ReservationRow?
@@ -178,6 +180,7 @@ extension SQLiteCallRepository {
         CREATE INDEX number_reservations_by_number ON number_reservations (number, reserved_at_unix_ms);
         CREATE INDEX number_reservations_by_visit ON number_reservations (visit_no, reserved_at_unix_ms);
         CREATE INDEX number_reservations_by_website ON number_reservations (website_id, reserved_at_unix_ms);
+        CREATE INDEX number_reservations_by_org ON number_reservations (org_id);
         CREATE TABLE exported_conversions (
             org_id TEXT NOT NULL,
             call_id TEXT NOT NULL,
@@ -282,8 +285,9 @@ extension SQLiteCallRepository.Transaction: WebsiteRecords {
     func touches(org: String, numbers: Set<Int64>) throws -> [Int64: Touch] {
         guard !numbers.isEmpty else { return [:] }
         var found: [Int64: Touch] = [:]
-        for row in try connection.query("SELECT * FROM attribution_touches WHERE org_id = ?", org) {
-            guard let no = row.int("no"), numbers.contains(no) else { continue }
+        let list = numbers.sorted().map(String.init).joined(separator: ", ")  // integers: nothing to escape
+        for row in try connection.query("SELECT * FROM attribution_touches WHERE org_id = ? AND no IN (\(list))", org) {
+            guard let no = row.int("no") else { continue }
             found[no] = Touch(utmSource: row.text("utm_source") ?? "", utmMedium: row.text("utm_medium") ?? "",
                               utmCampaign: row.text("utm_campaign") ?? "", utmTerm: row.text("utm_term") ?? "",
                               landingPath: row.text("landing_path") ?? "", referrerHost: row.text("referrer_host") ?? "")
@@ -349,17 +353,18 @@ extension SQLiteCallRepository.Transaction: WebsiteRecords {
         try connection.execute("UPDATE number_reservations SET last_seen_at_unix_ms = ?, ended_at_unix_ms = ? WHERE no = ?", r.lastSeenAt, r.endedAt, r.no)
     }
 
-    func latestReservations(website: String) throws -> [String: ReservationRow] {
+    func latestReservations(of numbers: [String], org: String) throws -> [String: ReservationRow] {
         var latest: [String: ReservationRow] = [:]
-        for row in try connection.query("""
-            SELECT \(Self.reservationColumns) FROM number_reservations r
-            WHERE r.number IN (SELECT number FROM website_pool_numbers WHERE website_id = ?)
-            AND r.reserved_at_unix_ms = (SELECT MAX(reserved_at_unix_ms) FROM number_reservations WHERE number = r.number)
-            ORDER BY r.no
-            """, website) {
-            if let reservation = Self.reservation(row) { latest[reservation.number] = reservation }
+        for number in numbers {
+            if let reservation = try reservation(of: number, at: .max), reservation.org == org { latest[number] = reservation }
         }
         return latest
+    }
+
+    func removeFromPools(_ number: String, org: String, at time: Int64) throws {
+        try connection.execute("DELETE FROM website_pool_numbers WHERE number = ? AND org_id = ?", number, org)
+        try connection.execute("UPDATE number_reservations SET ended_at_unix_ms = ? WHERE number = ? AND org_id = ? AND ended_at_unix_ms IS NULL",
+                               time, number, org)
     }
 
     func latestReservation(visitNo: Int64) throws -> ReservationRow? {
@@ -429,14 +434,9 @@ extension SQLiteCallRepository.Transaction: WebsiteRecords {
     // MARK: Retention and offboarding
 
     func purgeVisits(org: String, lastSeenBefore cutoff: Int64, limit: Int) throws -> Int {
-        let visits = try connection.query("""
-            SELECT no FROM website_visits WHERE org_id = ? AND last_seen_at_unix_ms < ? ORDER BY last_seen_at_unix_ms LIMIT \(limit)
-            """, org, cutoff).compactMap { $0.int("no") }
-        for no in visits {
-            try connection.execute("DELETE FROM number_reservations WHERE visit_no = ?", no)
-            try connection.execute("DELETE FROM website_visits WHERE no = ?", no)
-        }
-        return visits.count
+        let batch = "SELECT no FROM website_visits WHERE org_id = ? AND last_seen_at_unix_ms < ? ORDER BY last_seen_at_unix_ms, no LIMIT \(limit)"
+        try connection.execute("DELETE FROM number_reservations WHERE visit_no IN (\(batch))", org, cutoff)
+        return try connection.execute("DELETE FROM website_visits WHERE no IN (\(batch))", org, cutoff)
     }
 
     func purgeWebsites(org: String) throws -> Int {

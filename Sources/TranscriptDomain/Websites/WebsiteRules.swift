@@ -1,6 +1,7 @@
 import CallTraceKeys
 import CallTraceServiceHost
 import Foundation
+import Synchronization
 
 /// The ad platforms' click ids a website tag may capture after consent (`ClickIdKind`).
 enum ClickIDKind: Int, CaseIterable, Sendable {
@@ -89,6 +90,23 @@ enum VisitJoin: Int, Sendable {
     case staticNumber = 1, joined, lapsed, noReservation
 }
 
+/// New visits per website and minute, in this process (`WebsiteRules.visitsPerMinute`).
+final class WebsiteLimiter: Sendable {
+    private let windows = Mutex<[String: (minute: Int64, count: Int)]>([:])
+
+    func admit(_ website: String, at now: Int64, perMinute limit: Int) -> Bool {
+        windows.withLock { windows in
+            let minute = now / 60_000
+            if windows.count > 10_000 { windows = windows.filter { $0.value.minute == minute } }
+            var window = windows[website].flatMap { $0.minute == minute ? $0 : nil } ?? (minute: minute, count: 0)
+            guard window.count < limit else { return false }
+            window.count += 1
+            windows[website] = window
+            return true
+        }
+    }
+}
+
 /// Website attribution (issue 32): websites and their number pools, the visits the tag reports
 /// after consent, the reservations that hold a pool number for a visit, the join of a call to
 /// the visit that held its number when it started, and the conversions handed to Google Ads.
@@ -160,6 +178,9 @@ struct WebsiteRules: Sendable {
                     throw DomainError.invalid("numbers[\(index)] is not one of the organisation's tracking numbers (assign it to a source first)")
                 }
                 if let pool = try tx.poolWebsite(of: number), pool.websiteID != id {
+                    guard pool.org == org else {
+                        throw DomainError.invalid("numbers[\(index)] is not one of the organisation's tracking numbers (assign it to a source first)")
+                    }
                     throw DomainError.alreadyExists("numbers[\(index)] is in another website's pool")
                 }
             }
@@ -177,7 +198,7 @@ struct WebsiteRules: Sendable {
         guard from < before else { throw DomainError.invalid("from_unix_ms must be before before_unix_ms") }
         return try await repository.read { tx in
             guard let website = try tx.website(id, org: org) else { throw Self.notFound(id, org) }
-            let held = try tx.latestReservations(website: id).values.filter { $0.isHeld(at: now, hold: Self.hold) }.count
+            let held = try tx.latestReservations(of: website.pool, org: org).values.filter { $0.isHeld(at: now, hold: Self.hold) }.count
             return PoolStatus(size: website.pool.count, held: held, counts: try tx.poolCounts(website: id, from: from, before: before))
         }
     }
@@ -226,10 +247,22 @@ struct WebsiteRules: Sendable {
     private static func website(key: String, origin: String, in tx: any CallTransaction) throws -> WebsiteRow {
         guard key.hasPrefix("ws_"), key.count <= 64, let website = try tx.website(siteKey: key),
               let origin = Self.origin(origin), website.origins.contains(origin) else {
-            throw DomainError.notFound("no website has this key and origin")
+            throw Self.unknown
         }
         return website
     }
+
+    /// One answer for an unknown key, a foreign origin and a visit not of this website: none tells which.
+    static let unknown = DomainError.notFound("no website has this key and origin, or it has no such visit")
+
+    /// A reservation renewed this recently is never taken over, however full the pool: a burst of
+    /// requests (one script looping on the public key) cannot take the numbers of the visitors
+    /// reading the site; it gets the source's number instead.
+    static let takeoverAge: Int64 = 5 * 60 * 1000
+    /// New visits a website takes a minute, whatever their addresses (the web gateway also limits
+    /// each address): past it, the source's number and no visit.
+    static let visitsPerMinute = 3_000
+    private static let limiter = WebsiteLimiter()
 
     func tag(siteKey: String, origin: String) async throws -> WebsiteTag {
         try await repository.read { tx in
@@ -259,7 +292,7 @@ struct WebsiteRules: Sendable {
         let visitID = "vis_" + (try SecretBytes.random(16)).hexString
         return try await repository.write { [keys] tx in
             let website = try Self.website(key: start.siteKey, origin: start.origin, in: tx)
-            guard !website.pool.isEmpty else {
+            guard !website.pool.isEmpty, Self.limiter.admit(website.id, at: now, perMinute: Self.visitsPerMinute) else {
                 return Reserved(number: try Self.sourceNumber(of: website, in: tx), visitID: "", visitorID: visitorID, isSourceNumber: true)
             }
             let org = website.org
@@ -272,18 +305,20 @@ struct WebsiteRules: Sendable {
                                  touchNo: try tx.touchNo(touch, org: org), sealedClickIDs: sealed,
                                  clickIDKinds: clicks.keys.sorted().joined(separator: ","), startedAt: now, lastSeenAt: now)
             try tx.insert(visit)
-            let number = try Self.hold(for: visit, website: website, at: now, in: tx)
+            // No number free or old enough to take over: the source's, and the visit renews into one later.
+            guard let number = try Self.hold(for: visit, website: website, at: now, in: tx) else {
+                return Reserved(number: try Self.sourceNumber(of: website, in: tx), visitID: visitID, visitorID: visitorID, isSourceNumber: true)
+            }
             return Reserved(number: number, visitID: visitID, visitorID: visitorID, isSourceNumber: false)
         }
     }
 
     /// Keeps the visit's number; a lapsed or taken-over reservation gets one again.
     func renew(siteKey: String, origin: String, visitID: String) async throws -> (number: String, changed: Bool) {
-        guard visitID.hasPrefix("vis_"), visitID.count <= 64 else { throw DomainError.notFound("no such visit") }
         let now = clock.nowUnixMs
         return try await repository.write { tx in
             let website = try Self.website(key: siteKey, origin: origin, in: tx)
-            guard let visit = try tx.visit(visitID), visit.websiteID == website.id else { throw DomainError.notFound("no such visit") }
+            guard visitID.hasPrefix("vis_"), visitID.count <= 64, let visit = try tx.visit(visitID), visit.websiteID == website.id else { throw Self.unknown }
             try tx.touchVisit(visit.no, at: now)
             if var current = try tx.latestReservation(visitNo: visit.no), current.isHeld(at: now, hold: Self.hold) {
                 if website.pool.contains(current.number) {
@@ -294,24 +329,25 @@ struct WebsiteRules: Sendable {
                 current.endedAt = now  // taken out of the pool: the visit moves to another number
                 try tx.update(current)
             }
-            guard !website.pool.isEmpty else { return (try Self.sourceNumber(of: website, in: tx), true) }
-            return (try Self.hold(for: visit, website: website, at: now, in: tx), true)
+            guard let number = try Self.hold(for: visit, website: website, at: now, in: tx) else { return (try Self.sourceNumber(of: website, in: tx), true) }
+            return (number, true)
         }
     }
 
     /// Reserves a pool number for `visit`: a free one (the one free longest, so a late call to
     /// a number is least likely to meet its next visitor), else the least recently active
     /// reservation's, taken over and counted.
-    private static func hold(for visit: VisitRow, website: WebsiteRow, at now: Int64, in tx: any CallTransaction) throws -> String {
-        let latest = try tx.latestReservations(website: website.id)
+    private static func hold(for visit: VisitRow, website: WebsiteRow, at now: Int64, in tx: any CallTransaction) throws -> String? {
+        let latest = try tx.latestReservations(of: website.pool, org: website.org)
         let free = website.pool.filter { number in latest[number].map { !$0.isHeld(at: now, hold: hold) } ?? true }
         var number: String
         var tookOver = false
         if let pick = free.min(by: { (latest[$0]?.heldUntil(hold: hold) ?? .min, $0) < (latest[$1]?.heldUntil(hold: hold) ?? .min, $1) }) {
             number = pick
         } else {
-            guard var oldest = latest.values.min(by: { ($0.lastSeenAt, $0.no) < ($1.lastSeenAt, $1.no) }) else {
-                throw DomainError.unavailable("the pool has no number")
+            guard var oldest = latest.values.min(by: { ($0.lastSeenAt, $0.no) < ($1.lastSeenAt, $1.no) }),
+                  now - oldest.lastSeenAt >= takeoverAge else {
+                return nil
             }
             oldest.endedAt = now
             try tx.update(oldest)
@@ -366,7 +402,9 @@ struct WebsiteRules: Sendable {
             return VisitLink(join: (pooled ? VisitJoin.noReservation : .staticNumber).rawValue)
         }
         guard reservation.isHeld(at: time, hold: hold), let visit = try tx.visit(no: reservation.visitNo) else {
-            return VisitLink(join: VisitJoin.lapsed.rawValue)
+            // Out of every pool since (or its website deleted): the number is a static one now.
+            let pooled = try tx.poolWebsite(of: number).map { $0.org == org } ?? false
+            return VisitLink(join: (pooled ? VisitJoin.lapsed : .staticNumber).rawValue)
         }
         let first = try tx.firstTouchNo(org: org, visitorIndex: visit.visitorIndex) ?? visit.touchNo
         return VisitLink(join: VisitJoin.joined.rawValue, visitNo: visit.no, touchNo: visit.touchNo, firstTouchNo: first)

@@ -142,16 +142,17 @@ struct CallPages: Sendable {
         }
         if let visit = Self.visit(call) { data["visit"] = visit }
         if permissions.contains(.callsMark), call.outcome != .unspecified {
-            let enquiry = suggesting ? call.suggestedEnquiry : call.enquiry
-            let area = call.practiceArea == .unspecified ? call.suggestedPracticeArea : call.practiceArea
+            // The suggestion is shown, never preselected: saving the form for a matter reference must
+            // not confirm what only the AI said.
             data["marking"] = [
                 "enquiries": [(Calltrace_Transcript_V1_Enquiry.new, "new"), (.notNew, "not-new")].map { value, name in
-                    ["value": name, "label": Formats.enquiry(value), "checked": enquiry == value]
+                    ["value": name, "label": Formats.enquiry(value), "checked": call.enquiry == value]
                 },
                 "areas": Formats.practiceAreas.map { value, label in
-                    ["value": value.rawValue, "label": label, "selected": area == value]
+                    ["value": value.rawValue, "label": label, "selected": call.practiceArea == value]
                 },
                 "matterOpened": call.matterOpened, "reference": call.matterReference, "suggested": suggesting,
+                "suggestion": data["suggestion"] ?? "",
             ]
         }
         // A call back to a missed call or an enquiry, when the deployment has a telephony gateway

@@ -56,7 +56,7 @@ struct ReportPages: Sendable {
     }
 
     private func page(_ request: Request, _ context: WebContext) async throws -> Response {
-        let (chrome, _) = try await app.chrome(context, current: "Reports")
+        let (chrome, permissions) = try await app.chrome(context, current: "Reports")
         let (report, period, by) = try await report(request, context)
         let rows = report.rows  // biggest first, as transcript orders them
         var data: [String: Any] = [
@@ -67,6 +67,7 @@ struct ReportPages: Sendable {
             "csv": link("/reports.csv", period.queryItems + [("by", by.value)]),
             "csrf": try app.session(context).csrf,
         ]
+        data["exporting"] = permissions.contains(.settingsManage)
         if report.poolCalls > 0 {
             data["joined"] = "\(report.joinedCalls) of \(report.poolCalls) calls to website numbers were joined to the visit that showed the number"
                 + String(format: " (%.0f%%).", Double(report.joinedCalls) * 100 / Double(report.poolCalls))
