@@ -15,6 +15,9 @@ struct Backend: Sendable {
     let transcripts: Calltrace_Transcript_V1_TranscriptServiceClient
     let trackingNumbers: Calltrace_Transcript_V1_TrackingNumberServiceClient
     let blockList: Calltrace_Transcript_V1_BlockListServiceClient
+    /// The website tag's questions, for anonymous visitors: the gateway asks as itself (the
+    /// website's key and the page's origin decide), with the visitor's address.
+    let visitors: Calltrace_Transcript_V1_VisitorServiceClient
     let audit: Calltrace_Compliance_V1_AuditServiceClient
     /// Call backs, when the deployment names a telephony gateway (its numbers and call backs); else nil.
     let callbacks: Calltrace_Telephony_V1_CallbackServiceClient?
@@ -30,6 +33,7 @@ struct Backend: Sendable {
         transcripts = .init(peers["transcript"]!)
         trackingNumbers = .init(peers["transcript"]!)
         blockList = .init(peers["transcript"]!)
+        visitors = .init(peers["transcript"]!)
         audit = .init(peers["compliance"]!)
         callbacks = peers["telephony"].map { .init($0) }
     }
