@@ -31,10 +31,10 @@ RENEW_SECONDS = 2
 
 def cli(*args):
     """The calltrace CLI against transcript, as the deployment's own tooling, with the firm's admin token; its JSON."""
-    command = [os.environ["CALLTRACE_CLI"], "transcript", *args, "--org", FIRM, "--token", os.environ["FIRM_ADMIN_TOKEN"],
+    command = [os.environ["CALLTRACE_CLI"], *args, "--org", FIRM, "--token", os.environ["FIRM_ADMIN_TOKEN"],
                "--pki", os.environ["WALK_PKI"], "--target", os.environ["TRANSCRIPT_TARGET"], "--json"]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "CALLTRACE_AS": "gateway-web"})
-    check(done.returncode == 0, f"calltrace transcript {args[0]} {args[1]} ({done.stderr.strip()[:200]})")
+    check(done.returncode == 0, f"calltrace {args[0]} {args[1]} ({done.stderr.strip()[:200] or 'ok'})")
     return json.loads(done.stdout) if done.returncode == 0 else {}
 
 
@@ -87,14 +87,17 @@ def add_later(driver, text_):
 
 
 def sent(driver):
-    """Every request the page made so far: (url, body, headers)."""
-    made = []
+    """Every request the browser made since the last look: (url, body, headers as sent, Referer included)."""
+    made, extra = {}, {}
     for entry in driver.get_log("performance"):
         message = json.loads(entry["message"])["message"]
+        params = message.get("params", {})
         if message.get("method") == "Network.requestWillBeSent":
-            request = message["params"]["request"]
-            made.append((request["url"], request.get("postData", ""), json.dumps(request.get("headers", {}))))
-    return made
+            request = params["request"]
+            made[params["requestId"]] = (request["url"], request.get("postData", ""), json.dumps(request.get("headers", {})))
+        elif message.get("method") == "Network.requestWillBeSentExtraInfo":
+            extra[params["requestId"]] = json.dumps(params.get("headers", {}))
+    return [(url, body, headers + extra.get(key, "")) for key, (url, body, headers) in made.items()]
 
 
 def national(e164):
@@ -113,7 +116,9 @@ def main():
     website = cli("websites", "create", "--name", "Smith & Co website", "--origin", ORIGIN, "--origin", CONSENT_MODE_ORIGIN,
                   "--replace", "020 7946 0000", "--source", "Website").get("website", {})
     cli("websites", "pool", website.get("websiteId", "none"), *POOL)
-    key = website.get("siteKey", "ws_none")
+    key = website.get("siteKey")
+    if failures or not key:
+        finish("browser walk: the website tag (not set up)")
     pages = {"/": firm_page(key), "/consent-mode.html": firm_page(key, head="""
 <script>window.dataLayer = window.dataLayer || []; function gtag() { dataLayer.push(arguments); }
 gtag('consent', 'default', {analytics_storage: 'denied', ad_storage: 'denied'});</script>""")}
@@ -128,6 +133,7 @@ gtag('consent', 'default', {analytics_storage: 'denied', ad_storage: 'denied'});
         page(visitor, "website-tag-foreign-origin")
 
         print("Before consent: the source's number everywhere, nothing stored, no click id sent")
+        sent(visitor)  # the foreign page's requests, looked at no further
         visitor.get(f"{ORIGIN}/?gclid={GCLID}&utm_source=google&utm_medium=cpc&utm_campaign=spring-injury")
         wait(visitor, lambda d: state(d).get("tag") == "ready", "the tag has its settings")
         add_later(visitor, "Out of hours: 020 7946 0000")
@@ -137,8 +143,11 @@ gtag('consent', 'default', {analytics_storage: 'denied', ad_storage: 'denied'});
         check(before and before["link"] == "tel:+441184960002", f"the tel: link ({before and before['link']})")
         check(stored(visitor) == {"cookie": "", "local": {}, "session": {}}, f"nothing stored on the device ({stored(visitor)})")
         requests = sent(visitor)
-        check(not any(GCLID in url + body + headers for url, body, headers in requests), "no click id sent anywhere before consent")
-        check([url.split("?")[0] for url, _, _ in requests if "/dni/" in url] == [BASE + "/dni/v1/tag"], "only the tag's settings asked")
+        elsewhere = [(url, body, headers) for url, body, headers in requests if not url.startswith(ORIGIN + "/")]
+        check(elsewhere and not any(GCLID in url + body + headers for url, body, headers in elsewhere),
+              f"no click id sent beyond the page's own origin before consent ({len(elsewhere)} requests)")
+        asked = [url.split("?")[0] for url, _, _ in requests if "/dni/" in url]
+        check(asked == [BASE + "/dni/v1/tag"], f"only the tag's settings asked ({asked})")
         page(visitor, "website-tag-before-consent")
 
         print("The banner's consent call: a pool number everywhere, the visitor id stored, the click id sent once")
@@ -167,10 +176,11 @@ gtag('consent', 'default', {analytics_storage: 'denied', ad_storage: 'denied'});
 
         print("A call to that number joins the visit and its campaign")
         call_id = "browser-dni-1"
-        subprocess.run(os.environ["GATEWAY_CLIENT"].split() + [call_id, spaced(pool_number), "07700 900456", os.environ["CALL_WAV"]],
-                       check=True, capture_output=True)
+        made = subprocess.run(os.environ["GATEWAY_CLIENT"].split() + [call_id, spaced(pool_number), "07700 900456", os.environ["CALL_WAV"]],
+                              capture_output=True, text=True)
+        check(made.returncode == 0, f"the C gateway client reports the call ({made.stderr.strip()[:200] or 'ok'})")
         call = cli("calls", "show", call_id).get("call", {})
-        check(call.get("visitJoin") == "VISIT_JOIN_JOINED" and call.get("visit", {}).get("utmCampaign") == "spring-injury",
+        check(call.get("visitJoin") == "joined" and call.get("visit", {}).get("utmCampaign") == "spring-injury",
               f"the call joined the visit with its campaign ({call.get('visitJoin')}, {call.get('visit', {}).get('utmCampaign')})")
         check(call.get("visit", {}).get("clickIdKinds") == ["gclid"] and call.get("visit", {}).get("landingPath") == "/",
               "the visit's click id kind and landing page")
