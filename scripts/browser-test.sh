@@ -58,6 +58,10 @@ rm -rf .build/screenshots
 export WEB_BASE="http://localhost:$http_port" WEB_MAIL="$run/mail" WEB_SHOTS=.build/screenshots \
   FIRM_ORG="$org" FIRM_ADMIN_EMAIL=admin@smith.example OTHER_ORG="$other_org" OTHER_ADMIN_EMAIL=admin@jones.example \
   CALL_ID=browser-call-1 PASSWORD="$password" CALL_SAID="$said" FIRM_NAME="Smith & Co Solicitors" CALLTRACE_CLI="$bin/calltrace"
+# The website tag's walk: the firm's pages on $http_port+3 (its website's origin) and +4 (a foreign
+# one), its admin's token and the CLI's way to transcript, and the C gateway client for its call.
+export DNI_PAGE_PORT=$((http_port + 3)) FIRM_ADMIN_TOKEN="$admin" WALK_PKI="$pki" TRANSCRIPT_TARGET="127.0.0.1:${port[transcript]}" \
+  CALL_WAV="$run/call.wav" GATEWAY_CLIENT="$run/c/calltrace-gateway-example 127.0.0.1 ${port[transcript]} ${port[media]} ${port[compliance]} $pki/gateway-telephony.crt $pki/gateway-telephony.key $pki/ca.crt calltrace.browser"
 failed=0
 for walk in ${BROWSER_WALKS:-Tests/Browser/walk_*.py}; do  # BROWSER_WALKS: some of them only
   echo "== $walk"

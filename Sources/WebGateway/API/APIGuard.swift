@@ -1,4 +1,3 @@
-import CallTraceKeys
 import CallTraceRPC
 import Foundation
 import HTTPTypes
@@ -126,7 +125,7 @@ struct APIGuard: RouterMiddleware {
 
     private func referenced(_ error: any Error, _ request: Request, _ context: WebContext, _ status: HTTPResponse.Status,
                             _ name: String, _ text: String) -> APIProblem {
-        let reference = (try? SecretBytes.random(6).map { String(format: "%02x", $0) }.joined()) ?? "unknown"
+        let reference = ErrorReference.make()
         let cause = (error as? ServerError)?.underlyingError ?? error
         let described = (cause as? RPCError).map(\.description) ?? String(describing: type(of: cause))
         logger.error("api request failed", metadata: ["reference": "\(reference)", "route": "\(context.endpointPath ?? "unmatched")",

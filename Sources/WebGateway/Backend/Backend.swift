@@ -16,6 +16,9 @@ struct Backend: Sendable {
     let trackingNumbers: Calltrace_Transcript_V1_TrackingNumberServiceClient
     let blockList: Calltrace_Transcript_V1_BlockListServiceClient
     let websites: Calltrace_Transcript_V1_WebsiteServiceClient
+    /// The website tag's questions, for anonymous visitors: the gateway asks as itself (the
+    /// website's key and the page's origin decide), with the visitor's address.
+    let visitors: Calltrace_Transcript_V1_VisitorServiceClient
     let audit: Calltrace_Compliance_V1_AuditServiceClient
     /// Call backs, when the deployment names a telephony gateway (its numbers and call backs); else nil.
     let callbacks: Calltrace_Telephony_V1_CallbackServiceClient?
@@ -32,6 +35,7 @@ struct Backend: Sendable {
         trackingNumbers = .init(peers["transcript"]!)
         blockList = .init(peers["transcript"]!)
         websites = .init(peers["transcript"]!)
+        visitors = .init(peers["transcript"]!)
         audit = .init(peers["compliance"]!)
         callbacks = peers["telephony"].map { .init($0) }
     }

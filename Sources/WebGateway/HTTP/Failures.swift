@@ -100,7 +100,7 @@ struct Failures: Sendable {
     /// A plain page with a reference id, and the error in the log under the same id (with the
     /// route's pattern, never its path: paths can hold share-link tokens).
     private func referenced(_ error: any Error, _ request: Request, _ context: WebContext, status: HTTPResponse.Status, text: String) -> Response {
-        let reference = (try? SecretBytes.random(6).map { String(format: "%02x", $0) }.joined()) ?? "unknown"
+        let reference = ErrorReference.make()
         let described = (error as? RPCError).map(\.description) ?? String(describing: type(of: error))
         logger.error("page failed", metadata: ["reference": "\(reference)", "route": "\(context.endpointPath ?? "unmatched")",
                                                 "method": "\(request.method)", "error": "\(described)"])
@@ -113,5 +113,12 @@ struct Failures: Sendable {
         guard let first = message.first else { return "" }
         let text = first.uppercased() + message.dropFirst()
         return text.hasSuffix(".") ? text : text + "."
+    }
+}
+
+/// The id a failure's answer and its log line share, so a person can quote it and an operator find it.
+enum ErrorReference {
+    static func make() -> String {
+        (try? SecretBytes.random(6).map { String(format: "%02x", $0) }.joined()) ?? "unknown"
     }
 }

@@ -10,8 +10,9 @@ struct PageGuard: RouterMiddleware {
     let failures: Failures
 
     func handle(_ request: Request, context: WebContext, next: (Request, WebContext) async throws -> Response) async throws -> Response {
-        // The JSON API is `APIGuard`'s: bearer tokens only, never the session cookie.
-        guard !request.uri.path.hasPrefix(APIGuard.prefix) else { return try await next(request, context) }
+        // The JSON API is `APIGuard`'s (bearer tokens only, never the session cookie); the website
+        // tag's is `TagGuard`'s (other sites' pages, no session at all).
+        guard !request.uri.path.hasPrefix(APIGuard.prefix), !TagGuard.handles(request.uri.path) else { return try await next(request, context) }
         var context = context
         context.clientAddress = ClientAddress.resolve(peer: context.peerAddress,
                                                       forwardedFor: request.headers[values: .xForwardedFor],

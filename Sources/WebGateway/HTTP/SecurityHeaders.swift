@@ -24,4 +24,17 @@ enum SecurityHeaders {
             headers[HTTPField.Name("Pragma")!] = "no-cache"
         }
     }
+
+    /// The website tag's answers (`/dni.js`, `/dni/v1/…`), which other sites' pages load: readable
+    /// across origins (the script by anyone; the JSON only as its CORS headers say), never a
+    /// document of ours (nothing it may load, frame or be framed by), no referrer, no sniffing.
+    /// The app's own pages keep `apply`.
+    static func applyEmbedded(to headers: inout HTTPFields, cacheable: Bool) {
+        headers[.contentSecurityPolicy] = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+        headers[.xContentTypeOptions] = "nosniff"
+        headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        headers[.crossOriginResourcePolicy] = "cross-origin"
+        headers[HTTPField.Name("X-Robots-Tag")!] = "noindex, nofollow"
+        if !cacheable { headers[.cacheControl] = "no-store" }
+    }
 }

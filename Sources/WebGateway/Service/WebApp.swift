@@ -5,7 +5,7 @@ import Hummingbird
 import Logging
 
 /// The web app: its pages by feature (`SignInPages`, `AccountPages`, `CallPages`, `SharePages`,
-/// `UserPages`) and the JSON API (`APIv1` and the services' methods relayed by `RPCRelay`, behind `APIGuard`), each registering its routes, over what they share.
+/// `UserPages`), the website tag (`WebsiteTagRoutes`, behind `TagGuard`) and the JSON API (`APIv1` and the services' methods relayed by `RPCRelay`, behind `APIGuard`), each registering its routes, over what they share.
 struct WebApp: Sendable {
     let backend: Backend
     let webhooks: WebhookRules
@@ -16,10 +16,14 @@ struct WebApp: Sendable {
     let clock: any WallClock
     let logger: Logger
     let trustedProxies: Set<String>
+    /// The website tag's script and its endpoints' rate limits (`WebsiteTagRoutes`).
+    let tagScript: TagScript
+    let tagLimits: TagRateLimits
 
     func router() -> Router<WebContext> {
         let router = Router(context: WebContext.self)
         router.add(middleware: APIGuard(trustedProxies: trustedProxies, logger: logger))
+        router.add(middleware: TagGuard(trustedProxies: trustedProxies, logger: logger))
         router.add(middleware: PageGuard(seal: seal, trustedProxies: trustedProxies, failures: Failures(renderer: renderer, logger: logger)))
         router.get("/static/:name") { _, context in
             guard let response = statics.response(context.parameters.get("name") ?? "") else { throw PageError.notFound }
@@ -50,6 +54,7 @@ struct WebApp: Sendable {
         WebhookAPI(app: self).register(on: router)
         APIv1(app: self).register(on: router)
         RPCRelay(peers: backend.peers, logger: logger).register(on: router)
+        WebsiteTagRoutes(app: self).register(on: router)
         return router
     }
 

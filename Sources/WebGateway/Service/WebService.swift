@@ -50,9 +50,12 @@ public struct WebService: CallTraceService {
         context.jobs.register(PollWebhooksHandler(rules: webhooks))
         context.jobs.register(DeliverWebhookHandler(rules: webhooks), maxAttempts: WebhookRules.deliveryAttempts)
         try context.jobs.schedule(PollWebhooks.kind, every: .seconds(settings.webhookPollSeconds), PollWebhooks())
+        let statics = try assets.staticFiles()
+        guard let script = statics.files[TagScript.name]?.body else { throw WebSetupError("the website tag's script is not in \(assets.folder)/Static (\(TagScript.name))") }
         let app = WebApp(backend: backend, webhooks: webhooks, renderer: try Renderer(library: try assets.templates()),
-                         seal: try SessionSeal(keys: context.keys), publicURL: publicURL, statics: try assets.staticFiles(),
-                         clock: context.clock, logger: context.logger, trustedProxies: Set(settings.trustedProxies.map(ClientAddress.canonical)))
+                         seal: try SessionSeal(keys: context.keys), publicURL: publicURL, statics: statics,
+                         clock: context.clock, logger: context.logger, trustedProxies: Set(settings.trustedProxies.map(ClientAddress.canonical)),
+                         tagScript: TagScript(script), tagLimits: TagRateLimits(clock: context.clock))
         server = HTTPListener(address: address, serving: "pages", logger: context.logger) { app.router() }
     }
 
