@@ -197,6 +197,17 @@ public struct DeadlineError: Error, CustomStringConvertible, Sendable {
 /// the same start; days the clock was paused are added; a due date on a weekend or a bank
 /// holiday of the nation moves to the next working day.
 public enum DeadlineEngine {
+    /// The day `count` working days after `start` (weekends and the nation's bank holidays do
+    /// not count): "due within 5 working days" is due on or before `workingDays(5, after: today)`.
+    public static func workingDays(_ count: Int, after start: Day, nation: Nation, holidays: BankHolidays = .shipped) -> Day {
+        var day = start, left = count
+        while left > 0 {
+            day = day.adding(days: 1)
+            if !day.isWeekend && !holidays.isHoliday(day, in: nation) { left -= 1 }
+        }
+        return day
+    }
+
     public static func dueDate(received start: Day, nation: Nation, extended: Bool = false, pausedDays: Int = 0,
                                holidays: BankHolidays = .shipped) throws -> Day {
         try due(received: start, nation: nation, extended: extended, pausedDays: pausedDays, holidays: holidays).day

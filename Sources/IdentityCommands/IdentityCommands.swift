@@ -5,6 +5,6 @@ import ArgumentParser
 package enum IdentityCommands {
     package static let groups: [any ParsableCommand.Type] = [
         OrgsCommand.self, UsersCommand.self, LoginCommand.self, LogoutCommand.self, WhoAmICommand.self, AccountsCommand.self, GrantsCommand.self,
-        SecurityPolicyCommand.self, ApiTokensCommand.self,
+        SecurityPolicyCommand.self, ApiTokensCommand.self, AlertsCommand.self,
     ]
 }

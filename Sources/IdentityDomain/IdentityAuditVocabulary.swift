@@ -29,6 +29,10 @@ public enum IdentityAuditAction: String, AuditActionName {
     case supportGrantExpired = "support_grant.expired"
     case apiTokenCreated = "api_token.created"
     case apiTokenRevoked = "api_token.revoked"
+    /// A person changed which e-mail alerts they get.
+    case alertsChanged = "alerts.changed"
+    /// An alert was e-mailed: its kind and who got it (never its text).
+    case alertSent = "alert.sent"
     /// A family: `operator.access.<permission>` (`operatorAccess(to:)`), one per permission an
     /// operator asked for, allowed or denied (P8).
     case operatorAccess = "operator.access"

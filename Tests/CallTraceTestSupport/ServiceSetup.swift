@@ -63,6 +63,25 @@ public final class ServiceSetup: @unchecked Sendable {
         return newest
     }
 
+    /// An e-mail alert identity delivered to the development mailbox.
+    public struct DeliveredAlert: Sendable, Equatable {
+        public let alert: String
+        public let email: String
+        public let subject: String
+        public let body: String
+    }
+
+    /// Every alert identity delivered (to `email` only, when given), oldest first.
+    public func deliveredAlerts(to email: String? = nil) throws -> [DeliveredAlert] {
+        try FileManager.default.contentsOfDirectory(atPath: mailbox).sorted().compactMap { name in
+            let data = try Data(contentsOf: URL(fileURLWithPath: mailbox).appendingPathComponent(name))
+            guard let message = try JSONSerialization.jsonObject(with: data) as? [String: Any], message["kind"] as? String == "alert",
+                  let to = message["email"] as? String, email == nil || to == email else { return nil }
+            return DeliveredAlert(alert: message["alert"] as? String ?? "", email: to, subject: message["subject"] as? String ?? "",
+                                  body: message["body"] as? String ?? "")
+        }
+    }
+
     /// Starts the service's process. Peers it requires but the test does not name point at a
     /// port where nothing listens (audit events then wait in its outbox).
     public func start(_ flags: [String]? = nil, environment: [String: String] = [:], descriptorLimit: Int? = nil) throws -> RunningProcess {

@@ -301,3 +301,44 @@ struct ComplianceCaseRefusalTests {
         }
     }
 }
+
+@Suite("Compliance: subject requests falling due, by e-mail through identity (issue 32)")
+struct SubjectRequestAlertTests {
+
+    @Test("Each morning, whoever chose it hears by e-mail how many requests are overdue or due within 5 working days, never who asked; once a day")
+    func dueAlerts() async throws {
+        let deployment = try await CallDataDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation(tracking: "01184960000")
+        let member = try await deployment.user(.member, in: org, admin: admin)
+        for token in [admin, member] {
+            _ = try await deployment.identity.client().unary(Calltrace_Identity_V1_AlertService.setAlertPreferences, .with {
+                $0.orgID = org; $0.enabled = token == admin ? [.subjectRequestsDue] : []
+            }, options: try bearer(token))
+        }
+        #expect(await code {
+            _ = try await deployment.identity.client().unary(Calltrace_Identity_V1_AlertService.setAlertPreferences, .with {
+                $0.orgID = org; $0.enabled = [.subjectRequestsDue]
+            }, options: try bearer(member))
+        } == .permissionDenied, "a member does not manage subject requests")
+        // Today is Monday 2 November 2026: one overdue since September, one due on Thursday, one next month.
+        let requests = try deployment.requests()
+        _ = try await SubjectRequestTests.open(requests, org: org, admin: admin, numbers: ["07700 900111"], received: "2026-08-03")
+        _ = try await SubjectRequestTests.open(requests, org: org, admin: admin, numbers: ["07700 900222"], received: "2026-10-05")
+        _ = try await SubjectRequestTests.open(requests, org: org, admin: admin, numbers: ["07700 900333"], received: "2026-11-02")
+        #expect(try await eventually {
+            try await deployment.compliance.instance.database.read { db in
+                !(try db.query("SELECT 1 FROM job_schedules WHERE name = 'requests-due-alerts'").isEmpty)
+            }
+        }, "the morning run is scheduled")
+        // Tuesday 07:31.
+        deployment.clock.advance(by: .seconds(21 * 3600 + 31 * 60))
+        #expect(try await eventually { try !deployment.identity.setup.deliveredAlerts().isEmpty })
+        let mail = try #require(try deployment.identity.setup.deliveredAlerts().first)
+        #expect(mail.alert == "subject_requests_due" && mail.email == deployment.adminEmail(of: org))
+        #expect(mail.subject == "Subject requests: 1 overdue, 1 due within 5 working days")
+        #expect(mail.body.contains("The earliest is due Thu 3 Sep 2026") && mail.body.contains("/requests"))
+        for digits in ["900111", "900222", "900333", "7700"] { #expect(!mail.body.contains(digits)) }
+        #expect(try deployment.identity.setup.deliveredAlerts().count == 1)
+    }
+}

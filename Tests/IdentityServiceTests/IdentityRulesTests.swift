@@ -35,6 +35,7 @@ final class RulesFixture: @unchecked Sendable {
     final class Mailbox: TokenDelivery, @unchecked Sendable {
         let messages = Mutex<[TokenMessage]>([])
         func deliver(_ message: TokenMessage, in db: Connection) throws { messages.withLock { $0.append(message) } }
+        func deliver(_ alert: AlertMessage, in db: Connection) throws {}
         func last(_ kind: TokenMessage.Kind) -> String? { messages.withLock { $0.last { $0.kind == kind }?.token } }
     }
 

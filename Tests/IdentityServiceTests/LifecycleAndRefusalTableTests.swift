@@ -135,6 +135,13 @@ struct LifecycleAndRefusalTableTests {
             ("ConfirmTotp", { o in _ = try await gateway.unary(Identity.confirmTotp, .with { $0.orgID = org; $0.code = "000000" }, options: o) }),
             ("GetCurrentUser", { o in _ = try await gateway.unary(Identity.getCurrentUser, .with { $0.orgID = org }, options: o) }),
             ("ListApiTokens", { o in _ = try await gateway.unary(Identity.listApiTokens, .with { $0.orgID = org }, options: o) }),
+            ("GetAlertPreferences", { o in
+                _ = try await gateway.unary(Calltrace_Identity_V1_AlertService.getAlertPreferences, .with { $0.orgID = org }, options: o)
+            }),
+            ("SetAlertPreferences", { o in
+                _ = try await gateway.unary(Calltrace_Identity_V1_AlertService.setAlertPreferences, .with { $0.orgID = org; $0.enabled = [.missedCall] },
+                                            options: o)
+            }),
         ]
         for (name, call) in selfService {
             #expect(await code { try await call(options(nil)) } == .unauthenticated, "\(name): no token")
@@ -143,6 +150,10 @@ struct LifecycleAndRefusalTableTests {
             #expect(await code { try await call(options(expiringApiToken)) } == .unauthenticated, "\(name): expired API token")
             #expect(await code { try await call(options(otherOrgApiToken)) } == .permissionDenied, "\(name): another org's API token")
         }
+        // A person's alert choices are a gateway's to carry, never a service's.
+        #expect(await code {
+            _ = try await wrongService.unary(Calltrace_Identity_V1_AlertService.getAlertPreferences, .with { $0.orgID = org }, options: options(admin))
+        } == .permissionDenied)
         #expect(await code { _ = try await gateway.unary(Identity.logout, .init(), options: options(nil)) } == .unauthenticated)
         #expect(await code { _ = try await gateway.unary(Identity.logout, .init(), options: options(expiring)) } == .ok,
                 "logging out an expired session is harmless")

@@ -272,6 +272,32 @@ import Testing
         await d.stop()
     }
 
+    @Test("A person chooses their e-mail alerts on the account page; an analyst is offered only what their role may see")
+    func alertsAreChosenOnTheAccountPage() async throws {
+        let d = try await WebDeployment()
+        let (org, admin) = try await d.firm()
+        let member = try await d.signedIn(.member, org: org, admin: admin)
+        defer { member.close() }
+        let account = try await member.get("/account/alerts")
+        #expect(account.text.contains("E-mail alerts") && account.text.contains("name=\"alert-1\"") && account.text.contains("name=\"alert-2\""))
+        #expect(!account.text.contains("name=\"alert-3\""), "subject requests are not a member's")
+        let saved = try await member.post("/account/alerts", form: [("csrf", try #require(account.csrf)), ("alert-1", "yes"), ("alert-4", "yes")])
+        #expect(saved.status == 200 && saved.text.contains("Your e-mail alerts are saved."))
+        #expect(saved.text.contains("name=\"alert-1\" value=\"yes\" checked") && saved.text.contains("name=\"alert-4\" value=\"yes\" checked"))
+        #expect(!saved.text.contains("name=\"alert-2\" value=\"yes\" checked"))
+        // Without the form's token, nothing changes.
+        #expect(try await member.post("/account/alerts", form: [("alert-2", "yes")]).status == 403)
+
+        let analyst = try await d.signedIn(.analyst, org: org, admin: admin)
+        defer { analyst.close() }
+        let theirs = try await analyst.get("/account")
+        #expect(theirs.text.contains("name=\"alert-1\"") && theirs.text.contains("name=\"alert-4\"") && !theirs.text.contains("name=\"alert-2\""))
+        // A box the page never offered is refused by identity, whatever the form says.
+        let forged = try await analyst.post("/account/alerts", form: [("csrf", try #require(theirs.csrf)), ("alert-2", "yes")])
+        #expect(forged.status == 403)
+        await d.stop()
+    }
+
     @Test func hostileInputGetsAPlainAnswer() async throws {
         let d = try await WebDeployment()
         let (org, admin) = try await d.firm()

@@ -1002,6 +1002,87 @@ public struct Calltrace_Compliance_V1_RegisterServiceClient: Sendable {
     }
 }
 
+// MARK: calltrace.identity.v1.AlertService
+
+/// Which peers may call each method of `calltrace.identity.v1.AlertService`.
+public struct Calltrace_Identity_V1_AlertServicePolicies: Sendable {
+    public var notify: PeerPolicy
+    public var getAlertPreferences: PeerPolicy
+    public var setAlertPreferences: PeerPolicy
+
+    public init(notify: PeerPolicy, getAlertPreferences: PeerPolicy, setAlertPreferences: PeerPolicy) {
+        self.notify = notify
+        self.getAlertPreferences = getAlertPreferences
+        self.setAlertPreferences = setAlertPreferences
+    }
+}
+
+/// The server side of `calltrace.identity.v1.AlertService`: implement every method, name who may call each in
+/// `policies`, and hand the value to the server (it registers itself).
+public protocol Calltrace_Identity_V1_AlertServiceHandler: RPCService {
+    var policies: Calltrace_Identity_V1_AlertServicePolicies { get }
+
+    /// Services and gateways, acting as themselves: tell the organisation's people who chose this
+    /// kind and whose role may see it. A repeat with the same idempotency_key sends nothing again
+    /// and answers as the first did. Unknown or malformed fields are INVALID_ARGUMENT; an
+    /// organisation that is not active tells no one (OK, recipients 0).
+    ///
+    /// Access: no user permission (services and gateways tell identity a fact; identity picks the recipients).
+    func notify(_ request: Calltrace_Identity_V1_NotifyRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_NotifyResponse
+
+    /// Gateways, any signed-in user: the caller's own alert choices, with the kinds their role
+    /// cannot receive marked unavailable.
+    ///
+    /// Access: no user permission (self-service: the signed-in user's own choices).
+    func getAlertPreferences(_ request: Calltrace_Identity_V1_GetAlertPreferencesRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_GetAlertPreferencesResponse
+
+    /// Gateways, any signed-in user with a session (not an API token): replaces the caller's
+    /// choices with `enabled`. A kind the role cannot receive is PERMISSION_DENIED.
+    ///
+    /// Access: no user permission (self-service: the signed-in user's own choices).
+    func setAlertPreferences(_ request: Calltrace_Identity_V1_SetAlertPreferencesRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_SetAlertPreferencesResponse
+}
+
+extension Calltrace_Identity_V1_AlertServiceHandler {
+    /// Each method under its peer policy; one that declares a permission only after the route check.
+    public func register(with router: inout RPCRouter) {
+        let policies = self.policies
+        router.unary(Calltrace_Identity_V1_AlertService.notify, allow: policies.notify) { try await self.notify($0, context: $1) }
+        router.unary(Calltrace_Identity_V1_AlertService.getAlertPreferences, allow: policies.getAlertPreferences) { try await self.getAlertPreferences($0, context: $1) }
+        router.unary(Calltrace_Identity_V1_AlertService.setAlertPreferences, allow: policies.setAlertPreferences) { try await self.setAlertPreferences($0, context: $1) }
+    }
+}
+
+/// A typed client of `calltrace.identity.v1.AlertService` over one channel: an `RPCClient` (its connection, retries
+/// and deadlines), or any other `RPCChannel` to the same methods.
+public struct Calltrace_Identity_V1_AlertServiceClient: Sendable {
+    public let rpc: any RPCChannel
+
+    public init(_ rpc: any RPCChannel) {
+        self.rpc = rpc
+    }
+
+    /// Services and gateways, acting as themselves: tell the organisation's people who chose this
+    /// kind and whose role may see it. A repeat with the same idempotency_key sends nothing again
+    /// and answers as the first did. Unknown or malformed fields are INVALID_ARGUMENT; an
+    /// organisation that is not active tells no one (OK, recipients 0).
+    public func notify(_ request: Calltrace_Identity_V1_NotifyRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_NotifyResponse {
+        try await rpc.unary(Calltrace_Identity_V1_AlertService.notify, request, options: options)
+    }
+
+    /// Gateways, any signed-in user: the caller's own alert choices, with the kinds their role
+    /// cannot receive marked unavailable.
+    public func getAlertPreferences(_ request: Calltrace_Identity_V1_GetAlertPreferencesRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_GetAlertPreferencesResponse {
+        try await rpc.unary(Calltrace_Identity_V1_AlertService.getAlertPreferences, request, options: options)
+    }
+
+    /// Gateways, any signed-in user with a session (not an API token): replaces the caller's
+    /// choices with `enabled`. A kind the role cannot receive is PERMISSION_DENIED.
+    public func setAlertPreferences(_ request: Calltrace_Identity_V1_SetAlertPreferencesRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Identity_V1_SetAlertPreferencesResponse {
+        try await rpc.unary(Calltrace_Identity_V1_AlertService.setAlertPreferences, request, options: options)
+    }
+}
+
 // MARK: calltrace.identity.v1.IdentityService
 
 /// Which peers may call each method of `calltrace.identity.v1.IdentityService`.

@@ -233,6 +233,28 @@ public enum Calltrace_Compliance_V1_RegisterService {
     public static let methods: [MethodInfo] = [listSubProcessors.info, getRecordOfProcessing.info, getProcessingAgreement.info, acceptProcessingAgreement.info]
 }
 
+// MARK: calltrace/identity/v1/alerts.proto
+
+/// `calltrace.identity.v1.AlertService`
+public enum Calltrace_Identity_V1_AlertService {
+    public static let name = "calltrace.identity.v1.AlertService"
+
+    /// `/calltrace.identity.v1.AlertService/Notify`
+    public static let notify = MethodDescriptor<Calltrace_Identity_V1_NotifyRequest, Calltrace_Identity_V1_NotifyResponse>(
+        service: name, name: "Notify", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.identity.v1.AlertService/GetAlertPreferences`
+    public static let getAlertPreferences = MethodDescriptor<Calltrace_Identity_V1_GetAlertPreferencesRequest, Calltrace_Identity_V1_GetAlertPreferencesResponse>(
+        service: name, name: "GetAlertPreferences", kind: .unary, isIdempotent: true)
+
+    /// `/calltrace.identity.v1.AlertService/SetAlertPreferences`
+    public static let setAlertPreferences = MethodDescriptor<Calltrace_Identity_V1_SetAlertPreferencesRequest, Calltrace_Identity_V1_SetAlertPreferencesResponse>(
+        service: name, name: "SetAlertPreferences", kind: .unary, isIdempotent: true)
+
+    /// Every method of the service, in declaration order.
+    public static let methods: [MethodInfo] = [notify.info, getAlertPreferences.info, setAlertPreferences.info]
+}
+
 // MARK: calltrace/identity/v1/identity.proto
 
 /// `calltrace.identity.v1.IdentityService`
@@ -783,6 +805,7 @@ public enum ProtoServices {
         (Calltrace_Compliance_V1_OffboardingService.name, Calltrace_Compliance_V1_OffboardingService.methods),
         (Calltrace_Compliance_V1_NoticeService.name, Calltrace_Compliance_V1_NoticeService.methods),
         (Calltrace_Compliance_V1_RegisterService.name, Calltrace_Compliance_V1_RegisterService.methods),
+        (Calltrace_Identity_V1_AlertService.name, Calltrace_Identity_V1_AlertService.methods),
         (Calltrace_Identity_V1_IdentityService.name, Calltrace_Identity_V1_IdentityService.methods),
         (Calltrace_Media_V1_RecordingService.name, Calltrace_Media_V1_RecordingService.methods),
         (Calltrace_Media_V1_ShareLinkService.name, Calltrace_Media_V1_ShareLinkService.methods),

@@ -92,6 +92,9 @@ public struct ComplianceService: CallTraceService {
         context.jobs.register(BundleExpiryJob(rules: bundles))
         try context.jobs.schedule("bundle-expiry", every: .seconds(3600), BundleExpiry())
         context.jobs.register(OffboardingJob(rules: offboarding, services: services), maxAttempts: Int.max)
+        // Each morning, whoever chose it hears of requests falling due (identity sends the e-mail).
+        context.jobs.register(SubjectRequestsDueJob(rules: requests, identity: .init(identity)), maxAttempts: 12)
+        try context.jobs.schedule("requests-due-alerts", dailyAt: 7, 30, in: Day.london, SubjectRequestsDue())
         let register = try context.configuration[Settings.self].subprocessorsFile.map(SubProcessorRegister.load) ?? .shipped
         let documents = DocumentRules(repository: repository, register: register, retention: retention, services: services, outbox: context.outbox,
                                       clock: context.clock)

@@ -39,6 +39,8 @@ protocol SubjectRequestRecords {
     func update(_ request: SubjectRequestRow, sealedDetails: Data) throws
     func subjectRequest(_ id: String, org: String) throws -> (row: SubjectRequestRow, sealedDetails: Data)?
     func subjectRequests(org: String, includeClosed: Bool) throws -> [(row: SubjectRequestRow, sealedDetails: Data)]
+    /// The organisations with a request still open.
+    func organisationsWithOpenRequests() throws -> [String]
 }
 
 extension SQLiteComplianceRepository.Transaction: SubjectRequestRecords {
@@ -77,6 +79,11 @@ extension SQLiteComplianceRepository.Transaction: SubjectRequestRecords {
         return try connection.query("SELECT \(Self.requestColumns) FROM subject_requests WHERE org_id = ?\(open) ORDER BY opened_at_unix_ms, id",
                                     org).compactMap(Self.request)
     }
+
+    func organisationsWithOpenRequests() throws -> [String] {
+        try connection.query("SELECT DISTINCT org_id FROM subject_requests WHERE closed_at_unix_ms = 0 ORDER BY org_id").compactMap { $0.text("org_id") }
+    }
+
     static func request(_ row: Row) -> (row: SubjectRequestRow, sealedDetails: Data)? {
         guard let id = row.text("id"), let org = row.text("org_id"), let received = row.text("received_on").flatMap(Day.init),
               let nation = row.text("nation").flatMap(Nation.init(rawValue:)), let details = row.blob("details") else { return nil }

@@ -21,12 +21,27 @@ struct TokenMessage: Sendable, Codable, Equatable {
     let expiresAtUnixMs: Int64
 }
 
-/// How identity hands a token to its user.
+/// An alert put into words for one person (`Alert.words`): only identity writes its text.
+struct AlertMessage: Sendable, Codable, Equatable {
+    /// Always "alert" (beside a token message's "invitation" or "password_reset" in the outbox).
+    var kind = "alert"
+    /// The alert's kind, `missed_call`, `new_enquiry`, `subject_requests_due` or `weekly_summary`.
+    let alert: String
+    let orgID: String
+    let userID: String
+    let email: String
+    let subject: String
+    let body: String
+    let createdAtUnixMs: Int64
+}
+
+/// How identity hands mail to its users: single-use tokens, and the alerts they chose.
 ///
-/// `deliver` runs inside the database transaction that creates the token (`db`), so a token is
-/// either stored (as its hash) and handed over, or neither: it must be quick and local.
+/// `deliver` runs inside the database transaction that creates the token or records the alert
+/// (`db`), so either is stored and handed over, or neither: it must be quick and local.
 protocol TokenDelivery: Sendable {
     func deliver(_ message: TokenMessage, in db: Connection) throws
+    func deliver(_ alert: AlertMessage, in db: Connection) throws
 }
 
 /// Development and test delivery (`mail_outbox`): each message is one JSON file, mode 0600,
@@ -37,9 +52,17 @@ struct FileOutboxDelivery: TokenDelivery {
     private static let sequence = Atomic<Int>(0)
 
     func deliver(_ message: TokenMessage, in db: Connection) throws {
+        try file(message, kind: message.kind.rawValue, user: message.userID)
+    }
+
+    func deliver(_ alert: AlertMessage, in db: Connection) throws {
+        try file(alert, kind: "alert", user: alert.userID)
+    }
+
+    private func file(_ message: some Encodable, kind: String, user: String) throws {
         // Names sort in the order of delivery: the wall-clock microsecond, then a counter.
         let order = String(format: "%017lld-%06d", Int64(Date().timeIntervalSince1970 * 1_000_000), Self.sequence.add(1, ordering: .relaxed).newValue % 1_000_000)
-        let name = "\(order)-\(message.kind.rawValue)-\(message.userID)-\(UUID().uuidString.prefix(8)).json"
+        let name = "\(order)-\(kind)-\(user)-\(UUID().uuidString.prefix(8)).json"
         let path = (folder as NSString).appendingPathComponent(name)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -90,6 +113,42 @@ struct MailDelivery: TokenDelivery, DurableJobHandler {
         static let kind = "identity.mail"
         let org: String
         let sealed: Data
+    }
+
+    /// An alert, sealed like a token's message and sent the same way; one that could not be sent
+    /// within a day is dropped (a missed call's alert is of no use a week later).
+    struct SealedAlert: DurableJob {
+        static let kind = "identity.alert_mail"
+        let org: String
+        let sealed: Data
+    }
+
+    static let alertStaleMS: Int64 = 86_400_000
+
+    func deliver(_ alert: AlertMessage, in db: Connection) throws {
+        let key = "alert-mail:\(alert.userID):\(UUID().uuidString.lowercased())"
+        let sealed = try keys.seal(try JSONEncoder().encode(alert), org: alert.orgID, table: "jobs", column: "payload", row: key)
+        try jobs.enqueue(SealedAlert(org: alert.orgID, sealed: sealed), idempotencyKey: key, in: db)
+    }
+
+    /// The alert mails' worker (`register` it beside this one).
+    struct AlertSender: DurableJobHandler {
+        let delivery: MailDelivery
+
+        func run(_ envelope: SealedAlert, job: Job) async throws -> JobOutcome {
+            let alert: AlertMessage
+            do {
+                let opened = try delivery.keys.open(envelope.sealed, org: envelope.org, table: "jobs", column: "payload", row: job.idempotencyKey)
+                alert = try JSONDecoder().decode(AlertMessage.self, from: opened)
+            } catch {
+                throw PermanentJobFailure("the alert cannot be opened (its organisation's keys are gone, or it was altered)")
+            }
+            guard delivery.clock.nowUnixMs - alert.createdAtUnixMs < MailDelivery.alertStaleMS else { return .done }
+            let mail = MailMessage(to: alert.email, subject: alert.subject, body: alert.body)
+            let settings = delivery.settings
+            try await delivery.blocking.run { try SMTPClient.send(mail, settings: settings) }
+            return .done
+        }
     }
 
     func deliver(_ message: TokenMessage, in db: Connection) throws {

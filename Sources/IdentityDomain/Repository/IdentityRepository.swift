@@ -112,11 +112,23 @@ protocol IdentityTransaction {
     /// Grants that ran out and whose expiry is not yet recorded; marks them recorded.
     func takeNewlyExpiredGrants(org: String, now: Int64) throws -> [String]
 
+    // Alerts
+    /// The alert kinds (their numbers) the user chose.
+    func alertKinds(user: String, org: String) throws -> [Int]
+    /// Replaces the user's choices.
+    func setAlertKinds(_ kinds: [Int], user: String, org: String) throws
+    /// The active users of `org` who chose `kind`, oldest first (whatever their role: the rules check it).
+    func alertRecipients(org: String, kind: Int) throws -> [UserRecord]
+    /// How many an alert with this key was sent to, when it was sent.
+    func alertSent(org: String, key: String) throws -> Int?
+    func recordAlertSent(org: String, key: String, kind: Int, recipients: Int, at now: Int64) throws
+
     // Housekeeping
     /// Deletes sessions past their maximum or idle since `idleBefore`, failed-login counts
     /// whose window started before `failuresBefore`, invitation and reset tokens used or expired,
-    /// and API tokens that expired or were revoked before `apiTokensEndedBefore`.
-    func purge(now: Int64, idleBefore: Int64, failuresBefore: Int64, apiTokensEndedBefore: Int64) throws -> Int
+    /// API tokens that expired or were revoked before `apiTokensEndedBefore`, and the record of
+    /// alerts sent before `alertsSentBefore`.
+    func purge(now: Int64, idleBefore: Int64, failuresBefore: Int64, apiTokensEndedBefore: Int64, alertsSentBefore: Int64) throws -> Int
 }
 
 /// A user as first stored: invited, sealed e-mail and name, the e-mail's blind index.

@@ -99,6 +99,27 @@ struct SQLiteIdentityRepository: IdentityRepository {
         CREATE INDEX api_tokens_by_maker ON api_tokens (made_by_token_id) WHERE made_by_token_id IS NOT NULL;
         """
 
+    /// The alerts each user chose (a row: on), and the alerts sent, by the sender's idempotency
+    /// key, so a retried Notify sends nothing twice (kept 30 days).
+    static let alerts = """
+        CREATE TABLE alert_preferences (
+            user_id TEXT NOT NULL REFERENCES users(id),
+            org_id TEXT NOT NULL,
+            kind INTEGER NOT NULL,
+            PRIMARY KEY (user_id, kind)
+        );
+        CREATE INDEX alert_preferences_by_org ON alert_preferences (org_id, kind);
+        CREATE TABLE alerts_sent (
+            org_id TEXT NOT NULL,
+            idempotency_key TEXT NOT NULL,
+            kind INTEGER NOT NULL,
+            recipients INTEGER NOT NULL,
+            sent_at_unix_ms INTEGER NOT NULL,
+            PRIMARY KEY (org_id, idempotency_key)
+        );
+        CREATE INDEX alerts_sent_by_time ON alerts_sent (sent_at_unix_ms);
+        """
+
     let database: Database
 
     func read<T: Sendable>(_ body: @escaping @Sendable (any IdentityTransaction) throws -> T) async throws -> T {
@@ -212,6 +233,7 @@ struct SQLiteIdentityRepository: IdentityRepository {
             case .resetTwoFactor: ("totp_secret = NULL, totp_confirmed = 0", [])
             case .remove(let freedIndex): ("status = 'removed', email_index = ?", [freedIndex])
             }
+            if case .remove = change { try db.execute("DELETE FROM alert_preferences WHERE user_id = ? AND org_id = ?", user, org) }
             return try db.execute("UPDATE users SET \(assignments) WHERE id = ? AND org_id = ? AND status <> 'removed'",
                                   bindings: values + [user, org]) == 1
         }
@@ -345,6 +367,8 @@ struct SQLiteIdentityRepository: IdentityRepository {
             deleted.apiTokens = try db.execute("DELETE FROM api_tokens WHERE org_id = ?", org)
             deleted.invitations = try db.execute("DELETE FROM invitations WHERE user_id IN (SELECT id FROM users WHERE org_id = ?)", org)
             deleted.supportGrants = try db.execute("DELETE FROM support_grants WHERE org_id = ?", org)
+            try db.execute("DELETE FROM alert_preferences WHERE org_id = ?", org)
+            try db.execute("DELETE FROM alerts_sent WHERE org_id = ?", org)
             deleted.users = try db.execute("DELETE FROM users WHERE org_id = ?", org)
             return deleted
         }
@@ -505,8 +529,43 @@ struct SQLiteIdentityRepository: IdentityRepository {
 
         // MARK: Housekeeping
 
-        func purge(now: Int64, idleBefore: Int64, failuresBefore: Int64, apiTokensEndedBefore: Int64) throws -> Int {
-            try db.execute("DELETE FROM sessions WHERE expires_at_unix_ms <= ? OR last_used_at_unix_ms <= ?", now, idleBefore)
+        // MARK: Alerts
+
+        func alertKinds(user: String, org: String) throws -> [Int] {
+            try db.query("SELECT kind FROM alert_preferences WHERE user_id = ? AND org_id = ? ORDER BY kind", user, org).compactMap { $0.int("kind").map(Int.init) }
+        }
+
+        func setAlertKinds(_ kinds: [Int], user: String, org: String) throws {
+            try db.execute("DELETE FROM alert_preferences WHERE user_id = ? AND org_id = ?", user, org)
+            for kind in Set(kinds) {
+                try db.execute("INSERT INTO alert_preferences (user_id, org_id, kind) VALUES (?, ?, ?)", user, org, kind)
+            }
+        }
+
+        func alertRecipients(org: String, kind: Int) throws -> [UserRecord] {
+            try db.query("""
+                SELECT u.id, u.email, u.display_name, u.role, u.status, u.totp_confirmed, u.created_at_unix_ms
+                FROM alert_preferences p JOIN users u ON u.id = p.user_id
+                WHERE p.org_id = ? AND p.kind = ? AND u.org_id = ? AND u.status = 'active' ORDER BY u.created_at_unix_ms, u.id
+                """, org, kind, org).compactMap { row in
+                guard let id = row.text("id"), let email = row.blob("email"), let name = row.blob("display_name") else { return nil }
+                return UserRecord(id: id, sealedEmail: email, sealedName: name, role: Int(row.int("role") ?? 0), status: row.text("status") ?? "",
+                                  twoFactorConfirmed: row.int("totp_confirmed") == 1, createdAt: row.int("created_at_unix_ms") ?? 0)
+            }
+        }
+
+        func alertSent(org: String, key: String) throws -> Int? {
+            try db.query("SELECT recipients FROM alerts_sent WHERE org_id = ? AND idempotency_key = ?", org, key).first?.int("recipients").map(Int.init)
+        }
+
+        func recordAlertSent(org: String, key: String, kind: Int, recipients: Int, at now: Int64) throws {
+            try db.execute("INSERT INTO alerts_sent (org_id, idempotency_key, kind, recipients, sent_at_unix_ms) VALUES (?, ?, ?, ?, ?)",
+                           org, key, kind, recipients, now)
+        }
+
+        func purge(now: Int64, idleBefore: Int64, failuresBefore: Int64, apiTokensEndedBefore: Int64, alertsSentBefore: Int64) throws -> Int {
+            try db.execute("DELETE FROM alerts_sent WHERE sent_at_unix_ms <= ?", alertsSentBefore)
+                + db.execute("DELETE FROM sessions WHERE expires_at_unix_ms <= ? OR last_used_at_unix_ms <= ?", now, idleBefore)
                 + db.execute("DELETE FROM login_failures WHERE window_started_at_unix_ms <= ?", failuresBefore)
                 + db.execute("DELETE FROM invitations WHERE redeemed_at_unix_ms IS NOT NULL OR expires_at_unix_ms <= ?", now)
                 + db.execute("DELETE FROM api_tokens WHERE expires_at_unix_ms <= ? OR revoked_at_unix_ms <= ?", apiTokensEndedBefore, apiTokensEndedBefore)

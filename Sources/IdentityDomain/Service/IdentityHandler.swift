@@ -38,13 +38,6 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
     /// Identity answers the route check itself.
     var authorizer: any Authorizing { rules }
 
-    /// The calling user of a self-service call (no permission needed, e.g. enrolling two-factor).
-    /// - Parameter accepting: `.sessionOnly` for a credential call, which an API token cannot make.
-    private func me(_ context: ServerContext, in org: String, accepting: Bearer.Accepted = .sessionOrApiToken) async throws -> Bearer {
-        try OrganizationID.validate(org)
-        context.annotate(org: org)
-        return try await rules.bearer(try context.bearerToken(), org: org, may: nil, accepting: accepting, from: Self.presentation(context))
-    }
 
     /// Who carried the caller's token, from where.
     static func presentation(_ context: ServerContext) -> Presentation {
@@ -131,7 +124,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
 
     func getCurrentUser(_ request: Calltrace_Identity_V1_GetCurrentUserRequest, context: ServerContext) async throws
         -> Calltrace_Identity_V1_GetCurrentUserResponse {
-        let me = try await me(context, in: request.orgID)
+        let me = try await rules.me(context, in: request.orgID)
         guard let found = try await rules.users(org: request.orgID, only: me.user).first else { throw IdentityRules.noValidCredential }
         return .with {
             $0.user = Self.proto(found)
@@ -240,7 +233,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
     // MARK: Two-factor
 
     func enrollTotp(_ request: Calltrace_Identity_V1_EnrollTotpRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_EnrollTotpResponse {
-        let me = try await me(context, in: request.orgID, accepting: .sessionOnly).user
+        let me = try await rules.me(context, in: request.orgID, accepting: .sessionOnly).user
         let secret = TOTP.base32(try await rules.enrollTotp(user: me, org: request.orgID, password: request.password))
         let (issuer, account) = try await rules.totpLabel(user: me, org: request.orgID)
         func encoded(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "CallTrace" }
@@ -251,7 +244,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
     }
 
     func confirmTotp(_ request: Calltrace_Identity_V1_ConfirmTotpRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_ConfirmTotpResponse {
-        let me = try await me(context, in: request.orgID, accepting: .sessionOnly).user
+        let me = try await rules.me(context, in: request.orgID, accepting: .sessionOnly).user
         try await rules.confirmTotp(user: me, org: request.orgID, code: request.code)
         return .init()
     }
@@ -285,7 +278,7 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
     func createApiToken(_ request: Calltrace_Identity_V1_CreateApiTokenRequest, context: ServerContext) async throws
         -> Calltrace_Identity_V1_CreateApiTokenResponse {
         // A token the gateway keeps may be made from an API token (the rules say how far).
-        let me = try await me(context, in: request.orgID, accepting: request.heldByGateway ? .sessionOrApiToken : .sessionOnly)
+        let me = try await rules.me(context, in: request.orgID, accepting: request.heldByGateway ? .sessionOrApiToken : .sessionOnly)
         let created = try await rules.createApiToken(ApiTokenRequest(name: request.name, permissions: request.permissions,
                                                                      durationSeconds: request.durationSeconds,
                                                                      heldBy: request.heldByGateway ? context.peer.name : nil), for: me)
@@ -297,14 +290,14 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
 
     func listApiTokens(_ request: Calltrace_Identity_V1_ListApiTokensRequest, context: ServerContext) async throws
         -> Calltrace_Identity_V1_ListApiTokensResponse {
-        let me = try await me(context, in: request.orgID)
+        let me = try await rules.me(context, in: request.orgID)
         let tokens = try await rules.apiTokens(for: me, allUsers: request.allUsers)
         return .with { $0.apiTokens = tokens.map(Self.proto) }
     }
 
     func revokeApiToken(_ request: Calltrace_Identity_V1_RevokeApiTokenRequest, context: ServerContext) async throws
         -> Calltrace_Identity_V1_RevokeApiTokenResponse {
-        let me = try await me(context, in: request.orgID)
+        let me = try await rules.me(context, in: request.orgID)
         try await rules.revokeApiToken(request.tokenID, by: me)
         return .init()
     }
@@ -357,5 +350,15 @@ extension IdentityRules: Authorizing {
 
     func authorizeOperator(name: String, org: String, permission: Calltrace_Identity_V1_Permission) async throws -> Principal {
         Principal(try await authorizeOperator(name, org: org, permission: permission))
+    }
+}
+
+extension IdentityRules {
+    /// The calling user of a self-service call (no permission needed, e.g. enrolling two-factor).
+    /// - Parameter accepting: `.sessionOnly` for a credential call, which an API token cannot make.
+    func me(_ context: ServerContext, in org: String, accepting: Bearer.Accepted = .sessionOrApiToken) async throws -> Bearer {
+        try OrganizationID.validate(org)
+        context.annotate(org: org)
+        return try await bearer(try context.bearerToken(), org: org, may: nil, accepting: accepting, from: IdentityHandler.presentation(context))
     }
 }

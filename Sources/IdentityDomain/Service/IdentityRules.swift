@@ -35,6 +35,9 @@ struct IdentityRules: Sendable {
     var hasher = PasswordHasher.standard
     /// Where scrypt runs: never on the connection's I/O thread.
     var blocking = BlockingPool.shared
+    /// The web app's address, where e-mailed links point (`mail_link_base`); alerts give paths
+    /// alone without it (development).
+    var mailLinkBase: String? = nil
 
     func now() -> Int64 { clock.nowUnixMs }
     static func newID(_ prefix: String) -> String { "\(prefix)_\(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))" }

@@ -19,23 +19,26 @@ public struct IdentityService: CallTraceService {
     /// gaps in the numbering are versions those once took here).
     public static let migrations = [Migration(version: 2, SQLiteIdentityRepository.schema), Migration(version: 3, SQLiteIdentityRepository.schemaV3),
                                     Migration(version: 6, SQLiteIdentityRepository.schemaV6), Migration(version: 7, SQLiteIdentityRepository.schemaV7),
-                                    Migration(version: 8, SQLiteIdentityRepository.schemaV8)]
+                                    Migration(version: 8, SQLiteIdentityRepository.schemaV8), Migration(version: 9, SQLiteIdentityRepository.alerts)]
 
     let identity: IdentityHandler
+    let alerts: AlertHandler
 
     public init(context: ServiceContext) throws {
         let settings = context.configuration[Settings.self]
         let delivery = try Self.delivery(settings, context)
         let rules = IdentityRules(repository: SQLiteIdentityRepository(database: context.database), keys: context.keys,
                                   outbox: context.outbox, delivery: delivery, clock: context.clock,
-                                  hasher: PasswordHasher(logN: settings.passwordHashLogN), blocking: context.blocking)
+                                  hasher: PasswordHasher(logN: settings.passwordHashLogN), blocking: context.blocking,
+                                  mailLinkBase: settings.mailLinkBase)
         identity = IdentityHandler(rules: rules, credentialGateways: context.configuration.credentialGateways,
                                    adminOperators: settings.adminOperators)
+        alerts = AlertHandler(rules: rules)
         context.jobs.register(Housekeeping(rules: rules))
         try context.jobs.schedule(Housekeeping.Purge.kind, every: .seconds(3600), Housekeeping.Purge())
     }
 
-    public var rpcServices: [any RPCService] { [identity] }
+    public var rpcServices: [any RPCService] { [identity, alerts] }
 
     /// E-mail over SMTP with TLS (`smtp_url`) in production, a file outbox (`mail_outbox`) in
     /// development: exactly one of them.
@@ -59,6 +62,7 @@ public struct IdentityService: CallTraceService {
             let mail = MailDelivery(settings: try settings.validated(), linkBase: linkBase, jobs: context.jobs, keys: context.keys,
                                     clock: context.clock, blocking: context.blocking)
             context.jobs.register(mail, maxAttempts: 20)
+            context.jobs.register(MailDelivery.AlertSender(delivery: mail), maxAttempts: 20)
             return mail
         }
     }

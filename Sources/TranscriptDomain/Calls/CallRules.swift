@@ -68,6 +68,8 @@ struct CallRules: Sendable {
     let clock: any WallClock
     /// Compliance: whether the organisation may record yet, and what the caller is told.
     let notices: any CallNoticeSource
+    /// Durable jobs, queued in the transaction of what they follow (alerts about calls).
+    let jobs: JobQueue
     /// Each call's own keys: its caller data and its transcript, destroyed with them.
     var callKeys: CallKeys { CallKeys(keys: keys) }
     /// Website attribution over the same store (issue 32).
@@ -264,7 +266,7 @@ struct CallRules: Sendable {
         }
         let org = request.org
         let now = clock.nowUnixMs
-        try await repository.write { [outbox] tx in
+        try await repository.write { [self] tx in
             guard var call = try tx.call(request.callID, org: org) else {
                 throw DomainError.notFound("call \(request.callID) not found in organisation \(org)")
             }
@@ -278,6 +280,10 @@ struct CallRules: Sendable {
             try tx.update(call)
             if firstCompletion {
                 _ = try tx.appendEvent(org: org, kind: Calltrace_Transcript_V1_CallEventKind.callCompleted.rawValue, callID: call.id, at: now)
+                // Whoever chose to hear of missed calls is told (a call back of the firm's own is not one).
+                if CallAlert.missedOutcomes.contains(request.outcome), call.direction == Calltrace_Transcript_V1_Direction.inbound.rawValue {
+                    try alert(.missed, about: call, in: tx.connection)
+                }
             }
             try outbox.record(AuditRecord(org: org, actor: actor, action: .callCompleted, resource: .call(request.callID),
                                           outcome: .success), in: tx.connection)

@@ -227,6 +227,8 @@ protocol CallTransaction: WebsiteRecords {
     func lastCallerNo(org: String) throws -> Int64
     /// Every call of the period, in time order, as small numbers.
     func scanCalls(org: String, from: Int64, before: Int64, _ each: (AttributionScanRow) -> Void) throws
+    /// The organisations with a call started in the period (the weekly summary's).
+    func organisations(withCallsFrom from: Int64, before: Int64) throws -> [String]
 
     // Transcripts and analyses
     func transcript(org: String, callID: String) throws -> TranscriptRow?

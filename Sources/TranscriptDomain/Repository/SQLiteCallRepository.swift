@@ -378,6 +378,15 @@ struct SQLiteCallRepository: CallRepository {
             try connection.query("SELECT MAX(caller_no) AS last FROM callers WHERE org_id = ?", org).first?.int("last") ?? 0
         }
 
+        func organisations(withCallsFrom from: Int64, before: Int64) throws -> [String] {
+            // calls_by_time gives each organisation once, then one seek into its period.
+            try connection.query("""
+                SELECT o.org_id FROM (SELECT DISTINCT org_id FROM calls) o
+                WHERE EXISTS (SELECT 1 FROM calls c WHERE c.org_id = o.org_id AND c.started_at_unix_ms >= ? AND c.started_at_unix_ms < ?)
+                ORDER BY o.org_id
+                """, from, before).compactMap { $0.text("org_id") }
+        }
+
         func scanCalls(org: String, from: Int64, before: Int64, _ each: (AttributionScanRow) -> Void) throws {
             // The covering index calls_by_time answers this in time order without touching the
             // table; outcome, enquiry and matter come packed in one number (fewer columns to read).

@@ -15,7 +15,7 @@ public struct TranscriptService: CallTraceService {
     /// How the service names itself in the audit trail, when it acts on its own (a schedule, a job).
     static let actor = Principal.serviceActor(name)
     public static let defaultPort = DefaultPorts.transcript
-    public static let requiredPeers: [String: String] = ["identity": "to authorise users and operators", "compliance": "to forward its audit events",
+    public static let requiredPeers: [String: String] = ["identity": "to authorise users and operators, and e-mail alerts", "compliance": "to forward its audit events",
                                                          "media": "to fetch recordings to transcribe and mute card details in them"]
     /// Its own tables, in order (the host's shared tables migrate on their own track first; the
     /// gaps in the numbering are versions those once took here).
@@ -30,7 +30,7 @@ public struct TranscriptService: CallTraceService {
         guard let compliance = context.peers["compliance"] else { throw ConfigurationError("transcript needs its compliance peer") }
         let settings = context.configuration[Settings.self]
         let calls = CallRules(repository: SQLiteCallRepository(database: context.database), keys: context.keys, outbox: context.outbox,
-                              clock: context.clock, notices: ComplianceCallNotices(client: .init(compliance)))
+                              clock: context.clock, notices: ComplianceCallNotices(client: .init(compliance)), jobs: context.jobs)
         // The keys of calls deleted just before a crash go before the first call.
         let swept = try calls.sweepKeys()
         if swept > 0 { context.logger.notice("start-up sweep destroyed the keys of deleted calls", metadata: ["keys": "\(swept)"]) }
@@ -43,6 +43,12 @@ public struct TranscriptService: CallTraceService {
         let muteAttempts = MuteJobHandler.attempts
         context.jobs.register(MuteJobHandler(rules: transcripts, media: recordings, maxAttempts: muteAttempts), maxAttempts: muteAttempts)
         context.jobs.register(AnalyseJobHandler(rules: transcripts), maxAttempts: maxAttempts)
+        // Alerts: identity tells whoever chose them (a day late they are dropped there as stale).
+        guard let identity = context.peers["identity"] else { throw ConfigurationError("transcript needs its identity peer") }
+        context.jobs.register(CallAlertJobHandler(rules: calls, identity: .init(identity)), maxAttempts: 12)
+        context.jobs.register(WeeklySummaryJobs(rules: calls, jobs: context.jobs))
+        context.jobs.register(WeeklySummaryJobHandler(rules: calls, identity: .init(identity)), maxAttempts: 12)
+        try context.jobs.schedule("weekly-summary", dailyAt: 7, 0, in: WeeklySummary.london, WeeklySummary.Daily())
         handlers = [TrackingNumberHandler(rules: calls, authorizer: authorizer),
                     CallHandler(rules: calls, transcripts: transcripts, authorizer: authorizer,
                                 telephonyGateways: settings.telephonyGateways),

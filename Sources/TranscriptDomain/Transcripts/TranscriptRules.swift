@@ -359,7 +359,7 @@ struct TranscriptRules: Sendable {
         }
         let plain: Data = try analysis.serializedBytes()
         let now = clock.nowUnixMs
-        try await repository.write { [outbox, callKeys = calls.callKeys] tx in
+        try await repository.write { [outbox, calls, callKeys = calls.callKeys] tx in
             guard try tx.transcript(org: org, callID: callID) != nil else { return }  // deleted meanwhile: no key is made for it
             let sealed = try callKeys.seal(plain, org: org, call: callID, .transcript, table: "analyses", column: "analysis")
             try tx.putAnalysis(sealed, org: org, callID: callID, at: now)
@@ -368,6 +368,8 @@ struct TranscriptRules: Sendable {
                 call.suggestedEnquiry = (analysis.newEnquiry ? Calltrace_Transcript_V1_Enquiry.new : .notNew).rawValue
                 call.suggestedPracticeArea = analysis.practiceArea.rawValue
                 try tx.update(call)
+                // Whoever chose to hear of new enquiries is told, unless staff already marked the call.
+                if analysis.newEnquiry, call.enquiry == 0 { try calls.alert(.newEnquiry, about: call, in: tx.connection) }
             }
             try outbox.record(AuditRecord(org: org, actor: TranscriptService.actor, action: .analysisStored, resource: .call(callID),
                                           outcome: .success, detail: "engine=\(engine.name)"), in: tx.connection)

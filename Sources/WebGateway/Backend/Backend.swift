@@ -9,6 +9,8 @@ import CallTraceRPC
 /// under that person, and the firm's boundaries stay where the services keep them.
 struct Backend: Sendable {
     let identity: Calltrace_Identity_V1_IdentityServiceClient
+    /// Each person's choice of e-mail alerts (identity sends them).
+    let alerts: Calltrace_Identity_V1_AlertServiceClient
     let recordings: Calltrace_Media_V1_RecordingServiceClient
     let shareLinks: Calltrace_Media_V1_ShareLinkServiceClient
     let calls: Calltrace_Transcript_V1_CallServiceClient
@@ -28,6 +30,7 @@ struct Backend: Sendable {
     init(peers: [String: RPCClient]) {
         self.peers = peers
         identity = .init(peers["identity"]!)
+        alerts = .init(peers["identity"]!)
         recordings = .init(peers["media"]!)
         shareLinks = .init(peers["media"]!)
         calls = .init(peers["transcript"]!)

@@ -2,13 +2,16 @@ import CallTraceProto
 import CallTraceRPC
 import Hummingbird
 
-/// The signed-in person's own account: who they are, their role, and two-factor enrolment with a
-/// QR code (identity holds the secret; it is shown once, on the page that enrols).
+/// The signed-in person's own account: who they are, their role, two-factor enrolment with a
+/// QR code (identity holds the secret; it is shown once, on the page that enrols), and the e-mail
+/// alerts they choose (identity sends them; the e-mails link back to `/account/alerts`).
 struct AccountPages: Sendable {
     let app: WebApp
 
     func register(on router: Router<WebContext>) {
         router.get("/account") { _, context in try await account(context) }
+        router.get("/account/alerts") { _, context in try await account(context) }
+        router.post("/account/alerts") { request, context in try await setAlerts(request, context) }
         router.post("/account/two-factor") { request, context in try await enrol(request, context) }
         router.post("/account/two-factor/confirm") { request, context in try await confirm(request, context) }
     }
@@ -17,7 +20,9 @@ struct AccountPages: Sendable {
         let session = try app.session(context)
         let (chrome, _) = try await app.chrome(context, current: "Account")
         let me = try await app.backend.identity.getCurrentUser(.with { $0.orgID = session.orgID }, options: context.caller.options)
+        let alerts = try await app.backend.alerts.getAlertPreferences(.with { $0.orgID = session.orgID }, options: context.caller.options)
         var data: [String: Any] = [
+            "alerts": alerts.preferences.filter(\.available).map { ["kind": "\($0.kind.rawValue)", "label": $0.description_p, "on": $0.enabled] },
             "name": me.user.displayName, "email": me.user.email, "role": Formats.role(me.user.role), "firm": session.orgID,
             "twoFactor": me.user.twoFactorConfirmed, "csrf": session.csrf,
             "signedIn": Formats.dateTime(unixMs: session.signedInAt),
@@ -58,5 +63,14 @@ struct AccountPages: Sendable {
             return try await account(context, notice: "That code was not right, so two-factor is not on yet. Start again and enter the code your app shows now.")
         }
         return try await account(context, notice: "Two-factor authentication is on. You will need a code from your app each time you sign in.")
+    }
+
+    /// The boxes ticked are the alerts wanted; the rest are off.
+    private func setAlerts(_ request: Request, _ context: WebContext) async throws -> Response {
+        let session = try app.session(context)
+        let form = try await Form.read(request, context: context)
+        let kinds = Calltrace_Identity_V1_AlertKind.allCases.filter { $0 != .unspecified && form["alert-\($0.rawValue)"] == "yes" }
+        _ = try await app.backend.alerts.setAlertPreferences(.with { $0.orgID = session.orgID; $0.enabled = kinds }, options: context.caller.options)
+        return try await account(context, notice: kinds.isEmpty ? "You will get no e-mail alerts." : "Your e-mail alerts are saved.")
     }
 }

@@ -12,6 +12,7 @@ extension RelayedMethod {
         "calltrace.identity.v1.IdentityService/RemoveUser": .unary(Calltrace_Identity_V1_IdentityService.removeUser, peer: "identity"),
         "calltrace.identity.v1.IdentityService/ResetTwoFactor": .unary(Calltrace_Identity_V1_IdentityService.resetTwoFactor, peer: "identity"),
         "calltrace.identity.v1.IdentityService/RevokeUserSessions": .unary(Calltrace_Identity_V1_IdentityService.revokeUserSessions, peer: "identity"),
+        "calltrace.identity.v1.AlertService/GetAlertPreferences": .unary(Calltrace_Identity_V1_AlertService.getAlertPreferences, peer: "identity"),
         "calltrace.identity.v1.IdentityService/GetSecurityPolicy": .unary(Calltrace_Identity_V1_IdentityService.getSecurityPolicy, peer: "identity"),
         "calltrace.identity.v1.IdentityService/SetSecurityPolicy": .unary(Calltrace_Identity_V1_IdentityService.setSecurityPolicy, peer: "identity"),
         "calltrace.identity.v1.IdentityService/ListSupportGrants": .unary(Calltrace_Identity_V1_IdentityService.listSupportGrants, peer: "identity"),
