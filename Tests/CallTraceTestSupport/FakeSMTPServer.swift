@@ -28,6 +28,7 @@ public final class FakeSMTPServer: @unchecked Sendable {
     private let lock = NSLock()
     private var accepted: [Message] = []
     private var seen: [String] = []
+    private var busy = false
 
     public init(mode: Mode, credentials: TLSCredentials? = nil) throws {
         // It writes to sockets a client may already have closed (an answer the client cut off):
@@ -60,6 +61,12 @@ public final class FakeSMTPServer: @unchecked Sendable {
     }
 
     public func stop() { listener.shutdown() }
+
+    /// While true, every session is turned away at the greeting (421: a mail server that is away).
+    public var refuseConnections: Bool {
+        get { lock.withLock { busy } }
+        set { lock.withLock { busy = newValue } }
+    }
 
     /// The messages accepted so far.
     public var messages: [Message] { lock.withLock { accepted } }
@@ -94,6 +101,10 @@ public final class FakeSMTPServer: @unchecked Sendable {
                 guard n > 0 else { return nil }
                 pending += chunk[..<n]
             }
+        }
+        if refuseConnections {
+            send("421 4.3.2 service not available, try later")
+            return
         }
         send("220 fake.smtp.test ESMTP")
         var from = "", recipients: [String] = [], login: String?

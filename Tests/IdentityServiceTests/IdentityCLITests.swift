@@ -129,6 +129,17 @@ struct IdentityCLITests {
         let json = try json(try await cli(["security-policy", "show", "--org", org, "--json"]))
         #expect((json["policy"] as? [String: Any])?["sessionIdleSeconds"] as? Int == 900)
 
+        // E-mail alerts: shown, chosen (exactly those named), refused for a name that is none.
+        let alerts = try await cli(["alerts", "show", "--org", org])
+        #expect(alerts.status == 0 && alerts.stdout.contains("missed-call") && alerts.stdout.contains("off"), "\(alerts.stdout) \(alerts.stderr)")
+        let chosen = try await cli(["alerts", "set", "--org", org, "--alert", "missed-call", "--alert", "weekly-summary"])
+        #expect(chosen.status == 0 && chosen.stdout.split(separator: "\n").filter { $0.contains(" on ") }.count == 2, "\(chosen.stdout) \(chosen.stderr)")
+        let shownJSON = try await cli(["alerts", "show", "--org", org, "--json"])
+        let chosenJSON = try JSONSerialization.jsonObject(with: Data(shownJSON.stdout.utf8)) as? [String: Any]
+        #expect((chosenJSON?["preferences"] as? [[String: Any]])?.filter { $0["enabled"] as? Bool == true }.count == 2)
+        let wrong = try await cli(["alerts", "set", "--org", org, "--alert", "everything"])
+        #expect(wrong.status != 0 && wrong.stderr.contains("missed-call, new-enquiry"), "\(wrong.stderr)")
+
         #expect(try await cli(["logout"]).status == 0)
         #expect(try await cli(["users", "invite", "--org", org, "--email", "late@smith.example", "--role", "member"]).status == 4, "the session ended")
         environment["CALLTRACE_TOKEN"] = nil

@@ -66,6 +66,57 @@ struct MailDeliveryTests {
         #expect(!identity.log.text.contains("mail-secret"))
     }
 
+    @Test("An alert is e-mailed over TLS like a token: sealed while it waits, its link on the web app, no caller's number; a day late it is dropped")
+    func alertByMail() async throws {
+        let mailPKI = try TemporaryPKI()
+        let server = try FakeSMTPServer(mode: .implicitTLS, credentials: try mailPKI.credentials(for: TemporaryPKI.identity("service", "mail")))
+        let identity = try await start(smtpURL: "smtps://127.0.0.1:\(server.port)", mailPKI: mailPKI)
+        let created = try await identity.client(identity: TemporaryPKI.identity("operator", "ops")).unary(Identity.createOrganization, .with {
+            $0.name = "Mail Firm LLP"; $0.firstAdminEmail = "boss@firm.example"
+        })
+        #expect(await eventually { server.messages.count == 1 })
+        let invitationMail = try #require(server.messages.first)
+        let link = try #require(invitationMail.data.components(separatedBy: "\r\n").first { $0.contains("accept-invitation?token=") })
+        let web = try identity.client()
+        _ = try await web.unary(Identity.redeemInvitation, .with {
+            $0.invitationToken = String(link.split(separator: "=").last!); $0.password = "correct horse battery staple"
+        }, options: .endUser)
+        let admin = try await web.unary(Identity.login, .with {
+            $0.orgID = created.orgID; $0.email = "boss@firm.example"; $0.password = "correct horse battery staple"
+        }, options: .endUser).token
+        _ = try await web.unary(Calltrace_Identity_V1_AlertService.setAlertPreferences, .with { $0.orgID = created.orgID; $0.enabled = [.newEnquiry] },
+                                options: try bearer(admin))
+
+        let service = try identity.client(identity: TemporaryPKI.identity("service", "transcript"))
+        let summary = "Injured at work on Monday; wants to claim."
+        func tell(_ key: String) async throws -> UInt32 {
+            try await service.unary(Calltrace_Identity_V1_AlertService.notify, .with {
+                $0.orgID = created.orgID; $0.kind = .newEnquiry; $0.idempotencyKey = key
+                $0.fields = ["call_id": "call_42", "source": "Google Ads", "started_at_unix_ms": "1764943200000", "summary": summary]
+            }).recipients
+        }
+        #expect(try await tell("transcript:new_enquiry:call_42") == 1)
+        #expect(await eventually { server.messages.count == 2 })
+        let mail = try #require(server.messages.last)
+        #expect(mail.recipients == ["boss@firm.example"])
+        #expect(mail.data.contains("Subject: New enquiry: Google Ads, Fri 5 Dec 14:00"))
+        #expect(mail.data.contains("https://app.firm.test/calls/call_42") && mail.data.contains(summary))
+        #expect(try await identity.instance.jobs.list().filter { $0.kind == "identity.alert_mail" }.isEmpty, "sent, so gone")
+
+        // With the mail server away for more than a day, the alert is dropped, not sent late.
+        server.refuseConnections = true
+        #expect(try await tell("transcript:new_enquiry:call_43") == 1)
+        #expect(await eventually { (try? await identity.instance.jobs.list().first { $0.kind == "identity.alert_mail" }?.attempts ?? 0) ?? 0 >= 1 })
+        identity.clock.advance(by: .seconds(86_400 + 60))
+        server.refuseConnections = false
+        #expect(await eventually { (try? await identity.instance.jobs.list().filter { $0.kind == "identity.alert_mail" }.isEmpty) ?? false })
+        #expect(server.messages.count == 2, "a day late, dropped")
+        await identity.stop()
+        for file in [identity.setup.database, identity.setup.database + "-wal"] where FileManager.default.fileExists(atPath: file) {
+            #expect(try !Data(contentsOf: URL(fileURLWithPath: file)).contains(Data(summary.utf8)), "\(file) holds the summary in clear")
+        }
+    }
+
     @Test("A mail server that does not offer TLS gets neither the login nor the message; the e-mail waits and is retried")
     func noTLSNoMail() async throws {
         let mailPKI = try TemporaryPKI()

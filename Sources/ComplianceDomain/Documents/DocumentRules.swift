@@ -382,6 +382,7 @@ struct DocumentRules: Sendable {
         "AI summaries and classification of transcripts",
         "attributing calls to marketing sources and reporting",
         "website attribution, only for visitors who consent: a tracking number shown per visit, the visit's landing page, referrer, campaign parameters and ad click identifiers, joined to the call that followed; conversions exported to the controller's ad account on its instructions",
+        "e-mail alerts to the controller's staff who choose them (a missed call, a new enquiry with its AI summary, subject requests falling due, a weekly summary), each only to staff whose role may already see it, never with a caller's number",
         "storing, exporting and deleting the above on the controller's instructions",
     ]
 
