@@ -118,12 +118,7 @@ extension WireFrame {
             out.key(2, .lengthDelimited)
             out.varint(UInt64(headerSize))
             out.string(1, header.method)
-            for entry in header.metadata {
-                out.key(2, .lengthDelimited)
-                out.varint(UInt64(Self.size(of: entry)))
-                out.string(1, entry.key)
-                out.bytes(2, entry.value)
-            }
+            for entry in header.metadata { out.pair(2, size: Self.size(of: entry), entry.key, entry.value) }
             out.varintField(3, header.timeoutMs)
         }
     }
@@ -136,12 +131,7 @@ extension WireFrame {
             out.varint(UInt64(statusSize))
             out.varintField(1, UInt64(status.code.rawValue))
             out.string(2, status.message)
-            for detail in status.details {
-                out.key(3, .lengthDelimited)
-                out.varint(UInt64(Self.size(of: detail)))
-                out.string(1, detail.typeURL)
-                out.bytes(2, detail.value)
-            }
+            for detail in status.details { out.pair(3, size: Self.size(of: detail), detail.typeURL, detail.value) }
         }
         out.varintField(6, cancel ? 1 : 0)
         out.varintField(7, UInt64(windowUpdateBytes))
@@ -242,6 +232,15 @@ private struct WireWriter {
     mutating func string(_ field: UInt64, _ string: String) {
         var string = string
         string.withUTF8 { raw(field, UnsafeRawBufferPointer($0), always: false) }
+    }
+
+    /// A sub-message of a string (1) and bytes (2) whose size is `size`: a metadata entry, a
+    /// status detail.
+    mutating func pair(_ field: UInt64, size: Int, _ text: String, _ data: Data) {
+        key(field, .lengthDelimited)
+        varint(UInt64(size))
+        string(1, text)
+        bytes(2, data)
     }
 }
 
