@@ -21,6 +21,9 @@ struct FrameCodecTests {
             let decoded = try referenceBody.withUnsafeBytes { try WireFrame(decoding: $0) }
             #expect(decoded == ours, "round \(round)")
             #expect(try Calltrace_Rpc_V1_Frame(serializedBytes: Array(encoded.dropFirst(4))) == reference, "round \(round)")
+            // Written around a large message's own storage, the frame is the same bytes.
+            let (head, tail) = ours.encodedAroundMessage()
+            #expect(head + Array(ours.message ?? Data()) + tail == encoded, "round \(round)")
         }
     }
 
@@ -156,13 +159,17 @@ struct FrameCodecTests {
             var decoded: [WireFrame] = []
             var offset = 0
             while offset < bytes.count {
-                // The room holds a TLS record, and the rest of a frame whose length is known.
+                // The room holds a TLS record, and the rest of a frame whose length is known; a
+                // large frame's room is exactly its rest.
                 var wanted = FrameDecoder.minimumReadBytes
+                var exact = false
                 if case .waitingForFrame(let length) = decoder.state {
-                    wanted = max(wanted, length - (offset - starts[decoded.count] - 4))
+                    let rest = length - (offset - starts[decoded.count] - 4)
+                    exact = length > FrameDecoder.largeFrameBytes
+                    wanted = exact ? rest : max(wanted, rest)
                 }
                 decoder.read { room in
-                    #expect(room.count >= wanted, "reads of \(chunk) bytes, at byte \(offset)")
+                    #expect(exact ? room.count == wanted : room.count >= wanted, "reads of \(chunk) bytes, at byte \(offset)")
                     let count = min(chunk, room.count, bytes.count - offset)
                     bytes[offset..<offset + count].withUnsafeBytes { room.copyMemory(from: $0) }
                     offset += count
@@ -175,7 +182,36 @@ struct FrameCodecTests {
         }
     }
 
-    @Test("A stream of 64 KiB messages read a TLS record at a time keeps one 128 KiB buffer")
+    @Test("A large frame is read into storage its message keeps: no byte copied between the read and the message")
+    func largeMessageKeepsTheReadBytes() throws {
+        var frame = WireFrame(callID: 5)
+        frame.message = Data((0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        let bytes = frame.encodedWithLengthPrefix()
+        var decoder = FrameDecoder(maxFrameBytes: 1 << 20)
+        var rooms: [UnsafeMutableRawBufferPointer] = []
+        var offset = 0
+        var decoded: WireFrame?
+        while decoded == nil {
+            decoder.read { room in
+                rooms.append(room)
+                let count = min(16_384, room.count, bytes.count - offset)
+                bytes[offset..<offset + count].withUnsafeBytes { room.copyMemory(from: $0) }
+                offset += count
+                return count
+            }
+            decoded = try decoder.next()
+        }
+        #expect(decoded == frame)
+        // The message's bytes are those the last read wrote: the storage it was read into.
+        let last = try #require(rooms.last?.baseAddress)
+        decoded?.message?.withUnsafeBytes { message in
+            let end = message.baseAddress! + message.count
+            #expect(end == UnsafeRawPointer(last + rooms.last!.count))
+        }
+        #expect(decoder.bufferBytes == 64 * 1024)
+    }
+
+    @Test("A stream of 64 KiB messages read a TLS record at a time keeps one 64 KiB buffer")
     func streamKeepsOneBuffer() throws {
         var frame = WireFrame(callID: 3)
         frame.message = Data(repeating: 1, count: 64 * 1024)
@@ -197,7 +233,7 @@ struct FrameCodecTests {
             }
         }
         #expect(decoded == 50)
-        #expect(decoder.bufferBytes == 128 * 1024)
+        #expect(decoder.bufferBytes == 64 * 1024)
     }
 
     @Test("A length over the limit is refused before any of the frame arrives")

@@ -1,4 +1,7 @@
+// Testing is there only when tests are built: `make bench` builds this module without it.
+#if canImport(Testing)
 public import Testing
+#endif
 
 /// How the services a test starts in process (`InProcessService`) are reached — by their peers,
 /// by the test's gateway, operator and service clients.
@@ -16,6 +19,7 @@ public enum TestTransport: Sendable {
     @TaskLocal public static var current = TestTransport.inProcess
 }
 
+#if canImport(Testing)
 /// A test or suite whose services run over real mutual TLS (`TestTransport.tls`).
 public struct OverTLS: TestTrait, SuiteTrait, TestScoping {
     public var isRecursive: Bool { true }
@@ -29,3 +33,4 @@ extension Trait where Self == OverTLS {
     /// Services started in the test (or in each of the suite's tests) run over real mutual TLS.
     public static var overTLS: Self { OverTLS() }
 }
+#endif

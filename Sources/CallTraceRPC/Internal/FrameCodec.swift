@@ -47,63 +47,102 @@ extension WireFrame {
     /// The frame with its 4-byte big-endian length prefix: one allocation, fields in number
     /// order, default values omitted, exactly as swift-protobuf writes them.
     func encodedWithLengthPrefix() -> [UInt8] {
-        let headerSize = header.map(Self.size(of:))
-        let statusSize = status.map(Self.size(of:))
-        let settingsSize = settings.map(Self.size(of:))
-        var size = 0
-        if callID != 0 { size += 1 + varintSize(callID) }
-        if let headerSize { size += lengthDelimitedSize(headerSize) }
-        if let message { size += lengthDelimitedSize(message.count) }
-        if endStream { size += 2 }
-        if let statusSize { size += lengthDelimitedSize(statusSize) }
-        if cancel { size += 2 }
-        if windowUpdateBytes != 0 { size += 1 + varintSize(UInt64(windowUpdateBytes)) }
-        if let settingsSize { size += lengthDelimitedSize(settingsSize) }
-        if goaway { size += 2 }
-
-        return [UInt8](unsafeUninitializedCapacity: 4 + size) { buffer, count in
+        let sizes = Sizes(self)
+        return [UInt8](unsafeUninitializedCapacity: 4 + sizes.frame) { buffer, count in
             var out = WireWriter(UnsafeMutableRawBufferPointer(buffer))
-            out.bigEndian32(UInt32(size))
-            out.varintField(1, callID)
-            if let header, let headerSize {
-                out.key(2, .lengthDelimited)
-                out.varint(UInt64(headerSize))
-                out.string(1, header.method)
-                for entry in header.metadata {
-                    out.key(2, .lengthDelimited)
-                    out.varint(UInt64(Self.size(of: entry)))
-                    out.string(1, entry.key)
-                    out.bytes(2, entry.value)
-                }
-                out.varintField(3, header.timeoutMs)
-            }
+            writeHead(&out, sizes)
             if let message { out.bytes(3, message, always: true) }
-            out.varintField(4, endStream ? 1 : 0)
-            if let status, let statusSize {
-                out.key(5, .lengthDelimited)
-                out.varint(UInt64(statusSize))
-                out.varintField(1, UInt64(status.code.rawValue))
-                out.string(2, status.message)
-                for detail in status.details {
-                    out.key(3, .lengthDelimited)
-                    out.varint(UInt64(Self.size(of: detail)))
-                    out.string(1, detail.typeURL)
-                    out.bytes(2, detail.value)
-                }
-            }
-            out.varintField(6, cancel ? 1 : 0)
-            out.varintField(7, UInt64(windowUpdateBytes))
-            if let settings, let settingsSize {
-                out.key(8, .lengthDelimited)
-                out.varint(UInt64(settingsSize))
-                out.varintField(1, UInt64(settings.maxFrameBytes))
-                out.varintField(2, UInt64(settings.initialWindowBytes))
-                out.varintField(3, UInt64(settings.maxConcurrentCalls))
-            }
-            out.varintField(9, goaway ? 1 : 0)
-            precondition(out.index == 4 + size, "frame size mismatch")
+            writeTail(&out, sizes)
+            precondition(out.index == 4 + sizes.frame, "frame size mismatch")
             count = out.index
         }
+    }
+
+    /// The same bytes as `encodedWithLengthPrefix`, less the message's: what comes before them
+    /// (the length prefix, the fields before the message, its key and length) and after them.
+    /// A large message is written from its own storage between the two, never copied into a
+    /// frame buffer first.
+    func encodedAroundMessage() -> (head: [UInt8], tail: [UInt8]) {
+        let sizes = Sizes(self)
+        let messageBytes = message.map { 1 + varintSize(UInt64($0.count)) } ?? 0
+        let head = [UInt8](unsafeUninitializedCapacity: 4 + sizes.beforeMessage + messageBytes) { buffer, count in
+            var out = WireWriter(UnsafeMutableRawBufferPointer(buffer))
+            writeHead(&out, sizes)
+            if let message {
+                out.key(3, .lengthDelimited)
+                out.varint(UInt64(message.count))
+            }
+            count = out.index
+        }
+        let tail = [UInt8](unsafeUninitializedCapacity: sizes.frame - sizes.beforeMessage - sizes.message) { buffer, count in
+            var out = WireWriter(UnsafeMutableRawBufferPointer(buffer))
+            writeTail(&out, sizes)
+            count = out.index
+        }
+        return (head, tail)
+    }
+
+    /// The encoded sizes of a frame's parts, measured once before it is written.
+    private struct Sizes {
+        var header: Int?, status: Int?, settings: Int?
+        /// Fields 1 and 2.
+        var beforeMessage = 0
+        /// Field 3, with its key and length.
+        var message = 0
+        /// The whole frame, without the length prefix.
+        var frame = 0
+
+        init(_ frame: WireFrame) {
+            header = frame.header.map(WireFrame.size(of:))
+            status = frame.status.map(WireFrame.size(of:))
+            settings = frame.settings.map(WireFrame.size(of:))
+            if frame.callID != 0 { beforeMessage += 1 + varintSize(frame.callID) }
+            if let header { beforeMessage += lengthDelimitedSize(header) }
+            if let body = frame.message { message = lengthDelimitedSize(body.count) }
+            var after = 0
+            if frame.endStream { after += 2 }
+            if let status { after += lengthDelimitedSize(status) }
+            if frame.cancel { after += 2 }
+            if frame.windowUpdateBytes != 0 { after += 1 + varintSize(UInt64(frame.windowUpdateBytes)) }
+            if let settings { after += lengthDelimitedSize(settings) }
+            if frame.goaway { after += 2 }
+            self.frame = beforeMessage + message + after
+        }
+    }
+
+    /// The length prefix and the fields before the message (1, 2).
+    private func writeHead(_ out: inout WireWriter, _ sizes: Sizes) {
+        out.bigEndian32(UInt32(sizes.frame))
+        out.varintField(1, callID)
+        if let header, let headerSize = sizes.header {
+            out.key(2, .lengthDelimited)
+            out.varint(UInt64(headerSize))
+            out.string(1, header.method)
+            for entry in header.metadata { out.pair(2, size: Self.size(of: entry), entry.key, entry.value) }
+            out.varintField(3, header.timeoutMs)
+        }
+    }
+
+    /// The fields after the message (4 to 9).
+    private func writeTail(_ out: inout WireWriter, _ sizes: Sizes) {
+        out.varintField(4, endStream ? 1 : 0)
+        if let status, let statusSize = sizes.status {
+            out.key(5, .lengthDelimited)
+            out.varint(UInt64(statusSize))
+            out.varintField(1, UInt64(status.code.rawValue))
+            out.string(2, status.message)
+            for detail in status.details { out.pair(3, size: Self.size(of: detail), detail.typeURL, detail.value) }
+        }
+        out.varintField(6, cancel ? 1 : 0)
+        out.varintField(7, UInt64(windowUpdateBytes))
+        if let settings, let settingsSize = sizes.settings {
+            out.key(8, .lengthDelimited)
+            out.varint(UInt64(settingsSize))
+            out.varintField(1, UInt64(settings.maxFrameBytes))
+            out.varintField(2, UInt64(settings.initialWindowBytes))
+            out.varintField(3, UInt64(settings.maxConcurrentCalls))
+        }
+        out.varintField(9, goaway ? 1 : 0)
     }
 
     private static func size(of header: Header) -> Int {
@@ -194,6 +233,15 @@ private struct WireWriter {
         var string = string
         string.withUTF8 { raw(field, UnsafeRawBufferPointer($0), always: false) }
     }
+
+    /// A sub-message of a string (1) and bytes (2) whose size is `size`: a metadata entry, a
+    /// status detail.
+    mutating func pair(_ field: UInt64, size: Int, _ text: String, _ data: Data) {
+        key(field, .lengthDelimited)
+        varint(UInt64(size))
+        string(1, text)
+        bytes(2, data)
+    }
 }
 
 // MARK: Decoding
@@ -202,7 +250,10 @@ extension WireFrame {
     struct Malformed: Error {}
 
     /// Decodes one frame body (without its length prefix).
-    init(decoding bytes: UnsafeRawBufferPointer) throws(Malformed) {
+    ///
+    /// - Parameter storage: the buffer `bytes` lie in, when the frame was read into one of its
+    ///   own (`FrameDecoder`): the message is then that buffer's bytes, not a copy of them.
+    init(decoding bytes: UnsafeRawBufferPointer, in storage: FrameStorage? = nil) throws(Malformed) {
         var reader = WireReader(bytes)
         while let (field, type) = try reader.nextKey() {
             switch (field, type) {
@@ -211,7 +262,9 @@ extension WireFrame {
                 var header = self.header ?? Header()
                 try header.merge(try reader.lengthDelimited())
                 self.header = header
-            case (3, .lengthDelimited): message = Data(try reader.lengthDelimited())
+            case (3, .lengthDelimited):
+                let bytes = try reader.lengthDelimited()
+                message = storage?.data(bytes) ?? Data(bytes)
             case (4, .varint): endStream = try reader.varint() != 0
             case (5, .lengthDelimited):
                 var status = self.status ?? RPCError(.ok, "")
@@ -391,9 +444,11 @@ struct WireReader {
 /// The length is checked against `maxFrameBytes` before anything is allocated for the frame.
 ///
 /// The connection reads into the decoder's own buffer (`read`), and frames are decoded where
-/// their bytes landed: a received byte is copied once more only, into the message `Data` a
-/// handler gets. (The connection used to read into a buffer of its own and append that here:
-/// a second copy of every byte, 64 KiB per streamed message.)
+/// their bytes landed. A frame larger than one TLS record (a streamed chunk) is read into
+/// storage of its own instead, whose bytes its message then keeps: such a byte is copied by no
+/// one between OpenSSL and the handler's decoding. A small frame's message is copied once, out
+/// of the shared buffer. (The connection used to read into a buffer of its own, append that
+/// here and copy each message out: every byte copied twice, 64 KiB per streamed message.)
 struct FrameDecoder {
     enum State: Equatable {
         case waitingForHeader
@@ -413,23 +468,37 @@ struct FrameDecoder {
     private var storage: [UInt8]
     private var readIndex = 0
     private var writeIndex = 0
+    /// The frame being received into storage of its own (see `largeFrameBytes`), and how much of
+    /// it has arrived.
+    private var large: (storage: FrameStorage, filled: Int)?
 
     /// The least room offered to a read: one TLS record's plaintext (16 KiB), which is what
     /// OpenSSL hands out per read at the most.
     static let minimumReadBytes = 16 * 1024
+    /// Frames longer than this are read into storage of their own: more than one TLS record,
+    /// so most of their bytes arrive after their length is known.
+    static let largeFrameBytes = minimumReadBytes
 
     init(maxFrameBytes: Int) {
         self.maxFrameBytes = maxFrameBytes
         storage = [UInt8](repeating: 0, count: 64 * 1024)
     }
 
-    /// The buffer's size (its memory), for tests.
+    /// The shared buffer's size (its memory), for tests.
     var bufferBytes: Int { storage.count }
 
     /// Lets `body` write received bytes straight into the buffer, after those not yet decoded;
-    /// it returns how many it wrote. The room it gets holds at least the rest of the frame
-    /// being received, so a frame lies in one piece, and one TLS record.
+    /// it returns how many it wrote. The room it gets holds one TLS record and at least the rest
+    /// of the frame being received, so a frame lies in one piece; a large frame's room is
+    /// exactly the rest of it, in its own storage.
     mutating func read(_ body: (UnsafeMutableRawBufferPointer) throws -> Int) rethrows {
+        if let (frame, filled) = large {
+            let room = UnsafeMutableRawBufferPointer(rebasing: frame.bytes[filled...])
+            let written = try body(room)
+            precondition(written >= 0 && written <= room.count, "read past the room given")
+            large = (frame, filled + written)
+            return
+        }
         makeRoom()
         let start = writeIndex
         let written = try storage.withUnsafeMutableBytes { raw in
@@ -455,8 +524,9 @@ struct FrameDecoder {
     /// Makes room after the undecoded bytes for the next read. Decoded bytes are dropped
     /// first; the undecoded ones move to the front only when the room after them is too
     /// small, which is rare: each frame's first record usually starts a read at the front,
-    /// since the frames before it are decoded by then. The buffer grows only for a frame larger
-    /// than it (up to `maxFrameBytes`), and keeps that size.
+    /// since the frames before it are decoded by then. The frames read here are at most one
+    /// record long, so the buffer keeps its size; it would grow only for undecoded bytes that
+    /// fill it, and keep that size.
     private mutating func makeRoom() {
         if readIndex == writeIndex {
             readIndex = 0
@@ -497,7 +567,26 @@ struct FrameDecoder {
                 }
                 readIndex += 4
                 state = .waitingForFrame(length: Int(length))
+                if Int(length) > Self.largeFrameBytes {
+                    // What of it arrived with the header moves over; the rest is read there.
+                    let frame = FrameStorage(count: Int(length))
+                    let arrived = min(writeIndex - readIndex, Int(length))
+                    let from = readIndex
+                    storage.withUnsafeBytes { frame.bytes.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[from..<from + arrived])) }
+                    readIndex += arrived
+                    large = (frame, arrived)
+                }
             case .waitingForFrame(let length):
+                if let (frame, filled) = large {
+                    guard filled == length else { return nil }
+                    large = nil
+                    state = .waitingForHeader
+                    do {
+                        return try WireFrame(decoding: UnsafeRawBufferPointer(frame.bytes), in: frame)
+                    } catch {
+                        throw .malformed
+                    }
+                }
                 guard writeIndex - readIndex >= length else { return nil }
                 let start = readIndex
                 readIndex += length
@@ -511,5 +600,24 @@ struct FrameDecoder {
                 }
             }
         }
+    }
+}
+
+/// The bytes of one large frame, read into them by `FrameDecoder`. Its message is handed out
+/// as a `Data` over them (no copy), which keeps them until the last such `Data` is gone.
+final class FrameStorage: @unchecked Sendable {
+    let bytes: UnsafeMutableRawBufferPointer
+
+    init(count: Int) {
+        bytes = .allocate(byteCount: count, alignment: 16)
+    }
+
+    deinit { bytes.deallocate() }
+
+    /// `slice` (a part of `bytes`) as a `Data` that keeps this storage alive.
+    func data(_ slice: UnsafeRawBufferPointer) -> Data {
+        guard let base = slice.baseAddress, slice.count > 0 else { return Data() }
+        return Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: slice.count,
+                    deallocator: .custom { _, _ in withExtendedLifetime(self) {} })
     }
 }

@@ -28,6 +28,10 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
     private let establishedAt = ContinuousClock.now
     /// The call metrics' table this connection's calls are counted in.
     private let metricsStripe: Int
+    /// The route of the last call opened here (I/O thread only). A connection mostly calls one
+    /// method after another, and a route, once registered, never changes: a repeat is found by
+    /// comparing names, without the method table's lock and hashing.
+    private var lastRoute: RPCRouter.Route?
 
     init(connection: FrameConnection, peer: PeerIdentity, peerSettings: WireFrame.Settings, core: ServerCore) {
         self.connection = connection
@@ -76,7 +80,13 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
     /// its answer.
     private func open(_ frame: WireFrame, _ header: WireFrame.Header) -> RPCError? {
         let callID = frame.callID
-        let route = core.router.route(named: header.method)
+        let route: RPCRouter.Route?
+        if let last = lastRoute, last.info.fullName == header.method {
+            route = last
+        } else {
+            route = core.router.route(named: header.method)
+            if route != nil { lastRoute = route }
+        }
         let serverStarted = core.started.load(ordering: .acquiring)
         let now = ContinuousClock.now
         var admitted: ServerCallIO?
@@ -164,7 +174,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
     func callEnded(_ call: ServerCallIO, code: StatusCode) {
         let closeNow = state.withLock { state -> Bool in
             if state.calls.removeValue(forKey: call.context.callID) != nil { state.heldRequestBytes -= call.requestBytes }
-            state.deadlines.remove(call.context.callID)
+            if call.context.deadline != nil { state.deadlines.remove(call.context.callID) }
             state.lastActivity = .now
             return state.drain.closesWhenIdle && state.calls.isEmpty
         }
