@@ -3,7 +3,7 @@ import CallTraceProto
 import CallTraceRPC
 import Foundation
 
-/// A call transcript found by its caller's number (a data subject's, P13).
+/// A call as transcript finds it by its caller's number (a data subject's, P13).
 struct FoundCall: Sendable, Equatable {
     let callID: String
     /// Empty when the call has none.
