@@ -54,7 +54,10 @@ run: deps
 ## builds) in $(PREFIX)/bin, their systemd units in $(PREFIX)/lib/systemd/system, and their
 ## example configs, READMEs and the deployment file example in $(PREFIX)/share/calltrace.
 PREFIX ?= /usr/local
-SERVICES ?= identity media transcript compliance web telephony
+## Every executable under services/ (services/<name>/main.swift, product calltrace-<name>): a new
+## one is installed without a line here.
+ALL_SERVICES := $(patsubst services/%/main.swift,%,$(wildcard services/*/main.swift))
+SERVICES ?= $(ALL_SERVICES)
 ## Release builds with the Swift runtime linked in, as deployed (install and the benchmarks), in
 ## a build folder of their own: they and the suite's testable build no longer rebuild each other.
 STATIC_BUILD := swift build -c release --static-swift-stdlib --scratch-path .build-static
@@ -67,7 +70,7 @@ install: deps
 
 ## The files of `install`, from already built executables in $(BIN).
 install-files:
-	@for s in $(SERVICES); do [ -f services/$$s/config.example.json ] || { echo "unknown service $$s (SERVICES: identity media transcript compliance web telephony)"; exit 1; }; done
+	@for s in $(SERVICES); do [ -f services/$$s/config.example.json ] || { echo "unknown service $$s (SERVICES: $(ALL_SERVICES))"; exit 1; }; done
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/calltrace
 	install -s -m 755 $(BIN)/calltrace $(DESTDIR)$(PREFIX)/bin/calltrace
 	install -m 644 services/deployment.example.json $(DESTDIR)$(PREFIX)/share/calltrace/deployment.example.json

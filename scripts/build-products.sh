@@ -1,5 +1,6 @@
-# Sourced by `make run`, `make demo` and scripts/check-run.sh: builds the four services, the web gateway and
-# the CLI, one product at a time (`swift build` given several --product flags builds only the last),
+# Sourced by `make run`, `make demo` and scripts/check-run.sh: builds every executable under services/
+# (the four services and the gateways: services/<name>/main.swift is product calltrace-<name>), the fake
+# Twilio and the CLI, one product at a time (`swift build` given several --product flags builds only the last),
 # with the suite's flags (the Makefile's TEST_BUILD_FLAGS), so after `make test` there is nothing
 # left to build. Shows SwiftPM's progress on one line (on a terminal); on a failure, SwiftPM's
 # whole output. Sets `bin`.
@@ -13,7 +14,9 @@ progress() {  # progress PRODUCT: SwiftPM's "[n/m] Compiling ..." lines, each ov
   if [ -t 1 ]; then printf '\r\033[K'; fi
 }
 echo "building the services and the CLI (the first build takes several minutes)..."
-for product in calltrace-identity calltrace-media calltrace-transcript calltrace-compliance calltrace-web calltrace-telephony calltrace-fake-twilio calltrace; do
+products=()
+for main in services/*/main.swift; do name=${main#services/}; products+=("calltrace-${name%/main.swift}"); done
+for product in "${products[@]}" calltrace-fake-twilio calltrace; do
   set +e
   swift build "${build_flags[@]}" --product "$product" 2>&1 | tee "$build_log" | progress "$product"
   status=${PIPESTATUS[0]}

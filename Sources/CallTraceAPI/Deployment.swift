@@ -1,3 +1,4 @@
+import CallTraceRPC
 import Foundation
 
 /// Where each service of a deployment listens: one small JSON file that the services (their
@@ -9,17 +10,16 @@ import Foundation
 ///       "gateways": { "web": "10.0.0.8:7105" } }
 ///
 /// A service named nowhere is taken to be absent, not to be on a default port. Gateways (their
-/// ctrpc/1 port, for health) are listed apart: no service calls them, so none takes them as a peer.
+/// ctrpc/1 port, for health) are listed apart: their certificates name them `gateway/<name>`, and
+/// a service takes one as a peer only when it says it calls it (`CallTraceService.gatewayPeers`).
+///
+/// The file names whatever the deployment runs: a fifth service or gateway is one more entry,
+/// known by the section it is in, and no list here changes with it. A misspelt name is caught
+/// where it matters: a service refuses to start without the peers it requires.
 public struct Deployment: Sendable, Equatable {
-    /// The four services, in the order they are listed and started.
+    /// The four services every deployment has, in the order they are started (and checked by
+    /// `calltrace health --all`, before any other the file names).
     public static let serviceNames = ["identity", "media", "transcript", "compliance"]
-
-    /// The gateways the host runs (their certificates name them `gateway/<name>`).
-    public static let gatewayNames = ["web", "telephony"]
-
-    /// The gateways that serve calls of their own to the others (the telephony gateway's numbers
-    /// and call backs): a service configured from the deployment file gets them as peers.
-    public static let gatewaysServingCalls: Set<String> = ["telephony"]
 
     /// Service name → `host:port`.
     public var services: [String: String]
@@ -53,10 +53,13 @@ public struct Deployment: Sendable, Equatable {
         guard let gateways = object["gateways"].map({ $0 as? [String: String] }) ?? [:] else {
             throw FileError(description: "deployment file \(path): gateways must map gateway names to \"host:port\"")
         }
-        for (kind, known, entries) in [("service", serviceNames, services), ("gateway", gatewayNames, gateways)] {
+        for (kind, entries) in [("service", services), ("gateway", gateways)] {
             for (name, address) in entries.sorted(by: { $0.key < $1.key }) {
-                guard known.contains(name) else {
-                    throw FileError(description: "deployment file \(path): unknown \(kind) \"\(name)\" (\(known.joined(separator: ", ")))")
+                guard isName(name) else {
+                    throw FileError(description: "deployment file \(path): \(kind) \"\(name.prefix(64))\" is not a name (lowercase letters, digits, '-', '.' or '_')")
+                }
+                guard services[name] == nil || gateways[name] == nil else {
+                    throw FileError(description: "deployment file \(path): \(name) is listed both as a service and as a gateway")
                 }
                 guard hostAndPort(address) != nil else {
                     throw FileError(description: "deployment file \(path): \(name) must be host:port with a port from 1 to 65535, not \"\(address)\"")
@@ -64,6 +67,20 @@ public struct Deployment: Sendable, Equatable {
             }
         }
         return Deployment(services: services, gateways: gateways)
+    }
+
+    /// Whether `name` can be a service's or gateway's name: the last part of a SPIFFE id, as
+    /// certificates name it (`calltrace pki issue --name`).
+    public static func isName(_ name: String) -> Bool {
+        name.utf8.count <= 64 && PeerIdentity(uri: "spiffe://calltrace.invalid/service/\(name)") != nil
+    }
+
+    /// The gateways and services it names, each with the kind its certificate names: the four
+    /// services in `serviceNames` order, any other service, then the gateways, each by name.
+    public var everyone: [(name: String, kind: String, address: String)] {
+        Self.serviceNames.compactMap { name in services[name].map { (name, "service", $0) } }
+            + services.filter { !Self.serviceNames.contains($0.key) }.sorted { $0.key < $1.key }.map { ($0.key, "service", $0.value) }
+            + gateways.sorted { $0.key < $1.key }.map { ($0.key, "gateway", $0.value) }
     }
 
     /// `host:port` split, or nil when it is not that.

@@ -60,7 +60,11 @@ struct Calltrace: AsyncParsableCommand {
 }
 
 /// The four services and their default ports.
-let services: [(name: String, port: Int)] = ["identity", "media", "transcript", "compliance"].map { ($0, DefaultPorts.all[$0]!) }
+let services: [(name: String, port: Int)] = Deployment.serviceNames.map { ($0, DefaultPorts.all[$0]!) }
+
+/// The gateways `pki init` makes certificates for, and that `health --service` takes for
+/// gateways when no deployment file says: any other is named in the deployment file (or `--gateway`).
+let platformGateways = ["web", "telephony"]
 
 struct PKI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -257,6 +261,7 @@ struct ConnectionOptions: ParsableArguments {
     @Flag(help: "Every service of the deployment file; without one, all four on their default ports on --host.") var all = false
     @Option(help: "One service's (or gateway's: web) name: at --target, or where the deployment file puts it.") var service: String?
     @Option(help: "host:port of that service.") var target: String?
+    @Flag(help: "--service names a gateway (its certificate gateway/<name>) that no deployment file lists.") var gateway = false
     @Option(help: "Host of the services for --all without a deployment file.") var host = "127.0.0.1"
     @Option(name: .customLong("timeout-ms"), help: "Per-call timeout.") var timeoutMS = 3000
 
@@ -276,30 +281,30 @@ struct ConnectionOptions: ParsableArguments {
     func clients() throws -> [(name: String, address: String, client: RPCClient)] {
         let (credentials, trustDomain) = try callerCredentials(pki: try CLIDefaults.required(pki, "pki", option: "--pki"), caller: caller)
         let deployment = try deploymentFile()
-        var checks: [(name: String, host: String, port: Int)] = []
-        let known = Deployment.serviceNames + Deployment.gatewayNames
+        var checks: [(name: String, kind: String, host: String, port: Int)] = []
         if all {
             if let deployment {
-                checks = Deployment.serviceNames.compactMap { name in
-                    deployment.services[name].flatMap(Deployment.hostAndPort).map { (name, $0.host, $0.port) }
-                } + Deployment.gatewayNames.compactMap { name in
-                    deployment.gateways[name].flatMap(Deployment.hostAndPort).map { (name, $0.host, $0.port) }
+                checks = deployment.everyone.compactMap { named in
+                    Deployment.hostAndPort(named.address).map { (named.name, named.kind, $0.host, $0.port) }
                 }
             } else {
-                checks = services.map { ($0.name, host, $0.port) }
+                checks = services.map { ($0.name, "service", host, $0.port) }
             }
         } else if let service {
-            guard known.contains(service) else {
-                throw ValidationError("--service must be one of \(known.joined(separator: ", ")), not \(service)")
+            guard Deployment.isName(service) else {
+                throw ValidationError("--service must be a service's or gateway's name, not \(service.prefix(64))")
             }
+            // The deployment file says which it is; else the gateways the platform ships with, or --gateway.
+            let listed = deployment?.everyone.first { $0.name == service }
+            let kind = listed?.kind ?? (gateway || platformGateways.contains(service) ? "gateway" : "service")
             if let target {
                 guard let address = Deployment.hostAndPort(target) else { throw ValidationError("--target must be host:port, not \(target)") }
-                checks = [(service, address.host, address.port)]
-            } else if let deployment {
-                guard let address = (deployment.services[service] ?? deployment.gateways[service]).flatMap(Deployment.hostAndPort) else {
+                checks = [(service, kind, address.host, address.port)]
+            } else if deployment != nil {
+                guard let address = listed.flatMap({ Deployment.hostAndPort($0.address) }) else {
                     throw ValidationError("the deployment file names no address for \(service); give --target host:port")
                 }
-                checks = [(service, address.host, address.port)]
+                checks = [(service, kind, address.host, address.port)]
             } else {
                 throw ValidationError("where is \(service)? give --target host:port, or --deployment FILE (or $CALLTRACE_DEPLOYMENT)")
             }
@@ -307,9 +312,8 @@ struct ConnectionOptions: ParsableArguments {
             throw ValidationError("give --all or --service NAME")
         }
         return try checks.map { check in
-            let kind = Deployment.gatewayNames.contains(check.name) ? "gateway" : "service"
-            return (check.name, "\(check.host):\(check.port)", try RPCClient(
-                target: .init(host: check.host, port: check.port, identity: "spiffe://\(trustDomain)/\(kind)/\(check.name)"),
+            (check.name, "\(check.host):\(check.port)", try RPCClient(
+                target: .init(host: check.host, port: check.port, identity: "spiffe://\(trustDomain)/\(check.kind)/\(check.name)"),
                 configuration: .init(credentials: credentials)))
         }
     }

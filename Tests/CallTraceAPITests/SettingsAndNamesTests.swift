@@ -60,7 +60,7 @@ struct JSONNamesTests {
 
 @Suite("API: the deployment file")
 struct DeploymentFileTests {
-    @Test("A deployment file maps known services to host:port; a service it does not name is absent")
+    @Test("A deployment file maps services to host:port; a service it does not name is absent")
     func load() throws {
         let files = try Files()
         let path = try files.write("deployment.json", #"{"services": {"identity": "10.0.0.5:7101", "media": "media.internal:7102"}}"#)
@@ -79,15 +79,32 @@ struct DeploymentFileTests {
         #expect(deployment.services == ["identity": "10.0.0.5:7101"])
     }
 
+    @Test("A fifth service or gateway is one more entry, its kind the section it is in; health lists the four first, then the others by name")
+    func fifth() throws {
+        let files = try Files()
+        let path = try files.write("deployment.json", """
+            {"services": {"billing": "10.0.0.9:7107", "media": "10.0.0.6:7102", "identity": "10.0.0.5:7101"},
+             "gateways": {"web": "10.0.0.8:7105", "crm-bridge": "10.0.0.10:7108"}}
+            """)
+        let deployment = try Deployment.load(path)
+        #expect(deployment.services["billing"] == "10.0.0.9:7107" && deployment.gateways["crm-bridge"] == "10.0.0.10:7108")
+        #expect(deployment.everyone.map { "\($0.kind)/\($0.name) \($0.address)" } == [
+            "service/identity 10.0.0.5:7101", "service/media 10.0.0.6:7102", "service/billing 10.0.0.9:7107",
+            "gateway/crm-bridge 10.0.0.10:7108", "gateway/web 10.0.0.8:7105",
+        ])
+    }
+
     @Test("A file that cannot be used is refused with what is wrong", arguments: [
         (#"{"services": {"media": "10.0.0.6"}}"#, #"media must be host:port with a port from 1 to 65535, not "10.0.0.6""#),
         (#"{"services": {"media": "10.0.0.6:0"}}"#, #"media must be host:port with a port from 1 to 65535, not "10.0.0.6:0""#),
         (#"{"services": {"media": "10.0.0.6:65536"}}"#, #"media must be host:port with a port from 1 to 65535, not "10.0.0.6:65536""#),
         (#"{"services": {"media": ":7102"}}"#, #"media must be host:port with a port from 1 to 65535, not ":7102""#),
-        (#"{"services": {"billing": "10.0.0.6:7105"}}"#, #"unknown service "billing" (identity, media, transcript, compliance)"#),
+        (#"{"services": {"Billing": "10.0.0.6:7105"}}"#, #"service "Billing" is not a name (lowercase letters, digits, '-', '.' or '_')"#),
+        (#"{"services": {"media/x": "10.0.0.6:7105"}}"#, #"service "media/x" is not a name (lowercase letters, digits, '-', '.' or '_')"#),
+        (#"{"services": {"media": "10.0.0.6:7102"}, "gateways": {"media": "10.0.0.8:7105"}}"#, "media is listed both as a service and as a gateway"),
         (#"{"services": {"media": 7102}}"#, #"services must map service names to "host:port""#),
         (#"{"services": {}, "ca": "/etc/ca.crt"}"#, #"unknown key "ca" (it holds only "services" and "gateways")"#),
-        (#"{"services": {}, "gateways": {"billing": "10.0.0.8:7105"}}"#, #"unknown gateway "billing" (web, telephony)"#),
+        (#"{"services": {}, "gateways": {"": "10.0.0.8:7105"}}"#, #"gateway "" is not a name (lowercase letters, digits, '-', '.' or '_')"#),
         (#"{"services": {}, "gateways": {"web": "10.0.0.8"}}"#, #"web must be host:port with a port from 1 to 65535, not "10.0.0.8""#),
         (#"{"services": {}, "gateways": ["web"]}"#, #"gateways must map gateway names to "host:port""#),
         ("[1, 2]", "is not a JSON object"),

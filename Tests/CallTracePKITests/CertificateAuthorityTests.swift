@@ -185,14 +185,26 @@ struct IssuedCertificateTLSTests {
         let (serverContext, clientContext) = (try TLSContext(role: .server, credentials: server), try TLSContext(role: .client, credentials: client))
         let listener = try TCPListener(host: "127.0.0.1", port: 0)
         defer { listener.shutdown() }
-        async let accepted: Result<String, TLSError> = onThread {
-            guard let (fd, address) = listener.accept() else { return .failure(TLSError(.socket, "no connection")) }
+        // The server's thread starts here, before the client connects. Started from a child task
+        // (`async let`), it waited for a turn of the suite's busy task pool on a loaded machine
+        // while the client's handshake ran out its time against a connection nobody accepted.
+        let (acceptedStream, accepted) = AsyncStream.makeStream(of: Result<String, TLSError>.self)
+        Thread {
+            defer { accepted.finish() }
+            guard let (fd, address) = listener.accept() else {
+                accepted.yield(.failure(TLSError(.socket, "no connection")))
+                return
+            }
             do {
                 let stream = try TLSStream.accept(fd: fd, peerAddress: address, context: serverContext, timeout: .seconds(20))
                 defer { stream.shutdown() }
-                return .success(stream.peerIdentity)
-            } catch let error as TLSError { return .failure(error) }
-        }
+                accepted.yield(.success(stream.peerIdentity))
+            } catch let error as TLSError {
+                accepted.yield(.failure(error))
+            } catch {
+                accepted.yield(.failure(TLSError(.socket, "\(error)")))
+            }
+        }.start()
         let connected: Result<String, TLSError> = try await onThread {
             do {
                 let stream = try TLSStream.connect(host: "127.0.0.1", port: listener.port, context: clientContext, timeout: .seconds(20))
@@ -200,7 +212,8 @@ struct IssuedCertificateTLSTests {
                 return .success(stream.peerIdentity)
             } catch let error as TLSError { return .failure(error) }
         }
-        return (try await accepted, connected)
+        var answers = acceptedStream.makeAsyncIterator()
+        return (await answers.next() ?? .failure(TLSError(.socket, "the server's thread ended without an answer")), connected)
     }
 
     @Test("Two certificates of one CA complete a mutual handshake, each side learning the other's SPIFFE id; one of another CA with the same trust domain is refused")

@@ -209,6 +209,28 @@ struct IdentityHardeningTests {
         _ = await deployment.stop()
     }
 
+    @Test("The gateways the deployment file lists pass on the address they were told (the telephony gateway, for the web app's people); a gateway it does not list cannot name one")
+    func deploymentGatewaysPassOnAddresses() async throws {
+        let deployment = try await IdentityDeployment(.process, deployment: #"{"services": {}, "gateways": {"telephony": "127.0.0.1:1"}}"#)
+        let (org, admin) = try await deployment.organisationWithAdmin(email: "admin@firm.example")
+        _ = try await deployment.gateway.unary(Identity.setSecurityPolicy, .with {
+            $0.orgID = org; $0.allowedClientRanges = ["198.51.100.0/24"]
+        }, options: try bearer(admin))
+        func invite(_ email: String, through gateway: String, from address: String) async -> StatusCode? {
+            await code {
+                var options = try bearer(admin)
+                try options.metadata.add("x-client-address", address)
+                _ = try await deployment.client(TemporaryPKI.identity("gateway", gateway)).unary(Identity.inviteUser, .with {
+                    $0.orgID = org; $0.email = email; $0.role = .member
+                }, options: options)
+            }
+        }
+        #expect(await invite("a@firm.example", through: "telephony", from: "198.51.100.7") == .ok)
+        #expect(await invite("b@firm.example", through: "telephony", from: "203.0.113.9") == .permissionDenied, "an address outside the allow-list")
+        #expect(await invite("c@firm.example", through: "crm", from: "198.51.100.7") == .permissionDenied, "a gateway the file does not list")
+        _ = await deployment.stop()
+    }
+
     @Test("A credential call that does not name the end user's address is refused, and counts nothing")
     func credentialCallsNeedAnAddress() async throws {
         let deployment = try await IdentityDeployment()

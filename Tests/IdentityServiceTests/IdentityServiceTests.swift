@@ -26,12 +26,20 @@ final class IdentityDeployment: @unchecked Sendable {
     /// Identity's database (in-process mode only).
     var database: Database { inProcess!.instance.database }
 
-    /// - Parameter blocking: in process, the pool identity's scrypt runs on.
-    init(_ mode: Mode = .inProcess, blocking: BlockingPool = .shared) async throws {
+    /// - Parameters:
+    ///   - blocking: in process, the pool identity's scrypt runs on.
+    ///   - deployment: as a process, the deployment file it reads (`--deployment`), written first.
+    init(_ mode: Mode = .inProcess, blocking: BlockingPool = .shared, deployment: String? = nil) async throws {
         switch mode {
         case .process:
             setup = try ServiceSetup(service: "identity")
-            running = try setup.start(setup.flags + ["--log-format", "json", "--log-level", "trace"])
+            var flags = setup.flags + ["--log-format", "json", "--log-level", "trace"]
+            if let deployment {
+                let path = setup.pki.directory.appendingPathComponent("deployment.json").path
+                try Data(deployment.utf8).write(to: URL(fileURLWithPath: path))
+                flags += ["--deployment", path]
+            }
+            running = try setup.start(flags)
             inProcess = nil
         case .inProcess:
             let service = try await InProcessService.start(IdentityService.self, blocking: blocking)

@@ -201,21 +201,23 @@ public enum AuditEventRules {
     /// Longest idempotency key, in bytes.
     public static let maxKeyBytes = 128
 
-    /// Why compliance refuses `event` from `service`, or nil when it is acceptable. An action in
-    /// a retired spelling (`organization.purged`) is accepted as written, unlike in
-    /// `AuditOutbox.record`: a sender not yet upgraded, or its outbox from before, still holds
-    /// such events, and they are facts to keep; the trail's filter finds them either way.
-    public static func problem(with event: Calltrace_Compliance_V1_AuditEvent, from service: String) -> String? {
-        guard event.sourceService == service else { return "a service may append only its own events" }
-        guard (1...maxKeyBytes).contains(event.idempotencyKey.utf8.count), event.idempotencyKey.hasPrefix("\(service):") else {
+    /// Why compliance refuses an event (its fields, as `AuditEvent` names them) from `service`,
+    /// or nil when it is acceptable. An action in a retired spelling (`organization.purged`) is
+    /// accepted as written, unlike in `AuditOutbox.record`: a sender not yet upgraded, or its
+    /// outbox from before, still holds such events, and they are facts to keep; the trail's
+    /// filter finds them either way.
+    public static func problem(key: String, org: String, actor: String, action: String, resource: String, outcome: String,
+                               detail: String, source: String, from service: String) -> String? {
+        guard source == service else { return "a service may append only its own events" }
+        guard (1...maxKeyBytes).contains(key.utf8.count), key.hasPrefix("\(service):") else {
             return "idempotency_key must start with \"\(service):\" and be at most \(maxKeyBytes) bytes"
         }
-        guard OrganizationID.isValid(event.orgID) else { return "org_id is not a valid organisation id" }
-        guard !event.action.isEmpty else { return "an audit event needs an action" }
-        guard [event.actor, event.action, event.resource, event.outcome].allSatisfy({ $0.utf8.count <= maxFieldBytes }) else {
+        guard OrganizationID.isValid(org) else { return "org_id is not a valid organisation id" }
+        guard !action.isEmpty else { return "an audit event needs an action" }
+        guard [actor, action, resource, outcome].allSatisfy({ $0.utf8.count <= maxFieldBytes }) else {
             return "actor, action, resource and outcome are at most \(maxFieldBytes) bytes each"
         }
-        guard event.detail.utf8.count <= maxDetailBytes else { return "detail is at most \(maxDetailBytes) bytes" }
+        guard detail.utf8.count <= maxDetailBytes else { return "detail is at most \(maxDetailBytes) bytes" }
         return nil
     }
 }

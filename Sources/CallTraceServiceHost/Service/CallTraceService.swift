@@ -21,6 +21,10 @@ public protocol CallTraceService: Sendable {
     /// The other services it cannot work without, with what it needs each for: it refuses to
     /// start when one is not configured, instead of failing every call later.
     static var requiredPeers: [String: String] { get }
+    /// The gateways among its peers (those that serve calls of their own, as the telephony
+    /// gateway serves the web app's call backs): their certificates name them `gateway/<name>`,
+    /// and a deployment file lists them under `gateways`. Default none.
+    static var gatewayPeers: Set<String> { get }
     /// Builds the service over its opened database and keys: its rules, its handlers, and its
     /// durable jobs (`context.jobs.register`, `schedule`).
     init(context: ServiceContext) throws
@@ -39,6 +43,7 @@ public protocol CallTraceService: Sendable {
 
 extension CallTraceService {
     public static var certificateKind: PeerIdentity.Kind { .service }
+    public static var gatewayPeers: Set<String> { [] }
     public var companions: [any ServiceLifecycle.Service] { [] }
     public func gauges() async -> [(name: String, value: Double)] { [] }
 }

@@ -97,7 +97,7 @@ public final class ServiceInstance: Sendable {
                 let parts = address.split(separator: ":")
                 // A gateway that serves calls of its own (the telephony gateway's numbers and call
                 // backs, for the web app) proves to be that gateway.
-                let kind = Deployment.gatewayNames.contains(peer) ? PeerIdentity.Kind.gateway : .service
+                let kind = Service.gatewayPeers.contains(peer) ? PeerIdentity.Kind.gateway : .service
                 let target = RPCClient.Target(host: String(parts[0]), port: Int(parts[1]) ?? 0,
                                               identity: "spiffe://\(trustDomain)/\(kind.rawValue)/\(peer)")
                 return switch transport {
@@ -111,9 +111,10 @@ public final class ServiceInstance: Sendable {
                             schemaVersion: UInt32(Service.migrations.map(\.version).max() ?? 0)))
             serverConfiguration.host = address.host
             serverConfiguration.port = address.port
-            // The telephony gateway passes on the address the web app told it, for the people
-            // whose calls it makes to the services (never one of its own making: it names none).
-            serverConfiguration.clientAddressGateways = Set(configuration.credentialGateways).union(Deployment.gatewaysServingCalls)
+            // The deployment's own gateways pass on the address they were told (the telephony
+            // gateway, the web app's, for the people whose calls it makes to the services; never
+            // one of its own making: it names none).
+            serverConfiguration.clientAddressGateways = Set(configuration.credentialGateways).union(configuration.deploymentGateways)
             // The port opens first, answering NOT_SERVING while the schema migrates.
             switch transport {
             case .tls:

@@ -29,12 +29,16 @@ public struct ServiceConfiguration: Sendable {
     /// A 32-byte key file, mode 0600. Required.
     public var masterKey: String?
     /// Other services this one calls: name → `host:port` (their identity is
-    /// `spiffe://<trust-domain>/service/<name>`, or `gateway/<name>` for a gateway of
-    /// `Deployment.gatewayNames`). Default none, or those of `deployment`.
+    /// `spiffe://<trust-domain>/service/<name>`, or `gateway/<name>` for one of the service's
+    /// `gatewayPeers`). Default none, or those of `deployment`.
     public var peers: [String: String]
     /// The deployment file (`services`: name → host:port) shared by the services and the CLI:
-    /// every other service it names becomes a peer, unless `peers` names it. Default none.
+    /// every other service it names becomes a peer, unless `peers` names it, and so does each
+    /// gateway it lists that is one of the service's `gatewayPeers`. Default none.
     public var deployment: String?
+    /// The gateways `deployment` lists: the deployment's own, whose `x-client-address` (the
+    /// address they were told, passed on) is believed as the credential gateways' is.
+    public var deploymentGateways: Set<String> = []
     /// `text` or `json`. Default `text`.
     public var logFormat: String
     /// `trace`, `debug`, `info`, `notice`, `warning`, `error`. Default `info`.
@@ -158,8 +162,8 @@ public struct ServiceConfiguration: Sendable {
     }
 
     /// Takes the peers `deployment` names that `peers` does not, leaving out `service` itself:
-    /// the services, and the gateways that serve calls of their own.
-    mutating func applyDeployment(service: String) throws {
+    /// the services, and of the gateways those in `gateways` (the service's `gatewayPeers`).
+    mutating func applyDeployment(service: String, gateways: Set<String>) throws {
         guard let deployment else { return }
         let named: Deployment
         do {
@@ -167,11 +171,12 @@ public struct ServiceConfiguration: Sendable {
         } catch {
             throw ConfigurationError("\(error)")
         }
-        let serving = named.gateways.filter { Deployment.gatewaysServingCalls.contains($0.key) }
-        for (name, address) in named.services.merging(serving, uniquingKeysWith: { service, _ in service })
+        let called = named.gateways.filter { gateways.contains($0.key) }
+        for (name, address) in named.services.merging(called, uniquingKeysWith: { service, _ in service })
         where name != service && peers[name] == nil {
             peers[name] = address
         }
+        deploymentGateways = Set(named.gateways.keys)
     }
 
     /// The TLS material the service presents and checks peers with.

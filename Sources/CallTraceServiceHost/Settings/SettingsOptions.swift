@@ -42,7 +42,7 @@ struct SettingsOptions<Service: CallTraceService>: ParsableArguments {
         if let config { try configuration.apply(file: config) }
         try configuration.apply(environment: ProcessInfo.processInfo.environment)
         for (key, value) in try settingFlags() { try configuration.set(key, value) }
-        try configuration.applyDeployment(service: Service.name)
+        try configuration.applyDeployment(service: Service.name, gateways: Service.gatewayPeers)
         return configuration
     }
 

@@ -56,7 +56,7 @@ protocol AuditChainTransaction {
     func removeUnchained(seq: Int64) throws
 }
 
-struct SQLiteAuditChainRepository: AuditChainRepository {
+struct SQLiteAuditChainRepository: AuditChainRepository, SQLiteRepository {
     static let schema = """
         CREATE TABLE audit_chain (
             org_id TEXT NOT NULL,
@@ -90,13 +90,7 @@ struct SQLiteAuditChainRepository: AuditChainRepository {
 
     let database: Database
 
-    func read<T: Sendable>(_ body: @escaping @Sendable (any AuditChainTransaction) throws -> T) async throws -> T {
-        try await database.read { try body(Transaction(connection: $0)) }
-    }
-
-    func write<T: Sendable>(_ body: @escaping @Sendable (any AuditChainTransaction) throws -> T) async throws -> T {
-        try await database.write { try body(Transaction(connection: $0)) }
-    }
+    static func statements(on connection: Connection) -> any AuditChainTransaction { Transaction(connection: connection) }
 
     func sync<T>(_ body: (any AuditChainTransaction) throws -> T) throws -> T {
         try database.sync { connection in try connection.transaction { try body(Transaction(connection: connection)) } }

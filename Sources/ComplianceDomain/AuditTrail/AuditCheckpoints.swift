@@ -1,5 +1,4 @@
 import CallTraceKeys
-import CallTraceProto
 import CallTraceServiceHost
 import ComplianceDocuments
 import Foundation
@@ -126,8 +125,26 @@ struct AuditCheckpoints: Sendable {
 
     /// A checkpoint held against the chain.
     struct Check: Sendable {
-        typealias Finding = Calltrace_Compliance_V1_AuditCheckpointFinding
-        var source: Calltrace_Compliance_V1_AuditCheckpointSource
+        /// Whose checkpoint it is.
+        enum Source: Sendable {
+            /// The one the caller gave.
+            case given
+            /// Compliance's own latest.
+            case compliance
+        }
+
+        enum Finding: Sendable {
+            /// The chain reaches the checkpoint's index and its event there is the one signed.
+            case holds
+            /// The chain ends before the checkpoint's index (or an event up to it is gone).
+            case eventsMissing
+            /// The event at the checkpoint's index is not the one signed: events up to it were replaced.
+            case eventsAltered
+            /// A checkpoint compliance stored whose signature does not verify: its table was altered.
+            case checkpointForged
+        }
+
+        var source: Source
         var checkpoint: CheckpointRow
         var finding: Finding = .holds
         /// The events missing or altered, inclusive (0 when it holds).
@@ -214,31 +231,6 @@ struct AuditCheckpoints: Sendable {
         verdict.head = ""
         return verdict
     }
-
-    // MARK: On the wire
-
-    static func proto(_ row: CheckpointRow) -> Calltrace_Compliance_V1_AuditCheckpoint {
-        .with {
-            $0.checkpointID = row.id; $0.orgID = row.org; $0.chainIndex = UInt64(row.index); $0.head = row.head.hexString
-            $0.signedAtUnixMs = row.signedAt; $0.keyID = row.keyID; $0.document = row.document
-            $0.reason = switch row.reason {
-            case .daily: .daily
-            case .export: .export
-            case .requested: .requested
-            }
-        }
-    }
-
-    static func proto(_ check: Check) -> Calltrace_Compliance_V1_AuditCheckpointCheck {
-        .with {
-            $0.source = check.source; $0.checkpoint = proto(check.checkpoint); $0.finding = check.finding
-            $0.fromIndex = UInt64(check.from); $0.throughIndex = UInt64(check.through); $0.reason = check.reason
-        }
-    }
-}
-
-extension AuditCheckpoints.Check {
-    typealias Source = Calltrace_Compliance_V1_AuditCheckpointSource
 }
 
 /// The daily run (scheduled): a checkpoint for each organisation whose chain grew.

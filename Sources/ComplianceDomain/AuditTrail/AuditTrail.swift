@@ -11,7 +11,7 @@ import SwiftProtobuf
 /// moved — even by someone who can write the database — breaks every later link, and
 /// `verify` names the first one.
 struct AuditTrail: Sendable {
-    typealias Event = Calltrace_Compliance_V1_AuditEvent
+    typealias Event = AuditEvent
     let repository: any AuditChainRepository
     let keys: KeyRing
     let clock: any WallClock
@@ -23,17 +23,16 @@ struct AuditTrail: Sendable {
     /// Judges each event on its own: stored (or already stored identically) → acknowledged;
     /// malformed, another service's, or a different event under a used key → rejected with the
     /// reason. One bad event never holds back the others.
-    func append(_ events: [Event], from service: String) async throws -> Calltrace_Compliance_V1_AppendAuditEventsResponse {
-        var response = Calltrace_Compliance_V1_AppendAuditEventsResponse()
+    func append(_ events: [Event], from service: String) async throws -> Appended {
+        var appended = Appended()
         var acceptable: [(Event, Data)] = []
         for event in events {
-            if let problem = AuditEventRules.problem(with: event, from: service) {
-                response.rejected.append(.with {
-                    $0.idempotencyKey = String(event.idempotencyKey.prefix(AuditEventRules.maxKeyBytes))
-                    $0.reason = problem
-                })
+            if let problem = AuditEventRules.problem(key: event.idempotencyKey, org: event.orgID, actor: event.actor, action: event.action,
+                                                     resource: event.resource, outcome: event.outcome, detail: event.detail,
+                                                     source: event.sourceService, from: service) {
+                appended.rejected.append((String(event.idempotencyKey.prefix(AuditEventRules.maxKeyBytes)), problem))
             } else {
-                acceptable.append((event, try event.serializedBytes()))
+                acceptable.append((event, try event.sealedForm()))
             }
         }
         let now = clock.nowUnixMs
@@ -43,12 +42,19 @@ struct AuditTrail: Sendable {
         }
         for (key, problem) in verdicts {
             if let problem {
-                response.rejected.append(.with { $0.idempotencyKey = key; $0.reason = problem })
+                appended.rejected.append((key, problem))
             } else {
-                response.acknowledgedKeys.append(key)
+                appended.acknowledgedKeys.append(key)
             }
         }
-        return response
+        return appended
+    }
+
+    /// What became of a batch: the keys now stored (newly or before), and the events refused
+    /// with the reason (never stored, never to be resent).
+    struct Appended: Sendable {
+        var acknowledgedKeys: [String] = []
+        var rejected: [(key: String, reason: String)] = []
     }
 
     /// Links one event after its organisation's head; nil when stored (now or before), else why not.
@@ -89,7 +95,7 @@ struct AuditTrail: Sendable {
             let batch = try repository.sync { tx -> Int in
                 let rows = try tx.unchained(limit: 500)
                 for row in rows {
-                    let event = try Event(serializedBytes: row.event)
+                    let event = try Event(sealedForm: row.event)
                     _ = try chain(event, bytes: row.event, receivedAt: row.receivedAt, in: tx)
                     try tx.removeUnchained(seq: row.seq)
                 }
@@ -120,24 +126,17 @@ struct AuditTrail: Sendable {
         }
     }
 
-    static func chained(_ row: ChainRow, _ event: Event) -> Calltrace_Compliance_V1_ChainedAuditEvent {
-        .with {
-            $0.event = event; $0.chainIndex = UInt64(row.index); $0.link = row.link; $0.receivedAtUnixMs = row.receivedAt
-            $0.operatorAccess = event.actor.hasPrefix("operator:")
-        }
-    }
-
     /// A page of events, newest first. Events are sealed, so the filter is applied as they are
     /// opened; one call opens at most `scanLimit` and says where to go on.
     func list(org: String, filter: Filter, pageSize: Int, pageToken: String, scanLimit: Int = 5000) async throws
-        -> (events: [Calltrace_Compliance_V1_ChainedAuditEvent], next: String) {
+        -> (events: [ChainedAuditEvent], next: String) {
         let limit = pageSize == 0 ? 100 : min(pageSize, 500)
         var before: Int64?
         if !pageToken.isEmpty {
             guard let index = Int64(pageToken), index > 0 else { throw DomainError.invalid("page_token is not one this service issued") }
             before = index
         }
-        var found: [Calltrace_Compliance_V1_ChainedAuditEvent] = []
+        var found: [ChainedAuditEvent] = []
         var scanned = 0
         while found.count < limit && scanned < scanLimit {
             let cursor = before
@@ -146,8 +145,8 @@ struct AuditTrail: Sendable {
             for row in rows {
                 scanned += 1
                 before = row.index
-                let event = try Event(serializedBytes: try open(row))
-                if filter.admits(event) { found.append(Self.chained(row, event)) }
+                let event = try Event(sealedForm: try open(row))
+                if filter.admits(event) { found.append(ChainedAuditEvent(row, event)) }
                 if found.count == limit || scanned == scanLimit { break }
             }
             if before == 1 { return (found, "") }
@@ -198,8 +197,6 @@ struct AuditTrail: Sendable {
     /// - Parameter through: the last chain index to include (nil: to the head as it grows).
     func export(org: String, from: Int64, before: Int64, through: Int64? = nil, send: (Data) async throws -> Void) async throws {
         var after: Int64 = 0
-        var options = JSONEncodingOptions()
-        options.preserveProtoFieldNames = true
         while true {
             let cursor = after
             let rows = try await repository.read { tx in try tx.oldest(org: org, after: cursor, limit: 500) }
@@ -207,12 +204,84 @@ struct AuditTrail: Sendable {
             guard let last = rows.last else { return }
             var chunk = Data()
             for row in rows {
-                let event = try Event(serializedBytes: try open(row))
+                let event = try Event(sealedForm: try open(row))
                 guard (from == 0 || event.occurredAtUnixMs >= from) && (before == 0 || event.occurredAtUnixMs < before) else { continue }
-                chunk += Data(try Self.chained(row, event).jsonString(options: options).utf8) + Data("\n".utf8)
+                chunk += Data(try ChainedAuditEvent(row, event).jsonLine(protoFieldNames: true).utf8)
             }
             if !chunk.isEmpty { try await send(chunk) }
             after = last.index
         }
+    }
+}
+
+/// An event as a service recorded it, in the trail's words (`AuditRecord` on the sender's side).
+struct AuditEvent: Sendable, Equatable {
+    /// Unique per event, chosen by the recording service (`<service>:<uuid>`).
+    var idempotencyKey = ""
+    var orgID = ""
+    var actor = ""
+    var action = ""
+    var resource = ""
+    var outcome = ""
+    var occurredAtUnixMs: Int64 = 0
+    var sourceService = ""
+    var detail = ""
+}
+
+/// An event where it stands in its organisation's chain.
+struct ChainedAuditEvent: Sendable, Equatable {
+    let event: AuditEvent
+    let chainIndex: Int64
+    let link: Data
+    let receivedAtUnixMs: Int64
+    /// An operator acting under a support grant (P8).
+    var operatorAccess: Bool { event.actor.hasPrefix("operator:") }
+
+    init(_ row: ChainRow, _ event: AuditEvent) {
+        self.event = event
+        chainIndex = row.index
+        link = row.link
+        receivedAtUnixMs = row.receivedAt
+    }
+}
+
+/// The events and their messages (`calltrace.compliance.v1.AuditEvent`, `ChainedAuditEvent`):
+/// the one mapping, for the handler's answers, for the sealed form — the message's bytes, as
+/// the chain has always held them, so every link still verifies — and for the JSON lines of
+/// exports and bundles.
+extension AuditEvent {
+    init(_ message: Calltrace_Compliance_V1_AuditEvent) {
+        self.init(idempotencyKey: message.idempotencyKey, orgID: message.orgID, actor: message.actor, action: message.action,
+                  resource: message.resource, outcome: message.outcome, occurredAtUnixMs: message.occurredAtUnixMs,
+                  sourceService: message.sourceService, detail: message.detail)
+    }
+
+    var proto: Calltrace_Compliance_V1_AuditEvent {
+        .with {
+            $0.idempotencyKey = idempotencyKey; $0.orgID = orgID; $0.actor = actor; $0.action = action; $0.resource = resource
+            $0.outcome = outcome; $0.occurredAtUnixMs = occurredAtUnixMs; $0.sourceService = sourceService; $0.detail = detail
+        }
+    }
+
+    init(sealedForm plain: Data) throws {
+        self.init(try Calltrace_Compliance_V1_AuditEvent(serializedBytes: plain))
+    }
+
+    func sealedForm() throws -> Data { try proto.serializedBytes() }
+}
+
+extension ChainedAuditEvent {
+    var proto: Calltrace_Compliance_V1_ChainedAuditEvent {
+        .with {
+            $0.event = event.proto; $0.chainIndex = UInt64(chainIndex); $0.link = link; $0.receivedAtUnixMs = receivedAtUnixMs
+            $0.operatorAccess = operatorAccess
+        }
+    }
+
+    /// One line of JSON: the export's (`protoFieldNames`: `chain_index`) or a bundle's excerpt's (`chainIndex`).
+    func jsonLine(protoFieldNames: Bool) throws -> String {
+        var options = JSONEncodingOptions()
+        options.preserveProtoFieldNames = protoFieldNames
+        return try proto.jsonString(options: options) + "\n"
     }
 }

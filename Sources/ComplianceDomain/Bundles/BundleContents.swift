@@ -110,15 +110,9 @@ struct BundleContents: Sendable {
         return true
     }
 
-    private func addRecording(_ recording: Calltrace_Media_V1_Recording, org: String, folder: String, into archive: TarArchive) async throws {
-        let ext = switch recording.format {
-        case .mp3: "mp3"
-        case .opus: "opus"
-        case .flac: "flac"
-        default: "wav"
-        }
-        try archive.begin(folder + "\(recording.recordingID).\(ext)", size: recording.sizeBytes)
-        try await services.exportRecording(org: org, recordingID: recording.recordingID) { piece in try archive.body(piece) }
+    private func addRecording(_ recording: StoredRecording, org: String, folder: String, into archive: TarArchive) async throws {
+        try archive.begin(folder + "\(recording.id).\(recording.fileExtension)", size: recording.sizeBytes)
+        try await services.exportRecording(org: org, recordingID: recording.id) { piece in try archive.body(piece) }
         try archive.end()
     }
 
@@ -127,14 +121,14 @@ struct BundleContents: Sendable {
         var token = ""
         repeat {
             let page = try await services.recordingPage(org: org, callID: call, pageToken: token)
-            resources += page.recordings.map { "recording:\($0.recordingID)" }
+            resources += page.recordings.map { "recording:\($0.id)" }
             token = page.next
         } while !token.isEmpty
-        var events: [Calltrace_Compliance_V1_ChainedAuditEvent] = []
+        var events: [ChainedAuditEvent] = []
         for resource in resources {
             events += try await trail.list(org: org, filter: .init(resource: resource), pageSize: 500, pageToken: "").events
         }
-        let lines = try events.sorted { $0.chainIndex < $1.chainIndex }.map { try $0.jsonString() + "\n" }.joined()
+        let lines = try events.sorted { $0.chainIndex < $1.chainIndex }.map { try $0.jsonLine(protoFieldNames: false) }.joined()
         try archive.add("audit-excerpt.jsonl", Data(lines.utf8))
     }
 

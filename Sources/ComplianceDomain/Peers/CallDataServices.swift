@@ -3,6 +3,23 @@ import CallTraceProto
 import CallTraceRPC
 import Foundation
 
+/// A call as transcript finds it by its caller's number (a data subject's, P13).
+struct FoundCall: Sendable, Equatable {
+    let callID: String
+    /// Empty when the call has none.
+    let recordingID: String
+    let startedAt: Int64
+    let transcribed: Bool
+}
+
+/// A recording as media lists it, for a bundle: its id, the extension of its format, its size.
+struct StoredRecording: Sendable, Equatable {
+    let id: String
+    /// `wav`, `mp3`, `opus` or `flac`.
+    let fileExtension: String
+    let sizeBytes: UInt64
+}
+
 /// What compliance asks of the services that own call data (media: recordings; transcript: call
 /// records, transcripts, analyses, suppressions), through their typed clients as the compliance
 /// service. Every call here is idempotent, so a retried job asks again safely.
@@ -15,7 +32,7 @@ protocol CallDataServices: Sendable {
     func deleteCallRecord(org: String, callID: String) async throws -> Bool
     /// Every recording of the call; how many there were.
     func deleteRecordings(org: String, callID: String) async throws -> Int
-    func calls(org: String, callerNumber: String) async throws -> [Calltrace_Transcript_V1_CallerCall]
+    func calls(org: String, callerNumber: String) async throws -> [FoundCall]
     /// The number goes on the suppression list; answers the analyses deleted.
     func suppress(org: String, number: String, reason: String) async throws -> Int
 
@@ -25,7 +42,7 @@ protocol CallDataServices: Sendable {
     /// A call's record, transcript and analysis as JSON and as text; nil when there is no such call.
     func exportCall(org: String, callID: String) async throws -> (json: String, text: String)?
     /// A page of the organisation's recordings (of one call when `callID` is given).
-    func recordingPage(org: String, callID: String?, pageToken: String) async throws -> (recordings: [Calltrace_Media_V1_Recording], next: String)
+    func recordingPage(org: String, callID: String?, pageToken: String) async throws -> (recordings: [StoredRecording], next: String)
     /// A recording's bytes in order, as media streams them.
     func exportRecording(org: String, recordingID: String, _ each: (Data) async throws -> Void) async throws
 
@@ -93,8 +110,10 @@ struct PeerCallData: CallDataServices {
         Int(try await media.deleteCallRecordings(.with { $0.orgID = org; $0.callID = callID }, options: options).deleted)
     }
 
-    func calls(org: String, callerNumber: String) async throws -> [Calltrace_Transcript_V1_CallerCall] {
-        try await calls.findCallsByCaller(.with { $0.orgID = org; $0.phoneNumber = callerNumber }, options: options).calls
+    func calls(org: String, callerNumber: String) async throws -> [FoundCall] {
+        try await calls.findCallsByCaller(.with { $0.orgID = org; $0.phoneNumber = callerNumber }, options: options).calls.map {
+            FoundCall(callID: $0.callID, recordingID: $0.recordingID, startedAt: $0.startedAtUnixMs, transcribed: $0.transcribed)
+        }
     }
 
     func suppress(org: String, number: String, reason: String) async throws -> Int {
@@ -116,10 +135,18 @@ struct PeerCallData: CallDataServices {
         }
     }
 
-    func recordingPage(org: String, callID: String?, pageToken: String) async throws -> (recordings: [Calltrace_Media_V1_Recording], next: String) {
+    func recordingPage(org: String, callID: String?, pageToken: String) async throws -> (recordings: [StoredRecording], next: String) {
         let page = try await media.listRecordings(.with { $0.orgID = org; $0.callID = callID ?? ""; $0.pageSize = 500; $0.pageToken = pageToken },
                                                   options: options)
-        return (page.recordings, page.nextPageToken)
+        return (page.recordings.map { recording in
+            let ext = switch recording.format {
+            case .mp3: "mp3"
+            case .opus: "opus"
+            case .flac: "flac"
+            default: "wav"
+            }
+            return StoredRecording(id: recording.recordingID, fileExtension: ext, sizeBytes: recording.sizeBytes)
+        }, page.nextPageToken)
     }
 
     func exportRecording(org: String, recordingID: String, _ each: (Data) async throws -> Void) async throws {

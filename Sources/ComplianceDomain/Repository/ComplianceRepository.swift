@@ -19,7 +19,7 @@ protocol ComplianceTransaction: RetentionRecords, DeletionRecords, SubjectReques
     func deleteRecords(org: String) throws -> Int
 }
 
-struct SQLiteComplianceRepository: ComplianceRepository {
+struct SQLiteComplianceRepository: ComplianceRepository, SQLiteRepository {
     static let schema = """
         CREATE TABLE retention_policies (
             org_id TEXT PRIMARY KEY,
@@ -168,13 +168,7 @@ struct SQLiteComplianceRepository: ComplianceRepository {
 
     let database: Database
 
-    func read<T: Sendable>(_ body: @escaping @Sendable (any ComplianceTransaction) throws -> T) async throws -> T {
-        try await database.read { try body(Transaction(connection: $0)) }
-    }
-
-    func write<T: Sendable>(_ body: @escaping @Sendable (any ComplianceTransaction) throws -> T) async throws -> T {
-        try await database.write { try body(Transaction(connection: $0)) }
-    }
+    static func statements(on connection: Connection) -> any ComplianceTransaction { Transaction(connection: connection) }
 
     struct Transaction: ComplianceTransaction {
         let connection: Connection

@@ -78,7 +78,7 @@ struct SubjectRequestHandler: Calltrace_Compliance_V1_SubjectRequestServiceHandl
         let calls = try await rules.locate(request.requestID, org: request.orgID, services: services, by: who.actor)
         return .with {
             $0.calls = calls.map { call in
-                .with { $0.callID = call.callID; $0.recordingID = call.recordingID; $0.startedAtUnixMs = call.startedAtUnixMs; $0.transcribed = call.transcribed }
+                .with { $0.callID = call.callID; $0.recordingID = call.recordingID; $0.startedAtUnixMs = call.startedAt; $0.transcribed = call.transcribed }
             }
         }
     }

@@ -168,19 +168,19 @@ struct SubjectRequestRules: Sendable {
     }
 
     /// The subject's calls, found by each of their numbers.
-    func locate(_ id: String, org: String, services: any CallDataServices, by actor: String) async throws -> [Calltrace_Transcript_V1_CallerCall] {
+    func locate(_ id: String, org: String, services: any CallDataServices, by actor: String) async throws -> [FoundCall] {
         let row = try await request(id, org: org)
         let calls = try await Self.calls(of: row, services: services)
         try await audit(org: org, actor: actor, action: .subjectRequestLocated, id: id, detail: "calls found: \(calls.count)")
         return calls
     }
 
-    static func calls(of row: SubjectRequestRow, services: any CallDataServices) async throws -> [Calltrace_Transcript_V1_CallerCall] {
-        var calls: [String: Calltrace_Transcript_V1_CallerCall] = [:]
+    static func calls(of row: SubjectRequestRow, services: any CallDataServices) async throws -> [FoundCall] {
+        var calls: [String: FoundCall] = [:]
         for number in row.details.phoneNumbers {
             for call in try await services.calls(org: row.org, callerNumber: number) { calls[call.callID] = call }
         }
-        return calls.values.sorted { ($0.startedAtUnixMs, $0.callID) < ($1.startedAtUnixMs, $1.callID) }
+        return calls.values.sorted { ($0.startedAt, $0.callID) < ($1.startedAt, $1.callID) }
     }
 
     /// Erasure: a deletion of every call found, queued with the case in one transaction; the

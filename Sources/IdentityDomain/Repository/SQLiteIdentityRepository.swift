@@ -3,7 +3,7 @@ import CallTraceStorage
 import Foundation
 
 /// Identity's tables in its own SQLite database: all of identity's SQL is here.
-struct SQLiteIdentityRepository: IdentityRepository {
+struct SQLiteIdentityRepository: IdentityRepository, SQLiteRepository {
     static let schema = """
         CREATE TABLE organizations (
             id TEXT PRIMARY KEY,
@@ -122,13 +122,7 @@ struct SQLiteIdentityRepository: IdentityRepository {
 
     let database: Database
 
-    func read<T: Sendable>(_ body: @escaping @Sendable (any IdentityTransaction) throws -> T) async throws -> T {
-        try await database.read { try body(Transaction(connection: $0)) }
-    }
-
-    func write<T: Sendable>(_ body: @escaping @Sendable (any IdentityTransaction) throws -> T) async throws -> T {
-        try await database.write { try body(Transaction(connection: $0)) }
-    }
+    static func statements(on connection: Connection) -> any IdentityTransaction { Transaction(connection: connection) }
 
     struct Transaction: IdentityTransaction {
         let connection: Connection

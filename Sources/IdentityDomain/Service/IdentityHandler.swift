@@ -221,8 +221,11 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         try OrganizationID.validate(request.orgID)
         context.annotate(org: request.orgID)
         // Only credential gateways reach this method, and their client address is believed.
-        return try await rules.login(org: request.orgID, email: request.email, password: request.password,
-                                     totpCode: request.totpCode, clientAddress: address)
+        let session = try await rules.login(org: request.orgID, email: request.email, password: request.password,
+                                            totpCode: request.totpCode, clientAddress: address)
+        return .with {
+            $0.token = session.token; $0.expiresAtUnixMs = session.expiresAt; $0.userID = session.user; $0.role = session.role
+        }
     }
 
     func logout(_ request: Calltrace_Identity_V1_LogoutRequest, context: ServerContext) async throws -> Calltrace_Identity_V1_LogoutResponse {
@@ -323,9 +326,14 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         if context.peer.kind == .gateway, request.clientAddress == ServerContext.actingForNobody || request.gateway == context.peer.name {
             throw RPCError(.permissionDenied, "\(context.peer) asks only for people another gateway sent it")
         }
-        let principal = try await rules.authorize(token: request.token, org: request.orgID, permission: request.permission,
-                                                  from: Presentation(gateway: request.gateway, clientAddress: request.clientAddress))
-        return .with { $0.principal = principal }
+        let bearer = try await rules.authorize(token: request.token, org: request.orgID, permission: request.permission,
+                                               from: Presentation(gateway: request.gateway, clientAddress: request.clientAddress))
+        return .with {
+            $0.principal = .with {
+                $0.orgID = bearer.org; $0.userID = bearer.user; $0.role = bearer.role
+                if let token = bearer.apiTokenID { $0.apiTokenID = token }
+            }
+        }
     }
 
     func authorizeOperator(_ request: Calltrace_Identity_V1_AuthorizeOperatorRequest, context: ServerContext) async throws
@@ -335,8 +343,8 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
         guard !request.operatorName.isEmpty, request.permission != .unspecified else {
             throw RPCError(.invalidArgument, "name the operator and a permission")
         }
-        let principal = try await rules.authorizeOperator(request.operatorName, org: request.orgID, permission: request.permission)
-        return .with { $0.principal = principal }
+        let grant = try await rules.authorizeOperator(request.operatorName, org: request.orgID, permission: request.permission)
+        return .with { $0.principal = .with { $0.orgID = request.orgID; $0.operatorName = request.operatorName; $0.supportGrantID = grant } }
     }
 }
 
@@ -344,12 +352,13 @@ struct IdentityHandler: Calltrace_Identity_V1_IdentityServiceHandler {
 extension IdentityRules: Authorizing {
     func authorizeUser(token: String, org: String, permission: Calltrace_Identity_V1_Permission,
                        gateway: String, clientAddress: String?) async throws -> Principal {
-        Principal(try await authorize(token: token, org: org, permission: permission,
-                                      from: Presentation(gateway: gateway, clientAddress: clientAddress)))
+        let bearer = try await authorize(token: token, org: org, permission: permission,
+                                         from: Presentation(gateway: gateway, clientAddress: clientAddress))
+        return Principal(org: bearer.org, acting: .user(id: bearer.user, role: bearer.role))
     }
 
     func authorizeOperator(name: String, org: String, permission: Calltrace_Identity_V1_Permission) async throws -> Principal {
-        Principal(try await authorizeOperator(name, org: org, permission: permission))
+        Principal(org: org, acting: .operator(name: name, grant: try await authorizeOperator(name, org: org, permission: permission)))
     }
 }
 

@@ -43,12 +43,10 @@ struct Bearer: Sendable, Equatable {
     /// For audit records: `user:<id>`, whichever credential it used.
     var actor: String { "user:\(user)" }
 
-    /// The answer to `Authorize`.
-    var principal: Calltrace_Identity_V1_Principal {
-        .with {
-            $0.orgID = org; $0.userID = user; $0.role = role
-            if case .apiToken(let id, _, _, _) = credential { $0.apiTokenID = id }
-        }
+    /// The API token it presented; nil for a session.
+    var apiTokenID: String? {
+        if case .apiToken(let id, _, _, _) = credential { return id }
+        return nil
     }
 }
 

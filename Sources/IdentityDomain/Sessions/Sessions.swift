@@ -13,8 +13,7 @@ extension IdentityRules {
     /// Each attempt is counted before the password is checked, in one transaction with the
     /// lockout check, so concurrent attempts cannot slip past the limit while an earlier one is
     /// still being verified; a success clears the account's count and gives back the address's.
-    func login(org: String, email: String, password: String, totpCode: String, clientAddress: String) async throws
-        -> Calltrace_Identity_V1_LoginResponse {
+    func login(org: String, email: String, password: String, totpCode: String, clientAddress: String) async throws -> SignedIn {
         let refused = DomainError.unauthenticated("invalid e-mail, password or code")
         // An unknown organisation has no keys (and gets none): the same answer, after the same work.
         guard let email = try? Self.normalisedEmail(email), let index = try? keys.blindIndex(email, kind: "email", org: org) else {
@@ -62,12 +61,16 @@ extension IdentityRules {
             try tx.insertSession(tokenHash: OpaqueToken.storageHash(token), user: user, org: org, at: now, expiresAt: expires)
             try audit(org: org, actor: "user:\(user)", action: .loginSucceeded, resource: .user(user), in: tx)
         }
-        var response = Calltrace_Identity_V1_LoginResponse()
-        response.token = token
-        response.expiresAtUnixMs = expires
-        response.userID = user
-        response.role = Calltrace_Identity_V1_Role(rawValue: candidate.role) ?? .unspecified
-        return response
+        return SignedIn(token: token, expiresAt: expires, user: user, role: Calltrace_Identity_V1_Role(rawValue: candidate.role) ?? .unspecified)
+    }
+
+    /// A login's session: its token (given once, stored only hashed), when it ends at the
+    /// latest, and whose it is.
+    struct SignedIn: Sendable {
+        let token: String
+        let expiresAt: Int64
+        let user: String
+        let role: Calltrace_Identity_V1_Role
     }
 
     enum SecondFactor {
@@ -99,8 +102,8 @@ extension IdentityRules {
     /// The principal behind `token` (a session's or an API token's), allowed `permission` in
     /// `org` from where it was presented; else UNAUTHENTICATED or PERMISSION_DENIED (see `bearer`).
     func authorize(token: String, org: String, permission: Calltrace_Identity_V1_Permission?,
-                   from presentation: Presentation) async throws -> Calltrace_Identity_V1_Principal {
-        try await bearer(token, org: org, may: permission, from: presentation).principal
+                   from presentation: Presentation) async throws -> Bearer {
+        try await bearer(token, org: org, may: permission, from: presentation)
     }
 
     /// Whom `token` speaks for in `org`, allowed `permission`: a session's user, or an API

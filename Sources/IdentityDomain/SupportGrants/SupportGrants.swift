@@ -40,8 +40,8 @@ extension IdentityRules {
     }
 
     /// An operator may act only under an active grant naming the permission; audited either way.
-    func authorizeOperator(_ name: String, org: String, permission: Calltrace_Identity_V1_Permission) async throws
-        -> Calltrace_Identity_V1_Principal {
+    /// The grant's id.
+    func authorizeOperator(_ name: String, org: String, permission: Calltrace_Identity_V1_Permission) async throws -> String {
         let now = self.now()
         // The audit event commits whether or not access is allowed; the refusal comes after.
         let grantID = try await repository.write { [self] tx -> String? in
@@ -57,10 +57,6 @@ extension IdentityRules {
         guard let grantID else {
             throw DomainError.notAllowed("no active support grant lets operators use \(RoleTable.name(of: permission)) in \(org)")
         }
-        var principal = Calltrace_Identity_V1_Principal()
-        principal.orgID = org
-        principal.operatorName = name
-        principal.supportGrantID = grantID
-        return principal
+        return grantID
     }
 }

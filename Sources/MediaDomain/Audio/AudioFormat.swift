@@ -1,10 +1,30 @@
-import CallTraceProto
 import CallTraceServiceHost
 import Foundation
 
+/// How a recording's audio is encoded, as media stores it (the number is the row's `format`,
+/// the same as `calltrace.media.v1.AudioFormat`'s).
+enum AudioFormat: Int, Sendable {
+    /// Not said, or not one media knows.
+    case unspecified = 0
+    /// WAV, linear PCM, 16-bit.
+    case wavPcm16 = 1
+    /// WAV, G.711 μ-law, 8-bit.
+    case wavMulaw = 2
+    /// WAV, G.711 A-law, 8-bit.
+    case wavAlaw = 3
+    case mp3 = 4
+    /// Opus in Ogg.
+    case opus = 5
+    /// FLAC, 16-bit: a muted MP3 or Opus recording.
+    case flac = 6
+
+    /// From its number, a stored row's or the wire's: `unspecified` for one media does not know.
+    init(number: Int) { self = AudioFormat(rawValue: number) ?? .unspecified }
+}
+
 /// What the uploader declares about a file, and the check of a WAV file's own header against it.
 struct DeclaredAudio: Sendable {
-    let format: Calltrace_Media_V1_AudioFormat
+    let format: AudioFormat
     let sampleRate: UInt32
     let channels: UInt32
 
@@ -51,14 +71,14 @@ struct DeclaredAudio: Sendable {
 /// A second `fmt ` chunk before the samples is refused: the upload check and redaction must
 /// read the same one.
 struct WAVHeader {
-    let format: Calltrace_Media_V1_AudioFormat
+    let format: AudioFormat
     let channels: UInt32
     let sampleRate: UInt32
     let blockAlign: UInt32
     /// Where the `data` chunk's samples start and its declared size; nil when the bytes given end first.
     let data: (start: UInt64, size: UInt64)?
 
-    init(_ prefix: Data, declared: Calltrace_Media_V1_AudioFormat) throws {
+    init(_ prefix: Data, declared: AudioFormat) throws {
         let bytes = [UInt8](prefix)
         func le32(_ at: Int) -> UInt32 { UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24 }
         func le16(_ at: Int) -> UInt16 { UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 }
@@ -66,7 +86,7 @@ struct WAVHeader {
             throw DomainError.invalid("the file is not a WAV file (no RIFF/WAVE header), but the header says \(declared)")
         }
         var at = 12
-        var fmt: (format: Calltrace_Media_V1_AudioFormat, channels: UInt32, rate: UInt32, blockAlign: UInt32)?
+        var fmt: (format: AudioFormat, channels: UInt32, rate: UInt32, blockAlign: UInt32)?
         var data: (start: UInt64, size: UInt64)?
         while at + 8 <= bytes.count {
             let size = Int(le32(at + 4))
@@ -76,7 +96,7 @@ struct WAVHeader {
                 guard size >= 16, at + 8 + 16 <= bytes.count else { break }
                 let body = at + 8
                 let (code, channels, rate, align, bits) = (le16(body), UInt32(le16(body + 2)), le32(body + 4), UInt32(le16(body + 12)), le16(body + 14))
-                let actual: Calltrace_Media_V1_AudioFormat? = switch (code, bits) {
+                let actual: AudioFormat? = switch (code, bits) {
                 case (1, 16): .wavPcm16
                 case (7, 8): .wavMulaw
                 case (6, 8): .wavAlaw
@@ -113,7 +133,7 @@ struct WAVLayout {
     /// The byte that is silence in each WAV encoding: PCM16's zero is 0x00 0x00; G.711's zero
     /// level is 0xFF (μ-law) and 0xD5 (A-law). Nil for formats stored as given.
     static func silence(of format: Int) -> UInt8? {
-        switch Calltrace_Media_V1_AudioFormat(rawValue: format) {
+        switch AudioFormat(rawValue: format) {
         case .wavPcm16: 0x00
         case .wavMulaw: 0xFF
         case .wavAlaw: 0xD5
@@ -122,7 +142,7 @@ struct WAVLayout {
     }
 
     /// From the file's first bytes (the same reading as the upload check's); `fileSize` is the whole file's.
-    init(_ prefix: Data, format: Calltrace_Media_V1_AudioFormat, size fileSize: UInt64) throws {
+    init(_ prefix: Data, format: AudioFormat, size fileSize: UInt64) throws {
         let header: WAVHeader
         do { header = try WAVHeader(prefix, declared: format) } catch let error as DomainError {
             throw DomainError.wrongState("\(error.message); it cannot be redacted")

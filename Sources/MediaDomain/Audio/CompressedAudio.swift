@@ -33,7 +33,7 @@ enum CompressedAudio {
         case mp3, opus, flac
 
         /// Nil for WAV (muted in place, `WAVLayout`) and anything else.
-        init?(_ format: Calltrace_Media_V1_AudioFormat) {
+        init?(_ format: AudioFormat) {
             switch format {
             case .mp3: self = .mp3
             case .opus: self = .opus

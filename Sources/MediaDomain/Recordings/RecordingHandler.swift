@@ -180,7 +180,8 @@ struct RecordingHandler: Calltrace_Media_V1_RecordingServiceHandler {
 extension RecordingUpload {
     /// The upload's header as the wire carries it.
     init(_ header: Calltrace_Media_V1_RecordingHeader) {
-        self.init(org: header.orgID, callID: header.callID, format: header.format, sampleRate: header.sampleRateHz, channels: header.channels,
+        self.init(org: header.orgID, callID: header.callID, format: AudioFormat(number: header.format.rawValue), sampleRate: header.sampleRateHz,
+                  channels: header.channels,
                   durationMs: header.durationMs, sha256: header.sha256)
     }
 }

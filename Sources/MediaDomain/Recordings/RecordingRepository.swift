@@ -114,7 +114,7 @@ struct ShareLinkRow: Sendable {
     let opens: Int
 }
 
-struct SQLiteRecordingRepository: RecordingRepository {
+struct SQLiteRecordingRepository: RecordingRepository, SQLiteRepository {
     static let schema = """
         CREATE TABLE recordings (
             id TEXT PRIMARY KEY,
@@ -151,13 +151,7 @@ struct SQLiteRecordingRepository: RecordingRepository {
 
     let database: Database
 
-    func read<T: Sendable>(_ body: @escaping @Sendable (any RecordingTransaction) throws -> T) async throws -> T {
-        try await database.read { try body(Transaction(connection: $0)) }
-    }
-
-    func write<T: Sendable>(_ body: @escaping @Sendable (any RecordingTransaction) throws -> T) async throws -> T {
-        try await database.write { try body(Transaction(connection: $0)) }
-    }
+    static func statements(on connection: Connection) -> any RecordingTransaction { Transaction(connection: connection) }
 
     func allBlobIDs() throws -> Set<String> {
         try database.sync { Set(try $0.query("SELECT id, blob_id FROM recordings").compactMap(Transaction.blobID)) }

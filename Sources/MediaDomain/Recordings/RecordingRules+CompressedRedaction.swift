@@ -25,7 +25,7 @@ extension RecordingRules {
     ///   (`flagUnmutable`). ABORTED when another redaction replaced the file meanwhile.
     func redactCompressed(_ row: RecordingRow, ranges: [(start: UInt64, end: UInt64)], reason: String, by actor: String) async throws
         -> (row: RecordingRow, muted: UInt64) {
-        let format = Calltrace_Media_V1_AudioFormat(rawValue: row.format) ?? .unspecified
+        let format = AudioFormat(number: row.format)
         guard let kind = CompressedAudio.Kind(format) else {
             throw try await flagUnmutable(row, why: "its format (\(format)) is not one media can decode", ranges: ranges, by: actor)
         }
@@ -87,7 +87,7 @@ extension RecordingRules {
         }
         let summary = ranges.map { "\($0.start)-\($0.end)ms" }.joined(separator: ",")
         let muted = encoded.muted
-        let content = RecordingContent(blobID: newBlob, format: Calltrace_Media_V1_AudioFormat.flac.rawValue, sampleRate: muted.sampleRate,
+        let content = RecordingContent(blobID: newBlob, format: AudioFormat.flac.rawValue, sampleRate: muted.sampleRate,
                                        channels: muted.channels, durationMs: muted.durationMs, sizeBytes: encoded.size, sha256: encoded.sha256)
         let outcome = try await repository.write { [outbox] tx -> ContentReplacement in
             let replaced = try tx.replaceContent(of: row.id, org: org, replacing: row.blobID, with: content)

@@ -10,7 +10,7 @@ import Foundation
 struct RecordingUpload: Sendable {
     var org: String
     var callID: String
-    var format: Calltrace_Media_V1_AudioFormat
+    var format: AudioFormat
     var sampleRate: UInt32
     var channels: UInt32
     var durationMs: UInt64
@@ -320,7 +320,7 @@ struct RecordingRules: Sendable {
         let prefix = try await blocking.run { try reader.bytes(from: 0, to: min(UInt64(DeclaredAudio.wavPrefixBytes), row.sizeBytes)) }
         let layout: WAVLayout
         do {
-            layout = try WAVLayout(prefix, format: Calltrace_Media_V1_AudioFormat(rawValue: row.format) ?? .unspecified, size: row.sizeBytes)
+            layout = try WAVLayout(prefix, format: AudioFormat(number: row.format), size: row.sizeBytes)
         } catch let error as DomainError where error.kind == .wrongState {
             throw try await flagUnmutable(row, why: error.message, ranges: ranges, by: actor)
         }

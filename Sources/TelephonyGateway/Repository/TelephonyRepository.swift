@@ -127,7 +127,7 @@ struct RecordingTransferRow: Sendable, Equatable {
 }
 
 /// The SQL, all of it, in the subset SQLite and PostgreSQL share.
-struct SQLiteTelephonyRepository: TelephonyRepository {
+struct SQLiteTelephonyRepository: TelephonyRepository, SQLiteRepository {
     static let schema = """
         CREATE TABLE webhook_receipts (
             idempotency_key TEXT PRIMARY KEY,
@@ -185,13 +185,7 @@ struct SQLiteTelephonyRepository: TelephonyRepository {
 
     let database: Database
 
-    func read<T: Sendable>(_ body: @escaping @Sendable (any TelephonyTransaction) throws -> T) async throws -> T {
-        try await database.read { try body(Transaction(connection: $0)) }
-    }
-
-    func write<T: Sendable>(_ body: @escaping @Sendable (any TelephonyTransaction) throws -> T) async throws -> T {
-        try await database.write { try body(Transaction(connection: $0)) }
-    }
+    static func statements(on connection: Connection) -> any TelephonyTransaction { Transaction(connection: connection) }
 
     struct Transaction: TelephonyTransaction {
         let connection: Connection

@@ -43,8 +43,14 @@ struct TrackingNumberHandler: Calltrace_Transcript_V1_TrackingNumberServiceHandl
     }
 
     func setRouting(_ request: Calltrace_Transcript_V1_SetRoutingRequest, principal who: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_SetRoutingResponse {
-        let set = try await rules.setRouting(org: request.orgID, number: request.number, request.routing, by: who.actor)
+        let set = try await rules.setRouting(org: request.orgID, number: request.number, Self.change(request.routing), by: who.actor)
         return .with { $0.trackingNumber = Self.proto(set.assignment, routing: set.routing, withNumbers: true) }
+    }
+
+    static func change(_ routing: Calltrace_Transcript_V1_Routing) -> RoutingChange {
+        RoutingChange(destinations: routing.destinations, ringSeconds: routing.ringSeconds,
+                      officeHours: routing.officeHours.map { ($0.weekday, $0.opensMinute, $0.closesMinute) },
+                      outOfHoursMessage: routing.outOfHoursMessage, voicemail: routing.voicemail, whisper: routing.whisper)
     }
 
     static func proto(_ a: TrackingAssignment, routing: CallRouting?, withNumbers: Bool) -> Calltrace_Transcript_V1_TrackingNumber {
@@ -166,7 +172,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
 
     func listCalls(_ request: Calltrace_Transcript_V1_ListCallsRequest, actor _: String, context: ServerContext) async throws -> Calltrace_Transcript_V1_ListCallsResponse {
         // Compliance lists as itself, for its exports (numbers masked: it exports each call through ExportCall).
-        let page = try await rules.list(org: request.orgID, try CallListing(request), pageSize: Int(request.pageSize),
+        let page = try await rules.list(org: request.orgID, try Self.listing(request), pageSize: Int(request.pageSize),
                                         pageToken: request.pageToken)
         let full = context.peer.kind == .service ? false : await mayReadTranscripts(context, org: request.orgID)
         let calls = try page.rows.map { try proto($0, withNumber: full) }
@@ -306,6 +312,19 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
     }
 
     // MARK: Helpers
+
+    /// The listing a request asks for; an unknown direction or outcome is refused.
+    static func listing(_ request: Calltrace_Transcript_V1_ListCallsRequest) throws -> CallListing {
+        guard Calltrace_Transcript_V1_Direction.allCases.contains(request.direction),
+              request.outcomes.allSatisfy({ Calltrace_Transcript_V1_Outcome.allCases.contains($0) }) else {
+            throw DomainError.invalid("direction or outcomes holds an unknown value")
+        }
+        return CallListing(from: request.startedFromUnixMs == 0 ? nil : request.startedFromUnixMs,
+                           before: request.startedBeforeUnixMs == 0 ? nil : request.startedBeforeUnixMs,
+                           source: request.source.isEmpty ? nil : request.source,
+                           direction: request.direction == .unspecified ? nil : request.direction,
+                           outcomes: Set(request.outcomes), unmarkedOnly: request.unmarkedOnly)
+    }
 
     /// Whether the caller may see numbers in full: users and operators who also hold transcripts.read
     /// (a second check, beyond the permission the method declares).

@@ -1,5 +1,4 @@
 import CallTraceProto
-import CallTraceServiceHost
 
 /// Which of an organisation's calls a listing asks for, newest first: a period, a source, a
 /// direction, the outcomes they ended with (the missed ones that need a call back, say), and
@@ -20,18 +19,5 @@ struct CallListing: Sendable, Equatable {
         self.direction = direction
         self.outcomes = outcomes
         self.unmarkedOnly = unmarkedOnly
-    }
-
-    /// From a request at the handler's edge; an unknown direction or outcome is refused.
-    init(_ request: Calltrace_Transcript_V1_ListCallsRequest) throws {
-        guard Calltrace_Transcript_V1_Direction.allCases.contains(request.direction),
-              request.outcomes.allSatisfy({ Calltrace_Transcript_V1_Outcome.allCases.contains($0) }) else {
-            throw DomainError.invalid("direction or outcomes holds an unknown value")
-        }
-        self.init(from: request.startedFromUnixMs == 0 ? nil : request.startedFromUnixMs,
-                  before: request.startedBeforeUnixMs == 0 ? nil : request.startedBeforeUnixMs,
-                  source: request.source.isEmpty ? nil : request.source,
-                  direction: request.direction == .unspecified ? nil : request.direction,
-                  outcomes: Set(request.outcomes), unmarkedOnly: request.unmarkedOnly)
     }
 }

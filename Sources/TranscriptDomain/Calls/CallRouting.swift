@@ -35,27 +35,27 @@ struct CallRouting: Sendable, Equatable {
     /// common format) other than the tracking number itself (the call would ring itself);
     /// ring time 5–60 s (0: 20); office hours weekday 1–7 with 0 ≤ opens < closes ≤ 1440; the
     /// messages one line each. No error repeats a number.
-    init(validating proto: Calltrace_Transcript_V1_Routing, trackingNumber: String) throws {
-        guard proto.destinations.count <= Self.maxDestinations else {
+    init(validating requested: RoutingChange, trackingNumber: String) throws {
+        guard requested.destinations.count <= Self.maxDestinations else {
             throw DomainError.invalid("routing has at most \(Self.maxDestinations) destinations")
         }
-        for (position, raw) in proto.destinations.enumerated() {
+        for (position, raw) in requested.destinations.enumerated() {
             let number = try Self.phone(raw, field: "destination \(position + 1)", trackingNumber: trackingNumber)
             if !destinations.contains(number) { destinations.append(number) }
         }
-        if proto.ringSeconds != 0 {
-            guard Self.ringSeconds.contains(Int(proto.ringSeconds)) else {
+        if requested.ringSeconds != 0 {
+            guard Self.ringSeconds.contains(Int(requested.ringSeconds)) else {
                 throw DomainError.invalid("ring_seconds is \(Self.ringSeconds.lowerBound) to \(Self.ringSeconds.upperBound) (0: \(Self.defaultRingSeconds))")
             }
-            ringSeconds = Int(proto.ringSeconds)
+            ringSeconds = Int(requested.ringSeconds)
         }
-        guard proto.officeHours.count <= Self.maxOfficeHours else {
+        guard requested.officeHours.count <= Self.maxOfficeHours else {
             throw DomainError.invalid("routing has at most \(Self.maxOfficeHours) office_hours")
         }
-        officeHours = try proto.officeHours.map(OfficeHours.init(validating:))
-        outOfHoursMessage = try DomainText.line(proto.outOfHoursMessage, "out_of_hours_message", max: 500)
-        voicemail = proto.voicemail
-        whisper = try DomainText.line(proto.whisper, "whisper", max: 200)
+        officeHours = try requested.officeHours.map { try OfficeHours(validating: $0.weekday, opens: $0.opens, closes: $0.closes) }
+        outOfHoursMessage = try DomainText.line(requested.outOfHoursMessage, "out_of_hours_message", max: 500)
+        voicemail = requested.voicemail
+        whisper = try DomainText.line(requested.whisper, "whisper", max: 200)
     }
 
     /// A firm's phone the gateway may ring (a destination, or a member of staff a call back rings
@@ -121,6 +121,18 @@ struct CallRouting: Sendable, Equatable {
     }
 }
 
+/// The routing a firm asks for, as given (`CallRouting(validating:trackingNumber:)` checks it).
+struct RoutingChange: Sendable {
+    /// In any common format, in the order given.
+    var destinations: [String] = []
+    /// 0: the default.
+    var ringSeconds: UInt32 = 0
+    var officeHours: [(weekday: UInt32, opens: UInt32, closes: UInt32)] = []
+    var outOfHoursMessage = ""
+    var voicemail = false
+    var whisper = ""
+}
+
 /// One day's opening in Europe/London local time: `opens` up to (not including) `closes`,
 /// minutes after local midnight.
 struct OfficeHours: Sendable, Equatable {
@@ -135,12 +147,13 @@ struct OfficeHours: Sendable, Equatable {
         self.closes = closes
     }
 
-    init(validating proto: Calltrace_Transcript_V1_OfficeHours) throws {
-        guard (1...7).contains(proto.weekday) else { throw DomainError.invalid("office_hours weekday is 1 (Monday) to 7 (Sunday)") }
-        guard proto.opensMinute < proto.closesMinute, proto.closesMinute <= 1440 else {
+    /// An opening as asked for: weekday 1–7, minutes 0 ≤ opens < closes ≤ 1440.
+    init(validating weekday: UInt32, opens: UInt32, closes: UInt32) throws {
+        guard (1...7).contains(weekday) else { throw DomainError.invalid("office_hours weekday is 1 (Monday) to 7 (Sunday)") }
+        guard opens < closes, closes <= 1440 else {
             throw DomainError.invalid("office_hours need 0 ≤ opens_minute < closes_minute ≤ 1440 (minutes after local midnight)")
         }
-        self.init(weekday: Int(proto.weekday), opens: Int(proto.opensMinute), closes: Int(proto.closesMinute))
+        self.init(weekday: Int(weekday), opens: Int(opens), closes: Int(closes))
     }
 
     func contains(_ time: LondonTime) -> Bool {

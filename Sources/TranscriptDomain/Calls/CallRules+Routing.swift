@@ -8,7 +8,7 @@ import Foundation
 extension CallRules {
     /// Replaces the routing of a number the organisation holds now (NOT_FOUND otherwise); audited
     /// with what changed, never a number.
-    func setRouting(org: String, number raw: String, _ requested: Calltrace_Transcript_V1_Routing, by actor: String) async throws
+    func setRouting(org: String, number raw: String, _ requested: RoutingChange, by actor: String) async throws
         -> (assignment: TrackingAssignment, routing: CallRouting) {
         let number = try Self.e164(raw, field: "number")
         let routing = try CallRouting(validating: requested, trackingNumber: number)

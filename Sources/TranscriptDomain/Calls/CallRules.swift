@@ -61,7 +61,6 @@ struct CallCompletion: Sendable {
 /// and suppression (P2, P13). A caller's number is normalised to E.164, sealed under the
 /// organisation's key and indexed blind; it is never stored, logged or put in an error in clear.
 struct CallRules: Sendable {
-    typealias Proto = Calltrace_Transcript_V1_Call
     let repository: any CallRepository
     let keys: KeyRing
     let outbox: AuditOutbox

@@ -4,7 +4,7 @@ import Foundation
 /// Transcript's SQL, all of it, in the subset SQLite and PostgreSQL share: ids chosen by the
 /// service, times as integer UTC milliseconds, no upserts (the rules read, then insert or update,
 /// in one transaction).
-struct SQLiteCallRepository: CallRepository {
+struct SQLiteCallRepository: CallRepository, SQLiteRepository {
     static let schema = """
         CREATE TABLE tracking_numbers (
             id TEXT PRIMARY KEY,
@@ -140,13 +140,7 @@ struct SQLiteCallRepository: CallRepository {
 
     let database: Database
 
-    func read<T: Sendable>(_ body: @escaping @Sendable (any CallTransaction) throws -> T) async throws -> T {
-        try await database.read { try body(Transaction(connection: $0)) }
-    }
-
-    func write<T: Sendable>(_ body: @escaping @Sendable (any CallTransaction) throws -> T) async throws -> T {
-        try await database.write { try body(Transaction(connection: $0)) }
-    }
+    static func statements(on connection: Connection) -> any CallTransaction { Transaction(connection: connection) }
 
     func checkpoint() async throws {
         try await database.checkpoint()

@@ -30,7 +30,7 @@ struct TranscriptHandler: Calltrace_Transcript_V1_TranscriptServiceHandler {
             $0.state = reading.state
             $0.failureReason = reading.failureReason
             if let transcript = reading.transcript { $0.transcript = transcript.proto }
-            if let analysis = reading.analysis { $0.analysis = analysis }
+            if let analysis = reading.analysis { $0.analysis = analysis.proto }
         }
     }
 
@@ -82,7 +82,7 @@ struct TranscriptHandler: Calltrace_Transcript_V1_TranscriptServiceHandler {
 
     func setTranscriptionSettings(_ request: Calltrace_Transcript_V1_SetTranscriptionSettingsRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Transcript_V1_SetTranscriptionSettingsResponse {
-        let row = try await rules.setSettings(request.settings, org: request.orgID, by: who.actor)
+        let row = try await rules.setSettings(Self.change(request.settings), org: request.orgID, by: who.actor)
         return .with { $0.settings = Self.proto(row) }
     }
 
@@ -91,6 +91,11 @@ struct TranscriptHandler: Calltrace_Transcript_V1_TranscriptServiceHandler {
         // Compliance asks as itself, so that notices and documents claim transcription only when it is on.
         let settings = try await rules.settings(org: request.orgID)
         return .with { $0.settings = Self.proto(settings) }
+    }
+
+    static func change(_ settings: Calltrace_Transcript_V1_TranscriptionSettings) -> TranscriptionSettingsChange {
+        TranscriptionSettingsChange(enabled: settings.enabled, engine: settings.engine, analysisEngine: settings.analysisEngine,
+                                    model: settings.model, language: settings.language)
     }
 
     static func proto(_ row: SettingsRow) -> Calltrace_Transcript_V1_TranscriptionSettings {
@@ -198,7 +203,7 @@ struct CallExport {
         options.preserveProtoFieldNames = true
         let callJSON = try call.jsonString(options: options)
         let transcriptJSON = try reading.transcript.map { try $0.proto.jsonString(options: options) } ?? "null"
-        let analysisJSON = try reading.analysis.map { try $0.jsonString(options: options) } ?? "null"
+        let analysisJSON = try reading.analysis.map { try $0.proto.jsonString(options: options) } ?? "null"
         json = "{\"call\":\(callJSON),\"transcript\":\(transcriptJSON),\"analysis\":\(analysisJSON)}"
         let started = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(call.startedAtUnixMs) / 1000))
         var lines = ["Call \(call.callID)", "Started: \(started)", "Caller: \(call.callerNumber)", "Tracking number: \(call.trackingNumber)",

@@ -19,6 +19,16 @@ struct Engines: Sendable {
     var analysis: [String: any AnalysisEngine] = ["local": LocalEngine()]
 }
 
+/// The transcription settings a firm asks for, as given (`TranscriptRules.setSettings` checks
+/// them; empty engines and language take their defaults).
+struct TranscriptionSettingsChange: Sendable {
+    var enabled = false
+    var engine = ""
+    var analysisEngine = ""
+    var model = ""
+    var language = ""
+}
+
 /// Transcript's rules for transcripts and analyses (P1, P2, P4, P5, P16): an organisation turns
 /// transcription on and picks its engines; each stored recording gets a durable transcription
 /// job, and each transcript an analysis job. Card and bank details are taken out of the text
@@ -42,7 +52,7 @@ struct TranscriptRules: Sendable {
         try await repository.read { tx in try tx.settings(org: org) } ?? SettingsRow()
     }
 
-    func setSettings(_ settings: Calltrace_Transcript_V1_TranscriptionSettings, org: String, by actor: String) async throws -> SettingsRow {
+    func setSettings(_ settings: TranscriptionSettingsChange, org: String, by actor: String) async throws -> SettingsRow {
         var row = SettingsRow(enabled: settings.enabled, engine: settings.engine.isEmpty ? "deepgram" : settings.engine,
                               analysisEngine: settings.analysisEngine.isEmpty ? "local" : settings.analysisEngine,
                               model: try DomainText.line(settings.model, "model", max: 64),
@@ -197,7 +207,7 @@ struct TranscriptRules: Sendable {
         var state: State = .unspecified
         var failureReason = ""
         var transcript: Transcript?
-        var analysis: Calltrace_Transcript_V1_Analysis?
+        var analysis: Analysis?
     }
 
     func transcript(org: String, callID: String) async throws -> Reading {
@@ -219,7 +229,7 @@ struct TranscriptRules: Sendable {
         }
         if let analysis {
             let plain = try calls.callKeys.open(analysis, org: org, call: callID, .transcript, table: "analyses", column: "analysis")
-            reading.analysis = try Calltrace_Transcript_V1_Analysis(serializedBytes: plain)
+            reading.analysis = try Analysis(sealedForm: plain)
         }
         return reading
     }
@@ -348,16 +358,12 @@ struct TranscriptRules: Sendable {
         }
         let text = transcript.segments.map { "\($0.speaker): \($0.text)" }.joined(separator: "\n")
         let result = try await engine.analyse(text)
-        let analysis = Calltrace_Transcript_V1_Analysis.with {
-            $0.practiceArea = Calltrace_Transcript_V1_PracticeArea(rawValue: (CallAnalysis.practiceAreas.firstIndex(of: result.practiceArea) ?? 11) + 1)
-                ?? .other
-            $0.newEnquiry = result.newEnquiry
-            $0.urgency = ["low": .low, "normal": .normal, "high": .high][result.urgency] ?? .normal
-            $0.callbackRequested = result.callbackRequested
-            $0.summary = Redactor.redact(result.summary).text
-            $0.engine = engine.name
-        }
-        let plain: Data = try analysis.serializedBytes()
+        let analysis = Analysis(
+            practiceArea: Calltrace_Transcript_V1_PracticeArea(rawValue: (CallAnalysis.practiceAreas.firstIndex(of: result.practiceArea) ?? 11) + 1)
+                ?? .other,
+            newEnquiry: result.newEnquiry, urgency: ["low": .low, "normal": .normal, "high": .high][result.urgency] ?? .normal,
+            callbackRequested: result.callbackRequested, summary: Redactor.redact(result.summary).text, engine: engine.name)
+        let plain = try analysis.sealedForm()
         let now = clock.nowUnixMs
         try await repository.write { [outbox, calls, callKeys = calls.callKeys] tx in
             guard try tx.transcript(org: org, callID: callID) != nil else { return }  // deleted meanwhile: no key is made for it

@@ -22,6 +22,9 @@ public struct WebService: CallTraceService {
         "identity": "to sign people in and check their sessions", "media": "to play recordings and share them",
         "transcript": "to list calls and show transcripts", "compliance": "to show the audit trail",
     ]
+    /// The telephony gateway places the call backs people ask for here (optional: without it the
+    /// call's page offers none).
+    public static let gatewayPeers: Set<String> = ["telephony"]
     /// Its own tables: the firms' webhook subscriptions and their deliveries (no call data).
     public static let migrations = [Migration(version: 1, SQLiteWebhookRepository.schema)]
 

@@ -36,7 +36,7 @@ protocol WebhookTransaction {
 }
 
 /// The SQL, all of it, in the subset SQLite and PostgreSQL share.
-struct SQLiteWebhookRepository: WebhookRepository {
+struct SQLiteWebhookRepository: WebhookRepository, SQLiteRepository {
     static let schema = """
         CREATE TABLE webhook_subscriptions (
             id TEXT PRIMARY KEY,
@@ -74,13 +74,7 @@ struct SQLiteWebhookRepository: WebhookRepository {
 
     let database: Database
 
-    func read<T: Sendable>(_ body: @escaping @Sendable (any WebhookTransaction) throws -> T) async throws -> T {
-        try await database.read { try body(Transaction(connection: $0)) }
-    }
-
-    func write<T: Sendable>(_ body: @escaping @Sendable (any WebhookTransaction) throws -> T) async throws -> T {
-        try await database.write { try body(Transaction(connection: $0)) }
-    }
+    static func statements(on connection: Connection) -> any WebhookTransaction { Transaction(connection: connection) }
 
     struct Transaction: WebhookTransaction {
         let connection: Connection
