@@ -8,7 +8,7 @@ import Testing
 struct ConnectionBudgetTests {
     func health(_ client: RPCClient) async -> StatusCode? {
         do {
-            _ = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: .seconds(30)))
+            _ = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: patience))
             return .ok
         } catch let error as RPCError {
             return error.code
