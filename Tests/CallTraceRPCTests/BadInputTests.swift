@@ -19,7 +19,7 @@ struct BadInputTests {
         let client = try fixture.client()
         var request = Calltrace_Testing_V1_EchoRequest()
         request.payload = Data("still here".utf8)
-        let response = try await client.unary(Calltrace_Testing_V1_EchoService.echo, request, options: .init(timeout: .seconds(30)))
+        let response = try await client.unary(Calltrace_Testing_V1_EchoService.echo, request, options: .init(timeout: patience))
         #expect(response.payload == Data("still here".utf8))
     }
 
@@ -350,8 +350,8 @@ struct ConnectionLimitTests {
         let fixture = try EchoFixture(limits: limits)
         let fd = try RawTLSClient.plainTCP(port: fixture.server.port)
         defer { close(fd) }
-        var patience = timeval(tv_sec: 60, tv_usec: 0)  // a timed-out read returns -1, a close 0
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &patience, socklen_t(MemoryLayout<timeval>.size))
+        var readTimeout = timeval(tv_sec: 60, tv_usec: 0)  // a timed-out read returns -1, a close 0
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &readTimeout, socklen_t(MemoryLayout<timeval>.size))
         let started = ContinuousClock.now
         let received = try await onThread { () -> Int in
             var byte: UInt8 = 0
@@ -361,6 +361,6 @@ struct ConnectionLimitTests {
         #expect(started.duration(to: .now) >= .milliseconds(300))
         // Still serving.
         let client = try fixture.client()
-        _ = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: .seconds(30)))
+        _ = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: patience))
     }
 }

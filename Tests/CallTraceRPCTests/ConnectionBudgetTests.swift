@@ -8,7 +8,7 @@ import Testing
 struct ConnectionBudgetTests {
     func health(_ client: RPCClient) async -> StatusCode? {
         do {
-            _ = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: .seconds(30)))
+            _ = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: patience))
             return .ok
         } catch let error as RPCError {
             return error.code
@@ -87,8 +87,11 @@ struct ConnectionBudgetTests {
         }
         // Then the call's answer, then the close.
         #expect(rest.last?.callID == 1 && rest.last?.status.code == 0)
-        // A client simply opens a new connection for its next call.
+        // A client simply opens a new connection for its next call. That one lives 300 ms too:
+        // on a loaded machine its handshake can take that long, and a call sent as its goaway
+        // leaves is refused UNAVAILABLE (the client does not retry it); the next call then goes
+        // on the next connection.
         let client = try fixture.client()
-        #expect(await health(client) == .ok)
+        #expect(await eventually { await health(client) == .ok })
     }
 }

@@ -29,7 +29,7 @@ struct InProcessTransportTests {
         var metadata = Metadata()
         try metadata.add("x-echo", "in process")
         let response = try await client.unary(Calltrace_Testing_V1_EchoService.echo, .with { $0.payload = Data("hello".utf8) },
-                                              options: .init(timeout: .seconds(30), metadata: metadata))
+                                              options: .init(timeout: patience, metadata: metadata))
         #expect(response.payload == Data("hello".utf8))
         #expect(response.callerIdentity == "spiffe://calltrace.test/gateway/web")
         #expect(response.echoedMetadata == "in process")
@@ -126,7 +126,7 @@ struct InProcessTransportTests {
             try await client.unary(Calltrace_Testing_V1_EchoService.echo, .with { $0.tag = "hold:drain"; $0.payload = Data("done".utf8) })
         }
         #expect(await eventually { echo.observations.startedTags.contains("hold:drain") })
-        let shutdown = Task { await server.shutdown(gracePeriod: .seconds(30)) }
+        let shutdown = Task { await server.shutdown(gracePeriod: patience) }
         #expect(await eventually { !server.isServing })
         let newcomer = RPCClient(inProcess: server, as: Self.web)
         #expect(try await newcomer.unary(Calltrace_Ops_V1_HealthService.check, .init()).status == .notServing)

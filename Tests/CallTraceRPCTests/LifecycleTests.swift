@@ -43,7 +43,7 @@ struct LifecycleTests {
             return try await client.unary(Calltrace_Testing_V1_EchoService.echo, request)
         }
         #expect(await eventually { echo.observations.startedTags.contains("hold:in-flight") })
-        let shutdown = Task { await server.shutdown(gracePeriod: .seconds(30)) }
+        let shutdown = Task { await server.shutdown(gracePeriod: patience) }
         #expect(await eventually { !server.isServing })
         let late = await #expect(throws: RPCError.self) {
             try await client.unary(Calltrace_Testing_V1_EchoService.record, .init(), options: .init(timeout: .milliseconds(300)))
@@ -83,7 +83,7 @@ struct LifecycleTests {
         frame.endStream = true
         try raw.send(frame)
         #expect(await eventually { echo.observations.startedTags.contains("large") })
-        let shutdown = Task { await server.shutdown(gracePeriod: .seconds(30)) }
+        let shutdown = Task { await server.shutdown(gracePeriod: patience) }
         // The client reads in sips for about two seconds: slow, but never stalled for long.
         try await Task.sleep(for: .milliseconds(50))
         let reply = try await onThread { () throws -> Calltrace_Rpc_V1_Frame? in
@@ -110,7 +110,7 @@ struct LifecycleTests {
         await first.shutdown(gracePeriod: .seconds(1))
         let second = try startServer(pki, port: port)
         defer { second.stop() }
-        let info = try await client.unary(Calltrace_Ops_V1_ServerInfoService.getServerInfo, .init(), options: .init(timeout: .seconds(30)))
+        let info = try await client.unary(Calltrace_Ops_V1_ServerInfoService.getServerInfo, .init(), options: .init(timeout: patience))
         #expect(info.uptimeSeconds < 30)
         #expect(info.serviceName == "media")
     }

@@ -213,7 +213,7 @@ struct DrainProcessTests {
         #expect(answer.status.code == 0, "\(answer.status.message)")
         #expect(try Calltrace_Compliance_V1_AppendAuditEventsResponse(serializedBytes: answer.message).acknowledgedKeys.count == 30_000)
         #expect(signalledAt < answeredAt)
-        let exit = try #require(await process.waitForExit(timeout: .seconds(30)))
+        let exit = try #require(await process.waitForExit(timeout: patience))
         #expect(exit.status == 0)
         #expect(exit.stderr.contains("\"signal\":\"SIGTERM\""))
         // The stop came after the call: the log says "stopping" before "stopped", and every event is stored.

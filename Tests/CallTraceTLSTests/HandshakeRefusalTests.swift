@@ -15,7 +15,7 @@ struct HandshakeRefusalTests {
     /// After each refusal the server must still serve a well-behaved client.
     func expectStillServing(_ fixture: EchoFixture) async throws {
         let client = try fixture.client()
-        let health = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: .seconds(30)))
+        let health = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: patience))
         #expect(health.status == .serving)
     }
 

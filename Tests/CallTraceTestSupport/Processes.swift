@@ -243,10 +243,17 @@ public func onThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) as
     }
 }
 
-/// Waits until `condition` holds, checking it every 10 ms, for at most `timeout` (generous: a
+/// How long a test waits for what must come — an answer, a condition, a stop — before it calls
+/// it hung: a call's timeout, a drain's grace period. Generous on purpose, since what comes
+/// returns at once: in the stress run (the suite on two cores kept busy by two loops, beside
+/// other builds) every test is set up at once, the first answers come after about 40 seconds,
+/// and a 30-second guard ended calls that were only waiting their turn (DEADLINE_EXCEEDED).
+public let patience: Duration = .seconds(180)
+
+/// Waits until `condition` holds, checking it every 10 ms, for at most `timeout` (`patience`: a
 /// loaded machine may be slow; a condition that holds returns at once). Tests wait for an
 /// observable event this way instead of sleeping for a guessed time.
-public func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async rethrows -> Bool {
+public func eventually(timeout: Duration = patience, _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return true }

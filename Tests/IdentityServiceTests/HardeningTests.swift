@@ -148,7 +148,7 @@ struct IdentityHardeningTests {
             // All eight wait for the held thread.
             #expect(await eventually { pool.queued == 8 })
             var options = CallOptions()
-            options.timeout = .seconds(30)
+            options.timeout = patience
             #expect(await code { _ = try await deployment.gateway.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: options) } == .ok)
             #expect(order.entries.isEmpty, "logins finished before Health: \(order.entries)")
             release.signal()
