@@ -385,7 +385,7 @@ struct CallRules: Sendable {
         @Sendable func scan(_ from: Int64, _ before: Int64) async throws -> AttributionReport.Builder {
             try await repository.read { tx in
                 var builder = AttributionReport.Builder(callers: callers, byVisit: grouping.byVisit)
-                try tx.scanCalls(org: org, from: from, before: before) { builder.add($0) }
+                try tx.scanCalls(org: org, from: from, before: before, touches: grouping.byVisit) { builder.add($0) }
                 return builder
             }
         }

@@ -47,8 +47,9 @@ struct AttributionReport: Sendable {
 
     /// Outcome, enquiry and visit-join values (transcript.proto).
     static let answered = 1, missed = 2, newEnquiry = 1, unmarked = 0
-    static let joined = VisitJoin.joined.rawValue, poolJoins: Set<Int> = [VisitJoin.joined.rawValue, VisitJoin.lapsed.rawValue,
-                                                                          VisitJoin.noReservation.rawValue]
+    /// The joins of calls to pool numbers, as bits (1 << join): a set looked up a million times a report cost a hash each.
+    static let joined = VisitJoin.joined.rawValue
+    static let poolJoins = 1 << VisitJoin.joined.rawValue | 1 << VisitJoin.lapsed.rawValue | 1 << VisitJoin.noReservation.rawValue
 
     /// Tallies one stretch of the period's calls, read in time order. Stretches scanned apart
     /// (the halves of the period, at once) merge, earlier into later, into the period's tallies.
@@ -119,7 +120,7 @@ struct AttributionReport: Sendable {
             if row.outcome == AttributionReport.missed { tallies[slot].missed += 1 }
             if row.enquiry == AttributionReport.newEnquiry { tallies[slot].newEnquiries += 1 }
             if row.enquiry == AttributionReport.unmarked && row.suggestedEnquiry == AttributionReport.newEnquiry { tallies[slot].suggested += 1 }
-            if AttributionReport.poolJoins.contains(row.visitJoin) {
+            if AttributionReport.poolJoins >> row.visitJoin & 1 == 1 {
                 poolCalls += 1
                 if row.visitJoin == AttributionReport.joined { joinedCalls += 1 }
             }
@@ -192,7 +193,7 @@ struct AttributionReport: Sendable {
         }
 
         /// Adds `value`; true if it was not there yet.
-        @discardableResult
+        @discardableResult @inline(__always)
         mutating func insert(_ value: Int) -> Bool {
             let word = value >> 6, bit: UInt64 = 1 << UInt64(value & 63)
             if word >= words.count { words += [UInt64](repeating: 0, count: max(word + 1 - words.count, words.count)) }
