@@ -13,6 +13,8 @@ import Foundation
 struct AttributionReport: Sendable {
     struct Line: Sendable, Equatable {
         var key: String
+        /// By a website visit: the calls joined to no visit (`key` empty), never merged with a value a visit brought.
+        var noVisit = false
         var calls = 0
         var uniqueCallers = 0
         var answered = 0
@@ -159,16 +161,19 @@ struct AttributionReport: Sendable {
         var keys: Set<Int64> { Set(slots.keys) }
 
         /// Merges the tallies by `key` (an assignment's source, channel or campaign; a touch's
-        /// campaign, keyword, landing page or referrer), biggest first.
+        /// campaign, keyword, landing page or referrer), biggest first. By visit, the calls
+        /// joined to none (touch 0) are a line of their own, whatever a touch's value reads.
         func report(key: (Int64) -> String) -> AttributionReport {
             var firstTouch = [Int](repeating: 0, count: tallies.count)
             for caller in matterCallers { firstTouch[Int(firstCall[Int(caller)])] += 1 }
-            var merged: [String: (line: Line, callers: Bits)] = [:]
+            struct Name: Hashable { let key: String, noVisit: Bool }
+            var merged: [Name: (line: Line, callers: Bits)] = [:]
             var everyone = Bits()
             for (slot, tally) in tallies.enumerated() {
-                let name = key(tally.key)
-                var entry = merged[name] ?? (Line(key: name), Bits())
-                entry.line.add(tally.line(key: name, firstTouch: firstTouch[slot]))
+                let noVisit = byVisit && tally.key == 0
+                let name = Name(key: noVisit ? "" : key(tally.key), noVisit: noVisit)
+                var entry = merged[name] ?? (Line(key: name.key, noVisit: noVisit), Bits())
+                entry.line.add(tally.line(key: name.key, firstTouch: firstTouch[slot]))
                 entry.callers.formUnion(tally.callers)
                 everyone.formUnion(tally.callers)
                 merged[name] = entry
@@ -177,7 +182,11 @@ struct AttributionReport: Sendable {
                 var line = entry.line
                 line.uniqueCallers = entry.callers.count
                 return line
-            }.sorted { $0.calls != $1.calls ? $0.calls > $1.calls : $0.key < $1.key }
+            }.sorted { (a: Line, b: Line) -> Bool in
+                if a.calls != b.calls { return a.calls > b.calls }
+                if a.key != b.key { return a.key < b.key }
+                return !a.noVisit && b.noVisit
+            }
             var total = Line(key: "total", uniqueCallers: everyone.count)
             for line in lines { total.add(line) }
             return AttributionReport(lines: lines, total: total, poolCalls: poolCalls, joinedCalls: joinedCalls)
