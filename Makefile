@@ -26,7 +26,7 @@ TEST_BUILD_FLAGS := -c release -Xswiftc -enable-testing
 ## databases' fsyncs were a third of the suite's system time.
 TEST_TMPDIR ?= $(shell if [ -d /dev/shm ] && [ -w /dev/shm ]; then echo /dev/shm; else echo "$${TMPDIR:-/tmp}"; fi)
 
-.PHONY: openapi api-contract print-test-tmpdir print-test-build-flags c-checks FORCE install install-files scanner browser browser-test deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript bench-web bench-telephony clean fuzz fuzz-smoke fuzzers
+.PHONY: openapi api-contract print-test-tmpdir print-test-build-flags c-checks FORCE install install-files scanner browser browser-test deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript bench-websites bench-web bench-telephony clean fuzz fuzz-smoke fuzzers
 
 ## Install the Debian packages the project needs (only those missing).
 deps:
@@ -213,10 +213,16 @@ bench-c: deps
 	$(MAKE) -s -C clients/c BUILD=$(abspath $(STATIC_BIN)/c) CFLAGS=-O2 bench
 	$(STATIC_BIN)/calltrace-bench c-client --rounds 3 --floor $(STATIC_BIN)/ctrpc-floor --client $(STATIC_BIN)/c/calltrace-c-bench
 
-## The transcript service with a year of 1M calls: subject search and the attribution report, beside raw SQLite.
+## The transcript service with a year of 1M calls and 5M website visits: subject search and the attribution
+## report by source and by a visit's campaign, keyword and landing page, beside raw SQLite.
 bench-transcript: deps
 	$(STATIC_BUILD) --product calltrace-bench
-	$(STATIC_BIN)/calltrace-bench transcript --calls 1000000
+	$(STATIC_BIN)/calltrace-bench transcript --calls 1000000 --visits 5000000
+
+## The website tag's number requests: 1,000 visitors renewing pool numbers while calls arrive (p50/p99).
+bench-websites: deps
+	$(STATIC_BUILD) --product calltrace-bench
+	$(STATIC_BIN)/calltrace-bench websites
 
 ## The web app's pages over HTTP with 10,000 calls in a firm (p50/p95/p99), beside the same pages' RPCs alone.
 bench-web: deps

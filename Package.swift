@@ -250,7 +250,7 @@ let package = Package(
             name: "CallTraceDeploymentSupport",
             dependencies: ["CallTraceTestSupport", "CallTraceAPI", "CallTraceProto", "CallTraceRPC", "CallTraceServiceHost", "CallTraceKeys",
                            "CallTraceStorage", "IdentityDomain", "MediaDomain", "TranscriptDomain", "ComplianceDomain",
-                           "TelephonyGateway", "FakeTwilio", "Twilio"],
+                           "TelephonyGateway", "FakeTwilio", "Twilio", .product(name: "Logging", package: "swift-log")],
             path: "Tests/CallTraceDeploymentSupport",
             swiftSettings: swiftSettings
         ),

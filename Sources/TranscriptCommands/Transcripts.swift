@@ -450,14 +450,16 @@ struct ReportCommand: AsyncParsableCommand {
                 [r.calls, r.uniqueCallers, r.answered, r.missed, r.newEnquiries, r.suggestedNewEnquiries, r.mattersOpened].map { "\($0)" }
                     + [String(format: "%.1f%%", r.conversionRate * 100), "\(r.firstTouchMatters)", "\(r.lastTouchMatters)"]
             }
+            // Labels for the rows without a value of their own (the calls joined to no visit is told by its flag, not its key).
+            func label(_ r: Calltrace_Transcript_V1_AttributionRow) -> String { r.noVisit ? "(no visit)" : r.key.isEmpty ? "(not set)" : r.key }
             if csv {
                 func quoted(_ field: String) -> String { "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
                 print(([by] + columns).joined(separator: ","))
-                for row in response.rows + [response.total] { print(([quoted(row.key)] + values(row)).joined(separator: ",")) }
+                for row in response.rows + [response.total] { print(([quoted(label(row))] + values(row)).joined(separator: ",")) }
                 return
             }
             try options.print(response) {
-                let table = [[by] + columns] + (response.rows + [response.total]).map { [$0.key] + values($0) }
+                let table = [[by] + columns] + (response.rows + [response.total]).map { [label($0)] + values($0) }
                 let widths = (0..<table[0].count).map { column in table.map { $0[column].count }.max() ?? 0 }
                 return table.map { row in
                     row.enumerated().map { index, cell in

@@ -210,6 +210,30 @@ func median(_ values: [Double]) -> Double {
     return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
+/// The value below which a share `p` (0.5, 0.99) of `values` lies.
+func percentile(_ values: [Double], _ p: Double) -> Double { values.sorted()[min(values.count - 1, Int(Double(values.count) * p))] }
+
+/// SplitMix64, seeded once from the system: a bench's millions of made-up values without a
+/// system call each (the system generator asks the kernel for every value).
+struct BenchRandom: RandomNumberGenerator {
+    private var state = UInt64.random(in: .min ... .max)
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// `count` random bytes (a multiple of 8).
+    mutating func bytes(_ count: Int) -> Data {
+        var data = Data(capacity: count)
+        for _ in 0..<(count / 8) { withUnsafeBytes(of: next()) { data.append(contentsOf: $0) } }
+        return data
+    }
+}
+
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
     var microseconds: Double { seconds * 1e6 }

@@ -17,6 +17,7 @@ import subprocess
 import threading
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from browserkit import *  # noqa: F403 (the walks' shared vocabulary)
 
@@ -25,15 +26,16 @@ ORIGIN = f"http://127.0.0.1:{PAGE_PORT}"
 CONSENT_MODE_ORIGIN = f"http://localhost:{PAGE_PORT}"
 FOREIGN_ORIGIN = f"http://127.0.0.1:{PAGE_PORT + 1}"
 SOURCE, POOL = "0118 496 0002", ["0118 496 0003", "0118 496 0004"]
+FAMILY_POOL = "0118 496 0005"  # the second website's, given on the Websites page
 GCLID = "Cj0KCQiA-browser_walk_1"
 RENEW_SECONDS = 2
 
 
-def cli(*args):
+def cli(*args, stdin=None):
     """The calltrace CLI against transcript, as the deployment's own tooling, with the firm's admin token; its JSON."""
     command = [os.environ["CALLTRACE_CLI"], *args, "--org", FIRM, "--token", os.environ["FIRM_ADMIN_TOKEN"],
                "--pki", os.environ["WALK_PKI"], "--target", os.environ["TRANSCRIPT_TARGET"], "--json"]
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "CALLTRACE_AS": "gateway-web"})
+    done = subprocess.run(command, input=stdin, capture_output=True, text=True, env={**os.environ, "CALLTRACE_AS": "gateway-web"})
     check(done.returncode == 0, f"calltrace {args[0]} {args[1]} ({done.stderr.strip()[:200] or 'ok'})")
     return json.loads(done.stdout) if done.returncode == 0 else {}
 
@@ -111,7 +113,7 @@ def spaced(national_):
 
 def main():
     print("The firm's admin adds its website: a source number and a pool of two")
-    for number in [SOURCE, *POOL]:
+    for number in [SOURCE, *POOL, FAMILY_POOL]:
         cli("tracking-numbers", "assign", number, "--source", "Website", "--channel", "organic")
     website = cli("websites", "create", "--name", "Smith & Co website", "--origin", ORIGIN, "--origin", CONSENT_MODE_ORIGIN,
                   "--replace", "020 7946 0000", "--source", "Website").get("website", {})
@@ -125,6 +127,7 @@ gtag('consent', 'default', {analytics_storage: 'denied', ad_storage: 'denied'});
     servers = [serve(pages, PAGE_PORT), serve(pages, PAGE_PORT + 1)]
     visitor = new_browser()
     other = new_browser()
+    admin = new_browser()
     try:
         print("A page on an origin that is not the website's: the tag is refused and the page keeps its number")
         visitor.get(f"{FOREIGN_ORIGIN}/?gclid={GCLID}")
@@ -198,8 +201,44 @@ gtag('consent', 'default', {analytics_storage: 'denied', ad_storage: 'denied'});
         other.execute_script("window.calltrace.consent({analytics: false})")
         wait(other, lambda d: not state(d).get("reserved") and SOURCE in shown(d)["printed"], "withdrawn: the source's number again")
         check(stored(other) == {"cookie": "", "local": {}, "session": {}}, "withdrawn: what was stored is gone")
+
+        print("The admin adds the firm's family-law site on the Websites page and gives it a pool")
+        sign_in(admin, FIRM, FIRM_ADMIN)
+        admin.get(BASE + "/numbers/websites")
+        listed = text(admin)
+        check("Smith & Co website" in listed and ORIGIN in listed and "0 of 2 numbers held now" not in listed,
+              "the website the CLI made is listed with its origins, and its pool in use")
+        fill(admin, "name", "Smith & Co family law")
+        fill(admin, "origins", "https://family.smith-law.example")
+        fill(admin, "targets", "020 7946 0001")
+        Select(admin.find_element(By.ID, "source")).select_by_visible_text("Website")
+        submit(admin, "form[action='/numbers/websites'] button[type=submit]")
+        check("Website added." in text(admin), "the new website is added")
+        family = "//section[h2[normalize-space()='Smith & Co family law']]"
+        taken = admin.find_elements(By.XPATH, f"{family}//input[@name='number-+44{POOL[0].replace(' ', '')[1:]}']")
+        check(len(taken) == 1 and not taken[0].is_enabled(), "a number in the other website's pool cannot be ticked")
+        admin.find_element(By.XPATH, f"{family}//input[@name='number-+44{FAMILY_POOL.replace(' ', '')[1:]}']").click()
+        navigate(admin, lambda: admin.find_element(By.XPATH, f"{family}//form[contains(@action, '/pool')]//button").click(), "saving the pool")
+        check("Pool saved." in text(admin), "the pool is saved")
+        facts = admin.find_element(By.XPATH, family).text
+        check("0 of 1 numbers held now" in facts and "https://family.smith-law.example" in facts, f"the family site's pool of one ({facts[:160]})")
+        page(admin, "websites")
+
+        print("The call's page: the website visit that brought it, and the outcome the AI suggests")
+        cli("transcripts", "submit", call_id, stdin="[0.0-6.0] caller: Hello, I was injured in a car accident last week and I would like to make a claim.\n"
+            "[6.0-9.0] firm: Of course, we can help with that. Can I take your details?\n")
+        def call_page(driver):
+            driver.get(f"{BASE}/calls/{call_id}")
+            return "Suggested by the AI" in text(driver)
+        wait(admin, call_page, "the call's page shows the AI's suggestion once the analysis is in", timeout=60)
+        shown_call = text(admin)
+        check("Website visit" in shown_call and "spring-injury" in shown_call and "gclid" in shown_call,
+              "the Website visit section: its campaign and the ad click")
+        check("The AI suggests: New enquiry" in shown_call and not admin.find_elements(By.CSS_SELECTOR, "input[name=enquiry]:checked"),
+              "the outcome form shows the suggestion and leaves the choice to a person")
+        page(admin, "call-website-visit")
     finally:
-        for driver in (visitor, other):
+        for driver in (visitor, other, admin):
             driver.quit()
         for server in servers:
             server.shutdown()

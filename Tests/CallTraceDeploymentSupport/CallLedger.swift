@@ -4,6 +4,7 @@ import CallTraceRPC
 import CallTraceServiceHost
 public import CallTraceTestSupport
 import Foundation
+public import Logging
 import ComplianceDomain
 import IdentityDomain
 import Synchronization
@@ -21,9 +22,11 @@ public final class CallLedger: @unchecked Sendable {
     /// Each organisation's tracking number.
     private let numbers = Mutex<[String: String]>([:])
 
-    /// - Parameter mediaPort: where media listens (or will), for transcript's and compliance's calls.
-    public init(pki: TemporaryPKI, identity: InProcessService? = nil, mediaPort: Int) async throws {
-        let identity = if let identity { identity } else { try await InProcessService.start(IdentityService.self, pki: pki) }
+    /// - Parameters:
+    ///   - mediaPort: where media listens (or will), for transcript's and compliance's calls.
+    ///   - logLevel: what the services' captured logs keep (benchmarks: a deployment's `.info`).
+    public init(pki: TemporaryPKI, identity: InProcessService? = nil, mediaPort: Int, logLevel: Logger.Level = .debug) async throws {
+        let identity = if let identity { identity } else { try await InProcessService.start(IdentityService.self, pki: pki, logLevel: logLevel) }
         self.identity = identity
         // Transcript and compliance name each other: transcript starts first, told the port
         // compliance will take (below the ephemeral range, so no parallel test's connection takes it).
@@ -33,11 +36,11 @@ public final class CallLedger: @unchecked Sendable {
             let compliancePort = try freePort()
             let transcript = try await InProcessService.start(TranscriptService.self, peers: [
                 "identity": identity.instance.port, "media": mediaPort, "compliance": compliancePort,
-            ], pki: pki)
+            ], pki: pki, logLevel: logLevel)
             do {
                 started = (transcript, try await InProcessService.start(ComplianceService.self, peers: [
                     "identity": identity.instance.port, "media": mediaPort, "transcript": transcript.instance.port,
-                ], pki: pki) { $0.listen = "127.0.0.1:\(compliancePort)" })
+                ], pki: pki, logLevel: logLevel) { $0.listen = "127.0.0.1:\(compliancePort)" })
             } catch {
                 lastError = error  // the port was taken meanwhile: again, with another
                 await transcript.stop()

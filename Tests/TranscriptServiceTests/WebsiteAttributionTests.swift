@@ -169,7 +169,8 @@ struct WebsiteAttributionTests {
         let report = try await deployment.calls().attributionReport(.with {
             $0.orgID = org; $0.fromUnixMs = t0 - 1; $0.beforeUnixMs = clock.nowUnixMs + 1; $0.groupBy = .utmCampaign
         }, options: try bearer(admin))
-        #expect(Dictionary(uniqueKeysWithValues: report.rows.map { ($0.key, $0.calls) }) == ["spring": 1, "summer": 1, "autumn": 1, "(no visit)": 3])
+        #expect(Dictionary(uniqueKeysWithValues: report.rows.filter { !$0.noVisit }.map { ($0.key, $0.calls) }) == ["spring": 1, "summer": 1, "autumn": 1])
+        #expect(report.rows.filter(\.noVisit).map { "\($0.key)/\($0.calls)" } == ["/3"], "the calls joined to no visit: one row, keyed by nothing a visit could bring")
         #expect(report.poolCalls == 5 && report.joinedCalls == 3, "the Yell call is not a pool call")
         let byKeyword = try await deployment.calls().attributionReport(.with {
             $0.orgID = org; $0.fromUnixMs = t0 - 1; $0.beforeUnixMs = clock.nowUnixMs + 1; $0.groupBy = .keyword
@@ -277,7 +278,7 @@ struct WebsiteAttributionTests {
         let lines = preview.googleAdsCsv.components(separatedBy: "\r\n")
         #expect(lines[0] == "Parameters:TimeZone=Europe/London")
         #expect(lines[1] == "Google Click ID,Conversion Name,Conversion Time,Conversion Value,Conversion Currency")
-        let time = LondonTime.dateTime(unixMs: try #require(preview.rows.first).convertedAtUnixMs)
+        let time = LondonTime.dateTimeWithOffset(unixMs: try #require(preview.rows.first).convertedAtUnixMs)
         #expect(lines[2] == "Cj0KCQ-a,Genuine enquiry,\(time),," && lines[3] == "Cj0KCQ-a,\"Matter, opened\",\(time),," && lines[4].isEmpty && lines.count == 5)
 
         #expect(try await export().rows.count == 2)
@@ -292,29 +293,113 @@ struct WebsiteAttributionTests {
         #expect(events.filter { $0.action == "conversions.exported" }.count == 2)
     }
 
-    @Test("Retention takes visits with the calls; offboarding takes every website, pool, visit and reservation")
+    @Test("Retention takes every visit last seen before the cutoff, joined to a call or never, with its reservations, and the marketing (touches) that no visit or call left names; offboarding takes every website, pool, visit and reservation")
     func retentionAndOffboarding() async throws {
         let deployment = try await TranscriptDeployment()
         defer { Task { await deployment.stop() } }
         let clock = deployment.transcript.clock
         let (org, admin) = try await deployment.organisation()
-        let site = try await deployment.website(org: org, admin: admin, pool: ["0118 496 0001"])
-        _ = try await deployment.reserve(site)
+        let site = try await deployment.website(org: org, admin: admin, pool: ["0118 496 0001", "0118 496 0002", "0118 496 0003"])
+        // A visit no call ever joined, and a visitor whose call joined their first visit.
+        _ = try await deployment.reserve(site, campaign: "winter", term: "never called")
+        let first = try await deployment.reserve(site, campaign: "autumn", term: "called")
+        try await deployment.start("call-old", tracking: first.number, caller: "07700 900001")
         clock.advance(by: .seconds(86_400))
-        _ = try await deployment.reserve(site)
+        // The same visitor a day later calls again: that call's first touch is the first visit's.
+        let again = try await deployment.reserve(site, visitor: first.visitorID, campaign: "spring", term: "called")
+        try await deployment.start("call-new", tracking: again.number, caller: "07700 900001")
+        func campaigns() async throws -> [String] {
+            try await deployment.transcript.instance.database.read { db in
+                try db.query("SELECT utm_campaign FROM attribution_touches WHERE org_id = ? ORDER BY utm_campaign", org).compactMap { $0.text("utm_campaign") }
+            }
+        }
+        #expect(try await campaigns() == ["autumn", "spring", "winter"])
+
         let compliance = try deployment.calls(as: TemporaryPKI.identity("service", "compliance"))
-        _ = try await compliance.purgeCalls(.with { $0.orgID = org; $0.startedBeforeUnixMs = clock.nowUnixMs - 1000 })
-        #expect(try await deployment.rows("website_visits", org: org) == 1, "the visit last seen before the cutoff went")
-        #expect(try await deployment.rows("number_reservations", org: org) == 1)
+        let purged = try await compliance.purgeCalls(.with { $0.orgID = org; $0.startedBeforeUnixMs = clock.nowUnixMs - 1000 })
+        #expect(purged.purged == 1 && !purged.more)
+        #expect(try await deployment.rows("website_visits", org: org) == 1, "both visits last seen before the cutoff went, the one never joined too")
+        #expect(try await deployment.rows("number_reservations", org: org) == 1, "with their reservations")
+        #expect(try await campaigns() == ["autumn", "spring"], "winter is named by nothing left; autumn is the first touch of the call kept")
+        let kept = try await deployment.call("call-new", org: org, admin: admin)
+        #expect(kept.visit.utmCampaign == "spring" && kept.visit.firstUtmCampaign == "autumn")
+
         _ = try await compliance.purgeOrganisation(.with { $0.orgID = org })
         for table in ["websites", "website_pool_numbers", "website_visits", "number_reservations", "attribution_touches"] {
             #expect(try await deployment.rows(table, org: org) == 0, "\(table)")
         }
     }
 
-    @Test("London time in the conversions file: GMT in winter, BST in summer")
+    @Test("A report by a visit's value keeps the calls joined to no visit apart: a campaign called \"(no visit)\", and visits without a campaign, are rows of their own")
+    func noVisitRowCannotCollide() async throws {
+        let deployment = try await TranscriptDeployment()
+        defer { Task { await deployment.stop() } }
+        let clock = deployment.transcript.clock
+        let (org, admin) = try await deployment.organisation()
+        let t0 = clock.nowUnixMs
+        // Two visits, one with a campaign named like the row of no visit, one with none; and a number in no pool.
+        let site = try await deployment.website(org: org, admin: admin, pool: ["0118 496 0001", "0118 496 0002"])
+        try await deployment.assign("0118 496 0005", org: org, admin: admin)
+        let named = try await deployment.reserve(site, campaign: "(no visit)")
+        let unnamed = try await deployment.reserve(site, campaign: "")
+        try await deployment.start("call-named", tracking: named.number, caller: "07700 900001")
+        try await deployment.start("call-unnamed", tracking: unnamed.number, caller: "07700 900002")
+        try await deployment.start("call-static", tracking: "01184960005", caller: "07700 900003")
+        let report = try await deployment.calls().attributionReport(.with {
+            $0.orgID = org; $0.fromUnixMs = t0 - 1; $0.beforeUnixMs = clock.nowUnixMs + 1; $0.groupBy = .utmCampaign
+        }, options: try bearer(admin))
+        #expect(report.rows.map { "\($0.key)|\($0.noVisit)|\($0.calls)" }.sorted() == ["(no visit)|false|1", "|false|1", "|true|1"])
+        #expect(report.total.calls == 3 && report.joinedCalls == 2)
+    }
+
+    @Test("ReserveNumber with the visit id of another website of the firm, of another firm, or a malformed one answers exactly as an unknown visit id, and renews nothing")
+    func reserveWithAnotherVisit() async throws {
+        let deployment = try await TranscriptDeployment()
+        defer { Task { await deployment.stop() } }
+        let clock = deployment.transcript.clock
+        let (org, admin) = try await deployment.organisation()
+        let site = try await deployment.website(org: org, admin: admin, pool: ["0118 496 0001"])
+        let second = try await deployment.website(org: org, admin: admin, pool: ["0118 496 0002"])
+        let (other, otherAdmin) = try await deployment.organisation("Jones LLP")
+        let otherSite = try await deployment.website(org: other, admin: otherAdmin, pool: ["0118 496 0101"])
+        let ours = try await deployment.reserve(second)
+        let theirs = try await deployment.reserve(otherSite)
+        clock.advance(by: .seconds(60))
+
+        func answer(_ visit: String) async -> String {
+            do {
+                let reserved = try await deployment.visitors().reserveNumber(.with {
+                    $0.siteKey = site.siteKey; $0.origin = "https://www.smith-law.co.uk"; $0.visitID = visit
+                })
+                return "answered \(reserved.number)"
+            } catch let error as RPCError {
+                return "\(error.code) \(error.message)"
+            } catch {
+                return "\(error)"
+            }
+        }
+        let unknown = await answer("vis_" + String(repeating: "0", count: 32))
+        #expect(unknown.hasPrefix("\(StatusCode.notFound)"), "\(unknown)")
+        for visit in [ours.visitID, theirs.visitID, "vis_", "v1_" + String(repeating: "0", count: 32), String(repeating: "x", count: 65)] {
+            #expect(await answer(visit) == unknown, "\(visit)")
+        }
+        let lastSeen = try await deployment.transcript.instance.database.read { db in
+            try db.query("SELECT id, last_seen_at_unix_ms FROM website_visits WHERE id IN (?, ?)", ours.visitID, theirs.visitID)
+                .map { $0.int("last_seen_at_unix_ms") ?? 0 }
+        }
+        #expect(lastSeen.count == 2 && lastSeen.allSatisfy { $0 == clock.nowUnixMs - 60_000 }, "neither visit was renewed")
+    }
+
+    @Test("London time in the conversions file: GMT in winter, BST in summer, each with its offset, across both changes")
     func londonDateTime() {
         #expect(LondonTime.dateTime(unixMs: 1_767_225_600_000) == "2026-01-01 00:00:00")
         #expect(LondonTime.dateTime(unixMs: 1_782_914_645_000) == "2026-07-01 15:04:05")
+        // Summer time begins at 01:00 UTC on 29 March 2026: the clocks go from 00:59:59 to 02:00:00.
+        #expect(LondonTime.dateTimeWithOffset(unixMs: 1_774_745_999_000) == "2026-03-29 00:59:59+0000")
+        #expect(LondonTime.dateTimeWithOffset(unixMs: 1_774_746_000_000) == "2026-03-29 02:00:00+0100")
+        // It ends at 01:00 UTC on 25 October 2026: 01:30 in London comes twice, an hour apart, and the offset tells which.
+        #expect(LondonTime.dateTimeWithOffset(unixMs: 1_792_888_200_000) == "2026-10-25 01:30:00+0100")
+        #expect(LondonTime.dateTimeWithOffset(unixMs: 1_792_891_800_000) == "2026-10-25 01:30:00+0000")
+        #expect(LondonTime.dateTimeWithOffset(unixMs: 1_782_914_645_000) == "2026-07-01 15:04:05+0100")
     }
 }

@@ -46,6 +46,13 @@ import Testing
         #expect(pooled.status == 303)
         #expect(try await websites.listWebsites(.with { $0.orgID = org }, options: try bearer(admin)).websites.first?.poolNumbers
             == ["+441184960701", "+441184960702"])
+        // A second website of the same source: the first one's numbers show in its pool form, but cannot be ticked.
+        _ = try await owner.post("/numbers/websites", form: [("csrf", csrf), ("name", "Family site"), ("origins", "https://family.smith-law.co.uk"),
+                                                             ("targets", "020 7946 0001"), ("source", "Website")])
+        let both = try await owner.get("/numbers/websites").text
+        #expect(both.components(separatedBy: "name=\"number-+441184960701\" value=\"on\" checked>").count == 2
+                && both.components(separatedBy: "value=\"on\" disabled> 0118 496 0701 <span class=\"muted\">(in the pool of Main site)</span>").count == 2,
+                "ticked in its own website's form, not to be ticked in the other's")
 
         // A visitor who consented, from a Google ad; their call joins the visit.
         let visitors = Calltrace_Transcript_V1_VisitorServiceClient(try transcript.client())

@@ -268,7 +268,7 @@ public let protoJSONNames: [String: [Int: String]] = [
     "calltrace.transcript.v1.MarkCallOutcomeRequest": [1: "orgId", 2: "callId", 3: "enquiry", 4: "matterOpened", 5: "matterReference", 6: "practiceArea"],
     "calltrace.transcript.v1.MarkCallOutcomeResponse": [1: "call"],
     "calltrace.transcript.v1.AttributionReportRequest": [1: "orgId", 2: "fromUnixMs", 3: "beforeUnixMs", 4: "groupBy"],
-    "calltrace.transcript.v1.AttributionRow": [1: "key", 2: "calls", 3: "uniqueCallers", 4: "answered", 5: "missed", 6: "newEnquiries", 7: "mattersOpened", 8: "conversionRate", 9: "firstTouchMatters", 10: "lastTouchMatters", 11: "suggestedNewEnquiries"],
+    "calltrace.transcript.v1.AttributionRow": [1: "key", 2: "calls", 3: "uniqueCallers", 4: "answered", 5: "missed", 6: "newEnquiries", 7: "mattersOpened", 8: "conversionRate", 9: "firstTouchMatters", 10: "lastTouchMatters", 11: "suggestedNewEnquiries", 12: "noVisit"],
     "calltrace.transcript.v1.AttributionReportResponse": [1: "rows", 2: "total", 3: "poolCalls", 4: "joinedCalls"],
     "calltrace.transcript.v1.CallerCall": [1: "callId", 2: "recordingId", 3: "startedAtUnixMs", 4: "transcribed"],
     "calltrace.transcript.v1.FindCallsByCallerRequest": [1: "orgId", 2: "phoneNumber"],

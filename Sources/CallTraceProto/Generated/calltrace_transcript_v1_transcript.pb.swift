@@ -1281,7 +1281,8 @@ public nonisolated struct Calltrace_Transcript_V1_AttributionRow: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// The source, channel name or campaign.
+  /// The source, channel name or campaign; by a website visit (UTM campaign, keyword, landing
+  /// page, referrer), the visit's value as it came, empty when it had none.
   public var key: String = String()
 
   public var calls: UInt64 = 0
@@ -1308,6 +1309,10 @@ public nonisolated struct Calltrace_Transcript_V1_AttributionRow: Sendable {
   /// Calls whose enquiry staff have not marked but the AI analysis suggests is new (counted
   /// apart from new_enquiries, which staff confirmed).
   public var suggestedNewEnquiries: UInt64 = 0
+
+  /// By a website visit: the row of the calls joined to no visit. Its key is empty, and told
+  /// apart by this alone, so no value a visit brings (a campaign called "(no visit)") is counted in it.
+  public var noVisit: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -3578,7 +3583,7 @@ nonisolated extension Calltrace_Transcript_V1_AttributionReportRequest: SwiftPro
 
 nonisolated extension Calltrace_Transcript_V1_AttributionRow: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AttributionRow"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}calls\0\u{3}unique_callers\0\u{1}answered\0\u{1}missed\0\u{3}new_enquiries\0\u{3}matters_opened\0\u{3}conversion_rate\0\u{3}first_touch_matters\0\u{3}last_touch_matters\0\u{3}suggested_new_enquiries\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}key\0\u{1}calls\0\u{3}unique_callers\0\u{1}answered\0\u{1}missed\0\u{3}new_enquiries\0\u{3}matters_opened\0\u{3}conversion_rate\0\u{3}first_touch_matters\0\u{3}last_touch_matters\0\u{3}suggested_new_enquiries\0\u{3}no_visit\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3597,6 +3602,7 @@ nonisolated extension Calltrace_Transcript_V1_AttributionRow: SwiftProtobuf.Mess
       case 9: try { try decoder.decodeSingularUInt64Field(value: &self.firstTouchMatters) }()
       case 10: try { try decoder.decodeSingularUInt64Field(value: &self.lastTouchMatters) }()
       case 11: try { try decoder.decodeSingularUInt64Field(value: &self.suggestedNewEnquiries) }()
+      case 12: try { try decoder.decodeSingularBoolField(value: &self.noVisit) }()
       default: break
       }
     }
@@ -3636,6 +3642,9 @@ nonisolated extension Calltrace_Transcript_V1_AttributionRow: SwiftProtobuf.Mess
     if self.suggestedNewEnquiries != 0 {
       try visitor.visitSingularUInt64Field(value: self.suggestedNewEnquiries, fieldNumber: 11)
     }
+    if self.noVisit != false {
+      try visitor.visitSingularBoolField(value: self.noVisit, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3651,6 +3660,7 @@ nonisolated extension Calltrace_Transcript_V1_AttributionRow: SwiftProtobuf.Mess
     if lhs.firstTouchMatters != rhs.firstTouchMatters {return false}
     if lhs.lastTouchMatters != rhs.lastTouchMatters {return false}
     if lhs.suggestedNewEnquiries != rhs.suggestedNewEnquiries {return false}
+    if lhs.noVisit != rhs.noVisit {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -221,6 +221,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
             .with {
                 // The total row is labelled "total" whatever the grouping (as a channel it read "unspecified").
                 $0.key = grouping == .channel && !total ? Self.channelName(Int(line.key) ?? 0) : line.key
+                $0.noVisit = line.noVisit
                 $0.calls = UInt64(line.calls); $0.uniqueCallers = UInt64(line.uniqueCallers); $0.answered = UInt64(line.answered)
                 $0.missed = UInt64(line.missed); $0.newEnquiries = UInt64(line.newEnquiries); $0.mattersOpened = UInt64(line.mattersOpened)
                 $0.conversionRate = line.conversionRate; $0.firstTouchMatters = UInt64(line.firstTouch); $0.lastTouchMatters = UInt64(line.lastTouch)

@@ -236,6 +236,13 @@ struct LondonTime: Sendable, Equatable {
         return "\(date.year)-\(two(date.month))-\(two(date.day)) \(two(second / 3600)):\(two(second / 60 % 60)):\(two(second % 60))"
     }
 
+    /// "2026-10-25 01:30:00+0100": `dateTime` and the offset from UTC then, as Google Ads'
+    /// conversion import takes a time in a zone of its own: the hour that comes twice when summer
+    /// time ends (01:00–01:59 on the last Sunday of October) is never ambiguous.
+    static func dateTimeWithOffset(unixMs: Int64) -> String {
+        dateTime(unixMs: unixMs) + (LondonTime(unixMs: unixMs).isSummerTime ? "+0100" : "+0000")
+    }
+
     /// Rounded toward minus infinity (for instants before 1970), for a positive `b`.
     static func floorDivide(_ a: Int64, _ b: Int64) -> Int64 { a % b < 0 ? a / b - 1 : a / b }
     static func floorModulo(_ a: Int64, _ b: Int64) -> Int64 { a % b < 0 ? a % b + b : a % b }

@@ -390,7 +390,7 @@ struct CallRules: Sendable {
         @Sendable func scan(_ from: Int64, _ before: Int64) async throws -> AttributionReport.Builder {
             try await repository.read { tx in
                 var builder = AttributionReport.Builder(callers: callers, byVisit: grouping.byVisit)
-                try tx.scanCalls(org: org, from: from, before: before) { builder.add($0) }
+                try tx.scanCalls(org: org, from: from, before: before, touches: grouping.byVisit) { builder.add($0) }
                 return builder
             }
         }
@@ -402,16 +402,15 @@ struct CallRules: Sendable {
         let numbers = builder.keys
         if grouping.byVisit {
             let touches = try await repository.read { tx in try tx.touches(org: org, numbers: numbers) }
+            // The value as the visit gave it: a label such as "(none)" could be a campaign's name too.
             return builder.report { no in
-                guard no > 0 else { return "(no visit)" }
                 guard let touch = touches[no] else { return "unknown" }
-                let value = switch grouping {
+                return switch grouping {
                 case .keyword: touch.utmTerm
                 case .landingPage: touch.landingPath
                 case .referrer: touch.referrerHost
                 default: touch.utmCampaign
                 }
-                return value.isEmpty ? "(none)" : value
             }
         }
         let assignments = try await repository.read { tx in try tx.assignments(org: org, numbers: numbers) }
@@ -470,7 +469,7 @@ struct CallRules: Sendable {
 
     func purge(org: String, startedBefore cutoff: Int64, limit: Int, by actor: String) async throws -> (purged: Int, more: Bool) {
         let limit = limit == 0 ? 500 : min(limit, 500)
-        let (batch, more) = try await repository.write { [outbox, callKeys] tx in
+        let (batch, visits, more) = try await repository.write { [outbox, callKeys] tx in
             let ids = try tx.callIDs(org: org, startedBefore: cutoff, limit: limit + 1)
             let batch = Array(ids.prefix(limit))
             for id in batch { _ = try tx.deleteCall(id, org: org) }
@@ -481,10 +480,30 @@ struct CallRules: Sendable {
                 try outbox.record(AuditRecord(org: org, actor: actor, action: .callsPurged, resource: .organisation(org), outcome: .success,
                                               detail: "calls=\(batch.count); visits=\(visits); started before \(cutoff)"), in: tx.connection)
             }
-            return (batch, ids.count > limit || visits == 2 * limit)
+            return (batch, visits, ids.count > limit || visits == 2 * limit)
         }
-        if !batch.isEmpty { try await repository.checkpoint() }
+        // The run's last batch: the marketing values (touches) no visit or call names any more go
+        // too (issue 32: nothing of a visit outlives the retention).
+        let touches = more ? 0 : try await purgeTouches(org: org)
+        // Nothing deleted stays in the write-ahead log.
+        if !batch.isEmpty || visits > 0 || touches > 0 { try await repository.checkpoint() }
         return (batch.count, more)
+    }
+
+    /// The touches are found on a read connection, so the reservations of the firm's visitors do
+    /// not wait on a read of every visit and call; a visit made or renewed meanwhile (a call names
+    /// only a visit's touches) may name one again, and the deletion spares those. A visit's time
+    /// is taken before it waits for the writer: ten minutes' margin.
+    private func purgeTouches(org: String) async throws -> Int {
+        let seenSince = clock.nowUnixMs - 10 * 60 * 1000
+        let unused = try await repository.read { tx in try tx.unusedTouches(org: org) }
+        guard !unused.touches.isEmpty else { return 0 }
+        return try await repository.write { tx in
+            try stride(from: 0, to: unused.touches.count, by: 500).reduce(0) { deleted, first in
+                deleted + (try tx.deleteTouches(Array(unused.touches[first..<min(first + 500, unused.touches.count)]), org: org,
+                                                unlessNamedByVisitsAfter: unused.lastVisitNo, seenSince: seenSince))
+            }
+        }
     }
 
     /// Retention of transcripts and summaries (P9): the transcripts and analyses of up to `limit`

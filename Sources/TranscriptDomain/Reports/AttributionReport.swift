@@ -13,6 +13,8 @@ import Foundation
 struct AttributionReport: Sendable {
     struct Line: Sendable, Equatable {
         var key: String
+        /// By a website visit: the calls joined to no visit (`key` empty), never merged with a value a visit brought.
+        var noVisit = false
         var calls = 0
         var uniqueCallers = 0
         var answered = 0
@@ -47,8 +49,9 @@ struct AttributionReport: Sendable {
 
     /// Outcome, enquiry and visit-join values (transcript.proto).
     static let answered = 1, missed = 2, newEnquiry = 1, unmarked = 0
-    static let joined = VisitJoin.joined.rawValue, poolJoins: Set<Int> = [VisitJoin.joined.rawValue, VisitJoin.lapsed.rawValue,
-                                                                          VisitJoin.noReservation.rawValue]
+    /// The joins of calls to pool numbers, as bits (1 << join): a set looked up a million times a report cost a hash each.
+    static let joined = VisitJoin.joined.rawValue
+    static let poolJoins = 1 << VisitJoin.joined.rawValue | 1 << VisitJoin.lapsed.rawValue | 1 << VisitJoin.noReservation.rawValue
 
     /// Tallies one stretch of the period's calls, read in time order. Stretches scanned apart
     /// (the halves of the period, at once) merge, earlier into later, into the period's tallies.
@@ -119,7 +122,7 @@ struct AttributionReport: Sendable {
             if row.outcome == AttributionReport.missed { tallies[slot].missed += 1 }
             if row.enquiry == AttributionReport.newEnquiry { tallies[slot].newEnquiries += 1 }
             if row.enquiry == AttributionReport.unmarked && row.suggestedEnquiry == AttributionReport.newEnquiry { tallies[slot].suggested += 1 }
-            if AttributionReport.poolJoins.contains(row.visitJoin) {
+            if AttributionReport.poolJoins >> row.visitJoin & 1 == 1 {
                 poolCalls += 1
                 if row.visitJoin == AttributionReport.joined { joinedCalls += 1 }
             }
@@ -158,16 +161,19 @@ struct AttributionReport: Sendable {
         var keys: Set<Int64> { Set(slots.keys) }
 
         /// Merges the tallies by `key` (an assignment's source, channel or campaign; a touch's
-        /// campaign, keyword, landing page or referrer), biggest first.
+        /// campaign, keyword, landing page or referrer), biggest first. By visit, the calls
+        /// joined to none (touch 0) are a line of their own, whatever a touch's value reads.
         func report(key: (Int64) -> String) -> AttributionReport {
             var firstTouch = [Int](repeating: 0, count: tallies.count)
             for caller in matterCallers { firstTouch[Int(firstCall[Int(caller)])] += 1 }
-            var merged: [String: (line: Line, callers: Bits)] = [:]
+            struct Name: Hashable { let key: String, noVisit: Bool }
+            var merged: [Name: (line: Line, callers: Bits)] = [:]
             var everyone = Bits()
             for (slot, tally) in tallies.enumerated() {
-                let name = key(tally.key)
-                var entry = merged[name] ?? (Line(key: name), Bits())
-                entry.line.add(tally.line(key: name, firstTouch: firstTouch[slot]))
+                let noVisit = byVisit && tally.key == 0
+                let name = Name(key: noVisit ? "" : key(tally.key), noVisit: noVisit)
+                var entry = merged[name] ?? (Line(key: name.key, noVisit: noVisit), Bits())
+                entry.line.add(tally.line(key: name.key, firstTouch: firstTouch[slot]))
                 entry.callers.formUnion(tally.callers)
                 everyone.formUnion(tally.callers)
                 merged[name] = entry
@@ -176,7 +182,11 @@ struct AttributionReport: Sendable {
                 var line = entry.line
                 line.uniqueCallers = entry.callers.count
                 return line
-            }.sorted { $0.calls != $1.calls ? $0.calls > $1.calls : $0.key < $1.key }
+            }.sorted { (a: Line, b: Line) -> Bool in
+                if a.calls != b.calls { return a.calls > b.calls }
+                if a.key != b.key { return a.key < b.key }
+                return !a.noVisit && b.noVisit
+            }
             var total = Line(key: "total", uniqueCallers: everyone.count)
             for line in lines { total.add(line) }
             return AttributionReport(lines: lines, total: total, poolCalls: poolCalls, joinedCalls: joinedCalls)
@@ -192,7 +202,7 @@ struct AttributionReport: Sendable {
         }
 
         /// Adds `value`; true if it was not there yet.
-        @discardableResult
+        @discardableResult @inline(__always)
         mutating func insert(_ value: Int) -> Bool {
             let word = value >> 6, bit: UInt64 = 1 << UInt64(value & 63)
             if word >= words.count { words += [UInt64](repeating: 0, count: max(word + 1 - words.count, words.count)) }

@@ -225,8 +225,9 @@ protocol CallTransaction: WebsiteRecords {
     // Reports
     /// The largest caller number the organisation has given (0 for none): callers are numbered 1, 2, 3…
     func lastCallerNo(org: String) throws -> Int64
-    /// Every call of the period, in time order, as small numbers.
-    func scanCalls(org: String, from: Int64, before: Int64, _ each: (AttributionScanRow) -> Void) throws
+    /// Every call of the period, in time order, as small numbers; the touches only when asked
+    /// (`touches`: a report by a website visit's values).
+    func scanCalls(org: String, from: Int64, before: Int64, touches: Bool, _ each: (AttributionScanRow) -> Void) throws
     /// The organisations with a call started in the period (the weekly summary's).
     func organisations(withCallsFrom from: Int64, before: Int64) throws -> [String]
 

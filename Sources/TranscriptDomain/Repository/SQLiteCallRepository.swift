@@ -381,18 +381,19 @@ struct SQLiteCallRepository: CallRepository, SQLiteRepository {
                 """, from, before).compactMap { $0.text("org_id") }
         }
 
-        func scanCalls(org: String, from: Int64, before: Int64, _ each: (AttributionScanRow) -> Void) throws {
+        func scanCalls(org: String, from: Int64, before: Int64, touches: Bool, _ each: (AttributionScanRow) -> Void) throws {
             // The covering index calls_by_time answers this in time order without touching the
-            // table; outcome, enquiry and matter come packed in one number (fewer columns to read).
+            // table; outcome, enquiry and matter come packed in one number (fewer columns to read),
+            // and the touches only for a report by visit (two columns fewer a row otherwise).
             try connection.scan("""
-                SELECT assignment_no, caller_no, outcome + 8 * enquiry + 64 * matter_opened + 128 * suggested_enquiry + 1024 * visit_join,
-                touch_no, first_touch_no FROM calls
+                SELECT assignment_no, caller_no, outcome + 8 * enquiry + 64 * matter_opened + 128 * suggested_enquiry + 1024 * visit_join\
+                \(touches ? ", touch_no, first_touch_no" : "") FROM calls
                 WHERE org_id = ? AND started_at_unix_ms >= ? AND started_at_unix_ms < ? ORDER BY started_at_unix_ms
                 """, bindings: [org, from, before]) { row in
                 let packed = Int(row.int(2))
                 each(AttributionScanRow(assignment: row.int(0), caller: row.int(1), outcome: packed & 7, enquiry: (packed >> 3) & 7,
-                                        matterOpened: (packed >> 6) & 1 == 1, touch: row.int(3), firstTouch: row.int(4), visitJoin: (packed >> 10) & 7,
-                                        suggestedEnquiry: (packed >> 7) & 7))
+                                        matterOpened: (packed >> 6) & 1 == 1, touch: touches ? row.int(3) : 0, firstTouch: touches ? row.int(4) : 0,
+                                        visitJoin: (packed >> 10) & 7, suggestedEnquiry: (packed >> 7) & 7))
             }
         }
 

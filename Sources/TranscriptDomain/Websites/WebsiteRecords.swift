@@ -111,6 +111,12 @@ protocol WebsiteRecords {
     func markExported(org: String, callID: String, conversion: String, at time: Int64) throws
     /// Retention: up to `limit` visits last seen before `cutoff`, with their reservations.
     func purgeVisits(org: String, lastSeenBefore cutoff: Int64, limit: Int) throws -> Int
+    /// Retention: the organisation's touches that no visit or call names any more, and the last
+    /// visit number this read saw (a later visit may name one of them again).
+    func unusedTouches(org: String) throws -> (touches: [Int64], lastVisitNo: Int64)
+    /// Deletes those of `touches` that no visit numbered after `lastVisitNo`, or seen since
+    /// `seenSince`, names; the count.
+    func deleteTouches(_ touches: [Int64], org: String, unlessNamedByVisitsAfter lastVisitNo: Int64, seenSince: Int64) throws -> Int
     /// Offboarding: every website, pool, visit, reservation, touch and export mark of the organisation.
     func purgeWebsites(org: String) throws -> Int
 }
@@ -437,6 +443,28 @@ extension SQLiteCallRepository.Transaction: WebsiteRecords {
         let batch = "SELECT no FROM website_visits WHERE org_id = ? AND last_seen_at_unix_ms < ? ORDER BY last_seen_at_unix_ms, no LIMIT \(limit)"
         try connection.execute("DELETE FROM number_reservations WHERE visit_no IN (\(batch))", org, cutoff)
         return try connection.execute("DELETE FROM website_visits WHERE no IN (\(batch))", org, cutoff)
+    }
+
+    func unusedTouches(org: String) throws -> (touches: [Int64], lastVisitNo: Int64) {
+        // Each NOT IN list is read once (the visits' table, the calls' covering index), not per touch.
+        let lastVisitNo = try connection.query("SELECT MAX(no) AS last FROM website_visits").first?.int("last") ?? 0
+        let touches = try connection.query("""
+            SELECT no FROM attribution_touches WHERE org_id = ?
+            AND no NOT IN (SELECT touch_no FROM website_visits WHERE org_id = ?)
+            AND no NOT IN (SELECT touch_no FROM calls WHERE org_id = ?) AND no NOT IN (SELECT first_touch_no FROM calls WHERE org_id = ?)
+            """, org, org, org, org).compactMap { $0.int("no") }
+        return (touches, lastVisitNo)
+    }
+
+    func deleteTouches(_ touches: [Int64], org: String, unlessNamedByVisitsAfter lastVisitNo: Int64, seenSince: Int64) throws -> Int {
+        guard !touches.isEmpty else { return 0 }
+        let list = touches.map(String.init).joined(separator: ", ")  // integers: nothing to escape
+        // Both by index: the primary key's range, and the organisation's visits by last activity.
+        return try connection.execute("""
+            DELETE FROM attribution_touches WHERE org_id = ? AND no IN (\(list))
+            AND no NOT IN (SELECT touch_no FROM website_visits WHERE no > ?)
+            AND no NOT IN (SELECT touch_no FROM website_visits WHERE org_id = ? AND last_seen_at_unix_ms >= ?)
+            """, org, lastVisitNo, org, seenSince)
     }
 
     func purgeWebsites(org: String) throws -> Int {

@@ -70,8 +70,10 @@ struct ConversionExport: Sendable {
     let alreadyExported: Int
     let withoutClickID: Int
 
-    /// Google Ads' click-conversion import file (its documented template): the time zone line,
-    /// the header, and a line per conversion with its London time and no value.
+    /// Google Ads' click-conversion import file (its documented template): the time zone line
+    /// (a zone id, as Google recommends against summer-time errors), the header, and a line per
+    /// conversion with its London time, that time's own offset (which Google reads before the
+    /// zone line: the repeated autumn hour is told apart), and no value.
     func googleAdsCSV(enquiryName: String, matterName: String) -> String {
         func field(_ text: String) -> String {
             text.contains(where: { $0 == "," || $0 == "\"" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
@@ -79,7 +81,7 @@ struct ConversionExport: Sendable {
         var lines = ["Parameters:TimeZone=Europe/London", "Google Click ID,Conversion Name,Conversion Time,Conversion Value,Conversion Currency"]
         for conversion in conversions {
             let name = conversion.name == "matter" ? matterName : enquiryName
-            lines.append("\(field(conversion.clickID)),\(field(name)),\(LondonTime.dateTime(unixMs: conversion.at)),,")
+            lines.append("\(field(conversion.clickID)),\(field(name)),\(LondonTime.dateTimeWithOffset(unixMs: conversion.at)),,")
         }
         return lines.joined(separator: "\r\n") + "\r\n"
     }

@@ -134,7 +134,7 @@ struct CallPages: Sendable {
                 ]
             }
         }
-        // Not marked yet: the AI's suggestion is shown, and preselected, for a person to confirm or correct.
+        // Not marked yet: the AI's suggestion is shown, never preselected, for a person to confirm or correct.
         let suggesting = call.enquiry == .unspecified && call.suggestedEnquiry != .unspecified
         if suggesting {
             data["suggestion"] = Formats.enquiry(call.suggestedEnquiry)

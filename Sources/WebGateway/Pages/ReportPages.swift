@@ -62,7 +62,7 @@ struct ReportPages: Sendable {
         var data: [String: Any] = [
             "from": period.from, "to": period.to, "period": period.described, "byLabel": by.label.lowercased(), "byHeading": by.label,
             "groupings": Self.groupings.map { ["value": $0.value, "label": $0.label, "selected": $0.value == by.value] },
-            "rows": rows.map { Self.values($0, key: Self.key($0.key, by: by.grouping)) },
+            "rows": rows.map { Self.values($0, key: Self.key($0, by: by.grouping)) },
             "total": Self.values(report.total, key: "All calls"),
             "csv": link("/reports.csv", period.queryItems + [("by", by.value)]),
             "csrf": try app.session(context).csrf,
@@ -80,14 +80,17 @@ struct ReportPages: Sendable {
                 title: "Calls, new enquiries and matters opened by \(by.label.lowercased()), \(period.described)",
                 series: [.init(one: "call", name: "calls", fill: "#0b5394"), .init(one: "new enquiry", name: "new enquiries", fill: "#8a4b00"),
                          .init(one: "matter", name: "matters", fill: "#1d6b32")],
-                groups: shown.map { .init(label: Self.key($0.key, by: by.grouping), values: [$0.calls, $0.newEnquiries, $0.mattersOpened]) }).svg
+                groups: shown.map { .init(label: Self.key($0, by: by.grouping), values: [$0.calls, $0.newEnquiries, $0.mattersOpened]) }).svg
             if rows.count > shown.count { data["chartNote"] = "The chart shows the \(shown.count) with the most calls; the table has all \(rows.count)." }
         }
         return app.renderer.page("reports", title: "Reports", data: data, chrome: chrome)
     }
 
-    /// The row's key as a person reads it: a channel's name, "(none)" for calls without a campaign.
-    static func key(_ key: String, by grouping: Calltrace_Transcript_V1_ReportGrouping) -> String {
+    /// The row's key as a person reads it: a channel's name, "(no campaign)" for calls without
+    /// one, "(not set)" for visits without the value, "(no visit)" for calls joined to none.
+    static func key(_ row: Calltrace_Transcript_V1_AttributionRow, by grouping: Calltrace_Transcript_V1_ReportGrouping) -> String {
+        if row.noVisit { return "(no visit)" }
+        let key = row.key
         // Transcript names channels as the CLI spells them ("google-ads").
         if grouping == .channel,
            let channel = Calltrace_Transcript_V1_Channel.allCases.first(where: { channel in
@@ -111,7 +114,7 @@ struct ReportPages: Sendable {
         let (report, period, by) = try await report(request, context)
         var text = CSV.line([by.label, "Calls", "Unique callers", "Answered", "Missed", "New enquiries", "Suggested by the AI", "Matters opened",
                              "Conversion", "First-touch matters", "Last-touch matters"])
-        let rows = report.rows.map { (Self.key($0.key, by: by.grouping), $0) }
+        let rows = report.rows.map { (Self.key($0, by: by.grouping), $0) }
         for (key, row) in rows + [("All calls", report.total)] {
             text += CSV.line([key] + [row.calls, row.uniqueCallers, row.answered, row.missed, row.newEnquiries, row.suggestedNewEnquiries,
                                       row.mattersOpened].map { "\($0)" }

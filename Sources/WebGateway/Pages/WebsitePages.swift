@@ -38,6 +38,8 @@ struct WebsitePages: Sendable {
         data["managing"] = managing
         data["empty"] = websites.isEmpty
         data["sources"] = Array(Set(numbers.map(\.source))).sorted().map { ["source": $0, "selected": $0 == typed["source"]] }
+        // A number serves one website's pool: another website's shows, but cannot be ticked.
+        let poolOf = Dictionary(websites.flatMap { website in website.poolNumbers.map { ($0, website) } }, uniquingKeysWith: { first, _ in first })
         var shown: [[String: Any]] = []
         for website in websites {
             let status = try await app.backend.websites.getPoolStatus(.with { $0.orgID = session.orgID; $0.websiteID = website.websiteID },
@@ -50,7 +52,9 @@ struct WebsitePages: Sendable {
                 "status": "\(status.held) of \(status.poolSize) numbers held now; in the last 30 days \(status.visits) visits and "
                     + "\(status.takenOver) taken over from another visitor" + (status.takenOver > 0 ? " (the pool ran out: add numbers)." : "."),
                 "numbers": numbers.filter { $0.source == website.source || pooled.contains($0.number) }.map { number -> [String: Any] in
-                    ["number": number.number, "label": NumberPages.national(number.number), "checked": pooled.contains(number.number)]
+                    var shown: [String: Any] = ["number": number.number, "label": NumberPages.national(number.number), "checked": pooled.contains(number.number)]
+                    if let other = poolOf[number.number], other.websiteID != website.websiteID { shown["elsewhere"] = other.name }
+                    return shown
                 },
             ])
         }

@@ -5791,7 +5791,7 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__attribution_report_r
   (ProtobufCMessageInit) calltrace__transcript__v1__attribution_report_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor calltrace__transcript__v1__attribution_row__field_descriptors[11] =
+static const ProtobufCFieldDescriptor calltrace__transcript__v1__attribution_row__field_descriptors[12] =
 {
   {
     "key",
@@ -5925,6 +5925,18 @@ static const ProtobufCFieldDescriptor calltrace__transcript__v1__attribution_row
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "no_visit",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Calltrace__Transcript__V1__AttributionRow, no_visit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned calltrace__transcript__v1__attribution_row__field_indices_by_name[] = {
   3,   /* field[3] = answered */
@@ -5936,13 +5948,14 @@ static const unsigned calltrace__transcript__v1__attribution_row__field_indices_
   6,   /* field[6] = matters_opened */
   4,   /* field[4] = missed */
   5,   /* field[5] = new_enquiries */
+  11,   /* field[11] = no_visit */
   10,   /* field[10] = suggested_new_enquiries */
   2,   /* field[2] = unique_callers */
 };
 static const ProtobufCIntRange calltrace__transcript__v1__attribution_row__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor calltrace__transcript__v1__attribution_row__descriptor =
 {
@@ -5952,7 +5965,7 @@ const ProtobufCMessageDescriptor calltrace__transcript__v1__attribution_row__des
   "Calltrace__Transcript__V1__AttributionRow",
   "calltrace.transcript.v1",
   sizeof(Calltrace__Transcript__V1__AttributionRow),
-  11,
+  12,
   calltrace__transcript__v1__attribution_row__field_descriptors,
   calltrace__transcript__v1__attribution_row__field_indices_by_name,
   1,  calltrace__transcript__v1__attribution_row__number_ranges,

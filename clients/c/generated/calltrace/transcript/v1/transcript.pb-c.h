@@ -794,7 +794,8 @@ struct  Calltrace__Transcript__V1__AttributionRow
 {
   ProtobufCMessage base;
   /*
-   * The source, channel name or campaign.
+   * The source, channel name or campaign; by a website visit (UTM campaign, keyword, landing
+   * page, referrer), the visit's value as it came, empty when it had none.
    */
   char *key;
   uint64_t calls;
@@ -820,10 +821,15 @@ struct  Calltrace__Transcript__V1__AttributionRow
    * apart from new_enquiries, which staff confirmed).
    */
   uint64_t suggested_new_enquiries;
+  /*
+   * By a website visit: the row of the calls joined to no visit. Its key is empty, and told
+   * apart by this alone, so no value a visit brings (a campaign called "(no visit)") is counted in it.
+   */
+  protobuf_c_boolean no_visit;
 };
 #define CALLTRACE__TRANSCRIPT__V1__ATTRIBUTION_ROW__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&calltrace__transcript__v1__attribution_row__descriptor) \
-    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Calltrace__Transcript__V1__AttributionReportResponse

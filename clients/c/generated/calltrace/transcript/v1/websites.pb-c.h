@@ -326,14 +326,16 @@ struct  Calltrace__Transcript__V1__ExportConversionsResponse
   uint64_t already_exported;
   /*
    * Genuine enquiries and matters in the period whose visit carried no gclid (not exportable:
-   * gbraid and wbraid clicks are not in Google's click-conversion file).
+   * Google documents no gbraid or wbraid column for its click-conversion file, only the Google
+   * Click ID; it documents them for its API's click conversions, which CallTrace does not call).
    */
   uint64_t without_click_id;
   /*
    * The rows as Google Ads' click-conversion import file: a time zone line
    * ("Parameters:TimeZone=Europe/London"), the header "Google Click ID,Conversion Name,
    * Conversion Time,Conversion Value,Conversion Currency", then one line a conversion with its
-   * time in London ("2026-07-01 15:04:05") and no value (the conversion action's own).
+   * time in London and that time's offset ("2026-07-01 15:04:05+0100"; Google reads a time's
+   * own zone before the file's) and no value (the conversion action's own).
    */
   char *google_ads_csv;
 };
