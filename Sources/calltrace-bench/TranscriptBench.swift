@@ -156,11 +156,10 @@ struct TranscriptBench: AsyncParsableCommand {
             var rows = 0
             try database.sync { db in
                 try db.scan("""
-                    SELECT assignment_no, caller_no, outcome + 8 * enquiry + 64 * matter_opened + 128 * suggested_enquiry + 1024 * visit_join,
-                    touch_no, first_touch_no FROM calls
+                    SELECT assignment_no, report_word, touch_no, first_touch_no FROM calls
                     WHERE org_id = ? AND started_at_unix_ms >= ? AND started_at_unix_ms < ? ORDER BY started_at_unix_ms
                     """, bindings: [org, now - year, now + 1]) { row in
-                    rows &+= Int(row.int(0) &+ row.int(1) &+ row.int(2) &+ row.int(3) &+ row.int(4))
+                    rows &+= Int(row.int(0) &+ row.int(1) &+ row.int(2) &+ row.int(3))
                 }
             }
             scanFloor.append(started.duration(to: .now).seconds * 1000)

@@ -1,3 +1,5 @@
+import CallTraceServiceHost
+import CallTraceStorage
 import CallTraceTestSupport
 import Testing
 @testable import TranscriptDomain
@@ -49,5 +51,40 @@ struct AttributionReportTests {
         #expect(google?.firstTouch == 1 && google?.lastTouch == 0 && google?.uniqueCallers == 1)
         #expect(yell?.firstTouch == 0 && yell?.lastTouch == 1 && yell?.uniqueCallers == 2 && yell?.mattersOpened == 1)
         #expect(report.total.uniqueCallers == 2 && report.total.calls == 3)
+    }
+
+    @Test("A database from before report_word gets it for the calls it holds, and the triggers keep it as calls are written and marked")
+    func reportWordMigrates() async throws {
+        let stores = try TemporaryStores(service: "transcript", migrations: TranscriptService.migrations.filter { $0.version < 8 },
+                                         tracks: [SharedSchema.track])
+        func insert(_ id: String, caller: Int64, outcome: Int64, enquiry: Int64, matter: Int64) throws {
+            try stores.database.sync { db in
+                try db.execute("""
+                    INSERT INTO calls (id, org_id, tracking_number, source, channel, campaign, caller_number, caller_index, caller_no, assignment_no,
+                    direction, started_at_unix_ms, answered_at_unix_ms, ended_at_unix_ms, duration_ms, outcome, recording_id, callback_of, recorded,
+                    enquiry, matter_opened, practice_area, suggested_enquiry, visit_join)
+                    VALUES (?, 'org_a', '+441184960001', 'Google', 1, '', x'00', x'00', ?, 3, 1, 1000, 0, 0, 0, ?, '', '', 1, ?, ?, 0, 1, 2)
+                    """, bindings: [id, caller, outcome, enquiry, matter])
+            }
+        }
+        /// What the report's scan reads of each call, decoded.
+        func scanned() async throws -> [String] {
+            try await SQLiteCallRepository(database: stores.database).read { tx in
+                var rows: [String] = []
+                try tx.scanCalls(org: "org_a", from: 0, before: 2000, touches: false) { row in
+                    rows.append("\(row.assignment) \(row.caller) \(row.outcome) \(row.enquiry) \(row.matterOpened) \(row.suggestedEnquiry) \(row.visitJoin)")
+                }
+                return rows.sorted()
+            }
+        }
+        try insert("old", caller: 4_000_000_000, outcome: 2, enquiry: 1, matter: 1)
+        try stores.database.migrate(TranscriptService.migrations, tracks: [SharedSchema.track])
+        try insert("new", caller: 7, outcome: 1, enquiry: 0, matter: 0)
+        // Assignment, caller, outcome, enquiry, matter opened, suggested enquiry, visit join.
+        #expect(try await scanned() == ["3 4000000000 2 1 true 1 2", "3 7 1 0 false 1 2"])
+        try stores.database.sync { db in
+            try db.execute("UPDATE calls SET outcome = 3, enquiry = 2, matter_opened = 1, suggested_enquiry = 0 WHERE id = 'new'")
+        }
+        #expect(try await scanned() == ["3 4000000000 2 1 true 1 2", "3 7 3 2 true 0 2"])
     }
 }

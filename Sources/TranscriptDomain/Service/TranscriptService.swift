@@ -20,7 +20,8 @@ public struct TranscriptService: CallTraceService {
     /// Its own tables, in order (the host's shared tables migrate on their own track first; the
     /// gaps in the numbering are versions those once took here).
     public static let migrations = [Migration(version: 4, SQLiteCallRepository.schema), Migration(version: 5, SQLiteCallRepository.callEvents),
-                                     Migration(version: 6, SQLiteCallRepository.routingAndBlockList), Migration(version: 7, SQLiteCallRepository.websites)]
+                                     Migration(version: 6, SQLiteCallRepository.routingAndBlockList), Migration(version: 7, SQLiteCallRepository.websites),
+                                     Migration(version: 8, SQLiteCallRepository.reportWord)]
 
     let handlers: [any RPCService]
 
