@@ -4,16 +4,6 @@ import CallTraceServiceHost
 import Foundation
 import TranscriptText
 
-/// One stretch of a call's speech: who spoke, on which channel, when, and what they said.
-struct Segment: Sendable, Equatable {
-    /// "caller", "firm", or the engine's label ("speaker 0").
-    var speaker = ""
-    var channel: UInt32 = 0
-    var startMs: UInt64 = 0
-    var endMs: UInt64 = 0
-    var text = ""
-}
-
 /// Audio to transcribe, as media stores it: `size` bytes arriving in `body` while the engine
 /// sends them on (never whole in memory).
 struct AudioInput: Sendable {
@@ -23,21 +13,6 @@ struct AudioInput: Sendable {
     let contentType: String
     /// 2: one party per channel.
     let channels: Int
-}
-
-/// One word as heard, with its time: kept only while the transcript is redacted, so the audio
-/// is muted word by word, never stored.
-struct TimedWord: Sendable, Equatable {
-    let startMs: UInt64
-    let endMs: UInt64
-    /// As it appears in the segment's text (punctuated and formatted).
-    let text: String
-}
-
-/// A transcript segment and, when the engine gave them, the times of its words.
-struct HeardSegment: Sendable {
-    var segment: Segment
-    var words: [TimedWord] = []
 }
 
 /// A speech-to-text sub-processor.
@@ -101,57 +76,12 @@ struct DeepgramEngine: TranscriptionEngine {
         return try Self.segments(response.body, channels: audio.channels)
     }
 
-    struct Answer: Decodable {
-        struct Results: Decodable {
-            struct Channel: Decodable {
-                struct Alternative: Decodable { let transcript: String }
-                let alternatives: [Alternative]
-            }
-            struct Utterance: Decodable {
-                struct Word: Decodable {
-                    let word: String
-                    let start: Double
-                    let end: Double
-                    let punctuated_word: String?  // swiftlint:disable:this identifier_name
-                }
-                let start: Double
-                let end: Double
-                let channel: Int?
-                let speaker: Int?
-                let transcript: String
-                let words: [Word]?
-            }
-            let channels: [Channel]?
-            let utterances: [Utterance]?
-        }
-        let results: Results
-    }
-
-    /// Utterances in time order, with their words' times (or each channel's whole transcript when
-    /// Deepgram sent no utterances).
+    /// Utterances in time order, with their words' times (`DeepgramAnswer`, fuzzed).
     static func segments(_ body: Data, channels: Int) throws -> [HeardSegment] {
-        guard let answer = try? JSONDecoder().decode(Answer.self, from: body) else {
+        guard let segments = DeepgramAnswer.segments(body, channels: channels) else {
             throw PermanentJobFailure("deepgram's answer is not the JSON of /v1/listen")
         }
-        func speaker(channel: Int, speaker: Int?) -> String {
-            if channels == 2 { return channel == 0 ? "caller" : "firm" }
-            return "speaker \(speaker ?? 0)"
-        }
-        func milliseconds(_ seconds: Double) -> UInt64 { UInt64(max(0, seconds * 1000).rounded()) }
-        if let utterances = answer.results.utterances, !utterances.isEmpty {
-            return utterances.sorted { $0.start < $1.start }.map { utterance in
-                HeardSegment(segment: Segment(speaker: speaker(channel: utterance.channel ?? 0, speaker: utterance.speaker),
-                                              channel: UInt32(max(0, utterance.channel ?? 0)), startMs: milliseconds(utterance.start),
-                                              endMs: milliseconds(utterance.end), text: utterance.transcript),
-                             words: (utterance.words ?? []).map {
-                    TimedWord(startMs: milliseconds($0.start), endMs: milliseconds($0.end), text: $0.punctuated_word ?? $0.word)
-                })
-            }
-        }
-        return (answer.results.channels ?? []).enumerated().compactMap { index, channel in
-            guard let text = channel.alternatives.first?.transcript, !text.isEmpty else { return nil }
-            return HeardSegment(segment: Segment(speaker: speaker(channel: index, speaker: nil), channel: UInt32(index), text: text))
-        }
+        return segments
     }
 }
 
@@ -185,14 +115,6 @@ struct AnthropicEngine: AnalysisEngine {
         let messages: [Message]
     }
 
-    struct Answer: Decodable {
-        struct Block: Decodable {
-            let type: String
-            let text: String?
-        }
-        let content: [Block]
-    }
-
     func analyse(_ transcript: String) async throws -> CallAnalysis {
         let body = try JSONEncoder().encode(Request(model: model.isEmpty ? Self.defaultModel : model, max_tokens: 1024, system: Self.instructions,
                                                     messages: [.init(role: "user", content: transcript)]))
@@ -200,18 +122,10 @@ struct AnthropicEngine: AnalysisEngine {
             url: endpoint.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/v1/messages",
             headers: [("x-api-key", apiKey), ("anthropic-version", Self.version), ("content-type", "application/json")], body: body))
         try ProviderAnswer.check(response, provider: "anthropic")
-        guard let answer = try? JSONDecoder().decode(Answer.self, from: response.body) else {
-            throw PermanentJobFailure("anthropic's answer is not the JSON of /v1/messages")
-        }
-        let text = answer.content.filter { $0.type == "text" }.compactMap(\.text).joined()
-        // The object itself, even if the model wrapped it in a code fence or a sentence.
-        guard let open = text.firstIndex(of: "{"), let close = text.lastIndex(of: "}"), open < close else {
-            throw PermanentJobFailure("anthropic's answer holds no JSON object")
-        }
         do {
-            return try CallAnalysis.validated(json: Data(text[open...close].utf8))
-        } catch let error as AnalysisError {
-            throw PermanentJobFailure("anthropic's answer: \(error)")
+            return try AnthropicAnswer.analysis(response.body)
+        } catch {
+            throw PermanentJobFailure("anthropic's \(error)")
         }
     }
 }

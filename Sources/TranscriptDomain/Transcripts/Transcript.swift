@@ -1,5 +1,6 @@
 import CallTraceProto
 import Foundation
+import TranscriptText
 
 /// A call's transcript as stored: its segments with card and bank details taken out, the engine
 /// that heard them, and how many details were replaced.

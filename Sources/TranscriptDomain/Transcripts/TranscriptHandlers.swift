@@ -5,6 +5,7 @@ import CallTraceRPC
 import CallTraceServiceHost
 import Foundation
 import SwiftProtobuf
+import TranscriptText
 
 /// `calltrace.transcript.v1.TranscriptService`.
 struct TranscriptHandler: Calltrace_Transcript_V1_TranscriptServiceHandler {
