@@ -305,7 +305,7 @@ final class MatrixTally: Sendable {
             $0.byAnswer[answer.code, default: 0] += 1
             if answer.ok { $0.answeredByIdSet[ids.rawValue, default: 0] += 1 }
             $0.methods.insert(method)
-            if ProcessInfo.processInfo.environment["MATRIX_CELLS"] != nil { print("CELL \(method) | \(attacker.rawValue) | \(ids.rawValue) | \(answer.code) | \(answer.message.prefix(160))") }
+            if ProcessInfo.processInfo.environment["CALLTRACE_MATRIX_CELLS"] != nil { print("CELL \(method) | \(attacker.rawValue) | \(ids.rawValue) | \(answer.code) | \(answer.message.prefix(160))") }
         }
     }
 
