@@ -285,6 +285,7 @@ final class MatrixTally: Sendable {
         var notGenerated: [String] = []
         var controls = 0
         var controlsSeeingA: [String] = []
+        var controlsSaw = Set<String>()
         var controlsRefused: [String] = []
     }
     private let state = Mutex(State())
@@ -315,10 +316,11 @@ final class MatrixTally: Sendable {
     func fail(_ line: String) { state.withLock { $0.failures.append(line) } }
 
     /// Firm A's own admin reading A's data: the proof that the matrix sees A's data when it is there.
-    func control(_ method: String, _ answer: MatrixAnswer, seesA: Bool) {
+    func control(_ method: String, _ answer: MatrixAnswer, sees: [String]) {
         state.withLock {
             $0.controls += 1
-            if seesA { $0.controlsSeeingA.append(method) }
+            if !sees.isEmpty { $0.controlsSeeingA.append(method) }
+            $0.controlsSaw.formUnion(sees)
             if !answer.ok { $0.controlsRefused.append("\(method): \(answer.code)") }
         }
     }
@@ -327,6 +329,8 @@ final class MatrixTally: Sendable {
     var cells: Int { state.withLock { $0.cells } }
     var controlsSeeingA: [String] { state.withLock { $0.controlsSeeingA } }
     var controlsRefused: [String] { state.withLock { $0.controlsRefused } }
+    /// What of A's the controls' answers showed (the scan's proof that it sees each kind).
+    var controlsSaw: Set<String> { state.withLock { $0.controlsSaw } }
 
     /// The printout: cells per dimension and in all, what did not apply, the controls and the failures.
     func report(seconds: Double) -> String {
@@ -342,6 +346,7 @@ final class MatrixTally: Sendable {
             }
             lines.append("  control (A's admin, A's ids): \(s.controls) reads, \(s.controlsSeeingA.count) showing A's data, \(s.controlsRefused.count) refused"
                          + (s.controlsRefused.isEmpty ? "" : " (\(s.controlsRefused.joined(separator: ", ")))"))
+            lines.append("  the controls showed: " + s.controlsSaw.sorted().joined(separator: ", "))
             if !s.notGenerated.isEmpty { lines.append("  not generated: " + s.notGenerated.joined(separator: "; ")) }
             lines.append("  failures: \(s.failures.count)")
             lines += s.failures.prefix(60).map { "    \($0)" }
