@@ -67,23 +67,31 @@ public final class CallLedger: @unchecked Sendable {
     /// A new organisation, with a tracking number of its own, and its admin's session token.
     public func organisation(_ name: String = "Smith & Co Solicitors") async throws -> (org: String, admin: String) {
         let made = try await identity.newOrganisation(name)
-        try await compliance.acceptAgreement(org: made.org, admin: made.admin)
-        let number = numbers.withLock { numbers in
-            let number = "+44118496\(String(format: "%04d", numbers.count))"
-            numbers[made.org] = number
-            return number
-        }
-        _ = try await Calltrace_Transcript_V1_TrackingNumberServiceClient(try transcript.client()).assignTrackingNumber(.with {
-            $0.orgID = made.org; $0.number = number; $0.source = "Google Ads"; $0.channel = .googleAds
-        }, options: try bearer(made.admin))
+        try await open(made.org, admin: made.admin)
         return (made.org, made.admin)
     }
 
-    /// Starts `call` in `org` as the telephony gateway does (again: the same answer).
-    public func start(_ call: String, in org: String) async throws {
+    /// Makes `org` ready for calls as its admin (`admin`, a session token) would: the processing
+    /// agreement accepted and a tracking number of its own assigned; the number.
+    @discardableResult
+    public func open(_ org: String, admin: String) async throws -> String {
+        try await compliance.acceptAgreement(org: org, admin: admin)
+        let number = numbers.withLock { numbers in
+            let number = "+44118496\(String(format: "%04d", numbers.count))"
+            numbers[org] = number
+            return number
+        }
+        _ = try await Calltrace_Transcript_V1_TrackingNumberServiceClient(try transcript.client()).assignTrackingNumber(.with {
+            $0.orgID = org; $0.number = number; $0.source = "Google Ads"; $0.channel = .googleAds
+        }, options: try bearer(admin))
+        return number
+    }
+
+    /// Starts `call` in `org` from `caller` as the telephony gateway does (again: the same answer).
+    public func start(_ call: String, in org: String, caller: String = "07700900123") async throws {
         guard let number = numbers.withLock({ $0[org] }) else { return }  // a made-up organisation has no number: no call
         let started = try await Calltrace_Transcript_V1_CallServiceClient(try transcript.client(identity: Self.telephony)).startCall(.with {
-            $0.callID = call; $0.trackingNumber = number; $0.callerNumber = "07700900123"; $0.direction = .inbound
+            $0.callID = call; $0.trackingNumber = number; $0.callerNumber = caller; $0.direction = .inbound
         })
         precondition(started.orgID == org)
     }

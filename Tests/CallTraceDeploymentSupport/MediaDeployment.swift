@@ -2,7 +2,7 @@ public import CallTraceAPI
 import CallTraceKeys
 public import CallTraceProto
 public import CallTraceRPC
-import CallTraceServiceHost
+public import CallTraceServiceHost
 import CallTraceStorage
 public import CallTraceTestSupport
 public import Foundation
@@ -25,8 +25,9 @@ public final class MediaDeployment: @unchecked Sendable {
     public let identityGateway: RPCClient
     public var identity: InProcessService { calls.identity }
 
-    public init() async throws {
-        let identity = try await InProcessService.start(IdentityService.self, pki: pki)
+    /// - Parameter adjustIdentity: identity's settings beyond the test's (`admin_operators`, say).
+    public init(adjustIdentity: (inout ServiceConfiguration) -> Void = { _ in }) async throws {
+        let identity = try await InProcessService.start(IdentityService.self, pki: pki, adjust: adjustIdentity)
         // Media and transcript name each other: transcript starts first, told the port media will
         // take (below the ephemeral range, so no parallel test's connection takes it meanwhile).
         var started: (CallLedger, InProcessService)?
@@ -67,10 +68,11 @@ public final class MediaDeployment: @unchecked Sendable {
         try await calls.organisation(name)
     }
 
-    /// Uploads `file` for `call`, as the telephony gateway does: the call started first.
-    public func upload(_ file: Data, org: String, call: String = "call-1", format: Calltrace_Media_V1_AudioFormat = .wavPcm16,
-                declaredSHA: Data? = nil, piece: Int = 100_000) async throws -> Calltrace_Media_V1_Recording {
-        try await calls.start(call, in: org)
+    /// Uploads `file` for `call`, as the telephony gateway does: the call (from `caller`) started first.
+    public func upload(_ file: Data, org: String, call: String = "call-1", caller: String = "07700900123",
+                       format: Calltrace_Media_V1_AudioFormat = .wavPcm16, declaredSHA: Data? = nil,
+                       piece: Int = 100_000) async throws -> Calltrace_Media_V1_Recording {
+        try await calls.start(call, in: org, caller: caller)
         return try await telephony.upload(file, org: org, call: call, format: format, declaredSHA: declaredSHA, piece: piece)
     }
 

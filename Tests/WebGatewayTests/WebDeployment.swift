@@ -24,8 +24,10 @@ final class WebDeployment: @unchecked Sendable {
     /// - Parameters:
     ///   - telephony: a telephony gateway (in process, with a fake Twilio) beside the services, the web app's peer.
     ///   - adjust: the web gateway's settings beyond the test's (`trusted_proxies`, say).
-    init(telephony withTelephony: Bool = false, adjust: @escaping (inout ServiceConfiguration) -> Void = { _ in }) async throws {
-        let services = try await MediaDeployment()
+    ///   - adjustIdentity: identity's (`admin_operators`, say).
+    init(telephony withTelephony: Bool = false, adjust: @escaping (inout ServiceConfiguration) -> Void = { _ in },
+         adjustIdentity: (inout ServiceConfiguration) -> Void = { _ in }) async throws {
+        let services = try await MediaDeployment(adjustIdentity: adjustIdentity)
         self.services = services
         var peers = [
             "identity": services.identity.instance.port, "media": services.media.instance.port,
@@ -106,9 +108,10 @@ final class WebDeployment: @unchecked Sendable {
                                                          ("password", password), ("code", code), ("next", "")], headers: headers)
     }
 
-    /// A recorded, answered call of `org` with its recording stored and known to transcript.
-    func recordedCall(_ id: String, org: String, admin: String, file: Data) async throws -> Calltrace_Media_V1_Recording {
-        let recording = try await services.upload(file, org: org, call: id)
+    /// A recorded, answered call of `org` from `caller` with its recording stored and known to transcript.
+    func recordedCall(_ id: String, org: String, admin: String, file: Data, caller: String = "07700900123") async throws
+        -> Calltrace_Media_V1_Recording {
+        let recording = try await services.upload(file, org: org, call: id, caller: caller)
         _ = try await Calltrace_Transcript_V1_CallServiceClient(try services.calls.transcript.client(identity: TemporaryPKI.telephony)).completeCall(.with {
             $0.orgID = org
             $0.callID = id

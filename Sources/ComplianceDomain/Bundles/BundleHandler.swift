@@ -20,9 +20,19 @@ struct BundleHandler: Calltrace_Compliance_V1_BundleServiceHandler {
         // The route check comes before the bundle is looked up, with the strictest permission
         // when the id is unknown, so nobody learns which ids exist (here, not in the registration:
         // the proto declares `in_handler`).
+        let notFound = DomainError.notFound("bundle \(id.prefix(64)) not found in organisation \(org)")
         let found = try? await rules.bundle(id, org: org)
-        let who = try await context.principal(in: org, may: found.map { BundleRules.permission(of: $0.kind) } ?? .orgOffboard, via: authorizer)
-        guard let found else { throw DomainError.notFound("bundle \(id.prefix(64)) not found in organisation \(org)") }
+        let who: Principal
+        do {
+            who = try await context.principal(in: org, may: found.map { BundleRules.permission(of: $0.kind) } ?? .orgOffboard, via: authorizer)
+        } catch let refusal as RPCError where refusal.code == .permissionDenied && found != nil {
+            // Refused the kind's permission (the refusal names it): answered as an unknown id is,
+            // the strictest permission's refusal or not found, so it says neither that the id
+            // exists nor of which kind (the cross-tenant matrix's cell: an operator without a grant).
+            _ = try await context.principal(in: org, may: .orgOffboard, via: authorizer)
+            throw notFound
+        }
+        guard let found else { throw notFound }
         return (found, who.actor)
     }
 

@@ -29,6 +29,8 @@ public struct WebService: CallTraceService {
     public static let migrations = [Migration(version: 1, SQLiteWebhookRepository.schema)]
 
     let server: HTTPListener<Router<WebContext>>
+    /// What the listener serves: its routes are the table the suite's cross-tenant matrix walks.
+    let app: WebApp
 
     public init(context: ServiceContext) throws {
         let settings = context.configuration[Settings.self]
@@ -59,6 +61,7 @@ public struct WebService: CallTraceService {
                          seal: try SessionSeal(keys: context.keys), publicURL: publicURL, statics: statics,
                          clock: context.clock, logger: context.logger, trustedProxies: Set(settings.trustedProxies.map(ClientAddress.canonical)),
                          tagScript: TagScript(script), tagLimits: TagRateLimits(clock: context.clock))
+        self.app = app
         server = HTTPListener(address: address, serving: "pages", logger: context.logger) { app.router() }
     }
 
