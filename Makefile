@@ -226,7 +226,7 @@ fuzzers: $(FUZZERS:%=$(FUZZ_DIR)/%-fuzzer)
 
 ## A short run of each harness over the corpus in the repo (part of `make test`).
 fuzz-smoke: fuzzers
-	set -o pipefail; for f in $(FUZZERS); do mkdir -p $(FUZZ_DIR)/corpus-$$f; \
+	set -eo pipefail; for f in $(FUZZERS); do mkdir -p $(FUZZ_DIR)/corpus-$$f; \
 	  $(FUZZ_DIR)/$$f-fuzzer -max_total_time=10 -max_len=70000 -print_final_stats=1 \
 	    $(FUZZ_DIR)/corpus-$$f Tests/Fuzz/corpus/$$f 2>&1 | grep -E '^(Done|stat::number_of_executed_units|==|SUMMARY|ERROR)'; done
 	@echo "fuzz smoke: every harness survived"
@@ -236,7 +236,7 @@ fuzz-smoke: fuzzers
 ## crashes in the working folder (crash-*): add a crash to Tests/Fuzz/corpus once fixed.
 FUZZ_RUNS ?= 10000000
 fuzz: fuzzers
-	set -e; for f in $(FUZZERS); do mkdir -p $(FUZZ_DIR)/corpus-$$f; \
+	set -eo pipefail; for f in $(FUZZERS); do mkdir -p $(FUZZ_DIR)/corpus-$$f; \
 	  $(FUZZ_DIR)/$$f-fuzzer -runs=$(FUZZ_RUNS) -max_len=70000 -print_final_stats=1 $(FUZZ_DIR)/corpus-$$f Tests/Fuzz/corpus/$$f 2>&1 \
 	    | grep -E '^(Done|stat::number_of_executed_units|stat::average_exec_per_sec|==|SUMMARY|ERROR)'; done
 
