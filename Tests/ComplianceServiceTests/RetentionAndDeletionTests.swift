@@ -171,4 +171,35 @@ struct RetentionAndDeletionTests {
         let listed = try await deployment.deletions().listDeletions(.with { $0.orgID = org }, options: try bearer(admin)).deletions
         #expect(listed.map(\.callID).sorted() == ["call-1", "call-1", "call-2"] && listed.allSatisfy { $0.state == .done })
     }
+
+    @Test("DeleteCall naming another firm's call is refused as not found, exactly as a made-up id, before anything is queued; the firm's own call is still deleted")
+    func deleteAnotherFirmsCall() async throws {
+        let deployment = try await CallDataDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation(tracking: "01184960000")
+        let (other, otherAdmin) = try await deployment.organisation("Jones LLP", tracking: "01184960001")
+        let t0 = CallDataDeployment.start
+        let theirs = try await deployment.call("call-a", org: org, tracking: "01184960000", caller: "07700 900123", at: t0 + 60_000)
+        _ = try await deployment.call("call-b", org: other, tracking: "01184960001", caller: "07700 900124", at: t0 + 60_000)
+        let deletions = try deployment.deletions()
+
+        var answers: [String] = []
+        for id in ["call-a", "call-made-up"] {
+            do {
+                _ = try await deletions.deleteCall(.with { $0.orgID = other; $0.callID = id }, options: try bearer(otherAdmin))
+                answers.append("ok")
+            } catch let error as RPCError {
+                answers.append("\(error.code) \(error.message.replacingOccurrences(of: id, with: "<id>"))")
+            }
+        }
+        #expect(answers.count == 2 && answers[0] == answers[1] && answers[0].hasPrefix("NOT_FOUND"), "\(answers)")
+        #expect(try await deletions.listDeletions(.with { $0.orgID = other }, options: try bearer(otherAdmin)).deletions.isEmpty, "nothing queued")
+        #expect(try await deployment.exists(call: "call-a", recording: theirs, org: org, admin: admin) == (true, true), "the other firm's call is untouched")
+
+        // The firm's own call goes as before.
+        let own = try await deletions.deleteCall(.with { $0.orgID = other; $0.callID = "call-b" }, options: try bearer(otherAdmin)).deletion
+        #expect(try await eventually {
+            try await deletions.getDeletion(.with { $0.orgID = other; $0.deletionID = own.deletionID }, options: try bearer(otherAdmin)).deletion.state == .done
+        })
+    }
 }

@@ -205,7 +205,9 @@ struct ComplianceCaseRefusalTests {
             }),
             ("RunRetention", member, .ok, { d, who, o in _ = try await d.retention(as: who).runRetention(.with { $0.orgID = org }, options: o) }),
             ("ListRetentionRuns", member, .ok, { d, who, o in _ = try await d.retention(as: who).listRetentionRuns(.with { $0.orgID = org }, options: o) }),
-            ("DeleteCall", analyst, .ok, { d, who, o in _ = try await d.deletions(as: who).deleteCall(.with { $0.orgID = org; $0.callID = "call-x" }, options: o) }),
+            ("DeleteCall", analyst, .notFound, { d, who, o in
+                _ = try await d.deletions(as: who).deleteCall(.with { $0.orgID = org; $0.callID = "call-none" }, options: o)
+            }),
             ("ListDeletions", analyst, .ok, { d, who, o in _ = try await d.deletions(as: who).listDeletions(.with { $0.orgID = org }, options: o) }),
             ("GetDeletion", analyst, .notFound, { d, who, o in
                 _ = try await d.deletions(as: who).getDeletion(.with { $0.orgID = org; $0.deletionID = "del_none" }, options: o)

@@ -2606,11 +2606,12 @@ public protocol Calltrace_Transcript_V1_CallServiceHandler: RPCService {
     /// Access: no user permission (the telephony gateways, as themselves).
     func completeCall(_ request: Calltrace_Transcript_V1_CompleteCallRequest, context: ServerContext) async throws -> Calltrace_Transcript_V1_CompleteCallResponse
 
-    /// reports.read: a call's record. The caller's number is shown in full only to principals
-    /// who also hold transcripts.read; analysts see it masked.
+    /// reports.read, or the compliance service (whether the organisation has the call, before a
+    /// deletion is queued; number masked): a call's record. The caller's number is shown in full
+    /// only to principals who also hold transcripts.read; analysts see it masked.
     ///
-    /// Access: reports.read, checked before the call (`principal` is the authorised caller).
-    func getCall(_ request: Calltrace_Transcript_V1_GetCallRequest, principal: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetCallResponse
+    /// Access: reports.read, or a service as itself, checked before the call (`actor` names who).
+    func getCall(_ request: Calltrace_Transcript_V1_GetCallRequest, actor: String, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetCallResponse
 
     /// reports.read, or the compliance service (for its exports, numbers masked): the
     /// organisation's calls, newest first, over a period; paged.
@@ -2707,7 +2708,7 @@ extension Calltrace_Transcript_V1_CallServiceHandler {
         }
         router.unary(Calltrace_Transcript_V1_CallService.completeCall, allow: policies.completeCall) { try await self.completeCall($0, context: $1) }
         router.unary(Calltrace_Transcript_V1_CallService.getCall, allow: policies.getCall) { request, context in
-            try await self.getCall(request, principal: try await authorizer.principal(of: context, in: request.orgID, may: .reportsRead), context: context)
+            try await self.getCall(request, actor: try await authorizer.actor(of: context, in: request.orgID, may: .reportsRead), context: context)
         }
         router.unary(Calltrace_Transcript_V1_CallService.listCalls, allow: policies.listCalls) { request, context in
             try await self.listCalls(request, actor: try await authorizer.actor(of: context, in: request.orgID, may: .reportsRead), context: context)
@@ -2770,8 +2771,9 @@ public struct Calltrace_Transcript_V1_CallServiceClient: Sendable {
         try await rpc.unary(Calltrace_Transcript_V1_CallService.completeCall, request, options: options)
     }
 
-    /// reports.read: a call's record. The caller's number is shown in full only to principals
-    /// who also hold transcripts.read; analysts see it masked.
+    /// reports.read, or the compliance service (whether the organisation has the call, before a
+    /// deletion is queued; number masked): a call's record. The caller's number is shown in full
+    /// only to principals who also hold transcripts.read; analysts see it masked.
     public func getCall(_ request: Calltrace_Transcript_V1_GetCallRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_GetCallResponse {
         try await rpc.unary(Calltrace_Transcript_V1_CallService.getCall, request, options: options)
     }

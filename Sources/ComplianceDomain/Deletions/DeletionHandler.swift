@@ -8,13 +8,14 @@ import Foundation
 /// `calltrace.compliance.v1.DeletionService`: records.delete.
 struct DeletionHandler: Calltrace_Compliance_V1_DeletionServiceHandler {
     let rules: DeletionRules
+    let services: any CallDataServices
     let authorizer: any Authorizing
     let policies = Calltrace_Compliance_V1_DeletionServicePolicies(
         deleteCall: .gateways | .operators, getDeletion: .gateways | .operators, listDeletions: .gateways | .operators)
 
     func deleteCall(_ request: Calltrace_Compliance_V1_DeleteCallRequest, principal who: Principal, context: ServerContext) async throws
         -> Calltrace_Compliance_V1_DeleteCallResponse {
-        let row = try await rules.delete(request.callID, org: request.orgID, reason: request.reason, by: who.actor)
+        let row = try await rules.delete(request.callID, org: request.orgID, reason: request.reason, by: who.actor, services: services)
         return .with { $0.deletion = Self.proto(row, job: nil) }
     }
 

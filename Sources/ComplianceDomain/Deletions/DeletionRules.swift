@@ -15,11 +15,19 @@ struct DeletionRules: Sendable {
     let outbox: AuditOutbox
     let clock: any WallClock
 
-    /// Queues the deletion of `callID` (or answers the one already queued for it).
-    func delete(_ callID: String, org: String, reason: String, by actor: String) async throws -> DeletionRow {
+    /// Queues the deletion of `callID` (or answers the one already queued for it). A call the
+    /// organisation does not have — another firm's, or none — is refused as not found before
+    /// anything is queued or audited, the same for both (P6, P8): what the organisation has is
+    /// a call transcript knows, recordings media holds for it, or a deletion of it already asked.
+    func delete(_ callID: String, org: String, reason: String, by actor: String, services: any CallDataServices) async throws -> DeletionRow {
         try OrganizationID.validate(org)
         try CallID.validate(callID)
         let reason = try DomainText.line(reason, "reason", max: 200)
+        let askedBefore = try await repository.read { tx in try tx.deletion(org: org, callID: callID) } != nil
+        let known = try await askedBefore ? true : services.hasCall(org: org, callID: callID)
+        guard known else {
+            throw DomainError.notFound("call \(callID) not found in organisation \(org)")
+        }
         return try await repository.write { tx in try queue(callID, org: org, reason: reason, request: "", by: actor, in: tx) }
     }
 

@@ -32,6 +32,8 @@ protocol CallDataServices: Sendable {
     func deleteCallRecord(org: String, callID: String) async throws -> Bool
     /// Every recording of the call; how many there were.
     func deleteRecordings(org: String, callID: String) async throws -> Int
+    /// Whether the organisation has the call: transcript knows it, or media holds a recording of it.
+    func hasCall(org: String, callID: String) async throws -> Bool
     func calls(org: String, callerNumber: String) async throws -> [FoundCall]
     /// The number goes on the suppression list; answers the analyses deleted.
     func suppress(org: String, number: String, reason: String) async throws -> Int
@@ -108,6 +110,14 @@ struct PeerCallData: CallDataServices {
 
     func deleteRecordings(org: String, callID: String) async throws -> Int {
         Int(try await media.deleteCallRecordings(.with { $0.orgID = org; $0.callID = callID }, options: options).deleted)
+    }
+
+    func hasCall(org: String, callID: String) async throws -> Bool {
+        do {
+            _ = try await calls.getCall(.with { $0.orgID = org; $0.callID = callID }, options: options)
+            return true
+        } catch let error as RPCError where error.code == .notFound {}
+        return try await !recordingPage(org: org, callID: callID, pageToken: "").recordings.isEmpty
     }
 
     func calls(org: String, callerNumber: String) async throws -> [FoundCall] {

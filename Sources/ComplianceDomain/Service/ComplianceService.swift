@@ -99,7 +99,7 @@ public struct ComplianceService: CallTraceService {
         let documents = DocumentRules(repository: repository, register: register, retention: retention, services: services, outbox: context.outbox,
                                       clock: context.clock)
         handlers = [AuditHandler(trail: trail, checkpoints: checkpoints, authorizer: authorizer), RetentionHandler(rules: retention, authorizer: authorizer),
-                    DeletionHandler(rules: deletions, authorizer: authorizer),
+                    DeletionHandler(rules: deletions, services: services, authorizer: authorizer),
                     SubjectRequestHandler(rules: requests, services: services, authorizer: authorizer),
                     BundleHandler(rules: bundles, authorizer: authorizer),
                     MatterHandler(bundles: bundles, repository: repository, services: services, authorizer: authorizer),

@@ -109,7 +109,7 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         let users: PeerPolicy = .gateways | .operators
         let compliance: PeerPolicy = .service("compliance")
         policies = .init(
-            startCall: telephony, prepareCallback: telephony, completeCall: telephony, getCall: users, listCalls: users | compliance,
+            startCall: telephony, prepareCallback: telephony, completeCall: telephony, getCall: users | compliance, listCalls: users | compliance,
             markCallOutcome: users, attributionReport: users, findCallsByCaller: compliance,
             deleteCall: .service("compliance"), purgeCalls: .service("compliance"),
             purgeTranscripts: .service("compliance"), purgeOrganisation: .service("compliance"), recordMatter: .service("compliance"),
@@ -149,9 +149,9 @@ struct CallHandler: Calltrace_Transcript_V1_CallServiceHandler {
         return .init()
     }
 
-    func getCall(_ request: Calltrace_Transcript_V1_GetCallRequest, principal _: Principal, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetCallResponse {
+    func getCall(_ request: Calltrace_Transcript_V1_GetCallRequest, actor _: String, context: ServerContext) async throws -> Calltrace_Transcript_V1_GetCallResponse {
         let row = try await rules.call(request.callID, org: request.orgID)
-        let full = await mayReadTranscripts(context, org: request.orgID)
+        let full = context.peer.kind == .service ? false : await mayReadTranscripts(context, org: request.orgID)
         var call = try proto(row, withNumber: full)
         call.visit = try await visitAttribution(of: row)
         return .with { $0.call = call }
