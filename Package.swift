@@ -339,6 +339,13 @@ let package = Package(
                            "CallTraceServiceHost", "CallTraceTestSupport", "CallTraceDeploymentSupport"],
             swiftSettings: swiftSettings
         ),
+        // `make crash`: the deployment's four services as processes, killed with SIGKILL at random
+        // moments of ingest, deletion and erasure; the invariants checked after each restart.
+        .testTarget(
+            name: "CrashHarnessTests",
+            dependencies: ["CallTraceAPI", "CallTraceProto", "CallTraceRPC", "CallTraceStorage", "CallTraceTestSupport", "CallTraceDeploymentSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "TwilioTests",
             dependencies: ["Twilio", "FakeTwilio", "CallTraceOutbound", "CallTraceKeys", "CallTraceTestSupport"],

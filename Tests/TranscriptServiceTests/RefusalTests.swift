@@ -115,7 +115,8 @@ struct TranscriptRefusalTests {
         try await deployment.assign("0118 496 0000", org: org, admin: admin)
         try await deployment.start("call-1", tracking: "01184960000", caller: "07700900123")
         let segments: [Calltrace_Transcript_V1_Segment] = [.with { $0.speaker = "caller"; $0.text = "I need advice about my lease." }]
-        func submit(as who: String, options: CallOptions = CallOptions(), org: String = org, call: String = "call-1") async throws {
+        func submit(as who: String, options: CallOptions = CallOptions(), org: String = org, call: String = "call-1",
+                    segments: [Calltrace_Transcript_V1_Segment] = segments) async throws {
             _ = try await deployment.transcripts(as: who).submitTranscript(.with { $0.orgID = org; $0.callID = call; $0.segments = segments },
                                                                             options: options)
         }
@@ -131,7 +132,13 @@ struct TranscriptRefusalTests {
         #expect(try keyedOrgs() == keyedBefore, "no key for an organisation no call names")
 
         try await submit(as: TemporaryPKI.telephony)
-        let again = await #expect(throws: RPCError.self) { try await submit(as: TemporaryPKI.telephony) }
+        // The very transcript again — a gateway asking again because it lost the answer — is
+        // answered and changes nothing (the trail below still holds one event of it); another
+        // one from a gateway is refused.
+        try await submit(as: TemporaryPKI.telephony)
+        let again = await #expect(throws: RPCError.self) {
+            try await submit(as: TemporaryPKI.telephony, segments: [.with { $0.speaker = "caller"; $0.text = "Something else entirely." }])
+        }
         #expect(again?.code == .alreadyExists && again?.message.contains("records.delete") == true, "\(String(describing: again))")
         // A user may give the first transcript with transcripts.read; replacing needs records.delete.
         #expect(await code { try await submit(as: web, options: try bearer(analyst)) } == .permissionDenied)

@@ -2899,7 +2899,8 @@ public protocol Calltrace_Transcript_V1_TranscriptServiceHandler: RPCService {
     /// transcripts.read (a user typing one), or a telephony gateway as itself (its own
     /// speech-to-text; the `manual` engine): the call's transcript. A transcript already stored is
     /// replaced only by a user who also holds records.delete (audited `transcript.replaced`); a
-    /// gateway gets ALREADY_EXISTS. It is redacted before it is stored, then analysed by a durable
+    /// gateway gets ALREADY_EXISTS, except for the very transcript stored (a retry whose answer was
+    /// lost), which answers it again and changes nothing. It is redacted before it is stored, then analysed by a durable
     /// job (not for a suppressed caller).
     ///
     /// Access: checked here, transcripts.read at least: a telephony gateway gives the first transcript as itself; replacing one needs records.delete too.
@@ -2967,7 +2968,8 @@ public struct Calltrace_Transcript_V1_TranscriptServiceClient: Sendable {
     /// transcripts.read (a user typing one), or a telephony gateway as itself (its own
     /// speech-to-text; the `manual` engine): the call's transcript. A transcript already stored is
     /// replaced only by a user who also holds records.delete (audited `transcript.replaced`); a
-    /// gateway gets ALREADY_EXISTS. It is redacted before it is stored, then analysed by a durable
+    /// gateway gets ALREADY_EXISTS, except for the very transcript stored (a retry whose answer was
+    /// lost), which answers it again and changes nothing. It is redacted before it is stored, then analysed by a durable
     /// job (not for a suppressed caller).
     public func submitTranscript(_ request: Calltrace_Transcript_V1_SubmitTranscriptRequest, options: CallOptions = CallOptions()) async throws -> Calltrace_Transcript_V1_SubmitTranscriptResponse {
         try await rpc.unary(Calltrace_Transcript_V1_TranscriptService.submitTranscript, request, options: options)

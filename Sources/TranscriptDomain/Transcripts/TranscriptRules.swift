@@ -148,7 +148,7 @@ struct TranscriptRules: Sendable {
         let transcript = Transcript(callID: callID, org: org, segments: clean, engine: engine, redactions: redactions, createdAt: now)
         let plain = try transcript.sealedForm()
         let callKeys = calls.callKeys
-        try await repository.write { [outbox, jobs] tx in
+        return try await repository.write { [outbox, jobs] tx in
             guard let call = try tx.call(callID, org: org) else { throw DomainError.notFound("call \(callID) not found in organisation \(org)") }
             guard try tx.listedCaller(.suppressions, org: org, callerIndex: call.callerIndex) == nil else {
                 throw DomainError.wrongState("the caller of call \(callID) objected: their calls are not transcribed")
@@ -157,7 +157,12 @@ struct TranscriptRules: Sendable {
                 throw DomainError.wrongState("call \(callID) was not recorded (the firm had not accepted the processing agreement, or the caller objected): it takes no transcript")
             }
             let earlier = try tx.transcript(org: org, callID: callID)
-            if earlier != nil && !replacing {
+            if let earlier, !replacing {
+                // A gateway asking again because it lost the answer (transcript, or the connection,
+                // died after the commit) gets the transcript it gave, and nothing happens twice.
+                let stored = try Transcript(sealedForm: callKeys.open(earlier.sealedSegments, org: org, call: callID, .transcript,
+                                                                      table: "transcripts", column: "segments"))
+                if stored.engine == engine && stored.segments == clean { return stored }
                 throw DomainError.alreadyExists("call \(callID) has a transcript: only a firm user with records.delete may replace it")
             }
             // A replaced transcript's key goes with it (and its analysis's): the text it replaces
@@ -182,8 +187,8 @@ struct TranscriptRules: Sendable {
             try outbox.record(AuditRecord(org: org, actor: actor, action: earlier == nil ? .transcriptStored : .transcriptReplaced,
                                           resource: .call(callID), outcome: .success,
                                           detail: "engine=\(engine); redactions=\(redactions)\(replaced)"), in: tx.connection)
+            return transcript
         }
-        return transcript
     }
 
     /// A user's or gateway's transcript (the `manual` engine).

@@ -1,0 +1,237 @@
+import CallTraceAPI
+import CallTraceDeploymentSupport
+import CallTraceProto
+import CallTraceRPC
+import CallTraceStorage
+import CallTraceTestSupport
+import Foundation
+
+/// Kills a random service with SIGKILL at a random moment of a random piece of work — a call
+/// ingested (started, its recording uploaded, its transcript submitted, redacted and analysed,
+/// completed), a call deleted across services, a caller's data erased — starts it again on its
+/// stores, waits until every service's durable jobs and audit outbox are idle, and checks what
+/// P10, P11, P13 and P15 promise of the whole deployment's state, read from each service's own
+/// database and files and through compliance's trail.
+///
+/// The work goes on as a gateway's would through the kill: a call refused as UNAVAILABLE (or
+/// cut off) is asked again with the same ids until it is answered.
+final class CrashHarness: @unchecked Sendable {
+    let deployment: ProcessDeployment
+    let org: String
+    private var admin: String
+    private let adminEmail: String
+    private var random: SplitMix64
+    private let trackingNumber = "+441184960000"
+    /// The callers' numbers, few, so an erasure finds several calls.
+    private let callers = ["07700 900101", "07700 900102", "07700 900103", "07700 900104"]
+
+    // What the harness asked for, to check against what the services hold.
+    /// Calls ingested and not asked deleted, by id: their caller.
+    private var live: [String: String] = [:]
+    private(set) var recordingsStored: Set<String> = []
+    private(set) var deletionsAsked: Set<String> = []
+    private(set) var erasuresAsked: Set<String> = []
+    private var nextCall = 0
+    private(set) var kills: [String: Int] = [:]
+    private(set) var work: [String: Int] = [:]
+    /// Kills that landed while the work's own calls were under way (the rest hit the jobs they left).
+    private(set) var killsDuringCalls = 0
+    /// How long each kind of work's calls took when no kill disturbed them.
+    private var windows: [Work: Duration] = [:]
+
+    private init(deployment: ProcessDeployment, org: String, admin: String, adminEmail: String, seed: UInt64) {
+        self.deployment = deployment
+        self.org = org
+        self.admin = admin
+        self.adminEmail = adminEmail
+        random = SplitMix64(state: seed)
+    }
+
+    /// A deployment of four processes and one firm ready for calls: the agreement accepted, a
+    /// tracking number, transcription on (transcripts given by the gateway, analysed locally).
+    static func start(seed: UInt64) async throws -> CrashHarness {
+        let deployment = try await ProcessDeployment()
+        let made = try await deployment.identity.newOrganisation()
+        let harness = CrashHarness(deployment: deployment, org: made.org, admin: made.admin, adminEmail: made.email, seed: seed)
+        try await deployment.compliance.acceptAgreement(org: made.org, admin: made.admin)
+        _ = try await Calltrace_Transcript_V1_TrackingNumberServiceClient(try deployment.transcript.client()).assignTrackingNumber(.with {
+            $0.orgID = made.org; $0.number = harness.trackingNumber; $0.source = "Google Ads"; $0.channel = .googleAds
+        }, options: try bearer(made.admin))
+        _ = try await Calltrace_Transcript_V1_TranscriptServiceClient(try deployment.transcript.client()).setTranscriptionSettings(.with {
+            $0.orgID = made.org; $0.settings = .with { $0.enabled = true; $0.engine = "manual"; $0.analysisEngine = "local" }
+        }, options: try bearer(made.admin))
+        return harness
+    }
+
+    func stop() async { await deployment.stop() }
+
+    // MARK: One trial
+
+    enum Work: String, CaseIterable { case ingest, delete, erase }
+
+    /// One piece of work with one service killed during it and started again; the violations
+    /// the invariants then find, and how many were checked.
+    func trial() async throws -> (checked: Int, violations: [String]) {
+        var kinds: [Work] = [.ingest]
+        if !live.isEmpty { kinds += [.ingest, .delete, .erase] }
+        let kind = kinds.randomElement(using: &random)!
+        let victim = ProcessDeployment.names.randomElement(using: &random)!
+        // Anywhere in the calls the work makes (as long as they took last time undisturbed) or in
+        // the jobs they leave running behind them (a recording linked, a transcript redacted and
+        // analysed, a deletion asked of transcript and media, audit events forwarded).
+        let calls = Int((windows[kind] ?? .milliseconds(200)) / .milliseconds(1))
+        let moment = Duration.milliseconds(Bool.random(using: &random)
+            ? Int.random(in: 0...calls, using: &random) : Int.random(in: calls...(calls + 400), using: &random))
+        let size = Int.random(in: 8_000...2_000_000, using: &random)
+        let caller = callers.randomElement(using: &random)!
+        let target = live.keys.sorted().randomElement(using: &random)
+        work[kind.rawValue, default: 0] += 1
+        kills[victim, default: 0] += 1
+
+        let began = ContinuousClock.now
+        let job = Task { () async throws -> Duration in
+            try await self.perform(kind, size: size, caller: caller, target: target)
+            return ContinuousClock.now - began
+        }
+        try await Task.sleep(for: moment)  // the random moment of the kill, not a wait for anything
+        let service = deployment.services[victim]!
+        let status = await service.kill()
+        let killedAt = ContinuousClock.now - began
+        var violations: [String] = []
+        if status != 128 + SIGKILL { violations.append("\(victim) did not end by SIGKILL (status \(status.map(String.init) ?? "none"))") }
+        try await service.start()
+        do {
+            let took = try await job.value
+            if took < killedAt {
+                windows[kind] = took  // undisturbed: the next window is as long
+            } else {
+                killsDuringCalls += 1
+            }
+        } catch { violations.append("\(kind) with \(victim) killed: \(error)") }
+        if let busy = try await settle() { violations.append("not idle after \(patience): \(busy)") }
+        let checked = try await check(into: &violations)
+        return (checked, violations)
+    }
+
+    private func perform(_ kind: Work, size: Int, caller: String, target: String?) async throws {
+        switch kind {
+        case .ingest: try await ingest(size: size, caller: caller)
+        case .delete: if let target { try await delete(target) }
+        case .erase: if let target, let number = live[target] { try await erase(number) }
+        }
+    }
+
+    private func ingest(size: Int, caller: String) async throws {
+        nextCall += 1
+        let call = "call-\(nextCall)"
+        let file = wavFile(samples: size / 2)
+        let calls = Calltrace_Transcript_V1_CallServiceClient(try deployment.transcript.client(identity: TemporaryPKI.telephony))
+        let started = try await persist {
+            try await calls.startCall(.with { $0.callID = call; $0.trackingNumber = self.trackingNumber; $0.callerNumber = caller; $0.direction = .inbound })
+        }
+        guard started.orgID == org, started.record else { throw HarnessError("call \(call) was not to be recorded: \(started.reason)") }
+        live[call] = caller
+        let media = Media(try deployment.media.client(identity: TemporaryPKI.telephony))
+        let recording = try await persist { try await media.upload(file, org: self.org, call: call, piece: 32_768) }
+        recordingsStored.insert(recording.recordingID)
+        let transcripts = Calltrace_Transcript_V1_TranscriptServiceClient(try deployment.transcript.client(identity: TemporaryPKI.telephony))
+        _ = try await persist {
+            try await transcripts.submitTranscript(.with {
+                $0.orgID = self.org; $0.callID = call
+                $0.segments = [.with { $0.speaker = "caller"; $0.text = "I was hurt at work and my card is 4111 1111 1111 1111." },
+                               .with { $0.speaker = "agent"; $0.text = "We can help with a personal injury claim." }]
+            })
+        }
+        _ = try await persist { try await calls.completeCall(.with { $0.orgID = self.org; $0.callID = call; $0.outcome = .answered }) }
+    }
+
+    private func delete(_ call: String) async throws {
+        let deletions = Calltrace_Compliance_V1_DeletionServiceClient(try deployment.compliance.client())
+        let deletion = try await persist {
+            try await deletions.deleteCall(.with { $0.orgID = self.org; $0.callID = call; $0.reason = "Entered in error" }, options: try await self.asAdmin())
+        }
+        live[call] = nil
+        deletionsAsked.insert(deletion.deletion.deletionID)
+    }
+
+    private func erase(_ number: String) async throws {
+        let requests = Calltrace_Compliance_V1_SubjectRequestServiceClient(try deployment.compliance.client())
+        let opened = try await persist {
+            try await requests.openSubjectRequest(.with {
+                $0.orgID = self.org; $0.kind = .erasure; $0.phoneNumbers = [number]; $0.receivedOn = Self.today(); $0.nation = "england-and-wales"
+            }, options: try await self.asAdmin())
+        }
+        let id = opened.request.requestID
+        _ = try await persist {
+            try await requests.recordIdentityCheck(.with { $0.orgID = self.org; $0.requestID = id; $0.result = .passed }, options: try await self.asAdmin())
+        }
+        _ = try await persist { try await requests.eraseSubjectData(.with { $0.orgID = self.org; $0.requestID = id }, options: try await self.asAdmin()) }
+        erasuresAsked.insert(id)
+        for (call, caller) in live where caller == number { live[call] = nil }
+    }
+
+    /// The admin's session; signed in again if identity no longer knows it.
+    func asAdmin() async throws -> CallOptions { try bearer(admin) }
+
+    /// Asks again, with the same ids, what a kill cut off — as a gateway does — until answered.
+    private func persist<T>(_ body: () async throws -> T) async throws -> T {
+        let deadline = ContinuousClock.now + patience
+        while true {
+            do { return try await body() } catch let error as RPCError where Self.retried.contains(error.code) && ContinuousClock.now < deadline {
+                if error.code == .unauthenticated {
+                    admin = try await deployment.identity.login(email: adminEmail, org: org)
+                }
+                try await Task.sleep(for: .milliseconds(20))  // a gateway's pause before asking again
+            }
+        }
+    }
+
+    /// What a kill makes a call answer: the service is down or went down under the call (a
+    /// stream cut off mid-way ends as CANCELLED or UNKNOWN), or identity was not there to check
+    /// the session.
+    private static let retried: Set<StatusCode> = [.unavailable, .deadlineExceeded, .cancelled, .unknown, .aborted, .unauthenticated]
+
+    private static func today() -> String {
+        let format = DateFormatter()
+        format.dateFormat = "yyyy-MM-dd"
+        format.timeZone = TimeZone(identifier: "Europe/London")
+        format.locale = Locale(identifier: "en_GB_POSIX")
+        return format.string(from: Date())
+    }
+
+    // MARK: Idle
+
+    /// Waits until no service has a job running, due or retrying, or an audit event unsent; nil
+    /// then, or what is still busy after `patience`.
+    private func settle() async throws -> String? {
+        var busy: String?
+        let idle = try await eventually {
+            busy = try Self.busy(deployment)
+            return busy == nil
+        }
+        return idle ? nil : busy
+    }
+
+    static func busy(_ deployment: ProcessDeployment) throws -> String? {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        var found: [String] = []
+        for name in ProcessDeployment.names {
+            let path = deployment.services[name]!.setup.database
+            for row in try Database.query(readOnly: path, """
+                SELECT kind, state, attempts FROM jobs WHERE state = 'running' OR (state = 'ready' AND (attempts > 0 OR run_at_unix_ms <= ?))
+                """, bindings: [now]) {
+                found.append("\(name) job \(row.text("kind") ?? "") \(row.text("state") ?? "") after \(row.int("attempts") ?? 0) attempts")
+            }
+            let unsent = try Database.query(readOnly: path, "SELECT COUNT(*) AS n FROM audit_outbox")[0].int("n") ?? 0
+            if unsent > 0 { found.append("\(name): \(unsent) audit events unsent") }
+        }
+        return found.isEmpty ? nil : found.joined(separator: "; ")
+    }
+
+    // MARK: Invariants
+
+    struct HarnessError: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+}
