@@ -249,6 +249,22 @@ struct BundleAndOffboardingTests {
             let kept = try service.instance.keyStore.sync { db in try db.query("SELECT 1 FROM org_keys WHERE org_id = ?", org) }
             #expect(kept.isEmpty, "\(service.name)'s key for the organisation is gone")
         }
+        // The services' own records of the purge (`organisation.purged`, `organisation.offboarded`)
+        // reach compliance after the firm's trail went with it: let go, not refused, so nothing of
+        // the firm stays behind in an outbox or a dead letter (they used to be dead-lettered).
+        // (Identity is started here without compliance as its peer: its events wait in its outbox.)
+        let services = [deployment.media, deployment.transcript, deployment.compliance]
+        var left: [String] = []
+        #expect(try await eventually(timeout: .seconds(30)) {
+            for service in services { _ = await service.instance.jobs.runDue() }
+            left = try services.flatMap { service in
+                try service.instance.database.sync { db in
+                    try db.query("SELECT 'unsent' AS what FROM audit_outbox WHERE org_id = ? UNION ALL SELECT reason FROM audit_dead_letters", org)
+                        .map { "\(service.name): \($0.text("what") ?? "")" }
+                }
+            }
+            return left.isEmpty
+        }, "every service's outbox forwarded the firm's last events, and none was refused: \(left)")
 
         // The certificate verifies offline, with the key compliance publishes; any altered byte fails.
         let key = try await offboardings.getSigningKey(.init())

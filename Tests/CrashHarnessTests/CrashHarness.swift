@@ -8,7 +8,8 @@ import Foundation
 
 /// Kills a random service with SIGKILL at a random moment of a random piece of work — a call
 /// ingested (started, its recording uploaded, its transcript submitted, redacted and analysed,
-/// completed), a call deleted across services, a caller's data erased — starts it again on its
+/// completed), a call deleted across services, a caller's data erased, a firm offboarded (its
+/// export built, then everything of it purged everywhere) — starts it again on its
 /// stores, waits until every service's durable jobs and audit outbox are idle, and checks what
 /// P10, P11, P13 and P15 promise of the whole deployment's state, read from each service's own
 /// database and files and through compliance's trail.
@@ -17,21 +18,29 @@ import Foundation
 /// cut off) is asked again with the same ids until it is answered.
 final class CrashHarness: @unchecked Sendable {
     let deployment: ProcessDeployment
-    let org: String
-    private var admin: String
-    private let adminEmail: String
+    /// A firm the harness makes calls for.
+    struct Firm {
+        let org: String
+        let email: String
+        var admin: String
+        let trackingNumber: String
+    }
+    /// The firm whose calls are ingested, deleted and erased throughout.
+    private var firm: Firm
+    var org: String { firm.org }
     private var random: SplitMix64
-    private let trackingNumber = "+441184960000"
     /// The callers' numbers, few, so an erasure finds several calls.
     private let callers = ["07700 900101", "07700 900102", "07700 900103", "07700 900104"]
 
     // What the harness asked for, to check against what the services hold.
-    /// Calls ingested and not asked deleted, by id: their caller.
+    /// The firm's calls ingested and not asked deleted, by id: their caller.
     private var live: [String: String] = [:]
     private(set) var recordingsStored: Set<String> = []
     private(set) var deletionsAsked: Set<String> = []
     private(set) var erasuresAsked: Set<String> = []
+    private(set) var offboarded: Set<String> = []
     private var nextCall = 0
+    private var firms = 0
     private(set) var kills: [String: Int] = [:]
     private(set) var work: [String: Int] = [:]
     /// Kills that landed while the work's own calls were under way (the rest hit the jobs they left).
@@ -39,41 +48,45 @@ final class CrashHarness: @unchecked Sendable {
     /// How long each kind of work's calls took when no kill disturbed them.
     private var windows: [Work: Duration] = [:]
 
-    private init(deployment: ProcessDeployment, org: String, admin: String, adminEmail: String, seed: UInt64) {
+    private init(deployment: ProcessDeployment, firm: Firm, seed: UInt64) {
         self.deployment = deployment
-        self.org = org
-        self.admin = admin
-        self.adminEmail = adminEmail
+        self.firm = firm
         random = SplitMix64(state: seed)
     }
 
-    /// A deployment of four processes and one firm ready for calls: the agreement accepted, a
-    /// tracking number, transcription on (transcripts given by the gateway, analysed locally).
+    /// A deployment of four processes and one firm ready for calls.
     static func start(seed: UInt64) async throws -> CrashHarness {
         let deployment = try await ProcessDeployment()
+        return CrashHarness(deployment: deployment, firm: try await newFirm(in: deployment, number: 0), seed: seed)
+    }
+
+    /// A firm ready for calls: the agreement accepted, a tracking number of its own,
+    /// transcription on (transcripts given by the gateway, analysed locally).
+    private static func newFirm(in deployment: ProcessDeployment, number: Int) async throws -> Firm {
         let made = try await deployment.identity.newOrganisation()
-        let harness = CrashHarness(deployment: deployment, org: made.org, admin: made.admin, adminEmail: made.email, seed: seed)
+        let firm = Firm(org: made.org, email: made.email, admin: made.admin, trackingNumber: "+44118496\(String(format: "%04d", number))")
         try await deployment.compliance.acceptAgreement(org: made.org, admin: made.admin)
         _ = try await Calltrace_Transcript_V1_TrackingNumberServiceClient(try deployment.transcript.client()).assignTrackingNumber(.with {
-            $0.orgID = made.org; $0.number = harness.trackingNumber; $0.source = "Google Ads"; $0.channel = .googleAds
+            $0.orgID = made.org; $0.number = firm.trackingNumber; $0.source = "Google Ads"; $0.channel = .googleAds
         }, options: try bearer(made.admin))
         _ = try await Calltrace_Transcript_V1_TranscriptServiceClient(try deployment.transcript.client()).setTranscriptionSettings(.with {
             $0.orgID = made.org; $0.settings = .with { $0.enabled = true; $0.engine = "manual"; $0.analysisEngine = "local" }
         }, options: try bearer(made.admin))
-        return harness
+        return firm
     }
 
     func stop() async { await deployment.stop() }
 
     // MARK: One trial
 
-    enum Work: String, CaseIterable { case ingest, delete, erase }
+    enum Work: String, CaseIterable { case ingest, delete, erase, offboard }
 
     /// One piece of work with one service killed during it and started again; the violations
     /// the invariants then find, and how many were checked.
     func trial() async throws -> (checked: Int, violations: [String]) {
         var kinds: [Work] = [.ingest]
         if !live.isEmpty { kinds += [.ingest, .delete, .erase] }
+        if Int.random(in: 0..<10, using: &random) == 0 { kinds = [.offboard] }  // one trial in ten
         let kind = kinds.randomElement(using: &random)!
         let victim = ProcessDeployment.names.randomElement(using: &random)!
         // Anywhere in the calls the work makes (as long as they took last time undisturbed) or in
@@ -88,9 +101,17 @@ final class CrashHarness: @unchecked Sendable {
         work[kind.rawValue, default: 0] += 1
         kills[victim, default: 0] += 1
 
+        // A firm to offboard is made, with two calls, before the clock of the kill starts.
+        var leaving: Firm?
+        if kind == .offboard {
+            firms += 1
+            let made = try await Self.newFirm(in: deployment, number: firms)
+            for _ in 0..<2 { try await ingest(size: size / 4, caller: caller, for: made) }
+            leaving = made
+        }
         let began = ContinuousClock.now
         let job = Task { () async throws -> Duration in
-            try await self.perform(kind, size: size, caller: caller, target: target)
+            try await self.perform(kind, size: size, caller: caller, target: target, leaving: leaving)
             return ContinuousClock.now - began
         }
         try await Task.sleep(for: moment)  // the random moment of the kill, not a wait for anything
@@ -113,36 +134,37 @@ final class CrashHarness: @unchecked Sendable {
         return (checked, violations)
     }
 
-    private func perform(_ kind: Work, size: Int, caller: String, target: String?) async throws {
+    private func perform(_ kind: Work, size: Int, caller: String, target: String?, leaving: Firm?) async throws {
         switch kind {
-        case .ingest: try await ingest(size: size, caller: caller)
+        case .ingest: try await ingest(size: size, caller: caller, for: firm)
         case .delete: if let target { try await delete(target) }
         case .erase: if let target, let number = live[target] { try await erase(number) }
+        case .offboard: if let leaving { try await offboard(leaving) }
         }
     }
 
-    private func ingest(size: Int, caller: String) async throws {
+    private func ingest(size: Int, caller: String, for firm: Firm) async throws {
         nextCall += 1
-        let call = "call-\(nextCall)"
+        let call = "call-\(nextCall)", org = firm.org
         let file = wavFile(samples: size / 2)
         let calls = Calltrace_Transcript_V1_CallServiceClient(try deployment.transcript.client(identity: TemporaryPKI.telephony))
         let started = try await persist {
-            try await calls.startCall(.with { $0.callID = call; $0.trackingNumber = self.trackingNumber; $0.callerNumber = caller; $0.direction = .inbound })
+            try await calls.startCall(.with { $0.callID = call; $0.trackingNumber = firm.trackingNumber; $0.callerNumber = caller; $0.direction = .inbound })
         }
         guard started.orgID == org, started.record else { throw HarnessError("call \(call) was not to be recorded: \(started.reason)") }
-        live[call] = caller
+        if org == self.org { live[call] = caller }
         let media = Media(try deployment.media.client(identity: TemporaryPKI.telephony))
-        let recording = try await persist { try await media.upload(file, org: self.org, call: call, piece: 32_768) }
-        recordingsStored.insert(recording.recordingID)
+        let recording = try await persist { try await media.upload(file, org: org, call: call, piece: 32_768) }
+        if org == self.org { recordingsStored.insert(recording.recordingID) }
         let transcripts = Calltrace_Transcript_V1_TranscriptServiceClient(try deployment.transcript.client(identity: TemporaryPKI.telephony))
         _ = try await persist {
             try await transcripts.submitTranscript(.with {
-                $0.orgID = self.org; $0.callID = call
+                $0.orgID = org; $0.callID = call
                 $0.segments = [.with { $0.speaker = "caller"; $0.text = "I was hurt at work and my card is 4111 1111 1111 1111." },
                                .with { $0.speaker = "agent"; $0.text = "We can help with a personal injury claim." }]
             })
         }
-        _ = try await persist { try await calls.completeCall(.with { $0.orgID = self.org; $0.callID = call; $0.outcome = .answered }) }
+        _ = try await persist { try await calls.completeCall(.with { $0.orgID = org; $0.callID = call; $0.outcome = .answered }) }
     }
 
     private func delete(_ call: String) async throws {
@@ -170,8 +192,40 @@ final class CrashHarness: @unchecked Sendable {
         for (call, caller) in live where caller == number { live[call] = nil }
     }
 
+    /// The firm's export built, then confirmed: everything of it purged from every service.
+    /// Confirming purges at once; a purge a kill interrupted resumes where it stood when the
+    /// admin confirms again (as the page offers), or when the durable job takes over (five
+    /// minutes on, longer than a trial waits).
+    private func offboard(_ leaving: Firm) async throws {
+        let offboarding = Calltrace_Compliance_V1_OffboardingServiceClient(try deployment.compliance.client())
+        let admin = try bearer(leaving.admin)
+        var record = try await persist { try await offboarding.startOffboarding(.with { $0.orgID = leaving.org }, options: admin).offboarding }
+        let deadline = ContinuousClock.now + patience
+        while record.state == .exporting && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))  // the export is a durable job; the admin's page looks again
+            record = try await persist { try await offboarding.getOffboarding(.with { $0.orgID = leaving.org }, options: admin).offboarding }
+        }
+        guard record.state == .awaitingConfirmation else { throw HarnessError("offboarding \(record.offboardingID) is \(record.state), not awaiting confirmation") }
+        while try !Self.offboardingCompleted(leaving.org, in: deployment) {
+            guard ContinuousClock.now < deadline else { throw HarnessError("offboarding \(record.offboardingID) did not complete") }
+            do {
+                _ = try await offboarding.confirmOffboarding(.with {
+                    $0.orgID = leaving.org; $0.offboardingID = record.offboardingID; $0.confirmOrgID = leaving.org
+                }, options: admin)
+            } catch let error as RPCError where Self.retried.contains(error.code) {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        offboarded.insert(leaving.org)
+    }
+
+    static func offboardingCompleted(_ org: String, in deployment: ProcessDeployment) throws -> Bool {
+        try Database.query(readOnly: deployment.compliance.setup.database, "SELECT completed_at_unix_ms FROM offboardings WHERE org_id = ?",
+                           bindings: [org]).first?.int("completed_at_unix_ms") ?? 0 > 0
+    }
+
     /// The admin's session; signed in again if identity no longer knows it.
-    func asAdmin() async throws -> CallOptions { try bearer(admin) }
+    func asAdmin() async throws -> CallOptions { try bearer(firm.admin) }
 
     /// Asks again, with the same ids, what a kill cut off — as a gateway does — until answered.
     private func persist<T>(_ body: () async throws -> T) async throws -> T {
@@ -179,7 +233,7 @@ final class CrashHarness: @unchecked Sendable {
         while true {
             do { return try await body() } catch let error as RPCError where Self.retried.contains(error.code) && ContinuousClock.now < deadline {
                 if error.code == .unauthenticated {
-                    admin = try await deployment.identity.login(email: adminEmail, org: org)
+                    firm.admin = try await deployment.identity.login(email: firm.email, org: firm.org)
                 }
                 try await Task.sleep(for: .milliseconds(20))  // a gateway's pause before asking again
             }

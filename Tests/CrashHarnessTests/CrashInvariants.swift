@@ -68,8 +68,11 @@ extension CrashHarness {
         for name in ProcessDeployment.names {
             let dead = try rows(name, "SELECT kind FROM jobs WHERE state = 'dead'").compactMap { $0.text("kind") }
             expect(dead.isEmpty, "\(name) dead-lettered jobs: \(dead)")
-            let refused = try rows(name, "SELECT COUNT(*) AS n FROM audit_dead_letters")[0].int("n") ?? 0
-            expect(refused == 0, "\(name) has \(refused) audit events compliance refused")
+            let refused = try rows(name, "SELECT event, reason FROM audit_dead_letters").map { row in
+                let event = try Calltrace_Compliance_V1_AuditEvent(serializedBytes: row.blob("event") ?? Data())
+                return "\(event.action) of \(event.orgID == org ? "the firm" : "another firm"): \(row.text("reason") ?? "")"
+            }
+            expect(refused.isEmpty, "\(name) has audit events compliance refused: \(refused)")
         }
         let trail = Calltrace_Compliance_V1_AuditServiceClient(try deployment.compliance.client())
         let verified = try await trail.verifyAuditChain(.with { $0.orgID = org }, options: try await asAdmin())
@@ -82,6 +85,22 @@ extension CrashHarness {
         for id in recordingsStored { expect(stored.filter { $0 == "recording:\(id)" }.count == 1, "recording \(id) stored \(stored.filter { $0 == "recording:\(id)" }.count) times in the trail") }
         let deleted = try await events(trail, action: "call.deleted").map(\.detail)
         for id in finished.keys { expect(deleted.filter { $0.hasPrefix("deletion \(id);") }.count == 1, "deletion \(id) in the trail \(deleted.filter { $0.hasPrefix("deletion \(id);") }.count) times") }
+
+        // A firm offboarded has nothing left anywhere: no call, recording, user or key.
+        for gone in offboarded {
+            expect(try Self.offboardingCompleted(gone, in: deployment), "offboarding of \(gone) not completed")
+            let left = [("transcript", "SELECT COUNT(*) AS n FROM calls WHERE org_id = '\(gone)'"),
+                        ("media", "SELECT COUNT(*) AS n FROM recordings WHERE org_id = '\(gone)'"),
+                        ("identity", "SELECT COUNT(*) AS n FROM users WHERE org_id = '\(gone)'")]
+            for (service, sql) in left {
+                let n = try rows(service, sql)[0].int("n") ?? 0
+                expect(n == 0, "\(service) keeps \(n) rows of offboarded \(gone)")
+            }
+            for service in ProcessDeployment.names {
+                let keys = try rows(service, "SELECT COUNT(*) AS n FROM org_keys WHERE org_id = '\(gone)'", keys: true)[0].int("n") ?? 0
+                expect(keys == 0, "\(service) keeps the key of offboarded \(gone)")
+            }
+        }
 
         // Nothing unfinished left in compliance's bundle folder either.
         let bundles = (try? FileManager.default.contentsOfDirectory(atPath: deployment.bundlesFolder)) ?? []

@@ -691,7 +691,9 @@ public nonisolated struct Calltrace_Compliance_V1_AppendAuditEventsResponse: Sen
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// Every key of the request that is now stored (newly or before).
+  /// Every key of the request that is now stored (newly or before), or that is of an
+  /// organisation offboarded since it was recorded: its trail went with it (the deletion
+  /// certificate holds what each service purged), so such an event is let go, not refused.
   public var acknowledgedKeys: [String] = []
 
   /// The events refused, each with the reason; never stored, never to be resent.

@@ -40,33 +40,49 @@ struct AuditTrail: Sendable {
         let verdicts = try await repository.write { [self] tx in
             try candidates.map { event, bytes in (event.idempotencyKey, try chain(event, bytes: bytes, receivedAt: now, in: tx)) }
         }
-        for (key, problem) in verdicts {
-            if let problem {
-                appended.rejected.append((key, problem))
-            } else {
+        for (key, verdict) in verdicts {
+            switch verdict {
+            case .stored: appended.acknowledgedKeys.append(key)
+            case .trailClosed:
                 appended.acknowledgedKeys.append(key)
+                appended.closed += 1
+            case .refused(let problem): appended.rejected.append((key, problem))
             }
         }
         return appended
     }
 
-    /// What became of a batch: the keys now stored (newly or before), and the events refused
-    /// with the reason (never stored, never to be resent).
+    /// What became of a batch: the keys now stored (newly or before) or let go, and the events
+    /// refused with the reason (never stored, never to be resent).
     struct Appended: Sendable {
         var acknowledgedKeys: [String] = []
         var rejected: [(key: String, reason: String)] = []
+        /// Of the acknowledged, those of an organisation offboarded since they were recorded.
+        var closed = 0
     }
 
-    /// Links one event after its organisation's head; nil when stored (now or before), else why not.
-    private func chain(_ event: Event, bytes: Data, receivedAt: Int64, in tx: any AuditChainTransaction) throws -> String? {
+    enum Appending: Sendable, Equatable {
+        /// In the chain, now or before.
+        case stored
+        /// Of an organisation offboarded since: its trail went with it, and the deletion
+        /// certificate holds what each service's purge did. The services' own records of that
+        /// purge (`organisation.purged`, `organisation.offboarded`) arrive after it by design;
+        /// they are let go, not refused, so nothing of the firm stays behind in any service's
+        /// outbox or dead letters, and no operator is alerted for what is expected.
+        case trailClosed
+        case refused(String)
+    }
+
+    /// Links one event after its organisation's head.
+    private func chain(_ event: Event, bytes: Data, receivedAt: Int64, in tx: any AuditChainTransaction) throws -> Appending {
         if let existing = try tx.event(idempotencyKey: event.idempotencyKey) {
             let stored = try? open(existing)
-            return stored == bytes ? nil : "a different event was already stored under this idempotency_key"
+            return stored == bytes ? .stored : .refused("a different event was already stored under this idempotency_key")
         }
         do {
             try keys.createKeys(for: event.orgID)
         } catch let error as KeyError where error.kind == .noKey {
-            return "organisation \(event.orgID) was offboarded: its trail is closed"
+            return .trailClosed
         }
         let head = try tx.head(org: event.orgID)
         let index = (head?.index ?? 0) + 1
@@ -74,7 +90,7 @@ struct AuditTrail: Sendable {
         let link = try Self.link(after: head?.link ?? Self.genesis, index: index, sealed: sealed, org: event.orgID, keys: keys)
         try tx.insert(ChainRow(org: event.orgID, index: index, idempotencyKey: event.idempotencyKey, sourceService: event.sourceService,
                                occurredAt: event.occurredAtUnixMs, receivedAt: receivedAt, sealedEvent: sealed, link: link))
-        return nil
+        return .stored
     }
 
     /// HMAC-SHA256 under the organisation's index key of (previous link, index, SHA-256 of the sealed event).

@@ -342,7 +342,9 @@ struct  Calltrace__Compliance__V1__AppendAuditEventsResponse
 {
   ProtobufCMessage base;
   /*
-   * Every key of the request that is now stored (newly or before).
+   * Every key of the request that is now stored (newly or before), or that is of an
+   * organisation offboarded since it was recorded: its trail went with it (the deletion
+   * certificate holds what each service purged), so such an event is let go, not refused.
    */
   size_t n_acknowledged_keys;
   char **acknowledged_keys;
