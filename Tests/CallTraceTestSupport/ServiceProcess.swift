@@ -32,8 +32,11 @@ public final class ServiceProcess: ServiceEndpoint, @unchecked Sendable {
         return await process.waitForExit()?.status
     }
 
-    /// What it wrote to standard error so far (its log).
-    public var log: String { running.withLock { $0 }?.stderr ?? "" }
+    /// What its latest run wrote so far (its log), standard output then standard error.
+    public var log: String {
+        guard let process = running.withLock({ $0 }) else { return "" }
+        return process.stdout + process.stderr
+    }
 
     /// Clients reconnect by themselves after a restart, so one per identity serves the whole test.
     public func client(identity: String) throws -> RPCClient {

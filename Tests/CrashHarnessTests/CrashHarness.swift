@@ -120,7 +120,10 @@ final class CrashHarness: @unchecked Sendable {
         let killedAt = ContinuousClock.now - began
         var violations: [String] = []
         if status != 128 + SIGKILL { violations.append("\(victim) did not end by SIGKILL (status \(status.map(String.init) ?? "none"))") }
-        try await service.start()
+        do { try await service.start() } catch {
+            let log = service.log.split(separator: "\n").suffix(8).joined(separator: "\n")
+            throw HarnessError("\(victim) killed during \(kind) did not serve again: \(error)\n\(log)")
+        }
         do {
             let took = try await job.value
             if took < killedAt {

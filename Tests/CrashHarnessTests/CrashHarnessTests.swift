@@ -11,6 +11,7 @@ struct CrashHarnessTests {
 
     @Test("Each trial kills one of the four services mid-work and starts it again: no recording without its call, no call half-deleted, every deletion and erasure finished, every file and key named, no job given up, the audit chain intact with each event once")
     func killAndCheck() async throws {
+        print("crash harness: \(Self.trials) trials, seed \(Self.seed)")
         let harness = try await CrashHarness.start(seed: Self.seed)
         defer { Task { await harness.stop() } }
         let started = ContinuousClock.now

@@ -52,7 +52,12 @@ enum Admission: Equatable {
         if connection.callIDInUse { return .violation(RPCError(.invalidArgument, "call id \(frame.callID) is already in use")) }
         // A name the router does not know is never stored, logged or echoed: any peer could
         // otherwise fill metrics and logs with names of its choosing.
-        guard let route else { return .refuse(RPCError(.unimplemented, "unknown method")) }
+        // While the server starts, its application's methods are not in the table yet: a name
+        // it does not know may be one it is about to serve, and a caller asks again after
+        // UNAVAILABLE, where UNIMPLEMENTED would tell it to give up.
+        guard let route else {
+            return .refuse(serverStarted ? RPCError(.unimplemented, "unknown method") : RPCError(.unavailable, "server is starting"))
+        }
         let info = route.info
         guard route.policy.allows(peer) else {
             return .refuse(RPCError(.permissionDenied, "\(peer) may not call \(header.method)"))
