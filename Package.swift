@@ -52,6 +52,9 @@ let package = Package(
         // The OpenSSL macros Swift cannot import, and the TLS callbacks, as plain C functions.
         .target(name: "CCallTraceShims", dependencies: ["COpenSSL"]),
 
+        // The lock every module's shared state is behind (`Locked`): a pthread mutex, which
+        // ThreadSanitizer sees, where Synchronization's Mutex is a futex it does not.
+        .target(name: "CallTraceSync", swiftSettings: swiftSettings),
         // Messages and method tables generated from proto/ (`make proto`); never edited by hand.
         .target(
             name: "CallTraceProto",
@@ -61,7 +64,7 @@ let package = Package(
         // Mutually authenticated TLS over TCP sockets with the system OpenSSL.
         .target(
             name: "CallTraceTLS",
-            dependencies: ["COpenSSL", "CCallTraceShims"],
+            dependencies: ["CallTraceSync", "COpenSSL", "CCallTraceShims"],
             swiftSettings: swiftSettings
         ),
         // Certificate authority and SPIFFE certificates for a deployment (and for tests).
@@ -71,16 +74,16 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Each service's own SQLite database: migrations, typed access, backup.
-        .target(name: "CallTraceStorage", dependencies: ["CSQLite", "CCallTraceShims"], swiftSettings: swiftSettings),
+        .target(name: "CallTraceStorage", dependencies: ["CallTraceSync", "CSQLite", "CCallTraceShims"], swiftSettings: swiftSettings),
         // Encryption at rest (P4): master key, per-organisation keys, sealed fields, blind index.
-        .target(name: "CallTraceKeys", dependencies: ["COpenSSL", "CallTraceStorage"], swiftSettings: swiftSettings),
+        .target(name: "CallTraceKeys", dependencies: ["CallTraceSync", "COpenSSL", "CallTraceStorage"], swiftSettings: swiftSettings),
         // Talking to the world outside the deployment: e-mail over SMTP with TLS, through libcurl.
-        .target(name: "CallTraceOutbound", dependencies: ["CCurl"], swiftSettings: swiftSettings),
+        .target(name: "CallTraceOutbound", dependencies: ["CallTraceSync", "CCurl"], swiftSettings: swiftSettings),
         // ctrpc/1: frames, status, metadata, deadlines, server and client.
         .target(
             name: "CallTraceRPC",
             dependencies: [
-                "CallTraceTLS", "CallTraceProto",
+                "CallTraceSync", "CallTraceTLS", "CallTraceProto",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -98,7 +101,7 @@ let package = Package(
         // What every service executable shares: configuration, start-up checks, drain, logs, commands.
         .target(
             name: "CallTraceServiceHost",
-            dependencies: ["CallTraceRPC", "CallTraceAPI", "CallTraceStorage", "CallTraceKeys", "CallTraceTLS",
+            dependencies: ["CallTraceSync", "CallTraceRPC", "CallTraceAPI", "CallTraceStorage", "CallTraceKeys", "CallTraceTLS",
                            .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -120,7 +123,7 @@ let package = Package(
         .target(name: "ComplianceDeadlines", swiftSettings: swiftSettings),
         // Deletion certificates and audit checkpoints, checked against the deployment's pinned key.
         .target(name: "ComplianceDocuments", dependencies: ["CallTraceKeys"], swiftSettings: swiftSettings),
-        .target(name: "TranscriptDomain", dependencies: ["TranscriptText", "CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceOutbound", "CallTraceProto",
+        .target(name: "TranscriptDomain", dependencies: ["CallTraceSync", "TranscriptText", "CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceOutbound", "CallTraceProto",
                                                    "CallTraceRPC", "CallTraceStorage", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: swiftSettings),
         .target(name: "ComplianceDomain", dependencies: ["ComplianceDeadlines", "ComplianceDocuments", "CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage",
@@ -137,14 +140,14 @@ let package = Package(
                           exclude: ["README.md", "config.example.json", "calltrace-compliance.service"], swiftSettings: swiftSettings),
         // What the gateways share at their HTTP edge (behind nginx): where they listen, their
         // public address, and the listener the host runs beside their ctrpc/1 server.
-        .target(name: "CallTraceHTTP", dependencies: ["CallTraceServiceHost",
+        .target(name: "CallTraceHTTP", dependencies: ["CallTraceSync", "CallTraceServiceHost",
                                                      .product(name: "Hummingbird", package: "hummingbird"),
                                                      .product(name: "Logging", package: "swift-log"),
                                                      .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
                 swiftSettings: swiftSettings),
         // The web gateway: what a firm's staff open in a browser. HTTP to browsers (behind nginx),
         // ctrpc/1 to the four services under each signed-in user's token; it owns no call data.
-        .target(name: "WebGateway", dependencies: ["CallTraceServiceHost", "CallTraceHTTP", "CallTraceAPI", "CallTraceKeys", "CallTraceOutbound", "CallTraceProto", "CallTraceRPC",
+        .target(name: "WebGateway", dependencies: ["CallTraceSync", "CallTraceServiceHost", "CallTraceHTTP", "CallTraceAPI", "CallTraceKeys", "CallTraceOutbound", "CallTraceProto", "CallTraceRPC",
                                                  "CallTraceStorage", "CQRencode",
                                                  .product(name: "Hummingbird", package: "hummingbird"),
                                                  .product(name: "Mustache", package: "swift-mustache"),
@@ -156,7 +159,7 @@ let package = Package(
                 swiftSettings: swiftSettings),
         // The telephony gateway: Twilio's webhooks in, the four services' ingest RPCs out, as the
         // gateway `telephony`; it owns no call data.
-        .target(name: "TelephonyGateway", dependencies: ["CallTraceServiceHost", "CallTraceHTTP", "CallTraceAPI", "CallTraceKeys", "CallTraceOutbound",
+        .target(name: "TelephonyGateway", dependencies: ["CallTraceSync", "CallTraceServiceHost", "CallTraceHTTP", "CallTraceAPI", "CallTraceKeys", "CallTraceOutbound",
                                                        "CallTraceProto", "CallTraceRPC", "CallTraceStorage", "Twilio",
                                                        .product(name: "Hummingbird", package: "hummingbird"),
                                                        .product(name: "Logging", package: "swift-log")],
@@ -169,7 +172,7 @@ let package = Package(
         // What every `calltrace` command group shares: calling a service (ServiceTarget,
         // ServiceCallOptions, identity for the people behind actors), --json, the CLI's config file,
         // progress bars, times and enum spellings; `package`, never API.
-        .target(name: "CallTraceCLI", dependencies: ["CallTraceAPI", "CallTraceKeys", "CallTraceOutbound", "CallTraceRPC", "CallTraceTLS",
+        .target(name: "CallTraceCLI", dependencies: ["CallTraceSync", "CallTraceAPI", "CallTraceKeys", "CallTraceOutbound", "CallTraceRPC", "CallTraceTLS",
                                                    .product(name: "ArgumentParser", package: "swift-argument-parser"),
                                                    .product(name: "SwiftProtobuf", package: "swift-protobuf")],
                 swiftSettings: swiftSettings),
@@ -238,7 +241,7 @@ let package = Package(
         // Shared test support: temporary PKI, the echo service, ports, process helpers.
         .target(
             name: "CallTraceTestSupport",
-            dependencies: ["CallTraceRPC", "CallTracePKI", "CallTraceProto", "CallTraceTLS", "CallTraceKeys", "CallTraceServiceHost", "COpenSSL",
+            dependencies: ["CallTraceSync", "CallTraceRPC", "CallTracePKI", "CallTraceProto", "CallTraceTLS", "CallTraceKeys", "CallTraceServiceHost", "COpenSSL",
                            "CCallTraceShims", "CallTraceStorage",
                            .product(name: "Logging", package: "swift-log"), .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Tests/CallTraceTestSupport",
@@ -248,7 +251,7 @@ let package = Package(
         // over one PKI), for the suites of media and of the gateways.
         .target(
             name: "CallTraceDeploymentSupport",
-            dependencies: ["CallTraceTestSupport", "CallTraceAPI", "CallTraceProto", "CallTraceRPC", "CallTraceServiceHost", "CallTraceKeys",
+            dependencies: ["CallTraceSync", "CallTraceTestSupport", "CallTraceAPI", "CallTraceProto", "CallTraceRPC", "CallTraceServiceHost", "CallTraceKeys",
                            "CallTraceStorage", "IdentityDomain", "MediaDomain", "TranscriptDomain", "ComplianceDomain",
                            "TelephonyGateway", "FakeTwilio", "Twilio", .product(name: "Logging", package: "swift-log")],
             path: "Tests/CallTraceDeploymentSupport",
@@ -256,7 +259,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CallTraceRPCTests",
-            dependencies: ["CallTraceRPC", "CallTraceTLS", "CallTraceTestSupport"],
+            dependencies: ["CallTraceSync", "CallTraceRPC", "CallTraceTLS", "CallTraceTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -271,13 +274,13 @@ let package = Package(
         ),
         .testTarget(
             name: "CallTraceServiceHostTests",
-            dependencies: ["CallTraceServiceHost", "CallTraceRPC", "CallTraceKeys", "CallTraceStorage", "CallTraceTLS", "CallTraceProto",
+            dependencies: ["CallTraceSync", "CallTraceServiceHost", "CallTraceRPC", "CallTraceKeys", "CallTraceStorage", "CallTraceTLS", "CallTraceProto",
                            "CallTraceTestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "IdentityServiceTests",
-            dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceServiceHost", "CallTraceKeys", "CallTraceStorage",
+            dependencies: ["CallTraceSync", "CallTraceRPC", "CallTraceProto", "CallTraceServiceHost", "CallTraceKeys", "CallTraceStorage",
                            "CallTraceTestSupport", "IdentityDomain"],
             path: "Tests/IdentityServiceTests",
             swiftSettings: swiftSettings
@@ -292,14 +295,14 @@ let package = Package(
         ),
         .testTarget(
             name: "TranscriptServiceTests",
-            dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceAPI", "CallTraceServiceHost", "CallTraceKeys", "CallTraceStorage",
+            dependencies: ["CallTraceSync", "CallTraceRPC", "CallTraceProto", "CallTraceAPI", "CallTraceServiceHost", "CallTraceKeys", "CallTraceStorage",
                            "CallTraceTestSupport", "IdentityDomain", "MediaDomain", "TranscriptDomain", "TranscriptText", "ComplianceDomain"],
             path: "Tests/TranscriptServiceTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ComplianceServiceTests",
-            dependencies: ["ComplianceDocuments", "ComplianceDeadlines", "CallTraceRPC", "CallTraceProto", "CallTraceAPI", "CallTraceServiceHost", "CallTraceStorage",
+            dependencies: ["CallTraceSync", "ComplianceDocuments", "ComplianceDeadlines", "CallTraceRPC", "CallTraceProto", "CallTraceAPI", "CallTraceServiceHost", "CallTraceStorage",
                            "CallTraceTestSupport", "CallTraceKeys", "IdentityDomain", "MediaDomain", "TranscriptDomain", "ComplianceDomain",
                            .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Tests/ComplianceServiceTests",
@@ -312,6 +315,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Each module's public behaviour on its own, beside the services' suites that use it.
+        .testTarget(name: "CallTraceSyncTests", dependencies: ["CallTraceSync"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CallTraceStorageTests",
             dependencies: ["CallTraceStorage"],
@@ -329,7 +333,7 @@ let package = Package(
         ),
         .testTarget(
             name: "WebGatewayTests",
-            dependencies: ["WebGateway", "CallTraceHTTP", "CallTraceServiceHost", "CallTraceAPI", "CallTraceRPC", "CallTraceProto", "CallTraceKeys",
+            dependencies: ["CallTraceSync", "WebGateway", "CallTraceHTTP", "CallTraceServiceHost", "CallTraceAPI", "CallTraceRPC", "CallTraceProto", "CallTraceKeys",
                            "CallTraceTestSupport", "CallTraceDeploymentSupport", "FakeTwilio", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
@@ -353,7 +357,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CallTraceAPITests",
-            dependencies: ["CallTraceAPI", "CallTraceRPC", "CallTraceProto", "CallTraceServiceHost", "CallTraceTLS", "CallTraceTestSupport",
+            dependencies: ["CallTraceSync", "CallTraceAPI", "CallTraceRPC", "CallTraceProto", "CallTraceServiceHost", "CallTraceTLS", "CallTraceTestSupport",
                            .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: swiftSettings
         ),

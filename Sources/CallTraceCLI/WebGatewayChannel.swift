@@ -1,6 +1,7 @@
 import CallTraceOutbound
 import CallTraceProto
 import CallTraceRPC
+import CallTraceSync
 import Foundation
 import Synchronization
 import SwiftProtobuf
@@ -103,7 +104,7 @@ package struct WebGatewayChannel: RPCChannel {
 /// The stream's messages, out of its envelopes; its end-of-stream message ends it or fails it.
 private final class Messages<Response: SwiftProtobuf.Message>: @unchecked Sendable {
     private let pieces: ResponsePieces
-    private let reader = Mutex(ConnectWire.EnvelopeReader(limit: WebGatewayChannel.maxStreamedMessage))
+    private let reader = Locked(ConnectWire.EnvelopeReader(limit: WebGatewayChannel.maxStreamedMessage))
     private let ended = Atomic(false)
 
     init(pieces: ResponsePieces) { self.pieces = pieces }

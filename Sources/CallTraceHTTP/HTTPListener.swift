@@ -1,8 +1,8 @@
+import CallTraceSync
 public import Hummingbird
 public import Logging
 import NIOCore
 public import ServiceLifecycle
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -20,7 +20,7 @@ where Builder.Responder.Context: InitializableFromSource<ApplicationRequestConte
     /// What the log's "serving" line calls it ("pages", "webhooks").
     private let serving: String
     private let logger: Logger
-    private let bound = Mutex<(port: Int??, waiters: [CheckedContinuation<Int?, Never>])>((nil, []))
+    private let bound = Locked<(port: Int??, waiters: [CheckedContinuation<Int?, Never>])>((nil, []))
 
     public init(address: HTTPListenAddress, serving: String, logger: Logger, routes: @escaping @Sendable () -> Builder) {
         makeResponder = routes

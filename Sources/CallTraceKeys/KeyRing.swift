@@ -1,6 +1,6 @@
 import CallTraceStorage
+import CallTraceSync
 import Foundation
-import Synchronization
 
 /// The per-organisation keys of one service, stored only wrapped under its master key, in a
 /// key store of their own — a separate SQLite file that data backups never contain.
@@ -66,13 +66,13 @@ public final class KeyRing: Sendable {
     }
 
     private let store: Database
-    private let master: Mutex<MasterKey>
-    private let cache = Mutex<[String: OrgKeys]>([:])
+    private let master: Locked<MasterKey>
+    private let cache = Locked<[String: OrgKeys]>([:])
 
     /// - Parameter keyStore: the key store, opened with `KeyRing.migrations`; never the data database.
     public init(keyStore: Database, masterKey: MasterKey) {
         self.store = keyStore
-        self.master = Mutex(masterKey)
+        self.master = Locked(masterKey)
     }
 
     /// Creates the organisation's keys if it has none yet (committed to the key store before any

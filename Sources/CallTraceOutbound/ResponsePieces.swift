@@ -1,5 +1,5 @@
+import CallTraceSync
 import Foundation
-import Synchronization
 
 /// An answer's bytes, from the transfer's thread to one async reader (a download handed on as it
 /// arrives: the CLI's streams from the web gateway, a recording from Twilio into media): the
@@ -17,7 +17,7 @@ public final class ResponsePieces: HTTPSResponseSink, @unchecked Sendable {
         var producerWaiting = false
         var errorBody = Data()
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let room = DispatchSemaphore(value: 0)
     /// Unread bytes at most before the transfer waits.
     public let capacity: Int

@@ -1,3 +1,4 @@
+import CallTraceSync
 import Synchronization
 
 /// The servers of this process that in-process clients reach by address, without a socket: what
@@ -7,7 +8,7 @@ import Synchronization
 /// after it, or starts again; while none serves there, or the one there has stopped, it is
 /// refused as by a closed port.
 public final class InProcessNetwork: Sendable {
-    private let servers = Mutex<[String: ServerCore]>([:])
+    private let servers = Locked<[String: ServerCore]>([:])
 
     public init() {}
 

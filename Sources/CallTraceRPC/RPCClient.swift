@@ -1,8 +1,8 @@
 public import CallTraceProto
 public import CallTraceTLS
+import CallTraceSync
 import Foundation
 public import SwiftProtobuf
-import Synchronization
 
 /// A client of one ctrpc/1 server: one multiplexed connection, opened on first use and
 /// reopened with backoff after it breaks. Safe to share between many concurrent callers.
@@ -67,7 +67,7 @@ public final class RPCClient: RPCChannel {
         case backingOff(retryAt: ContinuousClock.Instant, delay: Duration, error: RPCError)
         case closed
     }
-    private let state = Mutex(ConnectionState.idle)
+    private let state = Locked(ConnectionState.idle)
 
     /// - Throws: `TLSError(.configuration)` when our TLS material is unusable.
     public init(target: Target, configuration: Configuration) throws {

@@ -1,5 +1,6 @@
 public import CallTraceTLS
 import CallTraceProto
+import CallTraceSync
 import Foundation
 public import Logging
 import Synchronization
@@ -313,7 +314,7 @@ final class ServerCore: @unchecked Sendable {
     let trustDomain: String
     /// The TLS context new connections handshake with (replaced by `reloadCredentials`); nil for
     /// a server reached only in process.
-    let tls: Mutex<TLSContext?>
+    let tls: Locked<TLSContext?>
     /// Our SPIFFE id (the certificate's; a reload keeps it).
     let identity: String
     let limits: RPCServer.Limits
@@ -321,7 +322,7 @@ final class ServerCore: @unchecked Sendable {
     let log: Logger
     let startedAt = ContinuousClock.now
     let metrics = CallMetrics()
-    let gauges = Mutex<(@Sendable () async -> [(name: String, value: Double)])?>(nil)
+    let gauges = Locked<(@Sendable () async -> [(name: String, value: Double)])?>(nil)
     let serving = Atomic<Bool>(true)
     /// Set when the server starts to drain: connections that finish their handshake after it
     /// are admitted already draining (health and info only).
@@ -330,7 +331,7 @@ final class ServerCore: @unchecked Sendable {
     let closed = Atomic<Bool>(false)
     /// False until the server first reports SERVING: application calls are refused meanwhile.
     let started = Atomic<Bool>(true)
-    private let routes = Mutex(RPCRouter())
+    private let routes = Locked(RPCRouter())
     /// The method table; replaced only by `RPCServer.install` while the server is starting.
     var router: RPCRouter {
         get { routes.withLock { $0 } }
@@ -342,7 +343,7 @@ final class ServerCore: @unchecked Sendable {
         var perPeer: [PeerIdentity: Int] = [:]
         var operators = 0
     }
-    private let connections = Mutex(Connections())
+    private let connections = Locked(Connections())
     /// Connections still in their handshake.
     let handshakes: HandshakeGate
     /// `limits.maxConnections`, lowered to what the descriptor limit can serve.
@@ -353,7 +354,7 @@ final class ServerCore: @unchecked Sendable {
 
     init(tls: TLSContext?, identity: String, trustDomain: String, limits: RPCServer.Limits, info: RPCServer.ServerInfo, log: Logger,
          clientAddressGateways: Set<String> = ["web"]) {
-        self.tls = Mutex(tls)
+        self.tls = Locked(tls)
         self.identity = identity
         self.clientAddressGateways = clientAddressGateways
         self.trustDomain = trustDomain

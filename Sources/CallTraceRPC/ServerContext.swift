@@ -1,5 +1,5 @@
 public import CallTraceProto
-import Synchronization
+import CallTraceSync
 
 /// What a handler knows about its call: who is calling, with which metadata, until when.
 /// (A class: it travels with the call and in a task-local, so it is shared, not copied.)
@@ -17,7 +17,7 @@ public final class ServerContext: Sendable {
     /// The negotiated TLS version, e.g. `TLSv1.3`.
     public let tlsVersion: String
     /// The organisation id for this call's log line; see `annotate(org:)`.
-    private let org = Mutex<String?>(nil)
+    private let org = Locked<String?>(nil)
     /// Whether this peer may name the end user's address (see `clientAddress`).
     private let trustsClientAddress: Bool
 

@@ -1,6 +1,6 @@
 import CSQLite
+import CallTraceSync
 import Dispatch
-import Synchronization
 
 /// The database's read connections: SQLite in WAL mode lets readers run beside the one writer
 /// and beside each other, each on its own snapshot. `Database.read` takes a free reader, or opens
@@ -50,7 +50,7 @@ final class ReaderPool: Sendable {
 
     let path: String
     let limit: Int
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(path: String, limit: Int) {
         self.path = path

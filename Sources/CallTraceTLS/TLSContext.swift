@@ -1,7 +1,7 @@
 import COpenSSL
 import CCallTraceShims
+import CallTraceSync
 import Foundation
-import Synchronization
 
 /// Where a party's TLS material lives: its certificate chain, its private key, and the
 /// deployment's CA that every peer must chain to.
@@ -218,7 +218,7 @@ extension TLSContext {
     }
 }
 
-private let sharedContexts = Mutex(TLSContext.SharedContexts())
+private let sharedContexts = Locked(TLSContext.SharedContexts())
 
 /// OpenSSL writes to sockets with write(2): a peer that closed would raise SIGPIPE and kill the
 /// process. Ignored once, process-wide, before the first TLS context exists.

@@ -1,7 +1,7 @@
 import COpenSSL
 import CCallTraceShims
+import CallTraceSync
 import Foundation
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -16,7 +16,7 @@ import Glibc
 public final class TLSStream: @unchecked Sendable {
     public let fileDescriptor: Int32
     private let ssl: OpaquePointer
-    private let sslLock = Mutex<Void>(())
+    private let sslLock = Locked<Void>(())
 
     /// The peer's SPIFFE id, taken from its verified certificate.
     public let peerIdentity: String

@@ -2,14 +2,14 @@ import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
+import CallTraceSync
 import CallTraceTestSupport
-import Synchronization
 import Testing
 
 /// Identity as a table: which token holds which permissions; every question it was asked, kept.
 final class PermissionTable: Authorizing {
     let users: [String: (id: String, may: Set<Calltrace_Identity_V1_Permission>)]
-    let asked = Mutex<[String]>([])
+    let asked = Locked<[String]>([])
 
     init(_ users: [String: (id: String, may: Set<Calltrace_Identity_V1_Permission>)]) {
         self.users = users

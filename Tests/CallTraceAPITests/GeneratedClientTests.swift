@@ -1,10 +1,10 @@
 import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
+import CallTraceSync
 import CallTraceTestSupport
 import Foundation
 import Logging
-import Synchronization
 import Testing
 
 /// The generated handler protocol of the test service, implemented here: each method answers
@@ -13,7 +13,7 @@ final class EchoHandler: Calltrace_Testing_V1_EchoServiceHandler {
     /// A different peer policy per method, to show each is applied to its own method.
     let policies = Calltrace_Testing_V1_EchoServicePolicies(echo: .gateways, upload: .service("media"), download: .gateways | .operators,
                                                             record: .operators)
-    private let seen = Mutex<[String: UInt64]>([:])
+    private let seen = Locked<[String: UInt64]>([:])
 
     func echo(_ request: Calltrace_Testing_V1_EchoRequest, context: ServerContext) async throws -> Calltrace_Testing_V1_EchoResponse {
         if request.failWithCode != 0 { throw RPCError(StatusCode(wireValue: request.failWithCode), "failing as asked: \(request.tag)") }
@@ -148,9 +148,9 @@ struct GeneratedClientTests {
 final class TrackingNumbers: Calltrace_Transcript_V1_TrackingNumberServiceHandler {
     let policies: Calltrace_Transcript_V1_TrackingNumberServicePolicies
     let authorizer: any Authorizing
-    private let numbers = Mutex<[String: Calltrace_Transcript_V1_TrackingNumber]>([:])
+    private let numbers = Locked<[String: Calltrace_Transcript_V1_TrackingNumber]>([:])
     /// The principal of each call that reached a method.
-    let reached = Mutex<[String]>([])
+    let reached = Locked<[String]>([])
 
     /// - Parameter listing: who may list the numbers.
     init(authorizer: any Authorizing = EveryoneMay(), listing: PeerPolicy = .gateways | .operators) {

@@ -2,12 +2,12 @@ import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
+import CallTraceSync
 public import CallTraceTestSupport
 import Foundation
 public import Logging
 import ComplianceDomain
 import IdentityDomain
-import Synchronization
 import TranscriptDomain
 
 /// Identity, transcript and compliance in this test process, for media's tests: media takes a
@@ -20,7 +20,7 @@ public final class CallLedger: @unchecked Sendable {
     public let transcript: InProcessService
     public let compliance: InProcessService
     /// Each organisation's tracking number.
-    private let numbers = Mutex<[String: String]>([:])
+    private let numbers = Locked<[String: String]>([:])
 
     /// - Parameters:
     ///   - mediaPort: where media listens (or will), for transcript's and compliance's calls.

@@ -1,10 +1,10 @@
 import CallTraceProto
 import CallTraceRPC
+import CallTraceSync
 import CallTraceTLS
 import CallTraceTestSupport
 import Foundation
 import Logging
-import Synchronization
 import Testing
 
 @Suite("Drain, restart, reconnect and retries")
@@ -122,7 +122,7 @@ struct LifecycleTests {
         // and each ends UNAVAILABLE, the status a retry is for.
         let port = try freePort()
         let closing = try CallTraceTLS.TCPListener(host: "127.0.0.1", port: port)
-        let attempts = Mutex(0)
+        let attempts = Locked(0)
         let accepting = Thread {
             while let (fd, _) = closing.accept() {
                 attempts.withLock { $0 += 1 }

@@ -2,10 +2,10 @@ import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
 import CallTraceStorage
+import CallTraceSync
 import CallTraceTestSupport
 import Foundation
 import Logging
-import Synchronization
 import Testing
 
 /// The actions these tests record, as a service's vocabulary declares them.
@@ -226,7 +226,7 @@ struct DrainProcessTests {
 @Suite("Logs")
 struct LogTests {
     func line(message: String, metadata: [String: String]) -> String {
-        let captured = Mutex("")
+        let captured = Locked("")
         var logger = Logger(label: "test") { _ in TextLogHandler(service: "test") { line in captured.withLock { $0 += line } } }
         logger.logLevel = .info
         logger.info("\(message)", metadata: metadata.mapValues { .string($0) })

@@ -1,17 +1,17 @@
 @testable import CallTraceServiceHost
 import CallTraceStorage
+import CallTraceSync
 import CallTraceTestSupport
 import Foundation
-import Synchronization
 import Testing
 
 /// A handler that fails as told, and remembers what it ran.
 final class ScriptedHandler: JobHandler {
     let kind: String
-    private let state: Mutex<(failures: Int, permanent: Bool, runs: [String])>
+    private let state: Locked<(failures: Int, permanent: Bool, runs: [String])>
     init(kind: String = "test.work", failures: Int = 0, permanent: Bool = false) {
         self.kind = kind
-        state = Mutex((failures, permanent, []))
+        state = Locked((failures, permanent, []))
     }
     var runs: [String] { state.withLock { $0.runs } }
 
@@ -160,8 +160,8 @@ final class JobQueueTests {
         /// Runs until released.
         final class Stuck: JobHandler {
             let kind = "test.stuck"
-            let started = Mutex(false)
-            let release = Mutex<CheckedContinuation<Void, Never>?>(nil)
+            let started = Locked(false)
+            let release = Locked<CheckedContinuation<Void, Never>?>(nil)
             func run(_ job: Job) async throws -> JobOutcome {
                 await withCheckedContinuation { continuation in
                     release.withLock { $0 = continuation }
@@ -191,7 +191,7 @@ final class JobQueueTests {
             let kind = "test.coalesced"
             let jobs: JobQueue
             let database: Database
-            let runs = Mutex(0)
+            let runs = Locked(0)
             init(jobs: JobQueue, database: Database) { self.jobs = jobs; self.database = database }
             func run(_ job: Job) async throws -> JobOutcome {
                 let first = runs.withLock { $0 += 1; return $0 == 1 }
@@ -245,7 +245,7 @@ final class JobQueueTests {
 
     /// Records what it ran.
     final class RebuildHandler: DurableJobHandler, Sendable {
-        let ran = Mutex<[String]>([])
+        let ran = Locked<[String]>([])
         func run(_ work: Rebuild, job: Job) async throws -> JobOutcome {
             ran.withLock { $0.append(work.id) }
             return .done

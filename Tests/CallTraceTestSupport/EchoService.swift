@@ -1,7 +1,7 @@
 import CallTraceProto
 public import CallTraceRPC
+import CallTraceSync
 import Foundation
-import Synchronization
 
 /// `calltrace.testing.v1.EchoService`, for protocol tests and benchmarks. It records what it
 /// observed (cancellations, deadlines) so tests can assert on the server's side of a call.
@@ -27,7 +27,7 @@ public final class EchoService: RPCService {
         case benchmark
     }
 
-    private let observed = Mutex(Observations())
+    private let observed = Locked(Observations())
     public let allow: PeerPolicy
     public let mode: Mode
 
@@ -40,7 +40,7 @@ public final class EchoService: RPCService {
 
     /// Calls tagged `hold:…` wait until the test releases their tag: a call in flight for exactly
     /// as long as the test needs, without guessing a delay.
-    private let holds = Mutex<(released: Set<String>, waiting: [String: CheckedContinuation<Void, Never>])>(([], [:]))
+    private let holds = Locked<(released: Set<String>, waiting: [String: CheckedContinuation<Void, Never>])>(([], [:]))
 
     public func release(_ tag: String) {
         let waiter = holds.withLock { state -> CheckedContinuation<Void, Never>? in

@@ -1,8 +1,8 @@
 public import CallTraceRPC
 public import CallTraceServiceHost
+import CallTraceSync
 import Foundation
 public import Logging
-import Synchronization
 
 /// A service started inside the test process, at a port of its own, with a temporary
 /// PKI, master key, database and mail outbox (`ServiceSetup`), a `TestClock` its rules read,
@@ -116,7 +116,7 @@ public final class InProcessService: @unchecked Sendable {
         }
     }
 
-    private let clients = Mutex<[String: RPCClient]>([:])
+    private let clients = Locked<[String: RPCClient]>([:])
 
     public func stop() async {
         await instance.stop(gracePeriod: .seconds(5))

@@ -1,7 +1,7 @@
 public import CallTraceRPC
 import CCallTraceShims
+import CallTraceSync
 public import Foundation
-import Synchronization
 
 /// The repository root, found from this file's location.
 public let repositoryRoot: URL = URL(fileURLWithPath: #filePath)
@@ -50,7 +50,7 @@ public final class RunningProcess: @unchecked Sendable {
     }
     /// Shared with the reader and reaper threads, which must not keep this object (and its child) alive.
     private final class Output: Sendable {
-        let state = Mutex(Captured())
+        let state = Locked(Captured())
     }
     private let output = Output()
     /// The write end of the child's standard input.
@@ -222,7 +222,7 @@ public func freePort() throws -> Int {
     throw CocoaError(.fileWriteUnknown)
 }
 
-private let handedOutPorts = Mutex<Set<Int>>([])
+private let handedOutPorts = Locked<Set<Int>>([])
 
 private func canBind(_ port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

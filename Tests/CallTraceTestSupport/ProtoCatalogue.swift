@@ -1,8 +1,8 @@
 public import CallTraceProto
 public import CallTraceRPC
+import CallTraceSync
 public import Foundation
 public import SwiftProtobuf
-import Synchronization
 
 /// The services, methods and messages of `proto/`, read from protoc's descriptor set, and the
 /// requests made from them as raw protobuf bytes: the suites generated from the schema (hostile
@@ -246,7 +246,7 @@ extension ProtoCatalogue.Method {
 
     /// Every response message's bytes, as they arrive.
     private final class Received: Sendable {
-        private let received = Mutex(Data())
+        private let received = Locked(Data())
         func add(_ message: Google_Protobuf_Empty) { received.withLock { $0 += (try? message.serializedBytes()) ?? Data() } }
         var bytes: Data { received.withLock { $0 } }
     }

@@ -1,7 +1,7 @@
 import CallTracePKI
+import CallTraceSync
 public import CallTraceTLS
 public import Foundation
-import Synchronization
 
 /// A throw-away deployment PKI in a temporary folder: a CA, certificates for any identity,
 /// and the bad certificates that handshake tests need. Removed when released.
@@ -27,7 +27,7 @@ public final class TemporaryPKI: @unchecked Sendable {
     /// One certificate per identity at the default validity, as a deployment has: clients and
     /// servers made from the same files share one TLS context (`TLSContext.shared`) instead of
     /// each parsing a new certificate and key.
-    private let issued = Mutex<[String: TLSCredentials]>([:])
+    private let issued = Locked<[String: TLSCredentials]>([:])
 
     /// `spiffe://calltrace.test/<kind>/<name>`
     public static func identity(_ kind: String, _ name: String) -> String { "spiffe://\(trustDomain)/\(kind)/\(name)" }
@@ -93,7 +93,7 @@ public final class TemporaryPKI: @unchecked Sendable {
 /// cannot await), so the last of them may still hold a PKI when the test process exits: its
 /// folder is removed then.
 private enum LiveFolders {
-    private static let folders = Mutex<Set<String>>([])
+    private static let folders = Locked<Set<String>>([])
     private static let removedAtExit: Void = {
         atexit {
             for folder in LiveFolders.folders.withLock({ $0 }) { try? FileManager.default.removeItem(atPath: folder) }

@@ -2,12 +2,12 @@ import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
+import CallTraceSync
 import CallTraceTestSupport
 import ComplianceDomain
 import Foundation
 import IdentityDomain
 import MediaDomain
-import Synchronization
 import Testing
 import TranscriptDomain
 
@@ -27,8 +27,8 @@ final class CallDataDeployment: @unchecked Sendable {
     let pki = try! TemporaryPKI()
     let clock: TestClock
     let identity: InProcessService
-    private let services: Mutex<[String: InProcessService]>
-    private let admins = Mutex<[String: String]>([:])
+    private let services: Locked<[String: InProcessService]>
+    private let admins = Locked<[String: String]>([:])
 
     var media: InProcessService { services.withLock { $0["media"]! } }
     var transcript: InProcessService { services.withLock { $0["transcript"]! } }
@@ -54,7 +54,7 @@ final class CallDataDeployment: @unchecked Sendable {
                     let compliance = try await InProcessService.start(ComplianceService.self, clock: clock, peers: [
                         "identity": identityPort, "media": mediaPort, "transcript": transcript.instance.port,
                     ], pki: pki) { $0.listen = "127.0.0.1:\(compliancePort)" }
-                    services = Mutex(["media": media, "transcript": transcript, "compliance": compliance])
+                    services = Locked(["media": media, "transcript": transcript, "compliance": compliance])
                     return
                 } catch {
                     await media.stop()

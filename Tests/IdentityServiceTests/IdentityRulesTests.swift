@@ -3,10 +3,10 @@ import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
 import CallTraceStorage
+import CallTraceSync
 import CallTraceTestSupport
 import Foundation
 @testable import IdentityDomain
-import Synchronization
 import Testing
 
 /// How a rule called directly ends: it succeeds, or refuses with a kind of domain error (any
@@ -33,7 +33,7 @@ func outcome(_ body: () async throws -> Void) async -> Outcome {
 final class RulesFixture: @unchecked Sendable {
     /// Keeps what the rules deliver, instead of mailing it.
     final class Mailbox: TokenDelivery, @unchecked Sendable {
-        let messages = Mutex<[TokenMessage]>([])
+        let messages = Locked<[TokenMessage]>([])
         func deliver(_ message: TokenMessage, in db: Connection) throws { messages.withLock { $0.append(message) } }
         func deliver(_ alert: AlertMessage, in db: Connection) throws {}
         func last(_ kind: TokenMessage.Kind) -> String? { messages.withLock { $0.last { $0.kind == kind }?.token } }

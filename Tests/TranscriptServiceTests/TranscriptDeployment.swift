@@ -4,9 +4,9 @@ import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
 import CallTraceStorage
+import CallTraceSync
 import CallTraceTestSupport
 import Foundation
-import Synchronization
 import ComplianceDomain
 import IdentityDomain
 import MediaDomain
@@ -35,7 +35,7 @@ final class TranscriptDeployment: @unchecked Sendable {
     let anthropic: FakeHTTPSServer
     let keyFolder: String
     /// Each organisation's first admin's e-mail, to log in again (`login(adminOf:)`).
-    private let admins = Mutex<[String: String]>([:])
+    private let admins = Locked<[String: String]>([:])
 
     /// `deepgram` and `anthropic` answer every request unless a test says otherwise.
     init(deepgram answer: @escaping @Sendable (FakeHTTPSServer.Request) -> FakeHTTPSServer.Response = TranscriptDeployment.deepgramAnswer,

@@ -4,9 +4,9 @@ import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
 import CallTraceStorage
+import CallTraceSync
 import CallTraceTestSupport
 import Foundation
-import Synchronization
 import Testing
 @testable import WebGateway
 
@@ -161,7 +161,7 @@ struct MatrixAnswer: Sendable {
 final class MatrixSeeds: Sendable {
     let a: MatrixFirm
     let b: MatrixFirm
-    private let madeUpValues = Mutex<[String: String]>([:])
+    private let madeUpValues = Locked<[String: String]>([:])
 
     /// What every request carries besides ids (free text is `ProtoCatalogue`'s default); `today`
     /// the services' day in the UK.
@@ -288,7 +288,7 @@ final class MatrixTally: Sendable {
         var controlsSaw = Set<String>()
         var controlsRefused: [String] = []
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     let title: String
     /// What its cells are cells of: methods, routes.
     let of: String

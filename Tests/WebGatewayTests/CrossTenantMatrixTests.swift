@@ -3,9 +3,9 @@ import CallTraceDeploymentSupport
 import CallTraceProto
 @testable import CallTraceRPC
 import CallTraceServiceHost
+import CallTraceSync
 import CallTraceTestSupport
 import Foundation
-import Synchronization
 import SwiftProtobuf
 import Testing
 @testable import WebGateway
@@ -57,7 +57,7 @@ struct CrossTenantMatrixTests {
         let methods = catalogue.methods.filter { !$0.hosts(among: hosts.keys.sorted()).isEmpty }
             .sorted { (order($0), $0.fullName) < (order($1), $1.fullName) }
         let tally = MatrixTally("the services' and gateways' methods")
-        let matrixGrants = Mutex<Set<String>>([])
+        let matrixGrants = Locked<Set<String>>([])
         let digest = { try await MatrixDigest.take(Array(hosts.values), org: a.org, keys: Self.rowKeys(a), ignoring: matrixGrants.withLock { $0 }) }
         let adminOfA = Calltrace_Identity_V1_IdentityServiceClient(try d.services.identity.client())
 

@@ -1,5 +1,5 @@
+import CallTraceSync
 import Foundation
-import Synchronization
 import Testing
 import Yams
 
@@ -10,7 +10,7 @@ import Yams
 /// operation checked is noted, so a test can ask that all of them were.
 final class OpenAPIContract: Sendable {
     let document: [String: any Sendable]
-    private let checked = Mutex<Set<String>>([])
+    private let checked = Locked<Set<String>>([])
 
     init(_ name: String = "openapi.yaml") throws {
         let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../services/web/\(name)")

@@ -1,8 +1,8 @@
+import CallTraceSync
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Synchronization
 
 /// A browser without a screen, for the HTTP-level tests: it keeps the cookies the gateway sets
 /// (as a browser would, by name), never follows redirects (the tests look at them), and shows
@@ -11,10 +11,10 @@ final class WebClient: NSObject, URLSessionTaskDelegate, Sendable {
     let base: String
     /// Whose browser it is, when a test made it for a user.
     let email: String?
-    private let jar = Mutex<[String: String]>([:])
+    private let jar = Locked<[String: String]>([:])
     /// Every Set-Cookie line the gateway sent, as sent (attributes included).
-    let setCookies = Mutex<[String]>([])
-    private let session = Mutex<URLSession?>(nil)
+    let setCookies = Locked<[String]>([])
+    private let session = Locked<URLSession?>(nil)
 
     init(base: String, email: String? = nil) {
         self.base = base

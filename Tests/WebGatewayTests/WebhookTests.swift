@@ -4,9 +4,9 @@ import CallTraceKeys
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
+import CallTraceSync
 import CallTraceTestSupport
 import Foundation
-import Synchronization
 import Testing
 @testable import WebGateway
 
@@ -106,7 +106,7 @@ func verifies(_ request: FakeHTTPSServer.Request, secret: String) -> Bool {
 
 /// Counts a receiver's answers.
 final class Answers: Sendable {
-    private let count = Mutex(0)
+    private let count = Locked(0)
     func next() -> Int { count.withLock { $0 += 1; return $0 } }
 }
 

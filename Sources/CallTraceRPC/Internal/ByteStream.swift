@@ -1,6 +1,6 @@
+import CallTraceSync
 import CallTraceTLS
 import Foundation
-import Synchronization
 
 /// What a `FrameConnection` reads frames from and writes them to: a TLS stream over a socket, or
 /// one end of an in-process pipe (`InProcessStream`). Both are non-blocking: `read` and `write`
@@ -83,7 +83,7 @@ private final class ByteChannel: Sendable {
         var writable: (@Sendable () -> Void)?
         var count: Int { bytes.count - offset }
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     var hasBytes: Bool { state.withLock { $0.count > 0 } }
 

@@ -1,4 +1,5 @@
 import CallTraceProto
+import CallTraceSync
 import Synchronization
 
 /// Per-method counters and a latency histogram, updated as each call ends.
@@ -32,7 +33,7 @@ final class CallMetrics: Sendable {
         }
     }
     private final class Table: Sendable {
-        let methods = Mutex<[String: Method]>([:])
+        let methods = Locked<[String: Method]>([:])
     }
     private let tables: [Table] = (0..<8).map { _ in Table() }
     private let nextStripe = Atomic<Int>(0)

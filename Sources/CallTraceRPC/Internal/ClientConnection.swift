@@ -1,4 +1,5 @@
 import CallTraceProto
+import CallTraceSync
 import CallTraceTLS
 import Foundation
 import Synchronization
@@ -15,12 +16,12 @@ final class ClientConnection: FrameConnectionDelegate, @unchecked Sendable {
         var calls: [UInt64: ClientCall] = [:]
         var deadlines = DeadlineQueue()
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Set by goaway or close: no new calls. Set and checked under `state`'s lock when calls
     /// are added or failed; read without it by callers choosing a connection.
     private let unusable = Atomic<Bool>(false)
     /// Why the server ended the connection, when it said (a goaway with a status).
-    private let refusal = Mutex<RPCError?>(nil)
+    private let refusal = Locked<RPCError?>(nil)
     private let onClose: @Sendable (ClientConnection) -> Void
 
     init(connection: FrameConnection, serverSettings: WireFrame.Settings, localWindowBytes: Int,
@@ -122,7 +123,7 @@ final class ClientCall: Sendable {
     /// always fits, since a fresh window is positive.)
     let window: SendWindow?
     private unowned let owner: ClientConnection
-    private let status = Mutex<RPCError?>(nil)
+    private let status = Locked<RPCError?>(nil)
 
     init(id: UInt64, owner: ClientConnection, streamsRequests: Bool) {
         self.id = id

@@ -1,5 +1,5 @@
+import CallTraceSync
 import Foundation
-import Synchronization
 
 // The waiters below are `UnsafeContinuation`s: each is taken out of its state under the lock
 // and resumed exactly once, and the checked kind costs an allocation on every call.
@@ -13,10 +13,10 @@ final class SendWindow: Sendable {
         var failure: RPCError?
         var waiter: UnsafeContinuation<Void, any Error>?
     }
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     init(initialBytes: Int) {
-        state = Mutex(State(available: initialBytes))
+        state = Locked(State(available: initialBytes))
     }
 
     /// Waits until a message may be sent, then takes `bytes` from the window.
@@ -82,7 +82,7 @@ final class MessageInbox: Sendable {
         var end: Result<Void, RPCError>?
         var waiter: UnsafeContinuation<Data?, any Error>?
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let windowBytes: Int
     private let limitBytes: Int
     /// Called (on the consumer's thread) with bytes to grant back to the peer.

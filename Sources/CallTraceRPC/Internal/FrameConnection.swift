@@ -1,3 +1,4 @@
+import CallTraceSync
 import CallTraceTLS
 import Foundation
 import Synchronization
@@ -55,10 +56,10 @@ final class FrameConnection: @unchecked Sendable {
         var hasPending: Bool { offset < pending.count }
         var pendingBytes: Int { pending.count - offset }
     }
-    private let outbound = Mutex(Outbound())
+    private let outbound = Locked(Outbound())
 
     /// Jobs of tasks that prefer this connection's executor, run by the I/O thread between reads.
-    private let jobs = Mutex<[UnownedJob]>([])
+    private let jobs = Locked<[UnownedJob]>([])
     /// The I/O thread while it runs (0 otherwise); read on every send.
     private let ioThread = Atomic<UInt>(0)
     /// Runs tasks on this connection's I/O thread (see `ConnectionExecutor`).
@@ -583,7 +584,7 @@ final class FrameConnection: @unchecked Sendable {
 /// global concurrent executor, so late tasks still finish.
 final class ConnectionExecutor: TaskExecutor, @unchecked Sendable {
     /// Strong while the I/O thread runs; cleared by `detach` when it ends.
-    private let connection = Mutex<FrameConnection?>(nil)
+    private let connection = Locked<FrameConnection?>(nil)
 
     func attach(_ connection: FrameConnection) { self.connection.withLock { $0 = connection } }
 

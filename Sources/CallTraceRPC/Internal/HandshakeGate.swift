@@ -1,5 +1,5 @@
+import CallTraceSync
 import Foundation
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -25,7 +25,7 @@ final class HandshakeGate: Sendable {
         var nextID: UInt64 = 1
         var pending: [Pending] = []
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     let limit: Int
     let perAddressLimit: Int
 

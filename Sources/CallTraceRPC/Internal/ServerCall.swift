@@ -1,4 +1,5 @@
 import CallTraceProto
+import CallTraceSync
 import Foundation
 import SwiftProtobuf
 import Synchronization
@@ -19,7 +20,7 @@ final class ServerCallIO: Sendable {
     /// window a request stream may fill.
     let requestBytes: Int
     private let completed = Atomic<Bool>(false)
-    private let task = Mutex<Task<Void, Never>?>(nil)
+    private let task = Locked<Task<Void, Never>?>(nil)
     let startedAt = ContinuousClock.now
 
     init(context: ServerContext, request: Data?, requestBytes: Int, owner: ServerConnection, windowBytes: Int, peerWindowBytes: Int,

@@ -1,4 +1,5 @@
 import CallTraceProto
+import CallTraceSync
 import CallTraceTLS
 import Foundation
 import Synchronization
@@ -20,7 +21,7 @@ final class ServerConnection: FrameConnectionDelegate, @unchecked Sendable {
         /// Request bytes the calls in flight hold or may buffer (see `Limits.maxRequestBytesPerConnection`).
         var heldRequestBytes = 0
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Whether this peer's `x-client-address` is believed (a trusted gateway).
     private let trustsClientAddress: Bool

@@ -2,8 +2,8 @@ public import CallTraceProto
 public import CallTraceRPC
 import CallTraceAPI
 import CallTraceKeys
+import CallTraceSync
 import Foundation
-import Synchronization
 
 /// How every service asks identity "may this caller do this, in this organisation?".
 ///
@@ -38,7 +38,7 @@ public final class IdentityAuthorizer: Sendable {
 
     private let identity: Calltrace_Identity_V1_IdentityServiceClient
     private let configuration: Configuration
-    private let cache = Mutex<[Key: Entry]>([:])
+    private let cache = Locked<[Key: Entry]>([:])
 
     public init(identity: RPCClient, configuration: Configuration = Configuration()) {
         self.identity = Calltrace_Identity_V1_IdentityServiceClient(identity)

@@ -1,7 +1,7 @@
 public import CallTraceStorage
+import CallTraceSync
 import Foundation
 public import Logging
-import Synchronization
 
 /// One unit of durable work, as a handler receives it.
 public struct Job: Sendable {
@@ -117,12 +117,12 @@ public final class JobQueue: Sendable {
     /// The time jobs are due by (and audit events are stamped with).
     public let clock: any WallClock
     private let configuration: Configuration
-    private let registry = Mutex(Registry())
+    private let registry = Locked(Registry())
     /// One worker per kind, so a kind whose jobs are slow (forwarding to a peer that is down)
     /// never holds up another's; nil until `start`.
-    private let workers = Mutex<[String: Task<Void, Never>]?>(nil)
-    private let wakes = Mutex(Wakes())
-    private let workerLogger = Mutex<Logger?>(nil)
+    private let workers = Locked<[String: Task<Void, Never>]?>(nil)
+    private let wakes = Locked(Wakes())
+    private let workerLogger = Locked<Logger?>(nil)
 
     public init(database: Database, clock: any WallClock, configuration: Configuration = Configuration()) {
         self.database = database

@@ -1,7 +1,7 @@
+import CallTraceSync
 import Foundation
 import Logging
 import ServiceLifecycle
-import Synchronization
 import UnixSignals
 
 /// A serving instance under swift-service-lifecycle: one `ServiceGroup` runs it until a stop
@@ -79,7 +79,7 @@ final class StopTriggers: Sendable {
     /// SIGHUP, trapped from the start as the stops are: a `systemctl reload` as soon as the
     /// service is up reloads it, and never meets SIGHUP's default action (the end of the process).
     let reloads: UnixSignalsSequence
-    private let firstCause = Mutex<String?>(nil)
+    private let firstCause = Locked<String?>(nil)
 
     private init(signals: UnixSignalsSequence, reloads: UnixSignalsSequence) {
         (stops, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(1))

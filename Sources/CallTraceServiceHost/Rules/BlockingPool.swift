@@ -1,5 +1,5 @@
+import CallTraceSync
 import Foundation
-import Synchronization
 
 /// A few threads for CPU-heavy or blocking work — scrypt, sealing or opening large payloads,
 /// outgoing HTTP — so that it never runs on a connection's I/O thread (where it would delay
@@ -15,7 +15,7 @@ public final class BlockingPool: Sendable {
         var jobs: [@Sendable () -> Void] = []
         var head = 0
     }
-    private let queue = Mutex(Queue())
+    private let queue = Locked(Queue())
     private let ready = DispatchSemaphore(value: 0)
 
     /// Starts `threads` worker threads that live as long as the process.

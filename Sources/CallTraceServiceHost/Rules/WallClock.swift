@@ -1,5 +1,5 @@
+import CallTraceSync
 import Foundation
-import Synchronization
 
 /// The time a service's rules read: expiries of sessions, invitations, resets, support grants,
 /// share links, retention and deadlines. Domain code takes one instead of calling `Date()`, so a
@@ -25,12 +25,12 @@ public struct SystemClock: WallClock {
 
 /// A clock that stands still until a test moves it.
 public final class TestClock: WallClock {
-    private let now: Mutex<Int64>
-    private let observers = Mutex<[@Sendable () -> Void]>([])
+    private let now: Locked<Int64>
+    private let observers = Locked<[@Sendable () -> Void]>([])
 
     /// Starts at `unixMs` (default: the real time now).
     public init(unixMs: Int64 = SystemClock().nowUnixMs) {
-        now = Mutex(unixMs)
+        now = Locked(unixMs)
     }
 
     public var nowUnixMs: Int64 { now.withLock { $0 } }

@@ -4,9 +4,9 @@ import CallTraceOutbound
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
+import CallTraceSync
 import Foundation
 import Logging
-import Synchronization
 import Twilio
 
 /// Moves one recording from Twilio into media, then deletes it at Twilio, so the only copy is
@@ -132,7 +132,7 @@ struct TransferRecordingHandler: DurableJobHandler {
 /// The first pass: the file's SHA-256 and first bytes, nothing kept. On the transfer's thread.
 private final class FileSurvey: HTTPSResponseSink, @unchecked Sendable {
     private let digest: SHA256Stream
-    private let prefix = Mutex(Data())
+    private let prefix = Locked(Data())
 
     init() throws { digest = try SHA256Stream() }
 

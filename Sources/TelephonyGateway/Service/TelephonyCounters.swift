@@ -1,5 +1,4 @@
-import Synchronization
-
+import CallTraceSync
 /// What the gateway counts for operators (`GetMetrics`): webhooks refused or unexpected, calls
 /// refused, recordings Twilio could not make. Counts only, never a number or a value.
 final class TelephonyCounters: Sendable {
@@ -28,7 +27,7 @@ final class TelephonyCounters: Sendable {
         case twilioError = "telephony_twilio_errors_total"
     }
 
-    private let counts = Mutex([Counter: Int]())
+    private let counts = Locked([Counter: Int]())
 
     func add(_ counter: Counter) { counts.withLock { $0[counter, default: 0] += 1 } }
 

@@ -1,7 +1,7 @@
 import CallTraceKeys
 import CallTraceServiceHost
+import CallTraceSync
 import Foundation
-import Synchronization
 
 /// The ad platforms' click ids a website tag may capture after consent (`ClickIdKind`).
 enum ClickIDKind: Int, CaseIterable, Sendable {
@@ -94,7 +94,7 @@ enum VisitJoin: Int, Sendable {
 
 /// New visits per website and minute, in this process (`WebsiteRules.visitsPerMinute`).
 final class WebsiteLimiter: Sendable {
-    private let windows = Mutex<[String: (minute: Int64, count: Int)]>([:])
+    private let windows = Locked<[String: (minute: Int64, count: Int)]>([:])
 
     func admit(_ website: String, at now: Int64, perMinute limit: Int) -> Bool {
         windows.withLock { windows in

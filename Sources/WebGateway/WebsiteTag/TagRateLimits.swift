@@ -1,5 +1,5 @@
 import CallTraceServiceHost
-import Synchronization
+import CallTraceSync
 
 /// How often the website tag's public endpoints may be asked, counted in memory in fixed
 /// windows as identity counts failed sign-ins (a count and the time its window started, per
@@ -28,7 +28,7 @@ final class TagRateLimits: Sendable {
     }
 
     private let clock: any WallClock
-    private let windows = Mutex<[String: Window]>([:])
+    private let windows = Locked<[String: Window]>([:])
 
     init(clock: any WallClock) {
         self.clock = clock

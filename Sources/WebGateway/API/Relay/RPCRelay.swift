@@ -1,5 +1,6 @@
 import CallTraceProto
 import CallTraceRPC
+import CallTraceSync
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -227,7 +228,7 @@ struct UnsupportedMediaType: Error {
 /// reading holds its stream (and a call on the service's connection) until its deadline, so
 /// one token cannot take the connection's every call from the firm's pages and everyone else.
 final class StreamBudget: Sendable {
-    private let counts = Mutex<(byToken: [String: Int], total: Int)>(([:], 0))
+    private let counts = Locked<(byToken: [String: Int], total: Int)>(([:], 0))
     let perToken: Int
     let total: Int
 
