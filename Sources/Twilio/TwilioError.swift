@@ -31,7 +31,8 @@ public struct TwilioError: Error, CustomStringConvertible, Sendable, Equatable {
     public let status: Int?
     /// Twilio's error code (https://www.twilio.com/docs/errors/<code>).
     public let code: Int?
-    /// Twilio's message with phone numbers replaced by `[number]`.
+    /// Twilio's message (or a transfer's) with phone numbers replaced by `[number]`; a
+    /// configuration error's own text as it is.
     public let message: String
     public let moreInfo: String?
 
@@ -40,7 +41,9 @@ public struct TwilioError: Error, CustomStringConvertible, Sendable, Equatable {
         self.operation = operation
         self.status = status
         self.code = code
-        self.message = Self.withoutPhoneNumbers(message)
+        // Our own configuration messages name paths and what to do, never a caller: a path's
+        // digits (a temporary folder's UUID) are not a phone number to hide.
+        self.message = kind == .configuration ? message : Self.withoutPhoneNumbers(message)
         self.moreInfo = moreInfo
     }
 

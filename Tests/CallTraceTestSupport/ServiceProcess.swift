@@ -1,6 +1,6 @@
 public import CallTraceRPC
 import Foundation
-import Synchronization
+import CallTraceSync
 
 /// A service as a process of its own on its `ServiceSetup`'s stores and port, which a test
 /// kills with SIGKILL at any moment and starts again on the same stores, as an operator's
@@ -9,8 +9,8 @@ public final class ServiceProcess: ServiceEndpoint, @unchecked Sendable {
     public let setup: ServiceSetup
     /// Where its peers are (`CALLTRACE_PEER_*`).
     public let environment: [String: String]
-    private let running = Mutex<RunningProcess?>(nil)
-    private let clients = Mutex<[String: RPCClient]>([:])
+    private let running = Locked<RunningProcess?>(nil)
+    private let clients = Locked<[String: RPCClient]>([:])
 
     public init(_ setup: ServiceSetup, environment: [String: String]) {
         self.setup = setup
