@@ -27,7 +27,7 @@ TEST_BUILD_FLAGS := -c release -Xswiftc -enable-testing
 ## databases' fsyncs were a third of the suite's system time.
 TEST_TMPDIR ?= $(shell if [ -d /dev/shm ] && [ -w /dev/shm ]; then echo /dev/shm; else echo "$${TMPDIR:-/tmp}"; fi)
 
-.PHONY: crash matrix test-asan test-tsan openapi api-contract print-test-tmpdir print-test-build-flags c-checks FORCE install install-files scanner browser browser-test deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript bench-websites bench-web bench-telephony clean fuzz fuzz-smoke fuzzers
+.PHONY: crash soak matrix test-asan test-tsan openapi api-contract print-test-tmpdir print-test-build-flags c-checks FORCE install install-files scanner browser browser-test deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript bench-websites bench-web bench-telephony clean fuzz fuzz-smoke fuzzers
 
 ## Install the Debian packages the project needs (only those missing).
 deps:
@@ -182,15 +182,28 @@ matrix: deps
 	swift build --build-tests $(TEST_BUILD_FLAGS) $(SWIFT_BUILD_FLAGS)
 	TMPDIR=$(TEST_TMPDIR) swift test --skip-build $(TEST_BUILD_FLAGS) $(SWIFT_BUILD_FLAGS) --filter CrossTenantMatrixTests
 
-## The kill -9 harness alone (issue 33; P10, P11, P13, P15): the four services as processes; each
-## trial kills one at a random moment of ingest, a deletion or an erasure (during its calls or the
-## jobs they leave), starts it again and checks the deployment's invariants. It prints trials,
+## The kill -9 harness alone (issue 33; P10, P11, P13, P15): the four services and the telephony
+## gateway as processes; each trial kills one at a random moment of ingest, a call through Twilio's
+## webhooks, a deletion, an erasure or an offboarding (during its calls or the jobs they leave),
+## starts it again and checks the deployment's invariants. It prints trials,
 ## kills, invariants checked and violations, and the seed (CRASH_SEED=… replays a run's choices).
 ## `make test` runs 4 trials.
 CRASH_TRIALS ?= 200
 crash: deps
 	swift build --build-tests $(TEST_BUILD_FLAGS) $(SWIFT_BUILD_FLAGS)
 	CRASH_TRIALS=$(CRASH_TRIALS) TMPDIR=$(TEST_TMPDIR) swift test --skip-build $(TEST_BUILD_FLAGS) $(SWIFT_BUILD_FLAGS) --filter CrashHarnessTests
+
+## The soak alone (issue 33): the four services and both gateways as processes, SOAK_GATEWAYS
+## gateways of mixed traffic (uploads, playback with seeks, call lists, reports, logins with wrong
+## passwords among them, share links, Twilio's webhooks, subject requests) for SOAK_SECONDS, under an
+## idle-connection flood and a slowloris on every listener. It prints requests, unexpected answers,
+## p50/p99 per RPC and page, RSS and threads over the run and what the flood saw, then checks every
+## call's data whole (SOAK_SEED=… replays a run's choices). `make test` runs 8 gateways for 20 s.
+SOAK_GATEWAYS ?= 16
+SOAK_SECONDS ?= 600
+soak: deps
+	swift build --build-tests $(TEST_BUILD_FLAGS) $(SWIFT_BUILD_FLAGS)
+	SOAK_GATEWAYS=$(SOAK_GATEWAYS) SOAK_SECONDS=$(SOAK_SECONDS) TMPDIR=$(TEST_TMPDIR) swift test --skip-build $(TEST_BUILD_FLAGS) $(SWIFT_BUILD_FLAGS) --filter SoakTests
 
 ## libFuzzer harnesses (Tests/Fuzz), built with swiftc apart from the package: the envelope codec
 ## compiled with its harness, swift-protobuf compiled instrumented for the message harness, and
@@ -227,8 +240,9 @@ $(FUZZ_DIR)/message-fuzzer: Tests/Fuzz/MessageFuzzer.swift $(FUZZ_DIR)/RequestTy
 	  Tests/Fuzz/MessageFuzzer.swift $(FUZZ_DIR)/RequestTypes.swift Sources/CallTraceProto/Generated/calltrace_*.pb.swift -o $@ $(QUIET_LINK)
 
 # The parsers of other outside bytes, each compiled from its own file (see InputFuzzer.swift).
-INPUT_PARSERS := Sources/ComplianceDeadlines/Deadlines.swift Sources/Twilio/FormParameters.swift \
-  Sources/WebGateway/HTTP/ByteRange.swift Sources/CallTraceAPI/WAVInfo.swift $(wildcard Sources/TranscriptText/*.swift)
+INPUT_PARSERS := Sources/ComplianceDeadlines/Deadlines.swift Sources/Twilio/FormParameters.swift Sources/Twilio/TwilioSignature.swift \
+  Sources/WebGateway/HTTP/ByteRange.swift Sources/WebGateway/HTTP/ClientAddress.swift Sources/WebGateway/HTTP/FormFields.swift \
+  Sources/CallTraceAPI/WAVInfo.swift $(wildcard Sources/TranscriptText/*.swift)
 
 PROTO_SOURCES := $(shell find Sources/CallTraceProto -name '*.swift')
 $(FUZZ_DIR)/libCallTraceProto.a: $(PROTO_SOURCES) $(FUZZ_DIR)/libSwiftProtobuf.a
@@ -236,8 +250,15 @@ $(FUZZ_DIR)/libCallTraceProto.a: $(PROTO_SOURCES) $(FUZZ_DIR)/libSwiftProtobuf.a
 	  -module-name CallTraceProto -emit-module -emit-module-path $(FUZZ_DIR)/CallTraceProto.swiftmodule \
 	  -emit-library -static -o $@ $(PROTO_SOURCES)
 
-$(FUZZ_DIR)/input-fuzzer: Tests/Fuzz/InputFuzzer.swift $(INPUT_PARSERS) $(FUZZ_DIR)/libCallTraceProto.a
-	set -o pipefail; swiftc $(FUZZ_FLAGS) -module-name InputFuzzer -I $(FUZZ_DIR) -L $(FUZZ_DIR) -lCallTraceProto -lSwiftProtobuf \
+# The webhook check's one helper from CallTraceKeys (a hex spelling), compiled as that module alone.
+$(FUZZ_DIR)/libCallTraceKeys.a: Sources/CallTraceKeys/MessageSignature.swift
+	mkdir -p $(FUZZ_DIR)
+	swiftc -O -parse-as-library -sanitize=fuzzer,address -I Sources/COpenSSL \
+	  -module-name CallTraceKeys -emit-module -emit-module-path $(FUZZ_DIR)/CallTraceKeys.swiftmodule \
+	  -emit-library -static -o $@ $<
+
+$(FUZZ_DIR)/input-fuzzer: Tests/Fuzz/InputFuzzer.swift $(INPUT_PARSERS) $(FUZZ_DIR)/libCallTraceProto.a $(FUZZ_DIR)/libCallTraceKeys.a
+	set -o pipefail; swiftc $(FUZZ_FLAGS) -module-name InputFuzzer -I $(FUZZ_DIR) -I Sources/COpenSSL -L $(FUZZ_DIR) -lCallTraceProto -lSwiftProtobuf -lCallTraceKeys \
 	  Tests/Fuzz/InputFuzzer.swift $(INPUT_PARSERS) -o $@ $(QUIET_LINK)
 
 FUZZERS := frame message input

@@ -347,7 +347,13 @@ let package = Package(
         // moments of ingest, deletion and erasure; the invariants checked after each restart.
         .testTarget(
             name: "CrashHarnessTests",
-            dependencies: ["CallTraceAPI", "CallTraceProto", "CallTraceRPC", "CallTraceStorage", "CallTraceTestSupport", "CallTraceDeploymentSupport"],
+            dependencies: ["CallTraceAPI", "CallTraceProto", "CallTraceRPC", "CallTraceStorage", "CallTraceTestSupport", "CallTraceDeploymentSupport", "FakeTwilio"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SoakTests",
+            dependencies: ["CallTraceAPI", "CallTraceProto", "CallTraceRPC", "CallTraceSync", "CallTraceTestSupport", "CallTraceDeploymentSupport",
+                           "FakeTwilio"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -20,10 +20,16 @@ where Builder.Responder.Context: InitializableFromSource<ApplicationRequestConte
     /// What the log's "serving" line calls it ("pages", "webhooks").
     private let serving: String
     private let logger: Logger
+    /// How long a connection may take to send a request's head (see `RequestHeadDeadline`).
+    private let headTimeout: Duration
     private let bound = Locked<(port: Int??, waiters: [CheckedContinuation<Int?, Never>])>((nil, []))
 
-    public init(address: HTTPListenAddress, serving: String, logger: Logger, routes: @escaping @Sendable () -> Builder) {
+    /// - Parameter headTimeout: a connection that has not sent its next request's head this long
+    ///   after it opened, or after its previous answer, is closed. Default 30 s.
+    public init(address: HTTPListenAddress, serving: String, logger: Logger, headTimeout: Duration = .seconds(30),
+                routes: @escaping @Sendable () -> Builder) {
         makeResponder = routes
+        self.headTimeout = headTimeout
         self.address = address
         self.serving = serving
         self.logger = logger
@@ -39,7 +45,10 @@ where Builder.Responder.Context: InitializableFromSource<ApplicationRequestConte
             if lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFSOCK { unlink(path) }
             bindAddress = .unixDomainSocket(path: path)
         }
-        let application = Application(router: makeResponder(), configuration: .init(address: bindAddress, serverName: nil),
+        let limit = TimeAmount.nanoseconds(Int64(headTimeout.components.seconds) * 1_000_000_000 + headTimeout.components.attoseconds / 1_000_000_000)
+        let application = Application(router: makeResponder(),
+                                      server: .http1(configuration: .init(additionalChannelHandlers: [RequestHeadDeadline(limit: limit)])),
+                                      configuration: .init(address: bindAddress, serverName: nil),
                                       onServerRunning: { [self] channel in
                                           let port = channel.localAddress?.port ?? 0
                                           // nginx (in the socket's group) may connect; no one else.

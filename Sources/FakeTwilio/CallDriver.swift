@@ -109,11 +109,16 @@ public struct CallDriver: Sendable {
     /// The gateway's public base URL, as the numbers' webhooks name it (`https://telephony.example.test`).
     public let publicURL: String
     public let transport: any HTTPSTransport
+    /// How long a webhook the gateway did not answer (no connection, cut off, or a 5xx) is sent
+    /// again, with the same idempotency token, as Twilio does under its connection overrides
+    /// (`#rc`, `#rp`); nil: sent once, as by default.
+    public let retryFor: Duration?
 
     /// - Parameter transport: default: libcurl, plain `http://` allowed to loopback only.
     public init(fake: FakeTwilio, gatewayURL: String, publicURL: String,
-                transport: any HTTPSTransport = CurlHTTPS(allowsLoopbackHTTP: true)) {
+                transport: any HTTPSTransport = CurlHTTPS(allowsLoopbackHTTP: true), retryFor: Duration? = nil) {
         self.fake = fake
+        self.retryFor = retryFor
         self.gatewayURL = gatewayURL.hasSuffix("/") ? String(gatewayURL.dropLast()) : gatewayURL
         self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
         self.transport = transport
@@ -161,7 +166,20 @@ public struct CallDriver: Sendable {
             ("Content-Type", "application/x-www-form-urlencoded"), ("User-Agent", "TwilioProxy/1.1"), ("Accept", "*/*"),
         ], body: parameters.encoded, timeout: .seconds(30))
         request.method = "POST"
-        let response = try await transport.send(request)
+        let deadline = retryFor.map { ContinuousClock.now + $0 }
+        var response: HTTPSResponse
+        while true {
+            do {
+                response = try await transport.send(request)
+                if response.status < 500 { break }
+            } catch {
+                guard let deadline, ContinuousClock.now < deadline else { throw error }
+                try await Task.sleep(for: .milliseconds(50))  // Twilio's pause before it sends again
+                continue
+            }
+            guard let deadline, ContinuousClock.now < deadline else { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
         return Webhook(url: url, target: target, parameters: parameters, signature: signature, idempotencyToken: token,
                        status: response.status, answer: response.body)
     }

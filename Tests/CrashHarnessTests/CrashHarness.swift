@@ -8,16 +8,22 @@ import Foundation
 
 /// Kills a random service with SIGKILL at a random moment of a random piece of work — a call
 /// ingested (started, its recording uploaded, its transcript submitted, redacted and analysed,
-/// completed), a call deleted across services, a caller's data erased, a firm offboarded (its
+/// completed), a call rung through Twilio's webhooks (the telephony gateway, which may be the one
+/// killed, fetching its recording from Twilio into media and deleting it there), a call deleted across services, a caller's data erased, a firm offboarded (its
 /// export built, then everything of it purged everywhere) — starts it again on its
 /// stores, waits until every service's durable jobs and audit outbox are idle, and checks what
 /// P10, P11, P13 and P15 promise of the whole deployment's state, read from each service's own
 /// database and files and through compliance's trail.
 ///
 /// The work goes on as a gateway's would through the kill: a call refused as UNAVAILABLE (or
-/// cut off) is asked again with the same ids until it is answered.
+/// cut off) is asked again with the same ids until it is answered; a webhook the telephony
+/// gateway did not answer is sent again with the same idempotency token, as Twilio does.
 final class CrashHarness: @unchecked Sendable {
     let deployment: ProcessDeployment
+    /// calltrace-telephony beside the four, and the fake Twilio whose calls it takes.
+    let telephony: TelephonyGatewayProcess
+    /// Every process a trial may kill.
+    static let victims = ProcessDeployment.names + ["telephony"]
     /// A firm the harness makes calls for.
     struct Firm {
         let org: String
@@ -39,6 +45,8 @@ final class CrashHarness: @unchecked Sendable {
     private(set) var deletionsAsked: Set<String> = []
     private(set) var erasuresAsked: Set<String> = []
     private(set) var offboarded: Set<String> = []
+    /// Calls rung through the webhooks, by id: how many recordings Twilio made of each.
+    private(set) var rung: [String: Int] = [:]
     private var nextCall = 0
     private var firms = 0
     private(set) var kills: [String: Int] = [:]
@@ -48,16 +56,26 @@ final class CrashHarness: @unchecked Sendable {
     /// How long each kind of work's calls took when no kill disturbed them.
     private var windows: [Work: Duration] = [:]
 
-    private init(deployment: ProcessDeployment, firm: Firm, seed: UInt64) {
+    private init(deployment: ProcessDeployment, telephony: TelephonyGatewayProcess, firm: Firm, seed: UInt64) {
         self.deployment = deployment
+        self.telephony = telephony
         self.firm = firm
         random = SplitMix64(state: seed)
     }
 
-    /// A deployment of four processes and one firm ready for calls.
+    /// A deployment of four processes and the telephony gateway, and one firm ready for calls,
+    /// its number's calls sent to the gateway.
     static func start(seed: UInt64) async throws -> CrashHarness {
         let deployment = try await ProcessDeployment()
-        return CrashHarness(deployment: deployment, firm: try await newFirm(in: deployment, number: 0), seed: seed)
+        let telephony = try TelephonyGatewayProcess(beside: deployment, retryFor: patience)
+        try await telephony.start()
+        let firm = try await newFirm(in: deployment, number: 0)
+        _ = try await Calltrace_Transcript_V1_TrackingNumberServiceClient(try deployment.transcript.client()).setRouting(.with {
+            $0.orgID = firm.org; $0.number = firm.trackingNumber
+            $0.routing = .with { $0.destinations = ["+441184960999"]; $0.ringSeconds = 20; $0.voicemail = true }
+        }, options: try bearer(firm.admin))
+        telephony.answer(firm.trackingNumber)
+        return CrashHarness(deployment: deployment, telephony: telephony, firm: firm, seed: seed)
     }
 
     /// A firm ready for calls: the agreement accepted, a tracking number of its own,
@@ -75,20 +93,29 @@ final class CrashHarness: @unchecked Sendable {
         return firm
     }
 
-    func stop() async { await deployment.stop() }
+    func stop() async {
+        await telephony.stop()
+        await deployment.stop()
+    }
+
+    /// The process named `name` (one of `victims`).
+    private func process(_ name: String) -> ServiceProcess {
+        name == "telephony" ? telephony.process : deployment.services[name]!
+    }
 
     // MARK: One trial
 
-    enum Work: String, CaseIterable { case ingest, delete, erase, offboard }
+    enum Work: String, CaseIterable { case ingest, ring, delete, erase, offboard }
 
     /// One piece of work with one service killed during it and started again; the violations
     /// the invariants then find, and how many were checked.
     func trial() async throws -> (checked: Int, violations: [String]) {
-        var kinds: [Work] = [.ingest]
+        var kinds: [Work] = [.ingest, .ring]
         if !live.isEmpty { kinds += [.ingest, .delete, .erase] }
         if Int.random(in: 0..<10, using: &random) == 0 { kinds = [.offboard] }  // one trial in ten
         let kind = kinds.randomElement(using: &random)!
-        let victim = ProcessDeployment.names.randomElement(using: &random)!
+        // The gateway is a victim when the work goes through it.
+        let victim = (kind == .ring ? Self.victims : ProcessDeployment.names).randomElement(using: &random)!
         // Anywhere in the calls the work makes (as long as they took last time undisturbed) or in
         // the jobs they leave running behind them (a recording linked, a transcript redacted and
         // analysed, a deletion asked of transcript and media, audit events forwarded).
@@ -115,12 +142,12 @@ final class CrashHarness: @unchecked Sendable {
             return ContinuousClock.now - began
         }
         try await Task.sleep(for: moment)  // the random moment of the kill, not a wait for anything
-        let service = deployment.services[victim]!
+        let service = process(victim)
         let status = await service.kill()
         let killedAt = ContinuousClock.now - began
         var violations: [String] = []
         if status != 128 + SIGKILL { violations.append("\(victim) did not end by SIGKILL (status \(status.map(String.init) ?? "none"))") }
-        do { try await service.start() } catch {
+        do { try await (victim == "telephony" ? telephony.start() : service.start()) } catch {
             let log = service.log.split(separator: "\n").suffix(8).joined(separator: "\n")
             throw HarnessError("\(victim) killed during \(kind) did not serve again: \(error)\n\(log)")
         }
@@ -140,6 +167,7 @@ final class CrashHarness: @unchecked Sendable {
     private func perform(_ kind: Work, size: Int, caller: String, target: String?, leaving: Firm?) async throws {
         switch kind {
         case .ingest: try await ingest(size: size, caller: caller, for: firm)
+        case .ring: try await ring(size: size)
         case .delete: if let target { try await delete(target) }
         case .erase: if let target, let number = live[target] { try await erase(number) }
         case .offboard: if let leaving { try await offboard(leaving) }
@@ -168,6 +196,17 @@ final class CrashHarness: @unchecked Sendable {
             })
         }
         _ = try await persist { try await calls.completeCall(.with { $0.orgID = org; $0.callID = call; $0.outcome = .answered }) }
+    }
+
+    /// A call to the firm's number through Twilio's webhooks, answered and recorded: the gateway
+    /// starts the call, and on the recording's callback fetches it from Twilio into media and
+    /// deletes it at Twilio (a durable job). Its caller is none of `callers`, so no erasure
+    /// reaches it.
+    private func ring(size: Int) async throws {
+        let wav = wavFile(samples: size / 4, channels: 2)
+        let played = try await telephony.driver.play(.init(from: "+447700900999", to: firm.trackingNumber,
+                                                           dialledLeg: .answers(talkSeconds: 30), recordingWAV: wav))
+        rung[played.callSid] = played.recordingSIDs.count
     }
 
     private func delete(_ call: String) async throws {
@@ -263,26 +302,10 @@ final class CrashHarness: @unchecked Sendable {
     private func settle() async throws -> String? {
         var busy: String?
         let idle = try await eventually {
-            busy = try Self.busy(deployment)
+            busy = try deployment.busy(also: ["telephony": telephony.process.setup.database])
             return busy == nil
         }
         return idle ? nil : busy
-    }
-
-    static func busy(_ deployment: ProcessDeployment) throws -> String? {
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
-        var found: [String] = []
-        for name in ProcessDeployment.names {
-            let path = deployment.services[name]!.setup.database
-            for row in try Database.query(readOnly: path, """
-                SELECT kind, state, attempts FROM jobs WHERE state = 'running' OR (state = 'ready' AND (attempts > 0 OR run_at_unix_ms <= ?))
-                """, bindings: [now]) {
-                found.append("\(name) job \(row.text("kind") ?? "") \(row.text("state") ?? "") after \(row.int("attempts") ?? 0) attempts")
-            }
-            let unsent = try Database.query(readOnly: path, "SELECT COUNT(*) AS n FROM audit_outbox")[0].int("n") ?? 0
-            if unsent > 0 { found.append("\(name): \(unsent) audit events unsent") }
-        }
-        return found.isEmpty ? nil : found.joined(separator: "; ")
     }
 
     // MARK: Invariants

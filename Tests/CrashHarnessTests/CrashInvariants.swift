@@ -17,7 +17,7 @@ extension CrashHarness {
             if !holds { violations.append(what()) }
         }
         func rows(_ service: String, _ sql: String, keys: Bool = false) throws -> [Row] {
-            let setup = deployment.services[service]!.setup
+            let setup = service == "telephony" ? telephony.process.setup : deployment.services[service]!.setup
             return try Database.query(readOnly: keys ? setup.keyStore : setup.database, sql)
         }
 
@@ -37,6 +37,17 @@ extension CrashHarness {
         }
         for file in files { expect(blobs.contains(file), "a file no recording names in media's folder: \(file)") }
         for key in mediaKeys { expect(blobs.contains(key), "a key no recording names in media's key store: \(key)") }
+
+        // P11: a call rung through the webhooks has in media each recording Twilio made of it,
+        // exactly once, and Twilio keeps none.
+        var rungRecordings: [String] = []
+        for (call, made) in rung.sorted(by: { $0.key < $1.key }) {
+            let kept = recordings.filter { $0.text("org_id") == org && $0.text("call_id") == call }
+            expect(kept.count == made, "call \(call) through the webhooks: Twilio made \(made) recordings, media has \(kept.count)")
+            rungRecordings += kept.compactMap { $0.text("id") }
+        }
+        let atTwilio = telephony.stack.fake.recordingSIDs
+        expect(atTwilio.isEmpty, "Twilio still holds \(atTwilio.count) recordings")
 
         // No key left for a deleted call's caller or transcript.
         for object in try rows("transcript", "SELECT org_id, object_id FROM object_keys", keys: true) {
@@ -65,7 +76,7 @@ extension CrashHarness {
 
         // P15: no job given up, no audit event refused; the chain verifies and holds each event
         // once: one `recording.stored` per recording stored, one `call.deleted` per deletion.
-        for name in ProcessDeployment.names {
+        for name in Self.victims {
             let dead = try rows(name, "SELECT kind FROM jobs WHERE state = 'dead'").compactMap { $0.text("kind") }
             expect(dead.isEmpty, "\(name) dead-lettered jobs: \(dead)")
             let refused = try rows(name, "SELECT event, reason FROM audit_dead_letters").map { row in
@@ -82,7 +93,7 @@ extension CrashHarness {
         expect(links == keys && links == top && verified.eventsChecked == UInt64(links),
                "the chain has \(links) links, \(keys) events, top index \(top); \(verified.eventsChecked) checked")
         let stored = try await events(trail, action: "recording.stored").map(\.resource)
-        for id in recordingsStored { expect(stored.filter { $0 == "recording:\(id)" }.count == 1, "recording \(id) stored \(stored.filter { $0 == "recording:\(id)" }.count) times in the trail") }
+        for id in recordingsStored.union(rungRecordings) { expect(stored.filter { $0 == "recording:\(id)" }.count == 1, "recording \(id) stored \(stored.filter { $0 == "recording:\(id)" }.count) times in the trail") }
         let deleted = try await events(trail, action: "call.deleted").map(\.detail)
         for id in finished.keys { expect(deleted.filter { $0.hasPrefix("deletion \(id);") }.count == 1, "deletion \(id) in the trail \(deleted.filter { $0.hasPrefix("deletion \(id);") }.count) times") }
 

@@ -11,6 +11,10 @@
 // 5 Anthropic's answer (`AnthropicAnswer.analysis`)
 // 6 an analysis engine's JSON (`CallAnalysis.validated`)
 // 7 a transcript's text, redacted (`Redactor.redact`)
+// 8 a Twilio webhook: URL, `X-Twilio-Signature` and body, checked as the telephony gateway
+//   checks them (`TwilioSignature.verify`), and a form body signed right is always accepted
+// 9 `X-Forwarded-For` headers from behind nginx (`ClientAddress.resolve`): an IP address or nil
+// 10 a form posted to the web app (`Form.decode`), re-encoded and decoded back
 import Foundation
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -18,7 +22,7 @@ public func fuzzInputs(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard size > 0 else { return 0 }
     let input = Data(bytes: data + 1, count: size - 1)
     let text = String(decoding: input, as: UTF8.self)
-    switch data[0] % 8 {
+    switch data[0] % 11 {
     case 0:
         _ = try? BankHolidays.parse(input, source: "fuzz")
         _ = Day(text)
@@ -43,8 +47,31 @@ public func fuzzInputs(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         _ = try? AnthropicAnswer.analysis(input)
     case 6:
         _ = try? CallAnalysis.validated(json: input)
-    default:
+    case 7:
         _ = Redactor.redact(text)
+    case 8:
+        // URL, signature and body, separated by NUL bytes; the body a form or JSON by a bit.
+        let parts = input.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false).map { Data($0) }
+        let url = String(decoding: parts[0], as: UTF8.self), claimed = parts.count > 1 ? String(decoding: parts[1], as: UTF8.self) : nil
+        let body = parts.count > 2 ? parts[2] : Data(), contentType = data[0] & 0x80 == 0 ? "application/x-www-form-urlencoded" : "application/json"
+        let twilio = TwilioSignature(authToken: "12345678901234567890123456789012")
+        _ = try? twilio.verify(signature: claimed, url: url, body: body, contentType: contentType)
+        if let form = try? FormParameters(parsing: body) {
+            let right = twilio.signature(url: url, parameters: form)
+            precondition((try? twilio.verify(signature: right, url: url, body: body, contentType: "application/x-www-form-urlencoded")) != nil,
+                         "a webhook signed right was refused")
+        }
+    case 9:
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let peer = data[0] & 0x80 == 0 ? "127.0.0.1" : nil
+        if let address = ClientAddress.resolve(peer: peer, forwardedFor: lines, trustedProxies: ["127.0.0.1", "::1"]) {
+            precondition(ClientAddress.isIPAddress(address), "a client address that is not an IP address")
+        }
+    default:
+        if let fields = Form.decode(text) {
+            let encoded = fields.map { "\(Form.escape($0.key))=\(Form.escape($0.value))" }.joined(separator: "&")
+            precondition(Form.decode(encoded) == fields, "a form did not survive re-encoding")
+        }
     }
     return 0
 }

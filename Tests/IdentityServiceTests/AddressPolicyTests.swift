@@ -47,6 +47,11 @@ struct AddressPolicyTests {
             _ = try await deployment.gateway.unary(Identity.setSecurityPolicy, .with { $0.orgID = org; $0.allowedClientRanges = ["not-a-range"] },
                                                    options: .init(metadata: adminCall))
         } == .invalidArgument)
+        // A NUL byte inside an address would cut it short for inet_pton: refused, not read as its first part.
+        #expect(await code {
+            _ = try await deployment.gateway.unary(Identity.setSecurityPolicy, .with { $0.orgID = org; $0.allowedClientRanges = ["198.51.100.7\u{0}junk/8"] },
+                                                   options: .init(metadata: adminCall))
+        } == .invalidArgument)
         _ = await deployment.stop()
     }
 }

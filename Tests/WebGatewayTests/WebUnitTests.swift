@@ -33,6 +33,9 @@ struct WebUnitTests {
         #expect(ClientAddress.resolve(peer: "127.0.0.1", forwardedFor: ["198.51.100.1, 203.0.113.9"], trustedProxies: nginx) == "203.0.113.9")
         #expect(ClientAddress.resolve(peer: "127.0.0.1", forwardedFor: [], trustedProxies: nginx) == "127.0.0.1")
         #expect(ClientAddress.resolve(peer: "127.0.0.1", forwardedFor: ["not-an-address"], trustedProxies: nginx) == nil)
+        // An address that a NUL byte cuts short for inet_pton is no address (found by `make fuzz`).
+        #expect(ClientAddress.resolve(peer: "127.0.0.1", forwardedFor: ["::ffff:19\u{0}junk 100.2"], trustedProxies: nginx) == nil)
+        #expect(!ClientAddress.isIPAddress("203.0.113.9\u{0}.evil"))
         #expect(ClientAddress.resolve(peer: "::ffff:203.0.113.9", forwardedFor: [], trustedProxies: []) == "203.0.113.9")
         #expect(ClientAddress.resolve(peer: nil, forwardedFor: ["2001:DB8::1"], trustedProxies: []) == "2001:db8::1")
         #expect(ClientAddress.resolve(peer: nil, forwardedFor: [], trustedProxies: []) == nil)

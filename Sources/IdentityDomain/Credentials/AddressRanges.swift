@@ -34,6 +34,8 @@ struct AddressRange: Equatable {
 
     /// The 4 or 16 bytes of an IPv4 or IPv6 address.
     static func bytes(of text: String) -> [UInt8]? {
+        // inet_pton reads a C string: a NUL byte would hide whatever follows it.
+        guard !text.utf8.contains(0) else { return nil }
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
         var v6 = in6_addr()

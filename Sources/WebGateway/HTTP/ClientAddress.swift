@@ -29,6 +29,8 @@ enum ClientAddress {
 
     /// True for a literal IPv4 or IPv6 address.
     static func isIPAddress(_ text: String) -> Bool {
+        // inet_pton reads a C string: a NUL byte would hide whatever follows it (found by `make fuzz`).
+        guard !text.utf8.contains(0) else { return false }
         var v4 = in_addr()
         var v6 = in6_addr()
         return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1

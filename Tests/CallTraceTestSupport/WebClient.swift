@@ -1,59 +1,59 @@
-import CallTraceSync
-import Foundation
+public import CallTraceSync
+public import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+public import FoundationNetworking
 #endif
 
 /// A browser without a screen, for the HTTP-level tests: it keeps the cookies the gateway sets
 /// (as a browser would, by name), never follows redirects (the tests look at them), and shows
 /// each answer's status, headers and body.
-final class WebClient: NSObject, URLSessionTaskDelegate, Sendable {
-    let base: String
+public final class WebClient: NSObject, URLSessionTaskDelegate, Sendable {
+    public let base: String
     /// Whose browser it is, when a test made it for a user.
-    let email: String?
+    public let email: String?
     private let jar = Locked<[String: String]>([:])
     /// Every Set-Cookie line the gateway sent, as sent (attributes included).
-    let setCookies = Locked<[String]>([])
+    public let setCookies = Locked<[String]>([])
     private let session = Locked<URLSession?>(nil)
 
-    init(base: String, email: String? = nil) {
+    public init(base: String, email: String? = nil) {
         self.base = base
         self.email = email
     }
 
-    struct Page: Sendable {
-        let status: Int
-        let headers: [String: String]
-        let body: Data
-        var text: String { String(decoding: body, as: UTF8.self) }
-        func header(_ name: String) -> String? { headers.first { $0.key.lowercased() == name.lowercased() }?.value }
+    public struct Page: Sendable {
+        public let status: Int
+        public let headers: [String: String]
+        public let body: Data
+        public var text: String { String(decoding: body, as: UTF8.self) }
+        public func header(_ name: String) -> String? { headers.first { $0.key.lowercased() == name.lowercased() }?.value }
         /// The value of the hidden form token on this page.
-        var csrf: String? { text.firstMatch(of: /name="csrf" value="([^"]*)"/).map { String($0.1) } }
+        public var csrf: String? { text.firstMatch(of: /name="csrf" value="([^"]*)"/).map { String($0.1) } }
     }
 
-    var cookies: [String: String] { jar.withLock { $0 } }
-    func setCookie(_ name: String, _ value: String?) { jar.withLock { $0[name] = value } }
+    public var cookies: [String: String] { jar.withLock { $0 } }
+    public func setCookie(_ name: String, _ value: String?) { jar.withLock { $0[name] = value } }
 
-    func get(_ path: String, headers: [String: String] = [:]) async throws -> Page {
+    public func get(_ path: String, headers: [String: String] = [:]) async throws -> Page {
         try await send("GET", path, headers: headers, body: nil)
     }
 
-    func post(_ path: String, form: [(String, String)], headers: [String: String] = [:]) async throws -> Page {
+    public func post(_ path: String, form: [(String, String)], headers: [String: String] = [:]) async throws -> Page {
         let body = form.map { "\(Self.escape($0.0))=\(Self.escape($0.1))" }.joined(separator: "&")
         return try await post(path, body: Data(body.utf8), headers: headers)
     }
 
-    func post(_ path: String, body: Data, headers: [String: String] = [:]) async throws -> Page {
+    public func post(_ path: String, body: Data, headers: [String: String] = [:]) async throws -> Page {
         var headers = headers
         headers["Content-Type"] = headers["Content-Type"] ?? "application/x-www-form-urlencoded"
         return try await send("POST", path, headers: headers, body: body)
     }
 
-    static func escape(_ text: String) -> String {
+    public static func escape(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: "-._~"))) ?? text
     }
 
-    func send(_ method: String, _ path: String, headers: [String: String], body: Data?) async throws -> Page {
+    public func send(_ method: String, _ path: String, headers: [String: String], body: Data?) async throws -> Page {
         var request = URLRequest(url: URL(string: base + path)!)
         request.httpMethod = method
         request.httpShouldHandleCookies = false
@@ -98,12 +98,12 @@ final class WebClient: NSObject, URLSessionTaskDelegate, Sendable {
         }
     }
 
-    func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+    public func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
                     newRequest request: URLRequest, completionHandler: @escaping @Sendable (URLRequest?) -> Void) {
         completionHandler(nil)
     }
 
-    func close() {
+    public func close() {
         session.withLock { $0?.invalidateAndCancel(); $0 = nil }
     }
 }
