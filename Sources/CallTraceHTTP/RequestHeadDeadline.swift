@@ -16,6 +16,9 @@ final class RequestHeadDeadline: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let limit: TimeAmount
     private var deadline: Scheduled<Void>?
+    /// Requests whose head arrived and whose answer has not ended (more than one when a client
+    /// pipelines): the clock runs only when there are none.
+    private var unanswered = 0
 
     init(limit: TimeAmount) {
         self.limit = limit
@@ -31,12 +34,18 @@ final class RequestHeadDeadline: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = unwrapInboundIn(data) { disarm() }
+        if case .head = unwrapInboundIn(data) {
+            unanswered += 1
+            disarm()
+        }
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) { arm(context) }
+        if case .end = unwrapOutboundIn(data) {
+            unanswered = max(0, unanswered - 1)
+            if unanswered == 0 { arm(context) }
+        }
         context.write(data, promise: promise)
     }
 

@@ -168,17 +168,20 @@ public struct CallDriver: Sendable {
         request.method = "POST"
         let deadline = retryFor.map { ContinuousClock.now + $0 }
         var response: HTTPSResponse
+        var pause = Duration.milliseconds(50)
         while true {
             do {
                 response = try await transport.send(request)
                 if response.status < 500 { break }
             } catch {
                 guard let deadline, ContinuousClock.now < deadline else { throw error }
-                try await Task.sleep(for: .milliseconds(50))  // Twilio's pause before it sends again
+                try await Task.sleep(for: pause)  // Twilio's pause before it sends again, longer each time
+                pause = min(pause * 2, .seconds(1))
                 continue
             }
             guard let deadline, ContinuousClock.now < deadline else { break }
-            try await Task.sleep(for: .milliseconds(50))
+            try await Task.sleep(for: pause)
+            pause = min(pause * 2, .seconds(1))
         }
         return Webhook(url: url, target: target, parameters: parameters, signature: signature, idempotencyToken: token,
                        status: response.status, answer: response.body)

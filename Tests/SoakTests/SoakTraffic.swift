@@ -81,12 +81,21 @@ final class SoakLedger: Sendable {
 
 /// One gateway's day: its own connections to every service (as the web and telephony gateways
 /// hold theirs), a browser signed in to the pages, and a loop of a firm's requests picked at
-/// random by weight until the soak ends.
-struct SoakGateway: Sendable {
+/// random by weight until the soak ends (after one of each kind a run must see).
+final class SoakGateway: Sendable {
     let number: Int
     let firm: SoakDeployment.Firm
     let deployment: SoakDeployment
     let ledger: SoakLedger
+    // Connections of its own, as another gateway's would be.
+    private let asTelephony: (transcript: RPCClient, media: RPCClient)
+    private let identity: RPCClient
+    private let calls: Calltrace_Transcript_V1_CallServiceClient
+    private let media: Media
+    private let links: Calltrace_Media_V1_ShareLinkServiceClient
+    private let requests: Calltrace_Compliance_V1_SubjectRequestServiceClient
+    // Its signed-in admin's browser, and a stranger's who opens the share links.
+    private let browser: WebClient, stranger: WebClient
 
     enum Request: CaseIterable {
         case upload, playback, callList, report, login, wrongPassword, shareLink, page, webhook, subjectRequest
@@ -101,33 +110,44 @@ struct SoakGateway: Sendable {
         }
     }
 
-    func run(until end: ContinuousClock.Instant, seed: UInt64) async throws {
-        var random = SplitMix64(state: seed)
+    /// Its connections, each opened and answering Health before the soak's clock starts (so
+    /// gateways opened together do not crowd a listener's handshakes), and its browser signed in.
+    init(number: Int, firm: SoakDeployment.Firm, deployment: SoakDeployment, ledger: SoakLedger) async throws {
+        (self.number, self.firm, self.deployment, self.ledger) = (number, firm, deployment, ledger)
         let services = deployment.services, web = TemporaryPKI.identity("gateway", "web")
-        // Connections of its own, as another gateway's would be.
-        let asTelephony = (transcript: try services.transcript.setup.client(identity: TemporaryPKI.telephony),
-                           media: try services.media.setup.client(identity: TemporaryPKI.telephony))
-        let identity = try services.identity.setup.client(identity: web)
-        let calls = Calltrace_Transcript_V1_CallServiceClient(try services.transcript.setup.client(identity: web))
-        let media = Media(try services.media.setup.client(identity: web))
-        let links = Calltrace_Media_V1_ShareLinkServiceClient(try services.media.setup.client(identity: web))
-        let requests = Calltrace_Compliance_V1_SubjectRequestServiceClient(try services.compliance.setup.client(identity: web))
-        let admin = try bearer(firm.admin)
-        // Its signed-in admin's browser, and a stranger's who opens the share links.
-        let browser = WebClient(base: deployment.webBase), stranger = WebClient(base: deployment.webBase)
-        defer {
-            browser.close()
-            stranger.close()
-        }
+        let clients = [try services.transcript.setup.client(identity: TemporaryPKI.telephony), try services.media.setup.client(identity: TemporaryPKI.telephony),
+                       try services.identity.setup.client(identity: web), try services.transcript.setup.client(identity: web),
+                       try services.media.setup.client(identity: web), try services.compliance.setup.client(identity: web)]
+        for client in clients { _ = try await client.unary(Calltrace_Ops_V1_HealthService.check, .init()) }
+        asTelephony = (clients[0], clients[1])
+        identity = clients[2]
+        calls = Calltrace_Transcript_V1_CallServiceClient(clients[3])
+        media = Media(clients[4])
+        links = Calltrace_Media_V1_ShareLinkServiceClient(clients[4])
+        requests = Calltrace_Compliance_V1_SubjectRequestServiceClient(clients[5])
+        browser = WebClient(base: deployment.webBase)
+        stranger = WebClient(base: deployment.webBase)
         let form = try await browser.get("/sign-in")
         let signedIn = try await browser.post("/sign-in", form: [("csrf", form.csrf ?? ""), ("firm", firm.org), ("email", firm.email),
                                                                  ("password", SoakDeployment.password), ("code", ""), ("next", "")])
         guard signedIn.status == 303 else { throw SoakError("gateway \(number) could not sign in to the pages (\(signedIn.status))") }
+    }
 
+    deinit {
+        browser.close()
+        stranger.close()
+    }
+
+    func run(until end: ContinuousClock.Instant, seed: UInt64) async throws {
+        var random = SplitMix64(state: seed)
+        let admin = try bearer(firm.admin)
+        // A call ingested, a wrong password and a call through the webhooks first: every run has
+        // each, however few requests a loaded machine lets it make.
+        var first: [Request] = [.upload, .wrongPassword, .webhook]
         let weighted = Request.allCases.flatMap { Array(repeating: $0, count: $0.weight) }
         var made = 0
         while ContinuousClock.now < end {
-            var request = weighted[Int.random(in: 0..<weighted.count, using: &random)]
+            var request = first.isEmpty ? weighted[Int.random(in: 0..<weighted.count, using: &random)] : first.removeFirst()
             let known = ledger.anyStored(in: firm.org, using: &random)
             if known == nil && [.playback, .shareLink].contains(request) { request = .upload }
             switch request {
