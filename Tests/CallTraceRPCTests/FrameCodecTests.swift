@@ -236,6 +236,24 @@ struct FrameCodecTests {
         #expect(decoder.bufferBytes == 64 * 1024)
     }
 
+    @Test("Bytes that follow a whole large frame not yet taken are kept for the frames after it (an endless loop of append, found by make fuzz)")
+    func bytesAfterAWholeLargeFrame() throws {
+        var large = WireFrame(callID: 7)
+        large.message = Data(repeating: 9, count: 40_000)
+        var small = WireFrame(callID: 8)
+        small.message = Data("after".utf8)
+        let bytes = large.encodedWithLengthPrefix() + small.encodedWithLengthPrefix()
+        var decoder = FrameDecoder(maxFrameBytes: 1 << 20)
+        // The header first, so the large frame gets storage of its own; then all the rest at once.
+        bytes.prefix(8).withUnsafeBytes { decoder.append($0) }
+        #expect(try decoder.next() == nil)
+        bytes.dropFirst(8).withUnsafeBytes { decoder.append($0) }
+        #expect(try decoder.next() == large)
+        #expect(try decoder.next() == small)
+        #expect(try decoder.next() == nil)
+        #expect(decoder.bufferBytes == 64 * 1024, "the shared buffer did not grow to the large frame's size")
+    }
+
     @Test("A length over the limit is refused before any of the frame arrives")
     func refusesLargeLengthEarly() {
         var decoder = FrameDecoder(maxFrameBytes: 1024)

@@ -3,7 +3,8 @@
 //
 // Whatever the bytes, decoding returns a frame or throws, never crashes or recurses without
 // bound; a frame that decodes encodes again to bytes that decode to the same frame; a stream of
-// the bytes, cut anywhere, never makes the frame splitter misbehave.
+// the bytes, cut anywhere, never makes the frame splitter misbehave (nor loop for ever: a whole
+// large frame not yet taken, with bytes after it in the same piece, once did).
 import Foundation
 
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -491,8 +491,10 @@ struct FrameDecoder {
     /// it returns how many it wrote. The room it gets holds one TLS record and at least the rest
     /// of the frame being received, so a frame lies in one piece; a large frame's room is
     /// exactly the rest of it, in its own storage.
+    /// Once a large frame is whole (and not yet taken by `next`), what follows it is read into
+    /// the shared buffer.
     mutating func read(_ body: (UnsafeMutableRawBufferPointer) throws -> Int) rethrows {
-        if let (frame, filled) = large {
+        if let (frame, filled) = large, filled < frame.bytes.count {
             let room = UnsafeMutableRawBufferPointer(rebasing: frame.bytes[filled...])
             let written = try body(room)
             precondition(written >= 0 && written <= room.count, "read past the room given")
@@ -534,7 +536,7 @@ struct FrameDecoder {
         }
         let pending = writeIndex - readIndex
         var wanted = Self.minimumReadBytes
-        if case .waitingForFrame(let length) = state { wanted = max(wanted, length - pending) }
+        if case .waitingForFrame(let length) = state, large == nil { wanted = max(wanted, length - pending) }
         guard storage.count - writeIndex < wanted else { return }
         let from = readIndex
         if pending + wanted > storage.count {
