@@ -264,21 +264,28 @@ $(FUZZ_DIR)/input-fuzzer: Tests/Fuzz/InputFuzzer.swift $(INPUT_PARSERS) $(FUZZ_D
 FUZZERS := frame message input
 fuzzers: $(FUZZERS:%=$(FUZZ_DIR)/%-fuzzer)
 
-## A short run of each harness over the corpus in the repo (part of `make test`).
+## A short run of each harness (part of `make test`): every case in Tests/Fuzz/corpus (the seeds
+## and each crash found and fixed), then a fixed number of mutations from a fixed seed, into an
+## empty folder: the same inputs on every machine, so the suite fails for a regression and never
+## for a new find by chance (finding is `make fuzz`'s job). A crash prints its input in Base64.
+FUZZ_SMOKE_RUNS := frame=200000 message=100000 input=40000
+FUZZ_ENV := SWIFT_BACKTRACE=enable=no
 fuzz-smoke: fuzzers
-	set -eo pipefail; for f in $(FUZZERS); do mkdir -p $(FUZZ_DIR)/corpus-$$f; \
-	  $(FUZZ_DIR)/$$f-fuzzer -max_total_time=10 -max_len=70000 -print_final_stats=1 \
-	    $(FUZZ_DIR)/corpus-$$f Tests/Fuzz/corpus/$$f 2>&1 | grep -E '^(Done|stat::number_of_executed_units|==|SUMMARY|ERROR)'; done
+	set -eo pipefail; for run in $(FUZZ_SMOKE_RUNS); do f=$${run%%=*}; rm -rf $(FUZZ_DIR)/smoke-$$f; mkdir -p $(FUZZ_DIR)/smoke-$$f; \
+	  $(FUZZ_ENV) $(FUZZ_DIR)/$$f-fuzzer -seed=1 -runs=$${run#*=} -max_len=70000 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/smoke-$$f Tests/Fuzz/corpus/$$f 2>&1 \
+	    | grep -E '^(Done|stat::number_of_executed_units|==|SUMMARY|ERROR|Base64|artifact_prefix)'; done
 	@echo "fuzz smoke: every harness survived"
 	$(MAKE) -s -C clients/c BUILD=$(abspath $(FUZZ_DIR))/c fuzz-smoke
 
 ## Ten million executions per harness (FUZZ_RUNS); new inputs collect under .build/fuzz/corpus-*,
-## crashes in the working folder (crash-*): add a crash to Tests/Fuzz/corpus once fixed.
+## crashes in .build/fuzz (crash-*): add a crash to Tests/Fuzz/corpus once fixed.
 FUZZ_RUNS ?= 10000000
 fuzz: fuzzers
 	set -eo pipefail; for f in $(FUZZERS); do mkdir -p $(FUZZ_DIR)/corpus-$$f; \
-	  $(FUZZ_DIR)/$$f-fuzzer -runs=$(FUZZ_RUNS) -max_len=70000 -print_final_stats=1 $(FUZZ_DIR)/corpus-$$f Tests/Fuzz/corpus/$$f 2>&1 \
-	    | grep -E '^(Done|stat::number_of_executed_units|stat::average_exec_per_sec|==|SUMMARY|ERROR)'; done
+	  $(FUZZ_ENV) $(FUZZ_DIR)/$$f-fuzzer -runs=$(FUZZ_RUNS) -max_len=70000 -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/ \
+	    $(FUZZ_DIR)/corpus-$$f Tests/Fuzz/corpus/$$f 2>&1 \
+	    | grep -E '^(Done|stat::number_of_executed_units|stat::average_exec_per_sec|==|SUMMARY|ERROR|Base64|artifact_prefix)'; done
 
 bench: deps
 	$(STATIC_BUILD) --product calltrace-bench

@@ -37,6 +37,13 @@ struct WebUnitTests {
         #expect(ClientAddress.resolve(peer: "127.0.0.1", forwardedFor: ["::ffff:19\u{0}junk 100.2"], trustedProxies: nginx) == nil)
         #expect(!ClientAddress.isIPAddress("203.0.113.9\u{0}.evil"))
         #expect(ClientAddress.resolve(peer: "::ffff:203.0.113.9", forwardedFor: [], trustedProxies: []) == "203.0.113.9")
+        // An IPv4-mapped address however spelt is its IPv4 address; an IPv6 address that merely
+        // starts `::ffff:` and holds a dotted tail is not mapped (found by `make fuzz`).
+        #expect(ClientAddress.resolve(peer: "0:0:0:0:0:FFFF:203.0.113.9", forwardedFor: [], trustedProxies: []) == "203.0.113.9")
+        #expect(ClientAddress.resolve(peer: "::ffff:cb00:7109", forwardedFor: [], trustedProxies: []) == "203.0.113.9")
+        let unmapped = ClientAddress.resolve(peer: "127.0.0.1", forwardedFor: ["::ffff:19:ffff:198.51.100.2, 127.0.0.1"], trustedProxies: nginx)
+        #expect(unmapped == "::ffff:19:ffff:c633:6402")
+        #expect(unmapped.map(ClientAddress.isIPAddress) == true)
         #expect(ClientAddress.resolve(peer: nil, forwardedFor: ["2001:DB8::1"], trustedProxies: []) == "2001:db8::1")
         #expect(ClientAddress.resolve(peer: nil, forwardedFor: [], trustedProxies: []) == nil)
     }

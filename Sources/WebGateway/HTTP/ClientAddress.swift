@@ -36,15 +36,26 @@ enum ClientAddress {
         return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
     }
 
-    /// One spelling per address (`::ffff:1.2.3.4` is `1.2.3.4`; IPv6 compressed, lower case).
+    /// One spelling per address: IPv4 as written, IPv6 compressed in lower case, and an
+    /// IPv4-mapped IPv6 address (`::ffff:1.2.3.4`, however spelt) as its IPv4 address; anything
+    /// else unchanged. (Stripping a `::ffff:` prefix from the text turned the address
+    /// `::ffff:19:ffff:198.51.100.2` into `19:ffff:198.51.100.2`, which is none: found by `make fuzz`.)
     static func canonical(_ text: String) -> String {
+        guard !text.utf8.contains(0) else { return text }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 { return text }
         var v6 = in6_addr()
-        guard !text.contains("."), inet_pton(AF_INET6, text, &v6) == 1 else {
-            if text.hasPrefix("::ffff:") { return String(text.dropFirst(7)) }
-            return text
+        guard inet_pton(AF_INET6, text, &v6) == 1 else { return text }
+        let mapped = withUnsafeBytes(of: &v6) { bytes -> in_addr? in
+            guard bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF else { return nil }
+            var address = in_addr()
+            withUnsafeMutableBytes(of: &address) { $0.copyBytes(from: bytes[12..<16]) }
+            return address
         }
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        guard inet_ntop(AF_INET6, &v6, &buffer, socklen_t(buffer.count)) != nil else { return text }
-        return String(cString: buffer)
+        let written = if var mapped { inet_ntop(AF_INET, &mapped, &buffer, socklen_t(buffer.count)) }
+                      else { inet_ntop(AF_INET6, &v6, &buffer, socklen_t(buffer.count)) }
+        guard written != nil else { return text }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
