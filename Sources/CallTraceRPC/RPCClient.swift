@@ -272,7 +272,7 @@ public final class RPCClient: RPCChannel {
             }
         }
         defer { timer?.cancel() }
-        return try await withCheckedThrowingContinuation { continuation in
+        await withCheckedContinuation { continuation in
             waiter.install(continuation)
             let startAttempt = state.withLock { state -> Bool in
                 switch state {
@@ -296,37 +296,43 @@ public final class RPCClient: RPCChannel {
             }
             if startAttempt { connectOnThread() }
         }
+        return try waiter.outcome.get()
     }
 
-    /// A caller waiting for the connection attempt; resumed exactly once, even if the result
-    /// (e.g. its deadline) comes before its continuation is installed.
+    /// A caller waiting for the connection attempt. Its outcome is set once, by whichever comes
+    /// first (the attempt, the deadline, a close), possibly before the continuation is installed;
+    /// the caller reads it under the lock after resuming. Handing the connection over under the
+    /// lock, not through the continuation, makes the connect thread's work on it visible to
+    /// ThreadSanitizer too: a continuation's hand-off runs in the uninstrumented concurrency
+    /// runtime, so TSan saw every first call on a new connection as a race.
     final class Waiter: @unchecked Sendable {
-        private var continuation: CheckedContinuation<ClientConnection, any Error>?
-        private var early: Result<ClientConnection, RPCError>?
-        private var done = false
+        private var continuation: CheckedContinuation<Void, Never>?
+        private var result: Result<ClientConnection, RPCError>?
         private let lock = NSLock()
 
-        func install(_ continuation: CheckedContinuation<ClientConnection, any Error>) {
+        func install(_ continuation: CheckedContinuation<Void, Never>) {
             lock.lock()
-            if let early {
+            guard result == nil else {
                 lock.unlock()
-                continuation.resume(with: early.mapError { $0 as any Error })
-            } else {
-                self.continuation = continuation
-                lock.unlock()
+                return continuation.resume()
             }
+            self.continuation = continuation
+            lock.unlock()
         }
 
         func resume(with result: Result<ClientConnection, RPCError>) {
             lock.lock()
-            guard !done else { return lock.unlock() }
-            done = true
-            guard let continuation else {
-                early = result
-                return lock.unlock()
-            }
+            guard self.result == nil else { return lock.unlock() }
+            self.result = result
+            let continuation = self.continuation
+            self.continuation = nil
             lock.unlock()
-            continuation.resume(with: result.mapError { $0 as any Error })
+            continuation?.resume()
+        }
+
+        /// Once resumed, what the attempt came to.
+        var outcome: Result<ClientConnection, RPCError> {
+            lock.withLock { result ?? .failure(RPCError(.internal, "a connection waiter resumed without an outcome")) }
         }
     }
 
