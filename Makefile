@@ -242,7 +242,7 @@ $(FUZZ_DIR)/message-fuzzer: Tests/Fuzz/MessageFuzzer.swift $(FUZZ_DIR)/RequestTy
 # The parsers of other outside bytes, each compiled from its own file (see InputFuzzer.swift).
 INPUT_PARSERS := Sources/ComplianceDeadlines/Deadlines.swift Sources/Twilio/FormParameters.swift Sources/Twilio/TwilioSignature.swift \
   Sources/WebGateway/HTTP/ByteRange.swift Sources/WebGateway/HTTP/ClientAddress.swift Sources/WebGateway/HTTP/FormFields.swift \
-  Sources/CallTraceAPI/WAVInfo.swift $(wildcard Sources/TranscriptText/*.swift)
+  Sources/CallTraceAPI/WAVInfo.swift Sources/CallTraceAPI/Deployment.swift $(wildcard Sources/TranscriptText/*.swift)
 
 PROTO_SOURCES := $(shell find Sources/CallTraceProto -name '*.swift')
 $(FUZZ_DIR)/libCallTraceProto.a: $(PROTO_SOURCES) $(FUZZ_DIR)/libSwiftProtobuf.a
@@ -257,8 +257,15 @@ $(FUZZ_DIR)/libCallTraceKeys.a: Sources/CallTraceKeys/MessageSignature.swift
 	  -module-name CallTraceKeys -emit-module -emit-module-path $(FUZZ_DIR)/CallTraceKeys.swiftmodule \
 	  -emit-library -static -o $@ $<
 
-$(FUZZ_DIR)/input-fuzzer: Tests/Fuzz/InputFuzzer.swift $(INPUT_PARSERS) $(FUZZ_DIR)/libCallTraceProto.a $(FUZZ_DIR)/libCallTraceKeys.a
-	set -o pipefail; swiftc $(FUZZ_FLAGS) -module-name InputFuzzer -I $(FUZZ_DIR) -I Sources/COpenSSL -L $(FUZZ_DIR) -lCallTraceProto -lSwiftProtobuf -lCallTraceKeys \
+# The deployment file's one dependency from CallTraceRPC (a peer's name), compiled as that module alone.
+$(FUZZ_DIR)/libCallTraceRPC.a: Sources/CallTraceRPC/PeerIdentity.swift
+	mkdir -p $(FUZZ_DIR)
+	swiftc -O -parse-as-library -sanitize=fuzzer,address \
+	  -module-name CallTraceRPC -emit-module -emit-module-path $(FUZZ_DIR)/CallTraceRPC.swiftmodule \
+	  -emit-library -static -o $@ $<
+
+$(FUZZ_DIR)/input-fuzzer: Tests/Fuzz/InputFuzzer.swift $(INPUT_PARSERS) $(FUZZ_DIR)/libCallTraceProto.a $(FUZZ_DIR)/libCallTraceKeys.a $(FUZZ_DIR)/libCallTraceRPC.a
+	set -o pipefail; swiftc $(FUZZ_FLAGS) -module-name InputFuzzer -I $(FUZZ_DIR) -I Sources/COpenSSL -L $(FUZZ_DIR) -lCallTraceProto -lSwiftProtobuf -lCallTraceKeys -lCallTraceRPC \
 	  Tests/Fuzz/InputFuzzer.swift $(INPUT_PARSERS) -o $@ $(QUIET_LINK)
 
 FUZZERS := frame message input

@@ -41,6 +41,11 @@ public struct Deployment: Sendable, Equatable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw FileError(description: "deployment file \(path) cannot be read")
         }
+        return try parse(data, path: path)
+    }
+
+    /// Checks a deployment file's bytes (`make fuzz` feeds it hostile ones); `path` names it in errors.
+    public static func parse(_ data: Data, path: String) throws -> Deployment {
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw FileError(description: "deployment file \(path) is not a JSON object")
         }

@@ -15,6 +15,7 @@
 //   checks them (`TwilioSignature.verify`), and a form body signed right is always accepted
 // 9 `X-Forwarded-For` headers from behind nginx (`ClientAddress.resolve`): an IP address or nil
 // 10 a form posted to the web app (`Form.decode`), re-encoded and decoded back
+// 11 a deployment file (`Deployment.parse`): when accepted, every entry a name and a host:port
 import Foundation
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -22,7 +23,7 @@ public func fuzzInputs(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard size > 0 else { return 0 }
     let input = Data(bytes: data + 1, count: size - 1)
     let text = String(decoding: input, as: UTF8.self)
-    switch data[0] % 11 {
+    switch data[0] % 12 {
     case 0:
         _ = try? BankHolidays.parse(input, source: "fuzz")
         _ = Day(text)
@@ -66,6 +67,12 @@ public func fuzzInputs(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         let peer = data[0] & 0x80 == 0 ? "127.0.0.1" : nil
         if let address = ClientAddress.resolve(peer: peer, forwardedFor: lines, trustedProxies: ["127.0.0.1", "::1"]) {
             precondition(ClientAddress.isIPAddress(address), "a client address that is not an IP address")
+        }
+    case 11:
+        if let deployment = try? Deployment.parse(input, path: "fuzz") {
+            for entry in deployment.everyone {
+                precondition(Deployment.isName(entry.name) && Deployment.hostAndPort(entry.address) != nil, "a deployment entry accepted unchecked")
+            }
         }
     default:
         if let fields = Form.decode(text) {
