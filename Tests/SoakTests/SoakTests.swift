@@ -109,7 +109,7 @@ struct SoakTests {
         let pages = WebClient(base: deployment.webBase)
         defer { pages.close() }
         while !Task.isCancelled {
-            for (name, client) in operators {
+            for (name, client) in operators where !Task.isCancelled {
                 if let answer = await ledger.time("Health", {
                     try await client.unary(Calltrace_Ops_V1_HealthService.check, .init(), options: .init(timeout: .seconds(10)))
                 }), answer.status != .serving {

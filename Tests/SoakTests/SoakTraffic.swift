@@ -43,6 +43,8 @@ final class SoakLedger: Sendable {
                 $0.refusedAsExpected += 1
             }
             return nil
+        } catch where Task.isCancelled {
+            return nil  // cut short because its task is being stopped (the monitor, at the end): no answer at all
         } catch {
             unexpected("\(name): \(error)")
             return nil

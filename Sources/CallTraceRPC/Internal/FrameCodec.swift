@@ -78,7 +78,7 @@ extension WireFrame {
         // `Array(unsafeUninitializedCapacity: 0)` stores its count, 0, into the stdlib's one
         // shared empty-array storage: a write racing every other thread's read of an empty
         // array's count, a third of the suite's ThreadSanitizer reports (swiftlang/swift#14778
-        // and #21624 fixed the same write elsewhere in the stdlib).
+        // and #21627 fixed the same write elsewhere in the stdlib).
         let tailBytes = sizes.frame - sizes.beforeMessage - sizes.message
         let tail = tailBytes == 0 ? [] : [UInt8](unsafeUninitializedCapacity: tailBytes) { buffer, count in
             var out = WireWriter(UnsafeMutableRawBufferPointer(buffer))

@@ -14,10 +14,13 @@ enum ClientAddress {
     ///     it, by the socket's permissions, so the header is believed).
     ///   - forwardedFor: every `X-Forwarded-For` header's value, in order.
     ///   - trustedProxies: addresses whose header is believed.
-    /// - Returns: nil when no address can be told (a Unix socket without the header, or a
-    ///   header whose entry is not an IP address).
+    /// - Returns: nil when no address can be told (a Unix socket without the header, a peer or
+    ///   a header entry that is not an IP address); otherwise an IP address, canonical.
     static func resolve(peer: String?, forwardedFor: [String], trustedProxies: Set<String>) -> String? {
-        if let peer, !trustedProxies.contains(canonical(peer)) { return canonical(peer) }
+        if let peer {
+            guard isIPAddress(peer) else { return nil }
+            if !trustedProxies.contains(canonical(peer)) { return canonical(peer) }
+        }
         let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
         // From the nearest hop back: the first address that is not one of our proxies is the client's.
         for hop in hops.reversed() {
