@@ -154,13 +154,16 @@ test: deps scanner browser api-contract
 ## connection handed to its first callers through a continuation, which TSan cannot see; both
 ## fixed). Two tests failed on timing under its slowdown and were fixed after (a 300 ms head limit
 ## counted from opening; the soak's Health monitor counting its own cancellation).
-## make test-asan has not been run yet. ASan's leak check is off: the Swift runtime's metadata
-## caches live until exit by design.
+## ASan (2026-12-06): 550 tests in about three minutes, 0 reports, with one suppression
+## (Tests/Sanitizers/asan.supp: an over-read inside Foundation's Process.run, fixed upstream and
+## not yet in this toolchain). ASan's leak check is off: the Swift runtime's metadata caches live
+## until exit by design.
 SANITIZER_test-asan := address
 SANITIZER_test-tsan := thread
 test-asan test-tsan: deps scanner
 	swift build --build-tests $(TEST_BUILD_FLAGS) --sanitize=$(SANITIZER_$@) --scratch-path .build-$@
-	TMPDIR=$(TEST_TMPDIR) TSAN_OPTIONS="halt_on_error=0 $(TSAN_OPTIONS)" ASAN_OPTIONS="detect_leaks=0 $(ASAN_OPTIONS)" \
+	TMPDIR=$(TEST_TMPDIR) TSAN_OPTIONS="halt_on_error=0 $(TSAN_OPTIONS)" \
+	  ASAN_OPTIONS="detect_leaks=0:suppressions=$(abspath Tests/Sanitizers/asan.supp) $(ASAN_OPTIONS)" \
 	  swift test --skip-build --parallel --num-workers 2 $(TEST_BUILD_FLAGS) --sanitize=$(SANITIZER_$@) --scratch-path .build-$@
 
 ## libcalltrace and the suite's C programs under ASan+UBSan and under TSan, where the suite's

@@ -24,8 +24,14 @@ struct RequestHeadDeadlineTests {
         try await body(port)
     }
 
-    /// Reads until the listener closes the connection or 5 s pass: what it sent, and whether it closed.
-    private func readToClose(_ fd: Int32) -> (text: String, closed: Bool) {
+    /// Reads until the listener closes the connection or 5 s pass: what it sent, and whether it
+    /// closed. The reads block, so they run on a thread of their own: on the cooperative pool
+    /// (two threads here) they could hold the very threads the listener needs to answer.
+    private static func readToClose(_ fd: Int32) async throws -> (text: String, closed: Bool) {
+        try await onThread { readingToClose(fd) }
+    }
+
+    private static func readingToClose(_ fd: Int32) -> (text: String, closed: Bool) {
         var received = Data(), buffer = [UInt8](repeating: 0, count: 4096)
         while true {
             let got = recv(fd, &buffer, buffer.count, 0)
@@ -44,7 +50,7 @@ struct RequestHeadDeadlineTests {
             let fd = try RawTLSClient.plainTCP(port: port)
             defer { close(fd) }
             let started = ContinuousClock.now
-            let (text, closed) = readToClose(fd)
+            let (text, closed) = try await Self.readToClose(fd)
             #expect(closed && text.isEmpty && started.duration(to: .now) < .seconds(4))
         }
     }
@@ -76,7 +82,7 @@ struct RequestHeadDeadlineTests {
             let fd = try RawTLSClient.plainTCP(port: port)
             defer { close(fd) }
             #expect(send(fd, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"))
-            let (text, closed) = readToClose(fd)
+            let (text, closed) = try await Self.readToClose(fd)
             #expect(text.hasPrefix("HTTP/1.1 200") && text.hasSuffix("ok") && closed, "\(text)")
         }
     }
