@@ -152,8 +152,9 @@ test: deps scanner browser api-contract
 ## reports, nothing suppressed (there were 87: a third from Array(unsafeUninitializedCapacity: 0)
 ## storing a count into the stdlib's shared empty-array storage, in FrameCodec; the rest from a new
 ## connection handed to its first callers through a continuation, which TSan cannot see; both
-## fixed). Two tests failed on timing under its slowdown and were fixed after (a 300 ms head limit
-## counted from opening; the soak's Health monitor counting its own cancellation).
+## fixed). Two tests failed under its slowdown and were fixed after (the head-deadline test read
+## its socket with blocking recv on the cooperative pool the listener needed; the soak's Health
+## monitor counted its own cancellation).
 ## ASan (2026-12-06): 550 tests in about three minutes, 0 reports, with one suppression
 ## (Tests/Sanitizers/asan.supp: an over-read inside Foundation's Process.run, fixed upstream and
 ## not yet in this toolchain). ASan's leak check is off: the Swift runtime's metadata caches live
