@@ -49,9 +49,9 @@ struct RequestHeadDeadlineTests {
         try await withListener { port in
             let fd = try RawTLSClient.plainTCP(port: port)
             defer { close(fd) }
-            let started = ContinuousClock.now
+            // Closed, not timed out: the read gives up after 5 s, so a close seen is the listener's doing.
             let (text, closed) = try await Self.readToClose(fd)
-            #expect(closed && text.isEmpty && started.duration(to: .now) < .seconds(4))
+            #expect(closed && text.isEmpty)
         }
     }
 
