@@ -184,9 +184,10 @@ matrix: deps
 	swift build --build-tests $(TEST_BUILD_FLAGS) $(SWIFT_BUILD_FLAGS)
 	TMPDIR=$(TEST_TMPDIR) swift test --skip-build $(TEST_BUILD_FLAGS) $(SWIFT_BUILD_FLAGS) --filter CrossTenantMatrixTests
 
-## The kill -9 harness alone (issue 33; P10, P11, P13, P15): the four services and the telephony
-## gateway as processes; each trial kills one at a random moment of ingest, a call through Twilio's
-## webhooks, a deletion, an erasure or an offboarding (during its calls or the jobs they leave),
+## The kill -9 harness alone (issue 33; P9, P10, P11, P13, P15): the four services and both
+## gateways as processes; each trial kills one at a random moment of ingest, a call through Twilio's
+## webhooks, a deletion (over RPC, or on the web app's page), a retention run over calls aged past
+## the firm's policy, an erasure or an offboarding (during its calls or the jobs they leave),
 ## starts it again and checks the deployment's invariants. It prints trials,
 ## kills, invariants checked and violations, and the seed (CRASH_SEED=… replays a run's choices).
 ## `make test` runs 4 trials.
@@ -244,7 +245,8 @@ $(FUZZ_DIR)/message-fuzzer: Tests/Fuzz/MessageFuzzer.swift $(FUZZ_DIR)/RequestTy
 # The parsers of other outside bytes, each compiled from its own file (see InputFuzzer.swift).
 INPUT_PARSERS := Sources/ComplianceDeadlines/Deadlines.swift Sources/Twilio/FormParameters.swift Sources/Twilio/TwilioSignature.swift \
   Sources/WebGateway/HTTP/ByteRange.swift Sources/WebGateway/HTTP/ClientAddress.swift Sources/WebGateway/HTTP/FormFields.swift \
-  Sources/CallTraceAPI/WAVInfo.swift Sources/CallTraceAPI/Deployment.swift $(wildcard Sources/TranscriptText/*.swift)
+  Sources/CallTraceAPI/WAVInfo.swift Sources/CallTraceAPI/Deployment.swift Sources/CallTraceServiceHost/Settings/ConfigurationFile.swift \
+  $(wildcard Sources/TranscriptText/*.swift)
 
 PROTO_SOURCES := $(shell find Sources/CallTraceProto -name '*.swift')
 $(FUZZ_DIR)/libCallTraceProto.a: $(PROTO_SOURCES) $(FUZZ_DIR)/libSwiftProtobuf.a

@@ -45,6 +45,14 @@ public final class ServiceProcess: ServiceEndpoint, @unchecked Sendable {
         return await process.waitForExit()?.status
     }
 
+    /// SIGTERM, as a supervisor stops it: it drains and exits; how it ended, nil if it did not.
+    @discardableResult
+    public func stop() async -> Int32? {
+        guard let process = running.withLock({ $0 }) else { return nil }
+        process.signal(SIGTERM)
+        return await process.waitForExit()?.status
+    }
+
     /// What its latest run wrote so far (its log), standard output then standard error.
     public var log: String {
         guard let process = running.withLock({ $0 }) else { return "" }

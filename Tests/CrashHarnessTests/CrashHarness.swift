@@ -9,8 +9,10 @@ import Foundation
 /// Kills a random service with SIGKILL at a random moment of a random piece of work — a call
 /// ingested (started, its recording uploaded, its transcript submitted, redacted and analysed,
 /// completed), a call rung through Twilio's webhooks (the telephony gateway, which may be the one
-/// killed, fetching its recording from Twilio into media and deleting it there), a call deleted across services, a caller's data erased, a firm offboarded (its
-/// export built, then everything of it purged everywhere) — starts it again on its
+/// killed, fetching its recording from Twilio into media and deleting it there), a call deleted across services (asked over RPC, or
+/// by the firm's admin on the web app's page, when calltrace-web may be the one killed), the
+/// firm's retention policy run over calls that have aged past it, a caller's data erased, a
+/// firm offboarded (its export built, then everything of it purged everywhere) — starts it again on its
 /// stores, waits until every service's durable jobs and audit outbox are idle, and checks what
 /// P10, P11, P13 and P15 promise of the whole deployment's state, read from each service's own
 /// database and files and through compliance's trail.
@@ -22,8 +24,11 @@ final class CrashHarness: @unchecked Sendable {
     let deployment: ProcessDeployment
     /// calltrace-telephony beside the four, and the fake Twilio whose calls it takes.
     let telephony: TelephonyGatewayProcess
+    /// calltrace-web beside them, its pages on `webBase`, and the firm's admin's browser.
+    let web: ServiceProcess
+    private let browser: WebClient
     /// Every process a trial may kill.
-    static let victims = ProcessDeployment.names + ["telephony"]
+    static let victims = ProcessDeployment.names + ["telephony", "web"]
     /// A firm the harness makes calls for.
     struct Firm {
         let org: String
@@ -45,6 +50,11 @@ final class CrashHarness: @unchecked Sendable {
     private(set) var deletionsAsked: Set<String> = []
     private(set) var erasuresAsked: Set<String> = []
     private(set) var offboarded: Set<String> = []
+    /// Calls the admin deleted on the web app's page.
+    private(set) var deletedOnPage: Set<String> = []
+    /// Retention runs asked, and the calls aged past the policy before each.
+    private(set) var retentionRuns: Set<String> = []
+    private(set) var aged: Set<String> = []
     /// Calls rung through the webhooks, by id: how many recordings Twilio made of each.
     private(set) var rung: [String: Int] = [:]
     private var nextCall = 0
@@ -56,26 +66,45 @@ final class CrashHarness: @unchecked Sendable {
     /// How long each kind of work's calls took when no kill disturbed them.
     private var windows: [Work: Duration] = [:]
 
-    private init(deployment: ProcessDeployment, telephony: TelephonyGatewayProcess, firm: Firm, seed: UInt64) {
+    private init(deployment: ProcessDeployment, telephony: TelephonyGatewayProcess, web: ServiceProcess, webBase: String, firm: Firm, seed: UInt64) {
         self.deployment = deployment
         self.telephony = telephony
+        self.web = web
+        browser = WebClient(base: webBase, email: firm.email)
         self.firm = firm
         random = SplitMix64(state: seed)
     }
 
-    /// A deployment of four processes and the telephony gateway, and one firm ready for calls,
-    /// its number's calls sent to the gateway.
+    /// A deployment of four processes and the two gateways, and one firm ready for calls, its
+    /// number's calls sent to the telephony gateway, its retention policy a month for everything.
     static func start(seed: UInt64) async throws -> CrashHarness {
         let deployment = try await ProcessDeployment()
         let telephony = try TelephonyGatewayProcess(beside: deployment, retryFor: patience)
         try await telephony.start()
+        let webBase = "http://127.0.0.1:\(try freePort())"
+        let web = ServiceProcess(try ServiceSetup(service: "web", kind: "gateway", pki: deployment.pki), environment: deployment.peerEnvironment,
+                                 flags: ["--http-listen", String(webBase.dropFirst("http://".count))])
+        try await startWeb(web, base: webBase)
         let firm = try await newFirm(in: deployment, number: 0)
+        _ = try await Calltrace_Compliance_V1_RetentionServiceClient(try deployment.compliance.client()).setRetentionPolicy(.with {
+            $0.orgID = firm.org; $0.policy = .with { $0.recordingsMonths = 1; $0.transcriptsMonths = 1; $0.callRecordsMonths = 1 }
+        }, options: try bearer(firm.admin))
         _ = try await Calltrace_Transcript_V1_TrackingNumberServiceClient(try deployment.transcript.client()).setRouting(.with {
             $0.orgID = firm.org; $0.number = firm.trackingNumber
             $0.routing = .with { $0.destinations = ["+441184960999"]; $0.ringSeconds = 20; $0.voicemail = true }
         }, options: try bearer(firm.admin))
         telephony.answer(firm.trackingNumber)
-        return CrashHarness(deployment: deployment, telephony: telephony, firm: firm, seed: seed)
+        return CrashHarness(deployment: deployment, telephony: telephony, web: web, webBase: webBase, firm: firm, seed: seed)
+    }
+
+    /// Starts calltrace-web and waits until its pages open (just after it reports serving).
+    private static func startWeb(_ web: ServiceProcess, base: String) async throws {
+        try await web.start()
+        let probe = WebClient(base: base)
+        defer { probe.close() }
+        guard try await eventually(timeout: .seconds(30), { (try? await probe.get("/healthz"))?.status == 200 }) else {
+            throw HarnessError("calltrace-web's pages did not open:\n\(web.log.suffix(2_000))")
+        }
     }
 
     /// A firm ready for calls: the agreement accepted, a tracking number of its own,
@@ -94,28 +123,44 @@ final class CrashHarness: @unchecked Sendable {
     }
 
     func stop() async {
+        browser.close()
+        await web.kill()
         await telephony.stop()
         await deployment.stop()
     }
 
     /// The process named `name` (one of `victims`).
-    private func process(_ name: String) -> ServiceProcess {
-        name == "telephony" ? telephony.process : deployment.services[name]!
+    func process(_ name: String) -> ServiceProcess {
+        switch name {
+        case "telephony": telephony.process
+        case "web": web
+        default: deployment.services[name]!
+        }
+    }
+
+    /// Starts the process named `name` again after its kill.
+    private func restart(_ name: String) async throws {
+        switch name {
+        case "telephony": try await telephony.start()
+        case "web": try await Self.startWeb(web, base: browser.base)
+        default: try await deployment.services[name]!.start()
+        }
     }
 
     // MARK: One trial
 
-    enum Work: String, CaseIterable { case ingest, ring, delete, erase, offboard }
+    enum Work: String, CaseIterable { case ingest, ring, delete, deleteOnPage = "delete-on-page", retention, erase, offboard }
 
     /// One piece of work with one service killed during it and started again; the violations
     /// the invariants then find, and how many were checked.
     func trial() async throws -> (checked: Int, violations: [String]) {
         var kinds: [Work] = [.ingest, .ring]
-        if !live.isEmpty { kinds += [.ingest, .delete, .erase] }
+        if !live.isEmpty { kinds += [.ingest, .delete, .deleteOnPage, .retention, .erase] }
         if Int.random(in: 0..<10, using: &random) == 0 { kinds = [.offboard] }  // one trial in ten
         let kind = kinds.randomElement(using: &random)!
-        // The gateway is a victim when the work goes through it.
-        let victim = (kind == .ring ? Self.victims : ProcessDeployment.names).randomElement(using: &random)!
+        // When the work goes through a gateway, the gateway is the victim one time in two.
+        let gateway = kind == .ring ? "telephony" : kind == .deleteOnPage ? "web" : nil
+        let victim = gateway.flatMap { Bool.random(using: &random) ? $0 : nil } ?? ProcessDeployment.names.randomElement(using: &random)!
         // Anywhere in the calls the work makes (as long as they took last time undisturbed) or in
         // the jobs they leave running behind them (a recording linked, a transcript redacted and
         // analysed, a deletion asked of transcript and media, audit events forwarded).
@@ -125,6 +170,8 @@ final class CrashHarness: @unchecked Sendable {
         let size = Int.random(in: 8_000...2_000_000, using: &random)
         let caller = callers.randomElement(using: &random)!
         let target = live.keys.sorted().randomElement(using: &random)
+        // Retention: one or two of the firm's calls made older than its policy keeps, before the clock starts.
+        let aging = kind == .retention ? Array(live.keys.sorted().shuffled(using: &random).prefix(Int.random(in: 1...2, using: &random))) : []
         work[kind.rawValue, default: 0] += 1
         kills[victim, default: 0] += 1
 
@@ -136,6 +183,7 @@ final class CrashHarness: @unchecked Sendable {
             for _ in 0..<2 { try await ingest(size: size / 4, caller: caller, for: made) }
             leaving = made
         }
+        if !aging.isEmpty { try await age(aging) }
         let began = ContinuousClock.now
         let job = Task { () async throws -> Duration in
             try await self.perform(kind, size: size, caller: caller, target: target, leaving: leaving)
@@ -147,7 +195,7 @@ final class CrashHarness: @unchecked Sendable {
         let killedAt = ContinuousClock.now - began
         var violations: [String] = []
         if status != 128 + SIGKILL { violations.append("\(victim) did not end by SIGKILL (status \(status.map(String.init) ?? "none"))") }
-        do { try await (victim == "telephony" ? telephony.start() : service.start()) } catch {
+        do { try await restart(victim) } catch {
             let log = service.log.split(separator: "\n").suffix(8).joined(separator: "\n")
             throw HarnessError("\(victim) killed during \(kind) did not serve again: \(error)\n\(log)")
         }
@@ -169,6 +217,8 @@ final class CrashHarness: @unchecked Sendable {
         case .ingest: try await ingest(size: size, caller: caller, for: firm)
         case .ring: try await ring(size: size)
         case .delete: if let target { try await delete(target) }
+        case .deleteOnPage: if let target { try await deleteOnPage(target) }
+        case .retention: try await runRetention()
         case .erase: if let target, let number = live[target] { try await erase(number) }
         case .offboard: if let leaving { try await offboard(leaving) }
         }
@@ -216,6 +266,76 @@ final class CrashHarness: @unchecked Sendable {
         }
         live[call] = nil
         deletionsAsked.insert(deletion.deletion.deletionID)
+    }
+
+    /// The admin deletes the call on the web app's page (the page's form, with its token), asking
+    /// again, as a person would, while the page does not answer or answers that a service is
+    /// down, and signing in again when the session is gone.
+    private func deleteOnPage(_ call: String) async throws {
+        let deadline = ContinuousClock.now + patience
+        var last = "nothing"
+        while ContinuousClock.now < deadline {
+            do {
+                var calls = try await browser.get("/calls")
+                if (300..<400).contains(calls.status) {  // to the sign-in page: the session is gone
+                    let form = try await browser.get("/sign-in")
+                    let signedIn = try await browser.post("/sign-in", form: [("csrf", form.csrf ?? ""), ("firm", firm.org), ("email", firm.email),
+                                                                             ("password", "correct horse battery staple"), ("code", ""), ("next", "")])
+                    last = "signing in: \(signedIn.status)"
+                    if signedIn.status == 303 { calls = try await browser.get("/calls") }
+                }
+                if calls.status == 200, let csrf = calls.csrf {
+                    let answer = try await browser.post("/calls/\(call)/delete", form: [("csrf", csrf), ("confirm", "yes"), ("reason", "Entered in error")])
+                    last = "the deletion: \(answer.status)"
+                    if answer.status == 200 && answer.text.contains("Call deleted") {
+                        live[call] = nil
+                        deletedOnPage.insert(call)
+                        return
+                    }
+                    guard answer.status >= 500 || answer.status == 303 else { throw HarnessError("the page's deletion of \(call) answered \(answer.status)") }
+                } else {
+                    last = "the calls page: \(calls.status)"
+                }
+            } catch let error as URLError {
+                last = "\(error.code)"  // the gateway is down, or went down under the request
+            }
+            try await Task.sleep(for: .milliseconds(20))  // a person's pause before trying again
+        }
+        throw HarnessError("the page never deleted \(call); last: \(last)")
+    }
+
+    /// Makes `calls` older than the firm's policy keeps, as if two months had passed since they
+    /// were taken: transcript and media are stopped (SIGTERM, as an operator would), their start
+    /// and recording times moved back in their databases, and started again.
+    private func age(_ calls: [String]) async throws {
+        let past = Int64(Date().timeIntervalSince1970 * 1000) - 62 * 86_400_000
+        for (service, sql) in [("transcript", "UPDATE calls SET started_at_unix_ms = ? WHERE org_id = ? AND id = ?"),
+                               ("media", "UPDATE recordings SET created_at_unix_ms = ? WHERE org_id = ? AND call_id = ?")] {
+            let process = deployment.services[service]!
+            guard await process.stop() == 0 else { throw HarnessError("\(service) did not stop cleanly:\n\(process.log.suffix(2_000))") }
+            let database = try Database(path: process.setup.database)
+            for call in calls { _ = try database.sync { try $0.execute(sql, past, org, call) } }
+            database.close()
+            try await process.start()
+        }
+        aged.formUnion(calls)
+    }
+
+    /// The firm's policy run now, and its receipt awaited: the aged calls go everywhere.
+    private func runRetention() async throws {
+        let retention = Calltrace_Compliance_V1_RetentionServiceClient(try deployment.compliance.client())
+        let run = try await persist { try await retention.runRetention(.with { $0.orgID = self.org }, options: try await self.asAdmin()).run }
+        retentionRuns.insert(run.runID)
+        let deadline = ContinuousClock.now + patience
+        while ContinuousClock.now < deadline {
+            let runs = try await persist { try await retention.listRetentionRuns(.with { $0.orgID = self.org }, options: try await self.asAdmin()).runs }
+            if runs.contains(where: { $0.runID == run.runID && $0.state == .finished }) {
+                for call in aged { live[call] = nil }
+                return
+            }
+            try await Task.sleep(for: .milliseconds(20))  // the run is a durable job; the admin's page looks again
+        }
+        throw HarnessError("retention run \(run.runID) did not finish")
     }
 
     private func erase(_ number: String) async throws {
@@ -302,7 +422,7 @@ final class CrashHarness: @unchecked Sendable {
     private func settle() async throws -> String? {
         var busy: String?
         let idle = try await eventually {
-            busy = try deployment.busy(also: ["telephony": telephony.process.setup.database])
+            busy = try deployment.busy(also: ["telephony": telephony.process.setup.database, "web": web.setup.database])
             return busy == nil
         }
         return idle ? nil : busy

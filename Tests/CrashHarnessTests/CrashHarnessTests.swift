@@ -2,14 +2,14 @@ import CallTraceTestSupport
 import Foundation
 import Testing
 
-@Suite("P10, P11, P13, P15 under kill -9: a random service or the telephony gateway killed at a random moment of ingest, a call through Twilio's webhooks, deletion, erasure and offboarding, then the whole deployment's invariants", .serialized)
+@Suite("P9, P10, P11, P13, P15 under kill -9: a random service or gateway killed at a random moment of ingest, a call through Twilio's webhooks, deletion over RPC or on the web app's page, retention, erasure and offboarding, then the whole deployment's invariants", .serialized)
 struct CrashHarnessTests {
     /// `make crash` runs 200 (`CRASH_TRIALS`); the suite a few.
     static let trials = Int(ProcessInfo.processInfo.environment["CRASH_TRIALS"] ?? "") ?? 4
     /// A run is replayed (the same work, victims and moments, as far as timing allows) with `CRASH_SEED`.
     static let seed = UInt64(ProcessInfo.processInfo.environment["CRASH_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
 
-    @Test("Each trial kills one of the four services or the telephony gateway mid-work and starts it again: no recording without its call or lost on its way from Twilio, no call half-deleted, every deletion and erasure finished, every file and key named, no job given up, the audit chain intact with each event once")
+    @Test("Each trial kills one of the four services or a gateway mid-work and starts it again: no recording without its call or lost on its way from Twilio, no call half-deleted, every deletion, retention run and erasure finished, every file and key named, no job given up, the audit chain intact with each event once")
     func killAndCheck() async throws {
         print("crash harness: \(Self.trials) trials, seed \(Self.seed)")
         let harness = try await CrashHarness.start(seed: Self.seed)

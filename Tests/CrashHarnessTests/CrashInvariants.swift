@@ -17,7 +17,7 @@ extension CrashHarness {
             if !holds { violations.append(what()) }
         }
         func rows(_ service: String, _ sql: String, keys: Bool = false) throws -> [Row] {
-            let setup = service == "telephony" ? telephony.process.setup : deployment.services[service]!.setup
+            let setup = process(service).setup
             return try Database.query(readOnly: keys ? setup.keyStore : setup.database, sql)
         }
 
@@ -73,6 +73,21 @@ extension CrashHarness {
             ($0.text("id") ?? "", $0.int("erasure_confirmed_at_unix_ms") ?? 0)
         }, uniquingKeysWith: max)
         for id in erasuresAsked { expect((erasures[id] ?? 0) > 0, "erasure \(id) not confirmed") }
+        // A call deleted on the web app's page has a finished deletion, however often the page was
+        // asked while calltrace-web or a service was down.
+        let deletedCalls = Set(finished.values)
+        for call in deletedOnPage { expect(deletedCalls.contains("\(org)/\(call)"), "call \(call) deleted on the page has no finished deletion") }
+
+        // P9: every retention run asked finished, and the calls aged past the policy are gone
+        // from transcript and media (their files and keys with them, checked above).
+        let runs = Dictionary(try rows("compliance", "SELECT id, finished_at_unix_ms FROM retention_runs").map {
+            ($0.text("id") ?? "", $0.int("finished_at_unix_ms") ?? 0)
+        }, uniquingKeysWith: max)
+        for id in retentionRuns { expect((runs[id] ?? 0) > 0, "retention run \(id) not finished") }
+        for call in aged {
+            expect(!calls.contains("\(org)/\(call)"), "call \(call) aged past the policy is still in transcript")
+            expect(!stillRecorded.contains("\(org)/\(call)"), "call \(call) aged past the policy still has a recording in media")
+        }
 
         // P15: no job given up, no audit event refused; the chain verifies and holds each event
         // once: one `recording.stored` per recording stored, one `call.deleted` per deletion.
@@ -96,6 +111,10 @@ extension CrashHarness {
         for id in recordingsStored.union(rungRecordings) { expect(stored.filter { $0 == "recording:\(id)" }.count == 1, "recording \(id) stored \(stored.filter { $0 == "recording:\(id)" }.count) times in the trail") }
         let deleted = try await events(trail, action: "call.deleted").map(\.detail)
         for id in finished.keys { expect(deleted.filter { $0.hasPrefix("deletion \(id);") }.count == 1, "deletion \(id) in the trail \(deleted.filter { $0.hasPrefix("deletion \(id);") }.count) times") }
+        let retained = try await events(trail, action: "retention.run").map(\.resource)
+        for id in retentionRuns {
+            expect(retained.filter { $0 == "retention_run:\(id)" }.count == 1, "retention run \(id) in the trail \(retained.filter { $0 == "retention_run:\(id)" }.count) times")
+        }
 
         // A firm offboarded has nothing left anywhere: no call, recording, user or key.
         for gone in offboarded {

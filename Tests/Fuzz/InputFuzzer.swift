@@ -16,6 +16,8 @@
 // 9 `X-Forwarded-For` headers from behind nginx (`ClientAddress.resolve`): an IP address or nil
 // 10 a form posted to the web app (`Form.decode`), re-encoded and decoded back
 // 11 a deployment file (`Deployment.parse`): when accepted, every entry a name and a host:port
+// 12 a service's configuration file (`ConfigurationFile`): when accepted, each known key once,
+//    a list as names without commas, seconds a whole number
 import Foundation
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -23,7 +25,7 @@ public func fuzzInputs(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard size > 0 else { return 0 }
     let input = Data(bytes: data + 1, count: size - 1)
     let text = String(decoding: input, as: UTF8.self)
-    switch data[0] % 12 {
+    switch data[0] % 13 {
     case 0:
         _ = try? BankHolidays.parse(input, source: "fuzz")
         _ = Day(text)
@@ -72,6 +74,15 @@ public func fuzzInputs(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         if let deployment = try? Deployment.parse(input, path: "fuzz") {
             for entry in deployment.everyone {
                 precondition(Deployment.isName(entry.name) && Deployment.hostAndPort(entry.address) != nil, "a deployment entry accepted unchecked")
+            }
+        }
+    case 12:
+        let known = ["listen": false, "database": false, "drain_seconds": false, "credential_gateways": true, "blob_store": false, "allowed_networks": true]
+        if let file = try? ConfigurationFile(parsing: input, path: "fuzz", known: known) {
+            precondition(Set(file.assignments.map(\.key)).count == file.assignments.count && file.assignments.allSatisfy { known[$0.key] != nil },
+                         "a configuration key unknown or given twice")
+            for assignment in file.assignments where assignment.key == "drain_seconds" {
+                precondition(Int(assignment.value) != nil, "seconds that are not a whole number")
             }
         }
     default:

@@ -107,39 +107,13 @@ public struct ServiceConfiguration: Sendable {
         return rows(Self.settings) + ownRows(own)
     }
 
-    /// Applies a JSON config file. Unknown keys are refused (a typo must not pass silently).
+    /// Applies a JSON config file (`ConfigurationFile`): its peers, then each setting as a flag's
+    /// value would be given.
     mutating func apply(file path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ConfigurationError("config file \(path) cannot be read")
-        }
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw ConfigurationError("config file \(path) is not a JSON object")
-        }
         let known = Dictionary(allSettings.map { ($0.key, $0.isList) }, uniquingKeysWith: { first, _ in first })
-        if let unknown = object.keys.filter({ known[$0] == nil && $0 != "peers" }).sorted().first {
-            throw ConfigurationError("config file \(path): unknown key \"\(unknown)\"")
-        }
-        for (key, value) in object {
-            if key == "peers" {
-                guard let peers = value as? [String: String] else {
-                    throw ConfigurationError("config file \(path): peers must map service names to \"host:port\"")
-                }
-                self.peers = peers
-            } else if key == "drain_seconds" {
-                guard let seconds = value as? Int else {
-                    throw ConfigurationError("config file \(path): drain_seconds must be a whole number of seconds from 0 to 3600")
-                }
-                try set(key, String(seconds))
-            } else if known[key] == true {
-                guard let names = value as? [String] else {
-                    throw ConfigurationError("config file \(path): \(key) must be a list of names")
-                }
-                try set(key, names.joined(separator: ","))
-            } else {
-                guard let text = value as? String else { throw ConfigurationError("config file \(path): \(key) must be a string") }
-                try set(key, text)
-            }
-        }
+        let file = try ConfigurationFile(contentsOf: path, known: known)
+        if let peers = file.peers { self.peers = peers }
+        for assignment in file.assignments { try set(assignment.key, assignment.value) }
     }
 
     /// Applies `CALLTRACE_*` variables, including `CALLTRACE_PEER_<NAME>=host:port`.
@@ -218,11 +192,4 @@ public struct ServiceConfiguration: Sendable {
         try own.validate()
         return (String(listen[..<colon]), port)
     }
-}
-
-/// A configuration problem, reported as one line.
-public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
 }
