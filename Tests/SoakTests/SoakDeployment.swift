@@ -108,13 +108,17 @@ final class SoakDeployment: @unchecked Sendable {
     }
 }
 
-/// What the process's kernel says of its memory and threads.
+/// What the process's kernel says of its memory and threads: its resident set, and of it the
+/// anonymous part (heap, stacks: what a leak grows). The rest is mostly the databases' pages
+/// (SQLite maps each file), which grow with the data and which the kernel can take back.
 struct ProcessSample: Sendable {
     let rssKiB: Int
+    let anonKiB: Int
     let threads: Int
 
-    init(rssKiB: Int, threads: Int) {
+    init(rssKiB: Int, anonKiB: Int, threads: Int) {
         self.rssKiB = rssKiB
+        self.anonKiB = anonKiB
         self.threads = threads
     }
 
@@ -124,8 +128,9 @@ struct ProcessSample: Sendable {
             status.split(separator: "\n").first { $0.hasPrefix(name + ":") }
                 .flatMap { Int($0.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces).split(separator: " ")[0]) }
         }
-        guard let rss = field("VmRSS"), let threads = field("Threads") else { return nil }
+        guard let rss = field("VmRSS"), let anon = field("RssAnon"), let threads = field("Threads") else { return nil }
         rssKiB = rss
+        anonKiB = anon
         self.threads = threads
     }
 }

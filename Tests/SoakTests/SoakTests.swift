@@ -94,6 +94,8 @@ struct SoakTests {
             }
             #expect(last.rssKiB <= first.rssKiB + first.rssKiB * 3 / 10 + 32_768,
                     "\(name): at most \(first.rssKiB) KiB RSS after warm-up, \(last.rssKiB) KiB at the end")
+            #expect(last.anonKiB <= first.anonKiB + first.anonKiB * 2 / 10 + 16_384,
+                    "\(name): at most \(first.anonKiB) KiB anonymous memory after warm-up, \(last.anonKiB) KiB at the end")
             #expect(last.threads <= first.threads + 8, "\(name): at most \(first.threads) threads after warm-up, \(last.threads) at the end")
         }
         for (name, tally) in flood.tally {
@@ -173,7 +175,8 @@ struct SoakTests {
             for sample in window {
                 for (name, value) in sample {
                     let known = most[name]
-                    most[name] = ProcessSample(rssKiB: max(known?.rssKiB ?? 0, value.rssKiB), threads: max(known?.threads ?? 0, value.threads))
+                    most[name] = ProcessSample(rssKiB: max(known?.rssKiB ?? 0, value.rssKiB), anonKiB: max(known?.anonKiB ?? 0, value.anonKiB),
+                                               threads: max(known?.threads ?? 0, value.threads))
                 }
             }
             return most
@@ -192,11 +195,11 @@ struct SoakTests {
             print("  " + figure.name.padding(toLength: 52, withPad: " ", startingAt: 0) + "\(figure.count)".leftPadded(8)
                   + ms(figure.p50).leftPadded(10) + ms(figure.p99).leftPadded(10))
         }
-        print("  RSS (MiB) and threads after warm-up / half way / at the end (samples once a second; the most of the second fifth, the middle one, the most of the last fifth):")
+        print("  RSS (MiB, of it anonymous: heap and stacks) and threads after warm-up / half way / at the end (samples once a second; the most of the second fifth, the middle one, the most of the last fifth):")
         let (early, late) = fifths(samples)
         let middle = samples.isEmpty ? [:] : samples[samples.count / 2]
         for name in early.keys.sorted() {
-            let row = [early, middle, late].map { sample in sample[name].map { "\($0.rssKiB / 1024) MiB \($0.threads) thr" } ?? "-" }
+            let row = [early, middle, late].map { sample in sample[name].map { "\($0.rssKiB / 1024) (\($0.anonKiB / 1024)) MiB \($0.threads) thr" } ?? "-" }
             print("    " + name.padding(toLength: 12, withPad: " ", startingAt: 0) + row.joined(separator: "  /  "))
         }
         print("  flood per listener from \(Flood.source) (\(flood.idle) idle + \(flood.slow) slowloris): opened / closed by the listener / refused")
