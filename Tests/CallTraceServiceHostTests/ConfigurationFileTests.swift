@@ -31,7 +31,7 @@ struct ConfigurationFileTests {
         #expect(empty.assignments.isEmpty && empty.peers == nil)
     }
 
-    @Test("JSON's true or 1.5 is not a number of seconds, a name with a comma is not two names, and each refusal names the key")
+    @Test("JSON's true or 1.5 is not a number of seconds, a name with a comma is not two names nor an empty one none, and each refusal names the key")
     func refused() {
         let cases: [(String, String)] = [
             (#"{"drain_seconds": true}"#, "drain_seconds must be a whole number of seconds from 0 to 3600"),
@@ -40,10 +40,13 @@ struct ConfigurationFileTests {
             (#"{"drain_seconds": 1e300}"#, "drain_seconds must be a whole number of seconds from 0 to 3600"),
             (#"{"credential_gateways": ["web,crm"]}"#, "credential_gateways must be a list of names"),
             (#"{"credential_gateways": "web"}"#, "credential_gateways must be a list of names"),
+            (#"{"credential_gateways": [""]}"#, "credential_gateways must be a list of names"),
+            (#"{"credential_gateways": [" web"]}"#, "credential_gateways must be a list of names"),
             (#"{"listen": 7101}"#, "listen must be a string"),
             (#"{"peers": {"media": 7102}}"#, "peers must map service names to \"host:port\""),
             (#"{"lsiten": "0.0.0.0:7101"}"#, #"unknown key "lsiten""#),
             ("{\"a\\u0007b\": 1}", #"unknown key "a\u{7}b""#),
+            ("{\"a\\u2028b\\u202ec\": 1}", #"unknown key "a\u{2028}b\u{202e}c""#),
             (#"["listen"]"#, "is not a JSON object"),
             ("{\"listen\": \"x\"", "is not a JSON object"),
         ]

@@ -45,12 +45,16 @@ public final class ServiceProcess: ServiceEndpoint, @unchecked Sendable {
         return await process.waitForExit()?.status
     }
 
-    /// SIGTERM, as a supervisor stops it: it drains and exits; how it ended, nil if it did not.
+    /// SIGTERM, as a supervisor stops it: it drains and exits; how it ended. One that has not
+    /// ended within a minute is killed (SIGKILL) and answers nil.
     @discardableResult
     public func stop() async -> Int32? {
         guard let process = running.withLock({ $0 }) else { return nil }
         process.signal(SIGTERM)
-        return await process.waitForExit()?.status
+        if let ended = await process.waitForExit() { return ended.status }
+        process.signal(SIGKILL)
+        _ = await process.waitForExit()
+        return nil
     }
 
     /// What its latest run wrote so far (its log), standard output then standard error.

@@ -16,8 +16,8 @@
 // 9 `X-Forwarded-For` headers from behind nginx (`ClientAddress.resolve`): an IP address or nil
 // 10 a form posted to the web app (`Form.decode`), re-encoded and decoded back
 // 11 a deployment file (`Deployment.parse`): when accepted, every entry a name and a host:port
-// 12 a service's configuration file (`ConfigurationFile`): when accepted, each known key once,
-//    a list as names without commas, seconds a whole number
+// 12 a service's configuration file (`ConfigurationFile`): when accepted, each key of the JSON
+//    once, a list's names as the setting will split them, seconds the file's whole number
 import Foundation
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -77,12 +77,25 @@ public func fuzzInputs(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             }
         }
     case 12:
+        // Checked against the JSON read again: each list reaches its setting as text that splits
+        // back into the same names, and seconds are the file's own whole number, never a boolean.
         let known = ["listen": false, "database": false, "drain_seconds": false, "credential_gateways": true, "blob_store": false, "allowed_networks": true]
-        if let file = try? ConfigurationFile(parsing: input, path: "fuzz", known: known) {
-            precondition(Set(file.assignments.map(\.key)).count == file.assignments.count && file.assignments.allSatisfy { known[$0.key] != nil },
-                         "a configuration key unknown or given twice")
-            for assignment in file.assignments where assignment.key == "drain_seconds" {
-                precondition(Int(assignment.value) != nil, "seconds that are not a whole number")
+        if let file = try? ConfigurationFile(parsing: input, path: "fuzz", known: known),
+           let object = (try? JSONSerialization.jsonObject(with: input)) as? [String: Any] {
+            precondition(file.assignments.count == object.keys.filter { $0 != "peers" }.count, "a configuration key lost or invented")
+            for assignment in file.assignments {
+                let given = object[assignment.key]
+                if known[assignment.key] == true {
+                    let names = given as? [String] ?? []
+                    let split = assignment.value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                    precondition(split == names, "a list that does not reach its setting as given")
+                } else if assignment.key == "drain_seconds" {
+                    let number = given as? NSNumber
+                    precondition(number !== (true as NSNumber) && number !== (false as NSNumber) && number.map { Int(assignment.value) == Int(exactly: $0) } == true,
+                                 "seconds that are not the file's whole number")
+                } else {
+                    precondition(given as? String == assignment.value, "a text setting changed on its way")
+                }
             }
         }
     default:

@@ -82,10 +82,11 @@ struct SoakTests {
         #expect(ledger.storedCalls.count > 0 && ledger.rungCalls.count > 0 && ledger.refusedAsExpected > 0,
                 "the mix ran every kind of request: \(ledger.figures.map(\.name))")
         // Flat: the most a process held in the run's last fifth is what it held in its second
-        // fifth (after the warm-up), give or take its caches filling; the most, because a
-        // password hash in flight holds tens of MiB for a moment. Judged on a long run (`make
-        // soak`) only: a short run's fifths are a few seconds of a machine shared with the rest
-        // of the suite, so it prints its figures and judges nothing.
+        // fifth (after the warm-up), give or take its caches filling (the databases' mapped
+        // pages grow with the data); and the floor of its anonymous memory, which a leak raises,
+        // as flat. Judged on a long run (`make soak`) only: a short run's fifths are a few
+        // seconds of a machine shared with the rest of the suite, so it prints its figures and
+        // judges nothing.
         let (early, late) = Self.fifths(samples)
         for (name, first) in early.sorted(by: { $0.key < $1.key }) where Self.seconds >= 300 {
             guard let last = late[name] else {
@@ -95,7 +96,7 @@ struct SoakTests {
             #expect(last.rssKiB <= first.rssKiB + first.rssKiB * 3 / 10 + 32_768,
                     "\(name): at most \(first.rssKiB) KiB RSS after warm-up, \(last.rssKiB) KiB at the end")
             #expect(last.anonKiB <= first.anonKiB + first.anonKiB * 2 / 10 + 16_384,
-                    "\(name): at most \(first.anonKiB) KiB anonymous memory after warm-up, \(last.anonKiB) KiB at the end")
+                    "\(name): anonymous memory at least \(first.anonKiB) KiB after warm-up, \(last.anonKiB) KiB at the end")
             #expect(last.threads <= first.threads + 8, "\(name): at most \(first.threads) threads after warm-up, \(last.threads) at the end")
         }
         for (name, tally) in flood.tally {
@@ -168,14 +169,16 @@ struct SoakTests {
         return (checked, damaged)
     }
 
-    /// The most of RSS and of threads each process had in the run's second fifth, and in its last.
+    /// The most of RSS and of threads each process had in the run's second fifth, and in its last,
+    /// and the least anonymous memory (its floor: a password hash in flight holds 32 MiB for a
+    /// moment, a leak raises the floor).
     private static func fifths(_ samples: [[String: ProcessSample]]) -> (early: [String: ProcessSample], late: [String: ProcessSample]) {
         func most(_ window: ArraySlice<[String: ProcessSample]>) -> [String: ProcessSample] {
             var most: [String: ProcessSample] = [:]
             for sample in window {
                 for (name, value) in sample {
                     let known = most[name]
-                    most[name] = ProcessSample(rssKiB: max(known?.rssKiB ?? 0, value.rssKiB), anonKiB: max(known?.anonKiB ?? 0, value.anonKiB),
+                    most[name] = ProcessSample(rssKiB: max(known?.rssKiB ?? 0, value.rssKiB), anonKiB: min(known?.anonKiB ?? .max, value.anonKiB),
                                                threads: max(known?.threads ?? 0, value.threads))
                 }
             }
@@ -195,7 +198,7 @@ struct SoakTests {
             print("  " + figure.name.padding(toLength: 52, withPad: " ", startingAt: 0) + "\(figure.count)".leftPadded(8)
                   + ms(figure.p50).leftPadded(10) + ms(figure.p99).leftPadded(10))
         }
-        print("  RSS (MiB, of it anonymous: heap and stacks) and threads after warm-up / half way / at the end (samples once a second; the most of the second fifth, the middle one, the most of the last fifth):")
+        print("  RSS (MiB), anonymous memory (heap and stacks: its floor) and threads after warm-up / half way / at the end (samples once a second; the second fifth, the middle one, the last fifth; the most, the floor of anonymous memory):")
         let (early, late) = fifths(samples)
         let middle = samples.isEmpty ? [:] : samples[samples.count / 2]
         for name in early.keys.sorted() {

@@ -36,15 +36,16 @@ struct ConfigurationFile: Equatable {
                 }
                 self.peers = peers
             } else if key == "drain_seconds" {
-                // JSON's true and 1.5 bridge to Int on some platforms: only a whole number is one.
-                guard let number = value as? NSNumber, !Self.isBoolean(number), let seconds = Int(exactly: number.doubleValue) else {
+                // JSON's true bridges to Int (as 1): only a number that is whole is seconds.
+                guard let number = value as? NSNumber, !Self.isBoolean(number), let seconds = Int(exactly: number) else {
                     throw ConfigurationError("config file \(path): drain_seconds must be a whole number of seconds from 0 to 3600")
                 }
                 assignments.append(Assignment(key: key, value: String(seconds)))
             } else if known[key] == true {
-                // The list reaches the setting as a flag's comma-separated text: a name holding a
-                // comma would become two names.
-                guard let names = value as? [String], !names.contains(where: { $0.contains(",") }) else {
+                // The list reaches the setting as a flag's comma-separated text, which drops empty
+                // items and trims spaces: a name holding a comma would become two names, and an
+                // empty one would vanish (an empty list can mean "all").
+                guard let names = value as? [String], names.allSatisfy(Self.isListItem) else {
                     throw ConfigurationError("config file \(path): \(key) must be a list of names")
                 }
                 assignments.append(Assignment(key: key, value: names.joined(separator: ",")))
@@ -63,14 +64,22 @@ struct ConfigurationFile: Equatable {
         try self.init(parsing: data, path: path, known: known)
     }
 
+    /// One item of a list as the comma-separated text keeps it: not empty, no comma, no space
+    /// around it.
+    static func isListItem(_ item: String) -> Bool {
+        !item.isEmpty && !item.contains(",") && item == item.trimmingCharacters(in: .whitespaces)
+    }
+
     /// JSON's true and false: Foundation's two boolean instances.
     private static func isBoolean(_ number: NSNumber) -> Bool {
         number === (true as NSNumber) || number === (false as NSNumber)
     }
 
-    /// A key as an operator can read it in one line: at most 64 characters, controls escaped.
+    /// A key as an operator can read it in one line: at most 64 characters, with controls, line
+    /// and paragraph separators and invisible format characters (bidi overrides) escaped.
     private static func printable(_ key: String) -> String {
-        let shown = key.unicodeScalars.prefix(64).map { $0.properties.generalCategory == .control ? "\\u{\(String($0.value, radix: 16))}" : String($0) }
+        let hidden: Set<Unicode.GeneralCategory> = [.control, .lineSeparator, .paragraphSeparator, .format]
+        let shown = key.unicodeScalars.prefix(64).map { hidden.contains($0.properties.generalCategory) ? "\\u{\(String($0.value, radix: 16))}" : String($0) }
         return shown.joined() + (key.unicodeScalars.count > 64 ? "…" : "")
     }
 }
