@@ -200,7 +200,7 @@ crash: deps
 ## gateways of mixed traffic (uploads, playback with seeks, call lists, reports, logins with wrong
 ## passwords among them, share links, Twilio's webhooks, subject requests) for SOAK_SECONDS, under an
 ## idle-connection flood and a slowloris on every listener. It prints requests, unexpected answers,
-## p50/p99 per RPC and page, RSS and threads over the run and what the flood saw, then checks every
+## p50/p99 per RPC and page, RSS, anonymous memory and threads over the run and what the flood saw, then checks every
 ## call's data whole (SOAK_SEED=… replays a run's choices). `make test` runs 8 gateways for 20 s.
 SOAK_GATEWAYS ?= 16
 SOAK_SECONDS ?= 600
