@@ -136,13 +136,22 @@ public enum Redactor {
             let text = utterance.text
             let parts = partsOf[index] ?? []
             guard !parts.isEmpty else { results.append(Result(text: text, count: 0)); continue }
-            var output = text
+            // One pass from the start, counting characters as it goes: replacing each detail in
+            // place, or counting each offset from the start, would read the text once per detail.
+            var output = ""
+            output.reserveCapacity(text.utf8.count)
             var spans: [Range<Int>] = []
-            for (characters, marker) in parts.sorted(by: { $0.0.lowerBound > $1.0.lowerBound }) {
-                spans.append(text.distance(from: text.startIndex, to: characters.lowerBound)..<text.distance(from: text.startIndex, to: characters.upperBound))
-                output.replaceSubrange(characters, with: marker)
+            var (cursor, offset) = (text.startIndex, 0)
+            for (characters, marker) in parts.sorted(by: { $0.0.lowerBound < $1.0.lowerBound }) {
+                let start = offset + text.distance(from: cursor, to: characters.lowerBound)
+                let end = start + text.distance(from: characters.lowerBound, to: characters.upperBound)
+                output += text[cursor..<characters.lowerBound]
+                output += marker
+                spans.append(start..<end)
+                (cursor, offset) = (characters.upperBound, end)
             }
-            results.append(Result(text: output, count: parts.count, spans: spans.reversed()))
+            output += text[cursor...]
+            results.append(Result(text: output, count: parts.count, spans: spans))
         }
         return results
     }
@@ -353,10 +362,13 @@ public enum Redactor {
     }
 
     /// Whether one of `keywords` (one or more words each) ends at token `index`.
+    /// (Asked of every token, so the last word is compared first: most tokens end no keyword.)
     static func keywordEnds(_ tokens: [Token], at index: Int, _ keywords: [[String]]) -> Bool {
-        keywords.contains { words in
-            guard index + 1 >= words.count else { return false }
-            return zip(words, tokens[(index + 1 - words.count)...index]).allSatisfy { $0 == $1.word }
+        let word = tokens[index].word
+        return keywords.contains { words in
+            guard words.last == word, index + 1 >= words.count else { return false }
+            let first = index + 1 - words.count
+            return words.indices.allSatisfy { tokens[first + $0].word == words[$0] }
         }
     }
 

@@ -39,6 +39,19 @@ struct RedactionTests {
         #expect(none.map(\.0) == [1000] && none.map(\.1) == [5200])
     }
 
+    @Test("A long text dense with details: each one replaced, its span the characters it held, whatever the letters before it")
+    func manyDetails() {
+        let line = "Zoë’s card 👍🏽 4111 1111 1111 1111, expiry 09/27, code 123. "
+        let text = String(repeating: line, count: 2_000)
+        let result = Redactor.redact(text)
+        #expect(result.count == 6_000)
+        #expect(result.text == String(repeating: "Zoë’s card 👍🏽 [card number], expiry [expiry date], code [security code]. ", count: 2_000))
+        let characters = Array(text)
+        let held = Set(result.spans.map { String(characters[$0]) })
+        #expect(held == ["4111 1111 1111 1111", "09/27", "123"])
+        #expect(result.spans.count == 6_000 && zip(result.spans, result.spans.dropFirst()).allSatisfy { $0.upperBound <= $1.lowerBound })
+    }
+
     @Test("Expiry dates and security codes go when the talk is about a card")
     func expiryAndSecurityCode() {
         let said = "Card number 4111 1111 1111 1111, expiry 09/27, and the security code on the back is 123."
