@@ -22,9 +22,15 @@ public struct PasswordHasher: Sendable {
         self.logN = logN
     }
 
+    /// The longest password taken: a long passphrase fits, and what reaches the checks below and
+    /// scrypt stays small whatever a form can hold (64 KiB).
+    public static let maxCharacters = 256
+
     /// Why a password is refused; the message never repeats the password.
     public static func weakness(of password: String) -> String? {
-        if password.count < 12 { return "a password needs at least 12 characters" }
+        let characters = password.count
+        if characters < 12 { return "a password needs at least 12 characters" }
+        if characters > maxCharacters { return "a password can have at most \(maxCharacters) characters" }
         if Set(password).count < 4 { return "a password needs more than a few different characters" }
         return isCommon(password) ? "that password is too common (or one with only digits, symbols or a letter or two around it)" : nil
     }
@@ -42,11 +48,13 @@ public struct PasswordHasher: Sendable {
         let lookAlikes: [Character: Character] = ["0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"]
         let plain = String(core.map { lookAlikes[$0] ?? $0 })
         var candidates = [lowered, core, plain]
-        for word in [core, plain] where word.count >= 6 {
+        for word in [core, plain] {
+            let characters = word.count  // (counted once: counting walks the whole word)
+            guard characters >= 6 else { continue }
             for cut in 1...2 { candidates += [String(word.dropFirst(cut)), String(word.dropLast(cut))] }
-            for length in 3...(word.count / 2) where word.count % length == 0 {
+            for length in 3...(characters / 2) where characters % length == 0 {
                 let unit = word.prefix(length)
-                if String(repeating: String(unit), count: word.count / length) == word { candidates.append(String(unit)) }
+                if String(repeating: String(unit), count: characters / length) == word { candidates.append(String(unit)) }
             }
         }
         return candidates.contains { commonPasswordList.contains($0) || $0 == "calltrace" }

@@ -93,6 +93,7 @@ public struct TwilioError: Error, CustomStringConvertible, Sendable, Equatable {
                     if characters[end].isASCIIDigit { digits += 1 }
                     end += 1
                 }
+                let runEnd = end
                 // Trailing separators belong to the sentence, not the number.
                 while end > index, !characters[end - 1].isASCIIDigit { end -= 1 }
                 let touchesWord = end < characters.count && characters[end].isLetter
@@ -101,6 +102,11 @@ public struct TwilioError: Error, CustomStringConvertible, Sendable, Equatable {
                     index = end
                     continue
                 }
+                // Not a number from here, nor from anywhere later in the run (it has fewer digits
+                // and the same end): the run is kept as it is, read once.
+                out += String(characters[index..<runEnd])
+                index = runEnd
+                continue
             }
             out.append(characters[index])
             index += 1

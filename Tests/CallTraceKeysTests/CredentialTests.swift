@@ -49,6 +49,16 @@ struct CredentialTests {
         #expect(PasswordHasher.weakness(of: "correct horse battery staple") == nil)
     }
 
+    @Test("A password longer than 256 characters is refused before any other check; a long one is checked in one reading")
+    func longPasswords() {
+        let longest = String(repeating: "tulip-window-88-harbour ", count: 11).prefix(256)
+        #expect(PasswordHasher.weakness(of: String(longest)) == nil)
+        #expect(PasswordHasher.weakness(of: String(longest) + "x") == "a password can have at most 256 characters")
+        // What a 64 KiB form can hold, each of its word's lengths a divisor: its repeats are looked for in linear time.
+        #expect(PasswordHasher.isCommon(String(repeating: "ab", count: 32_000) + "c") == false)
+        #expect(PasswordHasher.isCommon(String(repeating: "dragon", count: 10_000)) == true)
+    }
+
     @Test("Common passwords are refused as a whole, with their padding taken off; a password that merely contains a word is not",
           arguments: [
             ("Password123456!", true), ("P@ssw0rd2024!!", true), ("MyPassword2024!", true), ("dragondragondragon", true),

@@ -120,13 +120,14 @@ final class CallDataDeployment: @unchecked Sendable {
         try await identity.newUser(role, in: org, admin: admin)
     }
 
-    /// A call from `caller` to `tracking` started at `time`, with a recording (stored now) and a transcript.
+    /// A call from `caller` to `tracking` started at `time`, with a recording (stored now, `seconds`
+    /// long) and a transcript.
     @discardableResult
-    func call(_ callID: String, org: String, tracking: String, caller: String, at time: Int64) async throws -> String {
+    func call(_ callID: String, org: String, tracking: String, caller: String, at time: Int64, seconds: Int = 1) async throws -> String {
         _ = try await calls(as: TemporaryPKI.telephony).startCall(.with {
             $0.callID = callID; $0.trackingNumber = tracking; $0.callerNumber = caller; $0.direction = .inbound; $0.startedAtUnixMs = time
         })
-        let file = wavFile(seconds: 1)
+        let file = wavFile(seconds: seconds)
         let recording = try await recordings(as: TemporaryPKI.telephony).uploadRecording { writer in
             try await writer.send(.with {
                 $0.header = .with { $0.orgID = org; $0.callID = callID; $0.format = .wavPcm16; $0.sampleRateHz = 8000; $0.channels = 1; $0.sha256 = sha256(file) }

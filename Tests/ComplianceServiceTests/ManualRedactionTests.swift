@@ -40,6 +40,34 @@ struct ManualRedactionTests {
         })
     }
 
+    @Test("A transcript of 1,200 card numbers: every one muted, though media mutes at most 1,000 ranges a call; what was said between them stays")
+    func moreRangesThanOneCallTakes() async throws {
+        let deployment = try await CallDataDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation(tracking: "01184960000")
+        let recording = try await deployment.call("call-1", org: org, tracking: "01184960000", caller: "07700 900123", at: CallDataDeployment.start,
+                                                  seconds: 3)
+        let original = try await play(recording, org: org, admin: admin, in: deployment)
+        // Card n read in [2n, 2n + 1) ms, the firm's answer in [2n + 1, 2n + 2) ms.
+        let cards = 1_200
+        _ = try await Calltrace_Transcript_V1_TranscriptServiceClient(try deployment.transcript.client()).submitTranscript(.with {
+            $0.orgID = org; $0.callID = "call-1"
+            $0.segments = (0..<cards).flatMap { n -> [Calltrace_Transcript_V1_Segment] in [
+                .with { $0.speaker = "caller"; $0.startMs = UInt64(2 * n); $0.endMs = UInt64(2 * n + 1); $0.text = "4111 1111 1111 1111" },
+                .with { $0.speaker = "firm"; $0.startMs = UInt64(2 * n + 1); $0.endMs = UInt64(2 * n + 2); $0.text = "Understood, carry on with the next" },
+            ] }
+        }, options: try bearer(admin))
+        let bytes = { (ms: Int) in 44 + ms * 16 }
+        #expect(try await eventually {
+            let audio = try await play(recording, org: org, admin: admin, in: deployment)
+            return audio.count == original.count
+                && (0..<cards).allSatisfy { n in
+                    audio[bytes(2 * n)..<bytes(2 * n + 1)].allSatisfy { $0 == 0 } && audio[bytes(2 * n + 1)..<bytes(2 * n + 2)] == original[bytes(2 * n + 1)..<bytes(2 * n + 2)]
+                }
+                && audio[bytes(2 * cards)...] == original[bytes(2 * cards)...]
+        })
+    }
+
     @Test("A recording media cannot mute (MP3) is reported to the firm at once, not retried for a day and a half")
     func unmuteableRecording() async throws {
         let deployment = try await CallDataDeployment()

@@ -25,7 +25,7 @@ final class CrashHarness: @unchecked Sendable {
     /// calltrace-telephony beside the four, and the fake Twilio whose calls it takes.
     let telephony: TelephonyGatewayProcess
     /// calltrace-web beside them, and the firm's admin's browser on its pages.
-    let web: ServiceProcess
+    let web: WebGatewayProcess
     private let browser: WebClient
     /// Every process a trial may kill.
     static let victims = ProcessDeployment.names + ["telephony", "web"]
@@ -66,11 +66,11 @@ final class CrashHarness: @unchecked Sendable {
     /// How long each kind of work's calls took when no kill disturbed them.
     private var windows: [Work: Duration] = [:]
 
-    private init(deployment: ProcessDeployment, telephony: TelephonyGatewayProcess, web: ServiceProcess, webBase: String, firm: Firm, seed: UInt64) {
+    private init(deployment: ProcessDeployment, telephony: TelephonyGatewayProcess, web: WebGatewayProcess, firm: Firm, seed: UInt64) {
         self.deployment = deployment
         self.telephony = telephony
         self.web = web
-        browser = WebClient(base: webBase, email: firm.email)
+        browser = WebClient(base: web.base, email: firm.email)
         self.firm = firm
         random = SplitMix64(state: seed)
     }
@@ -81,10 +81,8 @@ final class CrashHarness: @unchecked Sendable {
         let deployment = try await ProcessDeployment()
         let telephony = try TelephonyGatewayProcess(beside: deployment, retryFor: patience)
         try await telephony.start()
-        let webBase = "http://127.0.0.1:\(try freePort())"
-        let web = ServiceProcess(try ServiceSetup(service: "web", kind: "gateway", pki: deployment.pki), environment: deployment.peerEnvironment,
-                                 flags: ["--http-listen", String(webBase.dropFirst("http://".count))])
-        try await startWeb(web, base: webBase)
+        let web = try WebGatewayProcess(beside: deployment)
+        try await web.start()
         let firm = try await newFirm(in: deployment, number: 0)
         _ = try await Calltrace_Compliance_V1_RetentionServiceClient(try deployment.compliance.client()).setRetentionPolicy(.with {
             $0.orgID = firm.org; $0.policy = .with { $0.recordingsMonths = 1; $0.transcriptsMonths = 1; $0.callRecordsMonths = 1 }
@@ -94,17 +92,7 @@ final class CrashHarness: @unchecked Sendable {
             $0.routing = .with { $0.destinations = ["+441184960999"]; $0.ringSeconds = 20; $0.voicemail = true }
         }, options: try bearer(firm.admin))
         telephony.answer(firm.trackingNumber)
-        return CrashHarness(deployment: deployment, telephony: telephony, web: web, webBase: webBase, firm: firm, seed: seed)
-    }
-
-    /// Starts calltrace-web and waits until its pages open (just after it reports serving).
-    private static func startWeb(_ web: ServiceProcess, base: String) async throws {
-        try await web.start()
-        let probe = WebClient(base: base)
-        defer { probe.close() }
-        guard try await eventually(timeout: .seconds(30), { (try? await probe.get("/healthz"))?.status == 200 }) else {
-            throw HarnessError("calltrace-web's pages did not open:\n\(web.log.suffix(2_000))")
-        }
+        return CrashHarness(deployment: deployment, telephony: telephony, web: web, firm: firm, seed: seed)
     }
 
     /// A firm ready for calls: the agreement accepted, a tracking number of its own,
@@ -124,7 +112,7 @@ final class CrashHarness: @unchecked Sendable {
 
     func stop() async {
         browser.close()
-        await web.kill()
+        await web.stop()
         await telephony.stop()
         await deployment.stop()
     }
@@ -133,7 +121,7 @@ final class CrashHarness: @unchecked Sendable {
     func process(_ name: String) -> ServiceProcess {
         switch name {
         case "telephony": telephony.process
-        case "web": web
+        case "web": web.process
         default: deployment.services[name]!
         }
     }
@@ -142,7 +130,7 @@ final class CrashHarness: @unchecked Sendable {
     private func restart(_ name: String) async throws {
         switch name {
         case "telephony": try await telephony.start()
-        case "web": try await Self.startWeb(web, base: browser.base)
+        case "web": try await web.start()
         default: try await deployment.services[name]!.start()
         }
     }
@@ -429,7 +417,7 @@ final class CrashHarness: @unchecked Sendable {
     private func settle() async throws -> String? {
         var busy: String?
         let idle = try await eventually {
-            busy = try deployment.busy(also: ["telephony": telephony.process.setup.database, "web": web.setup.database])
+            busy = try deployment.busy(also: ["telephony": telephony.process.setup.database, "web": web.process.setup.database])
             return busy == nil
         }
         return idle ? nil : busy

@@ -50,6 +50,26 @@ struct RedactionTests {
         await deployment.stop()
     }
 
+    @Test("Ranges given out of order, overlapping, repeated and across the file's chunks: each byte muted once, every other byte identical")
+    func overlappingRanges() async throws {
+        let deployment = try await MediaDeployment()
+        let (org, admin) = try await deployment.organisation()
+        let file = wavFile(samples: 80_000)  // 10 s, 160,000 bytes: three sealed chunks of 64 KiB
+        let id = try await deployment.upload(file, org: org).recordingID
+        let given: [(UInt64, UInt64)] = [(3_000, 5_000), (100, 200), (150, 4_100), (9_000, 9_999), (9_000, 9_999), (4_000, 4_500)]
+        let redacted = try await deployment.gateway.redactRecording(.with {
+            $0.orgID = org; $0.recordingID = id; $0.reason = "card number"
+            $0.ranges = given.map { range in .with { $0.startMs = range.0; $0.endMs = range.1 } }
+        }, options: try bearer(admin))
+        // As two ranges: 100–5,000 ms and 9,000–9,999 ms.
+        #expect(redacted.mutedBytes == (4_900 + 999) * 16)
+        let played = try await deployment.gateway.play(id, org: org, options: try bearer(admin))
+        let muted = [(44 + 100 * 16)..<(44 + 5_000 * 16), (44 + 9_000 * 16)..<(44 + 9_999 * 16)]
+        let wrong = (0..<file.count).count { index in played[index] != (muted.contains { $0.contains(index) } ? 0 : file[index]) }
+        #expect(played.count == file.count && wrong == 0, "\(wrong) bytes differ from the original outside the ranges or are not silence inside them")
+        await deployment.stop()
+    }
+
     @Test("μ-law is muted with its own silence (0xFF), by the transcript service; MP3 is muted too, kept as FLAC; an analyst may not redact")
     func formatsAndRefusals() async throws {
         let deployment = try await MediaDeployment()

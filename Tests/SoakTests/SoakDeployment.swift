@@ -12,10 +12,9 @@ import Foundation
 /// and serves their recordings.
 final class SoakDeployment: @unchecked Sendable {
     let services: ProcessDeployment
-    let web: ServiceProcess
+    let pages: WebGatewayProcess
     let gateway: TelephonyGatewayProcess
-    /// Where the web gateway's pages listen.
-    let webPort: Int
+    var web: ServiceProcess { pages.process }
     var telephony: ServiceProcess { gateway.process }
     var driver: CallDriver { gateway.driver }
 
@@ -27,27 +26,19 @@ final class SoakDeployment: @unchecked Sendable {
     init() async throws {
         let services = try await ProcessDeployment()
         self.services = services
-        webPort = try freePort()
-        web = ServiceProcess(try ServiceSetup(service: "web", kind: "gateway", pki: services.pki), environment: services.peerEnvironment,
-                             flags: ["--http-listen", "127.0.0.1:\(webPort)"])
+        pages = try WebGatewayProcess(beside: services)
         // Every webhook is sent once: a gateway's 5xx is an unexpected answer here, not a retry.
         gateway = try TelephonyGatewayProcess(beside: services)
-        try await web.start()
+        try await pages.start()
         try await gateway.start()
-        // The pages open just after the gateway reports itself serving.
-        let browser = WebClient(base: webBase)
-        defer { browser.close() }
-        guard try await eventually(timeout: .seconds(30), { (try? await browser.get("/healthz"))?.status == 200 }) else {
-            throw SoakError("calltrace-web's pages did not open:\n\(web.log.suffix(2_000))")
-        }
     }
 
-    var webBase: String { "http://127.0.0.1:\(webPort)" }
+    var webBase: String { pages.base }
 
     /// Every listener a client can reach: each process's ctrpc/1 port, the pages and the webhooks.
     var listeners: [(name: String, port: Int, kind: Flood.Kind)] {
         processes.map { ("\($0.name) ctrpc", $0.process.setup.port, Flood.Kind.tls) }
-            + [("web pages", webPort, .http), ("telephony webhooks", gateway.webhookPort, .http)]
+            + [("web pages", pages.port, .http), ("telephony webhooks", gateway.webhookPort, .http)]
     }
 
     /// What is still busy: jobs or unsent audit events in any of the six databases.
@@ -56,7 +47,7 @@ final class SoakDeployment: @unchecked Sendable {
     }
 
     func stop() async {
-        await web.kill()
+        await pages.stop()
         await gateway.stop()
         await services.stop()
     }

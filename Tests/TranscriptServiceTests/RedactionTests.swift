@@ -52,6 +52,19 @@ struct RedactionTests {
         #expect(result.spans.count == 6_000 && zip(result.spans, result.spans.dropFirst()).allSatisfy { $0.upperBound <= $1.lowerBound })
     }
 
+    @Test("The audio to mute in a long segment dense with details: each detail's own words")
+    func manyMutedTimes() {
+        let text = String(repeating: "card 4111 1111 1111 1111 thanks ", count: 3_000)
+        let result = Redactor.redact(text)
+        let words = text.split(separator: " ").enumerated().map { i, word in
+            TimedWord(startMs: UInt64(i) * 100, endMs: UInt64(i) * 100 + 90, text: String(word))
+        }
+        let muted = TranscriptRules.muted(result.spans, in: Segment(startMs: 0, endMs: UInt64(words.count) * 100, text: text), words: words)
+        // Line n is words 6n to 6n + 5; its card, words 6n + 1 to 6n + 4.
+        #expect(result.count == 3_000 && muted.count == 3_000)
+        #expect(muted.enumerated().allSatisfy { n, range in range.0 == UInt64(6 * n + 1) * 100 && range.1 == UInt64(6 * n + 4) * 100 + 90 })
+    }
+
     @Test("Expiry dates and security codes go when the talk is about a card")
     func expiryAndSecurityCode() {
         let said = "Card number 4111 1111 1111 1111, expiry 09/27, and the security code on the back is 123."

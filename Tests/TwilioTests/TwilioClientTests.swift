@@ -3,7 +3,7 @@ import CallTraceTestSupport
 import FakeTwilio
 import Foundation
 import Testing
-import Twilio
+@testable import Twilio
 
 /// A fake Twilio over TLS with a certificate of a throw-away PKI, and a client of it through libcurl.
 struct TwilioWorld {
@@ -236,6 +236,9 @@ struct TwilioClientTests {
                                 message: "PhoneNumber +44 161 555 0100 is not available for AC0123456789abcdef0123456789abcdef (call 07700 900123).")
         #expect(error.message == "PhoneNumber [number] is not available for AC0123456789abcdef0123456789abcdef (call [number]).")
         #expect(error.description == "buying a number at Twilio failed: HTTP 400, code 21422: \(error.message)")
+        // A long run of brackets and pluses is read once (each of its characters once began a new reading to its end).
+        let brackets = String(repeating: "( +", count: 200_000)
+        #expect(TwilioError.withoutPhoneNumbers(brackets + "x 0161 555 0100.") == brackets + "x [number].")
     }
 
     @Test("A malformed SID never reaches a URL path")

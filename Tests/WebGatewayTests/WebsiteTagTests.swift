@@ -1,6 +1,7 @@
 import CallTraceAPI
 import CallTraceDeploymentSupport
 import CallTraceProto
+import CallTraceServiceHost
 import CallTraceTestSupport
 import Foundation
 import Testing
@@ -197,5 +198,21 @@ struct WebsiteTagTests {
         d.web.clock.advance(by: .seconds(Int64(wait)))
         #expect(try await ask(from: "203.0.113.7").status == 200, "the window passed")
         await d.stop()
+    }
+
+    @Test("A full table of rate-limit windows: a new subject is refused while every window is open, one already counted is counted on, and each window is dropped when its own length has passed")
+    func fullTable() {
+        let clock = TestClock()
+        let limits = TagRateLimits(clock: clock)
+        for n in 0..<TagRateLimits.maxSubjects - 1 {
+            #expect(limits.admit([(key: "address:\(n)", limit: TagRateLimits.perAddress)]) == nil)
+        }
+        #expect(limits.admit([(key: "visits:x", limit: TagRateLimits.newVisitsPerAddress)]) == nil, "the last place")
+        #expect(limits.admit([(key: "address:new", limit: TagRateLimits.perAddress)]) == 60, "full: a new subject waits")
+        #expect(limits.admit([(key: "address:7", limit: TagRateLimits.perAddress)]) == nil, "a subject already counted is counted on")
+        clock.advance(by: .seconds(61))
+        // The minute-long windows have closed; the ten-minute one has not.
+        #expect(limits.admit([(key: "address:new", limit: TagRateLimits.perAddress)]) == nil)
+        #expect(limits.counted == 2)
     }
 }

@@ -142,7 +142,7 @@ public nonisolated struct Calltrace_Identity_V1_RedeemInvitationRequest: Sendabl
 
   public var invitationToken: String = String()
 
-  /// At least 12 characters, not a common password.
+  /// 12 to 256 characters, not a common password.
   public var password: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

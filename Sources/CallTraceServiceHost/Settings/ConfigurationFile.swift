@@ -8,7 +8,7 @@ import Foundation
 ///
 /// It reads bytes an operator wrote, so it is fuzzed (`Tests/Fuzz/InputFuzzer.swift`) and
 /// depends on Foundation alone.
-struct ConfigurationFile: Equatable {
+struct ConfigurationFile {
     /// (file key, value as a flag would give it), in the file's order of keys sorted.
     var assignments: [Assignment]
     /// `peers`, when the file names it.

@@ -127,6 +127,7 @@ enum CompressedAudio {
 
             var block = [Float](repeating: 0, count: framesPerBlock * channels)
             var position: UInt64 = 0, muted: UInt64 = 0
+            var next = 0  // the first of the sorted, merged ranges not yet passed
             while true {
                 let got = block.withUnsafeMutableBufferPointer { sf_readf_float(input, $0.baseAddress, sf_count_t(framesPerBlock)) }
                 if let failure = source.failure { throw failure }
@@ -135,7 +136,8 @@ enum CompressedAudio {
                 guard end <= maxFrames else {
                     throw Undecodable(reason: "it decodes to more than \(maxDurationMs / 86_400_000) days of audio")
                 }
-                for range in mutes where range.lowerBound < end && range.upperBound > position {
+                while next < mutes.count, mutes[next].upperBound <= position { next += 1 }
+                for range in mutes[next...].prefix(while: { $0.lowerBound < end }) {
                     let from = Int(max(range.lowerBound, position) - position), to = Int(min(range.upperBound, end) - position)
                     block.withUnsafeMutableBufferPointer { samples in
                         for index in (from * channels)..<(to * channels) { samples[index] = 0 }
@@ -171,15 +173,7 @@ enum CompressedAudio {
 
     /// The ranges as frame ranges, sorted and merged (so no frame is counted twice).
     static func frames(of ranges: [(start: UInt64, end: UInt64)], rate: UInt64) -> [Range<UInt64>] {
-        var merged: [Range<UInt64>] = []
-        for range in ranges.map({ ($0.start * rate / 1000)..<(($0.end * rate + 999) / 1000) }).sorted(by: { $0.lowerBound < $1.lowerBound }) {
-            if let last = merged.last, range.lowerBound <= last.upperBound {
-                merged[merged.count - 1] = last.lowerBound..<max(last.upperBound, range.upperBound)
-            } else if !range.isEmpty {
-                merged.append(range)
-            }
-        }
-        return merged
+        ranges.map { ($0.start * rate / 1000)..<(($0.end * rate + 999) / 1000) }.merged()
     }
 
     /// Why libsndfile could not open a file, from its error number: its public ones in words,

@@ -324,7 +324,7 @@ struct RecordingRules: Sendable {
         } catch let error as DomainError where error.kind == .wrongState {
             throw try await flagUnmutable(row, why: error.message, ranges: ranges, by: actor)
         }
-        let mutes = ranges.compactMap { layout.bytes(of: $0) }
+        let mutes = ranges.compactMap { layout.bytes(of: $0) }.merged()
         let newBlob = "\(id)-r\(UUID().uuidString.prefix(8).lowercased())"
         let newKey = try keys.createObjectKey(org: org, object: newBlob)
         let writer = try blobs.create(newBlob)
@@ -341,10 +341,12 @@ struct RecordingRules: Sendable {
             let digest = try SHA256Stream()
             var muted: UInt64 = 0
             var start: UInt64 = 0
+            var next = 0  // the first of the sorted, merged ranges not yet passed
             while start < row.sizeBytes {
                 let end = min(row.sizeBytes, start + UInt64(row.chunkBytes))
                 var plain = try reader.bytes(from: start, to: end)
-                for range in mutes where range.lowerBound < end && range.upperBound > start {
+                while next < mutes.count, mutes[next].upperBound <= start { next += 1 }
+                for range in mutes[next...].prefix(while: { $0.lowerBound < end }) {
                     let from = Int(max(range.lowerBound, start) - start), to = Int(min(range.upperBound, end) - start)
                     plain.replaceSubrange(from..<to, with: repeatElement(silence, count: to - from))
                     muted += UInt64(to - from)

@@ -186,12 +186,21 @@ struct MediaRecordings: RecordingAccess {
         return try await use(audio)
     }
 
+    /// Media mutes at most `maxRanges` ranges a call: more (a long call of many card details) are
+    /// muted in turns, merged first, each turn muting the version the last one left.
     func redact(org: String, recording: String, ranges: [(UInt64, UInt64)], reason: String) async throws {
-        _ = try await client.redactRecording(.with {
-            $0.orgID = org; $0.recordingID = recording; $0.reason = reason
-            $0.ranges = ranges.prefix(1000).map { range in .with { $0.startMs = range.0; $0.endMs = range.1 } }
-        }, options: CallOptions(timeout: .seconds(30), failFast: true))
+        let merged = ranges.filter { $0.0 < $0.1 }.map { $0.0..<$0.1 }.merged()
+        for first in stride(from: 0, to: merged.count, by: Self.maxRanges) {
+            _ = try await client.redactRecording(.with {
+                $0.orgID = org; $0.recordingID = recording; $0.reason = reason
+                $0.ranges = merged[first..<Swift.min(merged.count, first + Self.maxRanges)].map { range in
+                    .with { $0.startMs = range.lowerBound; $0.endMs = range.upperBound }
+                }
+            }, options: CallOptions(timeout: .seconds(30), failFast: true))
+        }
     }
+
+    static let maxRanges = 1_000
 }
 
 /// A call's record, transcript and analysis for export: one JSON document and the same as text.

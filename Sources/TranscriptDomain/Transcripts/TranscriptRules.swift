@@ -111,20 +111,28 @@ struct TranscriptRules: Sendable {
     static func muted(_ spans: [Range<Int>], in segment: Segment, words: [TimedWord]) -> [(UInt64, UInt64)] {
         let whole = segment.endMs > segment.startMs ? [(segment.startMs, segment.endMs)] : []
         guard !words.isEmpty else { return whole }
-        // Each word found in the text, in order, as character offsets.
+        // Each word found in the text, in order, as character offsets (counted on from the last
+        // word found: counting each from the start would read a long segment once per word).
         let text = segment.text
         var placed: [(Range<Int>, TimedWord)] = []
-        var cursor = text.startIndex
+        var (cursor, offset) = (text.startIndex, 0)
         for word in words where !word.text.isEmpty {
             guard let found = text.range(of: word.text, range: cursor..<text.endIndex) else { return whole }
-            placed.append((text.distance(from: text.startIndex, to: found.lowerBound)..<text.distance(from: text.startIndex, to: found.upperBound), word))
-            cursor = found.upperBound
+            let start = offset + text.distance(from: cursor, to: found.lowerBound)
+            let end = start + text.distance(from: found.lowerBound, to: found.upperBound)
+            placed.append((start..<end, word))
+            (cursor, offset) = (found.upperBound, end)
         }
+        // The words each span covers, both in order: one pass over the words for all the spans.
         var ranges: [(UInt64, UInt64)] = []
-        for span in spans {
-            let covered = placed.filter { $0.0.overlaps(span) }
-            guard let first = covered.first, let last = covered.last, last.1.endMs > first.1.startMs else { return whole }
-            ranges.append((first.1.startMs, last.1.endMs))
+        var next = 0
+        for span in spans.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            guard !span.isEmpty else { return whole }
+            while next < placed.count, placed[next].0.upperBound <= span.lowerBound { next += 1 }
+            var last = next
+            while last < placed.count, placed[last].0.lowerBound < span.upperBound { last += 1 }
+            guard last > next, placed[last - 1].1.endMs > placed[next].1.startMs else { return whole }
+            ranges.append((placed[next].1.startMs, placed[last - 1].1.endMs))
         }
         return ranges
     }

@@ -159,7 +159,7 @@ struct  Calltrace__Identity__V1__RedeemInvitationRequest
   ProtobufCMessage base;
   char *invitation_token;
   /*
-   * At least 12 characters, not a common password.
+   * 12 to 256 characters, not a common password.
    */
   char *password;
 };
