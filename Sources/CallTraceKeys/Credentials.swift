@@ -22,8 +22,8 @@ public struct PasswordHasher: Sendable {
         self.logN = logN
     }
 
-    /// The longest password taken: a long passphrase fits, and what reaches the checks below and
-    /// scrypt stays small whatever a form can hold (64 KiB).
+    /// The longest password taken when one is set: a long passphrase fits, and the checks below
+    /// stay quick whatever a form can hold (64 KiB). Signing in checks no length.
     public static let maxCharacters = 256
 
     /// Why a password is refused; the message never repeats the password.

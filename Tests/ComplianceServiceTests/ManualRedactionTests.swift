@@ -40,32 +40,48 @@ struct ManualRedactionTests {
         })
     }
 
-    @Test("A transcript of 1,200 card numbers: every one muted, though media mutes at most 1,000 ranges a call; what was said between them stays")
+    @Test("A transcript of 1,200 card numbers, more than media mutes in one call: every one muted in one version, the narrowest gaps between them with them; what was said in the others stays")
     func moreRangesThanOneCallTakes() async throws {
         let deployment = try await CallDataDeployment()
         defer { Task { await deployment.stop() } }
         let (org, admin) = try await deployment.organisation(tracking: "01184960000")
         let recording = try await deployment.call("call-1", org: org, tracking: "01184960000", caller: "07700 900123", at: CallDataDeployment.start,
-                                                  seconds: 3)
+                                                  seconds: 4)
         let original = try await play(recording, org: org, admin: admin, in: deployment)
-        // Card n read in [2n, 2n + 1) ms, the firm's answer in [2n + 1, 2n + 2) ms.
-        let cards = 1_200
+        // Each card read in 1 ms; the firm's answer after it in the next 1 ms for the first 200
+        // (closed: 1,200 ranges become 1,000), 2 ms for the rest.
+        var segments: [Calltrace_Transcript_V1_Segment] = [], cards: [Range<Int>] = [], closed: [Range<Int>] = [], kept: [Range<Int>] = []
+        var time = 0
+        for n in 0..<1_200 {
+            let gap = n < 200 ? 1 : 2
+            segments += [
+                .with { $0.speaker = "caller"; $0.startMs = UInt64(time); $0.endMs = UInt64(time + 1); $0.text = "4111 1111 1111 1111" },
+                .with { $0.speaker = "firm"; $0.startMs = UInt64(time + 1); $0.endMs = UInt64(time + 1 + gap); $0.text = "Understood, carry on with the next" },
+            ]
+            cards.append(time..<(time + 1))
+            if n < 200 { closed.append((time + 1)..<(time + 2)) } else if n < 1_199 { kept.append((time + 1)..<(time + 3)) }
+            time += 1 + gap
+        }
         _ = try await Calltrace_Transcript_V1_TranscriptServiceClient(try deployment.transcript.client()).submitTranscript(.with {
-            $0.orgID = org; $0.callID = "call-1"
-            $0.segments = (0..<cards).flatMap { n -> [Calltrace_Transcript_V1_Segment] in [
-                .with { $0.speaker = "caller"; $0.startMs = UInt64(2 * n); $0.endMs = UInt64(2 * n + 1); $0.text = "4111 1111 1111 1111" },
-                .with { $0.speaker = "firm"; $0.startMs = UInt64(2 * n + 1); $0.endMs = UInt64(2 * n + 2); $0.text = "Understood, carry on with the next" },
-            ] }
+            $0.orgID = org; $0.callID = "call-1"; $0.segments = segments
         }, options: try bearer(admin))
-        let bytes = { (ms: Int) in 44 + ms * 16 }
+        let bytes = { (ms: Range<Int>) in (44 + ms.lowerBound * 16)..<(44 + ms.upperBound * 16) }
         #expect(try await eventually {
             let audio = try await play(recording, org: org, admin: admin, in: deployment)
             return audio.count == original.count
-                && (0..<cards).allSatisfy { n in
-                    audio[bytes(2 * n)..<bytes(2 * n + 1)].allSatisfy { $0 == 0 } && audio[bytes(2 * n + 1)..<bytes(2 * n + 2)] == original[bytes(2 * n + 1)..<bytes(2 * n + 2)]
-                }
-                && audio[bytes(2 * cards)...] == original[bytes(2 * cards)...]
+                && (cards + closed).allSatisfy { audio[bytes($0)].allSatisfy { $0 == 0 } }
+                && kept.allSatisfy { audio[bytes($0)] == original[bytes($0)] }
+                && audio[bytes(time..<4_000)] == original[bytes(time..<4_000)]
         })
+        // One redaction: one version, one record in the firm's trail (forwarded to compliance
+        // after the muting, as every audit record is).
+        var redactions = 0
+        #expect(try await eventually {
+            redactions = try await Calltrace_Compliance_V1_AuditServiceClient(try deployment.compliance.client())
+                .listAuditEvents(.with { $0.orgID = org; $0.action = "recording.redacted" }, options: try bearer(admin)).events.count
+            return redactions > 0
+        })
+        #expect(redactions == 1)
     }
 
     @Test("A recording media cannot mute (MP3) is reported to the firm at once, not retried for a day and a half")

@@ -65,6 +65,21 @@ struct RedactionTests {
         #expect(muted.enumerated().allSatisfy { n, range in range.0 == UInt64(6 * n + 1) * 100 && range.1 == UInt64(6 * n + 4) * 100 + 90 })
     }
 
+    @Test("What media is asked to mute in one call: merged, within its 7 days of audio, at most 1,000 ranges, the narrowest gaps closed first")
+    func fittedRanges() {
+        let week: UInt64 = 7 * 86_400_000
+        #expect(MediaRecordings.fitted([(5, 9), (0, 6), (week - 1, week + 5), (week, week + 9), (20, 20)]) == [0..<9, (week - 1)..<week])
+        // 1,500 ranges: after every third a gap of 1 ms, after the others 5 ms.
+        let many: [(UInt64, UInt64)] = (0..<1_500).map { n in
+            let start = UInt64(n * 10)
+            return (start, start + (n % 3 == 0 ? 9 : 5))
+        }
+        let fitted = MediaRecordings.fitted(many)
+        #expect(fitted.count == 1_000)
+        #expect(many.allSatisfy { range in fitted.contains { $0.contains(range.0) && $0.upperBound >= range.1 } })
+        #expect(fitted.allSatisfy { $0.count == 5 || $0.count == 15 }, "only the 1 ms gaps closed")
+    }
+
     @Test("Expiry dates and security codes go when the talk is about a card")
     func expiryAndSecurityCode() {
         let said = "Card number 4111 1111 1111 1111, expiry 09/27, and the security code on the back is 123."

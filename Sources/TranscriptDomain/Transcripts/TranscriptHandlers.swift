@@ -186,21 +186,42 @@ struct MediaRecordings: RecordingAccess {
         return try await use(audio)
     }
 
-    /// Media mutes at most `maxRanges` ranges a call: more (a long call of many card details) are
-    /// muted in turns, merged first, each turn muting the version the last one left.
     func redact(org: String, recording: String, ranges: [(UInt64, UInt64)], reason: String) async throws {
-        let merged = ranges.filter { $0.0 < $0.1 }.map { $0.0..<$0.1 }.merged()
-        for first in stride(from: 0, to: merged.count, by: Self.maxRanges) {
-            _ = try await client.redactRecording(.with {
-                $0.orgID = org; $0.recordingID = recording; $0.reason = reason
-                $0.ranges = merged[first..<Swift.min(merged.count, first + Self.maxRanges)].map { range in
-                    .with { $0.startMs = range.lowerBound; $0.endMs = range.upperBound }
-                }
-            }, options: CallOptions(timeout: .seconds(30), failFast: true))
-        }
+        let fitted = Self.fitted(ranges)
+        guard !fitted.isEmpty else { return }
+        _ = try await client.redactRecording(.with {
+            $0.orgID = org; $0.recordingID = recording; $0.reason = reason
+            $0.ranges = fitted.map { range in .with { $0.startMs = range.lowerBound; $0.endMs = range.upperBound } }
+        }, options: CallOptions(timeout: .seconds(30), failFast: true))
     }
 
+    /// What media takes in one call (one new version, one audit record): at most `maxRanges`
+    /// ranges, none past `maxAudioMs`. Overlapping ranges are merged; past the limit (a call of
+    /// more than a thousand details read) the narrowest gaps between ranges are closed, muting
+    /// what little was said between two details close together, so that every detail is muted.
+    static func fitted(_ ranges: [(UInt64, UInt64)]) -> [Range<UInt64>] {
+        let merged = ranges.compactMap { range -> Range<UInt64>? in
+            let end = Swift.min(range.1, maxAudioMs)
+            return range.0 < end ? range.0..<end : nil
+        }.merged()
+        guard merged.count > maxRanges else { return merged }
+        // Every gap up to the width of the (count - limit)th narrowest is closed: at least enough.
+        let gaps = zip(merged, merged.dropFirst()).map { $1.lowerBound - $0.upperBound }.sorted()
+        let widestClosed = gaps[merged.count - maxRanges - 1]
+        var fitted: [Range<UInt64>] = []
+        for range in merged {
+            if let last = fitted.last, range.lowerBound - last.upperBound <= widestClosed {
+                fitted[fitted.count - 1] = last.lowerBound..<range.upperBound
+            } else {
+                fitted.append(range)
+            }
+        }
+        return fitted
+    }
+
+    /// Media's limits on a redaction (`RedactRecording`).
     static let maxRanges = 1_000
+    static let maxAudioMs: UInt64 = 7 * 86_400_000
 }
 
 /// A call's record, transcript and analysis for export: one JSON document and the same as text.

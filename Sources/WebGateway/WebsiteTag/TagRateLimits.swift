@@ -55,7 +55,8 @@ final class TagRateLimits: Sendable {
         return table.withLock { table in
             let fresh = subjects.count { table.windows[$0.key] == nil }
             if fresh > 0, table.windows.count + fresh > Self.maxSubjects {
-                if table.swept.map({ now - $0 >= Self.sweepIntervalMS }) ?? true {
+                // (A wall clock set back counts as time passed: it never holds off the sweep.)
+                if table.swept.map({ now - $0 >= Self.sweepIntervalMS || now < $0 }) ?? true {
                     table.windows = table.windows.filter { $0.value.isOpen(at: now) }
                     table.swept = now
                 }
