@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Where the HTTP listener binds.
 public enum HTTPListenAddress: Equatable, Sendable {

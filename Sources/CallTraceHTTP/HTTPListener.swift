@@ -12,7 +12,7 @@ import Glibc
 /// host beside the gateway's ctrpc/1 server until the stop; on a stop it finishes the requests in
 /// flight before the RPC side drains. Behind nginx: on loopback, or on a Unix socket only nginx's
 /// group may open.
-public final class HTTPListener<Builder: HTTPResponderBuilder>: ServiceLifecycle.Service, Sendable
+public final class HTTPListener<Builder: HTTPResponderBuilder & SendableMetatype>: ServiceLifecycle.Service, Sendable
 where Builder.Responder.Context: InitializableFromSource<ApplicationRequestContextSource> {
     /// Builds the routes when the listener starts.
     private let makeResponder: @Sendable () -> Builder

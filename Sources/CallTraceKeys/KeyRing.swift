@@ -172,7 +172,7 @@ public final class KeyRing: Sendable {
         let orgKey = try keys(for: org, create: false).data
         let key = try SecretKey.random()
         let wrapped = try AESGCM.seal(key: key, under: orgKey, associatedData: Self.objectAAD(org, object))
-        try store.sync { connection in
+        _ = try store.sync { connection in
             try connection.execute("INSERT INTO object_keys (org_id, object_id, wrapped_key, created_at_unix_ms) VALUES (?, ?, ?, ?)",
                                    org, object, wrapped, Int64(Date().timeIntervalSince1970 * 1000))
         }

@@ -13,7 +13,7 @@ public protocol HTTPSBodySource: AnyObject, Sendable {
 /// What a request sends: bytes at hand, or `length` bytes from a source.
 public enum HTTPSBody: Sendable {
     case bytes(Data)
-    case stream(length: Int, HTTPSBodySource)
+    case stream(length: Int, any HTTPSBodySource)
 
     var length: Int {
         switch self {

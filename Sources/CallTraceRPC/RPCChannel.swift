@@ -1,5 +1,5 @@
 public import CallTraceProto
-public import SwiftProtobuf
+import SwiftProtobuf
 
 /// What the generated typed clients call through: a ctrpc/1 connection (`RPCClient`), or another
 /// way to the same methods, such as the `calltrace` CLI's path through the web gateway's

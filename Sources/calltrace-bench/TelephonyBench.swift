@@ -36,8 +36,11 @@ struct TelephonyBench: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(at: folder) }
         let account = "AC" + String(repeating: "ab", count: 16), authToken = String(repeating: "7", count: 32)
         let keyFile = folder.appendingPathComponent("api-key").path, tokenFile = folder.appendingPathComponent("auth-token").path
-        FileManager.default.createFile(atPath: keyFile, contents: Data("SK\(String(repeating: "cd", count: 16)):secret".utf8), attributes: [.posixPermissions: 0o600])
-        FileManager.default.createFile(atPath: tokenFile, contents: Data(authToken.utf8), attributes: [.posixPermissions: 0o600])
+        for (path, contents) in [(keyFile, "SK\(String(repeating: "cd", count: 16)):secret"), (tokenFile, authToken)] {
+            guard FileManager.default.createFile(atPath: path, contents: Data(contents.utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw ValidationError("cannot write \(path)")
+            }
+        }
         let publicURL = "https://hooks.bench.test"
         let telephony = try await InProcessService.start(TelephonyService.self, peers: [
             "transcript": services.calls.transcript.instance.port, "media": services.media.instance.port,

@@ -43,7 +43,8 @@ struct WebBench: AsyncParsableCommand {
             }
         }
         defer { listener.cancel() }
-        let base = "http://127.0.0.1:\(await (web.instance.service as! WebService).httpPort())"
+        guard let port = await (web.instance.service as! WebService).httpPort() else { throw ValidationError("the web gateway has no HTTP port") }
+        let base = "http://127.0.0.1:\(port)"
 
         // The firm, its admin (signed in to the pages), and its calls as the telephony gateway reports them.
         let (org, firstAdmin) = try await services.organisation("Bench LLP")

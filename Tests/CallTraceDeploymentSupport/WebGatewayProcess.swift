@@ -22,7 +22,7 @@ public final class WebGatewayProcess: Sendable {
         try await process.start()
         let probe = WebClient(base: base)
         defer { probe.close() }
-        guard try await eventually(timeout: .seconds(30), { (try? await probe.get("/healthz"))?.status == 200 }) else {
+        guard await eventually(timeout: .seconds(30), { (try? await probe.get("/healthz"))?.status == 200 }) else {
             throw ConfigurationError("calltrace-web's pages did not open:\n\(process.log.suffix(2_000))")
         }
     }

@@ -15,7 +15,7 @@ struct MailDeliveryTests {
     /// A mail login file, mode 0600, in `pki`'s folder.
     func loginFile(in pki: TemporaryPKI) throws -> String {
         let path = pki.directory.appendingPathComponent("smtp-login").path
-        FileManager.default.createFile(atPath: path, contents: Data("calltrace\nmail-secret\n".utf8), attributes: [.posixPermissions: 0o600])
+        try #require(FileManager.default.createFile(atPath: path, contents: Data("calltrace\nmail-secret\n".utf8), attributes: [.posixPermissions: 0o600]))
         return path
     }
 

@@ -188,11 +188,11 @@ struct RecordingTests {
 
         typealias Attempt = (Media, CallOptions) async throws -> Void
         let calls: [(String, Attempt)] = [
-            ("get", { try await $0.getRecording(.with { $0.orgID = org; $0.recordingID = id }, options: $1) }),
-            ("list", { try await $0.listRecordings(.with { $0.orgID = org }, options: $1) }),
+            ("get", { _ = try await $0.getRecording(.with { $0.orgID = org; $0.recordingID = id }, options: $1) }),
+            ("list", { _ = try await $0.listRecordings(.with { $0.orgID = org }, options: $1) }),
             ("play", { _ = try await $0.play(id, org: org, options: $1) }),
-            ("delete", { try await $0.deleteRecording(.with { $0.orgID = org; $0.recordingID = id }, options: $1) }),
-            ("redact", { try await $0.redactRecording(.with { $0.orgID = org; $0.recordingID = id; $0.ranges = [.with { $0.startMs = 0; $0.endMs = 1 }] },
+            ("delete", { _ = try await $0.deleteRecording(.with { $0.orgID = org; $0.recordingID = id }, options: $1) }),
+            ("redact", { _ = try await $0.redactRecording(.with { $0.orgID = org; $0.recordingID = id; $0.ranges = [.with { $0.startMs = 0; $0.endMs = 1 }] },
                                                       options: $1) }),
         ]
         for (name, call) in calls {

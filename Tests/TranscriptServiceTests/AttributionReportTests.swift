@@ -58,7 +58,7 @@ struct AttributionReportTests {
         let stores = try TemporaryStores(service: "transcript", migrations: TranscriptService.migrations.filter { $0.version < 8 },
                                          tracks: [SharedSchema.track])
         func insert(_ id: String, caller: Int64, outcome: Int64, enquiry: Int64, matter: Int64) throws {
-            try stores.database.sync { db in
+            _ = try stores.database.sync { db in
                 try db.execute("""
                     INSERT INTO calls (id, org_id, tracking_number, source, channel, campaign, caller_number, caller_index, caller_no, assignment_no,
                     direction, started_at_unix_ms, answered_at_unix_ms, ended_at_unix_ms, duration_ms, outcome, recording_id, callback_of, recorded,
@@ -82,7 +82,7 @@ struct AttributionReportTests {
         try insert("new", caller: 7, outcome: 1, enquiry: 0, matter: 0)
         // Assignment, caller, outcome, enquiry, matter opened, suggested enquiry, visit join.
         #expect(try await scanned() == ["3 4000000000 2 1 true 1 2", "3 7 1 0 false 1 2"])
-        try stores.database.sync { db in
+        _ = try stores.database.sync { db in
             try db.execute("UPDATE calls SET outcome = 3, enquiry = 2, matter_opened = 1, suggested_enquiry = 0 WHERE id = 'new'")
         }
         #expect(try await scanned() == ["3 4000000000 2 1 true 1 2", "3 7 3 2 true 0 2"])

@@ -46,7 +46,7 @@ final class TranscriptDeployment: @unchecked Sendable {
         keyFolder = pki.directory.appendingPathComponent("provider-keys").path
         try FileManager.default.createDirectory(atPath: keyFolder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         for (name, key) in [("deepgram", "dg-secret-key"), ("anthropic", "sk-ant-secret-key")] {
-            FileManager.default.createFile(atPath: "\(keyFolder)/\(name).key", contents: Data(key.utf8), attributes: [.posixPermissions: 0o600])
+            try #require(FileManager.default.createFile(atPath: "\(keyFolder)/\(name).key", contents: Data(key.utf8), attributes: [.posixPermissions: 0o600]))
         }
         identity = try await InProcessService.start(IdentityService.self, pki: pki)
         // Media, transcript and compliance name each other: transcript starts first, told the

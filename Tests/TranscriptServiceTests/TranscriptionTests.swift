@@ -286,7 +286,7 @@ struct ProviderKeyTests {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let key = folder + "/deepgram.key"
-        FileManager.default.createFile(atPath: key, contents: Data("dg-very-secret".utf8), attributes: [.posixPermissions: 0o644])
+        try #require(FileManager.default.createFile(atPath: key, contents: Data("dg-very-secret".utf8), attributes: [.posixPermissions: 0o644]))
         let error = await #expect(throws: (any Error).self) {
             _ = try await InProcessService.start(TranscriptService.self) { $0[TranscriptSettings.self].deepgramKeyFile = key }
         }

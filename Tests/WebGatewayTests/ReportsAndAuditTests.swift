@@ -189,7 +189,7 @@ import Testing
         #expect(intact.text.contains("<strong>Intact.</strong>") && intact.text.contains("unchanged and in order"))
 
         // An event taken out of compliance's table: the next verification says where.
-        try d.services.calls.compliance.instance.database.sync { db in
+        _ = try d.services.calls.compliance.instance.database.sync { db in
             try db.execute("DELETE FROM audit_chain WHERE org_id = ? AND chain_index = 2", org)
         }
         let broken = try await owner.post("/audit/verify", form: [("csrf", csrf)])

@@ -15,7 +15,7 @@ import Testing
     @Test func websitesPoolsVisitsSuggestionsAndConversions() async throws {
         let d = try await WebDeployment()
         let (org, admin) = try await d.firm()
-        let transcript = try d.services.calls.transcript
+        let transcript = d.services.calls.transcript
         let numbers = Calltrace_Transcript_V1_TrackingNumberServiceClient(try transcript.client())
         for number in ["+441184960701", "+441184960702"] {
             _ = try await numbers.assignTrackingNumber(.with { $0.orgID = org; $0.number = number; $0.source = "Website"; $0.channel = .organic },

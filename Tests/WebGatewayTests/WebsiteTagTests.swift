@@ -210,9 +210,14 @@ struct WebsiteTagTests {
         #expect(limits.admit([(key: "visits:x", limit: TagRateLimits.newVisitsPerAddress)]) == nil, "the last place")
         #expect(limits.admit([(key: "address:new", limit: TagRateLimits.perAddress)]) == 60, "full: a new subject waits")
         #expect(limits.admit([(key: "address:7", limit: TagRateLimits.perAddress)]) == nil, "a subject already counted is counted on")
-        clock.advance(by: .seconds(61))
-        // The minute-long windows have closed; the ten-minute one has not.
-        #expect(limits.admit([(key: "address:new", limit: TagRateLimits.perAddress)]) == nil)
+        let new = [(key: "address:new", limit: TagRateLimits.perAddress)]
+        clock.advance(by: .milliseconds(59_500))
+        #expect(limits.admit(new) == 60, "swept, and no window has closed")
+        clock.advance(by: .milliseconds(600))
+        #expect(limits.admit(new) == 60, "the minute-long windows have closed, but the table was swept less than a second ago")
+        clock.advance(by: .milliseconds(500))
+        // Swept again: the minute-long windows are dropped; the ten-minute one is not.
+        #expect(limits.admit(new) == nil)
         #expect(limits.counted == 2)
     }
 }

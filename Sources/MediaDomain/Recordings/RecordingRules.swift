@@ -304,7 +304,8 @@ struct RecordingRules: Sendable {
     /// Returns the new row and how many bytes were muted.
     func redact(_ id: String, org: String, ranges: [(start: UInt64, end: UInt64)], reason: String, by actor: String) async throws
         -> (row: RecordingRow, muted: UInt64) {
-        guard (1...1000).contains(ranges.count), ranges.allSatisfy({ $0.start < $0.end && $0.end <= 7 * 86_400_000 }) else {
+        guard (1...RedactionLimits.maxRanges).contains(ranges.count),
+              ranges.allSatisfy({ $0.start < $0.end && $0.end <= RedactionLimits.maxAudioMs }) else {
             throw DomainError.invalid("name 1 to 1000 ranges, each ending after it starts and within 7 days of audio")
         }
         try Self.validate(reason: reason)

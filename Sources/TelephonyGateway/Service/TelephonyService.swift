@@ -1,5 +1,5 @@
 import CallTraceAPI
-public import CallTraceHTTP
+import CallTraceHTTP
 import CallTraceOutbound
 public import CallTraceRPC
 public import CallTraceServiceHost

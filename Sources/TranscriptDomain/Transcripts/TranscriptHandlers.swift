@@ -195,15 +195,16 @@ struct MediaRecordings: RecordingAccess {
         }, options: CallOptions(timeout: .seconds(30), failFast: true))
     }
 
-    /// What media takes in one call (one new version, one audit record): at most `maxRanges`
-    /// ranges, none past `maxAudioMs`. Overlapping ranges are merged; past the limit (a call of
-    /// more than a thousand details read) the narrowest gaps between ranges are closed, muting
-    /// what little was said between two details close together, so that every detail is muted.
+    /// What media takes in one call (`RedactionLimits`): at most a thousand ranges, none past
+    /// 7 days of audio. Overlapping ranges are merged; past the limit (a call of more than a
+    /// thousand details read) the narrowest gaps between ranges are closed, muting what little
+    /// was said between two details close together, so that every detail is muted.
     static func fitted(_ ranges: [(UInt64, UInt64)]) -> [Range<UInt64>] {
         let merged = ranges.compactMap { range -> Range<UInt64>? in
-            let end = Swift.min(range.1, maxAudioMs)
+            let end = Swift.min(range.1, RedactionLimits.maxAudioMs)
             return range.0 < end ? range.0..<end : nil
         }.merged()
+        let maxRanges = RedactionLimits.maxRanges
         guard merged.count > maxRanges else { return merged }
         // Every gap up to the width of the (count - limit)th narrowest is closed: at least enough.
         let gaps = zip(merged, merged.dropFirst()).map { $1.lowerBound - $0.upperBound }.sorted()
@@ -218,10 +219,6 @@ struct MediaRecordings: RecordingAccess {
         }
         return fitted
     }
-
-    /// Media's limits on a redaction (`RedactRecording`).
-    static let maxRanges = 1_000
-    static let maxAudioMs: UInt64 = 7 * 86_400_000
 }
 
 /// A call's record, transcript and analysis for export: one JSON document and the same as text.

@@ -109,7 +109,8 @@ struct NumberPages: Sendable {
         }
         switch (digits[1], digits[2]) {
         case ("2", _): return group([3, 4, 4])                    // 020 7946 0000
-        case ("1", "1"), ("1", _) where digits[3] == "1": return group([4, 3, 4])  // 0118 496 0001, 0161 496 0000
+        case ("1", "1"): return group([4, 3, 4])                  // 0118 496 0001
+        case ("1", _) where digits[3] == "1": return group([4, 3, 4])  // 0161 496 0000
         case ("7", _): return group([5, 6])                       // 07700 900123
         case ("1", _): return group([5, 6])                       // 01632 960000
         default: return group([4, 3, 4])                          // 0300 / 0800 numbers

@@ -1,5 +1,5 @@
 import CallTraceAPI
-public import CallTraceHTTP
+import CallTraceHTTP
 import Hummingbird
 import CallTraceOutbound
 public import CallTraceRPC
