@@ -14,7 +14,8 @@ SHELL := /bin/bash
 ## media, which decodes MP3 and Opus (and writes FLAC) to mute card details in them; zbar-tools for the
 ## browser walk, which reads the two-factor QR code as a phone would (zbarimg).
 APT_PACKAGES := libssl-dev openssl libsqlite3-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler pkg-config gcc \
-  libsndfile1-dev libqrencode-dev binutils python3 python3-venv systemd zbar-tools
+  libsndfile1-dev libqrencode-dev binutils python3 python3-venv systemd zbar-tools \
+  libpq-dev postgresql-15
 PROTO_FILES := $(shell find proto -name '*.proto' | sort)
 ## Every RPC's declared access (the option calltrace-protogen reads); never compiled for C.
 PROTO_OPTIONS := proto/calltrace/rpc/v1/options.proto

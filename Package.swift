@@ -47,6 +47,8 @@ let package = Package(
         // Outgoing SMTP (and HTTPS) through Debian's libcurl (libcurl4-openssl-dev), itself built on
         // the system OpenSSL: loaded by the first transfer, not linked (see its header).
         .target(name: "CCurl"),
+        // PostgreSQL through Debian's libpq (libpq-dev), loaded by the first connection, not linked.
+        .target(name: "CLibPQ"),
         // QR codes for two-factor enrolment in the web app (libqrencode-dev).
         .systemLibrary(name: "CQRencode", pkgConfig: "libqrencode", providers: [.apt(["libqrencode-dev"])]),
         // The OpenSSL macros Swift cannot import, and the TLS callbacks, as plain C functions.
@@ -74,7 +76,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // Each service's own SQLite database: migrations, typed access, backup.
-        .target(name: "CallTraceStorage", dependencies: ["CallTraceSync", "CSQLite", "CCallTraceShims"], swiftSettings: swiftSettings),
+        .target(name: "CallTraceStorage", dependencies: ["CallTraceSync", "CSQLite", "CLibPQ", "CCallTraceShims"], swiftSettings: swiftSettings),
         // Encryption at rest (P4): master key, per-organisation keys, sealed fields, blind index.
         .target(name: "CallTraceKeys", dependencies: ["CallTraceSync", "COpenSSL", "CallTraceStorage"], swiftSettings: swiftSettings),
         // Talking to the world outside the deployment: e-mail over SMTP with TLS, through libcurl.
@@ -318,7 +320,7 @@ let package = Package(
         .testTarget(name: "CallTraceSyncTests", dependencies: ["CallTraceSync"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CallTraceStorageTests",
-            dependencies: ["CallTraceStorage"],
+            dependencies: ["CallTraceStorage", "CallTraceTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
