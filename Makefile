@@ -277,8 +277,8 @@ $(FUZZ_DIR)/input-fuzzer: Tests/Fuzz/InputFuzzer.swift $(INPUT_PARSERS) $(FUZZ_D
 FUZZERS := frame message input
 fuzzers: $(FUZZERS:%=$(FUZZ_DIR)/%-fuzzer)
 
-## A short run of each harness (part of `make test`): every case in Tests/Fuzz/corpus (the seeds
-## and each crash found and fixed), then a fixed number of mutations from a fixed seed, into an
+## A short run of each harness (part of `make test`): every case in Tests/Fuzz/corpus (the seeds,
+## each crash found and fixed, and a long run's corpus merged to its coverage: -set_cover_merge=1), then a fixed number of mutations from a fixed seed, into an
 ## empty folder: the same inputs on every machine, so the suite fails for a regression and never
 ## for a new find by chance (finding is `make fuzz`'s job). A crash prints its input in Base64.
 FUZZ_SMOKE_RUNS := frame=200000 message=100000 input=40000
