@@ -5,8 +5,10 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 _Static_assert(PG_DIAG_SQLSTATE == 'C' && PG_DIAG_CONSTRAINT_NAME == 'n', "libpq's error field codes");
+_Static_assert(PQTRANS_IDLE == 0 && PQTRANS_INTRANS == 2 && PQTRANS_INERROR == 3, "libpq's transaction states, as CLibPQ.h gives them");
 
 /* The libpq functions we call, found by name once. */
 static struct {
@@ -30,7 +32,11 @@ static struct {
     char *(*getvalue)(const PGresult *result, int row, int column);
     int (*getlength)(const PGresult *result, int row, int column);
     char *(*cmd_tuples)(PGresult *result);
+    char *(*cmd_status)(PGresult *result);
     void (*clear)(PGresult *result);
+    int (*socket)(const PGconn *connection);
+    PQnoticeProcessor (*set_notice_processor)(PGconn *connection, PQnoticeProcessor processor, void *argument);
+    PGTransactionStatusType (*transaction_status)(const PGconn *connection);
 } pq;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -53,6 +59,8 @@ static void load(void) {
         {(void **)&pq.nfields, "PQnfields"}, {(void **)&pq.fname, "PQfname"}, {(void **)&pq.ftype, "PQftype"},
         {(void **)&pq.getisnull, "PQgetisnull"}, {(void **)&pq.getvalue, "PQgetvalue"},
         {(void **)&pq.getlength, "PQgetlength"}, {(void **)&pq.cmd_tuples, "PQcmdTuples"}, {(void **)&pq.clear, "PQclear"},
+        {(void **)&pq.cmd_status, "PQcmdStatus"}, {(void **)&pq.socket, "PQsocket"},
+        {(void **)&pq.set_notice_processor, "PQsetNoticeProcessor"}, {(void **)&pq.transaction_status, "PQtransactionStatus"},
     };
     for (size_t i = 0; i < sizeof symbols / sizeof symbols[0]; i++) {
         if (!(*symbols[i].slot = dlsym(library, symbols[i].name))) {
@@ -77,8 +85,7 @@ int ct_pq_conninfo_value(const char *conninfo, const char *keyword, char *value,
     int found = 0;
     for (PQconninfoOption *option = options; option->keyword; option++) {
         if (strcmp(option->keyword, keyword) == 0 && option->val) {
-            snprintf(value, value_size, "%s", option->val);
-            found = 1;
+            found = (size_t)snprintf(value, value_size, "%s", option->val) < value_size ? 1 : -2;
         }
     }
     pq.conninfo_free(options);
@@ -90,6 +97,18 @@ int ct_pq_connected(const PGconn *connection) { return connection && pq.status(c
 int ct_pq_ssl_in_use(PGconn *connection) { return pq.ssl_in_use(connection); }
 const char *ct_pq_connection_error(const PGconn *connection) { return connection ? pq.error_message(connection) : "out of memory"; }
 void ct_pq_finish(PGconn *connection) { pq.finish(connection); }
+
+int ct_pq_over_unix_socket(const PGconn *connection) {
+    struct sockaddr_storage address;
+    socklen_t length = sizeof address;
+    int fd = pq.socket(connection);
+    return fd >= 0 && getsockname(fd, (struct sockaddr *)&address, &length) == 0 && address.ss_family == AF_UNIX;
+}
+
+static void ignore_notice(void *argument, const char *message) { (void)argument; (void)message; }
+void ct_pq_quiet(PGconn *connection) { pq.set_notice_processor(connection, ignore_notice, NULL); }
+
+int ct_pq_transaction_status(const PGconn *connection) { return (int)pq.transaction_status(connection); }
 
 PGresult *ct_pq_exec(PGconn *connection, const char *command, int count, const unsigned int *types,
                      const char *const *values, const int *lengths, const int *formats, int result_format) {
@@ -114,4 +133,5 @@ int ct_pq_is_null(const PGresult *result, int row, int column) { return pq.getis
 const char *ct_pq_value(const PGresult *result, int row, int column) { return pq.getvalue(result, row, column); }
 int ct_pq_length(const PGresult *result, int row, int column) { return pq.getlength(result, row, column); }
 const char *ct_pq_changed_rows(PGresult *result) { return pq.cmd_tuples(result); }
+const char *ct_pq_command_tag(PGresult *result) { return pq.cmd_status(result); }
 void ct_pq_clear(PGresult *result) { if (result) pq.clear(result); }

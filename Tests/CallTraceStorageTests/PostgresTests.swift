@@ -39,15 +39,34 @@ struct PostgresTests {
             #expect(changed == 2)
             #expect(try db.query("SELECT n FROM things").map { $0.int("n") } == [Int64.min / 2])
             #expect(throws: StorageError.self) { try db.execute("SELECT ?", 1, 2) }
+
+            // A ? in a string of any kind, a quoted name or a comment is not a placeholder.
+            let quoted = try db.query("SELECT $$a ? 'b$$ AS d, $t$?$t$ AS t, E'it\\'s ?' AS e, 'x''?' AS s, ? AS v, \"?\".q\r\n"
+                                      + "FROM (SELECT 1 AS q) AS \"?\" /* a ? /* nested ? */ don't */ -- ? it's\r\nWHERE ? = 1", "given", 1)
+            #expect(quoted.first.map { [$0.text("d"), $0.text("t"), $0.text("e"), $0.text("s"), $0.text("v")] } == ["a ? 'b", "?", "it's ?", "x'?", "given"])
+
+            // A failed statement fails PostgreSQL's whole transaction, even when the body goes on:
+            // reported and rolled back, never taken for a commit.
+            let aborted = #expect(throws: StorageError.self) {
+                try db.transaction {
+                    try db.execute("INSERT INTO things (id) VALUES ('c')")
+                    _ = try? db.execute("INSERT INTO things (id) VALUES ('c')")  // a duplicate, its error caught
+                }
+            }
+            #expect(aborted?.message.contains("none of it was kept") == true)
+            #expect(try db.query("SELECT id FROM things WHERE id = 'c'").isEmpty)
+            #expect(try db.execute("INSERT INTO things (id) VALUES ('c')") == 1, "the connection works on")
         }
     }
 
-    @Test("Refused before connecting: a URL that is not postgres://, one with a password, TCP without verify-full or without a CA file, a password file others can read")
+    @Test("Refused before connecting: a URL that is not postgres://, one with a password, a hostaddr or a service entry, TCP without verify-full or without a CA file, a password file others can read or behind a link")
     func refusedAddresses() throws {
         let pki = try TemporaryPKI()
         let ca = pki.caPath
         let pass = pki.directory.appendingPathComponent("pgpass").path
         #expect(FileManager.default.createFile(atPath: pass, contents: Data("hunter2-secret\n".utf8), attributes: [.posixPermissions: 0o644]))
+        let link = pki.directory.appendingPathComponent("pgpass-link").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: pass)
         let cases: [(String, String?, String)] = [
             ("mysql://db.internal/calls", nil, "postgres:// URL"),
             ("postgres://calltrace:hunter2-secret@db.internal/calls?sslmode=verify-full&sslrootcert=\(ca)", nil, "holds a password"),
@@ -56,7 +75,14 @@ struct PostgresTests {
             ("postgres://calltrace@db.internal/calls?sslmode=verify-full", nil, "CA file"),
             ("postgres://calltrace@db.internal/calls?sslmode=verify-full&sslrootcert=/nonexistent/ca.crt", nil, "CA file"),
             ("postgres://calltrace@db.internal/calls?sslmode=verify-full&sslrootcert=\(ca)", pass, "chmod 600"),
-            ("postgres://calltrace@db.internal/calls?sslmode=verify-full&sslrootcert=\(ca)", pass + "-missing", "missing"),
+            ("postgres://calltrace@db.internal/calls?sslmode=verify-full&sslrootcert=\(ca)", link, "cannot be read"),
+            ("postgres://calltrace@db.internal/calls?sslmode=verify-full&sslrootcert=\(ca)", pass + "-missing", "cannot be read"),
+            ("postgres://calltrace@db.internal/calls?sslmode=verify-full&sslrootcert=\(pki.directory.path)", nil, "CA file"),
+            // A socket host with a TCP address beside it, or a service file's entry, is not a socket.
+            ("postgres://calltrace@%2Frun%2Fpostgresql/calls?hostaddr=203.0.113.5", nil, "names a hostaddr"),
+            ("postgres://calltrace@%2Frun%2Fpostgresql/calls?service=elsewhere", nil, "names a service"),
+            ("postgres://calltrace@db.internal/calls?sslmode=verify-full&sslrootcert=\(ca)&sslpassword=hunter2", nil, "holds a sslpassword"),
+            ("postgres://calltrace@%2Frun%2Fpostgresql,db.internal/calls", nil, "sslmode=verify-full"),
         ]
         for (url, passwordFile, expected) in cases {
             let error = #expect(throws: StorageError.self) { try PostgresAddress(url: url, passwordFile: passwordFile) }

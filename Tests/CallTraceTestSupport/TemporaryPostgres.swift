@@ -17,67 +17,97 @@ public final class TemporaryPostgres: Sendable {
     public let password: String
     private let runAs: [String]
 
-    /// Starts a server: about two seconds.
+    /// Starts a server: about two seconds. On any failure what was started is stopped and removed.
     public init(pki: TemporaryPKI) async throws {
         guard FileManager.default.isExecutableFile(atPath: Self.bin + "/initdb") else {
             throw PostgresHarnessError("PostgreSQL 15 is not installed (apt-get install postgresql-15; make deps does)")
         }
         folder = FileManager.default.temporaryDirectory.appendingPathComponent("calltrace-pg-\(UUID().uuidString)").path
+        password = UUID().uuidString
+        if getuid() == 0 {
+            guard getpwnam("postgres") != nil else { throw PostgresHarnessError("no postgres user to run PostgreSQL as (postgresql-15 creates it)") }
+            runAs = ["/usr/sbin/runuser", "-u", "postgres", "--"]
+        } else {
+            runAs = []
+        }
+        do {
+            port = try await Self.start(folder: folder, password: password, pki: pki, runAs: runAs)
+        } catch {
+            await Self.stop(folder: folder, runAs: runAs)
+            throw error
+        }
+        url = "postgres://calltrace@localhost:\(port)/postgres?sslmode=verify-full&sslrootcert=\(pki.caPath)"
+        passwordFile = pki.directory.appendingPathComponent("pgpass-\(UUID().uuidString)").path
+        guard FileManager.default.createFile(atPath: passwordFile, contents: Data("\(password)\n".utf8), attributes: [.posixPermissions: 0o600]) else {
+            await Self.stop(folder: folder, runAs: runAs)
+            throw PostgresHarnessError("cannot write \(passwordFile)")
+        }
+    }
+
+    /// initdb, the server's settings in its postgresql.conf (no shell quoting: pg_ctl's -o goes
+    /// through one), then pg_ctl start on a free port; returns the port.
+    private static func start(folder: String, password: String, pki: TemporaryPKI, runAs: [String]) async throws -> Int {
         try FileManager.default.createDirectory(atPath: folder + "/data", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: folder)
-        password = UUID().uuidString
         let credentials = try pki.credentials(for: TemporaryPKI.identity("service", "postgres"))
         for (name, source) in [("server.crt", credentials.certificateChainPath), ("server.key", credentials.privateKeyPath)] {
             try FileManager.default.copyItem(atPath: source, toPath: "\(folder)/\(name)")
             try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: "\(folder)/\(name)")
         }
         try Data("\(password)\n".utf8).write(to: URL(fileURLWithPath: folder + "/initdb-password"))
-        if getuid() == 0 {
-            guard let user = getpwnam("postgres") else { throw PostgresHarnessError("no postgres user to run PostgreSQL as (postgresql-15 creates it)") }
+        if !runAs.isEmpty, let user = getpwnam("postgres") {
             for path in [folder, folder + "/data", folder + "/server.crt", folder + "/server.key", folder + "/initdb-password"] {
                 guard chown(path, user.pointee.pw_uid, user.pointee.pw_gid) == 0 else { throw PostgresHarnessError("cannot hand \(path) to postgres") }
             }
-            runAs = ["/usr/sbin/runuser", "-u", "postgres", "--"]
-        } else {
-            runAs = []
         }
-        try await Self.run(runAs, Self.bin + "/initdb", ["-D", folder + "/data", "--no-sync", "--no-instructions", "-A", "scram-sha-256",
-                                                          "-U", "calltrace", "--pwfile=\(folder)/initdb-password"])
+        try await run(runAs, folder: folder, "initdb", ["-D", folder + "/data", "--no-sync", "--no-instructions", "--locale=C", "-E", "UTF8",
+                                                        "-A", "scram-sha-256", "-U", "calltrace", "--pwfile=\(folder)/initdb-password"])
         try? FileManager.default.removeItem(atPath: folder + "/initdb-password")
-        var started: Int?
-        for _ in 0..<5 where started == nil {
+        func quoted(_ value: String) -> String { "'" + value.replacingOccurrences(of: "'", with: "''") + "'" }
+        let settings = ["listen_addresses = 'localhost'", "unix_socket_directories = \(quoted(folder))", "ssl = on",
+                        "ssl_cert_file = \(quoted(folder + "/server.crt"))", "ssl_key_file = \(quoted(folder + "/server.key"))",
+                        "fsync = off", "full_page_writes = off"]
+        let configuration = FileHandle(forWritingAtPath: folder + "/data/postgresql.conf")
+        configuration?.seekToEndOfFile()
+        configuration?.write(Data(("\n" + settings.joined(separator: "\n") + "\n").utf8))
+        try configuration?.close()
+        var reason = ""
+        for _ in 0..<5 {
             let port = try freePort()
-            let options = "-c listen_addresses=127.0.0.1 -c port=\(port) -c unix_socket_directories=\(folder) -c ssl=on "
-                + "-c ssl_cert_file=\(folder)/server.crt -c ssl_key_file=\(folder)/server.key -c fsync=off -c full_page_writes=off"
             // -w: pg_ctl returns once the server accepts connections (or has failed).
-            if (try? await Self.run(runAs, Self.bin + "/pg_ctl", ["start", "-w", "-t", "120", "-D", folder + "/data", "-l", folder + "/server.log", "-o", options])) != nil {
-                started = port
+            do {
+                try await run(runAs, folder: folder, "pg_ctl", ["start", "-w", "-t", "300", "-D", folder + "/data", "-l", folder + "/server.log",
+                                                                "-o", "-p \(port)"])
+                return port
+            } catch {
+                reason = "\(error)"
+                // A server still coming up when pg_ctl gave up holds the folder: stop it before the next try.
+                _ = try? await run(runAs, folder: folder, "pg_ctl", ["stop", "-m", "immediate", "-w", "-D", folder + "/data"])
             }
         }
-        guard let started else {
-            let log = (try? String(contentsOfFile: folder + "/server.log", encoding: .utf8)) ?? ""
-            throw PostgresHarnessError("PostgreSQL did not start: \(log.suffix(2000))")
-        }
-        port = started
-        url = "postgres://calltrace@localhost:\(port)/postgres?sslmode=verify-full&sslrootcert=\(pki.caPath)"
-        passwordFile = pki.directory.appendingPathComponent("pgpass-\(UUID().uuidString)").path
-        guard FileManager.default.createFile(atPath: passwordFile, contents: Data("\(password)\n".utf8),
-                                             attributes: [.posixPermissions: 0o600]) else {
-            throw PostgresHarnessError("cannot write \(passwordFile)")
-        }
+        let log = (try? String(contentsOfFile: folder + "/server.log", encoding: .utf8)) ?? ""
+        throw PostgresHarnessError("PostgreSQL did not start: \(reason)\n\(log.suffix(2000))")
     }
 
     /// Stops the server at once (nothing in it is kept) and removes its folder.
     public func stop() async {
-        _ = try? await Self.run(runAs, Self.bin + "/pg_ctl", ["stop", "-m", "immediate", "-w", "-D", folder + "/data"])
+        await Self.stop(folder: folder, runAs: runAs)
+    }
+
+    private static func stop(folder: String, runAs: [String]) async {
+        if FileManager.default.fileExists(atPath: folder + "/data/postmaster.pid") {
+            _ = try? await run(runAs, folder: folder, "pg_ctl", ["stop", "-m", "immediate", "-w", "-D", folder + "/data"])
+        }
         try? FileManager.default.removeItem(atPath: folder)
     }
 
-    private static func run(_ runAs: [String], _ program: String, _ arguments: [String]) async throws {
-        let command = runAs + [program] + arguments
+    /// One of PostgreSQL's programs, as `runAs`, in `folder` (PostgreSQL's programs go back to
+    /// the working directory, which the postgres user may not be allowed into).
+    private static func run(_ runAs: [String], folder: String, _ program: String, _ arguments: [String]) async throws {
+        let command = runAs + ["/usr/bin/env", "-C", folder, bin + "/" + program] + arguments
         let result = try await CallTraceTestSupport.run(command[0], Array(command.dropFirst()))
         guard result.status == 0 else {
-            throw PostgresHarnessError("\((program as NSString).lastPathComponent) failed (\(result.status)): \(result.stderr.suffix(2000))")
+            throw PostgresHarnessError("\(program) failed (\(result.status)): \(result.stderr.suffix(2000))")
         }
     }
 }

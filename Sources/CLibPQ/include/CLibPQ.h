@@ -24,7 +24,8 @@ int ct_pq_load(char *error, size_t error_size);
 
 /* The value `keyword` takes in `conninfo` (a postgres:// URL or key=value string), as libpq
  * reads it, into `value`. Returns 1 when set, 0 when not, -1 when libpq cannot read `conninfo`
- * (its message is not given: the string may hold a password). */
+ * (its message is not given: the string may hold a password), -2 when the value is longer than
+ * `value_size - 1` bytes. */
 int ct_pq_conninfo_value(const char *conninfo, const char *keyword, char *value, size_t value_size);
 
 /* PQconnectdbParams with expand_dbname = 1: the first value may be a URL. Never NULL but when
@@ -32,10 +33,17 @@ int ct_pq_conninfo_value(const char *conninfo, const char *keyword, char *value,
 PGconn *ct_pq_connect(const char *const *keywords, const char *const *values);
 int ct_pq_connected(const PGconn *connection);
 int ct_pq_ssl_in_use(PGconn *connection);
+/* Whether the connection is over a Unix socket (from the socket itself, not the settings). */
+int ct_pq_over_unix_socket(const PGconn *connection);
+/* Drops the server's notices and warnings, which libpq would print to standard error with their
+ * detail (it can quote a row's values). */
+void ct_pq_quiet(PGconn *connection);
+/* PQtransactionStatus: 0 idle, 1 a command running, 2 in a transaction, 3 in a failed one, 4 unknown. */
+int ct_pq_transaction_status(const PGconn *connection);
 const char *ct_pq_connection_error(const PGconn *connection);
 void ct_pq_finish(PGconn *connection);
 
-/* PQexecParams. Returns NULL only when out of memory or the connection is gone. */
+/* PQexecParams. Returns NULL when out of memory, the connection is gone or a command is still running. */
 PGresult *ct_pq_exec(PGconn *connection, const char *command, int count, const unsigned int *types,
                      const char *const *values, const int *lengths, const int *formats, int result_format);
 /* One of CT_PQ_COMMAND_OK, CT_PQ_ROWS, CT_PQ_FAILED (a NULL result has failed). */
@@ -50,6 +58,8 @@ int ct_pq_is_null(const PGresult *result, int row, int column);
 const char *ct_pq_value(const PGresult *result, int row, int column);
 int ct_pq_length(const PGresult *result, int row, int column);
 const char *ct_pq_changed_rows(PGresult *result);
+/* The command's tag: "COMMIT", or "ROLLBACK" for a commit of a failed transaction. */
+const char *ct_pq_command_tag(PGresult *result);
 void ct_pq_clear(PGresult *result);
 
 #endif

@@ -1,28 +1,35 @@
 import CLibPQ
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One connection to PostgreSQL through libpq, with the statements of `Connection` (SQLite's):
 /// `execute`, `query` and `transaction`, `?` placeholders and the same values and rows, so a
-/// repository's statements can run on either. Used by one caller at a time.
+/// repository's statements can run on either. One caller at a time: it is not `Sendable`.
 ///
 /// - Values are sent typed (`bigint`, `double precision`, `text`, `bytea`) and read in libpq's
 ///   binary format, so a sealed column's bytes come back exactly as stored.
 /// - Errors name the statement's SQLSTATE and the constraint, table or column concerned, never
 ///   PostgreSQL's message: that can quote a value (a phone number, a name) from the row.
-public final class PostgresConnection: @unchecked Sendable {
+public final class PostgresConnection {
     private var handle: OpaquePointer?
     public let address: PostgresAddress
 
-    /// Connects; over TCP only with TLS, the server's certificate and name checked (`PostgresAddress`).
+    /// Connects; over TCP only with TLS, the server's certificate and name checked, whatever the
+    /// environment or a service file say (`sslmode=verify-full` is given last, and wins), and the
+    /// socket it got is checked again.
     ///
     /// - Throws: `StorageError` with libpq's reason (it names the host, never the password).
     public init(_ address: PostgresAddress, applicationName: String = "calltrace", connectTimeoutSeconds: Int = 10) throws {
         self.address = address
         try Self.loadLibrary()
         // Never ~/.pgpass: a path that cannot exist, which libpq passes over without a warning.
+        // (libpq asks for no TLS over a Unix socket, whatever sslmode says.)
         var settings = [("dbname", address.url), ("application_name", applicationName),
                         ("connect_timeout", String(connectTimeoutSeconds)), ("client_encoding", "UTF8"),
-                        ("passfile", "/dev/null/no-password-file")]
+                        ("passfile", "/dev/null/no-password-file"), ("sslmode", "verify-full"), ("gssencmode", "disable")]
         // Read at each connection, so a password changed in the file is used from the next one.
         if let file = address.passwordFile { settings.append(("password", try Self.password(in: file))) }
         let connection = Self.withCStrings(settings.map(\.0)) { keywords in
@@ -34,10 +41,10 @@ public final class PostgresConnection: @unchecked Sendable {
             throw StorageError("cannot connect to PostgreSQL: \(reason)")
         }
         handle = connection
-        let hosts = (try? Self.hosts(of: address.url)) ?? []
-        if hosts.contains(where: { !$0.hasPrefix("/") }) && ct_pq_ssl_in_use(connection) == 0 {
+        ct_pq_quiet(connection)
+        if ct_pq_over_unix_socket(connection) == 0 && ct_pq_ssl_in_use(connection) == 0 {
             close()
-            throw StorageError("PostgreSQL answered without TLS")
+            throw StorageError("PostgreSQL answered over TCP without TLS")
         }
     }
 
@@ -49,10 +56,20 @@ public final class PostgresConnection: @unchecked Sendable {
         handle = nil
     }
 
-    /// The password file's first line.
+    /// The password file's first line, read afresh each time: a regular file, not a link, that
+    /// only its owner can read, under 4 KiB.
     static func password(in file: String) throws -> String {
-        guard let contents = FileManager.default.contents(atPath: file),
-              let line = String(data: contents, encoding: .utf8)?.split(separator: "\n", omittingEmptySubsequences: false).first,
+        let fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw StorageError("the database password file \(file) cannot be read: \(String(cString: strerror(errno)))") }
+        defer { Glibc.close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_size < 4096 else {
+            throw StorageError("the database password file \(file) is not a small regular file")
+        }
+        guard info.st_mode & 0o077 == 0 else { throw StorageError("the database password file \(file) can be read by others: chmod 600 it") }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        guard read(fd, &bytes, bytes.count) == bytes.count,
+              let line = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).first,
               !line.isEmpty, !line.contains("\0") else {
             throw StorageError("the database password file \(file) cannot be read, or its first line is empty")
         }
@@ -102,23 +119,26 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Runs `body` in a transaction, committed if it returns and rolled back if it throws; or
-    /// as part of the enclosing one.
+    /// as part of the enclosing one. Unlike SQLite, PostgreSQL fails the whole transaction at a
+    /// failed statement, even one whose error the body caught: that transaction is rolled back
+    /// and reported, never "committed" (PostgreSQL answers such a COMMIT with ROLLBACK).
     public func transaction<T>(_ body: () throws -> T) throws -> T {
-        if inTransaction { return try body() }
+        guard let handle else { throw StorageError("the PostgreSQL connection is closed") }
+        if ct_pq_transaction_status(handle) != 0 { return try body() }  // not idle: inside one
         try execute("BEGIN")
-        inTransaction = true
-        defer { inTransaction = false }
         do {
             let result = try body()
-            try execute("COMMIT")
+            if ct_pq_transaction_status(handle) == 3 {
+                throw StorageError("a statement of the transaction failed, so none of it was kept")
+            }
+            let tag = try run("COMMIT", []) { String(cString: ct_pq_command_tag($0)) }
+            guard tag == "COMMIT" else { throw StorageError("PostgreSQL did not commit the transaction (\(tag))") }
             return result
         } catch {
-            _ = try? execute("ROLLBACK")
+            if let handle = self.handle, ct_pq_transaction_status(handle) != 0 { _ = try? execute("ROLLBACK") }
             throw error
         }
     }
-
-    private var inTransaction = false
 
     // MARK: Values
 
@@ -165,7 +185,9 @@ public final class PostgresConnection: @unchecked Sendable {
             case .text(let value):
                 guard !value.utf8.contains(0) else { throw StorageError("PostgreSQL text cannot hold a NUL character") }
                 types.append(TypeID.text); formats.append(0); payloads.append(Data(value.utf8))
-            case .blob(let value): types.append(TypeID.bytea); formats.append(1); payloads.append(value)
+            case .blob(let value):
+                guard value.count < Int(Int32.max) else { throw StorageError("PostgreSQL takes a value of at most 2 GiB") }
+                types.append(TypeID.bytea); formats.append(1); payloads.append(value)
             case .null: types.append(0); formats.append(0); payloads.append(nil)
             }
         }
@@ -185,8 +207,9 @@ public final class PostgresConnection: @unchecked Sendable {
         func field(_ code: Character) -> String? {
             ct_pq_error_field(result, Int32(code.asciiValue!)).map { String(cString: $0) }
         }
+        // (Not libpq's connection message: it gathers the server's errors with their detail.)
         guard let state = field("C") else {
-            return StorageError("PostgreSQL did not answer: \(trimmed(ct_pq_connection_error(connection)))")
+            return StorageError("PostgreSQL did not answer the statement" + (ct_pq_connected(connection) == 0 ? ": the connection is lost" : ""))
         }
         let about = [("constraint", field("n")), ("table", field("t")), ("column", field("c"))]
             .compactMap { name, value in value.map { "\(name) \($0)" } }
@@ -195,36 +218,68 @@ public final class PostgresConnection: @unchecked Sendable {
 
     // MARK: Plumbing
 
-    /// `sql` with each `?` placeholder (outside quotes and `--` comments) numbered `$1`, `$2`, …, and how many there were.
+    /// `sql` with each `?` placeholder numbered `$1`, `$2`, …, and how many there were. A `?`
+    /// in a string ('…', E'…' with its backslashes, $tag$…$tag$), a quoted name or a comment
+    /// (-- to the line's end, /* … */ nested) is left as it is; anywhere else it is a placeholder.
     static func numbered(_ sql: String) -> (String, Int) {
-        var output = "", count = 0
-        var quote: Character?  // inside '…' or "…"
-        var comment = false, previous: Character?
-        for character in sql {
-            if comment {
-                if character == "\n" { comment = false }
-            } else if let open = quote {
-                if character == open { quote = nil }
-            } else if character == "'" || character == "\"" {
-                quote = character
-            } else if character == "-" && previous == "-" {
-                comment = true
-            } else if character == "?" {
-                count += 1
-                output += "$\(count)"
-                previous = character
-                continue
+        let scalars = Array(sql.unicodeScalars)
+        var output = String.UnicodeScalarView(), count = 0, i = 0
+        func at(_ j: Int) -> Unicode.Scalar? { j < scalars.count ? scalars[j] : nil }
+        /// Copies scalars up to and including the first match of `end` found from `i`.
+        func copy(until end: (Int) -> Int?) {
+            while i < scalars.count {
+                if let after = end(i) {
+                    output.append(contentsOf: scalars[i..<after]); i = after; return
+                }
+                output.append(scalars[i]); i += 1
             }
-            output.append(character)
-            previous = character
         }
-        return (output, count)
-    }
-
-    static func hosts(of url: String) throws -> [Substring] {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard ct_pq_conninfo_value(url, "host", &buffer, buffer.count) == 1 else { return [] }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).split(separator: ",")
+        while i < scalars.count {
+            let c = scalars[i]
+            let previous = i > 0 ? scalars[i - 1] : " "
+            let startsWord = !(previous.properties.isAlphabetic || previous.properties.numericType != nil || previous == "_")
+            if c == "'" {
+                // E'…' (an escape string): a backslash escapes the character after it.
+                let escapes = (previous == "E" || previous == "e") && (i < 2 || !scalars[i - 2].properties.isAlphabetic)
+                output.append(c); i += 1
+                while i < scalars.count {
+                    let inside = scalars[i]
+                    output.append(inside); i += 1
+                    if escapes && inside == "\\", i < scalars.count {
+                        output.append(scalars[i]); i += 1
+                    } else if inside == "'" {
+                        break  // ('' inside: the next string begins at once, which reads the same)
+                    }
+                }
+            } else if c == "\"" {
+                output.append(c); i += 1
+                copy { j in scalars[j] == "\"" ? j + 1 : nil }
+            } else if c == "-" && at(i + 1) == "-" {
+                copy { j in scalars[j] == "\n" ? j + 1 : nil }
+            } else if c == "/" && at(i + 1) == "*" {
+                var depth = 0
+                copy { j in
+                    if scalars[j] == "/" && at(j + 1) == "*" { depth += 1 }
+                    if scalars[j] == "*" && at(j + 1) == "/" && j > 0 && scalars[j - 1] != "/" {
+                        depth -= 1
+                        if depth == 0 { return j + 2 }
+                    }
+                    return nil
+                }
+            } else if c == "$" && startsWord, let close = scalars[(i + 1)...].firstIndex(of: "$"),
+                      scalars[(i + 1)..<close].allSatisfy({ $0.properties.isAlphabetic || $0 == "_" }) {
+                // $tag$ … $tag$ (dollar quoting; "$1" is not one).
+                let tag = Array(scalars[i...close])
+                output.append(contentsOf: tag); i = close + 1
+                copy { j in Array(scalars[j..<min(scalars.count, j + tag.count)]) == tag ? j + tag.count : nil }
+            } else if c == "?" {
+                count += 1
+                output.append(contentsOf: "$\(count)".unicodeScalars); i += 1
+            } else {
+                output.append(c); i += 1
+            }
+        }
+        return (String(output), count)
     }
 
     static func trimmed(_ message: UnsafePointer<CChar>?) -> String {
