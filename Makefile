@@ -165,7 +165,7 @@ SANITIZER_test-asan := address
 SANITIZER_test-tsan := thread
 test-asan test-tsan: deps scanner
 	swift build --build-tests $(TEST_BUILD_FLAGS) --sanitize=$(SANITIZER_$@) --scratch-path .build-$@
-	TMPDIR=$(TEST_TMPDIR) TSAN_OPTIONS="halt_on_error=0 $(TSAN_OPTIONS)" \
+	TMPDIR=$(TEST_TMPDIR) TSAN_OPTIONS="halt_on_error=0 suppressions=$(abspath Tests/Sanitizers/tsan.supp) $(TSAN_OPTIONS)" \
 	  ASAN_OPTIONS="detect_leaks=0:suppressions=$(abspath Tests/Sanitizers/asan.supp) $(ASAN_OPTIONS)" \
 	  swift test --skip-build --parallel --num-workers 2 $(TEST_BUILD_FLAGS) --sanitize=$(SANITIZER_$@) --scratch-path .build-$@
 
