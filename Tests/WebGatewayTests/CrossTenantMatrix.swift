@@ -488,6 +488,15 @@ extension WebDeployment {
         }, options: try bearer(session)).request.requestID
         _ = try await requests.recordIdentityCheck(.with { $0.orgID = org; $0.requestID = request; $0.result = .passed }, options: try bearer(session))
         let bundle = try await requests.buildAccessBundle(.with { $0.orgID = org; $0.requestID = request }, options: try bearer(session)).bundle.bundleID
+        // The bundle is assembled by a durable job: the control downloads it, so it must be ready first.
+        let bundles = Calltrace_Compliance_V1_BundleServiceClient(try services.calls.compliance.client())
+        var state = Calltrace_Compliance_V1_BundleState.building
+        _ = try await eventually {
+            _ = await services.calls.compliance.instance.jobs.runDue()
+            state = try await bundles.getBundle(.with { $0.orgID = org; $0.bundleID = bundle }, options: try bearer(session)).bundle.state
+            return state != .building
+        }
+        try #require(state == .ready, "firm \(name)'s access bundle is not ready: \(state)")
         let deletedCall = "\(call)-gone"
         try await services.calls.start(deletedCall, in: org, caller: caller)
         let deletion = try await Calltrace_Compliance_V1_DeletionServiceClient(try services.calls.compliance.client()).deleteCall(.with {
