@@ -1,4 +1,5 @@
 import CSQLite
+import CallTraceSync
 import Foundation
 
 #if canImport(Glibc)
@@ -185,10 +186,10 @@ public final class Database: @unchecked Sendable {
         let handle = UncheckedHandle(raw: handle)
         let path = self.path
         let statements = self.statements
-        return try await withCheckedThrowingContinuation { continuation in
+        return try await handOff { finish in
             queue.async { [self] in
-                guard !isClosed else { return continuation.resume(throwing: StorageError("database \(path) is closed")) }
-                continuation.resume(with: Result { try body(Connection(handle: handle.raw, path: path, statements: statements)) })
+                guard !isClosed else { return finish(.failure(StorageError("database \(path) is closed"))) }
+                finish(Result { try body(Connection(handle: handle.raw, path: path, statements: statements)) })
             }
         }
     }

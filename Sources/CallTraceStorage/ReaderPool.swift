@@ -62,9 +62,9 @@ final class ReaderPool: Sendable {
         let reader = try await take()
         defer { giveBack(reader) }
         let path = self.path
-        return try await withCheckedThrowingContinuation { continuation in
+        return try await handOff { finish in
             reader.queue.async {
-                continuation.resume(with: Result {
+                finish(Result {
                     guard !reader.isClosed else { throw StorageError("database \(path) is closed") }
                     let connection = Connection(handle: reader.handle, path: path, statements: reader.statements)
                     try connection.execute("BEGIN")

@@ -31,8 +31,8 @@ public final class BlockingPool: Sendable {
     /// `CancellationError` and the job never runs.
     public func run<T: Sendable>(_ job: @escaping @Sendable () throws -> T) async throws -> T {
         try Task.checkCancellation()
-        return try await withCheckedThrowingContinuation { continuation in
-            enqueue { continuation.resume(with: Result { try job() }) }
+        return try await handOff { finish in
+            enqueue { finish(Result { try job() }) }
         }
     }
 
