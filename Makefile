@@ -29,7 +29,7 @@ TEST_BUILD_FLAGS := -c release -Xswiftc -enable-testing
 ## databases' fsyncs were a third of the suite's system time.
 TEST_TMPDIR ?= $(shell if [ -d /dev/shm ] && [ -w /dev/shm ]; then echo /dev/shm; else echo "$${TMPDIR:-/tmp}"; fi)
 
-.PHONY: crash soak matrix test-asan test-tsan openapi api-contract print-test-tmpdir print-test-build-flags c-checks FORCE install install-files scanner browser browser-test deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript bench-websites bench-web bench-telephony clean fuzz fuzz-smoke fuzzers
+.PHONY: crash soak matrix test-asan test-tsan openapi api-contract s3-emulator print-test-tmpdir print-test-build-flags c-checks FORCE install install-files scanner browser browser-test deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript bench-websites bench-web bench-telephony clean fuzz fuzz-smoke fuzzers
 
 ## Install the Debian packages the project needs (only those missing).
 deps:
@@ -117,6 +117,16 @@ api-contract: deps
 	  rm -rf $(SCHEMATHESIS) && /usr/bin/python3 -m venv $(SCHEMATHESIS) && \
 	  $(SCHEMATHESIS)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION) && echo "schemathesis $(SCHEMATHESIS_VERSION) installed in $(SCHEMATHESIS)"; }
 
+## moto's S3 server (PyPI, pinned) in a venv under .build: the S3-compatible store the suite
+## starts for the object-store adapter (TemporaryS3), with signatures checked. Debian's own
+## (radosgw) needs a Ceph cluster.
+MOTO_VERSION := 5.2.6
+S3_EMULATOR := .build/s3-emulator
+s3-emulator: deps
+	@[ "$$($(S3_EMULATOR)/bin/pip show moto 2>/dev/null | sed -n 's/^Version: //p')" = "$(MOTO_VERSION)" ] && [ -x $(S3_EMULATOR)/bin/moto_server ] || { \
+	  rm -rf $(S3_EMULATOR) && /usr/bin/python3 -m venv $(S3_EMULATOR) && \
+	  $(S3_EMULATOR)/bin/pip install --quiet --disable-pip-version-check "moto[server]==$(MOTO_VERSION)" && echo "moto $(MOTO_VERSION) installed in $(S3_EMULATOR)"; }
+
 ## Headless Chromium and its driver (Debian), and Selenium, pyotp and axe-core's runner (PyPI,
 ## pinned in Tests/Browser/requirements.txt) in a venv under .build, for the browser tests.
 BROWSER_VENV := .build/browser
@@ -137,7 +147,7 @@ browser: deps
 browser-test: browser
 	bash scripts/browser-test.sh
 
-test: deps scanner browser api-contract
+test: deps scanner s3-emulator browser api-contract
 	swift build --build-tests $(TEST_BUILD_FLAGS) $(SWIFT_BUILD_FLAGS)
 	$(MAKE) --no-print-directory check-crypto-deps
 	$(MAKE) --no-print-directory -j2 c-checks
@@ -163,7 +173,7 @@ test: deps scanner browser api-contract
 ## until exit by design.
 SANITIZER_test-asan := address
 SANITIZER_test-tsan := thread
-test-asan test-tsan: deps scanner
+test-asan test-tsan: deps scanner s3-emulator
 	swift build --build-tests $(TEST_BUILD_FLAGS) --sanitize=$(SANITIZER_$@) --scratch-path .build-$@
 	TMPDIR=$(TEST_TMPDIR) TSAN_OPTIONS="halt_on_error=0 suppressions=$(abspath Tests/Sanitizers/tsan.supp) $(TSAN_OPTIONS)" \
 	  ASAN_OPTIONS="detect_leaks=0:suppressions=$(abspath Tests/Sanitizers/asan.supp) $(ASAN_OPTIONS)" \

@@ -81,6 +81,8 @@ let package = Package(
         .target(name: "CallTraceKeys", dependencies: ["CallTraceSync", "COpenSSL", "CallTraceStorage"], swiftSettings: swiftSettings),
         // Talking to the world outside the deployment: e-mail over SMTP with TLS, through libcurl.
         .target(name: "CallTraceOutbound", dependencies: ["CallTraceSync", "CCurl"], swiftSettings: swiftSettings),
+        // Blobs in an S3-compatible bucket: SigV4 through libcurl, multipart uploads, ranged reads.
+        .target(name: "CallTraceS3", dependencies: ["CallTraceStorage", "CallTraceOutbound", "CallTraceKeys"], swiftSettings: swiftSettings),
         // ctrpc/1: frames, status, metadata, deadlines, server and client.
         .target(
             name: "CallTraceRPC",
@@ -116,7 +118,7 @@ let package = Package(
                                                  "CallTraceRPC", "CallTraceStorage"],
                 swiftSettings: swiftSettings),
         .target(name: "MediaDomain", dependencies: ["CallTraceServiceHost", "CallTraceAPI", "CallTraceKeys", "CallTraceProto", "CallTraceRPC", "CallTraceStorage",
-                                              "CCallTraceShims", "CSndfile"],
+                                              "CallTraceS3", "CCallTraceShims", "CSndfile"],
                 swiftSettings: swiftSettings),
         // Pure functions the domains and the CLI share, with nothing of a service in them: the
         // redactor and the local analyser (over a call's text), the deadline engine (UK bank
@@ -244,7 +246,7 @@ let package = Package(
         .target(
             name: "CallTraceTestSupport",
             dependencies: ["CallTraceSync", "CallTraceRPC", "CallTracePKI", "CallTraceProto", "CallTraceTLS", "CallTraceKeys", "CallTraceServiceHost", "COpenSSL",
-                           "CCallTraceShims", "CallTraceStorage",
+                           "CCallTraceShims", "CallTraceStorage", "CallTraceOutbound", "CallTraceS3",
                            .product(name: "Logging", package: "swift-log"), .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Tests/CallTraceTestSupport",
             swiftSettings: swiftSettings
@@ -289,7 +291,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MediaServiceTests",
-            dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceAPI", "CallTraceServiceHost", "CallTraceKeys", "CallTraceStorage",
+            dependencies: ["CallTraceRPC", "CallTraceProto", "CallTraceAPI", "CallTraceServiceHost", "CallTraceKeys", "CallTraceStorage", "CallTraceS3",
                            "CallTraceTestSupport", "CallTraceDeploymentSupport", "IdentityDomain", "MediaDomain", "TranscriptDomain", "ComplianceDomain",
                            "CSndfile"],
             path: "Tests/MediaServiceTests",
@@ -331,6 +333,11 @@ let package = Package(
         .testTarget(
             name: "CallTraceOutboundTests",
             dependencies: ["CallTraceOutbound", "CallTraceTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "CallTraceS3Tests",
+            dependencies: ["CallTraceS3", "CallTraceOutbound", "CallTraceKeys", "CallTraceStorage", "CallTraceTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -64,19 +64,31 @@ public struct SealedBlobReader: Sendable {
         self.sizeBytes = sizeBytes
     }
 
+    /// The chunks covering the range are read from the store in one read (one request to an
+    /// object store, not one a chunk); if that read fails, chunk by chunk, to name the one missing.
     public func bytes(from start: UInt64, to end: UInt64) throws -> Data {
         let chunk = UInt64(chunkBytes)
         let sealedChunk = UInt64(KeyRing.sealedSize(ofChunk: chunkBytes))
         let lastIndex = sizeBytes == 0 ? 0 : Int((sizeBytes - 1) / chunk)
+        guard end > start else { return Data() }
+        let first = Int(start / chunk)
+        let past = Int((end - 1) / chunk) + 1
+        func sealedCount(_ index: Int) -> Int { KeyRing.sealedSize(ofChunk: Int(min(chunk, sizeBytes - UInt64(index) * chunk))) }
+        let spanStart = UInt64(first) * sealedChunk
+        let span = try? blobs.read(blob, offset: Int64(spanStart), length: Int(UInt64(past - 1) * sealedChunk - spanStart) + sealedCount(past - 1))
         var out = Data()
         out.reserveCapacity(Int(end - start))
-        var index = Int(start / chunk)
+        var index = first
         while UInt64(index) * chunk < end {
             let plainStart = UInt64(index) * chunk
             let plainCount = min(chunk, sizeBytes - plainStart)
             let plain: Data
             do {
-                let sealed = try blobs.read(blob, offset: Int64(UInt64(index) * sealedChunk), length: KeyRing.sealedSize(ofChunk: Int(plainCount)))
+                let offset = UInt64(index) * sealedChunk
+                let sealed = try span.map { span in
+                    let from = span.startIndex + Int(offset - spanStart)
+                    return span[from..<from + sealedCount(index)]
+                } ?? blobs.read(blob, offset: Int64(offset), length: sealedCount(index))
                 plain = try keys.openChunk(sealed, with: key, index: index, isLast: index == lastIndex)
             } catch {
                 throw Damaged(chunk: index)

@@ -5,8 +5,8 @@ import Foundation
 import Glibc
 #endif
 
-/// Where sealed files live (media's recordings, compliance's bundles). The local filesystem is the default (`FileBlobStore`);
-/// an S3-compatible object store can implement the same protocol without touching the rules.
+/// Where sealed files live (media's recordings, compliance's bundles). The local filesystem is
+/// the default (`FileBlobStore`); an S3-compatible bucket is the other (`S3BlobStore`, in CallTraceS3).
 ///
 /// A blob is written through a `BlobWriter` and is invisible until committed; a writer that is
 /// abandoned (or a process that dies mid-write) leaves only a leftover that
@@ -36,7 +36,20 @@ public protocol BlobWriter: AnyObject, Sendable {
 /// A blob-store failure: names the blob and the reason, never contents.
 public struct BlobError: Error, CustomStringConvertible, Sendable {
     public let description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
+}
+
+/// A blob's name: a plain identifier (letters, digits, '_' and '-'; at most 128), so it is a
+/// file name or an object key as it stands, and never a path.
+public enum BlobName {
+    public static func check(_ name: String) throws {
+        // Checked byte by byte: this runs on every read of a playback.
+        guard !name.isEmpty, name.utf8.count <= 128, name.utf8.allSatisfy({ byte in
+            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || byte == 0x5F || byte == 0x2D
+        }) else {
+            throw BlobError("blob name is not a plain identifier")
+        }
+    }
 }
 
 /// Blobs as files in one folder (mode 0700, files 0600): `<name>` when committed,
@@ -58,12 +71,7 @@ public struct FileBlobStore: BlobStore {
     }
 
     private func path(_ name: String) throws -> String {
-        // Checked byte by byte: this runs on every read of a playback.
-        guard !name.isEmpty, name.utf8.count <= 128, name.utf8.allSatisfy({ byte in
-            (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || byte == 0x5F || byte == 0x2D
-        }) else {
-            throw BlobError("blob name is not a plain identifier")
-        }
+        try BlobName.check(name)
         return folder + "/" + name
     }
 

@@ -25,8 +25,11 @@ public final class MediaDeployment: @unchecked Sendable {
     public let identityGateway: RPCClient
     public var identity: InProcessService { calls.identity }
 
-    /// - Parameter adjustIdentity: identity's settings beyond the test's (`admin_operators`, say).
-    public init(adjustIdentity: (inout ServiceConfiguration) -> Void = { _ in }) async throws {
+    /// - Parameters:
+    ///   - adjustIdentity: identity's settings beyond the test's (`admin_operators`, say).
+    ///   - adjustMedia: media's (`blob_store`, say).
+    public init(adjustIdentity: (inout ServiceConfiguration) -> Void = { _ in },
+                adjustMedia: (inout ServiceConfiguration) -> Void = { _ in }) async throws {
         let identity = try await InProcessService.start(IdentityService.self, pki: pki, adjust: adjustIdentity)
         // Media and transcript name each other: transcript starts first, told the port media will
         // take (below the ephemeral range, so no parallel test's connection takes it meanwhile).
@@ -38,7 +41,10 @@ public final class MediaDeployment: @unchecked Sendable {
             do {
                 started = (calls, try await InProcessService.start(MediaService.self, peers: [
                     "identity": identity.instance.port, "transcript": calls.transcript.instance.port,
-                ], pki: pki) { $0.listen = "127.0.0.1:\(port)" })
+                ], pki: pki) { configuration in
+                    configuration.listen = "127.0.0.1:\(port)"
+                    adjustMedia(&configuration)
+                })
             } catch {
                 lastError = error  // the port was taken meanwhile: again, with another
                 await calls.compliance.stop()

@@ -1,5 +1,6 @@
 import CallTraceAPI
 public import CallTraceRPC
+import CallTraceS3
 public import CallTraceServiceHost
 public import CallTraceStorage
 import Foundation
@@ -29,8 +30,14 @@ public struct MediaService: CallTraceService {
     public init(context: ServiceContext) throws {
         guard let authorizer = context.authorizer else { throw ConfigurationError("media needs its identity peer") }
         let settings = context.configuration[Settings.self]
-        let folder = settings.blobStore ?? Self.defaultBlobFolder(database: context.configuration.database)
-        let rules = RecordingRules(repository: SQLiteRecordingRepository(database: context.database), blobs: try FileBlobStore(folder: folder),
+        let blobs: any BlobStore
+        if let bucket = try settings.s3() {
+            blobs = try S3BlobStore(client: S3Client(location: bucket))
+            context.logger.notice("recordings kept in an S3-compatible bucket", metadata: ["blob_store": "\(bucket)"])
+        } else {
+            blobs = try FileBlobStore(folder: settings.blobStore ?? Self.defaultBlobFolder(database: context.configuration.database))
+        }
+        let rules = RecordingRules(repository: SQLiteRecordingRepository(database: context.database), blobs: blobs,
                                    keys: context.keys, outbox: context.outbox, jobs: context.jobs, clock: context.clock,
                                    blocking: context.blocking)
         // What an interrupted upload or deletion left behind goes before the first call.
