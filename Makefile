@@ -29,7 +29,7 @@ TEST_BUILD_FLAGS := -c release -Xswiftc -enable-testing
 ## databases' fsyncs were a third of the suite's system time.
 TEST_TMPDIR ?= $(shell if [ -d /dev/shm ] && [ -w /dev/shm ]; then echo /dev/shm; else echo "$${TMPDIR:-/tmp}"; fi)
 
-.PHONY: crash soak matrix test-asan test-tsan openapi api-contract s3-emulator print-test-tmpdir print-test-build-flags c-checks FORCE install install-files scanner browser browser-test deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-transcript bench-websites bench-web bench-telephony clean fuzz fuzz-smoke fuzzers
+.PHONY: crash soak matrix test-asan test-tsan openapi api-contract s3-emulator print-test-tmpdir print-test-build-flags c-checks FORCE install install-files scanner browser browser-test deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-storage bench-transcript bench-websites bench-web bench-telephony clean fuzz fuzz-smoke fuzzers
 
 ## Install the Debian packages the project needs (only those missing).
 deps:
@@ -328,6 +328,12 @@ bench-media: deps
 	$(STATIC_BUILD) --product ctrpc-floor
 	$(STATIC_BUILD) --product calltrace-media
 	$(STATIC_BIN)/calltrace-bench media --rounds 3 --floor $(STATIC_BIN)/ctrpc-floor
+
+## Issue 34: a 64 MiB recording sealed into files and into an S3-compatible bucket (moto's
+## server over TLS on loopback) and read back in playback's ranges, side by side.
+bench-storage: deps s3-emulator
+	$(STATIC_BUILD) --product calltrace-bench
+	$(STATIC_BIN)/calltrace-bench storage --rounds 3
 
 ## libcalltrace (C) against the Swift echo server, beside the C floor.
 bench-c: deps

@@ -230,7 +230,7 @@ let package = Package(
         .executableTarget(
             name: "calltrace-bench",
             dependencies: [
-                "CallTraceRPC", "CallTraceAPI", "CallTraceKeys", "CallTraceStorage", "CallTraceTestSupport", "IdentityDomain", "TranscriptDomain",
+                "CallTraceRPC", "CallTraceAPI", "CallTraceKeys", "CallTraceStorage", "CallTraceS3", "CallTraceTestSupport", "IdentityDomain", "TranscriptDomain",
                 // `web`: the four services and the web gateway in process.
                 "CallTraceDeploymentSupport", "CallTraceServiceHost", "WebGateway",
                 // `telephony`: the same, and calltrace-telephony taking signed voice webhooks.
@@ -263,7 +263,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CallTraceRPCTests",
-            dependencies: ["CallTraceSync", "CallTraceRPC", "CallTraceTLS", "CallTraceTestSupport"],
+            dependencies: ["CallTraceSync", "CallTraceRPC", "CallTraceTLS", "CallTraceAPI", "CallTraceProto", "CallTraceTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -337,7 +337,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CallTraceS3Tests",
-            dependencies: ["CallTraceS3", "CallTraceOutbound", "CallTraceKeys", "CallTraceStorage", "CallTraceTestSupport"],
+            dependencies: ["CallTraceS3", "CallTraceOutbound", "CallTraceKeys", "CallTraceStorage", "CallTraceSync", "CallTraceTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

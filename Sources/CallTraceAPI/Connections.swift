@@ -6,8 +6,10 @@ public import Foundation
 /// the deployment's CA, the trust domain, and where each service listens — from a small JSON
 /// file, from `CALLTRACE_*` environment variables, or both (the environment wins). Each service
 /// gets one `RPCClient` (one multiplexed connection, made on first use, with the client's retry
-/// rules: idempotent calls retried on UNAVAILABLE with backoff within their deadline); wrap it
-/// in the typed clients, e.g. `Calltrace_Transcript_V1_CallServiceClient(connections.transcript)`.
+/// rules: idempotent calls retried on UNAVAILABLE with backoff within their deadline), or for a
+/// service given several addresses (`"media": "10.0.0.6:7102,10.0.0.9:7102"`) a `ReplicaSet` of
+/// them, spreading calls and passing over a replica that is down; wrap it in the typed clients,
+/// e.g. `Calltrace_Transcript_V1_CallServiceClient(connections.transcript)`.
 ///
 ///     {
 ///       "certificate": "/etc/calltrace/pki/gateway-web.crt",
@@ -73,7 +75,9 @@ public final class CallTraceConnections: Sendable {
         guard missing.isEmpty else { throw SettingsError(description: "client settings lack \(missing.joined(separator: ", "))") }
         for (name, address) in services {
             guard Self.services[name] != nil else { throw SettingsError(description: "unknown service \(name) (identity, media, transcript, compliance)") }
-            guard Deployment.hostAndPort(address) != nil else { throw SettingsError(description: "the address of \(name) must be host:port, not \(address)") }
+            guard Deployment.addresses(address) != nil else {
+                throw SettingsError(description: "the address of \(name) must be host:port, not \(address)")
+            }
         }
         return Settings(certificate: values["certificate"]!, privateKey: values["private_key"]!, ca: values["ca"]!, trustDomain: values["trust_domain"]!,
                         services: services)
@@ -85,18 +89,22 @@ public final class CallTraceConnections: Sendable {
         var services: [String: String]?
     }
 
-    public let identity: RPCClient
-    public let media: RPCClient
-    public let transcript: RPCClient
-    public let compliance: RPCClient
+    /// Each an `RPCClient`, or a `ReplicaSet` for a service given several addresses.
+    public let identity: any RPCChannel
+    public let media: any RPCChannel
+    public let transcript: any RPCChannel
+    public let compliance: any RPCChannel
 
     /// One client per service, each expecting `spiffe://<trust domain>/service/<name>`.
     public init(_ settings: Settings) throws {
         let credentials = TLSCredentials(certificateChainPath: settings.certificate, privateKeyPath: settings.privateKey, trustRootsPath: settings.ca)
-        func client(_ name: String) throws -> RPCClient {
-            let address = settings.services[name].flatMap(Deployment.hostAndPort) ?? ("127.0.0.1", Self.services[name]!)
-            return try RPCClient(target: .init(host: address.host, port: address.port, identity: "spiffe://\(settings.trustDomain)/service/\(name)"),
-                                 configuration: .init(credentials: credentials))
+        func client(_ name: String) throws -> any RPCChannel {
+            let addresses = settings.services[name].flatMap(Deployment.addresses) ?? [("127.0.0.1", Self.services[name]!)]
+            let clients = try addresses.map { address in
+                try RPCClient(target: .init(host: address.host, port: address.port, identity: "spiffe://\(settings.trustDomain)/service/\(name)"),
+                              configuration: .init(credentials: credentials))
+            }
+            return clients.count == 1 ? clients[0] : ReplicaSet(clients)
         }
         identity = try client("identity")
         media = try client("media")

@@ -5,9 +5,12 @@ import Foundation
 /// `deployment` setting, for their peers), the operators' CLI (`--deployment`, for `health --all`
 /// and every `--service`) and gateways read, so that moving a port is one edit.
 ///
-///     { "services": { "identity": "10.0.0.5:7101", "media": "10.0.0.6:7102",
+///     { "services": { "identity": "10.0.0.5:7101", "media": "10.0.0.6:7102,10.0.0.9:7102",
 ///                     "transcript": "10.0.0.6:7103", "compliance": "10.0.0.7:7104" },
 ///       "gateways": { "web": "10.0.0.8:7105" } }
+///
+/// A service run as several replicas lists each replica's address, comma-separated (media above):
+/// its clients spread calls across them and pass over one that is down (`ReplicaSet`).
 ///
 /// A service named nowhere is taken to be absent, not to be on a default port. Gateways (their
 /// ctrpc/1 port, for health) are listed apart: their certificates name them `gateway/<name>`, and
@@ -21,7 +24,7 @@ public struct Deployment: Sendable, Equatable {
     /// `calltrace health --all`, before any other the file names).
     public static let serviceNames = ["identity", "media", "transcript", "compliance"]
 
-    /// Service name → `host:port`.
+    /// Service name → `host:port` (or `host:port,host:port` for replicas).
     public var services: [String: String]
     /// Gateway name → `host:port` of its ctrpc/1 port (health and info).
     public var gateways: [String: String]
@@ -66,8 +69,8 @@ public struct Deployment: Sendable, Equatable {
                 guard services[name] == nil || gateways[name] == nil else {
                     throw FileError(description: "deployment file \(path): \(name) is listed both as a service and as a gateway")
                 }
-                guard hostAndPort(address) != nil else {
-                    throw FileError(description: "deployment file \(path): \(name) must be host:port with a port from 1 to 65535, not \"\(address)\"")
+                guard addresses(address) != nil else {
+                    throw FileError(description: "deployment file \(path): \(name) must be host:port with a port from 1 to 65535, not \"\(address.prefix(200))\"")
                 }
             }
         }
@@ -86,6 +89,16 @@ public struct Deployment: Sendable, Equatable {
         Self.serviceNames.compactMap { name in services[name].map { (name, "service", $0) } }
             + services.filter { !Self.serviceNames.contains($0.key) }.sorted { $0.key < $1.key }.map { ($0.key, "service", $0.value) }
             + gateways.sorted { $0.key < $1.key }.map { ($0.key, "gateway", $0.value) }
+    }
+
+    /// A service's addresses: `host:port`, or several replicas' as `host:port,host:port` (calls
+    /// spread across them, and pass over one that is down: `ReplicaSet`). Nil when any is not
+    /// `host:port`, or when none is given.
+    public static func addresses(_ text: String) -> [(host: String, port: Int)]? {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let addresses = parts.compactMap(hostAndPort)
+        guard !parts.isEmpty, parts.count <= 64, addresses.count == parts.count else { return nil }
+        return addresses
     }
 
     /// `host:port` split, or nil when it is not that.

@@ -134,9 +134,15 @@ package struct ServiceCallOptions<Target: ServiceTarget>: ParsableArguments {
             guard target != nil else { throw ValidationError("the deployment file \(path) names no address for \(Other.name); give --target host:port") }
         }
         let resolved = target ?? "127.0.0.1:\(Other.defaultPort)"
-        guard let (host, port) = Deployment.hostAndPort(resolved) else { throw ValidationError("--target must be host:port, not \(resolved)") }
-        return try RPCClient(target: .init(host: host, port: port, identity: "spiffe://\(trustDomain)/\(Other.identityKind)/\(Other.name)"),
-                             configuration: .init(credentials: credentials))
+        guard let addresses = Deployment.addresses(resolved) else {
+            throw ValidationError("--target must be host:port, not \(resolved)")
+        }
+        let clients = try addresses.map { host, port in
+            try RPCClient(target: .init(host: host, port: port, identity: "spiffe://\(trustDomain)/\(Other.identityKind)/\(Other.name)"),
+                          configuration: .init(credentials: credentials))
+        }
+        // A service's replicas: the call goes to one that answers.
+        return clients.count == 1 ? clients[0] : ReplicaSet(clients)
     }
 
     /// The organisation's people by actor (`user:<id>` → `Name <e-mail>`), for readable output —

@@ -43,7 +43,8 @@ public final class ChunkSealer: @unchecked Sendable {
 
 /// Reads plaintext byte ranges of a file sealed by `ChunkSealer`, opening only the chunks they cover.
 public struct SealedBlobReader: Sendable {
-    /// A chunk missing or failing authentication: nothing altered is returned.
+    /// A chunk missing or failing authentication: nothing altered is returned. (A store that
+    /// cannot be reached, an object store's outage, throws its own error: the file is not damaged.)
     public struct Damaged: Error, Sendable {
         public let chunk: Int
     }
@@ -90,7 +91,7 @@ public struct SealedBlobReader: Sendable {
                     return span[from..<from + sealedCount(index)]
                 } ?? blobs.read(blob, offset: Int64(offset), length: sealedCount(index))
                 plain = try keys.openChunk(sealed, with: key, index: index, isLast: index == lastIndex)
-            } catch {
+            } catch is BlobError, is KeyError {
                 throw Damaged(chunk: index)
             }
             let from = Int(max(start, plainStart) - plainStart)

@@ -60,7 +60,7 @@ public struct HTTPSRequest: Sendable {
 /// What libcurl signs a request with (`CURLOPT_AWS_SIGV4`): it computes the signature over the
 /// method, the URL's path and query as sent, every header given and the `x-amz-date` header if
 /// one is (else the current time), and adds `Authorization`. The secret goes to libcurl alone.
-public struct AWSSigV4: Sendable {
+public struct AWSSigV4: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public var region: String
     /// `s3`, `iam`, …
     public var service: String
@@ -73,6 +73,11 @@ public struct AWSSigV4: Sendable {
         self.accessKeyID = accessKeyID
         self.secretKey = secretKey
     }
+
+    /// Without the secret, whatever prints or dumps it (a request in a failed test's message).
+    public var description: String { "SigV4 \(accessKeyID) \(region)/\(service)" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["region": region, "service": service, "accessKeyID": accessKeyID]) }
 }
 
 public struct HTTPSResponse: Sendable {

@@ -26,3 +26,10 @@ public protocol RPCChannel: Sendable {
     /// Ends the channel; calls in flight fail with UNAVAILABLE.
     func close()
 }
+
+extension RPCChannel {
+    /// With the default options (no timeout of its own, no metadata).
+    public func unary<Request, Response>(_ method: MethodDescriptor<Request, Response>, _ request: Request) async throws -> Response {
+        try await unary(method, request, options: CallOptions())
+    }
+}

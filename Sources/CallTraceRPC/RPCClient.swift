@@ -202,12 +202,20 @@ public final class RPCClient: RPCChannel {
                        firstMessage: Data?, endStream: Bool) async throws -> ClientCall {
         try Task.checkCancellation()
         if let deadline, deadline <= .now { throw RPCError(.deadlineExceeded, "deadline exceeded before the call started") }
-        let connection = try await connection(deadline: deadline, failFast: options.failFast)
+        let connection: ClientConnection
+        do {
+            connection = try await self.connection(deadline: deadline, failFast: options.failFast)
+        } catch var error as RPCError where error.code == .unavailable {
+            error.neverSent = true
+            throw error
+        }
         let streamsRequests = firstMessage == nil
         guard let call = connection.register(deadline: deadline, make: {
             ClientCall(id: $0, owner: connection, streamsRequests: streamsRequests)
         }) else {
-            throw connection.closingStatus ?? RPCError(.unavailable, "connection is closing")
+            var error = connection.closingStatus ?? RPCError(.unavailable, "connection is closing")
+            error.neverSent = error.code == .unavailable
+            throw error
         }
         var header = WireFrame.Header(method: method.fullName, metadata: options.metadata.entries)
         if let deadline {

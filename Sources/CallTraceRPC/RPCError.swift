@@ -23,6 +23,10 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
     /// False for a failure that retrying cannot mend (this client refused the server's
     /// certificate or identity): idempotent calls are not retried on it. Never on the wire.
     public internal(set) var isTransient = true
+    /// True when the call failed before its request left this client (no connection to be had):
+    /// the server cannot have acted on it, so any call, idempotent or not, may go to another
+    /// replica (`ReplicaSet`). Never on the wire.
+    public internal(set) var neverSent = false
 
     public init(_ code: StatusCode, _ message: String, details: [Detail] = []) {
         self.code = code
@@ -31,6 +35,14 @@ public struct RPCError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "\(code): \(message)" }
+
+    /// What the wire carries: the code, the message and the details (not the local flags).
+    public static func == (a: RPCError, b: RPCError) -> Bool { a.code == b.code && a.message == b.message && a.details == b.details }
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(code)
+        hasher.combine(message)
+        hasher.combine(details)
+    }
 }
 
 /// An error that says itself which status the caller sees: a service's domain errors, mapped

@@ -43,6 +43,26 @@ public struct S3BlobStore: BlobStore {
         S3BlobWriter(client: client, key: try key(name), partBytes: partBytes)
     }
 
+    /// What marks the prefix as one deployment's (not a plain blob name: `names` never lists it).
+    static let ownerObject = "calltrace.owner"
+
+    /// Binds the prefix to `owner` (media's key-store id): writes it on first use, and refuses a
+    /// prefix another deployment holds — the start-up sweep deletes every blob its own database
+    /// does not name, so a second deployment (a staging copy, a restored test) pointed at a
+    /// bucket and prefix in use would delete the first one's recordings. Replicas of one
+    /// deployment share the key store, and so the owner.
+    public func claim(owner: String) throws {
+        let key = client.location.prefix + Self.ownerObject
+        if let found = try client.getSmallObject(key) {
+            guard String(decoding: found, as: UTF8.self) == owner else {
+                throw S3Error("\(client.location) holds another deployment's recordings (its \(Self.ownerObject) names another key store): "
+                              + "give each deployment a bucket or prefix of its own")
+            }
+        } else {
+            try client.putObject(key, Data(owner.utf8))
+        }
+    }
+
     public func read(_ name: String, offset: Int64, length: Int) throws -> Data {
         guard length > 0 else { return Data() }
         guard let data = try client.getObject(try key(name), offset: offset, length: length) else {

@@ -1,5 +1,6 @@
 import CallTraceKeys
 public import CallTraceOutbound
+import CallTraceStorage
 public import Foundation
 
 /// The S3 operations the blob store needs, each one signed request through libcurl: the
@@ -57,14 +58,32 @@ public struct S3Client: Sendable {
     }
 
     /// Sends `request`; an answer outside `expected` is an `S3Error` naming `operation`, the
-    /// status and S3's error code.
+    /// status and S3's error code. A request that got no answer, or a 500, 502, 503 or 504 (S3's
+    /// "slow down" and its passing failures), is sent again, at most `attempts` times in all,
+    /// after 0.1 s, then 0.4 s: every request here may be repeated (a second upload begun is a
+    /// leftover, abandoned at a later start-up).
     func send(_ request: HTTPSRequest, _ operation: @autoclosure () -> String, expected: Set<Int> = [200], limit: Int = errorBodyLimit) throws -> HTTPSResponse {
-        let response: HTTPSResponse
-        do { response = try transport(request, max(limit, Self.errorBodyLimit)) } catch {
-            throw S3Error("\(operation()): \(error)")
+        var attempt = 1
+        while true {
+            let response: HTTPSResponse
+            do {
+                response = try transport(request, max(limit, Self.errorBodyLimit))
+            } catch {
+                if attempt < Self.attempts { Self.pause(attempt); attempt += 1; continue }
+                throw S3Error("\(operation()): \(error)")
+            }
+            if [500, 502, 503, 504].contains(response.status) && attempt < Self.attempts { Self.pause(attempt); attempt += 1; continue }
+            guard expected.contains(response.status) else { throw Self.failure(operation(), response) }
+            return response
         }
-        guard expected.contains(response.status) else { throw Self.failure(operation(), response) }
-        return response
+    }
+
+    static let attempts = 3
+    private static func pause(_ attempt: Int) { usleep(useconds_t(100_000 << (2 * (attempt - 1)))) }
+
+    /// A 404 for want of the object (not of the bucket: a bucket gone is the store's failure).
+    static func isNoSuchKey(_ response: HTTPSResponse) -> Bool {
+        response.status == 404 && S3XML.texts("Code", in: response.body).first.map { $0 == "NoSuchKey" } ?? true
     }
 
     static func failure(_ operation: String, _ response: HTTPSResponse) -> S3Error {
@@ -75,25 +94,41 @@ public struct S3Client: Sendable {
     // MARK: Objects
 
     public func putObject(_ key: String, _ body: Data) throws {
-        _ = try send(try request("PUT", key: key, body: body), "storing \(key)")
+        let response = try send(try request("PUT", key: key, body: body), "storing \(key)")
+        // A store that stored it says so with the object's ETag; a 200 without one is not trusted.
+        guard response.headers["etag"].map({ !$0.isEmpty }) ?? false else { throw S3Error("storing \(key): the object store did not confirm it (no ETag)") }
     }
 
-    /// `length` bytes from `offset`; nil when there is no such object.
+    /// `length` bytes from `offset`; nil when there is no such object. An object shorter than
+    /// the range is a `BlobError` (damage), as a failure to reach the store is not.
     public func getObject(_ key: String, offset: Int64, length: Int) throws -> Data? {
         let range = [("Range", "bytes=\(offset)-\(offset + Int64(length) - 1)")]
         let response = try send(try request("GET", key: key, headers: range), "reading \(key)", expected: [200, 206, 404, 416], limit: length)
         switch response.status {
-        case 404: return nil
-        case 416: throw S3Error("reading \(key): it is shorter than expected (truncated)")
+        case 404:
+            guard Self.isNoSuchKey(response) else { throw Self.failure("reading \(key)", response) }
+            return nil
+        case 416: throw BlobError("blob \(key) is shorter than expected (truncated)")
         default: break
         }
-        guard response.body.count == length else { throw S3Error("reading \(key): it is shorter than expected (truncated)") }
+        guard response.body.count == length else { throw BlobError("blob \(key) is shorter than expected (truncated)") }
+        return response.body
+    }
+
+    /// A small object whole (at most 4 KiB); nil when there is none.
+    public func getSmallObject(_ key: String) throws -> Data? {
+        let response = try send(try request("GET", key: key), "reading \(key)", expected: [200, 404], limit: 4096)
+        if response.status == 404 {
+            guard Self.isNoSuchKey(response) else { throw Self.failure("reading \(key)", response) }
+            return nil
+        }
         return response.body
     }
 
     /// Whether `key` is there (an empty object included).
     public func exists(_ key: String) throws -> Bool {
         let response = try send(try request("GET", key: key, headers: [("Range", "bytes=0-0")]), "looking for \(key)", expected: [200, 206, 404, 416], limit: 1)
+        if response.status == 404 && !Self.isNoSuchKey(response) { throw Self.failure("looking for \(key)", response) }
         return response.status != 404
     }
 
@@ -110,7 +145,9 @@ public struct S3Client: Sendable {
             if let token { query.append(("continuation-token", token)) }
             let body = try send(try request("GET", key: nil, query: query), "listing \(location.bucket)/\(prefix)", limit: 4 << 20).body
             keys += S3XML.elements("Contents", in: body).compactMap { S3XML.texts("Key", in: $0).first }
-            token = S3XML.texts("IsTruncated", in: body).first == "true" ? S3XML.texts("NextContinuationToken", in: body).first : nil
+            let next = S3XML.texts("IsTruncated", in: body).first == "true" ? S3XML.texts("NextContinuationToken", in: body).first : nil
+            if let next, next == token { throw S3Error("listing \(location.bucket)/\(prefix): the object store repeated its page") }
+            token = next
         } while token != nil
         return keys
     }
@@ -158,8 +195,11 @@ public struct S3Client: Sendable {
         let body = Data("<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\(parts)</CompleteMultipartUpload>".utf8)
         let response = try send(try request("POST", key: key, query: [("uploadId", upload)], headers: [("Content-Type", "application/xml")], body: body),
                                 "completing the upload of \(key)")
-        // S3 may answer 200 and then report a failure in the body.
-        if !S3XML.elements("Error", in: response.body).isEmpty { throw Self.failure("completing the upload of \(key)", response) }
+        // S3 may answer 200 and then report a failure in the body: only its result is success.
+        guard S3XML.elements("Error", in: response.body).isEmpty,
+              String(decoding: response.body, as: UTF8.self).contains("<CompleteMultipartUploadResult") else {
+            throw Self.failure("completing the upload of \(key)", response)
+        }
     }
 
     /// Forgets an upload and its parts; one already gone is not an error.
@@ -180,7 +220,9 @@ public struct S3Client: Sendable {
             }
             let truncated = S3XML.texts("IsTruncated", in: body).first == "true"
             let next = (S3XML.texts("NextKeyMarker", in: body).first, S3XML.texts("NextUploadIdMarker", in: body).first)
-            marker = truncated ? next.0.flatMap { key in next.1.map { (key, $0) } } : nil
+            let following = truncated ? next.0.flatMap { key in next.1.map { (key: key, id: $0) } } : nil
+            if let following, let marker, following == marker { throw S3Error("listing unfinished uploads: the object store repeated its page") }
+            marker = following
         } while marker != nil
         return uploads
     }

@@ -7,7 +7,7 @@ import Foundation
 ///
 /// The secret key is read from a file only its owner can read (`SecretFile`), never from the
 /// configuration itself; nothing here puts it in a description, a log line or an error.
-public struct S3Location: Sendable, CustomStringConvertible {
+public struct S3Location: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// How a bucket is named in a request: `https://endpoint/bucket/key` (path style, what most
     /// self-hosted stores expect) or `https://bucket.endpoint/key` (virtual-hosted, AWS's default).
     public enum Addressing: String, Sendable { case path, virtualHosted = "virtual-hosted" }
@@ -26,13 +26,20 @@ public struct S3Location: Sendable, CustomStringConvertible {
     public let addressing: Addressing
 
     public var description: String { "s3://\(bucket)/\(prefix) at \(endpoint) (\(region))" }
+    public var debugDescription: String { description }
+    /// Without the secret, whatever prints or dumps it.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["endpoint": endpoint, "bucket": bucket, "prefix": prefix, "region": region, "accessKeyID": accessKeyID,
+                                "caFile": caFile as Any, "addressing": addressing])
+    }
 
     /// Checks every part before anything is sent; errors name the setting, never the secret.
     public init(endpoint: String, bucket: String, prefix: String = "", region: String, accessKeyID: String, secretKey: String,
                 caFile: String? = nil, addressing: Addressing = .path) throws {
+        // The value is not repeated: a mistaken one may hold a login.
         guard let url = URL(string: endpoint), url.scheme == "https", let host = url.host, !host.isEmpty,
               url.user == nil, url.password == nil, url.query == nil, url.fragment == nil, url.path.isEmpty || url.path == "/" else {
-            throw S3Error("s3_endpoint must be https://host[:port] with no path, login or query, not \(endpoint)")
+            throw S3Error("s3_endpoint must be https://host[:port] with no path, login or query")
         }
         let lowerDigits = Set("abcdefghijklmnopqrstuvwxyz0123456789")
         // S3's bucket rules; no dots when virtual-hosted over TLS (they would break the certificate's name).
@@ -48,13 +55,14 @@ public struct S3Location: Sendable, CustomStringConvertible {
         guard !region.isEmpty, region.count <= 32, region.allSatisfy({ lowerDigits.contains($0) || $0 == "-" }) else {
             throw S3Error("s3_region \(region) is not a region name (e.g. eu-west-2)")
         }
-        guard (16...128).contains(accessKeyID.count), accessKeyID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
-            throw S3Error("s3_access_key_id is not an access key id (16 to 128 letters and digits)")
+        guard (3...128).contains(accessKeyID.count), accessKeyID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber) }) else {
+            throw S3Error("s3_access_key_id is not an access key id (3 to 128 letters and digits)")
         }
         guard !secretKey.isEmpty, secretKey.count <= 256, secretKey.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != ":" }) else {
             throw S3Error("the S3 secret key must be one line of printable ASCII without ':'")
         }
-        self.endpoint = "https://\(host)\(url.port.map { ":\($0)" } ?? "")"
+        let bracketed = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host  // an IPv6 address
+        self.endpoint = "https://\(bracketed)\(url.port.map { ":\($0)" } ?? "")"
         self.bucket = bucket
         self.prefix = prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/"
         self.region = region

@@ -13,7 +13,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "calltrace-bench",
         abstract: "CallTrace benchmarks, each beside a floor measured in the same run.",
-        subcommands: [RPCBench.self, MediaBench.self, TranscriptBench.self, WebsiteBench.self, CClientBench.self, WebBench.self, TelephonyBench.self])
+        subcommands: [RPCBench.self, MediaBench.self, StorageBench.self, TranscriptBench.self, WebsiteBench.self, CClientBench.self, WebBench.self, TelephonyBench.self])
 }
 
 /// ctrpc/1 against a plain C OpenSSL echo (ctrpc-floor), alternating each round, because loopback
@@ -205,6 +205,27 @@ final class ServerThreads: @unchecked Sendable {
     }
 }
 
+/// Uploads `mib` copies of `block` (whose SHA-256 is `sha`) as an MP3 recording of org-bench's `call`.
+func uploadRecording(_ gateway: Calltrace_Media_V1_RecordingServiceClient, call: String, block: Data, mib: Int, sha: Data) async throws
+    -> Calltrace_Media_V1_Recording {
+    try await gateway.uploadRecording(options: .init(timeout: .seconds(600))) { writer in
+        try await writer.send(.with { $0.header = .with {
+            $0.orgID = "org-bench"; $0.callID = call; $0.format = .mp3; $0.channels = 1; $0.sha256 = sha
+        } })
+        for _ in 0..<mib { try await writer.send(.with { $0.chunk = block }) }
+    }.recording
+}
+
+/// Plays a recording of org-bench whole, checking it is `expecting` bytes.
+func playRecording(_ client: Calltrace_Media_V1_RecordingServiceClient, _ id: String, expecting: Int) async throws {
+    let played = try await client.playRecording(.with { $0.orgID = "org-bench"; $0.recordingID = id }, options: .init(timeout: .seconds(600))) { stream in
+        var bytes = 0
+        for try await message in stream { bytes += message.data.count }
+        return bytes
+    }
+    guard played == expecting else { throw ValidationError("played \(played) bytes of \(expecting)") }
+}
+
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
@@ -276,12 +297,7 @@ struct MediaBench: AsyncParsableCommand {
             let before = try Memory.of(process.pid)
             try Memory.resetPeak(process.pid)
             let started = ContinuousClock.now
-            let stored = try await gateway.uploadRecording(options: .init(timeout: .seconds(600))) { writer in
-                try await writer.send(.with { $0.header = .with {
-                    $0.orgID = "org-bench"; $0.callID = "bench-\(round)"; $0.format = .mp3; $0.channels = 1; $0.sha256 = sha
-                } })
-                for _ in 0..<mib { try await writer.send(.with { $0.chunk = block }) }
-            }.recording
+            let stored = try await uploadRecording(gateway, call: "bench-\(round)", block: block, mib: mib, sha: sha)
             let uploadRate = Double(mib << 20) / 1e6 / started.duration(to: .now).seconds
             growth["upload", default: []].append(Double(try Memory.of(process.pid).peak - before.current) / 1_048_576)
             rows["upload MB/s", default: []].append((uploadRate, floorRate))
@@ -289,13 +305,7 @@ struct MediaBench: AsyncParsableCommand {
             let idle = try Memory.of(process.pid)
             try Memory.resetPeak(process.pid)
             let playStarted = ContinuousClock.now
-            let played = try await transcript.playRecording(.with { $0.orgID = "org-bench"; $0.recordingID = stored.recordingID },
-                                                             options: .init(timeout: .seconds(600))) { stream in
-                var bytes = 0
-                for try await message in stream { bytes += message.data.count }
-                return bytes
-            }
-            guard played == mib << 20 else { throw ValidationError("played \(played) bytes of \(mib << 20)") }
+            try await playRecording(transcript, stored.recordingID, expecting: mib << 20)
             rows["playback MB/s", default: []].append((Double(mib << 20) / 1e6 / playStarted.duration(to: .now).seconds, floorRate))
             growth["playback", default: []].append(Double(try Memory.of(process.pid).peak - idle.current) / 1_048_576)
             print("round \(round) done")

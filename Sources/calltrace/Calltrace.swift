@@ -284,8 +284,9 @@ struct ConnectionOptions: ParsableArguments {
         var checks: [(name: String, kind: String, host: String, port: Int)] = []
         if all {
             if let deployment {
-                checks = deployment.everyone.compactMap { named in
-                    Deployment.hostAndPort(named.address).map { (named.name, named.kind, $0.host, $0.port) }
+                // Each replica of a service is checked on its own.
+                checks = deployment.everyone.flatMap { named in
+                    (Deployment.addresses(named.address) ?? []).map { (named.name, named.kind, $0.host, $0.port) }
                 }
             } else {
                 checks = services.map { ($0.name, "service", host, $0.port) }
@@ -301,10 +302,10 @@ struct ConnectionOptions: ParsableArguments {
                 guard let address = Deployment.hostAndPort(target) else { throw ValidationError("--target must be host:port, not \(target)") }
                 checks = [(service, kind, address.host, address.port)]
             } else if deployment != nil {
-                guard let address = listed.flatMap({ Deployment.hostAndPort($0.address) }) else {
+                guard let addresses = listed.flatMap({ Deployment.addresses($0.address) }) else {
                     throw ValidationError("the deployment file names no address for \(service); give --target host:port")
                 }
-                checks = [(service, kind, address.host, address.port)]
+                checks = addresses.map { (service, kind, $0.host, $0.port) }
             } else {
                 throw ValidationError("where is \(service)? give --target host:port, or --deployment FILE (or $CALLTRACE_DEPLOYMENT)")
             }

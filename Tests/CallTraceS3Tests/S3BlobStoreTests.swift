@@ -1,6 +1,7 @@
 import CallTraceKeys
 @testable import CallTraceS3
 import CallTraceStorage
+import CallTraceSync
 import CallTraceTestSupport
 import Foundation
 import Testing
@@ -28,7 +29,7 @@ struct S3BlobStoreTests {
             #expect(try store.client.listKeys(prefix: "") == ["media/recordings/rec-1"], "the prefix is a folder of the bucket")
             #expect(try store.read("rec-1", offset: 0, length: 300_000) == data)
             #expect(try store.read("rec-1", offset: 123_457, length: 1000) == data[123_457..<124_457])
-            #expect(throws: S3Error.self) { try store.read("rec-1", offset: 299_990, length: 20) }
+            #expect(throws: BlobError.self, "past its end: short, as a damaged file is") { try store.read("rec-1", offset: 299_990, length: 20) }
             try store.delete("rec-1")
             #expect(try store.names().isEmpty)
             #expect(throws: BlobError.self) { try store.read("rec-1", offset: 0, length: 1) }
@@ -116,7 +117,7 @@ struct S3BlobStoreTests {
                          "DELETE /firm/blobs/old?uploadId=u%2B1%2F%3D"], "\(sent)")
     }
 
-    @Test("Sealed chunks in the bucket: the store holds no plaintext, the reader opens any range from it, and destroying the key leaves it unreadable")
+    @Test("Sealed chunks in the bucket: the store holds no plaintext, the reader opens any range from it, and a byte changed in the bucket is found")
     func sealed() async throws {
         let pki = try TemporaryPKI()
         try await withTemporaryS3(pki: pki) { s3 in
@@ -143,9 +144,78 @@ struct S3BlobStoreTests {
             let reader = SealedBlobReader(keys: keys, blobs: store, key: key, blob: "rec-9", chunkBytes: 64 << 10, sizeBytes: UInt64(plain.count))
             #expect(try reader.bytes(from: 0, to: UInt64(plain.count)) == plain)
             #expect(try reader.bytes(from: 65_530, to: 131_080) == plain[65_530..<131_080])
-            try keys.destroyObjectKey(org: "org-1", object: "rec-9")
-            #expect(throws: (any Error).self) { _ = try keys.objectKey(org: "org-1", object: "rec-9") }
+            // A tampered object in the bucket is damage, named by its chunk.
+            let tampered = try store.create("rec-9x")
+            var flipped = stored
+            flipped[70_000] ^= 1
+            try tampered.append(flipped)
+            try tampered.commit()
+            let other = SealedBlobReader(keys: keys, blobs: store, key: key, blob: "rec-9x", chunkBytes: 64 << 10, sizeBytes: UInt64(plain.count))
+            let damaged = #expect(throws: SealedBlobReader.Damaged.self) { _ = try other.bytes(from: 0, to: UInt64(plain.count)) }
+            #expect(damaged?.chunk == 1)
         }
+    }
+
+    @Test("A prefix is one deployment's: claimed on first use, claimed again by the same key store, refused to another (its sweep would delete the first one's recordings)")
+    func owner() async throws {
+        let pki = try TemporaryPKI()
+        try await withTemporaryS3(pki: pki) { s3 in
+            let store = try S3BlobStore(client: try s3.newBucket(prefix: "firm/recordings"))
+            try store.claim(owner: "key-store-a")
+            try store.claim(owner: "key-store-a")
+            let error = #expect(throws: S3Error.self) { try store.claim(owner: "key-store-b") }
+            #expect(error?.description.contains("holds another deployment's recordings") == true, "\(error?.description ?? "")")
+            #expect(try store.names().isEmpty, "the owner mark is not a blob")
+        }
+    }
+
+    @Test("An outage is not damage: a 503 is tried three times and then reported as the store's failure; a missing object, a short one or a bucket gone each say what they are")
+    func outageIsNotDamage() throws {
+        let answers = Locked<[Int: Int]>([:])
+        let (server, transport) = try SigV4VectorTests.capture { request in
+            switch request.path {
+            case "/firm/recordings/busy":
+                answers.withLock { $0[503, default: 0] += 1 }
+                return .init(status: 503, headers: ["Content-Type": "application/xml"], body: Data("<Error><Code>SlowDown</Code></Error>".utf8))
+            case "/firm/recordings/gone":
+                return .init(status: 404, headers: ["Content-Type": "application/xml"], body: Data("<Error><Code>NoSuchKey</Code></Error>".utf8))
+            case "/firm/recordings/short":
+                return .init(status: 206, headers: [:], body: Data(count: 5))
+            case "/firm/recordings/nobucket":
+                return .init(status: 404, headers: ["Content-Type": "application/xml"], body: Data("<Error><Code>NoSuchBucket</Code></Error>".utf8))
+            default:
+                return .init(status: 200, headers: [:], body: Data())  // no ETag: not a confirmed store
+            }
+        }
+        defer { server.stop() }
+        let location = try S3Location(endpoint: "https://s3.eu-west-2.amazonaws.com", bucket: "firm", prefix: "recordings", region: "eu-west-2",
+                                      accessKeyID: "AKIAIOSFODNN7EXAMPLE", secretKey: "secret")
+        let store = try S3BlobStore(client: S3Client(location: location, transport: transport))
+        let busy = #expect(throws: S3Error.self) { try store.read("busy", offset: 0, length: 10) }
+        #expect(busy?.description == "reading recordings/busy: the object store answered 503 SlowDown")
+        #expect(answers.withLock { $0[503] } == 3)
+        #expect(throws: BlobError.self) { try store.read("gone", offset: 0, length: 10) }
+        #expect(throws: BlobError.self) { try store.read("short", offset: 0, length: 10) }
+        let bucketGone = #expect(throws: S3Error.self) { try store.read("nobucket", offset: 0, length: 10) }
+        #expect(bucketGone?.description.contains("NoSuchBucket") == true)
+        #expect(throws: S3Error.self, "deleted, but the store cannot say it is gone") { try store.delete("nobucket") }
+        let unconfirmed = #expect(throws: S3Error.self) { try store.client.putObject("recordings/x", Data("a".utf8)) }
+        #expect(unconfirmed?.description == "storing recordings/x: the object store did not confirm it (no ETag)")
+    }
+
+    @Test("Neither the signing settings nor a location print their secret, however they are printed")
+    func secretNeverPrinted() throws {
+        let location = try S3Location(endpoint: "https://[::1]:9000", bucket: "firm", prefix: "r", region: "eu-west-2",
+                                      accessKeyID: "minioadmin", secretKey: "s3cr3t-VALUE")
+        #expect(location.endpoint == "https://[::1]:9000")
+        let request = try S3Client(location: location).request("GET", key: "r/x")
+        var dumped = ""
+        dump(request, to: &dumped)
+        dump(location, to: &dumped)
+        for text in ["\(request)", String(reflecting: request), "\(location)", String(reflecting: location), dumped] {
+            #expect(!text.contains("s3cr3t"), "\(text)")
+        }
+        #expect(request.url == "https://[::1]:9000/firm/r/x")
     }
 
     @Test("A wrong secret is refused by the store; the error names the operation and S3's code, never the key id's secret")

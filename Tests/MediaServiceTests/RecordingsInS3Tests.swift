@@ -30,7 +30,8 @@ struct RecordingsInS3Tests {
             let short = wavFile(samples: 100_000), long = wavFile(samples: 4_800_000)  // 200 KB; 9.6 MB: two parts
             let one = try await deployment.upload(short, org: org, call: "call-s3-1")
             let two = try await deployment.upload(long, org: org, call: "call-s3-2")
-            #expect(try bucket.listKeys(prefix: "").sorted() == ["firm-a/recordings/\(one.recordingID)", "firm-a/recordings/\(two.recordingID)"].sorted())
+            #expect(try bucket.listKeys(prefix: "").sorted() == ["firm-a/recordings/\(one.recordingID)", "firm-a/recordings/\(two.recordingID)",
+                                                                "firm-a/recordings/calltrace.owner"].sorted())
             #expect(try bucket.listUploads(prefix: "").isEmpty)
 
             #expect(try await deployment.gateway.play(one.recordingID, org: org, options: asAdmin) == short)
@@ -44,10 +45,18 @@ struct RecordingsInS3Tests {
             #expect(stored.range(of: short.subdata(in: 1_000..<1_064)) == nil)
 
             _ = try await deployment.gateway.deleteRecording(.with { $0.orgID = org; $0.recordingID = one.recordingID }, options: asAdmin)
-            #expect(try bucket.listKeys(prefix: "") == ["firm-a/recordings/\(two.recordingID)"])
+            #expect(try bucket.listKeys(prefix: "").sorted() == ["firm-a/recordings/\(two.recordingID)", "firm-a/recordings/calltrace.owner"].sorted())
             #expect(try !deployment.keyedRecordings().contains(one.recordingID))
             #expect(await code { _ = try await deployment.gateway.play(one.recordingID, org: org, options: asAdmin) } == .notFound)
             await deployment.stop()
+
+            // Another deployment (its own database and key store) pointed at the same folder of
+            // the bucket would sweep away these recordings: it does not start.
+            await #expect(throws: (any Error).self) {
+                let other = try await MediaDeployment(adjustMedia: Self.settings(s3, bucket: bucket.location.bucket, prefix: "firm-a/recordings"))
+                await other.stop()
+            }
+            #expect(try bucket.listKeys(prefix: "firm-a/recordings/").contains("firm-a/recordings/\(two.recordingID)"))
         }
     }
 
@@ -60,10 +69,13 @@ struct RecordingsInS3Tests {
         FileManager.default.createFile(atPath: tight, contents: Data("secret-value-2\n".utf8), attributes: [.posixPermissions: 0o600])
         let cases: [([(String, String)], String)] = [
             ([("blob_store", "s3://firm-a/recordings")], "needs s3_endpoint, s3_region, s3_access_key_id and s3_secret_key_file"),
-            ([("blob_store", "s3://firm-a"), ("s3_endpoint", "https://s3.eu-west-2.amazonaws.com"), ("s3_region", "eu-west-2"),
+            ([("blob_store", "s3://firm-a/recordings"), ("s3_endpoint", "https://s3.eu-west-2.amazonaws.com"), ("s3_region", "eu-west-2"),
               ("s3_access_key_id", "AKIAIOSFODNN7EXAMPLE"), ("s3_secret_key_file", loose)], "s3_secret_key_file"),
             ([("s3_region", "eu-west-2")], "blob_store is a folder"),
-            ([("blob_store", "s3://Firm_A"), ("s3_endpoint", "https://s3.eu-west-2.amazonaws.com"), ("s3_region", "eu-west-2"),
+            ([("s3_addressing", "virtual-hosted")], "blob_store is a folder"),
+            ([("blob_store", "s3://firm-a"), ("s3_endpoint", "https://s3.eu-west-2.amazonaws.com"), ("s3_region", "eu-west-2"),
+              ("s3_access_key_id", "AKIAIOSFODNN7EXAMPLE"), ("s3_secret_key_file", tight)], "must name a folder of the bucket"),
+            ([("blob_store", "s3://Firm_A/recordings"), ("s3_endpoint", "https://s3.eu-west-2.amazonaws.com"), ("s3_region", "eu-west-2"),
               ("s3_access_key_id", "AKIAIOSFODNN7EXAMPLE"), ("s3_secret_key_file", tight)], "not a valid bucket name"),
         ]
         for (settings, expected) in cases {

@@ -106,11 +106,16 @@ struct ProcessSample: Sendable {
     let rssKiB: Int
     let anonKiB: Int
     let threads: Int
+    /// Over a window of samples, the fewest threads (one sample: its own count). Worker threads
+    /// started for a burst of blocking work (libdispatch's, a database's readers) end once idle;
+    /// a leaked thread never does, so it raises the floor.
+    let threadsFloor: Int
 
-    init(rssKiB: Int, anonKiB: Int, threads: Int) {
+    init(rssKiB: Int, anonKiB: Int, threads: Int, threadsFloor: Int? = nil) {
         self.rssKiB = rssKiB
         self.anonKiB = anonKiB
         self.threads = threads
+        self.threadsFloor = threadsFloor ?? threads
     }
 
     init?(pid: pid_t) {
@@ -123,6 +128,7 @@ struct ProcessSample: Sendable {
         rssKiB = rss
         anonKiB = anon
         self.threads = threads
+        threadsFloor = threads
     }
 }
 

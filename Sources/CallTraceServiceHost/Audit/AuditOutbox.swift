@@ -59,7 +59,7 @@ public final class AuditOutbox: Sendable {
     public typealias Append = @Sendable ([Calltrace_Compliance_V1_AuditEvent]) async throws -> Calltrace_Compliance_V1_AppendAuditEventsResponse
 
     /// Forwards to compliance through `client`: registers the `audit.forward` job's handler.
-    public func forward(to client: RPCClient) {
+    public func forward(to client: any RPCChannel) {
         forward { events in
             try await Calltrace_Compliance_V1_AuditServiceClient(client).appendAuditEvents(.with { $0.events = events },
                                                                                            options: .init(timeout: .seconds(10), failFast: true))
@@ -144,7 +144,7 @@ public final class AuditOutbox: Sendable {
     /// events compliance answered for. Acknowledged events leave the outbox; rejected ones move to
     /// the dead-letter table with compliance's reason, so one bad event never blocks the others.
     @discardableResult
-    public func forwardOnce(_ client: RPCClient) async throws -> Int {
+    public func forwardOnce(_ client: any RPCChannel) async throws -> Int {
         try await forwardOnce { events in
             try await Calltrace_Compliance_V1_AuditServiceClient(client).appendAuditEvents(.with { $0.events = events },
                                                                                            options: .init(timeout: .seconds(10), failFast: true))

@@ -40,7 +40,7 @@ public final class IdentityAuthorizer: Sendable {
     private let configuration: Configuration
     private let cache = Locked<[Key: Entry]>([:])
 
-    public init(identity: RPCClient, configuration: Configuration = Configuration()) {
+    public init(identity: any RPCChannel, configuration: Configuration = Configuration()) {
         self.identity = Calltrace_Identity_V1_IdentityServiceClient(identity)
         self.configuration = configuration
     }

@@ -59,8 +59,9 @@ public struct ServiceContext: Sendable {
     public let jobs: JobQueue
     public let configuration: ServiceConfiguration
     public let logger: Logger
-    /// Clients of the configured peers, by service name, presenting this service's certificate.
-    public let peers: [String: RPCClient]
+    /// Clients of the configured peers, by service name, presenting this service's certificate:
+    /// an `RPCClient`, or a `ReplicaSet` for a peer at several addresses.
+    public let peers: [String: any RPCChannel]
     /// Asks identity about users' tokens (with a short allow cache); nil without an identity peer.
     public let authorizer: IdentityAuthorizer?
     /// The time the service's rules read (the system clock; a `TestClock` in tests).

@@ -83,7 +83,7 @@ public final class ServiceInstance: Sendable {
         let jobs = JobQueue(database: database, clock: clock)
         let outbox = AuditOutbox(database: database, service: name, jobs: jobs)
         let server: RPCServer
-        let peers: [String: RPCClient]
+        let peers: [String: any RPCChannel]
         do {
             let own = try TLSContext.shared(role: .client, credentials: credentials).identity
             // The certificate must name this very service: media never starts as identity, nor a
@@ -94,16 +94,18 @@ public final class ServiceInstance: Sendable {
             }
             let trustDomain = identity.trustDomain
             peers = try Dictionary(uniqueKeysWithValues: configuration.peers.map { peer, address in
-                let parts = address.split(separator: ":")
                 // A gateway that serves calls of its own (the telephony gateway's numbers and call
                 // backs, for the web app) proves to be that gateway.
                 let kind = Service.gatewayPeers.contains(peer) ? PeerIdentity.Kind.gateway : .service
-                let target = RPCClient.Target(host: String(parts[0]), port: Int(parts[1]) ?? 0,
-                                              identity: "spiffe://\(trustDomain)/\(kind.rawValue)/\(peer)")
-                return switch transport {
-                case .tls: (peer, try RPCClient(target: target, configuration: .init(credentials: credentials)))
-                case .inProcess(let network): (peer, RPCClient(inProcess: network, target: target, as: identity))
+                // Several addresses are one peer's replicas: calls spread across them.
+                let clients = try (Deployment.addresses(address) ?? []).map { host, port in
+                    let target = RPCClient.Target(host: host, port: port, identity: "spiffe://\(trustDomain)/\(kind.rawValue)/\(peer)")
+                    return switch transport {
+                    case .tls: try RPCClient(target: target, configuration: .init(credentials: credentials))
+                    case .inProcess(let network): RPCClient(inProcess: network, target: target, as: identity)
+                    }
                 }
+                return (peer, clients.count == 1 ? clients[0] : ReplicaSet(clients) as any RPCChannel)
             })
             var serverConfiguration = RPCServer.Configuration(
                 credentials: credentials,

@@ -186,7 +186,7 @@ public struct ServiceConfiguration: Sendable {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
             throw ConfigurationError("listen must be host:port, not \(listen)")
         }
-        for (name, address) in peers where address.split(separator: ":").count != 2 {
+        for (name, address) in peers where Deployment.addresses(address) == nil {
             throw ConfigurationError("peer \(name) must be host:port, not \(address)")
         }
         try own.validate()

@@ -72,7 +72,7 @@ struct PeerCallData: CallDataServices {
 
     let identity: Calltrace_Identity_V1_IdentityServiceClient
 
-    init(media: RPCClient, transcript: RPCClient, identity: RPCClient) {
+    init(media: any RPCChannel, transcript: any RPCChannel, identity: any RPCChannel) {
         self.media = .init(media)
         calls = .init(transcript)
         suppressions = .init(transcript)

@@ -105,7 +105,7 @@ extension RecordingRules {
         }
         committed = true
         try keys.destroyObjectKey(org: org, object: row.blobID)
-        try blobs.delete(row.blobID)
+        try await deleteBlobs([row.blobID])
         return (try await recording(row.id, org: org), muted.mutedBytes)
     }
 

@@ -137,13 +137,13 @@ struct RecordingRules: Sendable {
                 return nil
             }
             if let kept {
-                try? blobs.delete(id)
+                try? await deleteBlobs([id])
                 try? keys.destroyObjectKey(org: org, object: id)
                 stored = true  // nothing of this upload is left to abandon
                 return kept
             }
         } catch {
-            try? blobs.delete(id)
+            try? await deleteBlobs([id])
             throw error
         }
         stored = true
@@ -268,7 +268,7 @@ struct RecordingRules: Sendable {
         }
         guard let blobID = deleted else { throw DomainError.notFound("recording \(id.prefix(64)) not found in organisation \(org)") }
         try keys.destroyObjectKey(org: org, object: blobID)
-        try blobs.delete(blobID)
+        try await deleteBlobs([blobID])
     }
 
     /// Every recording of a call destroyed (compliance deleting the call everywhere, P10): rows
@@ -290,7 +290,7 @@ struct RecordingRules: Sendable {
             return rows
         }
         try keys.destroyObjectKeys(org: org, objects: rows.map(\.blobID))
-        for row in rows { try blobs.delete(row.blobID) }
+        try await deleteBlobs(rows.map(\.blobID))
         return rows.count
     }
 
@@ -377,7 +377,7 @@ struct RecordingRules: Sendable {
         }
         committed = true
         try keys.destroyObjectKey(org: org, object: row.blobID)
-        try blobs.delete(row.blobID)
+        try await deleteBlobs([row.blobID])
         return (try await recording(id, org: org), muted)
     }
 
@@ -404,7 +404,7 @@ struct RecordingRules: Sendable {
             return (batch, found.count > limit)
         }
         try keys.destroyObjectKeys(org: org, objects: batch.map(\.blobID))
-        for row in batch { try blobs.delete(row.blobID) }
+        try await deleteBlobs(batch.map(\.blobID))
         return (batch.count, batch.reduce(0) { $0 + $1.sizeBytes }, more)
     }
 
@@ -421,8 +421,16 @@ struct RecordingRules: Sendable {
             return (ids, counts)
         }
         try keys.shred(org: org)
-        for id in ids { try blobs.delete(id) }
+        try await deleteBlobs(ids)
         return counts
+    }
+
+    /// Removes sealed files, on the blocking pool: a blob store's delete is a system call, or
+    /// two requests to an object store, and neither may hold a thread of the cooperative pool.
+    /// In a task of its own, so a caller that goes away (a cancelled call) does not stop it halfway.
+    func deleteBlobs(_ ids: [String]) async throws {
+        guard !ids.isEmpty else { return }
+        try await Task { [blocking, blobs] in try await blocking.run { for id in ids { try blobs.delete(id) } } }.value
     }
 
     // MARK: Start-up sweep
@@ -460,6 +468,11 @@ struct ChunkReader: Sendable {
             return try reader.bytes(from: start, to: end)
         } catch let error as SealedBlobReader.Damaged {
             throw DomainError.corrupt("recording \(id) is damaged (chunk \(error.chunk) is missing or failed authentication); nothing altered is played")
+        } catch let error as DomainError {
+            throw error
+        } catch {
+            // The store did not answer (an object store's outage): the recording is not damaged.
+            throw DomainError.unavailable("recording \(id) cannot be read from its store now; try again")
         }
     }
 }

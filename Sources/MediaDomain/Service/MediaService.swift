@@ -32,7 +32,11 @@ public struct MediaService: CallTraceService {
         let settings = context.configuration[Settings.self]
         let blobs: any BlobStore
         if let bucket = try settings.s3() {
-            blobs = try S3BlobStore(client: S3Client(location: bucket))
+            let store = try S3BlobStore(client: S3Client(location: bucket))
+            do { try store.claim(owner: try context.keys.verifyMasterKey()) } catch let error as S3Error {
+                throw ConfigurationError("blob_store: \(error.description)")
+            }
+            blobs = store
             context.logger.notice("recordings kept in an S3-compatible bucket", metadata: ["blob_store": "\(bucket)"])
         } else {
             blobs = try FileBlobStore(folder: settings.blobStore ?? Self.defaultBlobFolder(database: context.configuration.database))

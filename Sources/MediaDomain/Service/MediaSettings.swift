@@ -39,7 +39,7 @@ public struct MediaSettings: ServiceSettings, Equatable {
     ]
 
     public func validate() throws {
-        let s3Set = [s3Endpoint, s3Region, s3AccessKeyID, s3SecretKeyFile, s3CAFile].contains { $0 != nil }
+        let s3Set = [s3Endpoint, s3Region, s3AccessKeyID, s3SecretKeyFile, s3CAFile].contains { $0 != nil } || s3Addressing != "path"
         if s3Set && s3Location == nil {
             throw ConfigurationError("the s3_* settings are for blob_store s3://bucket/prefix; blob_store is a folder")
         }
@@ -51,12 +51,16 @@ public struct MediaSettings: ServiceSettings, Equatable {
         guard let blobStore, blobStore.hasPrefix("s3://") else { return nil }
         let rest = blobStore.dropFirst("s3://".count)
         let bucket = rest.prefix { $0 != "/" }
-        return (String(bucket), String(rest.dropFirst(bucket.count).drop { $0 == "/" }))
+        return (String(bucket), String(rest.dropFirst(bucket.count).dropFirst()))
     }
 
     /// The bucket `blob_store` names, checked and with its secret read; nil for a folder.
     func s3() throws -> S3Location? {
         guard let (bucket, prefix) = s3Location else { return nil }
+        // A bucket's root may hold anything: media keeps to a folder of its own, which it sweeps.
+        guard !prefix.isEmpty else {
+            throw ConfigurationError("blob_store \(blobStore ?? "") must name a folder of the bucket (s3://bucket/recordings): media sweeps what it holds")
+        }
         guard let s3Endpoint, let s3Region, let s3AccessKeyID, let s3SecretKeyFile else {
             throw ConfigurationError("blob_store \(blobStore ?? "") needs s3_endpoint, s3_region, s3_access_key_id and s3_secret_key_file")
         }

@@ -25,9 +25,9 @@ struct Backend: Sendable {
     /// Call backs, when the deployment names a telephony gateway (its numbers and call backs); else nil.
     let callbacks: Calltrace_Telephony_V1_CallbackServiceClient?
     /// The connections themselves, by service name, for `/api/v1/rpc` (`RPCRelay`).
-    let peers: [String: RPCClient]
+    let peers: [String: any RPCChannel]
 
-    init(peers: [String: RPCClient]) {
+    init(peers: [String: any RPCChannel]) {
         self.peers = peers
         identity = .init(peers["identity"]!)
         alerts = .init(peers["identity"]!)

@@ -17,7 +17,7 @@ import SwiftProtobuf
 /// person's token with the address this gateway saw (never one the caller names), so the
 /// service authorises, refuses and audits it as it does a page's; the gateway adds no rule of its own.
 struct RPCRelay {
-    let peers: [String: RPCClient]
+    let peers: [String: any RPCChannel]
     let logger: Logger
     /// Streams held open at once: a reader that stops reading holds one until its deadline.
     let streams = StreamBudget(perToken: 4, total: 64)
@@ -197,8 +197,8 @@ struct Codec: Sendable {
 /// body in either codec.
 struct RelayedMethod: Sendable {
     enum Call: Sendable {
-        case unary(@Sendable (Data, Codec, RPCClient, CallOptions) async throws -> Data)
-        case serverStreaming(@Sendable (Data, Codec, RPCClient, CallOptions, _ emit: (Data) async throws -> Void) async throws -> Void)
+        case unary(@Sendable (Data, Codec, any RPCChannel, CallOptions) async throws -> Data)
+        case serverStreaming(@Sendable (Data, Codec, any RPCChannel, CallOptions, _ emit: (Data) async throws -> Void) async throws -> Void)
     }
     let peer: String
     let call: Call
