@@ -203,10 +203,11 @@ public final class RPCClient: RPCChannel {
         try Task.checkCancellation()
         if let deadline, deadline <= .now { throw RPCError(.deadlineExceeded, "deadline exceeded before the call started") }
         let connection: ClientConnection
+        let connectDeadline = options.connectWithin.map { within in deadline.map { min($0, .now + within) } ?? .now + within } ?? deadline
         do {
-            connection = try await self.connection(deadline: deadline, failFast: options.failFast)
-        } catch var error as RPCError where error.code == .unavailable {
-            error.neverSent = true
+            connection = try await self.connection(deadline: connectDeadline, failFast: options.failFast)
+        } catch var error as RPCError where error.code == .unavailable || error.code == .deadlineExceeded {
+            error.neverSent = true  // no connection: nothing was written
             throw error
         }
         let streamsRequests = firstMessage == nil
@@ -453,6 +454,10 @@ public struct CallOptions: Sendable {
     /// retries or waiting out the client's reconnect back-off. For callers that retry on their own
     /// schedule, such as durable jobs, whose worker would otherwise sit out both. Default false.
     public var failFast: Bool
+    /// How long the call may wait for a connection before it gives up as never sent (within its
+    /// deadline): a `ReplicaSet` gives each replica but the last a share of the time, so one that
+    /// does not answer (a host gone silent) leaves the rest for the next.
+    var connectWithin: Duration?
 
     public init(timeout: Duration? = nil, metadata: Metadata = Metadata(), failFast: Bool = false) {
         self.timeout = timeout

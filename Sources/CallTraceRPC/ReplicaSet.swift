@@ -11,7 +11,9 @@ import SwiftProtobuf
 /// had), and so does an idempotent unary call that found its replica gone (UNAVAILABLE: the
 /// connection dropped under it); any other failure is the replica's answer and stays, as with
 /// one address. Replicas before the last are asked with `failFast` (one connection attempt, no
-/// back-off waited out); the last one as the caller asked.
+/// back-off waited out) and a share of the time left to connect in (a host gone silent does not
+/// hold the call to its deadline); the last one as the caller asked. The caller's timeout runs
+/// once, over all the replicas tried.
 public final class ReplicaSet: RPCChannel {
     public let replicas: [RPCClient]
     private struct State {
@@ -50,13 +52,25 @@ public final class ReplicaSet: RPCChannel {
         }
     }
 
+    /// The most a replica but the last waits for a connection.
+    static let connectShare = Duration.seconds(2)
+
     /// Runs `call` on each replica in this call's order until one takes it.
     private func first<T>(_ options: CallOptions, repeatable: Bool, _ call: (RPCClient, CallOptions) async throws -> T) async throws -> T {
         let order = order()
+        let deadline = options.timeout.map { ContinuousClock.now + $0 }
         for (position, index) in order.enumerated() {
             let isLast = position == order.count - 1
             var attempt = options
-            if !isLast { attempt.failFast = true }
+            let remaining = deadline.map { ContinuousClock.now.duration(to: $0) }
+            if let remaining {
+                guard remaining > .zero else { throw RPCError(.deadlineExceeded, "deadline exceeded before a replica answered") }
+                attempt.timeout = remaining
+            }
+            if !isLast {
+                attempt.failFast = true
+                attempt.connectWithin = min(Self.connectShare, (remaining ?? Self.connectShare) / (order.count - position))
+            }
             do {
                 let result = try await call(replicas[index], attempt)
                 mark(index, reachable: true)
@@ -64,6 +78,8 @@ public final class ReplicaSet: RPCChannel {
             } catch let error as RPCError where error.neverSent || (repeatable && error.code == .unavailable && error.isTransient) {
                 mark(index, reachable: false)
                 if isLast { throw error }
+            } catch let error as RPCError where error.code == .deadlineExceeded || error.code == .cancelled {
+                throw error  // the caller's limits ran out: the replica said nothing either way
             } catch let error as RPCError {
                 mark(index, reachable: true)  // it answered, if only to refuse
                 throw error

@@ -81,9 +81,10 @@ public struct S3Client: Sendable {
     static let attempts = 3
     private static func pause(_ attempt: Int) { usleep(useconds_t(100_000 << (2 * (attempt - 1)))) }
 
-    /// A 404 for want of the object (not of the bucket: a bucket gone is the store's failure).
+    /// A 404 for want of the object, as S3 says it (not a bucket gone, nor a proxy's page: the
+    /// store's failure, not a missing blob).
     static func isNoSuchKey(_ response: HTTPSResponse) -> Bool {
-        response.status == 404 && S3XML.texts("Code", in: response.body).first.map { $0 == "NoSuchKey" } ?? true
+        response.status == 404 && S3XML.texts("Code", in: response.body).first == "NoSuchKey"
     }
 
     static func failure(_ operation: String, _ response: HTTPSResponse) -> S3Error {

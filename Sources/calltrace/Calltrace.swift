@@ -299,8 +299,8 @@ struct ConnectionOptions: ParsableArguments {
             let listed = deployment?.everyone.first { $0.name == service }
             let kind = listed?.kind ?? (gateway || platformGateways.contains(service) ? "gateway" : "service")
             if let target {
-                guard let address = Deployment.hostAndPort(target) else { throw ValidationError("--target must be host:port, not \(target)") }
-                checks = [(service, kind, address.host, address.port)]
+                guard let addresses = Deployment.addresses(target) else { throw ValidationError("--target must be host:port, not \(target)") }
+                checks = addresses.map { (service, kind, $0.host, $0.port) }
             } else if deployment != nil {
                 guard let addresses = listed.flatMap({ Deployment.addresses($0.address) }) else {
                     throw ValidationError("the deployment file names no address for \(service); give --target host:port")

@@ -1,6 +1,7 @@
 import CallTraceAPI
 import CallTraceProto
 @testable import CallTraceRPC
+import CallTraceTLS
 import CallTraceTestSupport
 import Foundation
 import Logging
@@ -54,6 +55,21 @@ struct ReplicaSetTests {
             _ = try await set.unary(Calltrace_Testing_V1_EchoService.echo, .with { $0.tag = "none" }, options: .init(timeout: .seconds(2), failFast: true))
         }
         #expect(error?.code == .unavailable)
+    }
+
+    @Test("A replica gone silent (its port takes connections and never answers) does not hold a call to its deadline: the next replica gets the rest of the time")
+    func silentReplica() async throws {
+        let (fixture, second) = try Self.replicas()
+        second.server.stop()
+        let silent = try TCPListener(host: "127.0.0.1", port: 0)  // never accepts: TCP connects, TLS never answers
+        defer { silent.shutdown() }
+        let set = ReplicaSet([try fixture.client(port: silent.port), try fixture.client()])
+        defer { set.close() }
+        // The silent replica gets a share of the time to connect (2 s), not the call's 60 s (on a loaded machine its timer fires late: 11 s seen).
+        let started = ContinuousClock.now
+        _ = try await set.unary(Calltrace_Testing_V1_EchoService.echo, .with { $0.tag = "past-silence" }, options: .init(timeout: .seconds(60)))
+        #expect(started.duration(to: .now) < .seconds(45))
+        #expect(fixture.echo.observations.completedTags == ["past-silence"])
     }
 
     @Test("A replica's own answer stands: a refusal is not tried on the other replica")
