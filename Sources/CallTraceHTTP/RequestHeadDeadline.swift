@@ -2,7 +2,10 @@ import NIOCore
 import NIOHTTPTypes
 
 /// Closes a connection whose next request's head (request line and headers) has not arrived in
-/// full within `limit` of the connection opening or of the previous response ending. A client
+/// full within `limit` of the server asking for it: once the connection opened, or the previous
+/// response ended, the first read the server's side asks for starts the clock. (Not the opening
+/// itself: a server whose tasks are busy reads late, and that delay is not the client's. Under
+/// ThreadSanitizer's slowdown a request sent at once waited over 3 s to be read.) A client
 /// that connects and says nothing (an idle-connection flood), or dribbles a request a byte at a
 /// time (slowloris), is shed after `limit` and holds no descriptor longer; a request that has
 /// begun its body, or a response still being written, is not timed. (Hummingbird's own idle
@@ -19,23 +22,35 @@ final class RequestHeadDeadline: ChannelDuplexHandler, RemovableChannelHandler {
     /// Requests whose head arrived and whose answer has not ended (more than one when a client
     /// pipelines): the clock runs only when there are none.
     private var unanswered = 0
+    /// Whether the server's side asks for the next head: set when the connection opens and when
+    /// an answer ends, cleared by the read that starts the clock (later reads, a slowloris's
+    /// dribble among them, do not start it again).
+    private var awaitingHead = true
+    /// A read the server's side asked for that no bytes have answered yet.
+    private var readOutstanding = false
 
     init(limit: TimeAmount) {
         self.limit = limit
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { arm(context) }
+    func read(context: ChannelHandlerContext) {
+        readOutstanding = true
+        if awaitingHead && unanswered == 0 && context.channel.isActive {
+            awaitingHead = false
+            arm(context)
+        }
+        context.read()
     }
 
-    func channelActive(context: ChannelHandlerContext) {
-        arm(context)
-        context.fireChannelActive()
+    func channelReadComplete(context: ChannelHandlerContext) {
+        readOutstanding = false
+        context.fireChannelReadComplete()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if case .head = unwrapInboundIn(data) {
             unanswered += 1
+            awaitingHead = false
             disarm()
         }
         context.fireChannelRead(data)
@@ -44,7 +59,11 @@ final class RequestHeadDeadline: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data) {
             unanswered = max(0, unanswered - 1)
-            if unanswered == 0 { arm(context) }
+            // The next head is awaited from the next read the server asks for, or now if it
+            // already asked.
+            if unanswered == 0 {
+                if readOutstanding { arm(context) } else { awaitingHead = true }
+            }
         }
         context.write(data, promise: promise)
     }
