@@ -22,6 +22,7 @@ static struct {
     void (*finish)(PGconn *connection);
     PGresult *(*exec_params)(PGconn *connection, const char *command, int count, const Oid *types, const char *const *values,
                              const int *lengths, const int *formats, int result_format);
+    PGresult *(*exec)(PGconn *connection, const char *command);
     ExecStatusType (*result_status)(const PGresult *result);
     char *(*result_error_field)(const PGresult *result, int field);
     int (*ntuples)(const PGresult *result);
@@ -54,7 +55,7 @@ static void load(void) {
         {(void **)&pq.freemem, "PQfreemem"}, {(void **)&pq.connectdb_params, "PQconnectdbParams"},
         {(void **)&pq.status, "PQstatus"}, {(void **)&pq.ssl_in_use, "PQsslInUse"},
         {(void **)&pq.error_message, "PQerrorMessage"}, {(void **)&pq.finish, "PQfinish"},
-        {(void **)&pq.exec_params, "PQexecParams"}, {(void **)&pq.result_status, "PQresultStatus"},
+        {(void **)&pq.exec_params, "PQexecParams"}, {(void **)&pq.exec, "PQexec"}, {(void **)&pq.result_status, "PQresultStatus"},
         {(void **)&pq.result_error_field, "PQresultErrorField"}, {(void **)&pq.ntuples, "PQntuples"},
         {(void **)&pq.nfields, "PQnfields"}, {(void **)&pq.fname, "PQfname"}, {(void **)&pq.ftype, "PQftype"},
         {(void **)&pq.getisnull, "PQgetisnull"}, {(void **)&pq.getvalue, "PQgetvalue"},
@@ -114,6 +115,8 @@ PGresult *ct_pq_exec(PGconn *connection, const char *command, int count, const u
                      const char *const *values, const int *lengths, const int *formats, int result_format) {
     return pq.exec_params(connection, command, count, types, values, lengths, formats, result_format);
 }
+
+PGresult *ct_pq_exec_script(PGconn *connection, const char *script) { return pq.exec(connection, script); }
 
 int ct_pq_status(const PGresult *result) {
     if (!result) return CT_PQ_FAILED;

@@ -30,6 +30,9 @@ public struct Row: Sendable {
     let columns: [String: Int]
     let values: [SQLiteValue]
 
+    /// Every column's value, in the query's order.
+    public var allValues: [SQLiteValue] { values }
+
     public subscript(_ column: String) -> SQLiteValue {
         guard let index = columns[column] else { return .null }
         return values[index]

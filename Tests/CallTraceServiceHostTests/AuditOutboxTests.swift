@@ -19,7 +19,7 @@ enum SenderAction: String, AuditActionName {
 struct AuditOutboxTests {
     /// A sender's database: the shared tables, opened like a service would.
     func senderDatabase(_ path: String) throws -> Database {
-        try Database(path: path, migrations: [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2), Migration(version: 3, SharedSchema.v3)])
+        try Database(path: path, migrations: SharedSchema.track.migrations)
     }
 
     @Test("Events written while compliance is down wait, survive a sender restart, and arrive once")
@@ -128,7 +128,7 @@ struct AuditPoisonTests {
             configuration: .init(credentials: try compliance.pki.credentials(for: TemporaryPKI.identity("service", "media"))))
         try await compliance.waitUntilServing(client)
         let database = try Database(path: compliance.pki.directory.appendingPathComponent("media.sqlite").path,
-                                    migrations: [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2), Migration(version: 3, SharedSchema.v3)])
+                                    migrations: SharedSchema.track.migrations)
         // Small batches by bytes: 300 events of ~200 bytes need several calls.
         let outbox = AuditOutbox(database: database, service: "media", jobs: JobQueue(database: database, clock: SystemClock()),
                                  batchSize: 200, batchBytes: 8 << 10)

@@ -27,7 +27,7 @@ final class AuditVocabularyTests {
     init() throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         database = try Database(path: directory.appendingPathComponent("sender.sqlite").path,
-                                migrations: [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2), Migration(version: 3, SharedSchema.v3)])
+                                migrations: SharedSchema.track.migrations)
         outbox = AuditOutbox(database: database, service: "media", jobs: JobQueue(database: database, clock: TestClock()))
     }
 

@@ -37,8 +37,7 @@ final class JobQueueTests {
     func database() throws -> Database {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         return try Database(path: directory.appendingPathComponent("service.sqlite").path,
-                            migrations: [Migration(version: 1, SharedSchema.v1), Migration(version: 2, SharedSchema.v2),
-                                         Migration(version: 3, SharedSchema.v3)])
+                            migrations: SharedSchema.track.migrations)
     }
 
     @Test("A failing job is retried with growing backoff on the clock, its attempts and last error recorded, then done")

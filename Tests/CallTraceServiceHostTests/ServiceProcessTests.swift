@@ -185,8 +185,7 @@ struct ServiceProcessTests {
     func listDeadJobs() async throws {
         let setup = try ServiceSetup(service: "media")
         do {
-            let database = try Database(path: setup.database, migrations: [Migration(version: 1, SharedSchema.v1),
-                                                                           Migration(version: 2, SharedSchema.v2), Migration(version: 3, SharedSchema.v3)])
+            let database = try Database(path: setup.database, migrations: SharedSchema.track.migrations)
             let jobs = JobQueue(database: database, clock: TestClock())
             jobs.register(ScriptedHandler(kind: "transcription.notify", permanent: true))
             try await database.write { db in _ = try jobs.enqueue(kind: "transcription.notify", idempotencyKey: "rec_1", in: db) }

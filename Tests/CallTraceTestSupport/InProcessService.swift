@@ -51,6 +51,10 @@ public final class InProcessService: @unchecked Sendable {
         configuration.ca = setup.credentials.trustRootsPath
         configuration.masterKey = setup.masterKey
         configuration.database = setup.database
+        if let server = TestDatabases.postgres {
+            configuration.database = try server.newDatabase(named: "\(Service.name)_\(UUID().uuidString.prefix(8).lowercased())")
+            configuration.databasePasswordFile = server.passwordFile
+        }
         // Identity's development mailbox (a service without that setting has no use for it).
         if configuration.allSettings.contains(where: { $0.key == "mail_outbox" }) { try configuration.set("mail_outbox", setup.mailbox) }
         configuration.peers = peers.mapValues { "127.0.0.1:\($0)" }

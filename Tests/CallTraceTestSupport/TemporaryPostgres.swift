@@ -1,3 +1,4 @@
+import CallTraceStorage
 import Foundation
 
 /// A throw-away PostgreSQL 15 server from Debian's packages (postgresql-15) in a temporary
@@ -6,7 +7,7 @@ import Foundation
 /// root, so under root (CI) it runs as the `postgres` user the package creates.
 ///
 /// `stop()` ends it and removes the folder; `withTemporaryPostgres` makes sure of it.
-public final class TemporaryPostgres: Sendable {
+public final class TemporaryPostgres: TestPostgresServer {
     public static let bin = "/usr/lib/postgresql/15/bin"
     public let folder: String
     public let port: Int
@@ -128,4 +129,48 @@ public func withTemporaryPostgres<T>(pki: TemporaryPKI, _ body: (TemporaryPostgr
 public struct PostgresHarnessError: Error, CustomStringConvertible {
     public let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// A PostgreSQL server tests make databases on: a `TemporaryPostgres`, or the one `make
+/// test-postgres` starts for the whole suite (`CALLTRACE_TEST_POSTGRES_URL`).
+public protocol TestPostgresServer: Sendable {
+    /// The server's `postgres` database, as `PostgresAddress` takes it.
+    var url: String { get }
+    /// The password, in a file of mode 0600.
+    var passwordFile: String { get }
+}
+
+extension TestPostgresServer {
+    /// A new, empty database on this server, named `name` (letters, digits and _): its URL,
+    /// reached as `url` is, with the same password file.
+    public func newDatabase(named name: String) throws -> String {
+        guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+            throw PostgresHarnessError("a database name of letters, digits and _, not \(name)")
+        }
+        let server = try PostgresConnection(try PostgresAddress(url: url, passwordFile: passwordFile))
+        defer { server.close() }
+        try server.execute("CREATE DATABASE \(name)")
+        guard url.contains("/postgres?") else { throw PostgresHarnessError("the server's URL does not name its postgres database") }
+        return url.replacingOccurrences(of: "/postgres?", with: "/\(name)?")
+    }
+}
+
+/// A server started outside the test process (`make test-postgres`, `scripts/with-postgres.sh`).
+struct ExternalPostgres: TestPostgresServer {
+    let url: String
+    let passwordFile: String
+}
+
+/// Where the services a test starts keep their databases: a SQLite file each (the default), or
+/// a new database each on a PostgreSQL server — inside `$postgres.withValue(server)`, or for the
+/// whole suite under `make test-postgres`.
+public enum TestDatabases {
+    @TaskLocal public static var postgres: (any TestPostgresServer)? = fromEnvironment
+
+    /// The server `make test-postgres` started, if it did.
+    static let fromEnvironment: (any TestPostgresServer)? = {
+        let environment = ProcessInfo.processInfo.environment
+        guard let url = environment["CALLTRACE_TEST_POSTGRES_URL"], let file = environment["CALLTRACE_TEST_POSTGRES_PASSWORD_FILE"] else { return nil }
+        return ExternalPostgres(url: url, passwordFile: file)
+    }()
 }

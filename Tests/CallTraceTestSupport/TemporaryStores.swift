@@ -19,7 +19,12 @@ public final class TemporaryStores: @unchecked Sendable {
 
     public init(service: String, migrations: [Migration], tracks: [SchemaTrack] = []) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        database = try Database(path: directory.appendingPathComponent("\(service).sqlite").path)
+        if let server = TestDatabases.postgres {
+            database = try Database.open(try server.newDatabase(named: "\(service)_\(UUID().uuidString.prefix(8).lowercased())"),
+                                         passwordFile: server.passwordFile)
+        } else {
+            database = try Database(path: directory.appendingPathComponent("\(service).sqlite").path)
+        }
         try database.migrate(migrations, tracks: tracks)
         keyStore = try Database(path: directory.appendingPathComponent("\(service).keys.sqlite").path, migrations: KeyRing.migrations)
         let masterKey = directory.appendingPathComponent("\(service).master-key").path

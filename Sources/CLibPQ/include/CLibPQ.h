@@ -46,6 +46,10 @@ void ct_pq_finish(PGconn *connection);
 /* PQexecParams. Returns NULL when out of memory, the connection is gone or a command is still running. */
 PGresult *ct_pq_exec(PGconn *connection, const char *command, int count, const unsigned int *types,
                      const char *const *values, const int *lengths, const int *formats, int result_format);
+/* PQexec: statements separated by semicolons, without parameters, run as one implicit
+ * transaction unless they say otherwise (a migration's DDL). The result is the last statement's,
+ * or the first failure's. */
+PGresult *ct_pq_exec_script(PGconn *connection, const char *script);
 /* One of CT_PQ_COMMAND_OK, CT_PQ_ROWS, CT_PQ_FAILED (a NULL result has failed). */
 int ct_pq_status(const PGresult *result);
 /* PQresultErrorField: `field` is one of libpq's PG_DIAG_ codes ('C' SQLSTATE, 'n' constraint...). */

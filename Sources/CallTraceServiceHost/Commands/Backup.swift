@@ -5,7 +5,7 @@ import Foundation
 struct Backup<Service: CallTraceService>: AsyncParsableCommand {
     static var configuration: CommandConfiguration {
         CommandConfiguration(commandName: "backup",
-                             abstract: "Copy the database to FILE with SQLite's online backup, while the service runs.",
+                             abstract: "Copy the database (a SQLite file) or the key store to FILE with SQLite's online backup, while the service runs.",
                              discussion: SettingsOptions<Service>.help)
     }
     @OptionGroup var settings: SettingsOptions<Service>
@@ -17,6 +17,9 @@ struct Backup<Service: CallTraceService>: AsyncParsableCommand {
         do {
             let configuration = try settings.resolve()
             let source = keys ? configuration.keyStorePath : configuration.database
+            guard keys || !configuration.databaseIsPostgres else {
+                throw ConfigurationError("the database is in PostgreSQL: back it up with pg_dump (the key store, with --keys)")
+            }
             try Database.onlineBackup(of: source, to: to)
             print("backed up \(source) to \(to)")
         } catch {

@@ -17,9 +17,16 @@ struct ListJobs<Service: CallTraceService>: AsyncParsableCommand {
             guard ["ready", "running", "dead", "all"].contains(state) else { throw ValidationError("--state must be ready, running, dead or all") }
             let configuration = try settings.resolve()
             let filter = state == "all" ? "" : "WHERE state = ?"
-            let rows = try Database.query(readOnly: configuration.database, """
-                SELECT id, kind, state, attempts, last_error, run_at_unix_ms FROM jobs \(filter) ORDER BY created_at_unix_ms
-                """, bindings: state == "all" ? [] : [state])
+            let sql = "SELECT id, kind, state, attempts, last_error, run_at_unix_ms FROM jobs \(filter) ORDER BY created_at_unix_ms"
+            let bindings: [any SQLiteBindable] = state == "all" ? [] : [state]
+            let rows: [Row]
+            if configuration.databaseIsPostgres {
+                let database = try Database.open(configuration.database, passwordFile: configuration.databasePasswordFile)
+                defer { database.close() }
+                rows = try database.sync { try $0.query(sql, bindings: bindings) }
+            } else {
+                rows = try Database.query(readOnly: configuration.database, sql, bindings: bindings)
+            }
             for row in rows {
                 let fields: [String: Any] = ["id": row.text("id") ?? "", "kind": row.text("kind") ?? "", "state": row.text("state") ?? "",
                                              "attempts": row.int("attempts") ?? 0, "last_error": row.text("last_error") ?? "",

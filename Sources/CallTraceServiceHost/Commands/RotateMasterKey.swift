@@ -31,8 +31,8 @@ struct RotateMasterKey<Service: CallTraceService>: AsyncParsableCommand {
             // (the database's lock also shows a service still running).
             let keyStore: Database
             let keys: KeyRing
-            if FileManager.default.fileExists(atPath: configuration.database) {
-                let database = try Database(path: configuration.database)
+            if configuration.databaseIsPostgres || FileManager.default.fileExists(atPath: configuration.database) {
+                let database = try Database.open(configuration.database, passwordFile: configuration.databasePasswordFile)
                 defer { database.close() }
                 (keyStore, keys) = try KeyStoreBinding.openKeyStore(configuration: configuration, masterKey: masterKey, for: database, clock: SystemClock())
             } else {

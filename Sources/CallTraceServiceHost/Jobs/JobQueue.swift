@@ -58,6 +58,12 @@ protocol JobHandler: Sendable {
 /// restarts (a job that was running when the process died runs again), and workers stop cleanly
 /// on drain. Recurring work (`every:` or `daily(at:)`) is enqueued on the same queue.
 ///
+/// Several replicas can share one database (PostgreSQL): a running job is leased to the queue
+/// running it (`owner`) until `lease_expires_at_unix_ms`, which a heartbeat renews while the
+/// process lives; a job whose lease ran out (its replica died) is taken over by another, and a
+/// queue that lost its lease records nothing of the job's outcome. Every claim and outcome is a
+/// write, and writes run one at a time (`Database`), so no job is claimed twice.
+///
 ///     enqueue ──▶ ready ──lease──▶ running ──done──▶ (deleted)
 ///                   ▲                 │
 ///                   └──backoff────────┤ failure, attempts < max
@@ -77,6 +83,9 @@ public final class JobQueue: Sendable {
         public var maxBackoff: Duration = .seconds(600)
         /// How often idle workers look for due jobs (an enqueue wakes them at once). Default 1 s.
         public var idlePoll: Duration = .seconds(1)
+        /// How long a running job stays its queue's without a heartbeat; the heartbeat renews it
+        /// every quarter of this. Another replica takes the job over once it runs out. Default 60 s.
+        public var lease: Duration = .seconds(60)
         public init() {}
     }
 
@@ -116,6 +125,8 @@ public final class JobQueue: Sendable {
     public let database: Database
     /// The time jobs are due by (and audit events are stamped with).
     public let clock: any WallClock
+    /// This queue's name on the jobs it leases: new at each start of the process.
+    public let owner: String = "queue_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
     private let configuration: Configuration
     private let registry = Locked(Registry())
     /// One worker per kind, so a kind whose jobs are slow (forwarding to a peer that is down)
@@ -123,6 +134,7 @@ public final class JobQueue: Sendable {
     private let workers = Locked<[String: Task<Void, Never>]?>(nil)
     private let wakes = Locked(Wakes())
     private let workerLogger = Locked<Logger?>(nil)
+    private let heartbeat = Locked<Task<Void, Never>?>(nil)
 
     public init(database: Database, clock: any WallClock, configuration: Configuration = Configuration()) {
         self.database = database
@@ -203,16 +215,39 @@ public final class JobQueue: Sendable {
     // MARK: Running
 
     /// Starts the workers, one per kind: each kind's due jobs run one at a time, in order of due
-    /// time. Jobs left running by a process that died are made ready again first.
+    /// time; and the heartbeat that keeps this queue's leases. On SQLite, which one process holds,
+    /// jobs left running by a process that died are made ready again first; on a shared database
+    /// they are taken over when their lease runs out (the replica may be alive).
     public func start(logger: Logger) {
-        do {
-            try database.sync { db in _ = try db.execute("UPDATE jobs SET state = 'ready' WHERE state = 'running'") }
-        } catch {
-            logger.error("jobs: cannot recover running jobs", metadata: ["reason": "\(error)"])
+        if database.dialect == .sqlite {
+            do {
+                try database.sync { db in _ = try db.execute("UPDATE jobs SET state = 'ready', lease_owner = NULL WHERE state = 'running'") }
+            } catch {
+                logger.error("jobs: cannot recover running jobs", metadata: ["reason": "\(error)"])
+            }
         }
         workerLogger.withLock { $0 = logger }
         workers.withLock { $0 = $0 ?? [:] }
+        heartbeat.withLock { task in
+            guard task == nil else { return }
+            task = Task { [self, interval = configuration.lease / 4] in
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: interval)
+                    do { try await renewLeases() } catch {
+                        logger.error("jobs: cannot renew the leases of running jobs", metadata: ["reason": "\(error)"])
+                    }
+                }
+            }
+        }
         for kind in registry.withLock({ Array($0.handlers.keys) }) { startWorker(for: kind, logger: logger) }
+    }
+
+    /// Extends the lease of every job this queue is running.
+    func renewLeases() async throws {
+        let expires = clock.nowUnixMs + configuration.lease.wholeMilliseconds
+        try await database.write { [owner] db in
+            _ = try db.execute("UPDATE jobs SET lease_expires_at_unix_ms = ? WHERE state = 'running' AND lease_owner = ?", expires, String(owner))
+        }
     }
 
     private func startWorker(for kind: String, logger: Logger) {
@@ -231,6 +266,10 @@ public final class JobQueue: Sendable {
     /// Stops the workers after the jobs they are running (jobs stay queued).
     public func stop() async {
         workerLogger.withLock { $0 = nil }
+        if let task = heartbeat.withLock({ task in defer { task = nil }; return task }) {
+            task.cancel()
+            await task.value
+        }
         let tasks = workers.withLock { workers -> [Task<Void, Never>] in
             defer { workers = nil }
             return Array((workers ?? [:]).values)
@@ -261,21 +300,26 @@ public final class JobQueue: Sendable {
         return ran
     }
 
-    /// Leases the job due first: marks it running.
+    /// Leases the job due first — a ready one, or one whose lease another queue let run out —
+    /// to this queue: marks it running, until the lease's end.
     private func lease(kinds only: Set<String>?) async throws -> Job? {
         let now = clock.nowUnixMs
         let kinds = registry.withLock { Array($0.handlers.keys) }.filter { only?.contains($0) ?? true }
         guard !kinds.isEmpty else { return nil }
+        let owner = String(self.owner), expires = now + configuration.lease.wholeMilliseconds
         return try await database.write { db -> Job? in
             let marks = kinds.map { _ in "?" }.joined(separator: ", ")
             guard let row = try db.query("""
                 SELECT id, kind, idempotency_key, payload, attempts FROM jobs
-                WHERE state = 'ready' AND run_at_unix_ms <= ? AND kind IN (\(marks))
+                WHERE kind IN (\(marks)) AND ((state = 'ready' AND run_at_unix_ms <= ?)
+                                              OR (state = 'running' AND lease_expires_at_unix_ms <= ? AND lease_owner <> ?))
                 ORDER BY run_at_unix_ms, created_at_unix_ms LIMIT 1
-                """, bindings: [now] + kinds).first,
+                """, bindings: kinds + [now, now, owner]).first,
                   let id = row.text("id"), let kind = row.text("kind"), let key = row.text("idempotency_key")
             else { return nil }
-            try db.execute("UPDATE jobs SET state = 'running', rerun = 0, updated_at_unix_ms = ? WHERE id = ?", now, id)
+            try db.execute("""
+                UPDATE jobs SET state = 'running', rerun = 0, lease_owner = ?, lease_expires_at_unix_ms = ?, updated_at_unix_ms = ? WHERE id = ?
+                """, owner, expires, now, id)
             return Job(id: id, kind: kind, idempotencyKey: key, payload: row.blob("payload") ?? Data(), attempts: Int(row.int("attempts") ?? 0))
         }
     }
@@ -289,32 +333,42 @@ public final class JobQueue: Sendable {
             outcome = .failure(error)
         }
         let now = clock.nowUnixMs
+        let owner = String(self.owner)
         do {
-            try await database.write { [configuration] db in
+            // Each change only while the job is still this queue's: one whose lease ran out and
+            // another replica took over is that replica's to finish.
+            let kept = try await database.write { [configuration] db -> Bool in
+                let mine = "WHERE id = ? AND state = 'running' AND lease_owner = ?"
                 switch outcome {
                 case .success(.done):
                     // Enqueued again while it ran: once more, at once.
-                    if try db.execute("UPDATE jobs SET state = 'ready', rerun = 0, attempts = 0, last_error = NULL, run_at_unix_ms = ? WHERE id = ? AND rerun = 1",
-                                      now, job.id) == 0 {
-                        try db.execute("DELETE FROM jobs WHERE id = ?", job.id)
+                    if try db.execute("""
+                        UPDATE jobs SET state = 'ready', rerun = 0, attempts = 0, last_error = NULL, lease_owner = NULL, run_at_unix_ms = ? \(mine) AND rerun = 1
+                        """, now, job.id, owner) == 1 {
+                        return true
                     }
+                    return try db.execute("DELETE FROM jobs \(mine)", job.id, owner) == 1
                 case .success(.again):
-                    try db.execute("UPDATE jobs SET state = 'ready', attempts = 0, last_error = NULL, run_at_unix_ms = ?, updated_at_unix_ms = ? WHERE id = ?",
-                                   now, now, job.id)
+                    return try db.execute("""
+                        UPDATE jobs SET state = 'ready', attempts = 0, last_error = NULL, lease_owner = NULL, run_at_unix_ms = ?, updated_at_unix_ms = ? \(mine)
+                        """, now, now, job.id, owner) == 1
                 case .failure(let error):
                     let attempts = job.attempts + 1
                     let reason = String("\(error)".prefix(500))
                     if error is PermanentJobFailure || attempts >= maxAttempts {
-                        try db.execute("UPDATE jobs SET state = 'dead', attempts = ?, last_error = ?, updated_at_unix_ms = ? WHERE id = ?",
-                                       attempts, reason, now, job.id)
-                    } else {
-                        var delay = Self.backoff(attempt: attempts, configuration: configuration)
-                        if let later = error as? RetryLater { delay = max(delay, Int64(later.after.wholeMilliseconds)) }
-                        try db.execute("""
-                            UPDATE jobs SET state = 'ready', attempts = ?, last_error = ?, run_at_unix_ms = ?, updated_at_unix_ms = ? WHERE id = ?
-                            """, attempts, reason, now + delay, now, job.id)
+                        return try db.execute("UPDATE jobs SET state = 'dead', attempts = ?, last_error = ?, lease_owner = NULL, updated_at_unix_ms = ? \(mine)",
+                                              attempts, reason, now, job.id, owner) == 1
                     }
+                    var delay = Self.backoff(attempt: attempts, configuration: configuration)
+                    if let later = error as? RetryLater { delay = max(delay, Int64(later.after.wholeMilliseconds)) }
+                    return try db.execute("""
+                        UPDATE jobs SET state = 'ready', attempts = ?, last_error = ?, lease_owner = NULL, run_at_unix_ms = ?, updated_at_unix_ms = ? \(mine)
+                        """, attempts, reason, now + delay, now, job.id, owner) == 1
                 }
+            }
+            if !kept {
+                logger.warning("jobs: a job's lease ran out while it ran, and another replica took it over; its outcome here is not recorded",
+                               metadata: ["job": "\(job.id)", "kind": "\(job.kind)"])
             }
         } catch {
             logger.error("jobs: cannot record a job's outcome", metadata: ["job": "\(job.id)", "kind": "\(job.kind)", "reason": "\(error)"])

@@ -94,7 +94,7 @@ enum KeyStoreBinding {
     /// The key store `database` was served with; nil before its first start with one.
     static func recorded(in database: Database) throws -> Recorded? {
         try database.sync { connection in
-            _ = try connection.execute(schema)
+            try connection.runSchema(schema)
             return try connection.query("SELECT key_store_id, key_store_path FROM key_store_binding").first.flatMap { row in
                 row.text("key_store_id").map { Recorded(id: $0, path: row.text("key_store_path") ?? "") }
             }
@@ -105,8 +105,7 @@ enum KeyStoreBinding {
     /// key store it was written with. Only for databases from before bindings.
     static func holdsData(_ database: Database) throws -> Bool {
         try database.sync { connection in
-            let tables = try connection.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
-                .compactMap { $0.text("name") }.filter { !hostTables.contains($0) }
+            let tables = try connection.tableNames().filter { !hostTables.contains($0) }.sorted()
             return try tables.contains { try !connection.query("SELECT 1 FROM \"\($0)\" LIMIT 1").isEmpty }
         }
     }

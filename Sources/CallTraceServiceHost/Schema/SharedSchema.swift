@@ -8,8 +8,8 @@ public import CallTraceStorage
 public enum SharedSchema {
     /// The host's track. A database from before tracks (when each service listed these among its
     /// own migrations) is adopted at the version its tables show.
-    public static let track = SchemaTrack(name: "host", migrations: [Migration(version: 1, v1), Migration(version: 2, v2), Migration(version: 3, v3)]) { connection in
-        let tables = Set(try connection.query("SELECT name FROM sqlite_master WHERE type = 'table'").compactMap { $0.text("name") })
+    public static let track = SchemaTrack(name: "host", migrations: [Migration(version: 1, v1), Migration(version: 2, v2), Migration(version: 3, v3), Migration(version: 4, v4)]) { connection in
+        let tables = try connection.tableNames()
         return ["audit_outbox", "audit_dead_letters", "jobs"].prefix { tables.contains($0) }.count
     }
 
@@ -60,5 +60,14 @@ extension SharedSchema {
             name TEXT PRIMARY KEY,
             next_run_at_unix_ms INTEGER NOT NULL
         );
+        """
+}
+
+extension SharedSchema {
+    /// A running job's lease (`JobQueue`): which queue runs it, and until when (renewed while it
+    /// runs); a replica takes over a job whose lease ran out.
+    public static let v4 = """
+        ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
+        ALTER TABLE jobs ADD COLUMN lease_expires_at_unix_ms INTEGER NOT NULL DEFAULT 0;
         """
 }

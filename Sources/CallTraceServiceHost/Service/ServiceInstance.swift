@@ -68,7 +68,7 @@ public final class ServiceInstance: Sendable {
         // Each check names its problem in one line: key file, TLS material, database, port.
         let masterKey = try MasterKey.load(path: configuration.masterKey!)
         _ = try TLSContext.shared(role: .server, credentials: credentials)
-        let database = try Database(path: configuration.database)
+        let database = try Database.open(configuration.database, passwordFile: configuration.databasePasswordFile)
         let keyStore: Database
         let keys: KeyRing
         do {

@@ -18,8 +18,13 @@ public struct ServiceConfiguration: Sendable {
     /// PEM revocation list signed by that CA (`calltrace pki revoke`): peers whose certificate
     /// it names are refused. Re-read on SIGHUP. Default none.
     public var crl: String?
-    /// The service's SQLite database. Default `<name>.sqlite` in the working directory.
+    /// The service's database: a SQLite file, or a PostgreSQL database that several replicas
+    /// can share (`postgres://user@host:5432/name?sslmode=verify-full&sslrootcert=<CA file>`).
+    /// Default `<name>.sqlite` in the working directory.
     public var database: String
+    /// The PostgreSQL user's password, on the first line of a file of mode 0600 (never in the
+    /// URL). Default none (a socket with peer authentication needs none).
+    public var databasePasswordFile: String?
     /// The key store: wrapped per-organisation keys, a separate SQLite file that data backups
     /// never contain. Default: beside the master key, named after the database with `.keys`
     /// before its extension (`/etc/calltrace/keys/identity/identity.keys.sqlite`), so that a copy of the
@@ -49,6 +54,8 @@ public struct ServiceConfiguration: Sendable {
     /// calls (login, invitation, password reset) and whose `x-client-address` is believed: the
     /// web backend. Default `["web"]`.
     public var credentialGateways: [String] = ["web"]
+    /// The service these settings are for (`defaults(service:…)`).
+    public private(set) var serviceName = ""
     /// The service's own settings (its `Settings`, e.g. `MediaSettings`): read from the same
     /// sources, declared by the service (`ServiceSettings`). Reach them typed with
     /// `configuration[MediaSettings.self]`.
@@ -65,9 +72,11 @@ public struct ServiceConfiguration: Sendable {
 
     /// The defaults of `service`, with `Settings`' defaults as its own.
     public static func defaults<Settings: ServiceSettings>(service: String, port: Int, settings: Settings.Type = NoSettings.self) -> ServiceConfiguration {
-        ServiceConfiguration(listen: "127.0.0.1:\(port)", certificate: nil, privateKey: nil, ca: nil,
-                             database: "\(service).sqlite", keyStore: nil, masterKey: nil, peers: [:], logFormat: "text",
-                             logLevel: "info", drainSeconds: 10, own: Settings())
+        var configuration = ServiceConfiguration(listen: "127.0.0.1:\(port)", certificate: nil, privateKey: nil, ca: nil,
+                                                 database: "\(service).sqlite", keyStore: nil, masterKey: nil, peers: [:], logFormat: "text",
+                                                 logLevel: "info", drainSeconds: 10, own: Settings())
+        configuration.serviceName = service
+        return configuration
     }
 
     /// The levels `log_level` accepts.
@@ -81,7 +90,8 @@ public struct ServiceConfiguration: Sendable {
         .text("private_key", help: "PEM private key.") { $0.privateKey = $1 },
         .text("ca", help: "PEM certificate of the deployment CA.") { $0.ca = $1 },
         .text("crl", help: "PEM revocation list signed by the CA (re-read on SIGHUP).") { $0.crl = $1 },
-        .text("database", help: "SQLite database file.") { $0.database = $1 },
+        .text("database", help: "SQLite database file, or a postgres:// URL (sslmode=verify-full, sslrootcert=<CA file>).") { $0.database = $1 },
+        .text("database_password_file", help: "File holding the PostgreSQL password (mode 0600).") { $0.databasePasswordFile = $1 },
         .text("key_store", help: "Key store file (default: beside the master key, named after the database).") { $0.keyStore = $1 },
         .text("master_key", help: "32-byte master key file (mode 0600).") { $0.masterKey = $1 },
         .text("log_format", help: "text or json.", check: { ["text", "json"].contains($0) ? nil : "be text or json" }) { $0.logFormat = $1 },
@@ -159,10 +169,14 @@ public struct ServiceConfiguration: Sendable {
         return TLSCredentials(certificateChainPath: certificate, privateKeyPath: privateKey, trustRootsPath: ca, revocationListPath: crl)
     }
 
-    /// The key store's path: configured, or beside the master key, named after the database.
+    /// Whether `database` names a PostgreSQL database rather than a SQLite file.
+    public var databaseIsPostgres: Bool { database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") }
+
+    /// The key store's path: configured, or beside the master key, named after the database
+    /// (after the service, for a PostgreSQL database).
     public var keyStorePath: String {
         if let keyStore { return keyStore }
-        let name = URL(fileURLWithPath: database).lastPathComponent
+        let name = databaseIsPostgres ? "\(serviceName).sqlite" : URL(fileURLWithPath: database).lastPathComponent
         let ext = (name as NSString).pathExtension
         let file = ext.isEmpty ? name + ".keys" : (name as NSString).deletingPathExtension + ".keys." + ext
         let folder = masterKey.map { ($0 as NSString).deletingLastPathComponent } ?? ""
@@ -172,6 +186,7 @@ public struct ServiceConfiguration: Sendable {
     /// Whether the key store sits in the database's folder, where a copy of the data directory
     /// (a backup, a snapshot) would take the keys along and a shred could be undone.
     public var keyStoreBesideDatabase: Bool {
+        guard !databaseIsPostgres else { return false }
         func folder(_ path: String) -> String {
             URL(fileURLWithPath: (path as NSString).deletingLastPathComponent).standardizedFileURL.path
         }

@@ -16,6 +16,9 @@ import Glibc
 public final class PostgresConnection {
     private var handle: OpaquePointer?
     public let address: PostgresAddress
+    /// An advisory lock each `transaction` takes after `BEGIN` and holds to its end
+    /// (`PostgresDatabase`'s write lock), or none.
+    var writeLock: Int64?
 
     /// Connects; over TCP only with TLS, the server's certificate and name checked, whatever the
     /// environment or a service file say (`sslmode=verify-full` is given last, and wins), and the
@@ -118,15 +121,41 @@ public final class PostgresConnection {
         }
     }
 
+    /// Whether the connection still reaches the server.
+    public var isConnected: Bool { handle.map { ct_pq_connected($0) != 0 } ?? false }
+
+    /// Runs statements separated by semicolons, without values (a migration's DDL); inside the
+    /// enclosing transaction, if any.
+    public func script(_ sql: String) throws {
+        guard let handle else { throw StorageError("the PostgreSQL connection is closed") }
+        let result = ct_pq_exec_script(handle, sql)
+        defer { ct_pq_clear(result) }
+        guard let result, ct_pq_status(result) != Int32(CT_PQ_FAILED) else { throw Self.failure(result, connection: handle) }
+    }
+
+    /// Runs a query and hands `row` each row's integer columns by position (`Connection.scan`).
+    public func scan(_ sql: String, bindings: [any SQLiteBindable], _ row: (ScanCursor) throws -> Void) throws {
+        for values in try query(sql, bindings: bindings) { try row(ScanCursor(source: .row(values.values))) }
+    }
+
+    /// Runs `body` in a read-only transaction that sees one snapshot (`REPEATABLE READ`).
+    func snapshot<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        defer { _ = try? execute("COMMIT") }
+        return try body()
+    }
+
     /// Runs `body` in a transaction, committed if it returns and rolled back if it throws; or
-    /// as part of the enclosing one. Unlike SQLite, PostgreSQL fails the whole transaction at a
-    /// failed statement, even one whose error the body caught: that transaction is rolled back
-    /// and reported, never "committed" (PostgreSQL answers such a COMMIT with ROLLBACK).
+    /// as part of the enclosing one. With a `writeLock`, it is taken first. Unlike SQLite,
+    /// PostgreSQL fails the whole transaction at a failed statement, even one whose error the
+    /// body caught: that transaction is rolled back and reported, never "committed" (PostgreSQL
+    /// answers such a COMMIT with ROLLBACK).
     public func transaction<T>(_ body: () throws -> T) throws -> T {
         guard let handle else { throw StorageError("the PostgreSQL connection is closed") }
         if ct_pq_transaction_status(handle) != 0 { return try body() }  // not idle: inside one
         try execute("BEGIN")
         do {
+            if let writeLock { try execute("SELECT pg_advisory_xact_lock(?)", writeLock) }
             let result = try body()
             if ct_pq_transaction_status(handle) == 3 {
                 throw StorageError("a statement of the transaction failed, so none of it was kept")

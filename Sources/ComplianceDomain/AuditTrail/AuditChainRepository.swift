@@ -152,7 +152,7 @@ struct SQLiteAuditChainRepository: AuditChainRepository, SQLiteRepository {
             var found: [String] = [], cursor = after
             while found.count < limit, let next = try connection.query("""
                 SELECT MIN(o) AS next FROM (SELECT MIN(org_id) AS o FROM audit_chain WHERE org_id > ?
-                                            UNION ALL SELECT MIN(org_id) FROM audit_checkpoints WHERE org_id > ?)
+                                            UNION ALL SELECT MIN(org_id) FROM audit_checkpoints WHERE org_id > ?) AS heads
                 """, cursor, cursor).first?.text("next") {
                 found.append(next)
                 cursor = next

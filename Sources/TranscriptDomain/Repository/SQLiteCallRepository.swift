@@ -140,6 +140,12 @@ struct SQLiteCallRepository: CallRepository, SQLiteRepository {
         DROP INDEX calls_by_time;
         CREATE INDEX calls_by_time ON calls (org_id, started_at_unix_ms, assignment_no, report_word, touch_no, first_touch_no);
         """
+    /// Version 8 on PostgreSQL: `report_word` a stored generated column (no writer can set it).
+    static let reportWordPostgres = """
+        ALTER TABLE calls ADD COLUMN report_word BIGINT GENERATED ALWAYS AS (\(reportWordOfRow)) STORED;
+        DROP INDEX calls_by_time;
+        CREATE INDEX calls_by_time ON calls (org_id, started_at_unix_ms, assignment_no, report_word, touch_no, first_touch_no);
+        """
     /// A row's `report_word` (decoded by `scanCalls`): caller_no + bits × 2³², the bits being
     /// outcome (0–2), enquiry (3–5), matter opened (6), suggested enquiry (7–9), visit join (10–12).
     private static let reportWordOfRow =

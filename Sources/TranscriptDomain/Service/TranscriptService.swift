@@ -21,7 +21,7 @@ public struct TranscriptService: CallTraceService {
     /// gaps in the numbering are versions those once took here).
     public static let migrations = [Migration(version: 4, SQLiteCallRepository.schema), Migration(version: 5, SQLiteCallRepository.callEvents),
                                      Migration(version: 6, SQLiteCallRepository.routingAndBlockList), Migration(version: 7, SQLiteCallRepository.websites),
-                                     Migration(version: 8, SQLiteCallRepository.reportWord)]
+                                     Migration(version: 8, SQLiteCallRepository.reportWord, postgres: SQLiteCallRepository.reportWordPostgres)]
 
     let handlers: [any RPCService]
 

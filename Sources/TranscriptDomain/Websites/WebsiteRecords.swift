@@ -399,7 +399,7 @@ extension SQLiteCallRepository.Transaction: WebsiteRecords {
             SELECT COUNT(*) AS n FROM website_visits WHERE website_id = ? AND started_at_unix_ms >= ? AND started_at_unix_ms < ?
             """, website, from, before).first?.int("n") ?? 0
         let reservations = try connection.query("""
-            SELECT COUNT(*) AS n, SUM(took_over) AS taken FROM number_reservations
+            SELECT COUNT(*) AS n, CAST(SUM(took_over) AS BIGINT) AS taken FROM number_reservations
             WHERE website_id = ? AND reserved_at_unix_ms >= ? AND reserved_at_unix_ms < ?
             """, website, from, before).first
         return PoolCounts(visits: Int(visits), reservations: Int(reservations?.int("n") ?? 0), tookOver: Int(reservations?.int("taken") ?? 0))

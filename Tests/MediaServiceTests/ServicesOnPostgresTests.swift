@@ -1,0 +1,67 @@
+import CallTraceDeploymentSupport
+import CallTraceProto
+import CallTraceRPC
+import CallTraceServiceHost
+import CallTraceStorage
+import CallTraceTestSupport
+import Foundation
+import Testing
+
+/// Issue 34: each service on a PostgreSQL database of its own (`database: postgres://…`), with
+/// the same migrations, rules and promises as on SQLite.
+@Suite("Issue 34: the services on PostgreSQL")
+struct ServicesOnPostgresTests {
+    @Test("Identity, transcript, compliance and media each on a PostgreSQL database of their own: a firm, a call, a recording uploaded, played and deleted; the caller's number nowhere in PostgreSQL in the clear; the audit chain verifies; media restarted finds its recordings")
+    func fourServices() async throws {
+        let pki = try TemporaryPKI()
+        try await withTemporaryPostgres(pki: pki) { server in
+            try await TestDatabases.$postgres.withValue(server) {
+                let deployment = try await MediaDeployment()
+                let services = [deployment.identity, deployment.calls.transcript, deployment.calls.compliance, deployment.media]
+                #expect(services.allSatisfy { $0.instance.database.dialect == .postgres && $0.instance.database.schemaVersion > 0 })
+                let (org, admin) = try await deployment.organisation()
+                let asAdmin = try bearer(admin)
+                let audio = wavFile(samples: 100_000)
+                let kept = try await deployment.upload(audio, org: org, call: "call-pg-1", caller: "07700900123")
+                let gone = try await deployment.upload(audio, org: org, call: "call-pg-2", caller: "07700900123")
+                #expect(try await deployment.gateway.play(kept.recordingID, org: org, options: asAdmin) == audio)
+                _ = try await deployment.gateway.deleteRecording(.with { $0.orgID = org; $0.recordingID = gone.recordingID }, options: asAdmin)
+                #expect(await code { _ = try await deployment.gateway.play(gone.recordingID, org: org, options: asAdmin) } == .notFound)
+
+                // What PostgreSQL holds: every table of every service, every value, without the
+                // caller's number in any form.
+                for service in services {
+                    let values = try await service.instance.database.read { db in
+                        try db.tableNames().sorted().flatMap { table in try db.query("SELECT * FROM \(table)").flatMap(\.allValues) }
+                    }
+                    #expect(!values.isEmpty)
+                    for value in values {
+                        let bytes: Data? = switch value {
+                        case .text(let text): Data(text.utf8)
+                        case .blob(let blob): blob
+                        default: nil
+                        }
+                        #expect(bytes.map { $0.range(of: Data("7700900123".utf8)) == nil } != false, "\(service.name) holds the caller's number")
+                    }
+                }
+
+                // Media's events reach compliance, whose chain (in its PostgreSQL database) verifies.
+                let audit = Calltrace_Compliance_V1_AuditServiceClient(try deployment.calls.compliance.client())
+                #expect(try await eventually {
+                    let verdict = try await audit.verifyAuditChain(.with { $0.orgID = org }, options: asAdmin)
+                    return verdict.intact && verdict.eventsChecked >= 4
+                })
+
+                // Restarted, media reads its recordings from PostgreSQL again.
+                await deployment.media.stop()
+                let again = try await deployment.media.restarted()
+                #expect(again.instance.database.dialect == .postgres)
+                let media = Media(try again.client())
+                #expect(try await media.play(kept.recordingID, org: org, options: asAdmin) == audio)
+                #expect(await code { _ = try await media.play(gone.recordingID, org: org, options: asAdmin) } == .notFound)
+                await again.stop()
+                await deployment.calls.stop()
+            }
+        }
+    }
+}
