@@ -28,7 +28,7 @@ echo >> "$dir/password"
 cat >> "$dir/data/postgresql.conf" <<CONF
 listen_addresses = ''
 unix_socket_directories = '$dir'
-max_connections = 400
+max_connections = 3000
 fsync = off
 full_page_writes = off
 CONF

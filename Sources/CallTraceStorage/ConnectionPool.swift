@@ -15,25 +15,35 @@ protocol PooledConnection: AnyObject, Sendable {
 }
 
 /// Connections opened on demand up to `limit` and shared in turn: a run takes a free one, or
-/// opens one, or waits its turn. A connection that can no longer serve is closed, not given back.
+/// opens one, or waits its turn. A connection that can no longer serve is closed, not given back;
+/// with an `idleTimeout`, so is one left unused that long (a server's connections are few: a
+/// quiet replica should not hold them).
 final class ConnectionPool<Member: PooledConnection>: Sendable {
     private struct State {
         var idle: [Member] = []
         var all: [Member] = []
         var waiting: [CheckedContinuation<Member, any Error>] = []
         var opened = 0
+        /// Connections being opened: counted against the limit from the moment one is decided on,
+        /// so a burst of runs opens `limit`, not one each.
+        var opening = 0
         var closed = false
+        /// When each idle connection went idle.
+        var idleSince: [ObjectIdentifier: ContinuousClock.Instant] = [:]
+        var reaping = false
     }
 
     /// What the pool's errors call it ("database <path>").
     let name: String
     let limit: Int
+    let idleTimeout: Duration?
     private let open: @Sendable (_ number: Int) async throws -> Member
     private let state = Locked(State())
 
-    init(name: String, limit: Int, open: @escaping @Sendable (_ number: Int) async throws -> Member) {
+    init(name: String, limit: Int, idleTimeout: Duration? = nil, open: @escaping @Sendable (_ number: Int) async throws -> Member) {
         self.name = name
         self.limit = limit
+        self.idleTimeout = idleTimeout
         self.open = open
     }
 
@@ -54,6 +64,39 @@ final class ConnectionPool<Member: PooledConnection>: Sendable {
         }
     }
 
+    /// Runs `body` on a connection's thread, blocking the caller (start-up and commands only):
+    /// an idle connection that is still `usable` (checked on its thread), else one opened now
+    /// with `open`, kept if the pool has room.
+    func runBlocking<T>(open: () throws -> Member, usable: (Member) -> Bool = { _ in true }, _ body: (Member) throws -> T) throws -> T {
+        let closed = closedError
+        var member: Member? = try state.withLock { state in
+            guard !state.closed else { throw closed }
+            return state.idle.popLast()
+        }
+        if let idle = member, !idle.queue.sync(execute: { !idle.isClosed && usable(idle) }) {
+            forget(idle)
+            member = nil
+        }
+        var kept = true
+        if member == nil {
+            let opened = try open()
+            kept = state.withLock { state -> Bool in
+                guard !state.closed, state.all.count + state.opening < limit else { return false }
+                state.all.append(opened)
+                return true
+            }
+            member = opened
+        }
+        guard let member else { throw closed }
+        defer {
+            if kept { giveBack(member) } else { member.queue.sync { member.closeNow() } }
+        }
+        return try member.queue.sync {
+            guard !member.isClosed else { throw closed }
+            return try body(member)
+        }
+    }
+
     private enum Taken { case member(Member), open(Int), wait }
 
     private func take() async throws -> Member {
@@ -61,15 +104,28 @@ final class ConnectionPool<Member: PooledConnection>: Sendable {
         let taken: Taken = try state.withLock { state in
             guard !state.closed else { throw closed }
             if let member = state.idle.popLast() { return .member(member) }
-            guard state.all.count < limit else { return .wait }
+            guard state.all.count + state.opening < limit else { return .wait }
             state.opened += 1
+            state.opening += 1
             return .open(state.opened)
         }
         switch taken {
         case .member(let member): return member
         case .open(let number):
-            let member = try await open(number)
+            let member: Member
+            do {
+                member = try await open(number)
+            } catch {
+                // A waiting run may open one in its place.
+                let next = state.withLock { state -> CheckedContinuation<Member, any Error>? in
+                    state.opening -= 1
+                    return state.waiting.isEmpty ? nil : state.waiting.removeFirst()
+                }
+                if let next { Task { [self] in await retake(for: next) } }
+                throw error
+            }
             let kept = state.withLock { state -> Bool in
+                state.opening -= 1
                 guard !state.closed, state.all.count < limit else { return false }
                 state.all.append(member)
                 return true
@@ -95,23 +151,47 @@ final class ConnectionPool<Member: PooledConnection>: Sendable {
         }
     }
 
-    private func giveBack(_ member: Member) {
-        guard member.isUsable else {
-            // Closed and forgotten: the next run opens a fresh one in its place.
-            member.queue.async { member.closeNow() }
-            let next = state.withLock { state -> CheckedContinuation<Member, any Error>? in
-                state.all.removeAll { $0 === member }
-                return state.waiting.isEmpty ? nil : state.waiting.removeFirst()
-            }
-            if let next { Task { [self] in await retake(for: next) } }
-            return
-        }
+    /// Closes `member` and forgets it: the next run opens a fresh one in its place.
+    private func forget(_ member: Member) {
+        member.queue.async { member.closeNow() }
         let next = state.withLock { state -> CheckedContinuation<Member, any Error>? in
-            if !state.waiting.isEmpty { return state.waiting.removeFirst() }
+            state.all.removeAll { $0 === member }
+            return state.waiting.isEmpty ? nil : state.waiting.removeFirst()
+        }
+        if let next { Task { [self] in await retake(for: next) } }
+    }
+
+    private func giveBack(_ member: Member) {
+        guard member.isUsable else { return forget(member) }
+        let (next, reap) = state.withLock { state -> (CheckedContinuation<Member, any Error>?, Bool) in
+            if !state.waiting.isEmpty { return (state.waiting.removeFirst(), false) }
             state.idle.append(member)
-            return nil
+            state.idleSince[ObjectIdentifier(member)] = .now
+            guard idleTimeout != nil, !state.reaping, !state.closed else { return (nil, false) }
+            state.reaping = true
+            return (nil, true)
         }
         next?.resume(returning: member)
+        if reap, let idleTimeout { Task { [weak self] in await Self.reap(self, every: idleTimeout) } }
+    }
+
+    /// Closes the connections idle for `timeout`, looking again every `timeout` while any is idle.
+    private static func reap(_ pool: ConnectionPool?, every timeout: Duration) async {
+        while true {
+            try? await Task.sleep(for: timeout)
+            guard let pool else { return }
+            let (expired, goOn) = pool.state.withLock { state -> ([Member], Bool) in
+                let now = ContinuousClock.now
+                let expired = state.idle.filter { member in state.idleSince[ObjectIdentifier(member)].map { now - $0 >= timeout } ?? true }
+                state.idle.removeAll { member in expired.contains { $0 === member } }
+                state.all.removeAll { member in expired.contains { $0 === member } }
+                for member in expired { state.idleSince[ObjectIdentifier(member)] = nil }
+                state.reaping = !state.idle.isEmpty && !state.closed
+                return (expired, state.reaping)
+            }
+            for member in expired { member.queue.async { member.closeNow() } }
+            guard goOn else { return }
+        }
     }
 
     /// A waiting run whose connection was dropped gets one opened, or its turn again.

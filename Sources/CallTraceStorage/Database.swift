@@ -87,8 +87,11 @@ public final class Database: @unchecked Sendable {
         try readSchemaVersion()
     }
 
+    /// Connections a service opens to a PostgreSQL database, at most.
+    public static let defaultPostgresConnections = 8
+
     /// Connects to a PostgreSQL database (once, to check it answers) without migrating.
-    public init(postgres address: PostgresAddress, connections: Int = PostgresDatabase.defaultConnections) throws {
+    public init(postgres address: PostgresAddress, connections: Int = Database.defaultPostgresConnections) throws {
         engine = .postgres(try PostgresDatabase(address, connections: connections))
         path = address.description
         try readSchemaVersion()

@@ -153,8 +153,7 @@ final class TransactionTests {
         #expect(try database.sync { try count($0) } == 0)
         let id = try database.sync { db in
             try db.transaction {
-                try db.execute("INSERT INTO notes (body) VALUES ('committed')")
-                return db.lastInsertRowID
+                try db.query("INSERT INTO notes (body) VALUES ('committed') RETURNING id").first?.int("id")
             }
         }
         #expect(try database.sync { try $0.query("SELECT id FROM notes WHERE body = 'committed'").first?.int("id") } == id)

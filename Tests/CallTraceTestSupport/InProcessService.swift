@@ -54,6 +54,7 @@ public final class InProcessService: @unchecked Sendable {
         if let server = TestDatabases.postgres {
             configuration.database = try server.newDatabase(named: "\(Service.name)_\(UUID().uuidString.prefix(8).lowercased())")
             configuration.databasePasswordFile = server.passwordFile
+            configuration.dataFolderSetting = (setup.database as NSString).deletingLastPathComponent
         }
         // Identity's development mailbox (a service without that setting has no use for it).
         if configuration.allSettings.contains(where: { $0.key == "mail_outbox" }) { try configuration.set("mail_outbox", setup.mailbox) }

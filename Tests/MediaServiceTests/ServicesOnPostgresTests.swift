@@ -1,3 +1,4 @@
+import CallTraceAPI
 import CallTraceDeploymentSupport
 import CallTraceProto
 import CallTraceRPC

@@ -25,6 +25,10 @@ public struct ServiceConfiguration: Sendable {
     /// The PostgreSQL user's password, on the first line of a file of mode 0600 (never in the
     /// URL). Default none (a socket with peer authentication needs none).
     public var databasePasswordFile: String?
+    /// Where the service keeps files of its own (media's recordings unless `blob_store` says
+    /// otherwise, compliance's bundles). Default: the SQLite database's folder; with a
+    /// PostgreSQL database it must be given (`dataFolder()`).
+    public var dataFolderSetting: String?
     /// The key store: wrapped per-organisation keys, a separate SQLite file that data backups
     /// never contain. Default: beside the master key, named after the database with `.keys`
     /// before its extension (`/etc/calltrace/keys/identity/identity.keys.sqlite`), so that a copy of the
@@ -92,6 +96,9 @@ public struct ServiceConfiguration: Sendable {
         .text("crl", help: "PEM revocation list signed by the CA (re-read on SIGHUP).") { $0.crl = $1 },
         .text("database", help: "SQLite database file, or a postgres:// URL (sslmode=verify-full, sslrootcert=<CA file>).") { $0.database = $1 },
         .text("database_password_file", help: "File holding the PostgreSQL password (mode 0600).") { $0.databasePasswordFile = $1 },
+        .text("data_folder", help: "Folder for the service's own files (default: the SQLite database's folder; required with PostgreSQL).") {
+            $0.dataFolderSetting = $1
+        },
         .text("key_store", help: "Key store file (default: beside the master key, named after the database).") { $0.keyStore = $1 },
         .text("master_key", help: "32-byte master key file (mode 0600).") { $0.masterKey = $1 },
         .text("log_format", help: "text or json.", check: { ["text", "json"].contains($0) ? nil : "be text or json" }) { $0.logFormat = $1 },
@@ -167,6 +174,19 @@ public struct ServiceConfiguration: Sendable {
     public var credentials: TLSCredentials? {
         guard let certificate, let privateKey, let ca else { return nil }
         return TLSCredentials(certificateChainPath: certificate, privateKeyPath: privateKey, trustRootsPath: ca, revocationListPath: crl)
+    }
+
+    /// The folder for the service's own files: `data_folder`, or the SQLite database's folder.
+    ///
+    /// - Throws: `ConfigurationError` for a PostgreSQL database without `data_folder` (its URL
+    ///   names no folder, and a guess would put files where no one looks).
+    public func dataFolder() throws -> String {
+        if let dataFolderSetting { return dataFolderSetting }
+        guard !databaseIsPostgres else {
+            throw ConfigurationError("with a PostgreSQL database, set data_folder: the folder where \(serviceName) keeps its own files")
+        }
+        let folder = (database as NSString).deletingLastPathComponent
+        return folder.isEmpty ? "." : folder
     }
 
     /// Whether `database` names a PostgreSQL database rather than a SQLite file.

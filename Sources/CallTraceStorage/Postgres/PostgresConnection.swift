@@ -121,8 +121,12 @@ public final class PostgresConnection {
         }
     }
 
-    /// Whether the connection still reaches the server.
-    public var isConnected: Bool { handle.map { ct_pq_connected($0) != 0 } ?? false }
+    /// Whether the connection still reaches the server: not once the server said it is ending
+    /// the session (libpq notices only at the next statement).
+    public var isConnected: Bool { !isEnded && handle.map { ct_pq_connected($0) != 0 } ?? false }
+
+    /// Set when the server ended the session (`refusal`).
+    private var isEnded = false
 
     /// Runs statements separated by semicolons, without values (a migration's DDL); inside the
     /// enclosing transaction, if any.
@@ -130,7 +134,7 @@ public final class PostgresConnection {
         guard let handle else { throw StorageError("the PostgreSQL connection is closed") }
         let result = ct_pq_exec_script(handle, sql)
         defer { ct_pq_clear(result) }
-        guard let result, ct_pq_status(result) != Int32(CT_PQ_FAILED) else { throw Self.failure(result, connection: handle) }
+        guard let result, ct_pq_status(result) != Int32(CT_PQ_FAILED) else { throw refusal(result, connection: handle) }
     }
 
     /// Runs a query and hands `row` each row's integer columns by position (`Connection.scan`).
@@ -226,9 +230,17 @@ public final class PostgresConnection {
         }
         defer { ct_pq_clear(result) }
         guard let result, ct_pq_status(result) != Int32(CT_PQ_FAILED) else {
-            throw Self.failure(result, connection: handle)
+            throw refusal(result, connection: handle)
         }
         return try read(result)
+    }
+
+    /// `failure`, noting a session the server ended (SQLSTATE class 08, a connection exception,
+    /// or 57P, an administrator's or a crash's shutdown): the connection is of no further use.
+    private func refusal(_ result: OpaquePointer?, connection: OpaquePointer) -> StorageError {
+        let state = ct_pq_error_field(result, Int32(Character("C").asciiValue!)).map { String(cString: $0) } ?? ""
+        if state.hasPrefix("08") || state.hasPrefix("57P") || ct_pq_connected(connection) == 0 { isEnded = true }
+        return Self.failure(result, connection: connection)
     }
 
     /// A refusal, without PostgreSQL's message or detail (either can quote a row's values).

@@ -12,9 +12,10 @@ import Foundation
 ///   job's claim) stay as safe as on SQLite.
 /// - **`REPEATABLE READ`** for reads: a read sees one snapshot, as on SQLite.
 /// - Transactional DDL: a migration applies whole or not at all.
-final class PostgresDatabase: @unchecked Sendable {
-    /// Connections a service opens, at most.
-    static let defaultConnections = 8
+final class PostgresDatabase: Sendable {
+    /// A connection unused this long is closed (reopened when wanted: a TLS handshake and a
+    /// password exchange, a few milliseconds).
+    static let idleTimeout: Duration = .seconds(10)
     /// The write lock's key: one database per service, so one key serves every service.
     static let writeLock: Int64 = 0x4361_6c6c_5472_6163  // "CallTrac"
 
@@ -37,23 +38,19 @@ final class PostgresDatabase: @unchecked Sendable {
 
     let address: PostgresAddress
     private let pool: ConnectionPool<Member>
-    /// `sync`'s connection (start-up and commands); `syncLock` makes its callers take turns
-    /// and guards `isClosed` too.
-    private var syncConnection: PostgresConnection?
-    private var isClosed = false
-    private let syncLock = NSLock()
 
     /// Connects once, to refuse a wrong address, password or certificate at start-up.
     init(_ address: PostgresAddress, connections: Int) throws {
         self.address = address
-        pool = ConnectionPool(name: "database \(address)", limit: max(1, connections)) { number in
+        pool = ConnectionPool(name: "database \(address)", limit: max(1, connections), idleTimeout: Self.idleTimeout) { number in
             let queue = DispatchQueue(label: "calltrace.postgres-connect")
             let connection = try await handOff { finish in
                 queue.async { finish(Result { UncheckedConnection(try Self.connect(address)) }) }
             }
             return Member(connection.connection, number: number)
         }
-        syncConnection = try Self.connect(address)
+        // The first connection, kept in the pool: a wrong address or password fails here.
+        try sync { _ in }
     }
 
     private static func connect(_ address: PostgresAddress) throws -> PostgresConnection {
@@ -62,14 +59,7 @@ final class PostgresDatabase: @unchecked Sendable {
         return connection
     }
 
-    func close() {
-        pool.close()
-        syncLock.withLock {
-            isClosed = true
-            syncConnection?.close()
-            syncConnection = nil
-        }
-    }
+    func close() { pool.close() }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
         try await pool.run { member in
@@ -84,15 +74,15 @@ final class PostgresDatabase: @unchecked Sendable {
         }
     }
 
+    /// On one of the pool's connections, blocking the caller (start-up and commands only). An
+    /// idle connection is checked first (the round trip costs nothing that matters here): a
+    /// session the server ended since its last use is replaced, not reported.
     func sync<T>(_ body: (Connection) throws -> T) throws -> T {
-        syncLock.lock()
-        defer { syncLock.unlock() }
-        guard !isClosed else { throw StorageError("database \(address) is closed") }
-        if let held = syncConnection, held.isConnected { return try body(Connection(.postgres(held))) }
-        syncConnection?.close()
-        let fresh = try Self.connect(address)
-        syncConnection = fresh
-        return try body(Connection(.postgres(fresh)))
+        let address = self.address
+        return try pool.runBlocking(open: { Member(try Self.connect(address), number: 0) },
+                                    usable: { (try? $0.connection.execute("SELECT 1")) != nil }) { member in
+            try body(Connection(.postgres(member.connection)))
+        }
     }
 }
 

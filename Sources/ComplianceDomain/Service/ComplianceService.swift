@@ -63,8 +63,9 @@ public struct ComplianceService: CallTraceService {
         let repository = SQLiteComplianceRepository(database: context.database)
         let retention = RetentionRules(repository: repository, jobs: context.jobs, outbox: context.outbox, clock: context.clock)
         let deletions = DeletionRules(repository: repository, jobs: context.jobs, outbox: context.outbox, clock: context.clock)
-        // Bundles live beside the database, sealed; what a crash left half-written goes at start-up.
-        let folder = URL(fileURLWithPath: context.configuration.database).deletingLastPathComponent().appendingPathComponent("bundles").path
+        // Bundles live in the data folder (beside a SQLite database), sealed; what a crash left
+        // half-written goes at start-up.
+        let folder = try context.configuration.dataFolder() + "/bundles"
         let blobs = try FileBlobStore(folder: folder)
         let leftovers = try blobs.removeLeftovers()
         if !leftovers.isEmpty {

@@ -39,7 +39,7 @@ public struct MediaService: CallTraceService {
             blobs = store
             context.logger.notice("recordings kept in an S3-compatible bucket", metadata: ["blob_store": "\(bucket)"])
         } else {
-            blobs = try FileBlobStore(folder: settings.blobStore ?? Self.defaultBlobFolder(database: context.configuration.database))
+            blobs = try FileBlobStore(folder: settings.blobStore ?? context.configuration.dataFolder() + "/recordings")
         }
         let rules = RecordingRules(repository: SQLiteRecordingRepository(database: context.database), blobs: blobs,
                                    keys: context.keys, outbox: context.outbox, jobs: context.jobs, clock: context.clock,
@@ -61,10 +61,4 @@ public struct MediaService: CallTraceService {
     }
 
     public var rpcServices: [any RPCService] { [recordings, shareLinks] }
-
-    /// `recordings/` beside the database.
-    static func defaultBlobFolder(database: String) -> String {
-        (database as NSString).deletingLastPathComponent.isEmpty
-            ? "recordings" : (database as NSString).deletingLastPathComponent + "/recordings"
-    }
 }
