@@ -15,7 +15,7 @@ if [ "$(id -u)" = 0 ]; then
     chown postgres "$dir"
 fi
 stop() {
-    "${as_postgres[@]}" env -C "$dir" "$bin/pg_ctl" stop -m immediate -w -D "$dir/data" > /dev/null 2>&1 || true
+    ${as_postgres[@]+"${as_postgres[@]}"} env -C "$dir" "$bin/pg_ctl" stop -m immediate -w -D "$dir/data" > /dev/null 2>&1 || true
     rm -rf "$dir"
 }
 trap stop EXIT
@@ -23,7 +23,7 @@ umask 077
 head -c 24 /dev/urandom | base64 | tr -d '/+=\n' > "$dir/password"
 echo >> "$dir/password"
 [ "$(id -u)" = 0 ] && chown postgres "$dir/password"
-"${as_postgres[@]}" env -C "$dir" "$bin/initdb" -D "$dir/data" --no-sync --no-instructions --locale=C -E UTF8 \
+${as_postgres[@]+"${as_postgres[@]}"} env -C "$dir" "$bin/initdb" -D "$dir/data" --no-sync --no-instructions --locale=C -E UTF8 \
     -A scram-sha-256 -U calltrace --pwfile="$dir/password" > "$dir/initdb.log"
 cat >> "$dir/data/postgresql.conf" <<CONF
 listen_addresses = ''
@@ -32,7 +32,7 @@ max_connections = 3000
 fsync = off
 full_page_writes = off
 CONF
-"${as_postgres[@]}" env -C "$dir" "$bin/pg_ctl" start -w -t 120 -D "$dir/data" -l "$dir/server.log" > /dev/null
+${as_postgres[@]+"${as_postgres[@]}"} env -C "$dir" "$bin/pg_ctl" start -w -t 120 -D "$dir/data" -l "$dir/server.log" > /dev/null
 # The services read the password from a file only its owner can read: the test runner's copy.
 cp "$dir/password" "$dir/client-password" && chown "$(id -u)" "$dir/client-password" && chmod 600 "$dir/client-password"
 export CALLTRACE_TEST_POSTGRES_URL="postgres://calltrace@/postgres?host=$dir"

@@ -52,14 +52,19 @@ final class ConnectionPool<Member: PooledConnection>: Sendable {
     /// Runs `body` on a connection's thread.
     func run<T: Sendable>(_ body: @escaping @Sendable (Member) throws -> T) async throws -> T {
         let member = try await take()
-        defer { giveBack(member) }
+        // Whether it can serve again, found on its thread after the run (not here, where a
+        // close could be under way on that thread).
+        let usable = Locked(false)
+        defer { giveBack(member, usable: usable.withLock { $0 }) }
         let closed = closedError
         return try await handOff { finish in
             member.queue.async {
-                finish(Result {
+                let result = Result {
                     guard !member.isClosed else { throw closed }
                     return try body(member)
-                })
+                }
+                usable.withLock { $0 = member.isUsable }
+                finish(result)
             }
         }
     }
@@ -88,10 +93,12 @@ final class ConnectionPool<Member: PooledConnection>: Sendable {
             member = opened
         }
         guard let member else { throw closed }
+        var usable = false
         defer {
-            if kept { giveBack(member) } else { member.queue.sync { member.closeNow() } }
+            if kept { giveBack(member, usable: usable) } else { member.queue.sync { member.closeNow() } }
         }
         return try member.queue.sync {
+            defer { usable = member.isUsable }
             guard !member.isClosed else { throw closed }
             return try body(member)
         }
@@ -137,16 +144,22 @@ final class ConnectionPool<Member: PooledConnection>: Sendable {
             return member
         case .wait:
             return try await withCheckedThrowingContinuation { continuation in
-                let refused = state.withLock { state -> Bool in
-                    if state.closed { return true }
+                let then = state.withLock { state -> WaitDecision in
+                    if state.closed { return .refuse }
                     if let member = state.idle.popLast() {
                         continuation.resume(returning: member)
-                    } else {
-                        state.waiting.append(continuation)
+                        return .wait
                     }
-                    return false
+                    // Room freed since the look above (a connection lost, an open failed): open one.
+                    if state.all.count + state.opening < limit { return .retake }
+                    state.waiting.append(continuation)
+                    return .wait
                 }
-                if refused { continuation.resume(throwing: closed) }
+                switch then {
+                case .refuse: continuation.resume(throwing: closed)
+                case .retake: Task { [self] in await retake(for: continuation) }
+                case .wait: break
+                }
             }
         }
     }
@@ -156,13 +169,14 @@ final class ConnectionPool<Member: PooledConnection>: Sendable {
         member.queue.async { member.closeNow() }
         let next = state.withLock { state -> CheckedContinuation<Member, any Error>? in
             state.all.removeAll { $0 === member }
+            state.idleSince[ObjectIdentifier(member)] = nil
             return state.waiting.isEmpty ? nil : state.waiting.removeFirst()
         }
         if let next { Task { [self] in await retake(for: next) } }
     }
 
-    private func giveBack(_ member: Member) {
-        guard member.isUsable else { return forget(member) }
+    private func giveBack(_ member: Member, usable: Bool) {
+        guard usable else { return forget(member) }
         let (next, reap) = state.withLock { state -> (CheckedContinuation<Member, any Error>?, Bool) in
             if !state.waiting.isEmpty { return (state.waiting.removeFirst(), false) }
             state.idle.append(member)
@@ -172,14 +186,15 @@ final class ConnectionPool<Member: PooledConnection>: Sendable {
             return (nil, true)
         }
         next?.resume(returning: member)
-        if reap, let idleTimeout { Task { [weak self] in await Self.reap(self, every: idleTimeout) } }
+        if reap, let idleTimeout { Task { await Self.reap(every: idleTimeout) { [weak self] in self } } }
     }
 
     /// Closes the connections idle for `timeout`, looking again every `timeout` while any is idle.
-    private static func reap(_ pool: ConnectionPool?, every timeout: Duration) async {
+    /// (`pool` gives the pool while it exists: a pool no one holds is not kept alive by this.)
+    private static func reap(every timeout: Duration, _ pool: @escaping @Sendable () -> ConnectionPool?) async {
         while true {
             try? await Task.sleep(for: timeout)
-            guard let pool else { return }
+            guard let pool = pool() else { return }
             let (expired, goOn) = pool.state.withLock { state -> ([Member], Bool) in
                 let now = ContinuousClock.now
                 let expired = state.idle.filter { member in state.idleSince[ObjectIdentifier(member)].map { now - $0 >= timeout } ?? true }
@@ -211,3 +226,6 @@ final class ConnectionPool<Member: PooledConnection>: Sendable {
         for member in members { member.queue.sync { member.closeNow() } }
     }
 }
+
+/// What a run that found no free connection does (`ConnectionPool.take`).
+private enum WaitDecision { case refuse, retake, wait }

@@ -232,7 +232,7 @@ public final class Database: @unchecked Sendable {
         }
         if !tracks.isEmpty, try !connection.tableNames().contains("schema_tracks") {
             let adopted = try tracks.map { try trackVersion(connection, track: $0) }
-            try connection.runScript("CREATE TABLE schema_tracks (name TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+            try connection.runSchema("CREATE TABLE schema_tracks (name TEXT PRIMARY KEY, version INTEGER NOT NULL)")
             for (track, version) in zip(tracks, adopted) { try setVersion(connection, track: track.name, version) }
         }
         for track in tracks {

@@ -33,6 +33,9 @@ public struct Row: Sendable {
     /// Every column's value, in the query's order.
     public var allValues: [SQLiteValue] { values }
 
+    /// The columns' names, in the query's order.
+    public var columnNames: [String] { columns.sorted { $0.value < $1.value }.map(\.key) }
+
     public subscript(_ column: String) -> SQLiteValue {
         guard let index = columns[column] else { return .null }
         return values[index]

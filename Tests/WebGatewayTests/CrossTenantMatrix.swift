@@ -381,11 +381,10 @@ struct MatrixDigest: Equatable {
             for (label, database) in [(service.name, service.instance.database), ("\(service.name) keys", service.instance.keyStore)] {
                 let found = try await database.read { db -> [String: [String]] in
                     var found: [String: [String]] = [:]
-                    let names = try db.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").compactMap { $0.text("name") }
-                    for table in names where !unwatchedTables.contains(table) {
-                        let columns = try db.query("SELECT name FROM pragma_table_info(?)", table).compactMap { $0.text("name") }
+                    for table in try db.tableNames().sorted() where !unwatchedTables.contains(table) {
                         var rows: [String] = []
                         for row in try db.query("SELECT * FROM \"\(table)\"") {
+                            let columns = row.columnNames
                             let values = columns.map { row[$0] }
                             let texts = values.compactMap { value -> String? in if case .text(let text) = value { text } else { nil } }
                             // A row of another organisation is its own, whichever id of A's it names.

@@ -126,7 +126,7 @@ public final class JobQueue: Sendable {
     /// The time jobs are due by (and audit events are stamped with).
     public let clock: any WallClock
     /// This queue's name on the jobs it leases: new at each start of the process.
-    public let owner: String = "queue_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
+    public let owner: String = "queue_" + String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16))
     private let configuration: Configuration
     private let registry = Locked(Registry())
     /// One worker per kind, so a kind whose jobs are slow (forwarding to a peer that is down)
@@ -135,6 +135,10 @@ public final class JobQueue: Sendable {
     private let wakes = Locked(Wakes())
     private let workerLogger = Locked<Logger?>(nil)
     private let heartbeat = Locked<Task<Void, Never>?>(nil)
+    /// The jobs this process is running now: the heartbeat renews only these, and `lease` never
+    /// takes one of them over. A job this queue leased but could not record the end of leaves
+    /// the set, so its lease runs out and it runs again (here or on another replica).
+    private let running = Locked<Set<String>>([])
 
     public init(database: Database, clock: any WallClock, configuration: Configuration = Configuration()) {
         self.database = database
@@ -228,25 +232,31 @@ public final class JobQueue: Sendable {
         }
         workerLogger.withLock { $0 = logger }
         workers.withLock { $0 = $0 ?? [:] }
-        heartbeat.withLock { task in
+        // (On SQLite, one process: nobody else would take a job over.)
+        if database.dialect == .postgres { heartbeat.withLock { task in
             guard task == nil else { return }
             task = Task { [self, interval = configuration.lease / 4] in
                 while !Task.isCancelled {
                     try? await Task.sleep(for: interval)
+                    guard !Task.isCancelled else { return }
                     do { try await renewLeases() } catch {
                         logger.error("jobs: cannot renew the leases of running jobs", metadata: ["reason": "\(error)"])
                     }
                 }
             }
-        }
+        } }
         for kind in registry.withLock({ Array($0.handlers.keys) }) { startWorker(for: kind, logger: logger) }
     }
 
-    /// Extends the lease of every job this queue is running.
+    /// Extends the lease of every job this process is running.
     func renewLeases() async throws {
+        let ids = running.withLock { Array($0) }
+        guard !ids.isEmpty else { return }
         let expires = clock.nowUnixMs + configuration.lease.wholeMilliseconds
         try await database.write { [owner] db in
-            _ = try db.execute("UPDATE jobs SET lease_expires_at_unix_ms = ? WHERE state = 'running' AND lease_owner = ?", expires, String(owner))
+            _ = try db.execute("""
+                UPDATE jobs SET lease_expires_at_unix_ms = ? WHERE state = 'running' AND lease_owner = ? AND id IN (\(ids.map { _ in "?" }.joined(separator: ", ")))
+                """, bindings: [expires, owner] + ids)
         }
     }
 
@@ -266,10 +276,6 @@ public final class JobQueue: Sendable {
     /// Stops the workers after the jobs they are running (jobs stay queued).
     public func stop() async {
         workerLogger.withLock { $0 = nil }
-        if let task = heartbeat.withLock({ task in defer { task = nil }; return task }) {
-            task.cancel()
-            await task.value
-        }
         let tasks = workers.withLock { workers -> [Task<Void, Never>] in
             defer { workers = nil }
             return Array((workers ?? [:]).values)
@@ -277,6 +283,11 @@ public final class JobQueue: Sendable {
         for task in tasks { task.cancel() }
         wakeWorker()
         for task in tasks { await task.value }
+        // Only now: the jobs still running kept their leases until they finished.
+        if let task = heartbeat.withLock({ task in defer { task = nil }; return task }) {
+            task.cancel()
+            await task.value
+        }
     }
 
     /// Enqueues due scheduled work, then runs every job due now, one by one; returns how many
@@ -296,6 +307,7 @@ public final class JobQueue: Sendable {
         while !Task.isCancelled, let job = try? await lease(kinds: kinds) {
             ran += 1
             await execute(job, logger: logger)
+            running.withLock { _ = $0.remove(job.id) }
         }
         return ran
     }
@@ -306,15 +318,17 @@ public final class JobQueue: Sendable {
         let now = clock.nowUnixMs
         let kinds = registry.withLock { Array($0.handlers.keys) }.filter { only?.contains($0) ?? true }
         guard !kinds.isEmpty else { return nil }
-        let owner = String(self.owner), expires = now + configuration.lease.wholeMilliseconds
-        return try await database.write { db -> Job? in
+        let owner = self.owner, expires = now + configuration.lease.wholeMilliseconds
+        let mine = running.withLock { Array($0) }
+        let job = try await database.write { db -> Job? in
             let marks = kinds.map { _ in "?" }.joined(separator: ", ")
+            let notMine = mine.isEmpty ? "" : "AND id NOT IN (\(mine.map { _ in "?" }.joined(separator: ", ")))"
             guard let row = try db.query("""
                 SELECT id, kind, idempotency_key, payload, attempts FROM jobs
                 WHERE kind IN (\(marks)) AND ((state = 'ready' AND run_at_unix_ms <= ?)
-                                              OR (state = 'running' AND lease_expires_at_unix_ms <= ? AND lease_owner <> ?))
+                                              OR (state = 'running' AND lease_expires_at_unix_ms <= ? \(notMine)))
                 ORDER BY run_at_unix_ms, created_at_unix_ms LIMIT 1
-                """, bindings: kinds + [now, now, owner]).first,
+                """, bindings: kinds + [now, now] + mine).first,
                   let id = row.text("id"), let kind = row.text("kind"), let key = row.text("idempotency_key")
             else { return nil }
             try db.execute("""
@@ -322,6 +336,8 @@ public final class JobQueue: Sendable {
                 """, owner, expires, now, id)
             return Job(id: id, kind: kind, idempotencyKey: key, payload: row.blob("payload") ?? Data(), attempts: Int(row.int("attempts") ?? 0))
         }
+        if let job { running.withLock { _ = $0.insert(job.id) } }
+        return job
     }
 
     private func execute(_ job: Job, logger: Logger) async {
@@ -333,7 +349,7 @@ public final class JobQueue: Sendable {
             outcome = .failure(error)
         }
         let now = clock.nowUnixMs
-        let owner = String(self.owner)
+        let owner = self.owner
         do {
             // Each change only while the job is still this queue's: one whose lease ran out and
             // another replica took over is that replica's to finish.

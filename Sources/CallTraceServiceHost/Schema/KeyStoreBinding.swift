@@ -76,13 +76,19 @@ enum KeyStoreBinding {
                 throw refusal("key store \(path) is \(id)")
             }
             if recorded != Recorded(id: id, path: absolutePath) {
-                try database.sync { connection in
-                    try connection.transaction {
+                // Read again in the write: a replica of the service starting beside this one on
+                // a shared database may have bound another key store meanwhile.
+                let bound = try database.sync { connection in
+                    try connection.transaction { () -> String? in
+                        let now = try connection.query("SELECT key_store_id FROM key_store_binding").first?.text("key_store_id")
+                        guard now == nil || now == id else { return now }
                         _ = try connection.execute("DELETE FROM key_store_binding")
                         _ = try connection.execute("INSERT INTO key_store_binding (key_store_id, key_store_path, bound_at_unix_ms) VALUES (?, ?, ?)",
                                                    id, absolutePath, clock.nowUnixMs)
+                        return nil
                     }
                 }
+                if let bound { throw refusal("key store \(path) is \(id), and the database was bound to \(bound) as this one started") }
             }
             return (store, keys)
         } catch {
@@ -94,7 +100,7 @@ enum KeyStoreBinding {
     /// The key store `database` was served with; nil before its first start with one.
     static func recorded(in database: Database) throws -> Recorded? {
         try database.sync { connection in
-            try connection.runSchema(schema)
+            try connection.transaction { try connection.runSchema(schema) }
             return try connection.query("SELECT key_store_id, key_store_path FROM key_store_binding").first.flatMap { row in
                 row.text("key_store_id").map { Recorded(id: $0, path: row.text("key_store_path") ?? "") }
             }

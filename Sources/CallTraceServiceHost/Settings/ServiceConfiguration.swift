@@ -96,7 +96,8 @@ public struct ServiceConfiguration: Sendable {
         .text("crl", help: "PEM revocation list signed by the CA (re-read on SIGHUP).") { $0.crl = $1 },
         .text("database", help: "SQLite database file, or a postgres:// URL (sslmode=verify-full, sslrootcert=<CA file>).") { $0.database = $1 },
         .text("database_password_file", help: "File holding the PostgreSQL password (mode 0600).") { $0.databasePasswordFile = $1 },
-        .text("data_folder", help: "Folder for the service's own files (default: the SQLite database's folder; required with PostgreSQL).") {
+        .text("data_folder", help: "Folder for the service's own files (default: the SQLite database's folder; required with PostgreSQL).",
+              check: { $0.isEmpty ? "name a folder" : nil }) {
             $0.dataFolderSetting = $1
         },
         .text("key_store", help: "Key store file (default: beside the master key, named after the database).") { $0.keyStore = $1 },

@@ -125,6 +125,9 @@ public final class PostgresConnection {
     /// the session (libpq notices only at the next statement).
     public var isConnected: Bool { !isEnded && handle.map { ct_pq_connected($0) != 0 } ?? false }
 
+    /// Whether no transaction is open on the connection (one left open must not serve again).
+    public var isIdle: Bool { handle.map { ct_pq_transaction_status($0) == 0 } ?? false }
+
     /// Set when the server ended the session (`refusal`).
     private var isEnded = false
 
@@ -156,7 +159,11 @@ public final class PostgresConnection {
     /// answers such a COMMIT with ROLLBACK).
     public func transaction<T>(_ body: () throws -> T) throws -> T {
         guard let handle else { throw StorageError("the PostgreSQL connection is closed") }
-        if ct_pq_transaction_status(handle) != 0 { return try body() }  // not idle: inside one
+        switch ct_pq_transaction_status(handle) {
+        case 0: break  // idle: begin one
+        case 2: return try body()  // inside one: join it
+        default: throw StorageError("the PostgreSQL connection is in a failed or unknown transaction")
+        }
         try execute("BEGIN")
         do {
             if let writeLock { try execute("SELECT pg_advisory_xact_lock(?)", writeLock) }

@@ -23,7 +23,7 @@ final class PostgresDatabase: Sendable {
         let queue: DispatchQueue
         let connection: PostgresConnection
         var isClosed = false
-        var isUsable: Bool { !isClosed && connection.isConnected }
+        var isUsable: Bool { !isClosed && connection.isConnected && connection.isIdle }
 
         init(_ connection: PostgresConnection, number: Int) {
             self.connection = connection
