@@ -273,7 +273,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CallTraceKeysTests",
-            dependencies: ["CallTraceKeys", "CallTraceStorage", "CallTraceTestSupport"],
+            dependencies: ["CallTraceKeys", "CallTraceStorage", "CallTraceSync", "CallTraceTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

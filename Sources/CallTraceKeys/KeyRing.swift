@@ -3,7 +3,8 @@ import CallTraceSync
 import Foundation
 
 /// The per-organisation keys of one service, stored only wrapped under its master key, in a
-/// key store of their own — a separate SQLite file that data backups never contain.
+/// key store of their own — a separate SQLite file, or a PostgreSQL database the service's
+/// replicas share, that data backups never contain.
 ///
 /// Each organisation gets a data key (AES-256-GCM, seals its fields and audio) and an index key
 /// (HMAC-SHA256, its blind index). Keys exist only once a service creates them for an
@@ -65,14 +66,24 @@ public final class KeyRing: Sendable {
         let index: SecretKey
     }
 
+    /// How long an organisation's keys, once read, are used without reading the store again.
+    /// Replicas of a service share one key store: after another replica shreds an organisation,
+    /// this one seals or opens nothing of it for longer than this.
+    public static let cacheLifetime: Duration = .seconds(10)
+
     private let store: Database
     private let master: Locked<MasterKey>
-    private let cache = Locked<[String: OrgKeys]>([:])
+    private let cache = Locked<[String: (keys: OrgKeys, expires: Int64)]>([:])
+    private let now: @Sendable () -> Int64
 
-    /// - Parameter keyStore: the key store, opened with `KeyRing.migrations`; never the data database.
-    public init(keyStore: Database, masterKey: MasterKey) {
+    /// - Parameters:
+    ///   - keyStore: the key store, opened with `KeyRing.migrations`; never the data database.
+    ///   - now: the time in Unix milliseconds, which the cache's lifetime is measured on.
+    public init(keyStore: Database, masterKey: MasterKey,
+                now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }) {
         self.store = keyStore
         self.master = Locked(masterKey)
+        self.now = now
     }
 
     /// Creates the organisation's keys if it has none yet (committed to the key store before any
@@ -95,19 +106,36 @@ public final class KeyRing: Sendable {
 
     /// The organisation's keys; created only when `create` is set.
     func keys(for org: String, create: Bool) throws -> OrgKeys {
-        if let cached = cache.withLock({ $0[org] }) { return cached }
+        if let cached = cached(org) { return cached }
         return try store.sync { connection in try connection.transaction { try keys(for: org, create: create, in: connection) } }
     }
 
+    private func cached(_ org: String) -> OrgKeys? {
+        let now = self.now()
+        return cache.withLock { cache in
+            guard let entry = cache[org] else { return nil }
+            guard entry.expires > now else {
+                cache[org] = nil
+                return nil
+            }
+            return entry.keys
+        }
+    }
+
+    private func remember(_ keys: OrgKeys, for org: String) {
+        let expires = now() + Self.cacheLifetime.components.seconds * 1000
+        cache.withLock { $0[org] = (keys, expires) }
+    }
+
     private func keys(for org: String, create: Bool, in connection: Connection) throws -> OrgKeys {
-        if let cached = cache.withLock({ $0[org] }) { return cached }
+        if let cached = cached(org) { return cached }
         let master = self.master.withLock { $0 }
         if let row = try connection.query("SELECT wrapped_data_key, wrapped_index_key FROM org_keys WHERE org_id = ?", org).first,
            let wrappedData = row.blob("wrapped_data_key"), let wrappedIndex = row.blob("wrapped_index_key") {
             let keys = OrgKeys(
                 data: try AESGCM.openKey(wrappedData, under: master.key, associatedData: Self.wrapAAD(org, "data"), what: "data key of \(org)"),
                 index: try AESGCM.openKey(wrappedIndex, under: master.key, associatedData: Self.wrapAAD(org, "index"), what: "index key of \(org)"))
-            cache.withLock { $0[org] = keys }
+            remember(keys, for: org)
             return keys
         }
         guard create else { throw KeyError(.noKey, "organisation \(org) has no keys (destroyed or never created)") }
@@ -119,8 +147,8 @@ public final class KeyRing: Sendable {
             "INSERT INTO org_keys (org_id, wrapped_data_key, wrapped_index_key, created_at_unix_ms) VALUES (?, ?, ?, ?)",
             org, try AESGCM.seal(key: keys.data, under: master.key, associatedData: Self.wrapAAD(org, "data")),
             try AESGCM.seal(key: keys.index, under: master.key, associatedData: Self.wrapAAD(org, "index")),
-            Int64(Date().timeIntervalSince1970 * 1000))
-        cache.withLock { $0[org] = keys }
+            now())
+        remember(keys, for: org)
         return keys
     }
 
@@ -172,9 +200,8 @@ public final class KeyRing: Sendable {
         let orgKey = try keys(for: org, create: false).data
         let key = try SecretKey.random()
         let wrapped = try AESGCM.seal(key: key, under: orgKey, associatedData: Self.objectAAD(org, object))
-        _ = try store.sync { connection in
-            try connection.execute("INSERT INTO object_keys (org_id, object_id, wrapped_key, created_at_unix_ms) VALUES (?, ?, ?, ?)",
-                                   org, object, wrapped, Int64(Date().timeIntervalSince1970 * 1000))
+        try store.sync { connection in
+            try connection.transaction { try insertObjectKey(org: org, object: object, wrapped: wrapped, in: connection) }
         }
         return ObjectKey(key: key, org: org, object: object)
     }
@@ -192,13 +219,24 @@ public final class KeyRing: Sendable {
                 if let existing = try connection.query("SELECT wrapped_key FROM object_keys WHERE org_id = ? AND object_id = ?", org, object)
                     .first?.blob("wrapped_key") { return existing }
                 let wrapped = try AESGCM.seal(key: fresh, under: orgKey, associatedData: Self.objectAAD(org, object))
-                try connection.execute("INSERT INTO object_keys (org_id, object_id, wrapped_key, created_at_unix_ms) VALUES (?, ?, ?, ?)",
-                                       org, object, wrapped, Int64(Date().timeIntervalSince1970 * 1000))
+                try insertObjectKey(org: org, object: object, wrapped: wrapped, in: connection)
                 return wrapped
             }
         }
         let key = try AESGCM.openKey(wrapped, under: orgKey, associatedData: Self.objectAAD(org, object), what: "key of object \(object)")
         return ObjectKey(key: key, org: org, object: object)
+    }
+
+    /// Keeps an object's wrapped key, in the caller's transaction: only while its organisation's
+    /// keys are in the store. Keys read before another replica shredded the organisation are
+    /// still in this one's cache for a while (`cacheLifetime`); no object key is added for it.
+    private func insertObjectKey(org: String, object: String, wrapped: Data, in connection: Connection) throws {
+        guard try !connection.query("SELECT 1 FROM org_keys WHERE org_id = ?", org).isEmpty else {
+            cache.withLock { $0[org] = nil }
+            throw KeyError(.noKey, "organisation \(org) has no keys (destroyed or never created)")
+        }
+        try connection.execute("INSERT INTO object_keys (org_id, object_id, wrapped_key, created_at_unix_ms) VALUES (?, ?, ?, ?)",
+                               org, object, wrapped, now())
     }
 
     /// Seals one cell under an object's own key: it opens only with that key (destroyed with the
@@ -222,9 +260,9 @@ public final class KeyRing: Sendable {
         return ObjectKey(key: key, org: org, object: object)
     }
 
-    /// Destroys the key of `object`: overwritten in the key-store file and checkpointed out of
-    /// its log, so whatever was sealed under it is unreadable in every copy. Nothing to destroy
-    /// is not an error.
+    /// Destroys the key of `object` (`Database.syncErasing`: in a SQLite store overwritten and
+    /// checkpointed out of its log, in PostgreSQL vacuumed out of the table), so whatever was
+    /// sealed under it is unreadable in every copy. Nothing to destroy is not an error.
     public func destroyObjectKey(org: String, object: String) throws {
         try destroyObjectKeys(org: org, objects: [object])
     }
@@ -232,14 +270,10 @@ public final class KeyRing: Sendable {
     /// `destroyObjectKey` for many objects at once, in one transaction and one checkpoint.
     public func destroyObjectKeys(org: String, objects: [String]) throws {
         guard !objects.isEmpty else { return }
-        try store.sync { connection in
-            try connection.execute("PRAGMA secure_delete = ON")
-            try connection.transaction {
-                for object in objects {
-                    try connection.execute("DELETE FROM object_keys WHERE org_id = ? AND object_id = ?", org, object)
-                }
+        try store.syncErasing(from: ["object_keys"]) { connection in
+            for object in objects {
+                try connection.execute("DELETE FROM object_keys WHERE org_id = ? AND object_id = ?", org, object)
             }
-            _ = try connection.query("PRAGMA wal_checkpoint(TRUNCATE)")
         }
     }
 
@@ -316,7 +350,7 @@ public final class KeyRing: Sendable {
             }
             let id = recordedID ?? Self.newStoreID()
             try connection.execute("INSERT INTO key_store (key_store_id, master_key_check, created_at_unix_ms) VALUES (?, ?, ?)",
-                                   id, try Self.sealCheck(id: id, under: master), Int64(Date().timeIntervalSince1970 * 1000))
+                                   id, try Self.sealCheck(id: id, under: master), now())
             return id
         } }
     }
@@ -355,23 +389,21 @@ public final class KeyRing: Sendable {
     /// Crypto-shredding: destroys the organisation's keys and tombstones it. Everything sealed
     /// for it becomes unreadable at once, and stays so in every data backup (they hold no keys).
     ///
-    /// The wrapped keys are overwritten in the key-store file (`secure_delete`) and the
-    /// write-ahead log is checkpointed and truncated, so no copy stays in the live files. Only a
-    /// key-store backup taken before the shred could bring them back: keep those on a short
-    /// retention, and rotate the master key after a shred (`rotate-master-key`), so no older
-    /// copy of the key store can be opened.
+    /// In a SQLite store the wrapped keys are overwritten in the file (`secure_delete`) and the
+    /// write-ahead log is checkpointed and truncated, so no copy stays in the live files; in
+    /// PostgreSQL the key tables are rewritten (`VACUUM FULL`), though copies can stay in freed
+    /// blocks and the write-ahead log for a while. Only a key-store backup (or such a copy)
+    /// from before the shred could bring them back: keep those on a short retention, and rotate
+    /// the master key after a shred (`rotate-master-key`), so no older copy can be opened.
+    /// Other replicas sharing the store stop using the keys within `cacheLifetime`.
     public func shred(org: String) throws {
-        try store.sync { connection in
-            try connection.execute("PRAGMA secure_delete = ON")
-            try connection.transaction {
-                try connection.execute("DELETE FROM org_keys WHERE org_id = ?", org)
-                try connection.execute("DELETE FROM object_keys WHERE org_id = ?", org)
-                if try connection.query("SELECT 1 FROM shredded_orgs WHERE org_id = ?", org).isEmpty {
-                    try connection.execute("INSERT INTO shredded_orgs (org_id, shredded_at_unix_ms) VALUES (?, ?)",
-                                           org, Int64(Date().timeIntervalSince1970 * 1000))
-                }
+        try store.syncErasing(from: ["org_keys", "object_keys"], rewrite: true) { connection in
+            try connection.execute("DELETE FROM org_keys WHERE org_id = ?", org)
+            try connection.execute("DELETE FROM object_keys WHERE org_id = ?", org)
+            if try connection.query("SELECT 1 FROM shredded_orgs WHERE org_id = ?", org).isEmpty {
+                try connection.execute("INSERT INTO shredded_orgs (org_id, shredded_at_unix_ms) VALUES (?, ?)",
+                                       org, now())
             }
-            _ = try connection.query("PRAGMA wal_checkpoint(TRUNCATE)")
         }
         cache.withLock { $0[org] = nil }
     }

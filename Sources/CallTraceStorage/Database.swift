@@ -168,6 +168,32 @@ public final class Database: @unchecked Sendable {
         if case .sqlite(let database) = engine { try await database.checkpoint() }
     }
 
+    /// Runs `body`, deletions of secrets from `tables`, in one write transaction blocking the
+    /// caller, then pushes what it deleted out of the store's live files as far as the engine
+    /// can (a key store's shred and key destruction):
+    ///
+    /// - SQLite zeroes deleted content (`secure_delete`, set on every connection), then copies
+    ///   its write-ahead log into the file and truncates it: no copy stays in the live files.
+    /// - PostgreSQL vacuums `tables` after the commit, so the deleted rows leave their pages'
+    ///   live data. With `rewrite`, `VACUUM FULL` writes the tables anew and removes their old
+    ///   files (holding the tables exclusively meanwhile: for a rare deletion such as a shred).
+    ///   Copies can remain in freed disk blocks, the write-ahead log and its archives until
+    ///   they are overwritten or expire: what the caller deletes there must be sealed under a
+    ///   key that outlives it no longer (a master key rotated after a shred).
+    public func syncErasing<T>(from tables: [String], rewrite: Bool = false, _ body: (Connection) throws -> T) throws -> T {
+        try sync { connection in
+            let result = try connection.transaction { try body(connection) }
+            switch connection.dialect {
+            case .sqlite:
+                _ = try connection.query("PRAGMA wal_checkpoint(TRUNCATE)")
+            case .postgres:
+                let names = tables.map { "\"\($0)\"" }.joined(separator: ", ")
+                try connection.runScript(rewrite ? "VACUUM (FULL) \(names)" : "VACUUM \(names)")
+            }
+            return result
+        }
+    }
+
     /// Copies the live SQLite database to `destination` (the service keeps serving). A
     /// PostgreSQL database is backed up with PostgreSQL's own tools (`pg_dump`).
     public func backup(to destination: String) throws {

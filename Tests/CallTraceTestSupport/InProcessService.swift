@@ -52,8 +52,12 @@ public final class InProcessService: @unchecked Sendable {
         configuration.masterKey = setup.masterKey
         configuration.database = setup.database
         if let server = TestDatabases.postgres {
-            configuration.database = try server.newDatabase(named: "\(Service.name)_\(UUID().uuidString.prefix(8).lowercased())")
+            // A database of its own and a key store beside it on the server, as replicas share them.
+            let name = "\(Service.name)_\(UUID().uuidString.prefix(8).lowercased())"
+            configuration.database = try server.newDatabase(named: name)
             configuration.databasePasswordFile = server.passwordFile
+            configuration.keyStore = try server.newDatabase(named: name + "_keys")
+            configuration.keyStorePasswordFile = server.passwordFile
             configuration.dataFolderSetting = (setup.database as NSString).deletingLastPathComponent
         }
         // Identity's development mailbox (a service without that setting has no use for it).
@@ -92,6 +96,13 @@ public final class InProcessService: @unchecked Sendable {
     /// clock — what a restart of the process leaves, in milliseconds — with `adjust`'s changes.
     public func restarted(adjust: (inout ServiceConfiguration) -> Void = { _ in }) async throws -> InProcessService {
         try await again(instance.port, adjust)
+    }
+
+    /// Another replica of this service, as a second process of a deployment would be: the same
+    /// configuration (database, key store, master key, peers) and clock, at a port of its own.
+    /// Only on PostgreSQL (`TestDatabases.postgres`): a SQLite database is one process's.
+    public func replica(adjust: (inout ServiceConfiguration) -> Void = { _ in }) async throws -> InProcessService {
+        try await again(try freePort(), adjust)
     }
 
     /// A client presenting `identity` (default: the `web` gateway), kept for this instance's

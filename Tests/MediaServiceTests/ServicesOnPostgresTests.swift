@@ -12,7 +12,7 @@ import Testing
 /// the same migrations, rules and promises as on SQLite.
 @Suite("Issue 34: the services on PostgreSQL")
 struct ServicesOnPostgresTests {
-    @Test("Identity, transcript, compliance and media each on a PostgreSQL database of their own: a firm, a call, a recording uploaded, played and deleted; the caller's number nowhere in PostgreSQL in the clear; the audit chain verifies; media restarted finds its recordings")
+    @Test("Identity, transcript, compliance and media each on a PostgreSQL database of their own: a firm, a call, a recording uploaded, played and deleted; the caller's number nowhere in PostgreSQL in the clear; the audit chain verifies; a second media replica on the same database and key store plays and deletes; media restarted finds its recordings; a key store naming the database is refused")
     func fourServices() async throws {
         let pki = try TemporaryPKI()
         try await withTemporaryPostgres(pki: pki) { server in
@@ -53,6 +53,16 @@ struct ServicesOnPostgresTests {
                     return verdict.intact && verdict.eventsChecked >= 4
                 })
 
+                // A second replica of media, on the same database and key store (and files): it
+                // plays what the first stored, and what it deletes is gone from the first.
+                let replica = try await deployment.media.replica()
+                let second = Media(try replica.client())
+                #expect(try await second.play(kept.recordingID, org: org, options: asAdmin) == audio)
+                let third = try await deployment.upload(audio, org: org, call: "call-pg-3", caller: "07700900123")
+                _ = try await second.deleteRecording(.with { $0.orgID = org; $0.recordingID = third.recordingID }, options: asAdmin)
+                #expect(await code { _ = try await deployment.gateway.play(third.recordingID, org: org, options: asAdmin) } == .notFound)
+                await replica.stop()
+
                 // Restarted, media reads its recordings from PostgreSQL again.
                 await deployment.media.stop()
                 let again = try await deployment.media.restarted()
@@ -62,6 +72,12 @@ struct ServicesOnPostgresTests {
                 #expect(await code { _ = try await media.play(gone.recordingID, org: org, options: asAdmin) } == .notFound)
                 await again.stop()
                 await deployment.calls.stop()
+
+                // The key store is never the service's database: a backup of the data would hold the keys.
+                let refused = await #expect(throws: ConfigurationError.self) {
+                    _ = try await deployment.media.replica { $0.keyStore = $0.database }
+                }
+                #expect(refused?.description.contains("is a service's database, not a key store") == true, "\(String(describing: refused))")
             }
         }
     }

@@ -20,6 +20,9 @@ struct Backup<Service: CallTraceService>: AsyncParsableCommand {
             guard keys || !configuration.databaseIsPostgres else {
                 throw ConfigurationError("the database is in PostgreSQL: back it up with pg_dump (the key store, with --keys)")
             }
+            guard !keys || !configuration.keyStoreIsPostgres else {
+                throw ConfigurationError("the key store is in PostgreSQL: back it up with pg_dump, apart from the data and on a short retention")
+            }
             try Database.onlineBackup(of: source, to: to)
             print("backed up \(source) to \(to)")
         } catch {

@@ -22,7 +22,7 @@ struct RotateMasterKey<Service: CallTraceService>: AsyncParsableCommand {
             let masterKey = try MasterKey.load(path: masterKeyPath)
             let replacement = try MasterKey.load(path: newKey)
             // Re-wrapping a store that was created just now would re-wrap nothing and report success.
-            guard FileManager.default.fileExists(atPath: path) else {
+            guard configuration.keyStoreIsPostgres || FileManager.default.fileExists(atPath: path) else {
                 throw ConfigurationError("there is no key store at \(path)"
                                          + (configuration.keyStore == nil ? " (key_store is not set: it is looked for beside master_key, named after the database)" : "")
                                          + "; run rotate-master-key with the config the service runs with")
@@ -36,9 +36,15 @@ struct RotateMasterKey<Service: CallTraceService>: AsyncParsableCommand {
                 defer { database.close() }
                 (keyStore, keys) = try KeyStoreBinding.openKeyStore(configuration: configuration, masterKey: masterKey, for: database, clock: SystemClock())
             } else {
-                keyStore = try Database(path: path, migrations: KeyRing.migrations)
+                keyStore = try Database.open(path, passwordFile: configuration.keyStorePasswordFile)
                 keys = KeyRing(keyStore: keyStore, masterKey: masterKey)
-                do { _ = try keys.verifyMasterKey() } catch { keyStore.close(); throw error }
+                do {
+                    try keyStore.migrate(KeyRing.migrations)
+                    _ = try keys.verifyMasterKey()
+                } catch {
+                    keyStore.close()
+                    throw error
+                }
             }
             defer { keyStore.close() }
             let count = try keys.rotateMasterKey(to: replacement)

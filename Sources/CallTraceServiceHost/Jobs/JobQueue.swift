@@ -385,6 +385,8 @@ public final class JobQueue: Sendable {
             if !kept {
                 logger.warning("jobs: a job's lease ran out while it ran, and another replica took it over; its outcome here is not recorded",
                                metadata: ["job": "\(job.id)", "kind": "\(job.kind)"])
+            } else if case .success(.done) = outcome {
+                logger.debug("job done", metadata: ["job": "\(job.id)", "kind": "\(job.kind)"])
             }
         } catch {
             logger.error("jobs: cannot record a job's outcome", metadata: ["job": "\(job.id)", "kind": "\(job.kind)", "reason": "\(error)"])

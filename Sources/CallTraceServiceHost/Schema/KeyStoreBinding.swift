@@ -48,7 +48,8 @@ enum KeyStoreBinding {
     static func openKeyStore(configuration: ServiceConfiguration, masterKey: MasterKey, for database: Database,
                              clock: any WallClock) throws -> (store: Database, keys: KeyRing) {
         let path = configuration.keyStorePath
-        let absolutePath = URL(fileURLWithPath: path).standardizedFileURL.path
+        let shared = configuration.keyStoreIsPostgres
+        let absolutePath = shared ? path : URL(fileURLWithPath: path).standardizedFileURL.path
         let recorded = try self.recorded(in: database)
         // Whether a new key store here would lose data: the database says which store it was
         // served with; a database from before bindings says so by holding any row.
@@ -62,12 +63,19 @@ enum KeyStoreBinding {
                 ?? "set key_store to the key store it was served with, or restore that key store from its backup"
             return ConfigurationError("\(problem)\(follows), but \(served); a new, empty key store would leave every sealed record unreadable: \(remedy)")
         }
-        guard FileManager.default.fileExists(atPath: path) || !needsExisting else {
+        guard shared || FileManager.default.fileExists(atPath: path) || !needsExisting else {
             throw refusal("key store \(path) does not exist")
         }
-        let store = try Database(path: path, migrations: KeyRing.migrations)
+        let store = try Database.open(path, passwordFile: configuration.keyStorePasswordFile)
         do {
-            let keys = KeyRing(keyStore: store, masterKey: masterKey)
+            // Never the service's database itself (it has the binding by now): its backups
+            // would hold the keys a shred destroys, and the two schemas would be mixed.
+            if try store.sync({ try $0.tableNames() }).contains("key_store_binding") {
+                throw ConfigurationError("key_store \(path) is a service's database, not a key store: the keys must be kept apart from the data, "
+                                         + "so that a backup of the data never holds them; give the key store a database (or file) of its own")
+            }
+            try store.migrate(KeyRing.migrations)
+            let keys = KeyRing(keyStore: store, masterKey: masterKey, now: { clock.nowUnixMs })
             if needsExisting, try keys.isUnused() {
                 throw refusal("key store \(path) is empty")
             }

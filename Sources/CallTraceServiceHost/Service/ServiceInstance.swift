@@ -153,6 +153,10 @@ public final class ServiceInstance: Sendable {
             logger.warning("the key store is in the database's folder: a copy of that folder holds the keys a shred destroys; set key_store elsewhere",
                            metadata: ["key_store": "\(configuration.keyStorePath)"])
         }
+        if configuration.keyStoreOnDatabaseServer {
+            logger.warning("the key store is on the database's PostgreSQL server: a backup of that server holds the keys a shred destroys; keep it on another",
+                           metadata: ["key_store": "\(configuration.keyStorePath)"])
+        }
         let port = server.port == 0 ? address.port : server.port
         logger.notice("serving", metadata: ["address": "\(address.host):\(port)", "identity": "\(server.identity)",
                                             "schema_version": "\(database.schemaVersion)"])

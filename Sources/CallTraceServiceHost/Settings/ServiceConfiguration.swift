@@ -1,5 +1,6 @@
 import CallTraceAPI
 import CallTraceRPC
+import CallTraceStorage
 public import CallTraceTLS
 import Foundation
 
@@ -34,7 +35,11 @@ public struct ServiceConfiguration: Sendable {
     /// before its extension (`/etc/calltrace/keys/identity/identity.keys.sqlite`), so that a copy of the
     /// data directory never holds the keys a crypto-shred destroys. The database records which
     /// key store it was served with: start-up refuses another, or none (`KeyStoreBinding`).
+    /// Replicas of a service share one key store: a PostgreSQL database of its own
+    /// (`postgres://…`, never the service's database: a backup of the data would hold its keys).
     public var keyStore: String?
+    /// The password of a PostgreSQL key store's user, in a file of mode 0600. Default none.
+    public var keyStorePasswordFile: String?
     /// A 32-byte key file, mode 0600. Required.
     public var masterKey: String?
     /// Other services this one calls: name → `host:port` (their identity is
@@ -100,7 +105,10 @@ public struct ServiceConfiguration: Sendable {
               check: { $0.isEmpty ? "name a folder" : nil }) {
             $0.dataFolderSetting = $1
         },
-        .text("key_store", help: "Key store file (default: beside the master key, named after the database).") { $0.keyStore = $1 },
+        .text("key_store", help: "Key store file (default: beside the master key, named after the database), or a postgres:// URL replicas share.") {
+            $0.keyStore = $1
+        },
+        .text("key_store_password_file", help: "File holding a PostgreSQL key store's password (mode 0600).") { $0.keyStorePasswordFile = $1 },
         .text("master_key", help: "32-byte master key file (mode 0600).") { $0.masterKey = $1 },
         .text("log_format", help: "text or json.", check: { ["text", "json"].contains($0) ? nil : "be text or json" }) { $0.logFormat = $1 },
         .text("log_level", help: "trace, debug, info, notice, warning, error.",
@@ -191,7 +199,7 @@ public struct ServiceConfiguration: Sendable {
     }
 
     /// Whether `database` names a PostgreSQL database rather than a SQLite file.
-    public var databaseIsPostgres: Bool { database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") }
+    public var databaseIsPostgres: Bool { Self.isPostgres(database) }
 
     /// The key store's path: configured, or beside the master key, named after the database
     /// (after the service, for a PostgreSQL database).
@@ -204,14 +212,28 @@ public struct ServiceConfiguration: Sendable {
         return folder.isEmpty ? file : folder + "/" + file
     }
 
+    /// Whether the key store is a PostgreSQL database (replicas share it) rather than a SQLite file.
+    public var keyStoreIsPostgres: Bool { Self.isPostgres(keyStorePath) }
+
+    static func isPostgres(_ location: String) -> Bool { location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") }
+
     /// Whether the key store sits in the database's folder, where a copy of the data directory
     /// (a backup, a snapshot) would take the keys along and a shred could be undone.
     public var keyStoreBesideDatabase: Bool {
-        guard !databaseIsPostgres else { return false }
+        guard !databaseIsPostgres, !keyStoreIsPostgres else { return false }
         func folder(_ path: String) -> String {
             URL(fileURLWithPath: (path as NSString).deletingLastPathComponent).standardizedFileURL.path
         }
         return folder(keyStorePath) == folder(database)
+    }
+
+    /// Whether the key store is a database on the PostgreSQL server (host and port) that holds
+    /// the service's database: a backup of that server (`pg_basebackup`, a disk snapshot) would
+    /// hold the keys a shred destroys.
+    public var keyStoreOnDatabaseServer: Bool {
+        guard databaseIsPostgres, keyStoreIsPostgres, let database = PostgresAddress.server(of: database),
+              let keys = PostgresAddress.server(of: keyStorePath) else { return false }
+        return database == keys
     }
 
     /// Checks what must be present and well-formed.

@@ -57,6 +57,17 @@ public struct PostgresAddress: Sendable, CustomStringConvertible {
 
     public var description: String { url }
 
+    /// The server `url` names (its hosts and ports, as libpq reads them); nil for a URL libpq
+    /// cannot read.
+    public static func server(of url: String) -> String? {
+        do {
+            try PostgresConnection.loadLibrary()
+            return "\(try value("host", in: url) ?? "")|\(try value("port", in: url) ?? "5432")"
+        } catch {
+            return nil
+        }
+    }
+
     /// The value `keyword` takes in `url`, as libpq reads it.
     static func value(_ keyword: String, in url: String) throws -> String? {
         var buffer = [CChar](repeating: 0, count: 4096)
