@@ -69,16 +69,21 @@ final class ConnectionPool<Member: PooledConnection>: Sendable {
         }
     }
 
-    /// Runs `body` on a connection's thread, blocking the caller (start-up and commands only):
-    /// an idle connection that is still `usable` (checked on its thread), else one opened now
-    /// with `open`, kept if the pool has room.
+    /// Runs `body` on a connection's thread, blocking the caller (start-up, commands, and a key
+    /// store's short reads): an idle connection (checked on its thread to be still `usable` when
+    /// idle for `checkAfterIdle`), else one opened now with `open`, kept if the pool has room.
     func runBlocking<T>(open: () throws -> Member, usable: (Member) -> Bool = { _ in true }, _ body: (Member) throws -> T) throws -> T {
         let closed = closedError
+        var idleFor = Duration.zero
         var member: Member? = try state.withLock { state in
             guard !state.closed else { throw closed }
-            return state.idle.popLast()
+            guard let member = state.idle.popLast() else { return nil }
+            idleFor = state.idleSince.removeValue(forKey: ObjectIdentifier(member)).map { .now - $0 } ?? Self.checkAfterIdle
+            return member
         }
-        if let idle = member, !idle.queue.sync(execute: { !idle.isClosed && usable(idle) }) {
+        // A connection used a moment ago is taken as it is (a key store's reads come in bursts);
+        // one idle longer is checked first.
+        if let idle = member, idleFor >= Self.checkAfterIdle, !idle.queue.sync(execute: { !idle.isClosed && usable(idle) }) {
             forget(idle)
             member = nil
         }
@@ -103,6 +108,9 @@ final class ConnectionPool<Member: PooledConnection>: Sendable {
             return try body(member)
         }
     }
+
+    /// How long a connection lies idle before `runBlocking` checks it is still `usable`.
+    static var checkAfterIdle: Duration { .seconds(1) }
 
     private enum Taken { case member(Member), open(Int), wait }
 

@@ -52,12 +52,14 @@ public final class InProcessService: @unchecked Sendable {
         configuration.masterKey = setup.masterKey
         configuration.database = setup.database
         if let server = TestDatabases.postgres {
-            // A database of its own and a key store beside it on the server, as replicas share them.
+            // A database of its own (and, for replicas, a key store beside it on the server).
             let name = "\(Service.name)_\(UUID().uuidString.prefix(8).lowercased())"
             configuration.database = try server.newDatabase(named: name)
             configuration.databasePasswordFile = server.passwordFile
-            configuration.keyStore = try server.newDatabase(named: name + "_keys")
-            configuration.keyStorePasswordFile = server.passwordFile
+            if TestDatabases.sharedKeyStore {
+                configuration.keyStore = try server.newDatabase(named: name + "_keys")
+                configuration.keyStorePasswordFile = server.passwordFile
+            }
             configuration.dataFolderSetting = (setup.database as NSString).deletingLastPathComponent
         }
         // Identity's development mailbox (a service without that setting has no use for it).
@@ -100,7 +102,8 @@ public final class InProcessService: @unchecked Sendable {
 
     /// Another replica of this service, as a second process of a deployment would be: the same
     /// configuration (database, key store, master key, peers) and clock, at a port of its own.
-    /// Only on PostgreSQL (`TestDatabases.postgres`): a SQLite database is one process's.
+    /// Only on PostgreSQL with a shared key store (`TestDatabases.postgres`, `sharedKeyStore`):
+    /// a SQLite database or key store is one process's.
     public func replica(adjust: (inout ServiceConfiguration) -> Void = { _ in }) async throws -> InProcessService {
         try await again(try freePort(), adjust)
     }

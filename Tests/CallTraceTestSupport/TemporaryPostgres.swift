@@ -167,6 +167,13 @@ struct ExternalPostgres: TestPostgresServer {
 public enum TestDatabases {
     @TaskLocal public static var postgres: (any TestPostgresServer)? = fromEnvironment
 
+    /// Whether a service started on `postgres` keeps its key store there too, as replicas
+    /// share one (`InProcessService.replica()`); otherwise it is a SQLite file, as for one
+    /// process. Every key-store read on PostgreSQL is a round trip that holds a thread of Swift's
+    /// cooperative pool, which the whole suite shares in this process: only the tests of
+    /// replicas ask for it.
+    @TaskLocal public static var sharedKeyStore = false
+
     /// The server `make test-postgres` started, if it did.
     static let fromEnvironment: (any TestPostgresServer)? = {
         let environment = ProcessInfo.processInfo.environment

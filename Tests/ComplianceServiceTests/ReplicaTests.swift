@@ -11,12 +11,12 @@ import Testing
 /// processes of a deployment, sharing the test's clock.
 @Suite("Compliance: two replicas on one PostgreSQL database", .serialized)
 struct ComplianceReplicaTests {
-    /// `body` with every service the test starts on a database (and key store) of its own in a
+    /// `body` with every service the test starts on a database and a key store of its own in a
     /// new PostgreSQL server.
     private func onPostgres(_ body: () async throws -> Void) async throws {
         let pki = try TemporaryPKI()
         try await withTemporaryPostgres(pki: pki) { server in
-            try await TestDatabases.$postgres.withValue(server) { try await body() }
+            try await TestDatabases.$postgres.withValue(server) { try await TestDatabases.$sharedKeyStore.withValue(true) { try await body() } }
         }
     }
 

@@ -16,7 +16,7 @@ struct ServicesOnPostgresTests {
     func fourServices() async throws {
         let pki = try TemporaryPKI()
         try await withTemporaryPostgres(pki: pki) { server in
-            try await TestDatabases.$postgres.withValue(server) {
+            try await TestDatabases.$postgres.withValue(server) { try await TestDatabases.$sharedKeyStore.withValue(true) {
                 let deployment = try await MediaDeployment()
                 let services = [deployment.identity, deployment.calls.transcript, deployment.calls.compliance, deployment.media]
                 #expect(services.allSatisfy { $0.instance.database.dialect == .postgres && $0.instance.database.schemaVersion > 0 })
@@ -78,7 +78,7 @@ struct ServicesOnPostgresTests {
                     _ = try await deployment.media.replica { $0.keyStore = $0.database }
                 }
                 #expect(refused?.description.contains("is a service's database, not a key store") == true, "\(String(describing: refused))")
-            }
+            } }
         }
     }
 }

@@ -320,15 +320,20 @@ public final class JobQueue: Sendable {
         guard !kinds.isEmpty else { return nil }
         let owner = self.owner, expires = now + configuration.lease.wholeMilliseconds
         let mine = running.withLock { Array($0) }
+        let marks = kinds.map { _ in "?" }.joined(separator: ", ")
+        let notMine = mine.isEmpty ? "" : "AND id NOT IN (\(mine.map { _ in "?" }.joined(separator: ", ")))"
+        let due = """
+            FROM jobs WHERE kind IN (\(marks)) AND ((state = 'ready' AND run_at_unix_ms <= ?)
+                                                   OR (state = 'running' AND lease_expires_at_unix_ms <= ? \(notMine)))
+            """
+        let bindings: [any SQLiteBindable] = kinds.map { $0 as any SQLiteBindable } + [now, now] + mine.map { $0 as any SQLiteBindable }
+        // A read first: an idle worker's poll takes no write.
+        guard try await database.read({ db in try !db.query("SELECT 1 \(due) LIMIT 1", bindings: bindings).isEmpty }) else { return nil }
         let job = try await database.write { db -> Job? in
-            let marks = kinds.map { _ in "?" }.joined(separator: ", ")
-            let notMine = mine.isEmpty ? "" : "AND id NOT IN (\(mine.map { _ in "?" }.joined(separator: ", ")))"
             guard let row = try db.query("""
-                SELECT id, kind, idempotency_key, payload, attempts FROM jobs
-                WHERE kind IN (\(marks)) AND ((state = 'ready' AND run_at_unix_ms <= ?)
-                                              OR (state = 'running' AND lease_expires_at_unix_ms <= ? \(notMine)))
+                SELECT id, kind, idempotency_key, payload, attempts \(due)
                 ORDER BY run_at_unix_ms, created_at_unix_ms LIMIT 1
-                """, bindings: kinds + [now, now] + mine).first,
+                """, bindings: bindings).first,
                   let id = row.text("id"), let kind = row.text("kind"), let key = row.text("idempotency_key")
             else { return nil }
             try db.execute("""
@@ -415,6 +420,15 @@ public final class JobQueue: Sendable {
         let schedules = registry.withLock { $0.schedules }
         guard !schedules.isEmpty else { return }
         let now = clock.nowUnixMs
+        // Looked at in a read first: an idle worker's poll takes no write (on PostgreSQL, the
+        // database's one write lock, which every replica's writes queue for).
+        let names = schedules.map(\.name)
+        let due = try await database.read { db -> Bool in
+            let rows = try db.query("SELECT next_run_at_unix_ms FROM job_schedules WHERE name IN (\(names.map { _ in "?" }.joined(separator: ", ")))",
+                                    bindings: names)
+            return rows.count < Set(names).count || rows.contains { ($0.int("next_run_at_unix_ms") ?? 0) <= now }
+        }
+        guard due else { return }
         try await database.write { [self] db in
             for schedule in schedules {
                 guard let next = try db.query("SELECT next_run_at_unix_ms FROM job_schedules WHERE name = ?", schedule.name).first?
