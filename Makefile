@@ -29,7 +29,7 @@ TEST_BUILD_FLAGS := -c release -Xswiftc -enable-testing
 ## databases' fsyncs were a third of the suite's system time.
 TEST_TMPDIR ?= $(shell if [ -d /dev/shm ] && [ -w /dev/shm ]; then echo /dev/shm; else echo "$${TMPDIR:-/tmp}"; fi)
 
-.PHONY: test-postgres crash soak matrix test-asan test-tsan openapi api-contract s3-emulator print-test-tmpdir print-test-build-flags c-checks FORCE install install-files scanner browser browser-test deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-storage bench-transcript bench-websites bench-web bench-telephony clean fuzz fuzz-smoke fuzzers
+.PHONY: test-postgres crash soak matrix test-asan test-tsan openapi api-contract s3-emulator print-test-tmpdir print-test-build-flags c-checks FORCE install install-files scanner browser browser-test deps build run demo test check-crypto-deps proto bench bench-c bench-media bench-storage bench-scale bench-transcript bench-websites bench-web bench-telephony clean fuzz fuzz-smoke fuzzers
 
 ## Install the Debian packages the project needs (only those missing).
 deps:
@@ -341,6 +341,13 @@ bench-media: deps
 ## server over TLS on loopback) and read back in playback's ranges, side by side.
 bench-storage: deps s3-emulator
 	$(STATIC_BUILD) --product calltrace-bench
+	$(STATIC_BIN)/calltrace-bench storage --rounds 3
+
+## Issue 34: transcript's calls/s (StartCall+CompleteCall, and ListCalls) on SQLite, on PostgreSQL
+## (15, in a temporary folder) and on two replicas over it; then bench-storage's upload and playback.
+bench-scale: deps s3-emulator
+	$(STATIC_BUILD) --product calltrace-bench
+	$(STATIC_BIN)/calltrace-bench scale
 	$(STATIC_BIN)/calltrace-bench storage --rounds 3
 
 ## libcalltrace (C) against the Swift echo server, beside the C floor.

@@ -104,10 +104,19 @@ public final class KeyRing: Sendable {
         }
     }
 
-    /// The organisation's keys; created only when `create` is set.
+    /// The organisation's keys; created only when `create` is set. Cached for `cacheLifetime`
+    /// once committed; `create` (a write's first step) also checks that cached keys are still in
+    /// the store, so no replica writes for an organisation another one has shredded.
     func keys(for org: String, create: Bool) throws -> OrgKeys {
-        if let cached = cached(org) { return cached }
-        return try store.sync { connection in try connection.transaction { try keys(for: org, create: create, in: connection) } }
+        if let cached = cached(org) {
+            guard create else { return cached }
+            if try store.sync({ try !$0.query("SELECT 1 FROM org_keys WHERE org_id = ?", org).isEmpty }) { return cached }
+            cache.withLock { $0[org] = nil }
+            throw KeyError(.noKey, "organisation \(org) was shredded; it never gets keys again")
+        }
+        let read: OrgKeys = try store.sync { connection in try connection.transaction { try self.keys(for: org, create: create, in: connection) } }
+        remember(read, for: org)
+        return read
     }
 
     private func cached(_ org: String) -> OrgKeys? {
@@ -127,28 +136,30 @@ public final class KeyRing: Sendable {
         cache.withLock { $0[org] = (keys, expires) }
     }
 
+    /// Reads (or creates) the keys in the caller's transaction; the caller caches them once it
+    /// has committed.
     private func keys(for org: String, create: Bool, in connection: Connection) throws -> OrgKeys {
-        if let cached = cached(org) { return cached }
         let master = self.master.withLock { $0 }
         if let row = try connection.query("SELECT wrapped_data_key, wrapped_index_key FROM org_keys WHERE org_id = ?", org).first,
            let wrappedData = row.blob("wrapped_data_key"), let wrappedIndex = row.blob("wrapped_index_key") {
             let keys = OrgKeys(
                 data: try AESGCM.openKey(wrappedData, under: master.key, associatedData: Self.wrapAAD(org, "data"), what: "data key of \(org)"),
                 index: try AESGCM.openKey(wrappedIndex, under: master.key, associatedData: Self.wrapAAD(org, "index"), what: "index key of \(org)"))
-            remember(keys, for: org)
             return keys
         }
         guard create else { throw KeyError(.noKey, "organisation \(org) has no keys (destroyed or never created)") }
         guard try connection.query("SELECT 1 FROM shredded_orgs WHERE org_id = ?", org).isEmpty else {
             throw KeyError(.noKey, "organisation \(org) was shredded; it never gets keys again")
         }
+        // New keys only under the master key that opens the store: a replica still running with
+        // the old key after rotate-master-key would wrap them where no one could open them.
+        _ = try checkedID(under: master, in: connection)
         let keys = OrgKeys(data: try SecretKey.random(), index: try SecretKey.random())
         try connection.execute(
             "INSERT INTO org_keys (org_id, wrapped_data_key, wrapped_index_key, created_at_unix_ms) VALUES (?, ?, ?, ?)",
             org, try AESGCM.seal(key: keys.data, under: master.key, associatedData: Self.wrapAAD(org, "data")),
             try AESGCM.seal(key: keys.index, under: master.key, associatedData: Self.wrapAAD(org, "index")),
             now())
-        remember(keys, for: org)
         return keys
     }
 
@@ -260,9 +271,11 @@ public final class KeyRing: Sendable {
         return ObjectKey(key: key, org: org, object: object)
     }
 
-    /// Destroys the key of `object` (`Database.syncErasing`: in a SQLite store overwritten and
-    /// checkpointed out of its log, in PostgreSQL vacuumed out of the table), so whatever was
-    /// sealed under it is unreadable in every copy. Nothing to destroy is not an error.
+    /// Destroys the key of `object` (`Database.syncErasing`): in a SQLite store overwritten and
+    /// checkpointed out of its log, so whatever was sealed under it is unreadable in every copy
+    /// of the data; in PostgreSQL deleted and vacuumed out of the table's live rows (its bytes
+    /// can stay in free space and the write-ahead log until overwritten). Nothing to destroy
+    /// is not an error.
     public func destroyObjectKey(org: String, object: String) throws {
         try destroyObjectKeys(org: org, objects: [object])
     }
@@ -391,13 +404,16 @@ public final class KeyRing: Sendable {
     ///
     /// In a SQLite store the wrapped keys are overwritten in the file (`secure_delete`) and the
     /// write-ahead log is checkpointed and truncated, so no copy stays in the live files; in
-    /// PostgreSQL the key tables are rewritten (`VACUUM FULL`), though copies can stay in freed
-    /// blocks and the write-ahead log for a while. Only a key-store backup (or such a copy)
-    /// from before the shred could bring them back: keep those on a short retention, and rotate
-    /// the master key after a shred (`rotate-master-key`), so no older copy can be opened.
+    /// PostgreSQL the organisation keys' table is rewritten and the object keys' vacuumed
+    /// (`Database.syncErasing`), though copies can stay in freed space and the write-ahead log
+    /// for a while. Only a key-store backup (or such a copy) from before the shred could bring
+    /// them back: keep those on a short retention, and rotate the master key after a shred
+    /// (`rotate-master-key`), so no older copy can be opened.
     /// Other replicas sharing the store stop using the keys within `cacheLifetime`.
     public func shred(org: String) throws {
-        try store.syncErasing(from: ["org_keys", "object_keys"], rewrite: true) { connection in
+        // Forgotten here whatever follows: the keys are gone from the store once the delete commits.
+        defer { cache.withLock { $0[org] = nil } }
+        try store.syncErasing(from: ["org_keys", "object_keys"], rewriting: ["org_keys"]) { connection in
             try connection.execute("DELETE FROM org_keys WHERE org_id = ?", org)
             try connection.execute("DELETE FROM object_keys WHERE org_id = ?", org)
             if try connection.query("SELECT 1 FROM shredded_orgs WHERE org_id = ?", org).isEmpty {
@@ -405,7 +421,6 @@ public final class KeyRing: Sendable {
                                        org, now())
             }
         }
-        cache.withLock { $0[org] = nil }
     }
 
     /// Re-wraps every organisation key, and the check value, under `newKey`, in one transaction;

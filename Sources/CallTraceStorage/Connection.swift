@@ -79,6 +79,28 @@ public struct Connection {
         }
         return Set(try query(sql).compactMap { $0.text("name") })
     }
+
+    /// Whether a table of this name is anywhere in the database: on PostgreSQL in any schema,
+    /// not only the one `tableNames` reads (a URL's `search_path` can hide one).
+    public func hasTable(anywhere name: String) throws -> Bool {
+        let sql = switch engine {
+        case .sqlite: "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+        case .postgres: "SELECT 1 FROM pg_catalog.pg_class WHERE relname = ? AND relkind IN ('r', 'p')"
+        }
+        return try !query(sql, name).isEmpty
+    }
+
+    /// The store's tables this connection's user owns (on PostgreSQL, where only a table's owner
+    /// may vacuum it); every table, on SQLite.
+    public func ownedTableNames() throws -> Set<String> {
+        switch engine {
+        case .sqlite:
+            return try tableNames()
+        case .postgres:
+            let sql = "SELECT CAST(tablename AS text) AS name FROM pg_tables WHERE schemaname = current_schema() AND tableowner = current_user"
+            return Set(try query(sql).compactMap { $0.text("name") })
+        }
+    }
 }
 
 // MARK: Schema versions (Database.migrate)

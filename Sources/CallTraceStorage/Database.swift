@@ -174,21 +174,28 @@ public final class Database: @unchecked Sendable {
     ///
     /// - SQLite zeroes deleted content (`secure_delete`, set on every connection), then copies
     ///   its write-ahead log into the file and truncates it: no copy stays in the live files.
-    /// - PostgreSQL vacuums `tables` after the commit, so the deleted rows leave their pages'
-    ///   live data. With `rewrite`, `VACUUM FULL` writes the tables anew and removes their old
-    ///   files (holding the tables exclusively meanwhile: for a rare deletion such as a shred).
-    ///   Copies can remain in freed disk blocks, the write-ahead log and its archives until
-    ///   they are overwritten or expire: what the caller deletes there must be sealed under a
-    ///   key that outlives it no longer (a master key rotated after a shred).
-    public func syncErasing<T>(from tables: [String], rewrite: Bool = false, _ body: (Connection) throws -> T) throws -> T {
+    /// - PostgreSQL vacuums `tables` after the commit, so the deleted rows leave the tables' live
+    ///   data; the tables in `rewriting` (small ones) are written anew (`VACUUM FULL`: new files,
+    ///   the old ones removed). Neither waits over 2 s for a lock: a vacuum that cannot run now
+    ///   is left to autovacuum. The bytes can stay in free space, freed disk blocks, the
+    ///   write-ahead log and its archives until overwritten or expired, and a snapshot older
+    ///   than the deletion (a `pg_dump` under way) keeps the rows for its life: what is deleted
+    ///   there must be sealed under a key that does not outlive it (a master key rotated after a
+    ///   shred).
+    ///
+    /// - Throws: when `body` or the commit fails (nothing deleted); not for a vacuum put off.
+    public func syncErasing<T>(from tables: [String], rewriting: Set<String> = [], _ body: (Connection) throws -> T) throws -> T {
         try sync { connection in
             let result = try connection.transaction { try body(connection) }
             switch connection.dialect {
             case .sqlite:
                 _ = try connection.query("PRAGMA wal_checkpoint(TRUNCATE)")
             case .postgres:
-                let names = tables.map { "\"\($0)\"" }.joined(separator: ", ")
-                try connection.runScript(rewrite ? "VACUUM (FULL) \(names)" : "VACUUM \(names)")
+                try? connection.runScript("SET lock_timeout = '2s'")
+                for table in tables {
+                    try? connection.runScript(rewriting.contains(table) ? "VACUUM (FULL) \"\(table)\"" : "VACUUM \"\(table)\"")
+                }
+                try? connection.runScript("RESET lock_timeout")
             }
             return result
         }

@@ -13,7 +13,8 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "calltrace-bench",
         abstract: "CallTrace benchmarks, each beside a floor measured in the same run.",
-        subcommands: [RPCBench.self, MediaBench.self, StorageBench.self, TranscriptBench.self, WebsiteBench.self, CClientBench.self, WebBench.self, TelephonyBench.self])
+        subcommands: [RPCBench.self, MediaBench.self, StorageBench.self, ScaleBench.self, TranscriptBench.self, WebsiteBench.self, CClientBench.self, WebBench.self,
+                      TelephonyBench.self])
 }
 
 /// ctrpc/1 against a plain C OpenSSL echo (ctrpc-floor), alternating each round, because loopback

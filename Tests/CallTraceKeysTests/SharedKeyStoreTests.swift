@@ -26,24 +26,25 @@ struct SharedKeyStoreTests {
         func advance(by duration: Duration) { now.withLock { $0 += duration.components.seconds * 1000 } }
     }
 
-    private func withReplicas(_ body: (TemporaryPostgres, Replica, Replica) async throws -> Void) async throws {
+    /// `count` replicas on one new key store, each with the same master key.
+    private func withReplicas(_ count: Int, _ body: (TemporaryPostgres, [Replica]) async throws -> Void) async throws {
         let pki = try TemporaryPKI()
         let masterKeyPath = pki.directory.appendingPathComponent("master.key").path
         try MasterKey.generate(path: masterKeyPath)
         try await withTemporaryPostgres(pki: pki) { server in
             let url = try server.newDatabase(named: "media_keys")
-            let (a, b) = (try Replica(url: url, server: server, masterKey: try MasterKey.load(path: masterKeyPath)),
-                          try Replica(url: url, server: server, masterKey: try MasterKey.load(path: masterKeyPath)))
-            defer { a.store.close(); b.store.close() }
-            // Both prove the master key; the store has one id, which both get.
-            #expect(try a.keys.verifyMasterKey() == b.keys.verifyMasterKey())
-            try await body(server, a, b)
+            let replicas = try (0..<count).map { _ in try Replica(url: url, server: server, masterKey: try MasterKey.load(path: masterKeyPath)) }
+            defer { for replica in replicas { replica.store.close() } }
+            // Each proves the master key; the store has one id, which all get.
+            #expect(Set(try replicas.map { try $0.keys.verifyMasterKey() }).count == 1)
+            try await body(server, replicas)
         }
     }
 
     @Test("Two replicas share the keys: what one seals the other opens, an organisation created by both at once gets one set of keys, an object key made by one is read by the other")
     func shared() async throws {
-        try await withReplicas { _, a, b in
+        try await withReplicas(2) { _, replicas in
+            let (a, b) = (replicas[0], replicas[1])
             // Twenty creations of one firm's keys on each replica at once: one set, which both use.
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for n in 0..<40 {
@@ -63,61 +64,83 @@ struct SharedKeyStoreTests {
         }
     }
 
-    @Test("A shred on one replica: the other adds no object key for the firm at once, opens nothing of it once its cache's lifetime is over, and the wrapped keys are gone from the key tables' files")
+    @Test("A shred on one replica: another that read the keys before writes nothing more for the firm at once (no keys made, no object key added) and opens nothing of it once its cache's lifetime is over; the wrapped data key is gone from the rewritten table's file")
     func shredAcrossReplicas() async throws {
-        try await withReplicas { server, a, b in
+        try await withReplicas(4) { server, replicas in
+            let (a, b, c) = (replicas[0], replicas[1], replicas[2])
             try a.keys.createKeys(for: "org_leaving")
             try a.keys.createKeys(for: "org_staying")
             let sealed = try a.keys.seal(Data("07700 900123".utf8), org: "org_leaving", table: "calls", column: "caller", row: "call_1")
             let kept = try a.keys.seal(Data("07700 900456".utf8), org: "org_staying", table: "calls", column: "caller", row: "call_2")
             _ = try b.keys.createObjectKey(org: "org_leaving", object: "rec_1")
-            #expect(try b.keys.open(sealed, org: "org_leaving", table: "calls", column: "caller", row: "call_1") == Data("07700 900123".utf8))
-
-            // The wrapped keys as the tables' files hold them: found there before the shred, so
-            // the search below can fail.
-            let wrapped = try await a.store.read { db in
-                try db.query("SELECT wrapped_data_key FROM org_keys WHERE org_id = 'org_leaving'").compactMap { $0.blob("wrapped_data_key") }
-                    + db.query("SELECT wrapped_key FROM object_keys WHERE org_id = 'org_leaving'").compactMap { $0.blob("wrapped_key") }
+            // B and C read the firm's keys before the shred.
+            for replica in [b, c] {
+                #expect(try replica.keys.open(sealed, org: "org_leaving", table: "calls", column: "caller", row: "call_1") == Data("07700 900123".utf8))
             }
-            #expect(wrapped.count == 2)
-            #expect(try tableFiles(a.store, server: server).contains { file in wrapped.contains { file.range(of: $0) != nil } })
+
+            // The wrapped data key as the table's file holds it: found there before the shred,
+            // so the search below can fail.
+            let wrapped = try #require(try await a.store.read { db in
+                try db.query("SELECT wrapped_data_key FROM org_keys WHERE org_id = 'org_leaving'").first?.blob("wrapped_data_key")
+            })
+            #expect(try tableFile("org_keys", a.store, server: server).range(of: wrapped) != nil)
 
             try a.keys.shred(org: "org_leaving")
-            #expect(try tableFiles(a.store, server: server).allSatisfy { file in wrapped.allSatisfy { file.range(of: $0) == nil } },
-                    "VACUUM FULL rewrote the key tables without the shredded keys")
-            #expect(throws: KeyError.self) { try a.keys.createKeys(for: "org_leaving") }
+            #expect(try tableFile("org_keys", a.store, server: server).range(of: wrapped) == nil, "VACUUM FULL rewrote org_keys without the shredded key")
+            #expect(try await a.store.read { try $0.query("SELECT 1 FROM object_keys WHERE org_id = 'org_leaving'") }.isEmpty)
+            #expect((#expect(throws: KeyError.self) { try a.keys.createKeys(for: "org_leaving") })?.kind == .noKey)
 
-            // Replica B read the keys before the shred. It adds no object key for the firm, at once…
-            let refused = #expect(throws: KeyError.self) { _ = try b.keys.createObjectKey(org: "org_leaving", object: "rec_2") }
-            #expect(refused?.kind == .noKey)
-            #expect(try await b.store.read { try $0.query("SELECT 1 FROM object_keys WHERE org_id = 'org_leaving'") }.isEmpty)
-            // …and once its cache's lifetime is over, it opens nothing of the firm.
-            b.advance(by: KeyRing.cacheLifetime)
-            let unreadable = #expect(throws: KeyError.self) {
-                _ = try b.keys.open(sealed, org: "org_leaving", table: "calls", column: "caller", row: "call_1")
-            }
-            #expect(unreadable?.kind == .noKey)
-            #expect(try b.keys.open(kept, org: "org_staying", table: "calls", column: "caller", row: "call_2") == Data("07700 900456".utf8))
+            // B still holds the keys in its cache: it writes nothing more for the firm, at once…
+            #expect((#expect(throws: KeyError.self) { try b.keys.createKeys(for: "org_leaving") })?.kind == .noKey)
+            // …and C, holding them too, adds no object key for it.
+            #expect((#expect(throws: KeyError.self) { _ = try c.keys.createObjectKey(org: "org_leaving", object: "rec_2") })?.kind == .noKey)
+            #expect(try await c.store.read { try $0.query("SELECT 1 FROM object_keys WHERE org_id = 'org_leaving'") }.isEmpty)
+
+            // The cache's lifetime, on a replica that makes no write for the firm (a write's check
+            // would end its cache at once): D reads another firm's keys, A shreds that firm, D
+            // still opens its data within the lifetime, and nothing after it.
+            try a.keys.createKeys(for: "org_second")
+            let second = try a.keys.seal(Data("x".utf8), org: "org_second", table: "calls", column: "caller", row: "call_3")
+            let d = replicas[3]
+            #expect(try d.keys.open(second, org: "org_second", table: "calls", column: "caller", row: "call_3") == Data("x".utf8))
+            try a.keys.shred(org: "org_second")
+            #expect(try d.keys.open(second, org: "org_second", table: "calls", column: "caller", row: "call_3") == Data("x".utf8),
+                    "within its lifetime the cache still serves: what cacheLifetime states")
+            d.advance(by: KeyRing.cacheLifetime)
+            #expect((#expect(throws: KeyError.self) {
+                _ = try d.keys.open(second, org: "org_second", table: "calls", column: "caller", row: "call_3")
+            })?.kind == .noKey)
+            #expect(try d.keys.open(kept, org: "org_staying", table: "calls", column: "caller", row: "call_2") == Data("07700 900456".utf8))
 
             // A recording's key destroyed on one replica is gone for the other at once (object
-            // keys are never cached), and the table vacuumed.
+            // keys are never cached).
             _ = try a.keys.createObjectKey(org: "org_staying", object: "rec_3")
             _ = try b.keys.objectKey(org: "org_staying", object: "rec_3")
             try b.keys.destroyObjectKey(org: "org_staying", object: "rec_3")
             #expect((#expect(throws: KeyError.self) { _ = try a.keys.objectKey(org: "org_staying", object: "rec_3") })?.kind == .noKey)
-            let vacuumed = try await a.store.read { try $0.query("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'object_keys'").first?.int("vacuum_count") }
-            #expect((vacuumed ?? 0) >= 1)
         }
     }
 
-    /// The bytes of the key tables' files on the server's disk, after a checkpoint wrote their pages.
-    private func tableFiles(_ store: Database, server: TemporaryPostgres) throws -> [Data] {
+    @Test("After rotate-master-key, a replica still running with the old master key makes no keys: they would be wrapped where no replica could open them")
+    func rotationFence() async throws {
+        try await withReplicas(2) { server, replicas in
+            let (a, b) = (replicas[0], replicas[1])
+            try a.keys.createKeys(for: "org_firm")
+            let newPath = server.folder + "/new-master.key"
+            try MasterKey.generate(path: newPath)
+            #expect(try a.keys.rotateMasterKey(to: try MasterKey.load(path: newPath)) == 1)
+            #expect((#expect(throws: KeyError.self) { try b.keys.createKeys(for: "org_new") })?.kind == .masterKey)
+            #expect(try await b.store.read { try $0.query("SELECT 1 FROM org_keys WHERE org_id = 'org_new'") }.isEmpty)
+            try a.keys.createKeys(for: "org_new")
+        }
+    }
+
+    /// The bytes of `table`'s file on the server's disk, after a checkpoint wrote its pages.
+    private func tableFile(_ table: String, _ store: Database, server: TemporaryPostgres) throws -> Data {
         try store.sync { db in
             try db.execute("CHECKPOINT")
-            return try ["org_keys", "object_keys"].map { table in
-                let path = try #require(try db.query("SELECT pg_relation_filepath('\(table)') AS path").first?.text("path"))
-                return try Data(contentsOf: URL(fileURLWithPath: server.folder + "/data/" + path))
-            }
+            let path = try #require(try db.query("SELECT pg_relation_filepath('\(table)') AS path").first?.text("path"))
+            return try Data(contentsOf: URL(fileURLWithPath: server.folder + "/data/" + path))
         }
     }
 }

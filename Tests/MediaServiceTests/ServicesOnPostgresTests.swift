@@ -78,6 +78,11 @@ struct ServicesOnPostgresTests {
                     _ = try await deployment.media.replica { $0.keyStore = $0.database }
                 }
                 #expect(refused?.description.contains("is a service's database, not a key store") == true, "\(String(describing: refused))")
+                // Nor under another spelling that hides its tables (another search_path).
+                let hidden = await #expect(throws: ConfigurationError.self) {
+                    _ = try await deployment.media.replica { $0.keyStore = $0.database + "&options=-csearch_path%3Dkeys" }
+                }
+                #expect(hidden?.description.contains("is a service's database, not a key store") == true, "\(String(describing: hidden))")
             } }
         }
     }

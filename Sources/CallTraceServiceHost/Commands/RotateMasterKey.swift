@@ -40,6 +40,10 @@ struct RotateMasterKey<Service: CallTraceService>: AsyncParsableCommand {
                 keys = KeyRing(keyStore: keyStore, masterKey: masterKey)
                 do {
                     try keyStore.migrate(KeyRing.migrations)
+                    // A store found empty (a mistyped URL, a new database) has nothing to re-wrap.
+                    if try keys.isUnused() {
+                        throw ConfigurationError("key store \(path) is empty: there is nothing to re-wrap; run rotate-master-key with the config the service runs with")
+                    }
                     _ = try keys.verifyMasterKey()
                 } catch {
                     keyStore.close()

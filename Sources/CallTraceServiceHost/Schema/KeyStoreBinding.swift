@@ -70,11 +70,18 @@ enum KeyStoreBinding {
         do {
             // Never the service's database itself (it has the binding by now): its backups
             // would hold the keys a shred destroys, and the two schemas would be mixed.
-            if try store.sync({ try $0.tableNames() }).contains("key_store_binding") {
+            if try store.sync({ try $0.hasTable(anywhere: "key_store_binding") }) {
                 throw ConfigurationError("key_store \(path) is a service's database, not a key store: the keys must be kept apart from the data, "
                                          + "so that a backup of the data never holds them; give the key store a database (or file) of its own")
             }
             try store.migrate(KeyRing.migrations)
+            // The key store's user vacuums the deleted keys out of its tables after a shred:
+            // PostgreSQL lets only a table's owner, and says so only in a warning.
+            let unowned = try Set(["org_keys", "object_keys"]).subtracting(store.sync { try $0.ownedTableNames() })
+            guard unowned.isEmpty else {
+                throw ConfigurationError("key_store \(path): its user does not own table(s) \(unowned.sorted().joined(separator: ", ")), so it cannot vacuum "
+                                         + "destroyed keys out of them; connect as the tables' owner (or ALTER TABLE … OWNER TO it)")
+            }
             let keys = KeyRing(keyStore: store, masterKey: masterKey, now: { clock.nowUnixMs })
             if needsExisting, try keys.isUnused() {
                 throw refusal("key store \(path) is empty")

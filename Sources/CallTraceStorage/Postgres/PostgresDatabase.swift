@@ -74,9 +74,10 @@ final class PostgresDatabase: Sendable {
         }
     }
 
-    /// On one of the pool's connections, blocking the caller (start-up and commands only). An
-    /// idle connection is checked first (the round trip costs nothing that matters here): a
-    /// session the server ended since its last use is replaced, not reported.
+    /// On one of the pool's connections, blocking the caller (start-up, commands, a key store's
+    /// reads). A connection idle for a second or more is checked first: a session the server
+    /// ended since is replaced, not reported. One used within the second is taken as it is, so
+    /// a session ended in that second (a failover) fails this one call.
     func sync<T>(_ body: (Connection) throws -> T) throws -> T {
         let address = self.address
         return try pool.runBlocking(open: { Member(try Self.connect(address), number: 0) },
