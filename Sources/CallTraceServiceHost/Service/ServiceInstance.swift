@@ -80,7 +80,9 @@ public final class ServiceInstance: Sendable {
             database.close()
             throw error
         }
-        let jobs = JobQueue(database: database, clock: clock)
+        var jobSettings = JobQueue.Configuration()
+        jobSettings.lease = .seconds(configuration.jobLeaseSeconds)
+        let jobs = JobQueue(database: database, clock: clock, configuration: jobSettings)
         let outbox = AuditOutbox(database: database, service: name, jobs: jobs)
         let server: RPCServer
         let peers: [String: any RPCChannel]

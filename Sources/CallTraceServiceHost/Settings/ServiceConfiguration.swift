@@ -59,6 +59,10 @@ public struct ServiceConfiguration: Sendable {
     public var logLevel: String
     /// Seconds calls in flight may take to finish after SIGTERM. Default 10.
     public var drainSeconds: Int
+    /// Seconds a running durable job stays its replica's without that replica's heartbeat
+    /// (renewed every quarter of it): when a replica dies, another takes its jobs over after
+    /// this. Default 60.
+    public var jobLeaseSeconds = 60
     /// The gateways (names, as in `spiffe://<domain>/gateway/<name>`) that may make credential
     /// calls (login, invitation, password reset) and whose `x-client-address` is believed: the
     /// web backend. Default `["web"]`.
@@ -115,6 +119,8 @@ public struct ServiceConfiguration: Sendable {
               check: { logLevels.contains($0) ? nil : "be one of \(logLevels.joined(separator: ", "))" }) { $0.logLevel = $1 },
         .text("drain_seconds", help: "Seconds calls in flight may take to finish after SIGTERM (0-3600).",
               check: { Int($0).map { (0...3600).contains($0) } == true ? nil : "be a whole number of seconds from 0 to 3600" }) { $0.drainSeconds = Int($1)! },
+        .text("job_lease_seconds", help: "Seconds a replica's running job is kept from the others without its heartbeat; a dead replica's jobs are taken over after it (4-3600).",
+              check: { Int($0).map { (4...3600).contains($0) } == true ? nil : "be a whole number of seconds from 4 to 3600" }) { $0.jobLeaseSeconds = Int($1)! },
         .names("credential_gateways", of: .gateway, help: "Gateways allowed credential calls and to name client addresses (comma-separated; default web).") {
             $0.credentialGateways = $1
         },
