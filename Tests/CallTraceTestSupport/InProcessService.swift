@@ -1,5 +1,6 @@
 public import CallTraceRPC
 public import CallTraceServiceHost
+import CallTraceStorage
 import CallTraceSync
 import Foundation
 public import Logging
@@ -139,5 +140,30 @@ public final class InProcessService: @unchecked Sendable {
 
     public func stop() async {
         await instance.stop(gracePeriod: .seconds(5))
+    }
+}
+
+extension InProcessService {
+    /// What the service's database holds, as someone reading its storage finds it: a SQLite
+    /// file and its write-ahead log byte for byte; on PostgreSQL, every value of every table
+    /// (sealed bytes as they are, text as UTF-8). For the "nothing in the clear at rest" checks.
+    public func storedBytes() throws -> Data {
+        let database = instance.database
+        guard database.dialect == .postgres else {
+            let file = try Data(contentsOf: URL(fileURLWithPath: database.path))
+            return file + ((try? Data(contentsOf: URL(fileURLWithPath: database.path + "-wal"))) ?? Data())
+        }
+        return try database.sync { db in
+            try db.tableNames().sorted().reduce(into: Data()) { bytes, table in
+                for value in try db.query("SELECT * FROM \"\(table)\"").flatMap(\.allValues) {
+                    switch value {
+                    case .text(let text): bytes.append(Data(text.utf8))
+                    case .blob(let blob): bytes.append(blob)
+                    default: break
+                    }
+                    bytes.append(0)
+                }
+            }
+        }
     }
 }

@@ -80,7 +80,7 @@ struct AuditChainTests {
         let verdict = try await audit.verifyAuditChain(.with { $0.orgID = org }, options: try bearer(admin))
         #expect(verdict.intact && verdict.eventsChecked == UInt64(all.count) && verdict.head.count == 64)
         // Sealed at rest: no actor or resource in the database in clear.
-        let file = try Data(contentsOf: URL(fileURLWithPath: deployment.compliance.setup.database))
+        let file = try deployment.compliance.storedBytes()
         #expect(!String(decoding: file, as: UTF8.self).contains("recording:rec_1"))
 
         var lines = ""

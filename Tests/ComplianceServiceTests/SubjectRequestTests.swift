@@ -164,9 +164,7 @@ struct SubjectRequestTests {
             return actions.isSuperset(of: steps)
         }, "every step audited: \(actions)")
         // Compliance keeps the numbers and notes sealed: not in its database, its WAL or its log.
-        let database = try Data(contentsOf: URL(fileURLWithPath: deployment.compliance.setup.database))
-        let wal = (try? Data(contentsOf: URL(fileURLWithPath: deployment.compliance.setup.database + "-wal"))) ?? Data()
-        let written = String(decoding: database + wal, as: UTF8.self) + deployment.compliance.log.text
+        let written = String(decoding: try deployment.compliance.storedBytes(), as: UTF8.self) + deployment.compliance.log.text
         for secret in ["7700900123", "7700900456", "900123", "solicitor", "Erased; confirmed"] { #expect(!written.contains(secret), "\(secret)") }
     }
 }

@@ -269,12 +269,11 @@ struct IdentityHardeningTests {
         } == .permissionDenied)
         _ = try await deployment.gateway.unary(Identity.resetTwoFactor, .with { $0.orgID = org; $0.userID = memberID }, options: try bearer(admin))
         #expect(await code { _ = try await deployment.authorize(member, org: org, .reportsRead) } == .unauthenticated)
-        _ = await deployment.stop()
-        let database = try Database(path: deployment.setup.database)
-        let actions = try database.sync { db in
+        let actions = try await deployment.database.read { db in
             try db.query("SELECT event FROM audit_outbox").compactMap { $0.blob("event") }
                 .map { try Calltrace_Compliance_V1_AuditEvent(serializedBytes: $0) }
         }
+        _ = await deployment.stop()
         #expect(actions.contains { $0.action == "two_factor.reset" && $0.resource == "user:\(memberID)" })
     }
 
@@ -333,6 +332,8 @@ struct AdminOperatorTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dataFolder).allSatisfy { !$0.contains("keys") })
         #expect(!identity.log.text.contains("key store is in the database's folder"))
 
+        // A SQLite database's folder (a PostgreSQL database has none).
+        guard TestDatabases.postgres == nil else { return }
         let careless = try await InProcessService.start(IdentityService.self) {
             $0.keyStore = ($0.database as NSString).deletingLastPathComponent + "/identity.keys.sqlite"
         }

@@ -79,13 +79,12 @@ struct SupportGrantTests {
         } == .permissionDenied)
 
         // Every operator authorisation, allowed or denied, waits in the outbox for the org's audit trail.
-        _ = await deployment.stop()
-        let database = try Database(path: deployment.setup.database)
-        let events = try database.sync { db in
+        let events = try await deployment.database.read { db in
             try db.query("SELECT event FROM audit_outbox WHERE org_id = ? ORDER BY id", org).compactMap { row in
                 try row.blob("event").map { try Calltrace_Compliance_V1_AuditEvent(serializedBytes: $0) }
             }
         }
+        _ = await deployment.stop()
         let operatorEvents = events.filter { $0.actor == "operator:alice" }
         #expect(operatorEvents.map(\.outcome) == ["denied", "success", "denied", "denied", "success", "denied"])
         #expect(operatorEvents.filter { $0.outcome == "success" }.allSatisfy { $0.resource.hasPrefix("grant:") })

@@ -53,7 +53,7 @@ struct ShareLinkTests {
         #expect(events.contains { $0.action == "share_link.created" && $0.resource == "share_link:\(created.link.linkID)" })
         #expect(events.contains { $0.action == "share_link.opened" && $0.detail.contains("client=192.0.2.10") })
         // Only a hash of the secret is stored: the database holds no token.
-        let database = try Data(contentsOf: URL(fileURLWithPath: deployment.media.setup.database + "-wal"))
+        let database = try deployment.media.storedBytes()
         #expect(database.range(of: Data(created.token.utf8)) == nil)
 
         var altered = Array(created.token)

@@ -1,6 +1,7 @@
 import CallTraceServiceHost
 import CallTraceStorage
 import CallTraceTestSupport
+import Foundation
 import Testing
 @testable import TranscriptDomain
 
@@ -53,7 +54,7 @@ struct AttributionReportTests {
         #expect(report.total.uniqueCallers == 2 && report.total.calls == 3)
     }
 
-    @Test("A database from before report_word gets it for the calls it holds, and the triggers keep it as calls are written and marked")
+    @Test("A database from before report_word gets it for the calls it holds, and it is kept as calls are written and marked (SQLite's triggers, PostgreSQL's generated column)")
     func reportWordMigrates() async throws {
         let stores = try TemporaryStores(service: "transcript", migrations: TranscriptService.migrations.filter { $0.version < 8 },
                                          tracks: [SharedSchema.track])
@@ -63,8 +64,8 @@ struct AttributionReportTests {
                     INSERT INTO calls (id, org_id, tracking_number, source, channel, campaign, caller_number, caller_index, caller_no, assignment_no,
                     direction, started_at_unix_ms, answered_at_unix_ms, ended_at_unix_ms, duration_ms, outcome, recording_id, callback_of, recorded,
                     enquiry, matter_opened, practice_area, suggested_enquiry, visit_join)
-                    VALUES (?, 'org_a', '+441184960001', 'Google', 1, '', x'00', x'00', ?, 3, 1, 1000, 0, 0, 0, ?, '', '', 1, ?, ?, 0, 1, 2)
-                    """, bindings: [id, caller, outcome, enquiry, matter])
+                    VALUES (?, 'org_a', '+441184960001', 'Google', 1, '', ?, ?, ?, 3, 1, 1000, 0, 0, 0, ?, '', '', 1, ?, ?, 0, 1, 2)
+                    """, bindings: [id, Data([0]), Data([0]), caller, outcome, enquiry, matter])
             }
         }
         /// What the report's scan reads of each call, decoded.

@@ -171,9 +171,7 @@ final class TranscriptDeployment: @unchecked Sendable {
 
     /// Everything transcript has written to its database and logs, as text: for "never in clear" checks.
     func everythingTranscriptWrote() throws -> String {
-        let database = try Data(contentsOf: URL(fileURLWithPath: transcript.setup.database))
-        let wal = (try? Data(contentsOf: URL(fileURLWithPath: transcript.setup.database + "-wal"))) ?? Data()
-        return String(decoding: database + wal, as: UTF8.self) + transcript.log.text
+        String(decoding: try transcript.storedBytes(), as: UTF8.self) + transcript.log.text
     }
 
     // MARK: The providers' documented answers
