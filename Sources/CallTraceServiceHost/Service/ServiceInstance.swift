@@ -2,6 +2,7 @@ import CallTraceAPI
 import CallTraceKeys
 public import CallTraceRPC
 public import CallTraceStorage
+import CallTraceSync
 import CallTraceTLS
 import Foundation
 public import Logging
@@ -68,17 +69,18 @@ public final class ServiceInstance: Sendable {
         // Each check names its problem in one line: key file, TLS material, database, port.
         let masterKey = try MasterKey.load(path: configuration.masterKey!)
         _ = try TLSContext.shared(role: .server, credentials: credentials)
-        let database = try Database.open(configuration.database, passwordFile: configuration.databasePasswordFile)
-        let keyStore: Database
-        let keys: KeyRing
-        do {
-            try database.checkSchema(knownUpTo: Service.migrations.map(\.version).max() ?? 0, tracks: [SharedSchema.track])
-            // The master key must open the key store, and the key store must be the database's
-            // own: never a new, empty one beside sealed data (`KeyStoreBinding`).
-            (keyStore, keys) = try KeyStoreBinding.openKeyStore(configuration: configuration, masterKey: masterKey, for: database, clock: clock)
-        } catch {
-            database.close()
-            throw error
+        let (database, keyStore, keys) = try await onStartupThread { () throws -> (Database, Database, KeyRing) in
+            let database = try Database.open(configuration.database, passwordFile: configuration.databasePasswordFile)
+            do {
+                try database.checkSchema(knownUpTo: Service.migrations.map(\.version).max() ?? 0, tracks: [SharedSchema.track])
+                // The master key must open the key store, and the key store must be the database's
+                // own: never a new, empty one beside sealed data (`KeyStoreBinding`).
+                let (keyStore, keys) = try KeyStoreBinding.openKeyStore(configuration: configuration, masterKey: masterKey, for: database, clock: clock)
+                return (database, keyStore, keys)
+            } catch {
+                database.close()
+                throw error
+            }
         }
         var jobSettings = JobQueue.Configuration()
         jobSettings.lease = .seconds(configuration.jobLeaseSeconds)
@@ -138,7 +140,7 @@ public final class ServiceInstance: Sendable {
                                      clock: clock, blocking: blocking)
         let service: Service
         do {
-            try database.migrate(Service.migrations, tracks: [SharedSchema.track])
+            try await onStartupThread { try database.migrate(Service.migrations, tracks: [SharedSchema.track]) }
             service = try Service(context: context)
             server.install(service.rpcServices)
         } catch {
@@ -175,3 +177,9 @@ public final class ServiceInstance: Sendable {
     }
 }
 
+/// Runs start-up's blocking work (opening, checking and migrating the databases: on PostgreSQL
+/// many round trips) on a thread of its own, never on Swift's cooperative pool, whose few threads
+/// serve every task of the process: a test process starting services, or a replica migrating.
+private func onStartupThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    try await handOff { finish in Thread { finish(Result { try work() }) }.start() }
+}
