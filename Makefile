@@ -344,7 +344,8 @@ bench-storage: deps s3-emulator
 	$(STATIC_BIN)/calltrace-bench storage --rounds 3
 
 ## Issue 34: transcript's calls/s (StartCall+CompleteCall, and ListCalls) on SQLite, on PostgreSQL
-## (15, in a temporary folder) and on two replicas over it; then bench-storage's upload and playback.
+## (15, in a temporary folder; the key store in SQLite, then in PostgreSQL too) and on two replicas
+## over it; then bench-storage's upload and playback.
 bench-scale: deps s3-emulator
 	$(STATIC_BUILD) --product calltrace-bench
 	$(STATIC_BIN)/calltrace-bench scale

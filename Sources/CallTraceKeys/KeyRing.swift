@@ -66,23 +66,14 @@ public final class KeyRing: Sendable {
         let index: SecretKey
     }
 
-    /// How long an organisation's keys, or an object's, once read are used without reading the
-    /// store again. Replicas of a service share one key store: after another replica shreds an
-    /// organisation or destroys an object's key, this one opens nothing under them for longer.
+    /// How long an organisation's keys, once read, are used without reading the store again.
+    /// Replicas of a service share one key store: after another replica shreds an organisation,
+    /// this one seals or opens nothing of it for longer than this.
     public static let cacheLifetime: Duration = .seconds(10)
-
-    /// Object keys (a recording's, a call's) kept at most, each for `cacheLifetime` too.
-    public static let objectCacheCapacity = 20_000
-
-    private struct ObjectID: Hashable {
-        let org: String
-        let object: String
-    }
 
     private let store: Database
     private let master: Locked<MasterKey>
     private let cache = Locked<[String: (keys: OrgKeys, expires: Int64)]>([:])
-    private let objectCache = Locked<[ObjectID: (key: SecretKey, expires: Int64)]>([:])
     private let now: @Sendable () -> Int64
 
     /// - Parameters:
@@ -143,33 +134,6 @@ public final class KeyRing: Sendable {
     private func remember(_ keys: OrgKeys, for org: String) {
         let expires = now() + Self.cacheLifetime.components.seconds * 1000
         cache.withLock { $0[org] = (keys, expires) }
-    }
-
-    /// An object's key read (or made) within `cacheLifetime`: a page of fifty calls, each sealed
-    /// under its own key, is not fifty round trips to the key store.
-    private func cachedObjectKey(org: String, object: String) -> ObjectKey? {
-        let now = self.now(), id = ObjectID(org: org, object: object)
-        return objectCache.withLock { cache in
-            guard let entry = cache[id] else { return nil }
-            guard entry.expires > now else {
-                cache[id] = nil
-                return nil
-            }
-            return ObjectKey(key: entry.key, org: org, object: object)
-        }
-    }
-
-    /// Keeps a committed object key for `cacheLifetime`.
-    private func remember(_ key: ObjectKey) -> ObjectKey {
-        let now = self.now()
-        objectCache.withLock { cache in
-            if cache.count >= Self.objectCacheCapacity {
-                cache = cache.filter { $0.value.expires > now }
-                if cache.count >= Self.objectCacheCapacity { cache.removeAll() }
-            }
-            cache[ObjectID(org: key.org, object: key.object)] = (key.key, now + Self.cacheLifetime.components.seconds * 1000)
-        }
-        return key
     }
 
     /// Reads (or creates) the keys in the caller's transaction; the caller caches them once it
@@ -250,7 +214,7 @@ public final class KeyRing: Sendable {
         try store.sync { connection in
             try connection.transaction { try insertObjectKey(org: org, object: object, wrapped: wrapped, in: connection) }
         }
-        return remember(ObjectKey(key: key, org: org, object: object))
+        return ObjectKey(key: key, org: org, object: object)
     }
 
     /// The key of `object`, created (and kept) first when it has none: for objects sealed cell by
@@ -259,7 +223,6 @@ public final class KeyRing: Sendable {
     /// - Throws: `KeyError(.noKey)` when the organisation has no keys.
     public func objectKey(org: String, object: String, creating: Bool) throws -> ObjectKey {
         guard creating else { return try objectKey(org: org, object: object) }
-        if let cached = cachedObjectKey(org: org, object: object) { return cached }
         let orgKey = try keys(for: org, create: false).data
         let fresh = try SecretKey.random()
         let wrapped = try store.sync { connection in
@@ -272,7 +235,7 @@ public final class KeyRing: Sendable {
             }
         }
         let key = try AESGCM.openKey(wrapped, under: orgKey, associatedData: Self.objectAAD(org, object), what: "key of object \(object)")
-        return remember(ObjectKey(key: key, org: org, object: object))
+        return ObjectKey(key: key, org: org, object: object)
     }
 
     /// Keeps an object's wrapped key, in the caller's transaction: only while its organisation's
@@ -300,21 +263,19 @@ public final class KeyRing: Sendable {
 
     /// The key of `object`; `KeyError(.noKey)` once it (or its organisation's key) is destroyed.
     public func objectKey(org: String, object: String) throws -> ObjectKey {
-        if let cached = cachedObjectKey(org: org, object: object) { return cached }
         let orgKey = try keys(for: org, create: false).data
         guard let wrapped = try store.sync({ connection in
             try connection.query("SELECT wrapped_key FROM object_keys WHERE org_id = ? AND object_id = ?", org, object).first?.blob("wrapped_key")
         }) else { throw KeyError(.noKey, "object \(object) of \(org) has no key (destroyed or never created)") }
         let key = try AESGCM.openKey(wrapped, under: orgKey, associatedData: Self.objectAAD(org, object), what: "key of object \(object)")
-        return remember(ObjectKey(key: key, org: org, object: object))
+        return ObjectKey(key: key, org: org, object: object)
     }
 
     /// Destroys the key of `object` (`Database.syncErasing`): in a SQLite store overwritten and
     /// checkpointed out of its log, so whatever was sealed under it is unreadable in every copy
     /// of the data; in PostgreSQL deleted and vacuumed out of the table's live rows (its bytes
-    /// can stay in free space and the write-ahead log until overwritten). Forgotten here at
-    /// once; other replicas sharing the store may hold it for `cacheLifetime` (the object's rows
-    /// are gone from the shared database by then). Nothing to destroy is not an error.
+    /// can stay in free space and the write-ahead log until overwritten). Nothing to destroy
+    /// is not an error.
     public func destroyObjectKey(org: String, object: String) throws {
         try destroyObjectKeys(org: org, objects: [object])
     }
@@ -322,7 +283,6 @@ public final class KeyRing: Sendable {
     /// `destroyObjectKey` for many objects at once, in one transaction and one checkpoint.
     public func destroyObjectKeys(org: String, objects: [String]) throws {
         guard !objects.isEmpty else { return }
-        defer { objectCache.withLock { cache in for object in objects { cache[ObjectID(org: org, object: object)] = nil } } }
         try store.syncErasing(from: ["object_keys"]) { connection in
             for object in objects {
                 try connection.execute("DELETE FROM object_keys WHERE org_id = ? AND object_id = ?", org, object)
@@ -452,10 +412,7 @@ public final class KeyRing: Sendable {
     /// Other replicas sharing the store stop using the keys within `cacheLifetime`.
     public func shred(org: String) throws {
         // Forgotten here whatever follows: the keys are gone from the store once the delete commits.
-        defer {
-            cache.withLock { $0[org] = nil }
-            objectCache.withLock { cache in cache = cache.filter { $0.key.org != org } }
-        }
+        defer { cache.withLock { $0[org] = nil } }
         try store.syncErasing(from: ["org_keys", "object_keys"], rewriting: ["org_keys"]) { connection in
             try connection.execute("DELETE FROM org_keys WHERE org_id = ?", org)
             try connection.execute("DELETE FROM object_keys WHERE org_id = ?", org)

@@ -18,7 +18,7 @@ import Foundation
 struct ScaleBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scale",
-        abstract: "Calls/s of StartCall+CompleteCall and of ListCalls on SQLite, on PostgreSQL, and on two replicas over PostgreSQL.")
+        abstract: "Calls/s of StartCall+CompleteCall and of ListCalls on SQLite, on PostgreSQL (key store in SQLite, then in PostgreSQL), and on two replicas.")
 
     @Option(help: "Seconds each load runs.") var seconds = 10
     @Option(help: "Callers at once.") var callers = 16

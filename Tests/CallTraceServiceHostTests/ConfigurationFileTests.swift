@@ -6,7 +6,7 @@ import Testing
 /// setting as a flag's would, and a value of the wrong shape is refused by name, never bent.
 @Suite("The configuration file")
 struct ConfigurationFileTests {
-    static let known = ["listen": false, "drain_seconds": false, "credential_gateways": true, "log_level": false]
+    static let known = ["listen": false, "drain_seconds": false, "job_lease_seconds": false, "credential_gateways": true, "log_level": false]
 
     func parse(_ json: String) throws -> ConfigurationFile {
         try ConfigurationFile(parsing: Data(json.utf8), path: "service.json", known: Self.known)
@@ -23,9 +23,9 @@ struct ConfigurationFileTests {
 
     @Test("Strings, lists of names, a whole number of seconds and the peers, in the order of their keys")
     func accepted() throws {
-        let file = try parse(#"{"listen": "0.0.0.0:7101", "credential_gateways": ["web", "crm"], "drain_seconds": 30, "peers": {"media": "10.0.0.7:7102"}}"#)
+        let file = try parse(#"{"listen": "0.0.0.0:7101", "credential_gateways": ["web", "crm"], "drain_seconds": 30, "job_lease_seconds": 120, "peers": {"media": "10.0.0.7:7102"}}"#)
         #expect(file.assignments == [.init(key: "credential_gateways", value: "web,crm"), .init(key: "drain_seconds", value: "30"),
-                                     .init(key: "listen", value: "0.0.0.0:7101")])
+                                     .init(key: "job_lease_seconds", value: "120"), .init(key: "listen", value: "0.0.0.0:7101")])
         #expect(file.peers == ["media": "10.0.0.7:7102"])
         let empty = try parse("{}")
         #expect(empty.assignments.isEmpty && empty.peers == nil)
@@ -38,6 +38,7 @@ struct ConfigurationFileTests {
             (#"{"drain_seconds": 1.5}"#, "drain_seconds must be a whole number of seconds from 0 to 3600"),
             (#"{"drain_seconds": "30"}"#, "drain_seconds must be a whole number of seconds from 0 to 3600"),
             (#"{"drain_seconds": 1e300}"#, "drain_seconds must be a whole number of seconds from 0 to 3600"),
+            (#"{"job_lease_seconds": "60"}"#, "job_lease_seconds must be a whole number of seconds from 4 to 3600"),
             (#"{"credential_gateways": ["web,crm"]}"#, "credential_gateways must be a list of names"),
             (#"{"credential_gateways": "web"}"#, "credential_gateways must be a list of names"),
             (#"{"credential_gateways": [""]}"#, "credential_gateways must be a list of names"),

@@ -144,9 +144,9 @@ public final class InProcessService: @unchecked Sendable {
 }
 
 extension InProcessService {
-    /// What the service's database holds, as someone reading its storage finds it: a SQLite
-    /// file and its write-ahead log byte for byte; on PostgreSQL, every value of every table
-    /// (sealed bytes as they are, text as UTF-8). For the "nothing in the clear at rest" checks.
+    /// What the service's database holds: a SQLite file and its write-ahead log byte for byte;
+    /// on PostgreSQL, every live value of every table (sealed bytes as they are, text as UTF-8;
+    /// not the server's files, its dead rows or its log). For the "nothing in the clear" checks.
     public func storedBytes() throws -> Data {
         let database = instance.database
         guard database.dialect == .postgres else {

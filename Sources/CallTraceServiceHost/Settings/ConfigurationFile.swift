@@ -35,10 +35,10 @@ struct ConfigurationFile {
                     throw ConfigurationError("config file \(path): peers must map service names to \"host:port\"")
                 }
                 self.peers = peers
-            } else if key == "drain_seconds" {
+            } else if let range = Self.seconds[key] {
                 // JSON's true bridges to Int (as 1): only a number that is whole is seconds.
                 guard let number = value as? NSNumber, !Self.isBoolean(number), let seconds = Int(exactly: number) else {
-                    throw ConfigurationError("config file \(path): drain_seconds must be a whole number of seconds from 0 to 3600")
+                    throw ConfigurationError("config file \(path): \(key) must be a whole number of seconds from \(range)")
                 }
                 assignments.append(Assignment(key: key, value: String(seconds)))
             } else if known[key] == true {
@@ -69,6 +69,10 @@ struct ConfigurationFile {
     static func isListItem(_ item: String) -> Bool {
         !item.isEmpty && !item.contains(",") && item == item.trimmingCharacters(in: .whitespaces)
     }
+
+    /// Settings a file gives as a JSON number of seconds, and the range each allows (checked again
+    /// as the setting is set).
+    static let seconds = ["drain_seconds": "0 to 3600", "job_lease_seconds": "4 to 3600"]
 
     /// JSON's true and false: Foundation's two boolean instances.
     private static func isBoolean(_ number: NSNumber) -> Bool {
