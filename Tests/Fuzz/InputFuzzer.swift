@@ -15,7 +15,8 @@
 //   checks them (`TwilioSignature.verify`), and a form body signed right is always accepted
 // 9 `X-Forwarded-For` headers from behind nginx (`ClientAddress.resolve`): an IP address or nil
 // 10 a form posted to the web app (`Form.decode`), re-encoded and decoded back
-// 11 a deployment file (`Deployment.parse`): when accepted, every entry a name and a host:port
+// 11 a deployment file (`Deployment.parse`): when accepted, every entry a name and its addresses
+//    (one host:port, or several replicas' separated by commas)
 // 12 a service's configuration file (`ConfigurationFile`): when accepted, each key of the JSON
 //    once, a list's names as the setting will split them, seconds the file's whole number
 import Foundation
@@ -73,7 +74,7 @@ public func fuzzInputs(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     case 11:
         if let deployment = try? Deployment.parse(input, path: "fuzz") {
             for entry in deployment.everyone {
-                precondition(Deployment.isName(entry.name) && Deployment.hostAndPort(entry.address) != nil, "a deployment entry accepted unchecked")
+                precondition(Deployment.isName(entry.name) && Deployment.addresses(entry.address) != nil, "a deployment entry accepted unchecked")
             }
         }
     case 12:
