@@ -290,10 +290,12 @@ public final class KeyRing: Sendable {
         }
     }
 
-    /// Every object that has a key, for start-up sweeps (a key whose object was never stored).
-    public func objectKeyIDs() throws -> [(org: String, object: String)] {
+    /// Every object that has a key, for sweeps (a key whose object was never stored); with
+    /// `createdBefore` (Unix ms, on this ring's clock), only keys made before then — a younger
+    /// key may be another replica's, whose object is being written.
+    public func objectKeyIDs(createdBefore cutoff: Int64? = nil) throws -> [(org: String, object: String)] {
         try store.sync { connection in
-            try connection.query("SELECT org_id, object_id FROM object_keys").compactMap { row in
+            try connection.query("SELECT org_id, object_id FROM object_keys WHERE created_at_unix_ms < ?", cutoff ?? Int64.max).compactMap { row in
                 guard let org = row.text("org_id"), let object = row.text("object_id") else { return nil }
                 return (org, object)
             }

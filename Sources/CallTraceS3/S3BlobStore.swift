@@ -12,8 +12,9 @@ public import Foundation
 ///   succeeded.
 /// - Reads are ranged GETs, checked for the length asked.
 /// - A delete is confirmed by asking for the object again and finding it gone.
-/// - `removeLeftovers` abandons the uploads begun more than `leftoverAge` ago and never
-///   finished (a process that died mid-upload); younger ones may be another replica's, in flight.
+/// - `removeLeftovers` abandons the uploads begun more than `leftoverAge` ago (and before the
+///   cutoff given) and never finished (a process that died mid-upload); younger ones may be
+///   another replica's, in flight.
 ///   A bucket lifecycle rule aborting incomplete uploads after a day does the same for a bucket.
 ///
 /// Every call blocks its thread for a transfer: callers already run blob I/O on a `BlockingPool`.
@@ -82,8 +83,16 @@ public struct S3BlobStore: BlobStore {
         return try client.listKeys(prefix: prefix).map { String($0.dropFirst(prefix.count)) }.filter { (try? BlobName.check($0)) != nil }
     }
 
-    public func removeLeftovers() throws -> [String] {
-        let prefix = client.location.prefix, cutoff = Date().addingTimeInterval(-leftoverAge)
+    /// An object whose time the store did not give counts as young.
+    public func names(writtenBefore cutoff: Date) throws -> [String] {
+        let prefix = client.location.prefix
+        return try client.listObjects(prefix: prefix).filter { $0.modified.map { $0 < cutoff } ?? false }
+            .map { String($0.key.dropFirst(prefix.count)) }.filter { (try? BlobName.check($0)) != nil }
+    }
+
+    /// Never an upload younger than `leftoverAge`, whatever the cutoff.
+    public func removeLeftovers(writtenBefore given: Date?) throws -> [String] {
+        let prefix = client.location.prefix, cutoff = min(given ?? .distantFuture, Date().addingTimeInterval(-leftoverAge))
         let stale = try client.listUploads(prefix: prefix).filter { upload in upload.initiated.map { $0 < cutoff } ?? false }
         for upload in stale { try client.abortUpload(upload.key, upload: upload.id) }
         return stale.map { String($0.key.dropFirst(prefix.count)) }.sorted()

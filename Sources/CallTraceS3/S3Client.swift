@@ -140,12 +140,20 @@ public struct S3Client: Sendable {
 
     /// The keys under `prefix`, every page of them.
     public func listKeys(prefix: String) throws -> [String] {
-        var keys: [String] = [], token: String?
+        try listObjects(prefix: prefix).map(\.key)
+    }
+
+    /// The objects under `prefix`, every page of them, each with when it was last written (nil
+    /// if the store did not say).
+    public func listObjects(prefix: String) throws -> [(key: String, modified: Date?)] {
+        var keys: [(key: String, modified: Date?)] = [], token: String?
         repeat {
             var query = [("list-type", "2"), ("prefix", prefix)]
             if let token { query.append(("continuation-token", token)) }
             let body = try send(try request("GET", key: nil, query: query), "listing \(location.bucket)/\(prefix)", limit: 4 << 20).body
-            keys += S3XML.elements("Contents", in: body).compactMap { S3XML.texts("Key", in: $0).first }
+            keys += S3XML.elements("Contents", in: body).compactMap { element in
+                S3XML.texts("Key", in: element).first.map { ($0, S3XML.texts("LastModified", in: element).first.flatMap(Self.parseDate)) }
+            }
             let next = S3XML.texts("IsTruncated", in: body).first == "true" ? S3XML.texts("NextContinuationToken", in: body).first : nil
             if let next, next == token { throw S3Error("listing \(location.bucket)/\(prefix): the object store repeated its page") }
             token = next

@@ -11,6 +11,10 @@ import Glibc
 /// A blob is written through a `BlobWriter` and is invisible until committed; a writer that is
 /// abandoned (or a process that dies mid-write) leaves only a leftover that
 /// `removeLeftovers()` deletes at start-up.
+///
+/// Several replicas may share one store: a sweep then judges only what was last written before
+/// a cutoff (`writtenBefore`), since a younger leftover, or a committed blob no row names yet,
+/// may be another replica's write in flight.
 public protocol BlobStore: Sendable {
     func create(_ name: String) throws -> any BlobWriter
     /// `length` bytes from `offset` of a committed blob.
@@ -19,9 +23,16 @@ public protocol BlobStore: Sendable {
     func delete(_ name: String) throws
     /// The names of committed blobs.
     func names() throws -> [String]
-    /// Deletes what uncommitted writers left behind; returns how many.
-    /// The names removed.
-    func removeLeftovers() throws -> [String]
+    /// The names of committed blobs last written before `cutoff`.
+    func names(writtenBefore cutoff: Date) throws -> [String]
+    /// Deletes what uncommitted writers left behind (with `writtenBefore`, only what was last
+    /// written before then); returns the names removed.
+    func removeLeftovers(writtenBefore cutoff: Date?) throws -> [String]
+}
+
+extension BlobStore {
+    /// Deletes every leftover of an uncommitted writer: for a store no other process writes.
+    public func removeLeftovers() throws -> [String] { try removeLeftovers(writtenBefore: nil) }
 }
 
 public protocol BlobWriter: AnyObject, Sendable {
@@ -109,11 +120,26 @@ public struct FileBlobStore: BlobStore {
         try FileManager.default.contentsOfDirectory(atPath: folder).filter { !$0.hasSuffix(Self.partialSuffix) }
     }
 
-    public func removeLeftovers() throws -> [String] {
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(Self.partialSuffix) }.sorted()
+    public func names(writtenBefore cutoff: Date) throws -> [String] {
+        try names().filter { name in modified(name).map { $0 < cutoff } ?? false }
+    }
+
+    public func removeLeftovers(writtenBefore cutoff: Date?) throws -> [String] {
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder).filter { name in
+            name.hasSuffix(Self.partialSuffix) && (cutoff.map { cutoff in modified(name).map { $0 < cutoff } ?? false } ?? true)
+        }.sorted()
         for name in leftovers { unlink(folder + "/" + name) }
         if !leftovers.isEmpty { syncFolder(folder) }
         return leftovers
+    }
+}
+
+extension FileBlobStore {
+    /// When the file `name` was last written; nil when it is gone (or cannot be read).
+    private func modified(_ name: String) -> Date? {
+        var info = stat()
+        guard lstat(folder + "/" + name, &info) == 0 else { return nil }
+        return Date(timeIntervalSince1970: TimeInterval(info.st_mtim.tv_sec) + TimeInterval(info.st_mtim.tv_nsec) / 1e9)
     }
 }
 

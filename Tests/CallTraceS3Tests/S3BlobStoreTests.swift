@@ -26,6 +26,8 @@ struct S3BlobStoreTests {
             #expect(throws: BlobError.self) { try store.read("rec-1", offset: 0, length: 10) }
             try writer.commit()
             #expect(try store.names() == ["rec-1"])
+            #expect(try store.names(writtenBefore: Date().addingTimeInterval(600)) == ["rec-1"])
+            #expect(try store.names(writtenBefore: Date().addingTimeInterval(-600)).isEmpty, "written just now: maybe a replica's upload whose row is next")
             #expect(try store.client.listKeys(prefix: "") == ["media/recordings/rec-1"], "the prefix is a folder of the bucket")
             #expect(try store.read("rec-1", offset: 0, length: 300_000) == data)
             #expect(try store.read("rec-1", offset: 123_457, length: 1000) == data[123_457..<124_457])

@@ -44,6 +44,28 @@ struct BlobStoreTests {
         #expect(try store.removeLeftovers().isEmpty)
     }
 
+    @Test("With a cutoff, only what was last written before it is judged: a younger leftover or blob may be another replica's write in flight")
+    func writtenBefore() throws {
+        let folder = try Folder()
+        let store = try FileBlobStore(folder: folder.path("blobs"))
+        for name in ["rec_old", "rec_new"] {
+            let writer = try store.create(name)
+            try writer.append(Data(name.utf8))
+            try writer.commit()
+        }
+        for name in ["rec_dead", "rec_uploading"] {
+            #expect(FileManager.default.createFile(atPath: folder.path("blobs/\(name).partial"), contents: Data("half".utf8)))
+        }
+        let twoDaysAgo = Date().addingTimeInterval(-2 * 86_400), dayAgo = Date().addingTimeInterval(-86_400)
+        for name in ["rec_old", "rec_dead.partial"] {
+            try FileManager.default.setAttributes([.modificationDate: twoDaysAgo], ofItemAtPath: folder.path("blobs/\(name)"))
+        }
+        #expect(try store.names(writtenBefore: dayAgo) == ["rec_old"])
+        #expect(Set(try store.names(writtenBefore: Date().addingTimeInterval(60))) == ["rec_old", "rec_new"])
+        #expect(try store.removeLeftovers(writtenBefore: dayAgo) == ["rec_dead.partial"])
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: folder.path("blobs"))) == ["rec_old", "rec_new", "rec_uploading.partial"])
+    }
+
     @Test("Names are plain identifiers: a path, a dot or an empty name is refused before touching the disk; deleting twice is not an error")
     func namesAndDeletes() throws {
         let folder = try Folder()

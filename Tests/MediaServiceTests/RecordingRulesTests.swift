@@ -14,11 +14,11 @@ final class MediaRulesFixture: @unchecked Sendable {
     var keys: KeyRing { stores.keys }
     let blobs: FileBlobStore
     let rules: RecordingRules
+    let clock = TestClock()
 
     init() throws {
         stores = try TemporaryStores(MediaService.self)
         blobs = try FileBlobStore(folder: stores.directory.appendingPathComponent("recordings").path)
-        let clock = TestClock()
         let jobs = JobQueue(database: stores.database, clock: clock)
         rules = RecordingRules(repository: SQLiteRecordingRepository(database: stores.database), blobs: blobs, keys: stores.keys,
                                outbox: AuditOutbox(database: stores.database, service: "media", jobs: jobs), jobs: jobs, clock: clock)
@@ -56,6 +56,52 @@ struct RecordingRulesTests {
         #expect(played == file)
         #expect(try fixture.rules.sweep().isEmpty)
         _ = unfinished
+    }
+
+    @Test("Beside replicas (a cutoff given), the sweep spares the last day's unfinished file, file no row names yet and key no row names yet — another replica's upload in flight — and removes them once a day old")
+    func sweepSparesWritesInFlight() async throws {
+        let fixture = try MediaRulesFixture()
+        let kept = try await fixture.upload(wavFile(samples: 20_000), org: "org-a")
+        let unfinished = try fixture.blobs.create("rec_uploading")
+        try unfinished.append(Data(repeating: 1, count: 1000))
+        let committed = try fixture.blobs.create("rec_rownext")
+        try committed.append(Data(repeating: 2, count: 1000))
+        try committed.commit()
+        _ = try fixture.keys.createObjectKey(org: "org-a", object: "rec_uploading")
+        func cutoff() -> Int64 { fixture.clock.nowUnixMs - RecordingRules.sweepGrace.wholeMilliseconds }
+        let folder = { Set(try FileManager.default.contentsOfDirectory(atPath: fixture.blobs.folder)) }
+
+        #expect(try fixture.rules.sweep(sparingSince: cutoff()).isEmpty)
+        #expect(try folder() == [kept.id, "rec_uploading.partial", "rec_rownext"])
+        #expect(Set(try fixture.keys.objectKeyIDs().map(\.object)) == [kept.id, "rec_uploading"])
+
+        fixture.clock.advance(by: .seconds(86_400 + 3_600))
+        let swept = try fixture.rules.sweep(sparingSince: cutoff())
+        #expect(swept.count == 3, "\(swept)")
+        #expect(try folder() == [kept.id])
+        #expect(try fixture.keys.objectKeyIDs().map(\.object) == [kept.id])
+        _ = unfinished
+    }
+
+    @Test("The daily sweep of a running media removes a key no recording names once it is a day old, and spares a younger one")
+    func dailySweep() async throws {
+        let deployment = try await MediaDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, _) = try await deployment.organisation()
+        let clock = deployment.media.clock
+        let keys = KeyRing(keyStore: deployment.media.instance.keyStore, masterKey: try MasterKey.load(path: deployment.media.setup.masterKey),
+                           now: { clock.nowUnixMs })
+        try keys.createKeys(for: org)
+        // What a crash between a deletion's commit and its key's destruction leaves, while media runs on.
+        _ = try keys.createObjectKey(org: org, object: "rec_deleted")
+        deployment.media.clock.advance(by: .seconds(23 * 3_600))
+        _ = try keys.createObjectKey(org: org, object: "rec_uploading")
+        #expect(try deployment.keyedRecordings().contains("rec_deleted"), "not yet due")
+        deployment.media.clock.advance(by: .seconds(2 * 3_600))
+        #expect(await eventually { deployment.media.log.text.contains("daily sweep removed unfinished recordings") })
+        #expect(deployment.media.log.text.contains("key of rec_deleted (no recording names it)"))
+        let left = try deployment.keyedRecordings()
+        #expect(!left.contains("rec_deleted") && left.contains("rec_uploading"), "\(left)")
     }
 
     @Test("The same file for the same call again (a gateway's retry) answers the recording already stored, without a second file, key or audit event")

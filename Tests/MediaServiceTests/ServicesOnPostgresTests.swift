@@ -86,4 +86,45 @@ struct ServicesOnPostgresTests {
             } }
         }
     }
+
+    @Test("A media replica started while the first is in the middle of an upload leaves the upload whole: its start-up sweep spares the last day's key and unfinished file, and the recording plays from both replicas")
+    func replicaStartsMidUpload() async throws {
+        let pki = try TemporaryPKI()
+        try await withTemporaryPostgres(pki: pki) { server in
+            try await TestDatabases.$postgres.withValue(server) { try await TestDatabases.$sharedKeyStore.withValue(true) {
+                let deployment = try await MediaDeployment()
+                let (org, admin) = try await deployment.organisation()
+                let audio = wavFile(samples: 100_000)
+                try await deployment.calls.start("call-mid", in: org, caller: "07700900123")
+                let (gate, open) = AsyncStream<Void>.makeStream()
+                let upload = Task {
+                    try await deployment.telephony.uploadRecording(options: CallOptions()) { writer in
+                        try await writer.send(.with {
+                            $0.header = .with {
+                                $0.orgID = org; $0.callID = "call-mid"; $0.format = .wavPcm16; $0.sampleRateHz = 8000; $0.channels = 1
+                                $0.sha256 = sha256(audio)
+                            }
+                        })
+                        try await writer.send(.with { $0.chunk = audio.prefix(100_000) })
+                        for await _ in gate { break }
+                        try await writer.send(.with { $0.chunk = audio.dropFirst(100_000) })
+                    }.recording
+                }
+                // The upload is under way on the first replica: its key made, its file begun, no row yet.
+                let partial = { (try? FileManager.default.contentsOfDirectory(atPath: deployment.blobFolder))?.contains { $0.hasSuffix(".partial") } == true }
+                #expect(await eventually { partial() && (try? deployment.keyedRecordings().count) == 1 })
+
+                let replica = try await deployment.media.replica()
+                #expect(!replica.log.text.contains("start-up sweep removed"), "\(replica.log.text)")
+                #expect(try partial() && deployment.keyedRecordings().count == 1, "the sweep left the upload's key and file")
+                open.yield()
+                let recording = try await upload.value
+                let asAdmin = try bearer(admin)
+                #expect(try await deployment.gateway.play(recording.recordingID, org: org, options: asAdmin) == audio)
+                #expect(try await Media(try replica.client()).play(recording.recordingID, org: org, options: asAdmin) == audio)
+                await replica.stop()
+                await deployment.stop()
+            } }
+        }
+    }
 }

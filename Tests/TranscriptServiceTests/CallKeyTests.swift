@@ -81,11 +81,35 @@ struct CallKeyTests {
         try await deployment.start("kept", tracking: "01184960000", caller: "07700900123")
         // The key of a call whose row is gone: what a crash at the wrong moment leaves.
         _ = try Self.ring(deployment).keys.objectKey(org: org, object: "call/gone/caller", creating: true)
+        // Over an hour old: on PostgreSQL, where a replica may be writing, younger keys are spared.
+        deployment.transcript.clock.advance(by: .seconds(2 * 3_600))
         await deployment.transcript.stop()
         let again = try await deployment.transcript.restarted()
         defer { Task { await again.stop() } }
         let left = Set(try again.instance.keyStore.sync { db in try db.query("SELECT object_id FROM object_keys").compactMap { $0.text("object_id") } })
         #expect(!left.contains("call/gone/caller") && left.contains("call/kept/caller"), "\(left)")
         #expect(again.log.text.contains("start-up sweep destroyed the keys of deleted calls"))
+    }
+
+    @Test("The daily sweep of a running transcript destroys a key no call names once it is an hour old, and spares a younger one")
+    func dailySweep() async throws {
+        let deployment = try await TranscriptDeployment()
+        defer { Task { await deployment.stop() } }
+        let (org, admin) = try await deployment.organisation()
+        try await deployment.assign("0118 496 0000", org: org, admin: admin)
+        try await deployment.start("kept", tracking: "01184960000", caller: "07700900123")
+        // Keys made on the service's clock, as another replica's are.
+        let clock = deployment.transcript.clock
+        let ring = KeyRing(keyStore: deployment.transcript.instance.keyStore, masterKey: try MasterKey.load(path: deployment.transcript.setup.masterKey),
+                           now: { clock.nowUnixMs })
+        _ = try ring.objectKey(org: org, object: "call/gone/caller", creating: true)
+        deployment.transcript.clock.advance(by: .seconds(23 * 3_600 + 50 * 60))
+        // Another replica's call, its key made a moment before its row.
+        _ = try ring.objectKey(org: org, object: "call/arriving/caller", creating: true)
+        #expect(try Self.keyObjects(deployment).contains("call/gone/caller"), "not yet due")
+        deployment.transcript.clock.advance(by: .seconds(20 * 60))
+        #expect(await eventually { deployment.transcript.log.text.contains("daily sweep destroyed the keys of deleted calls keys=1") })
+        let left = try Self.keyObjects(deployment)
+        #expect(!left.contains("call/gone/caller") && left.contains("call/arriving/caller") && left.contains("call/kept/caller"), "\(left)")
     }
 }

@@ -48,7 +48,7 @@ public final class TestClock: WallClock {
 
 extension Duration {
     /// Whole milliseconds (rounded toward zero): what `WallClock` times are counted in.
-    var wholeMilliseconds: Int64 {
+    public var wholeMilliseconds: Int64 {
         components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000
     }
 }

@@ -71,6 +71,16 @@ public struct ServiceContext: Sendable {
     public let blocking: BlockingPool
 }
 
+extension ServiceContext {
+    /// What a sweep run at start-up may judge abandoned, as a cutoff in Unix ms: on SQLite, all
+    /// of it (nil: this process alone writes the database, and it serves nothing yet); on
+    /// PostgreSQL, only what is older than `grace` by the service's clock, since another
+    /// replica may be writing — its key or file made a moment before the row that names them.
+    public func sweepCutoff(sparing grace: Duration) -> Int64? {
+        configuration.databaseIsPostgres ? clock.nowUnixMs - grace.wholeMilliseconds : nil
+    }
+}
+
 /// The software version every service reports.
 public let callTraceVersion = "0.1.0"
 

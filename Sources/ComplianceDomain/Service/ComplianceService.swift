@@ -64,10 +64,11 @@ public struct ComplianceService: CallTraceService {
         let retention = RetentionRules(repository: repository, jobs: context.jobs, outbox: context.outbox, clock: context.clock)
         let deletions = DeletionRules(repository: repository, jobs: context.jobs, outbox: context.outbox, clock: context.clock)
         // Bundles live in the data folder (beside a SQLite database), sealed; what a crash left
-        // half-written goes at start-up.
+        // half-written goes at start-up (beside replicas sharing the folder, once a day old).
         let folder = try context.configuration.dataFolder() + "/bundles"
         let blobs = try FileBlobStore(folder: folder)
-        let leftovers = try blobs.removeLeftovers()
+        let leftovers = try blobs.removeLeftovers(writtenBefore: context.sweepCutoff(sparing: .seconds(86_400))
+            .map { Date(timeIntervalSince1970: TimeInterval($0) / 1000) })
         if !leftovers.isEmpty {
             context.logger.notice("start-up sweep removed unfinished bundles", metadata: [
                 "files": "\(leftovers.count)", "removed": "\(leftovers.prefix(20).joined(separator: ", "))"])

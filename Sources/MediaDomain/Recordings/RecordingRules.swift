@@ -433,19 +433,26 @@ struct RecordingRules: Sendable {
         try await Task { [blocking, blobs] in try await blocking.run { for id in ids { try blobs.delete(id) } } }.value
     }
 
-    // MARK: Start-up sweep
+    // MARK: Sweeps
+
+    /// How long a sweep beside replicas leaves a key or file no recording names: an upload or a
+    /// redaction on another replica (or, for the daily sweep, this one) makes its key and writes
+    /// its file before the row naming them, and none takes a day.
+    static let sweepGrace: Duration = .seconds(86_400)
 
     /// Removes what an interrupted upload, redaction or deletion left — unfinished files, and
     /// files and keys no recording names (also what a restored database backup no longer
-    /// names) — and says what it removed and why, one entry each.
-    func sweep() throws -> [String] {
+    /// names) — and says what it removed and why, one entry each. With `sparingSince` (Unix
+    /// ms), keys made and files written since then are left alone (they may be a write in flight).
+    func sweep(sparingSince cutoff: Int64? = nil) throws -> [String] {
         let rows = try repository.allBlobIDs()
-        var removed = try blobs.removeLeftovers().map { "\($0) (unfinished: its upload or redaction was interrupted)" }
-        for name in try blobs.names() where !rows.contains(name) {
+        let written = cutoff.map { Date(timeIntervalSince1970: TimeInterval($0) / 1000) }
+        var removed = try blobs.removeLeftovers(writtenBefore: written).map { "\($0) (unfinished: its upload or redaction was interrupted)" }
+        for name in try written.map(blobs.names(writtenBefore:)) ?? blobs.names() where !rows.contains(name) {
             try blobs.delete(name)
             removed.append("\(name) (no recording names it: its deletion was interrupted, or the database was restored from before it)")
         }
-        for (org, object) in try keys.objectKeyIDs() where !rows.contains(object) {
+        for (org, object) in try keys.objectKeyIDs(createdBefore: cutoff) where !rows.contains(object) {
             try keys.destroyObjectKey(org: org, object: object)
             removed.append("key of \(object) (no recording names it)")
         }
@@ -474,6 +481,23 @@ struct ChunkReader: Sendable {
             // The store did not answer (an object store's outage): the recording is not damaged.
             throw DomainError.unavailable("recording \(id) cannot be read from its store now; try again")
         }
+    }
+}
+
+/// The daily sweep: what a crash left while the service ran on (the start-up sweep has run long
+/// before), sparing the last day's keys and files, which may be writes in flight.
+struct RecordingSweep: PayloadFreeJob { static let kind = "media.sweep" }
+
+/// Runs `media.sweep` on the blocking pool (file and key-store I/O); `removed` hears what went.
+struct RecordingSweepJob: DurableJobHandler {
+    let rules: RecordingRules
+    let removed: @Sendable ([String]) -> Void
+
+    func run(_ work: RecordingSweep, job: Job) async throws -> JobOutcome {
+        let cutoff = rules.clock.nowUnixMs - RecordingRules.sweepGrace.wholeMilliseconds
+        let swept = try await rules.blocking.run { [rules] in try rules.sweep(sparingSince: cutoff) }
+        if !swept.isEmpty { removed(swept) }
+        return .done
     }
 }
 

@@ -44,13 +44,16 @@ public struct MediaService: CallTraceService {
         let rules = RecordingRules(repository: SQLiteRecordingRepository(database: context.database), blobs: blobs,
                                    keys: context.keys, outbox: context.outbox, jobs: context.jobs, clock: context.clock,
                                    blocking: context.blocking)
-        // What an interrupted upload or deletion left behind goes before the first call.
-        let swept = try rules.sweep()
-        if !swept.isEmpty {
-            // Which files and keys, and why: after a restore the operator sees what the backup no longer named.
-            context.logger.notice("start-up sweep removed unfinished recordings", metadata: [
-                "removed": "\(swept.count)", "what": "\(swept.prefix(20).joined(separator: "; "))\(swept.count > 20 ? "; …" : "")"])
-        }
+        // What an interrupted upload or deletion left behind goes before the first call; beside
+        // replicas, what is younger than a day waits for the daily sweep.
+        let swept = try rules.sweep(sparingSince: context.sweepCutoff(sparing: RecordingRules.sweepGrace))
+        if !swept.isEmpty { context.logger.notice("start-up sweep removed unfinished recordings", metadata: [
+            "removed": "\(swept.count)", "what": "\(Self.sweepSummary(swept))"]) }
+        context.jobs.register(RecordingSweepJob(rules: rules) { [logger = context.logger] removed in
+            logger.notice("daily sweep removed unfinished recordings", metadata: [
+                "removed": "\(removed.count)", "what": "\(Self.sweepSummary(removed))"])
+        })
+        try context.jobs.schedule("sweep", every: .seconds(86_400), RecordingSweep())
         if let transcript = context.peers["transcript"] {
             // Waits out any outage of transcript: a recording is never left untranscribed for it.
             context.jobs.register(RecordingStoredJob(rules: rules, transcript: .init(transcript)), maxAttempts: Int.max)
@@ -61,4 +64,10 @@ public struct MediaService: CallTraceService {
     }
 
     public var rpcServices: [any RPCService] { [recordings, shareLinks] }
+
+    /// Which files and keys a sweep removed, and why: after a restore the operator sees what the
+    /// backup no longer named.
+    static func sweepSummary(_ removed: [String]) -> String {
+        removed.prefix(20).joined(separator: "; ") + (removed.count > 20 ? "; …" : "")
+    }
 }

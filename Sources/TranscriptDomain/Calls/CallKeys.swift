@@ -1,4 +1,5 @@
 import CallTraceKeys
+import CallTraceServiceHost
 import Foundation
 
 /// Each call's own keys (P11, issue 27.8), kept wrapped in the key store beside the
@@ -37,5 +38,23 @@ struct CallKeys: Sendable {
     /// Destroys the given parts' keys of the calls (nothing to destroy is not an error).
     func destroy(org: String, calls: some Sequence<String>, _ parts: [Part] = Part.allCases) throws {
         try keys.destroyObjectKeys(org: org, objects: calls.flatMap { call in parts.map { Self.object(call, $0) } })
+    }
+}
+
+/// The daily sweep of keys no call or transcript names (what a crash left while the service ran
+/// on), sparing the last hour's, which may be writes in flight.
+struct CallKeySweep: PayloadFreeJob { static let kind = "transcript.key_sweep" }
+
+/// Runs `transcript.key_sweep` on the blocking pool (key-store I/O); `destroyed` hears how many went.
+struct CallKeySweepJob: DurableJobHandler {
+    let rules: CallRules
+    let blocking: BlockingPool
+    let destroyed: @Sendable (Int) -> Void
+
+    func run(_ work: CallKeySweep, job: Job) async throws -> JobOutcome {
+        let cutoff = rules.clock.nowUnixMs - CallRules.sweepGrace.wholeMilliseconds
+        let count = try await blocking.run { [rules] in try rules.sweepKeys(sparingSince: cutoff) }
+        if count > 0 { destroyed(count) }
+        return .done
     }
 }

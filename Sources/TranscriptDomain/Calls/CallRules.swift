@@ -452,12 +452,18 @@ struct CallRules: Sendable {
     // whole. Should the commit itself fail after the keys went, the rows left are unreadable and
     // the retried deletion removes them. The log is checkpointed once committed.
 
-    /// Start-up, before serving: the keys of calls (or transcripts) no longer stored — what a
-    /// crash between a deletion's commit and its keys' destruction left — destroyed. The count.
-    func sweepKeys() throws -> Int {
+    /// How long a sweep beside replicas leaves a key no call or transcript names: another
+    /// replica's write makes its key a moment before the row sealed under it.
+    static let sweepGrace: Duration = .seconds(3_600)
+
+    /// The keys of calls (or transcripts) no longer stored — what a crash between a deletion's
+    /// commit and its keys' destruction left — destroyed: at start-up, before serving, and
+    /// daily. With `sparingSince` (Unix ms), keys made since then are left (writes in flight).
+    /// The count.
+    func sweepKeys(sparingSince cutoff: Int64? = nil) throws -> Int {
         let stored = try repository.storedCallsAndTranscripts()
         var orphans: [String: [String]] = [:]
-        for (org, object) in try keys.objectKeyIDs() where object.hasPrefix("call/") {
+        for (org, object) in try keys.objectKeyIDs(createdBefore: cutoff) where object.hasPrefix("call/") {
             let parts = object.split(separator: "/", omittingEmptySubsequences: false)
             guard parts.count == 3, let part = CallKeys.Part(rawValue: String(parts[2])) else { continue }
             let id = "\(org)/\(parts[1])"

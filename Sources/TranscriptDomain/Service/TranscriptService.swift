@@ -32,9 +32,14 @@ public struct TranscriptService: CallTraceService {
         let settings = context.configuration[Settings.self]
         let calls = CallRules(repository: SQLiteCallRepository(database: context.database), keys: context.keys, outbox: context.outbox,
                               clock: context.clock, notices: ComplianceCallNotices(client: .init(compliance)), jobs: context.jobs)
-        // The keys of calls deleted just before a crash go before the first call.
-        let swept = try calls.sweepKeys()
+        // The keys of calls deleted just before a crash go before the first call; beside
+        // replicas, those younger than an hour wait for the daily sweep.
+        let swept = try calls.sweepKeys(sparingSince: context.sweepCutoff(sparing: CallRules.sweepGrace))
         if swept > 0 { context.logger.notice("start-up sweep destroyed the keys of deleted calls", metadata: ["keys": "\(swept)"]) }
+        context.jobs.register(CallKeySweepJob(rules: calls, blocking: context.blocking) { [logger = context.logger] count in
+            logger.notice("daily sweep destroyed the keys of deleted calls", metadata: ["keys": "\(count)"])
+        })
+        try context.jobs.schedule("key-sweep", every: .seconds(86_400), CallKeySweep())
         let transcripts = TranscriptRules(calls: calls, engines: try Self.engines(settings), jobs: context.jobs)
         let maxAttempts = 8
         let recordings = MediaRecordings(client: .init(media))
