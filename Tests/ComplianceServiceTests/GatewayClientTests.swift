@@ -4,6 +4,7 @@ import CallTraceRPC
 import CallTraceServiceHost
 import CallTraceTestSupport
 import Foundation
+import Logging
 import Testing
 
 /// libcalltrace (clients/c) built with -Wall -Wextra -Werror under AddressSanitizer and
@@ -139,6 +140,30 @@ struct GatewayClientTests {
         #expect(result.status == 0 && result.stdout.contains("kept=1") && result.stdout.contains("refused=1") && result.stdout.contains("unchecked=1"),
                 "\(result.stdout)\n\(result.stderr)")
         #expect(!result.stderr.contains("Sanitizer"), "\(result.stderr)")
+    }
+
+    @Test("libcalltrace given a service's replicas (host \"host:port,host:port\", port 0): one that cannot be reached is passed over, calls spread over the others and each is sent once; the non-blocking API and a stream work across them; malformed lists are refused")
+    func replicas() async throws {
+        let folder = try await CPrograms.folder(sanitize: "1")
+        let fixture = try EchoFixture()
+        let secondEcho = EchoService()
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let second = try RPCServer(configuration: .init(credentials: try fixture.pki.credentials(for: EchoFixture.serverIdentity),
+                                                        info: .init(serviceName: "media", version: "test")),
+                                   services: [secondEcho], logger: logger)
+        defer { second.stop() }
+        let credentials = try fixture.pki.credentials(for: TemporaryPKI.identity("gateway", "telephony"))
+        let addresses = "127.0.0.1:\(try freePort()),127.0.0.1:\(fixture.server.port), 127.0.0.1:\(second.port)"
+        let result = try await run("\(folder)/calltrace-replicas-test", [
+            addresses, credentials.certificateChainPath, credentials.privateKeyPath, credentials.trustRootsPath, EchoFixture.serverIdentity,
+        ], environment: ["ASAN_OPTIONS": "detect_leaks=1"])
+        #expect(result.status == 0 && ["records=40", "nonblocking=20", "stream=1", "refused=1", "ipv6=1"].allSatisfy { result.stdout.contains($0) },
+                "\(result.stdout)\n\(result.stderr)")
+        #expect(!result.stderr.contains("Sanitizer"), "\(result.stderr)")
+        // Each Record call was taken once, and by both live replicas.
+        let seen = (fixture.echo.observations.recordCounts["spread"] ?? 0, secondEcho.observations.recordCounts["spread"] ?? 0)
+        #expect(seen.0 + seen.1 == 40 && seen.0 > 0 && seen.1 > 0, "\(seen)")
     }
 
     @Test("libcalltrace's own checks, against a ctrpc/1 server and PKI of the program's own: upload headers too long for a frame refused and a 2 MiB one sent whole; calls outliving their client; a 64-character org id kept whole; revocation lists taken or refused — under ASan+UBSan and TSan",

@@ -6,6 +6,13 @@
  * again after the connection is lost. Gateways call transcript (calls), media (recordings)
  * and compliance (greetings), so they keep one client per service.
  *
+ * A service run as several replicas: `port` 0 and `host` a list, "10.0.0.5:7103,10.0.0.6:7103"
+ * (IPv6 as "[fd00::5]:7103"; at most 64). The client then holds a connection to each replica
+ * it calls and sends each call to the next in turn. One that cannot be reached (the call never
+ * sent) is passed over, and tried last for 5 s; an idempotent call that went unanswered goes to
+ * the next replica; a call that may have run is not sent again. A call begun with
+ * ct_call_begin or ct_stream_begin stays on its replica; ct_client_event_fd serves them all.
+ *
  * Threads: every function may be called from any thread, and calls from many threads run at
  * once on one client's connection (multiplexed). Once connected, one thread per client does
  * the TLS reading and writing.
@@ -25,7 +32,7 @@
 extern "C" {
 #endif
 
-#define CT_VERSION "1.0.0"
+#define CT_VERSION "1.1.0"
 
 /* ctrpc status codes (gRPC's canonical codes). */
 enum {
@@ -40,7 +47,7 @@ typedef struct ct_status {
 } ct_status;
 
 typedef struct ct_config {
-    const char *host;              /* e.g. "127.0.0.1" */
+    const char *host;              /* e.g. "127.0.0.1"; with port 0, replicas: "10.0.0.5:7103,10.0.0.6:7103" */
     int port;
     const char *certificate_file;  /* the gateway's PEM certificate chain */
     const char *private_key_file;  /* its PEM key */

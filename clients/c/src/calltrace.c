@@ -72,7 +72,17 @@ struct ct_client {
     uint32_t peer_max_frame;
     pending *rouse[CT_ROUSE_MAX]; /* sleeping callers to wake once the lock is released (see rouse) */
     int rouse_count;
+    /* A client of several replicas (`host` a list): one client each, all sharing this one's
+     * event_fd, and nothing above but `lock`, event_fd, host, timeout_ms and max_retries used. */
+    ct_client **replicas;
+    size_t replica_count;
+    size_t next_replica;       /* guarded by `lock`: where the next call starts */
+    int64_t *passed_over;      /* guarded by `lock`: per replica, tried last until then (ms) */
+    int shared_event_fd;       /* a replica's: event_fd is its set's, closed by the set */
 };
+
+#define CT_MAX_REPLICAS 64
+#define CT_PASS_OVER_MS 5000
 
 static const char *const code_names[] = {
     "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED",
@@ -150,10 +160,13 @@ static long own_certificate_error(SSL_CTX *ctx) {
     return error;
 }
 
+static ct_client *new_replica_set(const ct_config *config, ct_status *status);
+
 ct_client *ct_client_new(const ct_config *config, ct_status *status) {
+    if (config && config->host && config->port == 0) return new_replica_set(config, status);
     if (!config || !config->host || config->port <= 0 || config->port > 65535 || !config->certificate_file || !config->private_key_file ||
         !config->ca_file || !config->server_identity || strncmp(config->server_identity, "spiffe://", 9) != 0) {
-        fail(status, CT_INVALID_ARGUMENT, "configuration: host, port (1-65535), certificate_file, private_key_file, ca_file and a spiffe:// server_identity are required");
+        fail(status, CT_INVALID_ARGUMENT, "configuration: host, port (1-65535; 0 with host:port,host:port), certificate_file, private_key_file, ca_file and a spiffe:// server_identity are required");
         return NULL;
     }
     /* A peer that closes under a write is an error to report, never a SIGPIPE. */
@@ -220,6 +233,122 @@ ct_client *ct_client_new(const ct_config *config, ct_status *status) {
     client->next_call_id = 1;
     succeed(status);
     return client;
+}
+
+/* ---------------------------------------------------------------- several replicas */
+
+/* One `host:port` or `[v6 address]:port` of `length` bytes, spaces around it ignored, into a
+ * malloc'd host and a port; 0 when it is not that. */
+static int parse_address(const char *text, size_t length, char **host, int *port) {
+    while (length && *text == ' ') text++, length--;
+    while (length && text[length - 1] == ' ') length--;
+    const char *colon = NULL;
+    for (size_t i = length; i > 0; i--) {
+        if (text[i - 1] == ':') {
+            colon = text + i - 1;
+            break;
+        }
+    }
+    if (!colon || colon == text || colon + 1 == text + length || text + length - colon > 6) return 0;
+    long number = 0;
+    for (const char *digit = colon + 1; digit < text + length; digit++) {
+        if (*digit < '0' || *digit > '9') return 0;
+        number = number * 10 + (*digit - '0');
+    }
+    const char *start = text, *end = colon;
+    if (*start == '[') {  /* an IPv6 address, bracketed as in a URL */
+        if (end - start < 3 || end[-1] != ']') return 0;
+        start++, end--;
+    }
+    for (const char *c = start; c < end; c++) {
+        if (*c == ' ' || *c == '[' || *c == ']' || *c == '/' || (*c == ':' && *text != '[')) return 0;
+    }
+    if (number < 1 || number > 65535 || end == start) return 0;
+    *host = strndup(start, (size_t)(end - start));
+    *port = (int)number;
+    return *host != NULL;
+}
+
+/* `config->host` as a list `host:port,host:port,…` (port 0): one client per replica, sharing
+ * the set's event descriptor, none retrying on its own (the set does, across replicas). */
+static ct_client *new_replica_set(const ct_config *config, ct_status *status) {
+    size_t count = 1;
+    for (const char *c = config->host; *c; c++) count += *c == ',';
+    ct_client *set = calloc(1, sizeof *set);
+    if (set) set->replicas = calloc(count, sizeof *set->replicas);
+    if (set) set->passed_over = calloc(count, sizeof *set->passed_over);
+    if (!set || !set->replicas || !set->passed_over) {
+        if (set) free(set->replicas);
+        free(set);
+        fail(status, CT_RESOURCE_EXHAUSTED, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&set->lock, NULL);
+    set->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    set->host = copy(config->host);
+    set->timeout_ms = config->timeout_ms > 0 ? config->timeout_ms : 10000;
+    set->max_retries = config->max_retries == 0 ? 3 : config->max_retries < 0 ? 0 : config->max_retries;
+    int ok = count <= CT_MAX_REPLICAS;
+    if (!ok) fail(status, CT_INVALID_ARGUMENT, "host: at most %d addresses", CT_MAX_REPLICAS);
+    else if (set->event_fd < 0 || !set->host) ok = 0, fail(status, CT_RESOURCE_EXHAUSTED, "out of descriptors or memory");
+    for (const char *entry = config->host; ok && set->replica_count < count;) {
+        const char *comma = strchr(entry, ',');
+        size_t length = comma ? (size_t)(comma - entry) : strlen(entry);
+        ct_config one = *config;
+        char *host = NULL;
+        if (!parse_address(entry, length, &host, &one.port)) {
+            fail(status, CT_INVALID_ARGUMENT, "host: with port 0, host is host:port or several, host:port,host:port (a replica each); entry %zu is not",
+                 set->replica_count + 1);
+            ok = 0;
+            break;
+        }
+        one.host = host;
+        one.max_retries = -1;
+        ct_client *replica = ct_client_new(&one, status);
+        free(host);
+        if (!replica) {
+            ok = 0;
+            break;
+        }
+        close(replica->event_fd);
+        replica->event_fd = set->event_fd;
+        replica->shared_event_fd = 1;
+        set->replicas[set->replica_count++] = replica;
+        entry = comma ? comma + 1 : entry + length;
+    }
+    if (!ok) {
+        ct_client_free(set);
+        return NULL;
+    }
+    /* Each process starts at a replica of its own, so gateways spread from their first call. */
+    unsigned int start = 0;
+    RAND_bytes((unsigned char *)&start, sizeof start);
+    set->next_replica = start % count;
+    succeed(status);
+    return set;
+}
+
+/* The replicas in the order the next call tries them: from the next in turn, those passed over
+ * in the last CT_PASS_OVER_MS last. Their count. */
+static size_t replica_order(ct_client *set, size_t order[CT_MAX_REPLICAS]) {
+    pthread_mutex_lock(&set->lock);
+    size_t start = set->next_replica++ % set->replica_count, count = 0;
+    int64_t now = now_ms();
+    for (int up = 1; up >= 0; up--) {
+        for (size_t i = 0; i < set->replica_count; i++) {
+            size_t replica = (start + i) % set->replica_count;
+            if ((set->passed_over[replica] <= now) == up) order[count++] = replica;
+        }
+    }
+    pthread_mutex_unlock(&set->lock);
+    return count;
+}
+
+/* A replica that could not be reached: the next calls try it last for a while. */
+static void pass_over(ct_client *set, size_t replica) {
+    pthread_mutex_lock(&set->lock);
+    set->passed_over[replica] = now_ms() + CT_PASS_OVER_MS;
+    pthread_mutex_unlock(&set->lock);
 }
 
 static int tcp_connect(const char *host, int port, int64_t deadline) {
@@ -747,6 +876,16 @@ static int connect_locked(ct_client *client, int64_t deadline, ct_status *status
 
 void ct_client_free(ct_client *client) {
     if (!client) return;
+    if (client->replicas) {
+        for (size_t i = 0; i < client->replica_count; i++) ct_client_free(client->replicas[i]);
+        if (client->event_fd >= 0) close(client->event_fd);
+        pthread_mutex_destroy(&client->lock);
+        free(client->replicas);
+        free(client->passed_over);
+        free(client->host);
+        free(client);
+        return;
+    }
     pthread_mutex_lock(&client->lock);
     client->stopping = 1;
     /* Calls begun and not yet freed outlive the client (the header's rule): those still running
@@ -767,7 +906,7 @@ void ct_client_free(ct_client *client) {
     }
     client->calls = NULL;
     close(client->wake_fd);
-    close(client->event_fd);
+    if (!client->shared_event_fd) close(client->event_fd);
     SSL_CTX_free(client->ctx);
     pthread_cond_destroy(&client->changed);
     pthread_mutex_destroy(&client->lock);
@@ -937,22 +1076,45 @@ static void backoff(int attempt) {
     nanosleep(&pause, NULL);
 }
 
+/* One attempt of a unary call on one connection; `*sent` says whether it left (it was not sent
+ * when the connection could not be made). */
+static int unary_once(ct_client *client, const char *method, const ct_metadata *metadata, size_t metadata_count, const uint8_t *request,
+                      size_t request_size, uint8_t **response, size_t *response_size, int *sent, ct_status *status) {
+    pthread_mutex_lock(&client->lock);
+    pending *call = NULL;
+    int code = open_call(client, &call, method, metadata, metadata_count, request, request_size, 1, 1, status);
+    *sent = code == CT_OK;
+    if (code == CT_OK) {
+        wait_call(client, call, 0);
+        code = take_result(client, call, response, response_size, status);
+    }
+    unlock(client);
+    return code;
+}
+
 int ct_call_unary(ct_client *client, const char *method, const ct_metadata *metadata, size_t metadata_count, const uint8_t *request,
                   size_t request_size, int idempotent, uint8_t **response, size_t *response_size, ct_status *status) {
     if (!client || !method || !response || !response_size) return fail(status, CT_INVALID_ARGUMENT, "client, method and response are required");
     *response = NULL;
     int attempts = idempotent ? client->max_retries + 1 : 1;
-    int code = CT_UNAVAILABLE;
+    int code = CT_UNAVAILABLE, sent = 0;
+    size_t order[CT_MAX_REPLICAS];
     for (int attempt = 0; attempt < attempts; attempt++) {
         if (attempt > 0) backoff(attempt - 1);
-        pthread_mutex_lock(&client->lock);
-        pending *call = NULL;
-        code = open_call(client, &call, method, metadata, metadata_count, request, request_size, 1, 1, status);
-        if (code == CT_OK) {
-            wait_call(client, call, 0);
-            code = take_result(client, call, response, response_size, status);
+        if (!client->replicas) {
+            code = unary_once(client, method, metadata, metadata_count, request, request_size, response, response_size, &sent, status);
+        } else {
+            /* Across replicas: one that cannot be reached is passed over, and an idempotent call
+             * that went unanswered goes to the next; one that may have run is not sent again. */
+            size_t count = replica_order(client, order);
+            for (size_t i = 0; i < count; i++) {
+                code = unary_once(client->replicas[order[i]], method, metadata, metadata_count, request, request_size, response, response_size,
+                                  &sent, status);
+                if (code != CT_UNAVAILABLE) break;
+                if (!sent) pass_over(client, order[i]);
+                else if (!idempotent) break;
+            }
         }
-        unlock(client);
         if (code != CT_UNAVAILABLE) break;
     }
     return code;
@@ -964,6 +1126,16 @@ int ct_call_unary(ct_client *client, const char *method, const ct_metadata *meta
 static int begin(ct_client *client, const char *method, const ct_metadata *metadata, size_t metadata_count, const uint8_t *message,
                  size_t message_size, int end_stream, ct_call **call, ct_status *status) {
     if (!client || !method || !call) return fail(status, CT_INVALID_ARGUMENT, "client, method and call are required");
+    if (client->replicas) {  /* the call is one replica's from here on; one that cannot be reached is passed over */
+        size_t order[CT_MAX_REPLICAS], count = replica_order(client, order);
+        int code = CT_UNAVAILABLE;
+        for (size_t i = 0; i < count; i++) {
+            code = begin(client->replicas[order[i]], method, metadata, metadata_count, message, message_size, end_stream, call, status);
+            if (code != CT_UNAVAILABLE || *call) return code;
+            pass_over(client, order[i]);
+        }
+        return code;
+    }
     pthread_mutex_lock(&client->lock);
     pending *opened = NULL;
     int code = open_call(client, &opened, method, metadata, metadata_count, message, message_size, end_stream, !end_stream, status);
