@@ -228,7 +228,12 @@ public final class KeyRing: Sendable {
         let wrapped = try store.sync { connection in
             try connection.transaction {
                 if let existing = try connection.query("SELECT wrapped_key FROM object_keys WHERE org_id = ? AND object_id = ?", org, object)
-                    .first?.blob("wrapped_key") { return existing }
+                    .first?.blob("wrapped_key") {
+                    // Sealed under again: a sweep's margin counts from now (`objectKeyIDs(createdBefore:)`).
+                    try connection.execute("UPDATE object_keys SET created_at_unix_ms = ? WHERE org_id = ? AND object_id = ? AND created_at_unix_ms < ?",
+                                           now(), org, object, now() - 60_000)
+                    return existing
+                }
                 let wrapped = try AESGCM.seal(key: fresh, under: orgKey, associatedData: Self.objectAAD(org, object))
                 try insertObjectKey(org: org, object: object, wrapped: wrapped, in: connection)
                 return wrapped
@@ -291,8 +296,9 @@ public final class KeyRing: Sendable {
     }
 
     /// Every object that has a key, for sweeps (a key whose object was never stored); with
-    /// `createdBefore` (Unix ms, on this ring's clock), only keys made before then — a younger
-    /// key may be another replica's, whose object is being written.
+    /// `createdBefore` (Unix ms, on this ring's clock), only keys made (or last taken again by
+    /// `objectKey(creating:)`, to the minute) before then — a younger key may be another
+    /// replica's, whose object is being written.
     public func objectKeyIDs(createdBefore cutoff: Int64? = nil) throws -> [(org: String, object: String)] {
         try store.sync { connection in
             try connection.query("SELECT org_id, object_id FROM object_keys WHERE created_at_unix_ms < ?", cutoff ?? Int64.max).compactMap { row in

@@ -1,5 +1,6 @@
 @testable import CallTraceKeys
 import CallTraceStorage
+import CallTraceSync
 import Foundation
 import Testing
 
@@ -160,6 +161,22 @@ struct EncryptionAtRestTests {
         // Shredding the organisation takes every object key with it.
         try keys.shred(org: "org-a")
         #expect(try keys.objectKeyIDs().isEmpty)
+    }
+
+    @Test("A sweep's margin counts from a key's making, or from when it was taken again to seal under: an old key sealed under again is young")
+    func keyAgeForSweeps() throws {
+        let vault = try Vault()
+        let now = Locked<Int64>(1_800_000_000_000)
+        let keys = KeyRing(keyStore: vault.keyStore, masterKey: try MasterKey.load(path: vault.masterKeyPath), now: { now.withLock { $0 } })
+        try keys.createKeys(for: "org-a")
+        _ = try keys.objectKey(org: "org-a", object: "call/1/caller", creating: true)
+        _ = try keys.objectKey(org: "org-a", object: "call/2/caller", creating: true)
+        now.withLock { $0 += 2 * 3_600_000 }
+        // call 2 is sealed under again (a retried write, an update): another replica may be about to commit under it.
+        _ = try keys.objectKey(org: "org-a", object: "call/2/caller", creating: true)
+        let hourAgo = now.withLock { $0 } - 3_600_000
+        #expect(try keys.objectKeyIDs(createdBefore: hourAgo).map(\.object) == ["call/1/caller"])
+        #expect(Set(try keys.objectKeyIDs().map(\.object)) == ["call/1/caller", "call/2/caller"])
     }
 
     @Test("Blind index: the same number in any format matches; another org's index differs")

@@ -2,6 +2,7 @@ import CallTraceAPI
 import CallTraceProto
 import CallTraceRPC
 import CallTraceServiceHost
+import CallTraceTLS
 import CallTraceTestSupport
 import Foundation
 import Logging
@@ -142,7 +143,7 @@ struct GatewayClientTests {
         #expect(!result.stderr.contains("Sanitizer"), "\(result.stderr)")
     }
 
-    @Test("libcalltrace given a service's replicas (host \"host:port,host:port\", port 0): one that cannot be reached is passed over, calls spread over the others and each is sent once; the non-blocking API and a stream work across them; malformed lists are refused")
+    @Test("libcalltrace given a service's replicas (host \"host:port,host:port\", port 0): one that refuses connections and one that never answers are passed over, calls spread over the others and each is sent once; the non-blocking API and a stream work across them; malformed lists are refused")
     func replicas() async throws {
         let folder = try await CPrograms.folder(sanitize: "1")
         let fixture = try EchoFixture()
@@ -154,7 +155,9 @@ struct GatewayClientTests {
                                    services: [secondEcho], logger: logger)
         defer { second.stop() }
         let credentials = try fixture.pki.credentials(for: TemporaryPKI.identity("gateway", "telephony"))
-        let addresses = "127.0.0.1:\(try freePort()),127.0.0.1:\(fixture.server.port), 127.0.0.1:\(second.port)"
+        let silent = try TCPListener(host: "127.0.0.1", port: 0)  // never accepts: TCP connects, TLS never answers
+        defer { silent.shutdown() }
+        let addresses = "127.0.0.1:\(try freePort()),127.0.0.1:\(silent.port),127.0.0.1:\(fixture.server.port), 127.0.0.1:\(second.port)"
         let result = try await run("\(folder)/calltrace-replicas-test", [
             addresses, credentials.certificateChainPath, credentials.privateKeyPath, credentials.trustRootsPath, EchoFixture.serverIdentity,
         ], environment: ["ASAN_OPTIONS": "detect_leaks=1"])

@@ -94,6 +94,10 @@ struct RecordingRulesTests {
         try keys.createKeys(for: org)
         // What a crash between a deletion's commit and its key's destruction leaves, while media runs on.
         _ = try keys.createObjectKey(org: org, object: "rec_deleted")
+        // The schedule is stored (its first run a day from now) before time moves.
+        #expect(await eventually {
+            (try? deployment.media.instance.database.sync { db in try db.query("SELECT name FROM job_schedules WHERE name = 'sweep'").count }) == 1
+        })
         deployment.media.clock.advance(by: .seconds(23 * 3_600))
         _ = try keys.createObjectKey(org: org, object: "rec_uploading")
         #expect(try deployment.keyedRecordings().contains("rec_deleted"), "not yet due")

@@ -103,6 +103,10 @@ struct CallKeyTests {
         let ring = KeyRing(keyStore: deployment.transcript.instance.keyStore, masterKey: try MasterKey.load(path: deployment.transcript.setup.masterKey),
                            now: { clock.nowUnixMs })
         _ = try ring.objectKey(org: org, object: "call/gone/caller", creating: true)
+        // The schedule is stored (its first run a day from now) before time moves.
+        #expect(await eventually {
+            (try? deployment.transcript.instance.database.sync { db in try db.query("SELECT name FROM job_schedules WHERE name = 'key-sweep'").count }) == 1
+        })
         deployment.transcript.clock.advance(by: .seconds(23 * 3_600 + 50 * 60))
         // Another replica's call, its key made a moment before its row.
         _ = try ring.objectKey(org: org, object: "call/arriving/caller", creating: true)

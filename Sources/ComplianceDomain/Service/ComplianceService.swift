@@ -64,7 +64,8 @@ public struct ComplianceService: CallTraceService {
         let retention = RetentionRules(repository: repository, jobs: context.jobs, outbox: context.outbox, clock: context.clock)
         let deletions = DeletionRules(repository: repository, jobs: context.jobs, outbox: context.outbox, clock: context.clock)
         // Bundles live in the data folder (beside a SQLite database), sealed; what a crash left
-        // half-written goes at start-up (beside replicas sharing the folder, once a day old).
+        // half-written goes at start-up (on PostgreSQL, where replicas may share the folder, only
+        // what is a day old: a younger one waits for a later start-up).
         let folder = try context.configuration.dataFolder() + "/bundles"
         let blobs = try FileBlobStore(folder: folder)
         let leftovers = try blobs.removeLeftovers(writtenBefore: context.sweepCutoff(sparing: .seconds(86_400))

@@ -86,6 +86,7 @@ struct RecordingRules: Sendable {
         } catch let error as KeyError where error.kind == .noKey {
             throw DomainError.wrongState("organisation \(org) was purged: it takes no recordings")
         }
+        let began = clock.nowUnixMs
         let writer = try blobs.create(id)
         var stored = false
         defer {
@@ -121,6 +122,14 @@ struct RecordingRules: Sendable {
         try await blocking.run {
             try sealer.finish()
             try writer.commit()
+        }
+        // A sweep takes a key no row names once it is a day old: an upload that outlived half
+        // that margin, or whose key went meanwhile, is refused rather than stored unreadable.
+        guard clock.nowUnixMs - began < Self.sweepGrace.wholeMilliseconds / 2 else {
+            throw DomainError.invalid("the upload took longer than 12 hours; nothing was stored")
+        }
+        do { _ = try keys.objectKey(org: org, object: id) } catch let error as KeyError where error.kind == .noKey {
+            throw DomainError.wrongState("the recording's key was destroyed during the upload (the organisation purged?); nothing was stored")
         }
         let row = RecordingRow(id: id, org: org, callID: header.callID, format: header.format.rawValue, sampleRate: header.sampleRate,
                                channels: header.channels, durationMs: header.durationMs, sizeBytes: size, sha256: header.sha256,

@@ -9,9 +9,11 @@
  * A service run as several replicas: `port` 0 and `host` a list, "10.0.0.5:7103,10.0.0.6:7103"
  * (IPv6 as "[fd00::5]:7103"; at most 64). The client then holds a connection to each replica
  * it calls and sends each call to the next in turn. One that cannot be reached (the call never
- * sent) is passed over, and tried last for 5 s; an idempotent call that went unanswered goes to
- * the next replica; a call that may have run is not sent again. A call begun with
- * ct_call_begin or ct_stream_begin stays on its replica; ct_client_event_fd serves them all.
+ * sent) is passed over, and tried last for 5 s; a call gives each replica but the last at most
+ * 2 s to connect, all within its one timeout; an idempotent call that went unanswered
+ * (CT_UNAVAILABLE) goes to the next replica; a call that may have run is not sent again. A
+ * call begun with ct_call_begin or ct_stream_begin stays on its replica; ct_client_event_fd
+ * serves them all.
  *
  * Threads: every function may be called from any thread, and calls from many threads run at
  * once on one client's connection (multiplexed). Once connected, one thread per client does

@@ -79,10 +79,12 @@ struct ct_client {
     size_t next_replica;       /* guarded by `lock`: where the next call starts */
     int64_t *passed_over;      /* guarded by `lock`: per replica, tried last until then (ms) */
     int shared_event_fd;       /* a replica's: event_fd is its set's, closed by the set */
+    int64_t unreachable_until; /* a replica's, under its `lock`: its connection just failed; calls fail at once until then */
 };
 
 #define CT_MAX_REPLICAS 64
 #define CT_PASS_OVER_MS 5000
+#define CT_REPLICA_CONNECT_MS 2000  /* at most, for a replica that is not the last one left to try */
 
 static const char *const code_names[] = {
     "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED",
@@ -240,8 +242,8 @@ ct_client *ct_client_new(const ct_config *config, ct_status *status) {
 /* One `host:port` or `[v6 address]:port` of `length` bytes, spaces around it ignored, into a
  * malloc'd host and a port; 0 when it is not that. */
 static int parse_address(const char *text, size_t length, char **host, int *port) {
-    while (length && *text == ' ') text++, length--;
-    while (length && text[length - 1] == ' ') length--;
+    while (length && (*text == ' ' || *text == '\t')) text++, length--;
+    while (length && (text[length - 1] == ' ' || text[length - 1] == '\t')) length--;
     const char *colon = NULL;
     for (size_t i = length; i > 0; i--) {
         if (text[i - 1] == ':') {
@@ -261,7 +263,7 @@ static int parse_address(const char *text, size_t length, char **host, int *port
         start++, end--;
     }
     for (const char *c = start; c < end; c++) {
-        if (*c == ' ' || *c == '[' || *c == ']' || *c == '/' || (*c == ':' && *text != '[')) return 0;
+        if (*c == ' ' || *c == '\t' || *c == '[' || *c == ']' || *c == '/' || (*c == ':' && *text != '[')) return 0;
     }
     if (number < 1 || number > 65535 || end == start) return 0;
     *host = strndup(start, (size_t)(end - start));
@@ -278,7 +280,7 @@ static ct_client *new_replica_set(const ct_config *config, ct_status *status) {
     if (set) set->replicas = calloc(count, sizeof *set->replicas);
     if (set) set->passed_over = calloc(count, sizeof *set->passed_over);
     if (!set || !set->replicas || !set->passed_over) {
-        if (set) free(set->replicas);
+        if (set) free(set->replicas), free(set->passed_over);
         free(set);
         fail(status, CT_RESOURCE_EXHAUSTED, "out of memory");
         return NULL;
@@ -342,6 +344,15 @@ static size_t replica_order(ct_client *set, size_t order[CT_MAX_REPLICAS]) {
     }
     pthread_mutex_unlock(&set->lock);
     return count;
+}
+
+/* When a replica must be connected by, of the `left` still to try before `deadline`: a share
+ * of the time left, at most CT_REPLICA_CONNECT_MS, or all of it for the last (a replica that
+ * accepts and never answers costs a call that much, not its whole timeout). */
+static int64_t connect_share(int64_t deadline, size_t left) {
+    int64_t now = now_ms(), share = (deadline - now) / (int64_t)left;
+    if (left == 1) return deadline;
+    return now + (share < 1 ? 1 : share > CT_REPLICA_CONNECT_MS ? CT_REPLICA_CONNECT_MS : share);
 }
 
 /* A replica that could not be reached: the next calls try it last for a while. */
@@ -924,15 +935,25 @@ void ct_client_free(ct_client *client) {
 
 /* ---------------------------------------------------------------- calls */
 
-/* Lock held: a new call (connecting first if needed), its header and first message sent;
- * `waits` when the caller will wait for the answer in `wait_call`. */
+/* Lock held: a new call (connecting first if needed, by `connect_by` when not 0), its header
+ * and first message sent; `waits` when the caller will wait for the answer in `wait_call`. It
+ * ends at `deadline` (0: the client's timeout from now). */
 static int open_call(ct_client *client, pending **opened, const char *method, const ct_metadata *metadata, size_t metadata_count,
-                     const uint8_t *message, size_t message_size, int end_stream, int waits, ct_status *status) {
+                     const uint8_t *message, size_t message_size, int end_stream, int waits, int64_t deadline, int64_t connect_by,
+                     ct_status *status) {
     *opened = NULL;
-    int64_t deadline = now_ms() + client->timeout_ms;
+    if (!deadline) deadline = now_ms() + client->timeout_ms;
     if (!client->connected) {
-        int code = connect_locked(client, deadline, status);
-        if (code != CT_OK) return code;
+        /* A replica whose connection just failed: the calls that waited for that attempt go to
+         * another replica at once, not each in turn through another attempt. */
+        if (client->unreachable_until > now_ms()) {
+            return fail(status, CT_UNAVAILABLE, "cannot connect to %s:%d (it failed moments ago)", client->host, client->port);
+        }
+        int code = connect_locked(client, connect_by && connect_by < deadline ? connect_by : deadline, status);
+        if (code != CT_OK) {
+            if (client->shared_event_fd) client->unreachable_until = now_ms() + CT_REPLICA_CONNECT_MS;
+            return code;
+        }
     }
     pending *call = calloc(1, sizeof *call);
     Calltrace__Rpc__V1__MetadataEntry *entries = metadata_count ? calloc(metadata_count, sizeof *entries) : NULL;
@@ -1076,13 +1097,15 @@ static void backoff(int attempt) {
     nanosleep(&pause, NULL);
 }
 
-/* One attempt of a unary call on one connection; `*sent` says whether it left (it was not sent
- * when the connection could not be made). */
+/* One attempt of a unary call on one connection, ending at `deadline` (0: the timeout from
+ * now), connecting by `connect_by` (0: the deadline); `*sent` says whether it left (it was not
+ * sent when the connection could not be made). */
 static int unary_once(ct_client *client, const char *method, const ct_metadata *metadata, size_t metadata_count, const uint8_t *request,
-                      size_t request_size, uint8_t **response, size_t *response_size, int *sent, ct_status *status) {
+                      size_t request_size, uint8_t **response, size_t *response_size, int64_t deadline, int64_t connect_by, int *sent,
+                      ct_status *status) {
     pthread_mutex_lock(&client->lock);
     pending *call = NULL;
-    int code = open_call(client, &call, method, metadata, metadata_count, request, request_size, 1, 1, status);
+    int code = open_call(client, &call, method, metadata, metadata_count, request, request_size, 1, 1, deadline, connect_by, status);
     *sent = code == CT_OK;
     if (code == CT_OK) {
         wait_call(client, call, 0);
@@ -1102,14 +1125,16 @@ int ct_call_unary(ct_client *client, const char *method, const ct_metadata *meta
     for (int attempt = 0; attempt < attempts; attempt++) {
         if (attempt > 0) backoff(attempt - 1);
         if (!client->replicas) {
-            code = unary_once(client, method, metadata, metadata_count, request, request_size, response, response_size, &sent, status);
+            code = unary_once(client, method, metadata, metadata_count, request, request_size, response, response_size, 0, 0, &sent, status);
         } else {
-            /* Across replicas: one that cannot be reached is passed over, and an idempotent call
-             * that went unanswered goes to the next; one that may have run is not sent again. */
+            /* Across replicas, within one timeout: one that cannot be reached is passed over, and
+             * an idempotent call that went unanswered goes to the next; one that may have run is
+             * not sent again. */
             size_t count = replica_order(client, order);
+            int64_t deadline = now_ms() + client->timeout_ms;
             for (size_t i = 0; i < count; i++) {
                 code = unary_once(client->replicas[order[i]], method, metadata, metadata_count, request, request_size, response, response_size,
-                                  &sent, status);
+                                  deadline, connect_share(deadline, count - i), &sent, status);
                 if (code != CT_UNAVAILABLE) break;
                 if (!sent) pass_over(client, order[i]);
                 else if (!idempotent) break;
@@ -1128,17 +1153,24 @@ static int begin(ct_client *client, const char *method, const ct_metadata *metad
     if (!client || !method || !call) return fail(status, CT_INVALID_ARGUMENT, "client, method and call are required");
     if (client->replicas) {  /* the call is one replica's from here on; one that cannot be reached is passed over */
         size_t order[CT_MAX_REPLICAS], count = replica_order(client, order);
+        int64_t deadline = now_ms() + client->timeout_ms;
         int code = CT_UNAVAILABLE;
         for (size_t i = 0; i < count; i++) {
-            code = begin(client->replicas[order[i]], method, metadata, metadata_count, message, message_size, end_stream, call, status);
-            if (code != CT_UNAVAILABLE || *call) return code;
+            ct_client *replica = client->replicas[order[i]];
+            pthread_mutex_lock(&replica->lock);
+            pending *opened = NULL;
+            code = open_call(replica, &opened, method, metadata, metadata_count, message, message_size, end_stream, !end_stream, 0,
+                             connect_share(deadline, count - i), status);
+            unlock(replica);
+            *call = opened;
+            if (code != CT_UNAVAILABLE || opened) return code;
             pass_over(client, order[i]);
         }
         return code;
     }
     pthread_mutex_lock(&client->lock);
     pending *opened = NULL;
-    int code = open_call(client, &opened, method, metadata, metadata_count, message, message_size, end_stream, !end_stream, status);
+    int code = open_call(client, &opened, method, metadata, metadata_count, message, message_size, end_stream, !end_stream, 0, 0, status);
     unlock(client);
     *call = opened;
     return code;
