@@ -28,7 +28,7 @@ ${as_postgres[@]+"${as_postgres[@]}"} env -C "$dir" "$bin/initdb" -D "$dir/data"
 cat >> "$dir/data/postgresql.conf" <<CONF
 listen_addresses = ''
 unix_socket_directories = '$dir'
-max_connections = 3000
+max_connections = 6000
 fsync = off
 full_page_writes = off
 CONF

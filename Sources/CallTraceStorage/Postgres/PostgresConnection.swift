@@ -145,9 +145,19 @@ public final class PostgresConnection {
         for values in try query(sql, bindings: bindings) { try row(ScanCursor(source: .row(values.values))) }
     }
 
+    /// A session found ended at a transaction's `BEGIN`: nothing of it ran, so it may be run
+    /// whole on another connection (`PostgresDatabase` does, after a restart or a failover).
+    struct EndedBeforeBegin: Error {
+        let error: any Error
+    }
+
+    private func begin(_ sql: String) throws {
+        do { try execute(sql) } catch where !isConnected { throw EndedBeforeBegin(error: error) }
+    }
+
     /// Runs `body` in a read-only transaction that sees one snapshot (`REPEATABLE READ`).
     func snapshot<T>(_ body: () throws -> T) throws -> T {
-        try execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         defer { _ = try? execute("COMMIT") }
         return try body()
     }
@@ -164,7 +174,7 @@ public final class PostgresConnection {
         case 2: return try body()  // inside one: join it
         default: throw StorageError("the PostgreSQL connection is in a failed or unknown transaction")
         }
-        try execute("BEGIN")
+        try begin("BEGIN")
         do {
             if let writeLock { try execute("SELECT pg_advisory_xact_lock(?)", writeLock) }
             let result = try body()

@@ -62,15 +62,31 @@ final class PostgresDatabase: Sendable {
     func close() { pool.close() }
 
     func write<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
-        try await pool.run { member in
+        try await onLiveSession { member in
             let connection = Connection(.postgres(member.connection))
             return try connection.transaction { try body(connection) }
         }
     }
 
     func read<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
-        try await pool.run { member in
+        try await onLiveSession { member in
             try member.connection.snapshot { try body(Connection(.postgres(member.connection))) }
+        }
+    }
+
+    /// Runs `run` on a pooled connection, and again on another when the server had ended the
+    /// session before its `BEGIN` (a restart or failover ends every pooled session at once):
+    /// nothing of it ran, and the pool has replaced the dead connection. At most once per
+    /// connection the pool may hold, and one more.
+    private func onLiveSession<T: Sendable>(_ run: @escaping @Sendable (Member) throws -> T) async throws -> T {
+        var attempts = 0
+        while true {
+            do {
+                return try await pool.run(run)
+            } catch let ended as PostgresConnection.EndedBeforeBegin {
+                attempts += 1
+                guard attempts <= pool.limit else { throw ended.error }
+            }
         }
     }
 
