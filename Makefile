@@ -183,7 +183,7 @@ test-asan test-tsan: deps scanner s3-emulator
 ## PostgreSQL database of its own, on a throw-away PostgreSQL 15 (scripts/with-postgres.sh;
 ## issue 34). `.ci/run` runs it before `make test`; every test passes on either engine (those
 ## that look into a SQLite file read what the service's database holds instead).
-test-postgres: deps scanner s3-emulator
+test-postgres: deps scanner s3-emulator api-contract
 	swift build --build-tests $(TEST_BUILD_FLAGS) $(SWIFT_BUILD_FLAGS)
 	$(MAKE) --no-print-directory -j2 c-checks
 	TMPDIR=$(TEST_TMPDIR) bash scripts/with-postgres.sh \

@@ -30,7 +30,11 @@ public final class PostgresConnection {
         try Self.loadLibrary()
         // Never ~/.pgpass: a path that cannot exist, which libpq passes over without a warning.
         // (libpq asks for no TLS over a Unix socket, whatever sslmode says.)
-        var settings = [("dbname", address.url), ("application_name", applicationName),
+        // A server that vanishes without a reset (a failed-over primary) is found within about a
+        // minute, not TCP's quarter of an hour; before the URL, which may set its own.
+        var settings = [("keepalives", "1"), ("keepalives_idle", "30"), ("keepalives_interval", "10"), ("keepalives_count", "3"),
+                        ("tcp_user_timeout", "60000"),
+                        ("dbname", address.url), ("application_name", applicationName),
                         ("connect_timeout", String(connectTimeoutSeconds)), ("client_encoding", "UTF8"),
                         ("passfile", "/dev/null/no-password-file"), ("sslmode", "verify-full"), ("gssencmode", "disable")]
         // Read at each connection, so a password changed in the file is used from the next one.
@@ -145,14 +149,16 @@ public final class PostgresConnection {
         for values in try query(sql, bindings: bindings) { try row(ScanCursor(source: .row(values.values))) }
     }
 
-    /// A session found ended at a transaction's `BEGIN`: nothing of it ran, so it may be run
-    /// whole on another connection (`PostgresDatabase` does, after a restart or a failover).
+    /// This connection's session found ended at a transaction's `BEGIN`: nothing of that
+    /// transaction ran, so it may be run whole on another connection (`PostgresDatabase` does,
+    /// after a restart or a failover), if it is the transaction the caller began on `session`.
     struct EndedBeforeBegin: Error {
         let error: any Error
+        let session: ObjectIdentifier
     }
 
     private func begin(_ sql: String) throws {
-        do { try execute(sql) } catch where !isConnected { throw EndedBeforeBegin(error: error) }
+        do { try execute(sql) } catch where !isConnected { throw EndedBeforeBegin(error: error, session: ObjectIdentifier(self)) }
     }
 
     /// Runs `body` in a read-only transaction that sees one snapshot (`REPEATABLE READ`).

@@ -74,15 +74,23 @@ final class PostgresDatabase: Sendable {
         }
     }
 
-    /// Runs `run` on a pooled connection, and again on another when the server had ended the
-    /// session before its `BEGIN` (a restart or failover ends every pooled session at once):
-    /// nothing of it ran, and the pool has replaced the dead connection. At most once per
-    /// connection the pool may hold, and one more.
+    /// Runs `run` on a pooled connection, and again on another when the server had ended that
+    /// connection's session before its `BEGIN` (a restart or failover ends every pooled session
+    /// at once): nothing of it ran, and the pool has replaced the dead connection. At most once
+    /// per connection the pool may hold, and one more. A session found ended by a transaction
+    /// the body began elsewhere (the key store's) is that transaction's failure, not retried:
+    /// the body may have done things by then.
     private func onLiveSession<T: Sendable>(_ run: @escaping @Sendable (Member) throws -> T) async throws -> T {
         var attempts = 0
         while true {
             do {
-                return try await pool.run(run)
+                return try await pool.run { member in
+                    do {
+                        return try run(member)
+                    } catch let ended as PostgresConnection.EndedBeforeBegin where ended.session != ObjectIdentifier(member.connection) {
+                        throw ended.error
+                    }
+                }
             } catch let ended as PostgresConnection.EndedBeforeBegin {
                 attempts += 1
                 guard attempts <= pool.limit else { throw ended.error }
@@ -96,9 +104,14 @@ final class PostgresDatabase: Sendable {
     /// a session ended in that second (a failover) fails this one call.
     func sync<T>(_ body: (Connection) throws -> T) throws -> T {
         let address = self.address
-        return try pool.runBlocking(open: { Member(try Self.connect(address), number: 0) },
-                                    usable: { (try? $0.connection.execute("SELECT 1")) != nil }) { member in
-            try body(Connection(.postgres(member.connection)))
+        do {
+            return try pool.runBlocking(open: { Member(try Self.connect(address), number: 0) },
+                                        usable: { (try? $0.connection.execute("SELECT 1")) != nil }) { member in
+                try body(Connection(.postgres(member.connection)))
+            }
+        } catch let ended as PostgresConnection.EndedBeforeBegin {
+            // Not run again here: the body may have done things before its transaction began.
+            throw ended.error
         }
     }
 }
